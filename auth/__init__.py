@@ -1,0 +1,1 @@
+"""Who may see what: access levels now; tokens, passports and the access policy later."""

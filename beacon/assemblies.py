@@ -1,0 +1,88 @@
+"""Reference assemblies the node can place variants on, and contig-name normalisation.
+
+Variants are stored under one canonical chromosome name per assembly ('1'..'22', 'X', 'Y',
+'MT') so that a query for `chr17`, `17`, `NC_000017.11` or `refseq:NC_000017.11` finds the same
+rows. The RefSeq versions differ between GRCh37 and GRCh38, so an accession also pins the
+assembly: `NC_000017.10` is never matched against GRCh38 data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHROMOSOMES: tuple[str, ...] = tuple(str(i) for i in range(1, 23)) + ("X", "Y", "MT")
+
+_GRCH38_LENGTHS = (
+    248956422, 242193529, 198295559, 190214555, 181538259, 170805979, 159345973, 145138636,
+    138394717, 133797422, 135086622, 133275309, 114364328, 107043718, 101991189, 90338345,
+    83257441, 80373285, 58617616, 64444167, 46709983, 50818468, 156040895, 57227415, 16569,
+)
+_GRCH37_LENGTHS = (
+    249250621, 243199373, 198022430, 191154276, 180915260, 171115067, 159138663, 146364022,
+    141213431, 135534747, 135006516, 133851895, 115169878, 107349540, 102531392, 90354753,
+    81195210, 78077248, 59128983, 63025520, 48129895, 51304566, 155270560, 59373566, 16569,
+)
+# RefSeq accession versions of NC_0000NN for chromosomes 1..24 (X=23, Y=24).
+_GRCH38_REFSEQ_VERSIONS = (11, 12, 12, 12, 10, 12, 14, 11, 12, 11, 10, 12, 11, 9, 10, 10, 11, 10,
+                           10, 11, 9, 11, 11, 10)
+_GRCH37_REFSEQ_VERSIONS = (10, 11, 11, 11, 9, 11, 13, 10, 11, 10, 9, 11, 10, 8, 9, 9, 10, 9,
+                           9, 10, 8, 10, 10, 9)
+_MT_REFSEQ = "NC_012920.1"
+_MT_GENBANK = "J01415.2"
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """One reference assembly: canonical chromosome names, lengths and every accepted alias."""
+
+    id: str
+    aliases: tuple[str, ...]
+    lengths: dict[str, int]
+    refseq: dict[str, str]
+    _names: dict[str, str] = field(repr=False)
+
+    def normalise(self, name: str) -> str | None:
+        """Canonical chromosome for a contig or referenceName, or None if not on this assembly."""
+        key = name.strip()
+        if key.lower().startswith("refseq:"):
+            key = key[len("refseq:"):]
+        return self._names.get(key) or self._names.get(key.upper())
+
+    def length(self, chromosome: str) -> int:
+        return self.lengths[chromosome]
+
+
+def _build(assembly_id: str, aliases: tuple[str, ...], lengths: tuple[int, ...],
+           refseq_versions: tuple[int, ...], genbank_version: int) -> Assembly:
+    names: dict[str, str] = {}
+    refseq: dict[str, str] = {}
+    for index, chrom in enumerate(CHROMOSOMES):
+        if chrom == "MT":
+            accessions = [_MT_REFSEQ, _MT_GENBANK]
+            spellings = ["MT", "M", "CHRM", "CHRMT"]
+        else:
+            accessions = [f"NC_{index + 1:06d}.{refseq_versions[index]}",
+                          f"CM{663 + index:06d}.{genbank_version}"]
+            spellings = [chrom, f"CHR{chrom}"]
+        refseq[chrom] = accessions[0]
+        for spelling in spellings + accessions:
+            names[spelling.upper()] = chrom
+    names.update({"chrM": "MT", "chrMT": "MT"})
+    return Assembly(assembly_id, aliases, dict(zip(CHROMOSOMES, lengths)), refseq, names)
+
+
+GRCH38 = _build("GRCh38", ("GRCH38", "HG38", "GCA_000001405.15", "GCF_000001405.26",
+                           "GRCH38.P14", "GCF_000001405.40", "GCA_000001405.29"),
+                _GRCH38_LENGTHS, _GRCH38_REFSEQ_VERSIONS, 2)
+GRCH37 = _build("GRCh37", ("GRCH37", "HG19", "GCA_000001405.1", "GCF_000001405.13",
+                           "GRCH37.P13", "GCF_000001405.25", "GCA_000001405.14"),
+                _GRCH37_LENGTHS, _GRCH37_REFSEQ_VERSIONS, 1)
+ASSEMBLIES: dict[str, Assembly] = {a.id: a for a in (GRCH38, GRCH37)}
+
+
+def find_assembly(name: str) -> Assembly | None:
+    """The assembly an `assemblyId` names (GRCh38, hg38, GCF_000001405.26, ...), if known."""
+    key = name.strip().upper()
+    for assembly in ASSEMBLIES.values():
+        if key == assembly.id.upper() or key in assembly.aliases:
+            return assembly
+    return None

@@ -1,0 +1,1 @@
+"""Dataset metadata: the records a node publishes (DCAT-AP / HealthDCAT-AP comes later)."""

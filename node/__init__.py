@@ -1,0 +1,1 @@
+"""The node service shell: settings, database, app wiring and the CLI."""

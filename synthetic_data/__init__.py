@@ -1,0 +1,1 @@
+"""Deterministic synthetic VCFs and dataset metadata for tests, demos and benchmarks."""
