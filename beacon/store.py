@@ -1,0 +1,174 @@
+"""All SQL touching datasets and variants: reads, the staging load and the atomic swap.
+
+A dataset's variants live in their own partition of `variants`. An ingest fills a standalone
+staging table, indexes it, then in one short transaction drops the old partition and attaches
+the new one, so a failure before that commit leaves the previous version intact and queried.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
+                "ac", "an", "af", "carriers")
+_TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: str
+    assembly: str
+    access_level: str
+    title: str
+    description: str
+    variant_count: int
+    record_count: int
+    sample_count: int
+    max_variant_length: int
+    version: int
+    source: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What an ingest learnt about a dataset, written together with the partition swap."""
+
+    id: str
+    assembly: str
+    access_level: str
+    title: str
+    description: str
+    variant_count: int
+    record_count: int
+    sample_count: int
+    max_variant_length: int
+    source: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+_DATASET_COLUMNS = ", ".join(DatasetRow.__dataclass_fields__)
+
+
+async def list_datasets(conn: asyncpg.Connection | asyncpg.Pool) -> list[DatasetRow]:
+    rows = await conn.fetch(f"SELECT {_DATASET_COLUMNS} FROM datasets ORDER BY id")
+    return [DatasetRow(**dict(r)) for r in rows]
+
+
+async def get_dataset(conn: asyncpg.Connection | asyncpg.Pool, dataset_id: str) -> DatasetRow | None:
+    row = await conn.fetchrow(f"SELECT {_DATASET_COLUMNS} FROM datasets WHERE id = $1", dataset_id)
+    return DatasetRow(**dict(row)) if row else None
+
+
+async def count_variants(conn: asyncpg.Connection | asyncpg.Pool, dataset_id: str) -> int:
+    return await conn.fetchval("SELECT count(*) FROM variants WHERE dataset_id = $1", dataset_id)
+
+
+def _slug(dataset_id: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", dataset_id.lower()).strip("_")[:40] or "dataset"
+
+
+def _checked(table: str) -> str:
+    """Table names are built here, never from input; this guards the f-strings below."""
+    if not _TABLE_NAME.fullmatch(table):
+        raise ValueError(f"not a variants table name: {table!r}")
+    return table
+
+
+@asynccontextmanager
+async def dataset_lock(conn: asyncpg.Connection, dataset_id: str) -> AsyncIterator[None]:
+    """Serialises ingests of one dataset across processes (the session holds the lock)."""
+    await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 7))", dataset_id)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 7))", dataset_id)
+
+
+async def drop_stale_staging(conn: asyncpg.Connection, dataset_id: str) -> list[str]:
+    """Staging tables an interrupted ingest of this dataset left behind (not partitions)."""
+    names = await conn.fetch(
+        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition
+             AND c.relname LIKE $1""", f"variants\\_{_slug(dataset_id)}\\_%")
+    own = re.compile(rf"^variants_{_slug(dataset_id)}_[0-9a-f]{{8}}$")
+    dropped = [r["relname"] for r in names if own.fullmatch(r["relname"])]
+    for name in dropped:
+        await conn.execute(f"DROP TABLE IF EXISTS {_checked(name)}")
+    return dropped
+
+
+async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
+    """A standalone table shaped like a partition; the CHECK lets ATTACH skip its scan."""
+    table = _checked(f"variants_{_slug(dataset_id)}_{secrets.token_hex(4)}")
+    literal = await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
+    await conn.execute(f"""
+        CREATE TABLE {table} (LIKE variants INCLUDING DEFAULTS);
+        ALTER TABLE {table} ALTER COLUMN dataset_id SET DEFAULT {literal};
+        ALTER TABLE {table} ADD CONSTRAINT {table}_dataset
+            CHECK (dataset_id IS NOT NULL AND dataset_id = {literal});""")
+    return table
+
+
+async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple]) -> None:
+    await conn.copy_records_to_table(_checked(table), records=rows, columns=COPY_COLUMNS)
+
+
+async def index_staging(conn: asyncpg.Connection, table: str) -> None:
+    """Same index as the partitioned parent's, so ATTACH adopts it instead of building one."""
+    table = _checked(table)
+    await conn.execute("SET maintenance_work_mem = '512MB'")
+    await conn.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
+    await conn.execute(f"ANALYZE {table}")
+
+
+async def cancel_writers(conn: asyncpg.Connection, table: str) -> None:
+    """Stop other sessions still copying into a staging table that is being abandoned."""
+    await conn.execute(
+        """SELECT pg_cancel_backend(l.pid) FROM pg_locks l
+           WHERE l.relation = to_regclass($1) AND l.pid <> pg_backend_pid()""", _checked(table))
+
+
+async def drop_table(conn: asyncpg.Connection, table: str) -> None:
+    await conn.execute(f"DROP TABLE IF EXISTS {_checked(table)}")
+
+
+async def swap_in(conn: asyncpg.Connection, new: NewVersion, table: str) -> int:
+    """Replace the dataset's partition and row in one transaction; returns the new version."""
+    table = _checked(table)
+    async with conn.transaction():
+        old = await conn.fetchrow(
+            "SELECT version, partition_table FROM datasets WHERE id = $1 FOR UPDATE", new.id)
+        if old is not None:
+            await conn.execute(f"DROP TABLE IF EXISTS {_checked(old['partition_table'])}")
+        literal = await conn.fetchval("SELECT quote_literal($1::text)", new.id)
+        await conn.execute(
+            f"ALTER TABLE variants ATTACH PARTITION {table} FOR VALUES IN ({literal})")
+        version = 1 if old is None else old["version"] + 1
+        await conn.execute(
+            """INSERT INTO datasets (id, assembly, access_level, title, description,
+                   variant_count, record_count, sample_count, max_variant_length, version,
+                   partition_table, source, metadata)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT (id) DO UPDATE SET
+                   assembly = EXCLUDED.assembly, access_level = EXCLUDED.access_level,
+                   title = EXCLUDED.title, description = EXCLUDED.description,
+                   variant_count = EXCLUDED.variant_count,
+                   record_count = EXCLUDED.record_count, sample_count = EXCLUDED.sample_count,
+                   max_variant_length = EXCLUDED.max_variant_length,
+                   version = EXCLUDED.version, partition_table = EXCLUDED.partition_table,
+                   source = EXCLUDED.source, metadata = EXCLUDED.metadata,
+                   updated_at = now()""",
+            new.id, new.assembly, new.access_level, new.title, new.description,
+            new.variant_count, new.record_count, new.sample_count, new.max_variant_length,
+            version, table, new.source, new.metadata)
+    return version

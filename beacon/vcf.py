@@ -1,0 +1,376 @@
+"""Reading VCF/BCF with pysam into variant rows: one row per ALT, 0-based half-open.
+
+No database and no processes here: `inspect_vcf` reads the header and decides how the file can
+be read, `read_rows` turns the records of one region (or the whole file) into rows for COPY.
+Every problem is a `VcfProblem` naming the file, the line (or contig:POS) and the reason.
+
+Coordinates: start = POS - 1; end = start + len(REF) for sequence alleles, INFO END for
+symbolic ones (END is 1-based inclusive, i.e. already the 0-based exclusive end). Alleles are
+trimmed to their minimal VCF form (common suffix, then a common prefix beyond one padding
+base) so a split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as
+`bcftools norm -m-any` does.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pysam
+
+from beacon.assemblies import Assembly
+
+ROW_FIELDS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
+              "ac", "an", "af", "carriers")
+_BASES = re.compile(r"^[ACGTN]+$")
+_SYMBOLIC = re.compile(r"^<([A-Z]+)(?::[A-Z0-9:_]+)?>$")
+_BREAKEND = re.compile(r"^([ACGTN]*[\[\]][^\[\]]+:\d+[\[\]][ACGTN]*|\.[ACGTN]+|[ACGTN]+\.)$")
+_SV_TYPES = {"DEL": "DEL", "DUP": "DUP", "INS": "INS", "CNV": "CNV", "INV": "INV"}
+_NOT_VARIANTS = {"*", ".", "<*>", "<NON_REF>", "<X>"}
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+_PROGRESS_EVERY = 25_000
+
+
+class VcfProblem(Exception):
+    """Bad input, reported as `file:line: reason` (or `file: contig:POS: reason`)."""
+
+    def __init__(self, path: Path | str, reason: str, line: int | None = None,
+                 locus: str | None = None) -> None:
+        self.path, self.reason, self.line, self.locus = str(path), reason, line, locus
+        where = f":{line}" if line else ""
+        at = f" (record {locus})" if locus and not line else ""
+        super().__init__(f"{path}{where}: {reason}{at}")
+
+
+class NeedGenotypes(Exception):
+    """A record lacks the INFO counts the samples-free fast path relies on."""
+
+
+@dataclass(frozen=True)
+class Region:
+    contig: str          # as spelt in the file
+    start: int           # 0-based; records *starting* in [start, end) belong to the region
+    end: int
+
+
+@dataclass(frozen=True)
+class VcfLayout:
+    """What the header says about how to read the file."""
+
+    path: Path
+    assembly: Assembly
+    header_lines: int
+    samples: int
+    contigs: dict[str, str]             # file spelling -> canonical chromosome, placeable only
+    indexed_contigs: tuple[str, ...]    # contigs with records per the index; () = no index
+    info_counts: bool                   # INFO declares AC (A), AN (1) and nhomalt (A)
+
+    @property
+    def indexed(self) -> bool:
+        return bool(self.indexed_contigs)
+
+
+@dataclass
+class ChunkStats:
+    records: int = 0
+    rows: int = 0
+    skipped_records: int = 0            # invalid records skipped on request
+    skipped_alleles: int = 0            # '*', '.', <NON_REF>: not variants
+    max_length: int = 0
+    first_skip: str | None = None
+
+
+@dataclass(frozen=True)
+class HtslibLog:
+    """A file the process's stderr (fd 2) was redirected to, so htslib's reasons can be read.
+
+    htslib prints why a record failed on stderr while pysam only raises 'truncated file'."""
+
+    path: Path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def last_error(self, since: int) -> str | None:
+        if not self.path.exists():
+            return None
+        with self.path.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode("utf-8", errors="replace")
+        errors = [line for line in text.splitlines() if line.startswith("[E::")]
+        return errors[-1].split("] ", 1)[-1].strip() if errors else None
+
+
+@dataclass
+class ReadOptions:
+    use_genotypes: bool                 # count from GT; else INFO AC/AN/nhomalt
+    samples_available: bool             # a record without INFO counts can fall back to GT
+    skip_invalid: bool = False
+    progress: Callable[[int, str, int], None] | None = None   # (records, contig, start)
+    htslib_log: HtslibLog | None = None
+
+
+def _check_bgzf(path: Path) -> None:
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+        if magic != b"\x1f\x8b":
+            return                                  # plain text VCF or BCF-uncompressed
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < len(_BGZF_EOF):
+            raise VcfProblem(path, "truncated bgzip file (shorter than one BGZF block)")
+        fh.seek(-len(_BGZF_EOF), os.SEEK_END)
+        if fh.read() != _BGZF_EOF:
+            raise VcfProblem(path, "truncated or not bgzip-compressed: the BGZF end-of-file "
+                                   "block is missing (compress with `bgzip`, not `gzip`)")
+
+
+def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
+    """Open quietly: a missing index is normal here, and htslib would report it on stderr
+    where the reasons for real record errors are collected."""
+    previous = pysam.set_verbosity(0)
+    try:
+        return pysam.VariantFile(str(path), drop_samples=drop_samples)
+    except (ValueError, OSError) as exc:
+        raise VcfProblem(path, f"not a readable VCF/BCF file ({exc})") from None
+    finally:
+        pysam.set_verbosity(previous)
+
+
+def _place_contigs(path: Path, header: pysam.VariantHeader,
+                   assembly: Assembly) -> dict[str, str]:
+    """Map the header's contigs onto the assembly; a known chromosome of the wrong length
+    means the file is on another assembly, which must stop the ingest."""
+    placed: dict[str, str] = {}
+    for name, contig in header.contigs.items():
+        chrom = assembly.normalise(name)
+        if chrom is None:
+            continue                                 # decoys, alts: only fatal if used
+        length = contig.length
+        if length is not None and length != assembly.length(chrom):
+            raise VcfProblem(path, f"header contig {name} has length {length}, but "
+                                   f"{chrom} on {assembly.id} is {assembly.length(chrom)}: "
+                                   f"the file is not on {assembly.id} (use --assembly)")
+        placed[name] = chrom
+    return placed
+
+
+def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
+    if not path.is_file():
+        raise VcfProblem(path, "no such file")
+    _check_bgzf(path)
+    with open_vcf(path) as vf:
+        header = vf.header
+        info = header.info
+        counts = (("AC" in info and info["AC"].number == "A")
+                  and ("AN" in info and info["AN"].number == 1)
+                  and ("nhomalt" in info and info["nhomalt"].number == "A"))
+        try:
+            indexed = tuple(vf.index) if vf.index is not None else ()
+        except (ValueError, AttributeError):
+            indexed = ()
+        layout = VcfLayout(path=path, assembly=assembly,
+                           header_lines=len(str(header).splitlines()),
+                           samples=len(header.samples),
+                           contigs=_place_contigs(path, header, assembly),
+                           indexed_contigs=indexed, info_counts=bool(counts))
+    for contig in layout.indexed_contigs:
+        if layout.contigs.get(contig) is None and assembly.normalise(contig) is None:
+            raise VcfProblem(path, f"contig {contig!r} has records but cannot be placed on "
+                                   f"{assembly.id}")
+    return layout
+
+
+def contig_length(layout: VcfLayout, contig: str) -> int:
+    chrom = layout.contigs.get(contig) or layout.assembly.normalise(contig)
+    assert chrom is not None
+    return layout.assembly.length(chrom)
+
+
+def _minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    return pos, ref, alt
+
+
+def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, int, int]:
+    """(start, end, ref, alt, type, length) for an allele spelt in bases."""
+    if len(ref) != 1 or len(alt) != 1:
+        pos, ref, alt = _minimal(pos, ref, alt)
+    lr, la = len(ref), len(alt)
+    if lr == la:
+        kind, length = ("SNP" if lr == 1 else "MNP"), lr
+    elif la > lr and alt.startswith(ref):
+        kind, length = "INS", la - lr
+    elif lr > la and ref.startswith(alt):
+        kind, length = "DEL", lr - la
+    else:
+        kind, length = "INDEL", max(lr, la)
+    return pos, pos + lr, ref, alt, kind, length
+
+
+def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[int, int]:
+    """(end, length) of a symbolic SV allele, from INFO END or SVLEN."""
+    start = rec.start
+    svlen = rec.info.get("SVLEN") if "SVLEN" in rec.header.info else None
+    if isinstance(svlen, tuple):
+        svlen = svlen[index] if index < len(svlen) else None
+    if "END" in rec.info:
+        end = rec.stop
+    elif svlen is not None:
+        end = start + 1 + (0 if kind == "INS" else abs(svlen))
+    else:
+        raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN")
+    if end <= start:
+        raise ValueError(f"INFO END {end} is before POS {rec.pos}")
+    length = abs(svlen) if svlen is not None else max(end - start - 1, 1)
+    return end, length
+
+
+def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> tuple[list[int], int, list[int]]:
+    """(AC per allele index, AN, carriers per allele index) from the GT of every sample.
+
+    Formatting the record back to text and counting distinct GT strings is several times
+    faster than pysam's per-sample objects; distinct genotypes per site are few.
+    """
+    columns = str(rec).rstrip("\n").split("\t", 9)
+    if len(columns) < 10:
+        return [0] * n_alleles, 0, [0] * n_alleles
+    keys = columns[8].split(":")
+    if "GT" not in keys:
+        raise ValueError("FORMAT has no GT: cannot count alleles (add INFO AC/AN)")
+    gt_index = keys.index("GT")
+    fields = columns[9].split("\t")
+    if gt_index == 0 and len(keys) > 1:
+        fields = [f.split(":", 1)[0] for f in fields]
+    elif gt_index:
+        fields = [(f.split(":") + [""] * gt_index)[gt_index] for f in fields]
+    ac, carriers, an = [0] * n_alleles, [0] * n_alleles, 0
+    for gt, n in Counter(fields).items():
+        alleles = [a for a in gt.replace("|", "/").split("/") if a not in (".", "")]
+        an += len(alleles) * n
+        for allele in alleles:
+            ac[int(allele)] += n
+        for allele in set(alleles):
+            carriers[int(allele)] += n
+    return ac, an, carriers
+
+
+def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None], int | None,
+                                                                 list[int | None]]:
+    info = rec.info
+    ac, an, nhom = info.get("AC"), info.get("AN"), info.get("nhomalt")
+    if ac is None or an is None or len(ac) != n_alts or None in ac:
+        raise NeedGenotypes()
+    if nhom is None or len(nhom) != n_alts or None in nhom:
+        carriers: list[int | None] = [None] * n_alts
+    else:
+        carriers = [a - h for a, h in zip(ac, nhom)]   # het + hom carriers (gnomAD convention)
+    return [None, *ac], an, [None, *carriers]
+
+
+def _records(vf: pysam.VariantFile, region: Region | None) -> Iterator[pysam.VariantRecord]:
+    if region is None:
+        yield from vf
+        return
+    for rec in vf.fetch(region.contig, region.start, region.end):
+        if rec.start >= region.start:        # fetch also returns records overlapping from left
+            yield rec
+
+
+def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
+              stats: ChunkStats) -> Iterator[tuple]:
+    """Rows for COPY from one region (or the whole file, with exact line numbers)."""
+    path = layout.path
+    placed = dict(layout.contigs)
+    assembly = layout.assembly
+    mark = options.htslib_log.mark() if options.htslib_log else 0
+    with open_vcf(path, drop_samples=not options.use_genotypes) as vf:
+        iterator = _records(vf, region)
+        while True:
+            try:
+                rec = next(iterator)
+            except StopIteration:
+                return
+            except (OSError, ValueError) as exc:
+                reason = (options.htslib_log.last_error(mark) if options.htslib_log else None)
+                line = layout.header_lines + stats.records + 1 if region is None else None
+                raise VcfProblem(path, f"malformed record: {reason or exc}", line=line,
+                                 locus=f"in {region.contig}:{region.start + 1}-{region.end}"
+                                 if region else None) from None
+            stats.records += 1
+            try:
+                rows = _rows_of(rec, placed, assembly, options, stats)
+            except NeedGenotypes:
+                raise
+            except (ValueError, KeyError, IndexError) as exc:
+                locus = f"{rec.chrom}:{rec.pos}"
+                line = layout.header_lines + stats.records if region is None else None
+                if not options.skip_invalid:
+                    raise VcfProblem(path, str(exc), line=line, locus=locus) from None
+                stats.skipped_records += 1
+                stats.first_skip = stats.first_skip or str(VcfProblem(path, str(exc), line, locus))
+                continue
+            stats.rows += len(rows)
+            yield from rows
+            if options.progress is not None and stats.records % _PROGRESS_EVERY == 0:
+                options.progress(stats.records, rec.chrom, rec.start)
+
+
+def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembly,
+             options: ReadOptions, stats: ChunkStats) -> list[tuple]:
+    chrom = placed.get(rec.chrom)
+    if chrom is None:
+        chrom = assembly.normalise(rec.chrom)
+        if chrom is None:
+            raise ValueError(f"contig {rec.chrom!r} cannot be placed on {assembly.id}")
+        placed[rec.chrom] = chrom
+    start = rec.start
+    if start >= assembly.length(chrom):
+        raise ValueError(f"POS {rec.pos} is beyond the end of {chrom} on {assembly.id}")
+    ref = rec.ref.upper()
+    if not _BASES.match(ref):
+        raise ValueError(f"REF {rec.ref!r} is not a sequence of A, C, G, T, N")
+    alts = rec.alts
+    if not alts:
+        return []
+    if options.use_genotypes:
+        ac, an, carriers = _genotype_counts(rec, len(alts) + 1)
+    else:
+        try:
+            ac, an, carriers = _info_counts(rec, len(alts))
+        except NeedGenotypes:
+            if options.samples_available:
+                raise
+            ac, an, carriers = [None] * (len(alts) + 1), None, [None] * (len(alts) + 1)
+    rows = []
+    for index, raw_alt in enumerate(alts):
+        if raw_alt in _NOT_VARIANTS:
+            stats.skipped_alleles += 1
+            continue
+        alt = raw_alt.upper()
+        if _BASES.match(alt):
+            pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
+        else:
+            pos, r, a = start, ref, raw_alt
+            symbolic = _SYMBOLIC.match(raw_alt)
+            if symbolic and symbolic[1] in _SV_TYPES:
+                kind = _SV_TYPES[symbolic[1]]
+                end, length = _symbolic_allele(rec, index, kind)
+            elif _BREAKEND.match(alt):
+                kind, end, length = "BND", start + 1, 1
+            else:
+                raise ValueError(f"ALT {raw_alt!r} is neither bases, a known symbolic allele "
+                                 "nor a breakend")
+        if end > assembly.length(chrom):
+            raise ValueError(f"variant end {end} is beyond the end of {chrom} on {assembly.id}")
+        count = ac[index + 1]
+        af = count / an if count is not None and an else None
+        rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1]))
+        if end - pos > stats.max_length:
+            stats.max_length = end - pos
+    return rows

@@ -1,0 +1,71 @@
+"""Node configuration: GDI_NODE_* environment variables, an optional TOML file, defaults.
+
+Precedence, highest first: explicit arguments, environment, the TOML file named by
+GDI_NODE_CONFIG (or `--config`), built-in defaults. DATABASE_URL is honoured as well as
+GDI_NODE_DATABASE_URL because container platforms set the former.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
+                               TomlConfigSettingsSource)
+
+CONFIG_ENV = "GDI_NODE_CONFIG"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GDI_NODE_DATABASE_URL", "DATABASE_URL",
+                                                    "database_url"),
+        description="PostgreSQL URL; unset = start an embedded PostgreSQL in data_dir")
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-node"),
+                           description="Directory the node owns (embedded database lives here)")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5050, ge=1, le=65535)
+    public_base_url: str | None = Field(
+        default=None, description="URL the node is reached at from outside; default http://host:port")
+    beacon_id: str = Field(default="org.example.gdi-node",
+                           description="Reverse-domain identifier of this Beacon")
+    beacon_name: str = "GDI reference node"
+    beacon_description: str = "Federated genomic variant discovery (GA4GH Beacon v2) for 1+MG / GDI"
+    beacon_version: str = "0.1.0"
+    environment: str = Field(default="dev", pattern="^(prod|test|dev|staging)$")
+    organisation_id: str = "org.example"
+    organisation_name: str = "Example GDI node operator"
+    organisation_url: str | None = None
+    contact_url: str = "mailto:beacon@example.org"
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    log_level: str = "INFO"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"{CONFIG_ENV}={config_file}: no such config file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
