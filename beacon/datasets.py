@@ -1,0 +1,30 @@
+"""The dataset entry type: each loaded dataset as a Beacon v2 collection record."""
+from __future__ import annotations
+
+from typing import Any
+
+from beacon.info import ENTRY_TYPES, returned_schemas
+from beacon.responses import request_summary, response_meta
+from beacon.store import DatasetRow
+
+DATASET = next(e for e in ENTRY_TYPES if e.id == "dataset")
+
+
+def dataset_record(row: DatasetRow) -> dict[str, Any]:
+    """Catalogue-level facts only (the same the FAIR Data Point publishes), never variants."""
+    return {"id": row.id, "name": row.title, "description": row.description,
+            "createDateTime": row.created_at.isoformat(),
+            "updateDateTime": row.updated_at.isoformat(), "version": str(row.version),
+            "info": {"accessLevel": row.access_level, "assembly": row.assembly,
+                     "variantCount": row.variant_count, "sampleCount": row.sample_count,
+                     **{k: v for k, v in row.metadata.items() if v not in (None, [], "")}}}
+
+
+def collections_response(beacon_id: str, rows: list[DatasetRow], *, skip: int = 0,
+                         limit: int = 10) -> dict[str, Any]:
+    schemas = returned_schemas(DATASET)
+    page = rows[skip:skip + limit] if limit else rows[skip:]
+    summary = request_summary("record", skip=skip, limit=limit, schemas=schemas)
+    return {"meta": response_meta(beacon_id, "record", summary, schemas),
+            "responseSummary": {"exists": bool(rows), "numTotalResults": len(rows)},
+            "response": {"collections": [dataset_record(r) for r in page]}}

@@ -1,0 +1,137 @@
+"""Beacon v2 informational responses (/, /info, /service-info, /configuration, /map,
+/entry_types), built from the settings and the datasets in the database. No HTTP here.
+
+The entry types this node serves are declared once, in ENTRY_TYPES, and /map, /entry_types
+and /configuration are all derived from it, so they cannot disagree with the routes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from beacon.store import DatasetRow
+from node.settings import Settings
+
+API_VERSION = "v2.0.1"
+SPEC = "Beacon v2"
+_SCHEMA_BASE = "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main"
+
+
+@dataclass(frozen=True)
+class EntryType:
+    """One entry type and where it is served below the API root."""
+
+    id: str
+    name: str
+    schema_id: str
+    schema_path: str
+    ontology_id: str
+    ontology_label: str
+    root_path: str
+    single_path: str | None
+    description: str
+
+
+ENTRY_TYPES: tuple[EntryType, ...] = (
+    EntryType(id="dataset", name="Dataset", schema_id="ga4gh-beacon-dataset-v2.0.0",
+              schema_path="models/json/beacon-v2-default-model/datasets/defaultSchema.json",
+              ontology_id="NCIT:C47824", ontology_label="Data set",
+              root_path="/datasets", single_path="/datasets/{id}",
+              description="A set of variants from one VCF, the unit of access control."),
+)
+
+
+def returned_schemas(entry: EntryType) -> list[dict[str, str]]:
+    return [{"entityType": entry.id, "schema": entry.schema_id}]
+
+
+def informational_meta(settings: Settings, schemas: list[dict[str, str]] | None = None
+                       ) -> dict[str, Any]:
+    return {"beaconId": settings.beacon_id, "apiVersion": API_VERSION,
+            "returnedSchemas": schemas or []}
+
+
+def _organization(settings: Settings) -> dict[str, Any]:
+    org: dict[str, Any] = {"id": settings.organisation_id, "name": settings.organisation_name,
+                           "contactUrl": settings.contact_url}
+    if settings.organisation_url:
+        org["welcomeUrl"] = settings.organisation_url
+    return org
+
+
+def _span(datasets: list[DatasetRow]) -> tuple[datetime | None, datetime | None]:
+    if not datasets:
+        return None, None
+    return min(d.created_at for d in datasets), max(d.updated_at for d in datasets)
+
+
+def beacon_info(settings: Settings, datasets: list[DatasetRow]) -> dict[str, Any]:
+    created, updated = _span(datasets)
+    response: dict[str, Any] = {
+        "id": settings.beacon_id, "name": settings.beacon_name,
+        "apiVersion": API_VERSION, "environment": settings.environment,
+        "organization": _organization(settings), "description": settings.beacon_description,
+        "version": settings.beacon_version, "welcomeUrl": f"{settings.base_url}/api",
+        "info": {"datasets": len(datasets),
+                 "assemblies": sorted({d.assembly for d in datasets}),
+                 "accessLevels": sorted({d.access_level for d in datasets})},
+    }
+    if created and updated:
+        response["createDateTime"] = created.isoformat()
+        response["updateDateTime"] = updated.isoformat()
+    return {"meta": informational_meta(settings), "response": response}
+
+
+def service_info(settings: Settings, datasets: list[DatasetRow]) -> dict[str, Any]:
+    created, updated = _span(datasets)
+    info: dict[str, Any] = {
+        "id": settings.beacon_id, "name": settings.beacon_name,
+        "type": {"group": "org.ga4gh", "artifact": "beacon", "version": API_VERSION},
+        "description": settings.beacon_description,
+        "organization": {"name": settings.organisation_name,
+                         "url": settings.organisation_url or settings.base_url},
+        "contactUrl": settings.contact_url, "environment": settings.environment,
+        "version": settings.beacon_version,
+    }
+    if created and updated:
+        info["createdAt"] = created.isoformat()
+        info["updatedAt"] = updated.isoformat()
+    return info
+
+
+def _entry_type_definition(entry: EntryType) -> dict[str, Any]:
+    return {"id": entry.id, "name": entry.name, "description": entry.description,
+            "partOfSpecification": SPEC,
+            "ontologyTermForThisType": {"id": entry.ontology_id, "label": entry.ontology_label},
+            "defaultSchema": {"id": entry.schema_id, "name": f"Default schema for {entry.name}",
+                              "referenceToSchemaDefinition": f"{_SCHEMA_BASE}/{entry.schema_path}",
+                              "schemaVersion": API_VERSION}}
+
+
+def entry_types(settings: Settings) -> dict[str, Any]:
+    return {"meta": informational_meta(settings),
+            "response": {"entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
+
+
+def configuration(settings: Settings, datasets: list[DatasetRow]) -> dict[str, Any]:
+    levels = sorted({d.access_level for d in datasets}) or ["CONTROLLED"]
+    return {"meta": informational_meta(settings), "response": {
+        "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconConfigurationSchema.json",
+        "maturityAttributes": {"productionStatus": settings.environment.upper()
+                               if settings.environment in ("dev", "test", "prod") else "DEV"},
+        "securityAttributes": {"defaultGranularity": "boolean", "securityLevels": levels},
+        "entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
+
+
+def beacon_map(settings: Settings) -> dict[str, Any]:
+    api = f"{settings.base_url}/api"
+    endpoint_sets = {}
+    for entry in ENTRY_TYPES:
+        endpoint: dict[str, Any] = {"entryType": entry.id, "rootUrl": f"{api}{entry.root_path}"}
+        if entry.single_path:
+            endpoint["singleEntryUrl"] = f"{api}{entry.single_path}"
+        endpoint_sets[entry.id] = endpoint
+    return {"meta": informational_meta(settings), "response": {
+        "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconMapSchema.json",
+        "endpointSets": endpoint_sets}}

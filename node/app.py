@@ -1,0 +1,54 @@
+"""The one place that wires the node: settings, database, middlewares and every route.
+
+Follow the names from here: health and metrics live in node/, the Beacon API in
+beacon/handlers.py, the database pool in node/database.py.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from beacon import handlers as beacon_handlers
+from node import health
+from node.database import create_pool, resolve_database
+from node.keys import METRICS, POOL, SETTINGS
+from node.observability import Metrics, metrics_handler, observe
+from node.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Application:
+    """The node's application; with `pool` given the caller owns the database (tests)."""
+    metrics = Metrics.create()
+    app = web.Application(middlewares=[observe(metrics), beacon_handlers.beacon_errors])
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    if pool is not None:
+        app[POOL] = pool
+    else:
+        app.cleanup_ctx.append(_database)
+    app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
+                    web.get("/metrics", metrics_handler(metrics))])
+    app.add_routes(beacon_handlers.routes())
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    target = await resolve_database(settings)
+    app[POOL] = await create_pool(target.url, settings)
+    log.info("database ready (%s)", "embedded" if target.embedded else "external")
+    yield
+    await app[POOL].close()
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests get a few seconds to finish."""
+    log.info("serving on http://%s:%d (public base URL %s)", settings.host, settings.port,
+             settings.base_url)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log=None, shutdown_timeout=10, print=None)

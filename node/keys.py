@@ -1,0 +1,12 @@
+"""Typed keys for what the application object carries (aiohttp AppKey)."""
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from node.observability import Metrics
+from node.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+METRICS = web.AppKey("metrics", Metrics)
