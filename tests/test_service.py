@@ -1,0 +1,137 @@
+"""The service shell over real HTTP: informational endpoints valid against the Beacon v2
+schemas, health/readiness, request ids, metrics, and errors as Beacon error bodies."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from tests.conftest import write_vcf_text
+
+INFO_SCHEMAS = {
+    "/api": "framework/json/responses/beaconInfoResponse.json",
+    "/api/info": "framework/json/responses/beaconInfoResponse.json",
+    "/api/service-info": "framework/json/responses/ga4gh-service-info-1-0-0-schema.json",
+    "/api/configuration": "framework/json/responses/beaconConfigurationResponse.json",
+    "/api/map": "framework/json/responses/beaconMapResponse.json",
+    "/api/entry_types": "framework/json/responses/beaconEntryTypesResponse.json",
+    "/api/datasets": "framework/json/responses/beaconCollectionsResponse.json",
+}
+ERROR_SCHEMA = "framework/json/responses/beaconErrorResponse.json"
+SMALL_VCF = """##fileformat=VCFv4.2
+##contig=<ID=chr1,length=248956422>
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
+chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1
+chr1\t200\t.\tC\tT,CA\t.\tPASS\t.\tGT\t0|2\t1|0
+"""
+
+
+@pytest.fixture
+async def loaded(db_url: str, tmp_path: Path) -> list[str]:
+    path = write_vcf_text(tmp_path / "small.vcf", SMALL_VCF)
+    ids = ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+    for dataset_id, level in zip(ids, (AccessLevel.PUBLIC, AccessLevel.CONTROLLED)):
+        await ingest(db_url, IngestRequest(path, dataset_id, GRCH38, level, f"Title {dataset_id}",
+                                           metadata={"country": "FI"}, workers=1))
+    return ids
+
+
+@pytest.mark.parametrize("path", sorted(INFO_SCHEMAS))
+async def test_informational_endpoints_validate_when_empty(node, beacon_schema, path):
+    response = await node.get(path)
+    assert response.status == 200
+    body = await response.json()
+    assert beacon_schema(INFO_SCHEMAS[path], body) == []
+
+
+@pytest.mark.parametrize("path", sorted(INFO_SCHEMAS))
+async def test_informational_endpoints_validate_with_datasets(node, beacon_schema, loaded, path):
+    body = await (await node.get(path)).json()
+    assert beacon_schema(INFO_SCHEMAS[path], body) == []
+
+
+async def test_info_reflects_datasets_in_database(node, loaded):
+    info = (await (await node.get("/api/info")).json())["response"]
+    assert info["id"] == "org.test.node"
+    assert info["info"]["datasets"] == 2
+    assert info["info"]["accessLevels"] == ["CONTROLLED", "PUBLIC"]
+    configuration = (await (await node.get("/api/configuration")).json())["response"]
+    assert configuration["securityAttributes"]["securityLevels"] == ["CONTROLLED", "PUBLIC"]
+
+
+async def test_map_and_entry_types_list_exactly_the_served_entry_endpoints(node, loaded):
+    endpoint_sets = (await (await node.get("/api/map")).json())["response"]["endpointSets"]
+    entry_types = (await (await node.get("/api/entry_types")).json())["response"]["entryTypes"]
+    assert set(endpoint_sets) == set(entry_types)
+    for endpoint in endpoint_sets.values():
+        root = endpoint["rootUrl"].split("/api", 1)[1]
+        assert (await node.get(f"/api{root}")).status == 200
+        single = endpoint["singleEntryUrl"].split("/api", 1)[1].replace("{id}", loaded[0])
+        assert (await node.get(f"/api{single}")).status == 200
+
+
+async def test_datasets_collection_lists_records_and_paginates(node, loaded, beacon_schema):
+    body = await (await node.get("/api/datasets?limit=1&skip=1")).json()
+    assert body["responseSummary"] == {"exists": True, "numTotalResults": 2}
+    [record] = body["response"]["collections"]
+    assert record["id"] == loaded[1]
+    assert record["info"]["accessLevel"] == "CONTROLLED"
+    assert record["info"]["variantCount"] == 3
+    one = await (await node.get(f"/api/datasets/{loaded[0]}")).json()
+    assert [c["id"] for c in one["response"]["collections"]] == [loaded[0]]
+    assert beacon_schema(INFO_SCHEMAS["/api/datasets"], one) == []
+
+
+@pytest.mark.parametrize("path,status,field", [
+    ("/api/nope", 404, "/api/nope"),
+    ("/api/datasets/GDI-XX-NONE-1", 404, "GDI-XX-NONE-1"),
+    ("/api/datasets?limit=many", 400, "limit"),
+    ("/api/datasets?skip=-1", 400, "skip"),
+])
+async def test_errors_are_beacon_error_bodies(node, beacon_schema, path, status, field):
+    response = await node.get(path)
+    assert response.status == status
+    body = await response.json()
+    assert body["error"]["errorCode"] == status
+    assert field in body["error"]["errorMessage"]
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+
+
+async def test_wrong_method_is_405_with_beacon_error(node, beacon_schema):
+    response = await node.delete("/api/info")
+    assert response.status == 405
+    assert "GET" in response.headers["Allow"]
+    assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+
+
+async def test_health_and_readiness(node):
+    assert (await (await node.get("/health")).json()) == {"status": "ok"}
+    assert (await (await node.get("/ready")).json()) == {"status": "ready"}
+
+
+async def test_readiness_fails_when_database_is_gone(node, pool):
+    await pool.close()
+    response = await node.get("/ready")
+    assert response.status == 503
+    assert "database" in (await response.json())["reason"]
+
+
+async def test_request_id_is_echoed_or_minted(node):
+    echoed = await node.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["X-Request-ID"] == "abc-123"
+    minted = await node.get("/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert minted.headers["X-Request-ID"] != "bad id with spaces"
+    assert len(minted.headers["X-Request-ID"]) == 32
+
+
+async def test_metrics_count_requests_by_route_template(node, loaded):
+    await node.get(f"/api/datasets/{loaded[0]}")
+    await node.get("/api/nope")
+    text = await (await node.get("/metrics")).text()
+    assert 'route="/api/datasets/{id}",status="200"' in text
+    assert 'route="unmatched",status="404"' in text
+    assert loaded[0] not in text
