@@ -12,12 +12,14 @@ base) so a split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as
 """
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections import Counter
 from contextlib import nullcontext
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 import pysam
@@ -45,6 +47,10 @@ class VcfProblem(Exception):
         where = f":{line}" if line else ""
         at = f" (record {locus})" if locus and not line else ""
         super().__init__(f"{path}{where}: {reason}{at}")
+
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its parts when it crosses from a worker process to the coordinator."""
+        return (VcfProblem, (self.path, self.reason, self.line, self.locus))
 
 
 class NeedGenotypes(Exception):
@@ -159,6 +165,16 @@ def _place_contigs(path: Path, header: pysam.VariantHeader,
     return placed
 
 
+def _header_lines(path: Path) -> int:
+    """Header lines as written in the file; pysam's header text adds lines of its own (an
+    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rt", errors="replace") if compressed
+          else path.open("rt", errors="replace")) as fh:
+        return sum(1 for _ in takewhile(lambda line: line.startswith("#"), fh))
+
+
 def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
     if not path.is_file():
         raise VcfProblem(path, "no such file")
@@ -174,7 +190,7 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
         except (ValueError, AttributeError):
             indexed = ()
         layout = VcfLayout(path=path, assembly=assembly,
-                           header_lines=len(str(header).splitlines()),
+                           header_lines=_header_lines(path) if vf.format == "VCF" else 0,
                            samples=len(header.samples),
                            contigs=_place_contigs(path, header, assembly),
                            indexed_contigs=indexed, info_counts=bool(counts))

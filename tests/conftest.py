@@ -109,9 +109,9 @@ def beacon_schema():
 
 def write_vcf_text(path: Path, text: str, index: bool = True) -> Path:
     """bgzip (and tabix-index) a hand-written VCF; returns the .vcf.gz path."""
-    plain = path.with_suffix("")
+    plain = path
     plain.write_text(text)
-    out = Path(str(plain) + ".gz")
+    out = Path(f"{plain}.gz")
     if index:
         pysam.tabix_index(str(plain), preset="vcf", force=True)
     else:
