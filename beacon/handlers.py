@@ -11,7 +11,7 @@ from beacon.datasets import collections_response, dataset_record
 from beacon.responses import error_body
 from node.jsonresponse import json_response
 from node.keys import POOL, SETTINGS
-from node.observability import Handler
+from node.observability import REQUEST_ID, Handler
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def beacon_errors(request: web.Request, handler: Handler) -> web.StreamRes
                              headers={k: v for k, v in exc.headers.items()
                                       if k.lower() in ("allow", "www-authenticate")})
     except Exception:
-        log.exception("unhandled error", extra={"request_id": request.get("request_id")})
+        log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)})
         return json_response(error_body(beacon_id, 500, "internal error; the request id in "
                                         "X-Request-ID identifies it in the node's logs"), 500)
 

@@ -280,8 +280,13 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> tuple[list[int
 
 def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None], int | None,
                                                                  list[int | None]]:
-    info = rec.info
-    ac, an, nhom = info.get("AC"), info.get("AN"), info.get("nhomalt")
+    info, declared = rec.info, rec.header.info
+    ac, an, nhom = (info.get(key) if key in declared else None
+                    for key in ("AC", "AN", "nhomalt"))
+    if ac is not None and not isinstance(ac, tuple):
+        ac = (ac,)                                  # AC declared Number=1 by some tools
+    if nhom is not None and not isinstance(nhom, tuple):
+        nhom = (nhom,)
     if ac is None or an is None or len(ac) != n_alts or None in ac:
         raise NeedGenotypes()
     if nhom is None or len(nhom) != n_alts or None in nhom:
@@ -309,7 +314,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     placed = dict(layout.contigs)
     lengths = layout.assembly.lengths
     first = region.start if region else -1
-    fast = not options.use_genotypes
+    fast = not options.use_genotypes and layout.info_counts
     mark = options.htslib_log.mark() if options.htslib_log else 0
     while True:
         try:

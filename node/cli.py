@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 
@@ -22,10 +23,15 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    """Run a command's coroutine; an unreachable database is a message, not a traceback."""
+    import asyncpg
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _fail(f"database: {type(exc).__name__}: {exc}")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -78,6 +84,13 @@ def _ingest_one(settings: Settings, request: object) -> None:
         progress.close()
         _fail(f"{problem}\nnothing was loaded; the previous version of {request.dataset_id} "
               "(if any) is unchanged")
+    except SystemExit:
+        raise
+    except Exception as exc:
+        progress.close()
+        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+        _fail(f"ingest of {request.path} failed: {type(exc).__name__}: {exc}\nnothing was "
+              f"loaded; the previous version of {request.dataset_id} (if any) is unchanged")
     progress.close()
     click.echo(f"{report.dataset_id}: version {report.version}, {report.rows} variants from "
                f"{report.records} records, {report.samples} samples in {report.seconds:.1f} s "

@@ -18,6 +18,7 @@ from prometheus_client import generate_latest
 access_log = logging.getLogger("gdi_node.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def observe(metrics: Metrics) -> Callable:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         offered = request.headers.get("X-Request-ID", "")
         request_id = offered if _CLIENT_ID.fullmatch(offered) else uuid.uuid4().hex
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
         began = time.perf_counter()
         status = 500
         try:

@@ -1,0 +1,163 @@
+"""`gdi-node` as operators and scripts run it: real subprocesses, exit codes, messages, the
+embedded-database default and the external DATABASE_URL path."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from synthetic_data.vcf import VcfSpec, write_vcf
+from tests.conftest import ROOT, write_vcf_text
+
+DATASET = "GDI-SE-SYN-001"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The caller's environment minus anything that would point the node elsewhere."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GDI_NODE_") and k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def gdi_node(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "node.cli", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _datasets(env: dict[str, str]) -> dict[str, dict]:
+    result = gdi_node("datasets", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return {d["id"]: d for d in json.loads(result.stdout)}
+
+
+@pytest.fixture
+def small_vcf(tmp_path: Path) -> Path:
+    return write_vcf(VcfSpec(tmp_path / "small.vcf.gz", records=1000, samples=3, seed=7)).path
+
+
+def test_ingest_metadata_then_flag_override_then_default(db_url, tmp_path, small_vcf):
+    env = _env(DATABASE_URL=db_url)
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"identifier": DATASET, "title": "Swedish synthetic cohort",
+                                "accessLevel": "REGISTERED", "country": "SE"}))
+    first = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--metadata", str(meta),
+                     env=env)
+    assert first.returncode == 0, first.stderr
+    assert f"{DATASET}: version 1," in first.stdout
+    listed = _datasets(env)[DATASET]
+    assert (listed["accessLevel"], listed["title"], listed["samples"]) == (
+        "REGISTERED", "Swedish synthetic cohort", 3)
+    again = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--metadata", str(meta),
+                     "--access-level", "PUBLIC", env=env)
+    assert again.returncode == 0, again.stderr
+    assert (_datasets(env)[DATASET]["accessLevel"], _datasets(env)[DATASET]["version"]) == (
+        "PUBLIC", 2)
+    bare = gdi_node("ingest", str(small_vcf), "--dataset", "GDI-SE-SYN-002", env=env)
+    assert bare.returncode == 0, bare.stderr
+    assert _datasets(env)["GDI-SE-SYN-002"]["accessLevel"] == "CONTROLLED"
+    table = gdi_node("datasets", env=env)
+    assert DATASET in table.stdout and "CONTROLLED" in table.stdout
+
+
+def test_bad_vcf_exits_non_zero_naming_file_line_and_reason(db_url, tmp_path, small_vcf):
+    env = _env(DATABASE_URL=db_url)
+    assert gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=env).returncode == 0
+    bad = write_vcf_text(tmp_path / "bad.vcf", "##fileformat=VCFv4.2\n"
+                         "##contig=<ID=1,length=248956422>\n"
+                         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                         "1\t10\t.\tA\tG\t.\t.\t.\n1\t20\t.\tA\t<WHAT>\t.\t.\t.\n")
+    result = gdi_node("ingest", str(bad), "--dataset", DATASET, env=env)
+    assert result.returncode == 1
+    assert f"{bad}:5: ALT '<WHAT>'" in result.stderr
+    assert "nothing was loaded" in result.stderr
+    assert _datasets(env)[DATASET]["version"] == 1
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"identifier": DATASET}), "title"),
+    (json.dumps({"identifier": DATASET, "title": "T", "accessLevel": "SECRET"}), "accessLevel"),
+    (json.dumps({"identifier": "SE-1", "title": "T"}), "not in GDI form"),
+])
+def test_bad_metadata_is_refused_before_anything_loads(db_url, tmp_path, small_vcf, content,
+                                                       expected):
+    meta = tmp_path / "meta.json"
+    meta.write_text(content)
+    result = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--metadata", str(meta),
+                      env=_env(DATABASE_URL=db_url))
+    assert result.returncode == 1
+    assert str(meta) in result.stderr and expected in result.stderr
+
+
+def test_embedded_database_is_the_default(tmp_path, small_vcf):
+    env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "home"))
+    migrated = gdi_node("db", "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "applied 0001_datasets_and_variants" in migrated.stdout
+    pgdata = tmp_path / "home" / "postgres"
+    assert (pgdata / "PG_VERSION").is_file()
+    assert gdi_node("db", "migrate", env=env).stdout.strip() == "schema up to date"
+    loaded = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert _datasets(env)[DATASET]["variants"] > 1000
+    assert "embedded in" in gdi_node("db", "status", env=env).stdout
+    assert not (pgdata / "postmaster.pid").exists()       # the last process stopped the server
+
+
+def test_synth_load_builds_a_country_node(db_url, tmp_path):
+    env = _env(DATABASE_URL=db_url)
+    result = gdi_node("synth", str(tmp_path / "syn"), "--records", "1000", "--samples", "3",
+                      "--country", "FI", "--load", env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    levels = {d["id"]: d["accessLevel"] for d in _datasets(env).values()}
+    assert set(levels.values()) == {"PUBLIC", "REGISTERED", "CONTROLLED"}
+    assert all(dataset_id.startswith("GDI-FI-") for dataset_id in levels)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_serve_answers_and_stops_gracefully_on_sigterm(db_url):
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--port", str(port)],
+                               env=_env(DATABASE_URL=db_url, GDI_NODE_LOG_FORMAT="json"),
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        status = await _wait_ready(f"http://127.0.0.1:{port}/ready", deadline=30)
+        assert status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    access = [json.loads(line) for line in stderr.splitlines() if '"gdi_node.access"' in line]
+    assert access and access[-1]["route"] == "/ready" and "request_id" in access[-1]
+
+
+async def _wait_ready(url: str, deadline: float) -> int:
+    end = time.monotonic() + deadline
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < end:
+            try:
+                async with session.get(url) as response:
+                    return response.status
+            except aiohttp.ClientConnectionError:
+                await _sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {deadline} s")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+    await asyncio.sleep(seconds)
