@@ -319,11 +319,12 @@ async def ingest(db_url: str, request: IngestRequest,
                         round(time.monotonic() - began, 3), workers, regions, totals.first_skip)
 
 
-def _new_version(request: IngestRequest, layout: VcfLayout, totals: ChunkStats) -> store.NewVersion:
+def _new_version(request: IngestRequest, layout: VcfLayout,
+                 totals: ChunkStats) -> store.DatasetVersion:
     source = {"file": request.path.name, "bytes": request.path.stat().st_size,
               "records": totals.records, "skippedRecords": totals.skipped_records,
               "skippedAlleles": totals.skipped_alleles}
-    return store.NewVersion(
+    return store.DatasetVersion(
         id=request.dataset_id, assembly=request.assembly.id,
         access_level=request.access_level.value, title=request.title,
         description=request.description, variant_count=totals.rows,

@@ -22,25 +22,7 @@ _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True)
-class DatasetRow:
-    id: str
-    assembly: str
-    access_level: str
-    title: str
-    description: str
-    variant_count: int
-    record_count: int
-    sample_count: int
-    max_variant_length: int
-    version: int
-    source: dict[str, Any]
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class NewVersion:
+class DatasetVersion:
     """What an ingest learnt about a dataset, written together with the partition swap."""
 
     id: str
@@ -54,6 +36,15 @@ class NewVersion:
     max_variant_length: int
     source: dict[str, Any]
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetRow(DatasetVersion):
+    """A dataset as stored: its current version's facts, version number and timestamps."""
+
+    version: int
+    created_at: datetime
+    updated_at: datetime
 
 
 _DATASET_COLUMNS = ", ".join(DatasetRow.__dataclass_fields__)
@@ -142,7 +133,7 @@ async def drop_table(conn: asyncpg.Connection, table: str) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {_checked(table)}")
 
 
-async def swap_in(conn: asyncpg.Connection, new: NewVersion, table: str) -> int:
+async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> int:
     """Replace the dataset's partition and row in one transaction; returns the new version."""
     table = _checked(table)
     async with conn.transaction():

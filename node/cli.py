@@ -7,13 +7,18 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from node.settings import CONFIG_ENV, Settings
+
+if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command needs them
+    from beacon.ingest import IngestReport, IngestRequest
+    from node.progress import IngestProgress
 
 T = TypeVar("T")
 
@@ -72,25 +77,37 @@ async def _database_url(settings: Settings) -> str:
     return (await resolve_database(settings)).url
 
 
-def _ingest_one(settings: Settings, request: object) -> None:
-    from beacon.ingest import IngestRequest, ingest
+@asynccontextmanager
+async def _connection(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Any]:
+    """One connection for a short command, with the schema brought up to date first."""
+    from node.database import connect
+    from node.migrate import apply_migrations
+    conn = await connect(await _database_url(settings))
+    try:
+        if migrate:
+            await apply_migrations(conn)
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     from beacon.vcf import VcfProblem
     from node.progress import IngestProgress
-    assert isinstance(request, IngestRequest)
     progress = IngestProgress(f"{request.dataset_id} <- {request.path.name}")
+    unchanged = (f"nothing was loaded; the previous version of {request.dataset_id} (if any) "
+                 "is unchanged")
     try:
-        report = _run(_ingest_async(settings, request, progress, ingest))
+        report = _run(_ingest_async(settings, request, progress))
     except VcfProblem as problem:
         progress.close()
-        _fail(f"{problem}\nnothing was loaded; the previous version of {request.dataset_id} "
-              "(if any) is unchanged")
+        _fail(f"{problem}\n{unchanged}")
     except SystemExit:
         raise
     except Exception as exc:
         progress.close()
         logging.getLogger(__name__).debug("ingest failed", exc_info=True)
-        _fail(f"ingest of {request.path} failed: {type(exc).__name__}: {exc}\nnothing was "
-              f"loaded; the previous version of {request.dataset_id} (if any) is unchanged")
+        _fail(f"ingest of {request.path} failed: {type(exc).__name__}: {exc}\n{unchanged}")
     progress.close()
     click.echo(f"{report.dataset_id}: version {report.version}, {report.rows} variants from "
                f"{report.records} records, {report.samples} samples in {report.seconds:.1f} s "
@@ -100,7 +117,9 @@ def _ingest_one(settings: Settings, request: object) -> None:
                    f"{report.first_skip}", err=True)
 
 
-async def _ingest_async(settings, request, progress, ingest):  # type: ignore[no-untyped-def]
+async def _ingest_async(settings: Settings, request: IngestRequest,
+                        progress: IngestProgress) -> IngestReport:
+    from beacon.ingest import ingest
     return await ingest(await _database_url(settings), request, progress)
 
 
@@ -187,14 +206,8 @@ def datasets(ctx: click.Context, as_json: bool) -> None:
 
 async def _list_datasets(settings: Settings) -> list:
     from beacon.store import list_datasets
-    from node.database import connect
-    from node.migrate import apply_migrations
-    conn = await connect(await _database_url(settings))
-    try:
-        await apply_migrations(conn)
+    async with _connection(settings) as conn:
         return await list_datasets(conn)
-    finally:
-        await conn.close()
 
 
 @main.group()
@@ -212,13 +225,9 @@ def db_migrate(ctx: click.Context) -> None:
 
 
 async def _migrate(settings: Settings) -> list:
-    from node.database import connect
     from node.migrate import apply_migrations
-    conn = await connect(await _database_url(settings))
-    try:
+    async with _connection(settings, migrate=False) as conn:
         return await apply_migrations(conn)
-    finally:
-        await conn.close()
 
 
 @db.command("status")
@@ -227,20 +236,16 @@ def db_status(ctx: click.Context) -> None:
     """Show the database in use and pending migrations."""
     settings = _settings(ctx)
     url, pending = _run(_status(settings))
-    click.echo(f"database: {'embedded in ' + str(settings.data_dir) if not settings.database_url else _redact(url)}")
+    where = _redact(url) if url else f"embedded in {settings.data_dir / 'postgres'}"
+    click.echo(f"database: {where}")
     click.echo("pending migrations: " + (", ".join(f"{m.version:04d}_{m.name}" for m in pending)
                                          or "none"))
 
 
 async def _status(settings: Settings) -> tuple[str, list]:
-    from node.database import connect
     from node.migrate import pending_migrations
-    url = await _database_url(settings)
-    conn = await connect(url)
-    try:
-        return url, await pending_migrations(conn)
-    finally:
-        await conn.close()
+    async with _connection(settings, migrate=False) as conn:
+        return settings.database_url or "", await pending_migrations(conn)
 
 
 def _redact(url: str) -> str:
