@@ -2,22 +2,24 @@
 core and its results into JSON. No query or response logic lives here."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
+import orjson
 from aiohttp import web
 
-from beacon import info, store
-from beacon.datasets import collections_response, dataset_record
+from auth.policy import ANONYMOUS
+from beacon import info, variants
+from beacon.datasets import collections_response
+from beacon.records import parse_variant_id
+from beacon.request import (RequestBody, RequestError, VariantQuery, parse_body, parse_get,
+                            to_query)
 from beacon.responses import error_body
 from node.jsonresponse import json_response
-from node.keys import POOL, SETTINGS
+from node.keys import CALLER, DATASETS, POOL, SETTINGS
 from node.observability import REQUEST_ID, Handler
 
 log = logging.getLogger(__name__)
-
-
-class BadRequest(Exception):
-    """Client input the Beacon API refuses; the message names the offending field."""
 
 
 @web.middleware
@@ -26,14 +28,14 @@ async def beacon_errors(request: web.Request, handler: Handler) -> web.StreamRes
     beacon_id = request.app[SETTINGS].beacon_id
     try:
         return await handler(request)
-    except BadRequest as exc:
+    except RequestError as exc:
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
-                       exc.status, exc.reason)
+                       exc.status, exc.text or exc.reason)
         return json_response(error_body(beacon_id, exc.status, message), exc.status,
                              headers={k: v for k, v in exc.headers.items()
                                       if k.lower() in ("allow", "www-authenticate")})
@@ -43,33 +45,78 @@ async def beacon_errors(request: web.Request, handler: Handler) -> web.StreamRes
                                         "X-Request-ID identifies it in the node's logs"), 500)
 
 
-def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
+async def _body(request: web.Request) -> RequestBody:
+    """The request as a Beacon body, from the query string (GET) or the JSON body (POST)."""
+    if request.method == "GET":
+        return parse_get(list(request.query.items()))
+    raw = await request.read()
+    if not raw.strip():
+        return parse_body({})
     try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name}: expected a whole number, got {raw!r}") from None
-    if not 0 <= value <= maximum:
-        raise BadRequest(f"{name}: must be between 0 and {maximum}")
-    return value
+        return parse_body(orjson.loads(raw))
+    except orjson.JSONDecodeError as exc:
+        raise RequestError("body", f"not valid JSON ({exc})") from None
 
 
-async def _datasets(request: web.Request) -> list[store.DatasetRow]:
-    return await store.list_datasets(request.app[POOL])
+async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    chosen = variants.select_datasets(query, await app[DATASETS].by_id())
+    answers = await variants.answer(app[POOL], query, chosen, request.get(CALLER, ANONYMOUS),
+                                    min_count=settings.min_reportable_count,
+                                    base_url=settings.base_url)
+    return json_response(variants.response(settings.beacon_id, query, answers))
+
+
+async def g_variants(request: web.Request) -> web.Response:
+    return await _answer(request, to_query(await _body(request)))
+
+
+async def g_variant(request: web.Request) -> web.Response:
+    """One variant by id, in every dataset that holds it; records by default."""
+    variant_id = request.match_info["id"]
+    parts = parse_variant_id(variant_id)
+    if parts is None:
+        raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
+                                                "assembly:chromosome:start:ref:alt[:end]")
+    assembly, chromosome, start, ref, alt, end = parts
+    body = await _body(request)
+    if "requestedGranularity" not in body.query.model_fields_set:
+        body.query.requestedGranularity = "record"
+    base = to_query(body)
+    located = dataclasses.replace(
+        base, assembly=assembly, reference_name=chromosome, reference_bases=ref,
+        alternate_bases=alt, kind="bracket" if end is not None else "sequence",
+        start=(start, start + 1) if end is not None else (start,),
+        end=(end, end + 1) if end is not None else (),
+        echo={"g_variant": {"assemblyId": assembly.id, "referenceName": chromosome,
+                            "start": [start], "referenceBases": ref, "alternateBases": alt}})
+    return await _answer(request, located)
+
+
+async def dataset_g_variants(request: web.Request) -> web.Response:
+    dataset_id = request.match_info["id"]
+    if dataset_id not in await request.app[DATASETS].by_id():
+        raise web.HTTPNotFound()
+    query = to_query(await _body(request))
+    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
+        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 
 async def root(request: web.Request) -> web.Response:
-    return json_response(info.beacon_info(request.app[SETTINGS], await _datasets(request)))
+    return json_response(info.beacon_info(request.app[SETTINGS],
+                                          await request.app[DATASETS].all()))
 
 
 async def service_info(request: web.Request) -> web.Response:
-    return json_response(info.service_info(request.app[SETTINGS], await _datasets(request)))
+    return json_response(info.service_info(request.app[SETTINGS],
+                                           await request.app[DATASETS].all()))
 
 
 async def configuration(request: web.Request) -> web.Response:
-    return json_response(info.configuration(request.app[SETTINGS], await _datasets(request)))
+    return json_response(info.configuration(request.app[SETTINGS],
+                                            await request.app[DATASETS].all()))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
@@ -80,25 +127,34 @@ async def entry_types(request: web.Request) -> web.Response:
     return json_response(info.entry_types(request.app[SETTINGS]))
 
 
+async def filtering_terms(request: web.Request) -> web.Response:
+    return json_response(info.filtering_terms(request.app[SETTINGS]))
+
+
 async def datasets(request: web.Request) -> web.Response:
-    skip = _int_param(request, "skip", 0, 1_000_000)
-    limit = _int_param(request, "limit", 10, 1000)
-    return json_response(collections_response(request.app[SETTINGS].beacon_id,
-                                              await _datasets(request), skip=skip, limit=limit))
+    body = await _body(request)
+    pagination = body.query.pagination
+    return json_response(collections_response(
+        request.app[SETTINGS].beacon_id, await request.app[DATASETS].all(),
+        skip=pagination.skip, limit=pagination.limit))
 
 
 async def dataset(request: web.Request) -> web.Response:
-    row = await store.get_dataset(request.app[POOL], request.match_info["id"])
+    row = (await request.app[DATASETS].by_id()).get(request.match_info["id"])
     if row is None:
         raise web.HTTPNotFound()
-    response = collections_response(request.app[SETTINGS].beacon_id, [row])
-    response["response"]["collections"] = [dataset_record(row)]
-    return json_response(response)
+    return json_response(collections_response(request.app[SETTINGS].beacon_id, [row]))
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/api", root), web.get("/api/", root), web.get("/api/info", root),
-            web.get("/api/service-info", service_info),
-            web.get("/api/configuration", configuration), web.get("/api/map", beacon_map),
-            web.get("/api/entry_types", entry_types), web.get("/api/datasets", datasets),
-            web.get("/api/datasets/{id}", dataset)]
+    """Informational endpoints answer GET; entry endpoints answer GET and POST."""
+    informational = [("/api", root), ("/api/", root), ("/api/info", root),
+                     ("/api/service-info", service_info), ("/api/configuration", configuration),
+                     ("/api/map", beacon_map), ("/api/entry_types", entry_types)]
+    entries = [("/api/g_variants", g_variants), ("/api/g_variants/{id}", g_variant),
+               ("/api/datasets", datasets), ("/api/datasets/{id}", dataset),
+               ("/api/datasets/{id}/g_variants", dataset_g_variants),
+               ("/api/filtering_terms", filtering_terms)]
+    return ([web.get(path, handler) for path, handler in informational]
+            + [route for path, handler in entries
+               for route in (web.get(path, handler), web.post(path, handler))])

@@ -31,14 +31,22 @@ class EntryType:
     root_path: str
     single_path: str | None
     description: str
+    related: tuple[tuple[str, str], ...] = ()     # (returned entry type, path below /api)
 
 
 ENTRY_TYPES: tuple[EntryType, ...] = (
+    EntryType(id="genomicVariation", name="Genomic variation",
+              schema_id="ga4gh-beacon-variant-v2.0.0",
+              schema_path="models/json/beacon-v2-default-model/genomicVariations/defaultSchema.json",
+              ontology_id="ENSGLOSSARY:0000092", ontology_label="Variant",
+              root_path="/g_variants", single_path="/g_variants/{id}",
+              description="A genomic variant (one ALT allele) as found in a dataset."),
     EntryType(id="dataset", name="Dataset", schema_id="ga4gh-beacon-dataset-v2.0.0",
               schema_path="models/json/beacon-v2-default-model/datasets/defaultSchema.json",
               ontology_id="NCIT:C47824", ontology_label="Data set",
               root_path="/datasets", single_path="/datasets/{id}",
-              description="A set of variants from one VCF, the unit of access control."),
+              description="A set of variants from one VCF, the unit of access control.",
+              related=(("genomicVariation", "/datasets/{id}/g_variants"),)),
 )
 
 
@@ -131,7 +139,16 @@ def beacon_map(settings: Settings) -> dict[str, Any]:
         endpoint: dict[str, Any] = {"entryType": entry.id, "rootUrl": f"{api}{entry.root_path}"}
         if entry.single_path:
             endpoint["singleEntryUrl"] = f"{api}{entry.single_path}"
+        if entry.related:
+            endpoint["endpoints"] = {kind: {"returnedEntryType": kind, "url": f"{api}{path}"}
+                                     for kind, path in entry.related}
         endpoint_sets[entry.id] = endpoint
     return {"meta": informational_meta(settings), "response": {
         "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconMapSchema.json",
         "endpointSets": endpoint_sets}}
+
+
+def filtering_terms(settings: Settings) -> dict[str, Any]:
+    """No ontology filters: the node holds variants without phenotypes or annotations."""
+    return {"meta": informational_meta(settings),
+            "response": {"filteringTerms": [], "resources": []}}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +16,11 @@ from typing import Any
 
 import asyncpg
 
+from beacon.request import VariantQuery
+
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
                 "ac", "an", "af", "carriers")
+DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 
 
@@ -162,4 +165,88 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> 
             new.id, new.assembly, new.access_level, new.title, new.description,
             new.variant_count, new.record_count, new.sample_count, new.max_variant_length,
             version, table, new.source, new.metadata)
+        await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
     return version
+
+
+# --- variant queries -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VariantRow:
+    dataset_id: str
+    chromosome: str
+    start_pos: int
+    end_pos: int
+    ref: str
+    alt: str
+    variant_type: str
+    length: int
+    ac: int | None
+    an: int | None
+    af: float | None
+
+
+_VARIANT_COLUMNS = ", ".join(VariantRow.__dataclass_fields__)
+
+
+def _bases_condition(column: str, bases: str, arg: Callable[[object], str]) -> str:
+    """`N` matches exactly one base of any kind: LIKE with `_`, never a substring match."""
+    if "N" in bases and not bases.startswith("<"):
+        return f"{column} LIKE {arg(bases.replace('N', '_'))}"
+    return f"{column} = {arg(bases)}"
+
+
+def _where(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
+           span: int) -> tuple[str, list[object]]:
+    """The WHERE clause of a variant query, parameterised; `span` is the longest variant in
+    the queried datasets, which bounds how far left of a range an overlapping one can start."""
+    args: list[object] = []
+
+    def arg(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    conditions = [f"dataset_id = ANY({arg(dataset_ids)}::text[])"]
+    if chromosome is not None:
+        conditions.append(f"chromosome = {arg(chromosome)}")
+    if query.kind == "sequence":
+        conditions.append(f"start_pos = {arg(query.start[0])}")
+    elif query.kind == "range":
+        start, end = query.start[0], query.end[0]
+        conditions += [f"start_pos >= {arg(max(start - span, 0))}",
+                       f"start_pos < {arg(end)}", f"end_pos > {arg(start)}"]
+    elif query.kind == "bracket":
+        conditions += [f"start_pos >= {arg(query.start[0])}", f"start_pos < {arg(query.start[1])}",
+                       f"end_pos >= {arg(query.end[0])}", f"end_pos < {arg(query.end[1])}"]
+    if query.reference_bases:
+        conditions.append(_bases_condition("ref", query.reference_bases, arg))
+    if query.alternate_bases:
+        conditions.append(_bases_condition("alt", query.alternate_bases, arg))
+    if query.variant_types:
+        conditions.append(f"variant_type = ANY({arg(sorted(query.variant_types))}::text[])")
+    if query.min_length is not None:
+        conditions.append(f"length >= {arg(query.min_length)}")
+    if query.max_length is not None:
+        conditions.append(f"length <= {arg(query.max_length)}")
+    return " AND ".join(conditions), args
+
+
+async def count_by_dataset(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
+                           dataset_ids: list[str], chromosome: str | None,
+                           span: int) -> dict[str, int]:
+    where, args = _where(query, dataset_ids, chromosome, span)
+    rows = await conn.fetch(
+        f"SELECT dataset_id, count(*) FROM variants WHERE {where} GROUP BY dataset_id", *args)
+    return {r[0]: r[1] for r in rows}
+
+
+async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
+                         dataset_id: str, chromosome: str | None, span: int, skip: int,
+                         limit: int) -> list[VariantRow]:
+    where, args = _where(query, [dataset_id], chromosome, span)
+    args += [limit, skip]
+    rows = await conn.fetch(
+        f"SELECT {_VARIANT_COLUMNS} FROM variants WHERE {where} "
+        f"ORDER BY chromosome, start_pos, ref, alt LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        *args)
+    return [VariantRow(*r) for r in rows]

@@ -14,7 +14,8 @@ from aiohttp import web
 from beacon import handlers as beacon_handlers
 from node import health
 from node.database import create_pool, resolve_database
-from node.keys import METRICS, POOL, SETTINGS
+from beacon.dataset_cache import DatasetCache
+from node.keys import DATASETS, METRICS, POOL, SETTINGS
 from node.observability import Metrics, metrics_handler, observe
 from node.settings import Settings
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
         app[POOL] = pool
     else:
         app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_dataset_cache)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_handlers.routes())
@@ -40,10 +42,19 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     target = await resolve_database(settings)
+    app[SETTINGS] = settings.model_copy(update={"database_url": target.url})
     app[POOL] = await create_pool(target.url, settings)
     log.info("database ready (%s)", "embedded" if target.embedded else "external")
     yield
     await app[POOL].close()
+
+
+async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
+    cache = DatasetCache(app[POOL])
+    await cache.start(app[SETTINGS].database_url or "")
+    app[DATASETS] = cache
+    yield
+    await cache.stop()
 
 
 def run(settings: Settings) -> None:

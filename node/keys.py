@@ -4,9 +4,13 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from auth.policy import Caller
+from beacon.dataset_cache import DatasetCache
 from node.observability import Metrics
 from node.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
+DATASETS = web.AppKey("datasets", DatasetCache)
+CALLER = web.RequestKey("caller", Caller)

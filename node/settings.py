@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
+    min_reportable_count: int = Field(
+        default=1, ge=1, description="Counts below this are reported as 0 / not found; a "
+                                     "dataset's metadata minReportableCount overrides it")
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = "INFO"
 

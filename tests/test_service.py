@@ -19,6 +19,7 @@ INFO_SCHEMAS = {
     "/api/map": "framework/json/responses/beaconMapResponse.json",
     "/api/entry_types": "framework/json/responses/beaconEntryTypesResponse.json",
     "/api/datasets": "framework/json/responses/beaconCollectionsResponse.json",
+    "/api/filtering_terms": "framework/json/responses/beaconFilteringTermsResponse.json",
 }
 ERROR_SCHEMA = "framework/json/responses/beaconErrorResponse.json"
 SMALL_VCF = """##fileformat=VCFv4.2
@@ -67,11 +68,16 @@ async def test_map_and_entry_types_list_exactly_the_served_entry_endpoints(node,
     endpoint_sets = (await (await node.get("/api/map")).json())["response"]["endpointSets"]
     entry_types = (await (await node.get("/api/entry_types")).json())["response"]["entryTypes"]
     assert set(endpoint_sets) == set(entry_types)
-    for endpoint in endpoint_sets.values():
-        root = endpoint["rootUrl"].split("/api", 1)[1]
-        assert (await node.get(f"/api{root}")).status == 200
-        single = endpoint["singleEntryUrl"].split("/api", 1)[1].replace("{id}", loaded[0])
-        assert (await node.get(f"/api{single}")).status == 200
+    example_ids = {"dataset": loaded[0], "genomicVariation": "GRCh38:1:99:A:G"}
+    urls = []
+    for kind, endpoint in endpoint_sets.items():
+        urls += [endpoint["rootUrl"], endpoint["singleEntryUrl"].replace("{id}", example_ids[kind])]
+        urls += [e["url"].replace("{id}", loaded[0]) for e in endpoint.get("endpoints", {}).values()]
+    assert len(urls) == 5
+    for url in urls:
+        path = url.split("/api", 1)[1]
+        assert (await node.get(f"/api{path}")).status == 200, url
+        assert (await node.post(f"/api{path}", json={})).status == 200, url
 
 
 async def test_datasets_collection_lists_records_and_paginates(node, loaded, beacon_schema):

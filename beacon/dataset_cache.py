@@ -1,0 +1,46 @@
+"""The node's datasets, kept in memory so a Beacon query costs one database round trip.
+
+Ingest runs in another process; its swap NOTIFYs `store.DATASETS_CHANNEL` on commit, and the
+listener here drops the cached list at once. A short TTL covers a lost listener connection.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import asyncpg
+
+from beacon import store
+
+log = logging.getLogger(__name__)
+
+
+class DatasetCache:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0) -> None:
+        self.pool = pool
+        self.ttl = ttl
+        self._rows: list[store.DatasetRow] | None = None
+        self._loaded = 0.0
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self, url: str) -> None:
+        """Listen for dataset changes on a connection of its own (not taken from the pool)."""
+        self._listener = await asyncpg.connect(url)
+        await self._listener.add_listener(store.DATASETS_CHANNEL, self._changed)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+
+    def _changed(self, *_: object) -> None:
+        self._rows = None
+
+    async def all(self) -> list[store.DatasetRow]:
+        if self._rows is None or time.monotonic() - self._loaded > self.ttl:
+            self._rows = await store.list_datasets(self.pool)
+            self._loaded = time.monotonic()
+        return self._rows
+
+    async def by_id(self) -> dict[str, store.DatasetRow]:
+        return {row.id: row for row in await self.all()}

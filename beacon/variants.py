@@ -1,0 +1,119 @@
+"""Answering a variant query over the node's datasets: which datasets are asked, at which
+granularity each may answer, the count floor, and the response shape. No HTTP here.
+
+Granularity is decided per dataset (`auth.policy`): a PUBLIC dataset may answer with records
+while a CONTROLLED one in the same response only says whether it has a hit. The response's
+`returnedGranularity` is the highest any dataset answered at. Each resultSet carries its own
+in `info.returnedGranularity`; a boolean-level dataset's `resultsCount` is 0, because its
+count is not the caller's to see. `numTotalResults` sums only the counts the caller may see.
+
+Count privacy: a count below a dataset's minimum reportable count is reported as 0 and the
+dataset as not found. The total is summed from the reported counts, so it cannot leak the
+suppressed number either.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from auth.policy import Caller, highest, lowest, max_granularity
+from beacon import store
+from beacon.assemblies import ASSEMBLIES
+from beacon.info import ENTRY_TYPES, returned_schemas
+from beacon.records import genomic_variation
+from beacon.request import RequestError, VariantQuery
+from beacon.responses import request_summary, response_meta
+
+GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
+FLOOR_KEY = "minReportableCount"
+
+
+@dataclass
+class DatasetAnswer:
+    dataset: store.DatasetRow
+    granularity: str
+    count: int = 0                       # as reported: 0 when below the floor
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.count > 0
+
+
+def select_datasets(query: VariantQuery, datasets: dict[str, store.DatasetRow]
+                    ) -> list[store.DatasetRow]:
+    """The datasets a query asks: those named (all must exist), on the stated assembly."""
+    if query.dataset_ids:
+        unknown = [d for d in query.dataset_ids if d not in datasets]
+        if unknown:
+            raise RequestError("datasetIds", f"unknown dataset(s): {', '.join(unknown)}")
+        chosen = [datasets[d] for d in query.dataset_ids]
+    else:
+        chosen = list(datasets.values())
+    if query.assembly is not None:
+        chosen = [d for d in chosen if d.assembly == query.assembly.id]
+    return chosen
+
+
+def floor_of(dataset: store.DatasetRow, default: int) -> int:
+    value = dataset.metadata.get(FLOOR_KEY)
+    return value if isinstance(value, int) and value > 0 else default
+
+
+async def answer(pool: asyncpg.Pool, query: VariantQuery, datasets: list[store.DatasetRow],
+                 caller: Caller, *, min_count: int, base_url: str) -> list[DatasetAnswer]:
+    answers = [DatasetAnswer(d, lowest(query.granularity,
+                                       max_granularity(d.access_level, caller)))
+               for d in datasets]
+    by_assembly: dict[str, list[DatasetAnswer]] = {}
+    for item in answers:
+        by_assembly.setdefault(item.dataset.assembly, []).append(item)
+    for assembly_id, group in by_assembly.items():
+        chromosome = query.chromosome_on(ASSEMBLIES[assembly_id])
+        if query.reference_name and chromosome is None:
+            continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
+        span = max(item.dataset.max_variant_length for item in group)
+        counts = await store.count_by_dataset(pool, query, [i.dataset.id for i in group],
+                                              chromosome, span)
+        for item in group:
+            raw = counts.get(item.dataset.id, 0)
+            item.count = raw if raw >= floor_of(item.dataset, min_count) else 0
+            if item.granularity == "record" and item.exists and query.limit:
+                rows = await store.fetch_variants(pool, query, item.dataset.id, chromosome,
+                                                  span, query.skip, query.limit)
+                item.results = [genomic_variation(r, item.dataset, base_url) for r in rows]
+    return answers
+
+
+def _included(query: VariantQuery, answers: list[DatasetAnswer]) -> list[DatasetAnswer]:
+    if query.include == "NONE":
+        return []
+    if query.include == "ALL":
+        return answers
+    return [a for a in answers if a.exists == (query.include == "HIT")]
+
+
+def _result_set(item: DatasetAnswer) -> dict[str, Any]:
+    visible = item.granularity != "boolean"
+    return {"id": item.dataset.id, "setType": "dataset", "exists": item.exists,
+            "resultsCount": item.count if visible else 0, "results": item.results,
+            "info": {"returnedGranularity": item.granularity}}
+
+
+def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer]) -> dict[str, Any]:
+    """boolean, count or resultSets response, whichever the highest granularity given is."""
+    returned = highest(*(a.granularity for a in answers)) if answers else "boolean"
+    schemas = returned_schemas(GENOMIC_VARIATION)
+    summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
+                              schemas=schemas, parameters=query.echo)
+    summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
+                    "filters": []})
+    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas),
+                            "responseSummary": {"exists": any(a.exists for a in answers)}}
+    if returned != "boolean":
+        body["responseSummary"]["numTotalResults"] = sum(
+            a.count for a in answers if a.granularity != "boolean")
+        body["response"] = {"resultSets": [_result_set(a) for a in _included(query, answers)]}
+    return body
