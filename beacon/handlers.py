@@ -11,6 +11,7 @@ from aiohttp import web
 from auth.policy import ANONYMOUS
 from beacon import info, variants
 from beacon.datasets import collections_response
+from beacon.openapi import openapi_document
 from beacon.records import parse_variant_id
 from beacon.request import (RequestBody, RequestError, VariantQuery, parse_body, parse_get,
                             to_query)
@@ -146,15 +147,35 @@ async def dataset(request: web.Request) -> web.Response:
     return json_response(collections_response(request.app[SETTINGS].beacon_id, [row]))
 
 
+async def openapi(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    described = [(method, path, summary) for path, _, methods, summary in _endpoints()
+                 for method in methods if path != "/api/"]
+    return json_response(openapi_document(described, settings.base_url, settings.beacon_name))
+
+
+def _endpoints() -> list[tuple[str, Handler, tuple[str, ...], str]]:
+    """(path, handler, methods, summary): informational endpoints answer GET, entry endpoints
+    GET and POST. The OpenAPI document is generated from this table."""
+    get, both = ("GET",), ("GET", "POST")
+    return [
+        ("/api", root, get, "Beacon information"), ("/api/", root, get, "Beacon information"),
+        ("/api/info", root, get, "Beacon information"),
+        ("/api/service-info", service_info, get, "GA4GH service-info"),
+        ("/api/configuration", configuration, get, "Beacon configuration"),
+        ("/api/map", beacon_map, get, "Map of the served endpoints"),
+        ("/api/entry_types", entry_types, get, "Entry types served"),
+        ("/api/openapi.json", openapi, get, "This OpenAPI document"),
+        ("/api/g_variants", g_variants, both, "Genomic variants matching a query, per dataset"),
+        ("/api/g_variants/{id}", g_variant, both, "One variant by variantInternalId"),
+        ("/api/datasets", datasets, both, "Datasets held by this node"),
+        ("/api/datasets/{id}", dataset, both, "One dataset"),
+        ("/api/datasets/{id}/g_variants", dataset_g_variants, both,
+         "Genomic variants matching a query in one dataset"),
+        ("/api/filtering_terms", filtering_terms, both, "Filtering terms (none offered)"),
+    ]
+
+
 def routes() -> list[web.RouteDef]:
-    """Informational endpoints answer GET; entry endpoints answer GET and POST."""
-    informational = [("/api", root), ("/api/", root), ("/api/info", root),
-                     ("/api/service-info", service_info), ("/api/configuration", configuration),
-                     ("/api/map", beacon_map), ("/api/entry_types", entry_types)]
-    entries = [("/api/g_variants", g_variants), ("/api/g_variants/{id}", g_variant),
-               ("/api/datasets", datasets), ("/api/datasets/{id}", dataset),
-               ("/api/datasets/{id}/g_variants", dataset_g_variants),
-               ("/api/filtering_terms", filtering_terms)]
-    return ([web.get(path, handler) for path, handler in informational]
-            + [route for path, handler in entries
-               for route in (web.get(path, handler), web.post(path, handler))])
+    return [web.route(method, path, handler) for path, handler, methods, _ in _endpoints()
+            for method in methods]

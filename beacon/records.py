@@ -39,7 +39,9 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str) -> di
         "variantInternalId": variant_id(assembly, row),
         "variation": {
             "variantType": row.variant_type, "referenceBases": row.ref,
-            "alternateBases": row.alt,
+            # The schema admits bases only: a symbolic SV allele (<DEL>) is "N" here, its type
+            # and span are in variantType and location, its VCF spelling in the id.
+            "alternateBases": "N" if row.alt.startswith("<") else row.alt,
             "location": {"type": "SequenceLocation",
                          "sequence_id": f"refseq:{assembly.refseq[row.chromosome]}",
                          "interval": {"type": "SequenceInterval",

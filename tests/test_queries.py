@@ -1,0 +1,362 @@
+"""Beacon v2 variant queries over real HTTP against datasets whose every row the test knows:
+each query type, boundaries, contig names and assemblies, GET = POST, pagination,
+includeResultsetResponses, per-dataset granularity, the count floor, errors, and every
+response validated against the shared Beacon v2 schemas."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH37, GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.database import create_pool
+from node.settings import Settings
+from tests.conftest import _with_database, write_vcf_text
+
+HEADER = """##fileformat=VCFv4.2
+{contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
+##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
+"""
+CONTIGS_38 = ("##contig=<ID=chr1,length=248956422>\n##contig=<ID=chr17,length=83257441>\n"
+              "##contig=<ID=chrX,length=156040895>\n")
+PUBLIC_38 = [  # (contig, POS, REF, ALT, INFO, GT...)
+    ("chr1", 100, "A", "G", ".", "0|1", "1|1"),           # SNP   [99, 100)
+    ("chr1", 200, "ACGT", "A", ".", "0|1", "0|0"),        # DEL   [199, 203)
+    ("chr1", 300, "C", "CTT", ".", "0|1", "0|0"),         # INS   [299, 300)
+    ("chr1", 400, "GA", "TC", ".", "1|1", "0|0"),         # MNP   [399, 401)
+    ("chr1", 500, "T", "<DEL>", "END=2000;SVTYPE=DEL", "0|1", "0|0"),   # SV [499, 2000)
+    ("chr1", 1000, "A", "C,T", ".", "0|1", "2|0"),        # two SNPs at 999
+    ("chr1", 1500, "G", "GA,*", ".", "0|1", "2|0"),       # INS at 1499; * skipped
+    ("chr17", 7674945, "G", "A", ".", "0|1", "0|0"),      # the spec's example locus
+    ("chrX", 1000, "A", "T", ".", "0|1", "0|0"),
+]
+PUBLIC_37 = [("1", 100, "A", "G", ".", "0|1", "0|0"), ("17", 7674945, "G", "A", ".", "1|1", "0|0")]
+SMALL = [("chr1", 100, "A", "G", ".", "0|1", "0|0"), ("chr1", 1000, "A", "C", ".", "0|1", "0|0")]
+DATASETS = {  # id: (records, assembly, access level, metadata)
+    "GDI-FI-SYN-001": (PUBLIC_38, GRCH38, AccessLevel.PUBLIC, {}),
+    "GDI-SE-SYN-002": (PUBLIC_37, GRCH37, AccessLevel.PUBLIC, {}),
+    "GDI-FI-SYN-003": (SMALL, GRCH38, AccessLevel.CONTROLLED, {}),
+    "GDI-FI-SYN-004": (SMALL, GRCH38, AccessLevel.PUBLIC, {"minReportableCount": 3}),
+}
+A38, B37, CONTROLLED, FLOORED = DATASETS
+SCHEMAS = {"boolean": "framework/json/responses/beaconBooleanResponse.json",
+           "count": "framework/json/responses/beaconCountResponse.json",
+           "record": "framework/json/responses/beaconResultsetsResponse.json"}
+COLLECTIONS = "framework/json/responses/beaconCollectionsResponse.json"
+RECORD_SCHEMA = "bin/deref_schemas/genomicVariations/defaultSchema.json"
+ERROR_SCHEMA = "framework/json/responses/beaconErrorResponse.json"
+
+
+def _vcf_text(records: list[tuple], assembly) -> str:
+    contigs = CONTIGS_38 if assembly is GRCH38 else "".join(
+        f"##contig=<ID={c},length={GRCH37.length(c)}>\n" for c in ("1", "17"))
+    lines = "".join("\t".join([c, str(p), ".", r, a, ".", "PASS", i, "GT", *gt]) + "\n"
+                    for c, p, r, a, i, *gt in records)
+    return HEADER.format(contigs=contigs) + lines
+
+
+@pytest.fixture(scope="module")
+async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSession]:
+    """One node with the four datasets above, shared by the read-only tests of this module."""
+    name = f"q_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg_server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = _with_database(pg_server_url, name)
+    directory: Path = tmp_path_factory.mktemp("queries")
+    for dataset_id, (records, assembly, level, metadata) in DATASETS.items():
+        path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf_text(records, assembly))
+        await ingest(url, IngestRequest(path, dataset_id, assembly, level, f"Title {dataset_id}",
+                                        metadata=metadata, workers=1))
+    settings = Settings(database_url=url, data_dir=directory, beacon_id="org.test.queries")
+    pool = await create_pool(url, settings)
+    server = TestServer(create_app(settings, pool), host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession(base_url=str(server.make_url(""))) as client:
+        yield client
+    await server.close()
+    await pool.close()
+    admin = await asyncpg.connect(pg_server_url)
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+def ask(beacon, beacon_schema):
+    """GET (query string) or POST (body) a query; asserts schema validity of the answer."""
+    async def run(params: dict | None = None, body: dict | None = None,
+                  path: str = "/api/g_variants", status: int = 200) -> dict:
+        if body is None:
+            response = await beacon.get(path, params={k: str(v) for k, v in (params or {}).items()})
+        else:
+            response = await beacon.post(path, data=json.dumps(body),
+                                         headers={"Content-Type": "application/json"})
+        document = await response.json()
+        assert response.status == status, document
+        if status != 200:
+            assert beacon_schema(ERROR_SCHEMA, document) == []
+            return document
+        granularity = document["meta"]["returnedGranularity"]
+        collections = path.rstrip("/").endswith(("/api/datasets", "}")) or (
+            path.startswith("/api/datasets/") and not path.endswith("/g_variants"))
+        assert beacon_schema(COLLECTIONS if collections else SCHEMAS[granularity],
+                             document) == []
+        for result_set in document.get("response", {}).get("resultSets", []):
+            for record in result_set["results"]:
+                assert beacon_schema(RECORD_SCHEMA, record) == []
+        return document
+    return run
+
+
+def _found(document: dict, dataset_id: str = A38) -> list[tuple]:
+    """(start, end, ref, alt) of the records returned for one dataset."""
+    for result_set in document["response"]["resultSets"]:
+        if result_set["id"] == dataset_id:
+            return sorted((r["variation"]["location"]["interval"]["start"]["value"],
+                           r["variation"]["location"]["interval"]["end"]["value"],
+                           r["variation"]["referenceBases"], r["variation"]["alternateBases"])
+                          for r in result_set["results"])
+    return []
+
+
+def _records(params: dict) -> dict:
+    return {"requestedGranularity": "record", "datasetIds": A38, **params}
+
+
+@pytest.mark.parametrize("params,expected", [
+    # sequence: exact start and allele; N is one base, never a substring
+    ({"referenceName": "1", "start": 99, "alternateBases": "G"}, [(99, 100, "A", "G")]),
+    ({"referenceName": "1", "start": 99, "referenceBases": "A", "alternateBases": "G"},
+     [(99, 100, "A", "G")]),
+    ({"referenceName": "1", "start": 99, "referenceBases": "C", "alternateBases": "G"}, []),
+    ({"referenceName": "1", "start": 100, "alternateBases": "G"}, []),
+    ({"referenceName": "1", "start": 999, "alternateBases": "N"},
+     [(999, 1000, "A", "C"), (999, 1000, "A", "T")]),
+    ({"referenceName": "1", "start": 999, "alternateBases": "NN"}, []),
+    ({"referenceName": "1", "start": 399, "alternateBases": "TN"}, [(399, 401, "GA", "TC")]),
+    ({"referenceName": "1", "start": 1499, "alternateBases": "GA"}, [(1499, 1500, "G", "GA")]),
+    ({"referenceName": "1", "start": 499, "alternateBases": "<DEL>"},
+     [(499, 2000, "T", "N")]),
+    # range: any overlap; half-open edges
+    ({"referenceName": "1", "start": 100, "end": 300}, [(199, 203, "ACGT", "A"),
+                                                        (299, 300, "C", "CTT")]),
+    ({"referenceName": "1", "start": 99, "end": 100}, [(99, 100, "A", "G")]),
+    ({"referenceName": "1", "start": 100, "end": 199}, []),
+    ({"referenceName": "1", "start": 202, "end": 203}, [(199, 203, "ACGT", "A")]),
+    ({"referenceName": "1", "start": 203, "end": 299}, []),
+    ({"referenceName": "1", "start": 1000, "end": 1001}, [(499, 2000, "T", "N")]),
+    ({"referenceName": "1", "start": 999, "end": 1000}, [(499, 2000, "T", "N"),
+                                                         (999, 1000, "A", "C"),
+                                                         (999, 1000, "A", "T")]),
+    ({"referenceName": "1", "start": 0, "end": 5000, "variantType": "DEL"},
+     [(199, 203, "ACGT", "A"), (499, 2000, "T", "N")]),
+    ({"referenceName": "1", "start": 0, "end": 5000, "variantType": "DEL",
+      "variantMinLength": 100}, [(499, 2000, "T", "N")]),
+    ({"referenceName": "1", "start": 0, "end": 5000, "variantMaxLength": 1,
+      "variantType": "SNP"}, [(99, 100, "A", "G"), (999, 1000, "A", "C"),
+                              (999, 1000, "A", "T")]),
+    ({"referenceName": "1", "start": 0, "end": 5000, "alternateBases": "T"},
+     [(999, 1000, "A", "T")]),
+    # bracket: start in [a, b), end in [c, d)
+    ({"referenceName": "1", "start": "199,200", "end": "203,204"}, [(199, 203, "ACGT", "A")]),
+    ({"referenceName": "1", "start": "199,199", "end": "203,204"}, []),
+    ({"referenceName": "1", "start": "0,1000", "end": "1000,2001"},
+     [(499, 2000, "T", "N"), (999, 1000, "A", "C"), (999, 1000, "A", "T")]),
+])
+async def test_each_query_type_returns_exactly_the_expected_variants(ask, params, expected):
+    document = await ask(_records({**params, "limit": 100}))
+    assert _found(document) == expected
+    count = await ask({**_records(params), "requestedGranularity": "count"})
+    assert count["responseSummary"]["numTotalResults"] == len(expected)
+    assert count["responseSummary"]["exists"] is bool(expected)
+
+
+@pytest.mark.parametrize("name", ["17", "chr17", "NC_000017.11", "refseq:NC_000017.11",
+                                  "CM000679.2"])
+async def test_reference_name_spellings_find_the_same_grch38_variant(ask, name):
+    document = await ask(_records({"referenceName": name, "start": 7674944,
+                                   "alternateBases": "A", "assemblyId": "GRCh38"}))
+    assert _found(document) == [(7674944, 7674945, "G", "A")]
+
+
+async def test_assemblies_are_kept_apart(ask):
+    grch37_name = await ask({"referenceName": "NC_000017.10", "start": 7674944,
+                             "alternateBases": "A", "requestedGranularity": "count"})
+    assert [s["id"] for s in grch37_name["response"]["resultSets"]] == [B37]
+    by_assembly = await ask({"referenceName": "17", "start": 7674944, "alternateBases": "A",
+                             "assemblyId": "hg19", "requestedGranularity": "count",
+                             "includeResultsetResponses": "ALL"})
+    assert [s["id"] for s in by_assembly["response"]["resultSets"]] == [B37]
+    both = await ask({"referenceName": "chr17", "start": 7674944, "alternateBases": "A",
+                      "requestedGranularity": "count"})
+    assert sorted(s["id"] for s in both["response"]["resultSets"]) == [A38, B37]
+
+
+async def test_get_and_post_agree_in_every_body_shape(ask):
+    params = {"referenceName": "1", "start": 100, "end": 300, "requestedGranularity": "record"}
+    flat = {"meta": {"apiVersion": "v2.0"}, "query": {
+        "requestParameters": {"referenceName": "1", "start": [100], "end": [300]},
+        "requestedGranularity": "record"}}
+    wrapped = {"meta": {"apiVersion": "v2.0"}, "query": {
+        "requestParameters": {"g_variant": {"referenceName": "1", "start": [100], "end": [300]}},
+        "requestedGranularity": "record"}}
+    answers = [await ask(params), await ask(body=flat), await ask(body=wrapped)]
+    assert answers[0]["response"] == answers[1]["response"] == answers[2]["response"]
+    assert (answers[1]["meta"]["receivedRequestSummary"]["requestParameters"]
+            == {"g_variant": {"referenceName": "1", "start": [100], "end": [300]}})
+    repeated = await ask(body=None, params=None, path="/api/g_variants?referenceName=1"
+                         "&start=199&start=200&end=203&end=204&requestedGranularity=count")
+    assert repeated["responseSummary"]["numTotalResults"] == 1
+
+
+async def test_gdi_portal_request_shape_is_accepted(ask):
+    portal = {"meta": {"apiVersion": "2.0"}, "query": {
+        "requestParameters": [], "filters": [], "includeResultsetResponses": "HIT",
+        "pagination": {"skip": 0, "limit": 10}, "testMode": False,
+        "requestedGranularity": "record"}}
+    document = await ask(body=portal)
+    counts = {s["id"]: s["resultsCount"] for s in document["response"]["resultSets"]}
+    assert counts[A38] == 10 and counts[B37] == 2
+    datasets = await ask(body=portal, path="/api/datasets")
+    assert datasets["responseSummary"]["numTotalResults"] == 4
+
+
+async def test_pagination_pages_through_results_in_order(ask):
+    base = _records({"referenceName": "1", "start": 0, "end": 5000})
+    pages = [_found(await ask({**base, "skip": skip, "limit": 3})) for skip in (0, 3, 6)]
+    everything = _found(await ask({**base, "limit": 100}))
+    assert [v for page in pages for v in page] == everything
+    assert [len(p) for p in pages] == [3, 3, 2]
+    assert _found(await ask({**base, "limit": 0})) == []
+
+
+@pytest.mark.parametrize("include,expected", [
+    ("HIT", {A38, CONTROLLED}), ("MISS", {B37, FLOORED}),
+    ("ALL", {A38, B37, CONTROLLED, FLOORED}), ("NONE", set())])
+async def test_include_resultset_responses(ask, include, expected):
+    document = await ask({"referenceName": "1", "start": 999, "alternateBases": "C",
+                          "assemblyId": "GRCh38", "requestedGranularity": "count",
+                          "includeResultsetResponses": include})
+    ids = {s["id"] for s in document["response"]["resultSets"]}
+    expected = expected - {B37}  # GRCh37 is not asked when GRCh38 is named
+    assert ids == expected
+
+
+async def test_granularity_is_decided_per_dataset(ask):
+    document = await ask({"referenceName": "1", "start": 999, "alternateBases": "C",
+                          "requestedGranularity": "record"})
+    sets = {s["id"]: s for s in document["response"]["resultSets"]}
+    assert document["meta"]["returnedGranularity"] == "record"
+    assert sets[A38]["info"]["returnedGranularity"] == "record" and sets[A38]["results"]
+    controlled = sets[CONTROLLED]
+    assert (controlled["exists"], controlled["resultsCount"], controlled["results"]) == (
+        True, 0, [])
+    assert controlled["info"]["returnedGranularity"] == "boolean"
+    assert document["responseSummary"]["numTotalResults"] == 1      # only what may be seen
+    only_controlled = await ask({"referenceName": "1", "start": 999, "alternateBases": "C",
+                                 "datasetIds": CONTROLLED, "requestedGranularity": "record"})
+    assert only_controlled["meta"]["returnedGranularity"] == "boolean"
+    assert only_controlled["responseSummary"] == {"exists": True}
+    assert "response" not in only_controlled
+
+
+async def test_count_floor_hides_small_counts_everywhere(beacon, ask):
+    params = {"referenceName": "1", "start": 0, "end": 2000, "datasetIds": FLOORED,
+              "requestedGranularity": "record", "includeResultsetResponses": "ALL"}
+    document = await ask(params)
+    [result_set] = document["response"]["resultSets"]
+    assert (result_set["exists"], result_set["resultsCount"], result_set["results"]) == (
+        False, 0, [])
+    assert document["responseSummary"] == {"exists": False, "numTotalResults": 0}
+    raw = await (await beacon.get("/api/g_variants", params={
+        k: str(v) for k, v in params.items()})).text()
+    assert '"resultsCount":2' not in raw and '"numTotalResults":2' not in raw
+    mixed = await ask({"referenceName": "1", "start": 0, "end": 2000, "assemblyId": "GRCh38",
+                       "requestedGranularity": "count"})
+    sets = {s["id"]: s["resultsCount"] for s in mixed["response"]["resultSets"]}
+    assert FLOORED not in sets
+    assert mixed["responseSummary"]["numTotalResults"] == sets[A38]
+
+
+async def test_variant_by_id_and_dataset_scoped_queries(ask):
+    document = await ask(path="/api/g_variants/GRCh38:1:999:A:C")
+    assert document["meta"]["returnedGranularity"] == "record"
+    [record] = next(s for s in document["response"]["resultSets"] if s["id"] == A38)["results"]
+    assert record["variantInternalId"] == "GRCh38:1:999:A:C"
+    frequency = record["frequencyInPopulations"][0]["frequencies"][0]
+    assert (frequency["alleleCount"], frequency["alleleNumber"]) == (1, 4)
+    sv = await ask(path="/api/g_variants/GRCh38:1:499:T:<DEL>:2000")
+    assert _found(sv) == [(499, 2000, "T", "N")]
+    scoped = await ask({"referenceName": "1", "start": 99, "alternateBases": "G",
+                        "requestedGranularity": "count"},
+                       path=f"/api/datasets/{A38}/g_variants")
+    assert [s["id"] for s in scoped["response"]["resultSets"]] == [A38]
+    await ask(path="/api/datasets/GDI-XX-NONE-9/g_variants", params={}, status=404)
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"referenceName": "1", "start": 100}, "alternateBases"),
+    ({"referenceName": "1", "start": 300, "end": 100}, "end"),
+    ({"referenceName": "1", "start": "5,1", "end": "10,20"}, "start"),
+    ({"referenceName": "1", "start": "1,2", "end": 10}, "end"),
+    ({"start": 100, "end": 200}, "referenceName"),
+    ({"referenceName": "chr99", "start": 1, "end": 2}, "referenceName"),
+    ({"referenceName": "1", "start": -1, "end": 2}, "start"),
+    ({"referenceName": "1", "start": "x", "end": 2}, "start"),
+    ({"referenceName": "1", "start": 1, "alternateBases": "XYZ"}, "alternateBases"),
+    ({"referenceName": "1", "start": 1, "end": 2, "variantType": "SPLICE"}, "variantType"),
+    ({"referenceName": "1", "start": 1, "end": 2, "assemblyId": "GRCh99"}, "assemblyId"),
+    ({"geneId": "BRCA2"}, "geneId"),
+    ({"filters": "HP:0000118"}, "filters"),
+    ({"requestedGranularity": "everything"}, "requestedGranularity"),
+    ({"includeResultsetResponses": "SOME"}, "includeResultsetResponses"),
+    ({"limit": 100000}, "limit"),
+    ({"bogus": 1}, "bogus"),
+    ({"datasetIds": "GDI-XX-NONE-9"}, "datasetIds"),
+    ({"variantMinLength": 10, "variantMaxLength": 5}, "variantMinLength"),
+])
+async def test_bad_parameters_are_400_naming_the_field(ask, params, field):
+    document = await ask(params, status=400)
+    assert field in document["error"]["errorMessage"]
+
+
+@pytest.mark.parametrize("raw", ["{not json", '{"query": {"requestParameters": {"start": '
+                                 '[1, 2, 3]}}}', '{"query": {"unknown": 1}}', '[1, 2]'])
+async def test_bad_post_bodies_are_400(beacon, beacon_schema, raw):
+    response = await beacon.post("/api/g_variants", data=raw,
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+
+
+async def test_filtering_terms_and_openapi_describe_the_node(beacon, beacon_schema):
+    terms = await (await beacon.get("/api/filtering_terms")).json()
+    assert terms["response"]["filteringTerms"] == []
+    spec = await (await beacon.get("/api/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    served = {"/api/g_variants", "/api/g_variants/{id}", "/api/datasets", "/api/datasets/{id}",
+              "/api/datasets/{id}/g_variants", "/api/filtering_terms"}
+    assert served <= set(spec["paths"])
+    for path in served:
+        assert {"get", "post"} <= set(spec["paths"][path])
+    assert "requestParameters" in json.dumps(spec["components"])
+
+
+async def test_openapi_document_is_valid_openapi(beacon):
+    """External $refs point at the Beacon schemas online; they are stubbed so the structure
+    can be checked offline."""
+    from openapi_spec_validator import validate
+    spec = await (await beacon.get("/api/openapi.json")).json()
+    offline = json.loads(json.dumps(spec).replace('"$ref": "https://', '"description": "https://'))
+    validate(offline)

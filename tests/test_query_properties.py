@@ -1,0 +1,355 @@
+"""Property-based checks of the g_variants query semantics against a brute-force scan.
+
+One hand-written VCF (generated from a fixed seed, so every row is known here) is ingested,
+then Hypothesis draws queries that land on, next to and between variant edges, and every
+answer the node gives over HTTP must equal a plain Python filter over the expected rows:
+
+- range   `start=S&end=E`          : same chromosome and `start < E and end > S` (any overlap,
+                                     including deletions/SVs reaching in from the left);
+- bracket `start=A,B&end=C,D`      : `A <= start < B and C <= end < D` (half-open);
+- sequence `start=S&alternateBases=X[&referenceBases=R]`: `start == S`, alleles equal, `N`
+                                     in the query matching exactly one base of any kind.
+
+The expected rows are read back from the VCF *text* (str.split, no pysam), and the alleles
+are written already minimal, so no trimming logic is shared with beacon/vcf.py.
+
+Pattern: pytest-asyncio runs `@given` on `async def` tests itself (it swaps Hypothesis'
+inner test for a sync wrapper on the session loop). Fixtures are function-scoped and so are
+built once per test function, not per example: each test ingests once and then answers all
+its examples, hence the suppressed `function_scoped_fixture` health check, which is exactly
+the sharing wanted here (the examples only read).
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from tests.conftest import write_vcf_text
+
+DATASET = "GDI-FI-SYN-001"
+SEED = 20240611
+WINDOW = (1_000, 20_000)                  # 1-based VCF POS range of the generated records
+GENOME_LENGTH = 26_000                    # enough reference sequence for every REF
+CHROMOSOMES = ("1", "2")                  # "2" holds a few decoys at the same positions
+RECORDS = {"1": 320, "2": 40}
+BASES = "ACGT"
+HEADER = (
+    "##fileformat=VCFv4.2\n"
+    "##contig=<ID=1,length=248956422>\n"
+    "##contig=<ID=2,length=242193529>\n"
+    '##INFO=<ID=END,Number=1,Type=Integer,Description="End">\n'
+    '##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="L">\n'
+    '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="T">\n'
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n"
+)
+EXAMPLES = hypothesis_settings(
+    max_examples=300, deadline=None, database=None,   # database=None: write nothing to the tree
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@dataclass(frozen=True, order=True)
+class Row:
+    """One stored variant as the node should hold it: 0-based half-open [start, end)."""
+
+    chromosome: str
+    start: int
+    end: int
+    ref: str
+    alt: str
+
+
+# --- the data: a VCF written from a seed, and its rows read back from the text ---------------
+
+def _other_base(rng: random.Random, base: str) -> str:
+    return rng.choice([b for b in BASES if b != base])
+
+
+def _record(rng: random.Random, genome: str, pos: int) -> tuple[str, str, str]:
+    """(REF, ALT column, INFO) of one record at 1-based `pos`, alleles already minimal."""
+    at = pos - 1
+    kind = rng.choices(("snv", "mnp", "ins", "del", "sv_del", "sv_dup", "multi"),
+                       weights=(33, 10, 15, 20, 10, 6, 6))[0]
+    ref1 = genome[at]
+    if kind == "snv":
+        return ref1, _other_base(rng, ref1), "."
+    if kind == "mnp":                     # first and last bases differ: nothing to trim
+        ref = genome[at:at + rng.randint(2, 5)]
+        alt = (_other_base(rng, ref[0]) + "".join(rng.choice(BASES) for _ in ref[1:-1])
+               + _other_base(rng, ref[-1]))
+        return ref, alt, "."
+    if kind == "ins":
+        return ref1, ref1 + "".join(rng.choice(BASES) for _ in range(rng.randint(1, 20))), "."
+    if kind == "del":
+        size = rng.randint(1, 40) if rng.random() < 0.8 else rng.randint(41, 400)
+        return genome[at:at + 1 + size], ref1, "."
+    if kind in ("sv_del", "sv_dup"):
+        end = pos + rng.randint(50, 4_000)          # INFO END: 1-based inclusive
+        svtype = "DEL" if kind == "sv_del" else "DUP"
+        svlen = -(end - pos) if svtype == "DEL" else end - pos
+        info = f"END={end};SVTYPE={svtype}" + (f";SVLEN={svlen}" if rng.random() < 0.5 else "")
+        return ref1, f"<{svtype}>", info
+    snv = _other_base(rng, ref1)                    # multi-allelic, one-base REF: SNV + INS
+    return ref1, f"{snv},{ref1}{''.join(rng.choice(BASES) for _ in range(rng.randint(1, 6)))}", "."
+
+
+def make_vcf(seed: int) -> str:
+    """A sorted VCF over a random reference, mixing SNVs, MNPs, indels and <DEL>/<DUP>."""
+    rng = random.Random(seed)
+    genome = "".join(rng.choice(BASES) for _ in range(GENOME_LENGTH))
+    lines = [HEADER]
+    for chromosome in CHROMOSOMES:
+        seen: set[tuple[int, str, str]] = set()
+        records: list[tuple[int, str, str, str]] = []
+        while len(records) < RECORDS[chromosome]:
+            pos = rng.randint(*WINDOW)
+            ref, alts, info = _record(rng, genome, pos)
+            if (pos, ref, alts) in seen:
+                continue
+            seen.add((pos, ref, alts))
+            records.append((pos, ref, alts, info))
+        for pos, ref, alts, info in sorted(records, key=lambda r: r[0]):
+            gts = ("0/1", "1/1") if "," not in alts else ("0/1", "1/2")
+            lines.append(f"{chromosome}\t{pos}\t.\t{ref}\t{alts}\t.\tPASS\t{info}\tGT\t"
+                         f"{gts[0]}\t{gts[1]}\n")
+    return "".join(lines)
+
+
+def rows_of(vcf_text: str) -> list[Row]:
+    """Rows read back from the text: start = POS - 1; end = start + len(REF), or INFO END for
+    a symbolic ALT (1-based inclusive = 0-based exclusive). One row per ALT."""
+    rows = []
+    for line in vcf_text.splitlines():
+        if line.startswith("#"):
+            continue
+        chrom, pos, _id, ref, alts, _qual, _filter, info = line.split("\t")[:8]
+        fields = dict(item.split("=", 1) for item in info.split(";") if "=" in item)
+        start = int(pos) - 1
+        for alt in alts.split(","):
+            end = int(fields["END"]) if alt.startswith("<") else start + len(ref)
+            rows.append(Row(chrom, start, end, ref, alt))
+    return rows
+
+
+VCF_TEXT = make_vcf(SEED)
+ROWS = rows_of(VCF_TEXT)
+EDGES = sorted({r.start for r in ROWS} | {r.end for r in ROWS})
+SEQUENCE_ROWS = [r for r in ROWS if r.chromosome == "1"]
+
+
+# --- brute force -----------------------------------------------------------------------------
+
+def overlapping(chromosome: str, start: int, end: int) -> list[Row]:
+    return [r for r in ROWS if r.chromosome == chromosome and r.start < end and r.end > start]
+
+
+def in_brackets(chromosome: str, a: int, b: int, c: int, d: int) -> list[Row]:
+    return [r for r in ROWS
+            if r.chromosome == chromosome and a <= r.start < b and c <= r.end <= d]
+
+
+def bases_match(pattern: str | None, stored: str) -> bool:
+    """`N` in a query stands for exactly one base; symbolic alleles compare as text."""
+    if pattern is None:
+        return True
+    if pattern.startswith("<"):
+        return pattern == stored
+    return len(pattern) == len(stored) and all(p in ("N", s) for p, s in zip(pattern, stored))
+
+
+def at_position(chromosome: str, start: int, alt: str, ref: str | None) -> list[Row]:
+    return [r for r in ROWS if r.chromosome == chromosome and r.start == start
+            and bases_match(alt, r.alt) and bases_match(ref, r.ref)]
+
+
+# --- strategies: coordinates on, beside and between edges ------------------------------------
+
+def coordinates() -> st.SearchStrategy[int]:
+    """Mostly an edge of some variant (start or end) shifted by -2..2, sometimes anywhere."""
+    near_edge = st.builds(lambda edge, shift: max(edge + shift, 0),
+                          st.sampled_from(EDGES), st.integers(-2, 2))
+    anywhere = st.integers(0, GENOME_LENGTH)
+    return st.one_of(near_edge, near_edge, anywhere)
+
+
+@st.composite
+def after(draw: st.DrawFn, low: int, *, allow_equal: bool) -> int:
+    """A coordinate greater than `low` (or equal, for brackets): low + 1, a short or long
+    stretch, or another edge when that one lies beyond `low`."""
+    minimum = low if allow_equal else low + 1
+    choice = draw(st.one_of(st.just(minimum), st.just(low + 1),
+                            st.integers(low, low + 60), st.integers(low, low + 6_000),
+                            coordinates()))
+    return max(choice, minimum)
+
+
+@st.composite
+def ranges(draw: st.DrawFn) -> tuple[str, int, int]:
+    chromosome = draw(st.sampled_from(CHROMOSOMES))
+    start = draw(coordinates())
+    return chromosome, start, draw(after(start, allow_equal=False))
+
+
+@st.composite
+def brackets(draw: st.DrawFn) -> tuple[str, int, int, int, int]:
+    chromosome = draw(st.sampled_from(CHROMOSOMES))
+    a = draw(coordinates())
+    b = draw(after(a, allow_equal=True))
+    c = draw(st.one_of(coordinates(), after(a, allow_equal=True)))
+    d = draw(after(c, allow_equal=True))
+    return chromosome, a, b, c, d
+
+
+@st.composite
+def with_wildcard(draw: st.DrawFn, bases: str) -> str:
+    """`bases` with one position replaced by N (symbolic alleles stay as they are)."""
+    if bases.startswith("<"):
+        return bases
+    index = draw(st.integers(0, len(bases) - 1))
+    return bases[:index] + "N" + bases[index + 1:]
+
+
+# --- fixtures and HTTP -----------------------------------------------------------------------
+
+@pytest.fixture
+async def loaded(db_url: str, pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[str]:
+    """The generated VCF as one PUBLIC dataset (record granularity for anyone)."""
+    path = write_vcf_text(tmp_path / "properties.vcf", VCF_TEXT)
+    report = await ingest(db_url, IngestRequest(path, DATASET, GRCH38, AccessLevel.PUBLIC,
+                                                "Query properties", workers=1))
+    assert report.rows == len(ROWS)
+    yield DATASET
+
+
+async def g_variants(node: ClientSession, params: dict[str, str]) -> dict[str, Any]:
+    response = await node.get("/api/g_variants", params=params)
+    body = await response.json()
+    assert response.status == 200, (params, body)
+    return body
+
+
+async def count(node: ClientSession, params: dict[str, str]) -> int:
+    body = await g_variants(node, {**params, "requestedGranularity": "count"})
+    return body["responseSummary"]["numTotalResults"]
+
+
+async def records(node: ClientSession, params: dict[str, str]) -> list[Row]:
+    """Every returned record as a Row (chromosome from the query: records carry a refseq id).
+
+    A symbolic ALT is not bases, so the record's alternateBases cannot spell it; its VCF
+    spelling is taken from variantInternalId (`assembly:chromosome:start:ref:alt[:end]`)."""
+    body = await g_variants(node, {**params, "requestedGranularity": "record", "limit": "1000"})
+    found = []
+    for result_set in body.get("response", {}).get("resultSets", []):
+        for result in result_set["results"]:
+            variation = result["variation"]
+            interval = variation["location"]["interval"]
+            alt = variation["alternateBases"]
+            spelt = result["variantInternalId"].split(":")[4]
+            if spelt.startswith("<"):
+                alt = spelt
+            found.append(Row(params["referenceName"], interval["start"]["value"],
+                             interval["end"]["value"], variation["referenceBases"], alt))
+    return found
+
+
+def multiset(rows: list[Row]) -> Counter[Row]:
+    return Counter(rows)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+def test_generated_data_exercises_the_edges() -> None:
+    """The properties below only mean something if the data has long variants reaching
+    across many coordinates from the left, and several kinds of allele."""
+    chrom1 = [r for r in ROWS if r.chromosome == "1"]
+    assert 300 <= len(chrom1) <= 400
+    assert sum(r.alt.startswith("<") for r in chrom1) >= 30
+    assert sum(len(r.ref) > 1 and len(r.alt) == 1 for r in chrom1) >= 30
+    assert max(r.end - r.start for r in chrom1) > 3_000
+    middle = (WINDOW[0] + WINDOW[1]) // 2
+    assert sum(r.start < middle < r.end for r in chrom1) >= 3
+
+
+@EXAMPLES
+@given(query=ranges())
+async def test_range_count_is_every_overlap(loaded: str, node: ClientSession,
+                                            query: tuple[str, int, int]) -> None:
+    """numTotalResults of `start=S&end=E` equals the rows with start < E and end > S."""
+    chromosome, start, end = query
+    params = {"referenceName": chromosome, "start": str(start), "end": str(end)}
+    assert await count(node, params) == len(overlapping(chromosome, start, end)), params
+
+
+@EXAMPLES
+@given(query=ranges())
+async def test_range_records_are_exactly_the_overlaps(loaded: str, node: ClientSession,
+                                                      query: tuple[str, int, int]) -> None:
+    """Not just the number: the very rows (coordinates and alleles) of every overlap."""
+    chromosome, start, end = query
+    params = {"referenceName": chromosome, "start": str(start), "end": str(end)}
+    expected = overlapping(chromosome, start, end)
+    assert len(expected) <= 1000
+    assert multiset(await records(node, params)) == multiset(expected), params
+
+
+@EXAMPLES
+@given(query=brackets())
+async def test_bracket_count_is_half_open_on_both_ends(
+        loaded: str, node: ClientSession, query: tuple[str, int, int, int, int]) -> None:
+    """`start=A,B&end=C,D` counts rows with A <= start < B and C <= end < D: A == B is empty,
+    B == A + 1 pins the start exactly."""
+    chromosome, a, b, c, d = query
+    params = {"referenceName": chromosome, "start": f"{a},{b}", "end": f"{c},{d}"}
+    assert await count(node, params) == len(in_brackets(chromosome, a, b, c, d)), params
+
+
+@EXAMPLES
+@given(query=st.sampled_from(EDGES).flatmap(
+    lambda start: st.tuples(st.just(start), st.sampled_from(
+        [r.end for r in ROWS if r.chromosome == "1" and r.start == start] or [start + 1]))))
+async def test_bracket_pinned_to_a_variant_finds_it(loaded: str, node: ClientSession,
+                                                    query: tuple[int, int]) -> None:
+    """The spec's precise match (`start=[s, s+1]`, `end=[e, e+1]`) returns exactly the rows
+    spanning [s, e): what `/g_variants/{id}` relies on for structural variants."""
+    start, end = query
+    params = {"referenceName": "1", "start": f"{start},{start + 1}", "end": f"{end},{end + 1}"}
+    expected = in_brackets("1", start, start + 1, end, end + 1)
+    assert multiset(await records(node, params)) == multiset(expected), params
+
+
+@EXAMPLES
+@given(data=st.data(), variant=st.sampled_from(SEQUENCE_ROWS))
+async def test_sequence_query_finds_the_variant_and_only_at_its_start(
+        loaded: str, node: ClientSession, data: st.DataObject, variant: Row) -> None:
+    """`start=S&alternateBases=X` finds a variant at S with ALT X, also with one base of X
+    (and of the optional referenceBases) given as N; at S - 1 and S + 1 it is not found, and
+    whatever is found there is exactly what the brute force finds."""
+    alt = data.draw(st.one_of(st.just(variant.alt), with_wildcard(variant.alt)), label="alt")
+    ref = data.draw(st.one_of(st.none(), st.just(variant.ref), with_wildcard(variant.ref)),
+                    label="ref")
+    for start in (variant.start, variant.start - 1, variant.start + 1):
+        if start < 0:
+            continue
+        params = {"referenceName": "1", "start": str(start), "alternateBases": alt}
+        if ref is not None:
+            params["referenceBases"] = ref
+        found = await records(node, params)
+        expected = at_position("1", start, alt, ref)
+        assert multiset(found) == multiset(expected), params
+        assert (variant in found) == (start == variant.start), params
+        assert await count(node, params) == len(expected), params
