@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
@@ -20,6 +20,8 @@ from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 Granularity = Literal["boolean", "count", "record"]
 Include = Literal["HIT", "MISS", "ALL", "NONE"]
 MAX_LIMIT = 1000
+MAX_POSITION = 2**31 - 1          # the database's integer columns; no chromosome is longer
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 _BASES = re.compile(r"^[ACGTN]+$")
 _SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
@@ -48,13 +50,13 @@ class VariantParameters(BaseModel):
 
     assemblyId: str | None = None
     referenceName: str | None = None
-    start: list[int] | None = Field(default=None, min_length=1, max_length=2)
-    end: list[int] | None = Field(default=None, min_length=1, max_length=2)
+    start: list[Position] | None = Field(default=None, min_length=1, max_length=2)
+    end: list[Position] | None = Field(default=None, min_length=1, max_length=2)
     referenceBases: str | None = None
     alternateBases: str | None = None
     variantType: str | None = None
-    variantMinLength: int | None = Field(default=None, ge=0)
-    variantMaxLength: int | None = Field(default=None, ge=0)
+    variantMinLength: Position | None = None
+    variantMaxLength: Position | None = None
     datasetIds: list[str] | None = None
     geneId: str | None = None
     aminoacidChange: str | None = None
@@ -70,7 +72,7 @@ class VariantParameters(BaseModel):
 class Pagination(BaseModel):
     model_config = ConfigDict(extra="ignore")   # currentPage/nextPage tokens are not used
 
-    skip: int = Field(default=0, ge=0)
+    skip: Position = 0
     limit: int = Field(default=10, ge=0, le=MAX_LIMIT)
 
 
@@ -155,9 +157,6 @@ def _coordinates(p: VariantParameters) -> tuple[str, tuple[int, ...], tuple[int,
         raise RequestError("start", "required when end is given")
     if p.referenceName is None:
         raise RequestError("referenceName", "required with start/end")
-    if any(v < 0 for v in start + end):
-        raise RequestError("start" if any(v < 0 for v in start) else "end",
-                           "coordinates are 0-based and cannot be negative")
     if len(start) == 1 and not end:
         if p.alternateBases is None and p.variantType is None:
             raise RequestError("alternateBases", "required for a query with start and no end "

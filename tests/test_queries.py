@@ -11,6 +11,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
@@ -314,6 +317,9 @@ async def test_variant_by_id_and_dataset_scoped_queries(ask):
     ({"referenceName": "chr99", "start": 1, "end": 2}, "referenceName"),
     ({"referenceName": "1", "start": -1, "end": 2}, "start"),
     ({"referenceName": "1", "start": "x", "end": 2}, "start"),
+    ({"referenceName": "1", "start": 2999999999, "end": 3000000000}, "start"),
+    ({"referenceName": "1", "start": 1, "end": 2, "variantMinLength": 2**40}, "variantMinLength"),
+    ({"referenceName": "1", "start": 1, "end": 2, "skip": 2**40}, "skip"),
     ({"referenceName": "1", "start": 1, "alternateBases": "XYZ"}, "alternateBases"),
     ({"referenceName": "1", "start": 1, "end": 2, "variantType": "SPLICE"}, "variantType"),
     ({"referenceName": "1", "start": 1, "end": 2, "assemblyId": "GRCh99"}, "assemblyId"),
@@ -360,3 +366,38 @@ async def test_openapi_document_is_valid_openapi(beacon):
     spec = await (await beacon.get("/api/openapi.json")).json()
     offline = json.loads(json.dumps(spec).replace('"$ref": "https://', '"description": "https://'))
     validate(offline)
+
+
+_KEYS = ["referenceName", "start", "end", "referenceBases", "alternateBases", "variantType",
+         "assemblyId", "datasetIds", "variantMinLength", "variantMaxLength", "skip", "limit",
+         "requestedGranularity", "includeResultsetResponses", "testMode", "filters", "geneId",
+         "granularity", "assemblyID", "junk"]
+_VALUES = st.one_of(st.integers(-5, 3_000_000_000).map(str), st.text(max_size=12),
+                    st.sampled_from(["1", "chr1", "X", "N", "<DEL>", "0,10", "10,0",
+                                     "1,2,3", "GRCh38", "record", "ALL", ""]))
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(_KEYS + ["query", "g_variant",
+                                                                "requestParameters",
+                                                                "pagination"]), inner,
+                                       max_size=4), max_leaves=12)
+
+
+@hypothesis_settings(max_examples=150, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6))
+async def test_no_query_string_makes_the_node_fail(beacon, params):
+    response = await beacon.get("/api/g_variants", params=params)
+    assert response.status in (200, 400), await response.text()
+
+
+@hypothesis_settings(max_examples=150, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(_JSON, st.fixed_dictionaries({"query": _JSON}),
+                      st.fixed_dictionaries({"query": st.fixed_dictionaries(
+                          {"requestParameters": _JSON})})))
+async def test_no_post_body_makes_the_node_fail(beacon, body):
+    response = await beacon.post("/api/g_variants", data=json.dumps(body),
+                                 headers={"Content-Type": "application/json"})
+    assert response.status in (200, 400), await response.text()
