@@ -1,8 +1,10 @@
-"""The one place that decides how much of a dataset a caller may see.
+"""The one place that decides how much of a dataset a caller may see (DOMAIN.md §5).
 
-Every Beacon endpoint asks `max_granularity`; the returned granularity is then the lowest of
-what was requested, what this allows and what the entry type allows (`lowest`). Callers are
-anonymous until token checking lands (the access-control issue extends `Caller`).
+PUBLIC: record for anyone. REGISTERED: count for bona fide researchers, boolean otherwise.
+CONTROLLED: record with a ControlledAccessGrants visa for that dataset, otherwise boolean,
+or hidden altogether when the operator configures it. A grant matches a dataset by exact
+string against its identifier and aliases, never by a prefix, suffix or last URL segment.
+The returned granularity is then the lowest of this, the request and the entry type.
 """
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ GRANULARITIES = ("boolean", "count", "record")
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: subject, bona fide status and the datasets they hold grants for."""
+    """Who is asking: subject, bona fide status and the dataset keys they hold grants for."""
 
     subject: str | None = None
+    token_id: str = ""
+    issuer: str | None = None
     registered: bool = False
     grants: frozenset[str] = field(default_factory=frozenset)
 
@@ -25,11 +29,17 @@ class Caller:
 ANONYMOUS = Caller()
 
 
-def max_granularity(access_level: AccessLevel | str, caller: Caller) -> str:
+def max_granularity(access_level: AccessLevel | str, dataset_keys: frozenset[str],
+                    caller: Caller, *, hide_controlled: bool = False) -> str | None:
+    """The most this caller may see of the dataset; None = the dataset is hidden."""
     level = AccessLevel(access_level)
     if level is AccessLevel.PUBLIC:
         return "record"
-    return "boolean"
+    if level is AccessLevel.REGISTERED:
+        return "count" if caller.registered else "boolean"
+    if caller.grants & dataset_keys:
+        return "record"
+    return None if hide_controlled else "boolean"
 
 
 def lowest(*granularities: str) -> str:

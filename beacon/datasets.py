@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auth.policy import Caller, max_granularity
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow
@@ -18,6 +19,24 @@ def dataset_record(row: DatasetRow) -> dict[str, Any]:
             "info": {"accessLevel": row.access_level, "assembly": row.assembly,
                      "variantCount": row.variant_count, "sampleCount": row.sample_count,
                      **{k: v for k, v in row.metadata.items() if v not in (None, [], "")}}}
+
+
+def dataset_keys(row: DatasetRow) -> frozenset[str]:
+    """The strings a ControlledAccessGrants visa may name this dataset by, matched exactly."""
+    aliases = row.metadata.get("aliases") or []
+    return frozenset([row.id, *(a for a in aliases if isinstance(a, str))])
+
+
+def visible(rows: list[DatasetRow], caller: Caller, *, hide_controlled: bool
+            ) -> dict[str, tuple[DatasetRow, str]]:
+    """Each dataset the caller may know of, with the most they may see of it."""
+    seen = {}
+    for row in rows:
+        allowed = max_granularity(row.access_level, dataset_keys(row), caller,
+                                  hide_controlled=hide_controlled)
+        if allowed is not None:
+            seen[row.id] = (row, allowed)
+    return seen
 
 
 def collections_response(beacon_id: str, rows: list[DatasetRow], *, skip: int = 0,

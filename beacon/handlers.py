@@ -10,12 +10,14 @@ from aiohttp import web
 
 from auth.policy import ANONYMOUS
 from beacon import info, variants
-from beacon.datasets import collections_response
+from auth.http import audit
+from beacon.datasets import collections_response, visible
 from beacon.openapi import openapi_document
 from beacon.records import parse_variant_id
 from beacon.request import (RequestBody, RequestError, VariantQuery, parse_body, parse_get,
                             to_query)
 from beacon.responses import error_body
+from beacon.store import DatasetRow
 from node.jsonresponse import json_response
 from node.keys import CALLER, DATASETS, POOL, SETTINGS
 from node.observability import REQUEST_ID, Handler
@@ -59,13 +61,20 @@ async def _body(request: web.Request) -> RequestBody:
         raise RequestError("body", f"not valid JSON ({exc})") from None
 
 
+async def _visible(request: web.Request) -> dict[str, tuple[DatasetRow, str]]:
+    """The datasets this request's caller may know of, with their ceilings."""
+    return visible(await request.app[DATASETS].all(), request.get(CALLER, ANONYMOUS),
+                   hide_controlled=request.app[SETTINGS].hide_controlled_datasets)
+
+
 async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
-    chosen = variants.select_datasets(query, await app[DATASETS].by_id())
-    answers = await variants.answer(app[POOL], query, chosen, request.get(CALLER, ANONYMOUS),
+    chosen = variants.select_datasets(query, await _visible(request))
+    answers = await variants.answer(app[POOL], query, chosen,
                                     min_count=settings.min_reportable_count,
                                     base_url=settings.base_url)
+    audit(request, {a.dataset.id: a.granularity for a in answers})
     return json_response(variants.response(settings.beacon_id, query, answers))
 
 
@@ -97,7 +106,7 @@ async def g_variant(request: web.Request) -> web.Response:
 
 async def dataset_g_variants(request: web.Request) -> web.Response:
     dataset_id = request.match_info["id"]
-    if dataset_id not in await request.app[DATASETS].by_id():
+    if dataset_id not in await _visible(request):
         raise web.HTTPNotFound()
     query = to_query(await _body(request))
     if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
@@ -135,16 +144,18 @@ async def filtering_terms(request: web.Request) -> web.Response:
 async def datasets(request: web.Request) -> web.Response:
     body = await _body(request)
     pagination = body.query.pagination
+    rows = [row for row, _ in (await _visible(request)).values()]
+    audit(request, {row.id: "record" for row in rows})
     return json_response(collections_response(
-        request.app[SETTINGS].beacon_id, await request.app[DATASETS].all(),
-        skip=pagination.skip, limit=pagination.limit))
+        request.app[SETTINGS].beacon_id, rows, skip=pagination.skip, limit=pagination.limit))
 
 
 async def dataset(request: web.Request) -> web.Response:
-    row = (await request.app[DATASETS].by_id()).get(request.match_info["id"])
-    if row is None:
+    found = (await _visible(request)).get(request.match_info["id"])
+    if found is None:
         raise web.HTTPNotFound()
-    return json_response(collections_response(request.app[SETTINGS].beacon_id, [row]))
+    audit(request, {found[0].id: "record"})
+    return json_response(collections_response(request.app[SETTINGS].beacon_id, [found[0]]))
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from auth.policy import Caller, highest, lowest, max_granularity
+from auth.policy import highest, lowest
 from beacon import store
 from beacon.assemblies import ASSEMBLIES
 from beacon.info import ENTRY_TYPES, returned_schemas
@@ -42,18 +42,19 @@ class DatasetAnswer:
         return self.count > 0
 
 
-def select_datasets(query: VariantQuery, datasets: dict[str, store.DatasetRow]
-                    ) -> list[store.DatasetRow]:
-    """The datasets a query asks: those named (all must exist), on the stated assembly."""
+def select_datasets(query: VariantQuery, visible: dict[str, tuple[store.DatasetRow, str]]
+                    ) -> list[tuple[store.DatasetRow, str]]:
+    """The datasets a query asks, with the caller's ceiling for each: those named (all must
+    be visible; a hidden one is as unknown as a missing one), on the stated assembly."""
     if query.dataset_ids:
-        unknown = [d for d in query.dataset_ids if d not in datasets]
+        unknown = [d for d in query.dataset_ids if d not in visible]
         if unknown:
             raise RequestError("datasetIds", f"unknown dataset(s): {', '.join(unknown)}")
-        chosen = [datasets[d] for d in query.dataset_ids]
+        chosen = [visible[d] for d in query.dataset_ids]
     else:
-        chosen = list(datasets.values())
+        chosen = list(visible.values())
     if query.assembly is not None:
-        chosen = [d for d in chosen if d.assembly == query.assembly.id]
+        chosen = [c for c in chosen if c[0].assembly == query.assembly.id]
     return chosen
 
 
@@ -62,11 +63,11 @@ def floor_of(dataset: store.DatasetRow, default: int) -> int:
     return value if isinstance(value, int) and value > 0 else default
 
 
-async def answer(pool: asyncpg.Pool, query: VariantQuery, datasets: list[store.DatasetRow],
-                 caller: Caller, *, min_count: int, base_url: str) -> list[DatasetAnswer]:
-    answers = [DatasetAnswer(d, lowest(query.granularity,
-                                       max_granularity(d.access_level, caller)))
-               for d in datasets]
+async def answer(pool: asyncpg.Pool, query: VariantQuery,
+                 datasets: list[tuple[store.DatasetRow, str]], *, min_count: int,
+                 base_url: str) -> list[DatasetAnswer]:
+    """`datasets` pairs each dataset with the most the caller may see of it."""
+    answers = [DatasetAnswer(d, lowest(query.granularity, allowed)) for d, allowed in datasets]
     by_assembly: dict[str, list[DatasetAnswer]] = {}
     for item in answers:
         by_assembly.setdefault(item.dataset.assembly, []).append(item)

@@ -8,14 +8,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import asyncpg
 from aiohttp import web
+
+from auth.authenticate import Authenticator
+from auth.http import authentication
+from auth.issuers import IssuerRegistry
+from auth.jwks import JwksCache
 
 from beacon import handlers as beacon_handlers
 from node import health
 from node.database import create_pool, resolve_database
 from beacon.dataset_cache import DatasetCache
-from node.keys import DATASETS, METRICS, POOL, SETTINGS
+from node.keys import AUTHENTICATOR, DATASETS, METRICS, POOL, SETTINGS
 from node.observability import Metrics, metrics_handler, observe
 from node.settings import Settings
 
@@ -25,7 +31,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The node's application; with `pool` given the caller owns the database (tests)."""
     metrics = Metrics.create()
-    app = web.Application(middlewares=[observe(metrics), beacon_handlers.beacon_errors])
+    app = web.Application(middlewares=[observe(metrics), beacon_handlers.beacon_errors,
+                                       authentication])
     app[SETTINGS] = settings
     app[METRICS] = metrics
     if pool is not None:
@@ -33,6 +40,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     else:
         app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_dataset_cache)
+    app.cleanup_ctx.append(_http_client)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_handlers.routes())
@@ -55,6 +63,16 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
     app[DATASETS] = cache
     yield
     await cache.stop()
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    """One outgoing HTTP session for JWKS, userinfo (and, later, federation peers)."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds)
+        app[AUTHENTICATOR] = Authenticator(IssuerRegistry(settings.trusted_issuers), session,
+                                           jwks)
+        yield
 
 
 def run(settings: Settings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from auth.authenticate import Authenticator
 from auth.policy import Caller
 from beacon.dataset_cache import DatasetCache
 from node.observability import Metrics
@@ -14,3 +15,4 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 CALLER = web.RequestKey("caller", Caller)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import platformdirs
 from pydantic import AliasChoices, Field, field_validator
+from auth.issuers import TrustedIssuer
 from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
                                TomlConfigSettingsSource)
 
@@ -46,6 +47,13 @@ class Settings(BaseSettings):
     min_reportable_count: int = Field(
         default=1, ge=1, description="Counts below this are reported as 0 / not found; a "
                                      "dataset's metadata minReportableCount overrides it")
+    trusted_issuers: list[TrustedIssuer] = Field(
+        default_factory=list, description="Issuers whose access tokens and visas are checked; "
+                                          "none = every caller is anonymous")
+    hide_controlled_datasets: bool = Field(
+        default=False, description="CONTROLLED datasets are invisible (not just boolean) to "
+                                   "callers without a grant")
+    jwks_cooldown_seconds: float = Field(default=30.0, ge=0)
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = "INFO"
 

@@ -1,0 +1,49 @@
+"""Bearer tokens on every request: no header = anonymous; a header that does not verify =
+401 with `WWW-Authenticate` and a Beacon error body, never a silent downgrade to public.
+One audit line per access decision, naming the subject and token id, never the token."""
+from __future__ import annotations
+
+import logging
+from aiohttp import web
+
+from auth.policy import ANONYMOUS
+from auth.tokens import InvalidToken
+from beacon.responses import error_body
+from node.jsonresponse import json_response
+from node.keys import AUTHENTICATOR, CALLER, SETTINGS
+from node.observability import REQUEST_ID, Handler
+
+audit_log = logging.getLogger("gdi_node.audit")
+
+
+def _challenge(description: str) -> str:
+    cleaned = description.replace('"', "'").replace("\\", "/")[:200]
+    return f'Bearer error="invalid_token", error_description="{cleaned}"'
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    header = request.headers.get("Authorization")
+    if header is None:
+        request[CALLER] = ANONYMOUS
+        return await handler(request)
+    scheme, _, token = header.partition(" ")
+    try:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("expected 'Authorization: Bearer <token>'")
+        request[CALLER] = await request.app[AUTHENTICATOR].caller(token.strip())
+    except InvalidToken as exc:
+        audit_log.info("token refused", extra={"request_id": request.get(REQUEST_ID),
+                                               "decision": "refused", "reason": str(exc)})
+        body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {exc}")
+        return json_response(body, 401, headers={"WWW-Authenticate": _challenge(str(exc))})
+    return await handler(request)
+
+
+def audit(request: web.Request, decisions: dict[str, str]) -> None:
+    """Who saw which datasets at which granularity, for the operator's audit trail."""
+    caller = request.get(CALLER, ANONYMOUS)
+    audit_log.info("access", extra={"request_id": request.get(REQUEST_ID),
+                                    "sub": caller.subject, "token_id": caller.token_id,
+                                    "issuer": caller.issuer, "registered": caller.registered,
+                                    "datasets": decisions})

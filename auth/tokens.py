@@ -1,0 +1,90 @@
+"""Verifying a JWT (an access token or a visa) against the trusted-issuer configuration.
+
+Order of checks, each failing closed: bounded size and three segments; the issuer, by exact
+match, from the allow-list; the algorithm, pinned per issuer; no key material taken from the
+token (`jwk`, `x5u`, `x5c` refused; `jku` only where configured for that issuer's visas);
+the key from the issuer's JWKS by `kid`; then signature, `exp`, `iat`, `iss`, `sub`, and
+`aud` when the issuer has an audience configured, with a small leeway for clock skew.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+from auth.issuers import TrustedIssuer
+from auth.jwks import JwksCache, KeyNotFound
+
+MAX_TOKEN_BYTES = 16_384
+MAX_HEADER_BYTES = 1_024
+LEEWAY_SECONDS = 30
+_KEY_HEADERS = ("jwk", "x5u", "x5c")
+
+
+class InvalidToken(Exception):
+    """Why a token was refused; safe to show (it never contains the token)."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    issuer: TrustedIssuer
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken("token too large")
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise InvalidToken("not a signed JWT (expected three non-empty segments)")
+    if len(parts[0]) > MAX_HEADER_BYTES:
+        raise InvalidToken("token header too large")
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"malformed token ({exc})") from None
+    return header, claims
+
+
+def _key_location(header: dict[str, Any], issuer: TrustedIssuer,
+                  purpose: Literal["access", "visa"]) -> str:
+    present = [name for name in _KEY_HEADERS if name in header]
+    if present:
+        raise InvalidToken(f"key material in the token header ({', '.join(present)}) is "
+                           "not accepted")
+    jku = header.get("jku")
+    if jku is None:
+        return issuer.jwks_uri
+    if purpose == "visa" and jku in issuer.visa_jku:
+        return jku
+    raise InvalidToken("jku is not one this issuer is configured to use")
+
+
+async def verify(token: str, lookup: Callable[[object], TrustedIssuer | None],
+                 jwks: JwksCache, purpose: Literal["access", "visa"]) -> VerifiedToken:
+    header, unverified = _unverified(token)
+    issuer = lookup(unverified.get("iss"))
+    if issuer is None:
+        raise InvalidToken("issuer is not trusted for this purpose")
+    algorithm = header.get("alg")
+    if algorithm not in issuer.algorithms:
+        raise InvalidToken(f"algorithm {algorithm!r} is not accepted for this issuer")
+    try:
+        key = await jwks.key(_key_location(header, issuer, purpose), header.get("kid"))
+    except KeyNotFound:
+        raise InvalidToken("signing key not found at the issuer") from None
+    audience = issuer.audience if purpose == "access" else None
+    try:
+        claims = jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer.issuer,
+                            audience=audience, leeway=LEEWAY_SECONDS,
+                            options={"require": ["exp", "iat", "iss", "sub"],
+                                     "verify_aud": audience is not None})
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise InvalidToken("sub must be a non-empty string")
+    return VerifiedToken(issuer, header, claims)
