@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import asyncpg
 
 from beacon import store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_DERIVED = 1024
 
 
 class DatasetCache:
@@ -20,6 +24,7 @@ class DatasetCache:
         self.pool = pool
         self.ttl = ttl
         self._rows: list[store.DatasetRow] | None = None
+        self._derived: dict[Hashable, Any] = {}
         self._loaded = 0.0
         self._listener: asyncpg.Connection | None = None
 
@@ -35,12 +40,21 @@ class DatasetCache:
 
     def _changed(self, *_: object) -> None:
         self._rows = None
+        self._derived = {}
 
     async def all(self) -> list[store.DatasetRow]:
         if self._rows is None or time.monotonic() - self._loaded > self.ttl:
             self._rows = await store.list_datasets(self.pool)
+            self._derived = {}
             self._loaded = time.monotonic()
         return self._rows
 
-    async def by_id(self) -> dict[str, store.DatasetRow]:
-        return {row.id: row for row in await self.all()}
+    async def derived(self, key: Hashable, compute: Callable[[list[store.DatasetRow]], T]) -> T:
+        """`compute(rows)` remembered per key until the datasets change (e.g. what one kind of
+        caller may see), so per-request work does not grow with the number of datasets."""
+        rows = await self.all()
+        if key not in self._derived:
+            if len(self._derived) >= MAX_DERIVED:
+                self._derived.clear()
+            self._derived[key] = compute(rows)
+        return self._derived[key]

@@ -63,8 +63,10 @@ async def _body(request: web.Request) -> RequestBody:
 
 async def _visible(request: web.Request) -> dict[str, tuple[DatasetRow, str]]:
     """The datasets this request's caller may know of, with their ceilings."""
-    return visible(await request.app[DATASETS].all(), request.get(CALLER, ANONYMOUS),
-                   hide_controlled=request.app[SETTINGS].hide_controlled_datasets)
+    caller = request.get(CALLER, ANONYMOUS)
+    hide = request.app[SETTINGS].hide_controlled_datasets
+    return await request.app[DATASETS].derived(
+        ("visible", caller, hide), lambda rows: visible(rows, caller, hide_controlled=hide))
 
 
 async def _answer(request: web.Request, query: VariantQuery) -> web.Response:

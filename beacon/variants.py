@@ -27,6 +27,7 @@ from beacon.request import RequestError, VariantQuery
 from beacon.responses import request_summary, response_meta
 
 GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
+_SCHEMAS = returned_schemas(GENOMIC_VARIATION)
 FLOOR_KEY = "minReportableCount"
 
 
@@ -106,7 +107,7 @@ def _result_set(item: DatasetAnswer) -> dict[str, Any]:
 def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer]) -> dict[str, Any]:
     """boolean, count or resultSets response, whichever the highest granularity given is."""
     returned = highest(*(a.granularity for a in answers)) if answers else "boolean"
-    schemas = returned_schemas(GENOMIC_VARIATION)
+    schemas = list(_SCHEMAS)
     summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
                               schemas=schemas, parameters=query.echo)
     summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,

@@ -5,6 +5,7 @@ beacon/handlers.py, the database pool in node/database.py.
 """
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
         app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
+    app.on_startup.append(_freeze_startup_objects)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_handlers.routes())
@@ -73,6 +75,14 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         app[AUTHENTICATOR] = Authenticator(IssuerRegistry(settings.trusted_issuers), session,
                                            jwks)
         yield
+
+
+async def _freeze_startup_objects(app: web.Application) -> None:
+    """Move everything alive after start-up (modules, pools, caches) out of the garbage
+    collector's sight. Each collection otherwise rescans them while requests churn through
+    short-lived objects: measured +15-19% requests/s on sequence queries (docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(settings: Settings) -> None:

@@ -61,13 +61,10 @@ def _json_loads(value: str) -> object:
 
 
 async def _reset_connection(conn: asyncpg.Connection) -> None:
-    """Replaces asyncpg's default reset (a DISCARD ALL round trip per release).
+    """Replaces asyncpg's default reset query (a DISCARD ALL round trip per release).
 
-    The node sets no session state on pooled connections; only a transaction left open by a
-    failed handler must not leak to the next user, and raising here makes the pool drop it.
-    """
-    if conn.is_in_transaction():
-        raise asyncpg.InterfaceError("connection released inside a transaction")
+    The node sets no session state on pooled connections, and asyncpg's release path rolls
+    back a transaction left open before it calls this."""
 
 
 async def connect(url: str) -> asyncpg.Connection:

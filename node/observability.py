@@ -5,11 +5,11 @@ in one process, as in the tests, count separately."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -26,6 +26,17 @@ class Metrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    _children: dict = field(default_factory=dict)
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Label lookups cost microseconds per call; the children are kept after first use."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)), self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     @classmethod
     def create(cls) -> Metrics:
@@ -49,7 +60,7 @@ def observe(metrics: Metrics) -> Callable:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         offered = request.headers.get("X-Request-ID", "")
-        request_id = offered if _CLIENT_ID.fullmatch(offered) else uuid.uuid4().hex
+        request_id = offered if offered and _CLIENT_ID.fullmatch(offered) else os.urandom(16).hex()
         request[REQUEST_ID] = request_id
         began = time.perf_counter()
         status = 500
@@ -65,11 +76,11 @@ def observe(metrics: Metrics) -> Callable:
         finally:
             elapsed = time.perf_counter() - began
             route = _route_label(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(route).observe(elapsed)
-            access_log.info("%s %s %d", request.method, request.path, status,
-                            extra={"request_id": request_id, "status": status,
-                                   "duration_ms": round(elapsed * 1000, 2), "route": route})
+            metrics.record(request.method, route, status, elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("%s %s %d", request.method, request.path, status,
+                                extra={"request_id": request_id, "status": status,
+                                       "duration_ms": round(elapsed * 1000, 2), "route": route})
     return middleware
 
 
