@@ -42,6 +42,8 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
 
 def audit(request: web.Request, decisions: dict[str, str]) -> None:
     """Who saw which datasets at which granularity, for the operator's audit trail."""
+    if not audit_log.isEnabledFor(logging.INFO):
+        return
     caller = request.get(CALLER, ANONYMOUS)
     audit_log.info("access", extra={"request_id": request.get(REQUEST_ID),
                                     "sub": caller.subject, "token_id": caller.token_id,

@@ -1,8 +1,9 @@
 """Issuers' public keys, fetched with aiohttp and cached by `kid`.
 
 An unknown `kid` triggers one refresh of that JWKS, at most once per cooldown, however many
-tokens ask (a flood of made-up kids costs one fetch). A refresh replaces the key set, so a
-key the issuer has withdrawn stops verifying at the next refresh.
+tokens ask (a flood of made-up kids costs one fetch); a set older than `max_age` is re-read
+too. A refresh replaces the key set, so a key the issuer has withdrawn stops verifying at the
+next refresh.
 """
 from __future__ import annotations
 
@@ -30,23 +31,29 @@ class _KeySet:
 
 class JwksCache:
     def __init__(self, session: aiohttp.ClientSession, *, cooldown: float = 30.0,
-                 timeout: float = 5.0) -> None:
+                 max_age: float = 300.0, timeout: float = 5.0) -> None:
         self.session = session
         self.cooldown = cooldown
+        self.max_age = max_age
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sets: dict[str, _KeySet] = {}
         self.fetches = 0
 
     async def key(self, jwks_uri: str, kid: str | None) -> jwt.PyJWK:
         entry = self._sets.setdefault(jwks_uri, _KeySet())
-        if kid not in entry.keys:
+        if kid not in entry.keys or self._stale(entry):
             async with entry.lock:
-                if kid not in entry.keys and time.monotonic() - entry.fetched_at >= self.cooldown:
+                since = time.monotonic() - entry.fetched_at
+                if (kid not in entry.keys or self._stale(entry)) and since >= self.cooldown:
                     await self._refresh(jwks_uri, entry)
         found = entry.keys.get(kid)
         if found is None:
             raise KeyNotFound(f"no key {kid!r} at {jwks_uri}")
         return found
+
+    def _stale(self, entry: _KeySet) -> bool:
+        """A set older than max_age is re-read, so withdrawn keys stop verifying."""
+        return time.monotonic() - entry.fetched_at > self.max_age
 
     async def _refresh(self, jwks_uri: str, entry: _KeySet) -> None:
         entry.fetched_at = time.monotonic()      # even a failed fetch waits out the cooldown

@@ -71,7 +71,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     """One outgoing HTTP session for JWKS, userinfo (and, later, federation peers)."""
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds)
+        jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
+                         max_age=settings.jwks_max_age_seconds)
         app[AUTHENTICATOR] = Authenticator(IssuerRegistry(settings.trusted_issuers), session,
                                            jwks)
         yield

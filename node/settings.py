@@ -54,6 +54,7 @@ class Settings(BaseSettings):
         default=False, description="CONTROLLED datasets are invisible (not just boolean) to "
                                    "callers without a grant")
     jwks_cooldown_seconds: float = Field(default=30.0, ge=0)
+    jwks_max_age_seconds: float = Field(default=300.0, ge=0)
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = "INFO"
 

@@ -1,0 +1,188 @@
+"""A development AAI: an OIDC provider for tests, demos and the compose stack. Never for
+production: it hands out tokens for configured users and passwords.
+
+It serves discovery, a JWKS for access tokens, a token endpoint (password and
+client_credentials grants), and userinfo returning GA4GH Passport visas. The visas are signed
+with a separate key published at a `jku` URL, as brokers such as LS Login do. Keys are
+generated at start, or read from (and written to) a configured directory; never committed.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel, ConfigDict, Field
+
+from auth.passport import BONA_FIDE, PASSPORT_SCOPE
+
+BONA_FIDE_TYPES = ("AcceptedTermsAndPolicies", "ResearcherStatus")
+
+
+class DevUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    password: str
+    bona_fide: bool = False
+    grants: list[str] = Field(default_factory=list, description="dataset ids or aliases")
+
+
+class DevIssuerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = "http://127.0.0.1:5080"
+    audience: str = "gdi-node"
+    token_seconds: int = Field(default=3600, ge=60)
+    visa_seconds: int = Field(default=86400, ge=60)
+    users: list[DevUser] = Field(default_factory=lambda: [
+        DevUser(name="alice", password="alice"),
+        DevUser(name="bob", password="bob", bona_fide=True),
+        DevUser(name="carol", password="carol", bona_fide=True,
+                grants=["GDI-FI-SYN-003", "GDI-SE-SYN-003", "GDI-ES-SYN-003"]),
+    ])
+
+
+def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig:
+    config = (DevIssuerConfig.model_validate_json(path.read_text()) if path
+              else DevIssuerConfig())
+    return config.model_copy(update={"issuer": issuer.rstrip("/")}) if issuer else config
+
+
+class SigningKey:
+    """An RSA key with its kid; its private half lives only in memory or in `key_dir`."""
+
+    def __init__(self, kid: str, key_dir: Path | None) -> None:
+        self.kid = kid
+        path = key_dir / f"{kid}.pem" if key_dir else None
+        if path and path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            assert isinstance(loaded, rsa.RSAPrivateKey)
+            self.private = loaded
+        else:
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(self.private.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption()))
+                path.chmod(0o600)
+
+    def jwk(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        return {**public, "kid": self.kid, "alg": "RS256", "use": "sig"}
+
+    def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        return jwt.encode(claims, self.private, algorithm="RS256",
+                          headers={"kid": self.kid, **(headers or {})})
+
+
+class DevIssuer:
+    def __init__(self, config: DevIssuerConfig, key_dir: Path | None = None) -> None:
+        self.config = config
+        self.access_key = SigningKey("aai-access-1", key_dir)
+        self.visa_key = SigningKey("aai-visa-1", key_dir)
+        self.users = {u.name: u for u in config.users}
+
+    @property
+    def visa_jku(self) -> str:
+        return f"{self.config.issuer}/visa-jwks"
+
+    def access_token(self, user: DevUser) -> str:
+        now = int(time.time())
+        return self.access_key.sign({
+            "iss": self.config.issuer, "sub": user.name, "aud": self.config.audience,
+            "iat": now, "exp": now + self.config.token_seconds, "jti": secrets.token_hex(8),
+            "scope": f"openid {PASSPORT_SCOPE}"})
+
+    def visas(self, user: DevUser) -> list[str]:
+        assertions = [(kind, BONA_FIDE) for kind in BONA_FIDE_TYPES if user.bona_fide]
+        assertions += [("ControlledAccessGrants", grant) for grant in user.grants]
+        now = int(time.time())
+        return [self.visa_key.sign({
+            "iss": self.config.issuer, "sub": user.name, "iat": now,
+            "exp": now + self.config.visa_seconds, "jti": secrets.token_hex(8),
+            "ga4gh_visa_v1": {"type": kind, "value": value, "source": self.config.issuer,
+                              "by": "dac" if kind == "ControlledAccessGrants" else "system",
+                              "asserted": now}},
+            headers={"jku": self.visa_jku, "typ": "JWT"}) for kind, value in assertions]
+
+    def authenticate(self, username: str, password: str) -> DevUser | None:
+        user = self.users.get(username)
+        return user if user and secrets.compare_digest(user.password, password) else None
+
+    def user_of(self, bearer: str) -> DevUser | None:
+        try:
+            claims = jwt.decode(bearer, self.access_key.private.public_key(),
+                                algorithms=["RS256"], issuer=self.config.issuer,
+                                audience=self.config.audience)
+        except jwt.PyJWTError:
+            return None
+        return self.users.get(claims["sub"])
+
+
+def _oauth_error(status: int, code: str, description: str) -> web.Response:
+    return web.json_response({"error": code, "error_description": description}, status=status)
+
+
+def create_aai_app(issuer: DevIssuer) -> web.Application:
+    base = issuer.config.issuer
+
+    async def discovery(request: web.Request) -> web.Response:
+        return web.json_response({
+            "issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/token",
+            "userinfo_endpoint": f"{base}/userinfo",
+            "grant_types_supported": ["password", "client_credentials"],
+            "scopes_supported": ["openid", PASSPORT_SCOPE],
+            "id_token_signing_alg_values_supported": ["RS256"]})
+
+    async def jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": [issuer.access_key.jwk()]})
+
+    async def visa_jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": [issuer.visa_key.jwk()]})
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        grant = form.get("grant_type")
+        if grant == "password":
+            username, password = str(form.get("username", "")), str(form.get("password", ""))
+        elif grant == "client_credentials":
+            username = str(form.get("client_id", ""))
+            password = str(form.get("client_secret", ""))
+        else:
+            return _oauth_error(400, "unsupported_grant_type", "use password or "
+                                                               "client_credentials")
+        user = issuer.authenticate(username, password)
+        if user is None:
+            return _oauth_error(401, "invalid_grant", "unknown user or wrong password")
+        return web.json_response({"access_token": issuer.access_token(user),
+                                  "token_type": "Bearer",
+                                  "expires_in": issuer.config.token_seconds,
+                                  "scope": f"openid {PASSPORT_SCOPE}"})
+
+    async def userinfo(request: web.Request) -> web.Response:
+        scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+        user = issuer.user_of(bearer.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            return _oauth_error(401, "invalid_token", "not a token of this issuer")
+        return web.json_response({"sub": user.name, PASSPORT_SCOPE: issuer.visas(user)})
+
+    app = web.Application()
+    app.add_routes([web.get("/.well-known/openid-configuration", discovery),
+                    web.get("/jwks", jwks), web.get("/visa-jwks", visa_jwks),
+                    web.post("/token", token), web.get("/userinfo", userinfo)])
+    return app
+
+
+def trusted_issuer_entry(issuer_url: str, audience: str = "gdi-node") -> dict[str, Any]:
+    """What a node's configuration needs to trust this development AAI."""
+    return {"issuer": issuer_url, "jwks_uri": f"{issuer_url}/jwks",
+            "userinfo_endpoint": f"{issuer_url}/userinfo", "audience": audience,
+            "access_tokens": True, "visas": True, "visa_jku": [f"{issuer_url}/visa-jwks"]}
