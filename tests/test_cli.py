@@ -161,3 +161,41 @@ async def _wait_ready(url: str, deadline: float) -> int:
 async def _sleep(seconds: float) -> None:
     import asyncio
     await asyncio.sleep(seconds)
+
+
+async def test_aai_and_node_as_processes_with_trust_from_the_environment(db_url, tmp_path):
+    """The demo path: `gdi-node aai serve`, a node trusting it via GDI_NODE_TRUSTED_ISSUERS,
+    a token from `gdi-node aai token`, and the CONTROLLED dataset opening to its grantee."""
+    vcf = write_vcf(VcfSpec(tmp_path / "c.vcf.gz", records=1000, samples=3, seed=9)).path
+    env = _env(DATABASE_URL=db_url)
+    assert gdi_node("ingest", str(vcf), "--dataset", "GDI-FI-SYN-003", env=env).returncode == 0
+    aai_port, node_port = _free_port(), _free_port()
+    aai_url = f"http://127.0.0.1:{aai_port}"
+    from auth.dev_issuer import trusted_issuer_entry
+    trust = json.dumps([trusted_issuer_entry(aai_url)])
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "node.cli", "aai", "serve", "--port",
+                          str(aai_port)], env=_env(), cwd=ROOT, stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--port", str(node_port)],
+                         env=_env(DATABASE_URL=db_url, GDI_NODE_TRUSTED_ISSUERS=trust),
+                         cwd=ROOT, stderr=subprocess.DEVNULL)]
+    try:
+        await _wait_ready(f"{aai_url}/.well-known/openid-configuration", deadline=30)
+        await _wait_ready(f"http://127.0.0.1:{node_port}/ready", deadline=30)
+        levels = {}
+        for user in ("alice", "carol"):
+            token = gdi_node("aai", "token", "--user", user, "--url", aai_url, env=_env())
+            assert token.returncode == 0, token.stderr
+            async with aiohttp.ClientSession() as session:
+                async with session.get(
+                        f"http://127.0.0.1:{node_port}/api/g_variants",
+                        params={"referenceName": "1", "start": "0", "end": "248956422",
+                                "requestedGranularity": "record"},
+                        headers={"Authorization": f"Bearer {token.stdout.strip()}"}) as resp:
+                    assert resp.status == 200
+                    levels[user] = (await resp.json())["meta"]["returnedGranularity"]
+        assert levels == {"alice": "boolean", "carol": "record"}
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
