@@ -197,19 +197,10 @@ def parse_only(mode: str, path: Path) -> None:
 
 
 def synthetic_vcf(workdir: Path, records: int, samples: int) -> Path:
-    """The cached file, written once (~20 s per 1M records) under a temporary name first so
-    an interrupted run never leaves a partial file that looks complete."""
-    path = workdir / f"synthetic-{records}x{samples}-seed{SEED}.vcf.gz"
-    index = Path(f"{path}.tbi")
-    if path.is_file() and index.is_file():
-        return path
-    from synthetic_data.vcf import VcfSpec, write_vcf
-    partial = workdir / f"partial-{path.name}"
-    print(f"writing {path} ...", flush=True)
-    write_vcf(VcfSpec(partial, records=records, samples=samples, seed=SEED))
-    os.replace(f"{partial}.tbi", index)
-    os.replace(partial, path)
-    return path
+    """The cached synthetic file both benchmarks share (synthetic_data.vcf.cached_vcf)."""
+    from synthetic_data.vcf import cached_vcf
+    print(f"synthetic VCF: {workdir} ({records:,} records)", flush=True)
+    return cached_vcf(workdir, records, samples, SEED)
 
 
 @contextmanager

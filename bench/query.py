@@ -3,7 +3,7 @@
 Run from the repository root, with the project's virtualenv (`pip install -e '.[bench]'`)
 and wrk on PATH (`apt-get install -y wrk`; without it --client python is used):
 
-    python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64]
+    python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64] [--repeat 3]
                           [--workdir bench/out] [--database-url URL] [--time-cap 30]
                           [--client wrk|python]
 
@@ -29,6 +29,9 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
                           node configures its pool (node/database.py)
   node                    `gdi-node serve` with GDI_NODE_LOG_LEVEL=WARNING (no access log),
                           each query kind at boolean, count and record granularity (GET)
+  node ... + token        the sequence-count row again, every request carrying a real bearer
+                          token of the development AAI (started here, trusted by the node):
+                          what checking tokens costs with keys and visas cached (wrk only)
 
 (i) and (ii) are sent exactly the URLs of the node's sequence-count row. Each row is measured
 by a separate load process on C keep-alive connections cycling through its fixed request list:
@@ -56,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -174,9 +178,10 @@ end
 
 
 def _wrk(script: Path, base: str, paths_file: Path, connections: int, count: int,
-         offset: int, cap: float) -> dict[str, float]:
+         offset: int, cap: float, headers: tuple[str, ...] = ()) -> dict[str, float]:
     """One wrk run, ended by the count (SIGINT on DONE, by pid) or by its -d time cap."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(cap))}s", "--timeout", "10s",
+               *(arg for header in headers for arg in ("-H", header)),
                "-s", str(script), base, "--", str(paths_file), str(count), str(offset)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -198,14 +203,14 @@ def _wrk(script: Path, base: str, paths_file: Path, connections: int, count: int
 
 
 def wrk_load(script: Path, base: str, paths_file: Path, connections: int, count: int,
-             warmup: int, cap: float) -> dict[str, float]:
+             warmup: int, cap: float, headers: tuple[str, ...] = ()) -> dict[str, float]:
     """Warm-up run, then the measured run; CPU is both wrk processes' (RUSAGE_CHILDREN)."""
     import resource
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     warm = _wrk(script, base, paths_file, connections, warmup, len(paths_file.read_text()
                                                                    .splitlines()) // 2,
-                min(10.0, cap))
-    r = _wrk(script, base, paths_file, connections, count, 0, cap)
+                min(10.0, cap), headers)
+    r = _wrk(script, base, paths_file, connections, count, 0, cap, headers)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"requests": r["requests"], "seconds": r["seconds"],
             "rps": r["requests"] / r["seconds"], "p50": r["p50"], "p99": r["p99"],
@@ -295,18 +300,10 @@ def python_process_load(base: str, paths_file: Path, connections: int, count: in
 # --- data: VCF, database, ingest, sampled variants -------------------------------------------
 
 def synthetic_vcf(workdir: Path, records: int) -> Path:
-    """bench/ingest.py's cached file when present; else written once under a temporary name."""
-    path = workdir / f"synthetic-{records}x{SAMPLES}-seed{SEED}.vcf.gz"
-    index = Path(f"{path}.tbi")
-    if path.is_file() and index.is_file():
-        return path
-    from synthetic_data.vcf import VcfSpec, write_vcf
-    partial = workdir / f"partial-{path.name}"
-    print(f"writing {path} ...", flush=True)
-    write_vcf(VcfSpec(partial, records=records, samples=SAMPLES, seed=SEED))
-    os.replace(f"{partial}.tbi", index)
-    os.replace(partial, path)
-    return path
+    """The cached synthetic file both benchmarks share (synthetic_data.vcf.cached_vcf)."""
+    from synthetic_data.vcf import cached_vcf
+    print(f"synthetic VCF: {workdir} ({records:,} records)", flush=True)
+    return cached_vcf(workdir, records, SAMPLES, SEED)
 
 
 @contextmanager
@@ -484,13 +481,13 @@ class Cell:
 
 
 def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace,
-            connections: int, postmaster: int | None) -> Cell:
+            connections: int, postmaster: int | None, headers: tuple[str, ...] = ()) -> Cell:
     """One row: fresh load processes against an already-running server."""
     warmup = min(1000, max(100, args.requests // 5))
     pg_before, srv_before = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
     if args.client == "wrk":
         result = wrk_load(args.workdir / "query-wrk.lua", server.base, paths_file, connections,
-                          args.requests, warmup, args.time_cap)
+                          args.requests, warmup, args.time_cap, headers)
     else:
         result = python_process_load(server.base, paths_file, connections, args.requests,
                                      warmup, args.time_cap)
@@ -530,6 +527,11 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
     lines = []
     seq = "node sequence count"
     for c, cells in by_conn.items():
+        if TOKEN_ROW in cells:
+            cost = 1 - cells[TOKEN_ROW].result["rps"] / cells[seq].result["rps"]
+            lines.append(f"{c:>2} connections: token checking costs {cost:.1%} of sequence-count "
+                         f"req/s  (target < 5%: {'met' if cost < 0.05 else 'NOT met'})")
+    for c, cells in by_conn.items():
         ratio = cells[seq].result["rps"] / cells["(i) floor, no-op reset"].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / floor (no-op reset) = "
                      f"{ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
@@ -549,6 +551,46 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
 
 # --- orchestration ---------------------------------------------------------------------------
 
+TOKEN_ROW = "node sequence count + token"
+VERDICT_ROWS = ("(ii) ceiling", "(i) floor, no-op reset", "(i) floor, default reset",
+                "node sequence count", TOKEN_ROW)
+
+
+def repeated(rows: list[tuple[str, Server, Path, tuple[str, ...]]], first: dict[str, Cell],
+             args: argparse.Namespace, connections: int, postmaster: int | None
+             ) -> dict[str, Cell]:
+    """The rows the verdicts compare, measured --repeat times in turns (so a burst of load
+    from elsewhere on the machine hits all of them alike); the median run of each counts."""
+    runs = {name: [first[name]] for name, *_ in rows if name in VERDICT_ROWS}
+    for _ in range(args.repeat - 1):
+        for name, server, path, headers in rows:
+            if name in runs:
+                runs[name].append(measure(name, server, path, args, connections, postmaster,
+                                          headers))
+    medians = {name: sorted(cells, key=lambda c: c.result["rps"])[len(cells) // 2]
+               for name, cells in runs.items()}
+    if args.repeat > 1:
+        print(f"medians of {args.repeat} interleaved runs (verdicts use these):")
+        for cell in medians.values():
+            print(format_cell(cell), flush=True)
+    return medians
+
+
+def trust(aai_url: str) -> str:
+    """GDI_NODE_TRUSTED_ISSUERS for the development AAI this run starts."""
+    from auth.dev_issuer import trusted_issuer_entry
+    return json.dumps([trusted_issuer_entry(aai_url)])
+
+
+def aai_token(aai_url: str, user: str) -> str:
+    """A real access token whose visas come from userinfo: the node verifies the token and
+    the visas once, then answers from its per-token cache, as it would for a researcher."""
+    data = urllib.parse.urlencode({"grant_type": "password", "username": user,
+                                   "password": user}).encode()
+    with urllib.request.urlopen(f"{aai_url}/token", data=data, timeout=10) as response:
+        return str(json.load(response)["access_token"])
+
+
 def write_workloads(workdir: Path, variants: list[tuple[str, int, str, str]]) -> dict[str, Path]:
     files = {}
     for kind in KINDS:
@@ -566,8 +608,13 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
     seq_paths = seq_file.read_text().split()
     env = child_env(url)
     me = [sys.executable, __file__]
-    ports = [free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(5)]
+    aai_url = f"http://{HOST}:{ports[4]}"
     with ExitStack() as stack:
+        stack.enter_context(started(
+            "aai", [sys.executable, "-m", "node.cli", "aai", "serve", "--host", HOST, "--port",
+                    str(ports[4])], env, ports[4], "/.well-known/openid-configuration"))
+        bearer = (f"Authorization: Bearer {aai_token(aai_url, 'carol')}",)
         ceiling = stack.enter_context(started(
             "ceiling", [*me, "--serve-ceiling", str(ports[0])], env, ports[0],
             "/api/g_variants"))
@@ -577,7 +624,8 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             (("default", ports[1]), ("noop", ports[2]))}
         node = stack.enter_context(started(
             "node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
-                     str(ports[3])], env, ports[3], "/ready"))
+                     str(ports[3])], {**env, "GDI_NODE_TRUSTED_ISSUERS": trust(aai_url)},
+            ports[3], "/ready"))
         print(check_agreement(node, floors["noop"], seq_paths), flush=True)
         by_conn: dict[int, dict[str, Cell]] = {}
         for c in args.connections:
@@ -585,14 +633,17 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
                   f"time cap {args.time_cap:.0f} s per row, load generator {args.client}",
                   flush=True)
             print(HEADER, flush=True)
-            rows = [("(ii) ceiling", ceiling, seq_file),
-                    ("(i) floor, default reset", floors["default"], seq_file),
-                    ("(i) floor, no-op reset", floors["noop"], seq_file),
-                    *((name, node, path) for name, path in files.items())]
+            rows = [("(ii) ceiling", ceiling, seq_file, ()),
+                    ("(i) floor, default reset", floors["default"], seq_file, ()),
+                    ("(i) floor, no-op reset", floors["noop"], seq_file, ()),
+                    *((name, node, path, ()) for name, path in files.items())]
+            if args.client == "wrk":
+                rows.append((TOKEN_ROW, node, seq_file, bearer))
             cells = {}
-            for name, server, path in rows:
-                cells[name] = measure(name, server, path, args, c, postmaster)
+            for name, server, path, headers in rows:
+                cells[name] = measure(name, server, path, args, c, postmaster, headers)
                 print(format_cell(cells[name]), flush=True)
+            cells.update(repeated(rows, cells, args, c, postmaster))
             by_conn[c] = cells
     print()
     for line in verdict(by_conn):
@@ -608,6 +659,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="interleaved runs of the rows the verdicts compare (median used)")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default wrk when on PATH)")

@@ -18,6 +18,7 @@ wall (~52k records/s, 31 MB .vcf.gz, ~115 MB peak RSS), with
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -490,3 +491,18 @@ def _render(rng: np.random.Generator, sites: _Sites, contig: str, spec: VcfSpec,
     return "".join(f"{contig}\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t{text or '.'}\tGT\t{gts}"
                    for pos, ref, alt, text, gts in zip(sites.pos, sites.ref, sites.alt, info,
                                                        columns))
+
+
+def cached_vcf(directory: Path, records: int, samples: int, seed: int) -> Path:
+    """A synthetic file kept between runs (benchmarks need the same 1M-record file each
+    time; it takes ~20 s to write). Written under a temporary name first, so an interrupted
+    run never leaves a partial file that looks complete."""
+    path = directory / f"synthetic-{records}x{samples}-seed{seed}.vcf.gz"
+    index = Path(f"{path}.tbi")
+    if path.is_file() and index.is_file():
+        return path
+    partial = directory / f"partial-{path.name}"
+    write_vcf(VcfSpec(partial, records=records, samples=samples, seed=seed))
+    os.replace(f"{partial}.tbi", index)
+    os.replace(partial, path)
+    return path

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,21 +43,30 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
-@pytest.fixture
-async def db_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A new, empty database for one test, dropped afterwards."""
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server, dropped (connections and all) afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server_url)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield _with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield _with_database(server_url, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A new, empty database for one test."""
+    async with fresh_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.settings import Settings
-from tests.conftest import _with_database, write_vcf_text
+from tests.conftest import fresh_database, write_vcf_text
 
 PUBLIC, REGISTERED, CONTROLLED, OTHER = ("GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003",
                                          "GDI-FI-SYN-004")
@@ -86,12 +86,16 @@ async def stack(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Stack]:
     await aai_server.start_server()
     await attacker_server.start_server()
 
-    name = f"a_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = _with_database(pg_server_url, name)
-    directory: Path = tmp_path_factory.mktemp("auth")
+    async with fresh_database(pg_server_url) as url:
+        async for stack in _node_trusting(url, tmp_path_factory.mktemp("auth"), aai, aai_url,
+                                          attacker, f"http://127.0.0.1:{attacker_port}"):
+            yield stack
+    for server in (aai_server, attacker_server):
+        await server.close()
+
+
+async def _node_trusting(url: str, directory: Path, aai: DevIssuer, aai_url: str,
+                         attacker: SigningKey, attacker_url: str) -> AsyncIterator[Stack]:
     path = write_vcf_text(directory / "a.vcf", VCF)
     levels = {PUBLIC: AccessLevel.PUBLIC, REGISTERED: AccessLevel.REGISTERED,
               CONTROLLED: AccessLevel.CONTROLLED, OTHER: AccessLevel.CONTROLLED}
@@ -106,14 +110,9 @@ async def stack(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Stack]:
     node_server = TestServer(create_app(settings, pool), host="127.0.0.1")
     await node_server.start_server()
     async with ClientSession(base_url=str(node_server.make_url(""))) as client:
-        yield Stack(client, aai, aai_url, attacker, f"http://127.0.0.1:{attacker_port}",
-                    settings, pool)
-    for server in (node_server, aai_server, attacker_server):
-        await server.close()
+        yield Stack(client, aai, aai_url, attacker, attacker_url, settings, pool)
+    await node_server.close()
     await pool.close()
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 def _claims(stack: Stack, **changes: Any) -> dict[str, Any]:
@@ -379,11 +378,15 @@ async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):
     app.router.add_get("/jwks", serve_jwks)
     jwks_server = TestServer(app, host="127.0.0.1", port=port)
     await jwks_server.start_server()
-    name = f"r_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = _with_database(pg_server_url, name)
+    async with fresh_database(pg_server_url) as url:
+        try:
+            await _rotation_scenario(url, tmp_path, issuer_url, keys, fetches)
+        finally:
+            await jwks_server.close()
+
+
+async def _rotation_scenario(url: str, tmp_path: Path, issuer_url: str,
+                             keys: dict[str, SigningKey], fetches: list[float]) -> None:
     settings = Settings(database_url=url, data_dir=tmp_path, jwks_cooldown_seconds=1.0,
                         jwks_max_age_seconds=1.0, trusted_issuers=[TrustedIssuer(
                             issuer=issuer_url, jwks_uri=f"{issuer_url}/jwks")])
@@ -425,8 +428,4 @@ async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):
             assert len(fetches) - before == 1
     finally:
         await node.close()
-        await jwks_server.close()
         await pool.close()
-        admin = await asyncpg.connect(pg_server_url)
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()

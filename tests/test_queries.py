@@ -5,11 +5,9 @@ response validated against the shared Beacon v2 schemas."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -23,7 +21,7 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.settings import Settings
-from tests.conftest import _with_database, write_vcf_text
+from tests.conftest import fresh_database, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
 {contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
@@ -72,12 +70,12 @@ def _vcf_text(records: list[tuple], assembly) -> str:
 @pytest.fixture(scope="module")
 async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSession]:
     """One node with the four datasets above, shared by the read-only tests of this module."""
-    name = f"q_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = _with_database(pg_server_url, name)
-    directory: Path = tmp_path_factory.mktemp("queries")
+    async with fresh_database(pg_server_url) as url:
+        async for client in _served(url, tmp_path_factory.mktemp("queries")):
+            yield client
+
+
+async def _served(url: str, directory: Path) -> AsyncIterator[ClientSession]:
     for dataset_id, (records, assembly, level, metadata) in DATASETS.items():
         path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf_text(records, assembly))
         await ingest(url, IngestRequest(path, dataset_id, assembly, level, f"Title {dataset_id}",
@@ -90,9 +88,6 @@ async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSe
         yield client
     await server.close()
     await pool.close()
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 @pytest.fixture
