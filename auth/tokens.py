@@ -57,7 +57,7 @@ def _key_location(header: dict[str, Any], issuer: TrustedIssuer,
         raise InvalidToken(f"key material in the token header ({', '.join(present)}) is "
                            "not accepted")
     jku = header.get("jku")
-    if jku is None:
+    if jku is None and issuer.jwks_uri:
         return issuer.jwks_uri
     if purpose == "visa" and jku in issuer.visa_jku:
         return jku

@@ -73,8 +73,9 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
                          max_age=settings.jwks_max_age_seconds)
-        app[AUTHENTICATOR] = Authenticator(IssuerRegistry(settings.trusted_issuers), session,
-                                           jwks)
+        registry = IssuerRegistry(settings.trusted_issuers)
+        await registry.discover(session)
+        app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
         yield
 
 

@@ -429,3 +429,28 @@ async def _rotation_scenario(url: str, tmp_path: Path, issuer_url: str,
     finally:
         await node.close()
         await pool.close()
+
+
+async def test_issuer_configured_by_discovery_alone(stack):
+    """jwks_uri and userinfo come from the issuer's discovery document, whose `issuer` must
+    be the configured one exactly; otherwise that issuer's tokens are refused."""
+    by_discovery = TrustedIssuer(issuer=stack.aai_url, audience="gdi-node", visas=True,
+                                 visa_jku=(stack.aai.visa_jku,))
+    mismatched = TrustedIssuer(issuer=stack.aai_url + "/", audience="gdi-node")
+    token = await _aai_token(stack, "carol")
+    levels = []
+    for issuer in (by_discovery, mismatched):
+        settings = stack.settings.model_copy(update={"trusted_issuers": [issuer]})
+        server = TestServer(create_app(settings, stack.pool), host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with ClientSession(base_url=str(server.make_url(""))) as client:
+                response = await client.get("/api/g_variants", params={
+                    **QUERY, "datasetIds": CONTROLLED},
+                    headers={"Authorization": f"Bearer {token}"})
+                body = await response.json()
+                levels.append(body["meta"]["returnedGranularity"] if response.status == 200
+                              else response.status)
+        finally:
+            await server.close()
+    assert levels == ["record", 401]
