@@ -32,8 +32,6 @@ class TrustedIssuer(BaseModel):
     visas: bool = False
     visa_jku: tuple[str, ...] = Field(
         default=(), description="jku URLs this issuer may sign visas with, besides jwks_uri")
-    forward_tokens: bool = Field(
-        default=False, description="Federation: this issuer's tokens may be passed to peers")
 
     @field_validator("algorithms")
     @classmethod

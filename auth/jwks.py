@@ -37,7 +37,6 @@ class JwksCache:
         self.max_age = max_age
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sets: dict[str, _KeySet] = {}
-        self.fetches = 0
 
     async def key(self, jwks_uri: str, kid: str | None) -> jwt.PyJWK:
         entry = self._sets.setdefault(jwks_uri, _KeySet())
@@ -57,7 +56,6 @@ class JwksCache:
 
     async def _refresh(self, jwks_uri: str, entry: _KeySet) -> None:
         entry.fetched_at = time.monotonic()      # even a failed fetch waits out the cooldown
-        self.fetches += 1
         try:
             async with self.session.get(jwks_uri, timeout=self.timeout) as response:
                 response.raise_for_status()

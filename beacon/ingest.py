@@ -126,7 +126,7 @@ def _run_job(job: _Job) -> ChunkStats:
     """Worker entry point: COPY one region, from INFO counts if possible, else from GT."""
     state = _worker
     assert state is not None, "worker not initialised"
-    use_genotypes = job.layout.samples > 0 and not job.layout.info_counts
+    use_genotypes = job.layout.counts_from_genotypes
     try:
         return state.loop.run_until_complete(_copy_job(job, state, use_genotypes))
     except NeedGenotypes:
@@ -148,7 +148,7 @@ def _locate_problem(layout: VcfLayout, skip_invalid: bool) -> VcfProblem | None:
     """Re-read the file from the top to name the exact line of a problem a region found."""
     state = _worker
     stats = ChunkStats()
-    options = ReadOptions(use_genotypes=layout.samples > 0 and not layout.info_counts,
+    options = ReadOptions(use_genotypes=layout.counts_from_genotypes,
                           samples_available=layout.samples > 0, skip_invalid=skip_invalid,
                           htslib_log=state.htslib_log if state else None)
     try:

@@ -58,15 +58,6 @@ async def list_datasets(conn: asyncpg.Connection | asyncpg.Pool) -> list[Dataset
     return [DatasetRow(**dict(r)) for r in rows]
 
 
-async def get_dataset(conn: asyncpg.Connection | asyncpg.Pool, dataset_id: str) -> DatasetRow | None:
-    row = await conn.fetchrow(f"SELECT {_DATASET_COLUMNS} FROM datasets WHERE id = $1", dataset_id)
-    return DatasetRow(**dict(row)) if row else None
-
-
-async def count_variants(conn: asyncpg.Connection | asyncpg.Pool, dataset_id: str) -> int:
-    return await conn.fetchval("SELECT count(*) FROM variants WHERE dataset_id = $1", dataset_id)
-
-
 def _slug(dataset_id: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", dataset_id.lower()).strip("_")[:40] or "dataset"
 

@@ -26,8 +26,6 @@ import pysam
 
 from beacon.assemblies import Assembly
 
-ROW_FIELDS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
-              "ac", "an", "af", "carriers")
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
 _SYMBOLIC = re.compile(r"^<([A-Z]+)(?::[A-Z0-9:_]+)?>$")
@@ -79,6 +77,11 @@ class VcfLayout:
     @property
     def indexed(self) -> bool:
         return bool(self.indexed_contigs)
+
+    @property
+    def counts_from_genotypes(self) -> bool:
+        """Count from GT only when the samples are there and INFO cannot say it all."""
+        return self.samples > 0 and not self.info_counts
 
 
 @dataclass
