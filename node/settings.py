@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from auth.issuers import TrustedIssuer
+from node.peers import Peer
 from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
                                TomlConfigSettingsSource)
 
@@ -55,6 +56,19 @@ class Settings(BaseSettings):
                                    "callers without a grant")
     jwks_cooldown_seconds: float = Field(default=30.0, ge=0)
     jwks_max_age_seconds: float = Field(default=300.0, ge=0)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                description="ISO 3166-1 alpha-2 code of the node's country")
+    catalogue_url: str | None = Field(
+        default=None, description="Catalogue service to register and publish with; unset = "
+                                  "do not publish")
+    catalogue_token: SecretStr | None = Field(
+        default=None, description="This node's credential at the catalogue (shared secret)")
+    peers: list[Peer] = Field(
+        default_factory=list, description="Beacons that /network/api fans out to")
+    peers_from_catalogue: bool = Field(
+        default=False, description="Also fan out to every node the catalogue's registry lists")
+    peer_timeout_seconds: float = Field(default=3.0, gt=0)
+    network_deadline_seconds: float = Field(default=5.0, gt=0)
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = "INFO"
 

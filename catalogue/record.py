@@ -1,0 +1,87 @@
+"""A dataset's catalogue record: the one shape that crosses every catalogue boundary.
+
+A node builds it from its database row and metadata file, renders it as DCAT-AP /
+HealthDCAT-AP RDF on its FAIR Data Point, and pushes it as JSON to the catalogue service; the
+catalogue's harvester reads the same record back from the node's Turtle. Push and harvest of
+one dataset must therefore give equal records, which is why every field here is something the
+RDF can carry.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auth.access import AccessLevel
+
+EU_ACCESS_RIGHT = "http://publications.europa.eu/resource/authority/access-right/"
+EU_COUNTRY = "http://publications.europa.eu/resource/authority/country/"
+EU_DATA_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
+HEALTH_THEME = EU_DATA_THEME + "HEAL"
+
+
+class AccessRights(StrEnum):
+    """The EU access-right authority's terms (DOMAIN.md §4)."""
+
+    PUBLIC = "PUBLIC"
+    RESTRICTED = "RESTRICTED"
+    NON_PUBLIC = "NON_PUBLIC"
+
+    @classmethod
+    def of(cls, level: AccessLevel) -> AccessRights:
+        """A Beacon access level as the catalogue states it: registered-only data is
+        restricted, grant-only data is not public."""
+        return {AccessLevel.PUBLIC: cls.PUBLIC, AccessLevel.REGISTERED: cls.RESTRICTED,
+                AccessLevel.CONTROLLED: cls.NON_PUBLIC}[level]
+
+    @property
+    def iri(self) -> str:
+        return EU_ACCESS_RIGHT + self.value
+
+
+class Agent(BaseModel):
+    """A foaf:Agent (publisher, creator)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    identifier: str | None = None
+
+
+class ContactPoint(BaseModel):
+    """A vcard:Kind with one name and one email."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class CatalogueRecord(BaseModel):
+    """One dataset as published; field names are the JSON the catalogue's API speaks."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    identifier: str = Field(description="GDI dataset id = Beacon resultSet id = visa value")
+    iri: str = Field(description="The dataset's IRI on its node's FAIR Data Point")
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    access_rights: AccessRights = Field(alias="accessRights")
+    keywords: list[str] = Field(default_factory=list)
+    themes: list[str] = Field(default_factory=lambda: [HEALTH_THEME])
+    health_categories: list[str] = Field(alias="healthCategories", min_length=1)
+    applicable_legislation: list[str] = Field(alias="applicableLegislation", min_length=1)
+    publisher: Agent
+    creator: Agent
+    contact_point: ContactPoint | None = Field(default=None, alias="contactPoint")
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                description="ISO 3166-1 alpha-2 code of the holding country")
+    assembly: str = Field(description="GRCh37 or GRCh38")
+    number_of_records: int = Field(alias="numberOfRecords", ge=0,
+                                   description="VCF records in the dataset")
+    number_of_unique_individuals: int = Field(alias="numberOfUniqueIndividuals", ge=0)
+    issued: datetime
+    modified: datetime
+    beacon_url: str = Field(alias="beaconUrl",
+                            description="Endpoint of the Beacon that answers for this dataset")
