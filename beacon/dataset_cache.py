@@ -27,6 +27,7 @@ class DatasetCache:
         self._derived: dict[Hashable, Any] = {}
         self._loaded = 0.0
         self._listener: asyncpg.Connection | None = None
+        self._subscribers: list[Callable[[], None]] = []
 
     async def start(self, url: str) -> None:
         """Listen for dataset changes on a connection of its own (not taken from the pool)."""
@@ -38,9 +39,15 @@ class DatasetCache:
             await self._listener.close()
             self._listener = None
 
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Also call `callback` whenever the datasets change (e.g. to republish them)."""
+        self._subscribers.append(callback)
+
     def _changed(self, *_: object) -> None:
         self._rows = None
         self._derived = {}
+        for callback in self._subscribers:
+            callback()
 
     async def all(self) -> list[store.DatasetRow]:
         if self._rows is None or time.monotonic() - self._loaded > self.ttl:

@@ -8,14 +8,20 @@ import logging
 import orjson
 from aiohttp import web
 
+from auth.http import audit
 from auth.policy import ANONYMOUS
 from beacon import info, variants
-from auth.http import audit
 from beacon.datasets import collections_response, visible
 from beacon.openapi import openapi_document
 from beacon.records import parse_variant_id
-from beacon.request import (RequestBody, RequestError, VariantQuery, parse_body, parse_get,
-                            to_query)
+from beacon.request import (
+    RequestBody,
+    RequestError,
+    VariantQuery,
+    parse_body,
+    parse_get,
+    to_query,
+)
 from beacon.responses import error_body
 from beacon.store import DatasetRow
 from node.jsonresponse import json_response
@@ -48,7 +54,7 @@ async def beacon_errors(request: web.Request, handler: Handler) -> web.StreamRes
                                         "X-Request-ID identifies it in the node's logs"), 500)
 
 
-async def _body(request: web.Request) -> RequestBody:
+async def request_body(request: web.Request) -> RequestBody:
     """The request as a Beacon body, from the query string (GET) or the JSON body (POST)."""
     if request.method == "GET":
         return parse_get(list(request.query.items()))
@@ -81,7 +87,7 @@ async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
 
 
 async def g_variants(request: web.Request) -> web.Response:
-    return await _answer(request, to_query(await _body(request)))
+    return await _answer(request, to_query(await request_body(request)))
 
 
 async def g_variant(request: web.Request) -> web.Response:
@@ -92,7 +98,7 @@ async def g_variant(request: web.Request) -> web.Response:
         raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
                                                 "assembly:chromosome:start:ref:alt[:end]")
     assembly, chromosome, start, ref, alt, end = parts
-    body = await _body(request)
+    body = await request_body(request)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
     base = to_query(body)
@@ -110,7 +116,7 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
     dataset_id = request.match_info["id"]
     if dataset_id not in await _visible(request):
         raise web.HTTPNotFound()
-    query = to_query(await _body(request))
+    query = to_query(await request_body(request))
     if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
@@ -144,7 +150,7 @@ async def filtering_terms(request: web.Request) -> web.Response:
 
 
 async def datasets(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await request_body(request)
     pagination = body.query.pagination
     rows = [row for row, _ in (await _visible(request)).values()]
     audit(request, {row.id: "record" for row in rows})

@@ -160,6 +160,18 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> 
     return version
 
 
+async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
+    """Drop the dataset's partition and row in one transaction; False if there was none."""
+    async with conn.transaction():
+        table = await conn.fetchval(
+            "DELETE FROM datasets WHERE id = $1 RETURNING partition_table", dataset_id)
+        if table is None:
+            return False
+        await conn.execute(f"DROP TABLE IF EXISTS {_checked(table)}")
+        await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
+    return True
+
+
 # --- variant queries -------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -2,6 +2,11 @@
 
 The identifier is the one key that ties the catalogue record, the Beacon resultSet id and the
 ControlledAccessGrants visa value together (DOMAIN.md §1), so its form is checked here, once.
+
+The GDI metadata model requires a publisher and a description on every dataset, so a metadata
+file must state both (`REQUIRED_IN_FILE`). A dataset ingested without a file (`gdi-node ingest
+--title`) has neither; its catalogue record then takes the node's defaults (catalogue/build.py).
+Controlled terms default to what the GDI shapes expect (catalogue/vocabulary.py).
 """
 from __future__ import annotations
 
@@ -13,8 +18,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auth.access import AccessLevel
+from catalogue.record import EU_DATA_THEME, HEALTH_THEME
+from catalogue.vocabulary import (
+    EHDS_REGULATION,
+    HEALTH_CATEGORIES,
+    HUMAN_GENOMIC,
+    country_iri,
+)
 
 GDI_DATASET_ID = re.compile(r"^(GOE|GDI)-[A-Z]{2}-[A-Z]+-[0-9]+$")
+EMAIL = r"^[^@\s:]+@[^@\s]+\.[^@\s]+$"       # what the GDI Kind shape accepts after mailto:
+IRI = re.compile(r"^https?://[^\s<>\"{}|\\^`]+$")
+REQUIRED_IN_FILE = ("publisher", "description")
 
 
 class MetadataError(ValueError):
@@ -39,16 +54,58 @@ class DatasetMetadata(BaseModel):
     description: str = ""
     access_level: AccessLevel = Field(default=AccessLevel.CONTROLLED, alias="accessLevel")
     assembly: str = "GRCh38"
-    country: str | None = None
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     keywords: list[str] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)
-    publisher: str | None = None
-    contact_email: str | None = Field(default=None, alias="contactEmail")
+    publisher: str | None = Field(default=None, min_length=1)
+    creator: str | None = Field(default=None, min_length=1,
+                                description="Who produced the data; default the publisher")
+    contact_email: str | None = Field(default=None, alias="contactEmail", pattern=EMAIL)
+    contact_name: str | None = Field(default=None, alias="contactName", min_length=1)
+    health_categories: list[str] = Field(default_factory=lambda: [HUMAN_GENOMIC],
+                                         alias="healthCategories", min_length=1)
+    applicable_legislation: list[str] = Field(default_factory=lambda: [EHDS_REGULATION],
+                                              alias="applicableLegislation", min_length=1)
+    themes: list[str] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1)
 
     @field_validator("identifier")
     @classmethod
     def _gdi_identifier(cls, value: str) -> str:
         return check_dataset_id(value)
+
+    @field_validator("country")
+    @classmethod
+    def _iso_country(cls, value: str | None) -> str | None:
+        if value is not None:
+            country_iri(value)
+        return value
+
+    @field_validator("health_categories")
+    @classmethod
+    def _gdi_health_categories(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in HEALTH_CATEGORIES]
+        if unknown:
+            raise ValueError(f"{unknown} not in the GDI health categories "
+                             f"{list(HEALTH_CATEGORIES)}")
+        return values
+
+    @field_validator("applicable_legislation")
+    @classmethod
+    def _iris(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not IRI.fullmatch(v)]
+        if bad:
+            raise ValueError(f"{bad} are not http(s) IRIs (e.g. {EHDS_REGULATION})")
+        return values
+
+    @field_validator("themes")
+    @classmethod
+    def _health_theme(cls, values: list[str]) -> list[str]:
+        foreign = [v for v in values if not v.startswith(EU_DATA_THEME)]
+        if foreign:
+            raise ValueError(f"{foreign} are not EU data-theme IRIs ({EU_DATA_THEME}...)")
+        if HEALTH_THEME not in values:
+            raise ValueError(f"must include {HEALTH_THEME}: every GDI dataset is a health one")
+        return values
 
     def extra_metadata(self) -> dict[str, Any]:
         """Everything beyond the columns the database keeps separately."""
@@ -65,9 +122,13 @@ def load_metadata(path: Path) -> DatasetMetadata:
         raise MetadataError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MetadataError(f"{path}: expected a JSON object")
+    problems = [f"{name}: required in a metadata file" for name in REQUIRED_IN_FILE
+                if raw.get(name) is None or (isinstance(raw[name], str) and not raw[name].strip())]
     try:
-        return DatasetMetadata.model_validate(raw)
+        metadata = DatasetMetadata.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
-                             for e in exc.errors())
-        raise MetadataError(f"{path}: {problems}") from None
+        problems += [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
+                     for e in exc.errors()]
+    if problems:
+        raise MetadataError(f"{path}: {'; '.join(problems)}")
+    return metadata

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from auth.access import AccessLevel
 
@@ -85,3 +85,10 @@ class CatalogueRecord(BaseModel):
     modified: datetime
     beacon_url: str = Field(alias="beaconUrl",
                             description="Endpoint of the Beacon that answers for this dataset")
+
+    @field_validator("keywords", "themes", "health_categories", "applicable_legislation")
+    @classmethod
+    def _as_set(cls, values: list[str]) -> list[str]:
+        """RDF has no order and no duplicates: sorted, unique lists make a record pushed as
+        JSON equal to the same record read back from Turtle."""
+        return sorted(set(values))

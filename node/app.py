@@ -17,12 +17,24 @@ from auth.authenticate import Authenticator
 from auth.http import authentication
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
-
 from beacon import handlers as beacon_handlers
-from node import health
-from node.database import create_pool, resolve_database
 from beacon.dataset_cache import DatasetCache
-from node.keys import AUTHENTICATOR, DATASETS, METRICS, POOL, SETTINGS
+from catalogue.build import FDP_PATH, node_site
+from catalogue.fdp import fdp_routes
+from catalogue.publish import publishing
+from catalogue.rdf import FdpSite
+from node import health, network_handlers
+from node.database import create_pool, resolve_database
+from node.federation import Network
+from node.keys import (
+    AUTHENTICATOR,
+    DATASETS,
+    HTTP_CLIENT,
+    METRICS,
+    NETWORK,
+    POOL,
+    SETTINGS,
+)
 from node.observability import Metrics, metrics_handler, observe
 from node.settings import Settings
 
@@ -42,11 +54,19 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
         app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
+    app.cleanup_ctx.append(_catalogue_publisher)
     app.on_startup.append(_freeze_startup_objects)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_handlers.routes())
+    app.add_routes(network_handlers.routes())      # always; no peers = an empty network
+    app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
     return app
+
+
+async def _fdp_site(request: web.Request) -> FdpSite:
+    """The node's FAIR Data Point as of now: its settings and (cached) datasets."""
+    return node_site(request.app[SETTINGS], await request.app[DATASETS].all())
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -68,14 +88,24 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
-    """One outgoing HTTP session for JWKS, userinfo (and, later, federation peers)."""
+    """One outgoing HTTP session for JWKS, userinfo and the network's peers."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
+    # No cookie jar: the session serves every caller, so a cookie one peer sets must never
+    # ride along on another caller's request (it also saves a jar lookup per request).
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
                          max_age=settings.jwks_max_age_seconds)
         registry = IssuerRegistry(settings.trusted_issuers)
         await registry.discover(session)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
+        app[HTTP_CLIENT] = session
+        app[NETWORK] = Network(app[SETTINGS], session)
+        yield
+
+
+async def _catalogue_publisher(app: web.Application) -> AsyncIterator[None]:
+    """Publish to the catalogue service at start and after every dataset change."""
+    async with publishing(app[SETTINGS], app[DATASETS]):
         yield
 
 

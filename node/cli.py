@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from catalogue.cli import catalogue
 from node.settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command needs them
@@ -162,16 +163,31 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
 @click.option("--country", "countries", multiple=True,
               help="Only these synthetic nodes (FI, SE, ES); repeatable.")
 @click.option("--load", is_flag=True, help="Also ingest every generated dataset into this node.")
+@click.option("--skip-loaded", is_flag=True,
+              help="With --load: leave datasets the node already holds alone (not rewritten, "
+                   "not reloaded), so a restarted container does not load them again.")
 @click.pass_context
 def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, seed: int,
-          countries: tuple[str, ...], load: bool) -> None:
+          countries: tuple[str, ...], load: bool, skip_loaded: bool) -> None:
     """Write deterministic synthetic VCFs and metadata for a three-country federation."""
     from beacon.ingest import make_request
-    from synthetic_data.federation import write_federation
+    from synthetic_data.federation import federation, write_dataset
     settings = _settings(ctx)
+    if skip_loaded and not load:
+        _fail("--skip-loaded only makes sense with --load")
     outdir = outdir or settings.data_dir / "synthetic"
-    written = write_federation(outdir, records=records, samples=samples, seed=seed,
-                               countries=tuple(c.upper() for c in countries) or None)
+    try:
+        chosen = federation(outdir, records=records, samples=samples, seed=seed,
+                            countries=tuple(c.upper() for c in countries) or None)
+    except ValueError as exc:
+        _fail(str(exc))
+    if skip_loaded:
+        loaded = {row.id for row in _run(_list_datasets(settings))}
+        for dataset in chosen:
+            if dataset.metadata.identifier in loaded:
+                click.echo(f"{dataset.metadata.identifier}: already loaded, skipped")
+        chosen = [d for d in chosen if d.metadata.identifier not in loaded]
+    written = [(dataset, write_dataset(dataset)) for dataset in chosen]
     for dataset, summary in written:
         click.echo(f"{dataset.metadata.identifier}: {summary.path} ({summary.records} records, "
                    f"{summary.samples} samples, {dataset.metadata.access_level.value})")
@@ -210,6 +226,25 @@ async def _list_datasets(settings: Settings) -> list:
         return await list_datasets(conn)
 
 
+@main.command()
+@click.argument("dataset_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def remove(ctx: click.Context, dataset_id: str, yes: bool) -> None:
+    """Delete a dataset and its variants (the catalogue then lists it as withdrawn)."""
+    if not yes:
+        click.confirm(f"Delete dataset {dataset_id} and all its variants?", abort=True)
+    if not _run(_remove(_settings(ctx), dataset_id)):
+        _fail(f"no dataset {dataset_id} on this node")
+    click.echo(f"removed {dataset_id}")
+
+
+async def _remove(settings: Settings, dataset_id: str) -> bool:
+    from beacon.store import delete_dataset
+    async with _connection(settings) as conn:
+        return await delete_dataset(conn, dataset_id)
+
+
 @main.group()
 def aai() -> None:
     """Development AAI (OIDC + GA4GH Passports) for tests, demos and compose. Not for production."""
@@ -228,7 +263,12 @@ def aai_serve(host: str, port: int, issuer: str | None, users: Path | None,
     """Run the development AAI."""
     from aiohttp import web
 
-    from auth.dev_issuer import DevIssuer, create_aai_app, load_config, trusted_issuer_entry
+    from auth.dev_issuer import (
+        DevIssuer,
+        create_aai_app,
+        load_config,
+        trusted_issuer_entry,
+    )
     config = load_config(users, issuer or f"http://{host}:{port}")
     dev = DevIssuer(config, key_dir)
     click.echo("trust it from a node with GDI_NODE_TRUSTED_ISSUERS='"
@@ -304,6 +344,8 @@ def _redact(url: str) -> str:
         return urlunsplit(parts._replace(netloc=netloc))
     return url
 
+
+main.add_command(catalogue)
 
 if __name__ == "__main__":
     main()

@@ -11,13 +11,26 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 
-from node.migrate import apply_migrations
-from node.settings import Settings
+from node.migrate import NODE_MIGRATIONS, apply_migrations
 
 log = logging.getLogger(__name__)
+
+
+class DatabaseSettings(Protocol):
+    """What the node's and the catalogue's settings both say about their database."""
+
+    @property
+    def database_url(self) -> str | None: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def db_pool_min(self) -> int: ...
+    @property
+    def db_pool_max(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,7 @@ def _start_embedded(data_dir: Path) -> str:
     return server.get_uri()
 
 
-async def resolve_database(settings: Settings) -> DatabaseTarget:
+async def resolve_database(settings: DatabaseSettings) -> DatabaseTarget:
     """The URL to connect to, starting the embedded server first when none is configured."""
     if settings.database_url:
         return DatabaseTarget(settings.database_url, embedded=False)
@@ -73,11 +86,12 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
+async def create_pool(url: str, settings: DatabaseSettings,
+                      migrations: str = NODE_MIGRATIONS) -> asyncpg.Pool:
     """The service's one pool; migrations are applied before it is handed out."""
     conn = await connect(url)
     try:
-        await apply_migrations(conn)
+        await apply_migrations(conn, migrations)
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,

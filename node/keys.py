@@ -1,12 +1,14 @@
 """Typed keys for what the application object carries (aiohttp AppKey)."""
 from __future__ import annotations
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
 from auth.authenticate import Authenticator
 from auth.policy import Caller
 from beacon.dataset_cache import DatasetCache
+from node.federation import Network
 from node.observability import Metrics
 from node.settings import Settings
 
@@ -16,3 +18,5 @@ METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 CALLER = web.RequestKey("caller", Caller)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+NETWORK = web.AppKey("network", Network)

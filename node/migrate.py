@@ -1,6 +1,7 @@
 """Numbered SQL migrations, applied once each, in order, at start-up and by `gdi-node db migrate`.
 
-Each file in node/migrations is named NNNN_description.sql. Applied versions are recorded in
+Each file in node/migrations (or another service's migrations package, e.g. the catalogue's)
+is named NNNN_description.sql. Applied versions are recorded in
 schema_migrations; an advisory lock serialises nodes and ingests that start at the same time.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncpg
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6764_695F_6D69  # "gdi_mi": any constant shared by all node processes
+NODE_MIGRATIONS = "node.migrations"
 
 
 @dataclass(frozen=True)
@@ -24,16 +26,16 @@ class Migration:
     sql: str
 
 
-def available_migrations() -> list[Migration]:
+def available_migrations(package: str = NODE_MIGRATIONS) -> list[Migration]:
     found = []
-    for entry in resources.files("node.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in node/migrations: {versions}")
+        raise RuntimeError(f"duplicate migration numbers in {package}: {versions}")
     return found
 
 
@@ -44,7 +46,8 @@ async def applied_versions(conn: asyncpg.Connection) -> set[int]:
     return {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
 
 
-async def apply_migrations(conn: asyncpg.Connection) -> list[Migration]:
+async def apply_migrations(conn: asyncpg.Connection,
+                           package: str = NODE_MIGRATIONS) -> list[Migration]:
     """Apply what is missing; returns the migrations applied by this call."""
     applied: list[Migration] = []
     async with conn.transaction():
@@ -55,7 +58,7 @@ async def apply_migrations(conn: asyncpg.Connection) -> list[Migration]:
                 name text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now())""")
         done = await applied_versions(conn)
-        for migration in available_migrations():
+        for migration in available_migrations(package):
             if migration.version in done:
                 continue
             log.info("applying migration %04d_%s", migration.version, migration.name)
@@ -66,6 +69,7 @@ async def apply_migrations(conn: asyncpg.Connection) -> list[Migration]:
     return applied
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
+async def pending_migrations(conn: asyncpg.Connection,
+                             package: str = NODE_MIGRATIONS) -> list[Migration]:
     done = await applied_versions(conn)
-    return [m for m in available_migrations() if m.version not in done]
+    return [m for m in available_migrations(package) if m.version not in done]

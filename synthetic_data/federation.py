@@ -13,6 +13,8 @@ from pathlib import Path
 
 from auth.access import AccessLevel
 from catalogue.metadata import DatasetMetadata
+from catalogue.record import HEALTH_THEME
+from catalogue.vocabulary import EHDS_REGULATION, HUMAN_GENOMIC
 from synthetic_data.vcf import VcfSpec, VcfSummary, write_vcf
 
 COUNTRIES: tuple[str, ...] = ("FI", "SE", "ES")
@@ -25,6 +27,7 @@ class _Node:
     publisher: str
     contact_email: str
     population: str
+    creator: str
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,12 @@ class SyntheticDataset:
 
 
 _NODES = {
-    "FI": _Node("Synthetic Genomes Finland", "beacon@fi.synthetic-genomes.example.org", "Finnish"),
-    "SE": _Node("Synthetic Genomes Sweden", "beacon@se.synthetic-genomes.example.org", "Swedish"),
-    "ES": _Node("Synthetic Genomes Spain", "beacon@es.synthetic-genomes.example.org", "Spanish"),
+    "FI": _Node("Synthetic Genomes Finland", "beacon@fi.synthetic-genomes.example.org", "Finnish",
+                "Synthetic Biobank Helsinki"),
+    "SE": _Node("Synthetic Genomes Sweden", "beacon@se.synthetic-genomes.example.org", "Swedish",
+                "Synthetic Biobank Uppsala"),
+    "ES": _Node("Synthetic Genomes Spain", "beacon@es.synthetic-genomes.example.org", "Spanish",
+                "Synthetic Biobank Barcelona"),
 }
 
 _POPULATION = _Design(
@@ -126,7 +132,12 @@ def _dataset(outdir: Path, country: str, design: _Design, records: int, samples:
         keywords=[*design.keywords, design.assembly],
         aliases=[f"{country}-SYN-{design.number}"],
         publisher=node.publisher,
+        creator=node.creator,
         contactEmail=node.contact_email,
+        contactName=f"{node.publisher} data access desk",
+        healthCategories=[HUMAN_GENOMIC],
+        applicableLegislation=[EHDS_REGULATION],
+        themes=[HEALTH_THEME],
     )
     folder = outdir / country.lower()
     spec = VcfSpec(

@@ -49,6 +49,8 @@ def test_ingest_metadata_then_flag_override_then_default(db_url, tmp_path, small
     env = _env(DATABASE_URL=db_url)
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"identifier": DATASET, "title": "Swedish synthetic cohort",
+                                "description": "Synthetic variant calls.",
+                                "publisher": "Synthetic Genomes Sweden",
                                 "accessLevel": "REGISTERED", "country": "SE"}))
     first = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--metadata", str(meta),
                      env=env)
@@ -122,6 +124,28 @@ def test_synth_load_builds_a_country_node(db_url, tmp_path):
     levels = {d["id"]: d["accessLevel"] for d in _datasets(env).values()}
     assert set(levels.values()) == {"PUBLIC", "REGISTERED", "CONTROLLED"}
     assert all(dataset_id.startswith("GDI-FI-") for dataset_id in levels)
+
+
+def test_synth_skip_loaded_leaves_held_datasets_alone(db_url, tmp_path, small_vcf):
+    """What a restarted container runs: datasets already held keep their version and content,
+    the missing ones are loaded, and a second run loads nothing."""
+    env = _env(DATABASE_URL=db_url)
+    held = gdi_node("ingest", str(small_vcf), "--dataset", "GDI-FI-SYN-001", env=env)
+    assert held.returncode == 0, held.stderr
+    args = ("synth", str(tmp_path / "syn"), "--records", "1000", "--samples", "4",
+            "--country", "FI", "--load", "--skip-loaded")
+    first = gdi_node(*args, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "GDI-FI-SYN-001: already loaded, skipped" in first.stdout
+    after_first = _datasets(env)
+    assert after_first["GDI-FI-SYN-001"]["samples"] == 3        # still the ingested file
+    assert {after_first[f"GDI-FI-SYN-00{n}"]["samples"] for n in (2, 3)} == {4}
+    second = gdi_node(*args, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("already loaded, skipped") == 3
+    assert {d["version"] for d in _datasets(env).values()} == {1}
+    refused = gdi_node("synth", str(tmp_path / "x"), "--skip-loaded", env=env)
+    assert refused.returncode == 1 and "--skip-loaded only makes sense with --load" in refused.stderr
 
 
 def _free_port() -> int:

@@ -1,0 +1,210 @@
+"""HTTP handlers of the catalogue service: they authenticate the node, validate the JSON into
+the boundary models and translate the core's answers and refusals into status codes."""
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from catalogue import holdings, store
+from catalogue.keys import POOL, SETTINGS
+from catalogue.record import EU_ACCESS_RIGHT, EU_DATA_THEME, CatalogueRecord
+from node.jsonresponse import json_response
+
+REALM = 'Bearer realm="gdi-catalogue"'
+MAX_SKIP = 100_000
+MAX_LIMIT = 100
+M = TypeVar("M", bound=BaseModel)
+_REFUSAL_STATUS = {"unregistered": 409, "duplicate": 400, "outside": 403, "conflict": 409}
+
+
+class NodeRegistrationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    beacon_url: str = Field(alias="beaconUrl", pattern=r"^https?://\S+$")
+    fdp_url: str = Field(alias="fdpUrl", pattern=r"^https?://\S+$")
+
+
+class SnapshotBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[CatalogueRecord]
+
+
+class SearchParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    q: str | None = Field(default=None, max_length=500)
+    node: str | None = None
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    access_rights: str | None = Field(default=None, alias="accessRights")
+    theme: str | None = None
+    assembly: str | None = None
+    status: str = Field(default="active", pattern="^(active|withdrawn|any)$")
+    skip: int = Field(default=0, ge=0, le=MAX_SKIP)
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+
+    @field_validator("access_rights")
+    @classmethod
+    def _access_right_term(cls, value: str | None) -> str | None:
+        """PUBLIC or the authority IRI ending in it."""
+        if value is None:
+            return None
+        term = value.removeprefix(EU_ACCESS_RIGHT)
+        if term not in ("PUBLIC", "RESTRICTED", "NON_PUBLIC"):
+            raise ValueError("expected PUBLIC, RESTRICTED or NON_PUBLIC (or its IRI)")
+        return term
+
+    @field_validator("theme")
+    @classmethod
+    def _theme_iri(cls, value: str | None) -> str | None:
+        """HEAL is short for the EU data-theme IRI."""
+        if value is None or "://" in value:
+            return value
+        return EU_DATA_THEME + value
+
+    def query(self) -> store.DatasetQuery:
+        return store.DatasetQuery(
+            text=self.q or None, node=self.node, country=self.country,
+            access_rights=self.access_rights, theme=self.theme, assembly=self.assembly,
+            status=None if self.status == "any" else self.status, skip=self.skip,
+            limit=self.limit)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+           **extra: Any) -> web.Response:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return json_response(body, status, headers)
+
+
+class _Fail(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def _authorise(request: web.Request, node_id: str) -> None:
+    """401 for a missing or unknown token, 403 for another node's valid token."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _Fail(_error(401, "unauthenticated", "expected 'Authorization: Bearer <token>'",
+                           {"WWW-Authenticate": REALM}))
+    matched = [c.id for c in request.app[SETTINGS].nodes if c.accepts(token)]
+    if not matched:
+        raise _Fail(_error(401, "invalid_token", "token not recognised",
+                           {"WWW-Authenticate": REALM + ', error="invalid_token"'}))
+    if node_id not in matched:
+        raise _Fail(_error(403, "forbidden", f"this token belongs to node {matched[0]}, "
+                           f"not {node_id}"))
+
+
+def _validation_message(exc: ValidationError, raw: object) -> str:
+    """Each problem as `field.path: reason`, with the dataset named when one can be."""
+    parts = []
+    for error in exc.errors()[:5]:
+        loc = error["loc"]
+        where = ".".join(map(str, loc)) or "<body>"
+        dataset = ""
+        if len(loc) >= 2 and loc[0] == "records" and isinstance(raw, dict):
+            try:
+                identifier = raw["records"][loc[1]].get("identifier")
+            except (KeyError, IndexError, TypeError, AttributeError):
+                identifier = None
+            if identifier:
+                dataset = f" (dataset {identifier})"
+        parts.append(f"{where}{dataset}: {error['msg']}")
+    return "; ".join(parts)
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    try:
+        raw = await request.json()
+    except ValueError as exc:
+        raise _Fail(_error(400, "invalid_json", f"request body is not JSON: {exc}")) from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _Fail(_error(400, "invalid_body", _validation_message(exc, raw))) from None
+
+
+@web.middleware
+async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except _Fail as fail:
+        return fail.response
+    except holdings.Refused as exc:
+        refusal = exc.refusal
+        return _error(_REFUSAL_STATUS[refusal.reason], refusal.reason, refusal.message,
+                      dataset=refusal.dataset)
+
+
+def node_json(node: store.NodeRow) -> dict[str, Any]:
+    return {"id": node.id, "name": node.name, "country": node.country,
+            "beaconUrl": node.beacon_url, "fdpUrl": node.fdp_url,
+            "lastSeen": node.last_seen.isoformat() if node.last_seen else None,
+            "healthy": node.healthy}
+
+
+def dataset_json(entry: store.DatasetEntry) -> dict[str, Any]:
+    return {**entry.record, "nodeId": entry.node_id, "status": entry.status,
+            "withdrawnAt": entry.withdrawn_at.isoformat() if entry.withdrawn_at else None}
+
+
+async def put_node(request: web.Request) -> web.Response:
+    node_id = request.match_info["nodeId"]
+    _authorise(request, node_id)
+    body = await _body(request, NodeRegistrationBody)
+    node = await store.upsert_node(request.app[POOL], store.NodeRegistration(
+        node_id, body.name, body.country, body.beacon_url, body.fdp_url))
+    return json_response(node_json(node))
+
+
+async def put_datasets(request: web.Request) -> web.Response:
+    node_id = request.match_info["nodeId"]
+    _authorise(request, node_id)
+    body = await _body(request, SnapshotBody)
+    result = await holdings.apply_snapshot(request.app[POOL], node_id, body.records)
+    return json_response({"nodeId": node_id, "upserted": result.upserted,
+                          "withdrawn": result.withdrawn})
+
+
+async def list_nodes(request: web.Request) -> web.Response:
+    nodes = await store.list_nodes(request.app[POOL])
+    return json_response({"nodes": [node_json(n) for n in nodes]})
+
+
+async def list_datasets(request: web.Request) -> web.Response:
+    params = dict(request.query)
+    try:
+        search = SearchParams.model_validate(params)
+    except ValidationError as exc:
+        return _error(400, "invalid_parameter", _validation_message(exc, params))
+    total, entries = await store.search(request.app[POOL], search.query())
+    return json_response({"total": total, "skip": search.skip, "limit": search.limit,
+                          "datasets": [dataset_json(e) for e in entries]})
+
+
+async def get_dataset(request: web.Request) -> web.Response:
+    identifier = request.match_info["datasetId"]
+    entry = await store.get_dataset(request.app[POOL], identifier)
+    if entry is None:
+        return _error(404, "not_found", f"no dataset {identifier}")
+    return json_response(dataset_json(entry))
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.put("/api/nodes/{nodeId}", put_node),
+            web.put("/api/nodes/{nodeId}/datasets", put_datasets),
+            web.get("/api/nodes", list_nodes),
+            web.get("/api/datasets", list_datasets),
+            web.get("/api/datasets/{datasetId}", get_dataset),
+            web.get("/health", health)]

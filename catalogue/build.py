@@ -1,0 +1,79 @@
+"""A node's catalogue records and FAIR Data Point site, from its dataset rows and settings.
+
+A row's metadata holds what the operator's metadata file said (catalogue/metadata.py). What a
+dataset ingested without a file lacks comes from the node's settings: publisher and creator
+`organisation_name`, country `country`, contact point `contact_url` when it is a mailto: URL,
+and a description generated from the title.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from auth.policy import ANONYMOUS
+from beacon.datasets import visible
+from beacon.store import DatasetRow
+from catalogue.metadata import EMAIL, DatasetMetadata
+from catalogue.rdf import CatalogView, FdpSite, dataset_iri
+from catalogue.record import AccessRights, Agent, CatalogueRecord, ContactPoint
+from node.settings import Settings
+
+FDP_PATH = "/fdp"
+
+
+def fdp_base_url(settings: Settings) -> str:
+    return settings.base_url + FDP_PATH
+
+
+def record_for(row: DatasetRow, settings: Settings) -> CatalogueRecord:
+    metadata = DatasetMetadata.model_validate(
+        {**row.metadata, "identifier": row.id, "title": row.title,
+         "description": row.description, "access_level": row.access_level,
+         "assembly": row.assembly})
+    publisher = metadata.publisher or settings.organisation_name
+    return CatalogueRecord(
+        identifier=row.id, iri=dataset_iri(fdp_base_url(settings), row.id), title=row.title,
+        description=metadata.description or _default_description(row, publisher),
+        accessRights=AccessRights.of(metadata.access_level), keywords=metadata.keywords,
+        themes=metadata.themes, healthCategories=metadata.health_categories,
+        applicableLegislation=metadata.applicable_legislation,
+        publisher=Agent(name=publisher), creator=Agent(name=metadata.creator or publisher),
+        contactPoint=_contact(metadata, publisher, settings),
+        country=metadata.country or settings.country, assembly=row.assembly,
+        numberOfRecords=row.record_count, numberOfUniqueIndividuals=row.sample_count,
+        issued=row.created_at, modified=row.updated_at, beaconUrl=f"{settings.base_url}/api")
+
+
+def records_for(rows: Iterable[DatasetRow], settings: Settings) -> list[CatalogueRecord]:
+    """The records the node publishes: with hide_controlled_datasets, CONTROLLED datasets are
+    left out, by the same rule that hides them from anonymous Beacon callers."""
+    shown = visible(list(rows), ANONYMOUS, hide_controlled=settings.hide_controlled_datasets)
+    return [record_for(row, settings) for row, _ in shown.values()]
+
+
+def node_site(settings: Settings, rows: Iterable[DatasetRow]) -> FdpSite:
+    """The node's FAIR Data Point: one catalog (id = beacon_id) holding its datasets."""
+    publisher = Agent(name=settings.organisation_name)
+    catalog = CatalogView(
+        id=settings.beacon_id, title=f"{settings.beacon_name} datasets",
+        description=f"Genomic variant datasets of {settings.organisation_name}, discoverable "
+                    f"through the GA4GH Beacon v2 at {settings.base_url}/api.",
+        publisher=publisher, records=tuple(records_for(rows, settings)))
+    return FdpSite(base_url=fdp_base_url(settings), title=f"{settings.beacon_name} FAIR Data Point",
+                   description=settings.beacon_description, publisher=publisher,
+                   catalogs=(catalog,))
+
+
+def _default_description(row: DatasetRow, publisher: str) -> str:
+    return (f"{row.title}: genomic variants on {row.assembly} held by {publisher}, "
+            f"discoverable through GA4GH Beacon v2.")
+
+
+def _contact(metadata: DatasetMetadata, publisher: str,
+             settings: Settings) -> ContactPoint | None:
+    email = metadata.contact_email
+    if email is None and settings.contact_url.startswith("mailto:"):
+        email = settings.contact_url[len("mailto:"):]
+    if not email or not re.fullmatch(EMAIL, email):
+        return None
+    return ContactPoint(name=metadata.contact_name or publisher, email=email)

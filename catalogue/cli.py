@@ -1,0 +1,133 @@
+"""`gdi-node catalogue …`: run the catalogue service, publish this node to it, search it.
+
+`serve` and `harvest` read the catalogue's settings (GDI_CATALOGUE_*); `publish` reads the
+node's (catalogue_url, catalogue_token). Heavy imports wait until a command needs them.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from catalogue.publish import Published
+    from catalogue.settings import CatalogueSettings
+    from node.settings import Settings
+
+
+def _catalogue_settings(**overrides: Any) -> CatalogueSettings:
+    from pydantic import ValidationError
+
+    from catalogue.settings import CatalogueSettings
+    from node.cli import _fail
+    try:
+        settings = CatalogueSettings()
+    except (ValidationError, FileNotFoundError, ValueError) as exc:
+        _fail(f"invalid catalogue configuration: {exc}", 2)
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+@click.group()
+def catalogue() -> None:
+    """The federation's dataset catalogue service, and this node's publishing to it."""
+
+
+@catalogue.command("serve")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 5060).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the catalogue service (configured by GDI_CATALOGUE_* / GDI_CATALOGUE_CONFIG)."""
+    from catalogue.app import run
+    from node.logs import configure_logging
+    settings = _catalogue_settings(host=host, port=port)
+    configure_logging(settings.log_format, settings.log_level)
+    run(settings)
+
+
+@catalogue.command("publish")
+@click.pass_context
+def publish_cmd(ctx: click.Context) -> None:
+    """Register this node and push its datasets to GDI_NODE_CATALOGUE_URL now."""
+    from catalogue.publish import PublishError
+    from node.cli import _fail, _run
+    settings: Settings = ctx.obj["settings"]
+    try:
+        published = _run(_publish(settings))
+    except PublishError as exc:
+        _fail(f"publishing to {settings.catalogue_url} failed: {exc}")
+    click.echo(f"published {len(published.upserted)} datasets to {settings.catalogue_url}"
+               + (f"; withdrawn: {', '.join(published.withdrawn)}" if published.withdrawn
+                  else ""))
+
+
+async def _publish(settings: Settings) -> Published:
+    import aiohttp
+
+    from beacon.store import list_datasets
+    from catalogue.build import records_for
+    from catalogue.publish import publish
+    from node.cli import _connection
+    async with _connection(settings) as conn:
+        rows = await list_datasets(conn)
+    async with aiohttp.ClientSession() as session:
+        return await publish(session, settings, records_for(rows, settings))
+
+
+@catalogue.command("search")
+@click.argument("text", required=False, default="")
+@click.option("--url", help="Catalogue service (default: GDI_NODE_CATALOGUE_URL or "
+                            "http://127.0.0.1:5060).")
+@click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. FI.")
+@click.option("--access-rights", type=click.Choice(["PUBLIC", "RESTRICTED", "NON_PUBLIC"],
+                                                   case_sensitive=False))
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@click.pass_context
+def search(ctx: click.Context, text: str, url: str | None, country: str | None,
+           access_rights: str | None, limit: int, as_json: bool) -> None:
+    """Find datasets in the catalogue by free TEXT and filters."""
+    from node.cli import _run
+    base = (url or ctx.obj["settings"].catalogue_url or "http://127.0.0.1:5060").rstrip("/")
+    params = {"q": text, "country": country and country.upper(),
+              "accessRights": access_rights and access_rights.upper(), "limit": str(limit)}
+    answer = _run(_search(base, {k: v for k, v in params.items() if v}))
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    click.echo(f"{answer['total']} datasets")
+    for d in answer["datasets"]:
+        click.echo(f"{d['identifier']:<20} {d.get('country') or '--':<3} "
+                   f"{d['accessRights']:<11} {d['nodeId']:<24} {d['title']}")
+
+
+async def _search(base: str, params: dict[str, str]) -> dict:
+    import aiohttp
+
+    from node.cli import _fail
+    async with aiohttp.ClientSession() as session, session.get(
+            f"{base}/api/datasets", params=params,
+            timeout=aiohttp.ClientTimeout(total=15)) as response:
+        answer = await response.json(content_type=None)
+        if response.status != 200:
+            _fail(f"{base}: HTTP {response.status}: "
+                  f"{answer.get('error', {}).get('message', answer)}")
+        return answer
+
+
+@catalogue.command("harvest")
+def harvest_cmd() -> None:
+    """Harvest every registered node's FAIR Data Point once, and print what changed."""
+    from node.cli import _run
+    from node.logs import configure_logging
+    settings = _catalogue_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    for outcome in _run(_harvest(settings)):
+        click.echo(outcome.summary())
+
+
+async def _harvest(settings: CatalogueSettings) -> list:
+    from catalogue.database import open_pool
+    from catalogue.harvest import harvest_all
+    async with open_pool(settings) as pool:
+        return await harvest_all(pool, settings)

@@ -1,0 +1,173 @@
+"""Harvesting registered nodes' FAIR Data Points the way the GDI portal does (DOMAIN.md §4).
+
+`Accept: text/turtle` only, breadth-first over ldp:contains from the node's fdpUrl, same
+origin only, a bounded number of documents; a record is kept only if its subject IRI equals
+the URL it was fetched from. The result is reconciled like a push, with two safeguards a
+push does not need: a harvest that could not read the root or a catalog withdraws nothing
+(a node that is down must not lose its datasets), and a dataset document that cannot be read
+is reported and keeps its previous record while the node's other datasets are still taken.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import aiohttp
+import asyncpg
+from rdflib import Graph, URIRef
+from rdflib.namespace import DCAT
+
+from catalogue import store
+from catalogue.holdings import problems, record_json
+from catalogue.rdf import RdfError, contained, read_dataset
+from catalogue.record import CatalogueRecord
+from catalogue.settings import CatalogueSettings
+
+log = logging.getLogger(__name__)
+MAX_DOCUMENT_BYTES = 5_000_000
+
+
+class DocumentError(Exception):
+    """A document that could not be fetched or parsed; the message says why."""
+
+
+@dataclass
+class Walk:
+    records: list[CatalogueRecord] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)   # dataset URL -> reason
+    fatal: str | None = None                                    # why nothing may be withdrawn
+    documents: int = 0
+
+
+@dataclass(frozen=True)
+class HarvestOutcome:
+    node_id: str
+    healthy: bool
+    problems: list[str]
+    upserted: list[str] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        state = "ok" if self.healthy else "FAILED"
+        text = (f"{self.node_id}: {state}, {len(self.upserted)} datasets, withdrawn "
+                f"{self.withdrawn or 'none'}")
+        return text + "".join(f"\n  problem: {p}" for p in self.problems)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float) -> Graph:
+    try:
+        async with session.get(url, headers={"Accept": "text/turtle"}, allow_redirects=False,
+                               timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if response.status != 200:
+                raise DocumentError(f"HTTP {response.status}")
+            body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DocumentError(f"{type(exc).__name__}: {exc}") from None
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
+    graph = Graph()
+    try:
+        graph.parse(data=body.decode("utf-8"), format="turtle", publicID=url)
+    except Exception as exc:  # noqa: BLE001 - rdflib raises many unrelated types on bad syntax
+        raise DocumentError(f"malformed Turtle: {type(exc).__name__}: {exc}") from None
+    return graph
+
+
+async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
+               max_documents: int) -> Walk:
+    """Breadth-first over ldp:contains; a dataset document's own children (distribution,
+    service) are not fetched: the dataset document carries the whole record."""
+    result = Walk()
+    origin = _origin(fdp_url)
+    queue: deque[tuple[str, bool]] = deque([(fdp_url, False)])   # (url, declared a dataset)
+    seen = {fdp_url}
+    while queue:
+        url, is_dataset = queue.popleft()
+        if result.documents >= max_documents:
+            result.fatal = f"stopped after {max_documents} documents (harvest_max_documents)"
+            return result
+        result.documents += 1
+        try:
+            graph = await fetch_turtle(session, url, timeout)
+            record = read_dataset(graph, url)
+        except (DocumentError, RdfError) as exc:
+            if not is_dataset:
+                result.fatal = f"<{url}>: {exc}"
+                return result
+            result.unreadable[url] = str(exc)
+            continue
+        if record is not None:
+            result.records.append(record)
+            continue
+        if is_dataset:
+            result.unreadable[url] = "no dcat:Dataset whose IRI is the fetched URL"
+            continue
+        if (URIRef(url), None, None) not in graph:
+            result.fatal = f"<{url}>: the document does not describe its own URL"
+            return result
+        datasets = {str(o) for o in graph.objects(URIRef(url), DCAT.dataset)}
+        for child in contained(graph, url):
+            if child not in seen and _origin(child) == origin:
+                seen.add(child)
+                queue.append((child, child in datasets))
+    return result
+
+
+async def _reconcile(pool: asyncpg.Pool, node: store.NodeRow, records: list[CatalogueRecord],
+                     keep_iris: list[str], reported: list[str]) -> store.Reconciled:
+    """Reconcile, leaving out (and reporting) identifiers other nodes hold."""
+    async with pool.acquire() as conn:
+        while True:
+            try:
+                return await store.reconcile(conn, node.id, [record_json(r) for r in records],
+                                             keep_iris=keep_iris)
+            except store.HeldElsewhere as exc:
+                reported += [f"dataset {i} is already published by node {n}"
+                             for i, n in sorted(exc.held.items())]
+                records = [r for r in records if r.identifier not in exc.held]
+
+
+async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                       node: store.NodeRow, settings: CatalogueSettings) -> HarvestOutcome:
+    found = await walk(session, node.fdp_url, settings.harvest_timeout_seconds,
+                       settings.harvest_max_documents)
+    if found.fatal is not None:
+        log.error("harvest of node %s failed, nothing withdrawn: %s", node.id, found.fatal)
+        await store.record_harvest(pool, node.id, False, found.fatal)
+        return HarvestOutcome(node.id, False, [found.fatal])
+    reported = [f"<{url}>: {reason}" for url, reason in found.unreadable.items()]
+    refused = problems(node, found.records)
+    reported += [p.message for p in refused]
+    refused_ids = {p.dataset for p in refused}
+    records = [r for r in found.records if r.identifier not in refused_ids]
+    keep = list(found.unreadable) + [r.iri for r in found.records if r.identifier in refused_ids]
+    result = await _reconcile(pool, node, records, keep, reported)
+    for problem in reported:
+        log.warning("harvest of node %s: %s", node.id, problem)
+    await store.record_harvest(pool, node.id, True, "; ".join(reported) or None)
+    return HarvestOutcome(node.id, True, reported, result.upserted, result.withdrawn)
+
+
+async def harvest_all(pool: asyncpg.Pool, settings: CatalogueSettings) -> list[HarvestOutcome]:
+    """One harvest of every registered node, concurrently; one node's failure is its own."""
+    nodes = await store.list_nodes(pool)
+    async with aiohttp.ClientSession() as session:
+        return list(await asyncio.gather(*(harvest_node(pool, session, n, settings)
+                                           for n in nodes)))
+
+
+async def harvest_forever(pool: asyncpg.Pool, settings: CatalogueSettings) -> None:
+    while True:
+        try:
+            await harvest_all(pool, settings)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.exception("harvest round failed")
+        await asyncio.sleep(settings.harvest_interval_seconds)

@@ -1,0 +1,81 @@
+"""The rules for changing what the catalogue holds, shared by pushes and harvests.
+
+A node's publication is its full current snapshot: records in it are upserted, the node's
+other datasets are withdrawn. A node may only publish records whose IRI lies under the FAIR
+Data Point it registered, and never an identifier another node actively holds — the
+identifier is the federation's one key (DOMAIN.md §1), so silently moving it would hand one
+node's dataset (and the access grants naming it) to another.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from catalogue import store
+from catalogue.record import CatalogueRecord
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str          # unregistered | duplicate | outside | conflict
+    message: str
+    dataset: str | None = None
+
+
+class Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def record_json(record: CatalogueRecord) -> dict:
+    return record.model_dump(mode="json", by_alias=True)
+
+
+def under(iri: str, fdp_url: str) -> bool:
+    return iri.startswith(fdp_url.rstrip("/") + "/")
+
+
+def problems(node: store.NodeRow, records: Iterable[CatalogueRecord]) -> list[Refusal]:
+    """What is wrong with a snapshot before the database is asked about other nodes."""
+    records = list(records)
+    found = []
+    for identifier, count in Counter(r.identifier for r in records).items():
+        if count > 1:
+            found.append(Refusal("duplicate", f"dataset {identifier} appears {count} times in "
+                                 "the snapshot", identifier))
+    for record in records:
+        if not under(record.iri, node.fdp_url):
+            found.append(Refusal(
+                "outside", f"dataset {record.identifier}: iri {record.iri} is not under node "
+                f"{node.id}'s registered fdpUrl {node.fdp_url}", record.identifier))
+    return found
+
+
+async def registered(pool: asyncpg.Pool, node_id: str) -> store.NodeRow:
+    node = await store.get_node(pool, node_id)
+    if node is None:
+        raise Refused(Refusal("unregistered", f"node {node_id} is not registered: "
+                              f"PUT /api/nodes/{node_id} first"))
+    return node
+
+
+async def apply_snapshot(pool: asyncpg.Pool, node_id: str, records: list[CatalogueRecord], *,
+                         withdraw_absent: bool = True,
+                         keep_iris: Iterable[str] = ()) -> store.Reconciled:
+    """All or nothing: the first problem refuses the whole snapshot."""
+    node = await registered(pool, node_id)
+    found = problems(node, records)
+    if found:
+        raise Refused(found[0])
+    async with pool.acquire() as conn:
+        try:
+            return await store.reconcile(conn, node_id, [record_json(r) for r in records],
+                                         withdraw_absent=withdraw_absent, keep_iris=keep_iris)
+        except store.HeldElsewhere as exc:
+            identifier, holder = min(exc.held.items())
+            raise Refused(Refusal("conflict", f"dataset {identifier} is already published by "
+                                  f"node {holder}", identifier)) from None

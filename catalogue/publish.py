@@ -1,0 +1,175 @@
+"""A node registering with the catalogue service and pushing its full dataset snapshot.
+
+The catalogue may be down or restarting when the node starts or ingests, so a publication is
+retried with exponential backoff and jitter, bounded in attempts and in total time. Refusals
+that retrying cannot heal (bad token, another node's identifier, invalid records) stop at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from catalogue.record import CatalogueRecord
+from node.settings import Settings
+
+if TYPE_CHECKING:
+    from beacon.dataset_cache import DatasetCache
+
+log = logging.getLogger(__name__)
+RecordSource = Callable[[], Awaitable[list[CatalogueRecord]]]
+
+
+class PublishError(Exception):
+    """The publication did not reach the catalogue; the message says why."""
+
+
+class _Permanent(PublishError):
+    pass
+
+
+@dataclass(frozen=True)
+class Backoff:
+    attempts: int = 6
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    total_seconds: float = 120.0
+    request_timeout: float = 10.0
+
+    def delays(self) -> Iterator[float]:
+        """Exponential with equal jitter: half the step fixed, half random, so restarted
+        nodes do not all retry at the same instant."""
+        for attempt in range(self.attempts - 1):
+            step = min(self.max_delay, self.first_delay * 2 ** attempt)
+            yield step / 2 + random.uniform(0, step / 2)
+
+
+@dataclass(frozen=True)
+class Published:
+    upserted: list[str]
+    withdrawn: list[str]
+    attempts: int
+
+
+def registration(settings: Settings) -> dict[str, str | None]:
+    from catalogue.build import fdp_base_url
+    return {"name": settings.beacon_name, "country": settings.country,
+            "beaconUrl": f"{settings.base_url}/api", "fdpUrl": fdp_base_url(settings)}
+
+
+async def _put(session: aiohttp.ClientSession, url: str, token: str, body: object,
+               timeout: float) -> dict:
+    async with session.put(url, json=body, headers={"Authorization": f"Bearer {token}"},
+                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        answer = await response.json(content_type=None)
+        if response.status == 200:
+            return answer
+        message = f"{url}: HTTP {response.status}: " + str(
+            answer.get("error", {}).get("message") if isinstance(answer, dict) else answer)
+        if 400 <= response.status < 500 and response.status not in (408, 429):
+            raise _Permanent(message)
+        raise PublishError(message)
+
+
+async def _attempt(session: aiohttp.ClientSession, settings: Settings,
+                   records: list[CatalogueRecord], timeout: float) -> dict:
+    assert settings.catalogue_url and settings.catalogue_token
+    base = f"{settings.catalogue_url.rstrip('/')}/api/nodes/{settings.beacon_id}"
+    token = settings.catalogue_token.get_secret_value()
+    await _put(session, base, token, registration(settings), timeout)
+    snapshot = {"records": [r.model_dump(mode="json", by_alias=True) for r in records]}
+    return await _put(session, f"{base}/datasets", token, snapshot, timeout)
+
+
+async def publish(session: aiohttp.ClientSession, settings: Settings,
+                  records: list[CatalogueRecord], backoff: Backoff = Backoff()) -> Published:
+    """Register and push `records` as the node's full snapshot; PublishError if it failed."""
+    if not settings.catalogue_url or settings.catalogue_token is None:
+        raise _Permanent("catalogue_url and catalogue_token must both be set to publish")
+    started = time.monotonic()
+    delays = backoff.delays()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            answer = await _attempt(session, settings, records, backoff.request_timeout)
+            log.info("published %d datasets to %s (attempt %d)", len(records),
+                     settings.catalogue_url, attempt)
+            return Published(answer.get("upserted", []), answer.get("withdrawn", []), attempt)
+        except _Permanent as exc:
+            log.error("catalogue refused the publication, not retrying: %s", exc)
+            raise
+        except (PublishError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            delay = next(delays, None)
+            if delay is None or time.monotonic() - started + delay > backoff.total_seconds:
+                log.error("publishing to %s failed after %d attempts: %s",
+                          settings.catalogue_url, attempt, reason)
+                raise PublishError(f"{attempt} attempts failed; last: {reason}") from None
+            log.warning("publishing to %s failed (attempt %d, retry in %.1f s): %s",
+                        settings.catalogue_url, attempt, delay, reason)
+            await asyncio.sleep(delay)
+
+
+class Publisher:
+    """Publishes once at start and again whenever `changed()` is called (the node's dataset
+    cache calls it on every ingest or removal); a failed publication is retried later."""
+
+    def __init__(self, settings: Settings, records: RecordSource,
+                 backoff: Backoff = Backoff(), retry_after: float = 300.0) -> None:
+        self.settings = settings
+        self.records = records
+        self.backoff = backoff
+        self.retry_after = retry_after
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                self._changed.clear()
+                failed = False
+                try:
+                    await publish(session, self.settings, await self.records(), self.backoff)
+                except PublishError:
+                    failed = True   # logged by publish()
+                except Exception:
+                    failed = True
+                    log.exception("publishing to the catalogue failed")
+                try:
+                    await asyncio.wait_for(self._changed.wait(),
+                                           self.retry_after if failed else None)
+                except TimeoutError:
+                    pass
+
+
+@contextlib.asynccontextmanager
+async def publishing(settings: Settings, cache: DatasetCache) -> AsyncIterator[None]:
+    """While open, publish the node's datasets in the background (nothing happens without a
+    catalogue_url): start-up never waits for the catalogue."""
+    if not settings.catalogue_url:
+        yield
+        return
+    from catalogue.build import records_for
+
+    async def records() -> list[CatalogueRecord]:
+        return records_for(await cache.all(), settings)
+
+    publisher = Publisher(settings, records)
+    cache.subscribe(publisher.changed)
+    task = asyncio.create_task(publisher.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,387 @@
+"""Catalogue records as DCAT-AP 3 / HealthDCAT-AP RDF (GDI profile), arranged as a FAIR Data
+Point, and read back. Pure functions: no HTTP, no database.
+
+Paths under a site's base URL (every subject IRI is built from it, so an IRI is the URL it is
+fetched from, byte for byte, as the GDI portal's harvester demands):
+
+    ""                    fdp-o:FAIRDataPoint      ldp:contains / fdp-o:metadataCatalog catalogs
+    catalog/{id}          dcat:Catalog             dcat:dataset, ldp:contains its datasets
+    dataset/{id}          dcat:Dataset             ldp:contains / dcat:distribution
+    distribution/{id}     dcat:Distribution        (one per dataset: its Beacon)
+    service/{id}          dcat:DataService         the Beacon endpoint serving the dataset
+
+The dataset document also describes its distribution, data service and assembly inline, so a
+harvester can rebuild the whole CatalogueRecord from that one document (`read_dataset`).
+
+Choices where DCAT-AP leaves room, read back by `read_dataset`:
+- assembly: the distribution dct:conformsTo the assembly's INSDC accession IRI (a dct:Standard
+  labelled "GRCh38"); the data's coordinates conform to that reference.
+- a record rendered on another site than its node (the catalogue service): the subject is the
+  rendering site's IRI and `dct:source` names the record's own node IRI; without dct:source the
+  record's IRI is the subject.
+- country: dct:spatial with the EU country authority IRI (ISO alpha-3).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from pydantic import ValidationError
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, XSD
+from rdflib.term import Node
+
+from catalogue.record import AccessRights, Agent, CatalogueRecord, ContactPoint
+from catalogue.vocabulary import EHDS_REGULATION, country_code, country_iri
+
+FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
+LDP = Namespace("http://www.w3.org/ns/ldp#")
+DCATAP = Namespace("http://data.europa.eu/r5r/")
+HEALTHDCATAP = Namespace("http://healthdataportal.eu/ns/health#")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+BEACON_V2 = URIRef("https://github.com/ga4gh-beacon/beacon-v2")
+ASSEMBLIES = {"GRCh37": "https://identifiers.org/insdc.gca:GCA_000001405.1",
+              "GRCh38": "https://identifiers.org/insdc.gca:GCA_000001405.15"}
+LANG = "en"
+PREFIXES = {"dcat": DCAT, "dct": DCTERMS, "foaf": FOAF, "vcard": VCARD, "dcatap": DCATAP,
+            "healthdcatap": HEALTHDCATAP, "fdp-o": FDP_O, "ldp": LDP, "xsd": XSD, "rdfs": RDFS}
+
+
+class RdfError(ValueError):
+    """A resource typed dcat:Dataset that cannot be read as a record; says what is wrong."""
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """One dcat:Catalog: a node's datasets on its own FDP, or one node's in the catalogue's."""
+
+    id: str
+    title: str
+    description: str
+    publisher: Agent
+    records: tuple[CatalogueRecord, ...]
+
+
+@dataclass(frozen=True)
+class FdpSite:
+    """One FAIR Data Point; base_url has no trailing slash and is the root's IRI."""
+
+    base_url: str
+    title: str
+    description: str
+    publisher: Agent
+    catalogs: tuple[CatalogView, ...]
+
+
+def resource_iri(base_url: str, kind: str, key: str) -> str:
+    return f"{base_url}/{kind}/{quote(key, safe='')}"
+
+
+def dataset_iri(base_url: str, identifier: str) -> str:
+    return resource_iri(base_url, "dataset", identifier)
+
+
+def resource_graph(site: FdpSite, path: str) -> Graph | None:
+    """The document at `path` (relative to base_url, percent-encoded as in the IRI);
+    None when the site has no such resource."""
+    found = _find(site, path)
+    if found is None:
+        return None
+    graph = _graph()
+    kind, item = found
+    if kind == "root":
+        _root(graph, site)
+    elif kind == "catalog":
+        _catalog(graph, site, item)
+    else:
+        _DESCRIBE[kind](graph, site.base_url, item)
+    return graph
+
+
+def resource_modified(site: FdpSite, path: str) -> datetime | None:
+    """The latest `modified` of the records the document at `path` shows (None: none)."""
+    found = _find(site, path)
+    if found is None:
+        return None
+    kind, item = found
+    records: Iterable[CatalogueRecord] = (
+        [r for c in site.catalogs for r in c.records] if kind == "root"
+        else item.records if kind == "catalog" else [item])
+    return max((r.modified for r in records), default=None)
+
+
+def contained(graph: Graph, fetched_url: str) -> list[str]:
+    return sorted(str(o) for o in graph.objects(URIRef(fetched_url), LDP.contains))
+
+
+def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
+    """The record of the dcat:Dataset whose IRI is `fetched_url`; None if there is none."""
+    subject = URIRef(fetched_url)
+    if (subject, RDF.type, DCAT.Dataset) not in graph:
+        return None
+    reader = _Reader(graph, subject)
+    distribution = reader.beacon_distribution()
+    contact = reader.optional(DCAT.contactPoint)
+    spatial = [country_code(str(o)) for o in graph.objects(subject, DCTERMS.spatial)]
+    try:
+        return CatalogueRecord(
+            identifier=str(reader.one(DCTERMS.identifier)),
+            iri=str(reader.optional(DCTERMS.source) or subject),
+            title=reader.text(DCTERMS.title), description=reader.text(DCTERMS.description),
+            accessRights=reader.access_rights(),
+            keywords=[str(k) for k in graph.objects(subject, DCAT.keyword)],
+            themes=reader.iris(DCAT.theme),
+            healthCategories=reader.iris(HEALTHDCATAP.healthCategory),
+            applicableLegislation=reader.iris(DCATAP.applicableLegislation),
+            publisher=reader.agent(DCTERMS.publisher), creator=reader.agent(DCTERMS.creator),
+            contactPoint=reader.contact(contact) if contact is not None else None,
+            country=next((c for c in spatial if c), None),
+            assembly=reader.assembly(distribution),
+            numberOfRecords=reader.one(HEALTHDCATAP.numberOfRecords).toPython(),
+            numberOfUniqueIndividuals=reader.one(
+                HEALTHDCATAP.numberOfUniqueIndividuals).toPython(),
+            issued=reader.datetime(DCTERMS.issued), modified=reader.datetime(DCTERMS.modified),
+            beaconUrl=reader.endpoint(distribution))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise RdfError(f"dataset <{fetched_url}>: {problems}") from None
+
+
+def _find(site: FdpSite, path: str) -> tuple[str, object] | None:
+    if path == "":
+        return "root", site
+    kind, _, key = path.partition("/")
+    if kind == "catalog":
+        return next((("catalog", c) for c in site.catalogs if quote(c.id, safe="") == key), None)
+    if kind in _DESCRIBE:
+        return next((((kind, r)) for c in site.catalogs for r in c.records
+                     if quote(r.identifier, safe="") == key), None)
+    return None
+
+
+def _graph() -> Graph:
+    graph = Graph()
+    for prefix, namespace in PREFIXES.items():
+        graph.bind(prefix, namespace)
+    return graph
+
+
+def _text(value: str) -> Literal:
+    return Literal(value, lang=LANG)
+
+
+def _agent(graph: Graph, role: str, agent: Agent, contact: Node | None = None) -> BNode:
+    """Blank nodes get fixed labels (unique within a document) so that one document always
+    serialises to the same bytes, and so to the same ETag."""
+    node = BNode(role)
+    graph.add((node, RDF.type, FOAF.Agent))
+    graph.add((node, FOAF.name, Literal(agent.name)))
+    if agent.identifier:
+        graph.add((node, DCTERMS.identifier, Literal(agent.identifier)))
+    if contact is not None:
+        graph.add((node, DCAT.contactPoint, contact))
+    return node
+
+
+def _root(graph: Graph, site: FdpSite) -> None:
+    root = URIRef(site.base_url)
+    graph.add((root, RDF.type, FDP_O.FAIRDataPoint))
+    graph.add((root, RDF.type, FDP_O.MetadataService))
+    graph.add((root, DCTERMS.title, _text(site.title)))
+    graph.add((root, DCTERMS.description, _text(site.description)))
+    graph.add((root, DCTERMS.publisher, _agent(graph, "publisher", site.publisher)))
+    graph.add((root, FDP_O.metadataIdentifier, Literal(site.base_url)))
+    for catalog in site.catalogs:
+        iri = URIRef(resource_iri(site.base_url, "catalog", catalog.id))
+        graph.add((root, LDP.contains, iri))
+        graph.add((root, FDP_O.metadataCatalog, iri))
+    modified = resource_modified(site, "")
+    if modified is not None:
+        graph.add((root, FDP_O.metadataModified, Literal(modified, datatype=XSD.dateTime)))
+
+
+def _catalog(graph: Graph, site: FdpSite, catalog: CatalogView) -> None:
+    subject = URIRef(resource_iri(site.base_url, "catalog", catalog.id))
+    graph.add((subject, RDF.type, DCAT.Catalog))
+    graph.add((subject, DCTERMS.title, _text(catalog.title)))
+    graph.add((subject, DCTERMS.description, _text(catalog.description)))
+    graph.add((subject, DCTERMS.publisher, _agent(graph, "publisher", catalog.publisher)))
+    graph.add((subject, DCATAP.applicableLegislation, URIRef(EHDS_REGULATION)))
+    graph.add((subject, DCTERMS.isPartOf, URIRef(site.base_url)))
+    for record in catalog.records:
+        dataset = URIRef(dataset_iri(site.base_url, record.identifier))
+        graph.add((subject, DCAT.dataset, dataset))
+        graph.add((subject, LDP.contains, dataset))
+    if catalog.records:
+        graph.add((subject, DCTERMS.modified,
+                   Literal(max(r.modified for r in catalog.records), datatype=XSD.dateTime)))
+
+
+def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
+    subject = URIRef(dataset_iri(base_url, record.identifier))
+    distribution = URIRef(resource_iri(base_url, "distribution", record.identifier))
+    add = graph.add
+    add((subject, RDF.type, DCAT.Dataset))
+    add((subject, DCTERMS.identifier, Literal(record.identifier, datatype=XSD.string)))
+    if record.iri != str(subject):
+        add((subject, DCTERMS.source, URIRef(record.iri)))
+    add((subject, DCTERMS.title, _text(record.title)))
+    add((subject, DCTERMS.description, _text(record.description)))
+    add((subject, DCTERMS.accessRights, URIRef(record.access_rights.iri)))
+    for predicate, iris in ((DCATAP.applicableLegislation, record.applicable_legislation),
+                            (HEALTHDCATAP.healthCategory, record.health_categories),
+                            (DCAT.theme, record.themes)):
+        for iri in iris:
+            add((subject, predicate, URIRef(iri)))
+    for keyword in record.keywords:
+        add((subject, DCAT.keyword, _text(keyword)))
+    contact = _contact(graph, record.contact_point) if record.contact_point else None
+    if contact is not None:
+        add((subject, DCAT.contactPoint, contact))
+    add((subject, DCTERMS.publisher, _agent(graph, "publisher", record.publisher, contact)))
+    add((subject, DCTERMS.creator, _agent(graph, "creator", record.creator)))
+    add((subject, DCTERMS.issued, Literal(record.issued, datatype=XSD.dateTime)))
+    add((subject, DCTERMS.modified, Literal(record.modified, datatype=XSD.dateTime)))
+    add((subject, HEALTHDCATAP.numberOfRecords,
+         Literal(record.number_of_records, datatype=XSD.nonNegativeInteger)))
+    add((subject, HEALTHDCATAP.numberOfUniqueIndividuals,
+         Literal(record.number_of_unique_individuals, datatype=XSD.nonNegativeInteger)))
+    if record.country:
+        add((subject, DCTERMS.spatial, URIRef(country_iri(record.country))))
+    add((subject, DCAT.distribution, distribution))
+    add((subject, LDP.contains, distribution))
+    _distribution(graph, base_url, record)
+
+
+def _contact(graph: Graph, contact: ContactPoint) -> BNode:
+    node = BNode("contact")
+    graph.add((node, RDF.type, VCARD.Kind))
+    graph.add((node, VCARD.fn, Literal(contact.name)))
+    graph.add((node, VCARD.hasEmail, URIRef(f"mailto:{contact.email}")))
+    return node
+
+
+def _distribution(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
+    subject = URIRef(resource_iri(base_url, "distribution", record.identifier))
+    service = URIRef(resource_iri(base_url, "service", record.identifier))
+    assembly = URIRef(_assembly_iri(record.assembly))
+    add = graph.add
+    add((subject, RDF.type, DCAT.Distribution))
+    add((subject, DCTERMS.title, _text(f"GA4GH Beacon v2 access to {record.title}")))
+    add((subject, DCAT.accessURL, URIRef(f"{record.beacon_url}/datasets/"
+                                          f"{quote(record.identifier, safe='')}")))
+    for iri in record.applicable_legislation:
+        add((subject, DCATAP.applicableLegislation, URIRef(iri)))
+    add((subject, DCTERMS.conformsTo, assembly))
+    add((assembly, RDF.type, DCTERMS.Standard))
+    add((assembly, RDFS.label, Literal(record.assembly)))
+    add((subject, DCAT.accessService, service))
+    add((subject, LDP.contains, service))
+    _service(graph, base_url, record)
+
+
+def _service(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
+    subject = URIRef(resource_iri(base_url, "service", record.identifier))
+    graph.add((subject, RDF.type, DCAT.DataService))
+    graph.add((subject, DCTERMS.title, _text(f"GA4GH Beacon v2 serving {record.identifier}")))
+    graph.add((subject, DCAT.endpointURL, URIRef(record.beacon_url)))
+    graph.add((subject, DCTERMS.conformsTo, BEACON_V2))
+    graph.add((subject, DCAT.servesDataset, URIRef(dataset_iri(base_url, record.identifier))))
+
+
+_DESCRIBE = {"dataset": _dataset, "distribution": _distribution, "service": _service}
+
+
+def _assembly_iri(assembly: str) -> str:
+    if assembly not in ASSEMBLIES:
+        raise ValueError(f"no catalogue IRI for assembly {assembly!r} (known: {list(ASSEMBLIES)})")
+    return ASSEMBLIES[assembly]
+
+
+class _Reader:
+    """Reads one dataset's properties, naming the missing or invalid one when it fails."""
+
+    def __init__(self, graph: Graph, subject: URIRef) -> None:
+        self.graph = graph
+        self.subject = subject
+
+    def fail(self, what: str) -> RdfError:
+        return RdfError(f"dataset <{self.subject}>: {what}")
+
+    def optional(self, predicate: URIRef, subject: Node | None = None) -> Node | None:
+        return next(iter(sorted(self.graph.objects(subject or self.subject, predicate))), None)
+
+    def one(self, predicate: URIRef, subject: Node | None = None) -> Node:
+        value = self.optional(predicate, subject)
+        if value is None:
+            raise self.fail(f"missing {self.graph.qname(predicate)} on "
+                            f"{'the dataset' if subject is None else subject}")
+        return value
+
+    def text(self, predicate: URIRef) -> str:
+        """One language's value: English, else untagged, else any."""
+        values = [v for v in self.graph.objects(self.subject, predicate) if isinstance(v, Literal)]
+        if not values:
+            raise self.fail(f"missing {self.graph.qname(predicate)}")
+        for wanted in (LANG, None):
+            for value in values:
+                if value.language == wanted:
+                    return str(value)
+        return str(sorted(values)[0])
+
+    def iris(self, predicate: URIRef) -> list[str]:
+        """All IRI values; the GDI shapes require at least one for each property read so."""
+        values = [str(o) for o in self.graph.objects(self.subject, predicate)
+                  if isinstance(o, URIRef)]
+        if not values:
+            raise self.fail(f"missing {self.graph.qname(predicate)} (an IRI)")
+        return values
+
+    def datetime(self, predicate: URIRef) -> datetime:
+        value = self.one(predicate)
+        parsed = value.toPython() if isinstance(value, Literal) else None
+        if not isinstance(parsed, datetime):
+            raise self.fail(f"{self.graph.qname(predicate)} {value!r} is not an xsd:dateTime")
+        return parsed
+
+    def access_rights(self) -> AccessRights:
+        value = str(self.one(DCTERMS.accessRights))
+        for rights in AccessRights:
+            if rights.iri == value:
+                return rights
+        raise self.fail(f"dct:accessRights <{value}> is not an EU access-right term")
+
+    def agent(self, predicate: URIRef) -> Agent:
+        node = self.one(predicate)
+        identifier = self.optional(DCTERMS.identifier, node)
+        return Agent(name=str(self.one(FOAF.name, node)),
+                     identifier=str(identifier) if identifier is not None else None)
+
+    def contact(self, node: Node) -> ContactPoint:
+        email = str(self.one(VCARD.hasEmail, node))
+        if not email.startswith("mailto:"):
+            raise self.fail(f"vcard:hasEmail <{email}> is not a mailto: IRI")
+        return ContactPoint(name=str(self.one(VCARD.fn, node)), email=email[len("mailto:"):])
+
+    def beacon_distribution(self) -> Node:
+        """The distribution whose access service has an endpoint (the Beacon)."""
+        for distribution in sorted(self.graph.objects(self.subject, DCAT.distribution)):
+            for service in self.graph.objects(distribution, DCAT.accessService):
+                if self.optional(DCAT.endpointURL, service) is not None:
+                    return distribution
+        raise self.fail("no dcat:distribution with a dcat:accessService that has a "
+                        "dcat:endpointURL (the Beacon)")
+
+    def endpoint(self, distribution: Node) -> str:
+        service = self.one(DCAT.accessService, distribution)
+        return str(self.one(DCAT.endpointURL, service))
+
+    def assembly(self, distribution: Node) -> str:
+        by_iri = {iri: name for name, iri in ASSEMBLIES.items()}
+        for standard in self.graph.objects(distribution, DCTERMS.conformsTo):
+            if str(standard) in by_iri:
+                return by_iri[str(standard)]
+        raise self.fail(f"distribution {distribution} has no dct:conformsTo naming a reference "
+                        f"assembly (one of {sorted(by_iri)})")

@@ -1,0 +1,30 @@
+"""The catalogue service's own FAIR Data Point: one catalog per node, its active datasets.
+
+Records keep their node's IRI (rendered as dct:source), while every subject IRI is the
+catalogue's own URL, so the portal's harvester can harvest the catalogue like any node.
+"""
+from __future__ import annotations
+
+import asyncpg
+
+from catalogue import store
+from catalogue.rdf import CatalogView, FdpSite
+from catalogue.record import Agent, CatalogueRecord
+from catalogue.settings import CatalogueSettings
+
+FDP_PATH = "/fdp"
+
+
+async def catalogue_site(pool: asyncpg.Pool, settings: CatalogueSettings) -> FdpSite:
+    nodes = await store.list_nodes(pool)
+    held = await store.active_by_node(pool)
+    publisher = Agent(name=settings.publisher_name)
+    catalogs = tuple(
+        CatalogView(id=node.id, title=f"Datasets of {node.name}",
+                    description=f"Datasets published by node {node.name} ({node.id}), "
+                                f"discoverable through its Beacon at {node.beacon_url}.",
+                    publisher=Agent(name=node.name),
+                    records=tuple(CatalogueRecord.model_validate(r) for r in held[node.id]))
+        for node in nodes if held.get(node.id))
+    return FdpSite(base_url=settings.base_url + FDP_PATH, title=settings.title,
+                   description=settings.description, publisher=publisher, catalogs=catalogs)

@@ -1,0 +1,34 @@
+"""Controlled terms the GDI metadata model (its SHACL shapes) accepts, and their defaults.
+
+The values are those the shapes in gdi-metadata list with sh:in or sh:defaultValue, so a record
+built from them validates.
+"""
+from __future__ import annotations
+
+import pycountry
+
+from catalogue.record import EU_COUNTRY
+
+GDI_CORE = "http://data.gdi.eu/core/p2/"
+HEALTH_CATEGORIES: tuple[str, ...] = tuple(
+    GDI_CORE + name for name in ("HealthCategoryHumanGenetic", "HealthCategoryHumanEpigenomic",
+                                 "HealthCategoryHumanGenomic"))
+HUMAN_GENOMIC = GDI_CORE + "HealthCategoryHumanGenomic"
+EHDS_REGULATION = "http://data.europa.eu/eli/reg/2025/327/oj"
+"""The ELI of the European Health Data Space regulation, the shapes' default legislation."""
+
+
+def country_iri(alpha_2: str) -> str:
+    """The EU country authority names countries by ISO 3166-1 alpha-3 code."""
+    country = pycountry.countries.get(alpha_2=alpha_2)
+    if country is None:
+        raise ValueError(f"{alpha_2!r} is not an ISO 3166-1 alpha-2 country code")
+    return EU_COUNTRY + country.alpha_3
+
+
+def country_code(iri: str) -> str | None:
+    """The alpha-2 code of an EU country authority IRI; None for anything else."""
+    if not iri.startswith(EU_COUNTRY):
+        return None
+    country = pycountry.countries.get(alpha_3=iri[len(EU_COUNTRY):])
+    return country.alpha_2 if country else None

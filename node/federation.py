@@ -1,0 +1,308 @@
+"""Asking every peer of the network at once: who the peers are, what each is sent, how long
+each may take, and whether what came back is a Beacon answer. No aiohttp handlers here; the
+merge of the answers is node/network_merge.py.
+
+Every peer is asked concurrently over the node's one outgoing ClientSession. A peer has
+`peer_timeout_seconds` for the whole exchange; whatever is still running when the network's
+`network_deadline_seconds` run out is cancelled. Each peer then has one outcome: `ok` (a
+Beacon answer of the expected shape), `timeout`, `error` (no connection, or an HTTP error
+status) or `invalid` (not JSON, too large, or not the Beacon response asked for). An outcome
+other than `ok` means "unavailable", never "not found".
+
+The caller's bearer token goes to a peer only when its verified issuer is one the peer is
+configured to receive tokens from (`Peer.forward_tokens_from`); every other peer is asked
+anonymously. Peers listed by the catalogue's registry get no token unless the same id is
+configured in `settings.peers`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from yarl import URL
+
+from beacon.request import Granularity
+from node.peers import Peer
+from node.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PeerStatus = Literal["ok", "timeout", "error", "invalid"]
+DOCUMENT_TTL_SECONDS = 60.0        # peers' /info and /map
+CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
+CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
+MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
+
+
+# --- what the network relies on in a peer's answer -------------------------------------------
+
+class _Open(BaseModel):
+    """Only the fields the merge reads are checked; everything else passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class PeerMeta(_Open):
+    beaconId: str
+    returnedGranularity: Granularity
+
+
+class PeerSummary(_Open):
+    exists: bool
+    numTotalResults: int | None = Field(default=None, ge=0)
+
+
+class PeerResultSet(_Open):
+    id: str
+    setType: str
+    exists: bool
+    resultsCount: int = Field(ge=0)
+    results: list[dict[str, Any]]
+
+
+class PeerResultSets(_Open):
+    resultSets: list[PeerResultSet]
+
+
+class VariantAnswer(_Open):
+    """A boolean, count or resultSets response of an entry endpoint."""
+
+    meta: PeerMeta
+    responseSummary: PeerSummary
+    response: PeerResultSets | None = None
+
+
+class PeerCollection(_Open):
+    id: str
+
+
+class PeerCollections(_Open):
+    collections: list[PeerCollection]
+
+
+class CollectionsAnswer(_Open):
+    meta: dict[str, Any]
+    responseSummary: PeerSummary
+    response: PeerCollections
+
+
+class DocumentAnswer(_Open):
+    """An informational response (/info, /map): meta and a response object."""
+
+    meta: dict[str, Any]
+    response: dict[str, Any]
+
+
+class _CatalogueNode(_Open):
+    id: str = Field(min_length=1)
+    beaconUrl: str = Field(min_length=1)
+
+
+class _CatalogueNodes(_Open):
+    nodes: list[_CatalogueNode]
+
+
+# --- one request, one outcome per peer -------------------------------------------------------
+
+@dataclass(frozen=True)
+class PeerRequest:
+    """A request as every peer receives it, below the peer's API root (e.g. "/g_variants")."""
+
+    method: str
+    path: str
+    query_string: str = ""
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class PeerOutcome:
+    peer: Peer
+    status: PeerStatus
+    ms: float
+    detail: str = ""
+    answer: BaseModel | None = None      # validated; None unless ok (or ok and not found)
+    raw: Any = None                      # the peer's JSON as sent, for passing results on
+    token_forwarded: bool = False
+
+    def report(self) -> dict[str, Any]:
+        """The peer's line in the response's info.network.peers."""
+        line: dict[str, Any] = {"id": self.peer.id, "status": self.status,
+                                "ms": round(self.ms, 1), "tokenForwarded": self.token_forwarded}
+        if self.detail:
+            line["detail"] = self.detail
+        return line
+
+
+@dataclass(frozen=True)
+class PeerList:
+    peers: list[Peer]
+    catalogue: dict[str, Any] | None = None    # the registry's status, when one is used
+
+
+class Network:
+    """The peers of this node and the caches of what they said; one per application."""
+
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+        self._settings = settings
+        self._session = session
+        self._documents: dict[tuple[str, str], tuple[float, PeerOutcome]] = {}
+        self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
+        self._catalogue_lock = asyncio.Lock()
+
+    async def peers(self) -> PeerList:
+        """Configured peers, then the registry's nodes not configured under the same id."""
+        configured = list({p.id: p for p in self._settings.peers}.values())
+        if not (self._settings.peers_from_catalogue and self._settings.catalogue_url):
+            return PeerList(configured)
+        listed, status = await self._catalogue_peers()
+        known = {p.id for p in configured}
+        return PeerList(configured + [p for p in listed if p.id not in known], status)
+
+    async def _catalogue_peers(self) -> tuple[list[Peer], dict[str, Any]]:
+        """The registry's nodes, kept for CATALOGUE_TTL_SECONDS; when the registry cannot be
+        read, the last list read (if any), and the registry is tried again only after
+        CATALOGUE_RETRY_SECONDS, so a frozen catalogue does not slow every query."""
+        async with self._catalogue_lock:
+            now = time.monotonic()
+            if self._catalogue and now < self._catalogue[0]:
+                return self._catalogue[1], self._catalogue[2]
+            stale = self._catalogue[1] if self._catalogue else []
+            url = f"{str(self._settings.catalogue_url).rstrip('/')}/api/nodes"
+            try:
+                async with asyncio.timeout(self._settings.peer_timeout_seconds):
+                    async with self._session.get(url, allow_redirects=False) as response:
+                        response.raise_for_status()
+                        listed = _CatalogueNodes.model_validate_json(await response.read())
+            except (aiohttp.ClientError, TimeoutError, ValidationError, ValueError) as exc:
+                log.warning("catalogue registry %s unavailable: %s", url, _describe(exc))
+                status = {"status": "error", "detail": _describe(exc), "stalePeers": len(stale)}
+                self._catalogue = (now + CATALOGUE_RETRY_SECONDS, stale, status)
+                return stale, status
+            peers = [Peer(id=n.id, url=n.beaconUrl)
+                     for n in {n.id: n for n in listed.nodes}.values()]
+            self._catalogue = (now + CATALOGUE_TTL_SECONDS, peers, {"status": "ok"})
+            return peers, {"status": "ok"}
+
+    async def fan_out(self, request: PeerRequest, expect: type[BaseModel], *,
+                      bearer: str | None = None, issuer: str | None = None,
+                      not_found_is_empty: bool = False) -> tuple[list[PeerOutcome], PeerList]:
+        """Ask every peer; an outcome for each, in peer order, by the network's deadline."""
+        peers = await self.peers()
+        outcomes = await self.ask_all(peers.peers, request, expect, bearer=bearer,
+                                      issuer=issuer, not_found_is_empty=not_found_is_empty)
+        return outcomes, peers
+
+    async def ask_all(self, peers: list[Peer], request: PeerRequest, expect: type[BaseModel],
+                      *, bearer: str | None, issuer: str | None,
+                      not_found_is_empty: bool = False) -> list[PeerOutcome]:
+        deadline = self._settings.network_deadline_seconds
+        tasks = [asyncio.ensure_future(self._ask(
+            peer, request, expect, bearer if _forwards(peer, bearer, issuer) else None,
+            not_found_is_empty)) for peer in peers]
+        if not tasks:
+            return []
+        done, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return [task.result() if task in done else PeerOutcome(
+            peer, "timeout", deadline * 1000,
+            f"no answer within the network deadline ({deadline:g} s)",
+            token_forwarded=_forwards(peer, bearer, issuer))
+            for peer, task in zip(peers, tasks)]
+
+    async def document(self, path: str) -> tuple[list[PeerOutcome], PeerList]:
+        """Every peer's /info or /map, asked anonymously; answers are kept for a while, so a
+        portal polling the network does not poll every node. Failures are not kept."""
+        peers = await self.peers()
+        now = time.monotonic()
+        fresh = {p.id: hit[1] for p in peers.peers
+                 if (hit := self._documents.get((p.url, path)))
+                 and now - hit[0] < DOCUMENT_TTL_SECONDS}
+        missing = [p for p in peers.peers if p.id not in fresh]
+        for outcome in await self.ask_all(missing, PeerRequest("GET", path), DocumentAnswer,
+                                          bearer=None, issuer=None):
+            fresh[outcome.peer.id] = outcome
+            if outcome.status == "ok":
+                self._documents[(outcome.peer.url, path)] = (now, outcome)
+        return [fresh[p.id] for p in peers.peers], peers
+
+    async def _ask(self, peer: Peer, request: PeerRequest, expect: type[BaseModel],
+                   bearer: str | None, not_found_is_empty: bool) -> PeerOutcome:
+        headers = {"Accept": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if request.body is not None:
+            headers["Content-Type"] = "application/json"
+        url = URL(f"{peer.url}{request.path}"
+                  + (f"?{request.query_string}" if request.query_string else ""), encoded=True)
+        began = time.perf_counter()
+        timeout = self._settings.peer_timeout_seconds
+
+        def outcome(status: PeerStatus, detail: str = "", answer: BaseModel | None = None,
+                    raw: Any = None) -> PeerOutcome:
+            return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail,
+                               answer, raw, bearer is not None)
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._session.request(request.method, url, data=request.body,
+                                                 headers=headers,
+                                                 allow_redirects=False) as response:
+                    body = await _bounded_body(response)
+                    status = response.status
+        except TimeoutError:
+            return outcome("timeout", f"no answer within the peer timeout ({timeout:g} s)")
+        except aiohttp.ClientError as exc:
+            return outcome("error", _describe(exc))
+        if body is None:
+            return outcome("invalid", f"answer larger than {MAX_PEER_BODY} bytes")
+        try:
+            raw = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return outcome("error" if status >= 400 else "invalid",
+                           f"HTTP {status}, not JSON" if status >= 400 else "answer is not JSON")
+        if status == 404 and not_found_is_empty:
+            return outcome("ok", "no such entry at this peer")
+        if status != 200:
+            return outcome("error", f"HTTP {status}{_error_message(raw)}")
+        try:
+            return outcome("ok", answer=expect.model_validate(raw), raw=raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            return outcome("invalid", f"not a Beacon response: {where}: {first['msg']}")
+
+
+async def _bounded_body(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body, or None past MAX_PEER_BODY (read no further than that)."""
+    length = response.content_length
+    if length is not None and length <= MAX_PEER_BODY:
+        return await response.read()
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_PEER_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _forwards(peer: Peer, bearer: str | None, issuer: str | None) -> bool:
+    return bearer is not None and issuer is not None and issuer in peer.forward_tokens_from
+
+
+def _error_message(raw: Any) -> str:
+    """A Beacon error body's message, for the operator reading the peer's status."""
+    error = raw.get("error") if isinstance(raw, dict) else None
+    message = error.get("errorMessage") if isinstance(error, dict) else None
+    return f": {str(message)[:300]}" if message else ""
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__

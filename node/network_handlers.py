@@ -1,0 +1,141 @@
+"""HTTP handlers for the network's Beacon API under /network/api: parse the request as the
+node would (same 400 errors), hand it to the peers (node/federation.py), and answer with the
+merge (node/network_merge.py).
+
+Federated: info, map, g_variants, g_variants/{id}, datasets, datasets/{id} and
+datasets/{id}/g_variants. entry_types is this node's own (the network serves the same entry
+types). service-info, configuration and filtering_terms describe one service and stay on /api.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from auth.policy import ANONYMOUS
+from beacon import info, variants
+from beacon.datasets import collections_response
+from beacon.handlers import request_body
+from beacon.records import parse_variant_id
+from beacon.request import RequestBody, RequestError, VariantQuery, to_query
+from node.federation import CollectionsAnswer, PeerRequest, VariantAnswer
+from node.jsonresponse import json_response
+from node.keys import CALLER, NETWORK, SETTINGS
+from node.network_merge import (
+    NETWORK_API,
+    found_nowhere,
+    merge_collections,
+    merge_variants,
+    network_beacon_info,
+    network_map,
+)
+from node.observability import Handler
+
+
+async def _forwarded(request: web.Request) -> tuple[RequestBody, PeerRequest]:
+    """The request parsed (refused here as the node would refuse it) and as peers get it:
+    same method, path below the API root, query string and body."""
+    body = await request_body(request)
+    raw = await request.read() if request.method == "POST" else b""
+    path = request.rel_url.raw_path.removeprefix(NETWORK_API)
+    return body, PeerRequest(request.method, path, request.rel_url.raw_query_string,
+                             raw if raw.strip() else None)
+
+
+def _credentials(request: web.Request) -> tuple[str | None, str | None]:
+    """The bearer token and its verified issuer; (None, None) for an anonymous caller (a
+    token that did not verify never gets here: the authentication middleware answered 401)."""
+    caller = request.get(CALLER, ANONYMOUS)
+    if caller.issuer is None:
+        return None, None
+    _, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip(), caller.issuer
+
+
+async def _variants(request: web.Request, query: VariantQuery, peer_request: PeerRequest,
+                    *, scoped: bool = False) -> web.Response:
+    bearer, issuer = _credentials(request)
+    outcomes, peers = await request.app[NETWORK].fan_out(
+        peer_request, VariantAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=scoped)
+    if scoped and found_nowhere(outcomes):
+        raise web.HTTPNotFound()
+    envelope = variants.response(request.app[SETTINGS].beacon_id, query, [])
+    return json_response(merge_variants(envelope, outcomes, peers))
+
+
+async def g_variants(request: web.Request) -> web.Response:
+    body, peer_request = await _forwarded(request)
+    return await _variants(request, to_query(body), peer_request)
+
+
+async def g_variant(request: web.Request) -> web.Response:
+    variant_id = request.match_info["id"]
+    parts = parse_variant_id(variant_id)
+    if parts is None:
+        raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
+                                                "assembly:chromosome:start:ref:alt[:end]")
+    assembly, chromosome, start, ref, alt, _ = parts
+    body, peer_request = await _forwarded(request)
+    if "requestedGranularity" not in body.query.model_fields_set:
+        body.query.requestedGranularity = "record"          # the nodes' default here too
+    query = dataclasses.replace(to_query(body), echo={"g_variant": {
+        "assemblyId": assembly.id, "referenceName": chromosome, "start": [start],
+        "referenceBases": ref, "alternateBases": alt}})
+    return await _variants(request, query, peer_request)
+
+
+async def dataset_g_variants(request: web.Request) -> web.Response:
+    dataset_id = request.match_info["id"]
+    body, peer_request = await _forwarded(request)
+    query = to_query(body)
+    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
+        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    return await _variants(request, query, peer_request, scoped=True)
+
+
+async def _collections(request: web.Request, *, single: bool) -> web.Response:
+    body, peer_request = await _forwarded(request)
+    bearer, issuer = _credentials(request)
+    outcomes, peers = await request.app[NETWORK].fan_out(
+        peer_request, CollectionsAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=single)
+    if single and found_nowhere(outcomes):
+        raise web.HTTPNotFound()
+    pagination = body.query.pagination
+    envelope = collections_response(request.app[SETTINGS].beacon_id, [], skip=pagination.skip,
+                                    limit=pagination.limit)
+    return json_response(merge_collections(envelope, outcomes, peers))
+
+
+async def datasets(request: web.Request) -> web.Response:
+    return await _collections(request, single=False)
+
+
+async def dataset(request: web.Request) -> web.Response:
+    return await _collections(request, single=True)
+
+
+async def beacon_info(request: web.Request) -> web.Response:
+    outcomes, peers = await request.app[NETWORK].document("/info")
+    return json_response(network_beacon_info(request.app[SETTINGS], outcomes, peers))
+
+
+async def beacon_map(request: web.Request) -> web.Response:
+    outcomes, peers = await request.app[NETWORK].document("/map")
+    return json_response(network_map(request.app[SETTINGS], outcomes, peers))
+
+
+async def entry_types(request: web.Request) -> web.Response:
+    return json_response(info.entry_types(request.app[SETTINGS]))
+
+
+def routes() -> list[web.RouteDef]:
+    get, both = ("GET",), ("GET", "POST")
+    table: list[tuple[str, Handler, tuple[str, ...]]] = [
+        ("", beacon_info, get), ("/", beacon_info, get), ("/info", beacon_info, get),
+        ("/map", beacon_map, get), ("/entry_types", entry_types, get),
+        ("/g_variants", g_variants, both), ("/g_variants/{id}", g_variant, both),
+        ("/datasets", datasets, both), ("/datasets/{id}", dataset, both),
+        ("/datasets/{id}/g_variants", dataset_g_variants, both),
+    ]
+    return [web.route(method, f"{NETWORK_API}{path}", handler)
+            for path, handler, methods in table for method in methods]

@@ -1,0 +1,142 @@
+"""One Beacon response for the whole network, from the peers' outcomes. No HTTP here.
+
+Merge rules (docs/federation.md): every resultSet and collection a peer returned is passed
+on as the peer sent it, tagged with the peer's id as `beaconId` (the resultSet schema allows
+extra properties; EGA's beacon-network-facade tags the same way). `exists` is true when any
+peer said so. `numTotalResults` is the sum of the totals the peers reported at count or record
+granularity, after each peer's own access decisions and count floor: nothing is recounted
+here, so a count a peer withheld cannot reappear. The returned granularity is the highest any
+peer answered at. Every peer, answered or not, has a line in `info.network.peers`; a peer
+that timed out, failed or answered nonsense is listed there with its status and is simply
+absent from the results, which is different from a peer that answered "not found".
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from auth.policy import highest
+from beacon import info
+from node.federation import (
+    CollectionsAnswer,
+    DocumentAnswer,
+    PeerList,
+    PeerOutcome,
+    VariantAnswer,
+)
+from node.settings import Settings
+
+NETWORK_API = "/network/api"
+
+
+def network_info(outcomes: list[PeerOutcome], peers: PeerList,
+                 detail: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`info.network`: one line per peer, plus what each answered when `detail` says."""
+    lines = []
+    for outcome in outcomes:
+        line = outcome.report()
+        if detail and outcome.answer is not None:
+            line.update(detail(outcome.answer))
+        lines.append(line)
+    network: dict[str, Any] = {"peers": lines}
+    if peers.catalogue is not None:
+        network["catalogue"] = peers.catalogue
+    return {"network": network}
+
+
+def _variant_line(answer: VariantAnswer) -> dict[str, Any]:
+    line: dict[str, Any] = {"exists": answer.responseSummary.exists,
+                            "returnedGranularity": answer.meta.returnedGranularity}
+    if answer.responseSummary.numTotalResults is not None:
+        line["numTotalResults"] = answer.responseSummary.numTotalResults
+    return line
+
+
+def _tagged(outcome: PeerOutcome, key: str) -> list[dict[str, Any]]:
+    response = outcome.raw.get("response") if isinstance(outcome.raw, dict) else None
+    items = response.get(key, []) if isinstance(response, dict) else []
+    return [{**item, "beaconId": outcome.peer.id} for item in items]
+
+
+def merge_variants(envelope: dict[str, Any], outcomes: list[PeerOutcome],
+                   peers: PeerList) -> dict[str, Any]:
+    """`envelope` is this node's response to the same query over no datasets (its meta
+    echoes the request), built for this request; the peers' answers fill it in."""
+    answered = [o for o in outcomes if isinstance(o.answer, VariantAnswer)]
+    answers = [o.answer for o in answered if isinstance(o.answer, VariantAnswer)]
+    returned = highest(*(a.meta.returnedGranularity for a in answers)) if answers else "boolean"
+    body = envelope
+    body["meta"]["returnedGranularity"] = returned
+    body["responseSummary"] = {"exists": any(a.responseSummary.exists for a in answers)}
+    body.pop("response", None)
+    if returned != "boolean":
+        body["responseSummary"]["numTotalResults"] = sum(
+            a.responseSummary.numTotalResults or 0 for a in answers
+            if a.meta.returnedGranularity != "boolean")
+        body["response"] = {"resultSets": [s for o in answered for s in _tagged(o, "resultSets")]}
+    body["info"] = network_info(outcomes, peers, _variant_line)
+    return body
+
+
+def merge_collections(envelope: dict[str, Any], outcomes: list[PeerOutcome],
+                      peers: PeerList) -> dict[str, Any]:
+    """Datasets of every peer, each tagged with its beaconId; totals as the peers gave them."""
+    answered = [o for o in outcomes if isinstance(o.answer, CollectionsAnswer)]
+    body = envelope
+    body["responseSummary"] = {
+        "exists": any(o.answer.responseSummary.exists for o in answered
+                      if isinstance(o.answer, CollectionsAnswer)),
+        "numTotalResults": sum(o.answer.responseSummary.numTotalResults or 0 for o in answered
+                               if isinstance(o.answer, CollectionsAnswer))}
+    body["response"] = {"collections": [c for o in answered for c in _tagged(o, "collections")]}
+    body["info"] = network_info(outcomes, peers)
+    return body
+
+
+def found_nowhere(outcomes: list[PeerOutcome]) -> bool:
+    """Every peer answered, and none holds the entry: the network's 404. While a peer is
+    unavailable the entry may be there, so the answer is a 200 naming that peer."""
+    return all(o.status == "ok" and o.answer is None for o in outcomes)
+
+
+def _info_line(answer: DocumentAnswer) -> dict[str, Any]:
+    response = answer.response
+    organization = response.get("organization")
+    line = {key: response[key] for key in ("name", "apiVersion", "welcomeUrl")
+            if isinstance(response.get(key), str)}
+    if isinstance(organization, dict) and isinstance(organization.get("name"), str):
+        line["organization"] = organization["name"]
+    return line
+
+
+def _map_line(answer: DocumentAnswer) -> dict[str, Any]:
+    sets = answer.response.get("endpointSets")
+    return {"entryTypes": sorted(sets)} if isinstance(sets, dict) else {}
+
+
+def network_beacon_info(settings: Settings, outcomes: list[PeerOutcome],
+                        peers: PeerList) -> dict[str, Any]:
+    """This node's Beacon information as the network's entry point, with its peers."""
+    document = info.beacon_info(settings, [])
+    document["response"]["welcomeUrl"] = f"{settings.base_url}{NETWORK_API}"
+    document["response"]["info"] = network_info(outcomes, peers, _info_line)
+    return document
+
+
+def network_map(settings: Settings, outcomes: list[PeerOutcome],
+                peers: PeerList) -> dict[str, Any]:
+    """The node's map with every URL below the network's root (the network serves the same
+    entry endpoints), plus each peer's entry types."""
+    node_api = f"{settings.base_url}/api"
+    network_api = f"{settings.base_url}{NETWORK_API}"
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith(node_api + "/"):
+            return network_api + value[len(node_api):]
+        return value
+    document = info.beacon_map(settings)
+    document["response"]["endpointSets"] = rewrite(document["response"]["endpointSets"])
+    document["info"] = network_info(outcomes, peers, _map_line)
+    return document

@@ -1,0 +1,587 @@
+"""The catalogue service with real node apps publishing to it over HTTP, real PostgreSQL
+databases for each, and real local servers standing in for broken nodes."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+from rdflib import Graph, URIRef
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH37, GRCH38
+from beacon.ingest import IngestRequest, ingest
+from beacon.store import delete_dataset, list_datasets
+from catalogue import store
+from catalogue.app import create_app as create_catalogue
+from catalogue.build import records_for
+from catalogue.database import MIGRATIONS
+from catalogue.fdp import fdp_routes
+from catalogue.harvest import harvest_all, walk
+from catalogue.publish import Backoff, PublishError, publish
+from catalogue.rdf import CatalogView, FdpSite, dataset_iri
+from catalogue.record import EU_DATA_THEME, AccessRights, Agent, CatalogueRecord
+from catalogue.settings import CatalogueSettings
+from node.app import create_app as create_node
+from node.database import connect, create_pool
+from node.settings import Settings
+from tests.conftest import fresh_database, write_vcf_text
+from tests.shacl import shacl_violations
+
+NODE, OTHER = "org.test.fi", "org.test.se"
+TOKENS = {NODE: "fi-node-secret-0123456789", OTHER: "se-node-secret-0123456789"}
+FAST = Backoff(attempts=40, first_delay=0.05, max_delay=0.2, total_seconds=20,
+               request_timeout=2)
+LDP_CONTAINS = URIRef("http://www.w3.org/ns/ldp#contains")
+
+
+def _vcf(records: int) -> str:
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2"]
+    lines += [f"chr1\t{100 + 10 * i}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1" for i in range(records)]
+    return "\n".join(lines) + "\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _serve(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    stack.push_async_callback(server.close)
+    return str(server.make_url("")).rstrip("/")
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Catalogue:
+    url: str
+    pool: asyncpg.Pool
+    settings: CatalogueSettings
+    http: aiohttp.ClientSession
+
+    async def get(self, path: str, **params: str) -> tuple[int, dict]:
+        async with self.http.get(self.url + path, params=params) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def put(self, path: str, body: object, token: str | None = None,
+                  ) -> tuple[aiohttp.ClientResponse, dict]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+        async with self.http.put(self.url + path, headers=headers, **kwargs) as response:
+            return response, await response.json(content_type=None)
+
+    async def ids(self, **params: str) -> list[str]:
+        status, body = await self.get("/api/datasets", **params)
+        assert status == 200, body
+        return [d["identifier"] for d in body["datasets"]]
+
+
+@asynccontextmanager
+async def _catalogue_db(pg_server_url: str, settings: CatalogueSettings,
+                        ) -> AsyncIterator[asyncpg.Pool]:
+    async with fresh_database(pg_server_url) as url:
+        pool = await create_pool(url, settings, MIGRATIONS)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+
+
+def _catalogue_settings(tmp_path: Path, port: int) -> CatalogueSettings:
+    return CatalogueSettings(
+        data_dir=tmp_path / "catalogue", port=port, harvest_interval_seconds=0,
+        public_base_url=f"http://127.0.0.1:{port}",
+        nodes=[{"id": node, "token": token} for node, token in TOKENS.items()])
+
+
+@pytest.fixture
+async def catalogue(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Catalogue]:
+    port = _free_port()
+    settings = _catalogue_settings(tmp_path, port)
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
+        url = await _serve(stack, create_catalogue(settings, pool), port)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        yield Catalogue(url, pool, settings, http)
+
+
+@dataclass
+class Node:
+    url: str
+    db: str
+    settings: Settings
+
+
+@asynccontextmanager
+async def _node(pg_server_url: str, directory: Path, node_id: str, country: str,
+                catalogue_url: str, datasets: dict[str, tuple], serve: bool = True,
+                ) -> AsyncIterator[Node]:
+    """A node with its own database holding `datasets` (id -> level, assembly, records,
+    metadata), served over HTTP with its public base URL equal to where it listens."""
+    directory.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(fresh_database(pg_server_url))
+        for dataset_id, (level, assembly, count, metadata) in datasets.items():
+            await _ingest(db, directory, dataset_id, level, assembly, count, metadata)
+        port = _free_port()
+        settings = Settings(database_url=db, data_dir=directory, beacon_id=node_id,
+                            beacon_name=f"Node {country}", country=country, port=port,
+                            public_base_url=f"http://127.0.0.1:{port}",
+                            catalogue_url=catalogue_url,
+                            catalogue_token=SecretStr(TOKENS[node_id]))
+        if serve:
+            pool = await create_pool(db, settings)
+            stack.push_async_callback(pool.close)
+            await _serve(stack, create_node(settings, pool), port)
+        yield Node(settings.base_url, db, settings)
+
+
+async def _ingest(db: str, directory: Path, dataset_id: str, level: AccessLevel, assembly,
+                  count: int, metadata: dict) -> None:
+    path = write_vcf_text(directory / f"{dataset_id}-{count}.vcf", _vcf(count))
+    await ingest(db, IngestRequest(path, dataset_id, assembly, level, metadata.pop("title"),
+                                   metadata.pop("description", ""), metadata=metadata,
+                                   workers=1))
+
+
+def _fi_datasets() -> dict[str, tuple]:
+    return {
+        "GDI-FI-SYN-001": (AccessLevel.PUBLIC, GRCH38, 3, {
+            "title": "Finnish heart cohort allele frequencies",
+            "description": "Aggregated allele frequencies of a synthetic cardiology cohort.",
+            "keywords": ["cardiomyopathy"]}),
+        "GDI-FI-SYN-002": (AccessLevel.CONTROLLED, GRCH37, 2, {
+            "title": "Finnish tumour genomes", "keywords": ["oncology"]}),
+    }
+
+
+def _se_datasets() -> dict[str, tuple]:
+    return {"GDI-SE-SYN-001": (AccessLevel.REGISTERED, GRCH38, 4, {
+        "title": "Swedish population reference", "keywords": ["population"]})}
+
+
+async def _published(catalogue: Catalogue, node: str, count: int) -> None:
+    async def check() -> bool:
+        return len(await catalogue.ids(node=node)) == count
+    await _eventually(check)
+
+
+# --- publishing and search --------------------------------------------------------------------
+
+async def test_nodes_publish_and_search_finds_by_text_and_each_filter(pg_server_url, tmp_path,
+                                                                      catalogue):
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", catalogue.url, _fi_datasets()), \
+            _node(pg_server_url, tmp_path / "se", OTHER, "SE", catalogue.url, _se_datasets()):
+        await _published(catalogue, NODE, 2)
+        await _published(catalogue, OTHER, 1)
+
+        assert await catalogue.ids(q="cardiomyopathy") == ["GDI-FI-SYN-001"]
+        assert await catalogue.ids(q="cardiology cohorts") == ["GDI-FI-SYN-001"]  # stemmed
+        assert sorted(await catalogue.ids(q="tumour OR population")) == ["GDI-FI-SYN-002",
+                                                                         "GDI-SE-SYN-001"]
+        assert await catalogue.ids(q="GDI-SE-SYN-001") == ["GDI-SE-SYN-001"]
+        assert await catalogue.ids(node=OTHER) == ["GDI-SE-SYN-001"]
+        assert await catalogue.ids(country="FI") == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        assert await catalogue.ids(accessRights="NON_PUBLIC") == ["GDI-FI-SYN-002"]
+        assert await catalogue.ids(accessRights=AccessRights.RESTRICTED.iri) == ["GDI-SE-SYN-001"]
+        assert await catalogue.ids(assembly="GRCh37") == ["GDI-FI-SYN-002"]
+        assert len(await catalogue.ids(theme="HEAL")) == 3
+        assert await catalogue.ids(theme=EU_DATA_THEME + "ECON") == []
+        assert await catalogue.ids(q="heart", country="SE") == []
+
+        status, page = await catalogue.get("/api/datasets", skip="1", limit="1")
+        assert (status, page["total"], page["skip"], page["limit"]) == (200, 3, 1, 1)
+        assert [d["identifier"] for d in page["datasets"]] == ["GDI-FI-SYN-002"]
+        status, bad = await catalogue.get("/api/datasets", limit="1000")
+        assert status == 400 and "limit" in bad["error"]["message"]
+        status, bad = await catalogue.get("/api/datasets", accessRights="OPEN")
+        assert status == 400 and "accessRights" in bad["error"]["message"]
+
+        status, one = await catalogue.get("/api/datasets/GDI-FI-SYN-001")
+        assert status == 200 and one["nodeId"] == NODE and one["status"] == "active"
+        assert one["country"] == "FI" and one["numberOfRecords"] == 3
+        assert CatalogueRecord.model_validate(
+            {k: v for k, v in one.items() if k not in ("nodeId", "status", "withdrawnAt")})
+        assert (await catalogue.get("/api/datasets/GDI-XX-SYN-404"))[0] == 404
+
+        status, registry = await catalogue.get("/api/nodes")
+        by_id = {n["id"]: n for n in registry["nodes"]}
+        assert set(by_id) == {NODE, OTHER}
+        assert by_id[OTHER]["country"] == "SE" and by_id[OTHER]["name"] == "Node SE"
+        assert by_id[NODE]["fdpUrl"].endswith("/fdp") and by_id[NODE]["lastSeen"]
+        assert set(by_id[NODE]) == {"id", "name", "country", "beaconUrl", "fdpUrl", "lastSeen",
+                                    "healthy"}
+
+
+async def test_reingest_updates_record_and_removal_withdraws(pg_server_url, tmp_path,
+                                                             catalogue):
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", catalogue.url,
+                     _fi_datasets()) as node:
+        await _published(catalogue, NODE, 2)
+        _, before = await catalogue.get("/api/datasets/GDI-FI-SYN-001")
+
+        await _ingest(node.db, tmp_path, "GDI-FI-SYN-001", AccessLevel.PUBLIC, GRCH38, 7,
+                      {"title": "Finnish heart cohort, second release"})
+
+        async def updated() -> bool:
+            return (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1][
+                "numberOfRecords"] == 7
+        await _eventually(updated)
+        _, after = await catalogue.get("/api/datasets/GDI-FI-SYN-001")
+        assert after["title"] == "Finnish heart cohort, second release"
+        assert datetime.fromisoformat(after["modified"]) > datetime.fromisoformat(
+            before["modified"])
+        assert after["issued"] == before["issued"]
+
+        conn = await asyncpg.connect(node.db)
+        try:
+            assert await delete_dataset(conn, "GDI-FI-SYN-002")
+            assert not await delete_dataset(conn, "GDI-FI-SYN-002")
+        finally:
+            await conn.close()
+
+        async def withdrawn() -> bool:
+            return await catalogue.ids(node=NODE) == ["GDI-FI-SYN-001"]
+        await _eventually(withdrawn)
+        assert await catalogue.ids(status="withdrawn") == ["GDI-FI-SYN-002"]
+        status, gone = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert status == 200 and gone["status"] == "withdrawn" and gone["withdrawnAt"]
+        assert await catalogue.ids(q="tumour") == []
+
+
+async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
+    port = _free_port()
+    settings = _catalogue_settings(tmp_path, port)
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", f"http://127.0.0.1:{port}",
+                     _fi_datasets(), serve=False) as node, \
+            _catalogue_db(pg_server_url, settings) as pool, AsyncExitStack() as stack, \
+            aiohttp.ClientSession() as session:
+        conn = await connect(node.db)
+        try:
+            records = records_for(await list_datasets(conn), node.settings)
+        finally:
+            await conn.close()
+        pushing = asyncio.create_task(publish(session, node.settings, records, FAST))
+        await asyncio.sleep(0.6)
+        assert not pushing.done()
+        await _serve(stack, create_catalogue(settings, pool), port)
+        published = await asyncio.wait_for(pushing, 20)
+        assert published.attempts > 1
+        assert published.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        assert len((await store.search(pool, store.DatasetQuery()))[1]) == 2
+
+
+async def test_publish_gives_up_within_bounds_and_does_not_retry_refusals(pg_server_url,
+                                                                          tmp_path, catalogue):
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI",
+                     f"http://127.0.0.1:{_free_port()}", {}, serve=False) as node, \
+            aiohttp.ClientSession() as session:
+        with pytest.raises(PublishError, match="3 attempts failed"):
+            await publish(session, node.settings, [], Backoff(attempts=3, first_delay=0.01))
+
+        wrong = node.settings.model_copy(update={
+            "catalogue_url": catalogue.url, "catalogue_token": SecretStr("x" * 30)})
+        slow = Backoff(attempts=5, first_delay=10)
+        started = time.monotonic()
+        with pytest.raises(PublishError, match="401"):
+            await publish(session, wrong, [], slow)
+        assert time.monotonic() - started < 5
+
+
+def _record(identifier: str, fdp: str, **changes: object) -> CatalogueRecord:
+    values: dict[str, object] = {
+        "identifier": identifier, "iri": dataset_iri(fdp, identifier),
+        "title": f"Dataset {identifier}", "description": "Synthetic variants",
+        "accessRights": "PUBLIC", "keywords": ["synthetic"],
+        "healthCategories": ["http://data.gdi.eu/core/p2/HealthCategoryHumanGenomic"],
+        "applicableLegislation": ["http://data.europa.eu/eli/reg/2025/327/oj"],
+        "publisher": Agent(name="Example"), "creator": Agent(name="Example"), "country": "FI",
+        "assembly": "GRCh38", "numberOfRecords": 10, "numberOfUniqueIndividuals": 2,
+        "issued": datetime(2024, 1, 1, tzinfo=UTC), "modified": datetime(2024, 2, 1, tzinfo=UTC),
+        "beaconUrl": "http://127.0.0.1:1/api"}
+    values.update(changes)
+    return CatalogueRecord.model_validate(values)
+
+
+def _snapshot(*records: CatalogueRecord) -> dict:
+    return {"records": [r.model_dump(mode="json", by_alias=True) for r in records]}
+
+
+def _registration(fdp: str, country: str = "FI") -> dict:
+    return {"name": f"Node {country}", "country": country,
+            "beaconUrl": fdp.replace("/fdp", "/api"), "fdpUrl": fdp}
+
+
+async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalogue):
+    fi_fdp, se_fdp = "http://fi.example/fdp", "http://se.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    for token in (None, "not-a-known-token-at-all"):
+        response, body = await catalogue.put(path, _registration(fi_fdp), token)
+        assert response.status == 401, body
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        response, _ = await catalogue.put(path + "/datasets", _snapshot(), token)
+        assert response.status == 401
+    response, body = await catalogue.put(path, _registration(fi_fdp), TOKENS[OTHER])
+    assert response.status == 403 and OTHER in body["error"]["message"]
+    assert (await catalogue.get("/api/nodes"))[1]["nodes"] == []
+
+    response, _ = await catalogue.put(path + "/datasets", _snapshot(), TOKENS[NODE])
+    assert response.status == 409                                   # not registered yet
+    assert (await catalogue.put(path, _registration(fi_fdp), TOKENS[NODE]))[0].status == 200
+    fi = _record("GDI-FI-SYN-001", fi_fdp)
+    response, body = await catalogue.put(path + "/datasets", _snapshot(fi), TOKENS[NODE])
+    assert response.status == 200 and body["upserted"] == ["GDI-FI-SYN-001"]
+
+    se = f"/api/nodes/{OTHER}"
+    assert (await catalogue.put(se, _registration(se_fdp, "SE"), TOKENS[OTHER]))[0].status == 200
+    response, body = await catalogue.put(se + "/datasets",
+                                         _snapshot(_record("GDI-FI-SYN-001", se_fdp)),
+                                         TOKENS[OTHER])
+    assert response.status == 409 and body["error"]["dataset"] == "GDI-FI-SYN-001"
+    assert NODE in body["error"]["message"]
+    response, body = await catalogue.put(se + "/datasets",
+                                         _snapshot(_record("GDI-SE-SYN-001", fi_fdp)),
+                                         TOKENS[OTHER])
+    assert response.status == 403 and body["error"]["dataset"] == "GDI-SE-SYN-001"
+    assert se_fdp in body["error"]["message"]
+
+    broken = _snapshot(_record("GDI-SE-SYN-002", se_fdp))
+    broken["records"][0]["accessRights"] = "OPEN"
+    response, body = await catalogue.put(se + "/datasets", broken, TOKENS[OTHER])
+    assert response.status == 400
+    assert "records.0.accessRights (dataset GDI-SE-SYN-002)" in body["error"]["message"]
+    response, body = await catalogue.put(se + "/datasets", "{not json", TOKENS[OTHER])
+    assert response.status == 400 and body["error"]["code"] == "invalid_json"
+    twice = _record("GDI-SE-SYN-003", se_fdp)
+    response, body = await catalogue.put(se + "/datasets", _snapshot(twice, twice), TOKENS[OTHER])
+    assert response.status == 400 and body["error"]["dataset"] == "GDI-SE-SYN-003"
+    response, body = await catalogue.put(se, {"name": "x", "fdpUrl": "ftp://x"}, TOKENS[OTHER])
+    assert response.status == 400 and "beaconUrl" in body["error"]["message"]
+
+    _, everything = await catalogue.get("/api/datasets", status="any")
+    assert [(d["identifier"], d["nodeId"]) for d in everything["datasets"]] == [
+        ("GDI-FI-SYN-001", NODE)]
+
+
+# --- harvesting -------------------------------------------------------------------------------
+
+async def test_harvest_of_node_fdp_equals_pushed_records(pg_server_url, tmp_path, catalogue):
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", catalogue.url,
+                     _fi_datasets()) as node, aiohttp.ClientSession() as session:
+        await _published(catalogue, NODE, 2)
+        conn = await connect(node.db)
+        try:
+            pushed = records_for(await list_datasets(conn), node.settings)
+        finally:
+            await conn.close()
+        found = await walk(session, f"{node.url}/fdp", 5, 100)
+        assert found.fatal is None and found.unreadable == {}
+        key = lambda r: r.identifier
+        assert sorted(found.records, key=key) == sorted(pushed, key=key)
+
+        before = {e.identifier: e.updated_at for e in
+                  (await store.search(catalogue.pool, store.DatasetQuery()))[1]}
+        [outcome] = await harvest_all(catalogue.pool, catalogue.settings)
+        assert outcome.healthy and outcome.problems == [] and outcome.withdrawn == []
+        assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        after = {e.identifier: e.updated_at for e in
+                 (await store.search(catalogue.pool, store.DatasetQuery()))[1]}
+        assert after == before                       # same records: nothing changed
+        node_row = await store.get_node(catalogue.pool, NODE)
+        assert node_row.healthy is True and node_row.last_error is None
+
+
+@dataclass
+class FakeNode:
+    """A real local HTTP server serving an FDP built from `records`, with chosen documents
+    replaced by broken Turtle or errors."""
+
+    records: list[CatalogueRecord]
+    broken: dict[str, tuple[int, str]]
+    base: str = ""
+
+    def site(self) -> FdpSite:
+        catalog = CatalogView(id="main", title="Datasets", description="All of them",
+                              publisher=Agent(name="Fake"), records=tuple(self.records))
+        return FdpSite(base_url=f"{self.base}/fdp", title="Fake FDP", description="A fake node",
+                       publisher=Agent(name="Fake"), catalogs=(catalog,))
+
+    def app(self) -> web.Application:
+        @web.middleware
+        async def breaking(request: web.Request, handler):
+            if request.path in self.broken:
+                status, text = self.broken[request.path]
+                return web.Response(status=status, text=text, content_type="text/turtle")
+            return await handler(request)
+
+        async def site_for(request: web.Request) -> FdpSite:
+            return self.site()
+        app = web.Application(middlewares=[breaking])
+        app.add_routes(fdp_routes(site_for))
+        return app
+
+
+async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalogue):
+    async with AsyncExitStack() as stack:
+        port = _free_port()
+        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fdp = f"{fake.base}/fdp"
+        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
+        await _serve(stack, fake.app(), port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
+
+        async def harvest():
+            [outcome] = await harvest_all(catalogue.pool, catalogue.settings)
+            return outcome
+
+        assert (await harvest()).upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+
+        # A broken dataset document: reported with its URL and reason, its record kept,
+        # the other dataset's change still taken.
+        fake.records[0] = _record("GDI-FI-SYN-001", fdp, title="Renamed on the node")
+        bad_url = dataset_iri(fdp, "GDI-FI-SYN-002")
+        fake.broken = {"/fdp/dataset/GDI-FI-SYN-002": (200, "@prefix dct: <http://x/> .\n<a> dct:")}
+        outcome = await harvest()
+        assert outcome.healthy and outcome.withdrawn == []
+        assert len(outcome.problems) == 1 and bad_url in outcome.problems[0]
+        assert "malformed Turtle" in outcome.problems[0]
+        assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1]["title"] == \
+            "Renamed on the node"
+        node_row = await store.get_node(catalogue.pool, NODE)
+        assert bad_url in node_row.last_error and node_row.healthy
+
+        # A broken catalog, root, or a node that is down: nothing withdrawn.
+        fake.records = fake.records[:1]
+        for broken in ({"/fdp/catalog/main": (200, "<<< not turtle")},
+                       {"/fdp": (500, "boom")}, {"/fdp": (200, "")}):
+            fake.broken = broken
+            outcome = await harvest()
+            assert not outcome.healthy and outcome.upserted == [] and outcome.withdrawn == []
+            assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+            node_row = await store.get_node(catalogue.pool, NODE)
+            assert node_row.healthy is False and "/fdp" in node_row.last_error
+
+        # Healthy again, and the dataset really gone from the node: withdrawn.
+        fake.broken = {}
+        outcome = await harvest()
+        assert outcome.healthy and outcome.withdrawn == ["GDI-FI-SYN-002"]
+        assert await catalogue.ids(status="withdrawn") == ["GDI-FI-SYN-002"]
+        await stack.aclose()
+        outcome = await harvest()                                  # node down
+        assert not outcome.healthy and outcome.withdrawn == []
+        assert await catalogue.ids() == ["GDI-FI-SYN-001"]
+
+
+# --- the catalogue's own FAIR Data Point ------------------------------------------------------
+
+async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    await catalogue.put(path + "/datasets", _snapshot(
+        _record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp, accessRights="NON_PUBLIC")),
+        TOKENS[NODE])
+    root = f"{catalogue.url}/fdp"
+    seen: dict[str, dict[str, Graph]] = {}
+    queue = [root]
+    while queue:
+        url = queue.pop(0)
+        seen[url] = {}
+        for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld")):
+            async with catalogue.http.get(url, headers={"Accept": media}) as response:
+                assert response.status == 200, url
+                graph = Graph().parse(data=await response.text(), format=rdf_format,
+                                      publicID=url)
+            assert (URIRef(url), None, None) in graph, f"{url} does not describe itself"
+            seen[url][rdf_format] = graph
+        queue += [str(o) for o in graph.objects(URIRef(url), LDP_CONTAINS)
+                  if str(o) not in seen and str(o) not in queue]
+    datasets = sorted(u for u in seen if "/dataset/" in u)
+    assert datasets == [f"{root}/dataset/GDI-FI-SYN-001", f"{root}/dataset/GDI-FI-SYN-002"]
+    assert f"{root}/catalog/{NODE}" in seen
+    for rdf_format in ("turtle", "json-ld"):
+        union = Graph()
+        for graphs in seen.values():
+            union += graphs[rdf_format]
+        assert shacl_violations(union) == "", rdf_format
+    # the catalogue's copy names the node's IRI, which read_dataset gives back as the record iri
+    from catalogue.rdf import read_dataset
+    record = read_dataset(seen[datasets[0]]["turtle"], datasets[0])
+    assert record == _record("GDI-FI-SYN-001", fdp)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+async def test_cli_publish_remove_and_search(pg_server_url, tmp_path, catalogue):
+    from tests.test_cli import _env, gdi_node
+
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", catalogue.url,
+                     _fi_datasets(), serve=False) as node:
+        env = _env(DATABASE_URL=node.db, GDI_NODE_BEACON_ID=NODE, GDI_NODE_COUNTRY="FI",
+                   GDI_NODE_CATALOGUE_URL=catalogue.url,
+                   GDI_NODE_CATALOGUE_TOKEN=TOKENS[NODE])
+
+        async def run(*args: str, **extra: str):
+            return await asyncio.to_thread(gdi_node, *args, env={**env, **extra})
+
+        first = await run("catalogue", "publish")
+        assert first.returncode == 0, first.stderr
+        assert "published 2 datasets" in first.stdout
+        removed = await run("remove", "GDI-FI-SYN-002", "--yes")
+        assert removed.returncode == 0 and "removed GDI-FI-SYN-002" in removed.stdout
+        again = await run("catalogue", "publish")
+        assert "withdrawn: GDI-FI-SYN-002" in again.stdout, again.stderr
+
+        found = await run("catalogue", "search", "heart", "--country", "fi", "--json")
+        assert [d["identifier"] for d in json.loads(found.stdout)["datasets"]] == [
+            "GDI-FI-SYN-001"]
+
+        refused = await run("catalogue", "publish", GDI_NODE_CATALOGUE_TOKEN="w" * 30)
+        assert refused.returncode == 1 and "401" in refused.stderr
+
+
+def test_node_credentials_from_toml_with_hashed_token(tmp_path, monkeypatch):
+    import hashlib
+
+    from pydantic import ValidationError
+    digest = hashlib.sha256(TOKENS[NODE].encode()).hexdigest()
+    config = tmp_path / "catalogue.toml"
+    config.write_text(f'port = 5061\nharvest_interval_seconds = 0\n[[nodes]]\nid = "{NODE}"\n'
+                      f'token_sha256 = "{digest}"\n')
+    monkeypatch.setenv("GDI_CATALOGUE_CONFIG", str(config))
+    monkeypatch.setenv("GDI_CATALOGUE_PORT", "5062")
+    settings = CatalogueSettings()
+    assert settings.port == 5062 and settings.harvest_interval_seconds == 0
+    [credential] = settings.nodes
+    assert credential.accepts(TOKENS[NODE]) and not credential.accepts(TOKENS[OTHER])
+    assert not credential.accepts(TOKENS[NODE] + " ")
+    for bad in ({"id": NODE}, {"id": NODE, "token": "short"},
+                {"id": NODE, "token": TOKENS[NODE], "token_sha256": digest}):
+        with pytest.raises(ValidationError):
+            CatalogueSettings(nodes=[bad])

@@ -1,0 +1,425 @@
+"""The node's FAIR Data Point over real HTTP: a harvester's crawl from the root, every document
+valid against the GDI SHACL shapes in Turtle and JSON-LD, IRIs equal to fetched URLs, content
+negotiation, caching headers, the round trip RDF -> record, and failure modes (missing
+metadata, broken database, hidden datasets)."""
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from math import ceil
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp import ClientResponse, ClientSession
+from aiohttp.test_utils import TestServer
+from pyshacl import validate
+from rdflib import Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, RDF
+
+from auth.access import AccessLevel
+from beacon import store
+from beacon.ingest import ingest, make_request
+from catalogue.build import record_for
+from catalogue.metadata import MetadataError, load_metadata
+from catalogue.rdf import (
+    HEALTHDCATAP,
+    CatalogView,
+    FdpSite,
+    RdfError,
+    contained,
+    read_dataset,
+    resource_graph,
+)
+from catalogue.record import Agent
+from node.app import create_app
+from node.database import connect, create_pool
+from node.settings import Settings
+from synthetic_data.federation import write_federation
+from tests.conftest import fresh_database
+from tests.shacl import gdi_shapes, shacl_violations
+
+FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
+BARE = "GDI-FI-BARE-001"                 # ingested without a metadata file
+CONTROLLED = "GDI-FI-SYN-003"
+FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld"}
+
+Node = Callable[..., Awaitable[tuple[ClientSession, Settings, asyncpg.Pool]]]
+SH_RESULT_PATH = URIRef("http://www.w3.org/ns/shacl#resultPath")
+
+
+@pytest.fixture(scope="session")
+def shapes() -> Graph:
+    return gdi_shapes()
+
+
+def violations(graph: Graph, shapes: Graph) -> str:
+    return shacl_violations(graph)
+
+
+def violated_paths(graph: Graph, shapes: Graph) -> set[URIRef]:
+    _, results, _ = validate(graph, shacl_graph=shapes)
+    return set(results.objects(None, SH_RESULT_PATH))
+
+
+def _vcf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "fdp-vcfs"
+
+
+@pytest.fixture(scope="module")
+async def loaded_db(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[str]:
+    """One database for the module: the synthetic FI node's three datasets (PUBLIC,
+    REGISTERED, CONTROLLED) from their metadata files, plus one ingested with a title only."""
+    folder = _vcf_dir(tmp_path_factory)
+    async with fresh_database(pg_server_url) as url:
+        written = write_federation(folder, records=300, samples=4, seed=3, countries=("FI",))
+        for dataset, _ in written:
+            metadata = load_metadata(dataset.metadata_path)
+            await ingest(url, make_request(dataset.spec.path, metadata.identifier,
+                                           metadata=metadata, workers=1))
+        await ingest(url, make_request(written[0][0].spec.path, BARE, title="Bare panel",
+                                       workers=1))
+        yield url
+
+
+@pytest.fixture
+async def fdp_node(loaded_db: str, tmp_path: Path) -> AsyncIterator[Node]:
+    """start(**settings) -> (client, settings, pool): a node on a port chosen up front, so
+    that with no public_base_url its base URL is the very address it listens on."""
+    started: list[tuple[TestServer, ClientSession, asyncpg.Pool]] = []
+
+    async def start(**changes: object) -> tuple[ClientSession, Settings, asyncpg.Pool]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        settings = Settings(database_url=loaded_db, data_dir=tmp_path / "node", port=port,
+                            beacon_id="org.test.fdp", country="FI", **changes)
+        pool = await create_pool(loaded_db, settings)
+        server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
+        await server.start_server()
+        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
+        started.append((server, client, pool))
+        return client, settings, pool
+
+    yield start
+    for server, client, pool in started:
+        await client.close()
+        await server.close()
+        await pool.close()
+
+
+def http_date(value: str) -> int:
+    """Seconds since the epoch; the node rounds Last-Modified up to the next whole second so a
+    client's If-Modified-Since never predates the change it saw."""
+    return int(parsedate_to_datetime(value).timestamp())
+
+
+async def _rows(db_url: str) -> dict[str, store.DatasetRow]:
+    conn = await connect(db_url)
+    try:
+        return {row.id: row for row in await store.list_datasets(conn)}
+    finally:
+        await conn.close()
+
+
+async def fetch(client: ClientSession, url: str, accept: str = "text/turtle",
+                **headers: str) -> tuple[ClientResponse, bytes]:
+    async with client.get(url, headers={"Accept": accept, **headers}) as response:
+        return response, await response.read()
+
+
+def parse(body: bytes, media_type: str, public_id: str) -> Graph:
+    return Graph().parse(data=body, format=FORMATS[media_type], publicID=public_id)
+
+
+async def crawl(client: ClientSession, settings: Settings, media_type: str
+                ) -> dict[str, Graph]:
+    """Breadth-first over ldp:contains from the root, as ckanext-fairdatapoint does."""
+    root = f"{settings.base_url}/fdp"
+    queue, graphs = [root], {}
+    while queue:
+        url = queue.pop(0)
+        path = url.removeprefix(settings.base_url)
+        assert path != url, f"{url} is not under the node's base URL {settings.base_url}"
+        response, body = await fetch(client, path, media_type)
+        assert response.status == 200, (url, response.status, body)
+        assert response.content_type == media_type
+        graphs[url] = parse(body, media_type, url)
+        queue += [child for child in contained(graphs[url], url) if child not in graphs]
+    return graphs
+
+
+@pytest.mark.parametrize("media_type", list(FORMATS))
+async def test_every_document_is_valid_gdi_metadata_at_its_own_url(fdp_node, loaded_db, shapes,
+                                                                    media_type):
+    client, settings, _ = await fdp_node()
+    graphs = await crawl(client, settings, media_type)
+    fdp = f"{settings.base_url}/fdp"
+    rows = await _rows(loaded_db)
+    expected = {fdp, f"{fdp}/catalog/org.test.fdp"} | {
+        f"{fdp}/{kind}/{dataset}" for dataset in rows
+        for kind in ("dataset", "distribution", "service")}
+    assert set(graphs) == expected
+    types = {"": FDP_O.FAIRDataPoint, "catalog": DCAT.Catalog, "dataset": DCAT.Dataset,
+             "distribution": DCAT.Distribution, "service": DCAT.DataService}
+    for url, graph in graphs.items():
+        kind = url.removeprefix(fdp).lstrip("/").partition("/")[0]
+        assert (URIRef(url), RDF.type, types[kind]) in graph, f"{url} is not typed {kind}"
+        assert violations(graph, shapes) == "", url
+    assert (URIRef(fdp), DCTERMS.title, None) in graphs[fdp]
+    assert (URIRef(fdp), DCTERMS.publisher, None) in graphs[fdp]
+    catalog = graphs[f"{fdp}/catalog/org.test.fdp"]
+    assert {str(o) for o in catalog.objects(None, DCAT.dataset)} == {
+        f"{fdp}/dataset/{d}" for d in rows}
+
+
+@pytest.mark.parametrize("media_type", list(FORMATS))
+async def test_read_back_record_equals_the_record_built_from_the_database(
+        fdp_node, loaded_db, media_type):
+    client, settings, _ = await fdp_node()
+    for dataset, row in (await _rows(loaded_db)).items():
+        url = f"{settings.base_url}/fdp/dataset/{dataset}"
+        response, body = await fetch(client, f"/fdp/dataset/{dataset}", media_type)
+        assert response.status == 200
+        record = read_dataset(parse(body, media_type, url), url)
+        assert record == record_for(row, settings)
+        assert record.iri == url
+        assert (record.number_of_records, record.number_of_unique_individuals) == (
+            row.record_count, row.sample_count) == (300, 4)
+        assert record.beacon_url == f"{settings.base_url}/api"
+        assert (record.issued, record.modified) == (row.created_at, row.updated_at)
+
+
+async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_node, loaded_db):
+    client, settings, _ = await fdp_node(organisation_name="Operator Oy",
+                                      contact_url="mailto:desk@operator.example.fi")
+    rows = await _rows(loaded_db)
+    synthetic = record_for(rows["GDI-FI-SYN-001"], settings)
+    assert synthetic.publisher == Agent(name="Synthetic Genomes Finland")
+    assert synthetic.creator == Agent(name="Synthetic Biobank Helsinki")
+    assert synthetic.contact_point.email == "beacon@fi.synthetic-genomes.example.org"
+    assert (synthetic.country, synthetic.assembly, synthetic.access_rights) == (
+        "FI", "GRCh38", "PUBLIC")
+    assert "allele frequency" in synthetic.keywords
+    bare = record_for(rows[BARE], settings)
+    assert bare.publisher == bare.creator == Agent(name="Operator Oy")
+    assert bare.title == "Bare panel" and bare.title in bare.description
+    assert bare.contact_point.email == "desk@operator.example.fi"
+    assert bare.access_rights == "NON_PUBLIC"          # no file, no flag: CONTROLLED
+    response, body = await fetch(client, f"/fdp/dataset/{BARE}")
+    url = f"{settings.base_url}/fdp/dataset/{BARE}"
+    assert read_dataset(parse(body, "text/turtle", url), url) == bare
+
+
+async def test_configured_public_base_url_names_every_resource(fdp_node, loaded_db, shapes):
+    public = "https://gdi.example.org/fi-node"
+    client, settings, _ = await fdp_node(public_base_url=public + "/")
+    assert settings.base_url == public
+    graphs = await crawl(client, settings, "text/turtle")
+    assert len(graphs) == 2 + 3 * len(await _rows(loaded_db))
+    bound = f"http://127.0.0.1:{settings.port}"
+    for url, graph in graphs.items():
+        assert url.startswith(public + "/fdp")
+        assert not [t for triple in graph for t in triple if str(t).startswith(bound)]
+    dataset = f"{public}/fdp/dataset/GDI-FI-SYN-001"
+    record = read_dataset(graphs[dataset], dataset)
+    assert record.iri == dataset and record.beacon_url == public + "/api"
+    assert read_dataset(graphs[dataset], dataset.replace(public, bound)) is None
+
+
+@pytest.mark.parametrize("accept,expected", [
+    (None, "text/turtle"),
+    ("*/*", "text/turtle"),
+    ("text/turtle", "text/turtle"),
+    ("application/ld+json", "application/ld+json"),
+    ("text/turtle;q=0.5, application/ld+json;q=0.9", "application/ld+json"),
+    ("application/ld+json;q=0.4, text/turtle", "text/turtle"),
+    ("application/*;q=0.8, text/turtle;q=0.1", "application/ld+json"),
+    ("text/*, application/ld+json;q=0", "text/turtle"),
+    ("text/html, */*;q=0.1", "text/turtle"),
+    ("text/html", 406),
+    ("text/turtle;q=0, application/ld+json;q=0", 406),
+    ("application/json", 406),
+])
+async def test_content_negotiation_by_accept(fdp_node, accept, expected):
+    client, _, _ = await fdp_node()
+    headers = {} if accept is None else {"Accept": accept}
+    async with client.get("/fdp/dataset/GDI-FI-SYN-001", headers=headers,
+                          skip_auto_headers=["Accept"]) as response:
+        body = await response.read()
+        assert response.headers["Vary"] == "Accept"
+        if expected == 406:
+            assert response.status == 406 and b"text/turtle" in body
+            return
+        assert response.status == 200 and response.content_type == expected
+        assert len(parse(body, expected, "http://x/")) > 10
+
+
+@pytest.mark.parametrize("query,accept,status,expected", [
+    ("ttl", "application/ld+json", 200, "text/turtle"),
+    ("jsonld", "text/turtle", 200, "application/ld+json"),
+    ("jsonld", "text/html", 200, "application/ld+json"),
+    ("xml", "text/turtle", 400, "text/plain"),
+])
+async def test_format_parameter_wins_over_accept(fdp_node, query, accept, status, expected):
+    client, _, _ = await fdp_node()
+    response, body = await fetch(client, f"/fdp?format={query}", accept)
+    assert (response.status, response.content_type) == (status, expected)
+    assert response.headers["Vary"] == "Accept"
+    if status == 400:
+        assert b"format" in body
+
+
+async def test_etag_304_and_last_modified_follow_the_data(fdp_node, loaded_db,
+                                                          tmp_path_factory):
+    client, settings, _ = await fdp_node()
+    first, body = await fetch(client, "/fdp/catalog/org.test.fdp")
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    latest = max(r.updated_at for r in (await _rows(loaded_db)).values())
+    assert http_date(first.headers["Last-Modified"]) == ceil(latest.timestamp())
+    again, same = await fetch(client, "/fdp/catalog/org.test.fdp")
+    assert (again.headers["ETag"], same) == (etag, body)
+    cached, nothing = await fetch(client, "/fdp/catalog/org.test.fdp", **{"If-None-Match": etag})
+    assert (cached.status, nothing, cached.headers["ETag"]) == (304, b"", etag)
+    assert cached.headers["Vary"] == "Accept"
+    other, _ = await fetch(client, "/fdp/catalog/org.test.fdp", **{"If-None-Match": '"stale"'})
+    assert other.status == 200
+    as_jsonld, _ = await fetch(client, "/fdp/catalog/org.test.fdp", "application/ld+json",
+                               **{"If-None-Match": etag})
+    assert as_jsonld.status == 200 and as_jsonld.headers["ETag"] != etag
+
+    dataset_doc, _ = await fetch(client, f"/fdp/dataset/{BARE}")
+    bare_before = (await _rows(loaded_db))[BARE].updated_at
+    assert http_date(dataset_doc.headers["Last-Modified"]) == ceil(bare_before.timestamp())
+    vcf = _vcf_dir(tmp_path_factory) / "fi" / "GDI-FI-SYN-002.vcf.gz"
+    await ingest(loaded_db, make_request(vcf, BARE, title="Bare panel", workers=1))
+    bare_after = (await _rows(loaded_db))[BARE].updated_at
+    assert bare_after > bare_before
+    changed, _ = await fetch(client, "/fdp/catalog/org.test.fdp", **{"If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert http_date(changed.headers["Last-Modified"]) == ceil(bare_after.timestamp())
+
+
+async def test_unknown_resources_are_plain_404_and_root_slash_redirects(fdp_node):
+    client, _, _ = await fdp_node()
+    for path in ("/fdp/dataset/GDI-XX-NONE-001", "/fdp/catalog/elsewhere",
+                 "/fdp/distribution/GDI-XX-NONE-001", "/fdp/service/nope"):
+        response, body = await fetch(client, path)
+        assert response.status == 404 and response.content_type == "text/plain", path
+        assert path.encode() in body
+    async with client.get("/fdp/", allow_redirects=False) as response:
+        assert response.status == 308 and response.headers["Location"] == "/fdp"
+
+
+async def test_hidden_controlled_datasets_are_not_published(fdp_node, loaded_db):
+    client, settings, _ = await fdp_node(hide_controlled_datasets=True)
+    graphs = await crawl(client, settings, "text/turtle")
+    fdp = f"{settings.base_url}/fdp"
+    assert f"{fdp}/dataset/GDI-FI-SYN-001" in graphs
+    assert not any(CONTROLLED in url or BARE in url for url in graphs)   # both CONTROLLED
+    for kind in ("dataset", "distribution", "service"):
+        response, _ = await fetch(client, f"/fdp/{kind}/{CONTROLLED}")
+        assert response.status == 404
+    rows = await _rows(loaded_db)
+    assert rows[CONTROLLED].access_level == AccessLevel.CONTROLLED
+
+
+async def test_broken_database_answers_503_never_an_empty_200(fdp_node):
+    client, _, pool = await fdp_node()
+    await pool.close()          # before any request has filled the node's dataset cache
+    for accept in FORMATS:
+        response, body = await fetch(client, "/fdp", accept)
+        assert response.status == 503 and response.content_type == "text/plain"
+        assert body.strip() and response.headers["Retry-After"] == "30"
+        assert response.headers["Vary"] == "Accept"
+
+
+COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
+            "publisher": "P"}
+
+
+@pytest.mark.parametrize("content,named", [
+    ({k: v for k, v in COMPLETE.items() if k != "publisher"}, "publisher"),
+    (COMPLETE | {"publisher": None}, "publisher"),
+    ({k: v for k, v in COMPLETE.items() if k != "description"}, "description"),
+    (COMPLETE | {"description": "  "}, "description"),
+    (COMPLETE | {"title": ""}, "title"),
+    (COMPLETE | {"healthCategories": ["http://example.org/cancer"]}, "healthCategories"),
+    (COMPLETE | {"applicableLegislation": ["EHDS"]}, "applicableLegislation"),
+    (COMPLETE | {"themes": ["http://publications.europa.eu/resource/authority/data-theme/ECON"]},
+     "themes"),
+    (COMPLETE | {"contactEmail": "nobody@localhost"}, "contactEmail"),
+    (COMPLETE | {"country": "XX"}, "country"),
+])
+def test_metadata_file_with_a_missing_or_bad_property_is_refused_naming_it(tmp_path, content,
+                                                                           named):
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(MetadataError, match=rf"{path}: (.*; )?{named}"):
+        load_metadata(path)
+
+
+def test_metadata_file_defaults_are_the_gdi_shapes_defaults(tmp_path):
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(COMPLETE))
+    loaded = load_metadata(path)
+    assert loaded.health_categories == ["http://data.gdi.eu/core/p2/HealthCategoryHumanGenomic"]
+    assert loaded.applicable_legislation == ["http://data.europa.eu/eli/reg/2025/327/oj"]
+    assert loaded.themes == ["http://publications.europa.eu/resource/authority/data-theme/HEAL"]
+    assert loaded.creator is None         # the record takes the publisher
+
+
+async def _a_dataset_graph(loaded_db: str) -> tuple[Graph, str, Settings]:
+    settings = Settings(database_url=loaded_db, public_base_url="https://n.example.org")
+    record = record_for((await _rows(loaded_db))["GDI-FI-SYN-001"], settings)
+    site = FdpSite(base_url="https://n.example.org/fdp", title="t", description="d",
+                   publisher=record.publisher,
+                   catalogs=(CatalogView("c", "t", "d", record.publisher, (record,)),))
+    return resource_graph(site, "dataset/GDI-FI-SYN-001"), record.iri, settings
+
+
+@pytest.mark.parametrize("predicate", [DCTERMS.accessRights, DCTERMS.publisher,
+                                       DCTERMS.creator, HEALTHDCATAP.healthCategory,
+                                       DCTERMS.identifier, DCAT.theme, DCTERMS.description])
+async def test_validation_and_reader_catch_a_missing_required_property(loaded_db, shapes,
+                                                                       predicate):
+    graph, url, _ = await _a_dataset_graph(loaded_db)
+    assert violations(graph, shapes) == ""
+    graph.remove((URIRef(url), predicate, None))
+    assert violated_paths(graph, shapes) == {predicate}
+    with pytest.raises(RdfError, match=f"missing {graph.qname(predicate)}"):
+        read_dataset(graph, url)
+
+
+async def test_validation_catches_malformed_values(loaded_db, shapes):
+    graph, url, _ = await _a_dataset_graph(loaded_db)
+    subject = URIRef(url)
+    graph.set((subject, DCTERMS.identifier, Literal("FI-SYN-1")))
+    assert "pattern" in violations(graph, shapes).lower()
+    graph, url, _ = await _a_dataset_graph(loaded_db)
+    contact = graph.value(URIRef(url), DCAT.contactPoint)
+    graph.set((contact, URIRef("http://www.w3.org/2006/vcard/ns#hasEmail"),
+               Literal("someone@example.org")))
+    assert violations(graph, shapes)
+    with pytest.raises(RdfError, match="hasEmail"):
+        read_dataset(graph, url)
+
+
+async def test_a_record_shown_on_another_site_keeps_its_node_iri(loaded_db, shapes):
+    graph, node_iri, _ = await _a_dataset_graph(loaded_db)
+    record = read_dataset(graph, node_iri)
+    catalogue = FdpSite(base_url="https://catalogue.example.org/fdp", title="c",
+                        description="d", publisher=record.publisher,
+                        catalogs=(CatalogView("fi", "t", "d", record.publisher, (record,)),))
+    shown = resource_graph(catalogue, "dataset/GDI-FI-SYN-001")
+    shown_at = "https://catalogue.example.org/fdp/dataset/GDI-FI-SYN-001"
+    assert (URIRef(shown_at), DCTERMS.source, URIRef(node_iri)) in shown
+    assert read_dataset(shown, shown_at) == record
+    assert violations(shown, shapes) == ""
+    assert resource_graph(catalogue, "dataset/GDI-FI-SYN-002") is None
+    assert contained(resource_graph(catalogue, "catalog/fi"),
+                     "https://catalogue.example.org/fdp/catalog/fi") == [shown_at]

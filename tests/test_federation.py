@@ -1,0 +1,483 @@
+"""The network endpoints (/network/api) against real peers on 127.0.0.1: three nodes, each its
+own database and datasets at mixed access levels, trusting one development AAI; and small
+real servers that misbehave (sleep, answer non-JSON, non-Beacon JSON, HTTP 500), record the
+Authorization header they got, or serve the catalogue's list of nodes. Checks the merge
+(tags, totals, count floors, granularity per caller), timeouts and the deadline, invalid
+answers, token forwarding, the catalogue registry, caching of /info and /map, and that every
+answer validates against the Beacon v2 schemas."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+
+from auth.access import AccessLevel
+from auth.dev_issuer import (
+    DevIssuer,
+    DevIssuerConfig,
+    create_aai_app,
+    trusted_issuer_entry,
+)
+from auth.issuers import TrustedIssuer
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from beacon.responses import request_summary, response_meta
+from node.app import create_app
+from node.database import create_pool
+from node.peers import Peer
+from node.settings import Settings
+from tests.conftest import fresh_database, write_vcf_text
+
+HEADER = """##fileformat=VCFv4.2
+##contig=<ID=chr1,length=248956422>
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
+"""
+# node id: {dataset id: (access level, number of variants, metadata)}
+NODES: dict[str, dict[str, tuple[AccessLevel, int, dict[str, Any]]]] = {
+    "org.test.fi": {"GDI-FI-SYN-001": (AccessLevel.PUBLIC, 4, {}),
+                    "GDI-FI-SYN-002": (AccessLevel.REGISTERED, 3, {}),
+                    "GDI-FI-SYN-003": (AccessLevel.CONTROLLED, 2, {})},
+    "org.test.se": {"GDI-SE-SYN-001": (AccessLevel.PUBLIC, 5, {}),
+                    "GDI-SE-SYN-003": (AccessLevel.CONTROLLED, 3, {})},
+    "org.test.es": {"GDI-ES-SYN-001": (AccessLevel.PUBLIC, 6, {}),
+                    "GDI-ES-SYN-002": (AccessLevel.PUBLIC, 2, {"minReportableCount": 5})},
+}
+FLOORED = "GDI-ES-SYN-002"
+QUERY = {"referenceName": "1", "start": "0", "end": "100000", "requestedGranularity": "record",
+         "includeResultsetResponses": "ALL"}
+SCHEMAS = {"boolean": "framework/json/responses/beaconBooleanResponse.json",
+           "count": "framework/json/responses/beaconCountResponse.json",
+           "record": "framework/json/responses/beaconResultsetsResponse.json"}
+COLLECTIONS = "framework/json/responses/beaconCollectionsResponse.json"
+ERROR = "framework/json/responses/beaconErrorResponse.json"
+INFO = "framework/json/responses/beaconInfoResponse.json"
+MAP = "framework/json/responses/beaconMapResponse.json"
+ENTRY_TYPES = "framework/json/responses/beaconEntryTypesResponse.json"
+
+
+def _vcf(count: int) -> str:
+    return HEADER + "".join(f"chr1\t{100 * (i + 1)}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+                            for i in range(count))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Fakes:
+    """Misbehaving, recording and registry servers: one aiohttp app, one prefix per peer."""
+
+    url: str
+    release: asyncio.Event
+    authorization: dict[str, list[str | None]] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+    nodes: list[dict[str, str]] = field(default_factory=list)
+
+    def peer(self, name: str, *trusted: str) -> Peer:
+        return Peer(id=name, url=f"{self.url}/{name}/api", forward_tokens_from=trusted)
+
+
+def _boolean_answer(beacon_id: str) -> dict[str, Any]:
+    return {"meta": response_meta(beacon_id, "boolean", request_summary()),
+            "responseSummary": {"exists": True}}
+
+
+def _fakes_app(fakes: Fakes) -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        name, tail = request.match_info["name"], request.match_info["tail"]
+        fakes.hits[f"{name}/{tail}"] = fakes.hits.get(f"{name}/{tail}", 0) + 1
+        fakes.authorization.setdefault(name, []).append(request.headers.get("Authorization"))
+        if name == "slow":
+            await asyncio.wait_for(fakes.release.wait(), 30)
+        if name == "nojson":
+            return web.Response(text="<html>gateway says hello</html>", content_type="text/html")
+        if name == "notbeacon":
+            return web.json_response({"hello": "world", "responseSummary": {"exists": "maybe"}})
+        if name == "fail":
+            return web.json_response({"error": {"errorCode": 500, "errorMessage": "db down"}},
+                                     status=500)
+        if tail in ("info", "map"):
+            return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
+                                               "returnedSchemas": []},
+                                      "response": {"id": name, "name": f"Peer {name}",
+                                                   "endpointSets": {}}})
+        return web.json_response(_boolean_answer(name))
+
+    async def registry(request: web.Request) -> web.Response:
+        fakes.hits["catalogue"] = fakes.hits.get("catalogue", 0) + 1
+        return web.json_response({"nodes": fakes.nodes})
+
+    app = web.Application()
+    app.router.add_get("/api/nodes", registry)
+    app.router.add_route("*", "/{name}/api/{tail:.*}", handle)
+    return app
+
+
+@dataclass
+class Network:
+    aai: DevIssuer
+    aai_url: str
+    other_aai: DevIssuer
+    other_url: str
+    nodes: dict[str, ClientSession]          # beacon id -> client of that node
+    node_urls: dict[str, str]
+    fakes: Fakes
+    pool: asyncpg.Pool
+    aggregator_url: str
+    directory: Path
+
+    def peers(self, *trusted: str) -> list[Peer]:
+        return [Peer(id=i, url=f"{u}/api", forward_tokens_from=trusted)
+                for i, u in self.node_urls.items()]
+
+    def token(self, user: str, issuer: DevIssuer | None = None) -> str:
+        issuer = issuer or self.aai
+        return issuer.access_token(issuer.users[user])
+
+    @asynccontextmanager
+    async def aggregator(self, peers: list[Peer], **changes: Any) -> AsyncIterator[ClientSession]:
+        """A node with an empty database whose /network/api fans out to `peers`."""
+        settings = Settings(
+            database_url=self.aggregator_url, data_dir=self.directory, beacon_id="org.test.net",
+            trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(self.aai_url)),
+                             TrustedIssuer(**trusted_issuer_entry(self.other_url))],
+            peers=peers, **changes)
+        server = TestServer(create_app(settings, self.pool), host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with ClientSession(base_url=str(server.make_url(""))) as client:
+                yield client
+        finally:
+            await server.close()
+
+
+async def _serve(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:
+    server = TestServer(app, host="127.0.0.1", **({"port": port} if port else {}))
+    await server.start_server()
+    stack.push_async_callback(server.close)
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture(scope="module")
+async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network]:
+    directory = tmp_path_factory.mktemp("federation")
+    async with AsyncExitStack() as stack:
+        issuers = []
+        for _ in range(2):
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            issuer = DevIssuer(DevIssuerConfig(issuer=url))
+            await _serve(stack, create_aai_app(issuer), port)
+            issuers.append((issuer, url))
+        (aai, aai_url), (other, other_url) = issuers
+        trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
+        clients, urls = {}, {}
+        for beacon_id, datasets in NODES.items():
+            db = await stack.enter_async_context(fresh_database(pg_server_url))
+            for dataset_id, (level, count, metadata) in datasets.items():
+                path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf(count))
+                await ingest(db, IngestRequest(path, dataset_id, GRCH38, level, dataset_id,
+                                               metadata=metadata, workers=1))
+            settings = Settings(database_url=db, data_dir=directory, beacon_id=beacon_id,
+                                trusted_issuers=trust)
+            pool = await create_pool(db, settings)
+            stack.push_async_callback(pool.close)
+            urls[beacon_id] = await _serve(stack, create_app(settings, pool))
+            clients[beacon_id] = await stack.enter_async_context(
+                ClientSession(base_url=urls[beacon_id]))
+        fakes = Fakes("", asyncio.Event())
+        fakes.url = await _serve(stack, _fakes_app(fakes))
+        stack.callback(fakes.release.set)          # runs first: slow handlers end
+        aggregator_db = await stack.enter_async_context(fresh_database(pg_server_url))
+        pool = await create_pool(aggregator_db, Settings(database_url=aggregator_db))
+        stack.push_async_callback(pool.close)
+        yield Network(aai, aai_url, other, other_url, clients, urls, fakes, pool,
+                      aggregator_db, directory)
+
+
+@pytest.fixture
+def check(beacon_schema):
+    """Fetch, assert the status, validate the body against the schema for its kind."""
+    async def run(client: ClientSession, path: str, *, params: dict | None = None,
+                  body: dict | None = None, token: str | None = None, status: int = 200,
+                  schema: str | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is None:
+            response = await client.get(path, params=params, headers=headers)
+        else:
+            response = await client.post(path, data=json.dumps(body), headers={
+                **headers, "Content-Type": "application/json"})
+        document = await response.json()
+        assert response.status == status, document
+        chosen = schema or (ERROR if status != 200 else
+                            SCHEMAS[document["meta"]["returnedGranularity"]])
+        assert beacon_schema(chosen, document) == []
+        return document
+    return run
+
+
+def _peer_lines(document: dict) -> dict[str, dict]:
+    return {line["id"]: line for line in document["info"]["network"]["peers"]}
+
+
+async def _direct(network: Network, check, token: str | None = None,
+                  params: dict | None = None) -> dict[str, dict]:
+    return {beacon_id: await check(client, "/api/g_variants", params=params or QUERY,
+                                   token=token)
+            for beacon_id, client in network.nodes.items()}
+
+
+async def test_merged_result_sets_are_tagged_and_totals_are_the_peers_sums(network, check):
+    async with network.aggregator(network.peers()) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    direct = await _direct(network, check)
+    expected = {(beacon_id, s["id"]): s for beacon_id, document in direct.items()
+                for s in document["response"]["resultSets"]}
+    got = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
+           for s in merged["response"]["resultSets"]}
+    assert got == expected
+    assert {beacon_id for beacon_id, _ in got} == set(NODES)
+    assert merged["responseSummary"]["numTotalResults"] == sum(
+        d["responseSummary"]["numTotalResults"] for d in direct.values())
+    assert merged["responseSummary"]["exists"] is True
+    assert merged["meta"]["beaconId"] == "org.test.net"
+    lines = _peer_lines(merged)
+    assert {i: line["status"] for i, line in lines.items()} == dict.fromkeys(NODES, "ok")
+    assert all(line["tokenForwarded"] is False for line in lines.values())
+
+
+async def test_post_answers_as_get_does(network, check):
+    body = {"meta": {"apiVersion": "v2.0"}, "query": {
+        "requestParameters": {"referenceName": "1", "start": [0], "end": [100000]},
+        "requestedGranularity": "count", "includeResultsetResponses": "ALL"}}
+    async with network.aggregator(network.peers()) as net:
+        posted = await check(net, "/network/api/g_variants", body=body)
+        got = await check(net, "/network/api/g_variants",
+                          params={**QUERY, "requestedGranularity": "count"})
+    assert posted["meta"]["returnedGranularity"] == "count"
+    assert posted["responseSummary"] == got["responseSummary"]
+    assert sorted((s["beaconId"], s["id"], s["resultsCount"])
+                  for s in posted["response"]["resultSets"]) == sorted(
+        (s["beaconId"], s["id"], s["resultsCount"]) for s in got["response"]["resultSets"])
+    assert posted["meta"]["receivedRequestSummary"]["requestParameters"] == {
+        "g_variant": {"referenceName": "1", "start": [0], "end": [100000]}}
+
+
+async def test_a_peers_count_floor_is_kept(network, check):
+    async with network.aggregator(network.peers()) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+        response = await net.get(f"/network/api/datasets/{FLOORED}/g_variants", params=QUERY)
+        scoped_text = await response.text()
+    floored = next(s for s in merged["response"]["resultSets"] if s["id"] == FLOORED)
+    assert (floored["exists"], floored["resultsCount"], floored["results"]) == (False, 0, [])
+    scoped = json.loads(scoped_text)
+    assert scoped["responseSummary"] == {"exists": False, "numTotalResults": 0}
+    assert [s["id"] for s in scoped["response"]["resultSets"]] == [FLOORED]
+    assert '"resultsCount":2' not in scoped_text.replace(" ", "")
+    # The others said "no such dataset": answered, not unavailable.
+    assert {line["status"] for line in _peer_lines(scoped).values()} == {"ok"}
+
+
+async def test_granularity_per_dataset_follows_the_caller(network, check):
+    peers = network.peers(network.aai_url)
+    async with network.aggregator(peers) as net:
+        anonymous = await check(net, "/network/api/g_variants", params=QUERY)
+        carol = await check(net, "/network/api/g_variants", params=QUERY,
+                            token=network.token("carol"))
+    def levels(document: dict) -> dict[str, str]:
+        return {s["id"]: s["info"]["returnedGranularity"]
+                for s in document["response"]["resultSets"]}
+    assert levels(anonymous) == {"GDI-FI-SYN-001": "record", "GDI-FI-SYN-002": "boolean",
+                                 "GDI-FI-SYN-003": "boolean", "GDI-SE-SYN-001": "record",
+                                 "GDI-SE-SYN-003": "boolean", "GDI-ES-SYN-001": "record",
+                                 FLOORED: "record"}
+    assert levels(carol) == {**levels(anonymous), "GDI-FI-SYN-002": "count",
+                             "GDI-FI-SYN-003": "record", "GDI-SE-SYN-003": "record"}
+    assert anonymous["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    assert carol["responseSummary"]["numTotalResults"] == 4 + 3 + 2 + 5 + 3 + 6
+    assert all(line["tokenForwarded"] for line in _peer_lines(carol).values())
+    direct = await _direct(network, check, token=network.token("carol"))
+    assert carol["responseSummary"]["numTotalResults"] == sum(
+        d["responseSummary"]["numTotalResults"] for d in direct.values())
+
+
+async def test_a_slow_peer_is_reported_as_timed_out_and_the_rest_answer(network, check):
+    peers = [*network.peers(), network.fakes.peer("slow")]
+    async with network.aggregator(peers, peer_timeout_seconds=0.5,
+                                  network_deadline_seconds=2.0) as net:
+        began = time.monotonic()
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+        elapsed = time.monotonic() - began
+    assert elapsed < 1.5
+    lines = _peer_lines(merged)
+    assert lines["slow"]["status"] == "timeout" and "peer timeout" in lines["slow"]["detail"]
+    assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
+
+
+async def test_the_network_deadline_cancels_what_is_still_running(network, check):
+    peers = [*network.peers(), network.fakes.peer("slow")]
+    async with network.aggregator(peers, peer_timeout_seconds=10,
+                                  network_deadline_seconds=0.7) as net:
+        began = time.monotonic()
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+        elapsed = time.monotonic() - began
+    assert 0.7 <= elapsed < 1.5
+    assert _peer_lines(merged)["slow"]["status"] == "timeout"
+    assert "network deadline" in _peer_lines(merged)["slow"]["detail"]
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+async def test_broken_peers_are_unavailable_not_absent(network, check):
+    closed = Peer(id="gone", url=f"http://127.0.0.1:{_free_port()}/api")
+    fakes = network.fakes
+    peers = [*network.peers(), fakes.peer("nojson"), fakes.peer("notbeacon"),
+             fakes.peer("fail"), closed]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+        boolean = await check(net, "/network/api/g_variants",
+                              params={**QUERY, "datasetIds": "GDI-XX-NONE",
+                                      "requestedGranularity": "boolean"})
+    lines = _peer_lines(merged)
+    assert {i: lines[i]["status"] for i in ("nojson", "notbeacon", "fail", "gone")} == {
+        "nojson": "invalid", "notbeacon": "invalid", "fail": "error", "gone": "error"}
+    assert "not JSON" in lines["nojson"]["detail"]
+    assert lines["notbeacon"]["detail"] == "not a Beacon response: meta: Field required"
+    assert lines["fail"]["detail"] == "HTTP 500: db down"
+    assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    # A peer refusing the request (unknown dataset) is an error with the peer's reason.
+    assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
+
+
+async def test_the_token_goes_only_to_peers_trusting_its_issuer(network, check):
+    fakes = network.fakes
+    peers = [fakes.peer("trusting", network.aai_url), fakes.peer("untrusting"),
+             fakes.peer("other-only", network.other_url)]
+    fakes.authorization.clear()
+    token, other = network.token("bob"), network.token("bob", network.other_aai)
+    async with network.aggregator(peers) as net:
+        await check(net, "/network/api/g_variants", params=QUERY, token=token)
+        await check(net, "/network/api/g_variants", params=QUERY, token=other)
+        await check(net, "/network/api/g_variants", params=QUERY)
+    assert fakes.authorization["trusting"] == [f"Bearer {token}", None, None]
+    assert fakes.authorization["untrusting"] == [None, None, None]
+    assert fakes.authorization["other-only"] == [None, f"Bearer {other}", None]
+
+
+async def test_an_invalid_token_is_401_and_no_peer_is_asked(network, check):
+    fakes = network.fakes
+    fakes.authorization.clear()
+    async with network.aggregator([fakes.peer("trusting", network.aai_url)]) as net:
+        response = await net.get("/network/api/g_variants", params=QUERY,
+                                 headers={"Authorization": "Bearer not-a-token"})
+        assert response.status == 401 and "WWW-Authenticate" in response.headers
+        forged = network.token("carol")[:-4] + "AAAA"
+        await check(net, "/network/api/g_variants", params=QUERY, token=forged, status=401)
+    assert "trusting" not in fakes.authorization
+
+
+async def test_bad_requests_are_refused_as_the_node_refuses_them(network, check):
+    fakes = network.fakes
+    fakes.authorization.clear()
+    async with network.aggregator([fakes.peer("trusting")]) as net:
+        bad = await check(net, "/network/api/g_variants", params={"start": "x"}, status=400)
+        await check(net, "/network/api/g_variants/not-an-id", status=400)
+        response = await net.post("/network/api/g_variants", data=b"{not json")
+        assert response.status == 400
+    assert bad["error"]["errorMessage"].startswith("query.requestParameters.start")
+    assert fakes.authorization == {}
+
+
+async def test_variant_by_id_datasets_and_scoped_queries(network, check, beacon_schema):
+    async with network.aggregator(network.peers()) as net:
+        by_id = await check(net, "/network/api/g_variants/GRCh38:1:99:A:G")
+        datasets = await check(net, "/network/api/datasets", schema=COLLECTIONS)
+        one = await check(net, "/network/api/datasets/GDI-SE-SYN-001", schema=COLLECTIONS)
+        scoped = await check(net, "/network/api/datasets/GDI-SE-SYN-001/g_variants",
+                             params={**QUERY, "requestedGranularity": "count"})
+        await check(net, "/network/api/datasets/GDI-XX-NONE/g_variants", params=QUERY,
+                    status=404)
+    assert by_id["meta"]["returnedGranularity"] == "record"
+    assert sorted((s["beaconId"], s["id"]) for s in by_id["response"]["resultSets"]
+                  if s["results"]) == [("org.test.es", "GDI-ES-SYN-001"),
+                                       ("org.test.fi", "GDI-FI-SYN-001"),
+                                       ("org.test.se", "GDI-SE-SYN-001")]
+    assert sorted((c["beaconId"], c["id"]) for c in datasets["response"]["collections"]) == \
+        sorted((b, d) for b, sets in NODES.items() for d in sets)
+    assert datasets["responseSummary"]["numTotalResults"] == 7
+    assert [(c["beaconId"], c["id"]) for c in one["response"]["collections"]] == [
+        ("org.test.se", "GDI-SE-SYN-001")]
+    assert [(s["beaconId"], s["id"], s["resultsCount"])
+            for s in scoped["response"]["resultSets"]] == [("org.test.se", "GDI-SE-SYN-001", 5)]
+
+
+async def test_info_and_map_are_cached_and_describe_the_network(network, check):
+    fakes = network.fakes
+    peers = [*network.peers(), fakes.peer("cached"), fakes.peer("fail")]
+    async with network.aggregator(peers) as net:
+        first = await check(net, "/network/api/info", schema=INFO)
+        again = await check(net, "/network/api/", schema=INFO)
+        beacon_map = await check(net, "/network/api/map", schema=MAP)
+        await check(net, "/network/api/map", schema=MAP)
+        await check(net, "/network/api/entry_types", schema=ENTRY_TYPES)
+    assert fakes.hits["cached/info"] == 1 and fakes.hits["cached/map"] == 1
+    assert fakes.hits["fail/info"] == 2                # failures are asked again
+    peers_info = {p["id"]: p for p in first["response"]["info"]["network"]["peers"]}
+    assert peers_info["cached"]["name"] == "Peer cached"
+    assert peers_info["org.test.fi"]["status"] == "ok" and peers_info["fail"]["status"] == "error"
+    assert again["response"]["info"] == {**first["response"]["info"], "network": {
+        "peers": again["response"]["info"]["network"]["peers"]}}
+    root = beacon_map["response"]["endpointSets"]["genomicVariation"]["rootUrl"]
+    assert root.endswith("/network/api/g_variants")
+    map_lines = {p["id"]: p for p in beacon_map["info"]["network"]["peers"]}
+    assert map_lines["org.test.se"]["entryTypes"] == ["dataset", "genomicVariation"]
+
+
+async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, check):
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": "listed", "beaconUrl": f"{fakes.url}/listed/api", "country": "FI"},
+                      {"id": "configured", "beaconUrl": f"{fakes.url}/elsewhere/api"}]
+    fakes.authorization.clear()
+    fakes.hits.pop("catalogue", None)
+    token = network.token("bob")
+    async with network.aggregator([fakes.peer("configured", network.aai_url)],
+                                  peers_from_catalogue=True, catalogue_url=fakes.url) as net:
+        first = await check(net, "/network/api/g_variants", params=QUERY, token=token)
+        await check(net, "/network/api/g_variants", params=QUERY, token=token)
+    assert set(_peer_lines(first)) == {"configured", "listed"}
+    assert first["info"]["network"]["catalogue"] == {"status": "ok"}
+    assert fakes.authorization["listed"] == [None, None]
+    assert fakes.authorization["configured"] == [f"Bearer {token}"] * 2
+    assert "elsewhere" not in fakes.authorization
+    assert fakes.hits["catalogue"] == 1
+
+
+async def test_an_unreachable_catalogue_is_reported_and_configured_peers_answer(network, check):
+    async with network.aggregator(network.peers(), peers_from_catalogue=True,
+                                  catalogue_url=f"http://127.0.0.1:{_free_port()}") as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    catalogue = merged["info"]["network"]["catalogue"]
+    assert catalogue["status"] == "error" and catalogue["stalePeers"] == 0
+    assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
+
+
+async def test_a_node_without_peers_answers_an_empty_network(network, check):
+    async with network.aggregator([]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    assert merged["responseSummary"] == {"exists": False}
+    assert merged["info"]["network"]["peers"] == []
