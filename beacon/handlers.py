@@ -13,7 +13,6 @@ from auth.policy import ANONYMOUS
 from beacon import info, variants
 from beacon.datasets import collections_response, visible
 from beacon.openapi import openapi_document
-from beacon.records import parse_variant_id
 from beacon.request import (
     RequestBody,
     RequestError,
@@ -91,25 +90,9 @@ async def g_variants(request: web.Request) -> web.Response:
 
 
 async def g_variant(request: web.Request) -> web.Response:
-    """One variant by id, in every dataset that holds it; records by default."""
-    variant_id = request.match_info["id"]
-    parts = parse_variant_id(variant_id)
-    if parts is None:
-        raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
-                                                "assembly:chromosome:start:ref:alt[:end]")
-    assembly, chromosome, start, ref, alt, end = parts
-    body = await request_body(request)
-    if "requestedGranularity" not in body.query.model_fields_set:
-        body.query.requestedGranularity = "record"
-    base = to_query(body)
-    located = dataclasses.replace(
-        base, assembly=assembly, reference_name=chromosome, reference_bases=ref,
-        alternate_bases=alt, kind="bracket" if end is not None else "sequence",
-        start=(start, start + 1) if end is not None else (start,),
-        end=(end, end + 1) if end is not None else (),
-        echo={"g_variant": {"assemblyId": assembly.id, "referenceName": chromosome,
-                            "start": [start], "referenceBases": ref, "alternateBases": alt}})
-    return await _answer(request, located)
+    """One variant by id, in every dataset that holds it."""
+    return await _answer(request, variants.located_query(request.match_info["id"],
+                                                         await request_body(request)))
 
 
 async def dataset_g_variants(request: web.Request) -> web.Response:

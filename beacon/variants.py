@@ -13,6 +13,7 @@ suppressed number either.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,8 @@ from auth.policy import highest, lowest
 from beacon import store
 from beacon.assemblies import ASSEMBLIES
 from beacon.info import ENTRY_TYPES, returned_schemas
-from beacon.records import genomic_variation
-from beacon.request import RequestError, VariantQuery
+from beacon.records import genomic_variation, parse_variant_id
+from beacon.request import RequestBody, RequestError, VariantQuery, to_query
 from beacon.responses import request_summary, response_meta
 
 GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
@@ -57,6 +58,25 @@ def select_datasets(query: VariantQuery, visible: dict[str, tuple[store.DatasetR
     if query.assembly is not None:
         chosen = [c for c in chosen if c[0].assembly == query.assembly.id]
     return chosen
+
+
+def located_query(variant_id: str, body: RequestBody) -> VariantQuery:
+    """The query a variantInternalId stands for (records unless another granularity is
+    asked): that exact allele, as a sequence query, or a bracket one when the id has an end."""
+    parts = parse_variant_id(variant_id)
+    if parts is None:
+        raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
+                                                "assembly:chromosome:start:ref:alt[:end]")
+    assembly, chromosome, start, ref, alt, end = parts
+    if "requestedGranularity" not in body.query.model_fields_set:
+        body.query.requestedGranularity = "record"
+    return dataclasses.replace(
+        to_query(body), assembly=assembly, reference_name=chromosome, reference_bases=ref,
+        alternate_bases=alt, kind="bracket" if end is not None else "sequence",
+        start=(start, start + 1) if end is not None else (start,),
+        end=(end, end + 1) if end is not None else (),
+        echo={"g_variant": {"assemblyId": assembly.id, "referenceName": chromosome,
+                            "start": [start], "referenceBases": ref, "alternateBases": alt}})
 
 
 def floor_of(dataset: store.DatasetRow, default: int) -> int:

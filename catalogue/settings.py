@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from pathlib import Path
+from typing import ClassVar
 
 import platformdirs
 from pydantic import (
@@ -24,12 +24,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
+
+from node.settings import ConfigFileSettings
 
 CONFIG_ENV = "GDI_CATALOGUE_CONFIG"
 
@@ -62,8 +59,9 @@ class NodeCredential(BaseModel):
         return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._digest())
 
 
-class CatalogueSettings(BaseSettings):
+class CatalogueSettings(ConfigFileSettings):
     model_config = SettingsConfigDict(env_prefix="GDI_CATALOGUE_", extra="forbid")
+    config_env: ClassVar[str] = CONFIG_ENV
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("GDI_CATALOGUE_DATABASE_URL", "database_url"),
@@ -105,18 +103,4 @@ class CatalogueSettings(BaseSettings):
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.host}:{self.port}"
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_ENV)
-        if config_file:
-            if not Path(config_file).is_file():
-                raise FileNotFoundError(f"{CONFIG_ENV}={config_file}: no such config file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)
 

@@ -8,15 +8,12 @@ types). service-info, configuration and filtering_terms describe one service and
 """
 from __future__ import annotations
 
-import dataclasses
-
 from aiohttp import web
 
 from auth.policy import ANONYMOUS
 from beacon import info, variants
 from beacon.datasets import collections_response
 from beacon.handlers import request_body
-from beacon.records import parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
 from node.federation import CollectionsAnswer, PeerRequest, VariantAnswer
 from node.jsonresponse import json_response
@@ -69,19 +66,9 @@ async def g_variants(request: web.Request) -> web.Response:
 
 
 async def g_variant(request: web.Request) -> web.Response:
-    variant_id = request.match_info["id"]
-    parts = parse_variant_id(variant_id)
-    if parts is None:
-        raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
-                                                "assembly:chromosome:start:ref:alt[:end]")
-    assembly, chromosome, start, ref, alt, _ = parts
     body, peer_request = await _forwarded(request)
-    if "requestedGranularity" not in body.query.model_fields_set:
-        body.query.requestedGranularity = "record"          # the nodes' default here too
-    query = dataclasses.replace(to_query(body), echo={"g_variant": {
-        "assemblyId": assembly.id, "referenceName": chromosome, "start": [start],
-        "referenceBases": ref, "alternateBases": alt}})
-    return await _variants(request, query, peer_request)
+    return await _variants(request, variants.located_query(request.match_info["id"], body),
+                           peer_request)
 
 
 async def dataset_g_variants(request: web.Request) -> web.Response:

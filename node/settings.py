@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -19,7 +20,29 @@ from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, Setting
 CONFIG_ENV = "GDI_NODE_CONFIG"
 
 
-class Settings(BaseSettings):
+class ConfigFileSettings(BaseSettings):
+    """Settings read from init arguments, then the environment, then the TOML file named by
+    the environment variable `config_env` (the node's and the catalogue's alike)."""
+
+    config_env: ClassVar[str] = CONFIG_ENV
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(cls.config_env)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"{cls.config_env}={config_file}: no such config file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+class Settings(ConfigFileSettings):
     model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid")
 
     database_url: str | None = Field(
@@ -81,17 +104,3 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.host}:{self.port}"
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_ENV)
-        if config_file:
-            if not Path(config_file).is_file():
-                raise FileNotFoundError(f"{CONFIG_ENV}={config_file}: no such config file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)
