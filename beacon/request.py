@@ -9,11 +9,18 @@ request is echoed back wrapped, so responses validate. Every refusal names the f
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 
@@ -149,28 +156,43 @@ def _bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
     raise RequestError(name, f"{value!r} is not a sequence of A, C, G, T and N (wildcard)")
 
 
-def _coordinates(p: VariantParameters) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
-    start, end = tuple(p.start or ()), tuple(p.end or ())
+@dataclass(frozen=True)
+class _Parameters:
+    """The request parameters as plain values, however they arrived (POST body or GET)."""
+
+    assembly_id: str | None = None
+    reference_name: str | None = None
+    start: tuple[int, ...] = ()
+    end: tuple[int, ...] = ()
+    reference_bases: str | None = None
+    alternate_bases: str | None = None
+    variant_type: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+
+def _coordinates(p: _Parameters) -> str:
+    start, end = p.start, p.end
     if not start and not end:
-        return "none", (), ()
+        return "none"
     if not start:
         raise RequestError("start", "required when end is given")
-    if p.referenceName is None:
+    if p.reference_name is None:
         raise RequestError("referenceName", "required with start/end")
     if len(start) == 1 and not end:
-        if p.alternateBases is None and p.variantType is None:
+        if p.alternate_bases is None and p.variant_type is None:
             raise RequestError("alternateBases", "required for a query with start and no end "
                                                  "(or give variantType)")
-        return "sequence", start, end
+        return "sequence"
     if len(start) == 1 and len(end) == 1:
         if end[0] <= start[0]:
             raise RequestError("end", f"must be greater than start ({end[0]} <= {start[0]})")
-        return "range", start, end
+        return "range"
     if len(start) == 2 and len(end) == 2:
         for name, pair in (("start", start), ("end", end)):
             if pair[1] < pair[0]:
                 raise RequestError(name, f"bracket [{pair[0]},{pair[1]}] is reversed")
-        return "bracket", start, end
+        return "bracket"
     raise RequestError("end", "give one start (sequence), one start and one end (range) or "
                               "two of each (bracket)")
 
@@ -184,24 +206,45 @@ def _variant_types(value: str | None) -> frozenset[str] | None:
     return types
 
 
-def _assembly(p: VariantParameters) -> Assembly | None:
-    if p.assemblyId is None:
-        if p.referenceName and not any(a.normalise(p.referenceName) for a in ASSEMBLIES.values()):
-            raise RequestError("referenceName", f"{p.referenceName!r} is not a chromosome of "
+def _assembly(p: _Parameters) -> Assembly | None:
+    if p.assembly_id is None:
+        if p.reference_name and not any(a.normalise(p.reference_name)
+                                        for a in ASSEMBLIES.values()):
+            raise RequestError("referenceName", f"{p.reference_name!r} is not a chromosome of "
                                                 "any supported assembly")
         return None
-    assembly = find_assembly(p.assemblyId)
+    assembly = find_assembly(p.assembly_id)
     if assembly is None:
-        raise RequestError("assemblyId", f"{p.assemblyId!r} is not a supported assembly "
+        raise RequestError("assemblyId", f"{p.assembly_id!r} is not a supported assembly "
                                          f"({', '.join(ASSEMBLIES)} and aliases)")
-    if p.referenceName and assembly.normalise(p.referenceName) is None:
-        raise RequestError("referenceName", f"{p.referenceName!r} is not a chromosome of "
+    if p.reference_name and assembly.normalise(p.reference_name) is None:
+        raise RequestError("referenceName", f"{p.reference_name!r} is not a chromosome of "
                                             f"{assembly.id}")
     return assembly
 
 
+def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity: Granularity,
+                   include: Include, skip: int, limit: int, test_mode: bool,
+                   echo: dict[str, Any]) -> VariantQuery:
+    """Semantic checks the schema cannot express, then the normalised query: one code path
+    for POST bodies and GET query strings, so both refuse and answer alike."""
+    if p.min_length is not None and p.max_length is not None and p.min_length > p.max_length:
+        raise RequestError("variantMinLength", "greater than variantMaxLength")
+    kind = _coordinates(p)
+    return VariantQuery(
+        assembly=_assembly(p), reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
+        start=p.start, end=p.end,
+        reference_bases=_bases("referenceBases", p.reference_bases, symbolic=False),
+        alternate_bases=_bases("alternateBases", p.alternate_bases, symbolic=True),
+        variant_types=_variant_types(p.variant_type), min_length=p.min_length,
+        max_length=p.max_length,
+        dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
+        granularity=granularity, include=include, skip=skip, limit=limit, test_mode=test_mode,
+        echo={"g_variant": echo} if echo else {})
+
+
 def to_query(body: RequestBody) -> VariantQuery:
-    """Semantic checks the schema cannot express, then the normalised query."""
+    """The normalised query of a parsed body (POST, or GET off the fast path)."""
     q, p = body.query, body.query.requestParameters
     for name in _UNSUPPORTED:
         if getattr(p, name) is not None:
@@ -210,23 +253,13 @@ def to_query(body: RequestBody) -> VariantQuery:
     if q.filters:
         raise RequestError("filters", "this node offers no filtering terms (see "
                                       "/api/filtering_terms)")
-    if (p.variantMinLength is not None and p.variantMaxLength is not None
-            and p.variantMinLength > p.variantMaxLength):
-        raise RequestError("variantMinLength", "greater than variantMaxLength")
-    kind, start, end = _coordinates(p)
-    dataset_ids = q.datasetIds or p.datasetIds
-    echo = p.model_dump(exclude_none=True)
-    return VariantQuery(
-        assembly=_assembly(p), reference_name=p.referenceName, kind=kind,  # type: ignore[arg-type]
-        start=start, end=end,
-        reference_bases=_bases("referenceBases", p.referenceBases, symbolic=False),
-        alternate_bases=_bases("alternateBases", p.alternateBases, symbolic=True),
-        variant_types=_variant_types(p.variantType), min_length=p.variantMinLength,
-        max_length=p.variantMaxLength,
-        dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
-        granularity=q.requestedGranularity, include=q.includeResultsetResponses,
-        skip=q.pagination.skip, limit=q.pagination.limit, test_mode=q.testMode,
-        echo={"g_variant": echo} if echo else {})
+    plain = _Parameters(p.assemblyId, p.referenceName, tuple(p.start or ()), tuple(p.end or ()),
+                        p.referenceBases, p.alternateBases, p.variantType, p.variantMinLength,
+                        p.variantMaxLength)
+    return _variant_query(plain, dataset_ids=q.datasetIds or p.datasetIds,
+                          granularity=q.requestedGranularity, include=q.includeResultsetResponses,
+                          skip=q.pagination.skip, limit=q.pagination.limit, test_mode=q.testMode,
+                          echo=p.model_dump(exclude_none=True))
 
 
 def parse_body(raw: Any) -> RequestBody:
@@ -264,14 +297,18 @@ def _get_value(key: str, values: list[str]) -> Any:
     return value
 
 
-def parse_get(pairs: list[tuple[str, str]]) -> RequestBody:
-    """A GET query string as the equivalent POST body."""
+def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for key, value in pairs:
         grouped.setdefault(_GET_ALIASES.get(key, key), []).append(value)
+    return grouped
+
+
+def parse_get(pairs: Iterable[tuple[str, str]]) -> RequestBody:
+    """A GET query string as the equivalent POST body."""
     parameters: dict[str, Any] = {}
     query: dict[str, Any] = {"pagination": {}}
-    for key, values in grouped.items():
+    for key, values in _grouped(pairs).items():
         value = _get_value(key, values)
         if key in _GET_QUERY_KEYS:
             query[key] = value
@@ -286,3 +323,66 @@ def parse_get(pairs: list[tuple[str, str]]) -> RequestBody:
         return RequestBody.model_construct(meta={}, query=Query.model_validate(query))
     except ValidationError as exc:
         raise _first_error(exc, prefix="query.") from None
+
+
+# The GET fast path: the plain, well-formed query strings clients send most, turned into a
+# VariantQuery without building pydantic models (in a busy server their validation and
+# serialisation cost several times what a micro-benchmark shows; docs/benchmarks.md).
+# Anything else -- an unknown or repeated key, an alias, a value outside these forms --
+# returns None and takes the full path, which also words every refusal.
+_FAST_INT = re.compile(r"^[0-9]{1,10}$")
+_ECHO_ORDER = tuple(VariantParameters.model_fields)
+_FAST_STRINGS = ("assemblyId", "referenceName", "referenceBases", "alternateBases",
+                 "variantType")
+_FAST_CHOICES: dict[str, tuple[str, ...]] = {
+    "requestedGranularity": get_args(Granularity), "includeResultsetResponses": get_args(Include)}
+
+
+def _fast_int(value: str, high: int) -> int | None:
+    number = int(value) if _FAST_INT.fullmatch(value) else -1
+    return number if 0 <= number <= high else None
+
+
+def _fast_ints(value: str, most: int) -> list[int] | None:
+    items = [_fast_int(v, MAX_POSITION) for v in value.split(",")]
+    return items if 0 < len(items) <= most and None not in items else None  # type: ignore[return-value]
+
+
+def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
+    """The query of a plain GET, equal to to_query(parse_get(pairs)); None = not plain."""
+    given: dict[str, str] = {}
+    for key, value in pairs:
+        if key in given:
+            return None
+        given[key] = value
+    echo: dict[str, Any] = {}
+    numbers: dict[str, Any] = {}
+    for key, value in given.items():
+        if key in _FAST_STRINGS:
+            echo[key] = value
+        elif key in _FAST_CHOICES:
+            if value not in _FAST_CHOICES[key]:
+                return None
+        elif key in ("start", "end"):
+            numbers[key] = _fast_ints(value, 2)
+        elif key in ("variantMinLength", "variantMaxLength", "skip"):
+            numbers[key] = _fast_int(value, MAX_POSITION)
+        elif key == "limit":
+            numbers[key] = _fast_int(value, MAX_LIMIT)
+        else:
+            return None
+    if None in numbers.values():
+        return None
+    echo.update((k, numbers[k]) for k in ("start", "end", "variantMinLength", "variantMaxLength")
+                if k in numbers)
+    parameters = _Parameters(
+        given.get("assemblyId"), given.get("referenceName"), tuple(numbers.get("start", ())),
+        tuple(numbers.get("end", ())), given.get("referenceBases"), given.get("alternateBases"),
+        given.get("variantType"), numbers.get("variantMinLength"), numbers.get("variantMaxLength"))
+    return _variant_query(
+        parameters, dataset_ids=None,
+        granularity=given.get("requestedGranularity", "boolean"),  # type: ignore[arg-type]
+        include=given.get("includeResultsetResponses", "HIT"),  # type: ignore[arg-type]
+        skip=numbers.get("skip", 0), limit=numbers.get("limit", 10), test_mode=False,
+        echo={k: echo[k] for k in _ECHO_ORDER if k in echo})
+

@@ -13,8 +13,8 @@ from aiohttp import web
 from auth.policy import ANONYMOUS
 from beacon import info, variants
 from beacon.datasets import collections_response
-from beacon.handlers import request_body
-from beacon.request import RequestBody, RequestError, VariantQuery, to_query
+from beacon.handlers import request_body, request_query
+from beacon.request import RequestError, VariantQuery
 from node.federation import CollectionsAnswer, PeerRequest, VariantAnswer
 from node.jsonresponse import json_response
 from node.keys import CALLER, NETWORK, SETTINGS
@@ -29,14 +29,13 @@ from node.network_merge import (
 from node.observability import Handler
 
 
-async def _forwarded(request: web.Request) -> tuple[RequestBody, PeerRequest]:
-    """The request parsed (refused here as the node would refuse it) and as peers get it:
-    same method, path below the API root, query string and body."""
-    body = await request_body(request)
+async def _forwarded(request: web.Request) -> PeerRequest:
+    """The request as peers get it: same method, path below the API root, query string and
+    body. Handlers parse it first, so a request a node would refuse is refused here."""
     raw = await request.read() if request.method == "POST" else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
-    return body, PeerRequest(request.method, path, request.rel_url.raw_query_string,
-                             raw if raw.strip() else None)
+    return PeerRequest(request.method, path, request.rel_url.raw_query_string,
+                       raw if raw.strip() else None)
 
 
 def _credentials(request: web.Request) -> tuple[str | None, str | None]:
@@ -61,27 +60,26 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
 
 
 async def g_variants(request: web.Request) -> web.Response:
-    body, peer_request = await _forwarded(request)
-    return await _variants(request, to_query(body), peer_request)
+    query = await request_query(request)
+    return await _variants(request, query, await _forwarded(request))
 
 
 async def g_variant(request: web.Request) -> web.Response:
-    body, peer_request = await _forwarded(request)
-    return await _variants(request, variants.located_query(request.match_info["id"], body),
-                           peer_request)
+    query = variants.located_query(request.match_info["id"], await request_body(request))
+    return await _variants(request, query, await _forwarded(request))
 
 
 async def dataset_g_variants(request: web.Request) -> web.Response:
     dataset_id = request.match_info["id"]
-    body, peer_request = await _forwarded(request)
-    query = to_query(body)
+    query = await request_query(request)
     if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
-    return await _variants(request, query, peer_request, scoped=True)
+    return await _variants(request, query, await _forwarded(request), scoped=True)
 
 
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
-    body, peer_request = await _forwarded(request)
+    body = await request_body(request)
+    peer_request = await _forwarded(request)
     bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, CollectionsAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=single)
