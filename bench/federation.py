@@ -20,6 +20,11 @@ bench/query.py's; `srv µs/req` of the network row is the aggregator process alo
 fan-out overhead = network p50 - slowest node p50, measured in the same run on the same
 machine: what the aggregator adds on top of waiting for its slowest peer. On 2 cores the
 network row also shares the CPU between wrk, the aggregator, three nodes and PostgreSQL.
+
+For scale, the run also measures what the HTTP client alone costs: this process making the
+aggregator's kind of outgoing requests (one shared aiohttp session, three at a time, each
+under a timeout, body read in full) to bench/query.py's constant-body server, in CPU µs per
+request. Three of those are the least CPU any aiohttp aggregator spends per network request.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.query import (
+    CEILING_BODY,
     HEADER,
     HOST,
     SAMPLES,
@@ -117,6 +123,33 @@ def check_sums(nodes: dict[str, Server], network: Server, paths: list[str]) -> s
     return f"network total = sum of the nodes' totals, all peers ok: {agree}/20 queries"
 
 
+async def _client_cost(url: str, count: int) -> float:
+    import aiohttp
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        async def one() -> bytes:
+            async with asyncio.timeout(5):
+                async with session.get(url, allow_redirects=False) as response:
+                    return await response.read()
+        for _ in range(100):                     # warm-up; the connections stay open
+            await one()
+        began, rounds = time.process_time(), count // 3
+        for _ in range(rounds):
+            await asyncio.gather(one(), one(), one())
+        return (time.process_time() - began) / (rounds * 3) * 1e6
+
+
+def client_cost(stack: ExitStack, count: int) -> str:
+    port = free_port()
+    ceiling = stack.enter_context(started(
+        "ceiling", [sys.executable, str(ROOT / "bench" / "query.py"), "--serve-ceiling",
+                    str(port)], child_env(None), port, "/api/g_variants"))
+    cost = asyncio.run(_client_cost(ceiling.base + "/api/g_variants", count))
+    return (f"aiohttp client alone: {cost:.0f} µs CPU per outgoing request ({count:,} requests, "
+            f"3 at a time, {len(CEILING_BODY)}-byte answers): {3 * cost:.0f} µs per network "
+            "request at the least")
+
+
 def run(args: argparse.Namespace, urls: dict[str, str], postmaster: int | None,
         variants: list[tuple[str, int, str, str]]) -> None:
     (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
@@ -140,6 +173,7 @@ def run(args: argparse.Namespace, urls: dict[str, str], postmaster: int | None,
             {**child_env(urls[AGGREGATOR]), "GDI_NODE_BEACON_ID": AGGREGATOR,
              "GDI_NODE_PEERS": json.dumps(peers)}, port, "/ready"))
         print(check_sums(nodes, network, paths), flush=True)
+        print(client_cost(stack, args.requests), flush=True)
         rows = [*((f"node {b.rsplit('.', 1)[1]}", s, node_file) for b, s in nodes.items()),
                 ("network (3 peers)", network, network_file)]
         runs: dict[str, list[Cell]] = {name: [] for name, _, _ in rows}

@@ -1,0 +1,150 @@
+"""Where a sequence-count request's CPU goes, step by step (not a test, not a throughput figure).
+
+Run from the repository root, with the project's virtualenv:
+
+    python bench/handler_steps.py [--records 1000000] [--requests 1500] [--rounds 5]
+                                  [--workdir bench/out] [--database-url URL]
+
+It ingests bench/query.py's dataset and calls handlers in this process: no HTTP, no load
+generator. Each step adds one piece of the node's handler to the one before it, and each
+does the real database round trip, so the code runs with its caches as cold as in a server.
+(Micro-benchmarks of single functions in a loop keep everything hot and under-count by a
+factor of several.) The GC is frozen after warm-up, as the node does. It prints, per step,
+the median and minimum over --rounds rounds of this process's CPU µs per request (PostgreSQL's
+CPU is not included):
+
+  floor          the floor handler of bench/query.py: fetch, sum, small JSON
+  + fast GET     + beacon.request.query_from_get (the node's path for plain GETs)
+  + full GET     instead: + parse_get and to_query (pydantic; the path for everything else)
+  + datasets     + visibility and dataset selection (the fast path's query)
+  + answer       the node's answer() instead of the floor's fetch
+  node handler   beacon.handlers.g_variants, response building and JSON included
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.query import (
+    DATASET,
+    FLOOR_SQL,
+    database,
+    ingest,
+    sample_variants,
+    synthetic_vcf,
+    workload,
+)
+
+Step = Callable[[object], Awaitable[object]]
+
+
+def steps(app: object) -> dict[str, Step]:
+    import orjson
+    from aiohttp import web
+
+    from beacon import handlers, variants
+    from beacon.request import parse_get, query_from_get, to_query
+    from node.keys import POOL, SETTINGS
+
+    pool, settings = app[POOL], app[SETTINGS]  # type: ignore[index]
+
+    async def count(request: web.Request) -> int:
+        q = request.query
+        rows = await pool.fetch(FLOOR_SQL, [DATASET], q["referenceName"].removeprefix("chr"),
+                                int(q["start"]), q["alternateBases"])
+        return sum(r[1] for r in rows)
+
+    def small(found: int) -> web.Response:
+        return web.Response(body=orjson.dumps({"exists": found > 0, "count": found}),
+                            content_type="application/json")
+
+    async def floor(request: web.Request) -> web.Response:
+        return small(await count(request))
+
+    async def fast_get(request: web.Request) -> web.Response:
+        query_from_get(request.query.items())
+        return small(await count(request))
+
+    async def full_get(request: web.Request) -> web.Response:
+        to_query(parse_get(request.query.items()))
+        return small(await count(request))
+
+    async def with_datasets(request: web.Request) -> web.Response:
+        query = query_from_get(request.query.items())
+        variants.select_datasets(query, await handlers._visible(request))
+        return small(await count(request))
+
+    async def with_answer(request: web.Request) -> web.Response:
+        query = query_from_get(request.query.items())
+        chosen = variants.select_datasets(query, await handlers._visible(request))
+        answers = await variants.answer(pool, query, chosen, min_count=1,
+                                        base_url=settings.base_url)
+        return small(sum(a.count for a in answers))
+
+    return {"floor": floor, "+ fast GET": fast_get, "+ full GET": full_get,
+            "+ datasets": with_datasets, "+ answer": with_answer,
+            "node handler": handlers.g_variants}
+
+
+async def measure(url: str, paths: list[str], requests: int, rounds: int) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from beacon.dataset_cache import DatasetCache
+    from node.database import create_pool
+    from node.keys import DATASETS, POOL, SETTINGS
+    from node.settings import Settings
+
+    settings = Settings(database_url=url)
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[POOL] = await create_pool(url, settings)
+    app[DATASETS] = DatasetCache(app[POOL])
+    requests_ = [make_mocked_request("GET", path, app=app) for path in paths]
+    table = steps(app)
+    for step in table.values():                   # warm-up: statements prepared, caches full
+        for request in requests_[:200]:
+            await step(request)
+    gc.collect()
+    gc.freeze()
+    cpu: dict[str, list[float]] = {name: [] for name in table}
+    for _ in range(rounds):                       # interleaved, so drift hits every step
+        for name, step in table.items():
+            began = time.process_time()
+            for i in range(requests):
+                await step(requests_[i % len(requests_)])
+            cpu[name].append((time.process_time() - began) / requests * 1e6)
+    await app[POOL].close()
+    print(f"{'step':<14} {'median µs':>10} {'min µs':>8}   (CPU of this process per request)")
+    for name, values in cpu.items():
+        print(f"{name:<14} {statistics.median(values):>10.1f} {min(values):>8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=1500, help="per step and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    vcf = synthetic_vcf(args.workdir, args.records)
+    with database(args.database_url) as (url, _):
+        ingest(vcf, url)
+        facts = asyncio.run(sample_variants(url))
+        asyncio.run(measure(url, workload("sequence", "count", facts.variants), args.requests,
+                            args.rounds))
+
+
+if __name__ == "__main__":
+    main()
