@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from node.settings import ConfigFileSettings
+from node.settings import ServiceSettings
 
 CONFIG_ENV = "GDI_CATALOGUE_CONFIG"
 
@@ -59,7 +59,7 @@ class NodeCredential(BaseModel):
         return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._digest())
 
 
-class CatalogueSettings(ConfigFileSettings):
+class CatalogueSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GDI_CATALOGUE_", extra="forbid")
     config_env: ClassVar[str] = CONFIG_ENV
 
@@ -67,10 +67,7 @@ class CatalogueSettings(ConfigFileSettings):
         default=None, validation_alias=AliasChoices("GDI_CATALOGUE_DATABASE_URL", "database_url"),
         description="PostgreSQL URL of the catalogue's own database; unset = embedded in data_dir")
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-catalogue"))
-    host: str = "127.0.0.1"
     port: int = Field(default=5060, ge=1, le=65535)
-    public_base_url: str | None = Field(
-        default=None, description="URL the catalogue is reached at; default http://host:port")
     title: str = "GDI federated dataset catalogue"
     description: str = "Datasets published by the nodes of a GDI federation"
     publisher_name: str = "GDI catalogue operator"
@@ -83,14 +80,6 @@ class CatalogueSettings(ConfigFileSettings):
                                        description="Documents fetched per node per harvest")
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=5, ge=1)
-    log_format: str = Field(default="text", pattern="^(text|json)$")
-    log_level: str = "INFO"
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
-
     @field_validator("nodes")
     @classmethod
     def _unique_ids(cls, value: list[NodeCredential]) -> list[NodeCredential]:
@@ -99,8 +88,5 @@ class CatalogueSettings(ConfigFileSettings):
             raise ValueError(f"duplicate node ids: {sorted(i for i in ids if ids.count(i) > 1)}")
         return value
 
-    @property
-    def base_url(self) -> str:
-        return self.public_base_url or f"http://{self.host}:{self.port}"
 
 

@@ -12,19 +12,42 @@ from typing import ClassVar
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
 from auth.issuers import TrustedIssuer
 from node.peers import Peer
-from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
-                               TomlConfigSettingsSource)
 
 CONFIG_ENV = "GDI_NODE_CONFIG"
 
 
-class ConfigFileSettings(BaseSettings):
-    """Settings read from init arguments, then the environment, then the TOML file named by
-    the environment variable `config_env` (the node's and the catalogue's alike)."""
+class ServiceSettings(BaseSettings):
+    """What every gdi-node service (node, catalogue) reads alike: init arguments, then the
+    environment, then the TOML file named by the environment variable `config_env`; where it
+    listens, the URL it is reached at, and how it logs."""
 
     config_env: ClassVar[str] = CONFIG_ENV
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5050, ge=1, le=65535)
+    public_base_url: str | None = Field(
+        default=None, description="URL the service is reached at from outside; default "
+                                  "http://host:port")
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    log_level: str = "INFO"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -42,7 +65,7 @@ class ConfigFileSettings(BaseSettings):
         return tuple(sources)
 
 
-class Settings(ConfigFileSettings):
+class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid")
 
     database_url: str | None = Field(
@@ -51,10 +74,6 @@ class Settings(ConfigFileSettings):
         description="PostgreSQL URL; unset = start an embedded PostgreSQL in data_dir")
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-node"),
                            description="Directory the node owns (embedded database lives here)")
-    host: str = "127.0.0.1"
-    port: int = Field(default=5050, ge=1, le=65535)
-    public_base_url: str | None = Field(
-        default=None, description="URL the node is reached at from outside; default http://host:port")
     beacon_id: str = Field(default="org.example.gdi-node",
                            description="Reverse-domain identifier of this Beacon")
     beacon_name: str = "GDI reference node"
@@ -92,15 +111,3 @@ class Settings(ConfigFileSettings):
         default=False, description="Also fan out to every node the catalogue's registry lists")
     peer_timeout_seconds: float = Field(default=3.0, gt=0)
     network_deadline_seconds: float = Field(default=5.0, gt=0)
-    log_format: str = Field(default="text", pattern="^(text|json)$")
-    log_level: str = "INFO"
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
-
-    @property
-    def base_url(self) -> str:
-        return self.public_base_url or f"http://{self.host}:{self.port}"
-

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,8 +24,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth.access import AccessLevel
-from auth.dev_issuer import DevIssuer, DevIssuerConfig, SigningKey, create_aai_app
-from auth.dev_issuer import trusted_issuer_entry
+from auth.dev_issuer import (
+    DevIssuer,
+    DevIssuerConfig,
+    SigningKey,
+    create_aai_app,
+    trusted_issuer_entry,
+)
 from auth.issuers import TrustedIssuer
 from auth.passport import BONA_FIDE
 from beacon.assemblies import GRCH38
@@ -34,7 +38,7 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.settings import Settings
-from tests.conftest import fresh_database, write_vcf_text
+from tests.conftest import free_port, fresh_database, write_vcf_text
 
 PUBLIC, REGISTERED, CONTROLLED, OTHER = ("GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003",
                                          "GDI-FI-SYN-004")
@@ -52,11 +56,6 @@ SCHEMAS = {"boolean": "framework/json/responses/beaconBooleanResponse.json",
            "record": "framework/json/responses/beaconResultsetsResponse.json"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @dataclass
 class Stack:
@@ -72,7 +71,7 @@ class Stack:
 @pytest.fixture(scope="module")
 async def stack(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Stack]:
     """A node with four datasets trusting a development AAI; plus an attacker's JWKS."""
-    aai_port, attacker_port = _free_port(), _free_port()
+    aai_port, attacker_port = free_port(), free_port()
     aai_url = f"http://127.0.0.1:{aai_port}"
     aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
     aai_server = TestServer(create_aai_app(aai), host="127.0.0.1", port=aai_port)
@@ -368,7 +367,7 @@ async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):
     kids costs one JWKS fetch per cooldown."""
     keys = {"k1": SigningKey("k1", None)}
     fetches = []
-    port = _free_port()
+    port = free_port()
     issuer_url = f"http://127.0.0.1:{port}"
 
     async def serve_jwks(request: web.Request) -> web.Response:

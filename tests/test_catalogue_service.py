@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -37,7 +36,7 @@ from catalogue.settings import CatalogueSettings
 from node.app import create_app as create_node
 from node.database import connect, create_pool
 from node.settings import Settings
-from tests.conftest import fresh_database, write_vcf_text
+from tests.conftest import free_port, fresh_database, write_vcf_text
 from tests.shacl import shacl_violations
 
 NODE, OTHER = "org.test.fi", "org.test.se"
@@ -54,11 +53,6 @@ def _vcf(records: int) -> str:
     lines += [f"chr1\t{100 + 10 * i}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1" for i in range(records)]
     return "\n".join(lines) + "\n"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _serve(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:
@@ -120,7 +114,7 @@ def _catalogue_settings(tmp_path: Path, port: int) -> CatalogueSettings:
 
 @pytest.fixture
 async def catalogue(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Catalogue]:
-    port = _free_port()
+    port = free_port()
     settings = _catalogue_settings(tmp_path, port)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
@@ -147,7 +141,7 @@ async def _node(pg_server_url: str, directory: Path, node_id: str, country: str,
         db = await stack.enter_async_context(fresh_database(pg_server_url))
         for dataset_id, (level, assembly, count, metadata) in datasets.items():
             await _ingest(db, directory, dataset_id, level, assembly, count, metadata)
-        port = _free_port()
+        port = free_port()
         settings = Settings(database_url=db, data_dir=directory, beacon_id=node_id,
                             beacon_name=f"Node {country}", country=country, port=port,
                             public_base_url=f"http://127.0.0.1:{port}",
@@ -274,7 +268,7 @@ async def test_reingest_updates_record_and_removal_withdraws(pg_server_url, tmp_
 
 
 async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     settings = _catalogue_settings(tmp_path, port)
     async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", f"http://127.0.0.1:{port}",
                      _fi_datasets(), serve=False) as node, \
@@ -298,7 +292,7 @@ async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
 async def test_publish_gives_up_within_bounds_and_does_not_retry_refusals(pg_server_url,
                                                                           tmp_path, catalogue):
     async with _node(pg_server_url, tmp_path / "fi", NODE, "FI",
-                     f"http://127.0.0.1:{_free_port()}", {}, serve=False) as node, \
+                     f"http://127.0.0.1:{free_port()}", {}, serve=False) as node, \
             aiohttp.ClientSession() as session:
         with pytest.raises(PublishError, match="3 attempts failed"):
             await publish(session, node.settings, [], Backoff(attempts=3, first_delay=0.01))
@@ -447,7 +441,7 @@ class FakeNode:
 
 async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalogue):
     async with AsyncExitStack() as stack:
-        port = _free_port()
+        port = free_port()
         fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
         fdp = f"{fake.base}/fdp"
         fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]

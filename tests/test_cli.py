@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import aiohttp
 import pytest
 
 from synthetic_data.vcf import VcfSpec, write_vcf
-from tests.conftest import ROOT, write_vcf_text
+from tests.conftest import ROOT, free_port, write_vcf_text
 
 DATASET = "GDI-SE-SYN-001"
 
@@ -148,14 +147,9 @@ def test_synth_skip_loaded_leaves_held_datasets_alone(db_url, tmp_path, small_vc
     assert refused.returncode == 1 and "--skip-loaded only makes sense with --load" in refused.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 async def test_serve_answers_and_stops_gracefully_on_sigterm(db_url):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--port", str(port)],
                                env=_env(DATABASE_URL=db_url, GDI_NODE_LOG_FORMAT="json"),
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
@@ -193,7 +187,7 @@ async def test_aai_and_node_as_processes_with_trust_from_the_environment(db_url,
     vcf = write_vcf(VcfSpec(tmp_path / "c.vcf.gz", records=1000, samples=3, seed=9)).path
     env = _env(DATABASE_URL=db_url)
     assert gdi_node("ingest", str(vcf), "--dataset", "GDI-FI-SYN-003", env=env).returncode == 0
-    aai_port, node_port = _free_port(), _free_port()
+    aai_port, node_port = free_port(), free_port()
     aai_url = f"http://127.0.0.1:{aai_port}"
     from auth.dev_issuer import trusted_issuer_entry
     trust = json.dumps([trusted_issuer_entry(aai_url)])

@@ -5,7 +5,6 @@ metadata, broken database, hidden datasets)."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from math import ceil
@@ -38,7 +37,7 @@ from node.app import create_app
 from node.database import connect, create_pool
 from node.settings import Settings
 from synthetic_data.federation import write_federation
-from tests.conftest import fresh_database
+from tests.conftest import free_port, fresh_database
 from tests.shacl import gdi_shapes, shacl_violations
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
@@ -92,9 +91,7 @@ async def fdp_node(loaded_db: str, tmp_path: Path) -> AsyncIterator[Node]:
     started: list[tuple[TestServer, ClientSession, asyncpg.Pool]] = []
 
     async def start(**changes: object) -> tuple[ClientSession, Settings, asyncpg.Pool]:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         settings = Settings(database_url=loaded_db, data_dir=tmp_path / "node", port=port,
                             beacon_id="org.test.fdp", country="FI", **changes)
         pool = await create_pool(loaded_db, settings)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -37,7 +36,7 @@ from node.app import create_app
 from node.database import create_pool
 from node.peers import Peer
 from node.settings import Settings
-from tests.conftest import fresh_database, write_vcf_text
+from tests.conftest import free_port, fresh_database, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
 ##contig=<ID=chr1,length=248956422>
@@ -71,11 +70,6 @@ def _vcf(count: int) -> str:
     return HEADER + "".join(f"chr1\t{100 * (i + 1)}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t0|0\n"
                             for i in range(count))
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -179,7 +173,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
     async with AsyncExitStack() as stack:
         issuers = []
         for _ in range(2):
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             issuer = DevIssuer(DevIssuerConfig(issuer=url))
             await _serve(stack, create_aai_app(issuer), port)
@@ -343,7 +337,7 @@ async def test_the_network_deadline_cancels_what_is_still_running(network, check
 
 
 async def test_broken_peers_are_unavailable_not_absent(network, check):
-    closed = Peer(id="gone", url=f"http://127.0.0.1:{_free_port()}/api")
+    closed = Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")
     fakes = network.fakes
     peers = [*network.peers(), fakes.peer("nojson"), fakes.peer("notbeacon"),
              fakes.peer("fail"), closed]
@@ -469,7 +463,7 @@ async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, 
 
 async def test_an_unreachable_catalogue_is_reported_and_configured_peers_answer(network, check):
     async with network.aggregator(network.peers(), peers_from_catalogue=True,
-                                  catalogue_url=f"http://127.0.0.1:{_free_port()}") as net:
+                                  catalogue_url=f"http://127.0.0.1:{free_port()}") as net:
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     catalogue = merged["info"]["network"]["catalogue"]
     assert catalogue["status"] == "error" and catalogue["stalePeers"] == 0

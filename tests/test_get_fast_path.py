@@ -70,8 +70,8 @@ def test_fast_path_answers_exactly_as_the_full_parser_or_steps_aside(pairs):
     "referenceName=1&start=225948001&alternateBases=A&requestedGranularity=count",
     "referenceName=chr17&start=7661778&end=7687490&variantType=DEL&requestedGranularity=record",
     "assemblyId=GRCh37&referenceName=X&start=100,200&end=300,400&skip=10&limit=5",
-    "referenceName=NC_000001.11&start=1000&referenceBases=N&alternateBases=A"
-    "&includeResultsetResponses=ALL",
+    ("referenceName=NC_000001.11&start=1000&referenceBases=N&alternateBases=A"
+     "&includeResultsetResponses=ALL"),
 ])
 def test_the_queries_clients_send_most_take_the_fast_path(query):
     pairs = [tuple(p.split("=", 1)) for p in query.split("&")]

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38

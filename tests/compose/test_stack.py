@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.compose
 
@@ -69,11 +68,6 @@ def _require_engine() -> None:
     pytest.skip(f"compose stack not run: {problem} (start one with .ci/docker-up; "
                 "GDI_REQUIRE_COMPOSE=1 turns this skip into a failure)")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -131,7 +125,7 @@ def _answers(url: str) -> bool:
 def stack() -> Iterator[Stack]:
     _require_engine()
     from testcontainers.compose import DockerCompose
-    ports = {name: _free_port() for name in PORT_VARIABLES}
+    ports = {name: free_port() for name in PORT_VARIABLES}
     with pytest.MonkeyPatch.context() as env:
         # Its own project (containers, network, volumes) and ports: a developer's running
         # `docker compose up` is neither reused nor torn down.
