@@ -26,7 +26,11 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
                           sequence-count SQL (beacon/store.py) and returning a small JSON: the
                           database-bound floor, once with asyncpg's default reset on release
                           (a DISCARD-ALL-style round trip) and once with a no-op reset, as the
-                          node configures its pool (node/database.py)
+                          node configures its pool (node/database.py); and once more, no-op
+                          reset, answering a body of the node's count response's shape and
+                          size (meta echoing the request, summary, one resultSet; built as a
+                          dict literal, not by the Beacon code): how much of the node's cost is
+                          the size of a Beacon answer rather than the work of making it
   node                    `gdi-node serve` with GDI_NODE_LOG_LEVEL=WARNING (no access log),
                           each query kind at boolean, count and record granularity (GET)
   node ... + token        the sequence-count row again, every request carrying a real bearer
@@ -61,7 +65,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +113,26 @@ async def _no_reset(conn: object) -> None:
     """What the node's reset amounts to on a healthy connection: no round trip."""
 
 
-def serve_floor(port: int, url: str, reset: str) -> None:
+def _beacon_sized(count: int, q: Mapping[str, str]) -> dict[str, object]:
+    """The node's count answer to a sequence query, in shape and size only."""
+    schemas = [{"entityType": "genomicVariation", "schema": "ga4gh-beacon-variant-v2.0.0"}]
+    return {
+        "meta": {"beaconId": "org.example.gdi-node", "apiVersion": "v2.0.1",
+                 "returnedSchemas": schemas, "returnedGranularity": "count",
+                 "receivedRequestSummary": {
+                     "apiVersion": "v2.0.1", "requestedSchemas": schemas,
+                     "pagination": {"skip": 0, "limit": 10}, "requestedGranularity": "count",
+                     "requestParameters": {"g_variant": {
+                         "referenceName": q["referenceName"], "start": [int(q["start"])],
+                         "alternateBases": q["alternateBases"]}},
+                     "includeResultsetResponses": "HIT", "testMode": False, "filters": []}},
+        "responseSummary": {"exists": count > 0, "numTotalResults": count},
+        "response": {"resultSets": [{
+            "id": DATASET, "setType": "dataset", "exists": count > 0, "resultsCount": count,
+            "results": [], "info": {"returnedGranularity": "count"}}] if count else []}}
+
+
+def serve_floor(port: int, url: str, reset: str, beacon_body: bool = False) -> None:
     """(i): the node's one indexed lookup behind the least code that can serve it."""
     import asyncpg
     import orjson
@@ -125,8 +148,8 @@ def serve_floor(port: int, url: str, reset: str) -> None:
             FLOOR_SQL, [DATASET], q["referenceName"].removeprefix("chr"), int(q["start"]),
             q["alternateBases"])
         count = sum(r[1] for r in rows)
-        return web.Response(body=orjson.dumps({"exists": count > 0, "count": count}),
-                            content_type="application/json")
+        answer = _beacon_sized(count, q) if beacon_body else {"exists": count > 0, "count": count}
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def pool(app: web.Application):  # type: ignore[no-untyped-def]
         kwargs = {"reset": _no_reset} if reset == "noop" else {}
@@ -540,6 +563,10 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
         lines.append(f"{c:>2} connections: node sequence-count / floor (default reset) = "
                      f"{ratio:.2f}")
     for c, cells in by_conn.items():
+        ratio = cells[seq].result["rps"] / cells[BEACON_BODY_ROW].result["rps"]
+        lines.append(f"{c:>2} connections: node sequence-count / floor with a Beacon-size body "
+                     f"= {ratio:.2f}")
+    for c, cells in by_conn.items():
         ratio = cells[seq].result["rps"] / cells["(ii) ceiling"].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / ceiling = {ratio:.2f}")
     if 8 in by_conn:
@@ -552,8 +579,9 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
 # --- orchestration ---------------------------------------------------------------------------
 
 TOKEN_ROW = "node sequence count + token"
+BEACON_BODY_ROW = "(i) floor, Beacon-size body"
 VERDICT_ROWS = ("(ii) ceiling", "(i) floor, no-op reset", "(i) floor, default reset",
-                "node sequence count", TOKEN_ROW)
+                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW)
 
 
 def repeated(rows: list[tuple[str, Server, Path, tuple[str, ...]]], first: dict[str, Cell],
@@ -608,7 +636,7 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
     seq_paths = seq_file.read_text().split()
     env = child_env(url)
     me = [sys.executable, __file__]
-    ports = [free_port() for _ in range(5)]
+    ports = [free_port() for _ in range(6)]
     aai_url = f"http://{HOST}:{ports[4]}"
     with ExitStack() as stack:
         stack.enter_context(started(
@@ -618,10 +646,12 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
         ceiling = stack.enter_context(started(
             "ceiling", [*me, "--serve-ceiling", str(ports[0])], env, ports[0],
             "/api/g_variants"))
-        floors = {reset: stack.enter_context(started(
-            f"floor-{reset}", [*me, "--serve-floor", str(port), url, "--reset", reset], env,
-            port, seq_paths[1])) for reset, port in
-            (("default", ports[1]), ("noop", ports[2]))}
+        floors = {kind: stack.enter_context(started(
+            f"floor-{kind}", [*me, "--serve-floor", str(port), url,
+                              "--reset", kind.removesuffix("-beacon-body"),
+                              *(["--beacon-body"] if kind.endswith("beacon-body") else [])],
+            env, port, seq_paths[1])) for kind, port in
+            (("default", ports[1]), ("noop", ports[2]), ("noop-beacon-body", ports[5]))}
         node = stack.enter_context(started(
             "node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
                      str(ports[3])], {**env, "GDI_NODE_TRUSTED_ISSUERS": trust(aai_url)},
@@ -636,6 +666,7 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             rows = [("(ii) ceiling", ceiling, seq_file, ()),
                     ("(i) floor, default reset", floors["default"], seq_file, ()),
                     ("(i) floor, no-op reset", floors["noop"], seq_file, ()),
+                    (BEACON_BODY_ROW, floors["noop-beacon-body"], seq_file, ()),
                     *((name, node, path, ()) for name, path in files.items())]
             if args.client == "wrk":
                 rows.append((TOKEN_ROW, node, seq_file, bearer))
@@ -669,6 +700,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "URL"), help=argparse.SUPPRESS)
     parser.add_argument("--reset", choices=("default", "noop"), default="noop",
                         help=argparse.SUPPRESS)
+    parser.add_argument("--beacon-body", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", type=Path, metavar="PATHS_JSON", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
@@ -680,7 +712,8 @@ def main() -> None:
     if args.serve_ceiling:
         return serve_ceiling(args.serve_ceiling)
     if args.serve_floor:
-        return serve_floor(int(args.serve_floor[0]), args.serve_floor[1], args.reset)
+        return serve_floor(int(args.serve_floor[0]), args.serve_floor[1], args.reset,
+                           args.beacon_body)
     if args.load:
         result = asyncio.run(python_load(args.base, args.load.read_text().split(),
                                   args.connections[0], args.requests, args.warmup,
