@@ -65,8 +65,9 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
 
 
 async def _fdp_site(request: web.Request) -> FdpSite:
-    """The node's FAIR Data Point as of now: its settings and (cached) datasets."""
-    return node_site(request.app[SETTINGS], await request.app[DATASETS].all())
+    """The node's FAIR Data Point as of now, built once per version of the datasets."""
+    settings = request.app[SETTINGS]
+    return await request.app[DATASETS].derived("fdp-site", lambda rows: node_site(settings, rows))
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

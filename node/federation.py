@@ -154,15 +154,15 @@ class Network:
         self._documents: dict[tuple[str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
         self._catalogue_lock = asyncio.Lock()
+        self._configured = list({p.id: p for p in settings.peers}.values())   # last id wins
 
     async def peers(self) -> PeerList:
         """Configured peers, then the registry's nodes not configured under the same id."""
-        configured = list({p.id: p for p in self._settings.peers}.values())
         if not (self._settings.peers_from_catalogue and self._settings.catalogue_url):
-            return PeerList(configured)
+            return PeerList(self._configured)
         listed, status = await self._catalogue_peers()
-        known = {p.id for p in configured}
-        return PeerList(configured + [p for p in listed if p.id not in known], status)
+        known = {p.id for p in self._configured}
+        return PeerList(self._configured + [p for p in listed if p.id not in known], status)
 
     async def _catalogue_peers(self) -> tuple[list[Peer], dict[str, Any]]:
         """The registry's nodes, kept for CATALOGUE_TTL_SECONDS; when the registry cannot be
