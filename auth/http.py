@@ -1,17 +1,19 @@
-"""Bearer tokens on every request: no header = anonymous; a header that does not verify =
-401 with `WWW-Authenticate` and a Beacon error body, never a silent downgrade to public.
+"""Bearer tokens on every request (node/pipeline.py asks `caller_of`): no header = anonymous;
+a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error body, never a
+silent downgrade to public.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
 import logging
+
 from aiohttp import web
 
-from auth.policy import ANONYMOUS
+from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken
 from beacon.responses import error_body
 from node.jsonresponse import json_response
 from node.keys import AUTHENTICATOR, CALLER, SETTINGS
-from node.observability import REQUEST_ID, Handler
+from node.observability import REQUEST_ID
 
 audit_log = logging.getLogger("gdi_node.audit")
 
@@ -21,23 +23,24 @@ def _challenge(description: str) -> str:
     return f'Bearer error="invalid_token", error_description="{cleaned}"'
 
 
-@web.middleware
-async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def caller_of(request: web.Request) -> Caller:
+    """The caller a request's Authorization header proves; no header = anonymous.
+    Raises InvalidToken for anything else, never falls back to anonymous."""
     header = request.headers.get("Authorization")
     if header is None:
-        request[CALLER] = ANONYMOUS
-        return await handler(request)
+        return ANONYMOUS
     scheme, _, token = header.partition(" ")
-    try:
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("expected 'Authorization: Bearer <token>'")
-        request[CALLER] = await request.app[AUTHENTICATOR].caller(token.strip())
-    except InvalidToken as exc:
-        audit_log.info("token refused", extra={"request_id": request.get(REQUEST_ID),
-                                               "decision": "refused", "reason": str(exc)})
-        body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {exc}")
-        return json_response(body, 401, headers={"WWW-Authenticate": _challenge(str(exc))})
-    return await handler(request)
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("expected 'Authorization: Bearer <token>'")
+    return await request.app[AUTHENTICATOR].caller(token.strip())
+
+
+def refusal(request: web.Request, exc: InvalidToken) -> web.Response:
+    """401 with `WWW-Authenticate` and a Beacon error body; audited."""
+    audit_log.info("token refused", extra={"request_id": request.get(REQUEST_ID),
+                                           "decision": "refused", "reason": str(exc)})
+    body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {exc}")
+    return json_response(body, 401, headers={"WWW-Authenticate": _challenge(str(exc))})
 
 
 def audit(request: web.Request, decisions: dict[str, str]) -> None:

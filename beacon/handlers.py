@@ -31,27 +31,25 @@ from node.observability import REQUEST_ID, Handler
 log = logging.getLogger(__name__)
 
 
-@web.middleware
-async def beacon_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as a Beacon error body; nothing internal leaks to the client."""
+def error_response(request: web.Request, exc: Exception) -> web.Response:
+    """Every error leaves as a Beacon error body; nothing internal leaks to the client.
+    HTTP exceptions below 400 (redirects) are re-raised for aiohttp to send."""
     beacon_id = request.app[SETTINGS].beacon_id
-    try:
-        return await handler(request)
-    except RequestError as exc:
+    if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
                        exc.status, exc.text or exc.reason)
         return json_response(error_body(beacon_id, exc.status, message), exc.status,
                              headers={k: v for k, v in exc.headers.items()
                                       if k.lower() in ("allow", "www-authenticate")})
-    except Exception:
-        log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)})
-        return json_response(error_body(beacon_id, 500, "internal error; the request id in "
-                                        "X-Request-ID identifies it in the node's logs"), 500)
+    log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)},
+                  exc_info=exc)
+    return json_response(error_body(beacon_id, 500, "internal error; the request id in "
+                                    "X-Request-ID identifies it in the node's logs"), 500)
 
 
 async def request_body(request: web.Request) -> RequestBody:

@@ -14,7 +14,6 @@ import asyncpg
 from aiohttp import web
 
 from auth.authenticate import Authenticator
-from auth.http import authentication
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from beacon import handlers as beacon_handlers
@@ -35,7 +34,8 @@ from node.keys import (
     POOL,
     SETTINGS,
 )
-from node.observability import Metrics, metrics_handler, observe
+from node.observability import Metrics, metrics_handler
+from node.pipeline import pipeline
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The node's application; with `pool` given the caller owns the database (tests)."""
-    metrics = Metrics.create()
-    app = web.Application(middlewares=[observe(metrics), beacon_handlers.beacon_errors,
-                                       authentication])
+    metrics = Metrics()
+    app = web.Application(middlewares=[pipeline(metrics)])
     app[SETTINGS] = settings
     app[METRICS] = metrics
     if pool is not None:

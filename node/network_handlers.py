@@ -40,7 +40,7 @@ async def _forwarded(request: web.Request) -> PeerRequest:
 
 def _credentials(request: web.Request) -> tuple[str | None, str | None]:
     """The bearer token and its verified issuer; (None, None) for an anonymous caller (a
-    token that did not verify never gets here: the authentication middleware answered 401)."""
+    token that did not verify never gets here: node/pipeline.py answered 401)."""
     caller = request.get(CALLER, ANONYMOUS)
     if caller.issuer is None:
         return None, None

@@ -5,15 +5,16 @@ in one process, as in the tests, count separately."""
 from __future__ import annotations
 
 import logging
-import os
 import re
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator
+from itertools import accumulate
+from random import getrandbits
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 access_log = logging.getLogger("gdi_node.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -21,32 +22,45 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
 
 
-@dataclass(frozen=True)
+LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)
+
+
 class Metrics:
-    registry: CollectorRegistry
-    requests: Counter
-    latency: Histogram
-    _children: dict = field(default_factory=dict)
+    """Request counts and latency histograms, kept as plain dicts and lists.
+
+    The event loop is one thread, so a request needs no lock: it costs a dict lookup and two
+    increments, where prometheus_client's own Counter and Histogram take a lock per update
+    and walk the buckets in Python (measurable per request in bench/query.py). They are
+    turned into Prometheus metric families only when /metrics is scraped."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests: dict[tuple[str, str, int], int] = {}
+        self._latency: dict[str, list[float]] = {}      # bucket counts, then the sum
+        self.registry.register(self)
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Label lookups cost microseconds per call; the children are kept after first use."""
         key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.requests.labels(method, route, str(status)), self.latency.labels(route))
-        children[0].inc()
-        children[1].observe(seconds)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        histogram = self._latency.get(route)
+        if histogram is None:
+            histogram = self._latency[route] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
+        histogram[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
 
-    @classmethod
-    def create(cls) -> Metrics:
-        registry = CollectorRegistry()
-        return cls(registry,
-                   Counter("gdi_node_http_requests", "HTTP requests by route and status",
-                           ["method", "route", "status"], registry=registry),
-                   Histogram("gdi_node_http_request_seconds", "HTTP request latency by route",
-                             ["route"], registry=registry,
-                             buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)))
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("gdi_node_http_requests", "HTTP requests by route and "
+                                       "status", labels=["method", "route", "status"])
+        for (method, route, status), count in self._requests.items():
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily("gdi_node_http_request_seconds",
+                                        "HTTP request latency by route", labels=["route"])
+        bounds = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
+        for route, histogram in self._latency.items():
+            cumulative = list(accumulate(histogram[:-1]))
+            latency.add_metric([route], list(zip(bounds, cumulative)), histogram[-1])
+        yield latency
 
 
 def _route_label(request: web.Request) -> str:
@@ -56,32 +70,23 @@ def _route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def observe(metrics: Metrics) -> Callable:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        offered = request.headers.get("X-Request-ID", "")
-        request_id = offered if offered and _CLIENT_ID.fullmatch(offered) else os.urandom(16).hex()
-        request[REQUEST_ID] = request_id
-        began = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            response.headers["X-Request-ID"] = request_id
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            exc.headers["X-Request-ID"] = request_id
-            raise
-        finally:
-            elapsed = time.perf_counter() - began
-            route = _route_label(request)
-            metrics.record(request.method, route, status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info("%s %s %d", request.method, request.path, status,
-                                extra={"request_id": request_id, "status": status,
-                                       "duration_ms": round(elapsed * 1000, 2), "route": route})
-    return middleware
+def request_id(request: web.Request) -> str:
+    """The client's X-Request-ID if it is a sane token, else a fresh one (an id, not a secret:
+    no syscall for randomness)."""
+    offered = request.headers.get("X-Request-ID")
+    request[REQUEST_ID] = identifier = (
+        offered if offered and _CLIENT_ID.fullmatch(offered) else f"{getrandbits(128):032x}")
+    return identifier
+
+
+def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float) -> None:
+    """Count the request and write its access log line (when INFO is on)."""
+    route = _route_label(request)
+    metrics.record(request.method, route, status, elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info("%s %s %d", request.method, request.path, status,
+                        extra={"request_id": request[REQUEST_ID], "status": status,
+                               "duration_ms": round(elapsed * 1000, 2), "route": route})
 
 
 def metrics_handler(metrics: Metrics) -> Handler:

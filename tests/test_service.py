@@ -2,6 +2,7 @@
 schemas, health/readiness, request ids, metrics, and errors as Beacon error bodies."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,10 @@ async def test_metrics_count_requests_by_route_template(node, loaded):
     assert 'route="/api/datasets/{id}",status="200"' in text
     assert 'route="unmatched",status="404"' in text
     assert loaded[0] not in text
+    # the latency histogram: cumulative buckets, +Inf equal to the count
+    route = 'route="/api/datasets/{id}"'
+    count = float(re.search(rf'gdi_node_http_request_seconds_count\{{{re.escape(route)}\}} (\S+)',
+                            text).group(1))
+    buckets = [float(v) for v in re.findall(
+        rf'gdi_node_http_request_seconds_bucket\{{le="[^"]+",{re.escape(route)}\}} (\S+)', text)]
+    assert count == 1 and buckets == sorted(buckets) and buckets[-1] == count

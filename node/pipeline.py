@@ -1,0 +1,49 @@
+"""The one middleware every node request passes through.
+
+In order: a request id and the clock start (node/observability.py); the caller, from the
+bearer token (auth/http.py); the handler; any failure as a Beacon error body
+(beacon/handlers.py), a bad token as 401; then metrics, the access log line and the
+X-Request-ID response header. One middleware rather than one per concern, so that this
+order is written in one place, and because each aiohttp middleware layer costs a partial call
+and a coroutine per request (about 1% of a sequence-count request's instructions under
+valgrind; docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from auth.http import caller_of, refusal
+from auth.tokens import InvalidToken
+from beacon.handlers import error_response
+from node.keys import CALLER
+from node.observability import Handler, Metrics, finished, request_id
+
+
+def pipeline(metrics: Metrics) -> Callable:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        identifier = request_id(request)
+        began = time.perf_counter()
+        try:
+            try:
+                request[CALLER] = await caller_of(request)
+                response = await handler(request)
+            except InvalidToken as exc:
+                response = refusal(request, exc)
+            except Exception as exc:       # noqa: BLE001 - every failure leaves as a Beacon body
+                response = error_response(request, exc)
+        except web.HTTPException as exc:   # a redirect, re-raised for aiohttp to send
+            finished(metrics, request, exc.status, time.perf_counter() - began)
+            exc.headers["X-Request-ID"] = identifier
+            raise
+        except asyncio.CancelledError:     # the client went away: nginx's 499
+            finished(metrics, request, 499, time.perf_counter() - began)
+            raise
+        finished(metrics, request, response.status, time.perf_counter() - began)
+        response.headers["X-Request-ID"] = identifier
+        return response
+    return middleware
