@@ -118,9 +118,13 @@ class RequestBody(BaseModel):
         return {} if value is None else value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VariantQuery:
-    """What to look for, validated and normalised; knows nothing of HTTP or SQL."""
+    """What to look for, validated and normalised; knows nothing of HTTP or SQL.
+
+    A value: never changed after it is made (derive with dataclasses.replace). Not declared
+    frozen because a frozen dataclass sets each field through object.__setattr__, which made
+    this and _Parameters the largest single cost of parsing a GET (docs/benchmarks.md)."""
 
     assembly: Assembly | None = None
     reference_name: str | None = None       # as sent; normalised per dataset assembly
@@ -156,7 +160,7 @@ def _bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
     raise RequestError(name, f"{value!r} is not a sequence of A, C, G, T and N (wildcard)")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Parameters:
     """The request parameters as plain values, however they arrived (POST body or GET)."""
 
@@ -330,59 +334,58 @@ def parse_get(pairs: Iterable[tuple[str, str]]) -> RequestBody:
 # serialisation cost several times what a micro-benchmark shows; docs/benchmarks.md).
 # Anything else -- an unknown or repeated key, an alias, a value outside these forms --
 # returns None and takes the full path, which also words every refusal.
-_FAST_INT = re.compile(r"^[0-9]{1,10}$")
-_ECHO_ORDER = tuple(VariantParameters.model_fields)
-_FAST_STRINGS = ("assemblyId", "referenceName", "referenceBases", "alternateBases",
-                 "variantType")
-_FAST_CHOICES: dict[str, tuple[str, ...]] = {
-    "requestedGranularity": get_args(Granularity), "includeResultsetResponses": get_args(Include)}
+_FAST_STRINGS = frozenset({"assemblyId", "referenceName", "referenceBases", "alternateBases",
+                           "variantType"})
+_FAST_NUMBERS = {"start": 2, "end": 2, "variantMinLength": 0, "variantMaxLength": 0}  # list size
+_FAST_KEYS = _FAST_STRINGS | set(_FAST_NUMBERS) | {
+    "requestedGranularity", "includeResultsetResponses", "skip", "limit"}
+_ECHO_RANK = {name: rank for rank, name in enumerate(VariantParameters.model_fields)}
+_GRANULARITIES = frozenset(get_args(Granularity))
+_INCLUDES = frozenset(get_args(Include))
 
 
-def _fast_int(value: str, high: int) -> int | None:
-    number = int(value) if _FAST_INT.fullmatch(value) else -1
-    return number if 0 <= number <= high else None
+def _fast_int(value: str, high: int = MAX_POSITION) -> int | None:
+    if not (value.isdigit() and value.isascii()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= high else None
 
 
-def _fast_ints(value: str, most: int) -> list[int] | None:
-    items = [_fast_int(v, MAX_POSITION) for v in value.split(",")]
-    return items if 0 < len(items) <= most and None not in items else None  # type: ignore[return-value]
+def _fast_number(value: str, most: int) -> int | list[int] | None:
+    """A plain number, or (`most` > 0) a comma-joined list of at most `most` numbers."""
+    if not most:
+        return _fast_int(value)
+    items = value.split(",")
+    numbers = [_fast_int(item) for item in items] if len(items) <= most else [None]
+    return None if None in numbers else numbers  # type: ignore[return-value]
 
 
 def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
     """The query of a plain GET, equal to to_query(parse_get(pairs)); None = not plain."""
     given: dict[str, str] = {}
     for key, value in pairs:
-        if key in given:
+        if key in given or key not in _FAST_KEYS:
             return None
         given[key] = value
+    granularity = given.pop("requestedGranularity", "boolean")
+    include = given.pop("includeResultsetResponses", "HIT")
+    skip = _fast_int(given.pop("skip", "0"))
+    limit = _fast_int(given.pop("limit", "10"), MAX_LIMIT)
+    if granularity not in _GRANULARITIES or include not in _INCLUDES or None in (skip, limit):
+        return None
     echo: dict[str, Any] = {}
-    numbers: dict[str, Any] = {}
     for key, value in given.items():
         if key in _FAST_STRINGS:
             echo[key] = value
-        elif key in _FAST_CHOICES:
-            if value not in _FAST_CHOICES[key]:
-                return None
-        elif key in ("start", "end"):
-            numbers[key] = _fast_ints(value, 2)
-        elif key in ("variantMinLength", "variantMaxLength", "skip"):
-            numbers[key] = _fast_int(value, MAX_POSITION)
-        elif key == "limit":
-            numbers[key] = _fast_int(value, MAX_LIMIT)
-        else:
+        elif (number := _fast_number(value, _FAST_NUMBERS[key])) is None:
             return None
-    if None in numbers.values():
-        return None
-    echo.update((k, numbers[k]) for k in ("start", "end", "variantMinLength", "variantMaxLength")
-                if k in numbers)
+        else:
+            echo[key] = number
     parameters = _Parameters(
-        given.get("assemblyId"), given.get("referenceName"), tuple(numbers.get("start", ())),
-        tuple(numbers.get("end", ())), given.get("referenceBases"), given.get("alternateBases"),
-        given.get("variantType"), numbers.get("variantMinLength"), numbers.get("variantMaxLength"))
-    return _variant_query(
-        parameters, dataset_ids=None,
-        granularity=given.get("requestedGranularity", "boolean"),  # type: ignore[arg-type]
-        include=given.get("includeResultsetResponses", "HIT"),  # type: ignore[arg-type]
-        skip=numbers.get("skip", 0), limit=numbers.get("limit", 10), test_mode=False,
-        echo={k: echo[k] for k in _ECHO_ORDER if k in echo})
-
+        echo.get("assemblyId"), echo.get("referenceName"), tuple(echo.get("start", ())),
+        tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
+        echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
+    return _variant_query(parameters, dataset_ids=None, granularity=granularity,  # type: ignore[arg-type]
+                          include=include, skip=skip, limit=limit,  # type: ignore[arg-type]
+                          test_mode=False,
+                          echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})

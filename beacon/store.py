@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -192,46 +193,53 @@ class VariantRow:
 _VARIANT_COLUMNS = ", ".join(VariantRow.__dataclass_fields__)
 
 
-def _bases_condition(column: str, bases: str, arg: Callable[[object], str]) -> str:
+def _bases_condition(column: str, bases: str) -> tuple[str, str]:
     """`N` matches exactly one base of any kind: LIKE with `_`, never a substring match."""
     if "N" in bases and not bases.startswith("<"):
-        return f"{column} LIKE {arg(bases.replace('N', '_'))}"
-    return f"{column} = {arg(bases)}"
+        return f"{column} LIKE {{}}", bases.replace("N", "_")
+    return f"{column} = {{}}", bases
 
 
 def _where(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
            span: int) -> tuple[str, list[object]]:
     """The WHERE clause of a variant query, parameterised; `span` is the longest variant in
-    the queried datasets, which bounds how far left of a range an overlapping one can start."""
-    args: list[object] = []
-
-    def arg(value: object) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    conditions = [f"dataset_id = ANY({arg(dataset_ids)}::text[])"]
+    the queried datasets, which bounds how far left of a range an overlapping one can start.
+    Each condition takes one argument; the SQL text is built once per shape of query."""
+    conditions = ["dataset_id = ANY({}::text[])"]
+    args: list[object] = [dataset_ids]
     if chromosome is not None:
-        conditions.append(f"chromosome = {arg(chromosome)}")
+        conditions.append("chromosome = {}")
+        args.append(chromosome)
     if query.kind == "sequence":
-        conditions.append(f"start_pos = {arg(query.start[0])}")
+        conditions.append("start_pos = {}")
+        args.append(query.start[0])
     elif query.kind == "range":
         start, end = query.start[0], query.end[0]
-        conditions += [f"start_pos >= {arg(max(start - span, 0))}",
-                       f"start_pos < {arg(end)}", f"end_pos > {arg(start)}"]
+        conditions += ["start_pos >= {}", "start_pos < {}", "end_pos > {}"]
+        args += [max(start - span, 0), end, start]
     elif query.kind == "bracket":
-        conditions += [f"start_pos >= {arg(query.start[0])}", f"start_pos < {arg(query.start[1])}",
-                       f"end_pos >= {arg(query.end[0])}", f"end_pos < {arg(query.end[1])}"]
-    if query.reference_bases:
-        conditions.append(_bases_condition("ref", query.reference_bases, arg))
-    if query.alternate_bases:
-        conditions.append(_bases_condition("alt", query.alternate_bases, arg))
+        conditions += ["start_pos >= {}", "start_pos < {}", "end_pos >= {}", "end_pos < {}"]
+        args += [query.start[0], query.start[1], query.end[0], query.end[1]]
+    for column, bases in (("ref", query.reference_bases), ("alt", query.alternate_bases)):
+        if bases:
+            condition, value = _bases_condition(column, bases)
+            conditions.append(condition)
+            args.append(value)
     if query.variant_types:
-        conditions.append(f"variant_type = ANY({arg(sorted(query.variant_types))}::text[])")
+        conditions.append("variant_type = ANY({}::text[])")
+        args.append(sorted(query.variant_types))
     if query.min_length is not None:
-        conditions.append(f"length >= {arg(query.min_length)}")
+        conditions.append("length >= {}")
+        args.append(query.min_length)
     if query.max_length is not None:
-        conditions.append(f"length <= {arg(query.max_length)}")
-    return " AND ".join(conditions), args
+        conditions.append("length <= {}")
+        args.append(query.max_length)
+    return _numbered(tuple(conditions)), args
+
+
+@lru_cache(maxsize=256)
+def _numbered(conditions: tuple[str, ...]) -> str:
+    return " AND ".join(c.format(f"${i}") for i, c in enumerate(conditions, 1))
 
 
 async def count_by_dataset(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,

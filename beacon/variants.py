@@ -109,33 +109,33 @@ async def answer(pool: asyncpg.Pool, query: VariantQuery,
     return answers
 
 
-def _included(query: VariantQuery, answers: list[DatasetAnswer]) -> list[DatasetAnswer]:
-    if query.include == "NONE":
-        return []
-    if query.include == "ALL":
-        return answers
-    return [a for a in answers if a.exists == (query.include == "HIT")]
-
-
-def _result_set(item: DatasetAnswer) -> dict[str, Any]:
-    visible = item.granularity != "boolean"
-    return {"id": item.dataset.id, "setType": "dataset", "exists": item.exists,
-            "resultsCount": item.count if visible else 0, "results": item.results,
-            "info": {"returnedGranularity": item.granularity}}
+def _shown(include: str, hit: bool) -> bool:
+    """includeResultsetResponses: which datasets' resultSets the response lists."""
+    return include == "ALL" or (include != "NONE" and hit == (include == "HIT"))
 
 
 def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer]) -> dict[str, Any]:
     """boolean, count or resultSets response, whichever the highest granularity given is."""
-    returned = highest(*(a.granularity for a in answers)) if answers else "boolean"
-    schemas = list(_SCHEMAS)
+    returned, found, total = "boolean", False, 0
+    result_sets = []
+    for item in answers:
+        hit = item.count > 0
+        found = found or hit
+        if item.granularity != "boolean":
+            returned = highest(returned, item.granularity)
+            total += item.count
+        if _shown(query.include, hit):
+            result_sets.append({
+                "id": item.dataset.id, "setType": "dataset", "exists": hit,
+                "resultsCount": item.count if item.granularity != "boolean" else 0,
+                "results": item.results, "info": {"returnedGranularity": item.granularity}})
     summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
-                              schemas=schemas, parameters=query.echo)
+                              schemas=_SCHEMAS, parameters=query.echo)
     summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
                     "filters": []})
-    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas),
-                            "responseSummary": {"exists": any(a.exists for a in answers)}}
+    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, _SCHEMAS),
+                            "responseSummary": {"exists": found}}
     if returned != "boolean":
-        body["responseSummary"]["numTotalResults"] = sum(
-            a.count for a in answers if a.granularity != "boolean")
-        body["response"] = {"resultSets": [_result_set(a) for a in _included(query, answers)]}
+        body["responseSummary"]["numTotalResults"] = total
+        body["response"] = {"resultSets": result_sets}
     return body
