@@ -1,0 +1,151 @@
+"""Instructions per request under valgrind (not a test): bench/query.py's comparison, made
+deterministic.
+
+Run from the repository root, with the project's virtualenv and valgrind on PATH
+(`apt-get install -y valgrind`):
+
+    python bench/instructions.py [--records 1000000] [--requests 300] [--warmup 300]
+                                 [--tree DIR ...] [--workdir bench/out] [--database-url URL]
+
+Wall-clock figures on a shared 2-core machine swing by tens of percent between runs of the
+same code (docs/benchmarks.md), more than most single changes to the node are worth. The
+number of instructions a server executes per request does not: it repeats to within about
+half a percent, so a change can be judged by it. It does not weigh cache misses, which is why
+bench/query.py stays the benchmark that counts; this one says which change moved how much.
+
+bench/query.py's dataset is ingested into one PostgreSQL, and its sequence-count workload is
+sent, one request at a time on one keep-alive connection, to each server in turn, each run
+under callgrind (`--instr-atstart=no`): the ceiling (ii), the floor (i) with the no-op reset,
+and the node, once per --tree (another checkout of this repository, e.g. a `git worktree`
+of an earlier commit; default: this one). Counting starts after the warm-up requests and
+stops after the measured ones (`callgrind_control`), so start-up is not counted. Each server
+process is started and stopped here, by pid. Only the server's user-space instructions are
+counted: not the kernel's, not PostgreSQL's.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.query import (
+    HOST,
+    child_env,
+    database,
+    free_port,
+    ingest,
+    sample_variants,
+    synthetic_vcf,
+    workload,
+)
+
+STARTUP_TIMEOUT = 180.0            # start-up under valgrind is some 20-50 times slower
+
+
+def _send(port: int, paths: list[str], count: int, offset: int) -> None:
+    connection = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        for i in range(count):
+            connection.request("GET", paths[(offset + i) % len(paths)])
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                sys.exit(f"request answered {response.status}: {paths[(offset + i) % len(paths)]}")
+    finally:
+        connection.close()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int, probe: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited with {process.returncode} while starting")
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=5)
+            connection.request("GET", probe)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"server not ready after {STARTUP_TIMEOUT:.0f} s")
+
+
+def _callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str,
+               paths: list[str], args: argparse.Namespace) -> float:
+    """Instructions per measured request of one server process."""
+    with tempfile.TemporaryDirectory(prefix="gdi-callgrind-") as out:
+        profile = Path(out) / "callgrind.out"
+        process = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+             f"--callgrind-out-file={profile}", *command],
+            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_ready(process, port, probe)
+            _send(port, paths, args.warmup, 0)
+            control = ["callgrind_control"]
+            subprocess.run([*control, "--instr=on", str(process.pid)], check=True,
+                           capture_output=True)
+            _send(port, paths, args.requests, args.warmup)
+            subprocess.run([*control, "--instr=off", str(process.pid)], check=True,
+                           capture_output=True)
+            subprocess.run([*control, "--dump", str(process.pid)], check=True,
+                           capture_output=True)
+        finally:
+            process.terminate()
+            process.wait(60)
+        totals = [int(line.split()[1]) for dump in Path(out).glob("callgrind.out*")
+                  for line in dump.read_text().splitlines()
+                  if line.startswith(("summary:", "totals:"))]
+    return max(totals, default=0) / args.requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300, help="measured, per server")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--tree", type=Path, action="append",
+                        help="a checkout whose node to measure (repeatable; default: this one)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    vcf = synthetic_vcf(args.workdir, args.records)
+    with database(args.database_url) as (url, _):
+        ingest(vcf, url)
+        paths = workload("sequence", "count", asyncio.run(sample_variants(url)).variants)
+        env = child_env(url)
+        me = [sys.executable, str(ROOT / "bench" / "query.py")]
+        print(f"sequence count, {args.requests} requests after {args.warmup} of warm-up, one "
+              "connection; server user-space instructions per request", flush=True)
+        node = [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"]
+        servers: list[tuple[str, Path, str, Callable[[str], list[str]]]] = [
+            ("(ii) ceiling", ROOT, paths[0], lambda port: [*me, "--serve-ceiling", port]),
+            ("(i) floor, no-op reset", ROOT, paths[0],
+             lambda port: [*me, "--serve-floor", port, url, "--reset", "noop"]),
+            *((f"node {tree.resolve()}", tree.resolve(), "/ready", lambda port: [*node, port])
+              for tree in args.tree or [ROOT])]
+        figures: dict[str, float] = {}
+        for name, tree, probe, command in servers:
+            port = free_port()
+            figures[name] = _callgrind(command(str(port)), tree, {**env, "PYTHONPATH": str(tree)},
+                                       port, probe, paths, args)
+            print(f"{name:<40} {figures[name] / 1000:8.1f} k", flush=True)
+        floor = figures["(i) floor, no-op reset"]
+        for name, value in figures.items():
+            if name.startswith("node"):
+                print(f"{name}: {value / floor:.2f}x the floor's instructions")
+
+
+if __name__ == "__main__":
+    main()
