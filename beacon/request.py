@@ -336,7 +336,8 @@ def parse_get(pairs: Iterable[tuple[str, str]]) -> RequestBody:
 # returns None and takes the full path, which also words every refusal.
 _FAST_STRINGS = frozenset({"assemblyId", "referenceName", "referenceBases", "alternateBases",
                            "variantType"})
-_FAST_NUMBERS = {"start": 2, "end": 2, "variantMinLength": 0, "variantMaxLength": 0}  # list size
+# numeric keys: how many comma-joined numbers each takes (0: one number, not a list)
+_FAST_NUMBERS = {"start": 2, "end": 2, "variantMinLength": 0, "variantMaxLength": 0}
 _FAST_KEYS = _FAST_STRINGS | set(_FAST_NUMBERS) | {
     "requestedGranularity", "includeResultsetResponses", "skip", "limit"}
 _ECHO_RANK = {name: rank for rank, name in enumerate(VariantParameters.model_fields)}

@@ -203,7 +203,7 @@ class Network:
                       not_found_is_empty: bool = False) -> list[PeerOutcome]:
         """Every peer at once. All start together, so one timer serves as each peer's timeout
         and the network's deadline: whichever is shorter (a timer per peer cost 5% of a
-        network request's instructions; bench/instructions.py)."""
+        network request's instructions; bench/federation.py --instructions)."""
         peer_timeout = self._settings.peer_timeout_seconds
         deadline = self._settings.network_deadline_seconds
         limit = min(peer_timeout, deadline)
