@@ -38,6 +38,7 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.settings import Settings
+from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import free_port, fresh_database, write_vcf_text
 
 PUBLIC, REGISTERED, CONTROLLED, OTHER = ("GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003",
@@ -51,9 +52,6 @@ chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1
 chr1\t200\t.\tC\tT\t.\tPASS\t.\tGT\t0|1\t0|0
 """
 QUERY = {"referenceName": "1", "start": "0", "end": "1000", "requestedGranularity": "record"}
-SCHEMAS = {"boolean": "framework/json/responses/beaconBooleanResponse.json",
-           "count": "framework/json/responses/beaconCountResponse.json",
-           "record": "framework/json/responses/beaconResultsetsResponse.json"}
 
 
 
@@ -160,7 +158,7 @@ async def _granularities(stack: Stack, token: str | None, schema=None) -> dict[s
     body = await response.json()
     assert response.status == 200, body
     if schema:
-        assert schema(SCHEMAS[body["meta"]["returnedGranularity"]], body) == []
+        assert schema(RESPONSE_SCHEMAS[body["meta"]["returnedGranularity"]], body) == []
     if "response" not in body:
         return {}
     return {s["id"]: s["info"]["returnedGranularity"] for s in body["response"]["resultSets"]}
@@ -216,7 +214,7 @@ async def test_attack_matrix_every_bad_token_is_refused_with_401(stack, beacon_s
         assert response.status == 401, attack
         assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
         assert body["error"]["errorCode"] == 401, attack
-        assert beacon_schema("framework/json/responses/beaconErrorResponse.json", body) == []
+        assert beacon_schema(ERROR_SCHEMA, body) == []
         assert token not in json.dumps(body) or len(token) < 20
 
 
@@ -318,7 +316,7 @@ async def test_count_granularity_request_is_capped_per_dataset(stack, beacon_sch
         headers={"Authorization": f"Bearer {token}"})
     body = await response.json()
     assert body["meta"]["returnedGranularity"] == "count"
-    assert beacon_schema(SCHEMAS["count"], body) == []
+    assert beacon_schema(RESPONSE_SCHEMAS["count"], body) == []
     sets = {s["id"]: s for s in body["response"]["resultSets"]}
     assert sets[CONTROLLED]["resultsCount"] == 2 and sets[OTHER]["resultsCount"] == 0
     assert body["responseSummary"]["numTotalResults"] == 6      # PUBLIC, REGISTERED, CONTROLLED

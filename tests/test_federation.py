@@ -36,6 +36,14 @@ from node.app import create_app
 from node.database import create_pool
 from node.peers import Peer
 from node.settings import Settings
+from tests.beacon_schemas import (
+    COLLECTIONS_SCHEMA,
+    ENTRY_TYPES_SCHEMA,
+    ERROR_SCHEMA,
+    INFO_SCHEMA,
+    MAP_SCHEMA,
+    RESPONSE_SCHEMAS,
+)
 from tests.conftest import free_port, fresh_database, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
@@ -56,14 +64,6 @@ NODES: dict[str, dict[str, tuple[AccessLevel, int, dict[str, Any]]]] = {
 FLOORED = "GDI-ES-SYN-002"
 QUERY = {"referenceName": "1", "start": "0", "end": "100000", "requestedGranularity": "record",
          "includeResultsetResponses": "ALL"}
-SCHEMAS = {"boolean": "framework/json/responses/beaconBooleanResponse.json",
-           "count": "framework/json/responses/beaconCountResponse.json",
-           "record": "framework/json/responses/beaconResultsetsResponse.json"}
-COLLECTIONS = "framework/json/responses/beaconCollectionsResponse.json"
-ERROR = "framework/json/responses/beaconErrorResponse.json"
-INFO = "framework/json/responses/beaconInfoResponse.json"
-MAP = "framework/json/responses/beaconMapResponse.json"
-ENTRY_TYPES = "framework/json/responses/beaconEntryTypesResponse.json"
 
 
 def _vcf(count: int) -> str:
@@ -218,8 +218,8 @@ def check(beacon_schema):
                 **headers, "Content-Type": "application/json"})
         document = await response.json()
         assert response.status == status, document
-        chosen = schema or (ERROR if status != 200 else
-                            SCHEMAS[document["meta"]["returnedGranularity"]])
+        chosen = schema or (ERROR_SCHEMA if status != 200 else
+                            RESPONSE_SCHEMAS[document["meta"]["returnedGranularity"]])
         assert beacon_schema(chosen, document) == []
         return document
     return run
@@ -400,8 +400,8 @@ async def test_bad_requests_are_refused_as_the_node_refuses_them(network, check)
 async def test_variant_by_id_datasets_and_scoped_queries(network, check, beacon_schema):
     async with network.aggregator(network.peers()) as net:
         by_id = await check(net, "/network/api/g_variants/GRCh38:1:99:A:G")
-        datasets = await check(net, "/network/api/datasets", schema=COLLECTIONS)
-        one = await check(net, "/network/api/datasets/GDI-SE-SYN-001", schema=COLLECTIONS)
+        datasets = await check(net, "/network/api/datasets", schema=COLLECTIONS_SCHEMA)
+        one = await check(net, "/network/api/datasets/GDI-SE-SYN-001", schema=COLLECTIONS_SCHEMA)
         scoped = await check(net, "/network/api/datasets/GDI-SE-SYN-001/g_variants",
                              params={**QUERY, "requestedGranularity": "count"})
         await check(net, "/network/api/datasets/GDI-XX-NONE/g_variants", params=QUERY,
@@ -424,11 +424,11 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     fakes = network.fakes
     peers = [*network.peers(), fakes.peer("cached"), fakes.peer("fail")]
     async with network.aggregator(peers) as net:
-        first = await check(net, "/network/api/info", schema=INFO)
-        again = await check(net, "/network/api/", schema=INFO)
-        beacon_map = await check(net, "/network/api/map", schema=MAP)
-        await check(net, "/network/api/map", schema=MAP)
-        await check(net, "/network/api/entry_types", schema=ENTRY_TYPES)
+        first = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        again = await check(net, "/network/api/", schema=INFO_SCHEMA)
+        beacon_map = await check(net, "/network/api/map", schema=MAP_SCHEMA)
+        await check(net, "/network/api/map", schema=MAP_SCHEMA)
+        await check(net, "/network/api/entry_types", schema=ENTRY_TYPES_SCHEMA)
     assert fakes.hits["cached/info"] == 1 and fakes.hits["cached/map"] == 1
     assert fakes.hits["fail/info"] == 2                # failures are asked again
     peers_info = {p["id"]: p for p in first["response"]["info"]["network"]["peers"]}

@@ -21,6 +21,12 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.settings import Settings
+from tests.beacon_schemas import (
+    COLLECTIONS_SCHEMA,
+    ERROR_SCHEMA,
+    RECORD_SCHEMA,
+    RESPONSE_SCHEMAS,
+)
 from tests.conftest import fresh_database, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
@@ -51,12 +57,6 @@ DATASETS = {  # id: (records, assembly, access level, metadata)
     "GDI-FI-SYN-004": (SMALL, GRCH38, AccessLevel.PUBLIC, {"minReportableCount": 3}),
 }
 A38, B37, CONTROLLED, FLOORED = DATASETS
-SCHEMAS = {"boolean": "framework/json/responses/beaconBooleanResponse.json",
-           "count": "framework/json/responses/beaconCountResponse.json",
-           "record": "framework/json/responses/beaconResultsetsResponse.json"}
-COLLECTIONS = "framework/json/responses/beaconCollectionsResponse.json"
-RECORD_SCHEMA = "bin/deref_schemas/genomicVariations/defaultSchema.json"
-ERROR_SCHEMA = "framework/json/responses/beaconErrorResponse.json"
 
 
 def _vcf_text(records: list[tuple], assembly) -> str:
@@ -108,7 +108,7 @@ def ask(beacon, beacon_schema):
         granularity = document["meta"]["returnedGranularity"]
         collections = path.rstrip("/").endswith(("/api/datasets", "}")) or (
             path.startswith("/api/datasets/") and not path.endswith("/g_variants"))
-        assert beacon_schema(COLLECTIONS if collections else SCHEMAS[granularity],
+        assert beacon_schema(COLLECTIONS_SCHEMA if collections else RESPONSE_SCHEMAS[granularity],
                              document) == []
         for result_set in document.get("response", {}).get("resultSets", []):
             for record in result_set["results"]:

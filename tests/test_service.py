@@ -10,19 +10,25 @@ import pytest
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from tests.beacon_schemas import (
+    COLLECTIONS_SCHEMA,
+    ENTRY_TYPES_SCHEMA,
+    ERROR_SCHEMA,
+    INFO_SCHEMA,
+    MAP_SCHEMA,
+)
 from tests.conftest import write_vcf_text
 
 INFO_SCHEMAS = {
-    "/api": "framework/json/responses/beaconInfoResponse.json",
-    "/api/info": "framework/json/responses/beaconInfoResponse.json",
+    "/api": INFO_SCHEMA,
+    "/api/info": INFO_SCHEMA,
     "/api/service-info": "framework/json/responses/ga4gh-service-info-1-0-0-schema.json",
     "/api/configuration": "framework/json/responses/beaconConfigurationResponse.json",
-    "/api/map": "framework/json/responses/beaconMapResponse.json",
-    "/api/entry_types": "framework/json/responses/beaconEntryTypesResponse.json",
-    "/api/datasets": "framework/json/responses/beaconCollectionsResponse.json",
+    "/api/map": MAP_SCHEMA,
+    "/api/entry_types": ENTRY_TYPES_SCHEMA,
+    "/api/datasets": COLLECTIONS_SCHEMA,
     "/api/filtering_terms": "framework/json/responses/beaconFilteringTermsResponse.json",
 }
-ERROR_SCHEMA = "framework/json/responses/beaconErrorResponse.json"
 SMALL_VCF = """##fileformat=VCFv4.2
 ##contig=<ID=chr1,length=248956422>
 ##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
