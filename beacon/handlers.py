@@ -25,7 +25,7 @@ from beacon.request import (
 from beacon.responses import error_body
 from beacon.store import DatasetRow
 from node.jsonresponse import json_response
-from node.keys import CALLER, DATASETS, POOL, SETTINGS
+from node.keys import CALLER, COUNTS, DATASETS, POOL, SETTINGS
 from node.observability import REQUEST_ID, Handler
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     chosen = variants.select_datasets(query, await _visible(request))
-    answers = await variants.answer(app[POOL], query, chosen,
+    answers = await variants.answer(app[POOL], app[COUNTS], query, chosen,
                                     min_count=settings.min_reportable_count,
                                     base_url=settings.base_url)
     audit(request, {a.dataset.id: a.granularity for a in answers})

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import count
 from typing import Any
 
 import asyncpg
@@ -200,11 +201,12 @@ def _bases_condition(column: str, bases: str) -> tuple[str, str]:
     return f"{column} = {{}}", bases
 
 
-def _where(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-           span: int) -> tuple[str, list[object]]:
-    """The WHERE clause of a variant query, parameterised; `span` is the longest variant in
-    the queried datasets, which bounds how far left of a range an overlapping one can start.
-    Each condition takes one argument; the SQL text is built once per shape of query."""
+def _conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
+                span: int) -> tuple[tuple[str, ...], list[object]]:
+    """The WHERE conditions of a variant query and their arguments, one each, with `{}` where
+    the argument goes; `span` is the longest variant in the queried datasets, which bounds how
+    far left of a range an overlapping one can start. List arguments are the ones a batch of
+    queries shares (`CountKey`); the others differ from query to query."""
     conditions = ["dataset_id = ANY({}::text[])"]
     args: list[object] = [dataset_ids]
     if chromosome is not None:
@@ -234,7 +236,7 @@ def _where(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
     if query.max_length is not None:
         conditions.append("length <= {}")
         args.append(query.max_length)
-    return _numbered(tuple(conditions)), args
+    return tuple(conditions), args
 
 
 @lru_cache(maxsize=256)
@@ -242,19 +244,69 @@ def _numbered(conditions: tuple[str, ...]) -> str:
     return " AND ".join(c.format(f"${i}") for i, c in enumerate(conditions, 1))
 
 
-async def count_by_dataset(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
-                           dataset_ids: list[str], chromosome: str | None,
-                           span: int) -> dict[str, int]:
-    where, args = _where(query, dataset_ids, chromosome, span)
-    rows = await conn.fetch(
-        f"SELECT dataset_id, count(*) FROM variants WHERE {where} GROUP BY dataset_id", *args)
-    return {r[0]: r[1] for r in rows}
+@dataclass(frozen=True, slots=True)
+class CountKey:
+    """What the count queries of one round trip have in common: the shape of their WHERE
+    clause and its list arguments (datasets, variant types), which are passed once."""
+
+    conditions: tuple[str, ...]
+    shared: tuple[tuple[str, ...] | None, ...]      # a list argument, or None: per query
+
+
+def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
+                span: int) -> tuple[CountKey, tuple[object, ...]]:
+    """A count query as a batch member: its batch's key and its own (scalar) arguments."""
+    conditions, args = _conditions(query, dataset_ids, chromosome, span)
+    shared = tuple(tuple(a) if isinstance(a, list) else None for a in args)
+    return CountKey(conditions, shared), tuple(a for a in args if not isinstance(a, list))
+
+
+@lru_cache(maxsize=256)
+def _count_batch_sql(key: CountKey, types: tuple[str, ...]) -> str:
+    """One statement counting, per dataset, what each of many same-shaped queries matches.
+
+    Arguments: the shared lists, once; then the members' numbers and their own arguments as
+    parallel arrays, one row of `unnest` per member. The aggregate inside LATERAL keeps each
+    row an index lookup of its own: a plain join lets the planner, blind to the values,
+    choose a hash join over a sequential scan of every partition."""
+    n_shared = sum(value is not None for value in key.shared)
+    shared_numbers, own_numbers = count(1), count(n_shared + 2)
+    columns, arrays, conditions = ["i"], [f"${n_shared + 1}::int[]"], []
+    for i, (condition, value) in enumerate(zip(key.conditions, key.shared)):
+        if value is not None:
+            conditions.append(condition.format(f"${next(shared_numbers)}"))
+        else:
+            arrays.append(f"${next(own_numbers)}::{types[len(columns) - 1]}[]")
+            columns.append(f"a{i}")
+            conditions.append(condition.format(f"q.a{i}"))
+    return (f"SELECT q.i, v.dataset_id, v.n FROM unnest({', '.join(arrays)}) "
+            f"AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
+            f"SELECT dataset_id, count(*) AS n FROM variants WHERE {' AND '.join(conditions)} "
+            f"GROUP BY dataset_id) AS v")
+
+
+_SQL_TYPES = {int: "bigint", str: "text"}
+
+
+async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
+                      members: list[tuple[object, ...]]) -> list[dict[str, int]]:
+    """Per-dataset counts of each member query, in one round trip, in the members' order."""
+    types = tuple(_SQL_TYPES[type(a)] for a in members[0])
+    shared = [list(s) for s in key.shared if s is not None]
+    columns = [list(column) for column in zip(*members)]
+    rows = await conn.fetch(_count_batch_sql(key, types), *shared, list(range(len(members))),
+                            *columns)
+    counts: list[dict[str, int]] = [{} for _ in members]
+    for i, dataset_id, n in rows:
+        counts[i][dataset_id] = n
+    return counts
 
 
 async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
                          dataset_id: str, chromosome: str | None, span: int, skip: int,
                          limit: int) -> list[VariantRow]:
-    where, args = _where(query, [dataset_id], chromosome, span)
+    conditions, args = _conditions(query, [dataset_id], chromosome, span)
+    where = _numbered(conditions)
     args += [limit, skip]
     rows = await conn.fetch(
         f"SELECT {_VARIANT_COLUMNS} FROM variants WHERE {where} "

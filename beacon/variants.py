@@ -22,6 +22,7 @@ import asyncpg
 from auth.policy import highest, lowest
 from beacon import store
 from beacon.assemblies import ASSEMBLIES
+from beacon.count_batcher import CountBatcher
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
@@ -84,10 +85,11 @@ def floor_of(dataset: store.DatasetRow, default: int) -> int:
     return value if isinstance(value, int) and value > 0 else default
 
 
-async def answer(pool: asyncpg.Pool, query: VariantQuery,
+async def answer(pool: asyncpg.Pool, counter: CountBatcher, query: VariantQuery,
                  datasets: list[tuple[store.DatasetRow, str]], *, min_count: int,
                  base_url: str) -> list[DatasetAnswer]:
-    """`datasets` pairs each dataset with the most the caller may see of it."""
+    """`datasets` pairs each dataset with the most the caller may see of it; counts go
+    through the batcher, the records of a record-level answer straight to the pool."""
     answers = [DatasetAnswer(d, lowest(query.granularity, allowed)) for d, allowed in datasets]
     by_assembly: dict[str, list[DatasetAnswer]] = {}
     for item in answers:
@@ -97,8 +99,7 @@ async def answer(pool: asyncpg.Pool, query: VariantQuery,
         if query.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
         span = max(item.dataset.max_variant_length for item in group)
-        counts = await store.count_by_dataset(pool, query, [i.dataset.id for i in group],
-                                              chromosome, span)
+        counts = await counter.count(query, [i.dataset.id for i in group], chromosome, span)
         for item in group:
             raw = counts.get(item.dataset.id, 0)
             item.count = raw if raw >= floor_of(item.dataset, min_count) else 0

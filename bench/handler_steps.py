@@ -53,9 +53,9 @@ def steps(app: object) -> dict[str, Step]:
 
     from beacon import handlers, variants
     from beacon.request import parse_get, query_from_get, to_query
-    from node.keys import POOL, SETTINGS
+    from node.keys import COUNTS, POOL, SETTINGS
 
-    pool, settings = app[POOL], app[SETTINGS]  # type: ignore[index]
+    pool, counts, settings = app[POOL], app[COUNTS], app[SETTINGS]  # type: ignore[index]
 
     async def count(request: web.Request) -> int:
         q = request.query
@@ -86,7 +86,7 @@ def steps(app: object) -> dict[str, Step]:
     async def with_answer(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
         chosen = variants.select_datasets(query, await handlers._visible(request))
-        answers = await variants.answer(pool, query, chosen, min_count=1,
+        answers = await variants.answer(pool, counts, query, chosen, min_count=1,
                                         base_url=settings.base_url)
         return small(sum(a.count for a in answers))
 
@@ -99,9 +99,10 @@ async def measure(url: str, paths: list[str], requests: int, rounds: int) -> Non
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
+    from beacon.count_batcher import CountBatcher
     from beacon.dataset_cache import DatasetCache
     from node.database import create_pool
-    from node.keys import DATASETS, POOL, SETTINGS
+    from node.keys import COUNTS, DATASETS, POOL, SETTINGS
     from node.settings import Settings
 
     settings = Settings(database_url=url)
@@ -109,6 +110,7 @@ async def measure(url: str, paths: list[str], requests: int, rounds: int) -> Non
     app[SETTINGS] = settings
     app[POOL] = await create_pool(url, settings)
     app[DATASETS] = DatasetCache(app[POOL])
+    app[COUNTS] = CountBatcher(app[POOL])
     requests_ = [make_mocked_request("GET", path, app=app) for path in paths]
     table = steps(app)
     for step in table.values():                   # warm-up: statements prepared, caches full

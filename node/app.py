@@ -17,6 +17,7 @@ from auth.authenticate import Authenticator
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from beacon import handlers as beacon_handlers
+from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from catalogue.build import FDP_PATH, node_site
 from catalogue.fdp import fdp_routes
@@ -27,6 +28,7 @@ from node.database import create_pool, resolve_database
 from node.federation import Network
 from node.keys import (
     AUTHENTICATOR,
+    COUNTS,
     DATASETS,
     HTTP_CLIENT,
     METRICS,
@@ -51,6 +53,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
         app[POOL] = pool
     else:
         app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_count_batcher)
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
@@ -77,6 +80,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready (%s)", "embedded" if target.embedded else "external")
     yield
     await app[POOL].close()
+
+
+async def _count_batcher(app: web.Application) -> AsyncIterator[None]:
+    app[COUNTS] = CountBatcher(app[POOL], app[METRICS].count_round_trip)
+    yield
+    await app[COUNTS].close()
 
 
 async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from auth.authenticate import Authenticator
 from auth.policy import Caller
+from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from node.federation import Network
 from node.observability import Metrics
@@ -14,6 +15,7 @@ from node.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+COUNTS = web.AppKey("counts", CountBatcher)
 METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 CALLER = web.RequestKey("caller", Caller)

@@ -37,6 +37,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests: dict[tuple[str, str, int], int] = {}
         self._latency: dict[str, list[float]] = {}      # bucket counts, then the sum
+        self._count_round_trips = 0
+        self._count_queries = 0
         self.registry.register(self)
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -47,6 +49,11 @@ class Metrics:
             histogram = self._latency[route] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
         histogram[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         histogram[-1] += seconds
+
+    def count_round_trip(self, queries: int) -> None:
+        """One database round trip answering `queries` count queries (beacon/count_batcher.py)."""
+        self._count_round_trips += 1
+        self._count_queries += queries
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily("gdi_node_http_requests", "HTTP requests by route and "
@@ -61,6 +68,10 @@ class Metrics:
             cumulative = list(accumulate(histogram[:-1]))
             latency.add_metric([route], list(zip(bounds, cumulative)), histogram[-1])
         yield latency
+        yield CounterMetricFamily("gdi_node_count_round_trips", "Database round trips answering "
+                                  "variant count queries", value=self._count_round_trips)
+        yield CounterMetricFamily("gdi_node_count_queries", "Variant count queries, answered "
+                                  "together in those round trips", value=self._count_queries)
 
 
 def _route_label(request: web.Request) -> str:

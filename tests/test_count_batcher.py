@@ -1,0 +1,165 @@
+"""Count queries answered together (beacon/count_batcher.py) must each get their own answer.
+
+The batcher puts the count queries of one event-loop turn into one statement per query
+shape. These tests run it against a real PostgreSQL holding test_query_properties' generated
+VCF: every member's counts must equal what the same query gets when it is sent alone, and a
+batch must fail, or be cancelled, exactly for the members it carried. That the lone answers
+themselves are right is what test_query_properties checks against its brute force.
+"""
+# ruff: noqa: F401, F811 - `loaded` is a fixture (test_query_properties) the tests take
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from hypothesis import given
+from hypothesis import strategies as st
+
+from beacon.count_batcher import MAX_BATCH, CountBatcher
+from beacon.request import VariantQuery, query_from_get
+from tests.test_query_properties import (
+    EXAMPLES,
+    SEQUENCE_ROWS,
+    at_position,
+    brackets,
+    in_brackets,
+    loaded,
+    overlapping,
+    ranges,
+    with_wildcard,
+)
+
+SPAN = 5_000                               # longer than any generated variant
+
+
+def _query(params: dict[str, str]) -> VariantQuery:
+    query = query_from_get(list({**params, "requestedGranularity": "count"}.items()))
+    assert query is not None
+    return query
+
+
+@st.composite
+def count_cases(draw: st.DrawFn) -> tuple[dict[str, str], int]:
+    """A range, bracket or sequence query (its shape is its batch) and the brute force's count."""
+    kind = draw(st.sampled_from(("range", "bracket", "sequence", "sequence+ref")))
+    if kind == "range":
+        chromosome, start, end = draw(ranges())
+        return ({"referenceName": chromosome, "start": str(start), "end": str(end)},
+                len(overlapping(chromosome, start, end)))
+    if kind == "bracket":
+        chromosome, a, b, c, d = draw(brackets())
+        return ({"referenceName": chromosome, "start": f"{a},{b}", "end": f"{c},{d}"},
+                len(in_brackets(chromosome, a, b, c, d)))
+    variant = draw(st.sampled_from(SEQUENCE_ROWS))
+    start = variant.start + draw(st.sampled_from((0, 0, 1)))
+    alt = draw(st.one_of(st.just(variant.alt), with_wildcard(variant.alt)))
+    params = {"referenceName": "1", "start": str(start), "alternateBases": alt}
+    ref = None
+    if kind == "sequence+ref":
+        params["referenceBases"] = ref = draw(with_wildcard(variant.ref))
+    return params, len(at_position("1", start, alt, ref))
+
+
+async def _count(node: ClientSession, params: dict[str, str]) -> int:
+    response = await node.get("/api/g_variants",
+                              params={**params, "requestedGranularity": "count"})
+    body: dict[str, Any] = await response.json()
+    assert response.status == 200, (params, body)
+    return body["responseSummary"]["numTotalResults"]
+
+
+async def _metric(node: ClientSession, name: str) -> float:
+    text = await (await node.get("/metrics")).text()
+    return next(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith(f"{name}_total "))
+
+
+@EXAMPLES
+@given(cases=st.lists(count_cases(), min_size=2, max_size=30))
+async def test_counts_sent_together_each_equal_the_brute_force(
+        loaded: str, node: ClientSession, cases: list[tuple[dict[str, str], int]]) -> None:
+    """Mixed shapes sent at once over HTTP, so the node batches some of them: every answer
+    is still its own query's (no member gets a neighbour's count, none is lost)."""
+    before = await _metric(node, "gdi_node_count_queries")
+    answers = await asyncio.gather(*(_count(node, params) for params, _ in cases))
+    assert answers == [expected for _, expected in cases], [params for params, _ in cases]
+    assert await _metric(node, "gdi_node_count_queries") - before == len(cases)
+
+
+async def test_one_turn_of_same_shaped_counts_is_one_round_trip(
+        loaded: str, pool: asyncpg.Pool) -> None:
+    """Twenty sequence queries and five range queries started together: two statements, and
+    each member's counts are those it gets alone."""
+    trips: list[int] = []
+    batcher = CountBatcher(pool, trips.append)
+    queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
+               for v in SEQUENCE_ROWS[:20]]
+    queries += [_query({"referenceName": "1", "start": str(s), "end": str(s + 700)})
+                for s in range(2_000, 12_000, 2_000)]
+    together = await asyncio.gather(*(batcher.count(q, [loaded], "1", SPAN) for q in queries))
+    assert sorted(trips) == [5, 20]
+    alone = [await batcher.count(q, [loaded], "1", SPAN) for q in queries]
+    assert trips[2:] == [1] * len(queries)
+    assert together == alone
+    assert all(counts.get(loaded, 0) >= 1 for counts in together[:20])   # each its own hit
+
+
+async def test_a_failed_round_trip_fails_each_of_its_members(db_url: str, loaded: str,
+                                                              settings: Any) -> None:
+    """A database error reaches every member of the batch, as it would a lone query."""
+    from node.database import create_pool
+    closed = await create_pool(db_url, settings)
+    await closed.close()
+    batcher = CountBatcher(closed)
+    query = _query({"referenceName": "1", "start": "1000", "end": "2000"})
+    outcomes = await asyncio.gather(*(batcher.count(query, [loaded], "1", SPAN)
+                                      for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(o, asyncpg.InterfaceError) for o in outcomes), outcomes
+
+
+async def test_a_cancelled_member_leaves_the_others_answered(loaded: str,
+                                                            pool: asyncpg.Pool) -> None:
+    """A request that goes away (client disconnected) does not take its batch with it."""
+    batcher = CountBatcher(pool)
+    queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
+               for v in SEQUENCE_ROWS[:3]]
+    tasks = [asyncio.create_task(batcher.count(q, [loaded], "1", SPAN)) for q in queries]
+    await asyncio.sleep(0)                 # all three joined the batch
+    tasks[1].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert done[0] == await batcher.count(queries[0], [loaded], "1", SPAN)
+    assert done[2] == await batcher.count(queries[2], [loaded], "1", SPAN)
+
+
+@pytest.mark.parametrize("turns", [2, 3])
+async def test_closing_cancels_the_members_in_flight(loaded: str, pool: asyncpg.Pool,
+                                                     turns: int) -> None:
+    """At shutdown the round trips not yet answered are cancelled, and so are their
+    requests, whether the round trip had begun or not (after 2 turns it has not)."""
+    batcher = CountBatcher(pool)
+    query = _query({"referenceName": "1", "start": "1000", "end": "20000"})
+    tasks = [asyncio.create_task(batcher.count(query, [loaded], "1", SPAN)) for _ in range(2)]
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    await batcher.close()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes), outcomes
+
+
+@pytest.mark.parametrize("members", [1, MAX_BATCH + 44])
+async def test_batches_of_any_size_answer_every_member(loaded: str, pool: asyncpg.Pool,
+                                                      members: int) -> None:
+    """More members than one statement takes (MAX_BATCH) are split, none dropped."""
+    trips: list[int] = []
+    batcher = CountBatcher(pool, trips.append)
+    rows = (SEQUENCE_ROWS * 2)[:members]
+    queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
+               for v in rows]
+    together = await asyncio.gather(*(batcher.count(q, [loaded], "1", SPAN) for q in queries))
+    assert trips == ([1] if members == 1 else [MAX_BATCH, 44])
+    assert [c.get(loaded, 0) for c in together] == [
+        len(at_position("1", v.start, v.alt, None)) for v in rows]
