@@ -1,17 +1,19 @@
-"""Count queries that arrive together go to the database together.
+"""Count queries go to the database in groups, over a few connections held while busy.
 
-Every count query costs the node one pool checkout and one round trip through asyncpg, which
-is most of what a count request costs the node's CPU (docs/benchmarks.md). Requests that come
-in together reach their count in the same turn of the event loop; the batcher holds them for
-the rest of that turn, then sends each group of same-shaped queries as one statement
-(`store.count_batch`). Nothing is held for longer: a lone request goes out on the next turn,
-alone, so latency without concurrency is unchanged, and under load the batches grow with it.
+A count query answered on its own costs the node a pool checkout, a round trip through
+asyncpg and a check-in (which asyncpg shields in a task of its own): together much of what
+a count request costs the node's CPU (docs/benchmarks.md). Here requests queue their count
+and a few "lanes" answer the queue. A lane takes a connection from the pool once, then sends
+every group of same-shaped queries waiting at that moment as one statement
+(`store.count_batch`), again and again, and gives the connection back when the queue is
+empty. What arrives while a statement is out waits for it and goes with the next one, so
+groups grow with the load and nothing waits longer than one statement's time. A lone query
+goes alone, one event-loop turn after it arrives.
 """
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from functools import partial
 
 import asyncpg
 
@@ -20,61 +22,95 @@ from beacon.request import VariantQuery
 
 MAX_BATCH = 256              # members per statement: bounds its size, not the waiting
 
-_Waiter = tuple[tuple[object, ...], "asyncio.Future[dict[str, int]]"]
+_Member = tuple[list[object], "asyncio.Future[dict[str, int]]"]
 
 
 class CountBatcher:
-    """One per application; holds only the queries of the current turn and its round trips."""
+    """One per application: the queue of groups, and the lanes answering it."""
 
-    def __init__(self, pool: asyncpg.Pool,
+    def __init__(self, pool: asyncpg.Pool, lanes: int,
                  on_round_trip: Callable[[int], None] = lambda queries: None) -> None:
         self._pool = pool
+        self._max_lanes = lanes
         self._on_round_trip = on_round_trip
-        self._pending: dict[store.CountKey, list[_Waiter]] = {}
-        self._round_trips: set[asyncio.Task[None]] = set()
+        self._queue: dict[store.CountKey, list[_Member]] = {}
+        self._working = 0                    # lanes still taking groups from the queue
+        self._lanes: set[asyncio.Task[None]] = set()
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                     span: int) -> dict[str, int]:
         """Per-dataset counts of one query, as `store.count_batch` gives them."""
         key, arguments = store.count_query(query, dataset_ids, chromosome, span)
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[dict[str, int]] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._send)
-        self._pending.setdefault(key, []).append((arguments, waiter))
+        waiter: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+        group = self._queue.get(key)
+        if group is None:
+            group = self._queue[key] = []
+            if self._working < self._max_lanes:
+                self._working += 1
+                lane = asyncio.create_task(self._lane())
+                self._lanes.add(lane)
+                lane.add_done_callback(self._lanes.discard)
+        group.append((arguments, waiter))
         return await waiter
 
-    def _send(self) -> None:
-        pending, self._pending = self._pending, {}
-        for key, waiters in pending.items():
-            for first in range(0, len(waiters), MAX_BATCH):
-                batch = waiters[first:first + MAX_BATCH]
-                task = asyncio.create_task(self._round_trip(key, batch))
-                self._round_trips.add(task)
-                task.add_done_callback(partial(self._settled, batch))
-
-    async def _round_trip(self, key: store.CountKey, waiters: list[_Waiter]) -> None:
-        self._on_round_trip(len(waiters))
+    async def _lane(self) -> None:
+        group: list[_Member] = []
         try:
-            counts = await store.count_batch(self._pool, key, [a for a, _ in waiters])
+            connection = await self._pool.acquire()
+        except BaseException as error:
+            self._working -= 1
+            self._abandon(error)
+            raise
+        try:
+            while self._queue:
+                key = next(iter(self._queue))
+                group = self._queue.pop(key)
+                for first in range(0, len(group), MAX_BATCH):
+                    await self._round_trip(connection, key, group[first:first + MAX_BATCH])
+        except BaseException as error:       # cancelled: at shutdown
+            self._working -= 1
+            self._abandon(error, group)
+            raise
+        else:
+            self._working -= 1               # before the release: who queues now starts a lane
+        finally:
+            await self._pool.release(connection)
+
+    async def _round_trip(self, connection: asyncpg.Connection, key: store.CountKey,
+                          group: list[_Member]) -> None:
+        self._on_round_trip(len(group))
+        try:
+            counts = await store.count_batch(connection, key, [a for a, _ in group])
         except Exception as error:  # noqa: BLE001 - each member fails as a lone query would
-            for _, waiter in waiters:
+            for _, waiter in group:
                 if not waiter.done():
                     waiter.set_exception(error)
             return
-        for (_, waiter), result in zip(waiters, counts):
+        for (_, waiter), result in zip(group, counts):
             if not waiter.done():            # its request may have been cancelled meanwhile
                 waiter.set_result(result)
 
-    def _settled(self, waiters: list[_Waiter], task: asyncio.Task[None]) -> None:
-        """A round trip cancelled (even before it began) cancels the requests it carried."""
-        self._round_trips.discard(task)
-        if task.cancelled():
-            for _, waiter in waiters:
+    def _abandon(self, error: BaseException, group: list[_Member] | None = None) -> None:
+        """A lane that failed (no connection) or was cancelled takes its group with it, and
+        the queue when no lane is left to answer it."""
+        members = list(group or [])
+        if not self._working:
+            for queued in self._queue.values():
+                members += queued
+            self._queue.clear()
+        for _, waiter in members:
+            if waiter.done():
+                continue
+            if isinstance(error, asyncio.CancelledError):
                 waiter.cancel()
+            else:
+                waiter.set_exception(error)
 
     async def close(self) -> None:
-        """Cancel the round trips in flight (their requests are cancelled with them)."""
-        for task in list(self._round_trips):
-            task.cancel()
-        await asyncio.gather(*self._round_trips, return_exceptions=True)
+        """Cancel the lanes and every request still waiting for one (a lane cancelled
+        before its first step never runs, so its own clean-up cannot be relied on)."""
+        for lane in list(self._lanes):
+            lane.cancel()
+        await asyncio.gather(*self._lanes, return_exceptions=True)
+        self._working = 0
+        self._abandon(asyncio.CancelledError())

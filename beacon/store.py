@@ -246,42 +246,41 @@ def _numbered(conditions: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CountKey:
-    """What the count queries of one round trip have in common: the shape of their WHERE
-    clause and its list arguments (datasets, variant types), which are passed once."""
+    """What count queries must share to be answered by one statement: the shape of their
+    WHERE clause and its list arguments (datasets, variant types), which it takes once."""
 
     conditions: tuple[str, ...]
-    shared: tuple[tuple[str, ...] | None, ...]      # a list argument, or None: per query
+    lists: tuple[tuple[str, ...], ...]
 
 
 def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                span: int) -> tuple[CountKey, tuple[object, ...]]:
-    """A count query as a batch member: its batch's key and its own (scalar) arguments."""
+                span: int) -> tuple[CountKey, list[object]]:
+    """A count query as a batch member: its batch's key and its arguments."""
     conditions, args = _conditions(query, dataset_ids, chromosome, span)
-    shared = tuple(tuple(a) if isinstance(a, list) else None for a in args)
-    return CountKey(conditions, shared), tuple(a for a in args if not isinstance(a, list))
+    return CountKey(conditions, tuple(tuple(a) for a in args if isinstance(a, list))), args
 
 
 @lru_cache(maxsize=256)
-def _count_batch_sql(key: CountKey, types: tuple[str, ...]) -> str:
+def _count_batch_sql(conditions: tuple[str, ...], types: tuple[str | None, ...]) -> str:
     """One statement counting, per dataset, what each of many same-shaped queries matches.
 
-    Arguments: the shared lists, once; then the members' numbers and their own arguments as
-    parallel arrays, one row of `unnest` per member. The aggregate inside LATERAL keeps each
-    row an index lookup of its own: a plain join lets the planner, blind to the values,
-    choose a hash join over a sequential scan of every partition."""
-    n_shared = sum(value is not None for value in key.shared)
-    shared_numbers, own_numbers = count(1), count(n_shared + 2)
-    columns, arrays, conditions = ["i"], [f"${n_shared + 1}::int[]"], []
-    for i, (condition, value) in enumerate(zip(key.conditions, key.shared)):
-        if value is not None:
-            conditions.append(condition.format(f"${next(shared_numbers)}"))
+    Arguments: the list ones (type None), once; then the members' numbers and their other
+    arguments as parallel arrays, one row of `unnest` per member. The aggregate inside
+    LATERAL keeps each row an index lookup of its own: a plain join lets the planner, blind
+    to the values, choose a hash join over a sequential scan of every partition."""
+    n_lists = types.count(None)
+    list_numbers, own_numbers = count(1), count(n_lists + 2)
+    columns, arrays, where = ["i"], [f"${n_lists + 1}::int[]"], []
+    for i, (condition, sql_type) in enumerate(zip(conditions, types)):
+        if sql_type is None:
+            where.append(condition.format(f"${next(list_numbers)}"))
         else:
-            arrays.append(f"${next(own_numbers)}::{types[len(columns) - 1]}[]")
+            arrays.append(f"${next(own_numbers)}::{sql_type}[]")
             columns.append(f"a{i}")
-            conditions.append(condition.format(f"q.a{i}"))
+            where.append(condition.format(f"q.a{i}"))
     return (f"SELECT q.i, v.dataset_id, v.n FROM unnest({', '.join(arrays)}) "
             f"AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
-            f"SELECT dataset_id, count(*) AS n FROM variants WHERE {' AND '.join(conditions)} "
+            f"SELECT dataset_id, count(*) AS n FROM variants WHERE {' AND '.join(where)} "
             f"GROUP BY dataset_id) AS v")
 
 
@@ -289,13 +288,19 @@ _SQL_TYPES = {int: "bigint", str: "text"}
 
 
 async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
-                      members: list[tuple[object, ...]]) -> list[dict[str, int]]:
-    """Per-dataset counts of each member query, in one round trip, in the members' order."""
-    types = tuple(_SQL_TYPES[type(a)] for a in members[0])
-    shared = [list(s) for s in key.shared if s is not None]
-    columns = [list(column) for column in zip(*members)]
-    rows = await conn.fetch(_count_batch_sql(key, types), *shared, list(range(len(members))),
-                            *columns)
+                      members: list[list[object]]) -> list[dict[str, int]]:
+    """Per-dataset counts of each member query, in one round trip, in the members' order.
+    A lone member gets a plain statement: the arrays would cost it more than they save."""
+    if len(members) == 1:
+        rows = await conn.fetch(f"SELECT dataset_id, count(*) FROM variants "
+                                f"WHERE {_numbered(key.conditions)} GROUP BY dataset_id",
+                                *members[0])
+        return [{r[0]: r[1] for r in rows}]
+    types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
+    lists = [a for a in members[0] if isinstance(a, list)]
+    own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
+    rows = await conn.fetch(_count_batch_sql(key.conditions, types), *lists,
+                            list(range(len(members))), *own)
     counts: list[dict[str, int]] = [{} for _ in members]
     for i, dataset_id, n in rows:
         counts[i][dataset_id] = n

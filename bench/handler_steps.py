@@ -110,7 +110,7 @@ async def measure(url: str, paths: list[str], requests: int, rounds: int) -> Non
     app[SETTINGS] = settings
     app[POOL] = await create_pool(url, settings)
     app[DATASETS] = DatasetCache(app[POOL])
-    app[COUNTS] = CountBatcher(app[POOL])
+    app[COUNTS] = CountBatcher(app[POOL], settings.count_lanes)
     requests_ = [make_mocked_request("GET", path, app=app) for path in paths]
     table = steps(app)
     for step in table.values():                   # warm-up: statements prepared, caches full

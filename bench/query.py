@@ -22,8 +22,11 @@ with `gdi-node ingest` as dataset GDI-XX-BENCH-1, PUBLIC so every granularity is
 Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) here:
 
   (ii) ceiling            aiohttp answering a constant small JSON body: the HTTP ceiling
-  (i) floor               aiohttp + asyncpg pool (the node's default size) running the node's
-                          sequence-count SQL (beacon/store.py) and returning a small JSON: the
+  (i) floor               aiohttp + asyncpg pool (the node's default size) running the
+                          sequence-count lookup, one statement per request (the node's
+                          conditions, beacon/store.py, for one query alone; the node itself
+                          puts the count queries that arrive together into one statement,
+                          beacon/count_batcher.py) and returning a small JSON: the
                           database-bound floor, once with asyncpg's default reset on release
                           (a DISCARD-ALL-style round trip) and once with a no-op reset, as the
                           node configures its pool (node/database.py); and once more, no-op
@@ -88,8 +91,8 @@ STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 GRANULARITIES = ("boolean", "count", "record")
 KINDS = ("sequence", "range-1kb", "range-1Mb", "bracket")
-# The node's sequence-count SQL, as beacon/store.py builds it for a query without
-# referenceBases (count_by_dataset over _where for kind "sequence").
+# One sequence-count query without referenceBases, alone: the conditions beacon/store.py
+# builds for it (_conditions), as a statement of its own.
 FLOOR_SQL = ("SELECT dataset_id, count(*) FROM variants WHERE dataset_id = ANY($1::text[]) "
              "AND chromosome = $2 AND start_pos = $3 AND alt = $4 GROUP BY dataset_id")
 CEILING_BODY = b'{"responseSummary":{"exists":true,"numTotalResults":1}}'
@@ -494,6 +497,20 @@ def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[p] - before.get(p, 0.0) for p in after)
 
 
+def _count_batching(server: Server) -> tuple[float, float] | None:
+    """The node's count queries and their round trips so far (/metrics); None elsewhere."""
+    try:
+        with urllib.request.urlopen(server.base + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    totals = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                  if line.startswith(("gdi_node_count_queries_total ",
+                                      "gdi_node_count_round_trips_total ")))
+    return (float(totals["gdi_node_count_queries_total"]),
+            float(totals["gdi_node_count_round_trips_total"]))
+
+
 @dataclass(frozen=True)
 class Cell:
     row: str
@@ -501,6 +518,7 @@ class Cell:
     server_us: float                               # CPU µs per request sent, warm-up included
     postgres_us: float | None
     load_us: float
+    per_trip: float | None = None                  # node: count queries per round trip
 
 
 def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace,
@@ -508,6 +526,7 @@ def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace
     """One row: fresh load processes against an already-running server."""
     warmup = min(1000, max(100, args.requests // 5))
     pg_before, srv_before = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
+    batching_before = _count_batching(server)
     if args.client == "wrk":
         result = wrk_load(args.workdir / "query-wrk.lua", server.base, paths_file, connections,
                           args.requests, warmup, args.time_cap, headers)
@@ -515,10 +534,15 @@ def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace
         result = python_process_load(server.base, paths_file, connections, args.requests,
                                      warmup, args.time_cap)
     pg_after, srv_after = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
+    batching_after = _count_batching(server)
+    per_trip = None
+    if batching_before and batching_after and batching_after[1] > batching_before[1]:
+        per_trip = ((batching_after[0] - batching_before[0])
+                    / (batching_after[1] - batching_before[1]))
     sent = max(1.0, result["sent"])
     return Cell(row, result, _cpu_delta(srv_before, srv_after) / sent * 1e6,
                 _cpu_delta(pg_before, pg_after) / sent * 1e6 if postmaster else None,
-                result["cpu"] / sent * 1e6)
+                result["cpu"] / sent * 1e6, per_trip)
 
 
 def check_agreement(node: Server, floor: Server, paths: list[str]) -> str:
@@ -535,15 +559,17 @@ def check_agreement(node: Server, floor: Server, paths: list[str]) -> str:
 # --- report ----------------------------------------------------------------------------------
 
 HEADER = (f"{'row':<28} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'hits':>5}"
-          f" {'srv µs/req':>10} {'pg µs/req':>9} {'load µs/req':>11}")
+          f" {'srv µs/req':>10} {'pg µs/req':>9} {'load µs/req':>11} {'q/trip':>6}")
 
 
 def format_cell(cell: Cell) -> str:
     r = cell.result
     pg = f"{cell.postgres_us:9.0f}" if cell.postgres_us is not None else f"{'-':>9}"
     capped = "  (time cap hit)" if r["capped"] else ""
+    per_trip = f"{cell.per_trip:6.1f}" if cell.per_trip is not None else f"{'-':>6}"
     return (f"{cell.row:<28} {r['rps']:7.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['errors']:6.0f}"
-            f" {r['hits']:5.0%} {cell.server_us:10.0f} {pg} {cell.load_us:11.0f}{capped}")
+            f" {r['hits']:5.0%} {cell.server_us:10.0f} {pg} {cell.load_us:11.0f} {per_trip}"
+            f"{capped}")
 
 
 def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:

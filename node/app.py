@@ -83,7 +83,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _count_batcher(app: web.Application) -> AsyncIterator[None]:
-    app[COUNTS] = CountBatcher(app[POOL], app[METRICS].count_round_trip)
+    app[COUNTS] = CountBatcher(app[POOL], app[SETTINGS].count_lanes,
+                               app[METRICS].count_round_trip)
     yield
     await app[COUNTS].close()
 

@@ -86,6 +86,10 @@ class Settings(ServiceSettings):
     contact_url: str = "mailto:beacon@example.org"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    count_lanes: int = Field(
+        default=2, ge=1, description="Pool connections that answer variant count queries in "
+                                     "batches (beacon/count_batcher.py): more lets PostgreSQL "
+                                     "run more of them at once, fewer makes larger batches")
     ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
     min_reportable_count: int = Field(
         default=1, ge=1, description="Counts below this are reported as 0 / not found; a "
