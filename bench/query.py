@@ -50,7 +50,8 @@ Latency is send to last byte; req/s = finished requests / the measured run's wal
 = responses saying exists:true. On 2 cores the load process, the server and PostgreSQL share
 the CPU, which is why the references are measured the same way in the same run; the CPU
 columns show where each request's CPU went (server process, all PostgreSQL processes with an
-embedded server, load process; warm-up included).
+embedded server, load process; warm-up included), and q/trip the node's count queries per
+database round trip (its /metrics; beacon/count_batcher.py).
 """
 from __future__ import annotations
 
