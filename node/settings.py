@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -115,3 +115,12 @@ class Settings(ServiceSettings):
         default=False, description="Also fan out to every node the catalogue's registry lists")
     peer_timeout_seconds: float = Field(default=3.0, gt=0)
     network_deadline_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _pool_outlasts_lanes(self) -> Settings:
+        """Lanes hold their connections while counts keep coming: record queries and the
+        rest need at least one more, or they would wait for the counts to stop."""
+        if self.count_lanes >= self.db_pool_max:
+            raise ValueError(f"count_lanes ({self.count_lanes}) must be less than db_pool_max "
+                             f"({self.db_pool_max})")
+        return self
