@@ -46,12 +46,15 @@ class CountBatcher:
         if group is None:
             group = self._queue[key] = []
             if self._working < self._max_lanes:
-                self._working += 1
-                lane = asyncio.create_task(self._lane())
-                self._lanes.add(lane)
-                lane.add_done_callback(self._lanes.discard)
+                self._start_lane()
         group.append((arguments, waiter))
         return await waiter
+
+    def _start_lane(self) -> None:
+        self._working += 1
+        lane = asyncio.create_task(self._lane())
+        self._lanes.add(lane)
+        lane.add_done_callback(self._lanes.discard)
 
     async def _lane(self) -> None:
         group: list[_Member] = []
@@ -62,22 +65,29 @@ class CountBatcher:
             self._abandon(error)
             raise
         try:
-            while self._queue:
+            healthy = True
+            while self._queue and healthy:
                 key = next(iter(self._queue))
                 group = self._queue.pop(key)
-                for first in range(0, len(group), MAX_BATCH):
-                    await self._round_trip(connection, key, group[first:first + MAX_BATCH])
+                if len(group) > MAX_BATCH:   # the rest waits its turn, as a group of its own
+                    self._queue[key], group = group[MAX_BATCH:], group[:MAX_BATCH]
+                healthy = await self._round_trip(connection, key, group)
         except BaseException as error:       # cancelled: at shutdown
             self._working -= 1
             self._abandon(error, group)
             raise
         else:
             self._working -= 1               # before the release: who queues now starts a lane
+            if self._queue:                  # the statement failed: hand over to a new lane
+                self._start_lane()
         finally:
             await self._pool.release(connection)
 
     async def _round_trip(self, connection: asyncpg.Connection, key: store.CountKey,
-                          group: list[_Member]) -> None:
+                          group: list[_Member]) -> bool:
+        """False when the statement failed: the connection may be dead (the server
+        restarted, the session was ended), so the lane gives it back to the pool, which
+        checks it, rather than fail every group after on it."""
         self._on_round_trip(len(group))
         try:
             counts = await store.count_batch(connection, key, [a for a, _ in group])
@@ -85,10 +95,11 @@ class CountBatcher:
             for _, waiter in group:
                 if not waiter.done():
                     waiter.set_exception(error)
-            return
+            return False
         for (_, waiter), result in zip(group, counts):
             if not waiter.done():            # its request may have been cancelled meanwhile
                 waiter.set_result(result)
+        return True
 
     def _abandon(self, error: BaseException, group: list[_Member] | None = None) -> None:
         """A lane that failed (no connection) or was cancelled takes its group with it, and

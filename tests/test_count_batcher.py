@@ -164,3 +164,36 @@ async def test_batches_of_any_size_answer_every_member(loaded: str, pool: asyncp
     assert trips == ([1] if members == 1 else [MAX_BATCH, 44])
     assert [c.get(loaded, 0) for c in together] == [
         len(at_position("1", v.start, v.alt, None)) for v in rows]
+
+
+async def test_counts_recover_when_the_server_ends_the_sessions(loaded: str, pool: asyncpg.Pool,
+                                                                db_url: str) -> None:
+    """PostgreSQL ends every session of the pool (restart, failover) under a steady stream
+    of counts: members then in flight may fail, with the errors a lone query would get, and
+    the counts asked later are answered again, on fresh connections."""
+    batcher = CountBatcher(pool, 2)
+    queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
+               for v in SEQUENCE_ROWS[:40]]
+    expected = [await batcher.count(q, [loaded], "1", SPAN) for q in queries]
+    admin = await asyncpg.connect(db_url)
+    try:
+        stream: list[asyncio.Task[dict[str, int]]] = []
+        for wave in range(150):               # bounded: 150 turns of 4 new counts each,
+            # one turn apart, so the lane always finds the next group waiting
+            stream += [asyncio.create_task(batcher.count(queries[(wave * 4 + i) % 40],
+                                                         [loaded], "1", SPAN))
+                       for i in range(4)]
+            if wave == 10:
+                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() "
+                                    "AND pid <> pg_backend_pid()")
+            await asyncio.sleep(0)
+        outcomes = await asyncio.gather(*stream, return_exceptions=True)
+    finally:
+        await admin.close()
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert all(isinstance(o, asyncpg.PostgresConnectionError | asyncpg.InterfaceError
+                          | asyncpg.InternalClientError)     # asyncpg, mid-termination
+               for o in failed), failed
+    assert outcomes[-40:] == [expected[i % 40] for i in range(len(outcomes) - 40,
+                                                             len(outcomes))], failed
