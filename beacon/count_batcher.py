@@ -6,9 +6,9 @@ a count request costs the node's CPU (docs/benchmarks.md). Here requests queue t
 and a few "lanes" answer the queue. A lane takes a connection from the pool once, then sends
 every group of same-shaped queries waiting at that moment as one statement
 (`store.count_batch`), again and again, and gives the connection back when the queue is
-empty. What arrives while a statement is out waits for it and goes with the next one, so
-groups grow with the load and nothing waits longer than one statement's time. A lone query
-goes alone, one event-loop turn after it arrives.
+empty. What arrives while a statement is out goes with the next one, so groups grow with
+the load; nothing is held back on purpose. A lone query goes alone, one event-loop turn
+after it arrives.
 """
 from __future__ import annotations
 
