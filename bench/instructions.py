@@ -5,7 +5,8 @@ Run from the repository root, with the project's virtualenv and valgrind on PATH
 (`apt-get install -y valgrind`):
 
     python bench/instructions.py [--records 1000000] [--requests 300] [--warmup 300]
-                                 [--tree DIR ...] [--workdir bench/out] [--database-url URL]
+                                 [--tree DIR ...] [--token] [--workdir bench/out]
+                                 [--database-url URL]
 
 Wall-clock figures on a shared 2-core machine swing by tens of percent between runs of the
 same code (docs/benchmarks.md), more than most single changes to the node are worth. The
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,23 +41,27 @@ sys.path.insert(0, str(ROOT))
 
 from bench.query import (
     HOST,
+    aai_token,
     child_env,
     database,
     free_port,
     ingest,
     sample_variants,
+    started,
     synthetic_vcf,
+    trust,
     workload,
 )
 
 STARTUP_TIMEOUT = 180.0            # start-up under valgrind is some 20-50 times slower
 
 
-def _send(port: int, paths: list[str], count: int, offset: int) -> None:
+def _send(port: int, paths: list[str], count: int, offset: int,
+          headers: dict[str, str]) -> None:
     connection = http.client.HTTPConnection(HOST, port, timeout=60)
     try:
         for i in range(count):
-            connection.request("GET", paths[(offset + i) % len(paths)])
+            connection.request("GET", paths[(offset + i) % len(paths)], headers=headers)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
@@ -81,7 +87,8 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, probe: str) -> None
 
 
 def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str,
-              paths: list[str], requests: int, warmup: int) -> float:
+              paths: list[str], requests: int, warmup: int,
+              headers: dict[str, str] | None = None) -> float:
     """Instructions per measured request of one server process."""
     with tempfile.TemporaryDirectory(prefix="gdi-callgrind-") as out:
         profile = Path(out) / "callgrind.out"
@@ -91,11 +98,11 @@ def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, pro
             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_ready(process, port, probe)
-            _send(port, paths, warmup, 0)
+            _send(port, paths, warmup, 0, headers or {})
             control = ["callgrind_control"]
             subprocess.run([*control, "--instr=on", str(process.pid)], check=True,
                            capture_output=True)
-            _send(port, paths, requests, warmup)
+            _send(port, paths, requests, warmup, headers or {})
             subprocess.run([*control, "--instr=off", str(process.pid)], check=True,
                            capture_output=True)
             subprocess.run([*control, "--dump", str(process.pid)], check=True,
@@ -118,10 +125,13 @@ def main() -> None:
                         help="a checkout whose node to measure (repeatable; default: this one)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--token", action="store_true",
+                        help="also each node with every request carrying a bearer token of "
+                             "the development AAI (started here), as bench/query.py's token row")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
-    with database(args.database_url) as (url, _):
+    with database(args.database_url) as (url, _), ExitStack() as stack:
         ingest(vcf, url)
         paths = workload("sequence", "count", asyncio.run(sample_variants(url)).variants)
         env = child_env(url)
@@ -129,23 +139,35 @@ def main() -> None:
         print(f"sequence count, {args.requests} requests after {args.warmup} of warm-up, one "
               "connection; server user-space instructions per request", flush=True)
         node = [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"]
-        servers: list[tuple[str, Path, str, Callable[[str], list[str]]]] = [
-            ("(ii) ceiling", ROOT, paths[0], lambda port: [*me, "--serve-ceiling", port]),
+        servers: list[tuple[str, Path, str, Callable[[str], list[str]], dict[str, str]]] = [
+            ("(ii) ceiling", ROOT, paths[0], lambda port: [*me, "--serve-ceiling", port], {}),
             ("(i) floor, no-op reset", ROOT, paths[0],
-             lambda port: [*me, "--serve-floor", port, url, "--reset", "noop"]),
-            *((f"node {tree.resolve()}", tree.resolve(), "/ready", lambda port: [*node, port])
-              for tree in args.tree or [ROOT])]
+             lambda port: [*me, "--serve-floor", port, url, "--reset", "noop"], {})]
+        for tree in args.tree or [ROOT]:
+            servers.append((f"node {tree.resolve()}", tree.resolve(), "/ready",
+                            lambda port: [*node, port], {}))
+        if args.token:
+            aai_port = free_port()
+            aai_url = f"http://{HOST}:{aai_port}"
+            stack.enter_context(started(
+                "aai", [sys.executable, "-m", "node.cli", "aai", "serve", "--host", HOST,
+                        "--port", str(aai_port)], env, aai_port,
+                "/.well-known/openid-configuration"))
+            env["GDI_NODE_TRUSTED_ISSUERS"] = trust(aai_url)
+            bearer = {"Authorization": f"Bearer {aai_token(aai_url, 'carol')}"}
+            for tree in args.tree or [ROOT]:
+                servers.append((f"node {tree.resolve()} + token", tree.resolve(), "/ready",
+                                lambda port: [*node, port], bearer))
         figures: dict[str, float] = {}
-        for name, tree, probe, command in servers:
+        for name, tree, probe, command, headers in servers:
             port = free_port()
             figures[name] = callgrind(command(str(port)), tree, {**env, "PYTHONPATH": str(tree)},
-                                      port, probe, paths, args.requests, args.warmup)
+                                      port, probe, paths, args.requests, args.warmup, headers)
             print(f"{name:<40} {figures[name] / 1000:8.1f} k", flush=True)
         floor = figures["(i) floor, no-op reset"]
         for name, value in figures.items():
             if name.startswith("node"):
                 print(f"{name}: {value / floor:.2f}x the floor's instructions")
-
 
 if __name__ == "__main__":
     main()
