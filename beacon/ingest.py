@@ -28,8 +28,19 @@ import pysam
 from auth.access import AccessLevel
 from beacon import store
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
-from beacon.vcf import (ChunkStats, HtslibLog, NeedGenotypes, ReadOptions, Region, VcfLayout,
-                        VcfProblem, contig_length, inspect_vcf, open_vcf, read_rows)
+from beacon.vcf import (
+    ChunkStats,
+    HtslibLog,
+    NeedGenotypes,
+    ReadOptions,
+    Region,
+    VcfLayout,
+    VcfProblem,
+    contig_length,
+    inspect_vcf,
+    open_vcf,
+    read_rows,
+)
 from catalogue.metadata import DatasetMetadata, MetadataError, check_dataset_id
 from node.database import connect
 from node.migrate import apply_migrations

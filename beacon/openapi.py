@@ -26,7 +26,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 
 def _get_parameters(path: str) -> list[dict[str, Any]]:
     parameters = _path_parameters(path)
-    if path.endswith("g_variants") or path.endswith("g_variants/{id}"):
+    if path.endswith(("g_variants", "g_variants/{id}")):
         for name, info in VariantParameters.model_fields.items():
             kind = {"start": "array", "end": "array", "datasetIds": "array"}.get(name)
             schema: dict[str, Any] = ({"type": "array", "items": {"type": "string"}}

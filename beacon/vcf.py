@@ -16,8 +16,8 @@ import gzip
 import os
 import re
 from collections import Counter
-from contextlib import nullcontext
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
@@ -425,6 +425,5 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembl
         count = ac[index + 1]
         af = count / an if count is not None and an else None
         rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1]))
-        if end - pos > stats.max_length:
-            stats.max_length = end - pos
+        stats.max_length = max(stats.max_length, end - pos)
     return rows

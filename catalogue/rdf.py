@@ -329,7 +329,7 @@ class _Reader:
             for value in values:
                 if value.language == wanted:
                     return str(value)
-        return str(sorted(values)[0])
+        return str(min(values))
 
     def iris(self, predicate: URIRef) -> list[str]:
         """All IRI values; the GDI shapes require at least one for each property read so."""

@@ -289,13 +289,13 @@ def aai_token(user: str, password: str | None, url: str) -> None:
 
 async def _fetch_token(url: str, user: str, password: str) -> str:
     import aiohttp
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{url}/token", data={
-                "grant_type": "password", "username": user, "password": password}) as response:
-            body = await response.json(content_type=None)
-            if response.status != 200:
-                _fail(f"{url}/token refused: {body.get('error_description', response.status)}")
-            return str(body["access_token"])
+    form = {"grant_type": "password", "username": user, "password": password}
+    async with (aiohttp.ClientSession() as session,
+                session.post(f"{url}/token", data=form) as response):
+        body = await response.json(content_type=None)
+        if response.status != 200:
+            _fail(f"{url}/token refused: {body.get('error_description', response.status)}")
+        return str(body["access_token"])
 
 
 @main.group()

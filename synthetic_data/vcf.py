@@ -64,8 +64,8 @@ _COUNT_HEADER = (
     '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes, per ALT">',
     '##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of called alleles">',
     '##INFO=<ID=AF,Number=A,Type=Float,Description="Allele frequency AC/AN, per ALT">',
-    '##INFO=<ID=nhomalt,Number=A,Type=Integer,'
-    'Description="Diploid samples homozygous for the ALT, per ALT">',
+    ('##INFO=<ID=nhomalt,Number=A,Type=Integer,'
+     'Description="Diploid samples homozygous for the ALT, per ALT">'),
 )
 
 
