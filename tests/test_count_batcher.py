@@ -1,7 +1,7 @@
 """Count queries answered together (beacon/count_batcher.py) must each get their own answer.
 
-The batcher puts the count queries of one event-loop turn into one statement per query
-shape; a lone query gets a plain statement of its own. These tests run it against a real
+The batcher queues count queries, and its lanes send each waiting group of same-shaped
+queries as one statement; a lone query gets a plain statement of its own. These tests run it against a real
 PostgreSQL holding test_query_properties' generated VCF: every member's counts must equal
 what the same query gets alone (the plain statement), and a batch must fail, or be
 cancelled, exactly for the members it carried. That the lone answers themselves are right is
@@ -11,7 +11,6 @@ what test_query_properties checks against its brute force.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import asyncpg
 import pytest
@@ -21,11 +20,14 @@ from hypothesis import strategies as st
 
 from beacon.count_batcher import MAX_BATCH, CountBatcher
 from beacon.request import VariantQuery, query_from_get
+from node.database import create_pool
+from node.settings import Settings
 from tests.test_query_properties import (
     EXAMPLES,
     SEQUENCE_ROWS,
     at_position,
     brackets,
+    count,
     in_brackets,
     loaded,
     overlapping,
@@ -64,14 +66,6 @@ def count_cases(draw: st.DrawFn) -> tuple[dict[str, str], int]:
     return params, len(at_position("1", start, alt, ref))
 
 
-async def _count(node: ClientSession, params: dict[str, str]) -> int:
-    response = await node.get("/api/g_variants",
-                              params={**params, "requestedGranularity": "count"})
-    body: dict[str, Any] = await response.json()
-    assert response.status == 200, (params, body)
-    return body["responseSummary"]["numTotalResults"]
-
-
 async def _metric(node: ClientSession, name: str) -> float:
     text = await (await node.get("/metrics")).text()
     return next(float(line.split()[-1]) for line in text.splitlines()
@@ -85,7 +79,7 @@ async def test_counts_sent_together_each_equal_the_brute_force(
     """Mixed shapes sent at once over HTTP, so the node batches some of them: every answer
     is still its own query's (no member gets a neighbour's count, none is lost)."""
     before = await _metric(node, "gdi_node_count_queries")
-    answers = await asyncio.gather(*(_count(node, params) for params, _ in cases))
+    answers = await asyncio.gather(*(count(node, params) for params, _ in cases))
     assert answers == [expected for _, expected in cases], [params for params, _ in cases]
     assert await _metric(node, "gdi_node_count_queries") - before == len(cases)
 
@@ -109,9 +103,8 @@ async def test_one_turn_of_same_shaped_counts_is_one_round_trip(
 
 
 async def test_a_failed_round_trip_fails_each_of_its_members(db_url: str, loaded: str,
-                                                              settings: Any) -> None:
+                                                              settings: Settings) -> None:
     """A database error reaches every member of the batch, as it would a lone query."""
-    from node.database import create_pool
     closed = await create_pool(db_url, settings)
     await closed.close()
     batcher = CountBatcher(closed, 2)
