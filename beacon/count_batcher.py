@@ -60,9 +60,11 @@ class CountBatcher:
         group: list[_Member] = []
         try:
             connection = await self._pool.acquire()
-        except BaseException as error:
+        except BaseException as error:       # no connection: as a lone query would fail
             self._working -= 1
             self._abandon(error)
+            if isinstance(error, Exception):
+                return                       # its waiters have it; nobody awaits the lane
             raise
         try:
             healthy = True
@@ -72,9 +74,11 @@ class CountBatcher:
                 if len(group) > MAX_BATCH:   # the rest waits its turn, as a group of its own
                     self._queue[key], group = group[MAX_BATCH:], group[:MAX_BATCH]
                 healthy = await self._round_trip(connection, key, group)
-        except BaseException as error:       # cancelled: at shutdown
-            self._working -= 1
+        except BaseException as error:       # cancelled at shutdown (statements' own errors
+            self._working -= 1               # are the waiters', in _round_trip)
             self._abandon(error, group)
+            if isinstance(error, Exception):
+                return
             raise
         else:
             self._working -= 1               # before the release: who queues now starts a lane
@@ -120,8 +124,9 @@ class CountBatcher:
     async def close(self) -> None:
         """Cancel the lanes and every request still waiting for one (a lane cancelled
         before its first step never runs, so its own clean-up cannot be relied on)."""
-        for lane in list(self._lanes):
-            lane.cancel()
-        await asyncio.gather(*self._lanes, return_exceptions=True)
+        while self._lanes:                  # requests still finishing may start new ones
+            for lane in list(self._lanes):
+                lane.cancel()
+            await asyncio.gather(*self._lanes, return_exceptions=True)
         self._working = 0
         self._abandon(asyncio.CancelledError())

@@ -297,9 +297,8 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
                                 *members[0])
         return [{r[0]: r[1] for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
-    lists = [a for a in members[0] if isinstance(a, list)]
     own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
-    rows = await conn.fetch(_count_batch_sql(key.conditions, types), *lists,
+    rows = await conn.fetch(_count_batch_sql(key.conditions, types), *key.lists,
                             list(range(len(members))), *own)
     counts: list[dict[str, int]] = [{} for _ in members]
     for i, dataset_id, n in rows:

@@ -121,14 +121,15 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer]) 
     result_sets = []
     for item in answers:
         hit = item.count > 0
+        counted = item.granularity != "boolean"
         found = found or hit
-        if item.granularity != "boolean":
+        if counted:
             returned = highest(returned, item.granularity)
             total += item.count
         if _shown(query.include, hit):
             result_sets.append({
                 "id": item.dataset.id, "setType": "dataset", "exists": hit,
-                "resultsCount": item.count if item.granularity != "boolean" else 0,
+                "resultsCount": item.count if counted else 0,
                 "results": item.results, "info": {"returnedGranularity": item.granularity}})
     summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
                               schemas=_SCHEMAS, parameters=query.echo)
