@@ -23,16 +23,25 @@ def _challenge(description: str) -> str:
     return f'Bearer error="invalid_token", error_description="{cleaned}"'
 
 
-async def caller_of(request: web.Request) -> Caller:
-    """The caller a request's Authorization header proves; no header = anonymous.
-    Raises InvalidToken for anything else, never falls back to anonymous."""
+def bearer_token(request: web.Request) -> str | None:
+    """The token of the Authorization header; None without one. The one parse of the
+    header: what is verified is what the network forwards."""
     header = request.headers.get("Authorization")
     if header is None:
-        return ANONYMOUS
+        return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("expected 'Authorization: Bearer <token>'")
-    return await request.app[AUTHENTICATOR].caller(token.strip())
+    return token.strip()
+
+
+async def caller_of(request: web.Request) -> Caller:
+    """The caller a request's Authorization header proves; no header = anonymous.
+    Raises InvalidToken for anything else, never falls back to anonymous."""
+    token = bearer_token(request)
+    if token is None:
+        return ANONYMOUS
+    return await request.app[AUTHENTICATOR].caller(token)
 
 
 def refusal(request: web.Request, exc: InvalidToken) -> web.Response:

@@ -104,13 +104,20 @@ async def g_variant(request: web.Request) -> web.Response:
                                                          await request_body(request)))
 
 
+async def scoped_query(request: web.Request, dataset_id: str) -> VariantQuery:
+    """The variant query of /datasets/{id}/g_variants: its datasetIds, if any, must be that
+    dataset (here and on the network's route alike)."""
+    query = await request_query(request)
+    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
+        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    return query
+
+
 async def dataset_g_variants(request: web.Request) -> web.Response:
     dataset_id = request.match_info["id"]
     if dataset_id not in await _visible(request):
         raise web.HTTPNotFound()
-    query = await request_query(request)
-    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
-        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    query = await scoped_query(request, dataset_id)
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 

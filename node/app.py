@@ -30,7 +30,6 @@ from node.keys import (
     AUTHENTICATOR,
     COUNTS,
     DATASETS,
-    HTTP_CLIENT,
     METRICS,
     NETWORK,
     POOL,
@@ -112,7 +111,6 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         registry = IssuerRegistry(settings.trusted_issuers)
         await registry.discover(session)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
-        app[HTTP_CLIENT] = session
         app[NETWORK] = Network(app[SETTINGS], session)
         yield
 

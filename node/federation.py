@@ -210,9 +210,10 @@ class Network:
         detail = (f"no answer within the peer timeout ({peer_timeout:g} s)"
                   if peer_timeout <= deadline else
                   f"no answer within the network deadline ({deadline:g} s)")
+        forwards = [_forwards(peer, bearer, issuer) for peer in peers]
         tasks = [asyncio.ensure_future(self._ask(
-            peer, request, expect, bearer if _forwards(peer, bearer, issuer) else None,
-            not_found_is_empty)) for peer in peers]
+            peer, request, expect, bearer if forward else None, not_found_is_empty))
+            for peer, forward in zip(peers, forwards)]
         if not tasks:
             return []
         done, pending = await asyncio.wait(tasks, timeout=limit)
@@ -220,8 +221,8 @@ class Network:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         return [task.result() if task in done else PeerOutcome(
-            peer, "timeout", limit * 1000, detail, token_forwarded=_forwards(peer, bearer, issuer))
-            for peer, task in zip(peers, tasks)]
+            peer, "timeout", limit * 1000, detail, token_forwarded=forward)
+            for peer, task, forward in zip(peers, tasks, forwards)]
 
     async def document(self, path: str) -> tuple[list[PeerOutcome], PeerList]:
         """Every peer's /info or /map, asked anonymously; answers are kept for a while, so a

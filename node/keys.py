@@ -1,7 +1,6 @@
 """Typed keys for what the application object carries (aiohttp AppKey)."""
 from __future__ import annotations
 
-import aiohttp
 import asyncpg
 from aiohttp import web
 
@@ -20,5 +19,4 @@ METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 CALLER = web.RequestKey("caller", Caller)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
-HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 NETWORK = web.AppKey("network", Network)

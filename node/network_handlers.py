@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from auth.http import bearer_token
 from auth.policy import ANONYMOUS
-from beacon import info, variants
+from beacon import handlers as beacon_handlers
+from beacon import variants
 from beacon.datasets import collections_response
-from beacon.handlers import request_body, request_query
-from beacon.request import RequestError, VariantQuery
+from beacon.handlers import request_body, request_query, scoped_query
+from beacon.request import VariantQuery
 from node.federation import CollectionsAnswer, PeerRequest, VariantAnswer
 from node.jsonresponse import json_response
 from node.keys import CALLER, NETWORK, SETTINGS
@@ -44,8 +46,7 @@ def _credentials(request: web.Request) -> tuple[str | None, str | None]:
     caller = request.get(CALLER, ANONYMOUS)
     if caller.issuer is None:
         return None, None
-    _, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip(), caller.issuer
+    return bearer_token(request), caller.issuer
 
 
 async def _variants(request: web.Request, query: VariantQuery, peer_request: PeerRequest,
@@ -70,10 +71,7 @@ async def g_variant(request: web.Request) -> web.Response:
 
 
 async def dataset_g_variants(request: web.Request) -> web.Response:
-    dataset_id = request.match_info["id"]
-    query = await request_query(request)
-    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
-        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    query = await scoped_query(request, request.match_info["id"])
     return await _variants(request, query, await _forwarded(request), scoped=True)
 
 
@@ -109,15 +107,11 @@ async def beacon_map(request: web.Request) -> web.Response:
     return json_response(network_map(request.app[SETTINGS], outcomes, peers))
 
 
-async def entry_types(request: web.Request) -> web.Response:
-    return json_response(info.entry_types(request.app[SETTINGS]))
-
-
 def routes() -> list[web.RouteDef]:
     get, both = ("GET",), ("GET", "POST")
     table: list[tuple[str, Handler, tuple[str, ...]]] = [
         ("", beacon_info, get), ("/", beacon_info, get), ("/info", beacon_info, get),
-        ("/map", beacon_map, get), ("/entry_types", entry_types, get),
+        ("/map", beacon_map, get), ("/entry_types", beacon_handlers.entry_types, get),
         ("/g_variants", g_variants, both), ("/g_variants/{id}", g_variant, both),
         ("/datasets", datasets, both), ("/datasets/{id}", dataset, both),
         ("/datasets/{id}/g_variants", dataset_g_variants, both),
