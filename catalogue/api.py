@@ -9,7 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from catalogue import holdings, store
 from catalogue.keys import POOL, SETTINGS
-from catalogue.record import EU_ACCESS_RIGHT, EU_DATA_THEME, CatalogueRecord
+from catalogue.record import (
+    COUNTRY_CODE,
+    EU_ACCESS_RIGHT,
+    EU_DATA_THEME,
+    AccessRights,
+    CatalogueRecord,
+)
 from node.jsonresponse import json_response
 
 REALM = 'Bearer realm="gdi-catalogue"'
@@ -23,7 +29,7 @@ class NodeRegistrationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     beacon_url: str = Field(alias="beaconUrl", pattern=r"^https?://\S+$")
     fdp_url: str = Field(alias="fdpUrl", pattern=r"^https?://\S+$")
 
@@ -39,7 +45,7 @@ class SearchParams(BaseModel):
 
     q: str | None = Field(default=None, max_length=500)
     node: str | None = None
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     access_rights: str | None = Field(default=None, alias="accessRights")
     theme: str | None = None
     assembly: str | None = None
@@ -54,7 +60,7 @@ class SearchParams(BaseModel):
         if value is None:
             return None
         term = value.removeprefix(EU_ACCESS_RIGHT)
-        if term not in ("PUBLIC", "RESTRICTED", "NON_PUBLIC"):
+        if term not in AccessRights.__members__:
             raise ValueError("expected PUBLIC, RESTRICTED or NON_PUBLIC (or its IRI)")
         return term
 

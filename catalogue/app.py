@@ -12,12 +12,12 @@ from aiohttp import web
 
 from catalogue import api
 from catalogue.database import open_pool
-from catalogue.fdp import fdp_routes
+from catalogue.fdp import FDP_PATH, fdp_routes
 from catalogue.harvest import harvest_forever
 from catalogue.keys import POOL, SETTINGS
 from catalogue.rdf import FdpSite
 from catalogue.settings import CatalogueSettings
-from catalogue.site import FDP_PATH, catalogue_site
+from catalogue.site import catalogue_site
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 32 * 1024 * 1024   # a snapshot of a few thousand records

@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from auth.policy import ANONYMOUS
 from beacon.datasets import visible
 from beacon.store import DatasetRow
+from catalogue.fdp import FDP_PATH
 from catalogue.metadata import EMAIL, DatasetMetadata
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
 from catalogue.record import AccessRights, Agent, CatalogueRecord, ContactPoint
 from node.settings import Settings
-
-FDP_PATH = "/fdp"
 
 
 def fdp_base_url(settings: Settings) -> str:

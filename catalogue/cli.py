@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from catalogue.record import AccessRights
+
 if TYPE_CHECKING:
     from catalogue.publish import Published
     from catalogue.settings import CatalogueSettings
@@ -79,7 +81,7 @@ async def _publish(settings: Settings) -> Published:
 @click.option("--url", help="Catalogue service (default: GDI_NODE_CATALOGUE_URL or "
                             "http://127.0.0.1:5060).")
 @click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. FI.")
-@click.option("--access-rights", type=click.Choice(["PUBLIC", "RESTRICTED", "NON_PUBLIC"],
+@click.option("--access-rights", type=click.Choice([r.value for r in AccessRights],
                                                    case_sensitive=False))
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")

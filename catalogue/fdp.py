@@ -20,10 +20,11 @@ log = logging.getLogger(__name__)
 SiteFor = Callable[[web.Request], Awaitable[FdpSite]]
 KINDS = "catalog|dataset|distribution|service"
 RETRY_AFTER_SECONDS = "30"
+FDP_PATH = "/fdp"                # where node and catalogue serve their FAIR Data Point
 JSON_LD_CONTEXT = {prefix: str(namespace) for prefix, namespace in PREFIXES.items()}
 
 
-def fdp_routes(site_for: SiteFor, prefix: str = "/fdp") -> list[web.RouteDef]:
+def fdp_routes(site_for: SiteFor, prefix: str = FDP_PATH) -> list[web.RouteDef]:
     """GET (and HEAD) for the root at `prefix` and each resource below it; `prefix` is
     non-empty and has no trailing slash, and `prefix + "/"` redirects to the root."""
     async def resource(request: web.Request) -> web.StreamResponse:

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auth.access import AccessLevel
-from catalogue.record import EU_DATA_THEME, HEALTH_THEME
+from catalogue.record import COUNTRY_CODE, EU_DATA_THEME, HEALTH_THEME
 from catalogue.vocabulary import (
     EHDS_REGULATION,
     HEALTH_CATEGORIES,
@@ -54,7 +54,7 @@ class DatasetMetadata(BaseModel):
     description: str = ""
     access_level: AccessLevel = Field(default=AccessLevel.CONTROLLED, alias="accessLevel")
     assembly: str = "GRCh38"
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     keywords: list[str] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)
     publisher: str | None = Field(default=None, min_length=1)

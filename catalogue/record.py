@@ -21,6 +21,9 @@ EU_DATA_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 HEALTH_THEME = EU_DATA_THEME + "HEAL"
 
 
+COUNTRY_CODE = r"^[A-Z]{2}$"       # ISO 3166-1 alpha-2
+
+
 class AccessRights(StrEnum):
     """The EU access-right authority's terms (DOMAIN.md §4)."""
 
@@ -75,7 +78,7 @@ class CatalogueRecord(BaseModel):
     publisher: Agent
     creator: Agent
     contact_point: ContactPoint | None = Field(default=None, alias="contactPoint")
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+    country: str | None = Field(default=None, pattern=COUNTRY_CODE,
                                 description="ISO 3166-1 alpha-2 code of the holding country")
     assembly: str = Field(description="GRCh37 or GRCh38")
     number_of_records: int = Field(alias="numberOfRecords", ge=0,

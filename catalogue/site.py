@@ -8,11 +8,10 @@ from __future__ import annotations
 import asyncpg
 
 from catalogue import store
+from catalogue.fdp import FDP_PATH
 from catalogue.rdf import CatalogView, FdpSite
 from catalogue.record import Agent, CatalogueRecord
 from catalogue.settings import CatalogueSettings
-
-FDP_PATH = "/fdp"
 
 
 async def catalogue_site(pool: asyncpg.Pool, settings: CatalogueSettings) -> FdpSite:

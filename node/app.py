@@ -19,8 +19,8 @@ from auth.jwks import JwksCache
 from beacon import handlers as beacon_handlers
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
-from catalogue.build import FDP_PATH, node_site
-from catalogue.fdp import fdp_routes
+from catalogue.build import node_site
+from catalogue.fdp import FDP_PATH, fdp_routes
 from catalogue.publish import publishing
 from catalogue.rdf import FdpSite
 from node import health, network_handlers
