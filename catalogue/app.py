@@ -14,10 +14,10 @@ from catalogue import api
 from catalogue.database import open_pool
 from catalogue.fdp import FDP_PATH, fdp_routes
 from catalogue.harvest import harvest_forever
-from catalogue.keys import POOL, SETTINGS
+from catalogue.keys import POOL, SETTINGS, SITE
 from catalogue.rdf import FdpSite
 from catalogue.settings import CatalogueSettings
-from catalogue.site import catalogue_site
+from catalogue.site import SiteCache
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 32 * 1024 * 1024   # a snapshot of a few thousand records
@@ -27,6 +27,7 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
     """The catalogue application; with `pool` given the caller owns the database (tests)."""
     app = web.Application(middlewares=[api.failures], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[SITE] = SiteCache()
     if pool is not None:
         app[POOL] = pool
     else:
@@ -39,7 +40,7 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
 
 
 async def _site_for(request: web.Request) -> FdpSite:
-    return await catalogue_site(request.app[POOL], request.app[SETTINGS])
+    return await request.app[SITE].site(request.app[POOL], request.app[SETTINGS])
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

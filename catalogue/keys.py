@@ -5,6 +5,8 @@ import asyncpg
 from aiohttp import web
 
 from catalogue.settings import CatalogueSettings
+from catalogue.site import SiteCache
 
 SETTINGS = web.AppKey("catalogue_settings", CatalogueSettings)
 POOL = web.AppKey("catalogue_pool", asyncpg.Pool)
+SITE = web.AppKey("catalogue_site", SiteCache)

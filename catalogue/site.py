@@ -14,6 +14,22 @@ from catalogue.record import Agent, CatalogueRecord
 from catalogue.settings import CatalogueSettings
 
 
+class SiteCache:
+    """The site as of the catalogue's last change: a harvester fetching every page of a
+    large catalogue would otherwise have every record loaded and validated per page."""
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._site: FdpSite | None = None
+
+    async def site(self, pool: asyncpg.Pool, settings: CatalogueSettings) -> FdpSite:
+        current = await store.version(pool)
+        if self._site is None or current != self._version:
+            # Read after the version: at worst newer than it, so rebuilt once more, never stale.
+            self._site, self._version = await catalogue_site(pool, settings), current
+        return self._site
+
+
 async def catalogue_site(pool: asyncpg.Pool, settings: CatalogueSettings) -> FdpSite:
     nodes = await store.list_nodes(pool)
     held = await store.active_by_node(pool)

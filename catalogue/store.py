@@ -187,6 +187,11 @@ async def get_dataset(db: Executor, identifier: str) -> DatasetEntry | None:
     return DatasetEntry(**dict(row)) if row else None
 
 
+async def version(db: Executor) -> int:
+    """Moves at every commit that changes nodes or datasets (migration 0002)."""
+    return await db.fetchval("SELECT version FROM catalogue_version")
+
+
 async def active_by_node(db: Executor) -> dict[str, list[dict[str, Any]]]:
     """Every active record, grouped by node id (for the catalogue's own FDP)."""
     rows = await db.fetch("SELECT node_id, record FROM datasets WHERE status = 'active' "

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from rdflib import Graph, URIRef
+from rdflib.namespace import DCAT
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
@@ -528,6 +529,36 @@ async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
     from catalogue.rdf import read_dataset
     record = read_dataset(seen[datasets[0]]["turtle"], datasets[0])
     assert record == _record("GDI-FI-SYN-001", fdp)
+
+
+async def test_catalogue_fdp_follows_every_change(catalogue):
+    """The FDP's pages are kept between requests (catalogue.site.SiteCache), so each change
+    must reach them: a push through the API, and a write from another connection, as a
+    `gdi-node catalogue harvest` process makes. One transaction moves the version once."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    await catalogue.put(path + "/datasets", _snapshot(_record("GDI-FI-SYN-001", fdp)),
+                        TOKENS[NODE])
+    root = f"{catalogue.url}/fdp"
+
+    async def listed() -> list[str]:
+        async with catalogue.http.get(f"{root}/catalog/{NODE}",
+                                      headers={"Accept": "text/turtle"}) as response:
+            if response.status == 404:
+                return []
+            graph = Graph().parse(data=await response.text(), format="turtle")
+        return sorted(str(o).rsplit("/", 1)[1] for o in graph.objects(None, DCAT.dataset))
+
+    assert await listed() == ["GDI-FI-SYN-001"]
+    before = await store.version(catalogue.pool)
+    await catalogue.put(path + "/datasets", _snapshot(
+        _record("GDI-FI-SYN-002", fdp), _record("GDI-FI-SYN-003", fdp)), TOKENS[NODE])
+    assert await store.version(catalogue.pool) == before + 1      # one push, one move
+    assert await listed() == ["GDI-FI-SYN-002", "GDI-FI-SYN-003"]
+    async with catalogue.pool.acquire() as other, other.transaction():   # not through the API
+        await store.reconcile(other, NODE, _snapshot(_record("GDI-FI-SYN-003", fdp))["records"])
+    assert await listed() == ["GDI-FI-SYN-003"]
 
 
 # --- command line -----------------------------------------------------------------------------
