@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -73,6 +74,19 @@ class FdpSite:
     description: str
     publisher: Agent
     catalogs: tuple[CatalogView, ...]
+
+    @cached_property
+    def documents(self) -> dict[str, tuple[str, object]]:
+        """Each document's path below base_url (percent-encoded, as in its IRI) and what it
+        shows; built once per site, which the node and the catalogue keep between requests."""
+        found: dict[str, tuple[str, object]] = {"": ("root", self)}
+        for catalog in self.catalogs:
+            found.setdefault(f"catalog/{quote(catalog.id, safe='')}", ("catalog", catalog))
+            for record in catalog.records:
+                key = quote(record.identifier, safe="")
+                for kind in _DESCRIBE:
+                    found.setdefault(f"{kind}/{key}", (kind, record))
+        return found
 
 
 def resource_iri(base_url: str, kind: str, key: str) -> str:
@@ -150,15 +164,7 @@ def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
 
 
 def _find(site: FdpSite, path: str) -> tuple[str, object] | None:
-    if path == "":
-        return "root", site
-    kind, _, key = path.partition("/")
-    if kind == "catalog":
-        return next((("catalog", c) for c in site.catalogs if quote(c.id, safe="") == key), None)
-    if kind in _DESCRIBE:
-        return next((((kind, r)) for c in site.catalogs for r in c.records
-                     if quote(r.identifier, safe="") == key), None)
-    return None
+    return site.documents.get(path)
 
 
 def _graph() -> Graph:
