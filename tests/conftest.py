@@ -8,14 +8,14 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pysam
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from node.app import create_app
@@ -30,6 +30,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def serve_app(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:
+    """Serve `app` on 127.0.0.1 until `stack` closes; its base URL, no trailing slash."""
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    stack.push_async_callback(server.close)
+    return str(server.make_url("")).rstrip("/")
 
 
 def _with_database(url: str, name: str) -> str:

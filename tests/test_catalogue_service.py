@@ -15,7 +15,6 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT
@@ -37,7 +36,7 @@ from catalogue.settings import CatalogueSettings
 from node.app import create_app as create_node
 from node.database import connect, create_pool
 from node.settings import Settings
-from tests.conftest import free_port, fresh_database, write_vcf_text
+from tests.conftest import free_port, fresh_database, serve_app, write_vcf_text
 from tests.shacl import shacl_violations
 
 NODE, OTHER = "org.test.fi", "org.test.se"
@@ -54,13 +53,6 @@ def _vcf(records: int) -> str:
     lines += [f"chr1\t{100 + 10 * i}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1" for i in range(records)]
     return "\n".join(lines) + "\n"
 
-
-
-async def _serve(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    stack.push_async_callback(server.close)
-    return str(server.make_url("")).rstrip("/")
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
@@ -119,7 +111,7 @@ async def catalogue(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Catalog
     settings = _catalogue_settings(tmp_path, port)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
-        url = await _serve(stack, create_catalogue(settings, pool), port)
+        url = await serve_app(stack, create_catalogue(settings, pool), port)
         http = await stack.enter_async_context(aiohttp.ClientSession())
         yield Catalogue(url, pool, settings, http)
 
@@ -151,7 +143,7 @@ async def _node(pg_server_url: str, directory: Path, node_id: str, country: str,
         if serve:
             pool = await create_pool(db, settings)
             stack.push_async_callback(pool.close)
-            await _serve(stack, create_node(settings, pool), port)
+            await serve_app(stack, create_node(settings, pool), port)
         yield Node(settings.base_url, db, settings)
 
 
@@ -283,7 +275,7 @@ async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
         pushing = asyncio.create_task(publish(session, node.settings, records, FAST))
         await asyncio.sleep(0.6)
         assert not pushing.done()
-        await _serve(stack, create_catalogue(settings, pool), port)
+        await serve_app(stack, create_catalogue(settings, pool), port)
         published = await asyncio.wait_for(pushing, 20)
         assert published.attempts > 1
         assert published.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
@@ -446,7 +438,7 @@ async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalo
         fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
         fdp = f"{fake.base}/fdp"
         fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
-        await _serve(stack, fake.app(), port)
+        await serve_app(stack, fake.app(), port)
         await store.upsert_node(catalogue.pool, store.NodeRegistration(
             NODE, "Fake", "FI", f"{fake.base}/api", fdp))
 

@@ -44,7 +44,7 @@ from tests.beacon_schemas import (
     MAP_SCHEMA,
     RESPONSE_SCHEMAS,
 )
-from tests.conftest import free_port, fresh_database, write_vcf_text
+from tests.conftest import free_port, fresh_database, serve_app, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
 ##contig=<ID=chr1,length=248956422>
@@ -160,13 +160,6 @@ class Network:
             await server.close()
 
 
-async def _serve(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:
-    server = TestServer(app, host="127.0.0.1", **({"port": port} if port else {}))
-    await server.start_server()
-    stack.push_async_callback(server.close)
-    return str(server.make_url("")).rstrip("/")
-
-
 @pytest.fixture(scope="module")
 async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network]:
     directory = tmp_path_factory.mktemp("federation")
@@ -176,7 +169,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             issuer = DevIssuer(DevIssuerConfig(issuer=url))
-            await _serve(stack, create_aai_app(issuer), port)
+            await serve_app(stack, create_aai_app(issuer), port)
             issuers.append((issuer, url))
         (aai, aai_url), (other, other_url) = issuers
         trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
@@ -191,11 +184,11 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
                                 trusted_issuers=trust)
             pool = await create_pool(db, settings)
             stack.push_async_callback(pool.close)
-            urls[beacon_id] = await _serve(stack, create_app(settings, pool))
+            urls[beacon_id] = await serve_app(stack, create_app(settings, pool))
             clients[beacon_id] = await stack.enter_async_context(
                 ClientSession(base_url=urls[beacon_id]))
         fakes = Fakes("", asyncio.Event())
-        fakes.url = await _serve(stack, _fakes_app(fakes))
+        fakes.url = await serve_app(stack, _fakes_app(fakes))
         stack.callback(fakes.release.set)          # runs first: slow handlers end
         aggregator_db = await stack.enter_async_context(fresh_database(pg_server_url))
         pool = await create_pool(aggregator_db, Settings(database_url=aggregator_db))
