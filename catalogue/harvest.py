@@ -21,7 +21,7 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT
 
 from catalogue import store
-from catalogue.holdings import problems, record_json
+from catalogue.holdings import problems
 from catalogue.rdf import RdfError, contained, read_dataset
 from catalogue.record import CatalogueRecord
 from catalogue.settings import CatalogueSettings
@@ -127,7 +127,7 @@ async def _reconcile(pool: asyncpg.Pool, node: store.NodeRow, records: list[Cata
     async with pool.acquire() as conn:
         while True:
             try:
-                return await store.reconcile(conn, node.id, [record_json(r) for r in records],
+                return await store.reconcile(conn, node.id, [r.to_json() for r in records],
                                              keep_iris=keep_iris)
             except store.HeldElsewhere as exc:
                 reported += [f"dataset {i} is already published by node {n}"

@@ -31,10 +31,6 @@ class Refused(Exception):
         self.refusal = refusal
 
 
-def record_json(record: CatalogueRecord) -> dict:
-    return record.model_dump(mode="json", by_alias=True)
-
-
 def under(iri: str, fdp_url: str) -> bool:
     return iri.startswith(fdp_url.rstrip("/") + "/")
 
@@ -73,7 +69,7 @@ async def apply_snapshot(pool: asyncpg.Pool, node_id: str, records: list[Catalog
         raise Refused(found[0])
     async with pool.acquire() as conn:
         try:
-            return await store.reconcile(conn, node_id, [record_json(r) for r in records],
+            return await store.reconcile(conn, node_id, [r.to_json() for r in records],
                                          withdraw_absent=withdraw_absent, keep_iris=keep_iris)
         except store.HeldElsewhere as exc:
             identifier, holder = min(exc.held.items())

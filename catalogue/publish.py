@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from catalogue.build import fdp_base_url, records_for
 from catalogue.record import CatalogueRecord
 from node.settings import Settings
 
@@ -59,7 +60,6 @@ class Published:
 
 
 def registration(settings: Settings) -> dict[str, str | None]:
-    from catalogue.build import fdp_base_url
     return {"name": settings.beacon_name, "country": settings.country,
             "beaconUrl": f"{settings.base_url}/api", "fdpUrl": fdp_base_url(settings)}
 
@@ -84,7 +84,7 @@ async def _attempt(session: aiohttp.ClientSession, settings: Settings,
     base = f"{settings.catalogue_url.rstrip('/')}/api/nodes/{settings.beacon_id}"
     token = settings.catalogue_token.get_secret_value()
     await _put(session, base, token, registration(settings), timeout)
-    snapshot = {"records": [r.model_dump(mode="json", by_alias=True) for r in records]}
+    snapshot = {"records": [r.to_json() for r in records]}
     return await _put(session, f"{base}/datasets", token, snapshot, timeout)
 
 
@@ -159,8 +159,6 @@ async def publishing(settings: Settings, cache: DatasetCache) -> AsyncIterator[N
     if not settings.catalogue_url:
         yield
         return
-    from catalogue.build import records_for
-
     async def records() -> list[CatalogueRecord]:
         return records_for(await cache.all(), settings)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -95,3 +96,8 @@ class CatalogueRecord(BaseModel):
         """RDF has no order and no duplicates: sorted, unique lists make a record pushed as
         JSON equal to the same record read back from Turtle."""
         return sorted(set(values))
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the catalogue's API speaks it (aliases, JSON types): what a node
+        pushes, what the catalogue stores."""
+        return self.model_dump(mode="json", by_alias=True)

@@ -315,7 +315,7 @@ def _record(identifier: str, fdp: str, **changes: object) -> CatalogueRecord:
 
 
 def _snapshot(*records: CatalogueRecord) -> dict:
-    return {"records": [r.model_dump(mode="json", by_alias=True) for r in records]}
+    return {"records": [r.to_json() for r in records]}
 
 
 def _registration(fdp: str, country: str = "FI") -> dict:
