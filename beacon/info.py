@@ -132,8 +132,10 @@ def configuration(settings: Settings, datasets: list[DatasetRow]) -> dict[str, A
         "entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
 
 
-def beacon_map(settings: Settings) -> dict[str, Any]:
-    api = f"{settings.base_url}/api"
+def beacon_map(settings: Settings, api_root: str = "/api") -> dict[str, Any]:
+    """The entry endpoints below `api_root` (the node's, or the network's that serves the
+    same ones)."""
+    api = f"{settings.base_url}{api_root}"
     endpoint_sets = {}
     for entry in ENTRY_TYPES:
         endpoint: dict[str, Any] = {"entryType": entry.id, "rootUrl": f"{api}{entry.root_path}"}

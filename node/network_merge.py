@@ -125,18 +125,8 @@ def network_beacon_info(settings: Settings, outcomes: list[PeerOutcome],
 
 def network_map(settings: Settings, outcomes: list[PeerOutcome],
                 peers: PeerList) -> dict[str, Any]:
-    """The node's map with every URL below the network's root (the network serves the same
-    entry endpoints), plus each peer's entry types."""
-    node_api = f"{settings.base_url}/api"
-    network_api = f"{settings.base_url}{NETWORK_API}"
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: rewrite(v) for k, v in value.items()}
-        if isinstance(value, str) and value.startswith(node_api + "/"):
-            return network_api + value[len(node_api):]
-        return value
-    document = info.beacon_map(settings)
-    document["response"]["endpointSets"] = rewrite(document["response"]["endpointSets"])
+    """The node's map below the network's root (the network serves the same entry
+    endpoints), plus each peer's entry types."""
+    document = info.beacon_map(settings, NETWORK_API)
     document["info"] = network_info(outcomes, peers, _map_line)
     return document
