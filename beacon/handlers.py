@@ -33,13 +33,11 @@ log = logging.getLogger(__name__)
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
     """Every error leaves as a Beacon error body; nothing internal leaks to the client.
-    HTTP exceptions below 400 (redirects) are re-raised for aiohttp to send."""
+    (Redirects are not errors: node/pipeline.py lets aiohttp send them.)"""
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
     if isinstance(exc, web.HTTPException):
-        if exc.status < 400:
-            raise exc
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
                        exc.status, exc.text or exc.reason)

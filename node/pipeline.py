@@ -29,20 +29,19 @@ def pipeline(metrics: Metrics) -> Callable:
         identifier = request_id(request)
         began = time.perf_counter()
         try:
-            try:
-                request[CALLER] = await caller_of(request)
-                response = await handler(request)
-            except InvalidToken as exc:
-                response = refusal(request, exc)
-            except Exception as exc:       # noqa: BLE001 - every failure leaves as a Beacon body
-                response = error_response(request, exc)
-        except web.HTTPException as exc:   # a redirect, re-raised for aiohttp to send
+            request[CALLER] = await caller_of(request)
+            response = await handler(request)
+        except InvalidToken as exc:
+            response = refusal(request, exc)
+        except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
             finished(metrics, request, exc.status, time.perf_counter() - began)
             exc.headers["X-Request-ID"] = identifier
             raise
         except asyncio.CancelledError:     # the client went away: nginx's 499
             finished(metrics, request, 499, time.perf_counter() - began)
             raise
+        except Exception as exc:           # noqa: BLE001 - every failure leaves as a Beacon body
+            response = error_response(request, exc)
         finished(metrics, request, response.status, time.perf_counter() - began)
         response.headers["X-Request-ID"] = identifier
         return response
