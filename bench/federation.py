@@ -38,7 +38,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
@@ -60,7 +59,9 @@ from bench.query import (
     database,
     format_cell,
     free_port,
+    ingest,
     measure,
+    sampled,
     started,
     workload,
 )
@@ -88,27 +89,13 @@ async def create_databases(server_url: str, names: list[str]) -> dict[str, str]:
     return {name: urlunsplit(parts._replace(path=f"/{name}")) for name in names}
 
 
-def ingest(vcf: Path, url: str, dataset: str) -> None:
-    began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "node.cli", "ingest", str(vcf), "--dataset",
-                           dataset, "--access-level", "PUBLIC"], env=child_env(url), cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800, check=False)
-    if done.returncode:
-        sys.exit(f"ingest of {dataset} failed:\n{done.stderr[-2000:]}")
-    print(f"{done.stdout.strip()} (wall {time.perf_counter() - began:.0f} s)", flush=True)
-
-
 async def sample(url: str, dataset: str) -> list[tuple[str, int, str, str]]:
     import asyncpg
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("SELECT setseed(0.42)")
-        rows = await conn.fetch("SELECT chromosome, start_pos, ref, alt FROM variants WHERE "
-                                "dataset_id = $1 ORDER BY random() LIMIT $2", dataset,
-                                SAMPLED_PER_NODE)
+        return await sampled(conn, dataset, SAMPLED_PER_NODE)
     finally:
         await conn.close()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 def _get(url: str) -> dict:

@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
+    import asyncpg
     from yarl import URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,13 +356,14 @@ def child_env(url: str | None) -> dict[str, str]:
     return env
 
 
-def ingest(vcf: Path, url: str) -> None:
+def ingest(vcf: Path, url: str, dataset: str = DATASET) -> None:
+    """`gdi-node ingest` of the file as one PUBLIC dataset (every granularity answered)."""
     began = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "node.cli", "ingest", str(vcf), "--dataset",
-                           DATASET, "--access-level", "PUBLIC"], env=child_env(url), cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
+                           dataset, "--access-level", "PUBLIC"], env=child_env(url), cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode:
-        sys.exit(f"ingest failed:\n{done.stderr[-2000:]}")
+        sys.exit(f"ingest of {dataset} failed:\n{done.stderr[-2000:]}")
     print(f"{done.stdout.strip()} (wall {time.perf_counter() - began:.0f} s)", flush=True)
 
 
@@ -373,21 +375,26 @@ class Facts:
     max_variant_length: int
 
 
+async def sampled(conn: asyncpg.Connection, dataset: str, limit: int) -> list[tuple[str, int, str, str]]:
+    """Real stored variants of the dataset, the same ones for the same rows (seeded)."""
+    await conn.execute("SELECT setseed(0.42)")
+    rows = await conn.fetch("SELECT chromosome, start_pos, ref, alt FROM variants "
+                            "WHERE dataset_id = $1 ORDER BY random() LIMIT $2", dataset, limit)
+    return [tuple(r) for r in rows]
+
+
 async def sample_variants(url: str) -> Facts:
     """Real stored variants, so sequence queries hit and windows hold something."""
     import asyncpg
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("SELECT setseed(0.42)")
-        rows = await conn.fetch(
-            "SELECT chromosome, start_pos, ref, alt FROM variants WHERE dataset_id = $1 "
-            "ORDER BY random() LIMIT $2", DATASET, SAMPLED_VARIANTS)
+        rows = await sampled(conn, DATASET, SAMPLED_VARIANTS)
         meta = await conn.fetchrow("SELECT variant_count, max_variant_length FROM datasets "
                                    "WHERE id = $1", DATASET)
         version = await conn.fetchval("SHOW server_version")
     finally:
         await conn.close()
-    return Facts([tuple(r) for r in rows], version, meta[0], meta[1])  # type: ignore[misc]
+    return Facts(rows, version, meta[0], meta[1])
 
 
 # --- workloads -------------------------------------------------------------------------------
