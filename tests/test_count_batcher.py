@@ -7,7 +7,6 @@ what the same query gets alone (the plain statement), and a batch must fail, or 
 cancelled, exactly for the members it carried. That the lone answers themselves are right is
 what test_query_properties checks against its brute force.
 """
-# ruff: noqa: F401, F811 - `loaded` is a fixture (test_query_properties) the tests take
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +21,7 @@ from beacon.count_batcher import MAX_BATCH, CountBatcher
 from beacon.request import VariantQuery, query_from_get
 from node.database import create_pool
 from node.settings import Settings
+from tests import test_query_properties
 from tests.test_query_properties import (
     EXAMPLES,
     SEQUENCE_ROWS,
@@ -29,12 +29,12 @@ from tests.test_query_properties import (
     brackets,
     count,
     in_brackets,
-    loaded,
     overlapping,
     ranges,
     with_wildcard,
 )
 
+loaded = test_query_properties.loaded     # the fixture: the generated VCF, ingested
 SPAN = 5_000                               # longer than any generated variant
 
 
