@@ -1,8 +1,9 @@
 """A development AAI: an OIDC provider for tests, demos and the compose stack. Never for
 production: it hands out tokens for configured users and passwords.
 
-It serves discovery, a JWKS for access tokens, a token endpoint (password and
-client_credentials grants), and userinfo returning GA4GH Passport visas. The visas are signed
+Its HTTP layer (node/http/aai_api.py) serves discovery, a JWKS for access tokens, a token
+endpoint (password and client_credentials grants), and userinfo returning GA4GH Passport
+visas; this module holds the users, keys and what it signs. The visas are signed
 with a separate key published at a `jku` URL, as brokers such as LS Login do. Keys are
 generated at start, or read from (and written to) a configured directory; never committed.
 """
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,7 +52,7 @@ class DevIssuerConfig(BaseModel):
 def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig:
     config = (DevIssuerConfig.model_validate_json(path.read_text()) if path
               else DevIssuerConfig())
-    return config.model_copy(update={"issuer": issuer.rstrip("/")}) if issuer else config
+    return config.model_copy(update={"issuer": issuer}) if issuer else config
 
 
 class SigningKey:
@@ -125,60 +125,6 @@ class DevIssuer:
         except jwt.PyJWTError:
             return None
         return self.users.get(claims["sub"])
-
-
-def _oauth_error(status: int, code: str, description: str) -> web.Response:
-    return web.json_response({"error": code, "error_description": description}, status=status)
-
-
-def create_aai_app(issuer: DevIssuer) -> web.Application:
-    base = issuer.config.issuer
-
-    async def discovery(request: web.Request) -> web.Response:
-        return web.json_response({
-            "issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/token",
-            "userinfo_endpoint": f"{base}/userinfo",
-            "grant_types_supported": ["password", "client_credentials"],
-            "scopes_supported": ["openid", PASSPORT_SCOPE],
-            "id_token_signing_alg_values_supported": ["RS256"]})
-
-    async def jwks(request: web.Request) -> web.Response:
-        return web.json_response({"keys": [issuer.access_key.jwk()]})
-
-    async def visa_jwks(request: web.Request) -> web.Response:
-        return web.json_response({"keys": [issuer.visa_key.jwk()]})
-
-    async def token(request: web.Request) -> web.Response:
-        form = await request.post()
-        grant = form.get("grant_type")
-        if grant == "password":
-            username, password = str(form.get("username", "")), str(form.get("password", ""))
-        elif grant == "client_credentials":
-            username = str(form.get("client_id", ""))
-            password = str(form.get("client_secret", ""))
-        else:
-            return _oauth_error(400, "unsupported_grant_type", "use password or "
-                                                               "client_credentials")
-        user = issuer.authenticate(username, password)
-        if user is None:
-            return _oauth_error(401, "invalid_grant", "unknown user or wrong password")
-        return web.json_response({"access_token": issuer.access_token(user),
-                                  "token_type": "Bearer",
-                                  "expires_in": issuer.config.token_seconds,
-                                  "scope": f"openid {PASSPORT_SCOPE}"})
-
-    async def userinfo(request: web.Request) -> web.Response:
-        scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
-        user = issuer.user_of(bearer.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            return _oauth_error(401, "invalid_token", "not a token of this issuer")
-        return web.json_response({"sub": user.name, PASSPORT_SCOPE: issuer.visas(user)})
-
-    app = web.Application()
-    app.add_routes([web.get("/.well-known/openid-configuration", discovery),
-                    web.get("/jwks", jwks), web.get("/visa-jwks", visa_jwks),
-                    web.post("/token", token), web.get("/userinfo", userinfo)])
-    return app
 
 
 def trusted_issuer_entry(issuer_url: str, audience: str = "gdi-node") -> dict[str, Any]:

@@ -27,6 +27,18 @@ class InvalidToken(Exception):
     """Why a token was refused; safe to show (it never contains the token)."""
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an Authorization header's value; None without a header, InvalidToken for
+    any other scheme or an empty token. The one parse of the header, for the node (what is
+    verified is what the network forwards), the catalogue and the development AAI alike."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("expected 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     issuer: TrustedIssuer

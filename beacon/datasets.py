@@ -41,9 +41,17 @@ def visible(rows: list[DatasetRow], caller: Caller, *, hide_controlled: bool
 
 def collections_response(beacon_id: str, rows: list[DatasetRow], *, skip: int = 0,
                          limit: int = 10) -> dict[str, Any]:
-    schemas = returned_schemas(DATASET)
     page = rows[skip:skip + limit] if limit else rows[skip:]
+    return collections_envelope(beacon_id, [dataset_record(r) for r in page], exists=bool(rows),
+                                total=len(rows), skip=skip, limit=limit)
+
+
+def collections_envelope(beacon_id: str, collections: list[dict[str, Any]], *, exists: bool,
+                         total: int, skip: int, limit: int) -> dict[str, Any]:
+    """A dataset collections response holding `collections`: the node's own page of datasets,
+    or the network's datasets of every peer (node/federation/merge.py)."""
+    schemas = returned_schemas(DATASET)
     summary = request_summary("record", skip=skip, limit=limit, schemas=schemas)
     return {"meta": response_meta(beacon_id, "record", summary, schemas),
-            "responseSummary": {"exists": bool(rows), "numTotalResults": len(rows)},
-            "response": {"collections": [dataset_record(r) for r in page]}}
+            "responseSummary": {"exists": exists, "numTotalResults": total},
+            "response": {"collections": collections}}

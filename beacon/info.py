@@ -1,5 +1,6 @@
 """Beacon v2 informational responses (/, /info, /service-info, /configuration, /map,
-/entry_types), built from the settings and the datasets in the database. No HTTP here.
+/entry_types), built from the Beacon's identity and the datasets in the database. No HTTP
+here.
 
 The entry types this node serves are declared once, in ENTRY_TYPES, and /map, /entry_types
 and /configuration are all derived from it, so they cannot disagree with the routes.
@@ -11,11 +12,27 @@ from datetime import datetime
 from typing import Any
 
 from beacon.store import DatasetRow
-from node.settings import Settings
 
 API_VERSION = "v2.0.1"
 SPEC = "Beacon v2"
 _SCHEMA_BASE = "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main"
+
+
+@dataclass(frozen=True)
+class BeaconIdentity:
+    """Who this Beacon is and where it is reached: what its informational endpoints say.
+    The operator configures it; the shell builds it from the node's settings."""
+
+    id: str
+    name: str
+    description: str
+    version: str
+    environment: str
+    organisation_id: str
+    organisation_name: str
+    organisation_url: str | None
+    contact_url: str
+    base_url: str
 
 
 @dataclass(frozen=True)
@@ -54,17 +71,17 @@ def returned_schemas(entry: EntryType) -> list[dict[str, str]]:
     return [{"entityType": entry.id, "schema": entry.schema_id}]
 
 
-def informational_meta(settings: Settings, schemas: list[dict[str, str]] | None = None
+def informational_meta(beacon: BeaconIdentity, schemas: list[dict[str, str]] | None = None
                        ) -> dict[str, Any]:
-    return {"beaconId": settings.beacon_id, "apiVersion": API_VERSION,
+    return {"beaconId": beacon.id, "apiVersion": API_VERSION,
             "returnedSchemas": schemas or []}
 
 
-def _organization(settings: Settings) -> dict[str, Any]:
-    org: dict[str, Any] = {"id": settings.organisation_id, "name": settings.organisation_name,
-                           "contactUrl": settings.contact_url}
-    if settings.organisation_url:
-        org["welcomeUrl"] = settings.organisation_url
+def _organization(beacon: BeaconIdentity) -> dict[str, Any]:
+    org: dict[str, Any] = {"id": beacon.organisation_id, "name": beacon.organisation_name,
+                           "contactUrl": beacon.contact_url}
+    if beacon.organisation_url:
+        org["welcomeUrl"] = beacon.organisation_url
     return org
 
 
@@ -74,33 +91,36 @@ def _span(datasets: list[DatasetRow]) -> tuple[datetime | None, datetime | None]
     return min(d.created_at for d in datasets), max(d.updated_at for d in datasets)
 
 
-def beacon_info(settings: Settings, datasets: list[DatasetRow]) -> dict[str, Any]:
+def beacon_info(beacon: BeaconIdentity, datasets: list[DatasetRow], *, api_root: str = "/api",
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Beacon's information below `api_root`; `info` summarises its datasets unless
+    `extra` is given (the network's entry point describes its peers there instead)."""
     created, updated = _span(datasets)
     response: dict[str, Any] = {
-        "id": settings.beacon_id, "name": settings.beacon_name,
-        "apiVersion": API_VERSION, "environment": settings.environment,
-        "organization": _organization(settings), "description": settings.beacon_description,
-        "version": settings.beacon_version, "welcomeUrl": f"{settings.base_url}/api",
-        "info": {"datasets": len(datasets),
-                 "assemblies": sorted({d.assembly for d in datasets}),
-                 "accessLevels": sorted({d.access_level for d in datasets})},
+        "id": beacon.id, "name": beacon.name,
+        "apiVersion": API_VERSION, "environment": beacon.environment,
+        "organization": _organization(beacon), "description": beacon.description,
+        "version": beacon.version, "welcomeUrl": f"{beacon.base_url}{api_root}",
+        "info": extra if extra is not None else {
+            "datasets": len(datasets), "assemblies": sorted({d.assembly for d in datasets}),
+            "accessLevels": sorted({d.access_level for d in datasets})},
     }
     if created and updated:
         response["createDateTime"] = created.isoformat()
         response["updateDateTime"] = updated.isoformat()
-    return {"meta": informational_meta(settings), "response": response}
+    return {"meta": informational_meta(beacon), "response": response}
 
 
-def service_info(settings: Settings, datasets: list[DatasetRow]) -> dict[str, Any]:
+def service_info(beacon: BeaconIdentity, datasets: list[DatasetRow]) -> dict[str, Any]:
     created, updated = _span(datasets)
     info: dict[str, Any] = {
-        "id": settings.beacon_id, "name": settings.beacon_name,
+        "id": beacon.id, "name": beacon.name,
         "type": {"group": "org.ga4gh", "artifact": "beacon", "version": API_VERSION},
-        "description": settings.beacon_description,
-        "organization": {"name": settings.organisation_name,
-                         "url": settings.organisation_url or settings.base_url},
-        "contactUrl": settings.contact_url, "environment": settings.environment,
-        "version": settings.beacon_version,
+        "description": beacon.description,
+        "organization": {"name": beacon.organisation_name,
+                         "url": beacon.organisation_url or beacon.base_url},
+        "contactUrl": beacon.contact_url, "environment": beacon.environment,
+        "version": beacon.version,
     }
     if created and updated:
         info["createdAt"] = created.isoformat()
@@ -117,25 +137,25 @@ def _entry_type_definition(entry: EntryType) -> dict[str, Any]:
                               "schemaVersion": API_VERSION}}
 
 
-def entry_types(settings: Settings) -> dict[str, Any]:
-    return {"meta": informational_meta(settings),
+def entry_types(beacon: BeaconIdentity) -> dict[str, Any]:
+    return {"meta": informational_meta(beacon),
             "response": {"entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
 
 
-def configuration(settings: Settings, datasets: list[DatasetRow]) -> dict[str, Any]:
+def configuration(beacon: BeaconIdentity, datasets: list[DatasetRow]) -> dict[str, Any]:
     levels = sorted({d.access_level for d in datasets}) or ["CONTROLLED"]
-    return {"meta": informational_meta(settings), "response": {
+    return {"meta": informational_meta(beacon), "response": {
         "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconConfigurationSchema.json",
-        "maturityAttributes": {"productionStatus": settings.environment.upper()
-                               if settings.environment in ("dev", "test", "prod") else "DEV"},
+        "maturityAttributes": {"productionStatus": beacon.environment.upper()
+                               if beacon.environment in ("dev", "test", "prod") else "DEV"},
         "securityAttributes": {"defaultGranularity": "boolean", "securityLevels": levels},
         "entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
 
 
-def beacon_map(settings: Settings, api_root: str = "/api") -> dict[str, Any]:
+def beacon_map(beacon: BeaconIdentity, api_root: str = "/api") -> dict[str, Any]:
     """The entry endpoints below `api_root` (the node's, or the network's that serves the
     same ones)."""
-    api = f"{settings.base_url}{api_root}"
+    api = f"{beacon.base_url}{api_root}"
     endpoint_sets = {}
     for entry in ENTRY_TYPES:
         endpoint: dict[str, Any] = {"entryType": entry.id, "rootUrl": f"{api}{entry.root_path}"}
@@ -145,12 +165,12 @@ def beacon_map(settings: Settings, api_root: str = "/api") -> dict[str, Any]:
             endpoint["endpoints"] = {kind: {"returnedEntryType": kind, "url": f"{api}{path}"}
                                      for kind, path in entry.related}
         endpoint_sets[entry.id] = endpoint
-    return {"meta": informational_meta(settings), "response": {
+    return {"meta": informational_meta(beacon), "response": {
         "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconMapSchema.json",
         "endpointSets": endpoint_sets}}
 
 
-def filtering_terms(settings: Settings) -> dict[str, Any]:
+def filtering_terms(beacon: BeaconIdentity) -> dict[str, Any]:
     """No ontology filters: the node holds variants without phenotypes or annotations."""
-    return {"meta": informational_meta(settings),
+    return {"meta": informational_meta(beacon),
             "response": {"filteringTerms": [], "resources": []}}

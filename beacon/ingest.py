@@ -26,8 +26,9 @@ import asyncpg
 import pysam
 
 from auth.access import AccessLevel
+from auth.dataset_id import check_dataset_id
 from beacon import store
-from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
+from beacon.assemblies import Assembly
 from beacon.vcf import (
     ChunkStats,
     HtslibLog,
@@ -41,9 +42,6 @@ from beacon.vcf import (
     open_vcf,
     read_rows,
 )
-from catalogue.metadata import DatasetMetadata, MetadataError, check_dataset_id
-from node.database import connect
-from node.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
 REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
@@ -116,7 +114,7 @@ def _init_worker(db_url: str, progress: multiprocessing.Queue, log_dir: str) -> 
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 2)                          # htslib writes its reasons to fd 2
     loop = asyncio.new_event_loop()
-    conn = loop.run_until_complete(connect(db_url))
+    conn = loop.run_until_complete(asyncpg.connect(db_url))
     # The rows are only made durable by the swap's commit; a crash discards staging anyway.
     loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
     _worker = _WorkerState(loop, conn, progress, HtslibLog(log_path))
@@ -303,13 +301,13 @@ async def _precise(problem: VcfProblem, layout: VcfLayout, pool: ProcessPoolExec
 
 async def ingest(db_url: str, request: IngestRequest,
                  progress: ProgressCallback | None = None) -> IngestReport:
-    """Load the file as the new version of the dataset, or raise leaving the old one intact."""
+    """Load the file as the new version of the dataset, or raise leaving the old one intact.
+    The database's schema must be current (the caller applies the migrations)."""
     began = time.monotonic()
     check_dataset_id(request.dataset_id)
     layout = inspect_vcf(request.path, request.assembly)
-    conn = await connect(db_url)
+    conn = await asyncpg.connect(db_url)
     try:
-        await apply_migrations(conn)
         async with store.dataset_lock(conn, request.dataset_id):
             stale = await store.drop_stale_staging(conn, request.dataset_id)
             if stale:
@@ -341,28 +339,3 @@ def _new_version(request: IngestRequest, layout: VcfLayout,
         description=request.description, variant_count=totals.rows,
         record_count=totals.records, sample_count=layout.samples,
         max_variant_length=totals.max_length, source=source, metadata=request.metadata)
-
-
-def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
-                 access_level: str | None = None, metadata: DatasetMetadata | None = None,
-                 title: str | None = None, skip_invalid: bool = False,
-                 workers: int = 0) -> IngestRequest:
-    """Combine command-line flags with the metadata file: a flag wins over the file, and with
-    neither the dataset is CONTROLLED, the level that reveals the least."""
-    check_dataset_id(dataset_id)
-    if metadata is not None and metadata.identifier != dataset_id:
-        raise MetadataError(f"--dataset {dataset_id} differs from the metadata file's "
-                            f"identifier {metadata.identifier}: they must be the same key")
-    assembly_name = assembly or (metadata.assembly if metadata else "GRCh38")
-    resolved = find_assembly(assembly_name)
-    if resolved is None:
-        raise MetadataError(f"unknown assembly {assembly_name!r} (known: "
-                            f"{', '.join(ASSEMBLIES)} and their aliases)")
-    level = (AccessLevel(access_level.upper()) if access_level
-             else metadata.access_level if metadata else AccessLevel.CONTROLLED)
-    return IngestRequest(
-        path=path, dataset_id=dataset_id, assembly=resolved, access_level=level,
-        title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
-        description=metadata.description if metadata else "",
-        metadata=metadata.extra_metadata() if metadata else {},
-        skip_invalid=skip_invalid, workers=workers)

@@ -17,6 +17,7 @@ from itertools import count
 from typing import Any
 
 import asyncpg
+import orjson
 
 from beacon.request import VariantQuery
 
@@ -52,12 +53,17 @@ class DatasetRow(DatasetVersion):
     updated_at: datetime
 
 
-_DATASET_COLUMNS = ", ".join(DatasetRow.__dataclass_fields__)
+_JSON_COLUMNS = ("source", "metadata")
+_DATASET_COLUMNS = ", ".join(f"{name}::text AS {name}" if name in _JSON_COLUMNS else name
+                             for name in DatasetRow.__dataclass_fields__)
 
 
 async def list_datasets(conn: asyncpg.Connection | asyncpg.Pool) -> list[DatasetRow]:
+    """JSON columns travel as text and are decoded here, so the store works on any
+    connection, whatever codecs its owner set up (ingest opens its own)."""
     rows = await conn.fetch(f"SELECT {_DATASET_COLUMNS} FROM datasets ORDER BY id")
-    return [DatasetRow(**dict(r)) for r in rows]
+    return [DatasetRow(**{**r, **{name: orjson.loads(r[name]) for name in _JSON_COLUMNS}})
+            for r in rows]
 
 
 def _slug(dataset_id: str) -> str:
@@ -145,7 +151,8 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> 
             """INSERT INTO datasets (id, assembly, access_level, title, description,
                    variant_count, record_count, sample_count, max_variant_length, version,
                    partition_table, source, metadata)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb,
+                       $13::text::jsonb)
                ON CONFLICT (id) DO UPDATE SET
                    assembly = EXCLUDED.assembly, access_level = EXCLUDED.access_level,
                    title = EXCLUDED.title, description = EXCLUDED.description,
@@ -157,7 +164,7 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> 
                    updated_at = now()""",
             new.id, new.assembly, new.access_level, new.title, new.description,
             new.variant_count, new.record_count, new.sample_count, new.max_variant_length,
-            version, table, new.source, new.metadata)
+            version, table, orjson.dumps(new.source).decode(), orjson.dumps(new.metadata).decode())
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
     return version
 

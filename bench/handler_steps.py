@@ -18,7 +18,7 @@ CPU is not included):
   + full GET     instead: + parse_get and to_query (pydantic; the path for everything else)
   + datasets     + visibility and dataset selection (the fast path's query)
   + answer       the node's answer() instead of the floor's fetch
-  node handler   beacon.handlers.g_variants, response building and JSON included
+  node handler   node.http.beacon_api.g_variants, response building and JSON included
 """
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ Step = Callable[[object], Awaitable[object]]
 def steps(app: object) -> dict[str, Step]:
     import orjson
     from aiohttp import web
-
-    from beacon import handlers, variants
+    from beacon import answer
     from beacon.request import parse_get, query_from_get, to_query
-    from node.keys import COUNTS, POOL, SETTINGS
+    from node.http import beacon_api
+    from node.http.app_keys import COUNTS, POOL, SETTINGS
 
     pool, counts, settings = app[POOL], app[COUNTS], app[SETTINGS]  # type: ignore[index]
 
@@ -80,34 +80,34 @@ def steps(app: object) -> dict[str, Step]:
 
     async def with_datasets(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
-        variants.select_datasets(query, await handlers._visible(request))
+        answer.select_datasets(query, await beacon_api._visible(request))
         return small(await count(request))
 
     async def with_answer(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
-        chosen = variants.select_datasets(query, await handlers._visible(request))
-        answers = await variants.answer(pool, counts, query, chosen, min_count=1,
-                                        base_url=settings.base_url)
+        chosen = answer.select_datasets(query, await beacon_api._visible(request))
+        answers = await answer.answer_datasets(pool, counts, query, chosen, min_count=1,
+                                               base_url=settings.base_url)
         return small(sum(a.count for a in answers))
 
     return {"floor": floor, "+ fast GET": fast_get, "+ full GET": full_get,
             "+ datasets": with_datasets, "+ answer": with_answer,
-            "node handler": handlers.g_variants}
+            "node handler": beacon_api.g_variants}
 
 
 async def measure(url: str, paths: list[str], requests: int, rounds: int) -> None:
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
-
     from beacon.count_batcher import CountBatcher
     from beacon.dataset_cache import DatasetCache
     from node.database import create_pool
-    from node.keys import COUNTS, DATASETS, POOL, SETTINGS
+    from node.http.app_keys import BEACON, COUNTS, DATASETS, POOL, SETTINGS
     from node.settings import Settings
 
     settings = Settings(database_url=url)
     app = web.Application()
     app[SETTINGS] = settings
+    app[BEACON] = settings.beacon_identity()
     app[POOL] = await create_pool(url, settings)
     app[DATASETS] = DatasetCache(app[POOL])
     app[COUNTS] = CountBatcher(app[POOL], settings.count_lanes)

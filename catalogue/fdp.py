@@ -1,86 +1,34 @@
-"""FAIR Data Point HTTP handlers, shared by the node and the catalogue service: each mounts
-them under its own prefix with its own way of building the site (`site_for`).
-
-Errors leave as short text/plain bodies, never as an empty 200: a harvester that gets an empty
-root deletes every dataset it had (DOMAIN.md §4). A failure to build the site (database down)
-answers 503 with Retry-After; a failure to render answers 500.
-"""
+"""A FAIR Data Point's documents: where one is served (FDP_PATH, the resource kinds below it)
+and each resource of a site rendered in the serialisation a client chose, with the validator
+and date HTTP caching needs. The node and the catalogue service serve these alike
+(node/http/fdp.py); no HTTP here."""
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 
-from aiohttp import web
-
-from catalogue.negotiation import NegotiationError, choose
+from catalogue.negotiation import RdfFormat
 from catalogue.rdf import PREFIXES, FdpSite, resource_graph, resource_modified
 
-log = logging.getLogger(__name__)
-SiteFor = Callable[[web.Request], Awaitable[FdpSite]]
-KINDS = "catalog|dataset|distribution|service"
-RETRY_AFTER_SECONDS = "30"
 FDP_PATH = "/fdp"                # where node and catalogue serve their FAIR Data Point
+KINDS = ("catalog", "dataset", "distribution", "service")
 JSON_LD_CONTEXT = {prefix: str(namespace) for prefix, namespace in PREFIXES.items()}
 
 
-def fdp_routes(site_for: SiteFor, prefix: str = FDP_PATH) -> list[web.RouteDef]:
-    """GET (and HEAD) for the root at `prefix` and each resource below it; `prefix` is
-    non-empty and has no trailing slash, and `prefix + "/"` redirects to the root."""
-    async def resource(request: web.Request) -> web.StreamResponse:
-        return await _answer(request, site_for, request.rel_url.raw_path[len(prefix) + 1:])
-
-    async def root(request: web.Request) -> web.StreamResponse:
-        return await _answer(request, site_for, "")
-
-    async def to_root(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPPermanentRedirect(prefix)
-
-    return [web.get(prefix, root), web.get(prefix + "/", to_root),
-            web.get(prefix + "/{kind:(" + KINDS + ")}/{key}", resource)]
+@dataclass(frozen=True)
+class Document:
+    body: bytes
+    etag: str                    # a strong validator: a hash of the body
+    modified: datetime | None
 
 
-def _plain(status: int, text: str, **headers: str) -> web.Response:
-    return web.Response(status=status, text=text + "\n", content_type="text/plain",
-                        headers={"Vary": "Accept", **headers})
-
-
-async def _answer(request: web.Request, site_for: SiteFor, path: str) -> web.StreamResponse:
-    try:
-        rdf_format = choose(request.query.get("format"), request.headers.get("Accept"))
-    except NegotiationError as exc:
-        return _plain(exc.status, str(exc))
-    try:
-        site = await site_for(request)
-    except Exception:
-        log.exception("FAIR Data Point unavailable: cannot build the site")
-        return _plain(503, "catalogue metadata temporarily unavailable; try again later",
-                      **{"Retry-After": RETRY_AFTER_SECONDS})
-    try:
-        graph = resource_graph(site, path)
-        if graph is None:
-            return _plain(404, f"no such resource: {request.path}")
-        context = {"context": JSON_LD_CONTEXT} if rdf_format.rdflib_name == "json-ld" else {}
-        body = graph.serialize(format=rdf_format.rdflib_name, encoding="utf-8", **context)
-        modified = resource_modified(site, path)
-    except Exception:
-        log.exception("FAIR Data Point could not render %s", request.path)
-        return _plain(500, "internal error while rendering catalogue metadata")
+def render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
+    """The resource at `path` below the site's root ("" for the root); None if there is none."""
+    graph = resource_graph(site, path)
+    if graph is None:
+        return None
+    context = {"context": JSON_LD_CONTEXT} if rdf_format.rdflib_name == "json-ld" else {}
+    body = graph.serialize(format=rdf_format.rdflib_name, encoding="utf-8", **context)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"Vary": "Accept", "ETag": etag}
-    if _matches(request.headers.get("If-None-Match"), etag):
-        response = web.Response(status=304, headers=headers)
-    else:
-        response = web.Response(body=body, headers=headers,
-                                content_type=rdf_format.media_type, charset="utf-8")
-    if modified is not None:
-        response.last_modified = modified
-    return response
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """If-None-Match uses weak comparison (RFC 9110 §13.1.2)."""
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
+    return Document(body, etag, resource_modified(site, path))

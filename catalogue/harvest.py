@@ -24,10 +24,16 @@ from catalogue import store
 from catalogue.holdings import problems
 from catalogue.rdf import RdfError, contained, read_dataset
 from catalogue.record import CatalogueRecord
-from catalogue.settings import CatalogueSettings
 
 log = logging.getLogger(__name__)
 MAX_DOCUMENT_BYTES = 5_000_000
+
+
+@dataclass(frozen=True)
+class HarvestConfig:
+    interval_seconds: float = 300.0     # between rounds of harvest_forever
+    timeout_seconds: float = 10.0       # per document fetched from a node
+    max_documents: int = 1000           # per node per harvest
 
 
 class DocumentError(Exception):
@@ -136,9 +142,8 @@ async def _reconcile(pool: asyncpg.Pool, node: store.NodeRow, records: list[Cata
 
 
 async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
-                       node: store.NodeRow, settings: CatalogueSettings) -> HarvestOutcome:
-    found = await walk(session, node.fdp_url, settings.harvest_timeout_seconds,
-                       settings.harvest_max_documents)
+                       node: store.NodeRow, config: HarvestConfig) -> HarvestOutcome:
+    found = await walk(session, node.fdp_url, config.timeout_seconds, config.max_documents)
     if found.fatal is not None:
         log.error("harvest of node %s failed, nothing withdrawn: %s", node.id, found.fatal)
         await store.record_harvest(pool, node.id, False, found.fatal)
@@ -156,18 +161,18 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
     return HarvestOutcome(node.id, True, reported, result.upserted, result.withdrawn)
 
 
-async def harvest_all(pool: asyncpg.Pool, settings: CatalogueSettings) -> list[HarvestOutcome]:
+async def harvest_all(pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                      config: HarvestConfig) -> list[HarvestOutcome]:
     """One harvest of every registered node, concurrently; one node's failure is its own."""
     nodes = await store.list_nodes(pool)
-    async with aiohttp.ClientSession() as session:
-        return list(await asyncio.gather(*(harvest_node(pool, session, n, settings)
-                                           for n in nodes)))
+    return list(await asyncio.gather(*(harvest_node(pool, session, n, config) for n in nodes)))
 
 
-async def harvest_forever(pool: asyncpg.Pool, settings: CatalogueSettings) -> None:
+async def harvest_forever(pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                          config: HarvestConfig) -> None:
     while True:
         try:
-            await harvest_all(pool, settings)
+            await harvest_all(pool, session, config)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.exception("harvest round failed")
-        await asyncio.sleep(settings.harvest_interval_seconds)
+        await asyncio.sleep(config.interval_seconds)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auth.access import AccessLevel
+from auth.dataset_id import check_dataset_id
 from catalogue.record import COUNTRY_CODE, EU_DATA_THEME, HEALTH_THEME
 from catalogue.vocabulary import (
     EHDS_REGULATION,
@@ -26,7 +27,6 @@ from catalogue.vocabulary import (
     country_iri,
 )
 
-GDI_DATASET_ID = re.compile(r"^(GOE|GDI)-[A-Z]{2}-[A-Z]+-[0-9]+$")
 EMAIL = r"^[^@\s:]+@[^@\s]+\.[^@\s]+$"       # what the GDI Kind shape accepts after mailto:
 IRI = re.compile(r"^https?://[^\s<>\"{}|\\^`]+$")
 REQUIRED_IN_FILE = ("publisher", "description")
@@ -34,14 +34,6 @@ REQUIRED_IN_FILE = ("publisher", "description")
 
 class MetadataError(ValueError):
     """A metadata file or value that cannot be used; the message names the file and field."""
-
-
-def check_dataset_id(dataset_id: str) -> str:
-    if not GDI_DATASET_ID.fullmatch(dataset_id):
-        raise MetadataError(
-            f"dataset id {dataset_id!r} is not in GDI form "
-            "(expected like GDI-FI-SYN-001: ^(GOE|GDI)-[A-Z]{2}-[A-Z]+-[0-9]+$)")
-    return dataset_id
 
 
 class DatasetMetadata(BaseModel):

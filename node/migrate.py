@@ -1,7 +1,8 @@
 """Numbered SQL migrations, applied once each, in order, at start-up and by `gdi-node db migrate`.
 
-Each file in node/migrations (or another service's migrations package, e.g. the catalogue's)
-is named NNNN_description.sql. Applied versions are recorded in
+Each store keeps its migrations beside its SQL as package data: the node's database is
+beacon/migrations (beacon/store.py), the catalogue service's is catalogue/migrations
+(catalogue/store.py). Each file is named NNNN_description.sql. Applied versions are recorded in
 schema_migrations; an advisory lock serialises nodes and ingests that start at the same time.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import asyncpg
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6764_695F_6D69  # "gdi_mi": any constant shared by all node processes
-NODE_MIGRATIONS = "node.migrations"
+NODE_MIGRATIONS = "beacon.migrations"
+CATALOGUE_MIGRATIONS = "catalogue.migrations"
 
 
 @dataclass(frozen=True)

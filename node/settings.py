@@ -1,14 +1,17 @@
-"""Node configuration: GDI_NODE_* environment variables, an optional TOML file, defaults.
+"""What operators configure: the node's settings (GDI_NODE_*) and the catalogue service's
+(GDI_CATALOGUE_*), each from environment variables, an optional TOML file, and defaults.
 
 Precedence, highest first: explicit arguments, environment, the TOML file named by
-GDI_NODE_CONFIG (or `--config`), built-in defaults. DATABASE_URL is honoured as well as
-GDI_NODE_DATABASE_URL because container platforms set the former.
+GDI_NODE_CONFIG (or `--config`; GDI_CATALOGUE_CONFIG for the catalogue), built-in defaults.
+DATABASE_URL is honoured as well as GDI_NODE_DATABASE_URL because container platforms set the
+former. The cores never read these: the shell builds each core's own small configuration
+from them (`Settings.beacon_identity`, `CatalogueSettings.harvest_config`, ...).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -20,9 +23,17 @@ from pydantic_settings import (
 )
 
 from auth.issuers import TrustedIssuer
-from node.peers import Peer
+from catalogue.credentials import NodeCredential
+from node.federation.peers import Peer
+from node.urls import Url
+
+if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
+    from beacon.info import BeaconIdentity
+    from catalogue.harvest import HarvestConfig
+    from catalogue.site import CatalogueIdentity
 
 CONFIG_ENV = "GDI_NODE_CONFIG"
+CATALOGUE_CONFIG_ENV = "GDI_CATALOGUE_CONFIG"
 
 
 class ServiceSettings(BaseSettings):
@@ -34,16 +45,11 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5050, ge=1, le=65535)
-    public_base_url: str | None = Field(
+    public_base_url: Url | None = Field(
         default=None, description="URL the service is reached at from outside; default "
                                   "http://host:port")
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = "INFO"
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
 
     @property
     def base_url(self) -> str:
@@ -104,7 +110,7 @@ class Settings(ServiceSettings):
     jwks_max_age_seconds: float = Field(default=300.0, ge=0)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                 description="ISO 3166-1 alpha-2 code of the node's country")
-    catalogue_url: str | None = Field(
+    catalogue_url: Url | None = Field(
         default=None, description="Catalogue service to register and publish with; unset = "
                                   "do not publish")
     catalogue_token: SecretStr | None = Field(
@@ -124,3 +130,58 @@ class Settings(ServiceSettings):
             raise ValueError(f"count_lanes ({self.count_lanes}) must be less than db_pool_max "
                              f"({self.db_pool_max})")
         return self
+
+    def beacon_identity(self) -> BeaconIdentity:
+        from beacon.info import BeaconIdentity
+        return BeaconIdentity(
+            id=self.beacon_id, name=self.beacon_name, description=self.beacon_description,
+            version=self.beacon_version, environment=self.environment,
+            organisation_id=self.organisation_id, organisation_name=self.organisation_name,
+            organisation_url=self.organisation_url, contact_url=self.contact_url,
+            base_url=self.base_url)
+
+
+class CatalogueSettings(ServiceSettings):
+    """The catalogue service: its own database, identity, the nodes that may publish to it
+    (catalogue/credentials.py), and how it harvests them."""
+
+    model_config = SettingsConfigDict(env_prefix="GDI_CATALOGUE_", extra="forbid")
+    config_env: ClassVar[str] = CATALOGUE_CONFIG_ENV
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GDI_CATALOGUE_DATABASE_URL", "database_url"),
+        description="PostgreSQL URL of the catalogue's own database; unset = embedded in data_dir")
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-catalogue"))
+    port: int = Field(default=5060, ge=1, le=65535)
+    title: str = "GDI federated dataset catalogue"
+    description: str = "Datasets published by the nodes of a GDI federation"
+    publisher_name: str = "GDI catalogue operator"
+    nodes: list[NodeCredential] = Field(
+        default_factory=list, description="Nodes allowed to register and publish")
+    harvest_interval_seconds: float = Field(default=300.0, ge=0, description="0 = no harvesting")
+    harvest_timeout_seconds: float = Field(default=10.0, gt=0,
+                                           description="Per document fetched from a node")
+    harvest_max_documents: int = Field(default=1000, ge=1,
+                                       description="Documents fetched per node per harvest")
+    db_pool_min: int = Field(default=1, ge=1)
+    db_pool_max: int = Field(default=5, ge=1)
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_ids(cls, value: list[NodeCredential]) -> list[NodeCredential]:
+        ids = [n.id for n in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate node ids: {sorted(i for i in ids if ids.count(i) > 1)}")
+        return value
+
+    def harvest_config(self) -> HarvestConfig:
+        from catalogue.harvest import HarvestConfig
+        return HarvestConfig(interval_seconds=self.harvest_interval_seconds,
+                             timeout_seconds=self.harvest_timeout_seconds,
+                             max_documents=self.harvest_max_documents)
+
+    def catalogue_identity(self) -> CatalogueIdentity:
+        from catalogue.site import CatalogueIdentity
+        return CatalogueIdentity(base_url=self.base_url, title=self.title,
+                                 description=self.description,
+                                 publisher_name=self.publisher_name)

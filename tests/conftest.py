@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from node.app import create_app
 from node.database import create_pool
+from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,19 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@asynccontextmanager
+async def node_database(server_url: str) -> AsyncIterator[str]:
+    """A new database with the node's schema, as `gdi-node` leaves it before an ingest (the
+    ingest core expects a current schema; the service and the CLI migrate it first)."""
+    async with fresh_database(server_url) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await apply_migrations(conn, NODE_MIGRATIONS)
+        finally:
+            await conn.close()
+        yield url
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
     SigningKey,
-    create_aai_app,
     trusted_issuer_entry,
 )
 from auth.issuers import TrustedIssuer
@@ -37,9 +36,10 @@ from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
+from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import free_port, fresh_database, write_vcf_text
+from tests.conftest import free_port, node_database, write_vcf_text
 
 PUBLIC, REGISTERED, CONTROLLED, OTHER = ("GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003",
                                          "GDI-FI-SYN-004")
@@ -83,7 +83,7 @@ async def stack(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Stack]:
     await aai_server.start_server()
     await attacker_server.start_server()
 
-    async with fresh_database(pg_server_url) as url:
+    async with node_database(pg_server_url) as url:
         async for stack in _node_trusting(url, tmp_path_factory.mktemp("auth"), aai, aai_url,
                                           attacker, f"http://127.0.0.1:{attacker_port}"):
             yield stack
@@ -375,7 +375,7 @@ async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):
     app.router.add_get("/jwks", serve_jwks)
     jwks_server = TestServer(app, host="127.0.0.1", port=port)
     await jwks_server.start_server()
-    async with fresh_database(pg_server_url) as url:
+    async with node_database(pg_server_url) as url:
         try:
             await _rotation_scenario(url, tmp_path, issuer_url, keys, fetches)
         finally:

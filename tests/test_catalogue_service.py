@@ -24,19 +24,24 @@ from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
 from catalogue import store
-from catalogue.app import create_app as create_catalogue
-from catalogue.build import records_for
-from catalogue.database import MIGRATIONS
-from catalogue.fdp import fdp_routes
-from catalogue.harvest import harvest_all, walk
-from catalogue.publish import Backoff, PublishError, publish
+from catalogue.harvest import HarvestOutcome, harvest_all, walk
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
 from catalogue.record import EU_DATA_THEME, AccessRights, Agent, CatalogueRecord
-from catalogue.settings import CatalogueSettings
 from node.app import create_app as create_node
+from node.catalogue_app import create_app as create_catalogue
 from node.database import connect, create_pool
-from node.settings import Settings
-from tests.conftest import free_port, fresh_database, serve_app, write_vcf_text
+from node.http.fdp import fdp_routes
+from node.migrate import CATALOGUE_MIGRATIONS as MIGRATIONS
+from node.publication.push import Backoff, PublishError, publish
+from node.publication.records import records_for
+from node.settings import CatalogueSettings, Settings
+from tests.conftest import (
+    free_port,
+    fresh_database,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
 from tests.shacl import shacl_violations
 
 NODE, OTHER = "org.test.fi", "org.test.se"
@@ -131,7 +136,7 @@ async def _node(pg_server_url: str, directory: Path, node_id: str, country: str,
     metadata), served over HTTP with its public base URL equal to where it listens."""
     directory.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
-        db = await stack.enter_async_context(fresh_database(pg_server_url))
+        db = await stack.enter_async_context(node_database(pg_server_url))
         for dataset_id, (level, assembly, count, metadata) in datasets.items():
             await _ingest(db, directory, dataset_id, level, assembly, count, metadata)
         port = free_port()
@@ -169,6 +174,12 @@ def _fi_datasets() -> dict[str, tuple]:
 def _se_datasets() -> dict[str, tuple]:
     return {"GDI-SE-SYN-001": (AccessLevel.REGISTERED, GRCH38, 4, {
         "title": "Swedish population reference", "keywords": ["population"]})}
+
+
+async def _harvest(catalogue: Catalogue) -> list[HarvestOutcome]:
+    """One harvest round, as the catalogue service runs it."""
+    async with aiohttp.ClientSession() as session:
+        return await harvest_all(catalogue.pool, session, catalogue.settings.harvest_config())
 
 
 async def _published(catalogue: Catalogue, node: str, count: int) -> None:
@@ -392,7 +403,7 @@ async def test_harvest_of_node_fdp_equals_pushed_records(pg_server_url, tmp_path
 
         before = {e.identifier: e.updated_at for e in
                   (await store.search(catalogue.pool, store.DatasetQuery()))[1]}
-        [outcome] = await harvest_all(catalogue.pool, catalogue.settings)
+        [outcome] = await _harvest(catalogue)
         assert outcome.healthy and outcome.problems == [] and outcome.withdrawn == []
         assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         after = {e.identifier: e.updated_at for e in
@@ -443,7 +454,7 @@ async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalo
             NODE, "Fake", "FI", f"{fake.base}/api", fdp))
 
         async def harvest():
-            [outcome] = await harvest_all(catalogue.pool, catalogue.settings)
+            [outcome] = await _harvest(catalogue)
             return outcome
 
         assert (await harvest()).upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]

@@ -20,8 +20,7 @@ from rdflib.namespace import DCAT, DCTERMS, RDF
 
 from auth.access import AccessLevel
 from beacon import store
-from beacon.ingest import ingest, make_request
-from catalogue.build import record_for
+from beacon.ingest import ingest
 from catalogue.metadata import MetadataError, load_metadata
 from catalogue.rdf import (
     HEALTHDCATAP,
@@ -35,9 +34,11 @@ from catalogue.rdf import (
 from catalogue.record import Agent
 from node.app import create_app
 from node.database import connect, create_pool
+from node.ingest_request import make_request
+from node.publication.records import record_for
 from node.settings import Settings
 from synthetic_data.federation import write_federation
-from tests.conftest import free_port, fresh_database
+from tests.conftest import free_port, node_database
 from tests.shacl import gdi_shapes, shacl_violations
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
@@ -73,7 +74,7 @@ async def loaded_db(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
     """One database for the module: the synthetic FI node's three datasets (PUBLIC,
     REGISTERED, CONTROLLED) from their metadata files, plus one ingested with a title only."""
     folder = _vcf_dir(tmp_path_factory)
-    async with fresh_database(pg_server_url) as url:
+    async with node_database(pg_server_url) as url:
         written = write_federation(folder, records=300, samples=4, seed=3, countries=("FI",))
         for dataset, _ in written:
             metadata = load_metadata(dataset.metadata_path)

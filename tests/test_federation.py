@@ -25,7 +25,6 @@ from auth.access import AccessLevel
 from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
-    create_aai_app,
     trusted_issuer_entry,
 )
 from auth.issuers import TrustedIssuer
@@ -34,7 +33,8 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
-from node.peers import Peer
+from node.federation.peers import Peer
+from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import (
     COLLECTIONS_SCHEMA,
@@ -44,7 +44,7 @@ from tests.beacon_schemas import (
     MAP_SCHEMA,
     RESPONSE_SCHEMAS,
 )
-from tests.conftest import free_port, fresh_database, serve_app, write_vcf_text
+from tests.conftest import free_port, node_database, serve_app, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
 ##contig=<ID=chr1,length=248956422>
@@ -175,7 +175,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
         trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
         clients, urls = {}, {}
         for beacon_id, datasets in NODES.items():
-            db = await stack.enter_async_context(fresh_database(pg_server_url))
+            db = await stack.enter_async_context(node_database(pg_server_url))
             for dataset_id, (level, count, metadata) in datasets.items():
                 path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf(count))
                 await ingest(db, IngestRequest(path, dataset_id, GRCH38, level, dataset_id,
@@ -190,7 +190,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
         fakes = Fakes("", asyncio.Event())
         fakes.url = await serve_app(stack, _fakes_app(fakes))
         stack.callback(fakes.release.set)          # runs first: slow handlers end
-        aggregator_db = await stack.enter_async_context(fresh_database(pg_server_url))
+        aggregator_db = await stack.enter_async_context(node_database(pg_server_url))
         pool = await create_pool(aggregator_db, Settings(database_url=aggregator_db))
         stack.push_async_callback(pool.close)
         yield Network(aai, aai_url, other, other_url, clients, urls, fakes, pool,

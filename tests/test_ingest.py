@@ -11,11 +11,12 @@ import pytest
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
-from beacon.ingest import IngestReport, IngestRequest, ingest, make_request
+from beacon.ingest import IngestReport, IngestRequest, ingest
 from beacon.vcf import VcfProblem
 from catalogue.metadata import DatasetMetadata, MetadataError
+from node.ingest_request import make_request
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
-from tests.conftest import write_vcf_text
+from tests.conftest import node_database, write_vcf_text
 from tests.vcf_oracle import expected_rows
 
 DATASET = "GDI-FI-SYN-001"
@@ -37,6 +38,13 @@ HEADER = """##fileformat=VCFv4.2
 #CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
 """
 GOOD_LINES = "".join(f"chr1\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t0|0\n" for p in (100, 200, 300))
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str):
+    """Every test here ingests: a database with the node's schema."""
+    async with node_database(pg_server_url) as url:
+        yield url
 
 
 def _request(path: Path, dataset_id: str = DATASET, **changes: object) -> IngestRequest:

@@ -27,7 +27,7 @@ from tests.beacon_schemas import (
     RECORD_SCHEMA,
     RESPONSE_SCHEMAS,
 )
-from tests.conftest import fresh_database, write_vcf_text
+from tests.conftest import node_database, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
 {contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
@@ -70,7 +70,7 @@ def _vcf_text(records: list[tuple], assembly) -> str:
 @pytest.fixture(scope="module")
 async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSession]:
     """One node with the four datasets above, shared by the read-only tests of this module."""
-    async with fresh_database(pg_server_url) as url:
+    async with node_database(pg_server_url) as url:
         async for client in _served(url, tmp_path_factory.mktemp("queries")):
             yield client
 

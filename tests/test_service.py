@@ -39,7 +39,8 @@ chr1\t200\t.\tC\tT,CA\t.\tPASS\t.\tGT\t0|2\t1|0
 
 
 @pytest.fixture
-async def loaded(db_url: str, tmp_path: Path) -> list[str]:
+async def loaded(db_url: str, pool: object, tmp_path: Path) -> list[str]:
+    """Two datasets, ingested after the node's pool has brought the schema up to date."""
     path = write_vcf_text(tmp_path / "small.vcf", SMALL_VCF)
     ids = ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
     for dataset_id, level in zip(ids, (AccessLevel.PUBLIC, AccessLevel.CONTROLLED)):

@@ -1,5 +1,5 @@
-"""HTTP handlers for the Beacon API under /api: translate requests into calls on the beacon
-core and its results into JSON. No query or response logic lives here."""
+"""HTTP handlers for the node's Beacon API under /api: translate requests into calls on the
+beacon core and its results into JSON. No query or response logic lives here."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,9 +8,8 @@ import logging
 import orjson
 from aiohttp import web
 
-from auth.http import audit
 from auth.policy import ANONYMOUS
-from beacon import info, variants
+from beacon import answer, info
 from beacon.datasets import collections_response, visible
 from beacon.openapi import openapi_document
 from beacon.request import (
@@ -24,16 +23,17 @@ from beacon.request import (
 )
 from beacon.responses import error_body
 from beacon.store import DatasetRow
-from node.jsonresponse import json_response
-from node.keys import CALLER, COUNTS, DATASETS, POOL, SETTINGS
-from node.observability import REQUEST_ID, Handler
+from node.http.app_keys import BEACON, CALLER, COUNTS, DATASETS, POOL, SETTINGS
+from node.http.caller import audit
+from node.http.metrics import REQUEST_ID, Handler
+from node.http.responses import json_response
 
 log = logging.getLogger(__name__)
 
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
     """Every error leaves as a Beacon error body; nothing internal leaks to the client.
-    (Redirects are not errors: node/pipeline.py lets aiohttp send them.)"""
+    (Redirects are not errors: node/http/middleware.py lets aiohttp send them.)"""
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
@@ -84,12 +84,12 @@ async def _visible(request: web.Request) -> dict[str, tuple[DatasetRow, str]]:
 async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
-    chosen = variants.select_datasets(query, await _visible(request))
-    answers = await variants.answer(app[POOL], app[COUNTS], query, chosen,
-                                    min_count=settings.min_reportable_count,
-                                    base_url=settings.base_url)
+    chosen = answer.select_datasets(query, await _visible(request))
+    answers = await answer.answer_datasets(app[POOL], app[COUNTS], query, chosen,
+                                          min_count=settings.min_reportable_count,
+                                          base_url=settings.base_url)
     audit(request, {a.dataset.id: a.granularity for a in answers})
-    return json_response(variants.response(settings.beacon_id, query, answers))
+    return json_response(answer.response(settings.beacon_id, query, answers))
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -98,8 +98,8 @@ async def g_variants(request: web.Request) -> web.Response:
 
 async def g_variant(request: web.Request) -> web.Response:
     """One variant by id, in every dataset that holds it."""
-    return await _answer(request, variants.located_query(request.match_info["id"],
-                                                         await request_body(request)))
+    return await _answer(request, answer.located_query(request.match_info["id"],
+                                                       await request_body(request)))
 
 
 async def scoped_query(request: web.Request, dataset_id: str) -> VariantQuery:
@@ -120,30 +120,30 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
 
 
 async def root(request: web.Request) -> web.Response:
-    return json_response(info.beacon_info(request.app[SETTINGS],
+    return json_response(info.beacon_info(request.app[BEACON],
                                           await request.app[DATASETS].all()))
 
 
 async def service_info(request: web.Request) -> web.Response:
-    return json_response(info.service_info(request.app[SETTINGS],
+    return json_response(info.service_info(request.app[BEACON],
                                            await request.app[DATASETS].all()))
 
 
 async def configuration(request: web.Request) -> web.Response:
-    return json_response(info.configuration(request.app[SETTINGS],
+    return json_response(info.configuration(request.app[BEACON],
                                             await request.app[DATASETS].all()))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
-    return json_response(info.beacon_map(request.app[SETTINGS]))
+    return json_response(info.beacon_map(request.app[BEACON]))
 
 
 async def entry_types(request: web.Request) -> web.Response:
-    return json_response(info.entry_types(request.app[SETTINGS]))
+    return json_response(info.entry_types(request.app[BEACON]))
 
 
 async def filtering_terms(request: web.Request) -> web.Response:
-    return json_response(info.filtering_terms(request.app[SETTINGS]))
+    return json_response(info.filtering_terms(request.app[BEACON]))
 
 
 async def datasets(request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
 """HTTP handlers of the catalogue service: they authenticate the node, validate the JSON into
-the boundary models and translate the core's answers and refusals into status codes."""
+the boundary models and translate the catalogue core's answers and refusals into status
+codes."""
 from __future__ import annotations
 
 from typing import Any, TypeVar
@@ -7,8 +8,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from auth.tokens import InvalidToken, bearer_token
 from catalogue import holdings, store
-from catalogue.keys import POOL, SETTINGS
 from catalogue.record import (
     COUNTRY_CODE,
     EU_ACCESS_RIGHT,
@@ -16,7 +17,9 @@ from catalogue.record import (
     AccessRights,
     CatalogueRecord,
 )
-from node.jsonresponse import json_response
+from node.http import health
+from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS
+from node.http.responses import json_response
 
 REALM = 'Bearer realm="gdi-catalogue"'
 MAX_SKIP = 100_000
@@ -93,13 +96,14 @@ class _Fail(Exception):
 
 def _authorise(request: web.Request, node_id: str) -> None:
     """401 for a missing or unknown token, 403 for another node's valid token."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+    except InvalidToken:
+        token = None
+    if token is None:
         raise _Fail(_error(401, "unauthenticated", "expected 'Authorization: Bearer <token>'",
                            {"WWW-Authenticate": REALM}))
-    matched = [c.id for c in request.app[SETTINGS].nodes if c.accepts(token)]
+    matched = [c.id for c in request.app[CATALOGUE_SETTINGS].nodes if c.accepts(token)]
     if not matched:
         raise _Fail(_error(401, "invalid_token", "token not recognised",
                            {"WWW-Authenticate": REALM + ', error="invalid_token"'}))
@@ -165,7 +169,7 @@ async def put_node(request: web.Request) -> web.Response:
     node_id = request.match_info["nodeId"]
     _authorise(request, node_id)
     body = await _body(request, NodeRegistrationBody)
-    node = await store.upsert_node(request.app[POOL], store.NodeRegistration(
+    node = await store.upsert_node(request.app[CATALOGUE_POOL], store.NodeRegistration(
         node_id, body.name, body.country, body.beacon_url, body.fdp_url))
     return json_response(node_json(node))
 
@@ -174,13 +178,13 @@ async def put_datasets(request: web.Request) -> web.Response:
     node_id = request.match_info["nodeId"]
     _authorise(request, node_id)
     body = await _body(request, SnapshotBody)
-    result = await holdings.apply_snapshot(request.app[POOL], node_id, body.records)
+    result = await holdings.apply_snapshot(request.app[CATALOGUE_POOL], node_id, body.records)
     return json_response({"nodeId": node_id, "upserted": result.upserted,
                           "withdrawn": result.withdrawn})
 
 
 async def list_nodes(request: web.Request) -> web.Response:
-    nodes = await store.list_nodes(request.app[POOL])
+    nodes = await store.list_nodes(request.app[CATALOGUE_POOL])
     return json_response({"nodes": [node_json(n) for n in nodes]})
 
 
@@ -190,21 +194,17 @@ async def list_datasets(request: web.Request) -> web.Response:
         search = SearchParams.model_validate(params)
     except ValidationError as exc:
         return _error(400, "invalid_parameter", _validation_message(exc, params))
-    total, entries = await store.search(request.app[POOL], search.query())
+    total, entries = await store.search(request.app[CATALOGUE_POOL], search.query())
     return json_response({"total": total, "skip": search.skip, "limit": search.limit,
                           "datasets": [dataset_json(e) for e in entries]})
 
 
 async def get_dataset(request: web.Request) -> web.Response:
     identifier = request.match_info["datasetId"]
-    entry = await store.get_dataset(request.app[POOL], identifier)
+    entry = await store.get_dataset(request.app[CATALOGUE_POOL], identifier)
     if entry is None:
         return _error(404, "not_found", f"no dataset {identifier}")
     return json_response(dataset_json(entry))
-
-
-async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
 
 
 def routes() -> list[web.RouteDef]:
@@ -213,4 +213,4 @@ def routes() -> list[web.RouteDef]:
             web.get("/api/nodes", list_nodes),
             web.get("/api/datasets", list_datasets),
             web.get("/api/datasets/{datasetId}", get_dataset),
-            web.get("/health", health)]
+            web.get("/health", health.health)]

@@ -1,4 +1,5 @@
-"""A node's catalogue records and FAIR Data Point site, from its dataset rows and settings.
+"""A node's catalogue records and FAIR Data Point site, from its dataset rows and settings:
+the shell joins the Beacon's dataset rows and access rule to the catalogue's record model.
 
 A row's metadata holds what the operator's metadata file said (catalogue/metadata.py). What a
 dataset ingested without a file lacks comes from the node's settings: publisher and creator

@@ -1,6 +1,6 @@
-"""Bearer tokens on every request (node/pipeline.py asks `caller_of`): no header = anonymous;
-a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error body, never a
-silent downgrade to public.
+"""Bearer tokens on every node request (node/http/middleware.py asks `caller_of`): no header =
+anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error
+body, never a silent downgrade to public.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import logging
 from aiohttp import web
 
 from auth.policy import ANONYMOUS, Caller
-from auth.tokens import InvalidToken
+from auth.tokens import InvalidToken, bearer_token
 from beacon.responses import error_body
-from node.jsonresponse import json_response
-from node.keys import AUTHENTICATOR, CALLER, SETTINGS
-from node.observability import REQUEST_ID
+from node.http.app_keys import AUTHENTICATOR, CALLER, SETTINGS
+from node.http.metrics import REQUEST_ID
+from node.http.responses import json_response
 
 audit_log = logging.getLogger("gdi_node.audit")
 
@@ -23,22 +23,15 @@ def _challenge(description: str) -> str:
     return f'Bearer error="invalid_token", error_description="{cleaned}"'
 
 
-def bearer_token(request: web.Request) -> str | None:
-    """The token of the Authorization header; None without one. The one parse of the
-    header: what is verified is what the network forwards."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("expected 'Authorization: Bearer <token>'")
-    return token.strip()
+def request_token(request: web.Request) -> str | None:
+    """The request's bearer token; None without an Authorization header."""
+    return bearer_token(request.headers.get("Authorization"))
 
 
 async def caller_of(request: web.Request) -> Caller:
     """The caller a request's Authorization header proves; no header = anonymous.
     Raises InvalidToken for anything else, never falls back to anonymous."""
-    token = bearer_token(request)
+    token = request_token(request)
     if token is None:
         return ANONYMOUS
     return await request.app[AUTHENTICATOR].caller(token)

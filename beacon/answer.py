@@ -85,7 +85,7 @@ def floor_of(dataset: store.DatasetRow, default: int) -> int:
     return value if isinstance(value, int) and value > 0 else default
 
 
-async def answer(pool: asyncpg.Pool, counter: CountBatcher, query: VariantQuery,
+async def answer_datasets(pool: asyncpg.Pool, counter: CountBatcher, query: VariantQuery,
                  datasets: list[tuple[store.DatasetRow, str]], *, min_count: int,
                  base_url: str) -> list[DatasetAnswer]:
     """`datasets` pairs each dataset with the most the caller may see of it; counts go
@@ -131,12 +131,20 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer]) 
                 "id": item.dataset.id, "setType": "dataset", "exists": hit,
                 "resultsCount": item.count if counted else 0,
                 "results": item.results, "info": {"returnedGranularity": item.granularity}})
+    return envelope(beacon_id, query, returned, found, total, result_sets)
+
+
+def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, total: int,
+             result_sets: list[dict[str, Any]]) -> dict[str, Any]:
+    """A genomicVariation response to `query` at the `returned` granularity: the request
+    echoed in meta, the summary, and at count or record the resultSets given. The node fills
+    it from its datasets, the network (node/federation/merge.py) from its peers' answers."""
     summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
                               schemas=_SCHEMAS, parameters=query.echo)
     summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
                     "filters": []})
     body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, _SCHEMAS),
-                            "responseSummary": {"exists": found}}
+                            "responseSummary": {"exists": exists}}
     if returned != "boolean":
         body["responseSummary"]["numTotalResults"] = total
         body["response"] = {"resultSets": result_sets}

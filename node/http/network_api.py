@@ -1,6 +1,6 @@
 """HTTP handlers for the network's Beacon API under /network/api: parse the request as the
-node would (same 400 errors), hand it to the peers (node/federation.py), and answer with the
-merge (node/network_merge.py).
+node would (same 400 errors), hand it to the peers (node/federation/network.py), and answer
+with the merge (node/federation/merge.py).
 
 Federated: info, map, g_variants, g_variants/{id}, datasets, datasets/{id} and
 datasets/{id}/g_variants. entry_types is this node's own (the network serves the same entry
@@ -10,17 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.http import bearer_token
 from auth.policy import ANONYMOUS
-from beacon import handlers as beacon_handlers
-from beacon import variants
-from beacon.datasets import collections_response
-from beacon.handlers import request_body, request_query, scoped_query
+from beacon import answer
 from beacon.request import VariantQuery
-from node.federation import CollectionsAnswer, PeerRequest, VariantAnswer
-from node.jsonresponse import json_response
-from node.keys import CALLER, NETWORK, SETTINGS
-from node.network_merge import (
+from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
     merge_collections,
@@ -28,7 +21,13 @@ from node.network_merge import (
     network_beacon_info,
     network_map,
 )
-from node.observability import Handler
+from node.federation.network import CollectionsAnswer, PeerRequest, VariantAnswer
+from node.http import beacon_api
+from node.http.app_keys import BEACON, CALLER, NETWORK, SETTINGS
+from node.http.beacon_api import request_body, request_query, scoped_query
+from node.http.caller import request_token
+from node.http.metrics import Handler
+from node.http.responses import json_response
 
 
 async def _forwarded(request: web.Request) -> PeerRequest:
@@ -42,11 +41,11 @@ async def _forwarded(request: web.Request) -> PeerRequest:
 
 def _credentials(request: web.Request) -> tuple[str | None, str | None]:
     """The bearer token and its verified issuer; (None, None) for an anonymous caller (a
-    token that did not verify never gets here: node/pipeline.py answered 401)."""
+    token that did not verify never gets here: node/http/middleware.py answered 401)."""
     caller = request.get(CALLER, ANONYMOUS)
     if caller.issuer is None:
         return None, None
-    return bearer_token(request), caller.issuer
+    return request_token(request), caller.issuer
 
 
 async def _variants(request: web.Request, query: VariantQuery, peer_request: PeerRequest,
@@ -56,8 +55,7 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
         peer_request, VariantAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=scoped)
     if scoped and found_nowhere(outcomes):
         raise web.HTTPNotFound()
-    envelope = variants.response(request.app[SETTINGS].beacon_id, query, [])
-    return json_response(merge_variants(envelope, outcomes, peers))
+    return json_response(merge_variants(request.app[SETTINGS].beacon_id, query, outcomes, peers))
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -66,7 +64,7 @@ async def g_variants(request: web.Request) -> web.Response:
 
 
 async def g_variant(request: web.Request) -> web.Response:
-    query = variants.located_query(request.match_info["id"], await request_body(request))
+    query = answer.located_query(request.match_info["id"], await request_body(request))
     return await _variants(request, query, await _forwarded(request))
 
 
@@ -84,9 +82,8 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     if single and found_nowhere(outcomes):
         raise web.HTTPNotFound()
     pagination = body.query.pagination
-    envelope = collections_response(request.app[SETTINGS].beacon_id, [], skip=pagination.skip,
-                                    limit=pagination.limit)
-    return json_response(merge_collections(envelope, outcomes, peers))
+    return json_response(merge_collections(request.app[SETTINGS].beacon_id, outcomes, peers,
+                                           skip=pagination.skip, limit=pagination.limit))
 
 
 async def datasets(request: web.Request) -> web.Response:
@@ -99,19 +96,19 @@ async def dataset(request: web.Request) -> web.Response:
 
 async def beacon_info(request: web.Request) -> web.Response:
     outcomes, peers = await request.app[NETWORK].document("/info")
-    return json_response(network_beacon_info(request.app[SETTINGS], outcomes, peers))
+    return json_response(network_beacon_info(request.app[BEACON], outcomes, peers))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
     outcomes, peers = await request.app[NETWORK].document("/map")
-    return json_response(network_map(request.app[SETTINGS], outcomes, peers))
+    return json_response(network_map(request.app[BEACON], outcomes, peers))
 
 
 def routes() -> list[web.RouteDef]:
     get, both = ("GET",), ("GET", "POST")
     table: list[tuple[str, Handler, tuple[str, ...]]] = [
         ("", beacon_info, get), ("/", beacon_info, get), ("/info", beacon_info, get),
-        ("/map", beacon_map, get), ("/entry_types", beacon_handlers.entry_types, get),
+        ("/map", beacon_map, get), ("/entry_types", beacon_api.entry_types, get),
         ("/g_variants", g_variants, both), ("/g_variants/{id}", g_variant, both),
         ("/datasets", datasets, both), ("/datasets/{id}", dataset, both),
         ("/datasets/{id}/g_variants", dataset_g_variants, both),

@@ -13,16 +13,13 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aiohttp
 
-from catalogue.build import fdp_base_url, records_for
+from beacon.dataset_cache import DatasetCache
 from catalogue.record import CatalogueRecord
+from node.publication.records import fdp_base_url, records_for
 from node.settings import Settings
-
-if TYPE_CHECKING:
-    from beacon.dataset_cache import DatasetCache
 
 log = logging.getLogger(__name__)
 RecordSource = Callable[[], Awaitable[list[CatalogueRecord]]]
@@ -81,7 +78,7 @@ async def _put(session: aiohttp.ClientSession, url: str, token: str, body: objec
 async def _attempt(session: aiohttp.ClientSession, settings: Settings,
                    records: list[CatalogueRecord], timeout: float) -> dict:
     assert settings.catalogue_url and settings.catalogue_token
-    base = f"{settings.catalogue_url.rstrip('/')}/api/nodes/{settings.beacon_id}"
+    base = f"{settings.catalogue_url}/api/nodes/{settings.beacon_id}"
     token = settings.catalogue_token.get_secret_value()
     await _put(session, base, token, registration(settings), timeout)
     snapshot = {"records": [r.to_json() for r in records]}

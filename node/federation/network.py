@@ -1,6 +1,6 @@
 """Asking every peer of the network at once: who the peers are, what each is sent, how long
-each may take, and whether what came back is a Beacon answer. No aiohttp handlers here; the
-merge of the answers is node/network_merge.py.
+each may take, and whether what came back is a Beacon answer. No aiohttp handlers here
+(node/http/network_api.py); the merge of the answers is node/federation/merge.py.
 
 Every peer is asked concurrently over the node's one outgoing ClientSession. A peer has
 `peer_timeout_seconds` for the whole exchange; whatever is still running when the network's
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
 from beacon.request import Granularity
-from node.peers import Peer
+from node.federation.peers import Peer
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class Network:
             if self._catalogue and now < self._catalogue[0]:
                 return self._catalogue[1], self._catalogue[2]
             stale = self._catalogue[1] if self._catalogue else []
-            url = f"{str(self._settings.catalogue_url).rstrip('/')}/api/nodes"
+            url = f"{self._settings.catalogue_url}/api/nodes"
             try:
                 async with asyncio.timeout(self._settings.peer_timeout_seconds):
                     async with self._session.get(url, allow_redirects=False) as response:

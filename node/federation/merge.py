@@ -16,15 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 from auth.policy import highest
-from beacon import info
-from node.federation import (
+from beacon import answer, info
+from beacon.datasets import collections_envelope
+from beacon.info import BeaconIdentity
+from beacon.request import VariantQuery
+from node.federation.network import (
     CollectionsAnswer,
     DocumentAnswer,
     PeerList,
     PeerOutcome,
     VariantAnswer,
 )
-from node.settings import Settings
 
 NETWORK_API = "/network/api"
 
@@ -58,37 +60,32 @@ def _tagged(outcome: PeerOutcome, key: str) -> list[dict[str, Any]]:
     return [{**item, "beaconId": outcome.peer.id} for item in items]
 
 
-def merge_variants(envelope: dict[str, Any], outcomes: list[PeerOutcome],
+def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutcome],
                    peers: PeerList) -> dict[str, Any]:
-    """`envelope` is this node's response to the same query over no datasets (its meta
-    echoes the request), built for this request; the peers' answers fill it in."""
+    """The network's answer to `query`: a Beacon response envelope (beacon/answer.py)
+    filled from what the peers answered."""
     answered = [o for o in outcomes if isinstance(o.answer, VariantAnswer)]
     answers = [o.answer for o in answered if isinstance(o.answer, VariantAnswer)]
     returned = highest(*(a.meta.returnedGranularity for a in answers)) if answers else "boolean"
-    body = envelope
-    body["meta"]["returnedGranularity"] = returned
-    body["responseSummary"] = {"exists": any(a.responseSummary.exists for a in answers)}
-    body.pop("response", None)
-    if returned != "boolean":
-        body["responseSummary"]["numTotalResults"] = sum(
-            a.responseSummary.numTotalResults or 0 for a in answers
-            if a.meta.returnedGranularity != "boolean")
-        body["response"] = {"resultSets": [s for o in answered for s in _tagged(o, "resultSets")]}
+    total = sum(a.responseSummary.numTotalResults or 0 for a in answers
+                if a.meta.returnedGranularity != "boolean")
+    result_sets = [s for o in answered for s in _tagged(o, "resultSets")]
+    body = answer.envelope(beacon_id, query, returned,
+                           any(a.responseSummary.exists for a in answers), total, result_sets)
     body["info"] = network_info(outcomes, peers, _variant_line)
     return body
 
 
-def merge_collections(envelope: dict[str, Any], outcomes: list[PeerOutcome],
-                      peers: PeerList) -> dict[str, Any]:
+def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList, *,
+                      skip: int, limit: int) -> dict[str, Any]:
     """Datasets of every peer, each tagged with its beaconId; totals as the peers gave them."""
-    answered = [o for o in outcomes if isinstance(o.answer, CollectionsAnswer)]
-    body = envelope
-    body["responseSummary"] = {
-        "exists": any(o.answer.responseSummary.exists for o in answered
-                      if isinstance(o.answer, CollectionsAnswer)),
-        "numTotalResults": sum(o.answer.responseSummary.numTotalResults or 0 for o in answered
-                               if isinstance(o.answer, CollectionsAnswer))}
-    body["response"] = {"collections": [c for o in answered for c in _tagged(o, "collections")]}
+    answers = [o.answer for o in outcomes if isinstance(o.answer, CollectionsAnswer)]
+    collections = [c for o in outcomes if isinstance(o.answer, CollectionsAnswer)
+                   for c in _tagged(o, "collections")]
+    body = collections_envelope(
+        beacon_id, collections, exists=any(a.responseSummary.exists for a in answers),
+        total=sum(a.responseSummary.numTotalResults or 0 for a in answers), skip=skip,
+        limit=limit)
     body["info"] = network_info(outcomes, peers)
     return body
 
@@ -114,19 +111,16 @@ def _map_line(answer: DocumentAnswer) -> dict[str, Any]:
     return {"entryTypes": sorted(sets)} if isinstance(sets, dict) else {}
 
 
-def network_beacon_info(settings: Settings, outcomes: list[PeerOutcome],
+def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
                         peers: PeerList) -> dict[str, Any]:
     """This node's Beacon information as the network's entry point, with its peers."""
-    document = info.beacon_info(settings, [])
-    document["response"]["welcomeUrl"] = f"{settings.base_url}{NETWORK_API}"
-    document["response"]["info"] = network_info(outcomes, peers, _info_line)
-    return document
+    return info.beacon_info(beacon, [], api_root=NETWORK_API,
+                            extra=network_info(outcomes, peers, _info_line))
 
 
-def network_map(settings: Settings, outcomes: list[PeerOutcome],
+def network_map(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
                 peers: PeerList) -> dict[str, Any]:
     """The node's map below the network's root (the network serves the same entry
     endpoints), plus each peer's entry types."""
-    document = info.beacon_map(settings, NETWORK_API)
-    document["info"] = network_info(outcomes, peers, _map_line)
-    return document
+    return {**info.beacon_map(beacon, NETWORK_API),
+            "info": network_info(outcomes, peers, _map_line)}

@@ -7,12 +7,13 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from node.jsonresponse import json_response
-from node.keys import POOL
+from node.http.app_keys import POOL
+from node.http.responses import json_response
 from node.migrate import pending_migrations
 
 
 async def health(request: web.Request) -> web.Response:
+    """The process answers (the node's and the catalogue service's /health alike)."""
     return json_response({"status": "ok"})
 
 

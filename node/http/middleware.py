@@ -1,8 +1,8 @@
 """The one middleware every node request passes through.
 
-In order: a request id and the clock start (node/observability.py); the caller, from the
-bearer token (auth/http.py); the handler; any failure as a Beacon error body
-(beacon/handlers.py), a bad token as 401; then metrics, the access log line and the
+In order: a request id and the clock start (node/http/metrics.py); the caller, from the
+bearer token (node/http/caller.py); the handler; any failure as a Beacon error body
+(node/http/beacon_api.py), a bad token as 401; then metrics, the access log line and the
 X-Request-ID response header. One middleware rather than one per concern, so that this
 order is written in one place, and because each aiohttp middleware layer costs a partial call
 and a coroutine per request (about 1% of a sequence-count request's instructions under
@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from auth.http import caller_of, refusal
 from auth.tokens import InvalidToken
-from beacon.handlers import error_response
-from node.keys import CALLER
-from node.observability import Handler, Metrics, finished, request_id
+from node.http.app_keys import CALLER
+from node.http.beacon_api import error_response
+from node.http.caller import caller_of, refusal
+from node.http.metrics import Handler, Metrics, finished, request_id
 
 
 def pipeline(metrics: Metrics) -> Callable:

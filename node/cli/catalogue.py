@@ -11,22 +11,21 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogue.record import AccessRights
+from node.cli.common import connection, fail, run, settings_of
+from node.settings import CatalogueSettings
+from node.urls import without_trailing_slash
 
 if TYPE_CHECKING:
-    from catalogue.publish import Published
-    from catalogue.settings import CatalogueSettings
+    from node.publication.push import Published
     from node.settings import Settings
 
 
 def _catalogue_settings(**overrides: Any) -> CatalogueSettings:
     from pydantic import ValidationError
-
-    from catalogue.settings import CatalogueSettings
-    from node.cli import _fail
     try:
         settings = CatalogueSettings()
     except (ValidationError, FileNotFoundError, ValueError) as exc:
-        _fail(f"invalid catalogue configuration: {exc}", 2)
+        fail(f"invalid catalogue configuration: {exc}", 2)
     return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
@@ -40,24 +39,25 @@ def catalogue() -> None:
 @click.option("--port", type=int, help="Port to listen on (default 5060).")
 def serve(host: str | None, port: int | None) -> None:
     """Run the catalogue service (configured by GDI_CATALOGUE_* / GDI_CATALOGUE_CONFIG)."""
-    from catalogue.app import run
+    from node.catalogue_app import create_app
+    from node.http import server
     from node.logs import configure_logging
     settings = _catalogue_settings(host=host, port=port)
     configure_logging(settings.log_format, settings.log_level)
-    run(settings)
+    server.run(create_app(settings), "catalogue", settings.host, settings.port,
+               settings.base_url)
 
 
 @catalogue.command("publish")
 @click.pass_context
 def publish_cmd(ctx: click.Context) -> None:
     """Register this node and push its datasets to GDI_NODE_CATALOGUE_URL now."""
-    from catalogue.publish import PublishError
-    from node.cli import _fail, _run
-    settings: Settings = ctx.obj["settings"]
+    from node.publication.push import PublishError
+    settings = settings_of(ctx)
     try:
-        published = _run(_publish(settings))
+        published = run(_publish(settings))
     except PublishError as exc:
-        _fail(f"publishing to {settings.catalogue_url} failed: {exc}")
+        fail(f"publishing to {settings.catalogue_url} failed: {exc}")
     click.echo(f"published {len(published.upserted)} datasets to {settings.catalogue_url}"
                + (f"; withdrawn: {', '.join(published.withdrawn)}" if published.withdrawn
                   else ""))
@@ -67,10 +67,9 @@ async def _publish(settings: Settings) -> Published:
     import aiohttp
 
     from beacon.store import list_datasets
-    from catalogue.build import records_for
-    from catalogue.publish import publish
-    from node.cli import _connection
-    async with _connection(settings) as conn:
+    from node.publication.push import publish
+    from node.publication.records import records_for
+    async with connection(settings) as conn:
         rows = await list_datasets(conn)
     async with aiohttp.ClientSession() as session:
         return await publish(session, settings, records_for(rows, settings))
@@ -89,11 +88,11 @@ async def _publish(settings: Settings) -> Published:
 def search(ctx: click.Context, text: str, url: str | None, country: str | None,
            access_rights: str | None, limit: int, as_json: bool) -> None:
     """Find datasets in the catalogue by free TEXT and filters."""
-    from node.cli import _run
-    base = (url or ctx.obj["settings"].catalogue_url or "http://127.0.0.1:5060").rstrip("/")
+    base = without_trailing_slash(url or settings_of(ctx).catalogue_url
+                                  or "http://127.0.0.1:5060")
     params = {"q": text, "country": country and country.upper(),
               "accessRights": access_rights and access_rights.upper(), "limit": str(limit)}
-    answer = _run(_search(base, {k: v for k, v in params.items() if v}))
+    answer = run(_search(base, {k: v for k, v in params.items() if v}))
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
@@ -105,14 +104,12 @@ def search(ctx: click.Context, text: str, url: str | None, country: str | None,
 
 async def _search(base: str, params: dict[str, str]) -> dict:
     import aiohttp
-
-    from node.cli import _fail
     async with aiohttp.ClientSession() as session, session.get(
             f"{base}/api/datasets", params=params,
             timeout=aiohttp.ClientTimeout(total=15)) as response:
         answer = await response.json(content_type=None)
         if response.status != 200:
-            _fail(f"{base}: HTTP {response.status}: "
+            fail(f"{base}: HTTP {response.status}: "
                   f"{answer.get('error', {}).get('message', answer)}")
         return answer
 
@@ -120,16 +117,19 @@ async def _search(base: str, params: dict[str, str]) -> dict:
 @catalogue.command("harvest")
 def harvest_cmd() -> None:
     """Harvest every registered node's FAIR Data Point once, and print what changed."""
-    from node.cli import _run
     from node.logs import configure_logging
     settings = _catalogue_settings()
     configure_logging(settings.log_format, settings.log_level)
-    for outcome in _run(_harvest(settings)):
+    for outcome in run(_harvest(settings)):
         click.echo(outcome.summary())
 
 
 async def _harvest(settings: CatalogueSettings) -> list:
-    from catalogue.database import open_pool
+    import aiohttp
+
     from catalogue.harvest import harvest_all
-    async with open_pool(settings) as pool:
-        return await harvest_all(pool, settings)
+    from node.database import open_pool
+    from node.migrate import CATALOGUE_MIGRATIONS
+    async with (open_pool(settings, CATALOGUE_MIGRATIONS) as pool,
+                aiohttp.ClientSession() as session):
+        return await harvest_all(pool, session, settings.harvest_config())

@@ -1,0 +1,64 @@
+"""The one place that wires the catalogue service: settings, its database, the node and
+dataset API (node/http/catalogue_api.py), its own FAIR Data Point and the scheduled
+harvester."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from catalogue.fdp import FDP_PATH
+from catalogue.harvest import harvest_forever
+from catalogue.rdf import FdpSite
+from catalogue.site import SiteCache
+from node.database import open_pool
+from node.http import catalogue_api
+from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS, CATALOGUE_SITE
+from node.http.fdp import fdp_routes
+from node.migrate import CATALOGUE_MIGRATIONS
+from node.settings import CatalogueSettings
+
+MAX_BODY_BYTES = 32 * 1024 * 1024   # a snapshot of a few thousand records
+
+
+def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) -> web.Application:
+    """The catalogue application; with `pool` given the caller owns the database (tests)."""
+    app = web.Application(middlewares=[catalogue_api.failures], client_max_size=MAX_BODY_BYTES)
+    app[CATALOGUE_SETTINGS] = settings
+    app[CATALOGUE_SITE] = SiteCache()
+    if pool is not None:
+        app[CATALOGUE_POOL] = pool
+    else:
+        app.cleanup_ctx.append(_database)
+    if settings.harvest_interval_seconds > 0:
+        app.cleanup_ctx.append(_harvester)
+    app.add_routes(catalogue_api.routes())
+    app.add_routes(fdp_routes(_site_for, prefix=FDP_PATH))
+    return app
+
+
+async def _site_for(request: web.Request) -> FdpSite:
+    app = request.app
+    return await app[CATALOGUE_SITE].site(app[CATALOGUE_POOL],
+                                          app[CATALOGUE_SETTINGS].catalogue_identity())
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    async with open_pool(app[CATALOGUE_SETTINGS], CATALOGUE_MIGRATIONS) as pool:
+        app[CATALOGUE_POOL] = pool
+        yield
+
+
+async def _harvester(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(harvest_forever(
+            app[CATALOGUE_POOL], session, app[CATALOGUE_SETTINGS].harvest_config()))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+

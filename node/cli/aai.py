@@ -1,0 +1,59 @@
+"""`gdi-node aai …`: the development AAI (OIDC + GA4GH Passports) and its tokens, for tests,
+demos and the compose stack. Not for production."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from node.cli.common import fail, run
+from node.urls import without_trailing_slash
+
+
+@click.group()
+def aai() -> None:
+    """Development AAI (OIDC + GA4GH Passports) for tests, demos and compose. Not for production."""
+
+
+@aai.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5080, show_default=True)
+@click.option("--issuer", help="Public URL of the AAI (default http://HOST:PORT).")
+@click.option("--users", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON config with users, passwords and visas (default: alice, bob, carol).")
+@click.option("--key-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep signing keys here across restarts (default: new keys each start).")
+def aai_serve(host: str, port: int, issuer: str | None, users: Path | None,
+              key_dir: Path | None) -> None:
+    """Run the development AAI."""
+    from auth.dev_issuer import DevIssuer, load_config, trusted_issuer_entry
+    from node.http import server
+    from node.http.aai_api import create_aai_app
+    config = load_config(users, without_trailing_slash(issuer or f"http://{host}:{port}"))
+    dev = DevIssuer(config, key_dir)
+    click.echo("trust it from a node with GDI_NODE_TRUSTED_ISSUERS='"
+               + json.dumps([trusted_issuer_entry(config.issuer, config.audience)]) + "'",
+               err=True)
+    server.run(create_aai_app(dev), "development AAI", host, port, config.issuer)
+
+
+@aai.command("token")
+@click.option("--user", required=True, help="A user of the development AAI.")
+@click.option("--password", help="Default: the user name (the built-in demo users).")
+@click.option("--url", default="http://127.0.0.1:5080", show_default=True,
+              help="The development AAI.")
+def aai_token(user: str, password: str | None, url: str) -> None:
+    """Print an access token for USER (for scripts: TOKEN=$(gdi-node aai token --user carol))."""
+    click.echo(run(_fetch_token(without_trailing_slash(url), user, password or user)))
+
+
+async def _fetch_token(url: str, user: str, password: str) -> str:
+    import aiohttp
+    form = {"grant_type": "password", "username": user, "password": password}
+    async with (aiohttp.ClientSession() as session,
+                session.post(f"{url}/token", data=form) as response):
+        body = await response.json(content_type=None)
+        if response.status != 200:
+            fail(f"{url}/token refused: {body.get('error_description', response.status)}")
+        return str(body["access_token"])

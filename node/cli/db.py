@@ -1,0 +1,54 @@
+"""`gdi-node db …`: the node's database — pending migrations and where it is."""
+from __future__ import annotations
+
+import click
+
+from node.cli.common import connection, run, settings_of
+from node.settings import Settings
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Apply pending schema migrations (the service also does this at start)."""
+    applied = run(_migrate(settings_of(ctx)))
+    click.echo("\n".join(f"applied {m.version:04d}_{m.name}" for m in applied)
+               or "schema up to date")
+
+
+async def _migrate(settings: Settings) -> list:
+    from node.migrate import apply_migrations
+    async with connection(settings, migrate=False) as conn:
+        return await apply_migrations(conn)
+
+
+@db.command("status")
+@click.pass_context
+def db_status(ctx: click.Context) -> None:
+    """Show the database in use and pending migrations."""
+    settings = settings_of(ctx)
+    url, pending = run(_status(settings))
+    where = _redact(url) if url else f"embedded in {settings.data_dir / 'postgres'}"
+    click.echo(f"database: {where}")
+    click.echo("pending migrations: " + (", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+                                         or "none"))
+
+
+async def _status(settings: Settings) -> tuple[str, list]:
+    from node.migrate import pending_migrations
+    async with connection(settings, migrate=False) as conn:
+        return settings.database_url or "", await pending_migrations(conn)
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

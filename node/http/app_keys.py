@@ -1,0 +1,32 @@
+"""Typed keys for what the applications and their requests carry (aiohttp AppKey and
+RequestKey): the node's, then the catalogue service's."""
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from auth.authenticate import Authenticator
+from auth.policy import Caller
+from beacon.count_batcher import CountBatcher
+from beacon.dataset_cache import DatasetCache
+from beacon.info import BeaconIdentity
+from catalogue.site import SiteCache
+from node.federation.network import Network
+from node.http.metrics import Metrics
+from node.settings import CatalogueSettings, Settings
+
+# the node
+SETTINGS = web.AppKey("settings", Settings)
+BEACON = web.AppKey("beacon", BeaconIdentity)
+POOL = web.AppKey("pool", asyncpg.Pool)
+COUNTS = web.AppKey("counts", CountBatcher)
+METRICS = web.AppKey("metrics", Metrics)
+DATASETS = web.AppKey("datasets", DatasetCache)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+NETWORK = web.AppKey("network", Network)
+CALLER = web.RequestKey("caller", Caller)
+
+# the catalogue service
+CATALOGUE_SETTINGS = web.AppKey("catalogue_settings", CatalogueSettings)
+CATALOGUE_POOL = web.AppKey("catalogue_pool", asyncpg.Pool)
+CATALOGUE_SITE = web.AppKey("catalogue_site", SiteCache)

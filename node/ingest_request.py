@@ -1,0 +1,41 @@
+"""An ingest request from what an operator gives: the command-line flags and the dataset's
+metadata file. It lives in the shell because it joins the two cores' vocabularies: the
+catalogue's metadata model and the Beacon's ingest request."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from auth.access import AccessLevel
+from auth.dataset_id import InvalidDatasetId, check_dataset_id
+from beacon.assemblies import ASSEMBLIES, find_assembly
+from beacon.ingest import IngestRequest
+from catalogue.metadata import DatasetMetadata, MetadataError
+
+
+def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
+                 access_level: str | None = None, metadata: DatasetMetadata | None = None,
+                 title: str | None = None, skip_invalid: bool = False,
+                 workers: int = 0) -> IngestRequest:
+    """Combine command-line flags with the metadata file: a flag wins over the file, and with
+    neither the dataset is CONTROLLED, the level that reveals the least. MetadataError names
+    what cannot be used."""
+    try:
+        check_dataset_id(dataset_id)
+    except InvalidDatasetId as exc:
+        raise MetadataError(str(exc)) from None
+    if metadata is not None and metadata.identifier != dataset_id:
+        raise MetadataError(f"--dataset {dataset_id} differs from the metadata file's "
+                            f"identifier {metadata.identifier}: they must be the same key")
+    assembly_name = assembly or (metadata.assembly if metadata else "GRCh38")
+    resolved = find_assembly(assembly_name)
+    if resolved is None:
+        raise MetadataError(f"unknown assembly {assembly_name!r} (known: "
+                            f"{', '.join(ASSEMBLIES)} and their aliases)")
+    level = (AccessLevel(access_level.upper()) if access_level
+             else metadata.access_level if metadata else AccessLevel.CONTROLLED)
+    return IngestRequest(
+        path=path, dataset_id=dataset_id, assembly=resolved, access_level=level,
+        title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
+        description=metadata.description if metadata else "",
+        metadata=metadata.extra_metadata() if metadata else {},
+        skip_invalid=skip_invalid, workers=workers)

@@ -1,0 +1,30 @@
+"""The layering of docs/design/architecture.md holds: import-linter's contracts in
+pyproject.toml (the shell `node` on top; `beacon` and `catalogue` independent; `auth` below
+them; no `aiohttp.web` in a core), and the cores reach the shell by no other route."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORES = ("auth", "beacon", "catalogue", "synthetic_data")
+
+
+def test_import_contracts_are_kept():
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+def test_no_core_mentions_the_shell_or_aiohttp_web_even_lazily():
+    """What import-linter cannot see: imports inside strings or behind importlib."""
+    offending = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for core in CORES for path in sorted((ROOT / core).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "aiohttp.web" in line or "from aiohttp import web" in line
+        or "import_module(\"node" in line or line.strip().startswith(("from node", "import node"))]
+    assert offending == []
