@@ -1,11 +1,12 @@
 """The dataset metadata file an operator hands to `gdi-node ingest --metadata`.
 
 The identifier is the one key that ties the catalogue record, the Beacon resultSet id and the
-ControlledAccessGrants visa value together (DOMAIN.md §1), so its form is checked here, once.
+ControlledAccessGrants visa value together (DOMAIN.md §1); its form is checked once, by
+auth/dataset_id.py, which the Beacon's ingest uses too.
 
 The GDI metadata model requires a publisher and a description on every dataset, so a metadata
 file must state both (`REQUIRED_IN_FILE`). A dataset ingested without a file (`gdi-node ingest
---title`) has neither; its catalogue record then takes the node's defaults (catalogue/build.py).
+--title`) has neither; its catalogue record then takes the node's defaults (node/publication/records.py).
 Controlled terms default to what the GDI shapes expect (catalogue/vocabulary.py).
 """
 from __future__ import annotations

@@ -37,7 +37,7 @@ from node.http.app_keys import (
 )
 from node.http.fdp import fdp_routes
 from node.http.metrics import Metrics, metrics_handler
-from node.http.middleware import pipeline
+from node.http.middleware import node_middleware
 from node.migrate import NODE_MIGRATIONS
 from node.publication.push import publishing
 from node.publication.records import node_site
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The node's application; with `pool` given the caller owns the database (tests)."""
     metrics = Metrics()
-    app = web.Application(middlewares=[pipeline(metrics)])
+    app = web.Application(middlewares=[node_middleware(metrics)])
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
     app[METRICS] = metrics

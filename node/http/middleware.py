@@ -23,7 +23,7 @@ from node.http.caller import caller_of, refusal
 from node.http.metrics import Handler, Metrics, finished, request_id
 
 
-def pipeline(metrics: Metrics) -> Callable:
+def node_middleware(metrics: Metrics) -> Callable:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         identifier = request_id(request)
