@@ -217,3 +217,33 @@ async def test_aai_and_node_as_processes_with_trust_from_the_environment(db_url,
         for process in processes:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
+
+
+async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(db_url,
+                                                                              pg_server_url):
+    """`db status` and `db migrate` on a new database, and `catalogue harvest` bringing the
+    catalogue's own database (GDI_CATALOGUE_DATABASE_URL) to its schema."""
+    import asyncpg
+
+    from tests.conftest import fresh_database
+    env = _env(DATABASE_URL=db_url)
+    before = gdi_node("db", "status", env=env)
+    assert before.returncode == 0, before.stderr
+    assert "pending migrations: 0001_datasets_and_variants" in before.stdout
+    applied = gdi_node("db", "migrate", env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.strip() == "applied 0001_datasets_and_variants"
+    assert gdi_node("db", "migrate", env=env).stdout.strip() == "schema up to date"
+    assert "pending migrations: none" in gdi_node("db", "status", env=env).stdout
+    async with fresh_database(pg_server_url) as catalogue_db:
+        harvested = gdi_node("catalogue", "harvest",
+                             env=_env(GDI_CATALOGUE_DATABASE_URL=catalogue_db))
+        assert harvested.returncode == 0, harvested.stderr
+        assert harvested.stdout == ""                          # no node registered yet
+        conn = await asyncpg.connect(catalogue_db)
+        try:
+            names = [r[0] for r in await conn.fetch(
+                "SELECT name FROM schema_migrations ORDER BY version")]
+        finally:
+            await conn.close()
+    assert names == ["nodes_and_datasets", "version"]
