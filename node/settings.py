@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +41,16 @@ if TYPE_CHECKING:   # the cores' configurations; imported when built, not by eve
 
 CONFIG_ENV = "GDI_NODE_CONFIG"
 CATALOGUE_CONFIG_ENV = "GDI_CATALOGUE_CONFIG"
+
+
+def configuration_error(exc: Exception) -> str:
+    """What is wrong with a configuration, as `field: reason` per problem and never the value
+    given: values may be secrets (a catalogue token, a node's shared secret, a database URL's
+    password), and pydantic's own message quotes them, whole settings dicts included."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                     for e in exc.errors(include_url=False, include_input=False))
 
 
 class ServiceSettings(BaseSettings):

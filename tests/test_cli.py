@@ -247,3 +247,35 @@ async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(
         finally:
             await conn.close()
     assert names == ["nodes_and_datasets", "version"]
+
+
+SECRET = "s3cret-value-never-printed-0123456789"
+
+
+@pytest.mark.parametrize("where", ["env", "toml", "database-url", "catalogue-node",
+                                   "catalogue-node-invalid"])
+def test_configuration_errors_never_print_a_secret(tmp_path, where):
+    """Each secret setting, next to a setting that fails validation (or failing itself):
+    the message names the field and reason, never the secret."""
+    env = _env(GDI_NODE_COUNT_LANES="99")          # refused by a check over the whole model
+    command = ["datasets"]
+    if where == "env":
+        env["GDI_NODE_CATALOGUE_TOKEN"] = SECRET
+    elif where == "toml":
+        config = tmp_path / "node.toml"
+        config.write_text(f'catalogue_token = "{SECRET}"\ncount_lanes = 99\n')
+        env = _env(GDI_NODE_CONFIG=str(config))
+    elif where == "database-url":
+        env["GDI_NODE_DATABASE_URL"] = f"postgresql://gdi:{SECRET}@127.0.0.1:1/gdi"
+    else:
+        token = SECRET if where == "catalogue-node" else SECRET[:10] + SECRET[-5:]
+        env = _env(GDI_CATALOGUE_NODES=json.dumps([{"id": "fi", "token": token}]),
+                   GDI_CATALOGUE_HARVEST_TIMEOUT_SECONDS="0" if where == "catalogue-node" else "1")
+        command = ["catalogue", "harvest"]
+    result = gdi_node(*command, env=env)
+    assert result.returncode == 2
+    assert "invalid" in result.stderr and ("count_lanes" in result.stderr
+                                            or "nodes.0" in result.stderr
+                                            or "harvest_timeout_seconds" in result.stderr)
+    printed = result.stderr + result.stdout
+    assert SECRET[:10] not in printed and SECRET[-5:] not in printed    # pydantic elides middles

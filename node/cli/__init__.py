@@ -12,7 +12,7 @@ from node.cli.beacon_node import datasets, ingest_cmd, remove, serve, synth
 from node.cli.catalogue import catalogue
 from node.cli.common import fail
 from node.cli.db import db
-from node.settings import CONFIG_ENV, Settings
+from node.settings import CONFIG_ENV, Settings, configuration_error
 
 
 @click.group()
@@ -21,15 +21,13 @@ from node.settings import CONFIG_ENV, Settings
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """GDI federated discovery node: GA4GH Beacon v2 over VCFs in PostgreSQL."""
-    from pydantic import ValidationError
-
     from node.logs import configure_logging
     if config:
         os.environ[CONFIG_ENV] = config
     try:
         settings = Settings()
-    except (ValidationError, FileNotFoundError, ValueError) as exc:
-        fail(f"invalid configuration: {exc}", 2)
+    except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
+        fail(f"invalid configuration: {configuration_error(exc)}", 2)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = {"settings": settings}
 

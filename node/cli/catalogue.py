@@ -12,7 +12,7 @@ import click
 
 from catalogue.record import AccessRights
 from node.cli.common import connection, fail, run, settings_of
-from node.settings import CatalogueSettings
+from node.settings import CatalogueSettings, configuration_error
 from node.urls import without_trailing_slash
 
 if TYPE_CHECKING:
@@ -21,11 +21,10 @@ if TYPE_CHECKING:
 
 
 def _catalogue_settings(**overrides: Any) -> CatalogueSettings:
-    from pydantic import ValidationError
     try:
         settings = CatalogueSettings()
-    except (ValidationError, FileNotFoundError, ValueError) as exc:
-        fail(f"invalid catalogue configuration: {exc}", 2)
+    except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
+        fail(f"invalid catalogue configuration: {configuration_error(exc)}", 2)
     return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
