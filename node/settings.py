@@ -67,6 +67,16 @@ class ServiceSettings(BaseSettings):
                                   "http://host:port")
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = "INFO"
+    environment: str = Field(
+        default="dev", pattern="^(prod|test|dev|staging)$",
+        description="prod (also spelt production) refuses development trust and secrets "
+                    "(node/production.py)")
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _one_spelling(cls, value: object) -> object:
+        """`prod` is the Beacon v2 spelling (/api/info shows it); `production` means it too."""
+        return "prod" if isinstance(value, str) and value.lower() == "production" else value
 
     @property
     def base_url(self) -> str:
@@ -102,7 +112,6 @@ class Settings(ServiceSettings):
     beacon_name: str = "GDI reference node"
     beacon_description: str = "Federated genomic variant discovery (GA4GH Beacon v2) for 1+MG / GDI"
     beacon_version: str = "0.1.0"
-    environment: str = Field(default="dev", pattern="^(prod|test|dev|staging)$")
     organisation_id: str = "org.example"
     organisation_name: str = "Example GDI node operator"
     organisation_url: str | None = None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from node.cli.common import fail, run
+from node.cli.common import fail, run, settings_of
 from node.urls import without_trailing_slash
 
 
@@ -24,12 +24,17 @@ def aai() -> None:
               help="JSON config with users, passwords and visas (default: alice, bob, carol).")
 @click.option("--key-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep signing keys here across restarts (default: new keys each start).")
-def aai_serve(host: str, port: int, issuer: str | None, users: Path | None,
-              key_dir: Path | None) -> None:
-    """Run the development AAI."""
+@click.pass_context
+def aai_serve(ctx: click.Context, host: str, port: int, issuer: str | None,
+              users: Path | None, key_dir: Path | None) -> None:
+    """Run the development AAI (never with GDI_NODE_ENVIRONMENT=prod)."""
     from auth.dev_issuer import DevIssuer, load_config, trusted_issuer_entry
     from node.http import server
     from node.http.aai_api import create_aai_app
+    from node.production import aai_refusals, refuse
+    if refuse(aai_refusals(settings_of(ctx))):
+        fail("the development AAI does not start: a production rule is broken (logged above)",
+             2)
     config = load_config(users, without_trailing_slash(issuer or f"http://{host}:{port}"))
     dev = DevIssuer(config, key_dir)
     click.echo("trust it from a node with GDI_NODE_TRUSTED_ISSUERS='"

@@ -25,9 +25,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the node's HTTP service."""
     from node.app import create_app
     from node.http import server
+    from node.production import node_refusals, refuse
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_of(ctx).model_copy(update=overrides)
+    if refuse(node_refusals(settings) + run(_discovered_refusals(settings))):
+        fail("the node does not start: a production rule is broken (logged above)", 2)
     server.run(create_app(settings), "node", settings.host, settings.port, settings.base_url)
+
+
+async def _discovered_refusals(settings: Settings) -> list:
+    import aiohttp
+
+    from node.production import development_issuers
+    async with aiohttp.ClientSession() as session:
+        return await development_issuers(settings, session)
 
 
 def _ingest_one(settings: Settings, request: IngestRequest) -> None:

@@ -41,8 +41,11 @@ def serve(host: str | None, port: int | None) -> None:
     from node.catalogue_app import create_app
     from node.http import server
     from node.logs import configure_logging
+    from node.production import catalogue_refusals, refuse
     settings = _catalogue_settings(host=host, port=port)
     configure_logging(settings.log_format, settings.log_level)
+    if refuse(catalogue_refusals(settings)):
+        fail("the catalogue does not start: a production rule is broken (logged above)", 2)
     server.run(create_app(settings), "catalogue", settings.host, settings.port,
                settings.base_url)
 

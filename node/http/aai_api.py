@@ -8,6 +8,7 @@ from aiohttp import web
 from auth.dev_issuer import DevIssuer
 from auth.passport import PASSPORT_SCOPE
 from auth.tokens import InvalidToken, bearer_token
+from node.production import DEVELOPMENT_AAI_CLAIM
 
 
 def _oauth_error(status: int, code: str, description: str) -> web.Response:
@@ -22,6 +23,7 @@ def create_aai_app(issuer: DevIssuer) -> web.Application:
         return web.json_response({
             "issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/token",
             "userinfo_endpoint": f"{base}/userinfo",
+            DEVELOPMENT_AAI_CLAIM: True,          # production nodes refuse to trust it
             "grant_types_supported": ["password", "client_credentials"],
             "scopes_supported": ["openid", PASSPORT_SCOPE],
             "id_token_signing_alg_values_supported": ["RS256"]})

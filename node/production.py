@@ -1,0 +1,122 @@
+"""What a node, the catalogue service and the development AAI refuse to start with in
+production (`environment = prod`, also spelt `production`).
+
+Each rule has a name, which the refusal logs, so an operator knows which line to change:
+- `https-only`: a trusted issuer (issuer, jwks_uri, userinfo_endpoint, visa jku) or the
+  catalogue a node publishes to, reached over plain http: tokens, keys and secrets would cross
+  the network in the clear or from a forgeable source;
+- `no-development-aai`: a trusted issuer whose discovery document marks it as the development
+  AAI (`gdi_development_only`), which hands out tokens to anyone who knows a user name; and the
+  development AAI itself, which refuses to serve at all in production;
+- `no-development-secrets`: a secret carrying the compose file's marker `dev-only` (its
+  catalogue tokens and database passwords are public demo values).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from auth.issuers import TrustedIssuer
+from node.settings import CatalogueSettings, ServiceSettings, Settings
+
+log = logging.getLogger(__name__)
+PRODUCTION = "prod"
+DEVELOPMENT_MARKER = "dev-only"           # in every secret of docker-compose.yml
+DEVELOPMENT_AAI_CLAIM = "gdi_development_only"   # in the development AAI's discovery document
+
+
+@dataclass(frozen=True)
+class Refusal:
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"refusing to start in production (rule {self.rule}): {self.detail}"
+
+
+def _plain_http(url: str | None) -> bool:
+    return url is not None and urlsplit(url).scheme.lower() == "http"
+
+
+def _issuer_urls(issuer: TrustedIssuer) -> list[str | None]:
+    return [issuer.issuer, issuer.jwks_uri, issuer.userinfo_endpoint, *issuer.visa_jku]
+
+
+def _development_secret(value: str | None) -> bool:
+    return value is not None and DEVELOPMENT_MARKER in value
+
+
+def _password(database_url: str | None) -> str | None:
+    return urlsplit(database_url).password if database_url else None
+
+
+def node_refusals(settings: Settings) -> list[Refusal]:
+    """What the node's configuration alone breaks (discovery is `development_issuers`)."""
+    if settings.environment != PRODUCTION:
+        return []
+    refusals = [Refusal("https-only", f"trusted issuer {issuer.issuer} is reached over http "
+                                      f"({url})")
+                for issuer in settings.trusted_issuers
+                for url in _issuer_urls(issuer) if _plain_http(url)]
+    if _plain_http(settings.catalogue_url):
+        refusals.append(Refusal("https-only", f"catalogue_url {settings.catalogue_url} is "
+                                              "plain http; the node's token would travel in "
+                                              "the clear"))
+    secrets = {"catalogue_token": settings.catalogue_token and
+               settings.catalogue_token.get_secret_value(),
+               "database_url password": _password(settings.database_url)}
+    refusals += [Refusal("no-development-secrets", f"{name} is a development value "
+                                                   f"(contains {DEVELOPMENT_MARKER!r})")
+                 for name, value in secrets.items() if _development_secret(value)]
+    return refusals
+
+
+def catalogue_refusals(settings: CatalogueSettings) -> list[Refusal]:
+    if settings.environment != PRODUCTION:
+        return []
+    refusals = [Refusal("no-development-secrets", f"the token of node {node.id} is a "
+                                                  f"development value (contains "
+                                                  f"{DEVELOPMENT_MARKER!r})")
+                for node in settings.nodes
+                if node.token is not None and _development_secret(node.token.get_secret_value())]
+    if _development_secret(_password(settings.database_url)):
+        refusals.append(Refusal("no-development-secrets", "database_url password is a "
+                                                          "development value"))
+    return refusals
+
+
+def aai_refusals(settings: ServiceSettings) -> list[Refusal]:
+    if settings.environment != PRODUCTION:
+        return []
+    return [Refusal("no-development-aai", "the development AAI hands out tokens for configured "
+                                          "passwords and never runs in production")]
+
+
+async def development_issuers(settings: Settings,
+                              session: aiohttp.ClientSession) -> list[Refusal]:
+    """Trusted issuers whose discovery document says they are the development AAI. An issuer
+    that cannot be reached now is not refused here (its tokens are refused until it is)."""
+    if settings.environment != PRODUCTION:
+        return []
+    refusals = []
+    for issuer in settings.trusted_issuers:
+        url = f"{issuer.issuer.rstrip('/')}/.well-known/openid-configuration"
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                document = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            continue
+        if isinstance(document, dict) and document.get(DEVELOPMENT_AAI_CLAIM) is True:
+            refusals.append(Refusal("no-development-aai", f"trusted issuer {issuer.issuer} is "
+                                                          "the development AAI"))
+    return refusals
+
+
+def refuse(refusals: list[Refusal]) -> bool:
+    """Log each refusal (the rule it breaks); True when there was any."""
+    for refusal in refusals:
+        log.error("%s", refusal)
+    return bool(refusals)

@@ -1,0 +1,117 @@
+"""Production mode (`environment = prod`, node/production.py): the node, the catalogue and the
+development AAI refuse development trust and secrets, as real processes, naming the rule."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import aiohttp
+import pytest
+
+from auth.dev_issuer import trusted_issuer_entry
+from tests.conftest import ROOT, free_port
+from tests.test_cli import _env, gdi_node
+
+HTTPS_ISSUER = {"issuer": "https://aai.example.org", "jwks_uri": "https://aai.example.org/jwks",
+                "access_tokens": True, "visas": False}
+
+
+def _refused(result: subprocess.CompletedProcess, rule: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert f"refusing to start in production (rule {rule})" in result.stderr
+
+
+def test_plain_http_issuer_and_catalogue_are_refused(db_url):
+    issuer = {**HTTPS_ISSUER, "jwks_uri": "http://aai.example.org/jwks"}
+    result = gdi_node("serve", "--port", str(free_port()), env=_env(
+        DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="production",
+        GDI_NODE_TRUSTED_ISSUERS=json.dumps([issuer]),
+        GDI_NODE_CATALOGUE_URL="http://catalogue.example.org"))
+    _refused(result, "https-only")
+    assert "http://aai.example.org/jwks" in result.stderr and "catalogue_url" in result.stderr
+
+
+@pytest.mark.parametrize("secret", ["catalogue", "database"])
+def test_the_compose_files_secrets_are_refused(db_url, secret):
+    env = _env(DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod",
+               GDI_NODE_CATALOGUE_URL="https://catalogue.example.org")
+    if secret == "catalogue":
+        env["GDI_NODE_CATALOGUE_TOKEN"] = "dev-only-fi-catalogue-token"
+    else:
+        env["DATABASE_URL"] = "postgresql://gdi:dev-only-postgres-password@127.0.0.1:1/fi"
+    result = gdi_node("serve", "--port", str(free_port()), env=env)
+    _refused(result, "no-development-secrets")
+    assert "dev-only-fi" not in result.stderr and "dev-only-postgres" not in result.stderr
+
+
+def test_a_node_trusting_the_development_aai_is_refused(db_url):
+    port = free_port()
+    aai = subprocess.Popen([sys.executable, "-m", "node.cli", "aai", "serve", "--port",
+                            str(port)], env=_env(), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                        f"{url}/.well-known/openid-configuration", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the AAI did not start"
+                time.sleep(0.2)
+        result = gdi_node("serve", "--port", str(free_port()), env=_env(
+            DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod",
+            GDI_NODE_TRUSTED_ISSUERS=json.dumps([trusted_issuer_entry(url)])))
+    finally:
+        aai.terminate()
+        aai.wait(timeout=30)
+    _refused(result, "no-development-aai")
+
+
+def test_the_development_aai_and_a_development_catalogue_refuse_production():
+    _refused(gdi_node("aai", "serve", "--port", str(free_port()),
+                      env=_env(GDI_NODE_ENVIRONMENT="prod")), "no-development-aai")
+    nodes = [{"id": "org.example.gdi.fi", "token": "dev-only-fi-catalogue-token"}]
+    _refused(gdi_node("catalogue", "serve", "--port", str(free_port()),
+                      env=_env(GDI_CATALOGUE_ENVIRONMENT="production",
+                               GDI_CATALOGUE_NODES=json.dumps(nodes))),
+             "no-development-secrets")
+
+
+async def test_a_clean_production_node_starts_and_says_prod(db_url):
+    port = free_port()
+    node = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "serve", "--port", str(port)], cwd=ROOT,
+        env=_env(DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="production",
+                 GDI_NODE_TRUSTED_ISSUERS=json.dumps([HTTPS_ISSUER])),
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/api/info") as response:
+                        info = await response.json()
+                        break
+                except aiohttp.ClientError:
+                    assert node.poll() is None and time.monotonic() < deadline
+                    await asyncio.sleep(0.2)
+        assert info["response"]["environment"] == "prod"
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+def test_every_secret_of_the_compose_file_carries_the_development_marker():
+    """The rule `no-development-secrets` knows the compose file's secrets by their marker."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    secrets = re.findall(r"(?:PASSWORD|TOKEN):\s*(\S+)", text)
+    secrets += re.findall(r'"token":\s*"([^"]+)"', text)
+    secrets += re.findall(r"postgresql://[^:]+:([^@]+)@", text)
+    assert len(secrets) >= 5
+    assert all("dev-only" in secret for secret in secrets), secrets
