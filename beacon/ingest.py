@@ -9,13 +9,17 @@ the dataset stays in place: only `store.swap_in` makes the new rows visible.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import math
 import multiprocessing
 import multiprocessing.util
 import os
 import queue
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,6 +49,8 @@ from beacon.vcf import (
 
 log = logging.getLogger(__name__)
 REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
+PR_SET_PDEATHSIG = 1         # linux/prctl.h
+ORPHAN_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,27 @@ class _WorkerState:
 _worker: _WorkerState | None = None      # one per worker process, set by _init_worker
 
 
-def _init_worker(db_url: str, progress: multiprocessing.Queue, log_dir: str) -> None:
+def _die_with(coordinator: int) -> None:
+    """A worker must not outlive its coordinator, whatever kills it (kill -9 included): an
+    orphan would go on loading, hold a database connection and keep the coordinator's
+    stdout open, so a supervisor waiting for EOF would wait forever. Linux kills the worker
+    when its parent dies; elsewhere a thread watches for the parent to change."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == coordinator:
+                time.sleep(ORPHAN_POLL_SECONDS)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != coordinator:          # it died before the line above took effect
+        os._exit(1)
+
+
+def _init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
+                 log_dir: str) -> None:
     global _worker
+    _die_with(coordinator)
     log_path = Path(log_dir) / f"htslib-{os.getpid()}.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 2)                          # htslib writes its reasons to fd 2
@@ -246,7 +271,7 @@ async def _load(db_url: str, coordinator: asyncpg.Connection, layout: VcfLayout,
     stop = asyncio.Event()
     with tempfile.TemporaryDirectory(prefix="gdi-ingest-") as log_dir, \
             ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(db_url, messages, log_dir)) as pool:
+                                initargs=(os.getpid(), db_url, messages, log_dir)) as pool:
         drainer = asyncio.create_task(_drain(messages, tracker, stop))
         jobs = [_Job(i, layout, region, table, request.skip_invalid)
                 for i, region in enumerate(regions)]
@@ -308,10 +333,8 @@ async def ingest(db_url: str, request: IngestRequest,
     layout = inspect_vcf(request.path, request.assembly)
     conn = await asyncpg.connect(db_url)
     try:
+        await store.drop_abandoned_staging(conn)
         async with store.dataset_lock(conn, request.dataset_id):
-            stale = await store.drop_stale_staging(conn, request.dataset_id)
-            if stale:
-                log.warning("dropped staging tables of an interrupted ingest: %s", stale)
             table = await store.create_staging(conn, request.dataset_id)
             try:
                 totals, workers, regions = await _load(db_url, conn, layout, table, request,

@@ -6,6 +6,7 @@ the new one, so a failure before that commit leaves the previous version intact 
 """
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterable
@@ -21,10 +22,12 @@ import orjson
 
 from beacon.request import VariantQuery
 
+log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
                 "ac", "an", "af", "carriers")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
+_LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
 
 
 @dataclass(frozen=True)
@@ -80,23 +83,40 @@ def _checked(table: str) -> str:
 @asynccontextmanager
 async def dataset_lock(conn: asyncpg.Connection, dataset_id: str) -> AsyncIterator[None]:
     """Serialises ingests of one dataset across processes (the session holds the lock)."""
-    await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 7))", dataset_id)
+    await conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})", dataset_id)
     try:
         yield
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 7))", dataset_id)
+        await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", dataset_id)
 
 
-async def drop_stale_staging(conn: asyncpg.Connection, dataset_id: str) -> list[str]:
-    """Staging tables an interrupted ingest of this dataset left behind (not partitions)."""
-    names = await conn.fetch(
-        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
+    """Staging tables (not partitions) whose dataset no ingest holds the lock of: what
+    interrupted ingests left (a 1M-record one is over 100 MB). Each ingest, the node's start
+    and `gdi-node db clean` drop them. Each is dropped while its dataset's lock is held, so an
+    ingest starting meanwhile waits, then makes a table of its own."""
+    candidates = await conn.fetch(
+        """SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) AS dataset
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'dataset_id'
+           JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
            WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition
-             AND c.relname LIKE $1""", f"variants\\_{_slug(dataset_id)}\\_%")
-    own = re.compile(rf"^variants_{_slug(dataset_id)}_[0-9a-f]{{8}}$")
-    dropped = [r["relname"] for r in names if own.fullmatch(r["relname"])]
-    for name in dropped:
-        await conn.execute(f"DROP TABLE IF EXISTS {_checked(name)}")
+             AND c.relname LIKE 'variants\\_%'""")
+    dropped = []
+    for row in candidates:
+        literal = re.fullmatch(r"'((?:[^']|'')*)'::text", row["dataset"] or "")
+        if not _TABLE_NAME.fullmatch(row["relname"]) or literal is None:
+            continue
+        dataset_id = literal[1].replace("''", "'")
+        if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", dataset_id):
+            continue                              # an ingest of that dataset is running
+        try:
+            await conn.execute(f"DROP TABLE IF EXISTS {_checked(row['relname'])}")
+            dropped.append(row["relname"])
+        finally:
+            await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", dataset_id)
+    if dropped:
+        log.warning("dropped staging tables of interrupted ingests: %s", ", ".join(dropped))
     return dropped
 
 

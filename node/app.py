@@ -18,6 +18,7 @@ from aiohttp import web
 from auth.authenticate import Authenticator
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
+from beacon import store
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from catalogue.fdp import FDP_PATH
@@ -61,6 +62,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
+    app.on_startup.append(_drop_abandoned_staging)
     app.on_startup.append(_freeze_startup_objects)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
@@ -124,6 +126,13 @@ async def _catalogue_publisher(app: web.Application) -> AsyncIterator[None]:
     """Publish to the catalogue service at start and after every dataset change."""
     async with publishing(app[SETTINGS], app[DATASETS]):
         yield
+
+
+async def _drop_abandoned_staging(app: web.Application) -> None:
+    """What interrupted ingests left goes at the node's start, not at the next ingest of the
+    same dataset (which may never come)."""
+    async with app[POOL].acquire() as conn:
+        await store.drop_abandoned_staging(conn)
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

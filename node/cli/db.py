@@ -45,6 +45,20 @@ async def _status(settings: Settings) -> tuple[str, list]:
         return settings.database_url or "", await pending_migrations(conn)
 
 
+@db.command("clean")
+@click.pass_context
+def db_clean(ctx: click.Context) -> None:
+    """Drop the staging tables interrupted ingests left (ingests and the node do it too)."""
+    dropped = run(_clean(settings_of(ctx)))
+    click.echo("\n".join(f"dropped {name}" for name in dropped) or "nothing to clean")
+
+
+async def _clean(settings: Settings) -> list[str]:
+    from beacon.store import drop_abandoned_staging
+    async with connection(settings) as conn:
+        return await drop_abandoned_staging(conn)
+
+
 def _redact(url: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
     parts = urlsplit(url)

@@ -1,0 +1,105 @@
+"""Faults around an ingest, with real processes: kill -9 of `gdi-node ingest` while its
+workers load leaves no process, no database session and no open stdout behind, and its staging
+table goes at the next cleanup; a staging table whose dataset is being loaded is left alone."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+from beacon import store
+from synthetic_data.vcf import VcfSpec, write_vcf
+from tests.conftest import ROOT
+from tests.test_cli import _env, gdi_node
+
+DATASET = "GDI-FI-KILL-001"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def _staging_tables(conn: asyncpg.Connection) -> list[str]:
+    return [r[0] for r in await conn.fetch(
+        "SELECT relname FROM pg_class WHERE relname LIKE 'variants\\_gdi\\_fi\\_kill%' "
+        "AND relkind = 'r' AND NOT relispartition")]
+
+
+async def _other_sessions(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                               "current_database() AND pid <> pg_backend_pid()")
+
+
+async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its_table(
+        db_url, tmp_path):
+    vcf = write_vcf(VcfSpec(tmp_path / "big.vcf.gz", records=200_000, samples=100,
+                            seed=5)).path
+    env = _env(DATABASE_URL=db_url)
+    ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
+                               "--dataset", DATASET, "--workers", "2"], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn = await asyncpg.connect(db_url)
+    try:
+        deadline = time.monotonic() + 60
+        while not (await _staging_tables(conn) and len(_children(ingest.pid)) >= 3):
+            assert ingest.poll() is None, ingest.stderr.read().decode()
+            assert time.monotonic() < deadline, "the load never started"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)                                # workers are copying
+        children = _children(ingest.pid)      # two workers and the resource tracker
+        assert await _other_sessions(conn) >= 3                 # coordinator + 2 workers
+        os.kill(ingest.pid, signal.SIGKILL)
+        out, _ = ingest.communicate(timeout=20)   # EOF: nothing else holds its stdout
+        assert b"version" not in out
+        deadline = time.monotonic() + 20
+        while [c for c in children if _alive(c)] or await _other_sessions(conn):
+            assert time.monotonic() < deadline, (
+                [c for c in children if _alive(c)], await _other_sessions(conn))
+            await asyncio.sleep(0.1)
+        left = await _staging_tables(conn)
+        assert len(left) == 1
+        cleaned = gdi_node("db", "clean", env=env)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert cleaned.stdout.strip() == f"dropped {left[0]}"
+        assert await _staging_tables(conn) == []
+        assert gdi_node("db", "clean", env=env).stdout.strip() == "nothing to clean"
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+        await conn.close()
+
+
+async def test_a_staging_table_of_a_running_ingest_is_left_alone(db_url, pool):
+    loading, idle = await pool.acquire(), await pool.acquire()
+    try:
+        running = await store.create_staging(loading, DATASET)
+        abandoned = await store.create_staging(idle, "GDI-FI-KILL-002")
+        async with store.dataset_lock(loading, DATASET):
+            assert await store.drop_abandoned_staging(idle) == [abandoned]
+        assert await store.drop_abandoned_staging(idle) == [running]
+    finally:
+        await pool.release(loading)
+        await pool.release(idle)
