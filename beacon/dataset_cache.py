@@ -1,10 +1,16 @@
 """The node's datasets, kept in memory so a Beacon query costs one database round trip.
 
 Ingest runs in another process; its swap NOTIFYs `store.DATASETS_CHANNEL` on commit, and the
-listener here drops the cached list at once. A short TTL covers a lost listener connection.
+listener here drops the cached list at once. When the listening connection is lost (a
+PostgreSQL restart, a network cut), it is made again, with backoff, for as long as the cache
+runs; notifications sent meanwhile are lost, so a reconnection counts as a change (the list is
+reloaded and subscribers, such as the catalogue publisher, are told). A short TTL covers the
+time it takes.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable
@@ -17,6 +23,8 @@ from beacon import store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_DERIVED = 1024
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 5.0
 
 
 class DatasetCache:
@@ -26,18 +34,51 @@ class DatasetCache:
         self._rows: list[store.DatasetRow] | None = None
         self._derived: dict[Hashable, Any] = {}
         self._loaded = 0.0
+        self._url = ""
         self._listener: asyncpg.Connection | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
         self._subscribers: list[Callable[[], None]] = []
 
     async def start(self, url: str) -> None:
         """Listen for dataset changes on a connection of its own (not taken from the pool)."""
-        self._listener = await asyncpg.connect(url)
-        await self._listener.add_listener(store.DATASETS_CHANNEL, self._changed)
+        self._url = url
+        await self._listen()
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self._url)
+        await conn.add_listener(store.DATASETS_CHANNEL, self._changed)
+        conn.add_termination_listener(self._lost)
+        self._listener = conn
+
+    def _lost(self, conn: asyncpg.Connection) -> None:
+        if conn is not self._listener:
+            return                                  # closed by stop()
+        log.warning("lost the connection listening for dataset changes; reconnecting")
+        self._listener = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.debug("listener reconnection failed: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                continue
+            log.warning("listening for dataset changes again")
+            self._changed()                          # what was missed meanwhile
+            return
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """Also call `callback` whenever the datasets change (e.g. to republish them)."""

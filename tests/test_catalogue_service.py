@@ -32,7 +32,7 @@ from node.catalogue_app import create_app as create_catalogue
 from node.database import connect, create_pool
 from node.http.fdp import fdp_routes
 from node.migrate import CATALOGUE_MIGRATIONS as MIGRATIONS
-from node.publication.push import Backoff, PublishError, publish
+from node.publication.push import Backoff, Publisher, PublishError, publish
 from node.publication.records import records_for
 from node.settings import CatalogueSettings, Settings
 from tests.conftest import (
@@ -291,6 +291,39 @@ async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
         assert published.attempts > 1
         assert published.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         assert len((await store.search(pool, store.DatasetQuery()))[1]) == 2
+
+
+async def test_a_node_publishes_within_seconds_of_the_catalogues_return(pg_server_url,
+                                                                         tmp_path):
+    """After a round of backoff fails, the publisher tries again within seconds (it waited
+    five minutes before: a catalogue back after an outage went 271 s without the node)."""
+    port = free_port()
+    settings = _catalogue_settings(tmp_path, port)
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", f"http://127.0.0.1:{port}",
+                     _fi_datasets(), serve=False) as node, \
+            _catalogue_db(pg_server_url, settings) as pool, AsyncExitStack() as stack:
+        conn = await connect(node.db)
+        try:
+            records = records_for(await list_datasets(conn), node.settings)
+        finally:
+            await conn.close()
+
+        async def snapshot() -> list[CatalogueRecord]:
+            return records
+        quick = Backoff(attempts=2, first_delay=0.05, max_delay=0.1, total_seconds=1)
+        running = asyncio.create_task(Publisher(node.settings, snapshot, quick).run())
+        try:
+            await asyncio.sleep(1.5)                # the round of backoff has failed
+            await serve_app(stack, create_catalogue(settings, pool), port)
+            returned = time.monotonic()
+
+            async def arrived() -> bool:
+                return len((await store.search(pool, store.DatasetQuery()))[1]) == 2
+            await _eventually(arrived, timeout=15)
+            assert time.monotonic() - returned < 12
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_publish_gives_up_within_bounds_and_does_not_retry_refusals(pg_server_url,

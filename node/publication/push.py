@@ -23,6 +23,7 @@ from node.settings import Settings
 
 log = logging.getLogger(__name__)
 RecordSource = Callable[[], Awaitable[list[CatalogueRecord]]]
+RETRY_AFTER_SECONDS = 10.0      # between rounds of backoff while the catalogue stays away
 
 
 class PublishError(Exception):
@@ -35,9 +36,12 @@ class _Permanent(PublishError):
 
 @dataclass(frozen=True)
 class Backoff:
+    """Delays stay short (at most `max_delay`) so that a node publishes within seconds of the
+    catalogue's return from an outage, not minutes later."""
+
     attempts: int = 6
     first_delay: float = 1.0
-    max_delay: float = 30.0
+    max_delay: float = 10.0
     total_seconds: float = 120.0
     request_timeout: float = 10.0
 
@@ -120,7 +124,7 @@ class Publisher:
     cache calls it on every ingest or removal); a failed publication is retried later."""
 
     def __init__(self, settings: Settings, records: RecordSource,
-                 backoff: Backoff = Backoff(), retry_after: float = 300.0) -> None:
+                 backoff: Backoff = Backoff(), retry_after: float = RETRY_AFTER_SECONDS) -> None:
         self.settings = settings
         self.records = records
         self.backoff = backoff
