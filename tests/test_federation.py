@@ -345,6 +345,7 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     assert "not JSON" in lines["nojson"]["detail"]
     assert lines["notbeacon"]["detail"] == "not a Beacon response: meta: Field required"
     assert lines["fail"]["detail"] == "HTTP 500: db down"
+    assert lines["gone"]["detail"] == "no connection to the peer"    # not the transport's words
     assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
     # A peer refusing the request (unknown dataset) is an error with the peer's reason.

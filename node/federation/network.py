@@ -38,6 +38,7 @@ DOCUMENT_TTL_SECONDS = 60.0        # peers' /info and /map
 CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
+NO_CONNECTION = "no connection to the peer"
 
 
 # --- what the network relies on in a peer's answer -------------------------------------------
@@ -261,7 +262,11 @@ class Network:
                 body = await _bounded_body(response)
                 status = response.status
         except aiohttp.ClientError as exc:
-            return outcome("error", _describe(exc))
+            # The transport's own words ("Connect call failed", "Server disconnected") would
+            # tell any caller what listens at an address the registry names: the operator's
+            # log gets them, the answer names the peer only.
+            log.info("peer %s (%s) unavailable: %s", peer.id, peer.url, _describe(exc))
+            return outcome("error", NO_CONNECTION)
         if body is None:
             return outcome("invalid", f"answer larger than {MAX_PEER_BODY} bytes")
         try:
