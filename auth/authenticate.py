@@ -2,23 +2,31 @@
 
 The cache key is a hash of the token (the token itself is never stored or logged). An entry
 lives until the earliest of the token's and its visas' expiry, and at most an hour, so a
-cached answer never outlives what it was derived from.
+cached answer never outlives what it was derived from. A caller whose visas could not all be
+gathered (userinfo failing, a visa's key not found) is cached for seconds only: a passing
+failure must not downgrade a researcher for the token's whole life, nor be retried on every
+request. Concurrent requests with one token share one verification, so a burst costs one
+userinfo call.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import time
 from collections import OrderedDict
 
 import aiohttp
 
+from auth.claims import AccessClaims
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
-from auth.passport import grants, is_bona_fide, verified_visas, visa_tokens
-from auth.policy import Caller
+from auth.passport import grants, is_bona_fide, passport_of
+from auth.policy import Caller, Identity
 from auth.tokens import InvalidToken, verify
 
 MAX_CACHE_SECONDS = 3600
+INCOMPLETE_CACHE_SECONDS = 5
 MAX_CACHED = 10_000
 
 
@@ -29,6 +37,7 @@ class Authenticator:
         self.session = session
         self.jwks = jwks
         self._cache: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
+        self._verifying: dict[bytes, asyncio.Task[Caller]] = {}
 
     async def caller(self, bearer: str) -> Caller:
         """The verified caller, or InvalidToken: a bad token is refused, never downgraded."""
@@ -36,17 +45,30 @@ class Authenticator:
         cached = self._cache.get(key)
         if cached and cached[0] > time.time():
             return cached[1]
+        task = self._verifying.get(key)
+        if task is None:
+            task = asyncio.create_task(self._verified(key, bearer))
+            self._verifying[key] = task
+            task.add_done_callback(functools.partial(self._settled, key))
+        # shielded: a request that goes away does not cancel the others' verification
+        return await asyncio.shield(task)
+
+    def _settled(self, key: bytes, task: asyncio.Task[Caller]) -> None:
+        del self._verifying[key]
+        if not task.cancelled():
+            task.exception()     # retrieved here too, in case every waiter went away
+
+    async def _verified(self, key: bytes, bearer: str) -> Caller:
         if not self.registry:
             raise InvalidToken("this node trusts no token issuer")
-        access = await verify(bearer, self.registry.for_access_token, self.jwks, "access")
-        subject = access.claims["sub"]
-        visas = await verified_visas(await visa_tokens(access, bearer, self.session), subject,
-                                     self.registry, self.jwks)
-        caller = Caller(subject=subject, token_id=str(access.claims.get("jti") or ""),
-                        issuer=access.issuer.issuer, registered=is_bona_fide(visas),
-                        grants=grants(visas))
-        expires = min([access.claims["exp"], time.time() + MAX_CACHE_SECONDS]
-                      + [v.expires for v in visas])
+        access = await verify(bearer, self.registry.for_access_token, self.jwks, AccessClaims)
+        passport = await passport_of(access, bearer, self.registry, self.jwks, self.session)
+        caller = Caller(identity=Identity(access.issuer.issuer, access.claims.sub),
+                        token_id=access.claims.jti or "",
+                        registered=is_bona_fide(passport.visas), grants=grants(passport.visas))
+        longest = MAX_CACHE_SECONDS if passport.complete else INCOMPLETE_CACHE_SECONDS
+        expires = min([access.claims.exp, time.time() + longest]
+                      + [v.expires for v in passport.visas])
         self._cache[key] = (expires, caller)
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)

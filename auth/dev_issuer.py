@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth.passport import BONA_FIDE, PASSPORT_SCOPE
+from auth.passport import BONA_FIDE, GRANT, PASSPORT_SCOPE
 
 BONA_FIDE_TYPES = ("AcceptedTermsAndPolicies", "ResearcherStatus")
 
@@ -103,13 +103,13 @@ class DevIssuer:
 
     def visas(self, user: DevUser) -> list[str]:
         assertions = [(kind, BONA_FIDE) for kind in BONA_FIDE_TYPES if user.bona_fide]
-        assertions += [("ControlledAccessGrants", grant) for grant in user.grants]
+        assertions += [(GRANT, grant) for grant in user.grants]
         now = int(time.time())
         return [self.visa_key.sign({
             "iss": self.config.issuer, "sub": user.name, "iat": now,
             "exp": now + self.config.visa_seconds, "jti": secrets.token_hex(8),
             "ga4gh_visa_v1": {"type": kind, "value": value, "source": self.config.issuer,
-                              "by": "dac" if kind == "ControlledAccessGrants" else "system",
+                              "by": "dac" if kind == GRANT else "system",
                               "asserted": now}},
             headers={"jku": self.visa_jku, "typ": "JWT"}) for kind, value in assertions]
 

@@ -1,14 +1,17 @@
 """Trusted issuers: who may sign access tokens and visas for this node, with what, for whom.
 
 Everything a token could claim about how to check it (algorithm, key location, issuer
-spelling) is decided here, from configuration, and never taken from the token itself.
+spelling) is decided here, from configuration, and never taken from the token itself. So is
+whose word counts for whom: a `sub` is unique only within its issuer, so an issuer's users may
+present only visas signed by the issuers it is configured to accept (by default itself), and
+a signer's ControlledAccessGrants count only from the sources it is configured to relay.
 """
 from __future__ import annotations
 
 import logging
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 log = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
@@ -32,6 +35,14 @@ class TrustedIssuer(BaseModel):
     visas: bool = False
     visa_jku: tuple[str, ...] = Field(
         default=(), description="jku URLs this issuer may sign visas with, besides jwks_uri")
+    accepted_visa_issuers: tuple[str, ...] | None = Field(
+        default=None, description="Visa signers (`iss`, exactly) whose visas this issuer's "
+                                  "users may present, each configured with visas = true; "
+                                  "unset = this issuer alone")
+    accepted_grant_sources: tuple[str, ...] | None = Field(
+        default=None, description="`source` values (e.g. a DAC or REMS URL, exactly) whose "
+                                  "ControlledAccessGrants visas signed by this issuer grant "
+                                  "access; unset = this issuer's own URL alone")
 
     @field_validator("algorithms")
     @classmethod
@@ -40,6 +51,26 @@ class TrustedIssuer(BaseModel):
         if bad or not value:
             raise ValueError(f"algorithms must be among {ALLOWED_ALGORITHMS}, got {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _visa_settings_need_visas(self) -> TrustedIssuer:
+        if not self.visas and (self.accepted_visa_issuers is not None
+                               or self.accepted_grant_sources is not None):
+            raise ValueError("accepted_visa_issuers and accepted_grant_sources apply only to "
+                             "an issuer with visas = true")
+        return self
+
+    @property
+    def visa_signers(self) -> tuple[str, ...]:
+        """Whose visas this issuer's users may present."""
+        return (self.issuer,) if self.accepted_visa_issuers is None else (
+            self.accepted_visa_issuers)
+
+    @property
+    def grant_sources(self) -> tuple[str, ...]:
+        """Whose ControlledAccessGrants, signed by this issuer, grant access."""
+        return (self.issuer,) if self.accepted_grant_sources is None else (
+            self.accepted_grant_sources)
 
 
 class IssuerRegistry:
@@ -51,6 +82,11 @@ class IssuerRegistry:
     def __init__(self, issuers: list[TrustedIssuer]) -> None:
         self._by_issuer = {i.issuer: i for i in issuers if i.jwks_uri}
         self.undiscovered = [i for i in issuers if not i.jwks_uri]
+        signers = {i.issuer for i in issuers if i.visas}
+        for holder in issuers:
+            for unknown in set(holder.visa_signers if holder.visas else ()) - signers:
+                log.warning("%s accepts visas from %s, which is not a trusted issuer with "
+                            "visas = true; those visas will be dropped", holder.issuer, unknown)
 
     async def discover(self, session: aiohttp.ClientSession) -> None:
         for issuer in list(self.undiscovered):
@@ -59,12 +95,17 @@ class IssuerRegistry:
                 self._by_issuer[found.issuer] = found
                 self.undiscovered.remove(issuer)
 
-    def for_access_token(self, iss: object) -> TrustedIssuer | None:
-        issuer = self._by_issuer.get(iss) if isinstance(iss, str) else None
+    def for_access_token(self, iss: str) -> TrustedIssuer | None:
+        issuer = self._by_issuer.get(iss)
         return issuer if issuer and issuer.access_tokens else None
 
-    def for_visa(self, iss: object) -> TrustedIssuer | None:
-        issuer = self._by_issuer.get(iss) if isinstance(iss, str) else None
+    def for_visa(self, iss: str, holder: TrustedIssuer) -> TrustedIssuer | None:
+        """The signer of a visa that a user of `holder` (the access token's issuer) presents,
+        if the node takes its word for them: one of holder's visa_signers, trusted for visas.
+        Visas are never pooled across issuers: a `sub` of one is nobody at another."""
+        if not holder.visas or iss not in holder.visa_signers:
+            return None
+        issuer = self._by_issuer.get(iss)
         return issuer if issuer and issuer.visas else None
 
     def __bool__(self) -> bool:

@@ -1,88 +1,140 @@
 """GA4GH Passport visas: where they come from, which ones count, what they grant.
 
-Visas come inside a Passport JWT presented as the bearer token, or from the issuer's
-userinfo endpoint when the access token's scope asks for `ga4gh_passport_v1`. A visa that
-fails any check is dropped, never half-trusted: it grants nothing, and the caller is
-answered at the level of the visas that remain.
+A person is the pair (issuer, sub) of their access token: a `sub` is unique only within its
+issuer. So a visa counts only when all of these hold:
+- the access token's issuer is trusted for visas (`visas = true`), and the visa came with
+  that token: inline in its Passport, or from that issuer's userinfo endpoint (when the
+  token's scope asks for `ga4gh_passport_v1`), whose `sub` must be the token's;
+- the visa's `sub` is the token's `sub`. LinkedIdentities visas are not evaluated: they link
+  nothing and grant nothing;
+- the visa's signer (`iss`) is one the token's issuer accepts for its users
+  (`accepted_visa_issuers`, by default the issuer itself) and is itself trusted for visas;
+- it verifies (signature by the signer's keys, `exp`, `iat`), has the shape `ga4gh_visa_v1`
+  requires, has no `conditions` (not evaluated, so not honoured), and was not `asserted` in
+  the future (beyond the clock-skew leeway).
+A ControlledAccessGrants visa grants only when asserted `by` a DAC (`dac`), a signing official
+(`so`) or the source's own system (`system`): `self` is the user's own claim, `peer` another
+researcher's, and any other value one the spec does not define. And only when its `source` is
+one its signer is configured to relay grants from (`accepted_grant_sources`, by default the
+signer itself). A visa that fails any check is dropped, never half-trusted: it grants nothing,
+and the caller is answered at the level of the visas that remain.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
+from auth.claims import AccessClaims, VisaClaims
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
-from auth.tokens import InvalidToken, VerifiedToken, verify
+from auth.tokens import (
+    LEEWAY_SECONDS,
+    InvalidToken,
+    SigningKeyUnavailable,
+    VerifiedToken,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 BONA_FIDE = "https://doi.org/10.1038/s41431-018-0219-y"
 PASSPORT_SCOPE = "ga4gh_passport_v1"
-_REQUIRED = ("type", "value", "source", "by", "asserted")
+GRANT = "ControlledAccessGrants"
+GRANTING_ASSERTERS = frozenset({"dac", "so", "system"})
+USERINFO_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
 @dataclass(frozen=True)
 class Visa:
     type: str
     value: str
-    source: str
-    issuer: str
-    expires: int
+    expires: float
 
 
-async def visa_tokens(access: VerifiedToken, bearer: str,
-                      session: aiohttp.ClientSession) -> list[str]:
-    """The visa JWTs that come with a verified access token or Passport."""
-    inline = access.claims.get(PASSPORT_SCOPE)
-    if isinstance(inline, list):
-        return [v for v in inline if isinstance(v, str)]
-    scopes = str(access.claims.get("scope", "")).split()
+@dataclass(frozen=True)
+class Passport:
+    """The visas that count for a token, and whether gathering them finished. An incomplete
+    passport (userinfo unreachable or answering nonsense, a visa's signing key not found) may
+    be a passing failure, so the caller built from it is cached only briefly."""
+
+    visas: tuple[Visa, ...]
+    complete: bool
+
+
+async def passport_of(access: VerifiedToken[AccessClaims], bearer: str,
+                      registry: IssuerRegistry, jwks: JwksCache,
+                      session: aiohttp.ClientSession) -> Passport:
+    """The visas that count for the subject (issuer, sub) of a verified access token."""
+    if not access.issuer.visas:
+        return Passport((), complete=True)
+    inline = access.claims.ga4gh_passport_v1
+    tokens = inline if inline is not None else await _userinfo_visas(access, bearer, session)
+    complete = tokens is not None
+    signer = functools.partial(registry.for_visa, holder=access.issuer)
+    visas = []
+    for raw in tokens or ():
+        try:
+            if not isinstance(raw, str):
+                raise InvalidToken("a visa that is not a JWT string")
+            visas.append(_visa_of(await verify(raw, signer, jwks, VisaClaims),
+                                  access.claims.sub))
+        except SigningKeyUnavailable as exc:
+            complete = False
+            log.info("visa dropped for now: %s", exc)
+        except InvalidToken as exc:
+            log.info("visa dropped: %s", exc)
+    return Passport(tuple(visas), complete)
+
+
+async def _userinfo_visas(access: VerifiedToken[AccessClaims], bearer: str,
+                          session: aiohttp.ClientSession) -> list[object] | None:
+    """The visa JWTs the token's issuer lists for it; None when its userinfo could not be
+    used (unreachable, an error status, not JSON, about another `sub`)."""
     endpoint = access.issuer.userinfo_endpoint
-    if PASSPORT_SCOPE not in scopes or not endpoint:
+    if PASSPORT_SCOPE not in access.claims.scopes or not endpoint:
         return []
     try:
         async with session.get(endpoint, headers={"Authorization": f"Bearer {bearer}"},
-                               timeout=aiohttp.ClientTimeout(total=5)) as response:
+                               timeout=USERINFO_TIMEOUT) as response:
             response.raise_for_status()
             document = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.warning("userinfo from %s failed: %s", endpoint, exc)
-        return []
-    listed = document.get(PASSPORT_SCOPE) if isinstance(document, dict) else None
-    return [v for v in listed if isinstance(v, str)] if isinstance(listed, list) else []
+        return None
+    if not isinstance(document, dict) or document.get("sub") != access.claims.sub:
+        log.warning("userinfo from %s is not about the token's sub; visas ignored", endpoint)
+        return None
+    listed = document.get(PASSPORT_SCOPE, [])
+    if not isinstance(listed, list):
+        log.warning("userinfo from %s: %s is not a list; visas ignored", endpoint,
+                    PASSPORT_SCOPE)
+        return None
+    return listed
 
 
-def _visa_of(token: VerifiedToken, subject: str) -> Visa:
-    claims = token.claims
-    if claims["sub"] != subject:
-        raise InvalidToken("visa is for another subject")
-    body: Any = claims.get("ga4gh_visa_v1")
-    if not isinstance(body, dict) or any(not body.get(k) for k in _REQUIRED):
-        raise InvalidToken("ga4gh_visa_v1 lacks type, value, source, by or asserted")
-    if "conditions" in body:
-        raise InvalidToken("visa conditions are not evaluated by this node")
-    return Visa(str(body["type"]), str(body["value"]), str(body["source"]),
-                token.issuer.issuer, int(claims["exp"]))
+def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:
+    """The visa, if it is `sub`'s and may mean what it says; InvalidToken (dropped) if not."""
+    claims, assertion = token.claims, token.claims.ga4gh_visa_v1
+    if claims.sub != sub:
+        raise InvalidToken("visa is for another sub (LinkedIdentities are not evaluated)")
+    if assertion.asserted > time.time() + LEEWAY_SECONDS:
+        raise InvalidToken("visa asserted in the future")
+    if assertion.type == GRANT and assertion.by not in GRANTING_ASSERTERS:
+        raise InvalidToken(f"a grant asserted by {assertion.by[:40]!r} grants nothing")
+    if assertion.type == GRANT and assertion.source not in token.issuer.grant_sources:
+        raise InvalidToken(f"{token.issuer.issuer} is not trusted to relay grants from that "
+                           "source")
+    return Visa(assertion.type, assertion.value, claims.exp)
 
 
-async def verified_visas(tokens: list[str], subject: str, registry: IssuerRegistry,
-                         jwks: JwksCache) -> list[Visa]:
-    visas = []
-    for raw in tokens:
-        try:
-            visas.append(_visa_of(await verify(raw, registry.for_visa, jwks, "visa"), subject))
-        except InvalidToken as exc:
-            log.info("visa dropped: %s", exc)
-    return visas
-
-
-def is_bona_fide(visas: list[Visa]) -> bool:
+def is_bona_fide(visas: tuple[Visa, ...]) -> bool:
     """Registered access needs both halves: terms accepted AND researcher status."""
     kinds = {v.type for v in visas if v.value == BONA_FIDE}
     return {"AcceptedTermsAndPolicies", "ResearcherStatus"} <= kinds
 
 
-def grants(visas: list[Visa]) -> frozenset[str]:
-    return frozenset(v.value for v in visas if v.type == "ControlledAccessGrants")
+def grants(visas: tuple[Visa, ...]) -> frozenset[str]:
+    return frozenset(v.value for v in visas if v.type == GRANT)

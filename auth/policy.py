@@ -16,14 +16,32 @@ GRANULARITIES = ("boolean", "count", "record")
 
 
 @dataclass(frozen=True)
-class Caller:
-    """Who is asking: subject, bona fide status and the dataset keys they hold grants for."""
+class Identity:
+    """A person as this node knows them: `sub` is unique only within its issuer, so the same
+    `sub` at two trusted issuers is two people, and neither's visas count for the other."""
 
-    subject: str | None = None
+    issuer: str
+    sub: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking (None: anonymous), bona fide status and the dataset keys they hold
+    grants for."""
+
+    identity: Identity | None = None
     token_id: str = ""
-    issuer: str | None = None
     registered: bool = False
     grants: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def subject(self) -> str | None:
+        """The `sub` alone, for the audit line (which names the issuer beside it)."""
+        return self.identity.sub if self.identity else None
+
+    @property
+    def issuer(self) -> str | None:
+        return self.identity.issuer if self.identity else None
 
 
 ANONYMOUS = Caller()

@@ -1,19 +1,23 @@
 """Verifying a JWT (an access token or a visa) against the trusted-issuer configuration.
 
-Order of checks, each failing closed: bounded size and three segments; the issuer, by exact
-match, from the allow-list; the algorithm, pinned per issuer; no key material taken from the
-token (`jwk`, `x5u`, `x5c` refused; `jku` only where configured for that issuer's visas);
-the key from the issuer's JWKS by `kid`; then signature, `exp`, `iat`, `iss`, `sub`, and
-`aud` when the issuer has an audience configured, with a small leeway for clock skew.
+Order of checks, each failing closed: bounded size and three segments; the JSON type of every
+claim the node reads (auth/claims.py: a malformed claim is a refusal, never an exception
+further on); the issuer, by exact match, from the allow-list; the algorithm, pinned per
+issuer; no key material taken from the token (`jwk`, `x5u`, `x5c` refused; `jku` only where
+configured for that issuer's visas); the key from the issuer's JWKS by `kid`; then signature,
+`exp`, `iat`, `nbf`, `iss`, `sub`, and `aud` when the issuer has an audience configured,
+with a small leeway for clock skew.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import jwt
+from pydantic import ValidationError
 
+from auth.claims import Claims
 from auth.issuers import TrustedIssuer
 from auth.jwks import JwksCache, KeyNotFound
 
@@ -25,6 +29,12 @@ _KEY_HEADERS = ("jwk", "x5u", "x5c")
 
 class InvalidToken(Exception):
     """Why a token was refused; safe to show (it never contains the token)."""
+
+
+class SigningKeyUnavailable(InvalidToken):
+    """The token names a key its issuer's JWKS does not hold, or the JWKS could not be read.
+    Either may pass (an unreachable issuer, a key published late), so a visa dropped for it
+    makes the caller's passport incomplete rather than settled."""
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -39,11 +49,13 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+C = TypeVar("C", bound=Claims)
+
+
 @dataclass(frozen=True)
-class VerifiedToken:
+class VerifiedToken(Generic[C]):
     issuer: TrustedIssuer
-    header: dict[str, Any]
-    claims: dict[str, Any]
+    claims: C
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,27 +88,37 @@ def _key_location(header: dict[str, Any], issuer: TrustedIssuer,
     raise InvalidToken("jku is not one this issuer is configured to use")
 
 
-async def verify(token: str, lookup: Callable[[object], TrustedIssuer | None],
-                 jwks: JwksCache, purpose: Literal["access", "visa"]) -> VerifiedToken:
+def _typed(unverified: dict[str, Any], kind: type[C]) -> C:
+    """The claims as `kind` declares them; the reason names claims and types, never values."""
+    try:
+        return kind.model_validate(unverified)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        raise InvalidToken(f"malformed claims ({problems})") from None
+
+
+async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
+                 jwks: JwksCache, kind: type[C]) -> VerifiedToken[C]:
+    """The token's claims as `kind`, once every check passed; InvalidToken otherwise."""
     header, unverified = _unverified(token)
-    issuer = lookup(unverified.get("iss"))
+    claims = _typed(unverified, kind)
+    issuer = lookup(claims.iss)
     if issuer is None:
         raise InvalidToken("issuer is not trusted for this purpose")
     algorithm = header.get("alg")
     if algorithm not in issuer.algorithms:
         raise InvalidToken(f"algorithm {algorithm!r} is not accepted for this issuer")
     try:
-        key = await jwks.key(_key_location(header, issuer, purpose), header.get("kid"))
+        key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"))
     except KeyNotFound:
-        raise InvalidToken("signing key not found at the issuer") from None
-    audience = issuer.audience if purpose == "access" else None
+        raise SigningKeyUnavailable("signing key not found at the issuer") from None
+    audience = issuer.audience if kind.purpose == "access" else None
     try:
-        claims = jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer.issuer,
-                            audience=audience, leeway=LEEWAY_SECONDS,
-                            options={"require": ["exp", "iat", "iss", "sub"],
-                                     "verify_aud": audience is not None})
+        # exp, iat, iss and sub are present: the claims' model requires them
+        jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer.issuer,
+                   audience=audience, leeway=LEEWAY_SECONDS,
+                   options={"verify_aud": audience is not None})
     except jwt.PyJWTError as exc:
         raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise InvalidToken("sub must be a non-empty string")
-    return VerifiedToken(issuer, header, claims)
+    return VerifiedToken(issuer, claims)

@@ -10,10 +10,13 @@ import hmac
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import jwt
@@ -24,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth.access import AccessLevel
+from auth.authenticate import INCOMPLETE_CACHE_SECONDS
 from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
@@ -39,7 +43,7 @@ from node.database import create_pool
 from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import free_port, node_database, write_vcf_text
+from tests.conftest import free_port, node_database, serve_app, write_vcf_text
 
 PUBLIC, REGISTERED, CONTROLLED, OTHER = ("GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003",
                                          "GDI-FI-SYN-004")
@@ -151,9 +155,10 @@ def _hmac_signed(header: dict, claims: dict, secret: bytes) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-async def _granularities(stack: Stack, token: str | None, schema=None) -> dict[str, str]:
+async def _granularities(node: ClientSession, token: str | None,
+                         schema=None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = await stack.node.get("/api/g_variants", params={
+    response = await node.get("/api/g_variants", params={
         **QUERY, "includeResultsetResponses": "ALL"}, headers=headers)
     body = await response.json()
     assert response.status == 200, body
@@ -206,16 +211,58 @@ def _tamper(token: str) -> str:
     return f"{header}.{forged}.{signature}"
 
 
+async def _assert_refused(stack: Stack, token: str, beacon_schema, attack: str) -> None:
+    """401 with `WWW-Authenticate` and a Beacon error body that does not quote the token."""
+    response = await stack.node.get("/api/g_variants", params=QUERY,
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 401, attack
+    body = await response.json()
+    assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert body["error"]["errorCode"] == 401, attack
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+    assert token not in json.dumps(body) or len(token) < 20
+
+
 async def test_attack_matrix_every_bad_token_is_refused_with_401(stack, beacon_schema):
     for attack, token in _forged(stack).items():
-        response = await stack.node.get("/api/g_variants", params=QUERY,
-                                        headers={"Authorization": f"Bearer {token}"})
-        body = await response.json()
-        assert response.status == 401, attack
-        assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
-        assert body["error"]["errorCode"] == 401, attack
-        assert beacon_schema(ERROR_SCHEMA, body) == []
-        assert token not in json.dumps(body) or len(token) < 20
+        await _assert_refused(stack, token, beacon_schema, attack)
+
+
+def _in_an_hour() -> int:
+    return int(time.time()) + 3600
+
+
+MALFORMED_CLAIMS = {
+    "exp a numeric string": lambda s: {"exp": str(_in_an_hour())},
+    "exp true": lambda s: {"exp": True},
+    "exp a list": lambda s: {"exp": [_in_an_hour()]},
+    "exp infinite": lambda s: {"exp": float("inf")},
+    "iat a numeric string": lambda s: {"iat": str(int(time.time()))},
+    "nbf a numeric string": lambda s: {"nbf": str(int(time.time()))},
+    "sub a number": lambda s: {"sub": 42},
+    "sub empty": lambda s: {"sub": ""},
+    "iss a list": lambda s: {"iss": [s.aai_url]},
+    "aud a number": lambda s: {"aud": 7},
+    "scope a list": lambda s: {"scope": ["openid", "ga4gh_passport_v1"]},
+    "jti an object": lambda s: {"jti": {"id": 1}},
+    "ga4gh_passport_v1 a string": lambda s: {"ga4gh_passport_v1": "eyJ.eyJ.sig"},
+}
+
+
+def _signed_as_is(key: SigningKey, claims: dict[str, Any]) -> str:
+    """Signed without PyJWT's claim checks (it refuses to encode some malformed claims)."""
+    payload = json.dumps(claims).encode()       # float("inf") becomes Infinity, as sent
+    return jwt.PyJWS().encode(payload, key.private, algorithm="RS256",
+                              headers={"kid": key.kid})
+
+
+@pytest.mark.parametrize("malformed", sorted(MALFORMED_CLAIMS))
+async def test_malformed_claims_of_a_trusted_issuer_are_401_not_500(stack, beacon_schema,
+                                                                  malformed):
+    """Signed by the trusted issuer's real key: only the claim's JSON type is wrong."""
+    claims = _claims(stack, **MALFORMED_CLAIMS[malformed](stack))
+    token = _signed_as_is(stack.aai.access_key, claims)
+    await _assert_refused(stack, token, beacon_schema, malformed)
 
 
 @pytest.mark.parametrize("header", ["Basic YWxpY2U6YWxpY2U=", "Bearer", "Bearer ", "bearer"])
@@ -225,9 +272,9 @@ async def test_malformed_authorization_headers_are_401_not_anonymous(stack, head
 
 
 async def test_valid_token_without_visas_is_not_more_than_anonymous(stack):
-    anonymous = await _granularities(stack, None)
+    anonymous = await _granularities(stack.node, None)
     token = stack.aai.access_key.sign(_claims(stack))
-    assert await _granularities(stack, token) == anonymous == {
+    assert await _granularities(stack.node, token) == anonymous == {
         PUBLIC: "record", REGISTERED: "boolean", CONTROLLED: "boolean", OTHER: "boolean"}
 
 
@@ -251,19 +298,58 @@ VISA_ATTACKS = {
             "by": "dac", "asserted": int(time.time()),
             "conditions": [[{"type": "AffiliationAndRole", "value": "const:x"}]]}),
     "grant of the wrong type": lambda s: _visa(s, "AffiliationAndRole", CONTROLLED),
+    "grant asserted by self (the user's own claim)": lambda s: _grant(s, by="self"),
+    "grant asserted by a peer": lambda s: _grant(s, by="peer"),
+    "grant asserted by a 'by' the spec does not define": lambda s: _grant(s, by="admin"),
+    "grant from a source its signer is not trusted to relay": lambda s: _grant(
+        s, source="https://rems.elsewhere.example"),
+    "grant asserted in the future": lambda s: _grant(s, asserted=_in_an_hour()),
+    "asserted a numeric string": lambda s: _grant(s, asserted=str(int(time.time()))),
+    "value a list": lambda s: _grant(s, value=[CONTROLLED]),
+    "by missing": lambda s: _grant(s, by=None),
+    "ga4gh_visa_v1 not an object": lambda s: _visa(
+        s, "ControlledAccessGrants", CONTROLLED, ga4gh_visa_v1=[CONTROLLED]),
+    "visa exp a numeric string": lambda s: _visa(
+        s, "ControlledAccessGrants", CONTROLLED, exp=str(_in_an_hour())),
+    "visa sub a number": lambda s: _visa(s, "ControlledAccessGrants", CONTROLLED, sub=7),
 }
+
+
+def _grant(stack: Stack, **assertion: Any) -> str:
+    """A ControlledAccessGrants visa for CONTROLLED, signed by the trusted AAI's visa key,
+    with `assertion` changing its ga4gh_visa_v1 (None removes a field)."""
+    body = {"type": "ControlledAccessGrants", "value": CONTROLLED, "source": stack.aai_url,
+            "by": "dac", "asserted": int(time.time()), **assertion}
+    return _visa(stack, "ControlledAccessGrants", CONTROLLED,
+                 ga4gh_visa_v1={k: v for k, v in body.items() if v is not None})
 
 
 @pytest.mark.parametrize("attack", sorted(VISA_ATTACKS))
 async def test_bad_visas_grant_nothing(stack, attack):
+    """The visa is dropped; the token itself stays valid (200)."""
     token = _passport(stack, [VISA_ATTACKS[attack](stack)])
-    seen = await _granularities(stack, token)
+    seen = await _granularities(stack.node, token)
     assert seen[CONTROLLED] == "boolean" and seen[OTHER] == "boolean"
+
+
+@pytest.mark.parametrize("by", ["dac", "so", "system"])
+async def test_grants_asserted_by_a_dac_signing_official_or_system_grant(stack, by):
+    seen = await _granularities(stack.node, _passport(stack, [_grant(stack, by=by)]))
+    assert seen[CONTROLLED] == "record"
+
+
+async def test_linked_identities_are_ignored(stack):
+    """LinkedIdentities are not evaluated: linking mallory to carol does not make carol's
+    grant mallory's (nor does the link itself grant anything)."""
+    link = _visa(stack, "LinkedIdentities", f"carol,{quote(stack.aai_url, safe='')}")
+    carols = _visa(stack, "ControlledAccessGrants", CONTROLLED, sub="carol")
+    seen = await _granularities(stack.node, _passport(stack, [link, carols]))
+    assert seen[CONTROLLED] == "boolean"
 
 
 async def test_exact_grant_and_configured_alias_grant_record_access(stack):
     for value in (CONTROLLED, ALIAS):
-        seen = await _granularities(stack, _passport(
+        seen = await _granularities(stack.node, _passport(
             stack, [_visa(stack, "ControlledAccessGrants", value)]))
         assert seen[CONTROLLED] == "record" and seen[OTHER] == "boolean"
 
@@ -273,21 +359,20 @@ async def test_exact_grant_and_configured_alias_grant_record_access(stack):
     (("AcceptedTermsAndPolicies", "ResearcherStatus"), "count")])
 async def test_bona_fide_needs_both_halves(stack, kinds, expected):
     token = _passport(stack, [_visa(stack, kind, BONA_FIDE) for kind in kinds])
-    assert (await _granularities(stack, token))[REGISTERED] == expected
+    assert (await _granularities(stack.node, token))[REGISTERED] == expected
 
 
 async def test_bona_fide_with_another_value_is_not_registered(stack):
     token = _passport(stack, [_visa(stack, k, "https://example.org/terms")
                               for k in ("AcceptedTermsAndPolicies", "ResearcherStatus")])
-    assert (await _granularities(stack, token))[REGISTERED] == "boolean"
+    assert (await _granularities(stack.node, token))[REGISTERED] == "boolean"
 
 
 async def _aai_token(stack: Stack, user: str) -> str:
-    async with ClientSession() as client:
-        async with client.post(f"{stack.aai_url}/token", data={
-                "grant_type": "password", "username": user, "password": user}) as response:
-            assert response.status == 200
-            return (await response.json())["access_token"]
+    async with ClientSession() as client, client.post(f"{stack.aai_url}/token", data={
+            "grant_type": "password", "username": user, "password": user}) as response:
+        assert response.status == 200
+        return (await response.json())["access_token"]
 
 
 @pytest.mark.parametrize("user,expected", [
@@ -299,14 +384,13 @@ async def _aai_token(stack: Stack, user: str) -> str:
 ])
 async def test_granularity_per_dataset_for_aai_users(stack, beacon_schema, user, expected):
     token = await _aai_token(stack, user) if user else None
-    assert await _granularities(stack, token, beacon_schema) == expected
+    assert await _granularities(stack.node, token, beacon_schema) == expected
 
 
 async def test_wrong_password_gets_no_token(stack):
-    async with ClientSession() as client:
-        async with client.post(f"{stack.aai_url}/token", data={
-                "grant_type": "password", "username": "carol", "password": "x"}) as response:
-            assert response.status == 401
+    async with ClientSession() as client, client.post(f"{stack.aai_url}/token", data={
+            "grant_type": "password", "username": "carol", "password": "x"}) as response:
+        assert response.status == 401
 
 
 async def test_count_granularity_request_is_capped_per_dataset(stack, beacon_schema):
@@ -354,6 +438,7 @@ async def test_audit_log_names_subject_and_never_the_token(stack, caplog):
     records = [r for r in caplog.records if r.name == "gdi_node.audit"]
     access = [r for r in records if r.getMessage() == "access"]
     assert access and access[-1].sub == "carol" and access[-1].token_id
+    assert access[-1].issuer == stack.aai_url       # a subject is (issuer, sub)
     assert access[-1].datasets[CONTROLLED] == "record"
     assert any(getattr(r, "decision", None) == "refused" for r in records)
     for record in records:
@@ -451,3 +536,146 @@ async def test_issuer_configured_by_discovery_alone(stack):
         finally:
             await server.close()
     assert levels == ["record", 401]
+
+
+@asynccontextmanager
+async def _node_with(stack: Stack, issuers: list[TrustedIssuer]) -> AsyncIterator[ClientSession]:
+    """Another node on the stack's database, trusting `issuers` instead."""
+    settings = stack.settings.model_copy(update={"trusted_issuers": issuers})
+    async with AsyncExitStack() as exits:
+        url = await serve_app(exits, create_app(settings, stack.pool))
+        async with ClientSession(base_url=url) as client:
+            yield client
+
+
+async def _serve_aai(exits: AsyncExitStack, app_of=create_aai_app) -> tuple[DevIssuer, str]:
+    """Another development AAI on 127.0.0.1, with its own keys, until `exits` closes."""
+    port = free_port()
+    aai = DevIssuer(DevIssuerConfig(issuer=f"http://127.0.0.1:{port}"))
+    return aai, await serve_app(exits, app_of(aai), port)
+
+
+def _access_only(url: str) -> TrustedIssuer:
+    return TrustedIssuer(issuer=url, jwks_uri=f"{url}/jwks",
+                         userinfo_endpoint=f"{url}/userinfo", audience="gdi-node")
+
+
+def _trusted(url: str, **changes: Any) -> TrustedIssuer:
+    return TrustedIssuer(**{**trusted_issuer_entry(url), **changes})
+
+
+@pytest.mark.parametrize("trust", ["access tokens only", "visas of its own"])
+@pytest.mark.parametrize("delivery", ["inline passport", "userinfo"])
+async def test_another_issuers_user_with_the_same_sub_gets_nothing_from_copied_visas(
+        stack, trust, delivery):
+    """Issuer B also has a "carol". Her token from B carries the AAI's carol's visas, copied:
+    inline in a B passport or from B's userinfo. A subject is (issuer, sub), so they are not
+    hers, whether B is trusted for access tokens only or also signs visas of its own."""
+    copied = stack.aai.visas(stack.aai.users["carol"])
+    async with AsyncExitStack() as exits:
+        other, other_url = await _serve_aai(exits)
+        other.visas = lambda user: copied                  # B's userinfo hands them out
+        b = _access_only(other_url) if trust == "access tokens only" else _trusted(other_url)
+        node = await exits.enter_async_context(
+            _node_with(stack, [_trusted(stack.aai_url), b]))
+        now = int(time.time())
+        token = (other.access_key.sign({
+            "iss": other_url, "sub": "carol", "aud": "gdi-node", "iat": now, "exp": now + 600,
+            "ga4gh_passport_v1": copied}) if delivery == "inline passport"
+            else other.access_token(other.users["carol"]))
+        seen = await _granularities(node, token)
+        assert seen[CONTROLLED] == "boolean" and seen[REGISTERED] == "boolean"
+        carol = await _granularities(node, await _aai_token(stack, "carol"))
+        assert carol[CONTROLLED] == "record"              # the visas themselves are good
+
+
+async def test_accepted_visa_issuers_let_users_present_another_signers_visas(stack):
+    """A DAC signs visas (trusted for visas, not access tokens); the AAI's users may present
+    them only once the AAI's entry lists the DAC in accepted_visa_issuers."""
+    async with AsyncExitStack() as exits:
+        dac, dac_url = await _serve_aai(exits)
+        now = int(time.time())
+        visa = dac.visa_key.sign({
+            "iss": dac_url, "sub": "mallory", "iat": now, "exp": now + 600,
+            "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
+                              "source": dac_url, "by": "dac", "asserted": now}},
+            headers={"jku": dac.visa_jku})
+        token = _passport(stack, [visa])
+        dac_entry = _trusted(dac_url, access_tokens=False)
+        async with _node_with(stack, [_trusted(stack.aai_url), dac_entry]) as node:
+            assert (await _granularities(node, token))[CONTROLLED] == "boolean"
+        accepting = _trusted(stack.aai_url, accepted_visa_issuers=(stack.aai_url, dac_url))
+        async with _node_with(stack, [accepting, dac_entry]) as node:
+            assert (await _granularities(node, token))[CONTROLLED] == "record"
+
+
+async def test_accepted_grant_sources_name_whose_grants_count(stack):
+    """A grant's `source` must be one its signer is configured to relay (default: the signer
+    itself); configuring a list replaces that default."""
+    rems = "https://rems.example.fi/"
+    token = _passport(stack, [_grant(stack, source=rems), _grant(stack, value=OTHER)])
+    async with _node_with(stack, [_trusted(stack.aai_url, accepted_grant_sources=(rems,))]) \
+            as node:
+        seen = await _granularities(node, token)
+    assert seen[CONTROLLED] == "record" and seen[OTHER] == "boolean"
+
+
+@pytest.mark.parametrize("setting", ["accepted_visa_issuers", "accepted_grant_sources"])
+def test_visa_settings_need_an_issuer_trusted_for_visas(setting):
+    with pytest.raises(ValueError, match="visas = true"):
+        TrustedIssuer(issuer="https://aai.example", visas=False,
+                      **{setting: ["https://dac.example"]})
+
+
+@dataclass
+class _Faults:
+    """What a development AAI does wrong (paths answering 503, a slow userinfo), and how many
+    times each path was asked."""
+
+    failing: set[str]
+    userinfo_delay: float = 0.0
+    calls: Counter = field(default_factory=Counter)
+
+    def app_of(self, aai: DevIssuer) -> web.Application:
+        @web.middleware
+        async def faulty(request: web.Request, handler) -> web.StreamResponse:
+            self.calls[request.path] += 1
+            if request.path in self.failing:
+                return web.json_response({"error": "temporarily_unavailable"}, status=503)
+            if request.path == "/userinfo":
+                await asyncio.sleep(self.userinfo_delay)
+            return await handler(request)
+        app = create_aai_app(aai)
+        app.middlewares.append(faulty)
+        return app
+
+
+@pytest.mark.parametrize("path", ["/userinfo", "/visa-jwks"])
+async def test_a_failure_gathering_visas_is_retried_after_seconds(stack, path):
+    """A failing userinfo (or visa JWKS) downgrades carol briefly, not for her token's life;
+    and the failure is cached for those seconds, not retried on every request."""
+    faults = _Faults(failing={path})
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        token = aai.access_token(aai.users["carol"])
+        assert (await _granularities(node, token))[CONTROLLED] == "boolean"
+        asked = faults.calls[path]
+        assert (await _granularities(node, token))[CONTROLLED] == "boolean"
+        assert faults.calls[path] == asked
+        faults.failing.clear()
+        await asyncio.sleep(INCOMPLETE_CACHE_SECONDS + 0.5)
+        assert (await _granularities(node, token))[CONTROLLED] == "record"
+        assert (await _granularities(node, token))[CONTROLLED] == "record"
+        assert faults.calls["/userinfo"] == 2
+
+
+async def test_concurrent_requests_with_one_token_make_one_userinfo_call(stack):
+    faults = _Faults(failing=set(), userinfo_delay=0.3)
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        token = aai.access_token(aai.users["carol"])
+        seen = await asyncio.gather(*(_granularities(node, token) for _ in range(10)))
+    assert [s[CONTROLLED] for s in seen] == ["record"] * 10
+    assert faults.calls["/userinfo"] == 1

@@ -1,0 +1,70 @@
+"""The claims this node reads from a token, each with its JSON type checked before any use.
+
+A trusted issuer's token is still input. `"exp": "1796…"` (a numeric string), `Infinity`, a
+list where a string belongs would otherwise reach comparisons and arithmetic and surface as an
+exception (a 500) instead of a refusal, or be coerced into something the issuer never signed.
+Validated strictly (no coercion: a numeric string is not a number, `true` is not 1), a
+malformed claim makes an access token an InvalidToken (401) and a visa a dropped visa. Only
+the claims the node reads are declared; any others are ignored.
+"""
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NumericDate = Annotated[float, Field(allow_inf_nan=False)]
+"""Seconds since the epoch (RFC 7519): a finite JSON number, integer or not."""
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Claims(BaseModel):
+    """The registered claims every token this node accepts carries."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    purpose: ClassVar[Literal["access", "visa"]]
+
+    iss: str
+    sub: NonEmpty
+    exp: NumericDate
+    iat: NumericDate
+    nbf: NumericDate | None = None
+    jti: str | None = None
+    aud: str | list[str] | None = None
+
+
+class AccessClaims(Claims):
+    """An access token, or a Passport JWT presented as one (claim `ga4gh_passport_v1`)."""
+
+    purpose: ClassVar[Literal["access", "visa"]] = "access"
+
+    scope: str | None = None
+    ga4gh_passport_v1: list[object] | None = Field(
+        default=None, description="Visa JWTs; an entry that is not a string is a dropped visa")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset((self.scope or "").split())
+
+
+class VisaAssertion(BaseModel):
+    """The `ga4gh_visa_v1` object of a visa (GA4GH Passport v1.2)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    type: NonEmpty
+    value: NonEmpty
+    source: NonEmpty
+    by: NonEmpty
+    asserted: NumericDate
+    conditions: None = Field(
+        default=None, description="The node does not evaluate conditions, so it does not "
+                                  "honour a visa that has any: such a visa is dropped")
+
+
+class VisaClaims(Claims):
+    """A visa JWT: the registered claims and one assertion."""
+
+    purpose: ClassVar[Literal["access", "visa"]] = "visa"
+
+    ga4gh_visa_v1: VisaAssertion
