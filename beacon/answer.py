@@ -64,20 +64,19 @@ def select_datasets(query: VariantQuery, visible: dict[str, tuple[store.DatasetR
 def located_query(variant_id: str, body: RequestBody) -> VariantQuery:
     """The query a variantInternalId stands for (records unless another granularity is
     asked): that exact allele, as a sequence query, or a bracket one when the id has an end."""
-    parts = parse_variant_id(variant_id)
-    if parts is None:
-        raise RequestError("variantInternalId", f"{variant_id!r} is not of the form "
-                                                "assembly:chromosome:start:ref:alt[:end]")
-    assembly, chromosome, start, ref, alt, end = parts
+    parsed = parse_variant_id(variant_id)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
+    start, end = parsed.start, parsed.end
     return dataclasses.replace(
-        to_query(body), assembly=assembly, reference_name=chromosome, reference_bases=ref,
-        alternate_bases=alt, kind="bracket" if end is not None else "sequence",
+        to_query(body), assembly=parsed.assembly, reference_name=parsed.chromosome,
+        reference_bases=parsed.ref, alternate_bases=parsed.alt,
+        kind="bracket" if end is not None else "sequence",
         start=(start, start + 1) if end is not None else (start,),
         end=(end, end + 1) if end is not None else (),
-        echo={"g_variant": {"assemblyId": assembly.id, "referenceName": chromosome,
-                            "start": [start], "referenceBases": ref, "alternateBases": alt}})
+        echo={"g_variant": {"assemblyId": parsed.assembly.id, "referenceName": parsed.chromosome,
+                            "start": [start], "referenceBases": parsed.ref,
+                            "alternateBases": parsed.alt}})
 
 
 def floor_of(dataset: store.DatasetRow, default: int) -> int:

@@ -3,10 +3,14 @@ the dataset's allele frequency. caseLevelData is never produced: no subject-leve
 the node through the Beacon."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from beacon.assemblies import ASSEMBLIES, Assembly
+from beacon.request import BASES, SYMBOLIC, RequestError, plain_number
 from beacon.store import DatasetRow, VariantRow
+
+_FORM = "assembly:chromosome:start:ref:alt, or assembly:chromosome:start:ref:<SV>:end"
 
 
 def variant_id(assembly: Assembly, row: VariantRow) -> str:
@@ -16,21 +20,62 @@ def variant_id(assembly: Assembly, row: VariantRow) -> str:
     return f"{base}:{row.end_pos}" if row.alt.startswith("<") else base
 
 
-def parse_variant_id(value: str) -> tuple[Assembly, str, int, str, str, int | None] | None:
-    """The parts of a variantInternalId, or None if it is not one of ours."""
-    parts = value.split(":")
-    if len(parts) not in (5, 6) or parts[0] not in ASSEMBLIES:
-        return None
-    assembly = ASSEMBLIES[parts[0]]
-    chromosome = assembly.normalise(parts[1])
-    try:
-        start = int(parts[2])
-        end = int(parts[5]) if len(parts) == 6 else None
-    except ValueError:
-        return None
-    if chromosome is None or start < 0:
-        return None
-    return assembly, chromosome, start, parts[3], parts[4], end
+@dataclass(frozen=True, slots=True)
+class VariantId:
+    """The parts of a variantInternalId: an allele at a position, `end` for symbolic ones."""
+
+    assembly: Assembly
+    chromosome: str
+    start: int
+    ref: str
+    alt: str
+    end: int | None
+
+
+def parse_variant_id(value: str) -> VariantId:
+    """The parts of an id `variant_id` could have written; anything else is a RequestError
+    naming variantInternalId. Each part is held to its request parameter's rules
+    (beacon/request.py), since it reaches the same SQL: positions are plain ASCII numbers
+    (int() would also take `+5`, `5_000` and other scripts' digits) on the chromosome (ingest
+    stores nothing beyond its end), alleles are bases or a symbolic allele, never `%` or `_`
+    (a LIKE pattern would read them). A symbolic allele may hold colons (`<DEL:ME:ALU>`)."""
+    parts = value.split(":", 4)
+    if len(parts) != 5:
+        raise _refused(value, f"not of the form {_FORM}")
+    assembly_id, name, start_text, ref, rest = parts
+    assembly = ASSEMBLIES.get(assembly_id)
+    if assembly is None:
+        raise _refused(value, f"assembly {assembly_id!r} is not one of {', '.join(ASSEMBLIES)}")
+    chromosome = assembly.normalise(name)
+    if chromosome is None:
+        raise _refused(value, f"{name!r} is not a chromosome of {assembly.id}")
+    length = assembly.length(chromosome)
+    start = plain_number(start_text)
+    if start is None or start >= length:
+        raise _refused(value, f"start {start_text!r} is not a position on chromosome "
+                              f"{chromosome} (0 to {length - 1})")
+    end: int | None = None
+    if rest.startswith("<"):
+        alt, closed, end_text = rest.partition(">:")
+        alt, end = alt + closed[:1], plain_number(end_text)
+        if not closed or end is None or not start < end <= length:
+            raise _refused(value, f"a symbolic allele is followed by its end, after the start "
+                                  f"and at most {length}")
+    elif ":" in rest:
+        raise _refused(value, f"only a symbolic allele has an end ({_FORM})")
+    else:
+        alt = rest
+    ref, alt = ref.upper(), alt.upper()
+    if not BASES.fullmatch(ref):
+        raise _refused(value, f"ref {ref!r} is not a sequence of A, C, G, T and N")
+    if not (BASES.fullmatch(alt) or end is not None and SYMBOLIC.fullmatch(alt)):
+        raise _refused(value, f"alt {alt!r} is not a sequence of A, C, G, T and N or a "
+                              "symbolic allele")
+    return VariantId(assembly, chromosome, start, ref, alt, end)
+
+
+def _refused(value: str, reason: str) -> RequestError:
+    return RequestError("variantInternalId", f"{value!r}: {reason}")
 
 
 def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str) -> dict[str, Any]:

@@ -29,8 +29,8 @@ Include = Literal["HIT", "MISS", "ALL", "NONE"]
 MAX_LIMIT = 1000
 MAX_POSITION = 2**31 - 1          # the database's integer columns; no chromosome is longer
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
-_BASES = re.compile(r"^[ACGTN]+$")
-_SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")
+BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
+SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
 VARIANT_TYPES: dict[str, frozenset[str]] = {
     "SNP": frozenset({"SNP"}), "SNV": frozenset({"SNP"}), "MNP": frozenset({"MNP"}),
@@ -152,7 +152,7 @@ def _bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
     if value is None:
         return None
     upper = value.upper()
-    if _BASES.fullmatch(upper) or (symbolic and _SYMBOLIC.fullmatch(upper)):
+    if BASES.fullmatch(upper) or (symbolic and SYMBOLIC.fullmatch(upper)):
         return upper
     if value == "":
         raise RequestError(name, "the empty (fully trimmed) form is not supported; send "
@@ -345,7 +345,9 @@ _GRANULARITIES = frozenset(get_args(Granularity))
 _INCLUDES = frozenset(get_args(Include))
 
 
-def _fast_int(value: str, high: int = MAX_POSITION) -> int | None:
+def plain_number(value: str, high: int = MAX_POSITION) -> int | None:
+    """A number of ASCII digits only, at most `high`; else None. Stricter than int(), which
+    takes a sign, surrounding spaces, `_` between digits and other scripts' digits."""
     if not (value.isdigit() and value.isascii()) or len(value) > 10:
         return None
     number = int(value)
@@ -355,9 +357,9 @@ def _fast_int(value: str, high: int = MAX_POSITION) -> int | None:
 def _fast_number(value: str, most: int) -> int | list[int] | None:
     """A plain number, or (`most` > 0) a comma-joined list of at most `most` numbers."""
     if not most:
-        return _fast_int(value)
+        return plain_number(value)
     items = value.split(",")
-    numbers = [_fast_int(item) for item in items] if len(items) <= most else [None]
+    numbers = [plain_number(item) for item in items] if len(items) <= most else [None]
     return None if None in numbers else numbers  # type: ignore[return-value]
 
 
@@ -370,8 +372,8 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
         given[key] = value
     granularity = given.pop("requestedGranularity", "boolean")
     include = given.pop("includeResultsetResponses", "HIT")
-    skip = _fast_int(given.pop("skip", "0"))
-    limit = _fast_int(given.pop("limit", "10"), MAX_LIMIT)
+    skip = plain_number(given.pop("skip", "0"))
+    limit = plain_number(given.pop("limit", "10"), MAX_LIMIT)
     if granularity not in _GRANULARITIES or include not in _INCLUDES or None in (skip, limit):
         return None
     echo: dict[str, Any] = {}

@@ -39,6 +39,8 @@ from node.http.app_keys import (
 from node.http.fdp import fdp_routes
 from node.http.metrics import Metrics, metrics_handler
 from node.http.middleware import node_middleware
+from node.http.outage import DatabaseOutage, shorten_pool_retries
+from node.http.server import MAX_HEADER_FIELD_BYTES, hide_request_lines
 from node.migrate import NODE_MIGRATIONS
 from node.publication.push import publishing
 from node.publication.records import node_site
@@ -50,7 +52,11 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The node's application; with `pool` given the caller owns the database (tests)."""
     metrics = Metrics()
-    app = web.Application(middlewares=[node_middleware(metrics)])
+    outage = DatabaseOutage()
+    hide_request_lines()
+    shorten_pool_retries()
+    app = web.Application(middlewares=[node_middleware(metrics, outage, settings.cors_origins)],
+                          handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
     app[METRICS] = metrics
@@ -64,6 +70,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.cleanup_ctx.append(_catalogue_publisher)
     app.on_startup.append(_drop_abandoned_staging)
     app.on_startup.append(_freeze_startup_objects)
+    app.on_shutdown.append(lambda _: outage.close())
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_api.routes())

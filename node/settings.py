@@ -147,6 +147,10 @@ class Settings(ServiceSettings):
         default=False, description="Also fan out to every node the catalogue's registry lists")
     peer_timeout_seconds: float = Field(default=3.0, gt=0)
     network_deadline_seconds: float = Field(default=5.0, gt=0)
+    cors_origins: list[Url] = Field(
+        default_factory=list, description="Browser origins (scheme://host[:port]) whose "
+                                          "scripts may call /api and /network/api; none = no "
+                                          "CORS headers")
 
     @model_validator(mode="after")
     def _pool_outlasts_lanes(self) -> Settings:

@@ -26,9 +26,11 @@ from beacon.store import DatasetRow
 from node.http.app_keys import BEACON, CALLER, COUNTS, DATASETS, POOL, SETTINGS
 from node.http.caller import audit
 from node.http.metrics import REQUEST_ID, Handler
+from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 
 log = logging.getLogger(__name__)
+_RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
@@ -37,6 +39,9 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
+    if isinstance(exc, DATABASE_UNAVAILABLE):    # logged once per outage (node/http/outage.py)
+        return json_response(error_body(beacon_id, 503, "the node's database is unavailable; "
+                                        "retry later"), 503, headers=_RETRY_AFTER)
     if isinstance(exc, web.HTTPException):
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(

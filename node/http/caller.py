@@ -1,6 +1,6 @@
 """Bearer tokens on every node request (node/http/middleware.py asks `caller_of`): no header =
 anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error
-body, never a silent downgrade to public.
+body, never a silent downgrade to public; two headers = 400.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken, bearer_token
+from beacon.request import RequestError
 from beacon.responses import error_body
 from node.http.app_keys import AUTHENTICATOR, CALLER, SETTINGS
 from node.http.metrics import REQUEST_ID
@@ -24,8 +25,13 @@ def _challenge(description: str) -> str:
 
 
 def request_token(request: web.Request) -> str | None:
-    """The request's bearer token; None without an Authorization header."""
-    return bearer_token(request.headers.get("Authorization"))
+    """The request's bearer token; None without an Authorization header. Two headers are
+    refused (400), not resolved: a proxy and the node could each pick a different one, and
+    what the node verified must be what the network forwards."""
+    authorization = request.headers.get("Authorization")
+    if authorization is not None and len(request.headers.getall("Authorization")) > 1:
+        raise RequestError("Authorization", "given more than once")
+    return bearer_token(authorization)
 
 
 async def caller_of(request: web.Request) -> Caller:

@@ -1,48 +1,113 @@
 """The one middleware every node request passes through.
 
-In order: a request id and the clock start (node/http/metrics.py); the caller, from the
-bearer token (node/http/caller.py); the handler; any failure as a Beacon error body
-(node/http/beacon_api.py), a bad token as 401; then metrics, the access log line and the
-X-Request-ID response header. One middleware rather than one per concern, so that this
-order is written in one place, and because each aiohttp middleware layer costs a partial call
-and a coroutine per request (about 1% of a sequence-count request's instructions under
-valgrind; docs/benchmarks.md).
+In order: a request id and the clock start (node/http/metrics.py); a CORS preflight from an
+allowed origin, answered here; the caller, from the bearer token (node/http/caller.py); the
+handler; any failure as a Beacon error body (node/http/beacon_api.py): a bad token as 401,
+the database unavailable as 503 (node/http/outage.py); then metrics, the access log line, the
+X-Request-ID response header and the headers every response carries (`_HeaderSet`). One
+middleware rather than one per concern, so that this order is written in one place, and
+because each aiohttp middleware layer costs a partial call and a coroutine per request (about
+1% of a sequence-count request's instructions under valgrind; docs/benchmarks.md). For the
+same reason the headers are dicts made once, and a request picks one.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from auth.tokens import InvalidToken
-from node.http.app_keys import CALLER
+from node.http.app_keys import CALLER, POOL
 from node.http.beacon_api import error_response
 from node.http.caller import caller_of, refusal
 from node.http.metrics import Handler, Metrics, finished, request_id
+from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
+
+_EVERY_RESPONSE = {
+    "X-Content-Type-Options": "nosniff",
+    # The node serves JSON and RDF: nothing to load, nothing to frame (a web page it may serve
+    # one day needs its own policy).
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Server": "gdi-node",            # instead of aiohttp's "Python/3.x aiohttp/3.y" banner
+}
+# An answer to a request with a token is that caller's: no cache may keep it for another.
+_PRIVATE = {"Cache-Control": "no-store"}
+_PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
+              "Access-Control-Allow-Headers": "Authorization, Content-Type",
+              "Access-Control-Max-Age": "600"}
+_CORS_PATHS = ("/api", "/network/api")
+_EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
 
 
-def node_middleware(metrics: Metrics) -> Callable:
+@dataclass(frozen=True, slots=True)
+class _HeaderSet:
+    """The headers a response gets: `private` when its request carried a token. `cors`: the
+    request's Origin is allowed (the headers name it), so a preflight is answered."""
+
+    anonymous: dict[str, str]
+    private: dict[str, str]
+    cors: bool
+
+    @classmethod
+    def of(cls, cors_headers: dict[str, str]) -> _HeaderSet:
+        anonymous = {**_EVERY_RESPONSE, **cors_headers}
+        return cls(anonymous, {**anonymous, **_PRIVATE}, bool(cors_headers))
+
+
+def _preflight(request: web.Request) -> bool:
+    """A CORS preflight to a Beacon API route: OPTIONS, which no route answers itself."""
+    exception = request.match_info.http_exception
+    return (request.method == hdrs.METH_OPTIONS and request.path.startswith(_CORS_PATHS)
+            and exception is not None and exception.status == 405)
+
+
+def node_middleware(metrics: Metrics, outage: DatabaseOutage,
+                    cors_origins: list[str]) -> Callable:
+    """`cors_origins`: browser origins whose scripts may call the APIs (Settings.cors_origins).
+    When there are any, every response says it varies by Origin, so that no cache hands one
+    origin's answer to another."""
+    plain = _HeaderSet.of({})
+    allowed = {origin: _HeaderSet.of({"Access-Control-Allow-Origin": origin,
+                                      "Access-Control-Expose-Headers": _EXPOSED})
+               for origin in cors_origins}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         identifier = request_id(request)
         began = time.perf_counter()
+        chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
+        added = chosen.private if hdrs.AUTHORIZATION in request.headers else chosen.anonymous
         try:
-            request[CALLER] = await caller_of(request)
-            response = await handler(request)
+            if chosen.cors and _preflight(request):
+                response = web.Response(status=204, headers=_PREFLIGHT)
+            else:
+                request[CALLER] = await caller_of(request)
+                response = await handler(request)
         except InvalidToken as exc:
             response = refusal(request, exc)
         except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
             finished(metrics, request, exc.status, time.perf_counter() - began)
             exc.headers["X-Request-ID"] = identifier
+            exc.headers.update(added)
+            if allowed:
+                exc.headers.add(hdrs.VARY, hdrs.ORIGIN)
             raise
         except asyncio.CancelledError:     # the client went away: nginx's 499
             finished(metrics, request, 499, time.perf_counter() - began)
             raise
+        except DATABASE_UNAVAILABLE as exc:
+            outage.noticed(request.app[POOL], exc)
+            response = error_response(request, exc)
         except Exception as exc:           # noqa: BLE001 - every failure leaves as a Beacon body
             response = error_response(request, exc)
         finished(metrics, request, response.status, time.perf_counter() - began)
         response.headers["X-Request-ID"] = identifier
+        response.headers.update(added)
+        if allowed:
+            response.headers.add(hdrs.VARY, hdrs.ORIGIN)
         return response
     return middleware

@@ -1,0 +1,360 @@
+"""Hardening, over real HTTP on real PostgreSQL: variant ids parsed as strictly as query
+parameters, oversized and repeated Authorization headers, the database going away and coming
+back, and the headers every node response carries (security headers, caching, CORS)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import ClientResponse, ClientSession
+
+from auth.access import AccessLevel
+from auth.issuers import TrustedIssuer
+from auth.tokens import MAX_TOKEN_BYTES
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from catalogue.fdp import FDP_PATH
+from node.app import create_app
+from node.settings import Settings
+from tests.beacon_schemas import ERROR_SCHEMA
+from tests.conftest import free_port, node_database, serve_app, write_vcf_text
+
+DATASET = "GDI-FI-SYN-001"
+VCF = """##fileformat=VCFv4.2
+##contig=<ID=chr1,length=248956422>
+##INFO=<ID=END,Number=1,Type=Integer,Description="End">
+##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
+chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1
+chr1\t500\t.\tT\t<DEL>\t.\tPASS\tEND=2000;SVTYPE=DEL\tGT\t0|1\t0|0
+chr1\t700\t.\tT\t<DEL:ME:ALU>\t.\tPASS\tEND=900;SVTYPE=DEL\tGT\t0|1\t0|0
+"""
+COUNT_QUERY = "/api/g_variants?referenceName=1&start=99&alternateBases=G&requestedGranularity=count"
+
+
+async def _load(url: str, directory: Path) -> None:
+    path = write_vcf_text(directory / "hardening.vcf", VCF)
+    await ingest(url, IngestRequest(path, DATASET, GRCH38, AccessLevel.PUBLIC, "Hardening",
+                                    workers=1))
+
+
+@pytest.fixture
+async def loaded(db_url: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """One public dataset, ingested after the node's pool brought the schema up to date."""
+    await _load(db_url, tmp_path)
+
+
+@asynccontextmanager
+async def served(settings: Settings, pool: asyncpg.Pool | None = None
+                 ) -> AsyncIterator[ClientSession]:
+    """A client of a node with these settings on 127.0.0.1 (without `pool`, the node opens
+    its own, as `gdi-node serve` does)."""
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings, pool))
+        yield await stack.enter_async_context(ClientSession(base_url=base))
+
+
+def _node_settings(db_url: str, directory: Path, **changes: object) -> Settings:
+    return Settings(database_url=db_url, data_dir=directory / "node", beacon_id="org.test.node",
+                    **changes)
+
+
+async def _beacon_error(response: ClientResponse, status: int, beacon_schema) -> str:
+    """The error message of a Beacon error body with this status."""
+    body = await response.json()
+    assert response.status == status, body
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorCode"] == status
+    return body["error"]["errorMessage"]
+
+
+# --- variant ids -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant_id", [
+    "GRCh38:1:2147483648:C:T",               # start >= 2**31: was a 500 from the database
+    "GRCh38:1:99999999999:C:T",
+    "GRCh38:1:2147483647:A:G",               # a position, but not on chromosome 1
+    "GRCh38:1:248956422:A:G",                # one past the chromosome's last base
+    "GRCh38:1:+99:A:G",                      # int() accepts all of these
+    "GRCh38:1:9_9:A:G",
+    "GRCh38:1:\u0669\u0669:A:G",             # Arabic-Indic digits
+    "GRCh38:1: 99:A:G",
+    "GRCh38:1:-1:A:G",
+    "GRCh38:1:99:A:%",                       # LIKE pattern characters
+    "GRCh38:1:99:_:G",
+    "GRCh38:1:99:A:G%",
+    "GRCh38:1:99:A:",
+    "GRCh38:1:99:A:G:200",                   # an end belongs to symbolic alleles only
+    "GRCh38:1:499:T:<DEL>",                  # and they always have one
+    "GRCh38:1:499:T:<DEL>:2147483648",
+    "GRCh38:1:499:T:<DEL>:248956423",
+    "GRCh38:1:499:T:<DEL>:499",              # the end is after the start
+    "GRCh38:1:499:T:<DEL>:2000:1",
+    "GRCh38:1:499:T:<del%>:2000",
+    "GRCh38:99:99:A:G",
+    "hg99:1:99:A:G",
+    "GRCh38:1:99:A",
+])
+@pytest.mark.parametrize("api", ["/api", "/network/api"])
+async def test_malformed_variant_ids_are_400_naming_the_field(node, loaded, beacon_schema,
+                                                                api, variant_id):
+    for method in ("GET", "POST"):
+        response = await node.request(method, f"{api}/g_variants/{quote(variant_id, safe=':')}")
+        message = await _beacon_error(response, 400, beacon_schema)
+        assert message.startswith("variantInternalId"), message
+
+
+@pytest.mark.parametrize("variant_id,found", [
+    ("GRCh38:1:99:A:G", [(99, "A", "G")]),
+    ("GRCh38:chr1:99:a:g", [(99, "A", "G")]),         # spelt as query parameters may be
+    ("GRCh38:1:499:T:<DEL>:2000", [(499, "T", "N")]),
+    ("GRCh38:1:699:T:<DEL:ME:ALU>:900", [(699, "T", "N")]),   # colons inside the allele
+    ("GRCh38:1:248956421:A:G", []),                   # chromosome 1's last base
+    ("GRCh38:1:499:T:<DEL>:248956422", []),
+])
+async def test_variant_ids_within_bounds_are_answered(node, loaded, variant_id, found):
+    response = await node.get(f"/api/g_variants/{quote(variant_id, safe=':')}")
+    body = await response.json()
+    assert response.status == 200, body
+    results = [r for s in body["response"]["resultSets"] for r in s["results"]]
+    assert [(r["variation"]["location"]["interval"]["start"]["value"],
+             r["variation"]["referenceBases"], r["variation"]["alternateBases"])
+            for r in results] == found
+    allele = variant_id.split(":", 3)[3].upper()
+    assert all(r["variantInternalId"].endswith(allele) for r in results)
+
+
+# --- Authorization ----------------------------------------------------------------------------
+
+MARKER = "tok3nM4rker"      # the start of every test token: must never reach a log
+
+
+def _bearer(size: int) -> dict[str, str]:
+    return {"Authorization": f"Bearer {MARKER}{'x' * (size - len(MARKER))}"}
+
+
+def _assert_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    assert MARKER not in caplog.text
+    for record in caplog.records:
+        assert MARKER not in record.getMessage()
+        assert MARKER not in repr(record.args) and MARKER not in repr(record.exc_info)
+
+
+async def test_oversized_token_gets_the_nodes_401_and_is_never_logged(
+        db_url, pool, tmp_path, caplog, beacon_schema):
+    caplog.set_level(logging.DEBUG)
+    issuer = TrustedIssuer(issuer="https://aai.invalid", jwks_uri="https://aai.invalid/jwks")
+    async with served(_node_settings(db_url, tmp_path, trusted_issuers=[issuer]), pool) as node:
+        for path in ("/api/info", "/network/api/info"):
+            response = await node.get(path, headers=_bearer(MAX_TOKEN_BYTES + 1))
+            message = await _beacon_error(response, 401, beacon_schema)
+            assert "token too large" in message
+            assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+    _assert_never_logged(caplog)
+
+
+async def test_header_beyond_the_servers_limit_is_refused_without_logging_it(
+        node, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = await node.get("/api/info", headers=_bearer(4 * MAX_TOKEN_BYTES))
+    assert response.status == 400          # aiohttp's own answer: the request never parsed
+    await response.read()
+    await asyncio.sleep(0.1)               # the server logs after it answered
+    assert any(r.name.startswith("aiohttp") for r in caplog.records)
+    _assert_never_logged(caplog)
+
+
+@pytest.mark.parametrize("path", ["/api/info", "/network/api/g_variants/GRCh38:1:99:A:G"])
+async def test_two_authorization_headers_are_a_400(node, beacon_schema, path):
+    response = await node.get(path, headers=[("Authorization", "Bearer one.two.three"),
+                                             ("Authorization", "Bearer four.five.six")])
+    message = await _beacon_error(response, 400, beacon_schema)
+    assert message.startswith("Authorization"), message
+
+
+# --- the database going away -------------------------------------------------------------------
+
+class Relay:
+    """A TCP relay to PostgreSQL that a test cuts and restores on the same port. To a node
+    whose database URL points here, PostgreSQL goes down (connections reset, new ones
+    refused) and comes back, as when its server restarts or the network fails."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.upstream = _opener(parts)
+        self.port = free_port()
+        userinfo = parts.netloc.rpartition("@")[0]
+        self.url = urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{self.port}",
+                                             query=""))
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.cut()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await self.upstream()
+        self._writers |= {writer, upstream_writer}
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer),
+                             return_exceptions=True)
+        self._writers -= {writer, upstream_writer}
+
+
+def _opener(parts) -> Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]:
+    """How to reach the server the URL names: the embedded one listens on a Unix socket."""
+    socket_dir = parse_qs(parts.query).get("host", [""])[0]
+    if socket_dir.startswith("/"):
+        [path] = [p for p in Path(socket_dir).glob(".s.PGSQL.*") if p.suffix != ".lock"]
+        return lambda: asyncio.open_unix_connection(str(path))
+    return lambda: asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 5432)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "node.http.outage"]
+
+
+async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, tmp_path,
+                                                                 caplog, beacon_schema):
+    needs_database = [COUNT_QUERY, "/api/g_variants/GRCh38:1:99:A:G",
+                      COUNT_QUERY.replace("/api/", f"/api/datasets/{DATASET}/")]
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        await _load(url, tmp_path)
+        relay = Relay(url)
+        await relay.start()
+        stack.push_async_callback(relay.close)
+        node = await stack.enter_async_context(served(_node_settings(relay.url, tmp_path)))
+        assert (await node.get(COUNT_QUERY)).status == 200
+        caplog.set_level(logging.INFO)
+
+        await relay.cut()
+        responses = [await node.get(path) for path in needs_database * 3]
+        responses += await asyncio.gather(*[node.get(COUNT_QUERY) for _ in range(10)])
+        responses.append(await node.post("/api/g_variants", json={"query": {
+            "requestParameters": {"referenceName": "1", "start": [99], "alternateBases": "G"}}}))
+        for response in responses:
+            assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+            assert int(response.headers["Retry-After"]) > 0
+        network = await node.get(COUNT_QUERY.replace("/api", "/network/api"))
+        assert network.status == 200                      # asks peers, not the database
+        async with asyncio.timeout(5):                    # the probe confirms it first
+            while not _outage_lines(caplog):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        [started] = _outage_lines(caplog)
+        assert started.levelno >= logging.WARNING and not started.exc_info
+        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+                    and r is not started]
+
+        await relay.start()
+        async with asyncio.timeout(20):
+            while (await node.get(COUNT_QUERY)).status != 200:
+                await asyncio.sleep(0.2)
+            while len(_outage_lines(caplog)) < 2:
+                await asyncio.sleep(0.2)
+        assert (await node.get("/api/g_variants/GRCh38:1:99:A:G")).status == 200
+        await asyncio.sleep(1.5)                          # nothing more is logged
+        started_again, ended = _outage_lines(caplog)
+        assert started_again is started and "available" in ended.getMessage()
+
+
+# --- headers on every response -----------------------------------------------------------------
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff",
+                    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+                    "Referrer-Policy": "no-referrer"}
+ANY_RESPONSE = ["/api/info", "/api/nope", f"/api/datasets/{DATASET}", "/network/api/info",
+                "/health", "/ready", "/metrics", FDP_PATH, "/api/g_variants?start=x"]
+
+
+def _assert_security_headers(response: ClientResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (response.url, name)
+    server = response.headers.get("Server", "")
+    assert "aiohttp" not in server and "Python" not in server
+
+
+@pytest.mark.parametrize("path", ANY_RESPONSE)
+async def test_every_response_carries_the_security_headers(node, loaded, path):
+    anonymous = await node.get(path)
+    _assert_security_headers(anonymous)
+    assert "Cache-Control" not in anonymous.headers       # the same for every anonymous caller
+    with_token = await node.get(path, headers={"Authorization": "Bearer a.b.c"})
+    _assert_security_headers(with_token)
+    assert with_token.headers["Cache-Control"] == "no-store"
+    assert "Access-Control-Allow-Origin" not in anonymous.headers     # no CORS configured
+    assert "Access-Control-Allow-Origin" not in (await node.get(path, headers={
+        "Origin": "https://portal.example"})).headers
+
+
+PORTAL = "https://portal.example"
+
+
+async def test_cors_for_configured_origins_only(db_url, pool, loaded, tmp_path):
+    settings = _node_settings(db_url, tmp_path, cors_origins=[f"{PORTAL}/"])
+    async with served(settings, pool) as node:
+        allowed = await node.get("/api/info", headers={"Origin": PORTAL})
+        assert allowed.status == 200
+        assert allowed.headers["Access-Control-Allow-Origin"] == PORTAL
+        assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
+        assert "Origin" in allowed.headers.getall("Vary")
+        _assert_security_headers(allowed)
+        fdp = await node.get(FDP_PATH, headers={"Origin": PORTAL})     # its own Vary stays
+        assert {"Accept", "Origin"} <= set(", ".join(fdp.headers.getall("Vary")).split(", "))
+        other = await node.get("/api/info", headers={"Origin": "https://evil.example"})
+        assert other.status == 200
+        assert not [h for h in other.headers if h.lower().startswith("access-control-")]
+        for path in ("/api", "/api/g_variants", "/api/g_variants/GRCh38:1:99:A:G",
+                     f"/api/datasets/{DATASET}/g_variants", "/network/api/g_variants",
+                     "/network/api/datasets"):
+            preflight = await node.options(path, headers={
+                "Origin": PORTAL, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type"})
+            assert preflight.status == 204, path
+            assert preflight.headers["Access-Control-Allow-Origin"] == PORTAL
+            methods = preflight.headers["Access-Control-Allow-Methods"].replace(" ", "")
+            assert set(methods.split(",")) == {"GET", "POST"}
+            allowed_headers = preflight.headers["Access-Control-Allow-Headers"].lower()
+            assert {"authorization", "content-type"} <= set(allowed_headers.replace(" ", "")
+                                                            .split(","))
+            refused = await node.options(path, headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+            assert refused.status != 204
+            assert "Access-Control-Allow-Origin" not in refused.headers
+        assert (await node.options("/api/nope", headers={
+            "Origin": PORTAL, "Access-Control-Request-Method": "GET"})).status == 404
+
+
+def test_cors_origins_setting_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GDI_NODE_CORS_ORIGINS", f'["{PORTAL}/", "http://localhost:3000"]')
+    assert Settings(data_dir=tmp_path).cors_origins == [PORTAL, "http://localhost:3000"]
+    monkeypatch.delenv("GDI_NODE_CORS_ORIGINS")
+    assert Settings(data_dir=tmp_path).cors_origins == []
