@@ -1,4 +1,5 @@
-"""The nodes allowed to publish to the catalogue, each with its shared secret.
+"""The nodes allowed to publish to the catalogue, each with its shared secret and the origins
+its registered URLs must be under.
 
 Nodes authenticate with a per-node shared secret sent as `Authorization: Bearer <token>`:
 it needs no AAI to be running, is one line of configuration on each side, and a leaked token
@@ -10,8 +11,48 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL, the port always written; None for anything
+    else (another scheme, no host, credentials in the URL, a malformed port)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host           # an IPv6 address
+    return f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}"
+
+
+def is_internal(origin: str) -> bool:
+    """Loopback, private, link-local or unspecified: an address inside someone's network."""
+    host = urlsplit(origin).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False                      # a name: what it resolves to is the DNS's word
+    return (address.is_loopback or address.is_private or address.is_link_local
+            or address.is_unspecified or address.is_reserved)
 
 
 class NodeCredential(BaseModel):
@@ -22,6 +63,21 @@ class NodeCredential(BaseModel):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     token: SecretStr | None = None
     token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    origins: tuple[str, ...] = Field(
+        default=(), description="Origins (scheme://host[:port]) the node's beaconUrl and "
+                                "fdpUrl must be under; none = it cannot register")
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        """Stored in one form (port written); a path or query would make the rule unclear."""
+        normal = []
+        for value in values:
+            origin = origin_of(value)
+            if origin is None or urlsplit(value).path not in ("", "/") or "?" in value:
+                raise ValueError(f"{value!r} is not an origin such as https://node.example.org")
+            normal.append(origin)
+        return tuple(normal)
 
     @model_validator(mode="after")
     def _exactly_one_secret(self) -> NodeCredential:
@@ -36,6 +92,12 @@ class NodeCredential(BaseModel):
             return bytes.fromhex(self.token_sha256)
         assert self.token is not None
         return hashlib.sha256(self.token.get_secret_value().encode()).digest()
+
+    def allows(self, url: str) -> bool:
+        """The node may name `url` (its Beacon or FAIR Data Point) to every network that reads
+        the registry: only under the origins the catalogue's operator configured for it, so
+        a node credential cannot point networks at arbitrary hosts and ports."""
+        return origin_of(url) in self.origins
 
     def accepts(self, presented: str) -> bool:
         """Constant-time comparison of digests (equal length whatever the input)."""

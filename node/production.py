@@ -9,7 +9,10 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
   AAI (`gdi_development_only`), which hands out tokens to anyone who knows a user name; and the
   development AAI itself, which refuses to serve at all in production;
 - `no-development-secrets`: a secret carrying the compose file's marker `dev-only` (its
-  catalogue tokens and database passwords are public demo values).
+  catalogue tokens and database passwords are public demo values);
+- `no-internal-origins`: a node allowed to register URLs at a loopback or private address
+  (networks reading the registry would send queries into the catalogue's own network),
+  unless the catalogue says `allow_internal_origins`.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from auth.issuers import TrustedIssuer
+from catalogue.credentials import is_internal
 from node.settings import CatalogueSettings, ServiceSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,10 @@ def catalogue_refusals(settings: CatalogueSettings) -> list[Refusal]:
     if _development_secret(_password(settings.database_url)):
         refusals.append(Refusal("no-development-secrets", "database_url password is a "
                                                           "development value"))
+    if not settings.allow_internal_origins:
+        refusals += [Refusal("no-internal-origins", f"node {node.id} may register URLs at "
+                                                    f"{origin}, an internal address")
+                     for node in settings.nodes for origin in node.origins if is_internal(origin)]
     return refusals
 
 

@@ -188,6 +188,9 @@ class CatalogueSettings(ServiceSettings):
     publisher_name: str = "GDI catalogue operator"
     nodes: list[NodeCredential] = Field(
         default_factory=list, description="Nodes allowed to register and publish")
+    allow_internal_origins: bool = Field(
+        default=False, description="In production, nodes' origins may be loopback or private "
+                                   "addresses (a federation inside one private network)")
     harvest_interval_seconds: float = Field(default=300.0, ge=0, description="0 = no harvesting")
     harvest_timeout_seconds: float = Field(default=10.0, gt=0,
                                            description="Per document fetched from a node")

@@ -46,6 +46,11 @@ from tests.shacl import shacl_violations
 
 NODE, OTHER = "org.test.fi", "org.test.se"
 TOKENS = {NODE: "fi-node-secret-0123456789", OTHER: "se-node-secret-0123456789"}
+# Where each node listens in these tests, fixed per run: a node may register URLs only under
+# the origins the catalogue allows it (catalogue/credentials.py).
+PORTS = {NODE: free_port(), OTHER: free_port()}
+ORIGINS = {NODE: [f"http://127.0.0.1:{PORTS[NODE]}", "http://fi.example"],
+           OTHER: [f"http://127.0.0.1:{PORTS[OTHER]}", "http://se.example"]}
 FAST = Backoff(attempts=40, first_delay=0.05, max_delay=0.2, total_seconds=20,
                request_timeout=2)
 LDP_CONTAINS = URIRef("http://www.w3.org/ns/ldp#contains")
@@ -107,7 +112,8 @@ def _catalogue_settings(tmp_path: Path, port: int) -> CatalogueSettings:
     return CatalogueSettings(
         data_dir=tmp_path / "catalogue", port=port, harvest_interval_seconds=0,
         public_base_url=f"http://127.0.0.1:{port}",
-        nodes=[{"id": node, "token": token} for node, token in TOKENS.items()])
+        nodes=[{"id": node, "token": token, "origins": ORIGINS[node]}
+               for node, token in TOKENS.items()])
 
 
 @pytest.fixture
@@ -139,7 +145,7 @@ async def _node(pg_server_url: str, directory: Path, node_id: str, country: str,
         db = await stack.enter_async_context(node_database(pg_server_url))
         for dataset_id, (level, assembly, count, metadata) in datasets.items():
             await _ingest(db, directory, dataset_id, level, assembly, count, metadata)
-        port = free_port()
+        port = PORTS[node_id]
         settings = Settings(database_url=db, data_dir=directory, beacon_id=node_id,
                             beacon_name=f"Node {country}", country=country, port=port,
                             public_base_url=f"http://127.0.0.1:{port}",
@@ -380,6 +386,16 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
     assert response.status == 403 and OTHER in body["error"]["message"]
     assert (await catalogue.get("/api/nodes"))[1]["nodes"] == []
 
+    for elsewhere in ("http://127.0.0.1:5432/fdp", "http://fi.example:8080/fdp",
+                      "https://fi.example/fdp", "http://se.example/fdp",
+                      "http://fi.example.attacker.org/fdp", "http://user@fi.example/fdp"):
+        response, body = await catalogue.put(path, _registration(elsewhere), TOKENS[NODE])
+        assert response.status == 403 and body["error"]["code"] == "outside", elsewhere
+        assert "not under the origins" in body["error"]["message"]
+    registration = {**_registration(fi_fdp), "beaconUrl": "http://10.0.0.1:22/api"}
+    response, body = await catalogue.put(path, registration, TOKENS[NODE])
+    assert response.status == 403 and "beaconUrl" in body["error"]["message"]
+    assert (await catalogue.get("/api/nodes"))[1]["nodes"] == []
     response, _ = await catalogue.put(path + "/datasets", _snapshot(), TOKENS[NODE])
     assert response.status == 409                                   # not registered yet
     assert (await catalogue.put(path, _registration(fi_fdp), TOKENS[NODE]))[0].status == 200
@@ -606,7 +622,8 @@ async def test_cli_publish_remove_and_search(pg_server_url, tmp_path, catalogue)
                      _fi_datasets(), serve=False) as node:
         env = _env(DATABASE_URL=node.db, GDI_NODE_BEACON_ID=NODE, GDI_NODE_COUNTRY="FI",
                    GDI_NODE_CATALOGUE_URL=catalogue.url,
-                   GDI_NODE_CATALOGUE_TOKEN=TOKENS[NODE])
+                   GDI_NODE_CATALOGUE_TOKEN=TOKENS[NODE],
+                   GDI_NODE_PUBLIC_BASE_URL=node.url)     # under the node's allowed origin
 
         async def run(*args: str, **extra: str):
             return await asyncio.to_thread(gdi_node, *args, env={**env, **extra})

@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 
 from auth.dev_issuer import trusted_issuer_entry
+from node.production import catalogue_refusals
+from node.settings import CatalogueSettings
 from tests.conftest import ROOT, free_port
 from tests.test_cli import _env, gdi_node
 
@@ -81,6 +83,24 @@ def test_the_development_aai_and_a_development_catalogue_refuse_production():
                       env=_env(GDI_CATALOGUE_ENVIRONMENT="production",
                                GDI_CATALOGUE_NODES=json.dumps(nodes))),
              "no-development-secrets")
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:5051", "https://10.1.2.3",
+                                    "http://localhost:8080", "https://[::1]:443",
+                                    "http://192.168.0.7"])
+def test_a_production_catalogue_refuses_internal_origins_unless_allowed(origin, tmp_path):
+    nodes = [{"id": "fi", "token": "a-real-secret-0123456789", "origins": [origin]}]
+    env = _env(GDI_CATALOGUE_ENVIRONMENT="prod", GDI_CATALOGUE_NODES=json.dumps(nodes),
+               GDI_CATALOGUE_DATA_DIR=str(tmp_path))
+    _refused(gdi_node("catalogue", "serve", "--port", str(free_port()), env=env),
+             "no-internal-origins")
+    settings = CatalogueSettings(environment="prod", nodes=nodes)
+    assert [r.rule for r in catalogue_refusals(settings)] == ["no-internal-origins"]
+    allowed = settings.model_copy(update={"allow_internal_origins": True})
+    assert catalogue_refusals(allowed) == []
+    public = CatalogueSettings(environment="prod", nodes=[
+        {**nodes[0], "origins": ["https://beacon.example.fi"]}])
+    assert catalogue_refusals(public) == []
 
 
 async def test_a_clean_production_node_starts_and_says_prod(db_url):

@@ -169,6 +169,14 @@ async def put_node(request: web.Request) -> web.Response:
     node_id = request.match_info["nodeId"]
     _authorise(request, node_id)
     body = await _body(request, NodeRegistrationBody)
+    credential = next(c for c in request.app[CATALOGUE_SETTINGS].nodes if c.id == node_id)
+    outside = [f"{name} {url}" for name, url in (("beaconUrl", body.beacon_url),
+                                                  ("fdpUrl", body.fdp_url))
+               if not credential.allows(url)]
+    if outside:
+        return _error(403, "outside", f"{' and '.join(outside)} not under the origins this "
+                      f"catalogue allows node {node_id}: "
+                      f"{', '.join(credential.origins) or 'none configured'}")
     node = await store.upsert_node(request.app[CATALOGUE_POOL], store.NodeRegistration(
         node_id, body.name, body.country, body.beacon_url, body.fdp_url))
     return json_response(node_json(node))
