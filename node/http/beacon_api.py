@@ -26,7 +26,7 @@ from beacon.store import DatasetRow
 from node.http.app_keys import BEACON, CALLER, COUNTS, DATASETS, POOL, SETTINGS
 from node.http.caller import audit
 from node.http.metrics import REQUEST_ID, Handler
-from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
+from node.http.outage import RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,6 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
-    if isinstance(exc, DATABASE_UNAVAILABLE):    # logged once per outage (node/http/outage.py)
-        return json_response(error_body(beacon_id, 503, "the node's database is unavailable; "
-                                        "retry later"), 503, headers=_RETRY_AFTER)
     if isinstance(exc, web.HTTPException):
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
@@ -53,6 +50,13 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
                   exc_info=exc)
     return json_response(error_body(beacon_id, 500, "internal error; the request id in "
                                     "X-Request-ID identifies it in the node's logs"), 500)
+
+
+def unavailable_response(request: web.Request) -> web.Response:
+    """503 with Retry-After while the database is unavailable (the outage is logged once, by
+    node/http/outage.py, not per request)."""
+    return json_response(error_body(request.app[SETTINGS].beacon_id, 503, "the node's database "
+                                    "is unavailable; retry later"), 503, headers=_RETRY_AFTER)
 
 
 async def request_body(request: web.Request) -> RequestBody:

@@ -4,7 +4,7 @@ In order: a request id and the clock start (node/http/metrics.py); a CORS prefli
 allowed origin, answered here; the caller, from the bearer token (node/http/caller.py); the
 handler; any failure as a Beacon error body (node/http/beacon_api.py): a bad token as 401,
 the database unavailable as 503 (node/http/outage.py); then metrics, the access log line, the
-X-Request-ID response header and the headers every response carries (`_HeaderSet`). One
+X-Request-ID response header and the headers every response carries (`_header_sets`). One
 middleware rather than one per concern, so that this order is written in one place, and
 because each aiohttp middleware layer costs a partial call and a coroutine per request (about
 1% of a sequence-count request's instructions under valgrind; docs/benchmarks.md). For the
@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
 from auth.tokens import InvalidToken
 from node.http.app_keys import CALLER, POOL
-from node.http.beacon_api import error_response
+from node.http.beacon_api import error_response, unavailable_response
 from node.http.caller import caller_of, refusal
 from node.http.metrics import Handler, Metrics, finished, request_id
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
@@ -43,19 +42,10 @@ _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
 
 
-@dataclass(frozen=True, slots=True)
-class _HeaderSet:
-    """The headers a response gets: `private` when its request carried a token. `cors`: the
-    request's Origin is allowed (the headers name it), so a preflight is answered."""
-
-    anonymous: dict[str, str]
-    private: dict[str, str]
-    cors: bool
-
-    @classmethod
-    def of(cls, cors_headers: dict[str, str]) -> _HeaderSet:
-        anonymous = {**_EVERY_RESPONSE, **cors_headers}
-        return cls(anonymous, {**anonymous, **_PRIVATE}, bool(cors_headers))
+def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers of an answer to an anonymous request, and to one that carried a token."""
+    anonymous = {**_EVERY_RESPONSE, **cors_headers}
+    return anonymous, {**anonymous, **_PRIVATE}
 
 
 def _preflight(request: web.Request) -> bool:
@@ -67,12 +57,13 @@ def _preflight(request: web.Request) -> bool:
 
 def node_middleware(metrics: Metrics, outage: DatabaseOutage,
                     cors_origins: list[str]) -> Callable:
-    """`cors_origins`: browser origins whose scripts may call the APIs (Settings.cors_origins).
-    When there are any, every response says it varies by Origin, so that no cache hands one
-    origin's answer to another."""
-    plain = _HeaderSet.of({})
-    allowed = {origin: _HeaderSet.of({"Access-Control-Allow-Origin": origin,
-                                      "Access-Control-Expose-Headers": _EXPOSED})
+    """`cors_origins`: browser origins whose scripts may call the APIs (Settings.cors_origins)."""
+    # With origins configured every answer varies by Origin (an allowed one is named, any
+    # other is not), so that no cache hands one origin's answer to another.
+    vary = {hdrs.VARY: hdrs.ORIGIN} if cors_origins else {}
+    plain = _header_sets(vary)
+    allowed = {origin: _header_sets({**vary, "Access-Control-Allow-Origin": origin,
+                                     "Access-Control-Expose-Headers": _EXPOSED})
                for origin in cors_origins}
 
     @web.middleware
@@ -80,9 +71,10 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage,
         identifier = request_id(request)
         began = time.perf_counter()
         chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
-        added = chosen.private if hdrs.AUTHORIZATION in request.headers else chosen.anonymous
+        # extend, not update: no handler sets these names, and a Vary of its own is kept
+        added = chosen[1] if hdrs.AUTHORIZATION in request.headers else chosen[0]
         try:
-            if chosen.cors and _preflight(request):
+            if chosen is not plain and _preflight(request):
                 response = web.Response(status=204, headers=_PREFLIGHT)
             else:
                 request[CALLER] = await caller_of(request)
@@ -92,22 +84,18 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage,
         except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
             finished(metrics, request, exc.status, time.perf_counter() - began)
             exc.headers["X-Request-ID"] = identifier
-            exc.headers.update(added)
-            if allowed:
-                exc.headers.add(hdrs.VARY, hdrs.ORIGIN)
+            exc.headers.extend(added)
             raise
         except asyncio.CancelledError:     # the client went away: nginx's 499
             finished(metrics, request, 499, time.perf_counter() - began)
             raise
         except DATABASE_UNAVAILABLE as exc:
             outage.noticed(request.app[POOL], exc)
-            response = error_response(request, exc)
+            response = unavailable_response(request)
         except Exception as exc:           # noqa: BLE001 - every failure leaves as a Beacon body
             response = error_response(request, exc)
         finished(metrics, request, response.status, time.perf_counter() - began)
         response.headers["X-Request-ID"] = identifier
-        response.headers.update(added)
-        if allowed:
-            response.headers.add(hdrs.VARY, hdrs.ORIGIN)
+        response.headers.extend(added)
         return response
     return middleware
