@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 import asyncpg
@@ -68,9 +69,9 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
+    app.cleanup_ctx.append(partial(_outage_probe, outage))     # closed first, pool last
     app.on_startup.append(_drop_abandoned_staging)
     app.on_startup.append(_freeze_startup_objects)
-    app.on_shutdown.append(lambda _: outage.close())
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_api.routes())
@@ -133,6 +134,13 @@ async def _catalogue_publisher(app: web.Application) -> AsyncIterator[None]:
     """Publish to the catalogue service at start and after every dataset change."""
     async with publishing(app[SETTINGS], app[DATASETS]):
         yield
+
+
+async def _outage_probe(outage: DatabaseOutage, app: web.Application) -> AsyncIterator[None]:
+    """Stopped after the requests drained (on_shutdown runs before they do, and one failing
+    then would start a probe nobody stops) and before the pool closes."""
+    yield
+    await outage.close()
 
 
 async def _drop_abandoned_staging(app: web.Application) -> None:

@@ -286,6 +286,25 @@ async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, 
         assert started_again is started and "available" in ended.getMessage()
 
 
+async def test_a_client_gone_mid_body_is_a_499_not_an_outage(node, caplog):
+    """A POST whose client disconnects before its body is read: a client that went away,
+    never taken for the database's outage (both end the handler with an error)."""
+    caplog.set_level(logging.INFO)
+    url = urlsplit(str(node._base_url))
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(b"POST /api/g_variants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                 b"\r\nContent-Length: 1000\r\n\r\n{\"meta\"")
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    await asyncio.sleep(0.5)
+    async with node.get("/metrics") as response:
+        metrics = await response.text()
+    assert 'route="/api/g_variants",status="499"' in metrics
+    assert 'status="503"' not in metrics
+    assert not _outage_lines(caplog)
+
+
 # --- headers on every response -----------------------------------------------------------------
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff",

@@ -62,10 +62,12 @@ class DatabaseOutage:
 
     def __init__(self) -> None:
         self._probe: asyncio.Task[None] | None = None
+        self._closed = False
 
     def noticed(self, pool: asyncpg.Pool, error: BaseException) -> None:
-        """A request failed with one of DATABASE_UNAVAILABLE: unless a probe runs, start one."""
-        if self._probe is None:
+        """A request failed with one of DATABASE_UNAVAILABLE: unless a probe runs, start one
+        (none once the application is closing: its pool is about to go)."""
+        if self._probe is None and not self._closed:
             self._probe = asyncio.create_task(self._watch(pool, error))
 
     async def _watch(self, pool: asyncpg.Pool, error: BaseException) -> None:
@@ -75,8 +77,9 @@ class DatabaseOutage:
         try:
             began = time.monotonic()
             if await _answers(pool):
-                log.info("a request failed (%s: %s) but the database answers",
-                         type(error).__name__, error)
+                # Not the database's: a bug classified as an outage keeps its traceback.
+                log.warning("a request failed (%s: %s) but the database answers",
+                            type(error).__name__, error, exc_info=error)
                 return
             log.error("database unavailable (%s: %s); answering 503 until it is back",
                       type(error).__name__, error)
@@ -87,7 +90,9 @@ class DatabaseOutage:
             self._probe = None
 
     async def close(self) -> None:
-        """Stop probing (the application is shutting down)."""
+        """Stop probing, for good: the application's requests have drained and its pool is
+        about to close (a probe started later would report an outage that is none)."""
+        self._closed = True
         if self._probe is not None:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
