@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from beacon.assemblies import ASSEMBLIES, Assembly
-from beacon.request import BASES, SYMBOLIC, RequestError, plain_number
+from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
+from beacon.request import RequestError, checked_bases, plain_number
 from beacon.store import DatasetRow, VariantRow
 
 _FORM = "assembly:chromosome:start:ref:alt, or assembly:chromosome:start:ref:<SV>:end"
@@ -35,7 +35,8 @@ class VariantId:
 def parse_variant_id(value: str) -> VariantId:
     """The parts of an id `variant_id` could have written; anything else is a RequestError
     naming variantInternalId. Each part is held to its request parameter's rules
-    (beacon/request.py), since it reaches the same SQL: positions are plain ASCII numbers
+    (beacon/request.py: assembly names and aliases, checked_bases, plain_number), since it
+    reaches the same SQL, and the start more strictly: positions are plain ASCII numbers
     (int() would also take `+5`, `5_000` and other scripts' digits) on the chromosome (ingest
     stores nothing beyond its end), alleles are bases or a symbolic allele, never `%` or `_`
     (a LIKE pattern would read them). A symbolic allele may hold colons (`<DEL:ME:ALU>`)."""
@@ -43,7 +44,7 @@ def parse_variant_id(value: str) -> VariantId:
     if len(parts) != 5:
         raise _refused(value, f"not of the form {_FORM}")
     assembly_id, name, start_text, ref, rest = parts
-    assembly = ASSEMBLIES.get(assembly_id)
+    assembly = find_assembly(assembly_id)
     if assembly is None:
         raise _refused(value, f"assembly {assembly_id!r} is not one of {', '.join(ASSEMBLIES)}")
     chromosome = assembly.normalise(name)
@@ -65,12 +66,11 @@ def parse_variant_id(value: str) -> VariantId:
         raise _refused(value, f"only a symbolic allele has an end ({_FORM})")
     else:
         alt = rest
-    ref, alt = ref.upper(), alt.upper()
-    if not BASES.fullmatch(ref):
-        raise _refused(value, f"ref {ref!r} is not a sequence of A, C, G, T and N")
-    if not (BASES.fullmatch(alt) or end is not None and SYMBOLIC.fullmatch(alt)):
-        raise _refused(value, f"alt {alt!r} is not a sequence of A, C, G, T and N or a "
-                              "symbolic allele")
+    try:
+        ref = checked_bases("referenceBases", ref, symbolic=False)
+        alt = checked_bases("alternateBases", alt, symbolic=end is not None)
+    except RequestError as exc:
+        raise _refused(value, str(exc)) from None
     return VariantId(assembly, chromosome, start, ref, alt, end)
 
 

@@ -148,7 +148,9 @@ class VariantQuery:
         return assembly.normalise(self.reference_name) if self.reference_name else None
 
 
-def _bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
+def checked_bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
+    """An allele as the SQL takes it (upper case; bases, or a symbolic allele where one may
+    stand); RequestError naming `name` for anything else, `%` and `_` included."""
     if value is None:
         return None
     upper = value.upper()
@@ -238,8 +240,8 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
     return VariantQuery(
         assembly=_assembly(p), reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
         start=p.start, end=p.end,
-        reference_bases=_bases("referenceBases", p.reference_bases, symbolic=False),
-        alternate_bases=_bases("alternateBases", p.alternate_bases, symbolic=True),
+        reference_bases=checked_bases("referenceBases", p.reference_bases, symbolic=False),
+        alternate_bases=checked_bases("alternateBases", p.alternate_bases, symbolic=True),
         variant_types=_variant_types(p.variant_type), min_length=p.min_length,
         max_length=p.max_length,
         dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
