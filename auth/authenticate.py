@@ -41,6 +41,8 @@ class Authenticator:
 
     async def caller(self, bearer: str) -> Caller:
         """The verified caller, or InvalidToken: a bad token is refused, never downgraded."""
+        if not self.registry:
+            raise InvalidToken("this node trusts no token issuer")
         key = hashlib.sha256(bearer.encode()).digest()
         cached = self._cache.get(key)
         if cached and cached[0] > time.time():
@@ -59,8 +61,6 @@ class Authenticator:
             task.exception()     # retrieved here too, in case every waiter went away
 
     async def _verified(self, key: bytes, bearer: str) -> Caller:
-        if not self.registry:
-            raise InvalidToken("this node trusts no token issuer")
         access = await verify(bearer, self.registry.for_access_token, self.jwks, AccessClaims)
         passport = await passport_of(access, bearer, self.registry, self.jwks, self.session)
         caller = Caller(identity=Identity(access.issuer.issuer, access.claims.sub),
@@ -70,6 +70,7 @@ class Authenticator:
         expires = min([access.claims.exp, time.time() + longest]
                       + [v.expires for v in passport.visas])
         self._cache[key] = (expires, caller)
+        self._cache.move_to_end(key)      # a re-verified token is the newest, not the oldest
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)
         return caller

@@ -20,9 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth.passport import BONA_FIDE, GRANT, PASSPORT_SCOPE
-
-BONA_FIDE_TYPES = ("AcceptedTermsAndPolicies", "ResearcherStatus")
+from auth.passport import BONA_FIDE, BONA_FIDE_TYPES, GRANT, PASSPORT_SCOPE
 
 
 class DevUser(BaseModel):

@@ -41,6 +41,7 @@ from auth.tokens import (
 
 log = logging.getLogger(__name__)
 BONA_FIDE = "https://doi.org/10.1038/s41431-018-0219-y"
+BONA_FIDE_TYPES = ("AcceptedTermsAndPolicies", "ResearcherStatus")   # both, value BONA_FIDE
 PASSPORT_SCOPE = "ga4gh_passport_v1"
 GRANT = "ControlledAccessGrants"
 GRANTING_ASSERTERS = frozenset({"dac", "so", "system"})
@@ -133,7 +134,7 @@ def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:
 def is_bona_fide(visas: tuple[Visa, ...]) -> bool:
     """Registered access needs both halves: terms accepted AND researcher status."""
     kinds = {v.type for v in visas if v.value == BONA_FIDE}
-    return {"AcceptedTermsAndPolicies", "ResearcherStatus"} <= kinds
+    return set(BONA_FIDE_TYPES) <= kinds
 
 
 def grants(visas: tuple[Visa, ...]) -> frozenset[str]:

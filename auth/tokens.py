@@ -1,11 +1,11 @@
 """Verifying a JWT (an access token or a visa) against the trusted-issuer configuration.
 
 Order of checks, each failing closed: bounded size and three segments; the JSON type of every
-claim the node reads (auth/claims.py: a malformed claim is a refusal, never an exception
-further on); the issuer, by exact match, from the allow-list; the algorithm, pinned per
+claim the node reads, `sub` present (auth/claims.py: a malformed claim is a refusal, never an
+exception further on); the issuer, by exact match, from the allow-list; the algorithm, pinned per
 issuer; no key material taken from the token (`jwk`, `x5u`, `x5c` refused; `jku` only where
 configured for that issuer's visas); the key from the issuer's JWKS by `kid`; then signature,
-`exp`, `iat`, `nbf`, `iss`, `sub`, and `aud` when the issuer has an audience configured,
+`exp`, `iat`, `nbf`, `iss`, and `aud` when the issuer has an audience configured,
 with a small leeway for clock skew.
 """
 from __future__ import annotations

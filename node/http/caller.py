@@ -36,7 +36,8 @@ def request_token(request: web.Request) -> str | None:
 
 async def caller_of(request: web.Request) -> Caller:
     """The caller a request's Authorization header proves; no header = anonymous.
-    Raises InvalidToken for anything else, never falls back to anonymous."""
+    Raises InvalidToken for anything else (RequestError for two headers), never falls back to
+    anonymous."""
     token = request_token(request)
     if token is None:
         return ANONYMOUS
