@@ -112,13 +112,25 @@ class IssuerRegistry:
         return bool(self._by_issuer)
 
 
+def discovery_url(issuer: str) -> str:
+    """Where OIDC Discovery puts an issuer's document (its trailing slash is not doubled)."""
+    return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
+async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> object:
+    """The issuer's discovery document as JSON; aiohttp.ClientError, TimeoutError or
+    ValueError when it cannot be had."""
+    async with session.get(discovery_url(issuer),
+                           timeout=aiohttp.ClientTimeout(total=10)) as response:
+        response.raise_for_status()
+        return await response.json(content_type=None)
+
+
 async def _discovered(issuer: TrustedIssuer,
                       session: aiohttp.ClientSession) -> TrustedIssuer | None:
-    url = f"{issuer.issuer.rstrip('/')}/.well-known/openid-configuration"
+    url = discovery_url(issuer.issuer)
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
-            response.raise_for_status()
-            document = await response.json(content_type=None)
+        document = await discovery_document(issuer.issuer, session)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.error("OIDC discovery for %s failed (%s); its tokens will be refused",
                   issuer.issuer, exc)

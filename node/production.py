@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from auth.issuers import TrustedIssuer
+from auth.issuers import TrustedIssuer, discovery_document
 from catalogue.credentials import is_internal
 from node.settings import CatalogueSettings, ServiceSettings, Settings
 
@@ -111,10 +111,8 @@ async def development_issuers(settings: Settings,
         return []
     refusals = []
     for issuer in settings.trusted_issuers:
-        url = f"{issuer.issuer.rstrip('/')}/.well-known/openid-configuration"
         try:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
-                document = await response.json(content_type=None)
+            document = await discovery_document(issuer.issuer, session)
         except (aiohttp.ClientError, TimeoutError, ValueError):
             continue
         if isinstance(document, dict) and document.get(DEVELOPMENT_AAI_CLAIM) is True:
