@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command nee
     from beacon.ingest import IngestReport, IngestRequest
     from node.progress import IngestProgress
 
+
 @click.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 5050).")
