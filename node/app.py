@@ -22,6 +22,7 @@ from auth.jwks import JwksCache
 from beacon import store
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
+from beacon.workload import Queries
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
 from node.database import create_pool, resolve_database
@@ -35,6 +36,7 @@ from node.http.app_keys import (
     METRICS,
     NETWORK,
     POOL,
+    QUERIES,
     SETTINGS,
 )
 from node.http.fdp import fdp_routes
@@ -65,7 +67,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
         app[POOL] = pool
     else:
         app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_count_batcher)
+    app.cleanup_ctx.append(_queries)
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
@@ -90,15 +92,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     target = await resolve_database(settings)
     app[SETTINGS] = settings.model_copy(update={"database_url": target.url})
-    app[POOL] = await create_pool(target.url, settings, NODE_MIGRATIONS)
+    app[POOL] = await create_pool(target.url, settings, NODE_MIGRATIONS,
+                                 settings.query_limits().pool_settings())
     log.info("database ready (%s)", "embedded" if target.embedded else "external")
     yield
     await app[POOL].close()
 
 
-async def _count_batcher(app: web.Application) -> AsyncIterator[None]:
+async def _queries(app: web.Application) -> AsyncIterator[None]:
     app[COUNTS] = CountBatcher(app[POOL], app[SETTINGS].count_lanes,
                                app[METRICS].count_round_trip)
+    app[QUERIES] = Queries(app[POOL], app[COUNTS], app[SETTINGS].query_limits())
     yield
     await app[COUNTS].close()
 

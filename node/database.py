@@ -79,8 +79,9 @@ def _json_loads(value: str) -> object:
 async def _reset_connection(conn: asyncpg.Connection) -> None:
     """Replaces asyncpg's default reset query (a DISCARD ALL round trip per release).
 
-    The node sets no session state on pooled connections, and asyncpg's release path rolls
-    back a transaction left open before it calls this."""
+    The node sets no session state on pooled connections (settings it needs are given at
+    connect, or set transaction-locally: beacon/workload.py), and asyncpg's release path
+    rolls back a transaction left open before it calls this."""
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -89,9 +90,11 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(url: str, settings: DatabaseSettings,
-                      migrations: str = NODE_MIGRATIONS) -> asyncpg.Pool:
-    """The service's one pool; migrations are applied before it is handed out."""
+async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NODE_MIGRATIONS,
+                      server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+    """The service's one pool; migrations are applied before it is handed out (on a
+    connection of their own, so the pool's `server_settings`, such as a statement timeout,
+    never bound them)."""
     conn = await connect(url)
     try:
         await apply_migrations(conn, migrations)
@@ -99,7 +102,8 @@ async def create_pool(url: str, settings: DatabaseSettings,
         await conn.close()
     pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,
                                      max_size=max(settings.db_pool_min, settings.db_pool_max),
-                                     init=_init_connection, reset=_reset_connection)
+                                     init=_init_connection, reset=_reset_connection,
+                                     server_settings=server_settings)
     assert pool is not None
     return pool
 

@@ -36,6 +36,7 @@ from node.urls import Url
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
     from beacon.info import BeaconIdentity
+    from beacon.workload import QueryLimits
     from catalogue.harvest import HarvestConfig
     from catalogue.site import CatalogueIdentity
 
@@ -122,6 +123,20 @@ class Settings(ServiceSettings):
         default=2, ge=1, description="Pool connections that answer variant count queries in "
                                      "batches (beacon/count_batcher.py): more lets PostgreSQL "
                                      "run more of them at once, fewer makes larger batches")
+    query_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Longest any statement on the node's pool may run "
+                                       "(statement_timeout), positional variant queries "
+                                       "included; a query that takes longer is a 503")
+    wide_query_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest a wide variant query (no position, or a "
+                                        "window over narrow_window_bases) may take, waiting "
+                                        "for a wide lane included (beacon/workload.py)")
+    wide_query_lanes: int = Field(
+        default=1, ge=1, description="Wide variant queries running at once, each on one "
+                                     "pool connection and one PostgreSQL core")
+    narrow_window_bases: int = Field(
+        default=1_000_000, ge=1, description="The widest range or bracket window still "
+                                             "answered as a positional (narrow) query")
     ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
     min_reportable_count: int = Field(
         default=1, ge=1, description="Counts below this are reported as 0 / not found; a "
@@ -156,10 +171,18 @@ class Settings(ServiceSettings):
     def _pool_outlasts_lanes(self) -> Settings:
         """Lanes hold their connections while counts keep coming: record queries and the
         rest need at least one more, or they would wait for the counts to stop."""
-        if self.count_lanes >= self.db_pool_max:
-            raise ValueError(f"count_lanes ({self.count_lanes}) must be less than db_pool_max "
-                             f"({self.db_pool_max})")
+        lanes = self.count_lanes + self.wide_query_lanes
+        if lanes >= self.db_pool_max:
+            raise ValueError(f"count_lanes + wide_query_lanes ({lanes}) must be less than "
+                             f"db_pool_max ({self.db_pool_max})")
         return self
+
+    def query_limits(self) -> QueryLimits:
+        from beacon.workload import QueryLimits
+        return QueryLimits(narrow_seconds=self.query_timeout_seconds,
+                           wide_seconds=self.wide_query_timeout_seconds,
+                           wide_lanes=self.wide_query_lanes,
+                           narrow_window=self.narrow_window_bases)
 
     def beacon_identity(self) -> BeaconIdentity:
         from beacon.info import BeaconIdentity

@@ -107,7 +107,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def pool(db_url: str, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(db_url, settings)
+    pool = await create_pool(db_url, settings,
+                             server_settings=settings.query_limits().pool_settings())
     yield pool
     await pool.close()
 

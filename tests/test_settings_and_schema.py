@@ -52,10 +52,14 @@ def test_unknown_config_keys_and_missing_file_are_errors(clean_env, tmp_path):
 
 
 def test_count_lanes_leave_the_pool_a_connection(clean_env):
-    """Lanes hold connections while counts keep coming; records need one more."""
-    assert Settings(count_lanes=3, db_pool_max=4).count_lanes == 3
-    with pytest.raises(ValueError, match="count_lanes .4. must be less than db_pool_max .4."):
-        Settings(count_lanes=4, db_pool_max=4)
+    """Count and wide lanes hold connections while queries keep coming; records need one
+    more."""
+    assert Settings(count_lanes=2, db_pool_max=4).count_lanes == 2
+    with pytest.raises(ValueError, match=r"count_lanes \+ wide_query_lanes \(4\) must be less "
+                                         r"than db_pool_max \(4\)"):
+        Settings(count_lanes=3, db_pool_max=4)
+    with pytest.raises(ValueError, match="wide_query_lanes"):
+        Settings(count_lanes=1, wide_query_lanes=3, db_pool_max=4)
     clean_env.setenv("GDI_NODE_DB_POOL_MAX", "2")
     with pytest.raises(ValueError, match="count_lanes"):
         Settings()

@@ -10,6 +10,7 @@ from auth.policy import Caller
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from beacon.info import BeaconIdentity
+from beacon.workload import Queries
 from catalogue.site import SiteCache
 from node.federation.network import Network
 from node.http.metrics import Metrics
@@ -20,6 +21,7 @@ SETTINGS = web.AppKey("settings", Settings)
 BEACON = web.AppKey("beacon", BeaconIdentity)
 POOL = web.AppKey("pool", asyncpg.Pool)
 COUNTS = web.AppKey("counts", CountBatcher)
+QUERIES = web.AppKey("queries", Queries)
 METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

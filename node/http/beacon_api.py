@@ -23,7 +23,8 @@ from beacon.request import (
 )
 from beacon.responses import error_body
 from beacon.store import DatasetRow
-from node.http.app_keys import BEACON, CALLER, COUNTS, DATASETS, POOL, SETTINGS
+from beacon.workload import QueryTimeout
+from node.http.app_keys import BEACON, CALLER, DATASETS, QUERIES, SETTINGS
 from node.http.caller import audit
 from node.http.metrics import REQUEST_ID, Handler
 from node.http.outage import RETRY_AFTER_SECONDS
@@ -39,6 +40,8 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
+    if isinstance(exc, QueryTimeout):      # the load, not the caller: retry, or ask narrower
+        return json_response(error_body(beacon_id, 503, str(exc)), 503, headers=_RETRY_AFTER)
     if isinstance(exc, web.HTTPException):
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
@@ -94,7 +97,7 @@ async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     chosen = answer.select_datasets(query, await _visible(request))
-    answers = await answer.answer_datasets(app[POOL], app[COUNTS], query, chosen,
+    answers = await answer.answer_datasets(app[QUERIES], query, chosen,
                                           min_count=settings.min_reportable_count,
                                           base_url=settings.base_url)
     audit(request, {a.dataset.id: a.granularity for a in answers})

@@ -1,0 +1,139 @@
+"""Two classes of variant query, so that expensive ones cannot starve cheap ones.
+
+A query that pins a position (a sequence query, a range or bracket no wider than
+`QueryLimits.narrow_window` bases) is *narrow*: an index lookup of a few rows, answered in
+batches by the count lanes (beacon/count_batcher.py) within the pool's statement timeout. Any
+other query (a whole chromosome, a whole dataset, a wide window) is *wide*: it may read
+millions of index entries. Wide queries get lanes of their own (`WideLanes`), few of them,
+each running one statement at a time without parallel workers, so however many arrive they
+hold at most `wide_lanes` pool connections and as many PostgreSQL CPU cores; a narrow query
+never waits behind one. Each class has its own time limit: waiting for a wide lane counts
+against it, and the server ends a statement that outlives it (`statement_timeout`), so a
+flood of wide queries is answered with `QueryTimeout` (a 503 with Retry-After) rather than
+queued for ever.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+
+from beacon import store
+from beacon.count_batcher import CountBatcher
+from beacon.request import VariantQuery
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    narrow_seconds: float = 5.0          # every statement on the pool (its statement_timeout)
+    wide_seconds: float = 30.0           # a wide query, from its arrival to its answer
+    wide_lanes: int = 1                  # wide statements running at once
+    narrow_window: int = 1_000_000       # bases: the widest range or bracket still narrow
+
+    def pool_settings(self) -> dict[str, str]:
+        """PostgreSQL settings of every pooled connection (given at connect, so they cost
+        nothing per statement and a pool reset cannot undo them)."""
+        return {"statement_timeout": str(_milliseconds(self.narrow_seconds))}
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def is_wide(query: VariantQuery, limits: QueryLimits) -> bool:
+    """Wide unless the query pins a chromosome and a window of at most `narrow_window`
+    bases (a bracket's window runs from its first start to its last end)."""
+    if query.kind == "sequence":
+        return False
+    if query.kind in ("range", "bracket"):
+        return query.end[-1] - query.start[0] > limits.narrow_window
+    return True
+
+
+class QueryTimeout(Exception):
+    """A query outlived its class's time limit, waiting for a lane or in the database.
+    Not the caller's mistake and not an outage: the node says so and suggests what helps."""
+
+    def __init__(self, wide: bool, limits: QueryLimits) -> None:
+        self.wide = wide
+        seconds = limits.wide_seconds if wide else limits.narrow_seconds
+        advice = (f"narrow the window (up to {limits.narrow_window:,} bases is answered "
+                  "ahead of wide queries) or retry later" if wide else "retry later")
+        super().__init__(f"the query took longer than this node's limit of {seconds:g} s for "
+                         f"{'wide' if wide else 'positional'} queries; {advice}")
+
+
+class WideLanes:
+    """One per application: the few connections wide statements run on, one at a time."""
+
+    def __init__(self, pool: asyncpg.Pool, limits: QueryLimits) -> None:
+        self._pool = pool
+        self._limits = limits
+        self._lanes = asyncio.Semaphore(limits.wide_lanes)
+
+    async def run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """`statement` on a lane's connection, in a transaction whose statement timeout is
+        what is left of the query's time; QueryTimeout when none is left. Transaction-local
+        settings end with it, whatever happens, so no pooled connection keeps them."""
+        limits = self._limits
+        deadline = time.monotonic() + limits.wide_seconds
+        try:
+            async with asyncio.timeout(limits.wide_seconds):
+                await self._lanes.acquire()
+        except TimeoutError:
+            raise QueryTimeout(True, limits) from None
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise QueryTimeout(True, limits)
+                await connection.execute(
+                    "SELECT set_config('statement_timeout', $1, true), "
+                    "set_config('max_parallel_workers_per_gather', '0', true)",
+                    str(_milliseconds(left)))
+                return await statement(connection)
+        except asyncpg.QueryCanceledError:
+            raise QueryTimeout(True, limits) from None
+        finally:
+            self._lanes.release()
+
+
+class Queries:
+    """Where each variant statement of a request runs: narrow counts through the count
+    batcher, narrow record pages straight on the pool, anything wide on the wide lanes."""
+
+    def __init__(self, pool: asyncpg.Pool, counts: CountBatcher, limits: QueryLimits) -> None:
+        self._pool = pool
+        self._counts = counts
+        self._limits = limits
+        self._wide = WideLanes(pool, limits)
+
+    async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
+                    span: int) -> dict[str, int]:
+        """Per-dataset counts of `query` (`store.count_batch`)."""
+        if is_wide(query, self._limits):
+            key, arguments = store.count_query(query, dataset_ids, chromosome, span)
+            return (await self._wide.run(
+                lambda connection: store.count_batch(connection, key, [arguments])))[0]
+        try:
+            return await self._counts.count(query, dataset_ids, chromosome, span)
+        except asyncpg.QueryCanceledError:
+            raise QueryTimeout(False, self._limits) from None
+
+    async def fetch(self, query: VariantQuery, dataset_id: str, chromosome: str | None,
+                    span: int, skip: int, limit: int) -> list[store.VariantRow]:
+        """A page of the records `query` matches in one dataset (`store.fetch_variants`)."""
+        if is_wide(query, self._limits):
+            return await self._wide.run(lambda connection: store.fetch_variants(
+                connection, query, dataset_id, chromosome, span, skip, limit))
+        try:
+            return await store.fetch_variants(self._pool, query, dataset_id, chromosome, span,
+                                              skip, limit)
+        except asyncpg.QueryCanceledError:
+            raise QueryTimeout(False, self._limits) from None

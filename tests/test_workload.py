@@ -1,0 +1,126 @@
+"""Query classes and their limits (beacon/workload.py), on real PostgreSQL and real HTTP.
+
+A statement that outlives its class's limit is a 503 with Retry-After and a Beacon body that
+says which limit and what helps, never a 500; wide queries run on their own lanes, so a busy
+wide lane neither holds up a narrow query nor leaves its settings on a pooled connection.
+Latency under a flood of wide queries is measured by bench/query.py (the mixed-load row),
+not here.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import asyncpg
+import pytest
+
+from beacon.count_batcher import CountBatcher
+from beacon.request import VariantQuery, query_from_get
+from beacon.workload import Queries, QueryLimits, QueryTimeout, WideLanes, is_wide
+from node.database import create_pool
+from tests.test_hardening import DATASET, _beacon_error, _node_settings, loaded, served
+
+__all__ = ["loaded"]                       # the fixture: one small public dataset
+NARROW = "/api/g_variants?referenceName=1&start=99&alternateBases=G&requestedGranularity=count"
+WIDE = "/api/g_variants?referenceName=1&start=0&end=200000000&requestedGranularity=count"
+
+
+def _query(path: str) -> VariantQuery:
+    query = query_from_get(parse_qsl(urlsplit(path).query))
+    assert query is not None
+    return query
+
+
+@pytest.mark.parametrize(("path", "wide"), [
+    (NARROW, False),
+    ("/api/g_variants?referenceName=1&start=0&end=1000000", False),     # exactly the window
+    ("/api/g_variants?referenceName=1&start=0&end=1000001", True),
+    (WIDE, True),
+    ("/api/g_variants?referenceName=1&start=10,20&end=30,1000010", False),
+    ("/api/g_variants?referenceName=1&start=10,20&end=30,1000011", True),
+    ("/api/g_variants?variantType=DEL", True),                          # no position at all
+    ("/api/g_variants?referenceName=1&variantType=DEL", True),          # a whole chromosome
+])
+def test_a_query_is_wide_unless_it_pins_a_window(path, wide):
+    assert is_wide(_query(path), QueryLimits(narrow_window=1_000_000)) is wide
+
+
+async def _locked_variants(url: str) -> asyncpg.Connection:
+    """A session holding an exclusive lock on the variants: every query on them waits, and
+    the waiting counts against its statement timeout, as a slow scan's time would."""
+    holder = await asyncpg.connect(url)
+    await holder.execute("BEGIN; LOCK TABLE variants IN ACCESS EXCLUSIVE MODE")
+    return holder
+
+
+async def test_a_query_over_its_limit_is_a_503_naming_the_limit(db_url, loaded, tmp_path: Path,
+                                                                beacon_schema):
+    settings = _node_settings(db_url, tmp_path, query_timeout_seconds=0.3,
+                              wide_query_timeout_seconds=0.6)
+    async with served(settings) as node:            # the node's own pool, as `serve` opens it
+        holder = await _locked_variants(db_url)
+        try:
+            narrow, wide = await asyncio.gather(node.get(NARROW), node.get(WIDE))
+            message = await _beacon_error(narrow, 503, beacon_schema)
+            assert "0.3 s for positional queries" in message and "retry later" in message
+            assert narrow.headers["Retry-After"].isdigit()
+            message = await _beacon_error(wide, 503, beacon_schema)
+            assert "0.6 s for wide queries" in message and "1,000,000 bases" in message
+            assert wide.headers["Retry-After"].isdigit()
+        finally:
+            await holder.close()                     # its transaction ends, the lock goes
+        for path in (NARROW, WIDE):                  # and the same node answers again
+            response = await node.get(path)
+            assert response.status == 200, await response.text()
+            assert (await response.json())["responseSummary"]["numTotalResults"] >= 1
+
+
+async def test_a_busy_wide_lane_holds_up_wide_queries_only(db_url, loaded, settings):
+    limits = QueryLimits(narrow_seconds=5, wide_seconds=0.5, wide_lanes=1)
+    pool = await create_pool(db_url, settings, server_settings=limits.pool_settings())
+    counts = CountBatcher(pool, 1)
+    queries = Queries(pool, counts, limits)
+    lanes = WideLanes(pool, limits)
+    default_workers = await pool.fetchval("SHOW max_parallel_workers_per_gather")
+    try:
+        # The only lane is held (by the test, until it says so) ...
+        release = asyncio.Event()
+        holder = asyncio.create_task(lanes.run(lambda c: release.wait()))
+        await asyncio.sleep(0.05)
+        # ... another wide query waits for the lane until its time is up ...
+        with pytest.raises(QueryTimeout) as waited:
+            await lanes.run(lambda c: c.fetchval("SELECT 1"))
+        assert waited.value.wide
+        # ... while narrow counts are answered meanwhile (through their own lanes).
+        assert await queries.count(_query(NARROW), [DATASET], "1", 5_000) == {DATASET: 1}
+        assert not holder.done()
+        release.set()
+        await holder
+        # A statement outliving the limit is ended by the server (statement_timeout).
+        with pytest.raises(QueryTimeout):
+            await lanes.run(lambda c: c.execute("SELECT pg_sleep(30)"))
+        # A wide query answers; the settings it ran under were the
+        # transaction's, so no pooled connection keeps them.
+        assert await queries.count(_query(WIDE), [DATASET], "1", 5_000) == {DATASET: 3}
+        for _ in range(pool.get_size() + 1):
+            async with pool.acquire() as connection:
+                assert await connection.fetchval("SHOW statement_timeout") == "5s"
+                assert await connection.fetchval(
+                    "SHOW max_parallel_workers_per_gather") == default_workers
+    finally:
+        await counts.close()
+        await pool.close()
+
+
+async def test_wide_statements_run_without_parallel_workers(db_url, loaded, settings):
+    limits = QueryLimits(wide_seconds=2)
+    pool = await create_pool(db_url, settings, server_settings=limits.pool_settings())
+    try:
+        seen = await WideLanes(pool, limits).run(lambda c: c.fetchrow(
+            "SELECT current_setting('statement_timeout') AS timeout, "
+            "current_setting('max_parallel_workers_per_gather') AS workers"))
+        assert seen["workers"] == "0"
+        assert seen["timeout"] in ("2s", "1999ms", "1998ms", "1997ms")   # what is left of 2 s
+    finally:
+        await pool.close()
