@@ -1,4 +1,5 @@
-"""The one place that decides how much of a dataset a caller may see (DOMAIN.md §5).
+"""How much of a dataset a caller's credentials allow (DOMAIN.md §5); the Beacon's
+disclosure policy (beacon/disclosure.py `ceiling`) builds on it and is what answers use.
 
 PUBLIC: record for anyone. REGISTERED: count for bona fide researchers, boolean otherwise.
 CONTROLLED: record with a ControlledAccessGrants visa for that dataset, otherwise boolean,

@@ -1,15 +1,17 @@
 """Answering a variant query over the node's datasets: which datasets are asked, at which
-granularity each may answer, the count floor, and the response shape. No HTTP here.
+granularity each may answer, and the response shape. No HTTP here.
 
-Granularity is decided per dataset (`auth.policy`): a PUBLIC dataset may answer with records
-while a CONTROLLED one in the same response only says whether it has a hit. The response's
-`returnedGranularity` is the highest any dataset answered at. Each resultSet carries its own
-in `info.returnedGranularity`; a boolean-level dataset's `resultsCount` is 0, because its
-count is not the caller's to see. `numTotalResults` sums only the counts the caller may see.
+Granularity is decided per dataset (`beacon.disclosure.ceiling`): a PUBLIC dataset may answer
+with records while a CONTROLLED one in the same response only says whether it has a hit. The
+response's `returnedGranularity` is the highest any dataset answered at. Each resultSet
+carries its own in `info.returnedGranularity`; a boolean-level dataset's `resultsCount` is 0,
+because its count is not the caller's to see. `numTotalResults` sums only the counts the
+caller may see.
 
-Count privacy: a count below a dataset's minimum reportable count is reported as 0 and the
-dataset as not found. The total is summed from the reported counts, so it cannot leak the
-suppressed number either.
+What each dataset may reveal is the disclosure engine's (beacon/disclosure.py): its allele
+floor is a condition of the SQL, so a variant below it is found by no query form; its counts
+are reported as precisely as the caller's tier allows, with `countPrecision` and
+`countAdjustedTo` on the summary and on every resultSet.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Any
 from auth.policy import highest, lowest
 from beacon import store
 from beacon.assemblies import ASSEMBLIES
+from beacon.datasets import Seen
+from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
@@ -28,25 +32,28 @@ from beacon.workload import Queries
 
 GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
 _SCHEMAS = returned_schemas(GENOMIC_VARIATION)
-FLOOR_KEY = "minReportableCount"
 
 
 @dataclass
 class DatasetAnswer:
-    dataset: store.DatasetRow
+    seen: Seen
     granularity: str
-    count: int = 0                       # as reported: 0 when below the floor
+    count: ReportedCount                 # as the caller's tier may see it
+    rare: bool = False                   # the hit includes a variant just above the floor
     results: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def dataset(self) -> store.DatasetRow:
+        return self.seen.row
+
+    @property
     def exists(self) -> bool:
-        return self.count > 0
+        return self.count.exists
 
 
-def select_datasets(query: VariantQuery, visible: dict[str, tuple[store.DatasetRow, str]]
-                    ) -> list[tuple[store.DatasetRow, str]]:
-    """The datasets a query asks, with the caller's ceiling for each: those named (all must
-    be visible; a hidden one is as unknown as a missing one), on the stated assembly."""
+def select_datasets(query: VariantQuery, visible: dict[str, Seen]) -> list[Seen]:
+    """The datasets a query asks (those named: all must be visible, a hidden one is as unknown
+    as a missing one), on the stated assembly."""
     if query.dataset_ids:
         unknown = [d for d in query.dataset_ids if d not in visible]
         if unknown:
@@ -55,7 +62,7 @@ def select_datasets(query: VariantQuery, visible: dict[str, tuple[store.DatasetR
     else:
         chosen = list(visible.values())
     if query.assembly is not None:
-        chosen = [c for c in chosen if c[0].assembly == query.assembly.id]
+        chosen = [c for c in chosen if c.row.assembly == query.assembly.id]
     return chosen
 
 
@@ -77,31 +84,31 @@ def located_query(variant_id: str, body: RequestBody) -> VariantQuery:
                             "alternateBases": parsed.alt}})
 
 
-def floor_of(dataset: store.DatasetRow, default: int) -> int:
-    value = dataset.metadata.get(FLOOR_KEY)
-    return value if isinstance(value, int) and value > 0 else default
-
-
-async def answer_datasets(queries: Queries, query: VariantQuery,
-                          datasets: list[tuple[store.DatasetRow, str]], *, min_count: int,
+async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[Seen], *,
                           base_url: str) -> list[DatasetAnswer]:
-    """`datasets` pairs each dataset with the most the caller may see of it; `queries`
-    decides where each statement runs (beacon/workload.py)."""
-    answers = [DatasetAnswer(d, lowest(query.granularity, allowed)) for d, allowed in datasets]
-    by_assembly: dict[str, list[DatasetAnswer]] = {}
+    """Each dataset's answer, at the most the caller may see of it; `queries` decides where
+    each statement runs (beacon/workload.py). Datasets sharing an assembly and an allele floor
+    are counted by one statement."""
+    answers = [DatasetAnswer(d, lowest(query.granularity, d.ceiling), report(0, d.rules))
+               for d in datasets]
+    groups: dict[tuple[str, int], list[DatasetAnswer]] = {}
     for item in answers:
-        by_assembly.setdefault(item.dataset.assembly, []).append(item)
-    for assembly_id, group in by_assembly.items():
+        groups.setdefault((item.dataset.assembly, item.seen.rules.allele_floor), []).append(item)
+    for (assembly_id, floor), group in groups.items():
         chromosome = query.chromosome_on(ASSEMBLIES[assembly_id])
         if query.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
         span = max(item.dataset.max_variant_length for item in group)
-        counts = await queries.count(query, [i.dataset.id for i in group], chromosome, span)
+        found = await queries.count(query, [i.dataset.id for i in group], chromosome, span,
+                                    floor)
         for item in group:
-            raw = counts.get(item.dataset.id, 0)
-            item.count = raw if raw >= floor_of(item.dataset, min_count) else 0
-            if item.granularity == "record" and item.exists and query.limit:
-                rows = await queries.fetch(query, item.dataset.id, chromosome, span,
+            matches = found.get(item.dataset.id)
+            if matches is None:
+                continue
+            item.count = report(matches.count, item.seen.rules)
+            item.rare = is_rare(matches.rarest, item.seen.rules)
+            if item.granularity == "record" and query.limit:
+                rows = await queries.fetch(query, item.dataset.id, chromosome, span, floor,
                                            query.skip, query.limit)
                 item.results = [genomic_variation(r, item.dataset, base_url) for r in rows]
     return answers
@@ -112,27 +119,34 @@ def _shown(include: str, hit: bool) -> bool:
     return include == "ALL" or (include != "NONE" and hit == (include == "HIT"))
 
 
-def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer]) -> dict[str, Any]:
+def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
+             info: dict[str, Any] | None = None) -> dict[str, Any]:
     """boolean, count or resultSets response, whichever the highest granularity given is."""
-    returned, found, total = "boolean", False, 0
+    returned, found, counted_parts = "boolean", False, []
     result_sets = []
     for item in answers:
-        hit = item.count > 0
+        hit = item.exists
         counted = item.granularity != "boolean"
         found = found or hit
         if counted:
             returned = highest(returned, item.granularity)
-            total += item.count
+            counted_parts.append(item.count)
         if _shown(query.include, hit):
             result_sets.append({
                 "id": item.dataset.id, "setType": "dataset", "exists": hit,
-                "resultsCount": item.count if counted else 0,
+                "resultsCount": item.count.value if counted else 0,
+                **(precision_fields([item.count]) if counted else {}),
                 "results": item.results, "info": {"returnedGranularity": item.granularity}})
-    return envelope(beacon_id, query, returned, found, total, result_sets)
+    body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
+                    result_sets, precision_fields(counted_parts))
+    if info:
+        body["info"] = info
+    return body
 
 
 def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, total: int,
-             result_sets: list[dict[str, Any]]) -> dict[str, Any]:
+             result_sets: list[dict[str, Any]], precision: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     """A genomicVariation response to `query` at the `returned` granularity: the request
     echoed in meta, the summary, and at count or record the resultSets given. The node fills
     it from its datasets, the network (node/federation/merge.py) from its peers' answers."""
@@ -144,5 +158,6 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
                             "responseSummary": {"exists": exists}}
     if returned != "boolean":
         body["responseSummary"]["numTotalResults"] = total
+        body["responseSummary"].update(precision or {"countPrecision": "exact"})
         body["response"] = {"resultSets": result_sets}
     return body

@@ -22,7 +22,7 @@ from beacon.request import VariantQuery
 
 MAX_BATCH = 256              # members per statement: bounds its size, not the waiting
 
-_Member = tuple[list[object], "asyncio.Future[dict[str, int]]"]
+_Member = tuple[list[object], "asyncio.Future[dict[str, store.Matches]]"]
 
 
 class CountBatcher:
@@ -38,10 +38,11 @@ class CountBatcher:
         self._lanes: set[asyncio.Task[None]] = set()
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                    span: int) -> dict[str, int]:
-        """Per-dataset counts of one query, as `store.count_batch` gives them."""
-        key, arguments = store.count_query(query, dataset_ids, chromosome, span)
-        waiter: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+                    span: int, floor: int) -> dict[str, store.Matches]:
+        """Per-dataset matches of one query, as `store.count_batch` gives them."""
+        key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
+        waiter: asyncio.Future[dict[str, store.Matches]] = (
+            asyncio.get_running_loop().create_future())
         group = self._queue.get(key)
         if group is None:
             group = self._queue[key] = []

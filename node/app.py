@@ -20,6 +20,8 @@ from auth.authenticate import Authenticator
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from beacon import store
+from beacon.audit import AuditTrail
+from beacon.budget import Budgets
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from beacon.workload import Queries
@@ -29,12 +31,15 @@ from node.database import create_pool, resolve_database
 from node.federation.network import Network
 from node.http import beacon_api, health, network_api
 from node.http.app_keys import (
+    AUDIT,
     AUTHENTICATOR,
     BEACON,
+    BUDGETS,
     COUNTS,
     DATASETS,
     METRICS,
     NETWORK,
+    POLICY,
     POOL,
     QUERIES,
     SETTINGS,
@@ -62,12 +67,14 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
+    app[POLICY] = settings.disclosure_policy()
     app[METRICS] = metrics
     if pool is not None:
         app[POOL] = pool
     else:
         app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_queries)
+    app.cleanup_ctx.append(_audit_trail)
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
@@ -103,8 +110,16 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
     app[COUNTS] = CountBatcher(app[POOL], app[SETTINGS].count_lanes,
                                app[METRICS].count_round_trip)
     app[QUERIES] = Queries(app[POOL], app[COUNTS], app[SETTINGS].query_limits())
+    app[BUDGETS] = Budgets(app[POOL], app[POLICY])
     yield
     await app[COUNTS].close()
+
+
+async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
+    app[AUDIT] = AuditTrail(app[POOL])
+    app[AUDIT].start()
+    yield
+    await app[AUDIT].close()
 
 
 async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ from them (`Settings.beacon_identity`, `CatalogueSettings.harvest_config`, ...).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, ClassVar
 import platformdirs
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -35,6 +38,7 @@ from node.federation.peers import Peer
 from node.urls import Url
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
+    from beacon.disclosure import DisclosurePolicy
     from beacon.info import BeaconIdentity
     from beacon.workload import QueryLimits
     from catalogue.harvest import HarvestConfig
@@ -99,6 +103,39 @@ class ServiceSettings(BaseSettings):
         return tuple(sources)
 
 
+class TierSettings(BaseModel):
+    """One tier's disclosure rules (beacon/disclosure.py); unset = that tier's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allele_floor: int | None = Field(default=None, ge=1)
+    count_step: int | None = Field(default=None, ge=1)
+    budget_per_window: int | None = Field(default=None, ge=0)
+    budget_per_day: int | None = Field(default=None, ge=0)
+    rare_cost: int | None = Field(default=None, ge=1)
+    rare_below: int | None = Field(default=None, ge=0)
+
+
+class DisclosureSettings(BaseModel):
+    """What callers may learn (docs/privacy.md). In TOML, a [disclosure] table; in the
+    environment, GDI_NODE_DISCLOSURE as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anonymous: TierSettings = Field(default_factory=TierSettings)
+    bona_fide: TierSettings = Field(default_factory=TierSettings)
+    granted: TierSettings = Field(default_factory=TierSettings)
+    anonymous_discovery: bool = Field(
+        default=False, description="REGISTERED and CONTROLLED datasets answer anonymous "
+                                   "callers' queries (boolean, through the floor and budget); "
+                                   "off = anonymous callers do not learn they exist")
+    budget_window_seconds: int = Field(default=3600, ge=1)
+    client_address_header: str | None = Field(
+        default=None, description="Header a trusted proxy puts the client's address in "
+                                  "(its last entry counts, e.g. X-Forwarded-For); unset = "
+                                  "the connection's peer address identifies anonymous callers")
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid")
 
@@ -138,9 +175,7 @@ class Settings(ServiceSettings):
         default=1_000_000, ge=1, description="The widest range or bracket window still "
                                              "answered as a positional (narrow) query")
     ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
-    min_reportable_count: int = Field(
-        default=1, ge=1, description="Counts below this are reported as 0 / not found; a "
-                                     "dataset's metadata minReportableCount overrides it")
+    disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     trusted_issuers: list[TrustedIssuer] = Field(
         default_factory=list, description="Issuers whose access tokens and visas are checked; "
                                           "none = every caller is anonymous")
@@ -176,6 +211,15 @@ class Settings(ServiceSettings):
             raise ValueError(f"count_lanes + wide_query_lanes ({lanes}) must be less than "
                              f"db_pool_max ({self.db_pool_max})")
         return self
+
+    def disclosure_policy(self) -> DisclosurePolicy:
+        from beacon.disclosure import DEFAULT_TIERS, DisclosurePolicy
+        tiers = {tier: dataclasses.replace(rules, **getattr(self.disclosure, tier).model_dump(
+                     exclude_none=True)) for tier, rules in DEFAULT_TIERS.items()}
+        return DisclosurePolicy(tiers=tiers,
+                                anonymous_discovery=self.disclosure.anonymous_discovery,
+                                hide_controlled=self.hide_controlled_datasets,
+                                window_seconds=self.disclosure.budget_window_seconds)
 
     def query_limits(self) -> QueryLimits:
         from beacon.workload import QueryLimits

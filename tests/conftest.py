@@ -21,9 +21,15 @@ from aiohttp.test_utils import TestServer
 from node.app import create_app
 from node.database import create_pool
 from node.migrate import NODE_MIGRATIONS, apply_migrations
-from node.settings import Settings
+from node.settings import DisclosureSettings, Settings, TierSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests of what queries find (not of disclosure control, tests/test_disclosure.py) run a node
+# an operator has opened up: every variant visible to every tier, exact counts, no budget,
+# anonymous callers answered on REGISTERED and CONTROLLED datasets (boolean) as before.
+_OPEN_TIER = TierSettings(allele_floor=1, count_step=1, budget_per_window=0, budget_per_day=0)
+OPEN_DISCLOSURE = DisclosureSettings(anonymous=_OPEN_TIER, bona_fide=_OPEN_TIER,
+                                     anonymous_discovery=True)
 
 
 def free_port() -> int:
@@ -102,7 +108,7 @@ async def db_url(pg_server_url: str) -> AsyncIterator[str]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=db_url, data_dir=tmp_path / "node", beacon_id="org.test.node",
-                    ingest_workers=2)
+                    ingest_workers=2, disclosure=OPEN_DISCLOSURE)
 
 
 @pytest.fixture

@@ -43,7 +43,13 @@ from node.database import create_pool
 from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import free_port, node_database, serve_app, write_vcf_text
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
 
 PUBLIC, REGISTERED, CONTROLLED, OTHER = ("GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003",
                                          "GDI-FI-SYN-004")
@@ -104,7 +110,7 @@ async def _node_trusting(url: str, directory: Path, aai: DevIssuer, aai_url: str
         metadata = {"aliases": [ALIAS]} if dataset_id == CONTROLLED else {}
         await ingest(url, IngestRequest(path, dataset_id, GRCH38, level, dataset_id,
                                         metadata=metadata, workers=1))
-    settings = Settings(database_url=url, data_dir=directory, beacon_id="org.test.auth",
+    settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=directory, beacon_id="org.test.auth",
                         trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))],
                         jwks_cooldown_seconds=0)
     pool = await create_pool(url, settings)
@@ -379,8 +385,9 @@ async def _aai_token(stack: Stack, user: str) -> str:
     (None, {PUBLIC: "record", REGISTERED: "boolean", CONTROLLED: "boolean", OTHER: "boolean"}),
     ("alice", {PUBLIC: "record", REGISTERED: "boolean", CONTROLLED: "boolean",
                OTHER: "boolean"}),
-    ("bob", {PUBLIC: "record", REGISTERED: "count", CONTROLLED: "boolean", OTHER: "boolean"}),
-    ("carol", {PUBLIC: "record", REGISTERED: "count", CONTROLLED: "record", OTHER: "boolean"}),
+    # bona fide researchers discover CONTROLLED data at count level (docs/privacy.md)
+    ("bob", {PUBLIC: "record", REGISTERED: "count", CONTROLLED: "count", OTHER: "count"}),
+    ("carol", {PUBLIC: "record", REGISTERED: "count", CONTROLLED: "record", OTHER: "count"}),
 ])
 async def test_granularity_per_dataset_for_aai_users(stack, beacon_schema, user, expected):
     token = await _aai_token(stack, user) if user else None
@@ -402,8 +409,8 @@ async def test_count_granularity_request_is_capped_per_dataset(stack, beacon_sch
     assert body["meta"]["returnedGranularity"] == "count"
     assert beacon_schema(RESPONSE_SCHEMAS["count"], body) == []
     sets = {s["id"]: s for s in body["response"]["resultSets"]}
-    assert sets[CONTROLLED]["resultsCount"] == 2 and sets[OTHER]["resultsCount"] == 0
-    assert body["responseSummary"]["numTotalResults"] == 6      # PUBLIC, REGISTERED, CONTROLLED
+    assert sets[CONTROLLED]["resultsCount"] == 2 and sets[OTHER]["resultsCount"] == 2
+    assert body["responseSummary"]["numTotalResults"] == 8      # all four, OTHER at count
 
 
 async def test_hidden_controlled_datasets_vanish_for_callers_without_grant(stack):
@@ -469,7 +476,7 @@ async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):
 
 async def _rotation_scenario(url: str, tmp_path: Path, issuer_url: str,
                              keys: dict[str, SigningKey], fetches: list[float]) -> None:
-    settings = Settings(database_url=url, data_dir=tmp_path, jwks_cooldown_seconds=1.0,
+    settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=tmp_path, jwks_cooldown_seconds=1.0,
                         jwks_max_age_seconds=1.0, trusted_issuers=[TrustedIssuer(
                             issuer=issuer_url, jwks_uri=f"{issuer_url}/jwks")])
     pool = await create_pool(url, settings)

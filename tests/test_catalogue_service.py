@@ -36,6 +36,7 @@ from node.publication.push import Backoff, Publisher, PublishError, publish
 from node.publication.records import records_for
 from node.settings import CatalogueSettings, Settings
 from tests.conftest import (
+    OPEN_DISCLOSURE,
     free_port,
     fresh_database,
     node_database,
@@ -146,7 +147,7 @@ async def _node(pg_server_url: str, directory: Path, node_id: str, country: str,
         for dataset_id, (level, assembly, count, metadata) in datasets.items():
             await _ingest(db, directory, dataset_id, level, assembly, count, metadata)
         port = PORTS[node_id]
-        settings = Settings(database_url=db, data_dir=directory, beacon_id=node_id,
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=db, data_dir=directory, beacon_id=node_id,
                             beacon_name=f"Node {country}", country=country, port=port,
                             public_base_url=f"http://127.0.0.1:{port}",
                             catalogue_url=catalogue_url,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from beacon.count_batcher import MAX_BATCH, CountBatcher
 from beacon.request import VariantQuery, query_from_get
+from beacon.store import Matches
 from node.database import create_pool
 from node.settings import Settings
 from tests import test_query_properties
@@ -94,12 +95,12 @@ async def test_one_turn_of_same_shaped_counts_is_one_round_trip(
                for v in SEQUENCE_ROWS[:20]]
     queries += [_query({"referenceName": "1", "start": str(s), "end": str(s + 700)})
                 for s in range(2_000, 12_000, 2_000)]
-    together = await asyncio.gather(*(batcher.count(q, [loaded], "1", SPAN) for q in queries))
+    together = await asyncio.gather(*(batcher.count(q, [loaded], "1", SPAN, 1) for q in queries))
     assert sorted(trips) == [5, 20]
-    alone = [await batcher.count(q, [loaded], "1", SPAN) for q in queries]
+    alone = [await batcher.count(q, [loaded], "1", SPAN, 1) for q in queries]
     assert trips[2:] == [1] * len(queries)
     assert together == alone
-    assert all(counts.get(loaded, 0) >= 1 for counts in together[:20])   # each its own hit
+    assert all(counts[loaded].count >= 1 for counts in together[:20])   # each its own hit
 
 
 async def test_a_failed_round_trip_fails_each_of_its_members(db_url: str, loaded: str,
@@ -109,7 +110,7 @@ async def test_a_failed_round_trip_fails_each_of_its_members(db_url: str, loaded
     await closed.close()
     batcher = CountBatcher(closed, 2)
     query = _query({"referenceName": "1", "start": "1000", "end": "2000"})
-    outcomes = await asyncio.gather(*(batcher.count(query, [loaded], "1", SPAN)
+    outcomes = await asyncio.gather(*(batcher.count(query, [loaded], "1", SPAN, 1)
                                       for _ in range(3)), return_exceptions=True)
     assert all(isinstance(o, asyncpg.InterfaceError) for o in outcomes), outcomes
 
@@ -120,13 +121,13 @@ async def test_a_cancelled_member_leaves_the_others_answered(loaded: str,
     batcher = CountBatcher(pool, 2)
     queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
                for v in SEQUENCE_ROWS[:3]]
-    tasks = [asyncio.create_task(batcher.count(q, [loaded], "1", SPAN)) for q in queries]
+    tasks = [asyncio.create_task(batcher.count(q, [loaded], "1", SPAN, 1)) for q in queries]
     await asyncio.sleep(0)                 # all three joined the batch
     tasks[1].cancel()
     done = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(done[1], asyncio.CancelledError)
-    assert done[0] == await batcher.count(queries[0], [loaded], "1", SPAN)
-    assert done[2] == await batcher.count(queries[2], [loaded], "1", SPAN)
+    assert done[0] == await batcher.count(queries[0], [loaded], "1", SPAN, 1)
+    assert done[2] == await batcher.count(queries[2], [loaded], "1", SPAN, 1)
 
 
 @pytest.mark.parametrize("turns", [1, 2])
@@ -136,7 +137,7 @@ async def test_closing_cancels_the_members_in_flight(loaded: str, pool: asyncpg.
     requests, whether the round trip had begun (after 2 turns) or not (after 1)."""
     batcher = CountBatcher(pool, 2)
     query = _query({"referenceName": "1", "start": "1000", "end": "20000"})
-    tasks = [asyncio.create_task(batcher.count(query, [loaded], "1", SPAN)) for _ in range(2)]
+    tasks = [asyncio.create_task(batcher.count(query, [loaded], "1", SPAN, 1)) for _ in range(2)]
     for _ in range(turns):
         await asyncio.sleep(0)
     await batcher.close()
@@ -153,9 +154,9 @@ async def test_batches_of_any_size_answer_every_member(loaded: str, pool: asyncp
     rows = (SEQUENCE_ROWS * 2)[:members]
     queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
                for v in rows]
-    together = await asyncio.gather(*(batcher.count(q, [loaded], "1", SPAN) for q in queries))
+    together = await asyncio.gather(*(batcher.count(q, [loaded], "1", SPAN, 1) for q in queries))
     assert trips == ([1] if members == 1 else [MAX_BATCH, 44])
-    assert [c.get(loaded, 0) for c in together] == [
+    assert [c[loaded].count if loaded in c else 0 for c in together] == [
         len(at_position("1", v.start, v.alt, None)) for v in rows]
 
 
@@ -167,14 +168,14 @@ async def test_counts_recover_when_the_server_ends_the_sessions(loaded: str, poo
     batcher = CountBatcher(pool, 2)
     queries = [_query({"referenceName": "1", "start": str(v.start), "alternateBases": v.alt})
                for v in SEQUENCE_ROWS[:40]]
-    expected = [await batcher.count(q, [loaded], "1", SPAN) for q in queries]
+    expected = [await batcher.count(q, [loaded], "1", SPAN, 1) for q in queries]
     admin = await asyncpg.connect(db_url)
     try:
-        stream: list[asyncio.Task[dict[str, int]]] = []
+        stream: list[asyncio.Task[dict[str, Matches]]] = []
         for wave in range(150):               # bounded: 150 turns of 4 new counts each,
             # one turn apart, so the lane always finds the next group waiting
             stream += [asyncio.create_task(batcher.count(queries[(wave * 4 + i) % 40],
-                                                         [loaded], "1", SPAN))
+                                                         [loaded], "1", SPAN, 1))
                        for i in range(4)]
             if wave == 10:
                 await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -38,7 +38,7 @@ from node.ingest_request import make_request
 from node.publication.records import record_for
 from node.settings import Settings
 from synthetic_data.federation import write_federation
-from tests.conftest import free_port, node_database
+from tests.conftest import OPEN_DISCLOSURE, free_port, node_database
 from tests.shacl import gdi_shapes, shacl_violations
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
@@ -93,7 +93,7 @@ async def fdp_node(loaded_db: str, tmp_path: Path) -> AsyncIterator[Node]:
 
     async def start(**changes: object) -> tuple[ClientSession, Settings, asyncpg.Pool]:
         port = free_port()
-        settings = Settings(database_url=loaded_db, data_dir=tmp_path / "node", port=port,
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=loaded_db, data_dir=tmp_path / "node", port=port,
                             beacon_id="org.test.fdp", country="FI", **changes)
         pool = await create_pool(loaded_db, settings)
         server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
@@ -372,7 +372,7 @@ def test_metadata_file_defaults_are_the_gdi_shapes_defaults(tmp_path):
 
 
 async def _a_dataset_graph(loaded_db: str) -> tuple[Graph, str, Settings]:
-    settings = Settings(database_url=loaded_db, public_base_url="https://n.example.org")
+    settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=loaded_db, public_base_url="https://n.example.org")
     record = record_for((await _rows(loaded_db))["GDI-FI-SYN-001"], settings)
     site = FdpSite(base_url="https://n.example.org/fdp", title="t", description="d",
                    publisher=record.publisher,

@@ -44,7 +44,13 @@ from tests.beacon_schemas import (
     MAP_SCHEMA,
     RESPONSE_SCHEMAS,
 )
-from tests.conftest import free_port, node_database, serve_app, write_vcf_text
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
 
 HEADER = """##fileformat=VCFv4.2
 ##contig=<ID=chr1,length=248956422>
@@ -59,7 +65,9 @@ NODES: dict[str, dict[str, tuple[AccessLevel, int, dict[str, Any]]]] = {
     "org.test.se": {"GDI-SE-SYN-001": (AccessLevel.PUBLIC, 5, {}),
                     "GDI-SE-SYN-003": (AccessLevel.CONTROLLED, 3, {})},
     "org.test.es": {"GDI-ES-SYN-001": (AccessLevel.PUBLIC, 6, {}),
-                    "GDI-ES-SYN-002": (AccessLevel.PUBLIC, 2, {"minReportableCount": 5})},
+                    # one carrier each, below this dataset's allele floor
+                    "GDI-ES-SYN-002": (AccessLevel.PUBLIC, 2,
+                                       {"disclosure": {"anonymous": {"allele_floor": 5}}})},
 }
 FLOORED = "GDI-ES-SYN-002"
 QUERY = {"referenceName": "1", "start": "0", "end": "100000", "requestedGranularity": "record",
@@ -180,7 +188,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
                 path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf(count))
                 await ingest(db, IngestRequest(path, dataset_id, GRCH38, level, dataset_id,
                                                metadata=metadata, workers=1))
-            settings = Settings(database_url=db, data_dir=directory, beacon_id=beacon_id,
+            settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=db, data_dir=directory, beacon_id=beacon_id,
                                 trusted_issuers=trust)
             pool = await create_pool(db, settings)
             stack.push_async_callback(pool.close)
@@ -191,7 +199,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
         fakes.url = await serve_app(stack, _fakes_app(fakes))
         stack.callback(fakes.release.set)          # runs first: slow handlers end
         aggregator_db = await stack.enter_async_context(node_database(pg_server_url))
-        pool = await create_pool(aggregator_db, Settings(database_url=aggregator_db))
+        pool = await create_pool(aggregator_db, Settings(disclosure=OPEN_DISCLOSURE, database_url=aggregator_db))
         stack.push_async_callback(pool.close)
         yield Network(aai, aai_url, other, other_url, clients, urls, fakes, pool,
                       aggregator_db, directory)
@@ -265,7 +273,7 @@ async def test_post_answers_as_get_does(network, check):
         "g_variant": {"referenceName": "1", "start": [0], "end": [100000]}}
 
 
-async def test_a_peers_count_floor_is_kept(network, check):
+async def test_a_peers_allele_floor_is_kept(network, check):
     async with network.aggregator(network.peers()) as net:
         merged = await check(net, "/network/api/g_variants", params=QUERY)
         response = await net.get(f"/network/api/datasets/{FLOORED}/g_variants", params=QUERY)
@@ -273,7 +281,8 @@ async def test_a_peers_count_floor_is_kept(network, check):
     floored = next(s for s in merged["response"]["resultSets"] if s["id"] == FLOORED)
     assert (floored["exists"], floored["resultsCount"], floored["results"]) == (False, 0, [])
     scoped = json.loads(scoped_text)
-    assert scoped["responseSummary"] == {"exists": False, "numTotalResults": 0}
+    assert scoped["responseSummary"] == {"exists": False, "numTotalResults": 0,
+                                         "countPrecision": "exact"}
     assert [s["id"] for s in scoped["response"]["resultSets"]] == [FLOORED]
     assert '"resultsCount":2' not in scoped_text.replace(" ", "")
     # The others said "no such dataset": answered, not unavailable.
@@ -296,7 +305,8 @@ async def test_granularity_per_dataset_follows_the_caller(network, check):
     assert levels(carol) == {**levels(anonymous), "GDI-FI-SYN-002": "count",
                              "GDI-FI-SYN-003": "record", "GDI-SE-SYN-003": "record"}
     assert anonymous["responseSummary"]["numTotalResults"] == 4 + 5 + 6
-    assert carol["responseSummary"]["numTotalResults"] == 4 + 3 + 2 + 5 + 3 + 6
+    # FLOORED's own floor is for anonymous callers: carol, bona fide, sees its 2 variants
+    assert carol["responseSummary"]["numTotalResults"] == 4 + 3 + 2 + 5 + 3 + 6 + 2
     assert all(line["tokenForwarded"] for line in _peer_lines(carol).values())
     direct = await _direct(network, check, token=network.token("carol"))
     assert carol["responseSummary"]["numTotalResults"] == sum(

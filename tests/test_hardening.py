@@ -23,7 +23,13 @@ from catalogue.fdp import FDP_PATH
 from node.app import create_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA
-from tests.conftest import free_port, node_database, serve_app, write_vcf_text
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
 
 DATASET = "GDI-FI-SYN-001"
 VCF = """##fileformat=VCFv4.2
@@ -62,7 +68,7 @@ async def served(settings: Settings, pool: asyncpg.Pool | None = None
 
 
 def _node_settings(db_url: str, directory: Path, **changes: object) -> Settings:
-    return Settings(database_url=db_url, data_dir=directory / "node", beacon_id="org.test.node",
+    return Settings(disclosure=OPEN_DISCLOSURE, database_url=db_url, data_dir=directory / "node", beacon_id="org.test.node",
                     **changes)
 
 

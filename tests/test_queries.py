@@ -27,7 +27,7 @@ from tests.beacon_schemas import (
     RECORD_SCHEMA,
     RESPONSE_SCHEMAS,
 )
-from tests.conftest import node_database, write_vcf_text
+from tests.conftest import OPEN_DISCLOSURE, node_database, write_vcf_text
 
 HEADER = """##fileformat=VCFv4.2
 {contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
@@ -54,7 +54,9 @@ DATASETS = {  # id: (records, assembly, access level, metadata)
     "GDI-FI-SYN-001": (PUBLIC_38, GRCH38, AccessLevel.PUBLIC, {}),
     "GDI-SE-SYN-002": (PUBLIC_37, GRCH37, AccessLevel.PUBLIC, {}),
     "GDI-FI-SYN-003": (SMALL, GRCH38, AccessLevel.CONTROLLED, {}),
-    "GDI-FI-SYN-004": (SMALL, GRCH38, AccessLevel.PUBLIC, {"minReportableCount": 3}),
+    # every variant has one carrier: below this dataset's own allele floor for every tier
+    "GDI-FI-SYN-004": (SMALL, GRCH38, AccessLevel.PUBLIC,
+                       {"disclosure": {"anonymous": {"allele_floor": 3}}}),
 }
 A38, B37, CONTROLLED, FLOORED = DATASETS
 
@@ -80,7 +82,7 @@ async def _served(url: str, directory: Path) -> AsyncIterator[ClientSession]:
         path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf_text(records, assembly))
         await ingest(url, IngestRequest(path, dataset_id, assembly, level, f"Title {dataset_id}",
                                         metadata=metadata, workers=1))
-    settings = Settings(database_url=url, data_dir=directory, beacon_id="org.test.queries")
+    settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=directory, beacon_id="org.test.queries")
     pool = await create_pool(url, settings)
     server = TestServer(create_app(settings, pool), host="127.0.0.1")
     await server.start_server()
@@ -269,14 +271,15 @@ async def test_granularity_is_decided_per_dataset(ask):
     assert "response" not in only_controlled
 
 
-async def test_count_floor_hides_small_counts_everywhere(beacon, ask):
+async def test_a_datasets_allele_floor_hides_its_rare_variants_everywhere(beacon, ask):
     params = {"referenceName": "1", "start": 0, "end": 2000, "datasetIds": FLOORED,
               "requestedGranularity": "record", "includeResultsetResponses": "ALL"}
     document = await ask(params)
     [result_set] = document["response"]["resultSets"]
     assert (result_set["exists"], result_set["resultsCount"], result_set["results"]) == (
         False, 0, [])
-    assert document["responseSummary"] == {"exists": False, "numTotalResults": 0}
+    assert document["responseSummary"] == {"exists": False, "numTotalResults": 0,
+                                            "countPrecision": "exact"}
     raw = await (await beacon.get("/api/g_variants", params={
         k: str(v) for k, v in params.items()})).text()
     assert '"resultsCount":2' not in raw and '"numTotalResults":2' not in raw

@@ -93,7 +93,7 @@ async def test_a_busy_wide_lane_holds_up_wide_queries_only(db_url, loaded, setti
             await lanes.run(lambda c: c.fetchval("SELECT 1"))
         assert waited.value.wide
         # ... while narrow counts are answered meanwhile (through their own lanes).
-        assert await queries.count(_query(NARROW), [DATASET], "1", 5_000) == {DATASET: 1}
+        assert (await queries.count(_query(NARROW), [DATASET], "1", 5_000, 1))[DATASET].count == 1
         assert not holder.done()
         release.set()
         await holder
@@ -102,7 +102,7 @@ async def test_a_busy_wide_lane_holds_up_wide_queries_only(db_url, loaded, setti
             await lanes.run(lambda c: c.execute("SELECT pg_sleep(30)"))
         # A wide query answers; the settings it ran under were the
         # transaction's, so no pooled connection keeps them.
-        assert await queries.count(_query(WIDE), [DATASET], "1", 5_000) == {DATASET: 3}
+        assert (await queries.count(_query(WIDE), [DATASET], "1", 5_000, 1))[DATASET].count == 3
         for _ in range(pool.get_size() + 1):
             async with pool.acquire() as connection:
                 assert await connection.fetchval("SHOW statement_timeout") == "5s"

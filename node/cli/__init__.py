@@ -1,6 +1,6 @@
 """`gdi-node`: the one command operators and scripts use, one command group per role — the
-node's own commands (beacon_node.py), `db`, `catalogue` and `aai` — sharing their helpers
-through node/cli/common.py. Heavy imports wait until a command needs them."""
+node's own commands (beacon_node.py), `db`, `catalogue`, `aai` and `audit` — sharing their
+helpers through node/cli/common.py. Heavy imports wait until a command needs them."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ import os
 import click
 
 from node.cli.aai import aai
+from node.cli.audit import audit
 from node.cli.beacon_node import datasets, ingest_cmd, remove, serve, synth
 from node.cli.catalogue import catalogue
 from node.cli.common import fail
@@ -32,5 +33,5 @@ def main(ctx: click.Context, config: str | None) -> None:
     ctx.obj = {"settings": settings}
 
 
-for command in (serve, ingest_cmd, synth, datasets, remove, aai, db, catalogue):
+for command in (serve, ingest_cmd, synth, datasets, remove, aai, db, catalogue, audit):
     main.add_command(command)

@@ -71,9 +71,30 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                 if a.meta.returnedGranularity != "boolean")
     result_sets = [s for o in answered for s in _tagged(o, "resultSets")]
     body = answer.envelope(beacon_id, query, returned,
-                           any(a.responseSummary.exists for a in answers), total, result_sets)
+                           any(a.responseSummary.exists for a in answers), total, result_sets,
+                           _total_precision([o.raw for o in answered]))
     body["info"] = network_info(outcomes, peers, _variant_line)
     return body
+
+
+_PRECISIONS = ("exact", "rounded", "imprecise")      # from finest to coarsest
+
+
+def _total_precision(raws: list[Any]) -> dict[str, Any]:
+    """The network total's `countPrecision`: the coarsest any peer reported (a peer that says
+    nothing is taken at its word as exact), with every adjustment any peer made."""
+    precision, adjusted = "exact", []
+    for raw in raws:
+        summary = raw.get("responseSummary") if isinstance(raw, dict) else None
+        if not isinstance(summary, dict):
+            continue
+        given = summary.get("countPrecision")
+        if given in _PRECISIONS and _PRECISIONS.index(given) > _PRECISIONS.index(precision):
+            precision = given
+        more = summary.get("countAdjustedTo")
+        if isinstance(more, list):
+            adjusted += [a for a in more if isinstance(a, str) and a not in adjusted]
+    return {"countPrecision": precision, **({"countAdjustedTo": adjusted} if adjusted else {})}
 
 
 def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList, *,

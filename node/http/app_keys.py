@@ -7,8 +7,11 @@ from aiohttp import web
 
 from auth.authenticate import Authenticator
 from auth.policy import Caller
+from beacon.audit import AuditTrail
+from beacon.budget import Budgets
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
+from beacon.disclosure import DisclosurePolicy
 from beacon.info import BeaconIdentity
 from beacon.workload import Queries
 from catalogue.site import SiteCache
@@ -22,6 +25,9 @@ BEACON = web.AppKey("beacon", BeaconIdentity)
 POOL = web.AppKey("pool", asyncpg.Pool)
 COUNTS = web.AppKey("counts", CountBatcher)
 QUERIES = web.AppKey("queries", Queries)
+POLICY = web.AppKey("policy", DisclosurePolicy)
+BUDGETS = web.AppKey("budgets", Budgets)
+AUDIT = web.AppKey("audit", AuditTrail)
 METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from auth.policy import ANONYMOUS
 from beacon import answer, info
-from beacon.datasets import collections_response, visible
+from beacon.budget import BudgetExceeded, charge, charge_rare
+from beacon.datasets import Seen, collections_response, visible
 from beacon.openapi import openapi_document
 from beacon.request import (
     RequestBody,
@@ -24,8 +25,17 @@ from beacon.request import (
 from beacon.responses import error_body
 from beacon.store import DatasetRow
 from beacon.workload import QueryTimeout
-from node.http.app_keys import BEACON, CALLER, DATASETS, QUERIES, SETTINGS
-from node.http.caller import audit
+from node.http.app_keys import (
+    AUDIT,
+    BEACON,
+    BUDGETS,
+    CALLER,
+    DATASETS,
+    POLICY,
+    QUERIES,
+    SETTINGS,
+)
+from node.http.caller import audit, caller_key
 from node.http.metrics import REQUEST_ID, Handler
 from node.http.outage import RETRY_AFTER_SECONDS
 from node.http.responses import json_response
@@ -42,6 +52,9 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
     if isinstance(exc, QueryTimeout):      # the load, not the caller: retry, or ask narrower
         return json_response(error_body(beacon_id, 503, str(exc)), 503, headers=_RETRY_AFTER)
+    if isinstance(exc, BudgetExceeded):
+        return json_response(error_body(beacon_id, 429, str(exc)), 429,
+                             headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, web.HTTPException):
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
@@ -85,23 +98,45 @@ async def request_query(request: web.Request) -> VariantQuery:
     return to_query(await request_body(request))
 
 
-async def _visible(request: web.Request) -> dict[str, tuple[DatasetRow, str]]:
-    """The datasets this request's caller may know of, with their ceilings."""
+async def _visible(request: web.Request) -> dict[str, Seen]:
+    """The datasets this request's caller may know of, with what they may see of each."""
     caller = request.get(CALLER, ANONYMOUS)
-    hide = request.app[SETTINGS].hide_controlled_datasets
+    policy = request.app[POLICY]
     return await request.app[DATASETS].derived(
-        ("visible", caller, hide), lambda rows: visible(rows, caller, hide_controlled=hide))
+        ("visible", caller), lambda rows: visible(rows, caller, policy))
+
+
+def _trail(request: web.Request, caller: str, datasets: dict[str, dict[str, object]]) -> None:
+    """The request's audit trail entry (beacon/audit.py), when it disclosed anything."""
+    if datasets:
+        request.app[AUDIT].record(request.get(REQUEST_ID, ""), caller, request.path, datasets)
+
+
+def _listed(seen: list[Seen]) -> dict[str, dict[str, object]]:
+    """Dataset records disclose the datasets' (rounded) variant and sample counts."""
+    return {d.row.id: {"tier": d.tier, "granularity": "record", "exists": True, "spent": 0}
+            for d in seen}
 
 
 async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
+    key = caller_key(request)
     chosen = answer.select_datasets(query, await _visible(request))
+    left = await charge(app[BUDGETS], key, [(d.row.id, d.rules) for d in chosen])
     answers = await answer.answer_datasets(app[QUERIES], query, chosen,
-                                          min_count=settings.min_reportable_count,
                                           base_url=settings.base_url)
+    spent = await charge_rare(app[BUDGETS], key, [(a.dataset.id, a.seen.rules)
+                                                  for a in answers if a.rare], left)
     audit(request, {a.dataset.id: a.granularity for a in answers})
-    return json_response(answer.response(settings.beacon_id, query, answers))
+    _trail(request, key, {
+        a.dataset.id: {"tier": a.seen.tier, "granularity": a.granularity, "exists": a.exists,
+                       **({"count": a.count.value} if a.granularity != "boolean" else {}),
+                       "spent": spent.get(a.dataset.id, 0)} for a in answers})
+    info = {"budget": {dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
+                                    "windowSeconds": app[POLICY].window_seconds}
+                       for dataset_id, remaining in left.items()}} if left else None
+    return json_response(answer.response(settings.beacon_id, query, answers, info))
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -131,19 +166,21 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 
+async def _known(request: web.Request) -> list[DatasetRow]:
+    """The datasets the caller may know exist: what /info and /service-info count."""
+    return [d.row for d in (await _visible(request)).values()]
+
+
 async def root(request: web.Request) -> web.Response:
-    return json_response(info.beacon_info(request.app[BEACON],
-                                          await request.app[DATASETS].all()))
+    return json_response(info.beacon_info(request.app[BEACON], await _known(request)))
 
 
 async def service_info(request: web.Request) -> web.Response:
-    return json_response(info.service_info(request.app[BEACON],
-                                           await request.app[DATASETS].all()))
+    return json_response(info.service_info(request.app[BEACON], await _known(request)))
 
 
 async def configuration(request: web.Request) -> web.Response:
-    return json_response(info.configuration(request.app[BEACON],
-                                            await request.app[DATASETS].all()))
+    return json_response(info.configuration(request.app[BEACON], await _known(request)))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
@@ -161,18 +198,20 @@ async def filtering_terms(request: web.Request) -> web.Response:
 async def datasets(request: web.Request) -> web.Response:
     body = await request_body(request)
     pagination = body.query.pagination
-    rows = [row for row, _ in (await _visible(request)).values()]
-    audit(request, {row.id: "record" for row in rows})
+    seen = list((await _visible(request)).values())
+    audit(request, {d.row.id: "record" for d in seen})
+    _trail(request, caller_key(request), _listed(seen))
     return json_response(collections_response(
-        request.app[SETTINGS].beacon_id, rows, skip=pagination.skip, limit=pagination.limit))
+        request.app[SETTINGS].beacon_id, seen, skip=pagination.skip, limit=pagination.limit))
 
 
 async def dataset(request: web.Request) -> web.Response:
     found = (await _visible(request)).get(request.match_info["id"])
     if found is None:
         raise web.HTTPNotFound()
-    audit(request, {found[0].id: "record"})
-    return json_response(collections_response(request.app[SETTINGS].beacon_id, [found[0]]))
+    audit(request, {found.row.id: "record"})
+    _trail(request, caller_key(request), _listed([found]))
+    return json_response(collections_response(request.app[SETTINGS].beacon_id, [found]))
 
 
 async def openapi(request: web.Request) -> web.Response:

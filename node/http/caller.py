@@ -52,6 +52,20 @@ def refusal(request: web.Request, exc: InvalidToken) -> web.Response:
     return json_response(body, 401, headers={"WWW-Authenticate": _challenge(str(exc))})
 
 
+def caller_key(request: web.Request) -> str:
+    """Who a budget and the audit trail count a request against: the token's (issuer, sub),
+    else the client's address: the connection's peer, or the last entry of the header a
+    trusted proxy sets (Settings.disclosure.client_address_header), which is the address
+    that proxy saw."""
+    caller = request.get(CALLER, ANONYMOUS)
+    if caller.identity is not None:
+        return f"token {caller.identity.issuer} {caller.identity.sub}"
+    header = request.app[SETTINGS].disclosure.client_address_header
+    forwarded = request.headers.get(header, "") if header else ""
+    address = forwarded.rsplit(",", 1)[-1].strip() if forwarded else request.remote
+    return f"address {address or 'unknown'}"
+
+
 def audit(request: web.Request, decisions: dict[str, str]) -> None:
     """Who saw which datasets at which granularity, for the operator's audit trail."""
     if not audit_log.isEnabledFor(logging.INFO):

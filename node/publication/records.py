@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from auth.policy import ANONYMOUS
-from beacon.datasets import visible
+from auth.access import AccessLevel
 from beacon.store import DatasetRow
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import EMAIL, DatasetMetadata
@@ -45,10 +44,12 @@ def record_for(row: DatasetRow, settings: Settings) -> CatalogueRecord:
 
 
 def records_for(rows: Iterable[DatasetRow], settings: Settings) -> list[CatalogueRecord]:
-    """The records the node publishes: with hide_controlled_datasets, CONTROLLED datasets are
-    left out, by the same rule that hides them from anonymous Beacon callers."""
-    shown = visible(list(rows), ANONYMOUS, hide_controlled=settings.hide_controlled_datasets)
-    return [record_for(row, settings) for row, _ in shown.values()]
+    """The records the node publishes: every dataset (catalogue metadata is public, whatever
+    the Beacon tells anonymous callers), but with hide_controlled_datasets no CONTROLLED one,
+    as the Beacon hides them from everyone without a grant."""
+    return [record_for(row, settings) for row in rows
+            if not (settings.hide_controlled_datasets
+                    and row.access_level == AccessLevel.CONTROLLED)]
 
 
 def node_site(settings: Settings, rows: Iterable[DatasetRow]) -> FdpSite:

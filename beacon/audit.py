@@ -1,0 +1,99 @@
+"""The audit trail in PostgreSQL: per answered request, who asked, which datasets, at which
+granularity, what was disclosed (as disclosed) and the budget spent. Never a token.
+
+Requests do not wait for it: entries are buffered and written in batches every
+`FLUSH_SECONDS` and at shutdown, so a crash can lose the last second of entries but a
+request never pays a round trip for its audit line. `gdi-node audit` reads it back.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 1.0
+MAX_BUFFER = 100_000             # beyond this (database gone) the oldest entries are dropped
+
+
+class AuditTrail:
+    """One per application: the buffer and the task writing it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._buffer: list[tuple[Any, ...]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def record(self, request_id: str, caller: str, endpoint: str,
+               datasets: dict[str, dict[str, Any]]) -> None:
+        if len(self._buffer) >= MAX_BUFFER:
+            del self._buffer[0]
+            self.dropped += 1
+        self._buffer.append((datetime.now(UTC), request_id, caller, endpoint,
+                             orjson.dumps(datasets).decode()))
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_periodically())
+
+    async def _write_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("audit trail not written yet (%s); retrying", error)
+
+    async def flush(self) -> None:
+        """Write what is buffered; on failure it stays buffered for the next attempt."""
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        try:
+            await self._pool.executemany(
+                "INSERT INTO audit_trail (at, request_id, caller, endpoint, datasets) "
+                "VALUES ($1, $2, $3, $4, $5::text::jsonb)", batch)
+        except BaseException:
+            self._buffer[:0] = batch
+            raise
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        try:
+            await self.flush()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.error("audit trail: %d entries not written at shutdown (%s)",
+                      len(self._buffer), error)
+
+
+async def entries(conn: asyncpg.Connection, *, since: datetime | None = None,
+                  caller: str | None = None, dataset: str | None = None,
+                  limit: int = 100) -> list[asyncpg.Record]:
+    """The latest entries, newest first, optionally of one caller or dataset."""
+    return await conn.fetch(
+        """SELECT at, request_id, caller, endpoint, datasets::text AS datasets
+           FROM audit_trail
+           WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR caller = $2)
+             AND ($3::text IS NULL OR datasets ? $3)
+           ORDER BY at DESC, id DESC LIMIT $4""", since, caller, dataset, limit)
+
+
+async def summary(conn: asyncpg.Connection, *, since: datetime | None = None
+                  ) -> list[tuple[date, str, str, int, int, int]]:
+    """Per day, caller and dataset: requests, requests that found something, budget spent."""
+    rows = await conn.fetch(
+        """SELECT (a.at AT TIME ZONE 'UTC')::date AS day, a.caller, d.key AS dataset,
+                  count(*) AS requests,
+                  count(*) FILTER (WHERE (d.value ->> 'exists')::boolean) AS hits,
+                  coalesce(sum((d.value ->> 'spent')::int), 0) AS spent
+           FROM audit_trail a CROSS JOIN LATERAL jsonb_each(a.datasets) AS d
+           WHERE $1::timestamptz IS NULL OR a.at >= $1
+           GROUP BY 1, 2, 3 ORDER BY 1 DESC, 4 DESC, 2, 3""", since)
+    return [(r["day"], r["caller"], r["dataset"], r["requests"], r["hits"], r["spent"])
+            for r in rows]

@@ -1,0 +1,165 @@
+"""Disclosure control: what each caller may learn about a dataset, decided in one place.
+
+Every answer that reveals a count or an existence (variant queries at every granularity,
+single variants, the datasets listing, the network through its peers, individuals to come) asks
+this module for the dataset's `Rules` for the caller's tier, and applies them:
+
+- **Allele visibility floor** (`allele_floor`, k): a variant carried by fewer than k
+  individuals (by AC where carriers are unknown; unknown both = not shown) does not exist for
+  the tier. It is left out in the SQL itself (beacon/store.py), so it is absent from every
+  query form, count, total and record page alike; differencing two overlapping counts or
+  sliding a window over booleans only ever finds variants the tier may see anyway. A floor
+  applied to each response's count instead (the old minimum reportable count) is defeated by
+  exactly those attacks (docs/privacy.md).
+- **Count precision** (`count_step`, s): counts are rounded up to a multiple of s, so a
+  non-zero count stays non-zero and `exists` never contradicts it; the response says
+  `countPrecision: rounded` and `countAdjustedTo`, or `exact`.
+- **Budget** (beacon/budget.py): query units per caller and dataset, per sliding window and
+  per day; a query that hits a variant just above the floor (fewer than `rare_below`
+  carriers) costs `rare_cost` units, since those are what membership inference asks for.
+
+Tiers: `granted` (a ControlledAccessGrants visa for the dataset), `bona_fide` (a bona fide
+researcher), `anonymous` (anyone else, tokens without bona fide status included). Each tier's
+rules come from the node's configuration (`DisclosurePolicy`, one documented default) and may
+be overridden per dataset by its metadata's `disclosure` object, e.g. an operator loosening a
+PUBLIC dataset for anonymous callers: {"anonymous": {"allele_floor": 1}}.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from auth.access import AccessLevel
+from auth.policy import Caller, max_granularity
+
+Tier = Literal["anonymous", "bona_fide", "granted"]
+TIERS: tuple[Tier, ...] = ("anonymous", "bona_fide", "granted")
+METADATA_KEY = "disclosure"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What one tier may learn of one dataset."""
+
+    allele_floor: int = 1          # k: variants with fewer carriers do not exist; 1 = off
+    count_step: int = 1            # counts rounded up to a multiple of this; 1 = exact
+    budget_per_window: int = 0     # query units per sliding window; 0 = unlimited
+    budget_per_day: int = 0        # query units per UTC day; 0 = unlimited
+    rare_cost: int = 1             # units a query costs when it hits a rare variant
+    rare_below: int = 0            # carriers: a visible variant below this is rare
+
+    def __post_init__(self) -> None:
+        for name in ("allele_floor", "count_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("budget_per_window", "budget_per_day", "rare_below"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.rare_cost < 1:
+            raise ValueError("rare_cost must be at least 1")
+
+    @property
+    def budgeted(self) -> bool:
+        return bool(self.budget_per_window or self.budget_per_day)
+
+
+# The one default (docs/privacy.md): anonymous callers and bona fide researchers see variants
+# carried by at least 5 individuals, anonymous counts rounded up to a multiple of 5, and a
+# budget each; a grant for the dataset lifts every limit.
+DEFAULT_TIERS: dict[Tier, Rules] = {
+    "anonymous": Rules(allele_floor=5, count_step=5, budget_per_window=300,
+                       budget_per_day=1000, rare_cost=5, rare_below=10),
+    "bona_fide": Rules(allele_floor=5, count_step=1, budget_per_window=3000,
+                       budget_per_day=20000, rare_cost=5, rare_below=10),
+    "granted": Rules(),
+}
+
+
+@dataclass(frozen=True)
+class DisclosurePolicy:
+    """The node's disclosure configuration (Settings.disclosure builds it)."""
+
+    tiers: dict[Tier, Rules] = field(default_factory=lambda: dict(DEFAULT_TIERS))
+    anonymous_discovery: bool = False   # REGISTERED/CONTROLLED visible (boolean) to anonymous
+    hide_controlled: bool = False       # CONTROLLED invisible to everyone without a grant
+    window_seconds: int = 3600          # the budget's sliding window
+
+    def rules(self, tier: Tier, metadata: dict[str, Any]) -> Rules:
+        """`tier`'s rules for a dataset with this metadata (its `disclosure` overrides)."""
+        base = self.tiers[tier]
+        override = metadata.get(METADATA_KEY)
+        if not isinstance(override, dict) or not isinstance(override.get(tier), dict):
+            return base
+        changes = {k: v for k, v in override[tier].items()
+                   if k in Rules.__dataclass_fields__ and isinstance(v, int)
+                   and not isinstance(v, bool)}
+        try:
+            return dataclasses.replace(base, **changes)
+        except ValueError:
+            return base      # an invalid override (refused at ingest) never loosens anything
+
+
+def tier_of(caller: Caller, dataset_keys: frozenset[str]) -> Tier:
+    if caller.grants & dataset_keys:
+        return "granted"
+    return "bona_fide" if caller.registered else "anonymous"
+
+
+def ceiling(policy: DisclosurePolicy, access_level: str, dataset_keys: frozenset[str],
+            caller: Caller) -> str | None:
+    """The most the caller may see of a dataset (auth.policy), with this policy's rule that
+    anonymous callers do not know REGISTERED or CONTROLLED datasets exist unless the operator
+    opens boolean discovery to them; None = hidden."""
+    level = AccessLevel(access_level)
+    tier = tier_of(caller, dataset_keys)
+    if tier == "anonymous" and level is not AccessLevel.PUBLIC:
+        return "boolean" if policy.anonymous_discovery and not (
+            policy.hide_controlled and level is AccessLevel.CONTROLLED) else None
+    if tier == "bona_fide" and level is AccessLevel.CONTROLLED:
+        return None if policy.hide_controlled else "count"
+    return max_granularity(level, dataset_keys, caller, hide_controlled=policy.hide_controlled)
+
+
+@dataclass(frozen=True)
+class ReportedCount:
+    """A count as the caller may see it, and how it was adjusted."""
+
+    value: int
+    step: int = 1
+
+    @property
+    def exists(self) -> bool:
+        return self.value > 0
+
+    @property
+    def precision(self) -> str:
+        return "exact" if self.step == 1 else "rounded"
+
+    @property
+    def adjusted_to(self) -> list[str]:
+        return [] if self.step == 1 else [f"next multiple of {self.step}"]
+
+
+def report(count: int, rules: Rules) -> ReportedCount:
+    """`count` rounded up to the tier's step: 0 stays 0, anything else becomes at least the
+    step, so `exists` and the count always agree."""
+    step = rules.count_step
+    return ReportedCount(step * math.ceil(count / step) if count > 0 else 0, step)
+
+
+def precision_fields(counts: list[ReportedCount]) -> dict[str, Any]:
+    """`countPrecision` (and `countAdjustedTo` when adjusted, Beacon v2.2) for a summary or
+    resultSet reporting these counts (a total: the coarsest of its parts)."""
+    adjusted = sorted({a for c in counts for a in c.adjusted_to},
+                      key=lambda a: int(a.rsplit(" ", 1)[-1]))
+    if not adjusted:
+        return {"countPrecision": "exact"}
+    return {"countPrecision": "rounded", "countAdjustedTo": adjusted}
+
+
+def is_rare(rarest: int | None, rules: Rules) -> bool:
+    """Whether a hit's rarest matched variant (its carriers, or AC) is just above the
+    floor: what a membership attack asks about, so it costs more budget."""
+    return rarest is not None and rarest < rules.rare_below

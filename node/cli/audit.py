@@ -1,0 +1,125 @@
+"""`gdi-node audit …`: the audit trail read back for the node's operator (beacon/audit.py).
+
+Disclosure control is only as good as its oversight: the operator answers "who asked what of
+which dataset, and what did they learn" from here, without writing SQL against the node's
+database. `list` shows requests as they were answered, newest first; `summary` adds them up
+per day, caller and dataset, which is where a caller walking a dataset shows. Both read the
+database the node uses (settings: DATABASE_URL or the embedded one), as `datasets` does.
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import click
+
+from node.cli.common import connection, run, settings_of
+from node.settings import Settings
+
+
+class Since(click.ParamType):
+    """An ISO date (midnight UTC) or date and time; without a zone, UTC: the trail's days
+    are UTC days (`summary`), so a bare date means the same day in both commands."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a date: give YYYY-MM-DD or an ISO 8601 date and "
+                      "time, e.g. 2025-01-31 or 2025-01-31T08:00:00+02:00", param, ctx)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+_SINCE = click.option("--since", type=Since(),
+                      help="Only requests from then on: YYYY-MM-DD or an ISO 8601 date and "
+                           "time (UTC unless it says otherwise).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@click.group()
+def audit() -> None:
+    """Who asked what of which dataset, and what they were told (the audit trail)."""
+
+
+@audit.command("list")
+@_SINCE
+@click.option("--caller", help="Only this caller, as the trail names it: "
+                               "'token ISSUER SUB' or 'address IP'.")
+@click.option("--dataset", "dataset_id", help="Only requests that asked this dataset.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
+              help="At most this many entries.")
+@_JSON
+@click.pass_context
+def audit_list(ctx: click.Context, since: datetime | None, caller: str | None,
+               dataset_id: str | None, limit: int, as_json: bool) -> None:
+    """List answered requests, newest first (the last second's may still be buffered)."""
+    rows = run(_entries(settings_of(ctx), since, caller, dataset_id, limit))
+    if as_json:
+        click.echo(json.dumps([{"at": r["at"].isoformat(), "requestId": r["request_id"],
+                                "caller": r["caller"], "endpoint": r["endpoint"],
+                                "datasets": json.loads(r["datasets"])} for r in rows],
+                              indent=2))
+        return
+    if not rows:
+        click.echo("no audit entries" + (" match" if since or caller or dataset_id else ""))
+        return
+    click.echo(f"{'AT (UTC)':<19}  {'CALLER':<30} {'ENDPOINT':<24} DATASETS")
+    for r in rows:
+        click.echo(f"{r['at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {r['caller']:<30} "
+                   f"{r['endpoint']:<24} {_disclosed(json.loads(r['datasets']))}")
+
+
+def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
+    """One line per request: what each dataset told the caller, and what it cost them."""
+    parts = []
+    for dataset_id, d in sorted(datasets.items()):
+        told = (f"count {d['count']}" if "count" in d
+                else "found" if d.get("exists") else "not found")
+        parts.append(f"{dataset_id} [{d.get('tier')}, {d.get('granularity')}] {told}, "
+                     f"spent {d.get('spent', 0)}")
+    return "; ".join(parts) or "-"
+
+
+async def _entries(settings: Settings, since: datetime | None, caller: str | None,
+                   dataset_id: str | None, limit: int) -> list:
+    from beacon.audit import entries
+    async with connection(settings) as conn:
+        return await entries(conn, since=since, caller=caller, dataset=dataset_id,
+                             limit=limit)
+
+
+@audit.command("summary")
+@_SINCE
+@_JSON
+@click.pass_context
+def audit_summary(ctx: click.Context, since: datetime | None, as_json: bool) -> None:
+    """Per UTC day, caller and dataset: requests, requests that found something, and budget
+    units spent, the busiest first."""
+    rows = run(_summary(settings_of(ctx), since))
+    if as_json:
+        click.echo(json.dumps([{"day": day.isoformat(), "caller": caller, "dataset": dataset,
+                                "requests": requests, "hits": hits, "spent": spent}
+                               for day, caller, dataset, requests, hits, spent in rows],
+                              indent=2))
+        return
+    if not rows:
+        click.echo("no audit entries" + (" match" if since else ""))
+        return
+    click.echo(f"{'DAY':<10}  {'CALLER':<30} {'DATASET':<20} {'REQUESTS':>8} {'HITS':>8} "
+               f"{'SPENT':>8}")
+    for day, caller, dataset, requests, hits, spent in rows:
+        click.echo(f"{day:%Y-%m-%d}  {caller:<30} {dataset:<20} {requests:>8} {hits:>8} "
+                   f"{spent:>8}")
+
+
+async def _summary(settings: Settings, since: datetime | None
+                   ) -> list[tuple[date, str, str, int, int, int]]:
+    from beacon.audit import summary
+    async with connection(settings) as conn:
+        return await summary(conn, since=since)

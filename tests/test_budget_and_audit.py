@@ -1,0 +1,332 @@
+"""Query budgets and the audit trail (beacon/budget.py, beacon/audit.py), over real HTTP on
+real PostgreSQL: a caller over budget is refused with 429, Retry-After and a Beacon error
+body; the budget is one budget across worker processes and survives a restart (the point of
+keeping it in the database); a rare hit costs more; and `gdi-node audit` shows the operator
+what was disclosed, as disclosed, and never a token.
+
+One dataset of twelve individuals: a variant all carry (common), one two carry (rare: above
+the floor of 2, below rare_below 10) and one a single individual carries (below the floor,
+so absent)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
+from auth.issuers import TrustedIssuer
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.http.aai_api import create_aai_app
+from node.settings import DisclosureSettings, Settings, TierSettings
+from tests.beacon_schemas import ERROR_SCHEMA
+from tests.conftest import ROOT, free_port, node_database, serve_app, write_vcf_text
+from tests.test_cli import _env, gdi_node
+
+DATASET = "GDI-FI-SYN-001"
+SAMPLES = 12
+VCF = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+       '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+       "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+       + "\t".join(f"S{i}" for i in range(SAMPLES)) + "\n"
+       + "chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(["0|1"] * 2 + ["0|0"] * 10) + "\n"
+       + "chr1\t200\t.\tC\tT\t.\tPASS\t.\tGT\t" + "\t".join(["0|1"] * SAMPLES) + "\n"
+       + "chr1\t300\t.\tG\tA\t.\tPASS\t.\tGT\t" + "\t".join(["1|1"] + ["0|0"] * 11) + "\n")
+RARE = "/api/g_variants?referenceName=1&start=99&alternateBases=G&requestedGranularity=count"
+COMMON = "/api/g_variants?referenceName=1&start=199&alternateBases=T&requestedGranularity=count"
+HIDDEN = "/api/g_variants?referenceName=1&start=299&alternateBases=A&requestedGranularity=count"
+
+BUDGET = 20
+RARE_COST = 5
+ANONYMOUS = TierSettings(allele_floor=2, count_step=5, budget_per_window=BUDGET,
+                         budget_per_day=0, rare_cost=RARE_COST, rare_below=10)
+BONA_FIDE = TierSettings(allele_floor=2, count_step=1, budget_per_window=1000,
+                         budget_per_day=0, rare_cost=RARE_COST, rare_below=10)
+DISCLOSURE = DisclosureSettings(anonymous=ANONYMOUS, bona_fide=BONA_FIDE)
+WINDOW = DISCLOSURE.budget_window_seconds
+ANONYMOUS_CALLER = "address 127.0.0.1"
+
+
+@pytest.fixture
+async def loaded(pg_server_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with the node's schema and the dataset, PUBLIC; its URL."""
+    async with node_database(pg_server_url) as url:
+        path = write_vcf_text(tmp_path / "budget.vcf", VCF)
+        await ingest(url, IngestRequest(path, DATASET, GRCH38, AccessLevel.PUBLIC, "Budget",
+                                        workers=1))
+        yield url
+
+
+def _settings(url: str, directory: Path, **changes: Any) -> Settings:
+    return Settings(database_url=url, data_dir=directory / "node", beacon_id="org.test.budget",
+                    disclosure=DISCLOSURE, **changes)
+
+
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[ClientSession]:
+    """A client of a node opening its own pool, as `gdi-node serve` does; leaving it shuts
+    the node down, which writes what the audit trail still buffers."""
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings))
+        yield await stack.enter_async_context(ClientSession(base_url=base))
+
+
+def _budget(body: dict[str, Any]) -> dict[str, Any]:
+    return body["info"]["budget"][DATASET]
+
+
+async def _audit_rows(url: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch("SELECT caller, endpoint, datasets::text AS datasets "
+                                "FROM audit_trail ORDER BY id")
+    finally:
+        await conn.close()
+
+
+# --- one process ------------------------------------------------------------------------------
+
+async def test_over_budget_is_a_429_with_retry_after_and_the_budget_shown_before(
+        loaded, tmp_path, beacon_schema):
+    async with served(_settings(loaded, tmp_path)) as node:
+        left = []
+        for _ in range(BUDGET + 1):
+            response = await node.get(COMMON)
+            body = await response.json()
+            if response.status == 429:
+                break
+            assert response.status == 200, body
+            assert _budget(body)["windowSeconds"] == WINDOW and _budget(body)["dayLeft"] is None
+            left.append(_budget(body)["windowLeft"])
+        assert left == list(range(BUDGET - 1, -1, -1))
+        assert response.status == 429
+        assert beacon_schema(ERROR_SCHEMA, body) == []
+        assert body["error"]["errorCode"] == 429
+        assert f"query budget for dataset {DATASET} spent" in body["error"]["errorMessage"]
+        retry_after = response.headers["Retry-After"]
+        assert retry_after.isdigit() and 1 <= int(retry_after) <= WINDOW + 60
+        again = await node.get(RARE)                     # every query form, not just that one
+        assert again.status == 429
+
+
+async def test_a_rare_hit_costs_rare_cost_units(loaded, tmp_path):
+    async with served(_settings(loaded, tmp_path)) as node:
+        rare = await (await node.get(RARE)).json()
+        assert rare["responseSummary"]["exists"] is True
+        assert _budget(rare)["windowLeft"] == BUDGET - RARE_COST
+        common = await (await node.get(COMMON)).json()
+        assert _budget(common)["windowLeft"] == BUDGET - RARE_COST - 1
+    spent = [json.loads(r["datasets"])[DATASET]["spent"] for r in await _audit_rows(loaded)]
+    assert spent == [RARE_COST, 1]
+
+
+# --- worker processes and a restart -------------------------------------------------------------
+
+class Workers:
+    """`gdi-node serve` processes this test started, each stopped by its own PID."""
+
+    def __init__(self, url: str, directory: Path) -> None:
+        self.env = _env(DATABASE_URL=url, GDI_NODE_DATA_DIR=str(directory / "node"),
+                        GDI_NODE_LOG_LEVEL="WARNING",
+                        GDI_NODE_DISCLOSURE=DISCLOSURE.model_dump_json())
+        self.directory = directory
+        self.processes: list[tuple[subprocess.Popen, Path]] = []
+
+    async def start(self, count: int) -> list[str]:
+        """Start `count` workers on the same database; their base URLs once all are ready."""
+        started = [self._spawn(free_port()) for _ in range(count)]
+        for process, base in started:
+            await _wait_ready(process, base, deadline=45)
+        return [base for _, base in started]
+
+    def _spawn(self, port: int) -> tuple[subprocess.Popen, str]:
+        log = self.directory / f"serve-{port}.log"
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "serve", "--host", "127.0.0.1", "--port",
+                 str(port)], env=self.env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        self.processes.append((process, log))
+        return process, f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful stop, as in production) to each process started here."""
+        stopping, self.processes = self.processes, []
+        for process, _ in stopping:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process, _ in stopping:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for process, log in stopping:
+            assert process.returncode == 0, log.read_text()[-3000:]
+
+
+async def _wait_ready(process: subprocess.Popen, base: str, deadline: float) -> None:
+    end = time.monotonic() + deadline
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < end and process.poll() is None:
+            try:
+                async with session.get(f"{base}/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{base} not ready within {deadline} s (exit code {process.poll()})")
+
+
+async def test_budget_holds_across_two_workers_and_a_restart(loaded, tmp_path):
+    workers = Workers(loaded, tmp_path)
+    try:
+        bases = await workers.start(2)
+        answered, refused, left = 0, set(), []
+        async with aiohttp.ClientSession() as session:
+            for i in range(2 * BUDGET + 4):
+                base = bases[i % 2]
+                async with session.get(base + COMMON) as response:
+                    body = await response.json()
+                    if response.status == 429:
+                        refused.add(base)
+                        if len(refused) == 2:
+                            break
+                        continue
+                    assert response.status == 200, body
+                    answered += 1
+                    left.append(_budget(body)["windowLeft"])
+        assert refused == set(bases)
+        # a lease here is one unit (a twentieth of 20), so each worker holds at most one unspent
+        assert BUDGET - 2 <= answered <= BUDGET
+        assert left == sorted(left, reverse=True) and len(set(left)) == len(left)
+        workers.stop()
+        [base] = await workers.start(1)
+        async with (aiohttp.ClientSession() as session,
+                    session.get(base + COMMON) as response):
+            assert response.status == 429, await response.text()
+            assert int(response.headers["Retry-After"]) >= 1
+    finally:
+        workers.stop()
+    rows = await _audit_rows(loaded)                     # written at each worker's shutdown
+    assert len(rows) == answered
+    assert {r["caller"] for r in rows} == {ANONYMOUS_CALLER}
+
+
+# --- the audit trail ----------------------------------------------------------------------------
+
+async def test_audit_trail_shows_what_was_disclosed_and_never_a_token(loaded, tmp_path):
+    aai_port = free_port()
+    aai_url = f"http://127.0.0.1:{aai_port}"
+    aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
+    token = aai.access_token(aai.users["bob"])                  # bona fide
+    trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
+    async with AsyncExitStack() as stack:
+        await serve_app(stack, create_aai_app(aai), aai_port)
+        async with served(_settings(loaded, tmp_path, trusted_issuers=trust)) as node:
+            for path in (COMMON, HIDDEN, RARE):
+                assert (await node.get(path)).status == 200
+            response = await node.get(COMMON, headers={"Authorization": f"Bearer {token}"})
+            assert response.status == 200, await response.text()
+    bob = f"token {aai_url} bob"
+    env = _env(DATABASE_URL=loaded)
+
+    listed = _cli_json(env, "audit", "list", "--json")
+    assert [(e["caller"], e["endpoint"], e["datasets"]) for e in listed] == [
+        (bob, "/api/g_variants", {DATASET: {"tier": "bona_fide", "granularity": "count",
+                                            "exists": True, "count": 1, "spent": 1}}),
+        (ANONYMOUS_CALLER, "/api/g_variants",     # one carrier of two, the count rounded to 5
+         {DATASET: {"tier": "anonymous", "granularity": "count", "exists": True, "count": 5,
+                    "spent": RARE_COST}}),
+        (ANONYMOUS_CALLER, "/api/g_variants",     # below the floor: not there
+         {DATASET: {"tier": "anonymous", "granularity": "count", "exists": False,
+                    "count": 0, "spent": 1}}),
+        (ANONYMOUS_CALLER, "/api/g_variants",
+         {DATASET: {"tier": "anonymous", "granularity": "count", "exists": True, "count": 5,
+                    "spent": 1}})]
+    moments = [datetime.fromisoformat(e["at"]) for e in listed]
+    assert moments == sorted(moments, reverse=True)
+    assert all(e["requestId"] for e in listed)
+
+    assert _cli_json(env, "audit", "list", "--json", "--limit", "1") == listed[:1]
+    assert _cli_json(env, "audit", "list", "--json", "--caller", bob) == listed[:1]
+    assert _cli_json(env, "audit", "list", "--json", "--dataset", DATASET) == listed
+    assert _cli_json(env, "audit", "list", "--json", "--dataset", "GDI-FI-SYN-999") == []
+    later = (moments[0].astimezone(UTC) + timedelta(days=1)).date().isoformat()
+    assert _cli_json(env, "audit", "list", "--json", "--since", later) == []
+    earlier = (moments[-1] - timedelta(seconds=1)).isoformat()
+    assert _cli_json(env, "audit", "list", "--json", "--since", earlier) == listed
+
+    assert _cli_json(env, "audit", "summary", "--json") == _summed(listed)
+    if len({row["day"] for row in _summed(listed)}) == 1:      # not run across midnight UTC
+        assert [(r["caller"], r["requests"], r["hits"], r["spent"]) for r in _summed(listed)
+                ] == [(ANONYMOUS_CALLER, 3, 2, RARE_COST + 2), (bob, 1, 1, 1)]
+    assert _cli_json(env, "audit", "summary", "--json", "--since", later) == []
+
+    table = gdi_node("audit", "list", env=env)
+    assert table.returncode == 0, table.stderr
+    assert f"{DATASET} [anonymous, count] count 5, spent {RARE_COST}" in table.stdout
+    assert f"{DATASET} [anonymous, count] count 0, spent 1" in table.stdout
+    summary = gdi_node("audit", "summary", env=env)
+    assert summary.returncode == 0 and bob in summary.stdout, summary.stderr
+
+    stored = " ".join(r["caller"] + r["datasets"] for r in await _audit_rows(loaded))
+    assert token not in stored
+    assert not any(part in stored for part in token.split("."))
+    assert all(token not in out for out in (table.stdout, summary.stdout))
+
+
+def _summed(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What `audit summary` should say of these `audit list` entries, in its order: latest
+    UTC day first, then the busiest caller and dataset."""
+    sums: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for entry in listed:
+        day = datetime.fromisoformat(entry["at"]).astimezone(UTC).date().isoformat()
+        for dataset_id, told in entry["datasets"].items():
+            row = sums.setdefault((day, entry["caller"], dataset_id), {
+                "day": day, "caller": entry["caller"], "dataset": dataset_id, "requests": 0,
+                "hits": 0, "spent": 0})
+            row["requests"] += 1
+            row["hits"] += told["exists"]
+            row["spent"] += told["spent"]
+    by_day = sorted(sums.values(), key=lambda r: (r["caller"], r["dataset"]))
+    by_day.sort(key=lambda r: r["requests"], reverse=True)
+    return sorted(by_day, key=lambda r: r["day"], reverse=True)
+
+
+def _cli_json(env: dict[str, str], *args: str) -> Any:
+    result = gdi_node(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("args,named", [
+    (("audit", "list", "--since", "yesterday"), "--since"),
+    (("audit", "summary", "--since", "2025-02-30"), "--since"),
+    (("audit", "list", "--limit", "0"), "--limit"),
+])
+def test_audit_refuses_bad_input_naming_the_option(db_url, args, named):
+    result = gdi_node(*args, env=_env(DATABASE_URL=db_url))
+    assert result.returncode != 0
+    assert f"'{named}'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_audit_of_a_node_nobody_asked_says_so(db_url):
+    result = gdi_node("audit", "list", env=_env(DATABASE_URL=db_url))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no audit entries"

@@ -1,0 +1,107 @@
+"""The disclosure engine's rules on their own (beacon/disclosure.py): who sees which dataset,
+how counts are reported, how configuration and a dataset's metadata set the rules. The attacks
+they defeat run against a live node in tests/test_disclosure.py and tests/test_membership.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auth.policy import ANONYMOUS, Caller, Identity
+from beacon.disclosure import (
+    DEFAULT_TIERS,
+    DisclosurePolicy,
+    Rules,
+    ceiling,
+    precision_fields,
+    report,
+    tier_of,
+)
+from catalogue.metadata import DatasetMetadata, MetadataError
+from node.ingest_request import make_request
+from node.settings import Settings
+
+KEYS = frozenset({"GDI-FI-SYN-001"})
+PERSON = Identity("https://aai.example", "someone")
+BONA_FIDE = Caller(PERSON, registered=True)
+GRANTED = Caller(PERSON, registered=True, grants=KEYS)
+PLAIN_TOKEN = Caller(PERSON)
+
+
+@pytest.mark.parametrize(("caller", "level", "options", "expected"), [
+    (ANONYMOUS, "PUBLIC", {}, "record"),
+    (ANONYMOUS, "REGISTERED", {}, None),          # anonymous callers do not learn it exists
+    (ANONYMOUS, "CONTROLLED", {}, None),
+    (PLAIN_TOKEN, "CONTROLLED", {}, None),        # a token without bona fide status: the same
+    (ANONYMOUS, "REGISTERED", {"anonymous_discovery": True}, "boolean"),
+    (ANONYMOUS, "CONTROLLED", {"anonymous_discovery": True}, "boolean"),
+    (ANONYMOUS, "CONTROLLED", {"anonymous_discovery": True, "hide_controlled": True}, None),
+    (BONA_FIDE, "REGISTERED", {}, "count"),
+    (BONA_FIDE, "CONTROLLED", {}, "count"),
+    (BONA_FIDE, "CONTROLLED", {"hide_controlled": True}, None),
+    (GRANTED, "CONTROLLED", {"hide_controlled": True}, "record"),
+    (GRANTED, "REGISTERED", {}, "count"),
+])
+def test_who_sees_which_dataset(caller, level, options, expected):
+    assert ceiling(DisclosurePolicy(**options), level, KEYS, caller) == expected
+
+
+def test_tiers():
+    assert [tier_of(c, KEYS) for c in (ANONYMOUS, PLAIN_TOKEN, BONA_FIDE, GRANTED)] == [
+        "anonymous", "anonymous", "bona_fide", "granted"]
+    assert tier_of(GRANTED, frozenset({"GDI-FI-SYN-002"})) == "bona_fide"
+
+
+@pytest.mark.parametrize(("count", "step", "value"), [
+    (0, 5, 0), (1, 5, 5), (5, 5, 5), (6, 5, 10), (3, 1, 3), (0, 1, 0)])
+def test_counts_round_up_so_exists_and_count_agree(count, step, value):
+    reported = report(count, Rules(count_step=step))
+    assert reported.value == value
+    assert reported.exists is (count > 0)
+
+
+def test_precision_fields_say_how_a_count_was_adjusted():
+    exact, rounded = report(3, Rules()), report(3, Rules(count_step=5))
+    assert precision_fields([exact]) == {"countPrecision": "exact"}
+    assert precision_fields([]) == {"countPrecision": "exact"}
+    assert precision_fields([exact, rounded, report(1, Rules(count_step=10))]) == {
+        "countPrecision": "rounded",
+        "countAdjustedTo": ["next multiple of 5", "next multiple of 10"]}
+
+
+def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
+    policy = DisclosurePolicy()
+    loosened = {"disclosure": {"anonymous": {"allele_floor": 1, "count_step": 1}}}
+    assert policy.rules("anonymous", loosened) == Rules(
+        **{**DEFAULT_TIERS["anonymous"].__dict__, "allele_floor": 1, "count_step": 1})
+    assert policy.rules("bona_fide", loosened) == DEFAULT_TIERS["bona_fide"]
+    for invalid in ({"disclosure": {"anonymous": {"allele_floor": 0}}},
+                    {"disclosure": {"anonymous": {"allele_floor": True}}},
+                    {"disclosure": "none"}):
+        assert policy.rules("anonymous", invalid) == DEFAULT_TIERS["anonymous"]
+
+
+def test_settings_build_the_policy_from_the_defaults(monkeypatch):
+    monkeypatch.setenv("GDI_NODE_DISCLOSURE", '{"anonymous": {"allele_floor": 10}, '
+                                              '"anonymous_discovery": true}')
+    policy = Settings().disclosure_policy()
+    assert policy.tiers["anonymous"].allele_floor == 10
+    assert policy.tiers["anonymous"].budget_per_window == 300          # default kept
+    assert policy.tiers["bona_fide"] == DEFAULT_TIERS["bona_fide"]
+    assert policy.anonymous_discovery is True
+    monkeypatch.setenv("GDI_NODE_DISCLOSURE", '{"anonymous": {"allele_floor": 0}}')
+    with pytest.raises(ValueError, match="allele_floor"):
+        Settings()
+
+
+@pytest.mark.parametrize(("disclosure", "message"), [
+    ({"anonymous": {"allele_floor": 0}}, "disclosure.anonymous.allele_floor"),
+    ({"everyone": {"allele_floor": 2}}, "disclosure.everyone"),
+    ({"anonymous": {"floor": 2}}, "disclosure.anonymous.floor"),
+])
+def test_an_invalid_override_in_a_metadata_file_is_refused_at_ingest(disclosure, message):
+    metadata = DatasetMetadata.model_validate({
+        "identifier": "GDI-FI-SYN-001", "title": "t", "description": "d",
+        "accessLevel": "PUBLIC", "disclosure": disclosure})
+    with pytest.raises(MetadataError, match=message):
+        make_request(Path("x.vcf.gz"), "GDI-FI-SYN-001", metadata=metadata)
