@@ -18,6 +18,11 @@ import orjson
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 MAX_BUFFER = 100_000             # beyond this (database gone) the oldest entries are dropped
+# One statement per batch, its columns as arrays: far less of PostgreSQL's time than a
+# statement per entry (executemany), at thousands of requests a second.
+_INSERT = """INSERT INTO audit_trail (at, request_id, caller, endpoint, datasets)
+             SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[],
+                                  $5::text[])"""
 
 
 class AuditTrail:
@@ -54,9 +59,7 @@ class AuditTrail:
             return
         batch, self._buffer = self._buffer, []
         try:
-            await self._pool.executemany(
-                "INSERT INTO audit_trail (at, request_id, caller, endpoint, datasets) "
-                "VALUES ($1, $2, $3, $4, $5::text::jsonb)", batch)
+            await self._pool.execute(_INSERT, *(list(column) for column in zip(*batch)))
         except BaseException:
             self._buffer[:0] = batch
             raise
@@ -77,11 +80,11 @@ async def entries(conn: asyncpg.Connection, *, since: datetime | None = None,
                   limit: int = 100) -> list[asyncpg.Record]:
     """The latest entries, newest first, optionally of one caller or dataset."""
     return await conn.fetch(
-        """SELECT at, request_id, caller, endpoint, datasets::text AS datasets
+        """SELECT at, request_id, caller, endpoint, datasets
            FROM audit_trail
            WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR caller = $2)
-             AND ($3::text IS NULL OR datasets ? $3)
-           ORDER BY at DESC, id DESC LIMIT $4""", since, caller, dataset, limit)
+             AND ($3::text IS NULL OR datasets::jsonb ? $3)
+           ORDER BY at DESC, request_id DESC LIMIT $4""", since, caller, dataset, limit)
 
 
 async def summary(conn: asyncpg.Connection, *, since: datetime | None = None
@@ -92,7 +95,7 @@ async def summary(conn: asyncpg.Connection, *, since: datetime | None = None
                   count(*) AS requests,
                   count(*) FILTER (WHERE (d.value ->> 'exists')::boolean) AS hits,
                   coalesce(sum((d.value ->> 'spent')::int), 0) AS spent
-           FROM audit_trail a CROSS JOIN LATERAL jsonb_each(a.datasets) AS d
+           FROM audit_trail a CROSS JOIN LATERAL jsonb_each(a.datasets::jsonb) AS d
            WHERE $1::timestamptz IS NULL OR a.at >= $1
            GROUP BY 1, 2, 3 ORDER BY 1 DESC, 4 DESC, 2, 3""", since)
     return [(r["day"], r["caller"], r["dataset"], r["requests"], r["hits"], r["spent"])

@@ -71,7 +71,8 @@ class Budgets:
         lease = self._leases.get(key)
         now = time.monotonic()
         if lease is not None and now - lease.taken_at > LEASE_SECONDS:
-            lease = None                     # its unused units stay spent
+            del self._leases[key]            # its unused units stay spent
+            lease = None
         if lease is None or lease.units < units:
             lease = await self._take(caller, dataset_id, rules, units, force, lease)
         lease.units -= units
@@ -92,9 +93,20 @@ class Budgets:
             wanted, needed, force, self._window, rules.budget_per_window, rules.budget_per_day)
         if not row["taken"]:
             raise BudgetExceeded(dataset_id, row["retry_after"], rules, self._window)
-        fresh = _Lease(held + row["taken"], row["window_left"], row["day_left"], time.monotonic())
-        self._leases[(caller, dataset_id)] = fresh
-        return fresh
+        # Other requests of this caller may have taken units meanwhile (each found the lease
+        # short): everything taken joins the one lease, so none is lost, and the database's
+        # lowest "left" is the latest.
+        current = self._leases.setdefault((caller, dataset_id), _Lease(
+            0, row["window_left"], row["day_left"], time.monotonic()))
+        current.units += row["taken"]
+        current.window_left = _lowest(current.window_left, row["window_left"])
+        current.day_left = _lowest(current.day_left, row["day_left"])
+        current.taken_at = time.monotonic()
+        return current
+
+
+def _lowest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _minus(left: int | None, held: int) -> int | None:

@@ -602,7 +602,8 @@ def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace
 
 
 def check_agreement(node: Server, floor: Server, paths: list[str]) -> str:
-    """The floor must do the node's lookup: both report the same count for the same URLs."""
+    """The floor must do the node's lookup: both report the same count for the same URLs
+    (the node without disclosure control: the floor has no allele floor)."""
     agree = 0
     for path in paths[:20]:
         with urllib.request.urlopen(node.base + path, timeout=10) as resp:
@@ -779,7 +780,7 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             "open node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
                           str(ports[6])], {**env, "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF},
             ports[6], "/ready"))
-        print(check_agreement(node, floors["noop"], seq_paths), flush=True)
+        print(check_agreement(open_node, floors["noop"], seq_paths), flush=True)
         by_conn: dict[int, dict[str, Cell]] = {}
         for c in args.connections:
             print(f"\n{c} connections: {args.requests:,} requests per row after a warm-up, "

@@ -94,7 +94,7 @@ async def _audit_rows(url: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
         return await conn.fetch("SELECT caller, endpoint, datasets::text AS datasets "
-                                "FROM audit_trail ORDER BY id")
+                                "FROM audit_trail ORDER BY at")
     finally:
         await conn.close()
 
@@ -330,3 +330,27 @@ def test_audit_of_a_node_nobody_asked_says_so(db_url):
     result = gdi_node("audit", "list", env=_env(DATABASE_URL=db_url))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "no audit entries"
+
+
+@pytest.mark.parametrize("concurrent", [1, 16, 64])
+async def test_one_callers_concurrent_queries_get_the_whole_budget(db_url, pool, concurrent):
+    """Requests of one caller that find its lease short at the same moment each take units;
+    all of them join the one lease, so the caller gets exactly the budget, however many of
+    its requests run at once (each taking a lease of its own once cost most of it)."""
+    from beacon.budget import Budgets, BudgetExceeded
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=100, budget_per_day=1000)
+    budgets = Budgets(pool, DisclosurePolicy())
+    answered = refused = 0
+
+    async def one() -> None:
+        nonlocal answered, refused
+        try:
+            await budgets.spend("address 192.0.2.7", "GDI-FI-SYN-001", rules)
+            answered += 1
+        except BudgetExceeded:
+            refused += 1
+    for _ in range(300 // concurrent + 1):             # bounded: 300 queries and a few more
+        await asyncio.gather(*(one() for _ in range(concurrent)))
+    assert (answered, refused > 0) == (100, True)
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 100
