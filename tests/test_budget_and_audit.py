@@ -337,7 +337,7 @@ async def test_one_callers_concurrent_queries_get_the_whole_budget(db_url, pool,
     """Requests of one caller that find its lease short at the same moment each take units;
     all of them join the one lease, so the caller gets exactly the budget, however many of
     its requests run at once (each taking a lease of its own once cost most of it)."""
-    from beacon.budget import Budgets, BudgetExceeded
+    from beacon.budget import BudgetExceeded, Budgets
     from beacon.disclosure import DisclosurePolicy, Rules
     rules = Rules(budget_per_window=100, budget_per_day=1000)
     budgets = Budgets(pool, DisclosurePolicy())
