@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,15 +31,11 @@ class AuditTrail:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._buffer: list[tuple[Any, ...]] = []
+        self._buffer: deque[tuple[Any, ...]] = deque(maxlen=MAX_BUFFER)   # full: oldest go
         self._writer: asyncio.Task[None] | None = None
-        self.dropped = 0
 
     def record(self, request_id: str, caller: str, endpoint: str,
                datasets: dict[str, dict[str, Any]]) -> None:
-        if len(self._buffer) >= MAX_BUFFER:
-            del self._buffer[0]
-            self.dropped += 1
         self._buffer.append((datetime.now(UTC), request_id, caller, endpoint,
                              orjson.dumps(datasets).decode()))
 
@@ -57,11 +54,12 @@ class AuditTrail:
         """Write what is buffered; on failure it stays buffered for the next attempt."""
         if not self._buffer:
             return
-        batch, self._buffer = self._buffer, []
+        batch = list(self._buffer)
+        self._buffer.clear()
         try:
             await self._pool.execute(_INSERT, *(list(column) for column in zip(*batch)))
         except BaseException:
-            self._buffer[:0] = batch
+            self._buffer = deque([*batch, *self._buffer], maxlen=MAX_BUFFER)
             raise
 
     async def close(self) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,12 +54,12 @@ class Rules:
     def __post_init__(self) -> None:
         for name in ("allele_floor", "count_step"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise ValueError(f"{name}: must be at least 1")
         for name in ("budget_per_window", "budget_per_day", "rare_below"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+                raise ValueError(f"{name}: must not be negative")
         if self.rare_cost < 1:
-            raise ValueError("rare_cost must be at least 1")
+            raise ValueError("rare_cost: must be at least 1")
 
     @property
     def budgeted(self) -> bool:
@@ -88,17 +89,43 @@ class DisclosurePolicy:
 
     def rules(self, tier: Tier, metadata: dict[str, Any]) -> Rules:
         """`tier`'s rules for a dataset with this metadata (its `disclosure` overrides)."""
-        base = self.tiers[tier]
-        override = metadata.get(METADATA_KEY)
-        if not isinstance(override, dict) or not isinstance(override.get(tier), dict):
-            return base
-        changes = {k: v for k, v in override[tier].items()
-                   if k in Rules.__dataclass_fields__ and isinstance(v, int)
-                   and not isinstance(v, bool)}
         try:
-            return dataclasses.replace(base, **changes)
+            changes = dataset_overrides(metadata).get(tier, {})
+            return dataclasses.replace(self.tiers[tier], **changes)
         except ValueError:
-            return base      # an invalid override (refused at ingest) never loosens anything
+            return self.tiers[tier]   # invalid (refused at ingest): never loosens anything
+
+
+def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
+    """A dataset's `disclosure` object, checked: per tier, the rules it overrides. The one
+    check, for ingest (which refuses the dataset) and for answers (which ignore it);
+    ValueError names the offending key as `disclosure.<tier>.<rule>`."""
+    value = metadata.get(METADATA_KEY)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problem = f"{METADATA_KEY}: must be an object of tiers ({', '.join(TIERS)})"
+        raise ValueError(problem)  # noqa: TRY004 - a wrong value in a metadata file
+    overrides: dict[Tier, dict[str, int]] = {}
+    for tier, changes in value.items():
+        where = f"{METADATA_KEY}.{tier}"
+        if tier not in TIERS:
+            raise ValueError(f"{where}: not a tier ({', '.join(TIERS)})")
+        if not isinstance(changes, dict):
+            raise ValueError(f"{where}: must be an object of rules")  # noqa: TRY004
+        for rule, number in changes.items():
+            if rule not in Rules.__dataclass_fields__:
+                raise ValueError(f"{where}.{rule}: not a rule "
+                                 f"({', '.join(Rules.__dataclass_fields__)})")
+            if not isinstance(number, int) or isinstance(number, bool):
+                problem = f"{where}.{rule}: must be a whole number"
+                raise ValueError(problem)  # noqa: TRY004
+        try:
+            Rules(**changes)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{exc}") from None
+        overrides[tier] = changes
+    return overrides
 
 
 def tier_of(caller: Caller, dataset_keys: frozenset[str]) -> Tier:
@@ -149,14 +176,30 @@ def report(count: int, rules: Rules) -> ReportedCount:
     return ReportedCount(step * math.ceil(count / step) if count > 0 else 0, step)
 
 
+PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest
+
+
 def precision_fields(counts: list[ReportedCount]) -> dict[str, Any]:
     """`countPrecision` (and `countAdjustedTo` when adjusted, Beacon v2.2) for a summary or
     resultSet reporting these counts (a total: the coarsest of its parts)."""
-    adjusted = sorted({a for c in counts for a in c.adjusted_to},
-                      key=lambda a: int(a.rsplit(" ", 1)[-1]))
-    if not adjusted:
-        return {"countPrecision": "exact"}
-    return {"countPrecision": "rounded", "countAdjustedTo": adjusted}
+    return combined_precision(
+        {"countPrecision": c.precision, "countAdjustedTo": c.adjusted_to}
+        for c in sorted(counts, key=lambda c: c.step))
+
+
+def combined_precision(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The precision of a total of counts reported with these fields (this node's, or the
+    peers' summaries in the network's total): the coarsest, with every adjustment made, in
+    the order first made. A part that says nothing is taken at its word as exact."""
+    precision, adjusted = "exact", []
+    for part in parts:
+        given = part.get("countPrecision")
+        if given in PRECISIONS and PRECISIONS.index(given) > PRECISIONS.index(precision):
+            precision = given
+        more = part.get("countAdjustedTo")
+        if isinstance(more, list):
+            adjusted += [a for a in more if isinstance(a, str) and a not in adjusted]
+    return {"countPrecision": precision, **({"countAdjustedTo": adjusted} if adjusted else {})}
 
 
 def is_rare(rarest: int | None, rules: Rules) -> bool:

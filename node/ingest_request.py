@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from auth.access import AccessLevel
 from auth.dataset_id import InvalidDatasetId, check_dataset_id
 from beacon.assemblies import ASSEMBLIES, find_assembly
+from beacon.disclosure import dataset_overrides
 from beacon.ingest import IngestRequest
 from catalogue.metadata import DatasetMetadata, MetadataError
-from node.settings import TierSettings
 
 
 def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
@@ -37,7 +35,7 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     level = (AccessLevel(access_level.upper()) if access_level
              else metadata.access_level if metadata else AccessLevel.CONTROLLED)
     extra = metadata.extra_metadata() if metadata else {}
-    _check_disclosure(extra.get("disclosure"))
+    _check_disclosure(extra)
     return IngestRequest(
         path=path, dataset_id=dataset_id, assembly=resolved, access_level=level,
         title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
@@ -46,24 +44,10 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
         skip_invalid=skip_invalid, workers=workers)
 
 
-class _DatasetDisclosure(BaseModel):
-    """A metadata file's `disclosure` object: per tier, the node's rules it overrides."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    anonymous: TierSettings | None = None
-    bona_fide: TierSettings | None = None
-    granted: TierSettings | None = None
-
-
-def _check_disclosure(value: object) -> None:
+def _check_disclosure(metadata: dict[str, object]) -> None:
     """Refused at ingest, named: a dataset whose override the node would ignore (its own
     rules would apply instead, beacon/disclosure.py) is not what its operator meant."""
-    if value is None:
-        return
     try:
-        _DatasetDisclosure.model_validate(value)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in ("disclosure", *error["loc"]))
-        raise MetadataError(f"{where}: {error['msg']}") from None
+        dataset_overrides(metadata)
+    except ValueError as exc:
+        raise MetadataError(str(exc)) from None

@@ -18,6 +18,7 @@ from typing import Any
 from auth.policy import highest
 from beacon import answer, info
 from beacon.datasets import collections_envelope
+from beacon.disclosure import combined_precision
 from beacon.info import BeaconIdentity
 from beacon.request import VariantQuery
 from node.federation.network import (
@@ -77,24 +78,10 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     return body
 
 
-_PRECISIONS = ("exact", "rounded", "imprecise")      # from finest to coarsest
-
-
 def _total_precision(raws: list[Any]) -> dict[str, Any]:
-    """The network total's `countPrecision`: the coarsest any peer reported (a peer that says
-    nothing is taken at its word as exact), with every adjustment any peer made."""
-    precision, adjusted = "exact", []
-    for raw in raws:
-        summary = raw.get("responseSummary") if isinstance(raw, dict) else None
-        if not isinstance(summary, dict):
-            continue
-        given = summary.get("countPrecision")
-        if given in _PRECISIONS and _PRECISIONS.index(given) > _PRECISIONS.index(precision):
-            precision = given
-        more = summary.get("countAdjustedTo")
-        if isinstance(more, list):
-            adjusted += [a for a in more if isinstance(a, str) and a not in adjusted]
-    return {"countPrecision": precision, **({"countAdjustedTo": adjusted} if adjusted else {})}
+    """The network total's precision: combined from the peers' summaries."""
+    summaries = (raw.get("responseSummary") if isinstance(raw, dict) else None for raw in raws)
+    return combined_precision(s for s in summaries if isinstance(s, dict))
 
 
 def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList, *,
