@@ -66,15 +66,17 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen]) -> list[Seen]
     return chosen
 
 
-def located_query(variant_id: str, body: RequestBody) -> VariantQuery:
+def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = False
+                  ) -> VariantQuery:
     """The query a variantInternalId stands for (records unless another granularity is
-    asked): that exact allele, as a sequence query, or a bracket one when the id has an end."""
+    asked): that exact allele, as a sequence query, or a bracket one when the id has an end.
+    `with_filters`: the body's filters select its individuals (beacon/filters.py)."""
     parsed = parse_variant_id(variant_id)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
     start, end = parsed.start, parsed.end
     return dataclasses.replace(
-        to_query(body), assembly=parsed.assembly, reference_name=parsed.chromosome,
+        to_query(body, with_filters=with_filters), assembly=parsed.assembly, reference_name=parsed.chromosome,
         reference_bases=parsed.ref, alternate_bases=parsed.alt,
         kind="bracket" if end is not None else "sequence",
         start=(start, start + 1) if end is not None else (start,),
@@ -120,8 +122,11 @@ def _shown(include: str, hit: bool) -> bool:
 
 
 def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
-             info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """boolean, count or resultSets response, whichever the highest granularity given is."""
+             info: dict[str, Any] | None = None, *, schemas: list[dict[str, str]] | None = None,
+             filters: list[str] | None = None) -> dict[str, Any]:
+    """boolean, count or resultSets response, whichever the highest granularity given is;
+    of genomic variations unless `schemas` names another entry type (individuals, with the
+    `filters` they were selected by)."""
     returned, found, counted_parts = "boolean", False, []
     result_sets = []
     for item in answers:
@@ -138,23 +143,26 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
                 **(precision_fields([item.count]) if counted else {}),
                 "results": item.results, "info": {"returnedGranularity": item.granularity}})
     body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
-                    result_sets, precision_fields(counted_parts))
+                    result_sets, precision_fields(counted_parts), schemas=schemas,
+                    filters=filters)
     if info:
         body["info"] = info
     return body
 
 
 def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, total: int,
-             result_sets: list[dict[str, Any]], precision: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+             result_sets: list[dict[str, Any]], precision: dict[str, Any] | None = None, *,
+             schemas: list[dict[str, str]] | None = None,
+             filters: list[str] | None = None) -> dict[str, Any]:
     """A genomicVariation response to `query` at the `returned` granularity: the request
     echoed in meta, the summary, and at count or record the resultSets given. The node fills
     it from its datasets, the network (node/federation/merge.py) from its peers' answers."""
+    schemas = schemas or _SCHEMAS
     summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
-                              schemas=_SCHEMAS, parameters=query.echo)
+                              schemas=schemas, parameters=query.echo)
     summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
-                    "filters": []})
-    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, _SCHEMAS),
+                    "filters": filters or []})
+    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas),
                             "responseSummary": {"exists": exists}}
     if returned != "boolean":
         body["responseSummary"]["numTotalResults"] = total

@@ -38,6 +38,7 @@ from auth.policy import Caller, max_granularity
 Tier = Literal["anonymous", "bona_fide", "granted"]
 TIERS: tuple[Tier, ...] = ("anonymous", "bona_fide", "granted")
 METADATA_KEY = "disclosure"
+PURPOSE_KEY = "purposeRequired"       # in METADATA_KEY beside the tiers: individual queries
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,15 @@ class DisclosurePolicy:
     anonymous_discovery: bool = False   # REGISTERED/CONTROLLED visible (boolean) to anonymous
     hide_controlled: bool = False       # CONTROLLED invisible to everyone without a grant
     window_seconds: int = 3600          # the budget's sliding window
+    purpose_required: bool = False      # individual-level queries must state a purpose
+
+    def needs_purpose(self, metadata: dict[str, Any]) -> bool:
+        """Whether individual-level queries on a dataset must declare a purpose of use: the
+        node's setting, or the dataset's own `disclosure.purposeRequired`."""
+        try:
+            return self.purpose_required or dataset_purpose_required(metadata)
+        except ValueError:
+            return True        # an invalid setting (refused at ingest) asks for the most
 
     def rules(self, tier: Tier, metadata: dict[str, Any]) -> Rules:
         """`tier`'s rules for a dataset with this metadata (its `disclosure` overrides)."""
@@ -109,8 +119,11 @@ def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
     overrides: dict[Tier, dict[str, int]] = {}
     for tier, changes in value.items():
         where = f"{METADATA_KEY}.{tier}"
+        if tier == PURPOSE_KEY:
+            dataset_purpose_required(metadata)
+            continue
         if tier not in TIERS:
-            raise ValueError(f"{where}: not a tier ({', '.join(TIERS)})")
+            raise ValueError(f"{where}: not a tier ({', '.join(TIERS)}) nor {PURPOSE_KEY}")
         if not isinstance(changes, dict):
             raise ValueError(f"{where}: must be an object of rules")  # noqa: TRY004
         for rule, number in changes.items():
@@ -126,6 +139,16 @@ def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
             raise ValueError(f"{where}.{exc}") from None
         overrides[tier] = changes
     return overrides
+
+
+def dataset_purpose_required(metadata: dict[str, Any]) -> bool:
+    """The dataset's `disclosure.purposeRequired` (false when absent); ValueError if it is
+    not true or false."""
+    value = metadata.get(METADATA_KEY)
+    required = value.get(PURPOSE_KEY, False) if isinstance(value, dict) else False
+    if not isinstance(required, bool):
+        raise ValueError(f"{METADATA_KEY}.{PURPOSE_KEY}: must be true or false")  # noqa: TRY004
+    return required
 
 
 def tier_of(caller: Caller, dataset_keys: frozenset[str]) -> Tier:
@@ -155,6 +178,7 @@ class ReportedCount:
 
     value: int
     step: int = 1
+    lumped: int = 0        # counts from 1 to this are all reported as this (individuals)
 
     @property
     def exists(self) -> bool:
@@ -162,10 +186,14 @@ class ReportedCount:
 
     @property
     def precision(self) -> str:
+        if self.lumped and self.value == self.lumped:
+            return "imprecise"
         return "exact" if self.step == 1 else "rounded"
 
     @property
     def adjusted_to(self) -> list[str]:
+        if self.lumped and self.value == self.lumped:
+            return [f"1 to {self.lumped} reported as {self.lumped}"]
         return [] if self.step == 1 else [f"next multiple of {self.step}"]
 
 
@@ -174,6 +202,18 @@ def report(count: int, rules: Rules) -> ReportedCount:
     step, so `exists` and the count always agree."""
     step = rules.count_step
     return ReportedCount(step * math.ceil(count / step) if count > 0 else 0, step)
+
+
+def report_individuals(count: int, rules: Rules) -> ReportedCount:
+    """A count of individuals: like any count, and in addition every count from 1 up to the
+    floor k (rounded to the step) is reported as that same number, `imprecise`, so no tier
+    with a floor learns that exactly one or two people match. A count of exactly k says the
+    same as a count of 1: telling them apart would give the small counts away again."""
+    lumped = report(rules.allele_floor, rules).value if rules.allele_floor > 1 else 0
+    reported = report(count, rules)
+    if lumped and 0 < reported.value <= lumped:
+        return ReportedCount(lumped, rules.count_step, lumped)
+    return ReportedCount(reported.value, reported.step, lumped)
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

@@ -57,13 +57,21 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               schema_path="models/json/beacon-v2-default-model/genomicVariations/defaultSchema.json",
               ontology_id="ENSGLOSSARY:0000092", ontology_label="Variant",
               root_path="/g_variants", single_path="/g_variants/{id}",
-              description="A genomic variant (one ALT allele) as found in a dataset."),
+              description="A genomic variant (one ALT allele) as found in a dataset.",
+              related=(("individual", "/g_variants/{id}/individuals"),)),
+    EntryType(id="individual", name="Individual", schema_id="ga4gh-beacon-individual-v2.0.0",
+              schema_path="models/json/beacon-v2-default-model/individuals/defaultSchema.json",
+              ontology_id="NCIT:C25190", ontology_label="Person",
+              root_path="/individuals", single_path="/individuals/{id}",
+              description="A person a dataset's VCF sample was taken from, with what its "
+                          "phenopacket says (sex, country of birth, diseases, phenotypes)."),
     EntryType(id="dataset", name="Dataset", schema_id="ga4gh-beacon-dataset-v2.0.0",
               schema_path="models/json/beacon-v2-default-model/datasets/defaultSchema.json",
               ontology_id="NCIT:C47824", ontology_label="Data set",
               root_path="/datasets", single_path="/datasets/{id}",
               description="A set of variants from one VCF, the unit of access control.",
-              related=(("genomicVariation", "/datasets/{id}/g_variants"),)),
+              related=(("genomicVariation", "/datasets/{id}/g_variants"),
+                       ("individual", "/datasets/{id}/individuals"))),
 )
 
 
@@ -170,7 +178,36 @@ def beacon_map(beacon: BeaconIdentity, api_root: str = "/api") -> dict[str, Any]
         "endpointSets": endpoint_sets}}
 
 
-def filtering_terms(beacon: BeaconIdentity) -> dict[str, Any]:
-    """No ontology filters: the node holds variants without phenotypes or annotations."""
+# The ontologies whose terms the node's data may hold (Phenopackets resource fields).
+_RESOURCES = {
+    "HP": ("hp", "Human Phenotype Ontology", "http://purl.obolibrary.org/obo/hp.owl",
+           "http://purl.obolibrary.org/obo/HP_"),
+    "NCIT": ("ncit", "NCI Thesaurus", "http://purl.obolibrary.org/obo/ncit.owl",
+             "http://purl.obolibrary.org/obo/NCIT_"),
+    "MONDO": ("mondo", "Mondo Disease Ontology", "http://purl.obolibrary.org/obo/mondo.owl",
+              "http://purl.obolibrary.org/obo/MONDO_"),
+    "ICD10": ("icd10", "International Classification of Diseases, 10th revision",
+              "https://icd.who.int/browse10/2019/en", "https://icd.who.int/browse10/2019/en#/"),
+    "SNOMED": ("snomedct", "SNOMED CT", "http://snomed.info/sct", "http://snomed.info/id/"),
+    "LOINC": ("loinc", "Logical Observation Identifiers Names and Codes", "https://loinc.org",
+              "https://loinc.org/"),
+}
+
+
+def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, str]]
+                    ) -> dict[str, Any]:
+    """The filtering terms a caller may use and learn exist: (id, label, kind) each, kind
+    `ontology` or `alphanumeric`; all of scope individual. The resources are the ontologies
+    those terms come from."""
+    listed = []
+    for term, label, kind in terms:
+        item: dict[str, Any] = {"type": kind, "id": term, "scopes": ["individual"]}
+        if label:
+            item["label"] = label
+        listed.append(item)
+    prefixes = sorted({term.split(":", 1)[0] for term, _, _ in terms if ":" in term})
+    resources = [{"id": r[0], "name": r[1], "url": r[2], "iriPrefix": r[3],
+                  "nameSpacePrefix": prefix}
+                 for prefix in prefixes if (r := _RESOURCES.get(prefix))]
     return {"meta": informational_meta(beacon),
-            "response": {"filteringTerms": [], "resources": []}}
+            "response": {"filteringTerms": listed, "resources": resources}}

@@ -31,8 +31,10 @@ import pysam
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
-from beacon import store
+from beacon import individuals_store, store
 from beacon.assemblies import Assembly
+from beacon.individuals import individuals_load
+from beacon.phenopackets import read_individuals
 from beacon.vcf import (
     ChunkStats,
     HtslibLog,
@@ -64,6 +66,7 @@ class IngestRequest:
     metadata: dict = field(default_factory=dict)
     skip_invalid: bool = False
     workers: int = 0
+    individuals: Path | None = None     # phenopackets (or CSV) of the VCF's samples
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,8 @@ async def ingest(db_url: str, request: IngestRequest,
     began = time.monotonic()
     check_dataset_id(request.dataset_id)
     layout = inspect_vcf(request.path, request.assembly)
+    people = individuals_load(layout.sample_names, read_individuals(request.individuals)
+                              if request.individuals else None, request.individuals)
     conn = await asyncpg.connect(db_url)
     try:
         await store.drop_abandoned_staging(conn)
@@ -340,7 +345,9 @@ async def ingest(db_url: str, request: IngestRequest,
                 totals, workers, regions = await _load(db_url, conn, layout, table, request,
                                                        progress)
                 await store.index_staging(conn, table)
-                version = await store.swap_in(conn, _new_version(request, layout, totals), table)
+                version = await store.swap_in(
+                    conn, _new_version(request, layout, totals), table,
+                    also=lambda c: individuals_store.replace(c, request.dataset_id, people))
             except BaseException:
                 await asyncio.shield(store.drop_table(conn, table))
                 raise
@@ -355,7 +362,8 @@ def _new_version(request: IngestRequest, layout: VcfLayout,
                  totals: ChunkStats) -> store.DatasetVersion:
     source = {"file": request.path.name, "bytes": request.path.stat().st_size,
               "records": totals.records, "skippedRecords": totals.skipped_records,
-              "skippedAlleles": totals.skipped_alleles}
+              "skippedAlleles": totals.skipped_alleles,
+              **({"individuals": request.individuals.name} if request.individuals else {})}
     return store.DatasetVersion(
         id=request.dataset_id, assembly=request.assembly.id,
         access_level=request.access_level.value, title=request.title,

@@ -249,15 +249,17 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
         echo={"g_variant": echo} if echo else {})
 
 
-def to_query(body: RequestBody) -> VariantQuery:
-    """The normalised query of a parsed body (POST, or GET off the fast path)."""
+def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
+    """The normalised query of a parsed body (POST, or GET off the fast path); its filters
+    are the caller's to parse (`with_filters`: individuals, beacon/filters.py) or refused."""
     q, p = body.query, body.query.requestParameters
     for name in _UNSUPPORTED:
         if getattr(p, name) is not None:
             raise RequestError(name, "not supported by this node (no annotation data); query "
                                      "by position instead")
-    if q.filters:
-        raise RequestError("filters", "this node offers no filtering terms (see "
+    if q.filters and not with_filters:
+        raise RequestError("filters", "variants are not filtered by individuals' terms here; "
+                                      "filters apply to /api/individuals (see "
                                       "/api/filtering_terms)")
     plain = _Parameters(p.assemblyId, p.referenceName, tuple(p.start or ()), tuple(p.end or ()),
                         p.referenceBases, p.alternateBases, p.variantType, p.variantMinLength,

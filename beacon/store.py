@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +24,7 @@ from beacon.request import VariantQuery
 
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
-                "ac", "an", "af", "carriers")
+                "ac", "an", "af", "carriers", "carrier_bits", "hom_bits")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
@@ -121,11 +121,15 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
 
 
 async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
-    """A standalone table shaped like a partition; the CHECK lets ATTACH skip its scan."""
+    """A standalone table shaped like a partition; the CHECK lets ATTACH skip its scan.
+    A row too long for a page's share (carrier bits of thousands of samples) is compressed
+    until it fits in 128 bytes if it can be, and kept inline (the bits' STORAGE MAIN): a rare
+    allele's bits are nearly all zero and shrink to tens of bytes."""
     table = _checked(f"variants_{_slug(dataset_id)}_{secrets.token_hex(4)}")
     literal = await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
     await conn.execute(f"""
-        CREATE TABLE {table} (LIKE variants INCLUDING DEFAULTS);
+        CREATE TABLE {table} (LIKE variants INCLUDING DEFAULTS INCLUDING STORAGE)
+            WITH (toast_tuple_target = 128);
         ALTER TABLE {table} ALTER COLUMN dataset_id SET DEFAULT {literal};
         ALTER TABLE {table} ADD CONSTRAINT {table}_dataset
             CHECK (dataset_id IS NOT NULL AND dataset_id = {literal});""")
@@ -155,8 +159,11 @@ async def drop_table(conn: asyncpg.Connection, table: str) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {_checked(table)}")
 
 
-async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> int:
-    """Replace the dataset's partition and row in one transaction; returns the new version."""
+async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
+                  also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None) -> int:
+    """Replace the dataset's partition and row in one transaction; returns the new version.
+    `also` writes what belongs to the version beside its variants (its individuals) in the
+    same transaction."""
     table = _checked(table)
     async with conn.transaction():
         old = await conn.fetchrow(
@@ -185,6 +192,8 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str) -> 
             new.id, new.assembly, new.access_level, new.title, new.description,
             new.variant_count, new.record_count, new.sample_count, new.max_variant_length,
             version, table, orjson.dumps(new.source).decode(), orjson.dumps(new.metadata).decode())
+        if also is not None:
+            await also(conn)
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
     return version
 
@@ -234,7 +243,7 @@ CARRIERS = "coalesce(carriers, ac, 0)"
 _RAREST = f"min({CARRIERS})"
 
 
-def _conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
+def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                 span: int, floor: int) -> tuple[tuple[str, ...], list[object]]:
     """The WHERE conditions of a variant query and their arguments, one each, with `{}` where
     the argument goes; `span` is the longest variant in the queried datasets, which bounds how
@@ -293,7 +302,7 @@ class CountKey:
 def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                 span: int, floor: int) -> tuple[CountKey, list[object]]:
     """A count query as a batch member: its batch's key and its arguments."""
-    conditions, args = _conditions(query, dataset_ids, chromosome, span, floor)
+    conditions, args = variant_conditions(query, dataset_ids, chromosome, span, floor)
     return CountKey(conditions, tuple(tuple(a) for a in args if isinstance(a, list))), args
 
 
@@ -356,7 +365,7 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
 async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
                          dataset_id: str, chromosome: str | None, span: int, floor: int,
                          skip: int, limit: int) -> list[VariantRow]:
-    conditions, args = _conditions(query, [dataset_id], chromosome, span, floor)
+    conditions, args = variant_conditions(query, [dataset_id], chromosome, span, floor)
     where = _numbered(conditions)
     args += [limit, skip]
     rows = await conn.fetch(

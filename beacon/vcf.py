@@ -23,6 +23,7 @@ from itertools import takewhile
 from pathlib import Path
 
 import pysam
+from asyncpg import BitString
 
 from beacon.assemblies import Assembly
 
@@ -70,6 +71,7 @@ class VcfLayout:
     assembly: Assembly
     header_lines: int
     samples: int
+    sample_names: tuple[str, ...]       # in column order: sample i is individual i
     contigs: dict[str, str]             # file spelling -> canonical chromosome, placeable only
     indexed_contigs: tuple[str, ...]    # contigs with records per the index; () = no index
     info_counts: bool                   # INFO declares AC (A), AN (1) and nhomalt (A)
@@ -80,8 +82,10 @@ class VcfLayout:
 
     @property
     def counts_from_genotypes(self) -> bool:
-        """Count from GT only when the samples are there and INFO cannot say it all."""
-        return self.samples > 0 and not self.info_counts
+        """Count from GT whenever the samples are there: which individuals carry each allele
+        (what /individuals queries by variant) is only in them. INFO counts serve sites-only
+        files."""
+        return self.samples > 0
 
 
 @dataclass
@@ -195,6 +199,7 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
         layout = VcfLayout(path=path, assembly=assembly,
                            header_lines=_header_lines(path) if vf.format == "VCF" else 0,
                            samples=len(header.samples),
+                           sample_names=tuple(header.samples),
                            contigs=_place_contigs(path, header, assembly),
                            indexed_contigs=indexed, info_counts=bool(counts))
     for contig in layout.indexed_contigs:
@@ -252,15 +257,36 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     return end, length
 
 
-def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> tuple[list[int], int, list[int]]:
-    """(AC per allele index, AN, carriers per allele index) from the GT of every sample.
+@dataclass(frozen=True)
+class Genotypes:
+    """What a record's GT columns say of each allele index: AC, carriers and, per allele,
+    which samples carry it (`carrier_bits`, `hom_bits`: one bit per sample, in sample order,
+    as the COPY into PostgreSQL's bit varying takes them)."""
 
-    Formatting the record back to text and counting distinct GT strings is several times
-    faster than pysam's per-sample objects; distinct genotypes per site are few.
-    """
+    ac: list[int]
+    an: int
+    carriers: list[int]
+    carrier_bits: list[BitString | None]
+    hom_bits: list[BitString | None]
+
+
+def _bit_string(flags: str) -> BitString:
+    """'0'/'1' per sample as a BitString; through an int, 100 times faster than
+    BitString's own parsing of the text at 10,000 samples."""
+    padded = flags + "0" * (-len(flags) % 8)
+    return BitString.frombytes(int(padded, 2).to_bytes(len(padded) // 8, "big"), len(flags))
+
+
+def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
+    """Counts and carriers of every allele index from the GT of every sample.
+
+    Formatting the record back to text and working on distinct GT strings is several times
+    faster than pysam's per-sample objects; distinct genotypes per site are few, so each is
+    parsed once and the per-sample work is one C-level map per allele."""
     columns = str(rec).rstrip("\n").split("\t", 9)
     if len(columns) < 10:
-        return [0] * n_alleles, 0, [0] * n_alleles
+        return Genotypes([0] * n_alleles, 0, [0] * n_alleles, [None] * n_alleles,
+                         [None] * n_alleles)
     keys = columns[8].split(":")
     if "GT" not in keys:
         raise ValueError("FORMAT has no GT: cannot count alleles (add INFO AC/AN)")
@@ -271,14 +297,27 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> tuple[list[int
     elif gt_index:
         fields = [(f.split(":") + [""] * gt_index)[gt_index] for f in fields]
     ac, carriers, an = [0] * n_alleles, [0] * n_alleles, 0
+    parsed: dict[str, list[int]] = {}
     for gt, n in Counter(fields).items():
-        alleles = [a for a in gt.replace("|", "/").split("/") if a not in (".", "")]
+        alleles = [int(a) for a in gt.replace("|", "/").split("/") if a not in (".", "")]
+        parsed[gt] = alleles
         an += len(alleles) * n
         for allele in alleles:
-            ac[int(allele)] += n
+            ac[allele] += n
         for allele in set(alleles):
-            carriers[int(allele)] += n
-    return ac, an, carriers
+            carriers[allele] += n
+    carrier_bits: list[BitString | None] = [None] * n_alleles
+    hom_bits: list[BitString | None] = [None] * n_alleles
+    for allele in range(1, n_alleles):
+        if not carriers[allele]:
+            carrier_bits[allele] = hom_bits[allele] = _bit_string("0" * len(fields))
+            continue
+        carrying = {gt: "1" if allele in a else "0" for gt, a in parsed.items()}
+        both = {gt: "1" if len(a) == 2 and a[0] == a[1] == allele else "0"
+                for gt, a in parsed.items()}
+        carrier_bits[allele] = _bit_string("".join(map(carrying.__getitem__, fields)))
+        hom_bits[allele] = _bit_string("".join(map(both.__getitem__, fields)))
+    return Genotypes(ac, an, carriers, carrier_bits, hom_bits)
 
 
 def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None], int | None,
@@ -343,7 +382,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 stats.rows += 1
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
                 yield (chrom, start, start + 1, ref, alts[0], "SNP", 1, count, an,
-                       count / an if an else None, carriers)
+                       count / an if an else None, carriers, None, None)
                 continue
         try:
             rows = _rows_of(rec, placed, layout.assembly, options, stats)
@@ -392,8 +431,12 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembl
     alts = rec.alts
     if not alts:
         return []
+    no_bits: list[BitString | None] = [None] * (len(alts) + 1)
+    carrier_bits, hom_bits = no_bits, no_bits
     if options.use_genotypes:
-        ac, an, carriers = _genotype_counts(rec, len(alts) + 1)
+        genotypes = _genotype_counts(rec, len(alts) + 1)
+        ac, an, carriers = genotypes.ac, genotypes.an, genotypes.carriers
+        carrier_bits, hom_bits = genotypes.carrier_bits, genotypes.hom_bits
     else:
         try:
             ac, an, carriers = _info_counts(rec, len(alts))
@@ -424,6 +467,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembl
             raise ValueError(f"variant end {end} is beyond the end of {chrom} on {assembly.id}")
         count = ac[index + 1]
         af = count / an if count is not None and an else None
-        rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1]))
+        rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1],
+                     carrier_bits[index + 1], hom_bits[index + 1]))
         stats.max_length = max(stats.max_length, end - pos)
     return rows

@@ -111,29 +111,41 @@ class Queries:
     def __init__(self, pool: asyncpg.Pool, counts: CountBatcher, limits: QueryLimits) -> None:
         self._pool = pool
         self._counts = counts
-        self._limits = limits
+        self.limits = limits
         self._wide = WideLanes(pool, limits)
+
+    async def run(self, wide: bool, statement: Callable[[asyncpg.Connection], Awaitable[T]]
+                  ) -> T:
+        """Any other statement of a request (individuals' counts and pages): on the wide
+        lanes if its variant condition is wide, else straight on the pool."""
+        if wide:
+            return await self._wide.run(statement)
+        try:
+            async with self._pool.acquire() as connection:
+                return await statement(connection)
+        except asyncpg.QueryCanceledError:
+            raise QueryTimeout(False, self.limits) from None
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                     span: int, floor: int) -> dict[str, store.Matches]:
         """Per-dataset matches of `query` (`store.count_batch`)."""
-        if is_wide(query, self._limits):
+        if is_wide(query, self.limits):
             key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
             return (await self._wide.run(
                 lambda connection: store.count_batch(connection, key, [arguments])))[0]
         try:
             return await self._counts.count(query, dataset_ids, chromosome, span, floor)
         except asyncpg.QueryCanceledError:
-            raise QueryTimeout(False, self._limits) from None
+            raise QueryTimeout(False, self.limits) from None
 
     async def fetch(self, query: VariantQuery, dataset_id: str, chromosome: str | None,
                     span: int, floor: int, skip: int, limit: int) -> list[store.VariantRow]:
         """A page of the records `query` matches in one dataset (`store.fetch_variants`)."""
-        if is_wide(query, self._limits):
+        if is_wide(query, self.limits):
             return await self._wide.run(lambda connection: store.fetch_variants(
                 connection, query, dataset_id, chromosome, span, floor, skip, limit))
         try:
             return await store.fetch_variants(self._pool, query, dataset_id, chromosome, span,
                                               floor, skip, limit)
         except asyncpg.QueryCanceledError:
-            raise QueryTimeout(False, self._limits) from None
+            raise QueryTimeout(False, self.limits) from None

@@ -3,6 +3,10 @@
 The datasets differ on purpose so that loading the whole federation walks every ingest path:
 PUBLIC / REGISTERED / CONTROLLED access, chr-prefixed and bare contig names, files with INFO
 AC/AN/AF/nhomalt and GT-only files, and one GRCh37 dataset among GRCh38 ones.
+
+Each dataset also has a phenopacket for every VCF sample (synthetic_data.phenopackets), for
+individual-level discovery over the same samples: a JSON array, except one dataset written as
+JSON Lines so that both forms are read.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from auth.access import AccessLevel
 from catalogue.metadata import DatasetMetadata
 from catalogue.record import HEALTH_THEME
 from catalogue.vocabulary import EHDS_REGULATION, HUMAN_GENOMIC
-from synthetic_data.vcf import VcfSpec, VcfSummary, write_vcf
+from synthetic_data.phenopackets import write_phenopackets
+from synthetic_data.vcf import VcfSpec, VcfSummary, sample_names, write_vcf
 
 COUNTRIES: tuple[str, ...] = ("FI", "SE", "ES")
 
@@ -42,15 +47,18 @@ class _Design:
     title: str
     description: str
     keywords: tuple[str, ...]
+    phenopackets_jsonl: bool = False
 
 
 @dataclass(frozen=True)
 class SyntheticDataset:
-    """A dataset of the federation: its catalogue record and the VCF that backs it."""
+    """A dataset of the federation: its catalogue record, the VCF that backs it and the
+    phenopackets of the VCF's samples."""
 
     metadata: DatasetMetadata
     spec: VcfSpec
     metadata_path: Path
+    phenopackets_path: Path
 
 
 _NODES = {
@@ -86,7 +94,7 @@ _DESIGNS: dict[str, tuple[_Design, ...]] = {
     "FI": (_POPULATION, _CARDIO, _RARE),
     "SE": (replace(_POPULATION, chr_prefix=False, info_counts=False),
            replace(_CARDIO, assembly="GRCh37"),
-           replace(_RARE, info_counts=True)),
+           replace(_RARE, info_counts=True, phenopackets_jsonl=True)),
     "ES": (_POPULATION, replace(_CARDIO, chr_prefix=True, info_counts=False),
            replace(_RARE, chr_prefix=False, info_counts=True)),
 }
@@ -104,10 +112,16 @@ def federation(outdir: Path, records: int = 10_000, samples: int = 50, seed: int
 
 
 def write_dataset(dataset: SyntheticDataset) -> VcfSummary:
-    """Write the VCF, its .tbi and the metadata JSON that `gdi-node ingest --metadata` reads."""
+    """Write the VCF, its .tbi, the metadata JSON that `gdi-node ingest --metadata` reads and
+    the phenopackets of the VCF's samples (born in the dataset's country, bar migrants)."""
     dataset.spec.path.parent.mkdir(parents=True, exist_ok=True)
     record = dataset.metadata.model_dump(mode="json", by_alias=True, exclude_none=True)
     dataset.metadata_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    # Its own seed, so that the phenotypes are not drawn from the genotypes' random stream.
+    seed = zlib.crc32(f"{dataset.spec.seed}:phenopackets".encode("ascii"))
+    write_phenopackets(dataset.phenopackets_path, sample_names(dataset.spec),
+                       dataset.metadata.country, seed,
+                       jsonl=dataset.phenopackets_path.suffix == ".jsonl")
     return write_vcf(dataset.spec)
 
 
@@ -151,4 +165,6 @@ def _dataset(outdir: Path, country: str, design: _Design, records: int, samples:
         info_counts=design.info_counts,
         sample_prefix=f"{country}{design.number}_",
     )
-    return SyntheticDataset(metadata, spec, folder / f"{identifier}.json")
+    suffix = "jsonl" if design.phenopackets_jsonl else "json"
+    return SyntheticDataset(metadata, spec, folder / f"{identifier}.json",
+                            folder / f"{identifier}.phenopackets.{suffix}")

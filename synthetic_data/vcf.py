@@ -165,6 +165,13 @@ def write_vcf(spec: VcfSpec) -> VcfSummary:
     return VcfSummary(spec.path, spec.records, spec.samples, alt_alleles, dict(by_class))
 
 
+def sample_names(spec: VcfSpec) -> list[str]:
+    """The file's sample columns in order, known without writing it, so that data keyed on
+    the samples (phenopackets) can be made alongside. Zero-padded so they sort as they stand."""
+    width = max(5, len(str(spec.samples)))
+    return [f"{spec.sample_prefix}{i:0{width}d}" for i in range(1, spec.samples + 1)]
+
+
 def _classify(ref: str, alts: tuple[str, ...]) -> str:
     """The by_class bucket of a record; OTHER for shapes the generator never makes itself."""
     if len(alts) > 1:
@@ -240,10 +247,8 @@ def _header(spec: VcfSpec, assembly: Assembly, chromosomes: tuple[str, ...]) -> 
     lines += _COUNT_HEADER if spec.info_counts else ()
     lines += _FIXED_HEADER
     lines += _planted_info_header(spec.planted)
-    width = max(5, len(str(spec.samples)))
-    names = [f"{spec.sample_prefix}{i:0{width}d}" for i in range(1, spec.samples + 1)]
     lines.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                            "FORMAT", *names]))
+                            "FORMAT", *sample_names(spec)]))
     return "\n".join(lines) + "\n"
 
 

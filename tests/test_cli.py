@@ -229,12 +229,13 @@ async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(
     env = _env(DATABASE_URL=db_url)
     before = gdi_node("db", "status", env=env)
     assert before.returncode == 0, before.stderr
-    assert ("pending migrations: 0001_datasets_and_variants, 0002_budgets_and_audit"
-            in before.stdout)
+    assert ("pending migrations: 0001_datasets_and_variants, 0002_budgets_and_audit, "
+            "0003_individuals" in before.stdout)
     applied = gdi_node("db", "migrate", env=env)
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.split() == ["applied", "0001_datasets_and_variants",
-                                      "applied", "0002_budgets_and_audit"]
+                                      "applied", "0002_budgets_and_audit",
+                                      "applied", "0003_individuals"]
     assert gdi_node("db", "migrate", env=env).stdout.strip() == "schema up to date"
     assert "pending migrations: none" in gdi_node("db", "status", env=env).stdout
     async with fresh_database(pg_server_url) as catalogue_db:

@@ -443,7 +443,8 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     root = beacon_map["response"]["endpointSets"]["genomicVariation"]["rootUrl"]
     assert root.endswith("/network/api/g_variants")
     map_lines = {p["id"]: p for p in beacon_map["info"]["network"]["peers"]}
-    assert map_lines["org.test.se"]["entryTypes"] == ["dataset", "genomicVariation"]
+    assert map_lines["org.test.se"]["entryTypes"] == ["dataset", "genomicVariation",
+                                                      "individual"]
 
 
 async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, check):

@@ -346,11 +346,15 @@ async def test_bad_post_bodies_are_400(beacon, beacon_schema, raw):
 
 async def test_filtering_terms_and_openapi_describe_the_node(beacon, beacon_schema):
     terms = await (await beacon.get("/api/filtering_terms")).json()
-    assert terms["response"]["filteringTerms"] == []
+    # samples without phenopackets are individuals of unknown sex, and nothing more
+    assert terms["response"]["filteringTerms"] == [
+        {"type": "ontology", "id": "NCIT:C17998", "scopes": ["individual"], "label": "unknown"}]
     spec = await (await beacon.get("/api/openapi.json")).json()
     assert spec["openapi"].startswith("3.")
     served = {"/api/g_variants", "/api/g_variants/{id}", "/api/datasets", "/api/datasets/{id}",
-              "/api/datasets/{id}/g_variants", "/api/filtering_terms"}
+              "/api/datasets/{id}/g_variants", "/api/filtering_terms", "/api/individuals",
+              "/api/individuals/{id}", "/api/datasets/{id}/individuals",
+              "/api/g_variants/{id}/individuals", "/api/individuals/filtering_terms"}
     assert served <= set(spec["paths"])
     for path in served:
         assert {"get", "post"} <= set(spec["paths"][path])

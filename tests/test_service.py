@@ -76,12 +76,14 @@ async def test_map_and_entry_types_list_exactly_the_served_entry_endpoints(node,
     endpoint_sets = (await (await node.get("/api/map")).json())["response"]["endpointSets"]
     entry_types = (await (await node.get("/api/entry_types")).json())["response"]["entryTypes"]
     assert set(endpoint_sets) == set(entry_types)
-    example_ids = {"dataset": loaded[0], "genomicVariation": "GRCh38:1:99:A:G"}
+    example_ids = {"dataset": loaded[0], "genomicVariation": "GRCh38:1:99:A:G",
+                   "individual": "S1"}
     urls = []
     for kind, endpoint in endpoint_sets.items():
         urls += [endpoint["rootUrl"], endpoint["singleEntryUrl"].replace("{id}", example_ids[kind])]
-        urls += [e["url"].replace("{id}", loaded[0]) for e in endpoint.get("endpoints", {}).values()]
-    assert len(urls) == 5
+        urls += [e["url"].replace("{id}", example_ids[kind])
+                 for e in endpoint.get("endpoints", {}).values()]
+    assert len(urls) == 9
     for url in urls:
         path = url.split("/api", 1)[1]
         assert (await node.get(f"/api{path}")).status == 200, url

@@ -43,6 +43,7 @@ async def _discovered_refusals(settings: Settings) -> list:
 
 
 def _ingest_one(settings: Settings, request: IngestRequest) -> None:
+    from beacon.phenopackets import PhenopacketProblem
     from beacon.vcf import VcfProblem
     from node.progress import IngestProgress
     progress = IngestProgress(f"{request.dataset_id} <- {request.path.name}")
@@ -50,7 +51,7 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                  "is unchanged")
     try:
         report = run(_ingest_async(settings, request, progress))
-    except VcfProblem as problem:
+    except (VcfProblem, PhenopacketProblem) as problem:
         progress.close()
         fail(f"{problem}\n{unchanged}")
     except SystemExit:
@@ -86,10 +87,12 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
 @click.option("--skip-invalid", is_flag=True,
               help="Skip records that fail validation (counted) instead of stopping.")
 @click.option("--workers", type=int, default=None, help="Parsing processes (default: CPU cores).")
+@click.option("--individuals", type=click.Path(path_type=Path),
+              help="The samples' phenopackets (JSON array, JSON Lines) or CSV: see docs/beacon.md.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | None,
                access_level: str | None, metadata: Path | None, title: str | None,
-               skip_invalid: bool, workers: int | None) -> None:
+               skip_invalid: bool, workers: int | None, individuals: Path | None) -> None:
     """Load VCF as the new version of a dataset (atomic: all or nothing)."""
     from catalogue.metadata import MetadataError, load_metadata
     from node.ingest_request import make_request
@@ -98,7 +101,8 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
         request = make_request(vcf, dataset_id, assembly=assembly, access_level=access_level,
                                metadata=load_metadata(metadata) if metadata else None,
                                title=title, skip_invalid=skip_invalid,
-                               workers=workers if workers is not None else settings.ingest_workers)
+                               workers=workers if workers is not None else settings.ingest_workers,
+                               individuals=individuals)
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)
@@ -145,7 +149,8 @@ def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, s
         for dataset, summary in written:
             _ingest_one(settings, make_request(summary.path, dataset.metadata.identifier,
                                                metadata=dataset.metadata,
-                                               workers=settings.ingest_workers))
+                                               workers=settings.ingest_workers,
+                                               individuals=dataset.phenopackets_path))
 
 
 @click.command()

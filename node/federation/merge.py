@@ -62,9 +62,12 @@ def _tagged(outcome: PeerOutcome, key: str) -> list[dict[str, Any]]:
 
 
 def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutcome],
-                   peers: PeerList) -> dict[str, Any]:
+                   peers: PeerList, *, schemas: list[dict[str, str]] | None = None,
+                   filters: list[str] | None = None) -> dict[str, Any]:
     """The network's answer to `query`: a Beacon response envelope (beacon/answer.py)
-    filled from what the peers answered."""
+    filled from what the peers answered; of genomic variations, or of the entry type
+    `schemas` names (individuals, selected by `filters`), whose answers have the same
+    shape."""
     answered = [o for o in outcomes if isinstance(o.answer, VariantAnswer)]
     answers = [o.answer for o in answered if isinstance(o.answer, VariantAnswer)]
     returned = highest(*(a.meta.returnedGranularity for a in answers)) if answers else "boolean"
@@ -73,7 +76,8 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     result_sets = [s for o in answered for s in _tagged(o, "resultSets")]
     body = answer.envelope(beacon_id, query, returned,
                            any(a.responseSummary.exists for a in answers), total, result_sets,
-                           _total_precision([o.raw for o in answered]))
+                           _total_precision([o.raw for o in answered]), schemas=schemas,
+                           filters=filters)
     body["info"] = network_info(outcomes, peers, _variant_line)
     return body
 

@@ -27,6 +27,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
+from beacon.individuals import PURPOSE_HEADER
 from beacon.request import Granularity
 from node.federation.peers import Peer
 from node.settings import Settings
@@ -119,6 +120,7 @@ class PeerRequest:
     path: str
     query_string: str = ""
     body: bytes | None = None
+    purpose: str | None = None      # X-Purpose-Of-Use, as the caller sent it
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,8 @@ class Network:
             headers["Authorization"] = f"Bearer {bearer}"
         if request.body is not None:
             headers["Content-Type"] = "application/json"
+        if request.purpose is not None:
+            headers[PURPOSE_HEADER] = request.purpose
         url = URL(f"{peer.url}{request.path}"
                   + (f"?{request.query_string}" if request.query_string else ""), encoded=True)
         began = time.perf_counter()

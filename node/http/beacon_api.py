@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
 from auth.policy import ANONYMOUS
-from beacon import answer, info
+from beacon import answer, individuals_store, info
 from beacon.budget import BudgetExceeded, charge, charge_rare
 from beacon.datasets import Seen, collections_response, visible
+from beacon.filters import echo
+from beacon.individuals import (
+    PURPOSE_HEADER,
+    IndividualsQuery,
+    answer_individuals,
+    individuals_query,
+)
+from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.openapi import openapi_document
 from beacon.request import (
     RequestBody,
@@ -32,6 +41,7 @@ from node.http.app_keys import (
     CALLER,
     DATASETS,
     POLICY,
+    POOL,
     QUERIES,
     SETTINGS,
 )
@@ -42,6 +52,7 @@ from node.http.responses import json_response
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+INDIVIDUAL = next(e for e in ENTRY_TYPES if e.id == "individual")
 
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
@@ -118,25 +129,37 @@ def _listed(seen: list[Seen]) -> dict[str, dict[str, object]]:
             for d in seen}
 
 
-async def _answer(request: web.Request, query: VariantQuery) -> web.Response:
+Finder = Callable[[list[Seen]], Awaitable[list[answer.DatasetAnswer]]]
+
+
+async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] | None = None,
+                  find: Finder | None = None, *, purpose: str | None = None,
+                  schemas: list[dict[str, str]] | None = None,
+                  filters: list[str] | None = None) -> web.Response:
+    """Charge the caller's budget for the datasets asked, answer them (`find`: the
+    individuals' answer; else the variants'), charge what a rare hit costs more, record the
+    trail, respond."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
-    chosen = answer.select_datasets(query, await _visible(request))
+    if chosen is None:
+        chosen = answer.select_datasets(query, await _visible(request))
     left = await charge(app[BUDGETS], key, [(d.row.id, d.rules) for d in chosen])
-    answers = await answer.answer_datasets(app[QUERIES], query, chosen,
-                                          base_url=settings.base_url)
+    answers = await (find(chosen) if find is not None else answer.answer_datasets(
+        app[QUERIES], query, chosen, base_url=settings.base_url))
     spent = await charge_rare(app[BUDGETS], key, [(a.dataset.id, a.seen.rules)
                                                   for a in answers if a.rare], left)
     audit(request, {a.dataset.id: a.granularity for a in answers})
     _trail(request, key, {
         a.dataset.id: {"tier": a.seen.tier, "granularity": a.granularity, "exists": a.exists,
                        **({"count": a.count.value} if a.granularity != "boolean" else {}),
+                       **({"purpose": purpose} if purpose else {}),
                        "spent": spent.get(a.dataset.id, 0)} for a in answers})
     info = {"budget": {dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
                                     "windowSeconds": app[POLICY].window_seconds}
                        for dataset_id, remaining in left.items()}} if left else None
-    return json_response(answer.response(settings.beacon_id, query, answers, info))
+    return json_response(answer.response(settings.beacon_id, query, answers, info,
+                                         schemas=schemas, filters=filters))
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -166,6 +189,69 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 
+def _purpose(request: web.Request, body: RequestBody) -> str | None:
+    """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
+    GET has no body); a DUO term or text, recorded in the audit trail."""
+    given = body.meta.get("purposeOfUse", request.headers.get(PURPOSE_HEADER))
+    if given is not None and (not isinstance(given, str) or not given.strip()):
+        raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or text")
+    return given.strip()[:500] if given else None
+
+
+async def _individuals(request: web.Request, query: IndividualsQuery,
+                       chosen: list[Seen] | None = None) -> web.Response:
+    if chosen is None:
+        chosen = answer.select_datasets(query.variant, await _visible(request))
+    if query.individual_id is not None:       # a person's id: only where records are granted
+        chosen = [d for d in chosen if d.tier == "granted"]
+    policy = request.app[POLICY]
+    needing = [d.row.id for d in chosen if policy.needs_purpose(d.row.metadata)]
+    if needing and query.purpose is None:
+        raise RequestError("meta.purposeOfUse", f"required for individual-level queries on "
+                                                f"{', '.join(needing)}: state it in the body's "
+                                                f"meta or the {PURPOSE_HEADER} header (a DUO "
+                                                "term such as DUO:0000006, or text)")
+    queries = request.app[QUERIES]
+    return await _answer(request, query.variant, chosen,
+                         lambda seen: answer_individuals(queries, query, seen),
+                         purpose=query.purpose, schemas=returned_schemas(INDIVIDUAL),
+                         filters=echo(query.filters))
+
+
+async def individuals(request: web.Request) -> web.Response:
+    body = await request_body(request)
+    return await _individuals(request, individuals_query(body, purpose=_purpose(request, body)))
+
+
+async def individual(request: web.Request) -> web.Response:
+    """One individual by id, in each dataset granted to the caller that holds it."""
+    body = await request_body(request)
+    if "requestedGranularity" not in body.query.model_fields_set:
+        body.query.requestedGranularity = "record"
+    return await _individuals(request, individuals_query(
+        body, purpose=_purpose(request, body), individual_id=request.match_info["id"]))
+
+
+async def dataset_individuals(request: web.Request) -> web.Response:
+    dataset_id = request.match_info["id"]
+    found = (await _visible(request)).get(dataset_id)
+    if found is None:
+        raise web.HTTPNotFound()
+    body = await request_body(request)
+    query = individuals_query(body, purpose=_purpose(request, body))
+    if query.variant.dataset_ids and set(query.variant.dataset_ids) != {dataset_id}:
+        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    return await _individuals(request, query, [found])
+
+
+async def variant_individuals(request: web.Request) -> web.Response:
+    """The individuals carrying one variant (by its id), per dataset."""
+    body = await request_body(request)
+    variant = answer.located_query(request.match_info["id"], body, with_filters=True)
+    return await _individuals(request, individuals_query(
+        body, purpose=_purpose(request, body), variant=variant))
+
+
 async def _known(request: web.Request) -> list[DatasetRow]:
     """The datasets the caller may know exist: what /info and /service-info count."""
     return [d.row for d in (await _visible(request)).values()]
@@ -192,7 +278,16 @@ async def entry_types(request: web.Request) -> web.Response:
 
 
 async def filtering_terms(request: web.Request) -> web.Response:
-    return json_response(info.filtering_terms(request.app[BEACON]))
+    """The terms the individuals of the datasets the caller may know hold: a term held by
+    fewer individuals than the caller's floor for that dataset is not listed (its presence
+    would tell that someone so rare is there)."""
+    seen = await _visible(request)
+    rows = await individuals_store.terms(request.app[POOL], list(seen))
+    listed: dict[str, tuple[str, str | None, str]] = {}
+    for row in rows:
+        if row.individuals >= seen[row.dataset_id].rules.allele_floor:
+            listed.setdefault(row.id, (row.id, row.label, row.kind))
+    return json_response(info.filtering_terms(request.app[BEACON], list(listed.values())))
 
 
 async def datasets(request: web.Request) -> web.Response:
@@ -239,7 +334,16 @@ def _endpoints() -> list[tuple[str, Handler, tuple[str, ...], str]]:
         ("/api/datasets/{id}", dataset, both, "One dataset"),
         ("/api/datasets/{id}/g_variants", dataset_g_variants, both,
          "Genomic variants matching a query in one dataset"),
-        ("/api/filtering_terms", filtering_terms, both, "Filtering terms (none offered)"),
+        ("/api/g_variants/{id}/individuals", variant_individuals, both,
+         "Individuals carrying one variant, per dataset"),
+        ("/api/individuals", individuals, both,
+         "Individuals matching variant conditions and filters, per dataset"),
+        ("/api/individuals/filtering_terms", filtering_terms, both,
+         "Filtering terms of individuals"),
+        ("/api/individuals/{id}", individual, both, "One individual by id (with a grant)"),
+        ("/api/datasets/{id}/individuals", dataset_individuals, both,
+         "Individuals matching a query in one dataset"),
+        ("/api/filtering_terms", filtering_terms, both, "Filtering terms the data holds"),
     ]
 
 

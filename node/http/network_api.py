@@ -2,8 +2,10 @@
 node would (same 400 errors), hand it to the peers (node/federation/network.py), and answer
 with the merge (node/federation/merge.py).
 
-Federated: info, map, g_variants, g_variants/{id}, datasets, datasets/{id} and
-datasets/{id}/g_variants. entry_types is this node's own (the network serves the same entry
+Federated: info, map, g_variants, g_variants/{id}, datasets, datasets/{id},
+datasets/{id}/g_variants, individuals, g_variants/{id}/individuals and
+datasets/{id}/individuals (each peer applies its own disclosure rules, purpose of use
+included: the body and the X-Purpose-Of-Use header travel as sent). entry_types is this node's own (the network serves the same entry
 types). service-info, configuration and filtering_terms describe one service and stay on /api.
 """
 from __future__ import annotations
@@ -12,6 +14,9 @@ from aiohttp import web
 
 from auth.policy import ANONYMOUS
 from beacon import answer
+from beacon.filters import echo
+from beacon.individuals import PURPOSE_HEADER, IndividualsQuery, individuals_query
+from beacon.info import returned_schemas
 from beacon.request import VariantQuery
 from node.federation.merge import (
     NETWORK_API,
@@ -36,7 +41,7 @@ async def _forwarded(request: web.Request) -> PeerRequest:
     raw = await request.read() if request.method == "POST" else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
     return PeerRequest(request.method, path, request.rel_url.raw_query_string,
-                       raw if raw.strip() else None)
+                       raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER))
 
 
 def _credentials(request: web.Request) -> tuple[str | None, str | None]:
@@ -49,13 +54,19 @@ def _credentials(request: web.Request) -> tuple[str | None, str | None]:
 
 
 async def _variants(request: web.Request, query: VariantQuery, peer_request: PeerRequest,
-                    *, scoped: bool = False) -> web.Response:
+                    *, scoped: bool = False, individuals: IndividualsQuery | None = None
+                    ) -> web.Response:
+    """The peers' answers merged; `individuals`: the request was for individuals (their
+    answers have the variants' shape, with the individual schema and filters)."""
     bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, VariantAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=scoped)
     if scoped and found_nowhere(outcomes):
         raise web.HTTPNotFound()
-    return json_response(merge_variants(request.app[SETTINGS].beacon_id, query, outcomes, peers))
+    extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
+                                            "filters": echo(individuals.filters)}
+    return json_response(merge_variants(request.app[SETTINGS].beacon_id, query, outcomes, peers,
+                                        **extra))
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -71,6 +82,24 @@ async def g_variant(request: web.Request) -> web.Response:
 async def dataset_g_variants(request: web.Request) -> web.Response:
     query = await scoped_query(request, request.match_info["id"])
     return await _variants(request, query, await _forwarded(request), scoped=True)
+
+
+async def individuals(request: web.Request) -> web.Response:
+    query = individuals_query(await request_body(request))
+    return await _variants(request, query.variant, await _forwarded(request), individuals=query)
+
+
+async def variant_individuals(request: web.Request) -> web.Response:
+    body = await request_body(request)
+    query = individuals_query(body, variant=answer.located_query(
+        request.match_info["id"], body, with_filters=True))
+    return await _variants(request, query.variant, await _forwarded(request), individuals=query)
+
+
+async def dataset_individuals(request: web.Request) -> web.Response:
+    query = individuals_query(await request_body(request))
+    return await _variants(request, query.variant, await _forwarded(request), scoped=True,
+                           individuals=query)
 
 
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
@@ -112,6 +141,9 @@ def routes() -> list[web.RouteDef]:
         ("/g_variants", g_variants, both), ("/g_variants/{id}", g_variant, both),
         ("/datasets", datasets, both), ("/datasets/{id}", dataset, both),
         ("/datasets/{id}/g_variants", dataset_g_variants, both),
+        ("/individuals", individuals, both), ("/g_variants/{id}/individuals",
+                                              variant_individuals, both),
+        ("/datasets/{id}/individuals", dataset_individuals, both),
     ]
     return [web.route(method, f"{NETWORK_API}{path}", handler)
             for path, handler, methods in table for method in methods]

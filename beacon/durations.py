@@ -1,0 +1,40 @@
+"""ISO 8601 durations (ages, ages of onset) as a number of days, so they compare as durations.
+
+Ages arrive as `P30Y`, `P2Y6M`, `P3W` or `P1Y2M3DT4H5M6S`; compared as strings `P9Y` would sort
+after `P10Y`, and `P1Y` would differ from `P12M`. A duration has no fixed length in days (a
+month is 28 to 31 of them), so the node uses the documented mean lengths of the Gregorian
+calendar: a year is 365.25 days and a month a twelfth of it, 30.4375 days. Hence `P1Y` ==
+`P12M` exactly, and `P1M` == `P30.4375D`. Ages are compared, never added to dates, so the
+approximation only decides ties between durations less than a day apart.
+
+Accepted: the designators Y M W D and, after T, H M S, each with an optional fraction (`P1.5Y`,
+`P1,5Y`), in that order, at least one present, in either letter case (weeks may be combined with
+the others, as ISO 8601-2 allows). Anything else raises ValueError naming the reason.
+"""
+from __future__ import annotations
+
+import re
+
+_DAYS_PER_YEAR = 365.25
+_DAYS = {"Y": _DAYS_PER_YEAR, "M": _DAYS_PER_YEAR / 12, "W": 7.0, "D": 1.0,
+         "H": 1 / 24, "TM": 1 / 1440, "S": 1 / 86400}
+_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_DURATION = re.compile(
+    rf"P(?:{_NUMBER}Y)?(?:{_NUMBER}M)?(?:{_NUMBER}W)?(?:{_NUMBER}D)?"
+    rf"(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?", re.IGNORECASE)
+_UNITS = ("Y", "M", "W", "D", "H", "TM", "S")
+
+
+def duration_days(text: str) -> float:
+    """`text` (an ISO 8601 duration such as `P30Y` or `P2Y6M`) as days; ValueError if it is not
+    one."""
+    given = text.strip()
+    if given.startswith("-"):
+        raise ValueError(f"negative duration {text!r}: an age cannot be negative")
+    match = _DURATION.fullmatch(given)
+    if match is None or not any(match.groups()):
+        raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. P30Y, P2Y6M, P3W, P10D)")
+    if given.upper().endswith("T"):
+        raise ValueError(f"{text!r} is not an ISO 8601 duration: T must be followed by H, M or S")
+    return sum(float(number.replace(",", ".")) * _DAYS[unit]
+               for unit, number in zip(_UNITS, match.groups()) if number is not None)

@@ -1,0 +1,153 @@
+"""Beacon v2 filters on individuals, checked and turned into SQL conditions.
+
+Forms (Beacon v2 filtering terms, all ANDed): ontology `{id, includeDescendantTerms (default
+true), similarity}`, alphanumeric `{id, operator, value}`, and a bare term id as GET
+`filters=NCIT:C16576,...` sends it. Real clients add `"operator": null, "value": null` to
+ontology filters and `scope` to every one; both are tolerated.
+
+A filter the node cannot evaluate is refused with a 400 naming it (`filters[1].id`), never
+dropped: dropping it would widen the answer (the EGA reference implementation's issue #200
+returned every individual for a numeric filter it ignored). An ontology term no individual
+holds is not an error: it matches nobody, which is the true answer. Custom filters (a bare
+id that is not a term) are refused: no dataset here declares any.
+
+Hierarchies were resolved at ingest (each individual's `ancestry` holds its terms and all
+their ancestors), so `includeDescendantTerms` is an array membership test, not an ontology
+walk. Durations compare as durations (beacon/durations.py: days), numbers as numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from beacon.durations import duration_days
+from beacon.ontology import is_curie
+from beacon.request import RequestError
+
+# Alphanumeric fields whose values are ISO 8601 durations (stored as days); any ontology term
+# with an operator names a measurement's assay, compared as a number.
+ONSET = "diseases.ageOfOnset.iso8601duration"
+AGE = "timeAtLastEncounter.age.iso8601duration"
+DURATION_FIELDS = (ONSET, AGE)
+_OPERATORS = {"=": "=", "<": "<", ">": ">", "!": "<>", ">=": ">=", "<=": "<="}
+_KEYS = {"id", "includeDescendantTerms", "similarity", "scope", "operator", "value"}
+
+
+@dataclass(frozen=True)
+class TermFilter:
+    """Individuals holding the term (or, with descendants, any term below it)."""
+
+    id: str
+    descendants: bool = True
+
+    def condition(self) -> tuple[str, list[object]]:
+        column = "i.ancestry" if self.descendants else "i.terms"
+        return f"{{}} = ANY({column})", [self.id]
+
+
+@dataclass(frozen=True)
+class ValueFilter:
+    """Individuals with at least one value of `field` for which `value <operator> v` holds
+    (`!`: one that differs; an individual with no value of the field never matches)."""
+
+    field: str
+    operator: str
+    value: float
+    text: str                      # as sent, for the request summary
+
+    def condition(self) -> tuple[str, list[object]]:
+        return ("EXISTS (SELECT 1 FROM individual_values x WHERE x.dataset_id = i.dataset_id "
+                "AND x.sample_index = i.sample_index AND x.field = {} "
+                f"AND x.value {_OPERATORS[self.operator]} {{}})"), [self.field, self.value]
+
+
+Filter = TermFilter | ValueFilter
+
+
+def parse_filters(raw: list[Any], scope: str = "individual") -> tuple[Filter, ...]:
+    """The filters of a request on an entry whose scope is `scope`; RequestError naming the
+    first one the node cannot evaluate."""
+    return tuple(dict.fromkeys(_parse(item, f"filters[{n}]", scope)
+                               for n, item in enumerate(raw)))
+
+
+def _parse(item: Any, where: str, scope: str) -> Filter:
+    if isinstance(item, str):
+        item = {"id": item}
+    if not isinstance(item, dict):
+        raise RequestError(where, "must be an object with an id, or a term id")
+    unknown = sorted(set(item) - _KEYS)
+    if unknown:
+        raise RequestError(f"{where}.{unknown[0]}", "unknown filter key")
+    term = item.get("id")
+    if not isinstance(term, str) or not term.strip():
+        raise RequestError(f"{where}.id", "required: a term id or a field name")
+    term = term.strip()
+    given = item.get("scope")
+    if given is not None and given != scope:
+        raise RequestError(f"{where}.scope", f"{given!r} is not served here; this endpoint's "
+                                             f"filters are of scope {scope!r}")
+    operator, value = item.get("operator"), item.get("value")
+    if operator is None and value is None:
+        return _ontology(item, term, where)
+    return _alphanumeric(term, operator, value, where)
+
+
+def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
+    if not is_curie(term):
+        raise RequestError(f"{where}.id", f"{term!r} is neither an ontology term (PREFIX:code) "
+                                          "nor, without an operator, an alphanumeric field; "
+                                          "custom filters are not offered (see "
+                                          "/api/filtering_terms)")
+    similarity = item.get("similarity", "exact")
+    if similarity not in (None, "exact"):
+        raise RequestError(f"{where}.similarity", f"{similarity!r} is not supported; only "
+                                                  "exact matches (with descendant terms)")
+    descendants = item.get("includeDescendantTerms", True)
+    if not isinstance(descendants, bool):
+        raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
+    return TermFilter(term, descendants)
+
+
+def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:
+    if operator not in _OPERATORS:
+        raise RequestError(f"{where}.operator", f"{operator!r} is not one of "
+                                                f"{' '.join(_OPERATORS)}")
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise RequestError(f"{where}.value", f"required with operator {operator!r}")
+    text = str(value).strip()
+    if term in DURATION_FIELDS:
+        try:
+            return ValueFilter(term, operator, duration_days(text), text)
+        except ValueError as exc:
+            raise RequestError(f"{where}.value", f"{text!r} is not an ISO 8601 duration "
+                                                 f"({exc})") from None
+    if not is_curie(term):
+        raise RequestError(f"{where}.id", f"{term!r} is not an alphanumeric field of this "
+                                          f"node ({', '.join(DURATION_FIELDS)}, or a "
+                                          "measurement's assay term)")
+    try:
+        number = float(text)
+    except ValueError:
+        raise RequestError(f"{where}.value", f"{text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise RequestError(f"{where}.value", f"{text!r} is not a finite number")
+    return ValueFilter(term, operator, number, text)
+
+
+def conditions(filters: tuple[Filter, ...]) -> tuple[tuple[str, ...], list[object]]:
+    """The filters' WHERE conditions on individuals `i`, `{}` where each argument goes."""
+    parts, args = [], []
+    for item in filters:
+        condition, values = item.condition()
+        parts.append(condition)
+        args += values
+    return tuple(parts), args
+
+
+def echo(filters: tuple[Filter, ...]) -> list[str]:
+    """The filters as the response's request summary repeats them (the schema takes
+    strings): a term's id, or `field operator value`."""
+    return [f.id if isinstance(f, TermFilter) else f"{f.field}{f.operator}{f.text}"
+            for f in filters]

@@ -1,0 +1,183 @@
+"""Individuals: a dataset's VCF samples as the people they are, and the answers about them.
+
+Every VCF sample is an individual (sample_index = its column, the bit that says it carries a
+variant). Its phenopacket (beacon/phenopackets.py), when the operator gives them, says what is
+known of it; without one it is an individual with only its id and carrier bits. At ingest
+each individual's ontology terms are stored with all their ancestors (beacon/ontology.py), so
+a filter with descendant terms is answered without an ontology at query time.
+
+Answers go through the disclosure engine like every other (beacon/disclosure.py): counts of
+individuals are reported per tier (floor, step; counts from 1 to the floor lumped together,
+`report_individuals`), the variant conditions keep their allele floor, and individual
+records are only for a caller granted the dataset.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from auth.policy import lowest
+from beacon import individuals_store, store
+from beacon.answer import DatasetAnswer
+from beacon.assemblies import ASSEMBLIES
+from beacon.datasets import Seen
+from beacon.disclosure import is_rare, report_individuals
+from beacon.durations import duration_days
+from beacon.filters import AGE, ONSET, Filter, conditions, parse_filters
+from beacon.individuals_store import IndividualsLoad, Selection
+from beacon.ontology import ancestors, label
+from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
+from beacon.request import RequestBody, VariantQuery, to_query
+from beacon.workload import Queries, is_wide
+
+# Where a caller declares its purpose of use: the body's `meta.purposeOfUse`, or (a GET has no
+# body) this header; a DUO term or text.
+PURPOSE_HEADER = "X-Purpose-Of-Use"
+
+
+# --- ingest: from phenopackets to rows --------------------------------------------------------
+
+def _terms(individual: Individual) -> dict[str, str | None]:
+    """Every ontology term the individual holds, with the label its phenopacket gives."""
+    held = [SEX_TERMS[individual.sex], *individual.features, *individual.treatments,
+            *individual.procedures, *individual.histology]
+    for disease in individual.diseases:
+        held += [disease.term, *disease.stages]
+    found: dict[str, str | None] = {}
+    for term in held:
+        found[term.id] = found.get(term.id) or term.label
+    return found
+
+
+def _values(individual: Individual) -> list[tuple[str, float]]:
+    values = [(ONSET, duration_days(d.onset)) for d in individual.diseases if d.onset]
+    if individual.age:
+        values.append((AGE, duration_days(individual.age)))
+    values += [(m.assay.id, m.value) for m in individual.measurements]
+    return values
+
+
+def individuals_load(samples: Sequence[str], individuals: list[Individual] | None,
+                     source: Path | None) -> IndividualsLoad:
+    """The rows of a dataset's individuals: one per VCF sample, with its phenopacket's
+    content when `individuals` were given. PhenopacketProblem for a phenopacket of no sample
+    of the VCF, or (phenopackets given) a sample without one: either means the two files do
+    not belong together."""
+    by_id = {i.id: i for i in individuals or []}
+    if individuals is not None:
+        names = set(samples)
+        for individual in individuals:
+            if individual.id not in names:
+                raise PhenopacketProblem(source or "", individual.record,
+                                         f"subject {individual.id!r} is not a sample of the VCF")
+        missing = [s for s in samples if s not in by_id]
+        if missing:
+            raise PhenopacketProblem(source or "", None,
+                                     f"{len(missing)} sample(s) of the VCF have no phenopacket "
+                                     f"(first: {missing[0]!r}); give one per sample")
+    rows, values, labels = [], [], {}
+    held: Counter[str] = Counter()
+    valued: Counter[str] = Counter()
+    for index, sample in enumerate(samples):
+        individual = by_id.get(sample) or Individual(id=sample, record=0)
+        terms = _terms(individual)
+        closure = set(terms)
+        for term in terms:
+            closure |= ancestors(term)
+        rows.append((index, sample, individual.sex, individual.country_of_birth, sorted(terms),
+                     sorted(closure), orjson.dumps(beacon_record(individual)).decode()))
+        own = _values(individual)
+        values += [(index, name, value) for name, value in own]
+        held.update(terms.keys())
+        valued.update({name for name, _ in own})
+        for term, given in terms.items():
+            labels[term] = labels.get(term) or given
+    listed = [(term, labels[term] or label(term), "ontology", n) for term, n in held.items()]
+    listed += [(name, label(name) if name not in (AGE, ONSET) else None, "alphanumeric", n)
+               for name, n in valued.items()]
+    return IndividualsLoad(rows, values, sorted(listed))
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IndividualsQuery:
+    """Individuals matching a variant condition (none when `variant` asks nothing) and
+    filters; granularity, pagination and the request echo are the variant query's."""
+
+    variant: VariantQuery
+    filters: tuple[Filter, ...] = ()
+    purpose: str | None = None
+    individual_id: str | None = None       # /individuals/{id}
+
+    @property
+    def has_variant(self) -> bool:
+        v = self.variant
+        return (v.kind != "none" or v.reference_name is not None
+                or v.reference_bases is not None or v.alternate_bases is not None
+                or v.variant_types is not None or v.min_length is not None
+                or v.max_length is not None)
+
+
+def individuals_query(body: RequestBody, *, purpose: str | None = None,
+                      variant: VariantQuery | None = None,
+                      individual_id: str | None = None) -> IndividualsQuery:
+    """An individuals request: the body's variant parameters (or `variant`, a variant id's
+    query) and its filters, checked; RequestError naming the first problem."""
+    return IndividualsQuery(variant or to_query(body, with_filters=True),
+                            parse_filters(body.query.filters), purpose, individual_id)
+
+
+def ceiling(seen: Seen) -> str:
+    """Counts of individuals follow the dataset's ceiling; their records need a grant."""
+    return seen.ceiling if seen.tier == "granted" else lowest(seen.ceiling, "count")
+
+
+def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
+               floor: int) -> Selection | None:
+    """None when the query's chromosome is not on this assembly (nothing can match)."""
+    filter_conditions, filter_args = conditions(query.filters)
+    if query.individual_id is not None:
+        filter_conditions += ("i.id = {}",)
+        filter_args.append(query.individual_id)
+    if not query.has_variant:
+        return Selection(None, filter_conditions, [dataset_ids, *filter_args])
+    chromosome = query.variant.chromosome_on(ASSEMBLIES[assembly])
+    if query.variant.reference_name and chromosome is None:
+        return None
+    variant, args = store.variant_conditions(query.variant, dataset_ids, chromosome, span, floor)
+    return Selection(variant, filter_conditions, [*args, *filter_args])
+
+
+async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets: list[Seen]
+                             ) -> list[DatasetAnswer]:
+    """Each dataset's answer, as much as the caller may see. Datasets sharing an assembly and
+    a floor are counted by one statement."""
+    asked = query.variant.granularity
+    answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), report_individuals(0, d.rules))
+               for d in datasets]
+    groups: dict[tuple[str, int], list[DatasetAnswer]] = {}
+    for item in answers:
+        groups.setdefault((item.dataset.assembly, item.seen.rules.allele_floor), []).append(item)
+    wide = query.has_variant and is_wide(query.variant, queries.limits)
+    for (assembly, floor), group in groups.items():
+        span = max(item.dataset.max_variant_length for item in group)
+        selection = _selection(query, [i.dataset.id for i in group], assembly, span, floor)
+        if selection is None:
+            continue
+        found = await queries.run(wide, lambda c, s=selection: individuals_store.count(c, s))
+        for item in group:
+            n = found.get(item.dataset.id, 0)
+            item.count = report_individuals(n, item.seen.rules)
+            item.rare = n > 0 and is_rare(n, item.seen.rules)
+            if n and item.granularity == "record" and query.variant.limit:
+                one = _selection(query, [item.dataset.id], assembly, span, floor)
+                assert one is not None
+                records = await queries.run(wide, lambda c, s=one: individuals_store.fetch(
+                    c, s, query.variant.skip, query.variant.limit))
+                item.results = [orjson.loads(r) for r in records]
+    return answers

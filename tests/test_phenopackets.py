@@ -1,0 +1,235 @@
+"""Reading a dataset's individuals (beacon/phenopackets.py) from real files: Phenopackets v2
+JSON as an array, a single object or JSON Lines, in camelCase or snake_case, and the simple
+CSV; each bad input reported as `file:record: reason`; and the Beacon individuals record,
+checked against the Beacon v2 default model's own subschemas."""
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from beacon.phenopackets import (
+    SEX_TERMS,
+    Disease,
+    Individual,
+    Measurement,
+    PhenopacketProblem,
+    Term,
+    beacon_record,
+    read_individuals,
+)
+
+FULL = {
+    "id": "packet-1",
+    "subject": {"id": "S1", "sex": "FEMALE", "countryOfBirth": "fi",
+                "timeAtLastEncounter": {"age": {"iso8601duration": "P61Y"}},
+                "vitalStatus": {"status": "ALIVE"}},
+    "phenotypicFeatures": [{"type": {"id": "HP:0001250", "label": "Seizure"}},
+                           {"type": {"id": "HP:0002099", "label": "Asthma"}, "excluded": True}],
+    "diseases": [{"term": {"id": "NCIT:C4349", "label": "Colon Adenocarcinoma"},
+                  "onset": {"age": {"iso8601duration": "P58Y6M"}},
+                  "diseaseStage": [{"id": "NCIT:C27970", "label": "Stage III"}],
+                  "primarySite": {"id": "ICD10:C18.2", "label": "Ascending colon"}},
+                 {"term": {"id": "NCIT:C3117"}, "onset": {"ontologyClass": {"id": "HP:0003581"}}},
+                 {"term": {"id": "NCIT:C28397"}, "excluded": True}],
+    "medicalActions": [{"treatment": {"agent": {"id": "NCIT:C505", "label": "Fluorouracil"}}},
+                       {"procedure": {"code": {"id": "SNOMED:52765003"}}},
+                       {"radiationTherapy": {"modality": {"id": "NCIT:C15313"}}}],
+    "biosamples": [{"id": "B1", "histologicalDiagnosis": {"id": "NCIT:C4349"}}],
+    "measurements": [{"assay": {"id": "LOINC:39156-5", "label": "BMI"},
+                      "value": {"quantity": {"unit": {"id": "NCIT:C49671"}, "value": 27.5}}},
+                     {"assay": {"id": "LOINC:8302-2"},
+                      "value": {"ontologyClass": {"id": "NCIT:C25376"}}}],
+    "metaData": {"created": "2024-01-01T00:00:00Z", "phenopacketSchemaVersion": "2.0"},
+}
+
+EXPECTED = Individual(
+    id="S1", record=1, sex="FEMALE", age="P61Y", country_of_birth="FI",
+    diseases=(Disease(Term("NCIT:C4349", "Colon Adenocarcinoma"), "P58Y6M",
+                      (Term("NCIT:C27970", "Stage III"),)),
+              Disease(Term("NCIT:C3117"))),
+    features=(Term("HP:0001250", "Seizure"),),
+    treatments=(Term("NCIT:C505", "Fluorouracil"),),
+    procedures=(Term("SNOMED:52765003"),),
+    histology=(Term("NCIT:C4349"), Term("ICD10:C18.2", "Ascending colon")),
+    measurements=(Measurement(Term("LOINC:39156-5", "BMI"), 27.5, Term("NCIT:C49671")),))
+
+
+def _snake(value: object) -> object:
+    """The same phenopacket with protobuf (snake_case) field names."""
+    if isinstance(value, dict):
+        return {"".join(f"_{c.lower()}" if c.isupper() else c for c in key): _snake(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_snake(item) for item in value]
+    return value
+
+
+def _write(tmp_path: Path, name: str, content: object) -> Path:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def _subject(subject_id: str, **fields: object) -> dict:
+    return {"subject": {"id": subject_id}, **fields}
+
+
+def test_a_single_phenopacket_object(tmp_path: Path) -> None:
+    assert read_individuals(_write(tmp_path, "one.json", FULL)) == [EXPECTED]
+
+
+def test_snake_case_fields_read_the_same(tmp_path: Path) -> None:
+    packet = _snake(FULL)
+    assert "time_at_last_encounter" in packet["subject"]
+    assert read_individuals(_write(tmp_path, "one.json", packet)) == [EXPECTED]
+
+
+def test_an_array_numbers_records_by_position(tmp_path: Path) -> None:
+    packets = [_subject("A"), FULL, _subject("B", diseases=[])]
+    individuals = read_individuals(_write(tmp_path, "all.json", json.dumps(packets, indent=2)))
+    assert [(i.id, i.record) for i in individuals] == [("A", 1), ("S1", 2), ("B", 3)]
+    assert individuals[0] == Individual(id="A", record=1)             # a subject alone is valid
+
+
+def test_json_lines_number_records_by_line(tmp_path: Path) -> None:
+    text = json.dumps(_subject("A")) + "\n\n" + json.dumps(FULL) + "\n"
+    individuals = read_individuals(_write(tmp_path, "all.jsonl", text))
+    assert [(i.id, i.record) for i in individuals] == [("A", 1), ("S1", 3)]
+    assert individuals[1] == replace(EXPECTED, record=3)
+
+
+def test_the_csv_form(tmp_path: Path) -> None:
+    path = _write(tmp_path, "people.csv",
+                  "id,sex,age,country_of_birth,diseases,features\n"
+                  "P1,female,P40Y,de,NCIT:C3117@P35Y;MONDO:0100096,HP:0001250; HP:0002099\n"
+                  "P2,,,,,\n")
+    assert read_individuals(path) == [
+        Individual(id="P1", record=2, sex="FEMALE", age="P40Y", country_of_birth="DE",
+                   diseases=(Disease(Term("NCIT:C3117"), "P35Y"),
+                             Disease(Term("MONDO:0100096"))),
+                   features=(Term("HP:0001250"), Term("HP:0002099"))),
+        Individual(id="P2", record=3)]
+
+
+def test_a_tsv_with_some_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path, "people.tsv", "id\tsex\nP1\tMALE\n")
+    assert read_individuals(path) == [Individual(id="P1", record=2, sex="MALE")]
+
+
+BAD_PACKETS = [
+    ({"subject": {"sex": "MALE"}}, "subject.id is missing or blank"),
+    ({"subject": {"id": "  "}}, "subject.id is missing or blank"),
+    ({"id": "no-subject"}, "subject.id is missing or blank"),
+    (_subject("A") | {"subject": {"id": "A", "sex": "M"}},
+     "unknown sex 'M' (expected one of FEMALE, MALE, OTHER_SEX, UNKNOWN_SEX)"),
+    (_subject("A", diseases=[{"term": {"id": "colon cancer"}}]),
+     "diseases[1].term.id: 'colon cancer' is not a CURIE (prefix:local)"),
+    (_subject("A", phenotypicFeatures=[{"type": {"label": "Seizure"}}]),
+     "phenotypicFeatures[1].type.id: None is not a CURIE (prefix:local)"),
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"},
+                              "onset": {"age": {"iso8601duration": "45 years"}}}]),
+     "diseases[1].onset.age.iso8601duration: '45 years' is not an ISO 8601 duration"),
+    ({"subject": {"id": "A", "timeAtLastEncounter": {"age": {"iso8601duration": "P"}}}},
+     "subject.timeAtLastEncounter.age.iso8601duration: 'P' is not an ISO 8601 duration"),
+    (_subject("A", measurements=[{"assay": {"id": "LOINC:39156-5"},
+                                  "value": {"quantity": {"value": "27.5"}}}]),
+     "measurements[1].value.quantity.value '27.5' is not a number"),
+    ({"subject": {"id": "A", "countryOfBirth": "FIN"}},
+     "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code"),
+    (_subject("A", diseases={"term": {"id": "NCIT:C3117"}}), "diseases is not a list"),
+    (["not", "a", "packet"], "the phenopacket is not an object"),
+]
+
+
+@pytest.mark.parametrize(("packet", "reason"), BAD_PACKETS)
+def test_each_problem_names_file_record_and_reason(tmp_path: Path, packet: object,
+                                                   reason: str) -> None:
+    path = _write(tmp_path, "bad.json", [_subject("first"), packet])
+    with pytest.raises(PhenopacketProblem) as caught:
+        read_individuals(path)
+    assert (caught.value.path, caught.value.record) == (str(path), 2)
+    assert str(caught.value).startswith(f"{path}:2: {reason}")
+
+
+def test_a_duplicate_subject_names_both_records(tmp_path: Path) -> None:
+    path = _write(tmp_path, "dup.json", [_subject("A"), _subject("B"), _subject("A")])
+    with pytest.raises(PhenopacketProblem, match=r":3: duplicate subject id 'A' \(also record 1\)"):
+        read_individuals(path)
+
+
+def test_json_that_does_not_parse(tmp_path: Path) -> None:
+    array = _write(tmp_path, "broken.json", '[\n {"subject": {"id": "A"}},\n {"subject": }\n]')
+    with pytest.raises(PhenopacketProblem, match=r"broken.json:3: not JSON: Expecting value"):
+        read_individuals(array)
+    lines = _write(tmp_path, "broken.jsonl", '{"subject": {"id": "A"}}\n{"subject": {"id": \n')
+    with pytest.raises(PhenopacketProblem, match=r"broken.jsonl:2: not JSON"):
+        read_individuals(lines)
+    with pytest.raises(PhenopacketProblem, match=r"empty.json: empty file"):
+        read_individuals(_write(tmp_path, "empty.json", "\n"))
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("name,sex\nA,MALE\n", ":1: unknown column(s) name (expected id, sex, age"),
+    ("sex\nMALE\n", ":1: no header with an id column"),
+    ("id,sex\nA,MALE\nB,X\n", ":3: unknown sex 'X'"),
+    ("id,age\nA,P1Y\n,P2Y\n", ":3: id is missing or blank"),
+    ("id,diseases\nA,NCIT:C3117@45y\n", ":2: diseases onset: '45y' is not an ISO 8601 duration"),
+    ("id,features\nA,seizure\n", ":2: features: 'seizure' is not a CURIE"),
+    ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
+    ("id\nA\nA\n", ":3: duplicate subject id 'A' (also record 2)"),
+    ("id,sex\nA,MALE,P3Y\n", ":2: more cells than the header has"),
+])
+def test_csv_problems(tmp_path: Path, text: str, reason: str) -> None:
+    path = _write(tmp_path, "people.csv", text)
+    with pytest.raises(PhenopacketProblem) as caught:
+        read_individuals(path)
+    assert str(caught.value).startswith(f"{path}{reason}")
+
+
+def test_a_problem_survives_pickling() -> None:
+    """Ingest reads in worker processes: the problem must reach the coordinator whole."""
+    problem = pickle.loads(pickle.dumps(PhenopacketProblem("x.json", 4, "subject.id is blank")))
+    assert (problem.path, problem.record, problem.reason) == ("x.json", 4, "subject.id is blank")
+    assert str(problem) == "x.json:4: subject.id is blank"
+
+
+def test_the_beacon_record(tmp_path: Path) -> None:
+    record = beacon_record(read_individuals(_write(tmp_path, "one.json", FULL))[0])
+    assert record == {
+        "id": "S1",
+        "sex": {"id": "NCIT:C16576", "label": "female"},
+        "geographicOrigin": {"id": "ISO3166:FI", "label": "Finland"},
+        "diseases": [{"diseaseCode": {"id": "NCIT:C4349", "label": "Colon Adenocarcinoma"},
+                      "ageOfOnset": {"iso8601duration": "P58Y6M"},
+                      "stage": {"id": "NCIT:C27970", "label": "Stage III"}},
+                     {"diseaseCode": {"id": "NCIT:C3117"}}],
+        "phenotypicFeatures": [{"featureType": {"id": "HP:0001250", "label": "Seizure"}}],
+        "treatments": [{"treatmentCode": {"id": "NCIT:C505", "label": "Fluorouracil"}}],
+        "interventionsOrProcedures": [{"procedureCode": {"id": "SNOMED:52765003"}}],
+        "measures": [{"assayCode": {"id": "LOINC:39156-5", "label": "BMI"},
+                      "measurementValue": {"value": 27.5, "unit": {"id": "NCIT:C49671"}}}]}
+    assert beacon_record(Individual(id="X", record=1)) == {
+        "id": "X", "sex": {"id": "NCIT:C17998", "label": "unknown"}}
+    assert SEX_TERMS["MALE"] == Term("NCIT:C20197", "male")
+
+
+def test_the_beacon_record_validates_against_the_default_model(tmp_path: Path,
+                                                               beacon_schema) -> None:
+    """The shared schemas lack the individuals defaultSchema itself (see its README), so
+    each part is checked against the default model's common subschema it refers to."""
+    common = "models/json/beacon-v2-default-model/common"
+    record = beacon_record(read_individuals(_write(tmp_path, "one.json", FULL))[0])
+    term = "framework/json/common/ontologyTerm.json"        # what Sex and GeographicLocation are
+    parts = [(term, record["sex"]), (term, record["geographicOrigin"])]
+    parts += [("disease.json", item) for item in record["diseases"]]
+    parts += [("phenotypicFeature.json", item) for item in record["phenotypicFeatures"]]
+    parts += [("treatment.json", item) for item in record["treatments"]]
+    parts += [("procedure.json", item) for item in record["interventionsOrProcedures"]]
+    parts += [("measurement.json", item) for item in record["measures"]]
+    for schema, part in parts:
+        path = schema if schema == term else f"{common}/{schema}"
+        assert beacon_schema(path, part) == [], schema
