@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,12 +52,13 @@ class Rules:
     budget_per_day: int = 0        # query units per UTC day; 0 = unlimited
     rare_cost: int = 1             # units a query costs when it hits a rare variant
     rare_below: int = 0            # carriers: a visible variant below this is rare
+    count_noise: int = 0           # individuals: standard deviation of each noise layer
 
     def __post_init__(self) -> None:
         for name in ("allele_floor", "count_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1")
-        for name in ("budget_per_window", "budget_per_day", "rare_below"):
+        for name in ("budget_per_window", "budget_per_day", "rare_below", "count_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
         if self.rare_cost < 1:
@@ -72,9 +74,9 @@ class Rules:
 # budget each; a grant for the dataset lifts every limit.
 DEFAULT_TIERS: dict[Tier, Rules] = {
     "anonymous": Rules(allele_floor=5, count_step=5, budget_per_window=300,
-                       budget_per_day=1000, rare_cost=5, rare_below=10),
+                       budget_per_day=1000, rare_cost=5, rare_below=10, count_noise=2),
     "bona_fide": Rules(allele_floor=5, count_step=1, budget_per_window=3000,
-                       budget_per_day=20000, rare_cost=5, rare_below=10),
+                       budget_per_day=20000, rare_cost=5, rare_below=10, count_noise=2),
     "granted": Rules(),
 }
 
@@ -179,6 +181,7 @@ class ReportedCount:
     value: int
     step: int = 1
     lumped: int = 0        # counts from 1 to this are all reported as this (individuals)
+    noise: int = 0         # standard deviation of each layer of noise added (individuals)
 
     @property
     def exists(self) -> bool:
@@ -186,15 +189,16 @@ class ReportedCount:
 
     @property
     def precision(self) -> str:
-        if self.lumped and self.value == self.lumped:
+        if self.noise or (self.lumped and self.value == self.lumped):
             return "imprecise"
         return "exact" if self.step == 1 else "rounded"
 
     @property
     def adjusted_to(self) -> list[str]:
+        notes = [f"noise: two layers of standard deviation {self.noise}"] if self.noise else []
         if self.lumped and self.value == self.lumped:
-            return [f"1 to {self.lumped} reported as {self.lumped}"]
-        return [] if self.step == 1 else [f"next multiple of {self.step}"]
+            return [*notes, f"1 to {self.lumped} reported as {self.lumped}"]
+        return notes + ([] if self.step == 1 else [f"next multiple of {self.step}"])
 
 
 def report(count: int, rules: Rules) -> ReportedCount:
@@ -204,16 +208,35 @@ def report(count: int, rules: Rules) -> ReportedCount:
     return ReportedCount(step * math.ceil(count / step) if count > 0 else 0, step)
 
 
-def report_individuals(count: int, rules: Rules) -> ReportedCount:
-    """A count of individuals: like any count, and in addition every count from 1 up to the
-    floor k (rounded to the step) is reported as that same number, `imprecise`, so no tier
-    with a floor learns that exactly one or two people match. A count of exactly k says the
-    same as a count of 1: telling them apart would give the small counts away again."""
+def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = ()
+                       ) -> ReportedCount:
+    """A count of individuals, for which a floor per response is not enough: two counts whose
+    sets differ by one person (`onset > P30Y` and `onset >= P30Y`) differ by that person.
+
+    1. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
+       standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
+       exactly which individuals matched and of the question as normalised
+       (beacon/individuals_store.py; the key never leaves the database). Asking the same
+       question again, or in other words that normalise alike (P30Y, P360M), gets the same
+       answer, so repetition averages nothing away. Two sets differing by one person draw
+       independent noise, so their difference no longer tells whether that person is in;
+       and two questions selecting the same set draw different noise, so equal answers do
+       not tell that nobody lies between them (layered noise, as in Diffix). What remains,
+       averaging over many distinct questions, costs budget for every one of them.
+       A non-zero count stays at least 1.
+    2. **Lumping**: every count from 1 up to the floor k (rounded to the step) is reported as
+       that same number, `imprecise`, so no tier with a floor learns that exactly one or two
+       people match; a count of exactly k says the same as a count of 1.
+    3. **Rounding** up to the step, as every count."""
+    if rules.count_noise and count > 0:
+        draw = sum(random.Random(int(seed[:16] or "0", 16)).gauss(0, rules.count_noise)
+                   for seed in seeds or ("",))
+        count = max(1, count + round(draw))
     lumped = report(rules.allele_floor, rules).value if rules.allele_floor > 1 else 0
     reported = report(count, rules)
     if lumped and 0 < reported.value <= lumped:
-        return ReportedCount(lumped, rules.count_step, lumped)
-    return ReportedCount(reported.value, reported.step, lumped)
+        return ReportedCount(lumped, rules.count_step, lumped, rules.count_noise)
+    return ReportedCount(reported.value, reported.step, lumped, rules.count_noise)
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

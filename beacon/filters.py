@@ -18,7 +18,7 @@ walk. Durations compare as durations (beacon/durations.py: days), numbers as num
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from beacon.durations import duration_days
@@ -54,7 +54,8 @@ class ValueFilter:
     field: str
     operator: str
     value: float
-    text: str                      # as sent, for the request summary
+    # as sent, for the request summary; not part of what the filter is (P30Y is P360M)
+    text: str = field(compare=False, repr=False)
 
     def condition(self) -> tuple[str, list[object]]:
         return ("EXISTS (SELECT 1 FROM individual_values x WHERE x.dataset_id = i.dataset_id "

@@ -128,13 +128,25 @@ def individuals_query(body: RequestBody, *, purpose: str | None = None,
                       individual_id: str | None = None) -> IndividualsQuery:
     """An individuals request: the body's variant parameters (or `variant`, a variant id's
     query) and its filters, checked; RequestError naming the first problem."""
-    return IndividualsQuery(variant or to_query(body, with_filters=True),
-                            parse_filters(body.query.filters), purpose, individual_id)
+    filters = tuple(sorted(parse_filters(body.query.filters), key=repr))  # one order: one key
+    return IndividualsQuery(variant or to_query(body, with_filters=True), filters, purpose,
+                            individual_id)
 
 
 def ceiling(seen: Seen) -> str:
     """Counts of individuals follow the dataset's ceiling; their records need a grant."""
     return seen.ceiling if seen.tier == "granted" else lowest(seen.ceiling, "count")
+
+
+def _key(query: IndividualsQuery, chromosome: str | None) -> str:
+    """The question as normalised (a seed of its count's noise, beacon/disclosure.py): what
+    selects the individuals, in one spelling, and nothing that varies with the datasets asked
+    alongside (the SQL's range bound does), so it cannot be varied to draw fresh noise."""
+    v = query.variant
+    variant = ((chromosome, v.kind, v.start, v.end, v.reference_bases, v.alternate_bases,
+                sorted(v.variant_types or ()), v.min_length, v.max_length)
+               if query.has_variant else None)
+    return repr((variant, query.filters, query.individual_id))
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
@@ -145,12 +157,13 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
         filter_conditions += ("i.id = {}",)
         filter_args.append(query.individual_id)
     if not query.has_variant:
-        return Selection(None, filter_conditions, [dataset_ids, *filter_args])
+        return Selection(None, filter_conditions, [dataset_ids, *filter_args],
+                         _key(query, None))
     chromosome = query.variant.chromosome_on(ASSEMBLIES[assembly])
     if query.variant.reference_name and chromosome is None:
         return None
     variant, args = store.variant_conditions(query.variant, dataset_ids, chromosome, span, floor)
-    return Selection(variant, filter_conditions, [*args, *filter_args])
+    return Selection(variant, filter_conditions, [*args, *filter_args], _key(query, chromosome))
 
 
 async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets: list[Seen]
@@ -171,9 +184,9 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             continue
         found = await queries.run(wide, lambda c, s=selection: individuals_store.count(c, s))
         for item in group:
-            n = found.get(item.dataset.id, 0)
-            item.count = report_individuals(n, item.seen.rules)
-            item.rare = n > 0 and is_rare(n, item.seen.rules)
+            n, *seeds = found.get(item.dataset.id, (0, "", ""))
+            item.count = report_individuals(n, item.seen.rules, tuple(seeds))
+            item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
             if n and item.granularity == "record" and query.variant.limit:
                 one = _selection(query, [item.dataset.id], assembly, span, floor)
                 assert one is not None

@@ -52,6 +52,7 @@ class Selection:
     variant: tuple[str, ...] | None
     filters: tuple[str, ...]
     args: list[object]
+    key: str            # the question as normalised, without its datasets: a noise seed
 
 
 @lru_cache(maxsize=256)
@@ -73,13 +74,24 @@ def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> st
             + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters]))
 
 
+# The two seeds of a count's noise (beacon/disclosure.py report_individuals), hashes keyed by
+# the node's secret, which never leaves the database: which individuals matched (the same set
+# draws the same noise), and the query as normalised (the same question draws the same noise).
+_SECRET = "(SELECT secret FROM disclosure_secret)"
+_SET_DIGEST = (f"md5({_SECRET} || i.dataset_id || ':' "
+               "|| string_agg(i.sample_index::text, ',' ORDER BY i.sample_index))")
+
+
 async def count(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection
-                ) -> dict[str, int]:
-    """How many individuals the selection holds, per dataset (datasets with none absent)."""
-    rows = await conn.fetch(f"SELECT i.dataset_id, count(*) "
+                ) -> dict[str, tuple[int, str, str]]:
+    """How many individuals the selection holds, per dataset (datasets with none absent),
+    with the keyed digests of which ones and of the question."""
+    n = len(selection.args) + 1
+    rows = await conn.fetch(f"SELECT i.dataset_id, count(*), {_SET_DIGEST}, "
+                            f"md5({_SECRET} || i.dataset_id || ':' || ${n}::text) "
                             f"{_from_where(selection.variant, selection.filters)} "
-                            f"GROUP BY i.dataset_id", *selection.args)
-    return {r[0]: r[1] for r in rows}
+                            f"GROUP BY i.dataset_id", *selection.args, selection.key)
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, skip: int,

@@ -82,6 +82,7 @@ class IngestReport:
     workers: int
     regions: int
     first_skip: str | None
+    phenopackets: int = 0               # individuals loaded with a phenopacket
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -355,7 +356,8 @@ async def ingest(db_url: str, request: IngestRequest,
         await conn.close()
     return IngestReport(request.dataset_id, version, totals.records, totals.rows, layout.samples,
                         totals.skipped_records, totals.skipped_alleles,
-                        round(time.monotonic() - began, 3), workers, regions, totals.first_skip)
+                        round(time.monotonic() - began, 3), workers, regions, totals.first_skip,
+                        layout.samples if request.individuals else 0)
 
 
 def _new_version(request: IngestRequest, layout: VcfLayout,

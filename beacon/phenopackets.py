@@ -235,7 +235,7 @@ def _items(obj: dict, key: str, where: str) -> list[tuple[str, Any]]:
         return []
     if not isinstance(value, list):
         raise _Bad(f"{where}{key} is not a list")
-    return [(f"{where}{key}[{n}]", item) for n, item in enumerate(value, start=1)]
+    return [(f"{where}{key}[{n}]", item) for n, item in enumerate(value)]
 
 
 def _object(value: Any, where: str) -> dict:

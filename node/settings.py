@@ -114,6 +114,7 @@ class TierSettings(BaseModel):
     budget_per_day: int | None = Field(default=None, ge=0)
     rare_cost: int | None = Field(default=None, ge=1)
     rare_below: int | None = Field(default=None, ge=0)
+    count_noise: int | None = Field(default=None, ge=0)
 
 
 class DisclosureSettings(BaseModel):
@@ -125,6 +126,10 @@ class DisclosureSettings(BaseModel):
     anonymous: TierSettings = Field(default_factory=TierSettings)
     bona_fide: TierSettings = Field(default_factory=TierSettings)
     granted: TierSettings = Field(default_factory=TierSettings)
+    purpose_required: bool = Field(
+        default=False, description="individual-level queries must declare a purpose of use "
+                                   "(meta.purposeOfUse or X-Purpose-Of-Use) on every "
+                                   "dataset; a dataset can ask for it on its own")
     anonymous_discovery: bool = Field(
         default=False, description="REGISTERED and CONTROLLED datasets answer anonymous "
                                    "callers' queries (boolean, through the floor and budget); "
@@ -219,7 +224,8 @@ class Settings(ServiceSettings):
         return DisclosurePolicy(tiers=tiers,
                                 anonymous_discovery=self.disclosure.anonymous_discovery,
                                 hide_controlled=self.hide_controlled_datasets,
-                                window_seconds=self.disclosure.budget_window_seconds)
+                                window_seconds=self.disclosure.budget_window_seconds,
+                                purpose_required=self.disclosure.purpose_required)
 
     def query_limits(self) -> QueryLimits:
         from beacon.workload import QueryLimits

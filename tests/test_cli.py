@@ -84,6 +84,29 @@ def test_bad_vcf_exits_non_zero_naming_file_line_and_reason(db_url, tmp_path, sm
     assert _datasets(env)[DATASET]["version"] == 1
 
 
+def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_vcf):
+    """Phenopackets come in with their VCF; a malformed one or one that names no sample of
+    the VCF stops the ingest with `file:record: reason`, and the previous version stays."""
+    from synthetic_data.phenopackets import write_phenopackets
+    from synthetic_data.vcf import VcfSpec, sample_names
+    env = _env(DATABASE_URL=db_url)
+    samples = sample_names(VcfSpec(small_vcf, records=1000, samples=3, seed=7))
+    people = tmp_path / "people.json"
+    packets = write_phenopackets(people, samples, "SE", seed=1)
+    loaded = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--individuals",
+                      str(people), env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "3 samples with phenopackets" in loaded.stdout
+    packets[1]["diseases"] = [{"term": {"id": "hypertension"}}]
+    people.write_text(json.dumps(packets))
+    bad = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--individuals",
+                   str(people), env=env)
+    assert bad.returncode == 1
+    assert f"{people}:2: diseases[0].term.id: 'hypertension' is not a CURIE" in bad.stderr
+    assert "nothing was loaded" in bad.stderr
+    assert _datasets(env)[DATASET]["version"] == 1
+
+
 @pytest.mark.parametrize("content,expected", [
     ("{not json", "not valid JSON"),
     (json.dumps({"identifier": DATASET}), "title"),

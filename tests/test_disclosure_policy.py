@@ -3,6 +3,7 @@ how counts are reported, how configuration and a dataset's metadata set the rule
 they defeat run against a live node in tests/test_disclosure.py and tests/test_membership.py."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from beacon.disclosure import (
     ceiling,
     precision_fields,
     report,
+    report_individuals,
     tier_of,
 )
 from catalogue.metadata import DatasetMetadata, MetadataError
@@ -98,6 +100,7 @@ def test_settings_build_the_policy_from_the_defaults(monkeypatch):
     ({"anonymous": {"allele_floor": 0}}, "disclosure.anonymous.allele_floor"),
     ({"everyone": {"allele_floor": 2}}, "disclosure.everyone"),
     ({"anonymous": {"floor": 2}}, "disclosure.anonymous.floor"),
+    ({"purposeRequired": "yes"}, "disclosure.purposeRequired"),
 ])
 def test_an_invalid_override_in_a_metadata_file_is_refused_at_ingest(disclosure, message):
     metadata = DatasetMetadata.model_validate({
@@ -105,3 +108,35 @@ def test_an_invalid_override_in_a_metadata_file_is_refused_at_ingest(disclosure,
         "accessLevel": "PUBLIC", "disclosure": disclosure})
     with pytest.raises(MetadataError, match=message):
         make_request(Path("x.vcf.gz"), "GDI-FI-SYN-001", metadata=metadata)
+
+
+def test_a_purpose_is_required_where_the_node_or_the_dataset_asks():
+    asks = {"disclosure": {"purposeRequired": True, "anonymous": {"count_step": 10}}}
+    assert DisclosurePolicy().needs_purpose(asks)
+    assert DisclosurePolicy().rules("anonymous", asks).count_step == 10   # tiers still read
+    assert not DisclosurePolicy().needs_purpose({})
+    assert DisclosurePolicy(purpose_required=True).needs_purpose({})
+    assert DisclosurePolicy().needs_purpose({"disclosure": {"purposeRequired": 1}})  # invalid
+
+
+@pytest.mark.parametrize(("count", "floor", "step", "value", "precision"), [
+    (0, 5, 1, 0, "exact"), (1, 5, 1, 5, "imprecise"), (5, 5, 1, 5, "imprecise"),
+    (6, 5, 1, 6, "exact"), (3, 5, 5, 5, "imprecise"), (7, 5, 5, 10, "rounded"),
+    (2, 1, 1, 2, "exact")])
+def test_small_counts_of_individuals_are_lumped_at_the_floor(count, floor, step, value,
+                                                             precision):
+    reported = report_individuals(count, Rules(allele_floor=floor, count_step=step))
+    assert (reported.value, reported.precision) == (value, precision)
+    assert reported.exists is (count > 0)
+
+
+def test_noise_is_sticky_to_its_seeds_and_never_makes_a_count_vanish():
+    rules = Rules(allele_floor=1, count_noise=2)
+    seeds = ("0f" * 16, "a1" * 16)
+    assert report_individuals(40, rules, seeds) == report_individuals(40, rules, seeds)
+    digests = [hashlib.md5(str(n).encode()).hexdigest() for n in range(50)]
+    values = {report_individuals(40, rules, (d, "a1" * 16)).value for d in digests}
+    assert len(values) > 3 and all(26 <= v <= 54 for v in values)
+    assert all(report_individuals(1, rules, (d,)).value >= 1 for d in digests)
+    assert report_individuals(0, rules, seeds).value == 0
+    assert report_individuals(40, rules, seeds).precision == "imprecise"

@@ -480,3 +480,29 @@ async def test_a_node_without_peers_answers_an_empty_network(network, check):
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     assert merged["responseSummary"] == {"exists": False}
     assert merged["info"]["network"]["peers"] == []
+
+
+async def test_individuals_are_federated_as_the_peers_answer_them(network, check):
+    """The network's individuals answer is the peers' own, tagged; the filters and the
+    variant condition reach each peer as sent, and the purpose header travels with them."""
+    body = {"meta": {}, "query": {"requestedGranularity": "count",
+                                  "includeResultsetResponses": "ALL",
+                                  "filters": [{"id": "NCIT:C17998", "scope": "individual"}],
+                                  "requestParameters": {"referenceName": "1", "start": "99",
+                                                        "alternateBases": "G"}}}
+    token = network.token("bob")
+    async with network.aggregator(network.peers(network.aai_url)) as net:
+        merged = await check(net, "/network/api/individuals", body=body, token=token)
+    direct = {beacon_id: await check(client, "/api/individuals", body=body, token=token)
+              for beacon_id, client in network.nodes.items()}
+    expected = {(beacon_id, s["id"]): s for beacon_id, document in direct.items()
+                for s in document["response"]["resultSets"]}
+    got = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
+           for s in merged["response"]["resultSets"]}
+    assert got == expected and {b for b, _ in got} == set(NODES)
+    # each VCF's first sample carries the variant at POS 100: one individual per dataset
+    assert {s["resultsCount"] for s in got.values()
+            if s["info"]["returnedGranularity"] == "count"} == {1}
+    assert merged["meta"]["returnedSchemas"] == [
+        {"entityType": "individual", "schema": "ga4gh-beacon-individual-v2.0.0"}]
+    assert merged["meta"]["receivedRequestSummary"]["filters"] == ["NCIT:C17998"]

@@ -49,3 +49,10 @@ CREATE TABLE individual_terms (
     individuals   integer NOT NULL,
     PRIMARY KEY (dataset_id, id)
 );
+
+-- The key of the noise added to counts of individuals (beacon/disclosure.py
+-- report_individuals): made once, from the server's strong random source, the same for every
+-- worker process and across restarts (noise that changed would average away), and never
+-- read out: statements hash with it inside the database.
+CREATE TABLE disclosure_secret (secret text NOT NULL);
+INSERT INTO disclosure_secret VALUES (gen_random_uuid()::text || gen_random_uuid()::text);

@@ -61,9 +61,10 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
         logging.getLogger(__name__).debug("ingest failed", exc_info=True)
         fail(f"ingest of {request.path} failed: {type(exc).__name__}: {exc}\n{unchanged}")
     progress.close()
+    phenotyped = " with phenopackets" if report.phenopackets else ""
     click.echo(f"{report.dataset_id}: version {report.version}, {report.rows} variants from "
-               f"{report.records} records, {report.samples} samples in {report.seconds:.1f} s "
-               f"({report.workers} workers, {report.regions} regions)")
+               f"{report.records} records, {report.samples} samples{phenotyped} in "
+               f"{report.seconds:.1f} s ({report.workers} workers, {report.regions} regions)")
     if report.skipped_records:
         click.echo(f"skipped {report.skipped_records} invalid records; first: "
                    f"{report.first_skip}", err=True)

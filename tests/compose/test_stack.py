@@ -183,6 +183,31 @@ def test_federated_query_applies_each_nodes_access_decision(stack: Stack, user: 
         assert {k: v for k, v in sets[dataset_id].items() if k != "beaconId"} == result
 
 
+def test_federated_individuals_count_from_every_node(stack: Stack):
+    """The portal's dataset search through the network: women with hypertension, counted by
+    every node over its synthetic phenopackets (a bona fide caller: counts on all three
+    datasets of each node), the total the sum of what each node reports."""
+    body = json.dumps({"meta": {}, "query": {
+        "requestedGranularity": "record", "includeResultsetResponses": "HIT",
+        "filters": [{"id": "NCIT:C16576", "scope": "individual"},
+                    {"id": "NCIT:C3117", "scope": "individual"}],
+        "requestParameters": None}}).encode()
+    request = urllib.request.Request(
+        stack.url("GDI_NETWORK_PORT", "/network/api/individuals"), body,
+        headers={"Authorization": f"Bearer {stack.token('bob')}",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.load(response)
+    peers = _peer_lines(answer)
+    assert set(peers) == set(COUNTRIES.values())
+    assert all(line["status"] == "ok" for line in peers.values()), peers
+    sets = _by_dataset(answer)
+    assert {s["beaconId"] for s in sets.values()} == set(COUNTRIES.values())
+    assert all(s["resultsCount"] > 0 and s["results"] == [] for s in sets.values()), sets
+    assert answer["responseSummary"]["numTotalResults"] == sum(
+        s["resultsCount"] for s in sets.values())
+
+
 def test_catalogue_lists_every_nodes_datasets(stack: Stack):
     found = get_json(stack.url("GDI_CATALOGUE_PORT", "/api/datasets?q=synthetic&limit=50"))
     assert sorted(d["identifier"] for d in found["datasets"]) == sorted(

