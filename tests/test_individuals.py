@@ -465,7 +465,7 @@ async def test_differencing_counts_does_not_tell_who_lies_between(world):
     values = {ONSET: [o for p in PEOPLE for o in p.diseases.values()],
               AGE: [p.age for p in PEOPLE]}
     differ: dict[bool, list[bool]] = {True: [], False: []}
-    for field, held in values.items():
+    for name, held in values.items():
         for half_years in range(10, 172):
             years = half_years / 2
             # both counts well above the floor: below it, lumping makes answers equal
@@ -475,7 +475,7 @@ async def test_differencing_counts_does_not_tell_who_lies_between(world):
             pair = []
             for operator in (">=", ">"):
                 status, body = await _post(world.default, "/api/individuals", _portal_body(
-                    [{"id": field, "operator": operator, "value": value}]), bob)
+                    [{"id": name, "operator": operator, "value": value}]), bob)
                 assert status == 200, body
                 pair.append(_counts(body)[REGISTERED])
             differ[years in held].append(pair[0] != pair[1])
