@@ -41,6 +41,7 @@ class DatasetAnswer:
     count: ReportedCount                 # as the caller's tier may see it
     rare: bool = False                   # the hit includes a variant just above the floor
     results: list[dict[str, Any]] = field(default_factory=list)
+    allele_number: int | None = None     # a miss: alleles called at the site asked
 
     @property
     def dataset(self) -> store.DatasetRow:
@@ -103,6 +104,12 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
         span = max(item.dataset.max_variant_length for item in group)
         found = await queries.count(query, [i.dataset.id for i in group], chromosome, span,
                                     floor)
+        misses = [item for item in group if item.dataset.id not in found]
+        if misses and query.kind == "sequence" and query.include in ("MISS", "ALL"):
+            numbers = await queries.run(False, lambda c, m=misses: store.site_allele_numbers(
+                c, [i.dataset.id for i in m], chromosome, query.start[0], floor))
+            for item in misses:
+                item.allele_number = numbers.get(item.dataset.id)
         for item in group:
             matches = found.get(item.dataset.id)
             if matches is None:
@@ -112,7 +119,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             if item.granularity == "record" and query.limit:
                 rows = await queries.fetch(query, item.dataset.id, chromosome, span, floor,
                                            query.skip, query.limit)
-                item.results = [genomic_variation(r, item.dataset, base_url) for r in rows]
+                item.results = [genomic_variation(r, item.dataset, base_url, item.seen.rules)
+                                for r in rows]
     return answers
 
 
@@ -137,11 +145,14 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
             returned = highest(returned, item.granularity)
             counted_parts.append(item.count)
         if _shown(query.include, hit):
+            about: dict[str, Any] = {"returnedGranularity": item.granularity}
+            if item.allele_number is not None:
+                about["alleleNumber"] = item.allele_number    # "not seen in N alleles"
             result_sets.append({
                 "id": item.dataset.id, "setType": "dataset", "exists": hit,
-                "resultsCount": item.count.value if counted else 0,
+                "beaconId": beacon_id, "resultsCount": item.count.value if counted else 0,
                 **(precision_fields([item.count]) if counted else {}),
-                "results": item.results, "info": {"returnedGranularity": item.granularity}})
+                "results": item.results, "info": about})
     body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
                     result_sets, precision_fields(counted_parts), schemas=schemas,
                     filters=filters)

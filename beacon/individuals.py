@@ -31,6 +31,7 @@ from beacon.filters import AGE, ONSET, Filter, conditions, parse_filters
 from beacon.individuals_store import IndividualsLoad, Selection
 from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
+from beacon.populations import population_rows
 from beacon.request import RequestBody, VariantQuery, to_query
 from beacon.workload import Queries, is_wide
 
@@ -62,7 +63,7 @@ def _values(individual: Individual) -> list[tuple[str, float]]:
 
 
 def individuals_load(samples: Sequence[str], individuals: list[Individual] | None,
-                     source: Path | None) -> IndividualsLoad:
+                     source: Path | None, dataset_id: str) -> IndividualsLoad:
     """The rows of a dataset's individuals: one per VCF sample, with its phenopacket's
     content when `individuals` were given. PhenopacketProblem for a phenopacket of no sample
     of the VCF, or (phenopackets given) a sample without one: either means the two files do
@@ -99,7 +100,9 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
     listed = [(term, labels[term] or label(term), "ontology", n) for term, n in held.items()]
     listed += [(name, label(name) if name not in (AGE, ONSET) else None, "alphanumeric", n)
                for name, n in valued.items()]
-    return IndividualsLoad(rows, values, sorted(listed))
+    groups = population_rows([(r[0], r[2], r[3]) for r in rows], len(samples), dataset_id)
+    populations = [(label, n, *rest) for n, (label, *rest) in enumerate(groups)]
+    return IndividualsLoad(rows, values, sorted(listed), populations if samples else [])
 
 
 # --- answers ----------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ INDIVIDUAL_COLUMNS = ("dataset_id", "sample_index", "id", "sex", "country", "ter
                       "record")
 VALUE_COLUMNS = ("dataset_id", "sample_index", "field", "value")
 TERM_COLUMNS = ("dataset_id", "id", "label", "kind", "individuals")
+POPULATION_COLUMNS = ("dataset_id", "label", "position", "members", "males", "size",
+                      "male_count")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class IndividualsLoad:
     individuals: list[tuple]    # INDIVIDUAL_COLUMNS without dataset_id
     values: list[tuple]         # VALUE_COLUMNS without dataset_id
     terms: list[tuple]          # TERM_COLUMNS without dataset_id
+    populations: list[tuple]    # POPULATION_COLUMNS without dataset_id
 
 
 async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLoad) -> None:
@@ -34,9 +37,11 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
     readers see the old individuals with the old variants, then the new with the new."""
     await conn.execute("DELETE FROM individuals WHERE dataset_id = $1", dataset_id)
     await conn.execute("DELETE FROM individual_terms WHERE dataset_id = $1", dataset_id)
+    await conn.execute("DELETE FROM populations WHERE dataset_id = $1", dataset_id)
     for table, columns, rows in (("individuals", INDIVIDUAL_COLUMNS, load.individuals),
                                  ("individual_values", VALUE_COLUMNS, load.values),
-                                 ("individual_terms", TERM_COLUMNS, load.terms)):
+                                 ("individual_terms", TERM_COLUMNS, load.terms),
+                                 ("populations", POPULATION_COLUMNS, load.populations)):
         if rows:
             await conn.copy_records_to_table(table, columns=columns,
                                              records=((dataset_id, *row) for row in rows))

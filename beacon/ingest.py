@@ -336,7 +336,8 @@ async def ingest(db_url: str, request: IngestRequest,
     check_dataset_id(request.dataset_id)
     layout = inspect_vcf(request.path, request.assembly)
     people = individuals_load(layout.sample_names, read_individuals(request.individuals)
-                              if request.individuals else None, request.individuals)
+                              if request.individuals else None, request.individuals,
+                              request.dataset_id)
     conn = await asyncpg.connect(db_url)
     try:
         await store.drop_abandoned_staging(conn)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from beacon import populations
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
+from beacon.disclosure import Rules
 from beacon.request import RequestError, checked_bases, plain_number
 from beacon.store import DatasetRow, VariantRow
 
@@ -78,7 +80,10 @@ def _refused(value: str, reason: str) -> RequestError:
     return RequestError("variantInternalId", f"{value!r}: {reason}")
 
 
-def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str) -> dict[str, Any]:
+def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
+                      rules: Rules | None = None) -> dict[str, Any]:
+    """A variant as the Beacon model's record; its frequencies per population (when the
+    dataset has genotypes) as the caller's tier `rules` may see them."""
     assembly = ASSEMBLIES[dataset.assembly]
     record: dict[str, Any] = {
         "variantInternalId": variant_id(assembly, row),
@@ -93,11 +98,17 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str) -> di
                                       "start": {"type": "Number", "value": row.start_pos},
                                       "end": {"type": "Number", "value": row.end_pos}}}},
     }
-    if row.af is not None:
-        record["frequencyInPopulations"] = [{
-            "source": dataset.title, "sourceReference": f"{base_url}/api/datasets/{dataset.id}",
-            "version": f"{dataset.id} v{dataset.version}",
-            "frequencies": [{"population": dataset.id, "alleleFrequency": row.af,
-                             "alleleCount": row.ac, "alleleNumber": row.an}]}]
+    if row.populations:
+        frequencies = populations.frequencies(
+            [populations.InPopulation(*p) for p in row.populations], dataset.assembly,
+            row.chromosome, row.start_pos, rules or Rules())
+    elif row.af is not None:
+        frequencies = [{"population": dataset.id, "alleleFrequency": row.af,
+                        "alleleCount": row.ac, "alleleNumber": row.an}]
+    else:
+        return record
+    record["frequencyInPopulations"] = [{
+        "source": dataset.title, "sourceReference": f"{base_url}/api/datasets/{dataset.id}",
+        "version": f"{dataset.id} v{dataset.version}", "frequencies": frequencies}]
     return record
 

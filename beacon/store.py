@@ -24,7 +24,7 @@ from beacon.request import VariantQuery
 
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
-                "ac", "an", "af", "carriers", "carrier_bits", "hom_bits")
+                "ac", "an", "af", "carriers", "carrier_bits", "hom_bits", "missing_bits")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
@@ -225,9 +225,21 @@ class VariantRow:
     ac: int | None
     an: int | None
     af: float | None
+    # per population of the dataset (beacon/populations.py InPopulation's fields, in order);
+    # None without genotypes
+    populations: list[list[Any]] | None = None
 
 
-_VARIANT_COLUMNS = ", ".join(VariantRow.__dataclass_fields__)
+_VARIANT_COLUMNS = ", ".join(f for f in VariantRow.__dataclass_fields__ if f != "populations")
+# A record's bit counts under each of its dataset's populations, as JSON: one statement for
+# the page, and only bit_counts leave the database, never the bits.
+_POPULATIONS = """(SELECT json_agg(json_build_array(
+        p.label, p.size, p.male_count,
+        bit_count(v.carrier_bits & p.members), bit_count(v.carrier_bits & p.males),
+        bit_count(v.hom_bits & p.members), bit_count(v.hom_bits & p.males),
+        coalesce(bit_count(v.missing_bits & p.members), 0),
+        coalesce(bit_count(v.missing_bits & p.males), 0)) ORDER BY p.position)
+    FROM populations p WHERE p.dataset_id = v.dataset_id AND v.carrier_bits IS NOT NULL)::text"""
 
 
 def _bases_condition(column: str, bases: str) -> tuple[str, str]:
@@ -369,7 +381,18 @@ async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: Variant
     where = _numbered(conditions)
     args += [limit, skip]
     rows = await conn.fetch(
-        f"SELECT {_VARIANT_COLUMNS} FROM variants WHERE {where} "
+        f"SELECT {_VARIANT_COLUMNS}, {_POPULATIONS} FROM variants v WHERE {where} "
         f"ORDER BY chromosome, start_pos, ref, alt LIMIT ${len(args) - 1} OFFSET ${len(args)}",
         *args)
-    return [VariantRow(*r) for r in rows]
+    return [VariantRow(*r[:-1], orjson.loads(r[-1]) if r[-1] else None) for r in rows]
+
+
+async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_ids: list[str],
+                              chromosome: str, start: int, floor: int) -> dict[str, int]:
+    """Alleles called at a site, per dataset, from the variants recorded there that the floor
+    lets the caller see (a sub-floor variant's record must not tell that its site exists)."""
+    rows = await conn.fetch(
+        f"SELECT dataset_id, max(an) FROM variants WHERE dataset_id = ANY($1::text[]) "
+        f"AND chromosome = $2 AND start_pos = $3 AND an IS NOT NULL "
+        f"AND {CARRIERS} >= $4 GROUP BY dataset_id", dataset_ids, chromosome, start, floor)
+    return {r[0]: r[1] for r in rows}

@@ -268,6 +268,7 @@ class Genotypes:
     carriers: list[int]
     carrier_bits: list[BitString | None]
     hom_bits: list[BitString | None]
+    missing_bits: BitString | None = None      # samples without a call; None: all called
 
 
 def _bit_string(flags: str) -> BitString:
@@ -317,7 +318,10 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
                 for gt, a in parsed.items()}
         carrier_bits[allele] = _bit_string("".join(map(carrying.__getitem__, fields)))
         hom_bits[allele] = _bit_string("".join(map(both.__getitem__, fields)))
-    return Genotypes(ac, an, carriers, carrier_bits, hom_bits)
+    missing = {gt: "0" if a else "1" for gt, a in parsed.items()}
+    missing_bits = (_bit_string("".join(map(missing.__getitem__, fields)))
+                    if "1" in missing.values() else None)
+    return Genotypes(ac, an, carriers, carrier_bits, hom_bits, missing_bits)
 
 
 def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None], int | None,
@@ -382,7 +386,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 stats.rows += 1
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
                 yield (chrom, start, start + 1, ref, alts[0], "SNP", 1, count, an,
-                       count / an if an else None, carriers, None, None)
+                       count / an if an else None, carriers, None, None, None)
                 continue
         try:
             rows = _rows_of(rec, placed, layout.assembly, options, stats)
@@ -432,11 +436,12 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembl
     if not alts:
         return []
     no_bits: list[BitString | None] = [None] * (len(alts) + 1)
-    carrier_bits, hom_bits = no_bits, no_bits
+    carrier_bits, hom_bits, missing_bits = no_bits, no_bits, None
     if options.use_genotypes:
         genotypes = _genotype_counts(rec, len(alts) + 1)
         ac, an, carriers = genotypes.ac, genotypes.an, genotypes.carriers
         carrier_bits, hom_bits = genotypes.carrier_bits, genotypes.hom_bits
+        missing_bits = genotypes.missing_bits
     else:
         try:
             ac, an, carriers = _info_counts(rec, len(alts))
@@ -468,6 +473,6 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembl
         count = ac[index + 1]
         af = count / an if count is not None and an else None
         rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1],
-                     carrier_bits[index + 1], hom_bits[index + 1]))
+                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits))
         stats.max_length = max(stats.max_length, end - pos)
     return rows

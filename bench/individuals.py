@@ -65,6 +65,7 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import platform
 import random
@@ -98,7 +99,6 @@ FILTERS = [{"id": "NCIT:C16576"}, {"id": "NCIT:C3117"}]     # female, hypertensi
 SEQUENCE_AF = (0.05, 0.20)
 QUERIES_PER_KIND = 100
 WINDOW = 1_000_000
-KINDS = ("sequence", "range-1Mb")
 STARTUP_TIMEOUT = 60.0
 ALLELE_FLOOR = 1                            # the open policy's (open_disclosure)
 
@@ -256,9 +256,8 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
             try:
                 copy_began = time.perf_counter()
                 loop = asyncio.get_running_loop()
-                import multiprocessing
-                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
-                        "spawn")) as pool:
+                spawn = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
                     jobs = [loop.run_in_executor(pool, copy_chromosome, url, table, i, c, n,
                                                  length, individuals, SEED, deadline)
                             for i, (c, n, length) in enumerate(zip(CHROMOSOMES, counts, lengths))]
@@ -286,6 +285,8 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
             except BaseException:
                 await asyncio.shield(store.drop_table(conn, table))
                 raise
+        # What autovacuum does soon after an ingest; done here so that the first run's plans
+        # do not depend on when it comes.
         await conn.execute("VACUUM ANALYZE individuals")
         await conn.execute("VACUUM ANALYZE individual_values")
     finally:

@@ -241,8 +241,11 @@ async def test_merged_result_sets_are_tagged_and_totals_are_the_peers_sums(netwo
     async with network.aggregator(network.peers()) as net:
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     direct = await _direct(network, check)
-    expected = {(beacon_id, s["id"]): s for beacon_id, document in direct.items()
-                for s in document["response"]["resultSets"]}
+    # each node names itself on its resultSets as the network does
+    expected = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
+                for document in direct.values() for s in document["response"]["resultSets"]}
+    assert {b for b, _ in expected} == {b for b, d in direct.items()
+                                        if d["response"]["resultSets"]}
     got = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
            for s in merged["response"]["resultSets"]}
     assert got == expected
@@ -495,8 +498,11 @@ async def test_individuals_are_federated_as_the_peers_answer_them(network, check
         merged = await check(net, "/network/api/individuals", body=body, token=token)
     direct = {beacon_id: await check(client, "/api/individuals", body=body, token=token)
               for beacon_id, client in network.nodes.items()}
-    expected = {(beacon_id, s["id"]): s for beacon_id, document in direct.items()
-                for s in document["response"]["resultSets"]}
+    # each node names itself on its resultSets as the network does
+    expected = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
+                for document in direct.values() for s in document["response"]["resultSets"]}
+    assert {b for b, _ in expected} == {b for b, d in direct.items()
+                                        if d["response"]["resultSets"]}
     got = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
            for s in merged["response"]["resultSets"]}
     assert got == expected and {b for b, _ in got} == set(NODES)

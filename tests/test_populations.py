@@ -1,0 +1,228 @@
+"""Allele frequencies by population, as the GDI portal's allele-frequency page reads them.
+
+A VCF written here (40 samples; autosomal SNVs, chrX sites inside and outside the
+pseudo-autosomal region, chrY and chrM sites, missing calls, haploid and diploid male X calls)
+and phenopackets giving each sample a sex and a country of birth. The expected rows are
+counted here from the genotype strings, person by person, with the zygosity rules written out
+(gnomAD's: a male outside the PARs of X and Y counts once, as hemizygous); the node's come
+from its bit strings. Compared label by label: the dataset, each country, each country and
+sex, each sex.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.database import create_pool
+from node.settings import Settings
+from tests.beacon_schemas import RECORD_SCHEMA, RESPONSE_SCHEMAS
+from tests.conftest import OPEN_DISCLOSURE, node_database, serve_app, write_vcf_text
+
+DATASET = "GDI-FI-SYN-001"
+SAMPLES = 40
+LABEL = re.compile(r"^(?:([A-Z]{2})(?:_([MF]))?|([MF]))$")     # the portal's parser
+# (contig, 1-based POS): autosome, X inside PAR1, X outside the PARs, Y outside, MT
+SITES = [("chr1", 1_000_000), ("chr1", 1_000_100), ("chrX", 1_000_000), ("chrX", 50_000_000),
+         ("chrX", 50_000_100), ("chrY", 10_000_000), ("chrM", 3000)]
+CONTIGS = {"chr1": 248956422, "chrX": 156040895, "chrY": 57227415, "chrM": 16569}
+
+
+@dataclass
+class Person:
+    id: str
+    sex: str
+    country: str
+    calls: list[str]
+
+
+def _people() -> list[Person]:
+    rng = random.Random(16)
+    people = []
+    for n in range(SAMPLES):
+        sex = rng.choice(["MALE", "FEMALE"])
+        country = rng.choices(["FI", "SE", "EE"], weights=[6, 3, 1])[0]
+        calls = []
+        for contig, pos in SITES:
+            if rng.random() < 0.05:
+                calls.append("./." if contig != "chrM" else ".")
+                continue
+            af = 0.3 if pos % 200 == 0 else 0.15
+            if contig == "chrM":
+                calls.append(str(int(rng.random() < af)))
+            elif contig in ("chrX", "chrY") and sex == "MALE" and not (
+                    contig == "chrX" and pos < 2_781_479):
+                allele = int(rng.random() < af)
+                calls.append(str(allele) if rng.random() < 0.5 else f"{allele}/{allele}")
+            elif contig == "chrY":
+                calls.append(".")                       # females have no Y
+            else:
+                calls.append(f"{int(rng.random() < af)}/{int(rng.random() < af)}")
+        people.append(Person(f"S{n:02d}", sex, country, calls))
+    return people
+
+
+PEOPLE = _people()
+
+
+def _vcf() -> str:
+    lines = ["##fileformat=VCFv4.2",
+             *(f"##contig=<ID={c},length={n}>" for c, n in CONTIGS.items()),
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *(p.id for p in PEOPLE)])]
+    for k, (contig, pos) in enumerate(SITES):
+        lines.append("\t".join([contig, str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
+                                *(p.calls[k] for p in PEOPLE)]))
+    return "\n".join(lines) + "\n"
+
+
+def _expected(site: int) -> dict[str, dict[str, Any]]:
+    """Each population's row for one site, counted person by person."""
+    contig, pos = SITES[site]
+    hemizygous = contig in ("chrX", "chrY") and not (contig == "chrX" and pos <= 2_781_479)
+    groups: dict[str, list[Person]] = {DATASET: PEOPLE}
+    for p in PEOPLE:
+        letter = p.sex[0]
+        for label in (p.country, f"{p.country}_{letter}", letter):
+            groups.setdefault(label, []).append(p)
+    rows = {}
+    for label, members in groups.items():
+        ac = an = hom = het = hemi = 0
+        for p in members:
+            alleles = [a for a in p.calls[site].split("/") if a != "."]
+            if not alleles:
+                continue
+            alt = alleles.count("1")
+            if contig == "chrM":
+                an, ac, hom = an + 1, ac + alt, hom + (alt > 0)
+            elif hemizygous and p.sex == "MALE":
+                an, ac, hemi = an + 1, ac + (alt > 0), hemi + (alt > 0)
+            elif contig == "chrY":
+                continue
+            else:
+                an, ac = an + 2, ac + alt
+                hom, het = hom + (alt == 2), het + (alt == 1)
+        rows[label] = {"population": label, "alleleFrequency": ac / an if an else 0.0,
+                       "alleleCount": ac, "alleleNumber": an, "alleleCountHomozygous": hom,
+                       "alleleCountHeterozygous": het, "alleleCountHemizygous": hemi}
+    return rows
+
+
+@pytest.fixture(scope="module")
+async def nodes(pg_server_url: str, tmp_path_factory) -> AsyncIterator[dict[str, ClientSession]]:
+    directory = tmp_path_factory.mktemp("populations")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(directory / "people.vcf", _vcf())
+        packets = directory / "people.json"
+        packets.write_text(json.dumps([{"id": p.id, "subject": {
+            "id": p.id, "sex": p.sex, "countryOfBirth": p.country}} for p in PEOPLE]))
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1, individuals=packets))
+        clients = {}
+        for name, changes in (("open", {"disclosure": OPEN_DISCLOSURE}), ("default", {})):
+            settings = Settings(database_url=db_url, beacon_id="org.test.populations",
+                                data_dir=directory / name, **changes)
+            pool = await create_pool(db_url, settings)
+            stack.push_async_callback(pool.close)
+            clients[name] = await stack.enter_async_context(ClientSession(
+                base_url=await serve_app(stack, create_app(settings, pool))))
+        yield clients
+
+
+async def _records(client: ClientSession, parameters: dict[str, Any], limit: int = 1000
+                   ) -> dict[str, Any]:
+    """The portal's request: flat requestParameters, record granularity, limit 1000."""
+    async with client.post("/api/g_variants", json={"meta": {}, "query": {
+            "requestParameters": parameters, "requestedGranularity": "record",
+            "pagination": {"skip": 0, "limit": limit}}}) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+def _rows(body: dict[str, Any]) -> dict[tuple[str, int], dict[str, dict[str, Any]]]:
+    found = {}
+    for result_set in body["response"]["resultSets"]:
+        for record in result_set["results"]:
+            location = record["variation"]["location"]
+            rows = record["frequencyInPopulations"][0]["frequencies"]
+            found[(location["sequence_id"], location["interval"]["start"]["value"])] = {
+                r["population"]: r for r in rows}
+    return found
+
+
+@pytest.mark.parametrize("site", range(len(SITES)))
+async def test_every_population_row_is_counted_from_the_genotypes(nodes, site, beacon_schema):
+    contig, pos = SITES[site]
+    body = await _records(nodes["open"], {"referenceName": contig, "start": pos - 1,
+                                          "end": pos, "assemblyId": "GRCh38"})
+    assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+    [record] = body["response"]["resultSets"][0]["results"]
+    assert beacon_schema(RECORD_SCHEMA, record) == []
+    [rows] = _rows(body).values()
+    assert rows == _expected(site)
+    assert body["response"]["resultSets"][0].get("beaconId") in (None, "org.test.populations")
+
+
+async def test_the_portal_filters_rows_by_label(nodes):
+    """Position-only query with limit 1000, every overlapping variant; each label the portal
+    filters by (`FI`, `FI_M`, `M`) is present, parses with its regex, with the right numbers."""
+    body = await _records(nodes["open"], {"referenceName": "X", "start": 49_999_000,
+                                          "end": 50_001_000})
+    found = _rows(body)
+    assert len(found) == 2
+    for (_, start), rows in found.items():
+        site = SITES.index(("chrX", start + 1))
+        for label in ("FI", "FI_M", "M"):
+            assert rows[label] == _expected(site)[label]
+        assert all(LABEL.fullmatch(label) for label in rows if label != DATASET)
+
+
+async def test_default_policy_lumps_small_counts_and_omits_small_populations(nodes):
+    """An anonymous caller on the PUBLIC dataset: populations of fewer than 5 people are not
+    listed, and counts from 1 to 5 read 5 (rounded up to the anonymous step of 5)."""
+    site = 0
+    body = await _records(nodes["default"], {"referenceName": "1", "start": 999_999,
+                                             "end": 1_000_000})
+    [rows] = _rows(body).values()
+    expected = _expected(site)
+    sizes = {label: sum(1 for p in PEOPLE if label in (DATASET, p.country, p.sex[0],
+                                                       f"{p.country}_{p.sex[0]}"))
+             for label in expected}
+    assert set(rows) == {label for label, size in sizes.items() if size >= 5}
+    assert any(size < 5 for size in sizes.values())
+    for label, row in rows.items():
+        truth = expected[label]
+        for key in ("alleleCount", "alleleCountHomozygous", "alleleCountHeterozygous"):
+            value = row[key]
+            assert value % 5 == 0
+            assert value == (0 if truth[key] == 0 else max(5, -(-truth[key] // 5) * 5))
+
+
+async def test_a_miss_says_how_many_alleles_were_called_at_the_site(nodes):
+    """"Not seen in 76 alleles" is not "never sequenced": a sequence query for an allele the
+    VCF does not hold, at a site it records, reports the site's allele number; a position
+    with no record reports none."""
+    async def miss(pos: int) -> dict[str, Any]:
+        async with nodes["open"].get("/api/g_variants", params={
+                "referenceName": "1", "start": str(pos - 1), "referenceBases": "A",
+                "alternateBases": "T", "includeResultsetResponses": "MISS",
+                "requestedGranularity": "count"}) as response:
+            [result_set] = (await response.json())["response"]["resultSets"]
+        assert result_set["exists"] is False
+        return result_set["info"]
+    called = sum(len([a for a in p.calls[0].split("/") if a != "."]) for p in PEOPLE)
+    assert (await miss(SITES[0][1]))["alleleNumber"] == called
+    assert "alleleNumber" not in await miss(SITES[0][1] + 7)
