@@ -120,20 +120,27 @@ def frequency(counts: InPopulation, assembly_id: str, chromosome: str, start: in
                      c.homozygous, het, 0)
 
 
-def frequencies(counts: Sequence[InPopulation], assembly_id: str, chromosome: str, start: int,
-                rules: Rules) -> list[dict[str, Any]]:
+def from_info(counts: dict[str, list[int]]) -> list[Frequency]:
+    """A sites-only file's counts per population (beacon/vcf.py population_keys): AC, AN,
+    homozygous and hemizygous individuals as the file gives them; heterozygous ones are what
+    is left of AC, and the population's size is taken as AN/2 (diploid)."""
+    return [Frequency(label, an // 2, ac, an, hom, max(ac - 2 * hom - hemi, 0), hemi)
+            for label, (ac, an, hom, hemi) in counts.items()]
+
+
+def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]:
     """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them."""
     quiet = dataclasses.replace(rules, count_noise=0)
-    rows = []
-    for one in counts:
-        f = frequency(one, assembly_id, chromosome, start)
+    shown = []
+    for f in rows:
         if rules.allele_floor > 1 and f.size < rules.allele_floor:
             continue                       # a population this small is not told apart
         ac = report_individuals(f.allele_count, quiet).value
         an = report(f.allele_number, quiet).value
-        rows.append({"population": f.label, "alleleFrequency": ac / an if an else 0.0,
-                     "alleleCount": ac, "alleleNumber": an,
-                     "alleleCountHomozygous": report_individuals(f.homozygous, quiet).value,
-                     "alleleCountHeterozygous": report_individuals(f.heterozygous, quiet).value,
-                     "alleleCountHemizygous": report_individuals(f.hemizygous, quiet).value})
-    return rows
+        shown.append({"population": f.label, "alleleFrequency": ac / an if an else 0.0,
+                      "alleleCount": ac, "alleleNumber": an,
+                      "alleleCountHomozygous": report_individuals(f.homozygous, quiet).value,
+                      "alleleCountHeterozygous": report_individuals(f.heterozygous,
+                                                                    quiet).value,
+                      "alleleCountHemizygous": report_individuals(f.hemizygous, quiet).value})
+    return shown

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from beacon import populations
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 from beacon.disclosure import Rules
@@ -100,8 +102,12 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
     }
     if row.populations:
         frequencies = populations.frequencies(
-            [populations.InPopulation(*p) for p in row.populations], dataset.assembly,
-            row.chromosome, row.start_pos, rules or Rules())
+            [populations.frequency(populations.InPopulation(*p), dataset.assembly,
+                                   row.chromosome, row.start_pos) for p in row.populations],
+            rules or Rules())
+    elif row.info_populations:
+        frequencies = populations.frequencies(
+            populations.from_info(orjson.loads(row.info_populations)), rules or Rules())
     elif row.af is not None:
         frequencies = [{"population": dataset.id, "alleleFrequency": row.af,
                         "alleleCount": row.ac, "alleleNumber": row.an}]

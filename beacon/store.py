@@ -24,7 +24,8 @@ from beacon.request import VariantQuery
 
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
-                "ac", "an", "af", "carriers", "carrier_bits", "hom_bits", "missing_bits")
+                "ac", "an", "af", "carriers", "carrier_bits", "hom_bits", "missing_bits",
+                "info_populations")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
@@ -225,6 +226,7 @@ class VariantRow:
     ac: int | None
     an: int | None
     af: float | None
+    info_populations: str | None = None      # a sites-only file's (JSON, beacon/vcf.py)
     # per population of the dataset (beacon/populations.py InPopulation's fields, in order);
     # None without genotypes
     populations: list[list[Any]] | None = None

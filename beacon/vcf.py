@@ -13,12 +13,13 @@ base) so a split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import takewhile
 from pathlib import Path
 
@@ -75,6 +76,9 @@ class VcfLayout:
     contigs: dict[str, str]             # file spelling -> canonical chromosome, placeable only
     indexed_contigs: tuple[str, ...]    # contigs with records per the index; () = no index
     info_counts: bool                   # INFO declares AC (A), AN (1) and nhomalt (A)
+    # INFO counts per population a sites-only file declares: label -> {AC, AN, nhomalt,
+    # nhemi: INFO key}, for labels of the Genome of Europe form (beacon/populations.py)
+    population_keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def indexed(self) -> bool:
@@ -201,12 +205,49 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
                            samples=len(header.samples),
                            sample_names=tuple(header.samples),
                            contigs=_place_contigs(path, header, assembly),
-                           indexed_contigs=indexed, info_counts=bool(counts))
+                           indexed_contigs=indexed, info_counts=bool(counts),
+                           population_keys=population_keys(info) if not header.samples else {})
     for contig in layout.indexed_contigs:
         if layout.contigs.get(contig) is None and assembly.normalise(contig) is None:
             raise VcfProblem(path, f"contig {contig!r} has records but cannot be placed on "
                                    f"{assembly.id}")
     return layout
+
+
+_POPULATION_KEY = re.compile(r"^(AC|AN|nhomalt|nhemi)_([A-Z]{2}(?:_[MF])?|[MF])$")
+_POPULATION_NUMBERS = {"AC": "A", "AN": 1, "nhomalt": "A", "nhemi": "A"}
+
+
+def population_keys(info: pysam.VariantHeaderMetadata) -> dict[str, dict[str, str]]:
+    """The populations whose counts a sites-only file's INFO declares, as
+    `AC_<label>` (Number=A), `AN_<label>` (1), and optionally `nhomalt_<label>`,
+    `nhemi_<label>` (A), labels as the GDI portal reads them (`FI`, `FI_M`, `M`). A label
+    without both AC and AN is not a population."""
+    found: dict[str, dict[str, str]] = {}
+    for key in info:
+        match = _POPULATION_KEY.fullmatch(key)
+        if match and info[key].number == _POPULATION_NUMBERS[match[1]]:
+            found.setdefault(match[2], {})[match[1]] = key
+    return {label: keys for label, keys in sorted(found.items())
+            if "AC" in keys and "AN" in keys}
+
+
+def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
+                      index: int) -> str | None:
+    """One ALT's counts per population from INFO, as the JSON the row stores:
+    {label: [AC, AN, homozygous, hemizygous]}; a population with a missing value is left
+    out."""
+    info, rows = rec.info, {}
+    for label, names in keys.items():
+        values = []
+        for kind in ("AC", "AN", "nhomalt", "nhemi"):
+            value = info.get(names[kind]) if kind in names else 0
+            if isinstance(value, tuple):
+                value = value[index] if index < len(value) else None
+            values.append(value)
+        if None not in values:
+            rows[label] = values
+    return json.dumps(rows, separators=(",", ":")) if rows else None
 
 
 def contig_length(layout: VcfLayout, contig: str) -> int:
@@ -360,7 +401,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     placed = dict(layout.contigs)
     lengths = layout.assembly.lengths
     first = region.start if region else -1
-    fast = not options.use_genotypes and layout.info_counts
+    fast = not options.use_genotypes and layout.info_counts and not layout.population_keys
     mark = options.htslib_log.mark() if options.htslib_log else 0
     while True:
         try:
@@ -386,10 +427,10 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 stats.rows += 1
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
                 yield (chrom, start, start + 1, ref, alts[0], "SNP", 1, count, an,
-                       count / an if an else None, carriers, None, None, None)
+                       count / an if an else None, carriers, None, None, None, None)
                 continue
         try:
-            rows = _rows_of(rec, placed, layout.assembly, options, stats)
+            rows = _rows_of(rec, placed, layout, options, stats)
         except NeedGenotypes:
             raise
         except (ValueError, KeyError, IndexError) as exc:
@@ -418,8 +459,9 @@ def _invalid(layout: VcfLayout, region: Region | None, options: ReadOptions,
     stats.first_skip = stats.first_skip or str(problem)
 
 
-def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembly,
+def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout,
              options: ReadOptions, stats: ChunkStats) -> list[tuple]:
+    assembly = layout.assembly
     chrom = placed.get(rec.chrom)
     if chrom is None:
         chrom = assembly.normalise(rec.chrom)
@@ -472,7 +514,9 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], assembly: Assembl
             raise ValueError(f"variant end {end} is beyond the end of {chrom} on {assembly.id}")
         count = ac[index + 1]
         af = count / an if count is not None and an else None
+        by_population = (_info_populations(rec, layout.population_keys, index)
+                         if layout.population_keys else None)
         rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1],
-                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits))
+                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population))
         stats.max_length = max(stats.max_length, end - pos)
     return rows

@@ -226,3 +226,43 @@ async def test_a_miss_says_how_many_alleles_were_called_at_the_site(nodes):
     called = sum(len([a for a in p.calls[0].split("/") if a != "."]) for p in PEOPLE)
     assert (await miss(SITES[0][1]))["alleleNumber"] == called
     assert "alleleNumber" not in await miss(SITES[0][1] + 7)
+
+
+async def test_a_sites_only_file_gives_its_populations_from_info(pg_server_url, tmp_path,
+                                                                beacon_schema):
+    """`AC_<label>`, `AN_<label>`, `nhomalt_<label>`, `nhemi_<label>` for labels of the
+    portal's form; other INFO keys (gnomAD's `AC_afr`) are not populations here."""
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=248956422>",
+              '##INFO=<ID=AC,Number=A,Type=Integer,Description="x">',
+              '##INFO=<ID=AN,Number=1,Type=Integer,Description="x">']
+    for label in ("FI", "FI_M", "M", "afr"):
+        header += [f'##INFO=<ID=AC_{label},Number=A,Type=Integer,Description="x">',
+                   f'##INFO=<ID=AN_{label},Number=1,Type=Integer,Description="x">',
+                   f'##INFO=<ID=nhomalt_{label},Number=A,Type=Integer,Description="x">']
+    header.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    info = ("AC=9,3;AN=200;AC_FI=7,2;AN_FI=150;nhomalt_FI=1,0;AC_FI_M=4,1;AN_FI_M=70;"
+            "nhomalt_FI_M=0,0;AC_M=5,2;AN_M=100;nhomalt_M=1,0;AC_afr=2,1;AN_afr=50;"
+            "nhomalt_afr=0,0")
+    vcf = write_vcf_text(tmp_path / "sites.vcf", "\n".join(header) + f"\n1\t500\t.\tA\tG,T\t.\tPASS\t{info}\n")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.sites",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        pool = await create_pool(db_url, settings)
+        stack.push_async_callback(pool.close)
+        client = await stack.enter_async_context(ClientSession(
+            base_url=await serve_app(stack, create_app(settings, pool))))
+        body = await _records(client, {"referenceName": "1", "start": 499, "end": 500})
+    assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+    by_alt = {r["variation"]["alternateBases"]: r["frequencyInPopulations"][0]["frequencies"]
+              for r in body["response"]["resultSets"][0]["results"]}
+    assert by_alt["G"] == [
+        {"population": "FI", "alleleFrequency": 7 / 150, "alleleCount": 7, "alleleNumber": 150,
+         "alleleCountHomozygous": 1, "alleleCountHeterozygous": 5, "alleleCountHemizygous": 0},
+        {"population": "FI_M", "alleleFrequency": 4 / 70, "alleleCount": 4, "alleleNumber": 70,
+         "alleleCountHomozygous": 0, "alleleCountHeterozygous": 4, "alleleCountHemizygous": 0},
+        {"population": "M", "alleleFrequency": 5 / 100, "alleleCount": 5, "alleleNumber": 100,
+         "alleleCountHomozygous": 1, "alleleCountHeterozygous": 3, "alleleCountHemizygous": 0}]
+    assert [r["alleleCount"] for r in by_alt["T"]] == [2, 1, 2]

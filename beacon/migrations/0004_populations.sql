@@ -4,6 +4,9 @@
 -- variant's site, for its allele number there (NULL: every sample was called).
 ALTER TABLE variants ADD COLUMN missing_bits bit varying;
 ALTER TABLE variants ALTER COLUMN missing_bits SET STORAGE MAIN;
+-- A sites-only file's counts per population, from INFO AC_<label>, AN_<label>, ...
+-- (beacon/vcf.py population_keys): {"FI": [AC, AN, homozygous, hemizygous], ...} as JSON.
+ALTER TABLE variants ADD COLUMN info_populations text;
 
 CREATE TABLE populations (
     dataset_id  text COLLATE "C" NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
