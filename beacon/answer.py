@@ -21,7 +21,7 @@ from typing import Any
 
 from auth.policy import highest, lowest
 from beacon import store
-from beacon.assemblies import ASSEMBLIES
+from beacon.assemblies import ASSEMBLIES, DEFAULT_ASSEMBLY
 from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.info import ENTRY_TYPES, returned_schemas
@@ -52,9 +52,14 @@ class DatasetAnswer:
         return self.count.exists
 
 
-def select_datasets(query: VariantQuery, visible: dict[str, Seen]) -> list[Seen]:
+def select_datasets(query: VariantQuery, visible: dict[str, Seen],
+                    default_assembly: str = DEFAULT_ASSEMBLY) -> list[Seen]:
     """The datasets a query asks (those named: all must be visible, a hidden one is as unknown
-    as a missing one), on the stated assembly."""
+    as a missing one). A query with a position asks one assembly, never two: the same
+    coordinates are different places on GRCh37 and GRCh38, so their counts cannot be added.
+    That is the stated assembly, else the one the reference name implies (beacon/request.py),
+    else the one all the named datasets are on, else the node's `default_assembly`. A query
+    without a position (filters, a variant type) asks every assembly."""
     if query.dataset_ids:
         unknown = [d for d in query.dataset_ids if d not in visible]
         if unknown:
@@ -63,8 +68,19 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen]) -> list[Seen]
     else:
         chosen = list(visible.values())
     if query.assembly is not None:
-        chosen = [c for c in chosen if c.row.assembly == query.assembly.id]
-    return chosen
+        assembly_id = query.assembly.id
+    elif query.reference_name is None:
+        return chosen
+    elif query.dataset_ids:
+        named = sorted({c.row.assembly for c in chosen})
+        if len(named) > 1:
+            raise RequestError("assemblyId", f"required: datasetIds name datasets on "
+                                             f"{' and '.join(named)}, where the same position "
+                                             "is a different place")
+        assembly_id = named[0]
+    else:
+        assembly_id = default_assembly
+    return [c for c in chosen if c.row.assembly == assembly_id]
 
 
 def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = False
@@ -106,8 +122,9 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                                     floor)
         misses = [item for item in group if item.dataset.id not in found]
         if misses and query.kind == "sequence" and query.include in ("MISS", "ALL"):
-            numbers = await queries.run(False, lambda c, m=misses: store.site_allele_numbers(
-                c, [i.dataset.id for i in m], chromosome, query.start[0], floor))
+            ids, at = [i.dataset.id for i in misses], (chromosome, query.start[0], floor)
+            numbers = await queries.run(False, lambda c, ids=ids, at=at: (
+                store.site_allele_numbers(c, ids, *at)))
             for item in misses:
                 item.allele_number = numbers.get(item.dataset.id)
         for item in group:
@@ -157,7 +174,7 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
                     result_sets, precision_fields(counted_parts), schemas=schemas,
                     filters=filters)
     if info:
-        body["info"] = info
+        body["info"] = {**body.get("info", {}), **info}
     return body
 
 
@@ -169,8 +186,8 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
     echoed in meta, the summary, and at count or record the resultSets given. The node fills
     it from its datasets, the network (node/federation/merge.py) from its peers' answers."""
     schemas = schemas or _SCHEMAS
-    summary = request_summary(query.granularity, skip=query.skip, limit=query.limit,
-                              schemas=schemas, parameters=query.echo)
+    summary = request_summary(query.granularity, skip=query.page.skip,
+                              limit=query.page.limit, schemas=schemas, parameters=query.echo)
     summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
                     "filters": filters or []})
     body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas),
@@ -179,4 +196,6 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
         body["responseSummary"]["numTotalResults"] = total
         body["responseSummary"].update(precision or {"countPrecision": "exact"})
         body["response"] = {"resultSets": result_sets}
+    if (note := query.page.note()) is not None:
+        body["info"] = {"pagination": note}
     return body

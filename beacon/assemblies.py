@@ -7,6 +7,7 @@ assembly: `NC_000017.10` is never matched against GRCh38 data.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 CHROMOSOMES: tuple[str, ...] = tuple(str(i) for i in range(1, 23)) + ("X", "Y", "MT")
@@ -32,10 +33,10 @@ _MT_GENBANK = "J01415.2"
 
 @dataclass(frozen=True)
 class Assembly:
-    """One reference assembly: canonical chromosome names, lengths and every accepted alias."""
+    """One reference assembly: canonical chromosome names and lengths (its own names are
+    find_assembly's)."""
 
     id: str
-    aliases: tuple[str, ...]
     lengths: dict[str, int]
     refseq: dict[str, str]
     _names: dict[str, str] = field(repr=False)
@@ -51,7 +52,7 @@ class Assembly:
         return self.lengths[chromosome]
 
 
-def _build(assembly_id: str, aliases: tuple[str, ...], lengths: tuple[int, ...],
+def _build(assembly_id: str, lengths: tuple[int, ...],
            refseq_versions: tuple[int, ...], genbank_version: int) -> Assembly:
     names: dict[str, str] = {}
     refseq: dict[str, str] = {}
@@ -67,22 +68,49 @@ def _build(assembly_id: str, aliases: tuple[str, ...], lengths: tuple[int, ...],
         for spelling in spellings + accessions:
             names[spelling.upper()] = chrom
     names.update({"chrM": "MT", "chrMT": "MT"})
-    return Assembly(assembly_id, aliases, dict(zip(CHROMOSOMES, lengths)), refseq, names)
+    return Assembly(assembly_id, dict(zip(CHROMOSOMES, lengths)), refseq, names)
 
 
-GRCH38 = _build("GRCh38", ("GRCH38", "HG38", "GCA_000001405.15", "GCF_000001405.26",
-                           "GRCH38.P14", "GCF_000001405.40", "GCA_000001405.29"),
-                _GRCH38_LENGTHS, _GRCH38_REFSEQ_VERSIONS, 2)
-GRCH37 = _build("GRCh37", ("GRCH37", "HG19", "GCA_000001405.1", "GCF_000001405.13",
-                           "GRCH37.P13", "GCF_000001405.25", "GCA_000001405.14"),
-                _GRCH37_LENGTHS, _GRCH37_REFSEQ_VERSIONS, 1)
+# A patch release places the chromosomes where its assembly does (patches add scaffolds), so
+# every patch names the same assembly: GRCh38.p1..p14 and GRCh37.p1..p13, and the accession
+# versions from the first release's to the last patch's: GenBank GCA_000001405.15 (GRCh38)
+# to .29 (GRCh38.p14) and RefSeq GCF_000001405.26 to .40 (GRCh38.p13 = .39, the spec's
+# example); GCA_000001405.1 (GRCh37) to .14 (GRCh37.p13) and GCF_000001405.13 to .25.
+_PATCHES = {"GRCh38": 14, "GRCh37": 13}
+_ACCESSION = re.compile(r"^GC([AF])_000001405\.(\d{1,3})$")
+_ACCESSION_VERSIONS = {("A", "GRCh38"): range(15, 30), ("F", "GRCh38"): range(26, 41),
+                       ("A", "GRCh37"): range(1, 15), ("F", "GRCh37"): range(13, 26)}
+_PATCH_NAME = re.compile(r"^(GRCH3[78])(?:\.P(\d{1,2}))?$")
+_UCSC = {"HG38": "GRCh38", "HG19": "GRCh37"}
+
+GRCH38 = _build("GRCh38", _GRCH38_LENGTHS, _GRCH38_REFSEQ_VERSIONS, 2)
+GRCH37 = _build("GRCh37", _GRCH37_LENGTHS, _GRCH37_REFSEQ_VERSIONS, 1)
 ASSEMBLIES: dict[str, Assembly] = {a.id: a for a in (GRCH38, GRCH37)}
+DEFAULT_ASSEMBLY = GRCH38.id
 
 
 def find_assembly(name: str) -> Assembly | None:
-    """The assembly an `assemblyId` names (GRCh38, hg38, GCF_000001405.26, ...), if known."""
+    """The assembly an `assemblyId` names, if known: its name with or without a patch level
+    (GRCh38, GRCh38.p13), its UCSC name (hg38) or the GenBank or RefSeq accession of any of
+    its patch releases (GCA_000001405.15, GCF_000001405.39); any letter case."""
     key = name.strip().upper()
-    for assembly in ASSEMBLIES.values():
-        if key == assembly.id.upper() or key in assembly.aliases:
-            return assembly
+    if key in _UCSC:
+        return ASSEMBLIES[_UCSC[key]]
+    if named := _PATCH_NAME.fullmatch(key):
+        assembly = next(a for a in ASSEMBLIES.values() if a.id.upper() == named[1])
+        patch = named[2]
+        return assembly if patch is None or 1 <= int(patch) <= _PATCHES[assembly.id] else None
+    if accession := _ACCESSION.fullmatch(key):
+        version = int(accession[2])
+        return next((ASSEMBLIES[assembly_id] for (kind, assembly_id), versions
+                     in _ACCESSION_VERSIONS.items()
+                     if kind == accession[1] and version in versions), None)
     return None
+
+
+def implied_assembly(reference_name: str) -> Assembly | None:
+    """The one assembly a reference name belongs to, when it says (a RefSeq or GenBank
+    accession of one assembly's chromosome: NC_000017.11 is GRCh38's); None for names every
+    assembly shares (17, chr17, the mitochondrion's accessions) or none has."""
+    holders = [a for a in ASSEMBLIES.values() if a.normalise(reference_name)]
+    return holders[0] if len(holders) == 1 else None

@@ -1,10 +1,26 @@
-"""The dataset entry type: each loaded dataset as a Beacon v2 collection record."""
+"""The dataset entry type: each loaded dataset as a Beacon v2 collection record, and the
+requests that select datasets (`datasetIds`, dataset-level filters, pages).
+
+Dataset filters are evaluated on what each dataset's record states (`info`: its metadata
+file's values, its access level and assembly), so a listed dataset shows why it matched. A
+filter the node cannot evaluate is refused with a 400 naming it, never dropped (which would
+list every dataset):
+
+* an ontology term `{"id": "DUO:0000042"}` (includeDescendantTerms as the ontology module
+  knows the hierarchy; it holds none for DUO, so the term itself) matches a dataset whose
+  metadata declares it among its data use conditions, in the Beacon dataset model's form
+  `dataUseConditions: {duoDataUse: [{id: ...}]}`; other ontologies describe no dataset here;
+* an alphanumeric `{"id": FIELD, "operator": "=" or "!", "value": ...}` on FIELDS: `=` a
+  dataset stating that value, `!` one not stating it.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from auth.policy import Caller
+from beacon.assemblies import find_assembly
 from beacon.disclosure import (
     DisclosurePolicy,
     ReportedCount,
@@ -15,6 +31,8 @@ from beacon.disclosure import (
     tier_of,
 )
 from beacon.info import ENTRY_TYPES, returned_schemas
+from beacon.ontology import ancestors, is_curie
+from beacon.request import TEST_MODE_NOTE, Page, RequestBody, RequestError
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow
 
@@ -73,20 +91,211 @@ def visible(rows: list[DatasetRow], caller: Caller, policy: DisclosurePolicy
     return seen
 
 
-def collections_response(beacon_id: str, datasets: list[Seen], *, skip: int = 0,
-                         limit: int = 10) -> dict[str, Any]:
-    page = datasets[skip:skip + limit] if limit else datasets[skip:]
-    return collections_envelope(beacon_id, [dataset_record(d.row, d.rules) for d in page],
-                                exists=bool(datasets), total=len(datasets), skip=skip,
-                                limit=limit)
+def _stated(key: str) -> Callable[[DatasetRow], list[str]]:
+    """The values a dataset's metadata states under `key` (one value or a list)."""
+    def values(row: DatasetRow) -> list[str]:
+        value = row.metadata.get(key)
+        items = value if isinstance(value, list) else [value]
+        return [item for item in items if isinstance(item, str)]
+    return values
+
+
+def _last_segment(iri: str) -> str:
+    """An authority term's code: `HEAL` of .../data-theme/HEAL."""
+    return iri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _assembly_value(value: str) -> str | None:
+    assembly = find_assembly(value)
+    return assembly.id if assembly else None
+
+
+@dataclass(frozen=True)
+class DatasetField:
+    """An alphanumeric dataset filter: the values a dataset states, and a value as compared
+    (None: not a value of the field)."""
+
+    values: Callable[[DatasetRow], list[str]]
+    compared: Callable[[str], str | None]
+    example: str
+
+
+FIELDS: dict[str, DatasetField] = {
+    "accessLevel": DatasetField(lambda row: [row.access_level],
+                                lambda v: v.upper() if v.upper() in (
+                                    "PUBLIC", "REGISTERED", "CONTROLLED") else None,
+                                "PUBLIC, REGISTERED or CONTROLLED"),
+    "assemblyId": DatasetField(lambda row: [row.assembly], _assembly_value,
+                               "GRCh38, GRCh37 or an alias"),
+    "country": DatasetField(_stated("country"),
+                            lambda v: v.upper() if len(v) == 2 and v.isalpha() else None,
+                            "an ISO 3166-1 alpha-2 code"),
+    "keywords": DatasetField(_stated("keywords"), str.casefold, "a keyword"),
+    "themes": DatasetField(_stated("themes"), lambda v: _last_segment(v).upper(),
+                           "an EU data theme, HEAL or its IRI"),
+    "healthCategories": DatasetField(_stated("health_categories"),
+                                     lambda v: _last_segment(v).casefold(),
+                                     "a GDI health category, e.g. HealthCategoryHumanGenomic, "
+                                     "or its IRI"),
+}
+_FILTER_KEYS = {"id", "operator", "value", "scope", "includeDescendantTerms", "similarity"}
+_SCOPES = (None, "dataset", "datasets")
+DUO = "DUO:"
+
+
+@dataclass(frozen=True)
+class DatasetFilter:
+    """One dataset filter: a DUO term (`field` None) or `field operator value`."""
+
+    id: str
+    field: str | None = None
+    operator: str = "="
+    value: str = ""
+    descendants: bool = True
+
+    def matches(self, row: DatasetRow) -> bool:
+        if self.field is None:
+            held = _data_use_terms(row)
+            return any(self.id == term or (self.descendants and self.id in ancestors(term))
+                       for term in held)
+        spec = FIELDS[self.field]       # stated values compared as the request's value is
+        found = any(spec.compared(item) == self.value for item in spec.values(row))
+        return found if self.operator == "=" else not found
+
+    def echo(self) -> str:
+        return self.id if self.field is None else f"{self.field}{self.operator}{self.value}"
+
+
+def _data_use_terms(row: DatasetRow) -> list[str]:
+    conditions = row.metadata.get("dataUseConditions")
+    uses = conditions.get("duoDataUse") if isinstance(conditions, dict) else None
+    return [u["id"] for u in uses or [] if isinstance(u, dict) and isinstance(u.get("id"), str)]
+
+
+def dataset_filters(raw: list[Any]) -> tuple[DatasetFilter, ...]:
+    """The filters of a /datasets request; RequestError naming the first the node cannot
+    evaluate (`filters[1].operator`)."""
+    return tuple(dict.fromkeys(_dataset_filter(item, f"filters[{n}]")
+                               for n, item in enumerate(raw)))
+
+
+def _dataset_filter(item: Any, where: str) -> DatasetFilter:
+    if isinstance(item, str):
+        item = {"id": item}
+    if not isinstance(item, dict):
+        raise RequestError(where, "must be an object with an id, or a term id")
+    unknown = sorted(set(item) - _FILTER_KEYS)
+    if unknown:
+        raise RequestError(f"{where}.{unknown[0]}", "unknown filter key")
+    term = item.get("id")
+    if not isinstance(term, str) or not term.strip():
+        raise RequestError(f"{where}.id", "required: a DUO term or a dataset field")
+    term = term.strip()
+    if item.get("scope") not in _SCOPES:
+        raise RequestError(f"{where}.scope", f"{item['scope']!r} is not served here; this "
+                                             "endpoint's filters are of scope 'dataset'")
+    operator, value = item.get("operator"), item.get("value")
+    if operator is None and value is None:
+        return _term_filter(item, term, where)
+    if term not in FIELDS:
+        raise RequestError(f"{where}.id", f"{term!r} is not a dataset field here "
+                                          f"({', '.join(FIELDS)})")
+    if operator not in ("=", "!"):
+        raise RequestError(f"{where}.operator", f"{operator!r} is not = or ! (a dataset "
+                                                "states a value or not)")
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(f"{where}.value", f"required: {FIELDS[term].example}")
+    compared = FIELDS[term].compared(value.strip())
+    if compared is None:
+        raise RequestError(f"{where}.value", f"{value!r} is not {FIELDS[term].example}")
+    return DatasetFilter(term, term, operator, compared)
+
+
+def _term_filter(item: dict[str, Any], term: str, where: str) -> DatasetFilter:
+    if term in FIELDS:
+        raise RequestError(f"{where}.operator", f"required with the field {term!r} "
+                                                "(= or !, and a value)")
+    if not is_curie(term) or not term.upper().startswith(DUO):
+        raise RequestError(f"{where}.id", f"{term!r} does not describe datasets here: dataset "
+                                          f"filters are DUO terms and the fields "
+                                          f"{', '.join(FIELDS)} (individuals' terms filter "
+                                          "/api/individuals)")
+    if item.get("similarity") not in (None, "exact"):
+        raise RequestError(f"{where}.similarity", f"{item['similarity']!r} is not supported; "
+                                                  "only exact matches")
+    descendants = item.get("includeDescendantTerms", True)
+    if not isinstance(descendants, bool):
+        raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
+    return DatasetFilter(DUO + term[len(DUO):], descendants=descendants)
+
+
+@dataclass(frozen=True)
+class DatasetsQuery:
+    """What a /datasets request selects and which page of it."""
+
+    dataset_ids: tuple[str, ...] | None
+    filters: tuple[DatasetFilter, ...]
+    page: Page
+    test_mode: bool
+
+    def select(self, seen: list[Seen]) -> list[Seen]:
+        """The visible datasets named (an unknown or hidden one is a 400) and matching every
+        filter."""
+        if self.dataset_ids:
+            known = {d.row.id: d for d in seen}
+            unknown = [d for d in self.dataset_ids if d not in known]
+            if unknown:
+                raise RequestError("datasetIds", f"unknown dataset(s): {', '.join(unknown)}")
+            seen = [known[d] for d in self.dataset_ids]
+        return [d for d in seen if all(f.matches(d.row) for f in self.filters)]
+
+
+def datasets_query(body: RequestBody) -> DatasetsQuery:
+    """A /datasets request: `datasetIds` (in the query or its requestParameters) and filters
+    select; any other request parameter is refused, as it would select nothing here."""
+    query = body.query
+    parameters = query.requestParameters
+    other = sorted(parameters.model_fields_set - {"datasetIds"})
+    if other:
+        raise RequestError(f"requestParameters.{other[0]}", "not a parameter of datasets "
+                                                            "(datasetIds and filters select "
+                                                            "them)")
+    ids = query.datasetIds or parameters.datasetIds
+    return DatasetsQuery(tuple(dict.fromkeys(ids)) if ids else None,
+                         dataset_filters(query.filters),
+                         Page(query.pagination.skip, query.pagination.limit), query.testMode)
+
+
+def collections_response(beacon_id: str, datasets: list[Seen], query: DatasetsQuery | None = None
+                         ) -> dict[str, Any]:
+    """A page of `datasets` (already selected), with the request's pagination and filters
+    echoed, and what the node did with a page it does not serve as asked."""
+    page = query.page if query is not None else Page()
+    shown = datasets[page.offset:page.offset + page.size]
+    body = collections_envelope(beacon_id, [dataset_record(d.row, d.rules) for d in shown],
+                                exists=bool(datasets), total=len(datasets), skip=page.skip,
+                                limit=page.limit,
+                                filters=[f.echo() for f in query.filters] if query else [])
+    info: dict[str, Any] = {}
+    if (note := page.note()) is not None:
+        info["pagination"] = note
+    if query is not None and query.test_mode:
+        body["meta"]["receivedRequestSummary"]["testMode"] = True
+        info["testMode"] = TEST_MODE_NOTE
+    if info:
+        body["info"] = info
+    return body
 
 
 def collections_envelope(beacon_id: str, collections: list[dict[str, Any]], *, exists: bool,
-                         total: int, skip: int, limit: int) -> dict[str, Any]:
+                         total: int, skip: int, limit: int,
+                         filters: list[str] | None = None) -> dict[str, Any]:
     """A dataset collections response holding `collections`: the node's own page of datasets,
-    or the network's datasets of every peer (node/federation/merge.py)."""
+    or the network's datasets of every peer (node/federation/merge.py); `skip` and `limit`
+    as the request gave them."""
     schemas = returned_schemas(DATASET)
     summary = request_summary("record", skip=skip, limit=limit, schemas=schemas)
+    summary["filters"] = filters or []
     return {"meta": response_meta(beacon_id, "record", summary, schemas),
             "responseSummary": {"exists": exists, "numTotalResults": total},
             "response": {"collections": collections}}

@@ -150,8 +150,11 @@ def entry_types(beacon: BeaconIdentity) -> dict[str, Any]:
             "response": {"entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
 
 
-def configuration(beacon: BeaconIdentity, datasets: list[DatasetRow]) -> dict[str, Any]:
-    levels = sorted({d.access_level for d in datasets}) or ["CONTROLLED"]
+def configuration(beacon: BeaconIdentity, datasets: list[DatasetRow],
+                  levels: list[str] | None = None) -> dict[str, Any]:
+    """The configuration; its security levels those of `datasets`, or `levels` (the network's
+    entry point, whose peers may hold any)."""
+    levels = levels or sorted({d.access_level for d in datasets}) or ["CONTROLLED"]
     return {"meta": informational_meta(beacon), "response": {
         "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconConfigurationSchema.json",
         "maturityAttributes": {"productionStatus": beacon.environment.upper()

@@ -5,6 +5,13 @@ implementation and the GDI portal send), wrapped as `{"g_variant": {...}}` (what
 says), or an empty list `[]` (what the portal sends for "no parameters"); and GET query
 strings with lists comma-joined (`start=100,200`) or repeated (`start=100&start=200`). The
 request is echoed back wrapped, so responses validate. Every refusal names the field.
+
+What the spec's own examples send is accepted too: a `$schema` beside `meta` and `query` (and
+inside `requestParameters`), `requestedGranularity` and `pagination` beside `query` rather than
+in it (inside wins where both are given), `requestParameters` wrapped per entry type with
+`datasets: {datasetIds}` beside `g_variant`, the EFO and SO copy-number terms as
+`variantType`, and the trimmed alleles (an empty `alternateBases` for a deletion, an empty
+`referenceBases` for an insertion), which become the VCF-style query the store answers.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,23 +30,37 @@ from pydantic import (
     model_validator,
 )
 
-from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
+from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
 
 Granularity = Literal["boolean", "count", "record"]
 Include = Literal["HIT", "MISS", "ALL", "NONE"]
-MAX_LIMIT = 1000
+MAX_LIMIT = 1000                  # records per page at most; `limit: 0` asks for this many
 MAX_POSITION = 2**31 - 1          # the database's integer columns; no chromosome is longer
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
-VARIANT_TYPES: dict[str, frozenset[str]] = {
+_VCF_TYPES: dict[str, frozenset[str]] = {
     "SNP": frozenset({"SNP"}), "SNV": frozenset({"SNP"}), "MNP": frozenset({"MNP"}),
     "MNV": frozenset({"MNP"}), "INS": frozenset({"INS"}), "DEL": frozenset({"DEL"}),
     "INDEL": frozenset({"INS", "DEL", "INDEL"}), "DUP": frozenset({"DUP"}),
     "INV": frozenset({"INV"}), "BND": frozenset({"BND"}),
     "CNV": frozenset({"CNV", "DEL", "DUP"}),
 }
+# The copy-number terms of the spec's "CNV Term Use Comparison" table (docs/variant-queries.md
+# of ga4gh-beacon/beacon-v2), each equated there with the VCF type it stands for: gains with
+# DUP, losses with DEL. A loss's or gain's level (low, high, complete, focal) is not in VCF
+# data, so each level matches every loss or gain. EFO:0030066 (relative copy number
+# variation, the parent of both) and SO:0001019 (copy_number_variation) are either: CNV.
+_COPY_NUMBER_TERMS = {
+    "EFO:0030070": "DUP", "EFO:0030071": "DUP", "EFO:0030072": "DUP", "EFO:0030073": "DUP",
+    "SO:0001742": "DUP",
+    "EFO:0030067": "DEL", "EFO:0030068": "DEL", "EFO:0020073": "DEL", "EFO:0030069": "DEL",
+    "SO:0001743": "DEL",
+    "EFO:0030066": "CNV", "SO:0001019": "CNV",
+}
+VARIANT_TYPES: dict[str, frozenset[str]] = {
+    **_VCF_TYPES, **{term: _VCF_TYPES[kind] for term, kind in _COPY_NUMBER_TERMS.items()}}
 _UNSUPPORTED = ("geneId", "aminoacidChange", "genomicAlleleShortForm", "mateName")
 
 
@@ -79,8 +101,43 @@ class VariantParameters(BaseModel):
 class Pagination(BaseModel):
     model_config = ConfigDict(extra="ignore")   # currentPage/nextPage tokens are not used
 
-    skip: Position = 0
-    limit: int = Field(default=10, ge=0, le=MAX_LIMIT)
+    skip: Position = 0                          # pages, not records (the spec's Skip)
+    limit: int = Field(default=10, ge=0)        # 0 = all; above MAX_LIMIT capped, not refused
+
+
+@dataclass(slots=True)
+class Page:
+    """The page a request asks for, as the spec defines it: `skip` counts pages of `limit`
+    records (skip 2, limit 8: records 17 to 24), and `limit: 0` means "all, or the most the
+    beacon allows". This node returns at most MAX_LIMIT records per page: a larger limit, or
+    0, is answered with MAX_LIMIT, and `note` says so. A value, never changed once made."""
+
+    skip: int = 0          # pages to skip, as asked
+    limit: int = 10        # records per page, as asked
+
+    @property
+    def size(self) -> int:
+        """The records per page this node returns."""
+        return min(self.limit, MAX_LIMIT) if self.limit else MAX_LIMIT
+
+    @property
+    def offset(self) -> int:
+        """The records before the page."""
+        return self.skip * self.size
+
+    def summary(self) -> dict[str, int]:
+        """The pagination as the request gave it (`receivedRequestSummary.pagination`)."""
+        return {"skip": self.skip, "limit": self.limit}
+
+    def note(self) -> dict[str, Any] | None:
+        """What a response's `info.pagination` says when the page is not the one asked for."""
+        if self.size == self.limit:
+            return None
+        reason = ("limit 0 asks for all results" if not self.limit else
+                  f"limit {self.limit} is above the most this node returns")
+        return {"limit": self.size, "reason": f"{reason}: pages hold at most {MAX_LIMIT} "
+                                              f"records here; skip counts pages of "
+                                              f"{self.size}"}
 
 
 class Query(BaseModel):
@@ -97,25 +154,57 @@ class Query(BaseModel):
     @field_validator("requestParameters", mode="before")
     @classmethod
     def _unwrap(cls, value: Any) -> Any:
+        """Flat, or wrapped by entry type as the schema says (`g_variant`, and `datasets`
+        holding datasetIds, as the spec's MAX example sends them); a `$schema` (the
+        requestParameters schema declares one) is dropped."""
         if value in (None, [], {}):
             return {}
-        if isinstance(value, dict) and set(value) == {"g_variant"}:
-            return value["g_variant"] or {}
-        return value
+        if not isinstance(value, dict):
+            return value
+        value = {k: v for k, v in value.items() if k != "$schema"}
+        if not value or not set(value) <= {"g_variant", "datasets"}:
+            return value
+        merged: dict[str, Any] = {}
+        for key, part in value.items():
+            if part is None:
+                continue
+            if not isinstance(part, dict):
+                raise ValueError(f"{key} must be an object")  # noqa: TRY004 - a 400 (pydantic)
+            if key == "datasets" and not set(part) <= {"datasetIds"}:
+                raise ValueError("datasets holds only datasetIds")
+            merged.update({k: v for k, v in part.items() if k != "$schema"})
+        return merged
 
 
 class RequestBody(BaseModel):
-    """A Beacon v2 POST body (`meta` is accepted and otherwise ignored)."""
+    """A Beacon v2 POST body (`meta` is accepted and otherwise ignored).
+
+    The request-body schema declares a `$schema` beside `meta` and `query`; the spec's query
+    examples also put `requestedGranularity` and `pagination` there. All are accepted: the
+    `$schema` is ignored, the other two mean what they mean inside `query`; given in both
+    places, the one inside `query` is taken."""
 
     model_config = ConfigDict(extra="forbid")
 
+    schema_reference: str | None = Field(default=None, alias="$schema")
     meta: dict[str, Any] = Field(default_factory=dict)
     query: Query = Field(default_factory=Query)
+    requestedGranularity: Granularity | None = None
+    pagination: Pagination | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _empty_body(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _beside_query(self) -> RequestBody:
+        given = self.query.model_fields_set
+        if self.requestedGranularity is not None and "requestedGranularity" not in given:
+            self.query.requestedGranularity = self.requestedGranularity
+        if self.pagination is not None and "pagination" not in given:
+            self.query.pagination = self.pagination
+        return self
 
 
 @dataclass(slots=True)
@@ -139,10 +228,11 @@ class VariantQuery:
     dataset_ids: tuple[str, ...] | None = None
     granularity: Granularity = "boolean"
     include: Include = "HIT"
-    skip: int = 0
-    limit: int = 10
+    skip: int = 0                  # records before the page (page.offset), for the store
+    limit: int = 10                # records on the page (page.size), never 0
     test_mode: bool = False
     echo: dict[str, Any] = field(default_factory=dict)
+    page: Page = field(default_factory=Page)     # as asked, for the request summary
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None
@@ -150,15 +240,13 @@ class VariantQuery:
 
 def checked_bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
     """An allele as the SQL takes it (upper case; bases, or a symbolic allele where one may
-    stand); RequestError naming `name` for anything else, `%` and `_` included."""
+    stand); RequestError naming `name` for anything else, `%` and `_` included. An empty
+    (trimmed) allele is _alleles' to turn into bases first."""
     if value is None:
         return None
     upper = value.upper()
     if BASES.fullmatch(upper) or (symbolic and SYMBOLIC.fullmatch(upper)):
         return upper
-    if value == "":
-        raise RequestError(name, "the empty (fully trimmed) form is not supported; send "
-                                 "VCF-style alleles with their padding base")
     raise RequestError(name, f"{value!r} is not a sequence of A, C, G, T and N (wildcard)")
 
 
@@ -208,17 +296,72 @@ def _variant_types(value: str | None) -> frozenset[str] | None:
         return None
     types = VARIANT_TYPES.get(value.upper())
     if types is None:
-        raise RequestError("variantType", f"{value!r} is not one of {', '.join(VARIANT_TYPES)}")
+        raise RequestError("variantType", f"{value!r} is not one of {', '.join(_VCF_TYPES)} "
+                                          "or a copy-number term (EFO:0030067 copy number "
+                                          "loss, EFO:0030070 gain, ...; docs/beacon.md)")
     return types
 
 
+@dataclass(slots=True)
+class _Alleles:
+    """What a query's alleles ask of the store: its start(s), bases and variant types."""
+
+    start: tuple[int, ...]
+    reference_bases: str | None
+    alternate_bases: str | None
+    variant_types: frozenset[str] | None
+
+
+def _alleles(p: _Parameters, kind: str) -> _Alleles:
+    """The alleles as the store holds them. A trimmed allele (the spec's empty
+    `alternateBases` for a deletion, empty `referenceBases` for an insertion) names the
+    variant by its first changed base; the store keeps VCF's form, one padding base to the
+    left (beacon/vcf.py). So a deletion of R at s is the DEL at s - 1 with bases N+R > N, an
+    insertion of A at s the INS at s - 1 with N > N+A: `N` is the padding base, whichever it
+    is, and the variant type makes it the same base on both sides (a DEL's ref starts with
+    its alt, an INS's alt with its ref). Sequence and bracket queries name where a variant
+    starts, so their start moves left with it; a range matches the stored (padded) span."""
+    types = _variant_types(p.variant_type)
+    reference, alternate = p.reference_bases, p.alternate_bases
+    if reference != "" and alternate != "":
+        return _Alleles(p.start, checked_bases("referenceBases", reference, symbolic=False),
+                        checked_bases("alternateBases", alternate, symbolic=True), types)
+    if reference == "" and alternate == "":
+        raise RequestError("alternateBases", "referenceBases and alternateBases cannot both "
+                                             "be empty")
+    if alternate == "":
+        trimmed, stored, deleted = "alternateBases", "DEL", checked_bases(
+            "referenceBases", reference, symbolic=False)
+        reference, alternate = (None if deleted is None else "N" + deleted), "N"
+    else:
+        inserted = checked_bases("alternateBases", alternate, symbolic=False)
+        if inserted is None:
+            raise RequestError("alternateBases", "required with an empty referenceBases "
+                                                 "(the inserted bases)")
+        trimmed, stored, reference, alternate = "referenceBases", "INS", "N", "N" + inserted
+    if types is not None and stored not in types:
+        raise RequestError("variantType", f"{p.variant_type!r} cannot be the variant an empty "
+                                          f"{trimmed} stands for ({stored})")
+    start = p.start
+    if kind == "sequence" and start[0] == 0:
+        raise RequestError("start", "a trimmed allele at 0 has no base to its left to pad "
+                                    "it with; send the VCF-style alleles")
+    if kind in ("sequence", "bracket"):
+        start = tuple(max(s - 1, 0) for s in start)
+    return _Alleles(start, reference, alternate, frozenset({stored}))
+
+
 def _assembly(p: _Parameters) -> Assembly | None:
+    """The stated assembly, or the one the reference name implies (an accession of one
+    assembly's chromosome); None when neither says (select_datasets then takes the node's
+    default, beacon/answer.py)."""
     if p.assembly_id is None:
-        if p.reference_name and not any(a.normalise(p.reference_name)
-                                        for a in ASSEMBLIES.values()):
+        if not p.reference_name:
+            return None
+        if not any(a.normalise(p.reference_name) for a in ASSEMBLIES.values()):
             raise RequestError("referenceName", f"{p.reference_name!r} is not a chromosome of "
                                                 "any supported assembly")
-        return None
+        return implied_assembly(p.reference_name)
     assembly = find_assembly(p.assembly_id)
     if assembly is None:
         raise RequestError("assemblyId", f"{p.assembly_id!r} is not a supported assembly "
@@ -230,23 +373,26 @@ def _assembly(p: _Parameters) -> Assembly | None:
 
 
 def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity: Granularity,
-                   include: Include, skip: int, limit: int, test_mode: bool,
+                   include: Include, page: Page, test_mode: bool,
                    echo: dict[str, Any]) -> VariantQuery:
     """Semantic checks the schema cannot express, then the normalised query: one code path
-    for POST bodies and GET query strings, so both refuse and answer alike."""
+    for POST bodies and GET query strings, so both refuse and answer alike. An assembly the
+    reference name implies is echoed as the assemblyId the query was answered on."""
     if p.min_length is not None and p.max_length is not None and p.min_length > p.max_length:
         raise RequestError("variantMinLength", "greater than variantMaxLength")
     kind = _coordinates(p)
+    alleles = _alleles(p, kind)
+    assembly = _assembly(p)
+    if assembly is not None and p.assembly_id is None:
+        echo = {"assemblyId": assembly.id, **echo}
     return VariantQuery(
-        assembly=_assembly(p), reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
-        start=p.start, end=p.end,
-        reference_bases=checked_bases("referenceBases", p.reference_bases, symbolic=False),
-        alternate_bases=checked_bases("alternateBases", p.alternate_bases, symbolic=True),
-        variant_types=_variant_types(p.variant_type), min_length=p.min_length,
-        max_length=p.max_length,
+        assembly=assembly, reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
+        start=alleles.start, end=p.end, reference_bases=alleles.reference_bases,
+        alternate_bases=alleles.alternate_bases, variant_types=alleles.variant_types,
+        min_length=p.min_length, max_length=p.max_length,
         dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
-        granularity=granularity, include=include, skip=skip, limit=limit, test_mode=test_mode,
-        echo={"g_variant": echo} if echo else {})
+        granularity=granularity, include=include, skip=page.offset, limit=page.size,
+        test_mode=test_mode, echo={"g_variant": echo} if echo else {}, page=page)
 
 
 def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
@@ -266,7 +412,7 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
                         p.variantMaxLength)
     return _variant_query(plain, dataset_ids=q.datasetIds or p.datasetIds,
                           granularity=q.requestedGranularity, include=q.includeResultsetResponses,
-                          skip=q.pagination.skip, limit=q.pagination.limit, test_mode=q.testMode,
+                          page=Page(q.pagination.skip, q.pagination.limit), test_mode=q.testMode,
                           echo=p.model_dump(exclude_none=True))
 
 
@@ -303,6 +449,29 @@ def _get_value(key: str, values: list[str]) -> Any:
     if key == "testMode":
         return value.lower() in ("true", "1", "yes")
     return value
+
+
+# What a test-mode answer's `info.testMode` says (node/http/beacon_api.py, beacon/datasets.py).
+TEST_MODE_NOTE = ("test mode: answered without authentication and from none of this node's "
+                  "data, in the shape asked: it shows the request was understood, not what "
+                  "the node holds")
+
+
+def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -> bool:
+    """Whether a request is in test mode, read as its parser will read it (a GET's
+    `testMode`, a POST body's `query.testMode`); False for anything that does not parse.
+    The framework says a beacon MUST answer a test-mode request "skipping any user
+    authentication": node/http/middleware.py lets such a request through a token that does
+    not verify, as anonymous, and the answer holds none of the node's data."""
+    if method == "GET":
+        values = [value for key, value in pairs if key == "testMode"]
+        return len(values) == 1 and _get_value("testMode", values)
+    try:
+        raw = orjson.loads(body) if body.strip() else None
+    except orjson.JSONDecodeError:
+        return False
+    query = raw.get("query") if isinstance(raw, dict) else None
+    return isinstance(query, dict) and query.get("testMode") is True
 
 
 def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -377,7 +546,7 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
     granularity = given.pop("requestedGranularity", "boolean")
     include = given.pop("includeResultsetResponses", "HIT")
     skip = plain_number(given.pop("skip", "0"))
-    limit = plain_number(given.pop("limit", "10"), MAX_LIMIT)
+    limit = plain_number(given.pop("limit", "10"))
     if granularity not in _GRANULARITIES or include not in _INCLUDES or None in (skip, limit):
         return None
     echo: dict[str, Any] = {}
@@ -393,6 +562,6 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
         tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
         echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
     return _variant_query(parameters, dataset_ids=None, granularity=granularity,  # type: ignore[arg-type]
-                          include=include, skip=skip, limit=limit,  # type: ignore[arg-type]
+                          include=include, page=Page(skip, limit),  # type: ignore[arg-type]
                           test_mode=False,
                           echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})

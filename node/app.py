@@ -63,7 +63,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     outage = DatabaseOutage()
     hide_request_lines()
     shorten_pool_retries()
-    app = web.Application(middlewares=[node_middleware(metrics, outage, settings.cors_origins)],
+    app = web.Application(middlewares=[node_middleware(metrics, outage, settings.cors_origins,
+                                                       tuple(settings.api_alias_roots))],
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
@@ -84,9 +85,19 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_api.routes())
+    for root in settings.api_alias_roots:
+        app.add_routes(_beneath(root, beacon_api.routes()))
     app.add_routes(network_api.routes())      # always; no peers = an empty network
     app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
     return app
+
+
+def _beneath(root: str, routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    """The Beacon API's routes (/api/...) again under an alias root (Settings.api_alias_roots),
+    the same handlers for every endpoint and method: a client whose paths differ (the GDI
+    portal calls {base URL}/v2.0.0/g_variants) reaches the node without a rewriting proxy."""
+    return [web.route(r.method, root + r.path.removeprefix("/api"), r.handler)
+            for r in routes]
 
 
 async def _fdp_site(request: web.Request) -> FdpSite:

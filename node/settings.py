@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -206,6 +207,41 @@ class Settings(ServiceSettings):
         default_factory=list, description="Browser origins (scheme://host[:port]) whose "
                                           "scripts may call /api and /network/api; none = no "
                                           "CORS headers")
+    default_assembly: str = Field(
+        default="GRCh38", description="The assembly a variant query with a position but no "
+                                      "assemblyId is answered on, when neither its reference "
+                                      "name nor its datasets say (GRCh38, GRCh37 or an alias)")
+    api_alias_roots: list[str] = Field(
+        default_factory=list, description="Further paths the Beacon API (/api) is served "
+                                          "under, every endpoint, e.g. /beacon/v2.0.0 for a "
+                                          "client that calls {base URL}/v2.0.0/g_variants")
+
+    @field_validator("default_assembly")
+    @classmethod
+    def _known_assembly(cls, value: str) -> str:
+        """Kept as the assembly's own id (hg19 is GRCh37), which datasets are stored under."""
+        from beacon.assemblies import ASSEMBLIES, find_assembly
+        assembly = find_assembly(value)
+        if assembly is None:
+            raise ValueError(f"not a supported assembly ({', '.join(ASSEMBLIES)} and aliases)")
+        return assembly.id
+
+    @field_validator("api_alias_roots")
+    @classmethod
+    def _alias_roots(cls, roots: list[str]) -> list[str]:
+        """Each a path of its own: not a root the node already serves, nor below one."""
+        from catalogue.fdp import FDP_PATH
+        served = ("/api", "/network", "/health", "/ready", "/metrics", FDP_PATH)
+        for root in roots:
+            if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", root):
+                raise ValueError(f"{root!r} is not a path like /beacon/v2.0.0 (no trailing /)")
+            taken = next((t for t in served if f"{root}/".startswith(f"{t}/")
+                          or f"{t}/".startswith(f"{root}/")), None)
+            if taken is not None:
+                raise ValueError(f"{root!r} overlaps {taken}, which the node serves")
+        if len(set(roots)) != len(roots):
+            raise ValueError("a root is given twice")
+        return roots
 
     @model_validator(mode="after")
     def _pool_outlasts_lanes(self) -> Settings:

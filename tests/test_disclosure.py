@@ -32,6 +32,7 @@ Budgets (beacon/budget.py) are per caller and dataset: each test gets fresh node
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -329,7 +330,8 @@ class Attacker:
             assert returned == "boolean" and set(summary) == {"exists"}
             assert "response" not in body
             return
-        skip, limit = int(params.get("skip", 0)), int(params.get("limit", 10))
+        limit = min(int(params.get("limit", 10)), 1000) or 1000   # 0: all, up to 1000
+        skip = int(params.get("skip", 0)) * limit         # skip counts pages
         count = _rounded(len(found), self.caller.step)
         sets = {s["id"]: s for s in body["response"]["resultSets"]}
         assert set(sets) == set(self.caller.datasets)
@@ -444,14 +446,15 @@ async def test_allele_specific_windows_learn_nothing_below_the_floor(attacker):
 async def _pages(attacker: Attacker, api: str, query: dict[str, str], limit: int) -> list[str]:
     """Every record of the PUBLIC dataset a query matches, page by page until one is empty."""
     ids: list[str] = []
-    while True:
+    for number in itertools.count():                       # skip counts pages
         body = await attacker.ask(f"{api}/g_variants", {
-            **query, "requestedGranularity": "record", "skip": str(len(ids)),
+            **query, "requestedGranularity": "record", "skip": str(number),
             "limit": str(limit)})
         page = next(s for s in body["response"]["resultSets"] if s["id"] == PUBLIC)["results"]
         if not page:
-            return ids
+            break
         ids += [r["variantInternalId"] for r in page]
+    return ids
 
 
 async def test_record_pages_never_hold_a_sub_floor_allele(attacker):

@@ -78,7 +78,7 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                            any(a.responseSummary.exists for a in answers), total, result_sets,
                            _total_precision([o.raw for o in answered]), schemas=schemas,
                            filters=filters)
-    body["info"] = network_info(outcomes, peers, _variant_line)
+    body["info"] = {**body.get("info", {}), **network_info(outcomes, peers, _variant_line)}
     return body
 
 

@@ -12,7 +12,13 @@ from aiohttp import web
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
 from beacon.budget import BudgetExceeded, charge, charge_rare
-from beacon.datasets import Seen, collections_response, visible
+from beacon.datasets import (
+    DatasetsQuery,
+    Seen,
+    collections_response,
+    datasets_query,
+    visible,
+)
 from beacon.filters import echo
 from beacon.individuals import (
     PURPOSE_HEADER,
@@ -23,6 +29,7 @@ from beacon.individuals import (
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.openapi import openapi_document
 from beacon.request import (
+    TEST_MODE_NOTE,
     RequestBody,
     RequestError,
     VariantQuery,
@@ -143,7 +150,7 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     settings = app[SETTINGS]
     key = caller_key(request)
     if chosen is None:
-        chosen = answer.select_datasets(query, await _visible(request))
+        chosen = await _chosen(request, query)
     left = await charge(app[BUDGETS], key, [(d.row.id, d.rules) for d in chosen])
     answers = await (find(chosen) if find is not None else answer.answer_datasets(
         app[QUERIES], query, chosen, base_url=settings.base_url))
@@ -155,21 +162,46 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
                        **({"count": a.count.value} if a.granularity != "boolean" else {}),
                        **({"purpose": purpose} if purpose else {}),
                        "spent": spent.get(a.dataset.id, 0)} for a in answers})
-    info = {"budget": {dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
-                                    "windowSeconds": app[POLICY].window_seconds}
-                       for dataset_id, remaining in left.items()}} if left else None
+    info: dict[str, object] = {"budget": {
+        dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
+                     "windowSeconds": app[POLICY].window_seconds}
+        for dataset_id, remaining in left.items()}} if left else {}
+    if query.assembly is None and query.reference_name and not query.dataset_ids:
+        info["assemblyId"] = settings.default_assembly    # the one assembly answered
     return json_response(answer.response(settings.beacon_id, query, answers, info,
                                          schemas=schemas, filters=filters))
 
 
+async def _chosen(request: web.Request, query: VariantQuery) -> list[Seen]:
+    """The datasets a query asks, on one assembly (beacon.answer.select_datasets)."""
+    return answer.select_datasets(query, await _visible(request),
+                                  request.app[SETTINGS].default_assembly)
+
+
+def _test_mode(request: web.Request, query: VariantQuery,
+               schemas: list[dict[str, str]] | None = None,
+               filters: list[str] | None = None) -> web.Response:
+    """A test-mode request's answer (beacon/request.py asks_test_mode): the shape asked, empty,
+    from none of the node's data, so answering it without authentication discloses nothing."""
+    body = answer.envelope(request.app[SETTINGS].beacon_id, query, query.granularity, False, 0,
+                           [], schemas=schemas, filters=filters)
+    body.setdefault("info", {})["testMode"] = TEST_MODE_NOTE
+    return json_response(body)
+
+
 async def g_variants(request: web.Request) -> web.Response:
-    return await _answer(request, await request_query(request))
+    query = await request_query(request)
+    if query.test_mode:
+        return _test_mode(request, query)
+    return await _answer(request, query)
 
 
 async def g_variant(request: web.Request) -> web.Response:
     """One variant by id, in every dataset that holds it."""
-    return await _answer(request, answer.located_query(request.match_info["id"],
-                                                       await request_body(request)))
+    query = answer.located_query(request.match_info["id"], await request_body(request))
+    if query.test_mode:
+        return _test_mode(request, query)
+    return await _answer(request, query)
 
 
 async def scoped_query(request: web.Request, dataset_id: str) -> VariantQuery:
@@ -186,6 +218,8 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
     if dataset_id not in await _visible(request):
         raise web.HTTPNotFound()
     query = await scoped_query(request, dataset_id)
+    if query.test_mode:
+        return _test_mode(request, query)
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 
@@ -201,7 +235,7 @@ def _purpose(request: web.Request, body: RequestBody) -> str | None:
 async def _individuals(request: web.Request, query: IndividualsQuery,
                        chosen: list[Seen] | None = None) -> web.Response:
     if chosen is None:
-        chosen = answer.select_datasets(query.variant, await _visible(request))
+        chosen = await _chosen(request, query.variant)
     if query.individual_id is not None:       # a person's id: only where records are granted
         chosen = [d for d in chosen if d.tier == "granted"]
     policy = request.app[POLICY]
@@ -218,9 +252,16 @@ async def _individuals(request: web.Request, query: IndividualsQuery,
                          filters=echo(query.filters))
 
 
+def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
+    return _test_mode(request, query.variant, returned_schemas(INDIVIDUAL), echo(query.filters))
+
+
 async def individuals(request: web.Request) -> web.Response:
     body = await request_body(request)
-    return await _individuals(request, individuals_query(body, purpose=_purpose(request, body)))
+    query = individuals_query(body, purpose=_purpose(request, body))
+    if query.variant.test_mode:
+        return _test_individuals(request, query)
+    return await _individuals(request, query)
 
 
 async def individual(request: web.Request) -> web.Response:
@@ -228,8 +269,11 @@ async def individual(request: web.Request) -> web.Response:
     body = await request_body(request)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
-    return await _individuals(request, individuals_query(
-        body, purpose=_purpose(request, body), individual_id=request.match_info["id"]))
+    query = individuals_query(body, purpose=_purpose(request, body),
+                              individual_id=request.match_info["id"])
+    if query.variant.test_mode:
+        return _test_individuals(request, query)
+    return await _individuals(request, query)
 
 
 async def dataset_individuals(request: web.Request) -> web.Response:
@@ -241,6 +285,8 @@ async def dataset_individuals(request: web.Request) -> web.Response:
     query = individuals_query(body, purpose=_purpose(request, body))
     if query.variant.dataset_ids and set(query.variant.dataset_ids) != {dataset_id}:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    if query.variant.test_mode:
+        return _test_individuals(request, query)
     return await _individuals(request, query, [found])
 
 
@@ -248,8 +294,10 @@ async def variant_individuals(request: web.Request) -> web.Response:
     """The individuals carrying one variant (by its id), per dataset."""
     body = await request_body(request)
     variant = answer.located_query(request.match_info["id"], body, with_filters=True)
-    return await _individuals(request, individuals_query(
-        body, purpose=_purpose(request, body), variant=variant))
+    query = individuals_query(body, purpose=_purpose(request, body), variant=variant)
+    if variant.test_mode:
+        return _test_individuals(request, query)
+    return await _individuals(request, query)
 
 
 async def _known(request: web.Request) -> list[DatasetRow]:
@@ -290,23 +338,33 @@ async def filtering_terms(request: web.Request) -> web.Response:
     return json_response(info.filtering_terms(request.app[BEACON], list(listed.values())))
 
 
+async def _collections(request: web.Request, query: DatasetsQuery,
+                       candidates: list[Seen]) -> web.Response:
+    """The datasets among `candidates` the request selects (beacon/datasets.py), a page of
+    them; a test-mode request gets none (and none of the node's data is read for it)."""
+    beacon_id = request.app[SETTINGS].beacon_id
+    if query.test_mode:
+        return json_response(collections_response(beacon_id, [], query))
+    selected = query.select(candidates)
+    audit(request, {d.row.id: "record" for d in selected})
+    _trail(request, caller_key(request), _listed(selected))
+    return json_response(collections_response(beacon_id, selected, query))
+
+
 async def datasets(request: web.Request) -> web.Response:
-    body = await request_body(request)
-    pagination = body.query.pagination
-    seen = list((await _visible(request)).values())
-    audit(request, {d.row.id: "record" for d in seen})
-    _trail(request, caller_key(request), _listed(seen))
-    return json_response(collections_response(
-        request.app[SETTINGS].beacon_id, seen, skip=pagination.skip, limit=pagination.limit))
+    query = datasets_query(await request_body(request))
+    return await _collections(request, query, list((await _visible(request)).values()))
 
 
 async def dataset(request: web.Request) -> web.Response:
-    found = (await _visible(request)).get(request.match_info["id"])
+    dataset_id = request.match_info["id"]
+    found = (await _visible(request)).get(dataset_id)
     if found is None:
         raise web.HTTPNotFound()
-    audit(request, {found.row.id: "record"})
-    _trail(request, caller_key(request), _listed([found]))
-    return json_response(collections_response(request.app[SETTINGS].beacon_id, [found]))
+    query = datasets_query(await request_body(request))
+    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
+        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    return await _collections(request, query, [found])
 
 
 async def openapi(request: web.Request) -> web.Response:

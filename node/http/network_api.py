@@ -3,17 +3,23 @@ node would (same 400 errors), hand it to the peers (node/federation/network.py),
 with the merge (node/federation/merge.py).
 
 Federated: info, map, g_variants, g_variants/{id}, datasets, datasets/{id},
-datasets/{id}/g_variants, individuals, g_variants/{id}/individuals and
+datasets/{id}/g_variants, individuals, g_variants/{id}/individuals,
 datasets/{id}/individuals (each peer applies its own disclosure rules, purpose of use
-included: the body and the X-Purpose-Of-Use header travel as sent). entry_types is this node's own (the network serves the same entry
-types). service-info, configuration and filtering_terms describe one service and stay on /api.
+included: the body and the X-Purpose-Of-Use header travel as sent) and filtering_terms (each
+term once, with the peers that offer it). entry_types and configuration are this node's own
+(the network serves the same entry types; its peers may hold data at any access level).
+service-info describes one service and stays on /api.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from auth.access import AccessLevel
 from auth.policy import ANONYMOUS
-from beacon import answer
+from beacon import answer, info
+from beacon.datasets import datasets_query
 from beacon.filters import echo
 from beacon.individuals import PURPOSE_HEADER, IndividualsQuery, individuals_query
 from beacon.info import returned_schemas
@@ -24,9 +30,16 @@ from node.federation.merge import (
     merge_collections,
     merge_variants,
     network_beacon_info,
+    network_info,
     network_map,
 )
-from node.federation.network import CollectionsAnswer, PeerRequest, VariantAnswer
+from node.federation.network import (
+    CollectionsAnswer,
+    DocumentAnswer,
+    PeerOutcome,
+    PeerRequest,
+    VariantAnswer,
+)
 from node.http import beacon_api
 from node.http.app_keys import BEACON, CALLER, NETWORK, SETTINGS
 from node.http.beacon_api import request_body, request_query, scoped_query
@@ -103,16 +116,15 @@ async def dataset_individuals(request: web.Request) -> web.Response:
 
 
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
-    body = await request_body(request)
+    page = datasets_query(await request_body(request)).page   # refused here as a node would
     peer_request = await _forwarded(request)
     bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, CollectionsAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=single)
     if single and found_nowhere(outcomes):
         raise web.HTTPNotFound()
-    pagination = body.query.pagination
     return json_response(merge_collections(request.app[SETTINGS].beacon_id, outcomes, peers,
-                                           skip=pagination.skip, limit=pagination.limit))
+                                           skip=page.skip, limit=page.limit))
 
 
 async def datasets(request: web.Request) -> web.Response:
@@ -133,11 +145,57 @@ async def beacon_map(request: web.Request) -> web.Response:
     return json_response(network_map(request.app[BEACON], outcomes, peers))
 
 
+async def configuration(request: web.Request) -> web.Response:
+    """The network's own configuration: the node's entry types, and every access level
+    (each peer decides what its datasets are)."""
+    return json_response(info.configuration(request.app[BEACON], [],
+                                            [level.value for level in AccessLevel]))
+
+
+async def filtering_terms(request: web.Request) -> web.Response:
+    """Every peer's filtering terms, asked as the caller (a peer lists the terms that caller
+    may know of), merged: each term once, with the peers offering it."""
+    bearer, issuer = _credentials(request)
+    outcomes, peers = await request.app[NETWORK].fan_out(
+        await _forwarded(request), DocumentAnswer, bearer=bearer, issuer=issuer)
+    terms, resources = _merged_terms(outcomes)
+    return json_response({"meta": info.informational_meta(request.app[BEACON]),
+                          "response": {"filteringTerms": terms, "resources": resources},
+                          "info": network_info(outcomes, peers)})
+
+
+def _merged_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
+                                                        list[dict[str, Any]]]:
+    """The peers' terms, each once (by id) as the first peer offering it describes it, with
+    every scope any gives it and `beaconIds`, the peers offering it (the schema lets a term
+    carry more properties); their ontology resources, each once."""
+    terms: dict[str, dict[str, Any]] = {}
+    resources: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        if not isinstance(outcome.answer, DocumentAnswer):
+            continue
+        listed = outcome.answer.response.get("filteringTerms")
+        for term in listed if isinstance(listed, list) else []:
+            if not (isinstance(term, dict) and isinstance(term.get("id"), str)):
+                continue
+            merged = terms.setdefault(term["id"], {**term, "scopes": [], "beaconIds": []})
+            scopes = term.get("scopes") if isinstance(term.get("scopes"), list) else []
+            merged["scopes"] += [s for s in scopes if s not in merged["scopes"]]
+            if outcome.peer.id not in merged["beaconIds"]:
+                merged["beaconIds"].append(outcome.peer.id)
+        known = outcome.answer.response.get("resources")
+        for resource in known if isinstance(known, list) else []:
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+                resources.setdefault(resource["id"], resource)
+    return list(terms.values()), list(resources.values())
+
+
 def routes() -> list[web.RouteDef]:
     get, both = ("GET",), ("GET", "POST")
     table: list[tuple[str, Handler, tuple[str, ...]]] = [
         ("", beacon_info, get), ("/", beacon_info, get), ("/info", beacon_info, get),
         ("/map", beacon_map, get), ("/entry_types", beacon_api.entry_types, get),
+        ("/configuration", configuration, get), ("/filtering_terms", filtering_terms, both),
         ("/g_variants", g_variants, both), ("/g_variants/{id}", g_variant, both),
         ("/datasets", datasets, both), ("/datasets/{id}", dataset, both),
         ("/datasets/{id}/g_variants", dataset_g_variants, both),

@@ -1,0 +1,617 @@
+"""Every request form the Beacon v2 spec allows (issue 16 §3), over real HTTP against datasets
+whose every row the test knows, each answer validated against the shared schemas: the spec's
+own example bodies (`$schema`, top-level `requestedGranularity` and `pagination`), pages as
+the spec counts them, dataset filters, EFO and SO copy-number terms, trimmed alleles, patch
+levels of assemblies, one assembly per positional query, test mode, the network's
+/configuration and /filtering_terms, and the API under an alias root."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from beacon.answer import select_datasets
+from beacon.assemblies import GRCH37, GRCH38, find_assembly
+from beacon.datasets import Seen
+from beacon.disclosure import DEFAULT_TIERS
+from beacon.ingest import IngestRequest, ingest
+from beacon.request import RequestError, parse_body, parse_get, query_from_get, to_query
+from beacon.store import DatasetRow
+from node.app import create_app
+from node.database import create_pool
+from node.federation.peers import Peer
+from node.settings import Settings
+from tests.beacon_schemas import (
+    COLLECTIONS_SCHEMA,
+    ERROR_SCHEMA,
+    RECORD_SCHEMA,
+    RESPONSE_SCHEMAS,
+)
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    ROOT,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
+
+CONFIGURATION_SCHEMA = "framework/json/responses/beaconConfigurationResponse.json"
+FILTERING_TERMS_SCHEMA = "framework/json/responses/beaconFilteringTermsResponse.json"
+HEADER = """##fileformat=VCFv4.2
+{contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
+##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
+"""
+# (contig, POS, REF, ALT, INFO); every sample 0|1
+GRCH38_RECORDS = [
+    ("1", 100, "A", "G", "."),                       # SNP  [99, 100)
+    ("1", 200, "ACGT", "A", "."),                    # DEL  [199, 203): CGT deleted at 200
+    ("1", 300, "C", "CTT", "."),                     # INS  [299, 300): TT inserted at 300
+    ("1", 400, "GA", "TC", "."),                     # MNP
+    ("1", 500, "T", "<DEL>", "END=2000;SVTYPE=DEL"),  # SV DEL [499, 2000)
+    ("1", 600, "T", "<DUP>", "END=900;SVTYPE=DUP"),   # SV DUP [599, 900)
+    ("1", 800, "TC", "T,G", "."),                    # DEL of C at 800; TC>G is no deletion
+    ("1", 1200, "A", "AT,GT", "."),                  # INS of T at 1200; A>GT is no insertion
+    ("17", 6000001, "T", "<DEL>", "END=8000000;SVTYPE=DEL"),   # the spec's bracket example
+    ("17", 7577121, "G", "A", "."),                  # the spec's sequence example (0-based)
+    *(("2", 1001 + 10 * i, "A", "G", ".") for i in range(30)),  # 30 SNPs to page through
+]
+GRCH37_RECORDS = [("1", 100, "A", "G", "."), ("17", 7577121, "G", "A", ".")]
+THEME = "http://publications.europa.eu/resource/authority/data-theme/HEAL"
+CATEGORY = "http://data.gdi.eu/core/p2/HealthCategory"
+DATASETS = {  # id: (records, assembly, access level, metadata)
+    "GDI-FI-SYN-001": (GRCH38_RECORDS, GRCH38, AccessLevel.PUBLIC, {
+        "country": "FI", "keywords": ["cancer", "Exome"], "themes": [THEME],
+        "health_categories": [CATEGORY + "HumanGenomic"],
+        "dataUseConditions": {"duoDataUse": [{"id": "DUO:0000042", "label": "general "
+                                              "research use", "version": "17-07-2016"}]}}),
+    "GDI-SE-SYN-002": (GRCH37_RECORDS, GRCH37, AccessLevel.PUBLIC, {
+        "country": "SE", "keywords": ["population"], "themes": [THEME],
+        "health_categories": [CATEGORY + "HumanGenetic"],
+        "dataUseConditions": {"duoDataUse": [{"id": "DUO:0000006"}]}}),
+    "GDI-FI-SYN-003": (GRCH38_RECORDS[:1], GRCH38, AccessLevel.CONTROLLED, {}),
+}
+A38, B37, CONTROLLED = DATASETS
+ALIAS = "/beacon/v2.0.0"
+
+
+def _vcf_text(records: list[tuple], assembly) -> str:
+    contigs = "".join(f"##contig=<ID={c},length={assembly.length(c)}>\n" for c in ("1", "2", "17"))
+    lines = "".join("\t".join([c, str(p), ".", r, a, ".", "PASS", i, "GT", "0|1", "0|1"]) + "\n"
+                    for c, p, r, a, i in records)
+    return HEADER.format(contigs=contigs) + lines
+
+
+@pytest.fixture(scope="module")
+async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSession]:
+    """One node with the datasets above, its API also under ALIAS, whose network lists the
+    node itself twice (peer-a, peer-b) and a peer nobody answers at."""
+    directory = tmp_path_factory.mktemp("request_forms")
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(node_database(pg_server_url))
+        for dataset_id, (records, assembly, level, metadata) in DATASETS.items():
+            path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf_text(records, assembly))
+            await ingest(url, IngestRequest(path, dataset_id, assembly, level, dataset_id,
+                                            metadata=metadata, workers=1))
+        port = free_port()
+        api = f"http://127.0.0.1:{port}/api"
+        settings = Settings(
+            disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=directory,
+            beacon_id="org.test.forms", api_alias_roots=[ALIAS], peer_timeout_seconds=2,
+            peers=[Peer(id="peer-a", url=api), Peer(id="peer-b", url=api),
+                   Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")])
+        pool = await create_pool(url, settings)
+        stack.push_async_callback(pool.close)
+        base = await serve_app(stack, create_app(settings, pool), port)
+        yield await stack.enter_async_context(ClientSession(base_url=base))
+
+
+@pytest.fixture
+def ask(beacon, beacon_schema):
+    """GET (query string) or POST (body) a request; asserts the status and that the answer is
+    valid (collections for dataset paths, else by its granularity; errors as errors)."""
+    async def run(params: dict | None = None, body: Any = None, path: str = "/api/g_variants",
+                  status: int = 200, headers: dict | None = None) -> dict:
+        if body is None:
+            response = await beacon.get(path, headers=headers, params={
+                k: str(v) for k, v in (params or {}).items()})
+        else:
+            response = await beacon.post(path, data=json.dumps(body), headers={
+                "Content-Type": "application/json", **(headers or {})})
+        document = await response.json()
+        assert response.status == status, document
+        if status != 200:
+            assert beacon_schema(ERROR_SCHEMA, document) == []
+            return document
+        collections = "/datasets" in path and not path.endswith(("/g_variants", "individuals"))
+        schema = (COLLECTIONS_SCHEMA if collections
+                  else RESPONSE_SCHEMAS[document["meta"]["returnedGranularity"]])
+        assert beacon_schema(schema, document) == []
+        for result_set in document.get("response", {}).get("resultSets", []):
+            for record in result_set["results"]:
+                assert beacon_schema(RECORD_SCHEMA, record) == []
+        return document
+    return run
+
+
+def _found(document: dict, dataset_id: str = A38) -> list[tuple]:
+    """(start, end, ref, alt) of the records one dataset returned, in the order returned."""
+    for result_set in document["response"]["resultSets"]:
+        if result_set["id"] == dataset_id:
+            return [(r["variation"]["location"]["interval"]["start"]["value"],
+                     r["variation"]["location"]["interval"]["end"]["value"],
+                     r["variation"]["referenceBases"], r["variation"]["alternateBases"])
+                    for r in result_set["results"]]
+    return []
+
+
+def _sets(document: dict) -> dict[str, int]:
+    return {s["id"]: s["resultsCount"] for s in document["response"]["resultSets"]}
+
+
+def _spec_example(name: str) -> dict:
+    shared = Path(os.environ.get("BEACON_SCHEMAS") or ROOT.parent / "shared" / "beacon-v2")
+    path = shared / "framework/json/requests/examples-fullDocuments" / name
+    return json.loads(path.read_text())
+
+
+def _record(**params: Any) -> dict:
+    return {"requestedGranularity": "record", "datasetIds": A38, "limit": 100, **params}
+
+
+# --- the spec's own example bodies --------------------------------------------------------
+
+_META = {"apiVersion": "2.0", "requestedSchemas": [{
+    "entityType": "genomicVariation",
+    "schema:": "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main/models/json/"
+               "beacon-v2-default-model/genomicVariations/defaultSchema.json"}]}
+# docs/variant-queries.md of ga4gh-beacon/beacon-v2, as printed there: `$schema`,
+# `requestedGranularity` and `pagination` beside `query`.
+SEQUENCE_EXAMPLE = {
+    "$schema": "beaconRequestBody.json", "meta": _META,
+    "query": {"requestParameters": {"g_variant": {
+        "referenceName": "NC_000017.11", "start": [7577120], "referenceBases": "G",
+        "alternateBases": "A"}}},
+    "requestedGranularity": "record", "pagination": {"skip": 0, "limit": 5}}
+BRACKET_EXAMPLE = {
+    "$schema": "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main/framework/json/"
+               "requests/beaconRequestBody.json", "meta": _META,
+    "query": {"requestParameters": {"g_variant": {
+        "referenceName": "NC_000017.11", "start": [5000000, 7676592],
+        "end": [7669607, 10000000], "variantType": "DEL"}}},
+    "requestedGranularity": "record", "pagination": {"skip": 0, "limit": 5}}
+
+
+async def test_the_specs_minimal_example_body_is_answered(ask):
+    document = await ask(body=_spec_example("beaconRequestBody-MIN-example.json"))
+    assert document["meta"]["returnedGranularity"] == "boolean"
+
+
+async def test_the_specs_sequence_and_bracket_examples_find_their_variants(ask):
+    sequence = await ask(body=SEQUENCE_EXAMPLE)
+    assert sequence["meta"]["returnedGranularity"] == "record"
+    assert _sets(sequence) == {A38: 1}          # NC_000017.11 is GRCh38's: never GRCh37's
+    assert _found(sequence) == [(7577120, 7577121, "G", "A")]
+    summary = sequence["meta"]["receivedRequestSummary"]
+    assert summary["requestParameters"]["g_variant"]["assemblyId"] == "GRCh38"   # implied
+    assert summary["requestedGranularity"] == "record"
+    bracket = await ask(body=BRACKET_EXAMPLE)
+    assert _found(bracket) == [(6000000, 8000000, "T", "N")]
+
+
+async def test_the_specs_maximal_example_body_is_understood(ask):
+    example = _spec_example("beaconRequestBody-MAX-example.json")
+    refused = await ask(body=example, path="/api/datasets", status=400)
+    assert "filters[0].scope" in refused["error"]["errorMessage"]     # scope "biosamples"
+    example["query"]["filters"] = []
+    unknown = await ask(body=example, path="/api/datasets", status=400)
+    assert "DatasetXYZ" in unknown["error"]["errorMessage"]           # its datasetIds were read
+    example["query"]["requestParameters"]["datasets"]["datasetIds"] = [B37, A38]
+    listed = await ask(body=example, path="/api/datasets")
+    assert [c["id"] for c in listed["response"]["collections"]] == [B37, A38]
+
+
+async def test_top_level_granularity_and_pagination_mean_what_they_mean_inside(ask):
+    query = {"requestParameters": {"referenceName": "2", "start": [0], "end": [5000]},
+             "datasetIds": [A38]}
+    beside = await ask(body={"meta": {}, "query": query, "requestedGranularity": "record",
+                             "pagination": {"skip": 1, "limit": 4}})
+    assert [v[0] for v in _found(beside)] == [1040, 1050, 1060, 1070]
+    inside_wins = await ask(body={"meta": {}, "requestedGranularity": "record",
+                                  "pagination": {"skip": 1, "limit": 4},
+                                  "query": {**query, "requestedGranularity": "count",
+                                            "pagination": {"skip": 0, "limit": 2}}})
+    assert inside_wins["meta"]["returnedGranularity"] == "count"
+    bad = await ask(body={"meta": {}, "pagination": {"limit": -1}}, status=400)
+    assert "pagination.limit" in bad["error"]["errorMessage"]
+    not_text = await ask(body={"$schema": 5, "meta": {}}, status=400)
+    assert "$schema" in not_text["error"]["errorMessage"]
+
+
+# --- pagination ------------------------------------------------------------------------------
+
+async def test_skip_counts_pages(ask):
+    page = await ask(_record(referenceName="2", start=0, end=5000, skip=2, limit=8))
+    everything = await ask(_record(referenceName="2", start=0, end=5000))
+    assert _found(page) == _found(everything)[16:24]                 # records 17 to 24
+    post = await ask(body={"meta": {}, "query": {
+        "requestParameters": {"referenceName": "2", "start": [0], "end": [5000]},
+        "datasetIds": [A38], "requestedGranularity": "record",
+        "pagination": {"skip": 2, "limit": 8}}})
+    assert _found(post) == _found(page)
+
+
+@pytest.mark.parametrize("limit", [0, 5000])
+async def test_limit_zero_or_above_the_maximum_is_the_maximum(ask, limit):
+    document = await ask(_record(referenceName="2", start=0, end=5000, limit=limit))
+    assert len(_found(document)) == 30                # all of them (the node's page is 1000)
+    assert document["responseSummary"]["numTotalResults"] == 30
+
+
+def test_the_get_fast_path_pages_as_the_full_parser():
+    for query in ("referenceName=2&start=0&end=5000&skip=2&limit=8",
+                  "referenceName=2&start=0&end=5000&limit=0",
+                  "referenceName=2&start=0&end=5000&skip=3&limit=4000"):
+        pairs = [tuple(p.split("=", 1)) for p in query.split("&")]
+        fast = query_from_get(pairs)
+        assert fast is not None and fast == to_query(parse_get(pairs))
+    fast = query_from_get([("skip", "2"), ("limit", "8")])
+    assert (fast.skip, fast.limit, fast.page.summary()) == (16, 8, {"skip": 2, "limit": 8})
+    capped = query_from_get([("limit", "0")])
+    assert (capped.skip, capped.limit, capped.page.note()["limit"]) == (0, 1000, 1000)
+
+
+async def test_dataset_pages_echo_the_request_and_say_what_was_done(ask):
+    second = await ask({"skip": 1, "limit": 1}, path="/api/datasets")     # listed by id
+    assert [c["id"] for c in second["response"]["collections"]] == [CONTROLLED]
+    assert second["meta"]["receivedRequestSummary"]["pagination"] == {"skip": 1, "limit": 1}
+    assert "info" not in second
+    for limit in (0, 2000):
+        every = await ask({"limit": limit}, path="/api/datasets")
+        assert len(every["response"]["collections"]) == 3
+        assert every["meta"]["receivedRequestSummary"]["pagination"]["limit"] == limit
+        assert every["info"]["pagination"]["limit"] == 1000
+        assert "1000" in every["info"]["pagination"]["reason"]
+
+
+# --- filters on datasets -----------------------------------------------------------------
+
+@pytest.mark.parametrize("filters,expected", [
+    ([{"id": "country", "operator": "=", "value": "FI"}], [A38]),
+    ([{"id": "country", "operator": "!", "value": "fi"}], [CONTROLLED, B37]),
+    ([{"id": "DUO:0000042"}], [A38]),
+    ([{"id": "DUO:0000006", "scope": "dataset", "includeDescendantTerms": False}], [B37]),
+    ([{"id": "keywords", "operator": "=", "value": "exome"}], [A38]),
+    ([{"id": "themes", "operator": "=", "value": "HEAL"}], [A38, B37]),
+    ([{"id": "themes", "operator": "=", "value": THEME}], [A38, B37]),
+    ([{"id": "healthCategories", "operator": "=", "value": "HealthCategoryHumanGenetic"}],
+     [B37]),
+    ([{"id": "accessLevel", "operator": "=", "value": "controlled"}], [CONTROLLED]),
+    ([{"id": "assemblyId", "operator": "=", "value": "hg19"}], [B37]),
+    ([{"id": "themes", "operator": "=", "value": "HEAL"},
+      {"id": "country", "operator": "=", "value": "SE"}], [B37]),
+    ([{"id": "country", "operator": "=", "value": "DE"}], []),
+])
+async def test_dataset_filters_select_by_what_each_record_states(ask, filters, expected):
+    document = await ask(body={"meta": {}, "query": {"filters": filters}},
+                         path="/api/datasets")
+    assert [c["id"] for c in document["response"]["collections"]] == expected
+    assert document["responseSummary"] == {"exists": bool(expected),
+                                           "numTotalResults": len(expected)}
+    echoed = document["meta"]["receivedRequestSummary"]["filters"]
+    assert len(echoed) == len(filters) and all(isinstance(f, str) for f in echoed)
+
+
+async def test_dataset_filters_by_get_and_on_one_dataset(ask):
+    by_get = await ask({"filters": "DUO:0000042"}, path="/api/datasets")
+    assert [c["id"] for c in by_get["response"]["collections"]] == [A38]
+    assert by_get["meta"]["receivedRequestSummary"]["filters"] == ["DUO:0000042"]
+    country = {"id": "country", "operator": "=", "value": "SE"}
+    one = await ask(body={"meta": {}, "query": {"filters": [country]}},
+                    path=f"/api/datasets/{B37}")
+    assert [c["id"] for c in one["response"]["collections"]] == [B37]
+    other = await ask(body={"meta": {}, "query": {"filters": [country]}},
+                      path=f"/api/datasets/{A38}")
+    assert other["responseSummary"] == {"exists": False, "numTotalResults": 0}
+
+
+@pytest.mark.parametrize("query,field", [
+    ({"filters": [{"id": "NCIT:C3117"}]}, "filters[0].id"),
+    ({"filters": [{"id": "country"}]}, "filters[0].operator"),
+    ({"filters": [{"id": "country", "operator": ">", "value": "FI"}]}, "filters[0].operator"),
+    ({"filters": [{"id": "country", "operator": "=", "value": "Finland"}]}, "filters[0].value"),
+    ({"filters": [{"id": "country", "operator": "="}]}, "filters[0].value"),
+    ({"filters": [{"id": "DUO:0000042"}, {"id": "sex", "operator": "=", "value": "F"}]},
+     "filters[1].id"),
+    ({"filters": [{"id": "DUO:0000042", "scope": "individual"}]}, "filters[0].scope"),
+    ({"filters": [{"id": "DUO:0000042", "similarity": "high"}]}, "filters[0].similarity"),
+    ({"filters": [{"id": "DUO:0000042", "bogus": 1}]}, "filters[0].bogus"),
+    ({"filters": ["custom-term"]}, "filters[0].id"),
+    ({"requestParameters": {"referenceName": "1"}}, "requestParameters.referenceName"),
+    ({"datasetIds": ["GDI-XX-NONE-1"]}, "datasetIds"),
+])
+async def test_a_dataset_filter_the_node_cannot_evaluate_is_refused_by_name(ask, query, field):
+    document = await ask(body={"meta": {}, "query": query}, path="/api/datasets", status=400)
+    assert field in document["error"]["errorMessage"]
+
+
+# --- variantType: the spec's copy-number terms ----------------------------------------------
+
+DELETIONS = [(199, 203, "ACGT", "A"), (499, 2000, "T", "N"), (799, 801, "TC", "T")]
+DUPLICATIONS = [(599, 900, "T", "N")]
+
+
+@pytest.mark.parametrize("term,expected", [
+    ("EFO:0030067", DELETIONS), ("EFO:0030068", DELETIONS), ("EFO:0020073", DELETIONS),
+    ("EFO:0030069", DELETIONS), ("SO:0001743", DELETIONS), ("DEL", DELETIONS),
+    ("EFO:0030070", DUPLICATIONS), ("EFO:0030071", DUPLICATIONS), ("EFO:0030072", DUPLICATIONS),
+    ("EFO:0030073", DUPLICATIONS), ("SO:0001742", DUPLICATIONS), ("efo:0030070", DUPLICATIONS),
+    ("SO:0001019", sorted(DELETIONS + DUPLICATIONS)),
+    ("EFO:0030066", sorted(DELETIONS + DUPLICATIONS)),
+])
+async def test_copy_number_terms_select_the_variant_types_they_stand_for(ask, term, expected):
+    document = await ask(_record(referenceName="1", start=0, end=5000, variantType=term))
+    assert _found(document) == expected
+
+
+async def test_a_term_that_names_no_variant_type_is_refused(ask):
+    document = await ask({"referenceName": "1", "start": 0, "end": 10,
+                          "variantType": "EFO:0030065"}, status=400)
+    assert "variantType" in document["error"]["errorMessage"]
+
+
+# --- trimmed alleles ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("trimmed,padded,expected", [
+    ({"start": 200, "referenceBases": "CGT", "alternateBases": ""},
+     {"start": 199, "referenceBases": "ACGT", "alternateBases": "A"}, [(199, 203, "ACGT", "A")]),
+    ({"start": 200, "referenceBases": "CNT", "alternateBases": ""},
+     {"start": 199, "referenceBases": "ACGT", "alternateBases": "A"}, [(199, 203, "ACGT", "A")]),
+    ({"start": 300, "referenceBases": "", "alternateBases": "TT"},
+     {"start": 299, "referenceBases": "C", "alternateBases": "CTT"}, [(299, 300, "C", "CTT")]),
+    ({"start": 800, "referenceBases": "C", "alternateBases": ""},            # not TC>G
+     {"start": 799, "referenceBases": "TC", "alternateBases": "T"}, [(799, 801, "TC", "T")]),
+    ({"start": 1200, "referenceBases": "", "alternateBases": "T"},           # not A>GT
+     {"start": 1199, "referenceBases": "A", "alternateBases": "AT"}, [(1199, 1200, "A", "AT")]),
+    ({"start": 800, "alternateBases": ""},                                  # any deletion there
+     {"start": 799, "referenceBases": "TC", "alternateBases": "T"}, [(799, 801, "TC", "T")]),
+    ({"start": "200,201", "end": "203,204", "referenceBases": "CGT", "alternateBases": ""},
+     {"start": "199,200", "end": "203,204", "referenceBases": "ACGT", "alternateBases": "A"},
+     [(199, 203, "ACGT", "A")]),
+])
+async def test_trimmed_alleles_find_what_the_padded_ones_find(ask, trimmed, padded, expected):
+    for params in (trimmed, padded):
+        assert _found(await ask(_record(referenceName="1", **params))) == expected
+    post = await ask(body={"meta": {}, "query": {
+        "requestParameters": {"referenceName": "1", **{
+            k: [int(x) for x in str(v).split(",")] if k in ("start", "end") else v
+            for k, v in trimmed.items()}},
+        "datasetIds": [A38], "requestedGranularity": "record"}})
+    assert _found(post) == expected
+
+
+async def test_an_empty_alternate_base_in_a_range_asks_for_deletions(ask):
+    document = await ask(_record(referenceName="1", start=0, end=5000, alternateBases=""))
+    assert _found(document) == [(199, 203, "ACGT", "A"), (799, 801, "TC", "T")]
+
+
+def test_trimmed_forms_take_the_fast_path_as_the_full_parser():
+    pairs = [("referenceName", "1"), ("start", "200"), ("referenceBases", "CGT"),
+             ("alternateBases", "")]
+    fast = query_from_get(pairs)
+    assert fast == to_query(parse_get(pairs))
+    assert (fast.start, fast.reference_bases, fast.alternate_bases, fast.variant_types) == (
+        (199,), "NCGT", "N", frozenset({"DEL"}))
+    assert fast.echo["g_variant"]["alternateBases"] == ""           # echoed as received
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"start": 200, "referenceBases": "", "alternateBases": ""}, "alternateBases"),
+    ({"start": 200, "end": 300, "referenceBases": ""}, "alternateBases"),
+    ({"start": 0, "referenceBases": "A", "alternateBases": ""}, "start"),
+    ({"start": 200, "referenceBases": "CGT", "alternateBases": "", "variantType": "SNP"},
+     "variantType"),
+    ({"start": 300, "referenceBases": "", "alternateBases": "<INS>"}, "alternateBases"),
+    ({"start": 200, "referenceBases": "XYZ", "alternateBases": ""}, "referenceBases"),
+])
+async def test_trimmed_forms_that_say_nothing_sensible_are_refused(ask, params, field):
+    document = await ask({"referenceName": "1", **params}, status=400)
+    assert field in document["error"]["errorMessage"]
+
+
+# --- assemblies ------------------------------------------------------------------------------
+
+def test_every_patch_level_names_its_assembly():
+    for patch in range(1, 15):
+        assert find_assembly(f"GRCh38.p{patch}") is GRCH38
+        assert find_assembly(f"GCA_000001405.{15 + patch}") is GRCH38
+        assert find_assembly(f"GCF_000001405.{26 + patch}") is GRCH38
+    for patch in range(1, 14):
+        assert find_assembly(f"grch37.P{patch}") is GRCH37
+        assert find_assembly(f"GCA_000001405.{1 + patch}") is GRCH37
+    for version in range(13, 26):
+        assert find_assembly(f"GCF_000001405.{version}") is GRCH37
+    for name, assembly in (("hg38", GRCH38), ("HG19", GRCH37), ("GRCh38", GRCH38),
+                           ("GCA_000001405.15", GRCH38), ("GCA_000001405.1", GRCH37)):
+        assert find_assembly(name) is assembly
+    for unknown in ("GRCh38.p15", "GRCh37.p14", "GRCh38.p0", "GCF_000001405.41",
+                    "GCF_000001405.12", "GCA_000001405.30", "GRCh36", "hg18", "GRCh38p13"):
+        assert find_assembly(unknown) is None, unknown
+
+
+@pytest.mark.parametrize("name", ["GRCh38.p13", "GCF_000001405.39", "hg38", "GRCh38.p14"])
+async def test_the_specs_assembly_names_are_accepted(ask, name):
+    document = await ask({"assemblyId": name, "referenceName": "17", "start": 7577120,
+                          "alternateBases": "A", "requestedGranularity": "count"})
+    assert _sets(document) == {A38: 1}
+
+
+async def test_grch37_patches_are_accepted(ask):
+    for name in ("GRCh37.p13", "GCF_000001405.25"):
+        document = await ask({"assemblyId": name, "referenceName": "17", "start": 7577120,
+                              "alternateBases": "A", "requestedGranularity": "count"})
+        assert _sets(document) == {B37: 1}
+
+
+async def test_a_position_without_an_assembly_is_answered_on_one_assembly(ask):
+    query = {"start": 7577120, "alternateBases": "A", "requestedGranularity": "count",
+             "includeResultsetResponses": "ALL"}
+    shared_name = await ask({**query, "referenceName": "17"})     # the node's default: GRCh38
+    assert set(_sets(shared_name)) == {A38, CONTROLLED}
+    assert shared_name["responseSummary"]["numTotalResults"] == 1     # never 1 + GRCh37's 1
+    grch37_name = await ask({**query, "referenceName": "NC_000017.10"})
+    assert _sets(grch37_name) == {B37: 1}
+    assert (grch37_name["meta"]["receivedRequestSummary"]["requestParameters"]["g_variant"]
+            ["assemblyId"]) == "GRCh37"
+    named = await ask({**query, "referenceName": "17", "datasetIds": B37})
+    assert _sets(named) == {B37: 1}                   # the named dataset's assembly
+    both = await ask({**query, "referenceName": "17", "datasetIds": f"{A38},{B37}"},
+                     status=400)
+    assert "assemblyId" in both["error"]["errorMessage"]
+    no_position = await ask({"requestedGranularity": "count", "variantType": "SNP",
+                             "includeResultsetResponses": "ALL"})
+    assert set(_sets(no_position)) == {A38, B37, CONTROLLED}          # nothing to misplace
+
+
+def _seen(dataset_id: str, assembly: str) -> Seen:
+    row = DatasetRow(id=dataset_id, assembly=assembly, access_level="PUBLIC", title=dataset_id,
+                     description="", variant_count=0, record_count=0, sample_count=0,
+                     max_variant_length=1, source={}, metadata={}, version=1,
+                     created_at=None, updated_at=None)  # type: ignore[arg-type]
+    return Seen(row, "record", "anonymous", DEFAULT_TIERS["anonymous"])
+
+
+def test_the_default_assembly_is_the_nodes_setting():
+    visible = {A38: _seen(A38, "GRCh38"), B37: _seen(B37, "GRCh37")}
+    query = to_query(parse_body({"query": {"requestParameters": {
+        "referenceName": "17", "start": [7577120], "alternateBases": "A"}}}))
+    assert [s.row.id for s in select_datasets(query, visible)] == [A38]
+    assert [s.row.id for s in select_datasets(query, visible, "GRCh37")] == [B37]
+    assert Settings(default_assembly="hg19").default_assembly == "GRCh37"
+    with pytest.raises(ValueError, match="default_assembly"):
+        Settings(default_assembly="mm10")
+
+
+def test_a_request_parameters_schema_and_entry_wrapper_are_read():
+    body = parse_body({"meta": {}, "query": {"requestParameters": {
+        "$schema": "x", "g_variant": {"referenceName": "1", "start": [99],
+                                      "alternateBases": "G"},
+        "datasets": {"datasetIds": [A38]}}}})
+    query = to_query(body)
+    assert (query.start, query.dataset_ids) == ((99,), (A38,))
+    with pytest.raises(RequestError, match="requestParameters"):
+        parse_body({"query": {"requestParameters": {"g_variant": [1]}}})
+
+
+# --- test mode -------------------------------------------------------------------------------
+
+BAD_TOKEN = {"Authorization": "Bearer not.a.token"}
+
+
+async def test_test_mode_answers_without_authentication_and_without_data(ask):
+    query = {"referenceName": "1", "start": 99, "alternateBases": "G",
+             "requestedGranularity": "record"}
+    refused = await ask(query, headers=BAD_TOKEN, status=401)          # security fails closed
+    assert refused["error"]["errorCode"] == 401
+    for document in (await ask({**query, "testMode": "true"}, headers=BAD_TOKEN),
+                     await ask(body={"meta": {}, "query": {
+                         "requestParameters": {"referenceName": "1", "start": [99],
+                                               "alternateBases": "G"},
+                         "requestedGranularity": "record", "testMode": True}},
+                         headers=BAD_TOKEN)):
+        assert document["meta"]["receivedRequestSummary"]["testMode"] is True
+        assert document["responseSummary"] == {"exists": False, "numTotalResults": 0,
+                                               "countPrecision": "exact"}
+        assert document["response"]["resultSets"] == []                # none of the data
+        assert "test mode" in document["info"]["testMode"]
+    false_mode = await ask(body={"meta": {}, "query": {"testMode": False}},
+                           headers=BAD_TOKEN, status=401)
+    assert false_mode["error"]["errorCode"] == 401
+    bad_request = await ask({"testMode": "true", "start": "x"}, headers=BAD_TOKEN, status=400)
+    assert "start" in bad_request["error"]["errorMessage"]             # still understood
+
+
+@pytest.mark.parametrize("path", ["/api/individuals", f"/api/datasets/{A38}/g_variants",
+                                  "/api/g_variants/GRCh38:1:99:A:G", "/api/datasets",
+                                  f"/api/datasets/{A38}/individuals",
+                                  "/api/g_variants/GRCh38:1:99:A:G/individuals",
+                                  "/api/individuals/S1"])
+async def test_every_entry_endpoint_answers_test_mode_empty(ask, path):
+    document = await ask(body={"meta": {}, "query": {"testMode": True}}, path=path,
+                         headers=BAD_TOKEN)
+    assert document["meta"]["receivedRequestSummary"]["testMode"] is True
+    assert document["responseSummary"]["exists"] is False
+    assert not document.get("response", {}).get("collections")
+    assert not document.get("response", {}).get("resultSets")
+    assert "testMode" in document["info"]
+
+
+# --- the network's /configuration and /filtering_terms ----------------------------------------
+
+async def test_the_network_serves_its_configuration(beacon, beacon_schema):
+    document = await (await beacon.get("/network/api/configuration")).json()
+    assert beacon_schema(CONFIGURATION_SCHEMA, document) == []
+    security = document["response"]["securityAttributes"]
+    assert security["securityLevels"] == ["PUBLIC", "REGISTERED", "CONTROLLED"]
+
+
+async def test_the_network_merges_its_peers_filtering_terms(beacon, beacon_schema):
+    node = await (await beacon.get("/api/filtering_terms")).json()
+    for method in ("GET", "POST"):
+        response = await beacon.request(method, "/network/api/filtering_terms",
+                                        json={} if method == "POST" else None)
+        document = await response.json()
+        assert response.status == 200 and beacon_schema(FILTERING_TERMS_SCHEMA, document) == []
+        terms = document["response"]["filteringTerms"]
+        assert [t["id"] for t in terms] == [t["id"] for t in node["response"]["filteringTerms"]]
+        assert all(t["beaconIds"] == ["peer-a", "peer-b"] for t in terms)   # each term once
+        lines = {line["id"]: line["status"] for line in document["info"]["network"]["peers"]}
+        assert lines == {"peer-a": "ok", "peer-b": "ok", "gone": "error"}
+
+
+# --- the API under an alias root ---------------------------------------------------------------
+
+def test_every_api_route_is_mounted_under_the_alias_root(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path, api_alias_roots=[ALIAS, "/v2"]))
+    routes = {(r.method, r.resource.canonical) for r in app.router.routes()}
+    api = {(method, path) for method, path in routes if path == "/api" or
+           path.startswith("/api/")}
+    assert len(api) > 30
+    for root in (ALIAS, "/v2"):
+        assert {(m, root + p.removeprefix("/api")) for m, p in api} <= routes
+
+
+async def test_the_alias_answers_as_the_api(beacon):
+    for method, api_path in [("GET", "/api"), ("GET", "/api/"), ("GET", "/api/info"),
+                             ("GET", "/api/configuration"), ("POST", "/api/filtering_terms"),
+                             ("GET", "/api/datasets"), ("POST", f"/api/datasets/{A38}"),
+                             ("GET", "/api/g_variants/GRCh38:1:99:A:G"),
+                             ("GET", "/api/nothing-here")]:
+        body = {} if method == "POST" else None
+        direct = await beacon.request(method, api_path, json=body)
+        aliased = await beacon.request(method, ALIAS + api_path.removeprefix("/api"), json=body)
+        assert aliased.status == direct.status, api_path
+        if direct.status == 200:
+            assert await aliased.json() == await direct.json(), api_path
+
+
+async def test_the_portals_paths_reach_the_node_under_the_alias(ask):
+    query = {"referenceName": "1", "start": 99, "alternateBases": "G",
+             "requestedGranularity": "count"}
+    assert await ask(query, path=f"{ALIAS}/g_variants") == await ask(query)
+    portal = {"meta": {"apiVersion": "2.0"}, "query": {
+        "requestParameters": {"referenceName": "1", "start": [99], "alternateBases": "G"},
+        "filters": [], "includeResultsetResponses": "HIT", "requestedGranularity": "record",
+        "pagination": {"skip": 0, "limit": 10}}}
+    aliased = await ask(body=portal, path=f"{ALIAS}/individuals")
+    assert _sets(aliased) == _sets(await ask(body=portal, path="/api/individuals"))
+    assert _sets(aliased)[A38] == 2          # both samples carry it
