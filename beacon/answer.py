@@ -24,6 +24,7 @@ from beacon import store
 from beacon.assemblies import ASSEMBLIES, DEFAULT_ASSEMBLY
 from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
+from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
@@ -103,6 +104,21 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
                             "alternateBases": parsed.alt}})
 
 
+def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:
+    """The query on one assembly: a gene (geneId) becomes a range over its span there
+    (beacon/genes.py), still asking for the gene where the VCF's annotations name genes. A
+    symbol the table does not hold is asked of the annotations alone; an HGNC id it does not
+    hold matches nothing (None)."""
+    if query.gene is None:
+        return query
+    found = gene(query.gene, assembly_id)
+    if found is None:
+        return None if query.gene.startswith("HGNC:") else query
+    return dataclasses.replace(query, gene=found.symbol.upper(), kind="range",
+                               reference_name=found.chromosome, start=(found.start,),
+                               end=(found.end,))
+
+
 async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[Seen], *,
                           base_url: str) -> list[DatasetAnswer]:
     """Each dataset's answer, at the most the caller may see of it; `queries` decides where
@@ -114,15 +130,18 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
     for item in answers:
         groups.setdefault((item.dataset.assembly, item.seen.rules.allele_floor), []).append(item)
     for (assembly_id, floor), group in groups.items():
-        chromosome = query.chromosome_on(ASSEMBLIES[assembly_id])
-        if query.reference_name and chromosome is None:
+        on = placed(query, assembly_id)
+        if on is None:
+            continue
+        chromosome = on.chromosome_on(ASSEMBLIES[assembly_id])
+        if on.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
         span = max(item.dataset.max_variant_length for item in group)
-        found = await queries.count(query, [i.dataset.id for i in group], chromosome, span,
+        found = await queries.count(on, [i.dataset.id for i in group], chromosome, span,
                                     floor)
         misses = [item for item in group if item.dataset.id not in found]
-        if misses and query.kind == "sequence" and query.include in ("MISS", "ALL"):
-            ids, at = [i.dataset.id for i in misses], (chromosome, query.start[0], floor)
+        if misses and on.kind == "sequence" and on.include in ("MISS", "ALL"):
+            ids, at = [i.dataset.id for i in misses], (chromosome, on.start[0], floor)
             numbers = await queries.run(False, lambda c, ids=ids, at=at: (
                 store.site_allele_numbers(c, ids, *at)))
             for item in misses:
@@ -133,9 +152,9 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                 continue
             item.count = report(matches.count, item.seen.rules)
             item.rare = is_rare(matches.rarest, item.seen.rules)
-            if item.granularity == "record" and query.limit:
-                rows = await queries.fetch(query, item.dataset.id, chromosome, span, floor,
-                                           query.skip, query.limit)
+            if item.granularity == "record" and on.limit:
+                rows = await queries.fetch(on, item.dataset.id, chromosome, span, floor,
+                                           on.skip, on.limit)
                 item.results = [genomic_variation(r, item.dataset, base_url, item.seen.rules)
                                 for r in rows]
     return answers

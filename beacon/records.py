@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from beacon import populations
+from beacon.annotations import protein_change_forms
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 from beacon.disclosure import Rules
 from beacon.request import RequestError, checked_bases, plain_number
@@ -82,6 +83,50 @@ def _refused(value: str, reason: str) -> RequestError:
     return RequestError("variantInternalId", f"{value!r}: {reason}")
 
 
+# Sequence Ontology ids of the consequence terms SnpEff and VEP write (both use SO names).
+_SO_IDS = {
+    "transcript_ablation": "SO:0001893", "splice_acceptor_variant": "SO:0001574",
+    "splice_donor_variant": "SO:0001575", "stop_gained": "SO:0001587",
+    "frameshift_variant": "SO:0001589", "stop_lost": "SO:0001578", "start_lost": "SO:0002012",
+    "inframe_insertion": "SO:0001821", "inframe_deletion": "SO:0001822",
+    "missense_variant": "SO:0001583", "protein_altering_variant": "SO:0001818",
+    "splice_region_variant": "SO:0001630", "synonymous_variant": "SO:0001819",
+    "stop_retained_variant": "SO:0001567", "coding_sequence_variant": "SO:0001580",
+    "5_prime_UTR_variant": "SO:0001623", "3_prime_UTR_variant": "SO:0001624",
+    "non_coding_transcript_exon_variant": "SO:0001792", "intron_variant": "SO:0001627",
+    "upstream_gene_variant": "SO:0001631", "downstream_gene_variant": "SO:0001632",
+    "intergenic_variant": "SO:0001628", "regulatory_region_variant": "SO:0001566",
+}
+
+
+def molecular_attributes(annotation: str) -> dict[str, Any]:
+    """The Beacon record's molecularAttributes from an ALT's stored ANN/CSQ entries
+    (beacon/vcf.py): its genes, consequences (SO terms; a name without a known SO id is left
+    out, as the model asks for ontology terms) and protein changes in the short form."""
+    entries = orjson.loads(annotation)
+    genes = sorted({e[0] for e in entries if e[0]})
+    effects = sorted({c for e in entries for c in e[2] if c in _SO_IDS})
+    changes = sorted({_short(e[4]) for e in entries if e[4]})
+    attributes: dict[str, Any] = {}
+    if genes:
+        attributes["geneIds"] = genes
+    if effects:
+        attributes["molecularEffects"] = [{"id": _SO_IDS[c], "label": c} for c in effects]
+    if changes:
+        attributes["aminoacidChanges"] = changes
+    return attributes
+
+
+def _short(hgvs_p: str) -> str:
+    """`p.Val600Glu` as researchers type it, `V600E`; a change not in that form as stored."""
+    try:
+        forms = protein_change_forms(hgvs_p)
+    except ValueError:                    # p.? and the like, stored as written
+        return hgvs_p
+    bare = [f for f in forms if not f.startswith("p.")]
+    return min(bare, key=len) if bare else hgvs_p
+
+
 def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
                       rules: Rules | None = None) -> dict[str, Any]:
     """A variant as the Beacon model's record; its frequencies per population (when the
@@ -100,6 +145,8 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
                                       "start": {"type": "Number", "value": row.start_pos},
                                       "end": {"type": "Number", "value": row.end_pos}}}},
     }
+    if row.annotation and (attributes := molecular_attributes(row.annotation)):
+        record["molecularAttributes"] = attributes
     if row.populations:
         frequencies = populations.frequencies(
             [populations.frequency(populations.InPopulation(*p), dataset.assembly,

@@ -15,6 +15,7 @@ in it (inside wins where both are given), `requestParameters` wrapped per entry 
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
 
 Granularity = Literal["boolean", "count", "record"]
@@ -61,7 +63,8 @@ _COPY_NUMBER_TERMS = {
 }
 VARIANT_TYPES: dict[str, frozenset[str]] = {
     **_VCF_TYPES, **{term: _VCF_TYPES[kind] for term, kind in _COPY_NUMBER_TERMS.items()}}
-_UNSUPPORTED = ("geneId", "aminoacidChange", "genomicAlleleShortForm", "mateName")
+_UNSUPPORTED = ("mateName",)
+_GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|HGNC:\d{1,6})$")
 
 
 class RequestError(ValueError):
@@ -233,6 +236,8 @@ class VariantQuery:
     test_mode: bool = False
     echo: dict[str, Any] = field(default_factory=dict)
     page: Page = field(default_factory=Page)     # as asked, for the request summary
+    gene: str | None = None                # geneId (upper case): placed per assembly
+    protein_change: str | None = None      # aminoacidChange, canonical (p.Val600Glu)
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None
@@ -401,8 +406,8 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
     q, p = body.query, body.query.requestParameters
     for name in _UNSUPPORTED:
         if getattr(p, name) is not None:
-            raise RequestError(name, "not supported by this node (no annotation data); query "
-                                     "by position instead")
+            raise RequestError(name, "not supported by this node (no mates of breakends are "
+                                     "stored); query by position instead")
     if q.filters and not with_filters:
         raise RequestError("filters", "variants are not filtered by individuals' terms here; "
                                       "filters apply to /api/individuals (see "
@@ -410,10 +415,58 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
     plain = _Parameters(p.assemblyId, p.referenceName, tuple(p.start or ()), tuple(p.end or ()),
                         p.referenceBases, p.alternateBases, p.variantType, p.variantMinLength,
                         p.variantMaxLength)
-    return _variant_query(plain, dataset_ids=q.datasetIds or p.datasetIds,
-                          granularity=q.requestedGranularity, include=q.includeResultsetResponses,
-                          page=Page(q.pagination.skip, q.pagination.limit), test_mode=q.testMode,
-                          echo=p.model_dump(exclude_none=True))
+    if p.genomicAlleleShortForm is not None:
+        plain = _short_form(p.genomicAlleleShortForm, plain)
+    query = _variant_query(plain, dataset_ids=q.datasetIds or p.datasetIds,
+                           granularity=q.requestedGranularity,
+                           include=q.includeResultsetResponses,
+                           page=Page(q.pagination.skip, q.pagination.limit),
+                           test_mode=q.testMode, echo=p.model_dump(exclude_none=True))
+    if p.geneId is None and p.aminoacidChange is None:
+        return query
+    return dataclasses.replace(query, gene=_gene(p.geneId, query),
+                               protein_change=_protein_change(p.aminoacidChange))
+
+
+def _short_form(text: str, given: _Parameters) -> _Parameters:
+    """genomicAlleleShortForm (genomic HGVS, `NC_000017.11:g.7674858C>A`) as the sequence
+    query it names; given alongside positions or alleles it would contradict them."""
+    if given.start or given.end or given.reference_bases or given.alternate_bases:
+        raise RequestError("genomicAlleleShortForm", "give either it or start, end and "
+                                                     "alleles, not both")
+    try:
+        allele = parse_genomic_hgvs(text)
+    except ValueError as exc:
+        raise RequestError("genomicAlleleShortForm", str(exc)) from None
+    stated = find_assembly(given.assembly_id) if given.assembly_id else None
+    if stated and allele.assembly_id and stated.id != allele.assembly_id:
+        raise RequestError("genomicAlleleShortForm", f"{text!r} is on {allele.assembly_id}, "
+                                                     f"not the assemblyId {stated.id}")
+    return dataclasses.replace(given, assembly_id=given.assembly_id or allele.assembly_id,
+                               reference_name=allele.chromosome, start=(allele.start,),
+                               reference_bases=allele.ref, alternate_bases=allele.alt)
+
+
+def _gene(value: str | None, query: VariantQuery) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not _GENE.fullmatch(value):
+        raise RequestError("geneId", f"{value!r} is not an HGNC symbol (e.g. TP53) or id "
+                                     "(HGNC:11998)")
+    if query.kind != "none" or query.reference_name is not None:
+        raise RequestError("geneId", "give either a gene or a position (referenceName, start, "
+                                     "end), not both")
+    return value.upper()
+
+
+def _protein_change(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalise_aminoacid_change(value)
+    except ValueError as exc:
+        raise RequestError("aminoacidChange", str(exc)) from None
 
 
 def parse_body(raw: Any) -> RequestBody:

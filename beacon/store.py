@@ -25,7 +25,7 @@ from beacon.request import VariantQuery
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
                 "ac", "an", "af", "carriers", "carrier_bits", "hom_bits", "missing_bits",
-                "info_populations")
+                "info_populations", "genes", "protein_changes", "annotation")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
@@ -146,6 +146,10 @@ async def index_staging(conn: asyncpg.Connection, table: str) -> None:
     table = _checked(table)
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
+    await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
+                       f"WHERE genes IS NOT NULL")
+    await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
+                       f"WHERE protein_changes IS NOT NULL")
     await conn.execute(f"ANALYZE {table}")
 
 
@@ -227,6 +231,7 @@ class VariantRow:
     an: int | None
     af: float | None
     info_populations: str | None = None      # a sites-only file's (JSON, beacon/vcf.py)
+    annotation: str | None = None            # its ANN/CSQ entries (JSON, beacon/vcf.py)
     # per population of the dataset (beacon/populations.py InPopulation's fields, in order);
     # None without genotypes
     populations: list[list[Any]] | None = None
@@ -287,6 +292,15 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
             condition, value = _bases_condition(column, bases)
             conditions.append(condition)
             args.append(value)
+    if query.gene:
+        # placed on the gene's span (beacon/answer.py placed): what the VCF's annotations put
+        # in the gene, or, in a file without annotations, whatever lies in its span
+        conditions.append("(genes IS NULL OR {} = ANY(genes))" if query.kind == "range"
+                          else "{} = ANY(genes)")
+        args.append(query.gene)
+    if query.protein_change:
+        conditions.append("{} = ANY(protein_changes)")
+        args.append(query.protein_change)
     if query.variant_types:
         conditions.append("variant_type = ANY({}::text[])")
         args.append(sorted(query.variant_types))

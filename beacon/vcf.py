@@ -26,6 +26,7 @@ from pathlib import Path
 import pysam
 from asyncpg import BitString
 
+from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import Assembly
 
 _BASES = re.compile(r"^[ACGTN]+$")
@@ -79,6 +80,7 @@ class VcfLayout:
     # INFO counts per population a sites-only file declares: label -> {AC, AN, nhomalt,
     # nhemi: INFO key}, for labels of the Genome of Europe form (beacon/populations.py)
     population_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    annotation: AnnotationLayout | None = None    # the header's SnpEff ANN / VEP CSQ
 
     @property
     def indexed(self) -> bool:
@@ -193,6 +195,10 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
     with open_vcf(path) as vf:
         header = vf.header
         info = header.info
+        try:
+            annotation = AnnotationLayout.from_header(header)
+        except ValueError as exc:
+            raise VcfProblem(path, f"annotation header: {exc}") from None
         counts = (("AC" in info and info["AC"].number == "A")
                   and ("AN" in info and info["AN"].number == 1)
                   and ("nhomalt" in info and info["nhomalt"].number == "A"))
@@ -206,7 +212,8 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
                            sample_names=tuple(header.samples),
                            contigs=_place_contigs(path, header, assembly),
                            indexed_contigs=indexed, info_counts=bool(counts),
-                           population_keys=population_keys(info) if not header.samples else {})
+                           population_keys=population_keys(info) if not header.samples else {},
+                           annotation=annotation)
     for contig in layout.indexed_contigs:
         if layout.contigs.get(contig) is None and assembly.normalise(contig) is None:
             raise VcfProblem(path, f"contig {contig!r} has records but cannot be placed on "
@@ -248,6 +255,17 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
         if None not in values:
             rows[label] = values
     return json.dumps(rows, separators=(",", ":")) if rows else None
+
+
+def _annotation_columns(entries: tuple[Annotation, ...]
+                        ) -> tuple[list[str], list[str], str | None]:
+    """An ALT's annotation as stored: its genes (upper case, for geneId), its protein
+    changes (canonical, for aminoacidChange), and the entries as JSON for its record."""
+    genes = sorted({e.gene.upper() for e in entries if e.gene})
+    changes = sorted({e.hgvs_p for e in entries if e.hgvs_p})
+    detail = json.dumps([[e.gene, e.transcript, list(e.consequence), e.hgvs_c, e.hgvs_p]
+                         for e in entries], separators=(",", ":")) if entries else None
+    return genes, changes, detail
 
 
 def contig_length(layout: VcfLayout, contig: str) -> int:
@@ -401,7 +419,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     placed = dict(layout.contigs)
     lengths = layout.assembly.lengths
     first = region.start if region else -1
-    fast = not options.use_genotypes and layout.info_counts and not layout.population_keys
+    fast = (not options.use_genotypes and layout.info_counts and not layout.population_keys
+            and layout.annotation is None)
     mark = options.htslib_log.mark() if options.htslib_log else 0
     while True:
         try:
@@ -427,7 +446,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 stats.rows += 1
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
                 yield (chrom, start, start + 1, ref, alts[0], "SNP", 1, count, an,
-                       count / an if an else None, carriers, None, None, None, None)
+                       count / an if an else None, carriers, None, None, None, None,
+                       None, None, None)
                 continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
@@ -491,6 +511,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
             if options.samples_available:
                 raise
             ac, an, carriers = [None] * (len(alts) + 1), None, [None] * (len(alts) + 1)
+    per_alt = annotations(layout.annotation, rec) if layout.annotation else []
     rows = []
     for index, raw_alt in enumerate(alts):
         if raw_alt in _NOT_VARIANTS:
@@ -516,7 +537,10 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
         af = count / an if count is not None and an else None
         by_population = (_info_populations(rec, layout.population_keys, index)
                          if layout.population_keys else None)
+        annotated = (_annotation_columns(per_alt[index] if per_alt else ())
+                     if layout.annotation else (None, None, None))
         rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1],
-                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population))
+                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population,
+                     *annotated))
         stats.max_length = max(stats.max_length, end - pos)
     return rows

@@ -7,6 +7,13 @@ AC/AN/AF/nhomalt and GT-only files, and one GRCh37 dataset among GRCh38 ones.
 Each dataset also has a phenopacket for every VCF sample (synthetic_data.phenopackets), for
 individual-level discovery over the same samples: a JSON array, except one dataset written as
 JSON Lines so that both forms are read.
+
+Gene and protein queries are served from the files' own annotations, so some datasets carry
+SnpEff `ANN`, others VEP `CSQ`, and some none (answered from gene coordinates alone); on each
+chromosome that holds genes of `beacon.genes`, a fifth of the random records lie inside them,
+and every file holds the real variants of `synthetic_data.annotate.KNOWN_CHANGES` (TP53
+p.Arg175His, BRAF p.Val600Glu) on its assembly, annotated with their true consequence where
+the file is annotated.
 """
 from __future__ import annotations
 
@@ -14,15 +21,24 @@ import json
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from auth.access import AccessLevel
 from catalogue.metadata import DatasetMetadata
 from catalogue.record import HEALTH_THEME
 from catalogue.vocabulary import EHDS_REGULATION, HUMAN_GENOMIC
+from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.phenopackets import write_phenopackets
-from synthetic_data.vcf import VcfSpec, VcfSummary, sample_names, write_vcf
+from synthetic_data.vcf import (
+    PlantedVariant,
+    VcfSpec,
+    VcfSummary,
+    sample_names,
+    write_vcf,
+)
 
 COUNTRIES: tuple[str, ...] = ("FI", "SE", "ES")
+_GENES_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,7 @@ class _Design:
     description: str
     keywords: tuple[str, ...]
     phenopackets_jsonl: bool = False
+    annotation: Literal["ANN", "CSQ"] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,11 +108,12 @@ _RARE = _Design(
 
 # Per country, the three slots with their file shapes varied so the mix covers every path.
 _DESIGNS: dict[str, tuple[_Design, ...]] = {
-    "FI": (_POPULATION, _CARDIO, _RARE),
+    "FI": (replace(_POPULATION, annotation="ANN"), replace(_CARDIO, annotation="CSQ"), _RARE),
     "SE": (replace(_POPULATION, chr_prefix=False, info_counts=False),
-           replace(_CARDIO, assembly="GRCh37"),
-           replace(_RARE, info_counts=True, phenopackets_jsonl=True)),
-    "ES": (_POPULATION, replace(_CARDIO, chr_prefix=True, info_counts=False),
+           replace(_CARDIO, assembly="GRCh37", annotation="ANN"),
+           replace(_RARE, info_counts=True, phenopackets_jsonl=True, annotation="CSQ")),
+    "ES": (replace(_POPULATION, annotation="CSQ"),
+           replace(_CARDIO, chr_prefix=True, info_counts=False, annotation="ANN"),
            replace(_RARE, chr_prefix=False, info_counts=True)),
 }
 
@@ -164,6 +182,10 @@ def _dataset(outdir: Path, country: str, design: _Design, records: int, samples:
         chr_prefix=design.chr_prefix,
         info_counts=design.info_counts,
         sample_prefix=f"{country}{design.number}_",
+        annotation=design.annotation,
+        genes_share=_GENES_SHARE,
+        planted=tuple(PlantedVariant(k.chromosome, k.pos, k.ref, (k.alt,))
+                      for k in KNOWN_CHANGES if k.assembly_id == design.assembly),
     )
     suffix = "jsonl" if design.phenopackets_jsonl else "json"
     return SyntheticDataset(metadata, spec, folder / f"{identifier}.json",

@@ -1,0 +1,163 @@
+"""Gene, protein and genomic HGVS queries, answered from the VCF's own annotations.
+
+Three generator-made GRCh38 files hold the same planted real variants (TP53 p.Arg175His,
+BRAF p.Val600Glu) among random records, a fifth of them inside genes: one annotated by SnpEff
+(`ANN`), one by VEP (`CSQ`), one not annotated. The oracle reads the files with pysam and a
+split on `|`, never through the node's annotation code.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pysam
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.database import create_pool
+from node.settings import Settings
+from synthetic_data.annotate import KNOWN_CHANGES
+from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
+from tests.beacon_schemas import ERROR_SCHEMA, RECORD_SCHEMA, RESPONSE_SCHEMAS
+from tests.conftest import OPEN_DISCLOSURE, node_database, serve_app
+
+STYLES = {"GDI-FI-SYN-001": "ANN", "GDI-FI-SYN-002": "CSQ", "GDI-FI-SYN-003": None}
+TP53 = (7_661_778, 7_687_550)      # GRCh38, 0-based half-open (beacon/genes/GRCh38.tsv)
+
+
+@pytest.fixture(scope="module")
+async def world(pg_server_url: str, tmp_path_factory) -> AsyncIterator[tuple[ClientSession,
+                                                                             dict[str, Path]]]:
+    directory = tmp_path_factory.mktemp("genes")
+    planted = tuple(PlantedVariant(k.chromosome, k.pos, k.ref, (k.alt,))
+                    for k in KNOWN_CHANGES if k.assembly_id == "GRCh38")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        files = {}
+        for dataset_id, style in STYLES.items():
+            files[dataset_id] = write_vcf(VcfSpec(
+                directory / f"{dataset_id}.vcf.gz", records=4000, samples=8, seed=21,
+                annotation=style, genes_share=0.3, planted=planted,
+                chromosomes=("7", "17"))).path
+            await ingest(db_url, IngestRequest(files[dataset_id], dataset_id, GRCH38,
+                                               AccessLevel.PUBLIC, dataset_id, workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.genes",
+                            data_dir=directory / "node", disclosure=OPEN_DISCLOSURE)
+        pool = await create_pool(db_url, settings)
+        stack.push_async_callback(pool.close)
+        client = await stack.enter_async_context(ClientSession(
+            base_url=await serve_app(stack, create_app(settings, pool))))
+        yield client, files
+
+
+async def _ask(client: ClientSession, parameters: dict[str, Any], granularity: str = "record",
+               status: int = 200) -> dict[str, Any]:
+    async with client.post("/api/g_variants", json={"query": {
+            "requestParameters": parameters, "requestedGranularity": granularity,
+            "includeResultsetResponses": "ALL", "pagination": {"limit": 1000}}}) as response:
+        body = await response.json()
+        assert response.status == status, body
+        return body
+
+
+def _by_dataset(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in body["response"]["resultSets"]}
+
+
+def _tp53_alts(path: Path) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
+    """(every ALT overlapping TP53's span, the ALTs of records whose annotation names TP53)
+    as (0-based start, ALT), from the file itself; multi-allelic records counted for every
+    ALT of theirs (the generator annotates each ALT of a record in a gene)."""
+    overlapping, annotated = set(), set()
+    with pysam.VariantFile(str(path)) as vcf:
+        for rec in vcf.fetch("chr17" if "chr17" in vcf.header.contigs else "17"):
+            alts = [a for a in rec.alts or () if a not in ("*", ".")]
+            if not alts or rec.stop <= TP53[0] or rec.start >= TP53[1]:
+                continue
+            values = [str(v) for key in ("ANN", "CSQ") if key in rec.info
+                      for v in (rec.info[key] if isinstance(rec.info[key], tuple)
+                                else [rec.info[key]])]
+            named = any("|TP53|" in v for v in values)
+            for alt in alts:
+                overlapping.add((rec.start, alt))
+                if named:
+                    annotated.add((rec.start, alt))
+    return overlapping, annotated
+
+
+async def test_a_gene_finds_what_the_annotations_put_in_it(world, beacon_schema):
+    client, files = world
+    body = await _ask(client, {"geneId": "tp53"})
+    assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+    sets = _by_dataset(body)
+    for dataset_id, style in STYLES.items():
+        overlapping, annotated = _tp53_alts(files[dataset_id])
+        expected = annotated if style else overlapping
+        records = sets[dataset_id]["results"]
+        assert sets[dataset_id]["resultsCount"] == len(expected) > 1, dataset_id
+        assert len(records) == len(expected)
+        for record in records:
+            assert beacon_schema(RECORD_SCHEMA, record) == []
+            interval = record["variation"]["location"]["interval"]
+            assert interval["start"]["value"] < TP53[1] and interval["end"]["value"] > TP53[0]
+            if style:
+                assert "TP53" in record["molecularAttributes"]["geneIds"]
+            else:
+                assert "molecularAttributes" not in record
+
+
+@pytest.mark.parametrize("change", ["R175H", "p.R175H", "p.Arg175His", "Arg175His"])
+async def test_a_protein_change_in_every_form_finds_the_planted_variant(world, change):
+    client, _ = world
+    for parameters in ({"aminoacidChange": change},
+                       {"geneId": "TP53", "aminoacidChange": change}):
+        sets = _by_dataset(await _ask(client, parameters))
+        for dataset_id, style in STYLES.items():
+            if style is None:                 # no annotations: no protein change is known
+                assert sets[dataset_id]["exists"] is False
+                continue
+            [record] = [r for r in sets[dataset_id]["results"]
+                        if r["variation"]["location"]["interval"]["start"]["value"]
+                        == 7_675_087]
+            attributes = record["molecularAttributes"]
+            assert attributes["aminoacidChanges"] == ["R175H"]
+            assert {"id": "SO:0001583", "label": "missense_variant"} in \
+                attributes["molecularEffects"]
+
+
+async def test_genomic_hgvs_is_a_sequence_query(world):
+    client, _ = world
+    sets = _by_dataset(await _ask(client, {"genomicAlleleShortForm":
+                                           "NC_000017.11:g.7675088C>T"}, "count"))
+    assert {d: s["resultsCount"] for d, s in sets.items()} == dict.fromkeys(STYLES, 1)
+    sets = _by_dataset(await _ask(client, {"genomicAlleleShortForm": "17:g.7675088C>G"},
+                                  "count"))
+    assert all(s["exists"] is False for s in sets.values())
+
+
+async def test_a_symbol_no_table_or_annotation_knows_finds_nothing(world):
+    client, _ = world
+    sets = _by_dataset(await _ask(client, {"geneId": "NOTAGENE1"}, "count"))
+    assert all(s["exists"] is False for s in sets.values())
+
+
+@pytest.mark.parametrize(("parameters", "field"), [
+    ({"geneId": "TP53; DROP"}, "geneId"),
+    ({"geneId": "TP53", "referenceName": "17", "start": 7_670_000, "end": 7_680_000}, "geneId"),
+    ({"aminoacidChange": "v600e"}, "aminoacidChange"),
+    ({"genomicAlleleShortForm": "NC_000017.11:c.524G>A"}, "genomicAlleleShortForm"),
+    ({"genomicAlleleShortForm": "NC_000017.10:g.7578406C>T", "assemblyId": "GRCh38"},
+     "genomicAlleleShortForm"),
+])
+async def test_malformed_gene_and_protein_queries_are_refused_by_name(world, parameters, field,
+                                                                      beacon_schema):
+    client, _ = world
+    body = await _ask(client, parameters, status=400)
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"].startswith(f"{field}:")
