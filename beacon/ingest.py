@@ -83,6 +83,8 @@ class IngestReport:
     regions: int
     first_skip: str | None
     phenopackets: int = 0               # individuals loaded with a phenopacket
+    # records skipped because their contig is not one of the assembly's chromosomes
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -309,6 +311,8 @@ async def _gather(futures: dict[asyncio.Future, _Job], tracker: _ProgressTracker
             totals.skipped_alleles += stats.skipped_alleles
             totals.max_length = max(totals.max_length, stats.max_length)
             totals.first_skip = totals.first_skip or stats.first_skip
+            for contig, n in stats.elsewhere.items():
+                totals.elsewhere[contig] = totals.elsewhere.get(contig, 0) + n
     return totals
 
 
@@ -358,7 +362,7 @@ async def ingest(db_url: str, request: IngestRequest,
     return IngestReport(request.dataset_id, version, totals.records, totals.rows, layout.samples,
                         totals.skipped_records, totals.skipped_alleles,
                         round(time.monotonic() - began, 3), workers, regions, totals.first_skip,
-                        layout.samples if request.individuals else 0)
+                        layout.samples if request.individuals else 0, totals.elsewhere)
 
 
 def _new_version(request: IngestRequest, layout: VcfLayout,
@@ -366,6 +370,7 @@ def _new_version(request: IngestRequest, layout: VcfLayout,
     source = {"file": request.path.name, "bytes": request.path.stat().st_size,
               "records": totals.records, "skippedRecords": totals.skipped_records,
               "skippedAlleles": totals.skipped_alleles,
+              **({"recordsOffAssembly": totals.elsewhere} if totals.elsewhere else {}),
               **({"individuals": request.individuals.name} if request.individuals else {})}
     return store.DatasetVersion(
         id=request.dataset_id, assembly=request.assembly.id,

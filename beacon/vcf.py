@@ -81,6 +81,9 @@ class VcfLayout:
     # nhemi: INFO key}, for labels of the Genome of Europe form (beacon/populations.py)
     population_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     annotation: AnnotationLayout | None = None    # the header's SnpEff ANN / VEP CSQ
+    # contigs the header lists that are not the assembly's chromosomes (decoys, alts,
+    # unplaced, chrEBV, HLA, UCSC hg19's chrM): their records are skipped and counted
+    elsewhere: dict[str, int] = field(default_factory=dict)   # name -> header length
 
     @property
     def indexed(self) -> bool:
@@ -100,6 +103,7 @@ class ChunkStats:
     rows: int = 0
     skipped_records: int = 0            # invalid records skipped on request
     skipped_alleles: int = 0            # '*', '.', <NON_REF>: not variants
+    elsewhere: dict[str, int] = field(default_factory=dict)   # records per contig off it
     max_length: int = 0
     first_skip: str | None = None
 
@@ -160,22 +164,29 @@ def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
         pysam.set_verbosity(previous)
 
 
-def _place_contigs(path: Path, header: pysam.VariantHeader,
-                   assembly: Assembly) -> dict[str, str]:
-    """Map the header's contigs onto the assembly; a known chromosome of the wrong length
-    means the file is on another assembly, which must stop the ingest."""
+def _place_contigs(path: Path, header: pysam.VariantHeader, assembly: Assembly
+                   ) -> tuple[dict[str, str], dict[str, int]]:
+    """Map the header's contigs onto the assembly: (placed, elsewhere). A chromosome of the
+    wrong length means the file is on another assembly, which must stop the ingest; but the
+    mitochondrion differs between references of one assembly (UCSC hg19's chrM is 16,571
+    bases, the Yoruba sequence; GRCh37's MT the 16,569 rCRS), so a wrong-length one is another
+    sequence, left aside with the decoys, alts and unplaced contigs real headers list."""
     placed: dict[str, str] = {}
+    elsewhere: dict[str, int] = {}
     for name, contig in header.contigs.items():
         chrom = assembly.normalise(name)
-        if chrom is None:
-            continue                                 # decoys, alts: only fatal if used
         length = contig.length
-        if length is not None and length != assembly.length(chrom):
-            raise VcfProblem(path, f"header contig {name} has length {length}, but "
-                                   f"{chrom} on {assembly.id} is {assembly.length(chrom)}: "
-                                   f"the file is not on {assembly.id} (use --assembly)")
-        placed[name] = chrom
-    return placed
+        if chrom is not None and length is not None and length != assembly.length(chrom):
+            if chrom != "MT":
+                raise VcfProblem(path, f"header contig {name} has length {length}, but "
+                                       f"{chrom} on {assembly.id} is {assembly.length(chrom)}: "
+                                       f"the file is not on {assembly.id} (use --assembly)")
+            chrom = None
+        if chrom is None:
+            elsewhere[name] = length or 0
+        else:
+            placed[name] = chrom
+    return placed, elsewhere
 
 
 def _header_lines(path: Path) -> int:
@@ -195,6 +206,7 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
     with open_vcf(path) as vf:
         header = vf.header
         info = header.info
+        placed, elsewhere = _place_contigs(path, header, assembly)
         try:
             annotation = AnnotationLayout.from_header(header)
         except ValueError as exc:
@@ -210,14 +222,10 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
                            header_lines=_header_lines(path) if vf.format == "VCF" else 0,
                            samples=len(header.samples),
                            sample_names=tuple(header.samples),
-                           contigs=_place_contigs(path, header, assembly),
+                           contigs=placed, elsewhere=elsewhere,
                            indexed_contigs=indexed, info_counts=bool(counts),
                            population_keys=population_keys(info) if not header.samples else {},
                            annotation=annotation)
-    for contig in layout.indexed_contigs:
-        if layout.contigs.get(contig) is None and assembly.normalise(contig) is None:
-            raise VcfProblem(path, f"contig {contig!r} has records but cannot be placed on "
-                                   f"{assembly.id}")
     return layout
 
 
@@ -268,9 +276,17 @@ def _annotation_columns(entries: tuple[Annotation, ...]
     return genes, changes, detail
 
 
+def is_elsewhere(layout: VcfLayout, contig: str) -> bool:
+    """Whether a contig's records are not on the assembly's chromosomes (skipped, counted)."""
+    return contig in layout.elsewhere or (
+        contig not in layout.contigs and layout.assembly.normalise(contig) is None)
+
+
 def contig_length(layout: VcfLayout, contig: str) -> int:
-    chrom = layout.contigs.get(contig) or layout.assembly.normalise(contig)
-    assert chrom is not None
+    chrom = None if is_elsewhere(layout, contig) else (
+        layout.contigs.get(contig) or layout.assembly.normalise(contig))
+    if chrom is None:
+        return max(layout.elsewhere.get(contig, 0), 1)
     return layout.assembly.length(chrom)
 
 
@@ -437,6 +453,9 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             options.progress(stats.records, rec.chrom, start)
         alts, ref = rec.alts, rec.ref
         chrom = placed.get(rec.chrom)
+        if chrom is None and is_elsewhere(layout, rec.chrom):
+            stats.elsewhere[rec.chrom] = stats.elsewhere.get(rec.chrom, 0) + 1
+            continue
         if (fast and chrom is not None and alts is not None and len(alts) == 1
                 and ref in _ONE_BASE and alts[0] in _ONE_BASE and start < lengths[chrom]):
             info = rec.info

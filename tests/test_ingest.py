@@ -180,9 +180,6 @@ BAD_INPUTS = {
     "bad_ref_indexed": (lambda d: write_vcf_text(d / "r.vcf", HEADER + GOOD_LINES
                                                  + "chr1\t400\t.\tAXG\tG\t.\t.\t.\tGT\t0|1\t0|0\n"),
                         ["r.vcf.gz:9:", "REF 'AXG'"]),
-    "unplaceable_contig": (lambda d: write_vcf_text(d / "c.vcf", HEADER.replace(
-        "##INFO", "##contig=<ID=chrUn_test,length=5000>\n##INFO") + GOOD_LINES
-        + "chrUn_test\t10\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0|0\n"), ["chrUn_test", "cannot be placed"]),
     "wrong_assembly": (lambda d: write_vcf_text(d / "a.vcf", HEADER.replace(
         "248956422", "249250621") + GOOD_LINES), ["length 249250621", "not on GRCh38"]),
     "beyond_contig_end": (lambda d: write_vcf_text(d / "e.vcf", HEADER + GOOD_LINES
