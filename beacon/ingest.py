@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -35,6 +36,7 @@ from beacon import individuals_store, store
 from beacon.assemblies import Assembly
 from beacon.individuals import individuals_load
 from beacon.phenopackets import read_individuals
+from beacon.prepare import prepare
 from beacon.vcf import (
     ChunkStats,
     HtslibLog,
@@ -85,6 +87,7 @@ class IngestReport:
     phenopackets: int = 0               # individuals loaded with a phenopacket
     # records skipped because their contig is not one of the assembly's chromosomes
     elsewhere: dict[str, int] = field(default_factory=dict)
+    note: str | None = None             # how the file was prepared to be read, if it was
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -335,10 +338,26 @@ async def _precise(problem: VcfProblem, layout: VcfLayout, pool: ProcessPoolExec
 async def ingest(db_url: str, request: IngestRequest,
                  progress: ProgressCallback | None = None) -> IngestReport:
     """Load the file as the new version of the dataset, or raise leaving the old one intact.
-    The database's schema must be current (the caller applies the migrations)."""
-    began = time.monotonic()
+    The database's schema must be current (the caller applies the migrations). A plain-gzip
+    or unindexed file is read through a prepared copy (beacon/prepare.py); its problems are
+    named against the file given."""
     check_dataset_id(request.dataset_id)
-    layout = inspect_vcf(request.path, request.assembly)
+    with tempfile.TemporaryDirectory(prefix="gdi-prepare-") as work:
+        prepared = prepare(request.path, Path(work))
+        try:
+            report = await _ingest(db_url, request, prepared.path, progress)
+        except VcfProblem as problem:
+            if prepared.path == request.path:
+                raise
+            raise VcfProblem(request.path, problem.reason, problem.line,
+                             problem.locus) from None
+    return dataclasses.replace(report, note=prepared.note)
+
+
+async def _ingest(db_url: str, request: IngestRequest, path: Path,
+                  progress: ProgressCallback | None) -> IngestReport:
+    began = time.monotonic()
+    layout = inspect_vcf(path, request.assembly)
     people = individuals_load(layout.sample_names, read_individuals(request.individuals)
                               if request.individuals else None, request.individuals,
                               request.dataset_id)

@@ -1,0 +1,84 @@
+"""Files operators have: plain gzip and bgzip without an index load, and say what was done.
+
+The file given is never changed; a problem in it is named against it, line included, even
+though the node read a prepared copy.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import asyncpg
+import pysam
+import pytest
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from beacon.vcf import VcfProblem
+from node.migrate import NODE_MIGRATIONS, apply_migrations
+
+HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+          "##contig=<ID=chr2,length=242193529>\n"
+          '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+          "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n")
+LINES = "".join(f"chr{c}\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1/1\n"
+                for c in (1, 2) for p in range(1000, 400_000, 10_000))
+
+
+@pytest.fixture
+async def schema(db_url: str) -> str:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await apply_migrations(conn, NODE_MIGRATIONS)
+    finally:
+        await conn.close()
+    return db_url
+
+
+def _plain_gzip(path: Path, text: str) -> Path:
+    with gzip.open(path, "wt") as fh:
+        fh.write(text)
+    return path
+
+
+async def _rows(db_url: str) -> int:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM variants")
+    finally:
+        await conn.close()
+
+
+async def test_plain_gzip_is_recompressed_indexed_and_said(schema, tmp_path):
+    path = _plain_gzip(tmp_path / "cohort.vcf.gz", HEADER + LINES)
+    before = path.read_bytes()
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.note is not None and report.note.startswith("compressed with plain gzip")
+    assert report.regions > 1                         # read in parallel, through an index
+    assert report.rows == await _rows(schema) == LINES.count("\n")
+    assert path.read_bytes() == before and not Path(f"{path}.tbi").exists()
+
+
+async def test_unindexed_bgzip_is_indexed_in_a_copy(schema, tmp_path):
+    text = tmp_path / "cohort.vcf"
+    text.write_text(HEADER + LINES)
+    path = Path(f"{text}.gz")
+    pysam.tabix_compress(str(text), str(path))
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.note is not None and report.note.startswith("no index beside it")
+    assert report.regions > 1 and report.rows == LINES.count("\n")
+    assert not Path(f"{path}.tbi").exists()          # the operator's folder is left alone
+
+
+async def test_a_problem_in_a_prepared_file_names_the_file_given(schema, tmp_path):
+    bad = LINES + "chr2\t500000\t.\tA\t<WHAT>\t.\tPASS\t.\tGT\t0/1\t1/1\n"
+    path = _plain_gzip(tmp_path / "bad.vcf.gz", HEADER + bad)
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                           AccessLevel.PUBLIC, "t", workers=2))
+    line = HEADER.count("\n") + bad.count("\n")
+    assert str(problem.value).startswith(f"{path}:{line}: ALT '<WHAT>'")
+    assert await _rows(schema) == 0
