@@ -220,7 +220,8 @@ def plan_regions(layout: VcfLayout) -> list[Region | None]:
         length = contig_length(layout, contig)
         pieces = max(1, math.ceil(length / REGION_BP))
         step = math.ceil(length / pieces)
-        regions.extend(Region(contig, s, min(s + step, length)) for s in range(0, length, step))
+        regions.extend(Region(contig, s, min(s + step, length), s + step >= length)
+                       for s in range(0, length, step))
     return regions
 
 

@@ -63,6 +63,8 @@ class Region:
     contig: str          # as spelt in the file
     start: int           # 0-based; records *starting* in [start, end) belong to the region
     end: int
+    last: bool = False   # the contig's last region also reads records beyond its end, which
+                         # are invalid and must be named, not silently left unread
 
 
 @dataclass(frozen=True)
@@ -426,7 +428,9 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
     records of real files, take an inlined path; everything else goes through `_rows_of`."""
     with nullcontext(vf) if vf is not None else open_vcf(
             layout.path, drop_samples=not options.use_genotypes) as handle:
-        records = handle.fetch(region.contig, region.start, region.end) if region else handle
+        records = (handle.fetch(region.contig, region.start,
+                                None if region.last else region.end)
+                   if region else handle)
         yield from _read(layout, region, iter(records), options, stats)
 
 
