@@ -13,21 +13,23 @@ records are only for a caller granted the dataset.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from asyncpg import BitString
 
 from auth.policy import lowest
 from beacon import individuals_store, store
-from beacon.answer import DatasetAnswer
+from beacon.answer import DatasetAnswer, placed
 from beacon.assemblies import ASSEMBLIES
 from beacon.datasets import Seen
 from beacon.disclosure import is_rare, report_individuals
 from beacon.durations import duration_days
-from beacon.filters import AGE, ONSET, Filter, conditions, parse_filters
+from beacon.filters import AGE, ONSET, Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import IndividualsLoad, Selection
 from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
@@ -83,12 +85,14 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
     rows, values, labels = [], [], {}
     held: Counter[str] = Counter()
     valued: Counter[str] = Counter()
+    members = _Members(len(samples))
     for index, sample in enumerate(samples):
         individual = by_id.get(sample) or Individual(id=sample, record=0)
         terms = _terms(individual)
         closure = set(terms)
         for term in terms:
             closure |= ancestors(term)
+        members.add(index, terms, closure)
         rows.append((index, sample, individual.sex, individual.country_of_birth, sorted(terms),
                      sorted(closure), orjson.dumps(beacon_record(individual)).decode()))
         own = _values(individual)
@@ -102,7 +106,38 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
                for name, n in valued.items()]
     groups = population_rows([(r[0], r[2], r[3]) for r in rows], len(samples), dataset_id)
     populations = [(label, n, *rest) for n, (label, *rest) in enumerate(groups)]
-    return IndividualsLoad(rows, values, sorted(listed), populations if samples else [])
+    return IndividualsLoad(rows, values, sorted(listed), populations if samples else [],
+                           members.rows())
+
+
+class _Members:
+    """Per term of any individual's ancestry, which individuals hold it exactly and which
+    with its descendants: bit i (from the left, as get_bit counts, the order of the carrier
+    bits) for sample_index i."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
+        self.exact: dict[str, bytearray] = {}
+        self.descendants: dict[str, bytearray] = {}
+
+    def _set(self, bits: dict[str, bytearray], terms: Iterable[str], index: int) -> None:
+        byte, mask = index >> 3, 0x80 >> (index & 7)
+        for term in terms:
+            row = bits.get(term)
+            if row is None:
+                row = bits[term] = bytearray((self.samples + 7) // 8)
+            row[byte] |= mask
+
+    def add(self, index: int, terms: Iterable[str], closure: Iterable[str]) -> None:
+        self._set(self.exact, terms, index)
+        self._set(self.descendants, closure, index)
+
+    def rows(self) -> list[tuple[str, BitString, BitString]]:
+        """(term, exact, descendants) rows for `term_members`, by term."""
+        none = bytes((self.samples + 7) // 8)
+        return [(term, BitString.frombytes(bytes(self.exact.get(term, none)), self.samples),
+                 BitString.frombytes(bytes(below), self.samples))
+                for term, below in sorted(self.descendants.items())]
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -123,7 +158,8 @@ class IndividualsQuery:
         return (v.kind != "none" or v.reference_name is not None
                 or v.reference_bases is not None or v.alternate_bases is not None
                 or v.variant_types is not None or v.min_length is not None
-                or v.max_length is not None)
+                or v.max_length is not None or v.gene is not None
+                or v.protein_change is not None)
 
 
 def individuals_query(body: RequestBody, *, purpose: str | None = None,
@@ -147,26 +183,49 @@ def _key(query: IndividualsQuery, chromosome: str | None) -> str:
     alongside (the SQL's range bound does), so it cannot be varied to draw fresh noise."""
     v = query.variant
     variant = ((chromosome, v.kind, v.start, v.end, v.reference_bases, v.alternate_bases,
-                sorted(v.variant_types or ()), v.min_length, v.max_length)
-               if query.has_variant else None)
+                sorted(v.variant_types or ()), v.min_length, v.max_length, v.gene,
+                v.protein_change) if query.has_variant else None)
     return repr((variant, query.filters, query.individual_id))
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
                floor: int) -> Selection | None:
-    """None when the query's chromosome is not on this assembly (nothing can match)."""
+    """None when the query's chromosome is not on this assembly (nothing can match).
+
+    A count whose filters are all ontology terms (none, with a variant condition) and that
+    names no individual takes the bits path (beacon/individuals_store.py): each filter's
+    argument is its term id either way, so the arguments are the same for both paths."""
     filter_conditions, filter_args = conditions(query.filters)
+    terms = _term_columns(query)
     if query.individual_id is not None:
         filter_conditions += ("i.id = {}",)
         filter_args.append(query.individual_id)
     if not query.has_variant:
         return Selection(None, filter_conditions, [dataset_ids, *filter_args],
-                         _key(query, None))
-    chromosome = query.variant.chromosome_on(ASSEMBLIES[assembly])
-    if query.variant.reference_name and chromosome is None:
+                         _key(query, None), terms)
+    on = placed(query.variant, assembly)           # a gene: its span on this assembly
+    if on is None:
         return None
-    variant, args = store.variant_conditions(query.variant, dataset_ids, chromosome, span, floor)
-    return Selection(variant, filter_conditions, [*args, *filter_args], _key(query, chromosome))
+    chromosome = on.chromosome_on(ASSEMBLIES[assembly])
+    if on.reference_name and chromosome is None:
+        return None
+    variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor)
+    return Selection(variant, filter_conditions, [*args, *filter_args],
+                     _key(dataclasses.replace(query, variant=on), chromosome), terms)
+
+
+def _term_columns(query: IndividualsQuery) -> tuple[str, ...] | None:
+    """The `term_members` column each filter reads, when the bits path can answer the
+    count: every filter an ontology term, no individual id, and something asked (no
+    condition at all counts everyone: the rows path)."""
+    if query.individual_id is not None or not (query.filters or query.has_variant):
+        return None
+    columns = []
+    for item in query.filters:
+        if not isinstance(item, TermFilter):
+            return None
+        columns.append("descendants" if item.descendants else "exact")
+    return tuple(columns)
 
 
 async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets: list[Seen]

@@ -3,12 +3,22 @@ paging those a query selects, and the filtering terms they hold.
 
 A query's individuals are one statement: the variants it matches (the same conditions as a
 variant query, allele floor included: beacon/store.py) are folded into one bit string per
-dataset with `bit_or` over their carrier bits, and the dataset's individuals are filtered by
-their bit in it and by the filters' conditions (beacon/filters.py). No carrier list ever
-leaves the database. docs/design/storage.md ("Individuals") has the measurements.
+dataset with `bit_or` over their carrier bits. Then one of two paths:
+
+- **bits** (every filter an ontology term, no individual id): the count is
+  `bit_count(hits & t1 & t2 ...)`, each `t` the term's row of `term_members` (which
+  individuals hold it, exactly or with descendants, as bits over the samples). No
+  individual's row is read; a term the dataset does not hold leaves the dataset out.
+- **rows** (alphanumeric filters, an individual id, record pages): the dataset's individuals
+  are filtered by their bit in the hits and by the filters' conditions (beacon/filters.py).
+
+No carrier list ever leaves the database. The count noise's set digest is one function of
+the matched set, the set's bit string over the dataset's samples, whichever path found it
+(`_set_digest`). docs/design/storage.md ("Individuals") has the measurements.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +30,7 @@ VALUE_COLUMNS = ("dataset_id", "sample_index", "field", "value")
 TERM_COLUMNS = ("dataset_id", "id", "label", "kind", "individuals")
 POPULATION_COLUMNS = ("dataset_id", "label", "position", "members", "males", "size",
                       "male_count")
+MEMBER_COLUMNS = ("dataset_id", "term", "exact", "descendants")
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class IndividualsLoad:
     values: list[tuple]         # VALUE_COLUMNS without dataset_id
     terms: list[tuple]          # TERM_COLUMNS without dataset_id
     populations: list[tuple]    # POPULATION_COLUMNS without dataset_id
+    members: list[tuple]        # MEMBER_COLUMNS without dataset_id: every term of any ancestry
 
 
 async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLoad) -> None:
@@ -38,10 +50,12 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
     await conn.execute("DELETE FROM individuals WHERE dataset_id = $1", dataset_id)
     await conn.execute("DELETE FROM individual_terms WHERE dataset_id = $1", dataset_id)
     await conn.execute("DELETE FROM populations WHERE dataset_id = $1", dataset_id)
+    await conn.execute("DELETE FROM term_members WHERE dataset_id = $1", dataset_id)
     for table, columns, rows in (("individuals", INDIVIDUAL_COLUMNS, load.individuals),
                                  ("individual_values", VALUE_COLUMNS, load.values),
                                  ("individual_terms", TERM_COLUMNS, load.terms),
-                                 ("populations", POPULATION_COLUMNS, load.populations)):
+                                 ("populations", POPULATION_COLUMNS, load.populations),
+                                 ("term_members", MEMBER_COLUMNS, load.members)):
         if rows:
             await conn.copy_records_to_table(table, columns=columns,
                                              records=((dataset_id, *row) for row in rows))
@@ -52,50 +66,107 @@ class Selection:
     """Which individuals a query selects: its variant conditions (None: no variant
     condition) and its filters' conditions, each with `{}` where its argument goes, and the
     arguments in that order. The datasets are the variant conditions' first argument, or the
-    first of the filters' when there is no variant condition."""
+    first of the filters' when there is no variant condition.
+
+    `terms`, when every filter is an ontology term (one argument each, its id) and something
+    is asked: for each filter in order, the `term_members` column it reads (`exact` or
+    `descendants`), and the count takes the bits path; None: the rows path."""
 
     variant: tuple[str, ...] | None
     filters: tuple[str, ...]
     args: list[object]
     key: str            # the question as normalised, without its datasets: a noise seed
+    terms: tuple[str, ...] | None = None
+
+
+def _numbering() -> Callable[[Sequence[str]], str]:
+    """ANDs conditions, each `{}` (a condition may hold several) the next $n, in order,
+    counting on across calls."""
+    numbers = iter(range(1, 1000))
+
+    def numbered(conditions: Sequence[str]) -> str:
+        return " AND ".join(c.format(*(f"${next(numbers)}" for _ in range(c.count("{}"))))
+                            for c in conditions)
+
+    return numbered
+
+
+_HITS = ("(SELECT dataset_id, bit_or(carrier_bits) AS bits FROM variants "
+         "WHERE {} AND carrier_bits IS NOT NULL GROUP BY dataset_id) AS h")
 
 
 @lru_cache(maxsize=256)
 def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> str:
-    numbers = iter(range(1, 1000))
-
-    def numbered(conditions: list[str] | tuple[str, ...]) -> str:
-        """Each `{}` (a condition may hold several) becomes the next $n, in order."""
-        return " AND ".join(c.format(*(f"${next(numbers)}" for _ in range(c.count("{}"))))
-                            for c in conditions)
-
+    numbered = _numbering()
     if variant is None:
         return "FROM individuals i WHERE " + numbered(["i.dataset_id = ANY({}::text[])",
                                                        *filters])
     hits = numbered(variant)
-    return (f"FROM (SELECT dataset_id, bit_or(carrier_bits) AS bits FROM variants "
-            f"WHERE {hits} AND carrier_bits IS NOT NULL GROUP BY dataset_id) AS h "
-            f"JOIN individuals i ON i.dataset_id = h.dataset_id WHERE "
-            + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters]))
+    return (f"FROM {_HITS.format(hits)} JOIN individuals i ON i.dataset_id = h.dataset_id "
+            "WHERE " + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters]))
 
 
 # The two seeds of a count's noise (beacon/disclosure.py report_individuals), hashes keyed by
 # the node's secret, which never leaves the database: which individuals matched (the same set
 # draws the same noise), and the query as normalised (the same question draws the same noise).
+# The set is spelt as its bit string over the dataset's samples ('0'/'1', sample order), one
+# spelling for both paths: a question reworded to take the other path (a vacuous value filter
+# added) must not draw a second, independent set noise to average with the first.
 _SECRET = "(SELECT secret FROM disclosure_secret)"
-_SET_DIGEST = (f"md5({_SECRET} || i.dataset_id || ':' "
-               "|| string_agg(i.sample_index::text, ',' ORDER BY i.sample_index))")
+
+
+def _set_digest(dataset: str, bits: str) -> str:
+    return f"md5({_SECRET} || {dataset} || ':' || {bits})"
+
+
+@lru_cache(maxsize=256)
+def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int) -> str:
+    """The rows path: the matched individuals in sample order, each spelt as the zeros since
+    the previous one and a '1', the whole padded with zeros to the dataset's sample count;
+    the same text as the bits path's `bits::text`, without a row per unmatched individual."""
+    gap = ("i.sample_index - 1 - coalesce(lag(i.sample_index) OVER (PARTITION BY i.dataset_id "
+           "ORDER BY i.sample_index), -1)")
+    bits = ("rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
+            "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id), '0')")
+    return (f"SELECT m.dataset_id, count(*), {_set_digest('m.dataset_id', bits)}, "
+            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text) "
+            f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
+            f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
+
+
+@lru_cache(maxsize=256)
+def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: int) -> str:
+    """The bits path: per dataset, the hits (or, with no variant condition, the first
+    term's bits) ANDed with each term's row; a dataset without a row for a term has none."""
+    numbered = _numbering()
+    if variant is None:
+        assert terms, "the bits path needs a variant condition or a term"
+        source, dataset, bits = "term_members t0", "t0.dataset_id", []
+        joined = range(1, len(terms))
+        where = " WHERE " + numbered(["t0.dataset_id = ANY({}::text[])", "t0.term = {}"])
+    else:
+        source, dataset, bits = _HITS.format(numbered(variant)), "h.dataset_id", ["h.bits"]
+        joined, where = range(len(terms)), ""
+    joins = "".join(f" JOIN term_members t{n} ON t{n}.dataset_id = {dataset} AND "
+                    + numbered([f"t{n}.term = {{}}"]) for n in joined)
+    bits += [f"t{n}.{column}" for n, column in enumerate(terms)]
+    # OFFSET 0 keeps the subquery whole, so the AND is made once per dataset, not once for
+    # each of the three expressions that read it.
+    return (f"SELECT s.dataset_id, bit_count(s.bits), "
+            f"{_set_digest('s.dataset_id', 's.bits::text')}, "
+            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text) "
+            f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits "
+            f"FROM {source}{joins}{where} OFFSET 0) AS s WHERE bit_count(s.bits) > 0")
 
 
 async def count(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection
                 ) -> dict[str, tuple[int, str, str]]:
     """How many individuals the selection holds, per dataset (datasets with none absent),
     with the keyed digests of which ones and of the question."""
-    n = len(selection.args) + 1
-    rows = await conn.fetch(f"SELECT i.dataset_id, count(*), {_SET_DIGEST}, "
-                            f"md5({_SECRET} || i.dataset_id || ':' || ${n}::text) "
-                            f"{_from_where(selection.variant, selection.filters)} "
-                            f"GROUP BY i.dataset_id", *selection.args, selection.key)
+    key = len(selection.args) + 1
+    sql = (_rows_count(selection.variant, selection.filters, key) if selection.terms is None
+           else _bits_count(selection.variant, selection.terms, key))
+    rows = await conn.fetch(sql, *selection.args, selection.key)
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 

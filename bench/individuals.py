@@ -2,18 +2,29 @@
 next to the bare SQL that computes it?
 
 An individuals count with a variant condition is one statement (beacon/individuals_store.py):
-`bit_or` over the matching variants' carrier bits, then a scan of the dataset's individuals
-testing each one's bit and the filters. At 10,000 individuals the carrier bits are 1,250 bytes
-a variant, and the scan reads every individual, so this is the database-heavy end of the node's
-queries; the question is whether the node adds much on top, and whether p99 stays usable.
+`bit_or` over the matching variants' carrier bits (1,250 bytes a variant at 10,000
+individuals), then, when every filter is an ontology term, `bit_count` of that ANDed with each
+term's bits from `term_members` (the bits path), else a scan of the dataset's individuals
+testing each one's bit and the filters (the rows path). The benchmark's filters are ontology
+terms, so it measures the bits path; the EXPLAIN at the end shows the rows path's statement
+for the same question beside it. The question is whether the node adds much on top of the
+statement, and whether p99 stays usable.
 
 Run from the repository root with the project's virtualenv and wrk on PATH:
 
     python bench/individuals.py [--records 1000000] [--individuals 10000] [--requests 3000]
                                 [--repeat 3] [--connections 8] [--time-cap 60] [--quick]
                                 [--workdir bench/out] [--database-url URL] [--workers N]
+                                [--profile]
 
 --quick is a smoke run: 100,000 records x 1,000 individuals, 500 requests, one round.
+--profile measures instead where the node's CPU goes on the sequence bodies, in-process (no
+wrk, no HTTP parsing), as bench/handler_steps.py does: this process's CPU per request for
+steps that each add a piece of the node's path (the floor's statement; + body parsing; +
+individuals_query; + dataset selection; + answer_individuals; the handler; the application
+with its middleware), --requests per step, --repeat rounds interleaved; then cProfile on a
+CPU clock of the application path: the functions with the most own time, and the node's
+own steps with their cumulative shares.
 
 Data. A VCF of 1M records x 10,000 samples would be ~40 GB of text, and ingest is not what
 is measured here, so the dataset is generated straight into the real schema, the way ingest
@@ -28,10 +39,14 @@ carrier per variant; carrier_bits/hom_bits are `asyncpg.BitString`s (sample i = 
 left, numpy packbits), carriers/ac/an/af counted from the bits. Individuals are
 synthetic_data.phenopackets (seed 1, country FI) read back with beacon.phenopackets and
 turned into rows by `beacon.individuals.individuals_load`, so terms, ancestry and values are
-what ingest stores. The database is cached: an embedded PostgreSQL whose data directory is
-bench/out/individuals-pg-<records>x<individuals>-seed1 (git-ignored), kept (stopped) between
-runs; the dataset row records how long generating it took. --database-url uses another
-server (the dataset is cached in it the same way).
+what ingest stores (term bits included). The database is cached: an embedded PostgreSQL whose
+data directory is bench/out/individuals-pg-<records>x<individuals>-seed1 (git-ignored), kept
+(stopped) between runs; the dataset row records how long generating it took and the schema
+(the last migration, and a digest of every migration's text) it was generated under: a cache
+from another schema is generated anew, the script says so, since what ingest writes may have
+changed with it (in its own embedded database from an empty schema, so that a migration
+edited in place applies too). --database-url uses another server (the dataset is cached in
+it the same way; a stale one is regenerated after migrating forward, nothing dropped).
 
 Queries, all `POST /api/individuals` at count granularity with the filters female
 (NCIT:C16576) and hypertension (NCIT:C3117):
@@ -56,8 +71,8 @@ Before timing, the node's count for every body is checked against the floor stat
 Printed: the table, node / floor req/s (target >= 0.8) and node p99 (target < 50 ms) per
 query, storage per variant (pg_total_relation_size of the dataset's partition, indexes and
 TOAST included, / variant rows) and per individual ((individuals + individual_values) /
-individuals), the machine, the generation time and the run's wall time, and EXPLAIN
-(ANALYZE, BUFFERS) of one statement of each kind.
+individuals) and of the term bits (term_members), the machine, the generation time and the
+run's wall time, and EXPLAIN (ANALYZE, BUFFERS) of one statement of each kind, on each path.
 """
 from __future__ import annotations
 
@@ -131,6 +146,8 @@ def chromosome_rows(index: int, chromosome: str, n: int, length: int, samples: i
     import numpy as np
     from asyncpg import BitString
 
+    from beacon.store import COPY_COLUMNS
+
     rng = np.random.default_rng([seed, index])
     drawn = np.unique(rng.integers(1, length - 1, n + n // 10 + 16))
     starts = np.sort(rng.choice(drawn, n, replace=False))
@@ -156,10 +173,13 @@ def chromosome_rows(index: int, chromosome: str, n: int, length: int, samples: i
         ac = carriers + homs
         for j in range(m):
             start = int(starts[lo + j])
-            yield (chromosome, start, start + 1, bases[ref_codes[lo + j]],
-                   bases[alt_codes[lo + j]], "SNP", 1, int(ac[j]), an, float(ac[j]) / an,
-                   int(carriers[j]), BitString.frombytes(carrier_packed[j].tobytes(), samples),
-                   BitString.frombytes(hom_packed[j].tobytes(), samples))
+            row = {"chromosome": chromosome, "start_pos": start, "end_pos": start + 1,
+                   "ref": bases[ref_codes[lo + j]], "alt": bases[alt_codes[lo + j]],
+                   "variant_type": "SNP", "length": 1, "ac": int(ac[j]), "an": an,
+                   "af": float(ac[j]) / an, "carriers": int(carriers[j]),
+                   "carrier_bits": BitString.frombytes(carrier_packed[j].tobytes(), samples),
+                   "hom_bits": BitString.frombytes(hom_packed[j].tobytes(), samples)}
+            yield tuple(row.get(c) for c in COPY_COLUMNS)    # missing_bits etc. NULL
 
 
 def copy_chromosome(url: str, table: str, index: int, chromosome: str, n: int, length: int,
@@ -205,11 +225,27 @@ def individuals_rows(workdir: Path, samples: list[str]) -> Any:
 
     path = workdir / f"individuals-phenopackets-{len(samples)}-seed{SEED}.json"
     write_phenopackets(path, samples, COUNTRY, SEED)
-    return individuals_load(samples, read_individuals(path), None)
+    return individuals_load(samples, read_individuals(path), None, DATASET)
 
 
-async def cached_generation(url: str, records: int, individuals: int) -> dict[str, Any] | None:
-    """The dataset's source facts if this database already holds the generated dataset."""
+def schema_version() -> str:
+    """The schema the code expects: its last migration (node.migrate) and a digest of every
+    migration's text, so a migration edited in place counts as another schema too."""
+    import hashlib
+
+    from node.migrate import available_migrations
+    found = available_migrations()
+    digest = hashlib.sha256("".join(f"{m.version}{m.name}\n{m.sql}" for m in found).encode())
+    return f"{found[-1].version:04d}_{found[-1].name}/{digest.hexdigest()[:12]}"
+
+
+async def cached_generation(url: str, records: int, individuals: int, *, own: bool
+                            ) -> dict[str, Any] | None:
+    """The dataset's source facts if this database already holds the generated dataset,
+    under the code's schema. One generated under another schema is not: in the script's own
+    embedded database (`own`) the schema is dropped, so that the generation migrates from
+    nothing (a migration edited in place would otherwise not be applied again); another
+    server is only migrated forward."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -218,15 +254,22 @@ async def cached_generation(url: str, records: int, individuals: int) -> dict[st
             return None
         row = await conn.fetchrow("SELECT variant_count, sample_count, source::text FROM "
                                   "datasets WHERE id = $1", DATASET)
+        if row is None:
+            return None
+        source = json.loads(row[2])
+        if (source.get("generator") != GENERATOR or row[0] != records
+                or row[1] != individuals):
+            return None
+        if source.get("schema") == schema_version():
+            return source
+        print(f"cached dataset was generated under schema {source.get('schema', 'unrecorded')}, "
+              f"the code's is {schema_version()}: generating it anew"
+              f"{' in an empty schema' if own else ''}", flush=True)
+        if own:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        return None
     finally:
         await conn.close()
-    if row is None:
-        return None
-    source = json.loads(row[2])
-    if (source.get("generator") != GENERATOR or row[0] != records
-            or row[1] != individuals):
-        return None
-    return source
 
 
 async def generate(url: str, records: int, individuals: int, workdir: Path, workers: int,
@@ -244,7 +287,8 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
     people = individuals_rows(workdir, samples)
     phenopackets_s = time.perf_counter() - began
     print(f"  individuals: {len(people.individuals):,} rows, {len(people.values):,} values, "
-          f"{len(people.terms):,} terms ({phenopackets_s:.1f} s)", flush=True)
+          f"{len(people.terms):,} terms, {len(people.members):,} term bit rows "
+          f"({phenopackets_s:.1f} s)", flush=True)
     lengths = [ASSEMBLIES["GRCh38"].length(c) for c in CHROMOSOMES]
     counts = _allocate(records, lengths)
     conn = await asyncpg.connect(url)
@@ -269,7 +313,8 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
                 await store.index_staging(conn, table)
                 index_s = time.perf_counter() - index_began
                 seconds = time.perf_counter() - began
-                source = {"generator": GENERATOR, "seed": SEED, "records": records,
+                source = {"generator": GENERATOR, "schema": schema_version(),
+                          "seed": SEED, "records": records,
                           "individuals": individuals, "workers": workers,
                           "generationSeconds": round(seconds, 1),
                           "copySeconds": round(copy_s, 1), "indexSeconds": round(index_s, 1),
@@ -289,6 +334,7 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
         # do not depend on when it comes.
         await conn.execute("VACUUM ANALYZE individuals")
         await conn.execute("VACUUM ANALYZE individual_values")
+        await conn.execute("VACUUM ANALYZE term_members")
     finally:
         await conn.close()
     return source
@@ -358,6 +404,8 @@ async def workloads(url: str) -> tuple[list[Workload], dict[str, Any]]:
             "pg_indexes_size(d.partition_table::regclass) AS partition_indexes, "
             "pg_total_relation_size('individuals') AS individuals_total, "
             "pg_total_relation_size('individual_values') AS values_total, "
+            "pg_total_relation_size('term_members') AS members_total, "
+            "(SELECT count(*) FROM term_members WHERE dataset_id = d.id) AS member_rows, "
             "(SELECT count(*) FROM individuals WHERE dataset_id = d.id) AS individual_rows, "
             "(SELECT count(*) FROM individual_values WHERE dataset_id = d.id) AS value_rows, "
             "current_setting('default_toast_compression') AS compression "
@@ -383,9 +431,13 @@ class _Recorder:
         return []
 
 
-async def statements(bodies: list[dict[str, Any]], span: int) -> list[tuple[str, list[object]]]:
+async def statements(bodies: list[dict[str, Any]], span: int, *, rows: bool = False
+                     ) -> list[tuple[str, list[object]]]:
     """The exact statement and arguments the node runs for each body (its own parsing,
-    selection and SQL, beacon/individuals.py and beacon/individuals_store.py), made once."""
+    selection and SQL, beacon/individuals.py and beacon/individuals_store.py), made once;
+    `rows`: the rows path's statement for the same question instead (for comparison)."""
+    import dataclasses
+
     from beacon import individuals_store
     from beacon.individuals import _selection, individuals_query
     from beacon.request import parse_body
@@ -395,6 +447,8 @@ async def statements(bodies: list[dict[str, Any]], span: int) -> list[tuple[str,
         selection = _selection(individuals_query(parse_body(raw)), [DATASET], "GRCh38", span,
                                ALLELE_FLOOR)
         assert selection is not None
+        if rows:
+            selection = dataclasses.replace(selection, terms=None)
         recorder = _Recorder()
         await individuals_store.count(recorder, selection)     # type: ignore[arg-type]
         assert recorder.sent is not None
@@ -614,6 +668,155 @@ async def explain(url: str, sql: str, args: list[object]) -> list[str]:
         await conn.close()
 
 
+# --- where the node's time goes (--profile) ---------------------------------------------------
+
+# Functions of the node's path whose cumulative share --profile prints.
+PROFILED = {"middleware", "caller_of", "finished", "individuals", "request_body", "parse_body",
+            "individuals_query", "parse_filters", "to_query", "_purpose", "_visible",
+            "select_datasets", "_individuals", "_answer", "charge", "charge_rare", "audit",
+            "_trail", "answer_individuals", "_selection", "variant_conditions", "_key",
+            "count", "run", "report_individuals", "response", "json_response", "is_wide",
+            "echo", "returned_schemas"}
+
+
+def _mocked_posts(app: Any, bodies: list[dict[str, Any]]) -> list[Any]:
+    """POST /api/individuals requests carrying these bodies, for calling the app in-process
+    (the body as aiohttp keeps it once read)."""
+    from aiohttp.test_utils import make_mocked_request
+    requests = []
+    for raw in bodies:
+        request = make_mocked_request("POST", "/api/individuals",
+                                      headers={"Content-Type": "application/json"}, app=app)
+        request._read_bytes = json.dumps(raw, separators=(",", ":")).encode()
+        requests.append(request)
+    return requests
+
+
+async def profile_steps(url: str, bodies: list[dict[str, Any]], span: int, requests: int,
+                        rounds: int, top: int) -> None:
+    """The node's CPU per POST /api/individuals, step by step, in this process: each step
+    adds one piece of the node's path to the one before (bench/handler_steps.py's method: real
+    database round trips, caches as in a server, the GC frozen after warm-up); then cProfile
+    of the whole application path (middleware included) over the same requests."""
+    import cProfile
+    import gc
+    import pstats
+
+    import orjson
+    from aiohttp import web
+
+    from beacon import answer
+    from beacon.individuals import answer_individuals, individuals_query
+    from node.app import create_app
+    from node.http import beacon_api
+    from node.http.app_keys import POOL, QUERIES
+    from node.settings import Settings
+
+    os.environ.update(child_env(url))
+    app = create_app(Settings())
+    runner = web.AppRunner(app)
+    await runner.setup()                # the node's start-up: pool, caches, batcher, audit
+    try:
+        pool, queries = app[POOL], app[QUERIES]
+        posts = _mocked_posts(app, bodies)
+        work = dict(zip(map(id, posts), await statements(bodies, span)))
+
+        def small(n: int) -> web.Response:
+            return web.Response(body=orjson.dumps({"count": n}), content_type="application/json")
+
+        async def fetched(request: web.Request) -> web.Response:
+            sql, args = work[id(request)]
+            return small(sum(r[1] for r in await pool.fetch(sql, *args)))
+
+        async def with_body(request: web.Request) -> web.Response:
+            await beacon_api.request_body(request)
+            return await fetched(request)
+
+        async def with_query(request: web.Request) -> web.Response:
+            body = await beacon_api.request_body(request)
+            individuals_query(body, purpose=beacon_api._purpose(request, body))
+            return await fetched(request)
+
+        async def with_datasets(request: web.Request) -> web.Response:
+            body = await beacon_api.request_body(request)
+            query = individuals_query(body, purpose=beacon_api._purpose(request, body))
+            answer.select_datasets(query.variant, await beacon_api._visible(request))
+            return await fetched(request)
+
+        async def with_answer(request: web.Request) -> web.Response:
+            body = await beacon_api.request_body(request)
+            query = individuals_query(body, purpose=beacon_api._purpose(request, body))
+            chosen = answer.select_datasets(query.variant, await beacon_api._visible(request))
+            found = await answer_individuals(queries, query, chosen)
+            return small(sum(a.count.value for a in found))
+
+        steps = {"floor": fetched, "+ body": with_body, "+ query": with_query,
+                 "+ datasets": with_datasets, "+ answer": with_answer,
+                 "handler": beacon_api.individuals, "app": app._handle}
+        notes = {"floor": "the floor's statement (built beforehand), a small JSON response",
+                 "+ body": "read, orjson.loads, parse_body (pydantic)",
+                 "+ query": "individuals_query: filters, to_query, the query's sort key",
+                 "+ datasets": "visible datasets (cached), select_datasets",
+                 "+ answer": "answer_individuals (selection, SQL, Queries.run, disclosure) "
+                             "instead of the floor's statement",
+                 "handler": "beacon_api.individuals: budget, audit, trail, Beacon response, JSON",
+                 "app": "the application: router and node_middleware (request id, caller, "
+                        "metrics, access log, headers) around the handler"}
+        for step in steps.values():                  # warm-up: statements prepared, caches full
+            for request in posts:
+                await step(request)
+        gc.collect()
+        gc.freeze()
+        cpu: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(rounds):                       # interleaved, so drift hits every step
+            for name, step in steps.items():
+                began = time.process_time()
+                for i in range(requests):
+                    await step(posts[i % len(posts)])
+                cpu[name].append((time.process_time() - began) / requests * 1e6)
+        print(f"\nthe node's CPU per POST /api/individuals (sequence bodies), this process only "
+              f"(PostgreSQL's not included): median and min of {rounds} rounds of {requests:,}")
+        print(f"{'step':<11} {'median µs':>9} {'min µs':>7} {'+ µs':>6}  what it adds")
+        before = 0.0
+        for name, values in cpu.items():
+            median = statistics.median(values)
+            print(f"{name:<11} {median:9.0f} {min(values):7.0f} {median - before:6.0f}  "
+                  f"{notes[name]}")
+            before = median
+        profiler = cProfile.Profile(time.process_time)      # CPU, not waiting on PostgreSQL
+        profiler.enable()
+        for i in range(requests):
+            await app._handle(posts[i % len(posts)])
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        total = stats.total_tt       # type: ignore[attr-defined]
+        print(f"\ncProfile (CPU time) of the app path, {requests:,} requests "
+              f"({total / requests * 1e6:.0f} µs each under the profiler, which inflates "
+              "Python-heavy code: shares, not times)")
+        table = stats.stats                                     # type: ignore[attr-defined]
+
+        def line(key: tuple[str, int, str], own: float, cumulative: float, calls: int) -> str:
+            path, number, name = key
+            where = f"{Path(path).parent.name}/{Path(path).name}:{number}" if path != "~" else ""
+            return (f"{own / total:6.1%} {cumulative / total:6.1%} {calls / requests:9.1f}  "
+                    f"{name} ({where})")
+
+        print(f"the {top} functions with the most own time:")
+        print(f"{'own %':>6} {'cum %':>6} {'calls/req':>9}  function")
+        for key, (_, calls, own, cumulative, _) in sorted(
+                table.items(), key=lambda kv: kv[1][2], reverse=True)[:top]:
+            print(line(key, own, cumulative, calls))
+        print("\nthe node's own steps, cumulative (each includes what it calls):")
+        print(f"{'own %':>6} {'cum %':>6} {'calls/req':>9}  function")
+        for key, (_, calls, own, cumulative, _) in sorted(
+                ((k, v) for k, v in table.items() if k[2] in PROFILED
+                 and any(f"/{m}" in k[0] for m in ("beacon/", "node/", "auth/"))),
+                key=lambda kv: kv[1][3], reverse=True):
+            print(line(key, own, cumulative, calls))
+    finally:
+        await runner.cleanup()
+
+
 # --- measurement ------------------------------------------------------------------------------
 
 def _cpu(pids: list[int]) -> float:
@@ -708,8 +911,10 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, {memory:.0f} GiB"
 
 
-def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float) -> None:
-    source = asyncio.run(cached_generation(url, args.records, args.individuals))
+def dataset(args: argparse.Namespace, url: str, postmaster: int | None) -> dict[str, Any]:
+    """The generated dataset's source facts: the cached one, or generated now."""
+    source = asyncio.run(cached_generation(url, args.records, args.individuals,
+                                           own=postmaster is not None))
     if source is None:
         print(f"generating {args.records:,} variants x {args.individuals:,} individuals "
               f"into {DATASET} (cached afterwards)", flush=True)
@@ -719,6 +924,11 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float
     else:
         print(f"cached dataset: generated {source['generatedAt']} in "
               f"{source['generationSeconds']:.0f} s", flush=True)
+    return source
+
+
+def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float) -> None:
+    source = dataset(args, url, postmaster)
     kinds, facts = asyncio.run(workloads(url))
     span = facts["max_variant_length"]
     files, work = {}, {}
@@ -783,14 +993,20 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float
           f"{facts['individuals_total'] / 2**20:,.1f} MiB + individual_values "
           f"{facts['values_total'] / 2**20:,.1f} MiB; {people:,} individuals, "
           f"{facts['value_rows']:,} values)")
+    print(f"term bits: term_members {facts['members_total'] / 2**10:,.0f} KiB for "
+          f"{facts['member_rows']:,} terms ({facts['members_total'] / people:,.0f} bytes per "
+          "individual)")
     print(f"generation: {source['generationSeconds']:.0f} s (COPY {source['copySeconds']:.0f} s "
           f"with {source['workers']} workers, index {source['indexSeconds']:.0f} s), "
           f"{source['generatedAt']}")
     for w in kinds:
-        sql, sql_args = work[w.kind][0]
-        print(f"\nEXPLAIN (ANALYZE, BUFFERS), {w.kind}, first body: {sql}")
-        for line in asyncio.run(explain(url, sql, sql_args)):
-            print(f"  {line}")
+        for path, (sql, sql_args) in (
+                ("the node's (bits path)", work[w.kind][0]),
+                ("the rows path's, for comparison", asyncio.run(statements(
+                    w.bodies[:1], span, rows=True))[0])):
+            print(f"\nEXPLAIN (ANALYZE, BUFFERS), {w.kind}, first body, {path}: {sql}")
+            for line in asyncio.run(explain(url, sql, sql_args)):
+                print(f"  {line}")
     print(f"\nrun wall time: {time.perf_counter() - began:.0f} s")
 
 
@@ -810,6 +1026,9 @@ def parse_args() -> argparse.Namespace:
                         help="smoke run: 100,000 x 1,000, 500 requests, one round")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, cached)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the load: the node's CPU per request, step by step, "
+                             "and a cProfile of its path (--requests per step, --repeat rounds)")
     # child mode: the floor
     parser.add_argument("--floor", type=Path, metavar="BODIES", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -832,7 +1051,20 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     pgdata = args.workdir / f"individuals-pg-{args.records}x{args.individuals}-seed{SEED}"
     with database(args.database_url, pgdata) as (url, postmaster):
-        run(args, url, postmaster, began)
+        if args.profile:
+            profile(args, url, postmaster)
+        else:
+            run(args, url, postmaster, began)
+
+
+def profile(args: argparse.Namespace, url: str, postmaster: int | None) -> None:
+    dataset(args, url, postmaster)
+    kinds, facts = asyncio.run(workloads(url))
+    bodies = next(w for w in kinds if w.kind == "sequence").bodies
+    print(f"profile: {facts['variant_count']:,} variants x {facts['sample_count']:,} "
+          f"individuals; {machine()}; Python {sys.version.split()[0]}", flush=True)
+    asyncio.run(profile_steps(url, bodies, facts["max_variant_length"], args.requests,
+                              args.repeat, 30))
 
 
 if __name__ == "__main__":

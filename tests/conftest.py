@@ -1,14 +1,14 @@
 """Shared fixtures: a real PostgreSQL (embedded, or $TEST_DATABASE_URL), one fresh database
-per test, the Beacon v2 schemas from ../shared/beacon-v2 (or $BEACON_SCHEMAS), and a node
-served over real HTTP on 127.0.0.1."""
+per test, the Beacon v2 schemas from $BEACON_SCHEMAS or ../shared/beacon-v2 (tests needing
+them skip without), and a node served over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import cache, partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +22,7 @@ from node.app import create_app
 from node.database import create_pool
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
+from tests.beacon_schemas import BEACON_V2, EXTERNAL, validator_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests of what queries find (not of disclosure control, tests/test_disclosure.py) run a node
@@ -130,28 +131,25 @@ async def node(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ClientSe
     await server.close()
 
 
-def _schemas_dir() -> Path:
-    configured = os.environ.get("BEACON_SCHEMAS")
-    path = Path(configured) if configured else ROOT.parent / "shared" / "beacon-v2"
-    if not (path / "validate.py").is_file():
-        pytest.fail(f"Beacon v2 schemas not found at {path}: set BEACON_SCHEMAS")
-    return path
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """At the end of the run, one line for each kind of schema missing: the reason its tests
+    were skipped (or failed), which pytest itself shows per test and only with -rs."""
+    for external in EXTERNAL:
+        if not external.found():
+            terminalreporter.write_line(external.missing(), yellow=True)
 
 
 @pytest.fixture(scope="session")
 def beacon_schema():
     """validate(schema_relative_path, document) -> list of error messages (empty = valid),
-    using the shared folder's own validator so $ref handling matches its README."""
-    spec = importlib.util.spec_from_file_location("beacon_v2_validate",
-                                                  _schemas_dir() / "validate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cache: dict = {}
+    against the Beacon v2 schemas of $BEACON_SCHEMAS or ../shared/beacon-v2; without them the
+    test skips (tests/beacon_schemas.py)."""
+    root = BEACON_V2.folder()
+    validator = cache(partial(validator_for, root))
 
     def validate(schema: str, document: object) -> list[str]:
-        validator = cache.setdefault(schema, module.validator_for(schema))
         return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}"
-                for e in validator.iter_errors(document)]
+                for e in validator(schema).iter_errors(document)]
     return validate
 
 

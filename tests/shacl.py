@@ -1,16 +1,15 @@
-"""The GDI SHACL shapes from ../shared/gdi-metadata/shapes, loaded once, and a validation
-helper for tests of any FAIR Data Point (node or catalogue service)."""
+"""The GDI SHACL shapes (shapes/ of $GDI_METADATA or ../shared/gdi-metadata; tests needing
+them skip without, tests/beacon_schemas.py), loaded once, and a validation helper for tests of
+any FAIR Data Point (node or catalogue service)."""
 from __future__ import annotations
 
 from functools import cache
 
-import pytest
 from pyshacl import validate
 from rdflib import Graph
 
-from tests.conftest import ROOT
+from tests.beacon_schemas import GDI_METADATA
 
-SHAPES = ROOT.parent / "shared" / "gdi-metadata" / "shapes"
 # Some shape files use prefixes they do not declare (Identifier.ttl: foaf); declared here
 # first, a file's own declarations still win.
 _SHAPE_PREFIXES = "@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n"
@@ -18,10 +17,9 @@ _SHAPE_PREFIXES = "@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n"
 
 @cache
 def gdi_shapes() -> Graph:
-    if not SHAPES.is_dir() or not list(SHAPES.glob("*.ttl")):
-        pytest.fail(f"GDI SHACL shapes not found at {SHAPES} (expected ../shared/gdi-metadata)")
+    shapes = GDI_METADATA.folder() / "shapes"
     graph = Graph()
-    for path in sorted(SHAPES.glob("*.ttl")):
+    for path in sorted(shapes.glob("*.ttl")):
         graph.parse(data=_SHAPE_PREFIXES + path.read_text(encoding="utf-8"), format="turtle")
     return graph
 

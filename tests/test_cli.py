@@ -179,12 +179,17 @@ async def test_serve_answers_and_stops_gracefully_on_sigterm(db_url):
     try:
         status = await _wait_ready(f"http://127.0.0.1:{port}/ready", deadline=30)
         assert status == 200
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"http://127.0.0.1:{port}/api/info") as response:
+            assert response.status == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0
     access = [json.loads(line) for line in stderr.splitlines() if '"gdi_node.access"' in line]
-    assert access and access[-1]["route"] == "/ready" and "request_id" in access[-1]
+    # A successful health check is a DEBUG line (node/logs.py), so only /api/info is logged.
+    assert [line["route"] for line in access] == ["/api/info"]
+    assert "request_id" in access[0]
 
 
 async def _wait_ready(url: str, deadline: float) -> int:
@@ -248,17 +253,18 @@ async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(
     catalogue's own database (GDI_CATALOGUE_DATABASE_URL) to its schema."""
     import asyncpg
 
+    from node.migrate import available_migrations
     from tests.conftest import fresh_database
+    migrations = [f"{m.version:04d}_{m.name}" for m in available_migrations()]
+    assert migrations[:3] == ["0001_datasets_and_variants", "0002_budgets_and_audit",
+                              "0003_individuals"]
     env = _env(DATABASE_URL=db_url)
     before = gdi_node("db", "status", env=env)
     assert before.returncode == 0, before.stderr
-    assert ("pending migrations: 0001_datasets_and_variants, 0002_budgets_and_audit, "
-            "0003_individuals" in before.stdout)
+    assert f"pending migrations: {', '.join(migrations)}\n" in before.stdout
     applied = gdi_node("db", "migrate", env=env)
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.split() == ["applied", "0001_datasets_and_variants",
-                                      "applied", "0002_budgets_and_audit",
-                                      "applied", "0003_individuals"]
+    assert applied.stdout.splitlines() == [f"applied {name}" for name in migrations]
     assert gdi_node("db", "migrate", env=env).stdout.strip() == "schema up to date"
     assert "pending migrations: none" in gdi_node("db", "status", env=env).stdout
     async with fresh_database(pg_server_url) as catalogue_db:
@@ -305,3 +311,20 @@ def test_configuration_errors_never_print_a_secret(tmp_path, where):
                                             or "harvest_timeout_seconds" in result.stderr)
     printed = result.stderr + result.stdout
     assert SECRET[:10] not in printed and SECRET[-5:] not in printed    # pydantic elides middles
+
+
+def test_ingest_says_what_it_prepared_and_what_it_skipped(db_url, tmp_path):
+    """A plain-gzip file with records on a decoy: loaded, and both said on stderr."""
+    import gzip
+    path = tmp_path / "decoy.vcf.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+                 "##contig=<ID=chrUn_KI270302v1,length=2274>\n"
+                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                 "chr1\t100\t.\tA\tG\t.\t.\t.\nchrUn_KI270302v1\t5\t.\tA\tG\t.\t.\t.\n")
+    result = gdi_node("ingest", str(path), "--dataset", DATASET, env=_env(DATABASE_URL=db_url))
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: compressed with plain gzip: recompressed with bgzip" in result.stderr
+    assert ("skipped 1 records on contigs outside GRCh38's chromosomes: chrUn_KI270302v1 (1)"
+            in result.stderr)
+    assert f"{DATASET}: version 1, 1 variants from 2 records" in result.stdout

@@ -252,12 +252,19 @@ async def test_positions_sent_as_strings_select_carriers(world):
     assert await _open_count(world, [], parameters) == expected
 
 
-async def test_gene_parameters_are_refused_by_name_until_genes_are_annotated(world, beacon_schema):
-    status, body = await _post(world.open, "/api/individuals", _portal_body(
-        [{"id": FEMALE, "scope": "individual"}],
-        {"geneId": "BRCA2", "aminoacidChange": "p.Val600Glu"}))
-    assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
-    assert body["error"]["errorMessage"].startswith("geneId:")
+async def test_portal_gene_and_protein_request(world, beacon_schema):
+    """The portal's request as it sends it: BRCA2 p.Val600Glu (a change no variant here is
+    annotated with: this file has no annotations) finds nobody; TP53 alone, in a file
+    without annotations, selects the carriers of the variants in TP53's span."""
+    body = _portal_body([{"id": FEMALE, "scope": "individual"}],
+                        {"geneId": "BRCA2", "aminoacidChange": "p.Val600Glu"})
+    status, answer = await _post(world.open, "/api/individuals", body)
+    assert status == 200 and beacon_schema(RESPONSE_SCHEMAS["count"], answer) == []
+    assert answer["responseSummary"]["exists"] is False
+    tp53 = (7_661_778, 7_687_550)                  # GRCh38, 0-based (beacon/genes)
+    inside = [k for k in range(SITES) if tp53[0] <= FIRST + 1000 * k - 1 < tp53[1]]
+    expected = _expected(lambda p: _carries(p, SITES) or any(_carries(p, k) for k in inside))
+    assert await _open_count(world, [], {"geneId": "TP53"}) == expected
 
 
 # --- each filter kind against brute force -------------------------------------------------------

@@ -1,6 +1,9 @@
 """`gdi-node`: the one command operators and scripts use, one command group per role — the
 node's own commands (beacon_node.py), `db`, `catalogue`, `aai` and `audit` — sharing their
-helpers through node/cli/common.py. Heavy imports wait until a command needs them."""
+helpers through node/cli/common.py. Heavy imports wait until a command needs them.
+
+Shell completion is click's: `eval "$(_GDI_NODE_COMPLETE=bash_source gdi-node)"` (zsh_source,
+fish_source for those shells)."""
 from __future__ import annotations
 
 import os
@@ -11,26 +14,28 @@ from node.cli.aai import aai
 from node.cli.audit import audit
 from node.cli.beacon_node import datasets, ingest_cmd, remove, serve, synth
 from node.cli.catalogue import catalogue
-from node.cli.common import fail
+from node.cli.common import configure_logs, fail
 from node.cli.db import db
 from node.settings import CONFIG_ENV, Settings, configuration_error
 
 
 @click.group()
+@click.version_option(package_name="gdi-node", prog_name="gdi-node")
 @click.option("--config", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
               help=f"TOML configuration file (also ${CONFIG_ENV}).")
+@click.option("-v", "--verbose", "verbosity", count=True,
+              help="Log what the command does (INFO); -vv: everything (DEBUG).")
 @click.pass_context
-def main(ctx: click.Context, config: str | None) -> None:
+def main(ctx: click.Context, config: str | None, verbosity: int) -> None:
     """GDI federated discovery node: GA4GH Beacon v2 over VCFs in PostgreSQL."""
-    from node.logs import configure_logging
     if config:
         os.environ[CONFIG_ENV] = config
     try:
         settings = Settings()
     except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
         fail(f"invalid configuration: {configuration_error(exc)}", 2)
-    configure_logging(settings.log_format, settings.log_level)
-    ctx.obj = {"settings": settings}
+    ctx.obj = {"settings": settings, "verbosity": verbosity}
+    configure_logs(ctx, settings, server=False)
 
 
 for command in (serve, ingest_cmd, synth, datasets, remove, aai, db, catalogue, audit):

@@ -1,4 +1,5 @@
-"""`python -m node.cli`: the same as `gdi-node` (the benchmarks start servers this way)."""
+"""`python -m node.cli`: the same as `gdi-node`, under that name in help and completion (the
+benchmarks and tests start it this way)."""
 from node.cli import main
 
-main()
+main(prog_name="gdi-node")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from node.cli.common import fail, run, settings_of
+from node.cli.common import configure_logs, fail, listen, run, serve, settings_of
 from node.urls import without_trailing_slash
 
 
@@ -29,18 +29,19 @@ def aai_serve(ctx: click.Context, host: str, port: int, issuer: str | None,
               users: Path | None, key_dir: Path | None) -> None:
     """Run the development AAI (never with GDI_NODE_ENVIRONMENT=prod)."""
     from auth.dev_issuer import DevIssuer, load_config, trusted_issuer_entry
-    from node.http import server
     from node.http.aai_api import create_aai_app
     from node.production import aai_refusals, refuse
+    configure_logs(ctx, settings_of(ctx), server=True)
     if refuse(aai_refusals(settings_of(ctx))):
         fail("the development AAI does not start: a production rule is broken (logged above)",
              2)
+    listener = listen(host, port, "aai serve", "pass --port")
     config = load_config(users, without_trailing_slash(issuer or f"http://{host}:{port}"))
     dev = DevIssuer(config, key_dir)
     click.echo("trust it from a node with GDI_NODE_TRUSTED_ISSUERS='"
                + json.dumps([trusted_issuer_entry(config.issuer, config.audience)]) + "'",
                err=True)
-    server.run(create_aai_app(dev), "development AAI", host, port, config.issuer)
+    serve(create_aai_app(dev), "development AAI", listener, config.issuer)
 
 
 @aai.command("token")

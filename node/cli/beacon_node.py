@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from node.cli.common import connection, fail, migrated_database_url, run, settings_of
+from node.cli.common import (
+    configure_logs,
+    connection,
+    fail,
+    listen,
+    migrated_database_url,
+    run,
+    settings_of,
+)
+from node.cli.common import serve as serve_app
 from node.settings import Settings
 
 if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command needs them
@@ -25,13 +34,14 @@ if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command nee
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the node's HTTP service."""
     from node.app import create_app
-    from node.http import server
     from node.production import node_refusals, refuse
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_of(ctx).model_copy(update=overrides)
+    configure_logs(ctx, settings, server=True)
     if refuse(node_refusals(settings) + run(_discovered_refusals(settings))):
         fail("the node does not start: a production rule is broken (logged above)", 2)
-    server.run(create_app(settings), "node", settings.host, settings.port, settings.base_url)
+    listener = listen(settings.host, settings.port, "serve", "set GDI_NODE_PORT")
+    serve_app(create_app(settings), "node", listener, settings.base_url)
 
 
 async def _discovered_refusals(settings: Settings) -> list:
@@ -61,6 +71,8 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
         logging.getLogger(__name__).debug("ingest failed", exc_info=True)
         fail(f"ingest of {request.path} failed: {type(exc).__name__}: {exc}\n{unchanged}")
     progress.close()
+    if report.note:
+        click.echo(f"{request.path}: {report.note}", err=True)
     phenotyped = " with phenopackets" if report.phenopackets else ""
     click.echo(f"{report.dataset_id}: version {report.version}, {report.rows} variants from "
                f"{report.records} records, {report.samples} samples{phenotyped} in "
@@ -68,6 +80,11 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     if report.skipped_records:
         click.echo(f"skipped {report.skipped_records} invalid records; first: "
                    f"{report.first_skip}", err=True)
+    if report.elsewhere:
+        shown = ", ".join(f"{contig} ({n})" for contig, n in sorted(report.elsewhere.items())[:5])
+        more = f" and {len(report.elsewhere) - 5} more" if len(report.elsewhere) > 5 else ""
+        click.echo(f"skipped {sum(report.elsewhere.values())} records on contigs outside "
+                   f"{request.assembly.id}'s chromosomes: {shown}{more}", err=True)
 
 
 async def _ingest_async(settings: Settings, request: IngestRequest,
@@ -78,7 +95,8 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
 
 @click.command("ingest")
 @click.argument("vcf", type=click.Path(path_type=Path))
-@click.option("--dataset", "dataset_id", required=True, help="Dataset identifier, e.g. GDI-FI-SYN-001.")
+@click.option("--dataset", "dataset_id", required=True,
+              help="Dataset identifier, e.g. GDI-FI-SYN-001.")
 @click.option("--assembly", help="GRCh38 (default) or GRCh37, or an alias such as hg19.")
 @click.option("--access-level", type=click.Choice(["PUBLIC", "REGISTERED", "CONTROLLED"],
                                                   case_sensitive=False),

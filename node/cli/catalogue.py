@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogue.record import AccessRights
-from node.cli.common import connection, fail, run, settings_of
+from node.cli.common import configure_logs, connection, fail, listen, run, settings_of
+from node.cli.common import serve as serve_app
 from node.settings import CatalogueSettings, configuration_error
 from node.urls import without_trailing_slash
 
 if TYPE_CHECKING:
     from node.publication.push import Published
     from node.settings import Settings
+
+CATALOGUE_DATABASE = "GDI_CATALOGUE_DATABASE_URL"
 
 
 def _catalogue_settings(**overrides: Any) -> CatalogueSettings:
@@ -36,18 +39,17 @@ def catalogue() -> None:
 @catalogue.command("serve")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 5060).")
-def serve(host: str | None, port: int | None) -> None:
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the catalogue service (configured by GDI_CATALOGUE_* / GDI_CATALOGUE_CONFIG)."""
     from node.catalogue_app import create_app
-    from node.http import server
-    from node.logs import configure_logging
     from node.production import catalogue_refusals, refuse
     settings = _catalogue_settings(host=host, port=port)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logs(ctx, settings, server=True)
     if refuse(catalogue_refusals(settings)):
         fail("the catalogue does not start: a production rule is broken (logged above)", 2)
-    server.run(create_app(settings), "catalogue", settings.host, settings.port,
-               settings.base_url)
+    listener = listen(settings.host, settings.port, "catalogue serve", "set GDI_CATALOGUE_PORT")
+    serve_app(create_app(settings), "catalogue", listener, settings.base_url, CATALOGUE_DATABASE)
 
 
 @catalogue.command("publish")
@@ -117,12 +119,12 @@ async def _search(base: str, params: dict[str, str]) -> dict:
 
 
 @catalogue.command("harvest")
-def harvest_cmd() -> None:
+@click.pass_context
+def harvest_cmd(ctx: click.Context) -> None:
     """Harvest every registered node's FAIR Data Point once, and print what changed."""
-    from node.logs import configure_logging
     settings = _catalogue_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    for outcome in run(_harvest(settings)):
+    configure_logs(ctx, settings, server=False)
+    for outcome in run(_harvest(settings), CATALOGUE_DATABASE):
         click.echo(outcome.summary())
 
 

@@ -1,19 +1,29 @@
-"""What every `gdi-node` command group shares: the settings the main group read, running a
-command's coroutine, failing with a message and an exit code, and a database connection for
+"""What every command shares: the settings the main group read, running a coroutine with a
+database that cannot be reached turned into one line, errors as messages with exit codes, how
+much to log, a server's start (its address taken first) and one database connection for
 short commands."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from node.settings import Settings
+from node.settings import ServiceSettings, Settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from node.database import DatabaseUnavailable
+    from node.http.server import Listener
 
 T = TypeVar("T")
+NODE_DATABASE = "GDI_NODE_DATABASE_URL"
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -21,18 +31,68 @@ def settings_of(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
-def run(coro: Awaitable[T]) -> T:
-    """Run a command's coroutine; an unreachable database is a message, not a traceback."""
+def configure_logs(ctx: click.Context, settings: ServiceSettings, server: bool) -> None:
+    """Log as node/logs.py says for this command: `-v` counted by the main group, the level
+    the operator configured only if they did (a default is not a choice)."""
+    from node.logs import configure_logging, log_level
+    configured = settings.log_level if "log_level" in settings.model_fields_set else None
+    try:
+        level = log_level(configured, ctx.obj["verbosity"], server)
+    except ValueError as exc:
+        fail(f"invalid configuration: {exc}", 2)
+    configure_logging(settings.log_format, level)
+
+
+def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
+    """Run a command's coroutine; a database that cannot be reached is one line naming the
+    setting (`database`) that says where it is, not a traceback."""
     import asyncpg
+
+    from node.database import DatabaseUnavailable
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
+    except DatabaseUnavailable as exc:
+        fail(unavailable(exc, database))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         fail(f"database: {type(exc).__name__}: {exc}")
+
+
+def unavailable(error: DatabaseUnavailable, database: str) -> str:
+    """The one line for a database out of reach, naming the setting to check when a
+    configured URL points there; the driver's traceback is a DEBUG line (-vv)."""
+    logging.getLogger(__name__).debug("database unavailable", exc_info=error)
+    return f"{error}; check {database}" if error.configured else str(error)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def listen(host: str, port: int, command: str, port_setting: str) -> Listener:
+    """The server's address, taken before anything starts; taken already is one line saying
+    what to do: stop the other server, or move this one (`port_setting`)."""
+    from node.http.server import CannotListen
+    from node.http.server import listen as bind
+    try:
+        return bind(host, port)
+    except CannotListen as exc:
+        if exc.error.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use (another gdi-node {command}? "
+                 f"stop it or {port_setting})")
+        fail(str(exc))
+
+
+def serve(app: web.Application, role: str, listener: Listener, public_base_url: str,
+          database: str = NODE_DATABASE) -> None:
+    """Serve `app` until a signal; a database that cannot be reached at start is one line
+    (nothing was served: "serving on" is logged only once requests are answered)."""
+    from node.database import DatabaseUnavailable
+    from node.http import server
+    try:
+        server.run(app, role, listener, public_base_url)
+    except DatabaseUnavailable as exc:
+        fail(unavailable(exc, database))
 
 
 async def database_url(settings: Settings) -> str:

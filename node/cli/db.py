@@ -31,9 +31,10 @@ async def _migrate(settings: Settings) -> list:
 @click.pass_context
 def db_status(ctx: click.Context) -> None:
     """Show the database in use and pending migrations."""
+    from node.database import redacted
     settings = settings_of(ctx)
     url, pending = run(_status(settings))
-    where = _redact(url) if url else f"embedded in {settings.data_dir / 'postgres'}"
+    where = redacted(url) if url else f"embedded in {settings.data_dir / 'postgres'}"
     click.echo(f"database: {where}")
     click.echo("pending migrations: " + (", ".join(f"{m.version:04d}_{m.name}" for m in pending)
                                          or "none"))
@@ -58,11 +59,3 @@ async def _clean(settings: Settings) -> list[str]:
     async with connection(settings) as conn:
         return await drop_abandoned_staging(conn)
 
-
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

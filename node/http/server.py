@@ -1,9 +1,15 @@
 """Serving an application until SIGINT/SIGTERM, for every role the program runs (node,
 catalogue, development AAI): in-flight requests get a few seconds to finish. Also what
-aiohttp's server may log of a request it could not parse: never a header's value."""
+aiohttp's server may log of a request it could not parse: never a header's value.
+
+The address is taken first (`listen`), before the database starts or anything is logged, so
+a port in use is one error at once; "serving on" is logged once requests are answered.
+"""
 from __future__ import annotations
 
 import logging
+import socket
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -43,10 +49,54 @@ def hide_request_lines() -> None:
     logging.getLogger("aiohttp.server").addFilter(_QUIET)
 
 
-def run(app: web.Application, role: str, host: str, port: int,
+class CannotListen(Exception):
+    """The address could not be taken: `error` says why (EADDRINUSE: another server has it)."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {error.strerror or error}")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A server's address, taken: what `run` serves on and names in its log."""
+
+    host: str
+    port: int
+    sockets: list[socket.socket]
+
+
+def listen(host: str, port: int) -> Listener:
+    """Sockets bound and listening on every address `host` names, as asyncio's own server
+    would bind them (SO_REUSEADDR, IPv6 sockets IPv6 only); connections wait in the backlog
+    until the application has started."""
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen()
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise CannotListen(host, port, exc) from exc
+    return Listener(host, port, sockets)
+
+
+def run(app: web.Application, role: str, listener: Listener,
         public_base_url: str | None = None) -> None:
+    """Serve until a signal; the application's start-up errors propagate (the database's
+    as node.database.DatabaseUnavailable)."""
     hide_request_lines()
-    log.info("%s serving on http://%s:%d%s", role, host, port,
-             f" (public base URL {public_base_url})" if public_base_url else "")
-    web.run_app(app, host=host, port=port, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
-                print=None)
+
+    def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
+        log.info("%s serving on http://%s:%d%s", role, listener.host, listener.port,
+                 f" (public base URL {public_base_url})" if public_base_url else "")
+
+    web.run_app(app, sock=listener.sockets, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
+                print=serving)

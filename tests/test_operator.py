@@ -1,0 +1,257 @@
+"""An operator's first hour (issue 18): a plain clone's tests without the schemas from outside
+the repository, the demo stack's ports, servers and commands that cannot start saying why in
+one line, quiet commands, the version and shell completion. Real subprocesses throughout, as
+an operator runs them; each message is checked by its exact first line and exit code."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from importlib.metadata import version
+
+import pytest
+import yaml
+
+from tests.beacon_schemas import BEACON_V2, GDI_METADATA, REQUIRE
+from tests.conftest import ROOT, free_port, write_vcf_text
+from tests.test_cli import _env, gdi_node
+
+PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                    r"(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
+
+
+# 1. Tests without the Beacon v2 schemas and the GDI shapes
+
+@pytest.mark.parametrize("external", [BEACON_V2, GDI_METADATA], ids=["beacon-v2", "shapes"])
+def test_missing_schemas_skip_saying_how_to_get_them(external, tmp_path, monkeypatch):
+    monkeypatch.setenv(external.variable, str(tmp_path))
+    monkeypatch.delenv(REQUIRE, raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        external.folder()
+    assert skipped.value.msg == (f"{external.what} not found: set {external.variable} to a "
+                                 f"checkout of {external.upstream} (none at {tmp_path})")
+    monkeypatch.setenv(REQUIRE, "1")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        external.folder()
+    assert failed.value.msg == f"{skipped.value.msg}; {REQUIRE}=1 requires them"
+
+
+def test_a_clone_without_schemas_skips_their_tests_with_one_line_and_ci_fails_them(
+        pg_server_url, tmp_path):
+    """The README's test command in a plain clone (the schemas' variable pointing nowhere):
+    the schema test skips, the others pass, one line says why; under CI's variable it fails."""
+    tests = ["tests/test_service.py::test_wrong_method_is_405_with_beacon_error",
+             "tests/test_service.py::test_health_and_readiness"]
+    reason = (f"Beacon v2 schemas not found: set BEACON_SCHEMAS to a checkout of "
+              f"https://github.com/ga4gh-beacon/beacon-v2 (none at {tmp_path})")
+    for required, code, counts in ((None, 0, "1 passed, 1 skipped"),
+                                   ("1", 1, "1 passed, 1 error")):
+        env = _env(BEACON_SCHEMAS=str(tmp_path), TEST_DATABASE_URL=pg_server_url)
+        env.pop(REQUIRE, None)
+        if required:
+            env[REQUIRE] = required
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--basetemp",
+             str(tmp_path / f"run{code}"), *tests], env=env, cwd=ROOT, capture_output=True,
+            text=True, timeout=300, check=False)
+        assert result.returncode == code, result.stdout
+        lines = result.stdout.splitlines()
+        assert (f"{reason}; {REQUIRE}=1 requires them" if required else reason) in lines
+        assert counts in lines[-1]
+
+
+# 3. The demo stack's ports
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else listens on, on 127.0.0.1, for the duration of the test."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def _port_check(*args: str, **ports: int) -> subprocess.Popen:
+    env = {"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in ports.items()}}
+    return subprocess.Popen([sys.executable, str(ROOT / "docker" / "port_check.py"), *args],
+                            env=env, stderr=subprocess.PIPE, text=True)
+
+
+def test_port_check_names_a_taken_port_and_its_variable(taken_port):
+    check = _port_check(GDI_NETWORK_PORT=taken_port, GDI_AAI_PORT=free_port())
+    _, stderr = check.communicate(timeout=30)
+    assert check.returncode == 1
+    assert stderr.splitlines() == [
+        (f"error: port {taken_port} on 127.0.0.1 is already in use (a local gdi-node? stop it "
+         "or set GDI_NETWORK_PORT in .env)"),
+        ("nothing else was started (a stack already running holds its own ports: "
+         "`docker compose down` before changing them)")]
+
+
+def test_port_check_with_free_ports_is_ready_and_idles_until_stopped(tmp_path):
+    ready = tmp_path / "ports-free"
+    check = _port_check("--ready", str(ready), GDI_NETWORK_PORT=free_port(),
+                        GDI_FI_PORT=free_port())
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and check.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists() and check.poll() is None
+    finally:
+        check.send_signal(signal.SIGTERM)
+        _, stderr = check.communicate(timeout=30)
+    assert (check.returncode, stderr) == (0, "")
+
+
+def test_every_published_port_is_in_env_and_checked_before_anything_starts():
+    """.env holds each port the stack publishes (and nothing else); port-check is given every
+    one of them, and every other service waits for it, directly or through postgres."""
+    env_file = dict(line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines()
+                    if line and not line.startswith("#"))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    published = {re.fullmatch(r"127\.0\.0\.1:\$\{(\w+)\}:\d+", port)[1]
+                 for service in services.values() for port in service.get("ports", [])}
+    assert published == set(env_file) == set(services["port-check"]["environment"])
+    assert env_file["GDI_NETWORK_PORT"] == "5050"        # the README's address for the network
+    for name, service in services.items():
+        waits_for = set(service.get("depends_on", {}))
+        assert name == "port-check" or waits_for & {"port-check", "postgres"}, name
+
+
+# 4. Servers and commands that cannot start: one line, exit 1, never "serving"
+
+NETWORK_PEERS = '[{"id": "org.example.peer", "url": "http://127.0.0.1:1/api"}]'
+SERVERS = {"node": (["serve"], {}, "serve? stop it or set GDI_NODE_PORT"),
+           "network": (["serve"], {"GDI_NODE_PEERS": NETWORK_PEERS},
+                       "serve? stop it or set GDI_NODE_PORT"),
+           "catalogue": (["catalogue", "serve"], {},
+                         "catalogue serve? stop it or set GDI_CATALOGUE_PORT"),
+           "aai": (["aai", "serve"], {}, "aai serve? stop it or pass --port")}
+
+
+@pytest.mark.parametrize("role", sorted(SERVERS))
+def test_a_server_on_a_taken_port_says_so_in_one_line(role, taken_port, db_url):
+    command, extra, advice = SERVERS[role]
+    result = gdi_node(*command, "--port", str(taken_port), env=_env(
+        DATABASE_URL=db_url, GDI_CATALOGUE_DATABASE_URL=db_url, **extra), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: port {taken_port} on 127.0.0.1 is already in use (another gdi-node {advice})")
+    assert "serving" not in result.stderr
+
+
+@pytest.mark.parametrize("role", ["node", "network", "catalogue", "ingest", "db migrate"])
+def test_an_unreachable_database_is_one_line_for_every_command(role, tmp_path):
+    closed = free_port()                      # nothing listens there
+    url = f"postgresql://gdi:secret@127.0.0.1:{closed}/gdi"
+    variable = "GDI_CATALOGUE_DATABASE_URL" if role == "catalogue" else "GDI_NODE_DATABASE_URL"
+    vcf = write_vcf_text(tmp_path / "one.vcf", "##fileformat=VCFv4.2\n"
+                         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t10\t.\tA\tG\t.\t.\t.\n")
+    args = {"node": ["serve"], "network": ["serve"], "catalogue": ["catalogue", "serve"],
+            "ingest": ["ingest", str(vcf), "--dataset", "GDI-FI-ABC-001"],
+            "db migrate": ["db", "migrate"]}[role]
+    if "serve" in args:
+        args += ["--port", str(free_port())]
+    extra = {"GDI_NODE_PEERS": NETWORK_PEERS} if role == "network" else {}
+    result = gdi_node(*args, env=_env(**{variable: url}, **extra), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: database at 127.0.0.1:{closed} is unreachable (connection refused); "
+        f"check {variable}")
+    assert "serving" not in result.stderr and "secret" not in result.stderr
+
+
+# 5. Quiet by default, verbose on request
+
+def test_a_short_command_writes_nothing_to_stderr_unless_asked(tmp_path):
+    """`db status` on the embedded database with no XDG_RUNTIME_DIR (as in containers and CI,
+    where platformdirs warned): nothing on stderr; with -v, what it did."""
+    env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "home"))
+    env.pop("XDG_RUNTIME_DIR", None)
+    quiet = gdi_node("db", "status", env=env)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert quiet.stdout.splitlines()[0] == f"database: embedded in {tmp_path}/home/postgres"
+    verbose = gdi_node("-v", "db", "status", env=env)
+    assert verbose.returncode == 0
+    assert verbose.stderr.splitlines()[0].split(" ", 2)[2] == (
+        f"INFO    node.database: embedded PostgreSQL running in {tmp_path}/home/postgres")
+
+
+def test_a_log_level_that_is_none_is_a_configuration_error():
+    result = gdi_node("datasets", env=_env(GDI_NODE_LOG_LEVEL="LOUD"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == ("error: invalid configuration: log_level: not a "
+                                             "logging level (DEBUG, INFO, WARNING, ERROR, "
+                                             "CRITICAL)")
+
+
+def test_health_checks_are_logged_at_debug_only(db_url):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "serve", "--port", str(port)],
+        env=_env(DATABASE_URL=db_url, GDI_NODE_LOG_LEVEL="DEBUG", GDI_NODE_LOG_FORMAT="json"),
+        cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"http://127.0.0.1:{port}/ready"):
+            assert time.monotonic() < deadline, "the node did not answer /ready within 30 s"
+            time.sleep(0.2)
+        assert _answers(f"http://127.0.0.1:{port}/health")
+        assert _answers(f"http://127.0.0.1:{port}/api/info")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    access = [json.loads(line) for line in stderr.splitlines() if '"gdi_node.access"' in line]
+    levels = {(line["route"], line["level"]) for line in access}
+    assert {("/ready", "DEBUG"), ("/health", "DEBUG"), ("/api/info", "INFO")} <= levels
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:                          # refused while starting; URLError is an OSError
+        return False
+
+
+# 7. Version, changelog and shell completion
+
+def test_version_is_the_packages_semver():
+    result = gdi_node("--version", env=_env())
+    assert (result.returncode, result.stdout) == (0, f"gdi-node, version {PYPROJECT_VERSION}\n")
+    assert SEMVER.fullmatch(PYPROJECT_VERSION)
+    assert version("gdi-node") == PYPROJECT_VERSION       # an install older than the tree fails
+
+
+def test_changelog_has_the_current_version():
+    headings = [line for line in (ROOT / "CHANGELOG.md").read_text().splitlines()
+                if line.startswith("## ")]
+    assert headings[0] == "## [Unreleased]"
+    assert any(h.startswith(f"## [{PYPROJECT_VERSION}] - ") for h in headings)
+
+
+async def test_info_and_service_info_report_the_package_version(node):
+    for path in ("/api/info", "/api/service-info"):
+        body = await (await node.get(path)).json()
+        version_of = body["response"]["version"] if path == "/api/info" else body["version"]
+        assert version_of == PYPROJECT_VERSION, path
+
+
+def test_shell_completion_script_and_completions():
+    source = gdi_node(env=_env(_GDI_NODE_COMPLETE="bash_source"))
+    assert source.returncode == 0
+    assert source.stdout.splitlines()[0] == "_gdi_node_completion() {"
+    assert "complete -o nosort -F _gdi_node_completion gdi-node" in source.stdout
+    words = gdi_node(env=_env(_GDI_NODE_COMPLETE="bash_complete", COMP_WORDS="gdi-node db ",
+                              COMP_CWORD="2"))
+    assert words.stdout.splitlines() == ["plain,clean", "plain,migrate", "plain,status"]
