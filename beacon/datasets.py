@@ -30,6 +30,7 @@ from beacon.disclosure import (
     report,
     tier_of,
 )
+from beacon.filters import filter_item
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.ontology import ancestors, is_curie
 from beacon.request import TEST_MODE_NOTE, Page, RequestBody, RequestError
@@ -138,8 +139,7 @@ FIELDS: dict[str, DatasetField] = {
                                      "a GDI health category, e.g. HealthCategoryHumanGenomic, "
                                      "or its IRI"),
 }
-_FILTER_KEYS = {"id", "operator", "value", "scope", "includeDescendantTerms", "similarity"}
-_SCOPES = (None, "dataset", "datasets")
+_SCOPES = ("dataset", "datasets")
 DUO = "DUO:"
 
 
@@ -179,21 +179,8 @@ def dataset_filters(raw: list[Any]) -> tuple[DatasetFilter, ...]:
                                for n, item in enumerate(raw)))
 
 
-def _dataset_filter(item: Any, where: str) -> DatasetFilter:
-    if isinstance(item, str):
-        item = {"id": item}
-    if not isinstance(item, dict):
-        raise RequestError(where, "must be an object with an id, or a term id")
-    unknown = sorted(set(item) - _FILTER_KEYS)
-    if unknown:
-        raise RequestError(f"{where}.{unknown[0]}", "unknown filter key")
-    term = item.get("id")
-    if not isinstance(term, str) or not term.strip():
-        raise RequestError(f"{where}.id", "required: a DUO term or a dataset field")
-    term = term.strip()
-    if item.get("scope") not in _SCOPES:
-        raise RequestError(f"{where}.scope", f"{item['scope']!r} is not served here; this "
-                                             "endpoint's filters are of scope 'dataset'")
+def _dataset_filter(raw: Any, where: str) -> DatasetFilter:
+    item, term = filter_item(raw, where, _SCOPES)
     operator, value = item.get("operator"), item.get("value")
     if operator is None and value is None:
         return _term_filter(item, term, where)

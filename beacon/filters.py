@@ -73,7 +73,11 @@ def parse_filters(raw: list[Any], scope: str = "individual") -> tuple[Filter, ..
                                for n, item in enumerate(raw)))
 
 
-def _parse(item: Any, where: str, scope: str) -> Filter:
+def filter_item(item: Any, where: str, scopes: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """A filter as sent (an object, or a bare term id as GET sends it) with its id, checked
+    for what every filter needs whatever it is on: known keys, an id, a scope this endpoint
+    serves (`scopes`; none given is this endpoint's). The individuals' filters below and the
+    datasets' (beacon/datasets.py) take it from there."""
     if isinstance(item, str):
         item = {"id": item}
     if not isinstance(item, dict):
@@ -84,11 +88,15 @@ def _parse(item: Any, where: str, scope: str) -> Filter:
     term = item.get("id")
     if not isinstance(term, str) or not term.strip():
         raise RequestError(f"{where}.id", "required: a term id or a field name")
-    term = term.strip()
     given = item.get("scope")
-    if given is not None and given != scope:
+    if given is not None and given not in scopes:
         raise RequestError(f"{where}.scope", f"{given!r} is not served here; this endpoint's "
-                                             f"filters are of scope {scope!r}")
+                                             f"filters are of scope {scopes[0]!r}")
+    return item, term.strip()
+
+
+def _parse(raw: Any, where: str, scope: str) -> Filter:
+    item, term = filter_item(raw, where, (scope,))
     operator, value = item.get("operator"), item.get("value")
     if operator is None and value is None:
         return _ontology(item, term, where)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,17 @@ def validator_for(root: Path, schema: str) -> Draft202012Validator:
     path = (root / schema).resolve()
     document = dict(json.loads(path.read_text()), **{"$id": path.as_uri()})
     return Draft202012Validator(document, registry=Registry(retrieve=retrieve))
+
+
+def answer_errors(validate: Callable[[str, object], list[str]], collections: bool,
+                  document: dict) -> list[str]:
+    """What is wrong with an entry endpoint's 200 answer: its envelope against the schema of
+    its kind (a collections response, or the granularity it returned), and every variant
+    record it lists against the record schema."""
+    schema = (COLLECTIONS_SCHEMA if collections
+              else RESPONSE_SCHEMAS[document["meta"]["returnedGranularity"]])
+    errors = validate(schema, document)
+    for result_set in document.get("response", {}).get("resultSets", []):
+        for record in result_set["results"]:
+            errors += validate(RECORD_SCHEMA, record)
+    return errors

@@ -237,17 +237,23 @@ async def _direct(network: Network, check, token: str | None = None,
             for beacon_id, client in network.nodes.items()}
 
 
+def _result_sets(direct: dict[str, dict], merged: dict) -> tuple[dict, dict]:
+    """The nodes' resultSets and the network's, by (beaconId, dataset id): each node names
+    itself on its resultSets as the network does."""
+    def keyed(sets: list[dict]) -> dict:
+        return {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
+                for s in sets}
+    expected = keyed([s for d in direct.values() for s in d["response"]["resultSets"]])
+    assert {b for b, _ in expected} == {b for b, d in direct.items()
+                                        if d["response"]["resultSets"]}
+    return expected, keyed(merged["response"]["resultSets"])
+
+
 async def test_merged_result_sets_are_tagged_and_totals_are_the_peers_sums(network, check):
     async with network.aggregator(network.peers()) as net:
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     direct = await _direct(network, check)
-    # each node names itself on its resultSets as the network does
-    expected = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
-                for document in direct.values() for s in document["response"]["resultSets"]}
-    assert {b for b, _ in expected} == {b for b, d in direct.items()
-                                        if d["response"]["resultSets"]}
-    got = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
-           for s in merged["response"]["resultSets"]}
+    expected, got = _result_sets(direct, merged)
     assert got == expected
     assert {beacon_id for beacon_id, _ in got} == set(NODES)
     assert merged["responseSummary"]["numTotalResults"] == sum(
@@ -498,13 +504,7 @@ async def test_individuals_are_federated_as_the_peers_answer_them(network, check
         merged = await check(net, "/network/api/individuals", body=body, token=token)
     direct = {beacon_id: await check(client, "/api/individuals", body=body, token=token)
               for beacon_id, client in network.nodes.items()}
-    # each node names itself on its resultSets as the network does
-    expected = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
-                for document in direct.values() for s in document["response"]["resultSets"]}
-    assert {b for b, _ in expected} == {b for b, d in direct.items()
-                                        if d["response"]["resultSets"]}
-    got = {(s["beaconId"], s["id"]): {k: v for k, v in s.items() if k != "beaconId"}
-           for s in merged["response"]["resultSets"]}
+    expected, got = _result_sets(direct, merged)
     assert got == expected and {b for b, _ in got} == set(NODES)
     # each VCF's first sample carries the variant at POS 100: one individual per dataset
     assert {s["resultsCount"] for s in got.values()

@@ -22,10 +22,8 @@ from node.app import create_app
 from node.database import create_pool
 from node.settings import Settings
 from tests.beacon_schemas import (
-    COLLECTIONS_SCHEMA,
     ERROR_SCHEMA,
-    RECORD_SCHEMA,
-    RESPONSE_SCHEMAS,
+    answer_errors,
 )
 from tests.conftest import OPEN_DISCLOSURE, node_database, write_vcf_text
 
@@ -107,14 +105,9 @@ def ask(beacon, beacon_schema):
         if status != 200:
             assert beacon_schema(ERROR_SCHEMA, document) == []
             return document
-        granularity = document["meta"]["returnedGranularity"]
         collections = path.rstrip("/").endswith(("/api/datasets", "}")) or (
             path.startswith("/api/datasets/") and not path.endswith("/g_variants"))
-        assert beacon_schema(COLLECTIONS_SCHEMA if collections else RESPONSE_SCHEMAS[granularity],
-                             document) == []
-        for result_set in document.get("response", {}).get("resultSets", []):
-            for record in result_set["results"]:
-                assert beacon_schema(RECORD_SCHEMA, record) == []
+        assert answer_errors(beacon_schema, collections, document) == []
         return document
     return run
 

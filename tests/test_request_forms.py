@@ -29,10 +29,8 @@ from node.database import create_pool
 from node.federation.peers import Peer
 from node.settings import Settings
 from tests.beacon_schemas import (
-    COLLECTIONS_SCHEMA,
     ERROR_SCHEMA,
-    RECORD_SCHEMA,
-    RESPONSE_SCHEMAS,
+    answer_errors,
 )
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -133,12 +131,7 @@ def ask(beacon, beacon_schema):
             assert beacon_schema(ERROR_SCHEMA, document) == []
             return document
         collections = "/datasets" in path and not path.endswith(("/g_variants", "individuals"))
-        schema = (COLLECTIONS_SCHEMA if collections
-                  else RESPONSE_SCHEMAS[document["meta"]["returnedGranularity"]])
-        assert beacon_schema(schema, document) == []
-        for result_set in document.get("response", {}).get("resultSets", []):
-            for record in result_set["results"]:
-                assert beacon_schema(RECORD_SCHEMA, record) == []
+        assert answer_errors(beacon_schema, collections, document) == []
         return document
     return run
 
