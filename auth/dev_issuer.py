@@ -2,16 +2,22 @@
 production: it hands out tokens for configured users and passwords.
 
 Its HTTP layer (node/http/aai_api.py) serves discovery, a JWKS for access tokens, a token
-endpoint (password and client_credentials grants), and userinfo returning GA4GH Passport
-visas; this module holds the users, keys and what it signs. The visas are signed
+endpoint (password, client_credentials and authorization_code grants), a login page for the
+authorization-code flow with PKCE (S256 only, redirect URIs limited to `redirect_uris`: the
+node's web page signs researchers in with it), and userinfo returning GA4GH Passport
+visas; this module holds the users, keys, pending authorization codes and what it signs. The visas are signed
 with a separate key published at a `jku` URL, as brokers such as LS Login do. Keys are
 generated at start, or read from (and written to) a configured directory; never committed.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,12 @@ class DevIssuerConfig(BaseModel):
         DevUser(name="carol", password="carol", bona_fide=True,
                 grants=["GDI-FI-SYN-003", "GDI-SE-SYN-003", "GDI-ES-SYN-003"]),
     ])
+    # The authorization-code flow sends a browser back only to one of these, compared
+    # exactly (scheme, host, port, path; no query string): a web page of a node, by default
+    # a node or network served on 127.0.0.1:5050 as in the README and the compose stack.
+    redirect_uris: list[str] = Field(default_factory=lambda: [
+        "http://127.0.0.1:5050/", "http://localhost:5050/"])
+    code_seconds: int = Field(default=60, ge=5, description="an authorization code's life")
 
 
 def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig:
@@ -81,12 +93,66 @@ class SigningKey:
                           headers={"kid": self.kid, **(headers or {})})
 
 
+@dataclass(frozen=True)
+class PendingCode:
+    """An authorization code handed to a browser, until the page exchanges it (once)."""
+
+    user: DevUser
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    expires: float
+
+
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")     # RFC 7636 4.1
+
+
+class CodeRefused(Exception):
+    """An authorization code exchange refused; the message says why (OAuth invalid_grant)."""
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge of a PKCE code verifier (RFC 7636 4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 class DevIssuer:
     def __init__(self, config: DevIssuerConfig, key_dir: Path | None = None) -> None:
         self.config = config
         self.access_key = SigningKey("aai-access-1", key_dir)
         self.visa_key = SigningKey("aai-visa-1", key_dir)
         self.users = {u.name: u for u in config.users}
+        self._codes: dict[str, PendingCode] = {}
+
+    def redirect_allowed(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.config.redirect_uris
+
+    def issue_code(self, user: DevUser, client_id: str, redirect_uri: str,
+                   code_challenge: str) -> str:
+        """A one-time authorization code for `user`, bound to the client, the redirect URI
+        and the PKCE challenge (expired codes are forgotten here too)."""
+        now = time.monotonic()
+        self._codes = {c: p for c, p in self._codes.items() if p.expires > now}
+        code = secrets.token_urlsafe(24)
+        self._codes[code] = PendingCode(user, client_id, redirect_uri, code_challenge,
+                                        now + self.config.code_seconds)
+        return code
+
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str,
+                    verifier: str) -> DevUser:
+        """The user of a code, which is spent whatever the outcome (RFC 6749 4.1.2: a code
+        is used once); CodeRefused when it is unknown, expired, or not issued for this client,
+        redirect URI and verifier."""
+        pending = self._codes.pop(code, None)
+        if pending is None or pending.expires <= time.monotonic():
+            raise CodeRefused("unknown, used or expired authorization code")
+        if pending.client_id != client_id or pending.redirect_uri != redirect_uri:
+            raise CodeRefused("the code was issued to another client or redirect_uri")
+        if not _VERIFIER.fullmatch(verifier) or not secrets.compare_digest(
+                pkce_challenge(verifier), pending.code_challenge):
+            raise CodeRefused("code_verifier does not match the code_challenge")
+        return pending.user
 
     @property
     def visa_jku(self) -> str:

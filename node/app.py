@@ -30,6 +30,7 @@ from catalogue.rdf import FdpSite
 from node.database import create_pool, resolve_database
 from node.federation.network import Network
 from node.http import beacon_api, health, network_api
+from node.http import web as web_page
 from node.http.app_keys import (
     AUDIT,
     AUTHENTICATOR,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
         app.add_routes(_beneath(root, beacon_api.routes()))
     app.add_routes(network_api.routes())      # always; no peers = an empty network
     app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
+    app.add_routes(web_page.routes())         # the researchers' page at / (docs/web.md)
     return app
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken
@@ -28,11 +29,12 @@ from node.http.caller import caller_of, refusal
 from node.http.metrics import Handler, Metrics, finished, request_id
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
 
+CSP = "Content-Security-Policy"
 _EVERY_RESPONSE = {
     "X-Content-Type-Options": "nosniff",
-    # The node serves JSON and RDF: nothing to load, nothing to frame (a web page it may serve
-    # one day needs its own policy).
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    # The node serves JSON and RDF: nothing to load, nothing to frame. The researchers' page
+    # (node/http/web.py) sets a policy of its own, which is kept (_add).
+    CSP: "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Server": "gdi-node",            # instead of aiohttp's "Python/3.x aiohttp/3.y" banner
 }
@@ -104,7 +106,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
             finished(metrics, request, exc.status, time.perf_counter() - began)
             exc.headers["X-Request-ID"] = identifier
-            exc.headers.extend(added)
+            _add(exc.headers, added)
             raise
         except asyncio.CancelledError:     # the client went away: nginx's 499
             finished(metrics, request, 499, time.perf_counter() - began)
@@ -116,6 +118,15 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
             response = error_response(request, exc)
         finished(metrics, request, response.status, time.perf_counter() - began)
         response.headers["X-Request-ID"] = identifier
-        response.headers.extend(added)
+        _add(response.headers, added)
         return response
     return middleware
+
+
+def _add(headers: CIMultiDict[str], added: dict[str, str]) -> None:
+    """Extend, not update: no handler sets these names, and a Vary of its own is kept;
+    except a handler's own Content-Security-Policy (the page's), which replaces the JSON
+    one rather than stand beside it (two policies would both apply)."""
+    for name, value in added.items():
+        if name != CSP or CSP not in headers:
+            headers.add(name, value)

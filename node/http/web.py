@@ -1,0 +1,111 @@
+"""The researchers' web page: `/` and its assets under `/web/`, served from the package
+(node/web/: HTML, one script, one style sheet, written here; no CDN, no build step, nothing
+fetched at run time). The page itself talks to the node's JSON APIs (`/api`, or
+`/network/api` when the node has peers) and to the network's trusted OIDC provider for
+sign-in (authorization code with PKCE): docs/web.md.
+
+`/web/config.json` tells the page what it cannot read from the Beacon API: the issuers it may
+sign researchers in with (trusted issuers that issue access tokens; the client id is the
+issuer's configured audience).
+
+Headers. The page's own Content-Security-Policy lets it load its own script and style sheet
+and connect only to this node and the trusted issuers; node/http/middleware.py keeps it instead
+of adding the JSON one (`default-src 'none'`, under which no page can run), and adds the
+other headers every answer carries.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from node.http.app_keys import SETTINGS
+from node.settings import Settings
+
+_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
+          ".svg": "image/svg+xml"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def _assets() -> dict[str, Asset]:
+    """Every file of node/web/ by name, read once at start (they are small: docs/web.md)."""
+    found: dict[str, Asset] = {}
+    for entry in resources.files("node").joinpath("web").iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if entry.is_file() and suffix in _TYPES:
+            body = entry.read_bytes()
+            found[entry.name] = Asset(body, _TYPES[suffix],
+                                      '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+    return found
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
+
+
+def page_policy(settings: Settings) -> str:
+    """The page's Content-Security-Policy: its own script and styles only, no inline code,
+    connections to this node and to the trusted issuers (discovery, token, userinfo)."""
+    issuers = sorted({o for i in settings.trusted_issuers if i.access_tokens
+                      for url in (i.issuer, i.userinfo_endpoint or "")
+                      if (o := _origin(url))})
+    connect = " ".join(["'self'", *issuers])
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src {connect}; form-action 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+
+
+def page_config(settings: Settings) -> dict[str, object]:
+    """What the page needs beyond the Beacon API: the node and the issuers to sign in with."""
+    return {"beaconId": settings.beacon_id, "beaconName": settings.beacon_name,
+            "issuers": [{"issuer": i.issuer, "clientId": i.audience or settings.beacon_id,
+                         **({"userinfo": i.userinfo_endpoint} if i.userinfo_endpoint else {})}
+                        for i in settings.trusted_issuers if i.access_tokens]}
+
+
+async def _send(request: web.Request, body: bytes, content_type: str, etag: str | None,
+                policy: str) -> web.StreamResponse:
+    """The answer with the page's headers (see the module's docstring)."""
+    headers = {"Content-Security-Policy": policy, "Cache-Control": "no-cache"}
+    if etag is not None:
+        headers["ETag"] = etag
+    if etag is not None and request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers={**headers, "Content-Type":
+                                            f"{content_type}; charset=utf-8"})
+
+
+def routes() -> list[web.RouteDef]:
+    """`/` (the page), `/web/config.json` and `/web/{asset}`."""
+    assets = _assets()
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        index = assets["index.html"]
+        return await _send(request, index.body, index.content_type, index.etag,
+                           page_policy(request.app[SETTINGS]))
+
+    async def asset(request: web.Request) -> web.StreamResponse:
+        found = assets.get(request.match_info["name"])
+        if found is None or found.content_type == "text/html":
+            raise web.HTTPNotFound()
+        return await _send(request, found.body, found.content_type, found.etag,
+                           "default-src 'none'; frame-ancestors 'none'")
+
+    async def config(request: web.Request) -> web.StreamResponse:
+        body = json.dumps(page_config(request.app[SETTINGS])).encode()
+        return await _send(request, body, "application/json", None,
+                           "default-src 'none'; frame-ancestors 'none'")
+
+    return [web.get("/", page), web.get("/web/config.json", config),
+            web.get("/web/{name}", asset)]

@@ -1,0 +1,674 @@
+// The researchers' page (docs/web.md): builds a Beacon v2 request from what a researcher
+// types, sends it to this node (/api) or, when the node has peers, to the network
+// (/network/api), and shows one row per dataset, each unavailable node with its reason,
+// variants with their population frequencies, and exports what is shown. Sign-in: the
+// authorization-code flow with PKCE against the network's trusted OIDC provider; the token
+// stays in this page's memory (never in a URL or in storage) and is forgotten on sign-out.
+"use strict";
+
+const SEX_TERMS = new Set(["NCIT:C16576", "NCIT:C20197", "NCIT:C17998", "NCIT:C45908"]);
+const ONSET = "diseases.ageOfOnset.iso8601duration";
+const GRANULARITY_RANK = { boolean: 0, count: 1, record: 2 };
+const PENDING_KEY = "gdi-web-sign-in";       // sessionStorage: PKCE verifier and state only
+
+const state = {
+  config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
+  catalogue: new Map(), terms: [], shown: null, searches: 0,
+};
+
+// ---------------------------------------------------------------- small DOM helpers
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === "") continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// ---------------------------------------------------------------- what researchers type
+const CHROM = "(?:chr)?([0-9]{1,2}|X|Y|MT|M)";
+const NUMBER = "(\\d[\\d,_]*)";
+const VARIANT = new RegExp(
+  `^${CHROM}\\s*[-:_\\s]\\s*${NUMBER}\\s*[-:_\\s]\\s*([ACGTN]+)\\s*(?:>|-|/|:|_|\\s)\\s*([ACGTN]+)$`, "i");
+const REGION = new RegExp(`^${CHROM}\\s*:\\s*${NUMBER}\\s*(?:-|–|\\.\\.)\\s*${NUMBER}$`, "i");
+const HGVS = /^(\S+):g\.(\S+)$/;
+const GENE = /^(HGNC:\d+|[A-Za-z][A-Za-z0-9-]*(?:\.[0-9]+)?)(?:\s+(p\.\(?[A-Za-z*]{1,3}\d+[A-Za-z*=]{1,3}\)?|p\.[A-Za-z]{3}\d+[A-Za-z]{3}|[A-Za-z*]{1,3}\d+[A-Za-z*=]{1,3}))?$/;
+
+const toInt = (digits) => parseInt(digits.replace(/[,_]/g, ""), 10);
+const chrom = (name) => (name.toUpperCase() === "M" ? "MT" : name.toUpperCase());
+
+// The request parameters a typed text means, and how it was read (for the page to say);
+// an error message when it means nothing the page knows.
+function parseQuery(text) {
+  const typed = text.trim();
+  if (!typed) return { params: {}, reading: "" };
+  let m = VARIANT.exec(typed);
+  if (m) {
+    const pos = toInt(m[2]);
+    if (pos < 1) return { error: "A position counts from 1." };
+    const params = { referenceName: chrom(m[1]), start: String(pos - 1),
+                     referenceBases: m[3].toUpperCase(), alternateBases: m[4].toUpperCase() };
+    return { params, reading: `Variant: chromosome ${params.referenceName}, POS ${pos} ` +
+             `(Beacon start ${pos - 1}), ${params.referenceBases} > ${params.alternateBases}` };
+  }
+  m = REGION.exec(typed);
+  if (m) {
+    const first = toInt(m[2]), last = toInt(m[3]);
+    if (first < 1 || last < first) return { error: "A region goes from a position ≥ 1 to one at or after it." };
+    const params = { referenceName: chrom(m[1]), start: String(first - 1), end: String(last) };
+    return { params, reading: `Region: chromosome ${params.referenceName}, positions ` +
+             `${first} to ${last} (Beacon start ${first - 1}, end ${last}, 0-based half-open)` };
+  }
+  m = HGVS.exec(typed);
+  if (m) {
+    return { params: { genomicAlleleShortForm: typed },
+             reading: `Genomic HGVS: ${typed} (HGVS positions are 1-based; the node converts)` };
+  }
+  m = GENE.exec(typed);
+  if (m) {
+    if (/^rs\d+$/i.test(typed)) return { error: "dbSNP rs ids are not searchable here: type the variant or its region." };
+    const params = { geneId: /^HGNC:/i.test(m[1]) ? m[1].toUpperCase() : m[1].toUpperCase() };
+    if (m[2]) params.aminoacidChange = m[2];
+    return { params, reading: `Gene ${params.geneId}` +
+             (m[2] ? `, protein change ${m[2]}` : "") };
+  }
+  return { error: "Not a variant, region or gene the page can read: see the examples below the box." };
+}
+
+// ---------------------------------------------------------------- the Beacon request
+function entryType() {
+  return document.querySelector('input[name="entry"]:checked').value;
+}
+
+function buildRequest() {
+  const entry = entryType();
+  const parsed = parseQuery($("q").value);
+  if (parsed.error) return { error: parsed.error };
+  const params = { ...parsed.params };
+  if (entry === "g_variants" && !Object.keys(params).length) {
+    return { error: "Type a variant, a region or a gene." };
+  }
+  if (Object.keys(params).length && !params.genomicAlleleShortForm) params.assemblyId = $("assembly").value;
+  if ($("variant-type").value && Object.keys(params).length) params.variantType = $("variant-type").value;
+  const granularity = $("granularity").value;
+  const filters = [];
+  let getFilters = true;
+  if (entry === "individuals") {
+    if ($("sex").value) filters.push({ id: $("sex").value });
+    if ($("term").value) {
+      const descend = $("descendants").checked;
+      filters.push(descend ? { id: $("term").value }
+                           : { id: $("term").value, includeDescendantTerms: false });
+      if (!descend) getFilters = false;
+    }
+    const op = $("onset-op").value, years = $("onset-years").value.trim();
+    if (op || years) {
+      if (!op || !/^\d{1,3}$/.test(years)) {
+        return { error: "Age of onset needs a comparison and a whole number of years." };
+      }
+      filters.push({ id: ONSET, operator: op, value: `P${years}Y` });
+      getFilters = false;
+    }
+  }
+  const path = `${state.base}/${entry}`;
+  const query = new URLSearchParams({ ...params, requestedGranularity: granularity,
+                                      includeResultsetResponses: "ALL" });
+  if (filters.length && getFilters) query.set("filters", filters.map((f) => f.id).join(","));
+  const getUrl = getFilters ? `${location.origin}${path}?${query}` : null;
+  const body = { meta: { apiVersion: "v2.0" },
+                 query: { requestParameters: params, filters,
+                          requestedGranularity: granularity,
+                          includeResultsetResponses: "ALL" } };
+  // Variants go as GET (a link one can share); individuals with filters as POST.
+  const method = entry === "g_variants" && getUrl ? "GET" : "POST";
+  return { entry, params, filters, granularity, path, getUrl, body, method,
+           postUrl: `${location.origin}${path}` };
+}
+
+function showRequest(req) {
+  $("request").hidden = false;
+  $("get-url").textContent = req.getUrl ||
+    "(not expressible as GET: a filter with an operator, or without narrower terms, goes in the POST body)";
+  $("post-url").textContent = req.postUrl;
+  $("post-body").textContent = JSON.stringify(req.body, null, 2);
+  $("get-url").parentElement.dataset.sent = req.method === "GET" ? "sent" : "";
+  $("post-url").parentElement.dataset.sent = req.method === "POST" ? "sent" : "";
+}
+
+async function callApi(url, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const response = await fetch(url, { ...options, headers, credentials: "omit",
+                                      cache: "no-store", referrerPolicy: "no-referrer" });
+  let body = null;
+  try { body = await response.json(); } catch (_) { body = null; }
+  return { response, body };
+}
+
+function refusalText(response, body) {
+  const message = body && body.error && body.error.errorMessage;
+  const retry = response.headers.get("Retry-After");
+  switch (response.status) {
+    case 400: return `The node refused the request: ${message || "bad request"}.`;
+    case 401: return "Your sign-in is no longer valid (expired or not trusted here): sign in again." +
+      (message ? ` (${message})` : "");
+    case 429: return `Over your query budget: ${message || "too many queries"}. ` +
+      (retry ? `Retry in ${retry} s (after ${new Date(Date.now() + 1000 * retry).toLocaleTimeString()}).` : "Retry later.");
+    case 503: return `The node is busy or its database unavailable: ${message || "retry later"}.` +
+      (retry ? ` Retry in ${retry} s.` : "");
+    default: return `The node answered ${response.status}: ${message || response.statusText}.`;
+  }
+}
+
+// ---------------------------------------------------------------- counts in plain words
+function countWords(count, precision, adjusted) {
+  const notes = Array.isArray(adjusted) ? adjusted : [];
+  if (!precision || precision === "exact" || !notes.length) {
+    return { text: String(count), note: precision === "exact" || !precision ? "exact" : precision };
+  }
+  const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
+  const step = notes.map((a) => /multiple of (\d+)/.exec(a)).find(Boolean);
+  const noise = notes.find((a) => a.startsWith("noise"));
+  if (lump && count === Number(lump[2])) {
+    return { text: `at most ${lump[1]}`, note: `small counts (1 to ${lump[1]}) are all reported as ${lump[2]}` };
+  }
+  if (noise) {
+    return { text: `about ${count}`, note: "noise added" + (step ? `, rounded up to a multiple of ${step[1]}` : "") };
+  }
+  if (step) {
+    const size = Number(step[1]);
+    return { text: count > 0 ? `${Math.max(1, count - size + 1)} to ${count}` : "0",
+             note: `rounded up to a multiple of ${size}` };
+  }
+  return { text: String(count), note: notes.join("; ") };
+}
+
+function whyNotMore(requested, given, dataset) {
+  if (!given || GRANULARITY_RANK[given] >= GRANULARITY_RANK[requested]) return { text: "" };
+  const level = dataset ? dataset.accessLevel : null;
+  if (!state.token && level && level !== "PUBLIC") {
+    return { text: `${level.toLowerCase()} access: sign in for more`, action: "sign-in" };
+  }
+  if (level === "CONTROLLED") {
+    return { text: "controlled access: request access to this dataset for records",
+             contact: dataset.contactEmail };
+  }
+  if (level === "REGISTERED") return { text: "registered access: counts at most" };
+  return { text: "limited by the node's disclosure rules" };
+}
+
+// ---------------------------------------------------------------- results
+function datasetOf(beaconId, id) {
+  return state.catalogue.get(`${beaconId}|${id}`) || state.catalogue.get(`|${id}`) || null;
+}
+
+function rowsOf(req, body) {
+  const rows = [];
+  const sets = (body.response && body.response.resultSets) || [];
+  const own = state.config.beaconId;
+  for (const set of sets) {
+    const beaconId = set.beaconId || own;
+    const dataset = datasetOf(beaconId, set.id);
+    const given = (set.info && set.info.returnedGranularity) || body.meta.returnedGranularity;
+    const counted = given !== "boolean";
+    const words = counted ? countWords(set.resultsCount, set.countPrecision, set.countAdjustedTo)
+                          : { text: "not given", note: "yes/no answer only" };
+    const why = whyNotMore(req.granularity, given, dataset);
+    rows.push({
+      node: beaconId, country: dataset && dataset.country, dataset: set.id,
+      title: dataset ? dataset.title : "", access: dataset ? dataset.accessLevel : "",
+      status: "answered", exists: set.exists, found: set.exists ? "yes" : "not found",
+      count: counted ? set.resultsCount : null, countShown: words.text, countNote: words.note,
+      countPrecision: counted ? set.countPrecision || "" : "",
+      countAdjustedTo: counted ? (set.countAdjustedTo || []).join("; ") : "",
+      granularity: given, whyNotMore: why.text, why, results: set.results || [],
+    });
+  }
+  const peers = (body.info && body.info.network && body.info.network.peers) || [];
+  for (const peer of peers) {
+    if (peer.status !== "ok") {
+      rows.push({ node: peer.id, country: "", dataset: "", title: "", access: "",
+                  status: `unavailable: ${peer.status}`, exists: null,
+                  found: `unavailable (${peer.status})`, count: null, countShown: "",
+                  countNote: "", countPrecision: "", countAdjustedTo: "", granularity: "",
+                  whyNotMore: peer.detail || "", why: { text: peer.detail || "" }, results: [],
+                  unavailable: peer });
+    } else if (!sets.some((s) => s.beaconId === peer.id) && peer.returnedGranularity) {
+      // A peer that answered without resultSets (yes/no only): its line says what it found.
+      rows.push({ node: peer.id, country: "", dataset: "(all its datasets)", title: "", access: "",
+                  status: "answered", exists: Boolean(peer.exists),
+                  found: peer.exists ? "yes" : "not found", count: peer.numTotalResults ?? null,
+                  countShown: peer.numTotalResults !== undefined ? String(peer.numTotalResults) : "not given",
+                  countNote: "", countPrecision: "", countAdjustedTo: "",
+                  granularity: peer.returnedGranularity, whyNotMore: "", why: { text: "" }, results: [] });
+    }
+  }
+  if (!sets.length && !peers.length) {
+    rows.push({ node: own, country: "", dataset: "(all datasets)", title: "", access: "",
+                status: "answered", exists: body.responseSummary.exists,
+                found: body.responseSummary.exists ? "yes" : "not found",
+                count: body.responseSummary.numTotalResults ?? null,
+                countShown: body.responseSummary.numTotalResults !== undefined
+                  ? String(body.responseSummary.numTotalResults) : "not given",
+                countNote: "", countPrecision: body.responseSummary.countPrecision || "",
+                countAdjustedTo: "", granularity: body.meta.returnedGranularity,
+                whyNotMore: "", why: { text: "" }, results: [] });
+  }
+  return { rows, peers };
+}
+
+function renderRows(rows) {
+  const tbody = $("result-table").tBodies[0];
+  tbody.replaceChildren(...rows.map((row) => {
+    const why = row.why && row.why.action === "sign-in" && !$("sign-in").hidden
+      ? el("span", {}, row.whyNotMore, " ", el("button", { type: "button", class: "link-sign-in", "data-sign-in": "1" }, "Sign in"))
+      : row.why && row.why.contact
+        ? el("span", {}, row.whyNotMore, ": ", el("a", { href: `mailto:${row.why.contact}` }, row.why.contact))
+        : row.whyNotMore;
+    return el("tr", { class: row.unavailable ? "unavailable" : null },
+      el("td", {}, row.node, row.country ? el("span", { class: "note" }, row.country) : null),
+      el("td", {}, row.title || row.dataset, row.title ? el("span", { class: "note" }, row.dataset) : null),
+      el("td", {}, row.access),
+      el("td", {}, row.found),
+      el("td", { class: "num" }, row.countShown,
+         row.countNote ? el("span", { class: "note" }, row.countNote) : null),
+      el("td", {}, row.granularity),
+      el("td", {}, why));
+  }));
+  for (const button of tbody.querySelectorAll("[data-sign-in]")) button.addEventListener("click", signIn);
+  $("result-table").hidden = false;
+}
+
+function renderUnavailable(peers) {
+  const down = peers.filter((p) => p.status !== "ok");
+  const box = $("unavailable");
+  if (!down.length) { box.replaceChildren(); return; }
+  box.replaceChildren(
+    el("p", {}, `${down.length} node${down.length > 1 ? "s" : ""} could not answer; ` +
+       "their datasets are missing from these results (this is not \"not found\"):"),
+    el("ul", {}, down.map((p) => el("li", {},
+      el("strong", {}, p.id), `: ${p.status}`, p.detail ? ` (${p.detail})` : ""))));
+}
+
+function position(record) {
+  const loc = record.variation && record.variation.location;
+  const start = loc && loc.interval && loc.interval.start && loc.interval.start.value;
+  return typeof start === "number" ? start + 1 : "";
+}
+
+function frequencyRows(record) {
+  const block = (record.frequencyInPopulations || [])[0];
+  return (block && Array.isArray(block.frequencies)) ? block.frequencies : [];
+}
+
+function barChart(rows, label) {
+  const width = 320, bar = 16, gap = 6, left = 70, right = 52;
+  const height = rows.length * (bar + gap) + gap;
+  const max = Math.max(...rows.map((r) => Number(r.alleleFrequency) || 0), 1e-9);
+  const chart = svg("svg", { class: "bars", role: "img", width, height,
+                             viewBox: `0 0 ${width} ${height}`, "aria-label": label });
+  chart.append(svg("title", {}, label));
+  rows.forEach((r, i) => {
+    const y = gap + i * (bar + gap), af = Number(r.alleleFrequency) || 0;
+    const w = Math.max(1, ((width - left - right) * af) / max);
+    chart.append(svg("text", { x: left - 4, y: y + bar - 4, "text-anchor": "end" }, r.population));
+    chart.append(svg("rect", { x: left, y, width: w, height: bar, class: i === 0 ? "whole" : "pop" }));
+    chart.append(svg("text", { x: left + w + 4, y: y + bar - 4 }, af.toFixed(4)));
+  });
+  return chart;
+}
+
+function renderRecords(rows) {
+  const box = $("records");
+  const parts = [];
+  for (const row of rows) {
+    if (!row.results.length) continue;
+    const heading = `${row.title || row.dataset} (${row.node}): ${row.results.length} record${row.results.length > 1 ? "s" : ""} shown`;
+    const section = el("section", { class: "dataset-records", "aria-label": heading }, el("h3", {}, heading));
+    for (const record of row.results) {
+      if (record.variantInternalId) {
+        const v = record.variation || {};
+        const attrs = record.molecularAttributes || {};
+        const extra = [(attrs.geneIds || []).join(", "), (attrs.aminoacidChanges || []).join(", ")]
+          .filter(Boolean).join(" ");
+        section.append(el("h4", { class: "variant" }, record.variantInternalId,
+          el("span", { class: "note" }, `POS ${position(record)} ${v.referenceBases || ""}>${v.alternateBases || ""} ${v.variantType || ""} ${extra}`)));
+        const freqs = frequencyRows(record);
+        if (freqs.length) {
+          const label = `Allele frequency of ${record.variantInternalId} per population in ${row.dataset}`;
+          const table = el("table", { class: "frequencies" },
+            el("caption", {}, "Population frequencies (first row: the whole dataset)"),
+            el("thead", {}, el("tr", {}, ["Population", "Allele frequency", "Allele count", "Allele number",
+              "Homozygous", "Heterozygous", "Hemizygous"].map((h) => el("th", { scope: "col" }, h)))),
+            el("tbody", {}, freqs.map((f) => el("tr", {},
+              el("th", { scope: "row" }, f.population),
+              ...[f.alleleFrequency, f.alleleCount, f.alleleNumber, f.alleleCountHomozygous,
+                  f.alleleCountHeterozygous, f.alleleCountHemizygous].map((x) =>
+                el("td", { class: "num" }, x === undefined ? "" : typeof x === "number" && !Number.isInteger(x) ? x.toFixed(4) : x))))));
+          section.append(el("div", { class: "populations" },
+            el("div", { class: "table-wrap", tabindex: "0", role: "region",
+                        "aria-label": `Population frequencies of ${record.variantInternalId}` }, table),
+            barChart(freqs, label)));
+        }
+      } else {
+        section.append(el("p", { class: "individual" }, `Individual ${record.id || ""}` +
+          (record.sex && record.sex.label ? `, ${record.sex.label}` : "")));
+      }
+    }
+    parts.push(section);
+  }
+  box.replaceChildren(...parts);
+}
+
+async function search(event) {
+  if (event) event.preventDefault();
+  try { await runSearch(); } finally {
+    state.searches += 1;
+    document.body.dataset.searches = String(state.searches);   // tests wait on it
+  }
+}
+
+async function runSearch() {
+  $("form-error").textContent = "";
+  const req = buildRequest();
+  if (req.error) { $("form-error").textContent = req.error; $("q").focus(); return; }
+  showRequest(req);
+  $("status").textContent = "Asking…";
+  const url = req.method === "GET" ? req.getUrl : req.postUrl;
+  let answer;
+  try {
+    answer = await callApi(url, req.method === "GET" ? {} : {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req.body) });
+  } catch (error) {
+    $("status").textContent = `No answer from this node: ${error.message}`;
+    return;
+  }
+  const { response, body } = answer;
+  if (!response.ok || !body || !body.meta) {
+    $("status").textContent = refusalText(response, body);
+    $("result-table").hidden = true; $("records").replaceChildren(); $("unavailable").replaceChildren();
+    $("exports").hidden = true;
+    return;
+  }
+  const answeredAt = performance.now();
+  const { rows, peers } = rowsOf(req, body);
+  renderUnavailable(peers);
+  renderRows(rows);
+  renderRecords(rows);
+  const answered = rows.filter((r) => !r.unavailable);
+  const summary = body.responseSummary || {};
+  const total = summary.numTotalResults !== undefined
+    ? countWords(summary.numTotalResults, summary.countPrecision, summary.countAdjustedTo) : null;
+  const down = rows.length - answered.length;
+  $("status").textContent = `${summary.exists ? "Found" : "Not found"} in ` +
+    `${answered.filter((r) => r.exists).length} of ${answered.length} dataset${answered.length === 1 ? "" : "s"}` +
+    (total ? `; total ${total.text} (${total.note})` : "") +
+    (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") + ".";
+  document.body.dataset.renderMs = (performance.now() - answeredAt).toFixed(1);
+  state.shown = { request: req, rows, peers, response: body,
+                  askedAt: new Date().toISOString() };
+  $("exports").hidden = false;
+}
+
+// ---------------------------------------------------------------- export
+const CSV_COLUMNS = ["node", "dataset", "title", "access", "status", "exists", "count",
+                     "countShown", "countPrecision", "countAdjustedTo", "granularity", "whyNotMore"];
+
+function csvCell(value) {
+  const text = value === null || value === undefined ? "" : String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function exportCsv() {
+  const lines = [CSV_COLUMNS.join(",")].concat(state.shown.rows.map((row) =>
+    CSV_COLUMNS.map((c) => csvCell(row[c])).join(",")));
+  download("beacon-results.csv", "text/csv", lines.join("\r\n") + "\r\n");
+}
+
+function exportJson() {
+  const { request, rows, peers, response, askedAt } = state.shown;
+  const data = { askedAt, request: { method: request.method, getUrl: request.getUrl,
+                                     postUrl: request.postUrl, body: request.body },
+                 rows: rows.map(({ why, unavailable, ...row }) => row),
+                 peers, response };
+  download("beacon-results.json", "application/json", JSON.stringify(data, null, 2));
+}
+
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = el("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// ---------------------------------------------------------------- sign-in (PKCE)
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+async function discover(issuer) {
+  const response = await fetch(`${issuer.issuer}/.well-known/openid-configuration`,
+                               { credentials: "omit", referrerPolicy: "no-referrer" });
+  if (!response.ok) throw new Error(`discovery answered ${response.status}`);
+  return response.json();
+}
+
+function formState() {
+  return { q: $("q").value, entry: entryType(), assembly: $("assembly").value,
+           variantType: $("variant-type").value, granularity: $("granularity").value,
+           sex: $("sex").value, term: $("term").value, descendants: $("descendants").checked,
+           onsetOp: $("onset-op").value, onsetYears: $("onset-years").value };
+}
+
+function restoreForm(saved) {
+  if (!saved) return;
+  $("q").value = saved.q || "";
+  const radio = document.querySelector(`input[name="entry"][value="${saved.entry}"]`);
+  if (radio) radio.checked = true;
+  for (const [id, key] of [["assembly", "assembly"], ["variant-type", "variantType"],
+                           ["granularity", "granularity"], ["sex", "sex"], ["term", "term"],
+                           ["onset-op", "onsetOp"], ["onset-years", "onsetYears"]]) {
+    if (saved[key] !== undefined) $(id).value = saved[key];
+  }
+  $("descendants").checked = saved.descendants !== false;
+  entryChanged();
+}
+
+async function signIn() {
+  const issuer = state.issuer;
+  if (!issuer || !issuer.discovery) return;
+  if (!crypto.subtle) {
+    $("who").textContent = "Sign-in needs a secure page (https, or http on 127.0.0.1 or localhost).";
+    return;
+  }
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  const stateValue = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const redirect = `${location.origin}/`;
+  sessionStorage.setItem(PENDING_KEY, JSON.stringify({
+    verifier, state: stateValue, issuer: issuer.issuer, redirect, form: formState(),
+    searched: Boolean(state.shown) }));
+  const query = new URLSearchParams({
+    response_type: "code", client_id: issuer.clientId, redirect_uri: redirect,
+    scope: "openid ga4gh_passport_v1", state: stateValue, code_challenge: challenge,
+    code_challenge_method: "S256" });
+  location.assign(`${issuer.discovery.authorization_endpoint}?${query}`);
+}
+
+// Back from the provider: exchange the code (once), then forget the URL's code and state.
+async function finishSignIn() {
+  const here = new URL(location.href);
+  const code = here.searchParams.get("code"), error = here.searchParams.get("error");
+  if (!code && !error) return null;
+  const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
+  sessionStorage.removeItem(PENDING_KEY);
+  history.replaceState(null, "", location.pathname);
+  if (error) { $("who").textContent = `Sign-in refused: ${here.searchParams.get("error_description") || error}`; return pending; }
+  if (!pending || pending.state !== here.searchParams.get("state")) {
+    $("who").textContent = "Sign-in failed: the answer does not belong to a sign-in started here.";
+    return null;
+  }
+  const issuer = state.issuer;
+  if (!issuer || issuer.issuer !== pending.issuer) {
+    $("who").textContent = "Sign-in failed: the provider is no longer trusted by this node.";
+    return pending;
+  }
+  const response = await fetch(issuer.discovery.token_endpoint, {
+    method: "POST", credentials: "omit", referrerPolicy: "no-referrer",
+    body: new URLSearchParams({ grant_type: "authorization_code", code,
+                                redirect_uri: pending.redirect, client_id: issuer.clientId,
+                                code_verifier: pending.verifier }) });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !body.access_token) {
+    $("who").textContent = `Sign-in failed: ${body.error_description || response.status}`;
+    return pending;
+  }
+  state.token = body.access_token;
+  try {
+    const claims = JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    state.subject = claims.sub;
+  } catch (_) { state.subject = "(unknown)"; }
+  return pending;
+}
+
+async function showVisas() {
+  const box = $("visas");
+  const issuer = state.issuer;
+  const endpoint = (issuer && (issuer.userinfo || (issuer.discovery && issuer.discovery.userinfo_endpoint)));
+  if (!state.token || !endpoint) { box.hidden = true; return; }
+  try {
+    const response = await fetch(endpoint, { headers: { Authorization: `Bearer ${state.token}` },
+                                             credentials: "omit", referrerPolicy: "no-referrer" });
+    const info = await response.json();
+    const visas = (info.ga4gh_passport_v1 || []).map((jwt) => {
+      try { return JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).ga4gh_visa_v1; }
+      catch (_) { return null; }
+    }).filter(Boolean);
+    const bonaFide = visas.some((v) => v.type === "ResearcherStatus") &&
+                     visas.some((v) => v.type === "AcceptedTermsAndPolicies");
+    const grants = visas.filter((v) => v.type === "ControlledAccessGrants").map((v) => v.value);
+    box.textContent = `Your visas: ${bonaFide ? "registered (bona fide) researcher" : "no researcher status"}` +
+      (grants.length ? `; access granted to ${grants.join(", ")}` : "; no dataset grants") +
+      ". Each node decides what they allow; the Granularity column shows it.";
+  } catch (_) {
+    box.textContent = "Signed in; your visas could not be read from the provider (each node reads them itself).";
+  }
+  box.hidden = false;
+}
+
+function showAccount() {
+  const signedIn = Boolean(state.token);
+  if (signedIn) $("who").textContent = `Signed in as ${state.subject}.`;
+  $("sign-in").hidden = signedIn || !(state.issuer && state.issuer.discovery);
+  $("sign-out").hidden = !signedIn;
+  if (!signedIn) $("visas").hidden = true;
+}
+
+function signOut() {
+  state.token = null; state.subject = null;
+  $("who").textContent = "Signed out: you see what anonymous callers may see.";
+  showAccount();
+  loadCatalogue();
+  $("sign-in").focus();
+}
+
+// ---------------------------------------------------------------- start
+function entryChanged() {
+  const individuals = entryType() === "individuals";
+  $("individual-filters").hidden = !individuals;
+  $("individual-filters").disabled = !individuals;
+  $("q").labels[0].textContent = individuals ? "Variant, region or gene (optional)" : "Variant, region or gene";
+}
+
+function queryTyped() {
+  const parsed = parseQuery($("q").value);
+  $("q-parsed").textContent = parsed.error || parsed.reading || "";
+}
+
+async function loadCatalogue() {
+  state.catalogue = new Map();
+  const { response, body } = await callApi(`${state.base}/datasets?limit=1000`);
+  if (!response.ok || !body) return;
+  for (const d of (body.response && body.response.collections) || []) {
+    const info = d.info || {};
+    state.catalogue.set(`${d.beaconId || state.config.beaconId}|${d.id}`, {
+      title: d.name || d.id, accessLevel: info.accessLevel || "", country: info.country || "",
+      contactEmail: info.contactEmail || "" });
+  }
+}
+
+async function loadTerms() {
+  const { response, body } = await callApi(`${state.base}/filtering_terms`);
+  if (!response.ok || !body) return;
+  const terms = ((body.response && body.response.filteringTerms) || [])
+    .filter((t) => t.type === "ontology" && !SEX_TERMS.has(t.id));
+  const select = $("term");
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "" }, "any"),
+    ...terms.map((t) => el("option", { value: t.id }, t.label ? `${t.label} (${t.id})` : t.id)));
+  select.value = chosen;
+}
+
+async function start() {
+  document.querySelectorAll('input[name="entry"]').forEach((r) => r.addEventListener("change", entryChanged));
+  $("q").addEventListener("input", queryTyped);
+  $("query-form").addEventListener("submit", search);
+  $("export-csv").addEventListener("click", exportCsv);
+  $("export-json").addEventListener("click", exportJson);
+  $("sign-in").addEventListener("click", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  state.config = await (await fetch("/web/config.json", { credentials: "omit" })).json();
+  document.title = `${state.config.beaconName}: Beacon search`;
+  $("title").textContent = state.config.beaconName;
+  const network = await callApi("/network/api/info");
+  // the network's /info says how its peers fared in response.info.network (answers to
+  // queries in info.network)
+  const described = network.body && network.body.response && network.body.response.info;
+  state.peers = (described && described.network && described.network.peers) || [];
+  state.base = state.peers.length ? "/network/api" : "/api";
+  $("scope").textContent = state.peers.length
+    ? `Searches the network through ${state.config.beaconId}: ${state.peers.length} node${state.peers.length > 1 ? "s" : ""} (${state.peers.map((p) => p.id).join(", ")}), each answering for its own datasets.`
+    : `Searches the datasets of this node, ${state.config.beaconId}.`;
+  const issuer = (state.config.issuers || [])[0];
+  if (issuer) {
+    state.issuer = { ...issuer };
+    try { state.issuer.discovery = await discover(issuer); }
+    catch (_) { $("who").textContent = "Not signed in (the sign-in provider could not be reached)."; }
+    if (state.issuer.discovery && !state.issuer.discovery.authorization_endpoint) state.issuer.discovery = null;
+  }
+  const pending = await finishSignIn().catch((e) => { $("who").textContent = `Sign-in failed: ${e.message}`; return null; });
+  showAccount();
+  if (state.token) showVisas();
+  await Promise.all([loadCatalogue(), loadTerms()]);
+  if (pending && pending.form) {
+    restoreForm(pending.form);
+    queryTyped();
+    if (pending.searched && state.token) await search();
+  }
+  document.body.dataset.ready = "true";
+}
+
+start().catch((error) => {
+  $("status").textContent = `The page could not start: ${error.message}`;
+  document.body.dataset.ready = "error";
+});

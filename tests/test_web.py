@@ -1,0 +1,561 @@
+"""The researchers' web page (node/web/, node/http/web.py; docs/web.md) in a real headless
+Chromium (Debian's, driven by Playwright for Python; nothing downloaded) against real nodes on
+127.0.0.1: two nodes with their own databases (one opened up, exact counts; one with the
+default disclosure rules: rounded and noisy counts), a network node whose peers are those two
+and a third at a closed port, and the development AAI with the authorization-code + PKCE flow.
+The data (VCFs, phenopackets) are written here and loaded with the ingest core.
+
+Without /usr/bin/chromium the browser tests skip with one reason; GDI_REQUIRE_BROWSER=1 (CI)
+makes that a failure. The HTTP-only tests (headers, assets, the PKCE endpoints) always run.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from auth.dev_issuer import (
+    DevIssuer,
+    DevIssuerConfig,
+    DevUser,
+    pkce_challenge,
+    trusted_issuer_entry,
+)
+from auth.issuers import TrustedIssuer
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.database import create_pool
+from node.federation.peers import Peer
+from node.http.aai_api import create_aai_app
+from node.settings import Settings
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+FI_OPEN, FI_CONTROLLED, SE_PUBLIC = "GDI-FI-WEB-001", "GDI-FI-WEB-002", "GDI-SE-WEB-001"
+TITLES = {FI_OPEN: "Finnish web test cohort", FI_CONTROLLED: "Finnish controlled cohort",
+          SE_PUBLIC: "Swedish web test cohort"}
+DOWN = "org.test.down"
+FEMALE, HYPERTENSION, ASTHMA = "NCIT:C16576", "NCIT:C3117", "NCIT:C28397"
+
+ANN_HEADER = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annotations: '
+              "'Allele | Annotation | Annotation_Impact | Gene_Name | Gene_ID | Feature_Type | "
+              "Feature_ID | Transcript_BioType | Rank | HGVS.c | HGVS.p | cDNA.pos / cDNA.length | "
+              "CDS.pos / CDS.length | AA.pos / AA.length | Distance | ERRORS / WARNINGS / INFO' \">")
+R175H = ("ANN=T|missense_variant|MODERATE|TP53|ENSG00000141510|transcript|ENST00000269305.9|"
+         "protein_coding|5/11|c.524G>A|p.Arg175His|||||")
+# FI: ten samples. POS 7674944 G>A: S01 het, S02 hom, S03 het; POS 7674945 G>A: S04;
+# POS 7675088 C>T (TP53 R175H, annotated): S05, S06; POS 7680000 A>G: S07..S10.
+FI_SAMPLES = [f"S{i:02d}" for i in range(1, 11)]
+FI_SITES = [(7674944, "G", "A", {"S01": "0/1", "S02": "1/1", "S03": "0/1"}, "."),
+            (7674945, "G", "A", {"S04": "0/1"}, "."),
+            (7675088, "C", "T", {"S05": "0/1", "S06": "0/1"}, R175H),
+            (7680000, "A", "G", {s: "0/1" for s in FI_SAMPLES[6:]}, ".")]
+# sex, country of birth, {disease: onset in years}
+FI_PEOPLE = {"S01": ("FEMALE", "FI", {HYPERTENSION: 45}), "S02": ("FEMALE", "FI", {HYPERTENSION: 30}),
+             "S03": ("FEMALE", "FI", {ASTHMA: 10}), "S04": ("FEMALE", "FI", {}),
+             "S05": ("FEMALE", "FI", {}), "S06": ("MALE", "FI", {HYPERTENSION: 50}),
+             "S07": ("MALE", "FI", {}), "S08": ("MALE", "SE", {}), "S09": ("MALE", "SE", {}),
+             "S10": ("MALE", "SE", {})}
+# SE: twelve samples, all women; POS 7674944 G>A carried by six (above the default floor 5),
+# four of whom have hypertension from age 40.
+SE_SAMPLES = [f"T{i:02d}" for i in range(1, 13)]
+SE_SITES = [(7674944, "G", "A", {s: "0/1" for s in SE_SAMPLES[:6]}, ".")]
+SE_PEOPLE = {s: ("FEMALE", "SE", {HYPERTENSION: 40} if i < 4 else {})
+             for i, s in enumerate(SE_SAMPLES)}
+LABELS = {HYPERTENSION: "Hypertension", ASTHMA: "Asthma"}
+
+
+def _vcf(samples: list[str], sites: list[tuple[int, str, str, dict[str, str], str]]) -> str:
+    head = ("##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n" + ANN_HEADER + "\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n")
+    return head + "".join(
+        f"chr17\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t{info}\tGT\t"
+        + "\t".join(calls.get(s, "0/0") for s in samples) + "\n"
+        for pos, ref, alt, calls, info in sites)
+
+
+def _phenopackets(people: dict[str, tuple[str, str, dict[str, int]]]) -> str:
+    return json.dumps([{
+        "id": f"{sample}-pp",
+        "subject": {"id": sample, "sex": sex, "countryOfBirth": country},
+        "diseases": [{"term": {"id": term, "label": LABELS[term]},
+                      "onset": {"age": {"iso8601duration": f"P{onset}Y"}}}
+                     for term, onset in diseases.items()],
+        "metaData": {"created": "2026-01-01T00:00:00Z", "createdBy": "tests",
+                     "phenopacketSchemaVersion": "2.0"}}
+        for sample, (sex, country, diseases) in people.items()])
+
+
+@dataclass
+class WebNetwork:
+    aai: DevIssuer
+    aai_url: str
+    fi_url: str            # a node without peers: its page asks its own /api
+    se_url: str
+    network_url: str       # peers: fi, se and one at a closed port
+
+
+@pytest.fixture(scope="module")
+async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[WebNetwork]:
+    directory = tmp_path_factory.mktemp("web")
+    network_port, aai_port, fi_port = free_port(), free_port(), free_port()
+    network_url, aai_url = f"http://127.0.0.1:{network_port}", f"http://127.0.0.1:{aai_port}"
+    # Both pages that sign in are registered with the AAI (a page whose origin is not cannot
+    # read the provider's discovery document: docs/web.md)
+    redirects = [f"{network_url}/", f"http://127.0.0.1:{fi_port}/"]
+    aai = DevIssuer(DevIssuerConfig(issuer=aai_url, redirect_uris=redirects, users=[
+        DevUser(name="anna", password="anna"),
+        DevUser(name="carol", password="carol", bona_fide=True, grants=[FI_CONTROLLED])]))
+    trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
+    async with AsyncExitStack() as stack:
+        await serve_app(stack, create_aai_app(aai), aai_port)
+
+        async def node(beacon_id: str, datasets: list[tuple[str, AccessLevel, str, str, str]],
+                       port: int | None = None, **changes: Any) -> str:
+            db = await stack.enter_async_context(node_database(pg_server_url))
+            for dataset_id, level, vcf, people, country in datasets:
+                vcf_path = write_vcf_text(directory / f"{dataset_id}.vcf", vcf)
+                packets = directory / f"{dataset_id}.json"
+                packets.write_text(people)
+                await ingest(db, IngestRequest(
+                    vcf_path, dataset_id, GRCH38, level, TITLES[dataset_id], workers=1,
+                    individuals=packets,
+                    metadata={"country": country, "contactEmail": f"dac@{country.lower()}.test"}))
+            settings = Settings(database_url=db, data_dir=directory, beacon_id=beacon_id,
+                                beacon_name=f"Node {beacon_id}", trusted_issuers=trust, **changes)
+            pool = await create_pool(db, settings)
+            stack.push_async_callback(pool.close)
+            return await serve_app(stack, create_app(settings, pool), port)
+
+        fi_vcf, fi_people = _vcf(FI_SAMPLES, FI_SITES), _phenopackets(FI_PEOPLE)
+        fi_url = await node("org.test.fi", [
+            (FI_OPEN, AccessLevel.PUBLIC, fi_vcf, fi_people, "FI"),
+            (FI_CONTROLLED, AccessLevel.CONTROLLED, fi_vcf, fi_people, "FI")],
+            fi_port, disclosure=OPEN_DISCLOSURE)
+        se_url = await node("org.test.se", [
+            (SE_PUBLIC, AccessLevel.PUBLIC, _vcf(SE_SAMPLES, SE_SITES),
+             _phenopackets(SE_PEOPLE), "SE")])
+        peers = [Peer(id="org.test.fi", url=f"{fi_url}/api", forward_tokens_from=[aai_url]),
+                 Peer(id="org.test.se", url=f"{se_url}/api", forward_tokens_from=[aai_url]),
+                 Peer(id=DOWN, url=f"http://127.0.0.1:{free_port()}/api")]
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net",
+                            beacon_name="Test network", trusted_issuers=trust, peers=peers)
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        await serve_app(stack, create_app(settings, pool), network_port)
+        yield WebNetwork(aai, aai_url, fi_url, se_url, network_url)
+
+
+# ------------------------------------------------------------------ HTTP only (no browser)
+
+async def test_the_page_is_served_at_the_root_with_its_own_policy(web_network: WebNetwork):
+    async with ClientSession() as client:
+        async with client.get(f"{web_network.network_url}/") as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+            policies = response.headers.getall("Content-Security-Policy")
+            assert len(policies) == 1, policies        # not the JSON API's default-src 'none'
+            assert "script-src 'self'" in policies[0]
+            assert web_network.aai_url in policies[0]   # connect-src: the trusted issuer
+            assert response.headers["X-Request-ID"]
+            page = await response.text()
+            etag = response.headers["ETag"]
+        assert 'src="/web/app.js"' in page and "https://" not in page.replace(
+            "https://doi", "")                     # nothing fetched from elsewhere
+        async with client.get(f"{web_network.network_url}/",
+                              headers={"If-None-Match": etag}) as response:
+            assert response.status == 304
+        total = len(page.encode())
+        for asset in ("app.js", "style.css"):
+            async with client.get(f"{web_network.network_url}/web/{asset}") as response:
+                assert response.status == 200
+                total += len(await response.read())
+        assert total < 300_000
+        async with client.get(f"{web_network.network_url}/web/nothing.js") as response:
+            assert response.status == 404
+        async with client.get(f"{web_network.network_url}/web/index.html") as response:
+            assert response.status == 404              # the page lives at / only
+        async with client.get(f"{web_network.network_url}/web/config.json") as response:
+            config = await response.json()
+        assert config["issuers"] == [{"issuer": web_network.aai_url, "clientId": "gdi-node",
+                                      "userinfo": f"{web_network.aai_url}/userinfo"}]
+        async with client.get(f"{web_network.fi_url}/api/info") as response:   # unchanged
+            assert response.status == 200
+            assert (await response.json())["meta"]["beaconId"] == "org.test.fi"
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+async def _authorize(client: ClientSession, aai_url: str, **params: str):
+    return await client.get(f"{aai_url}/authorize", params=params, allow_redirects=False)
+
+
+async def test_pkce_codes_are_bound_to_verifier_redirect_and_single_use(web_network: WebNetwork):
+    aai, redirect = web_network.aai_url, f"{web_network.network_url}/"
+    verifier = secrets.token_urlsafe(48)
+    request = {"response_type": "code", "client_id": "gdi-node", "redirect_uri": redirect,
+               "state": "s1", "code_challenge": pkce_challenge(verifier),
+               "code_challenge_method": "S256"}
+    async with ClientSession() as client:
+        async with await _authorize(client, aai, **request) as page:
+            assert page.status == 200 and 'name="password"' in await page.text()
+        for bad in ({"redirect_uri": "http://evil.test/"}, {"client_id": "other"}):
+            async with await _authorize(client, aai, **{**request, **bad}) as page:
+                assert page.status == 400 and "Location" not in page.headers
+        async with await _authorize(client, aai, **{**request, "code_challenge_method": "plain"}
+                                    ) as page:
+            assert page.status == 302
+            assert parse_qs(urlsplit(page.headers["Location"]).query)["error"] == [
+                "invalid_request"]
+
+        async def login(password: str):
+            return await client.post(f"{aai}/authorize", allow_redirects=False,
+                                     data={**request, "username": "carol", "password": password})
+        async with await login("wrong") as refused:
+            assert refused.status == 401 and "wrong password" in await refused.text()
+
+        async def code() -> str:
+            async with await login("carol") as answer:
+                assert answer.status == 302
+                location = answer.headers["Location"]
+            assert location.startswith(redirect)
+            query = parse_qs(urlsplit(location).query)
+            assert query["state"] == ["s1"]
+            return query["code"][0]
+
+        async def exchange(code: str, **changes: str):
+            form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                    "client_id": "gdi-node", "code_verifier": verifier, **changes}
+            async with client.post(f"{aai}/token", data=form,
+                                   headers={"Origin": web_network.network_url}) as answer:
+                return answer.status, await answer.json(), answer.headers
+        status, body, _ = await exchange(await code(), code_verifier=secrets.token_urlsafe(48))
+        assert (status, body["error"]) == (400, "invalid_grant")
+        status, body, _ = await exchange(await code(), redirect_uri=f"{web_network.fi_url}/")
+        assert (status, body["error"]) == (400, "invalid_grant")
+        first = await code()
+        status, body, headers = await exchange(first)
+        assert status == 200 and body["token_type"] == "Bearer"
+        assert headers["Access-Control-Allow-Origin"] == web_network.network_url
+        assert web_network.aai.user_of(body["access_token"]).name == "carol"
+        status, body, _ = await exchange(first)                   # used once only
+        assert (status, body["error"]) == (400, "invalid_grant")
+        async with client.get(f"{aai}/.well-known/openid-configuration") as discovery:
+            described = await discovery.json()
+        assert described["authorization_endpoint"] == f"{aai}/authorize"
+        assert described["code_challenge_methods_supported"] == ["S256"]
+
+
+# ------------------------------------------------------------------ in the browser
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    if not CHROMIUM.exists() or not _playwright_importable():
+        reason = ("browser tests need Debian's chromium at /usr/bin/chromium and the "
+                  "playwright package (apt-get install chromium; pip install playwright)")
+        if os.environ.get("GDI_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " (GDI_REQUIRE_BROWSER=1)")
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                                    args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+def _playwright_importable() -> bool:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Page:
+    """One browser tab on a node's page, collecting console errors."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.searches = 0
+
+    async def open(self, url: str) -> None:
+        await self.page.goto(f"{url}/")
+        await self.page.wait_for_selector("body[data-ready=true]")
+
+    async def search(self, text: str | None = None) -> None:
+        """Type `text` (if given) into the query box and press Enter; wait for the answer."""
+        box = self.page.get_by_label("Variant, region or gene")
+        if text is not None:
+            await box.fill("")
+            await box.press_sequentially(text)
+        await box.press("Enter")
+        await self.answered()
+
+    async def answered(self) -> None:
+        self.searches += 1
+        # (a selector: wait_for_function's polling evaluates strings, which the page's
+        # policy forbids, as it should)
+        await self.page.wait_for_selector(f'body[data-searches="{self.searches}"]')
+
+    async def rows(self) -> list[dict[str, str]]:
+        """The result table as shown: one dict per row, by column heading."""
+        return await self.page.evaluate("""() => {
+            const heads = [...document.querySelectorAll('#result-table thead th')]
+                .map(th => th.textContent.trim());
+            return [...document.querySelectorAll('#result-table tbody tr')].map(tr =>
+                Object.fromEntries([...tr.cells].map((td, i) =>
+                    [heads[i], td.innerText.replace(/\\s+/g, ' ').trim()])));
+        }""")
+
+    async def text(self, selector: str) -> str:
+        return (await self.page.locator(selector).inner_text()).strip()
+
+
+@pytest.fixture
+async def tab(browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900},
+                                        accept_downloads=True)
+    page = Page(await context.new_page())
+    yield page
+    await context.close()
+    assert page.errors == [], page.errors          # no console errors on any page
+
+
+def _by_dataset(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {next((d for d in (*TITLES, DOWN) if d in r["Dataset"] or d in r["Node"]), "?"): r
+            for r in rows}
+
+
+@pytest.mark.parametrize("typed", ["17-7674944-G-A", "chr17:7674944 G>A"])
+async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, tab: Page,
+                                                       typed: str):
+    await tab.open(web_network.network_url)
+    assert "3 nodes" in await tab.text("#scope")
+    await tab.search(typed)
+    assert "POS 7674944 (Beacon start 7674943)" in await tab.text("#q-parsed")
+    get_url = await tab.text("#get-url")
+    assert get_url.startswith(f"{web_network.network_url}/network/api/g_variants?")
+    query = parse_qs(urlsplit(get_url).query)
+    assert query["referenceName"] == ["17"] and query["start"] == ["7674943"]
+    assert query["referenceBases"] == ["G"] and query["alternateBases"] == ["A"]
+    assert query["assemblyId"] == ["GRCh38"] and query["requestedGranularity"] == ["record"]
+    body = json.loads(await tab.text("#post-body"))
+    assert body["query"]["requestParameters"]["start"] == "7674943"
+    rows = _by_dataset(await tab.rows())
+    assert set(rows) == {FI_OPEN, FI_CONTROLLED, SE_PUBLIC, DOWN}
+    fi = rows[FI_OPEN]
+    assert fi["Node"].startswith("org.test.fi") and TITLES[FI_OPEN] in fi["Dataset"]
+    assert (fi["Access"], fi["Found"], fi["Granularity given"]) == ("PUBLIC", "yes", "record")
+    assert fi["Count"] == "1 exact"
+    controlled = rows[FI_CONTROLLED]
+    assert controlled["Granularity given"] == "boolean"
+    assert controlled["Count"] == "not given yes/no answer only"
+    assert controlled["Why not more"] == "controlled access: sign in for more Sign in"
+    se = rows[SE_PUBLIC]     # default disclosure: one variant, rounded up to 5
+    assert se["Count"] == "1 to 5 rounded up to a multiple of 5"
+    down = rows[DOWN]
+    assert down["Found"] == "unavailable (error)" and "no connection" in down["Why not more"]
+    assert "not found" not in down["Found"]
+    warning = await tab.text("#unavailable")
+    assert "org.test.down: error (no connection to the peer)" in warning
+    assert "1 node unavailable" in await tab.text("#status")
+
+
+async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
+    await tab.open(web_network.network_url)
+    await tab.search("NC_000017.11:g.7674945G>A")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert query["genomicAlleleShortForm"] == ["NC_000017.11:g.7674945G>A"]
+    rows = _by_dataset(await tab.rows())
+    assert (rows[FI_OPEN]["Found"], rows[SE_PUBLIC]["Found"]) == ("yes", "not found")
+    assert "org.test.fi:" not in await tab.text("#unavailable")
+
+    await tab.search("17:7668402-7687550")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert (query["start"], query["end"]) == (["7668401"], ["7687550"])
+    assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "4 exact"
+
+    await tab.search("TP53 R175H")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert (query["geneId"], query["aminoacidChange"]) == (["TP53"], ["R175H"])
+    rows = _by_dataset(await tab.rows())
+    assert rows[FI_OPEN]["Count"] == "1 exact" and rows[SE_PUBLIC]["Found"] == "not found"
+    assert "GRCh38:17:7675087:C:T" in await tab.text("#records")
+
+    await tab.search("not a variant at all")
+    assert "Not a variant, region or gene" in await tab.text("#form-error")
+
+
+async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,
+                                                                     tab: Page):
+    await tab.open(web_network.network_url)
+    await tab.search("17-7674944-G-A")
+    section = tab.page.locator("section.dataset-records", has_text=TITLES[FI_OPEN])
+    table = await section.locator("table.frequencies tbody").inner_text()
+    cells = [line.split("\t") for line in table.strip().splitlines()]
+    by_population = {c[0]: c[1:] for c in cells}
+    # whole dataset: 4 alt alleles of 20; FI_F: S01-S05 (4 of 10); FI_M: S06, S07 (0 of 4)
+    assert by_population[FI_OPEN][:3] == ["0.2000", "4", "20"]
+    assert by_population["FI_F"][:3] == ["0.4000", "4", "10"]
+    bars = section.locator("svg.bars").first
+    assert await bars.get_attribute("role") == "img"
+    assert len(await bars.locator("rect").all()) == len(cells)
+    assert await bars.locator("rect.whole").count() == 1
+
+
+async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: Page):
+    await tab.open(web_network.network_url)
+    await tab.search("chr17:7674944 G>A")
+    async with tab.page.expect_download() as waiting:
+        await tab.page.get_by_role("button", name="Export CSV").click()
+    download = await waiting.value
+    exported = list(csv.DictReader(io.StringIO(Path(await download.path()).read_text())))
+    async with ClientSession() as client, client.get(await tab.text("#get-url")) as response:
+        api = await response.json()
+    answered = {(r["node"], r["dataset"]): r for r in exported if r["status"] == "answered"}
+    sets = {(s["beaconId"], s["id"]): s for s in api["response"]["resultSets"]}
+    assert set(answered) == set(sets)
+    for key, result_set in sets.items():
+        row = answered[key]
+        assert row["exists"] == str(result_set["exists"]).lower()
+        granularity = result_set["info"]["returnedGranularity"]
+        assert row["granularity"] == granularity
+        if granularity != "boolean":
+            assert int(row["count"]) == result_set["resultsCount"]
+            assert row["countPrecision"] == result_set["countPrecision"]
+            assert row["countAdjustedTo"] == "; ".join(result_set.get("countAdjustedTo", []))
+    [down] = [r for r in exported if r["node"] == DOWN]
+    assert down["status"] == "unavailable: error" and down["exists"] == ""
+    async with tab.page.expect_download() as waiting:
+        await tab.page.get_by_role("button", name="Export JSON").click()
+    saved = json.loads(Path(await (await waiting.value).path()).read_text())
+    assert saved["response"]["responseSummary"] == api["responseSummary"]
+    assert saved["request"]["getUrl"] == await tab.text("#get-url")
+
+
+async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwork, tab: Page):
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_label("Variants").focus()
+    await page.keyboard.press("ArrowRight")           # the radio group: Individuals
+    assert await page.get_by_label("Individuals").is_checked()
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("17-7674944-G-A")
+    focused = []
+    for _ in range(12):                                # on through the form by Tab alone
+        await page.keyboard.press("Tab")
+        focused.append(await page.evaluate("document.activeElement.id"))
+        if focused[-1] == "sex":
+            await page.keyboard.press("ArrowDown")    # female (a closed select: next option)
+        elif focused[-1] == "term":
+            await page.keyboard.type("Hyp")           # type-ahead to Hypertension
+        elif focused[-1] == "onset-op":
+            await page.keyboard.press("ArrowDown")    # older than
+        elif focused[-1] == "onset-years":
+            await page.keyboard.type("35")
+        elif focused[-1] == "search":
+            break
+    assert focused[-1] == "search", focused
+    assert {"assembly", "granularity", "sex", "term", "descendants", "onset-op"} <= set(focused)
+    await page.keyboard.press("Enter")
+    await tab.answered()
+    body = json.loads(await tab.text("#post-body"))
+    assert body["query"]["filters"] == [
+        {"id": FEMALE}, {"id": HYPERTENSION},
+        {"id": "diseases.ageOfOnset.iso8601duration", "operator": ">", "value": "P35Y"}]
+    assert "not expressible as GET" in await tab.text("#get-url")
+    assert (await tab.text("#post-url")) == f"{web_network.network_url}/network/api/individuals"
+    rows = _by_dataset(await tab.rows())
+    assert rows[FI_OPEN]["Count"] == "1 exact"        # S01: female, hypertension at 45
+    # SE: four women (hypertension at 40) under the default rules: noisy and lumped
+    assert re.fullmatch(r"(at most 5 small counts .*|about \d+ noise added.*)",
+                        rows[SE_PUBLIC]["Count"]), rows[SE_PUBLIC]["Count"]
+    assert rows[DOWN]["Found"] == "unavailable (error)"
+
+
+async def test_a_node_without_peers_asks_its_own_api_and_fits_a_phone(web_network: WebNetwork,
+                                                                      browser):
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    tab = Page(await context.new_page())
+    try:
+        await tab.open(web_network.fi_url)
+        paint = await tab.page.evaluate("""() => performance.getEntriesByName(
+            'first-contentful-paint').map(e => e.startTime)""")
+        assert paint and paint[0] < 1000, paint          # the page shows within 1 s
+        assert "this node, org.test.fi" in await tab.text("#scope")
+        await tab.search("17-7674944-G-A")
+        render_ms = float(await tab.page.locator("body").get_attribute("data-render-ms"))
+        assert render_ms < 100                           # from the API's answer to the rows
+        assert (await tab.text("#get-url")).startswith(f"{web_network.fi_url}/api/g_variants?")
+        rows = _by_dataset(await tab.rows())
+        assert set(rows) == {FI_OPEN, FI_CONTROLLED}
+        overflow = await tab.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        wide = await tab.page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
+                    && !e.closest('.table-wrap'))
+            .map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)""")
+        assert overflow <= 0, wide                # tables scroll inside their own region
+        assert tab.errors == []
+    finally:
+        await context.close()
+
+
+async def test_sign_in_with_pkce_raises_the_granularity(web_network: WebNetwork, tab: Page):
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await tab.search("17-7674944-G-A")
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+    await page.get_by_role("button", name="Sign in").first.click()
+    await page.wait_for_url(f"{web_network.aai_url}/authorize?*")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["code_challenge_method"] == ["S256"] and "code_verifier" not in query
+    await page.get_by_label("User name").fill("carol")
+    await page.get_by_label("Password").fill("carol")
+    await page.get_by_label("Password").press("Enter")
+    await page.wait_for_url(f"{web_network.network_url}/")      # code and state gone
+    await page.wait_for_selector("body[data-ready=true]")
+    tab.searches = 0
+    await tab.answered()                      # the search is asked again, signed in
+    assert "Signed in as carol" in await tab.text("#who")
+    await page.wait_for_selector("#visas:not([hidden])")
+    assert FI_CONTROLLED in await tab.text("#visas")
+    controlled = _by_dataset(await tab.rows())[FI_CONTROLLED]
+    assert (controlled["Granularity given"], controlled["Count"]) == ("record", "1 exact")
+    assert "GRCh38:17:7674943:G:A" in await page.locator(
+        "section.dataset-records", has_text=TITLES[FI_CONTROLLED]).inner_text()
+    storage = await page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+    assert "eyJ" not in storage and "code" not in page.url         # no token kept, none in URL
+    await page.get_by_role("button", name="Sign out").click()
+    await tab.search()
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+    await asyncio.sleep(0)
