@@ -358,8 +358,11 @@ async def ingest(db_url: str, request: IngestRequest,
 async def _ingest(db_url: str, request: IngestRequest, path: Path,
                   progress: ProgressCallback | None) -> IngestReport:
     began = time.monotonic()
-    layout = inspect_vcf(path, request.assembly)
-    people = individuals_load(layout.sample_names, read_individuals(request.individuals)
+    layout = dataclasses.replace(inspect_vcf(path, request.assembly),
+                                 carriers_wanted=request.individuals is not None)
+    # the samples are individuals where their genotypes are read (beacon/vcf.py)
+    samples = layout.sample_names if layout.counts_from_genotypes else ()
+    people = individuals_load(samples, read_individuals(request.individuals)
                               if request.individuals else None, request.individuals,
                               request.dataset_id)
     conn = await asyncpg.connect(db_url)

@@ -21,14 +21,12 @@ allele count over the reported allele number.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from asyncpg import BitString
 
-from beacon.disclosure import Rules, report, report_individuals
+from beacon.disclosure import Rules, report
 
 # Pseudo-autosomal regions, 0-based half-open (GRC assembly reports; UCSC coordinates).
 _PAR: dict[str, dict[str, tuple[tuple[int, int], ...]]] = {
@@ -71,9 +69,9 @@ def population_rows(individuals: Sequence[tuple[int, str, str | None]], samples:
              len(groups[label]), len(groups[label] & males)) for label in order]
 
 
-@dataclass(frozen=True)
-class InPopulation:
-    """One variant's bit counts under one population (beacon/store.py fetches them)."""
+class InPopulation(NamedTuple):
+    """One variant's bit counts under one population (beacon/store.py fetches them). Named
+    tuples, not dataclasses: a record page builds one per population per record."""
 
     label: str
     size: int              # individuals
@@ -86,8 +84,7 @@ class InPopulation:
     male_missing: int
 
 
-@dataclass(frozen=True)
-class Frequency:
+class Frequency(NamedTuple):
     """A population's allele counts for one variant, before disclosure."""
 
     label: str
@@ -99,25 +96,32 @@ class Frequency:
     hemizygous: int
 
 
-def frequency(counts: InPopulation, assembly_id: str, chromosome: str, start: int
-              ) -> Frequency:
-    c = counts
+def ploidy(assembly_id: str, chromosome: str, start: int) -> str:
+    """How a site's calls count (once per record, not per population): `MT` haploid, `Y`
+    males only, `X` males hemizygous, `2` diploid."""
     if chromosome == "MT":
-        called = c.size - c.missing
-        return Frequency(c.label, c.size, c.carriers, called, c.carriers, 0, 0)
+        return "MT"
     if hemizygous_region(assembly_id, chromosome, start):
-        male_called = c.males - c.male_missing
-        if chromosome == "Y":
-            return Frequency(c.label, c.size, c.male_carriers, male_called, 0, 0,
-                             c.male_carriers)
-        others_called = (c.size - c.males) - (c.missing - c.male_missing)
-        hom = c.homozygous - c.male_homozygous
-        het = (c.carriers - c.male_carriers) - hom
-        return Frequency(c.label, c.size, het + 2 * hom + c.male_carriers,
-                         2 * others_called + male_called, hom, het, c.male_carriers)
-    het = c.carriers - c.homozygous
-    return Frequency(c.label, c.size, het + 2 * c.homozygous, 2 * (c.size - c.missing),
-                     c.homozygous, het, 0)
+        return chromosome
+    return "2"
+
+
+def frequency(c: InPopulation, kind: str) -> Frequency:
+    """A population's counts at a site whose calls count as `kind` (`ploidy`)."""
+    if kind == "2":
+        het = c.carriers - c.homozygous
+        return Frequency(c.label, c.size, het + 2 * c.homozygous, 2 * (c.size - c.missing),
+                         c.homozygous, het, 0)
+    if kind == "MT":
+        return Frequency(c.label, c.size, c.carriers, c.size - c.missing, c.carriers, 0, 0)
+    male_called = c.males - c.male_missing
+    if kind == "Y":
+        return Frequency(c.label, c.size, c.male_carriers, male_called, 0, 0, c.male_carriers)
+    others_called = (c.size - c.males) - (c.missing - c.male_missing)
+    hom = c.homozygous - c.male_homozygous
+    het = (c.carriers - c.male_carriers) - hom
+    return Frequency(c.label, c.size, het + 2 * hom + c.male_carriers,
+                     2 * others_called + male_called, hom, het, c.male_carriers)
 
 
 def from_info(counts: dict[str, list[int]]) -> list[Frequency]:
@@ -129,18 +133,25 @@ def from_info(counts: dict[str, list[int]]) -> list[Frequency]:
 
 
 def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]:
-    """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them."""
-    quiet = dataclasses.replace(rules, count_noise=0)
-    shown = []
+    """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them:
+    `report_individuals` without noise for the counts, `report` for the allele number,
+    written out as integer arithmetic (a page of records calls this for every population
+    of every record; tests/test_disclosure_policy.py holds it to those functions)."""
+    floor, step = rules.allele_floor, rules.count_step
+    lumped = report(floor, rules).value if floor > 1 else 0
+
+    def shown(n: int) -> int:
+        value = -(-n // step) * step if n > 0 else 0
+        return lumped if 0 < value <= lumped else value
+
+    out = []
     for f in rows:
-        if rules.allele_floor > 1 and f.size < rules.allele_floor:
+        if floor > 1 and f.size < floor:
             continue                       # a population this small is not told apart
-        ac = report_individuals(f.allele_count, quiet).value
-        an = report(f.allele_number, quiet).value
-        shown.append({"population": f.label, "alleleFrequency": ac / an if an else 0.0,
-                      "alleleCount": ac, "alleleNumber": an,
-                      "alleleCountHomozygous": report_individuals(f.homozygous, quiet).value,
-                      "alleleCountHeterozygous": report_individuals(f.heterozygous,
-                                                                    quiet).value,
-                      "alleleCountHemizygous": report_individuals(f.hemizygous, quiet).value})
-    return shown
+        ac, an = shown(f.allele_count), -(-f.allele_number // step) * step
+        out.append({"population": f.label, "alleleFrequency": ac / an if an else 0.0,
+                    "alleleCount": ac, "alleleNumber": an,
+                    "alleleCountHomozygous": shown(f.homozygous),
+                    "alleleCountHeterozygous": shown(f.heterozygous),
+                    "alleleCountHemizygous": shown(f.hemizygous)})
+    return out

@@ -148,10 +148,10 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
     if row.annotation and (attributes := molecular_attributes(row.annotation)):
         record["molecularAttributes"] = attributes
     if row.populations:
+        kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
-            [populations.frequency(populations.InPopulation(*p), dataset.assembly,
-                                   row.chromosome, row.start_pos) for p in row.populations],
-            rules or Rules())
+            [populations.frequency(populations.InPopulation(*p), kind)
+             for p in row.populations], rules or Rules())
     elif row.info_populations:
         frequencies = populations.frequencies(
             populations.from_info(orjson.loads(row.info_populations)), rules or Rules())

@@ -83,6 +83,7 @@ class VcfLayout:
     # nhemi: INFO key}, for labels of the Genome of Europe form (beacon/populations.py)
     population_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     annotation: AnnotationLayout | None = None    # the header's SnpEff ANN / VEP CSQ
+    carriers_wanted: bool = True        # read GT for carriers even where INFO has the counts
     # contigs the header lists that are not the assembly's chromosomes (decoys, alts,
     # unplaced, chrEBV, HLA, UCSC hg19's chrM): their records are skipped and counted
     elsewhere: dict[str, int] = field(default_factory=dict)   # name -> header length
@@ -93,10 +94,12 @@ class VcfLayout:
 
     @property
     def counts_from_genotypes(self) -> bool:
-        """Count from GT whenever the samples are there: which individuals carry each allele
-        (what /individuals queries by variant) is only in them. INFO counts serve sites-only
-        files."""
-        return self.samples > 0
+        """Count from GT when the samples are there and INFO cannot say it all, or when the
+        dataset's individuals are loaded with it (`carriers_wanted`): which individuals carry
+        each allele is only in the genotypes. Reading them costs about ten times the INFO fast
+        path (docs/benchmarks.md), so a file with INFO counts loaded without individuals is
+        read without them."""
+        return self.samples > 0 and (not self.info_counts or self.carriers_wanted)
 
 
 @dataclass

