@@ -5,9 +5,11 @@ node's row lock, so a push and a harvest of the same node cannot interleave.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 import asyncpg
@@ -55,6 +57,26 @@ class DatasetQuery:
     limit: int = 20
 
 
+# A field's text as runs of (text, matched by the query), in order.
+Marked = tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Where a search's words matched in a record (prefix, stem or typo)."""
+
+    title: Marked
+    description: Marked
+    keywords: tuple[Marked, ...]
+
+
+@dataclass(frozen=True)
+class Found(DatasetEntry):
+    """A dataset a search returned; `highlight` only when it searched by text."""
+
+    highlight: Highlight | None = None
+
+
 @dataclass(frozen=True)
 class Reconciled:
     upserted: list[str]
@@ -71,6 +93,12 @@ class HeldElsewhere(Exception):
 
 _NODE_COLUMNS = ", ".join(NodeRow.__dataclass_fields__)
 _DATASET_COLUMNS = ", ".join(f"d.{c}" for c in DatasetEntry.__dataclass_fields__)
+_PAGE_COLUMNS = ", ".join(f"p.{c}" for c in DatasetEntry.__dataclass_fields__)
+_WORD = re.compile(r"[^\W_]")               # a letter or digit, in any script
+_MARKS = ("\x02", "\x03")                   # catalogue_headline's start and stop (0003)
+_MARK_SPLIT = re.compile("([\x02\x03])")
+# websearch_to_tsquery's operators: a quote, a word negated by a leading -, OR (any case).
+_OPERATORS = re.compile(r'"|(?:^|\s)-[^\W_]|(?:^|\s)or(?:\s|$)', re.IGNORECASE)
 
 
 async def upsert_node(db: Executor, node: NodeRegistration) -> NodeRow:
@@ -142,17 +170,69 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
     return Reconciled(sorted(upserted), sorted(withdrawn))
 
 
-def _where(query: DatasetQuery) -> tuple[str, list[object]]:
-    args: list[object] = []
+# The user's text ($1, only ever a bind parameter, never SQL text) as two queries, English
+# stems and words as typed, every word a prefix (catalogue_prefix_query, migration 0003),
+# over `search`, which holds both forms of every word.
+# Written out, not computed once in a CTE, so that the planner sees constants it can fold.
+_EN = "catalogue_prefix_query('english', $1)"
+_PLAIN = "catalogue_prefix_query('simple', $1)"
+_TEXT_MATCH = f"(d.search @@ {_EN} OR d.search @@ {_PLAIN})"
+# Typos (pg_trgm, through its index): run once, and not at all when every dataset already
+# matched by text.
+_TYPO_MATCH = "d.identifier IN (SELECT catalogue_typo_matches($2))"
+# Best first: the exact identifier, then full-text matches by rank (title and keywords
+# weigh more than the description), then typo matches by similarity.
+_RANKED = f"""(d.identifier = $1) AS exact, {_TEXT_MATCH} AS matched,
+    ts_rank(d.search, {_EN}) + ts_rank(d.search, {_PLAIN}) AS rank,
+    CASE WHEN {_TEXT_MATCH} THEN 0
+         ELSE catalogue_fuzzy_score($2, d.search_text) END AS similarity"""
+_ORDER = "exact DESC, matched DESC, rank DESC, similarity DESC, identifier"
+# Each field twice: marked by the English stems, and by the words as typed plus the record's
+# words like the query (typos); the two are merged in _marked.
+_HIGHLIGHT = """jsonb_build_object(
+    'title', jsonb_build_array(catalogue_headline('english', p.record ->> 'title', h.en),
+                               catalogue_headline('simple', p.record ->> 'title', h.plain)),
+    'description', jsonb_build_array(
+        catalogue_headline('english', p.record ->> 'description', h.en),
+        catalogue_headline('simple', p.record ->> 'description', h.plain)),
+    'keywords', (SELECT coalesce(jsonb_agg(jsonb_build_array(
+                     catalogue_headline('english', k.word, h.en),
+                     catalogue_headline('simple', k.word, h.plain)) ORDER BY k.i), '[]')
+                 FROM jsonb_array_elements_text(
+                     CASE jsonb_typeof(p.record -> 'keywords') WHEN 'array'
+                          THEN p.record -> 'keywords' ELSE '[]' END)
+                     WITH ORDINALITY AS k(word, i))) AS highlight"""
+
+
+def query_text(text: str | None) -> str | None:
+    """The query text to search by, or None when it has nothing to search for (empty, only
+    spaces or punctuation): then no text condition applies, as for no `q` at all. NUL, which
+    PostgreSQL text cannot hold, is dropped."""
+    if text is None:
+        return None
+    cleaned = text.replace("\x00", "").strip()
+    return cleaned if _WORD.search(cleaned) else None
+
+
+def _typo_text(text: str) -> str | None:
+    """What typos are looked for by: the words of a plain query. A query in the web-search
+    syntax ("a phrase", -word, OR) matches as it is written (each word still a prefix):
+    near words would bring back what -word excluded, or loosen a phrase."""
+    return None if _OPERATORS.search(text) else text
+
+
+def _where(query: DatasetQuery, text: str | None) -> tuple[str, list[object]]:
+    """The conditions on `d` (datasets) and `n` (nodes); with `text`, it is $1 and what
+    typos are looked for by (_typo_text) $2."""
+    args: list[object] = [text, _typo_text(text)] if text else []
 
     def arg(value: object) -> str:
         args.append(value)
         return f"${len(args)}"
 
     conditions = ["TRUE"]
-    if query.text:
-        conditions.append(f"(d.search @@ websearch_to_tsquery('english', {arg(query.text)})"
-                          f" OR d.identifier = {arg(query.text.strip())})")
+    if text:
+        conditions.append(f"({_TEXT_MATCH} OR d.identifier = $1 OR {_TYPO_MATCH})")
     if query.node:
         conditions.append(f"d.node_id = {arg(query.node)}")
     if query.country:
@@ -168,17 +248,59 @@ def _where(query: DatasetQuery) -> tuple[str, list[object]]:
     return " AND ".join(conditions), args
 
 
-async def search(db: Executor, query: DatasetQuery) -> tuple[int, list[DatasetEntry]]:
-    """The total matching and one page of them, best text match first, then by identifier."""
-    where, args = _where(query)
+async def search(db: Executor, query: DatasetQuery) -> tuple[int, list[Found]]:
+    """The total matching and one page of them: with text, best match first and each with
+    its fields highlighted; without, by identifier."""
+    text = query_text(query.text)
+    where, args = _where(query, text)
     source = f"FROM datasets d JOIN nodes n ON n.id = d.node_id WHERE {where}"
-    total = await db.fetchval(f"SELECT count(*) {source}", *args)
-    rank = "ts_rank(d.search, websearch_to_tsquery('english', $1)) DESC, " if query.text else ""
     n = len(args)
+    page = f"LIMIT ${n + 1} OFFSET ${n + 2}"
+    if not text:
+        total = await db.fetchval(f"SELECT count(*) {source}", *args)
+        rows = await db.fetch(f"SELECT {_DATASET_COLUMNS} {source} ORDER BY d.identifier {page}",
+                              *args, query.limit, query.skip)
+        return total, [Found(**dict(r)) for r in rows]
+    # One pass over the matches for the page and the total (matching by text costs more).
     rows = await db.fetch(
-        f"SELECT {_DATASET_COLUMNS} {source} ORDER BY {rank}d.identifier "
-        f"LIMIT ${n + 1} OFFSET ${n + 2}", *args, query.limit, query.skip)
-    return total, [DatasetEntry(**dict(r)) for r in rows]
+        f"""WITH p AS (SELECT {_DATASET_COLUMNS}, d.search_text, {_RANKED},
+                              count(*) OVER () AS total {source}
+                       ORDER BY {_ORDER} {page})
+            SELECT {_PAGE_COLUMNS}, p.total, {_HIGHLIGHT}
+            FROM p CROSS JOIN LATERAL (SELECT {_EN} AS en, {_PLAIN} || {_EN}
+                || catalogue_near_words($2, p.search_text) AS plain) h
+            ORDER BY {_ORDER}""", *args, query.limit, query.skip)
+    if rows:
+        total = rows[0]["total"]
+    else:       # none on this page: are there any before it?
+        total = await db.fetchval(f"SELECT count(*) {source}", *args) if query.skip else 0
+    found = []
+    for row in rows:
+        values = dict(row)
+        marks = values.pop("highlight")
+        del values["total"]
+        found.append(Found(**values, highlight=Highlight(
+            title=_marked(*marks["title"]), description=_marked(*marks["description"]),
+            keywords=tuple(_marked(*pair) for pair in marks["keywords"]))))
+    return total, found
+
+
+def _marked(*headlines: str) -> Marked:
+    """One field as (text, matched) runs, from its headlines (catalogue_headline: the same
+    text with matched words between STX and ETX): a character is matched if any headline
+    marks it."""
+    text, matched = "", set[int]()
+    for headline in headlines:
+        text, inside = "", False
+        for piece in _MARK_SPLIT.split(headline):
+            if piece in _MARKS:
+                inside = piece == _MARKS[0]
+                continue
+            if inside:
+                matched.update(range(len(text), len(text) + len(piece)))
+            text += piece
+    return tuple(("".join(char for _, char in run), mark) for mark, run in groupby(
+        enumerate(text), key=lambda item: item[0] in matched))
 
 
 async def get_dataset(db: Executor, identifier: str) -> DatasetEntry | None:

@@ -121,11 +121,13 @@ def test_every_published_port_is_in_env_and_checked_before_anything_starts():
     services = compose["services"]
     published = {re.fullmatch(r"127\.0\.0\.1:\$\{(\w+)\}:\d+", port)[1]
                  for service in services.values() for port in service.get("ports", [])}
-    assert published == set(env_file) == set(services["port-check"]["environment"])
+    checks = ("port-check", "port-check-monitoring")      # the stack's, the profile's
+    checked = set().union(*(services[c]["environment"] for c in checks))
+    assert published == set(env_file) == checked
     assert env_file["GDI_NETWORK_PORT"] == "5050"        # the README's address for the network
     for name, service in services.items():
         waits_for = set(service.get("depends_on", {}))
-        assert name == "port-check" or waits_for & {"port-check", "postgres"}, name
+        assert name in checks or waits_for & {*checks, "postgres", "prometheus"}, name
 
 
 # 4. Servers and commands that cannot start: one line, exit 1, never "serving"

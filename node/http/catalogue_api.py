@@ -3,6 +3,7 @@ the boundary models and translate the catalogue core's answers and refusals into
 codes."""
 from __future__ import annotations
 
+from html import escape
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -161,8 +162,21 @@ def node_json(node: store.NodeRow) -> dict[str, Any]:
 
 
 def dataset_json(entry: store.DatasetEntry) -> dict[str, Any]:
-    return {**entry.record, "nodeId": entry.node_id, "status": entry.status,
-            "withdrawnAt": entry.withdrawn_at.isoformat() if entry.withdrawn_at else None}
+    found = {**entry.record, "nodeId": entry.node_id, "status": entry.status,
+             "withdrawnAt": entry.withdrawn_at.isoformat() if entry.withdrawn_at else None}
+    if isinstance(entry, store.Found) and entry.highlight is not None:
+        marks = entry.highlight
+        found["highlight"] = {"title": marked_html(marks.title),
+                              "description": marked_html(marks.description),
+                              "keywords": [marked_html(k) for k in marks.keywords]}
+    return found
+
+
+def marked_html(runs: store.Marked) -> str:
+    """A highlighted field as HTML safe to insert into a page: the record's text escaped,
+    the words the search matched in <mark>."""
+    return "".join(f"<mark>{escape(text)}</mark>" if matched else escape(text)
+                   for text, matched in runs)
 
 
 async def put_node(request: web.Request) -> web.Response:

@@ -1,0 +1,261 @@
+"""Catalogue search as a person types it (issue 18, item 9; migration 0003, catalogue/store.py):
+words as prefixes, typos through pg_trgm, a ranked list, the matched words highlighted as safe
+HTML, and no text that reaches SQL as anything but a bind parameter. Against a real
+PostgreSQL (embedded, or $TEST_DATABASE_URL), over the catalogue's real HTTP API."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import pytest
+
+from catalogue import store
+from node.catalogue_app import create_app as create_catalogue
+from node.database import create_pool
+from node.http.catalogue_api import marked_html
+from node.migrate import CATALOGUE_MIGRATIONS
+from node.settings import CatalogueSettings
+from tests.conftest import fresh_database, serve_app
+
+FI, SE = "org.test.fi", "org.test.se"
+RECORDS = {
+    FI: [
+        {"identifier": "GDI-FI-SYN-010", "title": "Cardiomyopathy registry",
+         "description": "Variants of a heart registry.", "keywords": ["heart"]},
+        {"identifier": "GDI-FI-SYN-011", "title": "Heart study",
+         "description": "Exomes of patients with cardiomyopathy.", "keywords": []},
+        {"identifier": "GDI-FI-SYN-012", "title": "Kardiomyopathy panel",          # 1 typo
+         "description": "Gene panel.", "keywords": []},
+        {"identifier": "GDI-FI-SYN-013", "title": "Cardiomyopahty exomes",         # 2 typos
+         "description": "Exomes.", "keywords": []},
+        {"identifier": "GDI-FI-SYN-014", "title": "Follow-up cohort",
+         "description": "The follow-up of GDI-FI-SYN-013.", "keywords": ["cohort"]},
+    ],
+    SE: [
+        {"identifier": "GDI-SE-SYN-020", "title": "Swedish population <b>reference</b>",
+         "description": "Allele frequencies & <script>alert(1)</script> studies.",
+         "keywords": ["population", "GRCh38"]},
+        {"identifier": "GDI-SE-SYN-021", "title": "Tumour genomes",
+         "description": "Somatic variants.", "keywords": ["oncology"]},
+    ],
+}
+ALL = sorted(r["identifier"] for records in RECORDS.values() for r in records)
+HOSTILE = [
+    "'; DROP TABLE datasets; --", "' OR '1'='1", "cardio:* | !x", "cardio & (", ")) <-> ((",
+    "a\\", "\\'", '"unterminated', "!!!", "::*", "-", "OR", "x:*A", "$1", "%", "_",
+    "\x00cardio", "cardio\x00'", "🙂 cardio", "ca" * 250, "NULL", "\"\"\"'''",
+]
+
+
+@dataclass
+class Search:
+    url: str
+    pool: asyncpg.Pool
+    http: aiohttp.ClientSession
+
+    async def get(self, **params: str) -> tuple[int, dict]:
+        async with self.http.get(f"{self.url}/api/datasets", params=params) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def ids(self, q: str, **params: str) -> list[str]:
+        status, body = await self.get(q=q, **params)
+        assert status == 200, body
+        return [d["identifier"] for d in body["datasets"]]
+
+    async def first(self, q: str) -> dict:
+        status, body = await self.get(q=q)
+        assert status == 200 and body["datasets"], body
+        return body["datasets"][0]
+
+
+async def _publish(pool: asyncpg.Pool) -> None:
+    for node, country in ((FI, "FI"), (SE, "SE")):
+        await store.upsert_node(pool, store.NodeRegistration(
+            node, f"Node {country}", country, f"http://{country}.example/api",
+            f"http://{country}.example/fdp"))
+        async with pool.acquire() as conn:
+            await store.reconcile(conn, node, RECORDS[node])
+
+
+@pytest.fixture
+async def search(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Search]:
+    settings = CatalogueSettings(data_dir=tmp_path, harvest_interval_seconds=0)
+    async with fresh_database(pg_server_url) as url:
+        pool = await create_pool(url, settings, CATALOGUE_MIGRATIONS)
+        try:
+            await _publish(pool)
+            async with AsyncExitStack() as stack:
+                base = await serve_app(stack, create_catalogue(settings, pool))
+                http = await stack.enter_async_context(aiohttp.ClientSession())
+                yield Search(base, pool, http)
+        finally:
+            await pool.close()
+
+
+async def test_a_word_begun_finds_the_words_it_begins(search: Search):
+    # Titles before descriptions; 013 by its own (misspelt) title.
+    assert await search.ids("cardio") == ["GDI-FI-SYN-010", "GDI-FI-SYN-013",
+                                          "GDI-FI-SYN-011"]
+    assert await search.ids("CARDIOMYO") == ["GDI-FI-SYN-010", "GDI-FI-SYN-013",
+                                             "GDI-FI-SYN-011"]
+    # "populat" is no prefix of the English stem "popul": the words as written answer it.
+    for begun in ("popu", "populat", "populati", "population", "populations"):
+        assert await search.ids(begun) == ["GDI-SE-SYN-020"], begun
+    assert await search.ids("grch") == ["GDI-SE-SYN-020"]          # a keyword
+    assert await search.ids("swed popul") == ["GDI-SE-SYN-020"]    # every word, each a prefix
+    assert await search.ids("swed tumo") == []
+
+
+async def test_the_web_search_syntax_still_holds(search: Search):
+    assert await search.ids("tumour OR population") == ["GDI-SE-SYN-020", "GDI-SE-SYN-021"]
+    # Such a query matches as written: no near words bring back what -word excluded.
+    assert await search.ids("heart -registry") == ["GDI-FI-SYN-011"]
+    assert await search.ids("heart -registri") == ["GDI-FI-SYN-011"]
+    assert await search.ids('"heart study"') == ["GDI-FI-SYN-011"]
+    assert await search.ids('"study heart"') == []
+    # Stemmed: "studies" finds "study" too (the word as written ranks higher).
+    assert await search.ids("studies") == ["GDI-SE-SYN-020", "GDI-FI-SYN-011"]
+    # A word typed halfway and a word in another form, in one query.
+    assert await search.ids("populat allele frequency") == ["GDI-SE-SYN-020"]
+    assert await search.ids("heart -populat") == ["GDI-FI-SYN-010", "GDI-FI-SYN-011"]
+
+
+async def test_a_misspelt_word_finds_the_word_meant(search: Search):
+    # One letter left out: "Cardiomyopathy" (0.71), "Cardiomyopahty" (0.71); two letters
+    # off, "Kardiomyopathy" (0.45) is under pg_trgm's threshold (0.5).
+    assert await search.ids("cardiomyopaty") == [
+        "GDI-FI-SYN-010", "GDI-FI-SYN-011", "GDI-FI-SYN-013"]
+    assert await search.ids("tumor genomes") == ["GDI-SE-SYN-021"]
+    assert await search.ids("oncologyy") == ["GDI-SE-SYN-021"]
+    assert await search.ids("swedsh") == ["GDI-SE-SYN-020"]
+    assert await search.ids("xylophone") == []
+
+
+async def test_ranked_identifier_then_text_rank_then_similarity(search: Search):
+    # Title (weight A) before description (B); then the records that match only by
+    # similarity, one typo (0.67) before two (0.58).
+    assert await search.ids("cardiomyopathy") == [
+        "GDI-FI-SYN-010", "GDI-FI-SYN-011", "GDI-FI-SYN-012", "GDI-FI-SYN-013"]
+    # The identifier itself first, then a record that only mentions it.
+    assert await search.ids("GDI-FI-SYN-013") == ["GDI-FI-SYN-013", "GDI-FI-SYN-014"]
+    # Filters, paging and the total still apply to ranked results.
+    status, page = await search.get(q="cardiomyopathy", skip="1", limit="2")
+    assert status == 200 and page["total"] == 4
+    assert [d["identifier"] for d in page["datasets"]] == ["GDI-FI-SYN-011", "GDI-FI-SYN-012"]
+    status, past = await search.get(q="cardiomyopathy", skip="10")
+    assert status == 200 and (past["total"], past["datasets"]) == (4, [])
+    assert await search.ids("heart", country="SE") == []
+    assert await search.ids("studies", node=SE) == ["GDI-SE-SYN-020"]
+
+
+async def test_matched_words_come_back_highlighted_as_safe_html(search: Search):
+    found = await search.first("cardio")
+    assert found["highlight"] == {
+        "title": "<mark>Cardiomyopathy</mark> registry",
+        "description": "Variants of a heart registry.",
+        "keywords": ["heart"]}
+    typo = (await search.get(q="cardiomyopaty"))[1]["datasets"]
+    assert [d["highlight"]["title"] for d in typo] == [
+        "<mark>Cardiomyopathy</mark> registry", "Heart study",
+        "<mark>Cardiomyopahty</mark> exomes"]
+    assert typo[1]["highlight"]["description"] == \
+        "Exomes of patients with <mark>cardiomyopathy</mark>."
+    # The record's own markup is text: escaped, never passed through.
+    swedish = await search.first("populat studies")
+    assert swedish["title"] == "Swedish population <b>reference</b>"
+    assert swedish["highlight"] == {
+        "title": "Swedish <mark>population</mark> &lt;b&gt;reference&lt;/b&gt;",
+        "description": "Allele frequencies &amp; &lt;script&gt;alert(1)&lt;/script&gt; "
+                       "<mark>studies</mark>.",
+        "keywords": ["<mark>population</mark>", "GRCh38"]}
+    # Stems mark every form: "study" finds and marks "studies" and "study".
+    assert (await search.first("study"))["highlight"]["title"] == "Heart <mark>study</mark>"
+    # Without words to search there is nothing to highlight.
+    status, plain = await search.get()
+    assert status == 200 and all("highlight" not in d for d in plain["datasets"])
+
+
+async def test_no_words_lists_everything_like_no_query(search: Search):
+    for empty in ("", "   ", "!!!", "-", "\"\"", "\x00", "_"):
+        status, body = await search.get(q=empty)
+        assert status == 200, (empty, body)
+        assert [d["identifier"] for d in body["datasets"]] == ALL, repr(empty)
+        assert body["total"] == len(ALL) and all("highlight" not in d for d in body["datasets"])
+    assert store.query_text("  cardio\x00 ") == "cardio"
+    assert store.query_text("!?-") is None
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+async def test_query_text_is_only_ever_data(search: Search, hostile: str):
+    status, body = await search.get(q=hostile)
+    assert status == 200, body
+    assert body["total"] == len(body["datasets"]) <= len(ALL)
+    async with search.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM datasets") == len(ALL)
+
+
+@pytest.mark.parametrize("noisy", ["\x00cardio", "cardio\x00'", "🙂 cardio", "cardio & (",
+                                   "cardio:*", "(cardio)", "'cardio'", "cardio;--"])
+async def test_words_among_punctuation_are_still_searched(search: Search, noisy: str):
+    assert await search.ids(noisy) == ["GDI-FI-SYN-010", "GDI-FI-SYN-013", "GDI-FI-SYN-011"]
+
+
+async def test_sql_text_in_a_query_finds_nothing_it_does_not_say(search: Search):
+    assert await search.ids("' OR '1'='1") == []
+    assert await search.ids("'; DROP TABLE datasets; --") == []
+    async with search.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM datasets") == len(ALL)
+
+
+def test_marked_html_escapes_everything_but_the_marks():
+    assert marked_html((("<i>a</i> & ", False), ("b\"'", True))) == \
+        "&lt;i&gt;a&lt;/i&gt; &amp; <mark>b&quot;&#x27;</mark>"
+
+
+async def test_without_pg_trgm_search_keeps_prefixes_and_drops_typos(pg_server_url: str,
+                                                                     tmp_path: Path):
+    """A server where the catalogue's role may not create extensions: the migration warns and
+    installs the fallback, and search still finds prefixes and stems, not typos."""
+    role, password = f"h_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    admin = await asyncpg.connect(pg_server_url)
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    try:
+        async with fresh_database(pg_server_url) as url:
+            owner = await asyncpg.connect(url)
+            try:
+                await owner.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+                await owner.execute(f"REVOKE CREATE ON DATABASE \"{urlsplit(url).path[1:]}\" "
+                                    f"FROM PUBLIC, {role}")
+            finally:
+                await owner.close()
+            parts = urlsplit(url)
+            as_role = urlunsplit(parts._replace(
+                netloc=f"{role}:{password}@{parts.netloc.rpartition('@')[2]}"))
+            pool = await create_pool(as_role, CatalogueSettings(data_dir=tmp_path),
+                                     CATALOGUE_MIGRATIONS)
+            try:
+                async with pool.acquire() as conn:
+                    assert not await conn.fetchval(
+                        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')")
+                await _publish(pool)
+                for text, expected in (("cardio", ["GDI-FI-SYN-010", "GDI-FI-SYN-013",
+                                                   "GDI-FI-SYN-011"]),
+                                       ("populat", ["GDI-SE-SYN-020"]),
+                                       ("cardiomyopaty", [])):
+                    total, found = await store.search(pool, store.DatasetQuery(text=text))
+                    assert [f.identifier for f in found] == expected, text
+                    assert total == len(expected)
+                found = (await store.search(pool, store.DatasetQuery(text="cardio")))[1][0]
+                assert found.highlight is not None
+                assert found.highlight.title == (("Cardiomyopathy", True), (" registry", False))
+            finally:
+                await pool.close()
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
