@@ -317,6 +317,8 @@ async def _gather(futures: dict[asyncio.Future, _Job], tracker: _ProgressTracker
             totals.first_skip = totals.first_skip or stats.first_skip
             for contig, n in stats.elsewhere.items():
                 totals.elsewhere[contig] = totals.elsewhere.get(contig, 0) + n
+            totals.sites.extend(stats.sites)
+            totals.sites_dropped += stats.sites_dropped
     return totals
 
 
@@ -374,9 +376,13 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                 totals, workers, regions = await _load(db_url, conn, layout, table, request,
                                                        progress)
                 await store.index_staging(conn, table)
+                async def beside(c: asyncpg.Connection) -> None:
+                    """What belongs to the version beside its variants."""
+                    await individuals_store.replace(c, request.dataset_id, people)
+                    await store.replace_sites(c, request.dataset_id, totals.sites)
+
                 version = await store.swap_in(
-                    conn, _new_version(request, layout, totals), table,
-                    also=lambda c: individuals_store.replace(c, request.dataset_id, people))
+                    conn, _new_version(request, layout, totals), table, also=beside)
             except BaseException:
                 await asyncio.shield(store.drop_table(conn, table))
                 raise
@@ -394,6 +400,8 @@ def _new_version(request: IngestRequest, layout: VcfLayout,
               "records": totals.records, "skippedRecords": totals.skipped_records,
               "skippedAlleles": totals.skipped_alleles,
               **({"recordsOffAssembly": totals.elsewhere} if totals.elsewhere else {}),
+              **({"calledSites": len(totals.sites)} if totals.sites else {}),
+              **({"calledSitesNotKept": totals.sites_dropped} if totals.sites_dropped else {}),
               **({"individuals": request.individuals.name} if request.individuals else {})}
     return store.DatasetVersion(
         id=request.dataset_id, assembly=request.assembly.id,

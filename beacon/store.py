@@ -405,10 +405,30 @@ async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: Variant
 
 async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_ids: list[str],
                               chromosome: str, start: int, floor: int) -> dict[str, int]:
-    """Alleles called at a site, per dataset, from the variants recorded there that the floor
-    lets the caller see (a sub-floor variant's record must not tell that its site exists)."""
+    """Alleles called at a site, per dataset: from the variants recorded there that the floor
+    lets the caller see (a sub-floor variant's record must not tell that its site exists),
+    else from a reference-only record or gVCF block covering it (`called_sites`)."""
     rows = await conn.fetch(
         f"SELECT dataset_id, max(an) FROM variants WHERE dataset_id = ANY($1::text[]) "
         f"AND chromosome = $2 AND start_pos = $3 AND an IS NOT NULL "
         f"AND {CARRIERS} >= $4 GROUP BY dataset_id", dataset_ids, chromosome, start, floor)
-    return {r[0]: r[1] for r in rows}
+    found = {r[0]: r[1] for r in rows}
+    rest = [d for d in dataset_ids if d not in found]
+    if rest:
+        rows = await conn.fetch(
+            "SELECT d, s.an FROM unnest($1::text[]) AS d CROSS JOIN LATERAL ("
+            "SELECT an, end_pos FROM called_sites WHERE dataset_id = d AND chromosome = $2 "
+            "AND start_pos <= $3 ORDER BY start_pos DESC LIMIT 1) AS s WHERE s.end_pos > $3",
+            rest, chromosome, start)
+        found.update({r[0]: r[1] for r in rows})
+    return found
+
+
+async def replace_sites(conn: asyncpg.Connection, dataset_id: str,
+                        sites: list[tuple[str, int, int, int]]) -> None:
+    """The dataset's called sites become `sites` (inside the swap's transaction)."""
+    await conn.execute("DELETE FROM called_sites WHERE dataset_id = $1", dataset_id)
+    if sites:
+        await conn.copy_records_to_table(
+            "called_sites", columns=("dataset_id", "chromosome", "start_pos", "end_pos", "an"),
+            records=((dataset_id, *site) for site in sites))

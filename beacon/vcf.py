@@ -111,6 +111,13 @@ class ChunkStats:
     elsewhere: dict[str, int] = field(default_factory=dict)   # records per contig off it
     max_length: int = 0
     first_skip: str | None = None
+    # reference-only records and gVCF blocks: (chromosome, start, end, alleles called), at
+    # most SITES_KEPT per region (an all-sites file is not what this is for), the rest counted
+    sites: list[tuple[str, int, int, int]] = field(default_factory=list)
+    sites_dropped: int = 0
+
+
+SITES_KEPT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -505,6 +512,22 @@ def _invalid(layout: VcfLayout, region: Region | None, options: ReadOptions,
     stats.first_skip = stats.first_skip or str(problem)
 
 
+def _called_site(rec: pysam.VariantRecord, chrom: str, options: ReadOptions,
+                 stats: ChunkStats) -> None:
+    """A record without a variant allele: kept as a site called reference, with its allele
+    number (from GT, else INFO AN; neither: nothing is known, nothing kept)."""
+    if options.use_genotypes:
+        an: int | None = _genotype_counts(rec, len(rec.alts or ()) + 1).an or None
+    else:
+        an = rec.info.get("AN") if "AN" in rec.header.info else None
+    if an is None:
+        return
+    if len(stats.sites) < SITES_KEPT:
+        stats.sites.append((chrom, rec.start, max(rec.stop, rec.start + 1), an))
+    else:
+        stats.sites_dropped += 1
+
+
 def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout,
              options: ReadOptions, stats: ChunkStats) -> list[tuple]:
     assembly = layout.assembly
@@ -521,7 +544,9 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     if not _BASES.match(ref):
         raise ValueError(f"REF {rec.ref!r} is not a sequence of A, C, G, T, N")
     alts = rec.alts
-    if not alts:
+    if not alts or all(a in _NOT_VARIANTS for a in alts):
+        stats.skipped_alleles += len(alts or ())
+        _called_site(rec, chrom, options, stats)
         return []
     no_bits: list[BitString | None] = [None] * (len(alts) + 1)
     carrier_bits, hom_bits, missing_bits = no_bits, no_bits, None

@@ -266,3 +266,42 @@ async def test_a_sites_only_file_gives_its_populations_from_info(pg_server_url, 
         {"population": "M", "alleleFrequency": 5 / 100, "alleleCount": 5, "alleleNumber": 100,
          "alleleCountHomozygous": 1, "alleleCountHeterozygous": 3, "alleleCountHemizygous": 0}]
     assert [r["alleleCount"] for r in by_alt["T"]] == [2, 1, 2]
+
+
+async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(pg_server_url,
+                                                                              tmp_path):
+    """An all-sites VCF's ALT `.` record and a gVCF reference block (`<NON_REF>`, END) are
+    sites called reference: a sequence query finding nothing there reports their allele
+    number; past the block's END, nothing."""
+    vcf = write_vcf_text(tmp_path / "blocks.vcf", "\n".join([
+        "##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+        '##ALT=<ID=NON_REF,Description="any other allele">',
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="end of the block">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3",
+        "chr1\t1000\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1/1\t0/1",
+        "chr1\t2000\t.\tC\t.\t.\tPASS\t.\tGT\t0/0\t0/0\t./.",
+        "chr1\t3000\t.\tT\t<NON_REF>\t.\tPASS\tEND=3100\tGT\t0/0\t0/0\t0/0"]) + "\n")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        report = await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC,
+                                                    DATASET, workers=1))
+        assert report.rows == 1
+        settings = Settings(database_url=db_url, beacon_id="org.test.blocks",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        pool = await create_pool(db_url, settings)
+        stack.push_async_callback(pool.close)
+        client = await stack.enter_async_context(ClientSession(
+            base_url=await serve_app(stack, create_app(settings, pool))))
+
+        async def miss(pos: int) -> dict[str, Any]:
+            async with client.get("/api/g_variants", params={
+                    "referenceName": "1", "start": str(pos - 1), "alternateBases": "A",
+                    "includeResultsetResponses": "MISS",
+                    "requestedGranularity": "count"}) as response:
+                [result_set] = (await response.json())["response"]["resultSets"]
+            return result_set["info"]
+        assert (await miss(2000))["alleleNumber"] == 4          # one sample not called
+        assert (await miss(3050))["alleleNumber"] == 6          # inside the block
+        assert (await miss(1000))["alleleNumber"] == 6          # the variant's own site
+        assert "alleleNumber" not in await miss(3101)           # past the block's END
