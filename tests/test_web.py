@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
 from auth.access import AccessLevel
 from auth.dev_issuer import (
@@ -58,7 +58,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
 FI_OPEN, FI_CONTROLLED, SE_PUBLIC = "GDI-FI-WEB-001", "GDI-FI-WEB-002", "GDI-SE-WEB-001"
 TITLES = {FI_OPEN: "Finnish web test cohort", FI_CONTROLLED: "Finnish controlled cohort",
           SE_PUBLIC: "Swedish web test cohort"}
-DOWN = "org.test.down"
+DOWN = "org.test.down"          # a peer at a closed port: an error
+FROZEN = "org.test.frozen"      # a peer that never answers: a timeout
+PEER_TIMEOUT = 1.0
 FEMALE, HYPERTENSION, ASTHMA = "NCIT:C16576", "NCIT:C3117", "NCIT:C28397"
 
 ANN_HEADER = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annotations: '
@@ -160,12 +162,25 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
         se_url = await node("org.test.se", [
             (SE_PUBLIC, AccessLevel.PUBLIC, _vcf(SE_SAMPLES, SE_SITES),
              _phenopackets(SE_PEOPLE), "SE")])
+        released = asyncio.Event()
+
+        async def frozen(request: web.Request) -> web.Response:
+            await asyncio.wait_for(released.wait(), 30)     # bounded; released at teardown
+            return web.json_response({})
+
+        frozen_app = web.Application()
+        frozen_app.router.add_route("*", "/{tail:.*}", frozen)
+        frozen_url = await serve_app(stack, frozen_app)
+        stack.callback(released.set)                          # runs first: handlers end
         peers = [Peer(id="org.test.fi", url=f"{fi_url}/api", forward_tokens_from=[aai_url]),
                  Peer(id="org.test.se", url=f"{se_url}/api", forward_tokens_from=[aai_url]),
-                 Peer(id=DOWN, url=f"http://127.0.0.1:{free_port()}/api")]
+                 Peer(id=DOWN, url=f"http://127.0.0.1:{free_port()}/api"),
+                 Peer(id=FROZEN, url=f"{frozen_url}/api")]
         db = await stack.enter_async_context(node_database(pg_server_url))
         settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net",
-                            beacon_name="Test network", trusted_issuers=trust, peers=peers)
+                            beacon_name="Test network", trusted_issuers=trust, peers=peers,
+                            peer_timeout_seconds=PEER_TIMEOUT,
+                            network_deadline_seconds=2 * PEER_TIMEOUT)
         pool = await create_pool(db, settings)
         stack.push_async_callback(pool.close)
         await serve_app(stack, create_app(settings, pool), network_port)
@@ -351,7 +366,8 @@ async def tab(browser) -> AsyncIterator[Page]:
 
 
 def _by_dataset(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    return {next((d for d in (*TITLES, DOWN) if d in r["Dataset"] or d in r["Node"]), "?"): r
+    return {next((d for d in (*TITLES, DOWN, FROZEN) if d in r["Dataset"] or d in r["Node"]),
+                 "?"): r
             for r in rows}
 
 
@@ -359,7 +375,7 @@ def _by_dataset(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, tab: Page,
                                                        typed: str):
     await tab.open(web_network.network_url)
-    assert "3 nodes" in await tab.text("#scope")
+    assert "4 nodes" in await tab.text("#scope")
     await tab.search(typed)
     assert "POS 7674944 (Beacon start 7674943)" in await tab.text("#q-parsed")
     get_url = await tab.text("#get-url")
@@ -371,7 +387,7 @@ async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, 
     body = json.loads(await tab.text("#post-body"))
     assert body["query"]["requestParameters"]["start"] == "7674943"
     rows = _by_dataset(await tab.rows())
-    assert set(rows) == {FI_OPEN, FI_CONTROLLED, SE_PUBLIC, DOWN}
+    assert set(rows) == {FI_OPEN, FI_CONTROLLED, SE_PUBLIC, DOWN, FROZEN}
     fi = rows[FI_OPEN]
     assert fi["Node"].startswith("org.test.fi") and TITLES[FI_OPEN] in fi["Dataset"]
     assert (fi["Access"], fi["Found"], fi["Granularity given"]) == ("PUBLIC", "yes", "record")
@@ -387,7 +403,10 @@ async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, 
     assert "not found" not in down["Found"]
     warning = await tab.text("#unavailable")
     assert "org.test.down: error (no connection to the peer)" in warning
-    assert "1 node unavailable" in await tab.text("#status")
+    frozen = rows[FROZEN]                 # a node that never answered: named, with its reason
+    assert frozen["Found"] == "unavailable (timeout)" and "not found" not in frozen["Found"]
+    assert f"{FROZEN}: timeout" in warning
+    assert "2 nodes unavailable" in await tab.text("#status")
 
 
 async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
