@@ -238,8 +238,10 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
     groups: dict[tuple[str, int], list[DatasetAnswer]] = {}
     for item in answers:
         groups.setdefault((item.dataset.assembly, item.seen.rules.allele_floor), []).append(item)
-    wide = query.has_variant and is_wide(query.variant, queries.limits)
     for (assembly, floor), group in groups.items():
+        # the lane by the condition as placed on this assembly: a gene is its span here
+        on = placed(query.variant, assembly) if query.has_variant else None
+        wide = on is not None and is_wide(on, queries.limits)
         span = max(item.dataset.max_variant_length for item in group)
         selection = _selection(query, [i.dataset.id for i in group], assembly, span, floor)
         if selection is None:

@@ -84,8 +84,6 @@ import multiprocessing
 import os
 import platform
 import random
-import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -101,6 +99,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from query import WRK_COUNTING, wrk_load
 
 DATASET = "GDI-XX-INDIVIDUALS-1"
 SEED = 1
@@ -528,61 +528,7 @@ function request()
   cursor = cursor % #bodies + 1
   return wrk.format("POST", "/api/individuals", headers, bodies[cursor])
 end
-function response(status, headers, body)
-  seen = seen + 1
-  if status == 200 and string.find(body, '"exists":true', 1, true) then hits = hits + 1 end
-  if seen == limit then
-    io.write("DONE\\n"); io.stdout:flush(); wrk.thread:stop()
-  end
-end
-function done(summary, latency, requests)
-  local hits, seen = 0, 0
-  for _, t in ipairs(threads) do hits = hits + t:get("hits"); seen = seen + t:get("seen") end
-  local e = summary.errors
-  io.write(string.format('JSON{"requests": %d, "seconds": %.6f, "p50": %.4f, "p99": %.4f, ' ..
-    '"errors": %d, "hits": %d, "seen": %d}\\n', summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.status + e.timeout, hits, seen))
-end
-"""
-
-
-def _wrk(script: Path, base: str, bodies: Path, connections: int, count: int, offset: int,
-         cap: float) -> dict[str, float]:
-    """One wrk run, ended by the count (SIGINT on DONE, by pid) or by its -d time cap."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(cap))}s", "--timeout", "10s",
-               "-s", str(script), base, "--", str(bodies), str(count), str(offset)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("DONE"):
-            proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    found = next((x for x in lines if x.startswith("JSON")), None)
-    if proc.returncode or found is None:
-        sys.exit(f"wrk failed ({proc.returncode}):\n{''.join(lines)[-1000:]}"
-                 f"{proc.stderr.read() if proc.stderr else ''}")
-    return json.loads(found[4:])
-
-
-def wrk_load(script: Path, base: str, bodies: Path, connections: int, count: int, warmup: int,
-             cap: float) -> dict[str, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    n = len(bodies.read_text().splitlines())
-    warm = _wrk(script, base, bodies, connections, warmup, n // 2, min(10.0, cap))
-    r = _wrk(script, base, bodies, connections, count, 0, cap)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"requests": r["requests"], "seconds": r["seconds"],
-            "rps": r["requests"] / r["seconds"], "p50": r["p50"], "p99": r["p99"],
-            "errors": r["errors"] + warm["errors"], "capped": float(r["requests"] < count),
-            "sent": warm["requests"] + r["requests"],
-            "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
+""" + WRK_COUNTING
 
 
 def child_env(url: str) -> dict[str, str]:

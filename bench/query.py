@@ -234,19 +234,9 @@ def serve_floor(port: int, url: str, reset: str, beacon_body: bool = False) -> N
 # wrk cycles through the request list from `offset`; after `count` responses its one thread
 # stops sending and prints DONE, on which the parent SIGINTs it (wrk's own early stop; -d alone
 # would sleep out the time cap), and done() prints one JSON line with wrk's measured duration.
-WRK_SCRIPT = """
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args)
-  paths = {}
-  for line in io.lines(args[1]) do paths[#paths + 1] = line end
-  limit, cursor, seen, hits = tonumber(args[2]), tonumber(args[3]), 0, 0
-end
-function request()
-  cursor = cursor % #paths + 1
-  return wrk.format("GET", paths[cursor])
-end
-function response(status, headers, body)
+# What every wrk script here shares after its request(): counting to `limit` and the JSON
+# line (bench/individuals.py puts its POST request() in front of it).
+WRK_COUNTING = """function response(status, headers, body)
   seen = seen + 1
   if status == 200 and string.find(body, '"exists":true', 1, true) then hits = hits + 1 end
   if seen == limit then
@@ -263,6 +253,19 @@ function done(summary, latency, requests)
     e.connect + e.read + e.write + e.status + e.timeout, hits, seen))
 end
 """
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  paths = {}
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  limit, cursor, seen, hits = tonumber(args[2]), tonumber(args[3]), 0, 0
+end
+function request()
+  cursor = cursor % #paths + 1
+  return wrk.format("GET", paths[cursor])
+end
+""" + WRK_COUNTING
 
 
 def _wrk(script: Path, base: str, paths_file: Path, connections: int, count: int,
