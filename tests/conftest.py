@@ -49,6 +49,16 @@ async def serve_app(stack: AsyncExitStack, app: web.Application, port: int | Non
     return str(server.make_url("")).rstrip("/")
 
 
+async def serve_node(stack: AsyncExitStack, settings: Settings
+                     ) -> tuple[ClientSession, asyncpg.Pool]:
+    """A node with `settings` (its database ready) served on 127.0.0.1 until `stack` closes:
+    a client bound to it, and its pool (for what a test reads behind the API)."""
+    pool = await create_pool(settings.database_url, settings)
+    stack.push_async_callback(pool.close)
+    url = await serve_app(stack, create_app(settings, pool))
+    return await stack.enter_async_context(ClientSession(base_url=url)), pool
+
+
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))

@@ -19,13 +19,11 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
-from node.app import create_app
-from node.database import create_pool
 from node.settings import Settings
 from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
 from tests.beacon_schemas import ERROR_SCHEMA, RECORD_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import OPEN_DISCLOSURE, node_database, serve_app
+from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node
 
 STYLES = {"GDI-FI-SYN-001": "ANN", "GDI-FI-SYN-002": "CSQ", "GDI-FI-SYN-003": None}
 TP53 = (7_661_778, 7_687_550)      # GRCh38, 0-based half-open (beacon/genes/GRCh38.tsv)
@@ -49,10 +47,7 @@ async def world(pg_server_url: str, tmp_path_factory) -> AsyncIterator[tuple[Cli
                                                AccessLevel.PUBLIC, dataset_id, workers=1))
         settings = Settings(database_url=db_url, beacon_id="org.test.genes",
                             data_dir=directory / "node", disclosure=OPEN_DISCLOSURE)
-        pool = await create_pool(db_url, settings)
-        stack.push_async_callback(pool.close)
-        client = await stack.enter_async_context(ClientSession(
-            base_url=await serve_app(stack, create_app(settings, pool))))
+        client, _ = await serve_node(stack, settings)
         yield client, files
 
 

@@ -31,8 +31,6 @@ from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
-from node.app import create_app
-from node.database import create_pool
 from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
@@ -41,6 +39,7 @@ from tests.conftest import (
     free_port,
     node_database,
     serve_app,
+    serve_node,
     write_vcf_text,
 )
 
@@ -174,10 +173,7 @@ async def world(pg_server_url: str, tmp_path_factory) -> AsyncIterator[World]:
             settings = Settings(database_url=db_url, beacon_id="org.test.individuals",
                                 data_dir=directory / name, trusted_issuers=[
                                     TrustedIssuer(**trusted_issuer_entry(aai_url))], **changes)
-            pool = await create_pool(db_url, settings)
-            stack.push_async_callback(pool.close)
-            url = await serve_app(stack, create_app(settings, pool))
-            clients[name] = await stack.enter_async_context(ClientSession(base_url=url))
+            clients[name], _ = await serve_node(stack, settings)
         yield World(aai, clients["open"], clients["default"], db_url, directory)
 
 
@@ -521,10 +517,7 @@ async def test_purpose_of_use_where_a_dataset_asks_for_it(world, pg_server_url, 
             metadata={"disclosure": {"purposeRequired": True}}))
         settings = Settings(database_url=db_url, beacon_id="org.test.purpose",
                             data_dir=world.directory / "purpose", disclosure=OPEN_DISCLOSURE)
-        pool = await create_pool(db_url, settings)
-        stack.push_async_callback(pool.close)
-        client = await stack.enter_async_context(
-            ClientSession(base_url=await serve_app(stack, create_app(settings, pool))))
+        client, pool = await serve_node(stack, settings)
         status, body = await _post(client, "/api/individuals", _portal_body([{"id": MALE}]))
         assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
         assert body["error"]["errorMessage"].startswith("meta.purposeOfUse:")

@@ -24,11 +24,9 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
-from node.app import create_app
-from node.database import create_pool
 from node.settings import Settings
 from tests.beacon_schemas import RECORD_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import OPEN_DISCLOSURE, node_database, serve_app, write_vcf_text
+from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
 
 DATASET = "GDI-FI-SYN-001"
 SAMPLES = 40
@@ -135,10 +133,7 @@ async def nodes(pg_server_url: str, tmp_path_factory) -> AsyncIterator[dict[str,
         for name, changes in (("open", {"disclosure": OPEN_DISCLOSURE}), ("default", {})):
             settings = Settings(database_url=db_url, beacon_id="org.test.populations",
                                 data_dir=directory / name, **changes)
-            pool = await create_pool(db_url, settings)
-            stack.push_async_callback(pool.close)
-            clients[name] = await stack.enter_async_context(ClientSession(
-                base_url=await serve_app(stack, create_app(settings, pool))))
+            clients[name], _ = await serve_node(stack, settings)
         yield clients
 
 
@@ -250,10 +245,7 @@ async def test_a_sites_only_file_gives_its_populations_from_info(pg_server_url, 
                                            workers=1))
         settings = Settings(database_url=db_url, beacon_id="org.test.sites",
                             data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
-        pool = await create_pool(db_url, settings)
-        stack.push_async_callback(pool.close)
-        client = await stack.enter_async_context(ClientSession(
-            base_url=await serve_app(stack, create_app(settings, pool))))
+        client, _ = await serve_node(stack, settings)
         body = await _records(client, {"referenceName": "1", "start": 499, "end": 500})
     assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
     by_alt = {r["variation"]["alternateBases"]: r["frequencyInPopulations"][0]["frequencies"]
@@ -273,7 +265,7 @@ async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(p
     """An all-sites VCF's ALT `.` record and a gVCF reference block (`<NON_REF>`, END) are
     sites called reference: a sequence query finding nothing there reports their allele
     number; past the block's END, nothing."""
-    vcf = write_vcf_text(tmp_path / "blocks.vcf", "\n".join([
+    lines = [
         "##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
         '##ALT=<ID=NON_REF,Description="any other allele">',
         '##INFO=<ID=END,Number=1,Type=Integer,Description="end of the block">',
@@ -281,7 +273,8 @@ async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(p
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3",
         "chr1\t1000\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1/1\t0/1",
         "chr1\t2000\t.\tC\t.\t.\tPASS\t.\tGT\t0/0\t0/0\t./.",
-        "chr1\t3000\t.\tT\t<NON_REF>\t.\tPASS\tEND=3100\tGT\t0/0\t0/0\t0/0"]) + "\n")
+        "chr1\t3000\t.\tT\t<NON_REF>\t.\tPASS\tEND=3100\tGT\t0/0\t0/0\t0/0"]
+    vcf = write_vcf_text(tmp_path / "blocks.vcf", "\n".join(lines) + "\n")
     async with AsyncExitStack() as stack:
         db_url = await stack.enter_async_context(node_database(pg_server_url))
         report = await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC,
@@ -289,10 +282,7 @@ async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(p
         assert report.rows == 1
         settings = Settings(database_url=db_url, beacon_id="org.test.blocks",
                             data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
-        pool = await create_pool(db_url, settings)
-        stack.push_async_callback(pool.close)
-        client = await stack.enter_async_context(ClientSession(
-            base_url=await serve_app(stack, create_app(settings, pool))))
+        client, _ = await serve_node(stack, settings)
 
         async def miss(pos: int) -> dict[str, Any]:
             async with client.get("/api/g_variants", params={
