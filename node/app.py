@@ -27,7 +27,7 @@ from beacon.dataset_cache import DatasetCache
 from beacon.workload import Queries
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
-from node.database import create_pool, resolve_database
+from node.database import create_pool, create_read_pool, resolve_database
 from node.federation.network import Network
 from node.http import beacon_api, health, network_api
 from node.http import web as web_page
@@ -43,6 +43,7 @@ from node.http.app_keys import (
     POLICY,
     POOL,
     QUERIES,
+    READS,
     SETTINGS,
 )
 from node.http.fdp import fdp_routes
@@ -53,6 +54,7 @@ from node.http.server import MAX_HEADER_FIELD_BYTES, hide_request_lines
 from node.migrate import NODE_MIGRATIONS
 from node.publication.push import publishing
 from node.publication.records import node_site
+from node.replicas import ReadPools
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,12 +122,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _queries(app: web.Application) -> AsyncIterator[None]:
-    app[COUNTS] = CountBatcher(app[POOL], app[SETTINGS].count_lanes,
-                               app[METRICS].count_round_trip)
-    app[QUERIES] = Queries(app[POOL], app[COUNTS], app[SETTINGS].query_limits())
+    """Variant and individuals statements read from the replicas when there are some
+    (node/replicas.py); budgets write to the primary."""
+    settings = app[SETTINGS]
+    reads: asyncpg.Pool | ReadPools = app[POOL]
+    if settings.database_replica_urls:
+        server_settings = settings.query_limits().pool_settings()
+        reads = app[READS] = ReadPools(
+            app[POOL], settings.database_replica_urls,
+            lambda url: create_read_pool(url, settings, server_settings),
+            settings.replica_poll_seconds)
+        await reads.start()
+    app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip)
+    app[QUERIES] = Queries(reads, app[COUNTS], settings.query_limits())
     app[BUDGETS] = Budgets(app[POOL], app[POLICY])
     yield
     await app[COUNTS].close()
+    if READS in app:
+        await app[READS].close()
 
 
 async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
@@ -138,6 +152,8 @@ async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
 async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
     cache = DatasetCache(app[POOL])
     await cache.start(app[SETTINGS].database_url or "")
+    if READS in app:
+        cache.subscribe(app[READS].datasets_changed)
     app[DATASETS] = cache
     yield
     await cache.stop()

@@ -165,6 +165,16 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
     return pool
 
 
+async def create_read_pool(url: str, settings: DatabaseSettings,
+                           server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+    """A pool on a streaming replica (node/replicas.py): the primary's connection setup,
+    no migrations (a replica is read-only; it replays the primary's)."""
+    return await asyncpg.create_pool(url, min_size=1,
+                                     max_size=max(settings.db_pool_min, settings.db_pool_max),
+                                     init=_init_connection, reset=_reset_connection,
+                                     server_settings=server_settings)
+
+
 @asynccontextmanager
 async def open_pool(settings: DatabaseSettings, migrations: str) -> AsyncIterator[asyncpg.Pool]:
     """The configured (or embedded) database's pool, its schema current, closed on exit."""

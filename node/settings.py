@@ -14,7 +14,7 @@ import os
 import re
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import platformdirs
 from pydantic import (
@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -165,6 +166,14 @@ class Settings(ServiceSettings):
     contact_url: str = "mailto:beacon@example.org"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Streaming replicas of database_url (comma-separated in the environment) "
+                    "that read-only queries are sent to once they have replayed the datasets' "
+                    "current versions (node/replicas.py); writes stay on the primary")
+    replica_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often each replica's replay position is read; a "
+                                       "replica not answering is out of rotation until it does")
     count_lanes: int = Field(
         default=2, ge=1, description="Pool connections that answer variant count queries in "
                                      "batches (beacon/count_batcher.py): more lets PostgreSQL "
@@ -218,6 +227,14 @@ class Settings(ServiceSettings):
         default_factory=list, description="Further paths the Beacon API (/api) is served "
                                           "under, every endpoint, e.g. /beacon/v2.0.0 for a "
                                           "client that calls {base URL}/v2.0.0/g_variants")
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _replica_list(cls, value: object) -> object:
+        """A comma-separated list (the environment's form) or a list."""
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     @field_validator("default_assembly")
     @classmethod

@@ -17,6 +17,7 @@ from beacon.workload import Queries
 from catalogue.site import SiteCache
 from node.federation.network import Network
 from node.http.metrics import Metrics
+from node.replicas import ReadPools
 from node.settings import CatalogueSettings, Settings
 
 # the node
@@ -26,6 +27,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 COUNTS = web.AppKey("counts", CountBatcher)
 QUERIES = web.AppKey("queries", Queries)
 POLICY = web.AppKey("policy", DisclosurePolicy)
+READS = web.AppKey("reads", ReadPools)           # only with database_replica_urls
 BUDGETS = web.AppKey("budgets", Budgets)
 AUDIT = web.AppKey("audit", AuditTrail)
 METRICS = web.AppKey("metrics", Metrics)

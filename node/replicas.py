@@ -1,0 +1,211 @@
+"""Read-only queries across PostgreSQL streaming replicas (`database_replica_urls`).
+
+A node outgrowing one database server adds streaming replicas (PostgreSQL's own physical
+replication, `pg_basebackup -R`); this module sends the variant and individuals statements
+(beacon/workload.py's `Queries` and the count lanes) to them, round robin, while everything
+that writes (ingest, budgets, audit, migrations) and the datasets list itself stay on the
+primary. `ReadPools` stands where those take a pool: `acquire` (awaited or `async with`),
+`release` and `fetch`, as asyncpg's pool has them.
+
+Versions. A replica applies the primary's WAL some milliseconds to seconds late, so right
+after an ingest's swap it may still hold the dataset's previous version while the node's
+datasets cache (beacon/dataset_cache.py, told by NOTIFY) already describes the new one. So
+the router keeps `required`, the primary's WAL position (LSN) read just after the cache last
+learnt of a change, and a replica is in rotation only while its replay position
+(`pg_last_wal_replay_lsn()`, read every `replica_poll_seconds`) is at or past it. From the
+moment a change is notified until the primary's position is known, and whenever no replica
+has caught up, reads go to the primary. An answer is therefore never older than the
+datasets the node describes. (Two statements of one answer, a count and its records page, run
+as separate snapshots, on the primary alone as here; an ingest committing between them is the
+same window either way.)
+
+Failures. A replica that cannot be reached, answers that it is not a replica, or whose
+connection a statement left closed (a replica stopped mid-load), is out of rotation at once
+and back when a poll succeeds again. A request that was running on it when it went away gets
+what any lost database connection gets (a 503 with Retry-After, node/http/outage.py); the
+next one goes elsewhere. The outage probe watches the primary only.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from node.database import redacted
+from node.http.outage import DATABASE_UNAVAILABLE
+
+log = logging.getLogger(__name__)
+_POSITION = "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0')::bigint"
+
+
+@dataclass
+class Replica:
+    url: str
+    pool: asyncpg.Pool | None = None
+    replayed: int = -1                 # WAL position replayed, as of the last poll
+    healthy: bool = False              # the last poll (or use) succeeded
+    problem: str = field(default="not polled yet")
+
+    @property
+    def name(self) -> str:
+        return redacted(self.url)
+
+
+class ReadPools:
+    """One per application: the replicas' pools, their replay positions, the rotation."""
+
+    def __init__(self, primary: asyncpg.Pool, urls: list[str],
+                 connect: Callable[[str], Awaitable[asyncpg.Pool]], poll_seconds: float) -> None:
+        self.primary = primary
+        self.replicas = [Replica(url) for url in urls]
+        self._connect = connect           # a replica's pool (node.database.create_read_pool)
+        self._poll_seconds = poll_seconds
+        self._required = 0            # the primary's WAL position when datasets last changed
+        self._stale = True            # a change was notified; its position not read yet
+        self._changes = 0             # changes notified so far
+        self._turn = itertools.count()
+        self._owners: dict[int, asyncpg.Pool] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._read_required()
+        await self._poll_all()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def close(self) -> None:
+        for task in (self._poller, self._refresh):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for replica in self.replicas:
+            if replica.pool is not None:
+                await replica.pool.close()
+
+    # --- versions ----------------------------------------------------------------------------
+
+    def datasets_changed(self) -> None:
+        """The datasets cache was told of a change: the primary only, until its WAL position
+        is read (a replica may not have replayed the change yet)."""
+        self._stale = True
+        self._changes += 1
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.get_running_loop().create_task(self._read_required())
+
+    async def _read_required(self) -> None:
+        while True:
+            seen = self._changes
+            try:
+                position = await self.primary.fetchval(
+                    "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
+            except DATABASE_UNAVAILABLE:   # the outage probe says so; reads stay on the primary
+                await asyncio.sleep(self._poll_seconds)
+                continue
+            self._required = max(self._required, int(position))
+            if self._changes == seen:      # else read again: that position may predate it
+                self._stale = False
+                return
+
+    # --- polling -----------------------------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            await self._poll_all()
+
+    async def _poll_all(self) -> None:
+        await asyncio.gather(*(self._poll(replica) for replica in self.replicas))
+
+    async def _poll(self, replica: Replica) -> None:
+        try:
+            if replica.pool is None:
+                replica.pool = await self._connect(replica.url)
+            in_recovery, replayed = await replica.pool.fetchrow(_POSITION, timeout=5)
+        except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError, TimeoutError) as error:
+            self._out(replica, f"{type(error).__name__}: {error}")
+            return
+        if not in_recovery or replayed is None:
+            self._out(replica, "not a streaming replica (not in recovery)")
+            return
+        if not replica.healthy:
+            log.warning("replica %s in rotation", replica.name)
+        replica.healthy, replica.replayed, replica.problem = True, int(replayed), ""
+
+    def _out(self, replica: Replica, problem: str) -> None:
+        if replica.healthy or replica.problem != problem:
+            log.warning("replica %s out of rotation: %s", replica.name, problem)
+        replica.healthy, replica.problem = False, problem
+
+    # --- the pool's interface ----------------------------------------------------------------
+
+    def in_rotation(self) -> list[Replica]:
+        """The replicas a read may go to now."""
+        if self._stale:
+            return []
+        return [r for r in self.replicas if r.healthy and r.pool is not None
+                and r.replayed >= self._required]
+
+    def _choose(self) -> asyncpg.Pool:
+        ready = self.in_rotation()
+        if not ready:
+            return self.primary
+        pool = ready[next(self._turn) % len(ready)].pool
+        assert pool is not None
+        return pool
+
+    async def _take(self) -> asyncpg.Connection:
+        pool = self._choose()
+        try:
+            connection = await pool.acquire()
+        except DATABASE_UNAVAILABLE as error:
+            if pool is self.primary:
+                raise
+            self._lost(pool, error)
+            pool = self.primary
+            connection = await pool.acquire()
+        self._owners[id(connection)] = pool
+        return connection
+
+    def acquire(self) -> _Acquire:
+        return _Acquire(self)
+
+    async def release(self, connection: asyncpg.Connection) -> None:
+        pool = self._owners.pop(id(connection), self.primary)
+        if pool is not self.primary and connection.is_closed():
+            self._lost(pool, ConnectionError("its connection was closed"))
+        await pool.release(connection)
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        async with self.acquire() as connection:
+            return await connection.fetch(query, *args)
+
+    def _lost(self, pool: asyncpg.Pool, error: BaseException) -> None:
+        replica = next(r for r in self.replicas if r.pool is pool)
+        self._out(replica, f"{type(error).__name__}: {error}")
+
+
+class _Acquire:
+    """What `ReadPools.acquire()` returns: awaited, a connection (give it back with
+    `release`); in `async with`, a connection given back on exit."""
+
+    def __init__(self, pools: ReadPools) -> None:
+        self._pools = pools
+        self._connection: asyncpg.Connection | None = None
+
+    def __await__(self) -> Generator[Any, None, asyncpg.Connection]:
+        return self._pools._take().__await__()
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self._connection = await self._pools._take()
+        return self._connection
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._connection is not None:
+            await self._pools.release(self._connection)

