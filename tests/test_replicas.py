@@ -27,7 +27,13 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.settings import Settings
-from tests.conftest import OPEN_DISCLOSURE, free_port, node_database, serve_node, write_vcf_text
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_node,
+    write_vcf_text,
+)
 
 DATASET = "GDI-FI-REPLICA-1"
 POLL = 0.1
@@ -85,18 +91,21 @@ async def cluster(primary_server, tmp_path_factory: pytest.TempPathFactory
         if user is not None:
             account = pwd.getpwnam(user)
             os.chown(replica_dir, account.pw_uid, account.pw_gid)
-        subprocess.run([str(bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
-                        "-D", str(replica_dir / "data"), "-R", "-X", "stream", "-c", "fast"],
-                       check=True, capture_output=True, user=user, timeout=120)
+        await asyncio.to_thread(
+            subprocess.run, [str(bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
+                             "-D", str(replica_dir / "data"), "-R", "-X", "stream", "-c", "fast"],
+            check=True, capture_output=True, user=user, timeout=120)
         port = free_port()
         found = Cluster(primary, f"postgresql://postgres@127.0.0.1:{port}/{name}", bindir,
                         replica_dir, port, user)
-        found.start_replica()
+        await asyncio.to_thread(found.start_replica)
         try:
             yield found
         finally:
-            subprocess.run([str(bindir / "pg_ctl"), "-D", str(replica_dir / "data"), "-m",
-                            "immediate", "stop"], capture_output=True, user=user, timeout=60)
+            await asyncio.to_thread(
+                subprocess.run, [str(bindir / "pg_ctl"), "-D", str(replica_dir / "data"), "-m",
+                                 "immediate", "stop"], check=False, capture_output=True, user=user,
+                timeout=60)
 
 
 async def _replay(cluster: Cluster, paused: bool) -> None:

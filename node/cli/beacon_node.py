@@ -13,8 +13,10 @@ import click
 from node.cli.common import (
     configure_logs,
     connection,
+    database_url,
     fail,
     listen,
+    listen_each,
     migrated_database_url,
     run,
     settings_of,
@@ -24,24 +26,75 @@ from node.settings import Settings
 
 if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command needs them
     from beacon.ingest import IngestReport, IngestRequest
+    from node.http.server import Listener
     from node.progress import IngestProgress
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 5050).")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Server processes on the port (default: one per CPU core; also "
+                   "GDI_NODE_WORKERS); 1: one process, no supervisor.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the node's HTTP service."""
     from node.app import create_app
+    from node.cli.supervisor import cores
     from node.production import node_refusals, refuse
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
+                 if v is not None}
     settings = settings_of(ctx).model_copy(update=overrides)
     configure_logs(ctx, settings, server=True)
     if refuse(node_refusals(settings) + run(_discovered_refusals(settings))):
         fail("the node does not start: a production rule is broken (logged above)", 2)
-    listener = listen(settings.host, settings.port, "serve", "set GDI_NODE_PORT")
-    serve_app(create_app(settings), "node", listener, settings.base_url)
+    count = settings.workers or cores()
+    if count == 1:
+        listener = listen(settings.host, settings.port, "serve", "set GDI_NODE_PORT")
+        serve_app(create_app(settings), "node", listener, settings.base_url)
+        return
+    listeners = listen_each(settings.host, settings.port, count, "serve", "set GDI_NODE_PORT")
+    _supervise(settings.model_copy(update={"database_url": run(_shared_database(settings,
+                                                                                count))}),
+               listeners)
+
+
+def _supervise(settings: Settings, listeners: list[Listener]) -> None:
+    """`len(listeners)` workers, each serving a node of its own on its sockets, until SIGTERM
+    or SIGINT; workers that keep failing are an error (exit 1)."""
+    from node.app import create_app
+    from node.cli.supervisor import CrashLoop, Supervisor
+
+    def work(index: int, supervisor_fd: int) -> None:
+        serve_app(create_app(settings), "node", listeners[index - 1], settings.base_url,
+                  supervisor_fd=supervisor_fd)
+
+    try:
+        Supervisor(len(listeners), work).run()
+    except (CrashLoop, RuntimeError) as exc:
+        fail(str(exc))
+
+
+async def _shared_database(settings: Settings, workers: int) -> str:
+    """The workers' database, made ready once before they start: the embedded server, if
+    any, started here (it runs as long as this supervisor does), the schema migrated. Each
+    worker's pool may grow to db_pool_max, plus the connection its dataset cache listens on:
+    a warning when PostgreSQL would refuse some of them (docs/deploy.md)."""
+    url = await database_url(settings)
+    async with connection(settings, url=url) as conn:
+        allowed = await conn.fetchval(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)")
+    needed = workers * (settings.db_pool_max + 1)
+    if needed > allowed:
+        log.warning("%d workers may open %d connections to PostgreSQL (db_pool_max %d and one "
+                    "listening for dataset changes, each) but it allows %d: lower --workers or "
+                    "GDI_NODE_DB_POOL_MAX, or raise max_connections", workers, needed,
+                    settings.db_pool_max, allowed)
+    return url
 
 
 async def _discovered_refusals(settings: Settings) -> list:

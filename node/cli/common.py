@@ -72,10 +72,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def listen(host: str, port: int, command: str, port_setting: str) -> Listener:
     """The server's address, taken before anything starts; taken already is one line saying
     what to do: stop the other server, or move this one (`port_setting`)."""
-    from node.http.server import CannotListen
-    from node.http.server import listen as bind
+    return listen_each(host, port, 1, command, port_setting)[0]
+
+
+def listen_each(host: str, port: int, workers: int, command: str,
+                port_setting: str) -> list[Listener]:
+    """`listen`, for each of `workers` processes serving the one port."""
+    from node.http.server import CannotListen, listen_for_workers
     try:
-        return bind(host, port)
+        return listen_for_workers(host, port, workers)
     except CannotListen as exc:
         if exc.error.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is already in use (another gdi-node {command}? "
@@ -84,13 +89,17 @@ def listen(host: str, port: int, command: str, port_setting: str) -> Listener:
 
 
 def serve(app: web.Application, role: str, listener: Listener, public_base_url: str,
-          database: str = NODE_DATABASE) -> None:
-    """Serve `app` until a signal; a database that cannot be reached at start is one line
+          database: str = NODE_DATABASE, supervisor_fd: int | None = None) -> None:
+    """Serve `app` until a signal, or, in a worker of node/cli/supervisor.py (`supervisor_fd`),
+    until its supervisor stops it; a database that cannot be reached at start is one line
     (nothing was served: "serving on" is logged only once requests are answered)."""
     from node.database import DatabaseUnavailable
     from node.http import server
     try:
-        server.run(app, role, listener, public_base_url)
+        if supervisor_fd is None:
+            server.run(app, role, listener, public_base_url)
+        else:
+            server.run_worker(app, role, listener, supervisor_fd, public_base_url)
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
 

@@ -4,11 +4,19 @@ aiohttp's server may log of a request it could not parse: never a header's value
 
 The address is taken first (`listen`), before the database starts or anything is logged, so
 a port in use is one error at once; "serving on" is logged once requests are answered.
+
+`gdi-node serve --workers N` (node/cli/supervisor.py) runs the application in N processes on
+one port: `listen_for_workers` takes the address once per worker and `run_worker` serves in
+each, stopped by its supervisor.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 import socket
+import sys
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -66,10 +74,11 @@ class Listener:
     sockets: list[socket.socket]
 
 
-def listen(host: str, port: int) -> Listener:
+def listen(host: str, port: int, reuse_port: bool = False) -> Listener:
     """Sockets bound and listening on every address `host` names, as asyncio's own server
     would bind them (SO_REUSEADDR, IPv6 sockets IPv6 only); connections wait in the backlog
-    until the application has started."""
+    until the application has started. `reuse_port`: SO_REUSEPORT, so that other sockets of
+    this user may listen on the same address too (`listen_for_workers`)."""
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(socket.getaddrinfo(
@@ -77,6 +86,8 @@ def listen(host: str, port: int) -> Listener:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
@@ -88,10 +99,49 @@ def listen(host: str, port: int) -> Listener:
     return Listener(host, port, sockets)
 
 
+# Linux spreads the connections to a port over the sockets listening on it with SO_REUSEPORT
+# (by a hash of each connection's addresses); other systems accept the option without
+# balancing, so there every worker accepts from the same sockets instead.
+_BALANCED_REUSEPORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def listen_for_workers(host: str, port: int, workers: int) -> list[Listener]:
+    """The address, taken for each of `workers` processes, as `listen` takes it for one.
+
+    With several workers on Linux, each gets sockets of its own on the same address
+    (SO_REUSEPORT), so the kernel hands each worker its share of new connections. One socket
+    shared by all (the classic pre-fork server) leaves that to whichever process wakes
+    first, and asyncio accepts a whole backlog at once: one worker would take most keep-alive
+    connections. The sockets stay open in the supervisor, so connections that arrive while a
+    worker is replaced wait in its socket's backlog for the replacement.
+
+    SO_REUSEPORT would also let another server of this user join the port unnoticed: a plain
+    socket is bound first, so a port in use is still a CannotListen (and port 0 picks the
+    port all workers then share)."""
+    first = listen(host, port)
+    if workers == 1 or not _BALANCED_REUSEPORT:
+        return [first] * workers
+    port = first.sockets[0].getsockname()[1]
+    for sock in first.sockets:
+        sock.close()
+    listeners: list[Listener] = []
+    try:
+        for _ in range(workers):
+            listeners.append(listen(host, port, reuse_port=True))
+    except CannotListen:
+        for listener in listeners:
+            for sock in listener.sockets:
+                sock.close()
+        raise
+    return listeners
+
+
 def run(app: web.Application, role: str, listener: Listener,
-        public_base_url: str | None = None) -> None:
+        public_base_url: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Serve until a signal; the application's start-up errors propagate (the database's
-    as node.database.DatabaseUnavailable)."""
+    as node.database.DatabaseUnavailable). With `loop`, its owner (`run_worker`) has set up
+    how the server stops; without, SIGINT and SIGTERM stop it."""
     hide_request_lines()
 
     def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
@@ -99,4 +149,27 @@ def run(app: web.Application, role: str, listener: Listener,
                  f" (public base URL {public_base_url})" if public_base_url else "")
 
     web.run_app(app, sock=listener.sockets, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
-                print=serving)
+                print=serving, handle_signals=loop is None, loop=loop)
+
+
+def run_worker(app: web.Application, role: str, listener: Listener, supervisor_fd: int,
+               public_base_url: str | None = None) -> None:
+    """`run` in a worker process of node/cli/supervisor.py (which has it ignore SIGINT):
+    stopped gracefully by SIGTERM, once (a second one while it drains is ignored), or when
+    its supervisor is gone, which closes the pipe `supervisor_fd` reads (a supervisor killed
+    outright leaves no worker serving on)."""
+    loop = asyncio.new_event_loop()
+    stopping = False
+
+    def stop(why: str) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        loop.remove_reader(supervisor_fd)
+        log.info("%s; stopping", why)
+        raise web.GracefulExit()      # as aiohttp's own signal handler does
+
+    loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
+    loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
+    run(app, role, listener, public_base_url, loop=loop)

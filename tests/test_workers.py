@@ -1,0 +1,272 @@
+"""`gdi-node serve --workers N` (node/cli/supervisor.py) as operators run it: real processes on
+one port over a real PostgreSQL. Both workers answer; a killed worker is replaced while the
+port keeps answering; SIGTERM to the supervisor stops every worker, exit code 0, no process
+left; workers that keep dying stop the server with an error; workers of a supervisor killed
+outright stop too; a query budget is one budget whichever worker answers; `--workers 1` is
+one process, no supervisor.
+
+Which worker answered is read from the access log (JSON lines carry each worker's `pid`);
+the workers are the supervisor's children in /proc (Linux)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from tests.conftest import ROOT, free_port, node_database, write_vcf_text
+from tests.test_budget_and_audit import BUDGET, COMMON, DATASET, DISCLOSURE, VCF
+from tests.test_cli import _env, gdi_node
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="reads the workers from /proc")
+
+
+@pytest.fixture
+async def loaded(pg_server_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with the node's schema and one small PUBLIC dataset; its URL."""
+    async with node_database(pg_server_url) as url:
+        path = write_vcf_text(tmp_path / "workers.vcf", VCF)
+        await ingest(url, IngestRequest(path, DATASET, GRCH38, AccessLevel.PUBLIC, "Workers",
+                                        workers=1))
+        yield url
+
+
+class Server:
+    """One `gdi-node serve` this test started (stopped by its PID), logging JSON to a file."""
+
+    def __init__(self, url: str, directory: Path, *args: str, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = directory / f"serve-{self.port}.log"
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "serve", "--port", str(self.port), *args],
+                env=_env(DATABASE_URL=url, GDI_NODE_DATA_DIR=str(directory / "node"),
+                         GDI_NODE_LOG_FORMAT="json", **env),
+                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+
+    async def ready(self, deadline: float = 60) -> None:
+        end = time.monotonic() + deadline
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < end and self.process.poll() is None:
+                try:
+                    async with session.get(f"{self.base}/health") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"not serving within {deadline} s (exit code "
+                             f"{self.process.poll()}):\n{self.log.read_text()[-3000:]}")
+
+    def workers(self, count: int, deadline: float = 60) -> set[int]:
+        """The supervisor's `count` living children, once it has that many."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end and self.process.poll() is None:
+            found = _children(self.process.pid)
+            if len(found) == count:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"not {count} workers within {deadline} s (exit code "
+                             f"{self.process.poll()}):\n{self.log.read_text()[-3000:]}")
+
+    def replaced(self, victim: int, deadline: float = 60) -> bool:
+        """After `victim` was killed: True once another worker runs in its place, False if
+        the supervisor exited instead."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                return False
+            found = _children(self.process.pid)
+            if len(found) == 2 and victim not in found:
+                return True
+            time.sleep(0.05)
+        raise AssertionError(f"worker {victim} neither replaced nor the server stopped")
+
+    def lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()
+                if line.startswith("{")]
+
+    def answered_by(self, status: int) -> set[int]:
+        """The PIDs that logged an answer with `status` (the access log, INFO)."""
+        return {line.get("pid") for line in self.lines()
+                if line["logger"] == "gdi_node.access" and line.get("status") == status}
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, by PID, then its exit code (killed, and the test failed, if it hangs)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError(f"did not stop within {timeout} s") from None
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state, ppid, ...); None: no process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _children(parent: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(entry.name)
+            if fields and fields[0] != "Z" and int(fields[1]) == parent:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+async def _get_fresh(base: str, path: str, times: int) -> list[int]:
+    """`times` requests, each on a connection of its own: the kernel spreads new connections
+    over the workers (a keep-alive connection stays with the worker that accepted it)."""
+    statuses = []
+    connector = aiohttp.TCPConnector(force_close=True)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        for _ in range(times):
+            async with session.get(base + path) as response:
+                await response.read()
+                statuses.append(response.status)
+    return statuses
+
+
+async def test_two_workers_answer_one_port_a_killed_one_is_replaced_sigterm_stops_all(
+        loaded, tmp_path):
+    server = Server(loaded, tmp_path, "--workers", "2")
+    seen: set[int] = set()
+    try:
+        await server.ready()
+        workers = server.workers(2)
+        seen |= workers
+        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in workers}
+        assert names == {"gdi-node w1", "gdi-node w2"}
+        assert await _get_fresh(server.base, "/api/info", 40) == [200] * 40
+        assert server.answered_by(200) == workers
+
+        # the port is taken for another server, SO_REUSEPORT or not
+        taken = gdi_node("serve", "--workers", "2", "--port", str(server.port),
+                         env=_env(DATABASE_URL=loaded), timeout=60)
+        assert taken.returncode == 1
+        assert f"port {server.port} on 127.0.0.1 is already in use" in taken.stderr
+
+        victim = min(workers)
+        index = next(line["worker"] for line in server.lines() if line.get("pid") == victim)
+        os.kill(victim, signal.SIGKILL)
+        assert server.replaced(victim)
+        replaced = server.workers(2)
+        seen |= replaced
+        assert len(replaced - workers) == 1
+        assert await _get_fresh(server.base, "/api/info", 40) == [200] * 40
+        assert (replaced - workers) <= server.answered_by(200)
+        assert any(line["message"] == f"worker {index} (pid {victim}) exited unexpectedly "
+                                      "(SIGKILL); starting a replacement"
+                   for line in server.lines())
+    finally:
+        code = server.stop()
+    assert code == 0, server.log.read_text()[-3000:]
+    assert not any(_alive(pid) for pid in seen), "a worker outlived its supervisor"
+    assert server.lines()[-1]["message"] == "supervisor stopped: every worker has exited"
+
+
+async def test_workers_that_keep_dying_stop_the_server_with_an_error(loaded, tmp_path):
+    server = Server(loaded, tmp_path, "--workers", "2", GDI_NODE_LOG_LEVEL="WARNING")
+    try:
+        killed = 0
+        while killed < 10:
+            victim = min(server.workers(2))
+            os.kill(victim, signal.SIGKILL)
+            killed += 1
+            if not server.replaced(victim):
+                break
+        code = server.process.wait(timeout=60)
+    finally:
+        server.stop()
+    # five replacements in a minute are allowed (node/cli/supervisor.py), the sixth exit stops
+    assert killed == 6
+    assert code == 1
+    text = server.log.read_text()
+    assert "error: workers exited 6 times within 60 s" in text
+    assert not _children(server.process.pid)
+
+
+async def test_workers_stop_when_their_supervisor_is_killed(loaded, tmp_path):
+    server = Server(loaded, tmp_path, "--workers", "2")
+    try:
+        await server.ready()
+        workers = server.workers(2)
+        server.process.kill()                           # SIGKILL: no forwarding, no cleanup
+        server.process.wait(timeout=10)
+        end = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "workers outlived a killed supervisor"
+        gone = [line for line in server.lines() if "is gone; stopping" in line["message"]]
+        assert {line["pid"] for line in gone} == workers
+    finally:
+        server.stop()
+
+
+async def test_one_budget_whichever_worker_answers(loaded, tmp_path):
+    server = Server(loaded, tmp_path, "--workers", "2",
+                    GDI_NODE_DISCLOSURE=DISCLOSURE.model_dump_json())
+    try:
+        await server.ready()
+        workers = server.workers(2)
+        statuses = await _get_fresh(server.base, COMMON, 2 * BUDGET)
+        answered = statuses.count(200)
+        # a lease is one unit here, so each worker may hold one unspent when the budget ends
+        assert BUDGET - 2 <= answered <= BUDGET
+        assert set(statuses) == {200, 429}
+        assert await _get_fresh(server.base, COMMON, 20) == [429] * 20
+        assert server.answered_by(429) == workers
+        assert server.answered_by(200) == workers
+    finally:
+        assert server.stop() == 0
+
+
+async def test_one_worker_is_one_process_without_a_supervisor(loaded, tmp_path):
+    server = Server(loaded, tmp_path, "--workers", "1")
+    try:
+        await server.ready()
+        assert await _get_fresh(server.base, "/api/info", 3) == [200] * 3
+        assert not _children(server.process.pid)
+        lines = server.lines()
+        assert not any("supervisor" in line["message"] or "worker" in line for line in lines)
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_taken_port_is_one_line_with_workers():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = gdi_node("serve", "--workers", "3", "--port", str(port), env=_env(), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: port {port} on 127.0.0.1 is already in use (another gdi-node serve? stop it or "
+        "set GDI_NODE_PORT)")
