@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from node.app import create_app
 from node.database import create_pool
 from node.federation.peers import Peer
 from node.http.aai_api import create_aai_app
-from node.settings import Settings
+from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
@@ -50,6 +50,7 @@ from tests.conftest import (
     serve_app,
     write_vcf_text,
 )
+from tests.test_hardening import Relay
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -89,6 +90,12 @@ SE_SITES = [(7674944, "G", "A", {s: "0/1" for s in SE_SAMPLES[:6]}, ".")]
 SE_PEOPLE = {s: ("FEMALE", "SE", {HYPERTENSION: 40} if i < 4 else {})
              for i, s in enumerate(SE_SAMPLES)}
 LABELS = {HYPERTENSION: "Hypertension", ASTHMA: "Asthma"}
+# What the datasets' metadata files say beyond country and contact: where to ask for access
+# and a landing page; SE's "landing page" is not a web address and must not become a link.
+ACCESS_REQUEST = f"https://dac.fi.example.org/apply?dataset={FI_CONTROLLED}"
+LANDING_PAGE = f"https://fi.example.org/datasets/{FI_CONTROLLED}"
+METADATA = {FI_CONTROLLED: {"dataAccessRequest": ACCESS_REQUEST, "landingPage": LANDING_PAGE},
+            SE_PUBLIC: {"landingPage": "javascript:alert(1)"}}
 
 
 def _vcf(samples: list[str], sites: list[tuple[int, str, str, dict[str, str], str]]) -> str:
@@ -120,6 +127,7 @@ class WebNetwork:
     fi_url: str            # a node without peers: its page asks its own /api
     se_url: str
     network_url: str       # peers: fi, se and one at a closed port
+    aai2_url: str          # a second provider, trusted by the FI node alone
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +142,17 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
         DevUser(name="anna", password="anna"),
         DevUser(name="carol", password="carol", bona_fide=True, grants=[FI_CONTROLLED])]))
     trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
+    aai2_port = free_port()
+    aai2_url = f"http://127.0.0.1:{aai2_port}"
+    aai2 = DevIssuer(DevIssuerConfig(issuer=aai2_url, redirect_uris=redirects[1:], users=[
+        DevUser(name="dora", password="dora", bona_fide=True, grants=[FI_CONTROLLED])]))
     async with AsyncExitStack() as stack:
         await serve_app(stack, create_aai_app(aai), aai_port)
+        await serve_app(stack, create_aai_app(aai2), aai2_port)
 
         async def node(beacon_id: str, datasets: list[tuple[str, AccessLevel, str, str, str]],
-                       port: int | None = None, **changes: Any) -> str:
+                       port: int | None = None, trusted: list[TrustedIssuer] = trust,
+                       **changes: Any) -> str:
             db = await stack.enter_async_context(node_database(pg_server_url))
             for dataset_id, level, vcf, people, country in datasets:
                 vcf_path = write_vcf_text(directory / f"{dataset_id}.vcf", vcf)
@@ -147,9 +161,11 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
                 await ingest(db, IngestRequest(
                     vcf_path, dataset_id, GRCH38, level, TITLES[dataset_id], workers=1,
                     individuals=packets,
-                    metadata={"country": country, "contactEmail": f"dac@{country.lower()}.test"}))
+                    metadata={"country": country, "contactEmail": f"dac@{country.lower()}.test",
+                              **METADATA.get(dataset_id, {})}))
             settings = Settings(database_url=db, data_dir=directory, beacon_id=beacon_id,
-                                beacon_name=f"Node {beacon_id}", trusted_issuers=trust, **changes)
+                                beacon_name=f"Node {beacon_id}", trusted_issuers=trusted,
+                                **changes)
             pool = await create_pool(db, settings)
             stack.push_async_callback(pool.close)
             return await serve_app(stack, create_app(settings, pool), port)
@@ -158,7 +174,8 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
         fi_url = await node("org.test.fi", [
             (FI_OPEN, AccessLevel.PUBLIC, fi_vcf, fi_people, "FI"),
             (FI_CONTROLLED, AccessLevel.CONTROLLED, fi_vcf, fi_people, "FI")],
-            fi_port, disclosure=OPEN_DISCLOSURE)
+            fi_port, [*trust, TrustedIssuer(**trusted_issuer_entry(aai2_url))],
+            disclosure=OPEN_DISCLOSURE)
         se_url = await node("org.test.se", [
             (SE_PUBLIC, AccessLevel.PUBLIC, _vcf(SE_SAMPLES, SE_SITES),
              _phenopackets(SE_PEOPLE), "SE")])
@@ -184,7 +201,32 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
         pool = await create_pool(db, settings)
         stack.push_async_callback(pool.close)
         await serve_app(stack, create_app(settings, pool), network_port)
-        yield WebNetwork(aai, aai_url, fi_url, se_url, network_url)
+        yield WebNetwork(aai, aai_url, fi_url, se_url, network_url, aai2_url)
+
+
+@asynccontextmanager
+async def lone_node(pg_server_url: str, directory: Path, *, relay: bool = False,
+                    **changes: Any) -> AsyncIterator[tuple[str, Relay | None]]:
+    """A node without peers holding FI's open dataset, with these settings; with `relay`, it
+    reaches its database through a relay the test can cut (tests/test_hardening.py)."""
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        packets = directory / "lone.json"
+        packets.write_text(_phenopackets(FI_PEOPLE))
+        await ingest(db, IngestRequest(
+            write_vcf_text(directory / "lone.vcf", _vcf(FI_SAMPLES, FI_SITES)), FI_OPEN, GRCH38,
+            AccessLevel.PUBLIC, TITLES[FI_OPEN], workers=1, individuals=packets,
+            metadata={"country": "FI"}))
+        through = None
+        if relay:
+            through = Relay(db)
+            await through.start()
+            stack.push_async_callback(through.close)
+        settings = Settings(database_url=through.url if through else db, data_dir=directory,
+                            beacon_id="org.test.lone", beacon_name="Lone node", **changes)
+        pool = await create_pool(settings.database_url, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool)), through
 
 
 # ------------------------------------------------------------------ HTTP only (no browser)
@@ -395,7 +437,8 @@ async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, 
     controlled = rows[FI_CONTROLLED]
     assert controlled["Granularity given"] == "boolean"
     assert controlled["Count"] == "not given yes/no answer only"
-    assert controlled["Why not more"] == "controlled access: sign in for more Sign in"
+    assert controlled["Why not more"] == ("controlled access: sign in for more Sign in or ask "
+                                          "for access: Request access, dac@fi.test")
     se = rows[SE_PUBLIC]     # default disclosure: one variant, rounded up to 5
     assert se["Count"] == "1 to 5 rounded up to a multiple of 5"
     down = rows[DOWN]
@@ -449,6 +492,137 @@ async def test_records_show_population_frequencies_as_table_and_bars(web_network
     assert await bars.get_attribute("role") == "img"
     assert len(await bars.locator("rect").all()) == len(cells)
     assert await bars.locator("rect.whole").count() == 1
+
+
+async def test_access_is_asked_for_where_the_dataset_record_says(web_network: WebNetwork,
+                                                                  tab: Page):
+    """The links come from the datasets' metadata (/datasets `info`) and nowhere else: the
+    access-request service and contact e-mail where more is withheld, the landing page beside
+    the title; a value that is not an http(s) address is not linked."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await tab.search("17-7674944-G-A")
+    table = page.locator("#result-table tbody")
+    controlled = table.locator("tr", has_text=TITLES[FI_CONTROLLED])
+    request = controlled.get_by_role("link", name="Request access")
+    assert await request.get_attribute("href") == ACCESS_REQUEST
+    assert "noopener" in (await request.get_attribute("rel") or "")
+    assert await controlled.get_by_role("link", name="dac@fi.test").get_attribute(
+        "href") == "mailto:dac@fi.test"
+    assert await controlled.get_by_role("link", name="About this dataset").get_attribute(
+        "href") == LANDING_PAGE
+    public = table.locator("tr", has_text=TITLES[FI_OPEN])      # records given: nothing to ask
+    assert await public.locator("a").count() == 0
+    swedish = table.locator("tr", has_text=TITLES[SE_PUBLIC])
+    assert await swedish.locator("a").count() == 0               # javascript: is not a link
+    assert await page.locator('a[href^="javascript:"]').count() == 0
+    async with tab.page.expect_download() as waiting:
+        await page.get_by_role("button", name="Export JSON").click()
+    saved = json.loads(Path(await (await waiting.value).path()).read_text())
+    [row] = [r for r in saved["rows"] if r["dataset"] == FI_CONTROLLED]
+    assert row["accessLinks"] == [{"label": "Request access", "href": ACCESS_REQUEST},
+                                  {"label": "dac@fi.test", "href": "mailto:dac@fi.test"}]
+    assert row["datasetPage"] == LANDING_PAGE
+
+
+async def test_records_page_through_a_dataset(web_network: WebNetwork, tab: Page):
+    """FI holds four variants in TP53's region; three per page: the next page (asked of that
+    dataset alone, on the network) holds the fourth, the previous one the first three."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_label("Records per page").fill("3")
+    await tab.search("17:7668402-7687550")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert query["limit"] == ["3"]
+    assert json.loads(await tab.text("#post-body"))["query"]["pagination"] == {
+        "skip": 0, "limit": 3}
+    section = page.locator("section.dataset-records", has_text=TITLES[FI_OPEN])
+    heading = section.locator("h3")
+    assert "records 1 to 3 of 4 (page 1)" in await heading.inner_text()
+    first = await section.locator("h4.variant").all_inner_texts()
+    assert len(first) == 3 and "GRCh38:17:7674943:G:A" in first[0]
+    previous = section.get_by_role("button", name="Previous records")
+    following = section.get_by_role("button", name="Next records")
+    assert await previous.is_disabled() and await following.is_enabled()
+    async with page.expect_response(lambda r: "/datasets/" in r.url) as asked:
+        await following.click()
+    answer = await asked.value
+    assert urlsplit(answer.url).path == f"/network/api/datasets/{FI_OPEN}/g_variants"
+    assert parse_qs(urlsplit(answer.url).query)["skip"] == ["1"]
+    await page.wait_for_selector("section.dataset-records .page-status:text('Showing page 2')")
+    assert "records 4 to 4 of 4 (page 2)" in await heading.inner_text()
+    second = await section.locator("h4.variant").all_inner_texts()
+    assert len(second) == 1 and "GRCh38:17:7679999:A:G" in second[0]
+    assert await following.is_disabled() and await previous.is_enabled()
+    assert await page.evaluate("document.activeElement.tagName") == "H3"
+    await previous.focus()
+    await page.keyboard.press("Enter")                 # by keyboard too
+    await page.wait_for_selector("section.dataset-records .page-status:text('Showing page 1')")
+    assert await section.locator("h4.variant").all_inner_texts() == first
+    # another dataset's records stay on their own page
+    others = page.locator("section.dataset-records").filter(has_not_text=TITLES[FI_OPEN])
+    assert all("(page 1)" in h for h in await others.locator("h3").all_inner_texts())
+    assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "4 exact"
+
+
+BUDGET = 2
+TINY_BUDGET = DisclosureSettings(anonymous=TierSettings(
+    allele_floor=1, count_step=1, count_noise=0, budget_per_window=BUDGET, budget_per_day=0,
+    rare_cost=1), budget_window_seconds=600)
+
+
+async def test_a_spent_budget_says_what_429_means_and_when_to_retry(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    async with lone_node(pg_server_url, tmp_path, disclosure=TINY_BUDGET) as (url, _):
+        await tab.open(url)
+        for _ in range(BUDGET):
+            await tab.search("17-7674944-G-A")
+            assert _by_dataset(await tab.rows())[FI_OPEN]["Found"] == "yes"
+        await tab.search()                          # one query more than the budget
+        status = tab.page.locator("#status")
+        assert await status.get_attribute("data-refused") == "429"
+        said = await tab.text("#status")
+        assert said.startswith("Query budget spent (429)")
+        assert "this is not \"not found\"" in said
+        assert f"query budget for dataset {FI_OPEN} spent" in said        # the node's words
+        retry = re.search(r"Retry-After: (\d+) s\)", said)
+        assert retry and 1 <= int(retry.group(1)) <= 600 + 60, said
+        assert re.search(r"Try again after \S+.* \(in (\d+ seconds?|about \d+ minutes);", said)
+        assert await tab.page.locator("#result-table").is_hidden()
+        assert await tab.page.locator("#exports").is_hidden()
+        again = tab.page.get_by_role("button", name="Search again")
+        await again.click()                         # still spent: the same message
+        await tab.answered()
+        assert await status.get_attribute("data-refused") == "429"
+    tab.errors[:] = [e for e in tab.errors if "status of 429" not in e]   # the browser's own
+
+
+async def test_a_database_outage_says_what_503_means_and_recovers(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    async with lone_node(pg_server_url, tmp_path, relay=True,
+                         disclosure=OPEN_DISCLOSURE) as (url, relay):
+        assert relay is not None
+        await tab.open(url)
+        await relay.cut()                           # PostgreSQL goes away
+        await tab.search("17-7674944-G-A")
+        status = tab.page.locator("#status")
+        assert await status.get_attribute("data-refused") == "503"
+        said = await tab.text("#status")
+        assert said.startswith("The node is unavailable for now (503)")
+        assert "this is not \"not found\"" in said and "Retry-After: 5 s" in said
+        assert await tab.page.locator("#result-table").is_hidden()
+        await relay.start()                         # back: the node recovers by itself
+        async with ClientSession() as client:
+            async with asyncio.timeout(20):
+                while (await client.get(await tab.text("#get-url"))).status != 200:
+                    await asyncio.sleep(0.2)
+        await tab.page.get_by_role("button", name="Search again").click()
+        await tab.answered()
+        assert await status.get_attribute("data-refused") is None
+        assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+        assert await tab.page.get_by_role("button", name="Search again").is_hidden()
+    # the browser logs each refused fetch's status; the page itself raised nothing
+    tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]
 
 
 async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: Page):
@@ -578,3 +752,102 @@ async def test_sign_in_with_pkce_raises_the_granularity(web_network: WebNetwork,
     await tab.search()
     assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
     await asyncio.sleep(0)
+
+
+async def _sign_in(tab: Page, issuer_url: str, user: str) -> None:
+    """Sign in as `user` (password = name) at the issuer the page sent the browser to."""
+    page = tab.page
+    await page.wait_for_url(f"{issuer_url}/authorize?*")
+    await page.get_by_label("User name").fill(user)
+    await page.get_by_label("Password").fill(user)
+    await page.get_by_label("Password").press("Enter")
+    await page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/$"))
+    await page.wait_for_selector("body[data-ready=true]")
+
+
+async def test_a_researcher_chooses_among_the_trusted_issuers(web_network: WebNetwork,
+                                                              tab: Page):
+    """FI trusts two providers: the page offers both, signs in with the one chosen, and a
+    signed-in researcher without a grant is told where to ask for access."""
+    async with ClientSession() as client:
+        async with client.get(f"{web_network.fi_url}/web/config.json") as response:
+            config = await response.json()
+        async with client.get(f"{web_network.fi_url}/") as response:
+            policy = response.headers["Content-Security-Policy"]
+    assert [i["issuer"] for i in config["issuers"]] == [web_network.aai_url,
+                                                        web_network.aai2_url]
+    assert web_network.aai_url in policy and web_network.aai2_url in policy
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    choice = page.get_by_label("Sign in with")
+    assert await choice.is_visible()
+    options = await choice.locator("option").all_inner_texts()
+    assert options == [urlsplit(web_network.aai_url).netloc, urlsplit(web_network.aai2_url).netloc]
+    await choice.select_option(label=options[1])
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await _sign_in(tab, web_network.aai2_url, "dora")
+    assert await tab.text("#who") == f"Signed in as dora (with {options[1]})."
+    assert await choice.is_hidden()
+    await page.wait_for_selector("#visas:not([hidden])")   # read from the chosen provider
+    assert FI_CONTROLLED in await tab.text("#visas")
+    await tab.search("17-7674944-G-A")
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "record"
+
+    await page.get_by_role("button", name="Sign out").click()
+    await choice.select_option(label=options[0])
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await _sign_in(tab, web_network.aai_url, "anna")           # no grants
+    tab.searches = 0
+    await tab.answered()                                      # the search is asked again
+    assert await tab.text("#who") == f"Signed in as anna (with {options[0]})."
+    controlled = _by_dataset(await tab.rows())[FI_CONTROLLED]
+    assert controlled["Granularity given"] == "boolean"
+    assert controlled["Why not more"] == ("controlled access: request access to this dataset "
+                                          "for records: Request access, dac@fi.test")
+
+
+async def test_the_api_description_is_linked_and_served(web_network: WebNetwork, tab: Page):
+    """The footer links the OpenAPI description the node serves; the node serves no
+    interactive API page (Swagger UI) and no catalogue search, so the page links neither."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    link = page.get_by_role("link", name="OpenAPI description")
+    href = await link.get_attribute("href")
+    assert href == "/api/openapi.json"
+    async with ClientSession() as client:
+        async with client.get(f"{web_network.network_url}{href}") as response:
+            assert response.status == 200
+            described = await response.json()
+        for missing in ("/api/docs", "/docs", "/swagger"):
+            async with client.get(f"{web_network.network_url}{missing}") as response:
+                assert response.status == 404
+    assert described["openapi"].startswith("3.") and "/api/g_variants" in described["paths"]
+    hrefs = await page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    assert all(h.startswith((web_network.network_url, "mailto:")) for h in hrefs)
+
+
+async def test_find_a_dataset_and_search_only_it(web_network: WebNetwork, tab: Page):
+    page = tab.page
+    await tab.open(web_network.network_url)
+    assert await tab.text("#dataset-count") == "3 of 3 datasets"
+    await page.get_by_label("Find a dataset").fill("swedish cohort")
+    assert await tab.text("#dataset-count") == "1 of 3 datasets"
+    await page.get_by_label("Find a dataset").fill("")
+    await page.locator("#dataset-access").select_option("CONTROLLED")
+    listed = page.locator("#dataset-list li")
+    assert await listed.count() == 1 and TITLES[FI_CONTROLLED] in await listed.inner_text()
+    await page.locator("#dataset-access").select_option("")
+    await page.get_by_label("Find a dataset").fill("SE")
+    await listed.filter(has_text=TITLES[SE_PUBLIC]).get_by_role(
+        "button", name="Search only this dataset").click()
+    assert SE_PUBLIC in await tab.text("#scope-line")
+    assert await page.evaluate("document.activeElement.id") == "q"
+    await tab.search("17-7674944-G-A")
+    assert urlsplit(await tab.text("#get-url")).path == (
+        f"/network/api/datasets/{SE_PUBLIC}/g_variants")
+    rows = _by_dataset(await tab.rows())
+    assert set(rows) == {SE_PUBLIC, DOWN, FROZEN} and rows[SE_PUBLIC]["Found"] == "yes"
+    await page.get_by_role("button", name="Search all datasets").click()
+    assert await page.locator("#scope-line").is_hidden()
+    await tab.search()
+    assert {FI_OPEN, FI_CONTROLLED, SE_PUBLIC} <= set(_by_dataset(await tab.rows()))

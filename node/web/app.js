@@ -13,7 +13,7 @@ const PENDING_KEY = "gdi-web-sign-in";       // sessionStorage: PKCE verifier an
 
 const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
-  catalogue: new Map(), terms: [], shown: null, searches: 0,
+  issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -108,6 +108,11 @@ function buildRequest() {
   if (Object.keys(params).length && !params.genomicAlleleShortForm) params.assemblyId = $("assembly").value;
   if ($("variant-type").value && Object.keys(params).length) params.variantType = $("variant-type").value;
   const granularity = $("granularity").value;
+  const limitText = $("limit").value.trim();
+  if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) {
+    return { error: "Records per page: a whole number from 1 to 1000." };
+  }
+  const limit = Number(limitText);
   const filters = [];
   let getFilters = true;
   if (entry === "individuals") {
@@ -127,18 +132,20 @@ function buildRequest() {
       getFilters = false;
     }
   }
-  const path = `${state.base}/${entry}`;
+  const path = state.scope
+    ? `${state.base}/datasets/${encodeURIComponent(state.scope.id)}/${entry}`
+    : `${state.base}/${entry}`;
   const query = new URLSearchParams({ ...params, requestedGranularity: granularity,
-                                      includeResultsetResponses: "ALL" });
+                                      includeResultsetResponses: "ALL", limit: String(limit) });
   if (filters.length && getFilters) query.set("filters", filters.map((f) => f.id).join(","));
   const getUrl = getFilters ? `${location.origin}${path}?${query}` : null;
   const body = { meta: { apiVersion: "v2.0" },
                  query: { requestParameters: params, filters,
                           requestedGranularity: granularity,
-                          includeResultsetResponses: "ALL" } };
+                          includeResultsetResponses: "ALL", pagination: { skip: 0, limit } } };
   // Variants go as GET (a link one can share); individuals with filters as POST.
   const method = entry === "g_variants" && getUrl ? "GET" : "POST";
-  return { entry, params, filters, granularity, path, getUrl, body, method,
+  return { entry, params, filters, granularity, limit, path, getUrl, body, method,
            postUrl: `${location.origin}${path}` };
 }
 
@@ -162,17 +169,42 @@ async function callApi(url, options = {}) {
   return { response, body };
 }
 
+// Retry-After: seconds or an HTTP date; the wait in seconds (null when absent or unreadable).
+function retryAfterSeconds(response) {
+  const value = (response.headers.get("Retry-After") || "").trim();
+  if (/^\d+$/.test(value)) return Number(value);
+  const at = value ? Date.parse(value) : NaN;
+  return Number.isNaN(at) ? null : Math.max(0, Math.round((at - Date.now()) / 1000));
+}
+
+function waitWords(seconds) {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} minutes`;
+  return `about ${Math.round(seconds / 3600)} hours`;
+}
+
+function retryWords(response) {
+  const seconds = retryAfterSeconds(response);
+  if (seconds === null) return "Try again later.";
+  const at = new Date(Date.now() + 1000 * seconds).toLocaleTimeString();
+  return `Try again after ${at} (in ${waitWords(seconds)}; the node's Retry-After: ${seconds} s).`;
+}
+
 function refusalText(response, body) {
   const message = body && body.error && body.error.errorMessage;
-  const retry = response.headers.get("Retry-After");
   switch (response.status) {
     case 400: return `The node refused the request: ${message || "bad request"}.`;
     case 401: return "Your sign-in is no longer valid (expired or not trusted here): sign in again." +
       (message ? ` (${message})` : "");
-    case 429: return `Over your query budget: ${message || "too many queries"}. ` +
-      (retry ? `Retry in ${retry} s (after ${new Date(Date.now() + 1000 * retry).toLocaleTimeString()}).` : "Retry later.");
-    case 503: return `The node is busy or its database unavailable: ${message || "retry later"}.` +
-      (retry ? ` Retry in ${retry} s.` : "");
+    case 429: return "Query budget spent (429): this node answers each caller a limited number of " +
+      "queries per dataset in a time window, so that answers cannot be combined to learn about " +
+      "the people in its data. Nothing was searched: this is not \"not found\". " +
+      retryWords(response) +
+      (!state.token && state.issuers.some((i) => i.discovery) ? " Signed-in researchers may have a larger budget." : "") +
+      (message ? ` (The node says: ${message}.)` : "");
+    case 503: return "The node is unavailable for now (503): its database cannot be reached or it is " +
+      "restarting. Nothing was searched: this is not \"not found\". " + retryWords(response) +
+      (message ? ` (The node says: ${message}.)` : "");
     default: return `The node answered ${response.status}: ${message || response.statusText}.`;
   }
 }
@@ -200,17 +232,39 @@ function countWords(count, precision, adjusted) {
   return { text: String(count), note: notes.join("; ") };
 }
 
+// Where to ask for access, from the dataset's record (its metadata as /datasets gives it in
+// `info`): only what the record states, only http(s) links and a well-formed e-mail address.
+const EMAIL = /^[^@\s:]+@[^@\s]+\.[^@\s]+$/;
+
+function webLink(value) {
+  if (typeof value !== "string") return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch (_) { return null; }
+}
+
+function accessLinks(info) {
+  const links = [];
+  const request = webLink(info.dataAccessRequest);
+  if (request) links.push({ label: "Request access", href: request, kind: "request" });
+  if (typeof info.contactEmail === "string" && EMAIL.test(info.contactEmail)) {
+    links.push({ label: info.contactEmail, href: `mailto:${info.contactEmail}`, kind: "contact" });
+  }
+  return links;
+}
+
 function whyNotMore(requested, given, dataset) {
   if (!given || GRANULARITY_RANK[given] >= GRANULARITY_RANK[requested]) return { text: "" };
   const level = dataset ? dataset.accessLevel : null;
+  const links = dataset ? dataset.accessLinks : [];
   if (!state.token && level && level !== "PUBLIC") {
-    return { text: `${level.toLowerCase()} access: sign in for more`, action: "sign-in" };
+    return { text: `${level.toLowerCase()} access: sign in for more`, action: "sign-in", links };
   }
   if (level === "CONTROLLED") {
-    return { text: "controlled access: request access to this dataset for records",
-             contact: dataset.contactEmail };
+    return { text: "controlled access: request access to this dataset for records", links };
   }
-  if (level === "REGISTERED") return { text: "registered access: counts at most" };
+  if (level === "REGISTERED") return { text: "registered access: counts at most", links };
   return { text: "limited by the node's disclosure rules" };
 }
 
@@ -239,6 +293,9 @@ function rowsOf(req, body) {
       countPrecision: counted ? set.countPrecision || "" : "",
       countAdjustedTo: counted ? (set.countAdjustedTo || []).join("; ") : "",
       granularity: given, whyNotMore: why.text, why, results: set.results || [],
+      accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })),
+      datasetPage: dataset ? dataset.page : null,
+      page: { skip: 0, limit: req.limit },
     });
   }
   const peers = (body.info && body.info.network && body.info.network.peers) || [];
@@ -277,14 +334,22 @@ function rowsOf(req, body) {
 function renderRows(rows) {
   const tbody = $("result-table").tBodies[0];
   tbody.replaceChildren(...rows.map((row) => {
-    const why = row.why && row.why.action === "sign-in" && !$("sign-in").hidden
-      ? el("span", {}, row.whyNotMore, " ", el("button", { type: "button", class: "link-sign-in", "data-sign-in": "1" }, "Sign in"))
-      : row.why && row.why.contact
-        ? el("span", {}, row.whyNotMore, ": ", el("a", { href: `mailto:${row.why.contact}` }, row.why.contact))
-        : row.whyNotMore;
+    const why = el("span", {}, row.whyNotMore);
+    if (row.why && row.why.action === "sign-in" && !$("sign-in").hidden) {
+      why.append(" ", el("button", { type: "button", class: "link-sign-in", "data-sign-in": "1" }, "Sign in"));
+    }
+    const links = (row.why && row.why.links) || [];
+    if (links.length) {
+      why.append(row.why.action === "sign-in" ? " or ask for access: " : ": ", el("span", { class: "access-links" },
+        ...links.flatMap((link, i) => [i ? ", " : "", el("a", {
+          href: link.href, class: `access-${link.kind}`,
+          ...(link.kind === "request" ? { rel: "noopener noreferrer", target: "_blank" } : {}) }, link.label)])));
+    }
     return el("tr", { class: row.unavailable ? "unavailable" : null },
       el("td", {}, row.node, row.country ? el("span", { class: "note" }, row.country) : null),
-      el("td", {}, row.title || row.dataset, row.title ? el("span", { class: "note" }, row.dataset) : null),
+      el("td", {}, row.title || row.dataset, row.title ? el("span", { class: "note" }, row.dataset) : null,
+         row.datasetPage ? el("a", { class: "note dataset-page", href: row.datasetPage,
+                                     rel: "noopener noreferrer", target: "_blank" }, "About this dataset") : null),
       el("td", {}, row.access),
       el("td", {}, row.found),
       el("td", { class: "num" }, row.countShown,
@@ -335,46 +400,123 @@ function barChart(rows, label) {
   return chart;
 }
 
-function renderRecords(rows) {
-  const box = $("records");
-  const parts = [];
-  for (const row of rows) {
-    if (!row.results.length) continue;
-    const heading = `${row.title || row.dataset} (${row.node}): ${row.results.length} record${row.results.length > 1 ? "s" : ""} shown`;
-    const section = el("section", { class: "dataset-records", "aria-label": heading }, el("h3", {}, heading));
-    for (const record of row.results) {
-      if (record.variantInternalId) {
-        const v = record.variation || {};
-        const attrs = record.molecularAttributes || {};
-        const extra = [(attrs.geneIds || []).join(", "), (attrs.aminoacidChanges || []).join(", ")]
-          .filter(Boolean).join(" ");
-        section.append(el("h4", { class: "variant" }, record.variantInternalId,
-          el("span", { class: "note" }, `POS ${position(record)} ${v.referenceBases || ""}>${v.alternateBases || ""} ${v.variantType || ""} ${extra}`)));
-        const freqs = frequencyRows(record);
-        if (freqs.length) {
-          const label = `Allele frequency of ${record.variantInternalId} per population in ${row.dataset}`;
-          const table = el("table", { class: "frequencies" },
-            el("caption", {}, "Population frequencies (first row: the whole dataset)"),
-            el("thead", {}, el("tr", {}, ["Population", "Allele frequency", "Allele count", "Allele number",
-              "Homozygous", "Heterozygous", "Hemizygous"].map((h) => el("th", { scope: "col" }, h)))),
-            el("tbody", {}, freqs.map((f) => el("tr", {},
-              el("th", { scope: "row" }, f.population),
-              ...[f.alleleFrequency, f.alleleCount, f.alleleNumber, f.alleleCountHomozygous,
-                  f.alleleCountHeterozygous, f.alleleCountHemizygous].map((x) =>
-                el("td", { class: "num" }, x === undefined ? "" : typeof x === "number" && !Number.isInteger(x) ? x.toFixed(4) : x))))));
-          section.append(el("div", { class: "populations" },
-            el("div", { class: "table-wrap", tabindex: "0", role: "region",
-                        "aria-label": `Population frequencies of ${record.variantInternalId}` }, table),
-            barChart(freqs, label)));
-        }
-      } else {
-        section.append(el("p", { class: "individual" }, `Individual ${record.id || ""}` +
-          (record.sex && record.sex.label ? `, ${record.sex.label}` : "")));
-      }
-    }
-    parts.push(section);
+function recordNodes(row, record) {
+  if (!record.variantInternalId) {
+    return [el("p", { class: "individual" }, `Individual ${record.id || ""}` +
+      (record.sex && record.sex.label ? `, ${record.sex.label}` : ""))];
   }
-  box.replaceChildren(...parts);
+  const v = record.variation || {};
+  const attrs = record.molecularAttributes || {};
+  const extra = [(attrs.geneIds || []).join(", "), (attrs.aminoacidChanges || []).join(", ")]
+    .filter(Boolean).join(" ");
+  const nodes = [el("h4", { class: "variant" }, record.variantInternalId,
+    el("span", { class: "note" }, `POS ${position(record)} ${v.referenceBases || ""}>${v.alternateBases || ""} ${v.variantType || ""} ${extra}`))];
+  const freqs = frequencyRows(record);
+  if (freqs.length) {
+    const label = `Allele frequency of ${record.variantInternalId} per population in ${row.dataset}`;
+    const table = el("table", { class: "frequencies" },
+      el("caption", {}, "Population frequencies (first row: the whole dataset)"),
+      el("thead", {}, el("tr", {}, ["Population", "Allele frequency", "Allele count", "Allele number",
+        "Homozygous", "Heterozygous", "Hemizygous"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, freqs.map((f) => el("tr", {},
+        el("th", { scope: "row" }, f.population),
+        ...[f.alleleFrequency, f.alleleCount, f.alleleNumber, f.alleleCountHomozygous,
+            f.alleleCountHeterozygous, f.alleleCountHemizygous].map((x) =>
+          el("td", { class: "num" }, x === undefined ? "" : typeof x === "number" && !Number.isInteger(x) ? x.toFixed(4) : x))))));
+    nodes.push(el("div", { class: "populations" },
+      el("div", { class: "table-wrap", tabindex: "0", role: "region",
+                  "aria-label": `Population frequencies of ${record.variantInternalId}` }, table),
+      barChart(freqs, label)));
+  }
+  return nodes;
+}
+
+// ---------------------------------------------------------------- record pages
+// A dataset answering with records returns one page of them (`limit` records, the page
+// `skip`); the next and previous pages are asked of that dataset alone
+// ({root}/datasets/{id}/{entry}, the same query with another `skip`).
+function pageWords(row) {
+  const first = row.page.skip * row.page.limit + 1, shown = row.results.length;
+  const exact = row.countPrecision === "exact" && typeof row.count === "number";
+  const range = shown ? `records ${first} to ${first + shown - 1}` : "no records on this page";
+  return `${row.title || row.dataset} (${row.node}): ${range}` +
+    (exact ? ` of ${row.count}` : "") + ` (page ${row.page.skip + 1})`;
+}
+
+function hasNextPage(row) {
+  const shown = row.results.length;
+  if (row.countPrecision === "exact" && typeof row.count === "number") {
+    return row.page.skip * row.page.limit + shown < row.count;
+  }
+  return shown === row.page.limit;          // a full page: there may be more
+}
+
+function pageRequest(row, skip) {
+  const req = state.shown.request;
+  const path = `${state.base}/datasets/${encodeURIComponent(row.dataset)}/${req.entry}`;
+  if (req.method === "GET") {
+    const query = new URL(req.getUrl).searchParams;
+    query.set("skip", String(skip));
+    return { url: `${location.origin}${path}?${query}`, options: {} };
+  }
+  const body = JSON.parse(JSON.stringify(req.body));
+  body.query.pagination = { skip, limit: req.limit };
+  return { url: `${location.origin}${path}`, options: {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } };
+}
+
+async function turnPage(row, section, skip) {
+  const status = section.querySelector(".page-status");
+  status.textContent = `Asking for page ${skip + 1}…`;
+  for (const button of section.querySelectorAll(".pager button")) button.disabled = true;
+  const { url, options } = pageRequest(row, skip);
+  let answer;
+  try { answer = await callApi(url, options); } catch (error) {
+    status.textContent = `No answer from this node: ${error.message}`;
+    fillRecords(row, section);
+    return;
+  }
+  const { response, body } = answer;
+  if (!response.ok || !body || !body.meta) {
+    status.textContent = refusalText(response, body);
+    fillRecords(row, section);
+    return;
+  }
+  const sets = (body.response && body.response.resultSets) || [];
+  const set = sets.find((s) => s.id === row.dataset && (s.beaconId || state.config.beaconId) === row.node);
+  row.results = (set && set.results) || [];
+  row.page = { ...row.page, skip };
+  fillRecords(row, section);
+  status.textContent = `Showing page ${skip + 1}.`;
+  section.querySelector("h3").focus();
+}
+
+function fillRecords(row, section) {
+  section.querySelector("h3").textContent = pageWords(row);
+  section.querySelector(".record-list").replaceChildren(...row.results.flatMap((r) => recordNodes(row, r)));
+  const [previous, next] = section.querySelectorAll(".pager button");
+  previous.disabled = row.page.skip === 0;
+  next.disabled = !hasNextPage(row);
+  section.querySelector(".pager").hidden = previous.disabled && next.disabled;
+}
+
+function recordsSection(row) {
+  const section = el("section", { class: "dataset-records", "aria-label": `Records of ${row.title || row.dataset} (${row.node})` },
+    el("h3", { tabindex: "-1" }),
+    el("div", { class: "record-list" }),
+    el("p", { class: "pager" },
+      el("button", { type: "button", class: "previous-page" }, "Previous records"), " ",
+      el("button", { type: "button", class: "next-page" }, "Next records"), " ",
+      el("span", { class: "page-status", role: "status", "aria-live": "polite" })));
+  const [previous, next] = section.querySelectorAll(".pager button");
+  previous.addEventListener("click", () => turnPage(row, section, Math.max(0, row.page.skip - 1)));
+  next.addEventListener("click", () => turnPage(row, section, row.page.skip + 1));
+  fillRecords(row, section);
+  return section;
+}
+
+function renderRecords(rows) {
+  $("records").replaceChildren(...rows.filter((row) => row.results.length).map(recordsSection));
 }
 
 async function search(event) {
@@ -391,6 +533,8 @@ async function runSearch() {
   if (req.error) { $("form-error").textContent = req.error; $("q").focus(); return; }
   showRequest(req);
   $("status").textContent = "Asking…";
+  delete $("status").dataset.refused;
+  $("retry").hidden = true;
   const url = req.method === "GET" ? req.getUrl : req.postUrl;
   let answer;
   try {
@@ -403,8 +547,11 @@ async function runSearch() {
   const { response, body } = answer;
   if (!response.ok || !body || !body.meta) {
     $("status").textContent = refusalText(response, body);
+    $("status").dataset.refused = String(response.status);
+    $("retry").hidden = ![429, 503].includes(response.status);
     $("result-table").hidden = true; $("records").replaceChildren(); $("unavailable").replaceChildren();
     $("exports").hidden = true;
+    state.shown = null;
     return;
   }
   const answeredAt = performance.now();
@@ -476,6 +623,7 @@ async function discover(issuer) {
 function formState() {
   return { q: $("q").value, entry: entryType(), assembly: $("assembly").value,
            variantType: $("variant-type").value, granularity: $("granularity").value,
+           limit: $("limit").value, scope: state.scope ? `${state.scope.node}|${state.scope.id}` : null,
            sex: $("sex").value, term: $("term").value, descendants: $("descendants").checked,
            onsetOp: $("onset-op").value, onsetYears: $("onset-years").value };
 }
@@ -486,17 +634,36 @@ function restoreForm(saved) {
   const radio = document.querySelector(`input[name="entry"][value="${saved.entry}"]`);
   if (radio) radio.checked = true;
   for (const [id, key] of [["assembly", "assembly"], ["variant-type", "variantType"],
-                           ["granularity", "granularity"], ["sex", "sex"], ["term", "term"],
+                           ["granularity", "granularity"], ["limit", "limit"], ["sex", "sex"], ["term", "term"],
                            ["onset-op", "onsetOp"], ["onset-years", "onsetYears"]]) {
     if (saved[key] !== undefined) $(id).value = saved[key];
   }
   $("descendants").checked = saved.descendants !== false;
+  if (saved.scope && state.catalogue.has(saved.scope)) setScope(state.catalogue.get(saved.scope));
   entryChanged();
 }
 
+// The issuers a researcher can sign in with: those whose discovery document could be read and
+// names an authorization endpoint. With more than one, the page lets the researcher choose.
+function usableIssuers() {
+  return state.issuers.filter((i) => i.discovery);
+}
+
+function chosenIssuer() {
+  const usable = usableIssuers();
+  return usable.find((i) => i.issuer === $("issuer").value) || usable[0] || null;
+}
+
+function issuerName(issuer) {
+  try {
+    const url = new URL(issuer.issuer);
+    return url.host + (url.pathname === "/" ? "" : url.pathname);
+  } catch (_) { return issuer.issuer; }
+}
+
 async function signIn() {
-  const issuer = state.issuer;
-  if (!issuer || !issuer.discovery) return;
+  const issuer = chosenIssuer();
+  if (!issuer) return;
   if (!crypto.subtle) {
     $("who").textContent = "Sign-in needs a secure page (https, or http on 127.0.0.1 or localhost).";
     return;
@@ -528,8 +695,8 @@ async function finishSignIn() {
     $("who").textContent = "Sign-in failed: the answer does not belong to a sign-in started here.";
     return null;
   }
-  const issuer = state.issuer;
-  if (!issuer || issuer.issuer !== pending.issuer) {
+  const issuer = usableIssuers().find((i) => i.issuer === pending.issuer);
+  if (!issuer) {
     $("who").textContent = "Sign-in failed: the provider is no longer trusted by this node.";
     return pending;
   }
@@ -544,6 +711,7 @@ async function finishSignIn() {
     return pending;
   }
   state.token = body.access_token;
+  state.issuer = issuer;
   try {
     const claims = JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
     state.subject = claims.sub;
@@ -578,14 +746,19 @@ async function showVisas() {
 
 function showAccount() {
   const signedIn = Boolean(state.token);
-  if (signedIn) $("who").textContent = `Signed in as ${state.subject}.`;
-  $("sign-in").hidden = signedIn || !(state.issuer && state.issuer.discovery);
+  const usable = usableIssuers();
+  if (signedIn) {
+    $("who").textContent = `Signed in as ${state.subject}` +
+      (state.issuers.length > 1 ? ` (with ${issuerName(state.issuer)}).` : ".");
+  }
+  $("sign-in").hidden = signedIn || !usable.length;
+  $("issuer-choice").hidden = signedIn || usable.length < 2;
   $("sign-out").hidden = !signedIn;
   if (!signedIn) $("visas").hidden = true;
 }
 
 function signOut() {
-  state.token = null; state.subject = null;
+  state.token = null; state.subject = null; state.issuer = null;
   $("who").textContent = "Signed out: you see what anonymous callers may see.";
   showAccount();
   loadCatalogue();
@@ -612,9 +785,40 @@ async function loadCatalogue() {
   for (const d of (body.response && body.response.collections) || []) {
     const info = d.info || {};
     state.catalogue.set(`${d.beaconId || state.config.beaconId}|${d.id}`, {
+      id: d.id, node: d.beaconId || state.config.beaconId, description: d.description || "",
+      keywords: Array.isArray(info.keywords) ? info.keywords.join(" ") : "",
       title: d.name || d.id, accessLevel: info.accessLevel || "", country: info.country || "",
-      contactEmail: info.contactEmail || "" });
+      accessLinks: accessLinks(info),
+      page: webLink(info.landingPage) || webLink(d.externalUrl) || webLink(info.externalUrl) });
   }
+  renderDatasets();
+}
+
+// ---------------------------------------------------------------- finding a dataset
+// The datasets this page can ask ({root}/datasets: the network's or the node's), filtered
+// here by words and access level; "Search only this dataset" scopes the next searches to
+// {root}/datasets/{id}/{entry}.
+function renderDatasets() {
+  const words = $("dataset-filter").value.toLowerCase().split(/\s+/).filter(Boolean);
+  const level = $("dataset-access").value;
+  const found = [...state.catalogue.values()].filter((d) => (!level || d.accessLevel === level) &&
+    words.every((w) => [d.id, d.title, d.description, d.keywords, d.country, d.node]
+      .some((text) => text.toLowerCase().includes(w))));
+  $("dataset-count").textContent = `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}`;
+  $("dataset-list").replaceChildren(...found.map((d) => {
+    const button = el("button", { type: "button", class: "scope-to" }, "Search only this dataset");
+    button.addEventListener("click", () => setScope(d));
+    return el("li", {}, el("strong", {}, d.title), " ",
+      el("span", { class: "note" }, [d.id, d.node, d.country, d.accessLevel].filter(Boolean).join(" · ")),
+      d.description ? el("span", { class: "note" }, d.description) : null, button);
+  }));
+}
+
+function setScope(dataset) {
+  state.scope = dataset;
+  $("scope-line").hidden = !dataset;
+  $("scope-name").textContent = dataset ? `${dataset.title} (${dataset.id}, ${dataset.node})` : "";
+  (dataset ? $("q") : $("dataset-filter")).focus();
 }
 
 async function loadTerms() {
@@ -635,6 +839,10 @@ async function start() {
   $("query-form").addEventListener("submit", search);
   $("export-csv").addEventListener("click", exportCsv);
   $("export-json").addEventListener("click", exportJson);
+  $("retry").addEventListener("click", search);
+  $("dataset-filter").addEventListener("input", renderDatasets);
+  $("dataset-access").addEventListener("change", renderDatasets);
+  $("scope-clear").addEventListener("click", () => setScope(null));
   $("sign-in").addEventListener("click", signIn);
   $("sign-out").addEventListener("click", signOut);
   state.config = await (await fetch("/web/config.json", { credentials: "omit" })).json();
@@ -649,13 +857,19 @@ async function start() {
   $("scope").textContent = state.peers.length
     ? `Searches the network through ${state.config.beaconId}: ${state.peers.length} node${state.peers.length > 1 ? "s" : ""} (${state.peers.map((p) => p.id).join(", ")}), each answering for its own datasets.`
     : `Searches the datasets of this node, ${state.config.beaconId}.`;
-  const issuer = (state.config.issuers || [])[0];
-  if (issuer) {
-    state.issuer = { ...issuer };
-    try { state.issuer.discovery = await discover(issuer); }
-    catch (_) { $("who").textContent = "Not signed in (the sign-in provider could not be reached)."; }
-    if (state.issuer.discovery && !state.issuer.discovery.authorization_endpoint) state.issuer.discovery = null;
+  state.issuers = await Promise.all((state.config.issuers || []).map(async (configured) => {
+    const issuer = { ...configured, discovery: null };
+    try {
+      const discovery = await discover(configured);
+      if (discovery && discovery.authorization_endpoint) issuer.discovery = discovery;
+    } catch (_) { /* unreachable: not offered */ }
+    return issuer;
+  }));
+  const usable = usableIssuers();
+  if (state.issuers.length && !usable.length) {
+    $("who").textContent = "Not signed in (the sign-in provider could not be reached).";
   }
+  $("issuer").replaceChildren(...usable.map((i) => el("option", { value: i.issuer }, issuerName(i))));
   const pending = await finishSignIn().catch((e) => { $("who").textContent = `Sign-in failed: ${e.message}`; return null; });
   showAccount();
   if (state.token) showVisas();
