@@ -29,6 +29,16 @@ COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_typ
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
+# A range finds the variants no longer than LONG_VARIANT bases (end_pos - start_pos) on the
+# locus btree, starting at most that far left of it, and the longer ones on a GiST index of
+# their spans, so a 1 Mb SV in a dataset no longer widens every scan by 1 Mb. The migration
+# 0008_long_variants.sql declares the same index, predicate and number on the parent table.
+LONG_VARIANT = 1_000
+_LONG = f"end_pos - start_pos > {LONG_VARIANT}"
+_SPAN = "int8range(start_pos, end_pos)"
+_SHORT = "start_pos >= {}"
+_LONG_AT = f"{_LONG} AND {_SPAN} @> {{}}::bigint"
+_SHORT_OR_LONG = f"({_SHORT} OR ({_LONG_AT}))"
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,8 @@ async def index_staging(conn: asyncpg.Connection, table: str) -> None:
     table = _checked(table)
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
+    await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
+                       f"WHERE {_LONG}")
     await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
                        f"WHERE genes IS NOT NULL")
     await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
@@ -264,9 +276,12 @@ _RAREST = f"min({CARRIERS})"
 
 def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                 span: int, floor: int) -> tuple[tuple[str, ...], list[object]]:
-    """The WHERE conditions of a variant query and their arguments, one each, with `{}` where
-    the argument goes; `span` is the longest variant in the queried datasets, which bounds how
-    far left of a range an overlapping one can start; `floor` the allele visibility floor
+    """The WHERE conditions of a variant query, each with a `{}` where an argument goes (a
+    condition may hold several), and the arguments in that order; `span` is the longest
+    variant in the queried datasets, which bounds how far left of a range an overlapping one
+    can start: up to LONG_VARIANT, the locus btree is read from there; beyond it, from
+    LONG_VARIANT bases left, or-ed with the long variants covering the range's start (the
+    GiST; docs/design/storage.md, "Long variants"). `floor` is the allele visibility floor
     (beacon/disclosure.py): variants with fewer carriers are not there. List arguments are
     the ones a batch of queries shares (`CountKey`); the others differ from query to query."""
     conditions = ["dataset_id = ANY({}::text[])"]
@@ -282,8 +297,14 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
         args.append(query.start[0])
     elif query.kind == "range":
         start, end = query.start[0], query.end[0]
-        conditions += ["start_pos >= {}", "start_pos < {}", "end_pos > {}"]
-        args += [max(start - span, 0), end, start]
+        conditions += ["start_pos < {}", "end_pos > {}"]
+        args += [end, start]
+        if span > LONG_VARIANT:
+            conditions.append(_SHORT_OR_LONG)
+            args += [start - LONG_VARIANT, start]
+        else:
+            conditions.append("start_pos >= {}")
+            args.append(max(start - span, 0))
     elif query.kind == "bracket":
         conditions += ["start_pos >= {}", "start_pos < {}", "end_pos >= {}", "end_pos < {}"]
         args += [query.start[0], query.start[1], query.end[0], query.end[1]]
@@ -315,7 +336,9 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
 
 @lru_cache(maxsize=256)
 def _numbered(conditions: tuple[str, ...]) -> str:
-    return " AND ".join(c.format(f"${i}") for i, c in enumerate(conditions, 1))
+    numbers = count(1)
+    return " AND ".join(c.format(*(f"${next(numbers)}" for _ in range(c.count("{}"))))
+                        for c in conditions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,13 +368,17 @@ def _count_batch_sql(conditions: tuple[str, ...], types: tuple[str | None, ...])
     n_lists = types.count(None)
     list_numbers, own_numbers = count(1), count(n_lists + 2)
     columns, arrays, where = ["i"], [f"${n_lists + 1}::int[]"], []
-    for i, (condition, sql_type) in enumerate(zip(conditions, types)):
-        if sql_type is None:
-            where.append(condition.format(f"${next(list_numbers)}"))
-        else:
-            arrays.append(f"${next(own_numbers)}::{sql_type}[]")
-            columns.append(f"a{i}")
-            where.append(condition.format(f"q.a{i}"))
+    arguments = enumerate(types)
+    for condition in conditions:
+        places = []
+        for i, sql_type in (next(arguments) for _ in range(condition.count("{}"))):
+            if sql_type is None:
+                places.append(f"${next(list_numbers)}")
+            else:
+                arrays.append(f"${next(own_numbers)}::{sql_type}[]")
+                columns.append(f"a{i}")
+                places.append(f"q.a{i}")
+        where.append(condition.format(*places))
     return (f"SELECT q.i, v.dataset_id, v.n, v.rarest FROM unnest({', '.join(arrays)}) "
             f"AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
             f"SELECT dataset_id, count(*) AS n, {_RAREST} AS rarest FROM variants "
@@ -390,16 +417,41 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
     return counts
 
 
+# A page's order: the locus index's, then the end, which tells apart SVs sharing a start and
+# alleles (a symbolic <DEL> with two ENDs), so that every plan pages alike.
+_PAGE_ORDER = "chromosome, start_pos, ref, alt, end_pos"
+
+
+@lru_cache(maxsize=256)
+def _page_sql(conditions: tuple[str, ...]) -> str:
+    """A page of records. A range with long variants is two disjoint scans: what starts at
+    most LONG_VARIANT bases left of it, in the page's order up to the page's end (the locus
+    btree, so a wide range stops there), and the long variants starting further left, which
+    all cover the range's start (GiST: as many as overlap one base, sorted with the first).
+    The counts' one scan with an OR has no order: the planner would sort every match of a
+    wide range, or, for the LIMIT, walk the btree from the chromosome's first base."""
+    numbers = count(1)
+    placed = [(c, [f"${next(numbers)}" for _ in range(c.count("{}"))]) for c in conditions]
+    limit, offset = f"${next(numbers)}", f"${next(numbers)}"
+    page = f"ORDER BY {_PAGE_ORDER} LIMIT {limit} OFFSET {offset}"
+    columns = f"{_VARIANT_COLUMNS}, {_POPULATIONS}"
+    if _SHORT_OR_LONG not in conditions:
+        return (f"SELECT {columns} FROM variants v "
+                f"WHERE {' AND '.join(c.format(*p) for c, p in placed)} {page}")
+    shared = [c.format(*p) for c, p in placed if c != _SHORT_OR_LONG]
+    low, at = next(p for c, p in placed if c == _SHORT_OR_LONG)
+    near = " AND ".join([*shared, _SHORT.format(low)])
+    far = " AND ".join([*shared, f"start_pos < {low}", _LONG_AT.format(at)])
+    return (f"SELECT {columns} FROM ((SELECT * FROM variants WHERE {near} "
+            f"ORDER BY {_PAGE_ORDER} LIMIT {limit}::bigint + {offset}::bigint) "
+            f"UNION ALL (SELECT * FROM variants WHERE {far})) AS v {page}")
+
+
 async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
                          dataset_id: str, chromosome: str | None, span: int, floor: int,
                          skip: int, limit: int) -> list[VariantRow]:
     conditions, args = variant_conditions(query, [dataset_id], chromosome, span, floor)
-    where = _numbered(conditions)
-    args += [limit, skip]
-    rows = await conn.fetch(
-        f"SELECT {_VARIANT_COLUMNS}, {_POPULATIONS} FROM variants v WHERE {where} "
-        f"ORDER BY chromosome, start_pos, ref, alt LIMIT ${len(args) - 1} OFFSET ${len(args)}",
-        *args)
+    rows = await conn.fetch(_page_sql(conditions), *args, limit, skip)
     return [VariantRow(*r[:-1], orjson.loads(r[-1]) if r[-1] else None) for r in rows]
 
 

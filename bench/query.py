@@ -1173,13 +1173,15 @@ def gene_verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
 
 def run_genes(args: argparse.Namespace, url: str, postmaster: int | None,
               facts: GeneFacts) -> None:
+    from beacon.store import LONG_VARIANT
     files = write_gene_workloads(args.workdir, facts)
     (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
     wide = ", ".join(f"{g.symbol} {g.end - g.start:,}" for g in facts.wide)
     print(f"gene rows: {len(facts.narrow)} genes of the {facts.assembly} table no wider than "
           f"the narrow window (count lanes); wider, on the wide lane, rows of their own: "
-          f"{wide or 'none'} bases; range scans start max_variant_length = {facts.span:,} "
-          f"bases left of each window", flush=True)
+          f"{wide or 'none'} bases; range scans read variants of up to "
+          f"{min(facts.span, LONG_VARIANT):,} bases from that far left of each window, longer "
+          f"ones (longest {facts.span:,}) on their GiST index", flush=True)
     print("statements (EXPLAIN ANALYZE of beacon/store.py's own SQL, warm):", flush=True)
     for line in asyncio.run(explain_genes(url, facts, files)):
         print(line, flush=True)

@@ -13,6 +13,11 @@ answer the node gives over HTTP must equal a plain Python filter over the expect
 The expected rows are read back from the VCF *text* (str.split, no pysam), and the alleles
 are written already minimal, so no trimming logic is shared with beacon/vcf.py.
 
+A second VCF holds long variants (lengths around beacon/store.py's LONG_VARIANT and far
+above it, up to 2.5 Mb), where a range takes two index paths: its counts, booleans, record
+pages (skip and limit), brackets, batched counts and individuals' hits are checked the same
+way, and the threshold's boundary base by base.
+
 Pattern: pytest-asyncio runs `@given` on `async def` tests itself (it swaps Hypothesis'
 inner test for a sync wrapper on the session loop). Fixtures are function-scoped and so are
 built once per test function, not per example: each test ingests once and then answers all
@@ -36,8 +41,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from auth.access import AccessLevel
+from beacon import individuals_store, store
 from beacon.assemblies import GRCH38
+from beacon.individuals_store import Selection
 from beacon.ingest import IngestRequest, ingest
+from beacon.request import VariantQuery
+from beacon.store import LONG_VARIANT
 from tests.conftest import write_vcf_text
 
 DATASET = "GDI-FI-SYN-001"
@@ -368,3 +377,260 @@ async def test_sequence_query_finds_the_variant_and_only_at_its_start(
         assert multiset(found) == multiset(expected), params
         assert (variant in found) == (start == variant.start), params
         assert await count(node, params) == len(expected), params
+
+
+# --- long variants: the locus btree's reach and the GiST of long spans -----------------------
+# A range finds variants no longer than LONG_VARIANT bases on the locus btree, from that far
+# left of it, and longer ones on a GiST index of their spans (beacon/store.py). This second
+# dataset has lengths around the threshold and far above it (up to 2.5 Mb, so the dataset's
+# longest variant is far beyond the threshold and every range takes both paths), symbolic
+# SVs sharing a start and alleles with different ENDs (told apart only by the page order's
+# end_pos), and genotypes, so the individuals' hits (carrier bits of the matched variants)
+# are checked too.
+
+LONG_SEED = 20260611
+LONG_SAMPLES = 6
+LONG_WINDOW = (1_000, 3_000_000)
+LONG_LENGTHS = (LONG_VARIANT - 2, LONG_VARIANT - 1, LONG_VARIANT, LONG_VARIANT + 1,
+                LONG_VARIANT + 2, 2 * LONG_VARIANT, 5_000, 30_000, 250_000, 1_000_000,
+                2_500_000)
+BOUNDARY = range(LONG_VARIANT - 1, LONG_VARIANT + 3)
+
+
+def _genotypes(rng: random.Random) -> list[str]:
+    return [rng.choice(("0/0", "0/0", "0/1", "1/1")) for _ in range(LONG_SAMPLES)]
+
+
+def make_long_vcf(seed: int) -> str:
+    """SNVs and short deletions across 3 Mb, deletions spelt out with lengths (end - start)
+    around the threshold, and <DEL>/<DUP> of every length in LONG_LENGTHS, several each."""
+    rng = random.Random(seed)
+    records: list[tuple[int, str, str, str]] = []
+
+    def bases(n: int) -> str:
+        return "".join(rng.choice(BASES) for _ in range(n))
+
+    for _ in range(150):
+        ref = bases(1)
+        records.append((rng.randint(*LONG_WINDOW), ref, _other_base(rng, ref), "."))
+    for size in [*(rng.randint(1, 40) for _ in range(50)), *[n - 1 for n in BOUNDARY] * 3]:
+        ref = bases(size + 1)                 # ALT its first base: minimal, end - start = size + 1
+        records.append((rng.randint(*LONG_WINDOW), ref, ref[0], "."))
+    for length in LONG_LENGTHS * 4:
+        pos = rng.randint(LONG_WINDOW[0], LONG_WINDOW[1] - min(length, 1_000_000))
+        svtype = rng.choice(("DEL", "DUP"))
+        end = pos - 1 + length                # INFO END, 1-based inclusive: end - start = length
+        records.append((pos, bases(1), f"<{svtype}>", f"END={end};SVTYPE={svtype}"))
+        if length in (5_000, 1_000_000):      # same start and alleles, another end
+            records.append((pos, records[-1][1], f"<{svtype}>",
+                            f"END={end + 7};SVTYPE={svtype}"))
+    lines = [HEADER.replace("\tS1\tS2\n", "".join(f"\tS{i}" for i in range(LONG_SAMPLES))
+                            + "\n")]
+    for pos, ref, alt, info in sorted(records, key=lambda r: r[0]):
+        lines.append(f"1\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t{info}\tGT\t"
+                     + "\t".join(_genotypes(rng)) + "\n")
+    return "".join(lines)
+
+
+def carriers_of(vcf_text: str) -> list[frozenset[int]]:
+    """Per row (rows_of's order: one ALT a record here), the samples carrying its ALT."""
+    found = []
+    for line in vcf_text.splitlines():
+        if not line.startswith("#"):
+            calls = line.split("\t")[9:]
+            found.append(frozenset(i for i, gt in enumerate(calls) if "1" in gt.split("/")))
+    return found
+
+
+LONG_TEXT = make_long_vcf(LONG_SEED)
+LONG_ROWS = rows_of(LONG_TEXT)
+LONG_CARRIERS = carriers_of(LONG_TEXT)
+LONG_SPANS = [r for r in LONG_ROWS if r.end - r.start > LONG_VARIANT]
+LONG_EDGES = sorted({r.start for r in LONG_ROWS} | {r.end for r in LONG_ROWS})
+LONG_DATASET = "GDI-FI-SYN-002"
+
+
+def long_overlapping(start: int, end: int) -> list[Row]:
+    return [r for r in LONG_ROWS if r.start < end and r.end > start]
+
+
+def long_coordinates() -> st.SearchStrategy[int]:
+    """An edge of some variant shifted by -2..2, a base inside a long variant, the btree's
+    reach from a long variant's start (LONG_VARIANT bases right of it, -2..2: where a page
+    hands the variant from one scan to the other), or anywhere."""
+    near_edge = st.builds(lambda edge, shift: max(edge + shift, 0),
+                          st.sampled_from(LONG_EDGES), st.integers(-2, 2))
+    inside = st.sampled_from(LONG_SPANS).flatmap(lambda r: st.integers(r.start, r.end - 1))
+    reach = st.builds(lambda r, shift: r.start + LONG_VARIANT + shift,
+                      st.sampled_from(LONG_SPANS), st.integers(-2, 2))
+    return st.one_of(near_edge, inside, reach, st.integers(0, LONG_WINDOW[1] + 1_000_000))
+
+
+@st.composite
+def long_ranges(draw: st.DrawFn) -> tuple[int, int]:
+    """(S, E), S < E: one base, widths either side of the threshold, 1 kb to 1 Mb, or up to
+    another coordinate (which may lie inside another long variant)."""
+    start = draw(long_coordinates())
+    width = draw(st.one_of(
+        st.sampled_from((1, 2, LONG_VARIANT - 1, LONG_VARIANT, LONG_VARIANT + 1, 100_000,
+                         1_000_000)),
+        st.integers(1, 5_000), long_coordinates().map(lambda c: c - start)))
+    return start, start + max(width, 1)
+
+
+@st.composite
+def long_brackets(draw: st.DrawFn) -> tuple[int, int, int, int]:
+    """Bounds within a few bases of a long variant's start (A, B) and end (C, D)."""
+    variant = draw(st.sampled_from(LONG_SPANS))
+    a = max(variant.start + draw(SHIFTS), 0)
+    b = max(variant.start + draw(SHIFTS), a)
+    c = max(variant.end + draw(SHIFTS), 0)
+    return a, b, c, max(variant.end + draw(SHIFTS), c)
+
+
+def page_order(row: Row) -> tuple[int, str, str, int]:
+    """The store's page order (beacon/store.py _PAGE_ORDER), bytewise as COLLATE "C"."""
+    return row.start, row.ref, row.alt, row.end
+
+
+@pytest.fixture
+async def long_loaded(db_url: str, pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[int]:
+    """The long-variant VCF as one PUBLIC dataset; yields its longest variant's length."""
+    path = write_vcf_text(tmp_path / "long.vcf", LONG_TEXT)
+    report = await ingest(db_url, IngestRequest(path, LONG_DATASET, GRCH38, AccessLevel.PUBLIC,
+                                                "Long variants", workers=1))
+    assert report.rows == len(LONG_ROWS)
+    span = await pool.fetchval("SELECT max_variant_length FROM datasets WHERE id = $1",
+                               LONG_DATASET)
+    assert span == max(r.end - r.start for r in LONG_ROWS) > LONG_VARIANT
+    yield span
+
+
+def range_query(start: int, end: int) -> VariantQuery:
+    return VariantQuery(reference_name="1", kind="range", start=(start,), end=(end,))
+
+
+async def page(node: ClientSession, params: dict[str, str], skip: int, limit: int
+               ) -> list[Row]:
+    body = await g_variants(node, {**params, "requestedGranularity": "record",
+                                   "skip": str(skip), "limit": str(limit)})
+    found = []
+    results = [r for s in body.get("response", {}).get("resultSets", []) for r in s["results"]]
+    for result in results:
+        interval = result["variation"]["location"]["interval"]
+        alt = result["variantInternalId"].split(":")[4]
+        found.append(Row("1", interval["start"]["value"], interval["end"]["value"],
+                         result["variation"]["referenceBases"],
+                         alt if alt.startswith("<") else result["variation"]["alternateBases"]))
+    return found
+
+
+def test_long_data_spans_the_threshold() -> None:
+    """Lengths on both sides of the threshold, exactly on it, and far above it; SVs that share
+    a start and alleles; and points covered by several long variants at once."""
+    lengths = Counter(r.end - r.start for r in LONG_ROWS)
+    assert all(lengths[n] >= 3 for n in (*BOUNDARY, *LONG_LENGTHS))
+    assert len(LONG_SPANS) >= 30
+    assert max(Counter((r.start, r.ref, r.alt) for r in LONG_ROWS).values()) >= 2
+    assert max(sum(r.start <= x < r.end for r in LONG_SPANS)
+               for x in range(0, LONG_WINDOW[1], 10_000)) >= 3
+
+
+@EXAMPLES
+@given(query=long_ranges())
+async def test_long_range_count_and_boolean(long_loaded: int, node: ClientSession,
+                                            query: tuple[int, int]) -> None:
+    """Count and boolean answers of ranges starting or ending inside long variants, short
+    and wide, equal the brute force's overlaps."""
+    start, end = query
+    params = {"referenceName": "1", "start": str(start), "end": str(end)}
+    expected = long_overlapping(start, end)
+    assert await count(node, params) == len(expected), params
+    body = await g_variants(node, {**params, "requestedGranularity": "boolean"})
+    assert body["responseSummary"]["exists"] == bool(expected), params
+
+
+@EXAMPLES
+@given(query=long_ranges(), skip=st.integers(0, 6), limit=st.sampled_from((1, 2, 3, 10, 50)))
+async def test_long_range_pages_are_the_sorted_overlaps(
+        long_loaded: int, node: ClientSession, query: tuple[int, int], skip: int,
+        limit: int) -> None:
+    """A record page (skip counts pages of `limit`) is that slice of the overlaps in the
+    store's order: short and long variants merged, SVs with one start ordered by end."""
+    start, end = query
+    params = {"referenceName": "1", "start": str(start), "end": str(end)}
+    expected = sorted(long_overlapping(start, end), key=page_order)
+    assert await page(node, params, skip, limit) == expected[skip * limit:(skip + 1) * limit], \
+        (params, skip, limit)
+
+
+@EXAMPLES
+@given(query=long_brackets())
+async def test_long_bracket_count(long_loaded: int, node: ClientSession,
+                                  query: tuple[int, int, int, int]) -> None:
+    """Brackets pinned around long variants' ends count what the brute force counts."""
+    a, b, c, d = query
+    params = {"referenceName": "1", "start": f"{a},{b}", "end": f"{c},{d}"}
+    expected = [r for r in LONG_ROWS if a <= r.start < b and c <= r.end < d]
+    assert await count(node, params) == len(expected), params
+
+
+@EXAMPLES
+@given(queries=st.lists(long_ranges(), min_size=2, max_size=6))
+async def test_long_ranges_counted_in_one_batch(long_loaded: int, pool: asyncpg.Pool,
+                                                queries: list[tuple[int, int]]) -> None:
+    """The batched statement (one unnest row per member, each counted under LATERAL) gives
+    each member the brute force's count, as the lone member's plain statement does."""
+    members = [store.count_query(range_query(s, e), [LONG_DATASET], "1", long_loaded, 1)
+               for s, e in queries]
+    key = members[0][0]
+    assert all(k == key for k, _ in members)
+    found = await store.count_batch(pool, key, [args for _, args in members])
+    expected = [len(long_overlapping(s, e)) for s, e in queries]
+    assert [f[LONG_DATASET].count if f else 0 for f in found] == expected, queries
+    alone = await store.count_batch(pool, key, [members[0][1]])
+    assert (alone[0][LONG_DATASET].count if alone[0] else 0) == expected[0]
+
+
+@EXAMPLES
+@given(query=long_ranges())
+async def test_long_range_individuals_hits(long_loaded: int, pool: asyncpg.Pool,
+                                           query: tuple[int, int]) -> None:
+    """The individuals' hits (bit_or of the matched variants' carrier bits, no filter)
+    are the samples carrying any overlapping variant."""
+    start, end = query
+    conditions, args = store.variant_conditions(range_query(start, end), [LONG_DATASET], "1",
+                                                long_loaded, 1)
+    found = await individuals_store.count(pool, Selection(conditions, (), args, "q", ()))
+    carriers = set().union(*(c for r, c in zip(LONG_ROWS, LONG_CARRIERS)
+                             if r.start < end and r.end > start))
+    assert found.get(LONG_DATASET, (0,))[0] == len(carriers), query
+
+
+async def test_threshold_boundary(long_loaded: int, node: ClientSession,
+                                  pool: asyncpg.Pool) -> None:
+    """Variants of length LONG_VARIANT - 1 .. + 2 are found from every base they cover to
+    their last, and not from the base after it: the btree's reach (LONG_VARIANT bases left)
+    and the GiST's predicate (longer than LONG_VARIANT) meet without a gap. The parent's
+    index (migration 0008) has the store's threshold, and the ingest's own index on its
+    staging table is the one the partition has: ATTACH adopted it, built no second one."""
+    definition = await pool.fetchval(
+        "SELECT pg_get_indexdef('variants_long'::regclass)")
+    assert definition.endswith(f"WHERE ((end_pos - start_pos) > {LONG_VARIANT})"), definition
+    adopted = await pool.fetch(
+        "SELECT i.inhparent::regclass::text FROM pg_index x JOIN pg_class c ON c.oid = "
+        "x.indexrelid JOIN pg_am a ON a.oid = c.relam LEFT JOIN pg_inherits i ON i.inhrelid = "
+        "x.indexrelid WHERE x.indrelid = (SELECT partition_table::regclass FROM datasets "
+        "WHERE id = $1) AND a.amname = 'gist'", LONG_DATASET)
+    assert [r[0] for r in adopted] == ["variants_long"]
+    boundary = [r for r in LONG_ROWS if r.end - r.start in BOUNDARY]
+    assert {r.end - r.start for r in boundary} == set(BOUNDARY)
+    for row in boundary:
+        for start in (row.start, row.end - LONG_VARIANT, row.end - 2, row.end - 1, row.end):
+            for width in (1, 3):
+                if start < row.start:
+                    continue
+                params = {"referenceName": "1", "start": str(start), "end": str(start + width)}
+                expected = long_overlapping(start, start + width)
+                assert (row in expected) == (start < row.end)
+                assert await count(node, params) == len(expected), (row, params)
