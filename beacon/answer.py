@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from auth.policy import highest, lowest
@@ -26,10 +27,12 @@ from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
+from beacon.losses import answer_as_seen
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
 from beacon.responses import request_summary, response_meta
-from beacon.workload import Queries
+from beacon.visibility import Floor
+from beacon.workload import Queries, is_wide
 
 GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
 _SCHEMAS = returned_schemas(GENOMIC_VARIATION)
@@ -120,15 +123,17 @@ def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:
 
 
 async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[Seen], *,
-                          base_url: str) -> list[DatasetAnswer]:
+                          base_url: str, caller: str | None = None) -> list[DatasetAnswer]:
     """Each dataset's answer, at the most the caller may see of it; `queries` decides where
     each statement runs (beacon/workload.py). Datasets sharing an assembly and an allele floor
-    are counted by one statement."""
+    are counted by one statement. Where the caller's tier keeps its losses under a smooth
+    floor and that statement matched variants near the floor, the dataset is answered again
+    as `caller` (its budget key) may see it (beacon/losses.py)."""
     answers = [DatasetAnswer(d, lowest(query.granularity, d.ceiling), report(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, int], list[DatasetAnswer]] = {}
+    groups: dict[tuple[str, Floor], list[DatasetAnswer]] = {}
     for item in answers:
-        groups.setdefault((item.dataset.assembly, item.seen.rules.allele_floor), []).append(item)
+        groups.setdefault((item.dataset.assembly, item.seen.rules.floor), []).append(item)
     for (assembly_id, floor), group in groups.items():
         on = placed(query, assembly_id)
         if on is None:
@@ -150,12 +155,22 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             matches = found.get(item.dataset.id)
             if matches is None:
                 continue
-            item.count = report(matches.count, item.seen.rules)
-            item.rare = is_rare(matches.rarest, item.seen.rules)
-            if item.granularity == "record" and on.limit:
-                rows = await queries.fetch(on, item.dataset.id, chromosome, span, floor,
-                                           on.skip, on.limit)
-                item.results = [genomic_variation(r, item.dataset, base_url, item.seen.rules)
+            page = (on.skip, on.limit) if item.granularity == "record" and on.limit else None
+            rules = item.seen.rules
+            if (caller is not None and rules.accounts_losses and matches.rarest < floor.upper
+                    and item.dataset.sample_count):
+                given = await queries.writing(is_wide(on, queries.limits), partial(
+                    answer_as_seen, caller=caller, row=item.dataset, rules=rules, query=on,
+                    chromosome=chromosome, span=span, page=page))
+                if given.matches is None:
+                    continue
+                matches, rows = given.matches, given.records
+            elif page is not None:
+                rows = await queries.fetch(on, item.dataset.id, chromosome, span, floor, *page)
+            item.count = report(matches.count, rules)
+            item.rare = is_rare(matches.rarest, rules)
+            if page is not None:
+                item.results = [genomic_variation(r, item.dataset, base_url, rules)
                                 for r in rows]
     return answers
 

@@ -19,6 +19,7 @@ import asyncpg
 
 from beacon import store
 from beacon.request import VariantQuery
+from beacon.visibility import Floor
 
 MAX_BATCH = 256              # members per statement: bounds its size, not the waiting
 
@@ -38,7 +39,7 @@ class CountBatcher:
         self._lanes: set[asyncio.Task[None]] = set()
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                    span: int, floor: int) -> dict[str, store.Matches]:
+                    span: int, floor: int | Floor) -> dict[str, store.Matches]:
         """Per-dataset matches of one query, as `store.count_batch` gives them."""
         key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
         waiter: asyncio.Future[dict[str, store.Matches]] = (

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from auth.access import AccessLevel
 from auth.policy import Caller, max_granularity
+from beacon.visibility import Floor
 
 Tier = Literal["anonymous", "bona_fide", "granted"]
 TIERS: tuple[Tier, ...] = ("anonymous", "bona_fide", "granted")
@@ -53,6 +54,9 @@ class Rules:
     rare_cost: int = 1             # units a query costs when it hits a rare variant
     rare_below: int = 0            # carriers: a visible variant below this is rare
     count_noise: int = 0           # individuals: standard deviation of each noise layer
+    smooth_width: int = 0          # 0: a sharp floor; else smooth (beacon/visibility.py)
+    smooth_scale: float = 1.5      # the smooth floor's logistic scale, in carriers
+    loss_budget: float = 0.0       # realised privacy loss per person and caller; 0 = none
 
     def __post_init__(self) -> None:
         for name in ("allele_floor", "count_step"):
@@ -63,18 +67,42 @@ class Rules:
                 raise ValueError(f"{name}: must not be negative")
         if self.rare_cost < 1:
             raise ValueError("rare_cost: must be at least 1")
+        if self.smooth_width < 0:
+            raise ValueError("smooth_width: must not be negative")
+        if not self.smooth_scale > 0:
+            raise ValueError("smooth_scale: must be more than 0")
+        if not self.loss_budget >= 0:
+            raise ValueError("loss_budget: must not be negative")
+
+    @property
+    def floor(self) -> Floor:
+        """The allele floor; a floor of 1 (off, e.g. a PUBLIC dataset loosened by its
+        operator) shows everything, smooth or not."""
+        width = self.smooth_width if self.allele_floor > 1 else 0
+        return Floor(self.allele_floor, width, self.smooth_scale)
+
+    @property
+    def accounts_losses(self) -> bool:
+        """Whether each caller's realised privacy loss per person is kept (beacon/losses.py):
+        only with a smooth floor, whose answers a single person changes by a bounded ratio."""
+        return self.loss_budget > 0 and self.floor.smooth
 
     @property
     def budgeted(self) -> bool:
         return bool(self.budget_per_window or self.budget_per_day)
 
 
-# The one default (docs/privacy.md): anonymous callers and bona fide researchers see variants
-# carried by at least 5 individuals, anonymous counts rounded up to a multiple of 5, and a
-# budget each; a grant for the dataset lifts every limit.
+# The one default (docs/privacy.md): anonymous callers and bona fide researchers see no
+# variant carried by fewer than 5 individuals, and a budget each. Anonymous callers, whom
+# nothing holds to account, get the smooth floor with per-person loss accounting (width 5,
+# scale 1.5, 0.5 per person; beacon/visibility.py, beacon/losses.py) and counts rounded up to
+# a multiple of 5; every question costs them one unit (a cost that depends on the count is a
+# channel of its own). Bona fide researchers, identified and audited, get the sharp floor
+# and exact counts: rare-variant discovery is their work. A grant lifts every limit.
 DEFAULT_TIERS: dict[Tier, Rules] = {
     "anonymous": Rules(allele_floor=5, count_step=5, budget_per_window=300,
-                       budget_per_day=1000, rare_cost=5, rare_below=10, count_noise=2),
+                       budget_per_day=1000, count_noise=2, smooth_width=5, smooth_scale=1.5,
+                       loss_budget=0.5),
     "bona_fide": Rules(allele_floor=5, count_step=1, budget_per_window=3000,
                        budget_per_day=20000, rare_cost=5, rare_below=10, count_noise=2),
     "granted": Rules(),
@@ -108,6 +136,9 @@ class DisclosurePolicy:
             return self.tiers[tier]   # invalid (refused at ingest): never loosens anything
 
 
+_FRACTIONAL = ("smooth_scale", "loss_budget")     # rules that need not be whole numbers
+
+
 def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
     """A dataset's `disclosure` object, checked: per tier, the rules it overrides. The one
     check, for ingest (which refuses the dataset) and for answers (which ignore it);
@@ -132,8 +163,10 @@ def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
             if rule not in Rules.__dataclass_fields__:
                 raise ValueError(f"{where}.{rule}: not a rule "
                                  f"({', '.join(Rules.__dataclass_fields__)})")
-            if not isinstance(number, int) or isinstance(number, bool):
-                problem = f"{where}.{rule}: must be a whole number"
+            wanted = (int, float) if rule in _FRACTIONAL else int
+            if not isinstance(number, wanted) or isinstance(number, bool):
+                problem = (f"{where}.{rule}: must be a number" if rule in _FRACTIONAL
+                           else f"{where}.{rule}: must be a whole number")
                 raise ValueError(problem)  # noqa: TRY004
         try:
             Rules(**changes)

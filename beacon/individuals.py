@@ -35,6 +35,7 @@ from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
 from beacon.populations import population_rows
 from beacon.request import RequestBody, VariantQuery, to_query
+from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
 
 # Where a caller declares its purpose of use: the body's `meta.purposeOfUse`, or (a GET has no
@@ -189,7 +190,7 @@ def _key(query: IndividualsQuery, chromosome: str | None) -> str:
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
-               floor: int) -> Selection | None:
+               floor: Floor) -> Selection | None:
     """None when the query's chromosome is not on this assembly (nothing can match).
 
     A count whose filters are all ontology terms (none, with a variant condition) and that
@@ -235,9 +236,9 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
     asked = query.variant.granularity
     answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), report_individuals(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, int], list[DatasetAnswer]] = {}
+    groups: dict[tuple[str, Floor], list[DatasetAnswer]] = {}
     for item in answers:
-        groups.setdefault((item.dataset.assembly, item.seen.rules.allele_floor), []).append(item)
+        groups.setdefault((item.dataset.assembly, item.seen.rules.floor), []).append(item)
     for (assembly, floor), group in groups.items():
         # the lane by the condition as placed on this assembly: a gene is its span here
         on = placed(query.variant, assembly) if query.has_variant else None

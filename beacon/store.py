@@ -21,6 +21,7 @@ import asyncpg
 import orjson
 
 from beacon.request import VariantQuery
+from beacon.visibility import CARRIERS, CallerView, Floor
 
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
@@ -268,27 +269,27 @@ def _bases_condition(column: str, bases: str) -> tuple[str, str]:
     return f"{column} = {{}}", bases
 
 
-# How many individuals carry a variant: its carriers, else its allele count (a sites-only
-# VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
-CARRIERS = "coalesce(carriers, ac, 0)"
 _RAREST = f"min({CARRIERS})"
 
 
 def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                span: int, floor: int) -> tuple[tuple[str, ...], list[object]]:
+                       span: int, floor: int | Floor, view: CallerView | None = None
+                       ) -> tuple[tuple[str, ...], list[object]]:
     """The WHERE conditions of a variant query, each with a `{}` where an argument goes (a
     condition may hold several), and the arguments in that order; `span` is the longest
     variant in the queried datasets, which bounds how far left of a range an overlapping one
     can start: up to LONG_VARIANT, the locus btree is read from there; beyond it, from
     LONG_VARIANT bases left, or-ed with the long variants covering the range's start (the
     GiST; docs/design/storage.md, "Long variants"). `floor` is the allele visibility floor
-    (beacon/disclosure.py): variants with fewer carriers are not there. List arguments are
-    the ones a batch of queries shares (`CountKey`); the others differ from query to query."""
+    (beacon/visibility.py; an int: a sharp one), `view` one caller's view of it (a query of
+    its one dataset): variants it does not show are not there. List arguments are the ones a
+    batch of queries shares (`CountKey`); the others differ from query to query."""
     conditions = ["dataset_id = ANY({}::text[])"]
     args: list[object] = [dataset_ids]
-    if floor > 1:
-        conditions.append(f"{CARRIERS} >= {{}}")
-        args.append(floor)
+    shown, shown_args = (Floor(floor) if isinstance(floor, int) else floor).condition(view)
+    if shown_args:
+        conditions.append(shown)
+        args += shown_args
     if chromosome is not None:
         conditions.append("chromosome = {}")
         args.append(chromosome)
@@ -335,8 +336,9 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
 
 
 @lru_cache(maxsize=256)
-def _numbered(conditions: tuple[str, ...]) -> str:
-    numbers = count(1)
+def numbered(conditions: tuple[str, ...], first: int = 1) -> str:
+    """The conditions joined by AND, their `{}` numbered $first, $first + 1, ... in order."""
+    numbers = count(first)
     return " AND ".join(c.format(*(f"${next(numbers)}" for _ in range(c.count("{}"))))
                         for c in conditions)
 
@@ -351,9 +353,10 @@ class CountKey:
 
 
 def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                span: int, floor: int) -> tuple[CountKey, list[object]]:
+                span: int, floor: int | Floor, view: CallerView | None = None
+                ) -> tuple[CountKey, list[object]]:
     """A count query as a batch member: its batch's key and its arguments."""
-    conditions, args = variant_conditions(query, dataset_ids, chromosome, span, floor)
+    conditions, args = variant_conditions(query, dataset_ids, chromosome, span, floor, view)
     return CountKey(conditions, tuple(tuple(a) for a in args if isinstance(a, list))), args
 
 
@@ -395,7 +398,7 @@ class Matches:
     rarest: int
 
 
-_SQL_TYPES = {int: "bigint", str: "text"}
+_SQL_TYPES = {int: "bigint", str: "text", float: "float8"}
 
 
 async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
@@ -404,7 +407,7 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
     A lone member gets a plain statement: the arrays would cost it more than they save."""
     if len(members) == 1:
         rows = await conn.fetch(f"SELECT dataset_id, count(*), {_RAREST} FROM variants "
-                                f"WHERE {_numbered(key.conditions)} GROUP BY dataset_id",
+                                f"WHERE {numbered(key.conditions)} GROUP BY dataset_id",
                                 *members[0])
         return [{r[0]: Matches(r[1], r[2]) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
@@ -448,22 +451,26 @@ def _page_sql(conditions: tuple[str, ...]) -> str:
 
 
 async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: VariantQuery,
-                         dataset_id: str, chromosome: str | None, span: int, floor: int,
-                         skip: int, limit: int) -> list[VariantRow]:
-    conditions, args = variant_conditions(query, [dataset_id], chromosome, span, floor)
+                         dataset_id: str, chromosome: str | None, span: int,
+                         floor: int | Floor, skip: int, limit: int,
+                         view: CallerView | None = None) -> list[VariantRow]:
+    conditions, args = variant_conditions(query, [dataset_id], chromosome, span, floor, view)
     rows = await conn.fetch(_page_sql(conditions), *args, limit, skip)
     return [VariantRow(*r[:-1], orjson.loads(r[-1]) if r[-1] else None) for r in rows]
 
 
 async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_ids: list[str],
-                              chromosome: str, start: int, floor: int) -> dict[str, int]:
+                              chromosome: str, start: int, floor: int | Floor) -> dict[str, int]:
     """Alleles called at a site, per dataset: from the variants recorded there that the floor
     lets the caller see (a sub-floor variant's record must not tell that its site exists),
     else from a reference-only record or gVCF block covering it (`called_sites`)."""
+    shown, args = (Floor(floor) if isinstance(floor, int) else floor).condition()
+    numbers = count(4)
     rows = await conn.fetch(
-        f"SELECT dataset_id, max(an) FROM variants WHERE dataset_id = ANY($1::text[]) "
-        f"AND chromosome = $2 AND start_pos = $3 AND an IS NOT NULL "
-        f"AND {CARRIERS} >= $4 GROUP BY dataset_id", dataset_ids, chromosome, start, floor)
+        "SELECT dataset_id, max(an) FROM variants WHERE dataset_id = ANY($1::text[]) "
+        "AND chromosome = $2 AND start_pos = $3 AND an IS NOT NULL AND "
+        + shown.format(*(f"${next(numbers)}" for _ in range(shown.count("{}"))))
+        + " GROUP BY dataset_id", dataset_ids, chromosome, start, *args)
     found = {r[0]: r[1] for r in rows}
     rest = [d for d in dataset_ids if d not in found]
     if rest:

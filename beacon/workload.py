@@ -25,6 +25,7 @@ import asyncpg
 from beacon import store
 from beacon.count_batcher import CountBatcher
 from beacon.request import VariantQuery
+from beacon.visibility import Floor
 
 T = TypeVar("T")
 
@@ -108,11 +109,16 @@ class Queries:
     """Where each variant statement of a request runs: narrow counts through the count
     batcher, narrow record pages straight on the pool, anything wide on the wide lanes."""
 
-    def __init__(self, pool: asyncpg.Pool, counts: CountBatcher, limits: QueryLimits) -> None:
+    def __init__(self, pool: asyncpg.Pool, counts: CountBatcher, limits: QueryLimits,
+                 primary: asyncpg.Pool | None = None) -> None:
         self._pool = pool
+        self._primary = primary or pool       # where statements that write go (replicas)
         self._counts = counts
         self.limits = limits
         self._wide = WideLanes(pool, limits)
+        # wide statements that write run on lanes of the primary: the same when it is the pool
+        self._wide_writing = self._wide if primary in (None, pool) else WideLanes(primary,
+                                                                                  limits)
 
     async def run(self, wide: bool, statement: Callable[[asyncpg.Connection], Awaitable[T]]
                   ) -> T:
@@ -126,8 +132,20 @@ class Queries:
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 
+    async def writing(self, wide: bool,
+                      statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """A statement that writes as it reads (a caller's losses, beacon/losses.py): on the
+        primary, on its wide lanes if its variant condition is wide."""
+        if wide:
+            return await self._wide_writing.run(statement)
+        try:
+            async with self._primary.acquire() as connection:
+                return await statement(connection)
+        except asyncpg.QueryCanceledError:
+            raise QueryTimeout(False, self.limits) from None
+
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                    span: int, floor: int) -> dict[str, store.Matches]:
+                    span: int, floor: int | Floor) -> dict[str, store.Matches]:
         """Per-dataset matches of `query` (`store.count_batch`)."""
         if is_wide(query, self.limits):
             key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
@@ -139,7 +157,7 @@ class Queries:
             raise QueryTimeout(False, self.limits) from None
 
     async def fetch(self, query: VariantQuery, dataset_id: str, chromosome: str | None,
-                    span: int, floor: int, skip: int, limit: int) -> list[store.VariantRow]:
+                    span: int, floor: int | Floor, skip: int, limit: int) -> list[store.VariantRow]:
         """A page of the records `query` matches in one dataset (`store.fetch_variants`)."""
         if is_wide(query, self.limits):
             return await self._wide.run(lambda connection: store.fetch_variants(

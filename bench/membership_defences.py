@@ -46,7 +46,9 @@ from tests.membership_attack import (  # the test's model, from the repository
     floor_aware_score,
     power,
     sb_score,
+    shown_probability,
     simulate,
+    smooth_aware_score,
 )
 
 MEMBERS = NON_MEMBERS = 100
@@ -63,34 +65,7 @@ class Defence:
     charge_misses: bool = False   # a near-floor variant's carriers pay even when it is hidden
     smooth: tuple[float, float] | None = None   # (m, s): shown with a logistic probability
     loss_budget: float = 0.0      # per member and caller, of realised privacy loss
-
-
-def _shown_probability(count: np.ndarray | float, smooth: tuple[float, float]) -> np.ndarray:
-    """P(a variant carried by `count` members is shown): 0 below the floor, then a
-    logistic rising through k + m with scale s; each variant's answer is the same draw for
-    everyone (a secret uniform per variant), so asking again reveals nothing new."""
-    m, scale = smooth
-    count = np.asarray(count, dtype=float)
-    return np.where(count < FLOOR, 0.0, 1 / (1 + np.exp(-(count - FLOOR - m) / scale)))
-
-
-def _smooth_score(frequencies: np.ndarray, answers: list[bool],
-                  smooth: tuple[float, float]) -> float:
-    """The likelihood ratio of an attacker who knows the smooth floor: P(yes) for a member's
-    allele is E[p(1 + O)], O ~ Binomial(N - 1, carrier frequency), a non-member's E[p(O)]."""
-    from math import comb
-    f = frequencies[:len(answers)]
-    carrier = 1 - (1 - f) ** 2
-    counts = np.arange(0, 40)
-
-    def expected(n: int, plus: int) -> np.ndarray:
-        pmf = np.array([[comb(n, j) * q ** j * (1 - q) ** (n - j) for j in counts]
-                        for q in carrier])
-        return np.clip(pmf @ _shown_probability(counts + plus, smooth), 1e-12, 1 - 1e-12)
-    member, non_member = expected(MEMBERS - 1, 1), expected(MEMBERS, 0)
-    yes = np.asarray(answers, dtype=bool)
-    return float(np.where(yes, np.log(member / non_member),
-                          np.log((1 - member) / (1 - non_member))).sum())
+    charge_hidden: bool = True    # a hidden answer at or above the floor is charged too
 
 
 def _smooth_answers(population: Population, draws: np.ndarray, sites: np.ndarray,
@@ -109,9 +84,9 @@ def _smooth_answers(population: Population, draws: np.ndarray, sites: np.ndarray
         if site not in given:
             counted = carrying[:, site] & (loss <= defence.loss_budget)
             count = int(counted.sum())
-            shown, before = _shown_probability([count, count - 1], defence.smooth)
+            shown, before = shown_probability(np.array([count, count - 1]), FLOOR, defence.smooth)
             yes = bool(shown >= draws[site])
-            if count >= FLOOR:
+            if count >= FLOOR and (yes or defence.charge_hidden):
                 ratio = shown / before if yes else (1 - before) / max(1 - shown, 1e-300)
                 loss[counted] += np.log(ratio) if ratio < np.inf else np.inf
             given[site] = yes
@@ -167,7 +142,7 @@ def _powers(population: Population, defence: Defence, seed: int) -> dict[str, fl
         "yes in first 20": lambda f, a: float(sum(a[:20])),
     }
     if defence.smooth is not None:
-        statistics["smooth-aware LR"] = lambda f, a: _smooth_score(f, a, defence.smooth)
+        statistics["smooth-aware LR"] = lambda f, a: smooth_aware_score(f, a, MEMBERS, FLOOR, defence.smooth)
     result = {"smooth-aware LR": float("nan")}
     for name, statistic in statistics.items():
         scores = [statistic(f, a) for f, a in zip(frequencies, answers)]
@@ -178,7 +153,9 @@ def _powers(population: Population, defence: Defence, seed: int) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    seeds = parser.parse_args().seeds
+    parser.add_argument("--only", default="", help="candidates whose name contains this")
+    args = parser.parse_args()
+    seeds = args.seeds
     defences = [Defence("floor"), Defence("jitter 4", jitter=4),
                 Defence("exposure 3", exposure=3), Defence("exposure 10", exposure=10),
                 Defence("jitter 2 + exposure 3", jitter=2, exposure=3),
@@ -189,9 +166,14 @@ def main() -> None:
                         charge_misses=True),
                 Defence("smooth 3/1 + loss budget 1", smooth=(3, 1), loss_budget=1.0),
                 Defence("smooth 3/1 + loss budget 2", smooth=(3, 1), loss_budget=2.0),
-                Defence("smooth 5/1.5 + loss budget 1", smooth=(5, 1.5), loss_budget=1.0)]
+                Defence("smooth 5/1.5 + loss budget 1", smooth=(5, 1.5), loss_budget=1.0),
+                Defence("smooth 5/1.5 + loss budget 1, shown only", smooth=(5, 1.5),
+                        loss_budget=1.0, charge_hidden=False),
+                Defence("smooth 5/1.5 + loss budget 0.5, shown only", smooth=(5, 1.5),
+                        loss_budget=0.5, charge_hidden=False)]
     print(f"floor-aware attack, power at 5% false positives ({TARGETS} members, {TARGETS} "
           f"non-members, anonymous budget {BUDGET}); seeds {seeds}; worst over seeds\n")
+    defences = [d for d in defences if args.only in d.name]
     populations = {seed: simulate(MEMBERS, NON_MEMBERS, SITES, seed) for seed in seeds}
     header = None
     for defence in defences:

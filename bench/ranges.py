@@ -79,7 +79,7 @@ FORMS = {"before": before, "after": after}
 
 def count_sql(conditions: tuple[str, ...]) -> str:
     return (f"SELECT dataset_id, count(*), min({store.CARRIERS}) FROM variants "
-            f"WHERE {store._numbered(conditions)} GROUP BY dataset_id")
+            f"WHERE {store.numbered(conditions)} GROUP BY dataset_id")
 
 
 def page_sql(conditions: tuple[str, ...]) -> str:
@@ -88,7 +88,7 @@ def page_sql(conditions: tuple[str, ...]) -> str:
     if store._SHORT_OR_LONG in conditions:
         return store._page_sql(conditions)
     n = sum(c.count("{}") for c in conditions)
-    return (f"SELECT {store._VARIANT_COLUMNS} FROM variants v WHERE {store._numbered(conditions)}"
+    return (f"SELECT {store._VARIANT_COLUMNS} FROM variants v WHERE {store.numbered(conditions)}"
             f" ORDER BY {store._PAGE_ORDER} LIMIT ${n + 1} OFFSET ${n + 2}")
 
 

@@ -134,7 +134,7 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
             settings.replica_poll_seconds)
         await reads.start()
     app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip)
-    app[QUERIES] = Queries(reads, app[COUNTS], settings.query_limits())
+    app[QUERIES] = Queries(reads, app[COUNTS], settings.query_limits(), primary=app[POOL])
     app[BUDGETS] = Budgets(app[POOL], app[POLICY])
     yield
     await app[COUNTS].close()

@@ -118,6 +118,9 @@ class TierSettings(BaseModel):
     rare_cost: int | None = Field(default=None, ge=1)
     rare_below: int | None = Field(default=None, ge=0)
     count_noise: int | None = Field(default=None, ge=0)
+    smooth_width: int | None = Field(default=None, ge=0)
+    smooth_scale: float | None = Field(default=None, gt=0)
+    loss_budget: float | None = Field(default=None, ge=0)
 
 
 class DisclosureSettings(BaseModel):

@@ -137,6 +137,35 @@ def floor_aware_score(frequencies: np.ndarray, answers: Sequence[bool], beacon_s
                           np.log((1 - member) / (1 - non_member))).sum())
 
 
+def shown_probability(carriers: np.ndarray, floor: int, smooth: tuple[float, float]
+                      ) -> np.ndarray:
+    """P(shown) for variants carried by these many, under a smooth floor (width m, scale s;
+    beacon/visibility.py Floor.probability, elementwise): 0 below the floor, then a logistic
+    rising through floor + m."""
+    width, scale = smooth
+    carriers = np.asarray(carriers, dtype=float)
+    return np.where(carriers < floor, 0.0,
+                    1 / (1 + np.exp(-(carriers - floor - width) / scale)))
+
+
+def smooth_aware_score(frequencies: np.ndarray, answers: Sequence[bool], beacon_size: int,
+                       floor: int, smooth: tuple[float, float]) -> float:
+    """The likelihood ratio of an attacker who knows the smooth floor: P(yes) for a member's
+    allele is E[p(1 + O)], O ~ Binomial(N - 1, carrier frequency); a non-member's E[p(O)]."""
+    carrier = 1 - (1 - frequencies[:len(answers)]) ** 2
+    counts = np.arange(0, 60)
+
+    def expected(n: int, plus: int) -> np.ndarray:
+        pmf = np.array([[math.comb(n, j) * q ** j * (1 - q) ** (n - j) for j in counts]
+                        for q in carrier]).reshape(len(carrier), len(counts))
+        return np.clip(pmf @ shown_probability(counts + plus, floor, smooth), 1e-12, 1 - 1e-12)
+
+    member, non_member = expected(beacon_size - 1, 1), expected(beacon_size, 0)
+    yes = np.asarray(answers, dtype=bool)
+    return float(np.where(yes, np.log(member / non_member),
+                          np.log((1 - member) / (1 - non_member))).sum())
+
+
 def power(member_scores: Sequence[float], non_member_scores: Sequence[float],
           false_positive_rate: float = 0.05) -> float:
     """The fraction of members scoring above the non-members' (1 - rate) quantile: the

@@ -54,7 +54,7 @@ HIDDEN = "/api/g_variants?referenceName=1&start=299&alternateBases=A&requestedGr
 BUDGET = 20
 RARE_COST = 5
 ANONYMOUS = TierSettings(allele_floor=2, count_step=5, budget_per_window=BUDGET,
-                         budget_per_day=0, rare_cost=RARE_COST, rare_below=10)
+                         budget_per_day=0, rare_cost=RARE_COST, rare_below=10, smooth_width=0)
 BONA_FIDE = TierSettings(allele_floor=2, count_step=1, budget_per_window=1000,
                          budget_per_day=0, rare_cost=RARE_COST, rare_below=10)
 DISCLOSURE = DisclosureSettings(anonymous=ANONYMOUS, bona_fide=BONA_FIDE)

@@ -79,8 +79,20 @@ def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
     assert policy.rules("bona_fide", loosened) == DEFAULT_TIERS["bona_fide"]
     for invalid in ({"disclosure": {"anonymous": {"allele_floor": 0}}},
                     {"disclosure": {"anonymous": {"allele_floor": True}}},
+                    {"disclosure": {"anonymous": {"allele_floor": 5.5}}},
+                    {"disclosure": {"anonymous": {"smooth_scale": 0}}},
+                    {"disclosure": {"anonymous": {"loss_budget": -1}}},
                     {"disclosure": "none"}):
         assert policy.rules("anonymous", invalid) == DEFAULT_TIERS["anonymous"]
+    # the smooth floor's scale and the loss budget need not be whole numbers
+    smoother = {"disclosure": {"bona_fide": {"smooth_width": 5, "smooth_scale": 2.5,
+                                             "loss_budget": 0.25}}}
+    rules = policy.rules("bona_fide", smoother)
+    assert (rules.floor.smooth, rules.floor.scale, rules.accounts_losses) == (True, 2.5, True)
+    assert not DEFAULT_TIERS["bona_fide"].floor.smooth
+    # a floor of 1 shows everything, whatever the width: loosening stays loosening
+    loose = policy.rules("anonymous", loosened)
+    assert not loose.floor.smooth and not loose.accounts_losses
 
 
 def test_settings_build_the_policy_from_the_defaults(monkeypatch):
@@ -150,7 +162,7 @@ def test_population_rows_report_counts_as_the_engine_does(floor, step):
     from beacon.populations import Frequency, frequencies
     rules = Rules(allele_floor=floor, count_step=step, count_noise=3)
     quiet = Rules(allele_floor=floor, count_step=step)
-    for n in range(0, 40):
+    for n in range(40):
         [row] = frequencies([Frequency("FI", 50, n, n + 7, n // 3, n // 2, n // 4)], rules)
         assert row["alleleCount"] == report_individuals(n, quiet).value
         assert row["alleleNumber"] == report(n + 7, quiet).value

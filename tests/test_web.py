@@ -176,9 +176,12 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
             (FI_CONTROLLED, AccessLevel.CONTROLLED, fi_vcf, fi_people, "FI")],
             fi_port, [*trust, TrustedIssuer(**trusted_issuer_entry(aai2_url))],
             disclosure=OPEN_DISCLOSURE)
+        # the default policy, but the sharp floor: what the page shows of a rounded count,
+        # not which variants the anonymous default's smooth floor draws (docs/privacy.md)
         se_url = await node("org.test.se", [
             (SE_PUBLIC, AccessLevel.PUBLIC, _vcf(SE_SAMPLES, SE_SITES),
-             _phenopackets(SE_PEOPLE), "SE")])
+             _phenopackets(SE_PEOPLE), "SE")],
+            disclosure=DisclosureSettings(anonymous=TierSettings(smooth_width=0)))
         released = asyncio.Event()
 
         async def frozen(request: web.Request) -> web.Response:

@@ -153,7 +153,7 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         chosen = await _chosen(request, query)
     left = await charge(app[BUDGETS], key, [(d.row.id, d.rules) for d in chosen])
     answers = await (find(chosen) if find is not None else answer.answer_datasets(
-        app[QUERIES], query, chosen, base_url=settings.base_url))
+        app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
     spent = await charge_rare(app[BUDGETS], key, [(a.dataset.id, a.seen.rules)
                                                   for a in answers if a.rare], left)
     audit(request, {a.dataset.id: a.granularity for a in answers})

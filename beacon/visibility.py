@@ -1,0 +1,102 @@
+"""Which variants a tier sees: the allele floor, sharp or smooth, as SQL.
+
+The sharp floor (beacon/disclosure.py's default) shows a variant carried by at least k people
+and hides the rest. An attacker who knows k asks about a target's alleles carried by k - 1
+others, where the target's own copy turns "no" into "yes": within the anonymous budget that
+membership attack has power 1.00 (tests/test_membership.py). The **smooth floor** removes the
+edge: a variant carried by c >= k people is shown with probability
+
+    p(c) = 1 / (1 + exp(-(c - k - width) / scale))
+
+decided by one draw per variant, a keyed hash of the variant and the node's secret (which never
+leaves PostgreSQL): every caller and every repetition sees the same answer, so asking again
+reveals nothing, and no caller can compute the draws. Below k nothing is ever shown; from
+`upper` carriers (p within 1e-6 of 1) everything is. With a per-caller budget of realised
+privacy loss per person (beacon/losses.py) it held the floor-aware attack to power 0.13 in
+`bench/membership_defences.py` (docs/privacy.md).
+
+A caller's own view (`CallerView`) counts only the people that caller has not exhausted, and
+keeps showing the variants it was shown before (so that a person dropped later cannot be told
+from a variant turning hidden).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from asyncpg import BitString
+
+# How many individuals carry a variant: its carriers, else its allele count (a sites-only
+# VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
+CARRIERS = "coalesce(carriers, ac, 0)"
+_TAIL = 14          # scales above k + width where p(c) is within 1e-6 of 1: always shown
+# The variant's draw, uniform in [0, 1): 32 bits of a keyed hash of its identity.
+DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || dataset_id || ':' || "
+        "chromosome || ':' || start_pos || ':' || ref || ':' || alt || ':' || end_pos), 1, 8)"
+        ")::bit(32)::bigint / 4294967296.0)")
+# A variant's identity within its dataset, as a caller's shown variants are kept.
+KEY = "(chromosome || ':' || start_pos || ':' || ref || ':' || alt || ':' || end_pos)"
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """A tier's allele floor: `k` people at least; `width` 0 = sharp, else smooth."""
+
+    k: int
+    width: int = 0
+    scale: float = 1.5
+
+    @property
+    def smooth(self) -> bool:
+        return self.width > 0
+
+    @property
+    def upper(self) -> int:
+        """Carried by this many or more, a variant is always shown (to the tier; a caller's
+        losses never hide it): the smooth floor's top, or k itself when sharp."""
+        if not self.smooth:
+            return self.k
+        return self.k + self.width + math.ceil(_TAIL * self.scale)
+
+    def probability(self, carriers: int) -> float:
+        """P(a variant carried by this many people is shown)."""
+        if carriers < self.k:
+            return 0.0
+        if not self.smooth or carriers >= self.upper:
+            return 1.0
+        return 1 / (1 + math.exp(-(carriers - self.k - self.width) / self.scale))
+
+    def shown_loss(self, carriers: int) -> float:
+        """The privacy loss a shown answer realises for each person counted in it:
+        log p(c) / p(c - 1), what being one of its carriers changed the odds of "shown" by
+        (infinite at c = k, where one person made it shown at all)."""
+        before = self.probability(carriers - 1)
+        return math.inf if before == 0 else math.log(self.probability(carriers) / before)
+
+    def condition(self, view: CallerView | None = None) -> tuple[str, list[object]]:
+        """The SQL condition (`{}` where each argument goes) a variant meets to be shown, and
+        its arguments: to the tier, or to one caller (`view`, in a query of its dataset
+        alone)."""
+        if not self.smooth:
+            return (f"{CARRIERS} >= {{}}", [self.k]) if self.k > 1 else ("TRUE", [])
+        if view is None:
+            counted, args = CARRIERS, []
+            pinned = ""
+        else:
+            counted = f"coalesce(bit_count(carrier_bits & {{}}), {CARRIERS})"
+            args = [view.counted]
+            pinned = f"{KEY} = ANY({{}}::text[]) OR "
+        shown = (f"({counted}) >= {{}} AND {DRAW} <= 1 / (1 + exp(-(({counted}) - {{}})"
+                 f"::float8 / {{}})))")
+        return (f"({CARRIERS} >= {{}} OR ({CARRIERS} >= {{}} AND ({pinned}({shown})))",
+                [self.upper, self.k, *([view.shown] if view is not None else []),
+                 *args, self.k, *args, self.k + self.width, self.scale])
+
+
+@dataclass(frozen=True, slots=True)
+class CallerView:
+    """What one caller may still learn of a dataset: the people still counted for it (a bit
+    per sample, 1 = counted) and the variants it was shown (kept shown)."""
+
+    counted: BitString
+    shown: list[str]

@@ -1,0 +1,184 @@
+"""The smooth floor (beacon/visibility.py) and each caller's loss accounting (beacon/losses.py),
+against real PostgreSQL, on a VCF written here whose every variant's carriers are known.
+
+Regions of chromosome 1 each hold VARIANTS_PER_COUNT variants carried by exactly c of the 40
+samples, for c from 1 to 35, so what a floor shows can be counted per c: nothing below k, about
+p(c) of each group in the band (the same variants every time and for everyone), everything
+from `upper` on. Then one caller's view: shown variants charge their carriers, a person past
+the budget stops being counted for that caller only, what was shown stays shown, and parallel
+questions of one caller are charged one after the other.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import pytest
+
+from auth.access import AccessLevel
+from beacon import losses, store
+from beacon.assemblies import GRCH38
+from beacon.disclosure import Rules
+from beacon.ingest import IngestRequest, ingest
+from beacon.request import VariantQuery
+from beacon.visibility import Floor
+from tests.conftest import node_database, write_vcf_text
+
+DATASET = "GDI-FI-SMOOTH-1"
+SAMPLES = 40
+VARIANTS_PER_COUNT = 60
+COUNTS = range(1, 36)
+FLOOR = Floor(5, 5, 1.5)
+RULES = Rules(allele_floor=5, smooth_width=5, smooth_scale=1.5, loss_budget=0.5)
+REGION = 100_000           # each carrier count's variants lie in a region of their own
+
+
+def _carriers(c: int, i: int) -> list[int]:
+    """Which samples carry the i-th variant carried by c: a different set for each."""
+    return sorted(np.random.default_rng(c * 1000 + i).choice(SAMPLES, c, replace=False))
+
+
+def _vcf(path: Path) -> Path:
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *(f"S{s}" for s in range(SAMPLES))])]
+    for c in COUNTS:
+        for i in range(VARIANTS_PER_COUNT):
+            carried = set(_carriers(c, i))
+            calls = ["0/1" if s in carried else "0/0" for s in range(SAMPLES)]
+            lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
+                                    "PASS", ".", "GT", *calls]))
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+async def database(pg_server_url: str, tmp_path_factory) -> str:
+    async with node_database(pg_server_url) as url:
+        vcf = _vcf(tmp_path_factory.mktemp("smooth") / "smooth.vcf")
+        await ingest(url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                        workers=1))
+        conn = await asyncpg.connect(url)
+        try:               # one known key: the same draws, so the same variants, every run
+            await conn.execute("UPDATE disclosure_secret SET secret = 'smooth-floor'")
+        finally:
+            await conn.close()
+        yield url
+
+
+def _region(c: int, first: int = 0, last: int = VARIANTS_PER_COUNT) -> VariantQuery:
+    return VariantQuery(kind="range", reference_name="1", start=(c * REGION + 10 * first,),
+                        end=(c * REGION + 10 * last,), granularity="count")
+
+
+def _one(c: int, i: int) -> VariantQuery:
+    return VariantQuery(kind="sequence", reference_name="1", start=(c * REGION + 10 * i,),
+                        alternate_bases="G", granularity="count")
+
+
+async def _shown(conn: asyncpg.Connection, query: VariantQuery, floor: Floor) -> int:
+    key, args = store.count_query(query, [DATASET], "1", 1, floor)
+    found = (await store.count_batch(conn, key, [args]))[0].get(DATASET)
+    return found.count if found else 0
+
+
+async def test_nothing_below_the_floor_and_about_p_of_each_count_in_the_band(database):
+    conn = await asyncpg.connect(database)
+    try:
+        for c in COUNTS:
+            shown = await _shown(conn, _region(c), FLOOR)
+            expected = VARIANTS_PER_COUNT * FLOOR.probability(c)
+            spread = math.sqrt(VARIANTS_PER_COUNT * FLOOR.probability(c)
+                               * (1 - FLOOR.probability(c)))
+            if c < FLOOR.k:
+                assert shown == 0, c
+            elif c >= FLOOR.upper:
+                assert shown == VARIANTS_PER_COUNT, c
+            else:
+                assert abs(shown - expected) <= 4 * spread + 1, (c, shown, expected)
+            # the same answer again, and the same as the sharp floor's from upper on
+            assert await _shown(conn, _region(c), FLOOR) == shown
+        sharp = [await _shown(conn, _region(c), Floor(5)) for c in COUNTS]
+        assert sharp == [0 if c < 5 else VARIANTS_PER_COUNT for c in COUNTS]
+        # a floor of 1 is off, smooth or not (Rules.floor)
+        assert Rules(allele_floor=1, smooth_width=5).floor == Floor(1, 0, 1.5)
+    finally:
+        await conn.close()
+
+
+async def _given(database: str, caller: str, query: VariantQuery) -> int:
+    conn = await asyncpg.connect(database)
+    try:
+        row = next(r for r in await store.list_datasets(conn) if r.id == DATASET)
+        given = await losses.answer_as_seen(conn, caller, row, RULES, query, "1", 1, None)
+        return given.matches.count if given.matches else 0
+    finally:
+        await conn.close()
+
+
+async def _first_shown(conn: asyncpg.Connection, c: int) -> list[int]:
+    """The variants carried by c that the floor shows everyone."""
+    return [i for i in range(VARIANTS_PER_COUNT) if await _shown(conn, _one(c, i), FLOOR)]
+
+
+async def test_a_caller_who_was_shown_a_variant_at_the_floor_no_longer_counts_its_carriers(
+        database):
+    conn = await asyncpg.connect(database)
+    try:
+        near = [(c, i) for c in range(FLOOR.k, FLOOR.k + 4)
+                for i in await _first_shown(conn, c)]
+    finally:
+        await conn.close()
+    # the first shown at k or k + 1 (rare draws): a loss of infinity, or log p(6) / p(5) =
+    # 0.64, past the budget of 0.5 at once
+    first = next((c, i) for c, i in near if c <= FLOOR.k + 1)
+    assert FLOOR.shown_loss(first[0]) > RULES.loss_budget
+    dropped = set(_carriers(*first))
+    # variants near the floor sharing a carrier with it, shown to everyone so far
+    sharing = [(c, i) for c, i in near if (c, i) != first and dropped & set(_carriers(c, i))]
+    assert sharing
+    assert await _given(database, "alice", _one(*first)) == 1
+    # its carriers are no longer counted for alice, so these variants have fewer carriers
+    # for her than for everyone else, and some of them are hidden to her
+    hidden_for_alice = [(c, i) for c, i in sharing
+                        if await _given(database, "alice", _one(c, i)) == 0]
+    assert hidden_for_alice
+    for c, i in hidden_for_alice:          # callers shown nothing yet still see each of them
+        assert await _given(database, f"bob{c}-{i}", _one(c, i)) == 1
+    # what alice was shown stays shown, though its carriers no longer count for her
+    assert await _given(database, "alice", _one(*first)) == 1
+    conn = await asyncpg.connect(database)
+    try:
+        charged = np.frombuffer(await conn.fetchval(
+            "SELECT charged FROM disclosure_losses WHERE caller = 'alice'"), dtype="<f4")
+    finally:
+        await conn.close()
+    assert {int(s) for s in np.flatnonzero(charged > RULES.loss_budget)} >= dropped
+
+
+async def test_parallel_questions_of_one_caller_are_charged_one_after_the_other(database):
+    """Twenty variants shown at once to one caller: each charge is kept (none lost to a
+    concurrent write), the same total as asked one by one by another caller."""
+    conn = await asyncpg.connect(database)
+    try:
+        c = FLOOR.upper - 6            # in the band, but a loss too small to drop anybody
+        shown = (await _first_shown(conn, c))[:20]
+    finally:
+        await conn.close()
+    assert len(shown) == 20
+    await asyncio.gather(*(_given(database, "carol", _one(c, i)) for i in shown))
+    for i in shown:
+        await _given(database, "dave", _one(c, i))
+    conn = await asyncpg.connect(database)
+    try:
+        rows = {r["caller"]: (np.frombuffer(r["charged"], dtype="<f4"), len(r["shown"]))
+                for r in await conn.fetch("SELECT caller, charged, shown FROM disclosure_losses "
+                                          "WHERE caller IN ('carol', 'dave')")}
+    finally:
+        await conn.close()
+    assert rows["carol"][1] == rows["dave"][1] == 20
+    assert np.allclose(rows["carol"][0], rows["dave"][0])
+    assert rows["carol"][0].max() > 0
