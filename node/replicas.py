@@ -83,8 +83,8 @@ class ReadPools:
         for task in (self._poller, self._refresh):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task            # a poll cut short may end in the driver's error
         for replica in self.replicas:
             if replica.pool is not None:
                 await replica.pool.close()
@@ -128,8 +128,13 @@ class ReadPools:
             if replica.pool is None:
                 replica.pool = await self._connect(replica.url)
             in_recovery, replayed = await replica.pool.fetchrow(_POSITION, timeout=5)
-        except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError, TimeoutError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever it is, the replica is not usable
             self._out(replica, f"{type(error).__name__}: {error}")
+            if replica.pool is not None:
+                # a fresh pool at the next poll: asyncpg's own reconnection backs off for up
+                # to a minute, which would keep a replica that is back out of rotation
+                replica.pool.terminate()
+                replica.pool = None
             return
         if not in_recovery or replayed is None:
             self._out(replica, "not a streaming replica (not in recovery)")
