@@ -39,8 +39,12 @@ class QueryLimits:
 
     def pool_settings(self) -> dict[str, str]:
         """PostgreSQL settings of every pooled connection (given at connect, so they cost
-        nothing per statement and a pool reset cannot undo them)."""
-        return {"statement_timeout": str(_milliseconds(self.narrow_seconds))}
+        nothing per statement and a pool reset cannot undo them). No parallel workers: the
+        statements on the pool are index lookups, for which the planner still picked them
+        on a 100M-variant dataset, at 3.4 ms for a 1 kb count that takes 0.11 ms without
+        (bench/scale.py, docs/benchmarks.md); the wide lanes turn them off too."""
+        return {"statement_timeout": str(_milliseconds(self.narrow_seconds)),
+                "max_parallel_workers_per_gather": "0"}
 
 
 def _milliseconds(seconds: float) -> int:

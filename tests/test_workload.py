@@ -122,5 +122,7 @@ async def test_wide_statements_run_without_parallel_workers(db_url, loaded, sett
             "current_setting('max_parallel_workers_per_gather') AS workers"))
         assert seen["workers"] == "0"
         assert seen["timeout"] in ("2s", "1999ms", "1998ms", "1997ms")   # what is left of 2 s
+        # nor do the pool's narrow statements (index lookups: bench/scale.py)
+        assert await pool.fetchval("SHOW max_parallel_workers_per_gather") == "0"
     finally:
         await pool.close()
