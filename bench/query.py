@@ -515,24 +515,29 @@ def _other_base(alt: str) -> str:
     return next(b for b in "ACGT" if b != alt[:1]) + alt[1:] if not alt.startswith("<") else "A"
 
 
-def workload(kind: str, granularity: str, variants: list[tuple[str, int, str, str]]) -> list[str]:
-    """The fixed request list of one row; seeded, so one sample always gives the same URLs
-    (the sample itself can vary between ingests, whose parallel COPY varies the row order)."""
-    rng = random.Random(f"{kind}-{SEED}")
+RANGE_SIZES = {"range-1kb": 1_000, "range-100kb": 100_000, "range-1Mb": 1_000_000}
+
+
+def workload(kind: str, granularity: str, variants: list[tuple[str, int, str, str]],
+             seed: int = SEED, prefix: str = "/api/g_variants?") -> list[str]:
+    """The fixed request list of one row (`kind`: sequence, bracket or a RANGE_SIZES key);
+    seeded, so one sample always gives the same URLs (the sample itself can vary between
+    ingests, whose parallel COPY varies the row order)."""
+    rng = random.Random(f"{kind}-{seed}")
     paths = []
     for i, (chrom, pos, _ref, alt) in enumerate(variants):
         p: dict[str, object] = {"referenceName": chrom}
         if kind == "sequence":
             p.update(start=pos, alternateBases=_other_base(alt) if i % MISS_EVERY == 0 else alt)
-        elif kind.startswith("range"):
-            size = 1000 if kind == "range-1kb" else 1_000_000
+        elif kind in RANGE_SIZES:
+            size = RANGE_SIZES[kind]
             s = max(0, pos - rng.randrange(size))
             p.update(start=s, end=s + size)
         else:
             s = max(0, pos - rng.randrange(1000))
             p.update(start=f"{s},{s + 1000}", end=f"{s + 1},{s + 2000}")
         p["requestedGranularity"] = granularity
-        paths.append(_path(p))
+        paths.append(prefix + urlencode(p, safe=","))
     return paths
 
 

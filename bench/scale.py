@@ -88,7 +88,6 @@ sys.path.insert(0, str(ROOT))
 from bench.query import (
     DISCLOSURE_OFF,
     HOST,
-    MISS_EVERY,
     WRK_SCRIPT,
     Cell,
     child_env,
@@ -96,6 +95,7 @@ from bench.query import (
     free_port,
     measure,
     started,
+    workload,
 )
 
 SEED = 1
@@ -113,8 +113,9 @@ END_MARGIN = 40                   # POS stays this far from the contig's end (30
 SV_SIZES = (50, 1_000_000)
 CLASSES = ("SNV", "MULTI", "MNP", "INS", "DEL", "SV_DEL", "SV_DUP")
 SHARES = (0.88, 0.02, 0.01, 0.04, 0.048, 0.0015, 0.0005)
-KINDS = {"sequence": None, "range 1 kb": 1_000, "range 100 kb": 100_000,
-         "range 1 Mb": 1_000_000, "bracket": None}
+# the rows' names, and bench/query.py's workload kind for each
+KINDS = {"sequence": "sequence", "range 1 kb": "range-1kb", "range 100 kb": "range-100kb",
+         "range 1 Mb": "range-1Mb", "bracket": "bracket"}
 GRANULARITIES = ("count", "record")
 MIN_FREE = 15 * GB                # stop before the disk gets below this
 INGEST_TIMEOUT = 4 * 3600.0
@@ -540,31 +541,6 @@ async def sample_variants(url: str, dataset: str, seed: int) -> list[tuple[str, 
     return found
 
 
-def _other_base(alt: str) -> str:
-    return next(b for b in "ACGT" if b != alt[:1]) + alt[1:] if not alt.startswith("<") else "A"
-
-
-def workload(prefix: str, kind: str, granularity: str, seed: int,
-             variants: list[tuple[str, int, str, str]]) -> list[str]:
-    """bench/query.py's request lists, with the 100 kb range beside its 1 kb and 1 Mb."""
-    rng = random.Random(f"{kind}-{seed}")
-    paths = []
-    for i, (chrom, pos, _ref, alt) in enumerate(variants):
-        p: dict[str, object] = {"referenceName": chrom}
-        size = KINDS[kind]
-        if kind == "sequence":
-            p.update(start=pos, alternateBases=_other_base(alt) if i % MISS_EVERY == 0 else alt)
-        elif size is not None:
-            s = max(0, pos - rng.randrange(size))
-            p.update(start=s, end=s + size)
-        else:
-            s = max(0, pos - rng.randrange(1000))
-            p.update(start=f"{s},{s + 1000}", end=f"{s + 1},{s + 2000}")
-        p["requestedGranularity"] = granularity
-        paths.append(prefix + urlencode(p, safe=","))
-    return paths
-
-
 def run_queries(args: argparse.Namespace, url: str, postmaster: int | None, dataset: str,
                 records: int) -> dict[str, dict[str, float]]:
     variants = asyncio.run(sample_variants(url, dataset, args.seed))
@@ -572,12 +548,12 @@ def run_queries(args: argparse.Namespace, url: str, postmaster: int | None, data
               else "/api/g_variants?")
     (args.workdir / "query-wrk.lua").write_text(WRK_SCRIPT)
     files = {}
-    for kind in KINDS:
+    for kind, workload_kind in KINDS.items():
         for granularity in GRANULARITIES:
             path = args.workdir / (f"scale-{records}-{kind.replace(' ', '')}-{granularity}"
                                    ".txt")
-            path.write_text("\n".join(workload(prefix, kind, granularity, args.seed,
-                                               variants)) + "\n")
+            path.write_text("\n".join(workload(workload_kind, granularity, variants,
+                                               args.seed, prefix)) + "\n")
             files[f"{kind} {granularity}"] = path
     port = free_port()
     env = {**child_env(node_url(url, args.setting)), "GDI_NODE_DISCLOSURE": DISCLOSURE_OFF}
