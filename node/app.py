@@ -88,8 +88,9 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_api.routes())
+    app.add_routes(web_page.docs_routes())    # the interactive API page, /api/docs
     for root in settings.api_alias_roots:
-        app.add_routes(_beneath(root, beacon_api.routes()))
+        app.add_routes(_beneath(root, [*beacon_api.routes(), *web_page.docs_routes()]))
     app.add_routes(network_api.routes())      # always; no peers = an empty network
     app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
     app.add_routes(web_page.routes())         # the researchers' page at / (docs/web.md)

@@ -1,6 +1,6 @@
 """The one place that wires the catalogue service: settings, its database, the node and
-dataset API (node/http/catalogue_api.py), its own FAIR Data Point and the scheduled
-harvester."""
+dataset API (node/http/catalogue_api.py) with CORS on its read-only endpoints for the
+configured origins, its own FAIR Data Point and the scheduled harvester."""
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +27,9 @@ MAX_BODY_BYTES = 32 * 1024 * 1024   # a snapshot of a few thousand records
 
 def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The catalogue application; with `pool` given the caller owns the database (tests)."""
-    app = web.Application(middlewares=[catalogue_api.failures], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[catalogue_api.cors(settings.cors_origins),
+                                       catalogue_api.failures],
+                          client_max_size=MAX_BODY_BYTES)
     app[CATALOGUE_SETTINGS] = settings
     app[CATALOGUE_SITE] = SiteCache()
     if pool is not None:

@@ -10,6 +10,7 @@ from them (`Settings.beacon_identity`, `CatalogueSettings.harvest_config`, ...).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from importlib.metadata import version
@@ -334,6 +335,32 @@ class CatalogueSettings(ServiceSettings):
                                        description="Documents fetched per node per harvest")
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=5, ge=1)
+    cors_origins: Annotated[list[Url], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) whose scripts may read the "
+                    "read-only search and list endpoints (GET /api/datasets, "
+                    "/api/datasets/{id}, /api/nodes), e.g. the nodes' pages; comma-separated "
+                    "or a JSON list in the environment; none = no CORS headers")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """A JSON list or a comma-separated list (the environment's forms), or a list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_only(cls, origins: list[str]) -> list[str]:
+        """Each an origin as browsers send it: scheme, host and port, no path; not `*`."""
+        for origin in origins:
+            if not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://node.example.org")
+        return origins
 
     @field_validator("nodes")
     @classmethod

@@ -4,6 +4,7 @@ HTML, and no text that reaches SQL as anything but a bind parameter. Against a r
 PostgreSQL (embedded, or $TEST_DATABASE_URL), over the catalogue's real HTTP API."""
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 import pytest
+from pydantic import ValidationError
 
 from catalogue import store
 from node.catalogue_app import create_app as create_catalogue
@@ -259,3 +261,73 @@ async def test_without_pg_trgm_search_keeps_prefixes_and_drops_typos(pg_server_u
     finally:
         await admin.execute(f"DROP ROLE IF EXISTS {role}")
         await admin.close()
+
+
+# --- CORS for the nodes' pages (docs/catalogue.md, docs/web.md) -------------------------------
+
+PAGE, OTHER_PAGE = "http://127.0.0.1:5050", "https://node.example.org"
+
+
+def test_cors_origins_are_read_as_a_list_a_comma_list_or_json(monkeypatch, tmp_path: Path):
+    assert CatalogueSettings(data_dir=tmp_path).cors_origins == []
+    listed = CatalogueSettings(data_dir=tmp_path, cors_origins=[PAGE, OTHER_PAGE + "/"])
+    assert listed.cors_origins == [PAGE, OTHER_PAGE]
+    monkeypatch.setenv("GDI_CATALOGUE_CORS_ORIGINS", f"{PAGE}, {OTHER_PAGE}")
+    assert CatalogueSettings(data_dir=tmp_path).cors_origins == [PAGE, OTHER_PAGE]
+    monkeypatch.setenv("GDI_CATALOGUE_CORS_ORIGINS", json.dumps([OTHER_PAGE]))
+    assert CatalogueSettings(data_dir=tmp_path).cors_origins == [OTHER_PAGE]
+    for wrong in ("*", "https://node.example.org/page", "node.example.org", "ftp://x.org"):
+        monkeypatch.setenv("GDI_CATALOGUE_CORS_ORIGINS", wrong)
+        with pytest.raises(ValidationError):
+            CatalogueSettings(data_dir=tmp_path)
+
+
+async def test_cors_only_for_configured_origins_and_only_on_reads(search: Search,
+                                                                  tmp_path: Path):
+    """Configured origins get Access-Control-Allow-Origin on GET /api/datasets, one dataset
+    and /api/nodes, and a preflight for a GET; never credentials, never for a PUT, another
+    path or an origin not configured. Without the setting (`search`'s catalogue): none."""
+    settings = CatalogueSettings(data_dir=tmp_path, harvest_interval_seconds=0,
+                                 cors_origins=f"{PAGE},{OTHER_PAGE}")
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_catalogue(settings, search.pool))
+        http = search.http
+
+        async def ask(method: str, url: str, origin: str | None,
+                      **headers: str) -> aiohttp.ClientResponse:
+            sent = {**({"Origin": origin} if origin else {}), **headers}
+            async with http.request(method, url, headers=sent) as response:
+                await response.read()
+                return response
+
+        for path in ("/api/datasets?q=cardio", "/api/datasets/GDI-FI-SYN-010", "/api/nodes",
+                     "/api/datasets/GDI-XX-404"):
+            for origin in (PAGE, OTHER_PAGE):
+                response = await ask("GET", base + path, origin)
+                assert response.status in (200, 404), path
+                assert response.headers["Access-Control-Allow-Origin"] == origin, path
+                assert "Origin" in response.headers.getall("Vary"), path
+                assert "Access-Control-Allow-Credentials" not in response.headers
+            for origin in ("http://evil.example", None):
+                response = await ask("GET", base + path, origin)
+                assert "Access-Control-Allow-Origin" not in response.headers, (path, origin)
+                assert "Origin" in response.headers.getall("Vary"), path
+        preflight = await ask("OPTIONS", base + "/api/datasets", PAGE,
+                              **{"Access-Control-Request-Method": "GET"})
+        assert preflight.status == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == PAGE
+        assert preflight.headers["Access-Control-Allow-Methods"] == "GET"
+        assert "Access-Control-Allow-Credentials" not in preflight.headers
+        for method in ("PUT", "DELETE"):
+            refused = await ask("OPTIONS", base + "/api/nodes/org.test.fi", PAGE,
+                                **{"Access-Control-Request-Method": method})
+            assert refused.status == 405
+            assert "Access-Control-Allow-Origin" not in refused.headers
+        put = await ask("PUT", base + "/api/nodes/org.test.fi", PAGE)
+        assert put.status == 401 and "Access-Control-Allow-Origin" not in put.headers
+        for path in ("/health", "/fdp"):
+            response = await ask("GET", base + path, PAGE)
+            assert "Access-Control-Allow-Origin" not in response.headers, path
+        unset = await ask("GET", search.url + "/api/datasets?q=cardio", PAGE)
+        assert unset.status == 200 and "Access-Control-Allow-Origin" not in unset.headers
+        assert "Vary" not in unset.headers

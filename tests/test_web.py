@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import ClientSession, web
+from pydantic import SecretStr
 
 from auth.access import AccessLevel
 from auth.dev_issuer import (
@@ -38,14 +39,19 @@ from auth.dev_issuer import (
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from catalogue import store as catalogue_store
 from node.app import create_app
+from node.catalogue_app import create_app as create_catalogue
 from node.database import create_pool
 from node.federation.peers import Peer
 from node.http.aai_api import create_aai_app
-from node.settings import DisclosureSettings, Settings, TierSettings
+from node.http.web import DOCS_POLICY
+from node.migrate import CATALOGUE_MIGRATIONS
+from node.settings import CatalogueSettings, DisclosureSettings, Settings, TierSettings
 from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
+    fresh_database,
     node_database,
     serve_app,
     write_vcf_text,
@@ -229,7 +235,7 @@ async def lone_node(pg_server_url: str, directory: Path, *, relay: bool = False,
                             beacon_id="org.test.lone", beacon_name="Lone node", **changes)
         pool = await create_pool(settings.database_url, settings)
         stack.push_async_callback(pool.close)
-        yield await serve_app(stack, create_app(settings, pool)), through
+        yield await serve_app(stack, create_app(settings, pool), changes.get("port")), through
 
 
 # ------------------------------------------------------------------ HTTP only (no browser)
@@ -810,23 +816,77 @@ async def test_a_researcher_chooses_among_the_trusted_issuers(web_network: WebNe
 
 
 async def test_the_api_description_is_linked_and_served(web_network: WebNetwork, tab: Page):
-    """The footer links the OpenAPI description the node serves; the node serves no
-    interactive API page (Swagger UI) and no catalogue search, so the page links neither."""
+    """The footer links the OpenAPI description and the interactive API page (Swagger UI from
+    the swagger-ui-py package, served by the node), both on this node."""
     page = tab.page
     await tab.open(web_network.network_url)
     link = page.get_by_role("link", name="OpenAPI description")
     href = await link.get_attribute("href")
     assert href == "/api/openapi.json"
+    assert await page.get_by_role("link", name="interactive API page").get_attribute(
+        "href") == "/api/docs"
     async with ClientSession() as client:
         async with client.get(f"{web_network.network_url}{href}") as response:
             assert response.status == 200
             described = await response.json()
-        for missing in ("/api/docs", "/docs", "/swagger"):
+        for missing in ("/docs", "/swagger", "/web/swagger-ui/index.html",
+                        "/web/swagger-ui/swagger-editor-bundle.js", "/web/docs.html"):
             async with client.get(f"{web_network.network_url}{missing}") as response:
-                assert response.status == 404
+                assert response.status == 404, missing
     assert described["openapi"].startswith("3.") and "/api/g_variants" in described["paths"]
     hrefs = await page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
     assert all(h.startswith((web_network.network_url, "mailto:")) for h in hrefs)
+
+
+async def test_the_interactive_api_page_renders_and_tries_a_request(web_network: WebNetwork,
+                                                                    tab: Page):
+    """/api/docs: Swagger UI's files from the installed package, our script, a policy that
+    allows only this node; the operations render and "Try it out" asks this node."""
+    async with ClientSession() as client:
+        async with client.get(f"{web_network.network_url}/api/docs") as response:
+            assert response.status == 200 and response.content_type == "text/html"
+            policies = response.headers.getall("Content-Security-Policy")
+            html = await response.text()
+        assert len(policies) == 1 and "connect-src 'self';" in policies[0], policies
+        assert "script-src 'self';" in policies[0] and "unsafe" not in policies[0]
+        assert "<script>" not in html and "https://" not in html and "http://" not in html
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            async with client.get(f"{web_network.network_url}/web/swagger-ui/{asset}") as got:
+                assert got.status == 200 and got.headers["ETag"]
+                assert got.content_type in ("text/javascript", "text/css")
+    page = tab.page
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    await page.goto(f"{web_network.network_url}/api/docs")
+    await page.wait_for_selector("body[data-ready=true]")
+    operation = page.locator("#operations-default-get_api_g_variants, .opblock-get",
+                             has_text="/api/g_variants").first
+    await operation.wait_for()
+    assert await page.locator(".opblock").count() > 10
+    info = page.locator(".opblock-get", has_text="/api/info").first
+    await info.locator(".opblock-summary").click()
+    await info.get_by_role("button", name="Try it out").click()
+    await info.get_by_role("button", name="Execute").click()
+    status = info.locator(".live-responses-table tr.response .response-col_status").first
+    await status.wait_for()
+    assert (await status.inner_text()).strip() == "200"
+    assert "org.test.net" in await info.locator(".live-responses-table").inner_text()
+    assert requests and all(r.startswith(web_network.network_url) for r in requests), requests
+
+
+async def test_the_api_page_is_served_under_each_alias_root(pg_server_url: str,
+                                                           tmp_path: Path):
+    """Where the API is mirrored under an alias root, so is its page, which reads that
+    root's openapi.json (a relative address)."""
+    async with lone_node(pg_server_url, tmp_path, api_alias_roots=["/beacon/v2.0.0"]) as (
+            (url, _)), ClientSession() as client:
+        for root in ("/api", "/beacon/v2.0.0"):
+            async with client.get(f"{url}{root}/docs") as response:
+                assert response.status == 200, root
+                assert response.headers.getall("Content-Security-Policy") == [DOCS_POLICY]
+                assert 'href="openapi.json"' in await response.text()
+            async with client.get(f"{url}{root}/openapi.json") as response:
+                assert response.status == 200, root
 
 
 async def test_find_a_dataset_and_search_only_it(web_network: WebNetwork, tab: Page):
@@ -854,3 +914,86 @@ async def test_find_a_dataset_and_search_only_it(web_network: WebNetwork, tab: P
     assert await page.locator("#scope-line").is_hidden()
     await tab.search()
     assert {FI_OPEN, FI_CONTROLLED, SE_PUBLIC} <= set(_by_dataset(await tab.rows()))
+
+
+async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: str, tmp_path: Path,
+                                                             tab: Page):
+    """A node with a catalogue service (catalogue_url): its page searches the catalogue, which
+    answers the page's origin with CORS; a dataset found that the node holds scopes the
+    query to it, one the page cannot ask is listed without that action."""
+    node_port, catalogue_port = free_port(), free_port()
+    node_url = f"http://127.0.0.1:{node_port}"
+    token = "lone-node-secret-0123456789"
+    settings = CatalogueSettings(
+        data_dir=tmp_path / "catalogue", port=catalogue_port, harvest_interval_seconds=0,
+        public_base_url=f"http://127.0.0.1:{catalogue_port}", cors_origins=[node_url],
+        nodes=[{"id": "org.test.lone", "token": token, "origins": [node_url]}])
+    async with fresh_database(pg_server_url) as catalogue_db, AsyncExitStack() as stack:
+        pool = await create_pool(catalogue_db, settings, CATALOGUE_MIGRATIONS)
+        stack.push_async_callback(pool.close)
+        catalogue_url = await serve_app(stack, create_catalogue(settings, pool), catalogue_port)
+        # another node's dataset, in the catalogue only; its text is hostile markup
+        await catalogue_store.upsert_node(pool, catalogue_store.NodeRegistration(
+            "org.test.elsewhere", "Elsewhere", "SE", "http://se.example/api",
+            "http://se.example/fdp"))
+        async with pool.acquire() as conn:
+            await catalogue_store.reconcile(conn, "org.test.elsewhere", [{
+                "identifier": "GDI-SE-CAT-001", "title": "Finnish <b>controls</b> abroad",
+                "description": "<img src=x onerror=alert(1)>", "keywords": []}])
+        async with lone_node(pg_server_url, tmp_path, port=node_port, public_base_url=node_url,
+                             catalogue_url=catalogue_url,
+                             catalogue_token=SecretStr(token),
+                             disclosure=OPEN_DISCLOSURE) as (url, _):
+            assert url == node_url
+            async with ClientSession() as client:
+                for _ in range(200):                      # published at the node's start
+                    async with client.get(f"{catalogue_url}/api/datasets",
+                                          params={"node": "org.test.lone"}) as response:
+                        if (await response.json())["total"] == 1:
+                            break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the node did not publish")
+                async with client.get(f"{url}/") as response:
+                    assert catalogue_url in response.headers["Content-Security-Policy"]
+                async with client.get(f"{url}/web/config.json") as response:
+                    assert (await response.json())["catalogue"] == catalogue_url
+            page = tab.page
+            await tab.open(url)
+            assert await page.get_by_role("region", name="Search the catalogue").is_visible()
+            box = page.get_by_label("Find in the catalogue")
+            await box.fill("finnish")
+            await box.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="1"]')
+            assert await tab.text("#catalogue-status") == "2 datasets in the catalogue."
+            found = page.locator("#catalogue-list li")
+            ours = found.filter(has_text=TITLES[FI_OPEN])
+            facts = await ours.inner_text()
+            for fact in (FI_OPEN, "node org.test.lone", "FI", "public"):
+                assert fact in facts, facts
+            theirs = found.filter(has_text="GDI-SE-CAT-001")
+            assert "Finnish <b>controls</b> abroad" in await theirs.inner_text()   # as text
+            assert await theirs.locator("b, img").count() == 0
+            assert "not on this node" in await theirs.inner_text()
+            assert await theirs.get_by_role("button").count() == 0
+            await ours.get_by_role("button", name="Search this dataset").click()
+            assert FI_OPEN in await tab.text("#scope-line")
+            assert await page.evaluate("document.activeElement.id") == "q"
+            await tab.search("17-7674944-G-A")
+            assert urlsplit(await tab.text("#get-url")).path == (
+                f"/api/datasets/{FI_OPEN}/g_variants")
+            rows = _by_dataset(await tab.rows())
+            assert set(rows) == {FI_OPEN} and rows[FI_OPEN]["Found"] == "yes"
+            await page.locator("#catalogue-access").select_option("NON_PUBLIC")
+            await page.get_by_role("button", name="Find datasets").click()
+            await page.wait_for_selector('body[data-catalogue-searches="2"]')
+            assert await tab.text("#catalogue-status") == "0 datasets in the catalogue."
+
+
+async def test_a_node_without_a_catalogue_offers_no_catalogue_search(web_network: WebNetwork,
+                                                                     tab: Page):
+    await tab.open(web_network.network_url)
+    assert await tab.page.locator("#catalogue-search").is_hidden()
+    async with ClientSession() as client, client.get(
+            f"{web_network.network_url}/web/config.json") as response:
+        assert (await response.json())["catalogue"] is None

@@ -3,10 +3,11 @@ the boundary models and translate the catalogue core's answers and refusals into
 codes."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auth.tokens import InvalidToken, bearer_token
@@ -152,6 +153,38 @@ async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
         refusal = exc.refusal
         return _error(_REFUSAL_STATUS[refusal.reason], refusal.reason, refusal.message,
                       dataset=refusal.dataset)
+
+
+# The read-only endpoints a browser page may read from another origin (cors_origins)
+_READABLE = ("/api/datasets", "/api/nodes")
+
+
+def cors(origins: Iterable[str]) -> Any:
+    """CORS for the configured origins on the read-only search and list endpoints: a GET's
+    answer names the origin that asked when it is configured, a preflight (OPTIONS) for a
+    GET is answered; never credentials, never another method, never another path. With
+    origins configured every readable answer varies by Origin."""
+    allowed = frozenset(origins)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        readable = bool(allowed) and (request.path in _READABLE
+                                      or request.path.startswith("/api/datasets/"))
+        origin = request.headers.get(hdrs.ORIGIN)
+        granted = readable and origin in allowed
+        if (granted and request.method == hdrs.METH_OPTIONS
+                and request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD) == hdrs.METH_GET):
+            return web.Response(status=204, headers={
+                hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin or "",
+                hdrs.ACCESS_CONTROL_ALLOW_METHODS: "GET",
+                hdrs.ACCESS_CONTROL_MAX_AGE: "600", hdrs.VARY: hdrs.ORIGIN})
+        response = await handler(request)
+        if readable:
+            response.headers.add(hdrs.VARY, hdrs.ORIGIN)
+            if granted and request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
+                response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin or ""
+        return response
+    return middleware
 
 
 def node_json(node: store.NodeRow) -> dict[str, Any]:

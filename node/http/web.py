@@ -6,10 +6,15 @@ sign-in (authorization code with PKCE): docs/web.md.
 
 `/web/config.json` tells the page what it cannot read from the Beacon API: the issuers it may
 sign researchers in with (trusted issuers that issue access tokens; the client id is the
-issuer's configured audience).
+issuer's configured audience), and the catalogue service it may search (catalogue_url).
+
+`/api/docs` (and `{alias root}/docs`) is the interactive API page: Swagger UI's dist files
+from the `swagger-ui-py` package (served at `/web/swagger-ui/`, read from the installed
+package, nothing fetched elsewhere), started by node/web/docs.js on the API's own
+`openapi.json`, with a policy that allows only this node.
 
 Headers. The page's own Content-Security-Policy lets it load its own script and style sheet
-and connect only to this node and the trusted issuers; node/http/middleware.py keeps it instead
+and connect only to this node, the trusted issuers and the catalogue; node/http/middleware.py keeps it instead
 of adding the JSON one (`default-src 'none'`, under which no page can run), and adds the
 other headers every answer carries.
 """
@@ -18,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from importlib import resources
+from importlib import resources, util
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -37,16 +43,41 @@ class Asset:
     etag: str
 
 
+# Swagger UI's files the API page loads, from the swagger-ui-py package's static directory
+SWAGGER_PACKAGE = "swagger_ui"
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
+
+
+def _asset(body: bytes, name: str) -> Asset:
+    return Asset(body, _TYPES["." + name.rsplit(".", 1)[-1]],
+                 '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+
+
 def _assets() -> dict[str, Asset]:
     """Every file of node/web/ by name, read once at start (they are small: docs/web.md)."""
     found: dict[str, Asset] = {}
     for entry in resources.files("node").joinpath("web").iterdir():
         suffix = "." + entry.name.rsplit(".", 1)[-1]
         if entry.is_file() and suffix in _TYPES:
-            body = entry.read_bytes()
-            found[entry.name] = Asset(body, _TYPES[suffix],
-                                      '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+            found[entry.name] = _asset(entry.read_bytes(), entry.name)
     return found
+
+
+def swagger_directory() -> Path | None:
+    """Where the installed swagger-ui-py keeps Swagger UI's dist files (found without
+    importing the package, whose own server adapters this node does not use)."""
+    spec = util.find_spec(SWAGGER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    static = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return static if all((static / name).is_file() for name in SWAGGER_FILES) else None
+
+
+def _swagger_assets() -> dict[str, Asset]:
+    directory = swagger_directory()
+    if directory is None:
+        return {}
+    return {name: _asset((directory / name).read_bytes(), name) for name in SWAGGER_FILES}
 
 
 def _origin(url: str) -> str | None:
@@ -56,22 +87,34 @@ def _origin(url: str) -> str | None:
 
 def page_policy(settings: Settings) -> str:
     """The page's Content-Security-Policy: its own script and styles only, no inline code,
-    connections to this node and to the trusted issuers (discovery, token, userinfo)."""
+    connections to this node, to the trusted issuers (discovery, token, userinfo) and to
+    the catalogue service (its search)."""
     issuers = sorted({o for i in settings.trusted_issuers if i.access_tokens
                       for url in (i.issuer, i.userinfo_endpoint or "")
                       if (o := _origin(url))})
-    connect = " ".join(["'self'", *issuers])
+    catalogue = _origin(settings.catalogue_url or "")
+    others = [*issuers, *([catalogue] if catalogue and catalogue not in issuers else [])]
+    connect = " ".join(["'self'", *others])
     return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src {connect}; form-action 'none'; base-uri 'none'; "
             "frame-ancestors 'none'")
 
 
 def page_config(settings: Settings) -> dict[str, object]:
-    """What the page needs beyond the Beacon API: the node and the issuers to sign in with."""
+    """What the page needs beyond the Beacon API: the node, the issuers to sign in with and
+    the catalogue service to search (null when the node has none)."""
     return {"beaconId": settings.beacon_id, "beaconName": settings.beacon_name,
             "issuers": [{"issuer": i.issuer, "clientId": i.audience or settings.beacon_id,
                          **({"userinfo": i.userinfo_endpoint} if i.userinfo_endpoint else {})}
-                        for i in settings.trusted_issuers if i.access_tokens]}
+                        for i in settings.trusted_issuers if i.access_tokens],
+            "catalogue": settings.catalogue_url if _origin(settings.catalogue_url or "")
+            else None}
+
+
+# The API page: Swagger UI's script and styles and ours, no inline code; "Try it out" asks
+# this node only (docs.js points the description's server at the page's own origin).
+DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 async def _send(request: web.Request, body: bytes, content_type: str, etag: str | None,
@@ -87,8 +130,9 @@ async def _send(request: web.Request, body: bytes, content_type: str, etag: str 
 
 
 def routes() -> list[web.RouteDef]:
-    """`/` (the page), `/web/config.json` and `/web/{asset}`."""
+    """`/` (the page), `/web/config.json`, `/web/{asset}` and `/web/swagger-ui/{file}`."""
     assets = _assets()
+    swagger = _swagger_assets()
 
     async def page(request: web.Request) -> web.StreamResponse:
         index = assets["index.html"]
@@ -107,5 +151,27 @@ def routes() -> list[web.RouteDef]:
         return await _send(request, body, "application/json", None,
                            "default-src 'none'; frame-ancestors 'none'")
 
+    async def swagger_asset(request: web.Request) -> web.StreamResponse:
+        found = swagger.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound()
+        return await _send(request, found.body, found.content_type, found.etag,
+                           "default-src 'none'; frame-ancestors 'none'")
+
     return [web.get("/", page), web.get("/web/config.json", config),
-            web.get("/web/{name}", asset)]
+            web.get("/web/{name}", asset), web.get("/web/swagger-ui/{name}", swagger_asset)]
+
+
+def docs_routes() -> list[web.RouteDef]:
+    """`/api/docs`, the interactive API page (Swagger UI), when swagger-ui-py is installed;
+    node/app.py serves it under each alias root too. The page loads `openapi.json` beside
+    itself, so under an alias root it reads that root's description."""
+    if swagger_directory() is None:
+        return []
+    page_asset = _assets()["docs.html"]
+
+    async def docs(request: web.Request) -> web.StreamResponse:
+        return await _send(request, page_asset.body, page_asset.content_type,
+                           page_asset.etag, DOCS_POLICY)
+
+    return [web.get("/api/docs", docs)]

@@ -821,6 +821,74 @@ function setScope(dataset) {
   (dataset ? $("q") : $("dataset-filter")).focus();
 }
 
+// ---------------------------------------------------------------- the catalogue service
+// When the node names a catalogue service (config.catalogue), the page searches it
+// (GET {catalogue}/api/datasets; the catalogue answers this page's origin with CORS) and
+// lists what it finds. A dataset that this page can also ask (it is among {root}/datasets)
+// gets "Search this dataset", the same scope as the Datasets list's.
+const CATALOGUE_ACCESS = { PUBLIC: "public", RESTRICTED: "restricted (registered access)",
+                           NON_PUBLIC: "not public (controlled access)" };
+
+function askable(found) {
+  const exact = state.catalogue.get(`${found.nodeId}|${found.identifier}`);
+  if (exact) return exact;
+  const same = [...state.catalogue.values()].filter((d) => d.id === found.identifier);
+  return same.length === 1 ? same[0] : null;
+}
+
+async function searchCatalogue(event) {
+  if (event) event.preventDefault();
+  const status = $("catalogue-status");
+  const query = new URLSearchParams({ limit: "20" });
+  const words = $("catalogue-q").value.trim();
+  const country = $("catalogue-country").value.trim().toUpperCase();
+  if (words) query.set("q", words);
+  if ($("catalogue-access").value) query.set("accessRights", $("catalogue-access").value);
+  if (country) query.set("country", country);
+  status.textContent = "Searching the catalogue…";
+  const done = () => {
+    document.body.dataset.catalogueSearches = String(Number(document.body.dataset.catalogueSearches || 0) + 1);
+  };
+  let response, body;
+  try {
+    response = await fetch(`${state.config.catalogue}/api/datasets?${query}`,
+                           { credentials: "omit", referrerPolicy: "no-referrer" });
+    body = await response.json().catch(() => null);
+  } catch (error) {
+    status.textContent = `The catalogue could not be reached (${error.message}).`;
+    $("catalogue-list").replaceChildren();
+    done();
+    return;
+  }
+  if (!response.ok || !body) {
+    const message = body && body.error && body.error.message;
+    status.textContent = `The catalogue answered ${response.status}${message ? `: ${message}` : ""}.`;
+    $("catalogue-list").replaceChildren();
+    done();
+    return;
+  }
+  const datasets = body.datasets || [];
+  status.textContent = `${body.total} dataset${body.total === 1 ? "" : "s"} in the catalogue` +
+    (datasets.length < body.total ? `; the first ${datasets.length} shown.` : ".");
+  const here = state.peers.length ? "in this network" : "on this node";
+  $("catalogue-list").replaceChildren(...datasets.map((found) => {
+    const dataset = askable(found);
+    let action;
+    if (dataset) {
+      action = el("button", { type: "button", class: "scope-to" }, "Search this dataset");
+      action.addEventListener("click", () => setScope(dataset));
+    } else {
+      action = el("span", { class: "note" }, `Not searchable from this page: not ${here}.`);
+    }
+    const facts = [found.identifier, found.nodeId && `node ${found.nodeId}`, found.country,
+                   CATALOGUE_ACCESS[found.accessRights] || found.accessRights];
+    return el("li", {}, el("strong", {}, found.title || found.identifier), " ",
+      el("span", { class: "note" }, facts.filter(Boolean).join(" · ")),
+      found.description ? el("span", { class: "note" }, found.description) : null, action);
+  }));
+  done();
+}
+
 async function loadTerms() {
   const { response, body } = await callApi(`${state.base}/filtering_terms`);
   if (!response.ok || !body) return;
@@ -845,7 +913,12 @@ async function start() {
   $("scope-clear").addEventListener("click", () => setScope(null));
   $("sign-in").addEventListener("click", signIn);
   $("sign-out").addEventListener("click", signOut);
+  $("catalogue-form").addEventListener("submit", searchCatalogue);
   state.config = await (await fetch("/web/config.json", { credentials: "omit" })).json();
+  if (state.config.catalogue) {
+    $("catalogue-where").textContent = state.config.catalogue;
+    $("catalogue-search").hidden = false;
+  }
   document.title = `${state.config.beaconName}: Beacon search`;
   $("title").textContent = state.config.beaconName;
   const network = await callApi("/network/api/info");
