@@ -405,6 +405,14 @@ class Page:
     async def text(self, selector: str) -> str:
         return (await self.page.locator(selector).inner_text()).strip()
 
+    async def shot(self, name: str) -> None:
+        """A screenshot of the page as it is now into $GDI_SCREENSHOTS/<name>.png, when that
+        folder is named (docs/web.md, "Screenshots"): made by the tests, never committed."""
+        folder = os.environ.get("GDI_SCREENSHOTS")
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            await self.page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
 
 @pytest.fixture
 async def tab(browser) -> AsyncIterator[Page]:
@@ -459,6 +467,7 @@ async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, 
     assert frozen["Found"] == "unavailable (timeout)" and "not found" not in frozen["Found"]
     assert f"{FROZEN}: timeout" in warning
     assert "2 nodes unavailable" in await tab.text("#status")
+    await tab.shot("network-variant")
 
 
 async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
@@ -501,6 +510,7 @@ async def test_records_show_population_frequencies_as_table_and_bars(web_network
     assert await bars.get_attribute("role") == "img"
     assert len(await bars.locator("rect").all()) == len(cells)
     assert await bars.locator("rect.whole").count() == 1
+    await tab.shot("population-frequencies")
 
 
 async def test_access_is_asked_for_where_the_dataset_record_says(web_network: WebNetwork,
@@ -755,6 +765,7 @@ async def test_sign_in_with_pkce_raises_the_granularity(web_network: WebNetwork,
     assert (controlled["Granularity given"], controlled["Count"]) == ("record", "1 exact")
     assert "GRCh38:17:7674943:G:A" in await page.locator(
         "section.dataset-records", has_text=TITLES[FI_CONTROLLED]).inner_text()
+    await tab.shot("signed-in-records")
     storage = await page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
     assert "eyJ" not in storage and "code" not in page.url         # no token kept, none in URL
     await page.get_by_role("button", name="Sign out").click()
