@@ -42,6 +42,7 @@ from node.http.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 _POSITION = "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0')::bigint"
+RETIRE_SECONDS = 10.0      # a replaced pool waits this long for its connections to come back
 
 
 @dataclass
@@ -72,6 +73,7 @@ class ReadPools:
         self._turn = itertools.count()
         self._owners: dict[int, asyncpg.Pool] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
         self._refresh: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -80,7 +82,7 @@ class ReadPools:
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def close(self) -> None:
-        for task in (self._poller, self._refresh):
+        for task in (self._poller, self._refresh, *self._retiring):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -132,9 +134,12 @@ class ReadPools:
             self._out(replica, f"{type(error).__name__}: {error}")
             if replica.pool is not None:
                 # a fresh pool at the next poll: asyncpg's own reconnection backs off for up
-                # to a minute, which would keep a replica that is back out of rotation
-                replica.pool.terminate()
-                replica.pool = None
+                # to a minute, which would keep a replica that is back out of rotation. The
+                # old one closes once the requests holding its connections give them back.
+                old, replica.pool = replica.pool, None
+                task = asyncio.get_running_loop().create_task(self._retire(old))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
             return
         if not in_recovery or replayed is None:
             self._out(replica, "not a streaming replica (not in recovery)")
@@ -142,6 +147,12 @@ class ReadPools:
         if not replica.healthy:
             log.warning("replica %s in rotation", replica.name)
         replica.healthy, replica.replayed, replica.problem = True, int(replayed), ""
+
+    async def _retire(self, pool: asyncpg.Pool) -> None:
+        try:
+            await asyncio.wait_for(pool.close(), RETIRE_SECONDS)
+        except Exception:  # noqa: BLE001 - timed out or failed: its server is gone either way
+            pool.terminate()
 
     def _out(self, replica: Replica, problem: str) -> None:
         if replica.healthy or replica.problem != problem:
@@ -192,8 +203,9 @@ class ReadPools:
             return await connection.fetch(query, *args)
 
     def _lost(self, pool: asyncpg.Pool, error: BaseException) -> None:
-        replica = next(r for r in self.replicas if r.pool is pool)
-        self._out(replica, f"{type(error).__name__}: {error}")
+        replica = next((r for r in self.replicas if r.pool is pool), None)
+        if replica is not None:            # else its pool was already retired by a poll
+            self._out(replica, f"{type(error).__name__}: {error}")
 
 
 class _Acquire:

@@ -24,6 +24,7 @@ PROBE_SECONDS = 1.0
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,                       # refused, reset, unreachable, timed out (ConnectionError, ...)
     asyncpg.InterfaceError,        # asyncpg's connection is closed or unusable
+    asyncpg.InternalClientError,   # a connection the server cut in the middle of a statement
     pg.PostgresConnectionError,    # SQLSTATE class 08: the connection failed or was refused
     pg.AdminShutdownError,         # 57P01: terminated by the administrator, or shutting down
     pg.CrashShutdownError,         # 57P02
