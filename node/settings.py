@@ -107,6 +107,18 @@ class ServiceSettings(BaseSettings):
         return tuple(sources)
 
 
+
+def _listed(value: object) -> object:
+    """A list setting as the environment gives it: a JSON list or a comma-separated list
+    (`NoDecode` fields, which pydantic-settings would otherwise take as JSON only)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
 class TierSettings(BaseModel):
     """One tier's disclosure rules (beacon/disclosure.py); unset = that tier's default."""
 
@@ -236,13 +248,7 @@ class Settings(ServiceSettings):
                                           "under, every endpoint, e.g. /beacon/v2.0.0 for a "
                                           "client that calls {base URL}/v2.0.0/g_variants")
 
-    @field_validator("database_replica_urls", mode="before")
-    @classmethod
-    def _replica_list(cls, value: object) -> object:
-        """A comma-separated list (the environment's form) or a list."""
-        if isinstance(value, str):
-            return [url.strip() for url in value.split(",") if url.strip()]
-        return value
+    _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
 
     @field_validator("default_assembly")
     @classmethod
@@ -342,16 +348,7 @@ class CatalogueSettings(ServiceSettings):
                     "/api/datasets/{id}, /api/nodes), e.g. the nodes' pages; comma-separated "
                     "or a JSON list in the environment; none = no CORS headers")
 
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _origin_list(cls, value: object) -> object:
-        """A JSON list or a comma-separated list (the environment's forms), or a list."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [origin.strip() for origin in text.split(",") if origin.strip()]
-        return value
+    _origin_list = field_validator("cors_origins", mode="before")(_listed)
 
     @field_validator("cors_origins")
     @classmethod
