@@ -86,8 +86,7 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
         matches = (await store.count_batch(conn, key, [args]))[0].get(row.id)
         records = await store.fetch_variants(conn, query, row.id, chromosome, span, floor,
                                              *page, view=view) if page and matches else []
-        conditions, args = store.variant_conditions(query, [row.id], chromosome, span, floor,
-                                                    view)
+        conditions = key.conditions          # the count's own, with its arguments `args`
         near = await conn.fetch(
             f"SELECT {KEY}, carrier_bits & $1, bit_count(carrier_bits & $1) FROM variants "
             f"WHERE {store.numbered(conditions, first=2)} AND carrier_bits IS NOT NULL "

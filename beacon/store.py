@@ -286,8 +286,9 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
     batch of queries shares (`CountKey`); the others differ from query to query."""
     conditions = ["dataset_id = ANY({}::text[])"]
     args: list[object] = [dataset_ids]
-    shown, shown_args = (Floor(floor) if isinstance(floor, int) else floor).condition(view)
-    if shown_args:
+    floor = Floor(floor) if isinstance(floor, int) else floor
+    if floor.k > 1:                                   # a floor of 1 shows everything
+        shown, shown_args = floor.condition(view)
         conditions.append(shown)
         args += shown_args
     if chromosome is not None:
