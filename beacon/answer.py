@@ -131,10 +131,13 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
     as `caller` (its budget key) may see it (beacon/losses.py)."""
     answers = [DatasetAnswer(d, lowest(query.granularity, d.ceiling), report(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, Floor], list[DatasetAnswer]] = {}
+    groups: dict[tuple[str, Floor, bool], list[DatasetAnswer]] = {}
     for item in answers:
-        groups.setdefault((item.dataset.assembly, item.seen.rules.floor), []).append(item)
-    for (assembly_id, floor), group in groups.items():
+        accounted = bool(caller is not None and item.seen.rules.accounts_losses
+                         and item.dataset.sample_count)
+        groups.setdefault((item.dataset.assembly, item.seen.rules.floor, accounted),
+                          []).append(item)
+    for (assembly_id, floor, accounted), group in groups.items():
         on = placed(query, assembly_id)
         if on is None:
             continue
@@ -142,11 +145,30 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
         if on.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
         span = max(item.dataset.max_variant_length for item in group)
+        # accounted: counted with the sharp floor k, whose rarest match says whether a
+        # variant near the floor matched, shown to the caller or not (either is charged);
+        # if none did, every match is carried by `upper` or more, shown to any caller
         found = await queries.count(on, [i.dataset.id for i in group], chromosome, span,
-                                    floor)
+                                    Floor(floor.k) if accounted else floor)
+        seen_rows: dict[str, list[store.VariantRow]] = {}
+        for item in group:
+            matches = found.get(item.dataset.id)
+            if (caller is None or not accounted or matches is None
+                    or matches.rarest >= floor.upper):
+                continue
+            given = await queries.writing(is_wide(on, queries.limits), partial(
+                answer_as_seen, caller=caller, row=item.dataset, rules=item.seen.rules,
+                query=on, chromosome=chromosome, span=span, page=_page(on, item)))
+            if given.matches is None:
+                del found[item.dataset.id]
+            else:
+                found[item.dataset.id], seen_rows[item.dataset.id] = given.matches, given.records
         misses = [item for item in group if item.dataset.id not in found]
         if misses and on.kind == "sequence" and on.include in ("MISS", "ALL"):
-            ids, at = [i.dataset.id for i in misses], (chromosome, on.start[0], floor)
+            # accounted: a site's variants near the floor may be shown at the tier and hidden
+            # from this caller, whose "not seen in N alleles" must not tell which
+            at = (chromosome, on.start[0], Floor(floor.upper) if accounted else floor)
+            ids = [i.dataset.id for i in misses]
             numbers = await queries.run(False, lambda c, ids=ids, at=at: (
                 store.site_allele_numbers(c, ids, *at)))
             for item in misses:
@@ -155,16 +177,10 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             matches = found.get(item.dataset.id)
             if matches is None:
                 continue
-            page = (on.skip, on.limit) if item.granularity == "record" and on.limit else None
+            page = _page(on, item)
             rules = item.seen.rules
-            if (caller is not None and rules.accounts_losses and matches.rarest < floor.upper
-                    and item.dataset.sample_count):
-                given = await queries.writing(is_wide(on, queries.limits), partial(
-                    answer_as_seen, caller=caller, row=item.dataset, rules=rules, query=on,
-                    chromosome=chromosome, span=span, page=page))
-                if given.matches is None:
-                    continue
-                matches, rows = given.matches, given.records
+            if item.dataset.id in seen_rows:
+                rows = seen_rows[item.dataset.id]
             elif page is not None:
                 rows = await queries.fetch(on, item.dataset.id, chromosome, span, floor, *page)
             item.count = report(matches.count, rules)
@@ -173,6 +189,12 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                 item.results = [genomic_variation(r, item.dataset, base_url, rules)
                                 for r in rows]
     return answers
+
+
+def _page(query: VariantQuery, item: DatasetAnswer) -> tuple[int, int] | None:
+    """(skip, limit) of the records the item's answer lists, if it lists any."""
+    return ((query.skip, query.limit) if item.granularity == "record" and query.limit
+            else None)
 
 
 def _shown(include: str, hit: bool) -> bool:

@@ -93,18 +93,20 @@ class Rules:
 
 
 # The one default (docs/privacy.md): anonymous callers and bona fide researchers see no
-# variant carried by fewer than 5 individuals, and a budget each. Anonymous callers, whom
-# nothing holds to account, get the smooth floor with per-person loss accounting (width 5,
-# scale 1.5, 0.5 per person; beacon/visibility.py, beacon/losses.py) and counts rounded up to
-# a multiple of 5; every question costs them one unit (a cost that depends on the count is a
-# channel of its own). Bona fide researchers, identified and audited, get the sharp floor
-# and exact counts: rare-variant discovery is their work. A grant lifts every limit.
+# variant carried by fewer than 5 individuals, some of those carried by 5 to 31 (the smooth
+# floor, width 6, scale 1.5, with per-person loss accounting, 0.5 per person;
+# beacon/visibility.py, beacon/losses.py: the sharp floor let a floor-aware membership attack
+# through within either budget), and a budget each, every question one unit (a cost that
+# depends on the count is a channel of its own). Anonymous callers get counts rounded up to a
+# multiple of 5; bona fide researchers exact counts and ten times the budget. A grant lifts
+# every limit.
 DEFAULT_TIERS: dict[Tier, Rules] = {
     "anonymous": Rules(allele_floor=5, count_step=5, budget_per_window=300,
-                       budget_per_day=1000, count_noise=2, smooth_width=5, smooth_scale=1.5,
+                       budget_per_day=1000, count_noise=2, smooth_width=6, smooth_scale=1.5,
                        loss_budget=0.5),
     "bona_fide": Rules(allele_floor=5, count_step=1, budget_per_window=3000,
-                       budget_per_day=20000, rare_cost=5, rare_below=10, count_noise=2),
+                       budget_per_day=20000, count_noise=2, smooth_width=6, smooth_scale=1.5,
+                       loss_budget=0.5),
     "granted": Rules(),
 }
 

@@ -12,8 +12,8 @@ decided by one draw per variant, a keyed hash of the variant and the node's secr
 leaves PostgreSQL): every caller and every repetition sees the same answer, so asking again
 reveals nothing, and no caller can compute the draws. Below k nothing is ever shown; from
 `upper` carriers (p within 1e-6 of 1) everything is. With a per-caller budget of realised
-privacy loss per person (beacon/losses.py) it held the floor-aware attack to power 0.13 in
-`bench/membership_defences.py` (docs/privacy.md).
+privacy loss per person (beacon/losses.py) it held the floor-aware attack to power 0.14 at
+most on the node (tests/test_membership.py, width 6, scale 1.5; docs/privacy.md).
 
 A caller's own view (`CallerView`) counts only the people that caller has not exhausted, and
 keeps showing the variants it was shown before (so that a person dropped later cannot be told
@@ -72,6 +72,13 @@ class Floor:
         (infinite at c = k, where one person made it shown at all)."""
         before = self.probability(carriers - 1)
         return math.inf if before == 0 else math.log(self.probability(carriers) / before)
+
+    def hidden_loss(self, carriers: int) -> float:
+        """The privacy loss a hidden answer realises for each person counted in it:
+        |log (1 - p(c)) / (1 - p(c - 1))|, what being one of its carriers changed the odds of
+        "hidden" by (nothing below k, where it is hidden either way)."""
+        after = 1 - self.probability(carriers)       # never 0 for a hidden variant
+        return math.log((1 - self.probability(carriers - 1)) / after) if after else math.inf
 
     def condition(self, view: CallerView | None = None) -> tuple[str, list[object]]:
         """The SQL condition (`{}` where each argument goes) a variant meets to be shown, and

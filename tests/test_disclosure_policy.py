@@ -88,8 +88,11 @@ def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
     smoother = {"disclosure": {"bona_fide": {"smooth_width": 5, "smooth_scale": 2.5,
                                              "loss_budget": 0.25}}}
     rules = policy.rules("bona_fide", smoother)
-    assert (rules.floor.smooth, rules.floor.scale, rules.accounts_losses) == (True, 2.5, True)
-    assert not DEFAULT_TIERS["bona_fide"].floor.smooth
+    assert (rules.floor.scale, rules.loss_budget) == (2.5, 0.25)
+    assert DEFAULT_TIERS["bona_fide"].floor.scale == 1.5
+    # a width of 0 makes it sharp, and a sharp floor keeps no losses
+    sharp = policy.rules("bona_fide", {"disclosure": {"bona_fide": {"smooth_width": 0}}})
+    assert not sharp.floor.smooth and not sharp.accounts_losses
     # a floor of 1 shows everything, whatever the width: loosening stays loosening
     loose = policy.rules("anonymous", loosened)
     assert not loose.floor.smooth and not loose.accounts_losses

@@ -6,7 +6,7 @@ samples, for c from 1 to 35, so what a floor shows can be counted per c: nothing
 p(c) of each group in the band (the same variants every time and for everyone), everything
 from `upper` on. Then one caller's view: shown variants charge their carriers, a person past
 the budget stops being counted for that caller only, what was shown stays shown, and parallel
-questions of one caller are charged one after the other.
+questions of one caller are charged one after the other; hidden answers are charged too, once.
 """
 from __future__ import annotations
 
@@ -182,3 +182,34 @@ async def test_parallel_questions_of_one_caller_are_charged_one_after_the_other(
     assert rows["carol"][1] == rows["dave"][1] == 20
     assert np.allclose(rows["carol"][0], rows["dave"][0])
     assert rows["carol"][0].max() > 0
+
+
+async def test_a_hidden_answer_charges_its_carriers_once(database):
+    """A variant in the band hidden from a caller charges each of its carriers
+    log (1 - p(c - 1)) / (1 - p(c)): an attacker adding up "no"s learns from them too. Asking
+    again charges nothing more (hidden stays hidden), and one carried by k - 1, hidden
+    whoever is counted, charges nothing."""
+    conn = await asyncpg.connect(database)
+    try:
+        c = FLOOR.k + FLOOR.width             # p(c) = 0.5: a hidden answer says the most
+        shown = await _first_shown(conn, c)
+        hidden = next(i for i in range(VARIANTS_PER_COUNT) if i not in shown)
+    finally:
+        await conn.close()
+    for _ in range(2):
+        assert await _given(database, "erin", _one(c, hidden)) == 0
+    assert await _given(database, "erin", _one(FLOOR.k - 1, 0)) == 0
+    conn = await asyncpg.connect(database)
+    try:
+        found = await conn.fetchrow(
+            "SELECT charged, shown, hidden FROM disclosure_losses WHERE caller = 'erin'")
+    finally:
+        await conn.close()
+    charged = np.frombuffer(found["charged"], dtype="<f4")
+    expected = np.zeros(SAMPLES, dtype=np.float32)
+    expected[_carriers(c, hidden)] = FLOOR.hidden_loss(c)
+    assert math.isclose(FLOOR.hidden_loss(c), math.log(
+        (1 - FLOOR.probability(c - 1)) / (1 - FLOOR.probability(c))))
+    assert FLOOR.hidden_loss(c) > 0.2
+    assert np.allclose(charged, expected)
+    assert (list(found["shown"]), len(found["hidden"])) == ([], 1)
