@@ -19,9 +19,10 @@ hidden. tests/test_membership.py measures the floor-aware attack's power at 0.14
 (docs/privacy.md).
 
 It runs only for an answer that touched the near-floor band (the first, shared statement
-counts such a dataset with the sharp floor k, and its rarest match says so), in a transaction holding the caller's lock for the dataset, so that
-parallel questions of one caller are charged one after the other, and on the primary: the
-losses are written. Variants known only by their AC (no genotypes) have no people to charge:
+counts such a dataset with the sharp floor k, and its rarest match says so), on the primary:
+the losses are written. An answer that matched a near-floor variant the caller was never
+answered about takes a transaction holding the caller's lock for the dataset, so that parallel
+questions of one caller are charged one after the other. Variants known only by their AC (no genotypes) have no people to charge:
 they get the smooth floor without the accounting. A new dataset version starts from nothing.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which variants a tier sees: the allele floor, sharp or smooth, as SQL.
 
-The sharp floor (beacon/disclosure.py's default) shows a variant carried by at least k people
+The sharp floor (a tier's with `smooth_width` 0) shows a variant carried by at least k people
 and hides the rest. An attacker who knows k asks about a target's alleles carried by k - 1
 others, where the target's own copy turns "no" into "yes": within the anonymous budget that
 membership attack has power 1.00 (tests/test_membership.py). The **smooth floor** removes the
