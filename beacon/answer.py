@@ -158,7 +158,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                 continue
             given = await queries.writing(is_wide(on, queries.limits), partial(
                 answer_as_seen, caller=caller, row=item.dataset, rules=item.seen.rules,
-                query=on, chromosome=chromosome, span=span, page=_page(on, item)))
+                query=on, chromosome=chromosome, span=span, page=_page(on, item),
+                matches=matches))
             if given.matches is None:
                 del found[item.dataset.id]
             else:

@@ -82,14 +82,19 @@ class Given:
 
 async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
                          rules: Rules, query: VariantQuery, chromosome: str | None, span: int,
-                         page: tuple[int, int] | None) -> Given:
+                         page: tuple[int, int] | None, matches: store.Matches) -> Given:
     """The dataset's answer to `query` as `caller` may see it (its matches, and the records
-    of `page` = (skip, limit) if given), charging what the answer shows near the floor."""
-    # First without the lock: if every variant near the floor it matches was answered to
-    # the caller before (shown, it stays shown; hidden, it stays hidden, the view only getting
-    # stricter), the answer is the same under any later state, and there is nothing to
-    # charge. The state is read whole, in one statement, so a parallel question's charges are
-    # seen all or not at all.
+    of `page` = (skip, limit) if given), charging what the answer shows near the floor;
+    `matches` is what the query matches under the tier's sharp floor k.
+
+    First without the lock: if every variant near the floor it matches was answered to the
+    caller before (shown, it stays shown; hidden, it stays hidden, the view only getting
+    stricter), the answer is the same under any later state, and there is nothing to charge.
+    Without records, one statement then says which (`_determined`); with them, the state is
+    read whole, in one statement, so a parallel question's charges are seen all or none."""
+    if page is None and (given := await _determined(conn, caller, row, rules, query,
+                                                    chromosome, span, matches)) is not None:
+        return given
     losses = await _load(conn, caller, row)
     if not await _near(conn, query, row, chromosome, span, rules, losses):
         return await _answer(conn, row, rules, query, chromosome, span, page, losses)
@@ -108,6 +113,31 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
         if near:
             await _save(conn, caller, row, losses)
     return given
+
+
+async def _determined(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
+                     rules: Rules, query: VariantQuery, chromosome: str | None, span: int,
+                     matches: store.Matches) -> Given | None:
+    """The answer, if what the caller was told before determines it (None if not): the
+    matches carried by `upper` or more (shown to anyone) and the near-floor ones it was shown,
+    every other near-floor match having been answered hidden. Its rarest is at least `upper`
+    when none near the floor is shown (only `rare_below` above that would tell)."""
+    floor = rules.floor
+    conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
+                                                Floor(floor.k))
+    near = await conn.fetch(
+        f"SELECT {CARRIERS}, {KEY} = ANY(s.shown), {KEY} = ANY(s.hidden), carrier_bits IS NULL "
+        f"FROM variants LEFT JOIN (SELECT shown, hidden FROM disclosure_losses WHERE "
+        f"caller = $1 AND dataset_id = $2 AND version = $3) AS s ON TRUE "
+        f"WHERE {store.numbered(conditions, first=4)} "
+        f"AND {CARRIERS} < {floor.upper}", caller, row.id, row.version, *args)
+    if any(not (shown or hidden) or unaccounted for _, shown, hidden, unaccounted in near):
+        return None
+    shown = [carriers for carriers, was_shown, _, _ in near if was_shown]
+    count = matches.count - len(near) + len(shown)
+    if not count:
+        return Given(None, [])
+    return Given(store.Matches(count, min(shown, default=floor.upper)), [])
 
 
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,

@@ -113,7 +113,12 @@ async def _given(database: str, caller: str, query: VariantQuery) -> int:
     conn = await asyncpg.connect(database)
     try:
         row = next(r for r in await store.list_datasets(conn) if r.id == DATASET)
-        given = await losses.answer_as_seen(conn, caller, row, RULES, query, "1", 1, None)
+        key, args = store.count_query(query, [DATASET], "1", 1, Floor(FLOOR.k))
+        matches = (await store.count_batch(conn, key, [args]))[0].get(DATASET)
+        if matches is None:             # nothing at or above k: answered without the caller
+            return 0
+        given = await losses.answer_as_seen(conn, caller, row, RULES, query, "1", 1, None,
+                                            matches)
         return given.matches.count if given.matches else 0
     finally:
         await conn.close()
@@ -213,3 +218,25 @@ async def test_a_hidden_answer_charges_its_carriers_once(database):
     assert FLOOR.hidden_loss(c) > 0.2
     assert np.allclose(charged, expected)
     assert (list(found["shown"]), len(found["hidden"])) == ([], 1)
+
+
+async def test_what_a_caller_was_told_variant_by_variant_a_wider_question_repeats(database):
+    """Asked about a region's variants one by one, then about the region: the region's
+    count is what the single answers added up to (the answer they determine, given without
+    the caller's lock), and it charges nothing more."""
+    c = FLOOR.k + FLOOR.width + 2
+    single = [await _given(database, "frank", _one(c, i)) for i in range(20)]
+    conn = await asyncpg.connect(database)
+    try:
+        before = await conn.fetchval(
+            "SELECT charged FROM disclosure_losses WHERE caller = 'frank'")
+    finally:
+        await conn.close()
+    assert 0 < sum(single) < 20
+    assert await _given(database, "frank", _region(c, 0, 20)) == sum(single)
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval(
+            "SELECT charged FROM disclosure_losses WHERE caller = 'frank'") == before
+    finally:
+        await conn.close()
