@@ -27,7 +27,7 @@ they get the smooth floor without the accounting. A new dataset version starts f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import numpy as np
@@ -44,8 +44,9 @@ _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 11))"
 @dataclass
 class _Losses:
     charged: np.ndarray        # float32 per sample
-    shown: list[str]
-    hidden: list[str]
+    shown: list[str]           # the near-floor variants the caller was shown (kept shown)
+    fresh: bool                # no state yet for this version of the dataset
+    answered: dict[str, bool] = field(default_factory=dict)   # this answer's, to be saved
 
     def view(self, budget: float) -> CallerView:
         counted = np.packbits(self.charged <= budget).tobytes()
@@ -54,22 +55,35 @@ class _Losses:
 
 async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) -> _Losses:
     found = await conn.fetchrow(
-        "SELECT version, charged, shown, hidden FROM disclosure_losses "
+        "SELECT version, charged, ARRAY(SELECT variant FROM disclosure_answers a "
+        "WHERE a.caller = l.caller AND a.dataset_id = l.dataset_id "
+        "AND a.version = l.version AND a.shown) FROM disclosure_losses l "
         "WHERE caller = $1 AND dataset_id = $2", caller, row.id)
     if found is None or found["version"] != row.version:
-        return _Losses(np.zeros(row.sample_count, dtype=np.float32), [], [])
-    return _Losses(np.frombuffer(found["charged"], dtype="<f4").copy(), list(found["shown"]),
-                   list(found["hidden"]))
+        return _Losses(np.zeros(row.sample_count, dtype=np.float32), [], True)
+    return _Losses(np.frombuffer(found["charged"], dtype="<f4").copy(), list(found[2]), False)
 
 
 async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
                 losses: _Losses) -> None:
+    if losses.fresh:                  # what an earlier version of the dataset was told
+        await conn.execute("DELETE FROM disclosure_answers WHERE caller = $1 "
+                           "AND dataset_id = $2 AND version <> $3", caller, row.id, row.version)
     await conn.execute(
-        "INSERT INTO disclosure_losses (caller, dataset_id, version, charged, shown, hidden) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (caller, dataset_id) DO UPDATE SET "
-        "version = EXCLUDED.version, charged = EXCLUDED.charged, shown = EXCLUDED.shown, "
-        "hidden = EXCLUDED.hidden, updated_at = now()", caller, row.id, row.version,
-        losses.charged.astype("<f4").tobytes(), losses.shown, losses.hidden)
+        "INSERT INTO disclosure_losses (caller, dataset_id, version, charged) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (caller, dataset_id) DO UPDATE SET "
+        "version = EXCLUDED.version, charged = EXCLUDED.charged, updated_at = now()",
+        caller, row.id, row.version, losses.charged.astype("<f4").tobytes())
+    await conn.execute(
+        "INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown) "
+        "SELECT $1, $2, $3, * FROM unnest($4::text[], $5::bool[])",
+        caller, row.id, row.version, list(losses.answered), list(losses.answered.values()))
+
+
+# The caller's earlier answer about the variant in hand (NULL: none); the statement's first
+# three arguments are the caller, the dataset and its version.
+_ANSWERED = ("(SELECT shown FROM disclosure_answers WHERE caller = $1 AND dataset_id = $2 "
+             f"AND version = $3 AND variant = {KEY})")
 
 
 @dataclass(frozen=True)
@@ -96,20 +110,20 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
                                                     chromosome, span, matches)) is not None:
         return given
     losses = await _load(conn, caller, row)
-    if not await _near(conn, query, row, chromosome, span, rules, losses):
+    if not await _near(conn, caller, query, row, chromosome, span, rules, losses):
         return await _answer(conn, row, rules, query, chromosome, span, page, losses)
     floor = rules.floor
     async with conn.transaction():
         await conn.execute(_LOCK, f"{caller} {row.id}")
         losses = await _load(conn, caller, row)
-        near = await _near(conn, query, row, chromosome, span, rules, losses)
+        near = await _near(conn, caller, query, row, chromosome, span, rules, losses)
         given = await _answer(conn, row, rules, query, chromosome, span, page, losses)
         for variant, bits, counted, shown in near:
             people = np.unpackbits(np.frombuffer(bits.bytes, dtype=np.uint8),
                                    count=row.sample_count).astype(bool)
             loss = floor.shown_loss(counted) if shown else floor.hidden_loss(counted)
             losses.charged[people] += np.float32(loss)
-            (losses.shown if shown else losses.hidden).append(variant)
+            losses.answered[variant] = shown
         if near:
             await _save(conn, caller, row, losses)
     return given
@@ -126,14 +140,12 @@ async def _determined(conn: asyncpg.Connection, caller: str, row: store.DatasetR
     conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
                                                 Floor(floor.k))
     near = await conn.fetch(
-        f"SELECT {CARRIERS}, {KEY} = ANY(s.shown), {KEY} = ANY(s.hidden), carrier_bits IS NULL "
-        f"FROM variants LEFT JOIN (SELECT shown, hidden FROM disclosure_losses WHERE "
-        f"caller = $1 AND dataset_id = $2 AND version = $3) AS s ON TRUE "
-        f"WHERE {store.numbered(conditions, first=4)} "
-        f"AND {CARRIERS} < {floor.upper}", caller, row.id, row.version, *args)
-    if any(not (shown or hidden) or unaccounted for _, shown, hidden, unaccounted in near):
+        f"SELECT {CARRIERS}, {_ANSWERED}, carrier_bits IS NULL FROM variants "
+        f"WHERE {store.numbered(conditions, first=4)} AND {CARRIERS} < {floor.upper}",
+        caller, row.id, row.version, *args)
+    if any(answer is None or unaccounted for _, answer, unaccounted in near):
         return None
-    shown = [carriers for carriers, was_shown, _, _ in near if was_shown]
+    shown = [carriers for carriers, answer, _ in near if answer]
     count = matches.count - len(near) + len(shown)
     if not count:
         return Given(None, [])
@@ -152,23 +164,22 @@ async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,
     return Given(matches, records)
 
 
-async def _near(conn: asyncpg.Connection, query: VariantQuery, row: store.DatasetRow,
-                chromosome: str | None, span: int, rules: Rules, losses: _Losses
-                ) -> list[asyncpg.Record]:
+async def _near(conn: asyncpg.Connection, caller: str, query: VariantQuery,
+                row: store.DatasetRow, chromosome: str | None, span: int, rules: Rules,
+                losses: _Losses) -> list[asyncpg.Record]:
     """The variants near the floor that match `query` and that the caller has not been
     answered about: each one's key, its carriers still counted for the caller (bits, and how
     many), and whether the caller is shown it. Hidden ones count: a "no" tells about its
-    carriers too (log (1 - p(c - 1)) / (1 - p(c)), up to 0.4 each at the defaults), and an
+    carriers too (log (1 - p(c - 1)) / (1 - p(c)), up to 0.67 each at the defaults), and an
     attacker asking a target's near-floor alleles one by one adds those up."""
     floor, view = rules.floor, losses.view(rules.loss_budget)
     shown, shown_args = floor.condition(view)
     conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
                                                 Floor(floor.k))
-    places = 2 + len(shown_args)
+    places = 5 + len(shown_args)
     return await conn.fetch(
-        f"SELECT {KEY}, carrier_bits & $1, bit_count(carrier_bits & $1), "
-        f"{store.numbered((shown,), first=2)} FROM variants "
+        f"SELECT {KEY}, carrier_bits & $4, bit_count(carrier_bits & $4), "
+        f"{store.numbered((shown,), first=5)} FROM variants "
         f"WHERE {store.numbered(conditions, first=places)} AND carrier_bits IS NOT NULL "
-        f"AND {CARRIERS} < {floor.upper} "
-        f"AND NOT ({KEY} = ANY(${places + len(args)}::text[]))",
-        view.counted, *shown_args, *args, losses.shown + losses.hidden)
+        f"AND {CARRIERS} < {floor.upper} AND {_ANSWERED} IS NULL",
+        caller, row.id, row.version, view.counted, *shown_args, *args)

@@ -412,6 +412,11 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+# issue 19, at 1M and 10M records: ingest beats the scripted bcftools pipeline by a fifth, and
+# comes within 0.6 of the fastest C path
+TARGETS = {"(b)": 1.2, "(b')": 0.6}
+
+
 def report(results: list[Result], header: str) -> None:
     print(header)
     print(f"{'variant':<14}{'rows':>10}{'load s':>9}{'index s':>9}{'total s':>9}"
@@ -428,8 +433,9 @@ def report(results: list[Result], header: str) -> None:
     for name, (total, load) in ratios.items():
         print(f"(c)/{name}: {total:.2f} on total rows/s (load + index), "
               f"{load:.2f} on load-only rows/s")
-    met = ratios["(b)"][0] >= 0.9
-    print(f"target (c)/(b) >= 0.90 on total rows/s: {'met' if met else 'NOT met'}")
+    for name, target in TARGETS.items():
+        met = ratios[name][0] >= target
+        print(f"target (c)/{name} >= {target:.2f} on total rows/s: {'met' if met else 'NOT met'}")
     print("notes:")
     for r in results:
         print(f"  {r.name}: {r.note}")

@@ -263,6 +263,7 @@ async def pair(world: World) -> AsyncIterator[Pair]:
         for name in ("subject", "control"):
             await world.pools[name].execute("DELETE FROM budget_spent")
             await world.pools[name].execute("DELETE FROM disclosure_losses")
+            await world.pools[name].execute("DELETE FROM disclosure_answers")
             urls[name] = await serve_app(stack, create_app(world.settings(name),
                                                            world.pools[name]))
             clients[name] = await stack.enter_async_context(ClientSession(base_url=urls[name]))
