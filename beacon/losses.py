@@ -7,7 +7,7 @@ accounting of personalised differential privacy: every answer about a variant ne
 (k to `Floor.upper` carriers) charges each person counted in it the loss the answer realised:
 log p(c) / p(c - 1) if shown (nearly nothing for a variant carried by many, infinite for one
 carried by exactly k, where that person made it shown at all), log (1 - p(c - 1)) / (1 - p(c))
-if hidden (at most 0.4 at the defaults). Charging only what was shown let a patient attacker
+if hidden (at most 0.67 at the defaults). Charging only what was shown let a patient attacker
 add up the "no"s: 600 floor-aware questions per target reached power 0.17. Each variant is
 charged once per caller: one shown stays shown, and one hidden stays hidden (the caller's
 view only gets stricter, so p(c) only falls against its fixed draw). A person whose total
@@ -22,8 +22,8 @@ It runs only for an answer that touched the near-floor band (the first, shared s
 counts such a dataset with the sharp floor k, and its rarest match says so), on the primary:
 the losses are written. An answer that matched a near-floor variant the caller was never
 answered about takes a transaction holding the caller's lock for the dataset, so that parallel
-questions of one caller are charged one after the other. Variants known only by their AC (no genotypes) have no people to charge:
-they get the smooth floor without the accounting. A new dataset version starts from nothing.
+questions of one caller are charged one after the other. Variants known only by their AC (no
+genotypes) have no people to charge: they get the smooth floor without the accounting. A new dataset version starts from nothing.
 """
 from __future__ import annotations
 
@@ -103,15 +103,16 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
 
     First without the lock: if every variant near the floor it matches was answered to the
     caller before (shown, it stays shown; hidden, it stays hidden, the view only getting
-    stricter), the answer is the same under any later state, and there is nothing to charge.
-    Without records, one statement then says which (`_determined`); with them, the state is
-    read whole, in one statement, so a parallel question's charges are seen all or none."""
-    if page is None and (given := await _determined(conn, caller, row, rules, query,
-                                                    chromosome, span, matches)) is not None:
-        return given
-    losses = await _load(conn, caller, row)
-    if not await _near(conn, caller, query, row, chromosome, span, rules, losses):
-        return await _answer(conn, row, rules, query, chromosome, span, page, losses)
+    stricter), the answer is the same under any later state, and there is nothing to charge:
+    one statement says so, and which (`_determined`). A page of records is then read under
+    the caller's state as read after that statement, which holds every charge made with the
+    answers it relied on (they are committed together)."""
+    given = await _determined(conn, caller, row, rules, query, chromosome, span, matches)
+    if given is not None:
+        if page is None or given.matches is None:
+            return given
+        return await _answer(conn, row, rules, query, chromosome, span, page,
+                             await _load(conn, caller, row))
     floor = rules.floor
     async with conn.transaction():
         await conn.execute(_LOCK, f"{caller} {row.id}")
