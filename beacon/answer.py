@@ -27,7 +27,7 @@ from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
-from beacon.losses import answer_as_seen
+from beacon.losses import answer_as_seen, determined, tally
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import RequestBody, RequestError, VariantQuery, to_query
 from beacon.responses import request_summary, response_meta
@@ -131,12 +131,11 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
     as `caller` (its budget key) may see it (beacon/losses.py)."""
     answers = [DatasetAnswer(d, lowest(query.granularity, d.ceiling), report(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, Floor, bool], list[DatasetAnswer]] = {}
+    groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
     for item in answers:
-        accounted = bool(caller is not None and item.seen.rules.accounts_losses
-                         and item.dataset.sample_count)
-        groups.setdefault((item.dataset.assembly, item.seen.rules.floor, accounted),
-                          []).append(item)
+        accounted = item.seen.rules.accounts_losses and item.dataset.sample_count
+        groups.setdefault((item.dataset.assembly, item.seen.rules.floor,
+                           caller if accounted else None), []).append(item)
     for (assembly_id, floor, accounted), group in groups.items():
         on = placed(query, assembly_id)
         if on is None:
@@ -145,21 +144,27 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
         if on.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data
         span = max(item.dataset.max_variant_length for item in group)
-        # accounted: counted with the sharp floor k, whose rarest match says whether a
-        # variant near the floor matched, shown to the caller or not (either is charged);
-        # if none did, every match is carried by `upper` or more, shown to any caller
-        found = await queries.count(on, [i.dataset.id for i in group], chromosome, span,
-                                    Floor(floor.k) if accounted else floor)
+        # accounted (the caller, its answers near the floor kept): counted with the sharp
+        # floor k, whose rarest match says whether a variant near the floor matched, shown to
+        # the caller or not (either is charged), and whether its earlier answers decide the
+        # answer (`tally`); if none matched, every match is carried by `upper` or more,
+        # shown to any caller
+        found = await queries.count(
+            on, [i.dataset.id for i in group], chromosome, span,
+            Floor(floor.k) if accounted else floor,
+            tally(accounted, floor) if accounted else None)
         seen_rows: dict[str, list[store.VariantRow]] = {}
         for item in group:
             matches = found.get(item.dataset.id)
-            if (caller is None or not accounted or matches is None
-                    or matches.rarest >= floor.upper):
+            if not accounted or matches is None or matches.rarest >= floor.upper:
                 continue
-            given = await queries.writing(is_wide(on, queries.limits), partial(
-                answer_as_seen, caller=caller, row=item.dataset, rules=item.seen.rules,
-                query=on, chromosome=chromosome, span=span, page=_page(on, item),
-                matches=matches))
+            page = _page(on, item)
+            given = determined(matches, floor) if page is None else None
+            if given is None:
+                given = await queries.writing(is_wide(on, queries.limits), partial(
+                    answer_as_seen, caller=accounted, row=item.dataset,
+                    rules=item.seen.rules, query=on, chromosome=chromosome, span=span,
+                    page=page, matches=matches))
             if given.matches is None:
                 del found[item.dataset.id]
             else:

@@ -39,9 +39,11 @@ class CountBatcher:
         self._lanes: set[asyncio.Task[None]] = set()
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                    span: int, floor: int | Floor) -> dict[str, store.Matches]:
+                    span: int, floor: int | Floor, tally: store.Tally | None = None
+                    ) -> dict[str, store.Matches]:
         """Per-dataset matches of one query, as `store.count_batch` gives them."""
-        key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
+        key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
+                                           tally=tally)
         waiter: asyncio.Future[dict[str, store.Matches]] = (
             asyncio.get_running_loop().create_future())
         group = self._queue.get(key)

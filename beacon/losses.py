@@ -86,6 +86,39 @@ _ANSWERED = ("(SELECT shown FROM disclosure_answers WHERE caller = $1 AND datase
              f"AND version = $3 AND variant = {KEY})")
 
 
+def tally(caller: str, floor: Floor) -> store.Tally:
+    """What the shared count adds for a caller whose answers near the floor are accounted:
+    how many of the matches are near the floor, how many of those the caller was shown
+    before, how many it was never answered about (or cannot be: no genotypes), and the
+    rarest it was shown. Answers of an older version of the dataset do not count."""
+    near = f"{CARRIERS} < {floor.upper}"
+    answer = (f"CASE WHEN {near} THEN (SELECT a.shown FROM disclosure_answers a JOIN datasets d "
+              f"ON d.id = a.dataset_id AND d.version = a.version WHERE a.caller = {{}} "
+              f"AND a.dataset_id = variants.dataset_id AND a.variant = {KEY}) END")
+    return store.Tally((f"count(*) FILTER (WHERE {near})",
+                        f"count(*) FILTER (WHERE {answer})",
+                        (f"count(*) FILTER (WHERE {near} AND (carrier_bits IS NULL "
+                         f"OR ({answer}) IS NULL))"),
+                        f"min({CARRIERS}) FILTER (WHERE {answer})"), (caller,) * 3)
+
+
+def determined(matches: store.Matches, floor: Floor) -> Given | None:
+    """The answer, if the caller's earlier answers determine it (None if not; `matches` as
+    `tally` counted them): whatever is shown to anyone, carried by `upper` or more, and the
+    near-floor matches it was shown, every other one having been answered hidden. Shown
+    stays shown and hidden stays hidden (the caller's view only gets stricter), so the
+    answer is the same under any later state, and there is nothing to charge. Its rarest is
+    at least `upper` when none near the floor is shown (only a `rare_below` above that would
+    tell)."""
+    near, shown, unanswered, rarest = matches.tally
+    if unanswered or near is None:
+        return None
+    count = matches.count - near + (shown or 0)
+    if not count:
+        return Given(None, [])
+    return Given(store.Matches(count, floor.upper if rarest is None else rarest), [])
+
+
 @dataclass(frozen=True)
 class Given:
     """What one caller was given of one dataset: its matches, and a page of records."""
@@ -99,15 +132,12 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
                          page: tuple[int, int] | None, matches: store.Matches) -> Given:
     """The dataset's answer to `query` as `caller` may see it (its matches, and the records
     of `page` = (skip, limit) if given), charging what the answer shows near the floor;
-    `matches` is what the query matches under the tier's sharp floor k.
-
-    First without the lock: if every variant near the floor it matches was answered to the
-    caller before (shown, it stays shown; hidden, it stays hidden, the view only getting
-    stricter), the answer is the same under any later state, and there is nothing to charge:
-    one statement says so, and which (`_determined`). A page of records is then read under
-    the caller's state as read after that statement, which holds every charge made with the
-    answers it relied on (they are committed together)."""
-    given = await _determined(conn, caller, row, rules, query, chromosome, span, matches)
+    `matches` is what the query matches under the tier's sharp floor k, with `tally`'s
+    aggregates. If those say the caller's earlier answers determine it (`determined`), a page
+    of records is read under the caller's state as read after them, which holds every charge
+    made with the answers they relied on (they are committed together), and nothing is
+    charged."""
+    given = determined(matches, rules.floor)
     if given is not None:
         if page is None or given.matches is None:
             return given
@@ -128,29 +158,6 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
         if near:
             await _save(conn, caller, row, losses)
     return given
-
-
-async def _determined(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
-                     rules: Rules, query: VariantQuery, chromosome: str | None, span: int,
-                     matches: store.Matches) -> Given | None:
-    """The answer, if what the caller was told before determines it (None if not): the
-    matches carried by `upper` or more (shown to anyone) and the near-floor ones it was shown,
-    every other near-floor match having been answered hidden. Its rarest is at least `upper`
-    when none near the floor is shown (only `rare_below` above that would tell)."""
-    floor = rules.floor
-    conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
-                                                Floor(floor.k))
-    near = await conn.fetch(
-        f"SELECT {CARRIERS}, {_ANSWERED}, carrier_bits IS NULL FROM variants "
-        f"WHERE {store.numbered(conditions, first=4)} AND {CARRIERS} < {floor.upper}",
-        caller, row.id, row.version, *args)
-    if any(answer is None or unaccounted for _, answer, unaccounted in near):
-        return None
-    shown = [carriers for carriers, answer, _ in near if answer]
-    count = matches.count - len(near) + len(shown)
-    if not count:
-        return Given(None, [])
-    return Given(store.Matches(count, min(shown, default=floor.upper)), [])
 
 
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,

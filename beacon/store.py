@@ -339,9 +339,12 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
 @lru_cache(maxsize=256)
 def numbered(conditions: tuple[str, ...], first: int = 1) -> str:
     """The conditions joined by AND, their `{}` numbered $first, $first + 1, ... in order."""
+    return " AND ".join(_each_numbered(conditions, first))
+
+
+def _each_numbered(parts: tuple[str, ...], first: int) -> list[str]:
     numbers = count(first)
-    return " AND ".join(c.format(*(f"${next(numbers)}" for _ in range(c.count("{}"))))
-                        for c in conditions)
+    return [p.format(*(f"${next(numbers)}" for _ in range(p.count("{}")))) for p in parts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,18 +354,34 @@ class CountKey:
 
     conditions: tuple[str, ...]
     lists: tuple[tuple[str, ...], ...]
+    aggregates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """More than how many and the rarest, per dataset: aggregates over a count query's
+    matches (each with a `{}` where an argument goes) and their arguments, which follow the
+    conditions'. beacon/losses.py asks this way whether a caller's earlier answers determine
+    the answer, in the batched count rather than in a statement of its own."""
+
+    aggregates: tuple[str, ...]
+    args: tuple[object, ...]
 
 
 def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                span: int, floor: int | Floor, view: CallerView | None = None
-                ) -> tuple[CountKey, list[object]]:
+                span: int, floor: int | Floor, view: CallerView | None = None,
+                tally: Tally | None = None) -> tuple[CountKey, list[object]]:
     """A count query as a batch member: its batch's key and its arguments."""
     conditions, args = variant_conditions(query, dataset_ids, chromosome, span, floor, view)
-    return CountKey(conditions, tuple(tuple(a) for a in args if isinstance(a, list))), args
+    lists = tuple(tuple(a) for a in args if isinstance(a, list))
+    if tally is None:
+        return CountKey(conditions, lists), args
+    return CountKey(conditions, lists, tally.aggregates), [*args, *tally.args]
 
 
 @lru_cache(maxsize=256)
-def _count_batch_sql(conditions: tuple[str, ...], types: tuple[str | None, ...]) -> str:
+def _count_batch_sql(conditions: tuple[str, ...], aggregates: tuple[str, ...],
+                     types: tuple[str | None, ...]) -> str:
     """One statement counting, per dataset, what each of many same-shaped queries matches.
 
     Arguments: the list ones (type None), once; then the members' numbers and their other
@@ -371,22 +390,27 @@ def _count_batch_sql(conditions: tuple[str, ...], types: tuple[str | None, ...])
     to the values, choose a hash join over a sequential scan of every partition."""
     n_lists = types.count(None)
     list_numbers, own_numbers = count(1), count(n_lists + 2)
-    columns, arrays, where = ["i"], [f"${n_lists + 1}::int[]"], []
+    columns, arrays = ["i"], [f"${n_lists + 1}::int[]"]
     arguments = enumerate(types)
-    for condition in conditions:
+
+    def placed(part: str) -> str:
         places = []
-        for i, sql_type in (next(arguments) for _ in range(condition.count("{}"))):
+        for i, sql_type in (next(arguments) for _ in range(part.count("{}"))):
             if sql_type is None:
                 places.append(f"${next(list_numbers)}")
             else:
                 arrays.append(f"${next(own_numbers)}::{sql_type}[]")
                 columns.append(f"a{i}")
                 places.append(f"q.a{i}")
-        where.append(condition.format(*places))
-    return (f"SELECT q.i, v.dataset_id, v.n, v.rarest FROM unnest({', '.join(arrays)}) "
-            f"AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
-            f"SELECT dataset_id, count(*) AS n, {_RAREST} AS rarest FROM variants "
-            f"WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
+        return part.format(*places)
+
+    where = [placed(condition) for condition in conditions]
+    extra = [f"{placed(aggregate)} AS x{j}" for j, aggregate in enumerate(aggregates)]
+    return (f"SELECT q.i, v.dataset_id, v.n, v.rarest"
+            f"{''.join(f', v.x{j}' for j in range(len(extra)))} "
+            f"FROM unnest({', '.join(arrays)}) AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
+            f"SELECT {', '.join(['dataset_id', 'count(*) AS n', f'{_RAREST} AS rarest', *extra])} "
+            f"FROM variants WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
 
 
 
@@ -397,6 +421,7 @@ class Matches:
 
     count: int
     rarest: int
+    tally: tuple[int | None, ...] = ()      # the values of the key's aggregates (`Tally`)
 
 
 _SQL_TYPES = {int: "bigint", str: "text", float: "float8"}
@@ -407,17 +432,19 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
     """Per-dataset matches of each member query, in one round trip, in the members' order.
     A lone member gets a plain statement: the arrays would cost it more than they save."""
     if len(members) == 1:
-        rows = await conn.fetch(f"SELECT dataset_id, count(*), {_RAREST} FROM variants "
+        first = 1 + sum(c.count("{}") for c in key.conditions)
+        extra = "".join(f", {a}" for a in _each_numbered(key.aggregates, first))
+        rows = await conn.fetch(f"SELECT dataset_id, count(*), {_RAREST}{extra} FROM variants "
                                 f"WHERE {numbered(key.conditions)} GROUP BY dataset_id",
                                 *members[0])
-        return [{r[0]: Matches(r[1], r[2]) for r in rows}]
+        return [{r[0]: Matches(r[1], r[2], tuple(r[3:])) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
     own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
-    rows = await conn.fetch(_count_batch_sql(key.conditions, types), *key.lists,
+    rows = await conn.fetch(_count_batch_sql(key.conditions, key.aggregates, types), *key.lists,
                             list(range(len(members))), *own)
     counts: list[dict[str, Matches]] = [{} for _ in members]
-    for i, dataset_id, n, rarest in rows:
-        counts[i][dataset_id] = Matches(n, rarest)
+    for i, dataset_id, n, rarest, *tally in rows:
+        counts[i][dataset_id] = Matches(n, rarest, tuple(tally))
     return counts
 
 

@@ -149,14 +149,16 @@ class Queries:
             raise QueryTimeout(False, self.limits) from None
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
-                    span: int, floor: int | Floor) -> dict[str, store.Matches]:
+                    span: int, floor: int | Floor, tally: store.Tally | None = None
+                    ) -> dict[str, store.Matches]:
         """Per-dataset matches of `query` (`store.count_batch`)."""
         if is_wide(query, self.limits):
-            key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor)
+            key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
+                                               tally=tally)
             return (await self._wide.run(
                 lambda connection: store.count_batch(connection, key, [arguments])))[0]
         try:
-            return await self._counts.count(query, dataset_ids, chromosome, span, floor)
+            return await self._counts.count(query, dataset_ids, chromosome, span, floor, tally)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 

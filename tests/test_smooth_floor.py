@@ -113,7 +113,8 @@ async def _given(database: str, caller: str, query: VariantQuery) -> int:
     conn = await asyncpg.connect(database)
     try:
         row = next(r for r in await store.list_datasets(conn) if r.id == DATASET)
-        key, args = store.count_query(query, [DATASET], "1", 1, Floor(FLOOR.k))
+        key, args = store.count_query(query, [DATASET], "1", 1, Floor(FLOOR.k),
+                                      tally=losses.tally(caller, FLOOR))
         matches = (await store.count_batch(conn, key, [args]))[0].get(DATASET)
         if matches is None:             # nothing at or above k: answered without the caller
             return 0
@@ -244,3 +245,28 @@ async def test_what_a_caller_was_told_variant_by_variant_a_wider_question_repeat
             "SELECT charged FROM disclosure_losses WHERE caller = 'frank'") == before
     finally:
         await conn.close()
+
+
+async def test_the_tally_of_earlier_answers_is_the_same_batched_or_alone(database):
+    """The shared count's tally of each caller's earlier answers (`losses.tally`), many
+    callers' questions in one batched statement, is what each gets asked alone."""
+    c = FLOOR.k + FLOOR.width + 2
+    for i in range(3):
+        await _given(database, "grace", _one(c, i))
+    asked = [(caller, _one(c, i)) for caller in ("grace", "heidi", "frank") for i in range(4)]
+    conn = await asyncpg.connect(database)
+    try:
+        members = [store.count_query(query, [DATASET], "1", 1, Floor(FLOOR.k),
+                                     tally=losses.tally(caller, FLOOR))
+                   for caller, query in asked]
+        key = members[0][0]
+        assert all(k == key for k, _ in members)
+        batched = await store.count_batch(conn, key, [args for _, args in members])
+        alone = [(await store.count_batch(conn, key, [args]))[0] for _, args in members]
+    finally:
+        await conn.close()
+    assert batched == alone
+    tallies = [found[DATASET].tally for found in batched]
+    # grace was answered about the first three, not the fourth; heidi about none
+    assert [t[2] for t in tallies[:4]] == [0, 0, 0, 1]
+    assert [t[2] for t in tallies[4:8]] == [1, 1, 1, 1]
