@@ -110,10 +110,10 @@ def determined(matches: store.Matches, floor: Floor) -> Given | None:
     answer is the same under any later state, and there is nothing to charge. Its rarest is
     at least `upper` when none near the floor is shown (only a `rare_below` above that would
     tell)."""
-    near, shown, unanswered, rarest = matches.tally
-    if unanswered or near is None:
+    near, shown, unanswered, rarest = matches.tally      # counts (never NULL), and a min
+    if unanswered:
         return None
-    count = matches.count - near + (shown or 0)
+    count = matches.count - (near or 0) + (shown or 0)
     if not count:
         return Given(None, [])
     return Given(store.Matches(count, floor.upper if rarest is None else rarest), [])
