@@ -88,18 +88,20 @@ _ANSWERED = ("(SELECT shown FROM disclosure_answers WHERE caller = $1 AND datase
 
 def tally(caller: str, floor: Floor) -> store.Tally:
     """What the shared count adds for a caller whose answers near the floor are accounted:
-    how many of the matches are near the floor, how many of those the caller was shown
-    before, how many it was never answered about (or cannot be: no genotypes), and the
-    rarest it was shown. Answers of an older version of the dataset do not count."""
+    how many of the matches are near the floor, how many of those the caller is shown (as it
+    was before; or, for a variant without genotypes, which has nobody to charge, as the tier
+    is), how many it was never answered about, and the rarest it is shown. Answers of an
+    older version of the dataset do not count."""
     near = f"{CARRIERS} < {floor.upper}"
-    answer = (f"CASE WHEN {near} THEN (SELECT a.shown FROM disclosure_answers a JOIN datasets d "
-              f"ON d.id = a.dataset_id AND d.version = a.version WHERE a.caller = {{}} "
-              f"AND a.dataset_id = variants.dataset_id AND a.variant = {KEY}) END")
-    return store.Tally((f"count(*) FILTER (WHERE {near})",
-                        f"count(*) FILTER (WHERE {answer})",
-                        (f"count(*) FILTER (WHERE {near} AND (carrier_bits IS NULL "
-                         f"OR ({answer}) IS NULL))"),
-                        f"min({CARRIERS}) FILTER (WHERE {answer})"), (caller,) * 3)
+    shown = f"{near} AND (answered.shown OR (carrier_bits IS NULL AND {floor.drawn()}))"
+    return store.Tally(
+        f"LEFT JOIN LATERAL (SELECT a.shown FROM disclosure_answers a JOIN datasets d "
+        f"ON d.id = a.dataset_id AND d.version = a.version WHERE {near} AND a.caller = {{}} "
+        f"AND a.dataset_id = variants.dataset_id AND a.variant = {KEY}) AS answered ON TRUE",
+        (f"count(*) FILTER (WHERE {near})", f"count(*) FILTER (WHERE {shown})",
+         (f"count(*) FILTER (WHERE {near} AND carrier_bits IS NOT NULL "
+         f"AND answered.shown IS NULL)"),
+         f"min({CARRIERS}) FILTER (WHERE {shown})"), (caller,))
 
 
 def determined(matches: store.Matches, floor: Floor) -> Given | None:

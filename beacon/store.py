@@ -354,16 +354,19 @@ class CountKey:
 
     conditions: tuple[str, ...]
     lists: tuple[tuple[str, ...], ...]
+    join: str = ""
     aggregates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Tally:
     """More than how many and the rarest, per dataset: aggregates over a count query's
-    matches (each with a `{}` where an argument goes) and their arguments, which follow the
-    conditions'. beacon/losses.py asks this way whether a caller's earlier answers determine
-    the answer, in the batched count rather than in a statement of its own."""
+    matches and what a join (LATERAL, one row or none per variant) adds to each, with `{}`
+    where an argument goes, the join's first; their arguments follow the conditions'.
+    beacon/losses.py asks this way whether a caller's earlier answers determine the answer,
+    in the batched count rather than in a statement of its own."""
 
+    join: str
     aggregates: tuple[str, ...]
     args: tuple[object, ...]
 
@@ -376,11 +379,11 @@ def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | N
     lists = tuple(tuple(a) for a in args if isinstance(a, list))
     if tally is None:
         return CountKey(conditions, lists), args
-    return CountKey(conditions, lists, tally.aggregates), [*args, *tally.args]
+    return CountKey(conditions, lists, tally.join, tally.aggregates), [*args, *tally.args]
 
 
 @lru_cache(maxsize=256)
-def _count_batch_sql(conditions: tuple[str, ...], aggregates: tuple[str, ...],
+def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...],
                      types: tuple[str | None, ...]) -> str:
     """One statement counting, per dataset, what each of many same-shaped queries matches.
 
@@ -405,12 +408,13 @@ def _count_batch_sql(conditions: tuple[str, ...], aggregates: tuple[str, ...],
         return part.format(*places)
 
     where = [placed(condition) for condition in conditions]
+    joined = placed(join)
     extra = [f"{placed(aggregate)} AS x{j}" for j, aggregate in enumerate(aggregates)]
     return (f"SELECT q.i, v.dataset_id, v.n, v.rarest"
             f"{''.join(f', v.x{j}' for j in range(len(extra)))} "
             f"FROM unnest({', '.join(arrays)}) AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
             f"SELECT {', '.join(['dataset_id', 'count(*) AS n', f'{_RAREST} AS rarest', *extra])} "
-            f"FROM variants WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
+            f"FROM variants {joined} WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
 
 
 
@@ -433,14 +437,16 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
     A lone member gets a plain statement: the arrays would cost it more than they save."""
     if len(members) == 1:
         first = 1 + sum(c.count("{}") for c in key.conditions)
-        extra = "".join(f", {a}" for a in _each_numbered(key.aggregates, first))
+        join, *aggregates = _each_numbered((key.join, *key.aggregates), first)
+        extra = "".join(f", {a}" for a in aggregates)
         rows = await conn.fetch(f"SELECT dataset_id, count(*), {_RAREST}{extra} FROM variants "
-                                f"WHERE {numbered(key.conditions)} GROUP BY dataset_id",
+                                f"{join} WHERE {numbered(key.conditions)} GROUP BY dataset_id",
                                 *members[0])
         return [{r[0]: Matches(r[1], r[2], tuple(r[3:])) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
     own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
-    rows = await conn.fetch(_count_batch_sql(key.conditions, key.aggregates, types), *key.lists,
+    rows = await conn.fetch(_count_batch_sql(key.conditions, key.join, key.aggregates, types),
+                            *key.lists,
                             list(range(len(members))), *own)
     counts: list[dict[str, Matches]] = [{} for _ in members]
     for i, dataset_id, n, rarest, *tally in rows:

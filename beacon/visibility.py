@@ -80,6 +80,13 @@ class Floor:
         after = 1 - self.probability(carriers)       # never 0 for a hidden variant
         return math.log((1 - self.probability(carriers - 1)) / after) if after else math.inf
 
+    def drawn(self) -> str:
+        """SQL: a variant carried by k or more (and fewer than `upper`) is shown to the tier,
+        its draw against p of its carriers; the floor's values written in, as part of a
+        statement's shape."""
+        return (f"{DRAW} <= 1 / (1 + exp(-(({CARRIERS}) - {self.k + self.width})::float8 "
+                f"/ {self.scale}))")
+
     def condition(self, view: CallerView | None = None) -> tuple[str, list[object]]:
         """The SQL condition (`{}` where each argument goes) a variant meets to be shown, and
         its arguments: to the tier, or to one caller (`view`, in a query of its dataset

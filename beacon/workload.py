@@ -42,9 +42,13 @@ class QueryLimits:
         nothing per statement and a pool reset cannot undo them). No parallel workers: the
         statements on the pool are index lookups, for which the planner still picked them
         on a 100M-variant dataset, at 3.4 ms for a 1 kb count that takes 0.11 ms without
-        (bench/scale.py, docs/benchmarks.md); the wide lanes turn them off too."""
+        (bench/scale.py, docs/benchmarks.md); the wide lanes turn them off too. Generic
+        plans: a narrow statement is an index lookup whatever its values, and planning a
+        batched count afresh for every batch (PostgreSQL keeps choosing custom plans for
+        them) cost more than running it (docs/benchmarks.md, "What disclosure control
+        costs"); the wide lanes plan for their values."""
         return {"statement_timeout": str(_milliseconds(self.narrow_seconds)),
-                "max_parallel_workers_per_gather": "0"}
+                "max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_generic_plan"}
 
 
 def _milliseconds(seconds: float) -> int:
@@ -100,7 +104,8 @@ class WideLanes:
                     raise QueryTimeout(True, limits)
                 await connection.execute(
                     "SELECT set_config('statement_timeout', $1, true), "
-                    "set_config('max_parallel_workers_per_gather', '0', true)",
+                    "set_config('max_parallel_workers_per_gather', '0', true), "
+                    "set_config('plan_cache_mode', 'force_custom_plan', true)",
                     str(_milliseconds(left)))
                 return await statement(connection)
         except asyncpg.QueryCanceledError:

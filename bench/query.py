@@ -758,9 +758,10 @@ def verdict(by_conn: dict[int, dict[str, Cell]]) -> list[str]:
 TOKEN_ROW = "node sequence count + token"
 OPEN_ROW = "node seq. count, no disclosure"
 # The node's default disclosure rules (allele floor, rounding, budget bookkeeping), with a
-# budget the run never exhausts; and the same node with disclosure control switched off.
-BUDGET_NEVER_BINDS = json.dumps({"anonymous": {"budget_per_window": 10**9,
-                                               "budget_per_day": 10**9}})
+# budget the run never exhausts (the token row's bona fide caller's too); and the same node
+# with disclosure control switched off.
+BUDGET_NEVER_BINDS = json.dumps({tier: {"budget_per_window": 10**9, "budget_per_day": 10**9}
+                                 for tier in ("anonymous", "bona_fide")})
 DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
                                            "budget_per_window": 0, "budget_per_day": 0}})
 BEACON_BODY_ROW = "(i) floor, Beacon-size body"

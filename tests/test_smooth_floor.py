@@ -270,3 +270,37 @@ async def test_the_tally_of_earlier_answers_is_the_same_batched_or_alone(databas
     # grace was answered about the first three, not the fourth; heidi about none
     assert [t[2] for t in tallies[:4]] == [0, 0, 0, 1]
     assert [t[2] for t in tallies[4:8]] == [1, 1, 1, 1]
+
+
+async def test_variants_without_genotypes_are_answered_as_the_tier_sees_them(database,
+                                                                             tmp_path):
+    """A sites-only VCF (AC, no genotypes) has nobody to charge: its variants near the floor
+    are shown as the tier's draw says, and the shared count's tally answers them at once
+    (`losses.determined`), without the caller's lock, the same as the tier's count."""
+    sites = "GDI-FI-SITES-1"
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"chr1\t{c * REGION + 10 * i + 1}\t.\tA\tG\t.\tPASS\tAC={c};AN=80"
+              for c in range(FLOOR.k, FLOOR.upper) for i in range(5)]
+    vcf = write_vcf_text(tmp_path / "sites.vcf", "\n".join(lines) + "\n")
+    await ingest(database, IngestRequest(vcf, sites, GRCH38, AccessLevel.PUBLIC, sites,
+                                         workers=1))
+    conn = await asyncpg.connect(database)
+    try:
+        for c in range(FLOOR.k, FLOOR.upper, 3):
+            query = _region(c, 0, 5)
+            key, args = store.count_query(query, [sites], "1", 1, Floor(FLOOR.k),
+                                          tally=losses.tally("ivan", FLOOR))
+            found = (await store.count_batch(conn, key, [args]))[0].get(sites)
+            given = losses.determined(found, FLOOR)
+            assert given is not None, c
+            tier = store.count_query(query, [sites], "1", 1, FLOOR)
+            expected = (await store.count_batch(conn, tier[0], [tier[1]]))[0].get(sites)
+            assert (given.matches.count if given.matches else 0) == (
+                expected.count if expected else 0), c
+        assert not await conn.fetchval("SELECT count(*) FROM disclosure_answers "
+                                       "WHERE caller = 'ivan'")
+    finally:
+        await conn.close()

@@ -113,16 +113,21 @@ async def test_a_busy_wide_lane_holds_up_wide_queries_only(db_url, loaded, setti
         await pool.close()
 
 
-async def test_wide_statements_run_without_parallel_workers(db_url, loaded, settings):
+async def test_wide_statements_run_without_parallel_workers_planned_for_their_values(
+        db_url, loaded, settings):
     limits = QueryLimits(wide_seconds=2)
     pool = await create_pool(db_url, settings, server_settings=limits.pool_settings())
     try:
         seen = await WideLanes(pool, limits).run(lambda c: c.fetchrow(
             "SELECT current_setting('statement_timeout') AS timeout, "
-            "current_setting('max_parallel_workers_per_gather') AS workers"))
+            "current_setting('max_parallel_workers_per_gather') AS workers, "
+            "current_setting('plan_cache_mode') AS plans"))
         assert seen["workers"] == "0"
         assert seen["timeout"] in ("2s", "1999ms", "1998ms", "1997ms")   # what is left of 2 s
-        # nor do the pool's narrow statements (index lookups: bench/scale.py)
+        assert seen["plans"] == "force_custom_plan"        # planned for their values
+        # nor do the pool's narrow statements (index lookups: bench/scale.py), whose plans
+        # are generic (planning a batched count each time cost more than running it)
         assert await pool.fetchval("SHOW max_parallel_workers_per_gather") == "0"
+        assert await pool.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
     finally:
         await pool.close()
