@@ -445,9 +445,8 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
         return [{r[0]: Matches(r[1], r[2], tuple(r[3:])) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
     own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
-    rows = await conn.fetch(_count_batch_sql(key.conditions, key.join, key.aggregates, types),
-                            *key.lists,
-                            list(range(len(members))), *own)
+    sql = _count_batch_sql(key.conditions, key.join, key.aggregates, types)
+    rows = await conn.fetch(sql, *key.lists, list(range(len(members))), *own)
     counts: list[dict[str, Matches]] = [{} for _ in members]
     for i, dataset_id, n, rarest, *tally in rows:
         counts[i][dataset_id] = Matches(n, rarest, tuple(tally))
