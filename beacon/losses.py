@@ -80,10 +80,11 @@ async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
         caller, row.id, row.version, list(losses.answered), list(losses.answered.values()))
 
 
-# The caller's earlier answer about the variant in hand (NULL: none); the statement's first
-# three arguments are the caller, the dataset and its version.
-_ANSWERED = ("(SELECT shown FROM disclosure_answers WHERE caller = $1 AND dataset_id = $2 "
-             f"AND version = $3 AND variant = {KEY})")
+# Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one:
+# answers given for the dataset's current version only.
+_ANSWERED = ("FROM disclosure_answers a JOIN datasets d ON d.id = a.dataset_id "
+             "AND d.version = a.version WHERE a.caller = {} "
+             f"AND a.dataset_id = variants.dataset_id AND a.variant = {KEY}")
 
 
 def tally(caller: str, floor: Floor) -> store.Tally:
@@ -95,9 +96,7 @@ def tally(caller: str, floor: Floor) -> store.Tally:
     near = f"{CARRIERS} < {floor.upper}"
     shown = f"{near} AND (answered.shown OR (carrier_bits IS NULL AND {floor.drawn()}))"
     return store.Tally(
-        f"LEFT JOIN LATERAL (SELECT a.shown FROM disclosure_answers a JOIN datasets d "
-        f"ON d.id = a.dataset_id AND d.version = a.version WHERE {near} AND a.caller = {{}} "
-        f"AND a.dataset_id = variants.dataset_id AND a.variant = {KEY}) AS answered ON TRUE",
+        f"LEFT JOIN LATERAL (SELECT a.shown {_ANSWERED} AND {near}) AS answered ON TRUE",
         (f"count(*) FILTER (WHERE {near})", f"count(*) FILTER (WHERE {shown})",
          (f"count(*) FILTER (WHERE {near} AND carrier_bits IS NOT NULL "
          f"AND answered.shown IS NULL)"),
@@ -186,10 +185,10 @@ async def _near(conn: asyncpg.Connection, caller: str, query: VariantQuery,
     shown, shown_args = floor.condition(view)
     conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
                                                 Floor(floor.k))
-    places = 5 + len(shown_args)
+    places = 3 + len(shown_args)
     return await conn.fetch(
-        f"SELECT {KEY}, carrier_bits & $4, bit_count(carrier_bits & $4), "
-        f"{store.numbered((shown,), first=5)} FROM variants "
+        f"SELECT {KEY}, carrier_bits & $2, bit_count(carrier_bits & $2), "
+        f"{store.numbered((shown,), first=3)} FROM variants "
         f"WHERE {store.numbered(conditions, first=places)} AND carrier_bits IS NOT NULL "
-        f"AND {CARRIERS} < {floor.upper} AND {_ANSWERED} IS NULL",
-        caller, row.id, row.version, view.counted, *shown_args, *args)
+        f"AND {CARRIERS} < {floor.upper} AND NOT EXISTS (SELECT {_ANSWERED.format('$1')})",
+        caller, view.counted, *shown_args, *args)

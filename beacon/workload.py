@@ -133,22 +133,20 @@ class Queries:
                   ) -> T:
         """Any other statement of a request (individuals' counts and pages): on the wide
         lanes if its variant condition is wide, else straight on the pool."""
-        if wide:
-            return await self._wide.run(statement)
-        try:
-            async with self._pool.acquire() as connection:
-                return await statement(connection)
-        except asyncpg.QueryCanceledError:
-            raise QueryTimeout(False, self.limits) from None
+        return await self._on(self._pool, self._wide, wide, statement)
 
     async def writing(self, wide: bool,
                       statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """A statement that writes as it reads (a caller's losses, beacon/losses.py): on the
         primary, on its wide lanes if its variant condition is wide."""
+        return await self._on(self._primary, self._wide_writing, wide, statement)
+
+    async def _on(self, pool: asyncpg.Pool, lanes: WideLanes, wide: bool,
+                  statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         if wide:
-            return await self._wide_writing.run(statement)
+            return await lanes.run(statement)
         try:
-            async with self._primary.acquire() as connection:
+            async with pool.acquire() as connection:
                 return await statement(connection)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
