@@ -133,7 +133,7 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                for d in datasets]
     groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
     for item in answers:
-        accounted = item.seen.rules.accounts_losses and item.dataset.sample_count
+        accounted = item.seen.rules.accounts_losses and item.dataset.genotyped
         groups.setdefault((item.dataset.assembly, item.seen.rules.floor,
                            caller if accounted else None), []).append(item)
     for (assembly_id, floor, accounted), group in groups.items():

@@ -408,4 +408,5 @@ def _new_version(request: IngestRequest, layout: VcfLayout,
         access_level=request.access_level.value, title=request.title,
         description=request.description, variant_count=totals.rows,
         record_count=totals.records, sample_count=layout.samples,
-        max_variant_length=totals.max_length, source=source, metadata=request.metadata)
+        max_variant_length=totals.max_length, source=source, metadata=request.metadata,
+        genotyped=layout.counts_from_genotypes)

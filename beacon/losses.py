@@ -28,6 +28,7 @@ genotypes) have no people to charge: they get the smooth floor without the accou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import asyncpg
 import numpy as np
@@ -93,14 +94,20 @@ def tally(caller: str, floor: Floor) -> store.Tally:
     was before; or, for a variant without genotypes, which has nobody to charge, as the tier
     is), how many it was never answered about, and the rarest it is shown. Answers of an
     older version of the dataset do not count."""
+    return store.Tally(*_tally_sql(floor), (caller,))
+
+
+@lru_cache(maxsize=64)
+def _tally_sql(floor: Floor) -> tuple[str, tuple[str, ...]]:
+    """`tally`'s join and aggregates, made once per floor: every request of an accounted
+    caller asks them, and the same string objects keep the batch key's hash cached."""
     near = f"{CARRIERS} < {floor.upper}"
     shown = f"{near} AND (answered.shown OR (carrier_bits IS NULL AND {floor.drawn()}))"
-    return store.Tally(
-        f"LEFT JOIN LATERAL (SELECT a.shown {_ANSWERED} AND {near}) AS answered ON TRUE",
-        (f"count(*) FILTER (WHERE {near})", f"count(*) FILTER (WHERE {shown})",
-         (f"count(*) FILTER (WHERE {near} AND carrier_bits IS NOT NULL "
-         f"AND answered.shown IS NULL)"),
-         f"min({CARRIERS}) FILTER (WHERE {shown})"), (caller,))
+    return (f"LEFT JOIN LATERAL (SELECT a.shown {_ANSWERED} AND {near}) AS answered ON TRUE",
+            (f"count(*) FILTER (WHERE {near})", f"count(*) FILTER (WHERE {shown})",
+             (f"count(*) FILTER (WHERE {near} AND carrier_bits IS NOT NULL "
+              f"AND answered.shown IS NULL)"),
+             f"min({CARRIERS}) FILTER (WHERE {shown})"))
 
 
 def determined(matches: store.Matches, floor: Floor) -> Given | None:

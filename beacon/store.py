@@ -57,6 +57,9 @@ class DatasetVersion:
     max_variant_length: int
     source: dict[str, Any]
     metadata: dict[str, Any]
+    # its variants say which samples carry them (read from the genotypes): what a caller's
+    # losses are charged by (beacon/losses.py); without, answers are the tier's (0012)
+    genotyped: bool
 
 
 @dataclass(frozen=True)
@@ -195,9 +198,9 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
         await conn.execute(
             """INSERT INTO datasets (id, assembly, access_level, title, description,
                    variant_count, record_count, sample_count, max_variant_length, version,
-                   partition_table, source, metadata)
+                   partition_table, source, metadata, genotyped)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb,
-                       $13::text::jsonb)
+                       $13::text::jsonb, $14)
                ON CONFLICT (id) DO UPDATE SET
                    assembly = EXCLUDED.assembly, access_level = EXCLUDED.access_level,
                    title = EXCLUDED.title, description = EXCLUDED.description,
@@ -206,10 +209,11 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
                    max_variant_length = EXCLUDED.max_variant_length,
                    version = EXCLUDED.version, partition_table = EXCLUDED.partition_table,
                    source = EXCLUDED.source, metadata = EXCLUDED.metadata,
-                   updated_at = now()""",
+                   genotyped = EXCLUDED.genotyped, updated_at = now()""",
             new.id, new.assembly, new.access_level, new.title, new.description,
             new.variant_count, new.record_count, new.sample_count, new.max_variant_length,
-            version, table, orjson.dumps(new.source).decode(), orjson.dumps(new.metadata).decode())
+            version, table, orjson.dumps(new.source).decode(), orjson.dumps(new.metadata).decode(),
+            new.genotyped)
         if also is not None:
             await also(conn)
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
@@ -418,6 +422,16 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
 
 
 
+@lru_cache(maxsize=256)
+def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...]) -> str:
+    """`count_batch`'s statement for a lone member: its arguments in place, no arrays."""
+    first = 1 + sum(c.count("{}") for c in conditions)
+    numbered_join, *numbered_aggregates = _each_numbered((join, *aggregates), first)
+    extra = "".join(f", {a}" for a in numbered_aggregates)
+    return (f"SELECT dataset_id, count(*), {_RAREST}{extra} FROM variants {numbered_join} "
+            f"WHERE {numbered(conditions)} GROUP BY dataset_id")
+
+
 @dataclass(frozen=True, slots=True)
 class Matches:
     """What a count query found in one dataset: how many variants, and how many individuals
@@ -436,11 +450,7 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
     """Per-dataset matches of each member query, in one round trip, in the members' order.
     A lone member gets a plain statement: the arrays would cost it more than they save."""
     if len(members) == 1:
-        first = 1 + sum(c.count("{}") for c in key.conditions)
-        join, *aggregates = _each_numbered((key.join, *key.aggregates), first)
-        extra = "".join(f", {a}" for a in aggregates)
-        rows = await conn.fetch(f"SELECT dataset_id, count(*), {_RAREST}{extra} FROM variants "
-                                f"{join} WHERE {numbered(key.conditions)} GROUP BY dataset_id",
+        rows = await conn.fetch(_lone_sql(key.conditions, key.join, key.aggregates),
                                 *members[0])
         return [{r[0]: Matches(r[1], r[2], tuple(r[3:])) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])

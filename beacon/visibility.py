@@ -93,18 +93,26 @@ class Floor:
         alone)."""
         if not self.smooth:
             return (f"{CARRIERS} >= {{}}", [self.k]) if self.k > 1 else ("TRUE", [])
-        if view is None:
-            counted, args = CARRIERS, []
-            pinned = ""
-        else:
-            counted = f"coalesce(bit_count(carrier_bits & {{}}), {CARRIERS})"
-            args = [view.counted]
-            pinned = f"{KEY} = ANY({{}}::text[]) OR "
-        shown = (f"({counted}) >= {{}} AND {DRAW} <= 1 / (1 + exp(-(({counted}) - {{}})"
-                 f"::float8 / {{}})))")
-        return (f"({CARRIERS} >= {{}} OR ({CARRIERS} >= {{}} AND ({pinned}({shown})))",
+        args = [] if view is None else [view.counted]
+        return (_SHOWN_TO_CALLER if view is not None else _SHOWN_TO_TIER,
                 [self.upper, self.k, *([view.shown] if view is not None else []),
                  *args, self.k, *args, self.k + self.width, self.scale])
+
+
+def _smooth_sql(per_caller: bool) -> str:
+    """`Floor.condition`'s smooth condition, to the tier or to one caller."""
+    if per_caller:
+        counted = f"coalesce(bit_count(carrier_bits & {{}}), {CARRIERS})"
+        pinned = f"{KEY} = ANY({{}}::text[]) OR "
+    else:
+        counted, pinned = CARRIERS, ""
+    shown = (f"({counted}) >= {{}} AND {DRAW} <= 1 / (1 + exp(-(({counted}) - {{}})"
+             f"::float8 / {{}})))")
+    return f"({CARRIERS} >= {{}} OR ({CARRIERS} >= {{}} AND ({pinned}({shown})))"
+
+
+# made once: every count asks one, and the same string object keeps the batch key's hash
+_SHOWN_TO_TIER, _SHOWN_TO_CALLER = _smooth_sql(False), _smooth_sql(True)
 
 
 @dataclass(frozen=True, slots=True)

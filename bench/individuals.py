@@ -324,7 +324,7 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
                     id=DATASET, assembly="GRCh38", access_level="PUBLIC",
                     title="Individuals benchmark (synthetic)", description="bench/individuals.py",
                     variant_count=copied, record_count=copied, sample_count=individuals,
-                    max_variant_length=1, source=source, metadata={})
+                    max_variant_length=1, source=source, metadata={}, genotyped=True)
                 await store.swap_in(conn, version, table, also=lambda c: individuals_store.replace(
                     c, DATASET, people))
             except BaseException:

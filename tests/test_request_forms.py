@@ -478,7 +478,7 @@ async def test_a_position_without_an_assembly_is_answered_on_one_assembly(ask):
 def _seen(dataset_id: str, assembly: str) -> Seen:
     row = DatasetRow(id=dataset_id, assembly=assembly, access_level="PUBLIC", title=dataset_id,
                      description="", variant_count=0, record_count=0, sample_count=0,
-                     max_variant_length=1, source={}, metadata={}, version=1,
+                     max_variant_length=1, source={}, metadata={}, genotyped=False, version=1,
                      created_at=None, updated_at=None)  # type: ignore[arg-type]
     return Seen(row, "record", "anonymous", DEFAULT_TIERS["anonymous"])
 

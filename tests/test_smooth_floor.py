@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import asyncpg
@@ -21,11 +22,12 @@ import pytest
 from auth.access import AccessLevel
 from beacon import losses, store
 from beacon.assemblies import GRCH38
-from beacon.disclosure import Rules
+from beacon.disclosure import DEFAULT_TIERS, Rules, report
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
-from tests.conftest import node_database, write_vcf_text
+from node.settings import Settings
+from tests.conftest import node_database, serve_node, write_vcf_text
 
 DATASET = "GDI-FI-SMOOTH-1"
 SAMPLES = 40
@@ -304,3 +306,59 @@ async def test_variants_without_genotypes_are_answered_as_the_tier_sees_them(dat
                                        "WHERE caller = 'ivan'")
     finally:
         await conn.close()
+
+
+async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees_it(
+        database, tmp_path):
+    """Samples whose genotypes were not read (INFO AC/AN counts them, no individuals loaded)
+    leave nobody to charge: the dataset is not `genotyped`, a caller's answers are the tier's,
+    and none are kept for it; the genotyped dataset beside it, asked the same, is accounted."""
+    calls = "GDI-FI-CALLS-1"
+    rules = DEFAULT_TIERS["anonymous"]
+    near = range(rules.floor.k, rules.floor.upper, 2)
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+             '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous samples">',
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *(f"S{s}" for s in range(SAMPLES))])]
+    for c in near:
+        for i in range(VARIANTS_PER_COUNT):
+            carried = set(_carriers(c, i))
+            calls_of = ["0/1" if s in carried else "0/0" for s in range(SAMPLES)]
+            lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
+                                    "PASS", f"AC={c};AN={2 * SAMPLES};nhomalt=0", "GT", *calls_of]))
+    vcf = write_vcf_text(tmp_path / "calls.vcf", "\n".join(lines) + "\n")
+    await ingest(database, IngestRequest(vcf, calls, GRCH38, AccessLevel.PUBLIC, calls,
+                                         workers=1))
+    conn = await asyncpg.connect(database)
+    try:
+        rows = {row.id: row for row in await store.list_datasets(conn)}
+        assert rows[calls].sample_count == SAMPLES
+        assert rows[DATASET].genotyped and not rows[calls].genotyped
+        expected = {}
+        for c in near:
+            key, args = store.count_query(_region(c), [calls], "1", 1, rules.floor)
+            found = (await store.count_batch(conn, key, [args]))[0].get(calls)
+            expected[c] = report(found.count if found else 0, rules).value
+    finally:
+        await conn.close()
+    assert len(set(expected.values())) > 2             # the band shows some, not all or none
+    settings = Settings(database_url=database, data_dir=tmp_path / "node",
+                        beacon_id="org.test.node", ingest_workers=1)
+    async with AsyncExitStack() as stack:
+        client, pool = await serve_node(stack, settings)
+        for c in near:
+            response = await client.get("/api/g_variants", params={
+                "referenceName": "1", "start": str(c * REGION),
+                "end": str(c * REGION + 10 * VARIANTS_PER_COUNT),
+                "requestedGranularity": "count", "includeResultsetResponses": "ALL",
+                "datasetIds": f"{DATASET},{calls}"})
+            assert response.status == 200, await response.text()
+            sets = {s["id"]: s for s in (await response.json())["response"]["resultSets"]}
+            assert sets[calls]["resultsCount"] == expected[c], c
+        kept = dict(await pool.fetch("SELECT dataset_id, count(*) FROM disclosure_answers "
+                                     "GROUP BY dataset_id"))
+    assert calls not in kept
+    assert kept[DATASET] > 0
