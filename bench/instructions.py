@@ -5,8 +5,8 @@ Run from the repository root, with the project's virtualenv and valgrind on PATH
 (`apt-get install -y valgrind`):
 
     python bench/instructions.py [--records 1000000] [--requests 300] [--warmup 300]
-                                 [--tree DIR ...] [--token] [--workdir bench/out]
-                                 [--database-url URL]
+                                 [--tree DIR ...] [--token] [--disclosure]
+                                 [--workdir bench/out] [--database-url URL]
 
 Wall-clock figures on a shared 2-core machine swing by tens of percent between runs of the
 same code (docs/benchmarks.md), more than most single changes to the node are worth. The
@@ -18,7 +18,11 @@ bench/query.py's dataset is ingested into one PostgreSQL, and its sequence-count
 sent, one request at a time on one keep-alive connection, to each server in turn, each run
 under callgrind (`--instr-atstart=no`): the ceiling (ii), the floor (i) with the no-op reset,
 and the node, once per --tree (another checkout of this repository, e.g. a `git worktree`
-of an earlier commit; default: this one). Counting starts after the warm-up requests and
+of an earlier commit; default: this one), with the node's default disclosure rules and a
+budget the run never exhausts, as bench/query.py's node; with --disclosure, each node once
+more with disclosure control off, as bench/query.py's "no disclosure" row, and the cost of
+disclosure control in instructions (issue 14's alternative to its req/s target: at most 10%
+more). Counting starts after the warm-up requests and
 stops after the measured ones (`callgrind_control`), so start-up is not counted. Each server
 process is started and stopped here, by pid. Only the server's user-space instructions are
 counted: not the kernel's, not PostgreSQL's.
@@ -40,6 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.query import (
+    BUDGET_NEVER_BINDS,
+    DISCLOSURE_OFF,
     HOST,
     aai_token,
     child_env,
@@ -128,6 +134,9 @@ def main() -> None:
     parser.add_argument("--token", action="store_true",
                         help="also each node with every request carrying a bearer token of "
                              "the development AAI (started here), as bench/query.py's token row")
+    parser.add_argument("--disclosure", action="store_true",
+                        help="also each node with disclosure control off, and what the "
+                             "default rules cost in instructions")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
@@ -139,13 +148,20 @@ def main() -> None:
         print(f"sequence count, {args.requests} requests after {args.warmup} of warm-up, one "
               "connection; server user-space instructions per request", flush=True)
         node = [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"]
-        servers: list[tuple[str, Path, str, Callable[[str], list[str]], dict[str, str]]] = [
-            ("(ii) ceiling", ROOT, paths[0], lambda port: [*me, "--serve-ceiling", port], {}),
+        env["GDI_NODE_DISCLOSURE"] = BUDGET_NEVER_BINDS
+        servers: list[tuple[str, Path, str, Callable[[str], list[str]], dict[str, str],
+                            dict[str, str]]] = [
+            ("(ii) ceiling", ROOT, paths[0], lambda port: [*me, "--serve-ceiling", port], {},
+             {}),
             ("(i) floor, no-op reset", ROOT, paths[0],
-             lambda port: [*me, "--serve-floor", port, url, "--reset", "noop"], {})]
+             lambda port: [*me, "--serve-floor", port, url, "--reset", "noop"], {}, {})]
         for tree in args.tree or [ROOT]:
             servers.append((f"node {tree.resolve()}", tree.resolve(), "/ready",
-                            lambda port: [*node, port], {}))
+                            lambda port: [*node, port], {}, {}))
+            if args.disclosure:
+                servers.append((f"node {tree.resolve()}, no disclosure", tree.resolve(),
+                                "/ready", lambda port: [*node, port], {},
+                                {"GDI_NODE_DISCLOSURE": DISCLOSURE_OFF}))
         if args.token:
             aai_port = free_port()
             aai_url = f"http://{HOST}:{aai_port}"
@@ -157,17 +173,24 @@ def main() -> None:
             bearer = {"Authorization": f"Bearer {aai_token(aai_url, 'carol')}"}
             for tree in args.tree or [ROOT]:
                 servers.append((f"node {tree.resolve()} + token", tree.resolve(), "/ready",
-                                lambda port: [*node, port], bearer))
+                                lambda port: [*node, port], bearer, {}))
         figures: dict[str, float] = {}
-        for name, tree, probe, command, headers in servers:
+        for name, tree, probe, command, headers, extra in servers:
             port = free_port()
-            figures[name] = callgrind(command(str(port)), tree, {**env, "PYTHONPATH": str(tree)},
+            figures[name] = callgrind(command(str(port)), tree,
+                                      {**env, "PYTHONPATH": str(tree), **extra},
                                       port, probe, paths, args.requests, args.warmup, headers)
             print(f"{name:<40} {figures[name] / 1000:8.1f} k", flush=True)
         floor = figures["(i) floor, no-op reset"]
         for name, value in figures.items():
             if name.startswith("node"):
                 print(f"{name}: {value / floor:.2f}x the floor's instructions")
+        for tree in (args.tree or [ROOT]) if args.disclosure else []:
+            on, off = (figures[f"node {tree.resolve()}{s}"] for s in ("", ", no disclosure"))
+            print(f"node {tree.resolve()}: disclosure control costs {on / off - 1:+.1%} "
+                  f"instructions per request (target <= +10%: "
+                  f"{'met' if on / off <= 1.10 else 'NOT met'}; the server's alone, not "
+                  "PostgreSQL's: bench/query.py's pg µs/req column has those)")
 
 if __name__ == "__main__":
     main()
