@@ -43,17 +43,24 @@ def _carriers(c: int, i: int) -> list[int]:
     return sorted(np.random.default_rng(c * 1000 + i).choice(SAMPLES, c, replace=False))
 
 
-def _vcf(path: Path) -> Path:
+def _vcf(path: Path, counts: range = COUNTS, *, info: bool = False) -> Path:
+    """The genotypes of VARIANTS_PER_COUNT variants per carrier count; `info`: with INFO
+    AC/AN/nhomalt too, so that an ingest without individuals counts from INFO instead."""
+    declared = ['##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+                '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+                '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous samples">']
     lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             *(declared if info else []),
              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
                         *(f"S{s}" for s in range(SAMPLES))])]
-    for c in COUNTS:
+    for c in counts:
         for i in range(VARIANTS_PER_COUNT):
             carried = set(_carriers(c, i))
             calls = ["0/1" if s in carried else "0/0" for s in range(SAMPLES)]
             lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
-                                    "PASS", ".", "GT", *calls]))
+                                    "PASS", f"AC={c};AN={2 * SAMPLES};nhomalt=0" if info
+                                    else ".", "GT", *calls]))
     return write_vcf_text(path, "\n".join(lines) + "\n")
 
 
@@ -316,20 +323,7 @@ async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees
     calls = "GDI-FI-CALLS-1"
     rules = DEFAULT_TIERS["anonymous"]
     near = range(rules.floor.k, rules.floor.upper, 2)
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
-             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
-             '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous samples">',
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                        *(f"S{s}" for s in range(SAMPLES))])]
-    for c in near:
-        for i in range(VARIANTS_PER_COUNT):
-            carried = set(_carriers(c, i))
-            calls_of = ["0/1" if s in carried else "0/0" for s in range(SAMPLES)]
-            lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
-                                    "PASS", f"AC={c};AN={2 * SAMPLES};nhomalt=0", "GT", *calls_of]))
-    vcf = write_vcf_text(tmp_path / "calls.vcf", "\n".join(lines) + "\n")
+    vcf = _vcf(tmp_path / "calls.vcf", near, info=True)
     await ingest(database, IngestRequest(vcf, calls, GRCH38, AccessLevel.PUBLIC, calls,
                                          workers=1))
     conn = await asyncpg.connect(database)
