@@ -23,7 +23,9 @@ counts such a dataset with the sharp floor k, and its rarest match says so), on 
 the losses are written. An answer that matched a near-floor variant the caller was never
 answered about takes a transaction holding the caller's lock for the dataset, so that parallel
 questions of one caller are charged one after the other. Variants known only by their AC (no
-genotypes) have no people to charge: they get the smooth floor without the accounting. A new dataset version starts from nothing.
+genotypes) have no people to charge: they get the smooth floor without the accounting, and a
+dataset none of whose variants has genotypes (`DatasetVersion.genotyped` false) is not
+accounted at all (beacon/answer.py). A new dataset version starts from nothing.
 """
 from __future__ import annotations
 

@@ -421,7 +421,6 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
             f"FROM variants {joined} WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
 
 
-
 @lru_cache(maxsize=256)
 def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...]) -> str:
     """`count_batch`'s statement for a lone member: its arguments in place, no arrays."""
