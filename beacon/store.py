@@ -274,6 +274,8 @@ def _bases_condition(column: str, bases: str) -> tuple[str, str]:
 
 
 _RAREST = f"min({CARRIERS})"
+# A variant query's first condition, always: counts take it apart (`_per_dataset`).
+_IN_DATASETS = "dataset_id = ANY({}::text[])"
 
 
 def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
@@ -288,7 +290,7 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
     (beacon/visibility.py; an int: a sharp one), `view` one caller's view of it (a query of
     its one dataset): variants it does not show are not there. List arguments are the ones a
     batch of queries shares (`CountKey`); the others differ from query to query."""
-    conditions = ["dataset_id = ANY({}::text[])"]
+    conditions = [_IN_DATASETS]
     args: list[object] = [dataset_ids]
     floor = Floor(floor) if isinstance(floor, int) else floor
     if floor.k > 1:                                   # a floor of 1 shows everything
@@ -411,24 +413,43 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
                 places.append(f"q.a{i}")
         return part.format(*places)
 
-    where = [placed(condition) for condition in conditions]
+    datasets, *where = [placed(condition) for condition in _per_dataset(conditions)]
     joined = placed(join)
-    extra = [f"{placed(aggregate)} AS x{j}" for j, aggregate in enumerate(aggregates)]
-    return (f"SELECT q.i, v.dataset_id, v.n, v.rarest"
-            f"{''.join(f', v.x{j}' for j in range(len(extra)))} "
-            f"FROM unnest({', '.join(arrays)}) AS q({', '.join(columns)}) CROSS JOIN LATERAL ("
-            f"SELECT {', '.join(['dataset_id', 'count(*) AS n', f'{_RAREST} AS rarest', *extra])} "
-            f"FROM variants {joined} WHERE {' AND '.join(where)} GROUP BY dataset_id) AS v")
+    extra = [placed(aggregate) for aggregate in aggregates]
+    return _counted(datasets, joined, where, extra,
+                    f"unnest({', '.join(arrays)}) AS q({', '.join(columns)})")
 
 
 @lru_cache(maxsize=256)
 def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...]) -> str:
     """`count_batch`'s statement for a lone member: its arguments in place, no arrays."""
-    first = 1 + sum(c.count("{}") for c in conditions)
-    numbered_join, *numbered_aggregates = _each_numbered((join, *aggregates), first)
-    extra = "".join(f", {a}" for a in numbered_aggregates)
-    return (f"SELECT dataset_id, count(*), {_RAREST}{extra} FROM variants {numbered_join} "
-            f"WHERE {numbered(conditions)} GROUP BY dataset_id")
+    datasets, *rest = _each_numbered((*_per_dataset(conditions), join, *aggregates), 1)
+    where, (numbered_join, *extra) = rest[:len(conditions) - 1], rest[len(conditions) - 1:]
+    return _counted(datasets, numbered_join, where, extra)
+
+
+def _per_dataset(conditions: tuple[str, ...]) -> tuple[str, ...]:
+    """A count's conditions with the datasets' list alone first (`{}`, unnested by
+    `_counted`), the rest after it."""
+    first, *rest = conditions
+    assert first == _IN_DATASETS, first
+    return ("{}", *rest)
+
+
+def _counted(datasets: str, join: str, where: list[str], extra: list[str],
+             members: str | None = None) -> str:
+    """Per dataset in `datasets` (a text[] argument) that a query matches (per row of
+    `members`, q, when batched: `q.i` first): how many variants, the rarest, and the `extra`
+    aggregates. One aggregate per dataset, over its partition alone, not one GROUP BY
+    dataset_id over all of them: hashing each match's dataset_id was a third of a 1 Mb
+    count's time at 100M (docs/benchmarks.md)."""
+    aggregates = ", ".join(["count(*) AS n", f"{_RAREST} AS rarest",
+                            *(f"{a} AS x{j}" for j, a in enumerate(extra))])
+    columns = ", ".join(["asked.id", "v.n", "v.rarest", *(f"v.x{j}" for j in range(len(extra)))])
+    return (f"SELECT {'q.i, ' if members else ''}{columns} FROM "
+            f"{f'{members} CROSS JOIN ' if members else ''}unnest({datasets}::text[]) AS asked(id) "
+            f"CROSS JOIN LATERAL (SELECT {aggregates} FROM variants {join} "
+            f"WHERE {' AND '.join(['dataset_id = asked.id', *where])}) AS v WHERE v.n > 0")
 
 
 @dataclass(frozen=True, slots=True)
