@@ -32,15 +32,13 @@ _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
 _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset_lock)
 # A range finds the variants no longer than LONG_VARIANT bases (end_pos - start_pos) on the
 # locus btree, starting at most that far left of it, and the longer ones on a GiST index of
-# their spans on a genome-wide coordinate, so a 1 Mb SV in a dataset no longer widens every
-# scan by 1 Mb. The migrations 0008_long_variants.sql and 0013_long_variants_genome_wide.sql
-# declare the same index, expression, predicate and number on the parent table.
+# their spans, so a 1 Mb SV in a dataset no longer widens every scan by 1 Mb. The migration
+# 0008_long_variants.sql declares the same index, predicate and number on the parent table.
 LONG_VARIANT = 1_000
 _LONG = f"end_pos - start_pos > {LONG_VARIANT}"
-_SPAN = ("int8range(genome_position(chromosome, start_pos), "
-         "genome_position(chromosome, end_pos))")
+_SPAN = "int8range(start_pos, end_pos)"
 _SHORT = "start_pos >= {}"
-_LONG_AT = f"{_LONG} AND {_SPAN} @> genome_position({{}}::text, {{}}::integer)"
+_LONG_AT = f"{_LONG} AND {_SPAN} @> {{}}::bigint"
 _SHORT_OR_LONG = f"({_SHORT} OR ({_LONG_AT}))"
 
 
@@ -162,7 +160,7 @@ async def index_staging(conn: asyncpg.Connection, table: str) -> None:
     table = _checked(table)
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
-    await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist ({_SPAN}) "
+    await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
                        f"WHERE {_LONG}")
     await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
                        f"WHERE genes IS NOT NULL")
@@ -311,7 +309,7 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
         args += [end, start]
         if span > LONG_VARIANT:
             conditions.append(_SHORT_OR_LONG)
-            args += [start - LONG_VARIANT, chromosome, start]
+            args += [start - LONG_VARIANT, start]
         else:
             conditions.append("start_pos >= {}")
             args.append(max(start - span, 0))
@@ -507,9 +505,9 @@ def _page_sql(conditions: tuple[str, ...]) -> str:
         return (f"SELECT {columns} FROM variants v "
                 f"WHERE {' AND '.join(c.format(*p) for c, p in placed)} {page}")
     shared = [c.format(*p) for c, p in placed if c != _SHORT_OR_LONG]
-    low, *at = next(p for c, p in placed if c == _SHORT_OR_LONG)
+    low, at = next(p for c, p in placed if c == _SHORT_OR_LONG)
     near = " AND ".join([*shared, _SHORT.format(low)])
-    far = " AND ".join([*shared, f"start_pos < {low}", _LONG_AT.format(*at)])
+    far = " AND ".join([*shared, f"start_pos < {low}", _LONG_AT.format(at)])
     return (f"SELECT {columns} FROM ((SELECT * FROM variants WHERE {near} "
             f"ORDER BY {_PAGE_ORDER} LIMIT {limit}::bigint + {offset}::bigint) "
             f"UNION ALL (SELECT * FROM variants WHERE {far})) AS v {page}")
