@@ -89,6 +89,7 @@ from bench.query import (
     Cell,
     Server,
     child_env,
+    create_databases,
     database,
     format_cell,
     free_port,
@@ -104,22 +105,6 @@ NODES = {"org.bench.fi": ("GDI-FI-BENCH-1", 1), "org.bench.se": ("GDI-SE-BENCH-1
 AGGREGATOR = "org.bench.network"
 SAMPLED_PER_NODE = 700
 TARGET_MS = 5.0
-
-
-async def create_databases(server_url: str, names: list[str]) -> dict[str, str]:
-    """A fresh database per name on the one server; their URLs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import asyncpg
-    conn = await asyncpg.connect(server_url)
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    parts = urlsplit(server_url)
-    return {name: urlunsplit(parts._replace(path=f"/{name}")) for name in names}
 
 
 async def sample(url: str, dataset: str) -> list[tuple[str, int, str, str]]:

@@ -463,35 +463,51 @@ def database(url: str | None) -> Iterator[tuple[str, int | None]]:
 GENOTYPED_DATABASE = "gdi_bench_genotyped"
 
 
+async def create_databases(server_url: str, names: list[str]) -> dict[str, str]:
+    """A fresh database per name on the one server (dropped first if there); their URLs."""
+    import asyncpg
+    conn = await asyncpg.connect(server_url)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    parts = urllib.parse.urlsplit(server_url)
+    return {name: urllib.parse.urlunsplit(parts._replace(path=f"/{name}")) for name in names}
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    import asyncpg
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def samples_phenopackets(workdir: Path) -> Path:
+    """Phenopackets of the synthetic files' SAMPLES samples (the same names in the plain and
+    the annotated file), born in GENES_COUNTRY bar ~10% migrants."""
+    from synthetic_data.phenopackets import write_phenopackets
+    from synthetic_data.vcf import VcfSpec, sample_names
+    path = workdir / f"phenopackets-{SAMPLES}-{GENES_COUNTRY}-seed{SEED}.json"
+    write_phenopackets(path, sample_names(VcfSpec(path, records=0, samples=SAMPLES, seed=SEED)),
+                       GENES_COUNTRY, SEED)
+    return path
+
+
 @contextmanager
 def genotyped_copy(workdir: Path, vcf: Path, url: str) -> Iterator[str]:
     """The URL of a second database on the server of `url`, created and dropped here,
     holding the file again as DATASET, with phenopackets of its samples, so that its
     genotypes are read (needs the right to create databases with --database-url)."""
-    from synthetic_data.phenopackets import write_phenopackets
-    from synthetic_data.vcf import VcfSpec, sample_names
-    phenopackets = workdir / f"phenopackets-{SAMPLES}-{GENES_COUNTRY}-seed{SEED}.json"
-    write_phenopackets(phenopackets, sample_names(VcfSpec(vcf, records=0, samples=SAMPLES,
-                                                          seed=SEED)), GENES_COUNTRY, SEED)
-    parts = urllib.parse.urlsplit(url)
-    copy = urllib.parse.urlunsplit(parts._replace(path=f"/{GENOTYPED_DATABASE}"))
-    asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{GENOTYPED_DATABASE}" WITH (FORCE)',
-                       f'CREATE DATABASE "{GENOTYPED_DATABASE}"'))
+    copy = asyncio.run(create_databases(url, [GENOTYPED_DATABASE]))[GENOTYPED_DATABASE]
     try:
-        ingest(vcf, copy, DATASET, phenopackets)
+        ingest(vcf, copy, DATASET, samples_phenopackets(workdir))
         yield copy
     finally:
-        asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{GENOTYPED_DATABASE}" WITH (FORCE)'))
-
-
-async def _admin(url: str, *statements: str) -> None:
-    import asyncpg
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+        asyncio.run(_drop_database(url, GENOTYPED_DATABASE))
 
 
 def child_env(url: str | None) -> dict[str, str]:
@@ -1009,9 +1025,8 @@ def run_workers(args: argparse.Namespace, url: str, postmaster: int | None,
 def annotated_files(workdir: Path, records: int) -> tuple[Path, Path]:
     """The annotated file of the gene rows (SnpEff ANN, GENES_SHARE of each chromosome's
     records inside the table's genes), cached as synthetic_data.vcf.cached_vcf caches the plain
-    one, and its samples' phenopackets (born in GENES_COUNTRY, bar ~10% migrants)."""
-    from synthetic_data.phenopackets import write_phenopackets
-    from synthetic_data.vcf import VcfSpec, sample_names, write_vcf
+    one, and its samples' phenopackets (`samples_phenopackets`)."""
+    from synthetic_data.vcf import VcfSpec, write_vcf
     name = f"synthetic-{records}x{SAMPLES}-seed{SEED}-ANN-genes{GENES_SHARE:g}.vcf.gz"
     spec = VcfSpec(workdir / name, records=records, samples=SAMPLES, seed=SEED,
                    annotation="ANN", genes_share=GENES_SHARE)
@@ -1024,9 +1039,7 @@ def annotated_files(workdir: Path, records: int) -> tuple[Path, Path]:
         os.replace(f"{partial}.tbi", index)
         os.replace(partial, spec.path)
         print(f"  written in {time.perf_counter() - began:.0f} s", flush=True)
-    phenopackets = workdir / f"genes-phenopackets-{SAMPLES}-{GENES_COUNTRY}-seed{SEED}.json"
-    write_phenopackets(phenopackets, sample_names(spec), GENES_COUNTRY, SEED)
-    return spec.path, phenopackets
+    return spec.path, samples_phenopackets(workdir)
 
 
 @dataclass(frozen=True)
