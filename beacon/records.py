@@ -155,8 +155,8 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
     elif row.info_populations:
         frequencies = populations.frequencies(
             populations.from_info(orjson.loads(row.info_populations)), rules or Rules())
-    elif row.af is not None:
-        frequencies = [{"population": dataset.id, "alleleFrequency": row.af,
+    elif row.ac is not None and row.an:
+        frequencies = [{"population": dataset.id, "alleleFrequency": row.ac / row.an,
                         "alleleCount": row.ac, "alleleNumber": row.an}]
     else:
         return record

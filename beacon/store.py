@@ -25,7 +25,7 @@ from beacon.visibility import CARRIERS, CallerView, Floor
 
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
-                "ac", "an", "af", "carriers", "carrier_bits", "hom_bits", "missing_bits",
+                "ac", "an", "carriers", "carrier_bits", "hom_bits", "missing_bits",
                 "info_populations", "genes", "protein_changes", "annotation")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}$")
@@ -109,20 +109,29 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
     """Staging tables (not partitions) whose dataset no ingest holds the lock of: what
     interrupted ingests left (a 1M-record one is over 100 MB). Each ingest, the node's start
     and `gdi-node db clean` drop them. Each is dropped while its dataset's lock is held, so an
-    ingest starting meanwhile waits, then makes a table of its own."""
+    ingest starting meanwhile waits, then makes a table of its own. A staging table names its
+    dataset in its comment (`create_staging`); one made before that, in its dataset_id
+    column's default."""
     candidates = await conn.fetch(
-        """SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) AS dataset
+        """SELECT c.relname, coalesce(obj_description(c.oid, 'pg_class'),
+                                      pg_get_expr(d.adbin, d.adrelid)) AS dataset,
+                  obj_description(c.oid, 'pg_class') IS NOT NULL AS commented
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'dataset_id'
-           JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'dataset_id'
+           LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
            WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition
              AND c.relname LIKE 'variants\\_%'""")
     dropped = []
     for row in candidates:
-        literal = re.fullmatch(r"'((?:[^']|'')*)'::text", row["dataset"] or "")
-        if not _TABLE_NAME.fullmatch(row["relname"]) or literal is None:
+        if not _TABLE_NAME.fullmatch(row["relname"]) or row["dataset"] is None:
             continue
-        dataset_id = literal[1].replace("''", "'")
+        if row["commented"]:
+            dataset_id = row["dataset"]
+        else:
+            literal = re.fullmatch(r"'((?:[^']|'')*)'::text", row["dataset"])
+            if literal is None:
+                continue
+            dataset_id = literal[1].replace("''", "'")
         if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", dataset_id):
             continue                              # an ingest of that dataset is running
         try:
@@ -136,7 +145,11 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
 
 
 async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
-    """A standalone table shaped like a partition; the CHECK lets ATTACH skip its scan.
+    """A standalone table shaped like a partition, but without dataset_id while it loads:
+    `index_staging` adds that column back with the dataset as its default, which PostgreSQL
+    keeps once in the catalogue for every row already there (a "missing" attribute), so no
+    row stores the identifier its partition's bound already says (up to 23 bytes of ~140).
+    The table's comment names the dataset meanwhile (`drop_abandoned_staging`).
     A row too long for a page's share (carrier bits of thousands of samples) is compressed
     until it fits in 128 bytes if it can be, and kept inline (the bits' STORAGE MAIN): a rare
     allele's bits are nearly all zero and shrink to tens of bytes."""
@@ -145,9 +158,8 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
     await conn.execute(f"""
         CREATE TABLE {table} (LIKE variants INCLUDING DEFAULTS INCLUDING STORAGE)
             WITH (toast_tuple_target = 128);
-        ALTER TABLE {table} ALTER COLUMN dataset_id SET DEFAULT {literal};
-        ALTER TABLE {table} ADD CONSTRAINT {table}_dataset
-            CHECK (dataset_id IS NOT NULL AND dataset_id = {literal});""")
+        ALTER TABLE {table} DROP COLUMN dataset_id;
+        COMMENT ON TABLE {table} IS {literal};""")
     return table
 
 
@@ -155,9 +167,18 @@ async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple])
     await conn.copy_records_to_table(_checked(table), records=rows, columns=COPY_COLUMNS)
 
 
-async def index_staging(conn: asyncpg.Connection, table: str) -> None:
-    """Same index as the partitioned parent's, so ATTACH adopts it instead of building one."""
+async def index_staging(conn: asyncpg.Connection, table: str, dataset_id: str) -> None:
+    """The dataset's column back, then the same indexes as the partitioned parent's, so
+    ATTACH adopts them instead of building its own. The column comes with its CHECK, which
+    scans the rows once here (a fraction of the index builds) so that ATTACH, inside the
+    swap's transaction, does not; its default, a constant, is stored once, not per row.
+    Whatever rewrites the rows later (VACUUM FULL, CLUSTER) writes the identifier into each
+    of them again: correct, only bigger."""
     table = _checked(table)
+    literal = await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
+    await conn.execute(
+        f"""ALTER TABLE {table} ADD COLUMN dataset_id text COLLATE "C" NOT NULL
+                DEFAULT {literal} CONSTRAINT {table}_dataset CHECK (dataset_id = {literal})""")
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
     await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
@@ -246,7 +267,6 @@ class VariantRow:
     length: int
     ac: int | None
     an: int | None
-    af: float | None
     info_populations: str | None = None      # a sites-only file's (JSON, beacon/vcf.py)
     annotation: str | None = None            # its ANN/CSQ entries (JSON, beacon/vcf.py)
     # per population of the dataset (beacon/populations.py InPopulation's fields, in order);

@@ -478,9 +478,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 count = ac[0]
                 stats.rows += 1
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
-                yield (chrom, start, start + 1, ref, alts[0], "SNP", 1, count, an,
-                       count / an if an else None, carriers, None, None, None, None,
-                       None, None, None)
+                yield (chrom, start, start + 1, ref, alts[0], "SNP", 1, count, an, carriers,
+                       None, None, None, None, None, None, None)
                 continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
@@ -585,12 +584,11 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
         if end > assembly.length(chrom):
             raise ValueError(f"variant end {end} is beyond the end of {chrom} on {assembly.id}")
         count = ac[index + 1]
-        af = count / an if count is not None and an else None
         by_population = (_info_populations(rec, layout.population_keys, index)
                          if layout.population_keys else None)
         annotated = (_annotation_columns(per_alt[index] if per_alt else ())
                      if layout.annotation else (None, None, None))
-        rows.append((chrom, pos, end, r, a, kind, length, count, an, af, carriers[index + 1],
+        rows.append((chrom, pos, end, r, a, kind, length, count, an, carriers[index + 1],
                      carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population,
                      *annotated))
         stats.max_length = max(stats.max_length, end - pos)

@@ -176,7 +176,7 @@ def chromosome_rows(index: int, chromosome: str, n: int, length: int, samples: i
             row = {"chromosome": chromosome, "start_pos": start, "end_pos": start + 1,
                    "ref": bases[ref_codes[lo + j]], "alt": bases[alt_codes[lo + j]],
                    "variant_type": "SNP", "length": 1, "ac": int(ac[j]), "an": an,
-                   "af": float(ac[j]) / an, "carriers": int(carriers[j]),
+                   "carriers": int(carriers[j]),
                    "carrier_bits": BitString.frombytes(carrier_packed[j].tobytes(), samples),
                    "hom_bits": BitString.frombytes(hom_packed[j].tobytes(), samples)}
             yield tuple(row.get(c) for c in COPY_COLUMNS)    # missing_bits etc. NULL
@@ -310,7 +310,7 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
                 print(f"  variants: {copied:,} rows copied by {workers} worker(s) "
                       f"({copy_s:.0f} s)", flush=True)
                 index_began = time.perf_counter()
-                await store.index_staging(conn, table)
+                await store.index_staging(conn, table, DATASET)
                 index_s = time.perf_counter() - index_began
                 seconds = time.perf_counter() - began
                 source = {"generator": GENERATOR, "schema": schema_version(),
@@ -378,8 +378,8 @@ async def workloads(url: str) -> tuple[list[Workload], dict[str, Any]]:
     try:
         await conn.execute("SELECT setseed(0.42)")
         rows = await conn.fetch(
-            "SELECT chromosome, start_pos, alt, af FROM variants WHERE dataset_id = $1 AND af "
-            "BETWEEN $2 AND $3 ORDER BY random() LIMIT $4", DATASET, *SEQUENCE_AF,
+            "SELECT chromosome, start_pos, alt, ac::float8 / an FROM variants "
+            "WHERE dataset_id = $1 AND ac::float8 / an BETWEEN $2 AND $3 ORDER BY random() LIMIT $4", DATASET, *SEQUENCE_AF,
             QUERIES_PER_KIND)
         sequence = [body({"referenceName": r[0], "start": [r[1]], "alternateBases": r[2]})
                     for r in rows]

@@ -16,17 +16,18 @@ temporary directory, deleted at exit) unless --database-url names another. The s
   (b)  the pipeline an operator would script: `bcftools view -G | bcftools norm -m-any |
        bcftools query | psql \\copy` into bench_variants, then the project's btree and ANALYZE.
        Chromosomes stay as spelt in the file (chr1), `*` alleles are loaded, variant_type is
-       bcftools' %TYPE, length is the placeholder 1, af is INFO/AF, carriers is NULL.
+       bcftools' %TYPE, length is the placeholder 1, carriers is NULL.
   (b') the fastest C path, for reference: `bcftools query | awk | psql \\copy`, awk splitting
        ALTs and filling every column as the project does (chromosome without chr, `*` skipped,
-       alleles trimmed, type INS/DEL by length, af = AC/AN, carriers = AC - nhomalt), then the
+       alleles trimmed, type INS/DEL by length, carriers = AC - nhomalt), then the
        same btree and ANALYZE.
   (c)  `python -m node.cli ingest` end to end as a subprocess: inspect, parallel parse + COPY,
        index, ANALYZE and the swap into `variants`. Its load/index split is when
        pg_stat_progress_create_index first shows the build (sampled every 50 ms).
 
-bench_variants has the staging table's columns, collations and dataset_id default, and gets the
-same maintenance_work_mem, so (b) and (b') write and index what (c) does. A CHECKPOINT precedes
+bench_variants has the staging table's columns and collations while it loads (no dataset_id:
+ingest adds that column after the load, stored once, not per row), and gets the same
+maintenance_work_mem, so (b) and (b') write and index what (c) does. A CHECKPOINT precedes
 every timed step. Memory, client side only (the PostgreSQL server is not counted): "peak RSS"
 is the largest sum of RSS over the step's processes and their descendants, sampled every 50 ms
 (a page shared by several processes counts once for each); "max proc" is the exact ru_maxrss
@@ -68,7 +69,6 @@ MB = 1024 * 1024
 BENCH_TABLE_DDL = f"""
     DROP TABLE IF EXISTS {TABLE};
     CREATE TABLE {TABLE} (
-        dataset_id   text COLLATE "C" NOT NULL DEFAULT '{DATASET}',
         chromosome   text COLLATE "C" NOT NULL,
         start_pos    integer NOT NULL,
         end_pos      integer NOT NULL,
@@ -78,7 +78,6 @@ BENCH_TABLE_DDL = f"""
         length       integer NOT NULL,
         ac           integer,
         an           integer,
-        af           double precision,
         carriers     integer)"""
 INDEX_SQL = (  # what beacon.store.index_staging runs on the staging table
     "SET maintenance_work_mem = '512MB'",
@@ -86,12 +85,12 @@ INDEX_SQL = (  # what beacon.store.index_staging runs on the staging table
     f"ANALYZE {TABLE}",
 )
 
-NORM_FORMAT = r"%CHROM\t%POS0\t%END\t%REF\t%ALT\t%TYPE\t1\t%INFO/AC\t%INFO/AN\t%INFO/AF\n"
-NORM_COLUMNS = "chromosome, start_pos, end_pos, ref, alt, variant_type, length, ac, an, af"
+NORM_FORMAT = r"%CHROM\t%POS0\t%END\t%REF\t%ALT\t%TYPE\t1\t%INFO/AC\t%INFO/AN\n"
+NORM_COLUMNS = "chromosome, start_pos, end_pos, ref, alt, variant_type, length, ac, an"
 AWK_FORMAT = r"%CHROM\t%POS0\t%END\t%REF\t%ALT\t%INFO/AC\t%INFO/AN\t%INFO/nhomalt\n"
 AWK_COLUMNS = NORM_COLUMNS + ", carriers"
 # beacon.vcf's rows from one query line per record: one line per ALT, `*` dropped, alleles
-# trimmed like beacon.vcf._minimal, symbolic END from %END (INFO END), af = AC/AN.
+# trimmed like beacon.vcf._minimal, symbolic END from %END (INFO END).
 AWK_SPLIT = r"""
 BEGIN { FS = OFS = "\t"; OFMT = "%.10g" }
 {
@@ -115,7 +114,7 @@ BEGIN { FS = OFS = "\t"; OFMT = "%.10g" }
             else if (la > lr) { type = "INS"; len = la - lr }
             else { type = "DEL"; len = lr - la }
         }
-        print chrom, start, end, ref, alt, type, len, ac[i], $7, ($7 > 0 ? ac[i] / $7 : "\\N"), ac[i] - nhom[i]
+        print chrom, start, end, ref, alt, type, len, ac[i], $7, ac[i] - nhom[i]
     }
 }"""
 

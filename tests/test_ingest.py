@@ -104,6 +104,32 @@ async def test_gt_only_file_counts_alleles_from_genotypes(db_url, gt_only_vcf):
     assert await _stored(db_url) == expected_rows(gt_only_vcf)
 
 
+async def test_rows_do_not_store_their_dataset(db_url, info_vcf):
+    """The partition's rows leave dataset_id to the catalogue's one missing value (and hold
+    no af): each row is the identifier's bytes smaller than one that stores it, yet every row
+    reads back with its dataset, and the parent's predicate still prunes to the partition."""
+    await ingest(db_url, _request(info_vcf))
+    conn = await asyncpg.connect(db_url)
+    try:
+        partition = await conn.fetchval(
+            "SELECT partition_table FROM datasets WHERE id = $1", DATASET)
+        columns = {r["attname"]: r["atthasmissing"] for r in await conn.fetch(
+            "SELECT attname, atthasmissing FROM pg_attribute WHERE attrelid = $1::regclass "
+            "AND attnum > 0 AND NOT attisdropped", partition)}
+        assert columns["dataset_id"] is True and "af" not in columns
+        rows = await conn.fetchval(
+            "SELECT count(*) FROM variants WHERE dataset_id = $1 AND dataset_id IS NOT NULL",
+            DATASET)
+        assert rows == len(await _stored(db_url)) > 1000
+        # the same rows written as plain tuples store the identifier in each of them
+        await conn.execute(f"CREATE TEMP TABLE spelt AS SELECT * FROM {partition}")
+        compact, spelt = await conn.fetchrow(
+            f"SELECT pg_relation_size('{partition}'), pg_relation_size('spelt')")
+        assert spelt - compact >= rows * 8
+    finally:
+        await conn.close()
+
+
 async def test_planted_records_land_where_beacon_coordinates_say(db_url, gt_only_vcf):
     await ingest(db_url, _request(gt_only_vcf))
     rows = {(r[0], r[1], r[3], r[4]): r for r in await _stored(db_url)}
