@@ -9,7 +9,6 @@ the dataset stays in place: only `store.swap_in` makes the new rows visible.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
 import logging
 import math
@@ -17,10 +16,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import queue
-import signal
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,33 +24,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import pysam
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
 from beacon import individuals_store, store
 from beacon.assemblies import Assembly
 from beacon.individuals import individuals_load
+from beacon.ingest_worker import Job, init_worker, locate_problem, run_job
 from beacon.phenopackets import read_individuals
 from beacon.prepare import prepare
 from beacon.vcf import (
     ChunkStats,
-    HtslibLog,
-    NeedGenotypes,
-    ReadOptions,
     Region,
     VcfLayout,
     VcfProblem,
     contig_length,
     inspect_vcf,
-    open_vcf,
-    read_rows,
 )
 
 log = logging.getLogger(__name__)
 REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
-PR_SET_PDEATHSIG = 1         # linux/prctl.h
-ORPHAN_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -91,125 +80,6 @@ class IngestReport:
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
-
-
-@dataclass(frozen=True)
-class _Job:
-    index: int
-    layout: VcfLayout
-    region: Region | None
-    table: str
-    skip_invalid: bool
-
-
-@dataclass
-class _WorkerState:
-    """What a worker process keeps between jobs: its event loop and database connection."""
-
-    loop: asyncio.AbstractEventLoop
-    conn: asyncpg.Connection
-    progress: multiprocessing.Queue
-    htslib_log: HtslibLog
-    files: dict[tuple[Path, bool], pysam.VariantFile] = field(default_factory=dict)
-
-    def open(self, path: Path, drop_samples: bool) -> pysam.VariantFile:
-        """One open handle per file and mode for all the regions this worker reads."""
-        key = (path, drop_samples)
-        if key not in self.files:
-            self.files[key] = open_vcf(path, drop_samples=drop_samples)
-        return self.files[key]
-
-
-_worker: _WorkerState | None = None      # one per worker process, set by _init_worker
-
-
-def _die_with(coordinator: int) -> None:
-    """A worker must not outlive its coordinator, whatever kills it (kill -9 included): an
-    orphan would go on loading, hold a database connection and keep the coordinator's
-    stdout open, so a supervisor waiting for EOF would wait forever. Linux kills the worker
-    when its parent dies; elsewhere a thread watches for the parent to change."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
-        def watch() -> None:
-            while os.getppid() == coordinator:
-                time.sleep(ORPHAN_POLL_SECONDS)
-            os._exit(1)
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != coordinator:          # it died before the line above took effect
-        os._exit(1)
-
-
-def _init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
-                 log_dir: str) -> None:
-    global _worker
-    _die_with(coordinator)
-    log_path = Path(log_dir) / f"htslib-{os.getpid()}.log"
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(fd, 2)                          # htslib writes its reasons to fd 2
-    loop = asyncio.new_event_loop()
-    conn = loop.run_until_complete(asyncpg.connect(db_url))
-    # The rows are only made durable by the swap's commit; a crash discards staging anyway.
-    loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
-    _worker = _WorkerState(loop, conn, progress, HtslibLog(log_path))
-    multiprocessing.util.Finalize(None, lambda: loop.run_until_complete(conn.close()),
-                                  exitpriority=10)
-
-
-def _reporter(job: _Job, state: _WorkerState) -> Callable[[int, str, int], None]:
-    offsets = _contig_offsets(job.layout)
-
-    def report(records: int, contig: str, start: int) -> None:
-        done = start - job.region.start if job.region else offsets.get(contig, 0) + start
-        state.progress.put_nowait((job.index, records, done))
-    return report
-
-
-def _run_job(job: _Job) -> ChunkStats:
-    """Worker entry point: COPY one region, from INFO counts if possible, else from GT."""
-    state = _worker
-    assert state is not None, "worker not initialised"
-    use_genotypes = job.layout.counts_from_genotypes
-    try:
-        return state.loop.run_until_complete(_copy_job(job, state, use_genotypes))
-    except NeedGenotypes:
-        return state.loop.run_until_complete(_copy_job(job, state, True))
-
-
-async def _copy_job(job: _Job, state: _WorkerState, use_genotypes: bool) -> ChunkStats:
-    stats = ChunkStats()
-    options = ReadOptions(use_genotypes=use_genotypes, samples_available=job.layout.samples > 0,
-                          skip_invalid=job.skip_invalid, progress=_reporter(job, state),
-                          htslib_log=state.htslib_log)
-    handle = state.open(job.layout.path, drop_samples=not use_genotypes)
-    await store.copy_rows(state.conn, job.table,
-                          read_rows(job.layout, job.region, options, stats, handle))
-    return stats
-
-
-def _locate_problem(layout: VcfLayout, skip_invalid: bool) -> VcfProblem | None:
-    """Re-read the file from the top to name the exact line of a problem a region found."""
-    state = _worker
-    stats = ChunkStats()
-    options = ReadOptions(use_genotypes=layout.counts_from_genotypes,
-                          samples_available=layout.samples > 0, skip_invalid=skip_invalid,
-                          htslib_log=state.htslib_log if state else None)
-    try:
-        for _ in read_rows(layout, None, options, stats):
-            pass
-    except VcfProblem as problem:
-        return problem
-    except NeedGenotypes:
-        return None
-    return None
-
-
-def _contig_offsets(layout: VcfLayout) -> dict[str, int]:
-    offsets, total = {}, 0
-    for contig in layout.contigs:
-        offsets[contig] = total
-        total += contig_length(layout, contig)
-    return offsets
 
 
 def plan_regions(layout: VcfLayout) -> list[Region | None]:
@@ -280,12 +150,12 @@ async def _load(db_url: str, coordinator: asyncpg.Connection, layout: VcfLayout,
     tracker = _ProgressTracker(layout, regions, progress)
     stop = asyncio.Event()
     with tempfile.TemporaryDirectory(prefix="gdi-ingest-") as log_dir, \
-            ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+            ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
                                 initargs=(os.getpid(), db_url, messages, log_dir)) as pool:
         drainer = asyncio.create_task(_drain(messages, tracker, stop))
-        jobs = [_Job(i, layout, region, table, request.skip_invalid)
+        jobs = [Job(i, layout, region, table, request.skip_invalid)
                 for i, region in enumerate(regions)]
-        futures = {asyncio.wrap_future(pool.submit(_run_job, job)): job for job in jobs}
+        futures = {asyncio.wrap_future(pool.submit(run_job, job)): job for job in jobs}
         try:
             totals = await _gather(futures, tracker)
         except VcfProblem as problem:
@@ -301,7 +171,7 @@ async def _load(db_url: str, coordinator: asyncpg.Connection, layout: VcfLayout,
     return totals, workers, len(regions)
 
 
-async def _gather(futures: dict[asyncio.Future, _Job], tracker: _ProgressTracker) -> ChunkStats:
+async def _gather(futures: dict[asyncio.Future, Job], tracker: _ProgressTracker) -> ChunkStats:
     totals = ChunkStats()
     pending = set(futures)
     while pending:
@@ -323,7 +193,7 @@ async def _gather(futures: dict[asyncio.Future, _Job], tracker: _ProgressTracker
 
 
 async def _abandon(conn: asyncpg.Connection, table: str,
-                   futures: dict[asyncio.Future, _Job]) -> None:
+                   futures: dict[asyncio.Future, Job]) -> None:
     for future in futures:
         future.cancel()
     await store.cancel_writers(conn, table)
@@ -334,7 +204,7 @@ async def _precise(problem: VcfProblem, layout: VcfLayout, pool: ProcessPoolExec
                    skip_invalid: bool) -> VcfProblem:
     if problem.line is not None or not layout.indexed:
         return problem
-    located: Future = pool.submit(_locate_problem, layout, skip_invalid)
+    located: Future = pool.submit(locate_problem, layout, skip_invalid)
     return await asyncio.wrap_future(located) or problem
 
 

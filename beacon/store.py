@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
 
-from beacon.request import VariantQuery
 from beacon.visibility import CARRIERS, CallerView, Floor
+
+if TYPE_CHECKING:   # an ingest worker imports this module for its COPY, and never parses a query
+    from beacon.request import VariantQuery
 
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",

@@ -28,3 +28,15 @@ def test_no_core_mentions_the_shell_or_aiohttp_web_even_lazily():
         if "aiohttp.web" in line or "from aiohttp import web" in line
         or "import_module(\"node" in line or line.strip().startswith(("from node", "import node"))]
     assert offending == []
+
+
+def test_an_ingest_worker_imports_only_the_reader_and_the_copy():
+    """Each ingest worker is a fresh interpreter (spawn): what its module imports, every
+    ingest pays per worker, however small the file. The query models (pydantic), the
+    disclosure arithmetic (numpy) and the HTTP stack are the coordinator's, not the worker's."""
+    probe = ("import sys, beacon.ingest_worker; "
+             "print(' '.join(m for m in ('pydantic', 'numpy', 'aiohttp', 'beacon.request', "
+             "'beacon.answer', 'beacon.individuals', 'node') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""

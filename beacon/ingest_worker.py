@@ -1,0 +1,161 @@
+"""What an ingest's worker processes run: read regions of the VCF and COPY their rows into
+the staging table, each over its own connection.
+
+Kept apart from beacon/ingest.py so that a spawned worker imports only the reader and the
+COPY, not the query, disclosure and individuals code the coordinator needs: each worker is a
+fresh interpreter, and that import cost was about half a second of CPU per worker, paid by
+every ingest however small.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import multiprocessing
+import multiprocessing.util
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pysam
+
+from beacon import store
+from beacon.vcf import (
+    ChunkStats,
+    HtslibLog,
+    NeedGenotypes,
+    ReadOptions,
+    Region,
+    VcfLayout,
+    VcfProblem,
+    contig_length,
+    open_vcf,
+    read_rows,
+)
+
+PR_SET_PDEATHSIG = 1         # linux/prctl.h
+ORPHAN_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    layout: VcfLayout
+    region: Region | None
+    table: str
+    skip_invalid: bool
+
+
+@dataclass
+class _WorkerState:
+    """What a worker process keeps between jobs: its event loop and database connection."""
+
+    loop: asyncio.AbstractEventLoop
+    conn: asyncpg.Connection
+    progress: multiprocessing.Queue
+    htslib_log: HtslibLog
+    files: dict[tuple[Path, bool], pysam.VariantFile] = field(default_factory=dict)
+
+    def open(self, path: Path, drop_samples: bool) -> pysam.VariantFile:
+        """One open handle per file and mode for all the regions this worker reads."""
+        key = (path, drop_samples)
+        if key not in self.files:
+            self.files[key] = open_vcf(path, drop_samples=drop_samples)
+        return self.files[key]
+
+
+_worker: _WorkerState | None = None      # one per worker process, set by init_worker
+
+
+def _die_with(coordinator: int) -> None:
+    """A worker must not outlive its coordinator, whatever kills it (kill -9 included): an
+    orphan would go on loading, hold a database connection and keep the coordinator's
+    stdout open, so a supervisor waiting for EOF would wait forever. Linux kills the worker
+    when its parent dies; elsewhere a thread watches for the parent to change."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == coordinator:
+                time.sleep(ORPHAN_POLL_SECONDS)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != coordinator:          # it died before the line above took effect
+        os._exit(1)
+
+
+def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
+                 log_dir: str) -> None:
+    global _worker
+    _die_with(coordinator)
+    log_path = Path(log_dir) / f"htslib-{os.getpid()}.log"
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 2)                          # htslib writes its reasons to fd 2
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(asyncpg.connect(db_url))
+    # The rows are only made durable by the swap's commit; a crash discards staging anyway.
+    loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
+    _worker = _WorkerState(loop, conn, progress, HtslibLog(log_path))
+    multiprocessing.util.Finalize(None, lambda: loop.run_until_complete(conn.close()),
+                                  exitpriority=10)
+
+
+def _reporter(job: Job, state: _WorkerState) -> Callable[[int, str, int], None]:
+    offsets = _contig_offsets(job.layout)
+
+    def report(records: int, contig: str, start: int) -> None:
+        done = start - job.region.start if job.region else offsets.get(contig, 0) + start
+        state.progress.put_nowait((job.index, records, done))
+    return report
+
+
+def run_job(job: Job) -> ChunkStats:
+    """Worker entry point: COPY one region, from INFO counts if possible, else from GT."""
+    state = _worker
+    assert state is not None, "worker not initialised"
+    use_genotypes = job.layout.counts_from_genotypes
+    try:
+        return state.loop.run_until_complete(_copy_job(job, state, use_genotypes))
+    except NeedGenotypes:
+        return state.loop.run_until_complete(_copy_job(job, state, True))
+
+
+async def _copy_job(job: Job, state: _WorkerState, use_genotypes: bool) -> ChunkStats:
+    stats = ChunkStats()
+    options = ReadOptions(use_genotypes=use_genotypes, samples_available=job.layout.samples > 0,
+                          skip_invalid=job.skip_invalid, progress=_reporter(job, state),
+                          htslib_log=state.htslib_log)
+    handle = state.open(job.layout.path, drop_samples=not use_genotypes)
+    await store.copy_rows(state.conn, job.table,
+                          read_rows(job.layout, job.region, options, stats, handle))
+    return stats
+
+
+def locate_problem(layout: VcfLayout, skip_invalid: bool) -> VcfProblem | None:
+    """Re-read the file from the top to name the exact line of a problem a region found."""
+    state = _worker
+    stats = ChunkStats()
+    options = ReadOptions(use_genotypes=layout.counts_from_genotypes,
+                          samples_available=layout.samples > 0, skip_invalid=skip_invalid,
+                          htslib_log=state.htslib_log if state else None)
+    try:
+        for _ in read_rows(layout, None, options, stats):
+            pass
+    except VcfProblem as problem:
+        return problem
+    except NeedGenotypes:
+        return None
+    return None
+
+
+def _contig_offsets(layout: VcfLayout) -> dict[str, int]:
+    offsets, total = {}, 0
+    for contig in layout.contigs:
+        offsets[contig] = total
+        total += contig_length(layout, contig)
+    return offsets
