@@ -512,3 +512,65 @@ async def test_individuals_are_federated_as_the_peers_answer_them(network, check
     assert merged["meta"]["returnedSchemas"] == [
         {"entityType": "individual", "schema": "ga4gh-beacon-individual-v2.0.0"}]
     assert merged["meta"]["receivedRequestSummary"]["filters"] == ["NCIT:C17998"]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types throughout (7 == 7.0 == True would not tell)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _as_held(raw: Any, held: Any) -> Any:
+    """`raw` read where the model holds `held` (a key it left out reads as None)."""
+    if isinstance(held, dict):
+        return {k: _as_held(raw.get(k) if isinstance(raw, dict) else raw, v)
+                for k, v in held.items()}
+    if isinstance(held, list):
+        return [_as_held(r, h) for r, h in zip(raw, held)] if len(raw) == len(held) else raw
+    return raw
+
+
+def test_a_peer_answer_is_checked_as_the_model_checks_it():
+    """VariantAnswer.checked reads an answer from the peer's JSON only when the model would
+    hold the same values; it accepts, converts and refuses exactly as the model does."""
+    from pydantic import ValidationError
+
+    from node.federation.network import VariantAnswer
+
+    def answer() -> dict[str, Any]:
+        return {"meta": {"beaconId": "org.x", "returnedGranularity": "count", "more": 1},
+                "responseSummary": {"exists": True, "numTotalResults": 7},
+                "response": {"resultSets": [{"id": "d", "setType": "dataset", "exists": True,
+                                             "resultsCount": 7, "results": [{"a": 1}]}]}}
+    places = [("meta",), ("meta", "beaconId"), ("meta", "returnedGranularity"),
+              ("responseSummary",), ("responseSummary", "exists"),
+              ("responseSummary", "numTotalResults"), ("response",),
+              ("response", "resultSets"), ("response", "resultSets", 0)] + [
+        ("response", "resultSets", 0, key)
+        for key in ("id", "setType", "exists", "resultsCount", "results")] + [
+        ("response", "resultSets", 0, "results", 0)]
+    values = [..., None, "x", "record", "true", 1, 0, -1, 7.0, 7.5, True, [], [{}], {}]
+    for place in places:
+        for value in values:
+            raw = answer()
+            parent = raw
+            for step in place[:-1]:
+                parent = parent[step]
+            if value is ...:
+                del parent[place[-1]]
+            else:
+                parent[place[-1]] = value
+            try:
+                held = VariantAnswer.model_validate(raw).model_dump()
+            except ValidationError as exc:
+                with pytest.raises(ValidationError) as refused:
+                    VariantAnswer.checked(raw)
+                assert refused.value.errors() == exc.errors(), (place, value)
+                continue
+            checked = VariantAnswer.checked(raw)
+            assert _same(_as_held(checked, held), held), (place, value)

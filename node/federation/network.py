@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import aiohttp
 import orjson
@@ -40,6 +40,7 @@ CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 NO_CONNECTION = "no connection to the peer"
+_GRANULARITIES = get_args(Granularity)
 
 
 # --- what the network relies on in a peer's answer -------------------------------------------
@@ -51,6 +52,12 @@ class _Open(BaseModel):
     instructions, bench/federation.py --overhead)."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def checked(cls, raw: Any) -> dict[str, Any]:
+        """The checked fields of the peer's JSON `raw` (validated, as the model holds them);
+        ValidationError if it is not this answer."""
+        return cls.model_validate(raw).model_dump()
 
 
 class PeerMeta(_Open):
@@ -81,6 +88,50 @@ class VariantAnswer(_Open):
     meta: PeerMeta
     responseSummary: PeerSummary
     response: PeerResultSets | None = None
+
+    @classmethod
+    def checked(cls, raw: Any) -> dict[str, Any]:
+        """`raw` itself when each field above is there with exactly the type the model would
+        hold (so reading it from `raw` reads what the model would), which every answer of a
+        node is; anything else is left to the model, which accepts and converts it, or words
+        the error. Building the five models cost more than three times as much as these
+        checks: 4% of a network request's instructions (bench/federation.py --overhead)."""
+        if type(raw) is dict and _fits_variant_answer(raw):
+            return raw
+        return super().checked(raw)
+
+
+def _fits_variant_answer(raw: dict[str, Any]) -> bool:
+    """Whether VariantAnswer would take `raw` (the peer's JSON) as it is (see
+    VariantAnswer.checked). A required key that is missing is a KeyError."""
+    try:
+        meta, summary = raw["meta"], raw["responseSummary"]
+        if not (type(meta) is dict and type(meta["beaconId"]) is str
+                and meta["returnedGranularity"] in _GRANULARITIES
+                and type(summary) is dict and type(summary["exists"]) is bool):
+            return False
+        total = summary.get("numTotalResults")
+        if total is not None and not (type(total) is int and total >= 0):
+            return False
+        response = raw.get("response")
+        if response is None:
+            return True
+        sets = response["resultSets"] if type(response) is dict else None
+        if type(sets) is not list:
+            return False
+        for s in sets:
+            if not (type(s) is dict and type(s["id"]) is str and type(s["setType"]) is str
+                    and type(s["exists"]) is bool):
+                return False
+            count, results = s["resultsCount"], s["results"]
+            if not (type(count) is int and count >= 0 and type(results) is list):
+                return False
+            for result in results:
+                if type(result) is not dict:
+                    return False
+    except KeyError:
+        return False
+    return True
 
 
 class PeerCollection(_Open):
@@ -114,8 +165,11 @@ class _CatalogueNodes(_Open):
 
 
 # --- one request, one outcome per peer -------------------------------------------------------
+# Not frozen: these are made for every network request, and a frozen dataclass sets each field
+# through object.__setattr__ (four times the cost; together 2% of a network request's
+# instructions, bench/federation.py --overhead). Nothing changes them once made.
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PeerRequest:
     """A request as every peer receives it, below the peer's API root (e.g. "/g_variants")."""
 
@@ -126,13 +180,14 @@ class PeerRequest:
     purpose: str | None = None      # X-Purpose-Of-Use, as the caller sent it
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PeerOutcome:
     peer: Peer
     status: PeerStatus
     ms: float
     detail: str = ""
-    answer: BaseModel | None = None      # validated; None unless ok (or ok and not found)
+    # The answer's checked fields (`_Open.checked`); None unless ok (or ok and not found).
+    answer: dict[str, Any] | None = None
     raw: Any = None                      # the peer's JSON as sent, for passing results on
     token_forwarded: bool = False
 
@@ -145,7 +200,7 @@ class PeerOutcome:
         return line
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PeerList:
     peers: list[Peer]
     catalogue: dict[str, Any] | None = None    # the registry's status, when one is used
@@ -161,11 +216,18 @@ class Network:
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
         self._catalogue_lock = asyncio.Lock()
         self._configured = list({p.id: p for p in settings.peers}.values())   # last id wins
+        self._configured_list = PeerList(self._configured)
+        peer_timeout = settings.peer_timeout_seconds
+        deadline = settings.network_deadline_seconds
+        self._limit = min(peer_timeout, deadline)     # ask_all's one timer
+        self._late = (f"no answer within the peer timeout ({peer_timeout:g} s)"
+                      if peer_timeout <= deadline else
+                      f"no answer within the network deadline ({deadline:g} s)")
 
     async def peers(self) -> PeerList:
         """Configured peers, then the registry's nodes not configured under the same id."""
         if not (self._settings.peers_from_catalogue and self._settings.catalogue_url):
-            return PeerList(self._configured)
+            return self._configured_list
         listed, status = await self._catalogue_peers()
         known = {p.id for p in self._configured}
         return PeerList(self._configured + [p for p in listed if p.id not in known], status)
@@ -195,7 +257,7 @@ class Network:
             self._catalogue = (now + CATALOGUE_TTL_SECONDS, peers, {"status": "ok"})
             return peers, {"status": "ok"}
 
-    async def fan_out(self, request: PeerRequest, expect: type[BaseModel], *,
+    async def fan_out(self, request: PeerRequest, expect: type[_Open], *,
                       bearer: str | None = None, issuer: str | None = None,
                       not_found_is_empty: bool = False) -> tuple[list[PeerOutcome], PeerList]:
         """Ask every peer; an outcome for each, in peer order, by the network's deadline."""
@@ -204,30 +266,34 @@ class Network:
                                       issuer=issuer, not_found_is_empty=not_found_is_empty)
         return outcomes, peers
 
-    async def ask_all(self, peers: list[Peer], request: PeerRequest, expect: type[BaseModel],
+    async def ask_all(self, peers: list[Peer], request: PeerRequest, expect: type[_Open],
                       *, bearer: str | None, issuer: str | None,
                       not_found_is_empty: bool = False) -> list[PeerOutcome]:
         """Every peer at once. All start together, so one timer serves as each peer's timeout
         and the network's deadline: whichever is shorter (a timer per peer cost 5% of a
         network request's instructions; bench/federation.py --instructions)."""
-        peer_timeout = self._settings.peer_timeout_seconds
-        deadline = self._settings.network_deadline_seconds
-        limit = min(peer_timeout, deadline)
-        detail = (f"no answer within the peer timeout ({peer_timeout:g} s)"
-                  if peer_timeout <= deadline else
-                  f"no answer within the network deadline ({deadline:g} s)")
-        forwards = [_forwards(peer, bearer, issuer) for peer in peers]
-        tasks = [asyncio.ensure_future(self._ask(
-            peer, request, expect, bearer if forward else None, not_found_is_empty))
-            for peer, forward in zip(peers, forwards)]
-        if not tasks:
+        if not peers:
             return []
+        # The same for every peer: the headers, with the token and without, and what follows
+        # the peer's root in the URL.
+        anonymous = _headers(request, None)
+        forwards = ([issuer in peer.forward_tokens_from for peer in peers]
+                    if bearer is not None and issuer is not None else [False] * len(peers))
+        with_token = _headers(request, bearer) if True in forwards else anonymous
+        below = (f"{request.path}?{request.query_string}" if request.query_string
+                 else request.path)
+        tasks = [asyncio.ensure_future(self._ask(
+            peer, request, URL(f"{peer.url}{below}", encoded=True), expect,
+            with_token if forward else anonymous, forward, not_found_is_empty))
+            for peer, forward in zip(peers, forwards)]
+        limit = self._limit
         done, pending = await asyncio.wait(tasks, timeout=limit)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         return [task.result() if task in done else PeerOutcome(
-            peer, "timeout", limit * 1000, detail, token_forwarded=forward)
+            peer, "timeout", limit * 1000, self._late, token_forwarded=forward)
             for peer, task, forward in zip(peers, tasks, forwards)]
 
     async def document(self, path: str) -> tuple[list[PeerOutcome], PeerList]:
@@ -246,58 +312,56 @@ class Network:
                 self._documents[(outcome.peer.url, path)] = (now, outcome)
         return [fresh[p.id] for p in peers.peers], peers
 
-    async def _ask(self, peer: Peer, request: PeerRequest, expect: type[BaseModel],
-                   bearer: str | None, not_found_is_empty: bool) -> PeerOutcome:
-        headers = {"Accept": "application/json"}
-        if bearer is not None:
-            headers["Authorization"] = f"Bearer {bearer}"
-        if request.body is not None:
-            headers["Content-Type"] = "application/json"
-        if request.purpose is not None:
-            headers[PURPOSE_HEADER] = request.purpose
-        url = URL(f"{peer.url}{request.path}"
-                  + (f"?{request.query_string}" if request.query_string else ""), encoded=True)
+    async def _ask(self, peer: Peer, request: PeerRequest, url: URL, expect: type[_Open],
+                   headers: dict[str, str], forwarded: bool,
+                   not_found_is_empty: bool) -> PeerOutcome:
         began = time.perf_counter()
-
-        def outcome(status: PeerStatus, detail: str = "", answer: BaseModel | None = None,
-                    raw: Any = None) -> PeerOutcome:
-            return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail,
-                               answer, raw, bearer is not None)
         try:                                  # timed by ask_all, which cancels it
             async with self._session.request(request.method, url, data=request.body,
                                              headers=headers, allow_redirects=False) as response:
-                body = await _bounded_body(response)
-                status = response.status
+                length = response.content_length
+                body = (await response.read() if length is not None and length <= MAX_PEER_BODY
+                        else await _bounded_body(response))
+                code = response.status
         except aiohttp.ClientError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
             # tell any caller what listens at an address the registry names: the operator's
             # log gets them, the answer names the peer only.
             log.info("peer %s (%s) unavailable: %s", peer.id, peer.url, _describe(exc))
-            return outcome("error", NO_CONNECTION)
-        if body is None:
-            return outcome("invalid", f"answer larger than {MAX_PEER_BODY} bytes")
-        try:
-            raw = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return outcome("error" if status >= 400 else "invalid",
-                           f"HTTP {status}, not JSON" if status >= 400 else "answer is not JSON")
-        if status == 404 and not_found_is_empty:
-            return outcome("ok", "no such entry at this peer")
-        if status != 200:
-            return outcome("error", f"HTTP {status}{_error_message(raw)}")
-        try:
-            return outcome("ok", answer=expect.model_validate(raw), raw=raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            return outcome("invalid", f"not a Beacon response: {where}: {first['msg']}")
+            status, detail, checked, raw = "error", NO_CONNECTION, None, None
+        else:
+            status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
+        return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
+                           raw, forwarded)
+
+
+def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_empty: bool
+            ) -> tuple[PeerStatus, str, dict[str, Any] | None, Any]:
+    """A peer's answer (`body`, HTTP status `code`) as its outcome's status, detail, checked
+    answer and JSON (PeerOutcome)."""
+    if body is None:
+        return "invalid", f"answer larger than {MAX_PEER_BODY} bytes", None, None
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        if code >= 400:
+            return "error", f"HTTP {code}, not JSON", None, None
+        return "invalid", "answer is not JSON", None, None
+    if code == 404 and not_found_is_empty:
+        return "ok", "no such entry at this peer", None, None
+    if code != 200:
+        return "error", f"HTTP {code}{_error_message(raw)}", None, None
+    try:
+        return "ok", "", expect.checked(raw), raw
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return "invalid", f"not a Beacon response: {where}: {first['msg']}", None, None
 
 
 async def _bounded_body(response: aiohttp.ClientResponse) -> bytes | None:
-    """The whole body, or None past MAX_PEER_BODY (read no further than that)."""
-    length = response.content_length
-    if length is not None and length <= MAX_PEER_BODY:
-        return await response.read()
+    """The whole body of an answer of no or too large a Content-Length, or None past
+    MAX_PEER_BODY (read no further than that)."""
     chunks, size = [], 0
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
@@ -307,8 +371,16 @@ async def _bounded_body(response: aiohttp.ClientResponse) -> bytes | None:
     return b"".join(chunks)
 
 
-def _forwards(peer: Peer, bearer: str | None, issuer: str | None) -> bool:
-    return bearer is not None and issuer is not None and issuer in peer.forward_tokens_from
+def _headers(request: PeerRequest, bearer: str | None) -> dict[str, str]:
+    """What every peer is sent with `request` (with `bearer`, as its token)."""
+    headers = {"Accept": "application/json"}
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    if request.body is not None:
+        headers["Content-Type"] = "application/json"
+    if request.purpose is not None:
+        headers[PURPOSE_HEADER] = request.purpose
+    return headers
 
 
 def _error_message(raw: Any) -> str:

@@ -172,9 +172,9 @@ def _merged_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
     terms: dict[str, dict[str, Any]] = {}
     resources: dict[str, dict[str, Any]] = {}
     for outcome in outcomes:
-        if not isinstance(outcome.answer, DocumentAnswer):
+        if outcome.answer is None:
             continue
-        listed = outcome.answer.response.get("filteringTerms")
+        listed = outcome.answer["response"].get("filteringTerms")
         for term in listed if isinstance(listed, list) else []:
             if not (isinstance(term, dict) and isinstance(term.get("id"), str)):
                 continue
@@ -183,7 +183,7 @@ def _merged_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
             merged["scopes"] += [s for s in scopes if s not in merged["scopes"]]
             if outcome.peer.id not in merged["beaconIds"]:
                 merged["beaconIds"].append(outcome.peer.id)
-        known = outcome.answer.response.get("resources")
+        known = outcome.answer["response"].get("resources")
         for resource in known if isinstance(known, list) else []:
             if isinstance(resource, dict) and isinstance(resource.get("id"), str):
                 resources.setdefault(resource["id"], resource)
