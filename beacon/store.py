@@ -97,6 +97,12 @@ def _checked(table: str) -> str:
     return table
 
 
+async def _literal(conn: asyncpg.Connection, dataset_id: str) -> str:
+    """The dataset id as an SQL literal, quoted by PostgreSQL itself, for the DDL (a partition
+    bound, a default, a comment) that takes no parameters."""
+    return await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
+
+
 @asynccontextmanager
 async def dataset_lock(conn: asyncpg.Connection, dataset_id: str) -> AsyncIterator[None]:
     """Serialises ingests of one dataset across processes (the session holds the lock)."""
@@ -115,9 +121,8 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
     dataset in its comment (`create_staging`); one made before that, in its dataset_id
     column's default."""
     candidates = await conn.fetch(
-        """SELECT c.relname, coalesce(obj_description(c.oid, 'pg_class'),
-                                      pg_get_expr(d.adbin, d.adrelid)) AS dataset,
-                  obj_description(c.oid, 'pg_class') IS NOT NULL AS commented
+        """SELECT c.relname, obj_description(c.oid, 'pg_class') AS comment,
+                  pg_get_expr(d.adbin, d.adrelid) AS old_default
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'dataset_id'
            LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
@@ -125,15 +130,10 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
              AND c.relname LIKE 'variants\\_%'""")
     dropped = []
     for row in candidates:
-        if not _TABLE_NAME.fullmatch(row["relname"]) or row["dataset"] is None:
+        literal = re.fullmatch(r"'((?:[^']|'')*)'::text", row["old_default"] or "")
+        dataset_id = row["comment"] or (literal[1].replace("''", "'") if literal else None)
+        if not _TABLE_NAME.fullmatch(row["relname"]) or dataset_id is None:
             continue
-        if row["commented"]:
-            dataset_id = row["dataset"]
-        else:
-            literal = re.fullmatch(r"'((?:[^']|'')*)'::text", row["dataset"])
-            if literal is None:
-                continue
-            dataset_id = literal[1].replace("''", "'")
         if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", dataset_id):
             continue                              # an ingest of that dataset is running
         try:
@@ -156,7 +156,7 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
     until it fits in 128 bytes if it can be, and kept inline (the bits' STORAGE MAIN): a rare
     allele's bits are nearly all zero and shrink to tens of bytes."""
     table = _checked(f"variants_{_slug(dataset_id)}_{secrets.token_hex(4)}")
-    literal = await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
+    literal = await _literal(conn, dataset_id)
     await conn.execute(f"""
         CREATE TABLE {table} (LIKE variants INCLUDING DEFAULTS INCLUDING STORAGE)
             WITH (toast_tuple_target = 128);
@@ -177,7 +177,7 @@ async def index_staging(conn: asyncpg.Connection, table: str, dataset_id: str) -
     Whatever rewrites the rows later (VACUUM FULL, CLUSTER) writes the identifier into each
     of them again: correct, only bigger."""
     table = _checked(table)
-    literal = await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
+    literal = await _literal(conn, dataset_id)
     await conn.execute(
         f"""ALTER TABLE {table} ADD COLUMN dataset_id text COLLATE "C" NOT NULL
                 DEFAULT {literal} CONSTRAINT {table}_dataset CHECK (dataset_id = {literal})""")
@@ -214,7 +214,7 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
             "SELECT version, partition_table FROM datasets WHERE id = $1 FOR UPDATE", new.id)
         if old is not None:
             await conn.execute(f"DROP TABLE IF EXISTS {_checked(old['partition_table'])}")
-        literal = await conn.fetchval("SELECT quote_literal($1::text)", new.id)
+        literal = await _literal(conn, new.id)
         await conn.execute(
             f"ALTER TABLE variants ATTACH PARTITION {table} FOR VALUES IN ({literal})")
         version = 1 if old is None else old["version"] + 1

@@ -379,8 +379,8 @@ async def workloads(url: str) -> tuple[list[Workload], dict[str, Any]]:
         await conn.execute("SELECT setseed(0.42)")
         rows = await conn.fetch(
             "SELECT chromosome, start_pos, alt, ac::float8 / an FROM variants "
-            "WHERE dataset_id = $1 AND ac::float8 / an BETWEEN $2 AND $3 ORDER BY random() LIMIT $4", DATASET, *SEQUENCE_AF,
-            QUERIES_PER_KIND)
+            "WHERE dataset_id = $1 AND ac::float8 / an BETWEEN $2 AND $3 "
+            "ORDER BY random() LIMIT $4", DATASET, *SEQUENCE_AF, QUERIES_PER_KIND)
         sequence = [body({"referenceName": r[0], "start": [r[1]], "alternateBases": r[2]})
                     for r in rows]
         rng = random.Random(SEED)

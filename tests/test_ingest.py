@@ -106,8 +106,8 @@ async def test_gt_only_file_counts_alleles_from_genotypes(db_url, gt_only_vcf):
 
 async def test_rows_do_not_store_their_dataset(db_url, info_vcf):
     """The partition's rows leave dataset_id to the catalogue's one missing value (and hold
-    no af): each row is the identifier's bytes smaller than one that stores it, yet every row
-    reads back with its dataset, and the parent's predicate still prunes to the partition."""
+    no af): every row reads back with its dataset through the parent, yet the partition is
+    at least 8 bytes a row smaller than the same rows written with the identifier in each."""
     await ingest(db_url, _request(info_vcf))
     conn = await asyncpg.connect(db_url)
     try:
