@@ -55,8 +55,11 @@ BUDGET = 20
 RARE_COST = 5
 ANONYMOUS = TierSettings(allele_floor=2, count_step=5, budget_per_window=BUDGET,
                          budget_per_day=0, rare_cost=RARE_COST, rare_below=10, smooth_width=0)
+# Sharp floors in both tiers: the answers below are the tiers' rules, not a smooth floor's
+# draw, which is keyed by the node's secret minted per run (a bona fide default floor hides
+# the 12-carrier COMMON in about one run of 15).
 BONA_FIDE = TierSettings(allele_floor=2, count_step=1, budget_per_window=1000,
-                         budget_per_day=0, rare_cost=RARE_COST, rare_below=10)
+                         budget_per_day=0, rare_cost=RARE_COST, rare_below=10, smooth_width=0)
 DISCLOSURE = DisclosureSettings(anonymous=ANONYMOUS, bona_fide=BONA_FIDE)
 WINDOW = DISCLOSURE.budget_window_seconds
 ANONYMOUS_CALLER = "address 127.0.0.1"
