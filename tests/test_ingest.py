@@ -12,7 +12,7 @@ import pytest
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
-from beacon.vcf import VcfProblem
+from beacon.vcf import ChunkStats, ReadOptions, VcfProblem, inspect_vcf, read_rows
 from catalogue.metadata import DatasetMetadata, MetadataError
 from node.ingest_request import make_request
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
@@ -97,6 +97,43 @@ async def test_info_file_round_trips_every_variant_class(db_url, info_vcf):
     assert report.records == 4000 and report.rows == len(stored)
     assert {row[5] for row in stored} >= {"SNP", "MNP", "INS", "DEL", "DUP"}
     assert report.skipped_alleles > 0                     # '*' alleles are not variants
+
+
+SITES_HEADER = """##fileformat=VCFv4.2
+##contig=<ID=chr1,length=248956422>
+##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">
+##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">
+##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous carriers">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO
+"""
+
+
+def test_sites_file_reads_biallelic_sequence_alleles_as_the_general_path_does(tmp_path):
+    """A sites-only file with INFO counts takes the reader's fast path for a biallelic
+    allele in upper-case bases: trimmed, typed and counted as `_rows_of` would. Lower-case
+    bases and an allele ending past the chromosome go the general way: the same row, and
+    the same error."""
+    lines = ["chr1\t100\t.\tACGT\tA\t.\t.\tAC=3;AN=10;nhomalt=1",
+             "chr1\t200\t.\tCTG\tCAG\t.\t.\tAC=2;AN=10;nhomalt=0",
+             "chr1\t300\t.\tTC\tGA\t.\t.\tAC=1;AN=10",
+             "chr1\t400\t.\tacg\ta\t.\t.\tAC=4;AN=10;nhomalt=2",
+             "chr1\t500\t.\tG\tGTTA\t.\t.\tAC=5;AN=10;nhomalt=0"]
+    path = write_vcf_text(tmp_path / "sites.vcf", SITES_HEADER + "\n".join(lines) + "\n")
+    layout = inspect_vcf(path, GRCH38)
+    options = ReadOptions(use_genotypes=False, samples_available=False)
+    stats = ChunkStats()
+    rows = [row[:10] for row in read_rows(layout, None, options, stats)]
+    assert rows == [("1", 99, 103, "ACGT", "A", "DEL", 3, 3, 10, 2),
+                    ("1", 200, 201, "T", "A", "SNP", 1, 2, 10, 2),
+                    ("1", 299, 301, "TC", "GA", "MNP", 2, 1, 10, None),
+                    ("1", 399, 402, "ACG", "A", "DEL", 2, 4, 10, 2),
+                    ("1", 499, 500, "G", "GTTA", "INS", 3, 5, 10, 5)]
+    assert stats.max_length == 4 and stats.rows == 5
+    beyond = write_vcf_text(tmp_path / "beyond.vcf", SITES_HEADER
+                            + "chr1\t248956421\t.\tACG\tA\t.\t.\tAC=1;AN=10;nhomalt=0\n")
+    with pytest.raises(VcfProblem, match=r"beyond\.vcf\.gz:7: variant end 248956423 is "
+                                         r"beyond the end of 1"):
+        list(read_rows(inspect_vcf(beyond, GRCH38), None, options, ChunkStats()))
 
 
 async def test_gt_only_file_counts_alleles_from_genotypes(db_url, gt_only_vcf):
