@@ -40,3 +40,21 @@ def test_an_ingest_worker_imports_only_the_reader_and_the_copy():
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_the_console_script_rerun_by_a_spawned_worker_imports_no_cli():
+    """multiprocessing's spawn runs the parent's main script again in each worker, as
+    `__mp_main__` (what an ingest's workers do under `gdi-node ingest`): the installed
+    `gdi-node` script must then import its small entry module, not the CLI and its
+    settings, pydantic and aiohttp."""
+    script = Path(sys.executable).parent / "gdi-node"      # beside the interpreter: a venv
+    assert script.is_file(), f"{script}: the package is not installed (pip install -e .)"
+    probe = (f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='__mp_main__'); "
+             "print(' '.join(m for m in ('node.cli', 'node.settings', 'pydantic', 'aiohttp') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                             timeout=60, check=True)
+    assert version.stdout.startswith("gdi-node, version ")
