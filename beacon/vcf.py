@@ -485,8 +485,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                     yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers,
                            None, None, None, None, None, None, None)
                     continue
-                # a biallelic indel or MNP in upper-case bases: a fifth of real files'
-                # records, which `_rows_of` took at several times this path's cost
+                # a biallelic indel or MNP in upper-case bases (a fifth of the benchmark
+                # file's records), which `_rows_of` read at several times this path's cost
                 pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
                 if end <= lengths[chrom]:            # else `_rows_of` names the problem
                     stats.rows += 1
