@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
@@ -192,9 +193,13 @@ class PeerOutcome:
     token_forwarded: bool = False
 
     def report(self) -> dict[str, Any]:
-        """The peer's line in the response's info.network.peers."""
+        """The peer's line in the response's info.network.peers. `ms` to a tenth as
+        round(ms * 10) / 10, not round(ms, 1), whose correctly rounded decimal costs
+        twice as much (0.5% of a network request's instructions, bench/federation.py
+        --overhead); the two differ only at a tie, in a timing."""
         line: dict[str, Any] = {"id": self.peer.id, "status": self.status,
-                                "ms": round(self.ms, 1), "tokenForwarded": self.token_forwarded}
+                                "ms": round(self.ms * 10) / 10,
+                                "tokenForwarded": self.token_forwarded}
         if self.detail:
             line["detail"] = self.detail
         return line
@@ -224,9 +229,14 @@ class Network:
                       if peer_timeout <= deadline else
                       f"no answer within the network deadline ({deadline:g} s)")
 
+    def _fixed(self) -> bool:
+        """Whether the peers are the configured ones alone (no registry to read): fan_out
+        then takes them without awaiting `peers`."""
+        return not (self._settings.peers_from_catalogue and self._settings.catalogue_url)
+
     async def peers(self) -> PeerList:
         """Configured peers, then the registry's nodes not configured under the same id."""
-        if not (self._settings.peers_from_catalogue and self._settings.catalogue_url):
+        if self._fixed():
             return self._configured_list
         listed, status = await self._catalogue_peers()
         known = {p.id for p in self._configured}
@@ -261,7 +271,7 @@ class Network:
                       bearer: str | None = None, issuer: str | None = None,
                       not_found_is_empty: bool = False) -> tuple[list[PeerOutcome], PeerList]:
         """Ask every peer; an outcome for each, in peer order, by the network's deadline."""
-        peers = await self.peers()
+        peers = self._configured_list if self._fixed() else await self.peers()
         outcomes = await self.ask_all(peers.peers, request, expect, bearer=bearer,
                                       issuer=issuer, not_found_is_empty=not_found_is_empty)
         return outcomes, peers
@@ -282,19 +292,22 @@ class Network:
         with_token = _headers(request, bearer) if True in forwards else anonymous
         below = (f"{request.path}?{request.query_string}" if request.query_string
                  else request.path)
-        tasks = [asyncio.ensure_future(self._ask(
+        # create_task, not ensure_future, which first asks whether each is a future (0.4% of
+        # a network request's instructions, bench/federation.py --overhead)
+        tasks = [asyncio.create_task(self._ask(
             peer, request, URL(f"{peer.url}{below}", encoded=True), expect,
             with_token if forward else anonymous, forward, not_found_is_empty))
             for peer, forward in zip(peers, forwards)]
         limit = self._limit
-        done, pending = await asyncio.wait(tasks, timeout=limit)
+        await _all_done(tasks, limit)
+        pending = [task for task in tasks if not task.done()]
         if pending:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        return [task.result() if task in done else PeerOutcome(
-            peer, "timeout", limit * 1000, self._late, token_forwarded=forward)
-            for peer, task, forward in zip(peers, tasks, forwards)]
+        return [PeerOutcome(peer, "timeout", limit * 1000, self._late, token_forwarded=forward)
+                if task in pending else task.result()
+                for peer, task, forward in zip(peers, tasks, forwards)]
 
     async def document(self, path: str) -> tuple[list[PeerOutcome], PeerList]:
         """Every peer's /info or /map, asked anonymously; answers are kept for a while, so a
@@ -313,7 +326,7 @@ class Network:
         return [fresh[p.id] for p in peers.peers], peers
 
     async def _ask(self, peer: Peer, request: PeerRequest, url: URL, expect: type[_Open],
-                   headers: dict[str, str], forwarded: bool,
+                   headers: CIMultiDict[str], forwarded: bool,
                    not_found_is_empty: bool) -> PeerOutcome:
         began = time.perf_counter()
         try:                                  # timed by ask_all, which cancels it
@@ -359,6 +372,37 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
         return "invalid", f"not a Beacon response: {where}: {first['msg']}", None, None
 
 
+async def _all_done(tasks: list[asyncio.Task[PeerOutcome]], limit: float) -> None:
+    """Until every task is done or `limit` seconds have passed: asyncio.wait(tasks,
+    timeout=limit) without what it does besides, which cost 1.5% of a network request's
+    instructions (bench/federation.py --overhead): an isinstance check of each task against
+    the Coroutine ABC, three sets and a second coroutine."""
+    waiter = asyncio.get_running_loop().create_future()
+    left = len(tasks)
+
+    def one_done(_: object) -> None:
+        nonlocal left
+        left -= 1
+        if not left:
+            _release(waiter)
+
+    timer = waiter.get_loop().call_later(limit, _release, waiter)
+    for task in tasks:
+        task.add_done_callback(one_done)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        for task in tasks:
+            task.remove_done_callback(one_done)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    """The waiter of `_all_done` released, once: by the last task or by the timer."""
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 async def _bounded_body(response: aiohttp.ClientResponse) -> bytes | None:
     """The whole body of an answer of no or too large a Content-Length, or None past
     MAX_PEER_BODY (read no further than that)."""
@@ -371,9 +415,11 @@ async def _bounded_body(response: aiohttp.ClientResponse) -> bytes | None:
     return b"".join(chunks)
 
 
-def _headers(request: PeerRequest, bearer: str | None) -> dict[str, str]:
-    """What every peer is sent with `request` (with `bearer`, as its token)."""
-    headers = {"Accept": "application/json"}
+def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
+    """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
+    which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
+    network request's instructions, bench/federation.py --overhead)."""
+    headers = CIMultiDict({"Accept": "application/json"})
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
     if request.body is not None:
