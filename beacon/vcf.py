@@ -475,9 +475,10 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             alt = alts[0]
             snv = ref in _ONE_BASE and alt in _ONE_BASE
             info = rec.info if snv or (_BASES.match(ref) and _BASES.match(alt)) else None
-            ac, an, nhom = ((info.get("AC"), info.get("AN"), info.get("nhomalt"))
-                            if info is not None else (None, None, None))
-            if ac is not None and an is not None and ac[0] is not None:
+            ac = info.get("AC") if info is not None else None
+            an = info.get("AN") if ac is not None else None
+            if an is not None and ac[0] is not None:
+                nhom = info.get("nhomalt")
                 count = ac[0]
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
                 if snv:

@@ -229,14 +229,9 @@ class Network:
                       if peer_timeout <= deadline else
                       f"no answer within the network deadline ({deadline:g} s)")
 
-    def _fixed(self) -> bool:
-        """Whether the peers are the configured ones alone (no registry to read): fan_out
-        then takes them without awaiting `peers`."""
-        return not (self._settings.peers_from_catalogue and self._settings.catalogue_url)
-
     async def peers(self) -> PeerList:
         """Configured peers, then the registry's nodes not configured under the same id."""
-        if self._fixed():
+        if not (self._settings.peers_from_catalogue and self._settings.catalogue_url):
             return self._configured_list
         listed, status = await self._catalogue_peers()
         known = {p.id for p in self._configured}
@@ -271,7 +266,7 @@ class Network:
                       bearer: str | None = None, issuer: str | None = None,
                       not_found_is_empty: bool = False) -> tuple[list[PeerOutcome], PeerList]:
         """Ask every peer; an outcome for each, in peer order, by the network's deadline."""
-        peers = self._configured_list if self._fixed() else await self.peers()
+        peers = await self.peers()
         outcomes = await self.ask_all(peers.peers, request, expect, bearer=bearer,
                                       issuer=issuer, not_found_is_empty=not_found_is_empty)
         return outcomes, peers

@@ -100,16 +100,12 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         identifier = request_id(request)
         began = time.perf_counter()
         chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
-        token_sent = hdrs.AUTHORIZATION in request.headers
-        added = chosen[1] if token_sent else chosen[0]
+        added = chosen[1] if hdrs.AUTHORIZATION in request.headers else chosen[0]
         try:
             if chosen is not plain and _preflight(request, roots):
                 response = web.Response(status=204, headers=_PREFLIGHT)
             else:
-                # without the header the caller is anonymous (caller_of), known without
-                # awaiting two coroutines (with `_add`'s one extend, 0.5% of a network
-                # request's instructions, bench/federation.py --overhead)
-                request[CALLER] = await _caller(request) if token_sent else ANONYMOUS
+                request[CALLER] = await _caller(request)
                 response = await handler(request)
         except InvalidToken as exc:
             response = refusal(request, exc)
