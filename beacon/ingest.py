@@ -27,7 +27,7 @@ import asyncpg
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
-from beacon import individuals_store, store
+from beacon import individuals_store, losses, store
 from beacon.assemblies import Assembly
 from beacon.individuals import individuals_load
 from beacon.ingest_worker import Job, init_worker, locate_problem, run_job
@@ -250,6 +250,7 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                     """What belongs to the version beside its variants."""
                     await individuals_store.replace(c, request.dataset_id, people)
                     await store.replace_sites(c, request.dataset_id, totals.sites)
+                    await losses.forget_earlier_versions(c, request.dataset_id)
 
                 version = await store.swap_in(
                     conn, _new_version(request, layout, totals), table, also=beside)

@@ -83,6 +83,17 @@ async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
         caller, row.id, row.version, list(losses.answered), list(losses.answered.values()))
 
 
+
+async def forget_earlier_versions(conn: asyncpg.Connection, dataset_id: str) -> None:
+    """Drop every caller's losses and answers for the dataset's earlier versions, in the
+    transaction that swaps a new version in: they no longer count (a new version orders its
+    samples anew), and a caller who never asks again would otherwise keep them for good.
+    Answers of the current version stay, whatever their age: forgetting one would let its
+    caller be answered afresh, and tell a shown variant from a hidden one by the change.
+    Both tables are keyed by caller first, so this reads them whole: once per ingest."""
+    await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
+    await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)
+
 # Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one:
 # answers given for the dataset's current version only.
 _ANSWERED = ("FROM disclosure_answers a JOIN datasets d ON d.id = a.dataset_id "

@@ -118,13 +118,14 @@ async def test_nothing_below_the_floor_and_about_p_of_each_count_in_the_band(dat
         await conn.close()
 
 
-async def _given(database: str, caller: str, query: VariantQuery) -> int:
+async def _given(database: str, caller: str, query: VariantQuery,
+                 dataset: str = DATASET) -> int:
     conn = await asyncpg.connect(database)
     try:
-        row = next(r for r in await store.list_datasets(conn) if r.id == DATASET)
-        key, args = store.count_query(query, [DATASET], "1", 1, Floor(FLOOR.k),
+        row = next(r for r in await store.list_datasets(conn) if r.id == dataset)
+        key, args = store.count_query(query, [dataset], "1", 1, Floor(FLOOR.k),
                                       tally=losses.tally(caller, FLOOR))
-        matches = (await store.count_batch(conn, key, [args]))[0].get(DATASET)
+        matches = (await store.count_batch(conn, key, [args]))[0].get(dataset)
         if matches is None:             # nothing at or above k: answered without the caller
             return 0
         given = await losses.answer_as_seen(conn, caller, row, RULES, query, "1", 1, None,
@@ -356,3 +357,50 @@ async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees
                                      "GROUP BY dataset_id"))
     assert calls not in kept
     assert kept[DATASET] > 0
+
+
+async def test_a_new_version_drops_what_callers_were_told_of_the_earlier_ones(database,
+                                                                             tmp_path):
+    """Losses and answers of a dataset's earlier versions no longer count: the ingest that
+    swaps a new version in drops them, for every caller, and leaves other datasets' alone.
+    A caller who never asks again would otherwise keep them for good."""
+    again = "GDI-FI-AGAIN-1"
+    vcf = _vcf(tmp_path / "again.vcf", range(FLOOR.k, FLOOR.upper))
+
+    async def load() -> None:
+        await ingest(database, IngestRequest(vcf, again, GRCH38, AccessLevel.PUBLIC, again,
+                                             workers=1))
+
+    async def kept(dataset: str) -> tuple[int, int]:
+        conn = await asyncpg.connect(database)
+        try:
+            return (await conn.fetchval("SELECT count(*) FROM disclosure_answers "
+                                        "WHERE dataset_id = $1", dataset),
+                    await conn.fetchval("SELECT count(*) FROM disclosure_losses "
+                                        "WHERE dataset_id = $1", dataset))
+        finally:
+            await conn.close()
+
+    await load()
+    for caller in ("gina", "hugo"):
+        for i in range(5):
+            await _given(database, caller, _one(FLOOR.k + 2, i), again)
+            await _given(database, caller, _one(FLOOR.k + 2, i))
+    assert await kept(again) == (10, 2)
+    elsewhere = await kept(DATASET)
+    assert elsewhere[0] >= 10 and elsewhere[1] >= 2
+    await load()
+    assert await kept(again) == (0, 0)
+    assert await kept(DATASET) == elsewhere
+    # asked again, the new version is answered and charged from nothing
+    await _given(database, "gina", _one(FLOOR.k + 2, 0), again)
+    conn = await asyncpg.connect(database)
+    try:
+        version = await conn.fetchval("SELECT version FROM datasets WHERE id = $1", again)
+        assert version == 2
+        assert await conn.fetchval("SELECT version FROM disclosure_losses WHERE caller = 'gina' "
+                                   "AND dataset_id = $1", again) == version
+        assert await conn.fetchval("SELECT count(*) FROM disclosure_answers WHERE "
+                                   "dataset_id = $1 AND version = $2", again, version) == 1
+    finally:
+        await conn.close()
