@@ -42,6 +42,15 @@ _SPAN = "int8range(start_pos, end_pos)"
 _SHORT = "start_pos >= {}"
 _LONG_AT = f"{_LONG} AND {_SPAN} @> {{}}::bigint"
 _SHORT_OR_LONG = f"({_SHORT} OR ({_LONG_AT}))"
+# A range count without an allele floor adds up `variant_bins` (migration 0014) for the bins
+# of 2^BIN_BITS start positions it covers whole, at least BINNED_FROM of them, and reads the
+# variants at its edges and the long ones alone (`_binned`).
+BIN_BITS = 14
+BINNED_FROM = 2
+_EDGES = "((start_pos >= {} AND start_pos < {}) OR start_pos >= {})"
+_EDGES_OR_LONG = ("((start_pos >= {} AND start_pos < {}) OR start_pos >= {} OR "
+                  f"({_LONG} AND {_SPAN} && int8range({{}}, {{}})))")
+_IN_BINS = "chromosome = {} AND bin >= {} AND bin < {}"
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,8 @@ async def index_staging(conn: asyncpg.Connection, table: str, dataset_id: str) -
     scans the rows once here (a fraction of the index builds) so that ATTACH, inside the
     swap's transaction, does not; its default, a constant, is stored once, not per row.
     Whatever rewrites the rows later (VACUUM FULL, CLUSTER) writes the identifier into each
-    of them again: correct, only bigger."""
+    of them again: correct, only bigger. Then the version's `variant_bins`, for `swap_in`,
+    which must run on the same connection."""
     table = _checked(table)
     literal = await _literal(conn, dataset_id)
     await conn.execute(
@@ -190,6 +200,12 @@ async def index_staging(conn: asyncpg.Connection, table: str, dataset_id: str) -
     await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
                        f"WHERE protein_changes IS NOT NULL")
     await conn.execute(f"ANALYZE {table}")
+    # the version's bins, counted here, outside the swap's transaction, which copies them
+    # (`swap_in`); a temporary table: an ingest that dies leaves nothing behind
+    await conn.execute(
+        f"CREATE TEMPORARY TABLE {table}_bins AS SELECT chromosome, "
+        f"start_pos >> {BIN_BITS} AS bin, count(*) AS variants, min({CARRIERS}) AS rarest "
+        f"FROM {table} WHERE NOT ({_LONG}) GROUP BY chromosome, start_pos >> {BIN_BITS}")
 
 
 async def cancel_writers(conn: asyncpg.Connection, table: str) -> None:
@@ -205,9 +221,9 @@ async def drop_table(conn: asyncpg.Connection, table: str) -> None:
 
 async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
                   also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None) -> int:
-    """Replace the dataset's partition and row in one transaction; returns the new version.
-    `also` writes what belongs to the version beside its variants (its individuals) in the
-    same transaction."""
+    """Replace the dataset's partition, row and bins (made by `index_staging` on this
+    connection) in one transaction; returns the new version. `also` writes what belongs to
+    the version beside its variants (its individuals) in the same transaction."""
     table = _checked(table)
     async with conn.transaction():
         old = await conn.fetchrow(
@@ -237,6 +253,12 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
             new.variant_count, new.record_count, new.sample_count, new.max_variant_length,
             version, table, orjson.dumps(new.source).decode(), orjson.dumps(new.metadata).decode(),
             new.genotyped)
+        await conn.execute("DELETE FROM variant_bins WHERE dataset_id = $1", new.id)
+        await conn.execute(
+            "INSERT INTO variant_bins (dataset_id, chromosome, bin, variants, rarest) "
+            f"SELECT $1, chromosome, bin, variants, rarest FROM pg_temp.{table}_bins "
+            "ORDER BY chromosome, bin", new.id)      # a range's bins on few pages
+        await conn.execute(f"DROP TABLE pg_temp.{table}_bins")
         if also is not None:
             await also(conn)
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
@@ -378,12 +400,14 @@ def _each_numbered(parts: tuple[str, ...], first: int) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class CountKey:
     """What count queries must share to be answered by one statement: the shape of their
-    WHERE clause and its list arguments (datasets, variant types), which it takes once."""
+    WHERE clause and its list arguments (datasets, variant types), which it takes once;
+    `bins`, the condition on `variant_bins` of a binned range count (`_binned`)."""
 
     conditions: tuple[str, ...]
     lists: tuple[tuple[str, ...], ...]
     join: str = ""
     aggregates: tuple[str, ...] = ()
+    bins: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,16 +427,50 @@ def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | N
                 span: int, floor: int | Floor, view: CallerView | None = None,
                 tally: Tally | None = None) -> tuple[CountKey, list[object]]:
     """A count query as a batch member: its batch's key and its arguments."""
-    conditions, args = variant_conditions(query, dataset_ids, chromosome, span, floor, view)
+    binned = _binned(query, dataset_ids, chromosome, span, floor, tally)
+    conditions, args = binned or variant_conditions(query, dataset_ids, chromosome, span, floor,
+                                                    view)
     lists = tuple(tuple(a) for a in args if isinstance(a, list))
+    if binned:
+        return CountKey(conditions, lists, bins=_IN_BINS), args
     if tally is None:
         return CountKey(conditions, lists), args
     return CountKey(conditions, lists, tally.join, tally.aggregates), [*args, *tally.args]
 
 
+def _binned(query: VariantQuery, dataset_ids: list[str], chromosome: str | None, span: int,
+            floor: int | Floor, tally: Tally | None) -> tuple[tuple[str, ...], list[object]] | None:
+    """A plain range count (no allele, gene, type or length condition) whose every match
+    counts (no allele floor, so no caller's view or tally either) and that covers at least
+    BINNED_FROM whole bins: its conditions on `variants` and their arguments, then
+    `_IN_BINS`'s. The bins [first, last) hold the short variants starting in
+    [first << BIN_BITS, last << BIN_BITS), every one of which overlaps the range; the
+    variants read are those starting in its two edges (from as far left as one can reach
+    in, `variant_conditions`' rule) and the long ones overlapping it, wherever they start
+    (a long one in an edge matches twice: one row, counted once). None: count it plainly."""
+    threshold = floor if isinstance(floor, int) else floor.k
+    if (query.kind != "range" or chromosome is None or threshold > 1 or tally is not None
+            or query.reference_bases or query.alternate_bases or query.gene
+            or query.protein_change or query.variant_types or query.min_length is not None
+            or query.max_length is not None):
+        return None
+    start, end = query.start[0], query.end[0]
+    first, last = -(-start >> BIN_BITS), end >> BIN_BITS
+    if last - first < BINNED_FROM:
+        return None
+    low, high = first << BIN_BITS, last << BIN_BITS
+    conditions = (_IN_DATASETS, "chromosome = {}", "start_pos < {}", "end_pos > {}")
+    args: list[object] = [dataset_ids, chromosome, end, start]
+    if span > LONG_VARIANT:
+        return ((*conditions, _EDGES_OR_LONG),
+                [*args, start - LONG_VARIANT, low, high, start, end, chromosome, first, last])
+    return ((*conditions, _EDGES),
+            [*args, max(start - span, 0), low, high, chromosome, first, last])
+
+
 @lru_cache(maxsize=256)
 def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...],
-                     types: tuple[str | None, ...]) -> str:
+                     bins: str, types: tuple[str | None, ...]) -> str:
     """One statement counting, per dataset, what each of many same-shaped queries matches.
 
     Arguments: the list ones (type None), once; then the members' numbers and their other
@@ -436,18 +494,21 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
         return part.format(*places)
 
     datasets, *where = [placed(condition) for condition in _per_dataset(conditions)]
+    in_bins = placed(bins)
     joined = placed(join)
     extra = [placed(aggregate) for aggregate in aggregates]
-    return _counted(datasets, joined, where, extra,
+    return _counted(datasets, joined, where, extra, in_bins,
                     f"unnest({', '.join(arrays)}) AS q({', '.join(columns)})")
 
 
 @lru_cache(maxsize=256)
-def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...]) -> str:
+def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...],
+              bins: str) -> str:
     """`count_batch`'s statement for a lone member: its arguments in place, no arrays."""
-    datasets, *rest = _each_numbered((*_per_dataset(conditions), join, *aggregates), 1)
-    where, (numbered_join, *extra) = rest[:len(conditions) - 1], rest[len(conditions) - 1:]
-    return _counted(datasets, numbered_join, where, extra)
+    datasets, *rest = _each_numbered((*_per_dataset(conditions), bins, join, *aggregates), 1)
+    where, (in_bins, numbered_join, *extra) = (rest[:len(conditions) - 1],
+                                               rest[len(conditions) - 1:])
+    return _counted(datasets, numbered_join, where, extra, in_bins)
 
 
 def _per_dataset(conditions: tuple[str, ...]) -> tuple[str, ...]:
@@ -458,20 +519,27 @@ def _per_dataset(conditions: tuple[str, ...]) -> tuple[str, ...]:
     return ("{}", *rest)
 
 
-def _counted(datasets: str, join: str, where: list[str], extra: list[str],
+def _counted(datasets: str, join: str, where: list[str], extra: list[str], bins: str = "",
              members: str | None = None) -> str:
     """Per dataset in `datasets` (a text[] argument) that a query matches (per row of
     `members`, q, when batched: `q.i` first): how many variants, the rarest, and the `extra`
-    aggregates. One aggregate per dataset, over its partition alone, not one GROUP BY
-    dataset_id over all of them: hashing each match's dataset_id was a third of a 1 Mb
+    aggregates; with `bins`, a condition on `variant_bins`, plus the totals of the bins it
+    selects (`_binned`). One aggregate per dataset, over its partition alone, not one GROUP
+    BY dataset_id over all of them: hashing each match's dataset_id was a third of a 1 Mb
     count's time at 100M (docs/benchmarks.md)."""
     aggregates = ", ".join(["count(*) AS n", f"{_RAREST} AS rarest",
                             *(f"{a} AS x{j}" for j, a in enumerate(extra))])
-    columns = ", ".join(["asked.id", "v.n", "v.rarest", *(f"v.x{j}" for j in range(len(extra)))])
+    n, rarest, binned = "v.n", "v.rarest", ""
+    if bins:
+        n, rarest = "v.n + coalesce(b.n, 0)", "least(v.rarest, b.rarest)"
+        binned = (f" CROSS JOIN LATERAL (SELECT sum(variants) AS n, min(rarest) AS rarest "
+                  f"FROM variant_bins WHERE dataset_id = asked.id AND {bins}) AS b")
+    columns = ", ".join(["asked.id", n, rarest, *(f"v.x{j}" for j in range(len(extra)))])
     return (f"SELECT {'q.i, ' if members else ''}{columns} FROM "
             f"{f'{members} CROSS JOIN ' if members else ''}unnest({datasets}::text[]) AS asked(id) "
             f"CROSS JOIN LATERAL (SELECT {aggregates} FROM variants {join} "
-            f"WHERE {' AND '.join(['dataset_id = asked.id', *where])}) AS v WHERE v.n > 0")
+            f"WHERE {' AND '.join(['dataset_id = asked.id', *where])}) AS v{binned} "
+            f"WHERE {n} > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,12 +560,12 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
     """Per-dataset matches of each member query, in one round trip, in the members' order.
     A lone member gets a plain statement: the arrays would cost it more than they save."""
     if len(members) == 1:
-        rows = await conn.fetch(_lone_sql(key.conditions, key.join, key.aggregates),
+        rows = await conn.fetch(_lone_sql(key.conditions, key.join, key.aggregates, key.bins),
                                 *members[0])
         return [{r[0]: Matches(r[1], r[2], tuple(r[3:])) for r in rows}]
     types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
     own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
-    sql = _count_batch_sql(key.conditions, key.join, key.aggregates, types)
+    sql = _count_batch_sql(key.conditions, key.join, key.aggregates, key.bins, types)
     rows = await conn.fetch(sql, *key.lists, list(range(len(members))), *own)
     counts: list[dict[str, Matches]] = [{} for _ in members]
     for i, dataset_id, n, rarest, *tally in rows:

@@ -26,6 +26,7 @@ the sharing wanted here (the examples only read).
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -41,12 +42,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from auth.access import AccessLevel
-from beacon import individuals_store, store
+from beacon import individuals_store, losses, store
 from beacon.assemblies import GRCH38
 from beacon.individuals_store import Selection
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
 from beacon.store import LONG_VARIANT
+from beacon.visibility import Floor
 from tests.conftest import write_vcf_text
 
 DATASET = "GDI-FI-SYN-001"
@@ -580,16 +582,19 @@ async def test_long_bracket_count(long_loaded: int, node: ClientSession,
 async def test_long_ranges_counted_in_one_batch(long_loaded: int, pool: asyncpg.Pool,
                                                 queries: list[tuple[int, int]]) -> None:
     """The batched statement (one unnest row per member, each counted under LATERAL) gives
-    each member the brute force's count, as the lone member's plain statement does."""
-    members = [store.count_query(range_query(s, e), [LONG_DATASET], "1", long_loaded, 1)
-               for s, e in queries]
-    key = members[0][0]
-    assert all(k == key for k, _ in members)
-    found = await store.count_batch(pool, key, [args for _, args in members])
-    expected = [len(long_overlapping(s, e)) for s, e in queries]
-    assert [f[LONG_DATASET].count if f else 0 for f in found] == expected, queries
-    alone = await store.count_batch(pool, key, [members[0][1]])
-    assert (alone[0][LONG_DATASET].count if alone[0] else 0) == expected[0]
+    each member the brute force's count, as the lone member's plain statement does. Ranges
+    share a batch by shape: those read plainly, and the wide ones that add up bins."""
+    batches: dict[store.CountKey, list[tuple[tuple[int, int], list[object]]]] = {}
+    for s, e in queries:
+        key, args = store.count_query(range_query(s, e), [LONG_DATASET], "1", long_loaded, 1)
+        batches.setdefault(key, []).append(((s, e), args))
+    assert len(batches) <= 2
+    for key, members in batches.items():
+        found = await store.count_batch(pool, key, [args for _, args in members])
+        expected = [len(long_overlapping(s, e)) for (s, e), _ in members]
+        assert [f[LONG_DATASET].count if f else 0 for f in found] == expected, queries
+        alone = await store.count_batch(pool, key, [members[0][1]])
+        assert (alone[0][LONG_DATASET].count if alone[0] else 0) == expected[0]
 
 
 @EXAMPLES
@@ -634,3 +639,174 @@ async def test_threshold_boundary(long_loaded: int, node: ClientSession,
                 expected = long_overlapping(start, start + width)
                 assert (row in expected) == (start < row.end)
                 assert await count(node, params) == len(expected), (row, params)
+
+
+# --- wide ranges: bins added up, edges and long variants read ----------------------------------
+# A range count without an allele floor that covers BINNED_FROM whole bins or more adds up
+# `variant_bins` for them and reads the variants at its edges and the long ones alone
+# (beacon/store.py `_binned`). Two datasets, dense across 13 bins: one with variants of every
+# length (around the long threshold, and SVs of 5 kb and 40 kb), starting on and around the
+# bins' edges; one with short variants only (its longest 41 bases, so ranges take the short
+# rule for how far left to read). Every answer is checked against the brute force of the
+# text and against plain SQL for the rarest.
+
+BIN = 1 << store.BIN_BITS
+BINNED_SEED = 20261201
+BINNED_BINS = 13
+BINNED, BINNED_SHORT = "GDI-FI-BINS-001", "GDI-FI-BINS-002"
+
+
+def make_binned_vcf(seed: int, *, short_only: bool) -> str:
+    rng = random.Random(seed)
+    records: list[tuple[int, str, str, str]] = []
+
+    def bases(n: int) -> str:
+        return "".join(rng.choice(BASES) for _ in range(n))
+
+    for _ in range(1_200):
+        if rng.random() < 0.4:            # on a bin's edge, give or take a few bases (1-based)
+            pos = max(rng.randint(1, BINNED_BINS) * BIN + rng.randint(-3, 3), 1)
+        else:
+            pos = rng.randint(1, BINNED_BINS * BIN)
+        kind = rng.random()
+        if kind < 0.6:
+            ref = bases(1)
+            records.append((pos, ref, _other_base(rng, ref), "."))
+        elif kind < 0.85 or short_only:
+            ref = bases(rng.randint(1, 40) + 1)
+            records.append((pos, ref, ref[0], "."))
+        elif kind < 0.95:
+            ref = bases(rng.choice(BOUNDARY))
+            records.append((pos, ref, ref[0], "."))
+        else:
+            end = pos - 1 + rng.choice((5_000, 40_000))
+            records.append((pos, bases(1), "<DEL>", f"END={end};SVTYPE=DEL"))
+    lines = [HEADER.replace("\tS1\tS2\n", "".join(f"\tS{i}" for i in range(LONG_SAMPLES))
+                            + "\n")]
+    for pos, ref, alt, info in sorted(records, key=lambda r: r[0]):
+        # rare ones rare (one carrier in 300 variants, two in 100), so that the rarest of a
+        # range differs from range to range
+        carried = rng.choices((1, 2, 3, 4, 5, 6), weights=(1, 3, 74, 74, 74, 74))[0]
+        calls = ["0/0"] * LONG_SAMPLES
+        for sample in rng.sample(range(LONG_SAMPLES), carried):
+            calls[sample] = rng.choice(("0/1", "1/1"))
+        lines.append(f"1\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t{info}\tGT\t" + "\t".join(calls) + "\n")
+    return "".join(lines)
+
+
+BINNED_TEXT = {BINNED: make_binned_vcf(BINNED_SEED, short_only=False),
+               BINNED_SHORT: make_binned_vcf(BINNED_SEED + 1, short_only=True)}
+BINNED_ROWS = {dataset: rows_of(text) for dataset, text in BINNED_TEXT.items()}
+BINNED_CARRIERS = [len(c) for c in carriers_of(BINNED_TEXT[BINNED])]
+
+
+@pytest.fixture
+async def binned_loaded(db_url: str, pool: asyncpg.Pool, tmp_path: Path
+                        ) -> AsyncIterator[dict[str, int]]:
+    """Both datasets, PUBLIC; yields each one's longest variant."""
+    for dataset, text in BINNED_TEXT.items():
+        path = write_vcf_text(tmp_path / f"{dataset}.vcf", text)
+        await ingest(db_url, IngestRequest(path, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                           workers=1))
+    yield dict(await pool.fetch("SELECT id, max_variant_length FROM datasets WHERE id = ANY($1)",
+                                list(BINNED_TEXT)))
+
+
+@st.composite
+def binned_ranges(draw: st.DrawFn) -> tuple[int, int]:
+    """(S, E): each end on a bin's edge give or take a few bases, or anywhere in the data;
+    from one base to every bin."""
+    on_edge = st.builds(lambda k, shift: max(k * BIN + shift, 0),
+                        st.integers(0, BINNED_BINS + 1), st.integers(-3, 3))
+    anywhere = st.integers(0, (BINNED_BINS + 1) * BIN)
+    start = draw(st.one_of(on_edge, anywhere))
+    end = draw(st.one_of(on_edge, anywhere, st.integers(start + 1, start + 5 * BIN)))
+    return start, max(end, start + 1)
+
+
+async def _plainly(pool: asyncpg.Pool, dataset: str, start: int, end: int) -> store.Matches | None:
+    """The count and the rarest of every overlap, by plain SQL: no bins, no index rules."""
+    n, rarest = await pool.fetchrow(
+        "SELECT count(*), min(coalesce(carriers, ac, 0)) FROM variants WHERE dataset_id = $1 "
+        "AND chromosome = '1' AND start_pos < $2 AND end_pos > $3", dataset, end, start)
+    return store.Matches(n, rarest) if n else None
+
+
+def test_binned_data_spans_the_bins_and_the_threshold() -> None:
+    everything, short = BINNED_ROWS[BINNED], BINNED_ROWS[BINNED_SHORT]
+    assert {r.start >> store.BIN_BITS for r in everything} >= set(range(1, BINNED_BINS))
+    assert sum(r.start % BIN in (0, 1, BIN - 1) for r in everything) >= 20
+    assert {r.end - r.start for r in everything} >= {LONG_VARIANT, LONG_VARIANT + 1, 40_000}
+    assert max(r.end - r.start for r in short) <= 41 < LONG_VARIANT
+    rarest = {min((c for c, r in zip(BINNED_CARRIERS, everything)
+                   if r.start >> store.BIN_BITS == k), default=None)
+              for k in range(BINNED_BINS)}
+    assert {1, 2, 3} <= rarest
+
+
+@EXAMPLES
+@given(query=binned_ranges())
+async def test_wide_range_counts_add_up_bins_and_edges(binned_loaded: dict[str, int],
+                                                       pool: asyncpg.Pool,
+                                                       query: tuple[int, int]) -> None:
+    """Count and rarest, per dataset, asked of each alone and of both at once, equal the
+    brute force's and plain SQL's; the bins are used exactly when the range covers
+    BINNED_FROM of them whole."""
+    start, end = query
+    whole = (end >> store.BIN_BITS) - -(-start >> store.BIN_BITS)
+    for datasets in ([BINNED], [BINNED_SHORT], [BINNED, BINNED_SHORT]):
+        span = max(binned_loaded[d] for d in datasets)
+        key, args = store.count_query(range_query(start, end), datasets, "1", span, 1)
+        assert bool(key.bins) == (whole >= store.BINNED_FROM), (query, key)
+        found = (await store.count_batch(pool, key, [args]))[0]
+        for dataset in datasets:
+            expected = [r for r in BINNED_ROWS[dataset] if r.start < end and r.end > start]
+            assert (found[dataset].count if dataset in found else 0) == len(expected), \
+                (query, dataset)
+            assert found.get(dataset) == await _plainly(pool, dataset, start, end), \
+                (query, dataset)
+
+
+@EXAMPLES
+@given(queries=st.lists(binned_ranges(), min_size=2, max_size=6))
+async def test_wide_ranges_counted_in_one_batch(binned_loaded: dict[str, int],
+                                                pool: asyncpg.Pool,
+                                                queries: list[tuple[int, int]]) -> None:
+    """Binned members of one batch (the statement's arrays) get what each gets alone."""
+    span = binned_loaded[BINNED]
+    members = [store.count_query(range_query(s, e), [BINNED], "1", span, 1) for s, e in queries]
+    binned = [(q, args) for q, (key, args) in zip(queries, members) if key.bins]
+    if len(binned) < 2:
+        return
+    key = next(k for k, _ in members if k.bins)
+    found = await store.count_batch(pool, key, [args for _, args in binned])
+    for ((s, e), _), got in zip(binned, found):
+        assert got.get(BINNED) == await _plainly(pool, BINNED, s, e), (s, e)
+
+
+async def test_bins_only_without_a_floor_and_with_each_version(binned_loaded: dict[str, int],
+                                                                pool: asyncpg.Pool, db_url: str,
+                                                                tmp_path: Path) -> None:
+    """An allele floor, a caller's tally or any other condition counts every match plainly;
+    a new version's bins replace the old ones (the same dataset loaded from the other text
+    answers as that text says), and the migration that made the table for datasets already
+    loaded counts them by the store's own rule."""
+    wide = range_query(0, BINNED_BINS * BIN)
+    span = binned_loaded[BINNED]
+    assert store.count_query(wide, [BINNED], "1", span, 1)[0].bins
+    assert not store.count_query(wide, [BINNED], "1", span, Floor(5))[0].bins
+    assert not store.count_query(wide, [BINNED], "1", span, Floor(1),
+                                 tally=losses.tally("ivan", Floor(5, 5, 1.5)))[0].bins
+    for other in ({"alternate_bases": "G"}, {"variant_types": frozenset({"DEL"})},
+                  {"min_length": 2}):
+        assert not store.count_query(dataclasses.replace(wide, **other), [BINNED], "1", span,
+                                     1)[0].bins
+    path = write_vcf_text(tmp_path / "again.vcf", BINNED_TEXT[BINNED])
+    await ingest(db_url, IngestRequest(path, BINNED_SHORT, GRCH38, AccessLevel.PUBLIC,
+                                       BINNED_SHORT, workers=1))
+    key, args = store.count_query(wide, [BINNED_SHORT], "1", span, 1)
+    found = (await store.count_batch(pool, key, [args]))[0][BINNED_SHORT]
+    assert found.count == len([r for r in BINNED_ROWS[BINNED] if r.start < BINNED_BINS * BIN])
+    migration = (Path(store.__file__).parent / "migrations" / "0014_variant_bins.sql").read_text()
+    assert f"start_pos >> {store.BIN_BITS}" in migration
+    assert f"end_pos - start_pos <= {LONG_VARIANT}" in migration
