@@ -63,7 +63,8 @@ async def _stored(db_url: str, dataset_id: str = DATASET) -> list[tuple]:
 
 
 async def _state(db_url: str) -> tuple[list[tuple], list[str]]:
-    """Dataset rows and every variants_* table, to prove nothing changed or leaked."""
+    """Dataset rows and every variants_* table (with the variant_bins partitions), to prove
+    nothing changed or leaked."""
     conn = await asyncpg.connect(db_url)
     try:
         datasets = [tuple(r) for r in await conn.fetch(
@@ -229,7 +230,8 @@ async def test_reingest_swaps_atomically_under_concurrent_reads(db_url, tmp_path
     assert first.rows in seen
     datasets, tables = await _state(db_url)
     assert datasets[0][1:3] == (2, expected_second)
-    assert tables == [datasets[0][3]]                    # old partition gone, no staging left
+    # the old partitions (of variants and of variant_bins) gone, no staging left
+    assert tables == [datasets[0][3], f"{datasets[0][3]}_bins"]
 
 
 BAD_INPUTS = {
