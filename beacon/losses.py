@@ -83,7 +83,6 @@ async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
         caller, row.id, row.version, list(losses.answered), list(losses.answered.values()))
 
 
-
 async def forget_earlier_versions(conn: asyncpg.Connection, dataset_id: str) -> None:
     """Drop every caller's losses and answers for the dataset's earlier versions, in the
     transaction that swaps a new version in: they no longer count (a new version orders its
@@ -93,6 +92,7 @@ async def forget_earlier_versions(conn: asyncpg.Connection, dataset_id: str) -> 
     Both tables are keyed by caller first, so this reads them whole: once per ingest."""
     await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
     await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)
+
 
 # Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one:
 # answers given for the dataset's current version only.

@@ -454,7 +454,8 @@ def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | N
 
 
 def _binned(query: VariantQuery, dataset_ids: list[str], chromosome: str | None, span: int,
-            floor: int | Floor, tally: Tally | None) -> tuple[tuple[str, ...], list[object]] | None:
+            floor: int | Floor, tally: Tally | None
+            ) -> tuple[tuple[str, ...], list[object]] | None:
     """A plain range count (no allele, gene, type or length condition) whose every match
     counts (no allele floor, so no caller's view or tally either) and that covers at least
     BINNED_FROM whole bins: its conditions on `variants` and their arguments, then

@@ -6,8 +6,8 @@
 -- 100M variants visited its ~33,000 matches one by one. Partitioned like `variants`, one
 -- partition per dataset (`<its variants partition>_bins`), which an ingest fills beside its
 -- staging table and attaches in the swap's transaction: a version's bins are its own on the
--- primary and on every replica, and the swap writes no row (inserting a genome's bins there, ~190,000 of 16,384
--- bases, took 1-3 s, with every query waiting on the swap's lock).
+-- primary and on every replica, and the swap writes no row (inserting a genome's bins there,
+-- ~190,000 of 16,384 bases, took 1-3 s, with every query waiting on the swap's lock).
 CREATE TABLE variant_bins (
     dataset_id  text COLLATE "C" NOT NULL,
     chromosome  text COLLATE "C" NOT NULL,
