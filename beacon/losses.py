@@ -69,7 +69,8 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
 
 async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
                 losses: _Losses) -> None:
-    if losses.fresh:                  # what an earlier version of the dataset was told
+    if losses.fresh:    # told of an earlier version by a request answered across its swap
+        # (the swap itself drops the rest: `forget_earlier_versions`)
         await conn.execute("DELETE FROM disclosure_answers WHERE caller = $1 "
                            "AND dataset_id = $2 AND version <> $3", caller, row.id, row.version)
     await conn.execute(

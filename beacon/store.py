@@ -335,6 +335,10 @@ def _bases_condition(column: str, bases: str) -> tuple[str, str]:
 _RAREST = f"min({CARRIERS})"
 # A variant query's first condition, always: counts take it apart (`_per_dataset`).
 _IN_DATASETS = "dataset_id = ANY({}::text[])"
+_OVERLAPS = ("start_pos < {}", "end_pos > {}")
+# a range on one chromosome and nothing else (`_binned`): where to read from, short or long
+_PLAIN_RANGE = {(_IN_DATASETS, "chromosome = {}", *_OVERLAPS, reach): edges
+                for reach, edges in ((_SHORT, _EDGES), (_SHORT_OR_LONG, _EDGES_OR_LONG))}
 
 
 def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
@@ -364,13 +368,13 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
         args.append(query.start[0])
     elif query.kind == "range":
         start, end = query.start[0], query.end[0]
-        conditions += ["start_pos < {}", "end_pos > {}"]
+        conditions += _OVERLAPS
         args += [end, start]
         if span > LONG_VARIANT:
             conditions.append(_SHORT_OR_LONG)
             args += [start - LONG_VARIANT, start]
         else:
-            conditions.append("start_pos >= {}")
+            conditions.append(_SHORT)
             args.append(max(start - span, 0))
     elif query.kind == "bracket":
         conditions += ["start_pos >= {}", "start_pos < {}", "end_pos >= {}", "end_pos < {}"]
@@ -442,46 +446,39 @@ def count_query(query: VariantQuery, dataset_ids: list[str], chromosome: str | N
                 span: int, floor: int | Floor, view: CallerView | None = None,
                 tally: Tally | None = None) -> tuple[CountKey, list[object]]:
     """A count query as a batch member: its batch's key and its arguments."""
-    binned = _binned(query, dataset_ids, chromosome, span, floor, tally)
-    conditions, args = binned or variant_conditions(query, dataset_ids, chromosome, span, floor,
-                                                    view)
+    conditions, args = variant_conditions(query, dataset_ids, chromosome, span, floor, view)
     lists = tuple(tuple(a) for a in args if isinstance(a, list))
-    if binned:
-        return CountKey(conditions, lists, bins=_IN_BINS), args
     if tally is None:
+        binned = _binned(conditions, args)
+        if binned is not None:
+            return CountKey(binned[0], lists, bins=_IN_BINS), binned[1]
         return CountKey(conditions, lists), args
     return CountKey(conditions, lists, tally.join, tally.aggregates), [*args, *tally.args]
 
 
-def _binned(query: VariantQuery, dataset_ids: list[str], chromosome: str | None, span: int,
-            floor: int | Floor, tally: Tally | None
+def _binned(conditions: tuple[str, ...], args: list[object]
             ) -> tuple[tuple[str, ...], list[object]] | None:
-    """A plain range count (no allele, gene, type or length condition) whose every match
-    counts (no allele floor, so no caller's view or tally either) and that covers at least
-    BINNED_FROM whole bins: its conditions on `variants` and their arguments, then
-    `_IN_BINS`'s. The bins [first, last) hold the short variants starting in
+    """A count's conditions and arguments (`variant_conditions`') made to add up bins, if
+    they are a range's on one chromosome and nothing else (every match counts: no allele
+    floor, so no caller's view either; no allele, gene, type or length condition) and it
+    covers at least BINNED_FROM whole bins: the conditions on `variants`, then `_IN_BINS`'s
+    arguments. The bins [first, last) hold the short variants starting in
     [first << BIN_BITS, last << BIN_BITS), every one of which overlaps the range; the
-    variants read are those starting in its two edges (from as far left as one can reach
-    in, `variant_conditions`' rule) and the long ones overlapping it, wherever they start
-    (a long one in an edge matches twice: one row, counted once). None: count it plainly."""
-    threshold = floor if isinstance(floor, int) else floor.k
-    if (query.kind != "range" or chromosome is None or threshold > 1 or tally is not None
-            or query.reference_bases or query.alternate_bases or query.gene
-            or query.protein_change or query.variant_types or query.min_length is not None
-            or query.max_length is not None):
+    variants read are those starting in its two edges (the left one from as far left as one
+    can reach in, the argument of the plain condition) and the long ones overlapping it,
+    wherever they start (a long one in an edge matches twice: one row, counted once). None:
+    count it plainly."""
+    edges = _PLAIN_RANGE.get(conditions)
+    if edges is None:
         return None
-    start, end = query.start[0], query.end[0]
+    datasets, chromosome, end, start, reach = args[:5]
     first, last = -(-start >> BIN_BITS), end >> BIN_BITS
     if last - first < BINNED_FROM:
         return None
-    low, high = first << BIN_BITS, last << BIN_BITS
-    conditions = (_IN_DATASETS, "chromosome = {}", "start_pos < {}", "end_pos > {}")
-    args: list[object] = [dataset_ids, chromosome, end, start]
-    if span > LONG_VARIANT:
-        return ((*conditions, _EDGES_OR_LONG),
-                [*args, start - LONG_VARIANT, low, high, start, end, chromosome, first, last])
-    return ((*conditions, _EDGES),
-            [*args, max(start - span, 0), low, high, chromosome, first, last])
+    overlaps = [start, end] if edges == _EDGES_OR_LONG else []
+    return ((*conditions[:-1], edges),
+            [datasets, chromosome, end, start, reach, first << BIN_BITS, last << BIN_BITS,
+             *overlaps, chromosome, first, last])
 
 
 @lru_cache(maxsize=256)
