@@ -310,7 +310,11 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
                 print(f"  variants: {copied:,} rows copied by {workers} worker(s) "
                       f"({copy_s:.0f} s)", flush=True)
                 index_began = time.perf_counter()
-                await store.index_staging(conn, table, DATASET)
+                beside = await asyncpg.connect(url)
+                try:
+                    await store.index_staging(conn, beside, table, DATASET)
+                finally:
+                    await beside.close()
                 index_s = time.perf_counter() - index_began
                 seconds = time.perf_counter() - began
                 source = {"generator": GENERATOR, "schema": schema_version(),

@@ -12,7 +12,14 @@ import pytest
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
-from beacon.vcf import ChunkStats, ReadOptions, VcfProblem, inspect_vcf, read_rows
+from beacon.vcf import (
+    ChunkStats,
+    ReadOptions,
+    Region,
+    VcfProblem,
+    inspect_vcf,
+    read_rows,
+)
 from catalogue.metadata import DatasetMetadata, MetadataError
 from node.ingest_request import make_request
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
@@ -135,6 +142,50 @@ def test_sites_file_reads_biallelic_sequence_alleles_as_the_general_path_does(tm
     with pytest.raises(VcfProblem, match=r"beyond\.vcf\.gz:7: variant end 248956423 is "
                                          r"beyond the end of 1"):
         list(read_rows(inspect_vcf(beyond, GRCH38), None, options, ChunkStats()))
+
+
+BOUNDARY_HEADER = SITES_HEADER.replace(
+    "#CHROM", "##contig=<ID=chr2,length=242193529>\n"
+    "##INFO=<ID=END,Number=1,Type=Integer,Description=\"End\">\n"
+    "##INFO=<ID=SVTYPE,Number=1,Type=String,Description=\"Type\">\n#CHROM")
+BOUNDARY_REGIONS = [Region("chr1", 0, 1000), Region("chr1", 1000, 2000),
+                    Region("chr1", 2000, 3000), Region("chr1", 3000, 248956422, True),
+                    Region("chr2", 0, 500), Region("chr2", 500, 242193529, True)]
+
+
+def test_regions_read_each_record_once_where_it_starts(tmp_path):
+    """A region reads the records that start in it, found by the index and read on from the
+    first: records on a region's first and last base, two at one position, a deletion that
+    reaches across two later regions (one of them otherwise empty), a region holding only
+    that deletion's overlap, and each contig's last region. Together the regions give the
+    whole file's rows, in its order, with its counts."""
+    info = "AC=1;AN=10;nhomalt=0"
+    lines = [f"chr1\t1\t.\tA\tG\t.\t.\t{info}",
+             f"chr1\t950\t.\tA\t<DEL>\t.\t.\t{info};END=2600;SVTYPE=DEL",
+             f"chr1\t1000\t.\tC\tT\t.\t.\t{info}",
+             f"chr1\t1001\t.\tG\tA\t.\t.\t{info}",
+             f"chr1\t1001\t.\tG\tC\t.\t.\t{info}",
+             f"chr1\t2000\t.\tT\tA\t.\t.\t{info}",
+             "chr1\t3001\t.\tACG\tA,AC\t.\t.\tAC=1,2;AN=10;nhomalt=0,1",
+             f"chr1\t248956422\t.\tA\tT\t.\t.\t{info}",
+             f"chr2\t500\t.\tG\tT\t.\t.\t{info}",
+             f"chr2\t501\t.\tG\tT\t.\t.\t{info}"]
+    path = write_vcf_text(tmp_path / "edges.vcf", BOUNDARY_HEADER + "\n".join(lines) + "\n")
+    layout = inspect_vcf(path, GRCH38)
+    options = ReadOptions(use_genotypes=False, samples_available=False)
+    whole = ChunkStats()
+    expected = list(read_rows(layout, None, options, whole))
+    by_region, regions = [], ChunkStats()
+    for region in BOUNDARY_REGIONS:
+        stats = ChunkStats()
+        rows = list(read_rows(layout, region, options, stats))
+        assert all(region.start <= row[1] for row in rows), region
+        assert region.last or all(row[1] < region.end for row in rows), region
+        by_region.append(rows)
+        regions.records += stats.records
+    assert [len(rows) for rows in by_region] == [3, 3, 0, 3, 1, 1]
+    assert [row for rows in by_region for row in rows] == expected
+    assert regions.records == whole.records == len(lines)
 
 
 async def test_gt_only_file_counts_alleles_from_genotypes(db_url, gt_only_vcf):
