@@ -195,9 +195,11 @@ async def index_staging(conn: asyncpg.Connection, beside: asyncpg.Connection, ta
     of them again: correct, only bigger. Then the version's partition of `variant_bins`.
 
     The other indexes and the bins are built on a second connection (`beside`) while the
-    locus btree, the longest build, is sorted on `conn`: they only read the rows, none of
-    their locks conflicts with another's, and on 2 cores the phase takes about two thirds of
-    the time it takes one after the other (docs/benchmarks.md). ANALYZE follows them all."""
+    locus btree, the longest build, is sorted on `conn`: they only read the rows and none of
+    their locks conflicts with another's. On 2 cores that takes three quarters of the time
+    of one build after the other at 1M rows, where the btree's parallel sort leaves a core
+    idle, and the same time at 10M, where it does not (docs/benchmarks.md). ANALYZE follows
+    them all."""
     table = _checked(table)
     literal = await _literal(conn, dataset_id)
     await conn.execute(

@@ -12,7 +12,8 @@ temporary directory, deleted at exit) unless --database-url names another. The s
 
   (a)  parse only, no database, each in its own interpreter: plain pysam iteration with
        drop_samples=True touching CHROM/POS/REF/ALT/AC/AN ("rows" = ALT alleles), and the
-       project's beacon.vcf.read_rows over the whole file (rows = what ingest would COPY).
+       project's beacon.vcf.read_rows over the whole file, region by region as ingest's
+       workers read it (rows = what ingest would COPY).
   (b)  the pipeline an operator would script: `bcftools view -G | bcftools norm -m-any |
        bcftools query | psql \\copy` into bench_variants, then the project's btree and ANALYZE.
        Chromosomes stay as spelt in the file (chr1), `*` alleles are loaded, variant_type is
@@ -176,7 +177,8 @@ def parse_only(mode: str, path: Path) -> None:
     import pysam
 
     from beacon.assemblies import ASSEMBLIES
-    from beacon.vcf import ChunkStats, ReadOptions, inspect_vcf, read_rows
+    from beacon.ingest import plan_regions
+    from beacon.vcf import ChunkStats, ReadOptions, inspect_vcf, open_vcf, read_rows
     began = time.perf_counter()
     rows = 0
     if mode == "pysam":
@@ -189,8 +191,10 @@ def parse_only(mode: str, path: Path) -> None:
         stats = ChunkStats()
         layout = inspect_vcf(path, ASSEMBLIES["GRCh38"])
         options = ReadOptions(use_genotypes=False, samples_available=True)
-        for _ in read_rows(layout, None, options, stats):
-            pass
+        with open_vcf(path, drop_samples=True) as vf:      # one file for all, as a worker
+            for region in plan_regions(layout):
+                for _ in read_rows(layout, region, options, stats, vf):
+                    pass
         rows = stats.rows
     print(json.dumps({"rows": rows, "seconds": time.perf_counter() - began}))
 
