@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 import multiprocessing
 import multiprocessing.util
 import os
@@ -40,10 +39,10 @@ from beacon.vcf import (
     VcfProblem,
     contig_length,
     inspect_vcf,
+    plan_regions,
 )
 
 log = logging.getLogger(__name__)
-REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
 
 
 @dataclass(frozen=True)
@@ -80,19 +79,6 @@ class IngestReport:
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
-
-
-def plan_regions(layout: VcfLayout) -> list[Region | None]:
-    if not layout.indexed:
-        return [None]
-    regions: list[Region | None] = []
-    for contig in layout.indexed_contigs:
-        length = contig_length(layout, contig)
-        pieces = max(1, math.ceil(length / REGION_BP))
-        step = math.ceil(length / pieces)
-        regions.extend(Region(contig, s, min(s + step, length), s + step >= length)
-                       for s in range(0, length, step))
-    return regions
 
 
 def _region_size(layout: VcfLayout, region: Region | None) -> int:

@@ -23,8 +23,10 @@ temporary directory, deleted at exit) unless --database-url names another. The s
        alleles trimmed, type INS/DEL by length, carriers = AC - nhomalt), then the
        same btree and ANALYZE.
   (c)  `python -m node.cli ingest` end to end as a subprocess: inspect, parallel parse + COPY,
-       index, ANALYZE and the swap into `variants`. Its load/index split is when
-       pg_stat_progress_create_index first shows the build (sampled every 50 ms).
+       index, ANALYZE and the swap into `variants`, in a database whose schema is migrated
+       before the run, as a node's is before anything loads. Its load/index split is when
+       pg_stat_progress_create_index first shows a build on the staging table (sampled
+       every 50 ms).
 
 bench_variants has the staging table's columns and collations while it loads (no dataset_id:
 ingest adds that column after the load, stored once, not per row), and gets the same
@@ -177,8 +179,7 @@ def parse_only(mode: str, path: Path) -> None:
     import pysam
 
     from beacon.assemblies import ASSEMBLIES
-    from beacon.ingest import plan_regions
-    from beacon.vcf import ChunkStats, ReadOptions, inspect_vcf, open_vcf, read_rows
+    from beacon.vcf import ChunkStats, ReadOptions, inspect_vcf, open_vcf, plan_regions, read_rows
     began = time.perf_counter()
     rows = 0
     if mode == "pysam":
@@ -365,8 +366,10 @@ async def run_ingest(bench: Bench) -> Result:
         command += ["--workers", str(bench.workers)]
 
     async def index_started() -> bool:
+        """A build on the staging table (`variants_<dataset>_<hex>`), not another's."""
         return bool(await bench.conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index)"))
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p "
+            "JOIN pg_class c ON c.oid = p.relid WHERE c.relname LIKE 'variants\\_%')"))
 
     step = await measured(bench, "ingest", command, cwd=ROOT, index_started=index_started)
     rows = await bench.conn.fetchval("SELECT variant_count FROM datasets WHERE id = $1", DATASET)
@@ -448,6 +451,7 @@ def report(results: list[Result], header: str) -> None:
 
 
 async def main_async(args: argparse.Namespace, vcf: Path, url: str) -> None:
+    from node.migrate import apply_migrations
     conn = await asyncpg.connect(url)
     try:
         bench = Bench(vcf, args.workdir, url, psql_binary(bool(args.database_url)), conn,
@@ -455,6 +459,7 @@ async def main_async(args: argparse.Namespace, vcf: Path, url: str) -> None:
         server = await conn.fetchval("SHOW server_version")
         tools = subprocess.run(["bcftools", "--version"], capture_output=True, text=True,
                                check=True).stdout.splitlines()[0]
+        await apply_migrations(conn)    # a node's database is migrated before anything loads
         results = await run_all(bench, args.repeat)
     finally:
         await conn.close()
