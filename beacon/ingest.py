@@ -231,11 +231,11 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
             try:
                 totals, workers, regions = await _load(db_url, conn, layout, table, request,
                                                        progress)
-                beside = await asyncpg.connect(db_url)
+                second = await asyncpg.connect(db_url)
                 try:
-                    await store.index_staging(conn, beside, table, request.dataset_id)
+                    await store.index_staging(conn, second, table, request.dataset_id)
                 finally:
-                    await beside.close()
+                    await second.close()
                 async def beside(c: asyncpg.Connection) -> None:
                     """What belongs to the version beside its variants."""
                     await individuals_store.replace(c, request.dataset_id, people)

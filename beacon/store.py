@@ -185,7 +185,7 @@ async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple])
     await conn.copy_records_to_table(_checked(table), records=rows, columns=COPY_COLUMNS)
 
 
-async def index_staging(conn: asyncpg.Connection, beside: asyncpg.Connection, table: str,
+async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,
                         dataset_id: str) -> None:
     """The dataset's column back, then the same indexes as the partitioned parent's, so
     ATTACH adopts them instead of building its own. The column comes with its CHECK, which
@@ -194,12 +194,12 @@ async def index_staging(conn: asyncpg.Connection, beside: asyncpg.Connection, ta
     Whatever rewrites the rows later (VACUUM FULL, CLUSTER) writes the identifier into each
     of them again: correct, only bigger. Then the version's partition of `variant_bins`.
 
-    The other indexes and the bins are built on a second connection (`beside`) while the
-    locus btree, the longest build, is sorted on `conn`: they only read the rows and none of
+    The other indexes and the bins are built on the `second` connection while the locus
+    btree, the longest build, is sorted on `conn`: they only read the rows and none of
     their locks conflicts with another's. On 2 cores that takes three quarters of the time
     of one build after the other at 1M rows, where the btree's parallel sort leaves a core
     idle, and the same time at 10M, where it does not (docs/benchmarks.md). ANALYZE follows
-    them all."""
+    them all. If either fails, the other is cancelled and its error raised as it is."""
     table = _checked(table)
     literal = await _literal(conn, dataset_id)
     await conn.execute(
@@ -210,9 +210,15 @@ async def index_staging(conn: asyncpg.Connection, beside: asyncpg.Connection, ta
         await c.execute("SET maintenance_work_mem = '512MB'")
         await c.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
 
-    async with asyncio.TaskGroup() as both:
-        both.create_task(locus(conn))
-        both.create_task(_index_rest(beside, table, literal))
+    builds = [asyncio.create_task(locus(conn)),
+              asyncio.create_task(_index_rest(second, table, literal))]
+    try:
+        await asyncio.gather(*builds)
+    except BaseException:
+        for build in builds:
+            build.cancel()
+        await asyncio.gather(*builds, return_exceptions=True)
+        raise
     await conn.execute(f"ANALYZE {table}")
 
 

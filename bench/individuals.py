@@ -310,11 +310,11 @@ async def generate(url: str, records: int, individuals: int, workdir: Path, work
                 print(f"  variants: {copied:,} rows copied by {workers} worker(s) "
                       f"({copy_s:.0f} s)", flush=True)
                 index_began = time.perf_counter()
-                beside = await asyncpg.connect(url)
+                second = await asyncpg.connect(url)
                 try:
-                    await store.index_staging(conn, beside, table, DATASET)
+                    await store.index_staging(conn, second, table, DATASET)
                 finally:
-                    await beside.close()
+                    await second.close()
                 index_s = time.perf_counter() - index_began
                 seconds = time.perf_counter() - began
                 source = {"generator": GENERATOR, "schema": schema_version(),

@@ -336,6 +336,40 @@ async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_pa
     assert len(await _stored(db_url)) == before[0][0][2]
 
 
+INDEX_FAILURE = """
+    CREATE FUNCTION fail_gist() RETURNS event_trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_query() LIKE '%_locus ON%' THEN
+            PERFORM pg_sleep(5);                  -- the btree, still sorting when ...
+        ELSIF current_query() LIKE '%USING gist%' THEN
+            RAISE EXCEPTION 'could not extend file (test)' USING ERRCODE = '53100';
+        END IF;
+    END $$;
+    CREATE EVENT TRIGGER fail_gist ON ddl_command_start WHEN TAG IN ('CREATE INDEX')
+        EXECUTE FUNCTION fail_gist();"""
+
+
+async def test_an_index_build_failing_beside_the_btree_cancels_it_and_keeps_the_version(
+        db_url, info_vcf):
+    """The GiST, built on the second connection, fails (a real error of the server's, from an
+    event trigger) while the locus btree is still running on the first: the btree is
+    cancelled, the server's own error comes out as it is, the staging table is dropped and
+    the previous version stays."""
+    await ingest(db_url, _request(info_vcf))
+    before = await _state(db_url)
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(INDEX_FAILURE)
+        began = asyncio.get_running_loop().time()
+        with pytest.raises(asyncpg.DiskFullError, match="could not extend file"):
+            await ingest(db_url, _request(info_vcf))
+        assert asyncio.get_running_loop().time() - began < 4      # not after the btree's 5 s
+    finally:
+        await conn.execute("DROP EVENT TRIGGER fail_gist; DROP FUNCTION fail_gist()")
+        await conn.close()
+    assert await _state(db_url) == before
+
+
 async def test_skip_invalid_counts_and_loads_the_rest(db_url, tmp_path):
     path = write_vcf_text(tmp_path / "skip.vcf", HEADER + GOOD_LINES
                           + "chr1\t400\t.\tAXG\tG\t.\t.\t.\tGT\t0|1\t0|0\n")
