@@ -44,6 +44,9 @@ _SPAN = "int8range(start_pos, end_pos)"
 _SHORT = "start_pos >= {}"
 _LONG_AT = f"{_LONG} AND {_SPAN} @> {{}}::bigint"
 _SHORT_OR_LONG = f"({_SHORT} OR ({_LONG_AT}))"
+# what the long variants' GiST carries beside its key (migration 0015): all a count of a
+# range reads of them, so that it finds them in the index alone (`_counted`)
+_LONG_COVERS = "start_pos, end_pos, carriers, ac, dataset_id"
 # A range count without an allele floor adds up `variant_bins` (migration 0014) for the bins
 # of 2^BIN_BITS start positions it covers whole, at least BINNED_FROM of them, and reads the
 # variants at its edges and the long ones alone (`_binned`).
@@ -226,7 +229,7 @@ async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> Non
     """The staging table's indexes other than the locus btree, then the version's bins."""
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
-                       f"WHERE {_LONG}")
+                       f"INCLUDE ({_LONG_COVERS}) WHERE {_LONG}")
     await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
                        f"WHERE genes IS NOT NULL")
     await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
@@ -521,7 +524,7 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
     columns, arrays = ["i"], [f"${n_lists + 1}::int[]"]
     arguments = enumerate(types)
 
-    def placed(part: str) -> str:
+    def placed(part: str) -> list[str]:
         places = []
         for i, sql_type in (next(arguments) for _ in range(part.count("{}"))):
             if sql_type is None:
@@ -530,24 +533,41 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
                 arrays.append(f"${next(own_numbers)}::{sql_type}[]")
                 columns.append(f"a{i}")
                 places.append(f"q.a{i}")
-        return part.format(*places)
+        return places
 
-    datasets, *where = [placed(condition) for condition in _per_dataset(conditions)]
-    in_bins = placed(bins)
-    joined = placed(join)
-    extra = [placed(aggregate) for aggregate in aggregates]
-    return _counted(datasets, joined, where, extra, in_bins,
-                    f"unnest({', '.join(arrays)}) AS q({', '.join(columns)})")
+    parts = (*_per_dataset(conditions), bins, join, *aggregates)
+    each = [(part, placed(part)) for part in parts]
+    return _assembled(each, len(conditions),
+                      f"unnest({', '.join(arrays)}) AS q({', '.join(columns)})")
 
 
 @lru_cache(maxsize=256)
 def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...],
               bins: str) -> str:
     """`count_batch`'s statement for a lone member: its arguments in place, no arrays."""
-    datasets, *rest = _each_numbered((*_per_dataset(conditions), bins, join, *aggregates), 1)
-    where, (in_bins, numbered_join, *extra) = (rest[:len(conditions) - 1],
-                                               rest[len(conditions) - 1:])
-    return _counted(datasets, numbered_join, where, extra, in_bins)
+    numbers = count(1)
+    parts = (*_per_dataset(conditions), bins, join, *aggregates)
+    return _assembled([(p, [f"${next(numbers)}" for _ in range(p.count("{}"))]) for p in parts],
+                      len(conditions))
+
+
+def _assembled(each: list[tuple[str, list[str]]], n_conditions: int,
+               members: str | None = None) -> str:
+    """`_counted`'s statement from the parts of a count (its conditions, datasets' first,
+    then the bins' condition, the join and the aggregates), each with where its arguments
+    go. A range's reach (`_SHORT_OR_LONG`) becomes its two disjoint halves: what starts
+    from LONG_VARIANT bases left of the range, and the long variants starting further left,
+    which cover the range's start."""
+    formatted = [part.format(*places) for part, places in each]
+    datasets, where, (in_bins, join, *extra) = (formatted[0], formatted[1:n_conditions],
+                                               formatted[n_conditions:])
+    reach = [places for part, places in each[1:n_conditions] if part == _SHORT_OR_LONG]
+    if not reach:
+        return _counted(datasets, join, where, extra, in_bins, members)
+    (low, at), = reach
+    where = [w for (part, _), w in zip(each[1:n_conditions], where) if part != _SHORT_OR_LONG]
+    halves = (_SHORT.format(low), f"start_pos < {low} AND {_LONG_AT.format(at)}")
+    return _counted(datasets, join, where, extra, in_bins, members, halves)
 
 
 def _per_dataset(conditions: tuple[str, ...]) -> tuple[str, ...]:
@@ -559,13 +579,18 @@ def _per_dataset(conditions: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _counted(datasets: str, join: str, where: list[str], extra: list[str], bins: str = "",
-             members: str | None = None) -> str:
+             members: str | None = None, halves: tuple[str, str] | None = None) -> str:
     """Per dataset in `datasets` (a text[] argument) that a query matches (per row of
     `members`, q, when batched: `q.i` first): how many variants, the rarest, and the `extra`
     aggregates; with `bins`, a condition on `variant_bins`, plus the totals of the bins it
     selects (`_binned`). One aggregate per dataset, over its partition alone, not one GROUP
     BY dataset_id over all of them: hashing each match's dataset_id was a third of a 1 Mb
-    count's time at 100M (docs/benchmarks.md)."""
+    count's time at 100M (docs/benchmarks.md).
+
+    With `halves`, the matches are those of `where` and either half, read as two scans:
+    one condition with an OR is one bitmap scan, which fetches every match's row, and the
+    long variants' rows lie each on a page of its own; apart, the long half is read from
+    its covering index (migration 0015) when nothing else is asked of its rows."""
     aggregates = ", ".join(["count(*) AS n", f"{_RAREST} AS rarest",
                             *(f"{a} AS x{j}" for j, a in enumerate(extra))])
     n, rarest, binned = "v.n", "v.rarest", ""
@@ -574,10 +599,17 @@ def _counted(datasets: str, join: str, where: list[str], extra: list[str], bins:
         binned = (f" CROSS JOIN LATERAL (SELECT sum(variants) AS n, min(rarest) AS rarest "
                   f"FROM variant_bins WHERE dataset_id = asked.id AND {bins}) AS b")
     columns = ", ".join(["asked.id", n, rarest, *(f"v.x{j}" for j in range(len(extra)))])
+    matched = ["dataset_id = asked.id", *where]
+    if halves is None:
+        source = f"variants {join} WHERE {' AND '.join(matched)}"
+    else:
+        read = "*" if join or extra else "carriers, ac"      # what _RAREST reads, or all
+        source = " UNION ALL ".join(f"SELECT {read} FROM variants WHERE "
+                                    + " AND ".join([*matched, half]) for half in halves)
+        source = f"({source}) AS variants {join}".rstrip()
     return (f"SELECT {'q.i, ' if members else ''}{columns} FROM "
             f"{f'{members} CROSS JOIN ' if members else ''}unnest({datasets}::text[]) AS asked(id) "
-            f"CROSS JOIN LATERAL (SELECT {aggregates} FROM variants {join} "
-            f"WHERE {' AND '.join(['dataset_id = asked.id', *where])}) AS v{binned} "
+            f"CROSS JOIN LATERAL (SELECT {aggregates} FROM {source}) AS v{binned} "
             f"WHERE {n} > 0")
 
 
