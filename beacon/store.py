@@ -198,8 +198,8 @@ def _long_last(rows: Iterable[tuple]) -> Iterator[tuple]:
     """The rows, each long variant held back and written with the others after the short
     ones (or once LONG_GROUP are held), in the order read. A long variant covering a base
     starts up to its length left of it: among the short rows, each of those a range meets
-    lies on a page of its own (7 pages for a 1 kb range at 100M variants, most of a record
-    page's reads); together, they share one or two (docs/design/storage.md)."""
+    would lie on a page of its own (7 pages for a 1 kb range at 100M variants, most of a
+    record page's reads); together, they share one or two (docs/design/storage.md)."""
     held: list[tuple] = []
     for row in rows:
         if row[_END] - row[_START] > LONG_VARIANT:       # _LONG
@@ -612,9 +612,9 @@ def _counted(datasets: str, join: str, where: list[str], extra: list[str], bins:
     count's time at 100M (docs/benchmarks.md).
 
     With `halves`, the matches are those of `where` and either half, read as two scans:
-    one condition with an OR is one bitmap scan, which fetches every match's row, and the
-    long variants' rows lie each on a page of its own; apart, the long half is read from
-    its covering index (migration 0015) when nothing else is asked of its rows."""
+    one condition with an OR is one bitmap scan, which fetches every match's row; apart,
+    the long half is read from its covering index (migration 0015) when nothing else is
+    asked of its rows."""
     aggregates = ", ".join(["count(*) AS n", f"{_RAREST} AS rarest",
                             *(f"{a} AS x{j}" for j, a in enumerate(extra))])
     n, rarest, binned = "v.n", "v.rarest", ""
