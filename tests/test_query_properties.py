@@ -628,6 +628,24 @@ async def test_long_ranges_tallied_alone_and_in_one_batch(
         assert tallied(alone[0]) == wanted, queries
 
 
+@EXAMPLES
+@given(queries=st.lists(long_ranges(), min_size=1, max_size=4))
+async def test_long_ranges_counted_with_a_callers_loss_tally(
+        long_loaded: int, pool: asyncpg.Pool, queries: list[tuple[int, int]]) -> None:
+    """The tally the loss accounting asks (beacon/losses.py: a join on the caller's earlier
+    answers by each variant's key) reads the two halves' rows as it read the table's: above
+    a floor of 2, each member counts the brute force's overlaps with two carriers or more."""
+    floor = Floor(2)
+    members = [store.count_query(range_query(s, e), [LONG_DATASET], "1", long_loaded, floor,
+                                 tally=losses.tally("caller-1", floor)) for s, e in queries]
+    expected = [sum(1 for r, c in zip(LONG_ROWS, LONG_CARRIERS)
+                    if r.start < e and r.end > s and len(c) >= 2) for s, e in queries]
+    batched = await store.count_batch(pool, members[0][0], [args for _, args in members])
+    alone = [(await store.count_batch(pool, key, [args]))[0] for key, args in members]
+    for found in (batched, alone):
+        assert [f[LONG_DATASET].count if f else 0 for f in found] == expected, queries
+
+
 async def test_long_variants_are_stored_together_after_the_short_ones(long_loaded: int,
                                                                      pool: asyncpg.Pool) -> None:
     """The ingest writes the long variants after the short ones (store._long_last), so that
