@@ -461,12 +461,7 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
 @lru_cache(maxsize=256)
 def numbered(conditions: tuple[str, ...], first: int = 1) -> str:
     """The conditions joined by AND, their `{}` numbered $first, $first + 1, ... in order."""
-    return " AND ".join(_each_numbered(conditions, first))
-
-
-def _each_numbered(parts: tuple[str, ...], first: int) -> list[str]:
-    numbers = count(first)
-    return [p.format(*(f"${next(numbers)}" for _ in range(p.count("{}")))) for p in parts]
+    return " AND ".join(c.format(*p) for c, p in _dollars(conditions, count(first)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,29 +564,39 @@ def _count_batch_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[s
 def _lone_sql(conditions: tuple[str, ...], join: str, aggregates: tuple[str, ...],
               bins: str) -> str:
     """`count_batch`'s statement for a lone member: its arguments in place, no arrays."""
-    numbers = count(1)
     parts = (*_per_dataset(conditions), bins, join, *aggregates)
-    return _assembled([(p, [f"${next(numbers)}" for _ in range(p.count("{}"))]) for p in parts],
-                      len(conditions))
+    return _assembled(_dollars(parts, count(1)), len(conditions))
+
+
+def _dollars(parts: tuple[str, ...], numbers: Iterator[int]) -> list[tuple[str, list[str]]]:
+    """Each part with where its arguments go: the next $n of `numbers`, in order."""
+    return [(p, [f"${next(numbers)}" for _ in range(p.count("{}"))]) for p in parts]
 
 
 def _assembled(each: list[tuple[str, list[str]]], n_conditions: int,
                members: str | None = None) -> str:
     """`_counted`'s statement from the parts of a count (its conditions, datasets' first,
     then the bins' condition, the join and the aggregates), each with where its arguments
-    go. A range's reach (`_SHORT_OR_LONG`) becomes its two disjoint halves: what starts
-    from LONG_VARIANT bases left of the range, and the long variants starting further left,
-    which cover the range's start."""
-    formatted = [part.format(*places) for part, places in each]
-    datasets, where, (in_bins, join, *extra) = (formatted[0], formatted[1:n_conditions],
-                                               formatted[n_conditions:])
-    reach = [places for part, places in each[1:n_conditions] if part == _SHORT_OR_LONG]
+    go; a range's reach read as its two halves (`_reach_apart`)."""
+    (datasets_part, datasets_places), *rest = each
+    where, halves = _reach_apart(rest[:n_conditions - 1])
+    in_bins, join, *extra = [part.format(*places) for part, places in rest[n_conditions - 1:]]
+    return _counted(datasets_part.format(*datasets_places), join, where, extra, in_bins,
+                    members, halves)
+
+
+def _reach_apart(placed: list[tuple[str, list[str]]]
+                 ) -> tuple[list[str], tuple[str, str] | None]:
+    """The conditions with their arguments in place, a range's reach (`_SHORT_OR_LONG`) left
+    out, and that reach as two disjoint halves (None: no such reach): what starts from
+    LONG_VARIANT bases left of the range (the locus btree), and the long variants starting
+    further left, which all cover the range's start (the GiST)."""
+    shared = [c.format(*p) for c, p in placed if c != _SHORT_OR_LONG]
+    reach = [p for c, p in placed if c == _SHORT_OR_LONG]
     if not reach:
-        return _counted(datasets, join, where, extra, in_bins, members)
+        return shared, None
     (low, at), = reach
-    where = [w for (part, _), w in zip(each[1:n_conditions], where) if part != _SHORT_OR_LONG]
-    halves = (_SHORT.format(low), f"start_pos < {low} AND {_LONG_AT.format(at)}")
-    return _counted(datasets, join, where, extra, in_bins, members, halves)
+    return shared, (_SHORT.format(low), f"start_pos < {low} AND {_LONG_AT.format(at)}")
 
 
 def _per_dataset(conditions: tuple[str, ...]) -> tuple[str, ...]:
@@ -679,20 +684,16 @@ def _page_sql(conditions: tuple[str, ...]) -> str:
     most LONG_VARIANT bases left of it, in the page's order up to the page's end (the locus
     btree, so a wide range stops there), and the long variants starting further left, which
     all cover the range's start (GiST: as many as overlap one base, sorted with the first).
-    The counts' one scan with an OR has no order: the planner would sort every match of a
-    wide range, or, for the LIMIT, walk the btree from the chromosome's first base."""
+    One scan with an OR has no order: the planner would sort every match of a wide range,
+    or, for the LIMIT, walk the btree from the chromosome's first base."""
     numbers = count(1)
-    placed = [(c, [f"${next(numbers)}" for _ in range(c.count("{}"))]) for c in conditions]
+    shared, halves = _reach_apart(_dollars(conditions, numbers))
     limit, offset = f"${next(numbers)}", f"${next(numbers)}"
     page = f"ORDER BY {_PAGE_ORDER} LIMIT {limit} OFFSET {offset}"
     columns = f"{_VARIANT_COLUMNS}, {_POPULATIONS}"
-    if _SHORT_OR_LONG not in conditions:
-        return (f"SELECT {columns} FROM variants v "
-                f"WHERE {' AND '.join(c.format(*p) for c, p in placed)} {page}")
-    shared = [c.format(*p) for c, p in placed if c != _SHORT_OR_LONG]
-    low, at = next(p for c, p in placed if c == _SHORT_OR_LONG)
-    near = " AND ".join([*shared, _SHORT.format(low)])
-    far = " AND ".join([*shared, f"start_pos < {low}", _LONG_AT.format(at)])
+    if halves is None:
+        return f"SELECT {columns} FROM variants v WHERE {' AND '.join(shared)} {page}"
+    near, far = (" AND ".join([*shared, half]) for half in halves)
     return (f"SELECT {columns} FROM ((SELECT * FROM variants WHERE {near} "
             f"ORDER BY {_PAGE_ORDER} LIMIT {limit}::bigint + {offset}::bigint) "
             f"UNION ALL (SELECT * FROM variants WHERE {far})) AS v {page}")
