@@ -45,8 +45,10 @@ _SHORT = "start_pos >= {}"
 _LONG_AT = f"{_LONG} AND {_SPAN} @> {{}}::bigint"
 _SHORT_OR_LONG = f"({_SHORT} OR ({_LONG_AT}))"
 # what the long variants' GiST carries beside its key (migration 0015): all a count of a
-# range reads of them, so that it finds them in the index alone (`_counted`)
-_LONG_COVERS = "start_pos, end_pos, carriers, ac, dataset_id"
+# range reads of them (its conditions, and the columns `_RAREST` reads), so that it finds
+# them in the index alone (`_counted`)
+_RAREST_READS = "carriers, ac"
+_LONG_COVERS = f"start_pos, end_pos, {_RAREST_READS}, dataset_id"
 # A range count without an allele floor adds up `variant_bins` (migration 0014) for the bins
 # of 2^BIN_BITS start positions it covers whole, at least BINNED_FROM of them, and reads the
 # variants at its edges and the long ones alone (`_binned`).
@@ -632,7 +634,7 @@ def _counted(datasets: str, join: str, where: list[str], extra: list[str], bins:
     if halves is None:
         source = f"variants {join} WHERE {' AND '.join(matched)}"
     else:
-        read = "*" if join or extra else "carriers, ac"      # what _RAREST reads, or all
+        read = "*" if join or extra else _RAREST_READS
         source = " UNION ALL ".join(f"SELECT {read} FROM variants WHERE "
                                     + " AND ".join([*matched, half]) for half in halves)
         source = f"({source}) AS variants {join}".rstrip()
