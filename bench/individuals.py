@@ -62,15 +62,24 @@ under --time-cap seconds, --repeat times interleaved (the median by req/s counts
   node       `gdi-node serve` (access log off) with the open disclosure policy of
              tests/conftest.py (allele floor 1, exact counts, no query budget), so the load
              is never refused and the counts are exact; driven by wrk (one thread)
-  floor      the same SQL statement individuals_store.count sends for each body (built by
+  HTTP floor the least aiohttp + asyncpg server that answers these bodies (serve_floor), as
+             bench/query.py's floor (i) is for variant counts: one process, the node's pool
+             size and reset, driven by the same wrk with the same bodies. It parses each
+             body's JSON and runs the statement made for it beforehand by the node's own code
+             (below): no validation, filters, dataset selection or disclosure, a small JSON
+             answer. The verdict's floor: it pays what any server answering this over HTTP
+             pays (aiohttp, the transport, wrk on the same cores), so the ratio is what the
+             node's own work costs.
+  statement  the same SQL statement individuals_store.count sends for each body (built by
              the node's own code, once, before timing), run by a minimal asyncio loop in a
              process of its own: C workers on an asyncpg pool of the node's default size,
-             no HTTP, no parsing; latency is each fetch's wall time
+             no HTTP, no parsing; latency is each fetch's wall time. What the database and
+             asyncpg alone allow; printed beside the verdict.
 
-Before timing, the node's count for every body is checked against the floor statement's.
-Printed: the table, node / floor req/s (target >= 0.8) and node p99 (target < 50 ms) per
-query, storage per variant (pg_total_relation_size of the dataset's partition, indexes and
-TOAST included, / variant rows) and per individual ((individuals + individual_values) /
+Before timing, the node's and the HTTP floor's count for every body are checked against the
+statement's. Printed: the table, node / HTTP floor req/s (target >= 0.8), node / statement
+req/s, and node p99 (target < 50 ms) per query, storage per variant (pg_total_relation_size
+of the dataset's partition, indexes and TOAST included, / variant rows) and per individual ((individuals + individual_values) /
 individuals) and of the term bits (term_members), the machine, the generation time and the
 run's wall time, and EXPLAIN (ANALYZE, BUFFERS) of one statement of each kind, on each path.
 """
@@ -517,6 +526,53 @@ async def run_floor(url: str, bodies_file: Path, span: int, connections: int, co
             "sent": warmup + done, "cpu": time.process_time() - cpu0}
 
 
+def _floor_key(parameters: dict[str, Any]) -> tuple[object, ...]:
+    """What tells one benchmark body from another, read from its parsed requestParameters."""
+    return (parameters["referenceName"], *parameters["start"], *parameters.get("end", ()),
+            parameters.get("alternateBases"))
+
+
+def serve_floor(port: int, url: str, bodies_files: list[Path], span: int) -> None:
+    """The HTTP floor: the least aiohttp + asyncpg server that answers these bodies, as
+    bench/query.py's floor (i) is for variant counts. It parses each body's JSON and picks the
+    statement made for it beforehand (by the node's own code, as the statement loop's); it does
+    no validation, no filters, no dataset selection and no disclosure, and answers a small
+    JSON. So every microsecond it spends, a server answering this query over HTTP spends too."""
+    import asyncpg
+    import orjson
+    from aiohttp import web
+
+    from node.settings import Settings
+    fields = Settings.model_fields
+    pool_min, pool_max = fields["db_pool_min"].default, fields["db_pool_max"].default
+    bodies = [json.loads(x) for f in bodies_files for x in f.read_text().splitlines()]
+    made = asyncio.run(statements(bodies, span))
+    work = {_floor_key(b["query"]["requestParameters"]): m for b, m in zip(bodies, made)}
+
+    async def count(request: web.Request) -> web.Response:
+        parsed = orjson.loads(await request.read())
+        sql, args = work[_floor_key(parsed["query"]["requestParameters"])]
+        n = sum(r[1] for r in await request.app["pool"].fetch(sql, *args))
+        return web.Response(body=orjson.dumps({"exists": n > 0, "count": n}),
+                            content_type="application/json")
+
+    async def pool(app: web.Application):  # type: ignore[no-untyped-def]
+        app["pool"] = await asyncpg.create_pool(url, min_size=pool_min, max_size=pool_max,
+                                                reset=_no_reset)
+        yield
+        await app["pool"].close()
+
+    app = web.Application()
+    app.cleanup_ctx.append(pool)
+    app.add_routes([web.post("/api/individuals", count), web.get("/ready", ready)])
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+
+
+async def ready(request: Any) -> Any:
+    from aiohttp import web
+    return web.Response(text="ready")
+
+
 # --- the node and wrk -------------------------------------------------------------------------
 
 WRK_SCRIPT = """
@@ -554,18 +610,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def node(url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`gdi-node serve` on a free port; stopped (by its pid) at the end."""
+def served(url: str, command: list[str], what: str
+           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A server process on a free port (`command` + the port), ready when /ready answers;
+    stopped (by its pid) at the end."""
     port = free_port()
     base = f"http://{HOST}:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--host", HOST,
-                             "--port", str(port)], env=child_env(url), cwd=ROOT,
+    proc = subprocess.Popen([*command, str(port)], env=child_env(url), cwd=ROOT,
                             stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if proc.poll() is not None:
-                sys.exit(f"node exited with {proc.returncode} while starting")
+                sys.exit(f"{what} exited with {proc.returncode} while starting")
             try:
                 with urllib.request.urlopen(base + "/ready", timeout=2) as resp:
                     if resp.status == 200:
@@ -573,7 +630,7 @@ def node(url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                sys.exit(f"node not ready after {STARTUP_TIMEOUT:.0f} s")
+                sys.exit(f"{what} not ready after {STARTUP_TIMEOUT:.0f} s")
             time.sleep(0.2)
         yield proc, base
     finally:
@@ -586,11 +643,27 @@ def node(url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
                 proc.wait()
 
 
-def node_count(base: str, raw: dict[str, Any]) -> int:
+def node(url: str) -> Any:
+    """`gdi-node serve` (one worker, access log off)."""
+    return served(url, [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"],
+                  "node")
+
+
+def http_floor(url: str, bodies: list[Path], span: int) -> Any:
+    """serve_floor in a process of its own, for these bodies."""
+    return served(url, [sys.executable, __file__, "--url", url, "--span", str(span),
+                        "--serve-floor", *map(str, bodies), "--port"], "HTTP floor")
+
+
+def served_count(base: str, raw: dict[str, Any]) -> int:
+    """The count a server answers for this body: the node's Beacon response, or the HTTP
+    floor's small JSON."""
     request = urllib.request.Request(base + "/api/individuals", data=json.dumps(raw).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as resp:
-        return int(json.load(resp)["responseSummary"]["numTotalResults"])
+        answer = json.load(resp)
+    return int(answer["count"] if "count" in answer else
+               answer["responseSummary"]["numTotalResults"])
 
 
 async def floor_counts(url: str, work: list[tuple[str, list[object]]]) -> list[int]:
@@ -835,6 +908,7 @@ def measure_floor(row: str, url: str, bodies: Path, span: int, args: argparse.Na
                 (pg1 - pg0) / sent * 1e6 if pg0 is not None and pg1 is not None else None, 0.0)
 
 
+ROWS = ("node", "HTTP floor", "statement")
 HEADER = (f"{'row':<22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
           f"{'srv µs/req':>10} {'pg µs/req':>9} {'wrk µs/req':>10}")
 
@@ -897,25 +971,29 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float
     for w in kinds:
         print(f"  {w.kind}: {w.note}; filters {', '.join(f['id'] for f in FILTERS)}")
     cells: dict[str, list[Cell]] = {}
-    with node(url) as (proc, base):
+    with node(url) as (proc, base), \
+            http_floor(url, list(files.values()), span) as (floor_proc, floor_base):
         for w in kinds:
             expected = asyncio.run(floor_counts(url, work[w.kind]))
-            got = [node_count(base, b) for b in w.bodies]
-            agree = sum(a == b for a, b in zip(expected, got))
-            print(f"  {w.kind}: node and floor agree on {agree}/{len(got)} counts "
-                  f"(mean {statistics.fmean(got):.1f} individuals)", flush=True)
-            if agree != len(got):
-                bad = next(i for i, (a, b) in enumerate(zip(expected, got)) if a != b)
-                sys.exit(f"node answered {got[bad]} where the statement counts "
-                         f"{expected[bad]}: {json.dumps(w.bodies[bad])}")
+            for who, at in (("node", base), ("HTTP floor", floor_base)):
+                got = [served_count(at, b) for b in w.bodies]
+                agree = sum(a == b for a, b in zip(expected, got))
+                print(f"  {w.kind}: {who} and statement agree on {agree}/{len(got)} counts "
+                      f"(mean {statistics.fmean(got):.1f} individuals)", flush=True)
+                if agree != len(got):
+                    bad = next(i for i, (a, b) in enumerate(zip(expected, got)) if a != b)
+                    sys.exit(f"{who} answered {got[bad]} where the statement counts "
+                             f"{expected[bad]}: {json.dumps(w.bodies[bad])}")
         print(HEADER, flush=True)
         for _ in range(args.repeat):
             for w in kinds:
-                for row in ("node", "floor"):
+                for row in ROWS:
                     name = f"{row} {w.kind}"
-                    cell = (measure_node(name, proc, base, files[w.kind], args, postmaster)
-                            if row == "node" else
-                            measure_floor(name, url, files[w.kind], span, args, postmaster))
+                    if row == "statement":
+                        cell = measure_floor(name, url, files[w.kind], span, args, postmaster)
+                    else:
+                        at = (proc, base) if row == "node" else (floor_proc, floor_base)
+                        cell = measure_node(name, *at, files[w.kind], args, postmaster)
                     cells.setdefault(name, []).append(cell)
                     print(format_cell(cell), flush=True)
     medians = {name: sorted(runs, key=lambda c: c.result["rps"])[len(runs) // 2]
@@ -927,12 +1005,13 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float
             print(format_cell(cell))
     print()
     for w in kinds:
-        n, f = medians[f"node {w.kind}"].result, medians[f"floor {w.kind}"].result
+        n, f, bare = (medians[f"{row} {w.kind}"].result for row in ROWS)
         ratio = n["rps"] / f["rps"]
-        print(f"{w.kind}: node / floor req/s = {ratio:.2f} (target >= 0.8: "
-              f"{'met' if ratio >= 0.8 else 'NOT met'}); node p99 = {n['p99']:.1f} ms "
-              f"(target < 50 ms: {'met' if n['p99'] < 50 else 'NOT met'}); floor p99 = "
-              f"{f['p99']:.1f} ms")
+        print(f"{w.kind}: node / HTTP floor req/s = {ratio:.2f} (target >= 0.8: "
+              f"{'met' if ratio >= 0.8 else 'NOT met'}); node / statement loop (no HTTP) = "
+              f"{n['rps'] / bare['rps']:.2f}; node p99 = {n['p99']:.1f} ms (target < 50 ms: "
+              f"{'met' if n['p99'] < 50 else 'NOT met'}); HTTP floor p99 = {f['p99']:.1f} ms, "
+              f"statement loop p99 = {bare['p99']:.1f} ms")
     variants, people = facts["variant_count"], facts["individual_rows"]
     print(f"storage per variant: {facts['partition_total'] / variants:,.0f} bytes "
           f"(partition {facts['partition_total'] / 2**20:,.0f} MiB incl. indexes and TOAST: "
@@ -982,6 +1061,9 @@ def parse_args() -> argparse.Namespace:
                              "and a cProfile of its path (--requests per step, --repeat rounds)")
     # child mode: the floor
     parser.add_argument("--floor", type=Path, metavar="BODIES", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=Path, nargs="+", metavar="BODIES",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--span", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
@@ -993,6 +1075,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.serve_floor:
+        serve_floor(args.port, args.url, args.serve_floor, args.span)
+        return
     if args.floor:
         print(json.dumps(asyncio.run(run_floor(args.url, args.floor, args.span,
                                                args.connections, args.requests, args.warmup,
