@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from asyncpg import BitString
@@ -34,7 +35,7 @@ from beacon.individuals_store import IndividualsLoad, Selection
 from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
 from beacon.populations import population_rows
-from beacon.request import RequestBody, VariantQuery, to_query
+from beacon.request import PlainBody, RequestBody, VariantQuery, to_query
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
 
@@ -168,9 +169,20 @@ def individuals_query(body: RequestBody, *, purpose: str | None = None,
                       individual_id: str | None = None) -> IndividualsQuery:
     """An individuals request: the body's variant parameters (or `variant`, a variant id's
     query) and its filters, checked; RequestError naming the first problem."""
-    filters = tuple(sorted(parse_filters(body.query.filters), key=repr))  # one order: one key
-    return IndividualsQuery(variant or to_query(body, with_filters=True), filters, purpose,
-                            individual_id)
+    return IndividualsQuery(variant or to_query(body, with_filters=True),
+                            _filters(body.query.filters), purpose, individual_id)
+
+
+def plain_individuals_query(plain: PlainBody, *, purpose: str | None = None
+                            ) -> IndividualsQuery:
+    """An individuals request from a plain body (beacon/request.py query_from_post): the
+    same query individuals_query makes of the same body."""
+    return IndividualsQuery(plain.query, _filters(plain.filters), purpose)
+
+
+def _filters(raw: list[Any]) -> tuple[Filter, ...]:
+    """The filters, checked, in one order (one question, one key)."""
+    return tuple(sorted(parse_filters(raw), key=repr))
 
 
 def ceiling(seen: Seen) -> str:

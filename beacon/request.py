@@ -618,3 +618,85 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
                           include=include, page=Page(skip, limit),  # type: ignore[arg-type]
                           test_mode=False,
                           echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})
+
+
+# The POST fast path: the plain bodies clients send most -- `{"meta": {...}, "query":
+# {"requestParameters": {...}, "filters": [...], "requestedGranularity": "count"}}`, the GDI
+# portal's shape -- turned into a VariantQuery without building pydantic models, as
+# query_from_get does for GETs. Values must already have the model's exact types (strings,
+# integers, lists of one or two integers); anything else -- a number as a string, a null, a
+# wrapped or `$schema`-carrying requestParameters, pagination, testMode, datasetIds, a gene --
+# returns None and takes the full path, which also words every refusal.
+_POST_QUERY_KEYS = frozenset({"requestParameters", "filters", "requestedGranularity",
+                              "includeResultsetResponses"})
+_POST_NUMBERS = frozenset({"variantMinLength", "variantMaxLength"})
+_POST_LISTS = frozenset({"start", "end"})
+
+
+@dataclass(slots=True)
+class PlainBody:
+    """A plain POST body as the fast path read it: its variant query, its filters as sent
+    (the caller's to parse, beacon/filters.py) and its `meta`."""
+
+    query: VariantQuery
+    filters: list[Any]
+    meta: dict[str, Any]
+
+
+def _plain_position(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_POSITION
+
+
+def _plain_positions(value: Any) -> list[int] | None:
+    """`start`/`end` as the model takes them (one number, or a list of one or two), or None
+    where the value is not plainly that."""
+    if _plain_position(value):
+        return [value]
+    if type(value) is list and 1 <= len(value) <= 2 and all(map(_plain_position, value)):
+        return value
+    return None
+
+
+def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None:
+    """The query of a plain POST body, equal to to_query(parse_body(raw), with_filters=...)
+    with the body's filters and meta; None = not plain. Filters are plain only where the
+    caller takes them (`with_filters`), else the full path refuses them."""
+    if type(raw) is not dict or not raw.keys() <= {"meta", "query"}:
+        return None
+    meta, query = raw.get("meta", {}), raw.get("query", {})
+    if type(meta) is not dict or type(query) is not dict or not query.keys() <= _POST_QUERY_KEYS:
+        return None
+    filters = query.get("filters", [])
+    granularity = query.get("requestedGranularity", "boolean")
+    include = query.get("includeResultsetResponses", "HIT")
+    if (type(filters) is not list or (filters and not with_filters)
+            or type(granularity) is not str or granularity not in _GRANULARITIES
+            or type(include) is not str or include not in _INCLUDES):
+        return None
+    given = query.get("requestParameters")
+    if given in (None, [], {}):
+        given = {}
+    elif type(given) is not dict:
+        return None
+    echo: dict[str, Any] = {}
+    for key, value in given.items():
+        if key in _FAST_STRINGS:
+            if type(value) is not str:
+                return None
+            echo[key] = value
+        elif key in _POST_LISTS:
+            if (positions := _plain_positions(value)) is None:
+                return None
+            echo[key] = positions
+        elif key in _POST_NUMBERS and _plain_position(value):
+            echo[key] = value
+        else:
+            return None
+    parameters = _Parameters(
+        echo.get("assemblyId"), echo.get("referenceName"), tuple(echo.get("start", ())),
+        tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
+        echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
+    variant = _variant_query(parameters, dataset_ids=None, granularity=granularity,  # type: ignore[arg-type]
+                             include=include, page=Page(), test_mode=False,  # type: ignore[arg-type]
+                             echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})
+    return PlainBody(variant, filters, meta)

@@ -15,16 +15,21 @@ Run from the repository root with the project's virtualenv and wrk on PATH:
     python bench/individuals.py [--records 1000000] [--individuals 10000] [--requests 3000]
                                 [--repeat 3] [--connections 8] [--time-cap 60] [--quick]
                                 [--workdir bench/out] [--database-url URL] [--workers N]
-                                [--profile]
+                                [--profile] [--instructions [--tree DIR ...]]
 
 --quick is a smoke run: 100,000 records x 1,000 individuals, 500 requests, one round.
 --profile measures instead where the node's CPU goes on the sequence bodies, in-process (no
 wrk, no HTTP parsing), as bench/handler_steps.py does: this process's CPU per request for
-steps that each add a piece of the node's path (the floor's statement; + body parsing; +
-individuals_query; + dataset selection; + answer_individuals; the handler; the application
+steps that each add a piece of the node's path (the floor's statement; + reading and parsing
+the request, individuals_request; + dataset selection; + answer_individuals; the handler; the application
 with its middleware), --requests per step, --repeat rounds interleaved; then cProfile on a
 CPU clock of the application path: the functions with the most own time, and the node's
 own steps with their cumulative shares.
+--instructions counts instead the user-space instructions per request of the HTTP floor and
+of the node (and of each --tree's node: another checkout, e.g. a `git worktree` of an earlier
+commit) under callgrind, one request at a time on one connection after --warmup requests
+(bench/instructions.py's method, valgrind on PATH): wall clock on a shared machine swings by
+more than most single changes are worth; this repeats to within about half a percent.
 
 Data. A VCF of 1M records x 10,000 samples would be ~40 GB of text, and ingest is not what
 is measured here, so the dataset is generated straight into the real schema, the way ingest
@@ -696,6 +701,7 @@ async def explain(url: str, sql: str, args: list[object]) -> list[str]:
 
 # Functions of the node's path whose cumulative share --profile prints.
 PROFILED = {"middleware", "caller_of", "finished", "individuals", "request_body", "parse_body",
+            "individuals_request", "plain_post", "query_from_post", "plain_individuals_query",
             "individuals_query", "parse_filters", "to_query", "_purpose", "_visible",
             "select_datasets", "_individuals", "_answer", "charge", "charge_rare", "audit",
             "_trail", "answer_individuals", "_selection", "variant_conditions", "_key",
@@ -730,7 +736,7 @@ async def profile_steps(url: str, bodies: list[dict[str, Any]], span: int, reque
     from aiohttp import web
 
     from beacon import answer
-    from beacon.individuals import answer_individuals, individuals_query
+    from beacon.individuals import answer_individuals
     from node.app import create_app
     from node.http import beacon_api
     from node.http.app_keys import POOL, QUERIES
@@ -752,34 +758,27 @@ async def profile_steps(url: str, bodies: list[dict[str, Any]], span: int, reque
             sql, args = work[id(request)]
             return small(sum(r[1] for r in await pool.fetch(sql, *args)))
 
-        async def with_body(request: web.Request) -> web.Response:
-            await beacon_api.request_body(request)
-            return await fetched(request)
-
         async def with_query(request: web.Request) -> web.Response:
-            body = await beacon_api.request_body(request)
-            individuals_query(body, purpose=beacon_api._purpose(request, body))
+            await beacon_api.individuals_request(request)
             return await fetched(request)
 
         async def with_datasets(request: web.Request) -> web.Response:
-            body = await beacon_api.request_body(request)
-            query = individuals_query(body, purpose=beacon_api._purpose(request, body))
+            query = await beacon_api.individuals_request(request)
             answer.select_datasets(query.variant, await beacon_api._visible(request))
             return await fetched(request)
 
         async def with_answer(request: web.Request) -> web.Response:
-            body = await beacon_api.request_body(request)
-            query = individuals_query(body, purpose=beacon_api._purpose(request, body))
+            query = await beacon_api.individuals_request(request)
             chosen = answer.select_datasets(query.variant, await beacon_api._visible(request))
             found = await answer_individuals(queries, query, chosen)
             return small(sum(a.count.value for a in found))
 
-        steps = {"floor": fetched, "+ body": with_body, "+ query": with_query,
+        steps = {"floor": fetched, "+ query": with_query,
                  "+ datasets": with_datasets, "+ answer": with_answer,
                  "handler": beacon_api.individuals, "app": app._handle}
         notes = {"floor": "the floor's statement (built beforehand), a small JSON response",
-                 "+ body": "read, orjson.loads, parse_body (pydantic)",
-                 "+ query": "individuals_query: filters, to_query, the query's sort key",
+                 "+ query": "individuals_request: read, orjson.loads, the fast path (or "
+                            "parse_body and to_query), the filters and their sort",
                  "+ datasets": "visible datasets (cached), select_datasets",
                  "+ answer": "answer_individuals (selection, SQL, Queries.run, disclosure) "
                              "instead of the floor's statement",
@@ -1044,7 +1043,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="variants (SNVs)")
     parser.add_argument("--individuals", type=int, default=10_000, help="samples/individuals")
-    parser.add_argument("--requests", type=int, default=3000, help="measured requests per row")
+    parser.add_argument("--requests", type=int, help="measured requests per row (default "
+                                                      "3000; with --instructions 300)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per row, at most")
@@ -1059,6 +1059,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="instead of the load: the node's CPU per request, step by step, "
                              "and a cProfile of its path (--requests per step, --repeat rounds)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instead of the load: user-space instructions per request of "
+                             "the HTTP floor and the node under callgrind (--requests after "
+                             "--warmup, one connection)")
+    parser.add_argument("--tree", type=Path, action="append",
+                        help="with --instructions: the node of another checkout (repeatable; "
+                             "default: this one)")
     # child mode: the floor
     parser.add_argument("--floor", type=Path, metavar="BODIES", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=Path, nargs="+", metavar="BODIES",
@@ -1066,8 +1073,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--span", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=300,
+                        help="with --instructions: requests before counting starts")
     args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 300 if args.instructions else 3000
     if args.quick:
         args.records, args.individuals, args.requests, args.repeat = 100_000, 1_000, 500, 1
     return args
@@ -1089,6 +1099,8 @@ def main() -> None:
     with database(args.database_url, pgdata) as (url, postmaster):
         if args.profile:
             profile(args, url, postmaster)
+        elif args.instructions:
+            instructions(args, url, postmaster)
         else:
             run(args, url, postmaster, began)
 
@@ -1101,6 +1113,45 @@ def profile(args: argparse.Namespace, url: str, postmaster: int | None) -> None:
           f"individuals; {machine()}; Python {sys.version.split()[0]}", flush=True)
     asyncio.run(profile_steps(url, bodies, facts["max_variant_length"], args.requests,
                               args.repeat, 30))
+
+
+def instructions(args: argparse.Namespace, url: str, postmaster: int | None) -> None:
+    """User-space instructions per request of the HTTP floor and of the node (each --tree),
+    under callgrind, one request at a time on one connection (bench/instructions.py's
+    method): what the wall-clock rows cannot settle on a shared machine."""
+    from instructions import callgrind
+
+    dataset(args, url, postmaster)
+    kinds, facts = asyncio.run(workloads(url))
+    span = facts["max_variant_length"]
+    files = {}
+    for w in kinds:
+        files[w.kind] = args.workdir / f"individuals-{w.kind}.jsonl"
+        files[w.kind].write_text("".join(json.dumps(b, separators=(",", ":")) + "\n"
+                                         for b in w.bodies))
+    print(f"individuals count, {args.requests} requests after {args.warmup} of warm-up, one "
+          f"connection; {machine()}; server user-space instructions per request", flush=True)
+    env = child_env(url)
+    trees = [t.resolve() for t in args.tree or [ROOT]]
+    for w in kinds:
+        bodies = files[w.kind].read_bytes().splitlines()
+        servers = [("HTTP floor", ROOT, [sys.executable, str(ROOT / "bench" / "individuals.py"),
+                                         "--url", url, "--span", str(span), "--serve-floor",
+                                         str(files[w.kind]), "--port"])]
+        servers += [(f"node {tree}", tree, [sys.executable, "-m", "node.cli", "serve",
+                                            "--host", HOST, "--port"]) for tree in trees]
+        figures = {}
+        for name, tree, command in servers:
+            port = free_port()
+            figures[name] = callgrind([*command, str(port)], tree,
+                                      {**env, "PYTHONPATH": str(tree)}, port, "/ready",
+                                      ["/api/individuals"], args.requests, args.warmup,
+                                      {"Content-Type": "application/json"}, bodies)
+            print(f"{w.kind:<10} {name:<50} {figures[name] / 1000:8.1f} k", flush=True)
+        floor = figures["HTTP floor"]
+        for name, value in figures.items():
+            if name != "HTTP floor":
+                print(f"{w.kind:<10} {name}: {value / floor:.2f}x the HTTP floor's instructions")
 
 
 if __name__ == "__main__":

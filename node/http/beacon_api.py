@@ -25,17 +25,20 @@ from beacon.individuals import (
     IndividualsQuery,
     answer_individuals,
     individuals_query,
+    plain_individuals_query,
 )
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.openapi import openapi_document
 from beacon.request import (
     TEST_MODE_NOTE,
+    PlainBody,
     RequestBody,
     RequestError,
     VariantQuery,
     parse_body,
     parse_get,
     query_from_get,
+    query_from_post,
     to_query,
 )
 from beacon.responses import error_body
@@ -106,13 +109,28 @@ async def request_body(request: web.Request) -> RequestBody:
         raise RequestError("body", f"not valid JSON ({exc})") from None
 
 
+async def plain_post(request: web.Request, *, with_filters: bool = False) -> PlainBody | None:
+    """A POST's body as the fast path reads it (beacon/request.py query_from_post); None
+    when the request is not a POST, its body not JSON or not plain: request_body then reads
+    it in full and words any refusal."""
+    if request.method != "POST":
+        return None
+    try:
+        raw = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return None
+    return query_from_post(raw, with_filters=with_filters)
+
+
 async def request_query(request: web.Request) -> VariantQuery:
-    """The variant query of a request: a plain GET by the fast path, anything else parsed
-    in full (which also words every refusal)."""
+    """The variant query of a request: a plain GET or POST by the fast path, anything else
+    parsed in full (which also words every refusal)."""
     if request.method == "GET":
         query = query_from_get(request.query.items())
         if query is not None:
             return query
+    elif (plain := await plain_post(request)) is not None:
+        return plain.query
     return to_query(await request_body(request))
 
 
@@ -223,10 +241,10 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 
-def _purpose(request: web.Request, body: RequestBody) -> str | None:
+def _purpose(request: web.Request, meta: dict[str, object]) -> str | None:
     """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
     GET has no body); a DUO term or text, recorded in the audit trail."""
-    given = body.meta.get("purposeOfUse", request.headers.get(PURPOSE_HEADER))
+    given = meta.get("purposeOfUse", request.headers.get(PURPOSE_HEADER))
     if given is not None and (not isinstance(given, str) or not given.strip()):
         raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or text")
     return given.strip()[:500] if given else None
@@ -256,9 +274,18 @@ def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Resp
     return _test_mode(request, query.variant, returned_schemas(INDIVIDUAL), echo(query.filters))
 
 
-async def individuals(request: web.Request) -> web.Response:
+async def individuals_request(request: web.Request) -> IndividualsQuery:
+    """The individuals query of a request: a plain POST by the fast path, anything else
+    parsed in full (which also words every refusal)."""
+    plain = await plain_post(request, with_filters=True)
+    if plain is not None:
+        return plain_individuals_query(plain, purpose=_purpose(request, plain.meta))
     body = await request_body(request)
-    query = individuals_query(body, purpose=_purpose(request, body))
+    return individuals_query(body, purpose=_purpose(request, body.meta))
+
+
+async def individuals(request: web.Request) -> web.Response:
+    query = await individuals_request(request)
     if query.variant.test_mode:
         return _test_individuals(request, query)
     return await _individuals(request, query)
@@ -269,7 +296,7 @@ async def individual(request: web.Request) -> web.Response:
     body = await request_body(request)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
-    query = individuals_query(body, purpose=_purpose(request, body),
+    query = individuals_query(body, purpose=_purpose(request, body.meta),
                               individual_id=request.match_info["id"])
     if query.variant.test_mode:
         return _test_individuals(request, query)
@@ -281,8 +308,7 @@ async def dataset_individuals(request: web.Request) -> web.Response:
     found = (await _visible(request)).get(dataset_id)
     if found is None:
         raise web.HTTPNotFound()
-    body = await request_body(request)
-    query = individuals_query(body, purpose=_purpose(request, body))
+    query = await individuals_request(request)
     if query.variant.dataset_ids and set(query.variant.dataset_ids) != {dataset_id}:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
     if query.variant.test_mode:
@@ -294,7 +320,7 @@ async def variant_individuals(request: web.Request) -> web.Response:
     """The individuals carrying one variant (by its id), per dataset."""
     body = await request_body(request)
     variant = answer.located_query(request.match_info["id"], body, with_filters=True)
-    query = individuals_query(body, purpose=_purpose(request, body), variant=variant)
+    query = individuals_query(body, purpose=_purpose(request, body.meta), variant=variant)
     if variant.test_mode:
         return _test_individuals(request, query)
     return await _individuals(request, query)
