@@ -63,15 +63,21 @@ STARTUP_TIMEOUT = 180.0            # start-up under valgrind is some 20-50 times
 
 
 def _send(port: int, paths: list[str], count: int, offset: int,
-          headers: dict[str, str]) -> None:
+          headers: dict[str, str], bodies: list[bytes] | None = None) -> None:
+    """GET each path in turn, or with `bodies`: POST each body in turn to paths[0]."""
     connection = http.client.HTTPConnection(HOST, port, timeout=60)
     try:
         for i in range(count):
-            connection.request("GET", paths[(offset + i) % len(paths)], headers=headers)
+            n = offset + i
+            if bodies is None:
+                path, method, body = paths[n % len(paths)], "GET", None
+            else:
+                path, method, body = paths[0], "POST", bodies[n % len(bodies)]
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
-                sys.exit(f"request answered {response.status}: {paths[(offset + i) % len(paths)]}")
+                sys.exit(f"request answered {response.status}: {method} {path} {body!r}")
     finally:
         connection.close()
 
@@ -94,8 +100,10 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, probe: str) -> None
 
 def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str,
               paths: list[str], requests: int, warmup: int,
-              headers: dict[str, str] | None = None) -> float:
-    """Instructions per measured request of one server process."""
+              headers: dict[str, str] | None = None, bodies: list[bytes] | None = None
+              ) -> float:
+    """Instructions per measured request of one server process (GETs of `paths`, or POSTs
+    of `bodies` to paths[0])."""
     with tempfile.TemporaryDirectory(prefix="gdi-callgrind-") as out:
         profile = Path(out) / "callgrind.out"
         process = subprocess.Popen(
@@ -104,11 +112,11 @@ def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, pro
             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_ready(process, port, probe)
-            _send(port, paths, warmup, 0, headers or {})
+            _send(port, paths, warmup, 0, headers or {}, bodies)
             control = ["callgrind_control"]
             subprocess.run([*control, "--instr=on", str(process.pid)], check=True,
                            capture_output=True)
-            _send(port, paths, requests, warmup, headers or {})
+            _send(port, paths, requests, warmup, headers or {}, bodies)
             subprocess.run([*control, "--instr=off", str(process.pid)], check=True,
                            capture_output=True)
             subprocess.run([*control, "--dump", str(process.pid)], check=True,
