@@ -29,8 +29,11 @@ from auth.access import AccessLevel
 from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
+from beacon.filters import ValueFilter
+from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
+from beacon.request import RequestError, parse_body
 from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
@@ -355,6 +358,20 @@ async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world,
     assert status == 400, body
     assert beacon_schema(ERROR_SCHEMA, body) == []
     assert body["error"]["errorMessage"].startswith(f"{field}:")
+
+
+def test_checked_filters_are_remembered_by_their_exact_spelling():
+    """Checked filter lists are remembered (beacon/individuals.py `_filters`): one that
+    equals a remembered one in Python but not in JSON (True == 1) is checked on its own, and
+    a refused one is refused every time."""
+    def query(value: object) -> IndividualsQuery:
+        return individuals_query(parse_body(_portal_body(
+            [{"id": "NCIT:C25208", "operator": ">", "value": value}])))
+
+    assert query(1).filters == query(1).filters == (ValueFilter("NCIT:C25208", ">", 1.0, "1"),)
+    for _ in range(2):
+        with pytest.raises(RequestError, match=r"filters\[0\]\.value"):
+            query(True)
 
 
 async def test_a_term_nobody_holds_matches_nobody(world):
