@@ -357,3 +357,29 @@ async def test_one_callers_concurrent_queries_get_the_whole_budget(db_url, pool,
         await asyncio.gather(*(one() for _ in range(concurrent)))
     assert (answered, refused > 0) == (100, True)
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 100
+
+
+async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
+    """An entry is never dropped because one write failed: it stays buffered, in order
+    with those recorded meanwhile, and the next write takes them all."""
+    from beacon.audit import AuditTrail
+    trail = AuditTrail(pool)
+    answered = {"GDI-FI-SYN-001": {"tier": "anonymous", "granularity": "count", "exists": True,
+                                   "count": 20, "spent": 1}}
+    trail.record("r1", "address 192.0.2.7", "/api/individuals", answered)
+    await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
+    try:
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await trail.flush()
+        trail.record("r2", "address 192.0.2.8", "/api/g_variants", {})
+    finally:
+        await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
+    await trail.flush()
+    rows = await pool.fetch("SELECT request_id, caller, endpoint, datasets FROM audit_trail "
+                            "ORDER BY at, request_id")
+    assert [tuple(r) for r in rows] == [
+        ("r1", "address 192.0.2.7", "/api/individuals", json.dumps(answered,
+                                                                   separators=(",", ":"))),
+        ("r2", "address 192.0.2.8", "/api/g_variants", "{}")]
+    await trail.flush()                                # nothing left: nothing written twice
+    assert await pool.fetchval("SELECT count(*) FROM audit_trail") == 2
