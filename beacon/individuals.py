@@ -238,8 +238,9 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     if on.reference_name and chromosome is None:
         return None
     variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor)
+    placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
     return Selection(variant, filter_conditions, [*args, *filter_args],
-                     _key(dataclasses.replace(query, variant=on), chromosome), terms)
+                     _key(placed_query, chromosome), terms)
 
 
 def _term_columns(query: IndividualsQuery) -> tuple[str, ...] | None:
