@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beacon.request import RequestError, parse_body, query_from_post, to_query
+from tests.test_get_fast_path import _outcome
 
 POSITIONS = st.one_of(st.integers(0, 2000), st.integers(0, 2**31 - 1),
                       st.sampled_from([-1, 2**31, True, 1.0, "7674944", None]))
@@ -80,13 +81,6 @@ ANY_BODIES = st.fixed_dictionaries({}, optional={
                        st.lists(st.sampled_from(sorted(QUERY)), unique=True).flatmap(_query)),
     "requestedGranularity": st.just("count"), "$schema": st.just("x")})
 BODIES = st.one_of(PLAIN_BODIES, PLAIN_BODIES, ANY_BODIES)
-
-
-def _outcome(parse):
-    try:
-        return parse(), None
-    except RequestError as exc:
-        return None, str(exc)
 
 
 @settings(max_examples=3000, deadline=None)
