@@ -621,14 +621,15 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
 
 
 # The POST fast path: the plain bodies clients send most -- `{"meta": {...}, "query":
-# {"requestParameters": {...}, "filters": [...], "requestedGranularity": "count"}}`, the GDI
-# portal's shape -- turned into a VariantQuery without building pydantic models, as
-# query_from_get does for GETs. Values must already have the model's exact types (strings,
-# integers, lists of one or two integers); anything else -- a number as a string, a null, a
-# wrapped or `$schema`-carrying requestParameters, pagination, testMode, datasetIds, a gene --
-# returns None and takes the full path, which also words every refusal.
+# {"requestParameters": {...}, "filters": [...], "requestedGranularity": "count",
+# "includeResultsetResponses": "HIT", "testMode": false, "pagination": {}}}`, the GDI portal's
+# shape -- turned into a VariantQuery without building pydantic models, as query_from_get
+# does for GETs. Values must already have the model's exact types (strings, integers, lists
+# of one or two integers); anything else -- a number as a string, a null, a wrapped or
+# `$schema`-carrying requestParameters, test mode, pagination beyond skip and limit,
+# datasetIds, a gene -- returns None and takes the full path, which also words every refusal.
 _POST_QUERY_KEYS = frozenset({"requestParameters", "filters", "requestedGranularity",
-                              "includeResultsetResponses"})
+                              "includeResultsetResponses", "testMode", "pagination"})
 _POST_NUMBERS = frozenset({"variantMinLength", "variantMaxLength"})
 _POST_LISTS = frozenset({"start", "end"})
 
@@ -657,6 +658,16 @@ def _plain_positions(value: Any) -> list[int] | None:
     return None
 
 
+def _plain_page(value: Any) -> Page | None:
+    """`pagination` as the model takes it when it holds only plain `skip` and `limit`."""
+    if type(value) is not dict or not value.keys() <= {"skip", "limit"}:
+        return None
+    skip, limit = value.get("skip", 0), value.get("limit", 10)
+    if not _plain_position(skip) or type(limit) is not int or limit < 0:
+        return None
+    return Page(skip, limit)
+
+
 def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None:
     """The query of a plain POST body, equal to to_query(parse_body(raw), with_filters=...)
     with the body's filters and meta; None = not plain. Filters are plain only where the
@@ -669,9 +680,11 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
     filters = query.get("filters", [])
     granularity = query.get("requestedGranularity", "boolean")
     include = query.get("includeResultsetResponses", "HIT")
+    page = _plain_page(query.get("pagination", {}))
     if (type(filters) is not list or (filters and not with_filters)
             or type(granularity) is not str or granularity not in _GRANULARITIES
-            or type(include) is not str or include not in _INCLUDES):
+            or type(include) is not str or include not in _INCLUDES
+            or query.get("testMode", False) is not False or page is None):
         return None
     given = query.get("requestParameters")
     if given in (None, [], {}):
@@ -697,6 +710,6 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
         tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
         echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
     variant = _variant_query(parameters, dataset_ids=None, granularity=granularity,  # type: ignore[arg-type]
-                             include=include, page=Page(), test_mode=False,  # type: ignore[arg-type]
+                             include=include, page=page, test_mode=False,  # type: ignore[arg-type]
                              echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})
     return PlainBody(variant, filters, meta)

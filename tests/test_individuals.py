@@ -374,6 +374,21 @@ def test_checked_filters_are_remembered_by_their_exact_spelling():
             query(True)
 
 
+@pytest.mark.parametrize("extra", [{}, {"testMode": False, "pagination": {}}])
+async def test_a_body_wrong_twice_is_refused_for_its_purpose_first(world, extra):
+    """The same first problem named whichever parser reads the body (plain, as the portal
+    sends it, or not): the purpose of use is checked before the variant parameters."""
+    body = {"meta": {"purposeOfUse": " "}, "query": {
+        "requestedGranularity": "count", "filters": [{"id": FEMALE}], **extra,
+        "requestParameters": {"referenceName": "1", "start": [500], "end": [100]}}}
+    status, answer = await _post(world.open, "/api/individuals", body)
+    assert status == 400
+    assert answer["error"]["errorMessage"].startswith("meta.purposeOfUse:")
+    body["meta"] = {}
+    status, answer = await _post(world.open, "/api/individuals", body)
+    assert status == 400 and answer["error"]["errorMessage"].startswith("end:")
+
+
 async def test_a_term_nobody_holds_matches_nobody(world):
     assert await _open_count(world, [{"id": "MONDO:0005148"}]) == 0
 

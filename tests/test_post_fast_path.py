@@ -58,6 +58,8 @@ PLAIN_PARAMETERS = PARAMETERS | {
     "referenceBases": BASES.filter(lambda b: isinstance(b, str)),
     "alternateBases": BASES.filter(lambda b: isinstance(b, str)),
     "variantMinLength": PLAIN_POSITIONS, "variantMaxLength": PLAIN_POSITIONS}
+SKIPS = st.sampled_from([0, 1, 2, -1, 2**31, "1", True, None])
+LIMITS = st.sampled_from([0, 5, 10, 1001, -1, "5", 2.0, None])
 # mostly what the fast path takes (so it answers or refuses often), sometimes anything
 PLAIN_QUERY = st.fixed_dictionaries({}, optional={
     "requestParameters": st.lists(st.sampled_from(sorted(PLAIN_PARAMETERS)), unique=True,
@@ -65,7 +67,13 @@ PLAIN_QUERY = st.fixed_dictionaries({}, optional={
                                       {k: PLAIN_PARAMETERS[k] for k in keys})),
     "filters": FILTERS.filter(lambda f: isinstance(f, list)),
     "requestedGranularity": st.sampled_from(["boolean", "count", "record"]),
-    "includeResultsetResponses": st.sampled_from(["HIT", "MISS", "ALL", "NONE"])})
+    "includeResultsetResponses": st.sampled_from(["HIT", "MISS", "ALL", "NONE"]),
+    "testMode": st.sampled_from([False, False, True, 0, None]),
+    "pagination": st.one_of(
+        st.just({}), st.fixed_dictionaries({"skip": SKIPS, "limit": LIMITS}),
+        st.fixed_dictionaries({"limit": LIMITS}), st.fixed_dictionaries({"skip": SKIPS}),
+        st.fixed_dictionaries({"limit": LIMITS, "currentPage": st.just("x")}),
+        st.sampled_from([None, [], "x"]))})
 PLAIN_BODIES = st.fixed_dictionaries({}, optional={
     "meta": st.sampled_from([{}, {"apiVersion": "v2.0"}, {"purposeOfUse": "DUO:0000006"}]),
     "query": PLAIN_QUERY})
@@ -111,6 +119,13 @@ def test_fast_path_answers_exactly_as_the_full_parser_or_steps_aside(raw, with_f
                            "requestParameters": None}},
     {"query": {"requestParameters": {"assemblyId": "GRCh38", "referenceName": "17",
                                      "start": [7661778], "end": [7687490]}}},
+    {"meta": {}, "query": {"includeResultsetResponses": "HIT", "requestedGranularity": "record",
+                           "testMode": False, "pagination": {},
+                           "filters": [{"id": "NCIT:C3117", "scope": "individual",
+                                        "operator": None, "value": None}],
+                           "requestParameters": {"referenceName": "17", "start": [7674944],
+                                                 "alternateBases": "T"}}},
+    {"query": {"requestParameters": {}, "pagination": {"skip": 2, "limit": 5}}},
 ])
 def test_the_bodies_clients_send_most_take_the_fast_path(raw):
     fast = query_from_post(raw, with_filters=True)

@@ -276,8 +276,13 @@ def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Resp
 
 async def individuals_request(request: web.Request) -> IndividualsQuery:
     """The individuals query of a request: a plain POST by the fast path, anything else
-    parsed in full (which also words every refusal)."""
-    plain = await plain_post(request, with_filters=True)
+    parsed in full (which also words every refusal). A plain body the fast path refuses is
+    parsed in full too: the full path checks the purpose before the variant parameters, so
+    a body with both wrong is refused for the same one either way."""
+    try:
+        plain = await plain_post(request, with_filters=True)
+    except RequestError:
+        plain = None
     if plain is not None:
         return plain_individuals_query(plain, purpose=_purpose(request, plain.meta))
     body = await request_body(request)
