@@ -610,13 +610,19 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
             return None
         else:
             echo[key] = number
+    return _plain_query(echo, granularity, include, Page(skip, limit))  # type: ignore[arg-type]
+
+
+def _plain_query(echo: dict[str, Any], granularity: Granularity, include: Include,
+                 page: Page) -> VariantQuery:
+    """A fast path's query from the parameters it read (`echo`, as given): the full path's
+    semantic checks and normalising, with the echo in the model's key order."""
     parameters = _Parameters(
         echo.get("assemblyId"), echo.get("referenceName"), tuple(echo.get("start", ())),
         tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
         echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
-    return _variant_query(parameters, dataset_ids=None, granularity=granularity,  # type: ignore[arg-type]
-                          include=include, page=Page(skip, limit),  # type: ignore[arg-type]
-                          test_mode=False,
+    return _variant_query(parameters, dataset_ids=None, granularity=granularity,
+                          include=include, page=page, test_mode=False,
                           echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})
 
 
@@ -705,11 +711,5 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
             echo[key] = value
         else:
             return None
-    parameters = _Parameters(
-        echo.get("assemblyId"), echo.get("referenceName"), tuple(echo.get("start", ())),
-        tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
-        echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
-    variant = _variant_query(parameters, dataset_ids=None, granularity=granularity,  # type: ignore[arg-type]
-                             include=include, page=page, test_mode=False,  # type: ignore[arg-type]
-                             echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})
-    return PlainBody(variant, filters, meta)
+    return PlainBody(_plain_query(echo, granularity, include, page),  # type: ignore[arg-type]
+                     filters, meta)

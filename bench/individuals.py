@@ -20,11 +20,11 @@ Run from the repository root with the project's virtualenv and wrk on PATH:
 --quick is a smoke run: 100,000 records x 1,000 individuals, 500 requests, one round.
 --profile measures instead where the node's CPU goes on the sequence bodies, in-process (no
 wrk, no HTTP parsing), as bench/handler_steps.py does: this process's CPU per request for
-steps that each add a piece of the node's path (the floor's statement; + reading and parsing
-the request, individuals_request; + dataset selection; + answer_individuals; the handler; the application
-with its middleware), --requests per step, --repeat rounds interleaved; then cProfile on a
-CPU clock of the application path: the functions with the most own time, and the node's
-own steps with their cumulative shares.
+steps that each add a piece of the node's path (the floor's statement; + reading and
+parsing the request, individuals_request; + dataset selection; + answer_individuals; the
+handler; the application with its middleware), --requests per step, --repeat rounds
+interleaved; then cProfile on a CPU clock of the application path: the functions with the
+most own time, and the node's own steps with their cumulative shares.
 --instructions counts instead the user-space instructions per request of the HTTP floor and
 of the node (and of each --tree's node: another checkout, e.g. a `git worktree` of an earlier
 commit) under callgrind, one request at a time on one connection after --warmup requests
@@ -84,9 +84,10 @@ under --time-cap seconds, --repeat times interleaved (the median by req/s counts
 Before timing, the node's and the HTTP floor's count for every body are checked against the
 statement's. Printed: the table, node / HTTP floor req/s (target >= 0.8), node / statement
 req/s, and node p99 (target < 50 ms) per query, storage per variant (pg_total_relation_size
-of the dataset's partition, indexes and TOAST included, / variant rows) and per individual ((individuals + individual_values) /
-individuals) and of the term bits (term_members), the machine, the generation time and the
-run's wall time, and EXPLAIN (ANALYZE, BUFFERS) of one statement of each kind, on each path.
+of the dataset's partition, indexes and TOAST included, / variant rows) and per individual
+((individuals + individual_values) / individuals) and of the term bits (term_members), the
+machine, the generation time and the run's wall time, and EXPLAIN (ANALYZE, BUFFERS) of one
+statement of each kind, on each path.
 """
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -567,15 +568,13 @@ def serve_floor(port: int, url: str, bodies_files: list[Path], span: int) -> Non
         yield
         await app["pool"].close()
 
+    async def ready(request: web.Request) -> web.Response:
+        return web.Response(text="ready")
+
     app = web.Application()
     app.cleanup_ctx.append(pool)
     app.add_routes([web.post("/api/individuals", count), web.get("/ready", ready)])
     web.run_app(app, host=HOST, port=port, access_log=None, print=None)
-
-
-async def ready(request: Any) -> Any:
-    from aiohttp import web
-    return web.Response(text="ready")
 
 
 # --- the node and wrk -------------------------------------------------------------------------
@@ -648,13 +647,14 @@ def served(url: str, command: list[str], what: str
                 proc.wait()
 
 
-def node(url: str) -> Any:
+def node(url: str) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
     """`gdi-node serve` (one worker, access log off)."""
     return served(url, [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"],
                   "node")
 
 
-def http_floor(url: str, bodies: list[Path], span: int) -> Any:
+def http_floor(url: str, bodies: list[Path], span: int
+               ) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
     """serve_floor in a process of its own, for these bodies."""
     return served(url, [sys.executable, __file__, "--url", url, "--span", str(span),
                         "--serve-floor", *map(str, bodies), "--port"], "HTTP floor")
