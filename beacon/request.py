@@ -19,6 +19,7 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Annotated, Any, Literal, get_args
 
 import orjson
@@ -360,19 +361,27 @@ def _assembly(p: _Parameters) -> Assembly | None:
     """The stated assembly, or the one the reference name implies (an accession of one
     assembly's chromosome); None when neither says (select_datasets then takes the node's
     default, beacon/answer.py)."""
-    if p.assembly_id is None:
-        if not p.reference_name:
+    return _assembly_of(p.assembly_id, p.reference_name)
+
+
+@lru_cache(maxsize=1024)
+def _assembly_of(assembly_id: str | None, reference_name: str | None) -> Assembly | None:
+    """_assembly's answer, remembered: clients ask about the same few dozen names, and
+    working it out normalises the name on every assembly, a quarter of a plain query's
+    parse. A refusal raises each time; it is not remembered."""
+    if assembly_id is None:
+        if not reference_name:
             return None
-        if not any(a.normalise(p.reference_name) for a in ASSEMBLIES.values()):
-            raise RequestError("referenceName", f"{p.reference_name!r} is not a chromosome of "
+        if not any(a.normalise(reference_name) for a in ASSEMBLIES.values()):
+            raise RequestError("referenceName", f"{reference_name!r} is not a chromosome of "
                                                 "any supported assembly")
-        return implied_assembly(p.reference_name)
-    assembly = find_assembly(p.assembly_id)
+        return implied_assembly(reference_name)
+    assembly = find_assembly(assembly_id)
     if assembly is None:
-        raise RequestError("assemblyId", f"{p.assembly_id!r} is not a supported assembly "
+        raise RequestError("assemblyId", f"{assembly_id!r} is not a supported assembly "
                                          f"({', '.join(ASSEMBLIES)} and aliases)")
-    if p.reference_name and assembly.normalise(p.reference_name) is None:
-        raise RequestError("referenceName", f"{p.reference_name!r} is not a chromosome of "
+    if reference_name and assembly.normalise(reference_name) is None:
+        raise RequestError("referenceName", f"{reference_name!r} is not a chromosome of "
                                             f"{assembly.id}")
     return assembly
 
@@ -598,8 +607,8 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
         given[key] = value
     granularity = given.pop("requestedGranularity", "boolean")
     include = given.pop("includeResultsetResponses", "HIT")
-    skip = plain_number(given.pop("skip", "0"))
-    limit = plain_number(given.pop("limit", "10"))
+    skip = plain_number(given.pop("skip")) if "skip" in given else 0
+    limit = plain_number(given.pop("limit")) if "limit" in given else 10
     if granularity not in _GRANULARITIES or include not in _INCLUDES or None in (skip, limit):
         return None
     echo: dict[str, Any] = {}

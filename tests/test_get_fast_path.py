@@ -78,3 +78,21 @@ def test_the_queries_clients_send_most_take_the_fast_path(query):
     fast = query_from_get(pairs)
     assert fast is not None
     assert fast == to_query(parse_get(pairs))
+
+
+@pytest.mark.parametrize("pairs", [
+    [("referenceName", "99"), ("start", "5"), ("alternateBases", "A")],
+    [("assemblyId", "GRCh37"), ("referenceName", "NC_000017.11"), ("start", "5"),
+     ("alternateBases", "A")],
+    [("assemblyId", "mm10"), ("referenceName", "1"), ("start", "5"), ("alternateBases", "A")],
+])
+def test_a_refused_place_is_refused_every_time(pairs):
+    """Which assembly a query is on is remembered per (assemblyId, referenceName); a refusal
+    is not, so asking again is refused again, in the same words."""
+    refusals = []
+    for _ in range(2):
+        with pytest.raises(RequestError) as refused:
+            query_from_get(pairs)
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1]
+    assert refusals[0].startswith(("referenceName:", "assemblyId:"))
