@@ -279,7 +279,13 @@ PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to co
 
 def precision_fields(counts: list[ReportedCount]) -> dict[str, Any]:
     """`countPrecision` (and `countAdjustedTo` when adjusted, Beacon v2.2) for a summary or
-    resultSet reporting these counts (a total: the coarsest of its parts)."""
+    resultSet reporting these counts (a total: the coarsest of its parts). One count, as
+    every resultSet and most summaries report, says its own (combined_precision's answer
+    for it, without the sort and the merge)."""
+    if len(counts) == 1:
+        adjusted = counts[0].adjusted_to
+        return {"countPrecision": counts[0].precision,
+                **({"countAdjustedTo": list(dict.fromkeys(adjusted))} if adjusted else {})}
     return combined_precision(
         {"countPrecision": c.precision, "countAdjustedTo": c.adjusted_to}
         for c in sorted(counts, key=lambda c: c.step))

@@ -12,8 +12,10 @@ from auth.policy import ANONYMOUS, Caller, Identity
 from beacon.disclosure import (
     DEFAULT_TIERS,
     DisclosurePolicy,
+    ReportedCount,
     Rules,
     ceiling,
+    combined_precision,
     precision_fields,
     report,
     report_individuals,
@@ -69,6 +71,16 @@ def test_precision_fields_say_how_a_count_was_adjusted():
     assert precision_fields([exact, rounded, report(1, Rules(count_step=10))]) == {
         "countPrecision": "rounded",
         "countAdjustedTo": ["next multiple of 5", "next multiple of 10"]}
+
+
+@pytest.mark.parametrize("count", [
+    ReportedCount(3), ReportedCount(5, 5), ReportedCount(0, 5), ReportedCount(10, 10, 10, 0),
+    ReportedCount(12, 1, 10, 3), ReportedCount(10, 10, 10, 3), ReportedCount(20, 10, 0, 2),
+    report_individuals(1, Rules(allele_floor=5, count_step=5, count_noise=2), ("ab", "cd"))])
+def test_one_counts_precision_is_what_combining_it_alone_says(count):
+    """precision_fields' shortcut for one count: the general combination's answer."""
+    assert precision_fields([count]) == combined_precision(
+        [{"countPrecision": count.precision, "countAdjustedTo": count.adjusted_to}])
 
 
 def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
