@@ -357,16 +357,11 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     return _Alleles(start, reference, alternate, frozenset({stored}))
 
 
-def _assembly(p: _Parameters) -> Assembly | None:
+@lru_cache(maxsize=1024)
+def _assembly(assembly_id: str | None, reference_name: str | None) -> Assembly | None:
     """The stated assembly, or the one the reference name implies (an accession of one
     assembly's chromosome); None when neither says (select_datasets then takes the node's
-    default, beacon/answer.py)."""
-    return _assembly_of(p.assembly_id, p.reference_name)
-
-
-@lru_cache(maxsize=1024)
-def _assembly_of(assembly_id: str | None, reference_name: str | None) -> Assembly | None:
-    """_assembly's answer, remembered: clients ask about the same few dozen names, and
+    default, beacon/answer.py). Remembered: clients ask about the same few dozen names, and
     working it out normalises the name on every assembly, a quarter of a plain query's
     parse. A refusal raises each time; it is not remembered."""
     if assembly_id is None:
@@ -396,7 +391,7 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
         raise RequestError("variantMinLength", "greater than variantMaxLength")
     kind = _coordinates(p)
     alleles = _alleles(p, kind)
-    assembly = _assembly(p)
+    assembly = _assembly(p.assembly_id, p.reference_name)
     if assembly is not None and p.assembly_id is None:
         echo = {"assemblyId": assembly.id, **echo}
     return VariantQuery(
