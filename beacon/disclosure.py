@@ -31,6 +31,7 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from auth.access import AccessLevel
@@ -74,14 +75,15 @@ class Rules:
         if not self.loss_budget >= 0:
             raise ValueError("loss_budget: must not be negative")
 
-    @property
+    @cached_property
     def floor(self) -> Floor:
         """The allele floor; a floor of 1 (off, e.g. a PUBLIC dataset loosened by its
-        operator) shows everything, smooth or not."""
+        operator) shows everything, smooth or not. Made once per Rules (they are frozen):
+        every answer reads it, per dataset."""
         width = self.smooth_width if self.allele_floor > 1 else 0
         return Floor(self.allele_floor, width, self.smooth_scale)
 
-    @property
+    @cached_property
     def accounts_losses(self) -> bool:
         """Whether each caller's realised privacy loss per person is kept (beacon/losses.py):
         only with a smooth floor, whose answers a single person changes by a bounded ratio."""
