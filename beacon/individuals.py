@@ -8,8 +8,9 @@ a filter with descendant terms is answered without an ontology at query time.
 
 Answers go through the disclosure engine like every other (beacon/disclosure.py): counts of
 individuals are reported per tier (floor, step; counts from 1 to the floor lumped together,
-`report_individuals`), the variant conditions keep their allele floor, and individual
-records are only for a caller granted the dataset.
+`report_individuals`), the variant conditions keep their allele floor (under a smooth
+floor, as the caller may see it, charged in its loss accounts: beacon/losses.py), and
+individual records are only for a caller granted the dataset.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from asyncpg import BitString
 
@@ -32,11 +35,12 @@ from beacon.disclosure import is_rare, report_individuals
 from beacon.durations import duration_days
 from beacon.filters import AGE, ONSET, Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import IndividualsLoad, Selection
+from beacon.losses import charged_view
 from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
 from beacon.populations import population_rows
 from beacon.request import PlainBody, RequestBody, VariantQuery, to_query
-from beacon.visibility import Floor
+from beacon.visibility import CallerView, Floor
 from beacon.workload import Queries, is_wide
 
 # Where a caller declares its purpose of use: the body's `meta.purposeOfUse`, or (a GET has no
@@ -217,8 +221,9 @@ def _key(query: IndividualsQuery, chromosome: str | None) -> str:
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
-               floor: Floor) -> Selection | None:
-    """None when the query's chromosome is not on this assembly (nothing can match).
+               floor: Floor, view: CallerView | None = None) -> Selection | None:
+    """None when the query's chromosome is not on this assembly (nothing can match). `view`:
+    one caller's view of the floor, for a query of its one dataset (beacon/losses.py).
 
     A count whose filters are all ontology terms (none, with a variant condition) and that
     names no individual takes the bits path (beacon/individuals_store.py): each filter's
@@ -231,16 +236,26 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     if not query.has_variant:
         return Selection(None, filter_conditions, [dataset_ids, *filter_args],
                          _key(query, None), terms)
-    on = placed(query.variant, assembly)           # a gene: its span on this assembly
+    where = _placed(query.variant, assembly)
+    if where is None:
+        return None
+    on, chromosome = where
+    variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor, view)
+    placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
+    return Selection(variant, filter_conditions, [*args, *filter_args],
+                     _key(placed_query, chromosome), terms)
+
+
+def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | None] | None:
+    """The variant condition placed on this assembly (a gene: its span there) and its
+    chromosome; None when its chromosome is not on the assembly."""
+    on = placed(variant, assembly)
     if on is None:
         return None
     chromosome = on.chromosome_on(ASSEMBLIES[assembly])
     if on.reference_name and chromosome is None:
         return None
-    variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor)
-    placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
-    return Selection(variant, filter_conditions, [*args, *filter_args],
-                     _key(placed_query, chromosome), terms)
+    return on, chromosome
 
 
 def _term_columns(query: IndividualsQuery) -> tuple[str, ...] | None:
@@ -257,33 +272,70 @@ def _term_columns(query: IndividualsQuery) -> tuple[str, ...] | None:
     return tuple(columns)
 
 
-async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets: list[Seen]
-                             ) -> list[DatasetAnswer]:
+async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets: list[Seen],
+                             caller: str | None = None) -> list[DatasetAnswer]:
     """Each dataset's answer, as much as the caller may see. Datasets sharing an assembly and
-    a floor are counted by one statement."""
+    a floor are counted by one statement, except where the caller's tier keeps its losses
+    under a smooth floor (`caller`: its budget key) and the query has a variant condition:
+    whether any individual carries a matching variant says whether a variant near the floor
+    is there, as a variant query's answer does, so each such dataset is answered as the
+    caller may see it, and charged for it (beacon/losses.py `charged_view`)."""
     asked = query.variant.granularity
     answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), report_individuals(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, Floor], list[DatasetAnswer]] = {}
+    groups: dict[tuple[str, Floor, bool], list[DatasetAnswer]] = {}
     for item in answers:
-        groups.setdefault((item.dataset.assembly, item.seen.rules.floor), []).append(item)
-    for (assembly, floor), group in groups.items():
+        accounted = (caller is not None and item.seen.rules.accounts_losses
+                     and item.dataset.genotyped and query.has_variant)
+        groups.setdefault((item.dataset.assembly, item.seen.rules.floor, accounted),
+                          []).append(item)
+    for (assembly, floor, accounted), group in groups.items():
         # the lane by the condition as placed on this assembly: a gene is its span here
         on = placed(query.variant, assembly) if query.has_variant else None
         wide = on is not None and is_wide(on, queries.limits)
         span = max(item.dataset.max_variant_length for item in group)
-        selection = _selection(query, [i.dataset.id for i in group], assembly, span, floor)
-        if selection is None:
-            continue
-        found = await queries.run(wide, lambda c, s=selection: individuals_store.count(c, s))
-        for item in group:
-            n, *seeds = found.get(item.dataset.id, (0, "", ""))
-            item.count = report_individuals(n, item.seen.rules, tuple(seeds))
-            item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
-            if n and item.granularity == "record" and query.variant.limit:
-                one = _selection(query, [item.dataset.id], assembly, span, floor)
-                assert one is not None
-                records = await queries.run(wide, lambda c, s=one: individuals_store.fetch(
-                    c, s, query.variant.skip, query.variant.limit))
-                item.results = [orjson.loads(r) for r in records]
+        for part in ([[item] for item in group] if accounted else [group]):
+            if accounted:
+                assert caller is not None
+                answered = await queries.writing(wide, partial(
+                    _as_seen, caller=caller, item=part[0], query=query, assembly=assembly,
+                    span=span))
+                if answered is None:
+                    continue
+                found, selection = answered
+            else:
+                selection = _selection(query, [i.dataset.id for i in part], assembly, span,
+                                       floor)
+                if selection is None:
+                    continue
+                found = await queries.run(wide, lambda c, s=selection: individuals_store.count(
+                    c, s))
+            for item in part:
+                n, *seeds = found.get(item.dataset.id, (0, "", ""))
+                item.count = report_individuals(n, item.seen.rules, tuple(seeds))
+                item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
+                if n and item.granularity == "record" and query.variant.limit:
+                    # the selection narrowed to this dataset, as the count saw it (its first
+                    # argument is its datasets: individuals_store.Selection)
+                    one = dataclasses.replace(selection, args=[[item.dataset.id],
+                                                               *selection.args[1:]])
+                    records = await queries.run(wide, lambda c, s=one: individuals_store.fetch(
+                        c, s, query.variant.skip, query.variant.limit))
+                    item.results = [orjson.loads(r) for r in records]
     return answers
+
+
+async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer,
+                   query: IndividualsQuery, assembly: str, span: int
+                   ) -> tuple[dict[str, tuple[int, str, str]], Selection] | None:
+    """One dataset's count as the caller may see it, its near-floor variants charged, in
+    the transaction holding the caller's lock for the dataset (on the primary)."""
+    where = _placed(query.variant, assembly)
+    if where is None:
+        return None
+    rules = item.seen.rules
+    async with conn.transaction():
+        view = await charged_view(conn, caller, item.dataset, rules, *where, span)
+        selection = _selection(query, [item.dataset.id], assembly, span, rules.floor, view)
+        assert selection is not None
+        return await individuals_store.count(conn, selection), selection

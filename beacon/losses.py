@@ -25,7 +25,9 @@ answered about takes a transaction holding the caller's lock for the dataset, so
 questions of one caller are charged one after the other. Variants known only by their AC (no
 genotypes) have no people to charge: they get the smooth floor without the accounting, and a
 dataset none of whose variants has genotypes (`DatasetVersion.genotyped` false) is not
-accounted at all (beacon/answer.py). A new dataset version starts from nothing.
+accounted at all (beacon/answer.py). A new dataset version starts from nothing. Counts of
+individuals carrying a matching variant are charged the same (`charged_view`): whether one
+is 0 says whether the variant is there.
 """
 from __future__ import annotations
 
@@ -163,30 +165,44 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
     if given is not None:
         if page is None or given.matches is None:
             return given
-        return await _answer(conn, row, rules, query, chromosome, span, page,
-                             await _load(conn, caller, row))
-    floor = rules.floor
+        view = (await _load(conn, caller, row)).view(rules.loss_budget)
+        return await _answer(conn, row, rules, query, chromosome, span, page, view)
     async with conn.transaction():
-        await conn.execute(_LOCK, f"{caller} {row.id}")
-        losses = await _load(conn, caller, row)
-        near = await _near(conn, caller, query, row, chromosome, span, rules, losses)
-        given = await _answer(conn, row, rules, query, chromosome, span, page, losses)
-        for variant, bits, counted, shown in near:
-            people = np.unpackbits(np.frombuffer(bits.bytes, dtype=np.uint8),
-                                   count=row.sample_count).astype(bool)
-            loss = floor.shown_loss(counted) if shown else floor.hidden_loss(counted)
-            losses.charged[people] += np.float32(loss)
-            losses.answered[variant] = shown
-        if near:
-            await _save(conn, caller, row, losses)
-    return given
+        view = await charged_view(conn, caller, row, rules, query, chromosome, span)
+        return await _answer(conn, row, rules, query, chromosome, span, page, view)
+
+
+async def charged_view(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
+                       rules: Rules, query: VariantQuery, chromosome: str | None, span: int
+                       ) -> CallerView:
+    """The caller's view of the dataset (`Floor.condition`) for an answer about the
+    variants `query` matches, with what that answer shows or hides near the floor charged:
+    every near-floor match the caller was never answered about, shown or hidden as this
+    view decides. The answer must be read under this view. A variant answer counts the
+    matches (`answer_as_seen`); an individuals answer counts the people carrying them
+    (beacon/individuals.py), whose zero or not says the same yes or no, so it is charged the
+    same. Inside a transaction: it takes the caller's lock for the dataset until that ends,
+    so that parallel questions of one caller are charged one after the other."""
+    await conn.execute(_LOCK, f"{caller} {row.id}")
+    losses = await _load(conn, caller, row)
+    view = losses.view(rules.loss_budget)       # before this answer's charges
+    near = await _near(conn, caller, query, row, chromosome, span, rules, view)
+    floor = rules.floor
+    for variant, bits, counted, shown in near:
+        people = np.unpackbits(np.frombuffer(bits.bytes, dtype=np.uint8),
+                               count=row.sample_count).astype(bool)
+        loss = floor.shown_loss(counted) if shown else floor.hidden_loss(counted)
+        losses.charged[people] += np.float32(loss)
+        losses.answered[variant] = shown
+    if near:
+        await _save(conn, caller, row, losses)
+    return view
 
 
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,
                   query: VariantQuery, chromosome: str | None, span: int,
-                  page: tuple[int, int] | None, losses: _Losses) -> Given:
-    """The answer as the caller's state `losses` lets it be seen, before any new charge."""
-    view = losses.view(rules.loss_budget)
+                  page: tuple[int, int] | None, view: CallerView) -> Given:
+    """The answer as the caller's `view` lets it be seen."""
     key, args = store.count_query(query, [row.id], chromosome, span, rules.floor, view)
     matches = (await store.count_batch(conn, key, [args]))[0].get(row.id)
     records = await store.fetch_variants(conn, query, row.id, chromosome, span, rules.floor,
@@ -196,13 +212,13 @@ async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,
 
 async def _near(conn: asyncpg.Connection, caller: str, query: VariantQuery,
                 row: store.DatasetRow, chromosome: str | None, span: int, rules: Rules,
-                losses: _Losses) -> list[asyncpg.Record]:
+                view: CallerView) -> list[asyncpg.Record]:
     """The variants near the floor that match `query` and that the caller has not been
     answered about: each one's key, its carriers still counted for the caller (bits, and how
     many), and whether the caller is shown it. Hidden ones count: a "no" tells about its
     carriers too (log (1 - p(c - 1)) / (1 - p(c)), up to 0.67 each at the defaults), and an
     attacker asking a target's near-floor alleles one by one adds those up."""
-    floor, view = rules.floor, losses.view(rules.loss_budget)
+    floor = rules.floor
     shown, shown_args = floor.condition(view)
     conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
                                                 Floor(floor.k))

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
+from aiohttp import ClientSession, TCPConnector
 
 from auth.access import AccessLevel
 from beacon import losses, store
@@ -26,8 +27,10 @@ from beacon.disclosure import DEFAULT_TIERS, Rules, report
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
+from node.app import create_app
+from node.database import create_pool
 from node.settings import Settings
-from tests.conftest import node_database, serve_node, write_vcf_text
+from tests.conftest import node_database, serve_app, serve_node, write_vcf_text
 
 DATASET = "GDI-FI-SMOOTH-1"
 SAMPLES = 40
@@ -404,3 +407,63 @@ async def test_a_new_version_drops_what_callers_were_told_of_the_earlier_ones(da
                                    "dataset_id = $1 AND version = $2", again, version) == 1
     finally:
         await conn.close()
+
+
+async def test_an_individuals_count_is_answered_and_charged_as_the_variant_query(database,
+                                                                                tmp_path):
+    """Whether anyone carries a variant says whether it is there, so a count of individuals
+    with a variant condition is answered as the caller may see the variant, and charged for
+    it in the same accounts as variant queries (tests/test_membership.py has the attack this
+    stops, at power 0.76 without it). The first variant shown at the floor drops its
+    carriers for that caller, and variants sharing one of them, shown to the tier, are then
+    hidden from it on both endpoints; each variant answered on one endpoint is answered the
+    same on the other, without a second charge."""
+    floor = DEFAULT_TIERS["anonymous"].floor          # the node's default anonymous tier
+    conn = await asyncpg.connect(database)
+    try:
+        near = [(c, i) for c in range(floor.k, floor.k + 4) for i in range(VARIANTS_PER_COUNT)
+                if await _shown(conn, _one(c, i), floor)]
+    finally:
+        await conn.close()
+    first = next((c, i) for c, i in near if c <= floor.k + 1)
+    assert floor.shown_loss(first[0]) > DEFAULT_TIERS["anonymous"].loss_budget
+    dropped = set(_carriers(*first))
+    sharing = [(c, i) for c, i in near if (c, i) != first and dropped & set(_carriers(c, i))]
+    settings = Settings(database_url=database, data_dir=tmp_path / "node",
+                        beacon_id="org.test.node", ingest_workers=1)
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(database, settings)
+        stack.push_async_callback(pool.close)
+        url = await serve_app(stack, create_app(settings, pool))
+        # an anonymous caller of its own (the other tests here call from 127.0.0.1)
+        client = await stack.enter_async_context(ClientSession(
+            url, connector=TCPConnector(local_addr=("127.0.3.1", 0))))
+
+        async def individuals(c: int, i: int) -> bool:
+            response = await client.post("/api/individuals", json={"query": {
+                "requestParameters": {"referenceName": "1", "start": [c * REGION + 10 * i],
+                                      "alternateBases": "G"},
+                "requestedGranularity": "count", "datasetIds": [DATASET]}})
+            assert response.status == 200, await response.text()
+            return (await response.json())["responseSummary"]["exists"]
+
+        async def variant(c: int, i: int) -> bool:
+            response = await client.get("/api/g_variants", params={
+                "referenceName": "1", "start": str(c * REGION + 10 * i), "alternateBases": "G",
+                "requestedGranularity": "boolean", "datasetIds": DATASET})
+            assert response.status == 200, await response.text()
+            return (await response.json())["responseSummary"]["exists"]
+
+        async def kept() -> int:
+            return await pool.fetchval("SELECT count(*) FROM disclosure_answers "
+                                       "WHERE dataset_id = $1 AND caller = $2", DATASET,
+                                       "address 127.0.3.1")
+
+        assert await individuals(*first)
+        hidden = [(c, i) for c, i in sharing if not await individuals(c, i)]
+        assert hidden
+        charged = await kept()
+        assert charged == 1 + len(sharing)
+        for c, i in [first, *sharing]:
+            assert await variant(c, i) == ((c, i) not in hidden), (c, i)
+        assert await kept() == charged

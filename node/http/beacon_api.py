@@ -154,7 +154,7 @@ def _listed(seen: list[Seen]) -> dict[str, dict[str, object]]:
             for d in seen}
 
 
-Finder = Callable[[list[Seen]], Awaitable[list[answer.DatasetAnswer]]]
+Finder = Callable[[list[Seen], str], Awaitable[list[answer.DatasetAnswer]]]
 
 
 async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] | None = None,
@@ -162,15 +162,15 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
                   schemas: list[dict[str, str]] | None = None,
                   filters: list[str] | None = None) -> web.Response:
     """Charge the caller's budget for the datasets asked, answer them (`find`: the
-    individuals' answer; else the variants'), charge what a rare hit costs more, record the
-    trail, respond."""
+    individuals' answer, given the datasets and the caller's budget key; else the
+    variants'), charge what a rare hit costs more, record the trail, respond."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
     if chosen is None:
         chosen = await _chosen(request, query)
     left = await charge(app[BUDGETS], key, [(d.row.id, d.rules) for d in chosen])
-    answers = await (find(chosen) if find is not None else answer.answer_datasets(
+    answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
         app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
     spent = await charge_rare(app[BUDGETS], key, [(a.dataset.id, a.seen.rules)
                                                   for a in answers if a.rare], left)
@@ -265,7 +265,7 @@ async def _individuals(request: web.Request, query: IndividualsQuery,
                                                 "term such as DUO:0000006, or text)")
     queries = request.app[QUERIES]
     return await _answer(request, query.variant, chosen,
-                         lambda seen: answer_individuals(queries, query, seen),
+                         lambda seen, caller: answer_individuals(queries, query, seen, caller),
                          purpose=query.purpose, schemas=returned_schemas(INDIVIDUAL),
                          filters=echo(query.filters))
 
