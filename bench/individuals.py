@@ -15,7 +15,7 @@ Run from the repository root with the project's virtualenv and wrk on PATH:
     python bench/individuals.py [--records 1000000] [--individuals 10000] [--requests 3000]
                                 [--repeat 3] [--connections 8] [--time-cap 60] [--quick]
                                 [--workdir bench/out] [--database-url URL] [--workers N]
-                                [--profile] [--instructions [--tree DIR ...]]
+                                [--profile] [--instructions [--tree DIR ...]] [--accounting]
 
 --quick is a smoke run: 100,000 records x 1,000 individuals, 500 requests, one round.
 --profile measures instead where the node's CPU goes on the sequence bodies, in-process (no
@@ -30,6 +30,9 @@ of the node (and of each --tree's node: another checkout, e.g. a `git worktree` 
 commit) under callgrind, one request at a time on one connection after --warmup requests
 (bench/instructions.py's method, valgrind on PATH): wall clock on a shared machine swings by
 more than most single changes are worth; this repeats to within about half a percent.
+--accounting measures instead what the per-person loss accounting costs each count, one
+request at a time (min(--requests, 500) after 100 of warm-up), the node with the open policy
+against the node with the default tiers and the query budget off, --repeat rounds.
 
 Data. A VCF of 1M records x 10,000 samples would be ~40 GB of text, and ingest is not what
 is measured here, so the dataset is generated straight into the real schema, the way ingest
@@ -614,13 +617,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(url: str, command: list[str], what: str
+def served(url: str, command: list[str], what: str, disclosure: str | None = None
            ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A server process on a free port (`command` + the port), ready when /ready answers;
-    stopped (by its pid) at the end."""
+    stopped (by its pid) at the end. `disclosure`: its GDI_NODE_DISCLOSURE, if not the open
+    one."""
     port = free_port()
     base = f"http://{HOST}:{port}"
-    proc = subprocess.Popen([*command, str(port)], env=child_env(url), cwd=ROOT,
+    env = child_env(url)
+    if disclosure is not None:
+        env["GDI_NODE_DISCLOSURE"] = disclosure
+    proc = subprocess.Popen([*command, str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -647,10 +654,11 @@ def served(url: str, command: list[str], what: str
                 proc.wait()
 
 
-def node(url: str) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+def node(url: str, disclosure: str | None = None
+         ) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
     """`gdi-node serve` (one worker, access log off)."""
     return served(url, [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"],
-                  "node")
+                  "node", disclosure)
 
 
 def http_floor(url: str, bodies: list[Path], span: int
@@ -1059,6 +1067,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="instead of the load: the node's CPU per request, step by step, "
                              "and a cProfile of its path (--requests per step, --repeat rounds)")
+    parser.add_argument("--accounting", action="store_true",
+                        help="instead of the load: what the loss accounting costs a count, "
+                             "one request at a time, open policy against the default tiers")
     parser.add_argument("--instructions", action="store_true",
                         help="instead of the load: user-space instructions per request of "
                              "the HTTP floor and the node under callgrind (--requests after "
@@ -1101,6 +1112,8 @@ def main() -> None:
             profile(args, url, postmaster)
         elif args.instructions:
             instructions(args, url, postmaster)
+        elif args.accounting:
+            accounting(args, url, postmaster)
         else:
             run(args, url, postmaster, began)
 
@@ -1152,6 +1165,61 @@ def instructions(args: argparse.Namespace, url: str, postmaster: int | None) -> 
         for name, value in figures.items():
             if name != "HTTP floor":
                 print(f"{w.kind:<10} {name}: {value / floor:.2f}x the HTTP floor's instructions")
+
+
+async def _forget(url: str, caller: str) -> None:
+    """Drop what the node keeps of one caller's answers near the floor (beacon/losses.py)."""
+    import asyncpg
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DELETE FROM disclosure_answers WHERE caller = $1", caller)
+        await conn.execute("DELETE FROM disclosure_losses WHERE caller = $1", caller)
+    finally:
+        await conn.close()
+
+
+# The node's default tiers with the query budget off, so that the run is never refused: the
+# anonymous caller (wrk's, or this script's) gets the smooth floor with its loss accounting.
+DEFAULT_TIERS_UNBUDGETED = json.dumps({"anonymous": {"budget_per_window": 0,
+                                                     "budget_per_day": 0}})
+
+
+def accounting(args: argparse.Namespace, url: str, postmaster: int | None) -> None:
+    """What the per-person loss accounting costs an individuals count with a variant
+    condition (docs/privacy.md): one request at a time, the node with the open policy
+    against the node with the default tiers (budget off), which answers each dataset in a
+    transaction holding the caller's lock and charges what the condition matches near the
+    floor (or, when it matches nothing near the floor, checks that and counts as the tier's).
+    Each row starts from a fresh caller: the losses and answers kept for this script's
+    address are deleted first."""
+    dataset(args, url, postmaster)
+    kinds, facts = asyncio.run(workloads(url))
+    requests = min(args.requests, 500)
+    print(f"loss accounting, individuals count, one connection, {requests} requests after "
+          f"100 of warm-up per row; {facts['variant_count']:,} variants x "
+          f"{facts['sample_count']:,} individuals; {machine()}", flush=True)
+    policies = {"open policy": None, "default tiers": DEFAULT_TIERS_UNBUDGETED}
+    for _ in range(args.repeat):
+        for w in kinds:
+            bodies = [json.dumps(b, separators=(",", ":")).encode() for b in w.bodies]
+            for name, disclosure in policies.items():
+                asyncio.run(_forget(url, f"address {HOST}"))
+                with node(url, disclosure) as (_, base):
+                    times, found = [], 0
+                    for i in range(100 + requests):
+                        started = time.perf_counter()
+                        request = urllib.request.Request(
+                            base + "/api/individuals", data=bodies[i % len(bodies)],
+                            headers={"Content-Type": "application/json"})
+                        with urllib.request.urlopen(request, timeout=30) as resp:
+                            found += json.load(resp)["responseSummary"]["exists"]
+                        if i >= 100:
+                            times.append((time.perf_counter() - started) * 1000)
+                times.sort()
+                print(f"  {w.kind:<10} {name:<14} p50 {times[len(times) // 2]:6.2f} ms  "
+                      f"p99 {times[int(len(times) * 0.99)]:6.2f} ms  mean "
+                      f"{statistics.fmean(times):6.2f} ms  exists {found}/{100 + requests}",
+                      flush=True)
 
 
 if __name__ == "__main__":

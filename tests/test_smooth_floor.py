@@ -464,6 +464,9 @@ async def test_an_individuals_count_is_answered_and_charged_as_the_variant_query
         assert hidden
         charged = await kept()
         assert charged == 1 + len(sharing)
+        # nothing near the floor matched: answered as the tier sees it, nothing charged
+        assert await individuals(floor.upper, 0) and not await individuals(floor.k - 1, 0)
+        assert await kept() == charged
         for c, i in [first, *sharing]:
             assert await variant(c, i) == ((c, i) not in hidden), (c, i)
         assert await kept() == charged
