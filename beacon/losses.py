@@ -41,32 +41,31 @@ from asyncpg import BitString
 from beacon import store
 from beacon.disclosure import Rules
 from beacon.request import VariantQuery
-from beacon.visibility import CARRIERS, KEY, CallerView, Floor
+from beacon.visibility import CARRIERS, KEY, CallerView, Floor, answered
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 11))"
 
 
 @dataclass
 class _Losses:
+    caller: str
+    dataset_id: str
     charged: np.ndarray        # float32 per sample
-    shown: list[str]           # the near-floor variants the caller was shown (kept shown)
     fresh: bool                # no state yet for this version of the dataset
     answered: dict[str, bool] = field(default_factory=dict)   # this answer's, to be saved
 
     def view(self, budget: float) -> CallerView:
         counted = np.packbits(self.charged <= budget).tobytes()
-        return CallerView(BitString.frombytes(counted, len(self.charged)), self.shown)
+        return CallerView(BitString.frombytes(counted, len(self.charged)), self.caller,
+                          self.dataset_id)
 
 
 async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) -> _Losses:
-    found = await conn.fetchrow(
-        "SELECT version, charged, ARRAY(SELECT variant FROM disclosure_answers a "
-        "WHERE a.caller = l.caller AND a.dataset_id = l.dataset_id "
-        "AND a.version = l.version AND a.shown) FROM disclosure_losses l "
-        "WHERE caller = $1 AND dataset_id = $2", caller, row.id)
+    found = await conn.fetchrow("SELECT version, charged FROM disclosure_losses "
+                                "WHERE caller = $1 AND dataset_id = $2", caller, row.id)
     if found is None or found["version"] != row.version:
-        return _Losses(np.zeros(row.sample_count, dtype=np.float32), [], True)
-    return _Losses(np.frombuffer(found["charged"], dtype="<f4").copy(), list(found[2]), False)
+        return _Losses(caller, row.id, np.zeros(row.sample_count, dtype=np.float32), True)
+    return _Losses(caller, row.id, np.frombuffer(found["charged"], dtype="<f4").copy(), False)
 
 
 async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
@@ -97,11 +96,8 @@ async def forget_earlier_versions(conn: asyncpg.Connection, dataset_id: str) -> 
     await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)
 
 
-# Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one:
-# answers given for the dataset's current version only.
-_ANSWERED = ("FROM disclosure_answers a JOIN datasets d ON d.id = a.dataset_id "
-             "AND d.version = a.version WHERE a.caller = {} "
-             f"AND a.dataset_id = variants.dataset_id AND a.variant = {KEY}")
+# Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one.
+_ANSWERED = answered()
 
 
 def tally(caller: str, floor: Floor) -> store.Tally:

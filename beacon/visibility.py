@@ -38,6 +38,15 @@ DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || dataset_i
 KEY = "(chromosome || ':' || start_pos || ':' || ref || ':' || alt || ':' || end_pos)"
 
 
+def answered(dataset: str = "variants.dataset_id") -> str:
+    """SQL: where a caller's (`{}`) earlier answer about the variant in hand is, if it has
+    one, in `dataset` (the variant's own, or `{}`: an argument): answers given for the
+    dataset's current version only (beacon/losses.py keeps them)."""
+    return ("FROM disclosure_answers a JOIN datasets d ON d.id = a.dataset_id "
+            f"AND d.version = a.version WHERE a.caller = {{}} AND a.dataset_id = {dataset} "
+            f"AND a.variant = {KEY}")
+
+
 @dataclass(frozen=True, slots=True)
 class Floor:
     """A tier's allele floor: `k` people at least; `width` 0 = sharp, else smooth."""
@@ -95,7 +104,8 @@ class Floor:
             return (f"{CARRIERS} >= {{}}", [self.k]) if self.k > 1 else ("TRUE", [])
         args = [] if view is None else [view.counted]
         return (_SHOWN_TO_CALLER if view is not None else _SHOWN_TO_TIER,
-                [self.upper, self.k, *([view.shown] if view is not None else []),
+                [self.upper, self.k,
+                 *([view.caller, view.dataset_id] if view is not None else []),
                  *args, self.k, *args, self.k + self.width, self.scale])
 
 
@@ -103,7 +113,9 @@ def _smooth_sql(per_caller: bool) -> str:
     """`Floor.condition`'s smooth condition, to the tier or to one caller."""
     if per_caller:
         counted = f"coalesce(bit_count(carrier_bits & {{}}), {CARRIERS})"
-        pinned = f"{KEY} = ANY({{}}::text[]) OR "
+        # shown to the caller before, so kept shown: an index lookup per near-floor row (a
+        # list of every variant it was shown, as an argument, grew with its answers)
+        pinned = f"EXISTS (SELECT 1 {answered('{}')} AND a.shown) OR "
     else:
         counted, pinned = CARRIERS, ""
     shown = (f"({counted}) >= {{}} AND {DRAW} <= 1 / (1 + exp(-(({counted}) - {{}})"
@@ -118,7 +130,9 @@ _SHOWN_TO_TIER, _SHOWN_TO_CALLER = _smooth_sql(False), _smooth_sql(True)
 @dataclass(frozen=True, slots=True)
 class CallerView:
     """What one caller may still learn of a dataset: the people still counted for it (a bit
-    per sample, 1 = counted) and the variants it was shown (kept shown)."""
+    per sample, 1 = counted); the variants it was shown stay shown (the statement looks them
+    up among the caller's answers in the dataset, `answered`)."""
 
     counted: BitString
-    shown: list[str]
+    caller: str
+    dataset_id: str

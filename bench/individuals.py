@@ -15,7 +15,8 @@ Run from the repository root with the project's virtualenv and wrk on PATH:
     python bench/individuals.py [--records 1000000] [--individuals 10000] [--requests 3000]
                                 [--repeat 3] [--connections 8] [--time-cap 60] [--quick]
                                 [--workdir bench/out] [--database-url URL] [--workers N]
-                                [--profile] [--instructions [--tree DIR ...]] [--accounting]
+                                [--profile] [--instructions [--tree DIR ...]]
+                                [--accounting [--history N]]
 
 --quick is a smoke run: 100,000 records x 1,000 individuals, 500 requests, one round.
 --profile measures instead where the node's CPU goes on the sequence bodies, in-process (no
@@ -32,7 +33,8 @@ commit) under callgrind, one request at a time on one connection after --warmup 
 more than most single changes are worth; this repeats to within about half a percent.
 --accounting measures instead what the per-person loss accounting costs each count, one
 request at a time (min(--requests, 500) after 100 of warm-up), the node with the open policy
-against the node with the default tiers and the query budget off, --repeat rounds.
+against the node with the default tiers and the query budget off, --repeat rounds; the
+caller with --history earlier answers (default 0).
 
 Data. A VCF of 1M records x 10,000 samples would be ~40 GB of text, and ingest is not what
 is measured here, so the dataset is generated straight into the real schema, the way ingest
@@ -1070,6 +1072,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accounting", action="store_true",
                         help="instead of the load: what the loss accounting costs a count, "
                              "one request at a time, open policy against the default tiers")
+    parser.add_argument("--history", type=int, default=0,
+                        help="with --accounting: earlier answers the caller has been given")
     parser.add_argument("--instructions", action="store_true",
                         help="instead of the load: user-space instructions per request of "
                              "the HTTP floor and the node under callgrind (--requests after "
@@ -1167,13 +1171,26 @@ def instructions(args: argparse.Namespace, url: str, postmaster: int | None) -> 
                 print(f"{w.kind:<10} {name}: {value / floor:.2f}x the HTTP floor's instructions")
 
 
-async def _forget(url: str, caller: str) -> None:
-    """Drop what the node keeps of one caller's answers near the floor (beacon/losses.py)."""
+async def _fresh_caller(url: str, caller: str, history: int) -> None:
+    """Drop what the node keeps of one caller's answers near the floor (beacon/losses.py),
+    then give it `history` earlier answers, each a variant shown to it that no query here
+    matches: what a caller's answers grow to (up to 1,000 a day anonymously, 20,000 bona
+    fide, docs/privacy.md)."""
     import asyncpg
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("DELETE FROM disclosure_answers WHERE caller = $1", caller)
         await conn.execute("DELETE FROM disclosure_losses WHERE caller = $1", caller)
+        if history:
+            version, samples = await conn.fetchrow(
+                "SELECT version, sample_count FROM datasets WHERE id = $1", DATASET)
+            await conn.execute(
+                "INSERT INTO disclosure_losses (caller, dataset_id, version, charged) "
+                "VALUES ($1, $2, $3, $4)", caller, DATASET, version, bytes(4 * samples))
+            await conn.execute(
+                "INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown) "
+                "SELECT $1, $2, $3, 'Y:' || n || ':A:C:' || n, true "
+                "FROM generate_series(1, $4) AS n", caller, DATASET, version, history)
     finally:
         await conn.close()
 
@@ -1191,19 +1208,20 @@ def accounting(args: argparse.Namespace, url: str, postmaster: int | None) -> No
     transaction holding the caller's lock and charges what the condition matches near the
     floor (or, when it matches nothing near the floor, checks that and counts as the tier's).
     Each row starts from a fresh caller: the losses and answers kept for this script's
-    address are deleted first."""
+    address are deleted first, and --history earlier answers given to it."""
     dataset(args, url, postmaster)
     kinds, facts = asyncio.run(workloads(url))
     requests = min(args.requests, 500)
     print(f"loss accounting, individuals count, one connection, {requests} requests after "
-          f"100 of warm-up per row; {facts['variant_count']:,} variants x "
+          f"100 of warm-up per row, the caller with {args.history:,} earlier answers; "
+          f"{facts['variant_count']:,} variants x "
           f"{facts['sample_count']:,} individuals; {machine()}", flush=True)
     policies = {"open policy": None, "default tiers": DEFAULT_TIERS_UNBUDGETED}
     for _ in range(args.repeat):
         for w in kinds:
             bodies = [json.dumps(b, separators=(",", ":")).encode() for b in w.bodies]
             for name, disclosure in policies.items():
-                asyncio.run(_forget(url, f"address {HOST}"))
+                asyncio.run(_fresh_caller(url, f"address {HOST}", args.history))
                 with node(url, disclosure) as (_, base):
                     times, found = [], 0
                     for i in range(100 + requests):
