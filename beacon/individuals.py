@@ -35,7 +35,7 @@ from beacon.disclosure import is_rare, report_individuals
 from beacon.durations import duration_days
 from beacon.filters import AGE, ONSET, Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import IndividualsLoad, Selection
-from beacon.losses import charged_view, touches_near
+from beacon.losses import charged_view
 from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
 from beacon.populations import population_rows
@@ -329,19 +329,14 @@ async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer
                    query: IndividualsQuery, assembly: str, span: int
                    ) -> tuple[dict[str, tuple[int, str, str]], Selection] | None:
     """One dataset's count as the caller may see it, its near-floor variants charged, in
-    the transaction holding the caller's lock for the dataset (on the primary). When the
-    condition matches nothing near the floor, the caller sees what its tier sees and there
-    is nothing to charge: counted as the tier's, without the lock, the check and the count
-    in one snapshot (a version swapped in between could add what the check did not see)."""
+    the transaction holding the caller's lock for the dataset (on the primary). Whatever the
+    condition matches: a count that matched nothing near the floor could skip the lock and
+    the caller's losses, but it would then answer faster than one that did, and the time
+    would tell what the floor hides (docs/privacy.md, "Timing")."""
     where = _placed(query.variant, assembly)
     if where is None:
         return None
     rules = item.seen.rules
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        if not await touches_near(conn, item.dataset, rules, *where, span):
-            selection = _selection(query, [item.dataset.id], assembly, span, rules.floor)
-            assert selection is not None
-            return await individuals_store.count(conn, selection), selection
     async with conn.transaction():
         view = await charged_view(conn, caller, item.dataset, rules, *where, span)
         selection = _selection(query, [item.dataset.id], assembly, span, rules.floor, view)

@@ -195,19 +195,6 @@ async def charged_view(conn: asyncpg.Connection, caller: str, row: store.Dataset
     return view
 
 
-async def touches_near(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,
-                       query: VariantQuery, chromosome: str | None, span: int) -> bool:
-    """Whether `query` matches a variant near the floor whose carriers are known: the only
-    ones one caller may see otherwise than its tier does (`Floor.condition`), so an answer
-    that matches none needs neither the caller's view nor a charge."""
-    floor = rules.floor
-    conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
-                                                Floor(floor.k))
-    return await conn.fetchval(
-        f"SELECT EXISTS (SELECT 1 FROM variants WHERE {store.numbered(conditions)} "
-        f"AND carrier_bits IS NOT NULL AND {CARRIERS} < {floor.upper})", *args)
-
-
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,
                   query: VariantQuery, chromosome: str | None, span: int,
                   page: tuple[int, int] | None, view: CallerView) -> Given:
