@@ -1195,10 +1195,12 @@ async def _fresh_caller(url: str, caller: str, history: int) -> None:
         await conn.close()
 
 
-# The node's default tiers with the query budget off, so that the run is never refused: the
-# anonymous caller (wrk's, or this script's) gets the smooth floor with its loss accounting.
+# The node's default tiers with the query budget off, so that the run is never refused, and
+# no answer time floor (what is measured is the node's work, not the floor's idle wait): the
+# anonymous caller (this script's) gets the smooth floor with its loss accounting.
 DEFAULT_TIERS_UNBUDGETED = json.dumps({"anonymous": {"budget_per_window": 0,
-                                                     "budget_per_day": 0}})
+                                                     "budget_per_day": 0},
+                                       "answer_time_floor_ms": 0})
 
 
 def accounting(args: argparse.Namespace, url: str, postmaster: int | None) -> None:
@@ -1206,8 +1208,7 @@ def accounting(args: argparse.Namespace, url: str, postmaster: int | None) -> No
     condition (docs/privacy.md): one request at a time, the node with the open policy
     against the node with the default tiers (budget off), which answers each dataset in a
     transaction holding the caller's lock and charges what the condition matches near the
-    floor (or, when it matches nothing near the floor, checks that and counts as the tier's).
-    Each row starts from a fresh caller: the losses and answers kept for this script's
+    floor. Each row starts from a fresh caller: the losses and answers kept for this script's
     address are deleted first, and --history earlier answers given to it."""
     dataset(args, url, postmaster)
     kinds, facts = asyncio.run(workloads(url))

@@ -826,10 +826,12 @@ OPEN_ROW = "node seq. count, no disclosure"
 GENOTYPED_ROW = "node seq. count, genotyped"
 GENOTYPED_OPEN_ROW = "genotyped, no disclosure"
 # The node's default disclosure rules (allele floor, rounding, budget bookkeeping), with a
-# budget the run never exhausts (the token row's bona fide caller's too); and the same node
-# with disclosure control switched off.
-BUDGET_NEVER_BINDS = json.dumps({tier: {"budget_per_window": 10**9, "budget_per_day": 10**9}
-                                 for tier in ("anonymous", "bona_fide")})
+# budget the run never exhausts (the token row's bona fide caller's too) and no answer time
+# floor (idle waiting, which would cap closed-loop req/s at connections / floor and hide the
+# node's own cost); and the same node with disclosure control switched off.
+BUDGET_NEVER_BINDS = json.dumps({**{tier: {"budget_per_window": 10**9, "budget_per_day": 10**9}
+                                    for tier in ("anonymous", "bona_fide")},
+                                 "answer_time_floor_ms": 0})
 DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
                                            "budget_per_window": 0, "budget_per_day": 0}})
 BEACON_BODY_ROW = "(i) floor, Beacon-size body"

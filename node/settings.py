@@ -154,6 +154,14 @@ class DisclosureSettings(BaseModel):
                                    "callers' queries (boolean, through the floor and budget); "
                                    "off = anonymous callers do not learn they exist")
     budget_window_seconds: int = Field(default=3600, ge=1)
+    answer_time_floor_ms: int = Field(
+        default=50, ge=0, le=10_000,
+        description="An answer that asked a dataset whose caller's tier keeps privacy losses "
+                    "(smooth floor, genotypes) is sent no sooner than this many milliseconds "
+                    "after the request arrived: the first answer about a variant near the "
+                    "floor takes the caller's lock and writes its charges, and without a "
+                    "floor its time would tell such a variant from one below it "
+                    "(docs/privacy.md, \"Timing\"); 0 = off")
     client_address_header: str | None = Field(
         default=None, description="Header a trusted proxy puts the client's address in "
                                   "(its last entry counts, e.g. X-Forwarded-For); unset = "

@@ -2,8 +2,10 @@
 beacon core and its results into JSON. No query or response logic lives here."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -56,7 +58,7 @@ from node.http.app_keys import (
     SETTINGS,
 )
 from node.http.caller import audit, caller_key
-from node.http.metrics import REQUEST_ID, Handler
+from node.http.metrics import REQUEST_ID, STARTED, Handler
 from node.http.outage import RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 
@@ -186,8 +188,22 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         for dataset_id, remaining in left.items()}} if left else {}
     if query.assembly is None and query.reference_name and not query.dataset_ids:
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
-    return json_response(answer.response(settings.beacon_id, query, answers, info,
-                                         schemas=schemas, filters=filters))
+    response = json_response(answer.response(settings.beacon_id, query, answers, info,
+                                             schemas=schemas, filters=filters))
+    if any(d.rules.accounts_losses and d.row.genotyped for d in chosen):
+        await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
+    return response
+
+
+async def _no_sooner(request: web.Request, floor: float) -> None:
+    """Wait until `floor` seconds after the request arrived. For answers that asked a dataset
+    whose caller's tier keeps losses, whatever they found: the first answer about a variant
+    near the floor takes the caller's lock and writes its charges, 5 ms more than one about
+    a variant below it on an idle machine, and the time would otherwise tell what the smooth
+    floor's draw hides (docs/privacy.md, "Timing")."""
+    left = request.get(STARTED, time.perf_counter()) + floor - time.perf_counter()
+    if left > 0:
+        await asyncio.sleep(left)
 
 
 async def _chosen(request: web.Request, query: VariantQuery) -> list[Seen]:

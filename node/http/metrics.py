@@ -20,6 +20,8 @@ access_log = logging.getLogger("gdi_node.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
+# when the middleware took the request (time.perf_counter): an answer may wait for a floor
+STARTED = web.RequestKey("started", float)
 
 
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)

@@ -26,7 +26,7 @@ from beacon.request import asks_test_mode
 from node.http.app_keys import CALLER, POOL
 from node.http.beacon_api import error_response, unavailable_response
 from node.http.caller import caller_of, refusal
-from node.http.metrics import Handler, Metrics, finished, request_id
+from node.http.metrics import STARTED, Handler, Metrics, finished, request_id
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
 
 CSP = "Content-Security-Policy"
@@ -98,7 +98,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         identifier = request_id(request)
-        began = time.perf_counter()
+        request[STARTED] = began = time.perf_counter()
         chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
         added = chosen[1] if hdrs.AUTHORIZATION in request.headers else chosen[0]
         try:
