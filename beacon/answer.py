@@ -133,9 +133,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                for d in datasets]
     groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
     for item in answers:
-        accounted = item.seen.rules.accounts_losses and item.dataset.genotyped
         groups.setdefault((item.dataset.assembly, item.seen.rules.floor,
-                           caller if accounted else None), []).append(item)
+                           caller if item.seen.keeps_losses else None), []).append(item)
     for (assembly_id, floor, accounted), group in groups.items():
         on = placed(query, assembly_id)
         if on is None:

@@ -72,6 +72,13 @@ class Seen:
     tier: Tier
     rules: Rules
 
+    @property
+    def keeps_losses(self) -> bool:
+        """Whether the caller's realised privacy losses are kept for this dataset
+        (beacon/losses.py): its tier's rules keep them, and the dataset's genotypes say
+        whom to charge (a dataset without them is answered as the tier sees it)."""
+        return self.rules.accounts_losses and self.row.genotyped
+
 
 def dataset_keys(row: DatasetRow) -> frozenset[str]:
     """The strings a ControlledAccessGrants visa may name this dataset by, matched exactly."""

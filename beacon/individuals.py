@@ -283,45 +283,44 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
     asked = query.variant.granularity
     answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), report_individuals(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, Floor, bool], list[DatasetAnswer]] = {}
+    # a dataset answered as the caller sees it is a group of its own (its id in the key)
+    groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
     for item in answers:
-        accounted = (caller is not None and item.seen.rules.accounts_losses
-                     and item.dataset.genotyped and query.has_variant)
-        groups.setdefault((item.dataset.assembly, item.seen.rules.floor, accounted),
-                          []).append(item)
-    for (assembly, floor, accounted), group in groups.items():
+        alone = (caller is not None and item.seen.keeps_losses and query.has_variant)
+        groups.setdefault((item.dataset.assembly, item.seen.rules.floor,
+                           item.dataset.id if alone else None), []).append(item)
+    for (assembly, floor, alone), group in groups.items():
         # the lane by the condition as placed on this assembly: a gene is its span here
         on = placed(query.variant, assembly) if query.has_variant else None
         wide = on is not None and is_wide(on, queries.limits)
         span = max(item.dataset.max_variant_length for item in group)
-        for part in ([[item] for item in group] if accounted else [group]):
-            if accounted:
-                assert caller is not None
-                answered = await queries.writing(wide, partial(
-                    _as_seen, caller=caller, item=part[0], query=query, assembly=assembly,
-                    span=span))
-                if answered is None:
-                    continue
-                found, selection = answered
-            else:
-                selection = _selection(query, [i.dataset.id for i in part], assembly, span,
-                                       floor)
-                if selection is None:
-                    continue
-                found = await queries.run(wide, lambda c, s=selection: individuals_store.count(
-                    c, s))
-            for item in part:
-                n, *seeds = found.get(item.dataset.id, (0, "", ""))
-                item.count = report_individuals(n, item.seen.rules, tuple(seeds))
-                item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
-                if n and item.granularity == "record" and query.variant.limit:
-                    # the selection narrowed to this dataset, as the count saw it (its first
-                    # argument is its datasets: individuals_store.Selection)
-                    one = dataclasses.replace(selection, args=[[item.dataset.id],
-                                                               *selection.args[1:]])
-                    records = await queries.run(wide, lambda c, s=one: individuals_store.fetch(
-                        c, s, query.variant.skip, query.variant.limit))
-                    item.results = [orjson.loads(r) for r in records]
+        if alone:
+            assert caller is not None
+            answered = await queries.writing(wide, partial(
+                _as_seen, caller=caller, item=group[0], query=query, assembly=assembly,
+                span=span))
+            if answered is None:
+                continue
+            found, selection = answered
+        else:
+            selection = _selection(query, [i.dataset.id for i in group], assembly, span,
+                                   floor)
+            if selection is None:
+                continue
+            found = await queries.run(wide, lambda c, s=selection: individuals_store.count(
+                c, s))
+        for item in group:
+            n, *seeds = found.get(item.dataset.id, (0, "", ""))
+            item.count = report_individuals(n, item.seen.rules, tuple(seeds))
+            item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
+            if n and item.granularity == "record" and query.variant.limit:
+                # the selection narrowed to this dataset, as the count saw it (its first
+                # argument is its datasets: individuals_store.Selection)
+                one = dataclasses.replace(selection, args=[[item.dataset.id],
+                                                           *selection.args[1:]])
+                records = await queries.run(wide, lambda c, s=one: individuals_store.fetch(
+                    c, s, query.variant.skip, query.variant.limit))
+                item.results = [orjson.loads(r) for r in records]
     return answers
 
 

@@ -190,7 +190,7 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
     response = json_response(answer.response(settings.beacon_id, query, answers, info,
                                              schemas=schemas, filters=filters))
-    if any(d.rules.accounts_losses and d.row.genotyped for d in chosen):
+    if any(d.keeps_losses for d in chosen):
         await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
     return response
 
