@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from itertools import takewhile
+from itertools import chain, takewhile
 from pathlib import Path
 
 import pysam
@@ -456,37 +456,41 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
     records of real files, take an inlined path; everything else goes through `_rows_of`."""
     with nullcontext(vf) if vf is not None else open_vcf(
             layout.path, drop_samples=not options.use_genotypes) as handle:
-        records = _region_records(handle, region) if region else iter(handle)
-        yield from _read(layout, region, records, options, stats)
+        if region is None:
+            yield from _read(layout, None, iter(handle), options, stats)
+            return
+        first = _first_record(handle, region)
+        if first is not None:
+            yield from _read(layout, region, chain((first,), handle), options, stats,
+                             first.rid)
 
 
-def _region_records(vf: pysam.VariantFile, region: Region) -> Iterator[pysam.VariantRecord]:
-    """The records starting in the region, in file order: the index finds the first, then the
-    file is read on from there until the contig or the region ends. Iterating the index's
-    fetch instead would test every line for overlap with the region, parsing its position and
-    end once more: about 5,000 instructions a record of 100 samples, an eighth of reading it,
-    and next to nothing on a sites-only file's short lines (docs/benchmarks.md). The file is
-    sorted, or it could not have been indexed, so what follows the first record of the
-    region is the rest of it."""
+def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord | None:
+    """The region's first record, found by the index. `_read` reads on from it through the
+    file until the contig or the region ends: the file is sorted, or it could not have been
+    indexed, so what follows the first record of the region is the rest of it. Iterating the
+    index's fetch instead would test every line for overlap with the region, parsing its
+    position and end once more: about 5,000 instructions a record of 100 samples, an eighth
+    of reading it, and next to nothing on a sites-only file's short lines
+    (docs/benchmarks.md)."""
     fetched = vf.fetch(region.contig, region.start, None if region.last else region.end)
     for rec in fetched:                 # past those overlapping the region from the left, and
         if rec.start >= region.start:   # past the lines between them and the first record,
-            break                       # which the index skips without parsing them
-    else:
-        return
-    while rec.chrom == region.contig and (region.last or rec.start < region.end):
-        yield rec
-        try:
-            rec = next(vf)
-        except StopIteration:
-            return
+            return rec                  # which the index skips without parsing them
+    return None
 
 
 def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.VariantRecord],
-          options: ReadOptions, stats: ChunkStats) -> Iterator[tuple]:
+          options: ReadOptions, stats: ChunkStats, contig: int | None = None
+          ) -> Iterator[tuple]:
+    """`contig`: the header's number of the region's contig, when the records are read on
+    from the region's first (`_first_record`): they end where the contig or the region
+    does. Contigs are compared by number, not name, which pysam would make anew each time."""
     placed = dict(layout.contigs)
+    by_rid: dict[int, str] = {}         # placed contigs by their number in the header
     lengths = layout.assembly.lengths
     first = region.start if region else -1
+    stop = None if region is None or region.last else region.end
     fast = (not options.use_genotypes and layout.info_counts and not layout.population_keys
             and layout.annotation is None)
     mark = options.htslib_log.mark() if options.htslib_log else 0
@@ -497,26 +501,33 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             return
         except (OSError, ValueError) as exc:
             raise _malformed(layout, region, options, stats, mark, exc) from None
-        start = rec.start
+        start, rid = rec.start, rec.rid
+        if contig is not None and (rid != contig or (stop is not None and start >= stop)):
+            return
         if start < first:
             continue                     # fetch also returns records overlapping from the left
         stats.records += 1
         if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
             options.progress(stats.records, rec.chrom, start)
-        alts, ref = rec.alts, rec.ref
-        chrom = placed.get(rec.chrom)
+        alleles = rec.alleles               # REF and ALTs in one tuple: one call, not two
+        chrom = by_rid.get(rid)
+        if chrom is None:
+            chrom = placed.get(rec.chrom)
+            if chrom is not None:
+                by_rid[rid] = chrom
         if chrom is None and is_elsewhere(layout, rec.chrom):
             stats.elsewhere[rec.chrom] = stats.elsewhere.get(rec.chrom, 0) + 1
             continue
-        if (fast and chrom is not None and alts is not None and len(alts) == 1
+        if (fast and chrom is not None and alleles is not None and len(alleles) == 2
                 and start < lengths[chrom]):
-            alt = alts[0]
+            ref, alt = alleles
             snv = ref in _ONE_BASE and alt in _ONE_BASE
             info = rec.info if snv or (_BASES.match(ref) and _BASES.match(alt)) else None
-            ac = info.get("AC") if info is not None else None
-            an = info.get("AN") if ac is not None else None
+            # keys as bytes: pysam encodes a str key on every call, a third of the lookup
+            ac = info.get(b"AC") if info is not None else None
+            an = info.get(b"AN") if ac is not None else None
             if an is not None and ac[0] is not None:
-                nhom = info.get("nhomalt")
+                nhom = info.get(b"nhomalt")
                 count = ac[0]
                 carriers = count - nhom[0] if nhom and nhom[0] is not None else None
                 if snv:
