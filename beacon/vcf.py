@@ -485,11 +485,11 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
           ) -> Iterator[tuple]:
     """`contig`: the header's number of the region's contig, when the records are read on
     from the region's first (`_first_record`): they end where the contig or the region
-    does. Contigs are compared by number, not name, which pysam would make anew each time."""
+    does, and none before it can follow in a sorted file. Contigs are compared by number,
+    not name, which pysam would make anew each time."""
     placed = dict(layout.contigs)
     by_rid: dict[int, str] = {}         # placed contigs by their number in the header
     lengths = layout.assembly.lengths
-    first = region.start if region else -1
     stop = None if region is None or region.last else region.end
     fast = (not options.use_genotypes and layout.info_counts and not layout.population_keys
             and layout.annotation is None)
@@ -504,8 +504,6 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         start, rid = rec.start, rec.rid
         if contig is not None and (rid != contig or (stop is not None and start >= stop)):
             return
-        if start < first:
-            continue                     # fetch also returns records overlapping from the left
         stats.records += 1
         if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
             options.progress(stats.records, rec.chrom, start)
