@@ -219,6 +219,35 @@ async def test_rows_do_not_store_their_dataset(db_url, info_vcf):
         await conn.close()
 
 
+@pytest.mark.parametrize("annotation", [None, "ANN"])
+async def test_partition_has_the_parents_indexes_and_no_other(db_url, tmp_path, annotation):
+    """Whether the annotation GINs were made before the load (a file without annotations)
+    or after it, ATTACH adopts every index of the staging table as the partition of one of
+    the parent's: none is missing (a query would scan) and none is built twice."""
+    path = write_vcf(VcfSpec(tmp_path / "a.vcf.gz", records=600, samples=4, seed=5,
+                             annotation=annotation)).path
+    await ingest(db_url, _request(path))
+    conn = await asyncpg.connect(db_url)
+    try:
+        partition = await conn.fetchval(
+            "SELECT partition_table FROM datasets WHERE id = $1", DATASET)
+        adopted = await conn.fetch(
+            """SELECT i.indexrelid::regclass::text AS own, h.inhparent::regclass::text AS parent
+               FROM pg_index i LEFT JOIN pg_inherits h ON h.inhrelid = i.indexrelid
+               WHERE i.indrelid = $1::regclass""", partition)
+        parents = {r[0] for r in await conn.fetch(
+            "SELECT indexrelid::regclass::text FROM pg_index "
+            "WHERE indrelid = 'variants'::regclass")}
+        assert all(r["parent"] is not None for r in adopted), adopted
+        assert sorted(r["parent"] for r in adopted) == sorted(parents)
+        assert {p for p in parents if "gene" in p or "change" in p}, parents
+        genes = await conn.fetchval(
+            "SELECT count(*) FROM variants WHERE dataset_id = $1 AND genes IS NOT NULL", DATASET)
+        assert (genes > 0) is (annotation is not None)
+    finally:
+        await conn.close()
+
+
 async def test_planted_records_land_where_beacon_coordinates_say(db_url, gt_only_vcf):
     await ingest(db_url, _request(gt_only_vcf))
     rows = {(r[0], r[1], r[3], r[4]): r for r in await _stored(db_url)}
