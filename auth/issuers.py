@@ -9,9 +9,12 @@ a signer's ControlledAccessGrants count only from the sources it is configured t
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
@@ -119,7 +122,10 @@ def discovery_url(issuer: str) -> str:
 
 async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> object:
     """The issuer's discovery document as JSON; aiohttp.ClientError, TimeoutError or
-    ValueError when it cannot be had."""
+    ValueError when it cannot be had. aiohttp is imported here, not with the module: the
+    node's settings name trusted issuers, and a CLI command that never discovers one (an
+    ingest) should not pay for loading an HTTP client (a tenth of a second or more)."""
+    import aiohttp
     async with session.get(discovery_url(issuer),
                            timeout=aiohttp.ClientTimeout(total=10)) as response:
         response.raise_for_status()
@@ -128,6 +134,7 @@ async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> obj
 
 async def _discovered(issuer: TrustedIssuer,
                       session: aiohttp.ClientSession) -> TrustedIssuer | None:
+    import aiohttp
     url = discovery_url(issuer.issuer)
     try:
         document = await discovery_document(issuer.issuer, session)

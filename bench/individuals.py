@@ -48,7 +48,7 @@ hom below p^2, carrier below 2p - p^2, so hom bits are a subset of carrier bits)
 carrier per variant; carrier_bits/hom_bits are `asyncpg.BitString`s (sample i = bit i from the
 left, numpy packbits), carriers/ac/an/af counted from the bits. Individuals are
 synthetic_data.phenopackets (seed 1, country FI) read back with beacon.phenopackets and
-turned into rows by `beacon.individuals.individuals_load`, so terms, ancestry and values are
+turned into rows by `beacon.individuals_rows.individuals_load`, so terms, ancestry and values are
 what ingest stores (term bits included). The database is cached: an embedded PostgreSQL whose
 data directory is bench/out/individuals-pg-<records>x<individuals>-seed1 (git-ignored), kept
 (stopped) between runs; the dataset row records how long generating it took and the schema
@@ -239,7 +239,7 @@ def sample_names(n: int) -> list[str]:
 def individuals_rows(workdir: Path, samples: list[str]) -> Any:
     """The rows ingest would write for these samples' phenopackets (written to a file and
     read back, as an operator's file is)."""
-    from beacon.individuals import individuals_load
+    from beacon.individuals_rows import individuals_load
     from beacon.phenopackets import read_individuals
     from synthetic_data.phenopackets import write_phenopackets
 

@@ -271,7 +271,10 @@ class Settings(ServiceSettings):
     @field_validator("api_alias_roots")
     @classmethod
     def _alias_roots(cls, roots: list[str]) -> list[str]:
-        """Each a path of its own: not a root the node already serves, nor below one."""
+        """Each a path of its own: not a root the node already serves, nor below one.
+        FDP_PATH's module loads rdflib (a tenth of a second), so only when there are roots."""
+        if not roots:
+            return roots
         from catalogue.fdp import FDP_PATH
         served = ("/api", "/network", "/health", "/ready", "/metrics", FDP_PATH)
         for root in roots:

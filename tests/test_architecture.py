@@ -42,6 +42,21 @@ def test_an_ingest_worker_imports_only_the_reader_and_the_copy():
     assert done.stdout.strip() == ""
 
 
+def test_the_ingest_command_loads_no_http_client_rdf_or_accounting_before_its_load():
+    """`gdi-node ingest` starts by importing the CLI, its settings and the ingest: at 1M
+    records that start is a tenth of the command's time, and it used to load aiohttp (the
+    trusted issuers' discovery), rdflib (a settings check's FDP path) and numpy with the
+    query model (the individuals' answers, the losses), a third of a second in all, none of
+    which an ingest uses before it swaps the version in (docs/benchmarks.md)."""
+    probe = ("import sys, node.cli, node.ingest_request, node.progress, node.database, "
+             "beacon.ingest; from node.settings import Settings; Settings(); "
+             "print(' '.join(m for m in ('aiohttp', 'rdflib', 'numpy', 'beacon.losses', "
+             "'beacon.answer', 'beacon.individuals', 'catalogue.fdp') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""
+
+
 def test_the_console_script_rerun_by_a_spawned_worker_imports_no_cli():
     """multiprocessing's spawn runs the parent's main script again in each worker, as
     `__mp_main__` (what an ingest's workers do under `gdi-node ingest`): the installed
