@@ -58,8 +58,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402  (after the path fix: the script runs as bench/ingest.py)
-import psutil  # noqa: E402
+import asyncpg  # after the path fix: the script runs as bench/ingest.py
+import psutil
 
 DATASET = "GDI-XX-BENCH-1"
 TABLE = "bench_variants"
@@ -179,7 +179,14 @@ def parse_only(mode: str, path: Path) -> None:
     import pysam
 
     from beacon.assemblies import ASSEMBLIES
-    from beacon.vcf import ChunkStats, ReadOptions, inspect_vcf, open_vcf, plan_regions, read_rows
+    from beacon.vcf import (
+        ChunkStats,
+        ReadOptions,
+        inspect_vcf,
+        open_vcf,
+        plan_regions,
+        read_rows,
+    )
     began = time.perf_counter()
     rows = 0
     if mode == "pysam":

@@ -14,7 +14,7 @@ CORES = ("auth", "beacon", "catalogue", "synthetic_data")
 def test_import_contracts_are_kept():
     lint_imports = Path(sys.executable).parent / "lint-imports"
     done = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2 kept, 0 broken" in done.stdout
 

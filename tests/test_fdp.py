@@ -207,7 +207,7 @@ async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_n
     assert bare.title == "Bare panel" and bare.title in bare.description
     assert bare.contact_point.email == "desk@operator.example.fi"
     assert bare.access_rights == "NON_PUBLIC"          # no file, no flag: CONTROLLED
-    response, body = await fetch(client, f"/fdp/dataset/{BARE}")
+    _, body = await fetch(client, f"/fdp/dataset/{BARE}")
     url = f"{settings.base_url}/fdp/dataset/{BARE}"
     assert read_dataset(parse(body, "text/turtle", url), url) == bare
 
@@ -273,7 +273,7 @@ async def test_format_parameter_wins_over_accept(fdp_node, query, accept, status
 
 async def test_etag_304_and_last_modified_follow_the_data(fdp_node, loaded_db,
                                                           tmp_path_factory):
-    client, settings, _ = await fdp_node()
+    client, _, _ = await fdp_node()
     first, body = await fetch(client, "/fdp/catalog/org.test.fdp")
     etag = first.headers["ETag"]
     assert etag.startswith('"') and not etag.startswith("W/")

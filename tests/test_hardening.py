@@ -297,7 +297,7 @@ async def test_a_client_gone_mid_body_is_a_499_not_an_outage(node, caplog):
     never taken for the database's outage (both end the handler with an error)."""
     caplog.set_level(logging.INFO)
     url = urlsplit(str(node._base_url))
-    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    _, writer = await asyncio.open_connection(url.hostname, url.port)
     writer.write(b"POST /api/g_variants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                  b"\r\nContent-Length: 1000\r\n\r\n{\"meta\"")
     await writer.drain()

@@ -55,8 +55,8 @@ async def db_url(pg_server_url: str):
 
 
 def _request(path: Path, dataset_id: str = DATASET, **changes: object) -> IngestRequest:
-    base = dict(path=path, dataset_id=dataset_id, assembly=GRCH38,
-                access_level=AccessLevel.PUBLIC, title="Test dataset", workers=2)
+    base = {"path": path, "dataset_id": dataset_id, "assembly": GRCH38,
+            "access_level": AccessLevel.PUBLIC, "title": "Test dataset", "workers": 2}
     base.update(changes)
     return IngestRequest(**base)  # type: ignore[arg-type]
 

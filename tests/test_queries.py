@@ -331,8 +331,8 @@ async def test_bad_parameters_are_400_naming_the_field(ask, params, field):
     assert field in document["error"]["errorMessage"]
 
 
-@pytest.mark.parametrize("raw", ["{not json", '{"query": {"requestParameters": {"start": '
-                                 '[1, 2, 3]}}}', '{"query": {"unknown": 1}}', '[1, 2]'])
+@pytest.mark.parametrize("raw", ["{not json", ('{"query": {"requestParameters": {"start": '
+                                  '[1, 2, 3]}}}'), '{"query": {"unknown": 1}}', '[1, 2]'])
 async def test_bad_post_bodies_are_400(beacon, beacon_schema, raw):
     response = await beacon.post("/api/g_variants", data=raw,
                                  headers={"Content-Type": "application/json"})
