@@ -227,8 +227,7 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
     try:
         await store.drop_abandoned_staging(conn)
         async with store.dataset_lock(conn, request.dataset_id):
-            table = await store.create_staging(conn, request.dataset_id,
-                                               annotated=layout.annotation is not None)
+            table = await store.create_staging(conn, request.dataset_id)
             try:
                 totals, workers, regions = await _load(db_url, conn, layout, table, request,
                                                        progress)

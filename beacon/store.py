@@ -167,8 +167,7 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
     return dropped
 
 
-async def create_staging(conn: asyncpg.Connection, dataset_id: str, *,
-                         annotated: bool = True) -> str:
+async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
     """A standalone table shaped like a partition, but without dataset_id while it loads:
     `index_staging` adds that column back with the dataset as its default, which PostgreSQL
     keeps once in the catalogue for every row already there (a "missing" attribute), so no
@@ -176,13 +175,7 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str, *,
     The table's comment names the dataset meanwhile (`drop_abandoned_staging`).
     A row too long for a page's share (carrier bits of thousands of samples) is compressed
     until it fits in 128 bytes if it can be, and kept inline (the bits' STORAGE MAIN): a rare
-    allele's bits are nearly all zero and shrink to tens of bytes.
-
-    `annotated` False: the file has no annotations, so no row has genes or protein changes,
-    and their partial indexes are made now, empty, rather than by two scans of every row in
-    the index phase (`_index_rest`). The load pays only their predicate on each row: the
-    same COPY CPU within its run-to-run spread, against 0.15 s of builds per million rows
-    (docs/benchmarks.md)."""
+    allele's bits are nearly all zero and shrink to tens of bytes."""
     table = _checked(f"variants_{_slug(dataset_id)}_{secrets.token_hex(4)}")
     literal = await _literal(conn, dataset_id)
     await conn.execute(f"""
@@ -190,18 +183,7 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str, *,
             WITH (toast_tuple_target = 128);
         ALTER TABLE {table} DROP COLUMN dataset_id;
         COMMENT ON TABLE {table} IS {literal};""")
-    if not annotated:
-        await conn.execute(_annotation_indexes(table))
     return table
-
-
-def _annotation_indexes(table: str) -> str:
-    """The partial GIN indexes geneId and aminoacidChange read, on a staging table, unless
-    it has them already (`create_staging`)."""
-    return (f"CREATE INDEX IF NOT EXISTS {table}_genes ON {table} USING gin (genes) "
-            f"WHERE genes IS NOT NULL;"
-            f"CREATE INDEX IF NOT EXISTS {table}_changes ON {table} USING gin (protein_changes) "
-            f"WHERE protein_changes IS NOT NULL")
 
 
 async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple]) -> None:
@@ -274,7 +256,10 @@ async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> Non
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
                        f"INCLUDE ({_LONG_COVERS}) WHERE {_LONG}")
-    await conn.execute(_annotation_indexes(table))
+    await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
+                       f"WHERE genes IS NOT NULL")
+    await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
+                       f"WHERE protein_changes IS NOT NULL")
     # the version's bins, a partition of `variant_bins` to be, which `swap_in` attaches,
     # with its key, the CHECK that spares ATTACH a scan, and the comment
     # `drop_abandoned_staging` reads; written in bin order, so that a range's bins lie on few

@@ -25,8 +25,8 @@ temporary directory, deleted at exit) unless --database-url names another. The s
   (c)  `python -m node.cli ingest` end to end as a subprocess: inspect, parallel parse + COPY,
        index, ANALYZE and the swap into `variants`, in a database whose schema is migrated
        before the run, as a node's is before anything loads. Its load/index split is when
-       pg_stat_progress_create_index first shows a build on the staging table, other than
-       the empty GINs a file without annotations gets before its load (sampled every 50 ms).
+       pg_stat_progress_create_index first shows a build on the staging table (sampled
+       every 50 ms).
 
 bench_variants has the staging table's columns and collations while it loads (no dataset_id:
 ingest adds that column after the load, stored once, not per row), and gets the same
@@ -373,14 +373,10 @@ async def run_ingest(bench: Bench) -> Result:
         command += ["--workers", str(bench.workers)]
 
     async def index_started() -> bool:
-        """A build on the staging table (`variants_<dataset>_<hex>`), not another's, and not
-        the empty GIN indexes a file without annotations gets before its load
-        (`store.create_staging`): told apart by the statement, as a non-concurrent build's
-        progress row does not name its index (index_relid is 0)."""
+        """A build on the staging table (`variants_<dataset>_<hex>`), not another's."""
         return bool(await bench.conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p "
-            "JOIN pg_class c ON c.oid = p.relid JOIN pg_stat_activity a ON a.pid = p.pid "
-            "WHERE c.relname LIKE 'variants\\_%' AND a.query NOT LIKE '%USING gin%')"))
+            "JOIN pg_class c ON c.oid = p.relid WHERE c.relname LIKE 'variants\\_%')"))
 
     step = await measured(bench, "ingest", command, cwd=ROOT, index_started=index_started)
     rows = await bench.conn.fetchval("SELECT variant_count FROM datasets WHERE id = $1", DATASET)

@@ -221,9 +221,9 @@ async def test_rows_do_not_store_their_dataset(db_url, info_vcf):
 
 @pytest.mark.parametrize("annotation", [None, "ANN"])
 async def test_partition_has_the_parents_indexes_and_no_other(db_url, tmp_path, annotation):
-    """Whether the annotation GINs were made before the load (a file without annotations)
-    or after it, ATTACH adopts every index of the staging table as the partition of one of
-    the parent's: none is missing (a query would scan) and none is built twice."""
+    """With annotations or without (the genes' and protein changes' indexes then hold
+    nothing), ATTACH adopts every index of the staging table as the partition of one of the
+    parent's: none is missing (a query would scan) and none is built twice."""
     path = write_vcf(VcfSpec(tmp_path / "a.vcf.gz", records=600, samples=4, seed=5,
                              annotation=annotation)).path
     await ingest(db_url, _request(path))
