@@ -158,10 +158,11 @@ class DisclosureSettings(BaseModel):
         default=50, ge=0, le=10_000,
         description="An answer that asked a dataset whose caller's tier keeps privacy losses "
                     "(smooth floor, genotypes) is sent no sooner than this many milliseconds "
-                    "after the request arrived: the first answer about a variant near the "
-                    "floor takes the caller's lock and writes its charges, and without a "
-                    "floor its time would tell such a variant from one below it "
-                    "(docs/privacy.md, \"Timing\"); 0 = off")
+                    "after the request arrived (one that took longer, at its next multiple): "
+                    "the first answer about a variant near the floor takes the caller's "
+                    "lock and writes its charges, and without a floor its time would tell "
+                    "such a variant from one below it (docs/privacy.md, \"Timing\"); "
+                    "0 = off")
     client_address_header: str | None = Field(
         default=None, description="Header a trusted proxy puts the client's address in "
                                   "(its last entry counts, e.g. X-Forwarded-For); unset = "

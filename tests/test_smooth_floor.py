@@ -30,6 +30,7 @@ from beacon.request import VariantQuery
 from beacon.visibility import Floor
 from node.app import create_app
 from node.database import create_pool
+from node.http.beacon_api import release_wait
 from node.settings import DisclosureSettings, Settings
 from tests.conftest import node_database, serve_app, serve_node, write_vcf_text
 
@@ -520,3 +521,45 @@ async def test_answers_under_the_accounting_wait_for_the_answer_time_floor(datab
             for c in (near, below, near):             # first time, below, answered before
                 assert await timed(DATASET, c, individuals) >= wait, (c, individuals)
         assert await timed(sites, near) < wait
+
+
+def test_an_answer_past_the_time_floor_waits_for_its_next_multiple():
+    """Under load the accounting's work can outlast the floor; the answer then leaves at the
+    next multiple of it, so a few milliseconds more show only where they cross one."""
+    assert release_wait(0.0, 0.05) == pytest.approx(0.05)
+    assert release_wait(0.012, 0.05) == pytest.approx(0.038)
+    assert release_wait(0.05, 0.05) == pytest.approx(0.0)
+    assert release_wait(0.051, 0.05) == pytest.approx(0.049)
+    assert release_wait(0.163, 0.05) == pytest.approx(0.037)
+    # two answers of one multiple leave together, whatever their own times were
+    assert 0.061 + release_wait(0.061, 0.05) == pytest.approx(0.099 + release_wait(0.099, 0.05))
+
+
+async def test_a_slow_accounted_answer_is_sent_at_a_multiple_of_the_time_floor(database,
+                                                                              tmp_path):
+    """A first answer about a variant near the floor, held up past the floor (another
+    session holds the losses' table locked, as a busy node's writes might), is sent at the
+    floor's next multiple, not as soon as it is done."""
+    floor = DEFAULT_TIERS["anonymous"].floor
+    wait, held = 0.25, 0.35
+    settings = Settings(database_url=database, data_dir=tmp_path / "node",
+                        beacon_id="org.test.node", ingest_workers=1,
+                        disclosure=DisclosureSettings(answer_time_floor_ms=round(wait * 1000)))
+    async with AsyncExitStack() as stack:
+        client, _ = await _anonymous_caller(stack, settings, "127.0.3.3")
+        blocker = await asyncpg.connect(database)
+        stack.push_async_callback(blocker.close)
+        locked = blocker.transaction()
+        await locked.start()
+        await blocker.execute("LOCK TABLE disclosure_losses IN ACCESS EXCLUSIVE MODE")
+        began = time.perf_counter()
+        asked = asyncio.create_task(client.get(f"/api/datasets/{DATASET}/g_variants", params={
+            "referenceName": "1", "start": str((floor.k + 2) * REGION), "alternateBases": "G",
+            "requestedGranularity": "boolean"}))
+        await asyncio.sleep(held)
+        await locked.rollback()
+        response = await asked
+        assert response.status == 200, await response.text()
+        await response.read()
+        took = time.perf_counter() - began
+        assert took >= 2 * wait, took         # not ~0.35 s: the next multiple, 0.5 s

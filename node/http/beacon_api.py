@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -196,14 +197,24 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
 
 
 async def _no_sooner(request: web.Request, floor: float) -> None:
-    """Wait until `floor` seconds after the request arrived. For answers that asked a dataset
-    whose caller's tier keeps losses, whatever they found: the first answer about a variant
-    near the floor takes the caller's lock and writes its charges, 5 ms more than one about
-    a variant below it on an idle machine, and the time would otherwise tell what the smooth
-    floor's draw hides (docs/privacy.md, "Timing")."""
-    left = request.get(STARTED, time.perf_counter()) + floor - time.perf_counter()
-    if left > 0:
-        await asyncio.sleep(left)
+    """Wait until `floor` seconds after the request arrived, or, for an answer that took
+    longer, until the next whole multiple of `floor`. For answers that asked a dataset whose
+    caller's tier keeps losses, whatever they found: the first answer about a variant near
+    the floor takes the caller's lock and writes its charges, 5 ms more than one about a
+    variant below it on an idle machine, and the time would otherwise tell what the smooth
+    floor's draw hides (docs/privacy.md, "Timing"). The multiples are for a loaded node,
+    where that work can outlast the floor: its extra milliseconds then show only where they
+    carry an answer past the next multiple, not in every answer."""
+    if floor > 0:
+        began = request.get(STARTED)
+        elapsed = time.perf_counter() - began if began is not None else 0.0
+        await asyncio.sleep(release_wait(elapsed, floor))
+
+
+def release_wait(elapsed: float, floor: float) -> float:
+    """How long an answer `elapsed` seconds into its request waits before it is sent: to
+    `floor`, or to the first multiple of `floor` not before `elapsed` (`floor` > 0)."""
+    return max(1, math.ceil(elapsed / floor)) * floor - elapsed
 
 
 async def _chosen(request: web.Request, query: VariantQuery) -> list[Seen]:
