@@ -39,6 +39,10 @@ Granularity = Literal["boolean", "count", "record"]
 Include = Literal["HIT", "MISS", "ALL", "NONE"]
 MAX_LIMIT = 1000                  # records per page at most; `limit: 0` asks for this many
 MAX_POSITION = 2**31 - 1          # the database's integer columns; no chromosome is longer
+# The largest `limit` taken (and capped to MAX_LIMIT): a signed 64-bit integer, the widest a
+# JSON client commonly sends. The response echoes the limit asked, and a larger one could
+# not be written as JSON (orjson), which made it a 500 instead of a 400 naming the field.
+MAX_REQUESTED_LIMIT = 2**63 - 1
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
@@ -106,7 +110,8 @@ class Pagination(BaseModel):
     model_config = ConfigDict(extra="ignore")   # currentPage/nextPage tokens are not used
 
     skip: Position = 0                          # pages, not records (the spec's Skip)
-    limit: int = Field(default=10, ge=0)        # 0 = all; above MAX_LIMIT capped, not refused
+    # 0 = all; above MAX_LIMIT capped, not refused (up to MAX_REQUESTED_LIMIT)
+    limit: int = Field(default=10, ge=0, le=MAX_REQUESTED_LIMIT)
 
 
 @dataclass(slots=True)
@@ -673,7 +678,8 @@ def _plain_page(value: Any) -> Page | None:
     if type(value) is not dict or not value.keys() <= {"skip", "limit"}:
         return None
     skip, limit = value.get("skip", 0), value.get("limit", 10)
-    if not _plain_position(skip) or type(limit) is not int or limit < 0:
+    if not (_plain_position(skip) and type(limit) is int
+            and 0 <= limit <= MAX_REQUESTED_LIMIT):
         return None
     return Page(skip, limit)
 

@@ -59,7 +59,7 @@ PLAIN_PARAMETERS = PARAMETERS | {
     "alternateBases": BASES.filter(lambda b: isinstance(b, str)),
     "variantMinLength": PLAIN_POSITIONS, "variantMaxLength": PLAIN_POSITIONS}
 SKIPS = st.sampled_from([0, 1, 2, -1, 2**31, "1", True, None])
-LIMITS = st.sampled_from([0, 5, 10, 1001, -1, "5", 2.0, None])
+LIMITS = st.sampled_from([0, 5, 10, 1001, -1, "5", 2.0, None, 2**63 - 1, 2**63, 2**64 - 1])
 # mostly what the fast path takes (so it answers or refuses often), sometimes anything
 PLAIN_QUERY = st.fixed_dictionaries({}, optional={
     "requestParameters": st.lists(st.sampled_from(sorted(PLAIN_PARAMETERS)), unique=True,

@@ -250,6 +250,23 @@ async def test_limit_zero_or_above_the_maximum_is_the_maximum(ask, limit):
     assert document["responseSummary"]["numTotalResults"] == 30
 
 
+async def test_a_limit_past_64_bits_is_a_400_naming_it(ask):
+    """The answer echoes the limit asked, and JSON writers stop at 64 bits: such a limit was
+    a 500 (found by fuzzing). Any limit up to 2**63 - 1 is taken and capped as before."""
+    widest = 2**63 - 1
+    for path in ("/api/g_variants", "/api/datasets"):
+        for limit in (2**63, 10**23):
+            refused = await ask({"limit": str(limit)}, path=path, status=400)
+            assert "pagination.limit" in refused["error"]["errorMessage"], refused
+        taken = await ask({"limit": str(widest)}, path=path)
+        assert taken["meta"]["receivedRequestSummary"]["pagination"]["limit"] == widest
+    refused = await ask(body={"meta": {}, "query": {"pagination": {"limit": 2**64 - 1}}},
+                        status=400)
+    assert "pagination.limit" in refused["error"]["errorMessage"], refused
+    capped = await ask(_record(referenceName="2", start=0, end=5000, limit=widest))
+    assert len(_found(capped)) == 30
+
+
 def test_the_get_fast_path_pages_as_the_full_parser():
     for query in ("referenceName=2&start=0&end=5000&skip=2&limit=8",
                   "referenceName=2&start=0&end=5000&limit=0",
