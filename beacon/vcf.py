@@ -405,7 +405,7 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
     ac, carriers, an = [0] * n_alleles, [0] * n_alleles, 0
     parsed: dict[str, list[int]] = {}
     for gt, n in Counter(fields).items():
-        alleles = [int(a) for a in gt.replace("|", "/").split("/") if a not in (".", "")]
+        alleles = _gt_alleles(gt, n_alleles)
         parsed[gt] = alleles
         an += len(alleles) * n
         for allele in alleles:
@@ -427,6 +427,21 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
     missing_bits = (_bit_string("".join(map(missing.__getitem__, fields)))
                     if "1" in missing.values() else None)
     return Genotypes(ac, an, carriers, carrier_bits, hom_bits, missing_bits)
+
+
+def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
+    """The allele indices one GT names, missing ones ('.') left out; ValueError naming the
+    GT for an index the record does not have (`2/2` on a site with one ALT), which would
+    otherwise be counted against another allele or fail with Python's own words."""
+    alleles = []
+    for allele in gt.replace("|", "/").split("/"):
+        if allele in (".", ""):
+            continue
+        if not (allele.isdigit() and allele.isascii()) or int(allele) >= n_alleles:
+            raise ValueError(f"GT {gt!r} names allele {allele!r}; this record has alleles 0 "
+                             f"(REF) to {n_alleles - 1}")
+        alleles.append(int(allele))
+    return alleles
 
 
 def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None], int | None,

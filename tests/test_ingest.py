@@ -335,6 +335,11 @@ BAD_INPUTS = {
                                                       + "chr1\t500\t.\tA\t<DEL>\t.\t.\t.\tGT\t0|1\t0|0\n"),
                              [":9:", "without INFO END or SVLEN"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
+    # an allele index the record does not have (found by fuzzing: it was "list index out of
+    # range"); counted from the genotypes, as there is no INFO AC/AN
+    "genotype_beyond_alts": (lambda d: write_vcf_text(d / "g.vcf", HEADER + GOOD_LINES
+                                                      + "chr1\t400\t.\tA\tG\t.\t.\t.\tGT\t0|1\t2|2\n"),
+                             [":9:", "GT '2|2' names allele '2'", "alleles 0 (REF) to 1"]),
 }
 
 
