@@ -173,9 +173,21 @@ def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
     try:
         return pysam.VariantFile(str(path), drop_samples=drop_samples)
     except (ValueError, OSError) as exc:
-        raise VcfProblem(path, f"not a readable VCF/BCF file ({exc})") from None
+        reason = _plain(exc)
+        raise VcfProblem(path, "not a readable VCF/BCF file"
+                         + (f" ({reason})" if reason else "")) from None
     finally:
         pysam.set_verbosity(previous)
+
+
+_PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*| ?\(mode=`b'[^`]*'`\)| - is it VCF/BCF format\?")
+
+
+def _plain(exc: Exception) -> str:
+    """pysam's reason for a file it cannot open, without the path and mode it repeats as
+    bytes literals (`file `b'/x.vcf'` does not have valid header (mode=`b'r'`) - is it
+    VCF/BCF format?`): the problem already names the file."""
+    return _PYSAM_NOISE.sub("", str(exc)).strip()
 
 
 def _place_contigs(path: Path, header: pysam.VariantHeader, assembly: Assembly

@@ -317,6 +317,8 @@ async def test_reingest_swaps_atomically_under_concurrent_reads(db_url, tmp_path
 BAD_INPUTS = {
     "not_a_vcf": (lambda d: _write(d / "x.vcf", "hello, I am not a VCF\n"),
                   ["x.vcf", "not a readable VCF"]),
+    "header_without_columns": (lambda d: _write(d / "h.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\n"),
+                               ["h.vcf", "not a readable VCF/BCF file (does not have valid header)"]),
     "truncated_bgzip": (lambda d: _truncated(d), ["truncated", "BGZF"]),
     "bad_pos_unindexed": (lambda d: write_vcf_text(d / "p.vcf", HEADER + GOOD_LINES
                                                    + "chr1\tabc\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0|0\n",
@@ -366,6 +368,7 @@ async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_pa
     message = str(failure.value)
     for part in expected:
         assert part in message, message
+    assert "`b'" not in message and "mode=" not in message, message   # pysam's repr noise
     assert await _state(db_url) == before
     assert len(await _stored(db_url)) == before[0][0][2]
 
