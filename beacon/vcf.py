@@ -23,6 +23,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, takewhile
 from pathlib import Path
+from typing import Any
 
 import pysam
 from asyncpg import BitString
@@ -237,9 +238,9 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
             annotation = AnnotationLayout.from_header(header)
         except ValueError as exc:
             raise VcfProblem(path, f"annotation header: {exc}") from None
-        counts = (("AC" in info and info["AC"].number == "A")
-                  and ("AN" in info and info["AN"].number == 1)
-                  and ("nhomalt" in info and info["nhomalt"].number == "A"))
+        counts = all(key in info and info[key].number == number
+                     and info[key].type == "Integer"
+                     for key, number in (("AC", "A"), ("AN", 1), ("nhomalt", "A")))
         try:
             indexed = tuple(vf.index) if vf.index is not None else ()
         except (ValueError, AttributeError):
@@ -285,6 +286,10 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
             value = info.get(names[kind]) if kind in names else 0
             if isinstance(value, tuple):
                 value = value[index] if index < len(value) else None
+            if not (value is None or type(value) is int):    # not declared Integer
+                found = _integers(info.get(names[kind]), names[kind])
+                at = 0 if kind == "AN" else index   # AN is the site's, the rest per ALT
+                value = found[at] if found is not None and at < len(found) else None
             values.append(value)
         if None not in values:
             rows[label] = values
@@ -358,12 +363,15 @@ def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, 
 
 def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[int, int]:
     """(end, length) of a symbolic SV allele, from INFO END or SVLEN."""
-    start = rec.start
-    svlen = rec.info.get("SVLEN") if "SVLEN" in rec.header.info else None
-    if isinstance(svlen, tuple):
-        svlen = svlen[index] if index < len(svlen) else None
+    start, declared = rec.start, rec.header.info
+    lengths = _integers(rec.info.get("SVLEN"), "SVLEN") if "SVLEN" in declared else None
+    svlen = lengths[index] if lengths is not None and index < len(lengths) else None
+    stated = (_text_end(rec)
+              if "END" in declared and declared["END"].type != "Integer" else None)
     if rec.stop != start + len(rec.ref):     # pysam folds INFO END into stop, not info
         end = rec.stop
+    elif stated is not None and len(stated) == 1 and stated[0] is not None:
+        end = stated[0]
     elif svlen is not None:
         end = start + 1 + (0 if kind == "INS" else abs(svlen))
     else:
@@ -372,6 +380,17 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
         raise ValueError(f"INFO END {end} is before POS {rec.pos}")
     length = abs(svlen) if svlen is not None else max(end - start - 1, 1)
     return end, length
+
+
+def _text_end(rec: pysam.VariantRecord) -> tuple[int | None, ...] | None:
+    """INFO END of a record whose header does not declare it an Integer (or at all). htslib
+    then neither folds it into `stop` nor shows it among the INFO keys, so it is read from
+    the record's text: only for symbolic alleles, which need it."""
+    for item in str(rec).split("\t", 8)[7].split(";"):
+        key, _, value = item.partition("=")
+        if key == "END":
+            return _integers(value, "END")
+    return None
 
 
 @dataclass(frozen=True)
@@ -456,15 +475,41 @@ def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
     return alleles
 
 
+def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
+    """An INFO value as integers, one per comma-separated item ('.' is None); None when the
+    record does not carry the key. Declared Integer, htslib gives ints. A key the header
+    does not declare comes as text (htslib reads it as a String), and one declared String
+    or Float as text or floats: read as the integers they spell, so a file with a header
+    line missing loads as it would with it. Anything else is a ValueError naming the key,
+    which refuses the record at its line, rather than a TypeError from the COPY."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return (value,)
+    items = value if isinstance(value, tuple) else (value,)
+    if all(type(item) is int or item is None for item in items):
+        return items
+    numbers: list[int | None] = []
+    for item in items:
+        for part in item.split(",") if isinstance(item, str) else (item,):
+            if part is None or part == ".":
+                numbers.append(None)
+            elif isinstance(part, float) and part.is_integer() or isinstance(part, str) and part.lstrip("-").isdigit() and part.isascii():
+                numbers.append(int(part))
+            else:
+                text = ",".join("." if i is None else str(i) for i in items)
+                raise ValueError(f"INFO {key}={text!r} is not an integer"
+                                 + (" per ALT" if len(items) > 1 else ""))
+    return tuple(numbers)
+
+
 def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None], int | None,
                                                                  list[int | None]]:
     info, declared = rec.info, rec.header.info
-    ac, an, nhom = (info.get(key) if key in declared else None
-                    for key in ("AC", "AN", "nhomalt"))
-    if ac is not None and not isinstance(ac, tuple):
-        ac = (ac,)                                  # AC declared Number=1 by some tools
-    if nhom is not None and not isinstance(nhom, tuple):
-        nhom = (nhom,)
+    # tuples, also where the header says Number=1 (AC so declared by some tools)
+    ac, total, nhom = (_integers(info.get(key), key) if key in declared else None
+                       for key in ("AC", "AN", "nhomalt"))
+    an = total[0] if total is not None and len(total) == 1 else None
     if ac is None or an is None or len(ac) != n_alts or None in ac:
         raise NeedGenotypes()
     if nhom is None or len(nhom) != n_alts or None in nhom:

@@ -144,6 +144,63 @@ def test_sites_file_reads_biallelic_sequence_alleles_as_the_general_path_does(tm
         list(read_rows(inspect_vcf(beyond, GRCH38), None, options, ChunkStats()))
 
 
+def test_info_the_header_does_not_declare_is_read_as_if_declared(tmp_path):
+    """htslib reads an INFO key the header does not declare as text, and leaves an END it
+    does not declare out of both `stop` and the INFO keys. A file whose ##INFO lines are
+    missing (or declare String) gives the rows it gives with them: counts from AC/AN/nhomalt
+    per ALT, ends from END, lengths from SVLEN (found by fuzzing: a TypeError from the COPY,
+    or "without INFO END or SVLEN"). A value that is no integer is refused at its line."""
+    declared = SITES_HEADER.replace("#CHROM", "\n".join([
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+        '##INFO=<ID=SVLEN,Number=A,Type=Integer,Description="Length">', "#CHROM"]))
+    bare = "\n".join(line for line in declared.splitlines()
+                     if not line.startswith("##INFO")) + "\n"
+    as_text = declared.replace("Type=Integer", "Type=String")
+    lines = ["chr1\t100\t.\tA\tG\t.\t.\tAC=3;AN=10;nhomalt=1",
+             "chr1\t200\t.\tA\tG,T\t.\t.\tAC=1,2;AN=10;nhomalt=0,1",
+             "chr1\t300\t.\tA\t<DEL>\t.\t.\tEND=450;AC=2;AN=10;nhomalt=0",
+             "chr1\t500\t.\tC\t<DUP>\t.\t.\tSVLEN=80;AC=1;AN=10;nhomalt=0",
+             "chr1\t600\t.\tG\tGT\t.\t.\tAC=4;AN=10"]
+    options = ReadOptions(use_genotypes=False, samples_available=False)
+
+    def rows(header: str, name: str, body: list[str] = lines) -> list[tuple]:
+        path = write_vcf_text(tmp_path / name, header + "\n".join(body) + "\n")
+        return [row[:10] for row in read_rows(inspect_vcf(path, GRCH38), None, options,
+                                              ChunkStats())]
+
+    expected = rows(declared, "declared.vcf")
+    assert expected == [("1", 99, 100, "A", "G", "SNP", 1, 3, 10, 2),
+                        ("1", 199, 200, "A", "G", "SNP", 1, 1, 10, 1),
+                        ("1", 199, 200, "A", "T", "SNP", 1, 2, 10, 1),
+                        ("1", 299, 450, "A", "<DEL>", "DEL", 150, 2, 10, 2),
+                        ("1", 499, 580, "C", "<DUP>", "DUP", 80, 1, 10, 1),
+                        ("1", 599, 600, "G", "GT", "INS", 1, 4, 10, None)]
+    assert rows(bare, "bare.vcf") == expected
+    assert rows(as_text, "text.vcf") == expected
+    for bad, reason in [("AC=1,two", r"INFO AC='1,two' is not an integer per ALT"),
+                        ("END=abc", r"INFO END='abc' is not an integer")]:
+        body = [lines[1].replace("AC=1,2", bad) if bad.startswith("AC")
+                else lines[2].replace("END=450", bad)]
+        with pytest.raises(VcfProblem, match=r"bad\.vcf\.gz:\d+: " + reason):
+            rows(bare, "bad.vcf", body)
+
+    # a population's counts (AC_<label>, AN_<label>) declared String: the same frequencies
+    populations = SITES_HEADER.replace("#CHROM", "\n".join([
+        '##INFO=<ID=AC_FI,Number=A,Type=Integer,Description="x">',
+        '##INFO=<ID=AN_FI,Number=1,Type=Integer,Description="x">', "#CHROM"]))
+    site = ["chr1\t200\t.\tA\tG,T\t.\t.\tAC=1,2;AN=10;nhomalt=0,1;AC_FI=1,1;AN_FI=6"]
+
+    def frequencies(header: str, name: str) -> list[str]:
+        path = write_vcf_text(tmp_path / name, header + site[0] + "\n")
+        return [row[13] for row in read_rows(inspect_vcf(path, GRCH38), None, options,
+                                             ChunkStats())]
+
+    as_integers = frequencies(populations, "pop.vcf")
+    assert as_integers == ['{"FI":[1,6,0,0]}', '{"FI":[1,6,0,0]}']
+    assert frequencies(populations.replace("Type=Integer", "Type=String"),
+                       "pop-text.vcf") == as_integers
+
+
 BOUNDARY_HEADER = SITES_HEADER.replace(
     "#CHROM", "##contig=<ID=chr2,length=242193529>\n"
     "##INFO=<ID=END,Number=1,Type=Integer,Description=\"End\">\n"
