@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,14 +55,18 @@ def prepare(path: Path, workdir: Path) -> Prepared:
                 shutil.copyfileobj(source, target, 1 << 20)
         except (OSError, EOFError):
             return Prepared(path)                  # corrupt: the reader says why
-        return Prepared(_bgzip_and_index(text),
-                        "compressed with plain gzip: recompressed with bgzip and indexed for "
-                        "parallel reads (use `bgzip` and `tabix -p vcf` to skip this step)")
+        compressed, indexed = _bgzip_and_index(text)
+        return Prepared(compressed, "compressed with plain gzip: recompressed with bgzip and "
+                        + ("indexed for parallel reads (use `bgzip` and `tabix -p vcf` to "
+                           "skip this step)" if indexed else
+                           "read from the top by one worker: it could not be indexed (are "
+                           "its records sorted?)"))
     if path.suffix == ".gz" and not _indexed(path):
         link = workdir / path.name
         os.symlink(path.resolve(), link)
         try:
-            pysam.tabix_index(str(link), preset="vcf", force=True)
+            with _quiet_htslib():
+                pysam.tabix_index(str(link), preset="vcf", force=True)
         except (OSError, ValueError):
             return Prepared(path)                  # unsorted or truncated: read as it is
         return Prepared(link, "no index beside it: indexed for parallel reads (add one with "
@@ -68,11 +74,30 @@ def prepare(path: Path, workdir: Path) -> Prepared:
     return Prepared(path)
 
 
-def _bgzip_and_index(text: Path) -> Path:
+@contextmanager
+def _quiet_htslib() -> Iterator[None]:
+    """htslib reports a line it cannot index on stderr, with the line's whole text and a
+    question about tabix's `-p` option; the reader then names the problem with its line
+    number, so the operator's terminal gets that once, not htslib's version before it."""
+    previous = pysam.set_verbosity(0)
     try:
-        compressed = pysam.tabix_index(str(text), preset="vcf", force=True)
-    except (OSError, ValueError):                  # unsorted: compressed, read from the top
-        compressed = f"{text}.gz"
-        pysam.tabix_compress(str(text), compressed, force=True)
-        text.unlink()
-    return Path(compressed)
+        yield
+    finally:
+        pysam.set_verbosity(previous)
+
+
+def _bgzip_and_index(text: Path) -> tuple[Path, bool]:
+    """`text` compressed with bgzip, and whether it could be indexed (sorted, well formed):
+    an unindexed copy is read from the top, where the reader names what is wrong.
+    tabix_index compresses first and removes `text`, so a failed index leaves the
+    compressed copy (looking for `text` then was a FileNotFoundError, reported as the
+    database's)."""
+    try:
+        with _quiet_htslib():
+            return Path(pysam.tabix_index(str(text), preset="vcf", force=True)), True
+    except (OSError, ValueError):
+        compressed = Path(f"{text}.gz")
+        if text.exists():                          # it failed before compressing
+            pysam.tabix_compress(str(text), str(compressed), force=True)
+            text.unlink()
+        return compressed, False

@@ -82,3 +82,26 @@ async def test_a_problem_in_a_prepared_file_names_the_file_given(schema, tmp_pat
     line = HEADER.count("\n") + bad.count("\n")
     assert str(problem.value).startswith(f"{path}:{line}: ALT '<WHAT>'")
     assert await _rows(schema) == 0
+
+
+async def test_plain_gzip_that_cannot_be_indexed_is_read_from_the_top(schema, tmp_path, capfd):
+    """Unsorted: tabix cannot index it, so the recompressed copy is read by one worker and
+    the note says so. A line broken in two: the reader names it against the file given, and
+    htslib's own report of the line it could not index stays off the operator's terminal
+    (found by fuzzing: the fallback looked for the text tabix had already removed, a
+    FileNotFoundError reported as the database's)."""
+    lines = LINES.splitlines(keepends=True)
+    unsorted = _plain_gzip(tmp_path / "unsorted.vcf.gz", HEADER + "".join(lines[5:] + lines[:5]))
+    report = await ingest(schema, IngestRequest(unsorted, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.note is not None and "could not be indexed" in report.note, report.note
+    assert report.regions == 1 and report.rows == await _rows(schema) == len(lines)
+    broken = lines[:30] + [lines[30][:20] + "\n" + lines[30][20:]] + lines[31:]
+    path = _plain_gzip(tmp_path / "broken.vcf.gz", HEADER + "".join(broken))
+    capfd.readouterr()
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                           AccessLevel.PUBLIC, "t", workers=2))
+    assert str(problem.value).startswith(f"{path}:{HEADER.count(chr(10)) + 31}:"), problem.value
+    assert "[E::" not in capfd.readouterr().err
+    assert await _rows(schema) == len(lines)                  # the first version stands
