@@ -327,3 +327,20 @@ def test_ingest_says_what_it_prepared_and_what_it_skipped(db_url, tmp_path):
     assert ("skipped 1 records on contigs outside GRCh38's chromosomes: chrUn_KI270302v1 (1)"
             in result.stderr)
     assert f"{DATASET}: version 1, 1 variants from 2 records" in result.stdout
+
+
+def test_a_file_error_names_the_file_not_the_database(capsys):
+    """A command's OSError about a file (a temporary copy the disk had no room for, a VCF
+    it may not read) is one line naming the file; it was reported as the database's."""
+    from node.cli.common import run
+
+    async def fails(error: OSError) -> None:
+        raise error
+
+    with pytest.raises(SystemExit) as exited:
+        run(fails(FileNotFoundError(2, "No such file or directory", "/data/gone.vcf")))
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "error: /data/gone.vcf: No such file or directory\n"
+    with pytest.raises(SystemExit):
+        run(fails(ConnectionRefusedError(111, "Connection refused")))
+    assert capsys.readouterr().err.startswith("error: database: ConnectionRefusedError")

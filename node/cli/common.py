@@ -45,7 +45,8 @@ def configure_logs(ctx: click.Context, settings: ServiceSettings, server: bool) 
 
 def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
     """Run a command's coroutine; a database that cannot be reached is one line naming the
-    setting (`database`) that says where it is, not a traceback."""
+    setting (`database`) that says where it is, not a traceback; a file that cannot be
+    read or written, one line naming the file."""
     import asyncpg
 
     from node.database import DatabaseUnavailable
@@ -54,6 +55,8 @@ def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        if isinstance(exc, OSError) and exc.filename is not None:    # a file's, not the
+            fail(f"{exc.filename}: {exc.strerror or exc}")          # database's
         fail(f"database: {type(exc).__name__}: {exc}")
 
 
