@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, takewhile
+from operator import le
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +293,7 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
                 value = found[at] if found is not None and at < len(found) else None
             values.append(value)
         if None not in values:
+            _check_counts(f"_{label}", (values[0],), values[1], (values[2],))
             rows[label] = values
     return json.dumps(rows, separators=(",", ":")) if rows else None
 
@@ -366,12 +368,10 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     start, declared = rec.start, rec.header.info
     lengths = _integers(rec.info.get("SVLEN"), "SVLEN") if "SVLEN" in declared else None
     svlen = lengths[index] if lengths is not None and index < len(lengths) else None
-    stated = (_text_end(rec)
-              if "END" in declared and declared["END"].type != "Integer" else None)
     if rec.stop != start + len(rec.ref):     # pysam folds INFO END into stop, not info
         end = rec.stop
-    elif stated is not None and len(stated) == 1 and stated[0] is not None:
-        end = stated[0]
+    elif (stated := _text_end(rec, declared)) is not None:
+        end = stated
     elif svlen is not None:
         end = start + 1 + (0 if kind == "INS" else abs(svlen))
     else:
@@ -382,14 +382,17 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     return end, length
 
 
-def _text_end(rec: pysam.VariantRecord) -> tuple[int | None, ...] | None:
+def _text_end(rec: pysam.VariantRecord, declared: pysam.VariantHeaderMetadata) -> int | None:
     """INFO END of a record whose header does not declare it an Integer (or at all). htslib
     then neither folds it into `stop` nor shows it among the INFO keys, so it is read from
     the record's text: only for symbolic alleles, which need it."""
+    if "END" not in declared or declared["END"].type == "Integer":
+        return None
     for item in str(rec).split("\t", 8)[7].split(";"):
         key, _, value = item.partition("=")
         if key == "END":
-            return _integers(value, "END")
+            stated = _integers(value, "END")
+            return stated[0] if stated is not None and len(stated) == 1 else None
     return None
 
 
@@ -475,6 +478,9 @@ def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
     return alleles
 
 
+_IS_INT = int.__instancecheck__
+
+
 def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
     """An INFO value as integers, one per comma-separated item ('.' is None); None when the
     record does not carry the key. Declared Integer, htslib gives ints. A key the header
@@ -487,7 +493,7 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
     if type(value) is int:
         return (value,)
     items = value if isinstance(value, tuple) else (value,)
-    if all(type(item) is int or item is None for item in items):
+    if all(map(_IS_INT, items)):                  # what htslib gives for Integer: C speed
         return items
     numbers: list[int | None] = []
     for item in items:
@@ -516,7 +522,30 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
         carriers: list[int | None] = [None] * n_alts
     else:
         carriers = [a - h for a, h in zip(ac, nhom)]   # het + hom carriers (gnomAD convention)
+    _check_counts("", ac, an, nhom if carriers[0] is not None else None)
     return [None, *ac], an, [None, *carriers]
+
+
+def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
+                  nhom: tuple[int | None, ...] | None) -> None:
+    """INFO counts that cannot be (`AC_FI` ... for `suffix` "_FI"): an allele count below 0,
+    counts adding up to more than the alleles called, more homozygous carriers than the
+    allele's count. Stored, they would be frequencies above 1 and negative carriers; a
+    ValueError refuses the record at its line instead."""
+    if (an >= 0 and min(ac) >= 0 and sum(ac) <= an
+            and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):
+        return                                    # the usual case, in builtins
+
+    def listed(values: tuple[int | None, ...]) -> str:
+        return ",".join("." if v is None else str(v) for v in values)
+    if an < 0 or any(a < 0 for a in ac):
+        raise ValueError(f"INFO AC{suffix}={listed(ac)} AN{suffix}={an}: a count below 0")
+    if sum(ac) > an:
+        raise ValueError(f"INFO AC{suffix}={listed(ac)} adds up to more than "
+                         f"AN{suffix}={an}")
+    if nhom is not None and any(h is not None and not 0 <= h <= a for a, h in zip(ac, nhom)):
+        raise ValueError(f"INFO nhomalt{suffix}={listed(nhom)} is below 0 or above "
+                         f"AC{suffix}={listed(ac)}")
 
 
 def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
@@ -599,8 +628,13 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             if an is not None and ac[0] is not None:
                 nhom = info.get(b"nhomalt")
                 count = ac[0]
-                carriers = count - nhom[0] if nhom and nhom[0] is not None else None
-                if snv:
+                if nhom and nhom[0] is not None:     # counts that can be (_check_counts)
+                    carriers = count - nhom[0]
+                    possible = 0 <= carriers <= count <= an
+                else:
+                    carriers = None
+                    possible = 0 <= count <= an
+                if snv and possible:                 # else `_rows_of` names the problem
                     stats.rows += 1
                     yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers,
                            None, None, None, None, None, None, None)
@@ -608,7 +642,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 # a biallelic indel or MNP in upper-case bases (a fifth of the benchmark
                 # file's records), which `_rows_of` read at several times this path's cost
                 pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
-                if end <= lengths[chrom]:            # else `_rows_of` names the problem
+                if end <= lengths[chrom] and possible:   # else `_rows_of` names the problem
                     stats.rows += 1
                     stats.max_length = max(stats.max_length, end - pos)
                     yield (chrom, pos, end, r, a, kind, length, count, an, carriers,

@@ -201,6 +201,29 @@ def test_info_the_header_does_not_declare_is_read_as_if_declared(tmp_path):
                        "pop-text.vcf") == as_integers
 
 
+@pytest.mark.parametrize("counts, reason", [
+    ("AC=5;AN=2;nhomalt=0", "INFO AC=5 adds up to more than AN=2"),            # fast path
+    ("AC=-1;AN=2;nhomalt=0", "INFO AC=-1 AN=2: a count below 0"),
+    ("AC=1;AN=10;nhomalt=3", r"INFO nhomalt=3 is below 0 or above AC=1"),
+    ("AC=4,7;AN=10;nhomalt=0,0", "INFO AC=4,7 adds up to more than AN=10"),   # two ALTs
+    ("AC=1;AN=10;nhomalt=0;AC_FI=3;AN_FI=2", "INFO AC_FI=3 adds up to more than AN_FI=2"),
+])
+def test_counts_that_cannot_be_are_refused_at_their_line(tmp_path, counts, reason):
+    """A sites-only file's INFO counts become frequencies and carrier counts that the
+    disclosure rules read: an allele count above the alleles called, below 0, or fewer
+    carriers than homozygous ones is refused at its line, on the fast path (biallelic SNVs)
+    and off it, for a population's counts too (found by fuzzing: stored as they were)."""
+    header = SITES_HEADER.replace("#CHROM", "\n".join([
+        '##INFO=<ID=AC_FI,Number=A,Type=Integer,Description="x">',
+        '##INFO=<ID=AN_FI,Number=1,Type=Integer,Description="x">', "#CHROM"]))
+    alts = "G,T" if counts.startswith("AC=4,7") else "G"
+    path = write_vcf_text(tmp_path / "counts.vcf", header + "chr1\t100\t.\tA\tG\t.\t.\t"
+                          "AC=1;AN=10;nhomalt=0\n" + f"chr1\t200\t.\tA\t{alts}\t.\t.\t{counts}\n")
+    options = ReadOptions(use_genotypes=False, samples_available=False)
+    with pytest.raises(VcfProblem, match=r"counts\.vcf\.gz:10: " + reason):
+        list(read_rows(inspect_vcf(path, GRCH38), None, options, ChunkStats()))
+
+
 BOUNDARY_HEADER = SITES_HEADER.replace(
     "#CHROM", "##contig=<ID=chr2,length=242193529>\n"
     "##INFO=<ID=END,Number=1,Type=Integer,Description=\"End\">\n"
