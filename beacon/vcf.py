@@ -182,7 +182,9 @@ def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
         pysam.set_verbosity(previous)
 
 
-_PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*| ?\(mode=`b'[^`]*'`\)| - is it VCF/BCF format\?")
+_PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*"      # the path, as bytes
+                          r"| ?\(mode=`b'[^`]*'`\)"                # the mode, as bytes
+                          r"| - is it VCF/BCF format\?")
 
 
 def _plain(exc: Exception) -> str:
@@ -479,6 +481,7 @@ def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
 
 
 _IS_INT = int.__instancecheck__
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
@@ -500,7 +503,8 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
         for part in item.split(",") if isinstance(item, str) else (item,):
             if part is None or part == ".":
                 numbers.append(None)
-            elif isinstance(part, float) and part.is_integer() or isinstance(part, str) and part.lstrip("-").isdigit() and part.isascii():
+            elif ((isinstance(part, float) and part.is_integer())
+                  or (isinstance(part, str) and _INTEGER.fullmatch(part))):
                 numbers.append(int(part))
             else:
                 text = ",".join("." if i is None else str(i) for i in items)
@@ -527,7 +531,7 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
 
 
 def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
-                  nhom: tuple[int | None, ...] | None) -> None:
+                  nhom: tuple[int, ...] | None) -> None:
     """INFO counts that cannot be (`AC_FI` ... for `suffix` "_FI"): an allele count below 0,
     counts adding up to more than the alleles called, more homozygous carriers than the
     allele's count. Stored, they would be frequencies above 1 and negative carriers; a
@@ -536,14 +540,14 @@ def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
             and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):
         return                                    # the usual case, in builtins
 
-    def listed(values: tuple[int | None, ...]) -> str:
-        return ",".join("." if v is None else str(v) for v in values)
+    def listed(values: tuple[int, ...]) -> str:
+        return ",".join(map(str, values))
     if an < 0 or any(a < 0 for a in ac):
         raise ValueError(f"INFO AC{suffix}={listed(ac)} AN{suffix}={an}: a count below 0")
     if sum(ac) > an:
         raise ValueError(f"INFO AC{suffix}={listed(ac)} adds up to more than "
                          f"AN{suffix}={an}")
-    if nhom is not None and any(h is not None and not 0 <= h <= a for a, h in zip(ac, nhom)):
+    if nhom is not None and any(not 0 <= h <= a for a, h in zip(ac, nhom)):
         raise ValueError(f"INFO nhomalt{suffix}={listed(nhom)} is below 0 or above "
                          f"AC{suffix}={listed(ac)}")
 

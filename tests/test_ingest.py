@@ -144,15 +144,19 @@ def test_sites_file_reads_biallelic_sequence_alleles_as_the_general_path_does(tm
         list(read_rows(inspect_vcf(beyond, GRCH38), None, options, ChunkStats()))
 
 
+POPULATION_FI = ('##INFO=<ID=AC_FI,Number=A,Type=Integer,Description="x">\n'
+                 '##INFO=<ID=AN_FI,Number=1,Type=Integer,Description="x">\n#CHROM')
+
+
 def test_info_the_header_does_not_declare_is_read_as_if_declared(tmp_path):
     """htslib reads an INFO key the header does not declare as text, and leaves an END it
     does not declare out of both `stop` and the INFO keys. A file whose ##INFO lines are
     missing (or declare String) gives the rows it gives with them: counts from AC/AN/nhomalt
     per ALT, ends from END, lengths from SVLEN (found by fuzzing: a TypeError from the COPY,
     or "without INFO END or SVLEN"). A value that is no integer is refused at its line."""
-    declared = SITES_HEADER.replace("#CHROM", "\n".join([
-        '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
-        '##INFO=<ID=SVLEN,Number=A,Type=Integer,Description="Length">', "#CHROM"]))
+    declared = SITES_HEADER.replace(
+        "#CHROM", '##INFO=<ID=END,Number=1,Type=Integer,Description="End">\n'
+                  '##INFO=<ID=SVLEN,Number=A,Type=Integer,Description="Length">\n#CHROM')
     bare = "\n".join(line for line in declared.splitlines()
                      if not line.startswith("##INFO")) + "\n"
     as_text = declared.replace("Type=Integer", "Type=String")
@@ -185,9 +189,7 @@ def test_info_the_header_does_not_declare_is_read_as_if_declared(tmp_path):
             rows(bare, "bad.vcf", body)
 
     # a population's counts (AC_<label>, AN_<label>) declared String: the same frequencies
-    populations = SITES_HEADER.replace("#CHROM", "\n".join([
-        '##INFO=<ID=AC_FI,Number=A,Type=Integer,Description="x">',
-        '##INFO=<ID=AN_FI,Number=1,Type=Integer,Description="x">', "#CHROM"]))
+    populations = SITES_HEADER.replace("#CHROM", POPULATION_FI)
     site = ["chr1\t200\t.\tA\tG,T\t.\t.\tAC=1,2;AN=10;nhomalt=0,1;AC_FI=1,1;AN_FI=6"]
 
     def frequencies(header: str, name: str) -> list[str]:
@@ -213,9 +215,7 @@ def test_counts_that_cannot_be_are_refused_at_their_line(tmp_path, counts, reaso
     disclosure rules read: an allele count above the alleles called, below 0, or fewer
     carriers than homozygous ones is refused at its line, on the fast path (biallelic SNVs)
     and off it, for a population's counts too (found by fuzzing: stored as they were)."""
-    header = SITES_HEADER.replace("#CHROM", "\n".join([
-        '##INFO=<ID=AC_FI,Number=A,Type=Integer,Description="x">',
-        '##INFO=<ID=AN_FI,Number=1,Type=Integer,Description="x">', "#CHROM"]))
+    header = SITES_HEADER.replace("#CHROM", POPULATION_FI)
     alts = "G,T" if counts.startswith("AC=4,7") else "G"
     path = write_vcf_text(tmp_path / "counts.vcf", header + "chr1\t100\t.\tA\tG\t.\t.\t"
                           "AC=1;AN=10;nhomalt=0\n" + f"chr1\t200\t.\tA\t{alts}\t.\t.\t{counts}\n")
