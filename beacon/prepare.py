@@ -12,12 +12,12 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pysam
+
+from beacon.vcf import quiet_htslib
 
 _GZIP = b"\x1f\x8b"
 
@@ -65,25 +65,13 @@ def prepare(path: Path, workdir: Path) -> Prepared:
         link = workdir / path.name
         os.symlink(path.resolve(), link)
         try:
-            with _quiet_htslib():
+            with quiet_htslib():
                 pysam.tabix_index(str(link), preset="vcf", force=True)
         except (OSError, ValueError):
             return Prepared(path)                  # unsorted or truncated: read as it is
         return Prepared(link, "no index beside it: indexed for parallel reads (add one with "
                               "`tabix -p vcf` to skip this step)")
     return Prepared(path)
-
-
-@contextmanager
-def _quiet_htslib() -> Iterator[None]:
-    """htslib reports a line it cannot index on stderr, with the line's whole text and a
-    question about tabix's `-p` option; the reader then names the problem with its line
-    number, so the operator's terminal gets that once, not htslib's version before it."""
-    previous = pysam.set_verbosity(0)
-    try:
-        yield
-    finally:
-        pysam.set_verbosity(previous)
 
 
 def _bgzip_and_index(text: Path) -> tuple[Path, bool]:
@@ -93,7 +81,7 @@ def _bgzip_and_index(text: Path) -> tuple[Path, bool]:
     compressed copy (looking for `text` then was a FileNotFoundError, reported as the
     database's)."""
     try:
-        with _quiet_htslib():
+        with quiet_htslib():
             return Path(pysam.tabix_index(str(text), preset="vcf", force=True)), True
     except (OSError, ValueError):
         compressed = Path(f"{text}.gz")

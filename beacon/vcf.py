@@ -19,7 +19,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, takewhile
 from operator import le
@@ -168,18 +168,28 @@ def _check_bgzf(path: Path) -> None:
                                    "block is missing (compress with `bgzip`, not `gzip`)")
 
 
-def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
-    """Open quietly: a missing index is normal here, and htslib would report it on stderr
-    where the reasons for real record errors are collected."""
+@contextmanager
+def quiet_htslib() -> Iterator[None]:
+    """htslib's own reports off stderr meanwhile: what it would say there (an index
+    missing, a line it cannot index, with the line's whole text) is either normal here or
+    named by the reader afterwards, with its line number."""
     previous = pysam.set_verbosity(0)
     try:
-        return pysam.VariantFile(str(path), drop_samples=drop_samples)
+        yield
+    finally:
+        pysam.set_verbosity(previous)
+
+
+def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
+    """Open quietly (a missing index is normal here, and htslib would report it on stderr
+    where the reasons for real record errors are collected)."""
+    try:
+        with quiet_htslib():
+            return pysam.VariantFile(str(path), drop_samples=drop_samples)
     except (ValueError, OSError) as exc:
         reason = _plain(exc)
         raise VcfProblem(path, "not a readable VCF/BCF file"
                          + (f" ({reason})" if reason else "")) from None
-    finally:
-        pysam.set_verbosity(previous)
 
 
 _PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*"      # the path, as bytes
