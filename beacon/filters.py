@@ -120,7 +120,7 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
 
 
 def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:
-    if operator not in _OPERATORS:
+    if not isinstance(operator, str) or operator not in _OPERATORS:   # a list: unhashable
         raise RequestError(f"{where}.operator", f"{operator!r} is not one of "
                                                 f"{' '.join(_OPERATORS)}")
     if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):

@@ -31,7 +31,7 @@ from beacon.disclosure import is_rare, report_individuals
 from beacon.filters import Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import Selection
 from beacon.losses import charged_view
-from beacon.request import PlainBody, RequestBody, VariantQuery, to_query
+from beacon.request import PlainBody, RequestBody, RequestError, VariantQuery, to_query
 from beacon.visibility import CallerView, Floor
 from beacon.workload import Queries, is_wide
 
@@ -65,6 +65,8 @@ def individuals_query(body: RequestBody, *, purpose: str | None = None,
                       individual_id: str | None = None) -> IndividualsQuery:
     """An individuals request: the body's variant parameters (or `variant`, a variant id's
     query) and its filters, checked; RequestError naming the first problem."""
+    if individual_id is not None and "\x00" in individual_id:    # PostgreSQL's text holds none
+        raise RequestError("id", f"{individual_id!r} cannot be an individual's id (a NUL)")
     return IndividualsQuery(variant or to_query(body, with_filters=True),
                             _filters(body.query.filters), purpose, individual_id)
 

@@ -347,10 +347,14 @@ async def test_get_with_filters(world):
     ({"id": "smoker"}, "filters[0].id"),
     ({"id": "bmi", "operator": ">", "value": "30"}, "filters[0].id"),
     ({"id": ONSET, "operator": "~", "value": "P3Y"}, "filters[0].operator"),
+    ({"id": ONSET, "operator": [">"], "value": "P3Y"}, "filters[0].operator"),   # was a 500
+    ({"id": MALE, "operator": {"id": ">"}}, "filters[0].operator"),
     ({"id": ONSET, "operator": ">", "value": "thirty"}, "filters[0].value"),
     ({"id": ONSET, "operator": ">"}, "filters[0].value"),
     ({"id": FEMALE, "similarity": "high"}, "filters[0].similarity"),
     ({"id": FEMALE, "scope": "biosample"}, "filters[0].scope"),
+    ({"id": "NCIT:\x00C3117"}, "filters[0].id"),              # was a 500: NUL reached SQL
+    ({"id": "NCIT:C3117\x00", "operator": ">", "value": "1"}, "filters[0].id"),
 ])
 async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world, item, field,
                                                                           beacon_schema):
@@ -426,6 +430,12 @@ async def test_one_individual_only_where_granted(world):
                                  headers={"Authorization": f"Bearer {bob}"}) as response:
         body = await response.json()
     assert body["responseSummary"]["exists"] is False
+    for path in ("/api/individuals/P%0007", "/api/individuals/P07%00"):   # were 500s
+        async with world.default.get(path, headers={"Authorization": f"Bearer {carol}"}
+                                     ) as response:
+            body = await response.json()
+        assert response.status == 400, body
+        assert body["error"]["errorMessage"].startswith("id: ")
 
 
 async def test_dataset_and_variant_scoped_individuals(world):
