@@ -574,7 +574,11 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
         if region is None:
             yield from _read(layout, None, iter(handle), options, stats)
             return
-        first = _first_record(handle, region)
+        mark = options.htslib_log.mark() if options.htslib_log else 0
+        try:
+            first = _first_record(handle, region)
+        except (OSError, ValueError) as exc:    # a broken line the index's fetch parsed
+            raise _malformed(layout, region, options, stats, mark, exc) from None
         if first is not None:
             yield from _read(layout, region, chain((first,), handle), options, stats,
                              first.rid)

@@ -417,6 +417,11 @@ BAD_INPUTS = {
                                                       + "chr1\t500\t.\tA\t<DEL>\t.\t.\t.\tGT\t0|1\t0|0\n"),
                              [":9:", "without INFO END or SVLEN"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
+    # a region's first record broken where the index's fetch parses it (found by fuzzing: a
+    # bare ValueError from the worker)
+    "first_record_short_indexed": (lambda d: write_vcf_text(
+        d / "c.vcf", HEADER + "chr1\t50\t.\tA\tG\t.\t.\t.\tGT\t0|1\n" + GOOD_LINES),
+        ["c.vcf.gz:6:", "malformed record", "does not match the number of samples"]),
     # an allele index the record does not have (found by fuzzing: it was "list index out of
     # range"); counted from the genotypes, as there is no INFO AC/AN
     "genotype_beyond_alts": (lambda d: write_vcf_text(d / "g.vcf", HEADER + GOOD_LINES
