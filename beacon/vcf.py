@@ -12,6 +12,7 @@ base) so a split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import math
@@ -200,7 +201,13 @@ _PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*"      # the path, as b
 def _plain(exc: Exception) -> str:
     """pysam's reason for a file it cannot open, without the path and mode it repeats as
     bytes literals (`file `b'/x.vcf'` does not have valid header (mode=`b'r'`) - is it
-    VCF/BCF format?`): the problem already names the file."""
+    VCF/BCF format?`): the problem already names the file. An OSError is said by its
+    errno alone (not `[Errno 8] Could not open variant file: Exec format error: 'x.vcf'`):
+    htslib sets ENOEXEC when it recognises no format in the file's first bytes."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOEXEC:
+        return "no format htslib knows: a VCF's first line is ##fileformat=VCFv4.x"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
     return _PYSAM_NOISE.sub("", str(exc)).strip()
 
 
