@@ -578,17 +578,33 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
     records of real files, take an inlined path; everything else goes through `_rows_of`."""
     with nullcontext(vf) if vf is not None else open_vcf(
             layout.path, drop_samples=not options.use_genotypes) as handle:
-        if region is None:
-            yield from _read(layout, None, iter(handle), options, stats)
-            return
-        mark = options.htslib_log.mark() if options.htslib_log else 0
         try:
-            first = _first_record(handle, region)
-        except (OSError, ValueError) as exc:    # a broken line the index's fetch parsed
-            raise _malformed(layout, region, options, stats, mark, exc) from None
-        if first is not None:
-            yield from _read(layout, region, chain((first,), handle), options, stats,
-                             first.rid)
+            if region is None:
+                yield from _read(layout, None, iter(handle), options, stats)
+                return
+            mark = options.htslib_log.mark() if options.htslib_log else 0
+            try:
+                first = _first_record(handle, region)
+            except UnicodeDecodeError:
+                raise
+            except (OSError, ValueError) as exc:    # a broken line the index's fetch parsed
+                raise _malformed(layout, region, options, stats, mark, exc) from None
+            if first is not None:
+                yield from _read(layout, region, chain((first,), handle), options, stats,
+                                 first.rid)
+        except UnicodeDecodeError as exc:   # pysam decodes CHROM, REF, ALT and strings
+            raise _not_utf8(layout, region, stats, exc) from None
+
+
+def _not_utf8(layout: VcfLayout, region: Region | None, stats: ChunkStats,
+              exc: UnicodeDecodeError) -> VcfProblem:
+    """A record that is not UTF-8 text stops the ingest, --skip-invalid or not: the file is
+    in another encoding (VCF 4.3 requires UTF-8), which no record of it can be read past."""
+    line = layout.header_lines + stats.records if region is None else None
+    locus = f"in {region.contig}:{region.start + 1}-{region.end}" if region else None
+    return VcfProblem(layout.path, f"not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
+                                   "a VCF is UTF-8: convert it, e.g. with iconv",
+                      line=line, locus=locus)
 
 
 def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord | None:
@@ -675,7 +691,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                     continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
-        except NeedGenotypes:
+        except (NeedGenotypes, UnicodeDecodeError):     # the latter: read_rows says it
             raise
         except (ValueError, KeyError, IndexError) as exc:
             _invalid(layout, region, options, stats, rec, exc)

@@ -75,7 +75,7 @@ SECONDS = 120                       # each test's bound in time, whatever ROUNDS
 PYTHON_WORDS = re.compile(r"Traceback|NoneType|object has no attribute|invalid literal for|"
                           r"index out of range|unsupported operand|not subscriptable|"
                           r"KeyError|TypeError|ValueError|AttributeError|unhashable|"
-                          r"asyncpg|psycopg|Errno|\bFile \"")
+                          r"asyncpg|psycopg|Errno|codec can't|\bFile \"")
 
 NASTY: list[Any] = [
     None, True, False, 0, -1, 1.5, -0.0, 1e308, 2**31, 2**63 - 1, 2**63, 2**64, 10**30,
@@ -171,7 +171,8 @@ async def fuzzed(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Fuzzed]:
                 database_url=db_url, data_dir=folder / name, beacon_id=f"org.test.fuzz.{name}",
                 port=ports[name], disclosure=rules, peer_timeout_seconds=1.0,
                 trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))],
-                peers=[Peer(id=f"org.test.fuzz.{other}", url=f"http://127.0.0.1:{ports[other]}/api"),
+                peers=[Peer(id=f"org.test.fuzz.{other}",
+                            url=f"http://127.0.0.1:{ports[other]}/api"),
                        Peer(id="org.test.fuzz.dead", url=dead)])
             pool = await create_pool(db_url, node_settings)
             stack.push_async_callback(pool.close)

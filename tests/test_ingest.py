@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+import pysam
 import pytest
 
 from auth.access import AccessLevel
@@ -421,8 +422,14 @@ BAD_INPUTS = {
     # (found by fuzzing: "[Errno 8] Could not open variant file: Exec format error: '...'")
     "no_format_found": (lambda d: _write(d / "n.vcf", HEADER.replace(
         "##fileformat=VCFv4.2", "A,A") + GOOD_LINES.replace("chr1", "\x00", 1)),
-        ["n.vcf: not a readable VCF/BCF file (no format htslib knows: a VCF's first line is "
+        ["n.vcf: not a readable VCF/BCF file (no format htslib knows: a VCF's first line is ",
          "##fileformat=VCFv4.x)"]),
+    # a byte that is not UTF-8 (found by fuzzing: a bare UnicodeDecodeError from a worker,
+    # or "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte")
+    "not_utf8_text": (lambda d: _not_utf8(d / "u.vcf", index=False),
+                      ["u.vcf:9: not UTF-8 text (byte 0xff)"]),
+    "not_utf8_indexed": (lambda d: _not_utf8(d / "i.vcf", index=True),
+                         ["i.vcf.gz:9: not UTF-8 text (byte 0xff)"]),
     # a region's first record broken where the index's fetch parses it (found by fuzzing: a
     # bare ValueError from the worker)
     "first_record_short_indexed": (lambda d: write_vcf_text(
@@ -439,6 +446,16 @@ BAD_INPUTS = {
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def _not_utf8(path: Path, index: bool) -> Path:
+    """A VCF whose last record's ALT is a Latin-1 byte, as text or bgzipped and indexed."""
+    path.write_bytes((HEADER + GOOD_LINES).encode()
+                     + b"chr1\t400\t.\tA\t\xff\t.\t.\t.\tGT\t0|1\t0|0\n")
+    if not index:
+        return path
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+    return Path(f"{path}.gz")
 
 
 def _truncated(directory: Path) -> Path:
