@@ -83,8 +83,11 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
         for term, given in terms.items():
             labels[term] = labels.get(term) or given
     listed = [(term, labels[term] or label(term), "ontology", n) for term, n in held.items()]
+    # one row a term (the table's key): a measurement's assay that someone also holds as a
+    # term is listed as the ontology term, which it can also be filtered by (found by
+    # fuzzing: the second row broke the load's COPY)
     listed += [(name, label(name) if name not in (AGE, ONSET) else None, "alphanumeric", n)
-               for name, n in valued.items()]
+               for name, n in valued.items() if name not in held]
     groups = population_rows([(r[0], r[2], r[3]) for r in rows], len(samples), dataset_id)
     populations = [(label, n, *rest) for n, (label, *rest) in enumerate(groups)]
     return IndividualsLoad(rows, values, sorted(listed), populations if samples else [],
