@@ -1,0 +1,299 @@
+"""The ingest fuzzed, within bounds: a VCF and its phenopackets that load, mutated (a field, a
+line, a header line, a byte; records out of order, the file cut short), written as plain
+text, plain gzip, bgzip or bgzip with its index, then loaded through the real ingest into a
+real PostgreSQL as the next version of one dataset. A throwaway fuzzer of this kind found
+six defects in the ingest (tracebacks from the COPY, `list index out of range` as a reason,
+allele counts above the allele number stored as frequencies above 1); this keeps the search
+in the suite, and its first runs found four more (a bare ValueError or UnicodeDecodeError
+from a worker, `[Errno 8] ... Exec format error` as a reason, an assay that is also a term
+breaking the load with a duplicate key).
+
+The oracle, for every round:
+- the ingest loads, or it is refused with VcfProblem / PhenopacketProblem reading
+  `file[:line]: reason` for the file given, in the node's words; never another exception;
+- a refused ingest leaves the dataset's last version as it was (all or nothing);
+- a loaded one holds only possible counts: 0 <= AC <= AN, per population too, and no
+  variant ending before it starts.
+
+Seeded like tests/test_fuzz_http.py (GDI_FUZZ_SEED, GDI_FUZZ_ROUNDS for a longer search);
+every failing round is reported with the mutations that made it.
+"""
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import os
+import random
+import re
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pysam
+import pytest
+
+from beacon.ingest import ingest
+from beacon.phenopackets import PhenopacketProblem
+from beacon.vcf import VcfProblem
+from node.ingest_request import make_request
+from synthetic_data.phenopackets import write_phenopackets
+from tests.conftest import node_database
+from tests.test_fuzz_http import PYTHON_WORDS, SEED
+
+DATASET = "GDI-FI-FUZZ-001"
+ROUNDS = int(os.environ.get("GDI_FUZZ_ROUNDS", "120"))
+SECONDS = 150                       # the test's bound in time, whatever ROUNDS says
+SAMPLES = ["S1", "S2", "S3"]
+HEADER = [
+    "##fileformat=VCFv4.2",
+    "##contig=<ID=chr1,length=248956422>",
+    "##contig=<ID=chr2,length=242193529>",
+    '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+    '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+    '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous">',
+    '##INFO=<ID=AC_FIN,Number=A,Type=Integer,Description="Allele count, FIN">',
+    '##INFO=<ID=AN_FIN,Number=1,Type=Integer,Description="Allele number, FIN">',
+    '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+    '##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="Length">',
+    '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">',
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+    "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+               *SAMPLES]),
+]
+RECORDS = [
+    "chr1\t100\t.\tA\tG\t.\tPASS\tAC=2;AN=6;nhomalt=0;AC_FIN=1;AN_FIN=4\tGT\t0|1\t0/1\t0/0",
+    "chr1\t200\trs1\tAC\tA\t50\tPASS\tAC=1;AN=4\tGT\t0|0\t0|1\t./.",
+    "chr1\t300\t.\tT\tTAA,C\t.\tPASS\tAC=2,1;AN=6\tGT\t1|2\t1|0\t0|0",
+    "chr1\t400\t.\tG\t<DEL>\t.\tPASS\tEND=1400;SVLEN=-1000;SVTYPE=DEL;AC=1;AN=6\tGT\t0/1\t0/0\t0/0",
+    "chr1\t2000\t.\tGATTACA\tG\t.\tq10\tAC=1;AN=5\tGT\t0/1\t0\t0/0",
+    "chr2\t500\t.\tC\tT\t.\tPASS\tAC=6;AN=6;nhomalt=3;AC_FIN=4;AN_FIN=4\tGT\t1/1\t1|1\t1/1",
+    "chr2\t900\t.\tA\t<DUP>\t.\tPASS\tEND=5000;SVTYPE=DUP;AC=1;AN=6\tGT\t0/0\t0/1\t0/0",
+]
+# What a field may become: numbers at their edges, alleles and genotypes that cannot be, INFO
+# that contradicts itself, bytes that are not text.
+FIELD_VALUES = [
+    "", ".", "-1", "0", "1", "2147483647", "2147483648", "99999999999", "1.5", "A", "N",
+    "ACGTN" * 60, "<DEL>", "<INS>", "<CNV>", "*", "<*>", "A,", ",A", "A,A", "chr99", "chrM",
+    "X", "2", "2/2", "1/.", "0|1|1", "./1", "1", "0:0", ".|.", "GT:DP", "AC=9;AN=2", "AC=-1",
+    "AN=.", "AN=0", "AC=1,1,1", "END=1", "END=-5", "END=99999999999", "SVLEN=abc",
+    "SVLEN=0", "nhomalt=9", "AC_FIN=5;AN_FIN=4", "AN_FIN=-2", "AC=1;AC=2", "é", "\x00", ";",
+    "=", "AC", "PASS;q10", "S1",
+]
+PHENOPACKET_VALUES = [None, "", "S1", "S9", 0, -1, 2**63, "P-1Y", "P30Y", "X:1", "NCIT:C16576",
+                      "HP:\x00", "FEMALE", "UNKNOWN_SEX", "not a duration", [], {}, [None],
+                      {"id": None}, {"id": "HP:0001250"}, True, 1.5]
+
+
+def _write_vcf(text: str, folder: Path, form: str) -> Path:
+    """`text` as a file of the given form (plain, gzip, bgzip, bgzip + index)."""
+    if form == "plain":
+        path = folder / "in.vcf"
+        path.write_bytes(text.encode("utf-8", "surrogateescape"))
+        return path
+    raw = text.encode("utf-8", "surrogateescape")
+    if form == "gzip":
+        path = folder / "in.vcf.gz"
+        path.write_bytes(gzip.compress(raw))
+        return path
+    plain = folder / "in.vcf"
+    plain.write_bytes(raw)
+    path = folder / "in.vcf.gz"
+    pysam.tabix_compress(str(plain), str(path), force=True)
+    plain.unlink()
+    if form == "indexed":
+        try:
+            pysam.tabix_index(str(path), preset="vcf", force=True)
+        except (OSError, ValueError):       # unsorted, or not a VCF: then bgzip alone
+            Path(f"{path}.tbi").unlink(missing_ok=True)
+    return path
+
+
+def _mutate_vcf(lines: list[str], rng: random.Random) -> tuple[list[str], str]:
+    """`lines` with one mutation, mostly of a record (a header broken is refused before any
+    record is read); what it was, for the report."""
+    records = [n for n, line in enumerate(lines) if not line.startswith("#")]
+    at = rng.choice(records) if records and rng.random() < 0.8 else rng.randrange(len(lines))
+    how = rng.choice(["field", "field", "field", "field", "drop_field", "add_field",
+                      "drop_line", "repeat_line", "swap", "header", "sample"])
+    fields = lines[at].split("\t")
+    if how == "field":
+        index = rng.randrange(len(fields))
+        fields[index] = rng.choice(FIELD_VALUES)
+        lines[at] = "\t".join(fields)
+        return lines, f"line {at + 1} field {index + 1} = {fields[index]!r:.40}"
+    if how == "drop_field":
+        del fields[rng.randrange(len(fields))]
+        lines[at] = "\t".join(fields)
+    elif how == "add_field":
+        fields.insert(rng.randrange(len(fields) + 1), rng.choice(FIELD_VALUES))
+        lines[at] = "\t".join(fields)
+    elif how == "drop_line":
+        del lines[at]
+    elif how == "repeat_line":
+        lines.insert(at, lines[at])
+    elif how == "swap" and at + 1 < len(lines):
+        lines[at], lines[at + 1] = lines[at + 1], lines[at]
+    elif how == "header" and any(line.startswith("##") for line in lines):
+        at = rng.choice([n for n, line in enumerate(lines) if line.startswith("##")])
+        lines[at] = (rng.choice(["", "##", "##INFO=<ID=AC>", "##contig=<ID=chr1>",
+                                 "##INFO=<ID=AC,Number=A,Type=String,Description=\"x\">",
+                                 "##INFO=<ID=END,Number=1,Type=Float,Description=\"x\">"])
+                     if rng.random() < 0.7 else lines[at][: rng.randrange(len(lines[at]))])
+    elif how == "sample" and any(line.startswith("#CHROM") for line in lines):
+        header = next(n for n, line in enumerate(lines) if line.startswith("#CHROM"))
+        columns = lines[header].split("\t")
+        columns[rng.randrange(min(9, len(columns) - 1), len(columns))] = rng.choice(
+            ["S1", "S4", "", "S 1"])
+        lines[header] = "\t".join(columns)
+        at = header
+    return lines, f"{how} at line {at + 1}"
+
+
+def _mutate_text(text: str, rng: random.Random) -> tuple[str, str]:
+    """The file's text with a byte inserted, or cut short."""
+    at = rng.randrange(len(text))
+    if rng.random() < 0.5:
+        inserted = rng.choice(["\x00", "\udcff", "\t", "\n", "\r", "#", " "])
+        return text[:at] + inserted + text[at:], f"inserted {inserted!r} at {at}"
+    return text[:at], f"cut at {at}"
+
+
+def _mutate_json(document: Any, rng: random.Random) -> tuple[Any, str]:
+    """One place of a JSON document replaced or removed."""
+    places: list[tuple] = []
+
+    def walk(value: Any, at: tuple) -> None:
+        places.append(at)
+        items = (value.items() if isinstance(value, dict)
+                 else enumerate(value) if isinstance(value, list) else ())
+        for key, inner in items:
+            walk(inner, (*at, key))
+    walk(document, ())
+    place = rng.choice(places[1:])
+    parent = document
+    for step in place[:-1]:
+        parent = parent[step]
+    if rng.random() < 0.25:
+        del parent[place[-1]]
+        return document, f"removed {'/'.join(map(str, place))}"
+    parent[place[-1]] = copy.deepcopy(rng.choice(PHENOPACKET_VALUES))
+    return document, f"{'/'.join(map(str, place))} = {parent[place[-1]]!r:.40}"
+
+
+async def _state(conn: asyncpg.Connection) -> tuple | None:
+    """The dataset's version and everything stored of it that a refused ingest must keep."""
+    row = await conn.fetchrow("SELECT version, variant_count, sample_count FROM datasets "
+                              "WHERE id = $1", DATASET)
+    if row is None:
+        return None
+    digest = await conn.fetchval(
+        "SELECT md5(string_agg(concat_ws(',', chromosome, start_pos, end_pos, ref, alt, ac, "
+        "an, carriers, info_populations), ';' ORDER BY chromosome, start_pos, ref, alt)) "
+        "FROM variants WHERE dataset_id = $1", DATASET)
+    people = await conn.fetchval("SELECT count(*) FROM individuals WHERE dataset_id = $1",
+                                 DATASET)
+    return (*row, digest, people)
+
+
+async def _impossible(conn: asyncpg.Connection) -> list[str]:
+    """Stored counts that cannot be, for the report."""
+    rows = await conn.fetch(
+        "SELECT chromosome, start_pos, end_pos, ref, alt, ac, an, info_populations "
+        "FROM variants WHERE dataset_id = $1", DATASET)
+    found = []
+    for r in rows:
+        counts = [(r["ac"], r["an"])] + [
+            tuple(v[:2]) for v in json.loads(r["info_populations"] or "{}").values()]
+        if r["end_pos"] < r["start_pos"] or any(
+                ac is not None and (ac < 0 or an is None or ac > an) for ac, an in counts):
+            found.append(str(dict(r)))
+    return found
+
+
+def _refusal_problem(exc: Exception, vcf: Path, phenopackets: Path) -> str | None:
+    """What is wrong with a refusal, if anything: it names the file given (and its line or
+    record), then gives a reason in the node's words."""
+    text = str(exc)
+    named = re.match(rf"({re.escape(str(vcf))}|{re.escape(str(phenopackets))})(:\d+)?: \S",
+                     text)
+    if named is None:
+        return f"does not start with the file given: {text!r:.300}"
+    if PYTHON_WORDS.search(text):
+        return f"in Python's words: {text!r:.300}"
+    return None
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str):
+    async with node_database(pg_server_url) as url:
+        yield url
+
+
+async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url, tmp_path):
+    people = tmp_path / "base.json"
+    write_phenopackets(people, SAMPLES, "FI", seed=7)
+    base_people = json.loads(people.read_text())
+    folder = tmp_path / "base"
+    folder.mkdir()
+    base = "\n".join(HEADER + RECORDS) + "\n"
+    report = await ingest(db_url, make_request(_write_vcf(base, folder, "indexed"),
+                                               DATASET, title="Fuzzed", workers=1,
+                                               individuals=people))
+    assert report.rows == 8 and report.phenopackets     # the base loads, so mutations matter
+    rng = random.Random(f"{SEED}:ingest")
+    failures: list[str] = []
+    outcomes = {"loaded": 0, "refused": 0}
+    deadline = time.monotonic() + SECONDS
+    rounds = 0
+    conn = await asyncpg.connect(db_url)
+    try:
+        for round_ in range(ROUNDS):
+            rounds += 1
+            folder = tmp_path / f"r{round_}"
+            folder.mkdir()
+            lines, what = list(HEADER + RECORDS), []
+            for _ in range(rng.choice([1, 1, 1, 2, 3])):
+                lines, done = _mutate_vcf(lines, rng)
+                what.append(done)
+            text = "\n".join(lines) + "\n"
+            if rng.random() < 0.15:
+                text, done = _mutate_text(text, rng)
+                what.append(done)
+            form = rng.choice(["plain", "gzip", "bgzip", "indexed"])
+            vcf = _write_vcf(text, folder, form)
+            phenopackets = folder / "people.json"
+            document = copy.deepcopy(base_people)
+            if rng.random() < 0.3:
+                document, done = _mutate_json(document, rng)
+                what.append(f"phenopackets {done}")
+            phenopackets.write_text(json.dumps(document))
+            before = await _state(conn)
+            where = f"round {round_} ({form}; {'; '.join(what)})"
+            try:
+                await ingest(db_url, make_request(vcf, DATASET, title="Fuzzed", workers=1,
+                                                  individuals=phenopackets))
+            except (VcfProblem, PhenopacketProblem) as exc:
+                outcomes["refused"] += 1
+                problem = _refusal_problem(exc, vcf, phenopackets)
+                if problem:
+                    failures.append(f"{where}: refusal {problem}")
+                if await _state(conn) != before:
+                    failures.append(f"{where}: refused ({exc}), but the dataset changed")
+            except Exception as exc:        # noqa: BLE001 -- what the oracle is for
+                raised = " < ".join(f"{Path(f.filename).name}:{f.lineno}"
+                                    for f in traceback.extract_tb(exc.__traceback__)[::-1][:4])
+                failures.append(f"{where}: {type(exc).__name__}: {exc!s:.300} (raised at "
+                                f"{raised})")
+            else:
+                outcomes["loaded"] += 1
+                failures += [f"{where}: stored {row}" for row in await _impossible(conn)]
+            if time.monotonic() > deadline:
+                break
+    finally:
+        await conn.close()
+    assert not failures, (f"{len(failures)} failures in {rounds} rounds "
+                          f"(seed {SEED!r}):\n" + "\n".join(failures[:10]))
+    assert outcomes["loaded"] and outcomes["refused"], outcomes    # both paths were fuzzed
