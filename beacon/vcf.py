@@ -312,7 +312,7 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
                 value = found[at] if found is not None and at < len(found) else None
             values.append(value)
         if None not in values:
-            _check_counts(f"_{label}", (values[0],), values[1], (values[2],))
+            _check_counts(f"_{label}", (values[0],), values[1], (values[2],), values[3])
             rows[label] = values
     return json.dumps(rows, separators=(",", ":")) if rows else None
 
@@ -548,13 +548,15 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
 
 
 def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
-                  nhom: tuple[int, ...] | None) -> None:
+                  nhom: tuple[int, ...] | None, nhemi: int = 0) -> None:
     """INFO counts that cannot be (`AC_FI` ... for `suffix` "_FI"): an allele count below 0,
     counts adding up to more than the alleles called, more homozygous carriers than the
-    allele's count. Stored, they would be frequencies above 1 and negative carriers; a
-    ValueError refuses the record at its line instead."""
+    allele's count, or (a population's one ALT) more homozygous and hemizygous carriers
+    together: each carries the allele at least once. Stored, they would be frequencies
+    above 1 and negative carriers; a ValueError refuses the record at its line instead."""
     if (an >= 0 and min(ac) >= 0 and sum(ac) <= an
-            and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):
+            and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))
+            and (not nhemi or (nhemi > 0 and nhom is not None and nhom[0] + nhemi <= ac[0]))):
         return                                    # the usual case, in builtins
 
     def listed(values: tuple[int, ...]) -> str:
@@ -567,6 +569,9 @@ def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
     if nhom is not None and any(not 0 <= h <= a for a, h in zip(ac, nhom)):
         raise ValueError(f"INFO nhomalt{suffix}={listed(nhom)} is below 0 or above "
                          f"AC{suffix}={listed(ac)}")
+    if nhemi:
+        raise ValueError(f"INFO nhemi{suffix}={nhemi} is below 0, or with "
+                         f"nhomalt{suffix}={listed(nhom or (0,))} above AC{suffix}={listed(ac)}")
 
 
 def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,

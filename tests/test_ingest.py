@@ -210,18 +210,25 @@ def test_info_the_header_does_not_declare_is_read_as_if_declared(tmp_path):
     ("AC=1;AN=10;nhomalt=3", r"INFO nhomalt=3 is below 0 or above AC=1"),
     ("AC=4,7;AN=10;nhomalt=0,0", "INFO AC=4,7 adds up to more than AN=10"),   # two ALTs
     ("AC=1;AN=10;nhomalt=0;AC_FI=3;AN_FI=2", "INFO AC_FI=3 adds up to more than AN_FI=2"),
+    ("AC=3;AN=10;nhomalt=0;AC_FI=3;AN_FI=6;nhomalt_FI=1;nhemi_FI=-1",
+     r"INFO nhemi_FI=-1 is below 0, or with nhomalt_FI=1 above AC_FI=3"),
+    ("AC=3;AN=10;nhomalt=0;AC_FI=3;AN_FI=6;nhomalt_FI=1;nhemi_FI=3",
+     r"INFO nhemi_FI=3 is below 0, or with nhomalt_FI=1 above AC_FI=3"),
 ])
 def test_counts_that_cannot_be_are_refused_at_their_line(tmp_path, counts, reason):
     """A sites-only file's INFO counts become frequencies and carrier counts that the
     disclosure rules read: an allele count above the alleles called, below 0, or fewer
     carriers than homozygous ones is refused at its line, on the fast path (biallelic SNVs)
     and off it, for a population's counts too (found by fuzzing: stored as they were)."""
-    header = SITES_HEADER.replace("#CHROM", POPULATION_FI)
+    carriers = "".join(f'##INFO=<ID={key}_FI,Number=A,Type=Integer,Description="x">\n'
+                       for key in ("nhomalt", "nhemi") if "nhemi" in counts)
+    header = SITES_HEADER.replace("#CHROM", POPULATION_FI.replace("#CHROM", carriers + "#CHROM"))
     alts = "G,T" if counts.startswith("AC=4,7") else "G"
     path = write_vcf_text(tmp_path / "counts.vcf", header + "chr1\t100\t.\tA\tG\t.\t.\t"
                           "AC=1;AN=10;nhomalt=0\n" + f"chr1\t200\t.\tA\t{alts}\t.\t.\t{counts}\n")
     options = ReadOptions(use_genotypes=False, samples_available=False)
-    with pytest.raises(VcfProblem, match=r"counts\.vcf\.gz:10: " + reason):
+    line = 10 + carriers.count("\n")
+    with pytest.raises(VcfProblem, match=rf"counts\.vcf\.gz:{line}: " + reason):
         list(read_rows(inspect_vcf(path, GRCH38), None, options, ChunkStats()))
 
 
