@@ -198,12 +198,20 @@ _PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*"      # the path, as b
                           r"| - is it VCF/BCF format\?")
 
 
+def _utf8_reason(exc: UnicodeDecodeError, where: str = "") -> str:
+    """What is wrong with text pysam could not decode: VCF 4.3 requires UTF-8."""
+    return (f"not UTF-8 text{where} (byte {exc.object[exc.start]:#04x}); a VCF is UTF-8: "
+            "convert it, e.g. with iconv")
+
+
 def _plain(exc: Exception) -> str:
     """pysam's reason for a file it cannot open, without the path and mode it repeats as
     bytes literals (`file `b'/x.vcf'` does not have valid header (mode=`b'r'`) - is it
     VCF/BCF format?`): the problem already names the file. An OSError is said by its
     errno alone (not `[Errno 8] Could not open variant file: Exec format error: 'x.vcf'`):
     htslib sets ENOEXEC when it recognises no format in the file's first bytes."""
+    if isinstance(exc, UnicodeDecodeError):
+        return _utf8_reason(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOEXEC:
         return "no format htslib knows: a VCF's first line is ##fileformat=VCFv4.x"
     if isinstance(exc, OSError) and exc.errno:
@@ -250,29 +258,33 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
     if not path.is_file():
         raise VcfProblem(path, "no such file")
     _check_bgzf(path)
-    with open_vcf(path) as vf:
-        header = vf.header
-        info = header.info
-        placed, elsewhere = _place_contigs(path, header, assembly)
-        try:
-            annotation = AnnotationLayout.from_header(header)
-        except ValueError as exc:
-            raise VcfProblem(path, f"annotation header: {exc}") from None
-        counts = all(key in info and info[key].number == number
-                     and info[key].type == "Integer"
-                     for key, number in (("AC", "A"), ("AN", 1), ("nhomalt", "A")))
-        try:
-            indexed = tuple(vf.index) if vf.index is not None else ()
-        except (ValueError, AttributeError):
-            indexed = ()
-        layout = VcfLayout(path=path, assembly=assembly,
-                           header_lines=_header_lines(path) if vf.format == "VCF" else 0,
-                           samples=len(header.samples),
-                           sample_names=tuple(header.samples),
-                           contigs=placed, elsewhere=elsewhere,
-                           indexed_contigs=indexed, info_counts=bool(counts),
-                           population_keys=population_keys(info) if not header.samples else {},
-                           annotation=annotation)
+    try:
+        with open_vcf(path) as vf:
+            header = vf.header
+            info = header.info
+            placed, elsewhere = _place_contigs(path, header, assembly)
+            try:
+                annotation = AnnotationLayout.from_header(header)
+            except ValueError as exc:
+                raise VcfProblem(path, f"annotation header: {exc}") from None
+            counts = all(key in info and info[key].number == number
+                         and info[key].type == "Integer"
+                         for key, number in (("AC", "A"), ("AN", 1), ("nhomalt", "A")))
+            try:
+                indexed = tuple(vf.index) if vf.index is not None else ()
+            except (ValueError, AttributeError):
+                indexed = ()
+            layout = VcfLayout(path=path, assembly=assembly,
+                               header_lines=_header_lines(path) if vf.format == "VCF" else 0,
+                               samples=len(header.samples),
+                               sample_names=tuple(header.samples),
+                               contigs=placed, elsewhere=elsewhere,
+                               indexed_contigs=indexed, info_counts=bool(counts),
+                               population_keys=(population_keys(info) if not header.samples
+                                                else {}),
+                               annotation=annotation)
+    except UnicodeDecodeError as exc:       # pysam decodes the header's names as UTF-8
+        raise VcfProblem(path, _utf8_reason(exc, " in its header")) from None
     return layout
 
 
@@ -607,9 +619,7 @@ def _not_utf8(layout: VcfLayout, region: Region | None, stats: ChunkStats,
     in another encoding (VCF 4.3 requires UTF-8), which no record of it can be read past."""
     line = layout.header_lines + stats.records if region is None else None
     locus = f"in {region.contig}:{region.start + 1}-{region.end}" if region else None
-    return VcfProblem(layout.path, f"not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
-                                   "a VCF is UTF-8: convert it, e.g. with iconv",
-                      line=line, locus=locus)
+    return VcfProblem(layout.path, _utf8_reason(exc), line=line, locus=locus)
 
 
 def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord | None:

@@ -12,8 +12,8 @@ The oracle, for every round:
 - the ingest loads, or it is refused with VcfProblem / PhenopacketProblem reading
   `file[:line]: reason` for the file given, in the node's words; never another exception;
 - a refused ingest leaves the dataset's last version as it was (all or nothing);
-- a loaded one holds only possible counts: 0 <= AC <= AN, per population too, and no
-  variant ending before it starts.
+- a loaded one holds only possible counts: 0 <= AC <= AN, per population too, with no
+  more homozygous and hemizygous carriers than AC, and no variant ending before it starts.
 
 Seeded like tests/test_fuzz_http.py (GDI_FUZZ_SEED, GDI_FUZZ_ROUNDS for a longer search);
 every failing round is reported with the mutations that made it.
@@ -56,6 +56,8 @@ HEADER = [
     '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous">',
     '##INFO=<ID=AC_FIN,Number=A,Type=Integer,Description="Allele count, FIN">',
     '##INFO=<ID=AN_FIN,Number=1,Type=Integer,Description="Allele number, FIN">',
+    '##INFO=<ID=nhomalt_FIN,Number=A,Type=Integer,Description="Homozygous, FIN">',
+    '##INFO=<ID=nhemi_FIN,Number=A,Type=Integer,Description="Hemizygous, FIN">',
     '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
     '##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="Length">',
     '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">',
@@ -64,7 +66,8 @@ HEADER = [
                *SAMPLES]),
 ]
 RECORDS = [
-    "chr1\t100\t.\tA\tG\t.\tPASS\tAC=2;AN=6;nhomalt=0;AC_FIN=1;AN_FIN=4\tGT\t0|1\t0/1\t0/0",
+    ("chr1\t100\t.\tA\tG\t.\tPASS\tAC=2;AN=6;nhomalt=0;AC_FIN=1;AN_FIN=4;nhomalt_FIN=0;"
+     "nhemi_FIN=1\tGT\t0|1\t0/1\t0/0"),
     "chr1\t200\trs1\tAC\tA\t50\tPASS\tAC=1;AN=4\tGT\t0|0\t0|1\t./.",
     "chr1\t300\t.\tT\tTAA,C\t.\tPASS\tAC=2,1;AN=6\tGT\t1|2\t1|0\t0|0",
     "chr1\t400\t.\tG\t<DEL>\t.\tPASS\tEND=1400;SVLEN=-1000;SVTYPE=DEL;AC=1;AN=6\tGT\t0/1\t0/0\t0/0",
@@ -79,8 +82,8 @@ FIELD_VALUES = [
     "ACGTN" * 60, "<DEL>", "<INS>", "<CNV>", "*", "<*>", "A,", ",A", "A,A", "chr99", "chrM",
     "X", "2", "2/2", "1/.", "0|1|1", "./1", "1", "0:0", ".|.", "GT:DP", "AC=9;AN=2", "AC=-1",
     "AN=.", "AN=0", "AC=1,1,1", "END=1", "END=-5", "END=99999999999", "SVLEN=abc",
-    "SVLEN=0", "nhomalt=9", "AC_FIN=5;AN_FIN=4", "AN_FIN=-2", "AC=1;AC=2", "é", "\x00", ";",
-    "=", "AC", "PASS;q10", "S1",
+    "SVLEN=0", "nhomalt=9", "AC_FIN=5;AN_FIN=4", "AN_FIN=-2", "nhemi_FIN=2", "nhemi_FIN=-1",
+    "AC=1;AC=2", "é", "\x00", ";", "=", "AC", "PASS;q10", "S1",
 ]
 PHENOPACKET_VALUES = [None, "", "S1", "S9", 0, -1, 2**63, "P-1Y", "P30Y", "X:1", "NCIT:C16576",
                       "HP:\x00", "FEMALE", "UNKNOWN_SEX", "not a duration", [], {}, [None],
@@ -205,10 +208,11 @@ async def _impossible(conn: asyncpg.Connection) -> list[str]:
         "FROM variants WHERE dataset_id = $1", DATASET)
     found = []
     for r in rows:
-        counts = [(r["ac"], r["an"])] + [
-            tuple(v[:2]) for v in json.loads(r["info_populations"] or "{}").values()]
+        counts = [(r["ac"], r["an"], 0, 0)] + [
+            tuple(v) for v in json.loads(r["info_populations"] or "{}").values()]
         if r["end_pos"] < r["start_pos"] or any(
-                ac is not None and (ac < 0 or an is None or ac > an) for ac, an in counts):
+                ac is not None and (ac < 0 or an is None or ac > an or min(hom, hemi) < 0
+                                    or hom + hemi > ac) for ac, an, hom, hemi in counts):
             found.append(str(dict(r)))
     return found
 
@@ -254,7 +258,11 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
             rounds += 1
             folder = tmp_path / f"r{round_}"
             folder.mkdir()
-            lines, what = list(HEADER + RECORDS), []
+            # a third of the rounds on the sites-only form (INFO counts, populations' too)
+            sites_only = rng.random() < 0.3
+            lines = [line if line.startswith("##") else "\t".join(line.split("\t")[:8])
+                     for line in HEADER + RECORDS] if sites_only else HEADER + RECORDS
+            lines, what = list(lines), ["sites only"] if sites_only else []
             for _ in range(rng.choice([1, 1, 1, 2, 3])):
                 lines, done = _mutate_vcf(lines, rng)
                 what.append(done)
@@ -274,7 +282,8 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
             where = f"round {round_} ({form}; {'; '.join(what)})"
             try:
                 await ingest(db_url, make_request(vcf, DATASET, title="Fuzzed", workers=1,
-                                                  individuals=phenopackets))
+                                                  individuals=None if sites_only
+                                                  else phenopackets))
             except (VcfProblem, PhenopacketProblem) as exc:
                 outcomes["refused"] += 1
                 problem = _refusal_problem(exc, vcf, phenopackets)

@@ -437,6 +437,8 @@ BAD_INPUTS = {
                       ["u.vcf:9: not UTF-8 text (byte 0xff)"]),
     "not_utf8_indexed": (lambda d: _not_utf8(d / "i.vcf", index=True),
                          ["i.vcf.gz:9: not UTF-8 text (byte 0xff)"]),
+    "not_utf8_header": (lambda d: _not_utf8_header(d / "s.vcf"),
+                        ["s.vcf: not UTF-8 text in its header (byte 0xff)"]),
     # a region's first record broken where the index's fetch parses it (found by fuzzing: a
     # bare ValueError from the worker)
     "first_record_short_indexed": (lambda d: write_vcf_text(
@@ -452,6 +454,11 @@ BAD_INPUTS = {
 
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
+    return path
+
+
+def _not_utf8_header(path: Path) -> Path:
+    path.write_bytes(HEADER.replace("\tS2", "\tS\xff").encode("latin-1") + GOOD_LINES.encode())
     return path
 
 
