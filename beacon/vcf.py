@@ -602,8 +602,6 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
             mark = options.htslib_log.mark() if options.htslib_log else 0
             try:
                 first = _first_record(handle, region)
-            except UnicodeDecodeError:
-                raise
             except (OSError, ValueError) as exc:    # a broken line the index's fetch parsed
                 raise _malformed(layout, region, options, stats, mark, exc) from None
             if first is not None:
