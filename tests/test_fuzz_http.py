@@ -95,8 +95,6 @@ KEYS = ["referenceName", "start", "end", "referenceBases", "alternateBases", "va
         "includeResultsetResponses", "testMode", "filters", "id", "operator", "value",
         "scope", "includeDescendantTerms", "similarity", "purposeOfUse", "pagination",
         "requestParameters", "query", "meta", "currentPage", "junk"]
-FILTER_TERMS = ["NCIT:C16576", "NCIT:C20197", "NCIT:C3117", "NCIT:C28397", "MONDO:0100096",
-                "ICD10:C18", "HP:0000707", "HP:0001250"]
 
 
 def _portal_body(granularity: str, parameters: Any, filters: list[Any]) -> dict[str, Any]:
