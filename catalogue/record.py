@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from auth.access import AccessLevel
 
@@ -23,6 +23,23 @@ HEALTH_THEME = EU_DATA_THEME + "HEAL"
 
 
 COUNTRY_CODE = r"^[A-Z]{2}$"       # ISO 3166-1 alpha-2
+MAX_COUNT = 2**63 - 1              # a count PostgreSQL's bigint (and JSON to it) holds
+
+
+def refuse_nul(value: Any, at: str = "") -> Any:
+    """`value` (JSON as parsed), refused where it holds a text PostgreSQL cannot store: one
+    with a NUL character, which a record pushed or harvested could otherwise carry into the
+    catalogue's database and fail its write."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{at or 'text'}: holds a NUL character")
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            refuse_nul(inner, f"{at}.{key}" if at else str(key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            refuse_nul(inner, f"{at}.{index}" if at else str(index))
+    return value
 
 
 class AccessRights(StrEnum):
@@ -82,13 +99,19 @@ class CatalogueRecord(BaseModel):
     country: str | None = Field(default=None, pattern=COUNTRY_CODE,
                                 description="ISO 3166-1 alpha-2 code of the holding country")
     assembly: str = Field(description="GRCh37 or GRCh38")
-    number_of_records: int = Field(alias="numberOfRecords", ge=0,
+    number_of_records: int = Field(alias="numberOfRecords", ge=0, le=MAX_COUNT,
                                    description="VCF records in the dataset")
-    number_of_unique_individuals: int = Field(alias="numberOfUniqueIndividuals", ge=0)
+    number_of_unique_individuals: int = Field(alias="numberOfUniqueIndividuals", ge=0,
+                                              le=MAX_COUNT)
     issued: datetime
     modified: datetime
     beacon_url: str = Field(alias="beaconUrl",
                             description="Endpoint of the Beacon that answers for this dataset")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
     @field_validator("keywords", "themes", "health_categories", "applicable_legislation")
     @classmethod

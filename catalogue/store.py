@@ -304,6 +304,8 @@ def _marked(*headlines: str) -> Marked:
 
 
 async def get_dataset(db: Executor, identifier: str) -> DatasetEntry | None:
+    if "\x00" in identifier:       # no dataset's: PostgreSQL's text cannot hold a NUL
+        return None
     row = await db.fetchrow(
         f"SELECT {_DATASET_COLUMNS} FROM datasets d WHERE d.identifier = $1", identifier)
     return DatasetEntry(**dict(row)) if row else None

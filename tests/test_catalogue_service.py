@@ -664,3 +664,36 @@ def test_node_credentials_from_toml_with_hashed_token(tmp_path, monkeypatch):
                 {"id": NODE, "token": TOKENS[NODE], "token_sha256": digest}):
         with pytest.raises(ValidationError):
             CatalogueSettings(nodes=[bad])
+
+
+async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catalogue):
+    """Found by tests/test_fuzz_catalogue.py: a NUL in a search parameter or a dataset id, a
+    record's text or a count beyond 64 bits reached PostgreSQL and were 500s in aiohttp's
+    plain text; a path or method the API does not have was aiohttp's plain-text 404/405."""
+    path = f"/api/nodes/{NODE}"
+    fdp = "http://fi.example/fdp"
+    assert (await catalogue.put(path, _registration(fdp), TOKENS[NODE]))[0].status == 200
+    for params, field in (({"node": "a\x00b"}, "node"), ({"theme": "\x00"}, "theme"),
+                          ({"assembly": "GRCh38\x00"}, "assembly")):
+        status, body = await catalogue.get("/api/datasets", **params)
+        assert status == 400 and body["error"]["code"] == "invalid_parameter", body
+        assert body["error"]["message"].startswith(f"{field}: "), body
+    status, body = await catalogue.get("/api/datasets/GDI-FI-SYN-001%00")
+    assert status == 404 and body["error"]["code"] == "not_found", body
+    for broken, named in (({"title": "Variants\x00"}, "title: holds a NUL character"),
+                          ({"keywords": ["ok", "\x00"]}, "keywords.1: holds a NUL character"),
+                          ({"numberOfRecords": 2**64}, "records.0.numberOfRecords")):
+        record = _record("GDI-FI-SYN-001", fdp).to_json() | broken
+        response, body = await catalogue.put(path + "/datasets", {"records": [record]},
+                                             TOKENS[NODE])
+        assert response.status == 400, body
+        assert named in body["error"]["message"], body
+    response, body = await catalogue.put(path, {**_registration(fdp), "name": "FI\x00"},
+                                         TOKENS[NODE])
+    assert response.status == 400 and "NUL" in body["error"]["message"], body
+    async with catalogue.http.get(catalogue.url + "/api/datasets/%7Bid%7D") as response:
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+    async with catalogue.http.post(catalogue.url + "/api/datasets") as response:
+        assert response.status == 405 and "GET" in response.headers["Allow"]
+        assert (await response.json())["error"]["code"] == "method_not_allowed"

@@ -3,12 +3,20 @@ the boundary models and translate the catalogue core's answers and refusals into
 codes."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from html import escape
 from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auth.tokens import InvalidToken, bearer_token
 from catalogue import holdings, store
@@ -18,11 +26,13 @@ from catalogue.record import (
     EU_DATA_THEME,
     AccessRights,
     CatalogueRecord,
+    refuse_nul,
 )
 from node.http import health
 from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS
 from node.http.responses import json_response
 
+log = logging.getLogger(__name__)
 REALM = 'Bearer realm="gdi-catalogue"'
 MAX_SKIP = 100_000
 MAX_LIMIT = 100
@@ -37,6 +47,11 @@ class NodeRegistrationBody(BaseModel):
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     beacon_url: str = Field(alias="beaconUrl", pattern=r"^https?://\S+$")
     fdp_url: str = Field(alias="fdpUrl", pattern=r"^https?://\S+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 class SnapshotBody(BaseModel):
@@ -57,6 +72,14 @@ class SearchParams(BaseModel):
     status: str = Field(default="active", pattern="^(active|withdrawn|any)$")
     skip: int = Field(default=0, ge=0, le=MAX_SKIP)
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+
+    @field_validator("node", "theme", "assembly")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        """No NUL: PostgreSQL's text cannot hold one, so no record has one."""
+        if value is not None and "\x00" in value:
+            raise ValueError("holds a NUL character")
+        return value
 
     @field_validator("access_rights")
     @classmethod
@@ -143,8 +166,14 @@ async def _body(request: web.Request, model: type[M]) -> M:
         raise _Fail(_error(400, "invalid_body", _validation_message(exc, raw))) from None
 
 
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 @web.middleware
 async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every refusal of the JSON API as its error body, aiohttp's own (no such path, a
+    method not allowed, a body too large) included, and an unexpected failure as a 500
+    logged with its request, never aiohttp's plain text."""
     try:
         return await handler(request)
     except _Fail as fail:
@@ -153,6 +182,15 @@ async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
         refusal = exc.refusal
         return _error(_REFUSAL_STATUS[refusal.reason], refusal.reason, refusal.message,
                       dataset=refusal.dataset)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        return _error(exc.status, _HTTP_CODES.get(exc.status, "refused"),
+                      f"{exc.reason}: {request.method} {request.path}",
+                      {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    except Exception:
+        log.exception("unhandled error: %s %s", request.method, request.path)
+        return _error(500, "internal_error", "internal error; the catalogue's log has it")
 
 
 # The read-only endpoints a browser page may read from another origin (cors_origins)
