@@ -415,9 +415,11 @@ async def _fuzz(fuzzed: Fuzzed, beacon_schema, caplog, name: str,
                 raise
             continue        # aiohttp's parser refused the line and closed before the answer
         problem = _problem(sent, status, document, beacon_schema)
-        errors = [r.getMessage() for r in caplog.records[logged:] if r.levelno >= logging.ERROR]
+        errors = [f"{r.getMessage()} ({r.exc_info[1]!r:.200})" if r.exc_info else r.getMessage()
+                  for r in caplog.records[logged:] if r.levelno >= logging.ERROR]
         if problem or errors:
-            failures.append(f"{problem or 'logged ' + str(errors)[:300]}: {sent.method} "
+            failures.append(f"{problem or 'logged'}{' ' + str(errors)[:400] if errors else ''}: "
+                            f"{sent.method} "
                             f"{sent.target[:300]} to {node}, body {str(sent.body)[:300]} -> "
                             f"{status} {str(document)[:300]}")
         if time.monotonic() > deadline:

@@ -1,0 +1,175 @@
+"""The catalogue service fuzzed, within bounds, as tests/test_fuzz_http.py fuzzes the node:
+searches with mutated parameters, dataset and FAIR Data Point paths with mutated ids, and a
+node's registration and dataset snapshot with one to three parts mutated, sent with its own
+token, another node's, a wrong one or none. Seeded the same way (GDI_FUZZ_SEED,
+GDI_FUZZ_ROUNDS).
+
+The oracle, for every request: never a 5xx and nothing logged as an unhandled error; a
+refusal is the catalogue's JSON error (`error.code`, `error.message`) in its own words; and
+whatever was accepted, the catalogue still answers its search and its FAIR Data Point.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+
+from node.catalogue_app import create_app as create_catalogue
+from tests.conftest import free_port, serve_app
+from tests.test_catalogue_service import (
+    NODE,
+    OTHER,
+    TOKENS,
+    _catalogue_db,
+    _catalogue_settings,
+    _record,
+    _registration,
+    _snapshot,
+)
+from tests.test_fuzz_http import (
+    MUTATIONS,
+    PYTHON_WORDS,
+    ROUNDS,
+    SECONDS,
+    SEED,
+    Sent,
+    _as_text,
+    _mutate,
+    _nasty,
+    _text_for,
+)
+
+FDP = "http://fi.example/fdp"
+SEARCH_KEYS = ["q", "node", "country", "accessRights", "theme", "assembly", "status", "skip",
+               "limit", "access_rights", "junk"]
+SEARCHES = [[("q", "cardio")], [("country", "FI"), ("status", "any")],
+            [("accessRights", "PUBLIC"), ("limit", "5"), ("skip", "0")],
+            [("theme", "HEAL"), ("assembly", "GRCh38")], []]
+
+
+@dataclass
+class Catalogue:
+    http: aiohttp.ClientSession
+    url: str
+
+
+@pytest.fixture(scope="module")
+async def catalogue(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Catalogue]:
+    """A catalogue with the FI node registered and two of its datasets published."""
+    port = free_port()
+    settings = _catalogue_settings(Path(tmp_path_factory.mktemp("fuzz-catalogue")), port)
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
+        url = await serve_app(stack, create_catalogue(settings, pool), port)
+        http = await stack.enter_async_context(aiohttp.ClientSession(base_url=url))
+        auth = {"Authorization": f"Bearer {TOKENS[NODE]}"}
+        for path, body in ((f"/api/nodes/{NODE}", _registration(FDP)),
+                           (f"/api/nodes/{NODE}/datasets", _snapshot(
+                               _record("GDI-FI-SYN-001", FDP), _record("GDI-FI-SYN-002", FDP)))):
+            async with http.put(path, json=body, headers=auth) as response:
+                assert response.status == 200, await response.text()
+        yield Catalogue(http, url)
+
+
+def _search(rng: random.Random) -> Sent:
+    pairs = list(rng.choice(SEARCHES))
+    for _ in range(rng.choice(MUTATIONS)):
+        key = rng.choice(SEARCH_KEYS) if rng.random() < 0.5 or not pairs else None
+        if key is not None:
+            pairs.append((key, _text_for(key, rng)))
+        else:
+            index = rng.randrange(len(pairs))
+            pairs[index] = (pairs[index][0], _text_for(pairs[index][0], rng))
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+    return Sent("GET", "/api/datasets", f"/api/datasets?{query}")
+
+
+def _lookup(rng: random.Random) -> Sent:
+    key = rng.choice(["GDI-FI-SYN-001", "GDI-FI-SYN-003", _as_text(_nasty(rng))])
+    path = rng.choice(["/api/datasets/{}", "/fdp/dataset/{}", "/fdp/distribution/{}",
+                       "/api/nodes", "/fdp", "/fdp/catalog/{}"]).format(quote(key, safe="")
+                                                                       or "%20")
+    return Sent(rng.choice(["GET", "HEAD", "GET"]), path, path)
+
+
+def _publish(rng: random.Random) -> Sent:
+    registration = rng.random() < 0.4
+    body: Any = (_registration(FDP) if registration else _snapshot(
+        _record("GDI-FI-SYN-001", FDP), _record("GDI-FI-SYN-004", FDP)))
+    body = copy.deepcopy(json.loads(json.dumps(body)))
+    for _ in range(rng.choice(MUTATIONS)):
+        body = _mutate(body, rng)
+    node = rng.choice([NODE] * 4 + [OTHER, "org.test.unknown", _as_text(_nasty(rng))])
+    path = f"/api/nodes/{quote(node, safe='') or '%20'}" + ("" if registration
+                                                           else "/datasets")
+    token = rng.choice([TOKENS[NODE]] * 6 + [TOKENS[OTHER], "wrong", None])
+    return Sent("PUT", path, path, json.dumps(body),
+                {"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+
+
+def _problem(sent: Sent, status: int, raw: bytes, kind: str) -> str | None:
+    if status >= 500:
+        return "a 5xx"
+    if status < 400 or sent.method == "HEAD" or not sent.path.startswith("/api/"):
+        return None
+    if kind != "application/json":
+        return f"a refusal as {kind}"
+    error = json.loads(raw).get("error") if raw else None
+    if not isinstance(error, dict) or not error.get("code") or not error.get("message"):
+        return "a refusal without error.code and error.message"
+    if PYTHON_WORDS.search(str(error["message"])):
+        return "a refusal in Python's words"
+    return None
+
+
+async def _fuzz(catalogue: Catalogue, caplog, name: str,
+                make: Callable[[random.Random], Sent]) -> None:
+    caplog.set_level(logging.ERROR)
+    rng = random.Random(f"{SEED}:catalogue:{name}")
+    failures: list[str] = []
+    deadline = time.monotonic() + SECONDS
+    sent_count = 0
+    for sent_count in range(1, ROUNDS + 1):
+        sent = make(rng)
+        logged = len(caplog.records)
+        async with catalogue.http.request(sent.method, sent.target, data=sent.body,
+                                          headers=sent.headers) as response:
+            raw = await response.read()
+            problem = _problem(sent, response.status, raw, response.content_type)
+            status = response.status
+        errors = [f"{r.getMessage()} ({r.exc_info[1]!r:.200})" if r.exc_info else r.getMessage()
+                  for r in caplog.records[logged:] if r.levelno >= logging.ERROR]
+        if problem or errors:
+            failures.append(f"{problem or 'logged'}{' ' + str(errors)[:400] if errors else ''}: "
+                            f"{sent.method} "
+                            f"{sent.target[:300]}, body {str(sent.body)[:300]} -> {status} "
+                            f"{raw[:300]!r}")
+        if time.monotonic() > deadline:
+            break
+    for path in ("/api/datasets?status=any", "/api/nodes", "/fdp"):
+        async with catalogue.http.get(path) as response:
+            if response.status != 200:                   # what was accepted broke nothing
+                failures.append(f"afterwards, GET {path} -> {response.status}")
+    assert not failures, (f"{len(failures)} of {sent_count} requests (seed {SEED!r}):\n"
+                          + "\n".join(failures[:10]))
+
+
+async def test_mutated_searches_and_lookups_never_fail_the_catalogue(catalogue, caplog):
+    await _fuzz(catalogue, caplog, "read",
+                lambda rng: _search(rng) if rng.random() < 0.6 else _lookup(rng))
+
+
+async def test_mutated_registrations_and_snapshots_are_refused_cleanly(catalogue, caplog):
+    await _fuzz(catalogue, caplog, "publish", _publish)
