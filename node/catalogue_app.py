@@ -19,6 +19,7 @@ from node.database import open_pool
 from node.http import catalogue_api
 from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS, CATALOGUE_SITE
 from node.http.fdp import fdp_routes
+from node.http.server import hide_request_lines
 from node.migrate import CATALOGUE_MIGRATIONS
 from node.settings import CatalogueSettings
 
@@ -27,6 +28,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024   # a snapshot of a few thousand records
 
 def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The catalogue application; with `pool` given the caller owns the database (tests)."""
+    hide_request_lines()        # as the node's app does, whoever serves it
     app = web.Application(middlewares=[catalogue_api.cors(settings.cors_origins),
                                        catalogue_api.failures],
                           client_max_size=MAX_BODY_BYTES)
