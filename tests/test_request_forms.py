@@ -26,7 +26,9 @@ from beacon.request import RequestError, parse_body, parse_get, query_from_get, 
 from beacon.store import DatasetRow
 from node.app import create_app
 from node.database import create_pool
+from node.federation.network import DocumentAnswer, PeerOutcome
 from node.federation.peers import Peer
+from node.http.network_api import _merged_terms
 from node.settings import Settings
 from tests.beacon_schemas import (
     ERROR_SCHEMA,
@@ -625,3 +627,24 @@ async def test_the_portals_paths_reach_the_node_under_the_alias(ask):
     aliased = await ask(body=portal, path=f"{ALIAS}/individuals")
     assert _sets(aliased) == _sets(await ask(body=portal, path="/api/individuals"))
     assert _sets(aliased)[A38] == 2          # both samples carry it
+
+
+def test_a_peers_malformed_filtering_terms_never_reach_the_network_answer(beacon_schema):
+    """Only the schema's properties of the schema's types are passed on from a peer's terms
+    and resources (found by tests/test_fuzz_network.py: a scope that was a list made the
+    network's answer invalid)."""
+    sent = {"meta": {}, "response": {
+        "filteringTerms": [
+            {"id": "NCIT:C3117", "type": "ontology", "scopes": ["individual", ["individual"]],
+             "label": 7, "values": [None], "extra": {"x": 1}},
+            {"id": "HP:0001250", "type": ["ontology"]}, {"id": 5, "type": "ontology"}, "x"],
+        "resources": [{"id": "ncit", "name": {"x": 1}, "url": "https://ncit"}, {"id": None}]}}
+    outcome = PeerOutcome(Peer(id="peer", url="http://127.0.0.1:1/api"), "ok", 1.0,
+                          answer=DocumentAnswer.checked(sent), raw=sent)
+    terms, resources = _merged_terms([outcome])
+    assert terms == [{"id": "NCIT:C3117", "type": "ontology", "scopes": ["individual"],
+                      "beaconIds": ["peer"]}]
+    assert resources == [{"id": "ncit", "url": "https://ncit"}]
+    document = {"meta": {"beaconId": "org.test", "apiVersion": "v2.0.1", "returnedSchemas": []},
+                "response": {"filteringTerms": terms, "resources": resources}}
+    assert beacon_schema(FILTERING_TERMS_SCHEMA, document) == []
