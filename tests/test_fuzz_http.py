@@ -35,6 +35,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +52,7 @@ from node.federation.peers import Peer
 from node.http.aai_api import create_aai_app
 from node.ingest_request import make_request
 from node.settings import DisclosureSettings, Settings
-from synthetic_data.federation import write_federation
+from synthetic_data.federation import SyntheticDataset, write_federation
 from tests.beacon_schemas import (
     COLLECTIONS_SCHEMA,
     ENTRY_TYPES_SCHEMA,
@@ -144,6 +145,21 @@ class Fuzzed:
     tokens: list[str | None]
 
 
+async def synthetic_node_database(stack: AsyncExitStack, pg_server_url: str, folder: Path
+                                  ) -> tuple[str, list[SyntheticDataset]]:
+    """A database holding the synthetic FI node (three datasets, their individuals) until
+    `stack` closes: its URL and the datasets."""
+    db_url = await stack.enter_async_context(node_database(pg_server_url))
+    written = [d for d, _ in write_federation(folder, records=400, samples=12, seed=3,
+                                              countries=("FI",))]
+    for dataset in written:
+        metadata = load_metadata(dataset.metadata_path)
+        await ingest(db_url, make_request(dataset.spec.path, metadata.identifier,
+                                          metadata=metadata, workers=1,
+                                          individuals=dataset.phenopackets_path))
+    return db_url, written
+
+
 @pytest.fixture(scope="module")
 async def fuzzed(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Fuzzed]:
     folder = tmp_path_factory.mktemp("fuzz-http")
@@ -152,13 +168,7 @@ async def fuzzed(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Fuzzed]:
         aai_url = f"http://127.0.0.1:{aai_port}"
         aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
         await serve_app(stack, create_aai_app(aai), aai_port)
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        written = write_federation(folder, records=400, samples=12, seed=3, countries=("FI",))
-        for dataset, _ in written:
-            metadata = load_metadata(dataset.metadata_path)
-            await ingest(db_url, make_request(dataset.spec.path, metadata.identifier,
-                                              metadata=metadata, workers=1,
-                                              individuals=dataset.phenopackets_path))
+        db_url, written = await synthetic_node_database(stack, pg_server_url, folder)
         ports = {"open": free_port(), "default": free_port()}
         dead = f"http://127.0.0.1:{free_port()}/api"
         default_rules = DisclosureSettings(anonymous_discovery=True, answer_time_floor_ms=0)
@@ -185,8 +195,8 @@ async def fuzzed(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Fuzzed]:
         assert status == 200, found
         variants = [r["variantInternalId"] for s in found["response"]["resultSets"]
                     for r in s["results"]][:5]
-        people = json.loads(written[0][0].phenopackets_path.read_text())
-        ids = {"id": [d.metadata.identifier for d, _ in written] + variants
+        people = json.loads(written[0].phenopackets_path.read_text())
+        ids = {"id": [d.metadata.identifier for d in written] + variants
                + [p["subject"]["id"] for p in people[:3]],
                "kind": ["catalog", "dataset", "distribution"], "key": [], "name": [
                    "index.html", "app.js", "swagger-ui.css", "config.json"]}
