@@ -22,16 +22,25 @@ from beacon.assemblies import GRCH37, GRCH38, find_assembly
 from beacon.datasets import Seen
 from beacon.disclosure import DEFAULT_TIERS
 from beacon.ingest import IngestRequest, ingest
-from beacon.request import RequestError, parse_body, parse_get, query_from_get, to_query
+from beacon.request import (
+    RequestError,
+    VariantQuery,
+    parse_body,
+    parse_get,
+    query_from_get,
+    to_query,
+)
 from beacon.store import DatasetRow
 from node.app import create_app
 from node.database import create_pool
-from node.federation.network import DocumentAnswer, PeerOutcome
+from node.federation.merge import merge_variants
+from node.federation.network import DocumentAnswer, PeerList, PeerOutcome, VariantAnswer
 from node.federation.peers import Peer
 from node.http.network_api import _merged_terms
 from node.settings import Settings
 from tests.beacon_schemas import (
     ERROR_SCHEMA,
+    RESPONSE_SCHEMAS,
     answer_errors,
 )
 from tests.conftest import (
@@ -648,3 +657,25 @@ def test_a_peers_malformed_filtering_terms_never_reach_the_network_answer(beacon
     document = {"meta": {"beaconId": "org.test", "apiVersion": "v2.0.1", "returnedSchemas": []},
                 "response": {"filteringTerms": terms, "resources": resources}}
     assert beacon_schema(FILTERING_TERMS_SCHEMA, document) == []
+
+
+def test_a_peers_result_set_the_model_converted_is_passed_on_as_converted(beacon_schema):
+    """A peer's resultSet whose count is spelt "0" passes the model (which converts it) but
+    not the exact check; the network passed on the peer's string, and its answer was invalid
+    (found by tests/test_fuzz_network.py). The checked fields go on as the model holds them,
+    the rest as the peer sent them."""
+    sent = {"meta": {"beaconId": "peer", "returnedGranularity": "count"},
+            "responseSummary": {"exists": True, "numTotalResults": 3},
+            "response": {"resultSets": [
+                {"id": "GDI-XX-SYN-001", "setType": "dataset", "exists": True,
+                 "resultsCount": "3", "results": [], "info": {"kept": True}}]}}
+    outcome = PeerOutcome(Peer(id="peer", url="http://127.0.0.1:1/api"), "ok", 1.0,
+                          answer=VariantAnswer.checked(sent), raw=sent)
+    document = merge_variants("org.test", VariantQuery(kind="sequence", reference_name="1",
+                                                       start=(99,), reference_bases="A",
+                                                       alternate_bases="G"),
+                              [outcome], PeerList([outcome.peer]))
+    assert document["response"]["resultSets"] == [
+        {"id": "GDI-XX-SYN-001", "setType": "dataset", "exists": True, "resultsCount": 3,
+         "results": [], "info": {"kept": True}, "beaconId": "peer"}]
+    assert beacon_schema(RESPONSE_SCHEMAS["count"], document) == []

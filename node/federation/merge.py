@@ -52,9 +52,15 @@ def _tagged(outcome: PeerOutcome, key: str) -> list[dict[str, Any]]:
     this request's own parse, which nothing reads after the merge, so a copy of each item
     would serve no one (it cost 0.3% of a network request's instructions,
     bench/federation.py --overhead). The tag replaces a `beaconId` the peer gave, where the
-    peer gave it, as a copy with it would."""
+    peer gave it, as a copy with it would. Where the model took the peer's answer and
+    converted it (VariantAnswer.checked: a count spelt "0"), the fields it checked are
+    passed on as it holds them, over the peer's (found by tests/test_fuzz_network.py: the
+    network's answer was invalid with the peer's string)."""
     response = outcome.raw.get("response") if isinstance(outcome.raw, dict) else None
     items = response.get(key, []) if isinstance(response, dict) else []
+    if items and outcome.answer is not outcome.raw and outcome.answer is not None:
+        items = [{**item, **checked}
+                 for item, checked in zip(items, outcome.answer["response"][key])]
     for item in items:
         item["beaconId"] = outcome.peer.id
     return items
