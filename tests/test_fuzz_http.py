@@ -32,7 +32,7 @@ import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -378,7 +378,7 @@ def _problem(sent: Sent, status: int, document: Any, beacon_schema) -> str | Non
     """What is wrong with the answer to `sent`, if anything."""
     if status >= 500:
         return "a 5xx"
-    if len(f"{sent.method} {sent.target} HTTP/1.1") > MAX_REQUEST_LINE:
+    if too_long(sent):
         return None if status == 400 else "not aiohttp's 400 for a request line too long"
     if re.match(r"^/(network/)?api(/|$)", sent.path) is None or sent.method == "HEAD":
         return None
@@ -400,17 +400,51 @@ def _problem(sent: Sent, status: int, document: Any, beacon_schema) -> str | Non
     return None
 
 
-async def _fuzz(fuzzed: Fuzzed, beacon_schema, caplog, name: str,
-                make: Callable[[Fuzzed, random.Random], Sent]) -> None:
-    """Send up to ROUNDS requests made by `make` (within SECONDS), each to a node and as a
-    caller drawn at random, and report every one whose answer breaks the oracle or that
-    the node logged an error for."""
-    caplog.set_level(logging.ERROR)
+def too_long(sent: Sent) -> bool:
+    """Whether aiohttp's parser refuses the request line before any handler sees it."""
+    return len(f"{sent.method} {sent.target} HTTP/1.1") > MAX_REQUEST_LINE
+
+
+def logged_errors(caplog, since: int) -> list[str]:
+    """What the servers logged at ERROR since record number `since`, each with its exception."""
+    return [f"{r.getMessage()} ({r.exc_info[1]!r:.200})" if r.exc_info else r.getMessage()
+            for r in caplog.records[since:] if r.levelno >= logging.ERROR]
+
+
+def failure(problem: str | None, errors: list[str], what: str) -> str | None:
+    """The report of a request that broke the oracle (`what` says what was sent and
+    answered), or None."""
+    if not (problem or errors):
+        return None
+    return f"{problem or 'logged'}{' ' + str(errors)[:400] if errors else ''}: {what}"
+
+
+async def fuzz_rounds(name: str, rounds: int,
+                      one: Callable[[random.Random], Awaitable[str | None]]) -> None:
+    """Up to `rounds` rounds of `one` (within SECONDS), each drawing what it sends from the
+    seeded `rng` and giving the report of an answer that broke the oracle, or None; every
+    report is shown, not only the first."""
     rng = random.Random(f"{SEED}:{name}")
     failures: list[str] = []
     deadline = time.monotonic() + SECONDS
-    sent_count = 0
-    for sent_count in range(1, ROUNDS + 1):
+    done = 0
+    for done in range(1, rounds + 1):
+        report = await one(rng)
+        if report:
+            failures.append(report)
+        if time.monotonic() > deadline:
+            break
+    assert not failures, (f"{len(failures)} of {done} requests (seed {SEED!r}):\n"
+                          + "\n".join(failures[:10]))
+
+
+async def _fuzz(fuzzed: Fuzzed, beacon_schema, caplog, name: str,
+                make: Callable[[Fuzzed, random.Random], Sent]) -> None:
+    """Requests made by `make`, each to a node and as a caller drawn at random: every one
+    whose answer breaks the oracle, or that the node logged an error for, is reported."""
+    caplog.set_level(logging.ERROR)
+
+    async def one(rng: random.Random) -> str | None:
         sent = make(fuzzed, rng)
         node = rng.choice(sorted(fuzzed.nodes))
         token = rng.choice(fuzzed.tokens)
@@ -421,21 +455,14 @@ async def _fuzz(fuzzed: Fuzzed, beacon_schema, caplog, name: str,
             status, document = await _call(fuzzed.nodes[node], sent.method, sent.target,
                                            sent.body, sent.headers)
         except ClientError:
-            if len(f"{sent.method} {sent.target} HTTP/1.1") <= MAX_REQUEST_LINE:
+            if not too_long(sent):
                 raise
-            continue        # aiohttp's parser refused the line and closed before the answer
-        problem = _problem(sent, status, document, beacon_schema)
-        errors = [f"{r.getMessage()} ({r.exc_info[1]!r:.200})" if r.exc_info else r.getMessage()
-                  for r in caplog.records[logged:] if r.levelno >= logging.ERROR]
-        if problem or errors:
-            failures.append(f"{problem or 'logged'}{' ' + str(errors)[:400] if errors else ''}: "
-                            f"{sent.method} "
-                            f"{sent.target[:300]} to {node}, body {str(sent.body)[:300]} -> "
-                            f"{status} {str(document)[:300]}")
-        if time.monotonic() > deadline:
-            break
-    assert not failures, (f"{len(failures)} of {sent_count} requests (seed {SEED!r}):\n"
-                          + "\n".join(failures[:10]))
+            return None     # aiohttp's parser refused the line and closed before the answer
+        return failure(_problem(sent, status, document, beacon_schema),
+                       logged_errors(caplog, logged),
+                       f"{sent.method} {sent.target[:300]} to {node}, body "
+                       f"{str(sent.body)[:300]} -> {status} {str(document)[:300]}")
+    await fuzz_rounds(name, ROUNDS, one)
 
 
 # --- the tests ---------------------------------------------------------------------------------

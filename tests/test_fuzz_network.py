@@ -17,7 +17,6 @@ import copy
 import json
 import logging
 import random
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -36,11 +35,13 @@ from tests.test_fuzz_http import (
     MUTATIONS,
     QUERY_STRINGS,
     ROUNDS,
-    SECONDS,
     SEED,
     Sent,
     _mutate,
     _problem,
+    failure,
+    fuzz_rounds,
+    logged_errors,
     synthetic_node_database,
 )
 
@@ -166,12 +167,9 @@ def _peers_problem(path: str, document: dict[str, Any]) -> str | None:
 async def test_peers_answering_nonsense_never_break_the_network_answer(network, beacon_schema,
                                                                       caplog):
     caplog.set_level(logging.ERROR)
-    rng = random.Random(f"{SEED}:network")
     network.hostile.rng = random.Random(f"{SEED}:network:peers")
-    failures: list[str] = []
-    deadline = time.monotonic() + SECONDS
-    sent_count = 0
-    for sent_count in range(1, ROUNDS // 3 + 1):
+
+    async def one(rng: random.Random) -> str | None:
         sent = _request(network, rng)
         network.hostile.sent.clear()
         logged = len(caplog.records)
@@ -184,13 +182,7 @@ async def test_peers_answering_nonsense_never_break_the_network_answer(network, 
         problem = _problem(sent, status, _honest_records(document), beacon_schema)
         if problem is None and status == 200 and isinstance(document, dict):
             problem = _peers_problem(sent.path, document)
-        errors = [f"{r.getMessage()} ({r.exc_info[1]!r:.200})" if r.exc_info else r.getMessage()
-                  for r in caplog.records[logged:] if r.levelno >= logging.ERROR]
-        if problem or errors:
-            failures.append(f"{problem or 'logged'}{' ' + str(errors)[:400] if errors else ''}: "
-                            f"{sent.method} {sent.target} -> {status} {str(document)[:300]}; "
-                            f"the hostile peers sent {network.hostile.sent}")
-        if time.monotonic() > deadline:
-            break
-    assert not failures, (f"{len(failures)} of {sent_count} requests (seed {SEED!r}):\n"
-                          + "\n".join(failures[:8]))
+        return failure(problem, logged_errors(caplog, logged),
+                       f"{sent.method} {sent.target} -> {status} {str(document)[:300]}; "
+                       f"the hostile peers sent {network.hostile.sent}")
+    await fuzz_rounds("network", ROUNDS // 3, one)
