@@ -30,6 +30,7 @@ from catalogue.record import (
 )
 from node.http import health
 from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS
+from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,9 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 @web.middleware
 async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every refusal of the JSON API as its error body, aiohttp's own (no such path, a
-    method not allowed, a body too large) included, and an unexpected failure as a 500
-    logged with its request, never aiohttp's plain text."""
+    method not allowed, a body too large) included; the database unavailable as a 503 with
+    Retry-After; an unexpected failure as a 500 logged with its request; never aiohttp's
+    plain text."""
     try:
         return await handler(request)
     except _Fail as fail:
@@ -188,6 +190,11 @@ async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
         return _error(exc.status, _HTTP_CODES.get(exc.status, "refused"),
                       f"{exc.reason}: {request.method} {request.path}",
                       {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    except DATABASE_UNAVAILABLE as exc:          # an outage, not the request: retry
+        log.warning("database unavailable: %s %s (%s: %s)", request.method, request.path,
+                    type(exc).__name__, exc)
+        return _error(503, "unavailable", "the catalogue's database is unavailable; retry "
+                      "later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
     except Exception:
         log.exception("unhandled error: %s %s", request.method, request.path)
         return _error(500, "internal_error", "internal error; the catalogue's log has it")
