@@ -33,10 +33,9 @@ from beacon.request import (
 from beacon.store import DatasetRow
 from node.app import create_app
 from node.database import create_pool
-from node.federation.merge import merge_variants
+from node.federation.merge import merge_terms, merge_variants
 from node.federation.network import DocumentAnswer, PeerList, PeerOutcome, VariantAnswer
 from node.federation.peers import Peer
-from node.http.network_api import _merged_terms
 from node.settings import Settings
 from tests.beacon_schemas import (
     ERROR_SCHEMA,
@@ -650,7 +649,7 @@ def test_a_peers_malformed_filtering_terms_never_reach_the_network_answer(beacon
         "resources": [{"id": "ncit", "name": {"x": 1}, "url": "https://ncit"}, {"id": None}]}}
     outcome = PeerOutcome(Peer(id="peer", url="http://127.0.0.1:1/api"), "ok", 1.0,
                           answer=DocumentAnswer.checked(sent), raw=sent)
-    terms, resources = _merged_terms([outcome])
+    terms, resources = merge_terms([outcome])
     assert terms == [{"id": "NCIT:C3117", "type": "ontology", "scopes": ["individual"],
                       "beaconIds": ["peer"]}]
     assert resources == [{"id": "ncit", "url": "https://ncit"}]

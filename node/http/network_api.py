@@ -12,8 +12,6 @@ service-info describes one service and stays on /api.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from auth.access import AccessLevel
@@ -28,6 +26,7 @@ from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
     merge_collections,
+    merge_terms,
     merge_variants,
     network_beacon_info,
     network_info,
@@ -36,7 +35,6 @@ from node.federation.merge import (
 from node.federation.network import (
     CollectionsAnswer,
     DocumentAnswer,
-    PeerOutcome,
     PeerRequest,
     VariantAnswer,
 )
@@ -158,58 +156,10 @@ async def filtering_terms(request: web.Request) -> web.Response:
     bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
         await _forwarded(request), DocumentAnswer, bearer=bearer, issuer=issuer)
-    terms, resources = _merged_terms(outcomes)
+    terms, resources = merge_terms(outcomes)
     return json_response({"meta": info.informational_meta(request.app[BEACON]),
                           "response": {"filteringTerms": terms, "resources": resources},
                           "info": network_info(outcomes, peers)})
-
-
-def _merged_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
-                                                        list[dict[str, Any]]]:
-    """The peers' terms, each once (by id) as the first peer offering it describes it, with
-    every scope any gives it and `beaconIds`, the peers offering it (the schema lets a term
-    carry more properties); their ontology resources, each once. Of what a peer sends, only
-    the schema's properties of the schema's types are passed on: a peer's nonsense (a scope
-    that is a list, a label that is a number) would otherwise make the network's answer
-    invalid (found by tests/test_fuzz_network.py)."""
-    terms: dict[str, dict[str, Any]] = {}
-    resources: dict[str, dict[str, Any]] = {}
-    for outcome in outcomes:
-        if outcome.answer is None:
-            continue
-        listed = outcome.answer["response"].get("filteringTerms")
-        for term in listed if isinstance(listed, list) else []:
-            if not (isinstance(term, dict) and isinstance(term.get("id"), str)
-                    and isinstance(term.get("type"), str)):
-                continue
-            merged = terms.setdefault(term["id"], {
-                **_texts(term, ("id", "type", "label")), **_text_lists(term, ("values",)),
-                "scopes": [], "beaconIds": []})
-            scopes = _text_lists(term, ("scopes",)).get("scopes", [])
-            merged["scopes"] += [s for s in scopes if s not in merged["scopes"]]
-            if outcome.peer.id not in merged["beaconIds"]:
-                merged["beaconIds"].append(outcome.peer.id)
-        known = outcome.answer["response"].get("resources")
-        for resource in known if isinstance(known, list) else []:
-            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
-                resources.setdefault(resource["id"], _texts(resource, _RESOURCE_KEYS))
-    return list(terms.values()), list(resources.values())
-
-
-_RESOURCE_KEYS = ("id", "name", "url", "version", "nameSpacePrefix", "iriPrefix")
-
-
-def _texts(item: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
-    """The string properties among `keys` of a peer's item."""
-    return {key: item[key] for key in keys if isinstance(item.get(key), str)}
-
-
-def _text_lists(item: dict[str, Any], keys: tuple[str, ...]) -> dict[str, list[str]]:
-    """The properties among `keys` of a peer's item that are lists, each with its strings
-    (one without any left out: the schema's `values` has at least one)."""
-    found = {key: [v for v in item[key] if isinstance(v, str)] for key in keys
-             if isinstance(item.get(key), list)}
-    return {key: values for key, values in found.items() if values}
 
 
 def routes() -> list[web.RouteDef]:
