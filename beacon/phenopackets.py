@@ -121,15 +121,42 @@ def read_individuals(path: Path) -> list[Individual]:
         rows = ((record, packet, _individual) for record, packet in _json_records(path))
     try:
         return _unique([_parse(path, record, raw, parse) for record, raw, parse in rows], path)
-    except (OSError, UnicodeDecodeError) as error:
-        raise PhenopacketProblem(path, None, f"cannot read: {error}") from None
+    except UnicodeDecodeError as error:
+        raise PhenopacketProblem(path, None, f"not UTF-8 text (byte "
+                                             f"{error.object[error.start]:#04x}); convert it, "
+                                             "e.g. with iconv") from None
+    except OSError as error:
+        raise PhenopacketProblem(path, None, f"cannot read: {error.strerror or error}") from None
 
 
 def _parse(path: Path, record: int, raw: Any, parse: Any) -> Individual:
+    nul = _nul_at(raw)
+    if nul is not None:
+        raise PhenopacketProblem(path, record, f"{nul or 'the record'}: holds a NUL character, "
+                                               "which no text in the database can")
     try:
         return parse(raw, record)
     except _Bad as bad:
         raise PhenopacketProblem(path, record, str(bad)) from None
+
+
+def _nul_at(value: Any, at: str = "") -> str | None:
+    """Where in a record as read (JSON, or a CSV row) a text holds a NUL character, which
+    PostgreSQL's text cannot store (found by tests/test_fuzz_ingest.py: a label with one
+    broke the load's COPY); None if nowhere."""
+    if isinstance(value, str):
+        return at if "\x00" in value else None
+    if isinstance(value, dict):
+        places = ((f"{at}.{key}" if at else str(key), inner) for key, inner in value.items())
+    elif isinstance(value, list):
+        places = ((f"{at}[{n}]", inner) for n, inner in enumerate(value))
+    else:
+        return None
+    for place, inner in places:
+        found = _nul_at(inner, place)
+        if found is not None:
+            return found
+    return None
 
 
 def _unique(individuals: list[Individual], path: Path) -> list[Individual]:

@@ -143,6 +143,9 @@ BAD_PACKETS = [
      "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code"),
     (_subject("A", diseases={"term": {"id": "NCIT:C3117"}}), "diseases is not a list"),
     (["not", "a", "packet"], "the phenopacket is not an object"),
+    # a NUL, which PostgreSQL's text cannot hold (found by fuzzing: the load's COPY failed)
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117", "label": "Hyper\x00tension"}}]),
+     "diseases[0].term.label: holds a NUL character"),
 ]
 
 
@@ -183,6 +186,7 @@ def test_json_that_does_not_parse(tmp_path: Path) -> None:
     ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
     ("id\nA\nA\n", ":3: duplicate subject id 'A' (also record 2)"),
     ("id,sex\nA,MALE,P3Y\n", ":2: more cells than the header has"),
+    ("id,sex\nA\x00,MALE\n", ":2: id: holds a NUL character"),
 ])
 def test_csv_problems(tmp_path: Path, text: str, reason: str) -> None:
     path = _write(tmp_path, "people.csv", text)
@@ -248,3 +252,16 @@ def test_a_measured_assay_someone_holds_as_a_term_is_listed_once() -> None:
     assert len(listed) == len(load.terms)
     assert listed["HP:0004324"] == ("Increased body weight", "ontology", 1)
     assert "HP:0004324" in {value[1] for value in load.values}      # filtered by value too
+
+
+@pytest.mark.parametrize("name", ["people.json", "people.csv"])
+def test_a_file_that_is_not_utf8_says_so(tmp_path: Path, name: str) -> None:
+    """Found by fuzzing: the reason was Python's ("'utf-8' codec can't decode byte 0xff in
+    position 5: invalid start byte")."""
+    path = tmp_path / name
+    path.write_bytes(b"id\nS\xff1\n" if name.endswith(".csv")
+                     else b'[{"subject": {"id": "S\xff1"}}]')
+    with pytest.raises(PhenopacketProblem) as caught:
+        read_individuals(path)
+    assert str(caught.value) == (f"{path}: not UTF-8 text (byte 0xff); convert it, e.g. "
+                                 "with iconv")
