@@ -164,6 +164,33 @@ def _mutate_text(text: str, rng: random.Random) -> tuple[str, str]:
     return text[:at], f"cut at {at}"
 
 
+CSV_BASE = [["id", "sex", "age", "country_of_birth", "diseases", "features"],
+            ["S1", "female", "P61Y", "FI", "NCIT:C3117@P50Y;MONDO:0100096", "HP:0001250"],
+            ["S2", "MALE", "P30Y", "SE", "", ""], ["S3", "", "", "", "ICD10:C18.2", ""]]
+
+
+def _csv(rng: random.Random) -> tuple[str, str]:
+    """The phenopackets as the CSV form (docs/beacon.md), one cell, row or column mutated."""
+    rows = [list(row) for row in CSV_BASE]
+    at, column = rng.randrange(len(rows)), rng.randrange(len(rows[0]))
+    how = rng.choice(["cell", "cell", "cell", "drop_row", "repeat_row", "drop_column", "quote"])
+    if how == "cell":
+        rows[at][column] = str(rng.choice(PHENOPACKET_VALUES + CSV_VALUES))
+    elif how == "drop_row":
+        del rows[at]
+    elif how == "repeat_row":
+        rows.insert(at, rows[at])
+    elif how == "drop_column":
+        rows = [row[:column] + row[column + 1:] for row in rows]
+    else:
+        rows[at][column] = '"' + rows[at][column]
+    return "".join(",".join(row) + "\n" for row in rows), f"csv {how} at {at},{column}"
+
+
+CSV_VALUES = ["S1", "S4", "NCIT:C3117@", "NCIT:C3117@P-1Y", "@P30Y", ";;", "HP:0001250;x",
+              "a,b", "other_sex", "XX", "fi", "P30Y@", "\x00", "é", " S1 ", "id"]
+
+
 def _mutate_json(document: Any, rng: random.Random) -> tuple[Any, str]:
     """One place of a JSON document replaced or removed."""
     places: list[tuple] = []
@@ -272,12 +299,21 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
                 what.append(done)
             form = rng.choice(["plain", "gzip", "bgzip", "indexed"])
             vcf = _write_vcf(text, folder, form)
-            phenopackets = folder / "people.json"
-            document = copy.deepcopy(base_people)
-            if rng.random() < 0.3:
-                document, done = _mutate_json(document, rng)
-                what.append(f"phenopackets {done}")
-            phenopackets.write_text(json.dumps(document))
+            if rng.random() < 0.2:              # the CSV form instead of phenopackets
+                phenopackets = folder / "people.csv"
+                content, done = _csv(rng)
+                what.append(done)
+            else:
+                phenopackets = folder / "people.json"
+                document = copy.deepcopy(base_people)
+                if rng.random() < 0.3:
+                    document, done = _mutate_json(document, rng)
+                    what.append(f"phenopackets {done}")
+                content = json.dumps(document)
+            if rng.random() < 0.05:
+                content, done = _mutate_text(content, rng)
+                what.append(f"individuals {done}")
+            phenopackets.write_bytes(content.encode("utf-8", "surrogateescape"))
             before = await _state(conn)
             where = f"round {round_} ({form}; {'; '.join(what)})"
             try:
