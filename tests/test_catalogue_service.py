@@ -699,23 +699,17 @@ async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catal
         assert (await response.json())["error"]["code"] == "method_not_allowed"
 
 
-async def test_the_catalogues_database_gone_is_a_503_with_retry_after(pg_server_url, tmp_path):
+async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue):
     """Before, an unexpected failure was aiohttp's plain-text 500; the database being
     unavailable (here its pool closed under the running service) is an outage: a JSON 503
     with Retry-After, on reads and writes alike."""
-    port = free_port()
-    settings = _catalogue_settings(tmp_path, port)
-    async with AsyncExitStack() as stack:
-        pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
-        url = await serve_app(stack, create_catalogue(settings, pool), port)
-        http = await stack.enter_async_context(aiohttp.ClientSession())
-        await pool.close()
-        for method, path, body in (("GET", "/api/datasets", None), ("GET", "/api/nodes", None),
-                                   ("PUT", f"/api/nodes/{NODE}", _registration(
-                                       "http://fi.example/fdp"))):
-            async with http.request(method, url + path, json=body, headers={
-                    "Authorization": f"Bearer {TOKENS[NODE]}"}) as response:
-                document = await response.json()
-                assert response.status == 503, document
-                assert response.headers["Retry-After"] == "5"
-                assert document["error"]["code"] == "unavailable"
+    await catalogue.pool.close()
+    for method, path, body in (("GET", "/api/datasets", None), ("GET", "/api/nodes", None),
+                               ("PUT", f"/api/nodes/{NODE}", _registration(
+                                   "http://fi.example/fdp"))):
+        async with catalogue.http.request(method, catalogue.url + path, json=body, headers={
+                "Authorization": f"Bearer {TOKENS[NODE]}"}) as response:
+            document = await response.json()
+            assert response.status == 503, document
+            assert response.headers["Retry-After"] == "5"
+            assert document["error"]["code"] == "unavailable"
