@@ -58,7 +58,7 @@ def _tagged(outcome: PeerOutcome, key: str) -> list[dict[str, Any]]:
     network's answer was invalid with the peer's string)."""
     response = outcome.raw.get("response") if isinstance(outcome.raw, dict) else None
     items = response.get(key, []) if isinstance(response, dict) else []
-    if items and outcome.answer is not outcome.raw and outcome.answer is not None:
+    if items and outcome.answer is not outcome.raw:
         items = [{**item, **checked}
                  for item, checked in zip(items, outcome.answer["response"][key])]
     for item in items:
@@ -174,11 +174,12 @@ def merge_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
             if not (isinstance(term, dict) and isinstance(term.get("id"), str)
                     and isinstance(term.get("type"), str)):
                 continue
+            values = _strings(term.get("values"))      # the schema's: at least one
             merged = terms.setdefault(term["id"], {
-                **_texts(term, ("id", "type", "label")), **_text_lists(term, ("values",)),
+                **_texts(term, ("id", "type", "label")), **({"values": values} if values else {}),
                 "scopes": [], "beaconIds": []})
-            scopes = _text_lists(term, ("scopes",)).get("scopes", [])
-            merged["scopes"] += [s for s in scopes if s not in merged["scopes"]]
+            merged["scopes"] += [s for s in _strings(term.get("scopes"))
+                                 if s not in merged["scopes"]]
             if outcome.peer.id not in merged["beaconIds"]:
                 merged["beaconIds"].append(outcome.peer.id)
         known = outcome.answer["response"].get("resources")
@@ -196,9 +197,6 @@ def _texts(item: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
     return {key: item[key] for key in keys if isinstance(item.get(key), str)}
 
 
-def _text_lists(item: dict[str, Any], keys: tuple[str, ...]) -> dict[str, list[str]]:
-    """The properties among `keys` of a peer's item that are lists, each with its strings
-    (one without any left out: the schema's `values` has at least one)."""
-    found = {key: [v for v in item[key] if isinstance(v, str)] for key in keys
-             if isinstance(item.get(key), list)}
-    return {key: values for key, values in found.items() if values}
+def _strings(value: Any) -> list[str]:
+    """The strings of a peer's list (none of anything else)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
