@@ -420,13 +420,14 @@ def failure(problem: str | None, errors: list[str], what: str) -> str | None:
 
 
 async def fuzz_rounds(name: str, rounds: int,
-                      one: Callable[[random.Random], Awaitable[str | None]]) -> None:
-    """Up to `rounds` rounds of `one` (within SECONDS), each drawing what it sends from the
-    seeded `rng` and giving the report of an answer that broke the oracle, or None; every
-    report is shown, not only the first."""
+                      one: Callable[[random.Random], Awaitable[str | None]],
+                      seconds: float = SECONDS) -> None:
+    """Up to `rounds` rounds of `one` (within `seconds`), each drawing what it sends from
+    the seeded `rng` and giving the report of an answer that broke the oracle, or None;
+    every report is shown, not only the first."""
     rng = random.Random(f"{SEED}:{name}")
     failures: list[str] = []
-    deadline = time.monotonic() + SECONDS
+    deadline = time.monotonic() + seconds
     done = 0
     for done in range(1, rounds + 1):
         report = await one(rng)
@@ -434,7 +435,7 @@ async def fuzz_rounds(name: str, rounds: int,
             failures.append(report)
         if time.monotonic() > deadline:
             break
-    assert not failures, (f"{len(failures)} of {done} requests (seed {SEED!r}):\n"
+    assert not failures, (f"{len(failures)} of {done} rounds (seed {SEED!r}):\n"
                           + "\n".join(failures[:10]))
 
 

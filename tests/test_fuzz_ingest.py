@@ -26,8 +26,8 @@ import json
 import os
 import random
 import re
-import time
 import traceback
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from beacon.vcf import VcfProblem
 from node.ingest_request import make_request
 from synthetic_data.phenopackets import write_phenopackets
 from tests.conftest import node_database
-from tests.test_fuzz_http import PYTHON_WORDS, SEED
+from tests.test_fuzz_http import PYTHON_WORDS, _paths, fuzz_rounds
 
 DATASET = "GDI-FI-FUZZ-001"
 ROUNDS = int(os.environ.get("GDI_FUZZ_ROUNDS", "120"))
@@ -192,17 +192,8 @@ CSV_VALUES = ["S1", "S4", "NCIT:C3117@", "NCIT:C3117@P-1Y", "@P30Y", ";;", "HP:0
 
 
 def _mutate_json(document: Any, rng: random.Random) -> tuple[Any, str]:
-    """One place of a JSON document replaced or removed."""
-    places: list[tuple] = []
-
-    def walk(value: Any, at: tuple) -> None:
-        places.append(at)
-        items = (value.items() if isinstance(value, dict)
-                 else enumerate(value) if isinstance(value, list) else ())
-        for key, inner in items:
-            walk(inner, (*at, key))
-    walk(document, ())
-    place = rng.choice(places[1:])
+    """One place of a JSON document (not the root) replaced or removed."""
+    place = rng.choice(_paths(document)[1:])
     parent = document
     for step in place[:-1]:
         parent = parent[step]
@@ -274,71 +265,69 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
                                                DATASET, title="Fuzzed", workers=1,
                                                individuals=people))
     assert report.rows == 8 and report.phenopackets     # the base loads, so mutations matter
-    rng = random.Random(f"{SEED}:ingest")
-    failures: list[str] = []
     outcomes = {"loaded": 0, "refused": 0}
-    deadline = time.monotonic() + SECONDS
-    rounds = 0
+    rounds = count()
     conn = await asyncpg.connect(db_url)
+
+    async def one(rng: random.Random) -> str | None:
+        round_ = next(rounds)
+        folder = tmp_path / f"r{round_}"
+        folder.mkdir()
+        # a third of the rounds on the sites-only form (INFO counts, populations' too)
+        sites_only = rng.random() < 0.3
+        lines = [line if line.startswith("##") else "\t".join(line.split("\t")[:8])
+                 for line in HEADER + RECORDS] if sites_only else HEADER + RECORDS
+        lines, what = list(lines), ["sites only"] if sites_only else []
+        for _ in range(rng.choice([1, 1, 1, 2, 3])):
+            lines, done = _mutate_vcf(lines, rng)
+            what.append(done)
+        text = "\n".join(lines) + "\n"
+        if rng.random() < 0.15:
+            text, done = _mutate_text(text, rng)
+            what.append(done)
+        form = rng.choice(["plain", "gzip", "bgzip", "indexed"])
+        vcf = _write_vcf(text, folder, form)
+        if rng.random() < 0.2:              # the CSV form instead of phenopackets
+            phenopackets = folder / "people.csv"
+            content, done = _csv(rng)
+            what.append(done)
+        else:
+            phenopackets = folder / "people.json"
+            document = copy.deepcopy(base_people)
+            if rng.random() < 0.3:
+                document, done = _mutate_json(document, rng)
+                what.append(f"phenopackets {done}")
+            content = json.dumps(document)
+        if rng.random() < 0.05:
+            content, done = _mutate_text(content, rng)
+            what.append(f"individuals {done}")
+        phenopackets.write_bytes(content.encode("utf-8", "surrogateescape"))
+        before = await _state(conn)
+        where = f"round {round_} ({form}; {'; '.join(what)})"
+        problems: list[str] = []
+        try:
+            await ingest(db_url, make_request(vcf, DATASET, title="Fuzzed", workers=1,
+                                              individuals=None if sites_only
+                                              else phenopackets))
+        except (VcfProblem, PhenopacketProblem) as exc:
+            outcomes["refused"] += 1
+            problem = _refusal_problem(exc, vcf, phenopackets)
+            if problem:
+                problems.append(f"{where}: refusal {problem}")
+            if await _state(conn) != before:
+                problems.append(f"{where}: refused ({exc}), but the dataset changed")
+        except Exception as exc:        # noqa: BLE001 -- what the oracle is for
+            raised = " < ".join(f"{Path(f.filename).name}:{f.lineno}"
+                                for f in traceback.extract_tb(exc.__traceback__)[::-1][:4])
+            problems.append(f"{where}: {type(exc).__name__}: {exc!s:.300} (raised at "
+                            f"{raised})")
+        else:
+            outcomes["loaded"] += 1
+            problems += [f"{where}: stored {row}" for row in await _impossible(conn)]
+        return "\n".join(problems) or None
+
     try:
-        for round_ in range(ROUNDS):
-            rounds += 1
-            folder = tmp_path / f"r{round_}"
-            folder.mkdir()
-            # a third of the rounds on the sites-only form (INFO counts, populations' too)
-            sites_only = rng.random() < 0.3
-            lines = [line if line.startswith("##") else "\t".join(line.split("\t")[:8])
-                     for line in HEADER + RECORDS] if sites_only else HEADER + RECORDS
-            lines, what = list(lines), ["sites only"] if sites_only else []
-            for _ in range(rng.choice([1, 1, 1, 2, 3])):
-                lines, done = _mutate_vcf(lines, rng)
-                what.append(done)
-            text = "\n".join(lines) + "\n"
-            if rng.random() < 0.15:
-                text, done = _mutate_text(text, rng)
-                what.append(done)
-            form = rng.choice(["plain", "gzip", "bgzip", "indexed"])
-            vcf = _write_vcf(text, folder, form)
-            if rng.random() < 0.2:              # the CSV form instead of phenopackets
-                phenopackets = folder / "people.csv"
-                content, done = _csv(rng)
-                what.append(done)
-            else:
-                phenopackets = folder / "people.json"
-                document = copy.deepcopy(base_people)
-                if rng.random() < 0.3:
-                    document, done = _mutate_json(document, rng)
-                    what.append(f"phenopackets {done}")
-                content = json.dumps(document)
-            if rng.random() < 0.05:
-                content, done = _mutate_text(content, rng)
-                what.append(f"individuals {done}")
-            phenopackets.write_bytes(content.encode("utf-8", "surrogateescape"))
-            before = await _state(conn)
-            where = f"round {round_} ({form}; {'; '.join(what)})"
-            try:
-                await ingest(db_url, make_request(vcf, DATASET, title="Fuzzed", workers=1,
-                                                  individuals=None if sites_only
-                                                  else phenopackets))
-            except (VcfProblem, PhenopacketProblem) as exc:
-                outcomes["refused"] += 1
-                problem = _refusal_problem(exc, vcf, phenopackets)
-                if problem:
-                    failures.append(f"{where}: refusal {problem}")
-                if await _state(conn) != before:
-                    failures.append(f"{where}: refused ({exc}), but the dataset changed")
-            except Exception as exc:        # noqa: BLE001 -- what the oracle is for
-                raised = " < ".join(f"{Path(f.filename).name}:{f.lineno}"
-                                    for f in traceback.extract_tb(exc.__traceback__)[::-1][:4])
-                failures.append(f"{where}: {type(exc).__name__}: {exc!s:.300} (raised at "
-                                f"{raised})")
-            else:
-                outcomes["loaded"] += 1
-                failures += [f"{where}: stored {row}" for row in await _impossible(conn)]
-            if time.monotonic() > deadline:
-                break
+        await fuzz_rounds("ingest", ROUNDS, one, SECONDS)
     finally:
         await conn.close()
-    assert not failures, (f"{len(failures)} failures in {rounds} rounds "
-                          f"(seed {SEED!r}):\n" + "\n".join(failures[:10]))
     assert outcomes["loaded"] and outcomes["refused"], outcomes    # both paths were fuzzed
