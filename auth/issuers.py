@@ -9,7 +9,9 @@ a signer's ControlledAccessGrants count only from the sources it is configured t
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,8 +54,18 @@ class TrustedIssuer(BaseModel):
     def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         bad = [alg for alg in value if alg not in ALLOWED_ALGORITHMS]
         if bad or not value:
-            raise ValueError(f"algorithms must be among {ALLOWED_ALGORITHMS}, got {list(value)}")
+            raise ValueError(f"algorithms must be among {', '.join(ALLOWED_ALGORITHMS)}")
         return value
+
+    @field_validator("jwks_uri", "userinfo_endpoint")
+    @classmethod
+    def _fetched(cls, value: str | None) -> str | None:
+        return value if value is None else _http_url(value)
+
+    @field_validator("visa_jku")
+    @classmethod
+    def _fetched_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(map(_http_url, value))
 
     @model_validator(mode="after")
     def _visa_settings_need_visas(self) -> TrustedIssuer:
@@ -113,6 +125,20 @@ class IssuerRegistry:
 
     def __bool__(self) -> bool:
         return bool(self._by_issuer)
+
+
+def _http_url(url: str) -> str:
+    """`url`, which the node fetches keys or visas from; ValueError when the configuration
+    gives anything but an absolute http(s) URL (else the first token would find out)."""
+    try:
+        parts = urlsplit(url)
+        fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                and parts.port != 0 and not re.search(r"\s", url))
+    except ValueError:                         # a port that is not a number, a broken [IPv6]
+        fine = False
+    if not fine:
+        raise ValueError("not an absolute http(s) URL")
+    return url
 
 
 def discovery_url(issuer: str) -> str:

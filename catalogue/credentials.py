@@ -72,10 +72,11 @@ class NodeCredential(BaseModel):
     def _origins(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         """Stored in one form (port written); a path or query would make the rule unclear."""
         normal = []
-        for value in values:
+        for number, value in enumerate(values, 1):
             origin = origin_of(value)
             if origin is None or urlsplit(value).path not in ("", "/") or "?" in value:
-                raise ValueError(f"{value!r} is not an origin such as https://node.example.org")
+                raise ValueError(f"origin {number} is not an origin such as "
+                                 "https://node.example.org")
             normal.append(origin)
         return tuple(normal)
 

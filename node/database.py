@@ -67,9 +67,18 @@ def redacted(url: str) -> str:
     return url
 
 
-def _unavailable(url: str, error: Exception) -> DatabaseUnavailable:
+def _where(url: str) -> str:
+    """Where the URL points, without its password: host:port, or its hosts as written when
+    it names several (`h1:5432,h2:5433`, which asyncpg tries in turn)."""
     parts = urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else redacted(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    if "," in hosts:
+        return hosts
+    return f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else redacted(url)
+
+
+def _unavailable(url: str, error: Exception) -> DatabaseUnavailable:
+    where = _where(url)
     if isinstance(error, TimeoutError):
         return DatabaseUnavailable(f"database at {where} is unreachable (no answer in time)")
     if isinstance(error, OSError):

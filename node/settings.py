@@ -13,9 +13,10 @@ import dataclasses
 import json
 import os
 import re
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import platformdirs
 from pydantic import (
@@ -33,13 +34,14 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from auth.issuers import TrustedIssuer
 from catalogue.credentials import NodeCredential
 from node.federation.peers import Peer
-from node.urls import Url
+from node.urls import DatabaseUrl, Origin, Url
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
     from beacon.disclosure import DisclosurePolicy
@@ -49,6 +51,15 @@ if TYPE_CHECKING:   # the cores' configurations; imported when built, not by eve
     from catalogue.site import CatalogueIdentity
 
 CONFIG_ENV = "GDI_NODE_CONFIG"
+# Bounds of numeric settings: beyond them a value is a mistake, and one that would break the
+# start (a statement timeout PostgreSQL cannot hold, a pool of a billion connection slots that
+# asyncpg allocates up front) or every query (a disclosure rule beyond PostgreSQL's integer)
+INT4_MAX = 2**31 - 1
+DAY = 86_400
+YEAR = 366 * DAY
+MAX_POOL = 10_000            # connections per process; PostgreSQL's max_connections is ~100
+MAX_WORKERS = 1_024          # processes
+_ENV_FIELD = re.compile(r'error parsing value for field "(\w+)" from source "\w*Env\w*"')
 CATALOGUE_CONFIG_ENV = "GDI_CATALOGUE_CONFIG"
 
 
@@ -56,9 +67,17 @@ def configuration_error(exc: Exception) -> str:
     """What is wrong with a configuration, as `field: reason` per problem and never the value
     given: values may be secrets (a catalogue token, a node's shared secret, a database URL's
     password), and pydantic's own message quotes them, whole settings dicts included."""
+    if isinstance(exc, SettingsError) and (field := _ENV_FIELD.match(str(exc))):
+        # a complex setting (a list, a table) from the environment, which must be JSON; the
+        # library's own words name its source class
+        cause = exc.__cause__
+        detail = (f" ({cause.msg} at column {cause.colno})"
+                  if isinstance(cause, json.JSONDecodeError) else "")
+        return f"{field[1]}: not valid JSON in the environment{detail}"
     if not isinstance(exc, ValidationError):
         return str(exc)
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: "
+                     f"{e['msg'].removeprefix('Value error, ')}"
                      for e in exc.errors(include_url=False, include_input=False))
 
 
@@ -103,8 +122,34 @@ class ServiceSettings(BaseSettings):
         if config_file:
             if not Path(config_file).is_file():
                 raise FileNotFoundError(f"{cls.config_env}={config_file}: no such config file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            sources.append(_TomlFile(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The configuration file, read past a UTF-8 byte order mark (which some editors write);
+    one that cannot be read, is not UTF-8 or not TOML is refused as `file:line: reason`."""
+
+    def _read_file(self, file_path: Path) -> dict[str, Any]:     # type: ignore[override]
+        try:
+            data = Path(file_path).read_bytes().removeprefix(b"\xef\xbb\xbf")
+        except OSError as exc:
+            raise ValueError(f"{file_path}: {exc.strerror or exc}") from None
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ValueError(f"{file_path}:{line}: not UTF-8 text "
+                             f"(byte 0x{data[exc.start]:02x})") from None
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            reason = str(exc)
+            if (at := re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", reason)):
+                raise ValueError(f"{file_path}:{at[2]}: not TOML: {at[1]} "
+                                 f"(column {at[3]})") from None
+            raise ValueError(f"{file_path}: not TOML: "
+                             f"{reason.replace('(at end of document)', 'at the end')}") from None
 
 
 
@@ -122,25 +167,25 @@ def _listed(value: object) -> object:
 class TierSettings(BaseModel):
     """One tier's disclosure rules (beacon/disclosure.py); unset = that tier's default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    allele_floor: int | None = Field(default=None, ge=1)
-    count_step: int | None = Field(default=None, ge=1)
-    budget_per_window: int | None = Field(default=None, ge=0)
-    budget_per_day: int | None = Field(default=None, ge=0)
-    rare_cost: int | None = Field(default=None, ge=1)
-    rare_below: int | None = Field(default=None, ge=0)
-    count_noise: int | None = Field(default=None, ge=0)
-    smooth_width: int | None = Field(default=None, ge=0)
-    smooth_scale: float | None = Field(default=None, gt=0)
-    loss_budget: float | None = Field(default=None, ge=0)
+    allele_floor: int | None = Field(default=None, ge=1, le=INT4_MAX)
+    count_step: int | None = Field(default=None, ge=1, le=INT4_MAX)
+    budget_per_window: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    budget_per_day: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    rare_cost: int | None = Field(default=None, ge=1, le=INT4_MAX)
+    rare_below: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    count_noise: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    smooth_width: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    smooth_scale: float | None = Field(default=None, gt=0, le=INT4_MAX)
+    loss_budget: float | None = Field(default=None, ge=0, le=INT4_MAX)
 
 
 class DisclosureSettings(BaseModel):
     """What callers may learn (docs/privacy.md). In TOML, a [disclosure] table; in the
     environment, GDI_NODE_DISCLOSURE as JSON."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     anonymous: TierSettings = Field(default_factory=TierSettings)
     bona_fide: TierSettings = Field(default_factory=TierSettings)
@@ -153,7 +198,7 @@ class DisclosureSettings(BaseModel):
         default=False, description="REGISTERED and CONTROLLED datasets answer anonymous "
                                    "callers' queries (boolean, through the floor and budget); "
                                    "off = anonymous callers do not learn they exist")
-    budget_window_seconds: int = Field(default=3600, ge=1)
+    budget_window_seconds: int = Field(default=3600, ge=1, le=YEAR)
     answer_time_floor_ms: int = Field(
         default=50, ge=0, le=10_000,
         description="An answer that asked a dataset whose caller's tier keeps privacy losses "
@@ -170,9 +215,10 @@ class DisclosureSettings(BaseModel):
 
 
 class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid",
+                                      allow_inf_nan=False)
 
-    database_url: str | None = Field(
+    database_url: DatabaseUrl | None = Field(
         default=None, validation_alias=AliasChoices("GDI_NODE_DATABASE_URL", "DATABASE_URL",
                                                     "database_url"),
         description="PostgreSQL URL; unset = start an embedded PostgreSQL in data_dir")
@@ -189,37 +235,38 @@ class Settings(ServiceSettings):
     organisation_name: str = "Example GDI node operator"
     organisation_url: str | None = None
     contact_url: str = "mailto:beacon@example.org"
-    db_pool_min: int = Field(default=2, ge=1)
-    db_pool_max: int = Field(default=10, ge=1)
-    database_replica_urls: Annotated[list[str], NoDecode] = Field(
+    db_pool_min: int = Field(default=2, ge=1, le=MAX_POOL)
+    db_pool_max: int = Field(default=10, ge=1, le=MAX_POOL)
+    database_replica_urls: Annotated[list[DatabaseUrl], NoDecode] = Field(
         default_factory=list,
         description="Streaming replicas of database_url (comma-separated in the environment) "
                     "that read-only queries are sent to once they have replayed the datasets' "
                     "current versions (node/replicas.py); writes stay on the primary")
     replica_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often each replica's replay position is read; a "
+        default=0.5, gt=0, le=DAY, description="How often each replica's replay position is read; a "
                                        "replica not answering is out of rotation until it does")
     count_lanes: int = Field(
-        default=2, ge=1, description="Pool connections that answer variant count queries in "
+        default=2, ge=1, le=MAX_POOL, description="Pool connections that answer variant count queries in "
                                      "batches (beacon/count_batcher.py): more lets PostgreSQL "
                                      "run more of them at once, fewer makes larger batches")
     query_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="Longest any statement on the node's pool may run "
+        default=5.0, gt=0, le=DAY, description="Longest any statement on the node's pool may run "
                                        "(statement_timeout), positional variant queries "
                                        "included; a query that takes longer is a 503")
     wide_query_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="Longest a wide variant query (no position, or a "
+        default=30.0, gt=0, le=DAY, description="Longest a wide variant query (no position, or a "
                                         "window over narrow_window_bases) may take, waiting "
                                         "for a wide lane included (beacon/workload.py)")
     wide_query_lanes: int = Field(
-        default=1, ge=1, description="Wide variant queries running at once, each on one "
+        default=1, ge=1, le=MAX_POOL, description="Wide variant queries running at once, each on one "
                                      "pool connection and one PostgreSQL core")
     narrow_window_bases: int = Field(
-        default=1_000_000, ge=1, description="The widest range or bracket window still "
+        default=1_000_000, ge=1, le=INT4_MAX, description="The widest range or bracket window still "
                                              "answered as a positional (narrow) query")
-    ingest_workers: int = Field(default=0, ge=0, description="0 = one per CPU core")
+    ingest_workers: int = Field(default=0, ge=0, le=MAX_WORKERS,
+                                description="0 = one per CPU core")
     workers: int = Field(
-        default=0, ge=0, description="Processes `gdi-node serve` answers with on its one port, "
+        default=0, ge=0, le=MAX_WORKERS, description="Processes `gdi-node serve` answers with on its one port, "
                                      "each with a pool of up to db_pool_max connections; 0 = "
                                      "one per CPU core, 1 = one process (no supervisor)")
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
@@ -229,8 +276,8 @@ class Settings(ServiceSettings):
     hide_controlled_datasets: bool = Field(
         default=False, description="CONTROLLED datasets are invisible (not just boolean) to "
                                    "callers without a grant")
-    jwks_cooldown_seconds: float = Field(default=30.0, ge=0)
-    jwks_max_age_seconds: float = Field(default=300.0, ge=0)
+    jwks_cooldown_seconds: float = Field(default=30.0, ge=0, le=DAY)
+    jwks_max_age_seconds: float = Field(default=300.0, ge=0, le=DAY)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                 description="ISO 3166-1 alpha-2 code of the node's country")
     catalogue_url: Url | None = Field(
@@ -242,9 +289,9 @@ class Settings(ServiceSettings):
         default_factory=list, description="Beacons that /network/api fans out to")
     peers_from_catalogue: bool = Field(
         default=False, description="Also fan out to every node the catalogue's registry lists")
-    peer_timeout_seconds: float = Field(default=3.0, gt=0)
-    network_deadline_seconds: float = Field(default=5.0, gt=0)
-    cors_origins: list[Url] = Field(
+    peer_timeout_seconds: float = Field(default=3.0, gt=0, le=DAY)
+    network_deadline_seconds: float = Field(default=5.0, gt=0, le=DAY)
+    cors_origins: list[Origin] = Field(
         default_factory=list, description="Browser origins (scheme://host[:port]) whose "
                                           "scripts may call /api and /network/api; none = no "
                                           "CORS headers")
@@ -278,13 +325,14 @@ class Settings(ServiceSettings):
             return roots
         from catalogue.fdp import FDP_PATH
         served = ("/api", "/network", "/health", "/ready", "/metrics", FDP_PATH)
-        for root in roots:
+        for number, root in enumerate(roots, 1):        # the value unquoted, as elsewhere
             if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", root):
-                raise ValueError(f"{root!r} is not a path like /beacon/v2.0.0 (no trailing /)")
+                raise ValueError(f"root {number} is not a path like /beacon/v2.0.0 (no "
+                                 "trailing /)")
             taken = next((t for t in served if f"{root}/".startswith(f"{t}/")
                           or f"{t}/".startswith(f"{root}/")), None)
             if taken is not None:
-                raise ValueError(f"{root!r} overlaps {taken}, which the node serves")
+                raise ValueError(f"root {number} overlaps {taken}, which the node serves")
         if len(set(roots)) != len(roots):
             raise ValueError("a root is given twice")
         return roots
@@ -330,10 +378,11 @@ class CatalogueSettings(ServiceSettings):
     """The catalogue service: its own database, identity, the nodes that may publish to it
     (catalogue/credentials.py), and how it harvests them."""
 
-    model_config = SettingsConfigDict(env_prefix="GDI_CATALOGUE_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="GDI_CATALOGUE_", extra="forbid",
+                                      allow_inf_nan=False)
     config_env: ClassVar[str] = CATALOGUE_CONFIG_ENV
 
-    database_url: str | None = Field(
+    database_url: DatabaseUrl | None = Field(
         default=None, validation_alias=AliasChoices("GDI_CATALOGUE_DATABASE_URL", "database_url"),
         description="PostgreSQL URL of the catalogue's own database; unset = embedded in data_dir")
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-catalogue"))
@@ -346,14 +395,15 @@ class CatalogueSettings(ServiceSettings):
     allow_internal_origins: bool = Field(
         default=False, description="In production, nodes' origins may be loopback or private "
                                    "addresses (a federation inside one private network)")
-    harvest_interval_seconds: float = Field(default=300.0, ge=0, description="0 = no harvesting")
-    harvest_timeout_seconds: float = Field(default=10.0, gt=0,
+    harvest_interval_seconds: float = Field(default=300.0, ge=0, le=DAY,
+                                            description="0 = no harvesting")
+    harvest_timeout_seconds: float = Field(default=10.0, gt=0, le=DAY,
                                            description="Per document fetched from a node")
-    harvest_max_documents: int = Field(default=1000, ge=1,
+    harvest_max_documents: int = Field(default=1000, ge=1, le=INT4_MAX,
                                        description="Documents fetched per node per harvest")
-    db_pool_min: int = Field(default=1, ge=1)
-    db_pool_max: int = Field(default=5, ge=1)
-    cors_origins: Annotated[list[Url], NoDecode] = Field(
+    db_pool_min: int = Field(default=1, ge=1, le=MAX_POOL)
+    db_pool_max: int = Field(default=5, ge=1, le=MAX_POOL)
+    cors_origins: Annotated[list[Origin], NoDecode] = Field(
         default_factory=list,
         description="Browser origins (scheme://host[:port]) whose scripts may read the "
                     "read-only search and list endpoints (GET /api/datasets, "
@@ -361,15 +411,6 @@ class CatalogueSettings(ServiceSettings):
                     "or a JSON list in the environment; none = no CORS headers")
 
     _origin_list = field_validator("cors_origins", mode="before")(_listed)
-
-    @field_validator("cors_origins")
-    @classmethod
-    def _origins_only(cls, origins: list[str]) -> list[str]:
-        """Each an origin as browsers send it: scheme, host and port, no path; not `*`."""
-        for origin in origins:
-            if not re.fullmatch(r"https?://[^/\s?#]+", origin):
-                raise ValueError(f"{origin!r} is not an origin like https://node.example.org")
-        return origins
 
     @field_validator("nodes")
     @classmethod

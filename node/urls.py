@@ -1,15 +1,66 @@
 """Base URLs as operators and clients write them, with or without a trailing slash: stored
 without one, so that `f"{base}/api"` is right whichever way they were written. The one place
-that normalises them (settings, peers, command-line options)."""
+that normalises and checks them (settings, peers, command-line options): a URL the node will
+call or put in its answers is an absolute http(s) URL with a host, refused when the
+configuration is read rather than when the first request needs it."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
+from yarl import URL
 
 
 def without_trailing_slash(url: str) -> str:
     return url.rstrip("/")
 
 
-Url = Annotated[str, AfterValidator(without_trailing_slash)]
+def _http_url(url: str) -> str:
+    """`url` without a trailing slash; ValueError unless it is an absolute http(s) URL."""
+    try:
+        parsed = URL(url)
+        fine = (parsed.scheme in ("http", "https") and bool(parsed.host)
+                and not re.search(r"\s", url))
+    except ValueError:
+        fine = False
+    if not fine:
+        raise ValueError("not an absolute http(s) URL such as https://node.example.org/api")
+    return without_trailing_slash(url)
+
+
+def _origin(origin: str) -> str:
+    """An origin as browsers send it (scheme, host and port; no path, not `*`)."""
+    problem = "not an origin like https://node.example.org (scheme, host and port)"
+    try:
+        origin = _http_url(origin)
+    except ValueError:
+        raise ValueError(problem) from None
+    if not re.fullmatch(r"https?://[^/\s?#]+", origin):
+        raise ValueError(problem)
+    return origin
+
+
+def _database_url(url: str) -> str:
+    """A PostgreSQL URL as asyncpg takes it (one host or several, `host:port,host:port`);
+    ValueError, without the URL (it may hold a password), when it is not one."""
+    problem = "not a PostgreSQL URL such as postgresql://user:password@host:5432/database"
+    try:
+        parts = urlsplit(url)
+    except ValueError:                             # a broken [IPv6] host
+        raise ValueError(problem) from None
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(problem)
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        after_host = host.rpartition("]")[2] if host.startswith("[") else host
+        if ":" in after_host:
+            port = after_host.rpartition(":")[2]
+            if not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+                raise ValueError(f"{problem} (a port is not a number from 1 to 65535)")
+    return url
+
+
+Url = Annotated[str, AfterValidator(_http_url)]
+Origin = Annotated[str, AfterValidator(_origin)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]

@@ -457,9 +457,12 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
 
 
 async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, check):
+    """A listed node is asked anonymously unless configured under its id; one whose
+    beaconUrl is no http(s) URL is not asked, and the others still are."""
     fakes = network.fakes
     fakes.nodes[:] = [{"id": "listed", "beaconUrl": f"{fakes.url}/listed/api", "country": "FI"},
-                      {"id": "configured", "beaconUrl": f"{fakes.url}/elsewhere/api"}]
+                      {"id": "configured", "beaconUrl": f"{fakes.url}/elsewhere/api"},
+                      {"id": "broken", "beaconUrl": "http://[::1/api"}]
     fakes.authorization.clear()
     fakes.hits.pop("catalogue", None)
     token = network.token("bob")

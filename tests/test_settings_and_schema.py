@@ -1,11 +1,13 @@
 """Configuration precedence and the migration runner."""
 from __future__ import annotations
 
+import math
+
 import asyncpg
 import pytest
 
 from node.migrate import apply_migrations, available_migrations, pending_migrations
-from node.settings import CONFIG_ENV, Settings
+from node.settings import CONFIG_ENV, Settings, configuration_error
 
 
 @pytest.fixture
@@ -49,6 +51,87 @@ def test_unknown_config_keys_and_missing_file_are_errors(clean_env, tmp_path):
     clean_env.setenv(CONFIG_ENV, str(tmp_path / "absent.toml"))
     with pytest.raises(FileNotFoundError, match="absent.toml"):
         Settings()
+
+
+def _refusal(**given) -> str:
+    with pytest.raises(ValueError) as refused:
+        Settings(**given)
+    return configuration_error(refused.value)
+
+
+def test_a_file_toml_cannot_read_is_refused_at_its_line(clean_env, tmp_path):
+    """As `file:line: reason`, the file named (tomllib's own message names neither), and a
+    file that is not UTF-8 in the node's words, not the codec's."""
+    config = tmp_path / "node.toml"
+    clean_env.setenv(CONFIG_ENV, str(config))
+    config.write_text('port = 6060\nbeacon_id = "org.fi\n')
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert str(refused.value) == (f"{config}:2: not TOML: Illegal character '\\n' "
+                                  "(column 20)")
+    config.write_text('port = 6060\nport = 6061\n')
+    with pytest.raises(ValueError, match=rf"^{config}:2: not TOML: Cannot overwrite a value"):
+        Settings()
+    config.write_bytes(b'port = 6060\nbeacon_name = "Turku \xe9"\n')
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert str(refused.value) == f"{config}:2: not UTF-8 text (byte 0xe9)"
+
+
+def test_a_byte_order_mark_is_read_past(clean_env, tmp_path):
+    """Some Windows editors start a UTF-8 file with one; TOML itself does not allow it."""
+    config = tmp_path / "node.toml"
+    config.write_bytes(b'\xef\xbb\xbfport = 6060\n')
+    clean_env.setenv(CONFIG_ENV, str(config))
+    assert Settings().port == 6060
+
+
+def test_a_list_from_the_environment_that_is_not_json_names_its_setting(clean_env):
+    clean_env.setenv("GDI_NODE_PEERS", '[{"id": "se"')
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == (
+        "peers: not valid JSON in the environment (Expecting ',' delimiter at column 13)")
+
+
+@pytest.mark.parametrize("given", [
+    {"query_timeout_seconds": math.inf}, {"peer_timeout_seconds": math.nan},
+    {"query_timeout_seconds": 1e308}, {"db_pool_max": 10**12},
+    {"disclosure": {"anonymous": {"allele_floor": 2**31}}},
+    {"disclosure": {"bona_fide": {"smooth_scale": math.inf}}},
+    {"workers": 10**9},
+])
+def test_numbers_the_start_or_the_statements_cannot_take_are_refused(clean_env, given):
+    """Infinity made the pool's statement timeout an OverflowError in every worker, which the
+    supervisor restarted until it gave up; a pool of 10^12 made asyncpg allocate its slots
+    until the workers were killed; a floor beyond PostgreSQL's integer failed every query."""
+    name = next(iter(given))
+    assert _refusal(**given).startswith(name)
+
+
+@pytest.mark.parametrize(("given", "field"), [
+    ({"public_base_url": "beacon.example.fi"}, "public_base_url"),
+    ({"catalogue_url": "ftp://catalogue.example.org"}, "catalogue_url"),
+    ({"peers": [{"id": "se", "url": "http://[::1"}]}, "peers.0.url"),
+    ({"cors_origins": ["http://[::1"]}, "cors_origins.0"),
+    ({"trusted_issuers": [{"issuer": "https://aai.example", "jwks_uri": "/jwks"}]},
+     "trusted_issuers.0.jwks_uri"),
+    ({"database_url": "postgresql://gdi:S3cret@[::1/gdi"}, "database_url"),
+    ({"database_url": "postgresql://gdi:S3cret@db:port/gdi"}, "database_url"),
+    ({"database_replica_urls": ["mysql://gdi:S3cret@db/gdi"]}, "database_replica_urls.0"),
+])
+def test_urls_are_checked_when_the_configuration_is_read(clean_env, given, field):
+    """Not when the first request needs them (a node that served `beacon.example.fi/api` as
+    its welcome URL, a database URL that was a traceback); the refusal never quotes the
+    value, which may hold a password."""
+    message = _refusal(**given)
+    assert message.startswith(f"{field}: not ") and "S3cret" not in message
+
+
+def test_a_database_url_of_several_hosts_is_taken(clean_env):
+    """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
+    url = "postgresql://gdi@db1:5432,db2:5433/gdi"
+    assert Settings(database_url=url).database_url == url
 
 
 def test_count_lanes_leave_the_pool_a_connection(clean_env):

@@ -165,6 +165,17 @@ class _CatalogueNodes(_Open):
     nodes: list[_CatalogueNode]
 
 
+def _registry_peer(node: _CatalogueNode) -> Peer | None:
+    """The registry's node as a peer; None, with a warning, when its beaconUrl is not an
+    absolute http(s) URL (the others are still asked)."""
+    try:
+        return Peer(id=node.id, url=node.beaconUrl)
+    except ValidationError:
+        log.warning("catalogue registry lists node %s at %r, not an http(s) URL: not asked",
+                    node.id, node.beaconUrl[:200])
+        return None
+
+
 # --- one request, one outcome per peer -------------------------------------------------------
 # Not frozen: these are made for every network request, and a frozen dataclass sets each field
 # through object.__setattr__ (four times the cost; together 2% of a network request's
@@ -257,8 +268,8 @@ class Network:
                 status = {"status": "error", "detail": _describe(exc), "stalePeers": len(stale)}
                 self._catalogue = (now + CATALOGUE_RETRY_SECONDS, stale, status)
                 return stale, status
-            peers = [Peer(id=n.id, url=n.beaconUrl)
-                     for n in {n.id: n for n in listed.nodes}.values()]
+            peers = [peer for n in {n.id: n for n in listed.nodes}.values()
+                     if (peer := _registry_peer(n)) is not None]
             self._catalogue = (now + CATALOGUE_TTL_SECONDS, peers, {"status": "ok"})
             return peers, {"status": "ok"}
 
