@@ -19,6 +19,14 @@ class InvalidDatasetId(ValueError):
 def check_dataset_id(dataset_id: str) -> str:
     if not GDI_DATASET_ID.fullmatch(dataset_id):
         raise InvalidDatasetId(
-            f"dataset id {dataset_id!r} is not in GDI form "
+            f"dataset id {_shown(dataset_id)} is not in GDI form "
             "(expected like GDI-FI-SYN-001: ^(GOE|GDI)-[A-Z]{2}-[A-Z]+-[0-9]+$)")
     return dataset_id
+
+
+def _shown(dataset_id: str) -> str:
+    """The id as a refusal quotes it: at most 80 characters of it, so that a mistaken
+    argument (a file's contents, say) does not fill the operator's screen."""
+    if len(dataset_id) <= 80:
+        return repr(dataset_id)
+    return f"{dataset_id[:80]!r}... ({len(dataset_id)} characters)"

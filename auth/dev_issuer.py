@@ -24,7 +24,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auth.passport import BONA_FIDE, BONA_FIDE_TYPES, GRANT, PASSPORT_SCOPE
 
@@ -60,9 +60,20 @@ class DevIssuerConfig(BaseModel):
 
 
 def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig:
-    config = (DevIssuerConfig.model_validate_json(path.read_text()) if path
-              else DevIssuerConfig())
-    return config.model_copy(update={"issuer": issuer}) if issuer else config
+    """The users file's configuration (the default one without a file), at `issuer`;
+    ValueError as `file: reason`, which never quotes the file's values (its passwords)."""
+    if path is None:
+        config = DevIssuerConfig()
+    else:
+        try:
+            config = DevIssuerConfig.model_validate_json(path.read_bytes())
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except ValidationError as exc:
+            raise ValueError(f"{path}: " + "; ".join(
+                "".join(f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"]
+                for e in exc.errors(include_url=False, include_input=False))) from None
+    return config.model_copy(update={"issuer": issuer.rstrip("/")}) if issuer else config
 
 
 class SigningKey:
@@ -72,8 +83,13 @@ class SigningKey:
         self.kid = kid
         path = key_dir / f"{kid}.pem" if key_dir else None
         if path and path.exists():
-            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            assert isinstance(loaded, rsa.RSAPrivateKey)
+            try:
+                loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            except (OSError, ValueError, TypeError) as exc:   # TypeError: it wants a password
+                raise ValueError(f"{path}: not a readable unencrypted PEM private key "
+                                 f"({type(exc).__name__})") from None
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError(f"{path}: not an RSA private key")
             self.private = loaded
         else:
             self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

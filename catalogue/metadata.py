@@ -108,11 +108,18 @@ class DatasetMetadata(BaseModel):
 
 def load_metadata(path: Path) -> DatasetMetadata:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise MetadataError(f"{path}: metadata file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MetadataError(f"{path}: not valid JSON: {exc}") from None
+    except OSError as exc:                         # a directory, no permission
+        raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg} "
+                            f"(column {exc.colno})") from None
     if not isinstance(raw, dict):
         raise MetadataError(f"{path}: expected a JSON object")
     problems = [f"{name}: required in a metadata file" for name in REQUIRED_IN_FILE

@@ -17,7 +17,7 @@ def without_trailing_slash(url: str) -> str:
     return url.rstrip("/")
 
 
-def _http_url(url: str) -> str:
+def http_url(url: str) -> str:
     """`url` without a trailing slash; ValueError unless it is an absolute http(s) URL."""
     try:
         parsed = URL(url)
@@ -34,7 +34,7 @@ def _origin(origin: str) -> str:
     """An origin as browsers send it (scheme, host and port; no path, not `*`)."""
     problem = "not an origin like https://node.example.org (scheme, host and port)"
     try:
-        origin = _http_url(origin)
+        origin = http_url(origin)
     except ValueError:
         raise ValueError(problem) from None
     if not re.fullmatch(r"https?://[^/\s?#]+", origin):
@@ -61,6 +61,6 @@ def _database_url(url: str) -> str:
     return url
 
 
-Url = Annotated[str, AfterValidator(_http_url)]
+Url = Annotated[str, AfterValidator(http_url)]
 Origin = Annotated[str, AfterValidator(_origin)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]

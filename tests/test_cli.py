@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -108,19 +109,82 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
 
 
 @pytest.mark.parametrize("content,expected", [
-    ("{not json", "not valid JSON"),
+    ("{not json", ":1: not valid JSON: Expecting property name enclosed in double quotes "
+                  "(column 2)"),
+    ('{\n  "identifier": "x",\n}', ":3: not valid JSON"),
+    (b'{"title": "Turku \xe9"}', ": not UTF-8 text (byte 0xe9)"),
+    (None, ": cannot read: Is a directory"),
     (json.dumps({"identifier": DATASET}), "title"),
     (json.dumps({"identifier": DATASET, "title": "T", "accessLevel": "SECRET"}), "accessLevel"),
     (json.dumps({"identifier": "SE-1", "title": "T"}), "not in GDI form"),
 ])
 def test_bad_metadata_is_refused_before_anything_loads(db_url, tmp_path, small_vcf, content,
                                                        expected):
+    """In the node's words, at the file's line: a directory was a traceback, a file that is
+    not UTF-8 the codec's message."""
     meta = tmp_path / "meta.json"
-    meta.write_text(content)
+    if content is None:
+        meta.mkdir()
+    elif isinstance(content, bytes):
+        meta.write_bytes(content)
+    else:
+        meta.write_text(content)
     result = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--metadata", str(meta),
                       env=_env(DATABASE_URL=db_url))
     assert result.returncode == 1
     assert str(meta) in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr and "codec" not in result.stderr
+
+
+def test_options_naming_services_ports_and_workers_are_checked_in_the_nodes_words(tmp_path):
+    """Each was a traceback, a database's words for an HTTP service, a port taken modulo
+    65536, or a number of workers taken as 1 (-3) or as 115 processes (100000)."""
+    env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "home"))
+    not_json = subprocess.Popen([sys.executable, "-m", "http.server", str(port := free_port()),
+                                 "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"users": [{"name": "x", "password": "S3cret-pw", "grants": 5}]}))
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "aai-access-1.pem").write_text("not a key")
+    dead = f"http://127.0.0.1:{free_port()}"
+    try:
+        for _ in range(100):                      # the stand-in that answers no JSON
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        cases = [
+            (["catalogue", "search", "--url", "not a url", "x"], 2,
+             "Invalid value for '--url': not an absolute http(s) URL"),
+            (["catalogue", "search", "--url", dead, "x"], 1,
+             f"error: {dead} is unreachable (connection refused)"),
+            (["catalogue", "search", "--url", f"http://127.0.0.1:{port}", "x"], 1,
+             "answered HTTP 404 without the JSON expected"),
+            (["aai", "token", "--user", "bob", "--url", dead], 1,
+             f"error: {dead} is unreachable (connection refused)"),
+            (["aai", "serve", "--port", "99999"], 2, "99999 is not in the range 1<=x<=65535"),
+            (["serve", "--port", "0"], 2, "0 is not in the range 1<=x<=65535"),
+            (["aai", "serve", "--users", str(users)], 2,
+             f"error: {users}: users.0.grants: Input should be a valid array"),
+            (["aai", "serve", "--key-dir", str(keys)], 2,
+             "aai-access-1.pem: not a readable unencrypted PEM private key"),
+            (["ingest", str(users), "--dataset", DATASET, "--workers", "-3"], 2,
+             "-3 is not in the range 0<=x<=1024"),
+            (["ingest", str(users), "--dataset", "x" * 5000], 1,
+             "dataset id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+             "xxxxxxxxxxxxx'... (5000 characters) is not in GDI form"),
+        ]
+        for args, code, expected in cases:
+            result = gdi_node(*args, env=env, timeout=60)
+            assert (result.returncode, expected in result.stderr) == (code, True), (
+                args, result.stderr[-1500:])
+            assert "Traceback" not in result.stderr and "S3cret-pw" not in result.stderr
+    finally:
+        not_json.terminate()
+        not_json.wait(10)
 
 
 def test_embedded_database_is_the_default(tmp_path, small_vcf):

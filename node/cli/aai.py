@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
-from node.cli.common import configure_logs, fail, listen, run, serve, settings_of
-from node.urls import without_trailing_slash
+from node.cli.common import (
+    HTTP_URL,
+    PORT,
+    configure_logs,
+    fail,
+    json_answer,
+    listen,
+    run_against,
+    serve,
+    settings_of,
+)
 
 
 @click.group()
@@ -18,8 +27,8 @@ def aai() -> None:
 
 @aai.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=5080, show_default=True)
-@click.option("--issuer", help="Public URL of the AAI (default http://HOST:PORT).")
+@click.option("--port", type=PORT, default=5080, show_default=True)
+@click.option("--issuer", type=HTTP_URL, help="Public URL of the AAI (default http://HOST:PORT).")
 @click.option("--users", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON config with users, passwords and visas (default: alice, bob, carol).")
 @click.option("--key-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -35,9 +44,12 @@ def aai_serve(ctx: click.Context, host: str, port: int, issuer: str | None,
     if refuse(aai_refusals(settings_of(ctx))):
         fail("the development AAI does not start: a production rule is broken (logged above)",
              2)
+    try:
+        config = load_config(users, issuer or f"http://{host}:{port}")
+        dev = DevIssuer(config, key_dir)
+    except ValueError as exc:
+        fail(str(exc), 2)
     listener = listen(host, port, "aai serve", "pass --port")
-    config = load_config(users, without_trailing_slash(issuer or f"http://{host}:{port}"))
-    dev = DevIssuer(config, key_dir)
     click.echo("trust it from a node with GDI_NODE_TRUSTED_ISSUERS='"
                + json.dumps([trusted_issuer_entry(config.issuer, config.audience)]) + "'",
                err=True)
@@ -47,11 +59,11 @@ def aai_serve(ctx: click.Context, host: str, port: int, issuer: str | None,
 @aai.command("token")
 @click.option("--user", required=True, help="A user of the development AAI.")
 @click.option("--password", help="Default: the user name (the built-in demo users).")
-@click.option("--url", default="http://127.0.0.1:5080", show_default=True,
+@click.option("--url", type=HTTP_URL, default="http://127.0.0.1:5080", show_default=True,
               help="The development AAI.")
 def aai_token(user: str, password: str | None, url: str) -> None:
     """Print an access token for USER (for scripts: TOKEN=$(gdi-node aai token --user carol))."""
-    click.echo(run(_fetch_token(without_trailing_slash(url), user, password or user)))
+    click.echo(run_against(url, _fetch_token(url, user, password or user)))
 
 
 async def _fetch_token(url: str, user: str, password: str) -> str:
@@ -59,7 +71,7 @@ async def _fetch_token(url: str, user: str, password: str) -> str:
     form = {"grant_type": "password", "username": user, "password": password}
     async with (aiohttp.ClientSession() as session,
                 session.post(f"{url}/token", data=form) as response):
-        body = await response.json(content_type=None)
+        body = await json_answer(response, "access_token")
         if response.status != 200:
             fail(f"{url}/token refused: {body.get('error_description', response.status)}")
         return str(body["access_token"])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from node.cli.common import (
+    PORT,
     configure_logs,
     connection,
     database_url,
@@ -22,7 +23,7 @@ from node.cli.common import (
     settings_of,
 )
 from node.cli.common import serve as serve_app
-from node.settings import Settings
+from node.settings import MAX_WORKERS, Settings
 
 if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command needs them
     from beacon.ingest import IngestReport, IngestRequest
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @click.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (default 5050).")
+@click.option("--port", type=PORT, help="Port to listen on (default 5050).")
 @click.option("--workers", type=click.IntRange(min=0),
               help="Server processes on the port (default: one per CPU core; also "
                    "GDI_NODE_WORKERS); 1: one process, no supervisor.")
@@ -129,7 +130,8 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     phenotyped = " with phenopackets" if report.phenopackets else ""
     click.echo(f"{report.dataset_id}: version {report.version}, {report.rows} variants from "
                f"{report.records} records, {report.samples} samples{phenotyped} in "
-               f"{report.seconds:.1f} s ({report.workers} workers, {report.regions} regions)")
+               f"{report.seconds:.1f} s ({_counted(report.workers, 'worker')}, "
+               f"{_counted(report.regions, 'region')})")
     if report.skipped_records:
         click.echo(f"skipped {report.skipped_records} invalid records; first: "
                    f"{report.first_skip}", err=True)
@@ -158,7 +160,8 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
 @click.option("--title", help="Dataset title when there is no metadata file.")
 @click.option("--skip-invalid", is_flag=True,
               help="Skip records that fail validation (counted) instead of stopping.")
-@click.option("--workers", type=int, default=None, help="Parsing processes (default: CPU cores).")
+@click.option("--workers", type=click.IntRange(0, MAX_WORKERS), default=None,
+              help="Parsing processes (default: GDI_NODE_INGEST_WORKERS; 0 = CPU cores).")
 @click.option("--individuals", type=click.Path(path_type=Path),
               help="The samples' phenopackets (JSON array, JSON Lines) or CSV: see docs/beacon.md.")
 @click.pass_context
@@ -178,6 +181,10 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @click.command()

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogue.record import AccessRights
-from node.cli.common import configure_logs, connection, fail, listen, run, settings_of
+from node.cli.common import (
+    HTTP_URL,
+    PORT,
+    configure_logs,
+    connection,
+    fail,
+    json_answer,
+    listen,
+    run,
+    run_against,
+    settings_of,
+)
 from node.cli.common import serve as serve_app
 from node.settings import CatalogueSettings, configuration_error
 from node.urls import without_trailing_slash
@@ -38,7 +49,7 @@ def catalogue() -> None:
 
 @catalogue.command("serve")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (default 5060).")
+@click.option("--port", type=PORT, help="Port to listen on (default 5060).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the catalogue service (configured by GDI_CATALOGUE_* / GDI_CATALOGUE_CONFIG)."""
@@ -81,8 +92,8 @@ async def _publish(settings: Settings) -> Published:
 
 @catalogue.command("search")
 @click.argument("text", required=False, default="")
-@click.option("--url", help="Catalogue service (default: GDI_NODE_CATALOGUE_URL or "
-                            "http://127.0.0.1:5060).")
+@click.option("--url", type=HTTP_URL, help="Catalogue service (default: GDI_NODE_CATALOGUE_URL "
+                                           "or http://127.0.0.1:5060).")
 @click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. FI.")
 @click.option("--access-rights", type=click.Choice([r.value for r in AccessRights],
                                                    case_sensitive=False))
@@ -96,7 +107,7 @@ def search(ctx: click.Context, text: str, url: str | None, country: str | None,
                                   or "http://127.0.0.1:5060")
     params = {"q": text, "country": country and country.upper(),
               "accessRights": access_rights and access_rights.upper(), "limit": str(limit)}
-    answer = run(_search(base, {k: v for k, v in params.items() if v}))
+    answer = run_against(base, _search(base, {k: v for k, v in params.items() if v}))
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
@@ -111,10 +122,11 @@ async def _search(base: str, params: dict[str, str]) -> dict:
     async with aiohttp.ClientSession() as session, session.get(
             f"{base}/api/datasets", params=params,
             timeout=aiohttp.ClientTimeout(total=15)) as response:
-        answer = await response.json(content_type=None)
+        answer = await json_answer(response, "total", "datasets")
         if response.status != 200:
+            error = answer.get("error")
             fail(f"{base}: HTTP {response.status}: "
-                  f"{answer.get('error', {}).get('message', answer)}")
+                 f"{error.get('message', error) if isinstance(error, dict) else answer}")
         return answer
 
 

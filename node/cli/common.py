@@ -1,12 +1,13 @@
 """What every command shares: the settings the main group read, running a coroutine with a
-database that cannot be reached turned into one line, errors as messages with exit codes, how
-much to log, a server's start (its address taken first) and one database connection for
-short commands."""
+database (or a service) that cannot be reached turned into one line, errors as messages with
+exit codes, how much to log, a server's start (its address taken first), one database
+connection for short commands, and URL and port options checked as the settings check them."""
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -15,8 +16,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from node.settings import ServiceSettings, Settings
+from node.urls import http_url
 
 if TYPE_CHECKING:
+    import aiohttp
     from aiohttp import web
 
     from node.database import DatabaseUnavailable
@@ -58,6 +61,54 @@ def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
         if isinstance(exc, OSError) and exc.filename is not None:    # a file's, not the
             fail(f"{exc.filename}: {exc.strerror or exc}")          # database's
         fail(f"database: {type(exc).__name__}: {exc}")
+
+
+def run_against(url: str, coro: Awaitable[T]) -> T:
+    """Run a command's coroutine that calls the service at `url` (a catalogue, an AAI): one
+    that cannot be reached or does not answer in time is one line naming it, not a
+    traceback (nor a database's words, as `run` would say)."""
+    import aiohttp
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except aiohttp.ClientConnectorError as exc:
+        reason = (os.strerror(exc.os_error.errno) if exc.os_error.errno
+                  else exc.os_error.strerror or str(exc.os_error))
+        fail(f"{url} is unreachable ({reason.lower()})")
+    except aiohttp.ClientError as exc:
+        fail(f"{url}: {exc or type(exc).__name__}")
+    except TimeoutError:
+        fail(f"{url} did not answer in time")
+
+
+async def json_answer(response: aiohttp.ClientResponse, *keys: str) -> dict[str, Any]:
+    """The JSON object a service answered, holding `keys` when it answered 200; anything
+    else (a page that is not JSON, another service at the URL) is one line saying so."""
+    try:
+        answer = await response.json(content_type=None)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or (response.status == 200
+                                        and not all(key in answer for key in keys)):
+        fail(f"{response.url} answered HTTP {response.status} without the JSON expected: is "
+             "it the service meant?")
+    return answer
+
+
+class HttpUrl(click.ParamType):
+    """An option naming a service: an absolute http(s) URL, as the settings' URLs are."""
+
+    name = "URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str:
+        try:
+            return http_url(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+HTTP_URL = HttpUrl()
+PORT = click.IntRange(1, 65535)
 
 
 def unavailable(error: DatabaseUnavailable, database: str) -> str:
