@@ -269,7 +269,7 @@ def remove(ctx: click.Context, dataset_id: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete dataset {dataset_id} and all its variants?", abort=True)
     if not run(_remove(settings_of(ctx), dataset_id)):
-        fail(f"no dataset {dataset_id} on this node")
+        fail(f"no dataset {dataset_id!r} on this node")
     click.echo(f"removed {dataset_id}")
 
 
