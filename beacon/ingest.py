@@ -209,7 +209,7 @@ async def ingest(db_url: str, request: IngestRequest,
             if prepared.path == request.path:
                 raise
             raise VcfProblem(request.path, problem.reason, problem.line,
-                             problem.locus) from None
+                             problem.locus, problem.binary) from None
     return dataclasses.replace(report, note=prepared.note)
 
 

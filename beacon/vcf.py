@@ -45,18 +45,20 @@ REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fin
 
 
 class VcfProblem(Exception):
-    """Bad input, reported as `file:line: reason` (or `file: contig:POS: reason`)."""
+    """Bad input, reported as `file:line: reason` (or `file: contig:POS: reason`); in a BCF,
+    which has no lines, `line` counts records (`binary`): `file: record N: reason`."""
 
     def __init__(self, path: Path | str, reason: str, line: int | None = None,
-                 locus: str | None = None) -> None:
+                 locus: str | None = None, binary: bool = False) -> None:
         self.path, self.reason, self.line, self.locus = str(path), reason, line, locus
-        where = f":{line}" if line else ""
+        self.binary = binary
+        where = (f": record {line}" if binary else f":{line}") if line else ""
         at = f" (record {locus})" if locus and not line else ""
         super().__init__(f"{path}{where}: {reason}{at}")
 
     def __reduce__(self) -> tuple:
         """Rebuilt from its parts when it crosses from a worker process to the coordinator."""
-        return (VcfProblem, (self.path, self.reason, self.line, self.locus))
+        return (VcfProblem, (self.path, self.reason, self.line, self.locus, self.binary))
 
 
 class NeedGenotypes(Exception):
@@ -88,6 +90,7 @@ class VcfLayout:
     # nhemi: INFO key}, for labels of the Genome of Europe form (beacon/populations.py)
     population_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     annotation: AnnotationLayout | None = None    # the header's SnpEff ANN / VEP CSQ
+    binary: bool = False                # BCF: a problem's place is a record, not a line
     carriers_wanted: bool = True        # read GT for carriers even where INFO has the counts
     # contigs the header lists that are not the assembly's chromosomes (decoys, alts,
     # unplaced, chrEBV, HLA, UCSC hg19's chrM): their records are skipped and counted
@@ -198,10 +201,12 @@ _PYSAM_NOISE = re.compile(r"(invalid )?file `b'[^`]*'`\s*"      # the path, as b
                           r"| - is it VCF/BCF format\?")
 
 
-def _utf8_reason(exc: UnicodeDecodeError, where: str = "") -> str:
-    """What is wrong with text pysam could not decode: VCF 4.3 requires UTF-8."""
-    return (f"not UTF-8 text{where} (byte {exc.object[exc.start]:#04x}); a VCF is UTF-8: "
-            "convert it, e.g. with iconv")
+def _utf8_reason(exc: UnicodeDecodeError, where: str = "", binary: bool = False) -> str:
+    """What is wrong with text pysam could not decode: VCF 4.3 requires UTF-8 (a BCF's text
+    too, which iconv cannot convert: it is written again from a UTF-8 VCF)."""
+    return (f"not UTF-8 text{where} (byte {exc.object[exc.start]:#04x}); "
+            + ("a BCF's text is UTF-8: write it again from a UTF-8 VCF" if binary else
+               "a VCF is UTF-8: convert it, e.g. with iconv"))
 
 
 def _plain(exc: Exception) -> str:
@@ -262,7 +267,11 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
         with open_vcf(path) as vf:
             header = vf.header
             info = header.info
-            placed, elsewhere = _place_contigs(path, header, assembly)
+            try:
+                placed, elsewhere = _place_contigs(path, header, assembly)
+            except AssertionError:          # pysam's check of htslib's contig dictionary
+                raise VcfProblem(path, "its header is damaged: its contigs cannot be "
+                                       "read") from None
             try:
                 annotation = AnnotationLayout.from_header(header)
             except ValueError as exc:
@@ -282,9 +291,10 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
                                indexed_contigs=indexed, info_counts=bool(counts),
                                population_keys=(population_keys(info) if not header.samples
                                                 else {}),
-                               annotation=annotation)
+                               annotation=annotation, binary=vf.format == "BCF")
     except UnicodeDecodeError as exc:       # pysam decodes the header's names as UTF-8
-        raise VcfProblem(path, _utf8_reason(exc, " in its header")) from None
+        raise VcfProblem(path, _utf8_reason(exc, " in its header",
+                                            path.suffix.lower() == ".bcf")) from None
     return layout
 
 
@@ -617,7 +627,8 @@ def _not_utf8(layout: VcfLayout, region: Region | None, stats: ChunkStats,
     in another encoding (VCF 4.3 requires UTF-8), which no record of it can be read past."""
     line = layout.header_lines + stats.records if region is None else None
     locus = f"in {region.contig}:{region.start + 1}-{region.end}" if region else None
-    return VcfProblem(layout.path, _utf8_reason(exc), line=line, locus=locus)
+    return VcfProblem(layout.path, _utf8_reason(exc, binary=layout.binary), line=line,
+                      locus=locus, binary=layout.binary)
 
 
 def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord | None:
@@ -718,14 +729,16 @@ def _malformed(layout: VcfLayout, region: Region | None, options: ReadOptions,
     reason = options.htslib_log.last_error(mark) if options.htslib_log else None
     line = layout.header_lines + stats.records + 1 if region is None else None
     locus = f"in {region.contig}:{region.start + 1}-{region.end}" if region else None
-    return VcfProblem(layout.path, f"malformed record: {reason or exc}", line=line, locus=locus)
+    return VcfProblem(layout.path, f"malformed record: {reason or exc}", line=line, locus=locus,
+                      binary=layout.binary)
 
 
 def _invalid(layout: VcfLayout, region: Region | None, options: ReadOptions,
              stats: ChunkStats, rec: pysam.VariantRecord, exc: Exception) -> None:
     """Raise for an invalid record, or count it when the operator asked to skip them."""
     problem = VcfProblem(layout.path, str(exc), locus=f"{rec.chrom}:{rec.pos}",
-                         line=layout.header_lines + stats.records if region is None else None)
+                         line=layout.header_lines + stats.records if region is None else None,
+                         binary=layout.binary)
     if not options.skip_invalid:
         raise problem
     stats.skipped_records += 1

@@ -1,6 +1,7 @@
 """The ingest fuzzed, within bounds: a VCF and its phenopackets that load, mutated (a field, a
 line, a header line, a byte; records out of order, the file cut short), written as plain
-text, plain gzip, bgzip or bgzip with its index, then loaded through the real ingest into a
+text, plain gzip, bgzip or bgzip with its index (or as BCF, with or without its index, its
+bytes mutated), then loaded through the real ingest into a
 real PostgreSQL as the next version of one dataset. A throwaway fuzzer of this kind found
 six defects in the ingest (tracebacks from the COPY, `list index out of range` as a reason,
 allele counts above the allele number stored as frequencies above 1); this keeps the search
@@ -33,6 +34,7 @@ from typing import Any
 
 import asyncpg
 import pysam
+import pysam.bcftools
 import pytest
 
 from beacon.ingest import ingest
@@ -112,6 +114,54 @@ def _write_vcf(text: str, folder: Path, form: str) -> Path:
         except (OSError, ValueError):       # unsorted, or not a VCF: then bgzip alone
             Path(f"{path}.tbi").unlink(missing_ok=True)
     return path
+
+
+def _write_bcf(text: str, folder: Path, rng: random.Random, indexed: bool
+               ) -> tuple[Path, str]:
+    """`text` (a VCF that loads) written as BCF by htslib, then its records' bytes mutated
+    (a byte changed, bytes dropped or put in) and compressed again, with a CSI index if
+    `indexed` and htslib can still make one; what was mutated, for the report."""
+    # BCF names a filter by its place in the header, so each must be declared there
+    lines = text.splitlines()
+    used = {name for line in lines if not line.startswith("#")
+            for name in line.split("\t")[6].split(";")} - {"PASS", "."}
+    declared = {line[len("##FILTER=<ID="):].split(",")[0] for line in lines
+                if line.startswith("##FILTER=<ID=")}
+    columns = next(n for n, line in enumerate(lines) if line.startswith("#CHROM"))
+    lines[columns:columns] = [f'##FILTER=<ID={name},Description="{name}">'
+                              for name in sorted(used - declared)]
+    plain = folder / "base.vcf"
+    plain.write_text("\n".join(lines) + "\n")
+    raw_path = folder / "raw.bcf"
+    with pysam.VariantFile(str(plain)) as source, pysam.VariantFile(
+            str(raw_path), "wb0", header=source.header) as target:
+        for record in source:
+            target.write(record)
+    data = bytearray(gzip.decompress(raw_path.read_bytes()))   # BGZF blocks, not compressed
+    done = []
+    for _ in range(rng.choice([1, 1, 2, 5])):
+        at = rng.randrange(len(data))
+        how = rng.random()
+        if how < 0.6:
+            data[at] = rng.randrange(256)
+            done.append(f"byte {at} = {data[at]:#04x}")
+        elif how < 0.8:
+            width = rng.randrange(1, 40)
+            del data[at:at + width]
+            done.append(f"{width} bytes dropped at {at}")
+        else:
+            data[at:at] = rng.randbytes(rng.randrange(1, 16))
+            done.append(f"bytes put in at {at}")
+    mutated = folder / "mutated.bcf"
+    mutated.write_bytes(data)
+    path = folder / "in.bcf"
+    pysam.tabix_compress(str(mutated), str(path), force=True)
+    if indexed:
+        try:
+            pysam.bcftools.index("-f", str(path))
+        except pysam.utils.SamtoolsError:       # htslib could not read it through: unindexed
+            Path(f"{path}.csi").unlink(missing_ok=True)
+    return path, ", ".join(done)
 
 
 def _mutate_vcf(lines: list[str], rng: random.Random) -> tuple[list[str], str]:
@@ -277,6 +327,7 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
         sites_only = rng.random() < 0.3
         lines = [line if line.startswith("##") else "\t".join(line.split("\t")[:8])
                  for line in HEADER + RECORDS] if sites_only else HEADER + RECORDS
+        unmutated = lines
         lines, what = list(lines), ["sites only"] if sites_only else []
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             lines, done = _mutate_vcf(lines, rng)
@@ -285,8 +336,14 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
         if rng.random() < 0.15:
             text, done = _mutate_text(text, rng)
             what.append(done)
-        form = rng.choice(["plain", "gzip", "bgzip", "indexed"])
-        vcf = _write_vcf(text, folder, form)
+        form = rng.choice(["plain", "gzip", "bgzip", "indexed", "BCF", "BCF indexed"])
+        if form.startswith("BCF"):          # the bytes of a BCF of the lines that load
+            what = ["sites only"] if sites_only else []
+            vcf, done = _write_bcf("\n".join(unmutated) + "\n", folder, rng,
+                                   indexed=form != "BCF")
+            what.append(done)
+        else:
+            vcf = _write_vcf(text, folder, form)
         if rng.random() < 0.2:              # the CSV form instead of phenopackets
             phenopackets = folder / "people.csv"
             content, done = _csv(rng)

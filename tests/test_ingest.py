@@ -4,6 +4,8 @@ input stops with file, line and reason while the previous version stays queryabl
 from __future__ import annotations
 
 import asyncio
+import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -444,6 +446,14 @@ BAD_INPUTS = {
     "first_record_short_indexed": (lambda d: write_vcf_text(
         d / "c.vcf", HEADER + "chr1\t50\t.\tA\tG\t.\t.\t.\tGT\t0|1\n" + GOOD_LINES),
         ["c.vcf.gz:6:", "malformed record", "does not match the number of samples"]),
+    # a BCF has records, not lines: its problems are placed by record number
+    "bcf_record_cut": (lambda d: _bcf(d / "b.bcf", lambda raw: raw[:-7]),
+                       ["b.bcf: record ", ": malformed record"]),
+    # a contig's index in the header that leaves a hole (found by fuzzing: a bare
+    # AssertionError from pysam reading the contigs)
+    "bcf_contig_index_hole": (lambda d: _bcf(d / "h.bcf", lambda raw: raw.replace(
+        b"length=248956422,IDX=0>", b"length=248956422,IDX=3>")),
+        ["h.bcf: its header is damaged: its contigs cannot be read"]),
     # an allele index the record does not have (found by fuzzing: it was "list index out of
     # range"); counted from the genotypes, as there is no INFO AC/AN
     "genotype_beyond_alts": (lambda d: write_vcf_text(d / "g.vcf", HEADER + GOOD_LINES
@@ -470,6 +480,20 @@ def _not_utf8(path: Path, index: bool) -> Path:
         return path
     pysam.tabix_index(str(path), preset="vcf", force=True)
     return Path(f"{path}.gz")
+
+
+def _bcf(path: Path, damage: Callable[[bytes], bytes]) -> Path:
+    """HEADER and GOOD_LINES as BCF (unindexed), its uncompressed bytes damaged."""
+    text = path.with_suffix(".vcf")
+    text.write_text(HEADER + GOOD_LINES)
+    raw = path.with_suffix(".raw")
+    with pysam.VariantFile(str(text)) as source, pysam.VariantFile(
+            str(raw), "wb0", header=source.header) as target:
+        for record in source:
+            target.write(record)
+    raw.write_bytes(damage(gzip.decompress(raw.read_bytes())))
+    pysam.tabix_compress(str(raw), str(path), force=True)
+    return path
 
 
 def _truncated(directory: Path) -> Path:
