@@ -17,8 +17,14 @@ from catalogue.rdf import FdpSite
 from catalogue.site import SiteCache
 from node.database import open_pool
 from node.http import catalogue_api
-from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS, CATALOGUE_SITE
+from node.http.app_keys import (
+    CATALOGUE_OUTAGE,
+    CATALOGUE_POOL,
+    CATALOGUE_SETTINGS,
+    CATALOGUE_SITE,
+)
 from node.http.fdp import fdp_routes
+from node.http.outage import DatabaseOutage, shorten_pool_retries
 from node.http.server import hide_request_lines
 from node.migrate import CATALOGUE_MIGRATIONS
 from node.settings import CatalogueSettings
@@ -29,6 +35,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024   # a snapshot of a few thousand records
 def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) -> web.Application:
     """The catalogue application; with `pool` given the caller owns the database (tests)."""
     hide_request_lines()        # as the node's app does, whoever serves it
+    shorten_pool_retries()
     app = web.Application(middlewares=[catalogue_api.cors(settings.cors_origins),
                                        catalogue_api.failures],
                           client_max_size=MAX_BODY_BYTES)
@@ -40,6 +47,8 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
         app.cleanup_ctx.append(_database)
     if settings.harvest_interval_seconds > 0:
         app.cleanup_ctx.append(_harvester)
+    app[CATALOGUE_OUTAGE] = DatabaseOutage()
+    app.cleanup_ctx.append(_outage_probe)          # closed first, the pool last
     app.add_routes(catalogue_api.routes())
     app.add_routes(fdp_routes(_site_for, prefix=FDP_PATH))
     return app
@@ -66,3 +75,8 @@ async def _harvester(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+
+async def _outage_probe(app: web.Application) -> AsyncIterator[None]:
+    """The outage's probe stopped before the pool closes (node/http/outage.py)."""
+    yield
+    await app[CATALOGUE_OUTAGE].close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -699,10 +700,12 @@ async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catal
         assert (await response.json())["error"]["code"] == "method_not_allowed"
 
 
-async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue):
+async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue, caplog):
     """Before, an unexpected failure was aiohttp's plain-text 500; the database being
     unavailable (here its pool closed under the running service) is an outage: a JSON 503
-    with Retry-After, on reads and writes alike."""
+    with Retry-After, on reads and writes alike, logged once for the outage (as the node
+    logs it), not once per request."""
+    caplog.set_level(logging.WARNING)
     await catalogue.pool.close()
     for method, path, body in (("GET", "/api/datasets", None), ("GET", "/api/nodes", None),
                                ("PUT", f"/api/nodes/{NODE}", _registration(
@@ -713,3 +716,9 @@ async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue)
             assert response.status == 503, document
             assert response.headers["Retry-After"] == "5"
             assert document["error"]["code"] == "unavailable"
+    for _ in range(50):                          # the outage's probe confirms it first
+        if any("database unavailable" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.1)
+    said = [r.getMessage() for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith("answering 503 until it is back"), said

@@ -17,6 +17,7 @@ from beacon.workload import Queries
 from catalogue.site import SiteCache
 from node.federation.network import Network
 from node.http.metrics import Metrics
+from node.http.outage import DatabaseOutage
 from node.replicas import ReadPools
 from node.settings import CatalogueSettings, Settings
 
@@ -40,3 +41,4 @@ CALLER = web.RequestKey("caller", Caller)
 CATALOGUE_SETTINGS = web.AppKey("catalogue_settings", CatalogueSettings)
 CATALOGUE_POOL = web.AppKey("catalogue_pool", asyncpg.Pool)
 CATALOGUE_SITE = web.AppKey("catalogue_site", SiteCache)
+CATALOGUE_OUTAGE = web.AppKey("catalogue_outage", DatabaseOutage)

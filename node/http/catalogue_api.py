@@ -29,7 +29,7 @@ from catalogue.record import (
     refuse_nul,
 )
 from node.http import health
-from node.http.app_keys import CATALOGUE_POOL, CATALOGUE_SETTINGS
+from node.http.app_keys import CATALOGUE_OUTAGE, CATALOGUE_POOL, CATALOGUE_SETTINGS
 from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 
@@ -191,8 +191,8 @@ async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
                       f"{exc.reason}: {request.method} {request.path}",
                       {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
     except DATABASE_UNAVAILABLE as exc:          # an outage, not the request: retry
-        log.warning("database unavailable: %s %s (%s: %s)", request.method, request.path,
-                    type(exc).__name__, exc)
+        # logged once when it starts and once when it ends, as the node's (not per request)
+        request.app[CATALOGUE_OUTAGE].noticed(request.app[CATALOGUE_POOL], exc)
         return _error(503, "unavailable", "the catalogue's database is unavailable; retry "
                       "later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
     except Exception:
