@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache, partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,8 +19,10 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
+from auth.dev_issuer import DevIssuer, DevIssuerConfig
 from node.app import create_app
 from node.database import create_pool
+from node.http.aai_api import create_aai_app
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import BEACON_V2, EXTERNAL, validator_for
@@ -47,6 +50,17 @@ async def serve_app(stack: AsyncExitStack, app: web.Application, port: int | Non
     await server.start_server()
     stack.push_async_callback(server.close)
     return str(server.make_url("")).rstrip("/")
+
+
+async def serve_dev_aai(stack: AsyncExitStack, **config: Any) -> tuple[DevIssuer, str]:
+    """A development AAI served on 127.0.0.1 until `stack` closes, configured by `config`
+    beyond its issuer (users, redirect URIs): it, and its issuer URL (chosen before it
+    serves, as the tokens it signs name it)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    aai = DevIssuer(DevIssuerConfig(issuer=url, **config))
+    await serve_app(stack, create_aai_app(aai), port)
+    return aai, url
 
 
 async def serve_node(stack: AsyncExitStack, settings: Settings

@@ -27,15 +27,21 @@ import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
-from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
+from auth.dev_issuer import trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
-from node.http.aai_api import create_aai_app
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import ERROR_SCHEMA
-from tests.conftest import ROOT, free_port, node_database, serve_app, write_vcf_text
+from tests.conftest import (
+    ROOT,
+    free_port,
+    node_database,
+    serve_app,
+    serve_dev_aai,
+    write_vcf_text,
+)
 from tests.test_cli import _env, gdi_node
 
 DATASET = "GDI-FI-SYN-001"
@@ -234,13 +240,10 @@ async def test_budget_holds_across_two_workers_and_a_restart(loaded, tmp_path):
 # --- the audit trail ----------------------------------------------------------------------------
 
 async def test_audit_trail_shows_what_was_disclosed_and_never_a_token(loaded, tmp_path):
-    aai_port = free_port()
-    aai_url = f"http://127.0.0.1:{aai_port}"
-    aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
-    token = aai.access_token(aai.users["bob"])                  # bona fide
-    trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
     async with AsyncExitStack() as stack:
-        await serve_app(stack, create_aai_app(aai), aai_port)
+        aai, aai_url = await serve_dev_aai(stack)
+        token = aai.access_token(aai.users["bob"])              # bona fide
+        trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
         async with served(_settings(loaded, tmp_path, trusted_issuers=trust)) as node:
             for path in (COMMON, HIDDEN, RARE):
                 assert (await node.get(path)).status == 200

@@ -109,8 +109,8 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
 
 
 @pytest.mark.parametrize("content,expected", [
-    ("{not json", ":1: not valid JSON: Expecting property name enclosed in double quotes "
-                  "(column 2)"),
+    ("{not json", (":1: not valid JSON: Expecting property name enclosed in double quotes "
+                   "(column 2)")),
     ('{\n  "identifier": "x",\n}', ":3: not valid JSON"),
     (b'{"title": "Turku \xe9"}', ": not UTF-8 text (byte 0xe9)"),
     (None, ": cannot read: Is a directory"),
@@ -174,8 +174,7 @@ def test_options_naming_services_ports_and_workers_are_checked_in_the_nodes_word
             (["ingest", str(users), "--dataset", DATASET, "--workers", "-3"], 2,
              "-3 is not in the range 0<=x<=1024"),
             (["ingest", str(users), "--dataset", "x" * 5000], 1,
-             "dataset id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-             "xxxxxxxxxxxxx'... (5000 characters) is not in GDI form"),
+             f"dataset id '{'x' * 80}'... (5000 characters) is not in GDI form"),
         ]
         for args, code, expected in cases:
             result = gdi_node(*args, env=env, timeout=60)

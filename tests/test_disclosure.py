@@ -46,17 +46,21 @@ import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
-from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
+from auth.dev_issuer import DevIssuer, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.federation.peers import Peer
-from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import COLLECTIONS_SCHEMA, ERROR_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import free_port, node_database, serve_app, write_vcf_text
+from tests.conftest import (
+    node_database,
+    serve_app,
+    serve_dev_aai,
+    write_vcf_text,
+)
 
 PUBLIC, REGISTERED, CONTROLLED = "GDI-FI-SYN-001", "GDI-FI-SYN-002", "GDI-FI-SYN-003"
 LEVELS = {PUBLIC: AccessLevel.PUBLIC, REGISTERED: AccessLevel.REGISTERED,
@@ -217,10 +221,7 @@ class World:
 async def world(pg_server_url: str, tmp_path_factory) -> AsyncIterator[World]:
     directory = tmp_path_factory.mktemp("disclosure")
     async with AsyncExitStack() as stack:
-        port = free_port()
-        aai_url = f"http://127.0.0.1:{port}"
-        aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
-        await serve_app(stack, create_aai_app(aai), port)
+        aai, aai_url = await serve_dev_aai(stack)
         databases, pools = {}, {}
         vcfs = {"subject": _vcf(lambda a: True),
                 "control": _vcf(lambda a: a.carriers >= FLOOR), "aggregator": None}

@@ -24,7 +24,6 @@ from aiohttp.test_utils import TestServer
 from auth.access import AccessLevel
 from auth.dev_issuer import (
     DevIssuer,
-    DevIssuerConfig,
     trusted_issuer_entry,
 )
 from auth.issuers import TrustedIssuer
@@ -34,7 +33,6 @@ from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
 from node.federation.peers import Peer
-from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import (
     COLLECTIONS_SCHEMA,
@@ -49,6 +47,7 @@ from tests.conftest import (
     free_port,
     node_database,
     serve_app,
+    serve_dev_aai,
     write_vcf_text,
 )
 
@@ -174,11 +173,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
     async with AsyncExitStack() as stack:
         issuers = []
         for _ in range(2):
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            issuer = DevIssuer(DevIssuerConfig(issuer=url))
-            await serve_app(stack, create_aai_app(issuer), port)
-            issuers.append((issuer, url))
+            issuers.append(await serve_dev_aai(stack))
         (aai, aai_url), (other, other_url) = issuers
         trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
         clients, urls = {}, {}

@@ -42,14 +42,13 @@ from urllib.parse import quote
 import pytest
 from aiohttp import ClientError, ClientSession
 
-from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
+from auth.dev_issuer import trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.ingest import ingest
 from catalogue.metadata import load_metadata
 from node.app import create_app
 from node.database import create_pool
 from node.federation.peers import Peer
-from node.http.aai_api import create_aai_app
 from node.ingest_request import make_request
 from node.settings import DisclosureSettings, Settings
 from synthetic_data.federation import SyntheticDataset, write_federation
@@ -62,7 +61,13 @@ from tests.beacon_schemas import (
     RECORD_SCHEMA,
     RESPONSE_SCHEMAS,
 )
-from tests.conftest import OPEN_DISCLOSURE, free_port, node_database, serve_app
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    serve_dev_aai,
+)
 
 # aiohttp's limit (its default max_line_size, which the node keeps): a longer request line
 # is refused by its parser with a plain-text 400 before the node sees the request
@@ -164,10 +169,7 @@ async def synthetic_node_database(stack: AsyncExitStack, pg_server_url: str, fol
 async def fuzzed(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Fuzzed]:
     folder = tmp_path_factory.mktemp("fuzz-http")
     async with AsyncExitStack() as stack:
-        aai_port = free_port()
-        aai_url = f"http://127.0.0.1:{aai_port}"
-        aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
-        await serve_app(stack, create_aai_app(aai), aai_port)
+        aai, aai_url = await serve_dev_aai(stack)
         db_url, written = await synthetic_node_database(stack, pg_server_url, folder)
         ports = {"open": free_port(), "default": free_port()}
         dead = f"http://127.0.0.1:{free_port()}/api"

@@ -26,7 +26,7 @@ import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
-from auth.dev_issuer import DevIssuer, DevIssuerConfig, trusted_issuer_entry
+from auth.dev_issuer import DevIssuer, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.filters import ValueFilter
@@ -34,14 +34,12 @@ from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
 from beacon.request import RequestError, parse_body
-from node.http.aai_api import create_aai_app
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
     OPEN_DISCLOSURE,
-    free_port,
     node_database,
-    serve_app,
+    serve_dev_aai,
     serve_node,
     write_vcf_text,
 )
@@ -160,10 +158,7 @@ class World:
 async def world(pg_server_url: str, tmp_path_factory) -> AsyncIterator[World]:
     directory = tmp_path_factory.mktemp("individuals")
     async with AsyncExitStack() as stack:
-        port = free_port()
-        aai_url = f"http://127.0.0.1:{port}"
-        aai = DevIssuer(DevIssuerConfig(issuer=aai_url))
-        await serve_app(stack, create_aai_app(aai), port)
+        aai, aai_url = await serve_dev_aai(stack)
         db_url = await stack.enter_async_context(node_database(pg_server_url))
         vcf = write_vcf_text(directory / "people.vcf", _vcf())
         phenopackets = directory / "people.json"

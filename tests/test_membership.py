@@ -53,16 +53,20 @@ import pytest
 from aiohttp import ClientSession, TCPConnector
 
 from auth.access import AccessLevel
-from auth.dev_issuer import DevIssuer, DevIssuerConfig, DevUser, trusted_issuer_entry
+from auth.dev_issuer import DevUser, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.disclosure import DEFAULT_TIERS
 from beacon.ingest import IngestRequest, ingest
 from beacon.visibility import Floor
 from node.app import create_app
-from node.http.aai_api import create_aai_app
 from node.settings import DisclosureSettings, Settings, TierSettings
-from tests.conftest import free_port, node_database, serve_app, write_vcf_text
+from tests.conftest import (
+    node_database,
+    serve_app,
+    serve_dev_aai,
+    write_vcf_text,
+)
 from tests.membership_attack import (
     Population,
     floor_aware_order,
@@ -148,11 +152,8 @@ async def nodes(pg_server_url: str, population: Population,
     vcf = write_vcf_text(directory / "members.vcf", population.vcf())
     users = ["bob", *(f"researcher{i}" for i in range(1, RESEARCHERS))]
     async with AsyncExitStack() as stack:
-        aai_port = free_port()
-        aai_url = f"http://127.0.0.1:{aai_port}"
-        aai = DevIssuer(DevIssuerConfig(issuer=aai_url, users=[
-            DevUser(name=user, password=user, bona_fide=True) for user in users]))
-        await serve_app(stack, create_aai_app(aai), aai_port)
+        _, aai_url = await serve_dev_aai(stack, users=[
+            DevUser(name=user, password=user, bona_fide=True) for user in users])
         url = await stack.enter_async_context(node_database(pg_server_url))
         for dataset, level in ((PUBLIC, AccessLevel.PUBLIC),
                                (REGISTERED, AccessLevel.REGISTERED)):
