@@ -120,7 +120,12 @@ class ServiceSettings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get(cls.config_env)
         if config_file:
-            if not Path(config_file).is_file():
+            try:
+                found = Path(config_file).is_file()
+            except OSError as exc:                  # a name too long for the file system
+                raise ValueError(f"{cls.config_env}={config_file[:200]}: "
+                                 f"{exc.strerror or exc}") from None
+            if not found:
                 raise FileNotFoundError(f"{cls.config_env}={config_file}: no such config file")
             sources.append(_TomlFile(settings_cls, toml_file=config_file))
         return tuple(sources)

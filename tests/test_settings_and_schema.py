@@ -78,6 +78,14 @@ def test_a_file_toml_cannot_read_is_refused_at_its_line(clean_env, tmp_path):
     assert str(refused.value) == f"{config}:2: not UTF-8 text (byte 0xe9)"
 
 
+def test_a_config_file_name_the_file_system_cannot_hold_is_refused(clean_env):
+    """It was an OSError from the check that the file exists (found by fuzzing the
+    command line, tests/test_fuzz_cli.py): a traceback."""
+    clean_env.setenv(CONFIG_ENV, "x" * 3000)
+    with pytest.raises(ValueError, match=r"^GDI_NODE_CONFIG=x{200}: File name too long$"):
+        Settings()
+
+
 def test_a_byte_order_mark_is_read_past(clean_env, tmp_path):
     """Some Windows editors start a UTF-8 file with one; TOML itself does not allow it."""
     config = tmp_path / "node.toml"
