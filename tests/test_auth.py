@@ -394,6 +394,21 @@ async def test_granularity_per_dataset_for_aai_users(stack, beacon_schema, user,
     assert await _granularities(stack.node, token, beacon_schema) == expected
 
 
+async def test_a_body_that_is_no_utf8_form_is_a_400_not_a_500(stack):
+    """aiohttp's form reader raised UnicodeDecodeError for it, which the development AAI
+    answered with a 500."""
+    async with ClientSession() as client:
+        async with client.post(f"{stack.aai_url}/token", data=b"grant_type=\xff\x8b",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"}
+                               ) as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "invalid_request"
+        async with client.post(f"{stack.aai_url}/authorize", data=b"username=\xff",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"}
+                               ) as response:
+            assert response.status == 400
+
+
 async def test_wrong_password_gets_no_token(stack):
     async with ClientSession() as client, client.post(f"{stack.aai_url}/token", data={
             "grant_type": "password", "username": "carol", "password": "x"}) as response:

@@ -22,6 +22,16 @@ def _oauth_error(status: int, code: str, description: str) -> web.Response:
     return web.json_response({"error": code, "error_description": description}, status=status)
 
 
+async def _form(request: web.Request) -> dict[str, str] | None:
+    """The body's form fields that are text (a file part is not a field here); None when
+    the body is no form aiohttp can read (not UTF-8, a broken multipart)."""
+    try:
+        form = await request.post()
+    except ValueError:                      # UnicodeDecodeError included
+        return None
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -137,7 +147,9 @@ def create_aai_app(issuer: DevIssuer) -> web.Application:
         return _login_page(issuer.config, params)
 
     async def authorize(request: web.Request) -> web.Response:
-        form = {k: str(v) for k, v in (await request.post()).items()}
+        form = await _form(request)
+        if form is None:
+            raise web.HTTPBadRequest(text="the body is not a form of UTF-8 text")
         params = _authorization_request(issuer, form)
         user = issuer.authenticate(form.get("username", ""), form.get("password", ""))
         if user is None:
@@ -147,22 +159,22 @@ def create_aai_app(issuer: DevIssuer) -> web.Application:
         raise web.HTTPFound(_back(params, code=code))
 
     async def token(request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await _form(request)
+        if form is None:
+            return _oauth_error(400, "invalid_request", "the body is not a form of UTF-8 text")
         grant = form.get("grant_type")
         if grant == "authorization_code":
             try:
-                user = issuer.redeem_code(str(form.get("code", "")),
-                                          str(form.get("client_id", "")),
-                                          str(form.get("redirect_uri", "")),
-                                          str(form.get("code_verifier", "")))
+                user = issuer.redeem_code(form.get("code", ""), form.get("client_id", ""),
+                                          form.get("redirect_uri", ""),
+                                          form.get("code_verifier", ""))
             except CodeRefused as exc:
                 return _oauth_error(400, "invalid_grant", str(exc))
             return _token_answer(user)
         if grant == "password":
-            username, password = str(form.get("username", "")), str(form.get("password", ""))
+            username, password = form.get("username", ""), form.get("password", "")
         elif grant == "client_credentials":
-            username = str(form.get("client_id", ""))
-            password = str(form.get("client_secret", ""))
+            username, password = form.get("client_id", ""), form.get("client_secret", "")
         else:
             return _oauth_error(400, "unsupported_grant_type", "use password, "
                                 "client_credentials or authorization_code")
