@@ -35,7 +35,7 @@ from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.ontology import ancestors, is_curie
 from beacon.request import TEST_MODE_NOTE, Page, RequestBody, RequestError
 from beacon.responses import request_summary, response_meta
-from beacon.store import DatasetRow
+from beacon.store import DatasetRow, grant_keys
 
 DATASET = next(e for e in ENTRY_TYPES if e.id == "dataset")
 
@@ -81,9 +81,9 @@ class Seen:
 
 
 def dataset_keys(row: DatasetRow) -> frozenset[str]:
-    """The strings a ControlledAccessGrants visa may name this dataset by, matched exactly."""
-    aliases = row.metadata.get("aliases") or []
-    return frozenset([row.id, *(a for a in aliases if isinstance(a, str))])
+    """The strings a ControlledAccessGrants visa may name this dataset by, matched exactly
+    (no two datasets share one: beacon/store.py `check_keys`)."""
+    return grant_keys(row.id, row.metadata.get("aliases"))
 
 
 def visible(rows: list[DatasetRow], caller: Caller, policy: DisclosurePolicy

@@ -227,6 +227,8 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
     try:
         await store.drop_abandoned_staging(conn)
         async with store.dataset_lock(conn, request.dataset_id):
+            # refused before the load as well as in the swap (which decides): at once
+            await store.check_keys(conn, request.dataset_id, request.metadata)
             table = await store.create_staging(conn, request.dataset_id)
             try:
                 totals, workers, regions = await _load(db_url, conn, layout, table, request,

@@ -124,6 +124,42 @@ async def _literal(conn: asyncpg.Connection, dataset_id: str) -> str:
     return await conn.fetchval("SELECT quote_literal($1::text)", dataset_id)
 
 
+class KeyConflict(Exception):
+    """A dataset whose id or aliases name another dataset of the node too. A
+    ControlledAccessGrants visa names a dataset by any of its keys (beacon/datasets.py
+    `dataset_keys`), so a grant of either would grant both: refused, as access control
+    fails closed."""
+
+
+def grant_keys(dataset_id: str, aliases: Any) -> frozenset[str]:
+    """The strings a ControlledAccessGrants visa may name a dataset by: its id and its
+    metadata's aliases that are text, matched exactly."""
+    listed = aliases if isinstance(aliases, list) else []
+    return frozenset([dataset_id, *(a for a in listed if isinstance(a, str))])
+
+
+async def check_keys(conn: asyncpg.Connection, dataset_id: str,
+                     metadata: dict[str, Any]) -> None:
+    """KeyConflict when a key of the dataset (its id, its metadata's aliases) is a key of
+    another dataset of the node."""
+    keys = sorted(grant_keys(dataset_id, metadata.get("aliases")))
+    shared = await conn.fetch(
+        """SELECT d.id, k.key FROM datasets d CROSS JOIN LATERAL (
+               SELECT d.id AS key UNION ALL
+               SELECT e #>> '{}' FROM jsonb_array_elements(
+                   CASE WHEN jsonb_typeof(d.metadata->'aliases') = 'array'
+                        THEN d.metadata->'aliases' ELSE '[]'::jsonb END) e
+               WHERE jsonb_typeof(e) = 'string') k
+           WHERE d.id <> $1 AND k.key = ANY($2::text[])
+           ORDER BY d.id, k.key""", dataset_id, keys)
+    if shared:
+        named = "; ".join(f"{row['key']!r} names {row['id']}" for row in shared[:5])
+        raise KeyConflict(f"{dataset_id}: a key of this dataset (its id or an alias) is a "
+                          f"key of another dataset of this node ({named}): a grant of one "
+                          "would grant the other; give each dataset keys of its own (the "
+                          "metadata file's aliases)")
+
+
 @asynccontextmanager
 async def dataset_lock(conn: asyncpg.Connection, dataset_id: str) -> AsyncIterator[None]:
     """Serialises ingests of one dataset across processes (the session holds the lock)."""
@@ -300,6 +336,10 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
     its variants (its individuals) in the same transaction."""
     table = _checked(table)
     async with conn.transaction():
+        # swaps one at a time (first, before any other lock they take), so that two datasets
+        # swapped in at once cannot both take the same key; readers are not held up
+        await conn.execute("LOCK TABLE datasets IN SHARE ROW EXCLUSIVE MODE")
+        await check_keys(conn, new.id, new.metadata)
         old = await conn.fetchrow(
             "SELECT version, partition_table FROM datasets WHERE id = $1 FOR UPDATE", new.id)
         if old is not None:

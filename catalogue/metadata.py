@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
-from catalogue.record import COUNTRY_CODE, EU_DATA_THEME, HEALTH_THEME
+from catalogue.record import COUNTRY_CODE, EU_DATA_THEME, HEALTH_THEME, refuse_nul
 from catalogue.vocabulary import (
     EHDS_REGULATION,
     HEALTH_CATEGORIES,
@@ -122,6 +122,10 @@ def load_metadata(path: Path) -> DatasetMetadata:
                             f"(column {exc.colno})") from None
     if not isinstance(raw, dict):
         raise MetadataError(f"{path}: expected a JSON object")
+    try:
+        refuse_nul(raw)             # PostgreSQL's text and jsonb hold none
+    except ValueError as exc:
+        raise MetadataError(f"{path}: {exc}") from None
     problems = [f"{name}: required in a metadata file" for name in REQUIRED_IN_FILE
                 if raw.get(name) is None or (isinstance(raw[name], str) and not raw[name].strip())]
     try:

@@ -35,6 +35,8 @@ def refuse_nul(value: Any, at: str = "") -> Any:
             raise ValueError(f"{at or 'text'}: holds a NUL character")
     elif isinstance(value, dict):
         for key, inner in value.items():
+            if "\x00" in key:
+                raise ValueError(f"{at or 'object'}: a key holds a NUL character")
             refuse_nul(inner, f"{at}.{key}" if at else str(key))
     elif isinstance(value, list):
         for index, inner in enumerate(value):

@@ -114,6 +114,10 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     ('{\n  "identifier": "x",\n}', ":3: not valid JSON"),
     (b'{"title": "Turku \xe9"}', ": not UTF-8 text (byte 0xe9)"),
     (None, ": cannot read: Is a directory"),
+    # a NUL was carried to the database, whose refusal came back as the ingest's failure
+    (json.dumps({"identifier": DATASET, "title": "T\u0000"}), ": title: holds a NUL character"),
+    (json.dumps({"identifier": DATASET, "title": "T", "x\u0000": 1}),
+     ": a key holds a NUL character"),
     (json.dumps({"identifier": DATASET}), "title"),
     (json.dumps({"identifier": DATASET, "title": "T", "accessLevel": "SECRET"}), "accessLevel"),
     (json.dumps({"identifier": "SE-1", "title": "T"}), "not in GDI form"),

@@ -13,8 +13,10 @@ import pysam
 import pytest
 
 from auth.access import AccessLevel
+from beacon import store
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
+from beacon.store import KeyConflict
 from beacon.vcf import (
     ChunkStats,
     ReadOptions,
@@ -518,6 +520,51 @@ async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_pa
     assert "Errno" not in message, message
     assert await _state(db_url) == before
     assert len(await _stored(db_url)) == before[0][0][2]
+
+
+@pytest.mark.parametrize(("dataset_id", "aliases", "shared"), [
+    ("GDI-FI-SYN-002", ["FI-SYN-1"], "FI-SYN-1"),           # an alias the first holds
+    ("GDI-FI-SYN-002", [DATASET], DATASET),                  # the first's id as an alias
+    ("GDI-FI-SYN-009", [], "GDI-FI-SYN-009"),                # the first's alias as an id
+])
+async def test_a_dataset_sharing_a_key_with_another_is_refused(db_url, info_vcf, dataset_id,
+                                                               aliases, shared):
+    """A ControlledAccessGrants visa names a dataset by its id or any alias: two datasets
+    sharing one would be granted together. Refused before the load, the node unchanged
+    (found by fuzzing the metadata file: an alias naming another dataset was taken)."""
+    await ingest(db_url, _request(info_vcf, metadata={"aliases": ["FI-SYN-1",
+                                                                  "GDI-FI-SYN-009"]}))
+    before = await _state(db_url)
+    with pytest.raises(KeyConflict) as refused:
+        await ingest(db_url, _request(info_vcf, dataset_id, metadata={"aliases": aliases}))
+    assert f"{shared!r} names {DATASET}" in str(refused.value)
+    assert await _state(db_url) == before
+    if dataset_id != "GDI-FI-SYN-009":          # with keys of its own, it loads
+        await ingest(db_url, _request(info_vcf, dataset_id, metadata={"aliases": ["FI-2"]}))
+
+
+async def test_the_swap_decides_a_key_taken_since_the_load_began(db_url, info_vcf):
+    """Two ingests that each passed the check before their load: the swap checks again,
+    under its lock, so the second of two datasets taking one key is refused."""
+    await ingest(db_url, _request(info_vcf, metadata={"aliases": ["FI-SYN-1"]}))
+    before = await _state(db_url)
+    conn = await asyncpg.connect(db_url)
+    second = await asyncpg.connect(db_url)
+    try:
+        table = await store.create_staging(conn, "GDI-FI-SYN-002")
+        await store.index_staging(conn, second, table, "GDI-FI-SYN-002")
+        version = store.DatasetVersion(
+            id="GDI-FI-SYN-002", assembly="GRCh38", access_level="CONTROLLED", title="T",
+            description="", variant_count=0, record_count=0, sample_count=0,
+            max_variant_length=0, source={}, metadata={"aliases": ["FI-SYN-1"]},
+            genotyped=False)
+        with pytest.raises(KeyConflict, match="'FI-SYN-1' names GDI-FI-SYN-001"):
+            await store.swap_in(conn, version, table)
+        await store.drop_table(conn, table)
+    finally:
+        await second.close()
+        await conn.close()
+    assert await _state(db_url) == before
 
 
 INDEX_FAILURE = """
