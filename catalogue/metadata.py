@@ -131,7 +131,8 @@ def load_metadata(path: Path) -> DatasetMetadata:
     try:
         metadata = DatasetMetadata.model_validate(raw)
     except ValidationError as exc:
-        problems += [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
+        problems += [f"{'.'.join(map(str, e['loc'])) or '<root>'}: "
+                     f"{e['msg'].removeprefix('Value error, ')}"
                      for e in exc.errors()]
     if problems:
         raise MetadataError(f"{path}: {'; '.join(problems)}")

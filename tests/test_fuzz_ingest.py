@@ -1,7 +1,8 @@
 """The ingest fuzzed, within bounds: a VCF and its phenopackets that load, mutated (a field, a
 line, a header line, a byte; records out of order, the file cut short), written as plain
 text, plain gzip, bgzip or bgzip with its index (or as BCF, with or without its index, its
-bytes mutated), then loaded through the real ingest into a
+bytes mutated), a quarter of them with a metadata file, mutated too (its aliases sometimes
+another dataset's keys), then loaded through the real ingest into a
 real PostgreSQL as the next version of one dataset. A throwaway fuzzer of this kind found
 six defects in the ingest (tracebacks from the COPY, `list index out of range` as a reason,
 allele counts above the allele number stored as frequencies above 1); this keeps the search
@@ -14,7 +15,8 @@ The oracle, for every round:
   `file[:line]: reason` for the file given, in the node's words; never another exception;
 - a refused ingest leaves the dataset's last version as it was (all or nothing);
 - a loaded one holds only possible counts: 0 <= AC <= AN, per population too, with no
-  more homozygous and hemizygous carriers than AC, and no variant ending before it starts.
+  more homozygous and hemizygous carriers than AC, and no variant ending before it starts;
+  and no two datasets of the node share a grant key (an id or an alias).
 
 Seeded like tests/test_fuzz_http.py (GDI_FUZZ_SEED, GDI_FUZZ_ROUNDS for a longer search);
 every failing round is reported with the mutations that made it.
@@ -39,7 +41,9 @@ import pytest
 
 from beacon.ingest import ingest
 from beacon.phenopackets import PhenopacketProblem
+from beacon.store import KeyConflict
 from beacon.vcf import VcfProblem
+from catalogue.metadata import DatasetMetadata, MetadataError, load_metadata
 from node.ingest_request import make_request
 from synthetic_data.phenopackets import write_phenopackets
 from tests.conftest import node_database
@@ -87,6 +91,16 @@ FIELD_VALUES = [
     "SVLEN=0", "nhomalt=9", "AC_FIN=5;AN_FIN=4", "AN_FIN=-2", "nhemi_FIN=2", "nhemi_FIN=-1",
     "AC=1;AC=2", "é", "\x00", ";", "=", "AC", "PASS;q10", "S1",
 ]
+OTHER = "GDI-FI-FUZZ-002"            # a second dataset, whose keys a mutation may take
+METADATA = {"identifier": DATASET, "title": "Fuzzed", "description": "A fuzzed dataset.",
+            "accessLevel": "CONTROLLED", "assembly": "GRCh38", "country": "FI",
+            "keywords": ["fuzz"], "aliases": ["FUZZ-1"], "publisher": "Fuzz Finland",
+            "contactEmail": "fuzz@example.org",
+            "themes": ["http://publications.europa.eu/resource/authority/data-theme/HEAL"]}
+METADATA_VALUES = [OTHER, "FUZZ-2", [OTHER], ["FUZZ-2", "FUZZ-1"], [DATASET], "", " ", None,
+                   "T\x00", ["a\x00"], {"x\x00": 1}, 0, -1, 2**63, [], {}, [None], True,
+                   "GRCh37", "hg19", "chimp", "PUBLIC", "SECRET", "fi", "XX", "not an email",
+                   "x" * 5000, ["http://example.org/theme"], "GDI-FI-FUZZ-1"]
 PHENOPACKET_VALUES = [None, "", "S1", "S9", 0, -1, 2**63, "P-1Y", "P30Y", "X:1", "NCIT:C16576",
                       "HP:\x00", "FEMALE", "UNKNOWN_SEX", "not a duration", [], {}, [None],
                       {"id": None}, {"id": "HP:0001250"}, True, 1.5]
@@ -241,8 +255,10 @@ CSV_VALUES = ["S1", "S4", "NCIT:C3117@", "NCIT:C3117@P-1Y", "@P30Y", ";;", "HP:0
               "a,b", "other_sex", "XX", "fi", "P30Y@", "\x00", "é", " S1 ", "id"]
 
 
-def _mutate_json(document: Any, rng: random.Random) -> tuple[Any, str]:
-    """One place of a JSON document (not the root) replaced or removed."""
+def _mutate_json(document: Any, rng: random.Random, values: list[Any] = PHENOPACKET_VALUES
+                 ) -> tuple[Any, str]:
+    """One place of a JSON document (not the root) replaced by one of `values`, or
+    removed."""
     place = rng.choice(_paths(document)[1:])
     parent = document
     for step in place[:-1]:
@@ -250,7 +266,7 @@ def _mutate_json(document: Any, rng: random.Random) -> tuple[Any, str]:
     if rng.random() < 0.25:
         del parent[place[-1]]
         return document, f"removed {'/'.join(map(str, place))}"
-    parent[place[-1]] = copy.deepcopy(rng.choice(PHENOPACKET_VALUES))
+    parent[place[-1]] = copy.deepcopy(rng.choice(values))
     return document, f"{'/'.join(map(str, place))} = {parent[place[-1]]!r:.40}"
 
 
@@ -282,6 +298,13 @@ async def _impossible(conn: asyncpg.Connection) -> list[str]:
                 ac is not None and (ac < 0 or an is None or ac > an or min(hom, hemi) < 0
                                     or hom + hemi > ac) for ac, an, hom, hemi in counts):
             found.append(str(dict(r)))
+    keys: dict[str, str] = {}
+    for row in await conn.fetch("SELECT id, metadata->'aliases' AS aliases FROM datasets"):
+        aliases = json.loads(row["aliases"] or "[]")
+        for key in {row["id"], *(a for a in aliases if isinstance(a, str))} if isinstance(
+                aliases, list) else {row["id"]}:
+            if keys.setdefault(key, row["id"]) != row["id"]:
+                found.append(f"the key {key!r} of both {keys[key]} and {row['id']}")
     return found
 
 
@@ -315,6 +338,10 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
                                                DATASET, title="Fuzzed", workers=1,
                                                individuals=people))
     assert report.rows == 8 and report.phenopackets     # the base loads, so mutations matter
+    await ingest(db_url, make_request(_write_vcf(base, folder, "indexed"), OTHER, workers=1,
+                                      metadata=DatasetMetadata.model_validate(
+                                          {**METADATA, "identifier": OTHER,
+                                           "aliases": ["FUZZ-2"]})))
     outcomes = {"loaded": 0, "refused": 0}
     rounds = count()
     conn = await asyncpg.connect(db_url)
@@ -329,7 +356,11 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
                  for line in HEADER + RECORDS] if sites_only else HEADER + RECORDS
         unmutated = lines
         lines, what = list(lines), ["sites only"] if sites_only else []
-        for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        # a quarter of the rounds with a metadata file, mutated; half of those with the VCF
+        # as it loads, so that what the metadata alone does is stored or refused
+        with_metadata = rng.random() < 0.25
+        for _ in range(0 if with_metadata and rng.random() < 0.5
+                       else rng.choice([1, 1, 1, 2, 3])):
             lines, done = _mutate_vcf(lines, rng)
             what.append(done)
         text = "\n".join(lines) + "\n"
@@ -359,13 +390,31 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
             content, done = _mutate_text(content, rng)
             what.append(f"individuals {done}")
         phenopackets.write_bytes(content.encode("utf-8", "surrogateescape"))
+        metadata = None
+        if with_metadata:
+            document = copy.deepcopy(METADATA)
+            if rng.random() < 0.3:          # the other dataset's keys, or its id
+                document["aliases"] = rng.choice([[OTHER], ["FUZZ-2"], ["FUZZ-1", "FUZZ-2"]])
+                what.append(f"metadata aliases = {document['aliases']}")
+            for _ in range(rng.choice([0, 1, 1, 2])):
+                document, done = _mutate_json(document, rng, METADATA_VALUES)
+                what.append(f"metadata {done}")
+            metadata = folder / "meta.json"
+            metadata.write_text(json.dumps(document))
         before = await _state(conn)
         where = f"round {round_} ({form}; {'; '.join(what)})"
         problems: list[str] = []
         try:
-            await ingest(db_url, make_request(vcf, DATASET, title="Fuzzed", workers=1,
-                                              individuals=None if sites_only
-                                              else phenopackets))
+            await ingest(db_url, make_request(
+                vcf, DATASET, title=None if metadata else "Fuzzed", workers=1,
+                metadata=load_metadata(metadata) if metadata else None,
+                individuals=None if sites_only else phenopackets))
+        except (MetadataError, KeyConflict) as exc:     # the metadata file's
+            outcomes["refused"] += 1
+            if not str(exc).strip() or PYTHON_WORDS.search(str(exc)):
+                problems.append(f"{where}: refusal in Python's words: {exc!s:.300}")
+            if await _state(conn) != before:
+                problems.append(f"{where}: refused ({exc}), but the dataset changed")
         except (VcfProblem, PhenopacketProblem) as exc:
             outcomes["refused"] += 1
             problem = _refusal_problem(exc, vcf, phenopackets)
