@@ -80,18 +80,29 @@ class Seen:
         return self.rules.accounts_losses and self.row.genotyped
 
 
-def dataset_keys(row: DatasetRow) -> frozenset[str]:
-    """The strings a ControlledAccessGrants visa may name this dataset by, matched exactly
-    (no two datasets share one: beacon/store.py `check_keys`)."""
-    return grant_keys(row.id, row.metadata.get("aliases"))
+def dataset_keys(rows: list[DatasetRow]) -> dict[str, frozenset[str]]:
+    """The strings a ControlledAccessGrants visa may name each dataset by, matched exactly:
+    its id, and its metadata's aliases that no other dataset holds (as its id or an alias).
+    An ingest refuses a dataset sharing a key (beacon/store.py `check_keys`); two datasets
+    loaded before that did share one would be granted by one visa, so a shared alias names
+    neither of them here (access control fails closed), while each keeps its own id."""
+    holders: dict[str, set[str]] = {}
+    listed = {row.id: grant_keys(row.id, row.metadata.get("aliases")) for row in rows}
+    for dataset_id, keys in listed.items():
+        for key in keys:
+            holders.setdefault(key, set()).add(dataset_id)
+    return {dataset_id: frozenset(key for key in keys
+                                  if key == dataset_id or holders[key] == {dataset_id})
+            for dataset_id, keys in listed.items()}
 
 
 def visible(rows: list[DatasetRow], caller: Caller, policy: DisclosurePolicy
             ) -> dict[str, Seen]:
     """Each dataset the caller may know of, with what they may see of it."""
     seen = {}
+    named = dataset_keys(rows)
     for row in rows:
-        keys = dataset_keys(row)
+        keys = named[row.id]
         allowed = ceiling(policy, row.access_level, keys, caller)
         if allowed is not None:
             tier = tier_of(caller, keys)

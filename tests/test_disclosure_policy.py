@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from auth.policy import ANONYMOUS, Caller, Identity
+from beacon.datasets import visible
 from beacon.disclosure import (
     DEFAULT_TIERS,
     DisclosurePolicy,
@@ -22,6 +23,7 @@ from beacon.disclosure import (
     report_individuals,
     tier_of,
 )
+from beacon.store import DatasetRow
 from catalogue.metadata import DatasetMetadata, MetadataError
 from node.ingest_request import make_request
 from node.settings import Settings
@@ -187,3 +189,29 @@ def test_population_rows_report_counts_as_the_engine_does(floor, step):
         assert row["alleleCountHemizygous"] == report_individuals(n // 4, quiet).value
     assert frequencies([Frequency("FI_F", floor - 1, 3, 8, 0, 3, 0)], rules) == (
         [] if floor > 1 else frequencies([Frequency("FI_F", 0, 3, 8, 0, 3, 0)], rules))
+
+
+def _dataset(dataset_id: str, aliases: list[str]) -> DatasetRow:
+    return DatasetRow(id=dataset_id, assembly="GRCh38", access_level="CONTROLLED",
+                      title=dataset_id, description="", variant_count=0, record_count=0,
+                      sample_count=0, max_variant_length=1, source={},
+                      metadata={"aliases": aliases}, genotyped=False, version=1,
+                      created_at=None, updated_at=None)  # type: ignore[arg-type]
+
+
+def test_a_key_two_datasets_share_grants_neither():
+    """Datasets loaded before ingest refused shared keys (beacon/store.py check_keys): an
+    alias another dataset also holds, as its id or an alias, names neither of them, so one
+    visa cannot grant both; each dataset's own id still grants it."""
+    rows = [_dataset("GDI-FI-SYN-001", ["FI-1", "SHARED"]),
+            _dataset("GDI-FI-SYN-002", ["GDI-FI-SYN-001", "SHARED", "FI-2"])]
+    policy = DisclosurePolicy()
+    granted = {key: {d: seen.tier for d, seen in visible(rows, Caller(
+        PERSON, registered=True, grants=frozenset({key})), policy).items()}
+        for key in ("GDI-FI-SYN-001", "FI-1", "SHARED", "FI-2", "GDI-FI-SYN-002")}
+    assert granted == {
+        "GDI-FI-SYN-001": {"GDI-FI-SYN-001": "granted", "GDI-FI-SYN-002": "bona_fide"},
+        "FI-1": {"GDI-FI-SYN-001": "granted", "GDI-FI-SYN-002": "bona_fide"},
+        "SHARED": {"GDI-FI-SYN-001": "bona_fide", "GDI-FI-SYN-002": "bona_fide"},
+        "FI-2": {"GDI-FI-SYN-001": "bona_fide", "GDI-FI-SYN-002": "granted"},
+        "GDI-FI-SYN-002": {"GDI-FI-SYN-001": "bona_fide", "GDI-FI-SYN-002": "granted"}}
