@@ -71,7 +71,7 @@ def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig
             raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except ValidationError as exc:
             raise ValueError(f"{path}: " + "; ".join(
-                "".join(f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"]
+                (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"]
                 for e in exc.errors(include_url=False, include_input=False))) from None
     return config.model_copy(update={"issuer": issuer.rstrip("/")}) if issuer else config
 
