@@ -105,8 +105,8 @@ TEXTS: list[Any] = ["postgresql://gdi:S3cretPw@[::1/gdi",
 
 
 def _string(text: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's; DEL and surrogates escaped as TOML
-    takes them)."""
+    """A TOML basic string: JSON's escapes are TOML's, DEL is escaped as TOML requires, and a
+    lone surrogate, which neither TOML nor UTF-8 can hold, becomes U+FFFD."""
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f").encode(
         "utf-8", "surrogatepass").decode("utf-8", "replace")
 
