@@ -9,11 +9,11 @@ a signer's ControlledAccessGrants count only from the sources it is configured t
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from auth.urls import http_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -60,12 +60,12 @@ class TrustedIssuer(BaseModel):
     @field_validator("jwks_uri", "userinfo_endpoint")
     @classmethod
     def _fetched(cls, value: str | None) -> str | None:
-        return value if value is None else _http_url(value)
+        return value if value is None else http_url(value)
 
     @field_validator("visa_jku")
     @classmethod
     def _fetched_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(map(_http_url, value))
+        return tuple(map(http_url, value))
 
     @model_validator(mode="after")
     def _visa_settings_need_visas(self) -> TrustedIssuer:
@@ -125,20 +125,6 @@ class IssuerRegistry:
 
     def __bool__(self) -> bool:
         return bool(self._by_issuer)
-
-
-def _http_url(url: str) -> str:
-    """`url`, which the node fetches keys or visas from; ValueError when the configuration
-    gives anything but an absolute http(s) URL (else the first token would find out)."""
-    try:
-        parts = urlsplit(url)
-        fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
-                and parts.port != 0 and not re.search(r"\s", url))
-    except ValueError:                         # a port that is not a number, a broken [IPv6]
-        fine = False
-    if not fine:
-        raise ValueError("not an absolute http(s) URL")
-    return url
 
 
 def discovery_url(issuer: str) -> str:

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import re
-import tomllib
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -136,6 +135,8 @@ class _TomlFile(TomlConfigSettingsSource):
     one that cannot be read, is not UTF-8 or not TOML is refused as `file:line: reason`."""
 
     def _read_file(self, file_path: Path) -> dict[str, Any]:     # type: ignore[override]
+        # imported here: most commands read no file, and every one starts by reading settings
+        import tomllib
         try:
             data = Path(file_path).read_bytes().removeprefix(b"\xef\xbb\xbf")
         except OSError as exc:

@@ -10,31 +10,24 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
-from yarl import URL
+
+from auth.urls import http_url
 
 
 def without_trailing_slash(url: str) -> str:
     return url.rstrip("/")
 
 
-def http_url(url: str) -> str:
-    """`url` without a trailing slash; ValueError unless it is an absolute http(s) URL."""
-    try:
-        parsed = URL(url)
-        fine = (parsed.scheme in ("http", "https") and bool(parsed.host)
-                and not re.search(r"\s", url))
-    except ValueError:
-        fine = False
-    if not fine:
-        raise ValueError("not an absolute http(s) URL such as https://node.example.org/api")
-    return without_trailing_slash(url)
+def http_base_url(url: str) -> str:
+    """`url` (auth/urls.py's rule) without a trailing slash."""
+    return without_trailing_slash(http_url(url))
 
 
 def _origin(origin: str) -> str:
     """An origin as browsers send it (scheme, host and port; no path, not `*`)."""
     problem = "not an origin like https://node.example.org (scheme, host and port)"
     try:
-        origin = http_url(origin)
+        origin = http_base_url(origin)
     except ValueError:
         raise ValueError(problem) from None
     if not re.fullmatch(r"https?://[^/\s?#]+", origin):
@@ -61,6 +54,6 @@ def _database_url(url: str) -> str:
     return url
 
 
-Url = Annotated[str, AfterValidator(http_url)]
+Url = Annotated[str, AfterValidator(http_base_url)]
 Origin = Annotated[str, AfterValidator(_origin)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from node.settings import ServiceSettings, Settings
-from node.urls import http_url
+from node.urls import http_base_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -102,7 +102,7 @@ class HttpUrl(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
                 ) -> str:
         try:
-            return http_url(value)
+            return http_base_url(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 

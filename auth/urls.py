@@ -1,0 +1,25 @@
+"""The one rule for a URL the configuration gives that the node will fetch or publish: an
+absolute http(s) URL with a host (the shell's settings, node/urls.py, and the trusted
+issuers' key and userinfo URLs here in auth/ both check it). Parsed with the standard
+library, as every command's start reads the settings and yarl would add to it."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+NOT_HTTP = "not an absolute http(s) URL such as https://node.example.org/api"
+
+
+def http_url(url: str) -> str:
+    """`url` as given; ValueError (its message never quoting the value, which may hold a
+    secret) unless it is an absolute http(s) URL with a host, a port from 1 to 65535 if
+    any, and no white space."""
+    try:
+        parts = urlsplit(url)
+        fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                and parts.port != 0 and not re.search(r"\s", url))
+    except ValueError:                         # a port that is not a number, a broken [IPv6]
+        fine = False
+    if not fine:
+        raise ValueError(NOT_HTTP)
+    return url
