@@ -71,12 +71,38 @@ class PeerSummary(_Open):
     numTotalResults: int | None = Field(default=None, ge=0)
 
 
+# The Beacon schemas' CURIE (beaconCommonComponents.json), which a handover's type must be.
+CURIE = r"^\w[^:]+:.+$"
+
+
+# A handover's optional fields are `Field(default=None)` with a non-optional type: pydantic
+# does not validate a default, so a field left out is accepted and one sent as null is not,
+# as the schema says (a null is not a string).
+class PeerHandoverType(_Open):
+    id: str = Field(pattern=CURIE)
+    label: str = Field(default=None)
+
+
+class PeerHandover(_Open):
+    handoverType: PeerHandoverType
+    url: str
+    note: str = Field(default=None)
+
+
 class PeerResultSet(_Open):
+    """A resultSet, which the network passes on as the peer sent it (merge.py `_tagged`).
+    So its optional fields the schema constrains are checked too, or a peer's `"info":
+    "P30Y"` would make the network's answer invalid (found by tests/test_fuzz_network.py).
+    They are checked and left out of the model's dump (`exclude`): what passes on is the
+    peer's own, which the check found valid."""
+
     id: str
     setType: str
     exists: bool
     resultsCount: int = Field(ge=0)
     results: list[dict[str, Any]]
+    info: dict[str, Any] = Field(default=None, exclude=True)
+    resultsHandovers: list[PeerHandover] = Field(default=None, exclude=True)
 
 
 class PeerResultSets(_Open):
@@ -125,7 +151,9 @@ def _fits_variant_answer(raw: dict[str, Any]) -> bool:
                     and type(s["exists"]) is bool):
                 return False
             count, results = s["resultsCount"], s["results"]
-            if not (type(count) is int and count >= 0 and type(results) is list):
+            if not (type(count) is int and count >= 0 and type(results) is list
+                    and ("info" not in s or type(s["info"]) is dict)
+                    and "resultsHandovers" not in s):       # rare: the model checks them
                 return False
             for result in results:
                 if type(result) is not dict:
