@@ -109,11 +109,15 @@ RESULT_SET_EXTRAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _count_answer(beacon_id: str, extras: dict[str, Any]) -> dict[str, Any]:
+# Fake peers reporting counts at and past the largest a peer may (network.MAX_COUNT)
+HUGE_COUNTS = {"huge.1": 2**53 - 1, "huge.2": 2**53 - 1, "toohuge": 2**53}
+
+
+def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1) -> dict[str, Any]:
     return {"meta": response_meta(beacon_id, "count", request_summary("count")),
-            "responseSummary": {"exists": True, "numTotalResults": 1},
+            "responseSummary": {"exists": True, "numTotalResults": count},
             "response": {"resultSets": [{"id": f"{beacon_id}-set", "setType": "dataset",
-                                         "exists": True, "resultsCount": 1, "results": [],
+                                         "exists": True, "resultsCount": count, "results": [],
                                          **extras}]}}
 
 
@@ -133,6 +137,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
                                      status=500)
         if name in RESULT_SET_EXTRAS:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
+        if name in HUGE_COUNTS:
+            return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
         if tail in ("info", "map"):
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
@@ -409,6 +415,23 @@ async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6 + 1
 
 
+async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
+    """A count past 2^53 - 1 (the largest JSON's clients read exactly) is not one: that peer
+    is invalid. The sum of the counts the peers may send stops there, so that it never
+    passes the 64 bits the network's JSON writer takes (two peers' counts of 2^64 - 1 once
+    made the network's answer a 500)."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer(name) for name in HUGE_COUNTS]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    lines = _peer_lines(merged)
+    assert [lines[name]["status"] for name in HUGE_COUNTS] == ["ok", "ok", "invalid"]
+    assert lines["toohuge"]["detail"] == (
+        "not a Beacon response: responseSummary.numTotalResults: Input should be less than "
+        f"or equal to {2**53 - 1}")
+    assert merged["responseSummary"]["numTotalResults"] == 2**53 - 1
+    assert [s["resultsCount"] for s in merged["response"]["resultSets"]] == [2**53 - 1] * 2
+
+
 async def test_the_token_goes_only_to_peers_trusting_its_issuer(network, check):
     fakes = network.fakes
     peers = [fakes.peer("trusting", network.aai_url), fakes.peer("untrusting"),
@@ -608,7 +631,7 @@ def test_a_peer_answer_is_checked_as_the_model_checks_it():
         ("response", "resultSets", 0, "resultsHandovers", 0, "handoverType", key)
         for key in ("id", "label")]
     values = [..., None, "x", "record", "true", 1, 0, -1, 7.0, 7.5, True, [], [{}], {},
-              "EDAM:3016", [handover]]
+              "EDAM:3016", [handover], 2**53 - 1, 2**53, 2**64 - 1]
     refused_by_schema = 0
     for handovers, where in ((False, places), (True, places + in_handover)):
         for place in where:

@@ -238,9 +238,9 @@ def _paths(document: Any, at: tuple = ()) -> list[tuple]:
     return places
 
 
-def _mutate(document: Any, rng: random.Random) -> Any:
+def _mutate(document: Any, rng: random.Random, keys: list[str] = KEYS) -> Any:
     """The document with one place replaced, removed, wrapped, spelt as text, or given an
-    extra key; a number is replaced by one of its edges half the time."""
+    extra key (one of `keys`); a number is replaced by one of its edges half the time."""
     place = rng.choice(_paths(document))
     how = rng.choice(["replace", "replace", "remove", "wrap", "add", "text"])
     if not place:
@@ -259,7 +259,7 @@ def _mutate(document: Any, rng: random.Random) -> Any:
     elif how == "text":
         parent[last] = json.dumps(parent[last])
     elif isinstance(parent[last], dict):
-        parent[last][rng.choice(KEYS)] = _nasty(rng)
+        parent[last][rng.choice(keys)] = _nasty(rng)
     return document
 
 

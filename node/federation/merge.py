@@ -5,7 +5,8 @@ on as the peer sent it, tagged with the peer's id as `beaconId` (the resultSet s
 extra properties; EGA's beacon-network-facade tags the same way). `exists` is true when any
 peer said so. `numTotalResults` is the sum of the totals the peers reported at count or record
 granularity, after each peer's own access decisions and count floor: nothing is recounted
-here, so a count a peer withheld cannot reappear. The returned granularity is the highest any
+here, so a count a peer withheld cannot reappear (the sum stops at network.MAX_COUNT,
+2^53 - 1, the largest count a peer may report). The returned granularity is the highest any
 peer answered at. Every peer, answered or not, has a line in `info.network.peers`; a peer
 that timed out, failed or answered nonsense is listed there with its status and is simply
 absent from the results, which is different from a peer that answered "not found".
@@ -21,7 +22,7 @@ from beacon.datasets import collections_envelope
 from beacon.disclosure import combined_precision
 from beacon.info import BeaconIdentity
 from beacon.request import VariantQuery
-from node.federation.network import PeerList, PeerOutcome
+from node.federation.network import MAX_COUNT, PeerList, PeerOutcome
 
 NETWORK_API = "/network/api"
 _RANK = {granularity: rank for rank, granularity in enumerate(GRANULARITIES)}
@@ -101,8 +102,9 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         raw_summary = outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict) else None
         if isinstance(raw_summary, dict):
             summaries.append(raw_summary)
-    body = answer.envelope(beacon_id, query, returned, exists, total, result_sets,
-                           combined_precision(summaries), schemas=schemas, filters=filters)
+    body = answer.envelope(beacon_id, query, returned, exists, min(total, MAX_COUNT),
+                           result_sets, combined_precision(summaries), schemas=schemas,
+                           filters=filters)
     body.setdefault("info", {})["network"] = _network(lines, peers)
     return body
 
@@ -115,7 +117,8 @@ def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerLi
     collections = [c for o in outcomes if o.answer is not None for c in _tagged(o, "collections")]
     body = collections_envelope(
         beacon_id, collections, exists=any(s["exists"] for s in summaries),
-        total=sum(s["numTotalResults"] or 0 for s in summaries), skip=skip, limit=limit)
+        total=min(sum(s["numTotalResults"] or 0 for s in summaries), MAX_COUNT), skip=skip,
+        limit=limit)
     body["info"] = network_info(outcomes, peers)
     return body
 

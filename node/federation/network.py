@@ -42,6 +42,12 @@ CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 NO_CONNECTION = "no connection to the peer"
 _GRANULARITIES = get_args(Granularity)
+# The largest count a peer may report: the largest integer JSON's clients (the GDI portal's
+# JavaScript) read exactly, 2^53 - 1. A peer's larger count is not a count but an invalid
+# answer; and the network's sums of counts this size stay within the 64 bits its JSON
+# writer takes (two peers' counts of 2^64 - 1 once made a network answer a 500, found by
+# tests/test_fuzz_network.py), saturating at it (merge.py).
+MAX_COUNT = 2**53 - 1
 
 
 # --- what the network relies on in a peer's answer -------------------------------------------
@@ -68,7 +74,7 @@ class PeerMeta(_Open):
 
 class PeerSummary(_Open):
     exists: bool
-    numTotalResults: int | None = Field(default=None, ge=0)
+    numTotalResults: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 # The Beacon schemas' CURIE (beaconCommonComponents.json), which a handover's type must be.
@@ -99,7 +105,7 @@ class PeerResultSet(_Open):
     id: str
     setType: str
     exists: bool
-    resultsCount: int = Field(ge=0)
+    resultsCount: int = Field(ge=0, le=MAX_COUNT)
     results: list[dict[str, Any]]
     info: dict[str, Any] = Field(default=None, exclude=True)
     resultsHandovers: list[PeerHandover] = Field(default=None, exclude=True)
@@ -138,7 +144,7 @@ def _fits_variant_answer(raw: dict[str, Any]) -> bool:
                 and type(summary) is dict and type(summary["exists"]) is bool):
             return False
         total = summary.get("numTotalResults")
-        if total is not None and not (type(total) is int and total >= 0):
+        if total is not None and not (type(total) is int and 0 <= total <= MAX_COUNT):
             return False
         response = raw.get("response")
         if response is None:
@@ -151,7 +157,7 @@ def _fits_variant_answer(raw: dict[str, Any]) -> bool:
                     and type(s["exists"]) is bool):
                 return False
             count, results = s["resultsCount"], s["results"]
-            if not (type(count) is int and count >= 0 and type(results) is list
+            if not (type(count) is int and 0 <= count <= MAX_COUNT and type(results) is list
                     and ("info" not in s or type(s["info"]) is dict)
                     and "resultsHandovers" not in s):       # rare: the model checks them
                 return False
