@@ -42,6 +42,10 @@ Tier = Literal["anonymous", "bona_fide", "granted"]
 TIERS: tuple[Tier, ...] = ("anonymous", "bona_fide", "granted")
 METADATA_KEY = "disclosure"
 PURPOSE_KEY = "purposeRequired"       # in METADATA_KEY beside the tiers: individual queries
+# The largest value of any rule: the statements that apply the rules take them as PostgreSQL
+# integers. The node's settings had this bound; a dataset's metadata did not, and a floor of
+# 2^63 - 1 in it made every variant query of the dataset a 500.
+RULE_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class Rules:
             raise ValueError("smooth_scale: must be more than 0")
         if not self.loss_budget >= 0:
             raise ValueError("loss_budget: must not be negative")
+        for name in self.__dataclass_fields__:
+            if not getattr(self, name) <= RULE_MAX:         # NaN and infinity too
+                raise ValueError(f"{name}: must be at most {RULE_MAX:,}")
 
     @cached_property
     def floor(self) -> Floor:

@@ -362,6 +362,25 @@ async def test_one_callers_concurrent_queries_get_the_whole_budget(db_url, pool,
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 100
 
 
+async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
+    """Rare hits at the largest cost a rule takes (RULE_MAX), forced past the budget, fill a
+    minute's bucket to 2^31 - 1 units and stop there (migration 0016), where they overflowed
+    PostgreSQL's integer (a 500 for an answered query); what they spent is still spent."""
+    from beacon.budget import BudgetExceeded, Budgets
+    from beacon.disclosure import RULE_MAX, DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=RULE_MAX, budget_per_day=RULE_MAX, rare_cost=RULE_MAX,
+                  rare_below=RULE_MAX)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller, dataset = "address 192.0.2.8", "GDI-FI-SYN-001"
+    await budgets.spend(caller, dataset, rules)
+    for _ in range(3):
+        left = await budgets.spend(caller, dataset, rules, RULE_MAX - 1, force=True)
+        assert left.window == 0 and left.day == 0
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == RULE_MAX
+    with pytest.raises(BudgetExceeded):
+        await Budgets(pool, DisclosurePolicy()).spend(caller, dataset, rules)   # no lease
+
+
 async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
     """An entry is never dropped because one write failed: it stays buffered, in order
     with those recorded meanwhile, and the next write takes them all."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from auth.policy import ANONYMOUS, Caller, Identity
 from beacon.datasets import visible
 from beacon.disclosure import (
     DEFAULT_TIERS,
+    RULE_MAX,
     DisclosurePolicy,
     ReportedCount,
     Rules,
@@ -97,6 +99,9 @@ def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
                     {"disclosure": {"anonymous": {"allele_floor": 5.5}}},
                     {"disclosure": {"anonymous": {"smooth_scale": 0}}},
                     {"disclosure": {"anonymous": {"loss_budget": -1}}},
+                    {"disclosure": {"anonymous": {"allele_floor": 2**63 - 1}}},
+                    {"disclosure": {"anonymous": {"smooth_scale": 1e308}}},
+                    {"disclosure": {"anonymous": {"loss_budget": math.inf}}},
                     {"disclosure": "none"}):
         assert policy.rules("anonymous", invalid) == DEFAULT_TIERS["anonymous"]
     # the smooth floor's scale and the loss budget need not be whole numbers
@@ -111,6 +116,17 @@ def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
     # a floor of 1 shows everything, whatever the width: loosening stays loosening
     loose = policy.rules("anonymous", loosened)
     assert not loose.floor.smooth and not loose.accounts_losses
+
+
+def test_the_settings_bound_the_rules_where_the_rules_do():
+    """The settings refuse a rule past the bound the rules themselves keep (RULE_MAX), so a
+    configured rule fails with its setting's name, never later as a Rules error."""
+    from node.settings import INT4_MAX, TierSettings
+    assert INT4_MAX == RULE_MAX
+    for name, field_info in TierSettings.model_fields.items():
+        assert any(getattr(m, "le", None) == RULE_MAX for m in field_info.metadata), name
+    assert Rules(allele_floor=RULE_MAX, smooth_width=RULE_MAX, count_step=RULE_MAX,
+                 smooth_scale=RULE_MAX, loss_budget=RULE_MAX).allele_floor == RULE_MAX
 
 
 def test_settings_build_the_policy_from_the_defaults(monkeypatch):
@@ -128,6 +144,10 @@ def test_settings_build_the_policy_from_the_defaults(monkeypatch):
 
 @pytest.mark.parametrize(("disclosure", "message"), [
     ({"anonymous": {"allele_floor": 0}}, "disclosure.anonymous.allele_floor"),
+    ({"anonymous": {"allele_floor": 2**31}},
+     "disclosure.anonymous.allele_floor: must be at most 2,147,483,647"),
+    ({"bona_fide": {"count_step": 2**63 - 1}}, "disclosure.bona_fide.count_step: must be at most"),
+    ({"granted": {"smooth_scale": 1e308}}, "disclosure.granted.smooth_scale: must be at most"),
     ({"everyone": {"allele_floor": 2}}, "disclosure.everyone"),
     ({"anonymous": {"floor": 2}}, "disclosure.anonymous.floor"),
     ({"purposeRequired": "yes"}, "disclosure.purposeRequired"),

@@ -4,6 +4,7 @@ back, and the headers every node response carries (security headers, caching, CO
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,9 +19,12 @@ from auth.access import AccessLevel
 from auth.issuers import TrustedIssuer
 from auth.tokens import MAX_TOKEN_BYTES
 from beacon.assemblies import GRCH38
+from beacon.disclosure import RULE_MAX
 from beacon.ingest import IngestRequest, ingest
 from catalogue.fdp import FDP_PATH
+from catalogue.metadata import DatasetMetadata, MetadataError
 from node.app import create_app
+from node.ingest_request import make_request
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA
 from tests.conftest import (
@@ -383,3 +387,58 @@ def test_cors_origins_setting_from_the_environment(monkeypatch, tmp_path):
     assert Settings(data_dir=tmp_path).cors_origins == [PORTAL, "http://localhost:3000"]
     monkeypatch.delenv("GDI_NODE_CORS_ORIGINS")
     assert Settings(data_dir=tmp_path).cors_origins == []
+
+
+# Each rule at its largest, for anonymous callers; and one past it, as a metadata file loaded
+# before the bound was checked left it in the database
+LARGEST_RULES = [{"allele_floor": RULE_MAX}, {"count_step": RULE_MAX},
+                 {"allele_floor": 5, "smooth_width": RULE_MAX, "smooth_scale": RULE_MAX,
+                  "loss_budget": RULE_MAX}, {"count_noise": RULE_MAX},
+                 {"budget_per_window": RULE_MAX, "budget_per_day": RULE_MAX,
+                  "rare_below": RULE_MAX, "rare_cost": RULE_MAX},
+                 {"allele_floor": RULE_MAX, "smooth_width": RULE_MAX}]
+PAST_THE_BOUND = {"allele_floor": 2**63 - 1, "smooth_scale": 1e308}
+
+
+async def test_a_datasets_own_rules_at_their_largest_still_answer(pg_server_url, tmp_path):
+    """A dataset's `disclosure` override is bounded as the node's settings are (RULE_MAX):
+    at the bound every query of the dataset answers; past it the ingest refuses the file,
+    and one stored before that check is answered with the tier's defaults. A floor of
+    2^63 - 1 in a metadata file once made every variant query of its dataset a 500."""
+    vcf = write_vcf_text(tmp_path / "rules.vcf", VCF)
+    ids = [f"GDI-FI-RULES-{n}" for n in range(len(LARGEST_RULES) + 1)]
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        for dataset, rules in zip(ids, LARGEST_RULES):
+            await ingest(url, make_request(vcf, dataset, workers=1, metadata=_metadata(
+                dataset, rules)))
+        with pytest.raises(MetadataError, match="disclosure.anonymous.allele_floor: must be "
+                                                "at most 2,147,483,647"):
+            make_request(vcf, ids[-1], metadata=_metadata(ids[-1], PAST_THE_BOUND))
+        await ingest(url, make_request(vcf, ids[-1], workers=1,
+                                       metadata=_metadata(ids[-1], {})))
+        conn = await asyncpg.connect(url)
+        await conn.execute("UPDATE datasets SET metadata = jsonb_set(metadata, "
+                           "'{disclosure}', $1::jsonb) WHERE id = $2",
+                           json.dumps({"anonymous": PAST_THE_BOUND}), ids[-1])
+        await conn.close()
+        settings = Settings(database_url=url, data_dir=tmp_path / "node",
+                            beacon_id="org.test.node")        # the default tiers
+        client = await stack.enter_async_context(ClientSession(
+            base_url=await serve_app(stack, create_app(settings))))
+        for dataset in ids:
+            for path in (f"{COUNT_QUERY}&datasetIds={dataset}",
+                         f"/api/g_variants?referenceName=1&start=0&end=1000"
+                         f"&requestedGranularity=record&datasetIds={dataset}",
+                         f"/api/datasets/{dataset}", f"/api/datasets/{dataset}/g_variants",
+                         f"/api/individuals?requestedGranularity=count&datasetIds={dataset}"):
+                async with client.get(path) as response:
+                    assert response.status == 200, (path, await response.text())
+        async with client.get(f"{COUNT_QUERY}&datasetIds={ids[-1]}") as response:
+            answer = await response.json()     # the defaults: a floor of 5 hides the variant
+        assert answer["responseSummary"]["numTotalResults"] == 0
+
+
+def _metadata(dataset: str, anonymous: dict[str, object]) -> DatasetMetadata:
+    return DatasetMetadata.model_validate({
+        "identifier": dataset, "title": dataset, "accessLevel": "PUBLIC",
+        **({"disclosure": {"anonymous": anonymous}} if anonymous else {})})
