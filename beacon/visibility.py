@@ -30,6 +30,10 @@ from asyncpg import BitString
 # VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
 CARRIERS = "coalesce(carriers, ac, 0)"
 _TAIL = 14          # scales above k + width where p(c) is within 1e-6 of 1: always shown
+# PostgreSQL's integer, which the statements take a floor's values as. No variant is carried
+# by more people, so a floor's values stop there (`Floor.upper`, `Floor.middle`): with rules
+# at their largest (beacon/disclosure.py RULE_MAX), k + width went past it, a 500.
+INTEGER_MAX = 2**31 - 1
 # The variant's draw, uniform in [0, 1): 32 bits of a keyed hash of its identity.
 DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || dataset_id || ':' || "
         "chromosome || ':' || start_pos || ':' || ref || ':' || alt || ':' || end_pos), 1, 8)"
@@ -65,7 +69,12 @@ class Floor:
         losses never hide it): the smooth floor's top, or k itself when sharp."""
         if not self.smooth:
             return self.k
-        return self.k + self.width + math.ceil(_TAIL * self.scale)
+        return min(self.k + self.width + math.ceil(_TAIL * self.scale), INTEGER_MAX)
+
+    @property
+    def middle(self) -> int:
+        """Where p(c) is one half: k + width."""
+        return min(self.k + self.width, INTEGER_MAX)
 
     def probability(self, carriers: int) -> float:
         """P(a variant carried by this many people is shown)."""
@@ -73,7 +82,12 @@ class Floor:
             return 0.0
         if not self.smooth or carriers >= self.upper:
             return 1.0
-        return 1 / (1 + math.exp(-(carriers - self.k - self.width) / self.scale))
+        # the logistic in the form whose exp cannot overflow (a small scale, a wide floor)
+        z = (carriers - self.middle) / self.scale
+        if z >= 0:
+            return 1 / (1 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1 + e)
 
     def shown_loss(self, carriers: int) -> float:
         """The privacy loss a shown answer realises for each person counted in it:
@@ -93,8 +107,8 @@ class Floor:
         """SQL: a variant carried by k or more (and fewer than `upper`) is shown to the tier,
         its draw against p of its carriers; the floor's values written in, as part of a
         statement's shape."""
-        return (f"{DRAW} <= 1 / (1 + exp(-(({CARRIERS}) - {self.k + self.width})::float8 "
-                f"/ {self.scale}))")
+        exponent = _bounded(f"-(({CARRIERS}) - {self.middle})::float8 / {self.scale}")
+        return f"{DRAW} <= 1 / (1 + exp({exponent}))"
 
     def condition(self, view: CallerView | None = None) -> tuple[str, list[object]]:
         """The SQL condition (`{}` where each argument goes) a variant meets to be shown, and
@@ -106,7 +120,7 @@ class Floor:
         return (_SHOWN_TO_CALLER if view is not None else _SHOWN_TO_TIER,
                 [self.upper, self.k,
                  *([view.caller, view.dataset_id] if view is not None else []),
-                 *args, self.k, *args, self.k + self.width, self.scale])
+                 *args, self.k, *args, self.middle, self.scale])
 
 
 def _smooth_sql(per_caller: bool) -> str:
@@ -118,9 +132,17 @@ def _smooth_sql(per_caller: bool) -> str:
         pinned = f"EXISTS (SELECT 1 {answered('{}')} AND a.shown) OR "
     else:
         counted, pinned = CARRIERS, ""
-    shown = (f"({counted}) >= {{}} AND {DRAW} <= 1 / (1 + exp(-(({counted}) - {{}})"
-             f"::float8 / {{}})))")
+    exponent = _bounded(f"-(({counted}) - {{}})::float8 / {{}}")
+    shown = f"({counted}) >= {{}} AND {DRAW} <= 1 / (1 + exp({exponent})))"
     return f"({CARRIERS} >= {{}} OR ({CARRIERS} >= {{}} AND ({pinned}({shown})))"
+
+
+def _bounded(exponent: str) -> str:
+    """SQL: `exponent` within +-700, where PostgreSQL's exp neither overflows nor underflows
+    (it raises an error for either: a small scale, or a width at its largest, made counts a
+    500; found by tests/test_fuzz_ingest.py). It changes no draw's outcome: past 50 either
+    way p is within 2^-70 of 0 or 1, finer than a draw's 2^-32 steps."""
+    return f"least(greatest({exponent}, -700), 700)"
 
 
 # made once: every count asks one, and the same string object keeps the batch key's hash

@@ -16,7 +16,15 @@ The oracle, for every round:
 - a refused ingest leaves the dataset's last version as it was (all or nothing);
 - a loaded one holds only possible counts: 0 <= AC <= AN, per population too, with no
   more homozygous and hemizygous carriers than AC, and no variant ending before it starts;
-  and no two datasets of the node share a grant key (an id or an alias).
+  and no two datasets of the node share a grant key (an id or an alias);
+- and the node answers it: the dataset, a count, a page of records and a count of
+  individuals asked of a node with the default tiers, never a 5xx (a metadata file's
+  `disclosure` override past PostgreSQL's integer once loaded, and made every variant query
+  of its dataset a 500).
+
+A second test fuzzes a dataset's own `disclosure` rules alone, each loaded and asked the
+same, or refused naming the rule: its first runs found a smooth floor's exp overflowing
+PostgreSQL's float, and k + width its integer (500s).
 
 Seeded like tests/test_fuzz_http.py (GDI_FUZZ_SEED, GDI_FUZZ_ROUNDS for a longer search);
 every failing round is reported with the mutations that made it.
@@ -30,6 +38,7 @@ import os
 import random
 import re
 import traceback
+from contextlib import AsyncExitStack
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -38,15 +47,19 @@ import asyncpg
 import pysam
 import pysam.bcftools
 import pytest
+from aiohttp import ClientSession
 
+from beacon.disclosure import RULE_MAX, Rules
 from beacon.ingest import ingest
 from beacon.phenopackets import PhenopacketProblem
 from beacon.store import KeyConflict
 from beacon.vcf import VcfProblem
 from catalogue.metadata import DatasetMetadata, MetadataError, load_metadata
+from node.app import create_app
 from node.ingest_request import make_request
+from node.settings import DisclosureSettings, Settings, TierSettings
 from synthetic_data.phenopackets import write_phenopackets
-from tests.conftest import node_database
+from tests.conftest import node_database, serve_app
 from tests.test_fuzz_http import PYTHON_WORDS, _paths, fuzz_rounds
 
 DATASET = "GDI-FI-FUZZ-001"
@@ -270,6 +283,47 @@ def _mutate_json(document: Any, rng: random.Random, values: list[Any] = PHENOPAC
     return document, f"{'/'.join(map(str, place))} = {parent[place[-1]]!r:.40}"
 
 
+RULE_NUMBERS = [RULE_MAX, RULE_MAX + 1, 2**63 - 1, 1e308, 0, -1, 1, 2, 6, 0.5, 1.5]
+RULE_NONSENSE = [True, None, "5", [5], {}]
+# The default tiers without their budgets, so that every round's questions reach the
+# statements (a 429 would answer them first), unless the dataset's metadata sets one
+UNBUDGETED = DisclosureSettings(**{tier: TierSettings(budget_per_window=0, budget_per_day=0)
+                                   for tier in ("anonymous", "bona_fide")})
+# What the node is asked of a dataset that loaded (the records' page and counts go through
+# the dataset's rules for the anonymous tier: its floor, steps, noise, budget)
+QUESTIONS = [f"/api/datasets/{DATASET}",
+             f"/api/g_variants?referenceName=1&start=0&end=100000&requestedGranularity=count"
+             f"&datasetIds={DATASET}",
+             f"/api/g_variants?referenceName=1&start=0&end=100000&requestedGranularity=record"
+             f"&datasetIds={DATASET}",
+             f"/api/individuals?requestedGranularity=count&datasetIds={DATASET}"]
+
+
+def _rules(rng: random.Random) -> dict[str, Any]:
+    """A metadata file's `disclosure` object: mostly the anonymous tier's (the tier the
+    node is asked as), a rule or two at an edge (now and then of the wrong type, or not a
+    rule), and now and then another tier, one that is not, or purposeRequired."""
+    rules = [*Rules.__dataclass_fields__, "floor"]
+    tiers = ["anonymous"] * 3 + ["bona_fide", "granted", "everyone", "purposeRequired"]
+    chosen = {rng.choice(tiers) for _ in range(rng.choice([1, 1, 2]))}
+    return {tier: (rng.choice([True, False, "yes"]) if tier == "purposeRequired" else
+                   {rng.choice(rules): copy.deepcopy(rng.choice(
+                       RULE_NUMBERS if rng.random() < 0.85 else RULE_NONSENSE))
+                    for _ in range(rng.choice([1, 2]))})
+            for tier in chosen}
+
+
+async def _unanswered(node: ClientSession) -> list[str]:
+    """The questions the node answered with a 5xx, after the dataset loaded."""
+    problems = []
+    for question in QUESTIONS:
+        async with node.get(question) as response:
+            if response.status >= 500:
+                problems.append(f"GET {question} -> {response.status} "
+                                f"{(await response.read())[:200]!r}")
+    return problems
+
+
 async def _state(conn: asyncpg.Connection) -> tuple | None:
     """The dataset's version and everything stored of it that a refused ingest must keep."""
     row = await conn.fetchrow("SELECT version, variant_count, sample_count FROM datasets "
@@ -396,6 +450,11 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
             if rng.random() < 0.3:          # the other dataset's keys, or its id
                 document["aliases"] = rng.choice([[OTHER], ["FUZZ-2"], ["FUZZ-1", "FUZZ-2"]])
                 what.append(f"metadata aliases = {document['aliases']}")
+            if rng.random() < 0.5:          # the dataset's own rules, mostly a PUBLIC one's
+                document["disclosure"] = _rules(rng)     # (whose questions they all answer)
+                document["accessLevel"] = rng.choice(["PUBLIC"] * 3 + ["REGISTERED"])
+                what.append(f"metadata {document['accessLevel']}, disclosure = "
+                            f"{document['disclosure']}")
             for _ in range(rng.choice([0, 1, 1, 2])):
                 document, done = _mutate_json(document, rng, METADATA_VALUES)
                 what.append(f"metadata {done}")
@@ -430,10 +489,52 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
         else:
             outcomes["loaded"] += 1
             problems += [f"{where}: stored {row}" for row in await _impossible(conn)]
+            problems += [f"{where}: {problem}" for problem in await _unanswered(node)]
         return "\n".join(problems) or None
 
-    try:
-        await fuzz_rounds("ingest", ROUNDS, one, SECONDS)
-    finally:
-        await conn.close()
+    async with AsyncExitStack() as stack:
+        settings = Settings(database_url=db_url, data_dir=tmp_path / "node",
+                            beacon_id="org.test.fuzz", disclosure=UNBUDGETED)
+        node = await stack.enter_async_context(ClientSession(
+            base_url=await serve_app(stack, create_app(settings))))
+        try:
+            await fuzz_rounds("ingest", ROUNDS, one, SECONDS)
+        finally:
+            await conn.close()
+    assert outcomes["loaded"] and outcomes["refused"], outcomes    # both paths were fuzzed
+
+
+async def test_a_datasets_own_rules_load_and_answer_or_are_refused(db_url, tmp_path):
+    """A metadata file's `disclosure` object fuzzed alone (the VCF and the rest of the file
+    as they load): refused at ingest naming `disclosure.`, or loaded and answered, every
+    question of QUESTIONS below a 5xx. Its rules at PostgreSQL's integer and past it once
+    loaded and made every variant query of the dataset a 500."""
+    folder = tmp_path / "base"
+    folder.mkdir()
+    vcf = _write_vcf("\n".join(HEADER + RECORDS) + "\n", folder, "indexed")
+    outcomes = {"loaded": 0, "refused": 0}
+    rounds = count()
+
+    async def one(rng: random.Random) -> str | None:
+        document = {**METADATA, "accessLevel": rng.choice(["PUBLIC"] * 3 + ["REGISTERED"]),
+                    "disclosure": _rules(rng)}
+        path = tmp_path / f"meta-{next(rounds)}.json"
+        path.write_text(json.dumps(document))
+        where = f"disclosure {document['disclosure']} ({document['accessLevel']})"
+        try:
+            request = make_request(vcf, DATASET, workers=1, metadata=load_metadata(path))
+        except MetadataError as exc:
+            outcomes["refused"] += 1
+            return (None if "disclosure." in str(exc) and not PYTHON_WORDS.search(str(exc))
+                    else f"{where}: refused in other words: {exc}")
+        await ingest(db_url, request)
+        outcomes["loaded"] += 1
+        return "\n".join(f"{where}: {problem}" for problem in await _unanswered(node)) or None
+
+    async with AsyncExitStack() as stack:
+        settings = Settings(database_url=db_url, data_dir=tmp_path / "node",
+                            beacon_id="org.test.fuzz", disclosure=UNBUDGETED)
+        node = await stack.enter_async_context(ClientSession(
+            base_url=await serve_app(stack, create_app(settings))))
+        await fuzz_rounds("ingest:rules", ROUNDS, one, SECONDS)
     assert outcomes["loaded"] and outcomes["refused"], outcomes    # both paths were fuzzed
