@@ -63,7 +63,20 @@ class AccessRights(StrEnum):
         return EU_ACCESS_RIGHT + self.value
 
 
-class Agent(BaseModel):
+class _Storable(BaseModel):
+    """A model the catalogue's database stores, so no text of it holds a NUL: each checks
+    its own input, for a record built of the nested models (catalogue/rdf.py reads a harvested
+    document into an Agent before the record) as for one parsed whole from JSON. A harvested
+    publisher's name with a NUL once reached the database and failed the harvest round
+    (found by tests/test_fuzz_catalogue.py)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_nul(data)
+
+
+class Agent(_Storable):
     """A foaf:Agent (publisher, creator)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,7 +85,7 @@ class Agent(BaseModel):
     identifier: str | None = None
 
 
-class ContactPoint(BaseModel):
+class ContactPoint(_Storable):
     """A vcard:Kind with one name and one email."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,7 +94,7 @@ class ContactPoint(BaseModel):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
 
 
-class CatalogueRecord(BaseModel):
+class CatalogueRecord(_Storable):
     """One dataset as published; field names are the JSON the catalogue's API speaks."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
@@ -109,11 +122,6 @@ class CatalogueRecord(BaseModel):
     modified: datetime
     beacon_url: str = Field(alias="beaconUrl",
                             description="Endpoint of the Beacon that answers for this dataset")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        return refuse_nul(data)
 
     @field_validator("keywords", "themes", "health_categories", "applicable_legislation")
     @classmethod

@@ -124,11 +124,15 @@ async def list_nodes(db: Executor) -> list[NodeRow]:
 
 
 async def record_harvest(db: Executor, node_id: str, healthy: bool, error: str | None) -> None:
-    """A harvest's outcome; only a reachable node counts as seen."""
+    """A harvest's outcome; only a reachable node counts as seen. The error may quote the
+    node's document (a Turtle parser's message quotes the line it failed on), so a NUL in it
+    is written as `\\x00`: PostgreSQL's text holds none, and the write failing made the
+    whole harvest round fail (found by tests/test_fuzz_catalogue.py)."""
     await db.execute(
         """UPDATE nodes SET healthy = $2, last_error = $3,
                last_seen = CASE WHEN $2 THEN now() ELSE last_seen END
-           WHERE id = $1""", node_id, healthy, error)
+           WHERE id = $1""", node_id, healthy,
+        error.replace("\x00", "\\x00") if error is not None else None)
 
 
 async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[str, Any]], *,

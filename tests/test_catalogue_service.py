@@ -547,6 +547,42 @@ async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalo
         assert await catalogue.ids() == ["GDI-FI-SYN-001"]
 
 
+async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(catalogue):
+    """A node's documents with a NUL, which PostgreSQL's text cannot hold: in a dataset's
+    publisher (`\\u0000` in Turtle), that dataset is unreadable and its record kept; in
+    the IRI of the catalog the root contains, the node's harvest fails with the reason (which
+    names that IRI) stored, the NUL spelt out. Both once escaped the harvest as database errors, failing the round for every
+    node (found by tests/test_fuzz_catalogue.py)."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        port = free_port()
+        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fdp = f"{fake.base}/fdp"
+        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
+        await serve_app(stack, fake.app(), port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
+        assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        assert '"Example"' in document                               # the publisher's name
+        fake.broken = {path: (200, document.replace('"Example"', '"Exa\\u0000mple"'))}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.withdrawn == []
+        assert len(outcome.problems) == 1 and "NUL" in outcome.problems[0]
+        assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+
+        async with session.get(fdp, headers={"Accept": "text/turtle"}) as got:
+            root = await got.text()
+        assert "/fdp/catalog/main" in root                # the catalog it contains
+        fake.broken = {"/fdp": (200, root.replace("/fdp/catalog/main", "/fdp/catalog/ma\x00in"))}
+        [outcome] = await _harvest(catalogue)
+        assert not outcome.healthy and outcome.withdrawn == []
+        node_row = await store.get_node(catalogue.pool, NODE)
+        assert node_row.healthy is False and "\\x00" in node_row.last_error
+        assert "\x00" not in node_row.last_error
+
+
 # --- the catalogue's own FAIR Data Point ------------------------------------------------------
 
 async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):

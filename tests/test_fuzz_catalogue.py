@@ -7,6 +7,11 @@ GDI_FUZZ_ROUNDS).
 The oracle, for every request: never a 5xx and nothing logged as an unhandled error; a
 refusal is the catalogue's JSON error (`error.code`, `error.message`) in its own words; and
 whatever was accepted, the catalogue still answers its search and its FAIR Data Point.
+
+The last test is the harvest from a hostile node's side: its FAIR Data Point's documents
+changed, harvested round after round, each harvest held to an outcome (an exception ends
+the catalogue's harvest loop for every node). Its first runs found two NULs reaching the
+database: in a harvested publisher's name, and in a stored harvest error.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import copy
 import json
 import logging
 import random
+import re
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -24,9 +31,13 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
+from catalogue import store
+from catalogue.harvest import harvest_all
+from catalogue.record import CatalogueRecord
 from node.catalogue_app import create_app as create_catalogue
 from tests.conftest import free_port, serve_app
 from tests.test_catalogue_service import (
+    FakeNode,
     NODE,
     OTHER,
     TOKENS,
@@ -191,3 +202,105 @@ async def test_mutated_searches_and_lookups_never_fail_the_catalogue(catalogue, 
 
 async def test_mutated_registrations_and_snapshots_are_refused_cleanly(catalogue, caplog):
     await _fuzz(catalogue, caplog, "publish", _publish)
+
+
+# --- the harvest, from a hostile node's side ---------------------------------------------------
+
+# What a literal's text or an IRI of a node's FAIR Data Point may become
+LITERALS = ["", " ", "x" * 5000, "\\u0000", "é", "-5", "1e400", "NaN", "P30Y", "2024-13-45",
+            "9999999999999999999999", "GRCh99", "FI\\nSE", '\\"', "http://x"]
+IRIS = ["<>", "<#x>", "<../../x>", "<http://evil.example/fdp>", "<mailto:x@y>",
+        "<http://127.0.0.1:1/fdp>", "<urn:x>", "<http://fi.example/fdp/dataset/GDI-FI-SYN-001>"]
+
+
+def _mutated_turtle(text: str, rng: random.Random) -> tuple[str, str]:
+    """One change to a Turtle document: a literal's text or an IRI replaced, a line dropped,
+    doubled or swapped, a byte changed, or the end cut off; and what was done."""
+    lines = text.split("\n")
+    how = rng.choice(["literal", "literal", "iri", "iri", "drop", "double", "swap", "byte",
+                      "cut"])
+    if how in ("literal", "iri"):
+        pattern = r'"(?:[^"\\\n]|\\.)*"' if how == "literal" else r"<[^<>\s]*>"
+        found = list(re.finditer(pattern, text))
+        if found:
+            match = rng.choice(found)
+            new = (f'"{rng.choice(LITERALS)}"' if how == "literal" else
+                   rng.choice(IRIS + [m.group(0) for m in found]))
+            return text[:match.start()] + new + text[match.end():], f"{how} {new[:40]!r}"
+    if how in ("drop", "double", "swap") and len(lines) > 1:
+        i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+        if how == "drop":
+            del lines[i]
+        elif how == "double":
+            lines.insert(i, lines[i])
+        else:
+            lines[i], lines[j] = lines[j], lines[i]
+        return "\n".join(lines), f"{how} line {i}"
+    if how == "byte" and text:
+        i = rng.randrange(len(text))
+        return text[:i] + chr(rng.choice([0, 0x7f, 0xe9, 0xfffd, 0x1F4A5])) + text[i + 1:], \
+            f"byte {i}"
+    cut = rng.randrange(len(text) + 1)
+    return text[:cut], f"cut at {cut}"
+
+
+async def test_a_hostile_fdp_never_breaks_the_harvest(pg_server_url, tmp_path, caplog):
+    """A registered node whose FAIR Data Point serves its real documents with one to three
+    changed (a literal, an IRI, a line, a byte, the end cut off), harvested round after
+    round: the harvest of every node ends with an outcome (an exception would end the
+    catalogue's harvest loop for every node), nothing is logged as an unhandled error, a
+    record it takes is one a push could send (CatalogueRecord), and the catalogue still
+    answers its search and its FAIR Data Point."""
+    caplog.set_level(logging.ERROR)
+    port = free_port()
+    settings = _catalogue_settings(tmp_path, port)
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
+        url = await serve_app(stack, create_catalogue(settings, pool), port)
+        fake_port = free_port()
+        fake = FakeNode([], {}, f"http://127.0.0.1:{fake_port}")
+        fdp = f"{fake.base}/fdp"
+        fake.records = [_record("GDI-FI-SYN-001", fdp),
+                        _record("GDI-FI-SYN-002", fdp, accessRights="NON_PUBLIC")]
+        await serve_app(stack, fake.app(), fake_port)
+        await store.upsert_node(pool, store.NodeRegistration(NODE, "Fake", "FI",
+                                                             f"{fake.base}/api", fdp))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        documents: dict[str, str] = {}
+        for path in ("/fdp", "/fdp/catalog/main", "/fdp/dataset/GDI-FI-SYN-001",
+                     "/fdp/dataset/GDI-FI-SYN-002"):
+            async with http.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+                assert got.status == 200, path
+                documents[path] = await got.text()
+        [first] = await harvest_all(pool, http, settings.harvest_config())
+        assert first.healthy and first.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+
+        async def one(rng: random.Random) -> str | None:
+            changed: dict[str, str] = {}
+            for _ in range(rng.choice(MUTATIONS)):
+                path = rng.choice(list(documents))
+                changed[path], done = _mutated_turtle(changed.get(path, documents[path]), rng)
+                changed[path + " "] = done
+            fake.broken = {p: (200, text) for p, text in changed.items() if not p.endswith(" ")}
+            what = "; ".join(f"{p.strip()}: {d}" for p, d in changed.items() if p.endswith(" "))
+            logged = len(caplog.records)
+            try:
+                outcomes = await harvest_all(pool, http, settings.harvest_config())
+            except Exception as exc:  # noqa: BLE001 -- what the oracle is for
+                raised = " < ".join(f"{Path(f.filename).name}:{f.lineno}"
+                                    for f in traceback.extract_tb(exc.__traceback__)[::-1][:8])
+                return (f"{what}: the harvest raised {type(exc).__name__}: {exc!s:.300} "
+                        f"(at {raised})")
+            unexpected = [r.getMessage()[:200] for r in caplog.records[logged:]
+                          if not r.getMessage().startswith(f"harvest of node {NODE} failed")]
+            problems = [f"logged {m}" for m in unexpected]
+            if [o.node_id for o in outcomes] != [NODE]:
+                problems.append(f"outcomes {outcomes}")
+            for record in (await store.search(pool, store.DatasetQuery(status=None, limit=100)))[1]:
+                CatalogueRecord.model_validate(record.record)   # raises if not one
+            for path in ("/api/datasets", "/fdp"):
+                async with http.get(url + path) as response:
+                    if response.status != 200:
+                        problems.append(f"{path} answered {response.status}")
+            return f"{what}: {'; '.join(problems)}" if problems else None
+        await fuzz_rounds("catalogue:harvest", ROUNDS, one)
