@@ -37,10 +37,10 @@ from catalogue.record import CatalogueRecord
 from node.catalogue_app import create_app as create_catalogue
 from tests.conftest import free_port, serve_app
 from tests.test_catalogue_service import (
-    FakeNode,
     NODE,
     OTHER,
     TOKENS,
+    FakeNode,
     _catalogue_db,
     _catalogue_settings,
     _record,

@@ -291,11 +291,9 @@ UNBUDGETED = DisclosureSettings(**{tier: TierSettings(budget_per_window=0, budge
                                    for tier in ("anonymous", "bona_fide")})
 # What the node is asked of a dataset that loaded (the records' page and counts go through
 # the dataset's rules for the anonymous tier: its floor, steps, noise, budget)
-QUESTIONS = [f"/api/datasets/{DATASET}",
-             f"/api/g_variants?referenceName=1&start=0&end=100000&requestedGranularity=count"
-             f"&datasetIds={DATASET}",
-             f"/api/g_variants?referenceName=1&start=0&end=100000&requestedGranularity=record"
-             f"&datasetIds={DATASET}",
+_RANGE = f"/api/g_variants?referenceName=1&start=0&end=100000&datasetIds={DATASET}"
+QUESTIONS = [f"/api/datasets/{DATASET}", f"{_RANGE}&requestedGranularity=count",
+             f"{_RANGE}&requestedGranularity=record",
              f"/api/individuals?requestedGranularity=count&datasetIds={DATASET}"]
 
 

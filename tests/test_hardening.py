@@ -440,8 +440,8 @@ async def test_a_datasets_own_rules_at_their_largest_still_answer(pg_server_url,
             base_url=await serve_app(stack, create_app(settings))))
         for dataset in ids:
             for path in (f"{COUNT_QUERY}&datasetIds={dataset}",
-                         f"/api/g_variants?referenceName=1&start=0&end=1000"
-                         f"&requestedGranularity=record&datasetIds={dataset}",
+                         (f"/api/g_variants?referenceName=1&start=0&end=1000"
+                          f"&requestedGranularity=record&datasetIds={dataset}"),
                          f"/api/datasets/{dataset}", f"/api/datasets/{dataset}/g_variants",
                          f"/api/individuals?requestedGranularity=count&datasetIds={dataset}"):
                 async with client.get(path) as response:     # 429: a rare hit's whole budget
