@@ -494,15 +494,24 @@ class FakeNode:
         return app
 
 
+async def registered_fake(stack: AsyncExitStack, pool: asyncpg.Pool,
+                          **second: object) -> FakeNode:
+    """A FakeNode serving GDI-FI-SYN-001 and GDI-FI-SYN-002 (with `second`'s changes) until
+    `stack` closes, registered with the catalogue as NODE."""
+    port = free_port()
+    fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+    fdp = f"{fake.base}/fdp"
+    fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp, **second)]
+    await serve_app(stack, fake.app(), port)
+    await store.upsert_node(pool, store.NodeRegistration(NODE, "Fake", "FI",
+                                                         f"{fake.base}/api", fdp))
+    return fake
+
+
 async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalogue):
     async with AsyncExitStack() as stack:
-        port = free_port()
-        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fake = await registered_fake(stack, catalogue.pool)
         fdp = f"{fake.base}/fdp"
-        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
-        await serve_app(stack, fake.app(), port)
-        await store.upsert_node(catalogue.pool, store.NodeRegistration(
-            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
 
         async def harvest():
             [outcome] = await _harvest(catalogue)
@@ -551,16 +560,11 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
     """A node's documents with a NUL, which PostgreSQL's text cannot hold: in a dataset's
     publisher (`\\u0000` in Turtle), that dataset is unreadable and its record kept; in
     the IRI of the catalog the root contains, the node's harvest fails with the reason (which
-    names that IRI) stored, the NUL spelt out. Both once escaped the harvest as database errors, failing the round for every
-    node (found by tests/test_fuzz_catalogue.py)."""
+    names that IRI) stored, the NUL spelt out. Both once escaped the harvest as database
+    errors, failing the round for every node (found by tests/test_fuzz_catalogue.py)."""
     async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
-        port = free_port()
-        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fake = await registered_fake(stack, catalogue.pool)
         fdp = f"{fake.base}/fdp"
-        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
-        await serve_app(stack, fake.app(), port)
-        await store.upsert_node(catalogue.pool, store.NodeRegistration(
-            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
         assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         path = "/fdp/dataset/GDI-FI-SYN-002"
         async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:

@@ -40,12 +40,12 @@ from tests.test_catalogue_service import (
     NODE,
     OTHER,
     TOKENS,
-    FakeNode,
     _catalogue_db,
     _catalogue_settings,
     _record,
     _registration,
     _snapshot,
+    registered_fake,
 )
 from tests.test_fuzz_http import (
     KEYS,
@@ -257,14 +257,7 @@ async def test_a_hostile_fdp_never_breaks_the_harvest(pg_server_url, tmp_path, c
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
         url = await serve_app(stack, create_catalogue(settings, pool), port)
-        fake_port = free_port()
-        fake = FakeNode([], {}, f"http://127.0.0.1:{fake_port}")
-        fdp = f"{fake.base}/fdp"
-        fake.records = [_record("GDI-FI-SYN-001", fdp),
-                        _record("GDI-FI-SYN-002", fdp, accessRights="NON_PUBLIC")]
-        await serve_app(stack, fake.app(), fake_port)
-        await store.upsert_node(pool, store.NodeRegistration(NODE, "Fake", "FI",
-                                                             f"{fake.base}/api", fdp))
+        fake = await registered_fake(stack, pool, accessRights="NON_PUBLIC")
         http = await stack.enter_async_context(aiohttp.ClientSession())
         documents: dict[str, str] = {}
         for path in ("/fdp", "/fdp/catalog/main", "/fdp/dataset/GDI-FI-SYN-001",
@@ -296,8 +289,9 @@ async def test_a_hostile_fdp_never_breaks_the_harvest(pg_server_url, tmp_path, c
             problems = [f"logged {m}" for m in unexpected]
             if [o.node_id for o in outcomes] != [NODE]:
                 problems.append(f"outcomes {outcomes}")
-            for record in (await store.search(pool, store.DatasetQuery(status=None, limit=100)))[1]:
-                CatalogueRecord.model_validate(record.record)   # raises if not one
+            _, stored = await store.search(pool, store.DatasetQuery(status=None, limit=100))
+            for entry in stored:
+                CatalogueRecord.model_validate(entry.record)     # raises if not one
             for path in ("/api/datasets", "/fdp"):
                 async with http.get(url + path) as response:
                     if response.status != 200:
