@@ -163,16 +163,30 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
 
 async def harvest_all(pool: asyncpg.Pool, session: aiohttp.ClientSession,
                       config: HarvestConfig) -> list[HarvestOutcome]:
-    """One harvest of every registered node, concurrently; one node's failure is its own."""
+    """One harvest of every registered node, concurrently; one node's failure is its own,
+    an error its harvest did not expect included (logged with its traceback, the node's
+    outcome says so): it no longer takes the other nodes' outcomes with it."""
     nodes = await store.list_nodes(pool)
-    return list(await asyncio.gather(*(harvest_node(pool, session, n, config) for n in nodes)))
+    done = await asyncio.gather(*(harvest_node(pool, session, n, config) for n in nodes),
+                                return_exceptions=True)
+    outcomes = []
+    for node, outcome in zip(nodes, done):
+        if isinstance(outcome, Exception):
+            log.error("harvest of node %s failed unexpectedly", node.id, exc_info=outcome)
+            outcome = HarvestOutcome(node.id, False, [f"harvest failed: {type(outcome).__name__}"])
+        elif isinstance(outcome, BaseException):       # cancelled: the service is stopping
+            raise outcome
+        outcomes.append(outcome)
+    return outcomes
 
 
 async def harvest_forever(pool: asyncpg.Pool, session: aiohttp.ClientSession,
                           config: HarvestConfig) -> None:
+    """Harvest every `interval_seconds` for as long as the service runs: a round that fails
+    (the catalogue's own database away) is logged, and the next one comes as planned."""
     while True:
         try:
             await harvest_all(pool, session, config)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:                  # the loop must outlive any one round
             log.exception("harvest round failed")
         await asyncio.sleep(config.interval_seconds)

@@ -587,6 +587,46 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
         assert "\x00" not in node_row.last_error
 
 
+async def test_an_unexpected_error_in_one_nodes_harvest_is_its_own(catalogue, monkeypatch,
+                                                                  caplog):
+    """A defect met in one node's harvest (simulated: its walk raises what no document can
+    make it raise) is that node's failed outcome, logged with its traceback; the other
+    nodes are harvested, and the harvest loop goes on to its next round."""
+    from catalogue import harvest
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            OTHER, "Broken", "SE", "http://127.0.0.1:1/api", "http://127.0.0.1:1/fdp"))
+        real_walk = harvest.walk
+
+        async def walk_with_a_defect(session, fdp_url, *args):
+            if fdp_url.startswith("http://127.0.0.1:1/"):
+                raise KeyError("a defect")
+            return await real_walk(session, fdp_url, *args)
+        monkeypatch.setattr(harvest, "walk", walk_with_a_defect)
+        outcomes = {o.node_id: o for o in await _harvest(catalogue)}
+        assert outcomes[NODE].healthy and outcomes[NODE].upserted == [
+            "GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        assert not outcomes[OTHER].healthy
+        assert outcomes[OTHER].problems == ["harvest failed: KeyError"]
+        assert any(r.exc_info and "harvest of node org.test.se" in r.getMessage()
+                   for r in caplog.records)
+
+        rounds = 0
+
+        async def counted(*args):
+            nonlocal rounds
+            rounds += 1
+            if rounds == 1:
+                raise RuntimeError("a round that fails")
+            raise asyncio.CancelledError        # the service stopping, after the second
+        monkeypatch.setattr(harvest, "harvest_all", counted)
+        with pytest.raises(asyncio.CancelledError):
+            await harvest.harvest_forever(catalogue.pool, None,
+                                          harvest.HarvestConfig(interval_seconds=0))
+        assert rounds == 2 and fake.records
+
+
 # --- the catalogue's own FAIR Data Point ------------------------------------------------------
 
 async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
