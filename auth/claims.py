@@ -6,16 +6,33 @@ exception (a 500) instead of a refusal, or be coerced into something the issuer 
 Validated strictly (no coercion: a numeric string is not a number, `true` is not 1), a
 malformed claim makes an access token an InvalidToken (401) and a visa a dropped visa. Only
 the claims the node reads are declared; any others are ignored.
+
+`sub` names the caller wherever the node counts and records them: the budget, the losses and
+the audit trail, all in PostgreSQL, whose text cannot hold a NUL (such a `sub` was a 500 on
+every request), and the operator's `gdi-node audit` table, where a line break in it would
+forge lines. OpenID Connect's `sub` is printable ASCII, so one with a control character is a
+malformed claim.
 """
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NumericDate = Annotated[float, Field(allow_inf_nan=False)]
 """Seconds since the epoch (RFC 7519): a finite JSON number, integer or not."""
 NonEmpty = Annotated[str, Field(min_length=1)]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    if _CONTROL.search(text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+Subject = Annotated[NonEmpty, AfterValidator(_printable)]
 
 
 class Claims(BaseModel):
@@ -25,7 +42,7 @@ class Claims(BaseModel):
     purpose: ClassVar[Literal["access", "visa"]]
 
     iss: str
-    sub: NonEmpty
+    sub: Subject
     exp: NumericDate
     iat: NumericDate
     nbf: NumericDate | None = None

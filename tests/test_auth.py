@@ -247,6 +247,11 @@ MALFORMED_CLAIMS = {
     "nbf a numeric string": lambda s: {"nbf": str(int(time.time()))},
     "sub a number": lambda s: {"sub": 42},
     "sub empty": lambda s: {"sub": ""},
+    # a NUL was a 500 (PostgreSQL's text cannot hold it: budget, audit trail); a line break
+    # would forge lines of `gdi-node audit list`
+    "sub with a NUL": lambda s: {"sub": "mallory\x00"},
+    "sub with a line break": lambda s: {"sub": "mallory\n2026-12-02 10:00:00  address 10.0.0.1"},
+    "sub with a C1 control": lambda s: {"sub": "mallory\x85"},
     "iss a list": lambda s: {"iss": [s.aai_url]},
     "aud a number": lambda s: {"aud": 7},
     "scope a list": lambda s: {"scope": ["openid", "ga4gh_passport_v1"]},
