@@ -23,6 +23,9 @@ MAX_BUFFER = 100_000             # beyond this (database gone) the oldest entrie
 # (executemany), at thousands of requests a second, and a third of the node's CPU per entry
 # of one INSERT of the columns as arrays (2-3 µs against 4-8.5 µs a hot loop measured).
 _COLUMNS = ("at", "request_id", "caller", "endpoint", "datasets")
+# What an entry no attempt could write raises: PostgreSQL refusing a value (a NUL in text),
+# or asyncpg unable to encode one (a lone surrogate, which no UTF-8 holds)
+_UNWRITABLE = (asyncpg.DataError, UnicodeEncodeError)
 
 
 class AuditTrail:
@@ -42,25 +45,47 @@ class AuditTrail:
         self._writer = asyncio.create_task(self._write_periodically())
 
     async def _write_periodically(self) -> None:
+        """Until the node stops, whatever a write raises: a writer that ended would leave
+        every later entry unwritten."""
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("audit trail not written yet (%s); retrying", error)
+            except Exception:
+                log.exception("audit trail not written yet (unexpected error); retrying")
 
     async def flush(self) -> None:
-        """Write what is buffered; on failure it stays buffered for the next attempt."""
+        """Write what is buffered; on failure it stays buffered for the next attempt.
+
+        Except an entry that cannot be written for what it holds (`_UNWRITABLE`), which
+        would otherwise hold back every entry recorded after it, for good. The batch is then
+        written entry by entry, and each such entry is logged in full and dropped."""
         if not self._buffer:
             return
         batch = list(self._buffer)
         self._buffer.clear()
         try:
-            await self._pool.copy_records_to_table("audit_trail", records=batch,
-                                                   columns=_COLUMNS)
+            try:
+                await self._write(batch)
+            except _UNWRITABLE:
+                for index, entry in enumerate(batch):
+                    try:
+                        await self._write([entry])
+                    except _UNWRITABLE as error:
+                        log.error("audit trail: entry that cannot be written dropped "
+                                  "(%s): %r", error, entry)
+                    except BaseException:
+                        batch = batch[index:]
+                        raise
         except BaseException:
             self._buffer = deque([*batch, *self._buffer], maxlen=MAX_BUFFER)
             raise
+
+    async def _write(self, entries: list[tuple[Any, ...]]) -> None:
+        await self._pool.copy_records_to_table("audit_trail", records=entries,
+                                               columns=_COLUMNS)
 
     async def close(self) -> None:
         if self._writer is not None:

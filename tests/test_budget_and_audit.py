@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -405,3 +406,57 @@ async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
         ("r2", "address 192.0.2.8", "/api/g_variants", "{}")]
     await trail.flush()                                # nothing left: nothing written twice
     assert await pool.fetchval("SELECT count(*) FROM audit_trail") == 2
+
+
+async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):
+    """A NUL, which PostgreSQL's text cannot hold, once held back every entry after it for
+    good (each attempt failed on it), and all were lost at shutdown. Now each entry the
+    database refuses is logged in full and dropped, and the others are written."""
+    from beacon.audit import AuditTrail
+    trail = AuditTrail(pool)
+    for request_id, caller in [("r1", "address 192.0.2.7"), ("r2", "token https://aai x\x00"),
+                               ("r3", "address 192.0.2.8"), ("r4", "token https://aai \ud800"),
+                               ("r5", "address 192.0.2.9")]:
+        trail.record(request_id, caller, "/api/g_variants", {})
+    await trail.flush()
+    rows = await pool.fetch("SELECT request_id FROM audit_trail ORDER BY at, request_id")
+    assert [r["request_id"] for r in rows] == ["r1", "r3", "r5"]
+    refused = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(refused) == 2 and "'r2'" in refused[0] and "'r4'" in refused[1], refused
+    await trail.flush()                                # nothing left over, nothing twice
+    assert await pool.fetchval("SELECT count(*) FROM audit_trail") == 3
+
+
+async def test_the_trails_writer_outlives_an_error_it_did_not_expect(pool, monkeypatch, caplog):
+    """The writer once caught only network and database errors: any other ended it, and
+    every later entry stayed unwritten until the node stopped."""
+    from beacon import audit
+
+    class FailingOnce:
+        """The pool, but its first COPY raises what no write expects."""
+
+        def __init__(self) -> None:
+            self.failed = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(pool, name)
+
+        async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("unexpected")
+            return await pool.copy_records_to_table(*args, **kwargs)
+    monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.05)
+    trail = audit.AuditTrail(FailingOnce())
+    trail.start()
+    try:
+        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
+        for _ in range(100):            # written by the writer, not by the close below
+            if written := await pool.fetch("SELECT request_id FROM audit_trail"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await trail.close()
+    assert [r["request_id"] for r in written] == ["r1"]
+    assert any("unexpected" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.ERROR)
