@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from auth.documents import issuer_document
 from auth.urls import http_url
 
 if TYPE_CHECKING:
@@ -138,10 +139,7 @@ async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> obj
     node's settings name trusted issuers, and a CLI command that never discovers one (an
     ingest) should not pay for loading an HTTP client (a tenth of a second or more)."""
     import aiohttp
-    async with session.get(discovery_url(issuer),
-                           timeout=aiohttp.ClientTimeout(total=10)) as response:
-        response.raise_for_status()
-        return await response.json(content_type=None)
+    return await issuer_document(session, discovery_url(issuer), aiohttp.ClientTimeout(total=10))
 
 
 async def _discovered(issuer: TrustedIssuer,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import jwt
 
+from auth.documents import issuer_document
+
 log = logging.getLogger(__name__)
 
 
@@ -57,16 +59,24 @@ class JwksCache:
     async def _refresh(self, jwks_uri: str, entry: _KeySet) -> None:
         entry.fetched_at = time.monotonic()      # even a failed fetch waits out the cooldown
         try:
-            async with self.session.get(jwks_uri, timeout=self.timeout) as response:
-                response.raise_for_status()
-                document = await response.json(content_type=None)
-            keys = {}
-            for data in document.get("keys", []):
-                try:
-                    keys[data.get("kid")] = jwt.PyJWK.from_dict(data)
-                except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
-                    log.warning("skipping unusable key %s at %s: %s", data.get("kid"),
-                                jwks_uri, exc)
-            entry.keys = keys
-        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
+            document = await issuer_document(self.session, jwks_uri, self.timeout)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("JWKS fetch from %s failed: %s", jwks_uri, exc)
+            return
+        listed = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(listed, list):
+            log.warning("JWKS at %s is not a JWK Set (an object with a list of keys)",
+                        jwks_uri)
+            return
+        keys = {}
+        for data in listed:
+            if not isinstance(data, dict) or not isinstance(kid := data.get("kid"), str | None):
+                log.warning("skipping an entry of the JWKS at %s: not a key with a string "
+                            "kid", jwks_uri)
+                continue
+            try:
+                keys[kid] = jwt.PyJWK.from_dict(data)
+            except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
+                # TypeError: PyJWT's own, for an `alg` that is a list or an object
+                log.warning("skipping unusable key %.80r at %s: %s", kid, jwks_uri, exc)
+        entry.keys = keys

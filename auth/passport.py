@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from auth.claims import AccessClaims, VisaClaims
+from auth.documents import issuer_document
 from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from auth.tokens import (
@@ -98,10 +99,8 @@ async def _userinfo_visas(access: VerifiedToken[AccessClaims], bearer: str,
     if PASSPORT_SCOPE not in access.claims.scopes or not endpoint:
         return []
     try:
-        async with session.get(endpoint, headers={"Authorization": f"Bearer {bearer}"},
-                               timeout=USERINFO_TIMEOUT) as response:
-            response.raise_for_status()
-            document = await response.json(content_type=None)
+        document = await issuer_document(session, endpoint, USERINFO_TIMEOUT,
+                                         {"Authorization": f"Bearer {bearer}"})
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.warning("userinfo from %s failed: %s", endpoint, exc)
         return None

@@ -662,6 +662,7 @@ class _Faults:
     failing: set[str]
     userinfo_delay: float = 0.0
     calls: Counter = field(default_factory=Counter)
+    replaced: dict[str, bytes] = field(default_factory=dict)     # path: the body it answers
 
     def app_of(self, aai: DevIssuer) -> web.Application:
         @web.middleware
@@ -669,6 +670,9 @@ class _Faults:
             self.calls[request.path] += 1
             if request.path in self.failing:
                 return web.json_response({"error": "temporarily_unavailable"}, status=503)
+            if request.path in self.replaced:
+                return web.Response(body=self.replaced[request.path],
+                                    content_type="application/json")
             if request.path == "/userinfo":
                 await asyncio.sleep(self.userinfo_delay)
             return await handler(request)
@@ -706,3 +710,57 @@ async def test_concurrent_requests_with_one_token_make_one_userinfo_call(stack):
         seen = await asyncio.gather(*(_granularities(node, token) for _ in range(10)))
     assert [s[CONTROLLED] for s in seen] == ["record"] * 10
     assert faults.calls["/userinfo"] == 1
+
+
+# What a broken issuer's JSON documents were: each a 500 for the caller whose token sent the
+# node to read it (found by tests/test_fuzz_auth.py)
+NESTED = b"[" * 100_000 + b"]" * 100_000                 # beyond the JSON parser's recursion
+BROKEN_JWKS = {
+    "keys null": lambda aai: b'{"keys": null}',
+    "keys a number": lambda aai: b'{"keys": 5}',
+    "a key's alg a list": lambda aai: json.dumps(
+        {"keys": [{**aai.access_key.jwk(), "alg": ["RS256"]}]}).encode(),
+    "a key's kid a list": lambda aai: json.dumps(
+        {"keys": [{**aai.access_key.jwk(), "kid": [aai.access_key.kid]}]}).encode(),
+    "nested beyond the parser": lambda aai: NESTED,
+    "larger than any key set": lambda aai: json.dumps(
+        {"keys": [aai.access_key.jwk()], "pad": "x" * (1 << 20)}).encode(),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_JWKS))
+async def test_a_broken_jwks_refuses_its_issuers_tokens_with_401(stack, broken):
+    faults = _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        faults.replaced["/jwks"] = BROKEN_JWKS[broken](aai)
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        response = await node.get("/api/g_variants", params=QUERY, headers={
+            "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
+        assert response.status == 401, await response.text()
+
+
+@pytest.mark.parametrize("broken", ["nested beyond the parser", "larger than any userinfo"])
+async def test_a_broken_userinfo_drops_the_visas_and_answers(stack, broken):
+    """Carol's grant is not read from such a document: she is answered without it."""
+    faults = _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        faults.replaced["/userinfo"] = (NESTED if broken.startswith("nested") else json.dumps(
+            {"sub": "carol", "ga4gh_passport_v1": aai.visas(aai.users["carol"]),
+             "pad": "x" * (1 << 20)}).encode())
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        seen = await _granularities(node, aai.access_token(aai.users["carol"]))
+    assert seen[CONTROLLED] == "boolean"
+
+
+async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untrusted(stack):
+    """The node starts, and refuses the tokens of an issuer it could not discover."""
+    faults = _Faults(failing=set(), replaced={"/.well-known/openid-configuration": NESTED})
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(stack, [TrustedIssuer(
+            issuer=url, audience="gdi-node")]))
+        response = await node.get("/api/g_variants", params=QUERY, headers={
+            "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
+        assert response.status == 401, await response.text()
