@@ -106,6 +106,7 @@ SEX_TERMS: dict[str, Term] = {
 _SEX_NUMBERS = ("UNKNOWN_SEX", "FEMALE", "MALE", "OTHER_SEX")   # the protobuf enum's order
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _CSV_COLUMNS = ("id", "sex", "age", "country_of_birth", "diseases", "features")
+_NESTED_TOO_DEEPLY = "JSON nested too deeply to read"     # Python's parser gave up, not the file
 
 
 class _Bad(Exception):
@@ -233,6 +234,8 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
             raise PhenopacketProblem(path, error.lineno, f"not JSON: {error.msg}") from None
         yield from _json_lines(path, text)
         return
+    except RecursionError:                     # Python's parser, not the file, gave up
+        raise PhenopacketProblem(path, None, _NESTED_TOO_DEEPLY) from None
     if isinstance(document, list):
         yield from enumerate(document, start=1)
     else:
@@ -243,9 +246,12 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                yield number, json.loads(line)
+                parsed = json.loads(line)
             except json.JSONDecodeError as error:
                 raise PhenopacketProblem(path, number, f"not JSON: {error.msg}") from None
+            except RecursionError:
+                raise PhenopacketProblem(path, number, _NESTED_TOO_DEEPLY) from None
+            yield number, parsed
 
 
 def _get(obj: dict, key: str) -> Any:

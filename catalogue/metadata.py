@@ -120,6 +120,8 @@ def load_metadata(path: Path) -> DatasetMetadata:
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg} "
                             f"(column {exc.colno})") from None
+    except RecursionError:                     # Python's parser, not the file, gave up
+        raise MetadataError(f"{path}: JSON nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise MetadataError(f"{path}: expected a JSON object")
     try:

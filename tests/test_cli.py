@@ -121,6 +121,8 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     (json.dumps({"identifier": DATASET}), "title"),
     (json.dumps({"identifier": DATASET, "title": "T", "accessLevel": "SECRET"}), "accessLevel"),
     (json.dumps({"identifier": "SE-1", "title": "T"}), "not in GDI form"),
+    # beyond Python's parser: its RecursionError was a traceback
+    ('{"a": ' * 100_000 + "1" + "}" * 100_000, ": JSON nested too deeply to read"),
 ])
 def test_bad_metadata_is_refused_before_anything_loads(db_url, tmp_path, small_vcf, content,
                                                        expected):

@@ -174,6 +174,12 @@ def test_json_that_does_not_parse(tmp_path: Path) -> None:
         read_individuals(lines)
     with pytest.raises(PhenopacketProblem, match=r"empty.json: empty file"):
         read_individuals(_write(tmp_path, "empty.json", "\n"))
+    # beyond Python's parser, whose RecursionError was the ingest's failure, naming no file
+    nested = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(PhenopacketProblem, match=r"deep.json: JSON nested too deeply"):
+        read_individuals(_write(tmp_path, "deep.json", nested))
+    with pytest.raises(PhenopacketProblem, match=r"deep.jsonl:2: JSON nested too deeply"):
+        read_individuals(_write(tmp_path, "deep.jsonl", '{"subject": {"id": "A"}}\n' + nested))
 
 
 @pytest.mark.parametrize(("text", "reason"), [
