@@ -76,7 +76,9 @@ class JwksCache:
                 continue
             try:
                 keys[kid] = jwt.PyJWK.from_dict(data)
-            except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
-                # TypeError: PyJWT's own, for an `alg` that is a list or an object
-                log.warning("skipping unusable key %.80r at %s: %s", kid, jwks_uri, exc)
+            # PyJWT's reading of a key raises what it meets: PyJWKError, ValueError, a
+            # TypeError for an `alg` that is a list, NotImplementedError for `"alg": "none"`.
+            # Whatever it is, that key is unusable, and the others still count.
+            except Exception as exc:  # noqa: BLE001
+                log.warning("skipping unusable key %.80r at %s: %r", kid, jwks_uri, exc)
         entry.keys = keys

@@ -720,6 +720,8 @@ BROKEN_JWKS = {
     "keys a number": lambda aai: b'{"keys": 5}',
     "a key's alg a list": lambda aai: json.dumps(
         {"keys": [{**aai.access_key.jwk(), "alg": ["RS256"]}]}).encode(),
+    "a key's alg none": lambda aai: json.dumps(
+        {"keys": [{**aai.access_key.jwk(), "alg": "none"}]}).encode(),
     "a key's kid a list": lambda aai: json.dumps(
         {"keys": [{**aai.access_key.jwk(), "kid": [aai.access_key.kid]}]}).encode(),
     "nested beyond the parser": lambda aai: NESTED,
