@@ -425,6 +425,9 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
     assert "records.0.accessRights (dataset GDI-SE-SYN-002)" in body["error"]["message"]
     response, body = await catalogue.put(se + "/datasets", "{not json", TOKENS[OTHER])
     assert response.status == 400 and body["error"]["code"] == "invalid_json"
+    deep = "[" * 100_000 + "]" * 100_000          # beyond Python's parser: it was a 500
+    response, body = await catalogue.put(se + "/datasets", deep, TOKENS[OTHER])
+    assert response.status == 400 and body["error"]["code"] == "invalid_json"
     twice = _record("GDI-SE-SYN-003", se_fdp)
     response, body = await catalogue.put(se + "/datasets", _snapshot(twice, twice), TOKENS[OTHER])
     assert response.status == 400 and body["error"]["dataset"] == "GDI-SE-SYN-003"

@@ -161,6 +161,9 @@ async def _body(request: web.Request, model: type[M]) -> M:
         raw = await request.json()
     except ValueError as exc:
         raise _Fail(_error(400, "invalid_json", f"request body is not JSON: {exc}")) from None
+    except RecursionError:          # nested beyond Python's parser: it was a 500
+        raise _Fail(_error(400, "invalid_json", "request body is JSON nested too deeply "
+                                                "to read")) from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
