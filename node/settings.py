@@ -66,6 +66,10 @@ def configuration_error(exc: Exception) -> str:
     """What is wrong with a configuration, as `field: reason` per problem and never the value
     given: values may be secrets (a catalogue token, a node's shared secret, a database URL's
     password), and pydantic's own message quotes them, whole settings dicts included."""
+    if isinstance(exc, RecursionError):
+        # only a JSON setting in the environment can raise it: pydantic-settings parses those
+        # itself, past ValueError, and the file and the listed settings say what they are
+        return "a JSON setting in the environment is nested too deeply to read"
     if isinstance(exc, SettingsError) and (field := _ENV_FIELD.match(str(exc))):
         # a complex setting (a list, a table) from the environment, which must be JSON; the
         # library's own words name its source class
@@ -149,6 +153,9 @@ class _TomlFile(TomlConfigSettingsSource):
                              f"(byte 0x{data[exc.start]:02x})") from None
         try:
             return tomllib.loads(text)
+        except RecursionError:                  # Python's parser, not the file, gave up
+            raise ValueError(f"{file_path}: not TOML this node can read: nested too "
+                             "deeply") from None
         except tomllib.TOMLDecodeError as exc:
             reason = str(exc)
             if (at := re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", reason)):
@@ -165,7 +172,10 @@ def _listed(value: object) -> object:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            return json.loads(text)
+            try:
+                return json.loads(text)
+            except RecursionError:              # Python's parser, not the value, gave up
+                raise ValueError("JSON nested too deeply to read") from None
         return [item.strip() for item in text.split(",") if item.strip()]
     return value
 

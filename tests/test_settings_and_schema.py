@@ -102,6 +102,31 @@ def test_a_list_from_the_environment_that_is_not_json_names_its_setting(clean_en
         "peers: not valid JSON in the environment (Expecting ',' delimiter at column 13)")
 
 
+NESTED = "[" * 50_000 + "]" * 50_000          # beyond Python's parsers: it was a traceback
+
+
+def test_settings_nested_beyond_the_parsers_are_refused_in_the_nodes_words(clean_env,
+                                                                            tmp_path):
+    config = tmp_path / "node.toml"
+    config.write_text(f"peers = {NESTED}\n")
+    clean_env.setenv(CONFIG_ENV, str(config))
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value).endswith(
+        f"{config}: not TOML this node can read: nested too deeply")
+    clean_env.delenv(CONFIG_ENV)
+    clean_env.setenv("GDI_NODE_PEERS", NESTED)
+    with pytest.raises(RecursionError) as nested:       # pydantic-settings' own parse
+        Settings()
+    assert configuration_error(nested.value) == (
+        "a JSON setting in the environment is nested too deeply to read")
+    clean_env.delenv("GDI_NODE_PEERS")
+    with pytest.raises(ValueError) as refused:
+        Settings(database_replica_urls=NESTED)
+    assert configuration_error(refused.value) == (
+        "database_replica_urls: JSON nested too deeply to read")
+
+
 @pytest.mark.parametrize("given", [
     {"query_timeout_seconds": math.inf}, {"peer_timeout_seconds": math.nan},
     {"query_timeout_seconds": 1e308}, {"db_pool_max": 10**12},
