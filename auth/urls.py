@@ -13,11 +13,12 @@ NOT_HTTP = "not an absolute http(s) URL such as https://node.example.org/api"
 def http_url(url: str) -> str:
     """`url` as given; ValueError (its message never quoting the value, which may hold a
     secret) unless it is an absolute http(s) URL with a host, a port from 1 to 65535 if
-    any, and no white space."""
+    any, and no white space nor any of `<>"{}|\\^` and the backquote, which no URL holds
+    (RFC 3986) and RDF cannot write in an IRI: the node's own URLs are in its metadata."""
     try:
         parts = urlsplit(url)
         fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
-                and parts.port != 0 and not re.search(r"\s", url))
+                and parts.port != 0 and not re.search(r"[\s<>\"{}|\\^`]", url))
     except ValueError:                         # a port that is not a number, a broken [IPv6]
         fine = False
     if not fine:

@@ -12,7 +12,6 @@ Controlled terms default to what the GDI shapes expect (catalogue/vocabulary.py)
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
-from catalogue.record import COUNTRY_CODE, EU_DATA_THEME, HEALTH_THEME, refuse_nul
+from catalogue.record import (
+    COUNTRY_CODE,
+    EMAIL,
+    EU_DATA_THEME,
+    HEALTH_THEME,
+    IRI,
+    refuse_nul,
+)
 from catalogue.vocabulary import (
     EHDS_REGULATION,
     HEALTH_CATEGORIES,
@@ -28,8 +34,6 @@ from catalogue.vocabulary import (
     country_iri,
 )
 
-EMAIL = r"^[^@\s:]+@[^@\s]+\.[^@\s]+$"       # what the GDI Kind shape accepts after mailto:
-IRI = re.compile(r"^https?://[^\s<>\"{}|\\^`]+$")
 REQUIRED_IN_FILE = ("publisher", "description")
 
 
@@ -93,7 +97,7 @@ class DatasetMetadata(BaseModel):
     @field_validator("themes")
     @classmethod
     def _health_theme(cls, values: list[str]) -> list[str]:
-        foreign = [v for v in values if not v.startswith(EU_DATA_THEME)]
+        foreign = [v for v in values if not (v.startswith(EU_DATA_THEME) and IRI.fullmatch(v))]
         if foreign:
             raise ValueError(f"{foreign} are not EU data-theme IRIs ({EU_DATA_THEME}...)")
         if HEALTH_THEME not in values:

@@ -8,6 +8,7 @@ RDF can carry.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,11 @@ HEALTH_THEME = EU_DATA_THEME + "HEAL"
 
 
 COUNTRY_CODE = r"^[A-Z]{2}$"       # ISO 3166-1 alpha-2
+# An http(s) IRI as RDF can write it: no white space and none of the characters Turtle
+# cannot hold in an IRI (rdflib refuses to serialise one, and the whole document fails)
+IRI = re.compile(r"^https?://[^\s<>\"{}|\\^`]+$")
+# An email address whose mailto: IRI RDF can write, as the GDI Kind shape accepts it
+EMAIL = r"^[^@\s:<>\"{}|\\^`]+@[^@\s<>\"{}|\\^`]+\.[^@\s<>\"{}|\\^`]+$"
 MAX_COUNT = 2**63 - 1              # a count PostgreSQL's bigint (and JSON to it) holds
 
 
@@ -91,7 +97,7 @@ class ContactPoint(_Storable):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(pattern=EMAIL)
 
 
 class CatalogueRecord(_Storable):
@@ -122,6 +128,24 @@ class CatalogueRecord(_Storable):
     modified: datetime
     beacon_url: str = Field(alias="beaconUrl",
                             description="Endpoint of the Beacon that answers for this dataset")
+
+    @field_validator("iri", "beacon_url")
+    @classmethod
+    def _iri(cls, value: str) -> str:
+        """Every IRI of a record is written into RDF: one that RDF cannot hold made the
+        document it is in a 500, on a node's FAIR Data Point and, pushed or harvested, on the
+        catalogue's (found by a probe of metadata files that load)."""
+        if not IRI.fullmatch(value):
+            raise ValueError("not an http(s) IRI RDF can write (no white space, nor any of "
+                             '<>"{}|\\^`)')
+        return value
+
+    @field_validator("themes", "health_categories", "applicable_legislation")
+    @classmethod
+    def _iris(cls, values: list[str]) -> list[str]:
+        for value in values:
+            cls._iri(value)
+        return values
 
     @field_validator("keywords", "themes", "health_categories", "applicable_legislation")
     @classmethod

@@ -5,14 +5,18 @@ catalogue's own URL, so the portal's harvester can harvest the catalogue like an
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import asyncpg
+from pydantic import ValidationError
 
 from catalogue import store
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import CatalogView, FdpSite
 from catalogue.record import Agent, CatalogueRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,24 @@ async def catalogue_site(pool: asyncpg.Pool, identity: CatalogueIdentity) -> Fdp
                     description=f"Datasets published by node {node.name} ({node.id}), "
                                 f"discoverable through its Beacon at {node.beacon_url}.",
                     publisher=Agent(name=node.name),
-                    records=tuple(CatalogueRecord.model_validate(r) for r in held[node.id]))
+                    records=tuple(_readable(held[node.id])))
         for node in nodes if held.get(node.id))
     return FdpSite(base_url=identity.base_url + FDP_PATH, title=identity.title,
                    description=identity.description, publisher=publisher, catalogs=catalogs)
+
+
+def _readable(stored: list[dict]) -> list[CatalogueRecord]:
+    """The node's stored records that are still valid records. One stored before a rule
+    that refuses it now (an IRI RDF cannot write, which was the 500 of every document that
+    showed it) is left out and logged, not the end of the catalogue's whole site; its node's
+    next push or harvest replaces it."""
+    records = []
+    for raw in stored:
+        try:
+            records.append(CatalogueRecord.model_validate(raw))
+        except ValidationError as exc:
+            log.warning("stored record of %s left out of the catalogue's FAIR Data Point: %s",
+                        raw.get("identifier"), "; ".join(
+                            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                            for e in exc.errors(include_url=False)))
+    return records

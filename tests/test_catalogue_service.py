@@ -27,7 +27,13 @@ from beacon.store import delete_dataset, list_datasets
 from catalogue import store
 from catalogue.harvest import HarvestOutcome, harvest_all, walk
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
-from catalogue.record import EU_DATA_THEME, AccessRights, Agent, CatalogueRecord
+from catalogue.record import (
+    EU_DATA_THEME,
+    HEALTH_THEME,
+    AccessRights,
+    Agent,
+    CatalogueRecord,
+)
 from node.app import create_app as create_node
 from node.catalogue_app import create_app as create_catalogue
 from node.database import connect, create_pool
@@ -425,6 +431,18 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
     assert "records.0.accessRights (dataset GDI-SE-SYN-002)" in body["error"]["message"]
     response, body = await catalogue.put(se + "/datasets", "{not json", TOKENS[OTHER])
     assert response.status == 400 and body["error"]["code"] == "invalid_json"
+    for field, value in (("themes", [HEALTH_THEME, HEALTH_THEME + " X"]),
+                         ("beaconUrl", "http://se.example/api>"),
+                         ("contactPoint", {"name": "Desk", "email": "desk@se.example>"})):
+        snapshot = _snapshot(_record("GDI-SE-SYN-002", se_fdp))   # an IRI RDF cannot
+        snapshot["records"][0][field] = value                    # write: every document
+        response, body = await catalogue.put(se + "/datasets", snapshot,   # showing it was
+                                             TOKENS[OTHER])                # a 500
+        assert response.status == 400 and field in body["error"]["message"], (field, body)
+    response, body = await catalogue.put(se, {"name": "x", "beaconUrl": "http://se.example/a",
+                                              "fdpUrl": "http://se.example/fdp{x}"},
+                                         TOKENS[OTHER])
+    assert response.status == 400 and "fdpUrl" in body["error"]["message"], body
     deep = "[" * 100_000 + "]" * 100_000          # beyond Python's parser: it was a 500
     response, body = await catalogue.put(se + "/datasets", deep, TOKENS[OTHER])
     assert response.status == 400 and body["error"]["code"] == "invalid_json"
@@ -696,6 +714,28 @@ async def test_catalogue_fdp_follows_every_change(catalogue):
     async with catalogue.pool.acquire() as other, other.transaction():   # not through the API
         await store.reconcile(other, NODE, _snapshot(_record("GDI-FI-SYN-003", fdp))["records"])
     assert await listed() == ["GDI-FI-SYN-003"]
+
+
+async def test_a_stored_record_no_longer_valid_is_left_out_of_the_fdp(catalogue, caplog):
+    """A record stored before a rule that refuses it now (here a theme IRI RDF cannot write,
+    pushed before themes were checked) is left out of the catalogue's FAIR Data Point and
+    logged; before, it made every document showing it a 500."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    await catalogue.put(path + "/datasets", _snapshot(
+        _record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)), TOKENS[NODE])
+    await catalogue.pool.execute(
+        """UPDATE datasets SET record = jsonb_set(record, '{themes}', $1::text::jsonb)
+           WHERE identifier = 'GDI-FI-SYN-002'""", json.dumps([HEALTH_THEME + " X"]))
+    async with catalogue.http.get(f"{catalogue.url}/fdp/catalog/{NODE}",
+                                  headers={"Accept": "text/turtle"}) as response:
+        assert response.status == 200
+        graph = Graph().parse(data=await response.text(), format="turtle")
+    assert sorted(str(o).rsplit("/", 1)[1] for o in graph.objects(None, DCAT.dataset)) == [
+        "GDI-FI-SYN-001"]
+    assert any("GDI-FI-SYN-002" in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
 
 
 # --- command line -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ metadata, broken database, hidden datasets)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from math import ceil
@@ -31,7 +32,7 @@ from catalogue.rdf import (
     read_dataset,
     resource_graph,
 )
-from catalogue.record import Agent
+from catalogue.record import HEALTH_THEME, Agent
 from node.app import create_app
 from node.database import connect, create_pool
 from node.ingest_request import make_request
@@ -212,6 +213,28 @@ async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_n
     assert read_dataset(parse(body, "text/turtle", url), url) == bare
 
 
+async def test_a_dataset_whose_stored_metadata_no_longer_holds_is_left_out(fdp_node, loaded_db,
+                                                                           caplog):
+    """Metadata stored before a rule that refuses it now (a theme IRI RDF cannot write, which
+    ingest once took) leaves that dataset out of the FAIR Data Point, logged; before, every
+    document of the node that showed it was a 500."""
+    conn = await connect(loaded_db)                    # its jsonb codec takes Python values
+    stored = await conn.fetchval("SELECT metadata FROM datasets WHERE id = $1", CONTROLLED)
+    try:
+        await conn.execute("UPDATE datasets SET metadata = $2 WHERE id = $1", CONTROLLED,
+                           {**stored, "themes": [HEALTH_THEME, HEALTH_THEME + " X"]})
+        client, settings, _ = await fdp_node()
+        graphs = await crawl(client, settings, "text/turtle")     # every document a 200
+    finally:
+        await conn.execute("UPDATE datasets SET metadata = $2 WHERE id = $1", CONTROLLED,
+                           stored)
+        await conn.close()
+    datasets = {url.rsplit("/", 1)[1] for url in graphs if "/dataset/" in url}
+    assert CONTROLLED not in datasets and len(datasets) == len(await _rows(loaded_db)) - 1
+    assert any(CONTROLLED in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
+
+
 async def test_configured_public_base_url_names_every_resource(fdp_node, loaded_db, shapes):
     public = "https://gdi.example.org/fi-node"
     client, settings, _ = await fdp_node(public_base_url=public + "/")
@@ -352,6 +375,12 @@ COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
      "themes"),
     (COMPLETE | {"contactEmail": "nobody@localhost"}, "contactEmail"),
     (COMPLETE | {"country": "XX"}, "country"),
+    # loaded, then every document showing them was a 500: RDF cannot write them as IRIs
+    (COMPLETE | {"themes": ["http://publications.europa.eu/resource/authority/data-theme/HEAL",
+                            "http://publications.europa.eu/resource/authority/data-theme/A B"]},
+     "themes"),
+    (COMPLETE | {"contactEmail": "desk>@biobank.example.fi"}, "contactEmail"),
+    (COMPLETE | {"contactEmail": 'desk@bio"bank.example.fi'}, "contactEmail"),
 ])
 def test_metadata_file_with_a_missing_or_bad_property_is_refused_naming_it(tmp_path, content,
                                                                            named):

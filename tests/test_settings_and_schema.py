@@ -144,6 +144,8 @@ def test_numbers_the_start_or_the_statements_cannot_take_are_refused(clean_env, 
 
 @pytest.mark.parametrize(("given", "field"), [
     ({"public_base_url": "beacon.example.fi"}, "public_base_url"),
+    # no URL holds it, and RDF cannot write it: the FAIR Data Point's documents name it
+    ({"public_base_url": "https://beacon.example.fi/a>b"}, "public_base_url"),
     ({"catalogue_url": "ftp://catalogue.example.org"}, "catalogue_url"),
     ({"peers": [{"id": "se", "url": "http://[::1"}]}, "peers.0.url"),
     ({"cors_origins": ["http://[::1"]}, "cors_origins.0"),

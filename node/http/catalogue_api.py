@@ -24,6 +24,7 @@ from catalogue.record import (
     COUNTRY_CODE,
     EU_ACCESS_RIGHT,
     EU_DATA_THEME,
+    IRI,
     AccessRights,
     CatalogueRecord,
     refuse_nul,
@@ -46,8 +47,9 @@ class NodeRegistrationBody(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
-    beacon_url: str = Field(alias="beaconUrl", pattern=r"^https?://\S+$")
-    fdp_url: str = Field(alias="fdpUrl", pattern=r"^https?://\S+$")
+    # IRIs RDF can write: the node's datasets are published under them
+    beacon_url: str = Field(alias="beaconUrl", pattern=IRI.pattern)
+    fdp_url: str = Field(alias="fdpUrl", pattern=IRI.pattern)
 
     @model_validator(mode="before")
     @classmethod

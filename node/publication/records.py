@@ -8,16 +8,21 @@ and a description generated from the title.
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+
+from pydantic import ValidationError
 
 from auth.access import AccessLevel
 from beacon.store import DatasetRow
 from catalogue.fdp import FDP_PATH
-from catalogue.metadata import EMAIL, DatasetMetadata
+from catalogue.metadata import DatasetMetadata
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
-from catalogue.record import AccessRights, Agent, CatalogueRecord, ContactPoint
+from catalogue.record import EMAIL, AccessRights, Agent, CatalogueRecord, ContactPoint
 from node.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def fdp_base_url(settings: Settings) -> str:
@@ -47,9 +52,20 @@ def records_for(rows: Iterable[DatasetRow], settings: Settings) -> list[Catalogu
     """The records the node publishes: every dataset (catalogue metadata is public, whatever
     the Beacon tells anonymous callers), but with hide_controlled_datasets no CONTROLLED one,
     as the Beacon hides them from everyone without a grant."""
-    return [record_for(row, settings) for row in rows
-            if not (settings.hide_controlled_datasets
-                    and row.access_level == AccessLevel.CONTROLLED)]
+    records = []
+    for row in rows:
+        if settings.hide_controlled_datasets and row.access_level == AccessLevel.CONTROLLED:
+            continue
+        try:
+            records.append(record_for(row, settings))
+        except ValidationError as exc:
+            # metadata stored before a rule that refuses it now (a theme IRI RDF cannot
+            # write): that dataset is left out, not every document of the node a 500
+            log.warning("dataset %s is not published: its metadata cannot be (%s); load it "
+                        "again with its metadata mended", row.id,
+                        "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                  for e in exc.errors(include_url=False)))
+    return records
 
 
 def node_site(settings: Settings, rows: Iterable[DatasetRow]) -> FdpSite:
