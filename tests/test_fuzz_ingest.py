@@ -20,7 +20,11 @@ The oracle, for every round:
 - and the node answers it: the dataset, a count, a page of records and a count of
   individuals asked of a node with the default tiers, never a 5xx (a metadata file's
   `disclosure` override past PostgreSQL's integer once loaded, and made every variant query
-  of its dataset a 500).
+  of its dataset a 500);
+- and publishes it: its FAIR Data Point's catalog, dataset and distribution documents, in
+  Turtle and JSON-LD, are there and parse as RDF. Half the rounds with a metadata file hold
+  only a value RDF must escape or cannot write (a theme IRI with a space or a `>`, a contact
+  email with a `"`): such a theme once loaded, and made those documents 500s.
 
 A second test fuzzes a dataset's own `disclosure` rules alone, each loaded and asked the
 same, or refused naming the rule: its first runs found a smooth floor's exp overflowing
@@ -48,6 +52,7 @@ import pysam
 import pysam.bcftools
 import pytest
 from aiohttp import ClientSession
+from rdflib import Graph
 
 from beacon.disclosure import RULE_MAX, Rules
 from beacon.ingest import ingest
@@ -105,6 +110,7 @@ FIELD_VALUES = [
     "AC=1;AC=2", "é", "\x00", ";", "=", "AC", "PASS;q10", "S1",
 ]
 OTHER = "GDI-FI-FUZZ-002"            # a second dataset, whose keys a mutation may take
+THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 METADATA = {"identifier": DATASET, "title": "Fuzzed", "description": "A fuzzed dataset.",
             "accessLevel": "CONTROLLED", "assembly": "GRCh38", "country": "FI",
             "keywords": ["fuzz"], "aliases": ["FUZZ-1"], "publisher": "Fuzz Finland",
@@ -114,6 +120,17 @@ METADATA_VALUES = [OTHER, "FUZZ-2", [OTHER], ["FUZZ-2", "FUZZ-1"], [DATASET], ""
                    "T\x00", ["a\x00"], {"x\x00": 1}, 0, -1, 2**63, [], {}, [None], True,
                    "GRCh37", "hg19", "chimp", "PUBLIC", "SECRET", "fi", "XX", "not an email",
                    "x" * 5000, ["http://example.org/theme"], "GDI-FI-FUZZ-1"]
+# What RDF must escape in a literal, or cannot write in an IRI, where the metadata's FAIR Data
+# Point documents write it (such a theme loaded, then every document showing it was a 500)
+RDF_VALUES = {
+    "themes": [[THEME + "HEAL", THEME + "HE AL"], [THEME + "HEAL", THEME + "HEAL>"],
+               [THEME + "HEAL", THEME + "EDUC"], [THEME + "HEAL", THEME + 'HEAL"']],
+    "contactEmail": ["fuzz>@example.org", 'fuzz@exa"mple.org', "fu zz@example.org",
+                     "fuzz@example.org{x}"],
+    "applicableLegislation": [["http://data.europa.eu/eli/reg/2025/327/oj x"]],
+    "keywords": [['a "quoted"\n\\ line\u2028', '"""', "@en", "<x>"]],
+    "title": ['"""', "a\\", "line\nbreak\r", "\u2028"],
+    "contactName": ["<b>", '"x"'], "publisher": ["x\\", '"""']}
 PHENOPACKET_VALUES = [None, "", "S1", "S9", 0, -1, 2**63, "P-1Y", "P30Y", "X:1", "NCIT:C16576",
                       "HP:\x00", "FEMALE", "UNKNOWN_SEX", "not a duration", [], {}, [None],
                       {"id": None}, {"id": "HP:0001250"}, True, 1.5]
@@ -322,6 +339,25 @@ async def _unanswered(node: ClientSession) -> list[str]:
     return problems
 
 
+async def _unpublished(node: ClientSession) -> list[str]:
+    """What of the loaded dataset its node's FAIR Data Point fails to publish: each document
+    that shows it, in Turtle and in JSON-LD, must be there and be RDF that parses."""
+    problems = []
+    for path in ("/fdp/catalog/org.test.fuzz", f"/fdp/dataset/{DATASET}",
+                 f"/fdp/distribution/{DATASET}"):
+        for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld")):
+            async with node.get(path, headers={"Accept": media}) as response:
+                body = await response.read()
+            if response.status != 200:
+                problems.append(f"GET {path} ({media}) -> {response.status} {body[:200]!r}")
+                continue
+            try:
+                Graph().parse(data=body, format=rdf_format)
+            except Exception as exc:        # noqa: BLE001 -- what the oracle is for
+                problems.append(f"GET {path} ({media}): not RDF that parses ({exc!s:.200})")
+    return problems
+
+
 async def _state(conn: asyncpg.Connection) -> tuple | None:
     """The dataset's version and everything stored of it that a refused ingest must keep."""
     row = await conn.fetchrow("SELECT version, variant_count, sample_count FROM datasets "
@@ -411,7 +447,10 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
         # a quarter of the rounds with a metadata file, mutated; half of those with the VCF
         # as it loads, so that what the metadata alone does is stored or refused
         with_metadata = rng.random() < 0.25
-        for _ in range(0 if with_metadata and rng.random() < 0.5
+        # half of those with only what RDF must escape or cannot write in the file, and
+        # the VCF as it loads: the FAIR Data Point's documents are then what is fuzzed
+        rdf = with_metadata and rng.random() < 0.5
+        for _ in range(0 if rdf or (with_metadata and rng.random() < 0.5)
                        else rng.choice([1, 1, 1, 2, 3])):
             lines, done = _mutate_vcf(lines, rng)
             what.append(done)
@@ -443,7 +482,14 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
             what.append(f"individuals {done}")
         phenopackets.write_bytes(content.encode("utf-8", "surrogateescape"))
         metadata = None
-        if with_metadata:
+        if rdf:
+            document = copy.deepcopy(METADATA)
+            key = rng.choice(sorted(RDF_VALUES))
+            document[key] = rng.choice(RDF_VALUES[key])
+            what.append(f"metadata {key} = {document[key]!r}")
+            metadata = folder / "meta.json"
+            metadata.write_text(json.dumps(document))
+        elif with_metadata:
             document = copy.deepcopy(METADATA)
             if rng.random() < 0.3:          # the other dataset's keys, or its id
                 document["aliases"] = rng.choice([[OTHER], ["FUZZ-2"], ["FUZZ-1", "FUZZ-2"]])
@@ -488,6 +534,7 @@ async def test_mutated_vcfs_and_phenopackets_load_or_are_refused_cleanly(db_url,
             outcomes["loaded"] += 1
             problems += [f"{where}: stored {row}" for row in await _impossible(conn)]
             problems += [f"{where}: {problem}" for problem in await _unanswered(node)]
+            problems += [f"{where}: {problem}" for problem in await _unpublished(node)]
         return "\n".join(problems) or None
 
     async with AsyncExitStack() as stack:
