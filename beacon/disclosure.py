@@ -36,7 +36,8 @@ from typing import Any, Literal
 
 from auth.access import AccessLevel
 from auth.policy import Caller, max_granularity
-from beacon.visibility import INTEGER_MAX, Floor
+from beacon.limits import INT4_MAX
+from beacon.visibility import Floor
 
 Tier = Literal["anonymous", "bona_fide", "granted"]
 TIERS: tuple[Tier, ...] = ("anonymous", "bona_fide", "granted")
@@ -45,7 +46,7 @@ PURPOSE_KEY = "purposeRequired"       # in METADATA_KEY beside the tiers: indivi
 # The largest value of any rule: the statements that apply the rules take them as PostgreSQL
 # integers. The node's settings had this bound; a dataset's metadata did not, and a floor of
 # 2^63 - 1 in it made every variant query of the dataset a 500.
-RULE_MAX = INTEGER_MAX
+RULE_MAX = INT4_MAX
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,12 @@ from pydantic import (
 
 from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
+from beacon.limits import INT4_MAX
 
 Granularity = Literal["boolean", "count", "record"]
 Include = Literal["HIT", "MISS", "ALL", "NONE"]
 MAX_LIMIT = 1000                  # records per page at most; `limit: 0` asks for this many
-MAX_POSITION = 2**31 - 1          # the database's integer columns; no chromosome is longer
+MAX_POSITION = INT4_MAX           # the database's integer columns; no chromosome is longer
 # The largest `limit` taken (and capped to MAX_LIMIT): a signed 64-bit integer, the widest a
 # JSON client commonly sends. The response echoes the limit asked, and a larger one could
 # not be written as JSON (orjson), which made it a 500 instead of a 400 naming the field.

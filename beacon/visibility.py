@@ -26,14 +26,12 @@ from dataclasses import dataclass
 
 from asyncpg import BitString
 
+from beacon.limits import INT4_MAX
+
 # How many individuals carry a variant: its carriers, else its allele count (a sites-only
 # VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
 CARRIERS = "coalesce(carriers, ac, 0)"
 _TAIL = 14          # scales above k + width where p(c) is within 1e-6 of 1: always shown
-# PostgreSQL's integer, which the statements take a floor's values as. No variant is carried
-# by more people, so a floor's values stop there (`Floor.upper`, `Floor.middle`): with rules
-# at their largest (beacon/disclosure.py RULE_MAX), k + width went past it, a 500.
-INTEGER_MAX = 2**31 - 1
 # The variant's draw, uniform in [0, 1): 32 bits of a keyed hash of its identity.
 DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || dataset_id || ':' || "
         "chromosome || ':' || start_pos || ':' || ref || ':' || alt || ':' || end_pos), 1, 8)"
@@ -66,15 +64,18 @@ class Floor:
     @property
     def upper(self) -> int:
         """Carried by this many or more, a variant is always shown (to the tier; a caller's
-        losses never hide it): the smooth floor's top, or k itself when sharp."""
+        losses never hide it): the smooth floor's top, or k itself when sharp. At most
+        PostgreSQL's integer, which the statements take a floor's values as (no variant is
+        carried by more people): with rules at their largest (beacon/disclosure.py
+        RULE_MAX), k + width went past it, a 500."""
         if not self.smooth:
             return self.k
-        return min(self.k + self.width + math.ceil(_TAIL * self.scale), INTEGER_MAX)
+        return min(self.k + self.width + math.ceil(_TAIL * self.scale), INT4_MAX)
 
     @property
     def middle(self) -> int:
         """Where p(c) is one half: k + width."""
-        return min(self.k + self.width, INTEGER_MAX)
+        return min(self.k + self.width, INT4_MAX)
 
     def probability(self, carriers: int) -> float:
         """P(a variant carried by this many people is shown)."""

@@ -38,6 +38,7 @@ from pydantic_settings import (
 )
 
 from auth.issuers import TrustedIssuer
+from beacon.limits import INT4_MAX
 from catalogue.credentials import NodeCredential
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, Url
@@ -52,8 +53,8 @@ if TYPE_CHECKING:   # the cores' configurations; imported when built, not by eve
 CONFIG_ENV = "GDI_NODE_CONFIG"
 # Bounds of numeric settings: beyond them a value is a mistake, and one that would break the
 # start (a statement timeout PostgreSQL cannot hold, a pool of a billion connection slots that
-# asyncpg allocates up front) or every query (a disclosure rule beyond PostgreSQL's integer)
-INT4_MAX = 2**31 - 1
+# asyncpg allocates up front) or every query (a disclosure rule beyond PostgreSQL's integer,
+# INT4_MAX)
 DAY = 86_400
 YEAR = 366 * DAY
 MAX_POOL = 10_000            # connections per process; PostgreSQL's max_connections is ~100
