@@ -62,6 +62,7 @@ from tests.test_fuzz_http import (
     EDGES,
     NASTY,
     ROUNDS,
+    _paths,
     failure,
     fuzz_rounds,
     logged_errors,
@@ -102,23 +103,11 @@ def _hostile(rng: random.Random) -> Any:
     return copy.deepcopy(value)
 
 
-def _places(document: Any, path: tuple = ()) -> list[tuple]:
-    """Every path into a JSON document, the document itself included."""
-    found = [path]
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _places(value, (*path, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            found += _places(value, (*path, index))
-    return found
-
-
 def _mutated_json(document: Any, rng: random.Random, keys: list[str]) -> Any:
     """One change at a place drawn from the whole document: its value replaced by a hostile
     one, removed, or (in an object) a key added, or (in a list) an entry duplicated."""
     document = copy.deepcopy(document)
-    path = rng.choice(_places(document))
+    path = rng.choice(_paths(document))
     if not path:
         return _hostile(rng) if rng.random() < 0.1 else document
     parent = document
