@@ -1,8 +1,10 @@
-"""Reading a JSON document from an issuer: its discovery document, its JWKS, a user's
-userinfo. A trusted issuer's answers are still input from the network: a body larger than any
-such document, one that is not JSON, or JSON nested deeper than the parser's recursion limit
-(which raised RecursionError: a 500 for the caller whose token sent the node there) is one
-`ValueError`, handled where each document is read like any other unusable answer.
+"""Reading what the node fetches over HTTP as the input it is: bounded in size, and, for an
+issuer's JSON documents (its discovery document, its JWKS, a user's userinfo), parsed so that
+anything unusable is one `ValueError`. A trusted issuer's answers are still input from the
+network: a body larger than any such document, one that is not JSON, or JSON nested deeper
+than the parser's recursion limit (which raised RecursionError: a 500 for the caller whose
+token sent the node there) is refused where each document is read, like any other unusable
+answer. `bounded_body` serves the catalogue's harvest and the network's peers too.
 """
 from __future__ import annotations
 
@@ -13,6 +15,21 @@ if TYPE_CHECKING:    # not loaded by a command that never fetches (auth/issuers.
     import aiohttp
 
 MAX_DOCUMENT_BYTES = 1 << 20     # a JWKS of a hundred keys is about 150 kB
+_CHUNK = 64 * 1024
+
+
+async def bounded_body(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None past `limit` bytes (read no further). Not
+    `response.content.read(limit + 1)`: that returns what has arrived so far, up to the
+    limit, so a body longer than one read of the network (about 128 kB) came back cut
+    short, and a large enough FAIR Data Point document was harvested as malformed."""
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def issuer_document(session: aiohttp.ClientSession, url: str,
@@ -22,8 +39,8 @@ async def issuer_document(session: aiohttp.ClientSession, url: str,
     ValueError when it cannot be had."""
     async with session.get(url, headers=headers, timeout=timeout) as response:
         response.raise_for_status()
-        body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-    if len(body) > MAX_DOCUMENT_BYTES:
+        body = await bounded_body(response, MAX_DOCUMENT_BYTES)
+    if body is None:
         raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
         return json.loads(body)

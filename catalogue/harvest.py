@@ -20,6 +20,7 @@ import asyncpg
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT
 
+from auth.documents import bounded_body
 from catalogue import store
 from catalogue.holdings import problems
 from catalogue.rdf import RdfError, contained, read_dataset
@@ -74,10 +75,10 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status != 200:
                 raise DocumentError(f"HTTP {response.status}")
-            body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
+            body = await bounded_body(response, MAX_DOCUMENT_BYTES)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DocumentError(f"{type(exc).__name__}: {exc}") from None
-    if len(body) > MAX_DOCUMENT_BYTES:
+    if body is None:
         raise DocumentError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
     graph = Graph()
     try:

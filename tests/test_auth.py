@@ -756,6 +756,19 @@ async def test_a_broken_userinfo_drops_the_visas_and_answers(stack, broken):
     assert seen[CONTROLLED] == "boolean"
 
 
+async def test_a_userinfo_longer_than_one_network_read_gives_its_visas(stack):
+    """Read whole up to the bound, not by one read of what has arrived (about 128 kB)."""
+    faults = _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        faults.replaced["/userinfo"] = json.dumps(
+            {"sub": "carol", "ga4gh_passport_v1": aai.visas(aai.users["carol"]),
+             "pad": "x" * 300_000}).encode()
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        seen = await _granularities(node, aai.access_token(aai.users["carol"]))
+    assert seen[CONTROLLED] == "record"
+
+
 async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untrusted(stack):
     """The node starts, and refuses the tokens of an issuer it could not discover."""
     faults = _Faults(failing=set(), replaced={"/.well-known/openid-configuration": NESTED})

@@ -608,6 +608,19 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
         assert "\x00" not in node_row.last_error
 
 
+async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalogue):
+    """A body was read with one `content.read(limit)`, which returns what has arrived (about
+    128 kB), so a longer dataset document was cut short and reported malformed."""
+    description = "A long account of the panel. " * 20_000            # 580 kB
+    async with AsyncExitStack() as stack:
+        await registered_fake(stack, catalogue.pool, description=description)
+        [outcome] = await _harvest(catalogue)
+    assert outcome.problems == [] and outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+    stored = await catalogue.pool.fetchval(
+        "SELECT record->>'description' FROM datasets WHERE identifier = 'GDI-FI-SYN-002'")
+    assert stored == description
+
+
 async def test_an_unexpected_error_in_one_nodes_harvest_is_its_own(catalogue, monkeypatch,
                                                                   caplog):
     """A defect met in one node's harvest (simulated: its walk raises what no document can

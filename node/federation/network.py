@@ -28,6 +28,7 @@ from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
+from auth.documents import bounded_body
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import Granularity
 from node.federation.peers import Peer
@@ -374,7 +375,7 @@ class Network:
                                              headers=headers, allow_redirects=False) as response:
                 length = response.content_length
                 body = (await response.read() if length is not None and length <= MAX_PEER_BODY
-                        else await _bounded_body(response))
+                        else await bounded_body(response, MAX_PEER_BODY))
                 code = response.status
         except aiohttp.ClientError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
@@ -441,18 +442,6 @@ def _release(waiter: asyncio.Future[None]) -> None:
     """The waiter of `_all_done` released, once: by the last task or by the timer."""
     if not waiter.done():
         waiter.set_result(None)
-
-
-async def _bounded_body(response: aiohttp.ClientResponse) -> bytes | None:
-    """The whole body of an answer of no or too large a Content-Length, or None past
-    MAX_PEER_BODY (read no further than that)."""
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_PEER_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
