@@ -34,7 +34,13 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, XSD
 from rdflib.term import Node
 
-from catalogue.record import AccessRights, Agent, CatalogueRecord, ContactPoint
+from catalogue.record import (
+    AccessRights,
+    Agent,
+    CatalogueRecord,
+    ContactPoint,
+    problems_of,
+)
 from catalogue.vocabulary import EHDS_REGULATION, country_code, country_iri
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
@@ -159,8 +165,7 @@ def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
             issued=reader.datetime(DCTERMS.issued), modified=reader.datetime(DCTERMS.modified),
             beaconUrl=reader.endpoint(distribution))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise RdfError(f"dataset <{fetched_url}>: {problems}") from None
+        raise RdfError(f"dataset <{fetched_url}>: {problems_of(exc)}") from None
 
 
 def _find(site: FdpSite, path: str) -> tuple[str, object] | None:

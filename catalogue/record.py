@@ -13,7 +13,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auth.access import AccessLevel
 
@@ -48,6 +55,12 @@ def refuse_nul(value: Any, at: str = "") -> Any:
         for index, inner in enumerate(value):
             refuse_nul(inner, f"{at}.{index}" if at else str(index))
     return value
+
+
+def problems_of(exc: ValidationError) -> str:
+    """A record's (or a metadata file's) validation problems as `field: reason; ...`."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                     for e in exc.errors(include_url=False))
 
 
 class AccessRights(StrEnum):

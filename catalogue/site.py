@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from catalogue import store
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import CatalogView, FdpSite
-from catalogue.record import Agent, CatalogueRecord
+from catalogue.record import Agent, CatalogueRecord, problems_of
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,5 @@ def _readable(stored: list[dict]) -> list[CatalogueRecord]:
             records.append(CatalogueRecord.model_validate(raw))
         except ValidationError as exc:
             log.warning("stored record of %s left out of the catalogue's FAIR Data Point: %s",
-                        raw.get("identifier"), "; ".join(
-                            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                            for e in exc.errors(include_url=False)))
+                        raw.get("identifier"), problems_of(exc))
     return records

@@ -19,7 +19,14 @@ from beacon.store import DatasetRow
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import DatasetMetadata
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
-from catalogue.record import EMAIL, AccessRights, Agent, CatalogueRecord, ContactPoint
+from catalogue.record import (
+    EMAIL,
+    AccessRights,
+    Agent,
+    CatalogueRecord,
+    ContactPoint,
+    problems_of,
+)
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,9 +69,7 @@ def records_for(rows: Iterable[DatasetRow], settings: Settings) -> list[Catalogu
             # metadata stored before a rule that refuses it now (a theme IRI RDF cannot
             # write): that dataset is left out, not every document of the node a 500
             log.warning("dataset %s is not published: its metadata cannot be (%s); load it "
-                        "again with its metadata mended", row.id,
-                        "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                  for e in exc.errors(include_url=False)))
+                        "again with its metadata mended", row.id, problems_of(exc))
     return records
 
 
