@@ -357,6 +357,30 @@ async def test_publish_gives_up_within_bounds_and_does_not_retry_refusals(pg_ser
         assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize("answer", [b"[]", b"null", b'"ok"', b"[" * 100_000 + b"]" * 100_000,
+                                    b"<html>gateway</html>"])
+async def test_a_catalogue_answering_nonsense_is_a_failed_publication(pg_server_url, tmp_path,
+                                                                      answer):
+    """What a broken catalogue (or a proxy before it) answers with a 200: not an object, JSON
+    nested beyond the parser, not JSON. Each was an AttributeError or a RecursionError out of
+    `publish`: a traceback for `gdi-node catalogue publish`, where it is a failed attempt,
+    retried, then a PublishError."""
+    app = web.Application()
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(body=answer, content_type="application/json")
+    app.router.add_put("/api/nodes/{node}", broken)
+    app.router.add_put("/api/nodes/{node}/datasets", broken)
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        url = await serve_app(stack, app)
+        async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", url, {},
+                         serve=False) as node:
+            settings = node.settings.model_copy(update={
+                "catalogue_url": url, "catalogue_token": SecretStr("x" * 30)})
+            with pytest.raises(PublishError, match="2 attempts failed"):
+                await publish(session, settings, [], Backoff(attempts=2, first_delay=0.01))
+
+
 def _record(identifier: str, fdp: str, **changes: object) -> CatalogueRecord:
     values: dict[str, object] = {
         "identifier": identifier, "iri": dataset_iri(fdp, identifier),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from auth.documents import bounded_body
 from beacon.dataset_cache import DatasetCache
 from catalogue.record import CatalogueRecord
 from node.publication.records import fdp_base_url, records_for
@@ -23,6 +25,7 @@ from node.settings import Settings
 
 log = logging.getLogger(__name__)
 RecordSource = Callable[[], Awaitable[list[CatalogueRecord]]]
+MAX_ANSWER_BYTES = 1 << 20      # the catalogue answers a push with two lists of identifiers
 RETRY_AFTER_SECONDS = 10.0      # between rounds of backoff while the catalogue stays away
 
 
@@ -67,16 +70,28 @@ def registration(settings: Settings) -> dict[str, str | None]:
 
 async def _put(session: aiohttp.ClientSession, url: str, token: str, body: object,
                timeout: float) -> dict:
+    """The catalogue's answer (a JSON object); PublishError (retried) for anything else,
+    _Permanent for its refusals. Its answer is input: one that was not an object, or JSON
+    nested beyond the parser, was an AttributeError or a RecursionError out of `publish`."""
     async with session.put(url, json=body, headers={"Authorization": f"Bearer {token}"},
                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-        answer = await response.json(content_type=None)
-        if response.status == 200:
-            return answer
-        message = f"{url}: HTTP {response.status}: " + str(
-            answer.get("error", {}).get("message") if isinstance(answer, dict) else answer)
-        if 400 <= response.status < 500 and response.status not in (408, 429):
-            raise _Permanent(message)
-        raise PublishError(message)
+        raw = await bounded_body(response, MAX_ANSWER_BYTES)
+    try:
+        answer = json.loads(raw) if raw is not None else None
+    except (ValueError, RecursionError):
+        answer = None
+    if response.status == 200:
+        if not isinstance(answer, dict):
+            raise PublishError(f"{url}: HTTP 200 but not the catalogue's answer (a JSON "
+                               "object)")
+        return answer
+    error = answer.get("error") if isinstance(answer, dict) else None
+    message = f"{url}: HTTP {response.status}: " + str(
+        error.get("message") if isinstance(error, dict)
+        else (raw or b"")[:200].decode("utf-8", "replace"))
+    if 400 <= response.status < 500 and response.status not in (408, 429):
+        raise _Permanent(message)
+    raise PublishError(message)
 
 
 async def _attempt(session: aiohttp.ClientSession, settings: Settings,
