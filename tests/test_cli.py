@@ -2,6 +2,7 @@
 embedded-database default and the external DATABASE_URL path."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,13 +10,15 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from synthetic_data.vcf import VcfSpec, write_vcf
-from tests.conftest import ROOT, free_port, write_vcf_text
+from tests.conftest import ROOT, free_port, serve_app, write_vcf_text
 
 DATASET = "GDI-SE-SYN-001"
 
@@ -190,6 +193,26 @@ def test_options_naming_services_ports_and_workers_are_checked_in_the_nodes_word
     finally:
         not_json.terminate()
         not_json.wait(10)
+
+
+@pytest.mark.parametrize("answer", [
+    b'{"total": 1, "datasets": [7]}', b'{"total": 1, "datasets": null}',
+    b'{"total": 1, "datasets": [{"identifier": "GDI-FI-SYN-001"}]}',
+    b"[" * 100_000 + b"]" * 100_000])
+async def test_a_catalogue_search_answered_with_nonsense_is_one_line(answer):
+    """Another service at the URL, or a broken one: a KeyError, TypeError or RecursionError
+    traceback, where it is one line saying the answer is not the catalogue's."""
+    app = web.Application()
+
+    async def datasets(request: web.Request) -> web.Response:
+        return web.Response(body=answer, content_type="application/json")
+    app.router.add_get("/api/datasets", datasets)
+    async with AsyncExitStack() as stack:
+        url = await serve_app(stack, app)
+        result = await asyncio.to_thread(gdi_node, "catalogue", "search", "--url", url, "x",
+                                         env=_env(), timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-800:]
+    assert result.stderr.startswith(f"error: {url}"), result.stderr[-800:]
 
 
 def test_embedded_database_is_the_default(tmp_path, small_vcf):

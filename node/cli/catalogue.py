@@ -113,8 +113,17 @@ def search(ctx: click.Context, text: str, url: str | None, country: str | None,
         return
     click.echo(f"{answer['total']} datasets")
     for d in answer["datasets"]:
-        click.echo(f"{d['identifier']:<20} {d.get('country') or '--':<3} "
-                   f"{d['accessRights']:<11} {d['nodeId']:<24} {d['title']}")
+        click.echo(f"{d['identifier']!s:<20} {d.get('country') or '--'!s:<3} "
+                   f"{d['accessRights']!s:<11} {d['nodeId']!s:<24} {d['title']}")
+
+
+def _listing(answer: dict) -> bool:
+    """Whether a search's answer holds the datasets the listing prints: another service at
+    the URL, or a broken one, made it a KeyError or TypeError traceback."""
+    datasets = answer["datasets"]
+    return isinstance(datasets, list) and all(
+        isinstance(d, dict) and {"identifier", "accessRights", "nodeId", "title"} <= d.keys()
+        for d in datasets)
 
 
 async def _search(base: str, params: dict[str, str]) -> dict:
@@ -123,6 +132,9 @@ async def _search(base: str, params: dict[str, str]) -> dict:
             f"{base}/api/datasets", params=params,
             timeout=aiohttp.ClientTimeout(total=15)) as response:
         answer = await json_answer(response, "total", "datasets")
+        if response.status == 200 and not _listing(answer):
+            fail(f"{base}/api/datasets answered without the datasets expected: is it the "
+                 "catalogue service?")
         if response.status != 200:
             error = answer.get("error")
             fail(f"{base}: HTTP {response.status}: "

@@ -85,7 +85,7 @@ async def json_answer(response: aiohttp.ClientResponse, *keys: str) -> dict[str,
     else (a page that is not JSON, another service at the URL) is one line saying so."""
     try:
         answer = await response.json(content_type=None)
-    except ValueError:
+    except (ValueError, RecursionError):       # not JSON, or nested beyond the parser
         answer = None
     if not isinstance(answer, dict) or (response.status == 200
                                         and not all(key in answer for key in keys)):
