@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -67,16 +68,13 @@ def configuration_error(exc: Exception) -> str:
     """What is wrong with a configuration, as `field: reason` per problem and never the value
     given: values may be secrets (a catalogue token, a node's shared secret, a database URL's
     password), and pydantic's own message quotes them, whole settings dicts included."""
-    if isinstance(exc, RecursionError):
-        # only a JSON setting in the environment can raise it: pydantic-settings parses those
-        # itself, past ValueError, and the file and the listed settings say what they are
-        return "a JSON setting in the environment is nested too deeply to read"
     if isinstance(exc, SettingsError) and (field := _ENV_FIELD.match(str(exc))):
         # a complex setting (a list, a table) from the environment, which must be JSON; the
         # library's own words name its source class
         cause = exc.__cause__
         detail = (f" ({cause.msg} at column {cause.colno})"
-                  if isinstance(cause, json.JSONDecodeError) else "")
+                  if isinstance(cause, json.JSONDecodeError)
+                  else f" ({cause})" if isinstance(cause, ValueError) else "")
         return f"{field[1]}: not valid JSON in the environment{detail}"
     if not isinstance(exc, ValidationError):
         return str(exc)
@@ -121,7 +119,7 @@ class ServiceSettings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _Environment(settings_cls)]
         config_file = os.environ.get(cls.config_env)
         if config_file:
             try:
@@ -133,6 +131,18 @@ class ServiceSettings(BaseSettings):
                 raise FileNotFoundError(f"{cls.config_env}={config_file}: no such config file")
             sources.append(_TomlFile(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+class _Environment(EnvSettingsSource):
+    """The environment, as pydantic-settings reads it (its model's `env_prefix`), except
+    that a JSON setting nested beyond Python's parser is a ValueError, which it reports as
+    that setting's, where its RecursionError named none and was a traceback."""
+
+    def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except RecursionError:
+            raise ValueError("nested too deeply to read") from None
 
 
 class _TomlFile(TomlConfigSettingsSource):

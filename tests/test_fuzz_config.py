@@ -48,6 +48,7 @@ from node.settings import (
 from tests.test_fuzz_http import PYTHON_WORDS, ROUNDS, _mutate, _paths, fuzz_rounds
 
 SECRETS = ("S3cretPw", "S3cretToken", "S3cretNode")
+NESTED = "[" * 5000 + "]" * 5000     # a JSON or TOML value beyond Python's parsers
 # What a refusal must not say either: the settings library's words for its own sources.
 LIBRARY_WORDS = re.compile(r"SettingsSource|pydantic|tomllib|TOMLDecodeError|\bbytes? in position")
 
@@ -175,7 +176,8 @@ def _mutated_text(text: str, rng: random.Random) -> bytes:
     elif how == "insert":
         at = rng.randrange(len(data))
         data[at:at] = rng.choice([b"\xff", b"\x00", b"[", b"]", b"=", b'"', b"\n", b"#",
-                                  b"[disclosure]\n", b"\xe9t\xe9", "\u202e".encode()])
+                                  b"[disclosure]\n", b"\xe9t\xe9", "\u202e".encode(),
+                                  b"\nx = " + NESTED.encode() + b"\n"])
     elif how == "drop":
         lines.pop(rng.randrange(len(lines)))
         data = bytearray("".join(lines).encode())
@@ -308,6 +310,8 @@ async def _round(rng: random.Random, tmp_path: Path, monkeypatch: pytest.MonkeyP
         variable = f"{prefix}{key.upper()}"
         if way.startswith("env"):
             value = _mutated_settings({key: base[key]}, rng).get(key, rng.choice(NUMBERS + TEXTS))
+            if rng.random() < 0.05:     # beyond Python's parsers: it was a traceback
+                value = NESTED
             patch.setenv(variable, _env_value(value).replace("\x00", ""))
         what = f"{way}: {data[:1500]!r} {variable}={os.environ.get(variable)!r}"
         try:

@@ -199,11 +199,12 @@ def test_a_log_level_that_is_none_is_a_configuration_error():
 
 def test_a_setting_nested_beyond_the_parser_is_a_configuration_error():
     """pydantic-settings parses a JSON setting from the environment itself, and its
-    RecursionError was the command's traceback."""
+    RecursionError was the command's traceback, naming no setting."""
     result = gdi_node("datasets", env=_env(GDI_NODE_PEERS="[" * 50_000 + "]" * 50_000))
     assert result.returncode == 2, result.stderr[-300:]
-    assert result.stderr.splitlines()[0] == ("error: invalid configuration: a JSON setting in "
-                                             "the environment is nested too deeply to read")
+    assert result.stderr.splitlines()[0] == ("error: invalid configuration: peers: not valid "
+                                             "JSON in the environment (nested too deeply to "
+                                             "read)")
 
 
 def test_health_checks_are_logged_at_debug_only(db_url):

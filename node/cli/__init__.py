@@ -32,7 +32,7 @@ def main(ctx: click.Context, config: str | None, verbosity: int) -> None:
         os.environ[CONFIG_ENV] = config
     try:
         settings = Settings()
-    except (FileNotFoundError, ValueError, RecursionError) as exc:   # ValidationError too
+    except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
         fail(f"invalid configuration: {configuration_error(exc)}", 2)
     ctx.obj = {"settings": settings, "verbosity": verbosity}
     configure_logs(ctx, settings, server=False)

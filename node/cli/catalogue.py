@@ -37,7 +37,7 @@ CATALOGUE_DATABASE = "GDI_CATALOGUE_DATABASE_URL"
 def _catalogue_settings(**overrides: Any) -> CatalogueSettings:
     try:
         settings = CatalogueSettings()
-    except (FileNotFoundError, ValueError, RecursionError) as exc:   # ValidationError too
+    except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
         fail(f"invalid catalogue configuration: {configuration_error(exc)}", 2)
     return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
