@@ -165,8 +165,8 @@ class DevIssuer:
             raise CodeRefused("unknown, used or expired authorization code")
         if pending.client_id != client_id or pending.redirect_uri != redirect_uri:
             raise CodeRefused("the code was issued to another client or redirect_uri")
-        if not _VERIFIER.fullmatch(verifier) or not secrets.compare_digest(
-                pkce_challenge(verifier), pending.code_challenge):
+        if not _VERIFIER.fullmatch(verifier) or not _same(pkce_challenge(verifier),
+                                                          pending.code_challenge):
             raise CodeRefused("code_verifier does not match the code_challenge")
         return pending.user
 
@@ -195,7 +195,7 @@ class DevIssuer:
 
     def authenticate(self, username: str, password: str) -> DevUser | None:
         user = self.users.get(username)
-        return user if user and secrets.compare_digest(user.password, password) else None
+        return user if user and _same(user.password, password) else None
 
     def user_of(self, bearer: str) -> DevUser | None:
         try:
@@ -212,3 +212,11 @@ def trusted_issuer_entry(issuer_url: str, audience: str = "gdi-node") -> dict[st
     return {"issuer": issuer_url, "jwks_uri": f"{issuer_url}/jwks",
             "userinfo_endpoint": f"{issuer_url}/userinfo", "audience": audience,
             "access_tokens": True, "visas": True, "visa_jku": [f"{issuer_url}/visa-jwks"]}
+
+
+def _same(given: str, expected: str) -> bool:
+    """Equal, compared in constant time. As bytes: `secrets.compare_digest` refuses a text
+    with a character beyond ASCII (TypeError), which made a password such as "Sälasana", or
+    a login attempt with one, a 500."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                  expected.encode("utf-8", "surrogatepass"))

@@ -31,6 +31,7 @@ from auth.authenticate import INCOMPLETE_CACHE_SECONDS
 from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
+    DevUser,
     SigningKey,
     trusted_issuer_entry,
 )
@@ -420,6 +421,22 @@ async def test_wrong_password_gets_no_token(stack):
         assert response.status == 401
 
 
+async def test_passwords_beyond_ascii_log_in_or_are_refused_never_a_500(stack):
+    """`secrets.compare_digest` refuses a text beyond ASCII: a user whose password is
+    "Sälasana" could not log in (a 500 each time), nor could anyone try such a password."""
+    async with AsyncExitStack() as exits:
+        _, url = await _serve_aai(exits, users=[DevUser(name="sanna", password="Sälasana-1"),
+                                                DevUser(name="carol", password="carol")])
+        async with ClientSession() as client:
+            for user, password, status in (("sanna", "Sälasana-1", 200),
+                                           ("sanna", "Salasana-1", 401),
+                                           ("carol", "Sälasana-1", 401)):
+                async with client.post(f"{url}/token", data={
+                        "grant_type": "password", "username": user,
+                        "password": password}) as response:
+                    assert response.status == status, (user, password, await response.text())
+
+
 async def test_count_granularity_request_is_capped_per_dataset(stack, beacon_schema):
     token = await _aai_token(stack, "carol")
     response = await stack.node.get("/api/g_variants", params={
@@ -575,10 +592,13 @@ async def _node_with(stack: Stack, issuers: list[TrustedIssuer]) -> AsyncIterato
             yield client
 
 
-async def _serve_aai(exits: AsyncExitStack, app_of=create_aai_app) -> tuple[DevIssuer, str]:
-    """Another development AAI on 127.0.0.1, with its own keys, until `exits` closes."""
+async def _serve_aai(exits: AsyncExitStack, app_of=create_aai_app,
+                     users: list[DevUser] | None = None) -> tuple[DevIssuer, str]:
+    """Another development AAI on 127.0.0.1, with its own keys (and `users`, else the
+    default ones), until `exits` closes."""
     port = free_port()
-    aai = DevIssuer(DevIssuerConfig(issuer=f"http://127.0.0.1:{port}"))
+    aai = DevIssuer(DevIssuerConfig(issuer=f"http://127.0.0.1:{port}",
+                                    **({"users": users} if users else {})))
     return aai, await serve_app(exits, app_of(aai), port)
 
 
