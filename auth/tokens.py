@@ -46,6 +46,10 @@ def bearer_token(authorization: str | None) -> str | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("expected 'Authorization: Bearer <token>'")
+    try:        # bytes that are not UTF-8 reach here as lone surrogates (aiohttp's decoding),
+        token.encode()          # which every use of the token (its hash, its JWT) failed on:
+    except UnicodeEncodeError:  # a 500 on every endpoint, where it is an invalid token
+        raise InvalidToken("the token is not UTF-8 text") from None
     return token.strip()
 
 

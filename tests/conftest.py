@@ -3,6 +3,7 @@ per test, the Beacon v2 schemas from $BEACON_SCHEMAS or ../shared/beacon-v2 (tes
 them skip without), and a node served over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -188,3 +189,16 @@ def write_vcf_text(path: Path, text: str, index: bool = True) -> Path:
         pysam.tabix_compress(str(plain), str(out), force=True)
         plain.unlink()
     return out
+
+
+async def raw_status(base_url: str, request_line: bytes, header: bytes) -> int:
+    """The status of a request sent as bytes, with a header no HTTP client would send."""
+    parts = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(request_line + b"\r\nHost: x\r\n" + header
+                     + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        return int((await reader.readline()).split()[1])
+    finally:
+        writer.close()

@@ -48,6 +48,7 @@ from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
     node_database,
+    raw_status,
     serve_app,
     write_vcf_text,
 )
@@ -275,6 +276,16 @@ async def test_malformed_claims_of_a_trusted_issuer_are_401_not_500(stack, beaco
     claims = _claims(stack, **MALFORMED_CLAIMS[malformed](stack))
     token = _signed_as_is(stack.aai.access_key, claims)
     await _assert_refused(stack, token, beacon_schema, malformed)
+
+
+async def test_a_token_of_bytes_that_are_not_utf8_is_a_401_not_a_500(stack):
+    """aiohttp hands such bytes on as lone surrogates, which every use of the token (its
+    hash for the cache, its JWT) failed on: a 500 on every endpoint of the node and the AAI."""
+    node = str(stack.node._base_url)
+    for base, line in ((node, b"GET /api/info HTTP/1.1"), (node, b"GET /fdp HTTP/1.1"),
+                       (stack.aai_url, b"GET /userinfo HTTP/1.1")):
+        status = await raw_status(base, line, b"Authorization: Bearer abc\xff\xfedef")
+        assert status == 401, (base, line)
 
 
 @pytest.mark.parametrize("header", ["Basic YWxpY2U6YWxpY2U=", "Bearer", "Bearer ", "bearer"])

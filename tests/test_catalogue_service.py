@@ -47,6 +47,7 @@ from tests.conftest import (
     free_port,
     fresh_database,
     node_database,
+    raw_status,
     serve_app,
     write_vcf_text,
 )
@@ -467,6 +468,9 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
                                               "fdpUrl": "http://se.example/fdp{x}"},
                                          TOKENS[OTHER])
     assert response.status == 400 and "fdpUrl" in body["error"]["message"], body
+    status = await raw_status(catalogue.url, f"PUT {se} HTTP/1.1".encode(),  # bytes not
+                              b"Authorization: Bearer abc\xff\xfedef")          # UTF-8: a 500
+    assert status == 401
     deep = "[" * 100_000 + "]" * 100_000          # beyond Python's parser: it was a 500
     response, body = await catalogue.put(se + "/datasets", deep, TOKENS[OTHER])
     assert response.status == 400 and body["error"]["code"] == "invalid_json"
