@@ -39,6 +39,7 @@ from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
     OPEN_DISCLOSURE,
     node_database,
+    raw_status,
     serve_dev_aai,
     serve_node,
     write_vcf_text,
@@ -386,6 +387,20 @@ async def test_a_body_wrong_twice_is_refused_for_its_purpose_first(world, extra)
     body["meta"] = {}
     status, answer = await _post(world.open, "/api/individuals", body)
     assert status == 400 and answer["error"]["errorMessage"].startswith("end:")
+
+
+async def test_a_purpose_of_use_that_is_not_printable_text_is_refused(world):
+    """It is recorded in the audit trail and echoed: a NUL was an audit entry the database
+    cannot hold, and a header of bytes that are not UTF-8 a 500."""
+    for purpose in ("DUO:0000006\x00", "research\nforged line"):
+        status, answer = await _post(world.open, "/api/individuals", {
+            "meta": {"purposeOfUse": purpose}, "query": {"requestedGranularity": "count"}})
+        assert status == 400 and answer["error"]["errorMessage"].startswith(
+            "meta.purposeOfUse:"), (purpose, answer)
+    status = await raw_status(str(world.open._base_url),
+                              b"GET /api/individuals?requestedGranularity=count HTTP/1.1",
+                              b"X-Purpose-Of-Use: DUO:\xff\xfe")
+    assert status == 400
 
 
 async def test_a_term_nobody_holds_matches_nobody(world):

@@ -270,10 +270,14 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
 
 def _purpose(request: web.Request, meta: dict[str, object]) -> str | None:
     """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
-    GET has no body); a DUO term or text, recorded in the audit trail."""
+    GET has no body); a DUO term or text, recorded in the audit trail and echoed. Printable
+    text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
+    surrogates) was a 500, and a NUL an audit entry the database cannot hold."""
     given = meta.get("purposeOfUse", request.headers.get(PURPOSE_HEADER))
-    if given is not None and (not isinstance(given, str) or not given.strip()):
-        raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or text")
+    if given is not None and (not isinstance(given, str) or not given.strip()
+                              or not given.isprintable()):
+        raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or "
+                                                "printable text")
     return given.strip()[:500] if given else None
 
 
