@@ -35,7 +35,7 @@ from catalogue import store
 from catalogue.harvest import harvest_all
 from catalogue.record import CatalogueRecord
 from node.catalogue_app import create_app as create_catalogue
-from tests.conftest import free_port, serve_app
+from tests.conftest import free_port, raw_status, serve_app
 from tests.test_catalogue_service import (
     NODE,
     OTHER,
@@ -56,6 +56,7 @@ from tests.test_fuzz_http import (
     _as_text,
     _mutate,
     _nasty,
+    _raw_header,
     _text_for,
     failure,
     fuzz_rounds,
@@ -202,6 +203,25 @@ async def test_mutated_searches_and_lookups_never_fail_the_catalogue(catalogue, 
 
 async def test_mutated_registrations_and_snapshots_are_refused_cleanly(catalogue, caplog):
     await _fuzz(catalogue, caplog, "publish", _publish)
+
+
+async def test_header_bytes_no_client_would_send_never_fail_the_catalogue(catalogue, caplog):
+    """As tests/test_fuzz_http.py sends the node: a node's token of bytes that are not UTF-8
+    was a 500 of the catalogue's registration and snapshot."""
+    caplog.set_level(logging.ERROR)
+    targets = [("GET", "/api/nodes"), ("GET", "/api/datasets?q=cardio"),
+               ("GET", "/api/datasets/GDI-FI-SYN-001"), ("GET", "/fdp"),
+               ("GET", f"/fdp/catalog/{NODE}"), ("GET", "/health"), ("OPTIONS", "/api/nodes"),
+               ("PUT", f"/api/nodes/{NODE}"), ("PUT", f"/api/nodes/{NODE}/datasets")]
+
+    async def one(rng: random.Random) -> str | None:
+        method, path = rng.choice(targets)
+        header = _raw_header(rng)
+        logged = len(caplog.records)
+        status = await raw_status(catalogue.url, f"{method} {path} HTTP/1.1".encode(), header)
+        return failure("a 5xx" if status >= 500 else None, logged_errors(caplog, logged),
+                       f"{method} {path} with {header[:100]!r} -> {status}")
+    await fuzz_rounds("catalogue:header bytes", ROUNDS, one)
 
 
 # --- the harvest, from a hostile node's side ---------------------------------------------------

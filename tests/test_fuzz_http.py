@@ -65,6 +65,7 @@ from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
     node_database,
+    raw_status,
     serve_app,
     serve_dev_aai,
 )
@@ -477,6 +478,51 @@ async def test_mutated_portal_bodies_never_fail_the_node(fuzzed, beacon_schema, 
 async def test_mutated_query_strings_on_every_route_never_fail_the_node(
         fuzzed, beacon_schema, caplog):
     await _fuzz(fuzzed, beacon_schema, caplog, "query", _query_string)
+
+
+# The headers the node reads, and one it does not: their values arrive as bytes, which no
+# HTTP client sends broken, and aiohttp hands bytes that are not UTF-8 on as lone surrogates
+HEADER_NAMES = [b"Authorization", b"X-Purpose-Of-Use", b"X-Request-ID", b"Accept",
+                b"Accept-Encoding", b"Content-Type", b"If-None-Match", b"If-Modified-Since",
+                b"Origin", b"Access-Control-Request-Method", b"Access-Control-Request-Headers",
+                b"X-Forwarded-For", b"Cookie", b"Accept-Language", b"X-Junk"]
+HEADER_VALUES = [b"Bearer ", b"DUO:0000006", b"text/turtle", b"application/ld+json;q=0.5",
+                 b'"etag"', b"Mon, 01 Jan 2024 00:00:00 GMT", b"http://127.0.0.1:1", b"*"]
+
+
+def _raw_header(rng: random.Random) -> bytes:
+    """A header whose value is real with bytes put in, or bytes alone (no CR or LF, which
+    would end it): invalid UTF-8, control characters, Latin-1."""
+    noise = bytes(rng.choice([b for b in range(256) if b not in (10, 13)])
+                  for _ in range(rng.randint(1, 12)))
+    name = rng.choice(HEADER_NAMES)
+    if name == b"Authorization" and rng.random() < 0.5:     # a token, not a broken scheme
+        return name + b": Bearer " + noise
+    value = rng.choice(HEADER_VALUES)
+    at = rng.randint(0, len(value))
+    value = value[:at] + noise + value[at:] if rng.random() < 0.7 else noise
+    return name + b": " + value
+
+
+async def test_header_bytes_no_client_would_send_never_fail_the_node(fuzzed, caplog):
+    """Found by a probe of this kind: a bearer token, and an X-Purpose-Of-Use, of bytes that
+    are not UTF-8, each a 500. Oracle: never a 5xx, nothing logged as an unhandled error."""
+    caplog.set_level(logging.ERROR)
+    bases = {name: str(client._base_url) for name, client in fuzzed.nodes.items()}
+
+    async def one(rng: random.Random) -> str | None:
+        method, pattern = rng.choice(fuzzed.routes)
+        path = _fill(pattern, fuzzed, rng)
+        if rng.random() < 0.3:
+            path += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in rng.choice(QUERY_STRINGS))
+        node = rng.choice(sorted(bases))
+        header = _raw_header(rng)
+        logged = len(caplog.records)
+        line = f"{method} {path} HTTP/1.1".encode()
+        status = await raw_status(bases[node], line, header)
+        return failure("a 5xx" if status >= 500 else None, logged_errors(caplog, logged),
+                       f"{line[:200]!r} with {header[:100]!r} to {node} -> {status}")
+    await fuzz_rounds("header bytes", ROUNDS, one)
 
 
 async def test_bodies_that_are_not_json_or_not_a_request_are_refused_cleanly(
