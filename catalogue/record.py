@@ -11,18 +11,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from auth.access import AccessLevel
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 EU_ACCESS_RIGHT = "http://publications.europa.eu/resource/authority/access-right/"
 EU_COUNTRY = "http://publications.europa.eu/resource/authority/country/"
