@@ -21,8 +21,13 @@ Four kinds of mutation, each with the most its answer may be:
 
 No hostile value is another dataset's identifier, so a re-signed claim can never rightly grant
 more than the Passport does. For every request, whatever was sent: never a 5xx, nothing logged
-as an error, a refusal is a 401 with a Beacon error body and `WWW-Authenticate`, and an
-answer is valid against its Beacon schema. The token is never quoted back.
+as an error (nor the audit trail failing to write), a refusal is a 401 with a Beacon error
+body and `WWW-Authenticate`, and an answer is valid against its Beacon schema. The token is
+never quoted back. Its first runs found a signed `sub` with a NUL (a 500 where a budget
+counts the caller, and an audit entry that held back all others).
+
+A second test makes a trusted issuer answer nonsense from its JWKS and userinfo (see its
+docstring); its first runs found four 500s there.
 """
 from __future__ import annotations
 
