@@ -39,6 +39,7 @@ from tests.conftest import (
     ROOT,
     free_port,
     node_database,
+    raw_status,
     serve_app,
     serve_dev_aai,
     write_vcf_text,
@@ -406,6 +407,29 @@ async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
         ("r2", "address 192.0.2.8", "/api/g_variants", "{}")]
     await trail.flush()                                # nothing left: nothing written twice
     assert await pool.fetchval("SELECT count(*) FROM audit_trail") == 2
+
+
+async def test_behind_a_proxy_the_last_forwarded_address_is_the_caller(loaded, tmp_path):
+    """The last entry of the configured header counts when it is an IP address. Anything
+    else counts against the proxy (the connection's peer), as without the header: bytes
+    that are not UTF-8 there were a 500 (the budget's statement), and any text a fresh
+    budget for each spelling."""
+    settings = _settings(loaded, tmp_path)
+    settings = settings.model_copy(update={"disclosure": DISCLOSURE.model_copy(
+        update={"client_address_header": "X-Forwarded-For"})})
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings))
+        async with ClientSession(base_url=base) as node:
+            for forwarded in ("203.0.113.9, 198.51.100.7", "198.51.100.7, anyone",
+                              "[2001:db8::1]", "2001:DB8::1"):
+                async with node.get(COMMON, headers={"X-Forwarded-For": forwarded}) as answer:
+                    assert answer.status == 200, forwarded
+        status = await raw_status(base, f"GET {COMMON} HTTP/1.1".encode(),
+                                  b"X-Forwarded-For: 198.51.100.7, \xff\xfe")
+        assert status == 200
+    assert [r["caller"] for r in await _audit_rows(loaded)] == [
+        "address 198.51.100.7", ANONYMOUS_CALLER, "address 2001:db8::1",
+        "address 2001:db8::1", ANONYMOUS_CALLER]
 
 
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):

@@ -4,6 +4,7 @@ body, never a silent downgrade to public; two headers = 400.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from aiohttp import web
@@ -62,8 +63,19 @@ def caller_key(request: web.Request) -> str:
         return f"token {caller.identity.issuer} {caller.identity.sub}"
     header = request.app[SETTINGS].disclosure.client_address_header
     forwarded = request.headers.get(header, "") if header else ""
-    address = forwarded.rsplit(",", 1)[-1].strip() if forwarded else request.remote
-    return f"address {address or 'unknown'}"
+    address = _address(forwarded.rsplit(",", 1)[-1]) if forwarded else None
+    return f"address {address or request.remote or 'unknown'}"
+
+
+def _address(entry: str) -> str | None:
+    """The forwarded entry as an IP address (written as `ipaddress` writes it), or None.
+    What the proxy puts last is an address; anything else (bytes that are not UTF-8, which
+    made the budget's statement a 500; any text, which would be a fresh budget for each
+    spelling) counts against the connection's peer, the proxy, as without the header."""
+    try:
+        return str(ipaddress.ip_address(entry.strip().removeprefix("[").removesuffix("]")))
+    except ValueError:
+        return None
 
 
 def audit(request: web.Request, decisions: dict[str, str]) -> None:
