@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import asyncpg
 import jwt
@@ -446,6 +446,24 @@ async def test_passwords_beyond_ascii_log_in_or_are_refused_never_a_500(stack):
                         "grant_type": "password", "username": user,
                         "password": password}) as response:
                     assert response.status == status, (user, password, await response.text())
+
+
+async def test_a_pkce_challenge_beyond_ascii_is_a_refused_code_not_a_500(stack):
+    """The challenge is compared as bytes too (compare_digest refuses such text)."""
+    params = {"response_type": "code", "client_id": "gdi-node", "state": "s",
+              "redirect_uri": "http://127.0.0.1:5050/", "code_challenge": "défi",
+              "code_challenge_method": "S256"}
+    async with ClientSession() as client:
+        async with client.post(f"{stack.aai_url}/authorize", allow_redirects=False, data={
+                **params, "username": "carol", "password": "carol"}) as response:
+            assert response.status == 302
+            code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
+        async with client.post(f"{stack.aai_url}/token", data={
+                "grant_type": "authorization_code", "code": code, "client_id": "gdi-node",
+                "redirect_uri": params["redirect_uri"],
+                "code_verifier": "v" * 43}) as response:
+            assert response.status == 400, await response.text()
+            assert (await response.json())["error"] == "invalid_grant"
 
 
 async def test_count_granularity_request_is_capped_per_dataset(stack, beacon_schema):
