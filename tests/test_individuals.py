@@ -392,15 +392,17 @@ async def test_a_body_wrong_twice_is_refused_for_its_purpose_first(world, extra)
 async def test_a_purpose_of_use_that_is_not_printable_text_is_refused(world):
     """It is recorded in the audit trail and echoed: a NUL was an audit entry the database
     cannot hold, and a header of bytes that are not UTF-8 a 500."""
-    for purpose in ("DUO:0000006\x00", "research\nforged line"):
-        status, answer = await _post(world.open, "/api/individuals", {
-            "meta": {"purposeOfUse": purpose}, "query": {"requestedGranularity": "count"}})
-        assert status == 400 and answer["error"]["errorMessage"].startswith(
-            "meta.purposeOfUse:"), (purpose, answer)
-    status = await raw_status(str(world.open._base_url),
-                              b"GET /api/individuals?requestedGranularity=count HTTP/1.1",
-                              b"X-Purpose-Of-Use: DUO:\xff\xfe")
-    assert status == 400
+    for root in ("/api", "/network/api"):     # the network refuses what a node would
+        for purpose in ("DUO:0000006\x00", "research\nforged line"):
+            status, answer = await _post(world.open, f"{root}/individuals", {
+                "meta": {"purposeOfUse": purpose}, "query": {"requestedGranularity": "count"}})
+            assert status == 400 and answer["error"]["errorMessage"].startswith(
+                "meta.purposeOfUse:"), (root, purpose, answer)
+        status = await raw_status(
+            str(world.open._base_url),
+            f"GET {root}/datasets/{PUBLIC}/individuals?requestedGranularity=count "
+            "HTTP/1.1".encode(), b"X-Purpose-Of-Use: DUO:\xff\xfe")
+        assert status == 400, root
 
 
 async def test_a_term_nobody_holds_matches_nobody(world):

@@ -268,7 +268,7 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
     return await _answer(request, dataclasses.replace(query, dataset_ids=(dataset_id,)))
 
 
-def _purpose(request: web.Request, meta: dict[str, object]) -> str | None:
+def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | None:
     """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
     GET has no body); a DUO term or text, recorded in the audit trail and echoed. Printable
     text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
@@ -315,9 +315,9 @@ async def individuals_request(request: web.Request) -> IndividualsQuery:
     except RequestError:
         plain = None
     if plain is not None:
-        return plain_individuals_query(plain, purpose=_purpose(request, plain.meta))
+        return plain_individuals_query(plain, purpose=declared_purpose(request, plain.meta))
     body = await request_body(request)
-    return individuals_query(body, purpose=_purpose(request, body.meta))
+    return individuals_query(body, purpose=declared_purpose(request, body.meta))
 
 
 async def individuals(request: web.Request) -> web.Response:
@@ -332,7 +332,7 @@ async def individual(request: web.Request) -> web.Response:
     body = await request_body(request)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
-    query = individuals_query(body, purpose=_purpose(request, body.meta),
+    query = individuals_query(body, purpose=declared_purpose(request, body.meta),
                               individual_id=request.match_info["id"])
     if query.variant.test_mode:
         return _test_individuals(request, query)
@@ -356,7 +356,7 @@ async def variant_individuals(request: web.Request) -> web.Response:
     """The individuals carrying one variant (by its id), per dataset."""
     body = await request_body(request)
     variant = answer.located_query(request.match_info["id"], body, with_filters=True)
-    query = individuals_query(body, purpose=_purpose(request, body.meta), variant=variant)
+    query = individuals_query(body, purpose=declared_purpose(request, body.meta), variant=variant)
     if variant.test_mode:
         return _test_individuals(request, query)
     return await _individuals(request, query)

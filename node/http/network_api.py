@@ -40,7 +40,12 @@ from node.federation.network import (
 )
 from node.http import beacon_api
 from node.http.app_keys import BEACON, CALLER, NETWORK, SETTINGS
-from node.http.beacon_api import request_body, request_query, scoped_query
+from node.http.beacon_api import (
+    declared_purpose,
+    request_body,
+    request_query,
+    scoped_query,
+)
 from node.http.caller import request_token
 from node.http.metrics import Handler
 from node.http.responses import json_response
@@ -96,19 +101,22 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
 
 
 async def individuals(request: web.Request) -> web.Response:
-    query = individuals_query(await request_body(request))
+    body = await request_body(request)
+    query = individuals_query(body, purpose=declared_purpose(request, body.meta))
     return await _variants(request, query.variant, await _forwarded(request), individuals=query)
 
 
 async def variant_individuals(request: web.Request) -> web.Response:
     body = await request_body(request)
-    query = individuals_query(body, variant=answer.located_query(
-        request.match_info["id"], body, with_filters=True))
+    query = individuals_query(body, purpose=declared_purpose(request, body.meta),
+                              variant=answer.located_query(request.match_info["id"], body,
+                                                           with_filters=True))
     return await _variants(request, query.variant, await _forwarded(request), individuals=query)
 
 
 async def dataset_individuals(request: web.Request) -> web.Response:
-    query = individuals_query(await request_body(request))
+    body = await request_body(request)
+    query = individuals_query(body, purpose=declared_purpose(request, body.meta))
     return await _variants(request, query.variant, await _forwarded(request), scoped=True,
                            individuals=query)
 
