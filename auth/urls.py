@@ -8,6 +8,9 @@ import re
 from urllib.parse import urlsplit
 
 NOT_HTTP = "not an absolute http(s) URL such as https://node.example.org/api"
+# What no URL holds (RFC 3986), and RDF cannot write in an IRI: white space and these,
+# as the body of a regular expression's character class (catalogue/record.py uses it too)
+NOT_IN_URL = r"\s<>\"{}|\\^`"
 
 
 def http_url(url: str) -> str:
@@ -18,7 +21,7 @@ def http_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
-                and parts.port != 0 and not re.search(r"[\s<>\"{}|\\^`]", url))
+                and parts.port != 0 and not re.search(f"[{NOT_IN_URL}]", url))
     except ValueError:                         # a port that is not a number, a broken [IPv6]
         fine = False
     if not fine:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from auth.access import AccessLevel
+from auth.urls import NOT_IN_URL
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -29,9 +30,9 @@ HEALTH_THEME = EU_DATA_THEME + "HEAL"
 COUNTRY_CODE = r"^[A-Z]{2}$"       # ISO 3166-1 alpha-2
 # An http(s) IRI as RDF can write it: no white space and none of the characters Turtle
 # cannot hold in an IRI (rdflib refuses to serialise one, and the whole document fails)
-IRI = re.compile(r"^https?://[^\s<>\"{}|\\^`]+$")
+IRI = re.compile(f"^https?://[^{NOT_IN_URL}]+$")
 # An email address whose mailto: IRI RDF can write, as the GDI Kind shape accepts it
-EMAIL = r"^[^@\s:<>\"{}|\\^`]+@[^@\s<>\"{}|\\^`]+\.[^@\s<>\"{}|\\^`]+$"
+EMAIL = f"^[^@:{NOT_IN_URL}]+@[^@{NOT_IN_URL}]+\\.[^@{NOT_IN_URL}]+$"
 MAX_COUNT = 2**63 - 1              # a count PostgreSQL's bigint (and JSON to it) holds
 
 
@@ -51,6 +52,16 @@ def refuse_nul(value: Any, at: str = "") -> Any:
         for index, inner in enumerate(value):
             refuse_nul(inner, f"{at}.{index}" if at else str(index))
     return value
+
+
+def _writable(iri: str) -> str:
+    """Every IRI of a record is written into RDF: one that RDF cannot hold made the document
+    it is in a 500, on a node's FAIR Data Point and, pushed or harvested, on the catalogue's
+    (found by a probe of metadata files that load)."""
+    if not IRI.fullmatch(iri):
+        raise ValueError("not an http(s) IRI RDF can write (no white space, nor any of "
+                         '<>"{}|\\^`)')
+    return iri
 
 
 def problems_of(exc: ValidationError) -> str:
@@ -141,20 +152,12 @@ class CatalogueRecord(_Storable):
     @field_validator("iri", "beacon_url")
     @classmethod
     def _iri(cls, value: str) -> str:
-        """Every IRI of a record is written into RDF: one that RDF cannot hold made the
-        document it is in a 500, on a node's FAIR Data Point and, pushed or harvested, on the
-        catalogue's (found by a probe of metadata files that load)."""
-        if not IRI.fullmatch(value):
-            raise ValueError("not an http(s) IRI RDF can write (no white space, nor any of "
-                             '<>"{}|\\^`)')
-        return value
+        return _writable(value)
 
     @field_validator("themes", "health_categories", "applicable_legislation")
     @classmethod
     def _iris(cls, values: list[str]) -> list[str]:
-        for value in values:
-            cls._iri(value)
-        return values
+        return [_writable(value) for value in values]
 
     @field_validator("keywords", "themes", "health_categories", "applicable_legislation")
     @classmethod
