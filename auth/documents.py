@@ -4,7 +4,8 @@ anything unusable is one `ValueError`. A trusted issuer's answers are still inpu
 network: a body larger than any such document, one that is not JSON, or JSON nested deeper
 than the parser's recursion limit (which raised RecursionError: a 500 for the caller whose
 token sent the node there) is refused where each document is read, like any other unusable
-answer. `bounded_body` serves the catalogue's harvest and the network's peers too.
+answer. `bounded_body` serves the catalogue's harvest and the network's peers too, and
+`parsed_json` the node's publication to the catalogue.
 """
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ async def issuer_document(session: aiohttp.ClientSession, url: str,
         body = await bounded_body(response, MAX_DOCUMENT_BYTES)
     if body is None:
         raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
+    return parsed_json(body)
+
+
+def parsed_json(body: bytes) -> object:
+    """`body` as JSON; ValueError when it is not, or nested beyond the parser's recursion
+    limit (whose RecursionError no caller expects)."""
     try:
         return json.loads(body)
     except RecursionError:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from auth.documents import bounded_body
+from auth.documents import bounded_body, parsed_json
 from beacon.dataset_cache import DatasetCache
 from catalogue.record import CatalogueRecord
 from node.publication.records import fdp_base_url, records_for
@@ -77,8 +76,8 @@ async def _put(session: aiohttp.ClientSession, url: str, token: str, body: objec
                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
         raw = await bounded_body(response, MAX_ANSWER_BYTES)
     try:
-        answer = json.loads(raw) if raw is not None else None
-    except (ValueError, RecursionError):
+        answer = parsed_json(raw) if raw is not None else None
+    except ValueError:
         answer = None
     if response.status == 200:
         if not isinstance(answer, dict):
