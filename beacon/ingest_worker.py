@@ -36,6 +36,7 @@ from beacon.vcf import (
     contig_length,
     open_vcf,
     read_rows,
+    row_columns,
 )
 
 PR_SET_PDEATHSIG = 1         # linux/prctl.h
@@ -132,7 +133,8 @@ async def _copy_job(job: Job, state: _WorkerState, use_genotypes: bool) -> Chunk
                           htslib_log=state.htslib_log)
     handle = state.open(job.layout.path, drop_samples=not use_genotypes)
     await store.copy_rows(state.conn, job.table,
-                          read_rows(job.layout, job.region, options, stats, handle))
+                          read_rows(job.layout, job.region, options, stats, handle),
+                          row_columns(job.layout, options))
     return stats
 
 

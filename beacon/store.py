@@ -222,32 +222,11 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
     return table
 
 
-async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple]) -> None:
-    """COPY `rows` (COPY_COLUMNS), the long variants after the others (`_long_last`)."""
-    await conn.copy_records_to_table(_checked(table), records=_long_last(rows),
-                                     columns=COPY_COLUMNS)
-
-
-LONG_GROUP = 4096            # long rows held back at most, before they are written together
-_START, _END = COPY_COLUMNS.index("start_pos"), COPY_COLUMNS.index("end_pos")
-
-
-def _long_last(rows: Iterable[tuple]) -> Iterator[tuple]:
-    """The rows, each long variant held back and written with the others after the short
-    ones (or once LONG_GROUP are held), in the order read. A long variant covering a base
-    starts up to its length left of it: among the short rows, each of those a range meets
-    would lie on a page of its own (7 pages for a 1 kb range at 100M variants, most of a
-    record page's reads); together, they share one or two (docs/design/storage.md)."""
-    held: list[tuple] = []
-    for row in rows:
-        if row[_END] - row[_START] > LONG_VARIANT:       # _LONG
-            held.append(row)
-            if len(held) == LONG_GROUP:
-                yield from held
-                held.clear()
-        else:
-            yield row
-    yield from held
+async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple],
+                    columns: tuple[str, ...] = COPY_COLUMNS) -> None:
+    """COPY `rows` of `columns` (COPY_COLUMNS or their first ones; the rest are NULL). The
+    ingest's reader gives the long variants after the others (beacon/vcf.py `_read`)."""
+    await conn.copy_records_to_table(_checked(table), records=rows, columns=columns)
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,

@@ -32,6 +32,7 @@ from asyncpg import BitString
 
 from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import Assembly
+from beacon.store import COPY_COLUMNS, LONG_VARIANT
 
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
@@ -42,6 +43,10 @@ _NOT_VARIANTS = {"*", ".", "<*>", "<NON_REF>", "<X>"}
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _PROGRESS_EVERY = 25_000
 REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
+LONG_GROUP = 4096            # long rows held back at most, before they are given together
+# Where the columns no file without genotypes read, populations or annotations fills begin
+_NARROW = COPY_COLUMNS.index("carrier_bits")
+_START, _END = COPY_COLUMNS.index("start_pos"), COPY_COLUMNS.index("end_pos")
 
 
 class VcfProblem(Exception):
@@ -156,6 +161,18 @@ class ReadOptions:
     skip_invalid: bool = False
     progress: Callable[[int, str, int], None] | None = None   # (records, contig, start)
     htslib_log: HtslibLog | None = None
+
+
+def _narrow(layout: VcfLayout, options: ReadOptions) -> bool:
+    return not options.use_genotypes and not layout.population_keys and layout.annotation is None
+
+
+def row_columns(layout: VcfLayout, options: ReadOptions) -> tuple[str, ...]:
+    """The columns of `read_rows`' rows: store.COPY_COLUMNS, or their first ten where the
+    file has no genotypes read, no populations and no annotation to give. The rest would be
+    NULL in every row, which COPY writes anyway for the columns it is not given; sending
+    them cost a worker a twentieth of its CPU (docs/benchmarks.md)."""
+    return COPY_COLUMNS[:_NARROW] if _narrow(layout, options) else COPY_COLUMNS
 
 
 def _check_bgzf(path: Path) -> None:
@@ -598,7 +615,8 @@ def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
 
 def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
               stats: ChunkStats, vf: pysam.VariantFile | None = None) -> Iterator[tuple]:
-    """Rows for COPY from one region (or the whole file, with exact line numbers).
+    """Rows for COPY from one region (or the whole file, with exact line numbers), of
+    `row_columns`, the long variants after the others (`_read`).
 
     `vf` lets a worker reuse one open file for all its regions: opening costs ~50 ms (header
     and index), which adds up over a hundred regions. Biallelic SNVs with INFO counts, most
@@ -652,24 +670,33 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     """`contig`: the header's number of the region's contig, when the records are read on
     from the region's first (`_first_record`): they end where the contig or the region
     does, and none before it can follow in a sorted file. Contigs are compared by number,
-    not name, which pysam would make anew each time."""
+    not name, which pysam would make anew each time.
+
+    Each long variant (longer than store.LONG_VARIANT) is held back and given with the
+    others after the short ones, or once LONG_GROUP are held, in the order read. A long
+    variant covering a base starts up to its length left of it: among the short rows, each
+    of those a range meets would lie on a page of its own (7 pages for a 1 kb range at 100M
+    variants, most of a record page's reads); together, they share one or two
+    (docs/design/storage.md). Only `_rows_of` gives long rows: the inlined paths give an SNV,
+    or a sequence allele no longer than LONG_VARIANT, and so cost nothing for this."""
     placed = dict(layout.contigs)
     by_rid: dict[int, str] = {}         # placed contigs by their number in the header
     lengths = layout.assembly.lengths
     stop = None if region is None or region.last else region.end
-    fast = (not options.use_genotypes and layout.info_counts and not layout.population_keys
-            and layout.annotation is None)
+    width = len(row_columns(layout, options))
+    fast = layout.info_counts and width == _NARROW
+    held: list[tuple] = []
     mark = options.htslib_log.mark() if options.htslib_log else 0
     while True:
         try:
             rec = next(iterator)
         except StopIteration:
-            return
+            break
         except (OSError, ValueError) as exc:
             raise _malformed(layout, region, options, stats, mark, exc) from None
         start, rid = rec.start, rec.rid
         if contig is not None and (rid != contig or (stop is not None and start >= stop)):
-            return
+            break
         stats.records += 1
         if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
             options.progress(stats.records, rec.chrom, start)
@@ -701,17 +728,16 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                     possible = 0 <= count <= an
                 if snv and possible:                 # else `_rows_of` names the problem
                     stats.rows += 1
-                    yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers,
-                           None, None, None, None, None, None, None)
+                    yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers)
                     continue
                 # a biallelic indel or MNP in upper-case bases (a fifth of the benchmark
                 # file's records), which `_rows_of` read at several times this path's cost
                 pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
-                if end <= lengths[chrom] and possible:   # else `_rows_of` names the problem
+                # else `_rows_of` names the problem, or holds the long variant back
+                if end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT:
                     stats.rows += 1
                     stats.max_length = max(stats.max_length, end - pos)
-                    yield (chrom, pos, end, r, a, kind, length, count, an, carriers,
-                           None, None, None, None, None, None, None)
+                    yield (chrom, pos, end, r, a, kind, length, count, an, carriers)
                     continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
@@ -721,7 +747,15 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             _invalid(layout, region, options, stats, rec, exc)
             continue
         stats.rows += len(rows)
-        yield from rows
+        for row in rows:
+            if row[_END] - row[_START] > LONG_VARIANT:
+                held.append(row[:width])
+            else:
+                yield row[:width]
+        if len(held) >= LONG_GROUP:
+            yield from held
+            held.clear()
+    yield from held
 
 
 def _malformed(layout: VcfLayout, region: Region | None, options: ReadOptions,

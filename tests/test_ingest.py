@@ -4,6 +4,7 @@ input stops with file, line and reason while the previous version stays queryabl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,10 @@ import pysam
 import pytest
 
 from auth.access import AccessLevel
-from beacon import store
+from beacon import store, vcf
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
-from beacon.store import KeyConflict
+from beacon.store import LONG_VARIANT, KeyConflict
 from beacon.vcf import (
     ChunkStats,
     ReadOptions,
@@ -24,6 +25,7 @@ from beacon.vcf import (
     VcfProblem,
     inspect_vcf,
     read_rows,
+    row_columns,
 )
 from catalogue.metadata import DatasetMetadata, MetadataError
 from node.ingest_request import make_request
@@ -149,6 +151,38 @@ def test_sites_file_reads_biallelic_sequence_alleles_as_the_general_path_does(tm
         list(read_rows(inspect_vcf(beyond, GRCH38), None, options, ChunkStats()))
 
 
+def test_long_variants_are_read_after_the_short_ones_a_group_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader gives each variant longer than store.LONG_VARIANT after the short ones, in
+    the order read, or once LONG_GROUP are held, so that what is held stays bounded: a
+    symbolic one, and a deletion written as bases. A deletion of exactly LONG_VARIANT bases is
+    short. A file with nothing for the genotype, population and annotation columns gives only
+    the columns before them (`row_columns`), whichever path read the record."""
+    monkeypatch.setattr(vcf, "LONG_GROUP", 2)
+    header = SITES_HEADER.replace(
+        "#CHROM", '##INFO=<ID=END,Number=1,Type=Integer,Description="End">\n#CHROM')
+    counts = "AC=1;AN=10;nhomalt=0"
+    lines = [f"chr1\t10\t.\tA\tG\t.\t.\t{counts}",
+             f"chr1\t20\t.\tC\t<DEL>\t.\t.\tEND={20 + LONG_VARIANT + 1};{counts}",
+             f"chr1\t30\t.\tA{'C' * (LONG_VARIANT - 1)}\tA\t.\t.\t{counts}",
+             f"chr1\t40\t.\tA{'G' * (LONG_VARIANT + 1)}\tA\t.\t.\t{counts}",
+             "chr1\t50\t.\tA\tG,T\t.\t.\tAC=1,1;AN=10;nhomalt=0,0",
+             f"chr1\t60\t.\tT\t<DUP>\t.\t.\tEND=90060;{counts}",
+             f"chr1\t70\t.\tA\tG\t.\t.\t{counts}"]
+    path = write_vcf_text(tmp_path / "long.vcf", header + "\n".join(lines) + "\n")
+    layout = inspect_vcf(path, GRCH38)
+    options = ReadOptions(use_genotypes=False, samples_available=False)
+    rows = list(read_rows(layout, None, options, ChunkStats()))
+    assert [(row[1], row[2] - row[1] > LONG_VARIANT) for row in rows] == [
+        (9, False), (29, False), (19, True), (39, True), (49, False), (49, False),
+        (69, False), (59, True)]
+    assert row_columns(layout, options) == store.COPY_COLUMNS[:10]
+    assert {len(row) for row in rows} == {10}
+    wide = ReadOptions(use_genotypes=False, samples_available=False)
+    with_populations = dataclasses.replace(layout, population_keys={"FI": {"AC": "AC"}})
+    assert row_columns(with_populations, wide) == store.COPY_COLUMNS
+
+
 POPULATION_FI = ('##INFO=<ID=AC_FI,Number=A,Type=Integer,Description="x">\n'
                  '##INFO=<ID=AN_FI,Number=1,Type=Integer,Description="x">\n#CHROM')
 
@@ -250,7 +284,7 @@ def test_regions_read_each_record_once_where_it_starts(tmp_path):
     first: records on a region's first and last base, two at one position, a deletion that
     reaches across two later regions (one of them otherwise empty), a region holding only
     that deletion's overlap, and each contig's last region. Together the regions give the
-    whole file's rows, in its order, with its counts."""
+    whole file's rows, each once, with its counts."""
     info = "AC=1;AN=10;nhomalt=0"
     lines = [f"chr1\t1\t.\tA\tG\t.\t.\t{info}",
              f"chr1\t950\t.\tA\t<DEL>\t.\t.\t{info};END=2600;SVTYPE=DEL",
@@ -276,7 +310,8 @@ def test_regions_read_each_record_once_where_it_starts(tmp_path):
         by_region.append(rows)
         regions.records += stats.records
     assert [len(rows) for rows in by_region] == [3, 3, 0, 3, 1, 1]
-    assert [row for rows in by_region for row in rows] == expected
+    # each region gives its long variants after its short ones, the whole file after all
+    assert sorted(row for rows in by_region for row in rows) == sorted(expected)
     assert regions.records == whole.records == len(lines)
 
 

@@ -648,7 +648,7 @@ async def test_long_ranges_counted_with_a_callers_loss_tally(
 
 async def test_long_variants_are_stored_together_after_the_short_ones(long_loaded: int,
                                                                      pool: asyncpg.Pool) -> None:
-    """The ingest writes the long variants after the short ones (store._long_last), so that
+    """The ingest writes the long variants after the short ones (beacon/vcf.py `_read`), so that
     those a range meets share a page or two instead of each lying among the short rows."""
     partition = await pool.fetchval("SELECT partition_table FROM datasets WHERE id = $1",
                                     LONG_DATASET)
@@ -660,24 +660,6 @@ async def test_long_variants_are_stored_together_after_the_short_ones(long_loade
     assert len(held) == len(LONG_SPANS)
     assert [r["start_pos"] for r in held] == sorted(r["start_pos"] for r in held)
     assert len({r["page"] for r in held}) <= 2 < len({r["page"] for r in stored})
-
-
-def test_long_rows_are_held_back_a_group_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Long rows follow the short ones in the order read; once LONG_GROUP are held, they
-    are written then, so what is held stays bounded."""
-    monkeypatch.setattr(store, "LONG_GROUP", 2)
-    width = len(store.COPY_COLUMNS)
-
-    def row(name: str, start: int, length: int) -> tuple:
-        values: list[object] = [name] * width
-        values[store.COPY_COLUMNS.index("start_pos")] = start
-        values[store.COPY_COLUMNS.index("end_pos")] = start + length
-        return tuple(values)
-
-    rows = [row("s1", 10, 1), row("L1", 20, LONG_VARIANT + 1), row("s2", 30, LONG_VARIANT),
-            row("L2", 40, 5_000), row("s3", 50, 2), row("L3", 60, 90_000), row("s4", 70, 1)]
-    assert [r[0] for r in store._long_last(iter(rows))] == ["s1", "s2", "L1", "L2", "s3",
-                                                             "s4", "L3"]
 
 
 async def test_long_variants_are_counted_from_their_index_alone(long_loaded: int,
