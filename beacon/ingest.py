@@ -41,6 +41,7 @@ from beacon.vcf import (
     inspect_vcf,
     plan_regions,
 )
+from beacon.visibility import forget_earlier_versions
 
 log = logging.getLogger(__name__)
 
@@ -238,16 +239,11 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                     await store.index_staging(conn, second, table, request.dataset_id)
                 finally:
                     await second.close()
-                # the losses' module (numpy, the query model) is loaded now, not with this
-                # one, where it would add a fifth of a second to the start of every
-                # `gdi-node ingest`, nor in the swap's transaction, whose locks readers wait on
-                from beacon import losses
-
                 async def beside(c: asyncpg.Connection) -> None:
                     """What belongs to the version beside its variants."""
                     await individuals_store.replace(c, request.dataset_id, people)
                     await store.replace_sites(c, request.dataset_id, totals.sites)
-                    await losses.forget_earlier_versions(c, request.dataset_id)
+                    await forget_earlier_versions(c, request.dataset_id)
 
                 version = await store.swap_in(
                     conn, _new_version(request, layout, totals), table, also=beside)

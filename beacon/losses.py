@@ -71,7 +71,7 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
 async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
                 losses: _Losses) -> None:
     if losses.fresh:    # told of an earlier version by a request answered across its swap
-        # (the swap itself drops the rest: `forget_earlier_versions`)
+        # (the swap itself drops the rest: visibility.forget_earlier_versions)
         await conn.execute("DELETE FROM disclosure_answers WHERE caller = $1 "
                            "AND dataset_id = $2 AND version <> $3", caller, row.id, row.version)
     await conn.execute(
@@ -83,17 +83,6 @@ async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
         "INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown) "
         "SELECT $1, $2, $3, * FROM unnest($4::text[], $5::bool[])",
         caller, row.id, row.version, list(losses.answered), list(losses.answered.values()))
-
-
-async def forget_earlier_versions(conn: asyncpg.Connection, dataset_id: str) -> None:
-    """Drop every caller's losses and answers for the dataset's earlier versions, in the
-    transaction that swaps a new version in: they no longer count (a new version orders its
-    samples anew), and a caller who never asks again would otherwise keep them for good.
-    Answers of the current version stay, whatever their age: forgetting one would let its
-    caller be answered afresh, and tell a shown variant from a hidden one by the change.
-    Both tables are keyed by caller first, so this reads them whole: once per ingest."""
-    await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
-    await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)
 
 
 # Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one.
