@@ -21,14 +21,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.durations import duration_days
+from beacon.durations import AGE, ONSET, duration_days
 from beacon.ontology import is_curie
 from beacon.request import RequestError
 
 # Alphanumeric fields whose values are ISO 8601 durations (stored as days); any ontology term
 # with an operator names a measurement's assay, compared as a number.
-ONSET = "diseases.ageOfOnset.iso8601duration"
-AGE = "timeAtLastEncounter.age.iso8601duration"
 DURATION_FIELDS = (ONSET, AGE)
 _OPERATORS = {"=": "=", "<": "<", ">": ">", "!": "<>", ">=": ">=", "<=": "<="}
 _KEYS = {"id", "includeDescendantTerms", "similarity", "scope", "operator", "value"}

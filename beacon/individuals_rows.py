@@ -17,8 +17,7 @@ from pathlib import Path
 import orjson
 from asyncpg import BitString
 
-from beacon.durations import duration_days
-from beacon.filters import AGE, ONSET
+from beacon.durations import AGE, ONSET, duration_days
 from beacon.individuals_store import IndividualsLoad
 from beacon.ontology import ancestors, label
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
