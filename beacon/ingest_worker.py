@@ -1,20 +1,18 @@
 """What an ingest's worker processes run: read regions of the VCF and COPY their rows into
 the staging table, each over its own connection.
 
-Kept apart from beacon/ingest.py so that a spawned worker imports only the reader and the
-COPY, not the query, disclosure and individuals code the coordinator needs: each worker is a
-fresh interpreter, and that import cost was about half a second of CPU per worker, paid by
-every ingest however small.
+Kept apart from beacon/ingest.py so that the fork server the workers come from imports only
+the reader and the COPY, not the query, disclosure and individuals code the coordinator needs:
+that import cost was about half a second of CPU, paid by every ingest however small, when
+each worker was a fresh interpreter importing it.
 """
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import multiprocessing.util
 import os
-import signal
-import sys
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +37,6 @@ from beacon.vcf import (
     row_columns,
 )
 
-PR_SET_PDEATHSIG = 1         # linux/prctl.h
 ORPHAN_POLL_SECONDS = 1.0
 
 
@@ -76,18 +73,35 @@ _worker: _WorkerState | None = None      # one per worker process, set by init_w
 def _die_with(coordinator: int) -> None:
     """A worker must not outlive its coordinator, whatever kills it (kill -9 included): an
     orphan would go on loading, hold a database connection and keep the coordinator's
-    stdout open, so a supervisor waiting for EOF would wait forever. Linux kills the worker
-    when its parent dies; elsewhere a thread watches for the parent to change."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
+    stdout open, so a supervisor waiting for EOF would wait forever. Its parent, the fork
+    server (beacon/ingest.py), lives as long as any of its children does, so the worker
+    watches the coordinator itself: a thread waits on a descriptor of that process (Linux's
+    pidfd) and ends the worker when it exits; where there is none, the thread asks every
+    ORPHAN_POLL_SECONDS."""
+    try:
+        handle = os.pidfd_open(coordinator)
+    except ProcessLookupError:
+        os._exit(1)                              # gone already
+    except (AttributeError, OSError):            # not Linux, or a kernel before 5.3
         def watch() -> None:
-            while os.getppid() == coordinator:
+            while _running(coordinator):
                 time.sleep(ORPHAN_POLL_SECONDS)
             os._exit(1)
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != coordinator:          # it died before the line above took effect
-        os._exit(1)
+    else:
+        def watch() -> None:
+            select.select([handle], [], [])      # readable once the process has exited
+            os._exit(1)
+    threading.Thread(target=watch, name="coordinator-watch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,

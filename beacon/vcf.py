@@ -171,7 +171,7 @@ def row_columns(layout: VcfLayout, options: ReadOptions) -> tuple[str, ...]:
     """The columns of `read_rows`' rows: store.COPY_COLUMNS, or their first ten where the
     file has no genotypes read, no populations and no annotation to give. The rest would be
     NULL in every row, which COPY writes anyway for the columns it is not given; sending
-    them cost a worker a twentieth of its CPU (docs/benchmarks.md)."""
+    them was about 3% of a worker's CPU (docs/benchmarks.md)."""
     return COPY_COLUMNS[:_NARROW] if _narrow(layout, options) else COPY_COLUMNS
 
 
