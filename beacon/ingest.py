@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,6 +154,9 @@ async def _load(db_url: str, coordinator: asyncpg.Connection, layout: VcfLayout,
         except VcfProblem as problem:
             await _abandon(coordinator, table, futures)
             raise await _precise(problem, layout, pool, request.skip_invalid) from None
+        except BrokenProcessPool:               # a worker died: killed, out of memory
+            await _abandon(coordinator, table, futures, broken=True)
+            raise
         except BaseException:
             await _abandon(coordinator, table, futures)
             raise
@@ -184,10 +188,16 @@ async def _gather(futures: dict[asyncio.Future, Job], tracker: _ProgressTracker)
     return totals
 
 
-async def _abandon(conn: asyncpg.Connection, table: str,
-                   futures: dict[asyncio.Future, Job]) -> None:
-    for future in futures:
-        future.cancel()
+async def _abandon(conn: asyncpg.Connection, table: str, futures: dict[asyncio.Future, Job],
+                   broken: bool = False) -> None:
+    """Stop the jobs not yet started and the COPYs under way, and wait for every job to end.
+    A `broken` pool fails each of its jobs itself and ends its workers. Cancelling a job while
+    it does so would end the pool's manager thread instead (Python 3.11's `terminate_broken`
+    sets the exception of a cancelled future: InvalidStateError), before it ends the other
+    workers or fails the other jobs, and the ingest would wait for them for good."""
+    if not broken:
+        for future in futures:
+            future.cancel()
     await store.cancel_writers(conn, table)
     await asyncio.gather(*futures, return_exceptions=True)
 

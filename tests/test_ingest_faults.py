@@ -1,6 +1,7 @@
 """Faults around an ingest, with real processes: kill -9 of `gdi-node ingest` while its
 workers load leaves no process, no database session and no open stdout behind, and its staging
-table goes at the next cleanup; a staging table whose dataset is being loaded is left alone."""
+table goes at the next cleanup; kill -9 of one of its workers fails it at once, leaving nothing;
+a staging table whose dataset is being loaded is left alone."""
 from __future__ import annotations
 
 import asyncio
@@ -38,6 +39,13 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -57,34 +65,47 @@ async def _other_sessions(conn: asyncpg.Connection) -> int:
                                "current_database() AND pid <> pg_backend_pid()")
 
 
-async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its_table(
-        db_url, tmp_path):
+async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection
+                   ) -> subprocess.Popen[bytes]:
+    """`gdi-node ingest` of a 200,000-record file with 2 workers, once both are copying."""
     vcf = write_vcf(VcfSpec(tmp_path / "big.vcf.gz", records=200_000, samples=100,
                             seed=5)).path
-    env = _env(DATABASE_URL=db_url)
     ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
-                               "--dataset", DATASET, "--workers", "2"], env=env, cwd=ROOT,
+                               "--dataset", DATASET, "--workers", "2"],
+                              env=_env(DATABASE_URL=db_url), cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (await _staging_tables(conn) and len(_descendants(ingest.pid)) >= 4):
+        assert ingest.poll() is None, ingest.stderr.read().decode()
+        assert time.monotonic() < deadline, "the load never started"
+        await asyncio.sleep(0.05)
+    while await _other_sessions(conn) < 3:  # coordinator + 2 workers connected (a slow,
+        assert time.monotonic() < deadline, "the workers never connected"   # busy machine)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)                                # workers are copying
+    return ingest
+
+
+async def _nothing_left(conn: asyncpg.Connection, processes: list[int]) -> None:
+    deadline = time.monotonic() + 20
+    while [p for p in processes if _alive(p)] or await _other_sessions(conn):
+        assert time.monotonic() < deadline, (
+            [p for p in processes if _alive(p)], await _other_sessions(conn))
+        await asyncio.sleep(0.1)
+
+
+async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its_table(
+        db_url, tmp_path):
+    env = _env(DATABASE_URL=db_url)
     conn = await asyncpg.connect(db_url)
+    ingest = None
     try:
-        deadline = time.monotonic() + 60
-        while not (await _staging_tables(conn) and len(_descendants(ingest.pid)) >= 4):
-            assert ingest.poll() is None, ingest.stderr.read().decode()
-            assert time.monotonic() < deadline, "the load never started"
-            await asyncio.sleep(0.05)
-        while await _other_sessions(conn) < 3:  # coordinator + 2 workers connected (a slow,
-            assert time.monotonic() < deadline, "the workers never connected"   # busy machine)
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)                                # workers are copying
+        ingest = await _loading(db_url, tmp_path, conn)
         children = _descendants(ingest.pid)   # two workers, their server, the resource tracker
         os.kill(ingest.pid, signal.SIGKILL)
         out, _ = ingest.communicate(timeout=20)   # EOF: nothing else holds its stdout
         assert b"version" not in out
-        deadline = time.monotonic() + 20
-        while [c for c in children if _alive(c)] or await _other_sessions(conn):
-            assert time.monotonic() < deadline, (
-                [c for c in children if _alive(c)], await _other_sessions(conn))
-            await asyncio.sleep(0.1)
+        await _nothing_left(conn, children)
         left = await _staging_tables(conn)
         assert len(left) == 1
         cleaned = gdi_node("db", "clean", env=env)
@@ -93,7 +114,33 @@ async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its
         assert await _staging_tables(conn) == []
         assert gdi_node("db", "clean", env=env).stdout.strip() == "nothing to clean"
     finally:
-        if ingest.poll() is None:
+        if ingest is not None and ingest.poll() is None:
+            ingest.kill()
+        await conn.close()
+
+
+async def test_a_worker_killed_during_the_load_fails_the_ingest_and_leaves_nothing(
+        db_url, tmp_path):
+    """A worker that dies (kill -9, the out-of-memory killer) fails the ingest at once: exit
+    1 naming it, no process, session or staging table left. The first time, the ingest
+    waited for good: it cancelled the other jobs while the pool was failing them, which
+    ended the pool's manager thread (beacon/ingest.py `_abandon`)."""
+    conn = await asyncpg.connect(db_url)
+    ingest = None
+    try:
+        ingest = await _loading(db_url, tmp_path, conn)
+        processes = _descendants(ingest.pid)
+        workers = [p for p in processes if _parent(p) not in (ingest.pid, None)]
+        assert len(workers) == 2, processes
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = ingest.communicate(timeout=60)
+        assert ingest.returncode == 1, err.decode()
+        assert b"version" not in out
+        assert b"terminated abruptly" in err and b"nothing was loaded" in err, err.decode()
+        await _nothing_left(conn, processes)
+        assert await _staging_tables(conn) == []
+    finally:
+        if ingest is not None and ingest.poll() is None:
             ingest.kill()
         await conn.close()
 
