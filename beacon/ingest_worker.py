@@ -1,10 +1,10 @@
 """What an ingest's worker processes run: read regions of the VCF and COPY their rows into
 the staging table, each over its own connection.
 
-Kept apart from beacon/ingest.py so that the fork server the workers come from imports only
-the reader and the COPY, not the query, disclosure and individuals code the coordinator needs:
-that import cost was about half a second of CPU, paid by every ingest however small, when
-each worker was a fresh interpreter importing it.
+Kept apart from beacon/ingest.py so that the fork server the workers are forked from
+(beacon/ingest.py) imports only the reader and the COPY, not the query, disclosure and
+individuals code the coordinator needs: about half a second of CPU when each worker, then a
+fresh interpreter, imported it.
 """
 from __future__ import annotations
 

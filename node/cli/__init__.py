@@ -38,7 +38,7 @@ def main(ctx: click.Context, config: str | None, verbosity: int) -> None:
     ctx.obj = {"settings": settings, "verbosity": verbosity}
     configure_logs(ctx, settings, server=False)
     # What a finished command leaves is freed by the operating system at exit; without this,
-    # the interpreter's last collections walk every object first: 35-50 ms of every command
+    # the interpreter's last collections walk every object first: 25-50 ms of every command
     # here, 1% of a million-record ingest (docs/benchmarks.md).
     ctx.call_on_close(gc.freeze)
 
