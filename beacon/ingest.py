@@ -198,7 +198,12 @@ async def _abandon(conn: asyncpg.Connection, table: str, futures: dict[asyncio.F
     if not broken:
         for future in futures:
             future.cancel()
-    await store.cancel_writers(conn, table)
+    try:
+        await store.cancel_writers(conn, table)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        # the coordinator's session is gone too (the server ended them all, or restarted):
+        # the workers' COPYs fail on their own, and their jobs are still waited for
+        log.warning("could not cancel the COPYs into %s: %s", table, exc)
     await asyncio.gather(*futures, return_exceptions=True)
 
 
@@ -264,7 +269,12 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                 version = await store.swap_in(
                     conn, _new_version(request, layout, totals), table, also=beside)
             except BaseException:
-                await asyncio.shield(store.drop_table(conn, table))
+                try:
+                    await asyncio.shield(store.drop_table(conn, table))
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    # the session is gone: the failure that ended the ingest is what to say
+                    log.warning("could not drop %s (the next ingest, the node's start or "
+                                "`gdi-node db clean` will): %s", table, exc)
                 raise
     finally:
         await conn.close()

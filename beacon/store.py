@@ -162,12 +162,15 @@ async def check_keys(conn: asyncpg.Connection, dataset_id: str,
 
 @asynccontextmanager
 async def dataset_lock(conn: asyncpg.Connection, dataset_id: str) -> AsyncIterator[None]:
-    """Serialises ingests of one dataset across processes (the session holds the lock)."""
+    """Serialises ingests of one dataset across processes (the session holds the lock, and
+    loses it with the session: a lost connection has nothing to unlock, and the error that
+    lost it is the one to raise)."""
     await conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})", dataset_id)
     try:
         yield
     finally:
-        await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", dataset_id)
+        if not conn.is_closed():
+            await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", dataset_id)
 
 
 async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
@@ -225,8 +228,30 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
 async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple],
                     columns: tuple[str, ...] = COPY_COLUMNS) -> None:
     """COPY `rows` of `columns` (COPY_COLUMNS or their first ones; the rest are NULL). The
-    ingest's reader gives the long variants after the others (beacon/vcf.py `_read`)."""
-    await conn.copy_records_to_table(_checked(table), records=rows, columns=columns)
+    ingest's reader gives the long variants after the others (beacon/vcf.py `_read`).
+
+    If the server ends the session during the COPY (a restart, a failover,
+    `pg_terminate_backend`), asyncpg 0.32's COPY waits for good for the socket to take more
+    rows: it is never told the connection is gone, and the ingest waited with it. The
+    connection's termination listener ends that wait, and the COPY fails as any statement
+    on a lost connection does."""
+    copy = asyncio.ensure_future(conn.copy_records_to_table(_checked(table), records=rows,
+                                                            columns=columns))
+    lost: list[bool] = []
+
+    def ended(_: object) -> None:
+        lost.append(True)
+        copy.cancel()
+    conn.add_termination_listener(ended)
+    try:
+        await copy
+    except asyncio.CancelledError:
+        if lost:
+            raise asyncpg.ConnectionDoesNotExistError(
+                "the server ended the session during the COPY") from None
+        raise
+    finally:
+        conn.remove_termination_listener(ended)
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,

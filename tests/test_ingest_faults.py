@@ -1,7 +1,8 @@
 """Faults around an ingest, with real processes: kill -9 of `gdi-node ingest` while its
 workers load leaves no process, no database session and no open stdout behind, and its staging
-table goes at the next cleanup; kill -9 of one of its workers fails it at once, leaving nothing;
-a staging table whose dataset is being loaded is left alone."""
+table goes at the next cleanup; kill -9 of one of its workers, or the server ending its
+sessions, fails it at once, leaving no process; a staging table whose dataset is being loaded
+is left alone."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ import asyncpg
 
 from beacon import store
 from synthetic_data.vcf import VcfSpec, write_vcf
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_vcf_text
 from tests.test_cli import _env, gdi_node
 
 DATASET = "GDI-FI-KILL-001"
@@ -65,22 +66,24 @@ async def _other_sessions(conn: asyncpg.Connection) -> int:
                                "current_database() AND pid <> pg_backend_pid()")
 
 
-async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection
-                   ) -> subprocess.Popen[bytes]:
-    """`gdi-node ingest` of a 200,000-record file with 2 workers, once both are copying."""
-    vcf = write_vcf(VcfSpec(tmp_path / "big.vcf.gz", records=200_000, samples=100,
-                            seed=5)).path
+async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
+                   vcf: Path | None = None, workers: int = 2) -> subprocess.Popen[bytes]:
+    """`gdi-node ingest` of `vcf` (a 200,000-record file) with `workers`, once they are
+    copying."""
+    vcf = vcf or write_vcf(VcfSpec(tmp_path / "big.vcf.gz", records=200_000, samples=100,
+                                   seed=5)).path
     ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
-                               "--dataset", DATASET, "--workers", "2"],
+                               "--dataset", DATASET, "--workers", str(workers)],
                               env=_env(DATABASE_URL=db_url), cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while not (await _staging_tables(conn) and len(_descendants(ingest.pid)) >= 4):
+    # the workers, their fork server and the resource tracker
+    while not (await _staging_tables(conn) and len(_descendants(ingest.pid)) >= workers + 2):
         assert ingest.poll() is None, ingest.stderr.read().decode()
         assert time.monotonic() < deadline, "the load never started"
         await asyncio.sleep(0.05)
-    while await _other_sessions(conn) < 3:  # coordinator + 2 workers connected (a slow,
-        assert time.monotonic() < deadline, "the workers never connected"   # busy machine)
+    while await _other_sessions(conn) < workers + 1:  # coordinator and workers connected
+        assert time.monotonic() < deadline, "the workers never connected"   # (a busy machine)
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)                                # workers are copying
     return ingest
@@ -137,6 +140,48 @@ async def test_a_worker_killed_during_the_load_fails_the_ingest_and_leaves_nothi
         assert ingest.returncode == 1, err.decode()
         assert b"version" not in out
         assert b"terminated abruptly" in err and b"nothing was loaded" in err, err.decode()
+        await _nothing_left(conn, processes)
+        assert await _staging_tables(conn) == []
+    finally:
+        if ingest is not None and ingest.poll() is None:
+            ingest.kill()
+        await conn.close()
+
+
+async def test_the_server_ending_a_copy_mid_load_fails_the_ingest_at_once(db_url, tmp_path):
+    """PostgreSQL ending a worker's session during its COPY (a failover, an administrator's
+    pg_terminate_backend, a backend that crashed) fails the ingest at once: exit 1 saying
+    so, no process left. Before, a worker whose socket was full when its session ended
+    waited for good for it to take more rows (asyncpg 0.32's COPY; beacon/store.py
+    `copy_rows`), and the ingest with it. The COPY's server process is stopped first, so that
+    the socket fills, as a busy server's does: a region of a million sites is one COPY of
+    megabytes, more than a socket holds."""
+    header = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+              '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+              '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
+              '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="hom">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    lines = "".join(f"chr1\t{position}\t.\tA\tG\t.\t.\tAC=1;AN=10;nhomalt=0\n"
+                    for position in range(1, 1_000_001))
+    vcf = write_vcf_text(tmp_path / "one-region.vcf", header + lines)
+    conn = await asyncpg.connect(db_url)
+    ingest = None
+    try:
+        ingest = await _loading(db_url, tmp_path, conn, vcf, workers=1)
+        processes = _descendants(ingest.pid)
+        copying = await conn.fetchval("SELECT pid FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND query LIKE 'COPY %'")
+        assert copying is not None, "the COPY was over before it could be stopped"
+        os.kill(copying, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1.0)
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", copying)
+        finally:
+            os.kill(copying, signal.SIGCONT)
+        out, err = ingest.communicate(timeout=60)
+        assert ingest.returncode == 1, err.decode()
+        assert b"version" not in out
+        assert b"the server ended the session during the COPY" in err, err.decode()
         await _nothing_left(conn, processes)
         assert await _staging_tables(conn) == []
     finally:
