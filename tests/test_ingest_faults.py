@@ -97,6 +97,18 @@ async def _nothing_left(conn: asyncpg.Connection, processes: list[int]) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _failed_at_once(ingest: subprocess.Popen[bytes], conn: asyncpg.Connection,
+                          processes: list[int]) -> bytes:
+    """The ingest's stderr, once it has failed within a minute, leaving no process, session
+    or staging table."""
+    out, err = ingest.communicate(timeout=60)
+    assert ingest.returncode == 1, err.decode()
+    assert b"version" not in out
+    await _nothing_left(conn, processes)
+    assert await _staging_tables(conn) == []
+    return err
+
+
 async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its_table(
         db_url, tmp_path):
     env = _env(DATABASE_URL=db_url)
@@ -136,12 +148,8 @@ async def test_a_worker_killed_during_the_load_fails_the_ingest_and_leaves_nothi
         workers = [p for p in processes if _parent(p) not in (ingest.pid, None)]
         assert len(workers) == 2, processes
         os.kill(workers[0], signal.SIGKILL)
-        out, err = ingest.communicate(timeout=60)
-        assert ingest.returncode == 1, err.decode()
-        assert b"version" not in out
+        err = await _failed_at_once(ingest, conn, processes)
         assert b"terminated abruptly" in err and b"nothing was loaded" in err, err.decode()
-        await _nothing_left(conn, processes)
-        assert await _staging_tables(conn) == []
     finally:
         if ingest is not None and ingest.poll() is None:
             ingest.kill()
@@ -178,12 +186,8 @@ async def test_the_server_ending_a_copy_mid_load_fails_the_ingest_at_once(db_url
             assert await conn.fetchval("SELECT pg_terminate_backend($1)", copying)
         finally:
             os.kill(copying, signal.SIGCONT)
-        out, err = ingest.communicate(timeout=60)
-        assert ingest.returncode == 1, err.decode()
-        assert b"version" not in out
+        err = await _failed_at_once(ingest, conn, processes)
         assert b"the server ended the session during the COPY" in err, err.decode()
-        await _nothing_left(conn, processes)
-        assert await _staging_tables(conn) == []
     finally:
         if ingest is not None and ingest.poll() is None:
             ingest.kill()
