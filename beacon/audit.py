@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from beacon.copy_in import copy_in
+
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 MAX_BUFFER = 100_000             # beyond this (database gone) the oldest entries are dropped
@@ -84,8 +86,8 @@ class AuditTrail:
             raise
 
     async def _write(self, entries: list[tuple[Any, ...]]) -> None:
-        await self._pool.copy_records_to_table("audit_trail", records=entries,
-                                               columns=_COLUMNS)
+        async with self._pool.acquire() as conn:
+            await copy_in(conn, "audit_trail", entries, _COLUMNS)
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import asyncpg
 
+from beacon.copy_in import copy_in
+
 INDIVIDUAL_COLUMNS = ("dataset_id", "sample_index", "id", "sex", "country", "terms", "ancestry",
                       "record")
 VALUE_COLUMNS = ("dataset_id", "sample_index", "field", "value")
@@ -57,8 +59,7 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
                                  ("populations", POPULATION_COLUMNS, load.populations),
                                  ("term_members", MEMBER_COLUMNS, load.members)):
         if rows:
-            await conn.copy_records_to_table(table, columns=columns,
-                                             records=((dataset_id, *row) for row in rows))
+            await copy_in(conn, table, ((dataset_id, *row) for row in rows), columns)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
+from beacon.copy_in import copy_in
 from beacon.visibility import CARRIERS, CallerView, Floor
 
 if TYPE_CHECKING:   # an ingest worker imports this module for its COPY, and never parses a query
@@ -228,30 +229,8 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
 async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple],
                     columns: tuple[str, ...] = COPY_COLUMNS) -> None:
     """COPY `rows` of `columns` (COPY_COLUMNS or their first ones; the rest are NULL). The
-    ingest's reader gives the long variants after the others (beacon/vcf.py `_read`).
-
-    If the server ends the session during the COPY (a restart, a failover,
-    `pg_terminate_backend`), asyncpg 0.32's COPY waits for good for the socket to take more
-    rows: it is never told the connection is gone, and the ingest waited with it. The
-    connection's termination listener ends that wait, and the COPY fails as any statement
-    on a lost connection does."""
-    copy = asyncio.ensure_future(conn.copy_records_to_table(_checked(table), records=rows,
-                                                            columns=columns))
-    lost: list[bool] = []
-
-    def ended(_: object) -> None:
-        lost.append(True)
-        copy.cancel()
-    conn.add_termination_listener(ended)
-    try:
-        await copy
-    except asyncio.CancelledError:
-        if lost:
-            raise asyncpg.ConnectionDoesNotExistError(
-                "the server ended the session during the COPY") from None
-        raise
-    finally:
-        conn.remove_termination_listener(ended)
+    ingest's reader gives the long variants after the others (beacon/vcf.py `_read`)."""
+    await copy_in(conn, _checked(table), rows, columns)
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,
@@ -783,6 +762,5 @@ async def replace_sites(conn: asyncpg.Connection, dataset_id: str,
     """The dataset's called sites become `sites` (inside the swap's transaction)."""
     await conn.execute("DELETE FROM called_sites WHERE dataset_id = $1", dataset_id)
     if sites:
-        await conn.copy_records_to_table(
-            "called_sites", columns=("dataset_id", "chromosome", "start_pos", "end_pos", "an"),
-            records=((dataset_id, *site) for site in sites))
+        await copy_in(conn, "called_sites", ((dataset_id, *site) for site in sites),
+                      ("dataset_id", "chromosome", "start_pos", "end_pos", "an"))

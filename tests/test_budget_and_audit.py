@@ -31,6 +31,7 @@ from auth.access import AccessLevel
 from auth.dev_issuer import trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
+from beacon.copy_in import copy_in
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.settings import DisclosureSettings, Settings, TierSettings
@@ -455,23 +456,17 @@ async def test_the_trails_writer_outlives_an_error_it_did_not_expect(pool, monke
     """The writer once caught only network and database errors: any other ended it, and
     every later entry stayed unwritten until the node stopped."""
     from beacon import audit
+    failed: list[bool] = []
 
-    class FailingOnce:
-        """The pool, but its first COPY raises what no write expects."""
-
-        def __init__(self) -> None:
-            self.failed = False
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(pool, name)
-
-        async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:
-            if not self.failed:
-                self.failed = True
-                raise RuntimeError("unexpected")
-            return await pool.copy_records_to_table(*args, **kwargs)
+    async def failing_once(*args: Any) -> None:
+        """The trail's COPY, but the first raises what no write expects."""
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("unexpected")
+        await copy_in(*args)
+    monkeypatch.setattr(audit, "copy_in", failing_once)
     monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.05)
-    trail = audit.AuditTrail(FailingOnce())
+    trail = audit.AuditTrail(pool)
     trail.start()
     try:
         trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})

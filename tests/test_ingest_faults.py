@@ -160,8 +160,8 @@ async def test_the_server_ending_a_copy_mid_load_fails_the_ingest_at_once(db_url
     """PostgreSQL ending a worker's session during its COPY (a failover, an administrator's
     pg_terminate_backend, a backend that crashed) fails the ingest at once: exit 1 saying
     so, no process left. Before, a worker whose socket was full when its session ended
-    waited for good for it to take more rows (asyncpg 0.32's COPY; beacon/store.py
-    `copy_rows`), and the ingest with it. The COPY's server process is stopped first, so that
+    waited for good for it to take more rows (asyncpg 0.32's COPY; beacon/copy_in.py), and
+    the ingest with it. The COPY's server process is stopped first, so that
     the socket fills, as a busy server's does: a region of a million sites is one COPY of
     megabytes, more than a socket holds."""
     header = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"

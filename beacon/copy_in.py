@@ -1,0 +1,36 @@
+"""COPY of records into a table, failing when the server ends the session.
+
+asyncpg 0.32's `copy_records_to_table` waits for the socket to take more rows whenever it is
+full, and is never told when the connection is lost meanwhile (a failover, a restart, an
+administrator's `pg_terminate_backend`, a backend that crashed): the COPY, and whatever
+awaits it, waited for good. Every COPY of the node goes through `copy_in`, whose connection's
+termination listener ends that wait, so that it fails as any statement on a lost connection
+does (tests/test_ingest_faults.py stops a COPY's server process so that its socket fills).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import asyncpg
+
+
+async def copy_in(conn: asyncpg.Connection, table: str, records: Iterable[tuple],
+                  columns: tuple[str, ...]) -> None:
+    copy = asyncio.ensure_future(conn.copy_records_to_table(table, records=records,
+                                                            columns=columns))
+    lost: list[bool] = []
+
+    def ended(_: object) -> None:
+        lost.append(True)
+        copy.cancel()
+    conn.add_termination_listener(ended)
+    try:
+        await copy
+    except asyncio.CancelledError:
+        if lost:
+            raise asyncpg.ConnectionDoesNotExistError(
+                "the server ended the session during the COPY") from None
+        raise
+    finally:
+        conn.remove_termination_listener(ended)
