@@ -5,7 +5,8 @@ network: a body larger than any such document, one that is not JSON, or JSON nes
 than the parser's recursion limit (which raised RecursionError: a 500 for the caller whose
 token sent the node there) is refused where each document is read, like any other unusable
 answer. `bounded_body` serves the catalogue's harvest and the network's peers too, and
-`parsed_json` the node's publication to the catalogue.
+`parsed_json` the node's publication to the catalogue and the CLI's reading of services'
+answers.
 """
 from __future__ import annotations
 

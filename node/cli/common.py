@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from auth.documents import parsed_json
 from node.settings import ServiceSettings, Settings
 from node.urls import http_base_url
 
@@ -84,8 +85,8 @@ async def json_answer(response: aiohttp.ClientResponse, *keys: str) -> dict[str,
     """The JSON object a service answered, holding `keys` when it answered 200; anything
     else (a page that is not JSON, another service at the URL) is one line saying so."""
     try:
-        answer = await response.json(content_type=None)
-    except (ValueError, RecursionError):       # not JSON, or nested beyond the parser
+        answer = parsed_json(await response.read())
+    except ValueError:                         # not JSON, or nested beyond the parser
         answer = None
     if not isinstance(answer, dict) or (response.status == 200
                                         and not all(key in answer for key in keys)):
