@@ -163,6 +163,9 @@ def write_vcf(spec: VcfSpec) -> VcfSummary:
     by_class: Counter[str] = Counter(dict.fromkeys(CLASSES, 0))
     alt_alleles = 0
     annotator = Annotator(spec.annotation, spec.assembly) if spec.annotation else None
+    # pysam's BGZFile crashes the process (a segfault) where it cannot open the file; Python
+    # says why instead (an OSError naming the file), so the file is opened here first
+    spec.path.open("wb").close()
     with pysam.BGZFile(str(spec.path), "wb") as out:
         out.write(_header(spec, assembly, chromosomes).encode("ascii"))
         for chromosome, n_random in zip(chromosomes, random_counts):

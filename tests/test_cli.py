@@ -240,6 +240,24 @@ def test_synth_load_builds_a_country_node(db_url, tmp_path):
     assert all(dataset_id.startswith("GDI-FI-") for dataset_id in levels)
 
 
+def test_synth_names_an_output_it_cannot_write_and_does_not_crash(tmp_path):
+    """An output directory that is a file, and a VCF's place taken by a directory: one line
+    naming the path, exit 1. pysam's writer crashed the process (a segfault, -11) on the
+    second, and the first was a traceback."""
+    env = _env(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")    # never reached
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory\n")
+    taken = tmp_path / "taken"
+    (taken / "fi" / "GDI-FI-SYN-001.vcf.gz").mkdir(parents=True)
+    for outdir, named, reason in ((a_file, a_file / "fi", "Not a directory"),
+                                  (taken, taken / "fi" / "GDI-FI-SYN-001.vcf.gz",
+                                   "Is a directory")):
+        result = gdi_node("synth", str(outdir), "--records", "1000", "--samples", "3",
+                          "--country", "FI", env=env)
+        assert result.returncode == 1, (result.returncode, result.stderr)
+        assert result.stderr.strip() == f"error: {named}: {reason}", result.stderr
+
+
 def test_synth_skip_loaded_leaves_held_datasets_alone(db_url, tmp_path, small_vcf):
     """What a restarted container runs: datasets already held keep their version and content,
     the missing ones are loaded, and a second run loads nothing."""

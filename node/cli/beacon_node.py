@@ -221,7 +221,10 @@ def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, s
             if dataset.metadata.identifier in loaded:
                 click.echo(f"{dataset.metadata.identifier}: already loaded, skipped")
         chosen = [d for d in chosen if d.metadata.identifier not in loaded]
-    written = [(dataset, write_dataset(dataset)) for dataset in chosen]
+    try:
+        written = [(dataset, write_dataset(dataset)) for dataset in chosen]
+    except OSError as exc:              # the output directory, or a file in it, unwritable
+        fail(f"{exc.filename}: {exc.strerror or exc}")
     for dataset, summary in written:
         click.echo(f"{dataset.metadata.identifier}: {summary.path} ({summary.records} records, "
                    f"{summary.samples} samples, {dataset.metadata.access_level.value})")
