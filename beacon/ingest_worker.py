@@ -105,7 +105,10 @@ def _running(pid: int) -> bool:
 
 
 def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
-                 log_dir: str) -> None:
+                log_dir: str, path: Path) -> None:
+    """Connect, and open `path` as a file without its samples, what the regions of most
+    files are read from (beacon/ingest.py `_workers`). One the worker cannot open is left
+    to its first job, which says why."""
     global _worker
     _die_with(coordinator)
     log_path = Path(log_dir) / f"htslib-{os.getpid()}.log"
@@ -116,8 +119,16 @@ def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
     # The rows are only made durable by the swap's commit; a crash discards staging anyway.
     loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
     _worker = _WorkerState(loop, conn, progress, HtslibLog(log_path))
+    try:
+        _worker.open(path, drop_samples=True)
+    except VcfProblem:
+        pass
     multiprocessing.util.Finalize(None, lambda: loop.run_until_complete(conn.close()),
                                   exitpriority=10)
+
+
+def ready() -> None:
+    """A job that only starts a worker (beacon/ingest.py `_workers`)."""
 
 
 def _reporter(job: Job, state: _WorkerState) -> Callable[[int, str, int], None]:

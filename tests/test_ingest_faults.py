@@ -82,11 +82,18 @@ async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
         assert ingest.poll() is None, ingest.stderr.read().decode()
         assert time.monotonic() < deadline, "the load never started"
         await asyncio.sleep(0.05)
-    while await _other_sessions(conn) < workers + 1:  # coordinator and workers connected
-        assert time.monotonic() < deadline, "the workers never connected"   # (a busy machine)
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)                                # workers are copying
+    # every worker copying: they connect before the staging table exists, and a file this
+    # size is loaded in well under a second on a fast machine
+    while await _copying(conn) < workers:
+        assert ingest.poll() is None, ingest.stderr.read().decode()
+        assert time.monotonic() < deadline, "the workers never copied"   # (a busy machine)
+        await asyncio.sleep(0.01)
     return ingest
+
+
+async def _copying(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                               "AND query LIKE 'COPY %'")
 
 
 async def _nothing_left(conn: asyncpg.Connection, processes: list[int]) -> None:

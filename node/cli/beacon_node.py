@@ -170,6 +170,8 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
                access_level: str | None, metadata: Path | None, title: str | None,
                skip_invalid: bool, workers: int | None, individuals: Path | None) -> None:
     """Load VCF as the new version of a dataset (atomic: all or nothing)."""
+    from beacon import fork_server
+    fork_server.start()                 # first: it starts while this command imports
     from catalogue.metadata import MetadataError, load_metadata
     from node.ingest_request import make_request
     settings = settings_of(ctx)
@@ -204,6 +206,9 @@ def _counted(number: int, noun: str) -> str:
 def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, seed: int,
           countries: tuple[str, ...], load: bool, skip_loaded: bool) -> None:
     """Write deterministic synthetic VCFs and metadata for a three-country federation."""
+    if load:
+        from beacon import fork_server
+        fork_server.start()             # while the files are written
     from node.ingest_request import make_request
     from synthetic_data.federation import federation, write_dataset
     settings = settings_of(ctx)
