@@ -3,7 +3,7 @@ run (beacon/ingest_worker.py) once, where a spawned worker imported it anew, 0.1
 CPU each before its first record.
 
 A module of its own, importing nothing else, so that `gdi-node ingest` can start the server
-before it imports anything itself: the server's interpreter and imports (about 0.1 s) then
+before the ingest's own imports: the server's interpreter and imports (about 0.1 s) then
 take the core the command leaves idle while it imports and reads the file's header, instead
 of the time before the first record (docs/benchmarks.md). It serves every later ingest of
 the process, and ends with it.
