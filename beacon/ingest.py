@@ -144,7 +144,8 @@ def _workers(db_url: str, path: Path, count: int) -> Iterator[_Workers]:
     10,000-record ingest 10% shorter, docs/benchmarks.md). The pool starts a process for each
     job it is given while none is idle: the rest, if more were asked for, as the regions
     come. A file with fewer regions than started workers leaves one idle; a file or database
-    the coordinator cannot use ends them unused."""
+    the coordinator cannot use ends them unused; an ingest that waits for another of the
+    same dataset (its lock) keeps them waiting too, idle, each with its connection."""
     messages = fork_server.WORKERS.Queue()
     with tempfile.TemporaryDirectory(prefix="gdi-ingest-") as log_dir, \
             ProcessPoolExecutor(count, mp_context=fork_server.WORKERS, initializer=init_worker,
