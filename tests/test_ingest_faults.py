@@ -163,6 +163,26 @@ async def test_a_worker_killed_during_the_load_fails_the_ingest_and_leaves_nothi
         await conn.close()
 
 
+async def test_sigterm_during_the_load_ends_the_ingest_as_ctrl_c_does(db_url, tmp_path):
+    """SIGTERM, what a supervisor, `docker compose down` or `kill` sends, to the command
+    alone: it stops as at Ctrl-C, exit 1, "Aborted!", its staging table dropped, no process
+    or session left. Before, Python's default for SIGTERM ended it on the spot, exit -15,
+    with the staging table left to the next ingest and multiprocessing's warning of leaked
+    semaphores on stderr."""
+    conn = await asyncpg.connect(db_url)
+    ingest = None
+    try:
+        ingest = await _loading(db_url, tmp_path, conn)
+        processes = _descendants(ingest.pid)
+        os.kill(ingest.pid, signal.SIGTERM)
+        err = await _failed_at_once(ingest, conn, processes)
+        assert err.decode().strip() == "Aborted!", err.decode()
+    finally:
+        if ingest is not None and ingest.poll() is None:
+            ingest.kill()
+        await conn.close()
+
+
 async def test_the_server_ending_a_copy_mid_load_fails_the_ingest_at_once(db_url, tmp_path):
     """PostgreSQL ending a worker's session during its COPY (a failover, an administrator's
     pg_terminate_backend, a backend that crashed) fails the ingest at once: exit 1 saying

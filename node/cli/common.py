@@ -8,7 +8,9 @@ import asyncio
 import errno
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -55,13 +57,44 @@ def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
 
     from node.database import DatabaseUnavailable
     try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(_ended_by_sigterm(coro))
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if isinstance(exc, OSError) and exc.filename is not None:    # a file's, not the
             fail(f"{exc.filename}: {exc.strerror or exc}")          # database's
         fail(f"database: {type(exc).__name__}: {exc}")
+
+
+async def _ended_by_sigterm(coro: Awaitable[T]) -> T:
+    """`coro`, which SIGTERM (what a supervisor, `docker compose down` or `kill` sends) ends
+    as Ctrl-C does: cancelled, so that its cleanup runs (an ingest drops its staging table
+    and stops its workers), then KeyboardInterrupt, which click words "Aborted!", exit 1.
+    Python's default ended the process on the spot, leaving what the cleanup would have
+    removed. Only in the main thread, the one signals are handled in, and where SIGTERM
+    has Python's default (a process started with it ignored keeps ignoring it)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        return await coro
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def stop() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def run_against(url: str, coro: Awaitable[T]) -> T:
