@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from beacon import store
+from beacon.ingest_worker import ORPHAN_POLL_SECONDS
 from synthetic_data.vcf import VcfSpec, write_vcf
 from tests.conftest import ROOT, write_vcf_text
 from tests.test_cli import _env, gdi_node
@@ -232,3 +234,35 @@ async def test_a_staging_table_of_a_running_ingest_is_left_alone(db_url, pool):
     finally:
         await pool.release(loading)
         await pool.release(idle)
+
+
+@pytest.mark.parametrize("pidfd", ["pidfd", "polling"])
+def test_a_worker_ends_when_its_coordinator_does(pidfd):
+    """A worker watches its coordinator (beacon/ingest_worker.py `_die_with`): through a
+    pidfd on Linux 5.3 and later, else by asking every ORPHAN_POLL_SECONDS, the path a kernel
+    without pidfd_open takes (here by making it unavailable). Either way the worker ends
+    soon after the coordinator, here a process that is killed."""
+    coordinator = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    unavailable = "" if pidfd == "pidfd" else (
+        "def missing(pid):\n    raise OSError(38, 'Function not implemented')\n"
+        "os.pidfd_open = missing\n")
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import os, time\n" + unavailable +
+         "from beacon.ingest_worker import _die_with\n"
+         f"_die_with({coordinator.pid})\n"
+         "print('watching', flush=True)\ntime.sleep(60)\nos._exit(3)\n"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "watching\n"
+        time.sleep(0.2)
+        assert worker.poll() is None                     # its coordinator still runs
+        coordinator.kill()
+        coordinator.wait()
+        began = time.monotonic()
+        assert worker.wait(timeout=10) == 1
+        assert time.monotonic() - began < ORPHAN_POLL_SECONDS + 2
+    finally:
+        for process in (coordinator, worker):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
