@@ -18,6 +18,7 @@ from collections.abc import Callable
 import asyncpg
 
 from beacon import store
+from beacon.hung_server import bounded
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -30,8 +31,12 @@ class CountBatcher:
     """One per application: the queue of groups, and the lanes answering it."""
 
     def __init__(self, pool: asyncpg.Pool, lanes: int,
-                 on_round_trip: Callable[[int], None] = lambda queries: None) -> None:
+                 on_round_trip: Callable[[int], None] = lambda queries: None,
+                 statement_seconds: float | None = None) -> None:
+        """`statement_seconds`: how long a lane waits for a statement before it gives the
+        server up for one that does not answer (beacon/hung_server.py); None, for good."""
         self._pool = pool
+        self._statement_seconds = statement_seconds
         self._max_lanes = lanes
         self._on_round_trip = on_round_trip
         self._queue: dict[store.CountKey, list[_Member]] = {}
@@ -98,7 +103,9 @@ class CountBatcher:
         checks it, rather than fail every group after on it."""
         self._on_round_trip(len(group))
         try:
-            counts = await store.count_batch(connection, key, [a for a, _ in group])
+            batch = store.count_batch(connection, key, [a for a, _ in group])
+            counts = await (batch if self._statement_seconds is None else
+                            bounded(connection, self._statement_seconds, batch))
         except Exception as error:  # noqa: BLE001 - each member fails as a lone query would
             for _, waiter in group:
                 if not waiter.done():

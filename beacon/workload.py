@@ -24,6 +24,7 @@ import asyncpg
 
 from beacon import store
 from beacon.count_batcher import CountBatcher
+from beacon.hung_server import GRACE_SECONDS, bounded
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -49,6 +50,20 @@ class QueryLimits:
         costs"); the wide lanes plan for their values."""
         return {"statement_timeout": str(_milliseconds(self.narrow_seconds)),
                 "max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_generic_plan"}
+
+    def client_limits(self) -> dict[str, float]:
+        """asyncpg's own bounds for the pool (beacon/hung_server.py): a connection's start-up
+        within the narrow limit, any statement within the wide one, the longest the server
+        lets a statement of the pool run. Bounding statements bounds asyncpg's cancel
+        request too, which the pool waits for before it takes a connection back."""
+        return {"timeout": self.narrow_seconds + GRACE_SECONDS,
+                "command_timeout": self.wide_seconds + GRACE_SECONDS}
+
+    @property
+    def narrow_client_seconds(self) -> float:
+        """The longest the node waits for a narrow statement (beacon/hung_server.py): the
+        server ends it within the narrow limit."""
+        return self.narrow_seconds + GRACE_SECONDS
 
 
 def _milliseconds(seconds: float) -> int:
@@ -98,20 +113,29 @@ class WideLanes:
         except TimeoutError:
             raise QueryTimeout(True, limits) from None
         try:
-            async with self._pool.acquire() as connection, connection.transaction():
+            async with self._pool.acquire() as connection:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise QueryTimeout(True, limits)
-                await connection.execute(
-                    "SELECT set_config('statement_timeout', $1, true), "
-                    "set_config('max_parallel_workers_per_gather', '0', true), "
-                    "set_config('plan_cache_mode', 'force_custom_plan', true)",
-                    str(_milliseconds(left)))
-                return await statement(connection)
+                return await bounded(connection, left + GRACE_SECONDS,
+                                     _in_transaction(connection, left, statement))
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:
             self._lanes.release()
+
+
+async def _in_transaction(connection: asyncpg.Connection, seconds: float,
+                          statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`statement` in a transaction whose settings are a wide lane's, its statement timeout
+    `seconds`."""
+    async with connection.transaction():
+        await connection.execute(
+            "SELECT set_config('statement_timeout', $1, true), "
+            "set_config('max_parallel_workers_per_gather', '0', true), "
+            "set_config('plan_cache_mode', 'force_custom_plan', true)",
+            str(_milliseconds(seconds)))
+        return await statement(connection)
 
 
 class Queries:
@@ -147,7 +171,8 @@ class Queries:
             return await lanes.run(statement)
         try:
             async with pool.acquire() as connection:
-                return await statement(connection)
+                return await bounded(connection, self.limits.narrow_client_seconds,
+                                     statement(connection))
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 
@@ -171,8 +196,6 @@ class Queries:
         if is_wide(query, self.limits):
             return await self._wide.run(lambda connection: store.fetch_variants(
                 connection, query, dataset_id, chromosome, span, floor, skip, limit))
-        try:
-            return await store.fetch_variants(self._pool, query, dataset_id, chromosome, span,
-                                              floor, skip, limit)
-        except asyncpg.QueryCanceledError:
-            raise QueryTimeout(False, self.limits) from None
+        return await self._on(self._pool, self._wide, False, lambda connection: (
+            store.fetch_variants(connection, query, dataset_id, chromosome, span, floor, skip,
+                                 limit)))

@@ -115,8 +115,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     target = await resolve_database(settings)
     app[SETTINGS] = settings.model_copy(update={"database_url": target.url})
+    limits = settings.query_limits()
     app[POOL] = await create_pool(target.url, settings, NODE_MIGRATIONS,
-                                 settings.query_limits().pool_settings())
+                                 limits.pool_settings(), limits.client_limits())
     log.info("database ready (%s)", "embedded" if target.embedded else "external")
     yield
     await app[POOL].close()
@@ -126,16 +127,18 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
     """Variant and individuals statements read from the replicas when there are some
     (node/replicas.py); budgets write to the primary."""
     settings = app[SETTINGS]
+    limits = settings.query_limits()
     reads: asyncpg.Pool | ReadPools = app[POOL]
     if settings.database_replica_urls:
-        server_settings = settings.query_limits().pool_settings()
         reads = app[READS] = ReadPools(
             app[POOL], settings.database_replica_urls,
-            lambda url: create_read_pool(url, settings, server_settings),
+            lambda url: create_read_pool(url, settings, limits.pool_settings(),
+                                         limits.client_limits()),
             settings.replica_poll_seconds)
         await reads.start()
-    app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip)
-    app[QUERIES] = Queries(reads, app[COUNTS], settings.query_limits(), primary=app[POOL])
+    app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip,
+                               limits.narrow_client_seconds)
+    app[QUERIES] = Queries(reads, app[COUNTS], limits, primary=app[POOL])
     app[BUDGETS] = Budgets(app[POOL], app[POLICY])
     yield
     await app[COUNTS].close()

@@ -154,10 +154,11 @@ async def connect(url: str) -> asyncpg.Connection:
 
 
 async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NODE_MIGRATIONS,
-                      server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+                      server_settings: dict[str, str] | None = None,
+                      client_limits: dict[str, float] | None = None) -> asyncpg.Pool:
     """The service's one pool; migrations are applied before it is handed out (on a
     connection of their own, so the pool's `server_settings`, such as a statement timeout,
-    never bound them)."""
+    and `client_limits`, asyncpg's `timeout` and `command_timeout`, never bound them)."""
     conn = await connect(url)
     try:
         await apply_migrations(conn, migrations)
@@ -167,7 +168,8 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
         pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,
                                          max_size=max(settings.db_pool_min, settings.db_pool_max),
                                          init=_init_connection, reset=_reset_connection,
-                                         server_settings=server_settings)
+                                         server_settings=server_settings,
+                                         **(client_limits or {}))
     except _CONNECT_ERRORS as exc:
         raise _unavailable(url, exc) from exc
     assert pool is not None
@@ -175,13 +177,14 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
 
 
 async def create_read_pool(url: str, settings: DatabaseSettings,
-                           server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+                           server_settings: dict[str, str] | None = None,
+                           client_limits: dict[str, float] | None = None) -> asyncpg.Pool:
     """A pool on a streaming replica (node/replicas.py): the primary's connection setup,
     no migrations (a replica is read-only; it replays the primary's)."""
     return await asyncpg.create_pool(url, min_size=1,
                                      max_size=max(settings.db_pool_min, settings.db_pool_max),
                                      init=_init_connection, reset=_reset_connection,
-                                     server_settings=server_settings)
+                                     server_settings=server_settings, **(client_limits or {}))
 
 
 @asynccontextmanager

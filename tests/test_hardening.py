@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -20,10 +21,12 @@ from auth.issuers import TrustedIssuer
 from auth.tokens import MAX_TOKEN_BYTES
 from beacon.assemblies import GRCH38
 from beacon.disclosure import RULE_MAX
+from beacon.hung_server import GRACE_SECONDS
 from beacon.ingest import IngestRequest, ingest
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import DatasetMetadata, MetadataError
 from node.app import create_app
+from node.http.health import READY_SECONDS
 from node.ingest_request import make_request
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA
@@ -205,6 +208,17 @@ class Relay:
                                              query=""))
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        """Forward nothing more, either way, and connect nothing new, with every connection
+        kept open: a server that does not answer (hung, stopped), or a network that drops
+        its packets."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
@@ -223,9 +237,11 @@ class Relay:
             await self.cut()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._flowing.wait()
         upstream_reader, upstream_writer = await self.upstream()
         self._writers |= {writer, upstream_writer}
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer),
+        await asyncio.gather(_pipe(reader, upstream_writer, self._flowing),
+                             _pipe(upstream_reader, writer, self._flowing),
                              return_exceptions=True)
         self._writers -= {writer, upstream_writer}
 
@@ -239,9 +255,11 @@ def _opener(parts) -> Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio
     return lambda: asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 5432)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                flowing: asyncio.Event) -> None:
     try:
         while data := await reader.read(65536):
+            await flowing.wait()
             writer.write(data)
             await writer.drain()
     finally:
@@ -294,6 +312,58 @@ async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, 
         await asyncio.sleep(1.5)                          # nothing more is logged
         started_again, ended = _outage_lines(caplog)
         assert started_again is started and "available" in ended.getMessage()
+
+
+async def test_a_database_that_does_not_answer_is_a_503_within_the_limits(
+        pg_server_url, tmp_path, caplog, beacon_schema):
+    """A server that stops answering (hung, stopped, behind a network that drops its
+    packets) ends no statement and refuses no connection, so the node bounds its own waits
+    (beacon/hung_server.py): a narrow query is a 503 a second after the server would have
+    ended its statement (two, for a count that waited for a lane's), a wide one a second
+    after its own limit, /ready a 503 in 2 s, and all is answered again once the server
+    is. Before, a count waited for good (its lane's statement), and
+    so did /ready (releasing its connection waited for the server to acknowledge a cancel),
+    and a query needing a new connection took asyncpg's 60 s."""
+    narrow, wide_limit = 1.0, 2.0
+    wide = "/api/g_variants?referenceName=1&start=0&end=5000000&requestedGranularity=count"
+    paths = [COUNT_QUERY, "/api/g_variants/GRCh38:1:99:A:G", wide,
+             "/api/individuals?requestedGranularity=count"]
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        await _load(url, tmp_path)
+        relay = Relay(url)
+        await relay.start()
+        stack.push_async_callback(relay.close)
+        node = await stack.enter_async_context(served(_node_settings(
+            relay.url, tmp_path, query_timeout_seconds=narrow,
+            wide_query_timeout_seconds=wide_limit)))
+        for path in paths:
+            assert (await node.get(path)).status == 200, path
+        caplog.set_level(logging.INFO)
+        relay.freeze()
+        try:
+            async def timed(path: str) -> tuple[ClientResponse, float]:
+                began = time.monotonic()
+                response = await node.get(path)
+                await response.read()
+                return response, time.monotonic() - began
+
+            async with asyncio.timeout(30):                  # for good, before
+                answers = await asyncio.gather(*[timed(path) for path in paths])
+                ready, ready_seconds = await timed("/ready")
+            for path, (response, seconds) in zip(paths, answers):
+                assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+                assert int(response.headers["Retry-After"]) > 0
+                # a narrow count may wait for a lane's statement under way, then its own
+                limit = wide_limit + GRACE_SECONDS if path == wide else 2 * (narrow + GRACE_SECONDS)
+                assert seconds < limit + 1.5, (path, seconds)
+            assert ready.status == 503 and ready_seconds < READY_SECONDS + 1
+            assert [r for r in _outage_lines(caplog) if r.levelno == logging.ERROR]
+        finally:
+            relay.thaw()
+        async with asyncio.timeout(20):
+            for path in paths:
+                while (await node.get(path)).status != 200:
+                    await asyncio.sleep(0.2)
 
 
 async def test_a_client_gone_mid_body_is_a_499_not_an_outage(node, caplog):
