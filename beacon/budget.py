@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from beacon.disclosure import DisclosurePolicy, Rules
+from beacon.hung_server import Watchdog
 
 LEASE_SECONDS = 60.0
 MAX_LEASE = 100
@@ -58,8 +59,12 @@ class Left:
 class Budgets:
     """One per application: the leases this process holds, per caller and dataset."""
 
-    def __init__(self, pool: asyncpg.Pool, policy: DisclosurePolicy) -> None:
+    def __init__(self, pool: asyncpg.Pool, policy: DisclosurePolicy,
+                 watchdog: Watchdog | None = None) -> None:
+        """`watchdog` ends taking a lease on a server that does not answer
+        (beacon/hung_server.py); without one, it waits for good."""
         self._pool = pool
+        self._watchdog = watchdog
         self._window = policy.window_seconds
         self._leases: dict[tuple[str, str], _Lease] = {}
 
@@ -88,9 +93,17 @@ class Budgets:
         needed = units - held
         limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
         wanted = needed if force else max(needed, min(MAX_LEASE, limit // 20))
-        row = await self._pool.fetchrow(
-            "SELECT * FROM budget_take($1, $2, $3, $4, $5, $6, $7, $8)", caller, dataset_id,
-            wanted, needed, force, self._window, rules.budget_per_window, rules.budget_per_day)
+        async with self._pool.acquire() as connection:
+            if self._watchdog is not None:
+                self._watchdog.watch(connection)
+            try:
+                row = await connection.fetchrow(
+                    "SELECT * FROM budget_take($1, $2, $3, $4, $5, $6, $7, $8)", caller,
+                    dataset_id, wanted, needed, force, self._window, rules.budget_per_window,
+                    rules.budget_per_day)
+            finally:
+                if self._watchdog is not None:
+                    self._watchdog.done(connection)
         if not row["taken"]:
             raise BudgetExceeded(dataset_id, row["retry_after"], rules, self._window)
         # Other requests of this caller may have taken units meanwhile (each found the lease

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import asyncpg
 
 from beacon import store
-from beacon.hung_server import bounded
+from beacon.hung_server import Watchdog
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -32,11 +32,11 @@ class CountBatcher:
 
     def __init__(self, pool: asyncpg.Pool, lanes: int,
                  on_round_trip: Callable[[int], None] = lambda queries: None,
-                 statement_seconds: float | None = None) -> None:
-        """`statement_seconds`: how long a lane waits for a statement before it gives the
-        server up for one that does not answer (beacon/hung_server.py); None, for good."""
+                 watchdog: Watchdog | None = None) -> None:
+        """`watchdog` ends a lane's statement on a server that does not answer
+        (beacon/hung_server.py); without one, the lane waits for it for good."""
         self._pool = pool
-        self._statement_seconds = statement_seconds
+        self._watchdog = watchdog
         self._max_lanes = lanes
         self._on_round_trip = on_round_trip
         self._queue: dict[store.CountKey, list[_Member]] = {}
@@ -102,15 +102,19 @@ class CountBatcher:
         restarted, the session was ended), so the lane gives it back to the pool, which
         checks it, rather than fail every group after on it."""
         self._on_round_trip(len(group))
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.watch(connection)
         try:
-            batch = store.count_batch(connection, key, [a for a, _ in group])
-            counts = await (batch if self._statement_seconds is None else
-                            bounded(connection, self._statement_seconds, batch))
+            counts = await store.count_batch(connection, key, [a for a, _ in group])
         except Exception as error:  # noqa: BLE001 - each member fails as a lone query would
             for _, waiter in group:
                 if not waiter.done():
                     waiter.set_exception(error)
             return False
+        finally:
+            if watchdog is not None:
+                watchdog.done(connection)
         for (_, waiter), result in zip(group, counts):
             if not waiter.done():            # its request may have been cancelled meanwhile
                 waiter.set_result(result)

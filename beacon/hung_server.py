@@ -2,30 +2,61 @@
 packets. It ends no statement (its `statement_timeout` never fires) and refuses no
 connection, and the node waited for it for good: every count, every readiness probe.
 
-So the client bounds its waits too, GRACE_SECONDS later than the server would have ended
+So the node bounds its statements too, GRACE_SECONDS later than the server would have ended
 them, so that the server's own answer (a result, or its timeout's error) comes first whenever
-there is one. What runs out on the client is a TimeoutError, which the node answers as the
-database being unavailable (node/http/outage.py: a 503 with Retry-After).
+there is one. One watchdog per application closes a connection whose statement outlives its
+bound; what waited on it fails as on any lost connection, which the node answers as the
+database being unavailable (node/http/outage.py: a 503 with Retry-After). Closing it also
+spares giving it back, which waits for the server to acknowledge asyncpg's cancel request.
+
+A watchdog, not a timer per statement: asyncio.timeout around a request's statements cost 4%
+of an individuals count's instructions, asyncpg's `command_timeout` 6%
+(bench/individuals.py --instructions); registering a deadline costs a dict entry.
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+import contextlib
+import time
 
 import asyncpg
 
-T = TypeVar("T")
 GRACE_SECONDS = 1.0
+EVERY_SECONDS = 0.5         # how often the watchdog looks: a bound is kept within this
 
 
-async def bounded(connection: asyncpg.Connection, seconds: float, work: Awaitable[T]) -> T:
-    """`work` on `connection`, or TimeoutError after `seconds`. The connection is then
-    closed: giving it back would wait for the server to acknowledge asyncpg's cancel
-    request, as long as the pool's `command_timeout`."""
-    try:
-        async with asyncio.timeout(seconds):
-            return await work
-    except TimeoutError:
-        connection.terminate()
-        raise
+class Watchdog:
+    """The statements under way and their deadlines; one per application. `statement_seconds`
+    is a statement's bound unless said otherwise: the server's narrow limit and the grace."""
+
+    def __init__(self, statement_seconds: float) -> None:
+        self.statement_seconds = statement_seconds
+        self._deadlines: dict[asyncpg.Connection, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def watch(self, connection: asyncpg.Connection, seconds: float | None = None) -> None:
+        """`connection` starts what the server should end within `seconds` (one statement's
+        bound, by default); `done` when it has."""
+        self._deadlines[connection] = time.monotonic() + (seconds or self.statement_seconds)
+
+    def done(self, connection: asyncpg.Connection) -> None:
+        self._deadlines.pop(connection, None)
+
+    async def _watch(self) -> None:
+        deadlines = self._deadlines
+        while True:
+            await asyncio.sleep(EVERY_SECONDS)
+            now = time.monotonic()
+            for connection, deadline in list(deadlines.items()):
+                if now > deadline:
+                    del deadlines[connection]
+                    connection.terminate()

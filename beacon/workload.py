@@ -24,7 +24,7 @@ import asyncpg
 
 from beacon import store
 from beacon.count_batcher import CountBatcher
-from beacon.hung_server import GRACE_SECONDS, bounded
+from beacon.hung_server import GRACE_SECONDS, Watchdog
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -52,18 +52,15 @@ class QueryLimits:
                 "max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_generic_plan"}
 
     def client_limits(self) -> dict[str, float]:
-        """asyncpg's own bounds for the pool (beacon/hung_server.py): a connection's start-up
-        within the narrow limit, any statement within the wide one, the longest the server
-        lets a statement of the pool run. Bounding statements bounds asyncpg's cancel
-        request too, which the pool waits for before it takes a connection back."""
-        return {"timeout": self.narrow_seconds + GRACE_SECONDS,
-                "command_timeout": self.wide_seconds + GRACE_SECONDS}
+        """asyncpg's own bound for the pool (beacon/hung_server.py): a connection's start-up
+        within the narrow limit. Not its `command_timeout`, a timer for every statement
+        (6% of an individuals count's instructions); a watchdog bounds them instead."""
+        return {"timeout": self.narrow_seconds + GRACE_SECONDS}
 
-    @property
-    def narrow_client_seconds(self) -> float:
-        """The longest the node waits for a narrow statement (beacon/hung_server.py): the
-        server ends it within the narrow limit."""
-        return self.narrow_seconds + GRACE_SECONDS
+    def watchdog(self) -> Watchdog:
+        """The application's watchdog (beacon/hung_server.py): a narrow statement is ended
+        by the server within the narrow limit."""
+        return Watchdog(self.narrow_seconds + GRACE_SECONDS)
 
 
 def _milliseconds(seconds: float) -> int:
@@ -96,9 +93,11 @@ class QueryTimeout(Exception):
 class WideLanes:
     """One per application: the few connections wide statements run on, one at a time."""
 
-    def __init__(self, pool: asyncpg.Pool, limits: QueryLimits) -> None:
+    def __init__(self, pool: asyncpg.Pool, limits: QueryLimits,
+                 watchdog: Watchdog | None = None) -> None:
         self._pool = pool
         self._limits = limits
+        self._watchdog = watchdog
         self._lanes = asyncio.Semaphore(limits.wide_lanes)
 
     async def run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -117,8 +116,14 @@ class WideLanes:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise QueryTimeout(True, limits)
-                return await bounded(connection, left + GRACE_SECONDS,
-                                     _in_transaction(connection, left, statement))
+                watchdog = self._watchdog
+                if watchdog is None:
+                    return await _in_transaction(connection, left, statement)
+                watchdog.watch(connection, left + GRACE_SECONDS)
+                try:
+                    return await _in_transaction(connection, left, statement)
+                finally:
+                    watchdog.done(connection)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:
@@ -143,15 +148,17 @@ class Queries:
     batcher, narrow record pages straight on the pool, anything wide on the wide lanes."""
 
     def __init__(self, pool: asyncpg.Pool, counts: CountBatcher, limits: QueryLimits,
-                 primary: asyncpg.Pool | None = None) -> None:
+                 primary: asyncpg.Pool | None = None, watchdog: Watchdog | None = None
+                 ) -> None:
         self._pool = pool
         self._primary = primary or pool       # where statements that write go (replicas)
         self._counts = counts
         self.limits = limits
-        self._wide = WideLanes(pool, limits)
+        self._watchdog = watchdog
+        self._wide = WideLanes(pool, limits, watchdog)
         # wide statements that write run on lanes of the primary: the same when it is the pool
-        self._wide_writing = self._wide if primary in (None, pool) else WideLanes(primary,
-                                                                                  limits)
+        self._wide_writing = self._wide if primary in (None, pool) else WideLanes(
+            primary, limits, watchdog)
 
     async def run(self, wide: bool, statement: Callable[[asyncpg.Connection], Awaitable[T]]
                   ) -> T:
@@ -171,9 +178,15 @@ class Queries:
             return await lanes.run(statement)
         try:
             async with pool.acquire() as connection:
+                watchdog = self._watchdog
+                if watchdog is None:
+                    return await statement(connection)
                 # twice: `statement` may be a few, each of which the server ends in time
-                return await bounded(connection, 2 * self.limits.narrow_client_seconds,
-                                     statement(connection))
+                watchdog.watch(connection, 2 * watchdog.statement_seconds)
+                try:
+                    return await statement(connection)
+                finally:
+                    watchdog.done(connection)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 

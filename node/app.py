@@ -136,12 +136,15 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
                                          limits.client_limits()),
             settings.replica_poll_seconds)
         await reads.start()
+    watchdog = limits.watchdog()
+    watchdog.start()
     app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip,
-                               limits.narrow_client_seconds)
-    app[QUERIES] = Queries(reads, app[COUNTS], limits, primary=app[POOL])
-    app[BUDGETS] = Budgets(app[POOL], app[POLICY])
+                               watchdog)
+    app[QUERIES] = Queries(reads, app[COUNTS], limits, primary=app[POOL], watchdog=watchdog)
+    app[BUDGETS] = Budgets(app[POOL], app[POLICY], watchdog)
     yield
     await app[COUNTS].close()
+    await watchdog.close()
     if READS in app:
         await app[READS].close()
 

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from beacon.count_batcher import CountBatcher
+from beacon.hung_server import EVERY_SECONDS, Watchdog
 from beacon.request import VariantQuery, query_from_get
 from beacon.workload import Queries, QueryLimits, QueryTimeout, WideLanes, is_wide
 from node.database import create_pool
@@ -131,3 +132,29 @@ async def test_wide_statements_run_without_parallel_workers_planned_for_their_va
         assert await pool.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
     finally:
         await pool.close()
+
+
+async def test_the_watchdog_closes_a_connection_whose_statement_outlives_its_bound(db_url):
+    """What a server that does not answer leaves the node (beacon/hung_server.py): the
+    watchdog closes the connection of a statement past its deadline, and what waited on it
+    fails as on a lost connection, within the bound and a look; a statement done in time,
+    and its connection, are left alone."""
+    watchdog = Watchdog(0.3)
+    watchdog.start()
+    slow, quick = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        watchdog.watch(quick)
+        assert await quick.fetchval("SELECT 1") == 1
+        watchdog.done(quick)
+        began = asyncio.get_running_loop().time()
+        watchdog.watch(slow)
+        with pytest.raises(asyncpg.ConnectionDoesNotExistError):
+            await slow.fetchval("SELECT pg_sleep(10)")
+        assert asyncio.get_running_loop().time() - began < 0.3 + EVERY_SECONDS + 0.5
+        assert slow.is_closed()
+        await asyncio.sleep(0.3 + EVERY_SECONDS)
+        assert not quick.is_closed() and await quick.fetchval("SELECT 2") == 2
+    finally:
+        await watchdog.close()
+        await quick.close()
+        await slow.close()

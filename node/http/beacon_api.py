@@ -54,7 +54,6 @@ from node.http.app_keys import (
     CALLER,
     DATASETS,
     POLICY,
-    POOL,
     QUERIES,
     SETTINGS,
 )
@@ -392,7 +391,8 @@ async def filtering_terms(request: web.Request) -> web.Response:
     fewer individuals than the caller's floor for that dataset is not listed (its presence
     would tell that someone so rare is there)."""
     seen = await _visible(request)
-    rows = await individuals_store.terms(request.app[POOL], list(seen))
+    rows = await request.app[QUERIES].run(False, lambda connection: individuals_store.terms(
+        connection, list(seen)))
     listed: dict[str, tuple[str, str | None, str]] = {}
     for row in rows:
         if row.individuals >= seen[row.dataset_id].rules.allele_floor:
