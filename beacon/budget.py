@@ -94,16 +94,12 @@ class Budgets:
         limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
         wanted = needed if force else max(needed, min(MAX_LEASE, limit // 20))
         async with self._pool.acquire() as connection:
-            if self._watchdog is not None:
-                self._watchdog.watch(connection)
-            try:
-                row = await connection.fetchrow(
-                    "SELECT * FROM budget_take($1, $2, $3, $4, $5, $6, $7, $8)", caller,
-                    dataset_id, wanted, needed, force, self._window, rules.budget_per_window,
-                    rules.budget_per_day)
-            finally:
-                if self._watchdog is not None:
-                    self._watchdog.done(connection)
+            taking = connection.fetchrow(
+                "SELECT * FROM budget_take($1, $2, $3, $4, $5, $6, $7, $8)", caller,
+                dataset_id, wanted, needed, force, self._window, rules.budget_per_window,
+                rules.budget_per_day)
+            row = await (taking if self._watchdog is None else
+                         self._watchdog.run(connection, taking))
         if not row["taken"]:
             raise BudgetExceeded(dataset_id, row["retry_after"], rules, self._window)
         # Other requests of this caller may have taken units meanwhile (each found the lease

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from beacon import store
+from beacon.hung_server import Watchdog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,9 +29,13 @@ RECONNECT_MAX_SECONDS = 5.0
 
 
 class DatasetCache:
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0,
+                 watchdog: Watchdog | None = None) -> None:
+        """`watchdog` ends a reload on a server that does not answer (beacon/hung_server.py):
+        every request waits for the reload once the list is older than `ttl`."""
         self.pool = pool
         self.ttl = ttl
+        self._watchdog = watchdog
         self._rows: list[store.DatasetRow] | None = None
         self._derived: dict[Hashable, Any] = {}
         self._loaded = 0.0
@@ -92,10 +97,16 @@ class DatasetCache:
 
     async def all(self) -> list[store.DatasetRow]:
         if self._rows is None or time.monotonic() - self._loaded > self.ttl:
-            self._rows = await store.list_datasets(self.pool)
+            self._rows = await self._load()
             self._derived = {}
             self._loaded = time.monotonic()
         return self._rows
+
+    async def _load(self) -> list[store.DatasetRow]:
+        if self._watchdog is None:
+            return await store.list_datasets(self.pool)
+        async with self.pool.acquire() as connection:
+            return await self._watchdog.run(connection, store.list_datasets(connection))
 
     async def derived(self, key: Hashable, compute: Callable[[list[store.DatasetRow]], T]) -> T:
         """`compute(rows)` remembered per key until the datasets change (e.g. what one kind of

@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import asyncpg
 
+T = TypeVar("T")
 GRACE_SECONDS = 1.0
 EVERY_SECONDS = 0.5         # how often the watchdog looks: a bound is kept within this
 
@@ -50,6 +53,16 @@ class Watchdog:
 
     def done(self, connection: asyncpg.Connection) -> None:
         self._deadlines.pop(connection, None)
+
+    async def run(self, connection: asyncpg.Connection, work: Awaitable[T],
+                  seconds: float | None = None) -> T:
+        """`work` on `connection`, watched (the hottest paths say `watch` and `done`
+        themselves, without this coroutine's frame)."""
+        self.watch(connection, seconds)
+        try:
+            return await work
+        finally:
+            self.done(connection)
 
     async def _watch(self) -> None:
         deadlines = self._deadlines

@@ -116,14 +116,10 @@ class WideLanes:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise QueryTimeout(True, limits)
-                watchdog = self._watchdog
-                if watchdog is None:
-                    return await _in_transaction(connection, left, statement)
-                watchdog.watch(connection, left + GRACE_SECONDS)
-                try:
-                    return await _in_transaction(connection, left, statement)
-                finally:
-                    watchdog.done(connection)
+                work = _in_transaction(connection, left, statement)
+                if self._watchdog is None:
+                    return await work
+                return await self._watchdog.run(connection, work, left + GRACE_SECONDS)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:

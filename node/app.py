@@ -45,6 +45,7 @@ from node.http.app_keys import (
     QUERIES,
     READS,
     SETTINGS,
+    WATCHDOG,
 )
 from node.http.fdp import fdp_routes
 from node.http.metrics import Metrics, metrics_handler
@@ -136,7 +137,7 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
                                          limits.client_limits()),
             settings.replica_poll_seconds)
         await reads.start()
-    watchdog = limits.watchdog()
+    watchdog = app[WATCHDOG] = limits.watchdog()
     watchdog.start()
     app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip,
                                watchdog)
@@ -157,7 +158,7 @@ async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
-    cache = DatasetCache(app[POOL])
+    cache = DatasetCache(app[POOL], watchdog=app[WATCHDOG])
     await cache.start(app[SETTINGS].database_url or "")
     if READS in app:
         cache.subscribe(app[READS].datasets_changed)

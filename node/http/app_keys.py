@@ -12,6 +12,7 @@ from beacon.budget import Budgets
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from beacon.disclosure import DisclosurePolicy
+from beacon.hung_server import Watchdog
 from beacon.info import BeaconIdentity
 from beacon.workload import Queries
 from catalogue.site import SiteCache
@@ -27,6 +28,7 @@ BEACON = web.AppKey("beacon", BeaconIdentity)
 POOL = web.AppKey("pool", asyncpg.Pool)
 COUNTS = web.AppKey("counts", CountBatcher)
 QUERIES = web.AppKey("queries", Queries)
+WATCHDOG = web.AppKey("watchdog", Watchdog)
 POLICY = web.AppKey("policy", DisclosurePolicy)
 READS = web.AppKey("reads", ReadPools)           # only with database_replica_urls
 BUDGETS = web.AppKey("budgets", Budgets)
