@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from node.connect_gate import ConnectGate
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,8 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
     try:
         pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,
                                          max_size=max(settings.db_pool_min, settings.db_pool_max),
-                                         init=_init_connection, reset=_reset_connection,
+                                         connect=ConnectGate(_init_connection).connect,
+                                         reset=_reset_connection,
                                          server_settings=server_settings,
                                          **(client_limits or {}))
     except _CONNECT_ERRORS as exc:
@@ -183,7 +185,8 @@ async def create_read_pool(url: str, settings: DatabaseSettings,
     no migrations (a replica is read-only; it replays the primary's)."""
     return await asyncpg.create_pool(url, min_size=1,
                                      max_size=max(settings.db_pool_min, settings.db_pool_max),
-                                     init=_init_connection, reset=_reset_connection,
+                                     connect=ConnectGate(_init_connection).connect,
+                                     reset=_reset_connection,
                                      server_settings=server_settings, **(client_limits or {}))
 
 

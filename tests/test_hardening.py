@@ -21,11 +21,13 @@ from auth.issuers import TrustedIssuer
 from auth.tokens import MAX_TOKEN_BYTES
 from beacon.assemblies import GRCH38
 from beacon.disclosure import RULE_MAX
-from beacon.hung_server import GRACE_SECONDS
+from beacon.hung_server import EVERY_SECONDS, GRACE_SECONDS
 from beacon.ingest import IngestRequest, ingest
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import DatasetMetadata, MetadataError
+from node import connect_gate
 from node.app import create_app
+from node.connect_gate import ConnectGate, DatabaseNotAnswering
 from node.http.health import READY_SECONDS
 from node.ingest_request import make_request
 from node.settings import Settings
@@ -364,6 +366,107 @@ async def test_a_database_that_does_not_answer_is_a_503_within_the_limits(
             for path in paths:
                 while (await node.get(path)).status != 200:
                     await asyncio.sleep(0.2)
+
+
+async def test_many_requests_on_a_database_that_does_not_answer_all_get_their_503_in_time(
+        pg_server_url, tmp_path, caplog, beacon_schema):
+    """Under load on a server that stops answering, requests that each need a connection of
+    their own queue for the pool's few. The watchdog frees each after the statement's bound,
+    and the next request then waited for a new connection's start-up, which the server never
+    answers, a bound more, one pool's worth of requests at a time: of 40 requests on a pool
+    of 4, the last waited about ten bounds (beacon/hung_server.py; node/database.py's
+    `ConnectGate` refuses at once while a start-up has just gone unanswered)."""
+    narrow = 1.0
+    record = "/api/g_variants/GRCh38:1:99:A:G"
+    individuals = "/api/individuals?requestedGranularity=count"
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        await _load(url, tmp_path)
+        relay = Relay(url)
+        await relay.start()
+        stack.push_async_callback(relay.close)
+        node = await stack.enter_async_context(served(_node_settings(
+            relay.url, tmp_path, query_timeout_seconds=narrow, db_pool_min=4, db_pool_max=4)))
+        for path in (record, individuals):
+            assert (await node.get(path)).status == 200, path
+        caplog.set_level(logging.INFO)
+        relay.freeze()
+        try:
+            async def timed(path: str) -> tuple[ClientResponse, float]:
+                began = time.monotonic()
+                response = await node.get(path)
+                await response.read()
+                return response, time.monotonic() - began
+
+            async with asyncio.timeout(60):
+                answers = await asyncio.gather(*[timed(path) for path in [record, individuals]
+                                                 * 20])
+            seconds = sorted(s for _, s in answers)
+            for response, _ in answers:
+                assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+                assert int(response.headers["Retry-After"]) > 0
+            # the first freed connection's statement, then at most one unanswered start-up
+            assert seconds[-1] < 2 * (narrow + GRACE_SECONDS) + 2 * EVERY_SECONDS + 1, seconds
+        finally:
+            relay.thaw()
+        async with asyncio.timeout(20):
+            for path in (record, individuals):
+                while (await node.get(path)).status != 200:
+                    await asyncio.sleep(0.2)
+
+
+async def test_after_an_unanswered_start_up_the_gate_refuses_all_but_one_trial_a_second(
+        db_url, monkeypatch):
+    """node/connect_gate.py on a listener that accepts and never answers, then on one that
+    refuses (an answer: start-ups go through again), then on the real server, whose `init`
+    is bounded by the start-up's timeout too."""
+    monkeypatch.setattr(connect_gate, "TRIAL_EVERY_SECONDS", 0.3)
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent_url = f"postgresql://nobody@127.0.0.1:{port}/nothing"
+    gate = ConnectGate()
+    try:
+        with pytest.raises(TimeoutError):
+            await gate.connect(silent_url, timeout=0.2)
+        began = time.monotonic()
+        with pytest.raises(DatabaseNotAnswering, match="did not answer"):
+            await gate.connect(silent_url, timeout=0.2)
+        assert time.monotonic() - began < 0.05
+        await asyncio.sleep(0.35)
+        trial = asyncio.create_task(gate.connect(silent_url, timeout=0.2))
+        await asyncio.sleep(0.05)
+        with pytest.raises(DatabaseNotAnswering):            # one trial at a time
+            await gate.connect(silent_url, timeout=0.2)
+        with pytest.raises(TimeoutError):
+            await trial
+        assert len(held) == 2                                # refused ones never connected
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+    await asyncio.sleep(0.35)
+    with pytest.raises(OSError) as refused:                  # the port is closed now
+        await gate.connect(silent_url, timeout=0.2)
+    assert not isinstance(refused.value, (DatabaseNotAnswering, TimeoutError))
+    connection = await gate.connect(db_url, timeout=5)      # at once: a refusal is an answer
+    assert await connection.fetchval("SELECT 1") == 1
+    await connection.close()
+
+    async def init_that_hangs(_: asyncpg.Connection) -> None:
+        await asyncio.Event().wait()
+
+    hanging = ConnectGate(init_that_hangs)
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await hanging.connect(db_url, timeout=1)
+    assert time.monotonic() - began < 1.5
+    with pytest.raises(DatabaseNotAnswering):
+        await hanging.connect(db_url, timeout=1)
 
 
 async def test_a_client_gone_mid_body_is_a_499_not_an_outage(node, caplog):
