@@ -43,6 +43,8 @@ class DatasetCache:
         self._listener: asyncpg.Connection | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._subscribers: list[Callable[[], None]] = []
+        self._generation = 0                   # changes notified so far
+        self._loading: asyncio.Task[list[store.DatasetRow]] | None = None
 
     async def start(self, url: str) -> None:
         """Listen for dataset changes on a connection of its own (not taken from the pool)."""
@@ -77,6 +79,8 @@ class DatasetCache:
             return
 
     async def stop(self) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
         if self._reconnecting is not None:
             self._reconnecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -90,17 +94,38 @@ class DatasetCache:
         self._subscribers.append(callback)
 
     def _changed(self, *_: object) -> None:
+        self._generation += 1
         self._rows = None
         self._derived = {}
+        self._loading = None            # it may have read the list before the change
         for callback in self._subscribers:
             callback()
 
     async def all(self) -> list[store.DatasetRow]:
-        if self._rows is None or time.monotonic() - self._loaded > self.ttl:
-            self._rows = await self._load()
-            self._derived = {}
-            self._loaded = time.monotonic()
-        return self._rows
+        """The list, read once for all the requests that find it missing or old at once (each
+        reading its own held a pool connection apiece, the pool's every one under load), and
+        kept only if no change was notified while it was read: a read under way when a
+        change commits may have seen the list before it, which kept a dataset removed or made
+        controlled in view for a whole TTL."""
+        rows = self._rows
+        if rows is not None and time.monotonic() - self._loaded <= self.ttl:
+            return rows
+        loading = self._loading
+        if loading is None:
+            loading = self._loading = asyncio.get_running_loop().create_task(
+                self._reload(self._generation))
+            loading.add_done_callback(_retrieved)
+        return await asyncio.shield(loading)        # a request gone away stops no one's read
+
+    async def _reload(self, generation: int) -> list[store.DatasetRow]:
+        try:
+            rows = await self._load()
+        finally:
+            if generation == self._generation:
+                self._loading = None
+        if generation == self._generation:
+            self._rows, self._derived, self._loaded = rows, {}, time.monotonic()
+        return rows
 
     async def _load(self) -> list[store.DatasetRow]:
         if self._watchdog is None:
@@ -112,8 +137,17 @@ class DatasetCache:
         """`compute(rows)` remembered per key until the datasets change (e.g. what one kind of
         caller may see), so per-request work does not grow with the number of datasets."""
         rows = await self.all()
+        if rows is not self._rows:           # read before a change: for this request alone
+            return compute(rows)
         if key not in self._derived:
             if len(self._derived) >= MAX_DERIVED:
                 self._derived.clear()
             self._derived[key] = compute(rows)
         return self._derived[key]
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """The reload's error is its waiters' to raise; when all of them have gone, asyncio
+    would log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()

@@ -9,6 +9,7 @@ import time
 import asyncpg
 
 from auth.access import AccessLevel
+from beacon import store
 from beacon.assemblies import GRCH38
 from beacon.dataset_cache import DatasetCache
 from beacon.ingest import IngestRequest, ingest
@@ -69,5 +70,65 @@ async def test_a_reconnected_listener_tells_subscribers_what_it_may_have_missed(
         async def republished() -> bool:
             return bool(told)
         await _eventually(republished, 5)
+    finally:
+        await cache.stop()
+
+
+async def test_requests_that_find_the_list_old_together_share_one_read(pool, monkeypatch):
+    """Each used to read the list itself, one pool connection apiece: under load, the
+    pool's every connection at each TTL's end."""
+    reads = 0
+    read = store.list_datasets
+
+    async def counted(conn):
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.05)                   # the read takes a while
+        return await read(conn)
+
+    monkeypatch.setattr(store, "list_datasets", counted)
+    cache = DatasetCache(pool, ttl=0.2)
+    assert await cache.all() == [] and reads == 1
+    await asyncio.sleep(0.25)                       # old now
+    answers = await asyncio.gather(*[cache.all() for _ in range(30)])
+    assert answers == [[]] * 30 and reads == 2
+    await asyncio.sleep(0.25)                       # old again
+    waiting = [asyncio.create_task(cache.all()) for _ in range(3)]
+    await asyncio.sleep(0.01)                       # the read under way
+    waiting[0].cancel()                             # a request gone away stops no one's read
+    assert [await w for w in waiting[1:]] == [[], []] and reads == 3
+
+
+async def test_a_list_read_before_a_change_is_not_kept(pool, db_url, tmp_path, monkeypatch):
+    """A read under way when an ingest commits may have seen the list before it. Kept, it
+    hid the new dataset (or kept a removed one in view) for the TTL, 30 s."""
+    read = store.list_datasets
+    seen_before, release = asyncio.Event(), asyncio.Event()
+
+    async def read_then_wait(conn):
+        rows = await read(conn)
+        if not seen_before.is_set():
+            seen_before.set()
+            await release.wait()                    # answered after the change's notice
+        return rows
+
+    monkeypatch.setattr(store, "list_datasets", read_then_wait)
+    cache = DatasetCache(pool)
+    await cache.start(db_url)
+    changed = asyncio.Event()
+    cache.subscribe(changed.set)
+    try:
+        first = asyncio.create_task(cache.all())
+        await seen_before.wait()
+        path = write_vcf_text(tmp_path / "one.vcf", VCF)
+        await ingest(db_url, IngestRequest(path, "GDI-FI-SYN-001", GRCH38, AccessLevel.PUBLIC,
+                                           "One variant", workers=1))
+        async with asyncio.timeout(5):
+            await changed.wait()
+        release.set()
+        assert await first == []                    # begun before the change: as it was
+        assert [row.id for row in await cache.all()] == ["GDI-FI-SYN-001"]
+        assert [row.id for row in await cache.derived("ids", lambda rows: rows)] == [
+            "GDI-FI-SYN-001"]
     finally:
         await cache.stop()
