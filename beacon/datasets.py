@@ -30,7 +30,7 @@ from beacon.disclosure import (
     report,
     tier_of,
 )
-from beacon.filters import filter_item
+from beacon.filters import bounded, filter_item
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.ontology import ancestors, is_curie
 from beacon.request import TEST_MODE_NOTE, Page, RequestBody, RequestError
@@ -193,6 +193,7 @@ def _data_use_terms(row: DatasetRow) -> list[str]:
 def dataset_filters(raw: list[Any]) -> tuple[DatasetFilter, ...]:
     """The filters of a /datasets request; RequestError naming the first the node cannot
     evaluate (`filters[1].operator`)."""
+    bounded(raw)
     return tuple(dict.fromkeys(_dataset_filter(item, f"filters[{n}]")
                                for n, item in enumerate(raw)))
 

@@ -80,6 +80,7 @@ def plain_individuals_query(plain: PlainBody, *, purpose: str | None = None
 
 _CHECKED: dict[str, tuple[Filter, ...]] = {}     # _filters' memory, by spelling
 _CHECKED_MOST = 1024
+_CHECKED_LONGEST = 2048     # what the portal sends is a few hundred characters
 
 
 def _filters(raw: list[Any]) -> tuple[Filter, ...]:
@@ -87,14 +88,17 @@ def _filters(raw: list[Any]) -> tuple[Filter, ...]:
     spelling (`repr`, which tells every JSON value from every other: 1 from 1.0 and True):
     clients repeat the same few filter lists (the portal's dropdowns), and checking one
     costs about 4% of a count's instructions (bench/individuals.py --instructions). A list
-    that is refused raises each time; it is not remembered."""
+    that is refused raises each time; it is not remembered, nor is a long one: the 32
+    filters of a 1 MB body took 2 MB remembered, so 1,024 such requests took 2 GB (23,000
+    filters, before MAX_FILTERS, 5 MB)."""
     spelled = repr(raw)
     checked = _CHECKED.get(spelled)
     if checked is None:
         checked = tuple(sorted(parse_filters(raw), key=repr))
-        if len(_CHECKED) >= _CHECKED_MOST:
-            _CHECKED.clear()
-        _CHECKED[spelled] = checked
+        if len(spelled) <= _CHECKED_LONGEST:
+            if len(_CHECKED) >= _CHECKED_MOST:
+                _CHECKED.clear()
+            _CHECKED[spelled] = checked
     return checked
 
 
