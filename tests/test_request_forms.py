@@ -23,6 +23,7 @@ from beacon.datasets import Seen
 from beacon.disclosure import DEFAULT_TIERS
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import (
+    MAX_ERROR_MESSAGE,
     RequestError,
     VariantQuery,
     parse_body,
@@ -678,3 +679,20 @@ def test_a_peers_result_set_the_model_converted_is_passed_on_as_converted(beacon
         {"id": "GDI-XX-SYN-001", "setType": "dataset", "exists": True, "resultsCount": 3,
          "results": [], "info": {"kept": True}, "beaconId": "peer"}]
     assert beacon_schema(RESPONSE_SCHEMAS["count"], document) == []
+
+
+@pytest.mark.parametrize(("parameters", "start", "end"), [
+    ({"geneId": "B" * 500_000}, "geneId: 'BBB",
+     "is not an HGNC symbol (e.g. TP53) or id (HGNC:11998)"),
+    ({"datasetIds": [f"D{n}" for n in range(20_000)]}, "datasetIds: unknown dataset(s): D0, D1",
+     "D19998, D19999"),
+    ({"Z" * 500_000: 1}, "query.requestParameters.ZZZ", "unknown parameter"),
+])
+async def test_an_error_quoting_a_long_value_keeps_its_start_and_its_reason(ask, parameters,
+                                                                          start, end):
+    """beacon/request.py MAX_ERROR_MESSAGE: the body echoed the whole value (500 kB)."""
+    document = await ask(body={"query": {"requestParameters": parameters}}, status=400)
+    message = document["error"]["errorMessage"]
+    assert message.startswith(start) and message.endswith(end)
+    assert " characters not shown] …" in message
+    assert len(message) <= MAX_ERROR_MESSAGE + 40
