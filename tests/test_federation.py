@@ -33,6 +33,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
+from node.federation.network import MAX_REGISTRY_BODY
 from node.federation.peers import Peer
 from node.settings import Settings
 from tests.beacon_schemas import (
@@ -537,6 +538,21 @@ async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, 
     assert fakes.authorization["configured"] == [f"Bearer {token}"] * 2
     assert "elsewhere" not in fakes.authorization
     assert fakes.hits["catalogue"] == 1
+
+
+async def test_a_registry_answer_too_large_is_refused_unread(network, check):
+    """The catalogue's node list is read up to MAX_REGISTRY_BODY (4 MB), as every other
+    document the node fetches; before, it was read whole, however large."""
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": "listed", "beaconUrl": f"{fakes.url}/listed/api",
+                       "description": "x" * MAX_REGISTRY_BODY}]
+    async with network.aggregator(network.peers(), peers_from_catalogue=True,
+                                  catalogue_url=fakes.url) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    catalogue = merged["info"]["network"]["catalogue"]
+    assert catalogue == {"status": "error", "stalePeers": 0, "detail": (
+        f"ValueError: answer larger than {MAX_REGISTRY_BODY} bytes")}
+    assert set(_peer_lines(merged)) == set(NODES)
 
 
 async def test_an_unreachable_catalogue_is_reported_and_configured_peers_answer(network, check):

@@ -41,6 +41,7 @@ DOCUMENT_TTL_SECONDS = 60.0        # peers' /info and /map
 CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
+MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
 NO_CONNECTION = "no connection to the peer"
 _GRANULARITIES = get_args(Granularity)
 # The largest count a peer may report: the largest integer JSON's clients (the GDI portal's
@@ -297,7 +298,10 @@ class Network:
                 async with asyncio.timeout(self._settings.peer_timeout_seconds):
                     async with self._session.get(url, allow_redirects=False) as response:
                         response.raise_for_status()
-                        listed = _CatalogueNodes.model_validate_json(await response.read())
+                        body = await bounded_body(response, MAX_REGISTRY_BODY)
+                        if body is None:
+                            raise ValueError(f"answer larger than {MAX_REGISTRY_BODY} bytes")
+                        listed = _CatalogueNodes.model_validate_json(body)
             except (aiohttp.ClientError, TimeoutError, ValidationError, ValueError) as exc:
                 log.warning("catalogue registry %s unavailable: %s", url, _describe(exc))
                 status = {"status": "error", "detail": _describe(exc), "stalePeers": len(stale)}
