@@ -35,6 +35,7 @@ from beacon.request import RequestError
 DURATION_FIELDS = (ONSET, AGE)
 _OPERATORS = {"=": "=", "<": "<", ">": ">", "!": "<>", ">=": ">=", "<=": "<="}
 _KEYS = {"id", "includeDescendantTerms", "similarity", "scope", "operator", "value"}
+_JSON_KINDS = {bool: "a boolean", list: "an array", dict: "an object"}
 MAX_FILTERS = 32          # 32 terms plan in ~65 ms; the GDI portal sends a handful
 
 
@@ -135,8 +136,11 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
     if not isinstance(operator, str) or operator not in _OPERATORS:   # a list: unhashable
         raise RequestError(f"{where}.operator", f"{operator!r} is not one of "
                                                 f"{' '.join(_OPERATORS)}")
-    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    if value is None:
         raise RequestError(f"{where}.value", f"required with operator {operator!r}")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise RequestError(f"{where}.value", "must be a number or an ISO 8601 duration, not "
+                                             + _JSON_KINDS.get(type(value), "that"))
     text = str(value).strip()
     if term in DURATION_FIELDS:
         try:

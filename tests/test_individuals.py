@@ -348,6 +348,8 @@ async def test_get_with_filters(world):
     ({"id": MALE, "operator": {"id": ">"}}, "filters[0].operator"),
     ({"id": ONSET, "operator": ">", "value": "thirty"}, "filters[0].value"),
     ({"id": ONSET, "operator": ">"}, "filters[0].value"),
+    ({"id": ONSET, "operator": "=", "value": [[30]]}, "filters[0].value"),   # said "required"
+    ({"id": ONSET, "operator": "=", "value": True}, "filters[0].value"),
     ({"id": FEMALE, "similarity": "high"}, "filters[0].similarity"),
     ({"id": FEMALE, "scope": "biosample"}, "filters[0].scope"),
     ({"id": "NCIT:\x00C3117"}, "filters[0].id"),              # was a 500: NUL reached SQL
@@ -359,6 +361,8 @@ async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world,
     assert status == 400, body
     assert beacon_schema(ERROR_SCHEMA, body) == []
     assert body["error"]["errorMessage"].startswith(f"{field}:")
+    if "value" in item:             # a value sent but wrong is not a value missing
+        assert "required" not in body["error"]["errorMessage"]
 
 
 async def test_the_most_filters_a_request_may_hold(world, beacon_schema):
