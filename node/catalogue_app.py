@@ -60,8 +60,21 @@ async def _site_for(request: web.Request) -> FdpSite:
                                           app[CATALOGUE_SETTINGS].catalogue_identity())
 
 
+# A statement's bound. The catalogue's are small (a search, a node's snapshot of its
+# datasets), and a database server that stops answering (hung, stopped, behind a network
+# that drops its packets) ends none of them: without a bound, every request waited for
+# good. The server ends one at this limit (a 503 that says so); asyncpg a second later,
+# when the server does not answer at all (a 503 as the database unavailable), and a new
+# connection's start-up after STARTUP_SECONDS.
+STATEMENT_SECONDS = 15.0
+STARTUP_SECONDS = 5.0
+
+
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    async with open_pool(app[CATALOGUE_SETTINGS], CATALOGUE_MIGRATIONS) as pool:
+    async with open_pool(app[CATALOGUE_SETTINGS], CATALOGUE_MIGRATIONS,
+                         {"statement_timeout": f"{round(STATEMENT_SECONDS * 1000)}ms"},
+                         {"command_timeout": STATEMENT_SECONDS + 1,
+                          "timeout": STARTUP_SECONDS}) as pool:
         app[CATALOGUE_POOL] = pool
         yield
 

@@ -191,10 +191,13 @@ async def create_read_pool(url: str, settings: DatabaseSettings,
 
 
 @asynccontextmanager
-async def open_pool(settings: DatabaseSettings, migrations: str) -> AsyncIterator[asyncpg.Pool]:
+async def open_pool(settings: DatabaseSettings, migrations: str,
+                    server_settings: dict[str, str] | None = None,
+                    client_limits: dict[str, float] | None = None
+                    ) -> AsyncIterator[asyncpg.Pool]:
     """The configured (or embedded) database's pool, its schema current, closed on exit."""
     target = await resolve_database(settings)
-    pool = await create_pool(target.url, settings, migrations)
+    pool = await create_pool(target.url, settings, migrations, server_settings, client_limits)
     try:
         yield pool
     finally:

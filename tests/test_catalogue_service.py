@@ -34,6 +34,7 @@ from catalogue.record import (
     Agent,
     CatalogueRecord,
 )
+from node import catalogue_app
 from node.app import create_app as create_node
 from node.catalogue_app import create_app as create_catalogue
 from node.database import connect, create_pool
@@ -52,6 +53,7 @@ from tests.conftest import (
     write_vcf_text,
 )
 from tests.shacl import shacl_violations
+from tests.test_hardening import Relay
 
 NODE, OTHER = "org.test.fi", "org.test.se"
 TOKENS = {NODE: "fi-node-secret-0123456789", OTHER: "se-node-secret-0123456789"}
@@ -886,3 +888,49 @@ async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue,
         await asyncio.sleep(0.1)
     said = [r.getMessage() for r in caplog.records if "database unavailable" in r.getMessage()]
     assert len(said) == 1 and said[0].endswith("answering 503 until it is back"), said
+
+
+async def test_a_catalogue_database_that_does_not_answer_is_a_503_in_time(pg_server_url,
+                                                                          tmp_path, monkeypatch):
+    """A server that stops answering ends no statement and refuses no connection: without
+    the catalogue's own bounds (node/catalogue_app.py), a search waited for good. The
+    server's own limit is a 503 `timeout`; a frozen server a 503 `unavailable` a second
+    after it; all answered again once the server is."""
+    monkeypatch.setattr(catalogue_app, "STATEMENT_SECONDS", 1.0)
+    monkeypatch.setattr(catalogue_app, "STARTUP_SECONDS", 1.0)
+    port = free_port()
+    async with fresh_database(pg_server_url) as url, AsyncExitStack() as stack:
+        relay = Relay(url)
+        await relay.start()
+        stack.push_async_callback(relay.close)
+        settings = _catalogue_settings(tmp_path, port).model_copy(
+            update={"database_url": relay.url})
+        base = await serve_app(stack, create_catalogue(settings), port)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+
+        async def search(path: str = "/api/datasets") -> tuple[int, dict, float]:
+            began = time.monotonic()
+            async with http.get(base + path) as response:
+                return response.status, await response.json(), time.monotonic() - began
+
+        assert (await search())[0] == 200
+        conn = await asyncpg.connect(url)              # the server's own limit
+        try:
+            await conn.execute("BEGIN; LOCK TABLE datasets IN ACCESS EXCLUSIVE MODE")
+            async with asyncio.timeout(10):            # for good, before
+                status, body, seconds = await search()
+            assert (status, body["error"]["code"]) == (503, "timeout") and seconds < 3
+        finally:
+            await conn.close()
+        relay.freeze()
+        try:
+            async with asyncio.timeout(30):            # for good, before
+                answers = await asyncio.gather(search(), search("/api/nodes"))
+            for status, body, seconds in answers:
+                assert (status, body["error"]["code"]) == (503, "unavailable"), body
+                assert seconds < 1 + 1 + 1 + 1.5, seconds
+        finally:
+            relay.thaw()
+        async with asyncio.timeout(20):
+            while (await search())[0] != 200:
+                await asyncio.sleep(0.2)

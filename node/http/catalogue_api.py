@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any, TypeVar
 
+import asyncpg
 from aiohttp import hdrs, web
 from pydantic import (
     BaseModel,
@@ -195,6 +196,9 @@ async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
         return _error(exc.status, _HTTP_CODES.get(exc.status, "refused"),
                       f"{exc.reason}: {request.method} {request.path}",
                       {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    except asyncpg.QueryCanceledError:           # its statement_timeout (catalogue_app.py)
+        return _error(503, "timeout", "the catalogue's query took longer than its limit; "
+                      "retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
     except DATABASE_UNAVAILABLE as exc:          # an outage, not the request: retry
         # logged once when it starts and once when it ends, as the node's (not per request)
         request.app[CATALOGUE_OUTAGE].noticed(request.app[CATALOGUE_POOL], exc)
