@@ -316,6 +316,39 @@ async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, 
         assert started_again is started and "available" in ended.getMessage()
 
 
+@asynccontextmanager
+async def _frozen(pg_server_url: str, directory: Path, paths: list[str],
+                  **settings: object) -> AsyncIterator[ClientSession]:
+    """A client of a node on a relay to its database: each path answered, then the relay
+    frozen (a server that does not answer) for the block, then every path answered again
+    once thawed."""
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        await _load(url, directory)
+        relay = Relay(url)
+        await relay.start()
+        stack.push_async_callback(relay.close)
+        node = await stack.enter_async_context(served(_node_settings(relay.url, directory,
+                                                                     **settings)))
+        for path in paths:
+            assert (await node.get(path)).status == 200, path
+        relay.freeze()
+        try:
+            yield node
+        finally:
+            relay.thaw()
+        async with asyncio.timeout(20):
+            for path in paths:
+                while (await node.get(path)).status != 200:
+                    await asyncio.sleep(0.2)
+
+
+async def _timed(node: ClientSession, path: str) -> tuple[ClientResponse, float]:
+    began = time.monotonic()
+    response = await node.get(path)
+    await response.read()
+    return response, time.monotonic() - began
+
+
 async def test_a_database_that_does_not_answer_is_a_503_within_the_limits(
         pg_server_url, tmp_path, caplog, beacon_schema):
     """A server that stops answering (hung, stopped, behind a network that drops its
@@ -330,88 +363,42 @@ async def test_a_database_that_does_not_answer_is_a_503_within_the_limits(
     wide = "/api/g_variants?referenceName=1&start=0&end=5000000&requestedGranularity=count"
     paths = [COUNT_QUERY, "/api/g_variants/GRCh38:1:99:A:G", wide,
              "/api/individuals?requestedGranularity=count"]
-    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
-        await _load(url, tmp_path)
-        relay = Relay(url)
-        await relay.start()
-        stack.push_async_callback(relay.close)
-        node = await stack.enter_async_context(served(_node_settings(
-            relay.url, tmp_path, query_timeout_seconds=narrow,
-            wide_query_timeout_seconds=wide_limit)))
-        for path in paths:
-            assert (await node.get(path)).status == 200, path
-        caplog.set_level(logging.INFO)
-        relay.freeze()
-        try:
-            async def timed(path: str) -> tuple[ClientResponse, float]:
-                began = time.monotonic()
-                response = await node.get(path)
-                await response.read()
-                return response, time.monotonic() - began
-
-            async with asyncio.timeout(30):                  # for good, before
-                answers = await asyncio.gather(*[timed(path) for path in paths])
-                ready, ready_seconds = await timed("/ready")
-            for path, (response, seconds) in zip(paths, answers):
-                assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
-                assert int(response.headers["Retry-After"]) > 0
-                # a narrow count may wait for a lane's statement under way, then its own
-                limit = wide_limit + GRACE_SECONDS if path == wide else 2 * (narrow + GRACE_SECONDS)
-                assert seconds < limit + 1.5, (path, seconds)
-            assert ready.status == 503 and ready_seconds < READY_SECONDS + 1
-            assert [r for r in _outage_lines(caplog) if r.levelno == logging.ERROR]
-        finally:
-            relay.thaw()
-        async with asyncio.timeout(20):
-            for path in paths:
-                while (await node.get(path)).status != 200:
-                    await asyncio.sleep(0.2)
+    caplog.set_level(logging.INFO)
+    async with _frozen(pg_server_url, tmp_path, paths, query_timeout_seconds=narrow,
+                       wide_query_timeout_seconds=wide_limit) as node:
+        async with asyncio.timeout(30):                  # for good, before
+            answers = await asyncio.gather(*[_timed(node, path) for path in paths])
+            ready, ready_seconds = await _timed(node, "/ready")
+        for path, (response, seconds) in zip(paths, answers):
+            assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+            assert int(response.headers["Retry-After"]) > 0
+            # a narrow count may wait for a lane's statement under way, then its own
+            limit = wide_limit + GRACE_SECONDS if path == wide else 2 * (narrow + GRACE_SECONDS)
+            assert seconds < limit + 1.5, (path, seconds)
+        assert ready.status == 503 and ready_seconds < READY_SECONDS + 1
+        assert [r for r in _outage_lines(caplog) if r.levelno == logging.ERROR]
 
 
 async def test_many_requests_on_a_database_that_does_not_answer_all_get_their_503_in_time(
-        pg_server_url, tmp_path, caplog, beacon_schema):
+        pg_server_url, tmp_path, beacon_schema):
     """Under load on a server that stops answering, requests that each need a connection of
     their own queue for the pool's few. The watchdog frees each after the statement's bound,
     and the next request then waited for a new connection's start-up, which the server never
     answers, a bound more, one pool's worth of requests at a time: of 40 requests on a pool
-    of 4, the last waited about ten bounds (beacon/hung_server.py; node/database.py's
-    `ConnectGate` refuses at once while a start-up has just gone unanswered)."""
+    of 4, the last waited about ten bounds, 16.5 s (beacon/hung_server.py; now
+    node/connect_gate.py refuses at once while a start-up has just gone unanswered)."""
     narrow = 1.0
-    record = "/api/g_variants/GRCh38:1:99:A:G"
-    individuals = "/api/individuals?requestedGranularity=count"
-    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
-        await _load(url, tmp_path)
-        relay = Relay(url)
-        await relay.start()
-        stack.push_async_callback(relay.close)
-        node = await stack.enter_async_context(served(_node_settings(
-            relay.url, tmp_path, query_timeout_seconds=narrow, db_pool_min=4, db_pool_max=4)))
-        for path in (record, individuals):
-            assert (await node.get(path)).status == 200, path
-        caplog.set_level(logging.INFO)
-        relay.freeze()
-        try:
-            async def timed(path: str) -> tuple[ClientResponse, float]:
-                began = time.monotonic()
-                response = await node.get(path)
-                await response.read()
-                return response, time.monotonic() - began
-
-            async with asyncio.timeout(60):
-                answers = await asyncio.gather(*[timed(path) for path in [record, individuals]
-                                                 * 20])
-            seconds = sorted(s for _, s in answers)
-            for response, _ in answers:
-                assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
-                assert int(response.headers["Retry-After"]) > 0
-            # the first freed connection's statement, then at most one unanswered start-up
-            assert seconds[-1] < 2 * (narrow + GRACE_SECONDS) + 2 * EVERY_SECONDS + 1, seconds
-        finally:
-            relay.thaw()
-        async with asyncio.timeout(20):
-            for path in (record, individuals):
-                while (await node.get(path)).status != 200:
-                    await asyncio.sleep(0.2)
+    paths = ["/api/g_variants/GRCh38:1:99:A:G", "/api/individuals?requestedGranularity=count"]
+    async with _frozen(pg_server_url, tmp_path, paths, query_timeout_seconds=narrow,
+                       db_pool_min=4, db_pool_max=4) as node:
+        async with asyncio.timeout(60):
+            answers = await asyncio.gather(*[_timed(node, path) for path in paths * 20])
+        for response, _ in answers:
+            assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+            assert int(response.headers["Retry-After"]) > 0
+        seconds = sorted(s for _, s in answers)
+        # the first freed connection's statement, then at most one unanswered start-up
+        assert seconds[-1] < 2 * (narrow + GRACE_SECONDS) + 2 * EVERY_SECONDS + 1, seconds
 
 
 async def test_after_an_unanswered_start_up_the_gate_refuses_all_but_one_trial_a_second(
