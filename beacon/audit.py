@@ -4,6 +4,12 @@ granularity, what was disclosed (as disclosed) and the budget spent. Never a tok
 Requests do not wait for it: entries are buffered and written in batches every
 `FLUSH_SECONDS` and at shutdown, so a crash can lose the last second of entries but a
 request never pays a round trip for its audit line. `gdi-node audit` reads it back.
+
+While the trail cannot be written (its database, the primary, down or not answering, while
+replicas answer the queries), entries wait, up to MAX_BUFFER; past that the oldest go, and
+each write that fails says how many went (an ERROR), never silently. A write on a server
+that does not answer is ended by the application's watchdog (beacon/hung_server.py) and
+tried again, so the writer, and the node's shutdown, never wait for it for good.
 """
 from __future__ import annotations
 
@@ -17,10 +23,12 @@ import asyncpg
 import orjson
 
 from beacon.copy_in import copy_in
+from beacon.hung_server import Watchdog
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 MAX_BUFFER = 100_000             # beyond this (database gone) the oldest entries are dropped
+WRITE_SECONDS = 30.0             # a batch's COPY, at most: 100,000 entries take about 1 s
 # One COPY per batch: far less of PostgreSQL's time than a statement per entry
 # (executemany), at thousands of requests a second, and a third of the node's CPU per entry
 # of one INSERT of the columns as arrays (2-3 µs against 4-8.5 µs a hot loop measured).
@@ -33,13 +41,17 @@ _UNWRITABLE = (asyncpg.DataError, UnicodeEncodeError)
 class AuditTrail:
     """One per application: the buffer and the task writing it."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, watchdog: Watchdog | None = None) -> None:
         self._pool = pool
+        self._watchdog = watchdog
         self._buffer: deque[tuple[Any, ...]] = deque(maxlen=MAX_BUFFER)   # full: oldest go
         self._writer: asyncio.Task[None] | None = None
+        self._dropped = 0                # entries lost to a full buffer since the last report
 
     def record(self, request_id: str, caller: str, endpoint: str,
                datasets: dict[str, dict[str, Any]]) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self._dropped += 1
         self._buffer.append((datetime.now(UTC), request_id, caller, endpoint,
                              orjson.dumps(datasets).decode()))
 
@@ -82,12 +94,22 @@ class AuditTrail:
                         batch = batch[index:]
                         raise
         except BaseException:
+            self._dropped += max(0, len(batch) + len(self._buffer) - MAX_BUFFER)
             self._buffer = deque([*batch, *self._buffer], maxlen=MAX_BUFFER)
             raise
+        finally:
+            if self._dropped:
+                log.error("audit trail: %d entries dropped, the oldest (at most %d wait while "
+                          "the trail cannot be written)", self._dropped, MAX_BUFFER)
+                self._dropped = 0
 
     async def _write(self, entries: list[tuple[Any, ...]]) -> None:
         async with self._pool.acquire() as conn:
-            await copy_in(conn, "audit_trail", entries, _COLUMNS)
+            copying = copy_in(conn, "audit_trail", entries, _COLUMNS)
+            if self._watchdog is None:
+                await copying
+            else:
+                await self._watchdog.run(conn, copying, WRITE_SECONDS)
 
     async def close(self) -> None:
         if self._writer is not None:

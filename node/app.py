@@ -151,7 +151,7 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
-    app[AUDIT] = AuditTrail(app[POOL])
+    app[AUDIT] = AuditTrail(app[POOL], app[WATCHDOG])
     app[AUDIT].start()
     yield
     await app[AUDIT].close()

@@ -479,3 +479,65 @@ async def test_the_trails_writer_outlives_an_error_it_did_not_expect(pool, monke
     assert [r["request_id"] for r in written] == ["r1"]
     assert any("unexpected" in r.getMessage() for r in caplog.records
                if r.levelno == logging.ERROR)
+
+
+async def test_entries_past_the_buffer_are_dropped_oldest_first_and_said(pool, monkeypatch,
+                                                                         caplog):
+    """Past MAX_BUFFER entries waiting (the trail's database down while replicas answer
+    the queries), the oldest go: said in an ERROR with how many, where they went silently."""
+    from beacon import audit
+    monkeypatch.setattr(audit, "MAX_BUFFER", 3)
+    trail = audit.AuditTrail(pool)
+    await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
+    try:
+        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
+        trail.record("r2", "address 192.0.2.7", "/api/g_variants", {})
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await trail.flush()
+        assert not [r for r in caplog.records if r.levelno == logging.ERROR]
+        for request_id in ("r3", "r4", "r5"):
+            trail.record(request_id, "address 192.0.2.7", "/api/g_variants", {})
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await trail.flush()
+    finally:
+        await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert said == [("audit trail: 2 entries dropped, the oldest (at most 3 wait while the "
+                     "trail cannot be written)")]
+    await trail.flush()
+    rows = await pool.fetch("SELECT request_id FROM audit_trail ORDER BY at")
+    assert [r["request_id"] for r in rows] == ["r3", "r4", "r5"]
+
+
+async def test_a_trail_write_on_a_server_that_does_not_answer_ends(pg_server_url,
+                                                                   monkeypatch):
+    """The trail's COPY on a server that stops answering waited for good (and with it the
+    node's shutdown, which writes the trail last); the watchdog ends it, the entries wait
+    for the next write."""
+    from beacon import audit
+    from beacon.hung_server import EVERY_SECONDS, Watchdog
+    from tests.test_hardening import Relay
+    monkeypatch.setattr(audit, "WRITE_SECONDS", 0.5)
+    async with node_database(pg_server_url) as url:
+        relay = Relay(url)
+        await relay.start()
+        pool = await asyncpg.create_pool(relay.url, min_size=1, max_size=1)
+        watchdog = Watchdog(0.5)
+        watchdog.start()
+        try:
+            trail = audit.AuditTrail(pool, watchdog)
+            trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
+            relay.freeze()
+            began = time.monotonic()
+            async with asyncio.timeout(20):                 # for good, before
+                with pytest.raises(asyncpg.InterfaceError):
+                    await trail.flush()
+            assert time.monotonic() - began < 0.5 + EVERY_SECONDS + 0.5
+            relay.thaw()
+            await trail.flush()
+            assert await pool.fetchval("SELECT request_id FROM audit_trail") == "r1"
+        finally:
+            relay.thaw()
+            await watchdog.close()
+            await pool.close()
+            await relay.close()
