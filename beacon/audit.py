@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 MAX_BUFFER = 100_000             # beyond this (database gone) the oldest entries are dropped
 WRITE_SECONDS = 30.0             # a batch's COPY, at most: 100,000 entries take about 1 s
+CLOSE_WRITE_SECONDS = 5.0        # the last one's, at shutdown
 # One COPY per batch: far less of PostgreSQL's time than a statement per entry
 # (executemany), at thousands of requests a second, and a third of the node's CPU per entry
 # of one INSERT of the columns as arrays (2-3 µs against 4-8.5 µs a hot loop measured).
@@ -46,6 +47,8 @@ class AuditTrail:
         self._watchdog = watchdog
         self._buffer: deque[tuple[Any, ...]] = deque(maxlen=MAX_BUFFER)   # full: oldest go
         self._writer: asyncio.Task[None] | None = None
+        self._writing: asyncpg.Connection | None = None     # the connection of a write under way
+        self._stopping = False
         self._dropped = 0                # entries lost to a full buffer since the last report
 
     def record(self, request_id: str, caller: str, endpoint: str,
@@ -61,16 +64,16 @@ class AuditTrail:
     async def _write_periodically(self) -> None:
         """Until the node stops, whatever a write raises: a writer that ended would leave
         every later entry unwritten."""
-        while True:
+        while not self._stopping:       # a cancel a write swallowed stops it too
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("audit trail not written yet (%s); retrying", error)
+                log.warning("audit trail not written yet (%s); retrying", _described(error))
             except Exception:
                 log.exception("audit trail not written yet (unexpected error); retrying")
 
-    async def flush(self) -> None:
+    async def flush(self, seconds: float | None = None) -> None:
         """Write what is buffered; on failure it stays buffered for the next attempt.
 
         Except an entry that cannot be written for what it holds (`_UNWRITABLE`), which
@@ -78,15 +81,16 @@ class AuditTrail:
         written entry by entry, and each such entry is logged in full and dropped."""
         if not self._buffer:
             return
+        seconds = seconds or WRITE_SECONDS
         batch = list(self._buffer)
         self._buffer.clear()
         try:
             try:
-                await self._write(batch)
+                await self._write(batch, seconds)
             except _UNWRITABLE:
                 for index, entry in enumerate(batch):
                     try:
-                        await self._write([entry])
+                        await self._write([entry], seconds)
                     except _UNWRITABLE as error:
                         log.error("audit trail: entry that cannot be written dropped "
                                   "(%s): %r", error, entry)
@@ -103,23 +107,40 @@ class AuditTrail:
                           "the trail cannot be written)", self._dropped, MAX_BUFFER)
                 self._dropped = 0
 
-    async def _write(self, entries: list[tuple[Any, ...]]) -> None:
+    async def _write(self, entries: list[tuple[Any, ...]], seconds: float) -> None:
         async with self._pool.acquire() as conn:
-            copying = copy_in(conn, "audit_trail", entries, _COLUMNS)
-            if self._watchdog is None:
-                await copying
-            else:
-                await self._watchdog.run(conn, copying, WRITE_SECONDS)
+            self._writing = conn
+            try:
+                copying = copy_in(conn, "audit_trail", entries, _COLUMNS)
+                if self._watchdog is None:
+                    await copying
+                else:
+                    await self._watchdog.run(conn, copying, seconds)
+            finally:
+                self._writing = None
 
     async def close(self) -> None:
+        """Stop the writer, then write what is left, within CLOSE_WRITE_SECONDS when
+        watched. A write under way is ended by closing its connection, not by cancelling
+        it: asyncpg gives a cancelled statement's connection back only once the server has
+        acknowledged a cancel request, which a server that does not answer never does, and
+        the node's shutdown waited for it for good."""
+        self._stopping = True
         if self._writer is not None:
+            if self._writing is not None:
+                self._writing.terminate()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         try:
-            await self.flush()
+            await self.flush(CLOSE_WRITE_SECONDS)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.error("audit trail: %d entries not written at shutdown (%s)",
-                      len(self._buffer), error)
+                      len(self._buffer), _described(error))
+
+
+def _described(error: BaseException) -> str:
+    """An error's type and text: a timeout's text is empty ("not written yet ()")."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 async def entries(conn: asyncpg.Connection, *, since: datetime | None = None,

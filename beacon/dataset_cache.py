@@ -26,6 +26,7 @@ T = TypeVar("T")
 MAX_DERIVED = 1024
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 5.0
+CLOSE_SECONDS = 2.0
 
 
 class DatasetCache:
@@ -87,7 +88,10 @@ class DatasetCache:
                 await self._reconnecting
         listener, self._listener = self._listener, None
         if listener is not None:
-            await listener.close()
+            # aborted past the timeout: a server that does not answer never acknowledges a
+            # close, and the node's shutdown waited for it for good
+            with contextlib.suppress(OSError, asyncpg.InterfaceError):
+                await listener.close(timeout=CLOSE_SECONDS)
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """Also call `callback` whenever the datasets change (e.g. to republish them)."""

@@ -27,7 +27,7 @@ from beacon.dataset_cache import DatasetCache
 from beacon.workload import Queries
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
-from node.database import create_pool, create_read_pool, resolve_database
+from node.database import close_pool, create_pool, create_read_pool, resolve_database
 from node.federation.network import Network
 from node.http import beacon_api, health, network_api
 from node.http import web as web_page
@@ -121,7 +121,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                  limits.pool_settings(), limits.client_limits())
     log.info("database ready (%s)", "embedded" if target.embedded else "external")
     yield
-    await app[POOL].close()
+    await close_pool(app[POOL])
 
 
 async def _queries(app: web.Application) -> AsyncIterator[None]:

@@ -28,6 +28,7 @@ from node.connect_gate import ConnectGate
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 
 log = logging.getLogger(__name__)
+CLOSE_SECONDS = 5.0         # a pool's close, at most (close_pool)
 
 
 class DatabaseSettings(Protocol):
@@ -190,6 +191,17 @@ async def create_read_pool(url: str, settings: DatabaseSettings,
                                      server_settings=server_settings, **(client_limits or {}))
 
 
+async def close_pool(pool: asyncpg.Pool, seconds: float = CLOSE_SECONDS) -> None:
+    """Close the pool, its connections gracefully while their server answers; what is still
+    open `seconds` later is terminated. A server that does not answer (hung, stopped,
+    behind a network that drops its packets) never acknowledges a close: a node stopping
+    with such a database waited for it for good, SIGTERM or not."""
+    try:
+        await asyncio.wait_for(pool.close(), seconds)
+    except Exception:  # noqa: BLE001 - timed out or failed: its server is gone either way
+        pool.terminate()
+
+
 @asynccontextmanager
 async def open_pool(settings: DatabaseSettings, migrations: str,
                     server_settings: dict[str, str] | None = None,
@@ -201,4 +213,4 @@ async def open_pool(settings: DatabaseSettings, migrations: str,
     try:
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool)

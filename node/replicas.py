@@ -37,7 +37,7 @@ from typing import Any
 
 import asyncpg
 
-from node.database import redacted
+from node.database import close_pool, redacted
 from node.http.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class ReadPools:
                     await task            # a poll cut short may end in the driver's error
         for replica in self.replicas:
             if replica.pool is not None:
-                await replica.pool.close()
+                await close_pool(replica.pool)
 
     # --- versions ----------------------------------------------------------------------------
 
@@ -149,10 +149,7 @@ class ReadPools:
         replica.healthy, replica.replayed, replica.problem = True, int(replayed), ""
 
     async def _retire(self, pool: asyncpg.Pool) -> None:
-        try:
-            await asyncio.wait_for(pool.close(), RETIRE_SECONDS)
-        except Exception:  # noqa: BLE001 - timed out or failed: its server is gone either way
-            pool.terminate()
+        await close_pool(pool, RETIRE_SECONDS)
 
     def _out(self, replica: Replica, problem: str) -> None:
         if replica.healthy or replica.problem != problem:

@@ -42,7 +42,8 @@ class _WithoutTraceback(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, DATABASE_UNAVAILABLE):
-            reason = f" ({type(error).__name__}: {error})"
+            reason = (f" ({type(error).__name__}: {error})" if str(error)
+                      else f" ({type(error).__name__})")      # a timeout's text is empty
             record.msg = f"{record.msg}{reason.replace('%', '%%') if record.args else reason}"
             record.exc_info = record.exc_text = None
         return True
