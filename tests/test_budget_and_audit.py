@@ -515,29 +515,18 @@ async def test_a_trail_write_on_a_server_that_does_not_answer_ends(pg_server_url
     node's shutdown, which writes the trail last); the watchdog ends it, the entries wait
     for the next write."""
     from beacon import audit
-    from beacon.hung_server import EVERY_SECONDS, Watchdog
-    from tests.test_hardening import Relay
+    from beacon.hung_server import EVERY_SECONDS
+    from tests.test_hardening import watched_pool
     monkeypatch.setattr(audit, "WRITE_SECONDS", 0.5)
-    async with node_database(pg_server_url) as url:
-        relay = Relay(url)
-        await relay.start()
-        pool = await asyncpg.create_pool(relay.url, min_size=1, max_size=1)
-        watchdog = Watchdog(0.5)
-        watchdog.start()
-        try:
-            trail = audit.AuditTrail(pool, watchdog)
-            trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
-            relay.freeze()
-            began = time.monotonic()
-            async with asyncio.timeout(20):                 # for good, before
-                with pytest.raises(asyncpg.ConnectionDoesNotExistError):
-                    await trail.flush()
-            assert time.monotonic() - began < 0.5 + EVERY_SECONDS + 0.5
-            relay.thaw()
-            await trail.flush()
-            assert await pool.fetchval("SELECT request_id FROM audit_trail") == "r1"
-        finally:
-            relay.thaw()
-            await watchdog.close()
-            await pool.close()
-            await relay.close()
+    async with watched_pool(pg_server_url) as (relay, pool, watchdog):
+        trail = audit.AuditTrail(pool, watchdog)
+        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
+        relay.freeze()
+        began = time.monotonic()
+        async with asyncio.timeout(20):                 # for good, before
+            with pytest.raises(asyncpg.ConnectionDoesNotExistError):
+                await trail.flush()
+        assert time.monotonic() - began < 0.5 + EVERY_SECONDS + 0.5
+        relay.thaw()
+        await trail.flush()
+        assert await pool.fetchval("SELECT request_id FROM audit_trail") == "r1"

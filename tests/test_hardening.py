@@ -24,7 +24,7 @@ from auth.issuers import TrustedIssuer
 from auth.tokens import MAX_TOKEN_BYTES
 from beacon.assemblies import GRCH38
 from beacon.disclosure import RULE_MAX
-from beacon.hung_server import EVERY_SECONDS, GRACE_SECONDS
+from beacon.hung_server import EVERY_SECONDS, GRACE_SECONDS, Watchdog
 from beacon.ingest import IngestRequest, ingest
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import DatasetMetadata, MetadataError
@@ -270,6 +270,26 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             await writer.drain()
     finally:
         writer.close()
+
+
+@asynccontextmanager
+async def watched_pool(pg_server_url: str, statement_seconds: float = 0.5
+                       ) -> AsyncIterator[tuple[Relay, asyncpg.Pool, Watchdog]]:
+    """A pool of a fresh node database through a relay the test can freeze, and a running
+    watchdog (beacon/hung_server.py) bounding its statements at `statement_seconds`."""
+    async with node_database(pg_server_url) as url:
+        relay = Relay(url)
+        await relay.start()
+        pool = await asyncpg.create_pool(relay.url, min_size=1, max_size=2)
+        watchdog = Watchdog(statement_seconds)
+        watchdog.start()
+        try:
+            yield relay, pool, watchdog
+        finally:
+            relay.thaw()
+            await watchdog.close()
+            await pool.close()
+            await relay.close()
 
 
 def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

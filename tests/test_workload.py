@@ -21,14 +21,13 @@ from beacon.hung_server import EVERY_SECONDS, Watchdog
 from beacon.request import VariantQuery, query_from_get
 from beacon.workload import Queries, QueryLimits, QueryTimeout, WideLanes, is_wide
 from node.database import create_pool
-from tests.conftest import node_database
 from tests.test_hardening import (
     DATASET,
-    Relay,
     _beacon_error,
     _node_settings,
     loaded,
     served,
+    watched_pool,
 )
 
 __all__ = ["loaded"]                       # the fixture: one small public dataset
@@ -173,25 +172,14 @@ async def test_a_dataset_list_reload_on_a_server_that_does_not_answer_ends(pg_se
     """Every request waits for the dataset list's reload once it is older than its TTL
     (beacon/dataset_cache.py): on a server that does not answer, the watchdog ends it, as
     it ends the queries. Before, every request after the TTL waited for good."""
-    async with node_database(pg_server_url) as url:
-        relay = Relay(url)
-        await relay.start()
-        pool = await asyncpg.create_pool(relay.url, min_size=1, max_size=2)
-        watchdog = Watchdog(0.5)
-        watchdog.start()
-        try:
-            cache = DatasetCache(pool, ttl=0, watchdog=watchdog)
-            assert await cache.all() == []
-            relay.freeze()
-            began = asyncio.get_running_loop().time()
-            async with asyncio.timeout(20):                 # for good, before
-                with pytest.raises(asyncpg.ConnectionDoesNotExistError):
-                    await cache.all()
-            assert asyncio.get_running_loop().time() - began < 0.5 + EVERY_SECONDS + 0.5
-            relay.thaw()
-            assert await cache.all() == []
-        finally:
-            relay.thaw()
-            await watchdog.close()
-            await pool.close()
-            await relay.close()
+    async with watched_pool(pg_server_url) as (relay, pool, watchdog):
+        cache = DatasetCache(pool, ttl=0, watchdog=watchdog)
+        assert await cache.all() == []
+        relay.freeze()
+        began = asyncio.get_running_loop().time()
+        async with asyncio.timeout(20):                 # for good, before
+            with pytest.raises(asyncpg.ConnectionDoesNotExistError):
+                await cache.all()
+        assert asyncio.get_running_loop().time() - began < 0.5 + EVERY_SECONDS + 0.5
+        relay.thaw()
+        assert await cache.all() == []
