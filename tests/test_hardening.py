@@ -425,6 +425,50 @@ async def test_many_requests_on_a_database_that_does_not_answer_all_get_their_50
         assert seconds[-1] < 2 * (narrow + GRACE_SECONDS) + 2 * EVERY_SECONDS + 1, seconds
 
 
+async def test_clients_gone_during_a_freeze_leave_the_pool_its_connections(pg_server_url,
+                                                                           tmp_path):
+    """A client that goes away cancels its statement (the GDI portal's network leaves a
+    node after 5 s, before the watchdog's bound). asyncpg gave the connection back only
+    once the server acknowledged a cancel request, never on a hung server: four such clients
+    on a pool of four, and the next request had no answer within 30 s. The watchdog now
+    closes a cancelled statement's connection GRACE_SECONDS on (beacon/hung_server.py)."""
+    narrow = 2.0
+    path = "/api/individuals?requestedGranularity=count"
+    async with _frozen(pg_server_url, tmp_path, [path], query_timeout_seconds=narrow,
+                       db_pool_min=4, db_pool_max=4) as node:
+        gone = [asyncio.create_task(node.get(path)) for _ in range(4)]
+        await asyncio.sleep(0.5)
+        for request in gone:
+            request.cancel()                # before the watchdog's bound
+        await asyncio.gather(*gone, return_exceptions=True)
+        async with asyncio.timeout(30):                  # none within 30 s, before
+            response, seconds = await _timed(node, path)
+        assert response.status == 503
+        assert seconds < 2 * (narrow + GRACE_SECONDS) + EVERY_SECONDS + 1.5, seconds
+
+
+async def test_a_cancelled_statement_given_back_in_time_is_not_closed(db_url):
+    """On a server that answers, a cancelled statement's connection goes back to the pool
+    before its grace is up; closing the proxy it had then is refused (it was given back),
+    and the watchdog goes on watching."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    watchdog = Watchdog(0.5)
+    watchdog.start()
+    try:
+        async with pool.acquire() as connection:
+            watchdog.cancelled(connection)
+        await asyncio.sleep(GRACE_SECONDS + 2 * EVERY_SECONDS)
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+            watchdog.watch(connection, 0.1)          # still watching: this one it closes
+            await asyncio.sleep(0.1 + 2 * EVERY_SECONDS)
+            with pytest.raises(asyncpg.InterfaceError):  # closed, and given back with it
+                await connection.fetchval("SELECT 1")
+    finally:
+        await watchdog.close()
+        await pool.close()
+
+
 async def test_serve_stops_on_sigterm_while_its_database_does_not_answer(pg_server_url,
                                                                          tmp_path):
     """`gdi-node serve` waited for good at shutdown on a server that stopped answering:
