@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import aiohttp
 import asyncpg
@@ -70,11 +71,16 @@ STATEMENT_SECONDS = 15.0
 STARTUP_SECONDS = 5.0
 
 
+def catalogue_pool(settings: CatalogueSettings) -> AbstractAsyncContextManager[asyncpg.Pool]:
+    """The catalogue's pool with those bounds (the service's, and `gdi-node catalogue
+    harvest`'s)."""
+    return open_pool(settings, CATALOGUE_MIGRATIONS,
+                     {"statement_timeout": f"{round(STATEMENT_SECONDS * 1000)}ms"},
+                     {"command_timeout": STATEMENT_SECONDS + 1, "timeout": STARTUP_SECONDS})
+
+
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    async with open_pool(app[CATALOGUE_SETTINGS], CATALOGUE_MIGRATIONS,
-                         {"statement_timeout": f"{round(STATEMENT_SECONDS * 1000)}ms"},
-                         {"command_timeout": STATEMENT_SECONDS + 1,
-                          "timeout": STARTUP_SECONDS}) as pool:
+    async with catalogue_pool(app[CATALOGUE_SETTINGS]) as pool:
         app[CATALOGUE_POOL] = pool
         yield
 

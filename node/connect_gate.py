@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -36,7 +37,8 @@ class ConnectGate:
     also runs `init` within the start-up's timeout (asyncpg would run the pool's `init`
     unbounded: a server that stops answering right after a start-up held it for good)."""
 
-    def __init__(self, init: Any = None) -> None:
+    def __init__(self, init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+                 ) -> None:
         self._init = init
         self._unanswered_at: float | None = None      # None: start-ups go through
         self._trial = False

@@ -156,8 +156,7 @@ async def _harvest(settings: CatalogueSettings) -> list:
     import aiohttp
 
     from catalogue.harvest import harvest_all
-    from node.database import open_pool
-    from node.migrate import CATALOGUE_MIGRATIONS
-    async with (open_pool(settings, CATALOGUE_MIGRATIONS) as pool,
+    from node.catalogue_app import catalogue_pool
+    async with (catalogue_pool(settings) as pool,
                 aiohttp.ClientSession() as session):
         return await harvest_all(pool, session, settings.harvest_config())
