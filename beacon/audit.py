@@ -47,7 +47,6 @@ class AuditTrail:
         self._watchdog = watchdog
         self._buffer: deque[tuple[Any, ...]] = deque(maxlen=MAX_BUFFER)   # full: oldest go
         self._writer: asyncio.Task[None] | None = None
-        self._writing: asyncpg.Connection | None = None     # the connection of a write under way
         self._stopping = False
         self._dropped = 0                # entries lost to a full buffer since the last report
 
@@ -109,26 +108,19 @@ class AuditTrail:
 
     async def _write(self, entries: list[tuple[Any, ...]], seconds: float) -> None:
         async with self._pool.acquire() as conn:
-            self._writing = conn
-            try:
-                copying = copy_in(conn, "audit_trail", entries, _COLUMNS)
-                if self._watchdog is None:
-                    await copying
-                else:
-                    await self._watchdog.run(conn, copying, seconds)
-            finally:
-                self._writing = None
+            copying = copy_in(conn, "audit_trail", entries, _COLUMNS)
+            if self._watchdog is None:
+                await copying
+            else:
+                await self._watchdog.run(conn, copying, seconds)
 
     async def close(self) -> None:
         """Stop the writer, then write what is left, within CLOSE_WRITE_SECONDS when
-        watched. A write under way is ended by closing its connection, not by cancelling
-        it: asyncpg gives a cancelled statement's connection back only once the server has
-        acknowledged a cancel request, which a server that does not answer never does, and
-        the node's shutdown waited for it for good."""
+        watched. A write under way is cancelled; on a server that does not answer, the
+        watchdog closes its connection a second later (asyncpg would give it back only once
+        the server acknowledged the cancel, and the node's shutdown waited for good)."""
         self._stopping = True
         if self._writer is not None:
-            if self._writing is not None:
-                self._writing.terminate()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         try:

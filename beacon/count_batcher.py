@@ -108,18 +108,13 @@ class CountBatcher:
         try:
             counts = await store.count_batch(connection, key, [a for a, _ in group])
         except Exception as error:  # noqa: BLE001 - each member fails as a lone query would
-            if watchdog is not None:
-                watchdog.done(connection)
             for _, waiter in group:
                 if not waiter.done():
                     waiter.set_exception(error)
             return False
-        except asyncio.CancelledError:      # at shutdown: closed unless given back in time
+        finally:
             if watchdog is not None:
-                watchdog.cancelled(connection)
-            raise
-        if watchdog is not None:
-            watchdog.done(connection)
+                watchdog.done(connection)
         for (_, waiter), result in zip(group, counts):
             if not waiter.done():            # its request may have been cancelled meanwhile
                 waiter.set_result(result)

@@ -10,11 +10,12 @@ database being unavailable (node/http/outage.py: a 503 with Retry-After). Closin
 spares giving it back, which waits for the server to acknowledge asyncpg's cancel request.
 
 A statement cancelled on the node's side (its client gone: the GDI portal's network leaves
-a node after 5 s, before the watchdog's bound) stays watched for GRACE_SECONDS more
-(`cancelled`): asyncpg gives its connection back only once the server acknowledges a
-cancel request, which a server that does not answer never does, and each such client kept
-a pool connection for good, until none was left. Entries are per pool proxy, made anew at
-each acquire, so one that has been given back meanwhile refuses the close, harmlessly.
+a node after 5 s, before the watchdog's bound; a shutdown) stays watched for GRACE_SECONDS
+more (`done`, called from a task being cancelled): asyncpg gives its connection back only
+once the server acknowledges a cancel request, which a server that does not answer never
+does, and each such client kept a pool connection for good, until none was left. Entries
+are per pool proxy, made anew at each acquire, so one that has been given back meanwhile
+refuses the close, harmlessly.
 
 A watchdog, not a timer per statement: asyncio.timeout around a request's statements cost 4%
 of an individuals count's instructions, asyncpg's `command_timeout` 6%
@@ -59,27 +60,23 @@ class Watchdog:
         self._deadlines[connection] = time.monotonic() + (seconds or self.statement_seconds)
 
     def done(self, connection: asyncpg.Connection) -> None:
-        self._deadlines.pop(connection, None)
-
-    def cancelled(self, connection: asyncpg.Connection) -> None:
-        """What `connection` was doing was cancelled: closed unless given back in time."""
-        self._deadlines[connection] = time.monotonic() + GRACE_SECONDS
+        """What `connection` started has ended; if it was cancelled (this task is being
+        cancelled), the connection is closed unless it is given back within the grace."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            self._deadlines[connection] = time.monotonic() + GRACE_SECONDS
+        else:
+            self._deadlines.pop(connection, None)
 
     async def run(self, connection: asyncpg.Connection, work: Awaitable[T],
                   seconds: float | None = None) -> T:
-        """`work` on `connection`, watched (the hottest paths say `watch`, `done` and
-        `cancelled` themselves, without this coroutine's frame)."""
+        """`work` on `connection`, watched (the hottest paths say `watch` and `done`
+        themselves, without this coroutine's frame)."""
         self.watch(connection, seconds)
         try:
-            result = await work
-        except asyncio.CancelledError:
-            self.cancelled(connection)
-            raise
-        except BaseException:
+            return await work
+        finally:
             self.done(connection)
-            raise
-        self.done(connection)
-        return result
 
     async def _watch(self) -> None:
         deadlines = self._deadlines

@@ -180,15 +180,9 @@ class Queries:
                 # twice: `statement` may be a few, each of which the server ends in time
                 watchdog.watch(connection, 2 * watchdog.statement_seconds)
                 try:
-                    result = await statement(connection)
-                except asyncio.CancelledError:
-                    watchdog.cancelled(connection)
-                    raise
-                except BaseException:
+                    return await statement(connection)
+                finally:
                     watchdog.done(connection)
-                    raise
-                watchdog.done(connection)
-                return result
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 

@@ -455,8 +455,15 @@ async def test_a_cancelled_statement_given_back_in_time_is_not_closed(db_url):
     watchdog = Watchdog(0.5)
     watchdog.start()
     try:
-        async with pool.acquire() as connection:
-            watchdog.cancelled(connection)
+        async def statement() -> None:
+            async with pool.acquire() as connection:
+                await watchdog.run(connection, connection.fetchval("SELECT pg_sleep(10)"))
+
+        cancelled = asyncio.create_task(statement())
+        await asyncio.sleep(0.2)
+        cancelled.cancel()                              # the server acknowledges at once
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
         await asyncio.sleep(GRACE_SECONDS + 2 * EVERY_SECONDS)
         async with pool.acquire() as connection:
             assert await connection.fetchval("SELECT 1") == 1
