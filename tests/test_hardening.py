@@ -31,6 +31,7 @@ from catalogue.metadata import DatasetMetadata, MetadataError
 from node import connect_gate
 from node.app import create_app
 from node.connect_gate import ConnectGate, DatabaseNotAnswering
+from node.http import outage
 from node.http.health import READY_SECONDS
 from node.ingest_request import make_request
 from node.settings import Settings
@@ -474,6 +475,24 @@ async def test_a_cancelled_statement_given_back_in_time_is_not_closed(db_url):
     finally:
         await watchdog.close()
         await pool.close()
+
+
+async def test_the_outage_probe_gives_up_on_a_database_that_does_not_answer(pg_server_url,
+                                                                             monkeypatch):
+    """The probe that confirms an outage asks `SELECT 1` within RETRY_AFTER_SECONDS. On a
+    server that does not answer, giving its connection back waited for the server to
+    acknowledge asyncpg's cancel request: the probe waited for good (no outage logged, its
+    connection held) until the server answered again."""
+    monkeypatch.setattr(outage, "RETRY_AFTER_SECONDS", 1.0)
+    async with watched_pool(pg_server_url) as (relay, pool, _):
+        assert await outage._answers(pool)
+        relay.freeze()
+        async with asyncio.timeout(10):                  # for good, before
+            assert not await outage._answers(pool)
+        assert pool.get_idle_size() == 0                 # its connection closed, given back
+        relay.thaw()
+        async with asyncio.timeout(10):
+            assert await outage._answers(pool)
 
 
 async def test_serve_stops_on_sigterm_while_its_database_does_not_answer(pg_server_url,

@@ -102,9 +102,23 @@ class DatabaseOutage:
 
 
 async def _answers(pool: asyncpg.Pool) -> bool:
+    """Whether the database answers a statement within RETRY_AFTER_SECONDS. Unanswered, its
+    connection is closed: giving it back would wait for the server to acknowledge asyncpg's
+    cancel request, which a server that does not answer never does (the probe waited for
+    good, and the outage was never logged)."""
     try:
         async with asyncio.timeout(RETRY_AFTER_SECONDS):
-            await pool.fetchval("SELECT 1")
+            connection = await pool.acquire()
     except Exception:          # noqa: BLE001 - not answering, whatever the reason
         return False
+    try:
+        async with asyncio.timeout(RETRY_AFTER_SECONDS):
+            await connection.fetchval("SELECT 1")
+    except TimeoutError:
+        connection.terminate()
+        return False
+    except Exception:          # noqa: BLE001 - not answering, whatever the reason
+        return False
+    finally:
+        await pool.release(connection)
     return True
