@@ -9,6 +9,8 @@ the dataset stays in place: only `store.swap_in` makes the new rows visible.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -45,6 +47,10 @@ from beacon.vcf import (
 from beacon.visibility import forget_earlier_versions
 
 log = logging.getLogger(__name__)
+# How long an abandoned ingest waits for its database to clean up (cancel the workers' COPYs,
+# drop the staging table, close): a server that stopped answering (hung, stopped, behind a
+# network that drops its packets) never does, and Ctrl-C or SIGTERM waited for it for good.
+CLEANUP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -168,17 +174,19 @@ async def _load(workers: _Workers, coordinator: asyncpg.Connection, layout: VcfL
         drainer = asyncio.create_task(_drain(messages, tracker, stop))
         jobs = [Job(i, layout, region, table, request.skip_invalid)
                 for i, region in enumerate(regions)]
-        futures = {asyncio.wrap_future(pool.submit(run_job, job)): job for job in jobs}
+        submitted = [pool.submit(run_job, job) for job in jobs]
+        futures = {asyncio.wrap_future(f): job for f, job in zip(submitted, jobs)}
         try:
             totals = await _gather(futures, tracker)
         except VcfProblem as problem:
-            await _abandon(coordinator, table, futures)
+            if await _abandon(coordinator, table, submitted, pool):
+                raise                               # no worker is left to locate it
             raise await _precise(problem, layout, pool, request.skip_invalid) from None
         except BrokenProcessPool:               # a worker died: killed, out of memory
-            await _abandon(coordinator, table, futures, broken=True)
+            await _abandon(coordinator, table, submitted, pool, broken=True)
             raise
         except BaseException:
-            await _abandon(coordinator, table, futures)
+            await _abandon(coordinator, table, submitted, pool)
             raise
         finally:
             stop.set()
@@ -208,23 +216,46 @@ async def _gather(futures: dict[asyncio.Future, Job], tracker: _ProgressTracker)
     return totals
 
 
-async def _abandon(conn: asyncpg.Connection, table: str, futures: dict[asyncio.Future, Job],
-                   broken: bool = False) -> None:
-    """Stop the jobs not yet started and the COPYs under way, and wait for every job to end.
+async def _abandon(conn: asyncpg.Connection, table: str, jobs: list[Future],
+                   pool: ProcessPoolExecutor, broken: bool = False) -> bool:
+    """Stop the jobs not yet started and the COPYs under way, and wait for every job to end
+    (the jobs themselves: a cancelled job's asyncio wrapper is done at once, running or not).
     A `broken` pool fails each of its jobs itself and ends its workers. Cancelling a job while
     it does so would end the pool's manager thread instead (Python 3.11's `terminate_broken`
     sets the exception of a cancelled future: InvalidStateError), before it ends the other
-    workers or fails the other jobs, and the ingest would wait for them for good."""
+    workers or fails the other jobs, and the ingest would wait for them for good.
+
+    A database that does not answer within CLEANUP_SECONDS cancels no COPY, and its
+    connection is closed (nor would it drop the staging table: the next ingest, the node's
+    start or `gdi-node db clean` will). Jobs still running CLEANUP_SECONDS later are waiting
+    for it: their workers are killed, and True returned."""
     if not broken:
-        for future in futures:
-            future.cancel()
+        for job in jobs:
+            job.cancel()
     try:
-        await store.cancel_writers(conn, table)
+        async with asyncio.timeout(CLEANUP_SECONDS):
+            await store.cancel_writers(conn, table)
+    except TimeoutError:
+        log.warning("the database did not answer within %.0f s", CLEANUP_SECONDS)
+        conn.terminate()
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         # the coordinator's session is gone too (the server ended them all, or restarted):
         # the workers' COPYs fail on their own, and their jobs are still waited for
         log.warning("could not cancel the COPYs into %s: %s", table, exc)
-    await asyncio.gather(*futures, return_exceptions=True)
+    _, running = await asyncio.to_thread(concurrent.futures.wait, jobs, CLEANUP_SECONDS)
+    if not running:
+        return False
+    log.warning("%d jobs did not stop within %.0f s: killing the workers", len(running),
+                CLEANUP_SECONDS)
+    # The executor's own table of its processes: Python 3.11 has no public way to end
+    # workers busy with a job. Killed, they break the pool, which fails their jobs and ends
+    # its manager thread, once it has dropped the jobs cancelled above (the shutdown's
+    # `cancel_futures`: see `broken` above).
+    processes = list(pool._processes.values())     # noqa: SLF001
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    return True
 
 
 async def _precise(problem: VcfProblem, layout: VcfLayout, pool: ProcessPoolExecutor,
@@ -271,7 +302,14 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
             return await _locked(conn, db_url, request, workers, layout, people, began,
                                  progress)
         finally:
-            await conn.close()
+            await _close(conn)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Closed gracefully, or within CLEANUP_SECONDS aborted (asyncpg's close does so at its
+    timeout): a server that does not answer never acknowledges a close."""
+    with contextlib.suppress(TimeoutError):
+        await conn.close(timeout=CLEANUP_SECONDS)
 
 
 async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
@@ -291,7 +329,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             try:
                 await store.index_staging(conn, second, table, request.dataset_id)
             finally:
-                await second.close()
+                await _close(second)
 
             async def beside(c: asyncpg.Connection) -> None:
                 """What belongs to the version beside its variants."""
@@ -303,7 +341,13 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                 conn, _new_version(request, layout, totals), table, also=beside)
         except BaseException:
             try:
-                await asyncio.shield(store.drop_table(conn, table))
+                async with asyncio.timeout(CLEANUP_SECONDS):
+                    await store.drop_table(conn, table)
+            except TimeoutError:
+                conn.terminate()
+                log.warning("could not drop %s (the next ingest, the node's start or "
+                            "`gdi-node db clean` will): the database did not answer within "
+                            "%.0f s", table, CLEANUP_SECONDS)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 # the session is gone: the failure that ended the ingest is what to say
                 log.warning("could not drop %s (the next ingest, the node's start or "

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from beacon import store
+from beacon.ingest import CLEANUP_SECONDS
 from beacon.ingest_worker import ORPHAN_POLL_SECONDS
 from synthetic_data.vcf import VcfSpec, write_vcf
 from tests.conftest import ROOT, write_vcf_text
@@ -266,3 +267,43 @@ def test_a_worker_ends_when_its_coordinator_does(pidfd):
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+async def test_sigterm_while_the_database_does_not_answer_ends_the_ingest(db_url, tmp_path):
+    """SIGTERM (or Ctrl-C) to an ingest whose database server stopped answering mid-load
+    (hung, SIGSTOPped, behind a network that drops its packets): it stops within seconds,
+    exit 1, saying what it could not clean up; once the server answers again nothing of
+    its is left but the staging table, which `gdi-node db clean` drops. Before, it waited for
+    good: the cleanup's statements and the connections' graceful close waited for the
+    server."""
+    from tests.test_hardening import Relay
+    relay = Relay(db_url)
+    await relay.start()
+    conn = await asyncpg.connect(db_url)
+    ingest = None
+    try:
+        ingest = await _loading(relay.url, tmp_path, conn)
+        processes = _descendants(ingest.pid)
+        relay.freeze()
+        await asyncio.sleep(0.5)
+        began = time.monotonic()
+        os.kill(ingest.pid, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        out, err = await loop.run_in_executor(None, lambda: ingest.communicate(timeout=60))
+        # the COPYs' cancel, then the jobs, each given CLEANUP_SECONDS
+        assert time.monotonic() - began < 2 * CLEANUP_SECONDS + 5, err.decode()
+        assert ingest.returncode == 1, err.decode()
+        assert b"version" not in out and b"Aborted!" in err, err.decode()
+        assert b"did not answer" in err and b"could not drop" in err, err.decode()
+        relay.thaw()
+        await relay.close()
+        await _nothing_left(conn, processes)
+        cleaned = gdi_node("db", "clean", env=_env(DATABASE_URL=db_url))
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert await _staging_tables(conn) == []
+    finally:
+        if ingest is not None and ingest.poll() is None:
+            ingest.kill()
+        relay.thaw()
+        await relay.close()
+        await conn.close()
