@@ -225,7 +225,7 @@ class ReportedCount:
 
     value: int
     step: int = 1
-    lumped: int = 0        # counts from 1 to this are all reported as this (individuals)
+    floor: int = 0         # counts of individuals below this are reported as 0 (individuals)
     noise: int = 0         # standard deviation of each layer of noise added (individuals)
 
     @property
@@ -234,15 +234,17 @@ class ReportedCount:
 
     @property
     def precision(self) -> str:
-        if self.noise or (self.lumped and self.value == self.lumped):
+        if self.noise or (self.floor and self.value == 0):
             return "imprecise"
         return "exact" if self.step == 1 else "rounded"
 
     @property
     def adjusted_to(self) -> list[str]:
+        """The same notes for every count of a tier, 0 or not: a note only some answers
+        carried would tell them apart."""
         notes = [f"noise: two layers of standard deviation {self.noise}"] if self.noise else []
-        if self.lumped and self.value == self.lumped:
-            return [*notes, f"1 to {self.lumped} reported as {self.lumped}"]
+        if self.floor:
+            notes.append(f"fewer than {self.floor} reported as 0")
         return notes + ([] if self.step == 1 else [f"next multiple of {self.step}"])
 
 
@@ -258,7 +260,14 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = ()
     """A count of individuals, for which a floor per response is not enough: two counts whose
     sets differ by one person (`onset > P30Y` and `onset >= P30Y`) differ by that person.
 
-    1. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
+    1. **The floor** k (`allele_floor`): fewer than k individuals are reported as none, as a
+       variant carried by fewer than k people does not exist for the tier. Counts from 1 up
+       to k used to be reported as k: noise, lumping and rounding never turn nobody into
+       somebody, so filters that select one person (a rare disease) with a variant
+       condition added asked whether that person carries the variant, and got the true
+       answer each time; and the count of the filters alone told that someone with that
+       disease is there, which the filtering terms' list hides.
+    2. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
        standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
        exactly which individuals matched and of the question as normalised
        (beacon/individuals_store.py; the key never leaves the database). Asking the same
@@ -268,20 +277,17 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = ()
        and two questions selecting the same set draw different noise, so equal answers do
        not tell that nobody lies between them (layered noise, as in Diffix). What remains,
        averaging over many distinct questions, costs budget for every one of them.
-       A non-zero count stays at least 1.
-    2. **Lumping**: every count from 1 up to the floor k (rounded to the step) is reported as
-       that same number, `imprecise`, so no tier with a floor learns that exactly one or two
-       people match; a count of exactly k says the same as a count of 1.
+       A count of at least k stays at least k.
     3. **Rounding** up to the step, as every count."""
+    floor = rules.allele_floor if rules.allele_floor > 1 else 0
+    if count < floor:
+        return ReportedCount(0, rules.count_step, floor, rules.count_noise)
     if rules.count_noise and count > 0:
         draw = sum(random.Random(int(seed[:16] or "0", 16)).gauss(0, rules.count_noise)
                    for seed in seeds or ("",))
-        count = max(1, count + round(draw))
-    lumped = report(rules.allele_floor, rules).value if rules.allele_floor > 1 else 0
+        count = max(floor or 1, count + round(draw))
     reported = report(count, rules)
-    if lumped and 0 < reported.value <= lumped:
-        return ReportedCount(lumped, rules.count_step, lumped, rules.count_noise)
-    return ReportedCount(reported.value, reported.step, lumped, rules.count_noise)
+    return ReportedCount(reported.value, reported.step, floor, rules.count_noise)
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

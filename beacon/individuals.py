@@ -7,7 +7,7 @@ stores each individual's ontology terms with all their ancestors (beacon/individ
 so a filter with descendant terms is answered without an ontology at query time.
 
 Answers go through the disclosure engine like every other (beacon/disclosure.py): counts of
-individuals are reported per tier (floor, step; counts from 1 to the floor lumped together,
+individuals are reported per tier (floor, step; fewer than the floor reported as none,
 `report_individuals`), the variant conditions keep their allele floor (under a smooth
 floor, as the caller may see it, charged in its loss accounts: beacon/losses.py), and
 individual records are only for a caller granted the dataset.

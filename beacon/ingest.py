@@ -251,7 +251,7 @@ async def _abandon(conn: asyncpg.Connection, table: str, jobs: list[Future],
     # workers busy with a job. Killed, they break the pool, which fails their jobs and ends
     # its manager thread, once it has dropped the jobs cancelled above (the shutdown's
     # `cancel_futures`: see `broken` above).
-    processes = list(pool._processes.values())     # noqa: SLF001
+    processes = list(pool._processes.values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.kill()

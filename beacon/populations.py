@@ -13,15 +13,21 @@ counts once, as hemizygous (whatever ploidy the caller wrote); on chrY only male
 mitochondrial call is haploid: a carrier counts once, as homozygous (homoplasmic). Individuals
 of unknown sex count as diploid on chrX.
 
-Every count passes the disclosure engine (beacon/disclosure.py) as counts of individuals do,
-without noise: for a tier with a floor k, a population of fewer than k individuals is not
-listed, and counts from 1 to k are reported as k (rounded to the tier's step), so a
-subpopulation's singleton is not told apart from k carriers. The frequency is the reported
-allele count over the reported allele number.
+For a tier with a floor k, every group of individuals a caller can tell apart from the
+rows is of 0 or at least k individuals (`listed`): a population of fewer than k is not
+listed, nor one whose difference from the rows listed before it (the whole dataset less its
+men and women: those of unknown sex; men less Finnish men) would be a smaller group. Before,
+only the first rule held, and a bona fide researcher read one person's genotype as the whole
+dataset's counts less the men's and the women's. Counts from 1 to k are reported as k
+(rounded to the tier's step), and a row with such a count gives no split by zygosity, which
+its exact allele count would undo (homozygous = (alleles - heterozygous) / 2). Lumping is
+per row: two nested rows whose counts are exact tell their difference, a group of at least
+k. The frequency is the reported allele count over the reported allele number.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from asyncpg import BitString
@@ -132,13 +138,78 @@ def from_info(counts: dict[str, list[int]]) -> list[Frequency]:
             for label, (ac, an, hom, hemi) in counts.items()]
 
 
+Cell = tuple[str | None, str | None]      # (country of birth, sex), None: not known
+
+
+@lru_cache(maxsize=1024)
+def listed(sizes: tuple[tuple[str, int], ...], floor: int) -> frozenset[str]:
+    """The labels of `sizes` ((label, individuals), in their order of priority) a tier with
+    floor k lists: each in turn, if every group of individuals a caller could tell apart
+    from it and the labels listed before it holds 0 or at least k individuals.
+
+    Every population is a union of cells, (country of birth, sex) with either unknown, and
+    the cells' sizes follow from the populations' (those of unknown sex born in FI: FI less
+    FI_M and FI_F). The groups a caller can tell apart are the sets of cells that the listed
+    populations all cover alike; any sum or difference of their rows is a sum over such
+    groups. A label that is neither a sex, a country nor both is the whole dataset, and a
+    sites-only file's rows (sizes from AN) have none: cells in no listed population are
+    then not told apart from anyone."""
+    size = dict(sizes)
+    countries = sorted({label[:2] for label, _ in sizes if _country(label)})
+    cells: dict[Cell, int] = {(c, s): size.get(f"{c}_{s}", 0)
+                              for c in countries for s in ("M", "F")}
+    for country in countries:
+        cells[(country, None)] = size.get(country, 0) - cells[(country, "M")] - cells[
+            (country, "F")] if country in size else 0
+    for sex in ("M", "F"):
+        cells[(None, sex)] = size.get(sex, 0) - sum(cells[(c, sex)] for c in countries) if (
+            sex in size) else 0
+    whole = next((n for label, n in sizes if label not in ("M", "F") and not _country(label)),
+                 None)
+    cells[(None, None)] = (whole - sum(size.get(c, 0) for c in countries)
+                           - cells[(None, "M")] - cells[(None, "F")]) if whole is not None else 0
+
+    def covered(label: str) -> frozenset[Cell]:
+        if label in ("M", "F"):
+            return frozenset((c, label) for c in (*countries, None))
+        if _country(label):
+            return frozenset(cell for cell in cells if cell[0] == label[:2]
+                             and (len(label) == 2 or cell[1] == label[3]))
+        return frozenset(cells)
+
+    chosen: list[frozenset[Cell]] = []
+    labels = []
+    for label, n in sizes:
+        if n < floor:
+            continue
+        trial = [*chosen, covered(label)]
+        groups: dict[tuple[bool, ...], int] = {}
+        for cell, people in cells.items():
+            key = tuple(cell in population for population in trial)
+            if any(key):                  # in no listed population: not told apart
+                groups[key] = groups.get(key, 0) + max(people, 0)
+        if all(people == 0 or people >= floor for people in groups.values()):
+            chosen.append(trial[-1])
+            labels.append(label)
+    return frozenset(labels)
+
+
+def _country(label: str) -> bool:
+    """`FI` or `FI_M`: a country of birth, alone or with a sex (the Genome of Europe form)."""
+    return len(label) in (2, 4) and label[:2].isalpha() and label[:2].isupper() and (
+        len(label) == 2 or label[2:] in ("_M", "_F"))
+
+
 def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]:
     """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them:
-    `report_individuals` without noise for the counts, `report` for the allele number,
-    written out as integer arithmetic (a page of records calls this for every population
-    of every record; tests/test_disclosure_policy.py holds it to those functions)."""
+    the populations `listed` for its floor; counts rounded up to its step, those from 1 to
+    the floor lumped (every listed population, and every group told apart by them, holds at
+    least k individuals, so a small count says how many of them, not who); `report` for the
+    allele number. Written out as integer arithmetic: a page of records calls this for every
+    population of every record (tests/test_disclosure_policy.py holds it to those rules)."""
     floor, step = rules.allele_floor, rules.count_step
     lumped = report(floor, rules).value if floor > 1 else 0
+    shown_labels = listed(tuple((f.label, f.size) for f in rows), floor) if floor > 1 else None
 
     def shown(n: int) -> int:
         value = -(-n // step) * step if n > 0 else 0
@@ -146,12 +217,15 @@ def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]
 
     out = []
     for f in rows:
-        if floor > 1 and f.size < floor:
-            continue                       # a population this small is not told apart
+        if shown_labels is not None and f.label not in shown_labels:
+            continue
         ac, an = shown(f.allele_count), -(-f.allele_number // step) * step
-        out.append({"population": f.label, "alleleFrequency": ac / an if an else 0.0,
-                    "alleleCount": ac, "alleleNumber": an,
-                    "alleleCountHomozygous": shown(f.homozygous),
-                    "alleleCountHeterozygous": shown(f.heterozygous),
-                    "alleleCountHemizygous": shown(f.hemizygous)})
+        row = {"population": f.label, "alleleFrequency": ac / an if an else 0.0,
+               "alleleCount": ac, "alleleNumber": an}
+        parts = (f.homozygous, f.heterozygous, f.hemizygous)
+        if not any(0 < n and shown(n) == lumped for n in parts):
+            row.update(alleleCountHomozygous=shown(f.homozygous),
+                       alleleCountHeterozygous=shown(f.heterozygous),
+                       alleleCountHemizygous=shown(f.hemizygous))
+        out.append(row)
     return out

@@ -169,14 +169,24 @@ def test_a_purpose_is_required_where_the_node_or_the_dataset_asks():
 
 
 @pytest.mark.parametrize(("count", "floor", "step", "value", "precision"), [
-    (0, 5, 1, 0, "exact"), (1, 5, 1, 5, "imprecise"), (5, 5, 1, 5, "imprecise"),
-    (6, 5, 1, 6, "exact"), (3, 5, 5, 5, "imprecise"), (7, 5, 5, 10, "rounded"),
-    (2, 1, 1, 2, "exact")])
-def test_small_counts_of_individuals_are_lumped_at_the_floor(count, floor, step, value,
-                                                             precision):
-    reported = report_individuals(count, Rules(allele_floor=floor, count_step=step))
+    (0, 5, 1, 0, "imprecise"), (1, 5, 1, 0, "imprecise"), (4, 5, 1, 0, "imprecise"),
+    (5, 5, 1, 5, "exact"), (6, 5, 1, 6, "exact"), (3, 5, 5, 0, "imprecise"),
+    (7, 5, 5, 10, "rounded"), (0, 1, 1, 0, "exact"), (2, 1, 1, 2, "exact")])
+def test_counts_of_individuals_below_the_floor_are_none(count, floor, step, value,
+                                                        precision):
+    """Fewer than k individuals are reported as none, and every count of the tier carries
+    the same notes, so that a 0 does not say whether nobody or a few matched. Counts from 1
+    to k were reported as k: a filter that selects one person (a rare disease) plus a
+    variant condition then told whether that person carries the variant, every time."""
+    rules = Rules(allele_floor=floor, count_step=step)
+    reported = report_individuals(count, rules)
     assert (reported.value, reported.precision) == (value, precision)
-    assert reported.exists is (count > 0)
+    assert reported.exists is (count >= floor)
+    assert reported.adjusted_to == report_individuals(0, rules).adjusted_to
+    noisy = dataclasses.replace(rules, count_noise=2)
+    digests = [hashlib.md5(str(n).encode()).hexdigest() for n in range(50)]
+    noisy_values = {report_individuals(count, noisy, (d,)).value for d in digests}
+    assert noisy_values == {0} if value == 0 else min(noisy_values) >= floor
 
 
 def test_noise_is_sticky_to_its_seeds_and_never_makes_a_count_vanish():
@@ -187,27 +197,85 @@ def test_noise_is_sticky_to_its_seeds_and_never_makes_a_count_vanish():
     values = {report_individuals(40, rules, (d, "a1" * 16)).value for d in digests}
     assert len(values) > 3 and all(26 <= v <= 54 for v in values)
     assert all(report_individuals(1, rules, (d,)).value >= 1 for d in digests)
+    floored = Rules(allele_floor=5, count_noise=2)
+    assert all(report_individuals(5, floored, (d,)).value >= 5 for d in digests)
     assert report_individuals(0, rules, seeds).value == 0
     assert report_individuals(40, rules, seeds).precision == "imprecise"
+
+
+def _lumped(n: int, rules: Rules) -> int:
+    """A population's count as the tier reads it: rounded up to the step, 1 to the floor
+    reported as the floor (rounded)."""
+    floor = report(rules.allele_floor, rules).value if rules.allele_floor > 1 else 0
+    value = report(n, rules).value
+    return floor if 0 < value <= floor else value
 
 
 @pytest.mark.parametrize(("floor", "step"), [(1, 1), (5, 1), (5, 5), (3, 10)])
 def test_population_rows_report_counts_as_the_engine_does(floor, step):
     """beacon/populations.py writes the engine's rounding out as integer arithmetic (a record
-    page calls it per population per record): it must agree with report_individuals (no
-    noise) and report, for every count."""
+    page calls it per population per record): it must agree with `report` and the lumping
+    rule for every count; a row with a lumped count of one zygosity gives none, which its
+    exact allele count would undo (homozygous = (alleles - heterozygous) / 2)."""
     from beacon.populations import Frequency, frequencies
     rules = Rules(allele_floor=floor, count_step=step, count_noise=3)
     quiet = Rules(allele_floor=floor, count_step=step)
     for n in range(40):
         [row] = frequencies([Frequency("FI", 50, n, n + 7, n // 3, n // 2, n // 4)], rules)
-        assert row["alleleCount"] == report_individuals(n, quiet).value
+        assert row["alleleCount"] == _lumped(n, quiet)
         assert row["alleleNumber"] == report(n + 7, quiet).value
-        assert row["alleleCountHomozygous"] == report_individuals(n // 3, quiet).value
-        assert row["alleleCountHeterozygous"] == report_individuals(n // 2, quiet).value
-        assert row["alleleCountHemizygous"] == report_individuals(n // 4, quiet).value
+        parts = (n // 3, n // 2, n // 4)
+        if any(0 < part and _lumped(part, quiet) <= _lumped(1, quiet) for part in parts) and (
+                floor > 1):
+            assert "alleleCountHomozygous" not in row and "alleleCountHeterozygous" not in row
+            continue
+        assert row["alleleCountHomozygous"] == _lumped(n // 3, quiet)
+        assert row["alleleCountHeterozygous"] == _lumped(n // 2, quiet)
+        assert row["alleleCountHemizygous"] == _lumped(n // 4, quiet)
     assert frequencies([Frequency("FI_F", floor - 1, 3, 8, 0, 3, 0)], rules) == (
         [] if floor > 1 else frequencies([Frequency("FI_F", 0, 3, 8, 0, 3, 0)], rules))
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_population_rows_tell_apart_no_group_smaller_than_the_floor(seed):
+    """Whatever sums and differences of the listed rows a caller takes, every group of
+    individuals it can tell apart holds 0 or at least k (checked on the individuals
+    themselves: the regions of the listed populations' Venn diagram). Before, a population
+    was listed whenever it held k: the whole dataset less its men and its women was its one
+    person of unknown sex, whose genotype a bona fide researcher read off each record."""
+    import random
+
+    from beacon.populations import listed, population_rows
+    rng = random.Random(seed)
+    samples = rng.randint(1, 60)
+    countries = rng.sample(["FI", "SE", "ES", "DE"], rng.randint(1, 3))
+    individuals = [(i, rng.choice(["MALE", "FEMALE", "MALE", "FEMALE", "UNKNOWN_SEX"]),
+                    rng.choice([*countries, *countries, None]))
+                   for i in range(samples) if rng.random() < 0.9]
+    rows = population_rows(individuals, samples, "GDI-FI-X-001")
+    members = {label: {i for i, bit in enumerate(bits.as_string().replace(" ", "")) if bit == "1"}
+               for label, bits, _, _, _ in rows}
+    for floor in (2, 3, 5, 10):
+        shown = listed(tuple((label, size) for label, _, _, size, _ in rows), floor)
+        assert all(len(members[label]) >= floor for label in shown)
+        regions: dict[tuple[bool, ...], int] = {}
+        for i in range(samples):
+            key = tuple(i in members[label] for label in sorted(shown))
+            regions[key] = regions.get(key, 0) + 1
+        assert all(n >= floor for key, n in regions.items() if any(key)), (floor, shown)
+        if samples >= floor:
+            assert "GDI-FI-X-001" in shown           # the whole dataset is always listed
+
+
+def test_one_person_of_unknown_sex_is_not_the_whole_less_men_and_women():
+    """50 people, one of unknown sex: the whole dataset, M and F cannot all be listed."""
+    from beacon.populations import listed, population_rows
+    individuals = [(i, "MALE" if i < 23 else "FEMALE" if i < 49 else "UNKNOWN_SEX", "FI")
+                   for i in range(50)]
+    rows = population_rows(individuals, 50, "GDI-FI-SYN-001")
+    shown = listed(tuple((label, size) for label, _, _, size, _ in rows), 5)
+    assert "GDI-FI-SYN-001" in shown and not {"M", "F"} <= shown
+    assert not {"FI", "FI_M", "FI_F"} <= shown
 
 
 def _dataset(dataset_id: str, aliases: list[str]) -> DatasetRow:

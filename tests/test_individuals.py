@@ -507,20 +507,19 @@ async def test_dataset_and_variant_scoped_individuals(world):
 # --- disclosure ----------------------------------------------------------------------------------
 
 async def test_default_policy_counts_per_tier(world):
-    """Anonymous: the PUBLIC dataset only, counts rounded up to 5 and small counts lumped;
-    bona fide: every dataset; both with noise, and saying so."""
+    """Anonymous: the PUBLIC dataset only, counts rounded up to 5 and fewer than 5 reported
+    as none; bona fide: every dataset; both with noise, and saying so."""
     term = "ICD10:C18.7"
     few = _expected(lambda p: term in p.diseases)
     assert 0 < few < 5
     status, body = await _post(world.default, "/api/individuals", _portal_body([{"id": term}]))
     assert status == 200
-    sets = {s["id"]: s for s in body["response"]["resultSets"]}
-    assert set(sets) == {PUBLIC}
-    assert sets[PUBLIC]["resultsCount"] % 5 == 0 and 5 <= sets[PUBLIC]["resultsCount"] <= 15
-    assert sets[PUBLIC]["countPrecision"] == "imprecise"
+    assert body["response"]["resultSets"] == [] and body["responseSummary"]["exists"] is False
+    assert body["responseSummary"]["countPrecision"] == "imprecise"
     females = _expected(lambda p: p.sex == FEMALE)
     status, body = await _post(world.default, "/api/individuals",
                                _portal_body([{"id": FEMALE}]))
+    assert set(_counts(body)) == {PUBLIC}
     assert _counts(body)[PUBLIC] % 5 == 0 and abs(_counts(body)[PUBLIC] - females) <= NOISE + 5
     bob = world.aai.access_token(world.aai.users["bob"])
     status, body = await _post(world.default, "/api/individuals",
@@ -528,7 +527,38 @@ async def test_default_policy_counts_per_tier(world):
     assert set(_counts(body)) == set(LEVELS)
     assert all(abs(n - females) <= NOISE for n in _counts(body).values())
     assert body["responseSummary"]["countPrecision"] == "imprecise"
-    assert body["responseSummary"]["countAdjustedTo"] == ["noise: two layers of standard deviation 2"]
+    assert body["responseSummary"]["countAdjustedTo"] == [
+        "noise: two layers of standard deviation 2", "fewer than 5 reported as 0"]
+
+
+async def test_filters_that_single_out_a_person_do_not_tell_their_genotypes(world):
+    """The tracker the floor must stop: filters that only one person matches (a rare
+    disease, their sex, their onset) plus a variant condition asked whether that person
+    carries the variant. Noise, lumping and rounding never turned nobody into somebody, so
+    the count was 0 exactly when they did not: every genotype of theirs, one question each,
+    at every tier with a floor. Fewer than k individuals are now reported as none."""
+    target = next(p for p in PEOPLE if "ICD10:C18.7" in p.diseases)
+    onset = target.diseases["ICD10:C18.7"]
+    filters = [{"id": "ICD10:C18.7"}, {"id": target.sex},
+               {"id": ONSET, "operator": "=", "value": f"P{onset}Y"}]
+    alone = _expected(lambda p: p.sex == target.sex and p.diseases.get("ICD10:C18.7") == onset)
+    assert 0 < alone < 5
+    sites = [k for k in range(SITES) if _carries(target, k)][:4] + [
+        k for k in range(SITES) if not _carries(target, k)][:4]
+    assert len(sites) == 8
+    bob = world.aai.access_token(world.aai.users["bob"])
+    for token in (None, bob):
+        answers = set()
+        for site in [None, *sites]:
+            parameters = None if site is None else {
+                "referenceName": "17", "start": [FIRST + 1000 * site - 1],
+                "referenceBases": "C", "alternateBases": "T"}
+            status, body = await _post(world.default, "/api/individuals",
+                                       _portal_body(filters, parameters), token)
+            assert status == 200
+            answers.add((body["responseSummary"]["exists"],
+                         tuple(sorted(_counts(body).items()))))
+        assert answers == {(False, ())}, (token is not None, answers)
 
 
 async def test_the_same_question_gets_the_same_answer_however_asked(world):

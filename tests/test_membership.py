@@ -321,7 +321,7 @@ async def test_floor_aware_attack_within_the_bona_fide_budget(nodes, population)
 async def test_floor_aware_attack_through_individuals(nodes, population):
     """The floor-aware attack of the test above, asked as counts of individuals carrying
     each allele (`/datasets/{id}/individuals` with a sequence condition) instead of as
-    variant queries. A count of individuals is noisy, lumped and rounded, but whether it is 0
+    variant queries. A count of individuals is noisy and rounded, but whether it is 0
     is not: it says whether the allele is shown to the caller, the same yes or no. So the
     variant conditions of individuals queries must be answered as the caller may see them
     and charged like any other answer near the floor; the same four statistics stay at or

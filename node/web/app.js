@@ -216,10 +216,14 @@ function countWords(count, precision, adjusted) {
     return { text: String(count), note: precision === "exact" || !precision ? "exact" : precision };
   }
   const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
+  const floor = notes.map((a) => /^fewer than (\d+) reported as 0$/.exec(a)).find(Boolean);
   const step = notes.map((a) => /multiple of (\d+)/.exec(a)).find(Boolean);
   const noise = notes.find((a) => a.startsWith("noise"));
   if (lump && count === Number(lump[2])) {
     return { text: `at most ${lump[1]}`, note: `small counts (1 to ${lump[1]}) are all reported as ${lump[2]}` };
+  }
+  if (floor && count === 0) {
+    return { text: `fewer than ${floor[1]}`, note: `fewer than ${floor[1]} are reported as 0` };
   }
   if (noise) {
     return { text: `about ${count}`, note: "noise added" + (step ? `, rounded up to a multiple of ${step[1]}` : "") };
