@@ -32,7 +32,7 @@ from asyncpg import BitString
 
 from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import Assembly
-from beacon.store import COPY_COLUMNS, LONG_VARIANT
+from beacon.store import ALLELE_BASES, COPY_COLUMNS, LONG_VARIANT
 
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
@@ -750,7 +750,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 # file's records), which `_rows_of` read at several times this path's cost
                 pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
                 # else `_rows_of` names the problem, or holds the long variant back
-                if end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT:
+                if (end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT
+                        and len(r) + len(a) <= ALLELE_BASES):
                     stats.rows += 1
                     stats.max_length = max(stats.max_length, end - pos)
                     yield (chrom, pos, end, r, a, kind, length, count, an, carriers)
@@ -872,6 +873,11 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                                  "nor a breakend")
         if end > assembly.length(chrom):
             raise ValueError(f"variant end {end} is beyond the end of {chrom} on {assembly.id}")
+        if len(r) + len(a) > ALLELE_BASES:
+            raise ValueError(f"alleles of {len(r) + len(a):,} bases (REF and ALT together, "
+                             f"trimmed) are longer than the node stores ({ALLELE_BASES:,}): "
+                             "write the SV as a symbolic allele (<DEL>, <INS>) with END or "
+                             "SVLEN")
         count = ac[index + 1]
         by_population = (_info_populations(rec, layout.population_keys, index)
                          if layout.population_keys else None)
