@@ -141,7 +141,12 @@ def _reporter(job: Job, state: _WorkerState) -> Callable[[int, str, int], None]:
 
 
 def run_job(job: Job) -> ChunkStats:
-    """Worker entry point: COPY one region, from INFO counts if possible, else from GT."""
+    """Worker entry point: COPY one region, from INFO counts if possible, else from GT. A
+    file read without its samples whose region holds a record without INFO counts
+    (NeedGenotypes) has that region read again with them: that record is counted from its
+    GT, the others still from INFO, and no row says which samples carry it unless they are
+    the dataset's individuals (beacon/vcf.py `_carrier_bits`). What is stored of a record
+    does not depend on the records it shares a region with."""
     state = _worker
     assert state is not None, "worker not initialised"
     use_genotypes = job.layout.counts_from_genotypes
@@ -167,7 +172,9 @@ def locate_problem(layout: VcfLayout, skip_invalid: bool) -> VcfProblem | None:
     """Re-read the file from the top to name the exact line of a problem a region found."""
     state = _worker
     stats = ChunkStats()
-    options = ReadOptions(use_genotypes=layout.counts_from_genotypes,
+    # with the samples, as a region holding a record without INFO counts is read (`run_job`):
+    # without, that record would stop the reading before the problem's line
+    options = ReadOptions(use_genotypes=layout.samples > 0,
                           samples_available=layout.samples > 0, skip_invalid=skip_invalid,
                           htslib_log=state.htslib_log if state else None)
     try:
@@ -175,8 +182,6 @@ def locate_problem(layout: VcfLayout, skip_invalid: bool) -> VcfProblem | None:
             pass
     except VcfProblem as problem:
         return problem
-    except NeedGenotypes:
-        return None
     return None
 
 

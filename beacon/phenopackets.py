@@ -48,6 +48,9 @@ import pycountry
 from beacon.durations import duration_days
 from beacon.ontology import is_curie
 
+# The longest term id held (`_curie`); ontology CURIEs are tens of characters.
+TERM_ID_CHARACTERS = 256
+
 
 class PhenopacketProblem(Exception):
     """Bad input, reported as `file:record: reason`."""
@@ -286,6 +289,13 @@ def _term(value: Any, where: str) -> Term:
 
 
 def _curie(term_id: Any, where: str) -> str:
+    """A term id, a CURIE of at most TERM_ID_CHARACTERS: the individuals' terms are keyed by
+    id in btree indexes (`individual_terms`, `term_members`), whose entries PostgreSQL
+    bounds (2,704 bytes); a longer id stopped the load with the database's error, naming no
+    record."""
+    if isinstance(term_id, str) and len(term_id) > TERM_ID_CHARACTERS:
+        raise _Bad(f"{where}: a term id of {len(term_id):,} characters is longer than the "
+                   f"node stores ({TERM_ID_CHARACTERS})")
     if not isinstance(term_id, str) or not is_curie(term_id):
         raise _Bad(f"{where}: {term_id!r} is not a CURIE (prefix:local)")
     return term_id

@@ -1,4 +1,5 @@
-"""Making the files operators have readable in parallel: plain gzip and unindexed bgzip.
+"""Making the files operators have readable in parallel: plain gzip, unindexed bgzip, and
+files whose index is older than they are.
 
 htslib reads only BGZF-compressed VCFs (`bgzip`), and reads them in parallel regions only with
 an index. A VCF compressed with plain `gzip` cannot be opened at all, and one without an index
@@ -6,6 +7,13 @@ is read from start to end by one worker. Rather than refusing them, ingest prepa
 temporary directory (recompressed with bgzip and tabix-indexed by pysam) and says so; the
 original is never touched. Problems found in the copy are reported against the original: the
 lines are the same.
+
+An index older than its file describes an earlier file: ingest plans its regions from the
+index's contigs and finds each region's first record at the index's offsets, so records on a
+contig the old file lacked were silently left unread, and moved offsets failed as
+`Invalid BGZF header`. htslib only warns of it, on the stderr ingest keeps quiet. Such an
+index is not used: the file is indexed again in a copy (a link to it, beside a new index),
+which costs one pass over the file and loses nothing; the report says so.
 """
 from __future__ import annotations
 
@@ -42,12 +50,38 @@ def _indexed(path: Path) -> bool:
     return any(Path(f"{path}{suffix}").exists() for suffix in (".tbi", ".csi"))
 
 
+def _stale_index(path: Path) -> Path | None:
+    """An index beside `path` last written before `path` was, if any: htslib's own test
+    (it warns "The index file is older than the data file"), to the nanosecond rather than
+    the second, since a file rewritten within the second of its indexing is as stale. A
+    copy that wrote the index first is re-indexed too: slower, never wrong."""
+    written = path.stat().st_mtime_ns
+    for suffix in (".tbi", ".csi"):
+        index = Path(f"{path}{suffix}")
+        if index.exists() and index.stat().st_mtime_ns < written:
+            return index
+    return None
+
+
+def _is_bcf(path: Path) -> bool:
+    """A bgzipped file's content is a BCF (its magic, `BCF`), not a VCF's text."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read(3) == b"BCF"
+    except (OSError, EOFError):
+        return False
+
+
 def prepare(path: Path, workdir: Path) -> Prepared:
     """The file to read for `path`, preparing a bgzipped, indexed copy in `workdir` when it
-    is plain gzip or bgzip without an index. A BCF, a plain-text VCF and an indexed bgzip
-    file are read as they are. Malformed files are left for the reader to name."""
+    is plain gzip or bgzip without an index, and a new index when its own is older than it
+    (a BCF's too). A plain-text VCF, and a BCF or bgzip file with an index at least as new,
+    are read as they are. Malformed files are left for the reader to name."""
     if not path.is_file():
         return Prepared(path)
+    stale = _stale_index(path) if _is_bgzip(path) else None
+    if stale is not None:
+        return _reindexed(path, workdir, stale)
     if _is_plain_gzip(path):
         text = workdir / f"{path.name.removesuffix('.gz')}"
         try:
@@ -72,6 +106,34 @@ def prepare(path: Path, workdir: Path) -> Prepared:
         return Prepared(link, "no index beside it: indexed for parallel reads (add one with "
                               "`tabix -p vcf` to skip this step)")
     return Prepared(path)
+
+
+def _is_bgzip(path: Path) -> bool:
+    """Compressed with bgzip (a VCF or a BCF): the files htslib reads through an index."""
+    with path.open("rb") as fh:
+        return fh.read(2) == _GZIP and not _is_plain_gzip(path)
+
+
+def _reindexed(path: Path, workdir: Path, stale: Path) -> Prepared:
+    """`path` read through a new index in `workdir` (beside a link to it), or, if it cannot
+    be indexed (unsorted, malformed), from the top by one worker, where the reader names
+    what is wrong: never through `stale`."""
+    link = workdir / path.name
+    os.symlink(path.resolve(), link)
+    bcf = _is_bcf(path)
+    said = (f"its index {stale.name} is older than the file, so it may not describe it: "
+            "not used; ")
+    try:
+        with quiet_htslib():
+            pysam.tabix_index(str(link), preset="bcf" if bcf else "vcf", csi=bcf, force=True)
+    except (OSError, ValueError):
+        for suffix in (".tbi", ".csi"):            # whatever a failed build left
+            Path(f"{link}{suffix}").unlink(missing_ok=True)
+        return Prepared(link, said + "read from the top by one worker: it could not be "
+                                     "indexed again (are its records sorted?)")
+    again = "bcftools index -f" if bcf else "tabix -f -p vcf"
+    return Prepared(link, said + f"indexed again for parallel reads (`{again}` on the file "
+                                 "skips this step)")
 
 
 def _bgzip_and_index(text: Path) -> tuple[Path, bool]:

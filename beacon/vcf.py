@@ -32,7 +32,7 @@ from asyncpg import BitString
 
 from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import Assembly
-from beacon.store import COPY_COLUMNS, LONG_VARIANT
+from beacon.store import ALLELE_BASES, COPY_COLUMNS, LONG_VARIANT
 
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
@@ -156,15 +156,28 @@ class HtslibLog:
 
 @dataclass
 class ReadOptions:
-    use_genotypes: bool                 # count from GT; else INFO AC/AN/nhomalt
+    # read with the samples: count from GT where the dataset's samples are individuals
+    # (`_carrier_bits`), else from INFO AC/AN/nhomalt, and from GT where a record lacks them
+    use_genotypes: bool
     samples_available: bool             # a record without INFO counts can fall back to GT
     skip_invalid: bool = False
     progress: Callable[[int, str, int], None] | None = None   # (records, contig, start)
     htslib_log: HtslibLog | None = None
 
 
+def _carrier_bits(layout: VcfLayout, options: ReadOptions) -> bool:
+    """Whether rows say which samples carry each allele: only where the samples are the
+    dataset's individuals (`VcfLayout.counts_from_genotypes`). A file with INFO counts
+    loaded without --individuals has none, and a region read with its samples because one
+    of its records lacks the counts (beacon/ingest_worker.py `run_job`) must store no bits
+    either: they made individuals counts of such a dataset answer for the variants that
+    shared a region with that record, and for none of the others."""
+    return options.use_genotypes and layout.counts_from_genotypes
+
+
 def _narrow(layout: VcfLayout, options: ReadOptions) -> bool:
-    return not options.use_genotypes and not layout.population_keys and layout.annotation is None
+    return (not _carrier_bits(layout, options) and not layout.population_keys
+            and layout.annotation is None)
 
 
 def row_columns(layout: VcfLayout, options: ReadOptions) -> tuple[str, ...]:
@@ -475,8 +488,9 @@ def _bit_string(flags: str) -> BitString:
     return BitString.frombytes(int(padded, 2).to_bytes(len(padded) // 8, "big"), len(flags))
 
 
-def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
-    """Counts and carriers of every allele index from the GT of every sample.
+def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True) -> Genotypes:
+    """Counts and carriers of every allele index from the GT of every sample, and with
+    `bits` which samples carry each.
 
     Formatting the record back to text and working on distinct GT strings is several times
     faster than pysam's per-sample objects; distinct genotypes per site are few, so each is
@@ -506,6 +520,8 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
             carriers[allele] += n
     carrier_bits: list[BitString | None] = [None] * n_alleles
     hom_bits: list[BitString | None] = [None] * n_alleles
+    if not bits:
+        return Genotypes(ac, an, carriers, carrier_bits, hom_bits)
     for allele in range(1, n_alleles):
         if not carriers[allele]:
             carrier_bits[allele] = hom_bits[allele] = _bit_string("0" * len(fields))
@@ -734,7 +750,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 # file's records), which `_rows_of` read at several times this path's cost
                 pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
                 # else `_rows_of` names the problem, or holds the long variant back
-                if end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT:
+                if (end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT
+                        and len(r) + len(a) <= ALLELE_BASES):
                     stats.rows += 1
                     stats.max_length = max(stats.max_length, end - pos)
                     yield (chrom, pos, end, r, a, kind, length, count, an, carriers)
@@ -779,11 +796,12 @@ def _invalid(layout: VcfLayout, region: Region | None, options: ReadOptions,
     stats.first_skip = stats.first_skip or str(problem)
 
 
-def _called_site(rec: pysam.VariantRecord, chrom: str, options: ReadOptions,
+def _called_site(rec: pysam.VariantRecord, chrom: str, genotypes: bool,
                  stats: ChunkStats) -> None:
     """A record without a variant allele: kept as a site called reference, with its allele
-    number (from GT, else INFO AN; neither: nothing is known, nothing kept)."""
-    if options.use_genotypes:
+    number (from GT where the `genotypes` count, else INFO AN; neither: nothing is known,
+    nothing kept)."""
+    if genotypes:
         an: int | None = _genotype_counts(rec, len(rec.alts or ()) + 1).an or None
     else:
         an = rec.info.get("AN") if "AN" in rec.header.info else None
@@ -813,11 +831,11 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     alts = rec.alts
     if not alts or all(a in _NOT_VARIANTS for a in alts):
         stats.skipped_alleles += len(alts or ())
-        _called_site(rec, chrom, options, stats)
+        _called_site(rec, chrom, _carrier_bits(layout, options), stats)
         return []
     no_bits: list[BitString | None] = [None] * (len(alts) + 1)
     carrier_bits, hom_bits, missing_bits = no_bits, no_bits, None
-    if options.use_genotypes:
+    if _carrier_bits(layout, options):
         genotypes = _genotype_counts(rec, len(alts) + 1)
         ac, an, carriers = genotypes.ac, genotypes.an, genotypes.carriers
         carrier_bits, hom_bits = genotypes.carrier_bits, genotypes.hom_bits
@@ -826,9 +844,13 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
         try:
             ac, an, carriers = _info_counts(rec, len(alts))
         except NeedGenotypes:
-            if options.samples_available:
+            if options.use_genotypes:           # read with its samples: counts, no bits
+                counted = _genotype_counts(rec, len(alts) + 1, bits=False)
+                ac, an, carriers = counted.ac, counted.an, counted.carriers
+            elif options.samples_available:
                 raise
-            ac, an, carriers = [None] * (len(alts) + 1), None, [None] * (len(alts) + 1)
+            else:
+                ac, an, carriers = [None] * (len(alts) + 1), None, [None] * (len(alts) + 1)
     per_alt = annotations(layout.annotation, rec) if layout.annotation else []
     rows = []
     for index, raw_alt in enumerate(alts):
@@ -851,6 +873,11 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                                  "nor a breakend")
         if end > assembly.length(chrom):
             raise ValueError(f"variant end {end} is beyond the end of {chrom} on {assembly.id}")
+        if len(r) + len(a) > ALLELE_BASES:
+            raise ValueError(f"alleles of {len(r) + len(a):,} bases (REF and ALT together, "
+                             f"trimmed) are longer than the node stores ({ALLELE_BASES:,}): "
+                             "write the SV as a symbolic allele (<DEL>, <INS>) with END or "
+                             "SVLEN")
         count = ac[index + 1]
         by_population = (_info_populations(rec, layout.population_keys, index)
                          if layout.population_keys else None)

@@ -688,3 +688,93 @@ async def test_phenopackets_that_do_not_match_the_vcf_load_nothing(world, pg_ser
             assert await conn.fetchval("SELECT count(*) FROM individuals") == 0
         finally:
             await conn.close()
+
+
+# Records on chr1's first and third region and on chr2 (beacon/vcf.py REGION_BP), in a file
+# whose header declares the INFO counts; some records lack them. Samples S1..S3.
+_MIXED = [("1", 1000, "AC=1;AN=6;nhomalt=0", ("0/1", "0/0", "0/0")),
+          ("1", 2000, ".", ("1/1", "0/1", "0/0")),
+          ("1", 60_000_000, "AC=3;AN=6;nhomalt=1", ("1/1", "0/1", "0/0")),
+          ("1", 60_001_000, "AC=2;AN=6;nhomalt=0", ("0/1", "0/0", "0/1")),
+          ("2", 5000, "AC=1;AN=6;nhomalt=0", ("0/0", "0/0", "0/1")),
+          ("2", 6000, ".", ("0/0", "0/1", "0/1"))]
+_MIXED_HEADER = ('##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+                 '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
+                 '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="nhomalt">\n')
+
+
+def _mixed_vcf(info_declared: bool) -> str:
+    return ("##fileformat=VCFv4.2\n##contig=<ID=1,length=248956422>\n"
+            "##contig=<ID=2,length=242193529>\n" + (_MIXED_HEADER if info_declared else "")
+            + '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
+            + "".join(f"{c}\t{p}\t.\tA\tG\t.\tPASS\t{info}\tGT\t" + "\t".join(gts) + "\n"
+                      for c, p, info, gts in _MIXED))
+
+
+def _mixed_expected(info_declared: bool) -> dict[tuple[str, int], tuple[int, int, int, int]]:
+    """Per record, brute force: (AC, AN, carriers) from INFO where the header declares the
+    counts and the record has them, else from GT; and the individuals carrying it, 0 where
+    the samples are not individuals (a file with INFO counts, no --individuals)."""
+    expected = {}
+    for chromosome, pos, info, gts in _MIXED:
+        calls = [gt.split("/") for gt in gts]
+        from_gt = (sum(call.count("1") for call in calls), 2 * len(calls),
+                   sum("1" in call for call in calls))
+        if info_declared and info != ".":
+            values = dict(item.split("=") for item in info.split(";"))
+            counts = (int(values["AC"]), int(values["AN"]),
+                      int(values["AC"]) - int(values["nhomalt"]))
+        else:
+            counts = from_gt
+        expected[chromosome, pos] = (*counts, 0 if info_declared else from_gt[2])
+    return expected
+
+
+@pytest.mark.parametrize("info_declared", [True, False], ids=["info-counts", "gt-only"])
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "plain"])
+async def test_individuals_of_a_file_read_without_them_do_not_depend_on_regions(
+        pg_server_url, tmp_path, indexed, info_declared):
+    """Without --individuals, a file whose header declares the INFO counts has no
+    individuals, whichever records lack the counts; one without them has its samples as
+    individuals. Each record's counts come from INFO where it has them, else from GT, read
+    in regions (indexed) or at once (plain) alike. Before, a region holding a record without
+    counts was read again from GT with carrier bits: individuals counts with a variant
+    condition answered 1 or 2 for the variants sharing that region and 0 for the others,
+    and a plain file (one region) answered for all."""
+    text = _mixed_vcf(info_declared)
+    if indexed:
+        vcf = write_vcf_text(tmp_path / "mixed.vcf", text)
+    else:
+        vcf = tmp_path / "mixed.vcf"
+        vcf.write_text(text)
+    expected = _mixed_expected(info_declared)
+    async with node_database(pg_server_url) as db_url, AsyncExitStack() as stack:
+        report = await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC,
+                                                    PUBLIC, workers=2))
+        assert (report.regions > 2) == indexed
+        conn = await asyncpg.connect(db_url)
+        try:
+            stored = {(r["chromosome"], r["start_pos"] + 1): (r["ac"], r["an"], r["carriers"],
+                                                              r["bits"])
+                      for r in await conn.fetch(
+                          "SELECT chromosome, start_pos, ac, an, carriers, "
+                          "bit_count(carrier_bits) AS bits FROM variants")}
+        finally:
+            await conn.close()
+        assert stored == {k: (*v[:3], v[3] if not info_declared else None)
+                          for k, v in expected.items()}
+        settings = Settings(database_url=db_url, beacon_id="org.test.mixed",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        client, _ = await serve_node(stack, settings)
+
+        async def count(parameters: Any) -> int:
+            status, body = await _post(client, f"/api/datasets/{PUBLIC}/individuals", {
+                "query": {"requestedGranularity": "count", "requestParameters": parameters}})
+            assert status == 200, body
+            return sum(s["resultsCount"] for s in body["response"]["resultSets"])
+
+        for (chromosome, pos), (*_, carrying) in expected.items():
+            assert await count({"referenceName": chromosome, "start": [pos - 1],
+                                "alternateBases": "G"}) == carrying, (chromosome, pos)
+        assert await count(None) == (0 if info_declared else 3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from auth.access import AccessLevel
 from beacon import store, vcf
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
-from beacon.store import LONG_VARIANT, KeyConflict
+from beacon.store import ALLELE_BASES, LONG_VARIANT, KeyConflict
 from beacon.vcf import (
     ChunkStats,
     ReadOptions,
@@ -642,6 +643,39 @@ async def test_skip_invalid_counts_and_loads_the_rest(db_url, tmp_path):
     report: IngestReport = await ingest(db_url, _request(path, skip_invalid=True))
     assert (report.records, report.rows, report.skipped_records) == (4, 3, 1)
     assert "REF 'AXG'" in (report.first_skip or "")
+
+
+@pytest.mark.parametrize("sites_only", [False, True], ids=["genotypes", "info-counts"])
+async def test_alleles_longer_than_the_node_stores_are_refused_at_their_line(db_url, tmp_path,
+                                                                           sites_only):
+    """A sequence-resolved deletion and insertion of 8,000 bases (long-read SV callsets have
+    them): refused as `file:line: reason`, or skipped and counted with --skip-invalid, the
+    rest loaded; the longest that fits loads. Before, the locus btree's build stopped the
+    ingest with PostgreSQL's `index row size … exceeds btree version 4 maximum 2704`, naming
+    no file or line, --skip-invalid or not. Both the general reader and the INFO-count fast
+    path's indexes (`info-counts`) refuse them."""
+    bases = "".join(random.Random(8).choices("ACGT", k=8000))     # compresses too little
+    head = (HEADER.replace("\tFORMAT\tS1\tS2", "") if sites_only else HEADER).replace(
+        "##INFO=<ID=END", '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+        '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
+        '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="h">\n##INFO=<ID=END')
+    info, tail = ("AC=1;AN=4;nhomalt=0", "") if sites_only else (".", "\tGT\t0|1\t0|0")
+    fits = ALLELE_BASES - 1                           # REF one base, ALT the rest
+    records = [(100, "A", "G"), (5000, "A" + bases, "A"), (9000, "A", "A" + bases),
+               (12000, "A", "A" + bases[:fits - 1]), (20000, "C", "T")]
+    lines = "".join(f"chr1\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t{info}{tail}\n"
+                    for pos, ref, alt in records)
+    path = write_vcf_text(tmp_path / "long.vcf", head + lines)
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(path))
+    assert str(problem.value) == (
+        f"{path}:{head.count(chr(10)) + 2}: alleles of 8,002 bases (REF and ALT together, "
+        f"trimmed) are longer than the node stores ({ALLELE_BASES:,}): write the SV as a "
+        "symbolic allele (<DEL>, <INS>) with END or SVLEN")
+    report = await ingest(db_url, _request(path, skip_invalid=True))
+    assert (report.records, report.rows, report.skipped_records) == (5, 3, 2)
+    assert [(r[1] + 1, len(r[3]) + len(r[4])) for r in sorted(await _stored(db_url))] == [
+        (100, 2), (12000, ALLELE_BASES), (20000, 2)]
 
 
 async def test_first_ingest_failure_leaves_no_dataset(db_url, tmp_path):

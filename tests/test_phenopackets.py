@@ -146,6 +146,10 @@ BAD_PACKETS = [
     # a NUL, which PostgreSQL's text cannot hold (found by fuzzing: the load's COPY failed)
     (_subject("A", diseases=[{"term": {"id": "NCIT:C3117", "label": "Hyper\x00tension"}}]),
      "diseases[0].term.label: holds a NUL character"),
+    # beyond the btree's entry (found by a probe: PostgreSQL's ProgramLimitExceededError)
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "X:" + "a" * 9000}}]),
+     ("phenotypicFeatures[0].type.id: a term id of 9,002 characters is longer than the node "
+     "stores (256)")),
 ]
 
 

@@ -6,6 +6,7 @@ though the node read a prepared copy.
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import asyncpg
@@ -105,3 +106,76 @@ async def test_plain_gzip_that_cannot_be_indexed_is_read_from_the_top(schema, tm
     assert str(problem.value).startswith(f"{path}:{HEADER.count(chr(10)) + 31}:"), problem.value
     assert "[E::" not in capfd.readouterr().err
     assert await _rows(schema) == len(lines)                  # the first version stands
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["vcf.gz", "bcf"])
+async def test_an_index_older_than_its_file_is_not_used(schema, tmp_path, binary):
+    """The file rewritten with more records (on chr1, moving every offset, and on chr3,
+    which the old index does not list) beside its old index: every record loads, through
+    a new index in a copy, and the note says why. Before, regions were planned from the old
+    index's contigs (chr3's records silently left out, exit 0) and its offsets (`Invalid
+    BGZF header`); htslib's warning of the older index was kept quiet."""
+    header = HEADER.replace("##contig=<ID=chr2,length=242193529>\n",
+                            "##contig=<ID=chr2,length=242193529>\n"
+                            "##contig=<ID=chr3,length=198295559>\n")
+    suffix, fmt, index = (".bcf", "b", ".csi") if binary else (".vcf.gz", "z", ".tbi")
+    path = tmp_path / f"cohort{suffix}"
+
+    def write(lines: str) -> None:
+        text = tmp_path / "cohort.txt.vcf"
+        text.write_text(header + lines)
+        with pysam.VariantFile(str(text)) as source, \
+                pysam.VariantFile(str(path), f"w{fmt}", header=source.header) as target:
+            for record in source:
+                target.write(record)
+
+    write(LINES)
+    pysam.tabix_index(str(path), preset="bcf" if binary else "vcf", csi=binary, force=True)
+    old_index = Path(f"{path}{index}")
+    before = old_index.read_bytes()
+    more = "".join(f"chr{c}\t{p}\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\t0/0\n"
+                   for c in (1, 3) for p in range(500, 300_000, 3_000))
+    lines = sorted((LINES + more).splitlines(keepends=True),
+                   key=lambda line: (line.split("\t")[0], int(line.split("\t")[1])))
+    write("".join(lines))
+    written = path.stat().st_mtime_ns
+    os.utime(old_index, ns=(written - 2 * 10**9, written - 2 * 10**9))
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.rows == await _rows(schema) == len(lines)
+    assert report.note is not None and report.note.startswith(
+        f"its index cohort{suffix}{index} is older than the file"), report.note
+    assert "indexed again" in report.note and report.regions > 1
+    conn = await asyncpg.connect(schema)
+    try:
+        per_chromosome = dict(await conn.fetch(
+            "SELECT chromosome, count(*) FROM variants GROUP BY chromosome"))
+    finally:
+        await conn.close()
+    assert per_chromosome == {c: sum(line.startswith(f"chr{c}\t") for line in lines)
+                              for c in ("1", "2", "3")}
+    assert old_index.read_bytes() == before          # the operator's folder is left alone
+    pysam.tabix_index(str(path), preset="bcf" if binary else "vcf", csi=binary, force=True)
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.note is None and report.rows == len(lines)     # indexed again: trusted
+
+
+async def test_a_file_whose_stale_index_cannot_be_rebuilt_is_read_from_the_top(schema,
+                                                                                tmp_path):
+    """Unsorted since it was indexed: not read through the old index either, but by one
+    worker from the top, every record loaded."""
+    text = tmp_path / "cohort.vcf"
+    text.write_text(HEADER + LINES)
+    path = Path(pysam.tabix_index(str(text), preset="vcf", force=True))
+    lines = LINES.splitlines(keepends=True)
+    text = tmp_path / "again.vcf"
+    text.write_text(HEADER + "".join(lines[5:] + lines[:5]))
+    pysam.tabix_compress(str(text), str(path), force=True)
+    written = path.stat().st_mtime_ns
+    os.utime(f"{path}.tbi", ns=(written - 2 * 10**9, written - 2 * 10**9))
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.rows == await _rows(schema) == len(lines)
+    assert report.note is not None and "read from the top" in report.note, report.note
+    assert report.regions == 1
