@@ -4,11 +4,11 @@ No database and no processes here: `inspect_vcf` reads the header and decides ho
 be read, `read_rows` turns the records of one region (or the whole file) into rows for COPY.
 Every problem is a `VcfProblem` naming the file, the line (or contig:POS) and the reason.
 
-Coordinates: start = POS - 1; end = start + len(REF) for sequence alleles, INFO END for
-symbolic ones (END is 1-based inclusive, i.e. already the 0-based exclusive end). Alleles are
-trimmed to their minimal VCF form (common suffix, then a common prefix beyond one padding
-base) so a split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as
-`bcftools norm -m-any` does.
+Coordinates: start = POS - 1; end = start + len(REF) for sequence alleles, POS + |SVLEN| of
+the allele for symbolic SV ones (an <INS> spans its REF), or else INFO END, which is 1-based
+inclusive, i.e. already the 0-based exclusive end (`_symbolic_allele`). Alleles are trimmed to
+their minimal VCF form (common suffix, then a common prefix beyond one padding base) so a
+split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as `bcftools norm -m-any` does.
 """
 from __future__ import annotations
 
@@ -422,22 +422,31 @@ def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, 
 
 
 def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[int, int]:
-    """(end, length) of a symbolic SV allele, from INFO END or SVLEN."""
+    """(end, length) of a symbolic SV allele, from its SVLEN or else INFO END.
+
+    VCF 4.4: SVLEN (Number=A) is each allele's own length and END the record's end, that of
+    its longest allele. So a <DEL>, <DUP>, <INV> or <CNV> with an SVLEN ends |SVLEN| bases
+    after POS, its padding base, and an <INS> with one spans its REF alone (SVLEN is the
+    length inserted); only an allele without an SVLEN takes END. An SVLEN of 0 (VCF 4.2's
+    "difference in length between REF and ALT", which some tools write for an inversion)
+    says nothing of the span. `rec.stop` is END only where the record has one: without,
+    htslib 1.24 derives it from the longest SVLEN (older versions, and the BCFs they wrote,
+    from REF), which gave every ALT of a multi-allelic record the longest one's span."""
     start, declared = rec.start, rec.header.info
     lengths = _integers(rec.info.get("SVLEN"), "SVLEN") if "SVLEN" in declared else None
     svlen = lengths[index] if lengths is not None and index < len(lengths) else None
+    if svlen:
+        return start + (len(rec.ref) if kind == "INS" else 1 + abs(svlen)), abs(svlen)
     if rec.stop != start + len(rec.ref):     # pysam folds INFO END into stop, not info
         end = rec.stop
     elif (stated := _text_end(rec, declared)) is not None:
         end = stated
-    elif svlen is not None:
-        end = start + 1 + (0 if kind == "INS" else abs(svlen))
     else:
-        raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN")
+        raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN"
+                         + (" (SVLEN=0 gives no length)" if svlen == 0 else ""))
     if end <= start:
         raise ValueError(f"INFO END {end} is before POS {rec.pos}")
-    length = abs(svlen) if svlen is not None else max(end - start - 1, 1)
-    return end, length
+    return end, max(end - start - 1, 1)
 
 
 def _text_end(rec: pysam.VariantRecord, declared: pysam.VariantHeaderMetadata) -> int | None:
