@@ -429,33 +429,33 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     after POS, its padding base, and an <INS> with one spans its REF alone (SVLEN is the
     length inserted); only an allele without an SVLEN takes END. An SVLEN of 0 (VCF 4.2's
     "difference in length between REF and ALT", which some tools write for an inversion)
-    says nothing of the span. `rec.stop` is END only where the record has one: without,
-    htslib 1.24 derives it from the longest SVLEN (older versions, and the BCFs they wrote,
-    from REF), which gave every ALT of a multi-allelic record the longest one's span."""
+    says nothing of the span. An <INS> may end at POS (END=POS, as in the VCF 4.2 spec's own
+    example and Manta's insertions it could not assemble): its length is then unknown, and
+    stored as 1, the least an insertion is. Anything else ends after POS."""
     start, declared = rec.start, rec.header.info
     lengths = _integers(rec.info.get("SVLEN"), "SVLEN") if "SVLEN" in declared else None
     svlen = lengths[index] if lengths is not None and index < len(lengths) else None
     if svlen:
         return start + (len(rec.ref) if kind == "INS" else 1 + abs(svlen)), abs(svlen)
-    if rec.stop != start + len(rec.ref):     # pysam folds INFO END into stop, not info
-        end = rec.stop
-    elif (stated := _text_end(rec, declared)) is not None:
-        end = stated
-    else:
+    end = _stated_end(rec)
+    if end is None:
         raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN"
                          + (" (SVLEN=0 gives no length)" if svlen == 0 else ""))
-    if end <= start:
+    if end < rec.pos:
         raise ValueError(f"INFO END {end} is before POS {rec.pos}")
+    if end == rec.pos and kind != "INS":
+        raise ValueError(f"INFO END {end} is POS: a <{kind}> spans bases after POS, its "
+                         "padding base")
     return end, max(end - start - 1, 1)
 
 
-def _text_end(rec: pysam.VariantRecord, declared: pysam.VariantHeaderMetadata) -> int | None:
-    """INFO END of a record whose header does not declare it an Integer (or at all). htslib
-    then neither folds it into `stop` nor shows it among the INFO keys, so it is read from
-    the record's text: only for symbolic alleles, which need it."""
-    if "END" not in declared or declared["END"].type == "Integer":
-        return None
-    for item in str(rec).split("\t", 8)[7].split(";"):
+def _stated_end(rec: pysam.VariantRecord) -> int | None:
+    """INFO END as the record's text states it. pysam's `stop` cannot say it: htslib folds
+    END into it only where the header declares END an Integer and END is after POS (it drops
+    an END at or before POS with a warning), and, without END, derives it from the longest
+    SVLEN; pysam shows END among no INFO keys. Read only for a symbolic allele without an
+    SVLEN of its own."""
+    for item in str(rec).rstrip("\n").split("\t", 8)[7].split(";"):
         key, _, value = item.partition("=")
         if key == "END":
             stated = _integers(value, "END")
