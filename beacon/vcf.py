@@ -32,6 +32,7 @@ from asyncpg import BitString
 
 from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import Assembly
+from beacon.limits import INT4_MAX
 from beacon.store import COPY_COLUMNS, LONG_VARIANT
 
 _BASES = re.compile(r"^[ACGTN]+$")
@@ -555,7 +556,9 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
     does not declare comes as text (htslib reads it as a String), and one declared String
     or Float as text or floats: read as the integers they spell, so a file with a header
     line missing loads as it would with it. Anything else is a ValueError naming the key,
-    which refuses the record at its line, rather than a TypeError from the COPY."""
+    which refuses the record at its line, rather than a TypeError from the COPY; so is an
+    integer beyond what htslib reads as one (±INT4_MAX; its Integer keeps -2^31 for a
+    missing value), which the COPY refused as an OverflowError no line could be put to."""
     if value is None:
         return None
     if type(value) is int:
@@ -575,6 +578,10 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
                 text = ",".join("." if i is None else str(i) for i in items)
                 raise ValueError(f"INFO {key}={text!r} is not an integer"
                                  + (" per ALT" if len(items) > 1 else ""))
+    if any(n is not None and not -INT4_MAX <= n <= INT4_MAX for n in numbers):
+        text = ",".join("." if i is None else str(i) for i in items)
+        raise ValueError(f"INFO {key}={text!r} is out of range: an integer here is at most "
+                         f"{INT4_MAX:,} either side of 0")
     return tuple(numbers)
 
 
