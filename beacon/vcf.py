@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -209,6 +210,11 @@ def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
         with quiet_htslib():
             return pysam.VariantFile(str(path), drop_samples=drop_samples)
     except (ValueError, OSError) as exc:
+        repeated = _repeated_sample(path)
+        if repeated is not None:
+            raise VcfProblem(path, f"sample {repeated[1]!r} is named twice in the #CHROM line: "
+                                   "each sample needs a name of its own",
+                             line=repeated[0]) from None
         reason = _plain(exc)
         raise VcfProblem(path, "not a readable VCF/BCF file"
                          + (f" ({reason})" if reason else "")) from None
@@ -267,14 +273,34 @@ def _place_contigs(path: Path, header: pysam.VariantHeader, assembly: Assembly
     return placed, elsewhere
 
 
-def _header_lines(path: Path) -> int:
-    """Header lines as written in the file; pysam's header text adds lines of its own (an
-    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
+def _header(path: Path) -> Iterator[str]:
+    """A VCF's header lines as written in the file, plain or compressed; none for a BCF."""
     with path.open("rb") as raw:
         compressed = raw.read(2) == b"\x1f\x8b"
     with (gzip.open(path, "rt", errors="replace") if compressed
           else path.open("rt", errors="replace")) as fh:
-        return sum(1 for _ in takewhile(lambda line: line.startswith("#"), fh))
+        yield from takewhile(lambda line: line.startswith("#"), fh)
+
+
+def _header_lines(path: Path) -> int:
+    """Header lines as written in the file; pysam's header text adds lines of its own (an
+    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
+    return sum(1 for _ in _header(path))
+
+
+def _repeated_sample(path: Path) -> tuple[int, str] | None:
+    """(line, name) of the first sample name the #CHROM line gives twice. htslib refuses
+    such a header with only "does not have valid header" (its reason goes to stderr, which
+    is kept quiet), though nothing else of it may be wrong."""
+    try:
+        for number, line in enumerate(_header(path), start=1):
+            if line.startswith("#CHROM"):
+                names = line.rstrip("\r\n").split("\t")[9:]
+                return next(((number, name) for at, name in enumerate(names)
+                             if name in names[:at]), None)
+    except (OSError, EOFError, zlib.error):     # unreadable, cut or damaged: pysam's reason
+        return None
+    return None
 
 
 def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:

@@ -533,6 +533,11 @@ BAD_INPUTS = {
                                                 + "chr1\t500\t.\tA\t<INS>\t.\t.\tSVLEN=-2147483648"
                                                 "\tGT\t0|1\t0|0\n"),
                        ["m.vcf.gz:9: INFO SVLEN='-2147483648' is out of range"]),
+    # htslib refuses a sample named twice with only "does not have valid header" (found by a
+    # probe)
+    "sample_named_twice": (lambda d: write_vcf_text(d / "d.vcf", HEADER.replace(
+        "\tS2\n", "\tS2\tS1\n") + GOOD_LINES.replace("\n", "\t0|0\n")),
+        ["d.vcf.gz:5: sample 'S1' is named twice in the #CHROM line"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
     # a first line that is not ##fileformat and a NUL further on: htslib recognises no format
     # (found by fuzzing: "[Errno 8] Could not open variant file: Exec format error: '...'")
