@@ -533,7 +533,16 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int) -> Genotypes:
     ac, carriers, an = [0] * n_alleles, [0] * n_alleles, 0
     parsed: dict[str, list[int]] = {}
     for gt, n in Counter(fields).items():
-        alleles = _gt_alleles(gt, n_alleles)
+        try:
+            alleles = _gt_alleles(gt, n_alleles)
+        except ValueError:
+            if not gt.startswith("-"):
+                raise
+            # a sample column that stops before its GT (`5` under DP:GT) while others give
+            # one: htslib writes the GT it did not find as its vector end, '-65'
+            raise ValueError(f"sample {rec.header.samples[fields.index(gt)]} has no GT, "
+                             f"which FORMAT {columns[8]} names (a call not made is '.' or "
+                             "'./.')") from None
         parsed[gt] = alleles
         an += len(alleles) * n
         for allele in alleles:

@@ -538,6 +538,12 @@ BAD_INPUTS = {
     "sample_named_twice": (lambda d: write_vcf_text(d / "d.vcf", HEADER.replace(
         "\tS2\n", "\tS2\tS1\n") + GOOD_LINES.replace("\n", "\t0|0\n")),
         ["d.vcf.gz:5: sample 'S1' is named twice in the #CHROM line"]),
+    # a sample column without the GT its FORMAT names, which htslib writes as '-65' (found by
+    # a probe: "GT '-65' names allele '-65'")
+    "sample_without_gt": (lambda d: write_vcf_text(d / "t.vcf", HEADER.replace(
+        "#CHROM", '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n#CHROM')
+        + GOOD_LINES + "chr1\t400\t.\tA\tG\t.\t.\t.\tDP:GT\t6:0|1\t5\n"),
+        [":10: sample S2 has no GT, which FORMAT DP:GT names"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
     # a first line that is not ##fileformat and a NUL further on: htslib recognises no format
     # (found by fuzzing: "[Errno 8] Could not open variant file: Exec format error: '...'")
