@@ -1,7 +1,8 @@
 """A dataset's individuals, read from GA4GH Phenopackets v2 JSON or from a simple CSV.
 
 JSON files hold one JSON array of phenopackets, a single phenopacket object, or JSON Lines (one
-phenopacket per line). Keys are accepted in camelCase (canonical JSON) and snake_case (the
+phenopacket per line; pretty-printed ones one after another, as `jq .` writes them, are none of
+these, and refused saying so). Keys are accepted in camelCase (canonical JSON) and snake_case (the
 protobuf field names), since tools write both. Only what the Beacon individuals model and the
 GDI portal's filters use is read; everything else a phenopacket carries is ignored. A
 phenopacket with only a subject is valid: an individual with what is known of it.
@@ -110,6 +111,8 @@ _SEX_NUMBERS = ("UNKNOWN_SEX", "FEMALE", "MALE", "OTHER_SEX")   # the protobuf e
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _CSV_COLUMNS = ("id", "sex", "age", "country_of_birth", "diseases", "features")
 _NESTED_TOO_DEEPLY = "JSON nested too deeply to read"     # Python's parser gave up, not the file
+_JSON_FORMS = ("a JSON file holds one JSON array of phenopackets, one phenopacket, or JSON "
+               "Lines: one phenopacket per line, as `jq -c .` writes them")
 
 
 class _Bad(Exception):
@@ -235,6 +238,11 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
     except json.JSONDecodeError as error:
         if not error.msg.startswith("Extra data"):
             raise PhenopacketProblem(path, error.lineno, f"not JSON: {error.msg}") from None
+        before = text[:error.pos].rstrip()
+        last, spanned = before.count("\n") + 1, before.lstrip().count("\n")
+        if spanned:                         # pretty-printed values one after another (`jq .`)
+            raise PhenopacketProblem(path, error.lineno, f"a second JSON value, after one over "
+                                     f"lines {last - spanned}-{last}: {_JSON_FORMS}") from None
         yield from _json_lines(path, text)
         return
     except RecursionError:                     # Python's parser, not the file, gave up
@@ -251,7 +259,10 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
             try:
                 parsed = json.loads(line)
             except json.JSONDecodeError as error:
-                raise PhenopacketProblem(path, number, f"not JSON: {error.msg}") from None
+                cut = error.pos >= len(line.rstrip())      # a value that goes on below
+                raise PhenopacketProblem(path, number, f"not JSON: {error.msg}" + (
+                    f", the line ending inside a JSON value ({_JSON_FORMS})" if cut else "")
+                                         ) from None
             except RecursionError:
                 raise PhenopacketProblem(path, number, _NESTED_TOO_DEEPLY) from None
             yield number, parsed

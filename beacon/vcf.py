@@ -4,11 +4,11 @@ No database and no processes here: `inspect_vcf` reads the header and decides ho
 be read, `read_rows` turns the records of one region (or the whole file) into rows for COPY.
 Every problem is a `VcfProblem` naming the file, the line (or contig:POS) and the reason.
 
-Coordinates: start = POS - 1; end = start + len(REF) for sequence alleles, INFO END for
-symbolic ones (END is 1-based inclusive, i.e. already the 0-based exclusive end). Alleles are
-trimmed to their minimal VCF form (common suffix, then a common prefix beyond one padding
-base) so a split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as
-`bcftools norm -m-any` does.
+Coordinates: start = POS - 1; end = start + len(REF) for sequence alleles, POS + |SVLEN| of
+the allele for symbolic SV ones (an <INS> spans its REF), or else INFO END, which is 1-based
+inclusive, i.e. already the 0-based exclusive end (`_symbolic_allele`). Alleles are trimmed to
+their minimal VCF form (common suffix, then a common prefix beyond one padding base) so a
+split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as `bcftools norm -m-any` does.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -32,6 +33,7 @@ from asyncpg import BitString
 
 from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import Assembly
+from beacon.limits import INT4_MAX
 from beacon.store import ALLELE_BASES, COPY_COLUMNS, LONG_VARIANT
 
 _BASES = re.compile(r"^[ACGTN]+$")
@@ -221,6 +223,11 @@ def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
         with quiet_htslib():
             return pysam.VariantFile(str(path), drop_samples=drop_samples)
     except (ValueError, OSError) as exc:
+        repeated = _repeated_sample(path)
+        if repeated is not None:
+            raise VcfProblem(path, f"sample {repeated[1]!r} is named twice in the #CHROM line: "
+                                   "each sample needs a name of its own",
+                             line=repeated[0]) from None
         reason = _plain(exc)
         raise VcfProblem(path, "not a readable VCF/BCF file"
                          + (f" ({reason})" if reason else "")) from None
@@ -279,14 +286,34 @@ def _place_contigs(path: Path, header: pysam.VariantHeader, assembly: Assembly
     return placed, elsewhere
 
 
-def _header_lines(path: Path) -> int:
-    """Header lines as written in the file; pysam's header text adds lines of its own (an
-    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
+def _header(path: Path) -> Iterator[str]:
+    """A VCF's header lines as written in the file, plain or compressed; none for a BCF."""
     with path.open("rb") as raw:
         compressed = raw.read(2) == b"\x1f\x8b"
     with (gzip.open(path, "rt", errors="replace") if compressed
           else path.open("rt", errors="replace")) as fh:
-        return sum(1 for _ in takewhile(lambda line: line.startswith("#"), fh))
+        yield from takewhile(lambda line: line.startswith("#"), fh)
+
+
+def _header_lines(path: Path) -> int:
+    """Header lines as written in the file; pysam's header text adds lines of its own (an
+    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
+    return sum(1 for _ in _header(path))
+
+
+def _repeated_sample(path: Path) -> tuple[int, str] | None:
+    """(line, name) of the first sample name the #CHROM line gives twice. htslib refuses
+    such a header with only "does not have valid header" (its reason goes to stderr, which
+    is kept quiet), though nothing else of it may be wrong."""
+    try:
+        for number, line in enumerate(_header(path), start=1):
+            if line.startswith("#CHROM"):
+                names = line.rstrip("\r\n").split("\t")[9:]
+                return next(((number, name) for at, name in enumerate(names)
+                             if name in names[:at]), None)
+    except (OSError, EOFError, zlib.error):     # unreadable, cut or damaged: pysam's reason
+        return None
+    return None
 
 
 def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
@@ -435,31 +462,40 @@ def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, 
 
 
 def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[int, int]:
-    """(end, length) of a symbolic SV allele, from INFO END or SVLEN."""
+    """(end, length) of a symbolic SV allele, from its SVLEN or else INFO END.
+
+    VCF 4.4: SVLEN (Number=A) is each allele's own length and END the record's end, that of
+    its longest allele. So a <DEL>, <DUP>, <INV> or <CNV> with an SVLEN ends |SVLEN| bases
+    after POS, its padding base, and an <INS> with one spans its REF alone (SVLEN is the
+    length inserted); only an allele without an SVLEN takes END. An SVLEN of 0 (VCF 4.2's
+    "difference in length between REF and ALT", which some tools write for an inversion)
+    says nothing of the span. An <INS> may end at POS (END=POS, as in the VCF 4.2 spec's own
+    example and Manta's insertions it could not assemble): its length is then unknown, and
+    stored as 1, the least an insertion is. Anything else ends after POS."""
     start, declared = rec.start, rec.header.info
     lengths = _integers(rec.info.get("SVLEN"), "SVLEN") if "SVLEN" in declared else None
     svlen = lengths[index] if lengths is not None and index < len(lengths) else None
-    if rec.stop != start + len(rec.ref):     # pysam folds INFO END into stop, not info
-        end = rec.stop
-    elif (stated := _text_end(rec, declared)) is not None:
-        end = stated
-    elif svlen is not None:
-        end = start + 1 + (0 if kind == "INS" else abs(svlen))
-    else:
-        raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN")
-    if end <= start:
+    if svlen:
+        return start + (len(rec.ref) if kind == "INS" else 1 + abs(svlen)), abs(svlen)
+    end = _stated_end(rec)
+    if end is None:
+        raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN"
+                         + (" (SVLEN=0 gives no length)" if svlen == 0 else ""))
+    if end < rec.pos:
         raise ValueError(f"INFO END {end} is before POS {rec.pos}")
-    length = abs(svlen) if svlen is not None else max(end - start - 1, 1)
-    return end, length
+    if end == rec.pos and kind != "INS":
+        raise ValueError(f"INFO END {end} is POS: a <{kind}> spans bases after POS, its "
+                         "padding base")
+    return end, max(end - start - 1, 1)
 
 
-def _text_end(rec: pysam.VariantRecord, declared: pysam.VariantHeaderMetadata) -> int | None:
-    """INFO END of a record whose header does not declare it an Integer (or at all). htslib
-    then neither folds it into `stop` nor shows it among the INFO keys, so it is read from
-    the record's text: only for symbolic alleles, which need it."""
-    if "END" not in declared or declared["END"].type == "Integer":
-        return None
-    for item in str(rec).split("\t", 8)[7].split(";"):
+def _stated_end(rec: pysam.VariantRecord) -> int | None:
+    """INFO END as the record's text states it. pysam's `stop` cannot say it: htslib folds
+    END into it only where the header declares END an Integer and END is after POS (it drops
+    an END at or before POS with a warning), and, without END, derives it from the longest
+    SVLEN; pysam shows END among no INFO keys. Read only for a symbolic allele without an
+    SVLEN of its own."""
+    for item in str(rec).rstrip("\n").split("\t", 8)[7].split(";"):
         key, _, value = item.partition("=")
         if key == "END":
             stated = _integers(value, "END")
@@ -511,7 +547,16 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
     ac, carriers, an = [0] * n_alleles, [0] * n_alleles, 0
     parsed: dict[str, list[int]] = {}
     for gt, n in Counter(fields).items():
-        alleles = _gt_alleles(gt, n_alleles)
+        try:
+            alleles = _gt_alleles(gt, n_alleles)
+        except ValueError:
+            if not gt.startswith("-"):
+                raise
+            # a sample column that stops before its GT (`5` under DP:GT) while others give
+            # one: htslib writes the GT it did not find as its vector end, '-65'
+            raise ValueError(f"sample {rec.header.samples[fields.index(gt)]} has no GT, "
+                             f"which FORMAT {columns[8]} names (a call not made is '.' or "
+                             "'./.')") from None
         parsed[gt] = alleles
         an += len(alleles) * n
         for allele in alleles:
@@ -562,7 +607,9 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
     does not declare comes as text (htslib reads it as a String), and one declared String
     or Float as text or floats: read as the integers they spell, so a file with a header
     line missing loads as it would with it. Anything else is a ValueError naming the key,
-    which refuses the record at its line, rather than a TypeError from the COPY."""
+    which refuses the record at its line, rather than a TypeError from the COPY; so is an
+    integer beyond what htslib reads as one (±INT4_MAX; its Integer keeps -2^31 for a
+    missing value), which the COPY refused as an OverflowError no line could be put to."""
     if value is None:
         return None
     if type(value) is int:
@@ -582,6 +629,10 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
                 text = ",".join("." if i is None else str(i) for i in items)
                 raise ValueError(f"INFO {key}={text!r} is not an integer"
                                  + (" per ALT" if len(items) > 1 else ""))
+    if any(n is not None and not -INT4_MAX <= n <= INT4_MAX for n in numbers):
+        text = ",".join("." if i is None else str(i) for i in items)
+        raise ValueError(f"INFO {key}={text!r} is out of range: an integer here is at most "
+                         f"{INT4_MAX:,} either side of 0")
     return tuple(numbers)
 
 

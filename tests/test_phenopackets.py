@@ -186,6 +186,28 @@ def test_json_that_does_not_parse(tmp_path: Path) -> None:
         read_individuals(_write(tmp_path, "deep.jsonl", '{"subject": {"id": "A"}}\n' + nested))
 
 
+def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_path: Path) -> None:
+    """What `jq .` writes for several phenopackets, each object over lines of its own one after
+    another, is neither one JSON value nor JSON Lines. It was refused as "stream.json:1: not
+    JSON: Expecting property name enclosed in double quotes", line 1's `{` read as a JSON
+    Line (found by a probe); the refusal now says what was found and the forms read."""
+    forms = (r"a JSON file holds one JSON array of phenopackets, one phenopacket, or JSON "
+             r"Lines: one phenopacket per line, as `jq -c \.` writes them")
+    pretty = "".join(json.dumps(_subject(name), indent=2) + "\n" for name in "ABC")
+    with pytest.raises(PhenopacketProblem, match=rf"stream.json:6: a second JSON value, after "
+                                                 rf"one over lines 1-5: {forms}$"):
+        read_individuals(_write(tmp_path, "stream.json", pretty))
+    with pytest.raises(PhenopacketProblem, match=r"late.json:8: a second JSON value, after one "
+                                                 r"over lines 3-7"):
+        read_individuals(_write(tmp_path, "late.json", "\n\n" + pretty))
+    # JSON Lines, then one over several lines: the line where it begins
+    mixed = json.dumps(_subject("A")) + "\n" + pretty
+    with pytest.raises(PhenopacketProblem, match=rf"mixed.json:2: not JSON: Expecting property "
+                                                 rf"name .*, the line ending inside a JSON "
+                                                 rf"value \({forms}\)$"):
+        read_individuals(_write(tmp_path, "mixed.json", mixed))
+
+
 @pytest.mark.parametrize(("text", "reason"), [
     ("name,sex\nA,MALE\n", ":1: unknown column(s) name (expected id, sex, age"),
     ("sex\nMALE\n", ":1: no header with an id column"),
