@@ -3,7 +3,8 @@ Chromium (Debian's, driven by Playwright for Python; nothing downloaded) against
 127.0.0.1: two nodes with their own databases (one opened up, exact counts; one with the
 default disclosure rules: rounded and noisy counts), a network node whose peers are those two
 and a third at a closed port, and the development AAI with the authorization-code + PKCE flow.
-The data (VCFs, phenopackets) are written here and loaded with the ingest core.
+The data (VCFs, phenopackets, metadata files) are written here and loaded with the ingest
+core, the metadata files read as `gdi-node ingest --metadata` reads them.
 
 Without /usr/bin/chromium the browser tests skip with one reason; GDI_REQUIRE_BROWSER=1 (CI)
 makes that a failure. The HTTP-only tests (headers, assets, the PKCE endpoints) always run.
@@ -40,12 +41,14 @@ from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from catalogue import store as catalogue_store
+from catalogue.metadata import load_metadata
 from node.app import create_app
 from node.catalogue_app import create_app as create_catalogue
 from node.database import create_pool
 from node.federation.peers import Peer
 from node.http.aai_api import create_aai_app
 from node.http.web import DOCS_POLICY
+from node.ingest_request import make_request
 from node.migrate import CATALOGUE_MIGRATIONS
 from node.settings import CatalogueSettings, DisclosureSettings, Settings, TierSettings
 from tests.conftest import (
@@ -164,11 +167,18 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
                 vcf_path = write_vcf_text(directory / f"{dataset_id}.vcf", vcf)
                 packets = directory / f"{dataset_id}.json"
                 packets.write_text(people)
-                await ingest(db, IngestRequest(
-                    vcf_path, dataset_id, GRCH38, level, TITLES[dataset_id], workers=1,
-                    individuals=packets,
-                    metadata={"country": country, "contactEmail": f"dac@{country.lower()}.test",
-                              **METADATA.get(dataset_id, {})}))
+                # the metadata file as `gdi-node ingest --metadata` reads it (its names are
+                # the ones the page reads in /datasets' `info`)
+                described = directory / f"{dataset_id}.metadata.json"
+                described.write_text(json.dumps({
+                    "identifier": dataset_id, "title": TITLES[dataset_id],
+                    "description": "Written by the web tests.", "publisher": "GDI web tests",
+                    "accessLevel": level.value, "country": country,
+                    "contactEmail": f"dac@{country.lower()}.test",
+                    **METADATA.get(dataset_id, {})}))
+                await ingest(db, make_request(vcf_path, dataset_id, workers=1,
+                                              metadata=load_metadata(described),
+                                              individuals=packets))
             settings = Settings(database_url=db, data_dir=directory, beacon_id=beacon_id,
                                 beacon_name=f"Node {beacon_id}", trusted_issuers=trusted,
                                 **changes)
