@@ -684,6 +684,90 @@ async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: 
     assert saved["request"]["getUrl"] == await tab.text("#get-url")
 
 
+EVIL, EVIL_DATASET = "org.test.evil", "GDI-XX-EVIL-001"
+FORMULA_TITLE = "=cmd|' /C calc'!A0"           # a spreadsheet would run it
+
+
+def _hostile_peer() -> web.Application:
+    """A peer whose answers are valid Beacon v2 shapes holding what a careless or hostile node
+    may send: a dataset titled as a spreadsheet formula, a count without countPrecision (a
+    plain Beacon v2.0 peer), allele frequencies that are no frequencies."""
+    meta = {"beaconId": EVIL, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "record",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+    location = {"type": "SequenceLocation", "sequence_id": "refseq:NC_000017.11",
+                "interval": {"type": "SequenceInterval", "start": {"type": "Number",
+                                                                   "value": 7674943},
+                             "end": {"type": "Number", "value": 7674944}}}
+    frequencies = [{"population": EVIL_DATASET, "alleleFrequency": 0.25},
+                   {"population": "EVIL_HUGE", "alleleFrequency": "1e999"},
+                   {"population": "EVIL_ABOVE", "alleleFrequency": 1.5}]
+    record = {"variantInternalId": "GRCh38:17:7674943:G:A",
+              "variation": {"variantType": "SNP", "referenceBases": "G", "alternateBases": "A",
+                            "location": location},
+              "frequencyInPopulations": [{"source": "evil", "sourceReference": "evil",
+                                          "frequencies": frequencies}]}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/datasets"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 1},
+                "response": {"collections": [{"id": EVIL_DATASET, "name": FORMULA_TITLE,
+                                              "info": {"accessLevel": "PUBLIC"}}]}})
+        if request.path.endswith("/g_variants"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 5},
+                "response": {"resultSets": [{
+                    "id": EVIL_DATASET, "setType": "dataset", "exists": True,
+                    "resultsCount": 5, "results": [record],
+                    "info": {"returnedGranularity": "record"}}]}})
+        return web.json_response({"meta": meta}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+@asynccontextmanager
+async def hostile_network(pg_server_url: str, fi_url: str, directory: Path
+                          ) -> AsyncIterator[str]:
+    """A network node whose peers are the FI node and the hostile peer; its base URL."""
+    async with AsyncExitStack() as stack:
+        peers = [Peer(id="org.test.fi", url=f"{fi_url}/api"),
+                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer())}/api")]
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net2",
+                            beacon_name="Network with a hostile peer", peers=peers)
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool))
+
+
+async def test_a_peers_unstated_precision_and_impossible_frequencies(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A count without countPrecision claims no precision (it was "exact"); frequencies that
+    are not numbers from 0 to 1 are shown as not available and not drawn (one of "1e999" was
+    shown as Infinity, and its bar of NaN width a console error)."""
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path) as url:
+        page = tab.page
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        [evil] = [r for r in await tab.rows() if r["Node"].startswith(EVIL)]
+        assert FORMULA_TITLE in evil["Dataset"] and evil["Count"] == "5"
+        assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+        section = page.locator("section.dataset-records", has_text=EVIL_DATASET)
+        shown = {line.split("\t")[0]: line.split("\t")[1] for line in (await section.locator(
+            "table.frequencies tbody").inner_text()).strip().splitlines()}
+        assert shown == {EVIL_DATASET: "0.2500", "EVIL_HUGE": "not available",
+                         "EVIL_ABOVE": "not available"}
+        bars = section.locator("svg.bars")
+        assert await bars.locator("rect").count() == 1
+        assert await bars.locator("text.missing").all_text_contents() == ["not available"] * 2
+        assert "Infinity" not in await section.inner_text()
+
+
 async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwork, tab: Page):
     page = tab.page
     await tab.open(web_network.network_url)
