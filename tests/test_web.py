@@ -745,6 +745,29 @@ async def hostile_network(pg_server_url: str, fi_url: str, directory: Path
         yield await serve_app(stack, create_app(settings, pool))
 
 
+async def test_a_peers_formula_title_is_exported_harmlessly(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A dataset title that a spreadsheet would run as a formula is exported after a single
+    quote, quoted (OWASP's CSV-injection rule); the counts the page writes stay numbers."""
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path) as url:
+        page = tab.page
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        async with page.expect_download() as waiting:
+            await page.get_by_role("button", name="Export CSV").click()
+        text = Path(await (await waiting.value).path()).read_text()
+    [line] = [line for line in text.splitlines() if EVIL_DATASET in line]
+    assert f'"\'{FORMULA_TITLE}"' in line                     # as OWASP says: ' and quoted
+    exported = {r["dataset"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert exported[EVIL_DATASET]["title"] == "'" + FORMULA_TITLE
+    assert ",5," in line and exported[EVIL_DATASET]["count"] == "5"   # a number, unquoted
+    cells = await page.evaluate("""() => [-3, 0.25, "-3", "+1", "@SUM(A1)", "\\t=1",
+                                          "\\r=1", "a=b", "Finnish, controlled"]
+                                    .map(csvCell)""")
+    assert cells == ["-3", "0.25", '"\'-3"', '"\'+1"', '"\'@SUM(A1)"', '"\'\t=1"',
+                     '"\'\r=1"', "a=b", '"Finnish, controlled"']
+
+
 async def test_a_peers_unstated_precision_and_impossible_frequencies(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """A count without countPrecision claims no precision (it was "exact"); frequencies that

@@ -598,9 +598,17 @@ async function runSearch() {
 const CSV_COLUMNS = ["node", "dataset", "title", "access", "status", "exists", "count",
                      "countShown", "countPrecision", "countAdjustedTo", "granularity", "whyNotMore"];
 
+// A spreadsheet takes a cell starting with =, +, -, @, a tab or a carriage return for a
+// formula (CSV injection), and the rows hold text from node metadata and any peer (a
+// dataset's title): such text is written as OWASP says, after a single quote and quoted.
+// Numbers the page writes (counts) are written as numbers, a negative one too.
 function csvCell(value) {
-  const text = value === null || value === undefined ? "" : String(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  const text = String(value);
+  const formula = /^[=+\-@\t\r]/.test(text);
+  const written = formula ? `'${text}` : text;
+  return formula || /[",\n\r]/.test(text) ? `"${written.replace(/"/g, '""')}"` : written;
 }
 
 function exportCsv() {
