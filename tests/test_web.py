@@ -80,12 +80,15 @@ ANN_HEADER = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annot
 R175H = ("ANN=T|missense_variant|MODERATE|TP53|ENSG00000141510|transcript|ENST00000269305.9|"
          "protein_coding|5/11|c.524G>A|p.Arg175His|||||")
 # FI: ten samples. POS 7674944 G>A: S01 het, S02 hom, S03 het; POS 7674945 G>A: S04;
-# POS 7675088 C>T (TP53 R175H, annotated): S05, S06; POS 7680000 A>G: S07..S10.
+# POS 7675088 C>T (TP53 R175H, annotated): S05, S06; POS 7680000 A>G: S07..S10; beyond
+# TP53, POS 7700000 a deletion of 80 bases (its id, which holds them, is wider than a phone): S07.
 FI_SAMPLES = [f"S{i:02d}" for i in range(1, 11)]
+LONG_REF = "A" + "TGTAATGGCCCAGCTTGCAG" * 4
 FI_SITES = [(7674944, "G", "A", {"S01": "0/1", "S02": "1/1", "S03": "0/1"}, "."),
             (7674945, "G", "A", {"S04": "0/1"}, "."),
             (7675088, "C", "T", {"S05": "0/1", "S06": "0/1"}, R175H),
-            (7680000, "A", "G", {s: "0/1" for s in FI_SAMPLES[6:]}, ".")]
+            (7680000, "A", "G", {s: "0/1" for s in FI_SAMPLES[6:]}, "."),
+            (7700000, LONG_REF, "A", {"S07": "0/1"}, ".")]
 # sex, country of birth, {disease: onset in years}
 FI_PEOPLE = {"S01": ("FEMALE", "FI", {HYPERTENSION: 45}), "S02": ("FEMALE", "FI", {HYPERTENSION: 30}),
              "S03": ("FEMALE", "FI", {ASTHMA: 10}), "S04": ("FEMALE", "FI", {}),
@@ -831,6 +834,13 @@ async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwor
     assert rows[DOWN]["Found"] == "unavailable (error)"
 
 
+# The elements wider than the page, outside the tables' own scrolling regions
+WIDE = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
+            && !e.closest('.table-wrap'))
+    .map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"""
+
+
 async def test_a_node_without_peers_asks_its_own_api_and_fits_a_phone(web_network: WebNetwork,
                                                                       browser):
     context = await browser.new_context(viewport={"width": 360, "height": 740})
@@ -849,11 +859,14 @@ async def test_a_node_without_peers_asks_its_own_api_and_fits_a_phone(web_networ
         assert set(rows) == {FI_OPEN, FI_CONTROLLED}
         overflow = await tab.page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        wide = await tab.page.evaluate("""() => [...document.querySelectorAll('body *')]
-            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
-                    && !e.closest('.table-wrap'))
-            .map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)""")
-        assert overflow <= 0, wide                # tables scroll inside their own region
+        assert overflow <= 0, await tab.page.evaluate(WIDE)    # tables scroll in their region
+        # a long deletion's id (its 81 bases) wraps in the phone's column
+        await tab.search(f"17-7700000-{LONG_REF}-A")
+        variant = tab.page.locator("h4.variant").first
+        assert f"GRCh38:17:7699999:{LONG_REF}:A" in await variant.inner_text()
+        overflow = await tab.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, await tab.page.evaluate(WIDE)
         assert tab.errors == []
     finally:
         await context.close()
