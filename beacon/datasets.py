@@ -152,7 +152,7 @@ FIELDS: dict[str, DatasetField] = {
     "keywords": DatasetField(_stated("keywords"), str.casefold, "a keyword"),
     "themes": DatasetField(_stated("themes"), lambda v: _last_segment(v).upper(),
                            "an EU data theme, HEAL or its IRI"),
-    "healthCategories": DatasetField(_stated("health_categories"),
+    "healthCategories": DatasetField(_stated("healthCategories"),
                                      lambda v: _last_segment(v).casefold(),
                                      "a GDI health category, e.g. HealthCategoryHumanGenomic, "
                                      "or its IRI"),

@@ -1,22 +1,62 @@
 """The node's OpenAPI document, generated from the route table and the request models, so it
-describes exactly what is served and cannot drift from the parser."""
+describes exactly what is served and cannot drift from the parser: each route declares the
+query parameters it reads (tests/test_openapi.py asks every route every parameter) and the
+Beacon response schema its answers are valid against."""
 from __future__ import annotations
 
 from typing import Any
 
 from beacon.info import API_VERSION
-from beacon.request import Pagination, Query, RequestBody, VariantParameters
+from beacon.request import (
+    GET_ALIASES,
+    UNSUPPORTED,
+    Pagination,
+    Query,
+    RequestBody,
+    VariantParameters,
+)
 
 _BEACON = "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main/framework/json"
-_RESPONSES = {
-    "/api/g_variants": "beaconResultsetsResponse.json",
-    "/api/datasets": "beaconCollectionsResponse.json",
-    "/api/filtering_terms": "beaconFilteringTermsResponse.json",
+_INFORMATIONAL = {
+    "/api": "beaconInfoResponse.json", "/api/info": "beaconInfoResponse.json",
     "/api/map": "beaconMapResponse.json", "/api/entry_types": "beaconEntryTypesResponse.json",
     "/api/configuration": "beaconConfigurationResponse.json",
     "/api/service-info": "ga4gh-service-info-1-0-0-schema.json",
 }
-_GET_ONLY_PARAMETERS = ("requestedGranularity", "includeResultsetResponses", "testMode")
+_GRANULARITIES = ("beaconBooleanResponse.json", "beaconCountResponse.json",
+                  "beaconResultsetsResponse.json")
+_QUERY_KEYS = ("requestedGranularity", "includeResultsetResponses", "testMode")
+_LISTS = ("start", "end", "datasetIds", "filters")
+
+
+def _reads(path: str) -> str | None:
+    """What an entry route's request selects, which decides the parameters it reads and the
+    answers it gives: `variants`, `individuals` or `datasets`; None for a route that reads no
+    query string (informational ones, filtering terms)."""
+    if path.endswith("filtering_terms") or not path.startswith(
+            ("/api/g_variants", "/api/individuals", "/api/datasets")):
+        return None
+    if path.endswith("/individuals") or path.startswith("/api/individuals"):
+        return "individuals"
+    return "variants" if path.endswith(("g_variants", "g_variants/{id}")) else "datasets"
+
+
+def _response_schema(path: str) -> dict[str, Any]:
+    """The 200 answer's schema. A variant or individuals answer is boolean, count or
+    resultsets as the granularity returned; the three overlap (a count answer is a valid
+    boolean one too), so they are declared anyOf: oneOf, which the spec's endpoints.json
+    writes, would refuse every count and record answer."""
+    kind = _reads(path)
+    if kind in ("variants", "individuals"):
+        return {"anyOf": [{"$ref": f"{_BEACON}/responses/{schema}"}
+                          for schema in _GRANULARITIES]}
+    if kind == "datasets":
+        return {"$ref": f"{_BEACON}/responses/beaconCollectionsResponse.json"}
+    if path.endswith("filtering_terms"):
+        return {"$ref": f"{_BEACON}/responses/beaconFilteringTermsResponse.json"}
+    if path in _INFORMATIONAL:
+        return {"$ref": f"{_BEACON}/responses/{_INFORMATIONAL[path]}"}
+    return {"type": "object", "description": "This OpenAPI document"}
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
@@ -24,36 +64,62 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             ] if "{id}" in path else []
 
 
+def _query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"name": name, "in": "query", "schema": schema,
+                                 "description": description}
+    if schema.get("type") == "array":
+        parameter.update(style="form", explode=False)
+    return parameter
+
+
+def _schema_of(name: str) -> dict[str, Any]:
+    if name in _LISTS:
+        return {"type": "array", "items": {"type": "string"}}
+    if name in Pagination.model_fields:
+        return {"type": "integer", "minimum": 0}
+    field = Query.model_fields.get(name)
+    return {"type": "boolean"} if field is not None and field.annotation is bool else {
+        "type": "string"}
+
+
+def _read_names(kind: str) -> list[str]:
+    """The GET parameters a route of this kind reads, by their spec names: datasets are
+    selected by datasetIds and filters alone (beacon/datasets.py refuses variant
+    parameters); variants and individuals by every variant parameter but the refused ones,
+    individuals by filters too (beacon/request.py refuses them for variants)."""
+    if kind == "datasets":
+        selecting = ["datasetIds", "filters"]
+    else:
+        selecting = [name for name in VariantParameters.model_fields if name not in UNSUPPORTED]
+        if kind == "individuals":
+            selecting.append("filters")
+    return [*selecting, *_QUERY_KEYS, *Pagination.model_fields]
+
+
 def _get_parameters(path: str) -> list[dict[str, Any]]:
     parameters = _path_parameters(path)
-    if path.endswith(("g_variants", "g_variants/{id}")):
-        for name, info in VariantParameters.model_fields.items():
-            kind = {"start": "array", "end": "array", "datasetIds": "array"}.get(name)
-            schema: dict[str, Any] = ({"type": "array", "items": {"type": "string"}}
-                                      if kind else {"type": "string"})
-            parameters.append({"name": name, "in": "query", "schema": schema,
-                               "style": "form", "explode": False,
-                               "description": info.description or f"Beacon `{name}`"})
-    query_fields = Query.model_fields
-    for name in _GET_ONLY_PARAMETERS:
-        annotation = query_fields[name].annotation
-        parameters.append({"name": name, "in": "query",
-                           "schema": {"type": "boolean"} if annotation is bool
-                           else {"type": "string"}})
-    parameters += [{"name": name, "in": "query", "schema": {"type": "integer", "minimum": 0}}
-                   for name in Pagination.model_fields]
+    kind = _reads(path)
+    if kind is None:
+        return parameters
+    names = _read_names(kind)
+    for name in names:
+        info = VariantParameters.model_fields.get(name)
+        parameters.append(_query_parameter(
+            name, _schema_of(name), (info.description if info else None) or f"Beacon `{name}`"))
+    for alias, name in GET_ALIASES.items():
+        if name in names:
+            parameters.append({**_query_parameter(alias, _schema_of(name),
+                                                  f"Another spelling of `{name}`"),
+                               "deprecated": True})
     return parameters
 
 
 def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
-    base = path.replace("/{id}", "") if not path.endswith("g_variants") else "/api/g_variants"
-    schema = _RESPONSES.get(base, "beaconInfoResponse.json")
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {
             "200": {"description": "Beacon response",
-                    "content": {"application/json": {"schema": {
-                        "$ref": f"{_BEACON}/responses/{schema}"}}}},
+                    "content": {"application/json": {"schema": _response_schema(path)}}},
             "400": {"description": "Invalid request; the message names the field",
                     "content": {"application/json": {"schema": {
                         "$ref": f"{_BEACON}/responses/beaconErrorResponse.json"}}}},

@@ -69,7 +69,8 @@ _COPY_NUMBER_TERMS = {
 }
 VARIANT_TYPES: dict[str, frozenset[str]] = {
     **_VCF_TYPES, **{term: _VCF_TYPES[kind] for term, kind in _COPY_NUMBER_TERMS.items()}}
-_UNSUPPORTED = ("mateName",)
+# Spec parameters this node refuses by name (to_query; beacon/openapi.py declares none of them)
+UNSUPPORTED = ("mateName",)
 _GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|HGNC:\d{1,6})$")
 
 
@@ -425,7 +426,7 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
     """The normalised query of a parsed body (POST, or GET off the fast path); its filters
     are the caller's to parse (`with_filters`: individuals, beacon/filters.py) or refused."""
     q, p = body.query, body.query.requestParameters
-    for name in _UNSUPPORTED:
+    for name in UNSUPPORTED:
         if getattr(p, name) is not None:
             raise RequestError(name, "not supported by this node (no mates of breakends are "
                                      "stored); query by position instead")
@@ -506,9 +507,9 @@ def _first_error(exc: ValidationError, prefix: str = "") -> RequestError:
 
 
 # GET: spellings seen in the spec's documents and in clients, mapped to the body's names.
-_GET_ALIASES = {"assemblyID": "assemblyId", "granularity": "requestedGranularity",
-                "includeResultSetResponses": "includeResultsetResponses",
-                "datasets": "datasetIds", "datasetId": "datasetIds"}
+GET_ALIASES = {"assemblyID": "assemblyId", "granularity": "requestedGranularity",
+               "includeResultSetResponses": "includeResultsetResponses",
+               "datasets": "datasetIds", "datasetId": "datasetIds"}
 _GET_QUERY_KEYS = {"requestedGranularity", "includeResultsetResponses", "testMode", "filters"}
 _GET_PAGINATION = {"skip", "limit"}
 _GET_LISTS = {"start", "end", "datasetIds", "filters"}
@@ -551,7 +552,7 @@ def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -
 def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for key, value in pairs:
-        grouped.setdefault(_GET_ALIASES.get(key, key), []).append(value)
+        grouped.setdefault(GET_ALIASES.get(key, key), []).append(value)
     return grouped
 
 

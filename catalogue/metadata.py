@@ -105,9 +105,17 @@ class DatasetMetadata(BaseModel):
         return values
 
     def extra_metadata(self) -> dict[str, Any]:
-        """Everything beyond the columns the database keeps separately."""
-        return self.model_dump(mode="json", exclude={"identifier", "title", "description",
-                                                     "access_level", "assembly"})
+        """Everything beyond the columns the database keeps separately, under the names the
+        metadata file documents (`contactEmail`, `healthCategories`, ...): the node serves
+        them as they are stored, in each dataset's `info`, where clients and the web page
+        read those names. A free key spelling a field's Python name (`contact_email` beside
+        `contactEmail`) is dropped: the field holds the value, checked."""
+        renamed = {name for name, field in type(self).model_fields.items()
+                   if field.alias not in (None, name)}
+        dumped = self.model_dump(mode="json", by_alias=True,
+                                 exclude={"identifier", "title", "description", "access_level",
+                                          "assembly"})
+        return {key: value for key, value in dumped.items() if key not in renamed}
 
 
 def load_metadata(path: Path) -> DatasetMetadata:

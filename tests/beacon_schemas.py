@@ -87,6 +87,14 @@ def validator_for(root: Path, schema: str) -> Draft202012Validator:
     """A validator of the schema at `root`/`schema` that resolves every $ref offline: relative
     ones against the file, the repository's raw GitHub URLs against the checkout, and the
     models' ../common/info.json (missing upstream) as framework/json/common/info.json."""
+    path = (root / schema).resolve()
+    document = dict(json.loads(path.read_text()), **{"$id": path.as_uri()})
+    return validator_of(root, document)
+
+
+def validator_of(root: Path, document: dict[str, Any]) -> Draft202012Validator:
+    """A validator of a schema given as a document (one the node's OpenAPI description
+    declares, naming the schemas by their raw GitHub URLs), resolved as validator_for's."""
     def retrieve(uri: str) -> Resource[Any]:
         if uri.startswith(_UPSTREAM):
             path = root / uri.removeprefix(_UPSTREAM)
@@ -98,8 +106,6 @@ def validator_for(root: Path, schema: str) -> Draft202012Validator:
             raise NoSuchResource(ref=uri)
         return Resource.from_contents(json.loads(path.read_text()))
 
-    path = (root / schema).resolve()
-    document = dict(json.loads(path.read_text()), **{"$id": path.as_uri()})
     return Draft202012Validator(document, registry=Registry(retrieve=retrieve))
 
 

@@ -21,7 +21,8 @@ from rdflib.namespace import DCAT, DCTERMS, RDF
 
 from auth.access import AccessLevel
 from beacon import store
-from beacon.ingest import ingest
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
 from catalogue.metadata import MetadataError, load_metadata
 from catalogue.rdf import (
     HEALTHDCATAP,
@@ -36,10 +37,11 @@ from catalogue.record import HEALTH_THEME, Agent
 from node.app import create_app
 from node.database import connect, create_pool
 from node.ingest_request import make_request
+from node.migrate import apply_migrations
 from node.publication.records import record_for
 from node.settings import Settings
 from synthetic_data.federation import write_federation
-from tests.conftest import OPEN_DISCLOSURE, free_port, node_database
+from tests.conftest import OPEN_DISCLOSURE, free_port, node_database, write_vcf_text
 from tests.shacl import gdi_shapes, shacl_violations
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
@@ -211,6 +213,69 @@ async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_n
     _, body = await fetch(client, f"/fdp/dataset/{BARE}")
     url = f"{settings.base_url}/fdp/dataset/{BARE}"
     assert read_dataset(parse(body, "text/turtle", url), url) == bare
+
+
+# The metadata file's names of the four values ingest once stored under their Python names
+DOCUMENTED = {"contactEmail": "contact_email", "contactName": "contact_name",
+              "healthCategories": "health_categories",
+              "applicableLegislation": "applicable_legislation"}
+
+
+async def test_datasets_show_the_metadata_files_names(fdp_node, loaded_db):
+    """A dataset loaded from its metadata file (load_metadata and make_request, as `gdi-node
+    ingest --metadata` does) is listed by /api/datasets under the file's names, which
+    docs/catalogue.md documents and the web page reads (`info.contactEmail`: its mailto:
+    link); before, these four were shown under their Python names and the link never
+    appeared. The healthCategories dataset filter reads the same name."""
+    client, _, _ = await fdp_node()
+    async with client.get("/api/datasets") as response:
+        listed = {d["id"]: d["info"] for d in (await response.json())["response"]["collections"]}
+    synthetic = listed["GDI-FI-SYN-001"]
+    assert synthetic["contactEmail"] == "beacon@fi.synthetic-genomes.example.org"
+    assert synthetic["contactName"] and synthetic["healthCategories"]
+    assert synthetic["applicableLegislation"]
+    for info in listed.values():
+        assert not set(DOCUMENTED.values()) & set(info), info
+    genomic = {"query": {"filters": [{"id": "healthCategories", "operator": "=",
+                                      "value": "HealthCategoryHumanGenomic"}]}}
+    async with client.post("/api/datasets", json=genomic) as response:
+        found = {d["id"] for d in (await response.json())["response"]["collections"]}
+    assert found == set(listed) - {BARE}            # the bare dataset states no category
+
+
+async def test_metadata_stored_under_python_names_is_renamed_by_its_migration(pg_server_url,
+                                                                              tmp_path):
+    """A database whose datasets were loaded before the fix holds those four values under
+    their Python names; its migration (0017) renames them, keeping a value already stated
+    under the file's name, so that the API and the page show one name whatever the path."""
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(COMPLETE | {"contactEmail": "desk@biobank.example.fi",
+                                           "contactName": "Desk"}))
+    loaded = load_metadata(path)
+    before = loaded.model_dump(mode="json", exclude={      # what ingest stored before the fix
+        "identifier", "title", "description", "access_level", "assembly"})
+    assert set(DOCUMENTED.values()) <= set(before)
+    vcf = write_vcf_text(tmp_path / "one.vcf", (
+        "##fileformat=VCFv4.2\n##contig=<ID=1,length=248956422>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+        "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\n"))
+    both = "GDI-FI-SYN-002"             # stated under both names: the file's name is kept
+    async with node_database(pg_server_url) as url:
+        for dataset_id, metadata in ((loaded.identifier, before),
+                                     (both, {**before, "contactEmail": "new@biobank.example.fi"})):
+            await ingest(url, IngestRequest(vcf, dataset_id, GRCH38, AccessLevel.PUBLIC, "T",
+                                            metadata=metadata, workers=1))
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("DELETE FROM schema_migrations WHERE name = 'metadata_names'")
+            assert [m.name for m in await apply_migrations(conn)] == ["metadata_names"]
+        finally:
+            await conn.close()
+        rows = await _rows(url)
+    assert rows[loaded.identifier].metadata == loaded.extra_metadata()
+    assert rows[both].metadata == {**loaded.extra_metadata(),
+                                   "contactEmail": "new@biobank.example.fi"}
 
 
 async def test_a_dataset_whose_stored_metadata_no_longer_holds_is_left_out(fdp_node, loaded_db,

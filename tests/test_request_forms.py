@@ -80,12 +80,12 @@ CATEGORY = "http://data.gdi.eu/core/p2/HealthCategory"
 DATASETS = {  # id: (records, assembly, access level, metadata)
     "GDI-FI-SYN-001": (GRCH38_RECORDS, GRCH38, AccessLevel.PUBLIC, {
         "country": "FI", "keywords": ["cancer", "Exome"], "themes": [THEME],
-        "health_categories": [CATEGORY + "HumanGenomic"],
+        "healthCategories": [CATEGORY + "HumanGenomic"],
         "dataUseConditions": {"duoDataUse": [{"id": "DUO:0000042", "label": "general "
                                               "research use", "version": "17-07-2016"}]}}),
     "GDI-SE-SYN-002": (GRCH37_RECORDS, GRCH37, AccessLevel.PUBLIC, {
         "country": "SE", "keywords": ["population"], "themes": [THEME],
-        "health_categories": [CATEGORY + "HumanGenetic"],
+        "healthCategories": [CATEGORY + "HumanGenetic"],
         "dataUseConditions": {"duoDataUse": [{"id": "DUO:0000006"}]}}),
     "GDI-FI-SYN-003": (GRCH38_RECORDS[:1], GRCH38, AccessLevel.CONTROLLED, {}),
 }

@@ -3,7 +3,8 @@ Chromium (Debian's, driven by Playwright for Python; nothing downloaded) against
 127.0.0.1: two nodes with their own databases (one opened up, exact counts; one with the
 default disclosure rules: rounded and noisy counts), a network node whose peers are those two
 and a third at a closed port, and the development AAI with the authorization-code + PKCE flow.
-The data (VCFs, phenopackets) are written here and loaded with the ingest core.
+The data (VCFs, phenopackets, metadata files) are written here and loaded with the ingest
+core, the metadata files read as `gdi-node ingest --metadata` reads them.
 
 Without /usr/bin/chromium the browser tests skip with one reason; GDI_REQUIRE_BROWSER=1 (CI)
 makes that a failure. The HTTP-only tests (headers, assets, the PKCE endpoints) always run.
@@ -40,12 +41,14 @@ from auth.issuers import TrustedIssuer
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from catalogue import store as catalogue_store
+from catalogue.metadata import load_metadata
 from node.app import create_app
 from node.catalogue_app import create_app as create_catalogue
 from node.database import create_pool
 from node.federation.peers import Peer
 from node.http.aai_api import create_aai_app
 from node.http.web import DOCS_POLICY
+from node.ingest_request import make_request
 from node.migrate import CATALOGUE_MIGRATIONS
 from node.settings import CatalogueSettings, DisclosureSettings, Settings, TierSettings
 from tests.conftest import (
@@ -77,12 +80,15 @@ ANN_HEADER = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annot
 R175H = ("ANN=T|missense_variant|MODERATE|TP53|ENSG00000141510|transcript|ENST00000269305.9|"
          "protein_coding|5/11|c.524G>A|p.Arg175His|||||")
 # FI: ten samples. POS 7674944 G>A: S01 het, S02 hom, S03 het; POS 7674945 G>A: S04;
-# POS 7675088 C>T (TP53 R175H, annotated): S05, S06; POS 7680000 A>G: S07..S10.
+# POS 7675088 C>T (TP53 R175H, annotated): S05, S06; POS 7680000 A>G: S07..S10; beyond
+# TP53, POS 7700000 a deletion of 80 bases (its id, which holds them, is wider than a phone): S07.
 FI_SAMPLES = [f"S{i:02d}" for i in range(1, 11)]
+LONG_REF = "A" + "TGTAATGGCCCAGCTTGCAG" * 4
 FI_SITES = [(7674944, "G", "A", {"S01": "0/1", "S02": "1/1", "S03": "0/1"}, "."),
             (7674945, "G", "A", {"S04": "0/1"}, "."),
             (7675088, "C", "T", {"S05": "0/1", "S06": "0/1"}, R175H),
-            (7680000, "A", "G", {s: "0/1" for s in FI_SAMPLES[6:]}, ".")]
+            (7680000, "A", "G", {s: "0/1" for s in FI_SAMPLES[6:]}, "."),
+            (7700000, LONG_REF, "A", {"S07": "0/1"}, ".")]
 # sex, country of birth, {disease: onset in years}
 FI_PEOPLE = {"S01": ("FEMALE", "FI", {HYPERTENSION: 45}), "S02": ("FEMALE", "FI", {HYPERTENSION: 30}),
              "S03": ("FEMALE", "FI", {ASTHMA: 10}), "S04": ("FEMALE", "FI", {}),
@@ -164,11 +170,18 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
                 vcf_path = write_vcf_text(directory / f"{dataset_id}.vcf", vcf)
                 packets = directory / f"{dataset_id}.json"
                 packets.write_text(people)
-                await ingest(db, IngestRequest(
-                    vcf_path, dataset_id, GRCH38, level, TITLES[dataset_id], workers=1,
-                    individuals=packets,
-                    metadata={"country": country, "contactEmail": f"dac@{country.lower()}.test",
-                              **METADATA.get(dataset_id, {})}))
+                # the metadata file as `gdi-node ingest --metadata` reads it (its names are
+                # the ones the page reads in /datasets' `info`)
+                described = directory / f"{dataset_id}.metadata.json"
+                described.write_text(json.dumps({
+                    "identifier": dataset_id, "title": TITLES[dataset_id],
+                    "description": "Written by the web tests.", "publisher": "GDI web tests",
+                    "accessLevel": level.value, "country": country,
+                    "contactEmail": f"dac@{country.lower()}.test",
+                    **METADATA.get(dataset_id, {})}))
+                await ingest(db, make_request(vcf_path, dataset_id, workers=1,
+                                              metadata=load_metadata(described),
+                                              individuals=packets))
             settings = Settings(database_url=db, data_dir=directory, beacon_id=beacon_id,
                                 beacon_name=f"Node {beacon_id}", trusted_issuers=trusted,
                                 **changes)
@@ -674,6 +687,113 @@ async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: 
     assert saved["request"]["getUrl"] == await tab.text("#get-url")
 
 
+EVIL, EVIL_DATASET = "org.test.evil", "GDI-XX-EVIL-001"
+FORMULA_TITLE = "=cmd|' /C calc'!A0"           # a spreadsheet would run it
+
+
+def _hostile_peer() -> web.Application:
+    """A peer whose answers are valid Beacon v2 shapes holding what a careless or hostile node
+    may send: a dataset titled as a spreadsheet formula, a count without countPrecision (a
+    plain Beacon v2.0 peer), allele frequencies that are no frequencies."""
+    meta = {"beaconId": EVIL, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "record",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+    location = {"type": "SequenceLocation", "sequence_id": "refseq:NC_000017.11",
+                "interval": {"type": "SequenceInterval", "start": {"type": "Number",
+                                                                   "value": 7674943},
+                             "end": {"type": "Number", "value": 7674944}}}
+    frequencies = [{"population": EVIL_DATASET, "alleleFrequency": 0.25},
+                   {"population": "EVIL_HUGE", "alleleFrequency": "1e999"},
+                   {"population": "EVIL_ABOVE", "alleleFrequency": 1.5}]
+    record = {"variantInternalId": "GRCh38:17:7674943:G:A",
+              "variation": {"variantType": "SNP", "referenceBases": "G", "alternateBases": "A",
+                            "location": location},
+              "frequencyInPopulations": [{"source": "evil", "sourceReference": "evil",
+                                          "frequencies": frequencies}]}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/datasets"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 1},
+                "response": {"collections": [{"id": EVIL_DATASET, "name": FORMULA_TITLE,
+                                              "info": {"accessLevel": "PUBLIC"}}]}})
+        if request.path.endswith("/g_variants"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 5},
+                "response": {"resultSets": [{
+                    "id": EVIL_DATASET, "setType": "dataset", "exists": True,
+                    "resultsCount": 5, "results": [record],
+                    "info": {"returnedGranularity": "record"}}]}})
+        return web.json_response({"meta": meta}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+@asynccontextmanager
+async def hostile_network(pg_server_url: str, fi_url: str, directory: Path
+                          ) -> AsyncIterator[str]:
+    """A network node whose peers are the FI node and the hostile peer; its base URL."""
+    async with AsyncExitStack() as stack:
+        peers = [Peer(id="org.test.fi", url=f"{fi_url}/api"),
+                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer())}/api")]
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net2",
+                            beacon_name="Network with a hostile peer", peers=peers)
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool))
+
+
+async def test_a_peers_formula_title_is_exported_harmlessly(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A dataset title that a spreadsheet would run as a formula is exported after a single
+    quote, quoted (OWASP's CSV-injection rule); the counts the page writes stay numbers."""
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path) as url:
+        page = tab.page
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        async with page.expect_download() as waiting:
+            await page.get_by_role("button", name="Export CSV").click()
+        text = Path(await (await waiting.value).path()).read_text()
+    [line] = [line for line in text.splitlines() if EVIL_DATASET in line]
+    assert f'"\'{FORMULA_TITLE}"' in line                     # as OWASP says: ' and quoted
+    exported = {r["dataset"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert exported[EVIL_DATASET]["title"] == "'" + FORMULA_TITLE
+    assert ",5," in line and exported[EVIL_DATASET]["count"] == "5"   # a number, unquoted
+    cells = await page.evaluate("""() => [-3, 0.25, "-3", "+1", "@SUM(A1)", "\\t=1",
+                                          "\\r=1", "a=b", "Finnish, controlled"]
+                                    .map(csvCell)""")
+    assert cells == ["-3", "0.25", '"\'-3"', '"\'+1"', '"\'@SUM(A1)"', '"\'\t=1"',
+                     '"\'\r=1"', "a=b", '"Finnish, controlled"']
+
+
+async def test_a_peers_unstated_precision_and_impossible_frequencies(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A count without countPrecision claims no precision (it was "exact"); frequencies that
+    are not numbers from 0 to 1 are shown as not available and not drawn (one of "1e999" was
+    shown as Infinity, and its bar of NaN width a console error)."""
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path) as url:
+        page = tab.page
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        [evil] = [r for r in await tab.rows() if r["Node"].startswith(EVIL)]
+        assert FORMULA_TITLE in evil["Dataset"] and evil["Count"] == "5"
+        assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+        section = page.locator("section.dataset-records", has_text=EVIL_DATASET)
+        shown = {line.split("\t")[0]: line.split("\t")[1] for line in (await section.locator(
+            "table.frequencies tbody").inner_text()).strip().splitlines()}
+        assert shown == {EVIL_DATASET: "0.2500", "EVIL_HUGE": "not available",
+                         "EVIL_ABOVE": "not available"}
+        bars = section.locator("svg.bars")
+        assert await bars.locator("rect").count() == 1
+        assert await bars.locator("text.missing").all_text_contents() == ["not available"] * 2
+        assert "Infinity" not in await section.inner_text()
+
+
 async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwork, tab: Page):
     page = tab.page
     await tab.open(web_network.network_url)
@@ -714,6 +834,13 @@ async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwor
     assert rows[DOWN]["Found"] == "unavailable (error)"
 
 
+# The elements wider than the page, outside the tables' own scrolling regions
+WIDE = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
+            && !e.closest('.table-wrap'))
+    .map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"""
+
+
 async def test_a_node_without_peers_asks_its_own_api_and_fits_a_phone(web_network: WebNetwork,
                                                                       browser):
     context = await browser.new_context(viewport={"width": 360, "height": 740})
@@ -732,11 +859,14 @@ async def test_a_node_without_peers_asks_its_own_api_and_fits_a_phone(web_networ
         assert set(rows) == {FI_OPEN, FI_CONTROLLED}
         overflow = await tab.page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        wide = await tab.page.evaluate("""() => [...document.querySelectorAll('body *')]
-            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
-                    && !e.closest('.table-wrap'))
-            .map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)""")
-        assert overflow <= 0, wide                # tables scroll inside their own region
+        assert overflow <= 0, await tab.page.evaluate(WIDE)    # tables scroll in their region
+        # a long deletion's id (its 81 bases) wraps in the phone's column
+        await tab.search(f"17-7700000-{LONG_REF}-A")
+        variant = tab.page.locator("h4.variant").first
+        assert f"GRCh38:17:7699999:{LONG_REF}:A" in await variant.inner_text()
+        overflow = await tab.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, await tab.page.evaluate(WIDE)
         assert tab.errors == []
     finally:
         await context.close()

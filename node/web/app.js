@@ -210,11 +210,12 @@ function refusalText(response, body) {
 }
 
 // ---------------------------------------------------------------- counts in plain words
+// A count without countPrecision (any plain Beacon v2.0 node: the field is this framework's
+// addition) says nothing of its precision, so the page claims none.
 function countWords(count, precision, adjusted) {
   const notes = Array.isArray(adjusted) ? adjusted : [];
-  if (!precision || precision === "exact" || !notes.length) {
-    return { text: String(count), note: precision === "exact" || !precision ? "exact" : precision };
-  }
+  if (!precision) return { text: String(count), note: "" };
+  if (precision === "exact" || !notes.length) return { text: String(count), note: precision };
   const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
   const floor = notes.map((a) => /^fewer than (\d+) reported as 0$/.exec(a)).find(Boolean);
   const step = notes.map((a) => /multiple of (\d+)/.exec(a)).find(Boolean);
@@ -387,17 +388,32 @@ function frequencyRows(record) {
   return (block && Array.isArray(block.frequencies)) ? block.frequencies : [];
 }
 
+// An allele frequency as a number from 0 to 1, or null: a peer may send anything ("1e999"
+// reads as Infinity, which drew a bar of NaN width), and what is not a frequency is shown as
+// not available, never drawn.
+const NOT_AVAILABLE = "not available";
+
+function alleleFrequency(value) {
+  const number = typeof value === "number" ? value
+    : typeof value === "string" && value.trim() ? Number(value) : NaN;
+  return Number.isFinite(number) && number >= 0 && number <= 1 ? number : null;
+}
+
 function barChart(rows, label) {
   const width = 320, bar = 16, gap = 6, left = 70, right = 52;
   const height = rows.length * (bar + gap) + gap;
-  const max = Math.max(...rows.map((r) => Number(r.alleleFrequency) || 0), 1e-9);
+  const max = Math.max(...rows.map((r) => alleleFrequency(r.alleleFrequency) || 0), 1e-9);
   const chart = svg("svg", { class: "bars", role: "img", width, height,
                              viewBox: `0 0 ${width} ${height}`, "aria-label": label });
   chart.append(svg("title", {}, label));
   rows.forEach((r, i) => {
-    const y = gap + i * (bar + gap), af = Number(r.alleleFrequency) || 0;
-    const w = Math.max(1, ((width - left - right) * af) / max);
+    const y = gap + i * (bar + gap), af = alleleFrequency(r.alleleFrequency);
     chart.append(svg("text", { x: left - 4, y: y + bar - 4, "text-anchor": "end" }, r.population));
+    if (af === null) {
+      chart.append(svg("text", { x: left + 4, y: y + bar - 4, class: "missing" }, NOT_AVAILABLE));
+      return;
+    }
+    const w = Math.max(1, ((width - left - right) * af) / max);
     chart.append(svg("rect", { x: left, y, width: w, height: bar, class: i === 0 ? "whole" : "pop" }));
     chart.append(svg("text", { x: left + w + 4, y: y + bar - 4 }, af.toFixed(4)));
   });
@@ -422,11 +438,15 @@ function recordNodes(row, record) {
       el("caption", {}, "Population frequencies (first row: the whole dataset)"),
       el("thead", {}, el("tr", {}, ["Population", "Allele frequency", "Allele count", "Allele number",
         "Homozygous", "Heterozygous", "Hemizygous"].map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, freqs.map((f) => el("tr", {},
-        el("th", { scope: "row" }, f.population),
-        ...[f.alleleFrequency, f.alleleCount, f.alleleNumber, f.alleleCountHomozygous,
-            f.alleleCountHeterozygous, f.alleleCountHemizygous].map((x) =>
-          el("td", { class: "num" }, x === undefined ? "" : typeof x === "number" && !Number.isInteger(x) ? x.toFixed(4) : x))))));
+      el("tbody", {}, freqs.map((f) => {
+        const af = alleleFrequency(f.alleleFrequency);
+        return el("tr", {},
+          el("th", { scope: "row" }, f.population),
+          el("td", { class: "num" }, af === null ? NOT_AVAILABLE : af.toFixed(4)),
+          ...[f.alleleCount, f.alleleNumber, f.alleleCountHomozygous,
+              f.alleleCountHeterozygous, f.alleleCountHemizygous].map((x) =>
+            el("td", { class: "num" }, x === undefined ? "" : x)));
+      })));
     nodes.push(el("div", { class: "populations" },
       el("div", { class: "table-wrap", tabindex: "0", role: "region",
                   "aria-label": `Population frequencies of ${record.variantInternalId}` }, table),
@@ -570,7 +590,7 @@ async function runSearch() {
   const down = rows.length - answered.length;
   $("status").textContent = `${summary.exists ? "Found" : "Not found"} in ` +
     `${answered.filter((r) => r.exists).length} of ${answered.length} dataset${answered.length === 1 ? "" : "s"}` +
-    (total ? `; total ${total.text} (${total.note})` : "") +
+    (total ? `; total ${total.text}${total.note ? ` (${total.note})` : ""}` : "") +
     (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") + ".";
   document.body.dataset.renderMs = (performance.now() - answeredAt).toFixed(1);
   state.shown = { request: req, rows, peers, response: body,
@@ -582,9 +602,17 @@ async function runSearch() {
 const CSV_COLUMNS = ["node", "dataset", "title", "access", "status", "exists", "count",
                      "countShown", "countPrecision", "countAdjustedTo", "granularity", "whyNotMore"];
 
+// A spreadsheet takes a cell starting with =, +, -, @, a tab or a carriage return for a
+// formula (CSV injection), and the rows hold text from node metadata and any peer (a
+// dataset's title): such text is written as OWASP says, after a single quote and quoted.
+// Numbers the page writes (counts) are written as numbers, a negative one too.
 function csvCell(value) {
-  const text = value === null || value === undefined ? "" : String(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  const text = String(value);
+  const formula = /^[=+\-@\t\r]/.test(text);
+  const written = formula ? `'${text}` : text;
+  return formula || /[",\n\r]/.test(text) ? `"${written.replace(/"/g, '""')}"` : written;
 }
 
 function exportCsv() {

@@ -1,0 +1,141 @@
+"""/api/openapi.json against what the node serves (docs/beacon.md: it "describes exactly what
+is served"): every route's real answers, at each granularity, valid against the 200 schema the
+document declares for it (its $refs resolved in the Beacon v2 schemas' checkout, as
+tests/beacon_schemas.py resolves them), and every query parameter each route accepts
+declared there, and nothing it refuses."""
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from beacon.request import GET_ALIASES, Pagination, Query, VariantParameters
+from node.settings import Settings
+from tests.beacon_schemas import BEACON_V2, RESPONSE_SCHEMAS, validator_of
+from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
+
+DATASET, VARIANT, PERSON = "GDI-FI-API-001", "GRCh38:1:99:A:G", "S1"
+VCF = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+       '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+       "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n"
+       "chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t0/0\n")
+PEOPLE = [{"id": f"{sample}-pp", "subject": {"id": sample, "sex": "FEMALE"},
+           "metaData": {"created": "2026-01-01T00:00:00Z", "createdBy": "tests",
+                        "phenopacketSchemaVersion": "2.0"}} for sample in ("S1", "S2")]
+IDS = {"/api/datasets/{id}": DATASET, "/api/datasets/{id}/g_variants": DATASET,
+       "/api/datasets/{id}/individuals": DATASET, "/api/g_variants/{id}": VARIANT,
+       "/api/g_variants/{id}/individuals": VARIANT, "/api/individuals/{id}": PERSON}
+# A value of each parameter a GET may name (the request models' fields and their GET
+# spellings), each one the node takes where it takes the parameter at all
+VALUES = {"assemblyId": "GRCh38", "referenceName": "1", "start": "99", "end": "100",
+          "referenceBases": "A", "alternateBases": "G", "variantType": "SNP",
+          "variantMinLength": "1", "variantMaxLength": "5", "datasetIds": DATASET,
+          "geneId": "TP53", "aminoacidChange": "R175H",
+          "genomicAlleleShortForm": "NC_000001.11:g.100A>G", "mateName": "2",
+          "requestedGranularity": "count", "includeResultsetResponses": "ALL",
+          "testMode": "false", "filters": "NCIT:C16576", "skip": "0", "limit": "5",
+          "assemblyID": "GRCh38", "granularity": "count", "includeResultSetResponses": "ALL",
+          "datasets": DATASET, "datasetId": DATASET}
+# How the node words a refusal of the parameter itself, rather than of its value or of what
+# it is combined with (start without referenceName, a filter term no dataset field knows)
+REFUSED = ("unknown parameter", "not a parameter of", "not supported by this node",
+           "are not filtered")
+CONTROL = "noSuchParameter"
+
+
+@pytest.fixture(scope="module")
+async def node(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSession]:
+    directory = tmp_path_factory.mktemp("openapi")
+    people = directory / "people.json"
+    people.write_text(json.dumps(PEOPLE))
+    async with node_database(pg_server_url) as db, AsyncExitStack() as stack:
+        await ingest(db, IngestRequest(write_vcf_text(directory / "one.vcf", VCF), DATASET,
+                                       GRCH38, AccessLevel.PUBLIC, "One", workers=1,
+                                       individuals=people))
+        client, _ = await serve_node(stack, Settings(database_url=db, data_dir=directory,
+                                                     disclosure=OPEN_DISCLOSURE))
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def described(node: ClientSession) -> dict[str, Any]:
+    async with node.get("/api/openapi.json") as response:
+        return await response.json()
+
+
+def _url(path: str) -> str:
+    return path.replace("{id}", IDS.get(path, ""))
+
+
+def _declared(operation: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+
+
+async def test_every_answer_is_valid_against_the_schema_declared_for_it(node, described):
+    """Each route, GET and POST, at each granularity it reads: the answer is valid against
+    the 200 schema the document declares; where that is one per granularity (anyOf), the
+    one of the granularity returned is among them and valid too. Before, the individuals
+    routes declared beaconInfoResponse and the g_variants ones the resultsets response only,
+    which no boolean or count answer is."""
+    root = BEACON_V2.folder()
+    checked = 0
+    for path, methods in described["paths"].items():
+        for method, operation in methods.items():
+            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            validator = validator_of(root, schema)
+            reads = "requestedGranularity" in _declared(methods["get"])
+            for granularity in ("boolean", "count", "record") if reads else (None,):
+                if method == "get":
+                    params = {"requestedGranularity": granularity} if granularity else {}
+                    answer = await node.get(_url(path), params=params)
+                else:
+                    body = {"query": {"requestedGranularity": granularity}} if granularity else {}
+                    answer = await node.post(_url(path), json=body)
+                document = await answer.json()
+                assert answer.status == 200, (method, path, document)
+                errors = [e.message for e in validator.iter_errors(document)]
+                assert errors == [], (method, path, granularity, errors)
+                if "anyOf" in schema:
+                    returned = RESPONSE_SCHEMAS[document["meta"]["returnedGranularity"]]
+                    ref = next(r["$ref"] for r in schema["anyOf"]
+                               if r["$ref"].endswith(returned.rsplit("/", 1)[1]))
+                    assert list(validator_of(root, {"$ref": ref}).iter_errors(document)) == []
+                checked += 1
+    assert checked > 60
+
+
+async def test_every_parameter_a_route_accepts_is_declared(node, described):
+    """Every route is asked each parameter a GET may name (every field of the request
+    models, and their other spellings), one at a time: what it takes (an answer, or a
+    refusal of the value or of its company) is declared, what it refuses as no parameter of
+    it is not. A route that takes even a name no model knows reads no query string (the
+    informational ones, the filtering terms): it declares none. Before, GET /api/individuals
+    declared no filters and no variant parameters, /api/datasets no datasetIds or filters,
+    and every route declared granularity and pagination, read or not."""
+    names = [*VariantParameters.model_fields, *Query.model_fields, *Pagination.model_fields,
+             *GET_ALIASES]
+    names = [n for n in dict.fromkeys(names) if n not in ("requestParameters", "pagination")]
+    assert set(names) <= set(VALUES), "a new parameter needs a value here"
+    for path, methods in described["paths"].items():
+        declared = _declared(methods["get"])
+        async with node.get(_url(path), params={CONTROL: "1"}) as answer:
+            reads_query = answer.status == 400
+        if not reads_query:
+            assert declared == set(), path
+            continue
+        accepted = set()
+        for name in names:
+            async with node.get(_url(path), params={name: VALUES[name]}) as answer:
+                document = await answer.json()
+            message = document.get("error", {}).get("errorMessage", "")
+            assert answer.status in (200, 400), (path, name, document)
+            if answer.status == 200 or not any(words in message for words in REFUSED):
+                accepted.add(name)
+        assert declared == accepted, (path, declared ^ accepted)
