@@ -406,6 +406,9 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
     reference name implies is echoed as the assemblyId the query was answered on."""
     if p.min_length is not None and p.max_length is not None and p.min_length > p.max_length:
         raise RequestError("variantMinLength", "greater than variantMaxLength")
+    if p.reference_name == "":     # no chromosome's name: it matched every chromosome
+        raise RequestError("referenceName", "empty; name a chromosome (1 to 22, X, Y, MT or "
+                                            "an accession such as NC_000017.11) or leave it out")
     kind = _coordinates(p)
     alleles = _alleles(p, kind)
     assembly = _assembly(p.assembly_id, p.reference_name)

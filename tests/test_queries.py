@@ -331,6 +331,39 @@ async def test_bad_parameters_are_400_naming_the_field(ask, params, field):
     assert field in document["error"]["errorMessage"]
 
 
+def _body(params: dict) -> dict:
+    """The POST body asking what a GET's `params` ask (positions as lists)."""
+    page = {k: params[k] for k in ("skip", "limit") if k in params}
+    parameters = {k: (str(v).split(",") if "," in str(v) else [v]) if k in ("start", "end")
+                  else v for k, v in params.items()
+                  if k not in ("requestedGranularity", *page)}
+    return {"query": {"requestParameters": parameters, "pagination": page,
+                      "requestedGranularity": params.get("requestedGranularity", "boolean")}}
+
+
+@pytest.mark.parametrize("params", [
+    {"referenceName": "", "start": 0, "end": 250000000, "requestedGranularity": "count"},
+    {"referenceName": "", "start": 99, "referenceBases": "A", "alternateBases": "G"},
+    {"referenceName": "", "requestedGranularity": "count"},
+])
+async def test_an_empty_reference_name_is_refused_not_every_chromosome(ask, params):
+    """An empty referenceName passed the check for one (`is None`), and a query normalised
+    onto no chromosome asked every one: the whole dataset counted, any chromosome's A>G at
+    99 found."""
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        assert document["error"]["errorMessage"].startswith("referenceName: "), document
+
+
+@pytest.mark.parametrize("name", ["assemblyId", "referenceName", "variantType", "geneId",
+                                  "aminoacidChange", "genomicAlleleShortForm", "mateName"])
+async def test_no_empty_parameter_widens_a_query(ask, name):
+    """Empty, any parameter that selects variants is a 400 naming it, never left out (empty
+    alleles are the spec's trimmed form: docs/beacon.md, "Trimmed alleles")."""
+    params = {"requestedGranularity": "count", name: ""}
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        assert document["error"]["errorMessage"].startswith(f"{name}: "), document
+
+
 @pytest.mark.parametrize("raw", ["{not json", ('{"query": {"requestParameters": {"start": '
                                   '[1, 2, 3]}}}'), '{"query": {"unknown": 1}}', '[1, 2]'])
 async def test_bad_post_bodies_are_400(beacon, beacon_schema, raw):
