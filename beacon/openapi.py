@@ -27,7 +27,11 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 def _get_parameters(path: str) -> list[dict[str, Any]]:
     parameters = _path_parameters(path)
     if path.endswith(("g_variants", "g_variants/{id}")):
-        for name, info in VariantParameters.model_fields.items():
+        # a variant's id names it: of the variant parameters, its path takes only datasetIds
+        # (beacon/answer.py located_query)
+        fields = VariantParameters.model_fields
+        for name in fields if path.endswith("g_variants") else ("datasetIds",):
+            info = fields[name]
             kind = {"start": "array", "end": "array", "datasetIds": "array"}.get(name)
             schema: dict[str, Any] = ({"type": "array", "items": {"type": "string"}}
                                       if kind else {"type": "string"})

@@ -364,6 +364,54 @@ async def test_no_empty_parameter_widens_a_query(ask, name):
         assert document["error"]["errorMessage"].startswith(f"{name}: "), document
 
 
+VARIANT = "/api/g_variants/GRCh38:1:999:A:C"
+
+
+@pytest.mark.parametrize("params", [
+    {"geneId": "BRAF"}, {"variantType": "DEL"}, {"variantMinLength": 5},
+    {"aminoacidChange": "V600E"}, {"start": 5, "end": 10}, {"referenceName": "7"},
+    {"assemblyId": "GRCh38"}, {"alternateBases": "T"}, {"genomicAlleleShortForm": "7:g.1A>G"},
+])
+@pytest.mark.parametrize("path", [VARIANT, VARIANT + "/individuals"])
+async def test_a_variant_id_path_refuses_parameters_that_select_another(ask, path, params):
+    """The id names the variant: a geneId replaced it with the gene's span (BRAF's records on
+    chromosome 7 answered for an id on 1, echoing the id), a variantType or length narrowed
+    it to nothing, and a start and end were refused as lacking a referenceName."""
+    field = next(iter(params))
+    for document in (await ask(params, path=path, status=400),
+                     await ask(body=_body(params), path=path, status=400)):
+        message = document["error"]["errorMessage"]
+        assert message.startswith(f"{field}: the path already names the variant"), message
+
+
+@pytest.mark.parametrize("path", [VARIANT, VARIANT + "/individuals"])
+async def test_a_variant_id_path_takes_what_the_id_leaves_open_and_echoes_it(ask, path):
+    params = {"datasetIds": A38, "requestedGranularity": "count"}
+    for document in (await ask(params, path=path),
+                     await ask(body={"query": {"requestParameters": {"datasetIds": [A38]},
+                                               "requestedGranularity": "count"}}, path=path)):
+        assert {s["id"]: s["resultsCount"] for s in document["response"]["resultSets"]} == {
+            A38: 1}
+        summary = document["meta"]["receivedRequestSummary"]
+        assert summary["requestParameters"] == {"g_variant": {
+            "assemblyId": "GRCh38", "referenceName": "1", "start": [999],
+            "referenceBases": "A", "alternateBases": "C", "datasetIds": [A38]}}
+        assert summary["requestedGranularity"] == "count"
+    sv = await ask({"requestedGranularity": "count"},
+                   path="/api/g_variants/GRCh38:1:499:T:<DEL>:2000")
+    assert sv["meta"]["receivedRequestSummary"]["requestParameters"]["g_variant"] == {
+        "assemblyId": "GRCh38", "referenceName": "1", "start": [499, 500], "end": [2000, 2001],
+        "referenceBases": "T", "alternateBases": "<DEL>"}          # the bracket asked
+
+
+async def test_the_openapi_document_offers_a_variant_id_path_only_datasetids(beacon):
+    spec = await (await beacon.get("/api/openapi.json")).json()
+    named = {p["name"] for p in spec["paths"]["/api/g_variants/{id}"]["get"]["parameters"]}
+    assert "datasetIds" in named and not named & {"geneId", "start", "variantType"}
+    listed = {p["name"] for p in spec["paths"]["/api/g_variants"]["get"]["parameters"]}
+    assert {"datasetIds", "geneId", "start", "variantType"} <= listed
+
+
 @pytest.mark.parametrize("raw", ["{not json", ('{"query": {"requestParameters": {"start": '
                                   '[1, 2, 3]}}}'), '{"query": {"unknown": 1}}', '[1, 2]'])
 async def test_bad_post_bodies_are_400(beacon, beacon_schema, raw):
