@@ -515,6 +515,8 @@ _GET_ALIASES = {"assemblyID": "assemblyId", "granularity": "requestedGranularity
 _GET_QUERY_KEYS = {"requestedGranularity", "includeResultsetResponses", "testMode", "filters"}
 _GET_PAGINATION = {"skip", "limit"}
 _GET_LISTS = {"start", "end", "datasetIds", "filters"}
+# A GET's testMode: anything else is a 400 naming it (`maybe` was silently false).
+_GET_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _get_value(key: str, values: list[str]) -> Any:
@@ -524,7 +526,9 @@ def _get_value(key: str, values: list[str]) -> Any:
         raise RequestError(key, "given more than once")
     value = values[0]
     if key == "testMode":
-        return value.lower() in ("true", "1", "yes")
+        if (flag := _GET_FLAGS.get(value.lower())) is None:
+            raise RequestError(key, f"must be true or false, not {value!r}")
+        return flag
     return value
 
 
@@ -542,7 +546,7 @@ def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -
     not verify, as anonymous, and the answer holds none of the node's data."""
     if method == "GET":
         values = [value for key, value in pairs if key == "testMode"]
-        return len(values) == 1 and _get_value("testMode", values)
+        return len(values) == 1 and _GET_FLAGS.get(values[0].lower(), False)
     try:
         raw = orjson.loads(body) if body.strip() else None
     except orjson.JSONDecodeError:

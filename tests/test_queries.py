@@ -325,6 +325,7 @@ async def test_variant_by_id_and_dataset_scoped_queries(ask):
     ({"bogus": 1}, "bogus"),
     ({"datasetIds": "GDI-XX-NONE-9"}, "datasetIds"),
     ({"variantMinLength": 10, "variantMaxLength": 5}, "variantMinLength"),
+    ({"testMode": "maybe"}, "testMode"),                     # was silently false
 ])
 async def test_bad_parameters_are_400_naming_the_field(ask, params, field):
     document = await ask(params, status=400)
