@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, get_args
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -44,7 +45,21 @@ MAX_POSITION = INT4_MAX           # the database's integer columns; no chromosom
 # JSON client commonly sends. The response echoes the limit asked, and a larger one could
 # not be written as JSON (orjson), which made it a 500 instead of a 400 naming the field.
 MAX_REQUESTED_LIMIT = 2**63 - 1
-Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
+
+
+def _plain_integer(value: Any) -> Any:
+    """A number as plain_number reads one when it arrives as text (ASCII digits only), and
+    never a boolean: pydantic's int took `true` as 1, and `+1`, `1_000` and other scripts'
+    digits as int() does, all of which a variantInternalId's start refuses
+    (beacon/records.py); the two parsers reach the same SQL and hold positions alike."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")  # noqa: TRY004 - a 400 (pydantic)
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{value!r} is not a number of digits 0-9")
+    return value
+
+
+Position = Annotated[int, BeforeValidator(_plain_integer), Field(ge=0, le=MAX_POSITION)]
 BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
@@ -123,7 +138,8 @@ class Pagination(BaseModel):
 
     skip: Position = 0                          # pages, not records (the spec's Skip)
     # 0 = all; above MAX_LIMIT capped, not refused (up to MAX_REQUESTED_LIMIT)
-    limit: int = Field(default=10, ge=0, le=MAX_REQUESTED_LIMIT)
+    limit: Annotated[int, BeforeValidator(_plain_integer)] = Field(
+        default=10, ge=0, le=MAX_REQUESTED_LIMIT)
 
 
 @dataclass(slots=True)

@@ -332,6 +332,37 @@ async def test_bad_parameters_are_400_naming_the_field(ask, params, field):
     assert field in document["error"]["errorMessage"]
 
 
+@pytest.mark.parametrize("params,field", [
+    ({"referenceName": "1", "start": "1_000", "end": 5000}, "start"),
+    ({"referenceName": "1", "start": "+1", "end": 5}, "start"),
+    ({"referenceName": "1", "start": "\u0669", "alternateBases": "G"}, "start"),
+    ({"referenceName": "1", "start": 1, "end": "+5"}, "end"),
+    ({"referenceName": "1", "start": 1, "end": 5, "variantMinLength": "1_0"}, "variantMinLength"),
+    ({"limit": "+5"}, "limit"),
+    ({"skip": "1_0"}, "skip"),
+])
+async def test_numbers_are_plain_digits_as_in_a_variant_id(ask, params, field):
+    """int() reads `+1`, `1_000` and other scripts' digits; a variantInternalId's start
+    refuses them (tests/test_hardening.py), and so does every number of a query now, by GET
+    and POST alike."""
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        message = document["error"]["errorMessage"]
+        assert field in message.split(":")[0] and "digits 0-9" in message, message
+
+
+@pytest.mark.parametrize("query", [
+    {"requestParameters": {"referenceName": "1", "start": [True], "alternateBases": "G"}},
+    {"requestParameters": {"referenceName": "1", "start": [0], "end": True}},
+    {"requestParameters": {"referenceName": "1", "start": [0], "end": [9],
+                           "variantMaxLength": False}},
+    {"pagination": {"skip": True}}, {"pagination": {"limit": True}},
+])
+async def test_a_boolean_is_not_a_number(ask, query):
+    """`start: [true]` was read as position 1 (pydantic takes a boolean for an integer)."""
+    document = await ask(body={"query": query}, status=400)
+    assert "a boolean is not a number" in document["error"]["errorMessage"], document
+
+
 def _body(params: dict) -> dict:
     """The POST body asking what a GET's `params` ask (positions as lists)."""
     page = {k: params[k] for k in ("skip", "limit") if k in params}
