@@ -68,8 +68,9 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen],
     as a missing one). A query with a position asks one assembly, never two: the same
     coordinates are different places on GRCh37 and GRCh38, so their counts cannot be added.
     That is the stated assembly, else the one the reference name implies (beacon/request.py),
-    else the one all the named datasets are on, else the node's `default_assembly`. A query
-    without a position (filters, a variant type) asks every assembly."""
+    else the one all the named datasets are on, else the node's `default_assembly`; a start
+    past its chromosome's end there is a 400, as in a variantInternalId. A query without a
+    position (filters, a variant type) asks every assembly."""
     if query.dataset_ids:
         unknown = [d for d in query.dataset_ids if d not in visible]
         if unknown:
@@ -78,18 +79,20 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen],
     else:
         chosen = list(visible.values())
     if query.assembly is not None:
-        assembly_id = query.assembly.id
+        assembly_id = query.assembly.id            # its positions checked when parsed
     elif query.reference_name is None:
         return chosen
-    elif query.dataset_ids:
-        named = sorted({c.row.assembly for c in chosen})
-        if len(named) > 1:
-            raise RequestError("assemblyId", f"required: datasetIds name datasets on "
-                                             f"{' and '.join(named)}, where the same position "
-                                             "is a different place")
-        assembly_id = named[0]
     else:
-        assembly_id = default_assembly
+        if query.dataset_ids:
+            named = sorted({c.row.assembly for c in chosen})
+            if len(named) > 1:
+                raise RequestError("assemblyId", f"required: datasetIds name datasets on "
+                                                 f"{' and '.join(named)}, where the same "
+                                                 "position is a different place")
+            assembly_id = named[0]
+        else:
+            assembly_id = default_assembly
+        query.check_on(ASSEMBLIES[assembly_id])
     return [c for c in chosen if c.row.assembly == assembly_id]
 
 

@@ -276,6 +276,17 @@ class VariantQuery:
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None
 
+    def check_on(self, assembly: Assembly) -> None:
+        """RequestError naming `start` unless a positional query's (first) start is a position
+        on its chromosome on `assembly`, as a variantInternalId's must be (beacon/records.py):
+        past the end it names no place, and was answered `exists: false` where the same
+        position in an id is a 400. Ends are bounds and may reach past it (`end=250000000`
+        for "to the chromosome's end"); nothing is stored there."""
+        chromosome = self.chromosome_on(assembly) if self.kind != "none" else None
+        if chromosome is not None and self.start[0] >= (length := assembly.length(chromosome)):
+            raise RequestError("start", f"{self.start[0]} is not a position on chromosome "
+                                        f"{chromosome} of {assembly.id} (0 to {length - 1})")
+
 
 def checked_bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
     """An allele as the SQL takes it (upper case; bases, or a symbolic allele where one may
@@ -430,7 +441,7 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
     assembly = _assembly(p.assembly_id, p.reference_name)
     if assembly is not None and p.assembly_id is None:
         echo = {"assemblyId": assembly.id, **echo}
-    return VariantQuery(
+    query = VariantQuery(
         assembly=assembly, reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
         start=alleles.start, end=p.end, reference_bases=alleles.reference_bases,
         alternate_bases=alleles.alternate_bases, variant_types=alleles.variant_types,
@@ -438,6 +449,9 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
         dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
         granularity=granularity, include=include, skip=page.offset, limit=page.size,
         test_mode=test_mode, echo={"g_variant": echo} if echo else {}, page=page)
+    if assembly is not None:       # else once the assembly is chosen (beacon/answer.py)
+        query.check_on(assembly)
+    return query
 
 
 def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:

@@ -363,6 +363,33 @@ async def test_a_boolean_is_not_a_number(ask, query):
     assert "a boolean is not a number" in document["error"]["errorMessage"], document
 
 
+@pytest.mark.parametrize("params,status", [
+    ({"referenceName": "1", "start": 248956422, "alternateBases": "G"}, 400),  # one past
+    ({"referenceName": "1", "start": 300000000, "alternateBases": "G"}, 400),
+    ({"assemblyId": "GRCh38", "referenceName": "chr1", "start": 300000000, "end": 300000001},
+     400),
+    ({"referenceName": "1", "start": "300000000,300000010", "end": "300000020,300000030"},
+     400),
+    ({"referenceName": "1", "start": 300000000, "alternateBases": "G", "datasetIds": A38},
+     400),
+    ({"referenceName": "1", "start": 248956421, "alternateBases": "G"}, 200),  # the last base
+    ({"referenceName": "1", "start": 0, "end": 300000000}, 200),   # an end is a bound
+    ({"assemblyId": "GRCh37", "referenceName": "1", "start": 249000000,    # GRCh37's 1 is
+      "alternateBases": "G"}, 200),                                        # longer
+    ({"referenceName": "1", "start": 249000000, "alternateBases": "G", "datasetIds": B37},
+     200),
+])
+async def test_a_start_past_the_chromosome_is_refused_as_in_a_variant_id(ask, params, status):
+    """`1:300000000` answered exists false while the same position in a variantInternalId
+    is a 400: positions are on the chromosome of the assembly the query is answered on
+    (docs/beacon.md, "Records"), stated, implied by datasetIds or the node's default."""
+    for document in (await ask(params, status=status),
+                     await ask(body=_body(params), status=status)):
+        if status == 400:
+            message = document["error"]["errorMessage"]
+            assert message.startswith("start: ") and "not a position on chromosome 1" in message
+
+
 def _body(params: dict) -> dict:
     """The POST body asking what a GET's `params` ask (positions as lists)."""
     page = {k: params[k] for k in ("skip", "limit") if k in params}
