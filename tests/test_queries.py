@@ -27,6 +27,7 @@ from tests.beacon_schemas import (
 )
 from tests.conftest import OPEN_DISCLOSURE, node_database, write_vcf_text
 
+FILTERING_TERMS_SCHEMA = "framework/json/responses/beaconFilteringTermsResponse.json"
 HEADER = """##fileformat=VCFv4.2
 {contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
 ##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">
@@ -104,6 +105,9 @@ def ask(beacon, beacon_schema):
         assert response.status == status, document
         if status != 200:
             assert beacon_schema(ERROR_SCHEMA, document) == []
+            return document
+        if path.endswith("/filtering_terms"):
+            assert beacon_schema(FILTERING_TERMS_SCHEMA, document) == []
             return document
         collections = path.rstrip("/").endswith(("/api/datasets", "}")) or (
             path.startswith("/api/datasets/") and not path.endswith("/g_variants"))
@@ -495,6 +499,52 @@ async def test_filtering_terms_and_openapi_describe_the_node(beacon, beacon_sche
     for path in served:
         assert {"get", "post"} <= set(spec["paths"][path])
     assert "requestParameters" in json.dumps(spec["components"])
+
+
+FILTERING_TERMS = ["/api/filtering_terms", "/api/individuals/filtering_terms"]
+
+
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_take_skip_and_limit_as_the_spec_gives_them(ask, path):
+    whole = await ask(path=path)
+    [term] = whole["response"]["filteringTerms"]
+    assert "info" not in whole
+    assert (await ask({"limit": 1}, path=path))["response"]["filteringTerms"] == [term]
+    for page in (await ask({"skip": 1, "limit": 1}, path=path),      # skip counts pages
+                 await ask(body={"query": {"pagination": {"skip": 1}}}, path=path)):
+        assert page["response"] == {"filteringTerms": [], "resources": []}
+    everything = await ask({"limit": 0}, path=path)
+    assert everything["response"] == whole["response"]
+    assert everything["info"]["pagination"]["limit"] == 1000
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"limit": -5}, "limit"), ({"skip": "x"}, "skip"), ({"foo": "bar"}, "foo"),
+    ({"referenceName": "1"}, "referenceName"), ({"filters": "NCIT:C17998"}, "filters"),
+    ({"datasetIds": A38}, "datasetIds"), ({"testMode": "maybe"}, "testMode"),
+])
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_refuse_what_they_do_not_take(ask, path, params, field):
+    """They answered anything 200, with every term: unknown parameters, negative limits."""
+    document = await ask(params, path=path, status=400)
+    assert field in document["error"]["errorMessage"].split(":")[0], document
+
+
+@pytest.mark.parametrize("raw", ["{", "[1, 2]", '"x"', '{"query": {"unknown": 1}}',
+                                 '{"query": {"requestParameters": {"geneId": "BRAF"}}}'])
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_refuse_bodies_they_cannot_read(beacon, beacon_schema, path, raw):
+    response = await beacon.post(path, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+
+
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_in_test_mode_hold_none_of_the_nodes_data(ask, path):
+    for document in (await ask({"testMode": "true"}, path=path),
+                     await ask(body={"query": {"testMode": True}}, path=path)):
+        assert document["response"] == {"filteringTerms": [], "resources": []}
+        assert "test mode" in document["info"]["testMode"]
 
 
 async def test_openapi_document_is_valid_openapi(beacon):
