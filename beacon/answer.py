@@ -29,7 +29,13 @@ from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.losses import answer_as_seen, determined, tally
 from beacon.records import genomic_variation, parse_variant_id
-from beacon.request import RequestBody, RequestError, VariantQuery, to_query
+from beacon.request import (
+    RequestBody,
+    RequestError,
+    VariantParameters,
+    VariantQuery,
+    to_query,
+)
 from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
@@ -62,8 +68,9 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen],
     as a missing one). A query with a position asks one assembly, never two: the same
     coordinates are different places on GRCh37 and GRCh38, so their counts cannot be added.
     That is the stated assembly, else the one the reference name implies (beacon/request.py),
-    else the one all the named datasets are on, else the node's `default_assembly`. A query
-    without a position (filters, a variant type) asks every assembly."""
+    else the one all the named datasets are on, else the node's `default_assembly`; a start
+    past its chromosome's end there is a 400, as in a variantInternalId. A query without a
+    position (filters, a variant type) asks every assembly."""
     if query.dataset_ids:
         unknown = [d for d in query.dataset_ids if d not in visible]
         if unknown:
@@ -72,18 +79,20 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen],
     else:
         chosen = list(visible.values())
     if query.assembly is not None:
-        assembly_id = query.assembly.id
+        assembly_id = query.assembly.id            # its positions checked when parsed
     elif query.reference_name is None:
         return chosen
-    elif query.dataset_ids:
-        named = sorted({c.row.assembly for c in chosen})
-        if len(named) > 1:
-            raise RequestError("assemblyId", f"required: datasetIds name datasets on "
-                                             f"{' and '.join(named)}, where the same position "
-                                             "is a different place")
-        assembly_id = named[0]
     else:
-        assembly_id = default_assembly
+        if query.dataset_ids:
+            named = sorted({c.row.assembly for c in chosen})
+            if len(named) > 1:
+                raise RequestError("assemblyId", f"required: datasetIds name datasets on "
+                                                 f"{' and '.join(named)}, where the same "
+                                                 "position is a different place")
+            assembly_id = named[0]
+        else:
+            assembly_id = default_assembly
+        query.check_on(ASSEMBLIES[assembly_id])
     return [c for c in chosen if c.row.assembly == assembly_id]
 
 
@@ -91,20 +100,33 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
                   ) -> VariantQuery:
     """The query a variantInternalId stands for (records unless another granularity is
     asked): that exact allele, as a sequence query, or a bracket one when the id has an end.
-    `with_filters`: the body's filters select its individuals (beacon/filters.py)."""
+    The id names the variant, so a request parameter that selects variants (any but
+    datasetIds) is a 400 naming it: kept, a geneId replaced the position with the gene's span
+    and a variantType or length narrowed it to nothing, while the echo showed the id alone.
+    What the id leaves open is taken: datasetIds, granularity, pagination, test mode and
+    (`with_filters`) the filters that select its individuals (beacon/filters.py). The echo
+    is what was asked: the id's allele, as the sequence or bracket query, and datasetIds."""
     parsed = parse_variant_id(variant_id)
+    given = body.query.requestParameters.model_fields_set
+    for name in VariantParameters.model_fields:
+        if name in given and name != "datasetIds":
+            raise RequestError(name, f"the path already names the variant ({variant_id}); "
+                                     "ask /g_variants for variants by parameters")
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
+    query = to_query(body, with_filters=with_filters)
     start, end = parsed.start, parsed.end
+    starts, ends = ((start, start + 1), (end, end + 1)) if end is not None else ((start,), ())
+    echo: dict[str, Any] = {"assemblyId": parsed.assembly.id, "referenceName": parsed.chromosome,
+                            "start": list(starts), **({"end": list(ends)} if ends else {}),
+                            "referenceBases": parsed.ref, "alternateBases": parsed.alt}
+    if query.dataset_ids:
+        echo["datasetIds"] = list(query.dataset_ids)
     return dataclasses.replace(
-        to_query(body, with_filters=with_filters), assembly=parsed.assembly, reference_name=parsed.chromosome,
+        query, assembly=parsed.assembly, reference_name=parsed.chromosome,
         reference_bases=parsed.ref, alternate_bases=parsed.alt,
-        kind="bracket" if end is not None else "sequence",
-        start=(start, start + 1) if end is not None else (start,),
-        end=(end, end + 1) if end is not None else (),
-        echo={"g_variant": {"assemblyId": parsed.assembly.id, "referenceName": parsed.chromosome,
-                            "start": [start], "referenceBases": parsed.ref,
-                            "alternateBases": parsed.alt}})
+        kind="bracket" if end is not None else "sequence", start=starts, end=ends,
+        echo={"g_variant": echo})
 
 
 def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:

@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from beacon.request import (
+    TEST_MODE_NOTE,
+    Page,
+    RequestBody,
+    RequestError,
+    VariantParameters,
+)
 from beacon.store import DatasetRow
 
 API_VERSION = "v2.0.1"
@@ -197,11 +204,50 @@ _RESOURCES = {
 }
 
 
-def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, str]]
-                    ) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TermsQuery:
+    """What a filtering_terms request asks: a page of the terms (None: every term), and
+    whether it is in test mode."""
+
+    page: Page | None
+    test_mode: bool
+
+
+def terms_query(body: RequestBody) -> TermsQuery:
+    """A filtering_terms request: `skip` and `limit` page the terms (the spec's parameters
+    of the endpoint), as they page records; without either, every term is listed, as it
+    always was (the researchers' page and the network's merge read the list whole). What
+    would select terms (request parameters, filters, datasetIds) selects none here: a 400
+    naming it, as anything the body's model refuses, rather than the whole list answered."""
+    query = body.query
+    given = [n for n in VariantParameters.model_fields
+             if n in query.requestParameters.model_fields_set]
+    if given:
+        raise RequestError(f"requestParameters.{given[0]}", "not a parameter of filtering_terms "
+                                                            "(skip and limit page the terms)")
+    if query.filters:
+        raise RequestError("filters", "not a parameter of filtering_terms: the terms are what "
+                                      "filters /api/individuals")
+    if query.datasetIds is not None:
+        raise RequestError("datasetIds", "not a parameter of filtering_terms: it lists the terms of "
+                                         "every dataset the caller may know")
+    pagination = query.pagination
+    page = (Page(pagination.skip, pagination.limit) if pagination.model_fields_set
+            & {"skip", "limit"} else None)
+    return TermsQuery(page, query.testMode)
+
+
+def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, str]],
+                    query: TermsQuery) -> dict[str, Any]:
     """The filtering terms a caller may use and learn exist: (id, label, kind) each, kind
-    `ontology` or `alphanumeric`; all of scope individual. The resources are the ontologies
-    those terms come from."""
+    `ontology` or `alphanumeric`; all of scope individual; the page `query` asks of them.
+    The resources are the ontologies the listed terms come from. A test-mode query is
+    answered from none of the node's data, as every endpoint answers one, and says so."""
+    page = query.page
+    if query.test_mode:
+        terms = []
+    elif page is not None:
+        terms = terms[page.offset:page.offset + page.size]
     listed = []
     for term, label, kind in terms:
         item: dict[str, Any] = {"type": kind, "id": term, "scopes": ["individual"]}
@@ -212,5 +258,13 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
     resources = [{"id": r[0], "name": r[1], "url": r[2], "iriPrefix": r[3],
                   "nameSpacePrefix": prefix}
                  for prefix in prefixes if (r := _RESOURCES.get(prefix))]
-    return {"meta": informational_meta(beacon),
-            "response": {"filteringTerms": listed, "resources": resources}}
+    body: dict[str, Any] = {"meta": informational_meta(beacon),
+                            "response": {"filteringTerms": listed, "resources": resources}}
+    about: dict[str, Any] = {}
+    if page is not None and (note := page.note()) is not None:
+        about["pagination"] = note
+    if query.test_mode:
+        about["testMode"] = TEST_MODE_NOTE
+    if about:
+        body["info"] = about
+    return body

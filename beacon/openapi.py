@@ -31,8 +31,8 @@ _LISTS = ("start", "end", "datasetIds", "filters")
 
 def _reads(path: str) -> str | None:
     """What an entry route's request selects, which decides the parameters it reads and the
-    answers it gives: `variants`, `individuals` or `datasets`; None for a route that reads no
-    query string (informational ones, filtering terms)."""
+    answers it gives: `variants`, `individuals` or `datasets`; None for an informational
+    route or the filtering terms (which read their paging only)."""
     if path.endswith("filtering_terms") or not path.startswith(
             ("/api/g_variants", "/api/individuals", "/api/datasets")):
         return None
@@ -82,13 +82,19 @@ def _schema_of(name: str) -> dict[str, Any]:
         "type": "string"}
 
 
-def _read_names(kind: str) -> list[str]:
+def _read_names(kind: str, path: str) -> list[str]:
     """The GET parameters a route of this kind reads, by their spec names: datasets are
     selected by datasetIds and filters alone (beacon/datasets.py refuses variant
     parameters); variants and individuals by every variant parameter but the refused ones,
     individuals by filters too (beacon/request.py refuses them for variants)."""
     if kind == "datasets":
         selecting = ["datasetIds", "filters"]
+    elif kind == "terms":          # filtering terms: paged, selecting nothing
+        selecting = []
+    elif "g_variants/{id}" in path:
+        # a variant's id names it: of the variant parameters, its path takes only datasetIds
+        # (beacon/answer.py located_query)
+        selecting = ["datasetIds", *(["filters"] if kind == "individuals" else [])]
     else:
         selecting = [name for name in VariantParameters.model_fields if name not in UNSUPPORTED]
         if kind == "individuals":
@@ -98,10 +104,10 @@ def _read_names(kind: str) -> list[str]:
 
 def _get_parameters(path: str) -> list[dict[str, Any]]:
     parameters = _path_parameters(path)
-    kind = _reads(path)
+    kind = "terms" if path.endswith("filtering_terms") else _reads(path)
     if kind is None:
         return parameters
-    names = _read_names(kind)
+    names = _read_names(kind, path)
     for name in names:
         info = VariantParameters.model_fields.get(name)
         parameters.append(_query_parameter(

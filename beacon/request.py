@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, get_args
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -44,7 +45,21 @@ MAX_POSITION = INT4_MAX           # the database's integer columns; no chromosom
 # JSON client commonly sends. The response echoes the limit asked, and a larger one could
 # not be written as JSON (orjson), which made it a 500 instead of a 400 naming the field.
 MAX_REQUESTED_LIMIT = 2**63 - 1
-Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
+
+
+def _plain_integer(value: Any) -> Any:
+    """A number as plain_number reads one when it arrives as text (ASCII digits only), and
+    never a boolean: pydantic's int took `true` as 1, and `+1`, `1_000` and other scripts'
+    digits as int() does, all of which a variantInternalId's start refuses
+    (beacon/records.py); the two parsers reach the same SQL and hold positions alike."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")  # noqa: TRY004 - a 400 (pydantic)
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{value!r} is not a number of digits 0-9")
+    return value
+
+
+Position = Annotated[int, BeforeValidator(_plain_integer), Field(ge=0, le=MAX_POSITION)]
 BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
@@ -124,7 +139,8 @@ class Pagination(BaseModel):
 
     skip: Position = 0                          # pages, not records (the spec's Skip)
     # 0 = all; above MAX_LIMIT capped, not refused (up to MAX_REQUESTED_LIMIT)
-    limit: int = Field(default=10, ge=0, le=MAX_REQUESTED_LIMIT)
+    limit: Annotated[int, BeforeValidator(_plain_integer)] = Field(
+        default=10, ge=0, le=MAX_REQUESTED_LIMIT)
 
 
 @dataclass(slots=True)
@@ -260,6 +276,17 @@ class VariantQuery:
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None
+
+    def check_on(self, assembly: Assembly) -> None:
+        """RequestError naming `start` unless a positional query's (first) start is a position
+        on its chromosome on `assembly`, as a variantInternalId's must be (beacon/records.py):
+        past the end it names no place, and was answered `exists: false` where the same
+        position in an id is a 400. Ends are bounds and may reach past it (`end=250000000`
+        for "to the chromosome's end"); nothing is stored there."""
+        chromosome = self.chromosome_on(assembly) if self.kind != "none" else None
+        if chromosome is not None and self.start[0] >= (length := assembly.length(chromosome)):
+            raise RequestError("start", f"{self.start[0]} is not a position on chromosome "
+                                        f"{chromosome} of {assembly.id} (0 to {length - 1})")
 
 
 def checked_bases(name: str, value: str | None, *, symbolic: bool) -> str | None:
@@ -407,12 +434,15 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
     reference name implies is echoed as the assemblyId the query was answered on."""
     if p.min_length is not None and p.max_length is not None and p.min_length > p.max_length:
         raise RequestError("variantMinLength", "greater than variantMaxLength")
+    if p.reference_name == "":     # no chromosome's name: it matched every chromosome
+        raise RequestError("referenceName", "empty; name a chromosome (1 to 22, X, Y, MT or "
+                                            "an accession such as NC_000017.11) or leave it out")
     kind = _coordinates(p)
     alleles = _alleles(p, kind)
     assembly = _assembly(p.assembly_id, p.reference_name)
     if assembly is not None and p.assembly_id is None:
         echo = {"assemblyId": assembly.id, **echo}
-    return VariantQuery(
+    query = VariantQuery(
         assembly=assembly, reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
         start=alleles.start, end=p.end, reference_bases=alleles.reference_bases,
         alternate_bases=alleles.alternate_bases, variant_types=alleles.variant_types,
@@ -420,6 +450,9 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
         dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
         granularity=granularity, include=include, skip=page.offset, limit=page.size,
         test_mode=test_mode, echo={"g_variant": echo} if echo else {}, page=page)
+    if assembly is not None:       # else once the assembly is chosen (beacon/answer.py)
+        query.check_on(assembly)
+    return query
 
 
 def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
@@ -513,6 +546,8 @@ GET_ALIASES = {"assemblyID": "assemblyId", "granularity": "requestedGranularity"
 _GET_QUERY_KEYS = {"requestedGranularity", "includeResultsetResponses", "testMode", "filters"}
 _GET_PAGINATION = {"skip", "limit"}
 _GET_LISTS = {"start", "end", "datasetIds", "filters"}
+# A GET's testMode: anything else is a 400 naming it (`maybe` was silently false).
+_GET_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _get_value(key: str, values: list[str]) -> Any:
@@ -522,7 +557,9 @@ def _get_value(key: str, values: list[str]) -> Any:
         raise RequestError(key, "given more than once")
     value = values[0]
     if key == "testMode":
-        return value.lower() in ("true", "1", "yes")
+        if (flag := _GET_FLAGS.get(value.lower())) is None:
+            raise RequestError(key, f"must be true or false, not {value!r}")
+        return flag
     return value
 
 
@@ -540,7 +577,7 @@ def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -
     not verify, as anonymous, and the answer holds none of the node's data."""
     if method == "GET":
         values = [value for key, value in pairs if key == "testMode"]
-        return len(values) == 1 and _get_value("testMode", values)
+        return len(values) == 1 and _GET_FLAGS.get(values[0].lower(), False)
     try:
         raw = orjson.loads(body) if body.strip() else None
     except orjson.JSONDecodeError:

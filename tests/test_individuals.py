@@ -630,6 +630,27 @@ async def test_filtering_terms_list_what_the_floor_lets_a_tier_know(world, beaco
     assert FEMALE in listed
 
 
+async def test_filtering_terms_are_paged_as_records_are(world, beacon_schema):
+    """`skip` counts pages of `limit` terms, as the spec's Skip does; pages put together are
+    the whole list, in its order; each lists the ontologies of its own terms."""
+    async with world.open.get("/api/filtering_terms") as response:
+        whole = [t["id"] for t in (await response.json())["response"]["filteringTerms"]]
+    assert len(whole) > 7
+    pages: list[str] = []
+    for skip in range(len(whole) // 3 + 2):
+        async with world.open.get("/api/filtering_terms",
+                                  params={"skip": skip, "limit": 3}) as response:
+            body = await response.json()
+        assert response.status == 200 and beacon_schema(
+            "framework/json/responses/beaconFilteringTermsResponse.json", body) == []
+        page = [t["id"] for t in body["response"]["filteringTerms"]]
+        assert page == whole[3 * skip:3 * skip + 3]
+        prefixes = {r["nameSpacePrefix"] for r in body["response"]["resources"]}
+        assert prefixes <= {t.split(":")[0] for t in page}      # the page's ontologies
+        pages += page
+    assert pages == whole
+
+
 async def test_purpose_of_use_where_a_dataset_asks_for_it(world, pg_server_url, beacon_schema):
     async with AsyncExitStack() as stack:
         db_url = await stack.enter_async_context(node_database(pg_server_url))

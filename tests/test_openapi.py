@@ -46,7 +46,7 @@ VALUES = {"assemblyId": "GRCh38", "referenceName": "1", "start": "99", "end": "1
 # How the node words a refusal of the parameter itself, rather than of its value or of what
 # it is combined with (start without referenceName, a filter term no dataset field knows)
 REFUSED = ("unknown parameter", "not a parameter of", "not supported by this node",
-           "are not filtered")
+           "are not filtered", "the path already names the variant")
 CONTROL = "noSuchParameter"
 
 

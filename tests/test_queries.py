@@ -27,6 +27,7 @@ from tests.beacon_schemas import (
 )
 from tests.conftest import OPEN_DISCLOSURE, node_database, write_vcf_text
 
+FILTERING_TERMS_SCHEMA = "framework/json/responses/beaconFilteringTermsResponse.json"
 HEADER = """##fileformat=VCFv4.2
 {contigs}##INFO=<ID=END,Number=1,Type=Integer,Description="End">
 ##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">
@@ -104,6 +105,9 @@ def ask(beacon, beacon_schema):
         assert response.status == status, document
         if status != 200:
             assert beacon_schema(ERROR_SCHEMA, document) == []
+            return document
+        if path.endswith("/filtering_terms"):
+            assert beacon_schema(FILTERING_TERMS_SCHEMA, document) == []
             return document
         collections = path.rstrip("/").endswith(("/api/datasets", "}")) or (
             path.startswith("/api/datasets/") and not path.endswith("/g_variants"))
@@ -325,10 +329,150 @@ async def test_variant_by_id_and_dataset_scoped_queries(ask):
     ({"bogus": 1}, "bogus"),
     ({"datasetIds": "GDI-XX-NONE-9"}, "datasetIds"),
     ({"variantMinLength": 10, "variantMaxLength": 5}, "variantMinLength"),
+    ({"testMode": "maybe"}, "testMode"),                     # was silently false
 ])
 async def test_bad_parameters_are_400_naming_the_field(ask, params, field):
     document = await ask(params, status=400)
     assert field in document["error"]["errorMessage"]
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"referenceName": "1", "start": "1_000", "end": 5000}, "start"),
+    ({"referenceName": "1", "start": "+1", "end": 5}, "start"),
+    ({"referenceName": "1", "start": "\u0669", "alternateBases": "G"}, "start"),
+    ({"referenceName": "1", "start": 1, "end": "+5"}, "end"),
+    ({"referenceName": "1", "start": 1, "end": 5, "variantMinLength": "1_0"}, "variantMinLength"),
+    ({"limit": "+5"}, "limit"),
+    ({"skip": "1_0"}, "skip"),
+])
+async def test_numbers_are_plain_digits_as_in_a_variant_id(ask, params, field):
+    """int() reads `+1`, `1_000` and other scripts' digits; a variantInternalId's start
+    refuses them (tests/test_hardening.py), and so does every number of a query now, by GET
+    and POST alike."""
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        message = document["error"]["errorMessage"]
+        assert field in message.split(":")[0] and "digits 0-9" in message, message
+
+
+@pytest.mark.parametrize("query", [
+    {"requestParameters": {"referenceName": "1", "start": [True], "alternateBases": "G"}},
+    {"requestParameters": {"referenceName": "1", "start": [0], "end": True}},
+    {"requestParameters": {"referenceName": "1", "start": [0], "end": [9],
+                           "variantMaxLength": False}},
+    {"pagination": {"skip": True}}, {"pagination": {"limit": True}},
+])
+async def test_a_boolean_is_not_a_number(ask, query):
+    """`start: [true]` was read as position 1 (pydantic takes a boolean for an integer)."""
+    document = await ask(body={"query": query}, status=400)
+    assert "a boolean is not a number" in document["error"]["errorMessage"], document
+
+
+@pytest.mark.parametrize("params,status", [
+    ({"referenceName": "1", "start": 248956422, "alternateBases": "G"}, 400),  # one past
+    ({"referenceName": "1", "start": 300000000, "alternateBases": "G"}, 400),
+    ({"assemblyId": "GRCh38", "referenceName": "chr1", "start": 300000000, "end": 300000001},
+     400),
+    ({"referenceName": "1", "start": "300000000,300000010", "end": "300000020,300000030"},
+     400),
+    ({"referenceName": "1", "start": 300000000, "alternateBases": "G", "datasetIds": A38},
+     400),
+    ({"referenceName": "1", "start": 248956421, "alternateBases": "G"}, 200),  # the last base
+    ({"referenceName": "1", "start": 0, "end": 300000000}, 200),   # an end is a bound
+    ({"assemblyId": "GRCh37", "referenceName": "1", "start": 249000000,    # GRCh37's 1 is
+      "alternateBases": "G"}, 200),                                        # longer
+    ({"referenceName": "1", "start": 249000000, "alternateBases": "G", "datasetIds": B37},
+     200),
+])
+async def test_a_start_past_the_chromosome_is_refused_as_in_a_variant_id(ask, params, status):
+    """`1:300000000` answered exists false while the same position in a variantInternalId
+    is a 400: positions are on the chromosome of the assembly the query is answered on
+    (docs/beacon.md, "Records"), stated, implied by datasetIds or the node's default."""
+    for document in (await ask(params, status=status),
+                     await ask(body=_body(params), status=status)):
+        if status == 400:
+            message = document["error"]["errorMessage"]
+            assert message.startswith("start: ") and "not a position on chromosome 1" in message
+
+
+def _body(params: dict) -> dict:
+    """The POST body asking what a GET's `params` ask (positions as lists)."""
+    page = {k: params[k] for k in ("skip", "limit") if k in params}
+    parameters = {k: (str(v).split(",") if "," in str(v) else [v]) if k in ("start", "end")
+                  else v for k, v in params.items()
+                  if k not in ("requestedGranularity", *page)}
+    return {"query": {"requestParameters": parameters, "pagination": page,
+                      "requestedGranularity": params.get("requestedGranularity", "boolean")}}
+
+
+@pytest.mark.parametrize("params", [
+    {"referenceName": "", "start": 0, "end": 250000000, "requestedGranularity": "count"},
+    {"referenceName": "", "start": 99, "referenceBases": "A", "alternateBases": "G"},
+    {"referenceName": "", "requestedGranularity": "count"},
+])
+async def test_an_empty_reference_name_is_refused_not_every_chromosome(ask, params):
+    """An empty referenceName passed the check for one (`is None`), and a query normalised
+    onto no chromosome asked every one: the whole dataset counted, any chromosome's A>G at
+    99 found."""
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        assert document["error"]["errorMessage"].startswith("referenceName: "), document
+
+
+@pytest.mark.parametrize("name", ["assemblyId", "referenceName", "variantType", "geneId",
+                                  "aminoacidChange", "genomicAlleleShortForm", "mateName"])
+async def test_no_empty_parameter_widens_a_query(ask, name):
+    """Empty, any parameter that selects variants is a 400 naming it, never left out (empty
+    alleles are the spec's trimmed form: docs/beacon.md, "Trimmed alleles")."""
+    params = {"requestedGranularity": "count", name: ""}
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        assert document["error"]["errorMessage"].startswith(f"{name}: "), document
+
+
+VARIANT = "/api/g_variants/GRCh38:1:999:A:C"
+
+
+@pytest.mark.parametrize("params", [
+    {"geneId": "BRAF"}, {"variantType": "DEL"}, {"variantMinLength": 5},
+    {"aminoacidChange": "V600E"}, {"start": 5, "end": 10}, {"referenceName": "7"},
+    {"assemblyId": "GRCh38"}, {"alternateBases": "T"}, {"genomicAlleleShortForm": "7:g.1A>G"},
+])
+@pytest.mark.parametrize("path", [VARIANT, VARIANT + "/individuals"])
+async def test_a_variant_id_path_refuses_parameters_that_select_another(ask, path, params):
+    """The id names the variant: a geneId replaced it with the gene's span (BRAF's records on
+    chromosome 7 answered for an id on 1, echoing the id), a variantType or length narrowed
+    it to nothing, and a start and end were refused as lacking a referenceName."""
+    field = next(iter(params))
+    for document in (await ask(params, path=path, status=400),
+                     await ask(body=_body(params), path=path, status=400)):
+        message = document["error"]["errorMessage"]
+        assert message.startswith(f"{field}: the path already names the variant"), message
+
+
+@pytest.mark.parametrize("path", [VARIANT, VARIANT + "/individuals"])
+async def test_a_variant_id_path_takes_what_the_id_leaves_open_and_echoes_it(ask, path):
+    params = {"datasetIds": A38, "requestedGranularity": "count"}
+    for document in (await ask(params, path=path),
+                     await ask(body={"query": {"requestParameters": {"datasetIds": [A38]},
+                                               "requestedGranularity": "count"}}, path=path)):
+        assert {s["id"]: s["resultsCount"] for s in document["response"]["resultSets"]} == {
+            A38: 1}
+        summary = document["meta"]["receivedRequestSummary"]
+        assert summary["requestParameters"] == {"g_variant": {
+            "assemblyId": "GRCh38", "referenceName": "1", "start": [999],
+            "referenceBases": "A", "alternateBases": "C", "datasetIds": [A38]}}
+        assert summary["requestedGranularity"] == "count"
+    sv = await ask({"requestedGranularity": "count"},
+                   path="/api/g_variants/GRCh38:1:499:T:<DEL>:2000")
+    assert sv["meta"]["receivedRequestSummary"]["requestParameters"]["g_variant"] == {
+        "assemblyId": "GRCh38", "referenceName": "1", "start": [499, 500], "end": [2000, 2001],
+        "referenceBases": "T", "alternateBases": "<DEL>"}          # the bracket asked
+
+
+async def test_the_openapi_document_offers_a_variant_id_path_only_datasetids(beacon):
+    spec = await (await beacon.get("/api/openapi.json")).json()
+    named = {p["name"] for p in spec["paths"]["/api/g_variants/{id}"]["get"]["parameters"]}
+    assert "datasetIds" in named and not named & {"geneId", "start", "variantType"}
+    listed = {p["name"] for p in spec["paths"]["/api/g_variants"]["get"]["parameters"]}
+    assert {"datasetIds", "geneId", "start", "variantType"} <= listed
 
 
 @pytest.mark.parametrize("raw", ["{not json", ('{"query": {"requestParameters": {"start": '
@@ -355,6 +499,52 @@ async def test_filtering_terms_and_openapi_describe_the_node(beacon, beacon_sche
     for path in served:
         assert {"get", "post"} <= set(spec["paths"][path])
     assert "requestParameters" in json.dumps(spec["components"])
+
+
+FILTERING_TERMS = ["/api/filtering_terms", "/api/individuals/filtering_terms"]
+
+
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_take_skip_and_limit_as_the_spec_gives_them(ask, path):
+    whole = await ask(path=path)
+    [term] = whole["response"]["filteringTerms"]
+    assert "info" not in whole
+    assert (await ask({"limit": 1}, path=path))["response"]["filteringTerms"] == [term]
+    for page in (await ask({"skip": 1, "limit": 1}, path=path),      # skip counts pages
+                 await ask(body={"query": {"pagination": {"skip": 1}}}, path=path)):
+        assert page["response"] == {"filteringTerms": [], "resources": []}
+    everything = await ask({"limit": 0}, path=path)
+    assert everything["response"] == whole["response"]
+    assert everything["info"]["pagination"]["limit"] == 1000
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"limit": -5}, "limit"), ({"skip": "x"}, "skip"), ({"foo": "bar"}, "foo"),
+    ({"referenceName": "1"}, "referenceName"), ({"filters": "NCIT:C17998"}, "filters"),
+    ({"datasetIds": A38}, "datasetIds"), ({"testMode": "maybe"}, "testMode"),
+])
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_refuse_what_they_do_not_take(ask, path, params, field):
+    """They answered anything 200, with every term: unknown parameters, negative limits."""
+    document = await ask(params, path=path, status=400)
+    assert field in document["error"]["errorMessage"].split(":")[0], document
+
+
+@pytest.mark.parametrize("raw", ["{", "[1, 2]", '"x"', '{"query": {"unknown": 1}}',
+                                 '{"query": {"requestParameters": {"geneId": "BRAF"}}}'])
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_refuse_bodies_they_cannot_read(beacon, beacon_schema, path, raw):
+    response = await beacon.post(path, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+
+
+@pytest.mark.parametrize("path", FILTERING_TERMS)
+async def test_filtering_terms_in_test_mode_hold_none_of_the_nodes_data(ask, path):
+    for document in (await ask({"testMode": "true"}, path=path),
+                     await ask(body={"query": {"testMode": True}}, path=path)):
+        assert document["response"] == {"filteringTerms": [], "resources": []}
+        assert "test mode" in document["info"]["testMode"]
 
 
 async def test_openapi_document_is_valid_openapi(beacon):

@@ -389,7 +389,11 @@ async def entry_types(request: web.Request) -> web.Response:
 async def filtering_terms(request: web.Request) -> web.Response:
     """The terms the individuals of the datasets the caller may know hold: a term held by
     fewer individuals than the caller's floor for that dataset is not listed (its presence
-    would tell that someone so rare is there)."""
+    would tell that someone so rare is there). A page of them where the request asks one;
+    a test-mode request reads none (beacon/info.py terms_query)."""
+    query = info.terms_query(await request_body(request))
+    if query.test_mode:
+        return json_response(info.filtering_terms(request.app[BEACON], [], query))
     seen = await _visible(request)
     rows = await request.app[QUERIES].run(False, lambda connection: individuals_store.terms(
         connection, list(seen)))
@@ -397,7 +401,7 @@ async def filtering_terms(request: web.Request) -> web.Response:
     for row in rows:
         if row.individuals >= seen[row.dataset_id].rules.allele_floor:
             listed.setdefault(row.id, (row.id, row.label, row.kind))
-    return json_response(info.filtering_terms(request.app[BEACON], list(listed.values())))
+    return json_response(info.filtering_terms(request.app[BEACON], list(listed.values()), query))
 
 
 async def _collections(request: web.Request, query: DatasetsQuery,

@@ -22,6 +22,7 @@ from multidict import CIMultiDict, istr
 
 from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken
+from beacon.individuals import PURPOSE_HEADER
 from beacon.request import asks_test_mode
 from node.http.app_keys import CALLER, POOL
 from node.http.beacon_api import error_response, unavailable_response
@@ -40,8 +41,11 @@ _EVERY_RESPONSE = {
 }
 # An answer to a request with a token is that caller's: no cache may keep it for another.
 _PRIVATE = {"Cache-Control": "no-store"}
+# Every request header the node documents: a browser sends none the preflight leaves out
+# (the purpose of use, docs/beacon.md; the caller's own request id, README.md).
 _PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
-              "Access-Control-Allow-Headers": "Authorization, Content-Type",
+              "Access-Control-Allow-Headers": f"Authorization, Content-Type, {PURPOSE_HEADER}, "
+                                              "X-Request-ID",
               "Access-Control-Max-Age": "600"}
 _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
