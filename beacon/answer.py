@@ -29,7 +29,13 @@ from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.losses import answer_as_seen, determined, tally
 from beacon.records import genomic_variation, parse_variant_id
-from beacon.request import RequestBody, RequestError, VariantQuery, to_query
+from beacon.request import (
+    RequestBody,
+    RequestError,
+    VariantQuery,
+    stored_form,
+    to_query,
+)
 from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
@@ -91,16 +97,20 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
                   ) -> VariantQuery:
     """The query a variantInternalId stands for (records unless another granularity is
     asked): that exact allele, as a sequence query, or a bracket one when the id has an end.
-    `with_filters`: the body's filters select its individuals (beacon/filters.py)."""
+    `with_filters`: the body's filters select its individuals (beacon/filters.py). An id
+    spelling the alleles untrimmed (`GRCh38:1:999:ACGT:ACG`, as a VCF line writes them) is
+    looked up as the sequence query it spells, trimmed as stored (`stored_form`): it finds
+    the variant whose id is `GRCh38:1:1001:GT:G`, and the echo keeps what was asked."""
     parsed = parse_variant_id(variant_id)
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
     start, end = parsed.start, parsed.end
+    at, ref, alt = stored_form(start, parsed.ref, parsed.alt)       # a symbolic one as it is
     return dataclasses.replace(
         to_query(body, with_filters=with_filters), assembly=parsed.assembly, reference_name=parsed.chromosome,
-        reference_bases=parsed.ref, alternate_bases=parsed.alt,
+        reference_bases=ref, alternate_bases=alt,
         kind="bracket" if end is not None else "sequence",
-        start=(start, start + 1) if end is not None else (start,),
+        start=(start, start + 1) if end is not None else (at,),
         end=(end, end + 1) if end is not None else (),
         echo={"g_variant": {"assemblyId": parsed.assembly.id, "referenceName": parsed.chromosome,
                             "start": [start], "referenceBases": parsed.ref,

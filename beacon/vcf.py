@@ -437,7 +437,11 @@ def contig_length(layout: VcfLayout, contig: str) -> int:
     return layout.assembly.length(chrom)
 
 
-def _minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """An allele in bases as stored: the suffix REF and ALT share trimmed, then the prefix,
+    each keeping one base, the start moving right with the prefix. Sequence queries are
+    trimmed by this same function (beacon/request.py `stored_form`), so an allele asked as a
+    VCF or another tool spelt it (`ACGT>ACG` at POS - 1) is the variant ingest stored."""
     while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
         ref, alt = ref[:-1], alt[:-1]
     while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
@@ -448,7 +452,7 @@ def _minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
 def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, int, int]:
     """(start, end, ref, alt, type, length) for an allele spelt in bases."""
     if len(ref) != 1 or len(alt) != 1:
-        pos, ref, alt = _minimal(pos, ref, alt)
+        pos, ref, alt = minimal(pos, ref, alt)
     lr, la = len(ref), len(alt)
     if lr == la:
         kind, length = ("SNP" if lr == 1 else "MNP"), lr
