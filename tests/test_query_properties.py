@@ -125,14 +125,16 @@ def make_vcf(seed: int) -> str:
     genome = "".join(rng.choice(BASES) for _ in range(GENOME_LENGTH))
     lines = [HEADER]
     for chromosome in CHROMOSOMES:
-        seen: set[tuple[int, str, str]] = set()
+        seen: set[tuple[int, str, str, str]] = set()   # a variant is one record (ingest)
         records: list[tuple[int, str, str, str]] = []
         while len(records) < RECORDS[chromosome]:
             pos = rng.randint(*WINDOW)
             ref, alts, info = _record(rng, genome, pos)
-            if (pos, ref, alts) in seen:
+            end = info.split(";")[0]           # END=..., or "." for alleles in bases
+            variants = {(pos, ref, alt, end) for alt in alts.split(",")}
+            if variants & seen:
                 continue
-            seen.add((pos, ref, alts))
+            seen |= variants
             records.append((pos, ref, alts, info))
         for pos, ref, alts, info in sorted(records, key=lambda r: r[0]):
             gts = ("0/1", "1/1") if "," not in alts else ("0/1", "1/2")
@@ -774,7 +776,8 @@ def make_binned_vcf(seed: int, *, short_only: bool) -> str:
             records.append((pos, bases(1), "<DEL>", f"END={end};SVTYPE=DEL"))
     lines = [HEADER.replace("\tS1\tS2\n", "".join(f"\tS{i}" for i in range(LONG_SAMPLES))
                             + "\n")]
-    for pos, ref, alt, info in sorted(records, key=lambda r: r[0]):
+    # a variant drawn twice is one record (ingest refuses two)
+    for pos, ref, alt, info in sorted(dict.fromkeys(records), key=lambda r: r[0]):
         # rare ones rare (one carrier in 300 variants, two in 100), so that the rarest of a
         # range differs from range to range
         carried = rng.choices((1, 2, 3, 4, 5, 6), weights=(1, 3, 74, 74, 74, 74))[0]
