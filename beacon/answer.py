@@ -34,6 +34,7 @@ from beacon.request import (
     RequestError,
     VariantParameters,
     VariantQuery,
+    stored_form,
     to_query,
 )
 from beacon.responses import request_summary, response_meta
@@ -105,7 +106,11 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
     and a variantType or length narrowed it to nothing, while the echo showed the id alone.
     What the id leaves open is taken: datasetIds, granularity, pagination, test mode and
     (`with_filters`) the filters that select its individuals (beacon/filters.py). The echo
-    is what was asked: the id's allele, as the sequence or bracket query, and datasetIds."""
+    is what was asked: the id's allele, as the sequence or bracket query, and datasetIds.
+    An id spelling the alleles untrimmed (`GRCh38:1:999:ACGT:ACG`, as a VCF line writes
+    them) is looked up as the sequence query it spells, trimmed as stored (`stored_form`):
+    it finds the variant whose id is `GRCh38:1:1001:GT:G`, and the echo keeps what was
+    asked."""
     parsed = parse_variant_id(variant_id)
     given = body.query.requestParameters.model_fields_set
     for name in VariantParameters.model_fields:
@@ -122,11 +127,12 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
                             "referenceBases": parsed.ref, "alternateBases": parsed.alt}
     if query.dataset_ids:
         echo["datasetIds"] = list(query.dataset_ids)
+    at, ref, alt = stored_form(start, parsed.ref, parsed.alt)       # a symbolic one as it is
     return dataclasses.replace(
         query, assembly=parsed.assembly, reference_name=parsed.chromosome,
-        reference_bases=parsed.ref, alternate_bases=parsed.alt,
-        kind="bracket" if end is not None else "sequence", start=starts, end=ends,
-        echo={"g_variant": echo})
+        reference_bases=ref, alternate_bases=alt,
+        kind="bracket" if end is not None else "sequence",
+        start=starts if end is not None else (at,), end=ends, echo={"g_variant": echo})
 
 
 def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:

@@ -42,6 +42,7 @@ from beacon.vcf import (
     VcfProblem,
     contig_length,
     inspect_vcf,
+    locate_duplicate,
     plan_regions,
 )
 from beacon.visibility import forget_earlier_versions
@@ -328,6 +329,10 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             second = await asyncpg.connect(db_url)
             try:
                 await store.index_staging(conn, second, table, request.dataset_id)
+            except store.DuplicateVariants as found:
+                raise await asyncio.to_thread(locate_duplicate, layout, found.keys,
+                                              request.skip_invalid) or VcfProblem(
+                    layout.path, f"a variant is stored twice ({found.keys[0]})") from None
             finally:
                 await _close(second)
 

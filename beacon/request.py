@@ -36,6 +36,7 @@ from pydantic import (
 from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
 from beacon.limits import INT4_MAX
+from beacon.vcf import minimal
 
 Granularity = Literal["boolean", "count", "record"]
 Include = Literal["HIT", "MISS", "ALL", "NONE"]
@@ -375,8 +376,13 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     types = _variant_types(p.variant_type)
     reference, alternate = p.reference_bases, p.alternate_bases
     if reference != "" and alternate != "":
-        return _Alleles(p.start, checked_bases("referenceBases", reference, symbolic=False),
-                        checked_bases("alternateBases", alternate, symbolic=True), types)
+        reference = checked_bases("referenceBases", reference, symbolic=False)
+        alternate = checked_bases("alternateBases", alternate, symbolic=True)
+        start = p.start
+        if kind == "sequence" and reference is not None and alternate is not None:
+            at, reference, alternate = stored_form(start[0], reference, alternate)
+            start = (at,)
+        return _Alleles(start, reference, alternate, types)
     if reference == "" and alternate == "":
         raise RequestError("alternateBases", "referenceBases and alternateBases cannot both "
                                              "be empty")
@@ -400,6 +406,24 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     if kind in ("sequence", "bracket"):
         start = tuple(max(s - 1, 0) for s in start)
     return _Alleles(start, reference, alternate, frozenset({stored}))
+
+
+def stored_form(start: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """A sequence query's (or variantInternalId's) start and alleles as ingest stores them:
+    trimmed by the function that trims the VCF's (beacon/vcf.py `minimal`), so `ACGT>ACG` at
+    999, as the VCF line `1 1000 ACGT ACG` or a padded, left-aligned gnomAD or ClinVar
+    spelling writes it, is the deletion `GT>G` at 1001 it was stored as. Only alleles in
+    plain bases are trimmed: a symbolic ALT is stored as written, and an `N` is a pattern
+    (any one base), not a base both alleles share (`AN>GN` asks for a two-base MNP; the
+    same bases on both sides would have been trimmed away). A start the trimming moves past
+    any chromosome (the database's integers) is refused rather than failing in the SQL."""
+    if "N" in ref or "N" in alt or alt.startswith("<"):
+        return start, ref, alt
+    at, ref, alt = minimal(start, ref, alt)
+    if at > MAX_POSITION:
+        raise RequestError("start", f"the alleles {ref}>{alt} trimmed start at {at}, beyond "
+                                    "any chromosome")
+    return at, ref, alt
 
 
 @lru_cache(maxsize=1024)

@@ -437,7 +437,11 @@ def contig_length(layout: VcfLayout, contig: str) -> int:
     return layout.assembly.length(chrom)
 
 
-def _minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """An allele in bases as stored: the suffix REF and ALT share trimmed, then the prefix,
+    each keeping one base, the start moving right with the prefix. Sequence queries are
+    trimmed by this same function (beacon/request.py `stored_form`), so an allele asked as a
+    VCF or another tool spelt it (`ACGT>ACG` at POS - 1) is the variant ingest stored."""
     while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
         ref, alt = ref[:-1], alt[:-1]
     while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
@@ -448,7 +452,7 @@ def _minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
 def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, int, int]:
     """(start, end, ref, alt, type, length) for an allele spelt in bases."""
     if len(ref) != 1 or len(alt) != 1:
-        pos, ref, alt = _minimal(pos, ref, alt)
+        pos, ref, alt = minimal(pos, ref, alt)
     lr, la = len(ref), len(alt)
     if lr == la:
         kind, length = ("SNP" if lr == 1 else "MNP"), lr
@@ -706,6 +710,49 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
             raise _not_utf8(layout, region, stats, exc) from None
 
 
+def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str]],
+                     skip_invalid: bool) -> VcfProblem | None:
+    """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
+    that an earlier record holds, as a problem at its line naming the earlier one: the
+    staging table found the variant twice (store.DuplicateVariants), which no region's
+    reader could see alone. Read from the top, one record at a time through `_read`, so
+    that each row is the load's and each line exact; as `locate_problem` reads a file (with
+    its samples, skipping what the load skipped), and on the error path only."""
+    wanted, first = set(keys), {}
+    stats = ChunkStats()
+    samples = layout.samples > 0
+    options = ReadOptions(use_genotypes=samples, samples_available=samples,
+                          skip_invalid=skip_invalid)
+    record = "record" if layout.binary else "line"
+    with open_vcf(layout.path, drop_samples=not samples) as handle:
+        for rec in handle:
+            rows = list(_read(layout, None, iter((rec,)), options, stats))
+            line = layout.header_lines + stats.records
+            for row in rows:
+                key = row[:5]               # chromosome, start, end, REF, ALT
+                if key not in wanted:
+                    continue
+                if key in first:
+                    reason = _repeated(layout, key, f"{record} {first[key]}")
+                    if skip_invalid:
+                        reason += (" (--skip-invalid does not skip it: two records are found "
+                                   "to be one variant after the load, not at a line)")
+                    return VcfProblem(layout.path, reason, line=line, binary=layout.binary)
+                first[key] = line
+    return None
+
+
+def _repeated(layout: VcfLayout, key: tuple, where: str) -> str:
+    """Why a variant found twice is refused, and what to do about it."""
+    chrom, start, end, ref, alt = key
+    named = f"{layout.assembly.id}:{chrom}:{start}:{ref}:{alt}" + (
+        f":{end}" if alt.startswith("<") else "")
+    return (f"the same variant as {where} ({named}, trimmed as stored): a variant is one "
+            "record, or its carriers and counts are split between two; normalise and "
+            "deduplicate first, e.g. `bcftools norm -f REF.fa -m -any FILE | bcftools norm "
+            "-d exact`")
+
+
 def _not_utf8(layout: VcfLayout, region: Region | None, stats: ChunkStats,
               exc: UnicodeDecodeError) -> VcfProblem:
     """A record that is not UTF-8 text stops the ingest, --skip-invalid or not: the file is
@@ -904,6 +951,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                 ac, an, carriers = [None] * (len(alts) + 1), None, [None] * (len(alts) + 1)
     per_alt = annotations(layout.annotation, rec) if layout.annotation else []
     rows = []
+    spelt: dict[tuple[int, int, str, str], int] = {}    # ALTs by the variant they trim to
     for index, raw_alt in enumerate(alts):
         if raw_alt in _NOT_VARIANTS:
             stats.skipped_alleles += 1
@@ -934,6 +982,10 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                          if layout.population_keys else None)
         annotated = (_annotation_columns(per_alt[index] if per_alt else ())
                      if layout.annotation else (None, None, None))
+        if len(alts) > 1 and (pos, end, r, a) in spelt:
+            raise ValueError(f"ALT {index + 1} is " + _repeated(
+                layout, (chrom, pos, end, r, a), f"ALT {spelt[pos, end, r, a] + 1}"))
+        spelt[pos, end, r, a] = index
         rows.append((chrom, pos, end, r, a, kind, length, count, an, carriers[index + 1],
                      carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population,
                      *annotated))

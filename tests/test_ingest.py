@@ -759,6 +759,67 @@ async def test_alleles_longer_than_the_node_stores_are_refused_at_their_line(db_
         (100, 2), (12000, ALLELE_BASES), (20000, 2)]
 
 
+@pytest.mark.parametrize("sites_only", [False, True], ids=["genotypes", "info-counts"])
+@pytest.mark.parametrize("first,second", [
+    ("1000 A G", "1000 AT GT,A"),           # the second's first ALT trims to 1000 A>G
+    ("2000 C T", "2000 C T"),               # one record twice (the SNV fast path's)
+    ("2999 AT AG", "3000 T G"),             # a padded SNV trimmed onto the next POS
+    ("27661825 AC AG", "27661826 C G"),     # the same, across two regions' boundary
+], ids=["trimmed-alt", "repeated", "padded", "two-regions"])
+async def test_a_variant_in_two_records_is_refused_naming_both_lines(db_url, tmp_path,
+                                                                     sites_only, first,
+                                                                     second):
+    """Two records that trim to one variant (chromosome, start, end and alleles: its id)
+    made two rows under one id, each with part of the carriers and counts (numTotalResults
+    2, each AC 1/AN 8, where the file says AC 2/AN 8): refused, naming the later line and
+    the earlier, --skip-invalid or not (they are found to be one variant after the load,
+    whichever workers read them); the previous version stays."""
+    head = (HEADER.replace("\tFORMAT\tS1\tS2", "") if sites_only else HEADER).replace(
+        "##INFO=<ID=END", '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+        '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
+        '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="h">\n##INFO=<ID=END')
+
+    def line(record: str) -> str:
+        pos, ref, alts = record.split()
+        n = alts.count(",") + 1
+        info = (f"AC={','.join(['1'] * n)};AN=4;nhomalt={','.join(['0'] * n)}"
+                if sites_only else ".")
+        tail = "" if sites_only else f"\tGT\t0|{n}\t0|0"
+        return f"chr1\t{pos}\t.\t{ref}\t{alts}\t.\tPASS\t{info}{tail}\n"
+    good = await ingest(db_url, _request(write_vcf_text(tmp_path / "good.vcf",
+                                                        HEADER + GOOD_LINES)))
+    records = [f"{p} A G" for p in (100, 200, 300)] + [first, second]
+    path = write_vcf_text(tmp_path / "dup.vcf", head + "".join(map(line, records)))
+    assert vcf.plan_regions(vcf.inspect_vcf(path, GRCH38))[1].start == 27661825
+    later = head.count("\n") + len(records)
+    for skip in (False, True):
+        with pytest.raises(VcfProblem) as problem:
+            await ingest(db_url, _request(path, skip_invalid=skip))
+        assert str(problem.value).startswith(
+            f"{path}:{later}: the same variant as line {later - 1} (GRCh38:1:"), \
+            str(problem.value)
+        assert "bcftools norm" in str(problem.value)
+    assert sorted(r[1] for r in await _stored(db_url)) == [99, 199, 299]
+    assert good.version == 1
+
+
+async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_path):
+    """`A G,G` (or ALTs trimmed alike, `AT GT,G...`): refused at its line, naming both
+    ALTs, or skipped and counted with --skip-invalid, the rest loaded."""
+    path = write_vcf_text(tmp_path / "alts.vcf", HEADER + GOOD_LINES
+                          + "chr1\t400\t.\tA\tC,G,G\t.\tPASS\t.\tGT\t0|1\t0|2\n"
+                          + "chr1\t500\t.\tAT\tGT,G\t.\tPASS\t.\tGT\t0|1\t0|2\n")
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(path))
+    assert str(problem.value).startswith(
+        f"{path}:{HEADER.count(chr(10)) + 4}: ALT 3 is the same variant as ALT 2 "
+        "(GRCh38:1:399:A:G, trimmed as stored)"), str(problem.value)
+    report = await ingest(db_url, _request(path, skip_invalid=True))
+    assert (report.records, report.rows, report.skipped_records) == (5, 5, 1)
+    assert sorted((r[1], r[3], r[4]) for r in await _stored(db_url))[-2:] == [
+        (499, "A", "G"), (499, "AT", "G")]
+
+
 async def test_first_ingest_failure_leaves_no_dataset(db_url, tmp_path):
     path = write_vcf_text(tmp_path / "bad.vcf", HEADER + "chr1\t5\t.\tQ\tG\t.\t.\t.\tGT\t0|1\t0|0\n")
     with pytest.raises(VcfProblem):

@@ -50,6 +50,7 @@ from beacon.request import VariantQuery
 from beacon.store import LONG_VARIANT
 from beacon.visibility import Floor
 from tests.conftest import write_vcf_text
+from tests.vcf_oracle import _trim
 
 DATASET = "GDI-FI-SYN-001"
 SEED = 20240611
@@ -124,14 +125,16 @@ def make_vcf(seed: int) -> str:
     genome = "".join(rng.choice(BASES) for _ in range(GENOME_LENGTH))
     lines = [HEADER]
     for chromosome in CHROMOSOMES:
-        seen: set[tuple[int, str, str]] = set()
+        seen: set[tuple[int, str, str, str]] = set()   # a variant is one record (ingest)
         records: list[tuple[int, str, str, str]] = []
         while len(records) < RECORDS[chromosome]:
             pos = rng.randint(*WINDOW)
             ref, alts, info = _record(rng, genome, pos)
-            if (pos, ref, alts) in seen:
+            end = info.split(";")[0]           # END=..., or "." for alleles in bases
+            variants = {(pos, ref, alt, end) for alt in alts.split(",")}
+            if variants & seen:
                 continue
-            seen.add((pos, ref, alts))
+            seen |= variants
             records.append((pos, ref, alts, info))
         for pos, ref, alts, info in sorted(records, key=lambda r: r[0]):
             gts = ("0/1", "1/1") if "," not in alts else ("0/1", "1/2")
@@ -773,7 +776,8 @@ def make_binned_vcf(seed: int, *, short_only: bool) -> str:
             records.append((pos, bases(1), "<DEL>", f"END={end};SVTYPE=DEL"))
     lines = [HEADER.replace("\tS1\tS2\n", "".join(f"\tS{i}" for i in range(LONG_SAMPLES))
                             + "\n")]
-    for pos, ref, alt, info in sorted(records, key=lambda r: r[0]):
+    # a variant drawn twice is one record (ingest refuses two)
+    for pos, ref, alt, info in sorted(dict.fromkeys(records), key=lambda r: r[0]):
         # rare ones rare (one carrier in 300 variants, two in 100), so that the rarest of a
         # range differs from range to range
         carried = rng.choices((1, 2, 3, 4, 5, 6), weights=(1, 3, 74, 74, 74, 74))[0]
@@ -900,3 +904,147 @@ async def test_bins_only_without_a_floor_and_with_each_version(binned_loaded: di
     migration = (Path(store.__file__).parent / "migrations" / "0014_variant_bins.sql").read_text()
     assert f"start_pos >> {store.BIN_BITS}" in migration
     assert f"end_pos - start_pos <= {LONG_VARIANT}" in migration
+
+
+# --- alleles asked as a VCF spells them: trimmed as ingest trims them ---------------------------
+#
+# A VCF, gnomAD or ClinVar writes alleles padded (`1 1000 ACGT ACG`), and ingest stores them
+# trimmed (the deletion GT>G at 1001). A sequence query copying the file's spelling names that
+# variant and must find it, GET and POST, and a variantInternalId so spelt too; an `N`, an
+# ALT alone and a range keep matching the stored alleles as written. The expected rows are
+# trimmed by tests/vcf_oracle.py's own code, not beacon/vcf.py's.
+
+PADDED_SEED = 20260115
+PADDED = "GDI-FI-PAD-001"
+
+
+def _edited(rng: random.Random, ref: str) -> str:
+    """REF with one substitution, deletion or insertion inside it: the ALT of a padded
+    spelling, whose shared prefix and suffix ingest trims."""
+    at = rng.randrange(len(ref))
+    kind = rng.choice(("sub", "del", "ins")) if len(ref) > 1 else rng.choice(("sub", "ins"))
+    if kind == "sub":
+        return ref[:at] + _other_base(rng, ref[at]) + ref[at + 1:]
+    if kind == "del":
+        at = max(at, 1)
+        return ref[:at] + ref[at + rng.randint(1, len(ref) - at):]
+    return ref[:at + 1] + "".join(rng.choice(BASES) for _ in range(rng.randint(1, 4))) + ref[at + 1:]
+
+
+def make_padded_vcf(seed: int) -> tuple[str, list[tuple[int, str, list[str]]]]:
+    """A VCF of records written with context both sides (1-4 ALTs each, each trimming to a
+    variant of its own), and its records as (POS, REF, ALTs)."""
+    rng = random.Random(seed)
+    genome = "".join(rng.choice(BASES) for _ in range(GENOME_LENGTH))
+    records: list[tuple[int, str, list[str]]] = []
+    keys: set[tuple[int, str, str]] = set()
+    for pos in sorted(rng.sample(range(*WINDOW), 120)):
+        ref = genome[pos - 1:pos - 1 + rng.randint(1, 8)]
+        alts: list[str] = []
+        for _ in range(rng.randint(1, 4)):
+            alt = _edited(rng, ref)
+            key = _trim(pos, ref, alt)
+            if alt != ref and alt not in alts and key not in keys:
+                alts.append(alt)
+                keys.add(key)
+        if alts:
+            records.append((pos, ref, alts))
+    lines = [HEADER.replace("\tS1\tS2", "\tS1")]
+    lines += [f"1\t{pos}\t.\t{ref}\t{','.join(alts)}\t.\tPASS\t.\tGT\t0/{len(alts)}\n"
+              for pos, ref, alts in records]
+    return "".join(lines), records
+
+
+PADDED_TEXT, PADDED_RECORDS = make_padded_vcf(PADDED_SEED)
+PADDED_ROWS = [Row("1", p - 1, p - 1 + len(r), r, a) for p, r, a in
+               (_trim(pos, ref, alt) for pos, ref, alts in PADDED_RECORDS for alt in alts)]
+
+
+@pytest.fixture
+async def padded_loaded(db_url: str, pool: asyncpg.Pool, tmp_path: Path) -> str:
+    path = write_vcf_text(tmp_path / "padded.vcf", PADDED_TEXT)
+    report = await ingest(db_url, IngestRequest(path, PADDED, GRCH38, AccessLevel.PUBLIC,
+                                                "Padded alleles", workers=1))
+    assert report.rows == len(PADDED_ROWS)
+    return PADDED
+
+
+def test_padded_data_needs_trimming() -> None:
+    """Most spellings differ from what is stored, some of them at another start."""
+    written = {(pos - 1, ref, alt) for pos, ref, alts in PADDED_RECORDS for alt in alts}
+    stored = {(r.start, r.ref, r.alt) for r in PADDED_ROWS}
+    assert len(PADDED_ROWS) >= 150
+    assert len(written - stored) >= len(written) * 0.6
+    assert sum(len(set(r.ref) | set(r.alt)) > 1 and len(r.ref) != len(r.alt)
+               for r in PADDED_ROWS) >= 30
+    assert {r.start for r in PADDED_ROWS} - {pos - 1 for pos, _, _ in PADDED_RECORDS}
+
+
+async def _posted(node: ClientSession, parameters: dict[str, Any]) -> list[Row]:
+    response = await node.post("/api/g_variants", json={
+        "meta": {"apiVersion": "v2.0"},
+        "query": {"requestParameters": parameters, "requestedGranularity": "record",
+                  "pagination": {"skip": 0, "limit": 1000}}})
+    body = await response.json()
+    assert response.status == 200, (parameters, body)
+    assert body["meta"]["receivedRequestSummary"]["requestParameters"] == {
+        "g_variant": parameters}
+    return sorted(Row("1", r["variation"]["location"]["interval"]["start"]["value"],
+                      r["variation"]["location"]["interval"]["end"]["value"],
+                      r["variation"]["referenceBases"], r["variation"]["alternateBases"])
+                  for s in body["response"]["resultSets"] for r in s["results"])
+
+
+async def test_a_sequence_query_in_the_files_spelling_finds_the_stored_variant(
+        padded_loaded: str, node: ClientSession) -> None:
+    """Every ALT of every record, asked as the record spells it (start POS - 1, REF, ALT),
+    GET and POST, finds exactly the variant its trimming names, as does its variantInternalId
+    so spelt, and the request summary repeats what was asked; asked in lower case and in the
+    stored spelling it finds the same."""
+    for pos, ref, alts in PADDED_RECORDS:
+        for alt in alts:
+            p, r, a = _trim(pos, ref, alt)
+            expected = [Row("1", p - 1, p - 1 + len(r), r, a)]
+            asked = {"referenceName": "1", "start": pos - 1, "referenceBases": ref,
+                     "alternateBases": alt}
+            assert await _posted(node, {**asked, "start": [pos - 1]}) == expected, asked
+            for spelt in (asked, {**asked, "referenceBases": ref.lower(),
+                                  "alternateBases": alt.lower()},
+                          {**asked, "start": p - 1, "referenceBases": r, "alternateBases": a}):
+                params = {k: str(v) for k, v in spelt.items()}
+                assert sorted(await records(node, params)) == expected, spelt
+            body = await g_variants(node, {k: str(v) for k, v in asked.items()})
+            assert body["meta"]["receivedRequestSummary"]["requestParameters"]["g_variant"][
+                "referenceBases"] == ref
+            response = await node.get(f"/api/g_variants/GRCh38:1:{pos - 1}:{ref}:{alt}")
+            document = await response.json()
+            assert response.status == 200, document
+            assert [x["variantInternalId"] for s in document["response"]["resultSets"]
+                    for x in s["results"]] == [f"GRCh38:1:{p - 1}:{r}:{a}"]
+
+
+async def test_patterns_alternate_bases_alone_and_ranges_match_the_stored_alleles(
+        padded_loaded: str, node: ClientSession) -> None:
+    """What cannot name one variant's spelling is matched against the stored, trimmed
+    alleles as before: an ALT without its REF (nothing to trim it with), alleles holding `N`
+    (a pattern: `AN>GN` is a two-base MNP, not the SNV A>G) and a range's alleles (its start
+    is not the variant's, so it cannot move)."""
+    def stored_like(start: int, ref: str | None, alt: str) -> list[Row]:
+        return sorted(row for row in PADDED_ROWS if row.start == start
+                      and bases_match(alt, row.alt) and bases_match(ref, row.ref))
+    rng = random.Random(PADDED_SEED)
+    for pos, ref, alts in PADDED_RECORDS:
+        for alt in alts:
+            base = {"referenceName": "1", "start": str(pos - 1)}
+            assert sorted(await records(node, {**base, "alternateBases": alt})) == \
+                stored_like(pos - 1, None, alt), (pos, alt)
+            at = rng.randrange(len(ref))
+            pattern = ref[:at] + "N" + ref[at + 1:]
+            assert sorted(await records(node, {**base, "referenceBases": pattern,
+                                               "alternateBases": alt})) == \
+                stored_like(pos - 1, pattern, alt), (pos, pattern, alt)
+            window = {**base, "end": str(pos + len(ref)), "referenceBases": ref,
+                      "alternateBases": alt}
+            assert sorted(await records(node, window)) == sorted(
+                row for row in PADDED_ROWS if row.start < pos + len(ref)
+                and row.end > pos - 1 and row.ref == ref and row.alt == alt), window
