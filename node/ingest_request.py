@@ -16,7 +16,8 @@ from catalogue.metadata import DatasetMetadata, MetadataError
 def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                  access_level: str | None = None, metadata: DatasetMetadata | None = None,
                  title: str | None = None, skip_invalid: bool = False,
-                 workers: int = 0, individuals: Path | None = None) -> IngestRequest:
+                 workers: int = 0, individuals: Path | None = None,
+                 keep_filtered: bool = False) -> IngestRequest:
     """Combine command-line flags with the metadata file: a flag wins over the file, and with
     neither the dataset is CONTROLLED, the level that reveals the least. MetadataError names
     what cannot be used."""
@@ -41,7 +42,8 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
         title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
         description=metadata.description if metadata else "",
         metadata=extra,
-        skip_invalid=skip_invalid, workers=workers, individuals=individuals)
+        skip_invalid=skip_invalid, workers=workers, individuals=individuals,
+        keep_filtered=keep_filtered)
 
 
 def _check_disclosure(metadata: dict[str, object]) -> None:

@@ -439,6 +439,26 @@ def test_ingest_says_what_it_prepared_and_what_it_skipped(db_url, tmp_path):
     assert f"{DATASET}: version 1, 1 variants from 2 records" in result.stdout
 
 
+
+def test_ingest_says_how_many_records_failed_filter_and_keeps_them_on_request(db_url,
+                                                                            tmp_path):
+    path = tmp_path / "filtered.vcf"
+    path.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+                    '##FILTER=<ID=LowQual,Description="Low quality">\n'
+                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                    + "".join(f"chr1\t{pos}\t.\tA\tG\t.\t{value}\t.\n" for pos, value in
+                              ((100, "PASS"), (200, "."), (300, "LowQual"), (400, "LowQual"))))
+    env = _env(DATABASE_URL=db_url)
+    result = gdi_node("ingest", str(path), "--dataset", DATASET, env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("skipped 2 records that failed FILTER (LowQual 2): --keep-filtered loads them"
+            in result.stderr)
+    assert f"{DATASET}: version 1, 2 variants from 4 records" in result.stdout
+    kept = gdi_node("ingest", str(path), "--dataset", DATASET, "--keep-filtered", env=env)
+    assert kept.returncode == 0, kept.stderr
+    assert "FILTER" not in kept.stderr
+    assert f"{DATASET}: version 2, 4 variants from 4 records" in kept.stdout
+
 def test_a_file_error_names_the_file_not_the_database(capsys):
     """A command's OSError about a file (a temporary copy the disk had no room for, a VCF
     it may not read) is one line naming the file; it was reported as the database's."""

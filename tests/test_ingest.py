@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -757,6 +758,51 @@ async def test_alleles_longer_than_the_node_stores_are_refused_at_their_line(db_
     assert (report.records, report.rows, report.skipped_records) == (5, 3, 2)
     assert [(r[1] + 1, len(r[3]) + len(r[4])) for r in sorted(await _stored(db_url))] == [
         (100, 2), (12000, ALLELE_BASES), (20000, 2)]
+
+
+FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}
+
+
+def _filtered_vcf(directory: Path, genotypes: bool, index: bool) -> Path:
+    """A record per FILTER value of FILTERED, plus a second q10 one with two ALTs."""
+    declared = ('##FILTER=<ID=LowQual,Description="Low quality">\n'
+                '##FILTER=<ID=q10,Description="Quality below 10">\n')
+    header = (HEADER if genotypes else SITES_HEADER).replace("#CHROM", declared + "#CHROM")
+    tail = "\tGT\t0|1\t1|1" if genotypes else ""
+    info = "." if genotypes else "AC=3;AN=4;nhomalt=1"
+    lines = [f"chr1\t{pos}\t.\tA\tG\t.\t{value}\t{info}{tail}\n"
+             for value, pos in FILTERED.items()]
+    info2 = "." if genotypes else "AC=1,1;AN=4"
+    tail2 = "\tGT\t0|1\t0|2" if genotypes else ""
+    lines.append(f"chr1\t600\t.\tA\tG,T\t.\tq10\t{info2}{tail2}\n")
+    kind = "genotypes" if genotypes else "sites"
+    return write_vcf_text(directory / f"filtered-{kind}.vcf", header + "".join(lines),
+                          index=index)
+
+
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "plain"])
+@pytest.mark.parametrize("genotypes", [True, False], ids=["genotypes", "sites"])
+async def test_records_failing_filter_are_skipped_and_counted(db_url, tmp_path, genotypes,
+                                                              index):
+    """Only PASS and '.' records load by default (failed QC calls are not variants to
+    answer for); the others are counted by FILTER value in the report and the dataset's
+    source. `keep_filtered` loads them all."""
+    path = _filtered_vcf(tmp_path, genotypes, index)
+    report = await ingest(db_url, _request(path))
+    assert report.failed_filter == {"LowQual": 1, "LowQual;q10": 1, "q10": 2}
+    assert (report.records, report.rows, report.skipped_records) == (6, 2, 0)
+    assert sorted(row[1] for row in await _stored(db_url)) == [99, 199]
+    conn = await asyncpg.connect(db_url)
+    try:
+        source = json.loads(await conn.fetchval("SELECT source FROM datasets WHERE id = $1",
+                                                DATASET))
+    finally:
+        await conn.close()
+    assert source["recordsFailingFilter"] == {"LowQual": 1, "LowQual;q10": 1, "q10": 2}
+    kept = await ingest(db_url, _request(path, keep_filtered=True))
+    assert (kept.failed_filter, kept.rows) == ({}, 7)
+    assert sorted(row[1] for row in await _stored(db_url)) == [99, 199, 299, 399, 499, 599,
+                                                                599]
 
 
 async def test_first_ingest_failure_leaves_no_dataset(db_url, tmp_path):

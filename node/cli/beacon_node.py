@@ -141,6 +141,12 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
         more = f" and {len(report.elsewhere) - 5} more" if len(report.elsewhere) > 5 else ""
         click.echo(f"skipped {sum(report.elsewhere.values())} records on contigs outside "
                    f"{request.assembly.id}'s chromosomes: {shown}{more}", err=True)
+    if report.failed_filter:
+        failed = sorted(report.failed_filter.items(), key=lambda item: (-item[1], item[0]))
+        shown = ", ".join(f"{value} {n}" for value, n in failed[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        click.echo(f"skipped {sum(report.failed_filter.values())} records that failed FILTER "
+                   f"({shown}{more}): --keep-filtered loads them", err=True)
 
 
 async def _ingest_async(settings: Settings, request: IngestRequest,
@@ -165,10 +171,14 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
               help="Parsing processes (default: GDI_NODE_INGEST_WORKERS; 0 = CPU cores).")
 @click.option("--individuals", type=click.Path(path_type=Path),
               help="The samples' phenopackets (JSON array, JSON Lines) or CSV: see docs/beacon.md.")
+@click.option("--keep-filtered", is_flag=True,
+              help="Also load records whose FILTER is not PASS or '.' (failed QC; skipped and "
+                   "counted by default).")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | None,
                access_level: str | None, metadata: Path | None, title: str | None,
-               skip_invalid: bool, workers: int | None, individuals: Path | None) -> None:
+               skip_invalid: bool, workers: int | None, individuals: Path | None,
+               keep_filtered: bool) -> None:
     """Load VCF as the new version of a dataset (atomic: all or nothing)."""
     from beacon import fork_server
     fork_server.start()                 # first: it starts while this command imports
@@ -180,7 +190,7 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
                                metadata=load_metadata(metadata) if metadata else None,
                                title=title, skip_invalid=skip_invalid,
                                workers=workers if workers is not None else settings.ingest_workers,
-                               individuals=individuals)
+                               individuals=individuals, keep_filtered=keep_filtered)
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)
