@@ -9,13 +9,16 @@ the claims the node reads are declared; any others are ignored.
 
 `sub` names the caller wherever the node counts and records them: the budget, the losses and
 the audit trail, all in PostgreSQL, whose text cannot hold a NUL (such a `sub` was a 500 on
-every request), and the operator's `gdi-node audit` table, where a line break in it would
-forge lines. OpenID Connect's `sub` is printable ASCII, so one with a control character is a
-malformed claim.
+every request), the operator's `gdi-node audit` table and the `gdi_node.audit` log lines
+(which carry `jti` too). A line break there would forge lines, and so would U+2028 and
+U+2029 (line and paragraph separators: Python's `splitlines`, editors and log viewers break
+lines at them); a bidi control such as U+202E (right-to-left override) shows the rest of the
+line reversed, and a zero-width or non-ASCII space makes one caller look like another.
+OpenID Connect's `sub` is printable ASCII, so one holding any character Python does not
+print (a control, format, separator, surrogate or unassigned one) is a malformed claim.
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -23,15 +26,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 NumericDate = Annotated[float, Field(allow_inf_nan=False)]
 """Seconds since the epoch (RFC 7519): a finite JSON number, integer or not."""
 NonEmpty = Annotated[str, Field(min_length=1)]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _printable(text: str) -> str:
-    if _CONTROL.search(text):
-        raise ValueError("must not contain control characters")
+    """The text, if every character of it prints as itself; the reason names the first
+    that does not by its code point, never the text."""
+    if not text.isprintable():
+        bad = next(c for c in text if not c.isprintable())
+        raise ValueError(f"must hold only printable characters, not U+{ord(bad):04X} (a "
+                         "control, format, line or paragraph separator, or non-ASCII space)")
     return text
 
 
+Printable = Annotated[str, AfterValidator(_printable)]
 Subject = Annotated[NonEmpty, AfterValidator(_printable)]
 
 
@@ -46,7 +53,7 @@ class Claims(BaseModel):
     exp: NumericDate
     iat: NumericDate
     nbf: NumericDate | None = None
-    jti: str | None = None
+    jti: Printable | None = None
     aud: str | list[str] | None = None
 
 

@@ -283,7 +283,8 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
                             "responseSummary": {"exists": exists}}
     if returned != "boolean":
         body["responseSummary"]["numTotalResults"] = total
-        body["responseSummary"].update(precision or {"countPrecision": "exact"})
+        body["responseSummary"].update({"countPrecision": "exact"} if precision is None
+                                       else precision)
         body["response"] = {"resultSets": result_sets}
     if (note := query.page.note()) is not None:
         body["info"] = {"pagination": note}

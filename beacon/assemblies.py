@@ -114,3 +114,41 @@ def implied_assembly(reference_name: str) -> Assembly | None:
     assembly shares (17, chr17, the mitochondrion's accessions) or none has."""
     holders = [a for a in ASSEMBLIES.values() if a.normalise(reference_name)]
     return holders[0] if len(holders) == 1 else None
+
+
+# What a VCF header calls an assembly by, beyond find_assembly's names: the FASTA names of the
+# 1000 Genomes references (human_g1k_v37, hs37d5, hs38DH) and of GATK's bundles
+# (Homo_sapiens_assembly19 is b37, …38 hg38), and assemblies the node does not hold, which a
+# file on them must not be loaded as one it does.
+_HEADER_NAMES = re.compile(
+    r"(?<![a-z0-9])(grch3[78](?:\.p\d+)?|gc[af]_000001405\.\d+|hg19|hg38|b37|b38|hs37d5|"
+    r"hs38(?:dh|d1)?|g1k_v37|homo_sapiens_assembly(?:19|38)|ncbi36|hg18|b36|chm13(?:v[0-9.]+)?|t2t)"
+    r"(?![a-z0-9])", re.IGNORECASE)
+_FILE_NAMES = {"b37": "GRCh37", "hs37d5": "GRCh37", "g1k_v37": "GRCh37",
+               "homo_sapiens_assembly19": "GRCh37", "b38": "GRCh38", "hs38": "GRCh38",
+               "hs38dh": "GRCh38", "hs38d1": "GRCh38", "homo_sapiens_assembly38": "GRCh38",
+               "ncbi36": "NCBI36", "hg18": "NCBI36", "b36": "NCBI36", "chm13": "T2T-CHM13",
+               "t2t": "T2T-CHM13", "grch37": "GRCh37", "grch38": "GRCh38"}
+
+
+def named_assemblies(text: str) -> list[str]:
+    """The assemblies a header's value names (`##reference=file:///ref/human_g1k_v37.fasta`,
+    `assembly=b37`), as ids, in order, once each: an id of ASSEMBLIES, or NCBI36 or
+    T2T-CHM13, which the node does not hold. A patch level beyond the last names its
+    assembly still; an accession of no patch release names none."""
+    found: list[str] = []
+    for match in _HEADER_NAMES.finditer(text):
+        name = match[1].lower()
+        held = find_assembly(name)
+        base = "chm13" if name.startswith("chm13") else name.split(".")[0]   # no patch
+        named = held.id if held else _FILE_NAMES.get(base)
+        if named is not None and named not in found:
+            found.append(named)
+    return found
+
+
+def assembly_of_length(chromosome: str, length: int) -> str | None:
+    """The one assembly whose `chromosome` has this length (they differ for every
+    chromosome but the mitochondrion), or None."""
+    holders = [a.id for a in ASSEMBLIES.values() if a.lengths.get(chromosome) == length]
+    return holders[0] if len(holders) == 1 else None

@@ -310,16 +310,23 @@ def precision_fields(counts: list[ReportedCount]) -> dict[str, Any]:
 def combined_precision(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The precision of a total of counts reported with these fields (this node's, or the
     peers' summaries in the network's total): the coarsest, with every adjustment made, in
-    the order first made. A part that says nothing is taken at its word as exact."""
-    precision, adjusted = "exact", []
+    the order first made. A part that states no precision (a Beacon v2.0 peer's: the field
+    came with v2.2) or one of no known value leaves the total's unknown, and then none is
+    stated: `exact` would claim what nobody said of that part, and the coarsest, `imprecise`,
+    that it was adjusted, which nobody said either. The adjustments stated still are."""
+    precision: str | None = "exact"
+    adjusted: list[str] = []
     for part in parts:
         given = part.get("countPrecision")
-        if given in PRECISIONS and PRECISIONS.index(given) > PRECISIONS.index(precision):
+        if given not in PRECISIONS:
+            precision = None
+        elif precision is not None and PRECISIONS.index(given) > PRECISIONS.index(precision):
             precision = given
         more = part.get("countAdjustedTo")
         if isinstance(more, list):
             adjusted += [a for a in more if isinstance(a, str) and a not in adjusted]
-    return {"countPrecision": precision, **({"countAdjustedTo": adjusted} if adjusted else {})}
+    return {**({"countPrecision": precision} if precision else {}),
+            **({"countAdjustedTo": adjusted} if adjusted else {})}
 
 
 def is_rare(rarest: int | None, rules: Rules) -> bool:

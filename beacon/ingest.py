@@ -58,7 +58,7 @@ CLEANUP_SECONDS = 5.0
 class IngestRequest:
     path: Path
     dataset_id: str
-    assembly: Assembly
+    assembly: Assembly | None           # None: the header's, else the default (vcf.py)
     access_level: AccessLevel
     title: str
     description: str = ""
@@ -66,6 +66,9 @@ class IngestRequest:
     skip_invalid: bool = False
     workers: int = 0
     individuals: Path | None = None     # phenopackets (or CSV) of the VCF's samples
+    keep_filtered: bool = False         # load records failing FILTER too (vcf._failed_filter)
+    assembly_given_by: str = "--assembly"   # who named `assembly`, for a refusal to say
+    force_assembly: bool = False        # load on `assembly` whatever the header names
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ class IngestReport:
     phenopackets: int = 0               # individuals loaded with a phenopacket
     # records skipped because their contig is not one of the assembly's chromosomes
     elsewhere: dict[str, int] = field(default_factory=dict)
+    # records skipped because their FILTER is neither PASS nor '.', per FILTER value
+    failed_filter: dict[str, int] = field(default_factory=dict)
     note: str | None = None             # how the file was prepared to be read, if it was
+    assembly: str = ""                  # what the file was loaded on
+    assembly_reason: str = ""           # and why: the operator, the header, the default
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -212,6 +219,8 @@ async def _gather(futures: dict[asyncio.Future, Job], tracker: _ProgressTracker)
             totals.first_skip = totals.first_skip or stats.first_skip
             for contig, n in stats.elsewhere.items():
                 totals.elsewhere[contig] = totals.elsewhere.get(contig, 0) + n
+            for value, n in stats.failed_filter.items():
+                totals.failed_filter[value] = totals.failed_filter.get(value, 0) + n
             totals.sites.extend(stats.sites)
             totals.sites_dropped += stats.sites_dropped
     return totals
@@ -291,8 +300,11 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                   progress: ProgressCallback | None) -> IngestReport:
     began = time.monotonic()
     with _workers(db_url, path, request.workers or os.cpu_count() or 1) as workers:
-        layout = dataclasses.replace(inspect_vcf(path, request.assembly),
-                                     carriers_wanted=request.individuals is not None)
+        layout = dataclasses.replace(inspect_vcf(path, request.assembly,
+                                                 request.assembly_given_by,
+                                                 request.force_assembly),
+                                     carriers_wanted=request.individuals is not None,
+                                     keep_filtered=request.keep_filtered)
         # the samples are individuals where their genotypes are read (beacon/vcf.py)
         samples = layout.sample_names if layout.counts_from_genotypes else ()
         people = individuals_load(samples, read_individuals(request.individuals)
@@ -361,7 +373,9 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
     return IngestReport(request.dataset_id, version, totals.records, totals.rows, layout.samples,
                         totals.skipped_records, totals.skipped_alleles,
                         round(time.monotonic() - began, 3), used, regions, totals.first_skip,
-                        layout.samples if request.individuals else 0, totals.elsewhere)
+                        layout.samples if request.individuals else 0, totals.elsewhere,
+                        totals.failed_filter, assembly=layout.assembly.id,
+                        assembly_reason=layout.assembly_reason)
 
 
 def _new_version(request: IngestRequest, layout: VcfLayout,
@@ -370,11 +384,13 @@ def _new_version(request: IngestRequest, layout: VcfLayout,
               "records": totals.records, "skippedRecords": totals.skipped_records,
               "skippedAlleles": totals.skipped_alleles,
               **({"recordsOffAssembly": totals.elsewhere} if totals.elsewhere else {}),
+              **({"recordsFailingFilter": totals.failed_filter} if totals.failed_filter
+                 else {}),
               **({"calledSites": len(totals.sites)} if totals.sites else {}),
               **({"calledSitesNotKept": totals.sites_dropped} if totals.sites_dropped else {}),
               **({"individuals": request.individuals.name} if request.individuals else {})}
     return store.DatasetVersion(
-        id=request.dataset_id, assembly=request.assembly.id,
+        id=request.dataset_id, assembly=layout.assembly.id,
         access_level=request.access_level.value, title=request.title,
         description=request.description, variant_count=totals.rows,
         record_count=totals.records, sample_count=layout.samples,

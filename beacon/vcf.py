@@ -32,7 +32,14 @@ import pysam
 from asyncpg import BitString
 
 from beacon.annotations import Annotation, AnnotationLayout, annotations
-from beacon.assemblies import Assembly
+from beacon.assemblies import (
+    ASSEMBLIES,
+    DEFAULT_ASSEMBLY,
+    Assembly,
+    assembly_of_length,
+    implied_assembly,
+    named_assemblies,
+)
 from beacon.limits import INT4_MAX
 from beacon.store import ALLELE_BASES, COPY_COLUMNS, LONG_VARIANT
 
@@ -99,6 +106,9 @@ class VcfLayout:
     annotation: AnnotationLayout | None = None    # the header's SnpEff ANN / VEP CSQ
     binary: bool = False                # BCF: a problem's place is a record, not a line
     carriers_wanted: bool = True        # read GT for carriers even where INFO has the counts
+    # load records whose FILTER is neither PASS nor '.' (failed QC), instead of skipping them
+    keep_filtered: bool = False
+    assembly_reason: str = ""           # who chose the assembly: the header, the operator
     # contigs the header lists that are not the assembly's chromosomes (decoys, alts,
     # unplaced, chrEBV, HLA, UCSC hg19's chrM): their records are skipped and counted
     elsewhere: dict[str, int] = field(default_factory=dict)   # name -> header length
@@ -124,6 +134,7 @@ class ChunkStats:
     skipped_records: int = 0            # invalid records skipped on request
     skipped_alleles: int = 0            # '*', '.', <NON_REF>: not variants
     elsewhere: dict[str, int] = field(default_factory=dict)   # records per contig off it
+    failed_filter: dict[str, int] = field(default_factory=dict)   # records per FILTER value
     max_length: int = 0
     first_skip: str | None = None
     # reference-only records and gVCF blocks: (chromosome, start, end, alleles called), at
@@ -316,7 +327,98 @@ def _repeated_sample(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
+_CONTIG_FIELD = re.compile(r'(\w+)=("[^"]*"|[^,>]*)')
+
+
+@dataclass(frozen=True)
+class AssemblyStatement:
+    """A header line that says which assembly the file is on."""
+
+    assembly: str           # an id of ASSEMBLIES, or one the node does not hold (NCBI36)
+    line: int | None        # None in a BCF, which has no lines
+    text: str               # what it says, shortened
+    length: bool = False    # by a chromosome's length, which no --force-assembly overrules
+
+    def __str__(self) -> str:
+        return f"{self.text}" + (f", line {self.line}" if self.line else "")
+
+
+def _assembly_statements(path: Path, header: pysam.VariantHeader, binary: bool
+                         ) -> list[AssemblyStatement]:
+    """What the header says of its assembly, the first line per assembly: `##reference=`
+    and `##assembly=` naming one (beacon/assemblies.py `named_assemblies`), and contig lines
+    by their `assembly=`, an accession of one assembly's (NC_000001.10) or a chromosome's
+    length on one only (chr1 length=249250621 is GRCh37's), kept apart: a length is the
+    file's coordinates, not a name."""
+    lines = enumerate(_header(path), start=1) if not binary else (
+        (None, line) for line in str(header).splitlines())
+    found: dict[tuple[str, bool], AssemblyStatement] = {}
+    for number, line in lines:
+        line = line.rstrip("\r\n")
+        said: list[str] = []
+        by_length: str | None = None
+        if line.startswith(("##reference=", "##assembly=")):
+            said = named_assemblies(line.partition("=")[2])
+        elif line.startswith("##contig=<"):
+            fields = dict(_CONTIG_FIELD.findall(line[len("##contig=<"):]))
+            name = fields.get("ID", "")
+            said = named_assemblies(fields.get("assembly", "").strip('"'))
+            implied = implied_assembly(name)
+            said += [implied.id] if implied else []
+            chrom = ASSEMBLIES[DEFAULT_ASSEMBLY].normalise(name)
+            length = fields.get("length", "")
+            by_length = (assembly_of_length(chrom, int(length))
+                         if chrom and length.isdigit() else None)
+        for assembly in said:
+            text = line if len(line) <= 80 else line[:77] + "..."
+            found.setdefault((assembly, False), AssemblyStatement(assembly, number, text))
+        if by_length:
+            found.setdefault((by_length, True),
+                             AssemblyStatement(by_length, number, line[:80], True))
+    return sorted(found.values(), key=lambda s: s.line or 0)
+
+
+def choose_assembly(path: Path, statements: list[AssemblyStatement], given: Assembly | None,
+                    given_by: str, force: bool) -> tuple[Assembly, str]:
+    """The assembly to load the file on, and why. Coordinates of one assembly loaded as
+    another's make every answer wrong, and silently: the operator's assembly (`given`,
+    named `given_by`: --assembly, the metadata file) must agree with whatever the header
+    says, unless `force`d; without one, the header's, if it names one the node holds and no
+    other; else the default, when it names none. Contig lengths are checked after this, as
+    ever (`_place_contigs`), forced or not."""
+    if given is not None:
+        against = [s for s in statements if s.assembly != given.id]
+        if against and (not force or any(s.length for s in against)):
+            first = next((s for s in against if s.length), against[0])
+            if first.length:
+                raise VcfProblem(path, f"the header says {first.assembly} ({first.text}), "
+                                       f"{given_by} says {given.id}: the file is not on "
+                                       f"{given.id}; correct {given_by}", line=first.line)
+            raise VcfProblem(path, f"the header says {first.assembly} ({first.text}), "
+                                   f"{given_by} says {given.id}: correct {given_by}, or add "
+                                   f"--force-assembly to load it on {given.id} all the same",
+                             line=first.line)
+        overruled = f", over the header's {against[0]}" if against else ""
+        return given, f"{given_by}{overruled}"
+    if not statements:
+        return ASSEMBLIES[DEFAULT_ASSEMBLY], "the default: the header names no assembly"
+    first = statements[0]
+    other = next((s for s in statements if s.assembly != first.assembly), None)
+    if other is not None:
+        raise VcfProblem(path, f"the header says {first.assembly} ({first.text}) and "
+                               f"{other.assembly} ({other}): give --assembly, with "
+                               "--force-assembly since the header contradicts it",
+                         line=first.line)
+    if first.assembly not in ASSEMBLIES:
+        raise VcfProblem(path, f"the header says {first.assembly} ({first.text}), an "
+                               f"assembly this node does not hold ({', '.join(ASSEMBLIES)}): "
+                               "lift the file over to one", line=first.line)
+    return ASSEMBLIES[first.assembly], f"the header says so ({first})"
+
+
+def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assembly",
+                force_assembly: bool = False) -> VcfLayout:
+    """The file's layout, on `assembly` (None: the one its header says, `choose_assembly`)."""
     if not path.is_file():
         raise VcfProblem(path, "no such file")
     _check_bgzf(path)
@@ -324,6 +426,9 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
         with open_vcf(path) as vf:
             header = vf.header
             info = header.info
+            assembly, reason = choose_assembly(
+                path, _assembly_statements(path, header, vf.format == "BCF"), assembly,
+                given_by, force_assembly)
             try:
                 placed, elsewhere = _place_contigs(path, header, assembly)
             except AssertionError:          # pysam's check of htslib's contig dictionary
@@ -348,7 +453,8 @@ def inspect_vcf(path: Path, assembly: Assembly) -> VcfLayout:
                                indexed_contigs=indexed, info_counts=bool(counts),
                                population_keys=(population_keys(info) if not header.samples
                                                 else {}),
-                               annotation=annotation, binary=vf.format == "BCF")
+                               annotation=annotation, binary=vf.format == "BCF",
+                               assembly_reason=reason)
     except UnicodeDecodeError as exc:       # pysam decodes the header's names as UTF-8
         raise VcfProblem(path, _utf8_reason(exc, " in its header",
                                             path.suffix.lower() == ".bcf")) from None
@@ -799,6 +905,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     stop = None if region is None or region.last else region.end
     width = len(row_columns(layout, options))
     fast = layout.info_counts and width == _NARROW
+    drop_failed = not layout.keep_filtered
     held: list[tuple] = []
     mark = options.htslib_log.mark() if options.htslib_log else 0
     while True:
@@ -823,6 +930,12 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         if chrom is None and is_elsewhere(layout, rec.chrom):
             stats.elsewhere[rec.chrom] = stats.elsewhere.get(rec.chrom, 0) + 1
             continue
+        if drop_failed:                     # PASS is one filter, '.' none (_failed_filter)
+            filters = rec.filter
+            failed = len(filters)
+            if failed and (failed != 1 or b"PASS" not in filters):
+                _failed_filter(filters, stats)
+                continue
         if (fast and chrom is not None and alleles is not None and len(alleles) == 2
                 and start < lengths[chrom]):
             ref, alt = alleles
@@ -871,6 +984,16 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             yield from held
             held.clear()
     yield from held
+
+
+def _failed_filter(filters: pysam.VariantRecordFilter, stats: ChunkStats) -> None:
+    """Count a record that failed its caller's QC, by its FILTER as written (`LowQual;q10`).
+    Such calls are not variants a discovery node should answer for: gnomAD's browser and
+    most Beacons serve PASS variants only, and a failed call counted as a carrier would be
+    a person who may not carry it. The test in `_read` costs about 150 ns a record (a
+    tenth of the fast path's), checked before the record's INFO is read."""
+    value = ";".join(filters.keys())
+    stats.failed_filter[value] = stats.failed_filter.get(value, 0) + 1
 
 
 def _malformed(layout: VcfLayout, region: Region | None, options: ReadOptions,

@@ -16,10 +16,13 @@ from catalogue.metadata import DatasetMetadata, MetadataError
 def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                  access_level: str | None = None, metadata: DatasetMetadata | None = None,
                  title: str | None = None, skip_invalid: bool = False,
-                 workers: int = 0, individuals: Path | None = None) -> IngestRequest:
+                 workers: int = 0, individuals: Path | None = None,
+                 keep_filtered: bool = False, force_assembly: bool = False) -> IngestRequest:
     """Combine command-line flags with the metadata file: a flag wins over the file, and with
-    neither the dataset is CONTROLLED, the level that reveals the least. MetadataError names
-    what cannot be used."""
+    neither the dataset is CONTROLLED, the level that reveals the least. An assembly neither
+    names is left to the file's header (beacon/vcf.py `choose_assembly`): the metadata
+    model's default, GRCh38, is no one's statement. MetadataError names what cannot be
+    used."""
     try:
         check_dataset_id(dataset_id)
     except InvalidDatasetId as exc:
@@ -27,11 +30,16 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     if metadata is not None and metadata.identifier != dataset_id:
         raise MetadataError(f"--dataset {dataset_id} differs from the metadata file's "
                             f"identifier {metadata.identifier}: they must be the same key")
-    assembly_name = assembly or (metadata.assembly if metadata else "GRCh38")
-    resolved = find_assembly(assembly_name)
-    if resolved is None:
+    stated = metadata is not None and "assembly" in metadata.model_fields_set
+    assembly_name = assembly or (metadata.assembly if metadata and stated else None)
+    given_by = "--assembly" if assembly else "the metadata file's assembly"
+    resolved = find_assembly(assembly_name) if assembly_name is not None else None
+    if assembly_name is not None and resolved is None:
         raise MetadataError(f"unknown assembly {assembly_name!r} (known: "
                             f"{', '.join(ASSEMBLIES)} and their aliases)")
+    if force_assembly and resolved is None:
+        raise MetadataError("--force-assembly loads on the assembly --assembly (or the "
+                            "metadata file) names, and none is named")
     level = (AccessLevel(access_level.upper()) if access_level
              else metadata.access_level if metadata else AccessLevel.CONTROLLED)
     extra = metadata.extra_metadata() if metadata else {}
@@ -41,7 +49,9 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
         title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
         description=metadata.description if metadata else "",
         metadata=extra,
-        skip_invalid=skip_invalid, workers=workers, individuals=individuals)
+        skip_invalid=skip_invalid, workers=workers, individuals=individuals,
+        keep_filtered=keep_filtered, assembly_given_by=given_by,
+        force_assembly=force_assembly)
 
 
 def _check_disclosure(metadata: dict[str, object]) -> None:

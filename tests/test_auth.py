@@ -254,6 +254,14 @@ MALFORMED_CLAIMS = {
     "sub with a NUL": lambda s: {"sub": "mallory\x00"},
     "sub with a line break": lambda s: {"sub": "mallory\n2026-12-02 10:00:00  address 10.0.0.1"},
     "sub with a C1 control": lambda s: {"sub": "mallory\x85"},
+    # Unicode's own line breaks, which editors, log viewers and Python's splitlines honour,
+    # and characters that disguise a line (U+202E shows the rest of it reversed)
+    "sub with a line separator": lambda s: {"sub": "mallory\u20282026-12-02 10:00:00  x"},
+    "sub with a paragraph separator": lambda s: {"sub": "mallory\u2029x"},
+    "sub with a right-to-left override": lambda s: {"sub": "alice\u202eecila"},
+    "sub with a zero-width space": lambda s: {"sub": "ali\u200bce"},
+    "sub with a no-break space": lambda s: {"sub": "alice\u00a0"},
+    "jti with a line break": lambda s: {"jti": "1\n2026-12-02 10:00:00 INFO forged"},
     "iss a list": lambda s: {"iss": [s.aai_url]},
     "aud a number": lambda s: {"aud": 7},
     "scope a list": lambda s: {"scope": ["openid", "ga4gh_passport_v1"]},
@@ -276,6 +284,21 @@ async def test_malformed_claims_of_a_trusted_issuer_are_401_not_500(stack, beaco
     claims = _claims(stack, **MALFORMED_CLAIMS[malformed](stack))
     token = _signed_as_is(stack.aai.access_key, claims)
     await _assert_refused(stack, token, beacon_schema, malformed)
+
+
+async def test_a_sub_that_would_forge_or_disguise_a_line_is_refused_by_its_code_point(stack):
+    """The 401 says which claim and which character, never the value; a `sub` of printable
+    non-ASCII letters still passes."""
+    for sub, point in (("mallory\u2028x", "U+2028"), ("alice\u202eecila", "U+202E")):
+        token = _signed_as_is(stack.aai.access_key, _claims(stack, sub=sub))
+        response = await stack.node.get("/api/info", headers={"Authorization": f"Bearer {token}"})
+        message = (await response.json())["error"]["errorMessage"]
+        assert response.status == 401 and f"sub: Value error, must hold only printable " \
+            f"characters, not {point}" in message, message
+        assert sub not in message
+    token = _signed_as_is(stack.aai.access_key, _claims(stack, sub="jörg@example.org"))
+    response = await stack.node.get("/api/info", headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200
 
 
 async def test_a_token_of_bytes_that_are_not_utf8_is_a_401_not_a_500(stack):

@@ -439,6 +439,47 @@ def test_ingest_says_what_it_prepared_and_what_it_skipped(db_url, tmp_path):
     assert f"{DATASET}: version 1, 1 variants from 2 records" in result.stdout
 
 
+
+def test_ingest_says_how_many_records_failed_filter_and_keeps_them_on_request(db_url,
+                                                                            tmp_path):
+    path = tmp_path / "filtered.vcf"
+    path.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+                    '##FILTER=<ID=LowQual,Description="Low quality">\n'
+                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                    + "".join(f"chr1\t{pos}\t.\tA\tG\t.\t{value}\t.\n" for pos, value in
+                              ((100, "PASS"), (200, "."), (300, "LowQual"), (400, "LowQual"))))
+    env = _env(DATABASE_URL=db_url)
+    result = gdi_node("ingest", str(path), "--dataset", DATASET, env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("skipped 2 records that failed FILTER (LowQual 2): --keep-filtered loads them"
+            in result.stderr)
+    assert f"{DATASET}: version 1, 2 variants from 4 records" in result.stdout
+    kept = gdi_node("ingest", str(path), "--dataset", DATASET, "--keep-filtered", env=env)
+    assert kept.returncode == 0, kept.stderr
+    assert "FILTER" not in kept.stderr
+    assert f"{DATASET}: version 2, 4 variants from 4 records" in kept.stdout
+
+
+def test_ingest_takes_the_headers_assembly_and_refuses_another(db_url, tmp_path):
+    """The prober's file: a GRCh37 header loaded silently as GRCh38."""
+    path = tmp_path / "g37.vcf"
+    path.write_text("##fileformat=VCFv4.1\n##reference=GRCh37\n"
+                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                    "1\t1000\t.\tA\tG\t.\tPASS\t.\n1\t249000000\t.\tA\tG\t.\tPASS\t.\n")
+    env = _env(DATABASE_URL=db_url)
+    refused = gdi_node("ingest", str(path), "--dataset", DATASET, "--assembly", "GRCh38",
+                       env=env)
+    assert refused.returncode == 1
+    assert (f"{path}:2: the header says GRCh37 (##reference=GRCh37), --assembly says GRCh38: "
+            "correct --assembly, or add --force-assembly to load it on GRCh38 all the same"
+            in refused.stderr)
+    result = gdi_node("ingest", str(path), "--dataset", DATASET, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (f"{path}: loaded on GRCh37: the header says so (##reference=GRCh37, line 2)"
+            in result.stderr)
+    listed = gdi_node("datasets", "--json", env=env)
+    assert json.loads(listed.stdout)[0]["assembly"] == "GRCh37"
+
 def test_a_file_error_names_the_file_not_the_database(capsys):
     """A command's OSError about a file (a temporary copy the disk had no room for, a VCF
     it may not read) is one line naming the file; it was reported as the database's."""

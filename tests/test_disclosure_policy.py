@@ -78,6 +78,16 @@ def test_precision_fields_say_how_a_count_was_adjusted():
         "countAdjustedTo": ["next multiple of 5", "next multiple of 10"]}
 
 
+def test_a_total_with_a_part_of_unknown_precision_states_none():
+    """A part without `countPrecision` (a Beacon v2.0 peer) or with a value of no known
+    meaning: the total is not exact as far as anyone said, nor known to be adjusted."""
+    rounded = {"countPrecision": "rounded", "countAdjustedTo": ["next multiple of 5"]}
+    assert combined_precision([{"countPrecision": "exact"}, {}]) == {}
+    assert combined_precision([{}, rounded]) == {"countAdjustedTo": ["next multiple of 5"]}
+    assert combined_precision([{"countPrecision": "roughly"}]) == {}
+    assert combined_precision([{"countPrecision": "exact"}, rounded]) == rounded
+
+
 @pytest.mark.parametrize("count", [
     ReportedCount(3), ReportedCount(5, 5), ReportedCount(0, 5), ReportedCount(10, 10, 10, 0),
     ReportedCount(12, 1, 10, 3), ReportedCount(10, 10, 10, 3), ReportedCount(20, 10, 0, 2),

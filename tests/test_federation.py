@@ -140,6 +140,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
         if name in HUGE_COUNTS:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
+        if name == "v20":                   # a Beacon v2.0 count: no countPrecision
+            return web.json_response(_count_answer(name, {}, 7))
         if tail in ("info", "map"):
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
@@ -431,6 +433,24 @@ async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
         f"or equal to {2**53 - 1}")
     assert merged["responseSummary"]["numTotalResults"] == 2**53 - 1
     assert [s["resultsCount"] for s in merged["response"]["resultSets"]] == [2**53 - 1] * 2
+
+
+async def test_a_total_with_a_peers_count_of_unknown_precision_does_not_claim_exact(
+        network, check):
+    """The nodes' counts are exact and say so; a Beacon v2.0 peer's says nothing of its
+    precision (it may round, or drop counts under a floor): the network's total of them all
+    states no `countPrecision`, while a total of the nodes' alone is exact."""
+    async with network.aggregator([*network.peers(), network.fakes.peer("v20")]) as net:
+        merged = await check(net, "/network/api/g_variants",
+                             params={**QUERY, "requestedGranularity": "count"})
+    async with network.aggregator(network.peers()) as net:
+        known = await check(net, "/network/api/g_variants",
+                            params={**QUERY, "requestedGranularity": "count"})
+    assert _peer_lines(merged)["v20"]["status"] == "ok"
+    assert merged["responseSummary"] == {"exists": True, "numTotalResults": 4 + 5 + 6 + 7}
+    precisions = {s["id"]: s.get("countPrecision") for s in merged["response"]["resultSets"]}
+    assert (precisions["v20-set"], precisions["GDI-FI-SYN-001"]) == (None, "exact")
+    assert known["responseSummary"]["countPrecision"] == "exact"
 
 
 async def test_the_token_goes_only_to_peers_trusting_its_issuer(network, check):

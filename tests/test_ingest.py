@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import json
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -516,7 +518,7 @@ BAD_INPUTS = {
                                                  + "chr1\t400\t.\tAXG\tG\t.\t.\t.\tGT\t0|1\t0|0\n"),
                         ["r.vcf.gz:9:", "REF 'AXG'"]),
     "wrong_assembly": (lambda d: write_vcf_text(d / "a.vcf", HEADER.replace(
-        "248956422", "249250621") + GOOD_LINES), ["length 249250621", "not on GRCh38"]),
+        "248956422", "249250621") + GOOD_LINES), ["length=249250621", "not on GRCh38"]),
     "beyond_contig_end": (lambda d: write_vcf_text(d / "e.vcf", HEADER + GOOD_LINES
                                                    + "chr1\t248956423\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0|0\n",
                                                    index=False),
@@ -820,6 +822,51 @@ async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_
         (499, "A", "G"), (499, "AT", "G")]
 
 
+FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}
+
+
+def _filtered_vcf(directory: Path, genotypes: bool, index: bool) -> Path:
+    """A record per FILTER value of FILTERED, plus a second q10 one with two ALTs."""
+    declared = ('##FILTER=<ID=LowQual,Description="Low quality">\n'
+                '##FILTER=<ID=q10,Description="Quality below 10">\n')
+    header = (HEADER if genotypes else SITES_HEADER).replace("#CHROM", declared + "#CHROM")
+    tail = "\tGT\t0|1\t1|1" if genotypes else ""
+    info = "." if genotypes else "AC=3;AN=4;nhomalt=1"
+    lines = [f"chr1\t{pos}\t.\tA\tG\t.\t{value}\t{info}{tail}\n"
+             for value, pos in FILTERED.items()]
+    info2 = "." if genotypes else "AC=1,1;AN=4"
+    tail2 = "\tGT\t0|1\t0|2" if genotypes else ""
+    lines.append(f"chr1\t600\t.\tA\tG,T\t.\tq10\t{info2}{tail2}\n")
+    kind = "genotypes" if genotypes else "sites"
+    return write_vcf_text(directory / f"filtered-{kind}.vcf", header + "".join(lines),
+                          index=index)
+
+
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "plain"])
+@pytest.mark.parametrize("genotypes", [True, False], ids=["genotypes", "sites"])
+async def test_records_failing_filter_are_skipped_and_counted(db_url, tmp_path, genotypes,
+                                                              index):
+    """Only PASS and '.' records load by default (failed QC calls are not variants to
+    answer for); the others are counted by FILTER value in the report and the dataset's
+    source. `keep_filtered` loads them all."""
+    path = _filtered_vcf(tmp_path, genotypes, index)
+    report = await ingest(db_url, _request(path))
+    assert report.failed_filter == {"LowQual": 1, "LowQual;q10": 1, "q10": 2}
+    assert (report.records, report.rows, report.skipped_records) == (6, 2, 0)
+    assert sorted(row[1] for row in await _stored(db_url)) == [99, 199]
+    conn = await asyncpg.connect(db_url)
+    try:
+        source = json.loads(await conn.fetchval("SELECT source FROM datasets WHERE id = $1",
+                                                DATASET))
+    finally:
+        await conn.close()
+    assert source["recordsFailingFilter"] == {"LowQual": 1, "LowQual;q10": 1, "q10": 2}
+    kept = await ingest(db_url, _request(path, keep_filtered=True))
+    assert (kept.failed_filter, kept.rows) == ({}, 7)
+    assert sorted(row[1] for row in await _stored(db_url)) == [99, 199, 299, 399, 499, 599,
+                                                                599]
+
+
 async def test_first_ingest_failure_leaves_no_dataset(db_url, tmp_path):
     path = write_vcf_text(tmp_path / "bad.vcf", HEADER + "chr1\t5\t.\tQ\tG\t.\t.\t.\tGT\t0|1\t0|0\n")
     with pytest.raises(VcfProblem):
@@ -832,8 +879,82 @@ async def test_grch37_file_is_placed_on_grch37(db_url, tmp_path):
                              assembly="GRCh37")).path
     await ingest(db_url, _request(path, assembly=GRCH37))
     assert await _stored(db_url) == expected_rows(path)
-    with pytest.raises(VcfProblem, match="not on GRCh38"):
+    with pytest.raises(VcfProblem, match="the header says GRCh37 .*, --assembly says GRCh38: the file is not on GRCh38"):
         await ingest(db_url, _request(path, "GDI-FI-SYN-002"))
+
+
+B37 = "##fileformat=VCFv4.1\n{}#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t1000\t.\tA\tG\t.\tPASS\t.\n"
+
+
+@pytest.mark.parametrize("lines,said", [
+    ("##reference=GRCh37\n", "##reference=GRCh37, line 2"),
+    ("##reference=file:///ref/human_g1k_v37.fasta\n",
+     "##reference=file:///ref/human_g1k_v37.fasta, line 2"),
+    ("##assembly=hg19\n", "##assembly=hg19, line 2"),
+    ("##contig=<ID=1,assembly=b37>\n", "##contig=<ID=1,assembly=b37>, line 2"),
+    ("##contig=<ID=chr1,length=249250621>\n", "##contig=<ID=chr1,length=249250621>, line 2"),
+    ("##contig=<ID=NC_000001.10>\n", "##contig=<ID=NC_000001.10>, line 2")],
+    ids=["reference", "reference-file", "assembly", "contig-assembly", "contig-length",
+         "contig-accession"])
+def test_the_headers_assembly_is_taken_when_none_is_given_and_refused_against_another(
+        tmp_path, lines, said):
+    """A GRCh37 header loaded as GRCh38 made every answer wrong, silently. Without an
+    assembly given, the header's is taken and the layout says why; given another, the file is
+    refused at the line, unless forced (contig lengths are checked even so)."""
+    path = tmp_path / "b37.vcf"
+    path.write_text(B37.format(lines))
+    layout = inspect_vcf(path, None)
+    assert (layout.assembly.id, layout.assembly_reason) == ("GRCh37",
+                                                            f"the header says so ({said})")
+    with pytest.raises(VcfProblem) as refused:
+        inspect_vcf(path, GRCH38)
+    advice = ("the file is not on GRCh38; correct --assembly" if "length" in lines
+              else "correct --assembly, or add --force-assembly")
+    assert str(refused.value).startswith(
+        f"{path}:2: the header says GRCh37 ({said.rsplit(', line', 1)[0]}), --assembly says "
+        f"GRCh38: {advice}")
+    assert inspect_vcf(path, GRCH37).assembly_reason == "--assembly"
+    if "length" not in lines:
+        forced = inspect_vcf(path, GRCH38, force_assembly=True)
+        assert forced.assembly.id == "GRCh38"
+        assert forced.assembly_reason == f"--assembly, over the header's {said}"
+
+
+@pytest.mark.parametrize("lines,problem", [
+    ("##reference=hg19\n##contig=<ID=chr1,length=248956422>\n",
+     (":2: the header says GRCh37 (##reference=hg19) and GRCh38 (##contig=<ID=chr1,"
+      "length=248956422>, line 3): give --assembly, with --force-assembly")),
+    ("##reference=hg18.fa\n", (":2: the header says NCBI36 (##reference=hg18.fa), an "
+                               "assembly this node does not hold (GRCh38, GRCh37)"))],
+    ids=["both", "other"])
+def test_a_header_naming_two_assemblies_or_one_not_held_is_refused(tmp_path, lines, problem):
+    path = tmp_path / "odd.vcf"
+    path.write_text(B37.format(lines))
+    with pytest.raises(VcfProblem, match=re.escape(f"{path}{problem}")):
+        inspect_vcf(path, None)
+
+
+def test_a_header_naming_no_assembly_is_on_the_default(tmp_path):
+    path = tmp_path / "plain.vcf"
+    path.write_text(B37.format("##reference=file:///data/ref.fa\n"))
+    layout = inspect_vcf(path, None)
+    assert (layout.assembly.id, layout.assembly_reason) == (
+        "GRCh38", "the default: the header names no assembly")
+
+
+async def test_without_an_assembly_a_grch37_file_loads_on_grch37(db_url, tmp_path):
+    path = write_vcf(VcfSpec(tmp_path / "b37.vcf.gz", records=1000, samples=2, seed=3,
+                             assembly="GRCh37")).path
+    report = await ingest(db_url, _request(path, assembly=None))
+    assert (report.assembly, report.assembly_reason) == (
+        "GRCh37", "the header says so (##reference=GRCh37, line 2)")
+    assert await _stored(db_url) == expected_rows(path)
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchval("SELECT assembly FROM datasets WHERE id = $1",
+                                   DATASET) == "GRCh37"
+    finally:
+        await conn.close()
 
 
 def test_flags_override_metadata_and_default_is_controlled(tmp_path):
@@ -846,6 +967,12 @@ def test_flags_override_metadata_and_default_is_controlled(tmp_path):
     flagged = make_request(tmp_path, DATASET, metadata=meta, access_level="public",
                            assembly="hg38")
     assert (flagged.access_level, flagged.assembly.id) == (AccessLevel.PUBLIC, "GRCh38")
+    assert make_request(tmp_path, DATASET).assembly is None          # the header's
+    unstated = DatasetMetadata(identifier=DATASET, title="T")
+    assert make_request(tmp_path, DATASET, metadata=unstated).assembly is None
+    assert from_file.assembly_given_by == "the metadata file's assembly"
+    with pytest.raises(MetadataError, match="--force-assembly"):
+        make_request(tmp_path, DATASET, force_assembly=True)
 
 
 @pytest.mark.parametrize("dataset_id,problem", [

@@ -128,6 +128,9 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     progress.close()
     if report.note:
         click.echo(f"{request.path}: {report.note}", err=True)
+    if request.assembly is None:        # chosen by the file, not the operator: say so
+        click.echo(f"{request.path}: loaded on {report.assembly}: {report.assembly_reason}",
+                   err=True)
     phenotyped = " with phenopackets" if report.phenopackets else ""
     click.echo(f"{report.dataset_id}: version {report.version}, {report.rows} variants from "
                f"{report.records} records, {report.samples} samples{phenotyped} in "
@@ -140,7 +143,13 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
         shown = ", ".join(f"{contig} ({n})" for contig, n in sorted(report.elsewhere.items())[:5])
         more = f" and {len(report.elsewhere) - 5} more" if len(report.elsewhere) > 5 else ""
         click.echo(f"skipped {sum(report.elsewhere.values())} records on contigs outside "
-                   f"{request.assembly.id}'s chromosomes: {shown}{more}", err=True)
+                   f"{report.assembly}'s chromosomes: {shown}{more}", err=True)
+    if report.failed_filter:
+        failed = sorted(report.failed_filter.items(), key=lambda item: (-item[1], item[0]))
+        shown = ", ".join(f"{value} {n}" for value, n in failed[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        click.echo(f"skipped {sum(report.failed_filter.values())} records that failed FILTER "
+                   f"({shown}{more}): --keep-filtered loads them", err=True)
 
 
 async def _ingest_async(settings: Settings, request: IngestRequest,
@@ -153,7 +162,10 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
 @click.argument("vcf", type=click.Path(path_type=Path))
 @click.option("--dataset", "dataset_id", required=True,
               help="Dataset identifier, e.g. GDI-FI-SYN-001.")
-@click.option("--assembly", help="GRCh38 (default) or GRCh37, or an alias such as hg19.")
+@click.option("--assembly", help="GRCh38 or GRCh37, or an alias such as hg19 (default: what "
+                                  "the VCF header says, else GRCh38).")
+@click.option("--force-assembly", is_flag=True,
+              help="Load on --assembly even where the VCF header names another assembly.")
 @click.option("--access-level", type=click.Choice(["PUBLIC", "REGISTERED", "CONTROLLED"],
                                                   case_sensitive=False),
               help="Overrides the metadata file; default CONTROLLED.")
@@ -165,10 +177,14 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
               help="Parsing processes (default: GDI_NODE_INGEST_WORKERS; 0 = CPU cores).")
 @click.option("--individuals", type=click.Path(path_type=Path),
               help="The samples' phenopackets (JSON array, JSON Lines) or CSV: see docs/beacon.md.")
+@click.option("--keep-filtered", is_flag=True,
+              help="Also load records whose FILTER is not PASS or '.' (failed QC; skipped and "
+                   "counted by default).")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | None,
                access_level: str | None, metadata: Path | None, title: str | None,
-               skip_invalid: bool, workers: int | None, individuals: Path | None) -> None:
+               skip_invalid: bool, workers: int | None, individuals: Path | None,
+               keep_filtered: bool, force_assembly: bool) -> None:
     """Load VCF as the new version of a dataset (atomic: all or nothing)."""
     from beacon import fork_server
     fork_server.start()                 # first: it starts while this command imports
@@ -180,7 +196,8 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
                                metadata=load_metadata(metadata) if metadata else None,
                                title=title, skip_invalid=skip_invalid,
                                workers=workers if workers is not None else settings.ingest_workers,
-                               individuals=individuals)
+                               individuals=individuals, keep_filtered=keep_filtered,
+                               force_assembly=force_assembly)
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)

@@ -100,7 +100,8 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         exists = exists or summary["exists"]
         result_sets += _tagged(outcome, "resultSets")
         raw_summary = outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict) else None
-        if isinstance(raw_summary, dict):
+        # the total's precision is its parts': a boolean answer is none of them
+        if granularity != "boolean" and isinstance(raw_summary, dict):
             summaries.append(raw_summary)
     body = answer.envelope(beacon_id, query, returned, exists, min(total, MAX_COUNT),
                            result_sets, combined_precision(summaries), schemas=schemas,
