@@ -55,12 +55,18 @@ def is_internal(origin: str) -> bool:
             or address.is_unspecified or address.is_reserved)
 
 
+# A node's id (its Beacon's `beacon_id`): a path segment of /api/nodes/{id} and of its FAIR
+# Data Point's catalog address, as written, with nothing a URL would escape or a client
+# unescape (a `:` in it made the catalog's address unharvestable: written %3A, asked as `:`).
+NODE_ID = r"^[A-Za-z0-9._-]+$"
+
+
 class NodeCredential(BaseModel):
     """One node allowed to publish: its id (the path segment of /api/nodes/{id}) and secret."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    id: str = Field(min_length=1, pattern=NODE_ID)
     token: SecretStr | None = None
     token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     origins: tuple[str, ...] = Field(

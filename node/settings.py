@@ -40,7 +40,7 @@ from pydantic_settings import (
 
 from auth.issuers import TrustedIssuer
 from beacon.limits import INT4_MAX
-from catalogue.credentials import NodeCredential
+from catalogue.credentials import NODE_ID, NodeCredential
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, Url
 
@@ -251,8 +251,10 @@ class Settings(ServiceSettings):
         description="PostgreSQL URL; unset = start an embedded PostgreSQL in data_dir")
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-node"),
                            description="Directory the node owns (embedded database lives here)")
-    beacon_id: str = Field(default="org.example.gdi-node",
-                           description="Reverse-domain identifier of this Beacon")
+    beacon_id: str = Field(default="org.example.gdi-node", pattern=NODE_ID, max_length=200,
+                           description="Reverse-domain identifier of this Beacon (letters, "
+                                       "digits, '.', '_', '-'): its FAIR Data Point catalog's "
+                                       "path segment and its id in the catalogue")
     beacon_name: str = "GDI reference node"
     beacon_description: str = "Federated genomic variant discovery (GA4GH Beacon v2) for 1+MG / GDI"
     beacon_version: str = Field(default_factory=lambda: version("gdi-node"),

@@ -39,7 +39,7 @@ from node.database import connect, create_pool
 from node.ingest_request import make_request
 from node.migrate import apply_migrations
 from node.publication.records import record_for
-from node.settings import Settings
+from node.settings import DisclosureSettings, Settings
 from synthetic_data.federation import write_federation
 from tests.conftest import OPEN_DISCLOSURE, free_port, node_database, write_vcf_text
 from tests.shacl import gdi_shapes, shacl_violations
@@ -96,8 +96,9 @@ async def fdp_node(loaded_db: str, tmp_path: Path) -> AsyncIterator[Node]:
 
     async def start(**changes: object) -> tuple[ClientSession, Settings, asyncpg.Pool]:
         port = free_port()
-        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=loaded_db, data_dir=tmp_path / "node", port=port,
-                            beacon_id="org.test.fdp", country="FI", **changes)
+        settings = Settings(**{"disclosure": OPEN_DISCLOSURE, **changes},
+                            database_url=loaded_db, data_dir=tmp_path / "node", port=port,
+                            beacon_id="org.test.fdp", country="FI")
         pool = await create_pool(loaded_db, settings)
         server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
         await server.start_server()
@@ -192,6 +193,19 @@ async def test_read_back_record_equals_the_record_built_from_the_database(
             row.record_count, row.sample_count) == (300, 4)
         assert record.beacon_url == f"{settings.base_url}/api"
         assert (record.issued, record.modified) == (row.created_at, row.updated_at)
+
+
+async def test_published_counts_are_what_anonymous_callers_may_see(fdp_node, loaded_db):
+    """The records are public: their counts are rounded as the Beacon's /datasets rounds
+    them for anonymous callers (up to 5 by default). The exact sample count told anyone
+    that a dataset held 4 people, CONTROLLED ones included."""
+    client, settings, _ = await fdp_node(disclosure=DisclosureSettings())
+    for dataset in await _rows(loaded_db):
+        url = f"{settings.base_url}/fdp/dataset/{dataset}"
+        response, body = await fetch(client, f"/fdp/dataset/{dataset}")
+        assert response.status == 200
+        record = read_dataset(parse(body, "text/turtle", url), url)
+        assert (record.number_of_records, record.number_of_unique_individuals) == (300, 5)
 
 
 async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_node, loaded_db):

@@ -142,6 +142,16 @@ def test_numbers_the_start_or_the_statements_cannot_take_are_refused(clean_env, 
     assert _refusal(**given).startswith(name)
 
 
+@pytest.mark.parametrize("beacon_id", ["org.probe:lp", "org probe", "org.probe/lp",
+                                       "org.pröbe", ""])
+def test_a_beacon_id_a_url_would_escape_is_refused(clean_env, beacon_id):
+    """The id is the path segment of the node's FAIR Data Point catalog: with a `:` in it
+    the catalog's address was written `%3A`, which the catalogue's harvester asked as `:`
+    and got a 404, so the node was never harvested. Refused as the catalogue's node ids
+    are."""
+    assert _refusal(beacon_id=beacon_id).startswith("beacon_id")
+
+
 @pytest.mark.parametrize(("given", "field"), [
     ({"public_base_url": "beacon.example.fi"}, "public_base_url"),
     # no URL holds it, and RDF cannot write it: the FAIR Data Point's documents name it

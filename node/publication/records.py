@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from auth.access import AccessLevel
+from beacon.disclosure import report
 from beacon.store import DatasetRow
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import DatasetMetadata
@@ -37,6 +38,11 @@ def fdp_base_url(settings: Settings) -> str:
 
 
 def record_for(row: DatasetRow, settings: Settings) -> CatalogueRecord:
+    """The dataset's record. Its counts are what an anonymous caller of the Beacon may see
+    of them (rounded up to that tier's step, 5 by default): the record is public, and its
+    exact sample count told anyone that a dataset held 3 people, the listing count the
+    Beacon's /datasets rounds (docs/privacy.md)."""
+    anonymous = settings.disclosure_policy().rules("anonymous", row.metadata)
     metadata = DatasetMetadata.model_validate(
         {**row.metadata, "identifier": row.id, "title": row.title,
          "description": row.description, "access_level": row.access_level,
@@ -51,7 +57,8 @@ def record_for(row: DatasetRow, settings: Settings) -> CatalogueRecord:
         publisher=Agent(name=publisher), creator=Agent(name=metadata.creator or publisher),
         contactPoint=_contact(metadata, publisher, settings),
         country=metadata.country or settings.country, assembly=row.assembly,
-        numberOfRecords=row.record_count, numberOfUniqueIndividuals=row.sample_count,
+        numberOfRecords=report(row.record_count, anonymous).value,
+        numberOfUniqueIndividuals=report(row.sample_count, anonymous).value,
         issued=row.created_at, modified=row.updated_at, beaconUrl=f"{settings.base_url}/api")
 
 
