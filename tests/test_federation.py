@@ -33,7 +33,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
-from node.federation.network import MAX_REGISTRY_BODY
+from node.federation.network import MAX_NETWORK_HOPS, MAX_REGISTRY_BODY, VIA_HEADER
 from node.federation.peers import Peer
 from node.settings import Settings
 from tests.beacon_schemas import (
@@ -89,6 +89,7 @@ class Fakes:
     release: asyncio.Event
     authorization: dict[str, list[str | None]] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    via: dict[str, list[str | None]] = field(default_factory=dict)    # VIA_HEADER, by peer
     nodes: list[dict[str, str]] = field(default_factory=list)
 
     def peer(self, name: str, *trusted: str) -> Peer:
@@ -127,6 +128,7 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         name, tail = request.match_info["name"], request.match_info["tail"]
         fakes.hits[f"{name}/{tail}"] = fakes.hits.get(f"{name}/{tail}", 0) + 1
         fakes.authorization.setdefault(name, []).append(request.headers.get("Authorization"))
+        fakes.via.setdefault(name, []).append(request.headers.get(VIA_HEADER))
         if name == "slow":
             await asyncio.wait_for(fakes.release.wait(), 30)
         if name == "nojson":
@@ -235,8 +237,8 @@ def check(beacon_schema):
     """Fetch, assert the status, validate the body against the schema for its kind."""
     async def run(client: ClientSession, path: str, *, params: dict | None = None,
                   body: dict | None = None, token: str | None = None, status: int = 200,
-                  schema: str | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+                  schema: str | None = None, headers: dict | None = None) -> dict:
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         if body is None:
             response = await client.get(path, params=params, headers=headers)
         else:
@@ -371,6 +373,94 @@ async def test_the_network_deadline_cancels_what_is_still_running(network, check
     assert _peer_lines(merged)["slow"]["status"] == "timeout"
     assert "network deadline" in _peer_lines(merged)["slow"]["detail"]
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+@asynccontextmanager
+async def _served_as_in_production(app: web.Application, port: int) -> AsyncIterator[str]:
+    """`app` served on 127.0.0.1:`port` as `gdi-node serve` serves it (web.run_app): a
+    handler runs on when its client has gone. TestServer cancels it instead, which would
+    hide a fan-out that outlives its caller."""
+    runner = web.AppRunner(app, handler_cancellation=False, shutdown_timeout=2)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _requests_served(client: ClientSession) -> int:
+    """Every request the node has answered (its /metrics)."""
+    text = await (await client.get("/metrics")).text()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("gdi_node_http_requests_total{"))
+
+
+async def test_a_peer_leading_back_to_the_network_is_refused_as_a_loop(network, check):
+    """A peer whose URL is this node's own /network/api, and two nodes peering each other's:
+    the request that comes round again is refused (508, naming the loop), the asking node
+    lists that peer as failed with the reason, answers within its deadline, and then asks
+    no more. Before, each request started a fan-out that never ended: the handlers ran on
+    after their callers had gone (handler cancellation is off, as in production)."""
+    deadline = 1.0
+    ports = {name: free_port() for name in ("org.test.self", "org.test.a", "org.test.b")}
+    loops = {"org.test.self": "org.test.self", "org.test.a": "org.test.b",
+             "org.test.b": "org.test.a"}
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for name, port in ports.items():
+            peer = loops[name]
+            settings = Settings(
+                database_url=network.aggregator_url, data_dir=network.directory, beacon_id=name,
+                peers=[Peer(id=peer, url=f"http://127.0.0.1:{ports[peer]}/network/api")],
+                peer_timeout_seconds=deadline, network_deadline_seconds=deadline)
+            url = await stack.enter_async_context(
+                _served_as_in_production(create_app(settings, network.pool), port))
+            clients[name] = await stack.enter_async_context(ClientSession(base_url=url))
+        answers = {}
+        for name, client in clients.items():
+            began = time.monotonic()
+            answers[name] = await check(client, "/network/api/g_variants", params=QUERY)
+            assert time.monotonic() - began < deadline
+        info = await check(clients["org.test.self"], "/network/api/info", schema=INFO_SCHEMA)
+        # a asks b, which asks a, which refuses: b's answer to a (asked here as a asks it)
+        # says so, and a lists b as answering, a network whose one peer failed
+        as_a_asks = await check(clients["org.test.b"], "/network/api/g_variants", params=QUERY,
+                                headers={VIA_HEADER: "org.test.a"})
+        refused = [_peer_lines(answers["org.test.self"])["org.test.self"],
+                   _peer_lines(info["response"])["org.test.self"],
+                   _peer_lines(as_a_asks)["org.test.a"]]
+        for line in refused:
+            assert line["status"] == "error"
+            assert line["detail"].startswith("HTTP 508: network loop: this request has "
+                                             "already passed through"), line
+        assert {name: _peer_lines(answers[name])[loops[name]]["status"]
+                for name in ("org.test.a", "org.test.b")} == dict.fromkeys(
+                    ("org.test.a", "org.test.b"), "ok")
+        await asyncio.sleep(deadline)
+        before = {name: await _requests_served(client) for name, client in clients.items()}
+        await asyncio.sleep(2 * deadline)
+        after = {name: await _requests_served(client) for name, client in clients.items()}
+        # the first /metrics read is the one request more
+        assert after == {name: count + 1 for name, count in before.items()}
+
+
+async def test_a_request_through_too_many_networks_is_refused(network, check):
+    """The path of networks a request has passed through reaches each peer, this node last;
+    a request that has passed through this node, or MAX_NETWORK_HOPS networks, is refused
+    before any peer is asked."""
+    fakes = network.fakes
+    fakes.via.clear()
+    async with network.aggregator([fakes.peer("recording")]) as net:
+        await check(net, "/network/api/g_variants", params=QUERY)
+        await check(net, "/network/api/g_variants", params=QUERY,
+                    headers={VIA_HEADER: "org.test.eu"})
+        hops = ",".join(f"org.test.{i}" for i in range(MAX_NETWORK_HOPS))
+        for via in (hops, "org.test.eu, org.test.net"):
+            refused = await check(net, "/network/api/g_variants", params=QUERY, status=508,
+                                  headers={VIA_HEADER: via})
+            assert "network loop" in refused["error"]["errorMessage"]
+    assert fakes.via["recording"] == ["org.test.net", "org.test.eu,org.test.net"]
 
 
 async def test_broken_peers_are_unavailable_not_absent(network, check):
