@@ -123,6 +123,25 @@ def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1) -> dic
                                          **extras}]}}
 
 
+OVERSHARED = "overshare-variant-1"
+
+
+def _record_answer(beacon_id: str) -> dict[str, Any]:
+    return {"meta": response_meta(beacon_id, "record", request_summary("record")),
+            "responseSummary": {"exists": True, "numTotalResults": 2, "countPrecision": "exact"},
+            "response": {"resultSets": [{
+                "id": f"{beacon_id}-set", "setType": "dataset", "exists": True,
+                "resultsCount": 2, "countPrecision": "exact",
+                "info": {"returnedGranularity": "record"},
+                "results": [{"variantInternalId": OVERSHARED, "variation": {
+                    "location": {"type": "SequenceLocation", "sequence_id": "refseq:NC_000001.11",
+                                 "interval": {"type": "SequenceInterval",
+                                              "start": {"type": "Number", "value": 99},
+                                              "end": {"type": "Number", "value": 100}}},
+                    "alternateBases": "G", "referenceBases": "A",
+                    "variantType": "SNP"}}]}]}}
+
+
 def _fakes_app(fakes: Fakes) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         name, tail = request.match_info["name"], request.match_info["tail"]
@@ -142,6 +161,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
         if name in HUGE_COUNTS:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
+        if name == "overshare":             # records, whatever the granularity asked
+            return web.json_response(_record_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
             return web.json_response(_count_answer(name, {}, 7))
         if tail in ("info", "map"):
@@ -506,6 +527,32 @@ async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network
     assert passed["handover"]["info"] == {"returnedGranularity": "count"}
     assert not passed.keys() & {"badinfo", "badhandover"}
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6 + 1
+
+
+async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_asked(
+        network, check):
+    """A peer that answers with records whatever it is asked (not as the Beacon spec says)
+    does not raise the network's answer above the requested granularity: asked boolean, the
+    network says boolean with no count and no record; asked count, it counts the peer's
+    total and passes on its set without the records. Before, a boolean query was answered
+    at record, with the count (countPrecision exact) and the record, and echoed boolean."""
+    fi = Peer(id="org.test.fi", url=f"{network.node_urls['org.test.fi']}/api")
+    async with network.aggregator([fi, network.fakes.peer("overshare")]) as net:
+        answers = {granularity: await check(
+            net, "/network/api/g_variants", params={**QUERY, "requestedGranularity": granularity},
+            schema=RESPONSE_SCHEMAS[granularity]) for granularity in ("boolean", "count", "record")}
+    for granularity, merged in answers.items():
+        assert merged["meta"]["returnedGranularity"] == granularity
+        assert merged["meta"]["receivedRequestSummary"]["requestedGranularity"] == granularity
+        assert _peer_lines(merged)["overshare"]["returnedGranularity"] == granularity
+        assert (OVERSHARED in json.dumps(merged)) == (granularity == "record")
+    boolean, count = answers["boolean"], answers["count"]
+    assert boolean["responseSummary"] == {"exists": True} and "response" not in boolean
+    assert "numTotalResults" not in _peer_lines(boolean)["overshare"]
+    assert count["responseSummary"]["numTotalResults"] == 4 + 2
+    overshared = next(s for s in count["response"]["resultSets"] if s["beaconId"] == "overshare")
+    assert (overshared["resultsCount"], overshared["results"],
+            overshared["info"]["returnedGranularity"]) == (2, [], "count")
 
 
 async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
