@@ -33,7 +33,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
-from node.federation.network import MAX_REGISTRY_BODY
+from node.federation.network import MAX_NETWORK_HOPS, MAX_REGISTRY_BODY, VIA_HEADER
 from node.federation.peers import Peer
 from node.settings import Settings
 from tests.beacon_schemas import (
@@ -89,6 +89,7 @@ class Fakes:
     release: asyncio.Event
     authorization: dict[str, list[str | None]] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    via: dict[str, list[str | None]] = field(default_factory=dict)    # VIA_HEADER, by peer
     nodes: list[dict[str, str]] = field(default_factory=list)
 
     def peer(self, name: str, *trusted: str) -> Peer:
@@ -122,11 +123,31 @@ def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1) -> dic
                                          **extras}]}}
 
 
+OVERSHARED = "overshare-variant-1"
+
+
+def _record_answer(beacon_id: str) -> dict[str, Any]:
+    return {"meta": response_meta(beacon_id, "record", request_summary("record")),
+            "responseSummary": {"exists": True, "numTotalResults": 2, "countPrecision": "exact"},
+            "response": {"resultSets": [{
+                "id": f"{beacon_id}-set", "setType": "dataset", "exists": True,
+                "resultsCount": 2, "countPrecision": "exact",
+                "info": {"returnedGranularity": "record"},
+                "results": [{"variantInternalId": OVERSHARED, "variation": {
+                    "location": {"type": "SequenceLocation", "sequence_id": "refseq:NC_000001.11",
+                                 "interval": {"type": "SequenceInterval",
+                                              "start": {"type": "Number", "value": 99},
+                                              "end": {"type": "Number", "value": 100}}},
+                    "alternateBases": "G", "referenceBases": "A",
+                    "variantType": "SNP"}}]}]}}
+
+
 def _fakes_app(fakes: Fakes) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         name, tail = request.match_info["name"], request.match_info["tail"]
         fakes.hits[f"{name}/{tail}"] = fakes.hits.get(f"{name}/{tail}", 0) + 1
         fakes.authorization.setdefault(name, []).append(request.headers.get("Authorization"))
+        fakes.via.setdefault(name, []).append(request.headers.get(VIA_HEADER))
         if name == "slow":
             await asyncio.wait_for(fakes.release.wait(), 30)
         if name == "nojson":
@@ -140,6 +161,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
         if name in HUGE_COUNTS:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
+        if name == "overshare":             # records, whatever the granularity asked
+            return web.json_response(_record_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
             return web.json_response(_count_answer(name, {}, 7))
         if tail in ("info", "map"):
@@ -235,8 +258,8 @@ def check(beacon_schema):
     """Fetch, assert the status, validate the body against the schema for its kind."""
     async def run(client: ClientSession, path: str, *, params: dict | None = None,
                   body: dict | None = None, token: str | None = None, status: int = 200,
-                  schema: str | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+                  schema: str | None = None, headers: dict | None = None) -> dict:
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         if body is None:
             response = await client.get(path, params=params, headers=headers)
         else:
@@ -373,6 +396,94 @@ async def test_the_network_deadline_cancels_what_is_still_running(network, check
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
 
 
+@asynccontextmanager
+async def _served_as_in_production(app: web.Application, port: int) -> AsyncIterator[str]:
+    """`app` served on 127.0.0.1:`port` as `gdi-node serve` serves it (web.run_app): a
+    handler runs on when its client has gone. TestServer cancels it instead, which would
+    hide a fan-out that outlives its caller."""
+    runner = web.AppRunner(app, handler_cancellation=False, shutdown_timeout=2)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _requests_served(client: ClientSession) -> int:
+    """Every request the node has answered (its /metrics)."""
+    text = await (await client.get("/metrics")).text()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("gdi_node_http_requests_total{"))
+
+
+async def test_a_peer_leading_back_to_the_network_is_refused_as_a_loop(network, check):
+    """A peer whose URL is this node's own /network/api, and two nodes peering each other's:
+    the request that comes round again is refused (508, naming the loop), the asking node
+    lists that peer as failed with the reason, answers within its deadline, and then asks
+    no more. Before, each request started a fan-out that never ended: the handlers ran on
+    after their callers had gone (handler cancellation is off, as in production)."""
+    deadline = 1.0
+    ports = {name: free_port() for name in ("org.test.self", "org.test.a", "org.test.b")}
+    loops = {"org.test.self": "org.test.self", "org.test.a": "org.test.b",
+             "org.test.b": "org.test.a"}
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for name, port in ports.items():
+            peer = loops[name]
+            settings = Settings(
+                database_url=network.aggregator_url, data_dir=network.directory, beacon_id=name,
+                peers=[Peer(id=peer, url=f"http://127.0.0.1:{ports[peer]}/network/api")],
+                peer_timeout_seconds=deadline, network_deadline_seconds=deadline)
+            url = await stack.enter_async_context(
+                _served_as_in_production(create_app(settings, network.pool), port))
+            clients[name] = await stack.enter_async_context(ClientSession(base_url=url))
+        answers = {}
+        for name, client in clients.items():
+            began = time.monotonic()
+            answers[name] = await check(client, "/network/api/g_variants", params=QUERY)
+            assert time.monotonic() - began < deadline
+        info = await check(clients["org.test.self"], "/network/api/info", schema=INFO_SCHEMA)
+        # a asks b, which asks a, which refuses: b's answer to a (asked here as a asks it)
+        # says so, and a lists b as answering, a network whose one peer failed
+        as_a_asks = await check(clients["org.test.b"], "/network/api/g_variants", params=QUERY,
+                                headers={VIA_HEADER: "org.test.a"})
+        refused = [_peer_lines(answers["org.test.self"])["org.test.self"],
+                   _peer_lines(info["response"])["org.test.self"],
+                   _peer_lines(as_a_asks)["org.test.a"]]
+        for line in refused:
+            assert line["status"] == "error"
+            assert line["detail"].startswith("HTTP 508: network loop: this request has "
+                                             "already passed through"), line
+        assert {name: _peer_lines(answers[name])[loops[name]]["status"]
+                for name in ("org.test.a", "org.test.b")} == dict.fromkeys(
+                    ("org.test.a", "org.test.b"), "ok")
+        await asyncio.sleep(deadline)
+        before = {name: await _requests_served(client) for name, client in clients.items()}
+        await asyncio.sleep(2 * deadline)
+        after = {name: await _requests_served(client) for name, client in clients.items()}
+        # the first /metrics read is the one request more
+        assert after == {name: count + 1 for name, count in before.items()}
+
+
+async def test_a_request_through_too_many_networks_is_refused(network, check):
+    """The path of networks a request has passed through reaches each peer, this node last;
+    a request that has passed through this node, or MAX_NETWORK_HOPS networks, is refused
+    before any peer is asked."""
+    fakes = network.fakes
+    fakes.via.clear()
+    async with network.aggregator([fakes.peer("recording")]) as net:
+        await check(net, "/network/api/g_variants", params=QUERY)
+        await check(net, "/network/api/g_variants", params=QUERY,
+                    headers={VIA_HEADER: "org.test.eu"})
+        hops = ",".join(f"org.test.{i}" for i in range(MAX_NETWORK_HOPS))
+        for via in (hops, "org.test.eu, org.test.net"):
+            refused = await check(net, "/network/api/g_variants", params=QUERY, status=508,
+                                  headers={VIA_HEADER: via})
+            assert "network loop" in refused["error"]["errorMessage"]
+    assert fakes.via["recording"] == ["org.test.net", "org.test.eu,org.test.net"]
+
+
 async def test_broken_peers_are_unavailable_not_absent(network, check):
     closed = Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")
     fakes = network.fakes
@@ -416,6 +527,32 @@ async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network
     assert passed["handover"]["info"] == {"returnedGranularity": "count"}
     assert not passed.keys() & {"badinfo", "badhandover"}
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6 + 1
+
+
+async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_asked(
+        network, check):
+    """A peer that answers with records whatever it is asked (not as the Beacon spec says)
+    does not raise the network's answer above the requested granularity: asked boolean, the
+    network says boolean with no count and no record; asked count, it counts the peer's
+    total and passes on its set without the records. Before, a boolean query was answered
+    at record, with the count (countPrecision exact) and the record, and echoed boolean."""
+    fi = Peer(id="org.test.fi", url=f"{network.node_urls['org.test.fi']}/api")
+    async with network.aggregator([fi, network.fakes.peer("overshare")]) as net:
+        answers = {granularity: await check(
+            net, "/network/api/g_variants", params={**QUERY, "requestedGranularity": granularity},
+            schema=RESPONSE_SCHEMAS[granularity]) for granularity in ("boolean", "count", "record")}
+    for granularity, merged in answers.items():
+        assert merged["meta"]["returnedGranularity"] == granularity
+        assert merged["meta"]["receivedRequestSummary"]["requestedGranularity"] == granularity
+        assert _peer_lines(merged)["overshare"]["returnedGranularity"] == granularity
+        assert (OVERSHARED in json.dumps(merged)) == (granularity == "record")
+    boolean, count = answers["boolean"], answers["count"]
+    assert boolean["responseSummary"] == {"exists": True} and "response" not in boolean
+    assert "numTotalResults" not in _peer_lines(boolean)["overshare"]
+    assert count["responseSummary"]["numTotalResults"] == 4 + 2
+    overshared = next(s for s in count["response"]["resultSets"] if s["beaconId"] == "overshare")
+    assert (overshared["resultsCount"], overshared["results"],
+            overshared["info"]["returnedGranularity"]) == (2, [], "count")
 
 
 async def test_peers_counts_are_bounded_and_their_sum_too(network, check):

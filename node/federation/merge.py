@@ -7,7 +7,8 @@ peer said so. `numTotalResults` is the sum of the totals the peers reported at c
 granularity, after each peer's own access decisions and count floor: nothing is recounted
 here, so a count a peer withheld cannot reappear (the sum stops at network.MAX_COUNT,
 2^53 - 1, the largest count a peer may report). The returned granularity is the highest any
-peer answered at. Every peer, answered or not, has a line in `info.network.peers`; a peer
+peer answered at, and never above the requested one: a peer's answer above it is taken only
+as far as asked. Every peer, answered or not, has a line in `info.network.peers`; a peer
 that timed out, failed or answered nonsense is listed there with its status and is simply
 absent from the results, which is different from a peer that answered "not found".
 """
@@ -78,6 +79,11 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     costs half the instructions it did in passes over the models (3% of a network request's,
     bench/federation.py --overhead)."""
     returned, exists, total = "boolean", False, 0
+    # A peer answers at most as asked, but one may not (DOMAIN.md: the returned granularity
+    # is the lowest of the requested and the allowed): what it sent above the request is
+    # left out, its count (above boolean) and its records (above count).
+    asked = query.granularity
+    ceiling = _RANK[asked]
     lines: list[dict[str, Any]] = []
     result_sets: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
@@ -88,7 +94,9 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         if checked is None:
             continue
         summary, granularity = checked["responseSummary"], checked["meta"]["returnedGranularity"]
-        count = summary.get("numTotalResults")
+        if _RANK[granularity] > ceiling:
+            granularity = asked
+        count = summary.get("numTotalResults") if ceiling else None
         line["exists"] = summary["exists"]
         line["returnedGranularity"] = granularity
         if count is not None:
@@ -98,7 +106,9 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         if granularity != "boolean" and count:
             total += count
         exists = exists or summary["exists"]
-        result_sets += _tagged(outcome, "resultSets")
+        if ceiling:                     # a boolean answer has no resultSets (envelope)
+            sets = _tagged(outcome, "resultSets")
+            result_sets += _without_records(sets) if asked == "count" else sets
         raw_summary = outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict) else None
         # the total's precision is its parts': a boolean answer is none of them
         if granularity != "boolean" and isinstance(raw_summary, dict):
@@ -108,6 +118,14 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                            filters=filters)
     body.setdefault("info", {})["network"] = _network(lines, peers)
     return body
+
+
+def _without_records(sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A peer's resultSets as a count answer holds them: a set that came with records (from
+    a peer answering above the count asked for) without them, and saying so."""
+    return [{**s, "results": [], **({"info": {**s["info"], "returnedGranularity": "count"}}
+                                     if isinstance(s.get("info"), dict) else {})}
+            if s["results"] else s for s in sets]
 
 
 def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList, *,

@@ -13,6 +13,13 @@ The caller's bearer token goes to a peer only when its verified issuer is one th
 configured to receive tokens from (`Peer.forward_tokens_from`); every other peer is asked
 anonymously. Peers listed by the catalogue's registry get no token unless the same id is
 configured in `settings.peers`.
+
+Every request to a peer names, in VIA_HEADER, the networks it has passed through (their
+beaconIds, this node's last). A peer's URL may be a network's root, even this node's own
+(the registry lists whatever URL its credential holders register), and aiohttp lets a
+handler run on when its caller has gone: without the path, one query would ask itself
+again and again for good, spending every peer's budget. `onward_path` refuses a request that
+has already passed through this node, or through MAX_NETWORK_HOPS networks.
 """
 from __future__ import annotations
 
@@ -50,6 +57,35 @@ _GRANULARITIES = get_args(Granularity)
 # writer takes (two peers' counts of 2^64 - 1 once made a network answer a 500, found by
 # tests/test_fuzz_network.py), saturating at it (merge.py).
 MAX_COUNT = 2**53 - 1
+# The networks a request has passed through (beaconIds, comma-separated, in order); and how
+# many it may have passed before a network refuses it: a network of networks of networks
+# (e.g. European, national, regional) is the deepest asked for, and each level multiplies
+# the requests by its peers.
+VIA_HEADER = "X-Beacon-Network-Via"
+MAX_NETWORK_HOPS = 3
+
+
+class NetworkLoop(Exception):
+    """A request the network refuses to pass on: it has come round to this node, or through
+    too many networks. The asking network then lists this node as failed, naming why."""
+
+
+def onward_path(via: str | None, beacon_id: str) -> str:
+    """The VIA_HEADER value for the peers of this node (`beacon_id`) of a request that came
+    with `via`; NetworkLoop when that request already passed through this node or through
+    MAX_NETWORK_HOPS networks."""
+    if not via:
+        return beacon_id
+    passed = [hop.strip() for hop in via.split(",")]
+    if beacon_id in passed:
+        raise NetworkLoop(f"network loop: this request has already passed through "
+                          f"{beacon_id} (via {via[:300]}); a peer of the network leads back "
+                          "to it")
+    if len(passed) >= MAX_NETWORK_HOPS:
+        raise NetworkLoop(f"network loop: this request has already passed through "
+                          f"{len(passed)} networks (via {via[:300]}), the most a network "
+                          f"passes on is {MAX_NETWORK_HOPS}")
+    return f"{via},{beacon_id}"
 
 
 # --- what the network relies on in a peer's answer -------------------------------------------
@@ -219,10 +255,12 @@ def _registry_peer(node: _CatalogueNode) -> Peer | None:
 
 @dataclass(slots=True)
 class PeerRequest:
-    """A request as every peer receives it, below the peer's API root (e.g. "/g_variants")."""
+    """A request as every peer receives it, below the peer's API root (e.g. "/g_variants");
+    `via`: the networks it has passed through, this one last (onward_path)."""
 
     method: str
     path: str
+    via: str
     query_string: str = ""
     body: bytes | None = None
     purpose: str | None = None      # X-Purpose-Of-Use, as the caller sent it
@@ -354,17 +392,18 @@ class Network:
                 if task in pending else task.result()
                 for peer, task, forward in zip(peers, tasks, forwards)]
 
-    async def document(self, path: str) -> tuple[list[PeerOutcome], PeerList]:
-        """Every peer's /info or /map, asked anonymously; answers are kept for a while, so a
-        portal polling the network does not poll every node. Failures are not kept."""
+    async def document(self, path: str, via: str) -> tuple[list[PeerOutcome], PeerList]:
+        """Every peer's /info or /map, asked anonymously (`via`: PeerRequest's); answers are
+        kept for a while, so a portal polling the network does not poll every node. Failures
+        are not kept."""
         peers = await self.peers()
         now = time.monotonic()
         fresh = {p.id: hit[1] for p in peers.peers
                  if (hit := self._documents.get((p.url, path)))
                  and now - hit[0] < DOCUMENT_TTL_SECONDS}
         missing = [p for p in peers.peers if p.id not in fresh]
-        for outcome in await self.ask_all(missing, PeerRequest("GET", path), DocumentAnswer,
-                                          bearer=None, issuer=None):
+        for outcome in await self.ask_all(missing, PeerRequest("GET", path, via),
+                                          DocumentAnswer, bearer=None, issuer=None):
             fresh[outcome.peer.id] = outcome
             if outcome.status == "ok":
                 self._documents[(outcome.peer.url, path)] = (now, outcome)
@@ -452,7 +491,7 @@ def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
     which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
     network request's instructions, bench/federation.py --overhead)."""
-    headers = CIMultiDict({"Accept": "application/json"})
+    headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
     if request.body is not None:

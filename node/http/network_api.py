@@ -9,6 +9,10 @@ included: the body and the X-Purpose-Of-Use header travel as sent) and filtering
 term once, with the peers that offer it). entry_types and configuration are this node's own
 (the network serves the same entry types; its peers may hold data at any access level).
 service-info describes one service and stays on /api.
+
+A request that has come round to this node through its peers, or through too many networks
+(node/federation/network.py, onward_path), is refused with 508 Loop Detected before any peer
+is asked.
 """
 from __future__ import annotations
 
@@ -33,10 +37,13 @@ from node.federation.merge import (
     network_map,
 )
 from node.federation.network import (
+    VIA_HEADER,
     CollectionsAnswer,
     DocumentAnswer,
+    NetworkLoop,
     PeerRequest,
     VariantAnswer,
+    onward_path,
 )
 from node.http import beacon_api
 from node.http.app_keys import BEACON, CALLER, NETWORK, SETTINGS
@@ -51,12 +58,28 @@ from node.http.metrics import Handler
 from node.http.responses import json_response
 
 
+class LoopDetected(web.HTTPServerError):
+    """508 (RFC 5842): the status a WebDAV server answers when it finds itself in a loop,
+    which is what the network found; a Beacon error body (beacon_api.error_response)."""
+
+    status_code = 508
+
+
+def _onward(request: web.Request) -> str:
+    """The networks the request has passed through, this node last (VIA_HEADER)."""
+    try:
+        return onward_path(request.headers.get(VIA_HEADER), request.app[SETTINGS].beacon_id)
+    except NetworkLoop as exc:
+        raise LoopDetected(text=str(exc)) from None
+
+
 async def _forwarded(request: web.Request) -> PeerRequest:
     """The request as peers get it: same method, path below the API root, query string and
     body. Handlers parse it first, so a request a node would refuse is refused here."""
+    via = _onward(request)
     raw = await request.read() if request.method == "POST" else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
-    return PeerRequest(request.method, path, request.rel_url.raw_query_string,
+    return PeerRequest(request.method, path, via, request.rel_url.raw_query_string,
                        raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER))
 
 
@@ -142,12 +165,12 @@ async def dataset(request: web.Request) -> web.Response:
 
 
 async def beacon_info(request: web.Request) -> web.Response:
-    outcomes, peers = await request.app[NETWORK].document("/info")
+    outcomes, peers = await request.app[NETWORK].document("/info", _onward(request))
     return json_response(network_beacon_info(request.app[BEACON], outcomes, peers))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
-    outcomes, peers = await request.app[NETWORK].document("/map")
+    outcomes, peers = await request.app[NETWORK].document("/map", _onward(request))
     return json_response(network_map(request.app[BEACON], outcomes, peers))
 
 
