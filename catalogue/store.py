@@ -1,7 +1,10 @@
 """All SQL of the catalogue service: the node registry and the dataset records they publish.
 
 A node's publication (pushed or harvested) is reconciled in one transaction holding that
-node's row lock, so a push and a harvest of the same node cannot interleave.
+node's row lock, so a push and a harvest of the same node cannot interleave. A harvest reads
+the node for seconds before it writes, though: what it read is older than a push landing
+meanwhile, so its reconcile leaves alone the records changed after it began reading
+(`read_at`).
 """
 from __future__ import annotations
 
@@ -135,12 +138,23 @@ async def record_harvest(db: Executor, node_id: str, healthy: bool, error: str |
         error.replace("\x00", "\\x00") if error is not None else None)
 
 
+async def clock(db: Executor) -> datetime:
+    """The database's time: what updated_at is written in, so a harvest's `read_at` compares
+    with it whatever this host's clock says."""
+    return await db.fetchval("SELECT clock_timestamp()")
+
+
 async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[str, Any]], *,
-                    withdraw_absent: bool = True,
-                    keep_iris: Iterable[str] = ()) -> Reconciled:
+                    withdraw_absent: bool = True, keep_iris: Iterable[str] = (),
+                    read_at: datetime | None = None) -> Reconciled:
     """Make `records` the node's active datasets: upsert each (a changed record bumps
     updated_at) and, with `withdraw_absent`, withdraw the node's other active datasets except
-    those whose IRI is in `keep_iris` (documents a harvest could not read)."""
+    those whose IRI is in `keep_iris` (documents a harvest could not read).
+
+    `read_at` (a harvest's) is when the records were read from the node: a dataset changed
+    after it, by a push, is newer than the reading and is neither overwritten nor withdrawn
+    (nor restored when the push withdrew it). A removal pushed while a harvest was under way
+    was otherwise undone by it. A push (None) always applies."""
     identifiers = [r["identifier"] for r in records]
     async with conn.transaction():
         await conn.execute("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", node_id)
@@ -160,7 +174,8 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
                    updated_at = CASE WHEN d.record = EXCLUDED.record AND d.status = 'active'
                                      AND d.node_id = EXCLUDED.node_id
                                      THEN d.updated_at ELSE now() END
-               RETURNING d.identifier""", node_id, records)]
+               WHERE $3::timestamptz IS NULL OR d.updated_at <= $3
+               RETURNING d.identifier""", node_id, records, read_at)]
         withdrawn: list[str] = []
         if withdraw_absent:
             withdrawn = [r["identifier"] for r in await conn.fetch(
@@ -169,7 +184,8 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
                    WHERE node_id = $1 AND status = 'active'
                      AND NOT (identifier = ANY($2::text[]))
                      AND NOT (record ->> 'iri' = ANY($3::text[]))
-                   RETURNING identifier""", node_id, identifiers, list(keep_iris))]
+                     AND ($4::timestamptz IS NULL OR updated_at <= $4)
+                   RETURNING identifier""", node_id, identifiers, list(keep_iris), read_at)]
         await conn.execute("UPDATE nodes SET last_seen = now() WHERE id = $1", node_id)
     return Reconciled(sorted(upserted), sorted(withdrawn))
 

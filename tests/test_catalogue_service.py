@@ -607,6 +607,57 @@ async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalo
         assert await catalogue.ids() == ["GDI-FI-SYN-001"]
 
 
+async def test_a_push_landing_mid_harvest_wins_over_what_the_harvest_read(catalogue):
+    """The node removes GDI-FI-SYN-002 and renames GDI-FI-SYN-001, and pushes, while a
+    harvest that began before is under way and reads the node's documents as they were: the
+    harvest must bring back neither the removed dataset nor the old title (it did both, found
+    by a prober delaying one document through a proxy)."""
+    port = free_port()
+    fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+    fdp = f"{fake.base}/fdp"
+    fake.records = [_record("GDI-FI-SYN-001", fdp, title="Old title"),
+                    _record("GDI-FI-SYN-002", fdp)]
+    pushed = _record("GDI-FI-SYN-001", fdp, title="Renamed and pushed")
+    pushes: list[dict] = []
+
+    @web.middleware
+    async def push_meanwhile(request: web.Request, handler):
+        """Once the harvest has read the root, the node's push lands; the node's documents
+        stay as the harvest began reading them (the stale reading of a slow harvest)."""
+        if request.path == "/fdp/catalog/main" and armed and not pushes:
+            response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                                 _snapshot(pushed), TOKENS[NODE])
+            assert response.status == 200, body
+            pushes.append(body)
+        return await handler(request)
+
+    async with AsyncExitStack() as stack:
+        app = fake.app()
+        app.middlewares.insert(0, push_meanwhile)
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
+        armed = False
+        assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+
+        armed = True
+        [outcome] = await _harvest(catalogue)
+        assert pushes and pushes[0]["withdrawn"] == ["GDI-FI-SYN-002"]
+        assert outcome.healthy and outcome.upserted == [] and outcome.withdrawn == []
+        assert await catalogue.ids() == ["GDI-FI-SYN-001"]
+        _, removed = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert removed["status"] == "withdrawn" and removed["withdrawnAt"] is not None
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1]["title"] == \
+            "Renamed and pushed"
+
+        # A harvest begun after the push takes the node as it is, as before.
+        fake.records = [_record("GDI-FI-SYN-001", fdp, title="Renamed again")]
+        [outcome] = await _harvest(catalogue)
+        assert outcome.upserted == ["GDI-FI-SYN-001"] and outcome.withdrawn == []
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1]["title"] == \
+            "Renamed again"
+
+
 async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(catalogue):
     """A node's documents with a NUL, which PostgreSQL's text cannot hold: in a dataset's
     publisher (`\\u0000` in Turtle), that dataset is unreadable and its record kept; in
