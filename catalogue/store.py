@@ -105,25 +105,45 @@ _OPERATORS = re.compile(r'"|(?:^|\s)-[^\W_]|(?:^|\s)or(?:\s|$)', re.IGNORECASE)
 
 
 async def upsert_node(db: Executor, node: NodeRegistration) -> NodeRow:
+    """Register a node, or register it again: that ends its retirement (migration 0004)."""
     row = await db.fetchrow(
         f"""INSERT INTO nodes (id, name, country, beacon_url, fdp_url, last_seen)
             VALUES ($1, $2, $3, $4, $5, now())
             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,
                 beacon_url = EXCLUDED.beacon_url, fdp_url = EXCLUDED.fdp_url,
-                last_seen = now()
+                last_seen = now(), retired_at = NULL
             RETURNING {_NODE_COLUMNS}""",
         node.id, node.name, node.country, node.beacon_url, node.fdp_url)
     return NodeRow(**dict(row))
 
 
 async def get_node(db: Executor, node_id: str) -> NodeRow | None:
-    row = await db.fetchrow(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = $1", node_id)
+    """A registered node; a retired one is not (it must register again to publish)."""
+    row = await db.fetchrow(
+        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = $1 AND retired_at IS NULL", node_id)
     return NodeRow(**dict(row)) if row else None
 
 
 async def list_nodes(db: Executor) -> list[NodeRow]:
-    rows = await db.fetch(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY id")
+    """The registry: every node not retired, the ones listed, harvested and offered as peers."""
+    rows = await db.fetch(
+        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE retired_at IS NULL ORDER BY id")
     return [NodeRow(**dict(r)) for r in rows]
+
+
+async def retire_nodes(pool: asyncpg.Pool, node_ids: list[str]) -> dict[str, list[str]]:
+    """Retire the nodes (those not retired yet) and withdraw their active datasets, in one
+    transaction: each retired node's id and the identifiers withdrawn with it."""
+    async with pool.acquire() as conn, conn.transaction():
+        retired = [r["id"] for r in await conn.fetch(
+            """UPDATE nodes SET retired_at = now()
+               WHERE id = ANY($1::text[]) AND retired_at IS NULL RETURNING id""", node_ids)]
+        rows = await conn.fetch(
+            """UPDATE datasets SET status = 'withdrawn', withdrawn_at = now(), updated_at = now()
+               WHERE node_id = ANY($1::text[]) AND status = 'active'
+               RETURNING node_id, identifier""", retired)
+    return {node: sorted(r["identifier"] for r in rows if r["node_id"] == node)
+            for node in retired}
 
 
 async def record_harvest(db: Executor, node_id: str, healthy: bool, error: str | None) -> None:

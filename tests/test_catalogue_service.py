@@ -863,6 +863,83 @@ async def test_cli_publish_remove_and_search(pg_server_url, tmp_path, catalogue)
         assert refused.returncode == 1 and "401" in refused.stderr
 
 
+async def test_a_restart_under_changed_configuration_retires_nodes_it_no_longer_admits(
+        pg_server_url, tmp_path):
+    """NODE's credential removed and OTHER's origins changed, then a restart: neither is
+    listed (networks take their peers from that list), harvested or on the FDP, and their
+    datasets are withdrawn; both stayed, at their old URLs. OTHER registering again under its
+    new origin is back; `gdi-node catalogue retire` removes a node from a running catalogue."""
+    from tests.test_cli import _env, gdi_node
+
+    fdps = {NODE: "http://fi.example/fdp", OTHER: "http://se.example/fdp"}
+    before = _catalogue_settings(tmp_path, free_port())
+    async with fresh_database(pg_server_url) as url:
+        async with AsyncExitStack() as stack:
+            settings = before.model_copy(update={"database_url": url})
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            first = Catalogue(await serve_app(stack, create_catalogue(settings)), None,
+                              settings, http)
+            for node, fdp in fdps.items():
+                response, body = await first.put(f"/api/nodes/{node}", _registration(fdp),
+                                                 TOKENS[node])
+                assert response.status == 200, body
+                identifier = "GDI-FI-SYN-001" if node == NODE else "GDI-SE-SYN-001"
+                await first.put(f"/api/nodes/{node}/datasets",
+                                _snapshot(_record(identifier, fdp)), TOKENS[node])
+            assert len((await first.get("/api/nodes"))[1]["nodes"]) == 2
+
+        moved = "http://se-new.example"
+        nodes = [{"id": OTHER, "token": TOKENS[OTHER], "origins": [moved]}]
+        port = free_port()
+        after = CatalogueSettings(data_dir=tmp_path / "catalogue", port=port, database_url=url,
+                                  harvest_interval_seconds=0,
+                                  public_base_url=f"http://127.0.0.1:{port}", nodes=nodes)
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            restarted = Catalogue(await serve_app(stack, create_catalogue(after), port), None,
+                                  after, http)
+            assert (await restarted.get("/api/nodes"))[1]["nodes"] == []
+            assert await restarted.ids() == []
+            assert await restarted.ids(status="withdrawn") == ["GDI-FI-SYN-001",
+                                                               "GDI-SE-SYN-001"]
+            pool = await create_pool(url, after, MIGRATIONS)
+            stack.push_async_callback(pool.close)
+            async with aiohttp.ClientSession() as session:
+                assert await harvest_all(pool, session, after.harvest_config()) == []
+            async with http.get(f"{restarted.url}/fdp/catalog/{OTHER}") as response:
+                assert response.status == 404
+
+            # Outside its new origins it may not come back; under them it does.
+            response, _ = await restarted.put(f"/api/nodes/{OTHER}",
+                                              _registration(fdps[OTHER], "SE"), TOKENS[OTHER])
+            assert response.status == 403
+            response, _ = await restarted.put(
+                f"/api/nodes/{OTHER}/datasets",
+                _snapshot(_record("GDI-SE-SYN-001", fdps[OTHER])), TOKENS[OTHER])
+            assert response.status == 409                      # retired: not registered
+            fdp = f"{moved}/fdp"
+            response, body = await restarted.put(f"/api/nodes/{OTHER}",
+                                                 _registration(fdp, "SE"), TOKENS[OTHER])
+            assert response.status == 200, body
+            await restarted.put(f"/api/nodes/{OTHER}/datasets",
+                                _snapshot(_record("GDI-SE-SYN-001", fdp)), TOKENS[OTHER])
+            assert [n["fdpUrl"] for n in (await restarted.get("/api/nodes"))[1]["nodes"]] \
+                == [fdp]
+            assert await restarted.ids() == ["GDI-SE-SYN-001"]
+
+            env = _env(GDI_CATALOGUE_DATABASE_URL=url,
+                       GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue"),
+                       GDI_CATALOGUE_NODES=json.dumps(nodes))
+            retired = await asyncio.to_thread(gdi_node, "catalogue", "retire", OTHER, env=env)
+            assert retired.returncode == 0, retired.stderr
+            assert f"retired {OTHER}; withdrawn: GDI-SE-SYN-001" in retired.stdout
+            assert "registers again on its next push" in retired.stderr
+            assert (await restarted.get("/api/nodes"))[1]["nodes"] == []
+            assert await restarted.ids() == []
+            again = await asyncio.to_thread(gdi_node, "catalogue", "retire", OTHER, env=env)
+            assert again.returncode == 1 and "not in the registry" in again.stderr
+
+
 def test_node_credentials_from_toml_with_hashed_token(tmp_path, monkeypatch):
     import hashlib
 
