@@ -364,3 +364,11 @@ async def active_by_node(db: Executor) -> dict[str, list[dict[str, Any]]]:
     for row in rows:
         grouped.setdefault(row["node_id"], []).append(row["record"])
     return grouped
+
+
+async def last_withdrawals(db: Executor) -> dict[str, datetime]:
+    """When each node's datasets last lost one (its latest withdrawal), by node id: a removal
+    must move its catalog's date forward on the catalogue's FDP (catalogue/site.py)."""
+    rows = await db.fetch("SELECT node_id, max(withdrawn_at) AS at FROM datasets "
+                          "WHERE status = 'withdrawn' GROUP BY node_id")
+    return {row["node_id"]: row["at"] for row in rows}

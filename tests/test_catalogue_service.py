@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 from rdflib import Graph, URIRef
-from rdflib.namespace import DCAT
+from rdflib.namespace import DCAT, DCTERMS
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
@@ -26,7 +27,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
 from catalogue import store
 from catalogue.harvest import HarvestOutcome, harvest_all, walk
-from catalogue.rdf import CatalogView, FdpSite, dataset_iri
+from catalogue.rdf import FDP_O, CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
@@ -808,6 +809,34 @@ async def test_catalogue_fdp_follows_every_change(catalogue):
     async with catalogue.pool.acquire() as other, other.transaction():   # not through the API
         await store.reconcile(other, NODE, _snapshot(_record("GDI-FI-SYN-003", fdp))["records"])
     assert await listed() == ["GDI-FI-SYN-003"]
+
+
+async def test_a_withdrawal_moves_the_catalogue_fdps_dates_forward(catalogue):
+    """The catalogue's FDP dated its catalogs and root by the newest `modified` shown: the
+    newest dataset withdrawn, they went back to the older one's (2024-02)."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    old = _record("GDI-FI-SYN-001", fdp)
+    new = _record("GDI-FI-SYN-002", fdp, modified=datetime(2024, 3, 1, tzinfo=UTC))
+    await catalogue.put(path + "/datasets", _snapshot(old, new), TOKENS[NODE])
+
+    async def dates() -> list[datetime]:
+        found = []
+        for url, term in ((f"/fdp/catalog/{NODE}", DCTERMS.modified),
+                          ("/fdp", FDP_O.metadataModified)):
+            async with catalogue.http.get(catalogue.url + url,
+                                          headers={"Accept": "text/turtle"}) as response:
+                graph = Graph().parse(data=await response.text(), format="turtle")
+                found += [parsedate_to_datetime(response.headers["Last-Modified"]),
+                          next(graph.objects(None, term)).toPython()]
+        return found
+
+    assert all(d <= datetime(2024, 3, 1, 0, 0, 1, tzinfo=UTC) for d in await dates())
+    started = datetime.now(UTC).replace(microsecond=0)
+    _, body = await catalogue.put(path + "/datasets", _snapshot(old), TOKENS[NODE])
+    assert body["withdrawn"] == ["GDI-FI-SYN-002"]
+    assert all(d >= started for d in await dates())
 
 
 async def test_a_stored_record_no_longer_valid_is_left_out_of_the_fdp(catalogue, caplog):
