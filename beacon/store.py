@@ -397,6 +397,11 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
     return version
 
 
+async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
+    """When a dataset was last removed (migration 0018); None if none ever was."""
+    return await conn.fetchval("SELECT removed_at FROM dataset_removals")
+
+
 async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
     """Drop the dataset's partition and row in one transaction; False if there was none."""
     async with conn.transaction():

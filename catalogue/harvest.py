@@ -6,6 +6,7 @@ the URL it was fetched from. The result is reconciled like a push, with two safe
 push does not need: a harvest that could not read the root or a catalog withdraws nothing
 (a node that is down must not lose its datasets), and a dataset document that cannot be read
 is reported and keeps its previous record while the node's other datasets are still taken.
+And a push wins over a harvest that began before it: what the harvest read is older.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -129,13 +131,15 @@ async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
 
 
 async def _reconcile(pool: asyncpg.Pool, node: store.NodeRow, records: list[CatalogueRecord],
-                     keep_iris: list[str], reported: list[str]) -> store.Reconciled:
-    """Reconcile, leaving out (and reporting) identifiers other nodes hold."""
+                     keep_iris: list[str], reported: list[str],
+                     read_at: datetime) -> store.Reconciled:
+    """Reconcile, leaving out (and reporting) identifiers other nodes hold, and leaving alone
+    what a push changed after `read_at` (store.reconcile)."""
     async with pool.acquire() as conn:
         while True:
             try:
                 return await store.reconcile(conn, node.id, [r.to_json() for r in records],
-                                             keep_iris=keep_iris)
+                                             keep_iris=keep_iris, read_at=read_at)
             except store.HeldElsewhere as exc:
                 reported += [f"dataset {i} is already published by node {n}"
                              for i, n in sorted(exc.held.items())]
@@ -144,6 +148,7 @@ async def _reconcile(pool: asyncpg.Pool, node: store.NodeRow, records: list[Cata
 
 async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
                        node: store.NodeRow, config: HarvestConfig) -> HarvestOutcome:
+    read_at = await store.clock(pool)       # before the first document is asked for
     found = await walk(session, node.fdp_url, config.timeout_seconds, config.max_documents)
     if found.fatal is not None:
         log.error("harvest of node %s failed, nothing withdrawn: %s", node.id, found.fatal)
@@ -155,7 +160,7 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
     refused_ids = {p.dataset for p in refused}
     records = [r for r in found.records if r.identifier not in refused_ids]
     keep = list(found.unreadable) + [r.iri for r in found.records if r.identifier in refused_ids]
-    result = await _reconcile(pool, node, records, keep, reported)
+    result = await _reconcile(pool, node, records, keep, reported, read_at)
     for problem in reported:
         log.warning("harvest of node %s: %s", node.id, problem)
     await store.record_harvest(pool, node.id, True, "; ".join(reported) or None)

@@ -4,10 +4,12 @@ A node's publication is its full current snapshot: records in it are upserted, t
 other datasets are withdrawn. A node may only publish records whose IRI lies under the FAIR
 Data Point it registered, and never an identifier another node actively holds — the
 identifier is the federation's one key (DOMAIN.md §1), so silently moving it would hand one
-node's dataset (and the access grants naming it) to another.
+node's dataset (and the access grants naming it) to another. And a registered node stays in
+the registry only while the configuration admits it (`expel_unadmitted`).
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +17,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from catalogue import store
+from catalogue.credentials import NodeCredential
 from catalogue.record import CatalogueRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,3 +80,36 @@ async def apply_snapshot(pool: asyncpg.Pool, node_id: str, records: list[Catalog
             identifier, holder = min(exc.held.items())
             raise Refused(Refusal("conflict", f"dataset {identifier} is already published by "
                                   f"node {holder}", identifier)) from None
+
+
+def not_admitted(node: store.NodeRow, credentials: Iterable[NodeCredential]) -> str | None:
+    """Why the configuration no longer admits a registered node (None: it does): no
+    credential for it, or a registered URL outside its credential's origins, as a
+    registration naming it would be refused now."""
+    credential = next((c for c in credentials if c.id == node.id), None)
+    if credential is None:
+        return "no credential configured for it"
+    outside = [f"{name} {url}" for name, url in (("beaconUrl", node.beacon_url),
+                                                  ("fdpUrl", node.fdp_url))
+               if not credential.allows(url)]
+    if outside:
+        return (f"{' and '.join(outside)} not under its origins "
+                f"{', '.join(credential.origins) or '(none configured)'}")
+    return None
+
+
+async def expel_unadmitted(pool: asyncpg.Pool,
+                           credentials: Iterable[NodeCredential]) -> dict[str, list[str]]:
+    """Retire the registered nodes the configuration no longer admits and withdraw their
+    datasets (store.retire_nodes), as the service and `gdi-node catalogue harvest` start.
+    The registry was never checked again: an expelled node stayed listed, searchable and
+    harvested, and every network taking its peers from the registry kept sending queries to
+    URLs now outside its credential's origins."""
+    credentials = list(credentials)
+    reasons = {node.id: reason for node in await store.list_nodes(pool)
+               if (reason := not_admitted(node, credentials)) is not None}
+    retired = await store.retire_nodes(pool, sorted(reasons)) if reasons else {}
+    for node_id, withdrawn in retired.items():
+        log.warning("node %s retired: %s; datasets withdrawn: %s", node_id, reasons[node_id],
+                    ", ".join(withdrawn) or "none")
+    return retired

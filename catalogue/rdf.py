@@ -69,6 +69,9 @@ class CatalogView:
     description: str
     publisher: Agent
     records: tuple[CatalogueRecord, ...]
+    # When the catalog last lost a dataset (a removal): its records' `modified` cannot say
+    # so, and without it the catalog's date went back when the newest dataset was removed
+    changed: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class FdpSite:
     description: str
     publisher: Agent
     catalogs: tuple[CatalogView, ...]
+    changed: datetime | None = None       # the last removal, from a catalog no longer shown too
 
     @cached_property
     def documents(self) -> dict[str, tuple[str, object]]:
@@ -121,15 +125,25 @@ def resource_graph(site: FdpSite, path: str) -> Graph | None:
 
 
 def resource_modified(site: FdpSite, path: str) -> datetime | None:
-    """The latest `modified` of the records the document at `path` shows (None: none)."""
+    """The latest `modified` of the records the document at `path` shows, or the latest
+    removal from it (`changed`) if later, so a harvester deciding by the date sees a removal
+    too (None: neither)."""
     found = _find(site, path)
     if found is None:
         return None
     kind, item = found
-    records: Iterable[CatalogueRecord] = (
-        [r for c in site.catalogs for r in c.records] if kind == "root"
-        else item.records if kind == "catalog" else [item])
-    return max((r.modified for r in records), default=None)
+    if kind == "root":
+        return _latest([r for c in site.catalogs for r in c.records],
+                       [site.changed, *(c.changed for c in site.catalogs)])
+    if kind == "catalog":
+        return _latest(item.records, [item.changed])
+    return item.modified
+
+
+def _latest(records: Iterable[CatalogueRecord],
+            changes: Iterable[datetime | None]) -> datetime | None:
+    return max([r.modified for r in records] + [c for c in changes if c is not None],
+               default=None)
 
 
 def contained(graph: Graph, fetched_url: str) -> list[str]:
@@ -225,9 +239,9 @@ def _catalog(graph: Graph, site: FdpSite, catalog: CatalogView) -> None:
         dataset = URIRef(dataset_iri(site.base_url, record.identifier))
         graph.add((subject, DCAT.dataset, dataset))
         graph.add((subject, LDP.contains, dataset))
-    if catalog.records:
-        graph.add((subject, DCTERMS.modified,
-                   Literal(max(r.modified for r in catalog.records), datatype=XSD.dateTime)))
+    modified = _latest(catalog.records, [catalog.changed])
+    if modified is not None:
+        graph.add((subject, DCTERMS.modified, Literal(modified, datatype=XSD.dateTime)))
 
 
 def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:

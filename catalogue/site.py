@@ -46,18 +46,22 @@ class SiteCache:
 
 
 async def catalogue_site(pool: asyncpg.Pool, identity: CatalogueIdentity) -> FdpSite:
+    """One catalog per node holding active datasets; each dated by its latest withdrawal too,
+    and the root by every node's, so that a removal moves the dates forward."""
     nodes = await store.list_nodes(pool)
     held = await store.active_by_node(pool)
+    withdrawn = await store.last_withdrawals(pool)
     publisher = Agent(name=identity.publisher_name)
     catalogs = tuple(
         CatalogView(id=node.id, title=f"Datasets of {node.name}",
                     description=f"Datasets published by node {node.name} ({node.id}), "
                                 f"discoverable through its Beacon at {node.beacon_url}.",
                     publisher=Agent(name=node.name),
-                    records=tuple(_readable(held[node.id])))
+                    records=tuple(_readable(held[node.id])), changed=withdrawn.get(node.id))
         for node in nodes if held.get(node.id))
     return FdpSite(base_url=identity.base_url + FDP_PATH, title=identity.title,
-                   description=identity.description, publisher=publisher, catalogs=catalogs)
+                   description=identity.description, publisher=publisher, catalogs=catalogs,
+                   changed=max(withdrawn.values(), default=None))
 
 
 def _readable(stored: list[dict]) -> list[CatalogueRecord]:

@@ -1,7 +1,10 @@
 """All SQL of the catalogue service: the node registry and the dataset records they publish.
 
 A node's publication (pushed or harvested) is reconciled in one transaction holding that
-node's row lock, so a push and a harvest of the same node cannot interleave.
+node's row lock, so a push and a harvest of the same node cannot interleave. A harvest reads
+the node for seconds before it writes, though: what it read is older than a push landing
+meanwhile, so its reconcile leaves alone the records changed after it began reading
+(`read_at`).
 """
 from __future__ import annotations
 
@@ -102,25 +105,45 @@ _OPERATORS = re.compile(r'"|(?:^|\s)-[^\W_]|(?:^|\s)or(?:\s|$)', re.IGNORECASE)
 
 
 async def upsert_node(db: Executor, node: NodeRegistration) -> NodeRow:
+    """Register a node, or register it again: that ends its retirement (migration 0004)."""
     row = await db.fetchrow(
         f"""INSERT INTO nodes (id, name, country, beacon_url, fdp_url, last_seen)
             VALUES ($1, $2, $3, $4, $5, now())
             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,
                 beacon_url = EXCLUDED.beacon_url, fdp_url = EXCLUDED.fdp_url,
-                last_seen = now()
+                last_seen = now(), retired_at = NULL
             RETURNING {_NODE_COLUMNS}""",
         node.id, node.name, node.country, node.beacon_url, node.fdp_url)
     return NodeRow(**dict(row))
 
 
 async def get_node(db: Executor, node_id: str) -> NodeRow | None:
-    row = await db.fetchrow(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = $1", node_id)
+    """A registered node; a retired one is not (it must register again to publish)."""
+    row = await db.fetchrow(
+        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = $1 AND retired_at IS NULL", node_id)
     return NodeRow(**dict(row)) if row else None
 
 
 async def list_nodes(db: Executor) -> list[NodeRow]:
-    rows = await db.fetch(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY id")
+    """The registry: every node not retired, the ones listed, harvested and offered as peers."""
+    rows = await db.fetch(
+        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE retired_at IS NULL ORDER BY id")
     return [NodeRow(**dict(r)) for r in rows]
+
+
+async def retire_nodes(pool: asyncpg.Pool, node_ids: list[str]) -> dict[str, list[str]]:
+    """Retire the nodes (those not retired yet) and withdraw their active datasets, in one
+    transaction: each retired node's id and the identifiers withdrawn with it."""
+    async with pool.acquire() as conn, conn.transaction():
+        retired = [r["id"] for r in await conn.fetch(
+            """UPDATE nodes SET retired_at = now()
+               WHERE id = ANY($1::text[]) AND retired_at IS NULL RETURNING id""", node_ids)]
+        rows = await conn.fetch(
+            """UPDATE datasets SET status = 'withdrawn', withdrawn_at = now(), updated_at = now()
+               WHERE node_id = ANY($1::text[]) AND status = 'active'
+               RETURNING node_id, identifier""", retired)
+    return {node: sorted(r["identifier"] for r in rows if r["node_id"] == node)
+            for node in retired}
 
 
 async def record_harvest(db: Executor, node_id: str, healthy: bool, error: str | None) -> None:
@@ -135,12 +158,23 @@ async def record_harvest(db: Executor, node_id: str, healthy: bool, error: str |
         error.replace("\x00", "\\x00") if error is not None else None)
 
 
+async def clock(db: Executor) -> datetime:
+    """The database's time: what updated_at is written in, so a harvest's `read_at` compares
+    with it whatever this host's clock says."""
+    return await db.fetchval("SELECT clock_timestamp()")
+
+
 async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[str, Any]], *,
-                    withdraw_absent: bool = True,
-                    keep_iris: Iterable[str] = ()) -> Reconciled:
+                    withdraw_absent: bool = True, keep_iris: Iterable[str] = (),
+                    read_at: datetime | None = None) -> Reconciled:
     """Make `records` the node's active datasets: upsert each (a changed record bumps
     updated_at) and, with `withdraw_absent`, withdraw the node's other active datasets except
-    those whose IRI is in `keep_iris` (documents a harvest could not read)."""
+    those whose IRI is in `keep_iris` (documents a harvest could not read).
+
+    `read_at` (a harvest's) is when the records were read from the node: a dataset changed
+    after it, by a push, is newer than the reading and is neither overwritten nor withdrawn
+    (nor restored when the push withdrew it). A removal pushed while a harvest was under way
+    was otherwise undone by it. A push (None) always applies."""
     identifiers = [r["identifier"] for r in records]
     async with conn.transaction():
         await conn.execute("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", node_id)
@@ -160,7 +194,8 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
                    updated_at = CASE WHEN d.record = EXCLUDED.record AND d.status = 'active'
                                      AND d.node_id = EXCLUDED.node_id
                                      THEN d.updated_at ELSE now() END
-               RETURNING d.identifier""", node_id, records)]
+               WHERE $3::timestamptz IS NULL OR d.updated_at <= $3
+               RETURNING d.identifier""", node_id, records, read_at)]
         withdrawn: list[str] = []
         if withdraw_absent:
             withdrawn = [r["identifier"] for r in await conn.fetch(
@@ -169,7 +204,8 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
                    WHERE node_id = $1 AND status = 'active'
                      AND NOT (identifier = ANY($2::text[]))
                      AND NOT (record ->> 'iri' = ANY($3::text[]))
-                   RETURNING identifier""", node_id, identifiers, list(keep_iris))]
+                     AND ($4::timestamptz IS NULL OR updated_at <= $4)
+                   RETURNING identifier""", node_id, identifiers, list(keep_iris), read_at)]
         await conn.execute("UPDATE nodes SET last_seen = now() WHERE id = $1", node_id)
     return Reconciled(sorted(upserted), sorted(withdrawn))
 
@@ -328,3 +364,11 @@ async def active_by_node(db: Executor) -> dict[str, list[dict[str, Any]]]:
     for row in rows:
         grouped.setdefault(row["node_id"], []).append(row["record"])
     return grouped
+
+
+async def last_withdrawals(db: Executor) -> dict[str, datetime]:
+    """When each node's datasets last lost one (its latest withdrawal), by node id: a removal
+    must move its catalog's date forward on the catalogue's FDP (catalogue/site.py)."""
+    rows = await db.fetch("SELECT node_id, max(withdrawn_at) AS at FROM datasets "
+                          "WHERE status = 'withdrawn' GROUP BY node_id")
+    return {row["node_id"]: row["at"] for row in rows}

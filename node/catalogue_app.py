@@ -14,6 +14,7 @@ from aiohttp import web
 
 from catalogue.fdp import FDP_PATH
 from catalogue.harvest import harvest_forever
+from catalogue.holdings import expel_unadmitted
 from catalogue.rdf import FdpSite
 from catalogue.site import SiteCache
 from node.database import open_pool
@@ -46,6 +47,7 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
         app[CATALOGUE_POOL] = pool
     else:
         app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_registry)              # before the first harvest
     if settings.harvest_interval_seconds > 0:
         app.cleanup_ctx.append(_harvester)
     app[CATALOGUE_OUTAGE] = DatabaseOutage()
@@ -83,6 +85,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with catalogue_pool(app[CATALOGUE_SETTINGS]) as pool:
         app[CATALOGUE_POOL] = pool
         yield
+
+
+async def _registry(app: web.Application) -> AsyncIterator[None]:
+    """The registry checked against this start's configuration (catalogue.holdings)."""
+    await expel_unadmitted(app[CATALOGUE_POOL], app[CATALOGUE_SETTINGS].nodes)
+    yield
 
 
 async def _harvester(app: web.Application) -> AsyncIterator[None]:

@@ -87,7 +87,11 @@ async def _publish(pool: asyncpg.Pool) -> None:
 
 @pytest.fixture
 async def search(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Search]:
-    settings = CatalogueSettings(data_dir=tmp_path, harvest_interval_seconds=0)
+    # Both nodes admitted, or the catalogue's start retires them (catalogue.holdings)
+    nodes = [{"id": node, "token": f"token-of-{node}-for-tests",
+              "origins": [f"http://{country}.example"]} for node, country in ((FI, "FI"),
+                                                                             (SE, "SE"))]
+    settings = CatalogueSettings(data_dir=tmp_path, harvest_interval_seconds=0, nodes=nodes)
     async with fresh_database(pg_server_url) as url:
         pool = await create_pool(url, settings, CATALOGUE_MIGRATIONS)
         try:

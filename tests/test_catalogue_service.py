@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 from rdflib import Graph, URIRef
-from rdflib.namespace import DCAT
+from rdflib.namespace import DCAT, DCTERMS
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
@@ -26,7 +27,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
 from catalogue import store
 from catalogue.harvest import HarvestOutcome, harvest_all, walk
-from catalogue.rdf import CatalogView, FdpSite, dataset_iri
+from catalogue.rdf import FDP_O, CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
@@ -607,6 +608,57 @@ async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalo
         assert await catalogue.ids() == ["GDI-FI-SYN-001"]
 
 
+async def test_a_push_landing_mid_harvest_wins_over_what_the_harvest_read(catalogue):
+    """The node removes GDI-FI-SYN-002 and renames GDI-FI-SYN-001, and pushes, while a
+    harvest that began before is under way and reads the node's documents as they were: the
+    harvest must bring back neither the removed dataset nor the old title (it did both, found
+    by a prober delaying one document through a proxy)."""
+    port = free_port()
+    fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+    fdp = f"{fake.base}/fdp"
+    fake.records = [_record("GDI-FI-SYN-001", fdp, title="Old title"),
+                    _record("GDI-FI-SYN-002", fdp)]
+    pushed = _record("GDI-FI-SYN-001", fdp, title="Renamed and pushed")
+    pushes: list[dict] = []
+
+    @web.middleware
+    async def push_meanwhile(request: web.Request, handler):
+        """Once the harvest has read the root, the node's push lands; the node's documents
+        stay as the harvest began reading them (the stale reading of a slow harvest)."""
+        if request.path == "/fdp/catalog/main" and armed and not pushes:
+            response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                                 _snapshot(pushed), TOKENS[NODE])
+            assert response.status == 200, body
+            pushes.append(body)
+        return await handler(request)
+
+    async with AsyncExitStack() as stack:
+        app = fake.app()
+        app.middlewares.insert(0, push_meanwhile)
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
+        armed = False
+        assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+
+        armed = True
+        [outcome] = await _harvest(catalogue)
+        assert pushes and pushes[0]["withdrawn"] == ["GDI-FI-SYN-002"]
+        assert outcome.healthy and outcome.upserted == [] and outcome.withdrawn == []
+        assert await catalogue.ids() == ["GDI-FI-SYN-001"]
+        _, removed = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert removed["status"] == "withdrawn" and removed["withdrawnAt"] is not None
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1]["title"] == \
+            "Renamed and pushed"
+
+        # A harvest begun after the push takes the node as it is, as before.
+        fake.records = [_record("GDI-FI-SYN-001", fdp, title="Renamed again")]
+        [outcome] = await _harvest(catalogue)
+        assert outcome.upserted == ["GDI-FI-SYN-001"] and outcome.withdrawn == []
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1]["title"] == \
+            "Renamed again"
+
+
 async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(catalogue):
     """A node's documents with a NUL, which PostgreSQL's text cannot hold: in a dataset's
     publisher (`\\u0000` in Turtle), that dataset is unreadable and its record kept; in
@@ -759,6 +811,34 @@ async def test_catalogue_fdp_follows_every_change(catalogue):
     assert await listed() == ["GDI-FI-SYN-003"]
 
 
+async def test_a_withdrawal_moves_the_catalogue_fdps_dates_forward(catalogue):
+    """The catalogue's FDP dated its catalogs and root by the newest `modified` shown: the
+    newest dataset withdrawn, they went back to the older one's (2024-02)."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    old = _record("GDI-FI-SYN-001", fdp)
+    new = _record("GDI-FI-SYN-002", fdp, modified=datetime(2024, 3, 1, tzinfo=UTC))
+    await catalogue.put(path + "/datasets", _snapshot(old, new), TOKENS[NODE])
+
+    async def dates() -> list[datetime]:
+        found = []
+        for url, term in ((f"/fdp/catalog/{NODE}", DCTERMS.modified),
+                          ("/fdp", FDP_O.metadataModified)):
+            async with catalogue.http.get(catalogue.url + url,
+                                          headers={"Accept": "text/turtle"}) as response:
+                graph = Graph().parse(data=await response.text(), format="turtle")
+                found += [parsedate_to_datetime(response.headers["Last-Modified"]),
+                          next(graph.objects(None, term)).toPython()]
+        return found
+
+    assert all(d <= datetime(2024, 3, 1, 0, 0, 1, tzinfo=UTC) for d in await dates())
+    started = datetime.now(UTC).replace(microsecond=0)
+    _, body = await catalogue.put(path + "/datasets", _snapshot(old), TOKENS[NODE])
+    assert body["withdrawn"] == ["GDI-FI-SYN-002"]
+    assert all(d >= started for d in await dates())
+
+
 async def test_a_stored_record_no_longer_valid_is_left_out_of_the_fdp(catalogue, caplog):
     """A record stored before a rule that refuses it now (here a theme IRI RDF cannot write,
     pushed before themes were checked) is left out of the catalogue's FAIR Data Point and
@@ -810,6 +890,83 @@ async def test_cli_publish_remove_and_search(pg_server_url, tmp_path, catalogue)
 
         refused = await run("catalogue", "publish", GDI_NODE_CATALOGUE_TOKEN="w" * 30)
         assert refused.returncode == 1 and "401" in refused.stderr
+
+
+async def test_a_restart_under_changed_configuration_retires_nodes_it_no_longer_admits(
+        pg_server_url, tmp_path):
+    """NODE's credential removed and OTHER's origins changed, then a restart: neither is
+    listed (networks take their peers from that list), harvested or on the FDP, and their
+    datasets are withdrawn; both stayed, at their old URLs. OTHER registering again under its
+    new origin is back; `gdi-node catalogue retire` removes a node from a running catalogue."""
+    from tests.test_cli import _env, gdi_node
+
+    fdps = {NODE: "http://fi.example/fdp", OTHER: "http://se.example/fdp"}
+    before = _catalogue_settings(tmp_path, free_port())
+    async with fresh_database(pg_server_url) as url:
+        async with AsyncExitStack() as stack:
+            settings = before.model_copy(update={"database_url": url})
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            first = Catalogue(await serve_app(stack, create_catalogue(settings)), None,
+                              settings, http)
+            for node, fdp in fdps.items():
+                response, body = await first.put(f"/api/nodes/{node}", _registration(fdp),
+                                                 TOKENS[node])
+                assert response.status == 200, body
+                identifier = "GDI-FI-SYN-001" if node == NODE else "GDI-SE-SYN-001"
+                await first.put(f"/api/nodes/{node}/datasets",
+                                _snapshot(_record(identifier, fdp)), TOKENS[node])
+            assert len((await first.get("/api/nodes"))[1]["nodes"]) == 2
+
+        moved = "http://se-new.example"
+        nodes = [{"id": OTHER, "token": TOKENS[OTHER], "origins": [moved]}]
+        port = free_port()
+        after = CatalogueSettings(data_dir=tmp_path / "catalogue", port=port, database_url=url,
+                                  harvest_interval_seconds=0,
+                                  public_base_url=f"http://127.0.0.1:{port}", nodes=nodes)
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            restarted = Catalogue(await serve_app(stack, create_catalogue(after), port), None,
+                                  after, http)
+            assert (await restarted.get("/api/nodes"))[1]["nodes"] == []
+            assert await restarted.ids() == []
+            assert await restarted.ids(status="withdrawn") == ["GDI-FI-SYN-001",
+                                                               "GDI-SE-SYN-001"]
+            pool = await create_pool(url, after, MIGRATIONS)
+            stack.push_async_callback(pool.close)
+            async with aiohttp.ClientSession() as session:
+                assert await harvest_all(pool, session, after.harvest_config()) == []
+            async with http.get(f"{restarted.url}/fdp/catalog/{OTHER}") as response:
+                assert response.status == 404
+
+            # Outside its new origins it may not come back; under them it does.
+            response, _ = await restarted.put(f"/api/nodes/{OTHER}",
+                                              _registration(fdps[OTHER], "SE"), TOKENS[OTHER])
+            assert response.status == 403
+            response, _ = await restarted.put(
+                f"/api/nodes/{OTHER}/datasets",
+                _snapshot(_record("GDI-SE-SYN-001", fdps[OTHER])), TOKENS[OTHER])
+            assert response.status == 409                      # retired: not registered
+            fdp = f"{moved}/fdp"
+            response, body = await restarted.put(f"/api/nodes/{OTHER}",
+                                                 _registration(fdp, "SE"), TOKENS[OTHER])
+            assert response.status == 200, body
+            await restarted.put(f"/api/nodes/{OTHER}/datasets",
+                                _snapshot(_record("GDI-SE-SYN-001", fdp)), TOKENS[OTHER])
+            assert [n["fdpUrl"] for n in (await restarted.get("/api/nodes"))[1]["nodes"]] \
+                == [fdp]
+            assert await restarted.ids() == ["GDI-SE-SYN-001"]
+
+            env = _env(GDI_CATALOGUE_DATABASE_URL=url,
+                       GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue"),
+                       GDI_CATALOGUE_NODES=json.dumps(nodes))
+            retired = await asyncio.to_thread(gdi_node, "catalogue", "retire", OTHER, env=env)
+            assert retired.returncode == 0, retired.stderr
+            assert f"retired {OTHER}; withdrawn: GDI-SE-SYN-001" in retired.stdout
+            assert "registers again on its next push" in retired.stderr
+            assert (await restarted.get("/api/nodes"))[1]["nodes"] == []
+            assert await restarted.ids() == []
+            again = await asyncio.to_thread(gdi_node, "catalogue", "retire", OTHER, env=env)
+            assert again.returncode == 1 and "not in the registry" in again.stderr
 
 
 def test_node_credentials_from_toml_with_hashed_token(tmp_path, monkeypatch):

@@ -4,9 +4,11 @@ negotiation, caching headers, the round trip RDF -> record, and failure modes (m
 metadata, broken database, hidden datasets)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from math import ceil
 from pathlib import Path
@@ -529,3 +531,54 @@ async def test_a_record_shown_on_another_site_keeps_its_node_iri(loaded_db, shap
     assert resource_graph(catalogue, "dataset/GDI-FI-SYN-002") is None
     assert contained(resource_graph(catalogue, "catalog/fi"),
                      "https://catalogue.example.org/fdp/catalog/fi") == [shown_at]
+
+
+async def test_removing_the_newest_dataset_moves_the_dates_forward(pg_server_url, loaded_db,
+                                                                  tmp_path, tmp_path_factory):
+    """The catalog's dct:modified, the root's fdp-o:metadataModified and their Last-Modified
+    were the latest `modified` of the datasets shown, so removing the newest moved them back
+    although the documents had just changed: a harvester deciding by the date missed it."""
+    fi = _vcf_dir(tmp_path_factory) / "fi"
+    async with node_database(pg_server_url) as url:
+        for dataset, vcf in (("GDI-FI-OLD-001", "GDI-FI-SYN-001.vcf.gz"),
+                             ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz")):
+            await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1))
+        port = free_port()
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
+                            data_dir=tmp_path / "node", beacon_id="org.test.fdp", country="FI")
+        pool = await create_pool(url, settings)
+        server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
+        await server.start_server()
+        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
+        try:
+            async def dates() -> tuple[int, int, datetime, datetime, int]:
+                catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
+                graph = parse(body, "text/turtle", f"{settings.base_url}/fdp/catalog/x")
+                root, root_body = await fetch(client, "/fdp")
+                root_graph = parse(root_body, "text/turtle", f"{settings.base_url}/fdp")
+                return (http_date(catalog.headers["Last-Modified"]),
+                        http_date(root.headers["Last-Modified"]),
+                        next(graph.objects(None, DCTERMS.modified)).toPython(),
+                        next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
+                        len(list(graph.objects(None, DCAT.dataset))))
+
+            before = await dates()
+            assert before[4] == 2
+            await asyncio.sleep(1.1)       # Last-Modified has whole seconds
+            conn = await connect(url)
+            try:
+                assert await store.delete_dataset(conn, "GDI-FI-NEW-001")
+            finally:
+                await conn.close()
+            for _ in range(200):                   # the node hears of it by NOTIFY
+                after = await dates()
+                if after[4] == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert after[4] == 1
+            assert all(later > earlier for later, earlier in zip(after[:4], before[:4])), \
+                (before, after)
+        finally:
+            await client.close()
+            await server.close()
+            await pool.close()

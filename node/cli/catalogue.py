@@ -1,6 +1,6 @@
 """`gdi-node catalogue …`: run the catalogue service, publish this node to it, search it.
 
-`serve` and `harvest` read the catalogue's settings (GDI_CATALOGUE_*); `publish` reads the
+`serve`, `harvest` and `retire` read the catalogue's settings (GDI_CATALOGUE_*); `publish` reads the
 node's (catalogue_url, catalogue_token). Heavy imports wait until a command needs them.
 """
 from __future__ import annotations
@@ -153,10 +153,41 @@ def harvest_cmd(ctx: click.Context) -> None:
 
 
 async def _harvest(settings: CatalogueSettings) -> list:
+    """As the service harvests: the nodes this configuration no longer admits retired first,
+    so that they are not harvested."""
     import aiohttp
 
     from catalogue.harvest import harvest_all
+    from catalogue.holdings import expel_unadmitted
     from node.catalogue_app import catalogue_pool
     async with (catalogue_pool(settings) as pool,
                 aiohttp.ClientSession() as session):
+        await expel_unadmitted(pool, settings.nodes)
         return await harvest_all(pool, session, settings.harvest_config())
+
+
+@catalogue.command("retire")
+@click.argument("node_id")
+@click.pass_context
+def retire_cmd(ctx: click.Context, node_id: str) -> None:
+    """Remove NODE_ID from the registry now and withdraw its datasets (GDI_CATALOGUE_*).
+
+    A running catalogue stops listing, harvesting and offering it at once. Remove its
+    credential too (GDI_CATALOGUE_NODES): with one, the node registers again on its next push.
+    """
+    settings = _catalogue_settings()
+    configure_logs(ctx, settings, server=False)
+    retired = run(_retire(settings, node_id), CATALOGUE_DATABASE)
+    if node_id not in retired:
+        fail(f"node {node_id} is not in the registry (never registered, or retired already)")
+    click.echo(f"retired {node_id}; withdrawn: {', '.join(retired[node_id]) or 'none'}")
+    if any(c.id == node_id for c in settings.nodes):
+        click.echo(f"note: node {node_id} still has a credential in GDI_CATALOGUE_NODES; it "
+                   "registers again on its next push until that is removed", err=True)
+
+
+async def _retire(settings: CatalogueSettings, node_id: str) -> dict[str, list[str]]:
+    from catalogue import store
+    from node.catalogue_app import catalogue_pool
+    async with catalogue_pool(settings) as pool:
+        return await store.retire_nodes(pool, [node_id])

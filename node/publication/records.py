@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -80,14 +81,16 @@ def records_for(rows: Iterable[DatasetRow], settings: Settings) -> list[Catalogu
     return records
 
 
-def node_site(settings: Settings, rows: Iterable[DatasetRow]) -> FdpSite:
-    """The node's FAIR Data Point: one catalog (id = beacon_id) holding its datasets."""
+def node_site(settings: Settings, rows: Iterable[DatasetRow],
+              removed: datetime | None = None) -> FdpSite:
+    """The node's FAIR Data Point: one catalog (id = beacon_id) holding its datasets, dated
+    by their latest `modified` or the last removal (`removed`) if later."""
     publisher = Agent(name=settings.organisation_name)
     catalog = CatalogView(
         id=settings.beacon_id, title=f"{settings.beacon_name} datasets",
         description=f"Genomic variant datasets of {settings.organisation_name}, discoverable "
                     f"through the GA4GH Beacon v2 at {settings.base_url}/api.",
-        publisher=publisher, records=tuple(records_for(rows, settings)))
+        publisher=publisher, records=tuple(records_for(rows, settings)), changed=removed)
     return FdpSite(base_url=fdp_base_url(settings), title=f"{settings.beacon_name} FAIR Data Point",
                    description=settings.beacon_description, publisher=publisher,
                    catalogs=(catalog,))
