@@ -33,6 +33,13 @@ async def copy_in(conn: asyncpg.Connection, table: str, records: Iterable[tuple]
             raise asyncpg.ConnectionDoesNotExistError(
                 "the server ended the session during the COPY") from None
         raise
+    except asyncpg.InterfaceError:
+        # the COPY saw the connection closed before the listener ran (it is called soon
+        # after, not at once): the same loss, said the same way, not "connection is closed"
+        if conn.is_closed():
+            raise asyncpg.ConnectionDoesNotExistError(
+                "the server ended the session during the COPY") from None
+        raise
     finally:
         # a pool's connection terminated meanwhile (the watchdog's doing) went back to its
         # pool with its listeners: its proxy refuses every call, and this one's error hid

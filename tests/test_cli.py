@@ -387,7 +387,7 @@ async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(
                 "SELECT name FROM schema_migrations ORDER BY version")]
         finally:
             await conn.close()
-    assert names == ["nodes_and_datasets", "version", "search"]
+    assert names == ["nodes_and_datasets", "version", "search", "retired_nodes"]
 
 
 SECRET = "s3cret-value-never-printed-0123456789"

@@ -673,7 +673,8 @@ def test_a_peers_result_set_the_model_converted_is_passed_on_as_converted(beacon
                           answer=VariantAnswer.checked(sent), raw=sent)
     document = merge_variants("org.test", VariantQuery(kind="sequence", reference_name="1",
                                                        start=(99,), reference_bases="A",
-                                                       alternate_bases="G"),
+                                                       alternate_bases="G",
+                                                       granularity="count"),
                               [outcome], PeerList([outcome.peer]))
     assert document["response"]["resultSets"] == [
         {"id": "GDI-XX-SYN-001", "setType": "dataset", "exists": True, "resultsCount": 3,
