@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -38,6 +39,9 @@ class DatasetCache:
         self.ttl = ttl
         self._watchdog = watchdog
         self._rows: list[store.DatasetRow] | None = None
+        # when a dataset was last removed (store.last_removal), read with the list: what a
+        # FAIR Data Point's catalog is dated by when it is later than every dataset shown
+        self.removed: datetime | None = None
         self._derived: dict[Hashable, Any] = {}
         self._loaded = 0.0
         self._url = ""
@@ -123,19 +127,23 @@ class DatasetCache:
 
     async def _reload(self, generation: int) -> list[store.DatasetRow]:
         try:
-            rows = await self._load()
+            rows, removed = await self._load()
         finally:
             if generation == self._generation:
                 self._loading = None
         if generation == self._generation:
             self._rows, self._derived, self._loaded = rows, {}, time.monotonic()
+            self.removed = removed
         return rows
 
-    async def _load(self) -> list[store.DatasetRow]:
-        if self._watchdog is None:
-            return await store.list_datasets(self.pool)
+    async def _load(self) -> tuple[list[store.DatasetRow], datetime | None]:
+        async def read(connection: asyncpg.Connection
+                       ) -> tuple[list[store.DatasetRow], datetime | None]:
+            return await store.list_datasets(connection), await store.last_removal(connection)
         async with self.pool.acquire() as connection:
-            return await self._watchdog.run(connection, store.list_datasets(connection))
+            if self._watchdog is None:
+                return await read(connection)
+            return await self._watchdog.run(connection, read(connection))
 
     async def derived(self, key: Hashable, compute: Callable[[list[store.DatasetRow]], T]) -> T:
         """`compute(rows)` remembered per key until the datasets change (e.g. what one kind of

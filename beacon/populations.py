@@ -222,10 +222,9 @@ def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]
         ac, an = shown(f.allele_count), -(-f.allele_number // step) * step
         row = {"population": f.label, "alleleFrequency": ac / an if an else 0.0,
                "alleleCount": ac, "alleleNumber": an}
-        parts = (f.homozygous, f.heterozygous, f.hemizygous)
-        if not any(0 < n and shown(n) == lumped for n in parts):
-            row.update(alleleCountHomozygous=shown(f.homozygous),
-                       alleleCountHeterozygous=shown(f.heterozygous),
-                       alleleCountHemizygous=shown(f.hemizygous))
+        split = (shown(f.homozygous), shown(f.heterozygous), shown(f.hemizygous))
+        if not (lumped and lumped in split):      # 0 is never lumped: shown(n) > 0 for n > 0
+            row.update(alleleCountHomozygous=split[0], alleleCountHeterozygous=split[1],
+                       alleleCountHemizygous=split[2])
         out.append(row)
     return out

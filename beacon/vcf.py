@@ -319,9 +319,12 @@ def _repeated_sample(path: Path) -> tuple[int, str] | None:
     try:
         for number, line in enumerate(_header(path), start=1):
             if line.startswith("#CHROM"):
-                names = line.rstrip("\r\n").split("\t")[9:]
-                return next(((number, name) for at, name in enumerate(names)
-                             if name in names[:at]), None)
+                seen: set[str] = set()
+                for name in line.rstrip("\r\n").split("\t")[9:]:
+                    if name in seen:
+                        return number, name
+                    seen.add(name)
+                return None
     except (OSError, EOFError, zlib.error):     # unreadable, cut or damaged: pysam's reason
         return None
     return None
@@ -1105,10 +1108,11 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                          if layout.population_keys else None)
         annotated = (_annotation_columns(per_alt[index] if per_alt else ())
                      if layout.annotation else (None, None, None))
-        if len(alts) > 1 and (pos, end, r, a) in spelt:
-            raise ValueError(f"ALT {index + 1} is " + _repeated(
-                layout, (chrom, pos, end, r, a), f"ALT {spelt[pos, end, r, a] + 1}"))
-        spelt[pos, end, r, a] = index
+        if len(alts) > 1:                           # one ALT has no other to repeat
+            if (pos, end, r, a) in spelt:
+                raise ValueError(f"ALT {index + 1} is " + _repeated(
+                    layout, (chrom, pos, end, r, a), f"ALT {spelt[pos, end, r, a] + 1}"))
+            spelt[pos, end, r, a] = index
         rows.append((chrom, pos, end, r, a, kind, length, count, an, carriers[index + 1],
                      carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population,
                      *annotated))

@@ -107,12 +107,13 @@ def _beneath(root: str, routes: list[web.RouteDef]) -> list[web.RouteDef]:
 
 
 async def _fdp_site(request: web.Request) -> FdpSite:
-    """The node's FAIR Data Point as of now, built once per version of the datasets and of
-    the last removal, which dates the catalog when it is later than every dataset shown."""
+    """The node's FAIR Data Point as of now, built once per version of the datasets (read
+    with the last removal, which dates the catalog when it is later than every dataset
+    shown)."""
     settings, datasets = request.app[SETTINGS], request.app[DATASETS]
-    removed = await store.last_removal(datasets.pool)
-    return await datasets.derived(("fdp-site", removed),
-                                  lambda rows: node_site(settings, rows, removed))
+    # a removal notifies the change that reloads the list and, with it, `removed`
+    return await datasets.derived("fdp-site",
+                                  lambda rows: node_site(settings, rows, datasets.removed))
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from auth.access import AccessLevel
-from beacon.disclosure import report
+from beacon.disclosure import DisclosurePolicy, report
 from beacon.store import DatasetRow
 from catalogue.fdp import FDP_PATH
 from catalogue.metadata import DatasetMetadata
@@ -38,12 +38,14 @@ def fdp_base_url(settings: Settings) -> str:
     return settings.base_url + FDP_PATH
 
 
-def record_for(row: DatasetRow, settings: Settings) -> CatalogueRecord:
+def record_for(row: DatasetRow, settings: Settings,
+               policy: DisclosurePolicy | None = None) -> CatalogueRecord:
     """The dataset's record. Its counts are what an anonymous caller of the Beacon may see
     of them (rounded up to that tier's step, 5 by default): the record is public, and its
     exact sample count told anyone that a dataset held 3 people, the listing count the
-    Beacon's /datasets rounds (docs/privacy.md)."""
-    anonymous = settings.disclosure_policy().rules("anonymous", row.metadata)
+    Beacon's /datasets rounds (docs/privacy.md). `policy`: the settings' own, made once by
+    a caller recording many datasets."""
+    anonymous = (policy or settings.disclosure_policy()).rules("anonymous", row.metadata)
     metadata = DatasetMetadata.model_validate(
         {**row.metadata, "identifier": row.id, "title": row.title,
          "description": row.description, "access_level": row.access_level,
@@ -67,12 +69,12 @@ def records_for(rows: Iterable[DatasetRow], settings: Settings) -> list[Catalogu
     """The records the node publishes: every dataset (catalogue metadata is public, whatever
     the Beacon tells anonymous callers), but with hide_controlled_datasets no CONTROLLED one,
     as the Beacon hides them from everyone without a grant."""
-    records = []
+    records, policy = [], settings.disclosure_policy()
     for row in rows:
         if settings.hide_controlled_datasets and row.access_level == AccessLevel.CONTROLLED:
             continue
         try:
-            records.append(record_for(row, settings))
+            records.append(record_for(row, settings, policy))
         except ValidationError as exc:
             # metadata stored before a rule that refuses it now (a theme IRI RDF cannot
             # write): that dataset is left out, not every document of the node a 500
