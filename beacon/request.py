@@ -55,7 +55,7 @@ def _plain_integer(value: Any) -> Any:
     (beacon/records.py); the two parsers reach the same SQL and hold positions alike."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")  # noqa: TRY004 - a 400 (pydantic)
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+    if isinstance(value, str) and not _digits(value):
         raise ValueError(f"{value!r} is not a number of digits 0-9")
     return value
 
@@ -654,10 +654,15 @@ _GRANULARITIES = frozenset(get_args(Granularity))
 _INCLUDES = frozenset(get_args(Include))
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: no sign, spaces, `_` or other scripts' digits, which int() takes."""
+    return text.isdigit() and text.isascii()
+
+
 def plain_number(value: str, high: int = MAX_POSITION) -> int | None:
     """A number of ASCII digits only, at most `high`; else None. Stricter than int(), which
     takes a sign, surrounding spaces, `_` between digits and other scripts' digits."""
-    if not (value.isdigit() and value.isascii()) or len(value) > 10:
+    if not _digits(value) or len(value) > 10:
         return None
     number = int(value)
     return number if number <= high else None

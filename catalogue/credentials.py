@@ -106,6 +106,13 @@ class NodeCredential(BaseModel):
         a node credential cannot point networks at arbitrary hosts and ports."""
         return origin_of(url) in self.origins
 
+    def outside(self, beacon_url: str, fdp_url: str) -> list[str]:
+        """`beaconUrl URL`, `fdpUrl URL` for each of a node's URLs it does not `allow`: one
+        rule for a registration and for a registered node checked again at start."""
+        return [f"{name} {url}" for name, url in (("beaconUrl", beacon_url),
+                                                  ("fdpUrl", fdp_url))
+                if not self.allows(url)]
+
     def accepts(self, presented: str) -> bool:
         """Constant-time comparison of digests (equal length whatever the input)."""
         return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._digest())

@@ -89,9 +89,7 @@ def not_admitted(node: store.NodeRow, credentials: Iterable[NodeCredential]) -> 
     credential = next((c for c in credentials if c.id == node.id), None)
     if credential is None:
         return "no credential configured for it"
-    outside = [f"{name} {url}" for name, url in (("beaconUrl", node.beacon_url),
-                                                  ("fdpUrl", node.fdp_url))
-               if not credential.allows(url)]
+    outside = credential.outside(node.beacon_url, node.fdp_url)
     if outside:
         return (f"{' and '.join(outside)} not under its origins "
                 f"{', '.join(credential.origins) or '(none configured)'}")

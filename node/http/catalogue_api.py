@@ -271,9 +271,7 @@ async def put_node(request: web.Request) -> web.Response:
     _authorise(request, node_id)
     body = await _body(request, NodeRegistrationBody)
     credential = next(c for c in request.app[CATALOGUE_SETTINGS].nodes if c.id == node_id)
-    outside = [f"{name} {url}" for name, url in (("beaconUrl", body.beacon_url),
-                                                  ("fdpUrl", body.fdp_url))
-               if not credential.allows(url)]
+    outside = credential.outside(body.beacon_url, body.fdp_url)
     if outside:
         return _error(403, "outside", f"{' and '.join(outside)} not under the origins this "
                       f"catalogue allows node {node_id}: "
