@@ -33,7 +33,13 @@ from beacon.disclosure import (
 from beacon.filters import bounded, filter_item
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.ontology import ancestors, is_curie
-from beacon.request import TEST_MODE_NOTE, Page, RequestBody, RequestError
+from beacon.request import (
+    TEST_MODE_NOTE,
+    Page,
+    RequestBody,
+    RequestError,
+    given_parameter,
+)
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow, grant_keys
 
@@ -261,11 +267,9 @@ def datasets_query(body: RequestBody) -> DatasetsQuery:
     select; any other request parameter is refused, as it would select nothing here."""
     query = body.query
     parameters = query.requestParameters
-    other = sorted(parameters.model_fields_set - {"datasetIds"})
-    if other:
-        raise RequestError(f"requestParameters.{other[0]}", "not a parameter of datasets "
-                                                            "(datasetIds and filters select "
-                                                            "them)")
+    if (other := given_parameter(parameters, besides="datasetIds")) is not None:
+        raise RequestError(f"requestParameters.{other}", "not a parameter of datasets "
+                                                         "(datasetIds and filters select them)")
     ids = query.datasetIds or parameters.datasetIds
     return DatasetsQuery(tuple(dict.fromkeys(ids)) if ids else None,
                          dataset_filters(query.filters),

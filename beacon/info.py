@@ -16,7 +16,7 @@ from beacon.request import (
     Page,
     RequestBody,
     RequestError,
-    VariantParameters,
+    given_parameter,
 )
 from beacon.store import DatasetRow
 
@@ -220,11 +220,9 @@ def terms_query(body: RequestBody) -> TermsQuery:
     would select terms (request parameters, filters, datasetIds) selects none here: a 400
     naming it, as anything the body's model refuses, rather than the whole list answered."""
     query = body.query
-    given = [n for n in VariantParameters.model_fields
-             if n in query.requestParameters.model_fields_set]
-    if given:
-        raise RequestError(f"requestParameters.{given[0]}", "not a parameter of filtering_terms "
-                                                            "(skip and limit page the terms)")
+    if (name := given_parameter(query.requestParameters)) is not None:
+        raise RequestError(f"requestParameters.{name}", "not a parameter of filtering_terms "
+                                                        "(skip and limit page the terms)")
     if query.filters:
         raise RequestError("filters", "not a parameter of filtering_terms: the terms are what "
                                       "filters /api/individuals")

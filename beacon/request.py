@@ -135,6 +135,15 @@ class VariantParameters(BaseModel):
         return [value] if isinstance(value, (int, str)) else value
 
 
+def given_parameter(parameters: VariantParameters, *, besides: str | None = None) -> str | None:
+    """The first request parameter given (in the schema's order) other than `besides`: what
+    an endpoint the parameters cannot select refuses by name (a variant's id path, the
+    filtering terms, the datasets), one rule for all, each wording its own refusal."""
+    given = parameters.model_fields_set
+    return next((name for name in VariantParameters.model_fields
+                 if name in given and name != besides), None)
+
+
 class Pagination(BaseModel):
     model_config = ConfigDict(extra="ignore")   # currentPage/nextPage tokens are not used
 
