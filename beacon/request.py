@@ -33,10 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from beacon.alleles import minimal
 from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
 from beacon.limits import INT4_MAX
-from beacon.vcf import minimal
 
 _Item = TypeVar("_Item")
 Granularity = Literal["boolean", "count", "record"]
@@ -424,7 +424,7 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
 
 def stored_form(start: int, ref: str, alt: str) -> tuple[int, str, str]:
     """A sequence query's (or variantInternalId's) start and alleles as ingest stores them:
-    trimmed by the function that trims the VCF's (beacon/vcf.py `minimal`), so `ACGT>ACG` at
+    trimmed by the function that trims the VCF's (beacon/alleles.py `minimal`), so `ACGT>ACG` at
     999, as the VCF line `1 1000 ACGT ACG` or a padded, left-aligned gnomAD or ClinVar
     spelling writes it, is the deletion `GT>G` at 1001 it was stored as. Only alleles in
     plain bases are trimmed: a symbolic ALT is stored as written, and an `N` is a pattern

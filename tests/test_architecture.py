@@ -42,6 +42,18 @@ def test_an_ingest_worker_imports_only_the_reader_and_the_copy():
     assert done.stdout.strip() == ""
 
 
+def test_request_parsing_loads_no_vcf_reader_or_database_driver():
+    """Parsing a request trims a sequence query's alleles as ingest trims a VCF's, by one
+    function (beacon/alleles.py): it came from the VCF reader, whose import loaded pysam and
+    asyncpg (the store) into everything that only parses a query."""
+    probe = ("import sys, beacon.request; "
+             "print(' '.join(m for m in ('pysam', 'asyncpg', 'beacon.vcf', 'beacon.store') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""
+
+
 def test_the_ingest_command_loads_no_http_client_rdf_or_accounting_before_its_load():
     """`gdi-node ingest` starts by importing the CLI, its settings and the ingest: at 1M
     records that start is a tenth of the command's time, and it used to load aiohttp (the
