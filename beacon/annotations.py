@@ -29,12 +29,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
-import pysam
-
 from beacon.assemblies import ASSEMBLIES
+
+if TYPE_CHECKING:   # a request's HGVS and protein changes are parsed here: no VCF reader then
+    import pysam
 
 Tool = Literal["SnpEff", "VEP"]
 

@@ -32,8 +32,8 @@ from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
     RequestBody,
     RequestError,
-    VariantParameters,
     VariantQuery,
+    given_parameter,
     stored_form,
     to_query,
 )
@@ -112,11 +112,10 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
     it finds the variant whose id is `GRCh38:1:1001:GT:G`, and the echo keeps what was
     asked."""
     parsed = parse_variant_id(variant_id)
-    given = body.query.requestParameters.model_fields_set
-    for name in VariantParameters.model_fields:
-        if name in given and name != "datasetIds":
-            raise RequestError(name, f"the path already names the variant ({variant_id}); "
-                                     "ask /g_variants for variants by parameters")
+    name = given_parameter(body.query.requestParameters, besides="datasetIds")
+    if name is not None:
+        raise RequestError(name, f"the path already names the variant ({variant_id}); "
+                                 "ask /g_variants for variants by parameters")
     if "requestedGranularity" not in body.query.model_fields_set:
         body.query.requestedGranularity = "record"
     query = to_query(body, with_filters=with_filters)

@@ -33,7 +33,13 @@ from beacon.disclosure import (
 from beacon.filters import bounded, filter_item
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.ontology import ancestors, is_curie
-from beacon.request import TEST_MODE_NOTE, Page, RequestBody, RequestError
+from beacon.request import (
+    Page,
+    RequestBody,
+    RequestError,
+    given_parameter,
+    listing_info,
+)
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow, grant_keys
 
@@ -261,11 +267,9 @@ def datasets_query(body: RequestBody) -> DatasetsQuery:
     select; any other request parameter is refused, as it would select nothing here."""
     query = body.query
     parameters = query.requestParameters
-    other = sorted(parameters.model_fields_set - {"datasetIds"})
-    if other:
-        raise RequestError(f"requestParameters.{other[0]}", "not a parameter of datasets "
-                                                            "(datasetIds and filters select "
-                                                            "them)")
+    if (other := given_parameter(parameters, besides="datasetIds")) is not None:
+        raise RequestError(f"requestParameters.{other}", "not a parameter of datasets "
+                                                         "(datasetIds and filters select them)")
     ids = query.datasetIds or parameters.datasetIds
     return DatasetsQuery(tuple(dict.fromkeys(ids)) if ids else None,
                          dataset_filters(query.filters),
@@ -277,18 +281,15 @@ def collections_response(beacon_id: str, datasets: list[Seen], query: DatasetsQu
     """A page of `datasets` (already selected), with the request's pagination and filters
     echoed, and what the node did with a page it does not serve as asked."""
     page = query.page if query is not None else Page()
-    shown = datasets[page.offset:page.offset + page.size]
+    shown = page.of(datasets)
     body = collections_envelope(beacon_id, [dataset_record(d.row, d.rules) for d in shown],
                                 exists=bool(datasets), total=len(datasets), skip=page.skip,
                                 limit=page.limit,
                                 filters=[f.echo() for f in query.filters] if query else [])
-    info: dict[str, Any] = {}
-    if (note := page.note()) is not None:
-        info["pagination"] = note
-    if query is not None and query.test_mode:
+    test_mode = query is not None and query.test_mode
+    if test_mode:
         body["meta"]["receivedRequestSummary"]["testMode"] = True
-        info["testMode"] = TEST_MODE_NOTE
-    if info:
+    if info := listing_info(page, test_mode):
         body["info"] = info
     return body
 

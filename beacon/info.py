@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from beacon.request import (
-    TEST_MODE_NOTE,
     Page,
     RequestBody,
     RequestError,
-    VariantParameters,
+    given_parameter,
+    listing_info,
 )
 from beacon.store import DatasetRow
 
@@ -220,11 +220,9 @@ def terms_query(body: RequestBody) -> TermsQuery:
     would select terms (request parameters, filters, datasetIds) selects none here: a 400
     naming it, as anything the body's model refuses, rather than the whole list answered."""
     query = body.query
-    given = [n for n in VariantParameters.model_fields
-             if n in query.requestParameters.model_fields_set]
-    if given:
-        raise RequestError(f"requestParameters.{given[0]}", "not a parameter of filtering_terms "
-                                                            "(skip and limit page the terms)")
+    if (name := given_parameter(query.requestParameters)) is not None:
+        raise RequestError(f"requestParameters.{name}", "not a parameter of filtering_terms "
+                                                        "(skip and limit page the terms)")
     if query.filters:
         raise RequestError("filters", "not a parameter of filtering_terms: the terms are what "
                                       "filters /api/individuals")
@@ -241,13 +239,11 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
                     query: TermsQuery) -> dict[str, Any]:
     """The filtering terms a caller may use and learn exist: (id, label, kind) each, kind
     `ontology` or `alphanumeric`; all of scope individual; the page `query` asks of them.
-    The resources are the ontologies the listed terms come from. A test-mode query is
-    answered from none of the node's data, as every endpoint answers one, and says so."""
-    page = query.page
-    if query.test_mode:
-        terms = []
-    elif page is not None:
-        terms = terms[page.offset:page.offset + page.size]
+    The resources are the ontologies the listed terms come from. A test-mode query is given
+    no terms (its caller reads none of the node's data for it, as every endpoint answers
+    one) and says so."""
+    if query.page is not None:
+        terms = query.page.of(terms)
     listed = []
     for term, label, kind in terms:
         item: dict[str, Any] = {"type": kind, "id": term, "scopes": ["individual"]}
@@ -260,11 +256,6 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
                  for prefix in prefixes if (r := _RESOURCES.get(prefix))]
     body: dict[str, Any] = {"meta": informational_meta(beacon),
                             "response": {"filteringTerms": listed, "resources": resources}}
-    about: dict[str, Any] = {}
-    if page is not None and (note := page.note()) is not None:
-        about["pagination"] = note
-    if query.test_mode:
-        about["testMode"] = TEST_MODE_NOTE
-    if about:
+    if about := listing_info(query.page, query.test_mode):
         body["info"] = about
     return body

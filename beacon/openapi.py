@@ -30,11 +30,12 @@ _LISTS = ("start", "end", "datasetIds", "filters")
 
 
 def _reads(path: str) -> str | None:
-    """What an entry route's request selects, which decides the parameters it reads and the
-    answers it gives: `variants`, `individuals` or `datasets`; None for an informational
-    route or the filtering terms (which read their paging only)."""
-    if path.endswith("filtering_terms") or not path.startswith(
-            ("/api/g_variants", "/api/individuals", "/api/datasets")):
+    """What a route's request reads, which decides the parameters it takes and the answers
+    it gives: `variants`, `individuals` or `datasets` it selects, `terms` (the filtering
+    terms, which read their paging only); None for an informational route."""
+    if path.endswith("filtering_terms"):
+        return "terms"
+    if not path.startswith(("/api/g_variants", "/api/individuals", "/api/datasets")):
         return None
     if path.endswith("/individuals") or path.startswith("/api/individuals"):
         return "individuals"
@@ -52,7 +53,7 @@ def _response_schema(path: str) -> dict[str, Any]:
                           for schema in _GRANULARITIES]}
     if kind == "datasets":
         return {"$ref": f"{_BEACON}/responses/beaconCollectionsResponse.json"}
-    if path.endswith("filtering_terms"):
+    if kind == "terms":
         return {"$ref": f"{_BEACON}/responses/beaconFilteringTermsResponse.json"}
     if path in _INFORMATIONAL:
         return {"$ref": f"{_BEACON}/responses/{_INFORMATIONAL[path]}"}
@@ -89,7 +90,7 @@ def _read_names(kind: str, path: str) -> list[str]:
     individuals by filters too (beacon/request.py refuses them for variants)."""
     if kind == "datasets":
         selecting = ["datasetIds", "filters"]
-    elif kind == "terms":          # filtering terms: paged, selecting nothing
+    elif kind == "terms":          # paged, selecting nothing
         selecting = []
     elif "g_variants/{id}" in path:
         # a variant's id names it: of the variant parameters, its path takes only datasetIds
@@ -104,7 +105,7 @@ def _read_names(kind: str, path: str) -> list[str]:
 
 def _get_parameters(path: str) -> list[dict[str, Any]]:
     parameters = _path_parameters(path)
-    kind = "terms" if path.endswith("filtering_terms") else _reads(path)
+    kind = _reads(path)
     if kind is None:
         return parameters
     names = _read_names(kind, path)

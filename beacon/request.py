@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import orjson
 from pydantic import (
@@ -33,11 +33,12 @@ from pydantic import (
     model_validator,
 )
 
+from beacon.alleles import minimal
 from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
 from beacon.limits import INT4_MAX
-from beacon.vcf import minimal
 
+_Item = TypeVar("_Item")
 Granularity = Literal["boolean", "count", "record"]
 Include = Literal["HIT", "MISS", "ALL", "NONE"]
 MAX_LIMIT = 1000                  # records per page at most; `limit: 0` asks for this many
@@ -135,6 +136,15 @@ class VariantParameters(BaseModel):
         return [value] if isinstance(value, (int, str)) else value
 
 
+def given_parameter(parameters: VariantParameters, *, besides: str | None = None) -> str | None:
+    """The first request parameter given (in the schema's order) other than `besides`: what
+    an endpoint the parameters cannot select refuses by name (a variant's id path, the
+    filtering terms, the datasets), one rule for all, each wording its own refusal."""
+    given = parameters.model_fields_set
+    return next((name for name in VariantParameters.model_fields
+                 if name in given and name != besides), None)
+
+
 class Pagination(BaseModel):
     model_config = ConfigDict(extra="ignore")   # currentPage/nextPage tokens are not used
 
@@ -163,6 +173,10 @@ class Page:
     def offset(self) -> int:
         """The records before the page."""
         return self.skip * self.size
+
+    def of(self, items: list[_Item]) -> list[_Item]:
+        """This page of `items`, all there are in the order listed."""
+        return items[self.offset:self.offset + self.size]
 
     def summary(self) -> dict[str, int]:
         """The pagination as the request gave it (`receivedRequestSummary.pagination`)."""
@@ -410,7 +424,7 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
 
 def stored_form(start: int, ref: str, alt: str) -> tuple[int, str, str]:
     """A sequence query's (or variantInternalId's) start and alleles as ingest stores them:
-    trimmed by the function that trims the VCF's (beacon/vcf.py `minimal`), so `ACGT>ACG` at
+    trimmed by the function that trims the VCF's (beacon/alleles.py `minimal`), so `ACGT>ACG` at
     999, as the VCF line `1 1000 ACGT ACG` or a padded, left-aligned gnomAD or ClinVar
     spelling writes it, is the deletion `GT>G` at 1001 it was stored as. Only alleles in
     plain bases are trimmed: a symbolic ALT is stored as written, and an `N` is a pattern
@@ -587,10 +601,22 @@ def _get_value(key: str, values: list[str]) -> Any:
     return value
 
 
-# What a test-mode answer's `info.testMode` says (node/http/beacon_api.py, beacon/datasets.py).
+# What a test-mode answer's `info.testMode` says (node/http/beacon_api.py, listing_info).
 TEST_MODE_NOTE = ("test mode: answered without authentication and from none of this node's "
                   "data, in the shape asked: it shows the request was understood, not what "
                   "the node holds")
+
+
+def listing_info(page: Page | None, test_mode: bool) -> dict[str, Any]:
+    """A listing's `info` (the datasets, the filtering terms): what the node did with a page
+    it does not serve as asked, and the test-mode note; empty when there is neither. One
+    for both listings, so they say it alike."""
+    info: dict[str, Any] = {}
+    if page is not None and (note := page.note()) is not None:
+        info["pagination"] = note
+    if test_mode:
+        info["testMode"] = TEST_MODE_NOTE
+    return info
 
 
 def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -> bool:

@@ -31,6 +31,7 @@ from typing import Any
 import pysam
 from asyncpg import BitString
 
+from beacon.alleles import minimal
 from beacon.annotations import Annotation, AnnotationLayout, annotations
 from beacon.assemblies import (
     ASSEMBLIES,
@@ -544,18 +545,6 @@ def contig_length(layout: VcfLayout, contig: str) -> int:
     if chrom is None:
         return max(layout.elsewhere.get(contig, 0), 1)
     return layout.assembly.length(chrom)
-
-
-def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
-    """An allele in bases as stored: the suffix REF and ALT share trimmed, then the prefix,
-    each keeping one base, the start moving right with the prefix. Sequence queries are
-    trimmed by this same function (beacon/request.py `stored_form`), so an allele asked as a
-    VCF or another tool spelt it (`ACGT>ACG` at POS - 1) is the variant ingest stored."""
-    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
-        ref, alt = ref[:-1], alt[:-1]
-    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
-        ref, alt, pos = ref[1:], alt[1:], pos + 1
-    return pos, ref, alt
 
 
 def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, int, int]:

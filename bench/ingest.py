@@ -93,7 +93,7 @@ NORM_COLUMNS = "chromosome, start_pos, end_pos, ref, alt, variant_type, length, 
 AWK_FORMAT = r"%CHROM\t%POS0\t%END\t%REF\t%ALT\t%INFO/AC\t%INFO/AN\t%INFO/nhomalt\n"
 AWK_COLUMNS = NORM_COLUMNS + ", carriers"
 # beacon.vcf's rows from one query line per record: one line per ALT, `*` dropped, alleles
-# trimmed like beacon.vcf.minimal, symbolic END from %END (INFO END).
+# trimmed like beacon.alleles.minimal, symbolic END from %END (INFO END).
 AWK_SPLIT = r"""
 BEGIN { FS = OFS = "\t"; OFMT = "%.10g" }
 {

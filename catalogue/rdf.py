@@ -73,6 +73,11 @@ class CatalogView:
     # so, and without it the catalog's date went back when the newest dataset was removed
     changed: datetime | None = None
 
+    @cached_property
+    def modified(self) -> datetime | None:
+        """Its latest record's `modified`, or its last removal if later (None: neither)."""
+        return _latest(self.records, [self.changed])
+
 
 @dataclass(frozen=True)
 class FdpSite:
@@ -84,6 +89,13 @@ class FdpSite:
     publisher: Agent
     catalogs: tuple[CatalogView, ...]
     changed: datetime | None = None       # the last removal, from a catalog no longer shown too
+
+    @cached_property
+    def modified(self) -> datetime | None:
+        """The root's date: its latest catalog's, or its last removal if later. Once per site
+        (kept between requests), for both the root's document and its Last-Modified."""
+        return max([d for d in (self.changed, *(c.modified for c in self.catalogs))
+                    if d is not None], default=None)
 
     @cached_property
     def documents(self) -> dict[str, tuple[str, object]]:
@@ -129,15 +141,7 @@ def resource_modified(site: FdpSite, path: str) -> datetime | None:
     removal from it (`changed`) if later, so a harvester deciding by the date sees a removal
     too (None: neither)."""
     found = _find(site, path)
-    if found is None:
-        return None
-    kind, item = found
-    if kind == "root":
-        return _latest([r for c in site.catalogs for r in c.records],
-                       [site.changed, *(c.changed for c in site.catalogs)])
-    if kind == "catalog":
-        return _latest(item.records, [item.changed])
-    return item.modified
+    return None if found is None else found[1].modified    # the site's, a catalog's, a record's
 
 
 def _latest(records: Iterable[CatalogueRecord],
@@ -222,9 +226,8 @@ def _root(graph: Graph, site: FdpSite) -> None:
         iri = URIRef(resource_iri(site.base_url, "catalog", catalog.id))
         graph.add((root, LDP.contains, iri))
         graph.add((root, FDP_O.metadataCatalog, iri))
-    modified = resource_modified(site, "")
-    if modified is not None:
-        graph.add((root, FDP_O.metadataModified, Literal(modified, datatype=XSD.dateTime)))
+    if site.modified is not None:
+        graph.add((root, FDP_O.metadataModified, Literal(site.modified, datatype=XSD.dateTime)))
 
 
 def _catalog(graph: Graph, site: FdpSite, catalog: CatalogView) -> None:
@@ -239,9 +242,8 @@ def _catalog(graph: Graph, site: FdpSite, catalog: CatalogView) -> None:
         dataset = URIRef(dataset_iri(site.base_url, record.identifier))
         graph.add((subject, DCAT.dataset, dataset))
         graph.add((subject, LDP.contains, dataset))
-    modified = _latest(catalog.records, [catalog.changed])
-    if modified is not None:
-        graph.add((subject, DCTERMS.modified, Literal(modified, datatype=XSD.dateTime)))
+    if catalog.modified is not None:
+        graph.add((subject, DCTERMS.modified, Literal(catalog.modified, datatype=XSD.dateTime)))
 
 
 def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:

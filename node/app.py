@@ -40,6 +40,7 @@ from node.http.app_keys import (
     DATASETS,
     METRICS,
     NETWORK,
+    OPENAPI,
     POLICY,
     POOL,
     QUERIES,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app[BEACON] = settings.beacon_identity()
     app[POLICY] = settings.disclosure_policy()
     app[METRICS] = metrics
+    app[OPENAPI] = beacon_api.openapi_json(settings)
     if pool is not None:
         app[POOL] = pool
     else:

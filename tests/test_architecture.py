@@ -30,16 +30,29 @@ def test_no_core_mentions_the_shell_or_aiohttp_web_even_lazily():
     assert offending == []
 
 
+def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter holds once it has run `code`."""
+    probe = f"{code}; import sys; print(' '.join(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return done.stdout.split()
+
+
 def test_an_ingest_worker_imports_only_the_reader_and_the_copy():
     """Each ingest worker is a fresh interpreter (spawn): what its module imports, every
     ingest pays per worker, however small the file. The query models (pydantic), the
     disclosure arithmetic (numpy) and the HTTP stack are the coordinator's, not the worker's."""
-    probe = ("import sys, beacon.ingest_worker; "
-             "print(' '.join(m for m in ('pydantic', 'numpy', 'aiohttp', 'beacon.request', "
-             "'beacon.answer', 'beacon.individuals', 'node') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=True)
-    assert done.stdout.strip() == ""
+    assert _loaded("import beacon.ingest_worker", (
+        "pydantic", "numpy", "aiohttp", "beacon.request", "beacon.answer", "beacon.individuals",
+        "node")) == []
+
+
+def test_request_parsing_loads_no_vcf_reader_or_database_driver():
+    """Parsing a request trims a sequence query's alleles as ingest trims a VCF's, by one
+    function (beacon/alleles.py): it came from the VCF reader, whose import loaded pysam and
+    asyncpg (the store) into everything that only parses a query."""
+    assert _loaded("import beacon.request",
+                   ("pysam", "asyncpg", "beacon.vcf", "beacon.store")) == []
 
 
 def test_the_ingest_command_loads_no_http_client_rdf_or_accounting_before_its_load():
@@ -49,14 +62,10 @@ def test_the_ingest_command_loads_no_http_client_rdf_or_accounting_before_its_lo
     query model (the individuals' answers, the losses), a third of a second in all, none of
     which an ingest uses before it swaps the version in (docs/benchmarks.md). Nor yarl (the
     settings' URL checks, 15 ms) or tomllib (no configuration file read, 7 ms)."""
-    probe = ("import sys, node.cli, node.ingest_request, node.progress, node.database, "
-             "beacon.ingest; from node.settings import Settings; Settings(); "
-             "print(' '.join(m for m in ('aiohttp', 'yarl', 'tomllib', 'rdflib', 'numpy', "
-             "'beacon.losses', 'beacon.answer', 'beacon.individuals', 'catalogue.fdp') "
-             "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=True)
-    assert done.stdout.strip() == ""
+    assert _loaded("import node.cli, node.ingest_request, node.progress, node.database, "
+                   "beacon.ingest; from node.settings import Settings; Settings()", (
+                       "aiohttp", "yarl", "tomllib", "rdflib", "numpy", "beacon.losses",
+                       "beacon.answer", "beacon.individuals", "catalogue.fdp")) == []
 
 
 def test_the_console_script_rerun_by_a_spawned_worker_imports_no_cli():
@@ -66,12 +75,8 @@ def test_the_console_script_rerun_by_a_spawned_worker_imports_no_cli():
     settings, pydantic and aiohttp."""
     script = Path(sys.executable).parent / "gdi-node"      # beside the interpreter: a venv
     assert script.is_file(), f"{script}: the package is not installed (pip install -e .)"
-    probe = (f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='__mp_main__'); "
-             "print(' '.join(m for m in ('node.cli', 'node.settings', 'pydantic', 'aiohttp') "
-             "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=True)
-    assert done.stdout.strip() == ""
+    assert _loaded(f"import runpy; runpy.run_path({str(script)!r}, run_name='__mp_main__')",
+                   ("node.cli", "node.settings", "pydantic", "aiohttp")) == []
     version = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                              timeout=60, check=True)
     assert version.stdout.startswith("gdi-node, version ")

@@ -37,6 +37,7 @@ METRICS = web.AppKey("metrics", Metrics)
 DATASETS = web.AppKey("datasets", DatasetCache)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NETWORK = web.AppKey("network", Network)
+OPENAPI = web.AppKey("openapi", bytes)         # the document, serialised (beacon_api.openapi_json)
 CALLER = web.RequestKey("caller", Caller)
 
 # the catalogue service
