@@ -574,8 +574,10 @@ def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, 
     return pos, pos + lr, ref, alt, kind, length
 
 
-def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[int, int]:
-    """(end, length) of a symbolic SV allele, from its SVLEN or else INFO END.
+def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str, binary: bool
+                     ) -> tuple[int, int]:
+    """(end, length) of a symbolic SV allele, from its SVLEN or else INFO END (`_end`; a
+    `binary` record is a BCF's).
 
     VCF 4.4: SVLEN (Number=A) is each allele's own length and END the record's end, that of
     its longest allele. So a <DEL>, <DUP>, <INV> or <CNV> with an SVLEN ends |SVLEN| bases
@@ -590,7 +592,7 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     svlen = lengths[index] if lengths is not None and index < len(lengths) else None
     if svlen:
         return start + (len(rec.ref) if kind == "INS" else 1 + abs(svlen)), abs(svlen)
-    end = _stated_end(rec)
+    end = _end(rec, lengths is None, binary)
     if end is None:
         raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN"
                          + (" (SVLEN=0 gives no length)" if svlen == 0 else ""))
@@ -602,12 +604,26 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     return end, max(end - start - 1, 1)
 
 
+def _end(rec: pysam.VariantRecord, no_svlen: bool, binary: bool) -> int | None:
+    """INFO END of a record, from `stop` where that can only be END, else from its text.
+
+    Parsing a VCF line, htslib folds into `stop` an END the header declares Integer, if it
+    is one value after POS, and an SVLEN where END is missing; nothing else moves `stop` off
+    REF's end. So where a VCF record without SVLEN has a `stop` other than REF's end, that is
+    END (of an END given twice, the last, where the text gives the first), read at no cost:
+    finding END in the record formatted as text (`_stated_end`) costs about 25 us a record
+    at 2,000 samples (docs/benchmarks.md). The text is read where `stop` cannot say it: a
+    BCF's `stop` is the length it stores, whatever its END says, and one at REF's end may
+    be an END htslib dropped (at or before POS, or of several values) or no END."""
+    if no_svlen and not binary and rec.stop != rec.start + len(rec.ref):
+        declared = rec.header.info
+        if "END" in declared and declared["END"].type == "Integer":
+            return rec.stop
+    return _stated_end(rec)
+
+
 def _stated_end(rec: pysam.VariantRecord) -> int | None:
-    """INFO END as the record's text states it. pysam's `stop` cannot say it: htslib folds
-    END into it only where the header declares END an Integer and END is after POS (it drops
-    an END at or before POS with a warning), and, without END, derives it from the longest
-    SVLEN; pysam shows END among no INFO keys. Read only for a symbolic allele without an
-    SVLEN of its own."""
+    """INFO END as the record's text states it (pysam shows END among no INFO keys)."""
     for item in str(rec).rstrip("\n").split("\t", 8)[7].split(";"):
         key, _, value = item.partition("=")
         if key == "END":
@@ -1090,7 +1106,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
             symbolic = _SYMBOLIC.match(raw_alt)
             if symbolic and symbolic[1] in _SV_TYPES:
                 kind = _SV_TYPES[symbolic[1]]
-                end, length = _symbolic_allele(rec, index, kind)
+                end, length = _symbolic_allele(rec, index, kind, layout.binary)
             elif _BREAKEND.match(alt):
                 kind, end, length = "BND", start + 1, 1
             else:
