@@ -41,7 +41,13 @@ from beacon.assemblies import (
     named_assemblies,
 )
 from beacon.limits import INT4_MAX
-from beacon.store import ALLELE_BASES, COPY_COLUMNS, LONG_VARIANT
+from beacon.store import (
+    ALLELE_BASES,
+    COPY_COLUMNS,
+    LONG_VARIANT,
+    VariantKey,
+    variant_id,
+)
 
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
@@ -835,7 +841,7 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
             raise _not_utf8(layout, region, stats, exc) from None
 
 
-def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str]],
+def locate_duplicate(layout: VcfLayout, keys: list[VariantKey],
                      skip_invalid: bool) -> VcfProblem | None:
     """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
     that an earlier record holds, as a problem at its line naming the earlier one: the
@@ -867,15 +873,12 @@ def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str
     return None
 
 
-def _repeated(layout: VcfLayout, key: tuple, where: str) -> str:
+def _repeated(layout: VcfLayout, key: VariantKey, where: str) -> str:
     """Why a variant found twice is refused, and what to do about it."""
-    chrom, start, end, ref, alt = key
-    named = f"{layout.assembly.id}:{chrom}:{start}:{ref}:{alt}" + (
-        f":{end}" if alt.startswith("<") else "")
-    return (f"the same variant as {where} ({named}, trimmed as stored): a variant is one "
-            "record, or its carriers and counts are split between two; normalise and "
-            "deduplicate first, e.g. `bcftools norm -f REF.fa -m -any FILE | bcftools norm "
-            "-d exact`")
+    return (f"the same variant as {where} ({variant_id(layout.assembly.id, key)}, trimmed "
+            "as stored): a variant is one record, or its carriers and counts are split "
+            "between two; normalise and deduplicate first, e.g. `bcftools norm -f REF.fa "
+            "-m -any FILE | bcftools norm -d exact`")
 
 
 def _not_utf8(layout: VcfLayout, region: Region | None, stats: ChunkStats,
