@@ -312,12 +312,6 @@ def _header(path: Path) -> Iterator[str]:
         yield from takewhile(lambda line: line.startswith("#"), fh)
 
 
-def _header_lines(path: Path) -> int:
-    """Header lines as written in the file; pysam's header text adds lines of its own (an
-    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
-    return sum(1 for _ in _header(path))
-
-
 def _repeated_sample(path: Path) -> tuple[int, str] | None:
     """(line, name) of the first sample name the #CHROM line gives twice. htslib refuses
     such a header with only "does not have valid header" (its reason goes to stderr, which
@@ -352,14 +346,15 @@ class AssemblyStatement:
         return f"{self.text}" + (f", line {self.line}" if self.line else "")
 
 
-def _assembly_statements(path: Path, header: pysam.VariantHeader, binary: bool
+def _assembly_statements(text: list[str] | None, header: pysam.VariantHeader
                          ) -> list[AssemblyStatement]:
     """What the header says of its assembly, the first line per assembly: `##reference=`
     and `##assembly=` naming one (beacon/assemblies.py `named_assemblies`), and contig lines
     by their `assembly=`, an accession of one assembly's (NC_000001.10) or a chromosome's
     length on one only (chr1 length=249250621 is GRCh37's), kept apart: a length is the
-    file's coordinates, not a name."""
-    lines = enumerate(_header(path), start=1) if not binary else (
+    file's coordinates, not a name. `text`: a VCF's header lines as written, numbered from
+    1; a BCF's (None) has no lines, and is read from pysam's `header`."""
+    lines = enumerate(text, start=1) if text is not None else (
         (None, line) for line in str(header).splitlines())
     found: dict[tuple[str, bool], AssemblyStatement] = {}
     for number, line in lines:
@@ -435,9 +430,13 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
         with open_vcf(path) as vf:
             header = vf.header
             info = header.info
+            binary = vf.format == "BCF"
+            # a VCF's header lines as written, read once: pysam's header text adds lines of
+            # its own (an implicit FILTER=PASS), so neither a statement's line nor a
+            # record's (header_lines + its number) could be told from it
+            text = None if binary else list(_header(path))
             assembly, reason = choose_assembly(
-                path, _assembly_statements(path, header, vf.format == "BCF"), assembly,
-                given_by, force_assembly)
+                path, _assembly_statements(text, header), assembly, given_by, force_assembly)
             try:
                 placed, elsewhere = _place_contigs(path, header, assembly)
             except AssertionError:          # pysam's check of htslib's contig dictionary
@@ -455,14 +454,14 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
             except (ValueError, AttributeError):
                 indexed = ()
             layout = VcfLayout(path=path, assembly=assembly,
-                               header_lines=_header_lines(path) if vf.format == "VCF" else 0,
+                               header_lines=len(text) if text is not None else 0,
                                samples=len(header.samples),
                                sample_names=tuple(header.samples),
                                contigs=placed, elsewhere=elsewhere,
                                indexed_contigs=indexed, info_counts=bool(counts),
                                population_keys=(population_keys(info) if not header.samples
                                                 else {}),
-                               annotation=annotation, binary=vf.format == "BCF",
+                               annotation=annotation, binary=binary,
                                assembly_reason=reason)
     except UnicodeDecodeError as exc:       # pysam decodes the header's names as UTF-8
         raise VcfProblem(path, _utf8_reason(exc, " in its header",
