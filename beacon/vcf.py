@@ -183,6 +183,17 @@ class ReadOptions:
     progress: Callable[[int, str, int], None] | None = None   # (records, contig, start)
     htslib_log: HtslibLog | None = None
 
+    @classmethod
+    def from_the_top(cls, layout: VcfLayout, skip_invalid: bool,
+                     htslib_log: HtslibLog | None = None) -> ReadOptions:
+        """How a file is read again from the top to put a problem a region found at its
+        line (`locate_duplicate`, ingest_worker `locate_problem`): with its samples, as a
+        region holding a record without INFO counts is read (ingest_worker `run_job`);
+        without, that record would stop the reading before the problem's line."""
+        samples = layout.samples > 0
+        return cls(use_genotypes=samples, samples_available=samples,
+                   skip_invalid=skip_invalid, htslib_log=htslib_log)
+
 
 def _carrier_bits(layout: VcfLayout, options: ReadOptions) -> bool:
     """Whether rows say which samples carry each allele: only where the samples are the
@@ -845,16 +856,14 @@ def locate_duplicate(layout: VcfLayout, keys: list[VariantKey],
     """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
     that an earlier record holds, as a problem at its line naming the earlier one: the
     staging table found the variant twice (store.DuplicateVariants), which no region's
-    reader could see alone. Read from the top, one record at a time through `_read`, so
-    that each row is the load's and each line exact; as `locate_problem` reads a file (with
-    its samples, skipping what the load skipped), and on the error path only."""
+    reader could see alone. Read from the top (`ReadOptions.from_the_top`), one record at a
+    time through `_read`, so that each row is the load's and each line exact, and on the
+    error path only."""
     wanted, first = set(keys), {}
     stats = ChunkStats()
-    samples = layout.samples > 0
-    options = ReadOptions(use_genotypes=samples, samples_available=samples,
-                          skip_invalid=skip_invalid)
+    options = ReadOptions.from_the_top(layout, skip_invalid)
     record = "record" if layout.binary else "line"
-    with open_vcf(layout.path, drop_samples=not samples) as handle:
+    with open_vcf(layout.path, drop_samples=not options.use_genotypes) as handle:
         for rec in handle:
             rows = list(_read(layout, None, iter((rec,)), options, stats))
             line = layout.header_lines + stats.records
