@@ -18,7 +18,7 @@ import os
 import queue
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -242,16 +242,10 @@ async def _abandon(conn: asyncpg.Connection, table: str, jobs: list[Future],
     if not broken:
         for job in jobs:
             job.cancel()
-    try:
-        async with asyncio.timeout(CLEANUP_SECONDS):
-            await store.cancel_writers(conn, table)
-    except TimeoutError:
-        log.warning("the database did not answer within %.0f s", CLEANUP_SECONDS)
-        conn.terminate()
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        # the coordinator's session is gone too (the server ended them all, or restarted):
-        # the workers' COPYs fail on their own, and their jobs are still waited for
-        log.warning("could not cancel the COPYs into %s: %s", table, exc)
+    # the coordinator's session may be gone too (the server ended them all, or restarted):
+    # the workers' COPYs fail on their own, and their jobs are still waited for
+    await _cleanup(conn, store.cancel_writers(conn, table),
+                   f"could not cancel the COPYs into {table}")
     _, running = await asyncio.to_thread(concurrent.futures.wait, jobs, CLEANUP_SECONDS)
     if not running:
         return False
@@ -320,9 +314,24 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
 
 async def _close(conn: asyncpg.Connection) -> None:
     """Closed gracefully, or within CLEANUP_SECONDS aborted (asyncpg's close does so at its
-    timeout): a server that does not answer never acknowledges a close."""
+    timeout, unlike the steps `_cleanup` bounds): a server that does not answer never
+    acknowledges a close."""
     with contextlib.suppress(TimeoutError):
         await conn.close(timeout=CLEANUP_SECONDS)
+
+
+async def _cleanup(conn: asyncpg.Connection, step: Awaitable[object], failed: str) -> None:
+    """A step of cleaning up after an abandoned ingest, on `conn`, given CLEANUP_SECONDS:
+    at that, its connection is aborted. Its failure is logged (`failed`: what was not done)
+    and not raised: the failure that ended the ingest is what to say."""
+    try:
+        async with asyncio.timeout(CLEANUP_SECONDS):
+            await step
+    except TimeoutError:
+        conn.terminate()
+        log.warning("%s: the database did not answer within %.0f s", failed, CLEANUP_SECONDS)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        log.warning("%s: %s", failed, exc)
 
 
 async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
@@ -357,18 +366,9 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside)
         except BaseException:
-            try:
-                async with asyncio.timeout(CLEANUP_SECONDS):
-                    await store.drop_table(conn, table)
-            except TimeoutError:
-                conn.terminate()
-                log.warning("could not drop %s (the next ingest, the node's start or "
-                            "`gdi-node db clean` will): the database did not answer within "
-                            "%.0f s", table, CLEANUP_SECONDS)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                # the session is gone: the failure that ended the ingest is what to say
-                log.warning("could not drop %s (the next ingest, the node's start or "
-                            "`gdi-node db clean` will): %s", table, exc)
+            await _cleanup(conn, store.drop_table(conn, table),
+                           f"could not drop {table} (the next ingest, the node's start or "
+                           "`gdi-node db clean` will)")
             raise
     return IngestReport(request.dataset_id, version, totals.records, totals.rows, layout.samples,
                         totals.skipped_records, totals.skipped_alleles,

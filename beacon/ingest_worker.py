@@ -172,11 +172,8 @@ def locate_problem(layout: VcfLayout, skip_invalid: bool) -> VcfProblem | None:
     """Re-read the file from the top to name the exact line of a problem a region found."""
     state = _worker
     stats = ChunkStats()
-    # with the samples, as a region holding a record without INFO counts is read (`run_job`):
-    # without, that record would stop the reading before the problem's line
-    options = ReadOptions(use_genotypes=layout.samples > 0,
-                          samples_available=layout.samples > 0, skip_invalid=skip_invalid,
-                          htslib_log=state.htslib_log if state else None)
+    options = ReadOptions.from_the_top(layout, skip_invalid,
+                                       state.htslib_log if state else None)
     try:
         for _ in read_rows(layout, None, options, stats):
             pass

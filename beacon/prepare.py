@@ -36,14 +36,11 @@ class Prepared:
     note: str | None = None    # what was done, for the operator; None: nothing
 
 
-def _is_plain_gzip(path: Path) -> bool:
-    """gzip, but not BGZF: a BGZF block's gzip header carries the `BC` extra subfield."""
-    with path.open("rb") as fh:
-        head = fh.read(18)
-    if head[:2] != _GZIP:
-        return False
+def _bgzf(head: bytes) -> bool:
+    """Of a gzip file's first bytes, whether they are BGZF's: a BGZF block's gzip header
+    carries the `BC` extra subfield."""
     has_extra = len(head) > 3 and head[3] & 0x04
-    return not (has_extra and head[12:14] == b"BC")
+    return bool(has_extra and head[12:14] == b"BC")
 
 
 def _indexed(path: Path) -> bool:
@@ -79,10 +76,14 @@ def prepare(path: Path, workdir: Path) -> Prepared:
     are read as they are. Malformed files are left for the reader to name."""
     if not path.is_file():
         return Prepared(path)
-    stale = _stale_index(path) if _is_bgzip(path) else None
+    with path.open("rb") as fh:
+        head = fh.read(18)
+    gzipped = head[:2] == _GZIP
+    bgzf = gzipped and _bgzf(head)
+    stale = _stale_index(path) if bgzf else None
     if stale is not None:
         return _reindexed(path, workdir, stale)
-    if _is_plain_gzip(path):
+    if gzipped and not bgzf:                       # plain gzip, which htslib cannot read
         text = workdir / f"{path.name.removesuffix('.gz')}"
         try:
             with gzip.open(path, "rb") as source, text.open("wb") as target:
@@ -96,39 +97,39 @@ def prepare(path: Path, workdir: Path) -> Prepared:
                            "read from the top by one worker: it could not be indexed (are "
                            "its records sorted?)"))
     if path.suffix == ".gz" and not _indexed(path):
-        link = workdir / path.name
-        os.symlink(path.resolve(), link)
-        try:
-            with quiet_htslib():
-                pysam.tabix_index(str(link), preset="vcf", force=True)
-        except (OSError, ValueError):
+        link, indexed = _indexed_link(path, workdir, bcf=False)
+        if not indexed:
             return Prepared(path)                  # unsorted or truncated: read as it is
         return Prepared(link, "no index beside it: indexed for parallel reads (add one with "
                               "`tabix -p vcf` to skip this step)")
     return Prepared(path)
 
 
-def _is_bgzip(path: Path) -> bool:
-    """Compressed with bgzip (a VCF or a BCF): the files htslib reads through an index."""
-    with path.open("rb") as fh:
-        return fh.read(2) == _GZIP and not _is_plain_gzip(path)
+def _indexed_link(path: Path, workdir: Path, bcf: bool) -> tuple[Path, bool]:
+    """A link to `path` in `workdir`, and whether htslib could index it there (a `bcf` with
+    a CSI index, as bcftools does, a VCF with tabix's); where it could not (unsorted,
+    truncated), whatever the failed build left is removed, so the link has no index."""
+    link = workdir / path.name
+    os.symlink(path.resolve(), link)
+    try:
+        with quiet_htslib():
+            pysam.tabix_index(str(link), preset="bcf" if bcf else "vcf", csi=bcf, force=True)
+    except (OSError, ValueError):
+        for suffix in (".tbi", ".csi"):
+            Path(f"{link}{suffix}").unlink(missing_ok=True)
+        return link, False
+    return link, True
 
 
 def _reindexed(path: Path, workdir: Path, stale: Path) -> Prepared:
     """`path` read through a new index in `workdir` (beside a link to it), or, if it cannot
     be indexed (unsorted, malformed), from the top by one worker, where the reader names
     what is wrong: never through `stale`."""
-    link = workdir / path.name
-    os.symlink(path.resolve(), link)
     bcf = _is_bcf(path)
+    link, indexed = _indexed_link(path, workdir, bcf)
     said = (f"its index {stale.name} is older than the file, so it may not describe it: "
             "not used; ")
-    try:
-        with quiet_htslib():
-            pysam.tabix_index(str(link), preset="bcf" if bcf else "vcf", csi=bcf, force=True)
-    except (OSError, ValueError):
-        for suffix in (".tbi", ".csi"):            # whatever a failed build left
-            Path(f"{link}{suffix}").unlink(missing_ok=True)
+    if not indexed:
         return Prepared(link, said + "read from the top by one worker: it could not be "
                                      "indexed again (are its records sorted?)")
     again = "bcftools index -f" if bcf else "tabix -f -p vcf"

@@ -13,16 +13,9 @@ from beacon.annotations import protein_change_forms
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 from beacon.disclosure import Rules
 from beacon.request import RequestError, checked_bases, plain_number
-from beacon.store import DatasetRow, VariantRow
+from beacon.store import DatasetRow, VariantRow, variant_id
 
 _FORM = "assembly:chromosome:start:ref:alt, or assembly:chromosome:start:ref:<SV>:end"
-
-
-def variant_id(assembly: Assembly, row: VariantRow) -> str:
-    """`assembly:chromosome:start:ref:alt` (0-based start); symbolic alleles add `:end`, since
-    two SVs of one type at one position differ only there."""
-    base = f"{assembly.id}:{row.chromosome}:{row.start_pos}:{row.ref}:{row.alt}"
-    return f"{base}:{row.end_pos}" if row.alt.startswith("<") else base
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +31,8 @@ class VariantId:
 
 
 def parse_variant_id(value: str) -> VariantId:
-    """The parts of an id `variant_id` could have written; anything else is a RequestError
-    naming variantInternalId. Each part is held to its request parameter's rules
+    """The parts of an id `store.variant_id` could have written; anything else is a
+    RequestError naming variantInternalId. Each part is held to its request parameter's rules
     (beacon/request.py: assembly names and aliases, checked_bases, plain_number), since it
     reaches the same SQL, and the start more strictly: positions are plain ASCII numbers
     (int() would also take `+5`, `5_000` and other scripts' digits) on the chromosome (ingest
@@ -133,7 +126,8 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
     dataset has genotypes) as the caller's tier `rules` may see them."""
     assembly = ASSEMBLIES[dataset.assembly]
     record: dict[str, Any] = {
-        "variantInternalId": variant_id(assembly, row),
+        "variantInternalId": variant_id(assembly.id, (row.chromosome, row.start_pos,
+                                                      row.end_pos, row.ref, row.alt)),
         "variation": {
             "variantType": row.variant_type, "referenceBases": row.ref,
             # The schema admits bases only: a symbolic SV allele (<DEL>) is "N" here, its type

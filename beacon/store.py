@@ -242,15 +242,27 @@ async def copy_rows(conn: asyncpg.Connection, table: str, rows: Iterable[tuple],
 
 
 VariantKey = tuple[str, int, int, str, str]     # chromosome, start_pos, end_pos, ref, alt
+
+
+def variant_id(assembly_id: str, key: VariantKey) -> str:
+    """`assembly:chromosome:start:ref:alt` (0-based start); symbolic alleles add `:end`, since
+    two SVs of one type at one position differ only there. The id the Beacon gives a record
+    (beacon/records.py, which parses it back) and an ingest names a variant found twice by
+    (beacon/vcf.py): one spelling, so that the one can be looked up by the other."""
+    chromosome, start, end, ref, alt = key
+    base = f"{assembly_id}:{chromosome}:{start}:{ref}:{alt}"
+    return f"{base}:{end}" if alt.startswith("<") else base
+
+
 # how many of a file's repeated variants the check names (the ingest reports the first)
 _DUPLICATES_NAMED = 100
 
 
 class DuplicateVariants(Exception):
     """Rows of a staging table that are one variant: the same chromosome, start, end and
-    alleles (a variant's identity, `records.variant_id`, whose end tells symbolic SVs
-    apart), from two records or two ALTs trimmed alike. Stored, the variant was two records
-    under one id, each with part of its carriers and counts."""
+    alleles (a variant's identity, `variant_id`, whose end tells symbolic SVs apart), from
+    two records or two ALTs trimmed alike. Stored, the variant was two records under one
+    id, each with part of its carriers and counts."""
 
     def __init__(self, keys: list[VariantKey]) -> None:
         self.keys = keys

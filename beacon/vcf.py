@@ -42,7 +42,13 @@ from beacon.assemblies import (
     named_assemblies,
 )
 from beacon.limits import INT4_MAX
-from beacon.store import ALLELE_BASES, COPY_COLUMNS, LONG_VARIANT
+from beacon.store import (
+    ALLELE_BASES,
+    COPY_COLUMNS,
+    LONG_VARIANT,
+    VariantKey,
+    variant_id,
+)
 
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
@@ -178,6 +184,17 @@ class ReadOptions:
     progress: Callable[[int, str, int], None] | None = None   # (records, contig, start)
     htslib_log: HtslibLog | None = None
 
+    @classmethod
+    def from_the_top(cls, layout: VcfLayout, skip_invalid: bool,
+                     htslib_log: HtslibLog | None = None) -> ReadOptions:
+        """How a file is read again from the top to put a problem a region found at its
+        line (`locate_duplicate`, ingest_worker `locate_problem`): with its samples, as a
+        region holding a record without INFO counts is read (ingest_worker `run_job`);
+        without, that record would stop the reading before the problem's line."""
+        samples = layout.samples > 0
+        return cls(use_genotypes=samples, samples_available=samples,
+                   skip_invalid=skip_invalid, htslib_log=htslib_log)
+
 
 def _carrier_bits(layout: VcfLayout, options: ReadOptions) -> bool:
     """Whether rows say which samples carry each allele: only where the samples are the
@@ -307,12 +324,6 @@ def _header(path: Path) -> Iterator[str]:
         yield from takewhile(lambda line: line.startswith("#"), fh)
 
 
-def _header_lines(path: Path) -> int:
-    """Header lines as written in the file; pysam's header text adds lines of its own (an
-    implicit FILTER=PASS), so it cannot be used to turn record numbers into line numbers."""
-    return sum(1 for _ in _header(path))
-
-
 def _repeated_sample(path: Path) -> tuple[int, str] | None:
     """(line, name) of the first sample name the #CHROM line gives twice. htslib refuses
     such a header with only "does not have valid header" (its reason goes to stderr, which
@@ -347,14 +358,15 @@ class AssemblyStatement:
         return f"{self.text}" + (f", line {self.line}" if self.line else "")
 
 
-def _assembly_statements(path: Path, header: pysam.VariantHeader, binary: bool
+def _assembly_statements(text: list[str] | None, header: pysam.VariantHeader
                          ) -> list[AssemblyStatement]:
     """What the header says of its assembly, the first line per assembly: `##reference=`
     and `##assembly=` naming one (beacon/assemblies.py `named_assemblies`), and contig lines
     by their `assembly=`, an accession of one assembly's (NC_000001.10) or a chromosome's
     length on one only (chr1 length=249250621 is GRCh37's), kept apart: a length is the
-    file's coordinates, not a name."""
-    lines = enumerate(_header(path), start=1) if not binary else (
+    file's coordinates, not a name. `text`: a VCF's header lines as written, numbered from
+    1; a BCF's (None) has no lines, and is read from pysam's `header`."""
+    lines = enumerate(text, start=1) if text is not None else (
         (None, line) for line in str(header).splitlines())
     found: dict[tuple[str, bool], AssemblyStatement] = {}
     for number, line in lines:
@@ -430,9 +442,13 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
         with open_vcf(path) as vf:
             header = vf.header
             info = header.info
+            binary = vf.format == "BCF"
+            # a VCF's header lines as written, read once: pysam's header text adds lines of
+            # its own (an implicit FILTER=PASS), so neither a statement's line nor a
+            # record's (header_lines + its number) could be told from it
+            text = None if binary else list(_header(path))
             assembly, reason = choose_assembly(
-                path, _assembly_statements(path, header, vf.format == "BCF"), assembly,
-                given_by, force_assembly)
+                path, _assembly_statements(text, header), assembly, given_by, force_assembly)
             try:
                 placed, elsewhere = _place_contigs(path, header, assembly)
             except AssertionError:          # pysam's check of htslib's contig dictionary
@@ -450,14 +466,14 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
             except (ValueError, AttributeError):
                 indexed = ()
             layout = VcfLayout(path=path, assembly=assembly,
-                               header_lines=_header_lines(path) if vf.format == "VCF" else 0,
+                               header_lines=len(text) if text is not None else 0,
                                samples=len(header.samples),
                                sample_names=tuple(header.samples),
                                contigs=placed, elsewhere=elsewhere,
                                indexed_contigs=indexed, info_counts=bool(counts),
                                population_keys=(population_keys(info) if not header.samples
                                                 else {}),
-                               annotation=annotation, binary=vf.format == "BCF",
+                               annotation=annotation, binary=binary,
                                assembly_reason=reason)
     except UnicodeDecodeError as exc:       # pysam decodes the header's names as UTF-8
         raise VcfProblem(path, _utf8_reason(exc, " in its header",
@@ -563,8 +579,10 @@ def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, 
     return pos, pos + lr, ref, alt, kind, length
 
 
-def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[int, int]:
-    """(end, length) of a symbolic SV allele, from its SVLEN or else INFO END.
+def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str, binary: bool
+                     ) -> tuple[int, int]:
+    """(end, length) of a symbolic SV allele, from its SVLEN or else INFO END (`_end`; a
+    `binary` record is a BCF's).
 
     VCF 4.4: SVLEN (Number=A) is each allele's own length and END the record's end, that of
     its longest allele. So a <DEL>, <DUP>, <INV> or <CNV> with an SVLEN ends |SVLEN| bases
@@ -579,7 +597,7 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     svlen = lengths[index] if lengths is not None and index < len(lengths) else None
     if svlen:
         return start + (len(rec.ref) if kind == "INS" else 1 + abs(svlen)), abs(svlen)
-    end = _stated_end(rec)
+    end = _end(rec, lengths is None, binary)
     if end is None:
         raise ValueError(f"symbolic ALT <{kind}> without INFO END or SVLEN"
                          + (" (SVLEN=0 gives no length)" if svlen == 0 else ""))
@@ -591,12 +609,26 @@ def _symbolic_allele(rec: pysam.VariantRecord, index: int, kind: str) -> tuple[i
     return end, max(end - start - 1, 1)
 
 
+def _end(rec: pysam.VariantRecord, no_svlen: bool, binary: bool) -> int | None:
+    """INFO END of a record, from `stop` where that can only be END, else from its text.
+
+    Parsing a VCF line, htslib folds into `stop` an END the header declares Integer, if it
+    is one value after POS, and an SVLEN where END is missing; nothing else moves `stop` off
+    REF's end. So where a VCF record without SVLEN has a `stop` other than REF's end, that is
+    END (of an END given twice, the last, where the text gives the first), read at no cost:
+    finding END in the record formatted as text (`_stated_end`) costs about 25 us a record
+    at 2,000 samples (docs/benchmarks.md). The text is read where `stop` cannot say it: a
+    BCF's `stop` is the length it stores, whatever its END says, and one at REF's end may
+    be an END htslib dropped (at or before POS, or of several values) or no END."""
+    if no_svlen and not binary and rec.stop != rec.start + len(rec.ref):
+        declared = rec.header.info
+        if "END" in declared and declared["END"].type == "Integer":
+            return rec.stop
+    return _stated_end(rec)
+
+
 def _stated_end(rec: pysam.VariantRecord) -> int | None:
-    """INFO END as the record's text states it. pysam's `stop` cannot say it: htslib folds
-    END into it only where the header declares END an Integer and END is after POS (it drops
-    an END at or before POS with a warning), and, without END, derives it from the longest
-    SVLEN; pysam shows END among no INFO keys. Read only for a symbolic allele without an
-    SVLEN of its own."""
+    """INFO END as the record's text states it (pysam shows END among no INFO keys)."""
     for item in str(rec).rstrip("\n").split("\t", 8)[7].split(";"):
         key, _, value = item.partition("=")
         if key == "END":
@@ -808,21 +840,19 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
             raise _not_utf8(layout, region, stats, exc) from None
 
 
-def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str]],
+def locate_duplicate(layout: VcfLayout, keys: list[VariantKey],
                      skip_invalid: bool) -> VcfProblem | None:
     """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
     that an earlier record holds, as a problem at its line naming the earlier one: the
     staging table found the variant twice (store.DuplicateVariants), which no region's
-    reader could see alone. Read from the top, one record at a time through `_read`, so
-    that each row is the load's and each line exact; as `locate_problem` reads a file (with
-    its samples, skipping what the load skipped), and on the error path only."""
+    reader could see alone. Read from the top (`ReadOptions.from_the_top`), one record at a
+    time through `_read`, so that each row is the load's and each line exact, and on the
+    error path only."""
     wanted, first = set(keys), {}
     stats = ChunkStats()
-    samples = layout.samples > 0
-    options = ReadOptions(use_genotypes=samples, samples_available=samples,
-                          skip_invalid=skip_invalid)
+    options = ReadOptions.from_the_top(layout, skip_invalid)
     record = "record" if layout.binary else "line"
-    with open_vcf(layout.path, drop_samples=not samples) as handle:
+    with open_vcf(layout.path, drop_samples=not options.use_genotypes) as handle:
         for rec in handle:
             rows = list(_read(layout, None, iter((rec,)), options, stats))
             line = layout.header_lines + stats.records
@@ -840,15 +870,12 @@ def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str
     return None
 
 
-def _repeated(layout: VcfLayout, key: tuple, where: str) -> str:
+def _repeated(layout: VcfLayout, key: VariantKey, where: str) -> str:
     """Why a variant found twice is refused, and what to do about it."""
-    chrom, start, end, ref, alt = key
-    named = f"{layout.assembly.id}:{chrom}:{start}:{ref}:{alt}" + (
-        f":{end}" if alt.startswith("<") else "")
-    return (f"the same variant as {where} ({named}, trimmed as stored): a variant is one "
-            "record, or its carriers and counts are split between two; normalise and "
-            "deduplicate first, e.g. `bcftools norm -f REF.fa -m -any FILE | bcftools norm "
-            "-d exact`")
+    return (f"the same variant as {where} ({variant_id(layout.assembly.id, key)}, trimmed "
+            "as stored): a variant is one record, or its carriers and counts are split "
+            "between two; normalise and deduplicate first, e.g. `bcftools norm -f REF.fa "
+            "-m -any FILE | bcftools norm -d exact`")
 
 
 def _not_utf8(layout: VcfLayout, region: Region | None, stats: ChunkStats,
@@ -1079,7 +1106,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
             symbolic = _SYMBOLIC.match(raw_alt)
             if symbolic and symbolic[1] in _SV_TYPES:
                 kind = _SV_TYPES[symbolic[1]]
-                end, length = _symbolic_allele(rec, index, kind)
+                end, length = _symbolic_allele(rec, index, kind, layout.binary)
             elif _BREAKEND.match(alt):
                 kind, end, length = "BND", start + 1, 1
             else:

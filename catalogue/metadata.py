@@ -50,7 +50,9 @@ class DatasetMetadata(BaseModel):
     title: str = Field(min_length=1)
     description: str = ""
     access_level: AccessLevel = Field(default=AccessLevel.CONTROLLED, alias="accessLevel")
-    assembly: str = "GRCh38"
+    # None: not stated, and an ingest loads on the one the VCF's header names, else the
+    # default (beacon/vcf.py `choose_assembly`); a default here would overrule the header
+    assembly: str | None = None
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     keywords: list[str] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)

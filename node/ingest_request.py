@@ -20,9 +20,8 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                  keep_filtered: bool = False, force_assembly: bool = False) -> IngestRequest:
     """Combine command-line flags with the metadata file: a flag wins over the file, and with
     neither the dataset is CONTROLLED, the level that reveals the least. An assembly neither
-    names is left to the file's header (beacon/vcf.py `choose_assembly`): the metadata
-    model's default, GRCh38, is no one's statement. MetadataError names what cannot be
-    used."""
+    names is left to the file's header (beacon/vcf.py `choose_assembly`). MetadataError
+    names what cannot be used."""
     try:
         check_dataset_id(dataset_id)
     except InvalidDatasetId as exc:
@@ -30,8 +29,7 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     if metadata is not None and metadata.identifier != dataset_id:
         raise MetadataError(f"--dataset {dataset_id} differs from the metadata file's "
                             f"identifier {metadata.identifier}: they must be the same key")
-    stated = metadata is not None and "assembly" in metadata.model_fields_set
-    assembly_name = assembly or (metadata.assembly if metadata and stated else None)
+    assembly_name = assembly or (metadata.assembly if metadata else None)
     given_by = "--assembly" if assembly else "the metadata file's assembly"
     resolved = find_assembly(assembly_name) if assembly_name is not None else None
     if assembly_name is not None and resolved is None:

@@ -305,6 +305,37 @@ def test_an_insertion_may_end_at_pos_and_no_other_sv_may(tmp_path):
             _sv_rows(bad)
 
 
+def test_a_symbolic_allele_without_svlen_ends_at_its_info_end(tmp_path):
+    """An allele without SVLEN ends at INFO END, which a VCF's `stop` holds where htslib
+    folded END into it (`vcf._end`), and only there: an END within a longer REF leaves
+    `stop` at REF's end, and a BCF's `stop` is the length it stores, here made to disagree
+    with its END as a writer getting it wrong would. Each ends at its END, as when END was
+    read from the record's text alone."""
+    lines = ["chr1\t1000\t.\tA\t<DEL>\t.\t.\tEND=1500",
+             "chr1\t2000\t.\tACGT\t<DEL>\t.\t.\tEND=2002",
+             "chr1\t3000\t.\tA\t<DUP>\t.\t.\tEND=3300"]
+    expected = [(999, 1500, "<DEL>", "DEL", 500), (1999, 2002, "<DEL>", "DEL", 2),
+                (2999, 3300, "<DUP>", "DUP", 300)]
+    text = write_vcf_text(tmp_path / "sv.vcf", SV_HEADER + "\n".join(lines) + "\n")
+    assert _sv_rows(text) == expected
+    written = tmp_path / "written.bcf"
+    with pysam.VariantFile(str(text)) as source, pysam.VariantFile(
+            str(written), "wb0", header=source.header) as target:
+        for record in source:
+            target.write(record)
+    data = bytearray(gzip.decompress(written.read_bytes()))
+    at = data.index(b"BCF\x02\x02") + 5
+    at += 4 + int.from_bytes(data[at:at + 4], "little")      # past the header's text
+    data[at + 16:at + 20] = (700).to_bytes(4, "little")       # the first record's length
+    raw = tmp_path / "patched.raw"
+    raw.write_bytes(data)
+    bcf = tmp_path / "sv.bcf"
+    pysam.tabix_compress(str(raw), str(bcf), force=True)
+    with vcf.open_vcf(bcf) as patched:
+        assert next(iter(patched)).stop == 999 + 700
+    assert _sv_rows(bcf)[0] == expected[0]
+
+
 @pytest.mark.parametrize("counts, reason", [
     ("AC=5;AN=2;nhomalt=0", "INFO AC=5 adds up to more than AN=2"),            # fast path
     ("AC=-1;AN=2;nhomalt=0", "INFO AC=-1 AN=2: a count below 0"),
