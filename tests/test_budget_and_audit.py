@@ -433,6 +433,24 @@ async def test_behind_a_proxy_the_last_forwarded_address_is_the_caller(loaded, t
         "address 2001:db8::1", ANONYMOUS_CALLER]
 
 
+async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp_path):
+    """A proxy that keeps the client's X-Forwarded-For lines and adds its own after them
+    (HAProxy's `option forwardfor`): the proxy's entry, the last across all lines, is the
+    caller. The first line counted once, so each address a client wrote there was a fresh
+    anonymous budget, and the audit trail named that address."""
+    settings = _settings(loaded, tmp_path)
+    settings = settings.model_copy(update={"disclosure": DISCLOSURE.model_copy(
+        update={"client_address_header": "X-Forwarded-For"})})
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings))
+        statuses = [await raw_status(base, f"GET {COMMON} HTTP/1.1".encode(),
+                                     f"X-Forwarded-For: 203.0.113.{i}\r\n"
+                                     "X-Forwarded-For: 198.51.100.7".encode())
+                    for i in range(BUDGET + 1)]
+    assert statuses == [200] * BUDGET + [429]
+    assert {r["caller"] for r in await _audit_rows(loaded)} == {"address 198.51.100.7"}
+
+
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):
     """A NUL, which PostgreSQL's text cannot hold, once held back every entry after it for
     good (each attempt failed on it), and all were lost at shutdown. Now each entry the
