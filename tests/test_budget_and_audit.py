@@ -451,6 +451,17 @@ async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp
     assert {r["caller"] for r in await _audit_rows(loaded)} == {"address 198.51.100.7"}
 
 
+def test_audit_list_words_a_network_entry_per_peer():
+    """A network request's entry (/network/api) is keyed by the peers asked: `audit list`
+    says what each answered, and a peer that did not answer is not "not found"."""
+    from node.cli.audit import _disclosed
+    assert _disclosed({
+        "org.test.se": {"peer": "timeout", "tokenForwarded": False},
+        "org.test.fi": {"peer": "ok", "tokenForwarded": True, "granularity": "count",
+                        "exists": True, "count": 5}}) == (
+        "org.test.fi [peer ok, count] count 5; org.test.se [peer timeout]")
+
+
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):
     """A NUL, which PostgreSQL's text cannot hold, once held back every entry after it for
     good (each attempt failed on it), and all were lost at shutdown. Now each entry the
