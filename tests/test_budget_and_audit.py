@@ -365,6 +365,23 @@ async def test_one_callers_concurrent_queries_get_the_whole_budget(db_url, pool,
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 100
 
 
+async def test_a_query_refused_for_one_dataset_spends_nothing_of_the_others(pool):
+    """A query asking datasets A and B is refused (429) when B's budget is spent, and is
+    answered nothing: A's unit, charged first, goes back. It stayed spent, so a caller
+    retrying such a query lost a unit of A each time."""
+    from beacon.budget import BudgetExceeded, Budgets, charge
+    from beacon.disclosure import DisclosurePolicy, Rules
+    roomy, spent = Rules(budget_per_window=20), Rules(budget_per_window=1)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller, both = "address 192.0.2.9", [("A", roomy), ("B", spent)]
+    await charge(budgets, caller, both)
+    for _ in range(5):
+        with pytest.raises(BudgetExceeded):
+            await charge(budgets, caller, both)
+    assert (await charge(budgets, caller, [("A", roomy)]))["A"].window == 18
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent WHERE dataset_id = 'A'") == 2
+
+
 async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
     """Rare hits at the largest cost a rule takes (RULE_MAX), forced past the budget, fill a
     minute's bucket to 2^31 - 1 units and stop there (migration 0016), where they overflowed
