@@ -5,7 +5,8 @@ across worker processes and restarts. Asking it on every query would cost a roun
 request, so a process takes units in small leases (a twentieth of the window's budget, at
 most 100) and spends them locally; a lease left unused for `LEASE_SECONDS` is dropped, its
 units staying spent. Across processes the total therefore holds exactly; a restart forfeits
-what its leases held, which errs towards refusing.
+what its leases held, and a process refuses a caller while another still holds units of its
+budget (docs/privacy.md, "What the leases cost"): both err towards refusing.
 
 A query costs one unit per dataset it asks. When it hits a variant just above the floor
 (`disclosure.is_rare`) it costs `rare_cost` units: the extra is recorded after the answer,
@@ -83,6 +84,16 @@ class Budgets:
         lease.units -= units
         return Left(_minus(lease.window_left, lease.units), _minus(lease.day_left, lease.units))
 
+    def give_back(self, caller: str, dataset_id: str, units: int = 1) -> None:
+        """Return `units` spent of this process's lease and not used after all (charge: the
+        query was refused for another dataset). Into the lease held now, which may be a later
+        one than the units came from: they were taken from the database all the same, so
+        what is used stays within what was taken. Without a lease (pruned) they stay spent,
+        which errs towards refusing."""
+        lease = self._leases.get((caller, dataset_id))
+        if lease is not None:
+            lease.units += units
+
     async def _take(self, caller: str, dataset_id: str, rules: Rules, units: int, force: bool,
                     lease: _Lease | None) -> _Lease:
         if len(self._leases) > MAX_LEASES:  # forget callers gone quiet (their units stay spent)
@@ -125,9 +136,22 @@ def _minus(left: int | None, held: int) -> int | None:
 
 async def charge(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]]
                  ) -> dict[str, Left]:
-    """One unit per dataset a query asks, before it runs (BudgetExceeded: it does not)."""
-    return {dataset_id: await budgets.spend(caller, dataset_id, rules)
-            for dataset_id, rules in datasets if rules.budgeted}
+    """One unit per dataset a query asks, before it runs (BudgetExceeded: it does not).
+
+    A query refused for one dataset is answered nothing, so the units it took of the
+    datasets before that one go back (Budgets.give_back): without that, a caller whose
+    budget for one dataset was spent lost a unit of every other dataset it asked with it,
+    on every refused query."""
+    left: dict[str, Left] = {}
+    try:
+        for dataset_id, rules in datasets:
+            if rules.budgeted:
+                left[dataset_id] = await budgets.spend(caller, dataset_id, rules)
+    except BudgetExceeded:
+        for dataset_id in left:
+            budgets.give_back(caller, dataset_id)
+        raise
+    return left
 
 
 async def charge_rare(budgets: Budgets, caller: str, hits: list[tuple[str, Rules]],

@@ -237,7 +237,8 @@ class DisclosureSettings(BaseModel):
                     "0 = off")
     client_address_header: str | None = Field(
         default=None, description="Header a trusted proxy puts the client's address in "
-                                  "(its last entry counts, e.g. X-Forwarded-For); unset = "
+                                  "(its last entry across all its lines counts, e.g. "
+                                  "X-Forwarded-For; one trusted proxy that appends); unset = "
                                   "the connection's peer address identifies anonymous callers")
 
 

@@ -365,6 +365,23 @@ async def test_one_callers_concurrent_queries_get_the_whole_budget(db_url, pool,
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 100
 
 
+async def test_a_query_refused_for_one_dataset_spends_nothing_of_the_others(pool):
+    """A query asking datasets A and B is refused (429) when B's budget is spent, and is
+    answered nothing: A's unit, charged first, goes back. It stayed spent, so a caller
+    retrying such a query lost a unit of A each time."""
+    from beacon.budget import BudgetExceeded, Budgets, charge
+    from beacon.disclosure import DisclosurePolicy, Rules
+    roomy, spent = Rules(budget_per_window=20), Rules(budget_per_window=1)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller, both = "address 192.0.2.9", [("A", roomy), ("B", spent)]
+    await charge(budgets, caller, both)
+    for _ in range(5):
+        with pytest.raises(BudgetExceeded):
+            await charge(budgets, caller, both)
+    assert (await charge(budgets, caller, [("A", roomy)]))["A"].window == 18
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent WHERE dataset_id = 'A'") == 2
+
+
 async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
     """Rare hits at the largest cost a rule takes (RULE_MAX), forced past the budget, fill a
     minute's bucket to 2^31 - 1 units and stop there (migration 0016), where they overflowed
@@ -431,6 +448,35 @@ async def test_behind_a_proxy_the_last_forwarded_address_is_the_caller(loaded, t
     assert [r["caller"] for r in await _audit_rows(loaded)] == [
         "address 198.51.100.7", ANONYMOUS_CALLER, "address 2001:db8::1",
         "address 2001:db8::1", ANONYMOUS_CALLER]
+
+
+async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp_path):
+    """A proxy that keeps the client's X-Forwarded-For lines and adds its own after them
+    (HAProxy's `option forwardfor`): the proxy's entry, the last across all lines, is the
+    caller. The first line counted once, so each address a client wrote there was a fresh
+    anonymous budget, and the audit trail named that address."""
+    settings = _settings(loaded, tmp_path)
+    settings = settings.model_copy(update={"disclosure": DISCLOSURE.model_copy(
+        update={"client_address_header": "X-Forwarded-For"})})
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings))
+        statuses = [await raw_status(base, f"GET {COMMON} HTTP/1.1".encode(),
+                                     f"X-Forwarded-For: 203.0.113.{i}\r\n"
+                                     "X-Forwarded-For: 198.51.100.7".encode())
+                    for i in range(BUDGET + 1)]
+    assert statuses == [200] * BUDGET + [429]
+    assert {r["caller"] for r in await _audit_rows(loaded)} == {"address 198.51.100.7"}
+
+
+def test_audit_list_words_a_network_entry_per_peer():
+    """A network request's entry (/network/api) is keyed by the peers asked: `audit list`
+    says what each answered, and a peer that did not answer is not "not found"."""
+    from node.cli.audit import _disclosed
+    assert _disclosed({
+        "org.test.se": {"peer": "timeout", "tokenForwarded": False},
+        "org.test.fi": {"peer": "ok", "tokenForwarded": True, "granularity": "count",
+                        "exists": True, "count": 5}}) == (
+        "org.test.fi [peer ok, count] count 5; org.test.se [peer timeout]")
 
 
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):

@@ -194,6 +194,7 @@ class Network:
     pool: asyncpg.Pool
     aggregator_url: str
     directory: Path
+    databases: dict[str, str]                # beacon id -> that node's database URL
 
     def peers(self, *trusted: str) -> list[Peer]:
         return [Peer(id=i, url=f"{u}/api", forward_tokens_from=trusted)
@@ -229,9 +230,10 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
             issuers.append(await serve_dev_aai(stack))
         (aai, aai_url), (other, other_url) = issuers
         trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
-        clients, urls = {}, {}
+        clients, urls, databases = {}, {}, {}
         for beacon_id, datasets in NODES.items():
-            db = await stack.enter_async_context(node_database(pg_server_url))
+            db = databases[beacon_id] = await stack.enter_async_context(
+                node_database(pg_server_url))
             for dataset_id, (level, count, metadata) in datasets.items():
                 path = write_vcf_text(directory / f"{dataset_id}.vcf", _vcf(count))
                 await ingest(db, IngestRequest(path, dataset_id, GRCH38, level, dataset_id,
@@ -250,7 +252,7 @@ async def network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Network
         pool = await create_pool(aggregator_db, Settings(disclosure=OPEN_DISCLOSURE, database_url=aggregator_db))
         stack.push_async_callback(pool.close)
         yield Network(aai, aai_url, other, other_url, clients, urls, fakes, pool,
-                      aggregator_db, directory)
+                      aggregator_db, directory, databases)
 
 
 @pytest.fixture
@@ -650,6 +652,61 @@ async def test_variant_by_id_datasets_and_scoped_queries(network, check, beacon_
         ("org.test.se", "GDI-SE-SYN-001")]
     assert [(s["beaconId"], s["id"], s["resultsCount"])
             for s in scoped["response"]["resultSets"]] == [("org.test.se", "GDI-SE-SYN-001", 5)]
+
+
+async def _peer_trail(url: str, request_id: str) -> list[tuple[str, str]]:
+    """(caller, endpoint) of a peer's audit entries under `request_id`, once written (a
+    node writes its trail every second)."""
+    conn = await asyncpg.connect(url)
+    try:
+        for _ in range(50):
+            rows = await conn.fetch("SELECT caller, endpoint FROM audit_trail "
+                                    "WHERE request_id = $1", request_id)
+            if rows:
+                return [tuple(r) for r in rows]
+            await asyncio.sleep(0.1)
+        return []
+    finally:
+        await conn.close()
+
+
+async def test_network_questions_are_audited_and_traced_to_the_peers_entries(network, check):
+    """Each peer counts an anonymous network question against the network node (here
+    127.0.0.1, as any caller of the network would be), so only the network's own entry can
+    say who asked. It names the caller, every peer asked and what the network passed on of
+    its answer, and its request id is the one the peers' entries carry. Before, the network
+    wrote no entry and sent no id: a question was traceable to no one."""
+    disclosure = OPEN_DISCLOSURE.model_copy(update={"client_address_header": "X-Forwarded-For"})
+    client = {"X-Forwarded-For": "198.51.100.7"}
+    count = {**QUERY, "requestedGranularity": "count"}
+    async with network.aggregator(network.peers(), disclosure=disclosure) as net:
+        asked = {}
+        for path, params, status in (("/network/api/g_variants", count, 200),
+                                     ("/network/api/datasets", None, 200),
+                                     ("/network/api/datasets/GDI-XX-NONE/g_variants", count,
+                                      404)):
+            async with net.get(path, params=params, headers=client) as response:
+                assert response.status == status
+                asked[path] = (response.headers["X-Request-ID"], await response.json())
+    variants_id, merged = asked["/network/api/g_variants"]
+    rows = {r["endpoint"]: (r["request_id"], r["caller"], json.loads(r["datasets"]))
+            for r in await network.pool.fetch(
+                "SELECT request_id, caller, endpoint, datasets FROM audit_trail "
+                "WHERE request_id = any($1::text[])", [i for i, _ in asked.values()])}
+    assert set(rows) == set(asked)
+    assert all(caller == "address 198.51.100.7" for _, caller, _ in rows.values())
+    assert rows["/network/api/g_variants"] == (variants_id, "address 198.51.100.7", {
+        line["id"]: {"peer": "ok", "tokenForwarded": False, "granularity": "count",
+                     "exists": line["exists"], "count": line["numTotalResults"]}
+        for line in _peer_lines(merged).values()})
+    assert set(rows["/network/api/g_variants"][2]) == set(NODES)
+    assert rows["/network/api/datasets/GDI-XX-NONE/g_variants"][2] == {
+        beacon_id: {"peer": "ok", "tokenForwarded": False} for beacon_id in NODES}
+    for beacon_id, url in network.databases.items():
+        for path, endpoint in (("/network/api/g_variants", "/api/g_variants"),
+                               ("/network/api/datasets", "/api/datasets")):
+            assert await _peer_trail(url, asked[path][0]) == [
+                ("address 127.0.0.1", endpoint)], (beacon_id, path)
 
 
 async def test_info_and_map_are_cached_and_describe_the_network(network, check):

@@ -51,7 +51,8 @@ def audit() -> None:
 @_SINCE
 @click.option("--caller", help="Only this caller, as the trail names it: "
                                "'token ISSUER SUB' or 'address IP'.")
-@click.option("--dataset", "dataset_id", help="Only requests that asked this dataset.")
+@click.option("--dataset", "dataset_id", help="Only requests that asked this dataset "
+                                               "(or, on /network/api, this peer).")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
               help="At most this many entries.")
 @_JSON
@@ -76,13 +77,18 @@ def audit_list(ctx: click.Context, since: datetime | None, caller: str | None,
 
 
 def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
-    """One line per request: what each dataset told the caller, and what it cost them."""
+    """One line per request: what each dataset told the caller, and what it cost them; of a
+    network request (/network/api), what each peer asked answered, as passed on."""
     parts = []
-    for dataset_id, d in sorted(datasets.items()):
+    for key, d in sorted(datasets.items()):
         told = (f"count {d['count']}" if "count" in d
                 else "found" if d.get("exists") else "not found")
-        parts.append(f"{dataset_id} [{d.get('tier')}, {d.get('granularity')}] {told}, "
-                     f"spent {d.get('spent', 0)}")
+        if "peer" in d:
+            answered = f", {d['granularity']}] {told}" if "granularity" in d else "]"
+            parts.append(f"{key} [peer {d['peer']}{answered}")
+        else:
+            parts.append(f"{key} [{d.get('tier')}, {d.get('granularity')}] {told}, "
+                         f"spent {d.get('spent', 0)}")
     return "; ".join(parts) or "-"
 
 

@@ -264,6 +264,7 @@ class PeerRequest:
     query_string: str = ""
     body: bytes | None = None
     purpose: str | None = None      # X-Purpose-Of-Use, as the caller sent it
+    request_id: str | None = None   # X-Request-ID: the network's own request's (REQUEST_ID)
 
 
 @dataclass(slots=True)
@@ -490,8 +491,14 @@ def _release(waiter: asyncio.Future[None]) -> None:
 def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
     which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
-    network request's instructions, bench/federation.py --overhead)."""
+    network request's instructions, bench/federation.py --overhead).
+
+    The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
+    so its audit entry, which names the network node as the caller of an anonymous
+    question, carries the id of the network's entry naming who asked."""
     headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
+    if request.request_id is not None:
+        headers["X-Request-ID"] = request.request_id
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
     if request.body is not None:

@@ -57,13 +57,16 @@ def caller_key(request: web.Request) -> str:
     """Who a budget and the audit trail count a request against: the token's (issuer, sub),
     else the client's address: the connection's peer, or the last entry of the header a
     trusted proxy sets (Settings.disclosure.client_address_header), which is the address
-    that proxy saw."""
+    that proxy saw. The last entry across all of the header's lines, not of its first line:
+    a proxy that keeps the client's own lines and adds one (HAProxy's `option forwardfor`)
+    puts its entry last, and the first line is the client's to write, a fresh budget for
+    each address it names."""
     caller = request.get(CALLER, ANONYMOUS)
     if caller.identity is not None:
         return f"token {caller.identity.issuer} {caller.identity.sub}"
     header = request.app[SETTINGS].disclosure.client_address_header
-    forwarded = request.headers.get(header, "") if header else ""
-    address = _address(forwarded.rsplit(",", 1)[-1]) if forwarded else None
+    lines = request.headers.getall(header, ()) if header else ()
+    address = _address(lines[-1].rsplit(",", 1)[-1]) if lines else None
     return f"address {address or request.remote or 'unknown'}"
 
 

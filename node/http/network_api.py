@@ -13,8 +13,15 @@ service-info describes one service and stays on /api.
 A request that has come round to this node through its peers, or through too many networks
 (node/federation/network.py, onward_path), is refused with 508 Loop Detected before any peer
 is asked.
+
+Variant, individuals and dataset requests are audited as the node audits its own (one entry
+per request, `_trail`), per peer asked; the peers get this request's id (X-Request-ID), so
+their entries, which name the network node as the caller of an anonymous question, lead back
+to this one.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
@@ -46,15 +53,15 @@ from node.federation.network import (
     onward_path,
 )
 from node.http import beacon_api
-from node.http.app_keys import BEACON, CALLER, NETWORK, SETTINGS
+from node.http.app_keys import AUDIT, BEACON, CALLER, NETWORK, SETTINGS
 from node.http.beacon_api import (
     declared_purpose,
     request_body,
     request_query,
     scoped_query,
 )
-from node.http.caller import request_token
-from node.http.metrics import Handler
+from node.http.caller import caller_key, request_token
+from node.http.metrics import REQUEST_ID, Handler
 from node.http.responses import json_response
 
 
@@ -80,7 +87,8 @@ async def _forwarded(request: web.Request) -> PeerRequest:
     raw = await request.read() if request.method == "POST" else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
     return PeerRequest(request.method, path, via, request.rel_url.raw_query_string,
-                       raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER))
+                       raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER),
+                       request.get(REQUEST_ID))
 
 
 def _credentials(request: web.Request) -> tuple[str | None, str | None]:
@@ -92,6 +100,28 @@ def _credentials(request: web.Request) -> tuple[str | None, str | None]:
     return request_token(request), caller.issuer
 
 
+def _trail(request: web.Request, lines: list[dict[str, Any]]) -> None:
+    """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
+    status and what the network passed on of its answer (the peer's line in
+    `info.network.peers`). Peers see an anonymous caller of the network as the network node
+    itself; this entry, under the request id the peers were sent (PeerRequest.request_id),
+    names who it was."""
+    if lines:
+        request.app[AUDIT].record(request.get(REQUEST_ID, ""), caller_key(request), request.path,
+                                  {line["id"]: _told(line) for line in lines})
+
+
+def _told(line: dict[str, Any]) -> dict[str, Any]:
+    """A peer's audit entry from its line in `info.network.peers`: no timing."""
+    told: dict[str, Any] = {"peer": line["status"], "tokenForwarded": line["tokenForwarded"]}
+    if "returnedGranularity" in line:
+        told["granularity"] = line["returnedGranularity"]
+        told["exists"] = line["exists"]
+    if "numTotalResults" in line:
+        told["count"] = line["numTotalResults"]
+    return told
+
+
 async def _variants(request: web.Request, query: VariantQuery, peer_request: PeerRequest,
                     *, scoped: bool = False, individuals: IndividualsQuery | None = None
                     ) -> web.Response:
@@ -101,11 +131,13 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, VariantAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=scoped)
     if scoped and found_nowhere(outcomes):
+        _trail(request, [outcome.report() for outcome in outcomes])
         raise web.HTTPNotFound()
     extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
                                             "filters": echo(individuals.filters)}
-    return json_response(merge_variants(request.app[SETTINGS].beacon_id, query, outcomes, peers,
-                                        **extra))
+    body = merge_variants(request.app[SETTINGS].beacon_id, query, outcomes, peers, **extra)
+    _trail(request, body["info"]["network"]["peers"])
+    return json_response(body)
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -151,9 +183,12 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, CollectionsAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=single)
     if single and found_nowhere(outcomes):
+        _trail(request, [outcome.report() for outcome in outcomes])
         raise web.HTTPNotFound()
-    return json_response(merge_collections(request.app[SETTINGS].beacon_id, outcomes, peers,
-                                           skip=page.skip, limit=page.limit))
+    body = merge_collections(request.app[SETTINGS].beacon_id, outcomes, peers,
+                             skip=page.skip, limit=page.limit)
+    _trail(request, body["info"]["network"]["peers"])
+    return json_response(body)
 
 
 async def datasets(request: web.Request) -> web.Response:
