@@ -433,6 +433,18 @@ def test_a_pool_minimum_above_its_maximum_is_a_configuration_error():
                                              "db_pool_max (10)")
 
 
+def test_publish_without_a_catalogue_names_the_missing_setting(db_url):
+    """It said `publishing to None failed: …`."""
+    result = gdi_node("catalogue", "publish", env=_env(DATABASE_URL=db_url))
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        2, "error: no catalogue to publish to: set GDI_NODE_CATALOGUE_URL and "
+           "GDI_NODE_CATALOGUE_TOKEN")
+    result = gdi_node("catalogue", "publish", env=_env(
+        DATABASE_URL=db_url, GDI_NODE_CATALOGUE_URL=f"http://127.0.0.1:{free_port()}"))
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        2, "error: no catalogue to publish to: set GDI_NODE_CATALOGUE_TOKEN")
+
+
 def test_ingest_says_what_it_prepared_and_what_it_skipped(db_url, tmp_path):
     """A plain-gzip file with records on a decoy: loaded, and both said on stderr."""
     import gzip
