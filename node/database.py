@@ -168,7 +168,7 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
         await conn.close()
     try:
         pool = await asyncpg.create_pool(url, min_size=settings.db_pool_min,
-                                         max_size=max(settings.db_pool_min, settings.db_pool_max),
+                                         max_size=settings.db_pool_max,
                                          connect=ConnectGate(_init_connection).connect,
                                          reset=_reset_connection,
                                          server_settings=server_settings,
@@ -185,7 +185,7 @@ async def create_read_pool(url: str, settings: DatabaseSettings,
     """A pool on a streaming replica (node/replicas.py): the primary's connection setup,
     no migrations (a replica is read-only; it replays the primary's)."""
     return await asyncpg.create_pool(url, min_size=1,
-                                     max_size=max(settings.db_pool_min, settings.db_pool_max),
+                                     max_size=settings.db_pool_max,
                                      connect=ConnectGate(_init_connection).connect,
                                      reset=_reset_connection,
                                      server_settings=server_settings, **(client_limits or {}))

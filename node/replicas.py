@@ -19,6 +19,20 @@ datasets the node describes. (Two statements of one answer, a count and its reco
 as separate snapshots, on the primary alone as here; an ingest committing between them is the
 same window either way.)
 
+Identity. Being in recovery does not make a server the primary's replica: a standby of
+another cluster is in recovery too (its replay position may even pass the primary's), and a
+URL naming another database of the right replica (`/postgres` for `/gdi`) reaches the right
+server. Either would answer from other data, or fail every statement for want of the
+node's tables. So a replica is in rotation only while it shares the primary's
+`system_identifier` (pg_control_system(); pg_basebackup copies it, any other cluster has its
+own), holds the node's schema at the primary's migration level or later (schema_migrations,
+node/migrate.py) and is the primary's database (its oid, which a physical replica shares).
+The primary's side is read once (by the first poll that can), the replica's at every poll.
+None of it needs a privilege beyond the node's: PostgreSQL grants pg_control_system() to
+PUBLIC, pg_database is readable by all and schema_migrations is the node's. Until the
+primary's side is known (an administrator revoked that grant, the primary was down at
+start), every replica is out of rotation, saying why.
+
 Failures. A replica that cannot be reached, answers that it is not a replica, or whose
 connection a statement left closed (a replica stopped mid-load), is out of rotation at once
 and back when a poll succeeds again. A request that was running on it when it went away gets
@@ -41,8 +55,31 @@ from node.database import close_pool, redacted
 from node.http.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
-_POSITION = "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0')::bigint"
+_STATE = """SELECT pg_is_in_recovery() AS in_recovery,
+                   (pg_last_wal_replay_lsn() - '0/0')::bigint AS replayed,
+                   (SELECT system_identifier FROM pg_control_system()) AS system,
+                   (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
+                   current_database() AS name,
+                   to_regclass('schema_migrations') IS NOT NULL AS migrated"""
+_MIGRATION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
 RETIRE_SECONDS = 10.0      # a replaced pool waits this long for its connections to come back
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose data a server's database is: its cluster, the database and its schema's level."""
+    system: int            # pg_control_system()'s system_identifier
+    database: int          # the database's oid
+    name: str
+    migration: int         # the last migration applied; 0 = no node schema
+
+
+async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Identity]:
+    """Whether the server is in recovery, its replay position, and its database's identity."""
+    row = await connection.fetchrow(_STATE, timeout=5)
+    migration = (await connection.fetchval(_MIGRATION, timeout=5) if row["migrated"] else 0)
+    return row["in_recovery"], row["replayed"], Identity(
+        int(row["system"]), int(row["database"]), row["name"], int(migration))
 
 
 @dataclass
@@ -71,6 +108,7 @@ class ReadPools:
         self._stale = True            # a change was notified; its position not read yet
         self._changes = 0             # changes notified so far
         self._turn = itertools.count()
+        self._origin: Identity | None = None   # the primary's, read by the first poll
         self._owners: dict[int, asyncpg.Pool] = {}
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -123,13 +161,23 @@ class ReadPools:
             await self._poll_all()
 
     async def _poll_all(self) -> None:
+        if self._origin is None:
+            try:
+                async with self.primary.acquire() as connection:
+                    _, _, self._origin = await _state(connection)
+            except Exception as error:  # noqa: BLE001 - the primary answers meanwhile
+                for replica in self.replicas:
+                    self._out(replica, "the primary's identity could not be read "
+                                       f"({type(error).__name__}: {error})")
+                return
         await asyncio.gather(*(self._poll(replica) for replica in self.replicas))
 
     async def _poll(self, replica: Replica) -> None:
         try:
             if replica.pool is None:
                 replica.pool = await self._connect(replica.url)
-            in_recovery, replayed = await replica.pool.fetchrow(_POSITION, timeout=5)
+            async with replica.pool.acquire(timeout=5) as connection:
+                in_recovery, replayed, identity = await _state(connection)
         except Exception as error:  # noqa: BLE001 - whatever it is, the replica is not usable
             self._out(replica, f"{type(error).__name__}: {error}")
             if replica.pool is not None:
@@ -144,9 +192,30 @@ class ReadPools:
         if not in_recovery or replayed is None:
             self._out(replica, "not a streaming replica (not in recovery)")
             return
+        problem = self._stranger(identity)
+        if problem is not None:
+            self._out(replica, problem)
+            return
         if not replica.healthy:
             log.warning("replica %s in rotation", replica.name)
         replica.healthy, replica.replayed, replica.problem = True, int(replayed), ""
+
+    def _stranger(self, found: Identity) -> str | None:
+        """Why a server in recovery does not hold the primary's database, if it does not."""
+        origin = self._origin
+        assert origin is not None           # read before any replica is polled
+        if found.system != origin.system:
+            return (f"a replica of another cluster (system identifier {found.system}, the "
+                    f"primary's {origin.system})")
+        if found.migration == 0:
+            return f"database {found.name} holds no gdi-node schema (no schema_migrations)"
+        if found.migration < origin.migration:
+            return (f"database {found.name}'s schema is at migration {found.migration}, the "
+                    f"primary's at {origin.migration} (its replay is behind or stopped)")
+        if found.database != origin.database:
+            return (f"database {found.name} is not the primary's ({origin.name}) but another "
+                    "of its cluster")
+        return None
 
     async def _retire(self, pool: asyncpg.Pool) -> None:
         await close_pool(pool, RETIRE_SECONDS)

@@ -83,6 +83,14 @@ def configuration_error(exc: Exception) -> str:
                      for e in exc.errors(include_url=False, include_input=False))
 
 
+def _pool_bounds(minimum: int, maximum: int) -> None:
+    """asyncpg opens a pool's minimum at start: one above the maximum grew the pool to it,
+    past the connections the operator meant (and past what the workers' warning counts)."""
+    if minimum > maximum:
+        raise ValueError(f"db_pool_min ({minimum}) must not be more than db_pool_max "
+                         f"({maximum})")
+
+
 class ServiceSettings(BaseSettings):
     """What every gdi-node service (node, catalogue) reads alike: init arguments, then the
     environment, then the TOML file named by the environment variable `config_env`; where it
@@ -368,6 +376,11 @@ class Settings(ServiceSettings):
         return roots
 
     @model_validator(mode="after")
+    def _pool_within_bounds(self) -> Settings:
+        _pool_bounds(self.db_pool_min, self.db_pool_max)
+        return self
+
+    @model_validator(mode="after")
     def _pool_outlasts_lanes(self) -> Settings:
         """Lanes hold their connections while counts keep coming: record queries and the
         rest need at least one more, or they would wait for the counts to stop."""
@@ -449,6 +462,11 @@ class CatalogueSettings(ServiceSettings):
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate node ids: {sorted(i for i in ids if ids.count(i) > 1)}")
         return value
+
+    @model_validator(mode="after")
+    def _pool_within_bounds(self) -> CatalogueSettings:
+        _pool_bounds(self.db_pool_min, self.db_pool_max)
+        return self
 
     def harvest_config(self) -> HarvestConfig:
         from catalogue.harvest import HarvestConfig

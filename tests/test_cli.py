@@ -422,6 +422,29 @@ def test_configuration_errors_never_print_a_secret(tmp_path, where):
     assert SECRET[:10] not in printed and SECRET[-5:] not in printed    # pydantic elides middles
 
 
+def test_a_pool_minimum_above_its_maximum_is_a_configuration_error():
+    """Refused before any database is looked for (none listens at this URL)."""
+    result = gdi_node("datasets", env=_env(
+        GDI_NODE_DB_POOL_MIN="60", GDI_NODE_DB_POOL_MAX="10",
+        GDI_NODE_DATABASE_URL=f"postgresql://gdi@127.0.0.1:{free_port()}/gdi"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == ("error: invalid configuration: settings: "
+                                             "db_pool_min (60) must not be more than "
+                                             "db_pool_max (10)")
+
+
+def test_publish_without_a_catalogue_names_the_missing_setting(db_url):
+    """It said `publishing to None failed: …`."""
+    result = gdi_node("catalogue", "publish", env=_env(DATABASE_URL=db_url))
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        2, "error: no catalogue to publish to: set GDI_NODE_CATALOGUE_URL and "
+           "GDI_NODE_CATALOGUE_TOKEN")
+    result = gdi_node("catalogue", "publish", env=_env(
+        DATABASE_URL=db_url, GDI_NODE_CATALOGUE_URL=f"http://127.0.0.1:{free_port()}"))
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        2, "error: no catalogue to publish to: set GDI_NODE_CATALOGUE_TOKEN")
+
+
 def test_ingest_says_what_it_prepared_and_what_it_skipped(db_url, tmp_path):
     """A plain-gzip file with records on a decoy: loaded, and both said on stderr."""
     import gzip

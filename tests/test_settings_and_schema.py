@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from node.migrate import apply_migrations, available_migrations, pending_migrations
-from node.settings import CONFIG_ENV, Settings, configuration_error
+from node.settings import CONFIG_ENV, CatalogueSettings, Settings, configuration_error
 
 
 @pytest.fixture
@@ -191,6 +191,21 @@ def test_count_lanes_leave_the_pool_a_connection(clean_env):
     clean_env.setenv("GDI_NODE_DB_POOL_MAX", "2")
     with pytest.raises(ValueError, match="count_lanes"):
         Settings()
+
+
+def test_a_pool_minimum_above_its_maximum_is_refused(clean_env):
+    """asyncpg grew such a pool to its minimum, past the maximum the connection-count warning
+    reckons with: refused, naming both."""
+    assert Settings(db_pool_min=10, db_pool_max=10).db_pool_min == 10
+    clean_env.setenv("GDI_NODE_DB_POOL_MIN", "60")
+    clean_env.setenv("GDI_NODE_DB_POOL_MAX", "10")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == (
+        "settings: db_pool_min (60) must not be more than db_pool_max (10)")
+    with pytest.raises(ValueError, match=r"db_pool_min \(6\) must not be more than "
+                                         r"db_pool_max \(5\)"):
+        CatalogueSettings(db_pool_min=6)
 
 
 async def test_migrations_apply_once_and_record_themselves(db_url):

@@ -69,6 +69,11 @@ def publish_cmd(ctx: click.Context) -> None:
     """Register this node and push its datasets to GDI_NODE_CATALOGUE_URL now."""
     from node.publication.push import PublishError
     settings = settings_of(ctx)
+    missing = [name for name, value in (("GDI_NODE_CATALOGUE_URL", settings.catalogue_url),
+                                        ("GDI_NODE_CATALOGUE_TOKEN", settings.catalogue_token))
+               if not value]
+    if missing:
+        fail(f"no catalogue to publish to: set {' and '.join(missing)}", 2)
     try:
         published = run(_publish(settings))
     except PublishError as exc:
