@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from beacon.request import (
     TEST_MODE_NOTE,
@@ -204,6 +204,9 @@ _RESOURCES = {
 }
 
 
+_Term = TypeVar("_Term")       # a listed term: the node's (id, label, kind), a peer's dict
+
+
 @dataclass(frozen=True)
 class TermsQuery:
     """What a filtering_terms request asks: a page of the terms (None: every term), and
@@ -243,11 +246,7 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
     `ontology` or `alphanumeric`; all of scope individual; the page `query` asks of them.
     The resources are the ontologies the listed terms come from. A test-mode query is
     answered from none of the node's data, as every endpoint answers one, and says so."""
-    page = query.page
-    if query.test_mode:
-        terms = []
-    elif page is not None:
-        terms = terms[page.offset:page.offset + page.size]
+    terms = page_of_terms(query, terms)
     listed = []
     for term, label, kind in terms:
         item: dict[str, Any] = {"type": kind, "id": term, "scopes": ["individual"]}
@@ -260,11 +259,27 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
                  for prefix in prefixes if (r := _RESOURCES.get(prefix))]
     body: dict[str, Any] = {"meta": informational_meta(beacon),
                             "response": {"filteringTerms": listed, "resources": resources}}
+    if about := terms_notes(query):
+        body["info"] = about
+    return body
+
+
+def page_of_terms(query: TermsQuery, terms: list[_Term]) -> list[_Term]:
+    """What `query` lists of `terms` (in their listed order): none in test mode, the page
+    it asks for, or every term. One rule for the node's list and the network's merged list
+    (node/federation/merge.py), so that page 2 of either is the second page of its whole."""
+    if query.test_mode:
+        return []
+    page = query.page
+    return terms if page is None else terms[page.offset:page.offset + page.size]
+
+
+def terms_notes(query: TermsQuery) -> dict[str, Any]:
+    """A filtering_terms answer's `info`: the page returned where it is not the one asked
+    for (Page.note), and test mode."""
     about: dict[str, Any] = {}
-    if page is not None and (note := page.note()) is not None:
+    if query.page is not None and (note := query.page.note()) is not None:
         about["pagination"] = note
     if query.test_mode:
         about["testMode"] = TEST_MODE_NOTE
-    if about:
-        body["info"] = about
-    return body
+    return about
