@@ -30,7 +30,7 @@ if TYPE_CHECKING:   # an ingest worker imports this module for its COPY, and nev
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
                 "ac", "an", "carriers", "carrier_bits", "hom_bits", "missing_bits",
-                "info_populations", "genes", "protein_changes", "annotation")
+                "one_allele_bits", "info_populations", "genes", "protein_changes", "annotation")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 # a dataset's partition of `variants`, and of `variant_bins` (`_bins_of`)
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}(_bins)?$")
@@ -443,7 +443,9 @@ _POPULATIONS = """(SELECT json_agg(json_build_array(
         bit_count(v.carrier_bits & p.members), bit_count(v.carrier_bits & p.males),
         bit_count(v.hom_bits & p.members), bit_count(v.hom_bits & p.males),
         coalesce(bit_count(v.missing_bits & p.members), 0),
-        coalesce(bit_count(v.missing_bits & p.males), 0)) ORDER BY p.position)
+        coalesce(bit_count(v.missing_bits & p.males), 0),
+        coalesce(bit_count(v.one_allele_bits & p.members), 0),
+        coalesce(bit_count(v.one_allele_bits & p.males), 0)) ORDER BY p.position)
     FROM populations p WHERE p.dataset_id = v.dataset_id AND v.carrier_bits IS NOT NULL)::text"""
 
 

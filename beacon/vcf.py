@@ -628,6 +628,9 @@ class Genotypes:
     carrier_bits: list[BitString | None]
     hom_bits: list[BitString | None]
     missing_bits: BitString | None = None      # samples without a call; None: all called
+    # samples whose call names one allele (`./1`, `1`), which adds one to an allele number
+    # where a diploid call adds two (populations.frequency); None: no such call
+    one_allele_bits: BitString | None = None
 
 
 def _bit_string(flags: str) -> BitString:
@@ -692,7 +695,10 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
     missing = {gt: "0" if a else "1" for gt, a in parsed.items()}
     missing_bits = (_bit_string("".join(map(missing.__getitem__, fields)))
                     if "1" in missing.values() else None)
-    return Genotypes(ac, an, carriers, carrier_bits, hom_bits, missing_bits)
+    one = {gt: "1" if len(a) == 1 else "0" for gt, a in parsed.items()}
+    one_allele_bits = (_bit_string("".join(map(one.__getitem__, fields)))
+                       if "1" in one.values() else None)
+    return Genotypes(ac, an, carriers, carrier_bits, hom_bits, missing_bits, one_allele_bits)
 
 
 def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
@@ -1058,12 +1064,12 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
         _called_site(rec, chrom, _carrier_bits(layout, options), stats)
         return []
     no_bits: list[BitString | None] = [None] * (len(alts) + 1)
-    carrier_bits, hom_bits, missing_bits = no_bits, no_bits, None
+    carrier_bits, hom_bits, missing_bits, one_allele_bits = no_bits, no_bits, None, None
     if _carrier_bits(layout, options):
         genotypes = _genotype_counts(rec, len(alts) + 1)
         ac, an, carriers = genotypes.ac, genotypes.an, genotypes.carriers
         carrier_bits, hom_bits = genotypes.carrier_bits, genotypes.hom_bits
-        missing_bits = genotypes.missing_bits
+        missing_bits, one_allele_bits = genotypes.missing_bits, genotypes.one_allele_bits
     else:
         try:
             ac, an, carriers = _info_counts(rec, len(alts))
@@ -1114,7 +1120,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                     layout, (chrom, pos, end, r, a), f"ALT {spelt[pos, end, r, a] + 1}"))
             spelt[pos, end, r, a] = index
         rows.append((chrom, pos, end, r, a, kind, length, count, an, carriers[index + 1],
-                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population,
-                     *annotated))
+                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits,
+                     one_allele_bits, by_population, *annotated))
         stats.max_length = max(stats.max_length, end - pos)
     return rows
