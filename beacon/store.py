@@ -258,7 +258,7 @@ class DuplicateVariants(Exception):
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,
-                        dataset_id: str) -> None:
+                        dataset_id: str, *, every_duplicate: bool = False) -> None:
     """The dataset's column back, then the same indexes as the partitioned parent's, so
     ATTACH adopts them instead of building its own. The column comes with its CHECK, which
     scans the rows once here (a fraction of the index builds) so that ATTACH, inside the
@@ -280,7 +280,9 @@ async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, ta
     so it would build another inside the swap. Nor in the readers: a duplicate can come
     from records at different positions (a padded indel trimmed onto another's start), in
     regions read by different workers, and the biallelic-SNV path does no work per record
-    beyond its row. At 1M rows the pass adds 0.3 s to 0.8 s."""
+    beyond its row. At 1M rows the pass adds 0.3 s to 0.8 s. DuplicateVariants names the
+    first _DUPLICATES_NAMED, or with `every_duplicate` all of them, which `--skip-invalid`
+    needs to skip each record repeating one (`replace_duplicates`)."""
     table = _checked(table)
     literal = await _literal(conn, dataset_id)
     await conn.execute(
@@ -300,10 +302,10 @@ async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, ta
             build.cancel()
         await asyncio.gather(*builds, return_exceptions=True)
         raise
+    named = "" if every_duplicate else f"LIMIT {_DUPLICATES_NAMED}"
     repeated = await conn.fetch(
         f"""SELECT chromosome, start_pos, end_pos, ref, alt FROM {table}
-            GROUP BY chromosome, start_pos, ref, alt, end_pos HAVING count(*) > 1
-            LIMIT {_DUPLICATES_NAMED}""")
+            GROUP BY chromosome, start_pos, ref, alt, end_pos HAVING count(*) > 1 {named}""")
     if repeated:
         raise DuplicateVariants([tuple(row) for row in repeated])
     await conn.execute(f"ANALYZE {table}")
@@ -318,6 +320,11 @@ async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> Non
                        f"WHERE genes IS NOT NULL")
     await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
                        f"WHERE protein_changes IS NOT NULL")
+    await _make_bins(conn, table, literal)
+
+
+async def _make_bins(conn: asyncpg.Connection, table: str, literal: str) -> None:
+    """The staging table's bins, from its rows as they are."""
     # the version's bins, a partition of `variant_bins` to be, which `swap_in` attaches,
     # with its key, the CHECK that spares ATTACH a scan, and the comment
     # `drop_abandoned_staging` reads; written in bin order, so that a range's bins lie on few
@@ -338,6 +345,30 @@ async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> Non
             ADD CONSTRAINT {bins}_dataset CHECK (dataset_id = {literal}),
             ADD PRIMARY KEY (dataset_id, chromosome, bin);
         COMMENT ON TABLE {bins} IS {literal};""")
+
+
+async def replace_duplicates(conn: asyncpg.Connection, table: str, dataset_id: str,
+                             keys: Iterable[VariantKey], rows: list[tuple],
+                             columns: tuple[str, ...]) -> None:
+    """The staging table (indexed, `index_staging` having found variants in it twice) with
+    every row of the variants `keys` replaced by `rows`: the rows of the records kept of
+    those repeating a variant (vcf.skip_duplicates). In one transaction; its bins made
+    again from the rows left (they count them), then ANALYZE, which index_staging left."""
+    table = _checked(table)
+    literal = await _literal(conn, dataset_id)
+    chromosomes, starts, ends, refs, alts = (list(column) for column in zip(*keys))
+    async with conn.transaction():
+        await conn.execute(
+            f"""DELETE FROM {table} t
+                USING unnest($1::text[], $2::integer[], $3::integer[], $4::text[], $5::text[])
+                    AS k(chromosome, start_pos, end_pos, ref, alt)
+                WHERE t.chromosome = k.chromosome AND t.start_pos = k.start_pos
+                  AND t.ref = k.ref AND t.alt = k.alt AND t.end_pos = k.end_pos""",
+            chromosomes, starts, ends, refs, alts)
+        await copy_in(conn, table, rows, columns)
+        await conn.execute(f"DROP TABLE {_bins_of(table)}")
+        await _make_bins(conn, table, literal)
+    await conn.execute(f"ANALYZE {table}")
 
 
 async def cancel_writers(conn: asyncpg.Connection, table: str) -> None:

@@ -825,36 +825,96 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
             raise _not_utf8(layout, region, stats, exc) from None
 
 
-def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str]],
-                     skip_invalid: bool) -> VcfProblem | None:
+def _rows_by_line(layout: VcfLayout, skip_invalid: bool) -> Iterator[tuple[int, list[tuple]]]:
+    """Each record's rows with its line (its number in a BCF), read from the top one record
+    at a time through `_read`, so that each row is the load's and each line exact; as
+    `locate_problem` reads a file (with its samples, skipping what the load skipped). On the
+    duplicates' paths only (`locate_duplicate`, `skip_duplicates`)."""
+    stats = ChunkStats()
+    options = _from_the_top(layout, skip_invalid)
+    with open_vcf(layout.path, drop_samples=not options.use_genotypes) as handle:
+        for rec in handle:
+            rows = list(_read(layout, None, iter((rec,)), options, stats))
+            yield layout.header_lines + stats.records, rows
+
+
+def _from_the_top(layout: VcfLayout, skip_invalid: bool) -> ReadOptions:
+    """How `_rows_by_line` reads: with the samples, where there are any, so that a record
+    without INFO counts is counted from its GT as the load's region holding it was read
+    (ingest_worker.run_job), never stopping the reading before the lines wanted."""
+    samples = layout.samples > 0
+    return ReadOptions(use_genotypes=samples, samples_available=samples,
+                       skip_invalid=skip_invalid)
+
+
+def _record_word(layout: VcfLayout) -> str:
+    return "record" if layout.binary else "line"
+
+
+def locate_duplicate(layout: VcfLayout, keys: list[tuple[str, int, int, str, str]]
+                     ) -> VcfProblem | None:
     """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
     that an earlier record holds, as a problem at its line naming the earlier one: the
     staging table found the variant twice (store.DuplicateVariants), which no region's
-    reader could see alone. Read from the top, one record at a time through `_read`, so
-    that each row is the load's and each line exact; as `locate_problem` reads a file (with
-    its samples, skipping what the load skipped), and on the error path only."""
+    reader could see alone."""
     wanted, first = set(keys), {}
-    stats = ChunkStats()
-    samples = layout.samples > 0
-    options = ReadOptions(use_genotypes=samples, samples_available=samples,
-                          skip_invalid=skip_invalid)
-    record = "record" if layout.binary else "line"
-    with open_vcf(layout.path, drop_samples=not samples) as handle:
-        for rec in handle:
-            rows = list(_read(layout, None, iter((rec,)), options, stats))
-            line = layout.header_lines + stats.records
-            for row in rows:
-                key = row[:5]               # chromosome, start, end, REF, ALT
-                if key not in wanted:
-                    continue
-                if key in first:
-                    reason = _repeated(layout, key, f"{record} {first[key]}")
-                    if skip_invalid:
-                        reason += (" (--skip-invalid does not skip it: two records are found "
-                                   "to be one variant after the load, not at a line)")
-                    return VcfProblem(layout.path, reason, line=line, binary=layout.binary)
-                first[key] = line
+    for line, rows in _rows_by_line(layout, skip_invalid=False):
+        for row in rows:
+            key = row[:5]               # chromosome, start, end, REF, ALT
+            if key not in wanted:
+                continue
+            if key in first:
+                return VcfProblem(layout.path, _repeated(
+                    layout, key, f"{_record_word(layout)} {first[key]}"), line=line,
+                    binary=layout.binary)
+            first[key] = line
     return None
+
+
+@dataclass
+class Duplicates:
+    """What `--skip-invalid` makes of the records repeating a variant an earlier record
+    holds (`skip_duplicates`): the staging rows of every variant involved go (`keys`), and
+    the first records' rows of them come back (`kept`, of `columns`); the later records are
+    skipped whole, as an invalid record is, and counted."""
+
+    keys: set[tuple[str, int, int, str, str]] = field(default_factory=set)
+    kept: list[tuple] = field(default_factory=list)
+    columns: tuple[str, ...] = ()
+    skipped: int = 0            # records
+    rows: int = 0               # the rows they had made
+    first: str | None = None    # the first skipped, as `file:line: reason`
+
+
+def skip_duplicates(layout: VcfLayout, keys: list[tuple[str, int, int, str, str]]
+                    ) -> Duplicates:
+    """The records to skip for the variants of `keys`, which the staging table holds more
+    than once: in file order, a record one of whose variants an earlier record kept holds
+    is skipped (all its rows, as a record with an invalid ALT is); the first holding a
+    variant keeps it. The staging rows cannot say which record made them (workers read
+    regions in parallel, and two rows of one variant may be alike), so every row of the
+    variants involved is replaced by the kept records' rows of them, read here as the load
+    read them. One more pass over the file, on this path only; what it holds is the keys
+    and those rows, a few per duplicate."""
+    wanted = set(keys)
+    found = Duplicates(set(wanted), columns=row_columns(layout, _from_the_top(layout, True)))
+    first: dict[tuple[str, int, int, str, str], int] = {}   # variant: the line keeping it
+    for line, rows in _rows_by_line(layout, skip_invalid=True):
+        repeated = next((row[:5] for row in rows if row[:5] in first), None)
+        if repeated is None:
+            for row in rows:
+                if row[:5] in wanted:
+                    first[row[:5]] = line
+                    found.kept.append(row)
+            continue
+        found.keys.update(row[:5] for row in rows)
+        found.skipped += 1
+        found.rows += len(rows)
+        if found.first is None:
+            found.first = str(VcfProblem(layout.path, _repeated(
+                layout, repeated, f"{_record_word(layout)} {first[repeated]}"), line=line,
+                binary=layout.binary))
+    return found
 
 
 def _repeated(layout: VcfLayout, key: tuple, where: str) -> str:
