@@ -294,7 +294,17 @@ async def ingest(db_url: str, request: IngestRequest,
                 raise
             raise VcfProblem(request.path, problem.reason, problem.line,
                              problem.locus, problem.binary) from None
-    return dataclasses.replace(report, note=prepared.note)
+    return dataclasses.replace(report, note=prepared.note, first_skip=_as_given(
+        report.first_skip, prepared.path, request.path))
+
+
+def _as_given(skipped: str | None, read: Path, given: Path) -> str | None:
+    """The first skipped record's `file:line: reason` naming the file the operator gave
+    where the file read was a prepared copy of it (the lines are the same), as a refusal
+    does: a temporary file, gone once the ingest ended, was named."""
+    if skipped is None or read == given or not skipped.startswith(f"{read}:"):
+        return skipped
+    return f"{given}{skipped.removeprefix(str(read))}"
 
 
 async def _ingest(db_url: str, request: IngestRequest, path: Path,
