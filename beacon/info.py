@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from beacon.request import (
     Page,
@@ -204,6 +204,9 @@ _RESOURCES = {
 }
 
 
+_Term = TypeVar("_Term")       # a listed term: the node's (id, label, kind), a peer's dict
+
+
 @dataclass(frozen=True)
 class TermsQuery:
     """What a filtering_terms request asks: a page of the terms (None: every term), and
@@ -211,6 +214,13 @@ class TermsQuery:
 
     page: Page | None
     test_mode: bool
+
+    def listed(self, terms: list[_Term]) -> list[_Term]:
+        """What the answer lists of `terms` (in their listed order): the page asked for, or
+        every term. One rule for the node's list and the network's merged list
+        (node/federation/merge.py), so that page 2 of either is the second page of its
+        whole."""
+        return terms if self.page is None else self.page.of(terms)
 
 
 def terms_query(body: RequestBody) -> TermsQuery:
@@ -242,8 +252,7 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
     The resources are the ontologies the listed terms come from. A test-mode query is given
     no terms (its caller reads none of the node's data for it, as every endpoint answers
     one) and says so."""
-    if query.page is not None:
-        terms = query.page.of(terms)
+    terms = query.listed(terms)
     listed = []
     for term, label, kind in terms:
         item: dict[str, Any] = {"type": kind, "id": term, "scopes": ["individual"]}

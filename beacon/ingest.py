@@ -44,6 +44,7 @@ from beacon.vcf import (
     inspect_vcf,
     locate_duplicate,
     plan_regions,
+    skip_duplicates,
 )
 from beacon.visibility import forget_earlier_versions
 
@@ -287,7 +288,17 @@ async def ingest(db_url: str, request: IngestRequest,
                 raise
             raise VcfProblem(request.path, problem.reason, problem.line,
                              problem.locus, problem.binary) from None
-    return dataclasses.replace(report, note=prepared.note)
+    return dataclasses.replace(report, note=prepared.note, first_skip=_as_given(
+        report.first_skip, prepared.path, request.path))
+
+
+def _as_given(skipped: str | None, read: Path, given: Path) -> str | None:
+    """The first skipped record's `file:line: reason` naming the file the operator gave
+    where the file read was a prepared copy of it (the lines are the same), as a refusal
+    does: a temporary file, gone once the ingest ended, was named."""
+    if skipped is None or read == given or not skipped.startswith(f"{read}:"):
+        return skipped
+    return f"{given}{skipped.removeprefix(str(read))}"
 
 
 async def _ingest(db_url: str, request: IngestRequest, path: Path,
@@ -349,11 +360,15 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                                                 progress)
             second = await asyncpg.connect(db_url)
             try:
-                await store.index_staging(conn, second, table, request.dataset_id)
+                await store.index_staging(conn, second, table, request.dataset_id,
+                                          every_duplicate=request.skip_invalid)
             except store.DuplicateVariants as found:
-                raise await asyncio.to_thread(locate_duplicate, layout, found.keys,
-                                              request.skip_invalid) or VcfProblem(
-                    layout.path, f"a variant is stored twice ({found.keys[0]})") from None
+                if not request.skip_invalid:
+                    raise await asyncio.to_thread(locate_duplicate, layout, found.keys) or \
+                        VcfProblem(layout.path,
+                                   f"a variant is stored twice ({found.keys[0]})") from None
+                await _skip_duplicates(conn, layout, table, request.dataset_id, found.keys,
+                                       totals)
             finally:
                 await _close(second)
 
@@ -376,6 +391,21 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                         layout.samples if request.individuals else 0, totals.elsewhere,
                         totals.failed_filter, assembly=layout.assembly.id,
                         assembly_reason=layout.assembly_reason)
+
+
+async def _skip_duplicates(conn: asyncpg.Connection, layout: VcfLayout, table: str,
+                           dataset_id: str, keys: list[store.VariantKey],
+                           totals: ChunkStats) -> None:
+    """--skip-invalid: each record repeating a variant an earlier record holds is skipped,
+    and counted and reported as an invalid record is, at its line; the first keeps it. The
+    repeats are found in the staging table after the load (store.index_staging), so they
+    are taken out of it there (vcf.skip_duplicates, store.replace_duplicates)."""
+    found = await asyncio.to_thread(skip_duplicates, layout, keys)
+    await store.replace_duplicates(conn, table, dataset_id, found.keys, found.kept,
+                                   found.columns)
+    totals.skipped_records += found.skipped
+    totals.rows -= found.rows
+    totals.first_skip = totals.first_skip or found.first
 
 
 def _new_version(request: IngestRequest, layout: VcfLayout,

@@ -4,14 +4,17 @@ Populations follow the Genome of Europe labels the portal filters by exact match
 (`^(?:([A-Z]{2})(?:_([MF]))?|([MF]))$`): `FI` (country of birth), `FI_M` / `FI_F` (country and
 sex), `M` / `F` (sex); the whole dataset is labelled with the dataset's id, as before. Each is
 a bit string over the dataset's samples (`populations` table, written at ingest with the
-individuals), so a variant's counts in it are `bit_count`s of the variant's carrier, homozygous
-and missing bits under the population's (beacon/store.py fetches them with each record page):
-nothing per population is stored per variant, and nothing is recomputed when it is read.
+individuals), so a variant's counts in it are `bit_count`s of the variant's carrier, homozygous,
+missing-call and one-allele-call bits under the population's (beacon/store.py fetches them
+with each record page): nothing per population is stored per variant, and nothing is
+recomputed when it is read.
 
 Zygosity follows gnomAD: outside the pseudo-autosomal regions, a male's call on chrX or chrY
 counts once, as hemizygous (whatever ploidy the caller wrote); on chrY only males count. A
-mitochondrial call is haploid: a carrier counts once, as homozygous (homoplasmic). Individuals
-of unknown sex count as diploid on chrX.
+mitochondrial call is haploid: a carrier counts once, as homozygous (homoplasmic). Everyone
+else, individuals of unknown sex on chrX too, counts the alleles their call names: two for a
+diploid call, one for a half-call (`./1`) or a haploid one (`1`), as bcftools +fill-tags
+counts AN.
 
 For a tier with a floor k, every group of individuals a caller can tell apart from the
 rows is of 0 or at least k individuals (`listed`): a population of fewer than k is not
@@ -88,6 +91,8 @@ class InPopulation(NamedTuple):
     male_homozygous: int
     missing: int           # individuals without a call
     male_missing: int
+    one_allele: int        # individuals whose call names one allele: `./1`, `0/.`, `1`
+    male_one_allele: int
 
 
 class Frequency(NamedTuple):
@@ -113,21 +118,27 @@ def ploidy(assembly_id: str, chromosome: str, start: int) -> str:
 
 
 def frequency(c: InPopulation, kind: str) -> Frequency:
-    """A population's counts at a site whose calls count as `kind` (`ploidy`)."""
+    """A population's counts at a site whose calls count as `kind` (`ploidy`). The allele
+    number counts the alleles called, as bcftools +fill-tags counts AN: two for a diploid
+    call, one for a call that names one (a half-call `./1`, a haploid call `1`), where a
+    male's hemizygous call or a mitochondrial one counts once whatever it names. A carrier
+    whose call names one allele is heterozygous: it holds one copy (the allele count is
+    heterozygous + 2 * homozygous, + hemizygous)."""
     if kind == "2":
         het = c.carriers - c.homozygous
-        return Frequency(c.label, c.size, het + 2 * c.homozygous, 2 * (c.size - c.missing),
-                         c.homozygous, het, 0)
+        return Frequency(c.label, c.size, het + 2 * c.homozygous,
+                         2 * (c.size - c.missing) - c.one_allele, c.homozygous, het, 0)
     if kind == "MT":
         return Frequency(c.label, c.size, c.carriers, c.size - c.missing, c.carriers, 0, 0)
     male_called = c.males - c.male_missing
     if kind == "Y":
         return Frequency(c.label, c.size, c.male_carriers, male_called, 0, 0, c.male_carriers)
     others_called = (c.size - c.males) - (c.missing - c.male_missing)
+    others_alleles = 2 * others_called - (c.one_allele - c.male_one_allele)
     hom = c.homozygous - c.male_homozygous
     het = (c.carriers - c.male_carriers) - hom
     return Frequency(c.label, c.size, het + 2 * hom + c.male_carriers,
-                     2 * others_called + male_called, hom, het, c.male_carriers)
+                     others_alleles + male_called, hom, het, c.male_carriers)
 
 
 def from_info(counts: dict[str, list[int]]) -> list[Frequency]:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:   # an ingest worker imports this module for its COPY, and nev
 log = logging.getLogger(__name__)
 COPY_COLUMNS = ("chromosome", "start_pos", "end_pos", "ref", "alt", "variant_type", "length",
                 "ac", "an", "carriers", "carrier_bits", "hom_bits", "missing_bits",
-                "info_populations", "genes", "protein_changes", "annotation")
+                "one_allele_bits", "info_populations", "genes", "protein_changes", "annotation")
 DATASETS_CHANNEL = "gdi_node_datasets"       # NOTIFY'd whenever the datasets change
 # a dataset's partition of `variants`, and of `variant_bins` (`_bins_of`)
 _TABLE_NAME = re.compile(r"^variants_[a-z0-9_]{1,40}_[0-9a-f]{8}(_bins)?$")
@@ -270,7 +270,7 @@ class DuplicateVariants(Exception):
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,
-                        dataset_id: str) -> None:
+                        dataset_id: str, *, every_duplicate: bool = False) -> None:
     """The dataset's column back, then the same indexes as the partitioned parent's, so
     ATTACH adopts them instead of building its own. The column comes with its CHECK, which
     scans the rows once here (a fraction of the index builds) so that ATTACH, inside the
@@ -286,7 +286,9 @@ async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, ta
 
     Then the rows are checked to hold no variant twice (`_repeated`), on `conn`, while
     ANALYZE runs on `second`: neither needs the other, and a check that finds a variant
-    twice fails the ingest, which drops the table, statistics and all."""
+    twice fails the ingest, which drops the table, statistics and all. DuplicateVariants
+    names the first _DUPLICATES_NAMED, or with `every_duplicate` all of them, which
+    `--skip-invalid` needs to skip each record repeating one (`replace_duplicates`)."""
     table = _checked(table)
     literal = await _literal(conn, dataset_id)
     await conn.execute(
@@ -298,7 +300,8 @@ async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, ta
         await c.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
 
     await _together(locus(conn), _index_rest(second, table, literal))
-    repeated, _ = await _together(_repeated(conn, table), second.execute(f"ANALYZE {table}"))
+    repeated, _ = await _together(_repeated(conn, table, every_duplicate),
+                                  second.execute(f"ANALYZE {table}"))
     if repeated:
         raise DuplicateVariants(repeated)
 
@@ -316,9 +319,10 @@ async def _together(*steps: Awaitable[Any]) -> list[Any]:
         raise
 
 
-async def _repeated(conn: asyncpg.Connection, table: str) -> list[VariantKey]:
-    """Variants the staging table holds twice (the first _DUPLICATES_NAMED): read in the
-    locus btree's order, where rows of one variant are neighbours.
+async def _repeated(conn: asyncpg.Connection, table: str, every: bool
+                    ) -> list[VariantKey]:
+    """Variants the staging table holds twice (the first _DUPLICATES_NAMED, or `every`
+    one): read in the locus btree's order, where rows of one variant are neighbours.
 
     Not a UNIQUE btree, which would be free in its build: the parent's index is not unique
     (a unique one must hold dataset_id in every entry), and ATTACH adopts only an index like
@@ -338,7 +342,7 @@ async def _repeated(conn: asyncpg.Connection, table: str) -> list[VariantKey]:
     rows = await conn.fetch(
         f"""SELECT chromosome, start_pos, end_pos, ref, alt FROM {table}
             GROUP BY chromosome, start_pos, ref, alt, end_pos HAVING count(*) > 1
-            LIMIT {_DUPLICATES_NAMED}""")
+            {"" if every else f"LIMIT {_DUPLICATES_NAMED}"}""")
     return [tuple(row) for row in rows]
 
 
@@ -351,6 +355,11 @@ async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> Non
                        f"WHERE genes IS NOT NULL")
     await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
                        f"WHERE protein_changes IS NOT NULL")
+    await _make_bins(conn, table, literal)
+
+
+async def _make_bins(conn: asyncpg.Connection, table: str, literal: str) -> None:
+    """The staging table's bins, from its rows as they are."""
     # the version's bins, a partition of `variant_bins` to be, which `swap_in` attaches,
     # with its key, the CHECK that spares ATTACH a scan, and the comment
     # `drop_abandoned_staging` reads; written in bin order, so that a range's bins lie on few
@@ -371,6 +380,30 @@ async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> Non
             ADD CONSTRAINT {bins}_dataset CHECK (dataset_id = {literal}),
             ADD PRIMARY KEY (dataset_id, chromosome, bin);
         COMMENT ON TABLE {bins} IS {literal};""")
+
+
+async def replace_duplicates(conn: asyncpg.Connection, table: str, dataset_id: str,
+                             keys: Iterable[VariantKey], rows: list[tuple],
+                             columns: tuple[str, ...]) -> None:
+    """The staging table (indexed, `index_staging` having found variants in it twice) with
+    every row of the variants `keys` replaced by `rows`: the rows of the records kept of
+    those repeating a variant (vcf.skip_duplicates). In one transaction; its bins made
+    again from the rows left (they count them), then ANALYZE, which index_staging left."""
+    table = _checked(table)
+    literal = await _literal(conn, dataset_id)
+    chromosomes, starts, ends, refs, alts = (list(column) for column in zip(*keys))
+    async with conn.transaction():
+        await conn.execute(
+            f"""DELETE FROM {table} t
+                USING unnest($1::text[], $2::integer[], $3::integer[], $4::text[], $5::text[])
+                    AS k(chromosome, start_pos, end_pos, ref, alt)
+                WHERE t.chromosome = k.chromosome AND t.start_pos = k.start_pos
+                  AND t.ref = k.ref AND t.alt = k.alt AND t.end_pos = k.end_pos""",
+            chromosomes, starts, ends, refs, alts)
+        await copy_in(conn, table, rows, columns)
+        await conn.execute(f"DROP TABLE {_bins_of(table)}")
+        await _make_bins(conn, table, literal)
+    await conn.execute(f"ANALYZE {table}")
 
 
 async def cancel_writers(conn: asyncpg.Connection, table: str) -> None:
@@ -476,7 +509,9 @@ _POPULATIONS = """(SELECT json_agg(json_build_array(
         bit_count(v.carrier_bits & p.members), bit_count(v.carrier_bits & p.males),
         bit_count(v.hom_bits & p.members), bit_count(v.hom_bits & p.males),
         coalesce(bit_count(v.missing_bits & p.members), 0),
-        coalesce(bit_count(v.missing_bits & p.males), 0)) ORDER BY p.position)
+        coalesce(bit_count(v.missing_bits & p.males), 0),
+        coalesce(bit_count(v.one_allele_bits & p.members), 0),
+        coalesce(bit_count(v.one_allele_bits & p.males), 0)) ORDER BY p.position)
     FROM populations p WHERE p.dataset_id = v.dataset_id AND v.carrier_bits IS NOT NULL)::text"""
 
 

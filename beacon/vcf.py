@@ -188,7 +188,7 @@ class ReadOptions:
     def from_the_top(cls, layout: VcfLayout, skip_invalid: bool,
                      htslib_log: HtslibLog | None = None) -> ReadOptions:
         """How a file is read again from the top to put a problem a region found at its
-        line (`locate_duplicate`, ingest_worker `locate_problem`): with its samples, as a
+        line (`locate_duplicate`, `skip_duplicates`, ingest_worker `locate_problem`): with its samples, as a
         region holding a record without INFO counts is read (ingest_worker `run_job`);
         without, that record would stop the reading before the problem's line."""
         samples = layout.samples > 0
@@ -649,6 +649,9 @@ class Genotypes:
     carrier_bits: list[BitString | None]
     hom_bits: list[BitString | None]
     missing_bits: BitString | None = None      # samples without a call; None: all called
+    # samples whose call names one allele (`./1`, `1`), which adds one to an allele number
+    # where a diploid call adds two (populations.frequency); None: no such call
+    one_allele_bits: BitString | None = None
 
 
 def _bit_string(flags: str) -> BitString:
@@ -713,7 +716,10 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
     missing = {gt: "0" if a else "1" for gt, a in parsed.items()}
     missing_bits = (_bit_string("".join(map(missing.__getitem__, fields)))
                     if "1" in missing.values() else None)
-    return Genotypes(ac, an, carriers, carrier_bits, hom_bits, missing_bits)
+    one = {gt: "1" if len(a) == 1 else "0" for gt, a in parsed.items()}
+    one_allele_bits = (_bit_string("".join(map(one.__getitem__, fields)))
+                       if "1" in one.values() else None)
+    return Genotypes(ac, an, carriers, carrier_bits, hom_bits, missing_bits, one_allele_bits)
 
 
 def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
@@ -840,34 +846,88 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
             raise _not_utf8(layout, region, stats, exc) from None
 
 
-def locate_duplicate(layout: VcfLayout, keys: list[VariantKey],
-                     skip_invalid: bool) -> VcfProblem | None:
-    """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
-    that an earlier record holds, as a problem at its line naming the earlier one: the
-    staging table found the variant twice (store.DuplicateVariants), which no region's
-    reader could see alone. Read from the top (`ReadOptions.from_the_top`), one record at a
-    time through `_read`, so that each row is the load's and each line exact, and on the
-    error path only."""
-    wanted, first = set(keys), {}
+def _rows_by_line(layout: VcfLayout, skip_invalid: bool) -> Iterator[tuple[int, list[tuple]]]:
+    """Each record's rows with its line (its number in a BCF), read from the top one record
+    at a time through `_read`, so that each row is the load's and each line exact; as
+    `locate_problem` reads a file (with its samples, skipping what the load skipped). On the
+    duplicates' paths only (`locate_duplicate`, `skip_duplicates`)."""
     stats = ChunkStats()
     options = ReadOptions.from_the_top(layout, skip_invalid)
-    record = "record" if layout.binary else "line"
     with open_vcf(layout.path, drop_samples=not options.use_genotypes) as handle:
         for rec in handle:
             rows = list(_read(layout, None, iter((rec,)), options, stats))
-            line = layout.header_lines + stats.records
-            for row in rows:
-                key = row[:5]               # chromosome, start, end, REF, ALT
-                if key not in wanted:
-                    continue
-                if key in first:
-                    reason = _repeated(layout, key, f"{record} {first[key]}")
-                    if skip_invalid:
-                        reason += (" (--skip-invalid does not skip it: two records are found "
-                                   "to be one variant after the load, not at a line)")
-                    return VcfProblem(layout.path, reason, line=line, binary=layout.binary)
-                first[key] = line
+            yield layout.header_lines + stats.records, rows
+
+
+def _record_word(layout: VcfLayout) -> str:
+    return "record" if layout.binary else "line"
+
+
+def locate_duplicate(layout: VcfLayout, keys: list[VariantKey]
+                     ) -> VcfProblem | None:
+    """The record repeating a variant of `keys` (chromosome, start, end, REF, ALT as stored)
+    that an earlier record holds, as a problem at its line naming the earlier one: the
+    staging table found the variant twice (store.DuplicateVariants), which no region's
+    reader could see alone."""
+    wanted, first = set(keys), {}
+    for line, rows in _rows_by_line(layout, skip_invalid=False):
+        for row in rows:
+            key = row[:5]               # chromosome, start, end, REF, ALT
+            if key not in wanted:
+                continue
+            if key in first:
+                return VcfProblem(layout.path, _repeated(
+                    layout, key, f"{_record_word(layout)} {first[key]}"), line=line,
+                    binary=layout.binary)
+            first[key] = line
     return None
+
+
+@dataclass
+class Duplicates:
+    """What `--skip-invalid` makes of the records repeating a variant an earlier record
+    holds (`skip_duplicates`): the staging rows of every variant involved go (`keys`), and
+    the first records' rows of them come back (`kept`, of `columns`); the later records are
+    skipped whole, as an invalid record is, and counted."""
+
+    keys: set[VariantKey] = field(default_factory=set)
+    kept: list[tuple] = field(default_factory=list)
+    columns: tuple[str, ...] = ()
+    skipped: int = 0            # records
+    rows: int = 0               # the rows they had made
+    first: str | None = None    # the first skipped, as `file:line: reason`
+
+
+def skip_duplicates(layout: VcfLayout, keys: list[VariantKey]
+                    ) -> Duplicates:
+    """The records to skip for the variants of `keys`, which the staging table holds more
+    than once: in file order, a record one of whose variants an earlier record kept holds
+    is skipped (all its rows, as a record with an invalid ALT is); the first holding a
+    variant keeps it. The staging rows cannot say which record made them (workers read
+    regions in parallel, and two rows of one variant may be alike), so every row of the
+    variants involved is replaced by the kept records' rows of them, read here as the load
+    read them. One more pass over the file, on this path only; what it holds is the keys
+    and those rows, a few per duplicate."""
+    wanted = set(keys)
+    found = Duplicates(set(wanted),
+                       columns=row_columns(layout, ReadOptions.from_the_top(layout, True)))
+    first: dict[VariantKey, int] = {}   # variant: the line keeping it
+    for line, rows in _rows_by_line(layout, skip_invalid=True):
+        repeated = next((row[:5] for row in rows if row[:5] in first), None)
+        if repeated is None:
+            for row in rows:
+                if row[:5] in wanted:
+                    first[row[:5]] = line
+                    found.kept.append(row)
+            continue
+        found.keys.update(row[:5] for row in rows)
+        found.skipped += 1
+        found.rows += len(rows)
+        if found.first is None:
+            found.first = str(VcfProblem(layout.path, _repeated(
+                layout, repeated, f"{_record_word(layout)} {first[repeated]}"), line=line,
+                binary=layout.binary))
+    return found
 
 
 def _repeated(layout: VcfLayout, key: VariantKey, where: str) -> str:
@@ -1074,12 +1134,12 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
         _called_site(rec, chrom, _carrier_bits(layout, options), stats)
         return []
     no_bits: list[BitString | None] = [None] * (len(alts) + 1)
-    carrier_bits, hom_bits, missing_bits = no_bits, no_bits, None
+    carrier_bits, hom_bits, missing_bits, one_allele_bits = no_bits, no_bits, None, None
     if _carrier_bits(layout, options):
         genotypes = _genotype_counts(rec, len(alts) + 1)
         ac, an, carriers = genotypes.ac, genotypes.an, genotypes.carriers
         carrier_bits, hom_bits = genotypes.carrier_bits, genotypes.hom_bits
-        missing_bits = genotypes.missing_bits
+        missing_bits, one_allele_bits = genotypes.missing_bits, genotypes.one_allele_bits
     else:
         try:
             ac, an, carriers = _info_counts(rec, len(alts))
@@ -1130,7 +1190,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                     layout, (chrom, pos, end, r, a), f"ALT {spelt[pos, end, r, a] + 1}"))
             spelt[pos, end, r, a] = index
         rows.append((chrom, pos, end, r, a, kind, length, count, an, carriers[index + 1],
-                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits, by_population,
-                     *annotated))
+                     carrier_bits[index + 1], hom_bits[index + 1], missing_bits,
+                     one_allele_bits, by_population, *annotated))
         stats.max_length = max(stats.max_length, end - pos)
     return rows

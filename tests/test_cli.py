@@ -437,8 +437,8 @@ def test_publish_without_a_catalogue_names_the_missing_setting(db_url):
     """It said `publishing to None failed: …`."""
     result = gdi_node("catalogue", "publish", env=_env(DATABASE_URL=db_url))
     assert (result.returncode, result.stderr.splitlines()[0]) == (
-        2, "error: no catalogue to publish to: set GDI_NODE_CATALOGUE_URL and "
-           "GDI_NODE_CATALOGUE_TOKEN")
+        2, ("error: no catalogue to publish to: set GDI_NODE_CATALOGUE_URL and "
+            "GDI_NODE_CATALOGUE_TOKEN"))
     result = gdi_node("catalogue", "publish", env=_env(
         DATABASE_URL=db_url, GDI_NODE_CATALOGUE_URL=f"http://127.0.0.1:{free_port()}"))
     assert (result.returncode, result.stderr.splitlines()[0]) == (
@@ -518,3 +518,38 @@ def test_a_file_error_names_the_file_not_the_database(capsys):
     with pytest.raises(SystemExit):
         run(fails(ConnectionRefusedError(111, "Connection refused")))
     assert capsys.readouterr().err.startswith("error: database: ConnectionRefusedError")
+
+
+def test_skip_invalid_skips_a_repeated_variant_at_its_line(db_url, tmp_path):
+    """A record repeating an earlier record's variant (a line written twice, a padded SNV
+    trimmed onto the next record's) stops the ingest at its line, naming the earlier; with
+    --skip-invalid it is skipped and reported as `file:line: reason`, as an invalid record
+    is, and the rest loads. The file is plain text, read through a prepared copy: the line
+    named is the given file's."""
+    env = _env(DATABASE_URL=db_url)
+    header = ("##fileformat=VCFv4.2\n##contig=<ID=1,length=248956422>\n"
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n")
+    records = ["1\t10\t.\tA\tG\t.\tPASS\t.\tGT\t0/1", "1\t20\t.\tC\tT\t.\tPASS\t.\tGT\t1/1",
+               "1\t20\t.\tC\tT\t.\tPASS\t.\tGT\t0/1",           # line 7: line 6 again
+               "1\t29\t.\tAC\tAG\t.\tPASS\t.\tGT\t0/1",         # C>G at 30 (0-based 29)
+               "1\t30\t.\tC\tG,T\t.\tPASS\t.\tGT\t1/2",         # line 9: its C>G is line 8's
+               "1\t40\t.\tAXG\tG\t.\tPASS\t.\tGT\t0/1",         # an invalid REF
+               "1\t50\t.\tG\tA\t.\tPASS\t.\tGT\t0/1"]
+    valid = tmp_path / "valid.vcf"
+    valid.write_text(header + "\n".join(r for r in records if "AXG" not in r) + "\n")
+    refused = gdi_node("ingest", str(valid), "--dataset", DATASET, env=env)
+    assert refused.returncode == 1
+    assert f"{valid}:7: the same variant as line 6 (GRCh38:1:19:C:T" in refused.stderr
+    assert "nothing was loaded" in refused.stderr
+    skipped = gdi_node("ingest", str(valid), "--dataset", DATASET, "--skip-invalid", env=env)
+    assert skipped.returncode == 0, skipped.stderr
+    assert f"{DATASET}: version 1, 4 variants from 6 records" in skipped.stdout
+    assert (f"skipped 2 invalid records; first: {valid}:7: the same variant as line 6 "
+            "(GRCh38:1:19:C:T") in skipped.stderr
+    vcf = tmp_path / "repeats.vcf"                       # with an invalid record besides
+    vcf.write_text(header + "\n".join(records) + "\n")
+    loaded = gdi_node("ingest", str(vcf), "--dataset", DATASET, "--skip-invalid", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert f"{DATASET}: version 2, 4 variants from 7 records" in loaded.stdout
+    assert "skipped 3 invalid records; first: " in loaded.stderr

@@ -808,6 +808,84 @@ async def test_individuals_are_federated_as_the_peers_answer_them(network, check
     assert merged["meta"]["receivedRequestSummary"]["filters"] == ["NCIT:C17998"]
 
 
+# Two more real peers whose individuals hold different terms, some the same (their sex,
+# the ontologies' roots): (subject, sex, phenotypic feature or disease) by peer id
+TERM_PEERS = {"org.test.terms.a": [("S1", "FEMALE", "HP:0001250"), ("S2", "MALE", "ICD10:C18.2")],
+              "org.test.terms.b": [("S1", "FEMALE", "HP:0002315"),
+                                   ("S2", "FEMALE", "MONDO:0100096")]}
+
+
+def _term_packet(subject: str, sex: str, term: str) -> dict[str, Any]:
+    held = ({"phenotypicFeatures": [{"type": {"id": term}}]} if term.startswith("HP:")
+            else {"diseases": [{"term": {"id": term}}]})
+    return {"id": f"{subject}-pp", "subject": {"id": subject, "sex": sex}, **held,
+            "metaData": {"created": "2026-11-30T00:00:00Z", "createdBy": "tests",
+                         "phenopacketSchemaVersion": "2.0"}}
+
+
+@pytest.fixture(scope="module")
+async def term_peers(network: Network, pg_server_url: str) -> AsyncIterator[list[Peer]]:
+    async with AsyncExitStack() as stack:
+        peers = []
+        for beacon_id, people in TERM_PEERS.items():
+            db = await stack.enter_async_context(node_database(pg_server_url))
+            packets = network.directory / f"{beacon_id}.json"
+            packets.write_text(json.dumps([_term_packet(*person) for person in people]))
+            vcf = write_vcf_text(network.directory / f"{beacon_id}.vcf", _vcf(1))
+            await ingest(db, IngestRequest(vcf, "GDI-XX-TERMS-001", GRCH38, AccessLevel.PUBLIC, "T",
+                                           workers=1, individuals=packets))
+            settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=db,
+                                data_dir=network.directory, beacon_id=beacon_id)
+            pool = await create_pool(db, settings)
+            stack.push_async_callback(pool.close)
+            peers.append(Peer(id=beacon_id,
+                              url=f"{await serve_app(stack, create_app(settings, pool))}/api"))
+        yield peers
+
+
+async def test_the_networks_terms_are_paged_as_one_merged_list(network, check, term_peers):
+    """Page k of the network's terms is page k of the peers' whole lists merged (each term
+    once, in id order as a node lists its own), not the peers' k-th pages put together;
+    `limit` above the most a node returns is answered as a node answers it."""
+    schema = "framework/json/responses/beaconFilteringTermsResponse.json"
+    wholes = []
+    for peer in term_peers:
+        async with ClientSession() as client:
+            wholes.append(await check(client, f"{peer.url}/filtering_terms", schema=schema))
+    offered: dict[str, list[str]] = {}
+    for peer, whole in zip(term_peers, wholes):
+        for term in whole["response"]["filteringTerms"]:
+            offered.setdefault(term["id"], []).append(peer.id)
+    merged = sorted(offered)
+    own = [{t["id"] for t in w["response"]["filteringTerms"]} for w in wholes]
+    assert own[0] - own[1] and own[1] - own[0] and own[0] & own[1]   # the lists differ
+    size = 2
+    assert len(merged) > 2 * size
+    async with network.aggregator(term_peers) as net:
+        for skip in range(len(merged) // size + 2):
+            params = {"skip": str(skip), "limit": str(size)}
+            got = await check(net, "/network/api/filtering_terms", params=params, schema=schema)
+            posted = await check(net, "/network/api/filtering_terms", schema=schema, body={
+                "meta": {}, "query": {"pagination": {"skip": skip, "limit": size}}})
+            page = merged[skip * size:(skip + 1) * size]
+            for document in (got, posted):
+                terms = document["response"]["filteringTerms"]
+                assert [t["id"] for t in terms] == page, skip
+                assert all(t["beaconIds"] == offered[t["id"]] for t in terms)
+                assert {r["nameSpacePrefix"] for r in document["response"]["resources"]} == {
+                    t.split(":")[0] for t in page}
+                assert "pagination" not in document["info"]
+        everything = await check(net, "/network/api/filtering_terms", schema=schema)
+        assert [t["id"] for t in everything["response"]["filteringTerms"]] == merged
+        above = await check(net, "/network/api/filtering_terms", params={"limit": "5000"},
+                            schema=schema)
+        assert [t["id"] for t in above["response"]["filteringTerms"]] == merged
+        assert above["info"]["pagination"]["limit"] == 1000
+        refused = await check(net, "/network/api/filtering_terms", params={"skip": "-1"},
+                              status=400)
+        assert "skip" in refused["error"]["errorMessage"]
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal, and of the same types throughout (7 == 7.0 == True would not tell)."""
     if type(a) is not type(b):

@@ -236,8 +236,9 @@ def test_info_the_header_does_not_declare_is_read_as_if_declared(tmp_path):
 
     def frequencies(header: str, name: str) -> list[str]:
         path = write_vcf_text(tmp_path / name, header + site[0] + "\n")
-        return [row[13] for row in read_rows(inspect_vcf(path, GRCH38), None, options,
-                                             ChunkStats())]
+        column = store.COPY_COLUMNS.index("info_populations")
+        return [row[column] for row in read_rows(inspect_vcf(path, GRCH38), None, options,
+                                                 ChunkStats())]
 
     as_integers = frequencies(populations, "pop.vcf")
     assert as_integers == ['{"FI":[1,6,0,0]}', '{"FI":[1,6,0,0]}']
@@ -799,41 +800,62 @@ async def test_alleles_longer_than_the_node_stores_are_refused_at_their_line(db_
     ("2999 AT AG", "3000 T G"),             # a padded SNV trimmed onto the next POS
     ("27661825 AC AG", "27661826 C G"),     # the same, across two regions' boundary
 ], ids=["trimmed-alt", "repeated", "padded", "two-regions"])
-async def test_a_variant_in_two_records_is_refused_naming_both_lines(db_url, tmp_path,
-                                                                     sites_only, first,
-                                                                     second):
+async def test_a_variant_in_two_records_is_refused_or_skipped_naming_both_lines(
+        db_url, tmp_path, sites_only, first, second):
     """Two records that trim to one variant (chromosome, start, end and alleles: its id)
     made two rows under one id, each with part of the carriers and counts (numTotalResults
     2, each AC 1/AN 8, where the file says AC 2/AN 8): refused, naming the later line and
-    the earlier, --skip-invalid or not (they are found to be one variant after the load,
-    whichever workers read them); the previous version stays."""
+    the earlier (they are found to be one variant after the load, whichever workers read
+    them); the previous version stays. With --skip-invalid the later record is skipped
+    whole (each of its ALTs), counted and reported as `file:line: reason` as an invalid
+    record is, and the first stays as it was: its counts, not the later's (before, the
+    ingest stopped all the same)."""
     head = (HEADER.replace("\tFORMAT\tS1\tS2", "") if sites_only else HEADER).replace(
         "##INFO=<ID=END", '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
         '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
         '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="h">\n##INFO=<ID=END')
 
-    def line(record: str) -> str:
+    def line(record: str, later: bool = False) -> str:
+        """The record with one carrier of each ALT; the later, two of each (homozygous)."""
         pos, ref, alts = record.split()
         n = alts.count(",") + 1
-        info = (f"AC={','.join(['1'] * n)};AN=4;nhomalt={','.join(['0'] * n)}"
-                if sites_only else ".")
-        tail = "" if sites_only else f"\tGT\t0|{n}\t0|0"
+        info = (f"AC={','.join(['2' if later else '1'] * n)};AN=4;"
+                f"nhomalt={','.join(['1' if later else '0'] * n)}" if sites_only else ".")
+        tail = "" if sites_only else f"\tGT\t{n if later else 0}|{n}\t0|0"
         return f"chr1\t{pos}\t.\t{ref}\t{alts}\t.\tPASS\t{info}{tail}\n"
     good = await ingest(db_url, _request(write_vcf_text(tmp_path / "good.vcf",
                                                         HEADER + GOOD_LINES)))
-    records = [f"{p} A G" for p in (100, 200, 300)] + [first, second]
-    path = write_vcf_text(tmp_path / "dup.vcf", head + "".join(map(line, records)))
+    records = [f"{p} A G" for p in (100, 200, 300)] + [first]
+    path = write_vcf_text(tmp_path / "dup.vcf", head + "".join(map(line, records))
+                          + line(second, later=True))
     assert vcf.plan_regions(vcf.inspect_vcf(path, GRCH38))[1].start == 27661825
-    later = head.count("\n") + len(records)
-    for skip in (False, True):
-        with pytest.raises(VcfProblem) as problem:
-            await ingest(db_url, _request(path, skip_invalid=skip))
-        assert str(problem.value).startswith(
-            f"{path}:{later}: the same variant as line {later - 1} (GRCh38:1:"), \
-            str(problem.value)
-        assert "bcftools norm" in str(problem.value)
+    later = head.count("\n") + len(records) + 1
+    named = f"{path}:{later}: the same variant as line {later - 1} (GRCh38:1:"
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(path))
+    assert str(problem.value).startswith(named), str(problem.value)
+    assert "bcftools norm" in str(problem.value)
     assert sorted(r[1] for r in await _stored(db_url)) == [99, 199, 299]
     assert good.version == 1
+
+    report = await ingest(db_url, _request(path, skip_invalid=True))
+    assert (report.records, report.rows, report.skipped_records) == (5, 4, 1)
+    assert (report.first_skip or "").startswith(named), report.first_skip
+    stored = await _stored(db_url)
+    kept = vcf.inspect_vcf(write_vcf_text(tmp_path / "first.vcf", head + line(first)),
+                           GRCH38)
+    [(_, start, end, ref, alt)] = [row[:5] for row in vcf.read_rows(
+        kept, None, vcf.ReadOptions(use_genotypes=not sites_only,
+                                    samples_available=not sites_only), vcf.ChunkStats())]
+    assert [r[1:5] for r in stored] == sorted(
+        [(p - 1, p, "A", "G") for p in (100, 200, 300)] + [(start, end, ref, alt)], key=repr)
+    assert {r[6] for r in stored} == {1}                  # the first record's counts
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchval("SELECT variant_count FROM datasets") == 4
+        assert await conn.fetchval("SELECT sum(variants) FROM variant_bins") == 4
+    finally:
+        await conn.close()
 
 
 async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_path):

@@ -111,7 +111,7 @@ def _expected(site: int) -> dict[str, dict[str, Any]]:
             elif contig == "chrY":
                 continue
             else:
-                an, ac = an + 2, ac + alt
+                an, ac = an + len(alleles), ac + alt
                 hom, het = hom + (alt == 2), het + (alt == 1)
         rows[label] = {"population": label, "alleleFrequency": ac / an if an else 0.0,
                        "alleleCount": ac, "alleleNumber": an, "alleleCountHomozygous": hom,
@@ -316,3 +316,48 @@ async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(p
         assert (await miss(3050))["alleleNumber"] == 6          # inside the block
         assert (await miss(1000))["alleleNumber"] == 6          # the variant's own site
         assert "alleleNumber" not in await miss(3101)           # past the block's END
+
+
+async def test_allele_numbers_count_the_alleles_called(pg_server_url, tmp_path):
+    """A half-call (`./1`, `0/.`) names one allele and a haploid call (`1`) one: each adds 1
+    to the allele number, as bcftools +fill-tags counts AN, not 2 as a diploid call does;
+    a male's call outside the PARs of X counts once whatever it says (gnomAD's rule).
+    Expected numbers worked out by hand, sample by sample, in the comments."""
+    # S1 M, S2 F, S3 unknown, S4 F, S5 unknown, S6 M; all born in FI
+    sexes = ["MALE", "FEMALE", "UNKNOWN_SEX", "FEMALE", "UNKNOWN_SEX", "MALE"]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             "##contig=<ID=chrX,length=156040895>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(f"S{n}" for n in range(1, 7))]),
+             # called alleles 1, 1, 1, 0, 2, 2: AN 7 (bcftools +fill-tags: AN=7;AC=5)
+             "chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t./1\t0/.\t1\t./.\t1/1\t0/1",
+             # outside the PARs: males S1, S6 once each; S2 1, S3 1, S4 2, S5 none: AN 6
+             "chrX\t5000000\t.\tA\tG\t.\tPASS\t.\tGT\t1\t./1\t1\t0/1\t.\t0/0"]
+    vcf = write_vcf_text(tmp_path / "half.vcf", "\n".join(lines) + "\n")
+    packets = tmp_path / "half.json"
+    packets.write_text(json.dumps([{"id": f"S{n}", "subject": {
+        "id": f"S{n}", "sex": sex, "countryOfBirth": "FI"}} for n, sex in enumerate(sexes, 1)]))
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1, individuals=packets))
+        settings = Settings(database_url=db_url, beacon_id="org.test.half",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        client, _ = await serve_node(stack, settings)
+        autosome = await _records(client, {"referenceName": "1", "start": 99, "end": 100})
+        x = await _records(client, {"referenceName": "X", "start": 4_999_999, "end": 5_000_000})
+    [autosome_rows] = _rows(autosome).values()
+    [x_rows] = _rows(x).values()
+
+    def numbers(rows: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+        return {label: (row["alleleCount"], row["alleleNumber"]) for label, row in rows.items()}
+    # chr1: M = S1 (1 of 1 called) + S6 (1 of 2); F = S2 (0 of 1) + S4 (none)
+    assert numbers(autosome_rows) == {DATASET: (5, 7), "FI": (5, 7), "FI_M": (2, 3),
+                                      "FI_F": (0, 1), "M": (2, 3), "F": (0, 1)}
+    # chrX: M = S1 (1, once) + S6 (0, once); F = S2 (1 of 1) + S4 (1 of 2)
+    assert numbers(x_rows) == {DATASET: (4, 6), "FI": (4, 6), "FI_M": (1, 2),
+                               "FI_F": (2, 3), "M": (1, 2), "F": (2, 3)}
+    dataset = autosome_rows[DATASET]           # S5 homozygous; S1, S3, S6 one copy each
+    assert (dataset["alleleCountHomozygous"], dataset["alleleCountHeterozygous"]) == (1, 3)
+    assert x_rows["M"]["alleleCountHemizygous"] == 1

@@ -85,6 +85,25 @@ async def test_a_problem_in_a_prepared_file_names_the_file_given(schema, tmp_pat
     assert await _rows(schema) == 0
 
 
+async def test_a_record_skipped_in_a_prepared_file_names_the_file_given(schema, tmp_path):
+    """--skip-invalid's report of the first record skipped, an invalid one or one repeating
+    an earlier record's variant, names the file given, not the prepared copy read (it named
+    a temporary file, gone once the ingest ended)."""
+    line = HEADER.count("\n") + LINES.count("\n") + 1
+    for name, extra, reason in [
+            ("bad.vcf.gz", "chr2\t500000\t.\tA\t<WHAT>\t.\tPASS\t.\tGT\t0/1\t1/1\n",
+             ": ALT '<WHAT>'"),
+            ("repeated.vcf.gz", LINES.splitlines(keepends=True)[-1],
+             f":{line}: the same variant as line {line - 1} (GRCh38:2:")]:
+        path = _plain_gzip(tmp_path / name, HEADER + LINES + extra)
+        report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                    AccessLevel.PUBLIC, "t", workers=2,
+                                                    skip_invalid=True))
+        assert report.note is not None and report.skipped_records == 1
+        assert (report.first_skip or "").startswith(f"{path}{reason}"), report.first_skip
+        assert report.rows == await _rows(schema) == LINES.count("\n")
+
+
 async def test_plain_gzip_that_cannot_be_indexed_is_read_from_the_top(schema, tmp_path, capfd):
     """Unsorted: tabix cannot index it, so the recompressed copy is read by one worker and
     the note says so. A line broken in two: the reader names it against the file given, and

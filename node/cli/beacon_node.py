@@ -172,7 +172,8 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
 @click.option("--metadata", type=click.Path(path_type=Path), help="Dataset metadata JSON file.")
 @click.option("--title", help="Dataset title when there is no metadata file.")
 @click.option("--skip-invalid", is_flag=True,
-              help="Skip records that fail validation (counted) instead of stopping.")
+              help="Skip records that fail validation or repeat an earlier record's variant "
+                   "(counted) instead of stopping.")
 @click.option("--workers", type=click.IntRange(0, MAX_WORKERS), default=None,
               help="Parsing processes (default: GDI_NODE_INGEST_WORKERS; 0 = CPU cores).")
 @click.option("--individuals", type=click.Path(path_type=Path),

@@ -22,7 +22,7 @@ from beacon import answer, info
 from beacon.datasets import collections_envelope
 from beacon.disclosure import combined_precision
 from beacon.info import BeaconIdentity
-from beacon.request import VariantQuery
+from beacon.request import VariantQuery, listing_info
 from node.federation.network import MAX_COUNT, PeerList, PeerOutcome
 
 NETWORK_API = "/network/api"
@@ -176,6 +176,27 @@ def network_map(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
     endpoints), plus each peer's entry types."""
     return {**info.beacon_map(beacon, NETWORK_API),
             "info": network_info(outcomes, peers, _map_line)}
+
+
+def network_terms(beacon: BeaconIdentity, query: info.TermsQuery, outcomes: list[PeerOutcome],
+                  peers: PeerList) -> dict[str, Any]:
+    """The network's filtering_terms answer: every peer's whole list merged (merge_terms),
+    in id order as a node lists its own, then paged as a node pages its own
+    (info.TermsQuery.listed), so that page 2 of the network's list is page 2 of the merged list,
+    not the peers' second pages put together (which skipped and repeated terms). Each page
+    lists the resources of its own terms' prefixes, as a node's does; a peer's resource
+    naming no prefix cannot be matched to a term and is listed on every page."""
+    terms, resources = merge_terms(outcomes)
+    terms.sort(key=lambda term: term["id"])         # Python's str order is COLLATE "C"'s
+    listed = query.listed(terms)
+    prefixes = {term["id"].split(":", 1)[0] for term in listed}
+    body: dict[str, Any] = {"meta": info.informational_meta(beacon), "response": {
+        "filteringTerms": listed,
+        "resources": [r for r in resources
+                      if "nameSpacePrefix" not in r or r["nameSpacePrefix"] in prefixes]}}
+    body["info"] = {**listing_info(query.page, query.test_mode),
+                    **network_info(outcomes, peers)}
+    return body
 
 
 def merge_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],

@@ -37,11 +37,10 @@ from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
     merge_collections,
-    merge_terms,
     merge_variants,
     network_beacon_info,
-    network_info,
     network_map,
+    network_terms,
 )
 from node.federation.network import (
     VIA_HEADER,
@@ -218,14 +217,18 @@ async def configuration(request: web.Request) -> web.Response:
 
 async def filtering_terms(request: web.Request) -> web.Response:
     """Every peer's filtering terms, asked as the caller (a peer lists the terms that caller
-    may know of), merged: each term once, with the peers offering it."""
+    may know of), merged: each term once, with the peers offering it, and the page the
+    request asks of the merged list (merge.network_terms). The request is refused here as a
+    node would refuse it; each peer is asked for its whole list (no skip or limit, which
+    page a node's list), the most read of one being the network's bound on any peer's
+    answer, MAX_PEER_BODY (a peer whose list is larger is listed as invalid)."""
+    query = info.terms_query(await request_body(request))
     bearer, issuer = _credentials(request)
-    outcomes, peers = await request.app[NETWORK].fan_out(
-        await _forwarded(request), DocumentAnswer, bearer=bearer, issuer=issuer)
-    terms, resources = merge_terms(outcomes)
-    return json_response({"meta": info.informational_meta(request.app[BEACON]),
-                          "response": {"filteringTerms": terms, "resources": resources},
-                          "info": network_info(outcomes, peers)})
+    whole = PeerRequest("GET", "/filtering_terms", _onward(request),
+                        "testMode=true" if query.test_mode else "")
+    outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, bearer=bearer,
+                                                         issuer=issuer)
+    return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
 
 
 def routes() -> list[web.RouteDef]:
