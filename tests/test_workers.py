@@ -2,8 +2,9 @@
 one port over a real PostgreSQL. Both workers answer; a killed worker is replaced while the
 port keeps answering; SIGTERM to the supervisor stops every worker, exit code 0, no process
 left; workers that keep dying stop the server with an error; workers of a supervisor killed
-outright stop too; a query budget is one budget whichever worker answers; `--workers 1` is
-one process, no supervisor.
+outright stop too; a worker replaced while the database is down answers 503 until it is back,
+and the node stays up; a query budget is one budget whichever worker answers; `--workers 1`
+is one process, no supervisor.
 
 Which worker answered is read from the access log (JSON lines carry each worker's `pid`);
 the workers are the supervisor's children in /proc (Linux)."""
@@ -29,6 +30,7 @@ from beacon.ingest import IngestRequest, ingest
 from tests.conftest import ROOT, free_port, node_database, write_vcf_text
 from tests.test_budget_and_audit import BUDGET, COMMON, DATASET, DISCLOSURE, VCF
 from tests.test_cli import _env, gdi_node
+from tests.test_hardening import Relay
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads the workers from /proc")
@@ -140,6 +142,19 @@ def _alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
+async def _answers_fresh(base: str, path: str, times: int) -> list[tuple[int, str | None, dict]]:
+    """`_get_fresh`, each answer's status, Retry-After and JSON body."""
+    answers = []
+    connector = aiohttp.TCPConnector(force_close=True)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        for _ in range(times):
+            async with session.get(base + path) as response:
+                answers.append((response.status, response.headers.get("Retry-After"),
+                                await response.json()))
+    return answers
+
+
 async def _get_fresh(base: str, path: str, times: int) -> list[int]:
     """`times` requests, each on a connection of its own: the kernel spreads new connections
     over the workers (a keep-alive connection stays with the worker that accepted it)."""
@@ -211,6 +226,78 @@ async def test_workers_that_keep_dying_stop_the_server_with_an_error(loaded, tmp
     text = server.log.read_text()
     assert "error: workers exited 6 times within 60 s" in text
     assert not _children(server.process.pid)
+
+
+async def _worker_replaced_during_an_outage(server: Server, relay: Relay) -> int:
+    """The database cut, one of two serving workers SIGKILLed: its replacement's PID, once it
+    has run for two seconds (its predecessors' exits, and the supervisor's, took 0.3 s)."""
+    await server.ready()
+    workers = server.workers(2)
+    await relay.cut()
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    assert server.replaced(victim), server.log.read_text()[-3000:]
+    await asyncio.sleep(2)
+    assert server.process.poll() is None, server.log.read_text()[-3000:]
+    now = server.workers(2)
+    assert now - workers, server.log.read_text()[-3000:]
+    [replacement] = now - workers
+    return replacement
+
+
+async def test_a_worker_replaced_during_a_database_outage_answers_503_until_it_is_back(
+        loaded, tmp_path):
+    """A worker killed while PostgreSQL is down is replaced by one that cannot reach it at its
+    start: it answers as the running worker does, 503 with Retry-After, and serves once the
+    database is back. It used to exit at once; its replacements did too, six within 0.3 s,
+    and the supervisor took that for a crash loop: it stopped the healthy worker and exited 1,
+    the whole node down until restarted by hand."""
+    relay = Relay(loaded)
+    await relay.start()
+    server = Server(relay.url, tmp_path, "--workers", "2")
+    try:
+        replacement = await _worker_replaced_during_an_outage(server, relay)
+        answers = await _answers_fresh(server.base, COMMON, 40)
+        assert {status for status, _, _ in answers} == {503}
+        for _, retry_after, body in answers:
+            assert int(retry_after or 0) > 0
+            assert body["error"] == {"errorCode": 503, "errorMessage": "the node's database is "
+                                                                       "unavailable; retry later"}
+        assert replacement in server.answered_by(503)
+        assert (await _get_fresh(server.base, "/health", 20)) == [200] * 20
+        assert (await _get_fresh(server.base, "/ready", 20)) == [503] * 20
+
+        await relay.start()
+        end = time.monotonic() + 60
+        while await _get_fresh(server.base, COMMON, 20) != [200] * 20:
+            assert time.monotonic() < end, server.log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        assert replacement in server.answered_by(200)
+        assert server.workers(2) - {replacement} and replacement in server.workers(2)
+        messages = [line["message"] for line in server.lines() if line.get("pid") == replacement]
+        assert sum("answering 503 until it is back" in m for m in messages) == 1, messages
+        assert any(m.startswith("database available again after") for m in messages), messages
+    finally:
+        code = await asyncio.to_thread(server.stop)     # the relay runs on this event loop
+        await relay.close()
+    assert code == 0, server.log.read_text()[-3000:]
+
+
+async def test_a_worker_waiting_for_the_database_stops_on_sigterm(loaded, tmp_path):
+    relay = Relay(loaded)
+    await relay.start()
+    server = Server(relay.url, tmp_path, "--workers", "2")
+    try:
+        replacement = await _worker_replaced_during_an_outage(server, relay)
+        workers = server.workers(2)
+    finally:
+        code = await asyncio.to_thread(server.stop)     # the relay runs on this event loop
+        await relay.close()
+    assert code == 0, server.log.read_text()[-3000:]
+    assert not any(_alive(pid) for pid in workers)
+    assert any(line.get("pid") == replacement and line["message"] == "SIGTERM received; stopping"
+               for line in server.lines())
+    assert server.lines()[-1]["message"] == "supervisor stopped: every worker has exited"
 
 
 async def test_workers_stop_when_their_supervisor_is_killed(loaded, tmp_path):

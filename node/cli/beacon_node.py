@@ -64,13 +64,26 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 
 def _supervise(settings: Settings, listeners: list[Listener]) -> None:
     """`len(listeners)` workers, each serving a node of its own on its sockets, until SIGTERM
-    or SIGINT; workers that keep failing are an error (exit 1)."""
+    or SIGINT; workers that keep failing are an error (exit 1). The supervisor has reached the
+    database before any worker starts (`_shared_database`), so a worker that cannot reach it
+    meets an outage, not a wrong URL: it answers 503 until the database is back, then starts
+    (node/http/stand_in.py), rather than exit into a crash loop that takes the node down."""
     from node.app import create_app
     from node.cli.supervisor import CrashLoop, Supervisor
+    from node.database import DatabaseUnavailable
+    from node.http.server import run_worker
+    from node.http.stand_in import stand_in
 
     def work(index: int, supervisor_fd: int) -> None:
-        serve_app(create_app(settings), "node", listeners[index - 1], settings.base_url,
-                  supervisor_fd=supervisor_fd)
+        listener = listeners[index - 1]
+        while True:
+            try:
+                run_worker(create_app(settings), "node", listener, supervisor_fd,
+                           settings.base_url)
+                return
+            except DatabaseUnavailable as exc:
+                if not stand_in(settings, listener, supervisor_fd, exc):
+                    return
 
     try:
         Supervisor(len(listeners), work).run()

@@ -177,17 +177,13 @@ def listen_each(host: str, port: int, workers: int, command: str,
 
 
 def serve(app: web.Application, role: str, listener: Listener, public_base_url: str,
-          database: str = NODE_DATABASE, supervisor_fd: int | None = None) -> None:
-    """Serve `app` until a signal, or, in a worker of node/cli/supervisor.py (`supervisor_fd`),
-    until its supervisor stops it; a database that cannot be reached at start is one line
+          database: str = NODE_DATABASE) -> None:
+    """Serve `app` until a signal; a database that cannot be reached at start is one line
     (nothing was served: "serving on" is logged only once requests are answered)."""
     from node.database import DatabaseUnavailable
     from node.http import server
     try:
-        if supervisor_fd is None:
-            server.run(app, role, listener, public_base_url)
-        else:
-            server.run_worker(app, role, listener, supervisor_fd, public_base_url)
+        server.run(app, role, listener, public_base_url)
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
 

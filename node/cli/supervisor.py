@@ -12,7 +12,8 @@ finds one taken leaves that table to whoever holds it.
 The supervisor forks the workers (each inherits the sockets, the settings and the logging
 set up once), replaces one that exits unexpectedly, and stops when too many have to be
 replaced in a short time: a worker that fails at every start is an error to report, not a
-loop to spin in. SIGTERM or SIGINT to the supervisor is forwarded to every worker as SIGTERM;
+loop to spin in. An outage is not such an error: a worker that cannot reach the database at
+its start answers 503 until it can (node/http/stand_in.py) instead of exiting. SIGTERM or SIGINT to the supervisor is forwarded to every worker as SIGTERM;
 it waits for them (killing, by PID, any still running STOP_SECONDS later) and returns.
 """
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""A worker of `gdi-node serve --workers N` that starts while its database is unreachable: it
+answers on its sockets as the node's running workers do during an outage (node/http/outage.py),
+503 with Retry-After and a Beacon error body, `/health` 200 and `/ready` 503, and starts the
+node once the database answers.
+
+Such a worker is one the supervisor (node/cli/supervisor.py) started in place of one that died
+during an outage. It used to exit at once; so did each of its replacements, six in a fraction of
+a second, which the supervisor took for a crash loop: it stopped the healthy workers and exited
+1, and the node stayed down until restarted by hand, although an outage is meant to pass
+without a restart (docs/deploy.md). Waiting without answering would not do either: the kernel
+keeps handing this worker's sockets their share of the port's connections (node/http/server.py),
+whose clients would hang instead of being told to retry.
+
+A node whose database is unreachable at its first start still fails at once: the supervisor
+connects before it forks any worker (node/cli/beacon_node.py), while an operator is watching.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+
+import asyncpg
+from aiohttp import web
+
+from node.http.app_keys import SETTINGS
+from node.http.beacon_api import unavailable_response
+from node.http.health import health
+from node.http.metrics import Handler, Metrics, finished, request_id
+from node.http.outage import PROBE_SECONDS, RETRY_AFTER_SECONDS
+from node.http.responses import json_response
+from node.http.server import MAX_HEADER_FIELD_BYTES, Listener, hide_request_lines
+from node.settings import Settings
+
+log = logging.getLogger(__name__)
+_CLOSE_SECONDS = 1.0    # its answers are immediate: nothing to drain
+
+
+def stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
+             error: Exception) -> bool:
+    """Answer on `listener` as a node without its database until the database at
+    `settings.database_url` answers (True), or until SIGTERM or the supervisor's end (the
+    pipe `supervisor_fd` closes, as node/http/server.py's `run_worker` reads it) comes first
+    (False). `error` is why the node did not start."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_stand_in(settings, listener, supervisor_fd, error))
+    finally:
+        loop.close()
+
+
+async def _stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
+                    error: Exception) -> bool:
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[None] = loop.create_future()
+
+    def stop(why: str) -> None:
+        if not stopped.done():
+            log.info("%s; stopping", why)
+            stopped.set_result(None)
+
+    loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
+    loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
+    runner = web.AppRunner(_app(settings, str(error)), access_log=None, handle_signals=False,
+                           shutdown_timeout=_CLOSE_SECONDS)
+    answered = asyncio.ensure_future(_database_answers(settings.database_url or ""))
+    try:
+        await runner.setup()
+        # Copies of the sockets: closing the stand-in's server closes them, and leaves the
+        # node's own listening, connections not yet accepted waiting in their backlog.
+        for sock in listener.sockets:
+            await web.SockSite(runner, sock.dup()).start()
+        log.error("database unavailable at start (%s); answering 503 until it is back", error)
+        began = time.monotonic()
+        await asyncio.wait({stopped, answered}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped.done():
+            return False
+        log.warning("database available again after %.0f s; starting", time.monotonic() - began)
+        return True
+    finally:
+        answered.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await answered
+        loop.remove_reader(supervisor_fd)
+        loop.remove_signal_handler(signal.SIGTERM)
+        await runner.cleanup()
+
+
+async def _database_answers(url: str) -> None:
+    """Return once a connection to `url` opens, trying once a PROBE_SECONDS (first after one:
+    the node's start has just failed)."""
+    while True:
+        await asyncio.sleep(PROBE_SECONDS)
+        try:
+            conn = await asyncpg.connect(url, timeout=RETRY_AFTER_SECONDS)
+        except Exception:          # not answering, whatever the reason
+            log.debug("the database does not answer yet", exc_info=True)
+        else:
+            conn.terminate()       # an answer was all it was for
+            return
+
+
+def _app(settings: Settings, reason: str) -> web.Application:
+    """Every request answered at once, with the access log line and the X-Request-ID the
+    node's own answers have (node/http/middleware.py)."""
+    hide_request_lines()
+    metrics = Metrics()
+
+    @web.middleware
+    async def logged(request: web.Request, handler: Handler) -> web.StreamResponse:
+        began = time.perf_counter()
+        identifier = request_id(request)
+        response = await handler(request)
+        finished(metrics, request, response.status, time.perf_counter() - began)
+        response.headers["X-Request-ID"] = identifier
+        return response
+
+    async def not_ready(_: web.Request) -> web.Response:
+        return json_response({"status": "unavailable", "reason": f"database: {reason}"}, 503)
+
+    async def unavailable(request: web.Request) -> web.Response:
+        return unavailable_response(request)
+
+    app = web.Application(middlewares=[logged],
+                          handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
+    app[SETTINGS] = settings
+    app.add_routes([web.get("/health", health), web.get("/ready", not_ready),
+                    web.route("*", "/{path:.*}", unavailable)])
+    return app
