@@ -14,9 +14,12 @@ Three sources, by the term's prefix:
   the 10 MB file. A retired `alt_id` stands for its term: its ancestors include that primary
   term, so a filter on the primary id finds data written with the old one.
 * `ICD10:` WHO ICD-10 (2019) by its code structure: `ICD10:C18.0` lies under its category
-  `ICD10:C18`, the block holding the category (`ICD10:C15-C26`) and the chapter (`ICD10:II`);
-  `ontologies/icd10.tsv` has the chapters, some blocks and labels. `ICD10CM:` (the US clinical
-  modification, with other codes and blocks) is not folded into it: such terms match exactly.
+  `ICD10:C18`, the block holding the category (`ICD10:C15-C26`), the blocks WHO nests that one
+  in (`ICD10:C00-C75`, `ICD10:C00-C97`) and the chapter (`ICD10:II`). `ontologies/icd10.tsv`
+  has every chapter and block of WHO's 2019 list with their titles, and a few categories'
+  labels; a category not in it still lies under its block and chapter, found by its code.
+  `ICD10CM:` (the US clinical modification, with other codes and blocks) is not folded into
+  it: such terms match exactly.
 * any other prefix (NCIT, MONDO, SNOMED, ...): `ontologies/hierarchy.tsv`, a small table of
   is_a edges covering the terms of the GDI portal's filter catalogue and a few more for the
   synthetic data, each under real ancestors in its own ontology (sources in its header).

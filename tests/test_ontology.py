@@ -4,6 +4,9 @@
 must give a term's ancestors; and the ISO 8601 durations ages are compared as."""
 from __future__ import annotations
 
+from itertools import pairwise
+from pathlib import Path
+
 import pytest
 
 from beacon.durations import duration_days
@@ -26,17 +29,120 @@ def test_an_hpo_alt_id_stands_for_its_term() -> None:
 
 
 def test_icd10_codes_lie_under_category_block_and_chapter() -> None:
-    assert ancestors("ICD10:C18.0") == {"ICD10:C18", "ICD10:C15-C26", "ICD10:II"}
-    assert ancestors("ICD10:C18") == {"ICD10:C15-C26", "ICD10:II"}
-    assert ancestors("ICD10:C15-C26") == {"ICD10:II"}
+    malignant = {"ICD10:C00-C75", "ICD10:C00-C97"}         # WHO nests C15-C26 in both
+    assert ancestors("ICD10:C18.0") == {"ICD10:C18", "ICD10:C15-C26", *malignant, "ICD10:II"}
+    assert ancestors("ICD10:C18") == {"ICD10:C15-C26", *malignant, "ICD10:II"}
+    assert ancestors("ICD10:C15-C26") == {*malignant, "ICD10:II"}
     assert ancestors("ICD10:II") == frozenset()
     assert ancestors("ICD10:I21.9") == {"ICD10:I21", "ICD10:I20-I25", "ICD10:IX"}
     assert ancestors("ICD10:J45") == {"ICD10:J40-J47", "ICD10:X"}
-    assert ancestors("ICD10:E11.9") == {"ICD10:E11", "ICD10:IV"}      # no block listed: chapter
-    assert ancestors("ICD10:U07.1") == {"ICD10:U07", "ICD10:XXII"}
+    assert ancestors("ICD10:E11.9") == {"ICD10:E11", "ICD10:E10-E14", "ICD10:IV"}
+    assert ancestors("ICD10:E10-E14") == {"ICD10:IV"}
+    assert ancestors("ICD10:U07.1") == {"ICD10:U07", "ICD10:U00-U49", "ICD10:XXII"}
     assert label("ICD10:C18.2") == "Ascending colon"
     assert label("ICD10:C15-C26") == "Malignant neoplasms of digestive organs"
+    assert label("ICD10:E10-E14") == "Diabetes mellitus"
     assert label("ICD10:XXII") == "Codes for special purposes"
+
+
+# One real code of each chapter (WHO ICD-10 2019) and the innermost block WHO puts it in,
+# written out here rather than read from the table: a block missing from the table, or with a
+# mistyped bound, leaves its code under the chapter alone.
+WHO_CODES = {"A41.9": "A30-A49", "B99": "B99-B99", "C50.9": "C50-C50", "D50.9": "D50-D53",
+             "E11.9": "E10-E14", "F32.1": "F30-F39", "G40.9": "G40-G47", "H25.9": "H25-H28",
+             "H66.9": "H65-H75", "I10": "I10-I15", "J44.9": "J40-J47", "K35.8": "K35-K38",
+             "L40.0": "L40-L45", "M54.5": "M50-M54", "N18.5": "N17-N19", "O24.4": "O20-O29",
+             "P07.3": "P05-P08", "Q21.1": "Q20-Q28", "R51": "R50-R69", "S72.0": "S70-S79",
+             "T21.2": "T20-T25", "V43.5": "V40-V49", "W10": "W00-W19", "X70": "X60-X84",
+             "Y83.1": "Y83-Y84", "Z80.0": "Z80-Z99", "U07.1": "U00-U49", "U83.0": "U82-U85"}
+
+
+@pytest.mark.parametrize("code", WHO_CODES)
+def test_an_icd10_code_of_any_chapter_lies_under_its_who_block(code: str) -> None:
+    blocks = {term[len("ICD10:"):] for term in ancestors(f"ICD10:{code}") if "-" in term}
+    assert WHO_CODES[code] in blocks
+    # the innermost: every other block holding the code holds that one
+    assert all(_span(block)[0] <= _span(WHO_CODES[code])[0]
+               and _span(WHO_CODES[code])[1] <= _span(block)[1] for block in blocks)
+
+
+def _span(block: str) -> tuple[str, str]:
+    first, _, last = block.partition("-")
+    return first, last
+
+
+def _icd10_table() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """icd10.tsv read here, not through the module: (chapters, blocks) as (id, first, last)."""
+    lines = (Path(__file__).resolve().parent.parent / "beacon" / "ontologies" / "icd10.tsv"
+             ).read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines if line and not line.startswith("#")][1:]
+    assert all(len(row) == 3 and row[2].strip() == row[2] and row[2] for row in rows), rows
+    chapters = [(term, *_span(span)) for term, span, _ in rows if span]
+    blocks = [(term, *_span(term[len("ICD10:"):])) for term, span, _ in rows
+              if not span and "-" in term]
+    return chapters, blocks
+
+
+# The three-character codes WHO ICD-10 2019 leaves unused between two neighbouring blocks (no
+# category there: C27-C29 between C15-C26 and C30-C39), written out as a second statement of
+# the classification, so that blocks and these ranges together must tile each chapter.
+WHO_UNUSED = ["A10-A14", "A29-A29", "A90-A91", "B10-B14", "B84-B84", "C98-C99", "C27-C29",
+              "C42-C42", "C59-C59", "D54-D54", "D78-D79", "E08-E09", "E17-E19", "E36-E39",
+              "E47-E49", "E69-E69", "F49-F49", "G15-G19", "G27-G29", "G33-G34", "G38-G39",
+              "G48-G49", "G65-G69", "G74-G79", "G84-G89", "H07-H09", "H14-H14", "H23-H24",
+              "H29-H29", "H37-H39", "H63-H64", "H76-H79", "H84-H89", "I03-I04", "I16-I19",
+              "I29-I29", "I53-I59", "I90-I94", "J07-J08", "J19-J19", "J23-J29", "J48-J59",
+              "J71-J79", "J87-J89", "K15-K19", "K32-K34", "K39-K39", "K47-K49", "K53-K54",
+              "K68-K69", "K78-K79", "K88-K89", "L09-L09", "L15-L19", "L31-L39", "L46-L49",
+              "L76-L79", "M26-M29", "M37-M39", "M55-M59", "M04-M04", "M44-M44", "M64-M64",
+              "M69-M69", "N09-N09", "N24-N24", "N52-N59", "N65-N69", "N78-N79", "O09-O09",
+              "O17-O19", "O49-O59", "O76-O79", "O93-O93", "P09-P09", "P16-P19", "P30-P34",
+              "P40-P49", "P62-P69", "P79-P79", "P84-P89", "Q08-Q09", "Q19-Q19", "Q29-Q29",
+              "Q46-Q49", "Q57-Q59", "R24-R24", "T89-T89", "Y37-Y39", "Z14-Z19", "Z66-Z69",
+              "Z77-Z79", "U50-U81"]
+
+
+def _next(code: str) -> str:
+    """The three-character code after `code` (A99 -> B00)."""
+    number = (ord(code[0]) - ord("A")) * 100 + int(code[1:]) + 1
+    return f"{chr(ord('A') + number // 100)}{number % 100:02d}"
+
+
+def test_the_icd10_table_holds_every_who_chapter_and_block_in_order() -> None:
+    """WHO ICD-10 2019: 22 chapters, I..XXII, in code order (XXII, U, last as WHO lists it);
+    274 blocks (nested ones counted), each in one chapter, any two nested or apart. Within a
+    chapter, or a block that holds blocks, its blocks are in order and contiguous with their
+    neighbours (but for the codes WHO leaves unused, WHO_UNUSED, each used once), and run from
+    its first code to its last."""
+    chapters, blocks = _icd10_table()
+    numerals = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII",
+                "XIII", "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI", "XXII"]
+    assert [term for term, _, _ in chapters] == [f"ICD10:{n}" for n in numerals]
+    assert len(blocks) == 274 and len({term for term, _, _ in blocks}) == 274
+    ordered = chapters[:-1]                                   # U comes last, out of order
+    assert all(a[2] < b[1] for a, b in pairwise(ordered))
+    assert all(first <= last for _, first, last in chapters + blocks)
+
+    def inside(inner: tuple[str, str, str], outer: tuple[str, str, str]) -> bool:
+        return inner != outer and outer[1] <= inner[1] and inner[2] <= outer[2]
+
+    for block in blocks:
+        assert sum(inside(block, chapter) for chapter in chapters) == 1, block
+        for other in blocks:
+            assert (inside(block, other) or inside(other, block) or block == other
+                    or block[2] < other[1] or other[2] < block[1]), (block, other)
+    unused = list(WHO_UNUSED)
+    for parent in chapters + [b for b in blocks if any(inside(o, b) for o in blocks)]:
+        children = [b for b in blocks if inside(b, parent)
+                    and not any(inside(b, o) and inside(o, parent) for o in blocks)]
+        assert children and children[0][1] == parent[1], (parent, children)
+        assert children[-1][2] == parent[2], (parent, children)
+        for (_, _, last), (term, first, _) in pairwise(children):
+            if _next(last) != first:          # the unused codes between, and no more
+                gap = next((u for u in unused if u.startswith(_next(last))), "")
+                assert _next(gap[4:] or last) == first, (parent, term, gap)
+                unused.remove(gap)
+    assert unused == []
 
 
 def test_the_table_puts_portal_terms_under_broader_ones() -> None:
