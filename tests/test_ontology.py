@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from beacon.durations import duration_days
-from beacon.ontology import ancestors, is_curie, label
+from beacon.ontology import ancestors, is_curie, label, unlisted_icd10_block
 
 SEIZURE = "HP:0001250"
 
@@ -143,6 +143,19 @@ def test_the_icd10_table_holds_every_who_chapter_and_block_in_order() -> None:
                 assert _next(gap[4:] or last) == first, (parent, term, gap)
                 unused.remove(gap)
     assert unused == []
+
+
+@pytest.mark.parametrize(("term", "holder"), [
+    ("ICD10:E10-E12", "ICD10:E10-E14"), ("ICD10:C00-D48", "ICD10:II"),
+    ("ICD10:C00-C20", "ICD10:C00-C75"), ("ICD10:C18-C18", "ICD10:C18"),
+    ("ICD10:U50-U81", "ICD10:XXII"), ("ICD10:A00-Z99", ""), ("ICD10:E14-E10", ""),
+    ("ICD10:E10-E14", None), ("ICD10:C50-C50", None), ("ICD10:E11", None),
+    ("ICD10:E91", None), ("ICD10:XXIII", None), ("ICD10CM:E10-E12", None),
+    ("HP:0001250", None)])
+def test_an_icd10_block_who_does_not_list_is_told_apart(term: str, holder: str | None) -> None:
+    """A block-form id that is no WHO block names the smallest listed term holding its
+    range; any other id, a WHO block, or a code in no block (E91) is not one."""
+    assert unlisted_icd10_block(term) == holder
 
 
 def test_the_table_puts_portal_terms_under_broader_ones() -> None:
