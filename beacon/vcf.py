@@ -32,7 +32,12 @@ import pysam
 from asyncpg import BitString
 
 from beacon.alleles import minimal
-from beacon.annotations import Annotation, AnnotationLayout, annotations
+from beacon.annotations import (
+    Annotation,
+    AnnotationLayout,
+    annotations,
+    indexed_protein_changes,
+)
 from beacon.assemblies import (
     ASSEMBLIES,
     DEFAULT_ASSEMBLY,
@@ -527,9 +532,11 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
 def _annotation_columns(entries: tuple[Annotation, ...]
                         ) -> tuple[list[str], list[str], str | None]:
     """An ALT's annotation as stored: its genes (upper case, for geneId), its protein
-    changes (canonical, for aminoacidChange), and the entries as JSON for its record."""
+    changes (canonical, with a frameshift's shorter forms, for aminoacidChange:
+    `indexed_protein_changes`), and the entries as JSON for its record."""
     genes = sorted({e.gene.upper() for e in entries if e.gene})
-    changes = sorted({e.hgvs_p for e in entries if e.hgvs_p})
+    changes = sorted({form for e in entries if e.hgvs_p
+                      for form in indexed_protein_changes(e.hgvs_p)})
     detail = json.dumps([[e.gene, e.transcript, list(e.consequence), e.hgvs_c, e.hgvs_p]
                          for e in entries], separators=(",", ":")) if entries else None
     return genes, changes, detail
