@@ -297,6 +297,27 @@ def _stored_protein(hgvs_p: str) -> str:
         return hgvs_p
 
 
+# A canonical frameshift (`normalise_aminoacid_change`): where, the new residue if written,
+# and the stop (`Ter24`, `Ter?`) if written.
+_FRAMESHIFT = re.compile(r"p\.(?P<at>[A-Z][a-z]{2}\d+)(?P<new>(?:[A-Z][a-z]{2})?)fs"
+                         r"(?P<stop>(?:Ter(?:\d+|\?))?)")
+
+
+@lru_cache(maxsize=1 << 16)
+def indexed_protein_changes(hgvs_p: str) -> frozenset[str]:
+    """What an annotated protein change is stored under for aminoacidChange: itself, and for
+    a frameshift the shorter forms HGVS allows for it, which leave out the new residue, the
+    stop or both (`p.Asn459TyrfsTer24` also under `p.Asn459Tyrfs`, `p.Asn459fsTer24` and
+    `p.Asn459fs`). So `N459fs` or `N459Yfs` finds it by the same index lookup as
+    `N459Yfs*24`, while a form that says more than the annotation (`N459Yfs*30`, or
+    `N459Yfs` against SnpEff's `p.Asn459fs`) finds it not."""
+    shift = _FRAMESHIFT.fullmatch(hgvs_p)
+    if shift is None:
+        return frozenset({hgvs_p})
+    return frozenset(f"p.{shift['at']}{new}fs{stop}" for new in {shift["new"], ""}
+                     for stop in {shift["stop"], ""})
+
+
 def _without_prefix(hgvs: str | None) -> str | None:
     """VEP writes `ENST00000269305.4:c.524G>A`; the transcript is stored on its own."""
     if hgvs is None:

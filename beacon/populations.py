@@ -96,15 +96,17 @@ class InPopulation(NamedTuple):
 
 
 class Frequency(NamedTuple):
-    """A population's allele counts for one variant, before disclosure."""
+    """A population's allele counts for one variant, before disclosure. A sites-only file's
+    population is sized by halves (AN/2) and may leave its zygosity unsaid (None): reported
+    as 0, a count the file never gave would read as a fact."""
 
     label: str
-    size: int
+    size: float            # individuals; a sites-only file's AN/2
     allele_count: int
     allele_number: int
-    homozygous: int
-    heterozygous: int
-    hemizygous: int
+    homozygous: int | None
+    heterozygous: int | None
+    hemizygous: int | None
 
 
 def ploidy(assembly_id: str, chromosome: str, start: int) -> str:
@@ -141,34 +143,66 @@ def frequency(c: InPopulation, kind: str) -> Frequency:
                      others_alleles + male_called, hom, het, c.male_carriers)
 
 
-def from_info(counts: dict[str, list[int]]) -> list[Frequency]:
-    """A sites-only file's counts per population (beacon/vcf.py population_keys): AC, AN,
-    homozygous and hemizygous individuals as the file gives them; heterozygous ones are what
-    is left of AC, and the population's size is taken as AN/2 (diploid)."""
-    return [Frequency(label, an // 2, ac, an, hom, max(ac - 2 * hom - hemi, 0), hemi)
-            for label, (ac, an, hom, hemi) in counts.items()]
+def from_info(whole: str, ac: int | None, an: int | None, carriers: int | None,
+              counts: dict[str, list[int | None]], kind: str) -> list[Frequency]:
+    """A sites-only file's rows, in `population_rows`' order: the whole dataset (`whole`) from
+    INFO AC, AN and nhomalt (`carriers` is AC - nhomalt, beacon/vcf.py; None without it),
+    then each population of `counts` ({label: [AC, AN, nhomalt, nhemi]}, beacon/vcf.py
+    population_keys; None where the file does not say). A population's size is AN/2 by
+    halves (diploid): an odd allele left over by a difference of rows is still someone.
+    Heterozygous carriers are what is left of AC once the homozygous and hemizygous are
+    taken out, so they are unknown where either is; hemizygous ones, unsaid, are none away
+    from chrX and chrY (`kind`, `ploidy`), unknown on them (nhemi is not read for the
+    whole dataset)."""
+    rows = [*([(whole, [ac, an, None if carriers is None else ac - carriers, None])]
+              if ac is not None and an else []),
+            *sorted(counts.items(), key=lambda item: _rank(item[0]))]
+    out = []
+    for label, (count, number, hom, hemi) in rows:
+        if hemi is None and kind not in ("X", "Y"):
+            hemi = 0
+        het = None if hom is None or hemi is None else max(count - 2 * hom - hemi, 0)
+        out.append(Frequency(label, number / 2, count, number, hom, het, hemi))
+    return out
 
 
+def _rank(label: str) -> tuple[int, str]:
+    """`population_rows`' order: countries, countries by sex, sexes."""
+    return (0 if len(label) == 2 else 1 if "_" in label else 2), label
+
+
+_SPLIT = ("alleleCountHomozygous", "alleleCountHeterozygous", "alleleCountHemizygous")
 Cell = tuple[str | None, str | None]      # (country of birth, sex), None: not known
 
 
 @lru_cache(maxsize=1024)
-def listed(sizes: tuple[tuple[str, int], ...], floor: int) -> frozenset[str]:
+def listed(sizes: tuple[tuple[str, float], ...], floor: int,
+           complete: bool = True) -> frozenset[str]:
     """The labels of `sizes` ((label, individuals), in their order of priority) a tier with
     floor k lists: each in turn, if every group of individuals a caller could tell apart
     from it and the labels listed before it holds 0 or at least k individuals.
 
     Every population is a union of cells, (country of birth, sex) with either unknown, and
     the cells' sizes follow from the populations' (those of unknown sex born in FI: FI less
-    FI_M and FI_F). The groups a caller can tell apart are the sets of cells that the listed
-    populations all cover alike; any sum or difference of their rows is a sum over such
-    groups. A label that is neither a sex, a country nor both is the whole dataset, and a
-    sites-only file's rows (sizes from AN) have none: cells in no listed population are
-    then not told apart from anyone."""
+    FI_M and FI_F; the rest of the whole dataset: it less every other cell). The groups a
+    caller can tell apart are the sets of cells that the listed populations all cover alike;
+    any sum or difference of their rows is a sum over such groups. A label that is neither a
+    sex, a country nor both is the whole dataset; cells in no listed population are not told
+    apart from anyone.
+
+    A population missing from `sizes` is empty where they are the genotypes' rows
+    (`population_rows`, `complete`). A sites-only file's (`from_info`, sizes AN/2) name
+    whichever populations it likes: SE_F without SE, FI and M without FI_M. A cell of a
+    population it leaves out is 0 here and its people are counted in the cells about it
+    (FI_M's both in FI's unknown sex and in M's unknown country, and taken twice from the
+    rest), which is harmless while the groups sum those cells back together: so a group is
+    summed before it is judged, and a country and a sex are never both listed without
+    their intersection's row, which alone would tell FI_M's people apart from the rest's.
+    A group below 0 (AN_FI above AN) is judged too small."""
     size = dict(sizes)
     countries = sorted({label[:2] for label, _ in sizes if _country(label)})
-    cells: dict[Cell, int] = {(c, s): size.get(f"{c}_{s}", 0)
-                              for c in countries for s in ("M", "F")}
+    cells: dict[Cell, float] = {(c, s): size.get(f"{c}_{s}", 0)
+                                for c in countries for s in ("M", "F")}
     for country in countries:
         cells[(country, None)] = size.get(country, 0) - cells[(country, "M")] - cells[
             (country, "F")] if country in size else 0
@@ -177,8 +211,7 @@ def listed(sizes: tuple[tuple[str, int], ...], floor: int) -> frozenset[str]:
             sex in size) else 0
     whole = next((n for label, n in sizes if label not in ("M", "F") and not _country(label)),
                  None)
-    cells[(None, None)] = (whole - sum(size.get(c, 0) for c in countries)
-                           - cells[(None, "M")] - cells[(None, "F")]) if whole is not None else 0
+    cells[(None, None)] = whole - sum(cells.values()) if whole is not None else 0
 
     def covered(label: str) -> frozenset[Cell]:
         if label in ("M", "F"):
@@ -188,17 +221,27 @@ def listed(sizes: tuple[tuple[str, int], ...], floor: int) -> frozenset[str]:
                              and (len(label) == 2 or cell[1] == label[3]))
         return frozenset(cells)
 
+    def unmet(label: str) -> bool:
+        """A country and a sex listed together, their intersection's size unknown."""
+        if complete:
+            return False
+        if label in ("M", "F"):
+            return any(len(other) == 2 and _country(other) and f"{other}_{label}" not in size
+                       for other in labels)
+        return len(label) == 2 and _country(label) and any(
+            other in ("M", "F") and f"{label}_{other}" not in size for other in labels)
+
     chosen: list[frozenset[Cell]] = []
-    labels = []
+    labels: list[str] = []
     for label, n in sizes:
-        if n < floor:
+        if n < floor or unmet(label):
             continue
         trial = [*chosen, covered(label)]
-        groups: dict[tuple[bool, ...], int] = {}
+        groups: dict[tuple[bool, ...], float] = {}
         for cell, people in cells.items():
             key = tuple(cell in population for population in trial)
             if any(key):                  # in no listed population: not told apart
-                groups[key] = groups.get(key, 0) + max(people, 0)
+                groups[key] = groups.get(key, 0) + people
         if all(people == 0 or people >= floor for people in groups.values()):
             chosen.append(trial[-1])
             labels.append(label)
@@ -211,16 +254,20 @@ def _country(label: str) -> bool:
         len(label) == 2 or label[2:] in ("_M", "_F"))
 
 
-def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]:
+def frequencies(rows: Sequence[Frequency], rules: Rules,
+                complete: bool = True) -> list[dict[str, Any]]:
     """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them:
     the populations `listed` for its floor; counts rounded up to its step, those from 1 to
     the floor lumped (every listed population, and every group told apart by them, holds at
     least k individuals, so a small count says how many of them, not who); `report` for the
-    allele number. Written out as integer arithmetic: a page of records calls this for every
-    population of every record (tests/test_disclosure_policy.py holds it to those rules)."""
+    allele number; a zygosity the row does not know (`Frequency`) is left out. `complete`
+    as for `listed`. Written out as integer arithmetic: a page of records calls this for
+    every population of every record (tests/test_disclosure_policy.py holds it to those
+    rules)."""
     floor, step = rules.allele_floor, rules.count_step
     lumped = report(floor, rules).value if floor > 1 else 0
-    shown_labels = listed(tuple((f.label, f.size) for f in rows), floor) if floor > 1 else None
+    shown_labels = listed(tuple((f.label, f.size) for f in rows), floor,
+                          complete) if floor > 1 else None
 
     def shown(n: int) -> int:
         value = -(-n // step) * step if n > 0 else 0
@@ -233,9 +280,15 @@ def frequencies(rows: Sequence[Frequency], rules: Rules) -> list[dict[str, Any]]
         ac, an = shown(f.allele_count), -(-f.allele_number // step) * step
         row = {"population": f.label, "alleleFrequency": ac / an if an else 0.0,
                "alleleCount": ac, "alleleNumber": an}
-        split = (shown(f.homozygous), shown(f.heterozygous), shown(f.hemizygous))
-        if not (lumped and lumped in split):      # 0 is never lumped: shown(n) > 0 for n > 0
-            row.update(alleleCountHomozygous=split[0], alleleCountHeterozygous=split[1],
-                       alleleCountHemizygous=split[2])
+        hom, het, hemi = f.homozygous, f.heterozygous, f.hemizygous
+        if hom is not None and het is not None and hemi is not None:   # the genotypes' rows
+            split = (shown(hom), shown(het), shown(hemi))
+            if not (lumped and lumped in split):  # 0 is never lumped: shown(n) > 0 for n > 0
+                row.update(alleleCountHomozygous=split[0], alleleCountHeterozygous=split[1],
+                           alleleCountHemizygous=split[2])
+        else:
+            known = {key: shown(n) for key, n in zip(_SPLIT, (hom, het, hemi)) if n is not None}
+            if not (lumped and lumped in known.values()):
+                row.update(known)
         out.append(row)
     return out

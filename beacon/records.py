@@ -122,8 +122,8 @@ def _short(hgvs_p: str) -> str:
 
 def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
                       rules: Rules | None = None) -> dict[str, Any]:
-    """A variant as the Beacon model's record; its frequencies per population (when the
-    dataset has genotypes) as the caller's tier `rules` may see them."""
+    """A variant as the Beacon model's record; its frequencies per population (from the
+    genotypes, or a sites-only file's INFO) as the caller's tier `rules` may see them."""
     assembly = ASSEMBLIES[dataset.assembly]
     record: dict[str, Any] = {
         "variantInternalId": variant_id(assembly.id, (row.chromosome, row.start_pos,
@@ -147,8 +147,11 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
             [populations.frequency(populations.InPopulation(*p), kind)
              for p in row.populations], rules or Rules())
     elif row.info_populations:
+        kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
-            populations.from_info(orjson.loads(row.info_populations)), rules or Rules())
+            populations.from_info(dataset.id, row.ac, row.an, row.carriers,
+                                  orjson.loads(row.info_populations), kind),
+            rules or Rules(), complete=False)
     elif row.ac is not None and row.an:
         frequencies = [{"population": dataset.id, "alleleFrequency": row.ac / row.an,
                         "alleleCount": row.ac, "alleleNumber": row.an}]

@@ -494,6 +494,7 @@ class VariantRow:
     length: int
     ac: int | None
     an: int | None
+    carriers: int | None = None              # a sites-only file's AC - nhomalt (beacon/vcf.py)
     info_populations: str | None = None      # a sites-only file's (JSON, beacon/vcf.py)
     annotation: str | None = None            # its ANN/CSQ entries (JSON, beacon/vcf.py)
     # per population of the dataset (beacon/populations.py InPopulation's fields, in order);

@@ -32,7 +32,12 @@ import pysam
 from asyncpg import BitString
 
 from beacon.alleles import minimal
-from beacon.annotations import Annotation, AnnotationLayout, annotations
+from beacon.annotations import (
+    Annotation,
+    AnnotationLayout,
+    annotations,
+    indexed_protein_changes,
+)
 from beacon.assemblies import (
     ASSEMBLIES,
     DEFAULT_ASSEMBLY,
@@ -502,13 +507,14 @@ def population_keys(info: pysam.VariantHeaderMetadata) -> dict[str, dict[str, st
 def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
                       index: int) -> str | None:
     """One ALT's counts per population from INFO, as the JSON the row stores:
-    {label: [AC, AN, homozygous, hemizygous]}; a population with a missing value is left
-    out."""
+    {label: [AC, AN, homozygous, hemizygous]}; a population without AC or AN is left out,
+    and a count of homozygous or hemizygous carriers the file does not give (undeclared, or
+    `.`) is null: not 0, which would read as a fact (beacon/populations.py from_info)."""
     info, rows = rec.info, {}
     for label, names in keys.items():
         values = []
         for kind in ("AC", "AN", "nhomalt", "nhemi"):
-            value = info.get(names[kind]) if kind in names else 0
+            value = info.get(names[kind]) if kind in names else None
             if isinstance(value, tuple):
                 value = value[index] if index < len(value) else None
             if not (value is None or type(value) is int):    # not declared Integer
@@ -516,8 +522,9 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
                 at = 0 if kind == "AN" else index   # AN is the site's, the rest per ALT
                 value = found[at] if found is not None and at < len(found) else None
             values.append(value)
-        if None not in values:
-            _check_counts(f"_{label}", (values[0],), values[1], (values[2],), values[3])
+        if values[0] is not None and values[1] is not None:
+            _check_counts(f"_{label}", (values[0],), values[1],
+                          None if values[2] is None else (values[2],), values[3] or 0)
             rows[label] = values
     return json.dumps(rows, separators=(",", ":")) if rows else None
 
@@ -525,9 +532,11 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
 def _annotation_columns(entries: tuple[Annotation, ...]
                         ) -> tuple[list[str], list[str], str | None]:
     """An ALT's annotation as stored: its genes (upper case, for geneId), its protein
-    changes (canonical, for aminoacidChange), and the entries as JSON for its record."""
+    changes (canonical, with a frameshift's shorter forms, for aminoacidChange:
+    `indexed_protein_changes`), and the entries as JSON for its record."""
     genes = sorted({e.gene.upper() for e in entries if e.gene})
-    changes = sorted({e.hgvs_p for e in entries if e.hgvs_p})
+    changes = sorted({form for e in entries if e.hgvs_p
+                      for form in indexed_protein_changes(e.hgvs_p)})
     detail = json.dumps([[e.gene, e.transcript, list(e.consequence), e.hgvs_c, e.hgvs_p]
                          for e in entries], separators=(",", ":")) if entries else None
     return genes, changes, detail
@@ -802,7 +811,7 @@ def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
     above 1 and negative carriers; a ValueError refuses the record at its line instead."""
     if (an >= 0 and min(ac) >= 0 and sum(ac) <= an
             and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))
-            and (not nhemi or (nhemi > 0 and nhom is not None and nhom[0] + nhemi <= ac[0]))):
+            and (not nhemi or (nhemi > 0 and (nhom or (0,))[0] + nhemi <= ac[0]))):
         return                                    # the usual case, in builtins
 
     def listed(values: tuple[int, ...]) -> str:
@@ -815,9 +824,12 @@ def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
     if nhom is not None and any(not 0 <= h <= a for a, h in zip(ac, nhom)):
         raise ValueError(f"INFO nhomalt{suffix}={listed(nhom)} is below 0 or above "
                          f"AC{suffix}={listed(ac)}")
+    if nhemi and nhom is None:
+        raise ValueError(f"INFO nhemi{suffix}={nhemi} is below 0 or above "
+                         f"AC{suffix}={listed(ac)}")
     if nhemi:
         raise ValueError(f"INFO nhemi{suffix}={nhemi} is below 0, or with "
-                         f"nhomalt{suffix}={listed(nhom or (0,))} above AC{suffix}={listed(ac)}")
+                         f"nhomalt{suffix}={listed(nhom)} above AC{suffix}={listed(ac)}")
 
 
 def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,

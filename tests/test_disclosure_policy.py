@@ -277,6 +277,42 @@ def test_population_rows_tell_apart_no_group_smaller_than_the_floor(seed):
             assert "GDI-FI-X-001" in shown           # the whole dataset is always listed
 
 
+@pytest.mark.parametrize("seed", range(300))
+def test_a_sites_only_files_rows_tell_apart_no_group_smaller_than_the_floor(seed):
+    """A sites-only file names any populations it likes (SE_F without SE, FI and M without
+    FI_M) and sizes them by AN, whole dataset included (`from_info`: AN/2 people, by
+    halves). Whatever sums and differences of the listed rows a caller takes, every group it
+    can tell apart holds no allele or those of at least k people (2k alleles), checked on
+    the people themselves, each called with 0, 1 or 2 alleles. Before, a country left out
+    was a cell of 0: the whole dataset less FI less SE_F read as the people born in SE, and
+    listed a remainder of two people."""
+    import random
+
+    from beacon.populations import from_info, listed
+    rng = random.Random(seed)
+    countries = rng.sample(["FI", "SE", "ES"], rng.randint(1, 3))
+    people = [(rng.choice([*countries, None]), rng.choice(["M", "F", "M", "F", None]),
+               rng.choice([2, 2, 2, 2, 2, 1, 0])) for _ in range(rng.randint(1, 80))]
+
+    def members(label: str) -> set[int]:
+        return {i for i, (country, sex, _) in enumerate(people) if label == "GDI-X" or label in (
+            country, sex, f"{country}_{sex}")}
+    labels = ["GDI-X", *countries, *(f"{c}_{s}" for c in countries for s in "MF"), "M", "F"]
+    named = [label for label in labels if rng.random() < 0.6]
+    counts = {label: [0, sum(people[i][2] for i in members(label)), None, None]
+              for label in named if label != "GDI-X"}
+    whole = sum(n for _, _, n in people) if "GDI-X" in named else None
+    rows = from_info("GDI-X", 0 if whole is not None else None, whole, None, counts, "2")
+    for floor in (2, 3, 5, 10):
+        shown = listed(tuple((f.label, f.size) for f in rows), floor, complete=False)
+        regions: dict[tuple[bool, ...], int] = {}
+        for i, (_, _, alleles) in enumerate(people):
+            key = tuple(i in members(label) for label in sorted(shown))
+            regions[key] = regions.get(key, 0) + alleles
+        assert all(n == 0 or n >= 2 * floor for key, n in regions.items() if any(key)), (
+            floor, shown, named)
+
+
 def test_one_person_of_unknown_sex_is_not_the_whole_less_men_and_women():
     """50 people, one of unknown sex: the whole dataset, M and F cannot all be listed."""
     from beacon.populations import listed, population_rows

@@ -380,8 +380,9 @@ async def _impossible(conn: asyncpg.Connection) -> list[str]:
         "FROM variants WHERE dataset_id = $1", DATASET)
     found = []
     for r in rows:
-        counts = [(r["ac"], r["an"], 0, 0)] + [
-            tuple(v) for v in json.loads(r["info_populations"] or "{}").values()]
+        counts = [(r["ac"], r["an"], 0, 0)] + [   # a count the file does not give is null
+            (ac, an, hom or 0, hemi or 0)
+            for ac, an, hom, hemi in json.loads(r["info_populations"] or "{}").values()]
         if r["end_pos"] < r["start_pos"] or any(
                 ac is not None and (ac < 0 or an is None or ac > an or min(hom, hemi) < 0
                                     or hom + hemi > ac) for ac, an, hom, hemi in counts):

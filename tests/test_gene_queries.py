@@ -17,13 +17,14 @@ import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
+from beacon.annotations import protein_change_forms
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.settings import Settings
 from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
 from tests.beacon_schemas import ERROR_SCHEMA, RECORD_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node
+from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
 
 STYLES = {"GDI-FI-SYN-001": "ANN", "GDI-FI-SYN-002": "CSQ", "GDI-FI-SYN-003": None}
 TP53 = (7_661_778, 7_687_550)      # GRCh38, 0-based half-open (beacon/genes/GRCh38.tsv)
@@ -156,3 +157,53 @@ async def test_malformed_gene_and_protein_queries_are_refused_by_name(world, par
     body = await _ask(client, parameters, status=400)
     assert beacon_schema(ERROR_SCHEMA, body) == []
     assert body["error"]["errorMessage"].startswith(f"{field}:")
+
+
+FRAMESHIFTS = {1000: "p.Asn459TyrfsTer24", 2000: "p.Asn459TyrfsTer30",
+               3000: "p.Asn459SerfsTer5", 4000: "p.Asn459fs", 5000: "p.Asn459Tyr"}
+
+
+@pytest.mark.parametrize(("change", "found"), [
+    ("N459Yfs*24", {1000}), ("N459YfsX24", {1000}), ("p.Asn459TyrfsTer24", {1000}),
+    ("N459Yfs*30", {2000}), ("N459fs*24", {1000}),
+    ("N459Yfs", {1000, 2000}), ("p.Asn459Tyrfs", {1000, 2000}),
+    ("p.(Asn459Tyrfs)", {1000, 2000}), ("N459Sfs", {3000}),
+    ("N459fs", {1000, 2000, 3000, 4000}), ("p.Asn459fs", {1000, 2000, 3000, 4000}),
+    ("N459Y", {5000}),
+])
+async def test_a_frameshift_is_found_by_the_short_forms_hgvs_allows(pg_server_url, tmp_path,
+                                                                   beacon_schema, change, found):
+    """HGVS lets a frameshift leave out its stop (`p.Asn459Tyrfs`) and its new residue
+    (`p.Asn459fs`): either finds the variants annotated with a frameshift there (and that
+    residue), where before only the full form did. A form saying more than an annotation
+    finds it not: `N459Yfs*30` is not `p.Asn459TyrfsTer24`, nor is `N459Yfs` SnpEff's short
+    `p.Asn459fs`. A record still shows its change as annotated."""
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>",
+              ('##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
+               'Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|'
+               'HGVSc|HGVSp">'), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    records = [f"17\t{pos}\t.\tA\tAT\t.\tPASS\tAC=3;AN=10;CSQ=T|frameshift_variant|HIGH|TP53|"
+               f"ENSG00000141510|Transcript|ENST00000269305.9|c.1375dup|"
+               f"ENSP00000269305.4:{hgvs_p}" for pos, hgvs_p in FRAMESHIFTS.items()]
+    vcf = write_vcf_text(tmp_path / "frameshifts.vcf", "\n".join([*header, *records]) + "\n")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(vcf, "GDI-FI-FS-001", GRCH38, AccessLevel.PUBLIC,
+                                           "GDI-FI-FS-001", workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.fs",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        client, _ = await serve_node(stack, settings)
+        async with client.get("/api/g_variants", params={
+                "aminoacidChange": change, "datasetIds": "GDI-FI-FS-001",
+                "requestedGranularity": "record"}) as response:
+            assert response.status == 200, await response.text()
+            body = await response.json()
+    assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+    [result_set] = body["response"]["resultSets"]
+    records_found = {r["variation"]["location"]["interval"]["start"]["value"] + 1: r
+                     for r in result_set["results"]}
+    assert set(records_found) == found
+    for pos, record in records_found.items():
+        short = record["molecularAttributes"]["aminoacidChanges"]
+        assert short == [min((f for f in protein_change_forms(FRAMESHIFTS[pos])
+                              if not f.startswith("p.")), key=len)]

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
-from node.settings import Settings
+from node.settings import DisclosureSettings, Settings
 from tests.beacon_schemas import RECORD_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
 
@@ -244,10 +245,40 @@ async def test_a_miss_says_how_many_alleles_were_called_at_the_site(nodes):
     assert "alleleNumber" not in await miss(SITES[0][1] + 7)
 
 
+async def _sites_only(stack: AsyncExitStack, pg_server_url: str, directory: Path,
+                      records: list[str], **changes: Any) -> ClientSession:
+    """A node serving a sites-only file (contigs 1, 2 and X) of `records`, whose header
+    declares the INFO keys they use, as Integer (AN and `AN_<label>` Number=1, the rest
+    Number=A). Open disclosure unless `changes` say else."""
+    keys = sorted({item.split("=")[0] for line in records
+                   for item in line.split("\t")[7].split(";")})
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=248956422>",
+              "##contig=<ID=2,length=242193529>", "##contig=<ID=X,length=156040895>",
+              *(f'##INFO=<ID={key},Number={1 if key.split("_")[0] == "AN" else "A"},'
+                'Type=Integer,Description="x">' for key in keys),
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    vcf = write_vcf_text(directory / "sites.vcf", "\n".join([*header, *records]) + "\n")
+    db_url = await stack.enter_async_context(node_database(pg_server_url))
+    await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                       workers=1))
+    settings = Settings(database_url=db_url, beacon_id="org.test.sites",
+                        data_dir=directory / "node",
+                        **({"disclosure": OPEN_DISCLOSURE} | changes))
+    client, _ = await serve_node(stack, settings)
+    return client
+
+
+def _by_alt(body: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {r["variation"]["alternateBases"]: r["frequencyInPopulations"][0]["frequencies"]
+            for r in body["response"]["resultSets"][0]["results"]}
+
+
 async def test_a_sites_only_file_gives_its_populations_from_info(pg_server_url, tmp_path,
                                                                 beacon_schema):
     """`AC_<label>`, `AN_<label>`, `nhomalt_<label>`, `nhemi_<label>` for labels of the
-    portal's form; other INFO keys (gnomAD's `AC_afr`) are not populations here."""
+    portal's form; other INFO keys (gnomAD's `AC_afr`) are not populations here. The whole
+    dataset comes first, from AC and AN; without nhomalt, with no homozygous or heterozygous
+    count (no one is hemizygous on an autosome)."""
     header = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=248956422>",
               '##INFO=<ID=AC,Number=A,Type=Integer,Description="x">',
               '##INFO=<ID=AN,Number=1,Type=Integer,Description="x">']
@@ -269,16 +300,83 @@ async def test_a_sites_only_file_gives_its_populations_from_info(pg_server_url, 
         client, _ = await serve_node(stack, settings)
         body = await _records(client, {"referenceName": "1", "start": 499, "end": 500})
     assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
-    by_alt = {r["variation"]["alternateBases"]: r["frequencyInPopulations"][0]["frequencies"]
-              for r in body["response"]["resultSets"][0]["results"]}
+    by_alt = _by_alt(body)
     assert by_alt["G"] == [
+        {"population": DATASET, "alleleFrequency": 9 / 200, "alleleCount": 9,
+         "alleleNumber": 200, "alleleCountHemizygous": 0},
         {"population": "FI", "alleleFrequency": 7 / 150, "alleleCount": 7, "alleleNumber": 150,
          "alleleCountHomozygous": 1, "alleleCountHeterozygous": 5, "alleleCountHemizygous": 0},
         {"population": "FI_M", "alleleFrequency": 4 / 70, "alleleCount": 4, "alleleNumber": 70,
          "alleleCountHomozygous": 0, "alleleCountHeterozygous": 4, "alleleCountHemizygous": 0},
         {"population": "M", "alleleFrequency": 5 / 100, "alleleCount": 5, "alleleNumber": 100,
          "alleleCountHomozygous": 1, "alleleCountHeterozygous": 3, "alleleCountHemizygous": 0}]
-    assert [r["alleleCount"] for r in by_alt["T"]] == [2, 1, 2]
+    assert [r["alleleCount"] for r in by_alt["T"]] == [3, 2, 1, 2]
+
+
+async def test_a_sites_only_file_gives_the_whole_dataset_and_only_the_zygosity_it_states(
+        pg_server_url, tmp_path, beacon_schema):
+    """The whole dataset's row (AC 10, AN 200, nhomalt 2) comes first, as with genotypes;
+    before, a file with populations gave only theirs. SE_F has no nhomalt_SE_F: its
+    homozygous and heterozygous counts are not given, where before they read 0 and 4. On chrX
+    outside the PARs a population without nhemi (SE), and the whole dataset (whose nhemi is
+    not read), give their homozygous carriers and no more: the rest of AC is heterozygous
+    and hemizygous carriers in proportions the file does not say."""
+    records = [("2\t1000\t.\tA\tG,T\t.\tPASS\tAC=10,3;AN=200;nhomalt=2,0;AC_FI=6,1;"
+                "AN_FI=120;nhomalt_FI=1,0;AC_SE_F=4,2;AN_SE_F=80"),
+               ("X\t50000000\t.\tA\tG\t.\tPASS\tAC=5;AN=150;nhomalt=1;AC_EE=3;AN_EE=90;"
+                "nhomalt_EE=1;nhemi_EE=1;AC_SE=2;AN_SE=60;nhomalt_SE=1")]
+    async with AsyncExitStack() as stack:
+        client = await _sites_only(stack, pg_server_url, tmp_path, records)
+        body = await _records(client, {"referenceName": "2", "start": 0, "end": 5000,
+                                       "datasetIds": DATASET})
+        on_x = await _records(client, {"referenceName": "X", "start": 49_999_999,
+                                       "end": 50_000_000, "datasetIds": DATASET})
+    for response in (body, on_x):
+        assert beacon_schema(RESPONSE_SCHEMAS["record"], response) == []
+        for record in response["response"]["resultSets"][0]["results"]:
+            assert beacon_schema(RECORD_SCHEMA, record) == []
+    by_alt = _by_alt(body)
+    assert by_alt["G"] == [
+        {"population": DATASET, "alleleFrequency": 10 / 200, "alleleCount": 10,
+         "alleleNumber": 200, "alleleCountHomozygous": 2, "alleleCountHeterozygous": 6,
+         "alleleCountHemizygous": 0},
+        {"population": "FI", "alleleFrequency": 6 / 120, "alleleCount": 6, "alleleNumber": 120,
+         "alleleCountHomozygous": 1, "alleleCountHeterozygous": 4, "alleleCountHemizygous": 0},
+        {"population": "SE_F", "alleleFrequency": 4 / 80, "alleleCount": 4,
+         "alleleNumber": 80, "alleleCountHemizygous": 0}]
+    assert [(r["population"], r["alleleCount"], r.get("alleleCountHomozygous"))
+            for r in by_alt["T"]] == [(DATASET, 3, 0), ("FI", 1, 0), ("SE_F", 2, None)]
+    assert _by_alt(on_x)["G"] == [
+        {"population": DATASET, "alleleFrequency": 5 / 150, "alleleCount": 5,
+         "alleleNumber": 150, "alleleCountHomozygous": 1},
+        {"population": "EE", "alleleFrequency": 3 / 90, "alleleCount": 3, "alleleNumber": 90,
+         "alleleCountHomozygous": 1, "alleleCountHeterozygous": 0, "alleleCountHemizygous": 1},
+        {"population": "SE", "alleleFrequency": 2 / 60, "alleleCount": 2, "alleleNumber": 60,
+         "alleleCountHomozygous": 1}]
+
+
+async def test_a_sites_only_file_tells_no_small_group_by_subtraction(pg_server_url, tmp_path):
+    """Under the default anonymous tier (floor 5, step 5): the whole dataset (AN 2000, 1000
+    people) less FI (AN 1200) less SE_F (AN 796) is 2 people, whose 4 alleles a caller would
+    read as AC - AC_FI - AC_SE_F. So with the whole dataset and FI listed, SE_F is not; a
+    population the file leaves out (SE, here SE_F's country) was a cell of 0 in the rows'
+    arithmetic and the remainder read 400 people. At a site where the three add up, all are
+    listed. One allele left over (AN 2001) is someone too."""
+    records = [("2\t1000\t.\tA\tG\t.\tPASS\tAC=200;AN=2000;nhomalt=10;AC_FI=120;"
+                "AN_FI=1200;nhomalt_FI=5;AC_SE_F=76;AN_SE_F=796;nhomalt_SE_F=3"),
+               ("2\t2000\t.\tA\tG\t.\tPASS\tAC=200;AN=2000;nhomalt=10;AC_FI=120;"
+                "AN_FI=1200;nhomalt_FI=5;AC_SE_F=80;AN_SE_F=800;nhomalt_SE_F=3"),
+               ("2\t3000\t.\tA\tG\t.\tPASS\tAC=200;AN=2001;nhomalt=10;AC_FI=120;"
+                "AN_FI=1200;nhomalt_FI=5;AC_SE_F=80;AN_SE_F=800;nhomalt_SE_F=3")]
+    async with AsyncExitStack() as stack:
+        client = await _sites_only(stack, pg_server_url, tmp_path, records,
+                                   disclosure=DisclosureSettings())
+        body = await _records(client, {"referenceName": "2", "start": 0, "end": 5000})
+    listed = {r["variation"]["location"]["interval"]["start"]["value"]:
+              [f["population"] for f in r["frequencyInPopulations"][0]["frequencies"]]
+              for r in body["response"]["resultSets"][0]["results"]}
+    assert listed == {999: [DATASET, "FI"], 1999: [DATASET, "FI", "SE_F"],
+                      2999: [DATASET, "FI"]}
 
 
 async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(pg_server_url,
