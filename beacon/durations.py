@@ -9,7 +9,9 @@ approximation only decides ties between durations less than a day apart.
 
 Accepted: the designators Y M W D and, after T, H M S, each with an optional fraction (`P1.5Y`,
 `P1,5Y`), in that order, at least one present, in either letter case (weeks may be combined with
-the others, as ISO 8601-2 allows). Anything else raises ValueError naming the reason.
+the others, as ISO 8601-2 allows). Digits are 0-9: a Unicode regex's digits and float() also
+take other scripts' (`P٣٠Y`, fullwidth `P３０Y`), which no ISO 8601 writer emits and which the
+node refuses in positions too. Anything else raises ValueError naming the reason.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ AGE = "timeAtLastEncounter.age.iso8601duration"
 _DAYS_PER_YEAR = 365.25
 _DAYS = {"Y": _DAYS_PER_YEAR, "M": _DAYS_PER_YEAR / 12, "W": 7.0, "D": 1.0,
          "H": 1 / 24, "TM": 1 / 1440, "S": 1 / 86400}
-_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_NUMBER = r"([0-9]+(?:[.,][0-9]+)?)"
 _DURATION = re.compile(
     rf"P(?:{_NUMBER}Y)?(?:{_NUMBER}M)?(?:{_NUMBER}W)?(?:{_NUMBER}D)?"
     rf"(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?", re.IGNORECASE)
@@ -36,6 +38,9 @@ def duration_days(text: str) -> float:
     given = text.strip()
     if given.startswith("-"):
         raise ValueError(f"negative duration {text!r}: an age cannot be negative")
+    if not given.isascii():
+        raise ValueError(f"{text!r} is not an ISO 8601 duration: it holds a character other "
+                         "than the designators and digits 0-9")
     match = _DURATION.fullmatch(given)
     if match is None or not any(match.groups()):
         raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. P30Y, P2Y6M, P3W, P10D)")

@@ -350,6 +350,9 @@ async def test_get_with_filters(world):
     ({"id": ONSET, "operator": ">"}, "filters[0].value"),
     ({"id": ONSET, "operator": "=", "value": [[30]]}, "filters[0].value"),   # said "required"
     ({"id": ONSET, "operator": "=", "value": True}, "filters[0].value"),
+    # other scripts' digits, which the duration's `\d` and float() read as 30 (found by a probe)
+    ({"id": ONSET, "operator": ">", "value": "P\u0663\u0660Y"}, "filters[0].value"),
+    ({"id": AGE, "operator": "<", "value": "P\uff13\uff10Y"}, "filters[0].value"),
     ({"id": FEMALE, "similarity": "high"}, "filters[0].similarity"),
     ({"id": FEMALE, "scope": "biosample"}, "filters[0].scope"),
     ({"id": "NCIT:\x00C3117"}, "filters[0].id"),              # was a 500: NUL reached SQL

@@ -222,6 +222,9 @@ def test_a_year_is_twelve_months() -> None:
     ("PT", "not an ISO 8601 duration"), ("P1YT", "T must be followed"),
     ("-P1Y", "negative"), ("30", "not an ISO 8601 duration"), ("P1M2Y", "not an ISO 8601"),
     ("30 years", "not an ISO 8601 duration"),
+    # other scripts' digits, which `\d` and float() took as 30 (found by a probe)
+    ("P\u0663\u0660Y", "digits 0-9"), ("P\uff13\uff10Y", "digits 0-9"), ("P3\u0660Y", "digits 0-9"),
+    ("PT1\u017f", "digits 0-9"),     # a long s, which matched S under IGNORECASE
 ])
 def test_not_durations(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):

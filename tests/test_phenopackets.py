@@ -141,6 +141,14 @@ BAD_PACKETS = [
      "measurements[0].value.quantity.value '27.5' is not a number"),
     ({"subject": {"id": "A", "countryOfBirth": "FIN"}},
      "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code"),
+    # other scripts' digits, which the duration's `\d` and float() read as 30 (found by a probe)
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"},
+                              "onset": {"age": {"iso8601duration": "P\u0663\u0660Y"}}}]),
+     ("diseases[0].onset.age.iso8601duration: 'P\u0663\u0660Y' is not an ISO 8601 duration: "
+      "it holds a character other than the designators and digits 0-9")),
+    ({"subject": {"id": "A",
+                  "timeAtLastEncounter": {"age": {"iso8601duration": "P\uff13\uff10Y"}}}},
+     "subject.timeAtLastEncounter.age.iso8601duration: 'P\uff13\uff10Y' is not an ISO 8601"),
     (_subject("A", diseases={"term": {"id": "NCIT:C3117"}}), "diseases is not a list"),
     (["not", "a", "packet"], "the phenopacket is not an object"),
     # a NUL, which PostgreSQL's text cannot hold (found by fuzzing: the load's COPY failed)
@@ -216,6 +224,7 @@ def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_pat
     ("id,diseases\nA,NCIT:C3117@45y\n", ":2: diseases onset: '45y' is not an ISO 8601 duration"),
     ("id,features\nA,seizure\n", ":2: features: 'seizure' is not a CURIE"),
     ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
+    ("id,age\nS1,P\uff13Y\n", ":2: age: 'P\uff13Y' is not an ISO 8601 duration"),
     ("id\nA\nA\n", ":3: duplicate subject id 'A' (also record 2)"),
     ("id,sex\nA,MALE,P3Y\n", ":2: more cells than the header has"),
     ("id,sex\nA\x00,MALE\n", ":2: id: holds a NUL character"),
