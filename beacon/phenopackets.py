@@ -25,7 +25,8 @@ What is read, and from where:
 * measurements: `measurements[]` with `assay` and `value.quantity.value` (+ `unit`); other
   value forms (an ontology class, a complex value) are skipped.
 
-CSV (`.csv`, or `.tsv` tab-separated), with a header naming any of these columns (`id` needed):
+CSV (`.csv`, or `.tsv` tab-separated), with a header naming any of these columns once (`id`
+needed):
   id, sex, age, country_of_birth, diseases, features
 where `diseases` is `;`-separated `TERM` or `TERM@ONSET` (`NCIT:C3117@P45Y`), `features` is
 `;`-separated terms (HPO), sex as in phenopackets (any letter case), empty cells unknown.
@@ -432,6 +433,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict, Any]]:
             reason = (f"unknown column(s) {', '.join(unknown)}" if unknown
                       else "no header with an id column")
             raise PhenopacketProblem(path, 1, f"{reason} (expected {', '.join(_CSV_COLUMNS)})")
+        twice = next((name for n, name in enumerate(columns) if name in columns[:n]), None)
+        if twice is not None:           # the row's dict would keep the last cell, silently
+            raise PhenopacketProblem(path, 1, f"column {twice} given twice")
         for row in reader:
             if None in row:
                 raise PhenopacketProblem(path, reader.line_num, "more cells than the header has")

@@ -224,6 +224,9 @@ def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_pat
     ("id,diseases\nA,NCIT:C3117@45y\n", ":2: diseases onset: '45y' is not an ISO 8601 duration"),
     ("id,features\nA,seizure\n", ":2: features: 'seizure' is not a CURIE"),
     ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
+    # the last cell of a column named twice won, silently (found by a probe)
+    ("id,sex,sex\nS1,FEMALE,MALE\n", ":1: column sex given twice"),
+    ("id, age,age \nS1,P3Y,P4Y\n", ":1: column age given twice"),
     ("id,age\nS1,P\uff13Y\n", ":2: age: 'P\uff13Y' is not an ISO 8601 duration"),
     ("id\nA\nA\n", ":3: duplicate subject id 'A' (also record 2)"),
     ("id,sex\nA,MALE,P3Y\n", ":2: more cells than the header has"),
