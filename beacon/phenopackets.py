@@ -16,7 +16,9 @@ What is read, and from where:
   (`FI`, `FI_F`, ...);
 * diseases: `diseases[].term`, onset from `onset.age.iso8601duration` (other onset forms leave
   it unknown), stages from `diseaseStage[]`; excluded diseases are left out;
-* features: `phenotypicFeatures[].type`, excluded ones left out;
+* features: `phenotypicFeatures[].type`, excluded ones left out. `excluded` is a proto3 bool:
+  JSON true or false, or the strings "true" and "false" that some proto3 JSON parsers (Java's)
+  also read; anything else is refused, not read by its truthiness;
 * treatments: `medicalActions[].treatment.agent`; procedures: `medicalActions[].procedure.code`;
 * histology: `biosamples[].histologicalDiagnosis` and `diseases[].primarySite`, so a
   site-coded term such as the portal's ICD-10 `C18.x` "histopathology" filters can be given
@@ -343,7 +345,7 @@ def _individual(packet: Any, record: int) -> Individual:
         raise _Bad("subject.id is missing or blank")
     diseases = tuple(_disease(_object(item, where), where)
                      for where, item in _items(packet, "diseases", "")
-                     if not _get(_object(item, where), "excluded"))
+                     if not _excluded(_object(item, where), where))
     actions = [(where, _object(item, where))
                for where, item in _items(packet, "medicalActions", "")]
     return Individual(
@@ -353,12 +355,24 @@ def _individual(packet: Any, record: int) -> Individual:
         diseases=diseases,
         features=tuple(_term(_get(_object(item, where), "type"), f"{where}.type")
                        for where, item in _items(packet, "phenotypicFeatures", "")
-                       if not _get(_object(item, where), "excluded")),
+                       if not _excluded(_object(item, where), where)),
         treatments=_action_terms(actions, "treatment", "agent"),
         procedures=_action_terms(actions, "procedure", "code"),
         histology=_histology(packet),
         measurements=tuple(m for where, item in _items(packet, "measurements", "")
                            if (m := _measurement(_object(item, where), where)) is not None))
+
+
+def _excluded(item: dict, where: str) -> bool:
+    """An item's `excluded`, a proto3 bool: true, false, the strings "true" and "false" (which
+    Java's proto3 JSON parser also accepts), or absent (false). Read by truthiness, `"false"`
+    dropped the feature and `"no"` or 1 decided by accident; anything else is refused."""
+    value = _get(item, "excluded")
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    raise _Bad(f"{where}.excluded: {value!r} is not true or false")
 
 
 def _action_terms(actions: list[tuple[str, dict]], kind: str, field: str) -> tuple[Term, ...]:
@@ -401,7 +415,7 @@ def _histology(packet: dict) -> tuple[Term, ...]:
              if (diagnosis := _get(_object(sample, where), "histologicalDiagnosis")) is not None]
     for where, item in _items(packet, "diseases", ""):
         site = _get(item, "primarySite")
-        if site is not None and not _get(item, "excluded"):
+        if site is not None and not _excluded(item, where):
             found.append(_term(site, f"{where}.primarySite"))
     return tuple(dict.fromkeys(found))
 

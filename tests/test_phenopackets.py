@@ -141,6 +141,15 @@ BAD_PACKETS = [
      "measurements[0].value.quantity.value '27.5' is not a number"),
     ({"subject": {"id": "A", "countryOfBirth": "FIN"}},
      "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code"),
+    # `excluded` read by truthiness: "false" dropped the feature, "no" too (found by a probe)
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:0001250"}, "excluded": "no"}]),
+     "phenotypicFeatures[0].excluded: 'no' is not true or false$"),
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"}, "excluded": 1}]),
+     "diseases[0].excluded: 1 is not true or false$"),
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"}, "excluded": "False"}]),
+     "diseases[0].excluded: 'False' is not true or false$"),
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:0001250"}, "excluded": []}]),
+     "phenotypicFeatures[0].excluded: [] is not true or false$"),
     # other scripts' digits, which the duration's `\d` and float() read as 30 (found by a probe)
     (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"},
                               "onset": {"age": {"iso8601duration": "P\u0663\u0660Y"}}}]),
@@ -168,7 +177,25 @@ def test_each_problem_names_file_record_and_reason(tmp_path: Path, packet: objec
     with pytest.raises(PhenopacketProblem) as caught:
         read_individuals(path)
     assert (caught.value.path, caught.value.record) == (str(path), 2)
-    assert str(caught.value).startswith(f"{path}:2: {reason}")
+    assert str(caught.value).startswith(f"{path}:2: {reason.removesuffix('$')}")
+    if reason.endswith("$"):                            # nothing more: no hint guessed
+        assert str(caught.value) == f"{path}:2: {reason[:-1]}"
+
+
+def test_excluded_is_a_bool_or_its_proto3_json_string(tmp_path: Path) -> None:
+    """proto3 JSON parsers read `excluded` from true/false and from "true"/"false"; each is
+    taken at its word, in features, diseases and so in the diseases' primary sites."""
+    site = {"id": "ICD10:C18.2"}
+    packets = [_subject(name, phenotypicFeatures=[{"type": {"id": "HP:0001250"},
+                                                   "excluded": excluded}],
+                        diseases=[{"term": {"id": "NCIT:C3117"}, "primarySite": site,
+                                   "excluded": excluded}])
+               for name, excluded in [("T", True), ("F", False), ("ST", "true"),
+                                      ("SF", "false"), ("N", None)]]
+    held = {i.id: (i.features, i.diseases, i.histology)
+            for i in read_individuals(_write(tmp_path, "excl.json", packets))}
+    kept = ((Term("HP:0001250"),), (Disease(Term("NCIT:C3117")),), (Term("ICD10:C18.2"),))
+    assert held == {"T": ((), (), ()), "ST": ((), (), ()), "F": kept, "SF": kept, "N": kept}
 
 
 def test_a_duplicate_subject_names_both_records(tmp_path: Path) -> None:
