@@ -11,9 +11,10 @@ What is read, and from where:
 * id: `subject.id`, the VCF sample name the individual is linked to;
 * sex: `subject.sex` (FEMALE, MALE, OTHER_SEX, UNKNOWN_SEX; the protobuf numbers 0-3 too);
 * age: `subject.timeAtLastEncounter.age.iso8601duration`;
-* country of birth: `subject.countryOfBirth`, ISO 3166-1 alpha-2. Phenopackets v2 has no field
-  for it; this is the node's own extension, needed for the GDI portal's population labels
-  (`FI`, `FI_F`, ...);
+* country of birth: `subject.countryOfBirth`, an assigned ISO 3166-1 alpha-2 code in either
+  letter case. Phenopackets v2 has no field for it; this is the node's own extension, needed
+  for the GDI portal's population labels (`FI`, `FI_F`, ...), which the portal reads as
+  countries: a code ISO does not assign (`UK`, `EL`, `XX`) is refused, not made a population;
 * diseases: `diseases[].term`, onset from `onset.age.iso8601duration` (other onset forms leave
   it unknown), stages from `diseaseStage[]`; excluded diseases are left out;
 * features: `phenotypicFeatures[].type`, excluded ones left out. `excluded` is a proto3 bool:
@@ -112,6 +113,9 @@ SEX_TERMS: dict[str, Term] = {
 }
 _SEX_NUMBERS = ("UNKNOWN_SEX", "FEMALE", "MALE", "OTHER_SEX")   # the protobuf enum's order
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
+# Codes written for a country whose ISO 3166-1 code is another: the EU's own abbreviations
+# for the United Kingdom and Greece, which ISO reserves but does not assign.
+_COUNTRY_CONFUSIONS = {"UK": "GB", "EL": "GR"}
 _CSV_COLUMNS = ("id", "sex", "age", "country_of_birth", "diseases", "features")
 _NESTED_TOO_DEEPLY = "JSON nested too deeply to read"     # Python's parser gave up, not the file
 _JSON_FORMS = ("a JSON file holds one JSON array of phenopackets, one phenopacket, or JSON "
@@ -394,11 +398,33 @@ def _sex(value: Any) -> str:
 
 
 def _country(value: Any) -> str | None:
+    """An assigned ISO 3166-1 alpha-2 code, upper-cased. It becomes a population label the GDI
+    portal reads as a country, so a well-formed code ISO does not assign (`UK`, `ZZ`) is
+    refused as surely as a name; the refusal suggests the code meant where it can tell."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _COUNTRY.fullmatch(value.strip()):
-        raise _Bad(f"countryOfBirth {value!r} is not a two-letter ISO 3166-1 code")
-    return value.strip().upper()
+        raise _Bad(f"countryOfBirth {value!r} is not a two-letter ISO 3166-1 code"
+                   + _country_hint(value))
+    code = value.strip().upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise _Bad(f"countryOfBirth {value!r} is not an ISO 3166-1 alpha-2 code"
+                   + _country_hint(code))
+    return code
+
+
+def _country_hint(given: Any) -> str:
+    """` (GB?)`: the code meant by a known confusion, an alpha-3 code or a country's name;
+    empty when none is known."""
+    if not isinstance(given, str):
+        return ""
+    code = _COUNTRY_CONFUSIONS.get(given.strip().upper())
+    if code is None:
+        try:
+            code = pycountry.countries.lookup(given.strip()).alpha_2
+        except LookupError:
+            return ""
+    return f" ({code}?)"
 
 
 def _disease(disease: dict, where: str) -> Disease:

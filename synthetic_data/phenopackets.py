@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pycountry
 
 # Where migrants are born: the federation's countries and their EU/EEA neighbours.
 BIRTH_COUNTRIES: tuple[str, ...] = ("FI", "SE", "ES", "DE", "FR", "IT", "EE", "NO")
@@ -187,7 +188,8 @@ def write_phenopackets(path: Path, samples: list[str], country: str, seed: int, 
                        jsonl: bool = False) -> list[dict]:
     """Write one phenopacket per sample, in sample order, as a JSON array (one phenopacket a
     line) or JSON Lines, and return them. The same arguments always give the same bytes."""
-    if not re.fullmatch("[A-Z]{2}", country):
+    # the code the ingest reads back (beacon/phenopackets.py): upper case, assigned by ISO
+    if not re.fullmatch("[A-Z]{2}", country) or pycountry.countries.get(alpha_2=country) is None:
         raise ValueError(f"country {country!r}: expected an ISO 3166-1 alpha-2 code")
     cohort = _draw(np.random.default_rng(seed), len(samples), country)
     packets = [_phenopacket(cohort, i, sample) for i, sample in enumerate(samples)]

@@ -140,7 +140,16 @@ BAD_PACKETS = [
                                   "value": {"quantity": {"value": "27.5"}}}]),
      "measurements[0].value.quantity.value '27.5' is not a number"),
     ({"subject": {"id": "A", "countryOfBirth": "FIN"}},
-     "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code"),
+     "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code (FI?)"),
+    # well-formed codes ISO does not assign, which became population labels (found by a probe)
+    ({"subject": {"id": "A", "countryOfBirth": "UK"}},
+     "countryOfBirth 'UK' is not an ISO 3166-1 alpha-2 code (GB?)"),
+    ({"subject": {"id": "A", "countryOfBirth": "el"}},
+     "countryOfBirth 'el' is not an ISO 3166-1 alpha-2 code (GR?)"),
+    ({"subject": {"id": "A", "countryOfBirth": "ZZ"}},
+     "countryOfBirth 'ZZ' is not an ISO 3166-1 alpha-2 code$"),
+    ({"subject": {"id": "A", "countryOfBirth": "XX"}},
+     "countryOfBirth 'XX' is not an ISO 3166-1 alpha-2 code$"),
     # `excluded` read by truthiness: "false" dropped the feature, "no" too (found by a probe)
     (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:0001250"}, "excluded": "no"}]),
      "phenotypicFeatures[0].excluded: 'no' is not true or false$"),
@@ -251,6 +260,8 @@ def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_pat
     ("id,diseases\nA,NCIT:C3117@45y\n", ":2: diseases onset: '45y' is not an ISO 8601 duration"),
     ("id,features\nA,seizure\n", ":2: features: 'seizure' is not a CURIE"),
     ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
+    ("id,country_of_birth\nA,uk\n",
+     ":2: countryOfBirth 'uk' is not an ISO 3166-1 alpha-2 code (GB?)"),
     # the last cell of a column named twice won, silently (found by a probe)
     ("id,sex,sex\nS1,FEMALE,MALE\n", ":1: column sex given twice"),
     ("id, age,age \nS1,P3Y,P4Y\n", ":1: column age given twice"),

@@ -173,6 +173,8 @@ def test_migrants_about_ten_percent(cohort: list[dict], tmp_path: Path) -> None:
     assert {p["subject"]["countryOfBirth"] for p in outside} >= {"PT", "FI", "SE", "ES"}
     with pytest.raises(ValueError, match="alpha-2"):
         write_phenopackets(tmp_path / "bad.json", ["S1"], "fin", 1)
+    with pytest.raises(ValueError, match="alpha-2"):    # the ingest refuses it (not assigned)
+        write_phenopackets(tmp_path / "bad.json", ["S1"], "UK", 1)
 
 
 def test_features_follow_diseases_and_measurements(cohort: list[dict]) -> None:
