@@ -31,7 +31,7 @@ from catalogue.vocabulary import (
     EHDS_REGULATION,
     HEALTH_CATEGORIES,
     HUMAN_GENOMIC,
-    country_iri,
+    assigned_country,
 )
 
 REQUIRED_IN_FILE = ("publisher", "description")
@@ -72,12 +72,7 @@ class DatasetMetadata(BaseModel):
     def _gdi_identifier(cls, value: str) -> str:
         return check_dataset_id(value)
 
-    @field_validator("country")
-    @classmethod
-    def _iso_country(cls, value: str | None) -> str | None:
-        if value is not None:
-            country_iri(value)
-        return value
+    _iso_country = field_validator("country")(assigned_country)
 
     @field_validator("health_categories")
     @classmethod

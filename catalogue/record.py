@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from auth.access import AccessLevel
 from auth.urls import NOT_IN_URL
+from catalogue.vocabulary import assigned_country
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
 EU_ACCESS_RIGHT = "http://publications.europa.eu/resource/authority/access-right/"
-EU_COUNTRY = "http://publications.europa.eu/resource/authority/country/"
 EU_DATA_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 HEALTH_THEME = EU_DATA_THEME + "HEAL"
 
@@ -148,6 +148,8 @@ class CatalogueRecord(_Storable):
     modified: datetime
     beacon_url: str = Field(alias="beaconUrl",
                             description="Endpoint of the Beacon that answers for this dataset")
+
+    _iso_country = field_validator("country")(assigned_country)
 
     @field_validator("iri", "beacon_url")
     @classmethod

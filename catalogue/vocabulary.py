@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pycountry
 
-from catalogue.record import EU_COUNTRY
-
+EU_COUNTRY = "http://publications.europa.eu/resource/authority/country/"
 GDI_CORE = "http://data.gdi.eu/core/p2/"
 HEALTH_CATEGORIES: tuple[str, ...] = tuple(
     GDI_CORE + name for name in ("HealthCategoryHumanGenetic", "HealthCategoryHumanEpigenomic",
@@ -24,6 +23,17 @@ def country_iri(alpha_2: str) -> str:
     if country is None:
         raise ValueError(f"{alpha_2!r} is not an ISO 3166-1 alpha-2 country code")
     return EU_COUNTRY + country.alpha_3
+
+
+def assigned_country(value: str | None) -> str | None:
+    """`value` if it is None or a code ISO 3166-1 assigns (ValueError otherwise): the one check
+    of every country a node states (its setting, a dataset's metadata, a catalogue record, a
+    registration). The pattern `[A-Z]{2}` alone let `UK` through, which `country_iri` then
+    refused while writing RDF: every FAIR Data Point document of the node's datasets, or the
+    catalogue's of a record pushed with it, was a 500."""
+    if value is not None:
+        country_iri(value)
+    return value
 
 
 def country_code(iri: str) -> str | None:

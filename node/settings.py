@@ -41,6 +41,7 @@ from pydantic_settings import (
 from auth.issuers import TrustedIssuer
 from beacon.limits import INT4_MAX
 from catalogue.credentials import NODE_ID, NodeCredential
+from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, Url
 
@@ -343,6 +344,8 @@ class Settings(ServiceSettings):
                                           "client that calls {base URL}/v2.0.0/g_variants")
 
     _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
+
+    _iso_country = field_validator("country")(assigned_country)
 
     @field_validator("default_assembly")
     @classmethod

@@ -471,6 +471,15 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
                                               "fdpUrl": "http://se.example/fdp{x}"},
                                          TOKENS[OTHER])
     assert response.status == 400 and "fdpUrl" in body["error"]["message"], body
+    # a code of the right shape that ISO 3166-1 does not assign: the record's RDF could not
+    # name its country, and every catalogue document showing it was a 500
+    unassigned = _snapshot(_record("GDI-SE-SYN-002", se_fdp))
+    unassigned["records"][0]["country"] = "UK"
+    response, body = await catalogue.put(se + "/datasets", unassigned, TOKENS[OTHER])
+    assert response.status == 400 and "country" in body["error"]["message"], body
+    response, body = await catalogue.put(se, {**_registration(se_fdp, "SE"), "country": "UK"},
+                                         TOKENS[OTHER])
+    assert response.status == 400 and "country" in body["error"]["message"], body
     status = await raw_status(catalogue.url, f"PUT {se} HTTP/1.1".encode(),  # bytes not
                               b"Authorization: Bearer abc\xff\xfedef")          # UTF-8: a 500
     assert status == 401

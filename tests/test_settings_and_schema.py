@@ -102,6 +102,17 @@ def test_a_list_from_the_environment_that_is_not_json_names_its_setting(clean_en
         "peers: not valid JSON in the environment (Expecting ',' delimiter at column 13)")
 
 
+def test_a_country_iso_does_not_assign_is_refused(clean_env):
+    """`UK` matched the setting's pattern; every FAIR Data Point document of a dataset
+    without a country of its own then failed to name it in RDF, a 500."""
+    clean_env.setenv("GDI_NODE_COUNTRY", "UK")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value).startswith("country: ")
+    clean_env.setenv("GDI_NODE_COUNTRY", "GB")
+    assert Settings().country == "GB"
+
+
 NESTED = "[" * 50_000 + "]" * 50_000          # beyond Python's parsers: it was a traceback
 
 

@@ -30,6 +30,7 @@ from catalogue.record import (
     CatalogueRecord,
     refuse_nul,
 )
+from catalogue.vocabulary import assigned_country
 from node.http import health
 from node.http.app_keys import CATALOGUE_OUTAGE, CATALOGUE_POOL, CATALOGUE_SETTINGS
 from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
@@ -51,6 +52,8 @@ class NodeRegistrationBody(BaseModel):
     # IRIs RDF can write: the node's datasets are published under them
     beacon_url: str = Field(alias="beaconUrl", pattern=IRI.pattern)
     fdp_url: str = Field(alias="fdpUrl", pattern=IRI.pattern)
+
+    _iso_country = field_validator("country")(assigned_country)
 
     @model_validator(mode="before")
     @classmethod
