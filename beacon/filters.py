@@ -26,6 +26,7 @@ walk. Durations compare as durations (beacon/durations.py: days), numbers as num
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,13 +163,18 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
         raise RequestError(f"{where}.id", f"{term!r} is not an alphanumeric field of this "
                                           f"node ({', '.join(DURATION_FIELDS)}, or a "
                                           "measurement's assay term)")
-    try:
-        number = float(text)
-    except ValueError:
-        raise RequestError(f"{where}.value", f"{text!r} is not a number") from None
+    if not _NUMBER.fullmatch(text):
+        raise RequestError(f"{where}.value", f"{text!r} is not a number")
+    number = float(text)
     if not math.isfinite(number):
         raise RequestError(f"{where}.value", f"{text!r} is not a finite number")
     return ValueFilter(term, operator, number, text)
+
+
+# A measurement's value, a number or a string of one (as the portal sends it), in ASCII
+# digits: float() also takes other scripts' digits (`١٨٠`), `1_000`, `nan` and `infinity`,
+# which no client means as a measurement, and filters on ages refuse them already.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def conditions(filters: tuple[Filter, ...]) -> tuple[tuple[str, ...], list[object]]:

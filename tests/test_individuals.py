@@ -353,6 +353,10 @@ async def test_get_with_filters(world):
     # other scripts' digits, which the duration's `\d` and float() read as 30 (found by a probe)
     ({"id": ONSET, "operator": ">", "value": "P\u0663\u0660Y"}, "filters[0].value"),
     ({"id": AGE, "operator": "<", "value": "P\uff13\uff10Y"}, "filters[0].value"),
+    # a measurement's value: the same digits, and what else float() reads as a number
+    ({"id": "LOINC:39156-5", "operator": ">", "value": "\u0663\u0660"}, "filters[0].value"),
+    ({"id": "LOINC:39156-5", "operator": ">", "value": "1_000"}, "filters[0].value"),
+    ({"id": "LOINC:39156-5", "operator": "<", "value": "nan"}, "filters[0].value"),
     ({"id": FEMALE, "similarity": "high"}, "filters[0].similarity"),
     ({"id": FEMALE, "scope": "biosample"}, "filters[0].scope"),
     ({"id": "NCIT:\x00C3117"}, "filters[0].id"),              # was a 500: NUL reached SQL
