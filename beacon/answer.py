@@ -27,7 +27,7 @@ from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
-from beacon.losses import answer_as_seen, determined, tally
+from beacon.losses import answer_as_seen, take_turn, tally
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
     RequestBody,
@@ -181,16 +181,21 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             tally(accounted, floor) if accounted else None)
         seen_rows: dict[str, list[store.VariantRow]] = {}
         for item in group:
-            matches = found.get(item.dataset.id)
-            if not accounted or matches is None or matches.rarest >= floor.upper:
+            if not accounted:
                 continue
-            page = _page(on, item)
-            given = determined(matches, floor) if page is None else None
-            if given is None:
-                given = await queries.writing(is_wide(on, queries.limits), partial(
-                    answer_as_seen, caller=accounted, row=item.dataset,
-                    rules=item.seen.rules, query=on, chromosome=chromosome, span=span,
-                    page=page, matches=matches))
+            # each dataset waits for the caller's turn once, whatever its count found: a
+            # wait only where something is charged tells a caller that holds its own lock
+            # with a slow question whether a variant near the floor matched
+            wide = is_wide(on, queries.limits)
+            matches = found.get(item.dataset.id)
+            if matches is None or matches.rarest >= floor.upper:
+                await queries.writing(wide, partial(take_turn, caller=accounted,
+                                                    row=item.dataset))
+                continue
+            given = await queries.writing(wide, partial(
+                answer_as_seen, caller=accounted, row=item.dataset, rules=item.seen.rules,
+                query=on, chromosome=chromosome, span=span, page=_page(on, item),
+                matches=matches))
             if given.matches is None:
                 del found[item.dataset.id]
             else:

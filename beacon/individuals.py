@@ -30,7 +30,7 @@ from beacon.datasets import Seen
 from beacon.disclosure import is_rare, report_individuals
 from beacon.filters import Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import Selection
-from beacon.losses import charged_view
+from beacon.losses import charged_view, turn
 from beacon.request import PlainBody, RequestBody, RequestError, VariantQuery, to_query
 from beacon.visibility import CallerView, Floor
 from beacon.workload import Queries, is_wide
@@ -234,7 +234,7 @@ async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer
     if where is None:
         return None
     rules = item.seen.rules
-    async with conn.transaction():
+    async with turn(conn, caller, item.dataset):
         view = await charged_view(conn, caller, item.dataset, rules, *where, span)
         selection = _selection(query, [item.dataset.id], assembly, span, rules.floor, view)
         assert selection is not None

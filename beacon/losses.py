@@ -22,15 +22,18 @@ It runs only for an answer that touched the near-floor band (the first, shared s
 counts such a dataset with the sharp floor k, and its rarest match says so), on the primary:
 the losses are written. An answer that matched a near-floor variant the caller was never
 answered about takes a transaction holding the caller's lock for the dataset, so that parallel
-questions of one caller are charged one after the other. Variants known only by their AC (no
-genotypes) have no people to charge: they get the smooth floor without the accounting, and a
-dataset none of whose variants has genotypes (`DatasetVersion.genotyped` false) is not
-accounted at all (beacon/answer.py). A new dataset version starts from nothing. Counts of
-individuals carrying a matching variant are charged the same (`charged_view`): whether one
-is 0 says whether the variant is there.
+questions of one caller are charged one after the other; every other answer about the dataset
+waits for that lock too, or its wait would tell which answers charge (`turn`). Variants known
+only by their AC (no genotypes) have no people to charge: they get the smooth floor without
+the accounting, and a dataset none of whose variants has genotypes (`DatasetVersion.genotyped`
+false) is not accounted at all (beacon/answer.py). A new dataset version starts from
+nothing. Counts of individuals carrying a matching variant are charged the same
+(`charged_view`): whether one is 0 says whether the variant is there.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -42,8 +45,6 @@ from beacon import store
 from beacon.disclosure import Rules
 from beacon.request import VariantQuery
 from beacon.visibility import CARRIERS, KEY, CallerView, Floor, answered
-
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 11))"
 
 
 @dataclass
@@ -145,16 +146,70 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
     aggregates. If those say the caller's earlier answers determine it (`determined`), a page
     of records is read under the caller's state as read after them, which holds every charge
     made with the answers they relied on (they are committed together), and nothing is
-    charged."""
+    charged. Either way it waits for the caller's turn (`turn`), as every answer about the
+    dataset does."""
     given = determined(matches, rules.floor)
-    if given is not None:
-        if page is None or given.matches is None:
-            return given
-        view = (await _load(conn, caller, row)).view(rules.loss_budget)
+    if given is not None and (page is None or given.matches is None):
+        await take_turn(conn, caller, row)
+        return given
+    async with turn(conn, caller, row):
+        if given is None:
+            view = await charged_view(conn, caller, row, rules, query, chromosome, span)
+        else:
+            view = (await _load(conn, caller, row)).view(rules.loss_budget)
         return await _answer(conn, row, rules, query, chromosome, span, page, view)
-    async with conn.transaction():
-        view = await charged_view(conn, caller, row, rules, query, chromosome, span)
-        return await _answer(conn, row, rules, query, chromosome, span, page, view)
+
+
+@asynccontextmanager
+async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
+               ) -> AsyncIterator[None]:
+    """The caller's turn at the dataset's accounts: a transaction holding the caller's lock
+    for the dataset (one per caller and dataset, across worker processes: an advisory lock
+    on the primary), so that parallel questions of one caller are charged one after the
+    other. In a transaction already open (a wide lane's), the lock is held until that one
+    ends.
+
+    Every answer that asks a dataset whose caller's tier keeps losses waits for this lock
+    once, whatever it matched: here, or in `take_turn` when it has nothing to read or
+    charge. When only the answers that charged something waited, a caller that held its own
+    lock with a slow question learnt from the time of the next whether a variant was carried
+    by k people or more (docs/privacy.md, "Timing"). Both send the lock in the round trip
+    that opens their transaction: with a round trip more before the lock here, a question
+    of the caller's arriving between the two would hold up only answers that charge."""
+    opened = conn.is_in_transaction()
+    try:
+        await conn.execute(_lock(caller, row) if opened else f"BEGIN; {_lock(caller, row)}")
+        yield
+    except BaseException:
+        if not opened and not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+        raise
+    if not opened:
+        await conn.execute("COMMIT")
+
+
+async def take_turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) -> None:
+    """Wait for the caller's turn (`turn`) and end it at once, in one round trip: for an
+    answer that has nothing to read or charge in the caller's accounts."""
+    if conn.is_in_transaction():
+        await conn.execute(_lock(caller, row))
+        return
+    try:
+        await conn.execute(f"BEGIN; {_lock(caller, row)}; COMMIT")
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():   # the lock failed (a
+            await conn.execute("ROLLBACK")                          # timeout): no COMMIT
+        raise
+
+
+def _lock(caller: str, row: store.DatasetRow) -> str:
+    """The statement taking the caller's lock for the dataset until the transaction ends.
+    A literal, so that it can go in one message with the BEGIN (a message of several
+    statements takes no parameters): the key spelt in hex digits, which no text can break
+    out of, and hashed as the text itself would be."""
+    key = f"{caller} {row.id}".encode().hex()
+    return ("SELECT pg_advisory_xact_lock(hashtextextended("
+            f"convert_from(decode('{key}', 'hex'), 'UTF8'), 11))")
 
 
 async def charged_view(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
@@ -166,9 +221,8 @@ async def charged_view(conn: asyncpg.Connection, caller: str, row: store.Dataset
     view decides. The answer must be read under this view. A variant answer counts the
     matches (`answer_as_seen`); an individuals answer counts the people carrying them
     (beacon/individuals.py), whose zero or not says the same yes or no, so it is charged the
-    same. Inside a transaction: it takes the caller's lock for the dataset until that ends,
-    so that parallel questions of one caller are charged one after the other."""
-    await conn.execute(_LOCK, f"{caller} {row.id}")
+    same. In the caller's turn (`turn`), so that parallel questions of one caller are
+    charged one after the other."""
     losses = await _load(conn, caller, row)
     view = losses.view(rules.loss_budget)       # before this answer's charges
     near = await _near(conn, caller, query, row, chromosome, span, rules, view)

@@ -5,7 +5,7 @@ Run from the repository root, with the project's virtualenv and valgrind on PATH
 (`apt-get install -y valgrind`):
 
     python bench/instructions.py [--records 1000000] [--requests 300] [--warmup 300]
-                                 [--tree DIR ...] [--token] [--disclosure]
+                                 [--tree DIR ...] [--token] [--disclosure] [--genotyped]
                                  [--workdir bench/out] [--database-url URL]
 
 Wall-clock figures on a shared 2-core machine swing by tens of percent between runs of the
@@ -22,7 +22,9 @@ of an earlier commit; default: this one), with the node's default disclosure rul
 budget the run never exhausts, as bench/query.py's node; with --disclosure, each node once
 more with disclosure control off, as bench/query.py's "no disclosure" row, and the cost of
 disclosure control in instructions (issue 14's alternative to its req/s target: at most 10%
-more). Counting starts after the warm-up requests and
+more). With --genotyped the nodes ask bench/query.py's genotyped copy of the file instead
+(its samples' genotypes read, so the one anonymous caller's losses are accounted, and every
+answer waits for its turn at them: beacon/losses.py). Counting starts after the warm-up requests and
 stops after the measured ones (`callgrind_control`), so start-up is not counted. Each server
 process is started and stopped here, by pid. Only the server's user-space instructions are
 counted: not the kernel's, not PostgreSQL's.
@@ -51,6 +53,7 @@ from bench.query import (
     child_env,
     database,
     free_port,
+    genotyped_copy,
     ingest,
     sample_variants,
     started,
@@ -145,13 +148,17 @@ def main() -> None:
     parser.add_argument("--disclosure", action="store_true",
                         help="also each node with disclosure control off, and what the "
                              "default rules cost in instructions")
+    parser.add_argument("--genotyped", action="store_true",
+                        help="the nodes ask a copy of the file loaded with its samples' "
+                             "phenopackets, so the caller's losses are accounted")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
     with database(args.database_url) as (url, _), ExitStack() as stack:
         ingest(vcf, url)
         paths = workload("sequence", "count", asyncio.run(sample_variants(url)).variants)
-        env = child_env(url)
+        env = child_env(stack.enter_context(genotyped_copy(args.workdir, vcf, url))
+                        if args.genotyped else url)
         me = [sys.executable, str(ROOT / "bench" / "query.py")]
         print(f"sequence count, {args.requests} requests after {args.warmup} of warm-up, one "
               "connection; server user-space instructions per request", flush=True)

@@ -563,3 +563,94 @@ async def test_a_slow_accounted_answer_is_sent_at_a_multiple_of_the_time_floor(d
         await response.read()
         took = time.perf_counter() - began
         assert took >= 2 * wait, took         # not ~0.35 s: the next multiple, 0.5 s
+
+
+async def test_every_accounted_answer_waits_for_the_callers_turn(database, tmp_path):
+    """One caller held its own lock for a second (a wide count of individuals, which takes
+    it whatever it matches) and asked, 30 ms in, whether one position holds a variant: a
+    variant carried by 5 or more that it was never answered about needed the same lock and
+    waited, one carried by 1 to 4 was answered at the 50 ms floor (12 of 12 against 0 of 12,
+    all "no"), which told it what the floor hides. Every answer asking a dataset whose
+    caller's tier keeps losses now waits for the caller's turn, whatever it matched: below
+    the floor, above the band, a range with nothing in it (narrow or wide), one the caller
+    was answered about before (a boolean, and a page of records), and the first answer
+    near the floor as before. Here a test session holds the caller's lock for a second."""
+    floor = DEFAULT_TIERS["anonymous"].floor
+    held, address = 1.0, "127.0.3.4"
+    settings = Settings(database_url=database, data_dir=tmp_path / "node",
+                        beacon_id="org.test.node", ingest_workers=1)   # default tiers, floor
+    async with AsyncExitStack() as stack:
+        client, _ = await _anonymous_caller(stack, settings, address)
+
+        async def asked(name: str, params: dict[str, str]) -> tuple[str, float]:
+            began = time.perf_counter()
+            response = await client.get(f"/api/datasets/{DATASET}/g_variants",
+                                        params={"referenceName": "1", **params})
+            assert response.status == 200, (name, await response.text())
+            await response.read()
+            return name, time.perf_counter() - began
+
+        def at(c: int, i: int, granularity: str = "boolean") -> dict[str, str]:
+            return {"start": str(c * REGION + 10 * i), "alternateBases": "G",
+                    "requestedGranularity": granularity}
+
+        told = at(floor.k + 2, 1)
+        await asked("answered before", told)          # its answer is kept: determined now
+        probes = {
+            "below the floor": at(floor.k - 1, 0),
+            "near the floor, first": at(floor.k + 1, 0),
+            "near the floor, answered before": told,
+            "the same, a page of records": {**told, "requestedGranularity": "record"},
+            "above the band": at(floor.upper + 1, 0),
+            "a range below the floor": {"start": str(REGION), "end": str(floor.k * REGION),
+                                        "requestedGranularity": "count"},
+            "a wide range of nothing": {"start": str(40 * REGION),
+                                        "end": str(40 * REGION + 3_000_000),
+                                        "requestedGranularity": "count"},
+        }
+        blocker = await asyncpg.connect(database)
+        stack.push_async_callback(blocker.close)
+        turn = blocker.transaction()
+        await turn.start()
+        await blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                              f"address {address} {DATASET}")
+        try:
+            answers = [asyncio.create_task(asked(name, params))
+                       for name, params in probes.items()]
+            done, _ = await asyncio.wait(answers, timeout=held)
+            assert not done, [task.result() for task in done]
+        finally:
+            await turn.rollback()
+        took = dict(await asyncio.wait_for(asyncio.gather(*answers), 30))
+        assert all(seconds >= held / 2 for seconds in took.values()), took
+
+
+async def test_the_callers_turn_is_its_lock_whatever_its_name_spells(database):
+    """The turn's lock goes as a literal, in one message with its BEGIN: a caller's name
+    with a quote, a backslash or letters beyond ASCII (a token's subject is any text) is
+    the same lock as the name passed as a parameter; an answer that cannot get it in time
+    fails, and leaves its connection out of any transaction."""
+    caller = "token https://aai.example/ o'brien\\; SELECT 1; -- Åsa"
+    holder, waiter = await asyncpg.connect(database), await asyncpg.connect(database)
+    try:
+        row = next(r for r in await store.list_datasets(holder) if r.id == DATASET)
+        held = holder.transaction()
+        await held.start()
+        await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                             f"{caller} {DATASET}")
+        await waiter.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await losses.take_turn(waiter, caller, row)
+        assert not waiter.is_in_transaction()
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            async with losses.turn(waiter, caller, row):
+                pass
+        assert not waiter.is_in_transaction()
+        await losses.take_turn(waiter, "another caller", row)    # not the same lock
+        await held.rollback()
+        async with losses.turn(waiter, caller, row):
+            assert waiter.is_in_transaction()
+        assert not waiter.is_in_transaction()
+    finally:
+        await holder.close()
+        await waiter.close()
