@@ -27,7 +27,7 @@ from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
-from beacon.losses import answer_as_seen, take_turn, tally
+from beacon.losses import answer_as_seen, take_turn, tally, turn_key
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
     RequestBody,
@@ -190,12 +190,13 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             matches = found.get(item.dataset.id)
             if matches is None or matches.rarest >= floor.upper:
                 await queries.writing(wide, partial(take_turn, caller=accounted,
-                                                    row=item.dataset))
+                                                    row=item.dataset),
+                                      turn_key(accounted, item.dataset))
                 continue
             given = await queries.writing(wide, partial(
                 answer_as_seen, caller=accounted, row=item.dataset, rules=item.seen.rules,
                 query=on, chromosome=chromosome, span=span, page=_page(on, item),
-                matches=matches))
+                matches=matches), turn_key(accounted, item.dataset))
             if given.matches is None:
                 del found[item.dataset.id]
             else:

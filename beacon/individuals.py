@@ -30,7 +30,7 @@ from beacon.datasets import Seen
 from beacon.disclosure import is_rare, report_individuals
 from beacon.filters import Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import Selection
-from beacon.losses import charged_view, turn
+from beacon.losses import charged_view, turn, turn_key
 from beacon.request import PlainBody, RequestBody, RequestError, VariantQuery, to_query
 from beacon.visibility import CallerView, Floor
 from beacon.workload import Queries, is_wide
@@ -196,7 +196,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             assert caller is not None
             answered = await queries.writing(wide, partial(
                 _as_seen, caller=caller, item=group[0], query=query, assembly=assembly,
-                span=span))
+                span=span), turn_key(caller, group[0].dataset))
             if answered is None:
                 continue
             found, selection = answered

@@ -202,12 +202,18 @@ async def take_turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
         raise
 
 
+def turn_key(caller: str, row: store.DatasetRow) -> str:
+    """Whose turn `turn` waits for: the caller's at the dataset (its lock's key, and the
+    in-process queue's before it, beacon/workload.py Queries.writing)."""
+    return f"{caller} {row.id}"
+
+
 def _lock(caller: str, row: store.DatasetRow) -> str:
     """The statement taking the caller's lock for the dataset until the transaction ends.
     A literal, so that it can go in one message with the BEGIN (a message of several
     statements takes no parameters): the key spelt in hex digits, which no text can break
     out of, and hashed as the text itself would be."""
-    key = f"{caller} {row.id}".encode().hex()
+    key = turn_key(caller, row).encode().hex()
     return ("SELECT pg_advisory_xact_lock(hashtextextended("
             f"convert_from(decode('{key}', 'hex'), 'UTF8'), 11))")
 

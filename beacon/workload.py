@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -29,6 +30,28 @@ from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
 T = TypeVar("T")
+
+
+class _Turns:
+    """One queue per key in this process (Queries.writing's `turn`): a lock held while it
+    has a holder or a waiter, forgotten after, so that callers gone quiet cost nothing."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def held(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(frozen=True)
@@ -155,6 +178,7 @@ class Queries:
         # wide statements that write run on lanes of the primary: the same when it is the pool
         self._wide_writing = self._wide if primary in (None, pool) else WideLanes(
             primary, limits, watchdog)
+        self._turns = _Turns()
 
     async def run(self, wide: bool, statement: Callable[[asyncpg.Connection], Awaitable[T]]
                   ) -> T:
@@ -163,10 +187,23 @@ class Queries:
         return await self._on(self._pool, self._wide, wide, statement)
 
     async def writing(self, wide: bool,
-                      statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+                      statement: Callable[[asyncpg.Connection], Awaitable[T]],
+                      turn: str | None = None) -> T:
         """A statement that writes as it reads (a caller's losses, beacon/losses.py): on the
-        primary, on its wide lanes if its variant condition is wide."""
-        return await self._on(self._primary, self._wide_writing, wide, statement)
+        primary, on its wide lanes if its variant condition is wide.
+
+        `turn`: the caller's turn it waits for (its lock's key, beacon/losses.py `turn`),
+        waited for here first, in this process, before it takes a connection. Every answer
+        of a caller under the loss accounting waits for that lock, whatever it matched; in
+        the database alone, each waiting answer held a connection, and one caller asking
+        many questions behind a slow one held the whole pool, every other caller's answers
+        waiting for it. Now a caller holds at most one connection a process for a dataset
+        (the lock still orders the processes). The wait is the same for every answer, so it
+        tells nothing the database's wait did not."""
+        if turn is None:
+            return await self._on(self._primary, self._wide_writing, wide, statement)
+        async with self._turns.held(turn):
+            return await self._on(self._primary, self._wide_writing, wide, statement)
 
     async def _on(self, pool: asyncpg.Pool, lanes: WideLanes, wide: bool,
                   statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

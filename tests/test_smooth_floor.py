@@ -574,7 +574,8 @@ async def test_every_accounted_answer_waits_for_the_callers_turn(database, tmp_p
     caller's tier keeps losses now waits for the caller's turn, whatever it matched: below
     the floor, above the band, a range with nothing in it (narrow or wide), one the caller
     was answered about before (a boolean, and a page of records), and the first answer
-    near the floor as before. Here a test session holds the caller's lock for a second."""
+    near the floor as before. Here a test session holds the caller's lock for a second; the
+    answers waiting for it hold one connection between them (Queries.writing's `turn`)."""
     floor = DEFAULT_TIERS["anonymous"].floor
     held, address = 1.0, "127.0.3.4"
     settings = Settings(database_url=database, data_dir=tmp_path / "node",
@@ -619,6 +620,11 @@ async def test_every_accounted_answer_waits_for_the_callers_turn(database, tmp_p
                        for name, params in probes.items()]
             done, _ = await asyncio.wait(answers, timeout=held)
             assert not done, [task.result() for task in done]
+            # the others wait in the node's process, not each on a connection of its pool
+            # (seven connections held, every other caller's answers waiting for them)
+            assert await blocker.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ) == 1
         finally:
             await turn.rollback()
         took = dict(await asyncio.wait_for(asyncio.gather(*answers), 30))
