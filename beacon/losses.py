@@ -33,7 +33,7 @@ nothing. Counts of individuals carrying a matching variant are charged the same
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -181,8 +181,8 @@ async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
         await conn.execute(_lock(caller, row) if opened else f"BEGIN; {_lock(caller, row)}")
         yield
     except BaseException:
-        if not opened and not conn.is_closed() and conn.is_in_transaction():
-            await conn.execute("ROLLBACK")
+        if not opened:
+            await _rolled_back(conn)
         raise
     if not opened:
         await conn.execute("COMMIT")
@@ -197,9 +197,19 @@ async def take_turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
     try:
         await conn.execute(f"BEGIN; {_lock(caller, row)}; COMMIT")
     except BaseException:
-        if not conn.is_closed() and conn.is_in_transaction():   # the lock failed (a
-            await conn.execute("ROLLBACK")                          # timeout): no COMMIT
+        await _rolled_back(conn)            # the lock failed (a timeout): no COMMIT
         raise
+
+
+async def _rolled_back(conn: asyncpg.Connection) -> None:
+    """The turn's transaction ended after a failure, where the connection can say it is in
+    one. Whatever ROLLBACK itself raises (a connection the watchdog ended, a cancel that
+    reached it) is not raised in place of the failure being handled, a cancellation
+    included: the pool's reset rolls back what is left when it takes the connection back."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        await conn.execute("ROLLBACK")
 
 
 def turn_key(caller: str, row: store.DatasetRow) -> str:

@@ -40,12 +40,24 @@ class _Turns:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def held(self, key: str) -> AsyncIterator[None]:
+    async def held(self, key: str, seconds: float, late: Callable[[], Exception]
+                   ) -> AsyncIterator[None]:
+        """The key's turn, waited for at most `seconds` (else `late()` is raised), as a
+        statement waits for a lane or the server (QueryLimits): a caller's questions queued
+        behind a slow one are answered 503 in time, as they were when they waited in
+        PostgreSQL."""
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
+            try:
+                async with asyncio.timeout(seconds):
+                    await lock.acquire()
+            except TimeoutError:
+                raise late() from None
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             lock, users = self._locks[key]
             if users == 1:
@@ -202,7 +214,8 @@ class Queries:
         tells nothing the database's wait did not."""
         if turn is None:
             return await self._on(self._primary, self._wide_writing, wide, statement)
-        async with self._turns.held(turn):
+        seconds = self.limits.wide_seconds if wide else self.limits.narrow_seconds
+        async with self._turns.held(turn, seconds, lambda: QueryTimeout(wide, self.limits)):
             return await self._on(self._primary, self._wide_writing, wide, statement)
 
     async def _on(self, pool: asyncpg.Pool, lanes: WideLanes, wide: bool,

@@ -183,3 +183,43 @@ async def test_a_dataset_list_reload_on_a_server_that_does_not_answer_ends(pg_se
         assert asyncio.get_running_loop().time() - began < 0.5 + EVERY_SECONDS + 0.5
         relay.thaw()
         assert await cache.all() == []
+
+
+async def test_a_callers_turn_queues_in_the_process_for_at_most_its_class_limit(db_url, loaded,
+                                                                              settings):
+    """Answers waiting for one caller's turn (Queries.writing's `turn`) wait in the process,
+    one at a time on a connection, each no longer than its class's limit: a 503 naming it,
+    as a statement waiting for a lane or the server is; another caller's turn does not wait
+    for them; and a turn with nobody waiting is forgotten."""
+    limits = QueryLimits(narrow_seconds=0.5, wide_seconds=0.8)
+    pool = await create_pool(db_url, settings, server_settings=limits.pool_settings())
+    counts = CountBatcher(pool, 1)
+    queries = Queries(pool, counts, limits)
+    try:
+        release, started = asyncio.Event(), asyncio.Event()
+
+        async def slow(connection: asyncpg.Connection) -> int:
+            started.set()
+            await release.wait()
+            return 1
+
+        holder = asyncio.create_task(queries.writing(False, slow, "address 192.0.2.1 D"))
+        await started.wait()
+        for wide in (False, True):
+            began = asyncio.get_running_loop().time()
+            with pytest.raises(QueryTimeout) as late:
+                await queries.writing(wide, lambda c: c.fetchval("SELECT 1"),
+                                      "address 192.0.2.1 D")
+            waited = asyncio.get_running_loop().time() - began
+            assert late.value.wide == wide
+            assert (0.8 if wide else 0.5) <= waited < 5, waited
+        assert await queries.writing(False, lambda c: c.fetchval("SELECT 2"),
+                                     "address 192.0.2.2 D") == 2
+        release.set()
+        assert await holder == 1
+        assert await queries.writing(False, lambda c: c.fetchval("SELECT 3"),
+                                     "address 192.0.2.1 D") == 3
+        assert queries._turns._locks == {}
+    finally:
+        await counts.close()
+        await pool.close()
