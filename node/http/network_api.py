@@ -104,9 +104,12 @@ def _trail(request: web.Request, lines: list[dict[str, Any]]) -> None:
     status and what the network passed on of its answer (the peer's line in
     `info.network.peers`). Peers see an anonymous caller of the network as the network node
     itself; this entry, under the request id the peers were sent (PeerRequest.request_id),
-    names who it was."""
+    names who it was. The path as sent (percent-encoded): decoded, an id the peers were
+    asked about could hold a NUL, which no audit entry can (fuzzing found it), where a node
+    refuses such an id before it answers."""
     if lines:
-        request.app[AUDIT].record(request.get(REQUEST_ID, ""), caller_key(request), request.path,
+        request.app[AUDIT].record(request.get(REQUEST_ID, ""), caller_key(request),
+                                  request.rel_url.raw_path,
                                   {line["id"]: _told(line) for line in lines})
 
 
