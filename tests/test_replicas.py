@@ -155,10 +155,10 @@ async def _caught_up(cluster: Cluster) -> None:
         await replica.close()
 
 
-async def _exists(client: ClientSession, position: int) -> bool:
+async def _exists(client: ClientSession, position: int, dataset: str = DATASET) -> bool:
     async with client.get("/api/g_variants", params={
             "referenceName": "1", "start": str(position - 1), "alternateBases": "G",
-            "datasetIds": DATASET}) as response:
+            "datasetIds": dataset}) as response:
         body = await response.json()
         assert response.status == 200, body
         return body["responseSummary"]["exists"]
@@ -342,15 +342,6 @@ async def strangers(primary_server, cluster: Cluster, tmp_path_factory: pytest.T
                 check=False, capture_output=True, user=cluster.user, timeout=60)
 
 
-async def _found(client: ClientSession, position: int) -> bool:
-    async with client.get("/api/g_variants", params={
-            "referenceName": "1", "start": str(position - 1), "alternateBases": "G",
-            "datasetIds": STRANGER}) as response:
-        body = await response.json()
-        assert response.status == 200, body
-        return body["responseSummary"]["exists"]
-
-
 @pytest.mark.parametrize("what, reason", [
     ("another cluster", "a replica of another cluster (system identifier "),
     ("no schema", "database postgres holds no gdi-node schema"),
@@ -369,8 +360,8 @@ async def test_a_server_that_is_not_the_primarys_replica_never_answers(
         client, _ = await serve_node(stack, settings)
         await asyncio.sleep(3 * POLL)
         for _ in range(6):
-            assert await _found(client, 900)
-            assert not await _found(client, 700)      # only the stranger has it
+            assert await _exists(client, 900, STRANGER)
+            assert not await _exists(client, 700, STRANGER)      # only the stranger has it
     said = [r.getMessage() for r in caplog.records if r.name == "node.replicas"]
     shown = url.replace(":S3cret@", ":***@")
     assert said == [f"replica {shown} out of rotation: " + said[0].split(": ", 1)[1]], said

@@ -142,8 +142,11 @@ def _alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
-async def _answers_fresh(base: str, path: str, times: int) -> list[tuple[int, str | None, dict]]:
-    """`_get_fresh`, each answer's status, Retry-After and JSON body."""
+async def _answers_fresh(base: str, path: str, times: int
+                         ) -> list[tuple[int, str | None, dict | None]]:
+    """`times` requests, each on a connection of its own: the kernel spreads new connections
+    over the workers (a keep-alive connection stays with the worker that accepted it); each
+    answer's status, Retry-After and JSON body (None for another kind)."""
     answers = []
     connector = aiohttp.TCPConnector(force_close=True)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -151,22 +154,14 @@ async def _answers_fresh(base: str, path: str, times: int) -> list[tuple[int, st
         for _ in range(times):
             async with session.get(base + path) as response:
                 answers.append((response.status, response.headers.get("Retry-After"),
-                                await response.json()))
+                                await response.json(content_type=None)
+                                if response.content_type == "application/json" else None))
     return answers
 
 
 async def _get_fresh(base: str, path: str, times: int) -> list[int]:
-    """`times` requests, each on a connection of its own: the kernel spreads new connections
-    over the workers (a keep-alive connection stays with the worker that accepted it)."""
-    statuses = []
-    connector = aiohttp.TCPConnector(force_close=True)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        for _ in range(times):
-            async with session.get(base + path) as response:
-                await response.read()
-                statuses.append(response.status)
-    return statuses
+    """`_answers_fresh`'s statuses."""
+    return [status for status, _, _ in await _answers_fresh(base, path, times)]
 
 
 async def test_two_workers_answer_one_port_a_killed_one_is_replaced_sigterm_stops_all(
