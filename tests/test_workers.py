@@ -23,6 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
@@ -143,17 +144,17 @@ def _alive(pid: int) -> bool:
 
 
 async def _answers_fresh(base: str, path: str, times: int
-                         ) -> list[tuple[int, str | None, dict | None]]:
+                         ) -> list[tuple[int, CIMultiDict[str], dict | None]]:
     """`times` requests, each on a connection of its own: the kernel spreads new connections
     over the workers (a keep-alive connection stays with the worker that accepted it); each
-    answer's status, Retry-After and JSON body (None for another kind)."""
+    answer's status, headers and JSON body (None for another kind)."""
     answers = []
     connector = aiohttp.TCPConnector(force_close=True)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         for _ in range(times):
             async with session.get(base + path) as response:
-                answers.append((response.status, response.headers.get("Retry-After"),
+                answers.append((response.status, CIMultiDict(response.headers),
                                 await response.json(content_type=None)
                                 if response.content_type == "application/json" else None))
     return answers
@@ -262,8 +263,9 @@ async def test_a_worker_replaced_during_a_database_outage_answers_503_until_it_i
         replacement = await _worker_replaced_during_an_outage(server, relay)
         answers = await _answers_fresh(server.base, COMMON, 40)
         assert {status for status, _, _ in answers} == {503}
-        for _, retry_after, body in answers:
-            assert int(retry_after or 0) > 0
+        for _, headers, body in answers:
+            assert int(headers.get("Retry-After") or 0) > 0
+            assert headers.get("X-Content-Type-Options") == "nosniff"     # the stand-in's too
             assert body["error"] == {"errorCode": 503, "errorMessage": "the node's database is "
                                                                        "unavailable; retry later"}
         assert replacement in server.answered_by(503)

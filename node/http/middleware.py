@@ -31,7 +31,7 @@ from node.http.metrics import STARTED, Handler, Metrics, finished, request_id
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
 
 CSP = "Content-Security-Policy"
-_EVERY_RESPONSE = {
+EVERY_RESPONSE = {
     "X-Content-Type-Options": "nosniff",
     # The node serves JSON and RDF: nothing to load, nothing to frame. The researchers' page
     # (node/http/web.py) sets a policy of its own, which is kept (_add).
@@ -53,7 +53,7 @@ _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them
 
 def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """The headers of an answer to an anonymous request, and to one that carried a token."""
-    anonymous = _folded({**_EVERY_RESPONSE, **cors_headers})
+    anonymous = _folded({**EVERY_RESPONSE, **cors_headers})
     return anonymous, {**anonymous, **_folded(_PRIVATE)}
 
 

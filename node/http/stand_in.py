@@ -30,6 +30,7 @@ from node.http.app_keys import SETTINGS
 from node.http.beacon_api import unavailable_response
 from node.http.health import health
 from node.http.metrics import Handler, Metrics, finished, request_id
+from node.http.middleware import EVERY_RESPONSE
 from node.http.outage import PROBE_SECONDS, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 from node.http.server import MAX_HEADER_FIELD_BYTES, Listener, hide_request_lines
@@ -104,8 +105,8 @@ async def _database_answers(url: str) -> None:
 
 
 def _app(settings: Settings, reason: str) -> web.Application:
-    """Every request answered at once, with the access log line and the X-Request-ID the
-    node's own answers have (node/http/middleware.py)."""
+    """Every request answered at once, with the access log line, the X-Request-ID and the
+    headers every answer of the node's own has (node/http/middleware.py)."""
     hide_request_lines()
     metrics = Metrics()
 
@@ -116,6 +117,7 @@ def _app(settings: Settings, reason: str) -> web.Application:
         response = await handler(request)
         finished(metrics, request, response.status, time.perf_counter() - began)
         response.headers["X-Request-ID"] = identifier
+        response.headers.extend(EVERY_RESPONSE)
         return response
 
     async def not_ready(_: web.Request) -> web.Response:
