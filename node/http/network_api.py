@@ -228,7 +228,9 @@ async def filtering_terms(request: web.Request) -> web.Response:
     query = info.terms_query(await request_body(request))
     bearer, issuer = _credentials(request)
     whole = PeerRequest("GET", "/filtering_terms", _onward(request),
-                        "testMode=true" if query.test_mode else "")
+                        "testMode=true" if query.test_mode else "",
+                        purpose=request.headers.get(PURPOSE_HEADER),
+                        request_id=request.get(REQUEST_ID))
     outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, bearer=bearer,
                                                          issuer=issuer)
     return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
