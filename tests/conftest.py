@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -43,6 +44,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def published_ports(count: int) -> list[int]:
+    """Ports free now below the kernel's ephemeral range, for a stack that publishes them
+    minutes later (tests/compose). free_port's come from that range, which every outgoing
+    connection's source port is drawn from too: on a busy machine one was taken while the
+    images built, and `compose up` failed ("port is already allocated")."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+        ephemeral = int(ranges.read().split()[0])
+    found: list[int] = []
+    for port in random.Random().sample(range(20_000, ephemeral), 2_000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError(f"no {count} free ports between 20000 and {ephemeral}")
 
 
 async def serve_app(stack: AsyncExitStack, app: web.Application, port: int | None = None) -> str:

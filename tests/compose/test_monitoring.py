@@ -37,7 +37,7 @@ from tests.compose.test_stack import (
     _wait_until,
     get_json,
 )
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, published_ports
 
 MONITORING = ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "gdi-federation.json"
@@ -272,7 +272,8 @@ def _image_present(image: str) -> bool:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoredStack]:
     _require_engine()
     from testcontainers.compose import DockerCompose
-    ports = {name: free_port() for name in (*PORT_VARIABLES, *MONITORING_PORTS)}
+    names = (*PORT_VARIABLES, *MONITORING_PORTS)
+    ports = dict(zip(names, published_ports(len(names)), strict=True))
     grafana_image = os.environ.get("GRAFANA_IMAGE") or _image_default("GRAFANA_IMAGE")
     # CI reaches no registry and has no Grafana stand-in: without its image, the stack runs
     # without Grafana and the Prometheus side is what is tested.

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, published_ports
 
 pytestmark = pytest.mark.compose
 
@@ -126,7 +126,7 @@ def _answers(url: str) -> bool:
 def stack() -> Iterator[Stack]:
     _require_engine()
     from testcontainers.compose import DockerCompose
-    ports = {name: free_port() for name in PORT_VARIABLES}
+    ports = dict(zip(PORT_VARIABLES, published_ports(len(PORT_VARIABLES)), strict=True))
     with pytest.MonkeyPatch.context() as env:
         # Its own project (containers, network, volumes) and ports: a developer's running
         # `docker compose up` is neither reused nor torn down.
