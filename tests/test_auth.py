@@ -635,9 +635,11 @@ async def test_issuer_configured_by_discovery_alone(stack):
 
 
 @asynccontextmanager
-async def _node_with(stack: Stack, issuers: list[TrustedIssuer]) -> AsyncIterator[ClientSession]:
-    """Another node on the stack's database, trusting `issuers` instead."""
-    settings = stack.settings.model_copy(update={"trusted_issuers": issuers})
+async def _node_with(stack: Stack, issuers: list[TrustedIssuer],
+                     **changes: Any) -> AsyncIterator[ClientSession]:
+    """Another node on the stack's database, trusting `issuers` instead (and its settings
+    changed by `changes`)."""
+    settings = stack.settings.model_copy(update={"trusted_issuers": issuers, **changes})
     async with AsyncExitStack() as exits:
         url = await serve_app(exits, create_app(settings, stack.pool))
         async with ClientSession(base_url=url) as client:
@@ -851,3 +853,60 @@ async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untruste
         response = await node.get("/api/g_variants", params=QUERY, headers={
             "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
         assert response.status == 401, await response.text()
+
+
+# What an issuer's discovery document may give instead of its URLs: each was taken as it came
+# (a userinfo_endpoint that is not a string was a 500 for every token asking for visas)
+BROKEN_DISCOVERY = {
+    "userinfo_endpoint a number": {"userinfo_endpoint": 123},
+    "userinfo_endpoint a list": {"userinfo_endpoint": ["http://127.0.0.1:1/userinfo"]},
+    "userinfo_endpoint not http(s)": {"userinfo_endpoint": "ftp://127.0.0.1/userinfo"},
+    "jwks_uri without a host": {"jwks_uri": "http:///jwks"},
+}
+
+
+def _discovery(url: str, **changes: Any) -> bytes:
+    return json.dumps({"issuer": url, "jwks_uri": f"{url}/jwks",
+                       "userinfo_endpoint": f"{url}/userinfo", **changes}).encode()
+
+
+@pytest.mark.parametrize("broken", [None, *sorted(BROKEN_DISCOVERY)])
+async def test_a_discovery_document_with_unusable_urls_leaves_its_issuer_untrusted(
+        stack, beacon_schema, broken):
+    """Its URLs are checked as configured ones are: the issuer is refused as one whose
+    discovery failed (401), never a 500; the intact document makes carol's grant count."""
+    faults = _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        faults.replaced["/.well-known/openid-configuration"] = _discovery(
+            url, **BROKEN_DISCOVERY.get(broken, {}))
+        node = await exits.enter_async_context(_node_with(stack, [TrustedIssuer(
+            issuer=url, audience="gdi-node", visas=True, visa_jku=(aai.visa_jku,))]))
+        token = aai.access_token(aai.users["carol"])
+        if broken is None:
+            assert (await _granularities(node, token))[CONTROLLED] == "record"
+            return
+        response = await node.get("/api/g_variants", params=QUERY,
+                                  headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 401, await response.text()
+        assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+
+
+@pytest.mark.parametrize("environment,expected", [("dev", "record"), ("prod", 401)])
+async def test_in_production_plain_http_urls_from_discovery_leave_the_issuer_untrusted(
+        stack, environment, expected):
+    """Configured http URLs stop a production node from starting (node/production.py); the
+    ones discovery gives are held to the same rule when read: the userinfo endpoint would
+    be sent bearer tokens in the clear. (The issuer itself is http here, as 127.0.0.1 has
+    no TLS; in production it is https, and its discovery document is what names http.)"""
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits)
+        node = await exits.enter_async_context(_node_with(stack, [TrustedIssuer(
+            issuer=url, audience="gdi-node", visas=True, visa_jku=(aai.visa_jku,))],
+            environment=environment))
+        token = aai.access_token(aai.users["carol"])
+        response = await node.get("/api/g_variants", params={**QUERY, "datasetIds": CONTROLLED},
+                                  headers={"Authorization": f"Bearer {token}"})
+        body = await response.json()
+        assert (body["meta"]["returnedGranularity"] if response.status == 200
+                else response.status) == expected
