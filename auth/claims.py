@@ -55,6 +55,13 @@ class Claims(BaseModel):
     nbf: NumericDate | None = None
     jti: Printable | None = None
     aud: str | list[str] | None = None
+    scope: str | None = Field(
+        default=None, description="Space-separated; in a visa, `openid` marks a Visa Access "
+                                  "Token (auth/tokens.py)")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset((self.scope or "").split())
 
 
 class AccessClaims(Claims):
@@ -62,13 +69,8 @@ class AccessClaims(Claims):
 
     purpose: ClassVar[Literal["access", "visa"]] = "access"
 
-    scope: str | None = None
     ga4gh_passport_v1: list[object] | None = Field(
         default=None, description="Visa JWTs; an entry that is not a string is a dropped visa")
-
-    @property
-    def scopes(self) -> frozenset[str]:
-        return frozenset((self.scope or "").split())
 
 
 class VisaAssertion(BaseModel):

@@ -9,8 +9,8 @@ issuer. So a visa counts only when all of these hold:
   nothing and grant nothing;
 - the visa's signer (`iss`) is one the token's issuer accepts for its users
   (`accepted_visa_issuers`, by default the issuer itself) and is itself trusted for visas;
-- it verifies (signature by the signer's keys, `exp`, `iat`), has the shape `ga4gh_visa_v1`
-  requires, has no `conditions` (not evaluated, so not honoured), and was not `asserted` in
+- it verifies (signature by the signer's keys, `exp`, `iat`, one of the two visa formats:
+  auth/tokens.py), has the shape `ga4gh_visa_v1` requires, has no `conditions` (not evaluated, so not honoured), and was not `asserted` in
   the future (beyond the clock-skew leeway).
 A ControlledAccessGrants visa grants only when asserted `by` a DAC (`dac`), a signing official
 (`so`) or the source's own system (`system`): `self` is the user's own claim, `peer` another
@@ -34,6 +34,8 @@ from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from auth.tokens import (
     LEEWAY_SECONDS,
+    OPENID,
+    VISA_ACCESS_TOKEN_SECONDS,
     InvalidToken,
     SigningKeyUnavailable,
     VerifiedToken,
@@ -127,7 +129,11 @@ def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:
     if assertion.type == GRANT and assertion.source not in token.issuer.grant_sources:
         raise InvalidToken(f"{token.issuer.issuer} is not trusted to relay grants from that "
                            "source")
-    return Visa(assertion.type, assertion.value, claims.exp)
+    # a Visa Access Token holds for an hour from its issuing (auth/tokens.py): so does the
+    # caller built from it
+    expires = (min(claims.exp, claims.iat + VISA_ACCESS_TOKEN_SECONDS)
+               if OPENID in claims.scopes else claims.exp)
+    return Visa(assertion.type, assertion.value, expires)
 
 
 def is_bona_fide(visas: tuple[Visa, ...]) -> bool:

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections import Counter
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth.access import AccessLevel
 from auth.authenticate import INCOMPLETE_CACHE_SECONDS
+from auth.claims import AccessClaims
 from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
@@ -35,8 +37,10 @@ from auth.dev_issuer import (
     SigningKey,
     trusted_issuer_entry,
 )
-from auth.issuers import TrustedIssuer
-from auth.passport import BONA_FIDE
+from auth.issuers import IssuerRegistry, TrustedIssuer
+from auth.jwks import JwksCache
+from auth.passport import BONA_FIDE, Passport, passport_of
+from auth.tokens import verify
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
@@ -412,6 +416,87 @@ async def test_bona_fide_with_another_value_is_not_registered(stack):
     token = _passport(stack, [_visa(stack, k, "https://example.org/terms")
                               for k in ("AcceptedTermsAndPolicies", "ResearcherStatus")])
     assert (await _granularities(stack.node, token))[REGISTERED] == "boolean"
+
+
+def _grant_claims(stack: Stack, *, issued: int | None = None, **changes: Any) -> dict:
+    """A grant for CONTROLLED issued at `issued` (default now) with the openid scope, as a
+    Visa Access Token has it; `changes` change its claims (None removes one)."""
+    now = int(time.time())
+    iat = now if issued is None else issued
+    claims = {"iss": stack.aai_url, "sub": "mallory", "iat": iat, "exp": now + 600,
+              "jti": uuid.uuid4().hex, "scope": "openid",
+              "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
+                                "source": stack.aai_url, "by": "dac", "asserted": iat},
+              **changes}
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _visa_access_token(stack: Stack, **changes: Any) -> str:
+    """A Visa Access Token: no jku, signed with the key of the AAI's jwks_uri."""
+    return stack.aai.access_key.sign(_grant_claims(stack, **changes))
+
+
+# Each visa, what it gives on CONTROLLED, and what the node logs when it drops it (GA4GH
+# Passport v1.2 "Visa Format"; AAI OIDC Profile v1.2, Conformance for Claim Clearinghouses)
+VISA_FORMATS = {
+    "a visa access token issued now": (lambda s: _visa_access_token(s), "record", None),
+    "a visa access token issued 59 minutes ago": (
+        lambda s: _visa_access_token(s, issued=int(time.time()) - 59 * 60), "record", None),
+    "a visa access token issued 61 minutes ago": (
+        lambda s: _visa_access_token(s, issued=int(time.time()) - 61 * 60), "boolean",
+        "more than an hour ago"),
+    "a visa access token issued two days ago": (
+        lambda s: _visa_access_token(s, issued=int(time.time()) - 2 * 86400), "boolean",
+        "more than an hour ago"),
+    "a visa with neither jku nor a scope": (
+        lambda s: _visa_access_token(s, scope=None), "boolean", "must have jku or a scope"),
+    "a visa without jku whose scope lacks openid": (
+        lambda s: _visa_access_token(s, scope="ga4gh_passport_v1"), "boolean",
+        "must have jku or a scope"),
+    "a visa document token with the openid scope": (
+        lambda s: _visa(s, "ControlledAccessGrants", CONTROLLED, scope="openid"), "boolean",
+        "must not have the openid scope"),
+    "a visa document token whose jku is the issuer's own jwks_uri": (
+        lambda s: s.aai.access_key.sign(_grant_claims(s, scope=None),
+                                        headers={"jku": f"{s.aai_url}/jwks"}), "record", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VISA_FORMATS))
+async def test_a_visa_is_a_document_token_or_an_access_token_under_an_hour_old(
+        stack, caplog, case):
+    """A visa without jku is a Visa Access Token: the node does not ask its issuer whether
+    one more than an hour old still holds, so it refuses it (fails closed). A visa of
+    neither format is dropped, the reason logged; a jku that is the issuer's own jwks_uri
+    names keys the node already trusts."""
+    make, expected, reason = VISA_FORMATS[case]
+    caplog.set_level(logging.INFO, logger="auth.passport")
+    seen = await _granularities(stack.node, _passport(stack, [make(stack)]))
+    assert seen[CONTROLLED] == expected
+    dropped = [r.getMessage() for r in caplog.records if r.name == "auth.passport"]
+    assert (reason is None and not dropped) or any(reason in m for m in dropped), dropped
+
+
+async def _passport_read_directly(stack: Stack, visas: list[str]) -> Passport:
+    """The visas that count for mallory's Passport carrying `visas`, read by auth/ itself
+    (the node's caller keeps only what they grant), keys fetched from the AAI over HTTP."""
+    registry = IssuerRegistry([TrustedIssuer(**trusted_issuer_entry(stack.aai_url))])
+    token = _passport(stack, visas)
+    async with ClientSession() as session:
+        jwks = JwksCache(session)
+        access = await verify(token, registry.for_access_token, jwks, AccessClaims)
+        return await passport_of(access, token, registry, jwks, session)
+
+
+async def test_a_visa_access_token_counts_until_an_hour_after_it_was_issued(stack):
+    """The caller built from it is cached no longer than the visa holds, however late its
+    `exp`; a Visa Document Token holds until its `exp`."""
+    issued = int(time.time()) - 600
+    passport = await _passport_read_directly(stack, [
+        _visa_access_token(stack, issued=issued, exp=issued + 86400),
+        _visa(stack, "ControlledAccessGrants", OTHER, iat=issued, exp=issued + 86400)])
+    assert sorted((v.value, v.expires) for v in passport.visas) == [
+        (CONTROLLED, issued + 3600), (OTHER, issued + 86400)]
 
 
 async def _aai_token(stack: Stack, user: str) -> str:
