@@ -81,11 +81,14 @@ class VisaAssertion(BaseModel):
     type: NonEmpty
     value: NonEmpty
     source: NonEmpty
-    by: NonEmpty
+    by: NonEmpty | None = Field(
+        default=None, description="Who in the source asserted it; OPTIONAL, except in the "
+                                  "types that must say it (auth/passport.py)")
     asserted: NumericDate
-    conditions: None = Field(
+    conditions: list[object] | None = Field(
         default=None, description="The node does not evaluate conditions, so it does not "
-                                  "honour a visa that has any: such a visa is dropped")
+                                  "honour a visa that has any (auth/passport.py); an empty "
+                                  "list has none")
 
 
 class VisaClaims(Claims):

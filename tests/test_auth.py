@@ -138,10 +138,13 @@ def _claims(stack: Stack, **changes: Any) -> dict[str, Any]:
 
 def _visa(stack: Stack, kind: str, value: str, *, key: SigningKey | None = None,
           **changes: Any) -> str:
+    """A Visa Document Token (keys at the AAI's visa jku), asserted `by` as the development
+    AAI asserts it: a grant by a DAC, anything else by the source's system."""
     now = int(time.time())
+    by = "dac" if kind == "ControlledAccessGrants" else "system"
     claims = {"iss": stack.aai_url, "sub": "mallory", "iat": now, "exp": now + 600,
               "ga4gh_visa_v1": {"type": kind, "value": value, "source": stack.aai_url,
-                                "by": "dac", "asserted": now}}
+                                "by": by, "asserted": now}}
     claims.update(changes)
     return (key or stack.aai.visa_key).sign(claims, headers={"jku": stack.aai.visa_jku})
 
@@ -488,6 +491,23 @@ async def _passport_read_directly(stack: Stack, visas: list[str]) -> Passport:
         return await passport_of(access, token, registry, jwks, session)
 
 
+async def test_by_is_required_only_where_the_passport_spec_requires_it(stack):
+    """`by` is OPTIONAL but in AcceptedTermsAndPolicies and ControlledAccessGrants: a
+    ResearcherStatus or AffiliationAndRole without it is a visa (which no policy needing a
+    `by` accepts); the two types that must say it are dropped without it."""
+    def without_by(kind: str, value: str) -> str:
+        return _visa(stack, kind, value, ga4gh_visa_v1={
+            "type": kind, "value": value, "source": stack.aai_url,
+            "asserted": int(time.time())})
+    passport = await _passport_read_directly(stack, [
+        without_by(kind, value) for kind, value in [
+            ("ResearcherStatus", BONA_FIDE), ("AffiliationAndRole", "member@uni.example"),
+            ("AcceptedTermsAndPolicies", BONA_FIDE), ("ControlledAccessGrants", CONTROLLED)]])
+    assert passport.complete
+    assert sorted((v.type, v.by) for v in passport.visas) == [
+        ("AffiliationAndRole", None), ("ResearcherStatus", None)]
+
+
 async def test_a_visa_access_token_counts_until_an_hour_after_it_was_issued(stack):
     """The caller built from it is cached no longer than the visa holds, however late its
     `exp`; a Visa Document Token holds until its `exp`."""
@@ -497,6 +517,32 @@ async def test_a_visa_access_token_counts_until_an_hour_after_it_was_issued(stac
         _visa(stack, "ControlledAccessGrants", OTHER, iat=issued, exp=issued + 86400)])
     assert sorted((v.value, v.expires) for v in passport.visas) == [
         (CONTROLLED, issued + 3600), (OTHER, issued + 86400)]
+
+
+async def test_a_grant_with_an_empty_conditions_list_grants(stack):
+    """Only a non-empty `conditions` must be refused by a node that does not evaluate them."""
+    seen = await _granularities(stack.node, _passport(stack, [_grant(stack, conditions=[])]))
+    assert seen[CONTROLLED] == "record"
+
+
+@pytest.mark.parametrize("terms_by,status_by,expected", [
+    ("self", "so", "count"), ("self", "system", "count"), ("system", "peer", "count"),
+    ("dac", "so", "count"), ("peer", "so", "count"),
+    ("self", "self", "boolean"),         # a status the researcher asserts of themselves
+    ("so", None, "boolean"),             # no `by`: an unknown authority
+    ("so", "dac", "boolean"),            # a DAC decides grants; it does not attest status
+    ("so", "admin", "boolean"),          # not a `by` the spec defines
+    ("admin", "so", "boolean"), (None, "so", "boolean")])
+async def test_bona_fide_needs_a_status_someone_else_attests(stack, terms_by, status_by,
+                                                             expected):
+    def half(kind: str, by: str | None) -> str:
+        body = {"type": kind, "value": BONA_FIDE, "source": stack.aai_url, "by": by,
+                "asserted": int(time.time())}
+        return _visa(stack, kind, BONA_FIDE,
+                     ga4gh_visa_v1={k: v for k, v in body.items() if v is not None})
+    token = _passport(stack, [half("AcceptedTermsAndPolicies", terms_by),
+                              half("ResearcherStatus", status_by)])
+    assert (await _granularities(stack.node, token))[REGISTERED] == expected
 
 
 async def _aai_token(stack: Stack, user: str) -> str:

@@ -344,11 +344,11 @@ async def test_a_trusted_issuer_answering_nonsense_never_fails_open(stack, beaco
             # Visa Document Tokens whose jku is the issuer's own jwks_uri
             visas = [signed(kid, {"iss": url, "sub": "mallory", "iat": now, "exp": now + 600,
                                   "ga4gh_visa_v1": {"type": kind, "value": value,
-                                                    "source": url, "by": "dac",
+                                                    "source": url, "by": by,
                                                     "asserted": now}}, jku=f"{url}/jwks")
-                     for kind, value in [("AcceptedTermsAndPolicies", BONA_FIDE),
-                                         ("ResearcherStatus", BONA_FIDE),
-                                         ("ControlledAccessGrants", CONTROLLED)]]
+                     for kind, value, by in [("AcceptedTermsAndPolicies", BONA_FIDE, "self"),
+                                             ("ResearcherStatus", BONA_FIDE, "so"),
+                                             ("ControlledAccessGrants", CONTROLLED, "dac")]]
             return signed(kid, claims), visas, {"keys": [{**key.jwk(), "kid": kid}]}
 
         def honest(kid: str, scope: str) -> str:
