@@ -55,6 +55,13 @@ class Claims(BaseModel):
     nbf: NumericDate | None = None
     jti: Printable | None = None
     aud: str | list[str] | None = None
+    scope: str | None = Field(
+        default=None, description="Space-separated; in a visa, `openid` marks a Visa Access "
+                                  "Token (auth/tokens.py)")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset((self.scope or "").split())
 
 
 class AccessClaims(Claims):
@@ -62,13 +69,8 @@ class AccessClaims(Claims):
 
     purpose: ClassVar[Literal["access", "visa"]] = "access"
 
-    scope: str | None = None
     ga4gh_passport_v1: list[object] | None = Field(
         default=None, description="Visa JWTs; an entry that is not a string is a dropped visa")
-
-    @property
-    def scopes(self) -> frozenset[str]:
-        return frozenset((self.scope or "").split())
 
 
 class VisaAssertion(BaseModel):
@@ -79,11 +81,14 @@ class VisaAssertion(BaseModel):
     type: NonEmpty
     value: NonEmpty
     source: NonEmpty
-    by: NonEmpty
+    by: NonEmpty | None = Field(
+        default=None, description="Who in the source asserted it; OPTIONAL, except in the "
+                                  "types that must say it (auth/passport.py)")
     asserted: NumericDate
-    conditions: None = Field(
+    conditions: list[object] | None = Field(
         default=None, description="The node does not evaluate conditions, so it does not "
-                                  "honour a visa that has any: such a visa is dropped")
+                                  "honour a visa that has any (auth/passport.py); an empty "
+                                  "list has none")
 
 
 class VisaClaims(Claims):

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auth.documents import issuer_document
 from auth.urls import http_url
@@ -93,7 +101,9 @@ class IssuerRegistry:
     """Exact-match lookup: `https://aai.example/` and `https://aai.example` are two issuers.
 
     Issuers configured without a jwks_uri are completed from their discovery document by
-    `discover`; one that cannot be completed stays out of the registry (its tokens get 401)."""
+    `discover`; one that cannot be completed stays out of the registry (its tokens get 401):
+    its document unreachable or unusable, or a URL it gives not one the configuration would
+    take (auth/urls.py), or plain http where only https is (in production)."""
 
     def __init__(self, issuers: list[TrustedIssuer]) -> None:
         self._by_issuer = {i.issuer: i for i in issuers if i.jwks_uri}
@@ -104,9 +114,9 @@ class IssuerRegistry:
                 log.warning("%s accepts visas from %s, which is not a trusted issuer with "
                             "visas = true; those visas will be dropped", holder.issuer, unknown)
 
-    async def discover(self, session: aiohttp.ClientSession) -> None:
+    async def discover(self, session: aiohttp.ClientSession, *, https_only: bool = False) -> None:
         for issuer in list(self.undiscovered):
-            found = await _discovered(issuer, session)
+            found = await _discovered(issuer, session, https_only)
             if found is not None:
                 self._by_issuer[found.issuer] = found
                 self.undiscovered.remove(issuer)
@@ -142,8 +152,12 @@ async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> obj
     return await issuer_document(session, discovery_url(issuer), aiohttp.ClientTimeout(total=10))
 
 
-async def _discovered(issuer: TrustedIssuer,
-                      session: aiohttp.ClientSession) -> TrustedIssuer | None:
+async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
+                      https_only: bool) -> TrustedIssuer | None:
+    """The issuer completed by its discovery document, its URLs checked as configured ones
+    are: a `userinfo_endpoint` that is not a string was a TypeError on every passport-scoped
+    token (a 500), and a plain http one, in production, would be sent bearer tokens in the
+    clear."""
     import aiohttp
     url = discovery_url(issuer.issuer)
     try:
@@ -158,6 +172,21 @@ async def _discovered(issuer: TrustedIssuer,
     if not isinstance(document.get("jwks_uri"), str):
         log.error("discovery document at %s has no jwks_uri; not trusted", url)
         return None
-    return issuer.model_copy(update={
-        "jwks_uri": document["jwks_uri"],
-        "userinfo_endpoint": issuer.userinfo_endpoint or document.get("userinfo_endpoint")})
+    discovered = {"jwks_uri": document["jwks_uri"],
+                  "userinfo_endpoint": issuer.userinfo_endpoint or document.get(
+                      "userinfo_endpoint")}
+    try:     # validated, as model_copy would not
+        found = TrustedIssuer.model_validate({**issuer.model_dump(), **discovered})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        log.error("discovery document at %s gives unusable URLs (%s); not trusted", url,
+                  problems)
+        return None
+    plain = [name for name in discovered
+             if https_only and urlsplit(getattr(found, name) or "").scheme.lower() == "http"]
+    if plain:
+        log.error("discovery document at %s gives plain http URLs (%s), in production; not "
+                  "trusted", url, ", ".join(plain))
+        return None
+    return found

@@ -9,15 +9,25 @@ issuer. So a visa counts only when all of these hold:
   nothing and grant nothing;
 - the visa's signer (`iss`) is one the token's issuer accepts for its users
   (`accepted_visa_issuers`, by default the issuer itself) and is itself trusted for visas;
-- it verifies (signature by the signer's keys, `exp`, `iat`), has the shape `ga4gh_visa_v1`
-  requires, has no `conditions` (not evaluated, so not honoured), and was not `asserted` in
-  the future (beyond the clock-skew leeway).
+- it verifies (signature by the signer's keys, `exp`, `iat`, one of the two visa formats:
+  auth/tokens.py), has the shape `ga4gh_visa_v1` requires, says `by` where its type must
+  (AcceptedTermsAndPolicies, ControlledAccessGrants: Passport v1.2), has no non-empty
+  `conditions` (not evaluated, so not honoured), and was not `asserted` in the future (beyond
+  the clock-skew leeway).
 A ControlledAccessGrants visa grants only when asserted `by` a DAC (`dac`), a signing official
 (`so`) or the source's own system (`system`): `self` is the user's own claim, `peer` another
 researcher's, and any other value one the spec does not define. And only when its `source` is
 one its signer is configured to relay grants from (`accepted_grant_sources`, by default the
 signer itself). A visa that fails any check is dropped, never half-trusted: it grants nothing,
 and the caller is answered at the level of the visas that remain.
+
+Registered access (bona fide) needs both halves with the Registered Access value: the terms
+accepted (AcceptedTermsAndPolicies, by anyone the spec names, the user included: accepting
+terms is the user's own act) and a researcher status someone else attests
+(ResearcherStatus `by` a signing official `so`, the source's `system` or a `peer`). A status
+the user asserts (`self`), one with no `by` (the spec's "unknown" authority, which no policy
+expecting a value may accept) or any other value makes no one bona fide; nor does `dac`, the
+decision-maker for a grant, not an attester of who someone is.
 """
 from __future__ import annotations
 
@@ -34,6 +44,8 @@ from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from auth.tokens import (
     LEEWAY_SECONDS,
+    OPENID,
+    VISA_ACCESS_TOKEN_SECONDS,
     InvalidToken,
     SigningKeyUnavailable,
     VerifiedToken,
@@ -45,7 +57,11 @@ BONA_FIDE = "https://doi.org/10.1038/s41431-018-0219-y"
 BONA_FIDE_TYPES = ("AcceptedTermsAndPolicies", "ResearcherStatus")   # both, value BONA_FIDE
 PASSPORT_SCOPE = "ga4gh_passport_v1"
 GRANT = "ControlledAccessGrants"
+TERMS, STATUS = BONA_FIDE_TYPES
+BY_REQUIRED = frozenset({TERMS, GRANT})     # "MUST include the by claim" (Passport v1.2)
+ASSERTERS = frozenset({"self", "peer", "system", "so", "dac"})     # Passport v1.2's `by`
 GRANTING_ASSERTERS = frozenset({"dac", "so", "system"})
+STATUS_ATTESTERS = frozenset({"so", "system", "peer"})
 USERINFO_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
@@ -53,6 +69,7 @@ USERINFO_TIMEOUT = aiohttp.ClientTimeout(total=5)
 class Visa:
     type: str
     value: str
+    by: str | None
     expires: float
 
 
@@ -122,18 +139,28 @@ def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:
         raise InvalidToken("visa is for another sub (LinkedIdentities are not evaluated)")
     if assertion.asserted > time.time() + LEEWAY_SECONDS:
         raise InvalidToken("visa asserted in the future")
+    if assertion.conditions:
+        raise InvalidToken("visa has conditions, which this node does not evaluate")
+    if assertion.by is None and assertion.type in BY_REQUIRED:
+        raise InvalidToken(f"a {assertion.type} visa without by (Passport v1.2 requires it)")
     if assertion.type == GRANT and assertion.by not in GRANTING_ASSERTERS:
         raise InvalidToken(f"a grant asserted by {assertion.by[:40]!r} grants nothing")
     if assertion.type == GRANT and assertion.source not in token.issuer.grant_sources:
         raise InvalidToken(f"{token.issuer.issuer} is not trusted to relay grants from that "
                            "source")
-    return Visa(assertion.type, assertion.value, claims.exp)
+    # a Visa Access Token holds for an hour from its issuing (auth/tokens.py): so does the
+    # caller built from it
+    expires = (min(claims.exp, claims.iat + VISA_ACCESS_TOKEN_SECONDS)
+               if OPENID in claims.scopes else claims.exp)
+    return Visa(assertion.type, assertion.value, assertion.by, expires)
 
 
 def is_bona_fide(visas: tuple[Visa, ...]) -> bool:
-    """Registered access needs both halves: terms accepted AND researcher status."""
-    kinds = {v.type for v in visas if v.value == BONA_FIDE}
-    return set(BONA_FIDE_TYPES) <= kinds
+    """Registered access needs both halves: terms accepted AND a researcher status that
+    someone other than the user attests (the module's docstring says who)."""
+    def holds(kind: str, by: frozenset[str]) -> bool:
+        return any(v.type == kind and v.value == BONA_FIDE and v.by in by for v in visas)
+    return holds(TERMS, ASSERTERS) and holds(STATUS, STATUS_ATTESTERS)
 
 
 def grants(visas: tuple[Visa, ...]) -> frozenset[str]:

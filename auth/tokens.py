@@ -3,13 +3,23 @@
 Order of checks, each failing closed: bounded size and three segments; the JSON type of every
 claim the node reads, `sub` present (auth/claims.py: a malformed claim is a refusal, never an
 exception further on); the issuer, by exact match, from the allow-list; the algorithm, pinned per
-issuer; no key material taken from the token (`jwk`, `x5u`, `x5c` refused; `jku` only where
-configured for that issuer's visas); the key from the issuer's JWKS by `kid`; then signature,
-`exp`, `iat`, `nbf`, `iss`, and `aud` when the issuer has an audience configured,
-with a small leeway for clock skew.
+issuer; a visa's format (below); no key material taken from the token (`jwk`, `x5u`, `x5c`
+refused; a visa's `jku` only when it is its issuer's `jwks_uri` or one of its `visa_jku`); the
+key from the issuer's JWKS by `kid`; then signature, `exp`, `iat`, `nbf`, `iss`, and `aud` when
+the issuer has an audience configured, with a small leeway for clock skew.
+
+A visa is one of two formats (GA4GH Passport v1.2, "Visa Format"; AAI OIDC Profile v1.2): a
+Visa Document Token names its keys by `jku` and has no `openid` scope; a Visa Access Token has
+no `jku` and the `openid` scope, and is an access token of its issuer's: the AAI Profile makes
+one more than an hour old (by `iat`) invalid unless its issuer's /userinfo (or /token) endpoint
+confirms it still holds. The node does not ask (that polling has rules of its own: at most
+hourly, the answer's claims replacing the token's), so it fails closed: such a visa is refused
+once an hour old, and counts at most until then (auth/passport.py). A visa of neither format is
+refused.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -24,6 +34,8 @@ from auth.jwks import JwksCache, KeyNotFound
 MAX_TOKEN_BYTES = 16_384
 MAX_HEADER_BYTES = 1_024
 LEEWAY_SECONDS = 30
+VISA_ACCESS_TOKEN_SECONDS = 3600     # the AAI Profile's hour, for a visa without jku
+OPENID = "openid"
 _KEY_HEADERS = ("jwk", "x5u", "x5c")
 
 
@@ -87,9 +99,28 @@ def _key_location(header: dict[str, Any], issuer: TrustedIssuer,
     jku = header.get("jku")
     if jku is None and issuer.jwks_uri:
         return issuer.jwks_uri
-    if purpose == "visa" and jku in issuer.visa_jku:
+    # the issuer's own jwks_uri holds the configured keys, whoever names it
+    if purpose == "visa" and jku is not None and jku in (issuer.jwks_uri, *issuer.visa_jku):
         return jku
     raise InvalidToken("jku is not one this issuer is configured to use")
+
+
+def _visa_format(header: dict[str, Any], claims: Claims) -> None:
+    """InvalidToken unless the visa is a Visa Document Token or a Visa Access Token less
+    than an hour old (the module's docstring says why)."""
+    openid = OPENID in claims.scopes
+    if header.get("jku") is not None:
+        if openid:
+            raise InvalidToken("a visa with jku (a Visa Document Token) must not have the "
+                               "openid scope")
+        return
+    if not openid:
+        raise InvalidToken("a visa must have jku or a scope with openid (Passport v1.2, Visa "
+                           "Format)")
+    if time.time() > claims.iat + VISA_ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS:
+        raise InvalidToken("a visa without jku (a Visa Access Token) issued more than an hour "
+                           "ago: its issuer would have to confirm it, which this node does "
+                           "not ask")
 
 
 def _typed(unverified: dict[str, Any], kind: type[C]) -> C:
@@ -113,6 +144,8 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
     algorithm = header.get("alg")
     if algorithm not in issuer.algorithms:
         raise InvalidToken(f"algorithm {algorithm!r} is not accepted for this issuer")
+    if kind.purpose == "visa":
+        _visa_format(header, claims)
     try:
         key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"))
     except KeyNotFound:

@@ -54,6 +54,7 @@ from node.http.middleware import node_middleware
 from node.http.outage import DatabaseOutage, shorten_pool_retries
 from node.http.server import MAX_HEADER_FIELD_BYTES, hide_request_lines
 from node.migrate import NODE_MIGRATIONS
+from node.production import PRODUCTION
 from node.publication.push import publishing
 from node.publication.records import node_site
 from node.replicas import ReadPools
@@ -186,7 +187,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
                          max_age=settings.jwks_max_age_seconds)
         registry = IssuerRegistry(settings.trusted_issuers)
-        await registry.discover(session)
+        await registry.discover(session, https_only=settings.environment == PRODUCTION)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
         app[NETWORK] = Network(app[SETTINGS], session)
         yield

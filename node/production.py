@@ -4,7 +4,9 @@ production (`environment = prod`, also spelt `production`).
 Each rule has a name, which the refusal logs, so an operator knows which line to change:
 - `https-only`: a trusted issuer (issuer, jwks_uri, userinfo_endpoint, visa jku) or the
   catalogue a node publishes to, reached over plain http: tokens, keys and secrets would cross
-  the network in the clear or from a forgeable source;
+  the network in the clear or from a forgeable source. The URLs an issuer's discovery document
+  gives are held to it when the node reads them: such an issuer is not refused at start (it
+  may be unreachable then) but stays untrusted, its tokens refused (auth/issuers.py);
 - `no-development-aai`: a trusted issuer whose discovery document marks it as the development
   AAI (`gdi_development_only`), which hands out tokens to anyone who knows a user name; and the
   development AAI itself, which refuses to serve at all in production;

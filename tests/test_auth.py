@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections import Counter
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth.access import AccessLevel
 from auth.authenticate import INCOMPLETE_CACHE_SECONDS
+from auth.claims import AccessClaims
 from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
@@ -35,8 +37,10 @@ from auth.dev_issuer import (
     SigningKey,
     trusted_issuer_entry,
 )
-from auth.issuers import TrustedIssuer
-from auth.passport import BONA_FIDE
+from auth.issuers import IssuerRegistry, TrustedIssuer
+from auth.jwks import JwksCache
+from auth.passport import BONA_FIDE, Passport, passport_of
+from auth.tokens import verify
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
@@ -134,10 +138,13 @@ def _claims(stack: Stack, **changes: Any) -> dict[str, Any]:
 
 def _visa(stack: Stack, kind: str, value: str, *, key: SigningKey | None = None,
           **changes: Any) -> str:
+    """A Visa Document Token (keys at the AAI's visa jku), asserted `by` as the development
+    AAI asserts it: a grant by a DAC, anything else by the source's system."""
     now = int(time.time())
+    by = "dac" if kind == "ControlledAccessGrants" else "system"
     claims = {"iss": stack.aai_url, "sub": "mallory", "iat": now, "exp": now + 600,
               "ga4gh_visa_v1": {"type": kind, "value": value, "source": stack.aai_url,
-                                "by": "dac", "asserted": now}}
+                                "by": by, "asserted": now}}
     claims.update(changes)
     return (key or stack.aai.visa_key).sign(claims, headers={"jku": stack.aai.visa_jku})
 
@@ -414,6 +421,130 @@ async def test_bona_fide_with_another_value_is_not_registered(stack):
     assert (await _granularities(stack.node, token))[REGISTERED] == "boolean"
 
 
+def _grant_claims(stack: Stack, *, issued: int | None = None, **changes: Any) -> dict:
+    """A grant for CONTROLLED issued at `issued` (default now) with the openid scope, as a
+    Visa Access Token has it; `changes` change its claims (None removes one)."""
+    now = int(time.time())
+    iat = now if issued is None else issued
+    claims = {"iss": stack.aai_url, "sub": "mallory", "iat": iat, "exp": now + 600,
+              "jti": uuid.uuid4().hex, "scope": "openid",
+              "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
+                                "source": stack.aai_url, "by": "dac", "asserted": iat},
+              **changes}
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _visa_access_token(stack: Stack, **changes: Any) -> str:
+    """A Visa Access Token: no jku, signed with the key of the AAI's jwks_uri."""
+    return stack.aai.access_key.sign(_grant_claims(stack, **changes))
+
+
+# Each visa, what it gives on CONTROLLED, and what the node logs when it drops it (GA4GH
+# Passport v1.2 "Visa Format"; AAI OIDC Profile v1.2, Conformance for Claim Clearinghouses)
+VISA_FORMATS = {
+    "a visa access token issued now": (lambda s: _visa_access_token(s), "record", None),
+    "a visa access token issued 59 minutes ago": (
+        lambda s: _visa_access_token(s, issued=int(time.time()) - 59 * 60), "record", None),
+    "a visa access token issued 61 minutes ago": (
+        lambda s: _visa_access_token(s, issued=int(time.time()) - 61 * 60), "boolean",
+        "more than an hour ago"),
+    "a visa access token issued two days ago": (
+        lambda s: _visa_access_token(s, issued=int(time.time()) - 2 * 86400), "boolean",
+        "more than an hour ago"),
+    "a visa with neither jku nor a scope": (
+        lambda s: _visa_access_token(s, scope=None), "boolean", "must have jku or a scope"),
+    "a visa without jku whose scope lacks openid": (
+        lambda s: _visa_access_token(s, scope="ga4gh_passport_v1"), "boolean",
+        "must have jku or a scope"),
+    "a visa document token with the openid scope": (
+        lambda s: _visa(s, "ControlledAccessGrants", CONTROLLED, scope="openid"), "boolean",
+        "must not have the openid scope"),
+    "a visa document token whose jku is the issuer's own jwks_uri": (
+        lambda s: s.aai.access_key.sign(_grant_claims(s, scope=None),
+                                        headers={"jku": f"{s.aai_url}/jwks"}), "record", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VISA_FORMATS))
+async def test_a_visa_is_a_document_token_or_an_access_token_under_an_hour_old(
+        stack, caplog, case):
+    """A visa without jku is a Visa Access Token: the node does not ask its issuer whether
+    one more than an hour old still holds, so it refuses it (fails closed). A visa of
+    neither format is dropped, the reason logged; a jku that is the issuer's own jwks_uri
+    names keys the node already trusts."""
+    make, expected, reason = VISA_FORMATS[case]
+    caplog.set_level(logging.INFO, logger="auth.passport")
+    seen = await _granularities(stack.node, _passport(stack, [make(stack)]))
+    assert seen[CONTROLLED] == expected
+    dropped = [r.getMessage() for r in caplog.records if r.name == "auth.passport"]
+    assert (reason is None and not dropped) or any(reason in m for m in dropped), dropped
+
+
+async def _passport_read_directly(stack: Stack, visas: list[str]) -> Passport:
+    """The visas that count for mallory's Passport carrying `visas`, read by auth/ itself
+    (the node's caller keeps only what they grant), keys fetched from the AAI over HTTP."""
+    registry = IssuerRegistry([TrustedIssuer(**trusted_issuer_entry(stack.aai_url))])
+    token = _passport(stack, visas)
+    async with ClientSession() as session:
+        jwks = JwksCache(session)
+        access = await verify(token, registry.for_access_token, jwks, AccessClaims)
+        return await passport_of(access, token, registry, jwks, session)
+
+
+async def test_by_is_required_only_where_the_passport_spec_requires_it(stack):
+    """`by` is OPTIONAL but in AcceptedTermsAndPolicies and ControlledAccessGrants: a
+    ResearcherStatus or AffiliationAndRole without it is a visa (which no policy needing a
+    `by` accepts); the two types that must say it are dropped without it."""
+    def without_by(kind: str, value: str) -> str:
+        return _visa(stack, kind, value, ga4gh_visa_v1={
+            "type": kind, "value": value, "source": stack.aai_url,
+            "asserted": int(time.time())})
+    passport = await _passport_read_directly(stack, [
+        without_by(kind, value) for kind, value in [
+            ("ResearcherStatus", BONA_FIDE), ("AffiliationAndRole", "member@uni.example"),
+            ("AcceptedTermsAndPolicies", BONA_FIDE), ("ControlledAccessGrants", CONTROLLED)]])
+    assert passport.complete
+    assert sorted((v.type, v.by) for v in passport.visas) == [
+        ("AffiliationAndRole", None), ("ResearcherStatus", None)]
+
+
+async def test_a_visa_access_token_counts_until_an_hour_after_it_was_issued(stack):
+    """The caller built from it is cached no longer than the visa holds, however late its
+    `exp`; a Visa Document Token holds until its `exp`."""
+    issued = int(time.time()) - 600
+    passport = await _passport_read_directly(stack, [
+        _visa_access_token(stack, issued=issued, exp=issued + 86400),
+        _visa(stack, "ControlledAccessGrants", OTHER, iat=issued, exp=issued + 86400)])
+    assert sorted((v.value, v.expires) for v in passport.visas) == [
+        (CONTROLLED, issued + 3600), (OTHER, issued + 86400)]
+
+
+async def test_a_grant_with_an_empty_conditions_list_grants(stack):
+    """Only a non-empty `conditions` must be refused by a node that does not evaluate them."""
+    seen = await _granularities(stack.node, _passport(stack, [_grant(stack, conditions=[])]))
+    assert seen[CONTROLLED] == "record"
+
+
+@pytest.mark.parametrize("terms_by,status_by,expected", [
+    ("self", "so", "count"), ("self", "system", "count"), ("system", "peer", "count"),
+    ("dac", "so", "count"), ("peer", "so", "count"),
+    ("self", "self", "boolean"),         # a status the researcher asserts of themselves
+    ("so", None, "boolean"),             # no `by`: an unknown authority
+    ("so", "dac", "boolean"),            # a DAC decides grants; it does not attest status
+    ("so", "admin", "boolean"),          # not a `by` the spec defines
+    ("admin", "so", "boolean"), (None, "so", "boolean")])
+async def test_bona_fide_needs_a_status_someone_else_attests(stack, terms_by, status_by,
+                                                             expected):
+    def half(kind: str, by: str | None) -> str:
+        body = {"type": kind, "value": BONA_FIDE, "source": stack.aai_url, "by": by,
+                "asserted": int(time.time())}
+        return _visa(stack, kind, BONA_FIDE,
+                     ga4gh_visa_v1={k: v for k, v in body.items() if v is not None})
+    token = _passport(stack, [half("AcceptedTermsAndPolicies", terms_by),
+                              half("ResearcherStatus", status_by)])
+    assert (await _granularities(stack.node, token))[REGISTERED] == expected
+
+
 async def _aai_token(stack: Stack, user: str) -> str:
     async with ClientSession() as client, client.post(f"{stack.aai_url}/token", data={
             "grant_type": "password", "username": user, "password": user}) as response:
@@ -635,9 +766,11 @@ async def test_issuer_configured_by_discovery_alone(stack):
 
 
 @asynccontextmanager
-async def _node_with(stack: Stack, issuers: list[TrustedIssuer]) -> AsyncIterator[ClientSession]:
-    """Another node on the stack's database, trusting `issuers` instead."""
-    settings = stack.settings.model_copy(update={"trusted_issuers": issuers})
+async def _node_with(stack: Stack, issuers: list[TrustedIssuer],
+                     **changes: Any) -> AsyncIterator[ClientSession]:
+    """Another node on the stack's database, trusting `issuers` instead (and its settings
+    changed by `changes`)."""
+    settings = stack.settings.model_copy(update={"trusted_issuers": issuers, **changes})
     async with AsyncExitStack() as exits:
         url = await serve_app(exits, create_app(settings, stack.pool))
         async with ClientSession(base_url=url) as client:
@@ -851,3 +984,60 @@ async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untruste
         response = await node.get("/api/g_variants", params=QUERY, headers={
             "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
         assert response.status == 401, await response.text()
+
+
+# What an issuer's discovery document may give instead of its URLs: each was taken as it came
+# (a userinfo_endpoint that is not a string was a 500 for every token asking for visas)
+BROKEN_DISCOVERY = {
+    "userinfo_endpoint a number": {"userinfo_endpoint": 123},
+    "userinfo_endpoint a list": {"userinfo_endpoint": ["http://127.0.0.1:1/userinfo"]},
+    "userinfo_endpoint not http(s)": {"userinfo_endpoint": "ftp://127.0.0.1/userinfo"},
+    "jwks_uri without a host": {"jwks_uri": "http:///jwks"},
+}
+
+
+def _discovery(url: str, **changes: Any) -> bytes:
+    return json.dumps({"issuer": url, "jwks_uri": f"{url}/jwks",
+                       "userinfo_endpoint": f"{url}/userinfo", **changes}).encode()
+
+
+@pytest.mark.parametrize("broken", [None, *sorted(BROKEN_DISCOVERY)])
+async def test_a_discovery_document_with_unusable_urls_leaves_its_issuer_untrusted(
+        stack, beacon_schema, broken):
+    """Its URLs are checked as configured ones are: the issuer is refused as one whose
+    discovery failed (401), never a 500; the intact document makes carol's grant count."""
+    faults = _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        faults.replaced["/.well-known/openid-configuration"] = _discovery(
+            url, **BROKEN_DISCOVERY.get(broken, {}))
+        node = await exits.enter_async_context(_node_with(stack, [TrustedIssuer(
+            issuer=url, audience="gdi-node", visas=True, visa_jku=(aai.visa_jku,))]))
+        token = aai.access_token(aai.users["carol"])
+        if broken is None:
+            assert (await _granularities(node, token))[CONTROLLED] == "record"
+            return
+        response = await node.get("/api/g_variants", params=QUERY,
+                                  headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 401, await response.text()
+        assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+
+
+@pytest.mark.parametrize("environment,expected", [("dev", "record"), ("prod", 401)])
+async def test_in_production_plain_http_urls_from_discovery_leave_the_issuer_untrusted(
+        stack, environment, expected):
+    """Configured http URLs stop a production node from starting (node/production.py); the
+    ones discovery gives are held to the same rule when read: the userinfo endpoint would
+    be sent bearer tokens in the clear. (The issuer itself is http here, as 127.0.0.1 has
+    no TLS; in production it is https, and its discovery document is what names http.)"""
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits)
+        node = await exits.enter_async_context(_node_with(stack, [TrustedIssuer(
+            issuer=url, audience="gdi-node", visas=True, visa_jku=(aai.visa_jku,))],
+            environment=environment))
+        token = aai.access_token(aai.users["carol"])
+        response = await node.get("/api/g_variants", params={**QUERY, "datasetIds": CONTROLLED},
+                                  headers={"Authorization": f"Bearer {token}"})
+        body = await response.json()
+        assert (body["meta"]["returnedGranularity"] if response.status == 200
+                else response.status) == expected

@@ -333,21 +333,22 @@ async def test_a_trusted_issuer_answering_nonsense_never_fails_open(stack, beaco
         node = await exits.enter_async_context(_node_with(stack, [issuer]))
         key = SigningKey("round-0", None)
 
-        def signed(kid: str, claims: dict[str, Any]) -> str:
+        def signed(kid: str, claims: dict[str, Any], **headers: str) -> str:
             key.kid = kid
-            return key.sign(claims)
+            return key.sign(claims, headers=headers)
 
         def round_of(kid: str, scope: str) -> tuple[str, list[str], dict[str, Any]]:
             now = int(time.time())
             claims = {"iss": url, "sub": "mallory", "aud": "gdi-node", "iat": now,
                       "exp": now + 600, "jti": kid, "scope": scope}
+            # Visa Document Tokens whose jku is the issuer's own jwks_uri
             visas = [signed(kid, {"iss": url, "sub": "mallory", "iat": now, "exp": now + 600,
                                   "ga4gh_visa_v1": {"type": kind, "value": value,
-                                                    "source": url, "by": "dac",
-                                                    "asserted": now}})
-                     for kind, value in [("AcceptedTermsAndPolicies", BONA_FIDE),
-                                         ("ResearcherStatus", BONA_FIDE),
-                                         ("ControlledAccessGrants", CONTROLLED)]]
+                                                    "source": url, "by": by,
+                                                    "asserted": now}}, jku=f"{url}/jwks")
+                     for kind, value, by in [("AcceptedTermsAndPolicies", BONA_FIDE, "self"),
+                                             ("ResearcherStatus", BONA_FIDE, "so"),
+                                             ("ControlledAccessGrants", CONTROLLED, "dac")]]
             return signed(kid, claims), visas, {"keys": [{**key.jwk(), "kid": kid}]}
 
         def honest(kid: str, scope: str) -> str:
