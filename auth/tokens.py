@@ -137,6 +137,10 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
                  jwks: JwksCache, kind: type[C]) -> VerifiedToken[C]:
     """The token's claims as `kind`, once every check passed; InvalidToken otherwise."""
     header, unverified = _unverified(token)
+    if kind.purpose == "access" and "ga4gh_visa_v1" in unverified:
+        # a broker signs its visas with its access tokens' keys: one of a user's visas,
+        # copied out of a Passport, would otherwise pass as that user's access token
+        raise InvalidToken("a visa is not an access token (it carries ga4gh_visa_v1)")
     claims = _typed(unverified, kind)
     issuer = lookup(claims.iss)
     if issuer is None:

@@ -274,6 +274,11 @@ MALFORMED_CLAIMS = {
     "scope a list": lambda s: {"scope": ["openid", "ga4gh_passport_v1"]},
     "jti an object": lambda s: {"jti": {"id": 1}},
     "ga4gh_passport_v1 a string": lambda s: {"ga4gh_passport_v1": "eyJ.eyJ.sig"},
+    # a visa (signed with the access tokens' key, as brokers do) presented as the bearer
+    # token: it was the visa's subject, identified
+    "a visa as the access token": lambda s: {"ga4gh_visa_v1": {
+        "type": "ResearcherStatus", "value": "https://example.org/bona-fide",
+        "source": s.aai_url, "by": "system", "asserted": int(time.time())}},
 }
 
 
