@@ -21,6 +21,7 @@ to this one.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -227,10 +228,9 @@ async def filtering_terms(request: web.Request) -> web.Response:
     answer, MAX_PEER_BODY (a peer whose list is larger is listed as invalid)."""
     query = info.terms_query(await request_body(request))
     bearer, issuer = _credentials(request)
-    whole = PeerRequest("GET", "/filtering_terms", _onward(request),
-                        "testMode=true" if query.test_mode else "",
-                        purpose=request.headers.get(PURPOSE_HEADER),
-                        request_id=request.get(REQUEST_ID))
+    whole = dataclasses.replace(await _forwarded(request), method="GET",
+                                query_string="testMode=true" if query.test_mode else "",
+                                body=None)
     outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, bearer=bearer,
                                                          issuer=issuer)
     return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
