@@ -72,8 +72,7 @@ def population_rows(individuals: Sequence[tuple[int, str, str | None]], samples:
             [f"{country}_{letter}"] if country and letter else [])
         for label in labels:
             groups.setdefault(label, set()).add(index)
-    order = [whole, *sorted(g for g in groups if g != whole and "_" not in g and len(g) == 2),
-             *sorted(g for g in groups if "_" in g), *sorted(g for g in groups if len(g) == 1)]
+    order = [whole, *sorted((g for g in groups if g != whole), key=_rank)]
     return [(label, _bits(groups[label], samples), _bits(groups[label] & males, samples),
              len(groups[label]), len(groups[label] & males)) for label in order]
 
