@@ -27,6 +27,7 @@ PUBLIC dataset for anonymous callers: {"anonymous": {"allele_floor": 1}}.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import random
 from collections.abc import Iterable
@@ -227,6 +228,7 @@ class ReportedCount:
     step: int = 1
     floor: int = 0         # counts of individuals below this are reported as 0 (individuals)
     noise: int = 0         # standard deviation of each layer of noise added (individuals)
+    upper: int = 0         # a smooth floor's top: from floor to upper - 1, 0 at random
 
     @property
     def exists(self) -> bool:
@@ -245,6 +247,9 @@ class ReportedCount:
         notes = [f"noise: two layers of standard deviation {self.noise}"] if self.noise else []
         if self.floor:
             notes.append(f"fewer than {self.floor} reported as 0")
+        if self.upper > self.floor:
+            notes.append(f"{self.floor} to {self.upper - 1} reported as 0 at random, "
+                         "the fewer the likelier")
         return notes + ([] if self.step == 1 else [f"next multiple of {self.step}"])
 
 
@@ -255,8 +260,8 @@ def report(count: int, rules: Rules) -> ReportedCount:
     return ReportedCount(step * math.ceil(count / step) if count > 0 else 0, step)
 
 
-def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = ()
-                       ) -> ReportedCount:
+def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
+                       *, filtered: bool = True) -> ReportedCount:
     """A count of individuals, for which a floor per response is not enough: two counts whose
     sets differ by one person (`onset > P30Y` and `onset >= P30Y`) differ by that person.
 
@@ -267,7 +272,27 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = ()
        condition added asked whether that person carries the variant, and got the true
        answer each time; and the count of the filters alone told that someone with that
        disease is there, which the filtering terms' list hides.
-    2. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
+    2. **The smooth floor** (the tier's, as variants have it: `smooth_width`,
+       `smooth_scale`; beacon/visibility.py Floor): a set of c people, k <= c < `upper`, is
+       reported at all with probability p(c). A sharp floor was an edge a tracker walks to:
+       with an age bound searched until a set holds k - 1 people, adding one person back
+       (dropping an `!` filter) answered "some" exactly when that person carried the
+       variant asked about, 53 of 62 genotypes read with no error
+       (tests/test_individuals.py, test_a_tracker_at_the_floor_reads_no_genotype). Next to
+       the edge one person now changes the chance of "some" by p(c) - p(c - 1): 1.8% at k,
+       at most 1 / (4 scale) (17% at the default 1.5, at k + width). The draw is layered as
+       the noise is, from both seeds: the same question of the same set is answered alike
+       however often asked, and two questions selecting the same set draw apart, so that an
+       answer differing from an earlier one does not prove the sets differ (with a draw of
+       the set alone it did: a tracker's "none" for the set without the person, then "some"
+       with them, told they were in). What remains, averaging over many distinct questions,
+       costs budget for each, as for the noise. No seeds: none below `upper`.
+       Only for a set the question's filters chose (`filtered`): without filters the set is
+       everyone, or the carriers of the variants matched, whose own floor (smooth, with
+       per-person loss accounting) already decided whether they are shown. A second,
+       unaccounted draw on the same people was a channel of its own: the membership attack
+       through individuals counts (tests/test_membership.py) rose from power 0.14 to 0.21.
+    3. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
        standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
        exactly which individuals matched and of the question as normalised
        (beacon/individuals_store.py; the key never leaves the database). Asking the same
@@ -277,17 +302,33 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = ()
        and two questions selecting the same set draw different noise, so equal answers do
        not tell that nobody lies between them (layered noise, as in Diffix). What remains,
        averaging over many distinct questions, costs budget for every one of them.
-       A count of at least k stays at least k.
-    3. **Rounding** up to the step, as every count."""
+       A count reported at all stays at least k.
+    4. **Rounding** up to the step, as every count."""
     floor = rules.allele_floor if rules.allele_floor > 1 else 0
-    if count < floor:
-        return ReportedCount(0, rules.count_step, floor, rules.count_noise)
+    smooth = rules.floor
+    upper = smooth.upper if smooth.smooth else 0
+    if count < floor or (filtered and not _set_shown(count, smooth, seeds)):
+        return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     if rules.count_noise and count > 0:
         draw = sum(random.Random(int(seed[:16] or "0", 16)).gauss(0, rules.count_noise)
                    for seed in seeds or ("",))
         count = max(floor or 1, count + round(draw))
     reported = report(count, rules)
-    return ReportedCount(reported.value, reported.step, floor, rules.count_noise)
+    return ReportedCount(reported.value, reported.step, floor, rules.count_noise, upper)
+
+
+def _set_shown(count: int, floor: Floor, seeds: tuple[str, ...]) -> bool:
+    """Whether a set of `count` (at least k) people is reported at all under the tier's
+    floor: always when sharp or from its top, else when the draw falls below p(count). The
+    draw is 32 bits of a hash of both seeds (keyed digests, so no caller can compute it):
+    independent of either alone, so the draws of two questions are independent whether
+    their sets are one or not."""
+    if not floor.smooth or count >= floor.upper:
+        return True
+    if len(seeds) < 2 or not all(seeds[:2]):
+        return False
+    both = hashlib.blake2b(f"{seeds[0]}:{seeds[1]}".encode(), digest_size=4).digest()
+    return int.from_bytes(both) / 4294967296 < floor.probability(count)
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

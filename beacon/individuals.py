@@ -209,7 +209,8 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
                 c, s))
         for item in group:
             n, *seeds = found.get(item.dataset.id, (0, "", ""))
-            item.count = report_individuals(n, item.seen.rules, tuple(seeds))
+            item.count = report_individuals(n, item.seen.rules, tuple(seeds),
+                                            filtered=bool(query.filters))
             item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
             if n and item.granularity == "record" and query.variant.limit:
                 # the selection narrowed to this dataset, as the count saw it (its first

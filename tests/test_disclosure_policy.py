@@ -213,6 +213,42 @@ def test_noise_is_sticky_to_its_seeds_and_never_makes_a_count_vanish():
     assert report_individuals(40, rules, seeds).precision == "imprecise"
 
 
+def test_sets_near_the_floor_are_reported_as_the_smooth_floor_draws():
+    """Under a smooth floor a set of c people (k <= c < the floor's top) is reported at all
+    with probability p(c); sets of fewer than k never, from the top always. A sharp line at
+    k let a tracker read a person's genotype off one question
+    (tests/test_individuals.py::test_a_tracker_at_the_floor_reads_no_genotype). The draw
+    is the question's and the set's together: asked again, the same; the same set asked
+    another way, drawn anew, so a changed answer does not prove a changed set."""
+    rules = Rules(allele_floor=5, count_noise=2, smooth_width=6, smooth_scale=1.5)
+    floor = rules.floor
+    digests = [hashlib.md5(str(n).encode()).hexdigest() for n in range(4000)]
+    question = hashlib.md5(b"question").hexdigest()
+    for count in (4, 5, 8, 11, 14, floor.upper - 1, floor.upper, 200):
+        shown = [report_individuals(count, rules, (d, question)).exists for d in digests]
+        expected = floor.probability(count)
+        assert abs(sum(shown) / len(shown) - expected) < 0.03, (count, expected)
+        # one set, many questions: the same law
+        asked = [report_individuals(count, rules, (question, d)).exists for d in digests]
+        assert abs(sum(asked) / len(asked) - expected) < 0.03, (count, expected)
+    assert not any(report_individuals(4, rules, (d, question)).exists for d in digests)
+    assert all(report_individuals(floor.upper, rules, (d,)).exists for d in digests)
+    assert [report_individuals(11, rules, (d, question)) for d in digests[:100]] == [
+        report_individuals(11, rules, (d, question)) for d in digests[:100]]
+    # the same sets under two questions each: they disagree about half the time at p 1/2
+    other = hashlib.md5(b"another question").hexdigest()
+    disagree = sum(report_individuals(11, rules, (d, question)).exists
+                   != report_individuals(11, rules, (d, other)).exists for d in digests)
+    assert 0.45 < disagree / len(digests) < 0.55
+    assert not report_individuals(11, rules, (digests[0],)).exists     # seeds missing: none
+    # no filters: everyone, or the carriers of variants their own floor already drew
+    assert all(report_individuals(5, rules, (d, question), filtered=False).exists
+               for d in digests)
+    notes = report_individuals(0, rules).adjusted_to
+    assert notes == report_individuals(40, rules, (digests[0], question)).adjusted_to
+    assert f"5 to {floor.upper - 1} reported as 0 at random, the fewer the likelier" in notes
+
+
 def _lumped(n: int, rules: Rules) -> int:
     """A population's count as the tier reads it: rounded up to the step, 1 to the floor
     reported as the floor (rounded)."""

@@ -771,6 +771,24 @@ async def test_a_peers_formula_title_is_exported_harmlessly(
                      '"\'\r=1"', "a=b", '"Finnish, controlled"']
 
 
+async def test_a_zero_under_the_smooth_floor_in_words(web_network: WebNetwork, tab: Page):
+    """A count of individuals of 0 under a smooth floor may stand for up to its top, not
+    only for fewer than k (docs/privacy.md): the page says so, where it said "fewer than 5"
+    of every 0."""
+    await tab.open(web_network.fi_url)
+    notes = ["noise: two layers of standard deviation 2", "fewer than 5 reported as 0",
+             "5 to 31 reported as 0 at random, the fewer the likelier", "next multiple of 5"]
+    words = await tab.page.evaluate(
+        "([notes]) => [countWords(0, 'imprecise', notes), countWords(10, 'imprecise', notes),"
+        " countWords(0, 'imprecise', notes.filter((n) => !n.includes('at random')))]",
+        [notes])
+    assert words == [
+        {"text": "fewer than 32", "note": "fewer than 5 are always reported as 0, 5 to 31 "
+                                          "sometimes (the fewer, the more often)"},
+        {"text": "about 10", "note": "noise added, rounded up to a multiple of 5"},
+        {"text": "fewer than 5", "note": "fewer than 5 are reported as 0"}]
+
+
 async def test_a_peers_unstated_precision_and_impossible_frequencies(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """A count without countPrecision claims no precision (it was "exact"); frequencies that

@@ -218,10 +218,18 @@ function countWords(count, precision, adjusted) {
   if (precision === "exact" || !notes.length) return { text: String(count), note: precision };
   const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
   const floor = notes.map((a) => /^fewer than (\d+) reported as 0$/.exec(a)).find(Boolean);
+  // a smooth floor: sets from the floor up to its top may be reported as 0 too
+  const band = notes.map((a) => /^(\d+) to (\d+) reported as 0 at random/.exec(a)).find(Boolean);
   const step = notes.map((a) => /multiple of (\d+)/.exec(a)).find(Boolean);
   const noise = notes.find((a) => a.startsWith("noise"));
   if (lump && count === Number(lump[2])) {
     return { text: `at most ${lump[1]}`, note: `small counts (1 to ${lump[1]}) are all reported as ${lump[2]}` };
+  }
+  if (band && count === 0) {
+    const top = Number(band[2]) + 1;
+    return { text: `fewer than ${top}`,
+             note: `fewer than ${floor ? floor[1] : band[1]} are always reported as 0, ` +
+                   `${band[1]} to ${band[2]} sometimes (the fewer, the more often)` };
   }
   if (floor && count === 0) {
     return { text: `fewer than ${floor[1]}`, note: `fewer than ${floor[1]} are reported as 0` };
