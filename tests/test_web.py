@@ -508,6 +508,41 @@ async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
     assert "Not a variant, region or gene" in await tab.text("#form-error")
 
 
+async def test_a_form_error_marks_and_focuses_the_field_that_is_wrong(web_network: WebNetwork,
+                                                                      tab: Page):
+    """The field at fault is focused and aria-invalid (focus went to the query box whatever
+    was wrong), and the next valid search clears the mark."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+
+    async def wrong() -> tuple[str, list[str]]:
+        return await page.evaluate("document.activeElement.id"), await page.evaluate(
+            "[...document.querySelectorAll('#query-form [aria-invalid=true]')].map(e => e.id)")
+
+    await page.get_by_label("Records per page").fill("0")
+    await tab.search("17-7674944-G-A")
+    assert "Records per page" in await tab.text("#form-error")
+    assert await wrong() == ("limit", ["limit"])
+    await page.get_by_label("Records per page").fill("10")
+    await page.get_by_label("Individuals").check()
+    await page.get_by_label("Age of onset comparison").select_option(">")
+    await tab.search("")                                        # years missing
+    assert "Age of onset" in await tab.text("#form-error")
+    assert await wrong() == ("onset-years", ["onset-years"])
+    await page.get_by_label("Age of onset comparison").select_option("")
+    await page.get_by_label("Age of onset in years").fill("35")
+    await tab.search()                                          # comparison missing
+    assert await wrong() == ("onset-op", ["onset-op"])
+    await tab.search("17-7674944-G-A-")
+    assert await wrong() == ("q", ["q"])
+    await page.get_by_label("Age of onset comparison").select_option(">")
+    await tab.search("17-7674944-G-A")
+    assert await tab.text("#form-error") == ""
+    assert (await wrong())[1] == []
+    assert json.loads(await tab.text("#post-body"))["query"]["filters"] == [
+        {"id": "diseases.ageOfOnset.iso8601duration", "operator": ">", "value": "P35Y"}]
+
+
 async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)

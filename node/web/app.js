@@ -97,20 +97,23 @@ function entryType() {
   return document.querySelector('input[name="entry"]:checked').value;
 }
 
+// What the form means as a Beacon request; or, when it means none, the error and the id of
+// the field to correct (focused and marked aria-invalid, so a keyboard or screen-reader user
+// lands on the field that is wrong, not on the query box whatever it was).
 function buildRequest() {
   const entry = entryType();
   const parsed = parseQuery($("q").value);
-  if (parsed.error) return { error: parsed.error };
+  if (parsed.error) return { error: parsed.error, field: "q" };
   const params = { ...parsed.params };
   if (entry === "g_variants" && !Object.keys(params).length) {
-    return { error: "Type a variant, a region or a gene." };
+    return { error: "Type a variant, a region or a gene.", field: "q" };
   }
   if (Object.keys(params).length && !params.genomicAlleleShortForm) params.assemblyId = $("assembly").value;
   if ($("variant-type").value && Object.keys(params).length) params.variantType = $("variant-type").value;
   const granularity = $("granularity").value;
   const limitText = $("limit").value.trim();
   if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) {
-    return { error: "Records per page: a whole number from 1 to 1000." };
+    return { error: "Records per page: a whole number from 1 to 1000.", field: "limit" };
   }
   const limit = Number(limitText);
   const filters = [];
@@ -126,7 +129,8 @@ function buildRequest() {
     const op = $("onset-op").value, years = $("onset-years").value.trim();
     if (op || years) {
       if (!op || !/^\d{1,3}$/.test(years)) {
-        return { error: "Age of onset needs a comparison and a whole number of years." };
+        return { error: "Age of onset needs a comparison and a whole number of years.",
+                 field: op ? "onset-years" : "onset-op" };
       }
       filters.push({ id: ONSET, operator: op, value: `P${years}Y` });
       getFilters = false;
@@ -551,10 +555,17 @@ async function search(event) {
   }
 }
 
+function showFormError(req) {
+  $("form-error").textContent = req.error;
+  $(req.field).setAttribute("aria-invalid", "true");
+  $(req.field).focus();
+}
+
 async function runSearch() {
   $("form-error").textContent = "";
+  for (const field of document.querySelectorAll("#query-form [aria-invalid]")) field.removeAttribute("aria-invalid");
   const req = buildRequest();
-  if (req.error) { $("form-error").textContent = req.error; $("q").focus(); return; }
+  if (req.error) { showFormError(req); return; }
   showRequest(req);
   $("status").textContent = "Asking…";
   delete $("status").dataset.refused;
