@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from aiohttp import ClientSession, web
@@ -989,6 +989,33 @@ async def test_a_researcher_chooses_among_the_trusted_issuers(web_network: WebNe
     assert controlled["Granularity given"] == "boolean"
     assert controlled["Why not more"] == ("controlled access: request access to this dataset "
                                           "for records: Request access, dac@fi.test")
+
+
+async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,
+                                                                tab: Page):
+    """A link to the page with an OAuth error, to no sign-in started here, shows nothing
+    (its error_description was announced in the account box as the page's: content
+    spoofing); a real refusal, to a sign-in started here, is told in the page's words."""
+    page = tab.page
+    url = web_network.network_url
+    await page.goto(f"{url}/?error=access_denied&error_description=Your+account+is+suspended."
+                    "+Call+%2B1-555-0100+to+restore+access")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == "Not signed in: you see what anonymous callers may see."
+    assert "suspended" not in await page.locator("body").inner_text()
+    assert page.url == f"{url}/"
+    # the AAI refuses a plain PKCE challenge: it sends the browser back with error,
+    # error_description and the sign-in's state
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.wait_for_url(f"{web_network.aai_url}/authorize?*")
+    asked = parse_qs(urlsplit(page.url).query)
+    await page.goto(f"{web_network.aai_url}/authorize?" + urlencode(
+        {**{k: v[0] for k, v in asked.items()}, "code_challenge_method": "plain"}))
+    await page.wait_for_url(f"{url}/")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == (
+        "Sign-in refused: the provider found the sign-in request invalid (invalid_request).")
+    assert "PKCE" not in await page.locator("body").inner_text()
 
 
 async def test_the_api_description_is_linked_and_served(web_network: WebNetwork, tab: Page):

@@ -725,7 +725,26 @@ async function signIn() {
   location.assign(`${issuer.discovery.authorization_endpoint}?${query}`);
 }
 
-// Back from the provider: exchange the code (once), then forget the URL's code and state.
+// A provider's refusal (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6) in the page's own
+// words. Its error_description is never shown: anyone can send a link to this page with one
+// ("your account is suspended, call …"), which the account box would announce as the page's.
+const SIGN_IN_REFUSALS = {
+  access_denied: "you or the provider declined it",
+  invalid_request: "the provider found the sign-in request invalid",
+  unauthorized_client: "the provider does not let this page sign in",
+  unsupported_response_type: "the provider does not offer this page's kind of sign-in",
+  invalid_scope: "the provider does not give Passports to this page",
+  server_error: "the provider failed; try again later",
+  temporarily_unavailable: "the provider is unavailable for now; try again later",
+  login_required: "the provider needs you to sign in",
+  interaction_required: "the provider needs you to act on its page",
+  consent_required: "the provider needs your consent",
+  account_selection_required: "the provider needs you to choose an account",
+};
+
+// Back from the provider: exchange the code (once), then forget the URL's code and state. An
+// answer counts only when it carries the state of a sign-in started in this tab; an error
+// without it is a link anyone can make and is ignored.
 async function finishSignIn() {
   const here = new URL(location.href);
   const code = here.searchParams.get("code"), error = here.searchParams.get("error");
@@ -733,8 +752,14 @@ async function finishSignIn() {
   const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
   sessionStorage.removeItem(PENDING_KEY);
   history.replaceState(null, "", location.pathname);
-  if (error) { $("who").textContent = `Sign-in refused: ${here.searchParams.get("error_description") || error}`; return pending; }
-  if (!pending || pending.state !== here.searchParams.get("state")) {
+  const ours = Boolean(pending) && pending.state === here.searchParams.get("state");
+  if (error) {
+    if (!ours) return null;
+    $("who").textContent = Object.hasOwn(SIGN_IN_REFUSALS, error)
+      ? `Sign-in refused: ${SIGN_IN_REFUSALS[error]} (${error}).` : "Sign-in refused by the provider.";
+    return pending;
+  }
+  if (!ours) {
     $("who").textContent = "Sign-in failed: the answer does not belong to a sign-in started here.";
     return null;
   }
