@@ -991,6 +991,52 @@ async def test_a_researcher_chooses_among_the_trusted_issuers(web_network: WebNe
                                           "for records: Request access, dac@fi.test")
 
 
+def _spoil_token() -> str:
+    """A script that replaces the page's token's signature, as when the token stops being
+    valid (expired, or its issuer no longer trusted): the node answers 401."""
+    return "() => { state.token = state.token.split('.').slice(0, 2).join('.') + '.' + 'A'.repeat(86); }"
+
+
+async def test_a_sign_in_the_node_refuses_is_forgotten(web_network: WebNetwork, tab: Page):
+    """After a 401 the page is signed out (it said "sign in again" while the account box
+    still said "Signed in as …" and every search sent the dead token again); signing in again
+    asks the refused search again, and a search before that goes without the token."""
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    choice = page.get_by_label("Sign in with")
+    await choice.select_option(index=1)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await _sign_in(tab, web_network.aai2_url, "dora")
+    await page.evaluate(_spoil_token())
+    await tab.search("17-7674944-G-A")
+    assert await page.locator("#status").get_attribute("data-refused") == "401"
+    assert "sign in again" in await tab.text("#status")
+    assert await tab.text("#who") == (
+        "Signed out: your sign-in is no longer valid (expired or not trusted here).")
+    assert await page.get_by_role("button", name="Sign in", exact=True).is_visible()
+    assert await page.get_by_role("button", name="Sign out").is_hidden()
+    assert await page.locator("#visas").is_hidden()
+    await choice.select_option(index=1)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await _sign_in(tab, web_network.aai2_url, "dora")
+    tab.searches = 0
+    await tab.answered()                                      # the refused search, again
+    assert await page.get_by_label("Variant, region or gene").input_value() == "17-7674944-G-A"
+    assert await tab.text("#who") == f"Signed in as dora (with {urlsplit(web_network.aai2_url).netloc})."
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "record"
+
+    await page.evaluate(_spoil_token())
+    await tab.search()
+    assert await page.locator("#status").get_attribute("data-refused") == "401"
+    async with page.expect_request(lambda r: "/g_variants" in r.url) as asked:
+        await tab.search()
+    assert "authorization" not in (await asked.value).headers
+    assert await page.locator("#status").get_attribute("data-refused") is None
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+    # the browser logs each refused fetch's status; the page itself raised nothing
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+
+
 async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,
                                                                 tab: Page):
     """A link to the page with an OAuth error, to no sign-in started here, shows nothing

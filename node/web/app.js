@@ -506,6 +506,7 @@ async function turnPage(row, section, skip) {
   }
   const { response, body } = answer;
   if (!response.ok || !body || !body.meta) {
+    if (response.status === 401 && state.token) signInLost();
     status.textContent = refusalText(response, body);
     fillRecords(row, section);
     return;
@@ -581,6 +582,7 @@ async function runSearch() {
   }
   const { response, body } = answer;
   if (!response.ok || !body || !body.meta) {
+    if (response.status === 401 && state.token) signInLost();
     $("status").textContent = refusalText(response, body);
     $("status").dataset.refused = String(response.status);
     $("retry").hidden = ![429, 503].includes(response.status);
@@ -717,7 +719,7 @@ async function signIn() {
   const redirect = `${location.origin}/`;
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({
     verifier, state: stateValue, issuer: issuer.issuer, redirect, form: formState(),
-    searched: Boolean(state.shown) }));
+    searched: Boolean(state.shown) || $("status").dataset.refused === "401" }));
   const query = new URLSearchParams({
     response_type: "code", client_id: issuer.clientId, redirect_uri: redirect,
     scope: "openid ga4gh_passport_v1", state: stateValue, code_challenge: challenge,
@@ -825,12 +827,23 @@ function showAccount() {
   if (!signedIn) $("visas").hidden = true;
 }
 
-function signOut() {
+function forgetSignIn(words) {
   state.token = null; state.subject = null; state.issuer = null;
-  $("who").textContent = "Signed out: you see what anonymous callers may see.";
+  $("who").textContent = words;
   showAccount();
   loadCatalogue();
+}
+
+function signOut() {
+  forgetSignIn("Signed out: you see what anonymous callers may see.");
   $("sign-in").focus();
+}
+
+// A node refused the token (401: expired, or its issuer no longer trusted): the page forgets
+// it, as it would be sent again with every search, and offers sign-in, which keeps the form
+// and asks the refused search again (signIn, start).
+function signInLost() {
+  forgetSignIn("Signed out: your sign-in is no longer valid (expired or not trusted here).");
 }
 
 // ---------------------------------------------------------------- start
