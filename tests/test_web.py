@@ -726,10 +726,14 @@ EVIL, EVIL_DATASET = "org.test.evil", "GDI-XX-EVIL-001"
 FORMULA_TITLE = "=cmd|' /C calc'!A0"           # a spreadsheet would run it
 
 
-def _hostile_peer() -> web.Application:
+SLOW_START, SLOW_SECONDS = "7674943", 2.0     # 17-7674944-G-A, held by a slow hostile peer
+
+
+def _hostile_peer(slow: asyncio.Event | None = None) -> web.Application:
     """A peer whose answers are valid Beacon v2 shapes holding what a careless or hostile node
     may send: a dataset titled as a spreadsheet formula, a count without countPrecision (a
-    plain Beacon v2.0 peer), allele frequencies that are no frequencies."""
+    plain Beacon v2.0 peer), allele frequencies that are no frequencies. With `slow`, it
+    answers variant queries at SLOW_START after SLOW_SECONDS, then sets `slow`."""
     meta = {"beaconId": EVIL, "apiVersion": "v2.0.1", "returnedSchemas": [],
             "returnedGranularity": "record",
             "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
@@ -755,6 +759,9 @@ def _hostile_peer() -> web.Application:
                 "response": {"collections": [{"id": EVIL_DATASET, "name": FORMULA_TITLE,
                                               "info": {"accessLevel": "PUBLIC"}}]}})
         if request.path.endswith("/g_variants"):
+            if slow is not None and request.query.get("start") == SLOW_START:
+                await asyncio.sleep(SLOW_SECONDS)
+                slow.set()
             return web.json_response({
                 "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 5},
                 "response": {"resultSets": [{
@@ -769,12 +776,13 @@ def _hostile_peer() -> web.Application:
 
 
 @asynccontextmanager
-async def hostile_network(pg_server_url: str, fi_url: str, directory: Path
-                          ) -> AsyncIterator[str]:
-    """A network node whose peers are the FI node and the hostile peer; its base URL."""
+async def hostile_network(pg_server_url: str, fi_url: str, directory: Path,
+                          slow: asyncio.Event | None = None) -> AsyncIterator[str]:
+    """A network node whose peers are the FI node and the hostile peer (slow with `slow`);
+    its base URL."""
     async with AsyncExitStack() as stack:
         peers = [Peer(id="org.test.fi", url=f"{fi_url}/api"),
-                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer())}/api")]
+                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer(slow))}/api")]
         db = await stack.enter_async_context(node_database(pg_server_url))
         settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net2",
                             beacon_name="Network with a hostile peer", peers=peers)
@@ -827,6 +835,68 @@ async def test_a_peers_unstated_precision_and_impossible_frequencies(
         assert await bars.locator("rect").count() == 1
         assert await bars.locator("text.missing").all_text_contents() == ["not available"] * 2
         assert "Infinity" not in await section.inner_text()
+
+
+async def test_a_running_search_is_not_asked_again(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """While a search runs (a peer takes SLOW_SECONDS), Search is disabled and the results
+    are aria-busy: Enter again sends no second query, which would spend the caller's budget at
+    every node a second time (it did, and the two answers raced)."""
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path,
+                               asyncio.Event()) as url:
+        page = tab.page
+        await tab.open(url)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/g_variants" in r.url else None)
+        box = page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674944-G-A")
+        await box.press("Enter")
+        await page.wait_for_selector("#search[disabled]", timeout=5000)
+        assert await page.locator("#results").get_attribute("aria-busy") == "true"
+        await box.press("Enter")
+        await tab.answered()
+        assert len(asked) == 1, asked
+        assert await page.locator("#search").is_enabled()
+        assert await page.locator("#results").get_attribute("aria-busy") is None
+        assert "GRCh38:17:7674943:G:A" in await page.locator(
+            "section.dataset-records", has_text=TITLES[FI_OPEN]).inner_text()
+        await tab.search("17-7675088-C-T")                  # and the next search runs
+        assert len(asked) == 2 and "start=7675087" in asked[-1]
+
+
+async def test_only_the_latest_search_is_shown(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A search started while another runs (the page's own after sign-in, or one asked
+    before the page was ready; here the form submitted by script, as Search is disabled)
+    aborts the earlier one: the earlier one's late answer never replaces the later one's
+    table, records, status and exports (it did, under the later one's query box and URL)."""
+    slow = asyncio.Event()
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
+        page = tab.page
+        await tab.open(url)
+        box = page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674944-G-A")                      # A: slow at the hostile peer
+        async with page.expect_request(lambda r: f"start={SLOW_START}" in r.url):
+            await box.press("Enter")
+        await box.fill("17-7675088-C-T")                      # B: answered at once
+        await page.evaluate("document.getElementById('query-form').requestSubmit()")
+        await tab.answered()
+        await tab.answered()                                  # A's end, B's end
+        await asyncio.wait_for(slow.wait(), 10)               # A's answer came...
+        await asyncio.sleep(0.5)                              # ... and had time to be shown
+        records = await page.locator("section.dataset-records", has_text=TITLES[FI_OPEN]
+                                     ).inner_text()
+        assert "GRCh38:17:7675087:C:T" in records and "7674943:G:A" not in records, records
+        get_url = await tab.text("#get-url")
+        assert parse_qs(urlsplit(get_url).query)["start"] == ["7675087"]
+        assert await page.locator("#search").is_enabled()
+        assert await page.locator("#results").get_attribute("aria-busy") is None
+        async with page.expect_download() as waiting:
+            await page.get_by_role("button", name="Export JSON").click()
+        saved = json.loads(Path(await (await waiting.value).path()).read_text())
+        assert saved["request"]["getUrl"] == get_url
+        [fi] = [r for r in saved["rows"] if r["dataset"] == FI_OPEN]
+        assert [r["variantInternalId"] for r in fi["results"]] == ["GRCh38:17:7675087:C:T"]
 
 
 async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwork, tab: Page):

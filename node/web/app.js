@@ -14,6 +14,7 @@ const PENDING_KEY = "gdi-web-sign-in";       // sessionStorage: PKCE verifier an
 const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
+  asking: null,        // the AbortController of the latest search (and its record pages)
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -163,6 +164,8 @@ function showRequest(req) {
   $("post-url").parentElement.dataset.sent = req.method === "POST" ? "sent" : "";
 }
 
+// options.signal (an AbortSignal) cancels the call, the reading of its body too: it rejects
+// then, so an answer no longer wanted (a search superseded by a later one) is never shown.
 async function callApi(url, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
@@ -170,6 +173,7 @@ async function callApi(url, options = {}) {
                                       cache: "no-store", referrerPolicy: "no-referrer" });
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
+  if (options.signal) options.signal.throwIfAborted();
   return { response, body };
 }
 
@@ -493,14 +497,17 @@ function pageRequest(row, skip) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } };
 }
 
-async function turnPage(row, section, skip) {
+// `signal` is the search's whose answer the section shows: a later search aborts it, and the
+// page it asked for is no longer wanted.
+async function turnPage(row, section, skip, signal) {
   const status = section.querySelector(".page-status");
   status.textContent = `Asking for page ${skip + 1}…`;
   for (const button of section.querySelectorAll(".pager button")) button.disabled = true;
   const { url, options } = pageRequest(row, skip);
   let answer;
-  try { answer = await callApi(url, options); } catch (error) {
-    status.textContent = `No answer from this node: ${error.message}`;
+  try { answer = await callApi(url, { ...options, signal }); } catch (error) {
+    status.textContent = signal.aborted ? "Not asked: a newer search replaces these results."
+      : `No answer from this node: ${error.message}`;
     fillRecords(row, section);
     return;
   }
@@ -529,7 +536,7 @@ function fillRecords(row, section) {
   section.querySelector(".pager").hidden = previous.disabled && next.disabled;
 }
 
-function recordsSection(row) {
+function recordsSection(row, signal) {
   const section = el("section", { class: "dataset-records", "aria-label": `Records of ${row.title || row.dataset} (${row.node})` },
     el("h3", { tabindex: "-1" }),
     el("div", { class: "record-list" }),
@@ -538,14 +545,15 @@ function recordsSection(row) {
       el("button", { type: "button", class: "next-page" }, "Next records"), " ",
       el("span", { class: "page-status", role: "status", "aria-live": "polite" })));
   const [previous, next] = section.querySelectorAll(".pager button");
-  previous.addEventListener("click", () => turnPage(row, section, Math.max(0, row.page.skip - 1)));
-  next.addEventListener("click", () => turnPage(row, section, row.page.skip + 1));
+  previous.addEventListener("click", () => turnPage(row, section, Math.max(0, row.page.skip - 1), signal));
+  next.addEventListener("click", () => turnPage(row, section, row.page.skip + 1, signal));
   fillRecords(row, section);
   return section;
 }
 
-function renderRecords(rows) {
-  $("records").replaceChildren(...rows.filter((row) => row.results.length).map(recordsSection));
+function renderRecords(rows, signal) {
+  $("records").replaceChildren(...rows.filter((row) => row.results.length)
+    .map((row) => recordsSection(row, signal)));
 }
 
 async function search(event) {
@@ -556,17 +564,39 @@ async function search(event) {
   }
 }
 
+// While a search runs its button is disabled (Enter in the form does nothing either: each
+// query spends the caller's budget at every node) and the results are aria-busy.
+function showBusy(busy) {
+  $("search").disabled = busy;
+  if (busy) $("results").setAttribute("aria-busy", "true");
+  else $("results").removeAttribute("aria-busy");
+}
+
 function showFormError(req) {
   $("form-error").textContent = req.error;
   $(req.field).setAttribute("aria-invalid", "true");
   $(req.field).focus();
 }
 
+// Only the latest search's answer is shown: a search started while another runs (the page's
+// own search after sign-in, or one the researcher started before the page was ready) aborts
+// the earlier one and the record pages of the answer shown, whose late answers would
+// otherwise replace the later one's under the later one's form, request and exports.
 async function runSearch() {
   $("form-error").textContent = "";
   for (const field of document.querySelectorAll("#query-form [aria-invalid]")) field.removeAttribute("aria-invalid");
   const req = buildRequest();
   if (req.error) { showFormError(req); return; }
+  if (state.asking) state.asking.abort();
+  const asking = new AbortController();
+  state.asking = asking;
+  showBusy(true);
+  try { await ask(req, asking.signal); } finally {
+    if (state.asking === asking) showBusy(false);
+  }
+}
+
+async function ask(req, signal) {
   showRequest(req);
   $("status").textContent = "Asking…";
   delete $("status").dataset.refused;
@@ -574,9 +604,11 @@ async function runSearch() {
   const url = req.method === "GET" ? req.getUrl : req.postUrl;
   let answer;
   try {
-    answer = await callApi(url, req.method === "GET" ? {} : {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req.body) });
+    answer = await callApi(url, req.method === "GET" ? { signal } : {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req.body),
+      signal });
   } catch (error) {
+    if (signal.aborted) return;               // a later search shows its own answer
     $("status").textContent = `No answer from this node: ${error.message}`;
     return;
   }
@@ -595,7 +627,7 @@ async function runSearch() {
   const { rows, peers } = rowsOf(req, body);
   renderUnavailable(peers);
   renderRows(rows);
-  renderRecords(rows);
+  renderRecords(rows, signal);
   const answered = rows.filter((r) => !r.unavailable);
   const summary = body.responseSummary || {};
   const total = summary.numTotalResults !== undefined
