@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from aiohttp import ClientSession, web
@@ -508,6 +508,41 @@ async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
     assert "Not a variant, region or gene" in await tab.text("#form-error")
 
 
+async def test_a_form_error_marks_and_focuses_the_field_that_is_wrong(web_network: WebNetwork,
+                                                                      tab: Page):
+    """The field at fault is focused and aria-invalid (focus went to the query box whatever
+    was wrong), and the next valid search clears the mark."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+
+    async def wrong() -> tuple[str, list[str]]:
+        return await page.evaluate("document.activeElement.id"), await page.evaluate(
+            "[...document.querySelectorAll('#query-form [aria-invalid=true]')].map(e => e.id)")
+
+    await page.get_by_label("Records per page").fill("0")
+    await tab.search("17-7674944-G-A")
+    assert "Records per page" in await tab.text("#form-error")
+    assert await wrong() == ("limit", ["limit"])
+    await page.get_by_label("Records per page").fill("10")
+    await page.get_by_label("Individuals").check()
+    await page.get_by_label("Age of onset comparison").select_option(">")
+    await tab.search("")                                        # years missing
+    assert "Age of onset" in await tab.text("#form-error")
+    assert await wrong() == ("onset-years", ["onset-years"])
+    await page.get_by_label("Age of onset comparison").select_option("")
+    await page.get_by_label("Age of onset in years").fill("35")
+    await tab.search()                                          # comparison missing
+    assert await wrong() == ("onset-op", ["onset-op"])
+    await tab.search("17-7674944-G-A-")
+    assert await wrong() == ("q", ["q"])
+    await page.get_by_label("Age of onset comparison").select_option(">")
+    await tab.search("17-7674944-G-A")
+    assert await tab.text("#form-error") == ""
+    assert (await wrong())[1] == []
+    assert json.loads(await tab.text("#post-body"))["query"]["filters"] == [
+        {"id": "diseases.ageOfOnset.iso8601duration", "operator": ">", "value": "P35Y"}]
+
+
 async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)
@@ -691,10 +726,14 @@ EVIL, EVIL_DATASET = "org.test.evil", "GDI-XX-EVIL-001"
 FORMULA_TITLE = "=cmd|' /C calc'!A0"           # a spreadsheet would run it
 
 
-def _hostile_peer() -> web.Application:
+SLOW_START, SLOW_SECONDS = "7674943", 2.0     # 17-7674944-G-A, held by a slow hostile peer
+
+
+def _hostile_peer(slow: asyncio.Event | None = None) -> web.Application:
     """A peer whose answers are valid Beacon v2 shapes holding what a careless or hostile node
     may send: a dataset titled as a spreadsheet formula, a count without countPrecision (a
-    plain Beacon v2.0 peer), allele frequencies that are no frequencies."""
+    plain Beacon v2.0 peer), allele frequencies that are no frequencies. With `slow`, it
+    answers variant queries at SLOW_START after SLOW_SECONDS, then sets `slow`."""
     meta = {"beaconId": EVIL, "apiVersion": "v2.0.1", "returnedSchemas": [],
             "returnedGranularity": "record",
             "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
@@ -720,6 +759,9 @@ def _hostile_peer() -> web.Application:
                 "response": {"collections": [{"id": EVIL_DATASET, "name": FORMULA_TITLE,
                                               "info": {"accessLevel": "PUBLIC"}}]}})
         if request.path.endswith("/g_variants"):
+            if slow is not None and request.query.get("start") == SLOW_START:
+                await asyncio.sleep(SLOW_SECONDS)
+                slow.set()
             return web.json_response({
                 "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 5},
                 "response": {"resultSets": [{
@@ -734,12 +776,13 @@ def _hostile_peer() -> web.Application:
 
 
 @asynccontextmanager
-async def hostile_network(pg_server_url: str, fi_url: str, directory: Path
-                          ) -> AsyncIterator[str]:
-    """A network node whose peers are the FI node and the hostile peer; its base URL."""
+async def hostile_network(pg_server_url: str, fi_url: str, directory: Path,
+                          slow: asyncio.Event | None = None) -> AsyncIterator[str]:
+    """A network node whose peers are the FI node and the hostile peer (slow with `slow`);
+    its base URL."""
     async with AsyncExitStack() as stack:
         peers = [Peer(id="org.test.fi", url=f"{fi_url}/api"),
-                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer())}/api")]
+                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer(slow))}/api")]
         db = await stack.enter_async_context(node_database(pg_server_url))
         settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net2",
                             beacon_name="Network with a hostile peer", peers=peers)
@@ -810,6 +853,68 @@ async def test_a_peers_unstated_precision_and_impossible_frequencies(
         assert await bars.locator("rect").count() == 1
         assert await bars.locator("text.missing").all_text_contents() == ["not available"] * 2
         assert "Infinity" not in await section.inner_text()
+
+
+async def test_a_running_search_is_not_asked_again(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """While a search runs (a peer takes SLOW_SECONDS), Search is disabled and the results
+    are aria-busy: Enter again sends no second query, which would spend the caller's budget at
+    every node a second time (it did, and the two answers raced)."""
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path,
+                               asyncio.Event()) as url:
+        page = tab.page
+        await tab.open(url)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/g_variants" in r.url else None)
+        box = page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674944-G-A")
+        await box.press("Enter")
+        await page.wait_for_selector("#search[disabled]", timeout=5000)
+        assert await page.locator("#results").get_attribute("aria-busy") == "true"
+        await box.press("Enter")
+        await tab.answered()
+        assert len(asked) == 1, asked
+        assert await page.locator("#search").is_enabled()
+        assert await page.locator("#results").get_attribute("aria-busy") is None
+        assert "GRCh38:17:7674943:G:A" in await page.locator(
+            "section.dataset-records", has_text=TITLES[FI_OPEN]).inner_text()
+        await tab.search("17-7675088-C-T")                  # and the next search runs
+        assert len(asked) == 2 and "start=7675087" in asked[-1]
+
+
+async def test_only_the_latest_search_is_shown(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A search started while another runs (the page's own after sign-in, or one asked
+    before the page was ready; here the form submitted by script, as Search is disabled)
+    aborts the earlier one: the earlier one's late answer never replaces the later one's
+    table, records, status and exports (it did, under the later one's query box and URL)."""
+    slow = asyncio.Event()
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
+        page = tab.page
+        await tab.open(url)
+        box = page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674944-G-A")                      # A: slow at the hostile peer
+        async with page.expect_request(lambda r: f"start={SLOW_START}" in r.url):
+            await box.press("Enter")
+        await box.fill("17-7675088-C-T")                      # B: answered at once
+        await page.evaluate("document.getElementById('query-form').requestSubmit()")
+        await tab.answered()
+        await tab.answered()                                  # A's end, B's end
+        await asyncio.wait_for(slow.wait(), 10)               # A's answer came...
+        await asyncio.sleep(0.5)                              # ... and had time to be shown
+        records = await page.locator("section.dataset-records", has_text=TITLES[FI_OPEN]
+                                     ).inner_text()
+        assert "GRCh38:17:7675087:C:T" in records and "7674943:G:A" not in records, records
+        get_url = await tab.text("#get-url")
+        assert parse_qs(urlsplit(get_url).query)["start"] == ["7675087"]
+        assert await page.locator("#search").is_enabled()
+        assert await page.locator("#results").get_attribute("aria-busy") is None
+        async with page.expect_download() as waiting:
+            await page.get_by_role("button", name="Export JSON").click()
+        saved = json.loads(Path(await (await waiting.value).path()).read_text())
+        assert saved["request"]["getUrl"] == get_url
+        [fi] = [r for r in saved["rows"] if r["dataset"] == FI_OPEN]
+        assert [r["variantInternalId"] for r in fi["results"]] == ["GRCh38:17:7675087:C:T"]
 
 
 async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwork, tab: Page):
@@ -972,6 +1077,79 @@ async def test_a_researcher_chooses_among_the_trusted_issuers(web_network: WebNe
     assert controlled["Granularity given"] == "boolean"
     assert controlled["Why not more"] == ("controlled access: request access to this dataset "
                                           "for records: Request access, dac@fi.test")
+
+
+def _spoil_token() -> str:
+    """A script that replaces the page's token's signature, as when the token stops being
+    valid (expired, or its issuer no longer trusted): the node answers 401."""
+    return "() => { state.token = state.token.split('.').slice(0, 2).join('.') + '.' + 'A'.repeat(86); }"
+
+
+async def test_a_sign_in_the_node_refuses_is_forgotten(web_network: WebNetwork, tab: Page):
+    """After a 401 the page is signed out (it said "sign in again" while the account box
+    still said "Signed in as …" and every search sent the dead token again); signing in again
+    asks the refused search again, and a search before that goes without the token."""
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    choice = page.get_by_label("Sign in with")
+    await choice.select_option(index=1)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await _sign_in(tab, web_network.aai2_url, "dora")
+    await page.evaluate(_spoil_token())
+    await tab.search("17-7674944-G-A")
+    assert await page.locator("#status").get_attribute("data-refused") == "401"
+    assert "sign in again" in await tab.text("#status")
+    assert await tab.text("#who") == (
+        "Signed out: your sign-in is no longer valid (expired or not trusted here).")
+    assert await page.get_by_role("button", name="Sign in", exact=True).is_visible()
+    assert await page.get_by_role("button", name="Sign out").is_hidden()
+    assert await page.locator("#visas").is_hidden()
+    await choice.select_option(index=1)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await _sign_in(tab, web_network.aai2_url, "dora")
+    tab.searches = 0
+    await tab.answered()                                      # the refused search, again
+    assert await page.get_by_label("Variant, region or gene").input_value() == "17-7674944-G-A"
+    assert await tab.text("#who") == f"Signed in as dora (with {urlsplit(web_network.aai2_url).netloc})."
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "record"
+
+    await page.evaluate(_spoil_token())
+    await tab.search()
+    assert await page.locator("#status").get_attribute("data-refused") == "401"
+    async with page.expect_request(lambda r: "/g_variants" in r.url) as asked:
+        await tab.search()
+    assert "authorization" not in (await asked.value).headers
+    assert await page.locator("#status").get_attribute("data-refused") is None
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+    # the browser logs each refused fetch's status; the page itself raised nothing
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+
+
+async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,
+                                                                tab: Page):
+    """A link to the page with an OAuth error, to no sign-in started here, shows nothing
+    (its error_description was announced in the account box as the page's: content
+    spoofing); a real refusal, to a sign-in started here, is told in the page's words."""
+    page = tab.page
+    url = web_network.network_url
+    await page.goto(f"{url}/?error=access_denied&error_description=Your+account+is+suspended."
+                    "+Call+%2B1-555-0100+to+restore+access")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == "Not signed in: you see what anonymous callers may see."
+    assert "suspended" not in await page.locator("body").inner_text()
+    assert page.url == f"{url}/"
+    # the AAI refuses a plain PKCE challenge: it sends the browser back with error,
+    # error_description and the sign-in's state
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.wait_for_url(f"{web_network.aai_url}/authorize?*")
+    asked = parse_qs(urlsplit(page.url).query)
+    await page.goto(f"{web_network.aai_url}/authorize?" + urlencode(
+        {**{k: v[0] for k, v in asked.items()}, "code_challenge_method": "plain"}))
+    await page.wait_for_url(f"{url}/")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == (
+        "Sign-in refused: the provider found the sign-in request invalid (invalid_request).")
+    assert "PKCE" not in await page.locator("body").inner_text()
 
 
 async def test_the_api_description_is_linked_and_served(web_network: WebNetwork, tab: Page):

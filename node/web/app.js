@@ -14,6 +14,7 @@ const PENDING_KEY = "gdi-web-sign-in";       // sessionStorage: PKCE verifier an
 const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
+  asking: null,        // the AbortController of the latest search (and its record pages)
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -97,20 +98,23 @@ function entryType() {
   return document.querySelector('input[name="entry"]:checked').value;
 }
 
+// What the form means as a Beacon request; or, when it means none, the error and the id of
+// the field to correct (focused and marked aria-invalid, so a keyboard or screen-reader user
+// lands on the field that is wrong, not on the query box whatever it was).
 function buildRequest() {
   const entry = entryType();
   const parsed = parseQuery($("q").value);
-  if (parsed.error) return { error: parsed.error };
+  if (parsed.error) return { error: parsed.error, field: "q" };
   const params = { ...parsed.params };
   if (entry === "g_variants" && !Object.keys(params).length) {
-    return { error: "Type a variant, a region or a gene." };
+    return { error: "Type a variant, a region or a gene.", field: "q" };
   }
   if (Object.keys(params).length && !params.genomicAlleleShortForm) params.assemblyId = $("assembly").value;
   if ($("variant-type").value && Object.keys(params).length) params.variantType = $("variant-type").value;
   const granularity = $("granularity").value;
   const limitText = $("limit").value.trim();
   if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) {
-    return { error: "Records per page: a whole number from 1 to 1000." };
+    return { error: "Records per page: a whole number from 1 to 1000.", field: "limit" };
   }
   const limit = Number(limitText);
   const filters = [];
@@ -126,7 +130,8 @@ function buildRequest() {
     const op = $("onset-op").value, years = $("onset-years").value.trim();
     if (op || years) {
       if (!op || !/^\d{1,3}$/.test(years)) {
-        return { error: "Age of onset needs a comparison and a whole number of years." };
+        return { error: "Age of onset needs a comparison and a whole number of years.",
+                 field: op ? "onset-years" : "onset-op" };
       }
       filters.push({ id: ONSET, operator: op, value: `P${years}Y` });
       getFilters = false;
@@ -159,6 +164,8 @@ function showRequest(req) {
   $("post-url").parentElement.dataset.sent = req.method === "POST" ? "sent" : "";
 }
 
+// options.signal (an AbortSignal) cancels the call, the reading of its body too: it rejects
+// then, so an answer no longer wanted (a search superseded by a later one) is never shown.
 async function callApi(url, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
@@ -166,6 +173,7 @@ async function callApi(url, options = {}) {
                                       cache: "no-store", referrerPolicy: "no-referrer" });
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
+  if (options.signal) options.signal.throwIfAborted();
   return { response, body };
 }
 
@@ -497,19 +505,23 @@ function pageRequest(row, skip) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } };
 }
 
-async function turnPage(row, section, skip) {
+// `signal` is the search's whose answer the section shows: a later search aborts it, and the
+// page it asked for is no longer wanted.
+async function turnPage(row, section, skip, signal) {
   const status = section.querySelector(".page-status");
   status.textContent = `Asking for page ${skip + 1}…`;
   for (const button of section.querySelectorAll(".pager button")) button.disabled = true;
   const { url, options } = pageRequest(row, skip);
   let answer;
-  try { answer = await callApi(url, options); } catch (error) {
-    status.textContent = `No answer from this node: ${error.message}`;
+  try { answer = await callApi(url, { ...options, signal }); } catch (error) {
+    status.textContent = signal.aborted ? "Not asked: a newer search replaces these results."
+      : `No answer from this node: ${error.message}`;
     fillRecords(row, section);
     return;
   }
   const { response, body } = answer;
   if (!response.ok || !body || !body.meta) {
+    if (response.status === 401 && state.token) signInLost();
     status.textContent = refusalText(response, body);
     fillRecords(row, section);
     return;
@@ -532,7 +544,7 @@ function fillRecords(row, section) {
   section.querySelector(".pager").hidden = previous.disabled && next.disabled;
 }
 
-function recordsSection(row) {
+function recordsSection(row, signal) {
   const section = el("section", { class: "dataset-records", "aria-label": `Records of ${row.title || row.dataset} (${row.node})` },
     el("h3", { tabindex: "-1" }),
     el("div", { class: "record-list" }),
@@ -541,14 +553,15 @@ function recordsSection(row) {
       el("button", { type: "button", class: "next-page" }, "Next records"), " ",
       el("span", { class: "page-status", role: "status", "aria-live": "polite" })));
   const [previous, next] = section.querySelectorAll(".pager button");
-  previous.addEventListener("click", () => turnPage(row, section, Math.max(0, row.page.skip - 1)));
-  next.addEventListener("click", () => turnPage(row, section, row.page.skip + 1));
+  previous.addEventListener("click", () => turnPage(row, section, Math.max(0, row.page.skip - 1), signal));
+  next.addEventListener("click", () => turnPage(row, section, row.page.skip + 1, signal));
   fillRecords(row, section);
   return section;
 }
 
-function renderRecords(rows) {
-  $("records").replaceChildren(...rows.filter((row) => row.results.length).map(recordsSection));
+function renderRecords(rows, signal) {
+  $("records").replaceChildren(...rows.filter((row) => row.results.length)
+    .map((row) => recordsSection(row, signal)));
 }
 
 async function search(event) {
@@ -559,10 +572,39 @@ async function search(event) {
   }
 }
 
+// While a search runs its button is disabled (Enter in the form does nothing either: each
+// query spends the caller's budget at every node) and the results are aria-busy.
+function showBusy(busy) {
+  $("search").disabled = busy;
+  if (busy) $("results").setAttribute("aria-busy", "true");
+  else $("results").removeAttribute("aria-busy");
+}
+
+function showFormError(req) {
+  $("form-error").textContent = req.error;
+  $(req.field).setAttribute("aria-invalid", "true");
+  $(req.field).focus();
+}
+
+// Only the latest search's answer is shown: a search started while another runs (the page's
+// own search after sign-in, or one the researcher started before the page was ready) aborts
+// the earlier one and the record pages of the answer shown, whose late answers would
+// otherwise replace the later one's under the later one's form, request and exports.
 async function runSearch() {
   $("form-error").textContent = "";
+  for (const field of document.querySelectorAll("#query-form [aria-invalid]")) field.removeAttribute("aria-invalid");
   const req = buildRequest();
-  if (req.error) { $("form-error").textContent = req.error; $("q").focus(); return; }
+  if (req.error) { showFormError(req); return; }
+  if (state.asking) state.asking.abort();
+  const asking = new AbortController();
+  state.asking = asking;
+  showBusy(true);
+  try { await ask(req, asking.signal); } finally {
+    if (state.asking === asking) showBusy(false);
+  }
+}
+
+async function ask(req, signal) {
   showRequest(req);
   $("status").textContent = "Asking…";
   delete $("status").dataset.refused;
@@ -570,14 +612,17 @@ async function runSearch() {
   const url = req.method === "GET" ? req.getUrl : req.postUrl;
   let answer;
   try {
-    answer = await callApi(url, req.method === "GET" ? {} : {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req.body) });
+    answer = await callApi(url, req.method === "GET" ? { signal } : {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req.body),
+      signal });
   } catch (error) {
+    if (signal.aborted) return;               // a later search shows its own answer
     $("status").textContent = `No answer from this node: ${error.message}`;
     return;
   }
   const { response, body } = answer;
   if (!response.ok || !body || !body.meta) {
+    if (response.status === 401 && state.token) signInLost();
     $("status").textContent = refusalText(response, body);
     $("status").dataset.refused = String(response.status);
     $("retry").hidden = ![429, 503].includes(response.status);
@@ -590,7 +635,7 @@ async function runSearch() {
   const { rows, peers } = rowsOf(req, body);
   renderUnavailable(peers);
   renderRows(rows);
-  renderRecords(rows);
+  renderRecords(rows, signal);
   const answered = rows.filter((r) => !r.unavailable);
   const summary = body.responseSummary || {};
   const total = summary.numTotalResults !== undefined
@@ -714,7 +759,7 @@ async function signIn() {
   const redirect = `${location.origin}/`;
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({
     verifier, state: stateValue, issuer: issuer.issuer, redirect, form: formState(),
-    searched: Boolean(state.shown) }));
+    searched: Boolean(state.shown) || $("status").dataset.refused === "401" }));
   const query = new URLSearchParams({
     response_type: "code", client_id: issuer.clientId, redirect_uri: redirect,
     scope: "openid ga4gh_passport_v1", state: stateValue, code_challenge: challenge,
@@ -722,7 +767,26 @@ async function signIn() {
   location.assign(`${issuer.discovery.authorization_endpoint}?${query}`);
 }
 
-// Back from the provider: exchange the code (once), then forget the URL's code and state.
+// A provider's refusal (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6) in the page's own
+// words. Its error_description is never shown: anyone can send a link to this page with one
+// ("your account is suspended, call …"), which the account box would announce as the page's.
+const SIGN_IN_REFUSALS = {
+  access_denied: "you or the provider declined it",
+  invalid_request: "the provider found the sign-in request invalid",
+  unauthorized_client: "the provider does not let this page sign in",
+  unsupported_response_type: "the provider does not offer this page's kind of sign-in",
+  invalid_scope: "the provider does not give Passports to this page",
+  server_error: "the provider failed; try again later",
+  temporarily_unavailable: "the provider is unavailable for now; try again later",
+  login_required: "the provider needs you to sign in",
+  interaction_required: "the provider needs you to act on its page",
+  consent_required: "the provider needs your consent",
+  account_selection_required: "the provider needs you to choose an account",
+};
+
+// Back from the provider: exchange the code (once), then forget the URL's code and state. An
+// answer counts only when it carries the state of a sign-in started in this tab; an error
+// without it is a link anyone can make and is ignored.
 async function finishSignIn() {
   const here = new URL(location.href);
   const code = here.searchParams.get("code"), error = here.searchParams.get("error");
@@ -730,8 +794,14 @@ async function finishSignIn() {
   const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
   sessionStorage.removeItem(PENDING_KEY);
   history.replaceState(null, "", location.pathname);
-  if (error) { $("who").textContent = `Sign-in refused: ${here.searchParams.get("error_description") || error}`; return pending; }
-  if (!pending || pending.state !== here.searchParams.get("state")) {
+  const ours = Boolean(pending) && pending.state === here.searchParams.get("state");
+  if (error) {
+    if (!ours) return null;
+    $("who").textContent = Object.hasOwn(SIGN_IN_REFUSALS, error)
+      ? `Sign-in refused: ${SIGN_IN_REFUSALS[error]} (${error}).` : "Sign-in refused by the provider.";
+    return pending;
+  }
+  if (!ours) {
     $("who").textContent = "Sign-in failed: the answer does not belong to a sign-in started here.";
     return null;
   }
@@ -797,12 +867,23 @@ function showAccount() {
   if (!signedIn) $("visas").hidden = true;
 }
 
-function signOut() {
+function forgetSignIn(words) {
   state.token = null; state.subject = null; state.issuer = null;
-  $("who").textContent = "Signed out: you see what anonymous callers may see.";
+  $("who").textContent = words;
   showAccount();
   loadCatalogue();
+}
+
+function signOut() {
+  forgetSignIn("Signed out: you see what anonymous callers may see.");
   $("sign-in").focus();
+}
+
+// A node refused the token (401: expired, or its issuer no longer trusted): the page forgets
+// it, as it would be sent again with every search, and offers sign-in, which keeps the form
+// and asks the refused search again (signIn, start).
+function signInLost() {
+  forgetSignIn("Signed out: your sign-in is no longer valid (expired or not trusted here).");
 }
 
 // ---------------------------------------------------------------- start
