@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,12 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
-from node.federation.network import MAX_NETWORK_HOPS, MAX_REGISTRY_BODY, VIA_HEADER
+from node.federation.network import (
+    MAX_NETWORK_HOPS,
+    MAX_PEER_BODY,
+    MAX_REGISTRY_BODY,
+    VIA_HEADER,
+)
 from node.federation.peers import Peer
 from node.settings import Settings
 from tests.beacon_schemas import (
@@ -142,6 +148,18 @@ def _record_answer(beacon_id: str) -> dict[str, Any]:
                     "variantType": "SNP"}}]}]}}
 
 
+def _gzip_bomb() -> bytes:
+    """A count answer padded past MAX_PEER_BODY, as gzip: its Content-Length, the packed
+    size, far below the bound."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)      # a gzip member
+    answer = json.dumps(_count_answer("gzipbomb", {}, 7)).encode()
+    padded = answer[:-1] + b', "pad": "'
+    block = b" " * 2**20
+    parts = [packer.compress(padded)]
+    parts += [packer.compress(block) for _ in range(MAX_PEER_BODY // len(block) + 1)]
+    return b"".join([*parts, packer.compress(b'"}'), packer.flush()])
+
+
 def _fakes_app(fakes: Fakes) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         name, tail = request.match_info["name"], request.match_info["tail"]
@@ -165,6 +183,9 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_record_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
             return web.json_response(_count_answer(name, {}, 7))
+        if name == "gzipbomb":
+            return web.Response(body=_gzip_bomb(), headers={"Content-Encoding": "gzip"},
+                                content_type="application/json")
         if tail in ("info", "map"):
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
@@ -572,6 +593,20 @@ async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
         f"or equal to {2**53 - 1}")
     assert merged["responseSummary"]["numTotalResults"] == 2**53 - 1
     assert [s["resultsCount"] for s in merged["response"]["resultSets"]] == [2**53 - 1] * 2
+
+
+async def test_a_gzip_answer_is_bounded_as_it_unpacks(network, check):
+    """MAX_PEER_BODY bounds a peer's answer as read, unpacked: a gzip body of less than
+    32 kB (its Content-Length, the packed size) that unpacks past the bound is `invalid`,
+    read no further than the bound. Before, an answer whose Content-Length was within the
+    bound was read whole: 61 kB unpacked to 63 MB of JSON, accepted, and 255 kB cost 770 MB."""
+    assert len(_gzip_bomb()) < 2**15
+    async with network.aggregator([*network.peers(), network.fakes.peer("gzipbomb")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    line = _peer_lines(merged)["gzipbomb"]
+    assert (line["status"], line["detail"]) == (
+        "invalid", f"answer larger than {MAX_PEER_BODY} bytes")
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
 
 
 async def test_a_total_with_a_peers_count_of_unknown_precision_does_not_claim_exact(

@@ -31,6 +31,7 @@ from typing import Any, Literal, get_args
 
 import aiohttp
 import orjson
+from aiohttp import hdrs
 from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
@@ -417,8 +418,7 @@ class Network:
         try:                                  # timed by ask_all, which cancels it
             async with self._session.request(request.method, url, data=request.body,
                                              headers=headers, allow_redirects=False) as response:
-                length = response.content_length
-                body = (await response.read() if length is not None and length <= MAX_PEER_BODY
+                body = (await response.read() if _within_bound(response)
                         else await bounded_body(response, MAX_PEER_BODY))
                 code = response.status
         except aiohttp.ClientError as exc:
@@ -431,6 +431,18 @@ class Network:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
                            raw, forwarded)
+
+
+def _within_bound(response: aiohttp.ClientResponse) -> bool:
+    """Whether the peer's answer is known, before it is read, to be within MAX_PEER_BODY, so
+    that it is read whole at once rather than counted chunk by chunk (bounded_body): sent
+    as is, with a Content-Length within the bound. Not when packed (a Content-Encoding):
+    Content-Length is then the packed size, and what aiohttp unpacks may be a thousand
+    times that (a 61 kB gzip answer was read whole, 63 MB of JSON); bounded_body counts the
+    bytes unpacked."""
+    length = response.content_length
+    return (length is not None and length <= MAX_PEER_BODY
+            and hdrs.CONTENT_ENCODING not in response.headers)
 
 
 def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_empty: bool
