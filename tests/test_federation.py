@@ -160,6 +160,24 @@ def _gzip_bomb() -> bytes:
     return b"".join([*parts, packer.compress(b'"}'), packer.flush()])
 
 
+MANY = 40_000       # scopes of a term, count adjustments: what took seconds to merge
+
+
+def _many_scopes_terms(name: str) -> dict[str, Any]:
+    """One term listed twice, with MANY scopes."""
+    term = {"id": "NCIT:C17998", "type": "ontologyTerm", "label": "Unknown",
+            "scopes": [f"scope{i}" for i in range(MANY)]}
+    return {"meta": {"beaconId": name}, "response": {"filteringTerms": [term, term]}}
+
+
+def _many_adjustments(name: str) -> dict[str, Any]:
+    """A count whose summary states MANY adjustments."""
+    answer = _count_answer(name, {}, 5)
+    answer["responseSummary"].update({"countPrecision": "rounded", "countAdjustedTo": [
+        f"next multiple of {i}" for i in range(MANY)]})
+    return answer
+
+
 def _fakes_app(fakes: Fakes) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         name, tail = request.match_info["name"], request.match_info["tail"]
@@ -186,6 +204,10 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name == "gzipbomb":
             return web.Response(body=_gzip_bomb(), headers={"Content-Encoding": "gzip"},
                                 content_type="application/json")
+        if name == "manyscopes":
+            return web.json_response(_many_scopes_terms(name))
+        if name.startswith("adjusted."):
+            return web.json_response(_many_adjustments(name))
         if tail in ("info", "map"):
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
@@ -607,6 +629,40 @@ async def test_a_gzip_answer_is_bounded_as_it_unpacks(network, check):
     assert (line["status"], line["detail"]) == (
         "invalid", f"answer larger than {MAX_PEER_BODY} bytes")
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+async def _timed(client: ClientSession, path: str, params: dict | None = None
+                 ) -> tuple[float, dict]:
+    """The seconds `client` waited for the answer to GET `path`, and the answer (a 200)."""
+    began = time.perf_counter()
+    async with client.get(path, params=params) as response:
+        document = await response.json()
+    assert response.status == 200, document
+    return time.perf_counter() - began, document
+
+
+async def test_merging_many_scopes_or_adjustments_does_not_stall_the_network(
+        network, beacon_schema):
+    """The merge takes each scope of a term, and each count adjustment, in constant time: a
+    term a peer listed twice with 40,000 scopes, or two peers' 40,000 countAdjustedTo
+    each, took 6 to 7 s of list searches, during which the node answered no one (the merge
+    runs on its one event loop). Each scope and adjustment is still given once, in the
+    order first given."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("manyscopes")]) as net:
+        terms_took, terms = await _timed(net, "/network/api/filtering_terms")
+    async with network.aggregator([fakes.peer("adjusted.1"), fakes.peer("adjusted.2")]) as net:
+        counts_took, counted = await _timed(net, "/network/api/g_variants",
+                                            {**QUERY, "requestedGranularity": "count"})
+    assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
+                         terms) == []
+    assert beacon_schema(RESPONSE_SCHEMAS["count"], counted) == []
+    (term,) = terms["response"]["filteringTerms"]
+    assert term["scopes"] == [f"scope{i}" for i in range(MANY)]
+    assert term["beaconIds"] == ["manyscopes"]
+    assert counted["responseSummary"]["countAdjustedTo"] == [
+        f"next multiple of {i}" for i in range(MANY)]
+    assert terms_took < 1 and counts_took < 1, (terms_took, counts_took)
 
 
 async def test_a_total_with_a_peers_count_of_unknown_precision_does_not_claim_exact(
