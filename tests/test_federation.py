@@ -160,6 +160,23 @@ def _gzip_bomb() -> bytes:
     return b"".join([*parts, packer.compress(b'"}'), packer.flush()])
 
 
+# Deeper than the network's JSON writer goes (orjson reads 1024 levels, writes 254)
+DEEP: list[Any] = []
+for _ in range(300):
+    DEEP = [DEEP]
+
+
+def _deep_answer(name: str, tail: str) -> dict[str, Any]:
+    """A record answer, or a datasets answer, passing on something DEEP."""
+    if tail.startswith("datasets"):
+        return {"meta": {"beaconId": name}, "responseSummary": {"exists": True,
+                                                                "numTotalResults": 1},
+                "response": {"collections": [{"id": f"{name}-set", "deep": DEEP}]}}
+    answer = _record_answer(name)
+    answer["response"]["resultSets"][0]["results"][0]["deep"] = DEEP
+    return answer
+
+
 MANY = 40_000       # scopes of a term, count adjustments: what took seconds to merge
 
 
@@ -204,6 +221,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name == "gzipbomb":
             return web.Response(body=_gzip_bomb(), headers={"Content-Encoding": "gzip"},
                                 content_type="application/json")
+        if name == "deep":
+            return web.json_response(_deep_answer(name, tail))
         if name == "manyscopes":
             return web.json_response(_many_scopes_terms(name))
         if name.startswith("adjusted."):
@@ -629,6 +648,22 @@ async def test_a_gzip_answer_is_bounded_as_it_unpacks(network, check):
     assert (line["status"], line["detail"]) == (
         "invalid", f"answer larger than {MAX_PEER_BODY} bytes")
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+async def test_a_peer_answer_nested_deeper_than_the_network_writes_is_invalid(network, check):
+    """A peer's JSON is read up to 1024 levels deep (orjson) and what it passes on is written
+    as it came, up to 254 levels: a record or a dataset nested 300 levels deep made the whole
+    network's answer a 500. Now that peer is `invalid`, and the others' answers stand."""
+    async with network.aggregator([*network.peers(), network.fakes.peer("deep")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+        listed = await check(net, "/network/api/datasets", schema=COLLECTIONS_SCHEMA)
+    for document in (merged, listed):
+        line = _peer_lines(document)["deep"]
+        assert (line["status"], line["detail"]) == (
+            "invalid", "answer nested deeper than the network passes on (254 levels)")
+    assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    assert {c["beaconId"] for c in listed["response"]["collections"]} == set(NODES)
 
 
 async def _timed(client: ClientSession, path: str, params: dict | None = None

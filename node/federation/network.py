@@ -51,6 +51,10 @@ CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
 NO_CONNECTION = "no connection to the peer"
+# orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
+# answer passes on (records, datasets) is written as the peer sent it, as deep
+MAX_WRITTEN_DEPTH = 254
+TOO_DEEP = f"answer nested deeper than the network passes on ({MAX_WRITTEN_DEPTH} levels)"
 _GRANULARITIES = get_args(Granularity)
 # The largest count a peer may report: the largest integer JSON's clients (the GDI portal's
 # JavaScript) read exactly, 2^53 - 1. A peer's larger count is not a count but an invalid
@@ -467,6 +471,28 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         return "invalid", f"not a Beacon response: {where}: {first['msg']}", None, None
+
+
+def without_unwritable(outcomes: list[PeerOutcome]) -> list[PeerOutcome]:
+    """`outcomes` with each answer that cannot be written as JSON (nested deeper than
+    MAX_WRITTEN_DEPTH, the one way a parsed answer cannot be) made `invalid`. For when the
+    network's answer could not be written (node/http/network_api.py): the parts of a peer's
+    answer the merge passes on are written as they came, as deep, so one peer's record 300
+    levels deep made the network's answer a 500. Looked for only then: a check of each
+    answer's depth as it arrives would cost every network request for what only a hostile
+    peer sends."""
+    return [outcome if outcome.raw is None or _writable(outcome.raw) else
+            PeerOutcome(outcome.peer, "invalid", outcome.ms, TOO_DEEP,
+                        token_forwarded=outcome.token_forwarded)
+            for outcome in outcomes]
+
+
+def _writable(raw: Any) -> bool:
+    try:
+        orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 async def _all_done(tasks: list[asyncio.Task[PeerOutcome]], limit: float) -> None:
