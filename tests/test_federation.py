@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
 import time
 import zlib
@@ -34,6 +35,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
+from node.federation import network as network_module
 from node.federation.network import (
     MAX_NETWORK_HOPS,
     MAX_PEER_BODY,
@@ -41,6 +43,7 @@ from node.federation.network import (
     VIA_HEADER,
 )
 from node.federation.peers import Peer
+from node.http.app_keys import NETWORK
 from node.settings import Settings
 from tests.beacon_schemas import (
     COLLECTIONS_SCHEMA,
@@ -227,6 +230,10 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_many_scopes_terms(name))
         if name.startswith("adjusted."):
             return web.json_response(_many_adjustments(name))
+        if name == "bigdoc":                # an /info or /map padded to a megabyte
+            return web.json_response({"meta": {"beaconId": name}, "response": {
+                "id": name, "name": f"Peer {name}", "endpointSets": {"dataset": {}},
+                "pad": ["x" * 1000] * 1000}})
         if tail in ("info", "map"):
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
@@ -269,16 +276,24 @@ class Network:
     @asynccontextmanager
     async def aggregator(self, peers: list[Peer], **changes: Any) -> AsyncIterator[ClientSession]:
         """A node with an empty database whose /network/api fans out to `peers`."""
+        async with self.aggregator_app(peers, **changes) as (client, _):
+            yield client
+
+    @asynccontextmanager
+    async def aggregator_app(self, peers: list[Peer], **changes: Any
+                             ) -> AsyncIterator[tuple[ClientSession, web.Application]]:
+        """`aggregator`, and its application (to look at what it keeps)."""
         settings = Settings(
             database_url=self.aggregator_url, data_dir=self.directory, beacon_id="org.test.net",
             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(self.aai_url)),
                              TrustedIssuer(**trusted_issuer_entry(self.other_url))],
             peers=peers, **changes)
-        server = TestServer(create_app(settings, self.pool), host="127.0.0.1")
+        app = create_app(settings, self.pool)
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
             async with ClientSession(base_url=str(server.make_url(""))) as client:
-                yield client
+                yield client, app
         finally:
             await server.close()
 
@@ -856,6 +871,56 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     map_lines = {p["id"]: p for p in beacon_map["info"]["network"]["peers"]}
     assert map_lines["org.test.se"]["entryTypes"] == ["dataset", "genomicVariation",
                                                       "individual"]
+
+
+async def test_the_info_and_map_cache_keeps_only_what_the_network_says_of_a_peer(
+        network, check):
+    """The cache of the peers' /info and /map keeps the line the network gives each (its
+    name, organisation, entry types), not the peer's answer: it kept each whole, parsed,
+    for 60 s, and two peers' 16 MiB answers held 1.7 GB."""
+    async with network.aggregator_app([network.fakes.peer("bigdoc")]) as (net, app):
+        info_answer = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        map_answer = await check(net, "/network/api/map", schema=MAP_SCHEMA)
+        gc.collect()
+        kept = repr(app[NETWORK]._documents)
+    assert info_answer["response"]["info"]["network"]["peers"][0]["name"] == "Peer bigdoc"
+    assert map_answer["info"]["network"]["peers"][0]["entryTypes"] == ["dataset"]
+    assert "bigdoc/api" in kept and "x" * 1000 not in kept and len(kept) < 5000, len(kept)
+
+
+async def test_the_info_cache_forgets_peers_the_registry_no_longer_lists(network, check,
+                                                                          monkeypatch):
+    """A peer the catalogue's registry has stopped listing has its /info and /map dropped
+    from the cache: they were kept for good, one entry per URL the registry ever listed."""
+    monkeypatch.setattr(network_module, "CATALOGUE_TTL_SECONDS", 0.0)   # read every time
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": name, "beaconUrl": f"{fakes.url}/{name}/api"}
+                      for name in ("listed.1", "listed.2")]
+    async with network.aggregator_app([], peers_from_catalogue=True,
+                                      catalogue_url=fakes.url) as (net, app):
+        first = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        await check(net, "/network/api/map", schema=MAP_SCHEMA)
+        kept = repr(app[NETWORK]._documents)
+        del fakes.nodes[0]
+        again = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        kept_after = repr(app[NETWORK]._documents)
+    assert "/listed.1/api" in kept and "/listed.2/api" in kept
+    assert "/listed.1/api" not in kept_after and "/listed.2/api" in kept_after
+    assert [p["id"] for p in first["response"]["info"]["network"]["peers"]] == [
+        "listed.1", "listed.2"]
+    assert [p["id"] for p in again["response"]["info"]["network"]["peers"]] == ["listed.2"]
+
+
+async def test_two_peers_at_one_url_keep_their_own_ids_in_the_info_cache(network, check):
+    """The cache is per peer, not per URL: of two peers at one URL (two ids a registry
+    lists for one node), the cached /info listed the last one asked twice, the other not."""
+    url = f"{network.fakes.url}/cached/api"
+    async with network.aggregator([Peer(id="twin.1", url=url), Peer(id="twin.2", url=url)]
+                                  ) as net:
+        for _ in range(2):
+            answer = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+            assert [p["id"] for p in answer["response"]["info"]["network"]["peers"]] == [
+                "twin.1", "twin.2"]
 
 
 async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, check):

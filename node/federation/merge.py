@@ -14,7 +14,6 @@ absent from the results, which is different from a peer that answered "not found
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from auth.policy import GRANULARITIES
@@ -29,15 +28,15 @@ NETWORK_API = "/network/api"
 _RANK = {granularity: rank for rank, granularity in enumerate(GRANULARITIES)}
 
 
-def network_info(outcomes: list[PeerOutcome], peers: PeerList,
-                 detail: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+def network_info(outcomes: list[PeerOutcome], peers: PeerList, *, described: bool = False
                  ) -> dict[str, Any]:
-    """`info.network`: one line per peer, plus what each answered when `detail` says."""
+    """`info.network`: one line per peer, plus what the network says of its answer when
+    `described` (Network.document's outcomes, whose answers are that: info_line, map_line)."""
     lines = []
     for outcome in outcomes:
         line = outcome.report()
-        if detail and outcome.answer is not None:
-            line.update(detail(outcome.answer))
+        if described and outcome.answer is not None:
+            line.update(outcome.answer)
         lines.append(line)
     return {"network": _network(lines, peers)}
 
@@ -148,7 +147,8 @@ def found_nowhere(outcomes: list[PeerOutcome]) -> bool:
     return all(o.status == "ok" and o.answer is None for o in outcomes)
 
 
-def _info_line(answer: dict[str, Any]) -> dict[str, Any]:
+def info_line(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the network says of a peer's /info (its DocumentAnswer.checked `answer`)."""
     response = answer["response"]
     organization = response.get("organization")
     line = {key: response[key] for key in ("name", "apiVersion", "welcomeUrl")
@@ -158,24 +158,27 @@ def _info_line(answer: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
-def _map_line(answer: dict[str, Any]) -> dict[str, Any]:
+def map_line(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the network says of a peer's /map: its entry types."""
     sets = answer["response"].get("endpointSets")
     return {"entryTypes": sorted(sets)} if isinstance(sets, dict) else {}
 
 
 def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
                         peers: PeerList) -> dict[str, Any]:
-    """This node's Beacon information as the network's entry point, with its peers."""
+    """This node's Beacon information as the network's entry point, with its peers
+    (`outcomes`: Network.document's, each answer its peer's info_line)."""
     return info.beacon_info(beacon, [], api_root=NETWORK_API,
-                            extra=network_info(outcomes, peers, _info_line))
+                            extra=network_info(outcomes, peers, described=True))
 
 
 def network_map(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
                 peers: PeerList) -> dict[str, Any]:
     """The node's map below the network's root (the network serves the same entry
-    endpoints), plus each peer's entry types."""
+    endpoints), plus each peer's entry types (`outcomes`: Network.document's, each answer
+    its peer's map_line)."""
     return {**info.beacon_map(beacon, NETWORK_API),
-            "info": network_info(outcomes, peers, _map_line)}
+            "info": network_info(outcomes, peers, described=True)}
 
 
 def network_terms(beacon: BeaconIdentity, query: info.TermsQuery, outcomes: list[PeerOutcome],

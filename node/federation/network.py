@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -279,6 +280,7 @@ class PeerOutcome:
     ms: float
     detail: str = ""
     # The answer's checked fields (`_Open.checked`); None unless ok (or ok and not found).
+    # Network.document's: what the network says of the answer, and no `raw`.
     answer: dict[str, Any] | None = None
     raw: Any = None                      # the peer's JSON as sent, for passing results on
     token_forwarded: bool = False
@@ -308,7 +310,8 @@ class Network:
     def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._session = session
-        self._documents: dict[tuple[str, str], tuple[float, PeerOutcome]] = {}
+        # (peer id, URL, path): (when asked, outcome), Network.document's
+        self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
         self._catalogue_lock = asyncio.Lock()
         self._configured = list({p.id: p for p in settings.peers}.values())   # last id wins
@@ -398,21 +401,33 @@ class Network:
                 if task in pending else task.result()
                 for peer, task, forward in zip(peers, tasks, forwards)]
 
-    async def document(self, path: str, via: str) -> tuple[list[PeerOutcome], PeerList]:
-        """Every peer's /info or /map, asked anonymously (`via`: PeerRequest's); answers are
-        kept for a while, so a portal polling the network does not poll every node. Failures
-        are not kept."""
+    async def document(self, path: str, via: str,
+                       line: Callable[[dict[str, Any]], dict[str, Any]]
+                       ) -> tuple[list[PeerOutcome], PeerList]:
+        """Every peer's /info or /map, asked anonymously (`via`: PeerRequest's), each
+        answer as what the network says of it, its `line` (merge.info_line, map_line):
+        the outcome's `answer` is that, and nothing else of the peer's answer is kept.
+        Outcomes are kept for DOCUMENT_TTL_SECONDS, so a portal polling the network does
+        not poll every node; kept with the peer's answer, two peers' 16 MiB answers held
+        1.7 GB. Failures are not kept, nor are peers no longer asked (the registry no
+        longer lists them); an outcome is kept per peer id and URL, so a peer is never
+        listed under another's id that shares its URL."""
         peers = await self.peers()
         now = time.monotonic()
+        asked = {(p.id, p.url) for p in peers.peers}
+        self._documents = {key: hit for key, hit in self._documents.items()
+                           if key[:2] in asked and now - hit[0] < DOCUMENT_TTL_SECONDS}
         fresh = {p.id: hit[1] for p in peers.peers
-                 if (hit := self._documents.get((p.url, path)))
-                 and now - hit[0] < DOCUMENT_TTL_SECONDS}
+                 if (hit := self._documents.get((p.id, p.url, path)))}
         missing = [p for p in peers.peers if p.id not in fresh]
         for outcome in await self.ask_all(missing, PeerRequest("GET", path, via),
                                           DocumentAnswer, bearer=None, issuer=None):
+            if outcome.answer is not None:
+                outcome = PeerOutcome(outcome.peer, outcome.status, outcome.ms,
+                                      outcome.detail, line(outcome.answer),
+                                      token_forwarded=outcome.token_forwarded)
+                self._documents[(outcome.peer.id, outcome.peer.url, path)] = (now, outcome)
             fresh[outcome.peer.id] = outcome
-            if outcome.status == "ok":
-                self._documents[(outcome.peer.url, path)] = (now, outcome)
         return [fresh[p.id] for p in peers.peers], peers
 
     async def _ask(self, peer: Peer, request: PeerRequest, url: URL, expect: type[_Open],

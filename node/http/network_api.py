@@ -39,6 +39,8 @@ from beacon.request import VariantQuery
 from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
+    info_line,
+    map_line,
     merge_collections,
     merge_variants,
     network_beacon_info,
@@ -225,12 +227,13 @@ async def dataset(request: web.Request) -> web.Response:
 
 
 async def beacon_info(request: web.Request) -> web.Response:
-    outcomes, peers = await request.app[NETWORK].document("/info", _onward(request))
+    outcomes, peers = await request.app[NETWORK].document("/info", _onward(request),
+                                                          info_line)
     return json_response(network_beacon_info(request.app[BEACON], outcomes, peers))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
-    outcomes, peers = await request.app[NETWORK].document("/map", _onward(request))
+    outcomes, peers = await request.app[NETWORK].document("/map", _onward(request), map_line)
     return json_response(network_map(request.app[BEACON], outcomes, peers))
 
 
