@@ -354,9 +354,11 @@ def combined_precision(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     the order first made. A part that states no precision (a Beacon v2.0 peer's: the field
     came with v2.2) or one of no known value leaves the total's unknown, and then none is
     stated: `exact` would claim what nobody said of that part, and the coarsest, `imprecise`,
-    that it was adjusted, which nobody said either. The adjustments stated still are."""
+    that it was adjusted, which nobody said either. The adjustments stated still are, each
+    once: gathered as a dict's keys, in constant time each, not searched for in a list (two
+    peers stating 40,000 each took 6 s of the network node's one event loop)."""
     precision: str | None = "exact"
-    adjusted: list[str] = []
+    adjusted: dict[str, None] = {}
     for part in parts:
         given = part.get("countPrecision")
         if given not in PRECISIONS:
@@ -365,9 +367,9 @@ def combined_precision(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
             precision = given
         more = part.get("countAdjustedTo")
         if isinstance(more, list):
-            adjusted += [a for a in more if isinstance(a, str) and a not in adjusted]
+            adjusted.update(dict.fromkeys(a for a in more if isinstance(a, str)))
     return {**({"countPrecision": precision} if precision else {}),
-            **({"countAdjustedTo": adjusted} if adjusted else {})}
+            **({"countAdjustedTo": list(adjusted)} if adjusted else {})}
 
 
 def is_rare(rarest: int | None, rules: Rules) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,8 +35,15 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.responses import request_summary, response_meta
 from node.app import create_app
 from node.database import create_pool
-from node.federation.network import MAX_NETWORK_HOPS, MAX_REGISTRY_BODY, VIA_HEADER
+from node.federation import network as network_module
+from node.federation.network import (
+    MAX_NETWORK_HOPS,
+    MAX_PEER_BODY,
+    MAX_REGISTRY_BODY,
+    VIA_HEADER,
+)
 from node.federation.peers import Peer
+from node.http.app_keys import NETWORK
 from node.settings import Settings
 from tests.beacon_schemas import (
     COLLECTIONS_SCHEMA,
@@ -142,6 +151,53 @@ def _record_answer(beacon_id: str) -> dict[str, Any]:
                     "variantType": "SNP"}}]}]}}
 
 
+def _gzip_bomb() -> bytes:
+    """A count answer padded past MAX_PEER_BODY, as gzip: its Content-Length, the packed
+    size, far below the bound."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)      # a gzip member
+    answer = json.dumps(_count_answer("gzipbomb", {}, 7)).encode()
+    padded = answer[:-1] + b', "pad": "'
+    block = b" " * 2**20
+    parts = [packer.compress(padded)]
+    parts += [packer.compress(block) for _ in range(MAX_PEER_BODY // len(block) + 1)]
+    return b"".join([*parts, packer.compress(b'"}'), packer.flush()])
+
+
+# Deeper than the network's JSON writer goes (orjson reads 1024 levels, writes 254)
+DEEP: list[Any] = []
+for _ in range(300):
+    DEEP = [DEEP]
+
+
+def _deep_answer(name: str, tail: str) -> dict[str, Any]:
+    """A record answer, or a datasets answer, passing on something DEEP."""
+    if tail.startswith("datasets"):
+        return {"meta": {"beaconId": name}, "responseSummary": {"exists": True,
+                                                                "numTotalResults": 1},
+                "response": {"collections": [{"id": f"{name}-set", "deep": DEEP}]}}
+    answer = _record_answer(name)
+    answer["response"]["resultSets"][0]["results"][0]["deep"] = DEEP
+    return answer
+
+
+MANY = 40_000       # scopes of a term, count adjustments: what took seconds to merge
+
+
+def _many_scopes_terms(name: str) -> dict[str, Any]:
+    """One term listed twice, with MANY scopes."""
+    term = {"id": "NCIT:C17998", "type": "ontologyTerm", "label": "Unknown",
+            "scopes": [f"scope{i}" for i in range(MANY)]}
+    return {"meta": {"beaconId": name}, "response": {"filteringTerms": [term, term]}}
+
+
+def _many_adjustments(name: str) -> dict[str, Any]:
+    """A count whose summary states MANY adjustments."""
+    answer = _count_answer(name, {}, 5)
+    answer["responseSummary"].update({"countPrecision": "rounded", "countAdjustedTo": [
+        f"next multiple of {i}" for i in range(MANY)]})
+    return answer
+
+
 def _fakes_app(fakes: Fakes) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         name, tail = request.match_info["name"], request.match_info["tail"]
@@ -165,6 +221,19 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_record_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
             return web.json_response(_count_answer(name, {}, 7))
+        if name == "gzipbomb":
+            return web.Response(body=_gzip_bomb(), headers={"Content-Encoding": "gzip"},
+                                content_type="application/json")
+        if name == "deep":
+            return web.json_response(_deep_answer(name, tail))
+        if name == "manyscopes":
+            return web.json_response(_many_scopes_terms(name))
+        if name.startswith("adjusted."):
+            return web.json_response(_many_adjustments(name))
+        if name == "bigdoc":                # an /info or /map padded to a megabyte
+            return web.json_response({"meta": {"beaconId": name}, "response": {
+                "id": name, "name": f"Peer {name}", "endpointSets": {"dataset": {}},
+                "pad": ["x" * 1000] * 1000}})
         if tail in ("info", "map"):
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
@@ -207,16 +276,24 @@ class Network:
     @asynccontextmanager
     async def aggregator(self, peers: list[Peer], **changes: Any) -> AsyncIterator[ClientSession]:
         """A node with an empty database whose /network/api fans out to `peers`."""
+        async with self.aggregator_app(peers, **changes) as (client, _):
+            yield client
+
+    @asynccontextmanager
+    async def aggregator_app(self, peers: list[Peer], **changes: Any
+                             ) -> AsyncIterator[tuple[ClientSession, web.Application]]:
+        """`aggregator`, and its application (to look at what it keeps)."""
         settings = Settings(
             database_url=self.aggregator_url, data_dir=self.directory, beacon_id="org.test.net",
             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(self.aai_url)),
                              TrustedIssuer(**trusted_issuer_entry(self.other_url))],
             peers=peers, **changes)
-        server = TestServer(create_app(settings, self.pool), host="127.0.0.1")
+        app = create_app(settings, self.pool)
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
             async with ClientSession(base_url=str(server.make_url(""))) as client:
-                yield client
+                yield client, app
         finally:
             await server.close()
 
@@ -574,6 +651,70 @@ async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
     assert [s["resultsCount"] for s in merged["response"]["resultSets"]] == [2**53 - 1] * 2
 
 
+async def test_a_gzip_answer_is_bounded_as_it_unpacks(network, check):
+    """MAX_PEER_BODY bounds a peer's answer as read, unpacked: a gzip body of less than
+    32 kB (its Content-Length, the packed size) that unpacks past the bound is `invalid`,
+    read no further than the bound. Before, an answer whose Content-Length was within the
+    bound was read whole: 61 kB unpacked to 63 MB of JSON, accepted, and 255 kB cost 770 MB."""
+    assert len(_gzip_bomb()) < 2**15
+    async with network.aggregator([*network.peers(), network.fakes.peer("gzipbomb")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    line = _peer_lines(merged)["gzipbomb"]
+    assert (line["status"], line["detail"]) == (
+        "invalid", f"answer larger than {MAX_PEER_BODY} bytes")
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+async def test_a_peer_answer_nested_deeper_than_the_network_writes_is_invalid(network, check):
+    """A peer's JSON is read up to 1024 levels deep (orjson) and what it passes on is written
+    as it came, up to 254 levels: a record or a dataset nested 300 levels deep made the whole
+    network's answer a 500. Now that peer is `invalid`, and the others' answers stand."""
+    async with network.aggregator([*network.peers(), network.fakes.peer("deep")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+        listed = await check(net, "/network/api/datasets", schema=COLLECTIONS_SCHEMA)
+    for document in (merged, listed):
+        line = _peer_lines(document)["deep"]
+        assert (line["status"], line["detail"]) == (
+            "invalid", "answer nested deeper than the network passes on (254 levels)")
+    assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    assert {c["beaconId"] for c in listed["response"]["collections"]} == set(NODES)
+
+
+async def _timed(client: ClientSession, path: str, params: dict | None = None
+                 ) -> tuple[float, dict]:
+    """The seconds `client` waited for the answer to GET `path`, and the answer (a 200)."""
+    began = time.perf_counter()
+    async with client.get(path, params=params) as response:
+        document = await response.json()
+    assert response.status == 200, document
+    return time.perf_counter() - began, document
+
+
+async def test_merging_many_scopes_or_adjustments_does_not_stall_the_network(
+        network, beacon_schema):
+    """The merge takes each scope of a term, and each count adjustment, in constant time: a
+    term a peer listed twice with 40,000 scopes, or two peers' 40,000 countAdjustedTo
+    each, took 6 to 7 s of list searches, during which the node answered no one (the merge
+    runs on its one event loop). Each scope and adjustment is still given once, in the
+    order first given."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("manyscopes")]) as net:
+        terms_took, terms = await _timed(net, "/network/api/filtering_terms")
+    async with network.aggregator([fakes.peer("adjusted.1"), fakes.peer("adjusted.2")]) as net:
+        counts_took, counted = await _timed(net, "/network/api/g_variants",
+                                            {**QUERY, "requestedGranularity": "count"})
+    assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
+                         terms) == []
+    assert beacon_schema(RESPONSE_SCHEMAS["count"], counted) == []
+    (term,) = terms["response"]["filteringTerms"]
+    assert term["scopes"] == [f"scope{i}" for i in range(MANY)]
+    assert term["beaconIds"] == ["manyscopes"]
+    assert counted["responseSummary"]["countAdjustedTo"] == [
+        f"next multiple of {i}" for i in range(MANY)]
+    assert terms_took < 1 and counts_took < 1, (terms_took, counts_took)
+
+
 async def test_a_total_with_a_peers_count_of_unknown_precision_does_not_claim_exact(
         network, check):
     """The nodes' counts are exact and say so; a Beacon v2.0 peer's says nothing of its
@@ -730,6 +871,56 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     map_lines = {p["id"]: p for p in beacon_map["info"]["network"]["peers"]}
     assert map_lines["org.test.se"]["entryTypes"] == ["dataset", "genomicVariation",
                                                       "individual"]
+
+
+async def test_the_info_and_map_cache_keeps_only_what_the_network_says_of_a_peer(
+        network, check):
+    """The cache of the peers' /info and /map keeps the line the network gives each (its
+    name, organisation, entry types), not the peer's answer: it kept each whole, parsed,
+    for 60 s, and two peers' 16 MiB answers held 1.7 GB."""
+    async with network.aggregator_app([network.fakes.peer("bigdoc")]) as (net, app):
+        info_answer = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        map_answer = await check(net, "/network/api/map", schema=MAP_SCHEMA)
+        gc.collect()
+        kept = repr(app[NETWORK]._documents)
+    assert info_answer["response"]["info"]["network"]["peers"][0]["name"] == "Peer bigdoc"
+    assert map_answer["info"]["network"]["peers"][0]["entryTypes"] == ["dataset"]
+    assert "bigdoc/api" in kept and "x" * 1000 not in kept and len(kept) < 5000, len(kept)
+
+
+async def test_the_info_cache_forgets_peers_the_registry_no_longer_lists(network, check,
+                                                                          monkeypatch):
+    """A peer the catalogue's registry has stopped listing has its /info and /map dropped
+    from the cache: they were kept for good, one entry per URL the registry ever listed."""
+    monkeypatch.setattr(network_module, "CATALOGUE_TTL_SECONDS", 0.0)   # read every time
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": name, "beaconUrl": f"{fakes.url}/{name}/api"}
+                      for name in ("listed.1", "listed.2")]
+    async with network.aggregator_app([], peers_from_catalogue=True,
+                                      catalogue_url=fakes.url) as (net, app):
+        first = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        await check(net, "/network/api/map", schema=MAP_SCHEMA)
+        kept = repr(app[NETWORK]._documents)
+        del fakes.nodes[0]
+        again = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        kept_after = repr(app[NETWORK]._documents)
+    assert "/listed.1/api" in kept and "/listed.2/api" in kept
+    assert "/listed.1/api" not in kept_after and "/listed.2/api" in kept_after
+    assert [p["id"] for p in first["response"]["info"]["network"]["peers"]] == [
+        "listed.1", "listed.2"]
+    assert [p["id"] for p in again["response"]["info"]["network"]["peers"]] == ["listed.2"]
+
+
+async def test_two_peers_at_one_url_keep_their_own_ids_in_the_info_cache(network, check):
+    """The cache is per peer, not per URL: of two peers at one URL (two ids a registry
+    lists for one node), the cached /info listed the last one asked twice, the other not."""
+    url = f"{network.fakes.url}/cached/api"
+    async with network.aggregator([Peer(id="twin.1", url=url), Peer(id="twin.2", url=url)]
+                                  ) as net:
+        for _ in range(2):
+            answer = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+            assert [p["id"] for p in answer["response"]["info"]["network"]["peers"]] == [
+                "twin.1", "twin.2"]
 
 
 async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, check):

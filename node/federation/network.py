@@ -26,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import aiohttp
 import orjson
+from aiohttp import hdrs
 from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
@@ -50,6 +52,10 @@ CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
 NO_CONNECTION = "no connection to the peer"
+# orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
+# answer passes on (records, datasets) is written as the peer sent it, as deep
+MAX_WRITTEN_DEPTH = 254
+TOO_DEEP = f"answer nested deeper than the network passes on ({MAX_WRITTEN_DEPTH} levels)"
 _GRANULARITIES = get_args(Granularity)
 # The largest count a peer may report: the largest integer JSON's clients (the GDI portal's
 # JavaScript) read exactly, 2^53 - 1. A peer's larger count is not a count but an invalid
@@ -274,6 +280,7 @@ class PeerOutcome:
     ms: float
     detail: str = ""
     # The answer's checked fields (`_Open.checked`); None unless ok (or ok and not found).
+    # Network.document's: what the network says of the answer, and no `raw`.
     answer: dict[str, Any] | None = None
     raw: Any = None                      # the peer's JSON as sent, for passing results on
     token_forwarded: bool = False
@@ -303,7 +310,8 @@ class Network:
     def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._session = session
-        self._documents: dict[tuple[str, str], tuple[float, PeerOutcome]] = {}
+        # (peer id, URL, path): (when asked, outcome), Network.document's
+        self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
         self._catalogue_lock = asyncio.Lock()
         self._configured = list({p.id: p for p in settings.peers}.values())   # last id wins
@@ -393,21 +401,33 @@ class Network:
                 if task in pending else task.result()
                 for peer, task, forward in zip(peers, tasks, forwards)]
 
-    async def document(self, path: str, via: str) -> tuple[list[PeerOutcome], PeerList]:
-        """Every peer's /info or /map, asked anonymously (`via`: PeerRequest's); answers are
-        kept for a while, so a portal polling the network does not poll every node. Failures
-        are not kept."""
+    async def document(self, path: str, via: str,
+                       line: Callable[[dict[str, Any]], dict[str, Any]]
+                       ) -> tuple[list[PeerOutcome], PeerList]:
+        """Every peer's /info or /map, asked anonymously (`via`: PeerRequest's), each
+        answer as what the network says of it, its `line` (merge.info_line, map_line):
+        the outcome's `answer` is that, and nothing else of the peer's answer is kept.
+        Outcomes are kept for DOCUMENT_TTL_SECONDS, so a portal polling the network does
+        not poll every node; kept with the peer's answer, two peers' 16 MiB answers held
+        1.7 GB. Failures are not kept, nor are peers no longer asked (the registry no
+        longer lists them); an outcome is kept per peer id and URL, so a peer is never
+        listed under another's id that shares its URL."""
         peers = await self.peers()
         now = time.monotonic()
+        asked = {(p.id, p.url) for p in peers.peers}
+        self._documents = {key: hit for key, hit in self._documents.items()
+                           if key[:2] in asked and now - hit[0] < DOCUMENT_TTL_SECONDS}
         fresh = {p.id: hit[1] for p in peers.peers
-                 if (hit := self._documents.get((p.url, path)))
-                 and now - hit[0] < DOCUMENT_TTL_SECONDS}
+                 if (hit := self._documents.get((p.id, p.url, path)))}
         missing = [p for p in peers.peers if p.id not in fresh]
         for outcome in await self.ask_all(missing, PeerRequest("GET", path, via),
                                           DocumentAnswer, bearer=None, issuer=None):
+            if outcome.answer is not None:
+                outcome = PeerOutcome(outcome.peer, outcome.status, outcome.ms,
+                                      outcome.detail, line(outcome.answer),
+                                      token_forwarded=outcome.token_forwarded)
+                self._documents[(outcome.peer.id, outcome.peer.url, path)] = (now, outcome)
             fresh[outcome.peer.id] = outcome
-            if outcome.status == "ok":
-                self._documents[(outcome.peer.url, path)] = (now, outcome)
         return [fresh[p.id] for p in peers.peers], peers
 
     async def _ask(self, peer: Peer, request: PeerRequest, url: URL, expect: type[_Open],
@@ -417,8 +437,7 @@ class Network:
         try:                                  # timed by ask_all, which cancels it
             async with self._session.request(request.method, url, data=request.body,
                                              headers=headers, allow_redirects=False) as response:
-                length = response.content_length
-                body = (await response.read() if length is not None and length <= MAX_PEER_BODY
+                body = (await response.read() if _within_bound(response)
                         else await bounded_body(response, MAX_PEER_BODY))
                 code = response.status
         except aiohttp.ClientError as exc:
@@ -431,6 +450,18 @@ class Network:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
                            raw, forwarded)
+
+
+def _within_bound(response: aiohttp.ClientResponse) -> bool:
+    """Whether the peer's answer is known, before it is read, to be within MAX_PEER_BODY, so
+    that it is read whole at once rather than counted chunk by chunk (bounded_body): sent
+    as is, with a Content-Length within the bound. Not when packed (a Content-Encoding):
+    Content-Length is then the packed size, and what aiohttp unpacks may be a thousand
+    times that (a 61 kB gzip answer was read whole, 63 MB of JSON); bounded_body counts the
+    bytes unpacked."""
+    length = response.content_length
+    return (length is not None and length <= MAX_PEER_BODY
+            and hdrs.CONTENT_ENCODING not in response.headers)
 
 
 def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_empty: bool
@@ -455,6 +486,28 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         return "invalid", f"not a Beacon response: {where}: {first['msg']}", None, None
+
+
+def without_unwritable(outcomes: list[PeerOutcome]) -> list[PeerOutcome]:
+    """`outcomes` with each answer that cannot be written as JSON (nested deeper than
+    MAX_WRITTEN_DEPTH, the one way a parsed answer cannot be) made `invalid`. For when the
+    network's answer could not be written (node/http/network_api.py): the parts of a peer's
+    answer the merge passes on are written as they came, as deep, so one peer's record 300
+    levels deep made the network's answer a 500. Looked for only then: a check of each
+    answer's depth as it arrives would cost every network request for what only a hostile
+    peer sends."""
+    return [outcome if outcome.raw is None or _writable(outcome.raw) else
+            PeerOutcome(outcome.peer, "invalid", outcome.ms, TOO_DEEP,
+                        token_forwarded=outcome.token_forwarded)
+            for outcome in outcomes]
+
+
+def _writable(raw: Any) -> bool:
+    try:
+        orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 async def _all_done(tasks: list[asyncio.Task[PeerOutcome]], limit: float) -> None:

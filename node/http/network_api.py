@@ -22,8 +22,10 @@ to this one.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from auth.access import AccessLevel
@@ -37,6 +39,8 @@ from beacon.request import VariantQuery
 from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
+    info_line,
+    map_line,
     merge_collections,
     merge_variants,
     network_beacon_info,
@@ -48,9 +52,11 @@ from node.federation.network import (
     CollectionsAnswer,
     DocumentAnswer,
     NetworkLoop,
+    PeerOutcome,
     PeerRequest,
     VariantAnswer,
     onward_path,
+    without_unwritable,
 )
 from node.http import beacon_api
 from node.http.app_keys import AUDIT, BEACON, CALLER, NETWORK, SETTINGS
@@ -62,7 +68,7 @@ from node.http.beacon_api import (
 )
 from node.http.caller import caller_key, request_token
 from node.http.metrics import REQUEST_ID, Handler
-from node.http.responses import json_response
+from node.http.responses import json_response, written_json_response
 
 
 class LoopDetected(web.HTTPServerError):
@@ -125,6 +131,21 @@ def _told(line: dict[str, Any]) -> dict[str, Any]:
     return told
 
 
+def _written(merge: Callable[[list[PeerOutcome]], dict[str, Any]],
+             outcomes: list[PeerOutcome]) -> tuple[dict[str, Any], bytes]:
+    """The merge of the peers' `outcomes`, and its JSON. A peer's JSON is read up to 1024
+    levels deep and written up to 254, and what the merge passes on of it (records,
+    datasets) is written as it came: when the merge cannot be written, it is made again
+    with the peers whose answers cannot be as `invalid` (network.without_unwritable), where
+    a record 300 levels deep made the network's answer a 500."""
+    body = merge(outcomes)
+    try:
+        return body, orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        body = merge(without_unwritable(outcomes))
+        return body, orjson.dumps(body)
+
+
 async def _variants(request: web.Request, query: VariantQuery, peer_request: PeerRequest,
                     *, scoped: bool = False, individuals: IndividualsQuery | None = None
                     ) -> web.Response:
@@ -138,9 +159,11 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
         raise web.HTTPNotFound()
     extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
                                             "filters": echo(individuals.filters)}
-    body = merge_variants(request.app[SETTINGS].beacon_id, query, outcomes, peers, **extra)
+    beacon_id = request.app[SETTINGS].beacon_id
+    body, written = _written(
+        lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
     _trail(request, body["info"]["network"]["peers"])
-    return json_response(body)
+    return written_json_response(written)
 
 
 async def g_variants(request: web.Request) -> web.Response:
@@ -188,10 +211,11 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     if single and found_nowhere(outcomes):
         _trail(request, [outcome.report() for outcome in outcomes])
         raise web.HTTPNotFound()
-    body = merge_collections(request.app[SETTINGS].beacon_id, outcomes, peers,
-                             skip=page.skip, limit=page.limit)
+    beacon_id = request.app[SETTINGS].beacon_id
+    body, written = _written(lambda taken: merge_collections(
+        beacon_id, taken, peers, skip=page.skip, limit=page.limit), outcomes)
     _trail(request, body["info"]["network"]["peers"])
-    return json_response(body)
+    return written_json_response(written)
 
 
 async def datasets(request: web.Request) -> web.Response:
@@ -203,12 +227,13 @@ async def dataset(request: web.Request) -> web.Response:
 
 
 async def beacon_info(request: web.Request) -> web.Response:
-    outcomes, peers = await request.app[NETWORK].document("/info", _onward(request))
+    outcomes, peers = await request.app[NETWORK].document("/info", _onward(request),
+                                                          info_line)
     return json_response(network_beacon_info(request.app[BEACON], outcomes, peers))
 
 
 async def beacon_map(request: web.Request) -> web.Response:
-    outcomes, peers = await request.app[NETWORK].document("/map", _onward(request))
+    outcomes, peers = await request.app[NETWORK].document("/map", _onward(request), map_line)
     return json_response(network_map(request.app[BEACON], outcomes, peers))
 
 

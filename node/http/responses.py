@@ -11,3 +11,8 @@ def json_response(data: Any, status: int = 200,
                   headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, headers=headers,
                         content_type="application/json")
+
+
+def written_json_response(body: bytes) -> web.Response:
+    """A 200 of JSON its caller has written already (to know that it could be)."""
+    return web.Response(body=body, content_type="application/json")
