@@ -725,8 +725,9 @@ async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalo
 async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
         catalogue):
     """As a push is refused, a harvested dataset document whose date has no time zone is
-    unreadable, reported with its reason; the record harvested before stays, and the
-    catalogue's FAIR Data Point answers. The zone-less date was taken, and the catalogue's /fdp was a
+    unreadable, and one whose Beacon is outside the node's registered origin is left out,
+    each reported with its reason; the record harvested before stays, and the catalogue's
+    FAIR Data Point answers. The zone-less date was taken, and the catalogue's /fdp was a
     500 for the whole federation (found by a probe)."""
     async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
         fake = await registered_fake(stack, catalogue.pool)
@@ -744,6 +745,15 @@ async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_t
         [problem] = outcome.problems
         assert dataset_iri(fdp, "GDI-FI-SYN-002") in problem and "modified" in problem
         await _fdp_answers(catalogue, "/fdp", f"/fdp/catalog/{NODE}", "/fdp/dataset/GDI-FI-SYN-002")
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1] == before
+
+        attacker = "http://attacker.example:6666/api"
+        fake.broken = {}
+        fake.records[1] = _record("GDI-FI-SYN-002", fdp, beaconUrl=attacker)
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.withdrawn == [], outcome
+        [problem] = outcome.problems
+        assert f"beaconUrl {attacker} is not at the origin" in problem
         assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1] == before
 
 
@@ -1080,7 +1090,8 @@ async def test_records_the_gdi_shapes_or_the_fdp_cannot_take_are_refused_naming_
     """Each was accepted (found by a probe): a date without a time zone made the catalogue's
     /fdp a 500 for the whole federation, one in year 9999 every document showing it; an
     identifier not in GDI form, a health category outside the GDI's, no theme broke the GDI
-    shapes every document is to pass; a lone surrogate failed the write, a 500."""
+    shapes every document is to pass; a lone surrogate failed the write, a 500; a beaconUrl
+    outside the node's registered origin was published as the dataset's dcat:endpointURL."""
     fi, se = "http://fi.example/fdp", "http://se.example/fdp"
     for node, fdp, country in ((NODE, fi, "FI"), (OTHER, se, "SE")):
         response, body = await catalogue.put(f"/api/nodes/{node}", _registration(fdp, country),
@@ -1092,6 +1103,7 @@ async def test_records_the_gdi_shapes_or_the_fdp_cannot_take_are_refused_naming_
     documents = ("/fdp", f"/fdp/catalog/{NODE}", f"/fdp/catalog/{OTHER}",
                  "/fdp/dataset/GDI-FI-SYN-001")
     await _fdp_answers(catalogue, *documents)
+    attacker = "http://attacker.example:6666/api"
     for changes, status, named in (
             ({"modified": "2024-03-01T00:00:00"}, 400, "records.1.modified"),
             ({"issued": "2024-03-01T00:00:00"}, 400, "records.1.issued"),
@@ -1106,7 +1118,9 @@ async def test_records_the_gdi_shapes_or_the_fdp_cannot_take_are_refused_naming_
             ({"themes": []}, 400, "records.1.themes"),
             ({"assembly": '"GRCh38"'}, 400, "records.1.assembly"),      # found by the fuzz
             ({"title": "Variants \ud800"}, 400, "title: holds a lone surrogate"),
-            ({"keywords": ["ok", "\udfff"]}, 400, "keywords.1: holds a lone surrogate")):
+            ({"keywords": ["ok", "\udfff"]}, 400, "keywords.1: holds a lone surrogate"),
+            ({"beaconUrl": attacker}, 403, f"beaconUrl {attacker} is not at the origin"),
+            ({"beaconUrl": "https://fi.example/api"}, 403, "beaconUrl https://fi.example/api")):
         record = _record("GDI-FI-SYN-002", fi).to_json() | changes
         snapshot = {"records": [_record("GDI-FI-SYN-001", fi).to_json(), record]}
         response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets", snapshot,
