@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from catalogue.negotiation import RdfFormat
 from catalogue.rdf import PREFIXES, FdpSite, resource_graph, resource_modified
@@ -20,7 +21,7 @@ JSON_LD_CONTEXT = {prefix: str(namespace) for prefix, namespace in PREFIXES.item
 class Document:
     body: bytes
     etag: str                    # a strong validator: a hash of the body
-    modified: datetime | None
+    last_modified: str | None    # the Last-Modified header's value
 
 
 def render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
@@ -31,4 +32,20 @@ def render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
     context = {"context": JSON_LD_CONTEXT} if rdf_format.rdflib_name == "json-ld" else {}
     body = graph.serialize(format=rdf_format.rdflib_name, encoding="utf-8", **context)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Document(body, etag, resource_modified(site, path))
+    return Document(body, etag, http_date(resource_modified(site, path)))
+
+
+def http_date(moment: datetime | None) -> str | None:
+    """`moment` as an HTTP date, rounded up to the next whole second (a client must not take
+    a change within the second it last fetched for none). None for no moment, or for one
+    an HTTP date cannot write (after 9999-12-31T23:59:59Z once rounded up): aiohttp, given
+    such a date, raised while the answer was being made, and the document was a 500."""
+    if moment is None:
+        return None
+    try:
+        rounded = moment.astimezone(UTC).replace(microsecond=0)
+        if moment.microsecond:
+            rounded += timedelta(seconds=1)
+    except OverflowError:
+        return None
+    return format_datetime(rounded, usegmt=True)

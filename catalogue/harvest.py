@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -29,7 +30,13 @@ from catalogue.rdf import RdfError, contained, read_dataset
 from catalogue.record import CatalogueRecord
 
 log = logging.getLogger(__name__)
-MAX_DOCUMENT_BYTES = 5_000_000
+# A dataset document is at most some 200 kB (a record's texts are bounded, catalogue/record.py)
+# and a catalog of 10,000 datasets about 1.5 MB. rdflib's parser takes seconds for 2 MB (a
+# 4.9 MB document, allowed before, 6 s on a loaded 2-core host), so what a node may serve is
+# bounded here and parsed off the event loop, in at most two threads (`_PARSERS`): parsed on
+# it, one node's document stalled the whole catalogue service, its API and FAIR Data Point.
+MAX_DOCUMENT_BYTES = 2_000_000
+_PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="harvest-turtle")
 
 
 @dataclass(frozen=True)
@@ -82,11 +89,15 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
         raise DocumentError(f"{type(exc).__name__}: {exc}") from None
     if body is None:
         raise DocumentError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
-    graph = Graph()
     try:
-        graph.parse(data=body.decode("utf-8"), format="turtle", publicID=url)
+        return await asyncio.get_running_loop().run_in_executor(_PARSERS, _parse, body, url)
     except Exception as exc:  # noqa: BLE001 - rdflib raises many unrelated types on bad syntax
         raise DocumentError(f"malformed Turtle: {type(exc).__name__}: {exc}") from None
+
+
+def _parse(body: bytes, url: str) -> Graph:
+    graph = Graph()
+    graph.parse(data=body.decode("utf-8"), format="turtle", publicID=url)
     return graph
 
 

@@ -2,7 +2,8 @@
 
 A node's publication is its full current snapshot: records in it are upserted, the node's
 other datasets are withdrawn. A node may only publish records whose IRI lies under the FAIR
-Data Point it registered, and never an identifier another node actively holds — the
+Data Point it registered and whose Beacon is at the origin of the Beacon it registered (the
+origins its credential allows), and never an identifier another node actively holds — the
 identifier is the federation's one key (DOMAIN.md §1), so silently moving it would hand one
 node's dataset (and the access grants naming it) to another. And a registered node stays in
 the registry only while the configuration admits it (`expel_unadmitted`).
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from catalogue import store
-from catalogue.credentials import NodeCredential
+from catalogue.credentials import NodeCredential, origin_of
 from catalogue.record import CatalogueRecord
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,20 @@ def problems(node: store.NodeRow, records: Iterable[CatalogueRecord]) -> list[Re
         if count > 1:
             found.append(Refusal("duplicate", f"dataset {identifier} appears {count} times in "
                                  "the snapshot", identifier))
+    beacon_origin = origin_of(node.beacon_url)
     for record in records:
         if not under(record.iri, node.fdp_url):
             found.append(Refusal(
                 "outside", f"dataset {record.identifier}: iri {record.iri} is not under node "
                 f"{node.id}'s registered fdpUrl {node.fdp_url}", record.identifier))
+        # Published as the dataset's dcat:endpointURL, where the portal sends researchers:
+        # held to the registration's origin, or a node's credential put any host and port
+        # in the federation's catalogue, which its registration may not name
+        if origin_of(record.beacon_url) != beacon_origin:
+            found.append(Refusal(
+                "outside", f"dataset {record.identifier}: beaconUrl {record.beacon_url} is not "
+                f"at the origin {beacon_origin} of node {node.id}'s registered beaconUrl "
+                f"{node.beacon_url}", record.identifier))
     return found
 
 

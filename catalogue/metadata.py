@@ -25,13 +25,17 @@ from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
     IRI,
-    refuse_nul,
+    MAX_DESCRIPTION,
+    MAX_KEYWORDS,
+    MAX_TITLE,
+    Keyword,
+    refuse_unstorable,
 )
 from catalogue.vocabulary import (
     EHDS_REGULATION,
-    HEALTH_CATEGORIES,
     HUMAN_GENOMIC,
     assigned_country,
+    gdi_health_categories,
 )
 
 REQUIRED_IN_FILE = ("publisher", "description")
@@ -47,14 +51,16 @@ class DatasetMetadata(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     identifier: str
-    title: str = Field(min_length=1)
-    description: str = ""
+    # The catalogue record's bounds (catalogue/record.py): a longer text loaded, and then
+    # its record was refused by the catalogue
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
     access_level: AccessLevel = Field(default=AccessLevel.CONTROLLED, alias="accessLevel")
     # None: not stated, and an ingest loads on the one the VCF's header names, else the
     # default (beacon/vcf.py `choose_assembly`); a default here would overrule the header
     assembly: str | None = None
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
-    keywords: list[str] = Field(default_factory=list)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
     aliases: list[str] = Field(default_factory=list)
     publisher: str | None = Field(default=None, min_length=1)
     creator: str | None = Field(default=None, min_length=1,
@@ -74,14 +80,7 @@ class DatasetMetadata(BaseModel):
 
     _iso_country = field_validator("country")(assigned_country)
 
-    @field_validator("health_categories")
-    @classmethod
-    def _gdi_health_categories(cls, values: list[str]) -> list[str]:
-        unknown = [v for v in values if v not in HEALTH_CATEGORIES]
-        if unknown:
-            raise ValueError(f"{unknown} not in the GDI health categories "
-                             f"{list(HEALTH_CATEGORIES)}")
-        return values
+    _gdi_health_categories = field_validator("health_categories")(gdi_health_categories)
 
     @field_validator("applicable_legislation")
     @classmethod
@@ -134,7 +133,7 @@ def load_metadata(path: Path) -> DatasetMetadata:
     if not isinstance(raw, dict):
         raise MetadataError(f"{path}: expected a JSON object")
     try:
-        refuse_nul(raw)             # PostgreSQL's text and jsonb hold none
+        refuse_unstorable(raw)      # PostgreSQL's text and jsonb hold neither
     except ValueError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     problems = [f"{name}: required in a metadata file" for name in REQUIRED_IN_FILE

@@ -41,7 +41,7 @@ from catalogue.record import (
     ContactPoint,
     problems_of,
 )
-from catalogue.vocabulary import EHDS_REGULATION, country_code, country_iri
+from catalogue.vocabulary import ASSEMBLIES, EHDS_REGULATION, country_code, country_iri
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
 LDP = Namespace("http://www.w3.org/ns/ldp#")
@@ -49,8 +49,6 @@ DCATAP = Namespace("http://data.europa.eu/r5r/")
 HEALTHDCATAP = Namespace("http://healthdataportal.eu/ns/health#")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 BEACON_V2 = URIRef("https://github.com/ga4gh-beacon/beacon-v2")
-ASSEMBLIES = {"GRCh37": "https://identifiers.org/insdc.gca:GCA_000001405.1",
-              "GRCh38": "https://identifiers.org/insdc.gca:GCA_000001405.15"}
 LANG = "en"
 PREFIXES = {"dcat": DCAT, "dct": DCTERMS, "foaf": FOAF, "vcard": VCARD, "dcatap": DCATAP,
             "healthdcatap": HEALTHDCATAP, "fdp-o": FDP_O, "ldp": LDP, "xsd": XSD, "rdfs": RDFS}
@@ -293,7 +291,7 @@ def _contact(graph: Graph, contact: ContactPoint) -> BNode:
 def _distribution(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
     subject = URIRef(resource_iri(base_url, "distribution", record.identifier))
     service = URIRef(resource_iri(base_url, "service", record.identifier))
-    assembly = URIRef(_assembly_iri(record.assembly))
+    assembly = URIRef(ASSEMBLIES[record.assembly])
     add = graph.add
     add((subject, RDF.type, DCAT.Distribution))
     add((subject, DCTERMS.title, _text(f"GA4GH Beacon v2 access to {record.title}")))
@@ -319,12 +317,6 @@ def _service(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
 
 
 _DESCRIBE = {"dataset": _dataset, "distribution": _distribution, "service": _service}
-
-
-def _assembly_iri(assembly: str) -> str:
-    if assembly not in ASSEMBLIES:
-        raise ValueError(f"no catalogue IRI for assembly {assembly!r} (known: {list(ASSEMBLIES)})")
-    return ASSEMBLIES[assembly]
 
 
 class _Reader:

@@ -9,15 +9,23 @@ RDF can carry.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from auth.access import AccessLevel
+from auth.dataset_id import check_dataset_id
 from auth.urls import NOT_IN_URL
-from catalogue.vocabulary import assigned_country
+from catalogue.vocabulary import ASSEMBLIES, assigned_country, gdi_health_categories
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -34,23 +42,59 @@ IRI = re.compile(f"^https?://[^{NOT_IN_URL}]+$")
 # An email address whose mailto: IRI RDF can write, as the GDI Kind shape accepts it
 EMAIL = f"^[^@:{NOT_IN_URL}]+@[^@{NOT_IN_URL}]+\\.[^@{NOT_IN_URL}]+$"
 MAX_COUNT = 2**63 - 1              # a count PostgreSQL's bigint (and JSON to it) holds
+# The longest texts a record (and a metadata file) may give. The catalogue indexes title,
+# keywords and description for search in one tsvector per dataset, which PostgreSQL caps at
+# 1 MB: a 1.5 MB description of distinct words failed the push with a 500, and the node
+# retried it for good, publishing none of its datasets. At these lengths the tsvector of
+# both of its forms (English stems and words as written) stays under a third of the cap
+# whatever the text; tests/test_catalogue_service.py pushes the worst case.
+MAX_IDENTIFIER = 200               # the key of the catalogue's B-tree index, and of IRIs
+MAX_TITLE = 1_000
+MAX_DESCRIPTION = 20_000
+MAX_KEYWORD = 200
+MAX_KEYWORDS = 100
+Keyword = Annotated[str, Field(max_length=MAX_KEYWORD)]
+# The dates a record may state: time-zoned (a date without a zone could not be compared with
+# the others, and the FAIR Data Point's date, the latest of them, was a 500 for the whole
+# federation), from 1900 and at most a day ahead of now (a clock a day wrong). A date in
+# year 9999 made every document showing it a 500 (Last-Modified rounds up past HTTP's
+# last year); one in the far future would pin the catalogue's own dates, which move
+# forward only, and hide every later change from a harvester deciding by date.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)
 
 
-def refuse_nul(value: Any, at: str = "") -> Any:
+def _unstorable(text: str) -> str | None:
+    """Why PostgreSQL cannot store `text` (None: it can)."""
+    if "\x00" in text:
+        return "holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"holds a lone surrogate (U+{ord(text[exc.start]):04X}), half of a "
+                "character, which UTF-8 cannot encode")
+    return None
+
+
+def refuse_unstorable(value: Any, at: str = "") -> Any:
     """`value` (JSON as parsed), refused where it holds a text PostgreSQL cannot store: one
-    with a NUL character, which a record pushed or harvested could otherwise carry into the
-    catalogue's database and fail its write."""
+    with a NUL character, or a lone surrogate (JSON's `"\\ud800"` escape reads into one),
+    which a record pushed or harvested, or a metadata file, could otherwise carry into a
+    database and fail its write (a surrogate failed a node's ingest naming neither the file
+    nor the field)."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{at or 'text'}: holds a NUL character")
+        problem = _unstorable(value)
+        if problem:
+            raise ValueError(f"{at or 'text'}: {problem}")
     elif isinstance(value, dict):
         for key, inner in value.items():
-            if "\x00" in key:
-                raise ValueError(f"{at or 'object'}: a key holds a NUL character")
-            refuse_nul(inner, f"{at}.{key}" if at else str(key))
+            problem = _unstorable(key)
+            if problem:     # named with its escapes: the key as it is cannot be shown
+                raise ValueError(f"{at or 'object'}: a key {problem}: {key[:80]!a}")
+            refuse_unstorable(inner, f"{at}.{key}" if at else str(key))
     elif isinstance(value, list):
         for index, inner in enumerate(value):
-            refuse_nul(inner, f"{at}.{index}" if at else str(index))
+            refuse_unstorable(inner, f"{at}.{index}" if at else str(index))
     return value
 
 
@@ -99,7 +143,7 @@ class _Storable(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        return refuse_nul(data)
+        return refuse_unstorable(data)
 
 
 class Agent(_Storable):
@@ -125,13 +169,14 @@ class CatalogueRecord(_Storable):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    identifier: str = Field(description="GDI dataset id = Beacon resultSet id = visa value")
+    identifier: str = Field(max_length=MAX_IDENTIFIER,
+                            description="GDI dataset id = Beacon resultSet id = visa value")
     iri: str = Field(description="The dataset's IRI on its node's FAIR Data Point")
-    title: str = Field(min_length=1)
-    description: str = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
     access_rights: AccessRights = Field(alias="accessRights")
-    keywords: list[str] = Field(default_factory=list)
-    themes: list[str] = Field(default_factory=lambda: [HEALTH_THEME])
+    keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
+    themes: list[str] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1)
     health_categories: list[str] = Field(alias="healthCategories", min_length=1)
     applicable_legislation: list[str] = Field(alias="applicableLegislation", min_length=1)
     publisher: Agent
@@ -144,12 +189,38 @@ class CatalogueRecord(_Storable):
                                    description="VCF records in the dataset")
     number_of_unique_individuals: int = Field(alias="numberOfUniqueIndividuals", ge=0,
                                               le=MAX_COUNT)
-    issued: datetime
-    modified: datetime
+    issued: AwareDatetime
+    modified: AwareDatetime
     beacon_url: str = Field(alias="beaconUrl",
                             description="Endpoint of the Beacon that answers for this dataset")
 
     _iso_country = field_validator("country")(assigned_country)
+    _gdi_health_categories = field_validator("health_categories")(gdi_health_categories)
+
+    @field_validator("identifier")
+    @classmethod
+    def _gdi_identifier(cls, value: str) -> str:
+        """The GDI form the shapes require (`dct:identifier`'s sh:pattern), as the node's
+        ingest requires it: the record did not check, and the catalogue published documents
+        the shapes refuse (`not-a-gdi-id`, an empty identifier)."""
+        return check_dataset_id(value)
+
+    @field_validator("assembly")
+    @classmethod
+    def _named_assembly(cls, value: str) -> str:
+        """One the RDF can name (catalogue/rdf.py): another (a tests/test_fuzz_catalogue.py
+        snapshot sent `"GRCh38"` in quotes) was accepted, and its dataset document was a
+        500."""
+        if value not in ASSEMBLIES:
+            raise ValueError(f"{value!r:.80} is not one of {', '.join(ASSEMBLIES)}")
+        return value
+
+    @field_validator("issued", "modified")
+    @classmethod
+    def _dated(cls, value: datetime) -> datetime:
+        if not EARLIEST <= value <= datetime.now(UTC) + AHEAD:
+            raise ValueError(f"must lie between {EARLIEST.date()} and a day from now (UTC)")
+        return value
 
     @field_validator("iri", "beacon_url")
     @classmethod

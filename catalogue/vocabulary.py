@@ -15,6 +15,19 @@ HEALTH_CATEGORIES: tuple[str, ...] = tuple(
 HUMAN_GENOMIC = GDI_CORE + "HealthCategoryHumanGenomic"
 EHDS_REGULATION = "http://data.europa.eu/eli/reg/2025/327/oj"
 """The ELI of the European Health Data Space regulation, the shapes' default legislation."""
+# The assemblies a record may name, and the INSDC accession IRI its RDF names each by
+ASSEMBLIES = {"GRCh37": "https://identifiers.org/insdc.gca:GCA_000001405.1",
+              "GRCh38": "https://identifiers.org/insdc.gca:GCA_000001405.15"}
+
+
+def gdi_health_categories(values: list[str]) -> list[str]:
+    """`values` if each is a health category the GDI shapes list (ValueError otherwise): the
+    one check of a metadata file's and of a catalogue record's, pushed or harvested. The
+    record did not check, and the catalogue published documents the shapes refuse."""
+    unknown = [v for v in values if v not in HEALTH_CATEGORIES]
+    if unknown:
+        raise ValueError(f"{unknown} not in the GDI health categories {list(HEALTH_CATEGORIES)}")
+    return values
 
 
 def country_iri(alpha_2: str) -> str:

@@ -11,6 +11,7 @@ from beacon.assemblies import ASSEMBLIES, find_assembly
 from beacon.disclosure import dataset_overrides
 from beacon.ingest import IngestRequest
 from catalogue.metadata import DatasetMetadata, MetadataError
+from catalogue.record import MAX_TITLE, refuse_unstorable
 
 
 def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
@@ -38,6 +39,8 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     if force_assembly and resolved is None:
         raise MetadataError("--force-assembly loads on the assembly --assembly (or the "
                             "metadata file) names, and none is named")
+    if title:
+        _check_title(title)
     level = (AccessLevel(access_level.upper()) if access_level
              else metadata.access_level if metadata else AccessLevel.CONTROLLED)
     extra = metadata.extra_metadata() if metadata else {}
@@ -50,6 +53,19 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
         skip_invalid=skip_invalid, workers=workers, individuals=individuals,
         keep_filtered=keep_filtered, assembly_given_by=given_by,
         force_assembly=force_assembly)
+
+
+def _check_title(title: str) -> None:
+    """--title under a metadata file's rules for a title (catalogue/metadata.py), which it
+    overrules: a longer one loaded, and its dataset was then left out of the catalogue;
+    a byte not UTF-8 in it (a lone surrogate as Python reads the command line) failed the
+    ingest naming nothing."""
+    try:
+        refuse_unstorable(title, "--title")
+    except ValueError as exc:
+        raise MetadataError(str(exc)) from None
+    if len(title) > MAX_TITLE:
+        raise MetadataError(f"--title: {len(title)} characters, at most {MAX_TITLE}")
 
 
 def _check_disclosure(metadata: dict[str, object]) -> None:

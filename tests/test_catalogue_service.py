@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
+import string
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,11 +28,15 @@ from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
 from catalogue import store
-from catalogue.harvest import HarvestOutcome, harvest_all, walk
+from catalogue.harvest import MAX_DOCUMENT_BYTES, HarvestOutcome, harvest_all, walk
 from catalogue.rdf import FDP_O, CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
+    MAX_DESCRIPTION,
+    MAX_KEYWORD,
+    MAX_KEYWORDS,
+    MAX_TITLE,
     AccessRights,
     Agent,
     CatalogueRecord,
@@ -395,7 +401,7 @@ def _record(identifier: str, fdp: str, **changes: object) -> CatalogueRecord:
         "publisher": Agent(name="Example"), "creator": Agent(name="Example"), "country": "FI",
         "assembly": "GRCh38", "numberOfRecords": 10, "numberOfUniqueIndividuals": 2,
         "issued": datetime(2024, 1, 1, tzinfo=UTC), "modified": datetime(2024, 2, 1, tzinfo=UTC),
-        "beaconUrl": "http://127.0.0.1:1/api"}
+        "beaconUrl": fdp.removesuffix("/fdp") + "/api"}     # where _registration puts it
     values.update(changes)
     return CatalogueRecord.model_validate(values)
 
@@ -701,15 +707,91 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
 
 async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalogue):
     """A body was read with one `content.read(limit)`, which returns what has arrived (about
-    128 kB), so a longer dataset document was cut short and reported malformed."""
-    description = "A long account of the panel. " * 20_000            # 580 kB
-    async with AsyncExitStack() as stack:
-        await registered_fake(stack, catalogue.pool, description=description)
+    128 kB), so a longer dataset document was cut short and reported malformed. Here the
+    document's triples follow 620 kB of comment: cut short, it would have none."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool, title="Read to its end")
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        fake.broken = {path: (200, "# A long account of the panel.\n" * 20_000 + document)}
         [outcome] = await _harvest(catalogue)
     assert outcome.problems == [] and outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
     stored = await catalogue.pool.fetchval(
-        "SELECT record->>'description' FROM datasets WHERE identifier = 'GDI-FI-SYN-002'")
-    assert stored == description
+        "SELECT record->>'title' FROM datasets WHERE identifier = 'GDI-FI-SYN-002'")
+    assert stored == "Read to its end"
+
+
+async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
+        catalogue):
+    """As a push is refused, a harvested dataset document whose date has no time zone is
+    unreadable, and one whose Beacon is outside the node's registered origin is left out,
+    each reported with its reason; the record harvested before stays, and the catalogue's
+    FAIR Data Point answers. The zone-less date was taken, and the catalogue's /fdp was a
+    500 for the whole federation (found by a probe)."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool)
+        fdp = f"{fake.base}/fdp"
+        assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        before = (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        stamp = '"2024-02-01T00:00:00+00:00"'
+        assert stamp in document                                # its dct:modified
+        fake.broken = {path: (200, document.replace(stamp, '"2024-03-01T00:00:00"'))}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.withdrawn == [], outcome
+        [problem] = outcome.problems
+        assert dataset_iri(fdp, "GDI-FI-SYN-002") in problem and "modified" in problem
+        await _fdp_answers(catalogue, "/fdp", f"/fdp/catalog/{NODE}", "/fdp/dataset/GDI-FI-SYN-002")
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1] == before
+
+        attacker = "http://attacker.example:6666/api"
+        fake.broken = {}
+        fake.records[1] = _record("GDI-FI-SYN-002", fdp, beaconUrl=attacker)
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.withdrawn == [], outcome
+        [problem] = outcome.problems
+        assert f"beaconUrl {attacker} is not at the origin" in problem
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1] == before
+
+
+async def test_the_catalogue_answers_while_a_large_document_is_parsed(catalogue):
+    """rdflib parsed a node's documents on the event loop: one of the 5 MB a node could serve
+    stalled the catalogue service, its API and FAIR Data Point, for 6 s (found by a probe).
+    Now parsing is in a thread: while a root of 1.2 MB is parsed (seconds of rdflib's
+    time), the catalogue answers requests as they come."""
+    port = free_port()
+    fdp = f"http://127.0.0.1:{port}/fdp"
+    lines = ["@prefix ex: <http://example.org/> .",
+             f"<{fdp}> a <{FDP_O.FAIRDataPoint}> ."]
+    lines += [f"ex:s{i} ex:p ex:o{i} ." for i in range(45_000)]
+    body = "\n".join(lines).encode()
+    assert 1_000_000 < len(body) < MAX_DOCUMENT_BYTES
+
+    async def root(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/turtle")
+
+    app = web.Application()
+    app.router.add_get("/fdp", root)
+    async with AsyncExitStack() as stack:
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Large", "FI", f"http://127.0.0.1:{port}/api", fdp))
+        began = time.monotonic()
+        harvest = asyncio.create_task(_harvest(catalogue))
+        waits = []
+        async with asyncio.timeout(60):
+            while not harvest.done():
+                sent = time.monotonic()
+                async with catalogue.http.get(catalogue.url + "/api/nodes") as response:
+                    assert response.status == 200
+                waits.append(time.monotonic() - sent)
+        [outcome] = await harvest
+        took = time.monotonic() - began
+    assert outcome.healthy, outcome.problems
+    assert len(waits) >= 5 and max(waits) < min(1.0, took / 4), (took, sorted(waits)[-3:])
 
 
 async def test_an_unexpected_error_in_one_nodes_harvest_is_its_own(catalogue, monkeypatch,
@@ -1030,6 +1112,102 @@ async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catal
     async with catalogue.http.post(catalogue.url + "/api/datasets") as response:
         assert response.status == 405 and "GET" in response.headers["Allow"]
         assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def _fdp_answers(catalogue: Catalogue, *paths: str) -> None:
+    """Each of the catalogue's FAIR Data Point documents at `paths` answers 200."""
+    for path in paths:
+        async with catalogue.http.get(catalogue.url + path,
+                                      headers={"Accept": "text/turtle"}) as response:
+            assert response.status == 200, (path, await response.text())
+
+
+async def test_records_the_gdi_shapes_or_the_fdp_cannot_take_are_refused_naming_the_field(
+        catalogue):
+    """Each was accepted (found by a probe): a date without a time zone made the catalogue's
+    /fdp a 500 for the whole federation, one in year 9999 every document showing it; an
+    identifier not in GDI form, a health category outside the GDI's, no theme broke the GDI
+    shapes every document is to pass; a lone surrogate failed the write, a 500; a beaconUrl
+    outside the node's registered origin was published as the dataset's dcat:endpointURL."""
+    fi, se = "http://fi.example/fdp", "http://se.example/fdp"
+    for node, fdp, country in ((NODE, fi, "FI"), (OTHER, se, "SE")):
+        response, body = await catalogue.put(f"/api/nodes/{node}", _registration(fdp, country),
+                                             TOKENS[node])
+        assert response.status == 200, body
+        response, body = await catalogue.put(f"/api/nodes/{node}/datasets", _snapshot(
+            _record(f"GDI-{country}-SYN-001", fdp)), TOKENS[node])
+        assert response.status == 200, body
+    documents = ("/fdp", f"/fdp/catalog/{NODE}", f"/fdp/catalog/{OTHER}",
+                 "/fdp/dataset/GDI-FI-SYN-001")
+    await _fdp_answers(catalogue, *documents)
+    attacker = "http://attacker.example:6666/api"
+    for changes, status, named in (
+            ({"modified": "2024-03-01T00:00:00"}, 400, "records.1.modified"),
+            ({"issued": "2024-03-01T00:00:00"}, 400, "records.1.issued"),
+            ({"modified": "9999-12-31T23:59:59.500000Z"}, 400, "records.1.modified"),
+            ({"modified": "2999-01-01T00:00:00Z"}, 400, "records.1.modified"),
+            ({"issued": "1899-12-31T23:59:59Z"}, 400, "records.1.issued"),
+            ({"identifier": "not-a-gdi-id"}, 400, "records.1.identifier"),
+            ({"identifier": ""}, 400, "records.1.identifier"),
+            ({"identifier": "."}, 400, "records.1.identifier"),
+            ({"identifier": "a:b"}, 400, "records.1.identifier"),
+            ({"healthCategories": ["http://example.org/x"]}, 400, "records.1.healthCategories"),
+            ({"themes": []}, 400, "records.1.themes"),
+            ({"assembly": '"GRCh38"'}, 400, "records.1.assembly"),      # found by the fuzz
+            ({"title": "Variants \ud800"}, 400, "title: holds a lone surrogate"),
+            ({"keywords": ["ok", "\udfff"]}, 400, "keywords.1: holds a lone surrogate"),
+            ({"beaconUrl": attacker}, 403, f"beaconUrl {attacker} is not at the origin"),
+            ({"beaconUrl": "https://fi.example/api"}, 403, "beaconUrl https://fi.example/api")):
+        record = _record("GDI-FI-SYN-002", fi).to_json() | changes
+        snapshot = {"records": [_record("GDI-FI-SYN-001", fi).to_json(), record]}
+        response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets", snapshot,
+                                             TOKENS[NODE])
+        assert response.status == status and named in body["error"]["message"], (changes, body)
+        await _fdp_answers(catalogue, *documents)
+    assert await catalogue.ids(status="any") == ["GDI-FI-SYN-001", "GDI-SE-SYN-001"]
+    response, body = await catalogue.put(f"/api/nodes/{NODE}",
+                                         {**_registration(fi), "name": "FI \ud800"},
+                                         TOKENS[NODE])
+    assert response.status == 400 and "lone surrogate" in body["error"]["message"], body
+
+
+async def test_a_record_at_its_length_bounds_is_indexed_and_one_past_them_is_refused(
+        catalogue):
+    """A 1.5 MB description of distinct words was a 500 of the push (PostgreSQL: string is
+    too long for tsvector), which the node retried for good, publishing none of its
+    datasets. A record at every bound, its words all distinct and of three UTF-8 bytes each
+    (the largest index a text of its length makes), is taken and found; one past a bound is
+    refused naming the field."""
+    fi = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    assert (await catalogue.put(path, _registration(fi), TOKENS[NODE]))[0].status == 200
+    ideographs = iter(map(chr, range(0x4E00, 0xA000)))     # letters, one a word
+
+    def words(length: int) -> str:
+        return " ".join(next(ideographs) for _ in range((length + 1) // 2))
+
+    largest = _record("GDI-FI-SYN-001", fi, title=words(MAX_TITLE),
+                      description=words(MAX_DESCRIPTION - 11) + " cardiogram",
+                      keywords=[words(MAX_KEYWORD) for _ in range(MAX_KEYWORDS)])
+    assert len(largest.description) == MAX_DESCRIPTION
+    response, body = await catalogue.put(path + "/datasets", _snapshot(largest), TOKENS[NODE])
+    assert response.status == 200, body
+    assert await catalogue.ids(q="cardiogram") == ["GDI-FI-SYN-001"]
+    assert await catalogue.ids(q=largest.keywords[-1].split()[-1]) == ["GDI-FI-SYN-001"]
+    rng = random.Random(1)
+    probe = " ".join("".join(rng.choices(string.ascii_lowercase, k=9))   # the probe's 1.5 MB
+                     for _ in range(150_000))
+    record = _record("GDI-FI-SYN-001", fi).to_json()
+    for changes, named in (({"description": probe}, "records.0.description"),
+                           ({"title": "t" * (MAX_TITLE + 1)}, "records.0.title"),
+                           ({"keywords": ["k"] * (MAX_KEYWORDS + 1)}, "records.0.keywords"),
+                           ({"keywords": ["k" * (MAX_KEYWORD + 1)]}, "records.0.keywords.0"),
+                           ({"identifier": "GDI-FI-SYN-" + "1" * 3000},
+                            "records.0.identifier")):
+        response, body = await catalogue.put(path + "/datasets", {"records": [record | changes]},
+                                             TOKENS[NODE])
+        assert response.status == 400 and named in body["error"]["message"], (named, body)
+    assert await catalogue.ids(q="cardiogram") == ["GDI-FI-SYN-001"]
 
 
 async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue, caplog):

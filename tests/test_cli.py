@@ -122,6 +122,14 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     (json.dumps({"identifier": DATASET, "title": "T\u0000"}), ": title: holds a NUL character"),
     (json.dumps({"identifier": DATASET, "title": "T", "x\u0000": 1}),
      ": a key holds a NUL character"),
+    # a lone surrogate failed the ingest with `str is not valid UTF-8`, naming neither
+    (json.dumps({"identifier": DATASET, "title": "T", "description": "D", "publisher": "P",
+                 "keywords": ["ok", "bad \ud800"]}),
+     ": keywords.1: holds a lone surrogate (U+D800)"),
+    (json.dumps({"identifier": DATASET, "title": "T", "description": "D", "publisher": "P",
+                 "note \udfff": 1}),
+     (": object: a key holds a lone surrogate (U+DFFF), half of a character, which UTF-8 "
+      "cannot encode: 'note \\udfff'")),
     (json.dumps({"identifier": DATASET}), "title"),
     (json.dumps({"identifier": DATASET, "title": "T", "accessLevel": "SECRET"}), "accessLevel"),
     (json.dumps({"identifier": "SE-1", "title": "T"}), "not in GDI form"),
@@ -144,6 +152,22 @@ def test_bad_metadata_is_refused_before_anything_loads(db_url, tmp_path, small_v
     assert result.returncode == 1
     assert str(meta) in result.stderr and expected in result.stderr
     assert "Traceback" not in result.stderr and "codec" not in result.stderr
+
+
+@pytest.mark.parametrize("title,expected", [
+    # loaded, and then the dataset was left out of the catalogue: past its search index's bound
+    ("t" * 1001, "--title: 1001 characters, at most 1000"),
+    # a byte not UTF-8, as Python reads it from the command line: the ingest failed naming
+    # nothing
+    ("Turku \udce9", "--title: holds a lone surrogate (U+DCE9)"),
+])
+def test_a_title_flag_the_catalogue_cannot_take_is_refused_before_anything_loads(
+        db_url, small_vcf, title, expected):
+    result = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--title", title,
+                      env=_env(DATABASE_URL=db_url))
+    assert result.returncode == 1 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert DATASET not in _datasets(_env(DATABASE_URL=db_url))
 
 
 def test_options_naming_services_ports_and_workers_are_checked_in_the_nodes_words(tmp_path):

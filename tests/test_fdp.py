@@ -8,14 +8,15 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from math import ceil
 from pathlib import Path
 
 import asyncpg
 import pytest
-from aiohttp import ClientResponse, ClientSession
+from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestServer
 from pyshacl import validate
 from rdflib import Graph, Literal, Namespace, URIRef
@@ -35,15 +36,29 @@ from catalogue.rdf import (
     read_dataset,
     resource_graph,
 )
-from catalogue.record import HEALTH_THEME, Agent
+from catalogue.record import (
+    HEALTH_THEME,
+    MAX_DESCRIPTION,
+    MAX_KEYWORD,
+    MAX_KEYWORDS,
+    MAX_TITLE,
+    Agent,
+)
 from node.app import create_app
 from node.database import connect, create_pool
+from node.http.fdp import fdp_routes
 from node.ingest_request import make_request
 from node.migrate import apply_migrations
 from node.publication.records import record_for
 from node.settings import DisclosureSettings, Settings
 from synthetic_data.federation import write_federation
-from tests.conftest import OPEN_DISCLOSURE, free_port, node_database, write_vcf_text
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    free_port,
+    node_database,
+    serve_app,
+    write_vcf_text,
+)
 from tests.shacl import gdi_shapes, shacl_violations
 
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
@@ -406,6 +421,33 @@ async def test_etag_304_and_last_modified_follow_the_data(fdp_node, loaded_db,
     assert http_date(changed.headers["Last-Modified"]) == ceil(bare_after.timestamp())
 
 
+async def test_a_date_no_http_date_can_write_leaves_out_last_modified_not_the_document():
+    """aiohttp, given the date 9999-12-31T23:59:59.5Z, rounded it up past HTTP's last year and
+    raised while the answer was being made, after the rendering's guard: the document was a
+    500. A record's dates are bounded now (catalogue/record.py); a catalog's date of its last
+    removal comes from a database, and whatever it says the document is served, without
+    Last-Modified."""
+    last = datetime(9999, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)
+    port = free_port()
+    publisher = Agent(name="P")
+    site = FdpSite(f"http://127.0.0.1:{port}/fdp", "t", "d", publisher,
+                   (CatalogView("main", "t", "d", publisher, (), changed=last),))
+
+    async def site_for(request: web.Request) -> FdpSite:
+        return site
+
+    app = web.Application()
+    app.add_routes(fdp_routes(site_for))
+    async with AsyncExitStack() as stack, ClientSession() as client:
+        base = await serve_app(stack, app, port)
+        for path in ("/fdp", "/fdp/catalog/main"):
+            async with client.get(base + path, headers={"Accept": "text/turtle"}) as response:
+                assert response.status == 200, path
+                assert "Last-Modified" not in response.headers
+                graph = Graph().parse(data=await response.text(), format="turtle")
+            assert Literal(last) in set(graph.objects()), path
+
+
 async def test_unknown_resources_are_plain_404_and_root_slash_redirects(fdp_node):
     client, _, _ = await fdp_node()
     for path in ("/fdp/dataset/GDI-XX-NONE-001", "/fdp/catalog/elsewhere",
@@ -462,6 +504,15 @@ COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
      "themes"),
     (COMPLETE | {"contactEmail": "desk>@biobank.example.fi"}, "contactEmail"),
     (COMPLETE | {"contactEmail": 'desk@bio"bank.example.fi'}, "contactEmail"),
+    # loaded, and then refused by the catalogue: past what its search index takes
+    (COMPLETE | {"title": "t" * (MAX_TITLE + 1)}, "title"),
+    (COMPLETE | {"description": "d" * (MAX_DESCRIPTION + 1)}, "description"),
+    (COMPLETE | {"keywords": ["k"] * (MAX_KEYWORDS + 1)}, "keywords"),
+    (COMPLETE | {"keywords": ["ok", "k" * (MAX_KEYWORD + 1)]}, "keywords.1"),
+    # loaded, and the ingest failed with `str is not valid UTF-8`, naming neither
+    (COMPLETE | {"keywords": ["ok", "bad \ud800"]}, "keywords.1: holds a lone surrogate"),
+    (COMPLETE | {"note \udfff": "x"},
+     r"object: a key holds a lone surrogate \(U\+DFFF\).*'note \\udfff'"),
 ])
 def test_metadata_file_with_a_missing_or_bad_property_is_refused_naming_it(tmp_path, content,
                                                                            named):

@@ -126,13 +126,38 @@ PUBLICATION_KEYS = KEYS + [
     "numberOfRecords", "numberOfUniqueIndividuals", "issued", "modified"]
 
 
+# Values of a record's fields a node could send that each were accepted once and broke the
+# catalogue's FAIR Data Point or its write (found by a probe, not by the mutations above,
+# which seldom make a value of the right type that is wrong): a date without a time zone or
+# past HTTP's last year, an identifier or vocabulary the GDI shapes refuse, a lone
+# surrogate, a text past the search index's bound, a Beacon outside the node's origin.
+RECORD_VALUES: dict[str, list[Any]] = {
+    "issued": ["2024-03-01T00:00:00", "9999-12-31T23:59:59.500000Z",
+               "0001-01-01T00:00:00+14:00", "2024-03-01"],
+    "modified": ["2024-03-01T00:00:00", "9999-12-31T23:59:59.500000Z",
+                 "9999-12-31T23:00:00-14:00", "2024-03-01T00:00:00.5+05:30"],
+    "identifier": ["not-a-gdi-id", "", ".", "a:b", "GDI-FI-SYN-" + "9" * 3000],
+    "healthCategories": [["http://example.org/x"], []],
+    "themes": [[], ["http://example.org/x"]],
+    "title": ["Variants \ud800", "t" * 1001],
+    "description": [" ".join(f"w{n:x}" for n in range(60_000))],    # distinct words, 420 kB
+    "keywords": [["\udfff"], ["k"] * 101, ["k" * 201]],
+    "beaconUrl": ["http://attacker.example:6666/api", "https://fi.example/api"],
+}
+
+
 def _mutated(body: Any, rng: random.Random) -> Any:
     """One mutation of a publication: half of a snapshot's inside one of its records, where
-    one place among the whole snapshot's is seldom drawn."""
+    one place among the whole snapshot's is seldom drawn, and of those a third a field given
+    one of RECORD_VALUES."""
     records = body.get("records") if isinstance(body, dict) else None
     if isinstance(records, list) and records and rng.random() < 0.5:
         index = rng.randrange(len(records))
-        records[index] = _mutate(records[index], rng, PUBLICATION_KEYS)
+        if isinstance(records[index], dict) and rng.random() < 1 / 3:
+            field = rng.choice(list(RECORD_VALUES))
+            records[index][field] = copy.deepcopy(rng.choice(RECORD_VALUES[field]))
+        else:
+            records[index] = _mutate(records[index], rng, PUBLICATION_KEYS)
         return body
     return _mutate(body, rng, PUBLICATION_KEYS)
 
@@ -170,6 +195,24 @@ def _problem(sent: Sent, status: int, raw: bytes, kind: str) -> str | None:
     return None
 
 
+async def _still_published(catalogue: Catalogue) -> str | None:
+    """What a publication accepted broke of the catalogue's FAIR Data Point (None: nothing):
+    its root and the node's catalog, and each dataset document of the node's, answer 200.
+    Checked after each, as a harvester reads it: the snapshot a later round sends replaces
+    what broke it (a zone-less date was accepted, and /fdp was a 500 until then)."""
+    paths = ["/fdp", f"/fdp/catalog/{NODE}"]
+    async with catalogue.http.get("/api/datasets", params={"node": NODE}) as response:
+        if response.status != 200:
+            return f"the search answered {response.status}"
+        paths += [f"/fdp/dataset/{quote(d['identifier'], safe='')}"
+                  for d in (await response.json())["datasets"]]
+    for path in paths:
+        async with catalogue.http.get(path, headers={"Accept": "text/turtle"}) as response:
+            if response.status != 200:
+                return f"then {path} answered {response.status}"
+    return None
+
+
 async def _fuzz(catalogue: Catalogue, caplog, name: str,
                 make: Callable[[random.Random], Sent]) -> None:
     caplog.set_level(logging.ERROR)
@@ -187,6 +230,8 @@ async def _fuzz(catalogue: Catalogue, caplog, name: str,
             if not too_long(sent):
                 raise
             return None     # aiohttp's parser refused the line and closed before the answer
+        if problem is None and sent.method == "PUT" and status < 300:
+            problem = await _still_published(catalogue)
         return failure(problem, logged_errors(caplog, logged),
                        f"{sent.method} {sent.target[:300]}, body {str(sent.body)[:300]} -> "
                        f"{status} {raw[:300]!r}")
@@ -227,7 +272,8 @@ async def test_header_bytes_no_client_would_send_never_fail_the_catalogue(catalo
 # --- the harvest, from a hostile node's side ---------------------------------------------------
 
 # What a literal's text or an IRI of a node's FAIR Data Point may become
-LITERALS = ["", " ", "x" * 5000, "\\u0000", "é", "-5", "1e400", "NaN", "P30Y", "2024-13-45",
+LITERALS = ["", " ", "x" * 5000, "\\u0000", "\\ud800", "é", "-5", "1e400", "NaN", "P30Y",
+            "2024-13-45", "2024-02-01T00:00:00", "9999-12-31T23:59:59.5Z",
             "9999999999999999999999", "GRCh99", "FI\\nSE", '\\"', "http://x"]
 IRIS = ["<>", "<#x>", "<../../x>", "<http://evil.example/fdp>", "<mailto:x@y>",
         "<http://127.0.0.1:1/fdp>", "<urn:x>", "<http://fi.example/fdp/dataset/GDI-FI-SYN-001>"]

@@ -28,7 +28,7 @@ from catalogue.record import (
     IRI,
     AccessRights,
     CatalogueRecord,
-    refuse_nul,
+    refuse_unstorable,
 )
 from catalogue.vocabulary import assigned_country
 from node.http import health
@@ -58,7 +58,7 @@ class NodeRegistrationBody(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        return refuse_nul(data)
+        return refuse_unstorable(data)
 
 
 class SnapshotBody(BaseModel):

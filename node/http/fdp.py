@@ -62,13 +62,13 @@ async def _answer(request: web.Request, site_for: SiteFor, path: str) -> web.Str
     if document is None:
         return _plain(404, f"no such resource: {request.path}")
     headers = {"Vary": "Accept", "ETag": document.etag}
+    if document.last_modified is not None:
+        headers["Last-Modified"] = document.last_modified
     if _matches(request.headers.get("If-None-Match"), document.etag):
         response = web.Response(status=304, headers=headers)
     else:
         response = web.Response(body=document.body, headers=headers,
                                 content_type=rdf_format.media_type, charset="utf-8")
-    if document.modified is not None:
-        response.last_modified = document.modified
     return response
 
 
