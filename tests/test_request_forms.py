@@ -336,6 +336,13 @@ async def test_dataset_filters_by_get_and_on_one_dataset(ask):
     by_get = await ask({"filters": "DUO:0000042"}, path="/api/datasets")
     assert [c["id"] for c in by_get["response"]["collections"]] == [A38]
     assert by_get["meta"]["receivedRequestSummary"]["filters"] == ["DUO:0000042"]
+    # a field's value as the spec's GET form writes it, `id:` an operator and a value
+    for written, expected in (("country:=FI", [A38]), ("country:!FI", [CONTROLLED, B37]),
+                              ("themes:=HEAL,country:=SE", [B37])):
+        document = await ask({"filters": written}, path="/api/datasets")
+        assert [c["id"] for c in document["response"]["collections"]] == expected, written
+    refused = await ask({"filters": "country:>FI"}, path="/api/datasets", status=400)
+    assert refused["error"]["errorMessage"].startswith("filters[0].operator:")
     country = {"id": "country", "operator": "=", "value": "SE"}
     one = await ask(body={"meta": {}, "query": {"filters": [country]}},
                     path=f"/api/datasets/{B37}")
