@@ -41,8 +41,8 @@ from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
 
-GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
-_SCHEMAS = returned_schemas(GENOMIC_VARIATION)
+GENOMIC_VARIANT = next(e for e in ENTRY_TYPES if e.id == "genomicVariant")
+_SCHEMAS = returned_schemas(GENOMIC_VARIANT)
 
 
 @dataclass

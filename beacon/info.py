@@ -59,7 +59,7 @@ class EntryType:
 
 
 ENTRY_TYPES: tuple[EntryType, ...] = (
-    EntryType(id="genomicVariation", name="Genomic variation",
+    EntryType(id="genomicVariant", name="Genomic variant",
               schema_id="ga4gh-beacon-variant-v2.0.0",
               schema_path="models/json/beacon-v2-default-model/genomicVariations/defaultSchema.json",
               ontology_id="ENSGLOSSARY:0000092", ontology_label="Variant",
@@ -77,7 +77,7 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               ontology_id="NCIT:C47824", ontology_label="Data set",
               root_path="/datasets", single_path="/datasets/{id}",
               description="A set of variants from one VCF, the unit of access control.",
-              related=(("genomicVariation", "/datasets/{id}/g_variants"),
+              related=(("genomicVariant", "/datasets/{id}/g_variants"),
                        ("individual", "/datasets/{id}/individuals"))),
 )
 

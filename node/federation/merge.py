@@ -158,10 +158,19 @@ def info_line(answer: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
+# Entry type ids peers of an older version give, by the id this node gives the same type:
+# nodes up to 0.5 called variants `genomicVariation`, where the spec's default model
+# (beaconMap.json, beaconConfiguration.json) says `genomicVariant`.
+_FORMER_ENTRY_TYPES = {"genomicVariation": "genomicVariant"}
+
+
 def map_line(answer: dict[str, Any]) -> dict[str, Any]:
-    """What the network says of a peer's /map: its entry types."""
+    """What the network says of a peer's /map: its entry types, each by the id this node
+    gives it (an older peer's `genomicVariation` is `genomicVariant`, the same type)."""
     sets = answer["response"].get("endpointSets")
-    return {"entryTypes": sorted(sets)} if isinstance(sets, dict) else {}
+    if not isinstance(sets, dict):
+        return {}
+    return {"entryTypes": sorted({_FORMER_ENTRY_TYPES.get(kind, kind) for kind in sets})}
 
 
 def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
