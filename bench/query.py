@@ -209,7 +209,7 @@ def _beacon_sized(count: int, q: Mapping[str, str]) -> dict[str, object]:
         "meta": {"beaconId": "org.example.gdi-node", "apiVersion": "v2.0.1",
                  "returnedSchemas": schemas, "returnedGranularity": "count",
                  "receivedRequestSummary": {
-                     "apiVersion": "v2.0.1", "requestedSchemas": schemas,
+                     "apiVersion": "v2.0.1", "requestedSchemas": [],
                      "pagination": {"skip": 0, "limit": 10}, "requestedGranularity": "count",
                      "requestParameters": {"g_variant": {
                          "referenceName": q["referenceName"], "start": [int(q["start"])],
