@@ -41,8 +41,8 @@ from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
 
-GENOMIC_VARIATION = next(e for e in ENTRY_TYPES if e.id == "genomicVariation")
-_SCHEMAS = returned_schemas(GENOMIC_VARIATION)
+GENOMIC_VARIANT = next(e for e in ENTRY_TYPES if e.id == "genomicVariant")
+_SCHEMAS = returned_schemas(GENOMIC_VARIANT)
 
 
 @dataclass
@@ -276,15 +276,18 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
              result_sets: list[dict[str, Any]], precision: dict[str, Any] | None = None, *,
              schemas: list[dict[str, str]] | None = None,
              filters: list[str] | None = None) -> dict[str, Any]:
-    """A genomicVariation response to `query` at the `returned` granularity: the request
-    echoed in meta, the summary, and at count or record the resultSets given. The node fills
-    it from its datasets, the network (node/federation/merge.py) from its peers' answers."""
+    """A genomicVariant response to `query` at the `returned` granularity: the request
+    echoed in meta as received, the summary, and at count or record the resultSets given;
+    `meta.testMode` for a test-mode query. The node fills it from its datasets, the network
+    (node/federation/merge.py) from its peers' answers."""
     schemas = schemas or _SCHEMAS
     summary = request_summary(query.granularity, skip=query.page.skip,
-                              limit=query.page.limit, schemas=schemas, parameters=query.echo)
+                              limit=query.page.limit, schemas=list(query.requested_schemas),
+                              parameters=query.echo, api_version=query.api_version)
     summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
                     "filters": filters or []})
-    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas),
+    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas,
+                                                  test_mode=query.test_mode),
                             "responseSummary": {"exists": exists}}
     if returned != "boolean":
         body["responseSummary"]["numTotalResults"] = total

@@ -37,8 +37,10 @@ from beacon.request import (
     Page,
     RequestBody,
     RequestError,
+    RequestMeta,
     given_parameter,
     listing_info,
+    requested_meta,
 )
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow, grant_keys
@@ -243,12 +245,26 @@ def _term_filter(item: dict[str, Any], term: str, where: str) -> DatasetFilter:
 
 @dataclass(frozen=True)
 class DatasetsQuery:
-    """What a /datasets request selects and which page of it."""
+    """What a /datasets request selects and which page of it; and, for the answer's request
+    summary to repeat, what else it asked: a granularity (datasets are listed as records
+    whatever it is; none asked is read as record) and resultSets (none here), the API
+    version and schemas of its meta (beacon/request.py requested_meta)."""
 
     dataset_ids: tuple[str, ...] | None
     filters: tuple[DatasetFilter, ...]
     page: Page
     test_mode: bool
+    granularity: str
+    include: str
+    meta: RequestMeta
+
+    def summary(self) -> dict[str, Any]:
+        """`meta.receivedRequestSummary`: the request as received."""
+        summary = request_summary(self.granularity, skip=self.page.skip, limit=self.page.limit,
+                                  schemas=list(self.meta[1]), api_version=self.meta[0])
+        summary.update({"includeResultsetResponses": self.include, "testMode": self.test_mode,
+                        "filters": [f.echo() for f in self.filters]})
+        return summary
 
     def select(self, seen: list[Seen]) -> list[Seen]:
         """The visible datasets named (an unknown or hidden one is a 400) and matching every
@@ -271,38 +287,34 @@ def datasets_query(body: RequestBody) -> DatasetsQuery:
         raise RequestError(f"requestParameters.{other}", "not a parameter of datasets "
                                                          "(datasetIds and filters select them)")
     ids = query.datasetIds or parameters.datasetIds
+    given = query.model_fields_set
     return DatasetsQuery(tuple(dict.fromkeys(ids)) if ids else None,
                          dataset_filters(query.filters),
-                         Page(query.pagination.skip, query.pagination.limit), query.testMode)
+                         Page(query.pagination.skip, query.pagination.limit), query.testMode,
+                         query.requestedGranularity if "requestedGranularity" in given
+                         else "record", query.includeResultsetResponses,
+                         requested_meta(body.meta))
 
 
-def collections_response(beacon_id: str, datasets: list[Seen], query: DatasetsQuery | None = None
+def collections_response(beacon_id: str, datasets: list[Seen], query: DatasetsQuery
                          ) -> dict[str, Any]:
-    """A page of `datasets` (already selected), with the request's pagination and filters
-    echoed, and what the node did with a page it does not serve as asked."""
-    page = query.page if query is not None else Page()
-    shown = page.of(datasets)
+    """A page of `datasets` (already selected), with the request echoed as received, and what
+    the node did with a page it does not serve as asked."""
+    shown = query.page.of(datasets)
     body = collections_envelope(beacon_id, [dataset_record(d.row, d.rules) for d in shown],
-                                exists=bool(datasets), total=len(datasets), skip=page.skip,
-                                limit=page.limit,
-                                filters=[f.echo() for f in query.filters] if query else [])
-    test_mode = query is not None and query.test_mode
-    if test_mode:
-        body["meta"]["receivedRequestSummary"]["testMode"] = True
-    if info := listing_info(page, test_mode):
+                                exists=bool(datasets), total=len(datasets), query=query)
+    if info := listing_info(query.page, query.test_mode):
         body["info"] = info
     return body
 
 
 def collections_envelope(beacon_id: str, collections: list[dict[str, Any]], *, exists: bool,
-                         total: int, skip: int, limit: int,
-                         filters: list[str] | None = None) -> dict[str, Any]:
+                         total: int, query: DatasetsQuery) -> dict[str, Any]:
     """A dataset collections response holding `collections`: the node's own page of datasets,
-    or the network's datasets of every peer (node/federation/merge.py); `skip` and `limit`
-    as the request gave them."""
+    or the network's datasets of every peer (node/federation/merge.py); the request `query`
+    echoed as received, and `meta.testMode` for a test-mode one."""
     schemas = returned_schemas(DATASET)
-    summary = request_summary("record", skip=skip, limit=limit, schemas=schemas)
-    summary["filters"] = filters or []
-    return {"meta": response_meta(beacon_id, "record", summary, schemas),
+    return {"meta": response_meta(beacon_id, "record", query.summary(), schemas,
+                                  test_mode=query.test_mode),
             "responseSummary": {"exists": exists, "numTotalResults": total},
             "response": {"collections": collections}}

@@ -1,9 +1,10 @@
 """Beacon v2 filters on individuals, checked and turned into SQL conditions.
 
 Forms (Beacon v2 filtering terms, all ANDed): ontology `{id, includeDescendantTerms (default
-true), similarity}`, alphanumeric `{id, operator, value}`, and a bare term id as GET
-`filters=NCIT:C16576,...` sends it. Real clients add `"operator": null, "value": null` to
-ontology filters and `scope` to every one; both are tolerated.
+true), similarity}`, alphanumeric `{id, operator, value}`, and the strings a GET sends: a bare
+term id (`filters=NCIT:C16576,...`) or `id:` an operator and a value, the spec's form of an
+alphanumeric one (`filters=LOINC:8302-2:>=180`). Real clients add `"operator": null, "value":
+null` to ontology filters and `scope` to every one; both are tolerated.
 
 A filter the node cannot evaluate is refused with a 400 naming it (`filters[1].id`), never
 dropped: dropping it would widen the answer (the EGA reference implementation's issue #200
@@ -90,13 +91,22 @@ def bounded(raw: list[Any]) -> None:
                                       f"not {len(raw)}")
 
 
+# A filter as a GET writes it (the spec's docs/filters.md): `id`, or `id:` an operator and a
+# value (`age:>P70Y`, `LOINC:8302-2:>=180`, `HP_0032443:!unknown medical history`). The id
+# ends at the first `:` an operator follows: a CURIE's own `:` is followed by its code, which
+# never starts with one (beacon/ontology.py). Two-character operators first.
+_GET_FORM = re.compile(r"(?P<id>.+?):(?P<operator>>=|<=|[=<>!])(?P<value>.*)", re.DOTALL)
+
+
 def filter_item(item: Any, where: str, scopes: tuple[str, ...]) -> tuple[dict[str, Any], str]:
-    """A filter as sent (an object, or a bare term id as GET sends it) with its id, checked
-    for what every filter needs whatever it is on: known keys, an id, a scope this endpoint
-    serves (`scopes`; none given is this endpoint's). The individuals' filters below and the
-    datasets' (beacon/datasets.py) take it from there."""
+    """A filter as sent (an object, or a string as GET sends it: a term id, or `id:` an
+    operator and a value, `_GET_FORM`) with its id, checked for what every filter needs
+    whatever it is on: known keys, an id, a scope this endpoint serves (`scopes`; none
+    given is this endpoint's). The individuals' filters below and the datasets'
+    (beacon/datasets.py) take it from there."""
     if isinstance(item, str):
-        item = {"id": item}
+        written = _GET_FORM.fullmatch(item)
+        item = {"id": item} if written is None else written.groupdict()
     if not isinstance(item, dict):
         raise RequestError(where, "must be an object with an id, or a term id")
     unknown = sorted(set(item) - _KEYS)
@@ -160,9 +170,12 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
             raise RequestError(f"{where}.value", f"{text!r} is not an ISO 8601 duration "
                                                  f"({exc})") from None
     if not is_curie(term):
+        # the spec's GET examples write a term as its IRI's end (`PATO_0000011:>P70Y`)
+        written = (f"; a term is written PREFIX:code here ({term.replace('_', ':', 1)})"
+                   if _IRI_END.fullmatch(term) else "")
         raise RequestError(f"{where}.id", f"{term!r} is not an alphanumeric field of this "
                                           f"node ({', '.join(DURATION_FIELDS)}, or a "
-                                          "measurement's assay term)")
+                                          f"measurement's assay term){written}")
     if not _NUMBER.fullmatch(text):
         raise RequestError(f"{where}.value", f"{text!r} is not a number")
     number = float(text)
@@ -171,6 +184,7 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
     return ValueFilter(term, operator, number, text)
 
 
+_IRI_END = re.compile(r"[A-Za-z]+_[0-9]+", re.ASCII)     # an OBO term's IRI: .../HP_0032443
 # A measurement's value, a number or a string of one (as the portal sends it), in ASCII
 # digits: float() also takes other scripts' digits (`١٨٠`), `1_000`, `nan` and `infinity`,
 # which no client means as a measurement, and filters on ages refuse them already.

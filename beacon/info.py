@@ -59,7 +59,7 @@ class EntryType:
 
 
 ENTRY_TYPES: tuple[EntryType, ...] = (
-    EntryType(id="genomicVariation", name="Genomic variation",
+    EntryType(id="genomicVariant", name="Genomic variant",
               schema_id="ga4gh-beacon-variant-v2.0.0",
               schema_path="models/json/beacon-v2-default-model/genomicVariations/defaultSchema.json",
               ontology_id="ENSGLOSSARY:0000092", ontology_label="Variant",
@@ -77,7 +77,7 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               ontology_id="NCIT:C47824", ontology_label="Data set",
               root_path="/datasets", single_path="/datasets/{id}",
               description="A set of variants from one VCF, the unit of access control.",
-              related=(("genomicVariation", "/datasets/{id}/g_variants"),
+              related=(("genomicVariant", "/datasets/{id}/g_variants"),
                        ("individual", "/datasets/{id}/individuals"))),
 )
 
@@ -86,10 +86,15 @@ def returned_schemas(entry: EntryType) -> list[dict[str, str]]:
     return [{"entityType": entry.id, "schema": entry.schema_id}]
 
 
-def informational_meta(beacon: BeaconIdentity, schemas: list[dict[str, str]] | None = None
-                       ) -> dict[str, Any]:
-    return {"beaconId": beacon.id, "apiVersion": API_VERSION,
-            "returnedSchemas": schemas or []}
+def informational_meta(beacon: BeaconIdentity, schemas: list[dict[str, str]] | None = None,
+                       *, test_mode: bool = False) -> dict[str, Any]:
+    """An informational response's meta; `testMode` for a test-mode answer (the filtering
+    terms'), as every response's meta says it (beacon/responses.py)."""
+    meta: dict[str, Any] = {"beaconId": beacon.id, "apiVersion": API_VERSION,
+                            "returnedSchemas": schemas or []}
+    if test_mode:
+        meta["testMode"] = True
+    return meta
 
 
 def _organization(beacon: BeaconIdentity) -> dict[str, Any]:
@@ -263,7 +268,7 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
     resources = [{"id": r[0], "name": r[1], "url": r[2], "iriPrefix": r[3],
                   "nameSpacePrefix": prefix}
                  for prefix in prefixes if (r := _RESOURCES.get(prefix))]
-    body: dict[str, Any] = {"meta": informational_meta(beacon),
+    body: dict[str, Any] = {"meta": informational_meta(beacon, test_mode=query.test_mode),
                             "response": {"filteringTerms": listed, "resources": resources}}
     if about := listing_info(query.page, query.test_mode):
         body["info"] = about

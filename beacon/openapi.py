@@ -9,6 +9,8 @@ from typing import Any
 from beacon.info import API_VERSION
 from beacon.request import (
     GET_ALIASES,
+    REQUESTED_SCHEMA,
+    SPEC_GET_NAMES,
     UNSUPPORTED,
     Pagination,
     Query,
@@ -27,6 +29,9 @@ _GRANULARITIES = ("beaconBooleanResponse.json", "beaconCountResponse.json",
                   "beaconResultsetsResponse.json")
 _QUERY_KEYS = ("requestedGranularity", "includeResultsetResponses", "testMode")
 _LISTS = ("start", "end", "datasetIds", "filters")
+_ABOUT = {REQUESTED_SCHEMA: "The schema asked for the results, repeated in "
+                            "`receivedRequestSummary.requestedSchemas`; the answer is in the "
+                            "node's one schema of the entry type, named in `returnedSchemas`"}
 
 
 def _reads(path: str) -> str | None:
@@ -100,7 +105,7 @@ def _read_names(kind: str, path: str) -> list[str]:
         selecting = [name for name in VariantParameters.model_fields if name not in UNSUPPORTED]
         if kind == "individuals":
             selecting.append("filters")
-    return [*selecting, *_QUERY_KEYS, *Pagination.model_fields]
+    return [*selecting, *_QUERY_KEYS, *Pagination.model_fields, REQUESTED_SCHEMA]
 
 
 def _get_parameters(path: str) -> list[dict[str, Any]]:
@@ -112,9 +117,15 @@ def _get_parameters(path: str) -> list[dict[str, Any]]:
     for name in names:
         info = VariantParameters.model_fields.get(name)
         parameters.append(_query_parameter(
-            name, _schema_of(name), (info.description if info else None) or f"Beacon `{name}`"))
+            name, _schema_of(name), (info.description if info else None) or _ABOUT.get(
+                name, f"Beacon `{name}`")))
     for alias, name in GET_ALIASES.items():
-        if name in names:
+        if name not in names:
+            continue
+        if alias in SPEC_GET_NAMES:
+            parameters.append(_query_parameter(alias, _schema_of(name),
+                                               f"`{name}` by the spec's GET name"))
+        else:
             parameters.append({**_query_parameter(alias, _schema_of(name),
                                                   f"Another spelling of `{name}`"),
                                "deprecated": True})

@@ -230,7 +230,9 @@ class Query(BaseModel):
 
 
 class RequestBody(BaseModel):
-    """A Beacon v2 POST body (`meta` is accepted and otherwise ignored).
+    """A Beacon v2 POST body. Of `meta`, `apiVersion` and `requestedSchemas` are read, to be
+    repeated in the answer's request summary (`requested_meta`); the rest is the caller's
+    (`purposeOfUse`, beacon/individuals.py) or ignored.
 
     The request-body schema declares a `$schema` beside `meta` and `query`; the spec's query
     examples also put `requestedGranularity` and `pagination` there. All are accepted: the
@@ -258,6 +260,43 @@ class RequestBody(BaseModel):
         if self.pagination is not None and "pagination" not in given:
             self.query.pagination = self.pagination
         return self
+
+
+# A request's meta.apiVersion (None: not stated) and meta.requestedSchemas, as received.
+RequestMeta = tuple[str | None, tuple[dict[str, str], ...]]
+_SCHEMA_KEYS = ("entityType", "schema")
+
+
+def requested_meta(meta: dict[str, Any]) -> RequestMeta:
+    """What a request's meta asks of the answer, `apiVersion` and `requestedSchemas`, checked
+    for the answer's `receivedRequestSummary` to repeat as received (the spec's: "what was
+    requested", not the node's own values); RequestError naming what the summary could not
+    repeat as the schema has it. A schema is an object of `entityType` and `schema` (its
+    other keys are not repeated), or a string naming it (`["ejprd-resources-v1.0.0"]`, as
+    EJP-RD's clients send it; a GET's `requestedSchema`). The answer is in the node's one
+    schema per entry type whatever is asked, as `returnedSchemas` says: no other is served,
+    and asking for one was never refused."""
+    version = meta.get("apiVersion")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise RequestError("meta.apiVersion", f"{version!r} is not an API version (a string "
+                                              "such as v2.0.1)")
+    asked = meta.get("requestedSchemas")
+    if asked is None:
+        return version, ()
+    if not isinstance(asked, list):
+        raise RequestError("meta.requestedSchemas", "must be a list of {entityType, schema}")
+    schemas = []
+    for n, item in enumerate(asked):
+        where = f"meta.requestedSchemas[{n}]"
+        if isinstance(item, str):
+            item = {"schema": item}
+        if not isinstance(item, dict):
+            raise RequestError(where, "must be an object {entityType, schema} or a schema id")
+        for key in _SCHEMA_KEYS:
+            if key in item and not isinstance(item[key], str):
+                raise RequestError(f"{where}.{key}", "must be a string")
+        schemas.append({key: item[key] for key in _SCHEMA_KEYS if key in item})
+    return version, tuple(schemas)
 
 
 @dataclass(slots=True)
@@ -288,6 +327,10 @@ class VariantQuery:
     page: Page = field(default_factory=Page)     # as asked, for the request summary
     gene: str | None = None                # geneId (upper case): placed per assembly
     protein_change: str | None = None      # aminoacidChange, canonical (p.Val600Glu)
+    # meta.apiVersion and meta.requestedSchemas as received, for the request summary
+    # (requested_meta); answered in the node's version and schemas whatever they say
+    api_version: str | None = None
+    requested_schemas: tuple[dict[str, str], ...] = ()
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None
@@ -465,8 +508,8 @@ def _assembly(assembly_id: str | None, reference_name: str | None) -> Assembly |
 
 
 def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity: Granularity,
-                   include: Include, page: Page, test_mode: bool,
-                   echo: dict[str, Any]) -> VariantQuery:
+                   include: Include, page: Page, test_mode: bool, echo: dict[str, Any],
+                   meta: RequestMeta = (None, ())) -> VariantQuery:
     """Semantic checks the schema cannot express, then the normalised query: one code path
     for POST bodies and GET query strings, so both refuse and answer alike. An assembly the
     reference name implies is echoed as the assemblyId the query was answered on."""
@@ -487,7 +530,8 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
         min_length=p.min_length, max_length=p.max_length,
         dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
         granularity=granularity, include=include, skip=page.offset, limit=page.size,
-        test_mode=test_mode, echo={"g_variant": echo} if echo else {}, page=page)
+        test_mode=test_mode, echo={"g_variant": echo} if echo else {}, page=page,
+        api_version=meta[0], requested_schemas=meta[1])
     if assembly is not None:       # else once the assembly is chosen (beacon/answer.py)
         query.check_on(assembly)
     return query
@@ -514,7 +558,8 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
                            granularity=q.requestedGranularity,
                            include=q.includeResultsetResponses,
                            page=Page(q.pagination.skip, q.pagination.limit),
-                           test_mode=q.testMode, echo=p.model_dump(exclude_none=True))
+                           test_mode=q.testMode, echo=p.model_dump(exclude_none=True),
+                           meta=requested_meta(body.meta))
     if p.geneId is None and p.aminoacidChange is None:
         return query
     return dataclasses.replace(query, gene=_gene(p.geneId, query),
@@ -580,7 +625,13 @@ def _first_error(exc: ValidationError, prefix: str = "") -> RequestError:
 # GET: spellings seen in the spec's documents and in clients, mapped to the body's names.
 GET_ALIASES = {"assemblyID": "assemblyId", "granularity": "requestedGranularity",
                "includeResultSetResponses": "includeResultsetResponses",
-               "datasets": "datasetIds", "datasetId": "datasetIds"}
+               "datasets": "datasetIds", "datasetId": "datasetIds",
+               "geneid": "geneId", "allele": "genomicAlleleShortForm"}
+# Of those, the names the spec's own OpenAPI gives the GET parameters (endpoints.json of
+# genomicVariations): not deprecated spellings, the spec's
+SPEC_GET_NAMES = frozenset({"geneid", "allele"})
+# The spec's GET parameter naming the schema asked for: a body's meta.requestedSchemas
+REQUESTED_SCHEMA = "requestedSchema"
 _GET_QUERY_KEYS = {"requestedGranularity", "includeResultsetResponses", "testMode", "filters"}
 _GET_PAGINATION = {"skip", "limit"}
 _GET_LISTS = {"start", "end", "datasetIds", "filters"}
@@ -644,12 +695,19 @@ def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def parse_get(pairs: Iterable[tuple[str, str]]) -> RequestBody:
-    """A GET query string as the equivalent POST body."""
+    """A GET query string as the equivalent POST body (`requestedSchema` as its
+    meta.requestedSchemas)."""
     parameters: dict[str, Any] = {}
     query: dict[str, Any] = {"pagination": {}}
+    meta: dict[str, Any] = {}
     for key, values in _grouped(pairs).items():
         value = _get_value(key, values)
-        if key in _GET_QUERY_KEYS:
+        if key == REQUESTED_SCHEMA:
+            if not value.strip():
+                raise RequestError(key, "empty; name a schema (e.g. "
+                                        "ga4gh-beacon-variant-v2.0.0) or leave it out")
+            meta["requestedSchemas"] = [{"schema": value}]
+        elif key in _GET_QUERY_KEYS:
             query[key] = value
         elif key in _GET_PAGINATION:
             query["pagination"][key] = value
@@ -657,9 +715,9 @@ def parse_get(pairs: Iterable[tuple[str, str]]) -> RequestBody:
             parameters[key] = value
     query["requestParameters"] = parameters
     try:
-        # Straight to Query: a GET has no `meta`, and skipping the envelope's validation
-        # is measurable on the hot path.
-        return RequestBody.model_construct(meta={}, query=Query.model_validate(query))
+        # Straight to Query: a GET's only meta is the requestedSchema read above, and
+        # skipping the envelope's validation is measurable on the hot path.
+        return RequestBody.model_construct(meta=meta, query=Query.model_validate(query))
     except ValidationError as exc:
         raise _first_error(exc, prefix="query.") from None
 
@@ -728,16 +786,18 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
 
 
 def _plain_query(echo: dict[str, Any], granularity: Granularity, include: Include,
-                 page: Page) -> VariantQuery:
-    """A fast path's query from the parameters it read (`echo`, as given): the full path's
-    semantic checks and normalising, with the echo in the model's key order."""
+                 page: Page, meta: RequestMeta = (None, ())) -> VariantQuery:
+    """A fast path's query from the parameters it read (`echo`, as given) and its body's
+    `meta` (a GET has none): the full path's semantic checks and normalising, with the echo
+    in the model's key order."""
     parameters = _Parameters(
         echo.get("assemblyId"), echo.get("referenceName"), tuple(echo.get("start", ())),
         tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
         echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
     return _variant_query(parameters, dataset_ids=None, granularity=granularity,
                           include=include, page=page, test_mode=False,
-                          echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)})
+                          echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)},
+                          meta=meta)
 
 
 # The POST fast path: the plain bodies clients send most -- `{"meta": {...}, "query":
@@ -826,5 +886,9 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
             echo[key] = value
         else:
             return None
-    return PlainBody(_plain_query(echo, granularity, include, page),  # type: ignore[arg-type]
-                     filters, meta)
+    try:
+        asked = requested_meta(meta)
+    except RequestError:
+        return None                 # the full path words the refusal
+    return PlainBody(_plain_query(echo, granularity, include, page,  # type: ignore[arg-type]
+                                  asked), filters, meta)

@@ -204,12 +204,12 @@ async def _no_reset(conn: object) -> None:
 
 def _beacon_sized(count: int, q: Mapping[str, str]) -> dict[str, object]:
     """The node's count answer to a sequence query, in shape and size only."""
-    schemas = [{"entityType": "genomicVariation", "schema": "ga4gh-beacon-variant-v2.0.0"}]
+    schemas = [{"entityType": "genomicVariant", "schema": "ga4gh-beacon-variant-v2.0.0"}]
     return {
         "meta": {"beaconId": "org.example.gdi-node", "apiVersion": "v2.0.1",
                  "returnedSchemas": schemas, "returnedGranularity": "count",
                  "receivedRequestSummary": {
-                     "apiVersion": "v2.0.1", "requestedSchemas": schemas,
+                     "apiVersion": "v2.0.1", "requestedSchemas": [],
                      "pagination": {"skip": 0, "limit": 10}, "requestedGranularity": "count",
                      "requestParameters": {"g_variant": {
                          "referenceName": q["referenceName"], "start": [int(q["start"])],

@@ -235,10 +235,15 @@ def _fakes_app(fakes: Fakes) -> web.Application:
                 "id": name, "name": f"Peer {name}", "endpointSets": {"dataset": {}},
                 "pad": ["x" * 1000] * 1000}})
         if tail in ("info", "map"):
+            # a node of 0.5 or before called variants genomicVariation
+            sets = {kind: {"entryType": kind, "rootUrl": f"{fakes.url}/{name}/api/{path}"}
+                    for kind, path in (("dataset", "datasets"), ("individual", "individuals"),
+                                       ("genomicVariation", "g_variants"))
+                    } if name == "older" else {}
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0.1",
                                                "returnedSchemas": []},
                                       "response": {"id": name, "name": f"Peer {name}",
-                                                   "endpointSets": {}}})
+                                                   "endpointSets": sets}})
         return web.json_response(_boolean_answer(name))
 
     async def registry(request: web.Request) -> web.Response:
@@ -852,7 +857,7 @@ async def test_network_questions_are_audited_and_traced_to_the_peers_entries(net
 
 async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     fakes = network.fakes
-    peers = [*network.peers(), fakes.peer("cached"), fakes.peer("fail")]
+    peers = [*network.peers(), fakes.peer("cached"), fakes.peer("fail"), fakes.peer("older")]
     async with network.aggregator(peers) as net:
         first = await check(net, "/network/api/info", schema=INFO_SCHEMA)
         again = await check(net, "/network/api/", schema=INFO_SCHEMA)
@@ -866,11 +871,12 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     assert peers_info["org.test.fi"]["status"] == "ok" and peers_info["fail"]["status"] == "error"
     assert again["response"]["info"] == {**first["response"]["info"], "network": {
         "peers": again["response"]["info"]["network"]["peers"]}}
-    root = beacon_map["response"]["endpointSets"]["genomicVariation"]["rootUrl"]
+    root = beacon_map["response"]["endpointSets"]["genomicVariant"]["rootUrl"]
     assert root.endswith("/network/api/g_variants")
     map_lines = {p["id"]: p for p in beacon_map["info"]["network"]["peers"]}
-    assert map_lines["org.test.se"]["entryTypes"] == ["dataset", "genomicVariation",
-                                                      "individual"]
+    # the spec's id, and an older peer's genomicVariation is the same entry type
+    for peer in ("org.test.se", "older"):
+        assert map_lines[peer]["entryTypes"] == ["dataset", "genomicVariant", "individual"]
 
 
 async def test_the_info_and_map_cache_keeps_only_what_the_network_says_of_a_peer(

@@ -30,11 +30,11 @@ from auth.dev_issuer import DevIssuer, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon import individuals
 from beacon.assemblies import GRCH38
-from beacon.filters import MAX_FILTERS, ValueFilter
+from beacon.filters import MAX_FILTERS, TermFilter, ValueFilter
 from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
-from beacon.request import RequestError, parse_body
+from beacon.request import RequestError, parse_body, parse_get
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
@@ -340,8 +340,81 @@ async def test_get_with_filters(world):
                                               and "HP:0002315" in p.features)
 
 
+async def _get_count(world: World, filters: str, beacon_schema: Callable | None = None
+                     ) -> tuple[int, dict[str, Any]]:
+    async with world.open.get("/api/individuals", params={
+            "filters": filters, "requestedGranularity": "count"}) as response:
+        body = await response.json()
+    assert response.status == 200, body
+    if beacon_schema is not None:
+        assert beacon_schema(RESPONSE_SCHEMAS["count"], body) == []
+    return _counts(body).get(PUBLIC, 0), body
+
+
+@pytest.mark.parametrize(("written", "item", "keep"), [
+    (f"{ONSET}:>P30Y", {"id": ONSET, "operator": ">", "value": "P30Y"},
+     lambda p: any(o > 30 for o in p.diseases.values())),
+    (f"{ONSET}:<=P360M", {"id": ONSET, "operator": "<=", "value": "P360M"},
+     lambda p: any(o <= 30 for o in p.diseases.values())),
+    (f"{AGE}:>=P60Y", {"id": AGE, "operator": ">=", "value": "P60Y"}, lambda p: p.age >= 60),
+    (f"{AGE}:=P34Y", {"id": AGE, "operator": "=", "value": "P34Y"}, lambda p: p.age == 34),
+    (f"{AGE}:!P34Y", {"id": AGE, "operator": "!", "value": "P34Y"}, lambda p: p.age != 34),
+    (f"{AGE}:<P40Y", {"id": AGE, "operator": "<", "value": "P40Y"}, lambda p: p.age < 40),
+])
+async def test_get_value_filters_in_the_specs_form_count_as_their_post_form(
+        world, beacon_schema, written, item, keep):
+    """`filters=id:<operator>value` (the spec's docs/filters.md: `filters=age:>P70Y`) is the
+    value filter {id, operator, value}: counted as its POST form is, and echoed as it. Before,
+    the whole string was read as an ontology term nobody holds: 0, a false "nobody"."""
+    expected = _expected(keep)
+    assert 0 < expected < SAMPLES
+    count, body = await _get_count(world, f"{FEMALE},{written}", beacon_schema)
+    assert count == await _open_count(world, [{"id": FEMALE}, item]) == _expected(
+        lambda p: p.sex == FEMALE and keep(p))
+    assert body["meta"]["receivedRequestSummary"]["filters"] == [
+        FEMALE, f"{item['id']}{item['operator']}{item['value']}"]
+    assert (await _get_count(world, written))[0] == expected
+
+
+def test_a_measurements_get_value_filter_is_its_post_form():
+    """An assay's id holds a `:` of its own (LOINC:8302-2): the id ends at the `:` an
+    operator follows, the longest operator first."""
+    def filters(raw: list[Any]) -> tuple[Any, ...]:
+        return individuals_query(parse_body(_portal_body(raw))).filters
+
+    for operator in (">=", "<=", "=", "<", ">", "!"):
+        item = {"id": "LOINC:8302-2", "operator": operator, "value": "180"}
+        by_get = individuals_query(parse_get([("filters", f"LOINC:8302-2:{operator}180")]))
+        assert by_get.filters == filters([item]) == (
+            ValueFilter("LOINC:8302-2", operator, 180.0, "180"),)
+    # a body's strings are read as a GET's
+    assert filters([FEMALE, "LOINC:8302-2:>=180.5"]) == (
+        TermFilter(FEMALE), ValueFilter("LOINC:8302-2", ">=", 180.5, "180.5"))
+
+
+@pytest.mark.parametrize(("written", "reason"), [
+    ("PATO_0000011:>P70Y", "a term is written PREFIX:code here (PATO:0000011)"),
+    ("age:>P70Y", "'age' is not an alphanumeric field"),
+    ("HP_0032443:!unknown medical history", "(HP:0032443)"),
+])
+async def test_a_get_value_filter_the_node_cannot_evaluate_is_a_400(world, beacon_schema,
+                                                                    written, reason):
+    """The spec's examples of the GET form name fields this node does not hold (`age`, an
+    OBO IRI's end): a 400 naming the filter, never a term nobody holds (a false 0)."""
+    async with world.open.get("/api/individuals", params={"filters": written}) as response:
+        body = await response.json()
+    assert response.status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"].startswith("filters[0].id:")
+    assert reason in body["error"]["errorMessage"]
+
+
 @pytest.mark.parametrize(("item", "field"), [
     ({"id": "smoker"}, "filters[0].id"),
+    # a term whose code starts with an operator is the GET form sent as an id: no term
+    ({"id": "NCIT:>C3117"}, "filters[0].id"),
+    ({"id": "PATO:>=P70Y", "includeDescendantTerms": False}, "filters[0].id"),
+    (f"{ONSET}:>", "filters[0].value"),
+    (f"{ONSET}:>thirty", "filters[0].value"),
     ({"id": "bmi", "operator": ">", "value": "30"}, "filters[0].id"),
     ({"id": ONSET, "operator": "~", "value": "P3Y"}, "filters[0].operator"),
     ({"id": ONSET, "operator": [">"], "value": "P3Y"}, "filters[0].operator"),   # was a 500
@@ -368,7 +441,11 @@ async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world,
     assert status == 400, body
     assert beacon_schema(ERROR_SCHEMA, body) == []
     assert body["error"]["errorMessage"].startswith(f"{field}:")
-    if "value" in item:             # a value sent but wrong is not a value missing
+    if isinstance(item, str):       # the GET form, sent by GET
+        async with world.open.get("/api/individuals", params={"filters": item}) as response:
+            assert response.status == 400
+            assert (await response.json())["error"]["errorMessage"].startswith(f"{field}:")
+    elif "value" in item:           # a value sent but wrong is not a value missing
         assert "required" not in body["error"]["errorMessage"]
 
 

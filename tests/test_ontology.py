@@ -198,7 +198,9 @@ def test_curies(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "HP", "HP:", ":0001250", "HP 0001250", "a b:c",
                                   "http://example.org/x", "HP:00 01", "NCIT:\x00C3117",
-                                  "HP:0001250\x00", "HP:\x7f", "HP:00\x1b01"])
+                                  "HP:0001250\x00", "HP:\x7f", "HP:00\x1b01",
+                                  # the spec's GET form of a value filter, not a term
+                                  "PATO:>P70Y", "LOINC:>=180", "HP:<1", "HP:=x", "HP:!x"])
 def test_not_curies(text: str) -> None:
     assert not is_curie(text)
 

@@ -17,7 +17,14 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.openapi import openapi_document
-from beacon.request import GET_ALIASES, Pagination, Query, VariantParameters
+from beacon.request import (
+    GET_ALIASES,
+    REQUESTED_SCHEMA,
+    SPEC_GET_NAMES,
+    Pagination,
+    Query,
+    VariantParameters,
+)
 from node.http import beacon_api
 from node.settings import Settings
 from tests.beacon_schemas import BEACON_V2, RESPONSE_SCHEMAS, validator_of
@@ -44,7 +51,8 @@ VALUES = {"assemblyId": "GRCh38", "referenceName": "1", "start": "99", "end": "1
           "requestedGranularity": "count", "includeResultsetResponses": "ALL",
           "testMode": "false", "filters": "NCIT:C16576", "skip": "0", "limit": "5",
           "assemblyID": "GRCh38", "granularity": "count", "includeResultSetResponses": "ALL",
-          "datasets": DATASET, "datasetId": DATASET}
+          "datasets": DATASET, "datasetId": DATASET, "geneid": "TP53",
+          "allele": "NC_000001.11:g.100A>G", REQUESTED_SCHEMA: "ga4gh-beacon-variant-v2.0.0"}
 # How the node words a refusal of the parameter itself, rather than of its value or of what
 # it is combined with (start without referenceName, a filter term no dataset field knows)
 REFUSED = ("unknown parameter", "not a parameter of", "not supported by this node",
@@ -122,7 +130,7 @@ async def test_every_parameter_a_route_accepts_is_declared(node, described):
     declared no filters and no variant parameters, /api/datasets no datasetIds or filters,
     and every route declared granularity and pagination, read or not."""
     names = [*VariantParameters.model_fields, *Query.model_fields, *Pagination.model_fields,
-             *GET_ALIASES]
+             *GET_ALIASES, REQUESTED_SCHEMA]
     names = [n for n in dict.fromkeys(names) if n not in ("requestParameters", "pagination")]
     assert set(names) <= set(VALUES), "a new parameter needs a value here"
     for path, methods in described["paths"].items():
@@ -141,6 +149,9 @@ async def test_every_parameter_a_route_accepts_is_declared(node, described):
             if answer.status == 200 or not any(words in message for words in REFUSED):
                 accepted.add(name)
         assert declared == accepted, (path, declared ^ accepted)
+        # the spec's own GET names are not deprecated spellings; the others are
+        deprecated = {p["name"] for p in methods["get"]["parameters"] if p.get("deprecated")}
+        assert deprecated == (set(GET_ALIASES) - SPEC_GET_NAMES) & accepted, path
 
 
 async def test_the_document_is_built_once_per_app_and_served_as_built(pg_server_url, tmp_path,

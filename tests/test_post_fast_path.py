@@ -74,8 +74,14 @@ PLAIN_QUERY = st.fixed_dictionaries({}, optional={
         st.fixed_dictionaries({"limit": LIMITS}), st.fixed_dictionaries({"skip": SKIPS}),
         st.fixed_dictionaries({"limit": LIMITS, "currentPage": st.just("x")}),
         st.sampled_from([None, [], "x"]))})
+# what a meta may ask of the request summary (beacon/request.py requested_meta), or not
+METAS = st.sampled_from([
+    {}, {"apiVersion": "v2.0"}, {"purposeOfUse": "DUO:0000006"},
+    {"apiVersion": "v2.0", "requestedSchemas": [
+        {"entityType": "genomicVariant", "schema": "ga4gh-beacon-variant-v2.0.0"}, "x"]},
+    {"requestedSchemas": []}, {"apiVersion": 2}, {"requestedSchemas": [{"schema": 1}]}])
 PLAIN_BODIES = st.fixed_dictionaries({}, optional={
-    "meta": st.sampled_from([{}, {"apiVersion": "v2.0"}, {"purposeOfUse": "DUO:0000006"}]),
+    "meta": METAS,
     "query": PLAIN_QUERY})
 
 
@@ -84,7 +90,7 @@ def _query(keys: list[str]) -> st.SearchStrategy:
 
 
 ANY_BODIES = st.fixed_dictionaries({}, optional={
-    "meta": st.sampled_from([{}, {"apiVersion": "v2.0"}, {"purposeOfUse": "DUO:0000006"}, []]),
+    "meta": st.one_of(METAS, st.just([])),
     "query": st.one_of(st.lists(st.sampled_from(MAIN), unique=True).flatmap(_query),
                        st.lists(st.sampled_from(sorted(QUERY)), unique=True).flatmap(_query)),
     "requestedGranularity": st.just("count"), "$schema": st.just("x")})

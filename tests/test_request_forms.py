@@ -336,6 +336,13 @@ async def test_dataset_filters_by_get_and_on_one_dataset(ask):
     by_get = await ask({"filters": "DUO:0000042"}, path="/api/datasets")
     assert [c["id"] for c in by_get["response"]["collections"]] == [A38]
     assert by_get["meta"]["receivedRequestSummary"]["filters"] == ["DUO:0000042"]
+    # a field's value as the spec's GET form writes it, `id:` an operator and a value
+    for written, expected in (("country:=FI", [A38]), ("country:!FI", [CONTROLLED, B37]),
+                              ("themes:=HEAL,country:=SE", [B37])):
+        document = await ask({"filters": written}, path="/api/datasets")
+        assert [c["id"] for c in document["response"]["collections"]] == expected, written
+    refused = await ask({"filters": "country:>FI"}, path="/api/datasets", status=400)
+    assert refused["error"]["errorMessage"].startswith("filters[0].operator:")
     country = {"id": "country", "operator": "=", "value": "SE"}
     one = await ask(body={"meta": {}, "query": {"filters": [country]}},
                     path=f"/api/datasets/{B37}")
@@ -550,6 +557,7 @@ async def test_test_mode_answers_without_authentication_and_without_data(ask):
                          "requestedGranularity": "record", "testMode": True}},
                          headers=BAD_TOKEN)):
         assert document["meta"]["receivedRequestSummary"]["testMode"] is True
+        assert document["meta"]["testMode"] is True
         assert document["responseSummary"] == {"exists": False, "numTotalResults": 0,
                                                "countPrecision": "exact"}
         assert document["response"]["resultSets"] == []                # none of the data
@@ -567,13 +575,154 @@ async def test_test_mode_answers_without_authentication_and_without_data(ask):
                                   "/api/g_variants/GRCh38:1:99:A:G/individuals",
                                   "/api/individuals/S1"])
 async def test_every_entry_endpoint_answers_test_mode_empty(ask, path):
+    """Each says so where the spec's beaconResponseMeta does, `meta.testMode` (before, only
+    `info.testMode` and the request summary did), and an answer not in test mode does not."""
     document = await ask(body={"meta": {}, "query": {"testMode": True}}, path=path,
                          headers=BAD_TOKEN)
     assert document["meta"]["receivedRequestSummary"]["testMode"] is True
+    assert document["meta"]["testMode"] is True
     assert document["responseSummary"]["exists"] is False
     assert not document.get("response", {}).get("collections")
     assert not document.get("response", {}).get("resultSets")
     assert "testMode" in document["info"]
+    by_get = await ask({"testMode": "true"}, path=path, headers=BAD_TOKEN)
+    assert by_get["meta"]["testMode"] is True
+    answered = await ask(body={"meta": {}, "query": {}}, path=path)
+    assert "testMode" not in answered["meta"]
+    assert answered["meta"]["receivedRequestSummary"]["testMode"] is False
+
+
+async def test_test_mode_filtering_terms_say_so_in_meta(beacon, beacon_schema):
+    for path in ("/api/filtering_terms", "/network/api/filtering_terms"):
+        document = await (await beacon.get(path, params={"testMode": "true"})).json()
+        assert beacon_schema(FILTERING_TERMS_SCHEMA, document) == []
+        assert document["meta"]["testMode"] is True and "testMode" in document["info"]
+        document = await (await beacon.get(path)).json()
+        assert "testMode" not in document["meta"]
+
+
+# --- the request summary: what was asked, as received ------------------------------------------
+
+VARIANT = "GRCh38:1:99:A:G"
+ENTRY_PATHS = ["/api/g_variants", f"/api/g_variants/{VARIANT}",
+               f"/api/g_variants/{VARIANT}/individuals", "/api/individuals",
+               "/api/individuals/S1", "/api/datasets", f"/api/datasets/{A38}",
+               f"/api/datasets/{A38}/g_variants", f"/api/datasets/{A38}/individuals",
+               "/network/api/g_variants", "/network/api/datasets", "/network/api/individuals"]
+
+
+@pytest.mark.parametrize("path", ENTRY_PATHS)
+@pytest.mark.parametrize("schema", ["ga4gh-beacon-variant-v2.0.0",
+                                    "https://example.org/schemas/none-served-here.json"])
+async def test_a_get_requested_schema_is_taken_as_a_bodys(ask, path, schema):
+    """The spec's GET `requestedSchema` (its OpenAPI parameter of every entry endpoint) is a
+    body's meta.requestedSchemas: repeated in the request summary, the answer in the node's
+    one schema of the entry type either way, whether it serves the one asked or not (as a
+    body's was always answered). Before, a GET naming it was a 400, unknown parameter."""
+    asked = await ask({"requestedSchema": schema, "requestedGranularity": "count"}, path=path)
+    assert asked["meta"]["receivedRequestSummary"]["requestedSchemas"] == [{"schema": schema}]
+    plain = await ask({"requestedGranularity": "count"}, path=path)
+    assert plain["meta"]["receivedRequestSummary"]["requestedSchemas"] == []
+    assert asked["meta"]["returnedSchemas"] == plain["meta"]["returnedSchemas"] != []
+    body = await ask(body={"meta": {"requestedSchemas": [{"schema": schema}]},
+                           "query": {"requestedGranularity": "count"}}, path=path)
+    assert body["meta"]["receivedRequestSummary"]["requestedSchemas"] == [{"schema": schema}]
+
+
+async def test_an_empty_or_repeated_requested_schema_is_refused_by_name(beacon, beacon_schema):
+    for query in ("requestedSchema=", "requestedSchema=a&requestedSchema=b"):
+        response = await beacon.get(f"/api/g_variants?{query}")
+        document = await response.json()
+        assert response.status == 400 and beacon_schema(ERROR_SCHEMA, document) == []
+        assert document["error"]["errorMessage"].startswith("requestedSchema:")
+
+
+@pytest.mark.parametrize(("alias", "name", "value"), [
+    ("allele", "genomicAlleleShortForm", "NC_000001.11:g.100A>G"),
+    ("geneid", "geneId", "TP53")])
+async def test_the_specs_openapi_get_names_of_gene_and_allele(ask, beacon, alias, name, value):
+    """The spec's OpenAPI names the GET parameters of geneId and genomicAlleleShortForm
+    `geneid` and `allele`: each answers as the body's name does (before, a 400)."""
+    by_alias = await ask({alias: value, "requestedGranularity": "count"})
+    by_name = await ask({name: value, "requestedGranularity": "count"})
+    for key in ("responseSummary", "response"):
+        assert by_alias[key] == by_name[key]
+    assert (by_alias["meta"]["receivedRequestSummary"]
+            == by_name["meta"]["receivedRequestSummary"])
+    assert name in by_alias["meta"]["receivedRequestSummary"]["requestParameters"]["g_variant"]
+    if alias == "allele":
+        assert _sets(by_alias)[A38] == 1
+    response = await beacon.get("/api/g_variants", params=[(alias, value), (name, value)])
+    assert response.status == 400
+    assert (await response.json())["error"]["errorMessage"].startswith(f"{name}:")
+
+
+_META_ASKED = {"apiVersion": "v2.0", "requestedSchemas": [
+    {"entityType": "genomicVariation", "schema": "ga4gh-beacon-variant-v2.1.0"},
+    "ejprd-resources-v1.0.0"]}
+_META_ECHOED = [{"entityType": "genomicVariation", "schema": "ga4gh-beacon-variant-v2.1.0"},
+                {"schema": "ejprd-resources-v1.0.0"}]
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals",
+                                  f"/api/datasets/{A38}/g_variants",
+                                  f"/api/g_variants/{VARIANT}", "/network/api/g_variants"])
+@pytest.mark.parametrize("plain", [True, False])
+async def test_the_summary_repeats_the_api_version_and_schemas_asked(ask, path, plain):
+    """meta.receivedRequestSummary is what was requested (the spec); it said the node's own
+    API version and schemas. A schema named by its id alone (as EJP-RD's clients send
+    it) is the object's `schema`. The node answers in its own version and schema."""
+    query = {"requestedGranularity": "count"}
+    if "g_variants/" not in path:
+        query["requestParameters"] = {"referenceName": "1", "start": [0], "end": [1000]}
+    # a plain body takes the fast path (beacon/request.py query_from_post), `$schema` not
+    body = {"meta": _META_ASKED, "query": query} if plain else {
+        "$schema": "beaconRequestBody.json", "meta": _META_ASKED, "query": query}
+    document = await ask(body=body, path=path)
+    summary = document["meta"]["receivedRequestSummary"]
+    assert (summary["apiVersion"], summary["requestedSchemas"]) == ("v2.0", _META_ECHOED)
+    assert document["meta"]["apiVersion"] == "v2.0.1"
+    assert [s["entityType"] for s in document["meta"]["returnedSchemas"]] in (
+        ["genomicVariant"], ["individual"])
+    unstated = await ask(body={"query": query}, path=path)
+    assert unstated["meta"]["receivedRequestSummary"]["apiVersion"] == "v2.0.1"
+
+
+@pytest.mark.parametrize("path", ["/api/datasets", f"/api/datasets/{A38}",
+                                  "/network/api/datasets"])
+async def test_the_dataset_summary_repeats_what_was_asked(ask, path):
+    """Datasets are listed as records whatever is asked, and the summary said the node's
+    `record`, without the resultSets asked for; now what was asked (record when nothing
+    is, as the listing reads it), with the API version and schemas of the body."""
+    asked = await ask({"requestedGranularity": "boolean", "includeResultsetResponses": "NONE",
+                       "skip": 0, "limit": 5}, path=path)
+    summary = asked["meta"]["receivedRequestSummary"]
+    assert {k: summary[k] for k in ("requestedGranularity", "includeResultsetResponses",
+                                    "pagination", "testMode")} == {
+        "requestedGranularity": "boolean", "includeResultsetResponses": "NONE",
+        "pagination": {"skip": 0, "limit": 5}, "testMode": False}
+    assert asked["meta"]["returnedGranularity"] == "record"
+    assert asked["response"]["collections"]
+    unasked = (await ask(path=path))["meta"]["receivedRequestSummary"]
+    assert (unasked["requestedGranularity"], unasked["includeResultsetResponses"]) == (
+        "record", "HIT")
+    beside = await ask(body={"meta": _META_ASKED, "requestedGranularity": "count"}, path=path)
+    summary = beside["meta"]["receivedRequestSummary"]
+    assert (summary["requestedGranularity"], summary["apiVersion"],
+            summary["requestedSchemas"]) == ("count", "v2.0", _META_ECHOED)
+
+
+@pytest.mark.parametrize(("meta", "field"), [
+    ({"apiVersion": 2}, "meta.apiVersion"),
+    ({"apiVersion": " "}, "meta.apiVersion"),
+    ({"requestedSchemas": "ga4gh-beacon-variant-v2.0.0"}, "meta.requestedSchemas"),
+    ({"requestedSchemas": [{"schema": ["x"]}]}, "meta.requestedSchemas[0].schema"),
+    ({"requestedSchemas": [{"entityType": "individual"}, 7]}, "meta.requestedSchemas[1]"),
+])
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets"])
+async def test_a_meta_the_summary_could_not_repeat_is_refused_by_name(ask, meta, field, path):
+    document = await ask(body={"meta": meta, "query": {}}, path=path, status=400)
+    assert document["error"]["errorMessage"].startswith(f"{field}:")
 
 
 # --- the network's /configuration and /filtering_terms ----------------------------------------

@@ -2,6 +2,7 @@
 schemas, health/readiness, request ids, metrics, and errors as Beacon error bodies."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from tests.beacon_schemas import (
+    BEACON_V2,
     COLLECTIONS_SCHEMA,
     ENTRY_TYPES_SCHEMA,
     ERROR_SCHEMA,
     INFO_SCHEMA,
     MAP_SCHEMA,
+    RESPONSE_SCHEMAS,
 )
 from tests.conftest import write_vcf_text
 
@@ -76,7 +79,7 @@ async def test_map_and_entry_types_list_exactly_the_served_entry_endpoints(node,
     endpoint_sets = (await (await node.get("/api/map")).json())["response"]["endpointSets"]
     entry_types = (await (await node.get("/api/entry_types")).json())["response"]["entryTypes"]
     assert set(endpoint_sets) == set(entry_types)
-    example_ids = {"dataset": loaded[0], "genomicVariation": "GRCh38:1:99:A:G",
+    example_ids = {"dataset": loaded[0], "genomicVariant": "GRCh38:1:99:A:G",
                    "individual": "S1"}
     urls = []
     for kind, endpoint in endpoint_sets.items():
@@ -88,6 +91,31 @@ async def test_map_and_entry_types_list_exactly_the_served_entry_endpoints(node,
         path = url.split("/api", 1)[1]
         assert (await node.get(f"/api{path}")).status == 200, url
         assert (await node.post(f"/api{path}", json={})).status == 200, url
+
+
+async def test_entry_types_have_the_ids_of_the_specs_default_model(node, loaded, beacon_schema):
+    """/map, /entry_types, /configuration and an answer's returnedSchemas name each entry
+    type as the spec's default model does (beaconConfiguration.json, beaconMap.json of the
+    shared schemas). Before, variants were `genomicVariation`, an id no spec client knows."""
+    model = BEACON_V2.folder() / "models/json/beacon-v2-default-model"
+    configured = json.loads((model / "beaconConfiguration.json").read_text())["entryTypes"]
+    mapped = {endpoint["entryType"] for endpoint in json.loads(
+        (model / "beaconMap.json").read_text())["endpointSets"].values()}
+    spec = {kind: entry["id"] for kind, entry in configured.items()}
+    assert set(spec.values()) == mapped and "genomicVariant" in mapped
+    entry_types = (await (await node.get("/api/entry_types")).json())["response"]["entryTypes"]
+    configuration = (await (await node.get("/api/configuration")).json())["response"]
+    endpoint_sets = (await (await node.get("/api/map")).json())["response"]["endpointSets"]
+    assert set(entry_types) == set(configuration["entryTypes"]) == set(endpoint_sets) <= mapped
+    assert all(entry["id"] == kind for kind, entry in entry_types.items())
+    assert {e["entryType"] for e in endpoint_sets.values()} == set(endpoint_sets)
+    related = {e["returnedEntryType"] for s in endpoint_sets.values()
+               for e in s.get("endpoints", {}).values()}
+    assert related <= mapped
+    answer = await (await node.get("/api/g_variants", params={
+        "referenceName": "1", "start": "99", "alternateBases": "G"})).json()
+    assert beacon_schema(RESPONSE_SCHEMAS["boolean"], answer) == []
+    assert [s["entityType"] for s in answer["meta"]["returnedSchemas"]] == ["genomicVariant"]
 
 
 async def test_datasets_collection_lists_records_and_paginates(node, loaded, beacon_schema):

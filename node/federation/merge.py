@@ -18,7 +18,7 @@ from typing import Any
 
 from auth.policy import GRANULARITIES
 from beacon import answer, info
-from beacon.datasets import collections_envelope
+from beacon.datasets import DatasetsQuery, collections_envelope
 from beacon.disclosure import combined_precision
 from beacon.info import BeaconIdentity
 from beacon.request import VariantQuery, listing_info
@@ -127,16 +127,15 @@ def _without_records(sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if s["results"] else s for s in sets]
 
 
-def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList, *,
-                      skip: int, limit: int) -> dict[str, Any]:
+def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList,
+                      query: DatasetsQuery) -> dict[str, Any]:
     """Datasets of every peer (their CollectionsAnswer.checked answers), each tagged with its
-    beaconId; totals as the peers gave them."""
+    beaconId; totals as the peers gave them; the request `query` echoed as received."""
     summaries = [o.answer["responseSummary"] for o in outcomes if o.answer is not None]
     collections = [c for o in outcomes if o.answer is not None for c in _tagged(o, "collections")]
     body = collections_envelope(
         beacon_id, collections, exists=any(s["exists"] for s in summaries),
-        total=min(sum(s["numTotalResults"] or 0 for s in summaries), MAX_COUNT), skip=skip,
-        limit=limit)
+        total=min(sum(s["numTotalResults"] or 0 for s in summaries), MAX_COUNT), query=query)
     body["info"] = network_info(outcomes, peers)
     return body
 
@@ -158,10 +157,19 @@ def info_line(answer: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
+# Entry type ids peers of an older version give, by the id this node gives the same type:
+# nodes up to 0.5 called variants `genomicVariation`, where the spec's default model
+# (beaconMap.json, beaconConfiguration.json) says `genomicVariant`.
+_FORMER_ENTRY_TYPES = {"genomicVariation": "genomicVariant"}
+
+
 def map_line(answer: dict[str, Any]) -> dict[str, Any]:
-    """What the network says of a peer's /map: its entry types."""
+    """What the network says of a peer's /map: its entry types, each by the id this node
+    gives it (an older peer's `genomicVariation` is `genomicVariant`, the same type)."""
     sets = answer["response"].get("endpointSets")
-    return {"entryTypes": sorted(sets)} if isinstance(sets, dict) else {}
+    if not isinstance(sets, dict):
+        return {}
+    return {"entryTypes": sorted({_FORMER_ENTRY_TYPES.get(kind, kind) for kind in sets})}
 
 
 def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
@@ -193,10 +201,11 @@ def network_terms(beacon: BeaconIdentity, query: info.TermsQuery, outcomes: list
     terms.sort(key=lambda term: term["id"])         # Python's str order is COLLATE "C"'s
     listed = query.listed(terms)
     prefixes = {term["id"].split(":", 1)[0] for term in listed}
-    body: dict[str, Any] = {"meta": info.informational_meta(beacon), "response": {
-        "filteringTerms": listed,
-        "resources": [r for r in resources
-                      if "nameSpacePrefix" not in r or r["nameSpacePrefix"] in prefixes]}}
+    body: dict[str, Any] = {
+        "meta": info.informational_meta(beacon, test_mode=query.test_mode),
+        "response": {"filteringTerms": listed,
+                     "resources": [r for r in resources if "nameSpacePrefix" not in r
+                                   or r["nameSpacePrefix"] in prefixes]}}
     body["info"] = {**listing_info(query.page, query.test_mode),
                     **network_info(outcomes, peers)}
     return body

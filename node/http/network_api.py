@@ -203,7 +203,7 @@ async def dataset_individuals(request: web.Request) -> web.Response:
 
 
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
-    page = datasets_query(await request_body(request)).page   # refused here as a node would
+    query = datasets_query(await request_body(request))   # refused here as a node would
     peer_request = await _forwarded(request)
     bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
@@ -213,7 +213,7 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
         raise web.HTTPNotFound()
     beacon_id = request.app[SETTINGS].beacon_id
     body, written = _written(lambda taken: merge_collections(
-        beacon_id, taken, peers, skip=page.skip, limit=page.limit), outcomes)
+        beacon_id, taken, peers, query), outcomes)
     _trail(request, body["info"]["network"]["peers"])
     return written_json_response(written)
 
