@@ -1,6 +1,7 @@
 """Hardening, over real HTTP on real PostgreSQL: variant ids parsed as strictly as query
 parameters, oversized and repeated Authorization headers, the database going away and coming
-back, and the headers every node response carries (security headers, caching, CORS)."""
+back, the headers every node response carries (security headers, caching, CORS), and request
+bodies that do not decode, arrive too slowly or nest filters too deeply."""
 from __future__ import annotations
 
 import asyncio
@@ -755,3 +756,42 @@ def _metadata(dataset: str, anonymous: dict[str, object]) -> DatasetMetadata:
     return DatasetMetadata.model_validate({
         "identifier": dataset, "title": dataset, "accessLevel": "PUBLIC",
         **({"disclosure": {"anonymous": anonymous}} if anonymous else {})})
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+def _assert_nothing_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Client input is answered, never logged as the node's failure (with a traceback)."""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# A filter nested just short of the JSON parser's limit (1,024): Python's repr of it ran out
+# of stack, where checked filters are remembered by their spelling (beacon/individuals.py)
+# and where a refusal quoted the value (beacon/filters.py)
+DEEP_FILTERS = ['{"query":{"filters":[%s]}}', '{"query":{"filters":%s}}',
+                '{"query":{"filters":[{"id":%s}]}}',
+                '{"query":{"filters":[{"id":"NCIT:C3117","value":%s}]}}',
+                '{"query":{"filters":[{"id":"age","operator":%s,"value":"1"}]}}',
+                '{"query":{"filters":[{"id":"NCIT:C3117","scope":%s}]}}',
+                '{"query":{"filters":[{"id":"NCIT:C3117","includeDescendantTerms":%s}]}}']
+
+
+@pytest.mark.parametrize("path", ["/api/individuals", "/network/api/individuals",
+                                  "/api/g_variants", "/api/datasets"])
+async def test_filters_nested_deeply_are_a_400_naming_them(node, beacon_schema, caplog, path):
+    caplog.set_level(logging.INFO)
+    refused: dict[str, int] = {}
+    for template in DEEP_FILTERS:
+        for depth in range(880, 1025, 4):          # where the stack runs out depends on it
+            response = await node.post(path, data=template % _nested(depth),
+                                       headers={"Content-Type": "application/json"})
+            message = await _beacon_error(response, 400, beacon_schema)
+            assert message.startswith(("filters", "body: not valid JSON")), (depth, message)
+            field = message.split()[0]
+            refused[field] = refused.get(field, 0) + 1
+    assert any(field.startswith("filters") for field in refused), refused
+    _assert_nothing_logged_as_an_error(caplog)
