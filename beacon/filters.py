@@ -112,6 +112,12 @@ def filter_item(item: Any, where: str, scopes: tuple[str, ...]) -> tuple[dict[st
     unknown = sorted(set(item) - _KEYS)
     if unknown:
         raise RequestError(f"{where}.{unknown[0]}", "unknown filter key")
+    # No key takes an array or an object, and one nested near the JSON parser's limit would
+    # exhaust the stack where a refusal below quotes it (`{operator!r}`)
+    for key, value in item.items():
+        if isinstance(value, (list, dict)):
+            raise RequestError(f"{where}.{key}", "cannot be " + _JSON_KINDS[type(value)]
+                               + "; a filter's values are strings, numbers and booleans")
     term = item.get("id")
     if not isinstance(term, str) or not term.strip():
         raise RequestError(f"{where}.id", "required: a term id or a field name")

@@ -91,7 +91,13 @@ def _filters(raw: list[Any]) -> tuple[Filter, ...]:
     that is refused raises each time; it is not remembered, nor is a long one: the 32
     filters of a 1 MB body took 2 MB remembered, so 1,024 such requests took 2 GB (23,000
     filters, before MAX_FILTERS, 5 MB)."""
-    spelled = repr(raw)
+    try:
+        spelled = repr(raw)
+    except RecursionError:
+        # Nested deeper than the stack allows (the JSON parser takes 1,024 levels), which no
+        # filter is: parse_filters refuses it, naming the filter and key (filter_item)
+        parse_filters(raw)
+        raise
     checked = _CHECKED.get(spelled)
     if checked is None:
         checked = tuple(sorted(parse_filters(raw), key=repr))

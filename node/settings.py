@@ -288,6 +288,11 @@ class Settings(ServiceSettings):
         default=2, ge=1, le=MAX_POOL, description="Pool connections that answer variant count queries in "
                                      "batches (beacon/count_batcher.py): more lets PostgreSQL "
                                      "run more of them at once, fewer makes larger batches")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=DAY, description="Longest a request's body may take to arrive "
+                                        "once its headers have (a 408 after): aiohttp "
+                                        "bounds slow headers and idle connections, not a "
+                                        "slow body")
     query_timeout_seconds: float = Field(
         default=5.0, gt=0, le=DAY, description="Longest any statement on the node's pool may run "
                                        "(statement_timeout), positional variant queries "

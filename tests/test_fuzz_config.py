@@ -60,6 +60,7 @@ NODE = {
     "beacon_id": "org.example.fi", "beacon_name": "FI node", "organisation_id": "org.example",
     "organisation_url": "https://example.org", "contact_url": "mailto:beacon@example.org",
     "db_pool_min": 2, "db_pool_max": 10, "replica_poll_seconds": 0.5, "count_lanes": 2,
+    "body_timeout_seconds": 30.0,
     "query_timeout_seconds": 5.0, "wide_query_timeout_seconds": 30.0, "wide_query_lanes": 1,
     "narrow_window_bases": 1_000_000, "ingest_workers": 2, "workers": 1,
     "disclosure": {

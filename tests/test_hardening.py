@@ -1,12 +1,15 @@
 """Hardening, over real HTTP on real PostgreSQL: variant ids parsed as strictly as query
 parameters, oversized and repeated Authorization headers, the database going away and coming
-back, and the headers every node response carries (security headers, caching, CORS)."""
+back, the headers every node response carries (security headers, caching, CORS), and request
+bodies that do not decode, arrive too slowly or nest filters too deeply."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -755,3 +758,145 @@ def _metadata(dataset: str, anonymous: dict[str, object]) -> DatasetMetadata:
     return DatasetMetadata.model_validate({
         "identifier": dataset, "title": dataset, "accessLevel": "PUBLIC",
         **({"disclosure": {"anonymous": anonymous}} if anonymous else {})})
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+def _assert_nothing_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Client input is answered, never logged as the node's failure (with a traceback)."""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# A filter nested just short of the JSON parser's limit (1,024): Python's repr of it ran out
+# of stack, where checked filters are remembered by their spelling (beacon/individuals.py)
+# and where a refusal quoted the value (beacon/filters.py)
+DEEP_FILTERS = ['{"query":{"filters":[%s]}}', '{"query":{"filters":%s}}',
+                '{"query":{"filters":[{"id":%s}]}}',
+                '{"query":{"filters":[{"id":"NCIT:C3117","value":%s}]}}',
+                '{"query":{"filters":[{"id":"age","operator":%s,"value":"1"}]}}',
+                '{"query":{"filters":[{"id":"NCIT:C3117","scope":%s}]}}',
+                '{"query":{"filters":[{"id":"NCIT:C3117","includeDescendantTerms":%s}]}}']
+
+
+@pytest.mark.parametrize("path", ["/api/individuals", "/network/api/individuals",
+                                  "/api/g_variants", "/api/datasets"])
+async def test_filters_nested_deeply_are_a_400_naming_them(node, beacon_schema, caplog, path):
+    caplog.set_level(logging.INFO)
+    refused: dict[str, int] = {}
+    for template in DEEP_FILTERS:
+        for depth in range(880, 1025, 4):          # where the stack runs out depends on it
+            response = await node.post(path, data=template % _nested(depth),
+                                       headers={"Content-Type": "application/json"})
+            message = await _beacon_error(response, 400, beacon_schema)
+            assert message.startswith(("filters", "body: not valid JSON")), (depth, message)
+            field = message.split()[0]
+            refused[field] = refused.get(field, 0) + 1
+    assert any(field.startswith("filters") for field in refused), refused
+    _assert_nothing_logged_as_an_error(caplog)
+
+
+BODY_PATHS = ["/api/g_variants", "/api/individuals", "/api/datasets", "/api/filtering_terms",
+              "/network/api/g_variants", "/network/api/individuals"]
+COUNT_BODY = json.dumps({"query": {"requestParameters": {
+    "referenceName": "1", "start": [99], "alternateBases": "G"},
+    "requestedGranularity": "count"}}).encode()
+# (A deflate body cut short fails only at its end, in aiohttp's parser, which answers 400
+# itself before any handler runs.)
+UNDECODABLE = [("gzip", b"junkjunk"), ("deflate", b"\x78junkjunk")]
+
+
+@pytest.mark.parametrize("encoding,sent", UNDECODABLE)
+async def test_a_body_that_does_not_decode_as_its_content_encoding_says_is_a_400(
+        node, loaded, beacon_schema, caplog, encoding, sent):
+    """aiohttp raises RequestPayloadError when the body is read: it was a 500 logged with
+    two tracebacks, on every route that reads a POST body, and before a bad token's 401
+    (node/http/middleware.py reads a test-mode request's body first)."""
+    caplog.set_level(logging.INFO)
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    for path in BODY_PATHS:
+        response = await node.post(path, data=sent, headers=headers)
+        message = await _beacon_error(response, 400, beacon_schema)
+        assert message.startswith("body") and "Content-Encoding" in message, (path, message)
+    response = await node.post("/api/g_variants", data=sent,
+                               headers={**headers, "Authorization": "Bearer junk"})
+    message = await _beacon_error(response, 400, beacon_schema)
+    assert message.startswith("body"), message
+    # a body that comes after its headers, not with them
+    port = urlsplit(str(node._base_url)).port
+    answer, _ = await _send_slowly(port, b"POST /api/individuals HTTP/1.1\r\nHost: x\r\n"
+                                   b"Content-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+                                   % (encoding.encode(), len(sent)), [sent], 0.2, 5)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Content-Encoding says" in answer, answer
+    assert b"\r\nConnection: close\r\n" in answer, answer
+    _assert_nothing_logged_as_an_error(caplog)
+    answered = await node.post("/api/g_variants", data=gzip.compress(COUNT_BODY),
+                               headers={**headers, "Content-Encoding": "gzip"})
+    assert answered.status == 200, await answered.text()
+
+
+async def _send_slowly(port: int, head: bytes, parts: list[bytes], every: float,
+                       within: float) -> tuple[bytes, float]:
+    """Send `head` then `parts` one per `every` seconds until the node answers; its answer
+    (status line, headers, body) and after how long, or b"" after `within` seconds."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    began = time.monotonic()
+
+    async def drip() -> None:
+        writer.write(head)
+        for part in parts:
+            await writer.drain()
+            await asyncio.sleep(every)
+            writer.write(part)
+        await asyncio.sleep(within)
+
+    dripping = asyncio.create_task(drip())
+    try:
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), within)
+        length = re.search(rb"\r\nContent-Length: (\d+)\r\n", answer)
+        answer += await asyncio.wait_for(reader.readexactly(int(length[1])), within)
+    except (TimeoutError, asyncio.IncompleteReadError):
+        answer = b""
+    finally:
+        dripping.cancel()
+        writer.close()
+    return answer, time.monotonic() - began
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_a_408(db_url, pool, loaded, tmp_path,
+                                                           beacon_schema, caplog):
+    """A client that promised a body and then sent it too slowly, or not at all, held its
+    connection for good: aiohttp bounds slow headers and idle connections, not a body."""
+    caplog.set_level(logging.INFO)
+    settings = _node_settings(db_url, tmp_path, body_timeout_seconds=0.5)
+    async with served(settings, pool) as node:
+        port = urlsplit(str(node._base_url)).port
+
+        def post(path: bytes, framing: bytes) -> bytes:
+            return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                    b"\r\n" + framing + b"\r\n\r\n")
+
+        slow = [
+            post(b"/api/g_variants", b"Content-Length: 100000") + b"{",      # then silence
+            post(b"/api/individuals", b"Content-Length: 100000") + b"{",     # dripped
+            post(b"/network/api/g_variants", b"Transfer-Encoding: chunked"),   # chunks dripped
+        ]
+        answers = await asyncio.gather(
+            _send_slowly(port, slow[0], [], 0.2, 5),
+            _send_slowly(port, slow[1], [b" "] * 100, 0.2, 5),
+            _send_slowly(port, slow[2], [b"1\r\n \r\n"] * 100, 0.2, 5))
+        for answer, seconds in answers:
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b"\r\nConnection: close\r\n" in answer, answer
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert beacon_schema(ERROR_SCHEMA, json.loads(body)) == []
+            assert json.loads(body)["error"]["errorMessage"].startswith("body"), body
+            assert seconds < 3, seconds
+        # a body that takes its time but arrives within the limit is answered
+        head = post(b"/api/g_variants", b"Content-Length: %d" % len(COUNT_BODY))
+        answer, _ = await _send_slowly(port, head + COUNT_BODY[:10], [COUNT_BODY[10:]], 0.2, 5)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+    _assert_nothing_logged_as_an_error(caplog)

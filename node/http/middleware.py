@@ -25,7 +25,7 @@ from auth.tokens import InvalidToken
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import asks_test_mode
 from node.http.app_keys import CALLER, POOL
-from node.http.beacon_api import error_response, unavailable_response
+from node.http.beacon_api import error_response, post_body, unavailable_response
 from node.http.caller import caller_of, refusal
 from node.http.metrics import STARTED, Handler, Metrics, finished, request_id
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
@@ -80,7 +80,7 @@ async def _caller(request: web.Request) -> Caller:
     try:
         return await caller_of(request)
     except InvalidToken:
-        body = await request.read() if request.method == hdrs.METH_POST else b""
+        body = await post_body(request) if request.method == hdrs.METH_POST else b""
         if asks_test_mode(request.method, request.query.items(), body):
             return ANONYMOUS
         raise

@@ -62,6 +62,7 @@ from node.http import beacon_api
 from node.http.app_keys import AUDIT, BEACON, CALLER, NETWORK, SETTINGS
 from node.http.beacon_api import (
     declared_purpose,
+    post_body,
     request_body,
     request_query,
     scoped_query,
@@ -90,7 +91,7 @@ async def _forwarded(request: web.Request) -> PeerRequest:
     """The request as peers get it: same method, path below the API root, query string and
     body. Handlers parse it first, so a request a node would refuse is refused here."""
     via = _onward(request)
-    raw = await request.read() if request.method == "POST" else b""
+    raw = await post_body(request) if request.method == "POST" else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
     return PeerRequest(request.method, path, via, request.rel_url.raw_query_string,
                        raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER),
