@@ -287,13 +287,11 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        the set alone it did: a tracker's "none" for the set without the person, then "some"
        with them, told they were in). What remains, averaging over many distinct questions,
        costs budget for each, as for the noise. No seeds: none below `upper`.
-       Only for a set its filters narrowed (`filtered`: fewer than the individuals they
-       chose from, beacon/individuals_store.py count): otherwise the set is everyone, or the
-       carriers of the variants matched, whose own floor (smooth, with per-person loss
-       accounting) already decided whether they are shown. A second, unaccounted draw on
-       the same people was a channel of its own: the membership attack through individuals
-       counts (tests/test_membership.py) rose from power 0.14 to 0.21 with it, and a filter
-       everyone passes would have brought it back.
+       Only for a set the question's filters chose (`filtered`): without filters the set is
+       everyone, or the carriers of the variants matched, whose own floor (smooth, with
+       per-person loss accounting) already decided whether they are shown. A second,
+       unaccounted draw on the same people was a channel of its own: the membership attack
+       through individuals counts (tests/test_membership.py) rose from power 0.14 to 0.21.
     3. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
        standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
        exactly which individuals matched and of the question as normalised

@@ -214,10 +214,9 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             found = await queries.run(wide, lambda c, s=selection: individuals_store.count(
                 c, s))
         for item in group:
-            n, set_seed, question_seed, chosen_from = found.get(item.dataset.id,
-                                                                (0, "", "", 0))
-            item.count = report_individuals(n, item.seen.rules, (set_seed, question_seed),
-                                            filtered=n < chosen_from)
+            n, *seeds = found.get(item.dataset.id, (0, "", ""))
+            item.count = report_individuals(n, item.seen.rules, tuple(seeds),
+                                            filtered=bool(query.filters))
             item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
             if n and item.granularity == "record" and query.variant.limit:
                 # the selection narrowed to this dataset, as the count saw it (its first
@@ -232,7 +231,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
 
 async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer,
                    query: IndividualsQuery, assembly: str, span: int
-                   ) -> tuple[dict[str, tuple[int, str, str, int]], Selection] | None:
+                   ) -> tuple[dict[str, tuple[int, str, str]], Selection] | None:
     """One dataset's count as the caller may see it, its near-floor variants charged, in
     the transaction holding the caller's lock for the dataset (on the primary). Whatever the
     condition matches: a count that matched nothing near the floor could skip the lock and

@@ -124,17 +124,14 @@ def _set_digest(dataset: str, bits: str) -> str:
 def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int) -> str:
     """The rows path: the matched individuals in sample order, each spelt as the zeros since
     the previous one and a '1', the whole padded with zeros to the dataset's sample count;
-    the same text as the bits path's `bits::text`, without a row per unmatched individual.
-    Last, how many the filters chose from (`count`)."""
+    the same text as the bits path's `bits::text`, without a row per unmatched individual."""
     gap = ("i.sample_index - 1 - coalesce(lag(i.sample_index) OVER (PARTITION BY i.dataset_id "
            "ORDER BY i.sample_index), -1)")
-    samples = "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id)"
-    bits = (f"rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
-            f"{samples}, '0')")
-    hits, base = (", bit_count(h.bits) AS hits", "max(m.hits)") if variant else ("", samples)
+    bits = ("rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
+            "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id), '0')")
     return (f"SELECT m.dataset_id, count(*), {_set_digest('m.dataset_id', bits)}, "
-            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text), {base} "
-            f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap{hits} "
+            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text) "
+            f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
             f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
 
 
@@ -154,29 +151,24 @@ def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: in
     joins = "".join(f" JOIN term_members t{n} ON t{n}.dataset_id = {dataset} AND "
                     + numbered([f"t{n}.term = {{}}"]) for n in joined)
     bits += [f"t{n}.{column}" for n, column in enumerate(terms)]
-    base = ("bit_count(h.bits)" if variant is not None
-            else f"(SELECT d.sample_count FROM datasets d WHERE d.id = {dataset})")
     # OFFSET 0 keeps the subquery whole, so the AND is made once per dataset, not once for
     # each of the three expressions that read it.
     return (f"SELECT s.dataset_id, bit_count(s.bits), "
             f"{_set_digest('s.dataset_id', 's.bits::text')}, "
-            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text), s.base "
-            f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits, {base} AS base "
+            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text) "
+            f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits "
             f"FROM {source}{joins}{where} OFFSET 0) AS s WHERE bit_count(s.bits) > 0")
 
 
 async def count(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection
-                ) -> dict[str, tuple[int, str, str, int]]:
+                ) -> dict[str, tuple[int, str, str]]:
     """How many individuals the selection holds, per dataset (datasets with none absent),
-    with the keyed digests of which ones and of the question, and how many its filters
-    chose from: the carriers of the matched variants, or with no variant condition everyone
-    (the dataset's samples). Fewer than those: the filters narrowed the set, which then
-    gets the smooth floor of sets (beacon/disclosure.py report_individuals)."""
+    with the keyed digests of which ones and of the question."""
     key = len(selection.args) + 1
     sql = (_rows_count(selection.variant, selection.filters, key) if selection.terms is None
            else _bits_count(selection.variant, selection.terms, key))
     rows = await conn.fetch(sql, *selection.args, selection.key)
-    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, skip: int,
