@@ -278,8 +278,8 @@ def requested_meta(meta: dict[str, Any]) -> RequestMeta:
     and asking for one was never refused."""
     version = meta.get("apiVersion")
     if version is not None and (not isinstance(version, str) or not version.strip()):
-        raise RequestError("meta.apiVersion", f"{version!r} is not an API version (a string "
-                                              "such as v2.0.1)")
+        # not quoted: a value nested a thousand deep has no repr (RecursionError, a 500)
+        raise RequestError("meta.apiVersion", "must be an API version, a string such as v2.0.1")
     asked = meta.get("requestedSchemas")
     if asked is None:
         return version, ()

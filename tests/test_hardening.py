@@ -799,6 +799,25 @@ async def test_filters_nested_deeply_are_a_400_naming_them(node, beacon_schema, 
     _assert_nothing_logged_as_an_error(caplog)
 
 
+# meta's values, which the answer's receivedRequestSummary repeats: a refusal that quoted
+# one nested past ~950 levels ran out of stack (beacon/request.py requested_meta)
+DEEP_META = ['{"meta":{"apiVersion":%s}}', '{"meta":{"requestedSchemas":[%s]}}',
+             '{"meta":{"requestedSchemas":[{"schema":%s}]}}', '{"meta":{"requestedSchemas":%s}}']
+
+
+@pytest.mark.parametrize("path", ["/api/individuals", "/network/api/g_variants",
+                                  "/api/g_variants", "/api/datasets"])
+async def test_meta_nested_deeply_is_a_400_naming_it(node, beacon_schema, caplog, path):
+    caplog.set_level(logging.INFO)
+    for template in DEEP_META:
+        for depth in range(880, 1025, 8):
+            response = await node.post(path, data=template % _nested(depth),
+                                       headers={"Content-Type": "application/json"})
+            message = await _beacon_error(response, 400, beacon_schema)
+            assert message.startswith(("meta.", "body: not valid JSON")), (depth, message)
+    _assert_nothing_logged_as_an_error(caplog)
+
+
 BODY_PATHS = ["/api/g_variants", "/api/individuals", "/api/datasets", "/api/filtering_terms",
               "/network/api/g_variants", "/network/api/individuals"]
 COUNT_BODY = json.dumps({"query": {"requestParameters": {
