@@ -285,8 +285,11 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        however often asked, and two questions selecting the same set draw apart, so that an
        answer differing from an earlier one does not prove the sets differ (with a draw of
        the set alone it did: a tracker's "none" for the set without the person, then "some"
-       with them, told they were in). What remains, averaging over many distinct questions,
-       costs budget for each, as for the noise. No seeds: none below `upper`.
+       with them, told they were in). The probability is p(c + jitter), the jitter the
+       set's own layer of the noise (3.), fixed for the set: averaging many rewordings of
+       one question tells c + jitter, as averaging their counts does, not c. What remains,
+       averaging over many distinct sets, costs budget for each question, as for the
+       noise. No seeds: none below `upper`.
        Only for a set the question's filters chose (`filtered`): without filters the set is
        everyone, or the carriers of the variants matched, whose own floor (smooth, with
        per-person loss accounting) already decided whether they are shown. A second,
@@ -307,28 +310,43 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
     floor = rules.allele_floor if rules.allele_floor > 1 else 0
     smooth = rules.floor
     upper = smooth.upper if smooth.smooth else 0
-    if count < floor or (filtered and not _set_shown(count, smooth, seeds)):
+    if count < floor:
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
-    if rules.count_noise and count > 0:
-        draw = sum(random.Random(int(seed[:16] or "0", 16)).gauss(0, rules.count_noise)
-                   for seed in seeds or ("",))
-        count = max(floor or 1, count + round(draw))
+    layers = _noise_layers(seeds, rules.count_noise) if count > 0 else ()
+    if filtered and not _set_shown(count, layers[0] if layers else 0.0, smooth, seeds):
+        return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
+    if layers:
+        count = max(floor or 1, count + round(sum(layers)))
     reported = report(count, rules)
     return ReportedCount(reported.value, reported.step, floor, rules.count_noise, upper)
 
 
-def _set_shown(count: int, floor: Floor, seeds: tuple[str, ...]) -> bool:
+def _noise_layers(seeds: tuple[str, ...], noise: int) -> tuple[float, ...]:
+    """The noise's draws, one per seed (the set's, then the question's), each normal of
+    standard deviation `noise`; none without noise."""
+    if not noise:
+        return ()
+    return tuple(random.Random(int(seed[:16] or "0", 16)).gauss(0, noise)
+                 for seed in seeds or ("",))
+
+
+def _set_shown(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) -> bool:
     """Whether a set of `count` (at least k) people is reported at all under the tier's
-    floor: always when sharp or from its top, else when the draw falls below p(count). The
-    draw is 32 bits of a hash of both seeds (keyed digests, so no caller can compute it):
-    independent of either alone, so the draws of two questions are independent whether
-    their sets are one or not."""
+    floor: always when sharp or from its top, else when the question's draw falls below
+    p(count + jitter). The draw is 32 bits of a hash of both seeds (keyed digests, so no
+    caller can compute it): independent of either alone, so the draws of two questions are
+    independent whether their sets are one or not. The jitter is the set's own layer of the
+    noise (`_noise_layers`), fixed for the set: the share of many rewordings of one
+    question that are shown converges on p(count + jitter), not p(count), as their counts'
+    mean converges on count + jitter. Without it, about 150 rewordings (an age bound moved
+    by half a day, which selects the same people) each of a set and of that set without a
+    target told the target's genotype 9 times in 10 (a probe, 2026-12-03)."""
     if not floor.smooth or count >= floor.upper:
         return True
     if len(seeds) < 2 or not all(seeds[:2]):
         return False
     both = hashlib.blake2b(f"{seeds[0]}:{seeds[1]}".encode(), digest_size=4).digest()
-    return int.from_bytes(both) / 4294967296 < floor.probability(count)
+    return int.from_bytes(both) / 4294967296 < floor.probability(count + jitter)
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

@@ -91,8 +91,9 @@ class Floor:
         """Where p(c) is one half: k + width."""
         return min(self.k + self.width, INT4_MAX)
 
-    def probability(self, carriers: int) -> float:
-        """P(a variant carried by this many people is shown)."""
+    def probability(self, carriers: float) -> float:
+        """P(a variant carried by this many people is shown); a set of individuals' size with
+        its jitter too (beacon/disclosure.py _set_shown), which need not be whole."""
         if carriers < self.k:
             return 0.0
         if not self.smooth or carriers >= self.upper:
