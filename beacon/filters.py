@@ -94,8 +94,11 @@ def bounded(raw: list[Any]) -> None:
 # A filter as a GET writes it (the spec's docs/filters.md): `id`, or `id:` an operator and a
 # value (`age:>P70Y`, `LOINC:8302-2:>=180`, `HP_0032443:!unknown medical history`). The id
 # ends at the first `:` an operator follows: a CURIE's own `:` is followed by its code, which
-# never starts with one (beacon/ontology.py). Two-character operators first.
-_GET_FORM = re.compile(r"(?P<id>.+?):(?P<operator>>=|<=|[=<>!])(?P<value>.*)", re.DOTALL)
+# holds none (beacon/ontology.py). Two-character operators first. An operator the node does
+# not know (`LOINC:8302-2:~180`, `age:≥P70Y`) is read as one too, to be refused by name: read
+# as a term it matched nobody, a false "no".
+_GET_FORM = re.compile(r"(?P<id>.+?):(?P<operator>>=|<=|[=<>!]|[~\u2264\u2265\u2260][~<>=!]*)"
+                       r"(?P<value>.*)", re.DOTALL)
 
 
 def filter_item(item: Any, where: str, scopes: tuple[str, ...]) -> tuple[dict[str, Any], str]:

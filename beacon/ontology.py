@@ -36,9 +36,14 @@ from pathlib import Path
 
 # No control character anywhere: PostgreSQL's text cannot hold NUL, so "NCIT:\x00C3117" in a
 # filter was a 500 (found by tests/test_fuzz_http.py), and no ontology spells one. No code
-# starts with a comparison operator (> < = !): `PATO:>P70Y` is the spec's GET form of a value
-# filter (beacon/filters.py), and read as a term it matched nobody, a false "no".
-CURIE = re.compile(r"[A-Za-z][\w.-]*:[^\s/<>=!\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*")
+# holds a comparison operator (> < = ! ~ ≤ ≥ ≠) anywhere, and a `:` within a code is followed
+# by more of it (a letter, digit, `_`, `.` or `-`): `PATO:>P70Y` and `LOINC:8302-2:>=180` are
+# the spec's GET form of a value filter (beacon/filters.py), and `LOINC:8302-2:~180` that form
+# with an operator the node does not know; read as terms they matched nobody, a false "no".
+# The codes of the ontologies the node serves (HP:0001250, NCIT:C3117, MONDO:0005148,
+# ICD10:C18.0, ICD10:C15-C26, SNOMED:386661006, LOINC:8302-2, DUO:0000042) hold none of these.
+_CODE = r"[^\s:<>=!~\u2264\u2265\u2260\x00-\x1f\x7f]"
+CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*")
 _ICD10 = "ICD10:"
 _ICD10_CODE = re.compile(r"[A-Z]\d\d(?:\.\d{1,2})?")
 _ICD10_SPAN = re.compile(r"([A-Z]\d\d)-([A-Z]\d\d)")

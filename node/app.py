@@ -48,6 +48,7 @@ from node.http.app_keys import (
     SETTINGS,
     WATCHDOG,
 )
+from node.http.body import UNDECODED
 from node.http.fdp import fdp_routes
 from node.http.metrics import Metrics, metrics_handler
 from node.http.middleware import node_middleware
@@ -71,7 +72,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     shorten_pool_retries()
     app = web.Application(middlewares=[node_middleware(metrics, outage, settings.cors_origins,
                                                        tuple(settings.api_alias_roots))],
-                          handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
+                          handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES,
+                                        **UNDECODED})    # post_body decodes (node/http/body.py)
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
     app[POLICY] = settings.disclosure_policy()

@@ -25,6 +25,7 @@ from node.http.app_keys import (
     CATALOGUE_SETTINGS,
     CATALOGUE_SITE,
 )
+from node.http.body import UNDECODED
 from node.http.fdp import fdp_routes
 from node.http.outage import DatabaseOutage, shorten_pool_retries
 from node.http.server import hide_request_lines
@@ -40,7 +41,8 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
     shorten_pool_retries()
     app = web.Application(middlewares=[catalogue_api.cors(settings.cors_origins),
                                        catalogue_api.failures],
-                          client_max_size=MAX_BODY_BYTES)
+                          client_max_size=MAX_BODY_BYTES,
+                          handler_args=UNDECODED)    # its API decodes (node/http/body.py)
     app[CATALOGUE_SETTINGS] = settings
     app[CATALOGUE_SITE] = SiteCache()
     if pool is not None:

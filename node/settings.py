@@ -95,7 +95,8 @@ def _pool_bounds(minimum: int, maximum: int) -> None:
 class ServiceSettings(BaseSettings):
     """What every gdi-node service (node, catalogue) reads alike: init arguments, then the
     environment, then the TOML file named by the environment variable `config_env`; where it
-    listens, the URL it is reached at, and how it logs."""
+    listens, the URL it is reached at, how it logs, and how long a request's body may take
+    to arrive."""
 
     config_env: ClassVar[str] = CONFIG_ENV
 
@@ -110,6 +111,11 @@ class ServiceSettings(BaseSettings):
         default="dev", pattern="^(prod|test|dev|staging)$",
         description="prod (also spelt production) refuses development trust and secrets "
                     "(node/production.py)")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=DAY, description="Longest a request's body may take to arrive "
+                                        "once its headers have (a 408 after): aiohttp "
+                                        "bounds slow headers and idle connections, not a "
+                                        "slow body")
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -288,11 +294,6 @@ class Settings(ServiceSettings):
         default=2, ge=1, le=MAX_POOL, description="Pool connections that answer variant count queries in "
                                      "batches (beacon/count_batcher.py): more lets PostgreSQL "
                                      "run more of them at once, fewer makes larger batches")
-    body_timeout_seconds: float = Field(
-        default=30.0, gt=0, le=DAY, description="Longest a request's body may take to arrive "
-                                        "once its headers have (a 408 after): aiohttp "
-                                        "bounds slow headers and idle connections, not a "
-                                        "slow body")
     query_timeout_seconds: float = Field(
         default=5.0, gt=0, le=DAY, description="Longest any statement on the node's pool may run "
                                        "(statement_timeout), positional variant queries "

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -223,3 +225,32 @@ async def raw_status(base_url: str, request_line: bytes, header: bytes) -> int:
         return int((await reader.readline()).split()[1])
     finally:
         writer.close()
+
+
+async def send_slowly(port: int, head: bytes, parts: list[bytes], every: float,
+                      within: float) -> tuple[bytes, float]:
+    """Send `head` to 127.0.0.1:`port`, then `parts` one per `every` seconds until the server
+    answers; its answer (status line, headers, body) and after how long, or b"" after
+    `within` seconds."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    began = time.monotonic()
+
+    async def drip() -> None:
+        writer.write(head)
+        for part in parts:
+            await writer.drain()
+            await asyncio.sleep(every)
+            writer.write(part)
+        await asyncio.sleep(within)
+
+    dripping = asyncio.create_task(drip())
+    try:
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), within)
+        length = re.search(rb"\r\nContent-Length: (\d+)\r\n", answer)
+        answer += await asyncio.wait_for(reader.readexactly(int(length[1])), within)
+    except (TimeoutError, asyncio.IncompleteReadError):
+        answer = b""
+    finally:
+        dripping.cancel()
+        writer.close()
+    return answer, time.monotonic() - began

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -53,6 +55,7 @@ from tests.conftest import (
     free_port,
     node_database,
     raw_status,
+    send_slowly,
     serve_app,
     write_vcf_text,
 )
@@ -583,6 +586,53 @@ async def test_a_body_that_is_no_utf8_form_is_a_400_not_a_500(stack):
                                headers={"Content-Type": "application/x-www-form-urlencoded"}
                                ) as response:
             assert response.status == 400
+
+
+async def test_a_body_that_does_not_decode_or_arrive_in_time_is_an_oauth_error(caplog):
+    """The development AAI reads its forms as the node reads bodies (node/http/body.py): one
+    that did not decode as its Content-Encoding says was a 500 logged with its traceback
+    (aiohttp's RequestPayloadError is no ValueError), and one dripped slowly held its
+    connection for good. Both are now OAuth errors, and the connection ends."""
+    caplog.set_level(logging.INFO)
+    async with AsyncExitStack() as exits:
+        _, url = await _serve_aai(exits, app_of=partial(create_aai_app,
+                                                        body_timeout_seconds=0.5))
+        form = b"grant_type=password&username=carol&password=carol"
+        async with ClientSession() as client:
+            for path in ("/token", "/authorize"):
+                for encoding, sent in (("gzip", b"junkjunk"), ("deflate", b"\x78junkjunk")):
+                    async with client.post(url + path, data=sent, headers={
+                            "Content-Type": "application/x-www-form-urlencoded",
+                            "Content-Encoding": encoding}) as response:
+                        assert response.status == 400, (path, await response.text())
+                        assert await response.json() == {
+                            "error": "invalid_request", "error_description":
+                                "body: cannot be decoded as its Content-Encoding says"}
+                        assert response.headers["Connection"] == "close"
+            async with client.post(url + "/token", data=gzip.compress(form), headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Content-Encoding": "gzip"}) as response:
+                assert response.status == 200, await response.text()
+        port = urlsplit(url).port
+        head = (b"POST /token HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n")
+        answers = await asyncio.gather(
+            send_slowly(port, head + b"Content-Length: 1000\r\n\r\ng", [], 0.2, 5),
+            send_slowly(port, head + b"Content-Length: 1000\r\n\r\ng", [b"r"] * 100, 0.2, 5),
+            send_slowly(port, head.replace(b"application/x-www-form-urlencoded",
+                                     b"multipart/form-data; boundary=b")
+                        + b"Content-Length: 1000\r\n\r\n--b\r\n", [b"C"] * 100, 0.2, 5))
+        for answer, seconds in answers:
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b"\r\nConnection: close\r\n" in answer, answer
+            error = json.loads(answer.partition(b"\r\n\r\n")[2])
+            assert error["error"] == "invalid_request", error
+            assert error["error_description"].startswith("body: not received in full"), error
+            assert seconds < 3, seconds
+        answer, _ = await send_slowly(port, head + b"Content-Length: %d\r\n\r\n" % len(form)
+                                      + form[:10], [form[10:]], 0.2, 5)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_wrong_password_gets_no_token(stack):

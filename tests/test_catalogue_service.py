@@ -3,11 +3,13 @@ databases for each, and real local servers standing in for broken nodes."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import random
 import string
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ from tests.conftest import (
     fresh_database,
     node_database,
     raw_status,
+    send_slowly,
     serve_app,
     write_vcf_text,
 )
@@ -1112,6 +1115,67 @@ async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catal
     async with catalogue.http.post(catalogue.url + "/api/datasets") as response:
         assert response.status == 405 and "GET" in response.headers["Allow"]
         assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_body_that_does_not_decode_or_arrive_in_time_is_refused_as_json(
+        pg_server_url, tmp_path, caplog):
+    """The catalogue reads bodies as the node does (node/http/body.py): one that did not
+    decode as its Content-Encoding says was a 500 (aiohttp's RequestPayloadError, or the
+    parser's own plain-text 400), a gzip body cut short was taken as what of it arrived, one
+    in a charset Python lacks was a 500, and one dripped slowly held its connection for good.
+    Now each is the API's JSON error, the connection ended where the body was not read."""
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    settings = CatalogueSettings(**{**_catalogue_settings(tmp_path, port).model_dump(),
+                                    "body_timeout_seconds": 0.5})
+    path = f"/api/nodes/{NODE}"
+    registration = json.dumps(_registration("http://fi.example/fdp")).encode()
+    headers = {"Authorization": f"Bearer {TOKENS[NODE]}", "Content-Type": "application/json"}
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(_catalogue_db(pg_server_url, settings))
+        url = await serve_app(stack, create_catalogue(settings, pool), port)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        for encoding, sent in (("gzip", b"junkjunk"), ("deflate", b"\x78junkjunk"),
+                               ("gzip", gzip.compress(registration)[:-8]),
+                               ("gzip", gzip.compress(registration)[:10]),
+                               ("deflate", zlib.compress(registration)[:-4])):
+            async with http.put(url + path, data=sent, headers={
+                    **headers, "Content-Encoding": encoding}) as response:
+                body = await response.json()
+                assert response.status == 400, (encoding, sent, body)
+                assert body["error"] == {
+                    "code": "undecodable_body",
+                    "message": "body: cannot be decoded as its Content-Encoding says"}, body
+                assert response.headers["Connection"] == "close"
+        async with http.put(url + path, data=registration, headers={
+                **headers, "Content-Type": "application/json; charset=no-such"}) as response:
+            body = await response.json()
+            assert response.status == 400 and body["error"]["code"] == "invalid_json", body
+        async with http.get(url + "/api/nodes") as response:
+            assert (await response.json())["nodes"] == []           # none was taken
+        head = (b"PUT " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + TOKENS[NODE].encode() + b"\r\nContent-Type: application/json\r\n")
+        answers = await asyncio.gather(
+            send_slowly(port, head + b"Content-Length: 100000\r\n\r\n{", [], 0.2, 5),
+            send_slowly(port, head + b"Content-Length: 100000\r\n\r\n{", [b" "] * 100,
+                        0.2, 5),
+            send_slowly(port, head + b"Transfer-Encoding: chunked\r\n\r\n",
+                        [b"1\r\n \r\n"] * 100, 0.2, 5))
+        for answer, seconds in answers:
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b"\r\nConnection: close\r\n" in answer, answer
+            error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
+            assert error["code"] == "body_timeout" and error["message"].startswith("body: ")
+            assert seconds < 3, seconds
+        # a body that decodes is taken, compressed or not, slow or not
+        async with http.put(url + path, data=gzip.compress(registration), headers={
+                **headers, "Content-Encoding": "gzip"}) as response:
+            assert response.status == 200, await response.text()
+        answer, _ = await send_slowly(port, head + b"Content-Length: %d\r\n\r\n"
+                                      % len(registration) + registration[:10],
+                                      [registration[10:]], 0.2, 5)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def _fdp_answers(catalogue: Catalogue, *paths: str) -> None:

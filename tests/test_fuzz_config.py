@@ -93,7 +93,7 @@ CATALOGUE = {
               {"id": "org.example.se", "token_sha256": "ab" * 32}],
     "harvest_interval_seconds": 300.0, "harvest_timeout_seconds": 10.0,
     "harvest_max_documents": 1000, "db_pool_min": 1, "db_pool_max": 5,
-    "cors_origins": ["https://fi.example.org"],
+    "body_timeout_seconds": 30.0, "cors_origins": ["https://fi.example.org"],
 }
 # What a number may be made, TOML's floats included (infinity, NaN), and what a text may.
 NUMBERS: list[Any] = [math.inf, -math.inf, math.nan, 1e308, -0.0, 5e-324, 0, -1, 0.5, 2**31,

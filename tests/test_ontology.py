@@ -191,7 +191,9 @@ def test_an_unknown_term_has_no_ancestors(term: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["HP:0001250", "NCIT:C16576", "MONDO:0100096", "ICD10:C18.0",
-                                  "SNOMED:386661006", "LOINC:8302-2", "ISO3166:FI"])
+                                  "SNOMED:386661006", "LOINC:8302-2", "ISO3166:FI",
+                                  "ICD10:C15-C26", "ICD10:II", "DUO:0000042", "Orphanet:558",
+                                  "doi:10.1000/182", "urn:isbn:0451450523"])
 def test_curies(text: str) -> None:
     assert is_curie(text)
 
@@ -200,7 +202,11 @@ def test_curies(text: str) -> None:
                                   "http://example.org/x", "HP:00 01", "NCIT:\x00C3117",
                                   "HP:0001250\x00", "HP:\x7f", "HP:00\x1b01",
                                   # the spec's GET form of a value filter, not a term
-                                  "PATO:>P70Y", "LOINC:>=180", "HP:<1", "HP:=x", "HP:!x"])
+                                  "PATO:>P70Y", "LOINC:>=180", "HP:<1", "HP:=x", "HP:!x",
+                                  # ... with an operator the node does not know: no code holds
+                                  # one, nor a `:` that is not followed by more of the code
+                                  "LOINC:8302-2:~180", "LOINC:8302-2:\u2265180", "LOINC:8302-2~1",
+                                  "LOINC:8302-2:#1", "HP:0001250:", "HP::0001250", "HP:00=1"])
 def test_not_curies(text: str) -> None:
     assert not is_curie(text)
 

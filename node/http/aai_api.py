@@ -15,21 +15,40 @@ from aiohttp import web
 from auth.dev_issuer import CodeRefused, DevIssuer, DevIssuerConfig, DevUser
 from auth.passport import PASSPORT_SCOPE
 from auth.tokens import InvalidToken, bearer_token
+from node.http.body import BodyRefused, arrived
 from node.production import DEVELOPMENT_AAI_CLAIM
+
+BODY_TIMEOUT_SECONDS = 30.0      # as the node's default body_timeout_seconds
 
 
 def _oauth_error(status: int, code: str, description: str) -> web.Response:
     return web.json_response({"error": code, "error_description": description}, status=status)
 
 
-async def _form(request: web.Request) -> dict[str, str] | None:
+async def _form(request: web.Request, timeout_seconds: float) -> dict[str, str] | None:
     """The body's form fields that are text (a file part is not a field here); None when
-    the body is no form aiohttp can read (not UTF-8, a broken multipart)."""
+    the body is no form aiohttp can read (not UTF-8, a broken multipart). A body that does
+    not decode as its Content-Encoding says (a 500, before) or has not arrived within
+    `timeout_seconds` (it held its connection for good) is a BodyRefused (_unread_bodies)."""
     try:
-        form = await request.post()
+        form = await arrived(request, timeout_seconds, request.post)
     except ValueError:                      # UnicodeDecodeError included
         return None
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+@web.middleware
+async def _unread_bodies(request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+    """A body the AAI does not take (node/http/body.py) as the OAuth error it is; the rest
+    of it was not read, so the connection ends."""
+    try:
+        return await handler(request)
+    except BodyRefused as exc:
+        response = _oauth_error(exc.status, "invalid_request", exc.message)
+        response.force_close()
+        return response
 
 
 def _origin(url: str) -> str:
@@ -121,8 +140,10 @@ def _page_origins(issuer: DevIssuer) -> Callable:
     return middleware
 
 
-def create_aai_app(issuer: DevIssuer) -> web.Application:
-    """The development AAI's OIDC endpoints, answering from `issuer`."""
+def create_aai_app(issuer: DevIssuer,
+                   body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> web.Application:
+    """The development AAI's OIDC endpoints, answering from `issuer`; a request's body must
+    arrive within `body_timeout_seconds`."""
     base = issuer.config.issuer
 
     async def discovery(request: web.Request) -> web.Response:
@@ -147,7 +168,7 @@ def create_aai_app(issuer: DevIssuer) -> web.Application:
         return _login_page(issuer.config, params)
 
     async def authorize(request: web.Request) -> web.Response:
-        form = await _form(request)
+        form = await _form(request, body_timeout_seconds)
         if form is None:
             raise web.HTTPBadRequest(text="the body is not a form of UTF-8 text")
         params = _authorization_request(issuer, form)
@@ -159,7 +180,7 @@ def create_aai_app(issuer: DevIssuer) -> web.Application:
         raise web.HTTPFound(_back(params, code=code))
 
     async def token(request: web.Request) -> web.Response:
-        form = await _form(request)
+        form = await _form(request, body_timeout_seconds)
         if form is None:
             return _oauth_error(400, "invalid_request", "the body is not a form of UTF-8 text")
         grant = form.get("grant_type")
@@ -200,7 +221,7 @@ def create_aai_app(issuer: DevIssuer) -> web.Application:
             return _oauth_error(401, "invalid_token", "not a token of this issuer")
         return web.json_response({"sub": user.name, PASSPORT_SCOPE: issuer.visas(user)})
 
-    app = web.Application(middlewares=[_page_origins(issuer)])
+    app = web.Application(middlewares=[_page_origins(issuer), _unread_bodies])
     app.add_routes([web.get("/.well-known/openid-configuration", discovery),
                     web.get("/jwks", jwks), web.get("/visa-jwks", visa_jwks),
                     web.get("/authorize", authorize_page), web.post("/authorize", authorize),

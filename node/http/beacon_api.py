@@ -10,8 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import orjson
-from aiohttp import hdrs, web
-from aiohttp.web import RequestPayloadError
+from aiohttp import web
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
@@ -59,6 +58,7 @@ from node.http.app_keys import (
     QUERIES,
     SETTINGS,
 )
+from node.http.body import BodyRefused, read_body
 from node.http.caller import audit, caller_key
 from node.http.metrics import REQUEST_ID, STARTED, Handler
 from node.http.outage import RETRY_AFTER_SECONDS
@@ -67,7 +67,6 @@ from node.settings import Settings
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-_UNREAD = {hdrs.CONNECTION: "close"}     # an error answered before the body was all read
 INDIVIDUAL = next(e for e in ENTRY_TYPES if e.id == "individual")
 
 
@@ -86,11 +85,12 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
                        exc.status, exc.text or exc.reason)
-        response = json_response(error_body(beacon_id, exc.status, message), exc.status,
-                                 headers={k: v for k, v in exc.headers.items()
-                                          if k.lower() in ("allow", "www-authenticate")})
-        if exc.headers.get(hdrs.CONNECTION) == "close":     # post_body's _UNREAD
-            response.force_close()
+        return json_response(error_body(beacon_id, exc.status, message), exc.status,
+                             headers={k: v for k, v in exc.headers.items()
+                                      if k.lower() in ("allow", "www-authenticate")})
+    if isinstance(exc, BodyRefused):        # the rest of the body unread: the connection ends
+        response = json_response(error_body(beacon_id, exc.status, exc.message), exc.status)
+        response.force_close()
         return response
     log.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID)},
                   exc_info=exc)
@@ -106,33 +106,13 @@ def unavailable_response(request: web.Request) -> web.Response:
 
 
 async def post_body(request: web.Request) -> bytes:
-    """A POST's body as sent: the one place the node's handlers read one (request_body,
-    plain_post, the network's forwarding, node/http/middleware.py for a test-mode request).
-    A body that does not decode as its Content-Encoding says (aiohttp's RequestPayloadError,
-    which wraps its decoder's failure) is a 400 naming `body`: it was a 500 logged with two
-    tracebacks. A body not all arrived within body_timeout_seconds is a 408: aiohttp closes
-    idle connections and slow headers, never a slow body, so a client that promised one and
-    sent it slowly, or not at all, held its connection for good. Either answer ends the
-    connection (_UNREAD): the rest of the body was never read, and after a decoding error
-    aiohttp's parser takes nothing more on it. A body that came with its headers, as a
-    small one does, is there already and read without a timer (the fast path's cost,
-    bench/individuals.py --instructions)."""
-    try:
-        if not request.content.is_eof():
-            async with asyncio.timeout(request.app[SETTINGS].body_timeout_seconds):
-                return await request.read()
-        return await request.read()
-    except TimeoutError:
-        limit = request.app[SETTINGS].body_timeout_seconds
-        raise web.HTTPRequestTimeout(text=f"body: not received in full within {limit:g} s",
-                                     headers=_UNREAD) from None
-    except RequestPayloadError:
-        # Nothing more of this body will be read: without its end marked, aiohttp reads on
-        # after the answer (its lingering close), meets the same error and logs it as an
-        # unhandled exception with its traceback (aiohttp issue #1918)
-        request.content.feed_eof()
-        raise web.HTTPBadRequest(text="body: cannot be decoded as its Content-Encoding says",
-                                 headers=_UNREAD) from None
+    """A POST's body as sent, decoded as its Content-Encoding says: the one place the node's
+    handlers read one (request_body, plain_post, the network's forwarding,
+    node/http/middleware.py for a test-mode request), through node/http/body.py. A body that
+    does not decode was a 500 logged with two tracebacks, a gzip body cut short was read as
+    what of it arrived (an empty query, answered); both are now a 400 naming `body`, one not
+    all arrived within body_timeout_seconds a 408 (error_response)."""
+    return await read_body(request, request.app[SETTINGS].body_timeout_seconds)
 
 
 async def request_body(request: web.Request) -> RequestBody:

@@ -3,6 +3,7 @@ the boundary models and translate the catalogue core's answers and refusals into
 codes."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from html import escape
@@ -33,6 +34,7 @@ from catalogue.record import (
 from catalogue.vocabulary import assigned_country
 from node.http import health
 from node.http.app_keys import CATALOGUE_OUTAGE, CATALOGUE_POOL, CATALOGUE_SETTINGS
+from node.http.body import BodyRefused, read_body
 from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 
@@ -163,9 +165,13 @@ def _validation_message(exc: ValidationError, raw: object) -> str:
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
+    """The body as `model`: it must arrive within body_timeout_seconds and decode as its
+    Content-Encoding says (node/http/body.py, a BodyRefused else); a body that did not
+    decode was a 500, one dripped slowly held its connection for good."""
+    sent = await read_body(request, request.app[CATALOGUE_SETTINGS].body_timeout_seconds)
     try:
-        raw = await request.json()
-    except ValueError as exc:
+        raw = json.loads(sent.decode(request.charset or "utf-8"))
+    except (ValueError, LookupError) as exc:        # LookupError: a charset Python lacks
         raise _Fail(_error(400, "invalid_json", f"request body is not JSON: {exc}")) from None
     except RecursionError:          # nested beyond Python's parser: it was a 500
         raise _Fail(_error(400, "invalid_json", "request body is JSON nested too deeply "
@@ -177,18 +183,24 @@ async def _body(request: web.Request, model: type[M]) -> M:
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_BODY_CODES = {400: "undecodable_body", 408: "body_timeout", 413: "too_large",
+               415: "unsupported_encoding"}
 
 
 @web.middleware
 async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every refusal of the JSON API as its error body, aiohttp's own (no such path, a
-    method not allowed, a body too large) included; the database unavailable as a 503 with
-    Retry-After; an unexpected failure as a 500 logged with its request; never aiohttp's
-    plain text."""
+    method not allowed, a body too large) and a body's (node/http/body.py) included; the
+    database unavailable as a 503 with Retry-After; an unexpected failure as a 500 logged
+    with its request; never aiohttp's plain text."""
     try:
         return await handler(request)
     except _Fail as fail:
         return fail.response
+    except BodyRefused as exc:      # the rest of the body unread: the connection ends
+        response = _error(exc.status, _BODY_CODES[exc.status], exc.message)
+        response.force_close()
+        return response
     except holdings.Refused as exc:
         refusal = exc.refusal
         return _error(_REFUSAL_STATUS[refusal.reason], refusal.reason, refusal.message,
