@@ -218,7 +218,9 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             item.count = report_individuals(n, item.seen.rules, tuple(seeds),
                                             filtered=bool(query.filters))
             item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
-            if n and item.granularity == "record" and query.variant.limit:
+            # only a set reported at all: one below the floor (or drawn out by it) is a 0,
+            # whose records ALL or MISS would otherwise send beside `exists: false`
+            if item.count.exists and item.granularity == "record" and query.variant.limit:
                 # the selection narrowed to this dataset, as the count saw it (its first
                 # argument is its datasets: individuals_store.Selection)
                 one = dataclasses.replace(selection, args=[[item.dataset.id],
