@@ -286,10 +286,12 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        answer differing from an earlier one does not prove the sets differ (with a draw of
        the set alone it did: a tracker's "none" for the set without the person, then "some"
        with them, told they were in). The probability is p(c + jitter), the jitter the
-       set's own layer of the noise (3.), fixed for the set: averaging many rewordings of
-       one question tells c + jitter, as averaging their counts does, not c. What remains,
-       averaging over many distinct sets, costs budget for each question, as for the
-       noise. No seeds: none below `upper`.
+       set's own layer of the noise (3.), fixed for the set, and one set gets at most
+       DRAWS_PER_SET draws however many questions select it: the rewordings of a question
+       are many, and averaging their draws told c, and one "some" among them proved a set
+       of k (k - 1 is never shown). What remains, comparing many rewordings' counts or
+       draws across many distinct sets, costs budget for each question, as for the noise.
+       No seeds: none below `upper`.
        Only for a set the question's filters chose (`filtered`): without filters the set is
        everyone, or the carriers of the variants matched, whose own floor (smooth, with
        per-person loss accounting) already decided whether they are shown. A second,
@@ -330,22 +332,30 @@ def _noise_layers(seeds: tuple[str, ...], noise: int) -> tuple[float, ...]:
                  for seed in seeds or ("",))
 
 
+# How many show-or-hide draws one set gets, whatever the questions that select it: a set
+# of k is shown by a draw of a few percent, and a set of k - 1 never, so one "some" among
+# enough rewordings of a question proved k; 150 rewordings read 48% of carriers (a review,
+# 2026-12-03), 4 draws a set about 9%. More than 1, so that two questions selecting one
+# set can still be answered apart (a changed answer proves no changed set).
+DRAWS_PER_SET = 4
+
+
 def _set_shown(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) -> bool:
     """Whether a set of `count` (at least k) people is reported at all under the tier's
-    floor: always when sharp or from its top, else when the question's draw falls below
-    p(count + jitter). The draw is 32 bits of a hash of both seeds (keyed digests, so no
-    caller can compute it): independent of either alone, so the draws of two questions are
-    independent whether their sets are one or not. The jitter is the set's own layer of the
-    noise (`_noise_layers`), fixed for the set: the share of many rewordings of one
-    question that are shown converges on p(count + jitter), not p(count), as their counts'
-    mean converges on count + jitter. Without it, about 150 rewordings (an age bound moved
-    by half a day, which selects the same people) each of a set and of that set without a
-    target told the target's genotype 9 times in 10 (a probe, 2026-12-03)."""
+    floor: always when sharp or from its top, else when the draw falls below
+    p(count + jitter). The draw is 32 bits of a hash of the set's seed and one of
+    DRAWS_PER_SET buckets the question's seed falls in (keyed digests, so no caller can
+    compute either): two questions of one set draw apart unless they share a bucket. The
+    jitter is the set's own layer of the noise (`_noise_layers`), fixed for the set: without
+    it, about 150 rewordings (an age bound moved by half a day, which selects the same
+    people) each of a set and of that set without a target averaged their draws to p(c),
+    and told the target's genotype 9 times in 10 (a probe, 2026-12-03)."""
     if not floor.smooth or count >= floor.upper:
         return True
-    if len(seeds) < 2 or not all(seeds[:2]):
+    if len(seeds) < 2 or not all(seeds[:2]) or len(seeds[1]) < 32:
         return False
-    both = hashlib.blake2b(f"{seeds[0]}:{seeds[1]}".encode(), digest_size=4).digest()
+    bucket = int(seeds[1][24:32], 16) % DRAWS_PER_SET
+    both = hashlib.blake2b(f"{seeds[0]}:{bucket}".encode(), digest_size=4).digest()
     return int.from_bytes(both) / 4294967296 < floor.probability(count + jitter)
 
 
