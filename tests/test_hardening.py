@@ -834,7 +834,9 @@ UNDECODABLE = [
     pytest.param("gzip", gzip.compress(COUNT_BODY)[:10], id="gzip-header-alone"),
     pytest.param("deflate", zlib.compress(COUNT_BODY)[:-4], id="deflate-cut"),
     pytest.param("gzip", gzip.compress(COUNT_BODY) + b"junk", id="gzip-then-junk"),
-    pytest.param("deflate", zlib.compress(COUNT_BODY) + b"junk", id="deflate-then-junk")]
+    pytest.param("deflate", zlib.compress(COUNT_BODY) + b"junk", id="deflate-then-junk"),
+    # no stream at all (an empty query answered 200, as a gzip header alone was)
+    pytest.param("gzip", b"", id="gzip-empty"), pytest.param("deflate", b"", id="deflate-empty")]
 
 
 @pytest.mark.parametrize("encoding,sent", UNDECODABLE)

@@ -78,13 +78,17 @@ async def read_body(request: web.Request, timeout_seconds: float) -> bytes:
     application created with UNDECODED. Decoded once per request, however many read it."""
     raw = await arrived(request, timeout_seconds, request.read)
     coding = request.headers.get(hdrs.CONTENT_ENCODING)
-    if coding is None or not raw:
+    if coding is None:
         return raw
     if _DECODED not in request:
         coding = coding.lower() if coding.isascii() else coding      # as aiohttp reads it
         if coding in _FOREIGN_CODINGS:
             raise BodyRefused(415, f"body: Content-Encoding {coding} is not one this service "
                                    f"decodes ({', '.join(_DECODED_CODINGS)})")
+        if not raw and coding in _DECODED_CODINGS:
+            # no stream at all is no gzip or deflate stream: answered as an empty query
+            # (a 200) it was what a body cut after its header was before
+            raise BodyRefused(400, _UNDECODABLE)
         request[_DECODED] = (_decoded(raw, coding, request.client_max_size)
                              if coding in _DECODED_CODINGS else raw)
     return request[_DECODED]
