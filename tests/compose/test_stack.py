@@ -190,9 +190,11 @@ def test_federated_query_applies_each_nodes_access_decision(stack: Stack, user: 
 def test_federated_individuals_count_from_every_node(stack: Stack):
     """The portal's dataset search through the network: women with hypertension, counted by
     every node over its synthetic phenopackets (a bona fide caller: counts on all three
-    datasets of each node), the total the sum of what each node reports."""
+    datasets of each node), the total the sum of what each node reports. Every dataset is
+    listed (ALL, not the portal's HIT): a small set may be reported as 0 by the smooth
+    floor of sets (docs/privacy.md), which its note then says."""
     body = json.dumps({"meta": {}, "query": {
-        "requestedGranularity": "record", "includeResultsetResponses": "HIT",
+        "requestedGranularity": "record", "includeResultsetResponses": "ALL",
         "filters": [{"id": "NCIT:C16576", "scope": "individual"},
                     {"id": "NCIT:C3117", "scope": "individual"}],
         "requestParameters": None}}).encode()
@@ -207,7 +209,10 @@ def test_federated_individuals_count_from_every_node(stack: Stack):
     assert all(line["status"] == "ok" for line in peers.values()), peers
     sets = _by_dataset(answer)
     assert {s["beaconId"] for s in sets.values()} == set(COUNTRIES.values())
-    assert all(s["resultsCount"] > 0 and s["results"] == [] for s in sets.values()), sets
+    assert all(s["results"] == [] for s in sets.values()), sets
+    assert all(s["resultsCount"] > 0 or any("at random" in note for note in s.get(
+        "countAdjustedTo", [])) for s in sets.values()), sets
+    assert any(s["resultsCount"] > 0 for s in sets.values()), sets
     assert answer["responseSummary"]["numTotalResults"] == sum(
         s["resultsCount"] for s in sets.values())
 
