@@ -20,14 +20,26 @@ beaconIds, this node's last). A peer's URL may be a network's root, even this no
 handler run on when its caller has gone: without the path, one query would ask itself
 again and again for good, spending every peer's budget. `onward_path` refuses a request that
 has already passed through this node, or through MAX_NETWORK_HOPS networks.
+
+A peer asked without a token is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the
+caller's budget key (node/http/caller.py caller_key), never the key itself, which for an
+anonymous caller is the researcher's address. A peer that trusts this node's address
+(Settings.trusted_network_addresses) budgets and loss-accounts each such caller on its own;
+without it, every anonymous caller of the network would be one caller at every peer, and one
+researcher spending that budget would make the peer refuse all the others (docs/federation.md,
+"Anonymous callers at the peers").
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import aiohttp
@@ -69,6 +81,27 @@ MAX_COUNT = 2**53 - 1
 # the requests by its peers.
 VIA_HEADER = "X-Beacon-Network-Via"
 MAX_NETWORK_HOPS = 3
+# Who asked, for the peers asked without a token: the first PSEUDONYM_LENGTH hex digits of the
+# caller's budget key's HMAC-SHA256 under the node's network_caller_secret (128 bits: no two
+# callers of one network share a budget by chance). What a peer takes is exactly that shape
+# (node/http/caller.py), so no spelling of one caller is a second budget.
+NETWORK_CALLER_HEADER = "X-Beacon-Network-Caller"
+PSEUDONYM_LENGTH = 32
+PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_LENGTH}}}")
+PSEUDONYMS_KEPT = 4096     # callers whose pseudonym is kept, not hashed again per request
+
+
+def caller_pseudonyms(secret: bytes) -> Callable[[str], str]:
+    """The pseudonym of a budget key (NETWORK_CALLER_HEADER) under `secret`: stable, so a
+    caller keeps one budget at each peer; keyed, so a peer cannot test guessed addresses
+    against it. Kept for the PSEUDONYMS_KEPT callers seen last: the hash would otherwise be
+    made for every network request, which bench/federation.py --overhead counts. A key's
+    text as it is, lone surrogates included (a token's `sub` may hold one)."""
+    @lru_cache(maxsize=PSEUDONYMS_KEPT)
+    def pseudonym(key: str) -> str:
+        return hmac.new(secret, key.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
+    return pseudonym
 
 
 class NetworkLoop(Exception):
@@ -271,6 +304,7 @@ class PeerRequest:
     body: bytes | None = None
     purpose: str | None = None      # X-Purpose-Of-Use, as the caller sent it
     request_id: str | None = None   # X-Request-ID: the network's own request's (REQUEST_ID)
+    caller: str | None = None       # NETWORK_CALLER_HEADER: who asked (caller_pseudonyms)
 
 
 @dataclass(slots=True)
@@ -307,9 +341,13 @@ class PeerList:
 class Network:
     """The peers of this node and the caches of what they said; one per application."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession,
+                 caller_secret: bytes) -> None:
+        """`caller_secret`: the key of the callers' pseudonyms (beacon/budget.py
+        network_caller_secret)."""
         self._settings = settings
         self._session = session
+        self.pseudonym = caller_pseudonyms(caller_secret)
         # (peer id, URL, path): (when asked, outcome), Network.document's
         self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
@@ -548,12 +586,16 @@ def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
 
     The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
     so its audit entry, which names the network node as the caller of an anonymous
-    question, carries the id of the network's entry naming who asked."""
+    question, carries the id of the network's entry naming who asked. Without a token, who
+    asked goes along as its pseudonym (NETWORK_CALLER_HEADER); with one, the peer budgets
+    the token's subject and needs none."""
     headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
     if request.request_id is not None:
         headers["X-Request-ID"] = request.request_id
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
+    elif request.caller is not None:
+        headers[NETWORK_CALLER_HEADER] = request.caller
     if request.body is not None:
         headers["Content-Type"] = "application/json"
     if request.purpose is not None:

@@ -16,8 +16,8 @@ is asked.
 
 Variant, individuals and dataset requests are audited as the node audits its own (one entry
 per request, `_trail`), per peer asked; the peers get this request's id (X-Request-ID), so
-their entries, which name the network node as the caller of an anonymous question, lead back
-to this one.
+their entries, which name the network node (and, where they trust it, the caller's
+pseudonym) as the caller of an anonymous question, lead back to this one.
 """
 from __future__ import annotations
 
@@ -89,13 +89,15 @@ def _onward(request: web.Request) -> str:
 
 async def _forwarded(request: web.Request) -> PeerRequest:
     """The request as peers get it: same method, path below the API root, query string and
-    body. Handlers parse it first, so a request a node would refuse is refused here."""
+    body, and who asked as its pseudonym (for the peers asked without a token). Handlers
+    parse it first, so a request a node would refuse is refused here."""
     via = _onward(request)
     raw = await post_body(request) if request.method == "POST" else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
     return PeerRequest(request.method, path, via, request.rel_url.raw_query_string,
                        raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER),
-                       request.get(REQUEST_ID))
+                       request.get(REQUEST_ID),
+                       request.app[NETWORK].pseudonym(caller_key(request)))
 
 
 def _credentials(request: web.Request) -> tuple[str | None, str | None]:
@@ -111,8 +113,8 @@ def _trail(request: web.Request, lines: list[dict[str, Any]]) -> None:
     """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
     status and what the network passed on of its answer (the peer's line in
     `info.network.peers`). Peers see an anonymous caller of the network as the network node
-    itself; this entry, under the request id the peers were sent (PeerRequest.request_id),
-    names who it was. The path as sent (percent-encoded): decoded, an id the peers were
+    itself, or as a pseudonym of it (PeerRequest.caller); this entry, under the request id
+    the peers were sent (PeerRequest.request_id), names who it was. The path as sent (percent-encoded): decoded, an id the peers were
     asked about could hold a NUL, which no audit entry can (fuzzing found it), where a node
     refuses such an id before it answers."""
     if lines:
