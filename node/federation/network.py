@@ -45,7 +45,7 @@ from typing import Any, Literal, get_args
 import aiohttp
 import orjson
 from aiohttp import hdrs
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
@@ -304,7 +304,6 @@ class PeerRequest:
     body: bytes | None = None
     purpose: str | None = None      # X-Purpose-Of-Use, as the caller sent it
     request_id: str | None = None   # X-Request-ID: the network's own request's (REQUEST_ID)
-    caller: str | None = None       # NETWORK_CALLER_HEADER: who asked (caller_pseudonyms)
 
 
 @dataclass(slots=True)
@@ -398,16 +397,20 @@ class Network:
             return peers, {"status": "ok"}
 
     async def fan_out(self, request: PeerRequest, expect: type[_Open], *,
-                      bearer: str | None = None, issuer: str | None = None,
-                      not_found_is_empty: bool = False) -> tuple[list[PeerOutcome], PeerList]:
-        """Ask every peer; an outcome for each, in peer order, by the network's deadline."""
+                      caller: str | None = None, bearer: str | None = None,
+                      issuer: str | None = None, not_found_is_empty: bool = False
+                      ) -> tuple[list[PeerOutcome], PeerList]:
+        """Ask every peer; an outcome for each, in peer order, by the network's deadline.
+        `caller`: who asked, as its budget key (node/http/caller.py caller_key), which the
+        peers asked without `bearer` are told the pseudonym of."""
         peers = await self.peers()
-        outcomes = await self.ask_all(peers.peers, request, expect, bearer=bearer,
-                                      issuer=issuer, not_found_is_empty=not_found_is_empty)
+        outcomes = await self.ask_all(peers.peers, request, expect, caller=caller,
+                                      bearer=bearer, issuer=issuer,
+                                      not_found_is_empty=not_found_is_empty)
         return outcomes, peers
 
     async def ask_all(self, peers: list[Peer], request: PeerRequest, expect: type[_Open],
-                      *, bearer: str | None, issuer: str | None,
+                      *, bearer: str | None, issuer: str | None, caller: str | None = None,
                       not_found_is_empty: bool = False) -> list[PeerOutcome]:
         """Every peer at once. All start together, so one timer serves as each peer's timeout
         and the network's deadline: whichever is shorter (a timer per peer cost 5% of a
@@ -416,7 +419,8 @@ class Network:
             return []
         # The same for every peer: the headers, with the token and without, and what follows
         # the peer's root in the URL.
-        anonymous = _headers(request, None)
+        anonymous = _headers(request, None,
+                             None if caller is None else self.pseudonym(caller))
         forwards = ([issuer in peer.forward_tokens_from for peer in peers]
                     if bearer is not None and issuer is not None else [False] * len(peers))
         with_token = _headers(request, bearer) if True in forwards else anonymous
@@ -579,7 +583,16 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
+# The names of what peers are sent as istr (aiohttp's own, hdrs.*, are): aiohttp copies the
+# headers into a CIMultiDict twice for each peer, and folds a str name's case each time, an
+# istr's never. With the pseudonym's header added, str names cost 9k instructions more per
+# network request than these (bench/federation.py --overhead).
+_VIA, _REQUEST_ID, _CALLER, _PURPOSE = map(istr, (VIA_HEADER, "X-Request-ID",
+                                                   NETWORK_CALLER_HEADER, PURPOSE_HEADER))
+
+
+def _headers(request: PeerRequest, bearer: str | None,
+             pseudonym: str | None = None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
     which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
     network request's instructions, bench/federation.py --overhead).
@@ -587,19 +600,19 @@ def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
     The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
     so its audit entry, which names the network node as the caller of an anonymous
     question, carries the id of the network's entry naming who asked. Without a token, who
-    asked goes along as its pseudonym (NETWORK_CALLER_HEADER); with one, the peer budgets
+    asked goes along as its `pseudonym` (NETWORK_CALLER_HEADER); with one, the peer budgets
     the token's subject and needs none."""
-    headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
+    headers = CIMultiDict({hdrs.ACCEPT: "application/json", _VIA: request.via})
     if request.request_id is not None:
-        headers["X-Request-ID"] = request.request_id
+        headers[_REQUEST_ID] = request.request_id
     if bearer is not None:
-        headers["Authorization"] = f"Bearer {bearer}"
-    elif request.caller is not None:
-        headers[NETWORK_CALLER_HEADER] = request.caller
+        headers[hdrs.AUTHORIZATION] = f"Bearer {bearer}"
+    elif pseudonym is not None:
+        headers[_CALLER] = pseudonym
     if request.body is not None:
-        headers["Content-Type"] = "application/json"
+        headers[hdrs.CONTENT_TYPE] = "application/json"
     if request.purpose is not None:
-        headers[PURPOSE_HEADER] = request.purpose
+        headers[_PURPOSE] = request.purpose
     return headers
 
 
