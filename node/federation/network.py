@@ -45,7 +45,7 @@ from typing import Any, Literal, get_args
 import aiohttp
 import orjson
 from aiohttp import hdrs
-from multidict import CIMultiDict, istr
+from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
@@ -583,14 +583,6 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-# The names of what peers are sent as istr (aiohttp's own, hdrs.*, are): aiohttp copies the
-# headers into a CIMultiDict twice for each peer, and folds a str name's case each time, an
-# istr's never. With the pseudonym's header added, str names cost 9k instructions more per
-# network request than these (bench/federation.py --overhead).
-_VIA, _REQUEST_ID, _CALLER, _PURPOSE = map(istr, (VIA_HEADER, "X-Request-ID",
-                                                   NETWORK_CALLER_HEADER, PURPOSE_HEADER))
-
-
 def _headers(request: PeerRequest, bearer: str | None,
              pseudonym: str | None = None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
@@ -601,18 +593,20 @@ def _headers(request: PeerRequest, bearer: str | None,
     so its audit entry, which names the network node as the caller of an anonymous
     question, carries the id of the network's entry naming who asked. Without a token, who
     asked goes along as its `pseudonym` (NETWORK_CALLER_HEADER); with one, the peer budgets
-    the token's subject and needs none."""
-    headers = CIMultiDict({hdrs.ACCEPT: "application/json", _VIA: request.via})
+    the token's subject and needs none. That header is most of what naming the caller costs
+    the network, about 14k instructions per network request of 1.9M (aiohttp copies and
+    writes each header once per peer; bench/federation.py --overhead, PYTHONHASHSEED=0)."""
+    headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
     if request.request_id is not None:
-        headers[_REQUEST_ID] = request.request_id
+        headers["X-Request-ID"] = request.request_id
     if bearer is not None:
-        headers[hdrs.AUTHORIZATION] = f"Bearer {bearer}"
+        headers["Authorization"] = f"Bearer {bearer}"
     elif pseudonym is not None:
-        headers[_CALLER] = pseudonym
+        headers[NETWORK_CALLER_HEADER] = pseudonym
     if request.body is not None:
-        headers[hdrs.CONTENT_TYPE] = "application/json"
+        headers["Content-Type"] = "application/json"
     if request.purpose is not None:
-        headers[_PURPOSE] = request.purpose
+        headers[PURPOSE_HEADER] = request.purpose
     return headers
 
 
