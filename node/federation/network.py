@@ -594,7 +594,7 @@ def _headers(request: PeerRequest, bearer: str | None,
     question, carries the id of the network's entry naming who asked. Without a token, who
     asked goes along as its `pseudonym` (NETWORK_CALLER_HEADER); with one, the peer budgets
     the token's subject and needs none. That header is most of what naming the caller costs
-    the network, about 14k instructions per network request of 1.9M (aiohttp copies and
+    the network, 13k to 20k instructions per network request of 1.9M (aiohttp copies and
     writes each header once per peer; bench/federation.py --overhead, PYTHONHASHSEED=0)."""
     headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
     if request.request_id is not None:
