@@ -165,3 +165,11 @@ async def charge_rare(budgets: Budgets, caller: str, hits: list[tuple[str, Rules
                                                    rules.rare_cost - 1, force=True)
             spent[dataset_id] = rules.rare_cost
     return spent
+
+
+async def network_caller_secret(pool: asyncpg.Pool) -> bytes:
+    """The key a network node pseudonymises its anonymous callers' budget keys with before
+    its peers see them (node/federation/network.py, caller_pseudonyms): the database's own
+    (migration 0020), so every worker process and every restart names a caller alike, where
+    a key of each process's would give a caller a fresh budget at every peer per process."""
+    return (await pool.fetchval("SELECT secret FROM network_caller_secret")).encode()

@@ -21,7 +21,7 @@ from auth.issuers import IssuerRegistry
 from auth.jwks import JwksCache
 from beacon import store
 from beacon.audit import AuditTrail
-from beacon.budget import Budgets
+from beacon.budget import Budgets, network_caller_secret
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from beacon.workload import Queries
@@ -191,7 +191,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         registry = IssuerRegistry(settings.trusted_issuers)
         await registry.discover(session, https_only=settings.environment == PRODUCTION)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
-        app[NETWORK] = Network(app[SETTINGS], session)
+        app[NETWORK] = Network(app[SETTINGS], session, await network_caller_secret(app[POOL]))
         yield
 
 

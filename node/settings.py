@@ -10,10 +10,12 @@ from them (`Settings.beacon_identity`, `CatalogueSettings.harvest_config`, ...).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
 from importlib.metadata import version
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -336,6 +338,13 @@ class Settings(ServiceSettings):
         default=False, description="Also fan out to every node the catalogue's registry lists")
     peer_timeout_seconds: float = Field(default=3.0, gt=0, le=DAY)
     network_deadline_seconds: float = Field(default=5.0, gt=0, le=DAY)
+    trusted_network_addresses: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses (192.0.2.10) or networks (192.0.2.0/24) of network nodes "
+                    "whose X-Beacon-Network-Caller this node honours: their anonymous "
+                    "callers are budgeted and loss-accounted each on their own, not all as "
+                    "the network node (comma-separated in the environment); none = the "
+                    "header is ignored (docs/federation.md)")
     cors_origins: list[Origin] = Field(
         default_factory=list, description="Browser origins (scheme://host[:port]) whose "
                                           "scripts may call /api and /network/api; none = no "
@@ -350,6 +359,34 @@ class Settings(ServiceSettings):
                                           "client that calls {base URL}/v2.0.0/g_variants")
 
     _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
+
+    @field_validator("trusted_network_addresses", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Each entry an address or a network, named by its number and never quoted (as
+        elsewhere); a network written with host bits (10.0.0.1/8) is refused rather than
+        widened or narrowed: which one the operator meant, the node cannot tell."""
+        entries = _listed(value)
+        if not isinstance(entries, list):
+            return entries                 # pydantic refuses it as not a list
+        networks: list[IPv4Network | IPv6Network] = []
+        for number, entry in enumerate(entries, 1):
+            if isinstance(entry, IPv4Network | IPv6Network):
+                networks.append(entry)
+                continue
+            if not isinstance(entry, str):        # pydantic words a ValueError, not a TypeError
+                raise ValueError(f"entry {number} is not text: an IP address or "  # noqa: TRY004
+                                 "network (192.0.2.10, 192.0.2.0/24, 2001:db8::/32)")
+            try:
+                networks.append(ipaddress.ip_network(entry.strip()))
+            except ValueError as exc:
+                if "host bits set" in str(exc):
+                    raise ValueError(f"entry {number} has bits set past its prefix: write "
+                                     "the network's own address (10.0.0.0/8, not "
+                                     "10.0.0.1/8)") from None
+                raise ValueError(f"entry {number} is not an IP address or network "
+                                 "(192.0.2.10, 192.0.2.0/24, 2001:db8::/32)") from None
+        return networks
 
     _iso_country = field_validator("country")(assigned_country)
 

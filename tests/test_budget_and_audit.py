@@ -468,6 +468,18 @@ async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp
     assert {r["caller"] for r in await _audit_rows(loaded)} == {"address 198.51.100.7"}
 
 
+def test_a_trusted_network_node_is_known_by_its_address_on_a_dual_stack_socket():
+    """A node listening on both IPv4 and IPv6 sees an IPv4 client as ::ffff:192.0.2.10; an
+    operator trusting that network node writes 192.0.2.10 (or its network)."""
+    from ipaddress import ip_network
+
+    from node.http.caller import _within
+    trusted = [ip_network("192.0.2.0/28"), ip_network("2001:db8::/32")]
+    assert [_within(address, trusted) for address in (
+        "192.0.2.10", "::ffff:192.0.2.10", "2001:db8::7", "192.0.2.16", "::ffff:192.0.2.16",
+        "unknown", None)] == [True, True, True, False, False, False, False]
+
+
 def test_audit_list_words_a_network_entry_per_peer():
     """A network request's entry (/network/api) is keyed by the peers asked: `audit list`
     says what each answered, and a peer that did not answer is not "not found"."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import hashlib
 import json
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -21,8 +23,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 
 from auth.access import AccessLevel
 from auth.dev_issuer import (
@@ -40,6 +43,7 @@ from node.federation.network import (
     MAX_NETWORK_HOPS,
     MAX_PEER_BODY,
     MAX_REGISTRY_BODY,
+    NETWORK_CALLER_HEADER,
     VIA_HEADER,
 )
 from node.federation.peers import Peer
@@ -99,6 +103,7 @@ class Fakes:
     authorization: dict[str, list[str | None]] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
     via: dict[str, list[str | None]] = field(default_factory=dict)    # VIA_HEADER, by peer
+    callers: dict[str, list[str | None]] = field(default_factory=dict)  # NETWORK_CALLER_HEADER
     nodes: list[dict[str, str]] = field(default_factory=list)
 
     def peer(self, name: str, *trusted: str) -> Peer:
@@ -204,6 +209,7 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         fakes.hits[f"{name}/{tail}"] = fakes.hits.get(f"{name}/{tail}", 0) + 1
         fakes.authorization.setdefault(name, []).append(request.headers.get("Authorization"))
         fakes.via.setdefault(name, []).append(request.headers.get(VIA_HEADER))
+        fakes.callers.setdefault(name, []).append(request.headers.get(NETWORK_CALLER_HEADER))
         if name == "slow":
             await asyncio.wait_for(fakes.release.wait(), 30)
         if name == "nojson":
@@ -288,6 +294,14 @@ class Network:
     async def aggregator_app(self, peers: list[Peer], **changes: Any
                              ) -> AsyncIterator[tuple[ClientSession, web.Application]]:
         """`aggregator`, and its application (to look at what it keeps)."""
+        async with (self.aggregator_served(peers, **changes) as (url, app),
+                    ClientSession(base_url=url) as client):
+            yield client, app
+
+    @asynccontextmanager
+    async def aggregator_served(self, peers: list[Peer], **changes: Any
+                                ) -> AsyncIterator[tuple[str, web.Application]]:
+        """`aggregator_app`'s node on 127.0.0.1, its URL (for clients of its own)."""
         settings = Settings(
             database_url=self.aggregator_url, data_dir=self.directory, beacon_id="org.test.net",
             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(self.aai_url)),
@@ -297,8 +311,7 @@ class Network:
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
-            async with ClientSession(base_url=str(server.make_url(""))) as client:
-                yield client, app
+            yield str(server.make_url("")), app
         finally:
             await server.close()
 
@@ -853,6 +866,135 @@ async def test_network_questions_are_audited_and_traced_to_the_peers_entries(net
                                ("/network/api/datasets", "/api/datasets")):
             assert await _peer_trail(url, asked[path][0]) == [
                 ("address 127.0.0.1", endpoint)], (beacon_id, path)
+
+
+# Anonymous callers at the peers (docs/federation.md): a peer's anonymous budget, small here
+NETWORK_BUDGET = 3
+BUDGETED = "GDI-BU-SYN-001"
+COUNT_QUERY = {**QUERY, "requestedGranularity": "count"}
+
+
+async def _budgeted_peer(stack: AsyncExitStack, network: Network, pg_server_url: str,
+                         beacon_id: str, trusted: list[str]) -> tuple[Peer, str]:
+    """A node of one PUBLIC dataset whose anonymous callers have NETWORK_BUDGET questions,
+    trusting network nodes at `trusted`, served until `stack` closes (its own pool, as
+    `gdi-node serve`): the peer, and its database's URL."""
+    database = await stack.enter_async_context(node_database(pg_server_url))
+    path = write_vcf_text(network.directory / f"{beacon_id}.vcf", _vcf(2))
+    await ingest(database, IngestRequest(path, BUDGETED, GRCH38, AccessLevel.PUBLIC, BUDGETED,
+                                         workers=1))
+    tier = OPEN_DISCLOSURE.anonymous.model_copy(update={"budget_per_window": NETWORK_BUDGET})
+    settings = Settings(disclosure=OPEN_DISCLOSURE.model_copy(update={"anonymous": tier}),
+                        database_url=database, data_dir=network.directory, beacon_id=beacon_id,
+                        trusted_network_addresses=trusted)
+    url = await serve_app(stack, create_app(settings))
+    return Peer(id=beacon_id, url=f"{url}/api"), database
+
+
+async def _client_at(stack: AsyncExitStack, address: str, url: str) -> ClientSession:
+    """A client of `url` connecting from `address` (any 127.0.0.x is this machine's)."""
+    return await stack.enter_async_context(ClientSession(
+        base_url=url, connector=TCPConnector(local_addr=(address, 0))))
+
+
+async def _network_count(client: ClientSession) -> tuple[dict[str, str], str]:
+    """Each peer's outcome of a network count question (`429` for a budget spent), and the
+    request's id."""
+    async with client.get("/network/api/g_variants", params=COUNT_QUERY) as response:
+        document = await response.json()
+        assert response.status == 200, document
+        return ({peer: "429" if line.get("detail", "").startswith("HTTP 429") else
+                 line["status"] for peer, line in _peer_lines(document).items()},
+                response.headers["X-Request-ID"])
+
+
+async def test_anonymous_callers_of_the_network_have_their_own_budgets_at_a_trusting_peer(
+        network, pg_server_url):
+    """Two anonymous researchers asking through one network, from 127.0.0.2 and 127.0.0.3:
+    a peer trusting the network node (127.0.0.1) counts each on its own, under a pseudonym
+    of its own, so one spending its budget leaves the other answered; a peer that does not
+    trust it counts both as the network node, as every peer did before (the second
+    researcher's first question was a 429 there). Each keeps one budget, and a peer learns
+    neither's address."""
+    async with AsyncExitStack() as stack:
+        trusting, trusting_db = await _budgeted_peer(stack, network, pg_server_url,
+                                                     "org.test.trusting", ["127.0.0.1"])
+        plain, plain_db = await _budgeted_peer(stack, network, pg_server_url,
+                                               "org.test.plain", [])
+        url, _ = await stack.enter_async_context(network.aggregator_served([trusting, plain]))
+        first, second = [await _client_at(stack, address, url)
+                         for address in ("127.0.0.2", "127.0.0.3")]
+        spent = [await _network_count(first) for _ in range(NETWORK_BUDGET + 1)]
+        other, other_id = await _network_count(second)
+        assert [outcome for outcome, _ in spent] == [
+            {"org.test.trusting": "ok", "org.test.plain": "ok"}] * NETWORK_BUDGET + [
+            {"org.test.trusting": "429", "org.test.plain": "429"}]
+        assert other == {"org.test.trusting": "ok", "org.test.plain": "429"}
+        trusted = {request_id: await _peer_trail(trusting_db, request_id)
+                   for request_id in (spent[0][1], spent[1][1], other_id)}
+        shared = [await _peer_trail(plain_db, request_id) for request_id, in
+                  ((spent[0][1],), (spent[1][1],))]
+    assert shared == [[("address 127.0.0.1", "/api/g_variants")]] * 2
+    (mine,), (again,), (theirs,) = trusted.values()
+    assert mine == again and mine != theirs          # one budget each
+    for (caller, endpoint), address in ((mine, "127.0.0.2"), (theirs, "127.0.0.3")):
+        kind, network_address, pseudonym = caller.split(" ")
+        assert (kind, network_address, endpoint) == ("network", "127.0.0.1", "/api/g_variants")
+        assert re.fullmatch("[0-9a-f]{32}", pseudonym)
+        assert pseudonym != hashlib.sha256(f"address {address}".encode()).hexdigest()[:32]
+        assert address not in caller
+    rows = await network.pool.fetch("SELECT caller FROM audit_trail WHERE request_id = "
+                                    "any($1::text[])", [spent[0][1], other_id])
+    assert sorted(r["caller"] for r in rows) == ["address 127.0.0.2", "address 127.0.0.3"]
+
+
+async def test_a_network_caller_named_from_an_untrusted_address_is_no_fresh_budget(
+        network, pg_server_url):
+    """A client asking a peer directly, from an address the peer does not trust, naming a
+    new network caller each time: the header is ignored, and the client's one budget runs
+    out as without it. From the trusted address, a value not of the network's shape, or
+    two, are refused naming the header, not counted against the network node's budget."""
+    async with AsyncExitStack() as stack:
+        peer, database = await _budgeted_peer(stack, network, pg_server_url, "org.test.peer",
+                                              ["127.0.0.1"])
+        spoofing = await _client_at(stack, "127.0.0.2", peer.url.removesuffix("/api"))
+        statuses = []
+        for number in range(NETWORK_BUDGET + 1):
+            async with spoofing.get("/api/g_variants", params=COUNT_QUERY, headers={
+                    NETWORK_CALLER_HEADER: f"{number:032x}"}) as response:
+                statuses.append(response.status)
+        assert statuses == [200] * NETWORK_BUDGET + [429]
+        trusted = await _client_at(stack, "127.0.0.1", peer.url.removesuffix("/api"))
+        for headers in ([(NETWORK_CALLER_HEADER, "127.0.0.2")],
+                        [(NETWORK_CALLER_HEADER, "A" * 32)],
+                        [(NETWORK_CALLER_HEADER, "0" * 33)],
+                        [(NETWORK_CALLER_HEADER, "0" * 32), (NETWORK_CALLER_HEADER, "1" * 32)]):
+            async with trusted.get("/api/g_variants", params=COUNT_QUERY,
+                                   headers=CIMultiDict(headers)) as response:
+                body = await response.json()
+                assert response.status == 400, (headers, body)
+                assert body["error"]["errorMessage"].startswith(f"{NETWORK_CALLER_HEADER}: ")
+        async with trusted.get("/api/g_variants", params=COUNT_QUERY) as response:
+            assert response.status == 200          # the network node's own budget, unspent
+        callers = await _peer_trail(database, response.headers["X-Request-ID"])
+    assert callers == [("address 127.0.0.1", "/api/g_variants")]
+
+
+async def test_peers_asked_without_the_token_are_told_the_callers_pseudonym(network, check):
+    """A peer asked anonymously gets the caller's pseudonym, the same for the same caller,
+    another for another (a token's holder too, where its token is not forwarded); a peer
+    given the token gets none: it budgets the token's subject."""
+    fakes = network.fakes
+    peers = [fakes.peer("trusting", network.aai_url), fakes.peer("untrusting")]
+    fakes.callers.clear()
+    token = network.token("bob")
+    async with network.aggregator(peers) as net:
+        for asked in (None, None, token):
+            await check(net, "/network/api/g_variants", params=QUERY, token=asked)
+    anonymous, again, bob = fakes.callers["untrusting"]
+    assert fakes.callers["trusting"] == [anonymous, anonymous, None]
+    assert anonymous == again and bob != anonymous
+    assert all(re.fullmatch("[0-9a-f]{32}", p) for p in (anonymous, bob))
 
 
 async def test_info_and_map_are_cached_and_describe_the_network(network, check):

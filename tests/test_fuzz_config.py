@@ -82,6 +82,7 @@ NODE = {
                "forward_tokens_from": ["https://login.example.org/oidc/"]}],
     "peers_from_catalogue": False, "peer_timeout_seconds": 3.0,
     "network_deadline_seconds": 5.0, "cors_origins": ["https://portal.example.org"],
+    "trusted_network_addresses": ["192.0.2.10", "2001:db8::/32"],
     "default_assembly": "GRCh38", "api_alias_roots": ["/beacon/v2.0.0"],
 }
 CATALOGUE = {

@@ -113,6 +113,29 @@ def test_a_country_iso_does_not_assign_is_refused(clean_env):
     assert Settings().country == "GB"
 
 
+def test_trusted_network_addresses_are_addresses_or_networks(clean_env):
+    """Comma-separated or JSON in the environment; an address is its own network. An entry
+    that is neither, or a network written with host bits (which of the two networks it
+    could mean the node cannot tell), is refused by its number, unquoted. None by default:
+    the header is then ignored from everyone."""
+    clean_env.delenv("GDI_NODE_TRUSTED_NETWORK_ADDRESSES", raising=False)
+    assert Settings().trusted_network_addresses == []
+    clean_env.setenv("GDI_NODE_TRUSTED_NETWORK_ADDRESSES", "192.0.2.10, 2001:db8::/32")
+    assert [str(n) for n in Settings().trusted_network_addresses] == ["192.0.2.10/32",
+                                                                      "2001:db8::/32"]
+    clean_env.setenv("GDI_NODE_TRUSTED_NETWORK_ADDRESSES", '["10.0.0.0/8"]')
+    assert [str(n) for n in Settings().trusted_network_addresses] == ["10.0.0.0/8"]
+    for given, reason in (("10.0.0.0/8,proxy.example.org", "entry 2 is not an IP address"),
+                          ("10.0.0.1/8", "entry 1 has bits set past its prefix"),
+                          ("[10]", "entry 1 is not text")):
+        clean_env.setenv("GDI_NODE_TRUSTED_NETWORK_ADDRESSES", given)
+        with pytest.raises(ValueError) as refused:
+            Settings()
+        said = configuration_error(refused.value)
+        assert said.startswith(f"trusted_network_addresses: {reason}"), said
+        assert "proxy.example.org" not in said and "10.0.0.1/8" not in said.split("(")[0]
+
+
 NESTED = "[" * 50_000 + "]" * 50_000          # beyond Python's parsers: it was a traceback
 
 

@@ -20,14 +20,26 @@ beaconIds, this node's last). A peer's URL may be a network's root, even this no
 handler run on when its caller has gone: without the path, one query would ask itself
 again and again for good, spending every peer's budget. `onward_path` refuses a request that
 has already passed through this node, or through MAX_NETWORK_HOPS networks.
+
+A peer asked without a token is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the
+caller's budget key (node/http/caller.py caller_key), never the key itself, which for an
+anonymous caller is the researcher's address. A peer that trusts this node's address
+(Settings.trusted_network_addresses) budgets and loss-accounts each such caller on its own;
+without it, every anonymous caller of the network would be one caller at every peer, and one
+researcher spending that budget would make the peer refuse all the others (docs/federation.md,
+"Anonymous callers at the peers").
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import aiohttp
@@ -69,6 +81,27 @@ MAX_COUNT = 2**53 - 1
 # the requests by its peers.
 VIA_HEADER = "X-Beacon-Network-Via"
 MAX_NETWORK_HOPS = 3
+# Who asked, for the peers asked without a token: the first PSEUDONYM_LENGTH hex digits of the
+# caller's budget key's HMAC-SHA256 under the node's network_caller_secret (128 bits: no two
+# callers of one network share a budget by chance). What a peer takes is exactly that shape
+# (node/http/caller.py), so no spelling of one caller is a second budget.
+NETWORK_CALLER_HEADER = "X-Beacon-Network-Caller"
+PSEUDONYM_LENGTH = 32
+PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_LENGTH}}}")
+PSEUDONYMS_KEPT = 4096     # callers whose pseudonym is kept, not hashed again per request
+
+
+def caller_pseudonyms(secret: bytes) -> Callable[[str], str]:
+    """The pseudonym of a budget key (NETWORK_CALLER_HEADER) under `secret`: stable, so a
+    caller keeps one budget at each peer; keyed, so a peer cannot test guessed addresses
+    against it. Kept for the PSEUDONYMS_KEPT callers seen last: the hash would otherwise be
+    made for every network request, which bench/federation.py --overhead counts. A key's
+    text as it is, lone surrogates included (a token's `sub` may hold one)."""
+    @lru_cache(maxsize=PSEUDONYMS_KEPT)
+    def pseudonym(key: str) -> str:
+        return hmac.new(secret, key.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
+    return pseudonym
 
 
 class NetworkLoop(Exception):
@@ -307,9 +340,13 @@ class PeerList:
 class Network:
     """The peers of this node and the caches of what they said; one per application."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession,
+                 caller_secret: bytes) -> None:
+        """`caller_secret`: the key of the callers' pseudonyms (beacon/budget.py
+        network_caller_secret)."""
         self._settings = settings
         self._session = session
+        self.pseudonym = caller_pseudonyms(caller_secret)
         # (peer id, URL, path): (when asked, outcome), Network.document's
         self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
@@ -360,16 +397,20 @@ class Network:
             return peers, {"status": "ok"}
 
     async def fan_out(self, request: PeerRequest, expect: type[_Open], *,
-                      bearer: str | None = None, issuer: str | None = None,
-                      not_found_is_empty: bool = False) -> tuple[list[PeerOutcome], PeerList]:
-        """Ask every peer; an outcome for each, in peer order, by the network's deadline."""
+                      caller: str | None = None, bearer: str | None = None,
+                      issuer: str | None = None, not_found_is_empty: bool = False
+                      ) -> tuple[list[PeerOutcome], PeerList]:
+        """Ask every peer; an outcome for each, in peer order, by the network's deadline.
+        `caller`: who asked, as its budget key (node/http/caller.py caller_key), which the
+        peers asked without `bearer` are told the pseudonym of."""
         peers = await self.peers()
-        outcomes = await self.ask_all(peers.peers, request, expect, bearer=bearer,
-                                      issuer=issuer, not_found_is_empty=not_found_is_empty)
+        outcomes = await self.ask_all(peers.peers, request, expect, caller=caller,
+                                      bearer=bearer, issuer=issuer,
+                                      not_found_is_empty=not_found_is_empty)
         return outcomes, peers
 
     async def ask_all(self, peers: list[Peer], request: PeerRequest, expect: type[_Open],
-                      *, bearer: str | None, issuer: str | None,
+                      *, bearer: str | None, issuer: str | None, caller: str | None = None,
                       not_found_is_empty: bool = False) -> list[PeerOutcome]:
         """Every peer at once. All start together, so one timer serves as each peer's timeout
         and the network's deadline: whichever is shorter (a timer per peer cost 5% of a
@@ -378,7 +419,8 @@ class Network:
             return []
         # The same for every peer: the headers, with the token and without, and what follows
         # the peer's root in the URL.
-        anonymous = _headers(request, None)
+        anonymous = _headers(request, None,
+                             None if caller is None else self.pseudonym(caller))
         forwards = ([issuer in peer.forward_tokens_from for peer in peers]
                     if bearer is not None and issuer is not None else [False] * len(peers))
         with_token = _headers(request, bearer) if True in forwards else anonymous
@@ -541,19 +583,26 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
+def _headers(request: PeerRequest, bearer: str | None,
+             pseudonym: str | None = None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
     which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
     network request's instructions, bench/federation.py --overhead).
 
     The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
     so its audit entry, which names the network node as the caller of an anonymous
-    question, carries the id of the network's entry naming who asked."""
+    question, carries the id of the network's entry naming who asked. Without a token, who
+    asked goes along as its `pseudonym` (NETWORK_CALLER_HEADER); with one, the peer budgets
+    the token's subject and needs none. That header is most of what naming the caller costs
+    the network, 13k to 20k instructions per network request of 1.9M (aiohttp copies and
+    writes each header once per peer; bench/federation.py --overhead, PYTHONHASHSEED=0)."""
     headers = CIMultiDict({"Accept": "application/json", VIA_HEADER: request.via})
     if request.request_id is not None:
         headers["X-Request-ID"] = request.request_id
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
+    elif pseudonym is not None:
+        headers[NETWORK_CALLER_HEADER] = pseudonym
     if request.body is not None:
         headers["Content-Type"] = "application/json"
     if request.purpose is not None:

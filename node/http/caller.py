@@ -1,6 +1,8 @@
 """Bearer tokens on every node request (node/http/middleware.py asks `caller_of`): no header =
 anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error
 body, never a silent downgrade to public; two headers = 400.
+Who a budget counts (`caller_key`): the token's subject, else the client's address, or for a
+network node this node trusts, the caller that network names.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken, bearer_token
 from beacon.request import RequestError
 from beacon.responses import error_body
+from node.federation.network import NETWORK_CALLER_HEADER, PSEUDONYM, PSEUDONYM_LENGTH
 from node.http.app_keys import AUTHENTICATOR, CALLER, SETTINGS
 from node.http.metrics import REQUEST_ID
 from node.http.responses import json_response
@@ -60,14 +63,24 @@ def caller_key(request: web.Request) -> str:
     that proxy saw. The last entry across all of the header's lines, not of its first line:
     a proxy that keeps the client's own lines and adds one (HAProxy's `option forwardfor`)
     puts its entry last, and the first line is the client's to write, a fresh budget for
-    each address it names."""
+    each address it names.
+
+    From an address in Settings.trusted_network_addresses, a request naming its caller in
+    NETWORK_CALLER_HEADER counts against `network <address> <pseudonym>`: each anonymous
+    caller of that network on its own, where all of them were the network node's one
+    budget. From any other address the header is ignored, or every client could name
+    itself a fresh budget."""
     caller = request.get(CALLER, ANONYMOUS)
     if caller.identity is not None:
         return f"token {caller.identity.issuer} {caller.identity.sub}"
-    header = request.app[SETTINGS].disclosure.client_address_header
+    settings = request.app[SETTINGS]
+    header = settings.disclosure.client_address_header
     lines = request.headers.getall(header, ()) if header else ()
-    address = _address(lines[-1].rsplit(",", 1)[-1]) if lines else None
-    return f"address {address or request.remote or 'unknown'}"
+    address = (_address(lines[-1].rsplit(",", 1)[-1]) if lines else None) or request.remote
+    if (settings.trusted_network_addresses and NETWORK_CALLER_HEADER in request.headers
+            and _within(address, settings.trusted_network_addresses)):
+        return f"network {address} {_network_caller(request)}"
+    return f"address {address or 'unknown'}"
 
 
 def _address(entry: str) -> str | None:
@@ -79,6 +92,36 @@ def _address(entry: str) -> str | None:
         return str(ipaddress.ip_address(entry.strip().removeprefix("[").removesuffix("]")))
     except ValueError:
         return None
+
+
+def _within(address: str | None, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+            ) -> bool:
+    """Whether `address` is in one of `networks`; an IPv4 client of a dual-stack socket
+    (::ffff:192.0.2.10) as its IPv4 address too, as an operator writes it."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return any(ip in network or (mapped is not None and mapped in network)
+               for network in networks)
+
+
+def _network_caller(request: web.Request) -> str:
+    """The pseudonym a trusted network node sent (NETWORK_CALLER_HEADER). A value not of
+    the one shape the network makes, or two of them, is a 400 naming the header rather than
+    the network node's own budget: a network node sending it is misconfigured or not this
+    one's version, which its operator learns from the peer's line in each answer
+    (`HTTP 400: X-Beacon-Network-Caller: ...`), where a quiet fallback would bring back one
+    shared budget for all its callers unseen."""
+    values = request.headers.getall(NETWORK_CALLER_HEADER)
+    if len(values) > 1:
+        raise RequestError(NETWORK_CALLER_HEADER, "given more than once")
+    if PSEUDONYM.fullmatch(values[0]) is None:
+        raise RequestError(NETWORK_CALLER_HEADER, f"not a network caller's pseudonym "
+                                                  f"({PSEUDONYM_LENGTH} lowercase hexadecimal "
+                                                  "digits)")
+    return values[0]
 
 
 def audit(request: web.Request, decisions: dict[str, str]) -> None:

@@ -16,8 +16,8 @@ is asked.
 
 Variant, individuals and dataset requests are audited as the node audits its own (one entry
 per request, `_trail`), per peer asked; the peers get this request's id (X-Request-ID), so
-their entries, which name the network node as the caller of an anonymous question, lead back
-to this one.
+their entries, which name the network node (and, where they trust it, the caller's
+pseudonym) as the caller of an anonymous question, lead back to this one.
 """
 from __future__ import annotations
 
@@ -98,25 +98,28 @@ async def _forwarded(request: web.Request) -> PeerRequest:
                        request.get(REQUEST_ID))
 
 
-def _credentials(request: web.Request) -> tuple[str | None, str | None]:
-    """The bearer token and its verified issuer; (None, None) for an anonymous caller (a
-    token that did not verify never gets here: node/http/middleware.py answered 401)."""
+def _credentials(request: web.Request) -> tuple[str, str | None, str | None]:
+    """Who asked: the caller's budget key (caller_key: what the audit trail names, and what
+    the peers asked without the token get a pseudonym of), the bearer token and its verified
+    issuer; no token and issuer for an anonymous caller (a token that did not verify never
+    gets here: node/http/middleware.py answered 401). The key once per request, for both."""
+    key = caller_key(request)
     caller = request.get(CALLER, ANONYMOUS)
     if caller.issuer is None:
-        return None, None
-    return request_token(request), caller.issuer
+        return key, None, None
+    return key, request_token(request), caller.issuer
 
 
-def _trail(request: web.Request, lines: list[dict[str, Any]]) -> None:
+def _trail(request: web.Request, key: str, lines: list[dict[str, Any]]) -> None:
     """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
     status and what the network passed on of its answer (the peer's line in
     `info.network.peers`). Peers see an anonymous caller of the network as the network node
-    itself; this entry, under the request id the peers were sent (PeerRequest.request_id),
-    names who it was. The path as sent (percent-encoded): decoded, an id the peers were
+    itself, or as a pseudonym of `key` (NETWORK_CALLER_HEADER); this entry, under the request id
+    the peers were sent (PeerRequest.request_id), names who it was. The path as sent (percent-encoded): decoded, an id the peers were
     asked about could hold a NUL, which no audit entry can (fuzzing found it), where a node
     refuses such an id before it answers."""
     if lines:
-        request.app[AUDIT].record(request.get(REQUEST_ID, ""), caller_key(request),
+        request.app[AUDIT].record(request.get(REQUEST_ID, ""), key,
                                   request.rel_url.raw_path,
                                   {line["id"]: _told(line) for line in lines})
 
@@ -152,18 +155,19 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
                     ) -> web.Response:
     """The peers' answers merged; `individuals`: the request was for individuals (their
     answers have the variants' shape, with the individual schema and filters)."""
-    bearer, issuer = _credentials(request)
+    key, bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
-        peer_request, VariantAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=scoped)
+        peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
+        not_found_is_empty=scoped)
     if scoped and found_nowhere(outcomes):
-        _trail(request, [outcome.report() for outcome in outcomes])
+        _trail(request, key, [outcome.report() for outcome in outcomes])
         raise web.HTTPNotFound()
     extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
                                             "filters": echo(individuals.filters)}
     beacon_id = request.app[SETTINGS].beacon_id
     body, written = _written(
         lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
-    _trail(request, body["info"]["network"]["peers"])
+    _trail(request, key, body["info"]["network"]["peers"])
     return written_json_response(written)
 
 
@@ -206,16 +210,17 @@ async def dataset_individuals(request: web.Request) -> web.Response:
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
     query = datasets_query(await request_body(request))   # refused here as a node would
     peer_request = await _forwarded(request)
-    bearer, issuer = _credentials(request)
+    key, bearer, issuer = _credentials(request)
     outcomes, peers = await request.app[NETWORK].fan_out(
-        peer_request, CollectionsAnswer, bearer=bearer, issuer=issuer, not_found_is_empty=single)
+        peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
+        not_found_is_empty=single)
     if single and found_nowhere(outcomes):
-        _trail(request, [outcome.report() for outcome in outcomes])
+        _trail(request, key, [outcome.report() for outcome in outcomes])
         raise web.HTTPNotFound()
     beacon_id = request.app[SETTINGS].beacon_id
     body, written = _written(lambda taken: merge_collections(
         beacon_id, taken, peers, query), outcomes)
-    _trail(request, body["info"]["network"]["peers"])
+    _trail(request, key, body["info"]["network"]["peers"])
     return written_json_response(written)
 
 
@@ -253,12 +258,12 @@ async def filtering_terms(request: web.Request) -> web.Response:
     page a node's list), the most read of one being the network's bound on any peer's
     answer, MAX_PEER_BODY (a peer whose list is larger is listed as invalid)."""
     query = info.terms_query(await request_body(request))
-    bearer, issuer = _credentials(request)
+    key, bearer, issuer = _credentials(request)
     whole = dataclasses.replace(await _forwarded(request), method="GET",
                                 query_string="testMode=true" if query.test_mode else "",
                                 body=None)
-    outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, bearer=bearer,
-                                                         issuer=issuer)
+    outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, caller=key,
+                                                         bearer=bearer, issuer=issuer)
     return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
 
 
