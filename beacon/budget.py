@@ -172,4 +172,10 @@ async def network_caller_secret(pool: asyncpg.Pool) -> bytes:
     its peers see them (node/federation/network.py, caller_pseudonyms): the database's own
     (migration 0020), so every worker process and every restart names a caller alike, where
     a key of each process's would give a caller a fresh budget at every peer per process."""
-    return (await pool.fetchval("SELECT secret FROM network_caller_secret")).encode()
+    secret = await pool.fetchval("SELECT secret FROM network_caller_secret")
+    if secret is None:
+        raise RuntimeError(
+            "the table network_caller_secret holds no secret (migration 0020 made one, and "
+            "it holds one row at most): put one back with INSERT INTO network_caller_secret "
+            "VALUES (gen_random_uuid()::text || gen_random_uuid()::text)")
+    return secret.encode()

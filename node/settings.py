@@ -194,6 +194,16 @@ class _TomlFile(TomlConfigSettingsSource):
 
 
 
+def _unmapped(network: IPv4Network | IPv6Network) -> IPv4Network | IPv6Network:
+    """An IPv4-mapped network (::ffff:192.0.2.10, ::ffff:192.0.2.0/120) as the IPv4 network
+    it maps: a dual-stack socket's IPv4 client is matched by its IPv4 address
+    (node/http/caller.py `_within`), so a mapped entry never matched, and the network's
+    callers silently shared one budget again."""
+    mapped = (network.network_address.ipv4_mapped
+              if isinstance(network, IPv6Network) and network.prefixlen >= 96 else None)
+    return network if mapped is None else IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+
+
 def _listed(value: object) -> object:
     """A list setting as the environment gives it: a JSON list or a comma-separated list
     (`NoDecode` fields, which pydantic-settings would otherwise take as JSON only)."""
@@ -378,7 +388,7 @@ class Settings(ServiceSettings):
                 raise ValueError(f"entry {number} is not text: an IP address or "  # noqa: TRY004
                                  "network (192.0.2.10, 192.0.2.0/24, 2001:db8::/32)")
             try:
-                networks.append(ipaddress.ip_network(entry.strip()))
+                networks.append(_unmapped(ipaddress.ip_network(entry.strip())))
             except ValueError as exc:
                 if "host bits set" in str(exc):
                     raise ValueError(f"entry {number} has bits set past its prefix: write "

@@ -401,6 +401,20 @@ async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
         await Budgets(pool, DisclosurePolicy()).spend(caller, dataset, rules)   # no lease
 
 
+async def test_the_network_caller_secret_is_one_and_its_absence_said(pool):
+    """Every worker process must name a caller alike to the peers: a second secret (which
+    any process might have read) is refused by the table, and none at all stops the node's
+    start with what to do, where it was an AttributeError's traceback (a review)."""
+    from beacon.budget import network_caller_secret
+    secret = await network_caller_secret(pool)
+    assert len(secret) == 72
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await pool.execute("INSERT INTO network_caller_secret VALUES ('another')")
+    await pool.execute("DELETE FROM network_caller_secret")
+    with pytest.raises(RuntimeError, match="INSERT INTO network_caller_secret"):
+        await network_caller_secret(pool)
+
+
 async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
     """An entry is never dropped because one write failed: it stays buffered, in order
     with those recorded meanwhile, and the next write takes them all."""

@@ -875,7 +875,8 @@ COUNT_QUERY = {**QUERY, "requestedGranularity": "count"}
 
 
 async def _budgeted_peer(stack: AsyncExitStack, network: Network, pg_server_url: str,
-                         beacon_id: str, trusted: list[str]) -> tuple[Peer, str]:
+                         beacon_id: str, trusted: list[str],
+                         client_address_header: str | None = None) -> tuple[Peer, str]:
     """A node of one PUBLIC dataset whose anonymous callers have NETWORK_BUDGET questions,
     trusting network nodes at `trusted`, served until `stack` closes (its own pool, as
     `gdi-node serve`): the peer, and its database's URL."""
@@ -884,7 +885,8 @@ async def _budgeted_peer(stack: AsyncExitStack, network: Network, pg_server_url:
     await ingest(database, IngestRequest(path, BUDGETED, GRCH38, AccessLevel.PUBLIC, BUDGETED,
                                          workers=1))
     tier = OPEN_DISCLOSURE.anonymous.model_copy(update={"budget_per_window": NETWORK_BUDGET})
-    settings = Settings(disclosure=OPEN_DISCLOSURE.model_copy(update={"anonymous": tier}),
+    settings = Settings(disclosure=OPEN_DISCLOSURE.model_copy(update={
+                            "anonymous": tier, "client_address_header": client_address_header}),
                         database_url=database, data_dir=network.directory, beacon_id=beacon_id,
                         trusted_network_addresses=trusted)
     url = await serve_app(stack, create_app(settings))
@@ -978,6 +980,31 @@ async def test_a_network_caller_named_from_an_untrusted_address_is_no_fresh_budg
             assert response.status == 200          # the network node's own budget, unspent
         callers = await _peer_trail(database, response.headers["X-Request-ID"])
     assert callers == [("address 127.0.0.1", "/api/g_variants")]
+
+
+async def test_a_proxy_entry_that_is_no_address_is_no_fresh_budget_behind_a_trusted_proxy(
+        network, pg_server_url):
+    """Behind client_address_header, a last entry that is not an address counts against the
+    proxy; where the proxy's address is trusted (a proxy on a network node's host), the
+    header was then honoured, and every client behind it named itself a fresh budget with
+    each question (a review: 23 of 23 answered on a budget of 20). Only an address read as
+    such is trusted with the header; a proper entry still is."""
+    async with AsyncExitStack() as stack:
+        peer, database = await _budgeted_peer(stack, network, pg_server_url, "org.test.proxied",
+                                              ["127.0.0.1"], "X-Forwarded-For")
+        proxied = await _client_at(stack, "127.0.0.1", peer.url.removesuffix("/api"))
+        statuses = []
+        for number in range(NETWORK_BUDGET + 1):
+            async with proxied.get("/api/g_variants", params=COUNT_QUERY, headers={
+                    "X-Forwarded-For": "198.51.100.7:40000",
+                    NETWORK_CALLER_HEADER: f"{number:032x}"}) as response:
+                statuses.append(response.status)
+        assert statuses == [200] * NETWORK_BUDGET + [429]
+        async with proxied.get("/api/g_variants", params=COUNT_QUERY, headers={
+                "X-Forwarded-For": "127.0.0.1", NETWORK_CALLER_HEADER: "a" * 32}) as response:
+            assert response.status == 200
+        callers = await _peer_trail(database, response.headers["X-Request-ID"])
+    assert callers == [(f"network 127.0.0.1 {'a' * 32}", "/api/g_variants")]
 
 
 async def test_peers_asked_without_the_token_are_told_the_callers_pseudonym(network, check):

@@ -125,6 +125,11 @@ def test_trusted_network_addresses_are_addresses_or_networks(clean_env):
                                                                       "2001:db8::/32"]
     clean_env.setenv("GDI_NODE_TRUSTED_NETWORK_ADDRESSES", '["10.0.0.0/8"]')
     assert [str(n) for n in Settings().trusted_network_addresses] == ["10.0.0.0/8"]
+    # IPv4-mapped, as the IPv4 network it maps: a dual-stack socket's IPv4 client is
+    # matched by its IPv4 address, so a mapped entry never matched anyone
+    clean_env.setenv("GDI_NODE_TRUSTED_NETWORK_ADDRESSES", "::ffff:192.0.2.10,::ffff:10.0.0.0/104")
+    assert [str(n) for n in Settings().trusted_network_addresses] == ["192.0.2.10/32",
+                                                                      "10.0.0.0/8"]
     for given, reason in (("10.0.0.0/8,proxy.example.org", "entry 2 is not an IP address"),
                           ("10.0.0.1/8", "entry 1 has bits set past its prefix"),
                           ("[10]", "entry 1 is not text")):

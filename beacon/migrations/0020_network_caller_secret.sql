@@ -5,4 +5,6 @@
 -- at every peer), and apart from disclosure_secret, whose draws must not move if this one
 -- is ever replaced.
 CREATE TABLE network_caller_secret (secret text NOT NULL);
+-- one row at most: with two, each worker process could read a different one
+CREATE UNIQUE INDEX network_caller_secret_one_row ON network_caller_secret ((true));
 INSERT INTO network_caller_secret VALUES (gen_random_uuid()::text || gen_random_uuid()::text);

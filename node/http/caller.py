@@ -76,8 +76,13 @@ def caller_key(request: web.Request) -> str:
     settings = request.app[SETTINGS]
     header = settings.disclosure.client_address_header
     lines = request.headers.getall(header, ()) if header else ()
-    address = (_address(lines[-1].rsplit(",", 1)[-1]) if lines else None) or request.remote
+    forwarded = _address(lines[-1].rsplit(",", 1)[-1]) if lines else None
+    address = forwarded or request.remote
+    # Only an address read as such is trusted with the header: an unreadable forwarded
+    # entry counts against the proxy, which may itself be trusted (on a network node's
+    # host), and then any client behind it named itself a fresh budget per question
     if (settings.trusted_network_addresses and NETWORK_CALLER_HEADER in request.headers
+            and (forwarded is not None or not lines)
             and _within(address, settings.trusted_network_addresses)):
         return f"network {address} {_network_caller(request)}"
     return f"address {address or 'unknown'}"
