@@ -273,30 +273,19 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        answer each time; and the count of the filters alone told that someone with that
        disease is there, which the filtering terms' list hides.
     2. **The smooth floor** (the tier's, as variants have it: `smooth_width`,
-       `smooth_scale`; beacon/visibility.py Floor): a set of c people, k <= c < `upper`, is
-       reported at all with probability p(c). A sharp floor was an edge a tracker walks to:
-       with an age bound searched until a set holds k - 1 people, adding one person back
-       (dropping an `!` filter) answered "some" exactly when that person carried the
-       variant asked about, 53 of 62 genotypes read with no error
-       (tests/test_individuals.py, test_a_tracker_at_the_floor_reads_no_genotype). Next to
-       the edge one person now changes the chance of "some" by p(c) - p(c - 1): 1.8% at k,
-       at most 1 / (4 scale) (17% at the default 1.5, at k + width). The draw is layered as
-       the noise is, from both seeds: the same question of the same set is answered alike
-       however often asked, and two questions selecting the same set draw apart, so that an
-       answer differing from an earlier one does not prove the sets differ (with a draw of
-       the set alone it did: a tracker's "none" for the set without the person, then "some"
-       with them, told they were in). The probability is p(c + jitter), the jitter the
-       set's own layer of the noise (3.), fixed for the set, and one set gets at most
-       DRAWS_PER_SET draws however many questions select it: the rewordings of a question
-       are many, and averaging their draws told c, and one "some" among them proved a set
-       of k (k - 1 is never shown). What remains, comparing many rewordings' counts or
-       draws across many distinct sets, costs budget for each question, as for the noise.
-       No seeds: none below `upper`.
-       Only for a set the question's filters chose (`filtered`): without filters the set is
-       everyone, or the carriers of the variants matched, whose own floor (smooth, with
-       per-person loss accounting) already decided whether they are shown. A second,
-       unaccounted draw on the same people was a channel of its own: the membership attack
-       through individuals counts (tests/test_membership.py) rose from power 0.14 to 0.21.
+       `smooth_scale`; beacon/visibility.py Floor), for a set the question's filters chose
+       (`filtered`): a set of c people, k <= c < `upper`, is reported at all only as
+       `_set_shown` draws. A sharp floor was an edge a tracker walks to: with an age bound
+       searched until a set holds k - 1 people, adding one person back (dropping an `!`
+       filter) answered "some" exactly when that person carried the variant asked about,
+       53 of 62 genotypes read with no error (tests/test_individuals.py,
+       test_a_tracker_at_the_floor_reads_no_genotype). Next to the edge one person now
+       changes the chance of "some" by p(c) - p(c - 1): 1.8% at k, at most 1 / (4 scale)
+       (17% at the default 1.5, at k + width). Without filters the set is everyone, or the
+       carriers of the variants matched, whose own floor (smooth, with per-person loss
+       accounting) already decided whether they are shown: a second, unaccounted draw on
+       the same people was a channel of its own (the membership attack through individuals
+       counts, tests/test_membership.py, rose from power 0.14 to 0.21).
     3. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
        standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
        exactly which individuals matched and of the question as normalised
@@ -349,7 +338,8 @@ def _set_shown(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) 
     jitter is the set's own layer of the noise (`_noise_layers`), fixed for the set: without
     it, about 150 rewordings (an age bound moved by half a day, which selects the same
     people) each of a set and of that set without a target averaged their draws to p(c),
-    and told the target's genotype 9 times in 10 (a probe, 2026-12-03)."""
+    and told the target's genotype 9 times in 10 (a probe, 2026-12-03). No seeds (no set
+    to draw for): not shown."""
     if not floor.smooth or count >= floor.upper:
         return True
     if len(seeds) < 2 or not all(seeds[:2]) or len(seeds[1]) < 32:

@@ -17,8 +17,10 @@ from auth.passport import PASSPORT_SCOPE
 from auth.tokens import InvalidToken, bearer_token
 from node.http.body import BodyRefused, arrived
 from node.production import DEVELOPMENT_AAI_CLAIM
+from node.settings import ServiceSettings
 
-BODY_TIMEOUT_SECONDS = 30.0      # as the node's default body_timeout_seconds
+# the node's and the catalogue's default (the AAI has no settings of its own)
+BODY_TIMEOUT_SECONDS = ServiceSettings.model_fields["body_timeout_seconds"].default
 
 
 def _oauth_error(status: int, code: str, description: str) -> web.Response:

@@ -114,10 +114,11 @@ def _trail(request: web.Request, key: str, lines: list[dict[str, Any]]) -> None:
     """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
     status and what the network passed on of its answer (the peer's line in
     `info.network.peers`). Peers see an anonymous caller of the network as the network node
-    itself, or as a pseudonym of `key` (NETWORK_CALLER_HEADER); this entry, under the request id
-    the peers were sent (PeerRequest.request_id), names who it was. The path as sent (percent-encoded): decoded, an id the peers were
-    asked about could hold a NUL, which no audit entry can (fuzzing found it), where a node
-    refuses such an id before it answers."""
+    itself, or as a pseudonym of `key` (NETWORK_CALLER_HEADER); this entry, under the
+    request id the peers were sent (PeerRequest.request_id), names who it was. The path as
+    sent (percent-encoded): decoded, an id the peers were asked about could hold a NUL,
+    which no audit entry can (fuzzing found it), where a node refuses such an id before it
+    answers."""
     if lines:
         request.app[AUDIT].record(request.get(REQUEST_ID, ""), key,
                                   request.rel_url.raw_path,
