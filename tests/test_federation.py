@@ -1273,15 +1273,9 @@ def _as_held(raw: Any, held: Any) -> Any:
     return raw
 
 
-def test_a_peer_answer_is_checked_as_the_model_checks_it():
-    """VariantAnswer.checked reads an answer from the peer's JSON only when the model would
-    hold the same values; it accepts, converts and refuses exactly as the model does. A
-    resultSet's `info` and `resultsHandovers`, which pass on as the peer sent them, are
-    refused by both where the Beacon schema would not take them."""
-    from pydantic import ValidationError
-
-    from node.federation.network import VariantAnswer
-
+def _mutated_answers() -> Any:
+    """(place, value, raw): a peer's count answer with `value` put at `place` (`...`: the
+    key taken out), at every place the network checks, with and without a handover."""
     handover = {"handoverType": {"id": "EDAM:3016", "label": "VCF"}, "url": "https://x.org/v"}
 
     def answer(handovers: bool) -> dict[str, Any]:
@@ -1306,7 +1300,6 @@ def test_a_peer_answer_is_checked_as_the_model_checks_it():
         for key in ("id", "label")]
     values = [..., None, "x", "record", "true", 1, 0, -1, 7.0, 7.5, True, [], [{}], {},
               "EDAM:3016", [handover], 2**53 - 1, 2**53, 2**64 - 1]
-    refused_by_schema = 0
     for handovers, where in ((False, places), (True, places + in_handover)):
         for place in where:
             for value in values:
@@ -1321,17 +1314,74 @@ def test_a_peer_answer_is_checked_as_the_model_checks_it():
                         del parent[place[-1]]
                 else:
                     parent[place[-1]] = copy.deepcopy(value)
-                try:
-                    held = VariantAnswer.model_validate(raw).model_dump()
-                except ValidationError as exc:
-                    with pytest.raises(ValidationError) as refused:
-                        VariantAnswer.checked(raw)
-                    assert refused.value.errors() == exc.errors(), (place, value)
-                    refused_by_schema += "info" in place or "resultsHandovers" in place
-                    continue
-                checked = VariantAnswer.checked(raw)
-                assert _same(_as_held(checked, held), held), (place, value)
-                # never in the model's dump: merge.py passes the peer's own on
-                for held_set in (held["response"] or {}).get("resultSets", []):
-                    assert not held_set.keys() & {"info", "resultsHandovers"}
+                yield place, value, raw
+
+
+def test_a_peer_answer_is_checked_as_the_model_checks_it():
+    """VariantAnswer.checked reads an answer from the peer's JSON only when the model would
+    hold the same values; it accepts, converts and refuses exactly as the model does. A
+    resultSet's `info` and `resultsHandovers`, which pass on as the peer sent them, are
+    refused by both where the Beacon schema would not take them."""
+    from pydantic import ValidationError
+
+    from node.federation.network import VariantAnswer
+
+    refused_by_schema = 0
+    for place, value, raw in _mutated_answers():
+        try:
+            held = VariantAnswer.model_validate(raw).model_dump()
+        except ValidationError as exc:
+            with pytest.raises(ValidationError) as refused:
+                VariantAnswer.checked(raw)
+            assert refused.value.errors() == exc.errors(), (place, value)
+            refused_by_schema += "info" in place or "resultsHandovers" in place
+            continue
+        checked = VariantAnswer.checked(raw)
+        assert _same(_as_held(checked, held), held), (place, value)
+        # never in the model's dump: merge.py passes the peer's own on
+        for held_set in (held["response"] or {}).get("resultSets", []):
+            assert not held_set.keys() & {"info", "resultsHandovers"}
     assert refused_by_schema > 100       # of 119 with `info` or a handover's field wrong
+
+
+def test_a_peer_answer_read_at_once_is_judged_as_read_whole(monkeypatch: pytest.MonkeyPatch):
+    """A peer's answer read at once (network._variant_answer: `meta` read past but for the
+    two fields the merge reads) is judged exactly as when read whole by orjson and checked:
+    the same status and detail, and where ok, the same fields. It is taken for every answer
+    VariantAnswer.checked takes as it is, so the fast path is the path of a node's answers;
+    and answers that are not UTF-8, or whose skipped part is not JSON, are still refused."""
+    from node.federation import network
+    from node.federation.network import VariantAnswer, _judged
+
+    def judged_whole(body: bytes) -> tuple[Any, ...]:
+        with monkeypatch.context() as patch:
+            patch.setattr(network, "_variant_answer", lambda body: None)
+            return _judged(body, 200, VariantAnswer, False)
+
+    def reads(status: str, checked: Any) -> Any:
+        if status != "ok":
+            return None
+        meta = checked["meta"]
+        return {**checked, "meta": {"beaconId": meta["beaconId"],
+                                    "returnedGranularity": meta["returnedGranularity"]}}
+
+    fast = 0
+    for place, value, raw in _mutated_answers():
+        body = json.dumps(raw).encode()
+        status, detail, checked, _ = _judged(body, 200, VariantAnswer, False)
+        whole = judged_whole(body)
+        assert (status, detail) == whole[:2], (place, value)
+        assert _same(reads(status, checked), reads(*whole[::2])), (place, value)
+        if type(raw) is dict and network._fits_variant_answer(raw):
+            assert network._variant_answer(body) is not None, (place, value)
+            fast += 1
+    assert fast > 30
+    good = json.dumps({"meta": {"beaconId": "org.x", "returnedGranularity": "count", "more": 1},
+                       "responseSummary": {"exists": True}})
+    assert _judged(good.encode(), 200, VariantAnswer, False)[0] == "ok"
+    for body in (good.replace('"more": 1', '"more": "\\ud800"').encode(),
+                 good.replace('"more": 1', '"more": [1,]').encode(),
+                 good.replace('"more": 1', '"more": "\xff"').encode("latin-1"),
+                 good.replace('"more": 1', '"more": ' + "[" * 2000 + "]" * 2000).encode()):
+        assert judged_whole(body)[0] == "invalid"
+        assert _judged(body, 200, VariantAnswer, False)[:2] == judged_whole(body)[:2]
