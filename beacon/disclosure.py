@@ -275,7 +275,7 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
     2. **The smooth floor** (the tier's, as variants have it: `smooth_width`,
        `smooth_scale`; beacon/visibility.py Floor), for a set the question's filters chose
        (`filtered`): a set of c people, k <= c < `upper`, is reported at all only as
-       `_set_shown` draws. A sharp floor was an edge a tracker walks to: with an age bound
+       `_set_draw` draws. A sharp floor was an edge a tracker walks to: with an age bound
        searched until a set holds k - 1 people, adding one person back (dropping an `!`
        filter) answered "some" exactly when that person carried the variant asked about,
        53 of 62 genotypes read with no error (tests/test_individuals.py,
@@ -285,7 +285,10 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        carriers of the variants matched, whose own floor (smooth, with per-person loss
        accounting) already decided whether they are shown: a second, unaccounted draw on
        the same people was a channel of its own (the membership attack through individuals
-       counts, tests/test_membership.py, rose from power 0.14 to 0.21).
+       counts, tests/test_membership.py, rose from power 0.14 to 0.21). With filters and a
+       variant condition, where the caller's losses are kept, each draw is charged to the
+       set's people and the people past the caller's budget are left out of the set
+       (beacon/losses.py charge_set, beacon/individuals.py _as_seen).
     3. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
        standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
        exactly which individuals matched and of the question as normalised
@@ -304,7 +307,7 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
     if count < floor:
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     layers = _noise_layers(seeds, rules.count_noise) if count > 0 else ()
-    if filtered and not _set_shown(count, layers[0] if layers else 0.0, smooth, seeds):
+    if filtered and not _set_draw(count, layers[0] if layers else 0.0, smooth, seeds).shown:
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     if layers:
         count = max(floor or 1, count + round(sum(layers)))
@@ -329,7 +332,22 @@ def _noise_layers(seeds: tuple[str, ...], noise: int) -> tuple[float, ...]:
 DRAWS_PER_SET = 4
 
 
-def _set_shown(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) -> bool:
+@dataclass(frozen=True)
+class SetDraw:
+    """How the smooth floor of sets decided about one set (`_set_draw`): `key`, which of
+    the set's DRAWS_PER_SET draws it was (None: no draw was made), and the set's size with
+    its jitter, which the draw was against; the people of a set drawn for are charged for
+    it in the caller's loss accounts (beacon/losses.py charge_set)."""
+
+    shown: bool
+    key: str | None = None
+    size: float = 0.0
+
+
+_SHOWN = SetDraw(True)           # no draw: a sharp floor, or a set from the floor's top up
+
+
+def _set_draw(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) -> SetDraw:
     """Whether a set of `count` (at least k) people is reported at all under the tier's
     floor: always when sharp or from its top, else when the draw falls below
     p(count + jitter). The draw is 32 bits of a hash of the set's seed and one of
@@ -341,12 +359,26 @@ def _set_shown(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) 
     and told the target's genotype 9 times in 10 (a probe, 2026-12-03). No seeds (no set
     to draw for): not shown."""
     if not floor.smooth or count >= floor.upper:
-        return True
+        return _SHOWN
+    size = count + jitter
     if len(seeds) < 2 or not all(seeds[:2]) or len(seeds[1]) < 32:
-        return False
+        return SetDraw(False, None, size)
     bucket = int(seeds[1][24:32], 16) % DRAWS_PER_SET
     both = hashlib.blake2b(f"{seeds[0]}:{bucket}".encode(), digest_size=4).digest()
-    return int.from_bytes(both) / 4294967296 < floor.probability(count + jitter)
+    return SetDraw(int.from_bytes(both) / 4294967296 < floor.probability(size),
+                   f"set {seeds[0]} {bucket}", size)
+
+
+def filtered_set_draw(count: int, rules: Rules, seeds: tuple[str, ...]) -> SetDraw | None:
+    """The draw report_individuals makes for a count of `count` individuals whose set the
+    question's filters chose, with the same `seeds`; None when it makes none (fewer than the
+    floor, reported as 0 whatever the draw; nobody; a sharp floor; a set from the floor's
+    top up). For the loss accounting, which charges the set's people for it."""
+    if count < max(rules.allele_floor, 1):
+        return None
+    layers = _noise_layers(seeds, rules.count_noise)
+    draw = _set_draw(count, layers[0] if layers else 0.0, rules.floor, seeds)
+    return None if draw.key is None else draw
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

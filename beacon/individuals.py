@@ -27,10 +27,10 @@ from beacon import individuals_store, store
 from beacon.answer import DatasetAnswer, placed
 from beacon.assemblies import ASSEMBLIES
 from beacon.datasets import Seen
-from beacon.disclosure import is_rare, report_individuals
+from beacon.disclosure import filtered_set_draw, is_rare, report_individuals
 from beacon.filters import Filter, TermFilter, conditions, parse_filters
 from beacon.individuals_store import Selection
-from beacon.losses import charged_view, turn, turn_key
+from beacon.losses import charge_set, charged_view, turn, turn_key
 from beacon.request import PlainBody, RequestBody, RequestError, VariantQuery, to_query
 from beacon.visibility import CallerView, Floor
 from beacon.workload import Queries, is_wide
@@ -146,8 +146,11 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     on, chromosome = where
     variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor, view)
     placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
-    return Selection(variant, filter_conditions, [*args, *filter_args],
-                     _key(placed_query, chromosome), terms)
+    # under one caller's view, only the people it still counts: one past its loss budget
+    # is left out of every set, as of every variant's carriers (beacon/losses.py)
+    counted = [view.counted] if view is not None else []
+    return Selection(variant, filter_conditions, [*args, *filter_args, *counted],
+                     _key(placed_query, chromosome), terms, counted=view is not None)
 
 
 def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | None] | None:
@@ -247,4 +250,13 @@ async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer
         view = await charged_view(conn, caller, item.dataset, rules, *where, span)
         selection = _selection(query, [item.dataset.id], assembly, span, rules.floor, view)
         assert selection is not None
-        return await individuals_store.count(conn, selection), selection
+        if not query.filters:
+            return await individuals_store.count(conn, selection), selection
+        found = await individuals_store.count_with_members(conn, selection)
+        counted = found.get(item.dataset.id)
+        if counted is not None:
+            n, set_seed, question_seed, members = counted
+            draw = filtered_set_draw(n, rules, (set_seed, question_seed))
+            if draw is not None:
+                await charge_set(conn, caller, item.dataset, rules, draw, members)
+        return {dataset: row[:3] for dataset, row in found.items()}, selection

@@ -12,7 +12,8 @@ dataset with `bit_or` over their carrier bits. Then one of two paths:
 - **rows** (alphanumeric filters, an individual id, record pages): the dataset's individuals
   are filtered by their bit in the hits and by the filters' conditions (beacon/filters.py).
 
-No carrier list ever leaves the database. The count noise's set digest is one function of
+No carrier list ever leaves the database, but to the node for the loss accounting (one
+set's people: `count_with_members`). The count noise's set digest is one function of
 the matched set, the set's bit string over the dataset's samples, whichever path found it
 (`_set_digest`). docs/design/storage.md ("Individuals") has the measurements.
 """
@@ -78,6 +79,9 @@ class Selection:
     args: list[object]
     key: str            # the question as normalised, without its datasets: a noise seed
     terms: tuple[str, ...] | None = None
+    # The last argument is one caller's people still counted (beacon/visibility.py
+    # CallerView.counted, of the selection's one dataset): only they are selected
+    counted: bool = False
 
 
 def _numbering() -> Callable[[Sequence[str]], str]:
@@ -96,15 +100,21 @@ _HITS = ("(SELECT dataset_id, bit_or(carrier_bits) AS bits FROM variants "
          "WHERE {} AND carrier_bits IS NOT NULL GROUP BY dataset_id) AS h")
 
 
+# Selection.counted's condition, last
+_COUNTED = "get_bit({}::varbit, i.sample_index) = 1"
+
+
 @lru_cache(maxsize=256)
-def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> str:
+def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...],
+                counted: bool = False) -> str:
     numbered = _numbering()
+    last = (_COUNTED,) if counted else ()
     if variant is None:
         return "FROM individuals i WHERE " + numbered(["i.dataset_id = ANY({}::text[])",
-                                                       *filters])
+                                                       *filters, *last])
     hits = numbered(variant)
     return (f"FROM {_HITS.format(hits)} JOIN individuals i ON i.dataset_id = h.dataset_id "
-            "WHERE " + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters]))
+            "WHERE " + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters, *last]))
 
 
 # The two seeds of a count's noise (beacon/disclosure.py report_individuals), hashes keyed by
@@ -121,24 +131,29 @@ def _set_digest(dataset: str, bits: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int) -> str:
+def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int,
+                counted: bool = False, members: bool = False) -> str:
     """The rows path: the matched individuals in sample order, each spelt as the zeros since
     the previous one and a '1', the whole padded with zeros to the dataset's sample count;
-    the same text as the bits path's `bits::text`, without a row per unmatched individual."""
+    the same text as the bits path's `bits::text`, without a row per unmatched individual.
+    `members`: that text too (`count`)."""
     gap = ("i.sample_index - 1 - coalesce(lag(i.sample_index) OVER (PARTITION BY i.dataset_id "
            "ORDER BY i.sample_index), -1)")
     bits = ("rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
             "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id), '0')")
     return (f"SELECT m.dataset_id, count(*), {_set_digest('m.dataset_id', bits)}, "
-            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text) "
+            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text)"
+            f"{f', {bits}' if members else ''} "
             f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
-            f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
+            f"{_from_where(variant, filters, counted)}) AS m GROUP BY m.dataset_id")
 
 
 @lru_cache(maxsize=256)
-def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: int) -> str:
+def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: int,
+                counted: bool = False, members: bool = False) -> str:
     """The bits path: per dataset, the hits (or, with no variant condition, the first
-    term's bits) ANDed with each term's row; a dataset without a row for a term has none."""
+    term's bits) ANDed with each term's row, and with the people counted (`counted`); a
+    dataset without a row for a term has none. `members`: the bits as text too (`count`)."""
     numbered = _numbering()
     if variant is None:
         assert terms, "the bits path needs a variant condition or a term"
@@ -151,11 +166,14 @@ def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: in
     joins = "".join(f" JOIN term_members t{n} ON t{n}.dataset_id = {dataset} AND "
                     + numbered([f"t{n}.term = {{}}"]) for n in joined)
     bits += [f"t{n}.{column}" for n, column in enumerate(terms)]
+    if counted:
+        bits.append(numbered(["{}::varbit"]))
     # OFFSET 0 keeps the subquery whole, so the AND is made once per dataset, not once for
     # each of the three expressions that read it.
     return (f"SELECT s.dataset_id, bit_count(s.bits), "
             f"{_set_digest('s.dataset_id', 's.bits::text')}, "
-            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text) "
+            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text)"
+            f"{', s.bits::text' if members else ''} "
             f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits "
             f"FROM {source}{joins}{where} OFFSET 0) AS s WHERE bit_count(s.bits) > 0")
 
@@ -164,11 +182,24 @@ async def count(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection
                 ) -> dict[str, tuple[int, str, str]]:
     """How many individuals the selection holds, per dataset (datasets with none absent),
     with the keyed digests of which ones and of the question."""
+    return {r[0]: (r[1], r[2], r[3]) for r in await _counted(conn, selection, False)}
+
+
+async def count_with_members(conn: asyncpg.Connection, selection: Selection
+                             ) -> dict[str, tuple[int, str, str, str]]:
+    """`count`, with which individuals: the set as '0'/'1' text over the dataset's samples
+    (the loss accounting charges them, beacon/losses.py charge_set). It leaves the
+    database only for that."""
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in await _counted(conn, selection, True)}
+
+
+async def _counted(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection,
+                   members: bool) -> list[asyncpg.Record]:
     key = len(selection.args) + 1
-    sql = (_rows_count(selection.variant, selection.filters, key) if selection.terms is None
-           else _bits_count(selection.variant, selection.terms, key))
-    rows = await conn.fetch(sql, *selection.args, selection.key)
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    sql = (_rows_count(selection.variant, selection.filters, key, selection.counted, members)
+           if selection.terms is None else
+           _bits_count(selection.variant, selection.terms, key, selection.counted, members))
+    return await conn.fetch(sql, *selection.args, selection.key)
 
 
 async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, skip: int,
@@ -176,7 +207,8 @@ async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, s
     """A page of the selection's Beacon individual records (JSON text), in sample order.
     The selection must be of one dataset."""
     n = len(selection.args)
-    rows = await conn.fetch(f"SELECT i.record {_from_where(selection.variant, selection.filters)}"
+    where = _from_where(selection.variant, selection.filters, selection.counted)
+    rows = await conn.fetch(f"SELECT i.record {where}"
                             f" ORDER BY i.sample_index LIMIT ${n + 1} OFFSET ${n + 2}",
                             *selection.args, limit, skip)
     return [r[0] for r in rows]

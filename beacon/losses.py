@@ -42,7 +42,7 @@ import numpy as np
 from asyncpg import BitString
 
 from beacon import store
-from beacon.disclosure import Rules
+from beacon.disclosure import Rules, SetDraw
 from beacon.request import VariantQuery
 from beacon.visibility import CARRIERS, KEY, CallerView, Floor, answered
 
@@ -252,6 +252,35 @@ async def charged_view(conn: asyncpg.Connection, caller: str, row: store.Dataset
     if near:
         await _save(conn, caller, row, losses)
     return view
+
+
+async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
+                     rules: Rules, draw: SetDraw, members: str) -> None:
+    """Charge the people of a set the question's filters chose (`members`: '0'/'1' over the
+    dataset's samples, only people the caller's view still counts) for the smooth floor of
+    sets' `draw` on it (beacon/disclosure.py report_individuals), as a variant's carriers
+    are charged for its answer: each draw is one more look at the same people, and
+    uncharged, a filter every person passes (which narrows nothing) made each question
+    about a variant a second, free draw on its carriers: the membership attack through
+    individuals counts rose from power 0.14 to 0.21 with it (tests/test_membership.py).
+    The loss is the variant's, at the set's size with its jitter (the draw's p). A draw is
+    charged once per caller: the same set in the same bucket draws the same, so its key
+    joins the caller's answers (`disclosure_answers.variant`, beside variants' keys, which
+    it cannot equal: it starts `set `). In the caller's turn (`turn`), after
+    `charged_view`."""
+    assert draw.key is not None, "a set drawn for"
+    if await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM disclosure_answers WHERE caller = $1 "
+            "AND dataset_id = $2 AND version = $3 AND variant = $4)",
+            caller, row.id, row.version, draw.key):
+        return
+    losses = await _load(conn, caller, row)
+    people = np.frombuffer(members.encode(), dtype=np.uint8) == ord("1")
+    floor = rules.floor
+    loss = floor.shown_loss(draw.size) if draw.shown else floor.hidden_loss(draw.size)
+    losses.charged[people] += np.float32(loss)
+    losses.answered[draw.key] = draw.shown
+    await _save(conn, caller, row, losses)
 
 
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,

@@ -93,7 +93,7 @@ class Floor:
 
     def probability(self, carriers: float) -> float:
         """P(a variant carried by this many people is shown); a set of individuals' size with
-        its jitter too (beacon/disclosure.py _set_shown), which need not be whole."""
+        its jitter too (beacon/disclosure.py _set_draw), which need not be whole."""
         if carriers < self.k:
             return 0.0
         if not self.smooth or carriers >= self.upper:
@@ -105,14 +105,14 @@ class Floor:
         e = math.exp(z)
         return e / (1 + e)
 
-    def shown_loss(self, carriers: int) -> float:
+    def shown_loss(self, carriers: float) -> float:
         """The privacy loss a shown answer realises for each person counted in it:
         log p(c) / p(c - 1), what being one of its carriers changed the odds of "shown" by
         (infinite at c = k, where one person made it shown at all)."""
         before = self.probability(carriers - 1)
         return math.inf if before == 0 else math.log(self.probability(carriers) / before)
 
-    def hidden_loss(self, carriers: int) -> float:
+    def hidden_loss(self, carriers: float) -> float:
         """The privacy loss a hidden answer realises for each person counted in it:
         |log (1 - p(c)) / (1 - p(c - 1))|, what being one of its carriers changed the odds of
         "hidden" by (nothing below k, where it is hidden either way)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 import pytest
 from aiohttp import ClientSession, TCPConnector
 
@@ -755,6 +756,70 @@ async def test_whether_a_count_is_drawn_does_not_depend_on_who_matched(world, mo
         assert status == 200, body
         seen[name] = set(drawn)
     assert seen == {name: {bool(filters)} for name, filters in asked.items()}, seen
+
+
+async def test_a_drawn_set_charges_its_people_once_and_leaves_out_the_exhausted(world):
+    """A set the filters chose, in the smooth floor's band, is one more draw on its people:
+    an anonymous caller (whose losses are kept) is charged for it, each person of the set
+    and nobody else, once per draw (asked again: nothing more). A person past the caller's
+    loss budget is left out of the set, as out of a variant's carriers: the same question
+    then selects the set without them, a new draw, charged to the others and not to them.
+    Before, the draw was charged to nobody and the exhausted stayed in every set (the
+    membership attack with a filter everyone passes: tests/test_membership.py)."""
+    site = next(s for s in range(SITES) if sum(_carries(p, s) for p in PEOPLE) >= 40)
+    parameters = {"referenceName": CHROM, "start": [FIRST + 1000 * site - 1],
+                  "referenceBases": "C", "alternateBases": "T"}
+    window = next((low, high) for low in range(20, 86) for high in range(low, 86)
+                  if 8 <= sum(1 for p in PEOPLE if _carries(p, site)
+                              and low <= p.age <= high) <= 28)
+    members = [i for i, p in enumerate(PEOPLE)
+               if _carries(p, site) and window[0] <= p.age <= window[1]]
+    filters = [{"id": AGE, "operator": ">=", "value": f"P{window[0]}Y"},
+               {"id": AGE, "operator": "<=", "value": f"P{window[1]}Y"}]
+    caller = "address 127.0.0.21"
+    conn = await asyncpg.connect(world.db_url)
+
+    async def accounts() -> tuple[list[float], list[tuple[str, bool]]]:
+        charged = await conn.fetchval("SELECT charged FROM disclosure_losses WHERE caller = $1 "
+                                      "AND dataset_id = $2", caller, PUBLIC)
+        drawn = await conn.fetch("SELECT variant, shown FROM disclosure_answers WHERE "
+                                 "caller = $1 AND dataset_id = $2 AND variant LIKE 'set %'",
+                                 caller, PUBLIC)
+        values = np.frombuffer(charged, dtype="<f4").tolist() if charged else []
+        return values, sorted((r[0], r[1]) for r in drawn)
+
+    connector = TCPConnector(local_addr=("127.0.0.21", 0))
+    try:
+        async with ClientSession(base_url=world.default._base_url,
+                                 connector=connector) as client:
+            async def ask() -> None:
+                status, body = await _post(client, f"/api/datasets/{PUBLIC}/individuals",
+                                           _portal_body(filters, parameters,
+                                                        requestedGranularity="count"))
+                assert status == 200, body
+
+            await ask()
+            charged, drawn = await accounts()
+            assert len(drawn) == 1                       # one draw, kept
+            assert {charged[i] for i in members} == {charged[members[0]]}
+            assert all(charged[i] == 0 for i in range(SAMPLES) if i not in members)
+            await ask()
+            assert await accounts() == (charged, drawn)  # the same draw: charged once
+            # the first of the set past the loss budget
+            exhausted = members[0]
+            charged[exhausted] = 1e6
+            await conn.execute("UPDATE disclosure_losses SET charged = $3 WHERE caller = $1 "
+                               "AND dataset_id = $2", caller, PUBLIC,
+                               np.asarray(charged, dtype="<f4").tobytes())
+            await ask()
+            after, drawn_after = await accounts()
+            assert len(drawn_after) == 2                 # another set: another draw
+            assert after[exhausted] == 1e6               # not in it, not charged
+            increase = {after[i] - charged[i] for i in members if i != exhausted}
+            assert len(increase) == 1 and next(iter(increase)) >= 0
+            assert all(after[i] == 0 for i in range(SAMPLES) if i not in members)
+    finally:
+        await conn.close()
 
 
 async def test_the_same_question_gets_the_same_answer_however_asked(world):
