@@ -70,6 +70,9 @@ ANONYMOUS = TierSettings(allele_floor=2, count_step=5, budget_per_window=BUDGET,
 BONA_FIDE = TierSettings(allele_floor=2, count_step=1, budget_per_window=1000,
                          budget_per_day=0, rare_cost=RARE_COST, rare_below=10, smooth_width=0)
 DISCLOSURE = DisclosureSettings(anonymous=ANONYMOUS, bona_fide=BONA_FIDE)
+# common questions a budget answers in one process: a question needs RARE_COST units left
+# (it may find a rare variant), so the last RARE_COST - 1 are never spent
+ANSWERED = BUDGET - RARE_COST + 1
 WINDOW = DISCLOSURE.budget_window_seconds
 ANONYMOUS_CALLER = "address 127.0.0.1"
 
@@ -117,7 +120,7 @@ async def test_over_budget_is_a_429_with_retry_after_and_the_budget_shown_before
         loaded, tmp_path, beacon_schema):
     async with served(_settings(loaded, tmp_path)) as node:
         left = []
-        for _ in range(BUDGET + 1):
+        for _ in range(ANSWERED + 1):
             response = await node.get(COMMON)
             body = await response.json()
             if response.status == 429:
@@ -125,7 +128,7 @@ async def test_over_budget_is_a_429_with_retry_after_and_the_budget_shown_before
             assert response.status == 200, body
             assert _budget(body)["windowSeconds"] == WINDOW and _budget(body)["dayLeft"] is None
             left.append(_budget(body)["windowLeft"])
-        assert left == list(range(BUDGET - 1, -1, -1))
+        assert left == list(range(BUDGET - 1, BUDGET - ANSWERED - 1, -1))
         assert response.status == 429
         assert beacon_schema(ERROR_SCHEMA, body) == []
         assert body["error"]["errorCode"] == 429
@@ -145,6 +148,24 @@ async def test_a_rare_hit_costs_rare_cost_units(loaded, tmp_path):
         assert _budget(common)["windowLeft"] == BUDGET - RARE_COST - 1
     spent = [json.loads(r["datasets"])[DATASET]["spent"] for r in await _audit_rows(loaded)]
     assert spent == [RARE_COST, 1]
+
+
+async def test_a_rare_question_needs_rare_cost_units_left(loaded, tmp_path):
+    """With fewer than RARE_COST units left a question is refused, before anything is found:
+    the extra cost of a rare hit was charged after the answer, past the budget, so a caller
+    with one unit left was answered about a rare variant and spent RARE_COST - 1 more than
+    its budget (and a burst of such questions, each passing on one unit, many times it)."""
+    async with served(_settings(loaded, tmp_path)) as node:
+        for _ in range(ANSWERED):
+            assert (await node.get(COMMON)).status == 200
+        assert (await node.get(RARE)).status == 429
+    conn = await asyncpg.connect(loaded)
+    try:
+        assert await conn.fetchval("SELECT sum(units) FROM budget_spent") <= BUDGET
+    finally:
+        await conn.close()
+    spent = [json.loads(r["datasets"])[DATASET]["spent"] for r in await _audit_rows(loaded)]
+    assert spent == [1] * ANSWERED
 
 
 # --- worker processes and a restart -------------------------------------------------------------
@@ -224,8 +245,10 @@ async def test_budget_holds_across_two_workers_and_a_restart(loaded, tmp_path):
                     answered += 1
                     left.append(_budget(body)["windowLeft"])
         assert refused == set(bases)
-        # a lease here is one unit (a twentieth of 20), so each worker holds at most one unspent
-        assert BUDGET - 2 <= answered <= BUDGET
+        # a lease here is the RARE_COST units a question needs (a twentieth of 20 is 1), all
+        # but one given back after a common answer: each worker that answered holds
+        # RARE_COST - 1 unspent when the budget ends
+        assert answered == BUDGET - 2 * (RARE_COST - 1)
         assert left == sorted(left, reverse=True) and len(set(left)) == len(left)
         workers.stop()
         [base] = await workers.start(1)
@@ -383,22 +406,121 @@ async def test_a_query_refused_for_one_dataset_spends_nothing_of_the_others(pool
 
 
 async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
-    """Rare hits at the largest cost a rule takes (RULE_MAX), forced past the budget, fill a
-    minute's bucket to 2^31 - 1 units and stop there (migration 0016), where they overflowed
+    """A rare question at the largest cost a rule takes (RULE_MAX) takes the whole budget
+    and the next is refused. budget_take, forced past the budget, fills a minute's bucket to
+    2^31 - 1 units and stops there (migration 0016), where forced rare charges overflowed
     PostgreSQL's integer (a 500 for an answered query); what they spent is still spent."""
-    from beacon.budget import BudgetExceeded, Budgets
+    from beacon.budget import BudgetExceeded, Budgets, Left, charge, settle
     from beacon.disclosure import RULE_MAX, DisclosurePolicy, Rules
     rules = Rules(budget_per_window=RULE_MAX, budget_per_day=RULE_MAX, rare_cost=RULE_MAX,
                   rare_below=RULE_MAX)
     budgets = Budgets(pool, DisclosurePolicy())
     caller, dataset = "address 192.0.2.8", "GDI-FI-SYN-001"
-    await budgets.spend(caller, dataset, rules)
+    left = await charge(budgets, caller, [(dataset, rules)])
+    assert left == {dataset: Left(0, 0)}
+    assert settle(budgets, caller, [(dataset, rules)], {dataset}, left) == {dataset: RULE_MAX}
+    with pytest.raises(BudgetExceeded):
+        await charge(budgets, caller, [(dataset, rules)])
     for _ in range(3):
-        left = await budgets.spend(caller, dataset, rules, RULE_MAX - 1, force=True)
-        assert left.window == 0 and left.day == 0
+        row = await pool.fetchrow("SELECT * FROM budget_take($1, $2, $3, $3, true, 3600, $3, $3)",
+                                  caller, dataset, RULE_MAX - 1)
+        assert row["taken"] == RULE_MAX - 1 and row["window_left"] < 0
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == RULE_MAX
     with pytest.raises(BudgetExceeded):
         await Budgets(pool, DisclosurePolicy()).spend(caller, dataset, rules)   # no lease
+
+
+async def test_a_burst_of_questions_that_may_be_rare_is_answered_within_the_budget(pool):
+    """40 questions of one caller at once, each of which may find a rare variant: no more
+    pass than the budget pays for at 5 units each. One unit was taken per question before
+    the answer and the rest after, forced past the budget, so 20 passed, and had each found
+    a rare variant they spent 100 units of a budget of 20."""
+    from beacon.budget import BudgetExceeded, Budgets, charge
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=20, rare_cost=5, rare_below=10)
+    budgets = Budgets(pool, DisclosurePolicy())
+    asked = [("DS", rules)]
+    charged = await asyncio.gather(*(charge(budgets, "address 192.0.2.10", asked)
+                                     for _ in range(40)), return_exceptions=True)
+    assert all(isinstance(c, dict | BudgetExceeded) for c in charged), charged
+    assert sum(isinstance(c, dict) for c in charged) == 20 // 5
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 20
+
+
+async def test_a_common_answer_gives_back_what_a_rare_one_would_have_cost_more(pool):
+    """`settle` after the answer: RARE_COST units were taken, all but one go back where no
+    rare variant was found, so common questions spend the budget one unit each, to the
+    last RARE_COST - 1 units (a question needs that many left)."""
+    from beacon.budget import BudgetExceeded, Budgets, Left, charge, settle
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=300, budget_per_day=1000, rare_cost=5, rare_below=10)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller, asked = "address 192.0.2.11", [("DS", rules)]
+    left = await charge(budgets, caller, asked)
+    assert left == {"DS": Left(295, 995)}
+    assert settle(budgets, caller, asked, set(), left) == {"DS": 1}
+    assert left == {"DS": Left(299, 999)}
+    left = await charge(budgets, caller, asked)
+    assert settle(budgets, caller, asked, {"DS"}, left) == {"DS": 5}
+    assert left == {"DS": Left(294, 994)}
+    answered = 0
+    with pytest.raises(BudgetExceeded):
+        for _ in range(300):                                  # bounded
+            settle(budgets, caller, asked, set(), await charge(budgets, caller, asked))
+            answered += 1
+    assert answered == 294 - 4
+
+
+async def test_units_spent_are_never_more_than_the_database_gave(pool):
+    """A question needing 5 units finds 2 in the lease and takes 3 from the database (all it
+    has room for); meanwhile two others spend the 2 locally. The lease once went 2 units
+    below zero: answered, never taken from the database, and forgiven when it lapsed."""
+    from beacon.budget import Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=300, budget_per_day=9)   # a lease: as much as needed
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller = "address 192.0.2.12"
+    await budgets.spend(caller, "DS", rules, 3)
+    budgets.give_back(caller, "DS", 2)                          # 1 used, 2 held
+    await asyncio.gather(budgets.spend(caller, "DS", rules, 5),
+                         budgets.spend(caller, "DS", rules), budgets.spend(caller, "DS", rules))
+    used = 1 + 5 + 1 + 1
+    held = budgets._leases[(caller, "DS")].units
+    assert held >= 0
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") - held == used
+
+
+async def test_a_question_waiting_on_a_refused_take_is_refused_only_if_it_needs_as_much(pool):
+    """A question waiting for another's take of the same caller is refused with it only if
+    it needs as many units or more: with 3 left, a question needing 5 is refused and one
+    needing 1, which waited for it, is answered; so are two more, and the next refused."""
+    from beacon.budget import BudgetExceeded, Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=20)                        # a lease: as much as needed
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller = "address 192.0.2.14"
+    await budgets.spend(caller, "DS", rules, 17)
+    outcomes = await asyncio.gather(budgets.spend(caller, "DS", rules, 5),
+                                    budgets.spend(caller, "DS", rules), return_exceptions=True)
+    assert isinstance(outcomes[0], BudgetExceeded) and outcomes[1].window == 2
+    await budgets.spend(caller, "DS", rules, 2)
+    with pytest.raises(BudgetExceeded):
+        await budgets.spend(caller, "DS", rules)
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 20
+
+
+async def test_a_fresh_callers_burst_is_not_refused_while_its_lease_holds_units(pool):
+    """150 questions of a fresh caller at once into one process: all answered, from one
+    take at a time. Each question that found the lease short took a lease of its own: the
+    first 20 took the budget of 300 and the other 130 were refused for an hour while this
+    process held 280 units of it unused."""
+    from beacon.budget import Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=300, budget_per_day=1000)
+    budgets = Budgets(pool, DisclosurePolicy())
+    await asyncio.gather(*(budgets.spend("address 192.0.2.13", "DS", rules)
+                           for _ in range(150)))
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 150
 
 
 async def test_the_network_caller_secret_is_one_and_its_absence_said(pool):
@@ -477,8 +599,8 @@ async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp
         statuses = [await raw_status(base, f"GET {COMMON} HTTP/1.1".encode(),
                                      f"X-Forwarded-For: 203.0.113.{i}\r\n"
                                      "X-Forwarded-For: 198.51.100.7".encode())
-                    for i in range(BUDGET + 1)]
-    assert statuses == [200] * BUDGET + [429]
+                    for i in range(ANSWERED + 1)]
+    assert statuses == [200] * ANSWERED + [429]
     assert {r["caller"] for r in await _audit_rows(loaded)} == {"address 198.51.100.7"}
 
 

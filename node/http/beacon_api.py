@@ -14,7 +14,7 @@ from aiohttp import web
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
-from beacon.budget import BudgetExceeded, charge, charge_rare
+from beacon.budget import BudgetExceeded, charge, settle
 from beacon.datasets import (
     DatasetsQuery,
     Seen,
@@ -182,17 +182,18 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
                   filters: list[str] | None = None) -> web.Response:
     """Charge the caller's budget for the datasets asked, answer them (`find`: the
     individuals' answer, given the datasets and the caller's budget key; else the
-    variants'), charge what a rare hit costs more, record the trail, respond."""
+    variants'), give back what a rare hit would have cost more where none was found,
+    record the trail, respond."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
     if chosen is None:
         chosen = await _chosen(request, query)
-    left = await charge(app[BUDGETS], key, [(d.row.id, d.rules) for d in chosen])
+    asked = [(d.row.id, d.rules) for d in chosen]
+    left = await charge(app[BUDGETS], key, asked)
     answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
         app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
-    spent = await charge_rare(app[BUDGETS], key, [(a.dataset.id, a.seen.rules)
-                                                  for a in answers if a.rare], left)
+    spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
     audit(request, {a.dataset.id: a.granularity for a in answers})
     _trail(request, key, {
         a.dataset.id: {"tier": a.seen.tier, "granularity": a.granularity, "exists": a.exists,
