@@ -42,8 +42,11 @@ from pathlib import Path
 # with an operator the node does not know; read as terms they matched nobody, a false "no".
 # The codes of the ontologies the node serves (HP:0001250, NCIT:C3117, MONDO:0005148,
 # ICD10:C18.0, ICD10:C15-C26, SNOMED:386661006, LOINC:8302-2, DUO:0000042) hold none of these.
-_CODE = r"[^\s:<>=!~\u2264\u2265\u2260\x00-\x1f\x7f]"
-CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*")
+# Printable ASCII only, as every one of those ontologies writes its ids: a zero-width space
+# (`HP:00012\u200b50`) or fullwidth digits (`HP:０００１２５０`) made a term that looked like
+# Seizure and was held under an id no filter names (found by a probe).
+_CODE = r"[^\x00-\x20\x7f-\U0010ffff:<>=!~]"
+CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*", re.ASCII)
 _ICD10 = "ICD10:"
 _ICD10_CODE = re.compile(r"[A-Z]\d\d(?:\.\d{1,2})?")
 _ICD10_SPAN = re.compile(r"([A-Z]\d\d)-([A-Z]\d\d)")

@@ -315,7 +315,9 @@ def _curie(term_id: Any, where: str) -> str:
         raise _Bad(f"{where}: a term id of {len(term_id):,} characters is longer than the "
                    f"node stores ({TERM_ID_CHARACTERS})")
     if not isinstance(term_id, str) or not is_curie(term_id):
-        raise _Bad(f"{where}: {term_id!r} is not a CURIE (prefix:local)")
+        ascii_only = not isinstance(term_id, str) or term_id.isascii()
+        hint = "" if ascii_only else ", in printable ASCII"
+        raise _Bad(f"{where}: {term_id!r} is not a CURIE (prefix:local){hint}")
     return term_id
 
 

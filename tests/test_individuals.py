@@ -442,6 +442,13 @@ async def test_a_get_value_filter_the_node_cannot_evaluate_is_a_400(world, beaco
     ("HP:0001250:", "filters[0].id"),
     ({"id": "LOINC:8302-2:~180"}, "filters[0].id"),
     ({"id": "NCIT:C3117\x00", "operator": ">", "value": "1"}, "filters[0].id"),
+    # durations past any age: infinity, or 10^32 days, matched by `>=` (found by a probe)
+    ({"id": AGE, "operator": ">=", "value": "P" + "9" * 400 + "Y"}, "filters[0].value"),
+    ({"id": ONSET, "operator": "<", "value": "P" + "9" * 30 + "Y"}, "filters[0].value"),
+    (f"{AGE}:>PT" + "9" * 400 + "S", "filters[0].value"),
+    # invisible and fullwidth characters: a term nobody could be found by (found by a probe)
+    ({"id": "HP:00012\u200b50"}, "filters[0].id"),
+    ("HP:\uff10\uff10\uff10\uff11\uff12\uff15\uff10", "filters[0].id"),
 ])
 async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world, item, field,
                                                                           beacon_schema):

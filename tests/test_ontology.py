@@ -206,7 +206,12 @@ def test_curies(text: str) -> None:
                                   # ... with an operator the node does not know: no code holds
                                   # one, nor a `:` that is not followed by more of the code
                                   "LOINC:8302-2:~180", "LOINC:8302-2:\u2265180", "LOINC:8302-2~1",
-                                  "LOINC:8302-2:#1", "HP:0001250:", "HP::0001250", "HP:00=1"])
+                                  "LOINC:8302-2:#1", "HP:0001250:", "HP::0001250", "HP:00=1",
+                                  # invisible and fullwidth characters, which loaded as terms
+                                  # no filter names (found by a probe)
+                                  "HP:00012\u200b50", "HP:\uff10\uff10\uff10\uff11\uff12",
+                                  "HP:0001250\u00a0", "H\uff30:0001250", "H\u00e9:1",
+                                  "HP:0001250\u2060"])
 def test_not_curies(text: str) -> None:
     assert not is_curie(text)
 
@@ -218,6 +223,12 @@ def test_not_curies(text: str) -> None:
 ])
 def test_durations_as_days(text: str, days: float) -> None:
     assert duration_days(text) == pytest.approx(days)
+
+
+def test_the_longest_duration_is_a_thousand_years() -> None:
+    """Past any age, yet above the web page's three-digit years."""
+    assert duration_days("P1000Y") == 1000 * 365.25
+    assert duration_days("P999Y11M30D") < duration_days("P12000M") == duration_days("P1000Y")
 
 
 def test_a_year_is_twelve_months() -> None:
@@ -233,6 +244,9 @@ def test_a_year_is_twelve_months() -> None:
     # other scripts' digits, which `\d` and float() took as 30 (found by a probe)
     ("P\u0663\u0660Y", "digits 0-9"), ("P\uff13\uff10Y", "digits 0-9"), ("P3\u0660Y", "digits 0-9"),
     ("PT1\u017f", "digits 0-9"),     # a long s, which matched S under IGNORECASE
+    # past any age: infinity, and 10^32 days, which loaded and matched filters (a probe)
+    ("P" + "9" * 400 + "Y", "too large"), ("P" + "9" * 30 + "Y", "too large"),
+    ("PT" + "9" * 400 + "S", "too large"), ("P1000Y1D", "too large: at most P1000Y"),
 ])
 def test_not_durations(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
