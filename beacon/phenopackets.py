@@ -502,6 +502,7 @@ def _split(cell: str) -> list[str]:
 
 
 def _csv_disease(item: str) -> Disease:
-    term, _, onset = item.partition("@")
+    """`TERM` or `TERM@P30Y`; an `@` with no onset after it is refused, not read as none."""
+    term, at, onset = item.partition("@")
     return Disease(term=Term(_curie(term.strip(), "diseases")),
-                   onset=_duration(onset, "diseases onset") if onset else None)
+                   onset=_duration(onset, "diseases onset") if at else None)

@@ -276,6 +276,10 @@ def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_pat
     ("id,sex\nA,MALE\nB,X\n", ":3: unknown sex 'X'"),
     ("id,age\nA,P1Y\n,P2Y\n", ":3: id is missing or blank"),
     ("id,diseases\nA,NCIT:C3117@45y\n", ":2: diseases onset: '45y' is not an ISO 8601 duration"),
+    # an `@` and no onset, which loaded as a disease without one (found by a probe)
+    ("id,diseases\nA,NCIT:C3117@\n", ":2: diseases onset: '' is not an ISO 8601 duration"),
+    ("id,diseases\nA,NCIT:C3117@ ;HP:0001250\n",
+     ":2: diseases onset: '' is not an ISO 8601 duration"),
     ("id,features\nA,seizure\n", ":2: features: 'seizure' is not a CURIE"),
     ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
     ("id,country_of_birth\nA,uk\n",
