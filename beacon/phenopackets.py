@@ -315,7 +315,9 @@ def _curie(term_id: Any, where: str) -> str:
         raise _Bad(f"{where}: a term id of {len(term_id):,} characters is longer than the "
                    f"node stores ({TERM_ID_CHARACTERS})")
     if not isinstance(term_id, str) or not is_curie(term_id):
-        raise _Bad(f"{where}: {term_id!r} is not a CURIE (prefix:local)")
+        ascii_only = not isinstance(term_id, str) or term_id.isascii()
+        hint = "" if ascii_only else ", in printable ASCII"
+        raise _Bad(f"{where}: {term_id!r} is not a CURIE (prefix:local){hint}")
     return term_id
 
 
@@ -500,6 +502,7 @@ def _split(cell: str) -> list[str]:
 
 
 def _csv_disease(item: str) -> Disease:
-    term, _, onset = item.partition("@")
+    """`TERM` or `TERM@P30Y`; an `@` with no onset after it is refused, not read as none."""
+    term, at, onset = item.partition("@")
     return Disease(term=Term(_curie(term.strip(), "diseases")),
-                   onset=_duration(onset, "diseases onset") if onset else None)
+                   onset=_duration(onset, "diseases onset") if at else None)

@@ -167,6 +167,24 @@ BAD_PACKETS = [
     ({"subject": {"id": "A",
                   "timeAtLastEncounter": {"age": {"iso8601duration": "P\uff13\uff10Y"}}}},
      "subject.timeAtLastEncounter.age.iso8601duration: 'P\uff13\uff10Y' is not an ISO 8601"),
+    # durations past any age, which loaded as infinity and as 10^32 days (found by a probe)
+    ({"subject": {"id": "A",
+                  "timeAtLastEncounter": {"age": {"iso8601duration": "P" + "9" * 400 + "Y"}}}},
+     "subject.timeAtLastEncounter.age.iso8601duration: 'P999"),
+    ({"subject": {"id": "A",
+                  "timeAtLastEncounter": {"age": {"iso8601duration": "P" + "9" * 30 + "Y"}}}},
+     ("subject.timeAtLastEncounter.age.iso8601duration: 'P" + "9" * 30 + "Y' is not an ISO "
+      "8601 duration of an age (too large: at most P1000Y)$")),
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"},
+                              "onset": {"age": {"iso8601duration": "P" + "9" * 400 + "D"}}}]),
+     "diseases[0].onset.age.iso8601duration: 'P999"),
+    # invisible and fullwidth characters in a term id: held by nobody a filter can name
+    # (found by a probe)
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:00012\u200b50"}}]),
+     "phenotypicFeatures[0].type.id: 'HP:00012\\u200b50' is not a CURIE (prefix:local)"),
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:\uff10\uff10\uff10\uff11"}}]),
+     ("phenotypicFeatures[0].type.id: 'HP:\uff10\uff10\uff10\uff11' is not a CURIE "
+      "(prefix:local), in printable ASCII$")),
     (_subject("A", diseases={"term": {"id": "NCIT:C3117"}}), "diseases is not a list"),
     (["not", "a", "packet"], "the phenopacket is not an object"),
     # a NUL, which PostgreSQL's text cannot hold (found by fuzzing: the load's COPY failed)
@@ -258,6 +276,10 @@ def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_pat
     ("id,sex\nA,MALE\nB,X\n", ":3: unknown sex 'X'"),
     ("id,age\nA,P1Y\n,P2Y\n", ":3: id is missing or blank"),
     ("id,diseases\nA,NCIT:C3117@45y\n", ":2: diseases onset: '45y' is not an ISO 8601 duration"),
+    # an `@` and no onset, which loaded as a disease without one (found by a probe)
+    ("id,diseases\nA,NCIT:C3117@\n", ":2: diseases onset: '' is not an ISO 8601 duration"),
+    ("id,diseases\nA,NCIT:C3117@ ;HP:0001250\n",
+     ":2: diseases onset: '' is not an ISO 8601 duration"),
     ("id,features\nA,seizure\n", ":2: features: 'seizure' is not a CURIE"),
     ("id,country_of_birth\nA,Finland\n", ":2: countryOfBirth 'Finland' is not a two-letter"),
     ("id,country_of_birth\nA,uk\n",
