@@ -261,7 +261,7 @@ def report(count: int, rules: Rules) -> ReportedCount:
 
 
 def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
-                       *, filtered: bool = True) -> ReportedCount:
+                       *, filtered: bool = True, drawn: bool | None = None) -> ReportedCount:
     """A count of individuals, for which a floor per response is not enough: two counts whose
     sets differ by one person (`onset > P30Y` and `onset >= P30Y`) differ by that person.
 
@@ -286,9 +286,9 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        accounting) already decided whether they are shown: a second, unaccounted draw on
        the same people was a channel of its own (the membership attack through individuals
        counts, tests/test_membership.py, rose from power 0.14 to 0.21). With filters and a
-       variant condition, where the caller's losses are kept, each draw is charged to the
-       set's people and the people past the caller's budget are left out of the set
-       (beacon/losses.py charge_set, beacon/individuals.py _as_seen).
+       variant condition, where the caller's losses are kept, each draw is made against the
+       set's people the caller still counts, charged to them and kept, as a variant's answer
+       is (beacon/losses.py charge_set, beacon/individuals.py _as_seen).
     3. **Sticky noise** (`count_noise`, σ): the sum of two draws from normal distributions of
        standard deviation σ each (rounded to a whole number), seeded by `seeds`: keyed hashes of
        exactly which individuals matched and of the question as normalised
@@ -300,14 +300,18 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
        not tell that nobody lies between them (layered noise, as in Diffix). What remains,
        averaging over many distinct questions, costs budget for every one of them.
        A count reported at all stays at least k.
-    4. **Rounding** up to the step, as every count."""
+    4. **Rounding** up to the step, as every count.
+
+    `drawn`: the smooth floor of sets' decision where the loss accounting made it (beacon/
+    losses.py charge_set), in place of the draw made here."""
     floor = rules.allele_floor if rules.allele_floor > 1 else 0
     smooth = rules.floor
     upper = smooth.upper if smooth.smooth else 0
     if count < floor:
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     layers = _noise_layers(seeds, rules.count_noise) if count > 0 else ()
-    if filtered and not _set_draw(count, layers[0] if layers else 0.0, smooth, seeds).shown:
+    if filtered and not (drawn if drawn is not None else
+                         _set_draw(count, layers[0] if layers else 0.0, smooth, seeds).shown):
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     if layers:
         count = max(floor or 1, count + round(sum(layers)))
@@ -335,13 +339,15 @@ DRAWS_PER_SET = 4
 @dataclass(frozen=True)
 class SetDraw:
     """How the smooth floor of sets decided about one set (`_set_draw`): `key`, which of
-    the set's DRAWS_PER_SET draws it was (None: no draw was made), and the set's size with
-    its jitter, which the draw was against; the people of a set drawn for are charged for
-    it in the caller's loss accounts (beacon/losses.py charge_set)."""
+    the set's DRAWS_PER_SET draws it was (None: no draw was made), its uniform number (shown
+    when below p(the set's size + its jitter)) and the set's jitter. Where a caller's losses
+    are kept, the draw is made against the size of the people it still counts, charged to
+    them and kept (beacon/losses.py charge_set)."""
 
     shown: bool
     key: str | None = None
-    size: float = 0.0
+    uniform: float = 0.0
+    jitter: float = 0.0
 
 
 _SHOWN = SetDraw(True)           # no draw: a sharp floor, or a set from the floor's top up
@@ -362,11 +368,12 @@ def _set_draw(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) -
         return _SHOWN
     size = count + jitter
     if len(seeds) < 2 or not all(seeds[:2]) or len(seeds[1]) < 32:
-        return SetDraw(False, None, size)
+        return SetDraw(False)
     bucket = int(seeds[1][24:32], 16) % DRAWS_PER_SET
     both = hashlib.blake2b(f"{seeds[0]}:{bucket}".encode(), digest_size=4).digest()
-    return SetDraw(int.from_bytes(both) / 4294967296 < floor.probability(size),
-                   f"set {seeds[0]} {bucket}", size)
+    uniform = int.from_bytes(both) / 4294967296
+    return SetDraw(uniform < floor.probability(size), f"set {seeds[0]} {bucket}", uniform,
+                   jitter)
 
 
 def filtered_set_draw(count: int, rules: Rules, seeds: tuple[str, ...]) -> SetDraw | None:

@@ -146,11 +146,8 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     on, chromosome = where
     variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor, view)
     placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
-    # under one caller's view, only the people it still counts: one past its loss budget
-    # is left out of every set, as of every variant's carriers (beacon/losses.py)
-    counted = [view.counted] if view is not None else []
-    return Selection(variant, filter_conditions, [*args, *filter_args, *counted],
-                     _key(placed_query, chromosome), terms, counted=view is not None)
+    return Selection(variant, filter_conditions, [*args, *filter_args],
+                     _key(placed_query, chromosome), terms)
 
 
 def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | None] | None:
@@ -208,8 +205,9 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
                 span=span), turn_key(caller, group[0].dataset))
             if answered is None:
                 continue
-            found, selection = answered
+            found, selection, drawn = answered
         else:
+            drawn = None
             selection = _selection(query, [i.dataset.id for i in group], assembly, span,
                                    floor)
             if selection is None:
@@ -219,7 +217,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
         for item in group:
             n, *seeds = found.get(item.dataset.id, (0, "", ""))
             item.count = report_individuals(n, item.seen.rules, tuple(seeds),
-                                            filtered=bool(query.filters))
+                                            filtered=bool(query.filters), drawn=drawn)
             item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
             # only a set reported at all: one below the floor (or drawn out by it) is a 0,
             # whose records ALL or MISS would otherwise send beside `exists: false`
@@ -236,12 +234,14 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
 
 async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer,
                    query: IndividualsQuery, assembly: str, span: int
-                   ) -> tuple[dict[str, tuple[int, str, str]], Selection] | None:
+                   ) -> tuple[dict[str, tuple[int, str, str]], Selection, bool | None] | None:
     """One dataset's count as the caller may see it, its near-floor variants charged, in
-    the transaction holding the caller's lock for the dataset (on the primary). Whatever the
-    condition matches: a count that matched nothing near the floor could skip the lock and
-    the caller's losses, but it would then answer faster than one that did, and the time
-    would tell what the floor hides (docs/privacy.md, "Timing")."""
+    the transaction holding the caller's lock for the dataset (on the primary); and where
+    the question's filters chose the set, whether the smooth floor of sets shows it, drawn
+    and charged in the caller's accounts (beacon/losses.py charge_set; None: no draw).
+    Whatever the condition matches: a count that matched nothing near the floor could skip
+    the lock and the caller's losses, but it would then answer faster than one that did,
+    and the time would tell what the floor hides (docs/privacy.md, "Timing")."""
     where = _placed(query.variant, assembly)
     if where is None:
         return None
@@ -251,12 +251,14 @@ async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer
         selection = _selection(query, [item.dataset.id], assembly, span, rules.floor, view)
         assert selection is not None
         if not query.filters:
-            return await individuals_store.count(conn, selection), selection
+            return await individuals_store.count(conn, selection), selection, None
         found = await individuals_store.count_with_members(conn, selection)
+        drawn = None
         counted = found.get(item.dataset.id)
         if counted is not None:
             n, set_seed, question_seed, members = counted
             draw = filtered_set_draw(n, rules, (set_seed, question_seed))
             if draw is not None:
-                await charge_set(conn, caller, item.dataset, rules, draw, members)
-        return {dataset: row[:3] for dataset, row in found.items()}, selection
+                drawn = await charge_set(conn, caller, item.dataset, rules, draw, members,
+                                         view)
+        return {dataset: row[:3] for dataset, row in found.items()}, selection, drawn

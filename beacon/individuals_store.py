@@ -79,9 +79,6 @@ class Selection:
     args: list[object]
     key: str            # the question as normalised, without its datasets: a noise seed
     terms: tuple[str, ...] | None = None
-    # The last argument is one caller's people still counted (beacon/visibility.py
-    # CallerView.counted, of the selection's one dataset): only they are selected
-    counted: bool = False
 
 
 def _numbering() -> Callable[[Sequence[str]], str]:
@@ -100,21 +97,15 @@ _HITS = ("(SELECT dataset_id, bit_or(carrier_bits) AS bits FROM variants "
          "WHERE {} AND carrier_bits IS NOT NULL GROUP BY dataset_id) AS h")
 
 
-# Selection.counted's condition, last
-_COUNTED = "get_bit({}::varbit, i.sample_index) = 1"
-
-
 @lru_cache(maxsize=256)
-def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...],
-                counted: bool = False) -> str:
+def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> str:
     numbered = _numbering()
-    last = (_COUNTED,) if counted else ()
     if variant is None:
         return "FROM individuals i WHERE " + numbered(["i.dataset_id = ANY({}::text[])",
-                                                       *filters, *last])
+                                                       *filters])
     hits = numbered(variant)
     return (f"FROM {_HITS.format(hits)} JOIN individuals i ON i.dataset_id = h.dataset_id "
-            "WHERE " + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters, *last]))
+            "WHERE " + numbered(["get_bit(h.bits, i.sample_index) = 1", *filters]))
 
 
 # The two seeds of a count's noise (beacon/disclosure.py report_individuals), hashes keyed by
@@ -132,7 +123,7 @@ def _set_digest(dataset: str, bits: str) -> str:
 
 @lru_cache(maxsize=256)
 def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int,
-                counted: bool = False, members: bool = False) -> str:
+                members: bool = False) -> str:
     """The rows path: the matched individuals in sample order, each spelt as the zeros since
     the previous one and a '1', the whole padded with zeros to the dataset's sample count;
     the same text as the bits path's `bits::text`, without a row per unmatched individual.
@@ -145,15 +136,15 @@ def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: 
             f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text)"
             f"{f', {bits}' if members else ''} "
             f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
-            f"{_from_where(variant, filters, counted)}) AS m GROUP BY m.dataset_id")
+            f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
 
 
 @lru_cache(maxsize=256)
 def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: int,
-                counted: bool = False, members: bool = False) -> str:
+                members: bool = False) -> str:
     """The bits path: per dataset, the hits (or, with no variant condition, the first
-    term's bits) ANDed with each term's row, and with the people counted (`counted`); a
-    dataset without a row for a term has none. `members`: the bits as text too (`count`)."""
+    term's bits) ANDed with each term's row; a dataset without a row for a term has none.
+    `members`: the bits as text too (`count`)."""
     numbered = _numbering()
     if variant is None:
         assert terms, "the bits path needs a variant condition or a term"
@@ -166,8 +157,6 @@ def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: in
     joins = "".join(f" JOIN term_members t{n} ON t{n}.dataset_id = {dataset} AND "
                     + numbered([f"t{n}.term = {{}}"]) for n in joined)
     bits += [f"t{n}.{column}" for n, column in enumerate(terms)]
-    if counted:
-        bits.append(numbered(["{}::varbit"]))
     # OFFSET 0 keeps the subquery whole, so the AND is made once per dataset, not once for
     # each of the three expressions that read it.
     return (f"SELECT s.dataset_id, bit_count(s.bits), "
@@ -196,9 +185,9 @@ async def count_with_members(conn: asyncpg.Connection, selection: Selection
 async def _counted(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection,
                    members: bool) -> list[asyncpg.Record]:
     key = len(selection.args) + 1
-    sql = (_rows_count(selection.variant, selection.filters, key, selection.counted, members)
+    sql = (_rows_count(selection.variant, selection.filters, key, members)
            if selection.terms is None else
-           _bits_count(selection.variant, selection.terms, key, selection.counted, members))
+           _bits_count(selection.variant, selection.terms, key, members))
     return await conn.fetch(sql, *selection.args, selection.key)
 
 
@@ -207,8 +196,7 @@ async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, s
     """A page of the selection's Beacon individual records (JSON text), in sample order.
     The selection must be of one dataset."""
     n = len(selection.args)
-    where = _from_where(selection.variant, selection.filters, selection.counted)
-    rows = await conn.fetch(f"SELECT i.record {where}"
+    rows = await conn.fetch(f"SELECT i.record {_from_where(selection.variant, selection.filters)}"
                             f" ORDER BY i.sample_index LIMIT ${n + 1} OFFSET ${n + 2}",
                             *selection.args, limit, skip)
     return [r[0] for r in rows]

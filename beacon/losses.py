@@ -255,32 +255,41 @@ async def charged_view(conn: asyncpg.Connection, caller: str, row: store.Dataset
 
 
 async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
-                     rules: Rules, draw: SetDraw, members: str) -> None:
-    """Charge the people of a set the question's filters chose (`members`: '0'/'1' over the
-    dataset's samples, only people the caller's view still counts) for the smooth floor of
-    sets' `draw` on it (beacon/disclosure.py report_individuals), as a variant's carriers
-    are charged for its answer: each draw is one more look at the same people, and
-    uncharged, a filter every person passes (which narrows nothing) made each question
-    about a variant a second, free draw on its carriers: the membership attack through
-    individuals counts rose from power 0.14 to 0.21 with it (tests/test_membership.py).
-    The loss is the variant's, at the set's size with its jitter (the draw's p). A draw is
-    charged once per caller: the same set in the same bucket draws the same, so its key
-    joins the caller's answers (`disclosure_answers.variant`, beside variants' keys, which
-    it cannot equal: it starts `set `). In the caller's turn (`turn`), after
-    `charged_view`."""
+                     rules: Rules, draw: SetDraw, members: str, view: CallerView) -> bool:
+    """Whether the set a question's filters chose (`members`: '0'/'1' over the dataset's
+    samples) is shown to `caller`, under the smooth floor of sets' `draw` on it
+    (beacon/disclosure.py report_individuals), with the people it shows the caller charged
+    for it, as a variant's carriers are for its answer: each draw is one more look at the
+    same people. Uncharged, a filter every person passes (which narrows nothing) made each
+    question about a variant a second, free draw on its carriers.
+
+    As for a variant, the draw is against the people the caller's `view` still counts (its
+    size with the set's jitter), and once made it is kept: the same set in the same bucket
+    draws the same, so its key joins the caller's answers (`disclosure_answers.variant`,
+    beside variants' keys, which it cannot equal: it starts `set `) and a later question
+    of it gets the kept answer, charging nothing. A person past the loss budget thus stops
+    weighing on new draws, while an answer already given never changes: the set itself is
+    not narrowed (that would change its sticky noise and every draw of it, so that the same
+    question answered otherwise would tell that someone in it had just run out). In the
+    caller's turn (`turn`), after `charged_view`."""
     assert draw.key is not None, "a set drawn for"
-    if await conn.fetchval(
-            "SELECT EXISTS (SELECT FROM disclosure_answers WHERE caller = $1 "
-            "AND dataset_id = $2 AND version = $3 AND variant = $4)",
-            caller, row.id, row.version, draw.key):
-        return
-    losses = await _load(conn, caller, row)
-    people = np.frombuffer(members.encode(), dtype=np.uint8) == ord("1")
+    kept = await conn.fetchval(
+        "SELECT shown FROM disclosure_answers WHERE caller = $1 AND dataset_id = $2 "
+        "AND version = $3 AND variant = $4", caller, row.id, row.version, draw.key)
+    if kept is not None:
+        return kept
+    counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
+                            count=row.sample_count).astype(bool)
+    people = (np.frombuffer(members.encode(), dtype=np.uint8) == ord("1")) & counted
     floor = rules.floor
-    loss = floor.shown_loss(draw.size) if draw.shown else floor.hidden_loss(draw.size)
-    losses.charged[people] += np.float32(loss)
-    losses.answered[draw.key] = draw.shown
+    size = int(people.sum()) + draw.jitter
+    shown = draw.uniform < floor.probability(size)
+    losses = await _load(conn, caller, row)
+    losses.charged[people] += np.float32(floor.shown_loss(size) if shown
+                                         else floor.hidden_loss(size))
+    losses.answered[draw.key] = shown
     await _save(conn, caller, row, losses)
+    return shown
 
 
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,

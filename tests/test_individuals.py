@@ -784,14 +784,15 @@ async def test_whether_a_count_is_drawn_does_not_depend_on_who_matched(world, mo
     assert seen == {name: {bool(filters)} for name, filters in asked.items()}, seen
 
 
-async def test_a_drawn_set_charges_its_people_once_and_leaves_out_the_exhausted(world):
+async def test_a_drawn_set_charges_its_people_once(world):
     """A set the filters chose, in the smooth floor's band, is one more draw on its people:
     an anonymous caller (whose losses are kept) is charged for it, each person of the set
-    and nobody else, once per draw (asked again: nothing more). A person past the caller's
-    loss budget is left out of the set, as out of a variant's carriers: the same question
-    then selects the set without them, a new draw, charged to the others and not to them.
-    Before, the draw was charged to nobody and the exhausted stayed in every set (the
-    membership attack with a filter everyone passes: tests/test_membership.py)."""
+    and nobody else, once per draw (asked again: nothing more). Before, the draw was charged
+    to nobody (the membership attack with a filter everyone passes: tests/test_membership.py).
+    A person past the caller's loss budget is not left out of the set: the same question
+    then gets the same answer, which would otherwise change and tell that someone in the
+    set had run out. A new draw of the set (a rewording in another bucket) is made without
+    them and charges the others only."""
     site = next(s for s in range(SITES) if sum(_carries(p, s) for p in PEOPLE) >= 40)
     parameters = {"referenceName": CHROM, "start": [FIRST + 1000 * site - 1],
                   "referenceBases": "C", "alternateBases": "T"}
@@ -818,29 +819,38 @@ async def test_a_drawn_set_charges_its_people_once_and_leaves_out_the_exhausted(
     try:
         async with ClientSession(base_url=world.default._base_url,
                                  connector=connector) as client:
-            async def ask() -> None:
+            async def ask(more: tuple[dict[str, Any], ...] = ()) -> tuple[bool, dict[str, int]]:
                 status, body = await _post(client, f"/api/datasets/{PUBLIC}/individuals",
-                                           _portal_body(filters, parameters,
+                                           _portal_body([*filters, *more], parameters,
                                                         requestedGranularity="count"))
                 assert status == 200, body
+                sets = body.get("response", {}).get("resultSets", [])
+                return body["responseSummary"]["exists"], {s["id"]: s["resultsCount"]
+                                                           for s in sets}
 
-            await ask()
+            first = await ask()
             charged, drawn = await accounts()
             assert len(drawn) == 1                       # one draw, kept
             assert {charged[i] for i in members} == {charged[members[0]]}
             assert all(charged[i] == 0 for i in range(SAMPLES) if i not in members)
-            await ask()
+            assert await ask() == first
             assert await accounts() == (charged, drawn)  # the same draw: charged once
-            # the first of the set past the loss budget
+            # the first of the set past the loss budget: the same answer, nothing charged
             exhausted = members[0]
             charged[exhausted] = 1e6
             await conn.execute("UPDATE disclosure_losses SET charged = $3 WHERE caller = $1 "
                                "AND dataset_id = $2", caller, PUBLIC,
                                np.asarray(charged, dtype="<f4").tobytes())
-            await ask()
-            after, drawn_after = await accounts()
-            assert len(drawn_after) == 2                 # another set: another draw
-            assert after[exhausted] == 1e6               # not in it, not charged
+            assert await ask() == first
+            assert await accounts() == (charged, drawn)
+            # the same set reworded (a bound everyone is within) until a draw not made yet
+            for years in range(200, 240):
+                await ask(({"id": AGE, "operator": "<=", "value": f"P{years}Y"},))
+                after, drawn_after = await accounts()
+                if len(drawn_after) > 1:
+                    break
+            assert len(drawn_after) == 2
+            assert after[exhausted] == 1e6                # not weighed, not charged
             increase = {after[i] - charged[i] for i in members if i != exhausted}
             assert len(increase) == 1 and next(iter(increase)) >= 0
             assert all(after[i] == 0 for i in range(SAMPLES) if i not in members)
