@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -31,7 +32,7 @@ from auth.dev_issuer import DevIssuer, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon import individuals
 from beacon.assemblies import GRCH38
-from beacon.disclosure import report_individuals
+from beacon.disclosure import DEFAULT_TIERS, _noise_layers, report_individuals
 from beacon.filters import MAX_FILTERS, TermFilter, ValueFilter
 from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
@@ -786,19 +787,24 @@ async def test_whether_a_count_is_drawn_does_not_depend_on_who_matched(world, mo
 
 async def test_a_drawn_set_charges_its_people_once(world):
     """A set the filters chose, in the smooth floor's band, is one more draw on its people:
-    an anonymous caller (whose losses are kept) is charged for it, each person of the set
-    and nobody else, once per draw (asked again: nothing more). Before, the draw was charged
-    to nobody (the membership attack with a filter everyone passes: tests/test_membership.py).
-    A person past the caller's loss budget is not left out of the set: the same question
-    then gets the same answer, which would otherwise change and tell that someone in the
-    set had run out. A new draw of the set (a rewording in another bucket) is made without
-    them and charges the others only."""
+    an anonymous caller (whose losses are kept) is charged for it as for a variant's answer,
+    each person of the set the loss of the draw's outcome at the set's size with its jitter,
+    and nobody else, once per draw (asked again: the same answer, nothing more). Before, the
+    draw was charged to nobody (the membership attack with a filter everyone passes:
+    tests/test_membership.py). A person past the caller's loss budget is not left out of the
+    set: the same question then gets the same answer, which would otherwise change and tell
+    that someone in the set had run out. A new draw of the set (a rewording in another
+    bucket) is made against the others only (its size one less) and charges only them."""
+    rules = DEFAULT_TIERS["anonymous"]
+    floor = rules.floor
     site = next(s for s in range(SITES) if sum(_carries(p, s) for p in PEOPLE) >= 40)
     parameters = {"referenceName": CHROM, "start": [FIRST + 1000 * site - 1],
                   "referenceBases": "C", "alternateBases": "T"}
+    # a set well inside the band, so that with its jitter (sigma 2) it stays there: every
+    # draw's loss is above 0 whatever its outcome
     window = next((low, high) for low in range(20, 86) for high in range(low, 86)
-                  if 8 <= sum(1 for p in PEOPLE if _carries(p, site)
-                              and low <= p.age <= high) <= 28)
+                  if 16 <= sum(1 for p in PEOPLE if _carries(p, site)
+                               and low <= p.age <= high) <= 22)
     members = [i for i, p in enumerate(PEOPLE)
                if _carries(p, site) and window[0] <= p.age <= window[1]]
     filters = [{"id": AGE, "operator": ">=", "value": f"P{window[0]}Y"},
@@ -814,6 +820,13 @@ async def test_a_drawn_set_charges_its_people_once(world):
                                  caller, PUBLIC)
         values = np.frombuffer(charged, dtype="<f4").tolist() if charged else []
         return values, sorted((r[0], r[1]) for r in drawn)
+
+    def loss(key: str, shown: bool, size: int) -> float:
+        """What a draw (its key: `set <the set's seed> <bucket>`) charges at `size`."""
+        jitter = _noise_layers((key.split()[1], ""), rules.count_noise)[0]
+        value = floor.shown_loss(size + jitter) if shown else floor.hidden_loss(size + jitter)
+        assert 0 < value < math.inf
+        return float(np.float32(value))
 
     connector = TCPConnector(local_addr=("127.0.0.21", 0))
     try:
@@ -831,13 +844,17 @@ async def test_a_drawn_set_charges_its_people_once(world):
             first = await ask()
             charged, drawn = await accounts()
             assert len(drawn) == 1                       # one draw, kept
-            assert {charged[i] for i in members} == {charged[members[0]]}
+            assert first[0] == drawn[0][1]               # answered as drawn
+            expected = loss(*drawn[0], len(members))
+            assert all(charged[i] == expected for i in members)
             assert all(charged[i] == 0 for i in range(SAMPLES) if i not in members)
             assert await ask() == first
             assert await accounts() == (charged, drawn)  # the same draw: charged once
-            # the first of the set past the loss budget: the same answer, nothing charged
+            # the first of the set past the loss budget (exactly, in float32), the others at
+            # none: the same answer, nothing charged
             exhausted = members[0]
-            charged[exhausted] = 1e6
+            charged = [0.0] * SAMPLES
+            charged[exhausted] = 4 * rules.loss_budget
             await conn.execute("UPDATE disclosure_losses SET charged = $3 WHERE caller = $1 "
                                "AND dataset_id = $2", caller, PUBLIC,
                                np.asarray(charged, dtype="<f4").tobytes())
@@ -850,9 +867,10 @@ async def test_a_drawn_set_charges_its_people_once(world):
                 if len(drawn_after) > 1:
                     break
             assert len(drawn_after) == 2
-            assert after[exhausted] == 1e6                # not weighed, not charged
-            increase = {after[i] - charged[i] for i in members if i != exhausted}
-            assert len(increase) == 1 and next(iter(increase)) >= 0
+            new = next(d for d in drawn_after if d not in drawn)
+            expected = loss(*new, len(members) - 1)      # without the exhausted person
+            assert after[exhausted] == 4 * rules.loss_budget      # not weighed, not charged
+            assert all(after[i] == expected for i in members if i != exhausted)
             assert all(after[i] == 0 for i in range(SAMPLES) if i not in members)
     finally:
         await conn.close()
