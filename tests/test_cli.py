@@ -445,6 +445,17 @@ async def test_aai_and_node_as_processes_with_trust_from_the_environment(db_url,
             process.wait(timeout=30)
 
 
+def test_db_status_hides_a_password_given_in_the_urls_query(db_url):
+    """`?password=` (and `sslpassword`), which asyncpg reads as libpq does, is a secret as
+    `user:password@` is: `db status` printed it as written."""
+    url = f"{db_url}{'&' if '?' in db_url else '?'}password=S3cret-in-query&sslpassword=K3y-pw"
+    status = gdi_node("db", "status", env=_env(DATABASE_URL=url))
+    assert status.returncode == 0, status.stderr
+    assert "password=***" in status.stdout and "sslpassword=***" in status.stdout, status.stdout
+    assert "S3cret" not in status.stdout + status.stderr
+    assert "K3y" not in status.stdout + status.stderr
+
+
 async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(db_url,
                                                                               pg_server_url):
     """`db status` and `db migrate` on a new database, and `catalogue harvest` bringing the
