@@ -21,7 +21,7 @@ from beacon.ingest import CLEANUP_SECONDS
 from beacon.ingest_worker import CLOSE_SECONDS, ORPHAN_POLL_SECONDS, _close
 from synthetic_data.vcf import VcfSpec, write_vcf
 from tests.conftest import ROOT, write_vcf_text
-from tests.test_cli import _env, gdi_node, small_vcf  # noqa: F401 (a fixture)
+from tests.test_cli import _env, gdi_node
 
 DATASET = "GDI-FI-KILL-001"
 
@@ -208,7 +208,7 @@ def big_vcf(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                (signal.SIGINT, False)],
                          ids=["ctrl-c", "sigterm-to-group", "sigint-alone"])
 async def test_a_signal_to_the_ingest_or_its_group_mid_copy_ends_it_cleanly(
-        db_url, tmp_path, big_vcf, small_vcf, signum, group):
+        db_url, tmp_path, big_vcf, signum, group):
     """Ctrl-C at a terminal signals the command's whole process group: the coordinator, the
     fork server and every worker. The ingest stops as at SIGTERM: exit 1 within seconds,
     "Aborted!" alone on stderr, its staging table dropped, no process or session left, the
@@ -222,6 +222,8 @@ async def test_a_signal_to_the_ingest_or_its_group_mid_copy_ends_it_cleanly(
     tracebacks. Whether a worker takes the signal itself is checked as such: the race it
     caused did not show every time."""
     env = _env(DATABASE_URL=db_url)
+    small_vcf = write_vcf(VcfSpec(tmp_path / "small.vcf.gz", records=1000, samples=3,
+                                  seed=7)).path
     first = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=env)
     assert first.returncode == 0, first.stderr
     conn = await asyncpg.connect(db_url)
