@@ -14,7 +14,8 @@ import multiprocessing
 import multiprocessing.forkserver
 
 WORKERS = multiprocessing.get_context("forkserver")
-WORKERS.set_forkserver_preload(["beacon.ingest_worker"])
+# the signals first: the server and its workers leave them to the coordinator
+WORKERS.set_forkserver_preload(["beacon.fork_server_signals", "beacon.ingest_worker"])
 
 
 def start() -> None:

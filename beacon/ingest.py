@@ -179,12 +179,14 @@ async def _load(workers: _Workers, coordinator: asyncpg.Connection, layout: VcfL
     pool, messages = workers.pool, workers.messages
     tracker = _ProgressTracker(layout, regions, progress)
     stop = asyncio.Event()
-    with pool:
+    try:
         drainer = asyncio.create_task(_drain(messages, tracker, stop))
         jobs = [Job(i, layout, region, table, request.skip_invalid)
                 for i, region in enumerate(regions)]
         submitted = [pool.submit(run_job, job) for job in jobs]
         futures = {asyncio.wrap_future(f): job for f, job in zip(submitted, jobs)}
+        for future in futures:
+            future.add_done_callback(_heard)
         try:
             totals = await _gather(futures, tracker)
         except VcfProblem as problem:
@@ -200,8 +202,34 @@ async def _load(workers: _Workers, coordinator: asyncpg.Connection, layout: VcfL
         finally:
             stop.set()
             await drainer
+    finally:
+        await _end(pool)
     tracker.emit()
     return totals, min(workers.count, len(regions)), len(regions)
+
+
+def _heard(job: asyncio.Future) -> None:
+    """A job's failure taken as heard: `_gather` re-raises the first, and those of the jobs
+    an abandoned ingest stops (their COPYs cancelled) are its consequence. Unread, asyncio
+    logged each with its worker's traceback ("Future exception was never retrieved") under
+    the ingest's one-line refusal or "Aborted!"."""
+    if not job.cancelled():
+        job.exception()
+
+
+async def _end(pool: ProcessPoolExecutor) -> None:
+    """The workers ended, each closing its connection (ingest_worker `_close`, bounded), off
+    the event loop: waited for on it, the ingest's SIGTERM handler could not run meanwhile.
+    Workers not ended within CLEANUP_SECONDS are killed."""
+    processes = list(pool._processes.values()) if pool._processes else []  # (see `_abandon`)
+    ending = asyncio.ensure_future(asyncio.to_thread(pool.shutdown))
+    try:
+        await asyncio.wait_for(asyncio.shield(ending), CLEANUP_SECONDS)
+    except TimeoutError:
+        log.warning("the workers did not end within %.0f s: killing them", CLEANUP_SECONDS)
+        for process in processes:
+            process.kill()
+        await ending
 
 
 async def _gather(futures: dict[asyncio.Future, Job], tracker: _ProgressTracker) -> ChunkStats:

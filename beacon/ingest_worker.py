@@ -9,6 +9,7 @@ fresh interpreter, imported it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import multiprocessing.util
 import os
@@ -38,6 +39,9 @@ from beacon.vcf import (
 )
 
 ORPHAN_POLL_SECONDS = 1.0
+# How long a worker ending gives its connection to close gracefully before it aborts it: a
+# server that stopped answering, or a session left mid-COPY, never acknowledges the close.
+CLOSE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,15 @@ def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
         _worker.open(path, drop_samples=True)
     except VcfProblem:
         pass
-    multiprocessing.util.Finalize(None, lambda: loop.run_until_complete(conn.close()),
-                                  exitpriority=10)
+    multiprocessing.util.Finalize(None, _close, (loop, conn), exitpriority=10)
+
+
+def _close(loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection) -> None:
+    """The worker's connection closed as it ends, within CLOSE_SECONDS, else aborted (asyncpg
+    aborts it at the timeout, then raises): the coordinator waits for its workers to end, and
+    an unbounded close held it, the dataset's lock with it, for good."""
+    with contextlib.suppress(TimeoutError):
+        loop.run_until_complete(conn.close(timeout=CLOSE_SECONDS))
 
 
 def ready() -> None:

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 import asyncpg
 
@@ -62,13 +62,40 @@ class DatabaseUnavailable(Exception):
         self.configured = configured
 
 
-def redacted(url: str) -> str:
-    """The URL with its password, if any, replaced by ***."""
+# The query parameters of a database URL that hold a secret, which asyncpg reads as libpq
+# does: the user's password (beside, or instead of, `user:password@`) and the passphrase of
+# the client's TLS key. (`passfile` names a file; what it holds is not in the URL.)
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
+def passwords(url: str) -> list[str]:
+    """Each password the URL gives its user, decoded: `user:password@`, then each
+    `?password=` (asyncpg takes the former where both are given, libpq the last written)."""
     parts = urlsplit(url)
+    given = [unquote(parts.password)] if parts.password is not None else []
+    return given + [value for key, value in parse_qsl(parts.query, keep_blank_values=True)
+                    if key == "password"]
+
+
+def redacted(url: str) -> str:
+    """The URL with each secret it holds replaced by ***: the password of `user:password@`
+    and the values of the query's SECRET_PARAMETERS. A `?password=` was printed as written
+    (`gdi-node db status`, a replica's name in the logs)."""
+    parts = urlsplit(url)
+    # rebuilt from the text as written: urlunsplit respells a URL with no host
+    # (postgresql:///db?host=/run/postgresql)
+    head, mark, tail = url.partition("?")
     if parts.password:
-        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@",
-                                                                     ":***@")))
-    return url
+        head = head.replace(f"//{parts.netloc}", "//" + parts.netloc.replace(
+            f":{parts.password}@", ":***@"), 1)
+    query, hash_, fragment = tail.partition("#")
+    query = "&".join(_redacted_parameter(pair) for pair in query.split("&"))
+    return head + mark + query + hash_ + fragment
+
+
+def _redacted_parameter(pair: str) -> str:
+    key, equals, _ = pair.partition("=")
+    return f"{key}=***" if equals and unquote_plus(key) in SECRET_PARAMETERS else pair
 
 
 def _where(url: str) -> str:

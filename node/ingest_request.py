@@ -18,11 +18,13 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                  access_level: str | None = None, metadata: DatasetMetadata | None = None,
                  title: str | None = None, skip_invalid: bool = False,
                  workers: int = 0, individuals: Path | None = None,
-                 keep_filtered: bool = False, force_assembly: bool = False) -> IngestRequest:
+                 keep_filtered: bool = False, force_assembly: bool = False,
+                 metadata_file: Path | None = None) -> IngestRequest:
     """Combine command-line flags with the metadata file: a flag wins over the file, and with
     neither the dataset is CONTROLLED, the level that reveals the least. An assembly neither
     names is left to the file's header (beacon/vcf.py `choose_assembly`). MetadataError
-    names what cannot be used."""
+    names what cannot be used; what `metadata` holds as read from `metadata_file`, if given,
+    as `file: field: reason`, the form of load_metadata's refusals."""
     try:
         check_dataset_id(dataset_id)
     except InvalidDatasetId as exc:
@@ -34,8 +36,10 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     given_by = "--assembly" if assembly else "the metadata file's assembly"
     resolved = find_assembly(assembly_name) if assembly_name is not None else None
     if assembly_name is not None and resolved is None:
-        raise MetadataError(f"unknown assembly {assembly_name!r} (known: "
-                            f"{', '.join(ASSEMBLIES)} and their aliases)")
+        unknown = (f"unknown assembly {assembly_name!r} (known: {', '.join(ASSEMBLIES)} "
+                   "and their aliases)")
+        raise MetadataError(unknown if assembly or metadata_file is None
+                            else f"{metadata_file}: assembly: {unknown}")
     if force_assembly and resolved is None:
         raise MetadataError("--force-assembly loads on the assembly --assembly (or the "
                             "metadata file) names, and none is named")
@@ -44,7 +48,7 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     level = (AccessLevel(access_level.upper()) if access_level
              else metadata.access_level if metadata else AccessLevel.CONTROLLED)
     extra = metadata.extra_metadata() if metadata else {}
-    _check_disclosure(extra)
+    _check_disclosure(extra, metadata_file)
     return IngestRequest(
         path=path, dataset_id=dataset_id, assembly=resolved, access_level=level,
         title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
@@ -68,10 +72,12 @@ def _check_title(title: str) -> None:
         raise MetadataError(f"--title: {len(title)} characters, at most {MAX_TITLE}")
 
 
-def _check_disclosure(metadata: dict[str, object]) -> None:
+def _check_disclosure(metadata: dict[str, object], metadata_file: Path | None) -> None:
     """Refused at ingest, named: a dataset whose override the node would ignore (its own
-    rules would apply instead, beacon/disclosure.py) is not what its operator meant."""
+    rules would apply instead, beacon/disclosure.py) is not what its operator meant. The
+    reason (`disclosure.anonymous.allele_floor: must be at least 1`) follows the file's
+    name, as every other refusal of a metadata file's content does."""
     try:
         dataset_overrides(metadata)
     except ValueError as exc:
-        raise MetadataError(str(exc)) from None
+        raise MetadataError(f"{metadata_file}: {exc}" if metadata_file else str(exc)) from None

@@ -26,6 +26,7 @@ import aiohttp
 
 from auth.issuers import TrustedIssuer, discovery_document
 from catalogue.credentials import is_internal
+from node.database import passwords
 from node.settings import CatalogueSettings, ServiceSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,11 @@ def _development_secret(value: str | None) -> bool:
     return value is not None and DEVELOPMENT_MARKER in value
 
 
-def _password(database_url: str | None) -> str | None:
-    return urlsplit(database_url).password if database_url else None
+def _development_password(database_url: str | None) -> bool:
+    """Whether any password the URL gives is a development value: `user:password@` or a
+    `?password=` (which only the former was looked for in)."""
+    return database_url is not None and any(_development_secret(password)
+                                            for password in passwords(database_url))
 
 
 def node_refusals(settings: Settings) -> list[Refusal]:
@@ -71,12 +75,12 @@ def node_refusals(settings: Settings) -> list[Refusal]:
         refusals.append(Refusal("https-only", f"catalogue_url {settings.catalogue_url} is "
                                               "plain http; the node's token would travel in "
                                               "the clear"))
-    secrets = {"catalogue_token": settings.catalogue_token and
-               settings.catalogue_token.get_secret_value(),
-               "database_url password": _password(settings.database_url)}
+    development = {"catalogue_token": _development_secret(
+                       settings.catalogue_token and settings.catalogue_token.get_secret_value()),
+                   "database_url password": _development_password(settings.database_url)}
     refusals += [Refusal("no-development-secrets", f"{name} is a development value "
                                                    f"(contains {DEVELOPMENT_MARKER!r})")
-                 for name, value in secrets.items() if _development_secret(value)]
+                 for name, found in development.items() if found]
     return refusals
 
 
@@ -88,7 +92,7 @@ def catalogue_refusals(settings: CatalogueSettings) -> list[Refusal]:
                                                   f"{DEVELOPMENT_MARKER!r})")
                 for node in settings.nodes
                 if node.token is not None and _development_secret(node.token.get_secret_value())]
-    if _development_secret(_password(settings.database_url)):
+    if _development_password(settings.database_url):
         refusals.append(Refusal("no-development-secrets", "database_url password is a "
                                                           "development value"))
     if not settings.allow_internal_origins:

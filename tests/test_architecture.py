@@ -68,6 +68,13 @@ def test_the_ingest_command_loads_no_http_client_rdf_or_accounting_before_its_lo
                        "beacon.answer", "beacon.individuals", "catalogue.fdp")) == []
 
 
+def test_the_coordinator_never_imports_what_makes_the_fork_server_ignore_ctrl_c():
+    """beacon/fork_server_signals.py ignores SIGINT and SIGTERM where it is imported: in the
+    ingest's fork server, and so its workers, not in the command that starts the ingest."""
+    assert _loaded("import node.cli.beacon_node, beacon.ingest, beacon.fork_server; "
+                   "beacon.fork_server.start()", ("beacon.fork_server_signals",)) == []
+
+
 def test_the_console_script_rerun_by_a_spawned_worker_imports_no_cli():
     """multiprocessing's spawn runs the parent's main script again in each worker, as
     `__mp_main__` (what an ingest's workers do under `gdi-node ingest`): the installed

@@ -135,6 +135,12 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     (json.dumps({"identifier": "SE-1", "title": "T"}), "not in GDI form"),
     # beyond Python's parser: its RecursionError was a traceback
     ('{"a": ' * 100_000 + "1" + "}" * 100_000, ": JSON nested too deeply to read"),
+    # refused after the file was read (node/ingest_request.py), naming no file
+    (json.dumps({"identifier": DATASET, "title": "T", "description": "D", "publisher": "P",
+                 "disclosure": {"anonymous": {"allele_floor": 0}}}),
+     ": disclosure.anonymous.allele_floor: must be at least 1"),
+    (json.dumps({"identifier": DATASET, "title": "T", "description": "D", "publisher": "P",
+                 "assembly": "hg99"}), ": assembly: unknown assembly 'hg99'"),
 ])
 def test_bad_metadata_is_refused_before_anything_loads(db_url, tmp_path, small_vcf, content,
                                                        expected):
@@ -443,6 +449,34 @@ async def test_aai_and_node_as_processes_with_trust_from_the_environment(db_url,
         for process in processes:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
+
+
+def test_serve_refuses_more_workers_than_the_settings_allow(tmp_path):
+    """`serve --workers` is held to the bound GDI_NODE_WORKERS is (1,024): the option took
+    any number, and the override skipped the settings' validation. Its port is taken here,
+    so that a serve that accepted the number fails at once instead of forking its workers."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = _env(GDI_NODE_DATA_DIR=str(tmp_path))
+        refused = gdi_node("serve", "--port", port, "--workers", "2000", env=env, timeout=60)
+        assert refused.returncode == 2, refused.stderr
+        assert "'--workers'" in refused.stderr and "1024" in refused.stderr, refused.stderr
+        by_setting = gdi_node("serve", "--port", port, env={**env, "GDI_NODE_WORKERS": "2000"},
+                              timeout=60)
+        assert by_setting.returncode != 0 and "workers" in by_setting.stderr
+
+
+def test_db_status_hides_a_password_given_in_the_urls_query(db_url):
+    """`?password=` (and `sslpassword`), which asyncpg reads as libpq does, is a secret as
+    `user:password@` is: `db status` printed it as written."""
+    url = f"{db_url}{'&' if '?' in db_url else '?'}password=S3cret-in-query&sslpassword=K3y-pw"
+    status = gdi_node("db", "status", env=_env(DATABASE_URL=url))
+    assert status.returncode == 0, status.stderr
+    assert "password=***" in status.stdout and "sslpassword=***" in status.stdout, status.stdout
+    assert "S3cret" not in status.stdout + status.stderr
+    assert "K3y" not in status.stdout + status.stderr
 
 
 async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(db_url,

@@ -38,17 +38,28 @@ def test_plain_http_issuer_and_catalogue_are_refused(db_url):
     assert "http://aai.example.org/jwks" in result.stderr and "catalogue_url" in result.stderr
 
 
-@pytest.mark.parametrize("secret", ["catalogue", "database"])
+@pytest.mark.parametrize("secret", ["catalogue", "database", "database-query"])
 def test_the_compose_files_secrets_are_refused(db_url, secret):
+    """A database password is refused given either way libpq and asyncpg take one: in the
+    URL's user part, or as its query's `password` (which the rule did not look in)."""
     env = _env(DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod",
                GDI_NODE_CATALOGUE_URL="https://catalogue.example.org")
     if secret == "catalogue":
         env["GDI_NODE_CATALOGUE_TOKEN"] = "dev-only-fi-catalogue-token"
-    else:
+    elif secret == "database":
         env["DATABASE_URL"] = "postgresql://gdi:dev-only-postgres-password@127.0.0.1:1/fi"
+    else:
+        env["DATABASE_URL"] = ("postgresql://gdi@127.0.0.1:1/fi?sslmode=disable&"
+                               "password=dev-only-postgres-password")
     result = gdi_node("serve", "--port", str(free_port()), env=env)
     _refused(result, "no-development-secrets")
     assert "dev-only-fi" not in result.stderr and "dev-only-postgres" not in result.stderr
+
+
+def test_a_catalogue_refuses_a_development_database_password_in_the_query():
+    settings = CatalogueSettings(environment="prod", database_url=(
+        "postgresql://gdi@db/catalogue?password=dev-only-postgres-password"))
+    assert [r.rule for r in catalogue_refusals(settings)] == ["no-development-secrets"]
 
 
 def test_a_node_trusting_the_development_aai_is_refused(db_url):

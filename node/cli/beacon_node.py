@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 @click.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=PORT, help="Port to listen on (default 5050).")
-@click.option("--workers", type=click.IntRange(min=0),
+@click.option("--workers", type=click.IntRange(0, MAX_WORKERS),
               help="Server processes on the port (default: one per CPU core; also "
                    "GDI_NODE_WORKERS); 1: one process, no supervisor.")
 @click.pass_context
@@ -211,7 +211,7 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
                                title=title, skip_invalid=skip_invalid,
                                workers=workers if workers is not None else settings.ingest_workers,
                                individuals=individuals, keep_filtered=keep_filtered,
-                               force_assembly=force_assembly)
+                               force_assembly=force_assembly, metadata_file=metadata)
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)
