@@ -310,8 +310,10 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
     if count < floor:
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     layers = _noise_layers(seeds, rules.count_noise) if count > 0 else ()
-    if filtered and not (drawn if drawn is not None else
-                         _set_draw(count, layers[0] if layers else 0.0, smooth, seeds).shown):
+    if filtered and drawn is None:
+        draw = _set_draw(count, layers[0] if layers else 0.0, smooth, seeds)
+        drawn = draw is None or draw.shown(smooth, count)
+    if filtered and not drawn:
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     if layers:
         count = max(floor or 1, count + round(sum(layers)))
@@ -338,54 +340,52 @@ DRAWS_PER_SET = 4
 
 @dataclass(frozen=True)
 class SetDraw:
-    """How the smooth floor of sets decided about one set (`_set_draw`): `key`, which of
-    the set's DRAWS_PER_SET draws it was (None: no draw was made), its uniform number (shown
-    when below p(the set's size + its jitter)) and the set's jitter. Where a caller's losses
-    are kept, the draw is made against the size of the people it still counts, charged to
-    them and kept (beacon/losses.py charge_set)."""
+    """One of a set's DRAWS_PER_SET show-or-hide draws under the smooth floor of sets
+    (`_set_draw`): which it is (`key`; None where there are no seeds to draw for, and the
+    set is never shown), its uniform number, and the set's jitter. Where a caller's losses
+    are kept, the draw is made against the people it still counts, charged to them and
+    kept (beacon/losses.py charge_set)."""
 
-    shown: bool
-    key: str | None = None
-    uniform: float = 0.0
+    key: str | None
+    uniform: float = 1.0
     jitter: float = 0.0
 
+    def shown(self, floor: Floor, count: float) -> bool:
+        """Whether a set of `count` people is shown by this draw: when it falls below
+        p(count + the set's jitter)."""
+        return self.key is not None and self.uniform < floor.probability(count + self.jitter)
 
-_SHOWN = SetDraw(True)           # no draw: a sharp floor, or a set from the floor's top up
 
-
-def _set_draw(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]) -> SetDraw:
-    """Whether a set of `count` (at least k) people is reported at all under the tier's
-    floor: always when sharp or from its top, else when the draw falls below
-    p(count + jitter). The draw is 32 bits of a hash of the set's seed and one of
-    DRAWS_PER_SET buckets the question's seed falls in (keyed digests, so no caller can
-    compute either): two questions of one set draw apart unless they share a bucket. The
-    jitter is the set's own layer of the noise (`_noise_layers`), fixed for the set: without
-    it, about 150 rewordings (an age bound moved by half a day, which selects the same
-    people) each of a set and of that set without a target averaged their draws to p(c),
-    and told the target's genotype 9 times in 10 (a probe, 2026-12-03). No seeds (no set
-    to draw for): not shown."""
+def _set_draw(count: int, jitter: float, floor: Floor, seeds: tuple[str, ...]
+              ) -> SetDraw | None:
+    """The draw for a set of `count` (at least k) people under the tier's floor; None where
+    none is made, the set always shown: a sharp floor, or a set from the floor's top up.
+    The draw is 32 bits of a hash of the set's seed and one of DRAWS_PER_SET buckets the
+    question's seed falls in (keyed digests, so no caller can compute either): two questions
+    of one set draw apart unless they share a bucket. The jitter is the set's own layer of
+    the noise (`_noise_layers`), fixed for the set: without it, about 150 rewordings (an age
+    bound moved by half a day, which selects the same people) each of a set and of that set
+    without a target averaged their draws to p(c), and told the target's genotype 9 times in
+    10 (a probe, 2026-12-03)."""
     if not floor.smooth or count >= floor.upper:
-        return _SHOWN
-    size = count + jitter
+        return None
     if len(seeds) < 2 or not all(seeds[:2]) or len(seeds[1]) < 32:
-        return SetDraw(False)
+        return SetDraw(None)
     bucket = int(seeds[1][24:32], 16) % DRAWS_PER_SET
     both = hashlib.blake2b(f"{seeds[0]}:{bucket}".encode(), digest_size=4).digest()
-    uniform = int.from_bytes(both) / 4294967296
-    return SetDraw(uniform < floor.probability(size), f"set {seeds[0]} {bucket}", uniform,
-                   jitter)
+    return SetDraw(f"set {seeds[0]} {bucket}", int.from_bytes(both) / 4294967296, jitter)
 
 
 def filtered_set_draw(count: int, rules: Rules, seeds: tuple[str, ...]) -> SetDraw | None:
     """The draw report_individuals makes for a count of `count` individuals whose set the
     question's filters chose, with the same `seeds`; None when it makes none (fewer than the
     floor, reported as 0 whatever the draw; nobody; a sharp floor; a set from the floor's
-    top up). For the loss accounting, which charges the set's people for it."""
+    top up; no seeds). For the loss accounting, which charges the set's people for it."""
     if count < max(rules.allele_floor, 1):
         return None
     layers = _noise_layers(seeds, rules.count_noise)
     draw = _set_draw(count, layers[0] if layers else 0.0, rules.floor, seeds)
-    return None if draw.key is None else draw
+    return draw if draw is not None and draw.key is not None else None
 
 
 PRECISIONS = ("exact", "rounded", "imprecise")       # Beacon v2.2, finest to coarsest

@@ -282,8 +282,9 @@ async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRo
                             count=row.sample_count).astype(bool)
     people = (np.frombuffer(members.encode(), dtype=np.uint8) == ord("1")) & counted
     floor = rules.floor
-    size = int(people.sum()) + draw.jitter
-    shown = draw.uniform < floor.probability(size)
+    still = int(people.sum())
+    shown = draw.shown(floor, still)
+    size = still + draw.jitter
     losses = await _load(conn, caller, row)
     losses.charged[people] += np.float32(floor.shown_loss(size) if shown
                                          else floor.hidden_loss(size))
