@@ -426,8 +426,10 @@ async def test_many_requests_on_a_database_that_does_not_answer_all_get_their_50
             assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
             assert int(response.headers["Retry-After"]) > 0
         seconds = sorted(s for _, s in answers)
-        # the first freed connection's statement, then at most one unanswered start-up
-        assert seconds[-1] < 2 * (narrow + GRACE_SECONDS) + 2 * EVERY_SECONDS + 1, seconds
+        # the first freed connection's statement, then at most one unanswered start-up;
+        # 2.5 s for 40 requests' scheduling on 2 loaded cores (1 s was missed by 0.04 s in a
+        # CI run), far below the 16.5 s of before
+        assert seconds[-1] < 2 * (narrow + GRACE_SECONDS) + 2 * EVERY_SECONDS + 2.5, seconds
 
 
 async def test_clients_gone_during_a_freeze_leave_the_pool_its_connections(pg_server_url,
