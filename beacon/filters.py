@@ -175,9 +175,8 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
     if term in DURATION_FIELDS:
         try:
             return ValueFilter(term, operator, duration_days(text), text)
-        except ValueError as exc:
-            raise RequestError(f"{where}.value", f"{text!r} is not an ISO 8601 duration "
-                                                 f"({exc})") from None
+        except ValueError as exc:       # its message names the value and what is wrong
+            raise RequestError(f"{where}.value", str(exc)) from None
     if not is_curie(term):
         # the spec's GET examples write a term as its IRI's end (`PATO_0000011:>P70Y`)
         written = (f"; a term is written PREFIX:code here ({term.replace('_', ':', 1)})"

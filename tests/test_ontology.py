@@ -255,3 +255,16 @@ def test_a_year_is_twelve_months() -> None:
 def test_not_durations(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         duration_days(text)
+
+
+@pytest.mark.parametrize("text", ["P2000Y", "30 years", "P1YT", "-P1Y"])
+def test_a_filter_names_a_bad_duration_once(text: str) -> None:
+    """The filter's 400 says what duration_days says, once: it quoted the value twice
+    ("'P2000Y' is not an ISO 8601 duration ('P2000Y' is not ... too large ...)")."""
+    from beacon.filters import parse_filters
+    from beacon.request import RequestError
+    with pytest.raises(RequestError) as raised:
+        parse_filters([{"id": "diseases.ageOfOnset.iso8601duration", "operator": ">",
+                        "value": text, "scope": "individual"}])
+    assert raised.value.field == "filters[0].value"
+    assert str(raised.value).count(repr(text)) == 1, str(raised.value)
