@@ -855,6 +855,111 @@ async def test_a_peers_unstated_precision_and_impossible_frequencies(
         assert "Infinity" not in await section.inner_text()
 
 
+ODD, ODD_COUNTED, ODD_RECORDS = "org.test.odd", "GDI-XX-ODD-001", "GDI-XX-ODD-002"
+
+
+def _careless_peer() -> web.Application:
+    """A peer whose answers pass the network's checks but hold JSON of the wrong type where
+    the page reads text or lists: a dataset named 42, described by an object, of access level
+    3 and country 7; a count whose `countAdjustedTo` is a string ("rounded up"); a variant
+    whose gene ids are one string. Each of these broke the page (a thrown TypeError: the
+    dataset filter stopped, the status stayed "Asking…" over the previous search's rows)."""
+    meta = {"beaconId": ODD, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "record",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+    odd = {"accessLevel": 3, "country": 7, "keywords": "not a list"}
+    record = {"variantInternalId": "GRCh38:17:7674943:G:A",
+              "variation": {"variantType": "SNP", "referenceBases": "G", "alternateBases": "A"},
+              "molecularAttributes": {"geneIds": "TP53", "aminoacidChanges": {"p": 1}}}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/datasets"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 2},
+                "response": {"collections": [
+                    {"id": ODD_COUNTED, "name": 42, "description": {"text": "an object"},
+                     "info": odd},
+                    {"id": ODD_RECORDS, "name": ["a", "list"], "info": odd}]}})
+        if request.path.endswith("/g_variants"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 11},
+                "response": {"resultSets": [
+                    {"id": ODD_COUNTED, "setType": "dataset", "exists": True,
+                     "resultsCount": 10, "results": [], "countPrecision": "rounded",
+                     "countAdjustedTo": "rounded up", "info": {"returnedGranularity": "count"}},
+                    {"id": ODD_RECORDS, "setType": "dataset", "exists": True,
+                     "resultsCount": 1, "results": [record], "countPrecision": "exact",
+                     "info": {"returnedGranularity": "record"}}]}})
+        return web.json_response({"meta": meta}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+async def test_a_peers_badly_typed_fields_show_as_not_given(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A value of the wrong type from a peer is read as absent (no title, no access level,
+    no adjustment, no gene), and every other row, the dataset filter and the records still
+    work: the page threw on each, and a search's answer was never shown."""
+    async with AsyncExitStack() as stack:
+        peers = [Peer(id="org.test.fi", url=f"{web_network.fi_url}/api"),
+                 Peer(id=ODD, url=f"{await serve_app(stack, _careless_peer())}/api")]
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=tmp_path, beacon_id="org.test.net4",
+                            beacon_name="Network with a careless peer", peers=peers)
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        url = await serve_app(stack, create_app(settings, pool))
+        page = tab.page
+        await tab.open(url)
+        assert await tab.text("#dataset-count") == "4 of 4 datasets"
+        await page.get_by_label("Find a dataset").fill("finnish")
+        assert await tab.text("#dataset-count") == "2 of 4 datasets"
+        await page.get_by_label("Find a dataset").fill("odd-001")
+        assert await tab.text("#dataset-count") == "1 of 4 datasets"
+        listed = await tab.text("#dataset-list")
+        assert ODD_COUNTED in listed and "object" not in listed and "42" not in listed
+        await tab.search("17-7674944-G-A")
+        assert (await tab.text("#status")).startswith("Found in 4 of 4 datasets")
+        rows = {r["Dataset"]: r for r in await tab.rows()}
+        assert rows[f"{ODD_COUNTED} {ODD_COUNTED}"] == {     # titled by its id, as unnamed
+            "Node": ODD, "Dataset": f"{ODD_COUNTED} {ODD_COUNTED}", "Access": "",
+            "Found": "yes", "Count": "10 rounded", "Granularity given": "count",
+            "Why not more": "limited by the node's disclosure rules"}
+        assert next(r for d, r in rows.items() if FI_OPEN in d)["Count"] == "1 exact"
+        section = page.locator("section.dataset-records", has_text=ODD_RECORDS)
+        variant = await section.locator("h4.variant").inner_text()
+        assert variant.startswith("GRCh38:17:7674943:G:A") and "TP53" not in variant
+        async with page.expect_download() as waiting:
+            await page.get_by_role("button", name="Export CSV").click()
+        exported = {r["dataset"]: r for r in csv.DictReader(io.StringIO(
+            Path(await (await waiting.value).path()).read_text()))}
+        assert (exported[ODD_COUNTED]["countAdjustedTo"], exported[ODD_COUNTED]["title"]) == (
+            "", ODD_COUNTED)
+
+
+async def test_an_answer_the_page_cannot_show_clears_the_last_one(web_network: WebNetwork,
+                                                                  tab: Page):
+    """Whatever stops the page showing an answer, the previous search's rows, records and
+    exports do not stay under the new query (they did, with the status left at "Asking…"):
+    here the page's own reading of the answer is made to fail."""
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    await tab.search("17-7674944-G-A")
+    assert await tab.rows() and await page.locator("section.dataset-records").count()
+    await page.evaluate("() => { window.rowsOf = () => { throw new Error('unreadable'); }; }")
+    await tab.search("17-7674945-G-A")
+    assert await tab.text("#status") == (
+        "The node's answer could not be shown (unreadable); nothing from it is listed.")
+    assert await page.locator("#result-table").is_hidden()
+    assert await page.locator("#records").inner_text() == ""
+    assert await page.locator("#exports").is_hidden()
+    assert await page.locator("#search").is_enabled()
+
+
 async def test_a_running_search_is_not_asked_again(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """While a search runs (a peer takes SLOW_SECONDS), Search is disabled and the results

@@ -93,6 +93,15 @@ function parseQuery(text) {
   return { error: "Not a variant, region or gene the page can read: see the examples below the box." };
 }
 
+// ---------------------------------------------------------------- what peers send
+// The network checks a peer's answer for its shape (ids, counts, lists of records), not every
+// field this page reads: a dataset named 42, an access level 3, a countAdjustedTo "rounded up"
+// pass through. Each is read here as absent, shown empty or "not available", so the rest of
+// the answer is drawn (each threw, and a search's answer was never shown).
+const textOf = (value) => (typeof value === "string" ? value : "");
+const textsOf = (value) => (Array.isArray(value) ? value.filter((v) => typeof v === "string") : []);
+const objectOf = (value) => (value && typeof value === "object" && !Array.isArray(value) ? value : {});
+
 // ---------------------------------------------------------------- the Beacon request
 function entryType() {
   return document.querySelector('input[name="entry"]:checked').value;
@@ -221,7 +230,7 @@ function refusalText(response, body) {
 // A count without countPrecision (any plain Beacon v2.0 node: the field is this framework's
 // addition) says nothing of its precision, so the page claims none.
 function countWords(count, precision, adjusted) {
-  const notes = Array.isArray(adjusted) ? adjusted : [];
+  const notes = textsOf(adjusted);
   if (!precision) return { text: String(count), note: "" };
   if (precision === "exact" || !notes.length) return { text: String(count), note: precision };
   const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
@@ -301,9 +310,10 @@ function rowsOf(req, body) {
   for (const set of sets) {
     const beaconId = set.beaconId || own;
     const dataset = datasetOf(beaconId, set.id);
-    const given = (set.info && set.info.returnedGranularity) || body.meta.returnedGranularity;
+    const given = textOf(objectOf(set.info).returnedGranularity) || body.meta.returnedGranularity;
     const counted = given !== "boolean";
-    const words = counted ? countWords(set.resultsCount, set.countPrecision, set.countAdjustedTo)
+    const precision = textOf(set.countPrecision), adjusted = textsOf(set.countAdjustedTo);
+    const words = counted ? countWords(set.resultsCount, precision, adjusted)
                           : { text: "not given", note: "yes/no answer only" };
     const why = whyNotMore(req.granularity, given, dataset);
     rows.push({
@@ -311,8 +321,8 @@ function rowsOf(req, body) {
       title: dataset ? dataset.title : "", access: dataset ? dataset.accessLevel : "",
       status: "answered", exists: set.exists, found: set.exists ? "yes" : "not found",
       count: counted ? set.resultsCount : null, countShown: words.text, countNote: words.note,
-      countPrecision: counted ? set.countPrecision || "" : "",
-      countAdjustedTo: counted ? (set.countAdjustedTo || []).join("; ") : "",
+      countPrecision: counted ? precision : "",
+      countAdjustedTo: counted ? adjusted.join("; ") : "",
       granularity: given, whyNotMore: why.text, why, results: set.results || [],
       accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })),
       datasetPage: dataset ? dataset.page : null,
@@ -400,8 +410,8 @@ function position(record) {
 }
 
 function frequencyRows(record) {
-  const block = (record.frequencyInPopulations || [])[0];
-  return (block && Array.isArray(block.frequencies)) ? block.frequencies : [];
+  const block = objectOf(Array.isArray(record.frequencyInPopulations) && record.frequencyInPopulations[0]);
+  return Array.isArray(block.frequencies) ? block.frequencies.map(objectOf) : [];
 }
 
 // An allele frequency as a number from 0 to 1, or null: a peer may send anything ("1e999"
@@ -438,12 +448,12 @@ function barChart(rows, label) {
 
 function recordNodes(row, record) {
   if (!record.variantInternalId) {
-    return [el("p", { class: "individual" }, `Individual ${record.id || ""}` +
-      (record.sex && record.sex.label ? `, ${record.sex.label}` : ""))];
+    const sex = textOf(objectOf(record.sex).label);
+    return [el("p", { class: "individual" }, `Individual ${textOf(record.id)}` + (sex ? `, ${sex}` : ""))];
   }
-  const v = record.variation || {};
-  const attrs = record.molecularAttributes || {};
-  const extra = [(attrs.geneIds || []).join(", "), (attrs.aminoacidChanges || []).join(", ")]
+  const v = objectOf(record.variation);
+  const attrs = objectOf(record.molecularAttributes);
+  const extra = [textsOf(attrs.geneIds).join(", "), textsOf(attrs.aminoacidChanges).join(", ")]
     .filter(Boolean).join(" ");
   const nodes = [el("h4", { class: "variant" }, record.variantInternalId,
     el("span", { class: "note" }, `POS ${position(record)} ${v.referenceBases || ""}>${v.alternateBases || ""} ${v.variantType || ""} ${extra}`))];
@@ -626,11 +636,27 @@ async function ask(req, signal) {
     $("status").textContent = refusalText(response, body);
     $("status").dataset.refused = String(response.status);
     $("retry").hidden = ![429, 503].includes(response.status);
-    $("result-table").hidden = true; $("records").replaceChildren(); $("unavailable").replaceChildren();
-    $("exports").hidden = true;
-    state.shown = null;
+    clearResults();
     return;
   }
+  // Whatever stops an answer being shown, the last one does not stay under the new query.
+  try { showAnswer(req, body, signal); } catch (error) {
+    clearResults();
+    $("status").textContent = `The node's answer could not be shown (${error.message}); nothing from it is listed.`;
+  }
+}
+
+// No answer on screen: its rows, records, unavailable nodes and exports.
+function clearResults() {
+  $("result-table").hidden = true;
+  $("result-table").tBodies[0].replaceChildren();
+  $("records").replaceChildren();
+  $("unavailable").replaceChildren();
+  $("exports").hidden = true;
+  state.shown = null;
+}
+
+function showAnswer(req, body, signal) {
   const answeredAt = performance.now();
   const { rows, peers } = rowsOf(req, body);
   renderUnavailable(peers);
@@ -899,19 +925,25 @@ function queryTyped() {
   $("q-parsed").textContent = parsed.error || parsed.reading || "";
 }
 
+// The datasets as this caller may list them; the list replaces the last one only when read
+// whole (a search never finds a list half read), and only while the caller is the one it was
+// asked for (a list asked signed in and answered after sign-out is dropped).
 async function loadCatalogue() {
-  state.catalogue = new Map();
+  const token = state.token;
   const { response, body } = await callApi(`${state.base}/datasets?limit=1000`);
-  if (!response.ok || !body) return;
-  for (const d of (body.response && body.response.collections) || []) {
-    const info = d.info || {};
-    state.catalogue.set(`${d.beaconId || state.config.beaconId}|${d.id}`, {
-      id: d.id, node: d.beaconId || state.config.beaconId, description: d.description || "",
-      keywords: Array.isArray(info.keywords) ? info.keywords.join(" ") : "",
-      title: d.name || d.id, accessLevel: info.accessLevel || "", country: info.country || "",
+  if (state.token !== token) return;
+  const catalogue = new Map();
+  const collections = response.ok ? objectOf(objectOf(body).response).collections : null;
+  for (const d of (Array.isArray(collections) ? collections : []).map(objectOf)) {
+    const info = objectOf(d.info), id = textOf(d.id), node = textOf(d.beaconId) || state.config.beaconId;
+    if (!id) continue;
+    catalogue.set(`${node}|${id}`, {
+      id, node, description: textOf(d.description), keywords: textsOf(info.keywords).join(" "),
+      title: textOf(d.name) || id, accessLevel: textOf(info.accessLevel), country: textOf(info.country),
       accessLinks: accessLinks(info),
       page: webLink(info.landingPage) || webLink(d.externalUrl) || webLink(info.externalUrl) });
   }
+  state.catalogue = catalogue;
   renderDatasets();
 }
 
