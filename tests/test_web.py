@@ -1230,6 +1230,46 @@ async def test_a_sign_in_the_node_refuses_is_forgotten(web_network: WebNetwork, 
     tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
 
 
+async def test_sign_out_clears_what_was_asked_signed_in(web_network: WebNetwork, tab: Page):
+    """Signing out abandons a search still running and clears an answer shown (rows,
+    records, exports), both asked with the token: they stayed, under "Signed out: you see
+    what anonymous callers may see". Signing in again asks that search again."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_role("button", name="Sign in").first.click()
+    await _sign_in(tab, web_network.aai_url, "carol")
+    box = page.get_by_label("Variant, region or gene")
+    await box.fill("17-7674944-G-A")
+    async with page.expect_request(lambda r: "/g_variants" in r.url):
+        await box.press("Enter")           # the network answers after its frozen peer's 1 s
+    await page.get_by_role("button", name="Sign out").click()
+    await tab.answered()
+    await asyncio.sleep(2 * PEER_TIMEOUT)                   # the answer came, and was dropped
+
+    async def cleared() -> None:
+        assert await tab.text("#who") == "Signed out: you see what anonymous callers may see."
+        assert await tab.text("#status") == (
+            "Signed out: the answer asked signed in is no longer shown. Search again to see "
+            "what anonymous callers may see.")
+        assert await page.locator("#result-table").is_hidden()
+        assert await page.locator("#records").inner_text() == ""
+        assert await page.locator("#unavailable").inner_text() == ""
+        assert await page.locator("#exports").is_hidden()
+        assert await page.locator("#search").is_enabled()
+
+    await cleared()
+    await page.get_by_role("button", name="Sign in").first.click()
+    await _sign_in(tab, web_network.aai_url, "carol")
+    tab.searches = 0
+    await tab.answered()                                    # the abandoned search, again
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "record"
+    assert await page.locator("section.dataset-records", has_text=TITLES[FI_CONTROLLED]).count()
+    await page.get_by_role("button", name="Sign out").click()
+    await cleared()
+    await tab.search()
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+
+
 async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,
                                                                 tab: Page):
     """A link to the page with an OAuth error, to no sign-in started here, shows nothing

@@ -15,6 +15,7 @@ const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
   asking: null,        // the AbortController of the latest search (and its record pages)
+  askAgain: false,     // sign-out cleared a search's answer, or abandoned it: sign-in asks it again
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -606,6 +607,7 @@ async function runSearch() {
   const req = buildRequest();
   if (req.error) { showFormError(req); return; }
   if (state.asking) state.asking.abort();
+  state.askAgain = false;
   const asking = new AbortController();
   state.asking = asking;
   showBusy(true);
@@ -785,7 +787,7 @@ async function signIn() {
   const redirect = `${location.origin}/`;
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({
     verifier, state: stateValue, issuer: issuer.issuer, redirect, form: formState(),
-    searched: Boolean(state.shown) || $("status").dataset.refused === "401" }));
+    searched: Boolean(state.shown) || state.askAgain || $("status").dataset.refused === "401" }));
   const query = new URLSearchParams({
     response_type: "code", client_id: issuer.clientId, redirect_uri: redirect,
     scope: "openid ga4gh_passport_v1", state: stateValue, code_challenge: challenge,
@@ -893,10 +895,23 @@ function showAccount() {
   if (!signedIn) $("visas").hidden = true;
 }
 
+// What was asked with the token goes with it: a search still running is abandoned and an
+// answer shown is cleared (its rows, records and exports stayed under "Signed out: you see
+// what anonymous callers may see"); signing in again asks that search again.
 function forgetSignIn(words) {
+  const asked = Boolean(state.shown) || $("search").disabled;     // disabled: a search runs
+  if (state.asking) state.asking.abort();
   state.token = null; state.subject = null; state.issuer = null;
   $("who").textContent = words;
   showAccount();
+  if (asked) {
+    clearResults();
+    state.askAgain = true;
+    $("status").textContent = "Signed out: the answer asked signed in is no longer shown. " +
+      "Search again to see what anonymous callers may see.";
+    delete $("status").dataset.refused;
+    $("retry").hidden = true;
+  }
   loadCatalogue();
 }
 
