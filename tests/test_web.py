@@ -57,6 +57,7 @@ from tests.conftest import (
     fresh_database,
     node_database,
     serve_app,
+    serve_dev_aai,
     write_vcf_text,
 )
 from tests.test_hardening import Relay
@@ -1268,6 +1269,46 @@ async def test_sign_out_clears_what_was_asked_signed_in(web_network: WebNetwork,
     await cleared()
     await tab.search()
     assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+
+
+async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: str,
+                                                                 tmp_path: Path, tab: Page):
+    """A bona fide researcher may see terms of fewer people than an anonymous caller (floor
+    1 against 5): the list of diseases is asked again on sign-out and on a refused token, as
+    the catalogue is (the signed-in list stayed in the form)."""
+    node_port = free_port()
+    async with AsyncExitStack() as stack:
+        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+                                         users=[DevUser(name="carol", password="carol",
+                                                        bona_fide=True)])
+        disclosure = DisclosureSettings(anonymous=TierSettings(allele_floor=5, smooth_width=0),
+                                        bona_fide=TierSettings(allele_floor=1, smooth_width=0))
+        async with lone_node(pg_server_url, tmp_path, port=node_port, disclosure=disclosure,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
+                             ) as (url, _):
+            page = tab.page
+            terms = page.locator("#term option")
+            await tab.open(url)
+            assert await terms.all_inner_texts() == ["any"]
+            for lose in ("sign out", "401"):
+                await page.get_by_role("button", name="Sign in").first.click()
+                await _sign_in(tab, aai_url, "carol")
+                assert await terms.all_inner_texts() == [
+                    "any", f"Asthma ({ASTHMA})", f"Hypertension ({HYPERTENSION})"]
+                await page.get_by_label("Individuals").check()
+                await page.get_by_label("Disease or phenotype").select_option(HYPERTENSION)
+                if lose == "sign out":
+                    await page.get_by_role("button", name="Sign out").click()
+                else:
+                    await page.evaluate(_spoil_token())
+                    tab.searches = 0
+                    await tab.search()
+                    assert await page.locator("#status").get_attribute("data-refused") == "401"
+                await page.wait_for_selector(f'#term option[value="{HYPERTENSION}"]',
+                                             state="detached", timeout=5000)
+                assert await terms.all_inner_texts() == ["any"], lose
+                assert await page.get_by_label("Disease or phenotype").input_value() == ""
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
 
 
 async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,

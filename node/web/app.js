@@ -897,7 +897,9 @@ function showAccount() {
 
 // What was asked with the token goes with it: a search still running is abandoned and an
 // answer shown is cleared (its rows, records and exports stayed under "Signed out: you see
-// what anonymous callers may see"); signing in again asks that search again.
+// what anonymous callers may see"); signing in again asks that search again. The datasets and
+// the disease terms are asked again as the caller now is: a bona fide researcher may be listed
+// terms of fewer people than an anonymous caller (the signed-in list stayed in the form).
 function forgetSignIn(words) {
   const asked = Boolean(state.shown) || $("search").disabled;     // disabled: a search runs
   if (state.asking) state.asking.abort();
@@ -913,6 +915,7 @@ function forgetSignIn(words) {
     $("retry").hidden = true;
   }
   loadCatalogue();
+  loadTerms();
 }
 
 function signOut() {
@@ -1057,16 +1060,21 @@ async function searchCatalogue(event) {
   done();
 }
 
+// The disease and phenotype terms this caller may be listed. The list replaces the last one
+// whatever the answer (a refusal lists none: a list asked signed in never outlives sign-out),
+// unless the caller changed while it was asked; a term chosen stays chosen if still listed.
 async function loadTerms() {
+  const token = state.token;
   const { response, body } = await callApi(`${state.base}/filtering_terms`);
-  if (!response.ok || !body) return;
-  const terms = ((body.response && body.response.filteringTerms) || [])
-    .filter((t) => t.type === "ontology" && !SEX_TERMS.has(t.id));
+  if (state.token !== token) return;
+  const listed = response.ok ? objectOf(objectOf(body).response).filteringTerms : null;
+  const terms = (Array.isArray(listed) ? listed : []).map(objectOf)
+    .filter((t) => t.type === "ontology" && typeof t.id === "string" && !SEX_TERMS.has(t.id));
   const select = $("term");
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, "any"),
-    ...terms.map((t) => el("option", { value: t.id }, t.label ? `${t.label} (${t.id})` : t.id)));
-  select.value = chosen;
+    ...terms.map((t) => el("option", { value: t.id }, textOf(t.label) ? `${t.label} (${t.id})` : t.id)));
+  select.value = terms.some((t) => t.id === chosen) ? chosen : "";
 }
 
 async function start() {
