@@ -1513,6 +1513,48 @@ async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: st
             assert await tab.text("#catalogue-status") == "0 datasets in the catalogue."
 
 
+async def test_only_the_latest_catalogue_search_is_shown(pg_server_url: str, tmp_path: Path,
+                                                       tab: Page):
+    """A catalogue search started while another runs aborts it: the earlier one's late
+    answer never replaces the later one's list (it did, under the later one's words)."""
+    node_port = free_port()
+    slow_done = asyncio.Event()
+
+    async def datasets(request: web.Request) -> web.Response:
+        words = request.query.get("q", "")
+        if words == "slow":
+            try:
+                await asyncio.sleep(SLOW_SECONDS)
+            finally:
+                slow_done.set()
+        found = {"identifier": f"GDI-CAT-{words.upper()}", "title": f"Answer to {words}",
+                 "nodeId": "org.test.elsewhere", "accessRights": "PUBLIC"}
+        return web.json_response({"total": 1, "datasets": [found]}, headers={
+            "Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
+
+    catalogue = web.Application()
+    catalogue.router.add_get("/api/datasets", datasets)
+    async with AsyncExitStack() as stack:
+        catalogue_url = await serve_app(stack, catalogue)
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             catalogue_url=catalogue_url) as (url, _):
+            page = tab.page
+            await tab.open(url)
+            box = page.get_by_label("Find in the catalogue")
+            await box.fill("slow")
+            async with page.expect_request(lambda r: "q=slow" in r.url):
+                await box.press("Enter")
+            await box.fill("fast")
+            await box.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="2"]')
+            await asyncio.wait_for(slow_done.wait(), 10)
+            await asyncio.sleep(0.5)                     # the slow answer had time to show
+            assert " ".join((await tab.text("#catalogue-list")).split()) == (
+                "Answer to fast GDI-CAT-FAST · node org.test.elsewhere · public "
+                "Not searchable from this page: not on this node.")
+            assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
+
+
 async def test_a_node_without_a_catalogue_offers_no_catalogue_search(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)

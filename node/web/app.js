@@ -16,6 +16,7 @@ const state = {
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
   asking: null,        // the AbortController of the latest search (and its record pages)
   askAgain: false,     // sign-out cleared a search's answer, or abandoned it: sign-in asks it again
+  findingInCatalogue: null,   // the AbortController of the latest catalogue search
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -1007,8 +1008,13 @@ function askable(found) {
   return same.length === 1 ? same[0] : null;
 }
 
+// Only the latest catalogue search is shown: one started while another runs aborts it, whose
+// late answer would otherwise replace the later one's list under the later one's words.
 async function searchCatalogue(event) {
   if (event) event.preventDefault();
+  if (state.findingInCatalogue) state.findingInCatalogue.abort();
+  const finding = new AbortController();
+  state.findingInCatalogue = finding;
   const status = $("catalogue-status");
   const query = new URLSearchParams({ limit: "20" });
   const words = $("catalogue-q").value.trim();
@@ -1023,11 +1029,14 @@ async function searchCatalogue(event) {
   let response, body;
   try {
     response = await fetch(`${state.config.catalogue}/api/datasets?${query}`,
-                           { credentials: "omit", referrerPolicy: "no-referrer" });
+                           { credentials: "omit", referrerPolicy: "no-referrer", signal: finding.signal });
     body = await response.json().catch(() => null);
+    finding.signal.throwIfAborted();
   } catch (error) {
-    status.textContent = `The catalogue could not be reached (${error.message}).`;
-    $("catalogue-list").replaceChildren();
+    if (!finding.signal.aborted) {        // else a later search shows its own answer
+      status.textContent = `The catalogue could not be reached (${error.message}).`;
+      $("catalogue-list").replaceChildren();
+    }
     done();
     return;
   }
