@@ -544,6 +544,36 @@ async def test_a_form_error_marks_and_focuses_the_field_that_is_wrong(web_networ
         {"id": "diseases.ageOfOnset.iso8601duration", "operator": ">", "value": "P35Y"}]
 
 
+async def test_what_the_node_would_refuse_is_read_or_refused_in_the_page(
+        web_network: WebNetwork, tab: Page):
+    """A one-letter protein change typed in lower case is sent in upper case (the node reads
+    `r175h` as no protein change: a 400), and a position beyond the node's 2147483647 is a
+    form error on the query box (it lost its digits and was sent as 1e+23)."""
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    await tab.search("tp53 r175h")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert (query["geneId"], query["aminoacidChange"]) == (["TP53"], ["R175H"])
+    assert await tab.text("#q-parsed") == "Gene TP53, protein change R175H"
+    assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+    read = await page.evaluate("""() => ["TP53 p.arg175his", "TP53 p.(R175H)",
+        "17-2147483647-G-A", "17:1-2147483647"].map((t) => parseQuery(t).params)""")
+    assert read[0]["aminoacidChange"] == "p.Arg175His"
+    assert read[1]["aminoacidChange"] == "p.(R175H)"
+    assert read[2]["start"] == "2147483646" and read[3]["end"] == "2147483647"
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/g_variants" in r.url else None)
+    for typed in ("17-2147483648-G-A", "17-99999999999999999999-G-A",
+                  "17:1-99999999999999999999999", "17:2147483648-2147483649"):
+        await tab.search(typed)
+        assert await tab.text("#form-error") == (
+            "A position is at most 2147483647 (the largest the node reads)."), typed
+        assert await page.get_by_label("Variant, region or gene").get_attribute(
+            "aria-invalid") == "true"
+        assert "e+" not in await tab.text("#q-parsed")
+    assert asked == []
+
+
 async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)

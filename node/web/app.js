@@ -56,6 +56,19 @@ const GENE = /^(HGNC:\d+|[A-Za-z][A-Za-z0-9-]*(?:\.[0-9]+)?)(?:\s+(p\.\(?[A-Za-z
 
 const toInt = (digits) => parseInt(digits.replace(/[,_]/g, ""), 10);
 const chrom = (name) => (name.toUpperCase() === "M" ? "MT" : name.toUpperCase());
+// The node's largest position (PostgreSQL's integer: beacon/limits.py). One beyond it is
+// refused here: it would be sent without its last digits (1e+23), past what parseInt keeps.
+const MAX_POSITION = 2147483647;
+const TOO_FAR = `A position is at most ${MAX_POSITION} (the largest the node reads).`;
+
+// A protein change in the case the node reads: one-letter amino acids upper case (R175H),
+// three-letter ones capitalised (p.Arg175His); people type r175h and p.arg175his too.
+function proteinChange(typed) {
+  const [, prefix, change] = /^(p\.\(?)?(.*)$/.exec(typed);
+  return (prefix || "") + change.replace(/[A-Za-z]+/g, (letters) =>
+    letters.length === 1 ? letters.toUpperCase()
+      : letters.length === 3 ? letters[0].toUpperCase() + letters.slice(1).toLowerCase() : letters);
+}
 
 // The request parameters a typed text means, and how it was read (for the page to say);
 // an error message when it means nothing the page knows.
@@ -66,6 +79,7 @@ function parseQuery(text) {
   if (m) {
     const pos = toInt(m[2]);
     if (pos < 1) return { error: "A position counts from 1." };
+    if (pos > MAX_POSITION) return { error: TOO_FAR };
     const params = { referenceName: chrom(m[1]), start: String(pos - 1),
                      referenceBases: m[3].toUpperCase(), alternateBases: m[4].toUpperCase() };
     return { params, reading: `Variant: chromosome ${params.referenceName}, POS ${pos} ` +
@@ -74,6 +88,7 @@ function parseQuery(text) {
   m = REGION.exec(typed);
   if (m) {
     const first = toInt(m[2]), last = toInt(m[3]);
+    if (last > MAX_POSITION || first > MAX_POSITION) return { error: TOO_FAR };
     if (first < 1 || last < first) return { error: "A region goes from a position ≥ 1 to one at or after it." };
     const params = { referenceName: chrom(m[1]), start: String(first - 1), end: String(last) };
     return { params, reading: `Region: chromosome ${params.referenceName}, positions ` +
@@ -87,10 +102,10 @@ function parseQuery(text) {
   m = GENE.exec(typed);
   if (m) {
     if (/^rs\d+$/i.test(typed)) return { error: "dbSNP rs ids are not searchable here: type the variant or its region." };
-    const params = { geneId: /^HGNC:/i.test(m[1]) ? m[1].toUpperCase() : m[1].toUpperCase() };
-    if (m[2]) params.aminoacidChange = m[2];
+    const params = { geneId: m[1].toUpperCase() };
+    if (m[2]) params.aminoacidChange = proteinChange(m[2]);
     return { params, reading: `Gene ${params.geneId}` +
-             (m[2] ? `, protein change ${m[2]}` : "") };
+             (m[2] ? `, protein change ${params.aminoacidChange}` : "") };
   }
   return { error: "Not a variant, region or gene the page can read: see the examples below the box." };
 }
