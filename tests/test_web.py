@@ -57,6 +57,7 @@ from tests.conftest import (
     fresh_database,
     node_database,
     serve_app,
+    serve_dev_aai,
     write_vcf_text,
 )
 from tests.test_hardening import Relay
@@ -543,6 +544,36 @@ async def test_a_form_error_marks_and_focuses_the_field_that_is_wrong(web_networ
         {"id": "diseases.ageOfOnset.iso8601duration", "operator": ">", "value": "P35Y"}]
 
 
+async def test_what_the_node_would_refuse_is_read_or_refused_in_the_page(
+        web_network: WebNetwork, tab: Page):
+    """A one-letter protein change typed in lower case is sent in upper case (the node reads
+    `r175h` as no protein change: a 400), and a position beyond the node's 2147483647 is a
+    form error on the query box (it lost its digits and was sent as 1e+23)."""
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    await tab.search("tp53 r175h")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert (query["geneId"], query["aminoacidChange"]) == (["TP53"], ["R175H"])
+    assert await tab.text("#q-parsed") == "Gene TP53, protein change R175H"
+    assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+    read = await page.evaluate("""() => ["TP53 p.arg175his", "TP53 p.(R175H)",
+        "17-2147483647-G-A", "17:1-2147483647"].map((t) => parseQuery(t).params)""")
+    assert read[0]["aminoacidChange"] == "p.Arg175His"
+    assert read[1]["aminoacidChange"] == "p.(R175H)"
+    assert read[2]["start"] == "2147483646" and read[3]["end"] == "2147483647"
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/g_variants" in r.url else None)
+    for typed in ("17-2147483648-G-A", "17-99999999999999999999-G-A",
+                  "17:1-99999999999999999999999", "17:2147483648-2147483649"):
+        await tab.search(typed)
+        assert await tab.text("#form-error") == (
+            "A position is at most 2147483647 (the largest the node reads)."), typed
+        assert await page.get_by_label("Variant, region or gene").get_attribute(
+            "aria-invalid") == "true"
+        assert "e+" not in await tab.text("#q-parsed")
+    assert asked == []
+
+
 async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)
@@ -855,6 +886,111 @@ async def test_a_peers_unstated_precision_and_impossible_frequencies(
         assert "Infinity" not in await section.inner_text()
 
 
+ODD, ODD_COUNTED, ODD_RECORDS = "org.test.odd", "GDI-XX-ODD-001", "GDI-XX-ODD-002"
+
+
+def _careless_peer() -> web.Application:
+    """A peer whose answers pass the network's checks but hold JSON of the wrong type where
+    the page reads text or lists: a dataset named 42, described by an object, of access level
+    3 and country 7; a count whose `countAdjustedTo` is a string ("rounded up"); a variant
+    whose gene ids are one string. Each of these broke the page (a thrown TypeError: the
+    dataset filter stopped, the status stayed "Asking…" over the previous search's rows)."""
+    meta = {"beaconId": ODD, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "record",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+    odd = {"accessLevel": 3, "country": 7, "keywords": "not a list"}
+    record = {"variantInternalId": "GRCh38:17:7674943:G:A",
+              "variation": {"variantType": "SNP", "referenceBases": "G", "alternateBases": "A"},
+              "molecularAttributes": {"geneIds": "TP53", "aminoacidChanges": {"p": 1}}}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/datasets"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 2},
+                "response": {"collections": [
+                    {"id": ODD_COUNTED, "name": 42, "description": {"text": "an object"},
+                     "info": odd},
+                    {"id": ODD_RECORDS, "name": ["a", "list"], "info": odd}]}})
+        if request.path.endswith("/g_variants"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 11},
+                "response": {"resultSets": [
+                    {"id": ODD_COUNTED, "setType": "dataset", "exists": True,
+                     "resultsCount": 10, "results": [], "countPrecision": "rounded",
+                     "countAdjustedTo": "rounded up", "info": {"returnedGranularity": "count"}},
+                    {"id": ODD_RECORDS, "setType": "dataset", "exists": True,
+                     "resultsCount": 1, "results": [record], "countPrecision": "exact",
+                     "info": {"returnedGranularity": "record"}}]}})
+        return web.json_response({"meta": meta}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+async def test_a_peers_badly_typed_fields_show_as_not_given(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A value of the wrong type from a peer is read as absent (no title, no access level,
+    no adjustment, no gene), and every other row, the dataset filter and the records still
+    work: the page threw on each, and a search's answer was never shown."""
+    async with AsyncExitStack() as stack:
+        peers = [Peer(id="org.test.fi", url=f"{web_network.fi_url}/api"),
+                 Peer(id=ODD, url=f"{await serve_app(stack, _careless_peer())}/api")]
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=tmp_path, beacon_id="org.test.net4",
+                            beacon_name="Network with a careless peer", peers=peers)
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        url = await serve_app(stack, create_app(settings, pool))
+        page = tab.page
+        await tab.open(url)
+        assert await tab.text("#dataset-count") == "4 of 4 datasets"
+        await page.get_by_label("Find a dataset").fill("finnish")
+        assert await tab.text("#dataset-count") == "2 of 4 datasets"
+        await page.get_by_label("Find a dataset").fill("odd-001")
+        assert await tab.text("#dataset-count") == "1 of 4 datasets"
+        listed = await tab.text("#dataset-list")
+        assert ODD_COUNTED in listed and "object" not in listed and "42" not in listed
+        await tab.search("17-7674944-G-A")
+        assert (await tab.text("#status")).startswith("Found in 4 of 4 datasets")
+        rows = {r["Dataset"]: r for r in await tab.rows()}
+        assert rows[f"{ODD_COUNTED} {ODD_COUNTED}"] == {     # titled by its id, as unnamed
+            "Node": ODD, "Dataset": f"{ODD_COUNTED} {ODD_COUNTED}", "Access": "",
+            "Found": "yes", "Count": "10 rounded", "Granularity given": "count",
+            "Why not more": "limited by the node's disclosure rules"}
+        assert next(r for d, r in rows.items() if FI_OPEN in d)["Count"] == "1 exact"
+        section = page.locator("section.dataset-records", has_text=ODD_RECORDS)
+        variant = await section.locator("h4.variant").inner_text()
+        assert variant.startswith("GRCh38:17:7674943:G:A") and "TP53" not in variant
+        async with page.expect_download() as waiting:
+            await page.get_by_role("button", name="Export CSV").click()
+        exported = {r["dataset"]: r for r in csv.DictReader(io.StringIO(
+            Path(await (await waiting.value).path()).read_text()))}
+        assert (exported[ODD_COUNTED]["countAdjustedTo"], exported[ODD_COUNTED]["title"]) == (
+            "", ODD_COUNTED)
+
+
+async def test_an_answer_the_page_cannot_show_clears_the_last_one(web_network: WebNetwork,
+                                                                  tab: Page):
+    """Whatever stops the page showing an answer, the previous search's rows, records and
+    exports do not stay under the new query (they did, with the status left at "Asking…"):
+    here the page's own reading of the answer is made to fail."""
+    page = tab.page
+    await tab.open(web_network.fi_url)
+    await tab.search("17-7674944-G-A")
+    assert await tab.rows() and await page.locator("section.dataset-records").count()
+    await page.evaluate("() => { window.rowsOf = () => { throw new Error('unreadable'); }; }")
+    await tab.search("17-7674945-G-A")
+    assert await tab.text("#status") == (
+        "The node's answer could not be shown (unreadable); nothing from it is listed.")
+    assert await page.locator("#result-table").is_hidden()
+    assert await page.locator("#records").inner_text() == ""
+    assert await page.locator("#exports").is_hidden()
+    assert await page.locator("#search").is_enabled()
+
+
 async def test_a_running_search_is_not_asked_again(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """While a search runs (a peer takes SLOW_SECONDS), Search is disabled and the results
@@ -1125,6 +1261,86 @@ async def test_a_sign_in_the_node_refuses_is_forgotten(web_network: WebNetwork, 
     tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
 
 
+async def test_sign_out_clears_what_was_asked_signed_in(web_network: WebNetwork, tab: Page):
+    """Signing out abandons a search still running and clears an answer shown (rows,
+    records, exports), both asked with the token: they stayed, under "Signed out: you see
+    what anonymous callers may see". Signing in again asks that search again."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_role("button", name="Sign in").first.click()
+    await _sign_in(tab, web_network.aai_url, "carol")
+    box = page.get_by_label("Variant, region or gene")
+    await box.fill("17-7674944-G-A")
+    async with page.expect_request(lambda r: "/g_variants" in r.url):
+        await box.press("Enter")           # the network answers after its frozen peer's 1 s
+    await page.get_by_role("button", name="Sign out").click()
+    await tab.answered()
+    await asyncio.sleep(2 * PEER_TIMEOUT)                   # the answer came, and was dropped
+
+    async def cleared() -> None:
+        assert await tab.text("#who") == "Signed out: you see what anonymous callers may see."
+        assert await tab.text("#status") == (
+            "Signed out: the answer asked signed in is no longer shown. Search again to see "
+            "what anonymous callers may see.")
+        assert await page.locator("#result-table").is_hidden()
+        assert await page.locator("#records").inner_text() == ""
+        assert await page.locator("#unavailable").inner_text() == ""
+        assert await page.locator("#exports").is_hidden()
+        assert await page.locator("#search").is_enabled()
+
+    await cleared()
+    await page.get_by_role("button", name="Sign in").first.click()
+    await _sign_in(tab, web_network.aai_url, "carol")
+    tab.searches = 0
+    await tab.answered()                                    # the abandoned search, again
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "record"
+    assert await page.locator("section.dataset-records", has_text=TITLES[FI_CONTROLLED]).count()
+    await page.get_by_role("button", name="Sign out").click()
+    await cleared()
+    await tab.search()
+    assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
+
+
+async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: str,
+                                                                 tmp_path: Path, tab: Page):
+    """A bona fide researcher may see terms of fewer people than an anonymous caller (floor
+    1 against 5): the list of diseases is asked again on sign-out and on a refused token, as
+    the catalogue is (the signed-in list stayed in the form)."""
+    node_port = free_port()
+    async with AsyncExitStack() as stack:
+        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+                                         users=[DevUser(name="carol", password="carol",
+                                                        bona_fide=True)])
+        disclosure = DisclosureSettings(anonymous=TierSettings(allele_floor=5, smooth_width=0),
+                                        bona_fide=TierSettings(allele_floor=1, smooth_width=0))
+        async with lone_node(pg_server_url, tmp_path, port=node_port, disclosure=disclosure,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
+                             ) as (url, _):
+            page = tab.page
+            terms = page.locator("#term option")
+            await tab.open(url)
+            assert await terms.all_inner_texts() == ["any"]
+            for lose in ("sign out", "401"):
+                await page.get_by_role("button", name="Sign in").first.click()
+                await _sign_in(tab, aai_url, "carol")
+                assert await terms.all_inner_texts() == [
+                    "any", f"Asthma ({ASTHMA})", f"Hypertension ({HYPERTENSION})"]
+                await page.get_by_label("Individuals").check()
+                await page.get_by_label("Disease or phenotype").select_option(HYPERTENSION)
+                if lose == "sign out":
+                    await page.get_by_role("button", name="Sign out").click()
+                else:
+                    await page.evaluate(_spoil_token())
+                    tab.searches = 0
+                    await tab.search()
+                    assert await page.locator("#status").get_attribute("data-refused") == "401"
+                await page.wait_for_selector(f'#term option[value="{HYPERTENSION}"]',
+                                             state="detached", timeout=5000)
+                assert await terms.all_inner_texts() == ["any"], lose
+                assert await page.get_by_label("Disease or phenotype").input_value() == ""
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+
+
 async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,
                                                                 tab: Page):
     """A link to the page with an OAuth error, to no sign-in started here, shows nothing
@@ -1325,6 +1541,48 @@ async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: st
             await page.get_by_role("button", name="Find datasets").click()
             await page.wait_for_selector('body[data-catalogue-searches="2"]')
             assert await tab.text("#catalogue-status") == "0 datasets in the catalogue."
+
+
+async def test_only_the_latest_catalogue_search_is_shown(pg_server_url: str, tmp_path: Path,
+                                                       tab: Page):
+    """A catalogue search started while another runs aborts it: the earlier one's late
+    answer never replaces the later one's list (it did, under the later one's words)."""
+    node_port = free_port()
+    slow_done = asyncio.Event()
+
+    async def datasets(request: web.Request) -> web.Response:
+        words = request.query.get("q", "")
+        if words == "slow":
+            try:
+                await asyncio.sleep(SLOW_SECONDS)
+            finally:
+                slow_done.set()
+        found = {"identifier": f"GDI-CAT-{words.upper()}", "title": f"Answer to {words}",
+                 "nodeId": "org.test.elsewhere", "accessRights": "PUBLIC"}
+        return web.json_response({"total": 1, "datasets": [found]}, headers={
+            "Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
+
+    catalogue = web.Application()
+    catalogue.router.add_get("/api/datasets", datasets)
+    async with AsyncExitStack() as stack:
+        catalogue_url = await serve_app(stack, catalogue)
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             catalogue_url=catalogue_url) as (url, _):
+            page = tab.page
+            await tab.open(url)
+            box = page.get_by_label("Find in the catalogue")
+            await box.fill("slow")
+            async with page.expect_request(lambda r: "q=slow" in r.url):
+                await box.press("Enter")
+            await box.fill("fast")
+            await box.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="2"]')
+            await asyncio.wait_for(slow_done.wait(), 10)
+            await asyncio.sleep(0.5)                     # the slow answer had time to show
+            assert " ".join((await tab.text("#catalogue-list")).split()) == (
+                "Answer to fast GDI-CAT-FAST · node org.test.elsewhere · public "
+                "Not searchable from this page: not on this node.")
+            assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
 
 
 async def test_a_node_without_a_catalogue_offers_no_catalogue_search(web_network: WebNetwork,

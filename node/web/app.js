@@ -15,6 +15,8 @@ const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
   asking: null,        // the AbortController of the latest search (and its record pages)
+  askAgain: false,     // sign-out cleared a search's answer, or abandoned it: sign-in asks it again
+  findingInCatalogue: null,   // the AbortController of the latest catalogue search
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -54,6 +56,19 @@ const GENE = /^(HGNC:\d+|[A-Za-z][A-Za-z0-9-]*(?:\.[0-9]+)?)(?:\s+(p\.\(?[A-Za-z
 
 const toInt = (digits) => parseInt(digits.replace(/[,_]/g, ""), 10);
 const chrom = (name) => (name.toUpperCase() === "M" ? "MT" : name.toUpperCase());
+// The node's largest position (PostgreSQL's integer: beacon/limits.py). One beyond it is
+// refused here: it would be sent without its last digits (1e+23), past what parseInt keeps.
+const MAX_POSITION = 2147483647;
+const TOO_FAR = `A position is at most ${MAX_POSITION} (the largest the node reads).`;
+
+// A protein change in the case the node reads: one-letter amino acids upper case (R175H),
+// three-letter ones capitalised (p.Arg175His); people type r175h and p.arg175his too.
+function proteinChange(typed) {
+  const [, prefix, change] = /^(p\.\(?)?(.*)$/.exec(typed);
+  return (prefix || "") + change.replace(/[A-Za-z]+/g, (letters) =>
+    letters.length === 1 ? letters.toUpperCase()
+      : letters.length === 3 ? letters[0].toUpperCase() + letters.slice(1).toLowerCase() : letters);
+}
 
 // The request parameters a typed text means, and how it was read (for the page to say);
 // an error message when it means nothing the page knows.
@@ -64,6 +79,7 @@ function parseQuery(text) {
   if (m) {
     const pos = toInt(m[2]);
     if (pos < 1) return { error: "A position counts from 1." };
+    if (pos > MAX_POSITION) return { error: TOO_FAR };
     const params = { referenceName: chrom(m[1]), start: String(pos - 1),
                      referenceBases: m[3].toUpperCase(), alternateBases: m[4].toUpperCase() };
     return { params, reading: `Variant: chromosome ${params.referenceName}, POS ${pos} ` +
@@ -72,6 +88,7 @@ function parseQuery(text) {
   m = REGION.exec(typed);
   if (m) {
     const first = toInt(m[2]), last = toInt(m[3]);
+    if (last > MAX_POSITION || first > MAX_POSITION) return { error: TOO_FAR };
     if (first < 1 || last < first) return { error: "A region goes from a position ≥ 1 to one at or after it." };
     const params = { referenceName: chrom(m[1]), start: String(first - 1), end: String(last) };
     return { params, reading: `Region: chromosome ${params.referenceName}, positions ` +
@@ -85,13 +102,22 @@ function parseQuery(text) {
   m = GENE.exec(typed);
   if (m) {
     if (/^rs\d+$/i.test(typed)) return { error: "dbSNP rs ids are not searchable here: type the variant or its region." };
-    const params = { geneId: /^HGNC:/i.test(m[1]) ? m[1].toUpperCase() : m[1].toUpperCase() };
-    if (m[2]) params.aminoacidChange = m[2];
+    const params = { geneId: m[1].toUpperCase() };
+    if (m[2]) params.aminoacidChange = proteinChange(m[2]);
     return { params, reading: `Gene ${params.geneId}` +
-             (m[2] ? `, protein change ${m[2]}` : "") };
+             (m[2] ? `, protein change ${params.aminoacidChange}` : "") };
   }
   return { error: "Not a variant, region or gene the page can read: see the examples below the box." };
 }
+
+// ---------------------------------------------------------------- what peers send
+// The network checks a peer's answer for its shape (ids, counts, lists of records), not every
+// field this page reads: a dataset named 42, an access level 3, a countAdjustedTo "rounded up"
+// pass through. Each is read here as absent, shown empty or "not available", so the rest of
+// the answer is drawn (each threw, and a search's answer was never shown).
+const textOf = (value) => (typeof value === "string" ? value : "");
+const textsOf = (value) => (Array.isArray(value) ? value.filter((v) => typeof v === "string") : []);
+const objectOf = (value) => (value && typeof value === "object" && !Array.isArray(value) ? value : {});
 
 // ---------------------------------------------------------------- the Beacon request
 function entryType() {
@@ -221,7 +247,7 @@ function refusalText(response, body) {
 // A count without countPrecision (any plain Beacon v2.0 node: the field is this framework's
 // addition) says nothing of its precision, so the page claims none.
 function countWords(count, precision, adjusted) {
-  const notes = Array.isArray(adjusted) ? adjusted : [];
+  const notes = textsOf(adjusted);
   if (!precision) return { text: String(count), note: "" };
   if (precision === "exact" || !notes.length) return { text: String(count), note: precision };
   const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
@@ -301,9 +327,10 @@ function rowsOf(req, body) {
   for (const set of sets) {
     const beaconId = set.beaconId || own;
     const dataset = datasetOf(beaconId, set.id);
-    const given = (set.info && set.info.returnedGranularity) || body.meta.returnedGranularity;
+    const given = textOf(objectOf(set.info).returnedGranularity) || body.meta.returnedGranularity;
     const counted = given !== "boolean";
-    const words = counted ? countWords(set.resultsCount, set.countPrecision, set.countAdjustedTo)
+    const precision = textOf(set.countPrecision), adjusted = textsOf(set.countAdjustedTo);
+    const words = counted ? countWords(set.resultsCount, precision, adjusted)
                           : { text: "not given", note: "yes/no answer only" };
     const why = whyNotMore(req.granularity, given, dataset);
     rows.push({
@@ -311,8 +338,8 @@ function rowsOf(req, body) {
       title: dataset ? dataset.title : "", access: dataset ? dataset.accessLevel : "",
       status: "answered", exists: set.exists, found: set.exists ? "yes" : "not found",
       count: counted ? set.resultsCount : null, countShown: words.text, countNote: words.note,
-      countPrecision: counted ? set.countPrecision || "" : "",
-      countAdjustedTo: counted ? (set.countAdjustedTo || []).join("; ") : "",
+      countPrecision: counted ? precision : "",
+      countAdjustedTo: counted ? adjusted.join("; ") : "",
       granularity: given, whyNotMore: why.text, why, results: set.results || [],
       accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })),
       datasetPage: dataset ? dataset.page : null,
@@ -400,8 +427,8 @@ function position(record) {
 }
 
 function frequencyRows(record) {
-  const block = (record.frequencyInPopulations || [])[0];
-  return (block && Array.isArray(block.frequencies)) ? block.frequencies : [];
+  const block = objectOf(Array.isArray(record.frequencyInPopulations) && record.frequencyInPopulations[0]);
+  return Array.isArray(block.frequencies) ? block.frequencies.map(objectOf) : [];
 }
 
 // An allele frequency as a number from 0 to 1, or null: a peer may send anything ("1e999"
@@ -438,12 +465,12 @@ function barChart(rows, label) {
 
 function recordNodes(row, record) {
   if (!record.variantInternalId) {
-    return [el("p", { class: "individual" }, `Individual ${record.id || ""}` +
-      (record.sex && record.sex.label ? `, ${record.sex.label}` : ""))];
+    const sex = textOf(objectOf(record.sex).label);
+    return [el("p", { class: "individual" }, `Individual ${textOf(record.id)}` + (sex ? `, ${sex}` : ""))];
   }
-  const v = record.variation || {};
-  const attrs = record.molecularAttributes || {};
-  const extra = [(attrs.geneIds || []).join(", "), (attrs.aminoacidChanges || []).join(", ")]
+  const v = objectOf(record.variation);
+  const attrs = objectOf(record.molecularAttributes);
+  const extra = [textsOf(attrs.geneIds).join(", "), textsOf(attrs.aminoacidChanges).join(", ")]
     .filter(Boolean).join(" ");
   const nodes = [el("h4", { class: "variant" }, record.variantInternalId,
     el("span", { class: "note" }, `POS ${position(record)} ${v.referenceBases || ""}>${v.alternateBases || ""} ${v.variantType || ""} ${extra}`))];
@@ -596,6 +623,7 @@ async function runSearch() {
   const req = buildRequest();
   if (req.error) { showFormError(req); return; }
   if (state.asking) state.asking.abort();
+  state.askAgain = false;
   const asking = new AbortController();
   state.asking = asking;
   showBusy(true);
@@ -626,11 +654,27 @@ async function ask(req, signal) {
     $("status").textContent = refusalText(response, body);
     $("status").dataset.refused = String(response.status);
     $("retry").hidden = ![429, 503].includes(response.status);
-    $("result-table").hidden = true; $("records").replaceChildren(); $("unavailable").replaceChildren();
-    $("exports").hidden = true;
-    state.shown = null;
+    clearResults();
     return;
   }
+  // Whatever stops an answer being shown, the last one does not stay under the new query.
+  try { showAnswer(req, body, signal); } catch (error) {
+    clearResults();
+    $("status").textContent = `The node's answer could not be shown (${error.message}); nothing from it is listed.`;
+  }
+}
+
+// No answer on screen: its rows, records, unavailable nodes and exports.
+function clearResults() {
+  $("result-table").hidden = true;
+  $("result-table").tBodies[0].replaceChildren();
+  $("records").replaceChildren();
+  $("unavailable").replaceChildren();
+  $("exports").hidden = true;
+  state.shown = null;
+}
+
+function showAnswer(req, body, signal) {
   const answeredAt = performance.now();
   const { rows, peers } = rowsOf(req, body);
   renderUnavailable(peers);
@@ -759,7 +803,7 @@ async function signIn() {
   const redirect = `${location.origin}/`;
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({
     verifier, state: stateValue, issuer: issuer.issuer, redirect, form: formState(),
-    searched: Boolean(state.shown) || $("status").dataset.refused === "401" }));
+    searched: Boolean(state.shown) || state.askAgain || $("status").dataset.refused === "401" }));
   const query = new URLSearchParams({
     response_type: "code", client_id: issuer.clientId, redirect_uri: redirect,
     scope: "openid ga4gh_passport_v1", state: stateValue, code_challenge: challenge,
@@ -867,11 +911,27 @@ function showAccount() {
   if (!signedIn) $("visas").hidden = true;
 }
 
+// What was asked with the token goes with it: a search still running is abandoned and an
+// answer shown is cleared (its rows, records and exports stayed under "Signed out: you see
+// what anonymous callers may see"); signing in again asks that search again. The datasets and
+// the disease terms are asked again as the caller now is: a bona fide researcher may be listed
+// terms of fewer people than an anonymous caller (the signed-in list stayed in the form).
 function forgetSignIn(words) {
+  const asked = Boolean(state.shown) || $("search").disabled;     // disabled: a search runs
+  if (state.asking) state.asking.abort();
   state.token = null; state.subject = null; state.issuer = null;
   $("who").textContent = words;
   showAccount();
+  if (asked) {
+    clearResults();
+    state.askAgain = true;
+    $("status").textContent = "Signed out: the answer asked signed in is no longer shown. " +
+      "Search again to see what anonymous callers may see.";
+    delete $("status").dataset.refused;
+    $("retry").hidden = true;
+  }
   loadCatalogue();
+  loadTerms();
 }
 
 function signOut() {
@@ -899,19 +959,25 @@ function queryTyped() {
   $("q-parsed").textContent = parsed.error || parsed.reading || "";
 }
 
+// The datasets as this caller may list them; the list replaces the last one only when read
+// whole (a search never finds a list half read), and only while the caller is the one it was
+// asked for (a list asked signed in and answered after sign-out is dropped).
 async function loadCatalogue() {
-  state.catalogue = new Map();
+  const token = state.token;
   const { response, body } = await callApi(`${state.base}/datasets?limit=1000`);
-  if (!response.ok || !body) return;
-  for (const d of (body.response && body.response.collections) || []) {
-    const info = d.info || {};
-    state.catalogue.set(`${d.beaconId || state.config.beaconId}|${d.id}`, {
-      id: d.id, node: d.beaconId || state.config.beaconId, description: d.description || "",
-      keywords: Array.isArray(info.keywords) ? info.keywords.join(" ") : "",
-      title: d.name || d.id, accessLevel: info.accessLevel || "", country: info.country || "",
+  if (state.token !== token) return;
+  const catalogue = new Map();
+  const collections = response.ok ? objectOf(objectOf(body).response).collections : null;
+  for (const d of (Array.isArray(collections) ? collections : []).map(objectOf)) {
+    const info = objectOf(d.info), id = textOf(d.id), node = textOf(d.beaconId) || state.config.beaconId;
+    if (!id) continue;
+    catalogue.set(`${node}|${id}`, {
+      id, node, description: textOf(d.description), keywords: textsOf(info.keywords).join(" "),
+      title: textOf(d.name) || id, accessLevel: textOf(info.accessLevel), country: textOf(info.country),
       accessLinks: accessLinks(info),
       page: webLink(info.landingPage) || webLink(d.externalUrl) || webLink(info.externalUrl) });
   }
+  state.catalogue = catalogue;
   renderDatasets();
 }
 
@@ -957,8 +1023,13 @@ function askable(found) {
   return same.length === 1 ? same[0] : null;
 }
 
+// Only the latest catalogue search is shown: one started while another runs aborts it, whose
+// late answer would otherwise replace the later one's list under the later one's words.
 async function searchCatalogue(event) {
   if (event) event.preventDefault();
+  if (state.findingInCatalogue) state.findingInCatalogue.abort();
+  const finding = new AbortController();
+  state.findingInCatalogue = finding;
   const status = $("catalogue-status");
   const query = new URLSearchParams({ limit: "20" });
   const words = $("catalogue-q").value.trim();
@@ -973,11 +1044,14 @@ async function searchCatalogue(event) {
   let response, body;
   try {
     response = await fetch(`${state.config.catalogue}/api/datasets?${query}`,
-                           { credentials: "omit", referrerPolicy: "no-referrer" });
+                           { credentials: "omit", referrerPolicy: "no-referrer", signal: finding.signal });
     body = await response.json().catch(() => null);
+    finding.signal.throwIfAborted();
   } catch (error) {
-    status.textContent = `The catalogue could not be reached (${error.message}).`;
-    $("catalogue-list").replaceChildren();
+    if (!finding.signal.aborted) {        // else a later search shows its own answer
+      status.textContent = `The catalogue could not be reached (${error.message}).`;
+      $("catalogue-list").replaceChildren();
+    }
     done();
     return;
   }
@@ -1010,16 +1084,21 @@ async function searchCatalogue(event) {
   done();
 }
 
+// The disease and phenotype terms this caller may be listed. The list replaces the last one
+// whatever the answer (a refusal lists none: a list asked signed in never outlives sign-out),
+// unless the caller changed while it was asked; a term chosen stays chosen if still listed.
 async function loadTerms() {
+  const token = state.token;
   const { response, body } = await callApi(`${state.base}/filtering_terms`);
-  if (!response.ok || !body) return;
-  const terms = ((body.response && body.response.filteringTerms) || [])
-    .filter((t) => t.type === "ontology" && !SEX_TERMS.has(t.id));
+  if (state.token !== token) return;
+  const listed = response.ok ? objectOf(objectOf(body).response).filteringTerms : null;
+  const terms = (Array.isArray(listed) ? listed : []).map(objectOf)
+    .filter((t) => t.type === "ontology" && typeof t.id === "string" && !SEX_TERMS.has(t.id));
   const select = $("term");
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, "any"),
-    ...terms.map((t) => el("option", { value: t.id }, t.label ? `${t.label} (${t.id})` : t.id)));
-  select.value = chosen;
+    ...terms.map((t) => el("option", { value: t.id }, textOf(t.label) ? `${t.label} (${t.id})` : t.id)));
+  select.value = terms.some((t) => t.id === chosen) ? chosen : "";
 }
 
 async function start() {
