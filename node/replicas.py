@@ -115,6 +115,9 @@ class ReadPools:
         self._refresh: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """The primary's position, then every replica's. A change committed after this read
+        and before the datasets cache listens is notified to no one: the cache calls
+        `datasets_changed` once it listens (node/app.py), which reads the position again."""
         await self._read_required()
         await self._poll_all()
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())

@@ -31,6 +31,7 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.migrate import NODE_MIGRATIONS, apply_migrations
+from node.replicas import ReadPools
 from node.settings import Settings
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -271,6 +272,37 @@ async def test_a_replica_stopped_mid_load_is_taken_out_of_rotation(cluster, tmp_
                 await asyncio.sleep(POLL)
         finally:
             await _replay(cluster, paused=False)
+
+
+async def test_a_swap_committed_while_the_node_starts_is_never_answered_stale(
+        cluster, tmp_path, monkeypatch):
+    """A new version committed after the router read the primary's position at start and
+    before the datasets cache listens is notified to no one; the cache's first load reads
+    it from the primary all the same. The paused replica, which has not replayed it, must
+    not answer (it did: the node listed v2 and answered v1). The swap is placed in that
+    window by running it as ReadPools.start() returns."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100, 200]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    started = ReadPools.start
+
+    async def start_then_swap(self: ReadPools) -> None:
+        await started(self)
+        await _replay(cluster, paused=True)            # the replica lags from here on
+        await ingest(cluster.primary, IngestRequest(
+            _vcf(tmp_path / "v2.vcf", [300]), DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+            workers=1))
+
+    monkeypatch.setattr(ReadPools, "start", start_then_swap)
+    try:
+        async with AsyncExitStack() as stack:
+            client = await _node(stack, cluster, tmp_path)
+            await asyncio.sleep(3 * POLL)               # polls have seen the replica's position
+            for _ in range(5):
+                assert await _exists(client, 300)
+                assert not await _exists(client, 200)
+    finally:
+        await _replay(cluster, paused=False)
 
 
 # --- servers that are not the primary's replica ---------------------------------------------
