@@ -19,6 +19,7 @@ import asyncpg
 
 from beacon import store
 from beacon.hung_server import Watchdog
+from beacon.replica_conflict import as_conflict
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -108,9 +109,10 @@ class CountBatcher:
         try:
             counts = await store.count_batch(connection, key, [a for a, _ in group])
         except Exception as error:  # noqa: BLE001 - each member fails as a lone query would
+            failure = as_conflict(error, connection)    # a replica's: on the primary (Queries)
             for _, waiter in group:
                 if not waiter.done():
-                    waiter.set_exception(error)
+                    waiter.set_exception(failure)
             return False
         finally:
             if watchdog is not None:

@@ -11,6 +11,9 @@ never waits behind one. Each class has its own time limit: waiting for a wide la
 against it, and the server ends a statement that outlives it (`statement_timeout`), so a
 flood of wide queries is answered with `QueryTimeout` (a 503 with Retry-After) rather than
 queued for ever.
+
+A read on a replica that the replica's replay cancels (beacon/replica_conflict.py) runs once
+more on the primary, through the primary's own lanes when it is wide, its time limit afresh.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import asyncpg
 from beacon import store
 from beacon.count_batcher import CountBatcher
 from beacon.hung_server import GRACE_SECONDS, Watchdog
+from beacon.replica_conflict import CANDIDATES, ReplicaConflict, as_conflict
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -152,9 +156,12 @@ class WideLanes:
                 if left <= 0:
                     raise QueryTimeout(True, limits)
                 work = _in_transaction(connection, left, statement)
-                if self._watchdog is None:
-                    return await work
-                return await self._watchdog.run(connection, work, left + GRACE_SECONDS)
+                try:
+                    if self._watchdog is None:
+                        return await work
+                    return await self._watchdog.run(connection, work, left + GRACE_SECONDS)
+                except CANDIDATES as error:
+                    raise as_conflict(error, connection)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:
@@ -187,8 +194,9 @@ class Queries:
         self.limits = limits
         self._watchdog = watchdog
         self._wide = WideLanes(pool, limits, watchdog)
-        # wide statements that write run on lanes of the primary: the same when it is the pool
-        self._wide_writing = self._wide if primary in (None, pool) else WideLanes(
+        # wide statements that write, and wide reads a replica cancelled, run on lanes of the
+        # primary: the same when it is the pool
+        self._wide_primary = self._wide if primary in (None, pool) else WideLanes(
             primary, limits, watchdog)
         self._turns = _Turns()
 
@@ -196,7 +204,10 @@ class Queries:
                   ) -> T:
         """Any other statement of a request (individuals' counts and pages): on the wide
         lanes if its variant condition is wide, else straight on the pool."""
-        return await self._on(self._pool, self._wide, wide, statement)
+        try:
+            return await self._on(self._pool, self._wide, wide, statement)
+        except ReplicaConflict:
+            return await self._on(self._primary, self._wide_primary, wide, statement)
 
     async def writing(self, wide: bool,
                       statement: Callable[[asyncpg.Connection], Awaitable[T]],
@@ -213,10 +224,10 @@ class Queries:
         (the lock still orders the processes). The wait is the same for every answer, so it
         tells nothing the database's wait did not."""
         if turn is None:
-            return await self._on(self._primary, self._wide_writing, wide, statement)
+            return await self._on(self._primary, self._wide_primary, wide, statement)
         seconds = self.limits.wide_seconds if wide else self.limits.narrow_seconds
         async with self._turns.held(turn, seconds, lambda: QueryTimeout(wide, self.limits)):
-            return await self._on(self._primary, self._wide_writing, wide, statement)
+            return await self._on(self._primary, self._wide_primary, wide, statement)
 
     async def _on(self, pool: asyncpg.Pool, lanes: WideLanes, wide: bool,
                   statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -225,37 +236,50 @@ class Queries:
         try:
             async with pool.acquire() as connection:
                 watchdog = self._watchdog
-                if watchdog is None:
-                    return await statement(connection)
-                # twice: `statement` may be a few, each of which the server ends in time
-                watchdog.watch(connection, 2 * watchdog.statement_seconds)
                 try:
-                    return await statement(connection)
-                finally:
-                    watchdog.done(connection)
+                    if watchdog is None:
+                        return await statement(connection)
+                    # twice: `statement` may be a few, each of which the server ends in time
+                    watchdog.watch(connection, 2 * watchdog.statement_seconds)
+                    try:
+                        return await statement(connection)
+                    finally:
+                        watchdog.done(connection)
+                except CANDIDATES as error:
+                    raise as_conflict(error, connection)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                     span: int, floor: int | Floor, tally: store.Tally | None = None
                     ) -> dict[str, store.Matches]:
-        """Per-dataset matches of `query` (`store.count_batch`)."""
+        """Per-dataset matches of `query` (`store.count_batch`): through the count lanes
+        when it is narrow, and alone on the primary if a replica's replay cancelled its
+        batch."""
         if is_wide(query, self.limits):
             key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
                                                tally=tally)
-            return (await self._wide.run(
-                lambda connection: store.count_batch(connection, key, [arguments])))[0]
+            return (await self.run(
+                True, lambda connection: store.count_batch(connection, key, [arguments])))[0]
         try:
             return await self._counts.count(query, dataset_ids, chromosome, span, floor, tally)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
+        except ReplicaConflict:
+            key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
+                                               tally=tally)
+            return (await self._on(self._primary, self._wide_primary, False, lambda connection: (
+                store.count_batch(connection, key, [arguments]))))[0]
 
     async def fetch(self, query: VariantQuery, dataset_id: str, chromosome: str | None,
                     span: int, floor: int | Floor, skip: int, limit: int) -> list[store.VariantRow]:
         """A page of the records `query` matches in one dataset (`store.fetch_variants`)."""
-        if is_wide(query, self.limits):
-            return await self._wide.run(lambda connection: store.fetch_variants(
-                connection, query, dataset_id, chromosome, span, floor, skip, limit))
-        return await self._on(self._pool, self._wide, False, lambda connection: (
-            store.fetch_variants(connection, query, dataset_id, chromosome, span, floor, skip,
-                                 limit)))
+        wide = is_wide(query, self.limits)
+
+        def statement(connection: asyncpg.Connection) -> Awaitable[list[store.VariantRow]]:
+            return store.fetch_variants(connection, query, dataset_id, chromosome, span, floor,
+                                        skip, limit)
+        try:
+            return await self._on(self._pool, self._wide, wide, statement)
+        except ReplicaConflict:
+            return await self._on(self._primary, self._wide_primary, wide, statement)

@@ -167,10 +167,17 @@ async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
+    """The datasets, reloaded on every change an ingest notifies. With replicas, each change
+    also makes the router read the primary's WAL position again (node/replicas.py), and it
+    reads it once more here, after LISTEN is active: ReadPools.start() (in _queries, before)
+    read it before anyone listened, so a swap committed in between was notified to no one
+    while the cache's first load reads its version from the primary, and a replica that had
+    not replayed it stayed in rotation, answering the old version."""
     cache = DatasetCache(app[POOL], watchdog=app[WATCHDOG])
     await cache.start(app[SETTINGS].database_url or "")
     if READS in app:
         cache.subscribe(app[READS].datasets_changed)
+        app[READS].datasets_changed()
     app[DATASETS] = cache
     yield
     await cache.stop()

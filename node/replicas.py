@@ -37,7 +37,9 @@ Failures. A replica that cannot be reached, answers that it is not a replica, or
 connection a statement left closed (a replica stopped mid-load), is out of rotation at once
 and back when a poll succeeds again. A request that was running on it when it went away gets
 what any lost database connection gets (a 503 with Retry-After, node/http/outage.py); the
-next one goes elsewhere. The outage probe watches the primary only.
+next one goes elsewhere. A statement the replica's replay cancelled (a recovery conflict)
+runs again on the primary (beacon/replica_conflict.py). The outage probe watches the primary
+only.
 """
 from __future__ import annotations
 
@@ -115,6 +117,9 @@ class ReadPools:
         self._refresh: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """The primary's position, then every replica's. A change committed after this read
+        and before the datasets cache listens is notified to no one: the cache calls
+        `datasets_changed` once it listens (node/app.py), which reads the position again."""
         await self._read_required()
         await self._poll_all()
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
@@ -260,7 +265,7 @@ class ReadPools:
 
     async def release(self, connection: asyncpg.Connection) -> None:
         pool = self._owners.pop(id(connection), self.primary)
-        if pool is not self.primary and connection.is_closed():
+        if pool is not self.primary and _closed(connection):
             self._lost(pool, ConnectionError("its connection was closed"))
         await pool.release(connection)
 
@@ -272,6 +277,16 @@ class ReadPools:
         replica = next((r for r in self.replicas if r.pool is pool), None)
         if replica is not None:            # else its pool was already retired by a poll
             self._out(replica, f"{type(error).__name__}: {error}")
+
+
+def _closed(connection: asyncpg.Connection) -> bool:
+    """Whether the server ended `connection`. asyncpg gives a pooled connection the server
+    ended back to its pool at once, after which the proxy in hand refuses every call (an
+    InterfaceError that took the place of the request's own error)."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 class _Acquire:

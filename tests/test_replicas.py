@@ -31,6 +31,7 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.migrate import NODE_MIGRATIONS, apply_migrations
+from node.replicas import ReadPools
 from node.settings import Settings
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -271,6 +272,105 @@ async def test_a_replica_stopped_mid_load_is_taken_out_of_rotation(cluster, tmp_
                 await asyncio.sleep(POLL)
         finally:
             await _replay(cluster, paused=False)
+
+
+async def test_a_swap_committed_while_the_node_starts_is_never_answered_stale(
+        cluster, tmp_path, monkeypatch):
+    """A new version committed after the router read the primary's position at start and
+    before the datasets cache listens is notified to no one; the cache's first load reads
+    it from the primary all the same. The paused replica, which has not replayed it, must
+    not answer (it did: the node listed v2 and answered v1). The swap is placed in that
+    window by running it as ReadPools.start() returns."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100, 200]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    started = ReadPools.start
+
+    async def start_then_swap(self: ReadPools) -> None:
+        await started(self)
+        await _replay(cluster, paused=True)            # the replica lags from here on
+        await ingest(cluster.primary, IngestRequest(
+            _vcf(tmp_path / "v2.vcf", [300]), DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+            workers=1))
+
+    monkeypatch.setattr(ReadPools, "start", start_then_swap)
+    try:
+        async with AsyncExitStack() as stack:
+            client = await _node(stack, cluster, tmp_path)
+            await asyncio.sleep(3 * POLL)               # polls have seen the replica's position
+            for _ in range(5):
+                assert await _exists(client, 300)
+                assert not await _exists(client, 200)
+    finally:
+        await _replay(cluster, paused=False)
+
+
+async def test_a_query_cancelled_by_a_replay_conflict_is_answered_by_the_primary(
+        cluster, tmp_path):
+    """With `max_standby_streaming_delay = 0` (docs/deploy.md) the replica cancels a query
+    at once when its replay needs a lock the query holds: here the primary takes ACCESS
+    EXCLUSIVE on `variants` again and again, as a swap dropping an old partition does. Each
+    read cancelled so is run again on the primary: every answer right (they were 500s, the
+    driver's SerializationError unhandled); a 503 with Retry-After only for a query whose
+    replica connection the conflict ended. The replica did cancel queries meanwhile
+    (pg_stat_database_conflicts), so the answers are not the replica's alone."""
+    await ingest(cluster.primary, IngestRequest(
+        _vcf(tmp_path / "c.vcf", list(range(100, 20100, 2))), DATASET, GRCH38,
+        AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    conflicts = ("SELECT confl_lock FROM pg_stat_database_conflicts "
+                 "WHERE datname = current_database()")
+    replica = await asyncpg.connect(cluster.replica)
+    try:
+        before = await replica.fetchval(conflicts)
+        await replica.execute("ALTER SYSTEM SET max_standby_streaming_delay = 0")
+        await replica.execute("SELECT pg_reload_conf()")
+        statuses: list[int] = []
+        async with AsyncExitStack() as stack:
+            client = await _node(stack, cluster, tmp_path)
+            await asyncio.sleep(3 * POLL)
+            stop = time.monotonic() + 2.5
+
+            async def ask(params: dict[str, str]) -> None:
+                for _ in range(1_000):                   # bounded in count and time
+                    if time.monotonic() > stop:
+                        return
+                    async with client.get("/api/g_variants", params=params) as response:
+                        body = await response.json()
+                        statuses.append(response.status)
+                        if response.status == 200:
+                            assert body["responseSummary"]["exists"] is True
+                        else:
+                            assert response.status == 503, body
+                            assert response.headers["Retry-After"]
+
+            async def lock() -> None:
+                primary = await asyncpg.connect(cluster.primary)
+                try:
+                    for _ in range(1_000):
+                        if time.monotonic() > stop:
+                            return
+                        async with primary.transaction():
+                            await primary.execute("LOCK TABLE variants IN ACCESS EXCLUSIVE MODE")
+                            await asyncio.sleep(0.01)
+                        await asyncio.sleep(0.02)
+                finally:
+                    await primary.close()
+
+            wide = {"referenceName": "1", "start": "0", "end": "200000000",
+                    "variantType": "SNP", "datasetIds": DATASET}
+            narrow = {"referenceName": "1", "start": "999", "alternateBases": "G",
+                      "datasetIds": DATASET}
+            await asyncio.gather(ask(wide), ask(wide), ask(narrow), ask(narrow), lock())
+        assert statuses.count(200) > len(statuses) * 0.9, statuses
+        deadline = time.monotonic() + 5          # a backend reports its conflicts within 1 s
+        while await replica.fetchval(conflicts) == before:
+            assert time.monotonic() < deadline, "the replica cancelled no query"
+            await asyncio.sleep(0.1)
+    finally:
+        await replica.execute("ALTER SYSTEM RESET max_standby_streaming_delay")
+        await replica.execute("SELECT pg_reload_conf()")
+        await replica.close()
 
 
 # --- servers that are not the primary's replica ---------------------------------------------
