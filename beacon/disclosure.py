@@ -64,12 +64,16 @@ class Rules:
     smooth_width: int = 0          # 0: a sharp floor; else smooth (beacon/visibility.py)
     smooth_scale: float = 1.5      # the smooth floor's logistic scale, in carriers
     loss_budget: float = 0.0       # realised privacy loss per person and caller; 0 = none
+    # individuals a population needs for a frequency row of its own (with a floor k, the
+    # larger of the two); 0 = the whole dataset's row only (beacon/populations.py)
+    population_floor: int = 1
 
     def __post_init__(self) -> None:
         for name in ("allele_floor", "count_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1")
-        for name in ("budget_per_window", "budget_per_day", "rare_below", "count_noise"):
+        for name in ("budget_per_window", "budget_per_day", "rare_below", "count_noise",
+                     "population_floor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
         if self.rare_cost < 1:
@@ -109,15 +113,17 @@ class Rules:
 # beacon/visibility.py, beacon/losses.py: the sharp floor let a floor-aware membership attack
 # through within either budget), and a budget each, every question one unit (a cost that
 # depends on the count is a channel of its own). Anonymous callers get counts rounded up to a
-# multiple of 5; bona fide researchers exact counts and ten times the budget. A grant lifts
-# every limit.
+# multiple of 5; bona fide researchers exact counts and ten times the budget. Neither gets a
+# population's own frequency row, only the whole dataset's: a population's row tells whether
+# any of its people carry each variant shown, a membership test of everyone in it outside
+# the smooth floor and the loss accounts (docs/privacy.md). A grant lifts every limit.
 DEFAULT_TIERS: dict[Tier, Rules] = {
     "anonymous": Rules(allele_floor=5, count_step=5, budget_per_window=300,
                        budget_per_day=1000, count_noise=2, smooth_width=6, smooth_scale=1.5,
-                       loss_budget=0.5),
+                       loss_budget=0.5, population_floor=0),
     "bona_fide": Rules(allele_floor=5, count_step=1, budget_per_window=3000,
                        budget_per_day=20000, count_noise=2, smooth_width=6, smooth_scale=1.5,
-                       loss_budget=0.5),
+                       loss_budget=0.5, population_floor=0),
     "granted": Rules(),
 }
 

@@ -26,6 +26,13 @@ dataset's counts less the men's and the women's. Counts from 1 to k are reported
 its exact allele count would undo (homozygous = (alleles - heterozygous) / 2). Lumping is
 per row: two nested rows whose counts are exact tell their difference, a group of at least
 k. The frequency is the reported allele count over the reported allele number.
+
+That holds a count to the floor, not a membership: a population's row says whether any of
+its people carry each variant shown, so a caller holding someone's genome tells whether
+they are in it (every variant of theirs the row gives as 0 says no). So anonymous callers
+and bona fide researchers get the whole dataset's row only, by default (a tier's
+`population_floor` 0; docs/privacy.md), and an operator gives them populations of at least
+a size it chooses, knowing what such rows tell.
 """
 from __future__ import annotations
 
@@ -208,8 +215,7 @@ def listed(sizes: tuple[tuple[str, float], ...], floor: int,
     for sex in ("M", "F"):
         cells[(None, sex)] = size.get(sex, 0) - sum(cells[(c, sex)] for c in countries) if (
             sex in size) else 0
-    whole = next((n for label, n in sizes if label not in ("M", "F") and not _country(label)),
-                 None)
+    whole = next((n for label, n in sizes if _whole(label)), None)
     cells[(None, None)] = whole - sum(cells.values()) if whole is not None else 0
 
     def covered(label: str) -> frozenset[Cell]:
@@ -253,20 +259,48 @@ def _country(label: str) -> bool:
         len(label) == 2 or label[2:] in ("_M", "_F"))
 
 
+def _shown_labels(rows: Sequence[Frequency], floor: int, least: int,
+                  complete: bool) -> frozenset[str] | None:
+    """The labels of `rows` a tier with floor k and `population_floor` `least` is given
+    (None: all). With `least` 0 only the whole dataset's: a population's row says, for each
+    variant shown, whether any of its people carry it, and so whether someone whose genome
+    the caller holds is one of them (a variant their population's row gives as 0 is one
+    they do not carry). Counts from 1 to k read k, which hides how many, not whether any;
+    and where the other rows are exact, the whole dataset's less theirs is that population's
+    row anyway. A probe told each member of populations of 6 to 8 people from a stranger of
+    the same country every time, anonymously, in three record pages (21 of 21, none of 21
+    strangers). Above k, `least` is what every group the rows tell apart must hold, and the
+    whole dataset's row is given however small the dataset (it is the variant's own)."""
+    if least == 0:
+        return frozenset(f.label for f in rows if _whole(f.label))
+    bound = max(floor, least)
+    if bound == 1:
+        return None
+    chosen = listed(tuple((f.label, f.size) for f in rows), bound, complete)
+    if least > floor:
+        chosen |= {f.label for f in rows if _whole(f.label)}
+    return chosen
+
+
+def _whole(label: str) -> bool:
+    """Whether `label` is the whole dataset's (its id), not a sex or a country."""
+    return label not in ("M", "F") and not _country(label)
+
+
 def frequencies(rows: Sequence[Frequency], rules: Rules,
                 complete: bool = True) -> list[dict[str, Any]]:
     """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them:
-    the populations `listed` for its floor; counts rounded up to its step, those from 1 to
-    the floor lumped (every listed population, and every group told apart by them, holds at
-    least k individuals, so a small count says how many of them, not who); `report` for the
+    the populations its floor and population floor give (`_shown_labels`); counts rounded
+    up to its step, those from 1 to the floor lumped (every listed population, and every
+    group told apart by them, holds at least k individuals, so a small count says how many
+    of them, not which of them); `report` for the
     allele number; a zygosity the row does not know (`Frequency`) is left out. `complete`
     as for `listed`. Written out as integer arithmetic: a page of records calls this for
     every population of every record (tests/test_disclosure_policy.py holds it to those
     rules)."""
     floor, step = rules.allele_floor, rules.count_step
     lumped = report(floor, rules).value if floor > 1 else 0
-    shown_labels = listed(tuple((f.label, f.size) for f in rows), floor,
-                          complete) if floor > 1 else None
+    shown_labels = _shown_labels(rows, floor, rules.population_floor, complete)
 
     def shown(n: int) -> int:
         value = -(-n // step) * step if n > 0 else 0

@@ -233,6 +233,7 @@ class TierSettings(BaseModel):
     smooth_width: int | None = Field(default=None, ge=0, le=INT4_MAX)
     smooth_scale: float | None = Field(default=None, gt=0, le=INT4_MAX)
     loss_budget: float | None = Field(default=None, ge=0, le=INT4_MAX)
+    population_floor: int | None = Field(default=None, ge=0, le=INT4_MAX)
 
 
 class DisclosureSettings(BaseModel):

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # an operator has opened up: every variant visible to every tier, exact counts, no budget,
 # anonymous callers answered on REGISTERED and CONTROLLED datasets (boolean) as before.
 _OPEN_TIER = TierSettings(allele_floor=1, count_step=1, budget_per_window=0, budget_per_day=0,
-                          count_noise=0)
+                          count_noise=0, population_floor=1)
 OPEN_DISCLOSURE = DisclosureSettings(anonymous=_OPEN_TIER, bona_fide=_OPEN_TIER,
                                      anonymous_discovery=True)
 

@@ -20,19 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
-from node.settings import DisclosureSettings, Settings
+from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import RECORD_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
 
 DATASET = "GDI-FI-SYN-001"
 SAMPLES = 40
 LABEL = re.compile(r"^(?:([A-Z]{2})(?:_([MF]))?|([MF]))$")     # the portal's parser
+# The default rules, but populations given to anonymous callers as far as the floor allows
+POPULATIONS = DisclosureSettings(anonymous=TierSettings(population_floor=1))
 # (contig, 1-based POS): autosome, X inside PAR1, X outside the PARs, Y outside, MT
 SITES = [("chr1", 1_000_000), ("chr1", 1_000_100), ("chrX", 1_000_000), ("chrX", 50_000_000),
          ("chrX", 50_000_100), ("chrY", 10_000_000), ("chrM", 3000)]
@@ -132,19 +135,20 @@ async def nodes(pg_server_url: str, tmp_path_factory) -> AsyncIterator[dict[str,
         await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
                                            workers=1, individuals=packets))
         clients = {}
-        for name, changes in (("open", {"disclosure": OPEN_DISCLOSURE}), ("default", {})):
+        for name, changes in (("open", {"disclosure": OPEN_DISCLOSURE}), ("default", {}),
+                              ("populations", {"disclosure": POPULATIONS})):
             settings = Settings(database_url=db_url, beacon_id="org.test.populations",
                                 data_dir=directory / name, **changes)
             clients[name], _ = await serve_node(stack, settings)
         yield clients
 
 
-async def _records(client: ClientSession, parameters: dict[str, Any], limit: int = 1000
-                   ) -> dict[str, Any]:
+async def _records(client: ClientSession, parameters: dict[str, Any], limit: int = 1000,
+                   skip: int = 0) -> dict[str, Any]:
     """The portal's request: flat requestParameters, record granularity, limit 1000."""
     async with client.post("/api/g_variants", json={"meta": {}, "query": {
             "requestParameters": parameters, "requestedGranularity": "record",
-            "pagination": {"skip": 0, "limit": limit}}}) as response:
+            "pagination": {"skip": skip, "limit": limit}}}) as response:
         assert response.status == 200, await response.text()
         return await response.json()
 
@@ -202,14 +206,27 @@ def _listed_by_people(labels: list[str], floor: int) -> set[str]:
     return set(chosen)
 
 
-async def test_default_policy_lumps_small_counts_and_omits_small_populations(nodes):
-    """An anonymous caller on the PUBLIC dataset: populations of fewer than 5 people are not
-    listed, nor those that would tell apart a smaller group (the whole less FI and SE: the
-    few born in EE); counts from 1 to 5 read 5 (rounded up to the anonymous step of 5), and
-    a row with such a count of one zygosity gives no split by zygosity."""
-    site = 0
+async def test_default_policy_gives_the_whole_dataset_row_only(nodes):
+    """An anonymous caller and the default rules: the whole dataset's row, lumped and
+    rounded as any count of the tier, and no population's (`population_floor` 0)."""
     body = await _records(nodes["default"], {"referenceName": "1", "start": 999_999,
                                              "end": 1_000_000})
+    [rows] = _rows(body).values()
+    assert list(rows) == [DATASET]
+    truth = _expected(0)[DATASET]["alleleCount"]
+    assert rows[DATASET]["alleleCount"] == max(5, -(-truth // 5) * 5)
+
+
+async def test_populations_given_lump_small_counts_and_omit_small_populations(nodes):
+    """An anonymous caller on the PUBLIC dataset, the default rules but for
+    `population_floor` 1 (populations given as far as the floor of 5 allows): populations of
+    fewer than 5 people are not listed, nor those that would tell apart a smaller group (the
+    whole less FI and SE: the few born in EE); counts from 1 to 5 read 5 (rounded up to the
+    anonymous step of 5), and a row with such a count of one zygosity gives no split by
+    zygosity."""
+    site = 0
+    body = await _records(nodes["populations"], {"referenceName": "1", "start": 999_999,
+                                                 "end": 1_000_000})
     [rows] = _rows(body).values()
     expected = _expected(site)
     order = [DATASET, *sorted(label for label in expected if len(label) == 2),
@@ -370,7 +387,7 @@ async def test_a_sites_only_file_tells_no_small_group_by_subtraction(pg_server_u
                 "AN_FI=1200;nhomalt_FI=5;AC_SE_F=80;AN_SE_F=800;nhomalt_SE_F=3")]
     async with AsyncExitStack() as stack:
         client = await _sites_only(stack, pg_server_url, tmp_path, records,
-                                   disclosure=DisclosureSettings())
+                                   disclosure=POPULATIONS)
         body = await _records(client, {"referenceName": "2", "start": 0, "end": 5000})
     listed = {r["variation"]["location"]["interval"]["start"]["value"]:
               [f["population"] for f in r["frequencyInPopulations"][0]["frequencies"]]
@@ -459,3 +476,94 @@ async def test_allele_numbers_count_the_alleles_called(pg_server_url, tmp_path):
     dataset = autosome_rows[DATASET]           # S5 homozygous; S1, S3, S6 one copy each
     assert (dataset["alleleCountHomozygous"], dataset["alleleCountHeterozygous"]) == (1, 3)
     assert x_rows["M"]["alleleCountHemizygous"] == 1
+
+
+# --- membership read off a small population's rows ------------------------------------------
+
+_SMALL = {"SE": range(0, 6), "NO": range(6, 13), "DK": range(13, 21)}   # the rest born in FI
+_MEMBERS = 100
+
+
+def _born(person: int) -> str:
+    """The country of birth of member `person`, and of the stranger `person` + 100 (whom the
+    attacker takes to be born in the same country)."""
+    return next((c for c, people in _SMALL.items() if person % _MEMBERS in people), "FI")
+
+
+async def test_small_populations_do_not_tell_who_is_in_them(pg_server_url, tmp_path):
+    """The attacker holds a genome and knows where its owner was born. Reading a dataset's
+    record pages, a population row that gives 0 for any allele of theirs says that they are
+    not among its people; one that never does says they are. Under the default rules a
+    probe (2026-12-03) told each of the 21 members born in SE, NO or DK (populations of 6
+    to 8) from each of 21 strangers of the same countries, anonymously, in three record
+    pages: lumping counts from 1 to k hides how many carry an allele, not whether any do.
+    Now an anonymous caller gets the whole dataset's row only, and the attack decides
+    nothing; given the populations (`population_floor` 1, an operator's choice), it decides
+    every one, which is what the default withholds."""
+    rng = np.random.default_rng(7)
+    frequencies = rng.uniform(0.01, 0.4, 3000)
+    genotypes = rng.binomial(2, frequencies, size=(2 * _MEMBERS, 3000)).astype(np.int8)
+    genotypes = genotypes[:, (genotypes[:_MEMBERS] > 0).any(axis=0)]
+    positions = 10_000 + 10 * np.arange(genotypes.shape[1])
+    calls = np.array(["0/0", "0/1", "1/1"])
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(f"M{i:03d}" for i in range(_MEMBERS))])]
+    lines += [f"chr1\t{pos}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[genotypes[:_MEMBERS, s]])
+              for s, pos in enumerate(positions)]
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
+        packets = tmp_path / "people.json"
+        packets.write_text(json.dumps([{"id": f"P{i:03d}", "subject": {
+            "id": f"M{i:03d}", "countryOfBirth": _born(i)}} for i in range(_MEMBERS)]))
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1, individuals=packets))
+        attacked = {}
+        for name, changes in (("default", {}), ("populations", {"disclosure": POPULATIONS})):
+            client, _ = await serve_node(stack, Settings(
+                database_url=db_url, beacon_id="org.test.populations",
+                data_dir=tmp_path / name, **changes))
+            rows: dict[int, dict[str, dict[str, Any]]] = {}
+            for skip in range(3):                 # the whole range: pages 1 to 3 (skip pages)
+                body = await _records(client, {"referenceName": "1", "start": 0,
+                                               "end": 1_000_000}, limit=1000, skip=skip)
+                rows.update({position: row for (_, position), row in _rows(body).items()})
+            column = {int(pos) - 1: s for s, pos in enumerate(positions)}
+
+            def member(person: int) -> bool:
+                """No 0 in their population's row, for any of their alleles shown."""
+                country = _born(person)
+                told = [row[country]["alleleCount"] for position, row in rows.items()
+                        if country in row and genotypes[person, column[position]]]
+                return bool(told) and 0 not in told
+
+            small = [i for people in _SMALL.values() for i in people]
+            attacked[name] = (sum(map(member, small)),
+                              sum(member(_MEMBERS + i) for i in small), len(rows))
+    members, strangers, shown = attacked["populations"]
+    assert (members, strangers) == (21, 0), attacked        # the attack works where it can
+    members, strangers, shown = attacked["default"]
+    assert shown > 1000 and (members, strangers) == (0, 0), attacked
+
+
+def test_a_population_floor_above_the_allele_floor_bounds_every_group_told_apart() -> None:
+    """`population_floor` n above the floor k: every group the rows tell apart holds n
+    people (FI's 79 of 100 leave 21 others, told apart by the whole dataset's row less
+    FI's), and the whole dataset's row is given however few it holds; 0 gives it alone,
+    and a tier without floors every row."""
+    from beacon.disclosure import Rules
+    from beacon.populations import Frequency, frequencies
+    rows = [Frequency(label, size, 10, 2 * int(size), None, None, None)
+            for label, size in ((DATASET, 100), ("FI", 79), ("SE", 21))]
+
+    def given(**rules: int) -> list[str]:
+        return [row["population"] for row in frequencies(rows, Rules(**rules), False)]
+
+    assert given(allele_floor=5, population_floor=20) == [DATASET, "FI", "SE"]
+    assert given(allele_floor=5, population_floor=22) == [DATASET]
+    assert given(allele_floor=5, population_floor=1000) == [DATASET]
+    assert given(allele_floor=5, population_floor=0) == [DATASET]
+    assert given(population_floor=0) == [DATASET]
+    assert given() == [DATASET, "FI", "SE"]
