@@ -98,6 +98,12 @@ _NODE_COLUMNS = ", ".join(NodeRow.__dataclass_fields__)
 _DATASET_COLUMNS = ", ".join(f"d.{c}" for c in DatasetEntry.__dataclass_fields__)
 _PAGE_COLUMNS = ", ".join(f"p.{c}" for c in DatasetEntry.__dataclass_fields__)
 _WORD = re.compile(r"[^\W_]")               # a letter or digit, in any script
+_WORDS = re.compile(r"[^\W_]+")
+# The most words a search's text may have. Each is a prefix term of both queries, and the
+# typo highlight compares every distinct word of each record shown with the whole text: 250
+# one-letter words (within 500 characters) cost about a second a row, and a search of 100
+# rows outlasted the statement timeout (a 503, its connection held meanwhile).
+MAX_QUERY_WORDS = 32
 _MARKS = ("\x02", "\x03")                   # catalogue_headline's start and stop (0003)
 _MARK_SPLIT = re.compile("([\x02\x03])")
 # websearch_to_tsquery's operators: a quote, a word negated by a leading -, OR (any case).
@@ -227,8 +233,13 @@ _RANKED = f"""(d.identifier = $1) AS exact, {_TEXT_MATCH} AS matched,
     CASE WHEN {_TEXT_MATCH} THEN 0
          ELSE catalogue_fuzzy_score($2, d.search_text) END AS similarity"""
 _ORDER = "exact DESC, matched DESC, rank DESC, similarity DESC, identifier"
-# Each field twice: marked by the English stems, and by the words as typed plus the record's
-# words like the query (typos); the two are merged in _marked.
+# Each field twice: marked by the English stems, and by the words as typed plus, for a record
+# only a typo matched, the record's words like the query; the two are merged in _marked.
+# The record's words like the query (catalogue_near_words) are the costly part, one
+# similarity per distinct word of the record: computed once per row (OFFSET 0 keeps the
+# planner from copying the expression into each field's headline, as it did: three times a
+# row and once more per keyword), and only for the rows no word matched as a prefix or stem,
+# whose fields those words already mark.
 _HIGHLIGHT = """jsonb_build_object(
     'title', jsonb_build_array(catalogue_headline('english', p.record ->> 'title', h.en),
                                catalogue_headline('simple', p.record ->> 'title', h.plain)),
@@ -252,6 +263,12 @@ def query_text(text: str | None) -> str | None:
         return None
     cleaned = text.replace("\x00", "").strip()
     return cleaned if _WORD.search(cleaned) else None
+
+
+def query_words(text: str) -> int:
+    """How many words the text has, as MAX_QUERY_WORDS counts them: runs of letters or
+    digits, so that `a-b-c` counts three (each is a term of the query), not one."""
+    return len(_WORDS.findall(text))
 
 
 def _typo_text(text: str) -> str | None:
@@ -307,8 +324,10 @@ async def search(db: Executor, query: DatasetQuery) -> tuple[int, list[Found]]:
                               count(*) OVER () AS total {source}
                        ORDER BY {_ORDER} {page})
             SELECT {_PAGE_COLUMNS}, p.total, {_HIGHLIGHT}
-            FROM p CROSS JOIN LATERAL (SELECT {_EN} AS en, {_PLAIN} || {_EN}
-                || catalogue_near_words($2, p.search_text) AS plain) h
+            FROM p CROSS JOIN LATERAL (
+                SELECT {_EN} AS en, {_PLAIN} || {_EN} || CASE WHEN p.matched
+                    THEN ''::tsquery ELSE catalogue_near_words($2, p.search_text) END AS plain
+                OFFSET 0) h
             ORDER BY {_ORDER}""", *args, query.limit, query.skip)
     if rows:
         total = rows[0]["total"]
