@@ -94,6 +94,12 @@ class HeldElsewhere(Exception):
         self.held = held
 
 
+# A withdrawal keeps the identifier, its node and when, not the record: its node no longer
+# publishes it, and may have withdrawn it to hide it (hide_controlled_datasets: "invisible
+# to callers without a grant"), which a snapshot or a harvest cannot tell from a removal.
+# The whole record, title, access rights, counts and contact, was served on as `withdrawn`.
+_WITHDRAW = """status = 'withdrawn', withdrawn_at = now(), updated_at = now(),
+    record = jsonb_build_object('identifier', identifier)"""
 _NODE_COLUMNS = ", ".join(NodeRow.__dataclass_fields__)
 _DATASET_COLUMNS = ", ".join(f"d.{c}" for c in DatasetEntry.__dataclass_fields__)
 _PAGE_COLUMNS = ", ".join(f"p.{c}" for c in DatasetEntry.__dataclass_fields__)
@@ -145,9 +151,9 @@ async def retire_nodes(pool: asyncpg.Pool, node_ids: list[str]) -> dict[str, lis
             """UPDATE nodes SET retired_at = now()
                WHERE id = ANY($1::text[]) AND retired_at IS NULL RETURNING id""", node_ids)]
         rows = await conn.fetch(
-            """UPDATE datasets SET status = 'withdrawn', withdrawn_at = now(), updated_at = now()
-               WHERE node_id = ANY($1::text[]) AND status = 'active'
-               RETURNING node_id, identifier""", retired)
+            f"""UPDATE datasets SET {_WITHDRAW}
+                WHERE node_id = ANY($1::text[]) AND status = 'active'
+                RETURNING node_id, identifier""", retired)
     return {node: sorted(r["identifier"] for r in rows if r["node_id"] == node)
             for node in retired}
 
@@ -205,8 +211,7 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
         withdrawn: list[str] = []
         if withdraw_absent:
             withdrawn = [r["identifier"] for r in await conn.fetch(
-                """UPDATE datasets SET status = 'withdrawn', withdrawn_at = now(),
-                       updated_at = now()
+                f"""UPDATE datasets SET {_WITHDRAW}
                    WHERE node_id = $1 AND status = 'active'
                      AND NOT (identifier = ANY($2::text[]))
                      AND NOT (record ->> 'iri' = ANY($3::text[]))
@@ -363,6 +368,7 @@ def _marked(*headlines: str) -> Marked:
 
 
 async def get_dataset(db: Executor, identifier: str) -> DatasetEntry | None:
+    """The dataset as held: a withdrawn one is its identifier, node and withdrawal only."""
     if "\x00" in identifier:       # no dataset's: PostgreSQL's text cannot hold a NUL
         return None
     row = await db.fetchrow(

@@ -49,6 +49,7 @@ from node.catalogue_app import create_app as create_catalogue
 from node.database import connect, create_pool
 from node.http.fdp import fdp_routes
 from node.migrate import CATALOGUE_MIGRATIONS as MIGRATIONS
+from node.migrate import available_migrations
 from node.publication.push import Backoff, Publisher, PublishError, publish
 from node.publication.records import records_for
 from node.settings import CatalogueSettings, Settings
@@ -297,6 +298,54 @@ async def test_reingest_updates_record_and_removal_withdraws(pg_server_url, tmp_
         assert status == 200 and gone["status"] == "withdrawn" and gone["withdrawnAt"]
         assert await catalogue.ids(q="tumour") == []
 
+
+
+async def test_a_hidden_dataset_is_withdrawn_without_its_record(pg_server_url, tmp_path,
+                                                                catalogue):
+    """A node that turns on hide_controlled_datasets stops publishing its CONTROLLED ones
+    ("invisible to callers without a grant"); the catalogue withdrew them but served their
+    whole record on: title, access rights, individuals, contact, by identifier and by a
+    search of withdrawn datasets. A withdrawal now keeps the identifier, node and date."""
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", catalogue.url,
+                     _fi_datasets(), serve=False) as node, aiohttp.ClientSession() as http:
+        conn = await connect(node.db)
+        try:
+            rows = await list_datasets(conn)
+        finally:
+            await conn.close()
+        await publish(http, node.settings, records_for(rows, node.settings), FAST)
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]["title"] == \
+            "Finnish tumour genomes"
+        hidden = node.settings.model_copy(update={"hide_controlled_datasets": True})
+        published = await publish(http, hidden, records_for(rows, hidden), FAST)
+        assert published.withdrawn == ["GDI-FI-SYN-002"]
+
+        status, gone = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert status == 200 and gone["status"] == "withdrawn" and gone["withdrawnAt"]
+        assert set(gone) == {"identifier", "nodeId", "status", "withdrawnAt"}, gone
+        for status_filter in ("withdrawn", "any"):
+            assert await catalogue.ids(status=status_filter, q="tumour") == []
+        _, listed = await catalogue.get("/api/datasets", status="withdrawn")
+        assert [set(d) for d in listed["datasets"]] == [set(gone)]
+        for path in ("/fdp", f"/fdp/catalog/{NODE}", "/fdp/dataset/GDI-FI-SYN-002"):
+            async with http.get(catalogue.url + path) as response:
+                assert "tumour" not in await response.text(), path
+
+        # Published again (the setting turned off): active, with its record.
+        await publish(http, node.settings, records_for(rows, node.settings), FAST)
+        _, back = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert back["status"] == "active" and back["title"] == "Finnish tumour genomes"
+
+    # A dataset withdrawn before migration 0005 loses its record to it.
+    async with catalogue.pool.acquire() as conn:
+        await conn.execute("UPDATE datasets SET status = 'withdrawn', withdrawn_at = now() "
+                           "WHERE identifier = 'GDI-FI-SYN-002'")
+        [migration] = [m for m in available_migrations(MIGRATIONS) if m.version == 5]
+        await conn.execute(migration.sql)
+        assert await conn.fetchval("SELECT record FROM datasets WHERE identifier = $1",
+                                   "GDI-FI-SYN-002") == {"identifier": "GDI-FI-SYN-002"}
+        assert (await conn.fetchval("SELECT record FROM datasets WHERE identifier = $1",
+                                    "GDI-FI-SYN-001"))["title"]
 
 async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
     port = free_port()
