@@ -30,7 +30,13 @@ from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
 from catalogue import store
-from catalogue.harvest import MAX_DOCUMENT_BYTES, HarvestOutcome, harvest_all, walk
+from catalogue.harvest import (
+    MAX_DOCUMENT_BYTES,
+    HarvestConfig,
+    HarvestOutcome,
+    harvest_all,
+    walk,
+)
 from catalogue.rdf import FDP_O, CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EU_DATA_THEME,
@@ -844,6 +850,54 @@ async def test_the_catalogue_answers_while_a_large_document_is_parsed(catalogue)
         took = time.monotonic() - began
     assert outcome.healthy, outcome.problems
     assert len(waits) >= 5 and max(waits) < min(1.0, took / 4), (took, sorted(waits)[-3:])
+
+
+async def test_a_slow_node_fails_its_harvest_at_the_interval_and_holds_no_one(catalogue):
+    """A node whose dataset documents each come just inside the per-document timeout: its
+    walk of 12 documents took 6 s against a 2 s interval (a 1,000-document node, hours),
+    and the round, every node's next harvest with it, waited for it. Now its walk fails
+    when the interval is up, withdrawing nothing, and the round ends on time."""
+    async with AsyncExitStack() as stack:
+        port = free_port()
+        slow = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        slow.records = [_record(f"GDI-FI-SYN-{i:03d}", f"{slow.base}/fdp") for i in range(12)]
+        armed = False
+
+        @web.middleware
+        async def slowly(request: web.Request, handler):
+            if armed and "/dataset/" in request.path:
+                await asyncio.sleep(0.5)
+            return await handler(request)
+        app = slow.app()
+        app.middlewares.insert(0, slowly)
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Slow", "FI", f"{slow.base}/api", f"{slow.base}/fdp"))
+        other_port = free_port()
+        other = FakeNode([], {}, f"http://127.0.0.1:{other_port}")
+        other.records = [_record("GDI-SE-SYN-001", f"{other.base}/fdp", country="SE")]
+        await serve_app(stack, other.app(), other_port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            OTHER, "Other", "SE", f"{other.base}/api", f"{other.base}/fdp"))
+        config = HarvestConfig(interval_seconds=2, timeout_seconds=1, max_documents=1000)
+        async with aiohttp.ClientSession() as session:
+            first = {o.node_id: o for o in await harvest_all(catalogue.pool, session, config)}
+            assert len(first[NODE].upserted) == 12 and first[OTHER].healthy
+
+            armed = True
+            started = time.monotonic()
+            outcomes = {o.node_id: o for o in await harvest_all(catalogue.pool, session,
+                                                                 config)}
+            elapsed = time.monotonic() - started
+        assert elapsed < 4, f"the round took {elapsed:.1f} s"
+        assert not outcomes[NODE].healthy and outcomes[NODE].withdrawn == []
+        assert outcomes[NODE].problems == ["not read within 2 s (harvest_interval_seconds)"]
+        assert outcomes[OTHER].healthy and outcomes[OTHER].problems == []
+        assert len(await catalogue.ids(node=NODE, limit="100")) == 12
+        [row] = [n for n in await store.list_nodes(catalogue.pool) if n.id == NODE]
+        assert row.healthy is False and "harvest_interval_seconds" in (row.last_error or "")
+    assert HarvestConfig(interval_seconds=0).deadline_seconds == \
+        HarvestConfig().interval_seconds
 
 
 async def test_an_unexpected_error_in_one_nodes_harvest_is_its_own(catalogue, monkeypatch,
