@@ -42,7 +42,7 @@ from pydantic_settings import (
 
 from auth.issuers import TrustedIssuer
 from beacon.limits import INT4_MAX
-from catalogue.credentials import NODE_ID, NodeCredential
+from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, Url
@@ -399,6 +399,7 @@ class Settings(ServiceSettings):
         return networks
 
     _iso_country = field_validator("country")(assigned_country)
+    _id_not_only_dots = field_validator("beacon_id")(not_only_dots)
 
     @field_validator("default_assembly")
     @classmethod
