@@ -289,7 +289,9 @@ class Settings(ServiceSettings):
                                 description="Version in /api/info and service-info; default: "
                                             "the installed package's")
     organisation_id: str = "org.example"
-    organisation_name: str = "Example GDI node operator"
+    # The FAIR Data Point's publisher (a foaf:Agent needs a name): empty, every document
+    # of it was a 503 for as long as the node ran.
+    organisation_name: str = Field(default="Example GDI node operator", min_length=1)
     organisation_url: str | None = None
     contact_url: str = "mailto:beacon@example.org"
     db_pool_min: int = Field(default=2, ge=1, le=MAX_POOL)
@@ -489,7 +491,8 @@ class CatalogueSettings(ServiceSettings):
     port: int = Field(default=5060, ge=1, le=65535)
     title: str = "GDI federated dataset catalogue"
     description: str = "Datasets published by the nodes of a GDI federation"
-    publisher_name: str = "GDI catalogue operator"
+    # The catalogue's FAIR Data Point's publisher: empty, its every document was a 503.
+    publisher_name: str = Field(default="GDI catalogue operator", min_length=1)
     nodes: list[NodeCredential] = Field(
         default_factory=list, description="Nodes allowed to register and publish")
     allow_internal_origins: bool = Field(

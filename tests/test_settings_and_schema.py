@@ -191,6 +191,16 @@ def test_a_beacon_id_a_url_would_escape_is_refused(clean_env, beacon_id):
     assert _refusal(beacon_id=beacon_id).startswith("beacon_id")
 
 
+
+def test_an_empty_publisher_name_is_refused_at_start(clean_env):
+    """organisation_name (the node's) and publisher_name (the catalogue's) name their FAIR
+    Data Point's publisher, a foaf:Agent that needs a name: empty, they were taken, and
+    every FDP document was then a 503 for as long as the service ran."""
+    assert _refusal(organisation_name="").startswith("organisation_name: ")
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings(publisher_name="")
+    assert configuration_error(refused.value).startswith("publisher_name: ")
+
 @pytest.mark.parametrize("node_id", [".", "..", "..."])
 def test_a_node_id_of_dots_only_is_refused_in_both_settings(clean_env, node_id):
     """`..` matched the id pattern, but a URL path resolves it away: the catalog
