@@ -61,6 +61,16 @@ def is_internal(origin: str) -> bool:
 NODE_ID = r"^[A-Za-z0-9._-]+$"
 
 
+def not_only_dots(value: str) -> str:
+    """A NODE_ID of dots only (`.`, `..`) is a path segment URLs resolve away: the catalog
+    `/fdp/catalog/..` is asked as `/fdp` (and a push to `/api/nodes/..` as `/api`), so such
+    a node could be neither harvested nor pushed."""
+    if value.strip(".") == "":
+        raise ValueError("is only dots, which a URL path resolves away (/fdp/catalog/.. is "
+                         "/fdp); use letters or digits")
+    return value
+
+
 class NodeCredential(BaseModel):
     """One node allowed to publish: its id (the path segment of /api/nodes/{id}) and secret."""
 
@@ -72,6 +82,8 @@ class NodeCredential(BaseModel):
     origins: tuple[str, ...] = Field(
         default=(), description="Origins (scheme://host[:port]) the node's beaconUrl and "
                                 "fdpUrl must be under; none = it cannot register")
+
+    _id_not_only_dots = field_validator("id")(not_only_dots)
 
     @field_validator("origins")
     @classmethod

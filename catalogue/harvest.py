@@ -45,6 +45,14 @@ class HarvestConfig:
     timeout_seconds: float = 10.0       # per document fetched from a node
     max_documents: int = 1000           # per node per harvest
 
+    @property
+    def deadline_seconds(self) -> float:
+        """How long one node's walk may take: one interval (the default interval when no
+        harvest is scheduled). A node whose documents each came just inside the timeout
+        made a round of 1,000 documents take hours, and no node was harvested meanwhile,
+        since the next round waits for the slowest node."""
+        return self.interval_seconds or HarvestConfig.interval_seconds
+
 
 class DocumentError(Exception):
     """A document that could not be fetched or parsed; the message says why."""
@@ -160,7 +168,13 @@ async def _reconcile(pool: asyncpg.Pool, node: store.NodeRow, records: list[Cata
 async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
                        node: store.NodeRow, config: HarvestConfig) -> HarvestOutcome:
     read_at = await store.clock(pool)       # before the first document is asked for
-    found = await walk(session, node.fdp_url, config.timeout_seconds, config.max_documents)
+    try:
+        async with asyncio.timeout(config.deadline_seconds):
+            found = await walk(session, node.fdp_url, config.timeout_seconds,
+                               config.max_documents)
+    except TimeoutError:                    # a walk cut short: what it read is partial
+        found = Walk(fatal=f"not read within {config.deadline_seconds:g} s "
+                           f"(harvest_interval_seconds)")
     if found.fatal is not None:
         log.error("harvest of node %s failed, nothing withdrawn: %s", node.id, found.fatal)
         await store.record_harvest(pool, node.id, False, found.fatal)

@@ -94,10 +94,22 @@ class HeldElsewhere(Exception):
         self.held = held
 
 
+# A withdrawal keeps the identifier, its node and when, not the record: its node no longer
+# publishes it, and may have withdrawn it to hide it (hide_controlled_datasets: "invisible
+# to callers without a grant"), which a snapshot or a harvest cannot tell from a removal.
+# The whole record, title, access rights, counts and contact, was served on as `withdrawn`.
+_WITHDRAW = """status = 'withdrawn', withdrawn_at = now(), updated_at = now(),
+    record = jsonb_build_object('identifier', identifier)"""
 _NODE_COLUMNS = ", ".join(NodeRow.__dataclass_fields__)
 _DATASET_COLUMNS = ", ".join(f"d.{c}" for c in DatasetEntry.__dataclass_fields__)
 _PAGE_COLUMNS = ", ".join(f"p.{c}" for c in DatasetEntry.__dataclass_fields__)
 _WORD = re.compile(r"[^\W_]")               # a letter or digit, in any script
+_WORDS = re.compile(r"[^\W_]+")
+# The most words a search's text may have. Each is a prefix term of both queries, and the
+# typo highlight compares every distinct word of each record shown with the whole text: 250
+# one-letter words (within 500 characters) cost about a second a row, and a search of 100
+# rows outlasted the statement timeout (a 503, its connection held meanwhile).
+MAX_QUERY_WORDS = 32
 _MARKS = ("\x02", "\x03")                   # catalogue_headline's start and stop (0003)
 _MARK_SPLIT = re.compile("([\x02\x03])")
 # websearch_to_tsquery's operators: a quote, a word negated by a leading -, OR (any case).
@@ -139,9 +151,9 @@ async def retire_nodes(pool: asyncpg.Pool, node_ids: list[str]) -> dict[str, lis
             """UPDATE nodes SET retired_at = now()
                WHERE id = ANY($1::text[]) AND retired_at IS NULL RETURNING id""", node_ids)]
         rows = await conn.fetch(
-            """UPDATE datasets SET status = 'withdrawn', withdrawn_at = now(), updated_at = now()
-               WHERE node_id = ANY($1::text[]) AND status = 'active'
-               RETURNING node_id, identifier""", retired)
+            f"""UPDATE datasets SET {_WITHDRAW}
+                WHERE node_id = ANY($1::text[]) AND status = 'active'
+                RETURNING node_id, identifier""", retired)
     return {node: sorted(r["identifier"] for r in rows if r["node_id"] == node)
             for node in retired}
 
@@ -199,8 +211,7 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
         withdrawn: list[str] = []
         if withdraw_absent:
             withdrawn = [r["identifier"] for r in await conn.fetch(
-                """UPDATE datasets SET status = 'withdrawn', withdrawn_at = now(),
-                       updated_at = now()
+                f"""UPDATE datasets SET {_WITHDRAW}
                    WHERE node_id = $1 AND status = 'active'
                      AND NOT (identifier = ANY($2::text[]))
                      AND NOT (record ->> 'iri' = ANY($3::text[]))
@@ -227,8 +238,13 @@ _RANKED = f"""(d.identifier = $1) AS exact, {_TEXT_MATCH} AS matched,
     CASE WHEN {_TEXT_MATCH} THEN 0
          ELSE catalogue_fuzzy_score($2, d.search_text) END AS similarity"""
 _ORDER = "exact DESC, matched DESC, rank DESC, similarity DESC, identifier"
-# Each field twice: marked by the English stems, and by the words as typed plus the record's
-# words like the query (typos); the two are merged in _marked.
+# Each field twice: marked by the English stems, and by the words as typed plus, for a record
+# only a typo matched, the record's words like the query; the two are merged in _marked.
+# The record's words like the query (catalogue_near_words) are the costly part, one
+# similarity per distinct word of the record: computed once per row (OFFSET 0 keeps the
+# planner from copying the expression into each field's headline, as it did: three times a
+# row and once more per keyword), and only for the rows no word matched as a prefix or stem,
+# whose fields those words already mark.
 _HIGHLIGHT = """jsonb_build_object(
     'title', jsonb_build_array(catalogue_headline('english', p.record ->> 'title', h.en),
                                catalogue_headline('simple', p.record ->> 'title', h.plain)),
@@ -252,6 +268,12 @@ def query_text(text: str | None) -> str | None:
         return None
     cleaned = text.replace("\x00", "").strip()
     return cleaned if _WORD.search(cleaned) else None
+
+
+def query_words(text: str) -> int:
+    """How many words the text has, as MAX_QUERY_WORDS counts them: runs of letters or
+    digits, so that `a-b-c` counts three (each is a term of the query), not one."""
+    return len(_WORDS.findall(text))
 
 
 def _typo_text(text: str) -> str | None:
@@ -307,8 +329,10 @@ async def search(db: Executor, query: DatasetQuery) -> tuple[int, list[Found]]:
                               count(*) OVER () AS total {source}
                        ORDER BY {_ORDER} {page})
             SELECT {_PAGE_COLUMNS}, p.total, {_HIGHLIGHT}
-            FROM p CROSS JOIN LATERAL (SELECT {_EN} AS en, {_PLAIN} || {_EN}
-                || catalogue_near_words($2, p.search_text) AS plain) h
+            FROM p CROSS JOIN LATERAL (
+                SELECT {_EN} AS en, {_PLAIN} || {_EN} || CASE WHEN p.matched
+                    THEN ''::tsquery ELSE catalogue_near_words($2, p.search_text) END AS plain
+                OFFSET 0) h
             ORDER BY {_ORDER}""", *args, query.limit, query.skip)
     if rows:
         total = rows[0]["total"]
@@ -344,6 +368,7 @@ def _marked(*headlines: str) -> Marked:
 
 
 async def get_dataset(db: Executor, identifier: str) -> DatasetEntry | None:
+    """The dataset as held: a withdrawn one is its identifier, node and withdrawal only."""
     if "\x00" in identifier:       # no dataset's: PostgreSQL's text cannot hold a NUL
         return None
     row = await db.fetchrow(

@@ -42,7 +42,7 @@ from pydantic_settings import (
 
 from auth.issuers import TrustedIssuer
 from beacon.limits import INT4_MAX
-from catalogue.credentials import NODE_ID, NodeCredential
+from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, Url
@@ -290,7 +290,9 @@ class Settings(ServiceSettings):
                                 description="Version in /api/info and service-info; default: "
                                             "the installed package's")
     organisation_id: str = "org.example"
-    organisation_name: str = "Example GDI node operator"
+    # The FAIR Data Point's publisher (a foaf:Agent needs a name): empty, every document
+    # of it was a 503 for as long as the node ran.
+    organisation_name: str = Field(default="Example GDI node operator", min_length=1)
     organisation_url: str | None = None
     contact_url: str = "mailto:beacon@example.org"
     db_pool_min: int = Field(default=2, ge=1, le=MAX_POOL)
@@ -400,6 +402,7 @@ class Settings(ServiceSettings):
         return networks
 
     _iso_country = field_validator("country")(assigned_country)
+    _id_not_only_dots = field_validator("beacon_id")(not_only_dots)
 
     @field_validator("default_assembly")
     @classmethod
@@ -489,7 +492,8 @@ class CatalogueSettings(ServiceSettings):
     port: int = Field(default=5060, ge=1, le=65535)
     title: str = "GDI federated dataset catalogue"
     description: str = "Datasets published by the nodes of a GDI federation"
-    publisher_name: str = "GDI catalogue operator"
+    # The catalogue's FAIR Data Point's publisher: empty, its every document was a 503.
+    publisher_name: str = Field(default="GDI catalogue operator", min_length=1)
     nodes: list[NodeCredential] = Field(
         default_factory=list, description="Nodes allowed to register and publish")
     allow_internal_origins: bool = Field(

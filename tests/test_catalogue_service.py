@@ -30,7 +30,13 @@ from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
 from catalogue import store
-from catalogue.harvest import MAX_DOCUMENT_BYTES, HarvestOutcome, harvest_all, walk
+from catalogue.harvest import (
+    MAX_DOCUMENT_BYTES,
+    HarvestConfig,
+    HarvestOutcome,
+    harvest_all,
+    walk,
+)
 from catalogue.rdf import FDP_O, CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EU_DATA_THEME,
@@ -49,6 +55,7 @@ from node.catalogue_app import create_app as create_catalogue
 from node.database import connect, create_pool
 from node.http.fdp import fdp_routes
 from node.migrate import CATALOGUE_MIGRATIONS as MIGRATIONS
+from node.migrate import available_migrations
 from node.publication.push import Backoff, Publisher, PublishError, publish
 from node.publication.records import records_for
 from node.settings import CatalogueSettings, Settings
@@ -297,6 +304,54 @@ async def test_reingest_updates_record_and_removal_withdraws(pg_server_url, tmp_
         assert status == 200 and gone["status"] == "withdrawn" and gone["withdrawnAt"]
         assert await catalogue.ids(q="tumour") == []
 
+
+
+async def test_a_hidden_dataset_is_withdrawn_without_its_record(pg_server_url, tmp_path,
+                                                                catalogue):
+    """A node that turns on hide_controlled_datasets stops publishing its CONTROLLED ones
+    ("invisible to callers without a grant"); the catalogue withdrew them but served their
+    whole record on: title, access rights, individuals, contact, by identifier and by a
+    search of withdrawn datasets. A withdrawal now keeps the identifier, node and date."""
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", catalogue.url,
+                     _fi_datasets(), serve=False) as node, aiohttp.ClientSession() as http:
+        conn = await connect(node.db)
+        try:
+            rows = await list_datasets(conn)
+        finally:
+            await conn.close()
+        await publish(http, node.settings, records_for(rows, node.settings), FAST)
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]["title"] == \
+            "Finnish tumour genomes"
+        hidden = node.settings.model_copy(update={"hide_controlled_datasets": True})
+        published = await publish(http, hidden, records_for(rows, hidden), FAST)
+        assert published.withdrawn == ["GDI-FI-SYN-002"]
+
+        status, gone = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert status == 200 and gone["status"] == "withdrawn" and gone["withdrawnAt"]
+        assert set(gone) == {"identifier", "nodeId", "status", "withdrawnAt"}, gone
+        for status_filter in ("withdrawn", "any"):
+            assert await catalogue.ids(status=status_filter, q="tumour") == []
+        _, listed = await catalogue.get("/api/datasets", status="withdrawn")
+        assert [set(d) for d in listed["datasets"]] == [set(gone)]
+        for path in ("/fdp", f"/fdp/catalog/{NODE}", "/fdp/dataset/GDI-FI-SYN-002"):
+            async with http.get(catalogue.url + path) as response:
+                assert "tumour" not in await response.text(), path
+
+        # Published again (the setting turned off): active, with its record.
+        await publish(http, node.settings, records_for(rows, node.settings), FAST)
+        _, back = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert back["status"] == "active" and back["title"] == "Finnish tumour genomes"
+
+    # A dataset withdrawn before migration 0005 loses its record to it.
+    async with catalogue.pool.acquire() as conn:
+        await conn.execute("UPDATE datasets SET status = 'withdrawn', withdrawn_at = now() "
+                           "WHERE identifier = 'GDI-FI-SYN-002'")
+        [migration] = [m for m in available_migrations(MIGRATIONS) if m.version == 5]
+        await conn.execute(migration.sql)
+        assert await conn.fetchval("SELECT record FROM datasets WHERE identifier = $1",
+                                   "GDI-FI-SYN-002") == {"identifier": "GDI-FI-SYN-002"}
+        assert (await conn.fetchval("SELECT record FROM datasets WHERE identifier = $1",
+                                    "GDI-FI-SYN-001"))["title"]
 
 async def test_publish_survives_catalogue_down_then_up(pg_server_url, tmp_path):
     port = free_port()
@@ -795,6 +850,54 @@ async def test_the_catalogue_answers_while_a_large_document_is_parsed(catalogue)
         took = time.monotonic() - began
     assert outcome.healthy, outcome.problems
     assert len(waits) >= 5 and max(waits) < min(1.0, took / 4), (took, sorted(waits)[-3:])
+
+
+async def test_a_slow_node_fails_its_harvest_at_the_interval_and_holds_no_one(catalogue):
+    """A node whose dataset documents each come just inside the per-document timeout: its
+    walk of 12 documents took 6 s against a 2 s interval (a 1,000-document node, hours),
+    and the round, every node's next harvest with it, waited for it. Now its walk fails
+    when the interval is up, withdrawing nothing, and the round ends on time."""
+    async with AsyncExitStack() as stack:
+        port = free_port()
+        slow = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        slow.records = [_record(f"GDI-FI-SYN-{i:03d}", f"{slow.base}/fdp") for i in range(12)]
+        armed = False
+
+        @web.middleware
+        async def slowly(request: web.Request, handler):
+            if armed and "/dataset/" in request.path:
+                await asyncio.sleep(0.5)
+            return await handler(request)
+        app = slow.app()
+        app.middlewares.insert(0, slowly)
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Slow", "FI", f"{slow.base}/api", f"{slow.base}/fdp"))
+        other_port = free_port()
+        other = FakeNode([], {}, f"http://127.0.0.1:{other_port}")
+        other.records = [_record("GDI-SE-SYN-001", f"{other.base}/fdp", country="SE")]
+        await serve_app(stack, other.app(), other_port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            OTHER, "Other", "SE", f"{other.base}/api", f"{other.base}/fdp"))
+        config = HarvestConfig(interval_seconds=2, timeout_seconds=1, max_documents=1000)
+        async with aiohttp.ClientSession() as session:
+            first = {o.node_id: o for o in await harvest_all(catalogue.pool, session, config)}
+            assert len(first[NODE].upserted) == 12 and first[OTHER].healthy
+
+            armed = True
+            started = time.monotonic()
+            outcomes = {o.node_id: o for o in await harvest_all(catalogue.pool, session,
+                                                                 config)}
+            elapsed = time.monotonic() - started
+        assert elapsed < 4, f"the round took {elapsed:.1f} s"
+        assert not outcomes[NODE].healthy and outcomes[NODE].withdrawn == []
+        assert outcomes[NODE].problems == ["not read within 2 s (harvest_interval_seconds)"]
+        assert outcomes[OTHER].healthy and outcomes[OTHER].problems == []
+        assert len(await catalogue.ids(node=NODE, limit="100")) == 12
+        [row] = [n for n in await store.list_nodes(catalogue.pool) if n.id == NODE]
+        assert row.healthy is False and "harvest_interval_seconds" in (row.last_error or "")
+    assert HarvestConfig(interval_seconds=0).deadline_seconds == \
+        HarvestConfig().interval_seconds
 
 
 async def test_an_unexpected_error_in_one_nodes_harvest_is_its_own(catalogue, monkeypatch,

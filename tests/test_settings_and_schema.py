@@ -191,6 +191,30 @@ def test_a_beacon_id_a_url_would_escape_is_refused(clean_env, beacon_id):
     assert _refusal(beacon_id=beacon_id).startswith("beacon_id")
 
 
+
+def test_an_empty_publisher_name_is_refused_at_start(clean_env):
+    """organisation_name (the node's) and publisher_name (the catalogue's) name their FAIR
+    Data Point's publisher, a foaf:Agent that needs a name: empty, they were taken, and
+    every FDP document was then a 503 for as long as the service ran."""
+    assert _refusal(organisation_name="").startswith("organisation_name: ")
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings(publisher_name="")
+    assert configuration_error(refused.value).startswith("publisher_name: ")
+
+@pytest.mark.parametrize("node_id", [".", "..", "..."])
+def test_a_node_id_of_dots_only_is_refused_in_both_settings(clean_env, node_id):
+    """`..` matched the id pattern, but a URL path resolves it away: the catalog
+    `/fdp/catalog/..` was asked as `/fdp` and a push to `/api/nodes/..` went to `/api`,
+    so that node could be neither harvested nor pushed. A dot inside an id stays allowed."""
+    message = _refusal(beacon_id=node_id)
+    assert message.startswith("beacon_id: ") and "only dots" in message, message
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings(nodes=[{"id": node_id, "token": "t" * 20}])
+    message = configuration_error(refused.value)
+    assert message.startswith("nodes.0.id: ") and "only dots" in message, message
+    assert Settings(beacon_id="org.example..node").beacon_id == "org.example..node"
+
+
 @pytest.mark.parametrize(("given", "field"), [
     ({"public_base_url": "beacon.example.fi"}, "public_base_url"),
     # no URL holds it, and RDF cannot write it: the FAIR Data Point's documents name it

@@ -82,6 +82,16 @@ class SearchParams(BaseModel):
     skip: int = Field(default=0, ge=0, le=MAX_SKIP)
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
 
+    @field_validator("q")
+    @classmethod
+    def _few_words(cls, value: str | None) -> str | None:
+        """At most MAX_QUERY_WORDS words: each costs the search on every row it shows
+        (catalogue/store.py), and 250 one-letter words within 500 characters held a database
+        connection past the statement timeout."""
+        if value is not None and (words := store.query_words(value)) > store.MAX_QUERY_WORDS:
+            raise ValueError(f"has {words} words; at most {store.MAX_QUERY_WORDS} are allowed")
+        return value
+
     @field_validator("node", "theme", "assembly")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
