@@ -26,9 +26,20 @@ questions of one caller are charged one after the other; every other answer abou
 waits for that lock too, or its wait would tell which answers charge (`turn`). Variants known
 only by their AC (no genotypes) have no people to charge: they get the smooth floor without
 the accounting, and a dataset none of whose variants has genotypes (`DatasetVersion.genotyped`
-false) is not accounted at all (beacon/answer.py). A new dataset version starts from
-nothing. Counts of individuals carrying a matching variant are charged the same
-(`charged_view`): whether one is 0 says whether the variant is there.
+false) is not accounted at all (beacon/answer.py). Counts of individuals carrying a
+matching variant are charged the same (`charged_view`): whether one is 0 says whether the
+variant is there.
+
+Versions. The accounts are of the dataset's version in place when the caller's turn reads
+them (`_load`), not of the `store.DatasetRow` the request resolved before it: a request waits
+(for the node's datasets cache to hear of a swap, and for the caller's turn, behind its
+other questions) and an ingest may swap a new version in meanwhile. Charged by the row,
+such an answer failed (the row's 40 samples against the new version's 30 carriers' bits, a
+500) or, with as many samples, started from nothing under the row's old version number and
+wiped the caller's accounts of the new one: a caller regained its budget, and its answers,
+by having questions wait across a swap. The turn holds the version in place until it ends
+(`turn`). A new version starts from nothing (beacon/visibility.py forget_earlier_versions
+says why), and each version's losses are only ever read with its own people.
 """
 from __future__ import annotations
 
@@ -51,8 +62,8 @@ from beacon.visibility import CARRIERS, KEY, CallerView, Floor, answered
 class _Losses:
     caller: str
     dataset_id: str
-    charged: np.ndarray        # float32 per sample
-    fresh: bool                # no state yet for this version of the dataset
+    version: int | None        # the dataset's in place in the turn; None: removed since
+    charged: np.ndarray        # float32 per sample of that version
     answered: dict[str, bool] = field(default_factory=dict)   # this answer's, to be saved
 
     def view(self, budget: float) -> CallerView:
@@ -62,28 +73,35 @@ class _Losses:
 
 
 async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) -> _Losses:
-    found = await conn.fetchrow("SELECT version, charged FROM disclosure_losses "
-                                "WHERE caller = $1 AND dataset_id = $2", caller, row.id)
-    if found is None or found["version"] != row.version:
-        return _Losses(caller, row.id, np.zeros(row.sample_count, dtype=np.float32), True)
-    return _Losses(caller, row.id, np.frombuffer(found["charged"], dtype="<f4").copy(), False)
+    """The caller's losses for the dataset's version in place, which the turn holds
+    (`turn`), read with its number and size in one statement: whatever version `row` (the
+    request's) says. Nothing kept for that version: nothing charged yet. A dataset removed
+    since the request resolved it has no variants and no people left to charge."""
+    found = await conn.fetchrow(
+        "SELECT d.version, d.sample_count, l.charged FROM datasets d "
+        "LEFT JOIN disclosure_losses l ON l.caller = $1 AND l.dataset_id = d.id "
+        "AND l.version = d.version WHERE d.id = $2", caller, row.id)
+    if found is None:
+        return _Losses(caller, row.id, None, np.zeros(0, dtype=np.float32))
+    charged = (np.zeros(found["sample_count"], dtype=np.float32) if found["charged"] is None
+               else np.frombuffer(found["charged"], dtype="<f4").copy())
+    return _Losses(caller, row.id, found["version"], charged)
 
 
-async def _save(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
-                losses: _Losses) -> None:
-    if losses.fresh:    # told of an earlier version by a request answered across its swap
-        # (the swap itself drops the rest: visibility.forget_earlier_versions)
-        await conn.execute("DELETE FROM disclosure_answers WHERE caller = $1 "
-                           "AND dataset_id = $2 AND version <> $3", caller, row.id, row.version)
+async def _save(conn: asyncpg.Connection, losses: _Losses) -> None:
+    """The losses and this answer's answers, as of their version. (The swap that put it in
+    place dropped every earlier version's: visibility.forget_earlier_versions.)"""
+    assert losses.version is not None, "a removed dataset has nothing to charge"
     await conn.execute(
         "INSERT INTO disclosure_losses (caller, dataset_id, version, charged) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (caller, dataset_id) DO UPDATE SET "
         "version = EXCLUDED.version, charged = EXCLUDED.charged, updated_at = now()",
-        caller, row.id, row.version, losses.charged.astype("<f4").tobytes())
+        losses.caller, losses.dataset_id, losses.version, losses.charged.astype("<f4").tobytes())
     await conn.execute(
         "INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown) "
         "SELECT $1, $2, $3, * FROM unnest($4::text[], $5::bool[])",
-        caller, row.id, row.version, list(losses.answered), list(losses.answered.values()))
+        losses.caller, losses.dataset_id, losses.version, list(losses.answered),
+        list(losses.answered.values()))
 
 
 # Where the caller's (`{}`) earlier answer about the variant in hand is, if it has one.
@@ -147,16 +165,18 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
     of records is read under the caller's state as read after them, which holds every charge
     made with the answers they relied on (they are committed together), and nothing is
     charged. Either way it waits for the caller's turn (`turn`), as every answer about the
-    dataset does."""
+    dataset does. A version swapped in since `matches` were counted is charged as any
+    answer is: what the earlier answers determined was of another version."""
     given = determined(matches, rules.floor)
     if given is not None and (page is None or given.matches is None):
         await take_turn(conn, caller, row)
         return given
     async with turn(conn, caller, row):
-        if given is None:
-            view = await charged_view(conn, caller, row, rules, query, chromosome, span)
+        losses = await _load(conn, caller, row)
+        if given is None or losses.version != row.version:
+            view = await _charged(conn, losses, rules, query, row.id, chromosome, span)
         else:
-            view = (await _load(conn, caller, row)).view(rules.loss_budget)
+            view = losses.view(rules.loss_budget)
         return await _answer(conn, row, rules, query, chromosome, span, page, view)
 
 
@@ -175,10 +195,17 @@ async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
     lock with a slow question learnt from the time of the next whether a variant was carried
     by k people or more (docs/privacy.md, "Timing"). Both send the lock in the round trip
     that opens their transaction: with a round trip more before the lock here, a question
-    of the caller's arriving between the two would hold up only answers that charge."""
+    of the caller's arriving between the two would hold up only answers that charge.
+
+    Then it holds the dataset's version in place until it ends (`_PINNED`), so that the
+    accounts read (`_load`), the variants and people they are charged for, and the answer
+    are of one version, whatever version the request resolved (beacon/losses.py, "Versions").
+    Taken after the caller's lock: held while waiting for that one, it would hold up every
+    swap, and every statement queued behind the swap, for as long as the caller's queue."""
     opened = conn.is_in_transaction()
+    taken = f"{_lock(caller, row)}; {_PINNED}"
     try:
-        await conn.execute(_lock(caller, row) if opened else f"BEGIN; {_lock(caller, row)}")
+        await conn.execute(taken if opened else f"BEGIN; {taken}")
         yield
     except BaseException:
         if not opened:
@@ -218,6 +245,14 @@ def turn_key(caller: str, row: store.DatasetRow) -> str:
     return f"{caller} {row.id}"
 
 
+# A swap (store.swap_in) or a removal drops the dataset's partition of `variants`, which
+# takes `variants` itself exclusively until it commits: a transaction holding `variants`
+# shared sees one version of every dataset until it ends (the dataset's row, its variants,
+# its individuals: the swap replaces them all in its one transaction). ONLY: the partitions
+# are locked as statements read them, not all at once.
+_PINNED = "LOCK TABLE ONLY variants IN ACCESS SHARE MODE"
+
+
 def _lock(caller: str, row: store.DatasetRow) -> str:
     """The statement taking the caller's lock for the dataset until the transaction ends.
     A literal, so that it can go in one message with the BEGIN (a message of several
@@ -238,19 +273,26 @@ async def charged_view(conn: asyncpg.Connection, caller: str, row: store.Dataset
     matches (`answer_as_seen`); an individuals answer counts the people carrying them
     (beacon/individuals.py), whose zero or not says the same yes or no, so it is charged the
     same. In the caller's turn (`turn`), so that parallel questions of one caller are
-    charged one after the other."""
-    losses = await _load(conn, caller, row)
+    charged one after the other; of the version in place then, whichever `row` is."""
+    return await _charged(conn, await _load(conn, caller, row), rules, query, row.id,
+                          chromosome, span)
+
+
+async def _charged(conn: asyncpg.Connection, losses: _Losses, rules: Rules,
+                   query: VariantQuery, dataset_id: str, chromosome: str | None, span: int
+                   ) -> CallerView:
+    """`charged_view`, from the caller's losses as its turn read them."""
     view = losses.view(rules.loss_budget)       # before this answer's charges
-    near = await _near(conn, caller, query, row, chromosome, span, rules, view)
+    near = await _near(conn, losses.caller, query, dataset_id, chromosome, span, rules, view)
     floor = rules.floor
     for variant, bits, counted, shown in near:
         people = np.unpackbits(np.frombuffer(bits.bytes, dtype=np.uint8),
-                               count=row.sample_count).astype(bool)
+                               count=len(losses.charged)).astype(bool)
         loss = floor.shown_loss(counted) if shown else floor.hidden_loss(counted)
         losses.charged[people] += np.float32(loss)
         losses.answered[variant] = shown
     if near:
-        await _save(conn, caller, row, losses)
+        await _save(conn, losses)
     return view
 
 
@@ -271,25 +313,26 @@ async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRo
     weighing on new draws, while an answer already given never changes: the set itself is
     not narrowed (that would change its sticky noise and every draw of it, so that the same
     question answered otherwise would tell that someone in it had just run out). In the
-    caller's turn (`turn`), after `charged_view`."""
+    caller's turn (`turn`), after `charged_view`, so that `view`, `members` and the
+    accounts are all of the version in place in that turn, whichever `row` is."""
     assert draw.key is not None, "a set drawn for"
+    losses = await _load(conn, caller, row)
     kept = await conn.fetchval(
         "SELECT shown FROM disclosure_answers WHERE caller = $1 AND dataset_id = $2 "
-        "AND version = $3 AND variant = $4", caller, row.id, row.version, draw.key)
+        "AND version = $3 AND variant = $4", caller, row.id, losses.version, draw.key)
     if kept is not None:
         return kept
     counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
-                            count=row.sample_count).astype(bool)
+                            count=len(losses.charged)).astype(bool)
     people = (np.frombuffer(members.encode(), dtype=np.uint8) == ord("1")) & counted
     floor = rules.floor
     still = int(people.sum())
     shown = draw.shown(floor, still)
     size = still + draw.jitter
-    losses = await _load(conn, caller, row)
     losses.charged[people] += np.float32(floor.shown_loss(size) if shown
                                          else floor.hidden_loss(size))
     losses.answered[draw.key] = shown
-    await _save(conn, caller, row, losses)
+    await _save(conn, losses)
     return shown
 
 
@@ -305,7 +348,7 @@ async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,
 
 
 async def _near(conn: asyncpg.Connection, caller: str, query: VariantQuery,
-                row: store.DatasetRow, chromosome: str | None, span: int, rules: Rules,
+                dataset_id: str, chromosome: str | None, span: int, rules: Rules,
                 view: CallerView) -> list[asyncpg.Record]:
     """The variants near the floor that match `query` and that the caller has not been
     answered about: each one's key, its carriers still counted for the caller (bits, and how
@@ -314,7 +357,7 @@ async def _near(conn: asyncpg.Connection, caller: str, query: VariantQuery,
     attacker asking a target's near-floor alleles one by one adds those up."""
     floor = rules.floor
     shown, shown_args = floor.condition(view)
-    conditions, args = store.variant_conditions(query, [row.id], chromosome, span,
+    conditions, args = store.variant_conditions(query, [dataset_id], chromosome, span,
                                                 Floor(floor.k))
     places = 3 + len(shown_args)
     return await conn.fetch(

@@ -428,8 +428,12 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
         # swapped in at once cannot both take the same key; readers are not held up
         await conn.execute("LOCK TABLE datasets IN SHARE ROW EXCLUSIVE MODE")
         await check_keys(conn, new.id, new.metadata)
+        # NO KEY UPDATE: a caller's turn at the dataset's accounts (beacon/losses.py turn)
+        # holds `variants`, which the drop below waits for, and its writes check their
+        # reference to this row (FOR KEY SHARE): FOR UPDATE made each wait for the other
         old = await conn.fetchrow(
-            "SELECT version, partition_table FROM datasets WHERE id = $1 FOR UPDATE", new.id)
+            "SELECT version, partition_table FROM datasets WHERE id = $1 FOR NO KEY UPDATE",
+            new.id)
         if old is not None:
             await drop_table(conn, old["partition_table"])
         literal = await _literal(conn, new.id)
@@ -469,13 +473,18 @@ async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | No
 
 
 async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
-    """Drop the dataset's partition and row in one transaction; False if there was none."""
+    """Drop the dataset's partition and row in one transaction; False if there was none.
+    The partition first: its drop waits for a caller's turn at the dataset's accounts
+    (beacon/losses.py turn), whose writes check their reference to the row, which the
+    DELETE would have held. The row is locked as a swap locks it (store.swap_in), so that
+    one under way is waited for and the partition dropped is the one it put in place."""
     async with conn.transaction():
         table = await conn.fetchval(
-            "DELETE FROM datasets WHERE id = $1 RETURNING partition_table", dataset_id)
+            "SELECT partition_table FROM datasets WHERE id = $1 FOR NO KEY UPDATE", dataset_id)
         if table is None:
             return False
         await drop_table(conn, table)
+        await conn.execute("DELETE FROM datasets WHERE id = $1", dataset_id)
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
     return True
 

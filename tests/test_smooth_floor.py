@@ -24,7 +24,7 @@ from aiohttp import ClientSession, TCPConnector
 from auth.access import AccessLevel
 from beacon import losses, store
 from beacon.assemblies import GRCH38
-from beacon.disclosure import DEFAULT_TIERS, Rules, report
+from beacon.disclosure import DEFAULT_TIERS, Rules, SetDraw, report
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
@@ -43,14 +43,16 @@ RULES = Rules(allele_floor=5, smooth_width=5, smooth_scale=1.5, loss_budget=0.5)
 REGION = 100_000           # each carrier count's variants lie in a region of their own
 
 
-def _carriers(c: int, i: int) -> list[int]:
+def _carriers(c: int, i: int, samples: int = SAMPLES) -> list[int]:
     """Which samples carry the i-th variant carried by c: a different set for each."""
-    return sorted(np.random.default_rng(c * 1000 + i).choice(SAMPLES, c, replace=False))
+    return sorted(np.random.default_rng(c * 1000 + i).choice(samples, c, replace=False))
 
 
-def _vcf(path: Path, counts: range = COUNTS, *, info: bool = False) -> Path:
-    """The genotypes of VARIANTS_PER_COUNT variants per carrier count; `info`: with INFO
-    AC/AN/nhomalt too, so that an ingest without individuals counts from INFO instead."""
+def _vcf(path: Path, counts: range = COUNTS, *, info: bool = False,
+         samples: int = SAMPLES) -> Path:
+    """The genotypes of VARIANTS_PER_COUNT variants per carrier count (of `samples` samples);
+    `info`: with INFO AC/AN/nhomalt too, so that an ingest without individuals counts from
+    INFO instead."""
     declared = ['##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
                 '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
                 '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous samples">']
@@ -58,13 +60,13 @@ def _vcf(path: Path, counts: range = COUNTS, *, info: bool = False) -> Path:
              *(declared if info else []),
              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                        *(f"S{s}" for s in range(SAMPLES))])]
+                        *(f"S{s}" for s in range(samples))])]
     for c in counts:
         for i in range(VARIANTS_PER_COUNT):
-            carried = set(_carriers(c, i))
-            calls = ["0/1" if s in carried else "0/0" for s in range(SAMPLES)]
+            carried = set(_carriers(c, i, samples))
+            calls = ["0/1" if s in carried else "0/0" for s in range(samples)]
             lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
-                                    "PASS", f"AC={c};AN={2 * SAMPLES};nhomalt=0" if info
+                                    "PASS", f"AC={c};AN={2 * samples};nhomalt=0" if info
                                     else ".", "GT", *calls]))
     return write_vcf_text(path, "\n".join(lines) + "\n")
 
@@ -123,11 +125,17 @@ async def test_nothing_below_the_floor_and_about_p_of_each_count_in_the_band(dat
         await conn.close()
 
 
+async def _row(conn: asyncpg.Connection, dataset: str) -> store.DatasetRow:
+    return next(r for r in await store.list_datasets(conn) if r.id == dataset)
+
+
 async def _given(database: str, caller: str, query: VariantQuery,
-                 dataset: str = DATASET) -> int:
+                 dataset: str = DATASET, row: store.DatasetRow | None = None) -> int:
+    """The caller's answer, as a request that resolved the dataset as `row` (by default,
+    as it is now) is given it."""
     conn = await asyncpg.connect(database)
     try:
-        row = next(r for r in await store.list_datasets(conn) if r.id == dataset)
+        row = row or await _row(conn, dataset)
         key, args = store.count_query(query, [dataset], "1", 1, Floor(FLOOR.k),
                                       tally=losses.tally(caller, FLOOR))
         matches = (await store.count_batch(conn, key, [args]))[0].get(dataset)
@@ -409,6 +417,128 @@ async def test_a_new_version_drops_what_callers_were_told_of_the_earlier_ones(da
                                    "dataset_id = $1 AND version = $2", again, version) == 1
     finally:
         await conn.close()
+
+
+async def _load_raced(database: str, path: Path, dataset: str, samples: int) -> None:
+    await ingest(database, IngestRequest(_vcf(path, range(FLOOR.k, FLOOR.upper),
+                                              samples=samples),
+                                         dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                         workers=1))
+
+
+async def _accounts(database: str, caller: str, dataset: str
+                    ) -> tuple[int, np.ndarray, int]:
+    """The caller's losses for the dataset (their version, one float per sample) and how
+    many answers it holds for the dataset's version in place."""
+    conn = await asyncpg.connect(database)
+    try:
+        kept = await conn.fetchrow("SELECT version, charged FROM disclosure_losses "
+                                   "WHERE caller = $1 AND dataset_id = $2", caller, dataset)
+        answers = await conn.fetchval(
+            "SELECT count(*) FROM disclosure_answers a JOIN datasets d ON d.id = a.dataset_id "
+            "AND d.version = a.version WHERE a.caller = $1 AND a.dataset_id = $2",
+            caller, dataset)
+        return kept["version"], np.frombuffer(kept["charged"], dtype="<f4"), answers
+    finally:
+        await conn.close()
+
+
+async def test_a_question_resolved_before_a_swap_is_answered_on_the_version_in_place(
+        database, tmp_path):
+    """A request resolves its datasets (beacon/dataset_cache.py) before it is answered, and
+    an ingest may swap in a version of another size meanwhile: the caller's questions wait
+    for its turn, in this process and in the database. The accounting takes the version in
+    place in the caller's turn, so the answer neither fails (the caller's 40 people against
+    the new version's 30 carriers' bits: a bit string length error, a 500; the set's 30
+    members against 40: numpy's broadcast error) nor is charged to another version's
+    people."""
+    raced = "GDI-FI-RACE-1"
+    await _load_raced(database, tmp_path / "forty.vcf", raced, SAMPLES)
+    conn = await asyncpg.connect(database)
+    try:
+        stale = await _row(conn, raced)
+    finally:
+        await conn.close()
+    await _load_raced(database, tmp_path / "thirty.vcf", raced, 30)
+    near = _region(FLOOR.k + 1)
+    assert await _given(database, "ida", near, raced, row=stale) == \
+        await _given(database, "ida", near, raced) > 0
+    version, charged, answers = await _accounts(database, "ida", raced)
+    assert (version, len(charged), answers) == (2, 30, VARIANTS_PER_COUNT)
+    # an individuals count's set draw, charged in the caller's turn after its view
+    # (beacon/individuals.py _as_seen): nothing near the floor in region 1
+    conn = await asyncpg.connect(database)
+    try:
+        async with losses.turn(conn, "jan", stale):
+            view = await losses.charged_view(conn, "jan", stale, RULES, _region(1), "1", 1)
+            members = "1" * 12 + "0" * 18          # the set, as the version in place holds it
+            assert await losses.charge_set(conn, "jan", stale, RULES,
+                                           SetDraw("set raced", 0.0), members, view)
+    finally:
+        await conn.close()
+    assert len(view.counted) == 30
+    version, charged, answers = await _accounts(database, "jan", raced)
+    assert (version, answers) == (2, 1)
+    assert (charged[:12] == np.float32(FLOOR.shown_loss(12))).all() and not charged[12:].any()
+
+
+async def test_a_question_resolved_before_a_swap_keeps_the_new_versions_accounts(
+        database, tmp_path):
+    """A request that resolved the dataset before its re-ingest, answered after the caller
+    was charged under the new version, is charged in those accounts: it used to start from
+    nothing under the old version's number, wiping them (what the caller had run out of, and
+    its answers, which would then be drawn again), so that a caller could regain its budget
+    by having questions wait across a swap."""
+    raced = "GDI-FI-RACE-2"
+    vcf = tmp_path / "same.vcf"
+    await _load_raced(database, vcf, raced, SAMPLES)
+    conn = await asyncpg.connect(database)
+    try:
+        stale = await _row(conn, raced)
+    finally:
+        await conn.close()
+    await _load_raced(database, vcf, raced, SAMPLES)
+    await _given(database, "kai", _region(FLOOR.k + 1), raced)
+    version, before, answers = await _accounts(database, "kai", raced)
+    assert (version, answers) == (2, VARIANTS_PER_COUNT) and before.any()
+    await _given(database, "kai", _region(FLOOR.k + 2), raced, row=stale)
+    version, after, answers = await _accounts(database, "kai", raced)
+    assert (version, answers) == (2, 2 * VARIANTS_PER_COUNT)
+    assert (after >= before).all() and (after > before).any()
+
+
+async def test_the_callers_turn_holds_the_version_in_place_until_it_ends(database, tmp_path):
+    """An ingest's swap waits for a turn under way (losses.turn): what the turn reads, the
+    caller's accounts, the variants and people it charges and the answer, is of one version,
+    even when a swap comes between its statements."""
+    raced = "GDI-FI-RACE-3"
+    await _load_raced(database, tmp_path / "forty.vcf", raced, SAMPLES)
+    conn, watcher = await asyncpg.connect(database), await asyncpg.connect(database)
+    try:
+        row = await _row(conn, raced)
+        async with losses.turn(conn, "lea", row):
+            swap = asyncio.create_task(_load_raced(database, tmp_path / "thirty.vcf", raced,
+                                                   30))
+            waiting = 0
+            for _ in range(300):                # until the swap waits for a lock: 30 s at most
+                waiting = await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()")
+                if waiting or swap.done():
+                    break
+                await asyncio.sleep(0.1)
+            assert waiting and not swap.done()
+            view = await losses.charged_view(conn, "lea", row, RULES, _region(FLOOR.k + 1),
+                                             "1", 1)
+        await swap
+        assert len(view.counted) == SAMPLES
+        assert (await _row(conn, raced)).version == 2
+        # charged under version 1, which the swap then dropped
+        assert await conn.fetchval("SELECT count(*) FROM disclosure_losses WHERE caller = "
+                                   "'lea'") == 0
+    finally:
+        await conn.close()
+        await watcher.close()
 
 
 async def _anonymous_caller(stack: AsyncExitStack, settings: Settings, address: str
