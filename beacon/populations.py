@@ -269,17 +269,16 @@ def _shown_labels(rows: Sequence[Frequency], floor: int, least: int,
     and where the other rows are exact, the whole dataset's less theirs is that population's
     row anyway. A probe told each member of populations of 6 to 8 people from a stranger of
     the same country every time, anonymously, in three record pages (21 of 21, none of 21
-    strangers). Above k, `least` is what every group the rows tell apart must hold, and the
-    whole dataset's row is given however small the dataset (it is the variant's own)."""
+    strangers). Above k, `least` is what every group the rows tell apart must hold. The whole
+    dataset's row is given however small the dataset: it is the variant's own frequency, of
+    the carriers the floor let it be shown for."""
+    whole = frozenset(f.label for f in rows if _whole(f.label))
     if least == 0:
-        return frozenset(f.label for f in rows if _whole(f.label))
+        return whole
     bound = max(floor, least)
     if bound == 1:
         return None
-    chosen = listed(tuple((f.label, f.size) for f in rows), bound, complete)
-    if least > floor:
-        chosen |= {f.label for f in rows if _whole(f.label)}
-    return chosen
+    return listed(tuple((f.label, f.size) for f in rows), bound, complete) | whole
 
 
 def _whole(label: str) -> bool:

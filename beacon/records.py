@@ -153,8 +153,11 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
                                   orjson.loads(row.info_populations), kind),
             rules or Rules(), complete=False)
     elif row.ac is not None and row.an:
-        frequencies = [{"population": dataset.id, "alleleFrequency": row.ac / row.an,
-                        "alleleCount": row.ac, "alleleNumber": row.an}]
+        # a file that gives AC and AN alone: rounded and lumped as the tier's counts are
+        # (an anonymous caller was given them exact, where every other count is rounded to 5)
+        frequencies = populations.frequencies(
+            [populations.Frequency(dataset.id, row.an / 2, row.ac, row.an, None, None, None)],
+            rules or Rules(), complete=False)
     else:
         return record
     record["frequencyInPopulations"] = [{

@@ -372,6 +372,27 @@ async def test_a_sites_only_file_gives_the_whole_dataset_and_only_the_zygosity_i
          "alleleCountHomozygous": 1}]
 
 
+async def test_a_file_of_ac_and_an_alone_gives_them_as_the_tiers_counts(pg_server_url,
+                                                                        tmp_path):
+    """A sites-only file with AC and AN and no populations: the whole dataset's row,
+    rounded up to the anonymous step (AC 41 reads 45, AN 202 reads 205), where it was given
+    exact to every caller; exact under an open tier."""
+    records = ["2\t1000\t.\tA\tG\t.\tPASS\tAC=41;AN=202"]
+    rows = {}
+    for name, disclosure in (("default", DisclosureSettings()), ("open", OPEN_DISCLOSURE)):
+        (tmp_path / name).mkdir()
+        async with AsyncExitStack() as stack:
+            client = await _sites_only(stack, pg_server_url, tmp_path / name, records,
+                                       disclosure=disclosure)
+            rows[name] = _by_alt(await _records(client, {"referenceName": "2", "start": 0,
+                                                         "end": 5000}))["G"]
+    assert rows == {
+        "default": [{"population": DATASET, "alleleFrequency": 45 / 205, "alleleCount": 45,
+                     "alleleNumber": 205}],
+        "open": [{"population": DATASET, "alleleFrequency": 41 / 202, "alleleCount": 41,
+                  "alleleNumber": 202}]}
+
+
 async def test_a_sites_only_file_tells_no_small_group_by_subtraction(pg_server_url, tmp_path):
     """Under the default anonymous tier (floor 5, step 5): the whole dataset (AN 2000, 1000
     people) less FI (AN 1200) less SE_F (AN 796) is 2 people, whose 4 alleles a caller would
