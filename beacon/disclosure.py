@@ -17,6 +17,9 @@ this module for the dataset's `Rules` for the caller's tier, and applies them:
 - **Budget** (beacon/budget.py): query units per caller and dataset, per sliding window and
   per day; a query that hits a variant just above the floor (fewer than `rare_below`
   carriers) costs `rare_cost` units, since those are what membership inference asks for.
+- **Population rows** (`population_floor`, beacon/populations.py): which populations a
+  record's allele frequencies are given for besides the whole dataset (none by default
+  below a grant: each tells who is among its people).
 
 Tiers: `granted` (a ControlledAccessGrants visa for the dataset), `bona_fide` (a bona fide
 researcher), `anonymous` (anyone else, tokens without bona fide status included). Each tier's

@@ -185,8 +185,9 @@ Cell = tuple[str | None, str | None]      # (country of birth, sex), None: not k
 def listed(sizes: tuple[tuple[str, float], ...], floor: int,
            complete: bool = True) -> frozenset[str]:
     """The labels of `sizes` ((label, individuals), in their order of priority) a tier with
-    floor k lists: each in turn, if every group of individuals a caller could tell apart
-    from it and the labels listed before it holds 0 or at least k individuals.
+    floor k lists: the whole dataset's, then each population in turn, if every group of
+    individuals a caller could tell apart from it and the labels listed before it holds 0 or
+    at least k individuals.
 
     Every population is a union of cells, (country of birth, sex) with either unknown, and
     the cells' sizes follow from the populations' (those of unknown sex born in FI: FI less
@@ -236,10 +237,12 @@ def listed(sizes: tuple[tuple[str, float], ...], floor: int,
         return len(label) == 2 and _country(label) and any(
             other in ("M", "F") and f"{label}_{other}" not in size for other in labels)
 
-    chosen: list[frozenset[Cell]] = []
-    labels: list[str] = []
+    # the whole dataset's row first, whatever its size (the variant's own frequency, of the
+    # carriers the floor let it be shown for), and every population judged with it
+    labels = [label for label, _ in sizes if _whole(label)]
+    chosen = [covered(label) for label in labels]
     for label, n in sizes:
-        if n < floor or unmet(label):
+        if _whole(label) or n < floor or unmet(label):
             continue
         trial = [*chosen, covered(label)]
         groups: dict[tuple[bool, ...], float] = {}
@@ -272,13 +275,10 @@ def _shown_labels(rows: Sequence[Frequency], floor: int, least: int,
     strangers). Above k, `least` is what every group the rows tell apart must hold. The whole
     dataset's row is given however small the dataset: it is the variant's own frequency, of
     the carriers the floor let it be shown for."""
-    whole = frozenset(f.label for f in rows if _whole(f.label))
     if least == 0:
-        return whole
+        return frozenset(f.label for f in rows if _whole(f.label))
     bound = max(floor, least)
-    if bound == 1:
-        return None
-    return listed(tuple((f.label, f.size) for f in rows), bound, complete) | whole
+    return listed(tuple((f.label, f.size) for f in rows), bound, complete) if bound > 1 else None
 
 
 def _whole(label: str) -> bool:

@@ -121,7 +121,7 @@ def _short(hgvs_p: str) -> str:
 
 
 def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
-                      rules: Rules | None = None) -> dict[str, Any]:
+                      rules: Rules) -> dict[str, Any]:
     """A variant as the Beacon model's record; its frequencies per population (from the
     genotypes, or a sites-only file's INFO) as the caller's tier `rules` may see them."""
     assembly = ASSEMBLIES[dataset.assembly]
@@ -145,20 +145,22 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
         kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
             [populations.frequency(populations.InPopulation(*p), kind)
-             for p in row.populations], rules or Rules())
+             for p in row.populations], rules)
     elif row.info_populations:
         kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
             populations.from_info(dataset.id, row.ac, row.an, row.carriers,
                                   orjson.loads(row.info_populations), kind),
-            rules or Rules(), complete=False)
+            rules, complete=False)
     elif row.ac is not None and row.an:
         # a file that gives AC and AN alone: rounded and lumped as the tier's counts are
         # (an anonymous caller was given them exact, where every other count is rounded to 5)
         frequencies = populations.frequencies(
             [populations.Frequency(dataset.id, row.an / 2, row.ac, row.an, None, None, None)],
-            rules or Rules(), complete=False)
+            rules, complete=False)
     else:
+        return record
+    if not frequencies:     # none the tier is given: the schema's list holds one at least
         return record
     record["frequencyInPopulations"] = [{
         "source": dataset.title, "sourceReference": f"{base_url}/api/datasets/{dataset.id}",

@@ -145,6 +145,8 @@ def open_disclosure() -> str:
     tier = {"allele_floor": 1, "count_step": 1, "budget_per_window": 0, "budget_per_day": 0}
     if "count_noise" in TierSettings.model_fields:
         tier["count_noise"] = 0
+    if "population_floor" in TierSettings.model_fields:
+        tier["population_floor"] = 1
     return json.dumps({"anonymous": tier, "bona_fide": tier, "anonymous_discovery": True})
 
 

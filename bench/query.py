@@ -833,7 +833,8 @@ BUDGET_NEVER_BINDS = json.dumps({**{tier: {"budget_per_window": 10**9, "budget_p
                                     for tier in ("anonymous", "bona_fide")},
                                  "answer_time_floor_ms": 0})
 DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
-                                           "budget_per_window": 0, "budget_per_day": 0}})
+                                           "budget_per_window": 0, "budget_per_day": 0,
+                                           "population_floor": 1}})
 BEACON_BODY_ROW = "(i) floor, Beacon-size body"
 VERDICT_ROWS = ("(ii) ceiling", "(i) floor, no-op reset", "(i) floor, default reset",
                 BEACON_BODY_ROW, "node sequence count", TOKEN_ROW, OPEN_ROW, GENOTYPED_ROW,
@@ -1139,6 +1140,12 @@ def _get(server: Server, path: str) -> dict:
         return json.load(resp)
 
 
+def _frequency_rows(record: dict) -> int:
+    """A record's frequency rows (none given: no frequencyInPopulations)."""
+    given = record.get("frequencyInPopulations") or [{}]
+    return len(given[0].get("frequencies", []))
+
+
 def check_genes(node: Server, facts: GeneFacts, files: dict[str, Path]) -> list[str]:
     """Before timing: the node's gene counts (datasets A and B) against this script's SQL,
     and the record pages of A and B listing the same variants, B's with population rows."""
@@ -1168,10 +1175,13 @@ def check_genes(node: Server, facts: GeneFacts, files: dict[str, Path]) -> list[
             sys.exit(f"record pages differ or are empty: {a_path} {ids[0]} / {ids[1]}")
         pages += 1
         records += len(ids[0])
-        a_rows += sum(len(r["frequencyInPopulations"][0]["frequencies"]) for r in results[0])
-        b_rows += sum(len(r["frequencyInPopulations"][0]["frequencies"]) for r in results[1])
+        a_rows += sum(_frequency_rows(r) for r in results[0])
+        b_rows += sum(_frequency_rows(r) for r in results[1])
         a_bytes += len(json.dumps(answers[0]))
         b_bytes += len(json.dumps(answers[1]))
+    if b_rows <= a_rows:
+        sys.exit(f"B's records have no more frequency rows than A's ({b_rows} against "
+                 f"{a_rows}): its populations are not given (population_floor)")
     lines.append(f"record pages of A and B list the same variants on {pages}/{pages} windows: "
                  f"{records / pages:.2f} records a page, {a_rows / records:.1f} frequency rows "
                  f"a record in A, {b_rows / records:.1f} in B; resultSets {a_bytes / pages:,.0f}"

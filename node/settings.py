@@ -235,6 +235,16 @@ class TierSettings(BaseModel):
     loss_budget: float | None = Field(default=None, ge=0, le=INT4_MAX)
     population_floor: int | None = Field(default=None, ge=0, le=INT4_MAX)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_true_or_false(cls, value: object) -> object:
+        """A rule is a number: `allele_floor = true` was read as 1, the floor off, and
+        `population_floor = true` as every population (a dataset's `disclosure` refuses
+        them: beacon/disclosure.py dataset_overrides)."""
+        if isinstance(value, bool):    # a ValueError, which pydantic words: not a TypeError
+            raise ValueError("must be a number, not true or false")  # noqa: TRY004
+        return value
+
 
 class DisclosureSettings(BaseModel):
     """What callers may learn (docs/privacy.md). In TOML, a [disclosure] table; in the

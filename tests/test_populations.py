@@ -393,6 +393,24 @@ async def test_a_file_of_ac_and_an_alone_gives_them_as_the_tiers_counts(pg_serve
                   "alleleNumber": 202}]}
 
 
+async def test_a_record_whose_rows_are_all_withheld_has_no_frequencies(pg_server_url,
+                                                                         tmp_path,
+                                                                         beacon_schema):
+    """A sites-only file giving populations and no AC or AN, to a tier without a floor but
+    without populations: no row is given, and the record has no frequencyInPopulations
+    rather than an empty list, which the schema refuses."""
+    records = ["2\t1000\t.\tA\tG\t.\tPASS\tAC_FI=30;AN_FI=1000;AC_SE=20;AN_SE=800"]
+    tier = TierSettings(allele_floor=1, count_step=1, smooth_width=0, budget_per_window=0,
+                        budget_per_day=0)
+    async with AsyncExitStack() as stack:
+        client = await _sites_only(stack, pg_server_url, tmp_path, records,
+                                   disclosure=DisclosureSettings(anonymous=tier))
+        body = await _records(client, {"referenceName": "2", "start": 0, "end": 5000})
+    [record] = body["response"]["resultSets"][0]["results"]
+    assert "frequencyInPopulations" not in record
+    assert beacon_schema(RECORD_SCHEMA, record) == []
+
+
 async def test_a_sites_only_file_tells_no_small_group_by_subtraction(pg_server_url, tmp_path):
     """Under the default anonymous tier (floor 5, step 5): the whole dataset (AN 2000, 1000
     people) less FI (AN 1200) less SE_F (AN 796) is 2 people, whose 4 alleles a caller would
@@ -501,7 +519,7 @@ async def test_allele_numbers_count_the_alleles_called(pg_server_url, tmp_path):
 
 # --- membership read off a small population's rows ------------------------------------------
 
-_SMALL = {"SE": range(0, 6), "NO": range(6, 13), "DK": range(13, 21)}   # the rest born in FI
+_SMALL = {"SE": range(6), "NO": range(6, 13), "DK": range(13, 21)}   # the rest born in FI
 _MEMBERS = 100
 
 
@@ -552,8 +570,10 @@ async def test_small_populations_do_not_tell_who_is_in_them(pg_server_url, tmp_p
                                                "end": 1_000_000}, limit=1000, skip=skip)
                 rows.update({position: row for (_, position), row in _rows(body).items()})
             column = {int(pos) - 1: s for s, pos in enumerate(positions)}
+            if name == "default":
+                assert all(list(row) == [DATASET] for row in rows.values())
 
-            def member(person: int) -> bool:
+            def member(person: int, rows: dict = rows, column: dict = column) -> bool:
                 """No 0 in their population's row, for any of their alleles shown."""
                 country = _born(person)
                 told = [row[country]["alleleCount"] for position, row in rows.items()
@@ -588,3 +608,26 @@ def test_a_population_floor_above_the_allele_floor_bounds_every_group_told_apart
     assert given(allele_floor=5, population_floor=0) == [DATASET]
     assert given(population_floor=0) == [DATASET]
     assert given() == [DATASET, "FI", "SE"]
+
+
+def test_neither_anonymous_nor_bona_fide_callers_get_populations_by_default() -> None:
+    """The default tiers' rules, and a dataset's own `disclosure` opting one tier in: the
+    whole dataset's row only, but for a grant or the dataset's opt-in; a negative
+    `population_floor` in a dataset's metadata is refused, naming it."""
+    from beacon.disclosure import DisclosurePolicy, dataset_overrides
+    from beacon.populations import Frequency, frequencies
+    rows = [Frequency(label, size, 10, 2 * size, None, None, None)
+            for label, size in ((DATASET, 1000), ("FI", 600), ("SE", 400))]
+    policy = DisclosurePolicy()
+
+    def given(tier: str, metadata: dict[str, Any]) -> list[str]:
+        return [r["population"] for r in frequencies(rows, policy.rules(tier, metadata))]
+
+    assert given("anonymous", {}) == given("bona_fide", {}) == [DATASET]
+    assert given("granted", {}) == [DATASET, "FI", "SE"]
+    opted = {"disclosure": {"bona_fide": {"population_floor": 100}}}
+    assert given("bona_fide", opted) == [DATASET, "FI", "SE"]
+    assert given("anonymous", opted) == [DATASET]
+    with pytest.raises(ValueError, match=r"^disclosure\.anonymous\.population_floor: must not "
+                                         r"be negative"):
+        dataset_overrides({"disclosure": {"anonymous": {"population_floor": -1}}})

@@ -285,3 +285,13 @@ async def test_migrations_apply_once_and_record_themselves(db_url):
             (m.version, m.name) for m in available_migrations()]
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("rule", ["allele_floor", "population_floor", "loss_budget"])
+def test_a_rule_given_true_or_false_is_refused(clean_env, rule):
+    """`allele_floor = true` was read as 1, the floor off, and `population_floor = true` as
+    every population the floor allows: a rule is a number, as a dataset's `disclosure`
+    already said."""
+    refusal = _refusal(disclosure={"anonymous": {rule: True}})
+    assert refusal.startswith(f"disclosure.anonymous.{rule}"), refusal
+    assert "not true or false" in refusal
