@@ -477,8 +477,13 @@ async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
     The partition first: its drop waits for a caller's turn at the dataset's accounts
     (beacon/losses.py turn), whose writes check their reference to the row, which the
     DELETE would have held. The row is locked as a swap locks it (store.swap_in), so that
-    one under way is waited for and the partition dropped is the one it put in place."""
+    one under way is waited for and the partition dropped is the one it put in place.
+    Both take `datasets` in SHARE ROW EXCLUSIVE first, as a swap does: a removal that took
+    the row, then waited for `variants` behind a caller's turn, later needed the table for
+    its DELETE while a swap of another dataset, holding the table, waited for `variants`
+    behind the removal (a deadlock, an ingest's hours lost at its last step; a probe)."""
     async with conn.transaction():
+        await conn.execute("LOCK TABLE datasets IN SHARE ROW EXCLUSIVE MODE")
         table = await conn.fetchval(
             "SELECT partition_table FROM datasets WHERE id = $1 FOR NO KEY UPDATE", dataset_id)
         if table is None:

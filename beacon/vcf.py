@@ -441,7 +441,7 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
                 force_assembly: bool = False) -> VcfLayout:
     """The file's layout, on `assembly` (None: the one its header says, `choose_assembly`)."""
     if not path.is_file():
-        raise VcfProblem(path, "no such file")
+        raise VcfProblem(path, "a directory, not a file" if path.is_dir() else "no such file")
     _check_bgzf(path)
     try:
         with open_vcf(path) as vf:

@@ -122,7 +122,7 @@ def load_metadata(path: Path) -> DatasetMetadata:
     except OSError as exc:                         # a directory, no permission
         raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = json.loads(data.decode("utf-8-sig"))     # a byte order mark, as the rest read
     except UnicodeDecodeError as exc:
         raise MetadataError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
     except json.JSONDecodeError as exc:

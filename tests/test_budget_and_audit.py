@@ -351,6 +351,9 @@ def _cli_json(env: dict[str, str], *args: str) -> Any:
     (("audit", "list", "--since", "yesterday"), "--since"),
     (("audit", "summary", "--since", "2025-02-30"), "--since"),
     (("audit", "list", "--limit", "0"), "--limit"),
+    # past the years 1 to 9999 once in UTC: the database's "date value out of range" (a probe)
+    (("audit", "list", "--since", "9999-12-31T23:00:00-05:00"), "--since"),
+    (("audit", "summary", "--since", "0001-01-01T00:00:00+05:00"), "--since"),
 ])
 def test_audit_refuses_bad_input_naming_the_option(db_url, args, named):
     result = gdi_node(*args, env=_env(DATABASE_URL=db_url))

@@ -580,6 +580,7 @@ BAD_INPUTS = {
         + GOOD_LINES + "chr1\t400\t.\tA\tG\t.\t.\t.\tDP:GT\t6:0|1\t5\n"),
         [":10: sample S2 has no GT, which FORMAT DP:GT names"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
+    "a_directory": (lambda d: d, ["a directory, not a file"]),      # was "no such file"
     # a first line that is not ##fileformat and a NUL further on: htslib recognises no format
     # (found by fuzzing: "[Errno 8] Could not open variant file: Exec format error: '...'")
     "no_format_found": (lambda d: _write(d / "n.vcf", HEADER.replace(
@@ -1034,6 +1035,16 @@ def test_flags_override_metadata_and_default_is_controlled(tmp_path):
 def test_dataset_id_must_be_in_gdi_form(tmp_path, dataset_id, problem):
     with pytest.raises(MetadataError, match=problem):
         make_request(tmp_path, dataset_id)
+
+
+def test_a_metadata_file_with_a_byte_order_mark_is_read(tmp_path):
+    """As the configuration, the phenopackets and a CSV are: refused before ("Unexpected
+    UTF-8 BOM"), where editors on Windows write one."""
+    from catalogue.metadata import load_metadata
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({
+        "identifier": DATASET, "title": "t", "description": "d", "publisher": "p"}).encode())
+    assert load_metadata(path).identifier == DATASET
 
 
 def test_metadata_identifier_must_match_dataset_flag(tmp_path):

@@ -541,6 +541,56 @@ async def test_the_callers_turn_holds_the_version_in_place_until_it_ends(databas
         await watcher.close()
 
 
+async def test_a_removal_and_a_swap_behind_a_turn_both_end(database, tmp_path, monkeypatch):
+    """A caller's turn holds `variants`; a removal of one dataset queues for it, then a swap
+    of another. The removal took the dataset's row and, after the turn, needed `datasets`
+    for its DELETE, which the swap held while it waited for `variants` behind the removal:
+    PostgreSQL ended one of them as a deadlock (an ingest lost at its last step; a probe).
+    Both take `datasets` first now, so one waits for the other and both end."""
+    from beacon.store import delete_dataset
+    kept, removed = "GDI-FI-RACE-4", "GDI-FI-RACE-5"
+    for dataset in (kept, removed):
+        await _load_raced(database, tmp_path / f"{dataset}.vcf", dataset, SAMPLES)
+    conn, watcher, remover = [await asyncpg.connect(database) for _ in range(3)]
+
+    async def waiting(at_least: int) -> None:
+        for _ in range(300):                    # 30 s at most
+            if await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()") >= at_least:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"fewer than {at_least} waiting")
+    staged, queued, swap_in = asyncio.Event(), asyncio.Event(), store.swap_in
+
+    async def swapped_later(*args: Any, **kwargs: Any) -> int:
+        """The ingest's swap, its staging made, once the removal queues."""
+        staged.set()
+        await queued.wait()
+        return await swap_in(*args, **kwargs)
+    monkeypatch.setattr(store, "swap_in", swapped_later)
+    try:
+        async with losses.turn(conn, "lea", await _row(conn, kept)):
+            swap = asyncio.create_task(_load_raced(database, tmp_path / "again.vcf", kept,
+                                                   SAMPLES))
+            async with asyncio.timeout(60):
+                await staged.wait()
+            removal = asyncio.create_task(delete_dataset(remover, removed))
+            await waiting(1)
+            queued.set()
+            await waiting(2)
+            assert not removal.done() and not swap.done()
+        async with asyncio.timeout(60):
+            assert await removal
+            await swap
+        assert (await _row(conn, kept)).version == 2
+        assert await conn.fetchval("SELECT count(*) FROM datasets WHERE id = $1",
+                                   removed) == 0
+    finally:
+        for connection in (conn, watcher, remover):
+            await connection.close()
+
+
 async def _anonymous_caller(stack: AsyncExitStack, settings: Settings, address: str
                             ) -> tuple[ClientSession, asyncpg.Pool]:
     """A node with `settings` served until `stack` closes, its pool, and a client calling it

@@ -33,7 +33,12 @@ class Since(click.ParamType):
         except ValueError:
             self.fail(f"{value!r} is not a date: give YYYY-MM-DD or an ISO 8601 date and "
                       "time, e.g. 2025-01-31 or 2025-01-31T08:00:00+02:00", param, ctx)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        try:            # in UTC within the years 1-9999, as the database takes it
+            moment.astimezone(UTC)
+        except OverflowError:
+            self.fail(f"{value!r} is outside the years 1 to 9999 in UTC", param, ctx)
+        return moment
 
 
 _SINCE = click.option("--since", type=Since(),
