@@ -65,6 +65,9 @@ class _Losses:
     version: int | None        # the dataset's in place in the turn; None: removed since
     charged: np.ndarray        # float32 per sample of that version
     answered: dict[str, bool] = field(default_factory=dict)   # this answer's, to be saved
+    # whether the version in place is the one the request resolved: its number and when the
+    # dataset was made, as a dataset removed and loaded again starts at version 1 anew
+    resolved: bool = True
 
     def view(self, budget: float) -> CallerView:
         counted = np.packbits(self.charged <= budget).tobytes()
@@ -78,14 +81,15 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
     request's) says. Nothing kept for that version: nothing charged yet. A dataset removed
     since the request resolved it has no variants and no people left to charge."""
     found = await conn.fetchrow(
-        "SELECT d.version, d.sample_count, l.charged FROM datasets d "
+        "SELECT d.version, d.created_at, d.sample_count, l.charged FROM datasets d "
         "LEFT JOIN disclosure_losses l ON l.caller = $1 AND l.dataset_id = d.id "
         "AND l.version = d.version WHERE d.id = $2", caller, row.id)
     if found is None:
-        return _Losses(caller, row.id, None, np.zeros(0, dtype=np.float32))
+        return _Losses(caller, row.id, None, np.zeros(0, dtype=np.float32), resolved=False)
     charged = (np.zeros(found["sample_count"], dtype=np.float32) if found["charged"] is None
                else np.frombuffer(found["charged"], dtype="<f4").copy())
-    return _Losses(caller, row.id, found["version"], charged)
+    return _Losses(caller, row.id, found["version"], charged, resolved=(
+        found["version"] == row.version and found["created_at"] == row.created_at))
 
 
 async def _save(conn: asyncpg.Connection, losses: _Losses) -> None:
@@ -173,7 +177,7 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
         return given
     async with turn(conn, caller, row):
         losses = await _load(conn, caller, row)
-        if given is None or losses.version != row.version:
+        if given is None or not losses.resolved:
             view = await _charged(conn, losses, rules, query, row.id, chromosome, span)
         else:
             view = losses.view(rules.loss_budget)

@@ -507,6 +507,36 @@ async def test_a_question_resolved_before_a_swap_keeps_the_new_versions_accounts
     assert (after >= before).all() and (after > before).any()
 
 
+async def test_a_question_resolved_before_a_removal_and_a_new_load_is_charged(database,
+                                                                              tmp_path):
+    """A dataset removed and loaded again starts at version 1 anew. A request that resolved
+    the first one, and counted its matches against the caller's answers about it (which
+    determined them), read a page of the new one's records under the new, empty accounts
+    without charging anything, its version number being the same (a probe). The version in
+    place is the request's only if it was also made when the request's was."""
+    raced = "GDI-FI-RACE-6"
+    vcf = tmp_path / "again.vcf"
+    await _load_raced(database, vcf, raced, SAMPLES)
+    query = _region(FLOOR.k + 1)
+    await _given(database, "ivo", query, raced)          # the caller's answers about it
+    conn = await asyncpg.connect(database)
+    try:
+        stale = await _row(conn, raced)
+        key, args = store.count_query(query, [raced], "1", 1, Floor(FLOOR.k),
+                                      tally=losses.tally("ivo", FLOOR))
+        matches = (await store.count_batch(conn, key, [args]))[0][raced]
+        assert losses.determined(matches, FLOOR) is not None      # all answered before
+        assert await store.delete_dataset(conn, raced)
+        await _load_raced(database, vcf, raced, SAMPLES)
+        assert (await _row(conn, raced)).version == stale.version == 1
+        await losses.answer_as_seen(conn, "ivo", stale, RULES, query, "1", 1, (0, 100),
+                                    matches)
+    finally:
+        await conn.close()
+    version, charged, answers = await _accounts(database, "ivo", raced)
+    assert (version, answers) == (1, VARIANTS_PER_COUNT) and charged.any()
+
+
 async def test_the_callers_turn_holds_the_version_in_place_until_it_ends(database, tmp_path):
     """An ingest's swap waits for a turn under way (losses.turn): what the turn reads, the
     caller's accounts, the variants and people it charges and the answer, is of one version,
