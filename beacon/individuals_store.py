@@ -113,20 +113,12 @@ def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> st
 # draws the same noise), and the query as normalised (the same question draws the same noise).
 # The set is spelt as its bit string over the dataset's samples ('0'/'1', sample order), one
 # spelling for both paths: a question reworded to take the other path (a vacuous value filter
-# added) must not draw a second, independent set noise to average with the first. Neither
-# seed names the dataset: the same people loaded as several datasets (one VCF as a PUBLIC,
-# a REGISTERED and a CONTROLLED dataset) drew a set's noise and draws, and a question's, once
-# in each, and a tracker at the floor read 12% of a bona fide caller's targets' genotypes
-# across three copies against 4% in one (a probe, 2026-12-03).
+# added) must not draw a second, independent set noise to average with the first.
 _SECRET = "(SELECT secret FROM disclosure_secret)"
 
 
-def _set_digest(bits: str) -> str:
-    return f"md5({_SECRET} || {bits})"
-
-
-def _question_digest(key: int) -> str:
-    return f"md5({_SECRET} || ${key}::text)"
+def _set_digest(dataset: str, bits: str) -> str:
+    return f"md5({_SECRET} || {dataset} || ':' || {bits})"
 
 
 @lru_cache(maxsize=256)
@@ -140,7 +132,8 @@ def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: 
            "ORDER BY i.sample_index), -1)")
     bits = ("rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
             "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id), '0')")
-    return (f"SELECT m.dataset_id, count(*), {_set_digest(bits)}, {_question_digest(key)}"
+    return (f"SELECT m.dataset_id, count(*), {_set_digest('m.dataset_id', bits)}, "
+            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text)"
             f"{f', {bits}' if members else ''} "
             f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
             f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
@@ -167,7 +160,8 @@ def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: in
     # OFFSET 0 keeps the subquery whole, so the AND is made once per dataset, not once for
     # each of the three expressions that read it.
     return (f"SELECT s.dataset_id, bit_count(s.bits), "
-            f"{_set_digest('s.bits::text')}, {_question_digest(key)}"
+            f"{_set_digest('s.dataset_id', 's.bits::text')}, "
+            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text)"
             f"{', s.bits::text' if members else ''} "
             f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits "
             f"FROM {source}{joins}{where} OFFSET 0) AS s WHERE bit_count(s.bits) > 0")

@@ -33,11 +33,8 @@ from beacon.limits import INT4_MAX
 # VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
 CARRIERS = "coalesce(carriers, ac, 0)"
 _TAIL = 14          # scales above k + width where p(c) is within 1e-6 of 1: always shown
-# The variant's draw, uniform in [0, 1): 32 bits of a keyed hash of its identity, the same in
-# every dataset that holds it. One draw per dataset gave the same people loaded as several
-# datasets (one VCF as PUBLIC, REGISTERED and CONTROLLED) a draw in each: a variant hidden in
-# one was shown in another, the chance of "shown" near the floor once per copy.
-DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || "
+# The variant's draw, uniform in [0, 1): 32 bits of a keyed hash of its identity.
+DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || dataset_id || ':' || "
         "chromosome || ':' || start_pos || ':' || ref || ':' || alt || ':' || end_pos), 1, 8)"
         ")::bit(32)::bigint / 4294967296.0)")
 # A variant's identity within its dataset, as a caller's shown variants are kept.

@@ -1115,38 +1115,3 @@ async def test_individuals_of_a_file_read_without_them_do_not_depend_on_regions(
             assert await count({"referenceName": chromosome, "start": [pos - 1],
                                 "alternateBases": "G"}) == carrying, (chromosome, pos)
         assert await count(None) == (0 if info_declared else 3)
-
-
-async def test_the_same_people_in_three_datasets_draw_as_one(world):
-    """One VCF and its phenopackets loaded as PUBLIC, REGISTERED and CONTROLLED datasets:
-    each variant's smooth-floor draw, and each set's and question's seeds (its noise and
-    its draws), are the same in all three. Keyed by the dataset too, a caller asking all
-    three got a draw in each: a tracker at the floor read 12% of a bona fide caller's
-    targets' genotypes across the copies against 4% in one (a probe, 2026-12-03)."""
-    from beacon import individuals_store
-    from beacon.individuals import _selection
-    from beacon.visibility import DRAW, KEY
-    copies = [PUBLIC, REGISTERED, CONTROLLED]
-    conn = await asyncpg.connect(world.db_url)
-    try:
-        draws = await conn.fetch(f"SELECT {KEY} AS key, count(DISTINCT dataset_id) AS held, "
-                                 f"count(DISTINCT {DRAW}) AS draws FROM variants "
-                                 "GROUP BY 1")
-        assert draws and all(r["held"] == 3 and r["draws"] == 1 for r in draws)
-        counted = []
-        for filters, parameters in (        # the bits path, and the rows path with a range
-                ([{"id": FEMALE}], None),
-                ([{"id": FEMALE}, {"id": AGE, "operator": ">=", "value": "P40Y"}],
-                 {"referenceName": CHROM, "start": [FIRST - 1],
-                  "end": [FIRST + 1000 * SITES]})):
-            query = individuals_query(parse_body(_portal_body(filters, parameters,
-                                                              requestedGranularity="count")))
-            selection = _selection(query, copies, "GRCh38", 1, 1)
-            assert selection is not None
-            counted.append(await individuals_store.count(conn, selection))
-    finally:
-        await conn.close()
-    for per_dataset in counted:
-        assert set(per_dataset) == set(copies), per_dataset
-        assert len(set(per_dataset.values())) == 1, per_dataset
-    assert counted[0][PUBLIC] != counted[1][PUBLIC]

@@ -155,10 +155,8 @@ async def _secret(conn: asyncpg.Connection) -> str:
 
 
 def _digest(secret: str, dataset_id: str, keep: Callable[[Person], bool]) -> str:
-    """The set's digest: of which of the dataset's samples, not of the dataset (the same
-    people loaded as two datasets draw alike, beacon/individuals_store.py)."""
     bits = "".join("1" if keep(p) else "0" for p in SAMPLES[dataset_id])
-    return hashlib.md5(f"{secret}{bits}".encode()).hexdigest()
+    return hashlib.md5(f"{secret}{dataset_id}:{bits}".encode()).hexdigest()
 
 
 def _expected(keep: Callable[[Person], bool]) -> dict[str, int]:
