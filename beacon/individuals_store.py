@@ -63,6 +63,17 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
             await copy_in(conn, table, ((dataset_id, *row) for row in rows), columns)
 
 
+async def sharing(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
+    """The other datasets holding samples of the same ids as the dataset's, and how many:
+    if they are the same people, a caller is given a smooth-floor draw and a loss account
+    for them in each dataset (docs/privacy.md, "the same people in several datasets"), which
+    the operator is told at ingest."""
+    return {r[0]: r[1] for r in await conn.fetch(
+        "SELECT o.dataset_id, count(*) FROM individuals o JOIN individuals i "
+        "ON i.id = o.id AND i.dataset_id = $1 WHERE o.dataset_id <> $1 "
+        "GROUP BY o.dataset_id ORDER BY o.dataset_id", dataset_id)}
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which individuals a query selects: its variant conditions (None: no variant

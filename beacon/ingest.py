@@ -93,6 +93,8 @@ class IngestReport:
     note: str | None = None             # how the file was prepared to be read, if it was
     assembly: str = ""                  # what the file was loaded on
     assembly_reason: str = ""           # and why: the operator, the header, the default
+    # other datasets holding samples of the same ids, how many (individuals_store.sharing)
+    sharing: dict[str, int] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -408,6 +410,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
 
             version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside)
+            sharing = await individuals_store.sharing(conn, request.dataset_id)
         except BaseException:
             await _cleanup(conn, store.drop_table(conn, table),
                            f"could not drop {table} (the next ingest, the node's start or "
@@ -418,7 +421,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                         round(time.monotonic() - began, 3), used, regions, totals.first_skip,
                         layout.samples if request.individuals else 0, totals.elsewhere,
                         totals.failed_filter, assembly=layout.assembly.id,
-                        assembly_reason=layout.assembly_reason)
+                        assembly_reason=layout.assembly_reason, sharing=sharing)
 
 
 async def _skip_duplicates(conn: asyncpg.Connection, layout: VcfLayout, table: str,

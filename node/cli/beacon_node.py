@@ -149,6 +149,11 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                f"{report.records} records, {report.samples} samples{phenotyped} in "
                f"{report.seconds:.1f} s ({_counted(report.workers, 'worker')}, "
                f"{_counted(report.regions, 'region')})")
+    for other, shared in report.sharing.items():
+        click.echo(f"{report.dataset_id}: {shared} of its {report.samples} samples have the "
+                   f"ids of samples of {other}: if they are the same people, each dataset "
+                   "gives a caller a smooth-floor draw and a loss account of its own for them "
+                   "(docs/privacy.md, \"the same people in several datasets\")", err=True)
     if report.skipped_records:
         click.echo(f"skipped {report.skipped_records} invalid records; first: "
                    f"{report.first_skip}", err=True)
