@@ -15,6 +15,7 @@ import math
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
