@@ -140,6 +140,20 @@ async def _behind_the_nodes_back(cluster: Cluster, position: int) -> None:
         await primary.close()
 
 
+
+async def _found_or_unavailable(client: ClientSession, params: dict[str, str],
+                                statuses: list[int]) -> None:
+    """A variant query whose variant is there: found, or a 503 with Retry-After (a read
+    whose replica went away under it); its status kept in `statuses`."""
+    async with client.get("/api/g_variants", params=params) as response:
+        body = await response.json()
+        statuses.append(response.status)
+        if response.status == 200:
+            assert body["responseSummary"]["exists"] is True
+        else:
+            assert response.status == 503, body
+            assert response.headers["Retry-After"]
+
 async def _caught_up(cluster: Cluster) -> None:
     """Until the replica has replayed everything the primary has written so far."""
     primary = await asyncpg.connect(cluster.primary)
@@ -223,16 +237,9 @@ async def test_a_replica_stopped_mid_load_is_taken_out_of_rotation(cluster, tmp_
     statuses: list[int] = []
 
     async def ask(client: ClientSession) -> None:
-        async with client.get("/api/g_variants", params={
-                "referenceName": "1", "start": "499", "alternateBases": "G",
-                "datasetIds": DATASET}) as response:
-            body = await response.json()
-            statuses.append(response.status)
-            if response.status == 200:
-                assert body["responseSummary"]["exists"] is True
-            else:
-                assert response.status == 503, body
-                assert response.headers["Retry-After"]
+        await _found_or_unavailable(client, {
+            "referenceName": "1", "start": "499", "alternateBases": "G",
+            "datasetIds": DATASET}, statuses)
 
     async with AsyncExitStack() as stack:
         client = await _node(stack, cluster, tmp_path)
@@ -335,14 +342,7 @@ async def test_a_query_cancelled_by_a_replay_conflict_is_answered_by_the_primary
                 for _ in range(1_000):                   # bounded in count and time
                     if time.monotonic() > stop:
                         return
-                    async with client.get("/api/g_variants", params=params) as response:
-                        body = await response.json()
-                        statuses.append(response.status)
-                        if response.status == 200:
-                            assert body["responseSummary"]["exists"] is True
-                        else:
-                            assert response.status == 503, body
-                            assert response.headers["Retry-After"]
+                    await _found_or_unavailable(client, params, statuses)
 
             async def lock() -> None:
                 primary = await asyncpg.connect(cluster.primary)

@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -807,19 +807,27 @@ def _hostile_peer(slow: asyncio.Event | None = None) -> web.Application:
 
 
 @asynccontextmanager
-async def hostile_network(pg_server_url: str, fi_url: str, directory: Path,
-                          slow: asyncio.Event | None = None) -> AsyncIterator[str]:
-    """A network node whose peers are the FI node and the hostile peer (slow with `slow`);
-    its base URL."""
+async def network_beside_fi(pg_server_url: str, fi_url: str, directory: Path, peer_id: str,
+                            peer: web.Application, name: str) -> AsyncIterator[str]:
+    """A network node (`name`) whose peers are the FI node and `peer` (as `peer_id`); its
+    base URL."""
     async with AsyncExitStack() as stack:
         peers = [Peer(id="org.test.fi", url=f"{fi_url}/api"),
-                 Peer(id=EVIL, url=f"{await serve_app(stack, _hostile_peer(slow))}/api")]
+                 Peer(id=peer_id, url=f"{await serve_app(stack, peer)}/api")]
         db = await stack.enter_async_context(node_database(pg_server_url))
         settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net2",
-                            beacon_name="Network with a hostile peer", peers=peers)
+                            beacon_name=name, peers=peers)
         pool = await create_pool(db, settings)
         stack.push_async_callback(pool.close)
         yield await serve_app(stack, create_app(settings, pool))
+
+
+def hostile_network(pg_server_url: str, fi_url: str, directory: Path,
+                    slow: asyncio.Event | None = None
+                    ) -> AbstractAsyncContextManager[str]:
+    """A network node whose peers are the FI node and the hostile peer (slow with `slow`)."""
+    return network_beside_fi(pg_server_url, fi_url, directory, EVIL, _hostile_peer(slow),
+                             "Network with a hostile peer")
 
 
 async def test_a_peers_formula_title_is_exported_harmlessly(
@@ -935,15 +943,8 @@ async def test_a_peers_badly_typed_fields_show_as_not_given(
     """A value of the wrong type from a peer is read as absent (no title, no access level,
     no adjustment, no gene), and every other row, the dataset filter and the records still
     work: the page threw on each, and a search's answer was never shown."""
-    async with AsyncExitStack() as stack:
-        peers = [Peer(id="org.test.fi", url=f"{web_network.fi_url}/api"),
-                 Peer(id=ODD, url=f"{await serve_app(stack, _careless_peer())}/api")]
-        db = await stack.enter_async_context(node_database(pg_server_url))
-        settings = Settings(database_url=db, data_dir=tmp_path, beacon_id="org.test.net4",
-                            beacon_name="Network with a careless peer", peers=peers)
-        pool = await create_pool(db, settings)
-        stack.push_async_callback(pool.close)
-        url = await serve_app(stack, create_app(settings, pool))
+    async with network_beside_fi(pg_server_url, web_network.fi_url, tmp_path, ODD,
+                                 _careless_peer(), "Network with a careless peer") as url:
         page = tab.page
         await tab.open(url)
         assert await tab.text("#dataset-count") == "4 of 4 datasets"
