@@ -2,9 +2,10 @@
 production (`environment = prod`, also spelt `production`).
 
 Each rule has a name, which the refusal logs, so an operator knows which line to change:
-- `https-only`: a trusted issuer (issuer, jwks_uri, userinfo_endpoint, visa jku) or the
-  catalogue a node publishes to, reached over plain http: tokens, keys and secrets would cross
-  the network in the clear or from a forgeable source. The URLs an issuer's discovery document
+- `https-only`: a trusted issuer (issuer, jwks_uri, userinfo_endpoint, visa jku), the
+  catalogue a node publishes to, or a configured peer, reached over plain http: tokens, keys
+  and secrets would cross the network in the clear or from a forgeable source (a peer is sent
+  researchers' tokens and, with or without one, the caller's pseudonym and purpose of use). The URLs an issuer's discovery document
   gives are held to it when the node reads them: such an issuer is not refused at start (it
   may be unreachable then) but stays untrusted, its tokens refused (auth/issuers.py);
 - `no-development-aai`: a trusted issuer whose discovery document marks it as the development
@@ -14,7 +15,10 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
   catalogue tokens and database passwords are public demo values);
 - `no-internal-origins`: a node allowed to register URLs at a loopback or private address
   (networks reading the registry would send queries into the catalogue's own network),
-  unless the catalogue says `allow_internal_origins`.
+  unless the catalogue says `allow_internal_origins`;
+- `narrow-network-trust`: a `trusted_network_addresses` entry wider than a /24 (IPv4) or a
+  /64 (IPv6): every client inside it could name itself a fresh network caller on each question
+  and get a fresh anonymous budget and fresh loss accounts (docs/federation.md).
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ log = logging.getLogger(__name__)
 PRODUCTION = "prod"
 DEVELOPMENT_MARKER = "dev-only"           # in every secret of docker-compose.yml
 DEVELOPMENT_AAI_CLAIM = "gdi_development_only"   # in the development AAI's discovery document
+# The widest trusted_network_addresses entry production takes: a network node's own subnet
+# (a /24, a site's /64), never a provider's range, let alone /0.
+WIDEST_NETWORK_TRUST = {4: 24, 6: 64}
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,18 @@ def node_refusals(settings: Settings) -> list[Refusal]:
                                       f"({url})")
                 for issuer in settings.trusted_issuers
                 for url in _issuer_urls(issuer) if _plain_http(url)]
+    refusals += [Refusal("https-only", f"peers[{number}].url {peer.url} is plain http; the "
+                                       "peer would be sent researchers' tokens, and every "
+                                       "caller's pseudonym and purpose of use, in the clear")
+                 for number, peer in enumerate(settings.peers) if _plain_http(str(peer.url))]
+    refusals += [Refusal("narrow-network-trust", f"trusted_network_addresses entry {network} "
+                                                 f"is wider than /"
+                                                 f"{WIDEST_NETWORK_TRUST[network.version]}; "
+                                                 "any client inside it could mint fresh "
+                                                 "anonymous budgets with "
+                                                 "X-Beacon-Network-Caller")
+                 for network in settings.trusted_network_addresses
+                 if network.prefixlen < WIDEST_NETWORK_TRUST[network.version]]
     if _plain_http(settings.catalogue_url):
         refusals.append(Refusal("https-only", f"catalogue_url {settings.catalogue_url} is "
                                               "plain http; the node's token would travel in "

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from auth.dev_issuer import trusted_issuer_entry
-from node.production import catalogue_refusals
-from node.settings import CatalogueSettings
+from node.production import catalogue_refusals, node_refusals
+from node.settings import CatalogueSettings, Settings
 from tests.conftest import ROOT, free_port
 from tests.test_cli import _env, gdi_node
 
@@ -36,6 +36,40 @@ def test_plain_http_issuer_and_catalogue_are_refused(db_url):
         GDI_NODE_CATALOGUE_URL="http://catalogue.example.org"))
     _refused(result, "https-only")
     assert "http://aai.example.org/jwks" in result.stderr and "catalogue_url" in result.stderr
+
+
+def test_a_plain_http_peer_is_refused(db_url):
+    """A configured peer is sent researchers' tokens, and every caller's pseudonym and
+    purpose: over http it was let through, where a catalogue-discovered one was not."""
+    peers = [{"id": "org.example.se", "url": "https://beacon.example.se/api"},
+             {"id": "org.example.no", "url": "http://beacon.example.no/api",
+              "forward_tokens_from": ["https://aai.example.org"]}]
+    result = gdi_node("serve", "--port", str(free_port()), env=_env(
+        DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod", GDI_NODE_PEERS=json.dumps(peers)))
+    _refused(result, "https-only")
+    assert "peers[1].url http://beacon.example.no/api" in result.stderr
+    assert "peers[0]" not in result.stderr
+    settings = Settings(environment="prod", peers=peers[:1])
+    assert node_refusals(settings) == []
+
+
+def test_network_trust_wider_than_a_network_nodes_subnet_is_refused(db_url):
+    """0.0.0.0/0 let any client mint a fresh anonymous budget per question with
+    X-Beacon-Network-Caller; a node's own address or its /24 (IPv4) or /64 (IPv6) is fine."""
+    result = gdi_node("serve", "--port", str(free_port()), env=_env(
+        DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod",
+        GDI_NODE_TRUSTED_NETWORK_ADDRESSES="192.0.2.10,0.0.0.0/0,::/0"))
+    _refused(result, "narrow-network-trust")
+    assert "trusted_network_addresses entry 0.0.0.0/0" in result.stderr
+    assert "trusted_network_addresses entry ::/0" in result.stderr
+    assert "192.0.2.10" not in result.stderr
+    for wide in ["10.0.0.0/23", "2001:db8::/63", "0.0.0.0/0"]:
+        settings = Settings(environment="prod", trusted_network_addresses=[wide])
+        assert [r.rule for r in node_refusals(settings)] == ["narrow-network-trust"], wide
+    narrow = Settings(environment="prod", trusted_network_addresses=[
+        "192.0.2.10", "198.51.100.0/24", "2001:db8:10::7", "2001:db8:10::/64"])
+    assert node_refusals(narrow) == []
+    assert node_refusals(narrow.model_copy(update={"environment": "dev"})) == []
 
 
 @pytest.mark.parametrize("secret", ["catalogue", "database", "database-query"])
