@@ -126,6 +126,9 @@ _CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # process attached began (psutil's create_time), by PID: `_forget_the_dead`.
 _ATTACHED, _BEGAN = ".handle_pids.json", ".gdi_node_starts.json"
 _noted: set[Path] = set()       # the servers this process has noted itself on
+# The URLs of the embedded servers this process started, or its supervisor did before forking
+# it: a worker is handed the supervisor's URL as database_url, and is still on the embedded one.
+_embedded_urls: set[str] = set()
 
 
 def _start_embedded(data_dir: Path) -> str:
@@ -152,7 +155,9 @@ def _start_embedded(data_dir: Path) -> str:
         # handler (registered as it attached), which stops the server if the list then
         # holds this process alone
         atexit.register(_forget_the_dead, pgdata, exiting=True)
-    return server.get_uri()
+    url = server.get_uri()
+    _embedded_urls.add(url)
+    return url
 
 
 def _forget_the_dead(pgdata: Path, exiting: bool) -> None:
@@ -212,9 +217,11 @@ def _began(pid: int) -> float | None:
 
 
 async def resolve_database(settings: DatabaseSettings) -> DatabaseTarget:
-    """The URL to connect to, starting the embedded server first when none is configured."""
+    """The URL to connect to, starting the embedded server first when none is configured.
+    A URL given is the embedded server's when this process or its supervisor started it."""
     if settings.database_url:
-        return DatabaseTarget(settings.database_url, embedded=False)
+        return DatabaseTarget(settings.database_url,
+                              embedded=settings.database_url in _embedded_urls)
     pgdata = settings.data_dir / "postgres"
     try:
         url = await asyncio.to_thread(_start_embedded, settings.data_dir)

@@ -55,16 +55,18 @@ async def loaded(pg_server_url: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 class Server:
-    """One `gdi-node serve` this test started (stopped by its PID), logging JSON to a file."""
+    """One `gdi-node serve` this test started (stopped by its PID), logging JSON to a file;
+    on the embedded database when `url` is None."""
 
-    def __init__(self, url: str, directory: Path, *args: str, **env: str) -> None:
+    def __init__(self, url: str | None, directory: Path, *args: str, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = directory / f"serve-{self.port}.log"
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "node.cli", "serve", "--port", str(self.port), *args],
-                env=_env(DATABASE_URL=url, GDI_NODE_DATA_DIR=str(directory / "node"),
+                env=_env(**({} if url is None else {"DATABASE_URL": url}),
+                         GDI_NODE_DATA_DIR=str(directory / "node"),
                          GDI_NODE_LOG_FORMAT="json", **env),
                 cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
 
@@ -344,6 +346,26 @@ async def test_one_budget_whichever_worker_answers(loaded, tmp_path):
         assert await _get_fresh(server.base, COMMON, 20) == [429] * 20
         assert server.answered_by(429) == workers
         assert server.answered_by(200) == workers
+    finally:
+        assert server.stop() == 0
+
+
+async def test_workers_on_the_supervisors_embedded_database_say_so(tmp_path):
+    """Each worker is handed the URL of the embedded server its supervisor started, and
+    logged `database ready (external)` for it, misleading an operator about where the data
+    is."""
+    server = Server(None, tmp_path, "--workers", "2")
+    try:
+        await server.ready(deadline=120)
+        server.workers(2)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            ready = [line["message"] for line in server.lines()
+                     if line["message"].startswith("database ready")]
+            if len(ready) == 2:
+                break
+            time.sleep(0.2)
+        assert ready == ["database ready (embedded)"] * 2, ready
     finally:
         assert server.stop() == 0
 
