@@ -364,7 +364,7 @@ async def test_workers_on_the_supervisors_embedded_database_say_so(tmp_path):
                      if line["message"].startswith("database ready")]
             if len(ready) == 2:
                 break
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         assert ready == ["database ready (embedded)"] * 2, ready
     finally:
         assert server.stop() == 0
