@@ -19,11 +19,11 @@ from collections import OrderedDict
 import aiohttp
 
 from auth.claims import AccessClaims
-from auth.issuers import IssuerRegistry
+from auth.issuers import IssuerRegistry, TrustedIssuer
 from auth.jwks import JwksCache
 from auth.passport import grants, is_bona_fide, passport_of
 from auth.policy import Caller, Identity
-from auth.tokens import InvalidToken, verify
+from auth.tokens import InvalidToken, VerifiedToken, verify
 
 MAX_CACHE_SECONDS = 3600
 INCOMPLETE_CACHE_SECONDS = 5
@@ -55,13 +55,31 @@ class Authenticator:
         # shielded: a request that goes away does not cancel the others' verification
         return await asyncio.shield(task)
 
+    async def _verify_waiting(self, bearer: str) -> VerifiedToken[AccessClaims]:
+        """`verify`, while some issuer waits for its discovery document: a token of one is
+        verified again once the registry has tried to discover it (IssuerRegistry.retry)."""
+        missed: list[str] = []
+
+        def lookup(iss: str) -> TrustedIssuer | None:
+            found = self.registry.for_access_token(iss)
+            if found is None:
+                missed.append(iss)
+            return found
+        try:
+            return await verify(bearer, lookup, self.jwks, AccessClaims)
+        except InvalidToken:
+            if not (missed and await self.registry.retry(missed[0], self.session)):
+                raise
+        return await verify(bearer, self.registry.for_access_token, self.jwks, AccessClaims)
+
     def _settled(self, key: bytes, task: asyncio.Task[Caller]) -> None:
         del self._verifying[key]
         if not task.cancelled():
             task.exception()     # retrieved here too, in case every waiter went away
 
     async def _verified(self, key: bytes, bearer: str) -> Caller:
-        access = await verify(bearer, self.registry.for_access_token, self.jwks, AccessClaims)
+        access = await (self._verify_waiting(bearer) if self.registry.undiscovered else
+                        verify(bearer, self.registry.for_access_token, self.jwks, AccessClaims))
         passport = await passport_of(access, bearer, self.registry, self.jwks, self.session)
         caller = Caller(identity=Identity(access.issuer.issuer, access.claims.sub),
                         token_id=access.claims.jti or "",

@@ -8,7 +8,9 @@ a signer's ControlledAccessGrants count only from the sources it is configured t
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
+DEVELOPMENT_AAI_CLAIM = "gdi_development_only"   # in the development AAI's discovery document
+DISCOVERY_RETRY_SECONDS = 30.0   # between discovery fetches of issuers not yet trusted
 
 
 class TrustedIssuer(BaseModel):
@@ -103,23 +107,50 @@ class IssuerRegistry:
     Issuers configured without a jwks_uri are completed from their discovery document by
     `discover`; one that cannot be completed stays out of the registry (its tokens get 401):
     its document unreachable or unusable, or a URL it gives not one the configuration would
-    take (auth/urls.py), or plain http where only https is (in production)."""
+    take (auth/urls.py), or plain http where only https is (in production).
 
-    def __init__(self, issuers: list[TrustedIssuer]) -> None:
-        self._by_issuer = {i.issuer: i for i in issuers if i.jwks_uri}
-        self.undiscovered = [i for i in issuers if not i.jwks_uri]
+    In production every issuer waits for its discovery document, even one configured with
+    its URLs: only the document says whether it is the development AAI (DEVELOPMENT_AAI_CLAIM),
+    which hands out tokens to anyone, and such an issuer unreachable at start was trusted
+    unchecked. Its tokens are refused until a fetch has shown it is not; an issuer still
+    waiting is fetched again when one of its tokens comes, at most every
+    DISCOVERY_RETRY_SECONDS (`retry`), so an IdP outage at start neither stops the node nor
+    leaves the issuer untrusted for good. Once trusted, a token's lookup is the one dict
+    read it always was."""
+
+    def __init__(self, issuers: list[TrustedIssuer], *, production: bool = False) -> None:
+        self.production = production
+        self._by_issuer = {} if production else {i.issuer: i for i in issuers if i.jwks_uri}
+        self.undiscovered = [i for i in issuers if production or not i.jwks_uri]
+        self._next_retry = 0.0
+        self._retrying: asyncio.Lock | None = None
         signers = {i.issuer for i in issuers if i.visas}
         for holder in issuers:
             for unknown in set(holder.visa_signers if holder.visas else ()) - signers:
                 log.warning("%s accepts visas from %s, which is not a trusted issuer with "
                             "visas = true; those visas will be dropped", holder.issuer, unknown)
 
-    async def discover(self, session: aiohttp.ClientSession, *, https_only: bool = False) -> None:
+    async def discover(self, session: aiohttp.ClientSession) -> None:
         for issuer in list(self.undiscovered):
-            found = await _discovered(issuer, session, https_only)
-            if found is not None:
+            found = await _discovered(issuer, session, self.production)
+            if found is _DEVELOPMENT:
+                self.undiscovered.remove(issuer)       # for good: never its tokens
+            elif found is not None:
                 self._by_issuer[found.issuer] = found
                 self.undiscovered.remove(issuer)
+        self._next_retry = time.monotonic() + DISCOVERY_RETRY_SECONDS
+
+    async def retry(self, iss: str, session: aiohttp.ClientSession) -> bool:
+        """Whether `iss`, not trusted now, is after discovering the issuers still waiting
+        (when DISCOVERY_RETRY_SECONDS have passed since the last try; one try at a time)."""
+        if not any(i.issuer == iss for i in self.undiscovered):
+            return False
+        if self._retrying is None:
+            self._retrying = asyncio.Lock()
+        async with self._retrying:
+            if time.monotonic() >= self._next_retry:
+                await self.discover(session)
+        return iss in self._by_issuer
 
     def for_access_token(self, iss: str) -> TrustedIssuer | None:
         issuer = self._by_issuer.get(iss)
@@ -135,7 +166,7 @@ class IssuerRegistry:
         return issuer if issuer and issuer.visas else None
 
     def __bool__(self) -> bool:
-        return bool(self._by_issuer)
+        return bool(self._by_issuer or self.undiscovered)
 
 
 def discovery_url(issuer: str) -> str:
@@ -152,12 +183,16 @@ async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> obj
     return await issuer_document(session, discovery_url(issuer), aiohttp.ClientTimeout(total=10))
 
 
+_DEVELOPMENT = TrustedIssuer(issuer="(the development AAI)")   # `_discovered`'s answer for it
+
+
 async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
-                      https_only: bool) -> TrustedIssuer | None:
-    """The issuer completed by its discovery document, its URLs checked as configured ones
-    are: a `userinfo_endpoint` that is not a string was a TypeError on every passport-scoped
-    token (a 500), and a plain http one, in production, would be sent bearer tokens in the
-    clear."""
+                      production: bool) -> TrustedIssuer | None:
+    """The issuer completed by its discovery document (a URL configured wins), the URLs it
+    gives checked as configured ones are: a `userinfo_endpoint` that is not a string was a
+    TypeError on every passport-scoped token (a 500), and a plain http one, in production,
+    would be sent bearer tokens in the clear. In production, `_DEVELOPMENT` when the
+    document marks the development AAI."""
     import aiohttp
     url = discovery_url(issuer.issuer)
     try:
@@ -169,12 +204,16 @@ async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
     if not isinstance(document, dict) or document.get("issuer") != issuer.issuer:
         log.error("discovery document at %s names another issuer; not trusted", url)
         return None
-    if not isinstance(document.get("jwks_uri"), str):
+    if production and document.get(DEVELOPMENT_AAI_CLAIM) is True:
+        log.error("trusted issuer %s is the development AAI (its discovery document says "
+                  "%s), in production; its tokens are refused", issuer.issuer,
+                  DEVELOPMENT_AAI_CLAIM)
+        return _DEVELOPMENT
+    if issuer.jwks_uri is None and not isinstance(document.get("jwks_uri"), str):
         log.error("discovery document at %s has no jwks_uri; not trusted", url)
         return None
-    discovered = {"jwks_uri": document["jwks_uri"],
-                  "userinfo_endpoint": issuer.userinfo_endpoint or document.get(
-                      "userinfo_endpoint")}
+    discovered = {name: document.get(name) for name in ("jwks_uri", "userinfo_endpoint")
+                  if getattr(issuer, name) is None}
     try:     # validated, as model_copy would not
         found = TrustedIssuer.model_validate({**issuer.model_dump(), **discovered})
     except ValidationError as exc:
@@ -184,7 +223,7 @@ async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
                   problems)
         return None
     plain = [name for name in discovered
-             if https_only and urlsplit(getattr(found, name) or "").scheme.lower() == "http"]
+             if production and urlsplit(getattr(found, name) or "").scheme.lower() == "http"]
     if plain:
         log.error("discovery document at %s gives plain http URLs (%s), in production; not "
                   "trusted", url, ", ".join(plain))

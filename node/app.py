@@ -195,8 +195,9 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
                                      timeout=aiohttp.ClientTimeout(total=None)) as session:
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
                          max_age=settings.jwks_max_age_seconds)
-        registry = IssuerRegistry(settings.trusted_issuers)
-        await registry.discover(session, https_only=settings.environment == PRODUCTION)
+        registry = IssuerRegistry(settings.trusted_issuers,
+                                  production=settings.environment == PRODUCTION)
+        await registry.discover(session)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
         app[NETWORK] = Network(app[SETTINGS], session, await network_caller_secret(app[POOL]))
         yield

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from auth.issuers import TrustedIssuer, discovery_document
+from auth.issuers import DEVELOPMENT_AAI_CLAIM, TrustedIssuer, discovery_document
 from catalogue.credentials import is_internal
 from node.database import passwords
 from node.settings import CatalogueSettings, ServiceSettings, Settings
@@ -36,7 +36,6 @@ from node.settings import CatalogueSettings, ServiceSettings, Settings
 log = logging.getLogger(__name__)
 PRODUCTION = "prod"
 DEVELOPMENT_MARKER = "dev-only"           # in every secret of docker-compose.yml
-DEVELOPMENT_AAI_CLAIM = "gdi_development_only"   # in the development AAI's discovery document
 # The widest trusted_network_addresses entry production takes: a network node's own subnet
 # (a /24, a site's /64), never a provider's range, let alone /0.
 WIDEST_NETWORK_TRUST = {4: 24, 6: 64}
@@ -131,7 +130,8 @@ def aai_refusals(settings: ServiceSettings) -> list[Refusal]:
 async def development_issuers(settings: Settings,
                               session: aiohttp.ClientSession) -> list[Refusal]:
     """Trusted issuers whose discovery document says they are the development AAI. An issuer
-    that cannot be reached now is not refused here (its tokens are refused until it is)."""
+    that cannot be reached now is not refused here: its tokens are refused until a fetch of
+    its document has shown it is not (auth/issuers.py IssuerRegistry)."""
     if settings.environment != PRODUCTION:
         return []
     refusals = []

@@ -1078,6 +1078,45 @@ async def test_a_discovery_document_with_unusable_urls_leaves_its_issuer_untrust
         assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
 
 
+@pytest.mark.parametrize("document", ["unmarked", "development AAI"])
+async def test_in_production_an_issuer_is_trusted_only_once_its_discovery_clears_it(
+        stack, caplog, monkeypatch, document):
+    """Only an issuer's discovery document says whether it is the development AAI (which
+    hands out tokens to anyone), and a production node checked it at start alone, skipping
+    an issuer it could not reach: one unreachable then was trusted unchecked. Its tokens are
+    now refused (401) until a fetch has cleared it, fetched again as they come (the retry
+    interval zeroed here), never refused for good for an outage; a document that marks it
+    refuses it for good, logged, without fetching it again per token."""
+    monkeypatch.setattr("auth.issuers.DISCOVERY_RETRY_SECONDS", 0.0)
+    discovery = "/.well-known/openid-configuration"
+    faults = _Faults(failing={discovery})
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)],
+                                                          environment="prod"))
+        token = aai.access_token(aai.users["carol"])
+
+        async def status() -> int:
+            response = await node.get("/api/g_variants", params=QUERY,
+                                      headers={"Authorization": f"Bearer {token}"})
+            return response.status
+        assert await status() == 401
+        assert await status() == 401            # still unreachable: fetched again, refused
+        assert faults.calls[discovery] >= 2
+        faults.failing.clear()
+        if document == "unmarked":
+            faults.replaced[discovery] = _discovery(url)
+            assert (await _granularities(node, token))[CONTROLLED] == "record"
+        else:                                   # the development AAI's own document
+            assert await status() == 401
+            assert any(record.levelname == "ERROR" and url in record.getMessage()
+                       and "development AAI" in record.getMessage()
+                       for record in caplog.records)
+        fetched = faults.calls[discovery]
+        assert await status() == (200 if document == "unmarked" else 401)
+        assert faults.calls[discovery] == fetched
+
+
 @pytest.mark.parametrize("environment,expected", [("dev", "record"), ("prod", 401)])
 async def test_in_production_plain_http_urls_from_discovery_leave_the_issuer_untrusted(
         stack, environment, expected):
