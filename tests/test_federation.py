@@ -1120,6 +1120,21 @@ async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, 
     assert fakes.hits["catalogue"] == 1
 
 
+async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(network, check):
+    """A listed node at a plain http URL would be sent the caller's pseudonym and purpose in
+    the clear: in production it is left out, as a configured one is refused at start; an
+    https one is still listed (asked, and here unreachable)."""
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": "plain", "beaconUrl": f"{fakes.url}/listed/api"},
+                      {"id": "secured", "beaconUrl": "https://127.0.0.1:9/api"}]
+    fakes.hits.pop("catalogue", None)
+    for environment, asked in (("dev", {"plain", "secured"}), ("prod", {"secured"})):
+        async with network.aggregator([], peers_from_catalogue=True, catalogue_url=fakes.url,
+                                      environment=environment) as net:
+            answer = await check(net, "/network/api/g_variants", params=QUERY)
+        assert set(_peer_lines(answer)) == asked, environment
+
+
 async def test_a_registry_answer_too_large_is_refused_unread(network, check):
     """The catalogue's node list is read up to MAX_REGISTRY_BODY (4 MB), as every other
     document the node fetches; before, it was read whole, however large."""

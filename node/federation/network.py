@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -54,6 +55,7 @@ from auth.documents import bounded_body
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import Granularity
 from node.federation.peers import Peer
+from node.production import PRODUCTION
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -340,15 +342,23 @@ class _CatalogueNodes(_Open):
     nodes: list[_CatalogueNode]
 
 
-def _registry_peer(node: _CatalogueNode) -> Peer | None:
+def _registry_peer(node: _CatalogueNode, https_only: bool) -> Peer | None:
     """The registry's node as a peer; None, with a warning, when its beaconUrl is not an
-    absolute http(s) URL (the others are still asked)."""
+    absolute http(s) URL, or plain http where only https is (in production: a peer is sent
+    the caller's pseudonym and purpose of use, which would cross the network in the clear,
+    as a configured one's would; node/production.py refuses those at start). The others are
+    still asked."""
     try:
-        return Peer(id=node.id, url=node.beaconUrl)
+        peer = Peer(id=node.id, url=node.beaconUrl)
     except ValidationError:
         log.warning("catalogue registry lists node %s at %r, not an http(s) URL: not asked",
                     node.id, node.beaconUrl[:200])
         return None
+    if https_only and urlsplit(peer.url).scheme.lower() == "http":
+        log.warning("catalogue registry lists node %s at %s, plain http, in production: not "
+                    "asked", node.id, peer.url[:200])
+        return None
+    return peer
 
 
 # --- one request, one outcome per peer -------------------------------------------------------
@@ -455,8 +465,9 @@ class Network:
                 status = {"status": "error", "detail": _describe(exc), "stalePeers": len(stale)}
                 self._catalogue = (now + CATALOGUE_RETRY_SECONDS, stale, status)
                 return stale, status
+            https_only = self._settings.environment == PRODUCTION
             peers = [peer for n in {n.id: n for n in listed.nodes}.values()
-                     if (peer := _registry_peer(n)) is not None]
+                     if (peer := _registry_peer(n, https_only)) is not None]
             self._catalogue = (now + CATALOGUE_TTL_SECONDS, peers, {"status": "ok"})
             return peers, {"status": "ok"}
 
