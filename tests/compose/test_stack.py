@@ -187,23 +187,29 @@ def test_federated_query_applies_each_nodes_access_decision(stack: Stack, user: 
         assert sets[dataset_id] == result           # beaconId included: the node names itself
 
 
-def test_federated_individuals_count_from_every_node(stack: Stack):
-    """The portal's dataset search through the network: women with hypertension, counted by
-    every node over its synthetic phenopackets (a bona fide caller: counts on all three
-    datasets of each node), the total the sum of what each node reports. Every dataset is
-    listed (ALL, not the portal's HIT): a small set may be reported as 0 by the smooth
-    floor of sets (docs/privacy.md), which its note then says."""
+def _network_individuals(stack: Stack, filters: list[dict[str, str]]) -> dict:
+    """The network's individuals answer to the portal's request with `filters`, asked by a
+    bona fide caller (counts on all three datasets of each node), every dataset listed."""
     body = json.dumps({"meta": {}, "query": {
         "requestedGranularity": "record", "includeResultsetResponses": "ALL",
-        "filters": [{"id": "NCIT:C16576", "scope": "individual"},
-                    {"id": "NCIT:C3117", "scope": "individual"}],
-        "requestParameters": None}}).encode()
+        "filters": filters, "requestParameters": None}}).encode()
     request = urllib.request.Request(
         stack.url("GDI_NETWORK_PORT", "/network/api/individuals"), body,
         headers={"Authorization": f"Bearer {stack.token('bob')}",
                  "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.load(response)
+        return json.load(response)
+
+
+def test_federated_individuals_count_from_every_node(stack: Stack):
+    """The portal's dataset search through the network: women with hypertension, counted by
+    every node over its synthetic phenopackets, the total the sum of what each node reports.
+    Every dataset is listed (ALL, not the portal's HIT): a set of about 7 (50 samples, half
+    women, 30% hypertension) is in the smooth floor's band and is mostly reported as 0
+    (docs/privacy.md), which its note then says; all nine were, in a CI run, so that some
+    set is counted is asked of women alone (about 25 a dataset, above the band)."""
+    answer = _network_individuals(stack, [{"id": "NCIT:C16576", "scope": "individual"},
+                                          {"id": "NCIT:C3117", "scope": "individual"}])
     peers = _peer_lines(answer)
     assert set(peers) == set(COUNTRIES.values())
     assert all(line["status"] == "ok" for line in peers.values()), peers
@@ -212,9 +218,11 @@ def test_federated_individuals_count_from_every_node(stack: Stack):
     assert all(s["results"] == [] for s in sets.values()), sets
     assert all(s["resultsCount"] > 0 or any("at random" in note for note in s.get(
         "countAdjustedTo", [])) for s in sets.values()), sets
-    assert any(s["resultsCount"] > 0 for s in sets.values()), sets
     assert answer["responseSummary"]["numTotalResults"] == sum(
         s["resultsCount"] for s in sets.values())
+    women = _by_dataset(_network_individuals(stack, [{"id": "NCIT:C16576",
+                                                      "scope": "individual"}]))
+    assert set(women) == set(sets) and all(s["resultsCount"] > 0 for s in women.values()), women
 
 
 def test_catalogue_lists_every_nodes_datasets(stack: Stack):
