@@ -202,8 +202,9 @@ class Queries:
 
     async def run(self, wide: bool, statement: Callable[[asyncpg.Connection], Awaitable[T]]
                   ) -> T:
-        """Any other statement of a request (individuals' counts and pages): on the wide
-        lanes if its variant condition is wide, else straight on the pool."""
+        """Any other statement of a request (individuals' counts and pages, record pages):
+        on the wide lanes if its variant condition is wide, else straight on the pool; once
+        more on the primary's if a replica's replay cancelled it."""
         try:
             return await self._on(self._pool, self._wide, wide, statement)
         except ReplicaConflict:
@@ -256,30 +257,26 @@ class Queries:
         """Per-dataset matches of `query` (`store.count_batch`): through the count lanes
         when it is narrow, and alone on the primary if a replica's replay cancelled its
         batch."""
-        if is_wide(query, self.limits):
-            key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
-                                               tally=tally)
-            return (await self.run(
-                True, lambda connection: store.count_batch(connection, key, [arguments])))[0]
-        try:
-            return await self._counts.count(query, dataset_ids, chromosome, span, floor, tally)
-        except asyncpg.QueryCanceledError:
-            raise QueryTimeout(False, self.limits) from None
-        except ReplicaConflict:
-            key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
-                                               tally=tally)
-            return (await self._on(self._primary, self._wide_primary, False, lambda connection: (
-                store.count_batch(connection, key, [arguments]))))[0]
+        wide = is_wide(query, self.limits)
+        if not wide:
+            try:
+                return await self._counts.count(query, dataset_ids, chromosome, span, floor,
+                                                tally)
+            except asyncpg.QueryCanceledError:
+                raise QueryTimeout(False, self.limits) from None
+            except ReplicaConflict:
+                pass                                     # alone, on the primary (below)
+        key, arguments = store.count_query(query, dataset_ids, chromosome, span, floor,
+                                           tally=tally)
+
+        def alone(connection: asyncpg.Connection) -> Awaitable[list[dict[str, store.Matches]]]:
+            return store.count_batch(connection, key, [arguments])
+        return (await (self.run(True, alone) if wide else
+                       self._on(self._primary, self._wide_primary, False, alone)))[0]
 
     async def fetch(self, query: VariantQuery, dataset_id: str, chromosome: str | None,
                     span: int, floor: int | Floor, skip: int, limit: int) -> list[store.VariantRow]:
         """A page of the records `query` matches in one dataset (`store.fetch_variants`)."""
-        wide = is_wide(query, self.limits)
-
-        def statement(connection: asyncpg.Connection) -> Awaitable[list[store.VariantRow]]:
-            return store.fetch_variants(connection, query, dataset_id, chromosome, span, floor,
-                                        skip, limit)
-        try:
-            return await self._on(self._pool, self._wide, wide, statement)
-        except ReplicaConflict:
-            return await self._on(self._primary, self._wide_primary, wide, statement)
+        return await self.run(is_wide(query, self.limits), lambda connection: (
+            store.fetch_variants(connection, query, dataset_id, chromosome, span, floor, skip,
+                                 limit)))
