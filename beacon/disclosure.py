@@ -330,6 +330,19 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
     return ReportedCount(reported.value, reported.step, floor, rules.count_noise, upper)
 
 
+def term_listed(holders: int, rules: Rules) -> bool:
+    """Whether the filtering terms' list names a term `holders` individuals of a dataset
+    hold: at least the floor k (1 where the floor is off), so the list does not tell that
+    someone with a rare disease is there. A sharp edge, unlike counts' smooth floor of sets
+    (report_individuals), and it need not be smooth: the list's sets are fixed, one per
+    term and dataset version, and the caller cannot move them (no filter, no variant
+    condition), so there is no edge to walk a tracker to; "this term has k or more holders"
+    is what a count of it above 0 says too. Smooth, it would hide from the portal's
+    dropdown most terms held by k to a few dozen people, which their counts then answer
+    with the smooth floor anyway."""
+    return holders >= max(rules.allele_floor, 1)
+
+
 def _noise_layers(seeds: tuple[str, ...], noise: int) -> tuple[float, ...]:
     """The noise's draws, one per seed (the set's, then the question's), each normal of
     standard deviation `noise`; none without noise."""

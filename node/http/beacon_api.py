@@ -22,6 +22,7 @@ from beacon.datasets import (
     datasets_query,
     visible,
 )
+from beacon.disclosure import term_listed
 from beacon.filters import echo
 from beacon.individuals import (
     PURPOSE_HEADER,
@@ -405,9 +406,9 @@ async def entry_types(request: web.Request) -> web.Response:
 
 
 async def filtering_terms(request: web.Request) -> web.Response:
-    """The terms the individuals of the datasets the caller may know hold: a term held by
-    fewer individuals than the caller's floor for that dataset is not listed (its presence
-    would tell that someone so rare is there). A page of them where the request asks one;
+    """The terms the individuals of the datasets the caller may know hold, each listed as
+    the disclosure engine decides for the caller's tier there (beacon/disclosure.py
+    term_listed). A page of them where the request asks one;
     a test-mode request reads none (beacon/info.py terms_query)."""
     query = info.terms_query(await request_body(request))
     if query.test_mode:
@@ -417,7 +418,7 @@ async def filtering_terms(request: web.Request) -> web.Response:
         connection, list(seen)))
     listed: dict[str, tuple[str, str | None, str]] = {}
     for row in rows:
-        if row.individuals >= seen[row.dataset_id].rules.allele_floor:
+        if term_listed(row.individuals, seen[row.dataset_id].rules):
             listed.setdefault(row.id, (row.id, row.label, row.kind))
     return json_response(info.filtering_terms(request.app[BEACON], list(listed.values()), query))
 
