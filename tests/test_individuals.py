@@ -650,6 +650,43 @@ async def test_dataset_and_variant_scoped_individuals(world):
     assert _counts(body)[PUBLIC] == _expected(lambda p: _carries(p, site))
 
 
+async def test_a_datasets_individuals_are_chosen_on_the_assembly_asked(world, beacon_schema):
+    """/datasets/{id}/individuals chooses its dataset as /individuals does: a position on
+    GRCh37 asks no GRCh38 dataset (it counted the GRCh38 carriers at the same coordinates),
+    and a start past chromosome 17's end is a 400 (it answered none)."""
+    site = 9
+    carriers = _expected(lambda p: _carries(p, site))
+    assert carriers > 0
+    at = {"referenceName": "17", "start": str(FIRST + 1000 * site - 1), "referenceBases": "C",
+          "alternateBases": "T", "requestedGranularity": "count"}
+    for assembly, expected in (("GRCh37", None), ("GRCh38", carriers)):
+        for path in (f"/api/datasets/{PUBLIC}/individuals", "/api/individuals",
+                     f"/api/datasets/{PUBLIC}/g_variants"):
+            async with world.open.get(path, params={**at, "assemblyId": assembly}) as response:
+                body = await response.json()
+            assert response.status == 200, (path, body)
+            if expected is None:
+                assert body["responseSummary"]["exists"] is False, (path, body)
+            elif path.endswith("individuals"):
+                assert _counts(body)[PUBLIC] == expected, (path, body)
+    async with world.open.get(f"/api/g_variants/GRCh37:17:{FIRST + 1000 * site - 1}:C:T"
+                              "/individuals", params={"requestedGranularity": "count"}
+                              ) as response:
+        body = await response.json()
+    assert response.status == 200 and body["responseSummary"]["exists"] is False, body
+    past = {"referenceName": "17", "start": [90_000_000], "referenceBases": "C",
+            "alternateBases": "T"}
+    for path in (f"/api/datasets/{PUBLIC}/individuals", "/api/individuals"):
+        status, body = await _post(world.open, path, {"query": {
+            "requestParameters": past, "requestedGranularity": "count"}})
+        assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == [], (path, body)
+        assert body["error"]["errorMessage"] == ("start: 90000000 is not a position on "
+                                                 "chromosome 17 of GRCh38 (0 to 83257440)")
+    status, body = await _post(world.open, "/api/datasets/GDI-NOWHERE/individuals",
+                               {"query": {"requestParameters": past}})
+    assert status == 404
+
+
 # --- disclosure ----------------------------------------------------------------------------------
 
 async def test_default_policy_counts_per_tier(world):
