@@ -485,6 +485,25 @@ async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world,
         assert "required" not in body["error"]["errorMessage"]
 
 
+async def test_the_plural_scope_of_the_specs_example_is_individuals(world, beacon_schema):
+    """The spec's request example (filteringTerms-example.json) writes `"scope":
+    "individuals"`: the entry type's plural is its scope too (it was a 400). Another entry
+    type's scope, singular or plural, is still refused."""
+    expected = _expected(lambda p: p.sex == FEMALE and p.age >= 60)
+    assert 0 < expected
+    for scope in ("individual", "individuals"):
+        assert await _open_count(world, [{"id": FEMALE, "scope": scope},
+                                         {"id": AGE, "operator": ">=", "value": "P60Y",
+                                          "scope": scope}], None, beacon_schema) == expected
+    for scope in ("biosamples", "datasets", "Individuals"):
+        status, body = await _post(world.open, "/api/individuals",
+                                   _portal_body([{"id": FEMALE, "scope": scope}]))
+        assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == [], body
+        assert body["error"]["errorMessage"] == (
+            f"filters[0].scope: {scope!r} is not served here; this endpoint's filters are of "
+            "scope 'individual' or 'individuals'")
+
+
 async def test_the_most_filters_a_request_may_hold(world, beacon_schema):
     """MAX_FILTERS (beacon/filters.py): as many are answered, as every other count, against
     the brute-force count; one more is a 400 naming `filters` on every route that takes
