@@ -398,6 +398,43 @@ async def test_get_value_filters_in_the_specs_form_count_as_their_post_form(
     assert (await _get_count(world, written))[0] == expected
 
 
+async def test_a_get_duration_with_a_decimal_comma_is_its_post_form(world, beacon_schema):
+    """ISO 8601 writes a fraction with a comma as well as a point, and POST takes `P40,5Y`;
+    GET's filters are comma-separated, which split it into `...:<P40` and `5Y` (a 400). A
+    comma between a duration's unfinished number and a fraction with its designator, which
+    neither could be a filter alone, is the duration's."""
+    expected = _expected(lambda p: p.sex == FEMALE and p.age < 40.5)
+    assert 0 < expected < _expected(lambda p: p.sex == FEMALE)
+    post = await _open_count(world, [{"id": FEMALE},
+                                     {"id": AGE, "operator": "<", "value": "P40,5Y"}])
+    assert post == expected
+    for written in (f"{FEMALE},{AGE}:<P40,5Y", f"{AGE}:<P40,5Y,{FEMALE}",
+                    f"{AGE}:<P40.5Y,{FEMALE}", f"{AGE}:<P40Y6M,{FEMALE}"):
+        count, body = await _get_count(world, written, beacon_schema)
+        assert count == expected, written
+    assert sorted(body["meta"]["receivedRequestSummary"]["filters"]) == [FEMALE,
+                                                                         f"{AGE}<P40Y6M"]
+    _, body = await _get_count(world, f"{AGE}:<P40,5Y")
+    assert body["meta"]["receivedRequestSummary"]["filters"] == [f"{AGE}<P40,5Y"]
+
+    def get(written: str) -> tuple[Any, ...]:
+        return individuals_query(parse_get([("filters", written)])).filters
+
+    assert set(get(f"{ONSET}:>=P1Y2,5M,{MALE}")) == {ValueFilter(ONSET, ">=", 441.34375, ""),
+                                                      TermFilter(MALE)}
+    assert get(f"{AGE}:<PT36,5H") == get(f"{AGE}:<PT36.5H")
+    # anything else around the comma is two filters, refused by the first that is none
+    for written, named in ((f"{AGE}:<P40, 5Y", "filters[0].value"),
+                           (f"{AGE}:<P40,,5Y", "filters[0].value"),
+                           (f"{AGE}:<P40Y,5Y", "filters[1].id")):
+        with pytest.raises(RequestError) as refused:
+            get(written)
+        assert refused.value.field == named, written
+    with pytest.raises(RequestError) as refused:       # nor across two parameters
+        individuals_query(parse_get([("filters", f"{AGE}:<P40"), ("filters", "5Y")]))
+    assert refused.value.field == "filters[0].value"
+
+
 def test_a_measurements_get_value_filter_is_its_post_form():
     """An assay's id holds a `:` of its own (LOINC:8302-2): the id ends at the `:` an
     operator follows, the longest operator first."""
