@@ -639,7 +639,34 @@ _GET_LISTS = {"start", "end", "datasetIds", "filters"}
 _GET_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
+# A GET filter's duration with a decimal comma (`filters=AGE:<P1,5Y`, which POST takes as
+# `"value": "P1,5Y"`, beacon/durations.py) is split by the list's commas into `AGE:<P1` and
+# `5Y`; the pieces are joined again where neither could be a filter alone: the first ends in a
+# duration's number after an operator (no designator yet: no duration), the second is a
+# fraction and designators only (no `:`: neither a term nor a field's filter).
+_UNFINISHED_DURATION = re.compile(r"[=<>!]P[0-9YMWDTHS.,]*[0-9]\Z", re.IGNORECASE)
+_DURATION_REST = re.compile(r"[0-9]+[YMWDHS][0-9YMWDTHS.,]*", re.IGNORECASE)
+
+
+def _filter_items(values: list[str]) -> list[str]:
+    """A GET's filters: comma-separated, but for the comma of a duration (above), within one
+    `filters` parameter and with nothing around that comma (`P1, 5Y` is no duration)."""
+    items: list[str] = []
+    for value in values:
+        pieces: list[str] = []
+        for piece in value.split(","):
+            if (pieces and _DURATION_REST.fullmatch(piece)
+                    and _UNFINISHED_DURATION.search(pieces[-1])):
+                pieces[-1] += "," + piece
+            else:
+                pieces.append(piece)
+        items += [piece.strip() for piece in pieces if piece.strip()]
+    return items
+
+
 def _get_value(key: str, values: list[str]) -> Any:
+    if key == "filters":
+        return _filter_items(values)
     if key in _GET_LISTS:
         return [item.strip() for v in values for item in v.split(",") if item.strip()]
     if len(values) > 1:

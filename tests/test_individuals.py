@@ -398,6 +398,43 @@ async def test_get_value_filters_in_the_specs_form_count_as_their_post_form(
     assert (await _get_count(world, written))[0] == expected
 
 
+async def test_a_get_duration_with_a_decimal_comma_is_its_post_form(world, beacon_schema):
+    """ISO 8601 writes a fraction with a comma as well as a point, and POST takes `P40,5Y`;
+    GET's filters are comma-separated, which split it into `...:<P40` and `5Y` (a 400). A
+    comma between a duration's unfinished number and a fraction with its designator, which
+    neither could be a filter alone, is the duration's."""
+    expected = _expected(lambda p: p.sex == FEMALE and p.age < 40.5)
+    assert 0 < expected < _expected(lambda p: p.sex == FEMALE)
+    post = await _open_count(world, [{"id": FEMALE},
+                                     {"id": AGE, "operator": "<", "value": "P40,5Y"}])
+    assert post == expected
+    for written in (f"{FEMALE},{AGE}:<P40,5Y", f"{AGE}:<P40,5Y,{FEMALE}",
+                    f"{AGE}:<P40.5Y,{FEMALE}", f"{AGE}:<P40Y6M,{FEMALE}"):
+        count, body = await _get_count(world, written, beacon_schema)
+        assert count == expected, written
+    assert sorted(body["meta"]["receivedRequestSummary"]["filters"]) == [FEMALE,
+                                                                         f"{AGE}<P40Y6M"]
+    _, body = await _get_count(world, f"{AGE}:<P40,5Y")
+    assert body["meta"]["receivedRequestSummary"]["filters"] == [f"{AGE}<P40,5Y"]
+
+    def get(written: str) -> tuple[Any, ...]:
+        return individuals_query(parse_get([("filters", written)])).filters
+
+    assert set(get(f"{ONSET}:>=P1Y2,5M,{MALE}")) == {ValueFilter(ONSET, ">=", 441.34375, ""),
+                                                      TermFilter(MALE)}
+    assert get(f"{AGE}:<PT36,5H") == get(f"{AGE}:<PT36.5H")
+    # anything else around the comma is two filters, refused by the first that is none
+    for written, named in ((f"{AGE}:<P40, 5Y", "filters[0].value"),
+                           (f"{AGE}:<P40,,5Y", "filters[0].value"),
+                           (f"{AGE}:<P40Y,5Y", "filters[1].id")):
+        with pytest.raises(RequestError) as refused:
+            get(written)
+        assert refused.value.field == named, written
+    with pytest.raises(RequestError) as refused:       # nor across two parameters
+        individuals_query(parse_get([("filters", f"{AGE}:<P40"), ("filters", "5Y")]))
+    assert refused.value.field == "filters[0].value"
+
+
 def test_a_measurements_get_value_filter_is_its_post_form():
     """An assay's id holds a `:` of its own (LOINC:8302-2): the id ends at the `:` an
     operator follows, the longest operator first."""
@@ -483,6 +520,25 @@ async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world,
             assert (await response.json())["error"]["errorMessage"].startswith(f"{field}:")
     elif "value" in item:           # a value sent but wrong is not a value missing
         assert "required" not in body["error"]["errorMessage"]
+
+
+async def test_the_plural_scope_of_the_specs_example_is_individuals(world, beacon_schema):
+    """The spec's request example (filteringTerms-example.json) writes `"scope":
+    "individuals"`: the entry type's plural is its scope too (it was a 400). Another entry
+    type's scope, singular or plural, is still refused."""
+    expected = _expected(lambda p: p.sex == FEMALE and p.age >= 60)
+    assert 0 < expected
+    for scope in ("individual", "individuals"):
+        assert await _open_count(world, [{"id": FEMALE, "scope": scope},
+                                         {"id": AGE, "operator": ">=", "value": "P60Y",
+                                          "scope": scope}], None, beacon_schema) == expected
+    for scope in ("biosamples", "datasets", "Individuals"):
+        status, body = await _post(world.open, "/api/individuals",
+                                   _portal_body([{"id": FEMALE, "scope": scope}]))
+        assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == [], body
+        assert body["error"]["errorMessage"] == (
+            f"filters[0].scope: {scope!r} is not served here; this endpoint's filters are of "
+            "scope 'individual' or 'individuals'")
 
 
 async def test_the_most_filters_a_request_may_hold(world, beacon_schema):
@@ -648,6 +704,43 @@ async def test_dataset_and_variant_scoped_individuals(world):
         body = await response.json()
     assert response.status == 200, body
     assert _counts(body)[PUBLIC] == _expected(lambda p: _carries(p, site))
+
+
+async def test_a_datasets_individuals_are_chosen_on_the_assembly_asked(world, beacon_schema):
+    """/datasets/{id}/individuals chooses its dataset as /individuals does: a position on
+    GRCh37 asks no GRCh38 dataset (it counted the GRCh38 carriers at the same coordinates),
+    and a start past chromosome 17's end is a 400 (it answered none)."""
+    site = 9
+    carriers = _expected(lambda p: _carries(p, site))
+    assert carriers > 0
+    at = {"referenceName": "17", "start": str(FIRST + 1000 * site - 1), "referenceBases": "C",
+          "alternateBases": "T", "requestedGranularity": "count"}
+    for assembly, expected in (("GRCh37", None), ("GRCh38", carriers)):
+        for path in (f"/api/datasets/{PUBLIC}/individuals", "/api/individuals",
+                     f"/api/datasets/{PUBLIC}/g_variants"):
+            async with world.open.get(path, params={**at, "assemblyId": assembly}) as response:
+                body = await response.json()
+            assert response.status == 200, (path, body)
+            if expected is None:
+                assert body["responseSummary"]["exists"] is False, (path, body)
+            elif path.endswith("individuals"):
+                assert _counts(body)[PUBLIC] == expected, (path, body)
+    async with world.open.get(f"/api/g_variants/GRCh37:17:{FIRST + 1000 * site - 1}:C:T"
+                              "/individuals", params={"requestedGranularity": "count"}
+                              ) as response:
+        body = await response.json()
+    assert response.status == 200 and body["responseSummary"]["exists"] is False, body
+    past = {"referenceName": "17", "start": [90_000_000], "referenceBases": "C",
+            "alternateBases": "T"}
+    for path in (f"/api/datasets/{PUBLIC}/individuals", "/api/individuals"):
+        status, body = await _post(world.open, path, {"query": {
+            "requestParameters": past, "requestedGranularity": "count"}})
+        assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == [], (path, body)
+        assert body["error"]["errorMessage"] == ("start: 90000000 is not a position on "
+                                                 "chromosome 17 of GRCh38 (0 to 83257440)")
+    status, body = await _post(world.open, "/api/datasets/GDI-NOWHERE/individuals",
+                               {"query": {"requestParameters": past}})
+    assert status == 404
 
 
 # --- disclosure ----------------------------------------------------------------------------------

@@ -299,10 +299,8 @@ def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | Non
     return given.strip()[:500] if given else None
 
 
-async def _individuals(request: web.Request, query: IndividualsQuery,
-                       chosen: list[Seen] | None = None) -> web.Response:
-    if chosen is None:
-        chosen = await _chosen(request, query.variant)
+async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
+    chosen = await _chosen(request, query.variant)
     if query.individual_id is not None:       # a person's id: only where records are granted
         chosen = [d for d in chosen if d.tier == "granted"]
     policy = request.app[POLICY]
@@ -358,16 +356,19 @@ async def individual(request: web.Request) -> web.Response:
 
 
 async def dataset_individuals(request: web.Request) -> web.Response:
+    """The individuals of one dataset, chosen as /individuals chooses (`_chosen`): handed the
+    dataset as it was, a position on another assembly counted its carriers at the same
+    coordinates of this one, and a start past the chromosome's end answered none, not 400."""
     dataset_id = request.match_info["id"]
-    found = (await _visible(request)).get(dataset_id)
-    if found is None:
+    if dataset_id not in await _visible(request):
         raise web.HTTPNotFound()
     query = await individuals_request(request)
     if query.variant.dataset_ids and set(query.variant.dataset_ids) != {dataset_id}:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
     if query.variant.test_mode:
         return _test_individuals(request, query)
-    return await _individuals(request, query, [found])
+    return await _individuals(request, dataclasses.replace(
+        query, variant=dataclasses.replace(query.variant, dataset_ids=(dataset_id,))))
 
 
 async def variant_individuals(request: web.Request) -> web.Response:
