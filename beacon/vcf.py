@@ -12,6 +12,7 @@ split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as `bcftools norm
 """
 from __future__ import annotations
 
+import codecs
 import errno
 import gzip
 import json
@@ -238,6 +239,20 @@ def _check_bgzf(path: Path) -> None:
                                    "block is missing (compress with `bgzip`, not `gzip`)")
 
 
+def _check_bom(path: Path) -> None:
+    """A VCF that starts with a UTF-8 byte-order mark (what some Windows editors write):
+    htslib finds no `##fileformat` before it and says only that the file is not one."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
+            first = fh.read(len(codecs.BOM_UTF8))
+    except (OSError, EOFError, zlib.error):     # damaged: pysam's reason, when it opens it
+        return
+    if first == codecs.BOM_UTF8:
+        raise VcfProblem(path, "starts with a UTF-8 byte-order mark; remove it", line=1)
+
+
 @contextmanager
 def quiet_htslib() -> Iterator[None]:
     """htslib's own reports off stderr meanwhile: what it would say there (an index
@@ -443,6 +458,7 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
     if not path.is_file():
         raise VcfProblem(path, "a directory, not a file" if path.is_dir() else "no such file")
     _check_bgzf(path)
+    _check_bom(path)
     try:
         with open_vcf(path) as vf:
             header = vf.header

@@ -539,6 +539,13 @@ async def test_reingest_swaps_atomically_under_concurrent_reads(db_url, tmp_path
 BAD_INPUTS = {
     "not_a_vcf": (lambda d: _write(d / "x.vcf", "hello, I am not a VCF\n"),
                   ["x.vcf", "not a readable VCF"]),
+    # what a Windows editor may write: "bom.vcf: not a readable VCF/BCF file", no line or
+    # reason (found by a probe), plain or bgzipped
+    "byte_order_mark": (lambda d: _write(d / "bom.vcf", "\ufeff" + HEADER + GOOD_LINES),
+                        ["bom.vcf:1: starts with a UTF-8 byte-order mark; remove it"]),
+    "byte_order_mark_bgzip": (lambda d: write_vcf_text(d / "bom.vcf", "\ufeff" + HEADER
+                                                       + GOOD_LINES, index=False),
+                              ["bom.vcf.gz:1: starts with a UTF-8 byte-order mark; remove it"]),
     "header_without_columns": (lambda d: _write(d / "h.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\n"),
                                ["h.vcf", "not a readable VCF/BCF file (does not have valid header)"]),
     "truncated_bgzip": (lambda d: _truncated(d), ["truncated", "BGZF"]),
