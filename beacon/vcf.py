@@ -589,15 +589,17 @@ def contig_length(layout: VcfLayout, contig: str) -> int:
 
 
 def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, int, int]:
-    """(start, end, ref, alt, type, length) for an allele spelt in bases."""
+    """(start, end, ref, alt, type, length) for an allele spelt in bases. The base REF and
+    ALT share after trimming is on the left, or on the right: VCF pads an indel at POS 1 with
+    the base after it (`A>TA` at 1 is an insertion of one base, `TA>A` a deletion of one)."""
     if len(ref) != 1 or len(alt) != 1:
         pos, ref, alt = minimal(pos, ref, alt)
     lr, la = len(ref), len(alt)
     if lr == la:
         kind, length = ("SNP" if lr == 1 else "MNP"), lr
-    elif la > lr and alt.startswith(ref):
+    elif la > lr and (alt.startswith(ref) or alt.endswith(ref)):
         kind, length = "INS", la - lr
-    elif lr > la and ref.startswith(alt):
+    elif lr > la and (ref.startswith(alt) or ref.endswith(alt)):
         kind, length = "DEL", lr - la
     else:
         kind, length = "INDEL", max(lr, la)
@@ -1047,7 +1049,9 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 and start < lengths[chrom]):
             ref, alt = alleles
             snv = ref in _ONE_BASE and alt in _ONE_BASE
-            info = rec.info if snv or (_BASES.match(ref) and _BASES.match(alt)) else None
+            # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
+            info = (rec.info if (snv or (_BASES.match(ref) and _BASES.match(alt)))
+                    and ref != alt else None)
             # keys as bytes: pysam encodes a str key on every call, a third of the lookup
             ac = info.get(b"AC") if info is not None else None
             an = info.get(b"AN") if ac is not None else None
@@ -1141,6 +1145,13 @@ def _called_site(rec: pysam.VariantRecord, chrom: str, genotypes: bool,
         stats.sites_dropped += 1
 
 
+def _not_variant(ref: str, alt: str) -> bool:
+    """An ALT that names no variant: `*`, `.`, `<NON_REF>` and the like, or REF itself
+    (`A>A`, or `AC` of `AC>ATC,AC`), which is REF again however trimmed (what `minimal`
+    takes off both sides is alike). `ref` is upper case."""
+    return alt in _NOT_VARIANTS or alt.upper() == ref
+
+
 def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout,
              options: ReadOptions, stats: ChunkStats) -> list[tuple]:
     assembly = layout.assembly
@@ -1157,7 +1168,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     if not _BASES.match(ref):
         raise ValueError(f"REF {rec.ref!r} is not a sequence of A, C, G, T, N")
     alts = rec.alts
-    if not alts or all(a in _NOT_VARIANTS for a in alts):
+    if not alts or all(_not_variant(ref, a) for a in alts):
         stats.skipped_alleles += len(alts or ())
         _called_site(rec, chrom, _carrier_bits(layout, options), stats)
         return []
@@ -1183,7 +1194,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     rows = []
     spelt: dict[tuple[int, int, str, str], int] = {}    # ALTs by the variant they trim to
     for index, raw_alt in enumerate(alts):
-        if raw_alt in _NOT_VARIANTS:
+        if _not_variant(ref, raw_alt):
             stats.skipped_alleles += 1
             continue
         alt = raw_alt.upper()

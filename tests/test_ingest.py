@@ -883,6 +883,46 @@ async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_
         (499, "A", "G"), (499, "AT", "G")]
 
 
+@pytest.mark.parametrize("spelling", [str.upper, str.lower], ids=["fast-path", "general-path"])
+def test_indels_at_pos_1_are_typed_and_alts_equal_to_ref_are_no_variants(tmp_path, spelling):
+    """VCF pads an indel at a chromosome's first base with the base after it: `A>TA` at 1 is
+    an insertion of one base and `TA>A` at 2 a deletion of one, where they were stored as
+    INDEL of length 2. An ALT that is REF (`A>A`, `AC>ATC,AC`'s second) is no variant and
+    was stored as one, `A>A`: it is skipped as `*` is, and a record of no other ALT kept as
+    a site called reference. The same on the sites-only fast path (upper-case bases) and
+    off it (lower-case)."""
+    lines = ["chr1\t1\t.\tA\tTA\t.\tPASS\tAC=1;AN=10;nhomalt=0",
+             "chr1\t2\t.\tTA\tA\t.\tPASS\tAC=2;AN=10;nhomalt=0",
+             "chr1\t100\t.\tA\tA\t.\tPASS\tAC=3;AN=10;nhomalt=0",
+             "chr1\t200\t.\tAC\tATC,AC\t.\tPASS\tAC=4,1;AN=10;nhomalt=0,0",
+             "chr1\t300\t.\tC\tT\t.\tPASS\tAC=5;AN=10;nhomalt=1"]
+    written = ["\t".join([*f[:3], spelling(f[3]), spelling(f[4]), *f[5:]])
+               for f in (line.split("\t") for line in lines)]
+    path = write_vcf_text(tmp_path / "pad.vcf", SITES_HEADER + "\n".join(written) + "\n")
+    stats = ChunkStats()
+    rows = [row[:10] for row in read_rows(inspect_vcf(path, GRCH38), None,
+                                          ReadOptions(False, False), stats)]
+    assert rows == [("1", 0, 1, "A", "TA", "INS", 1, 1, 10, 1),
+                    ("1", 1, 3, "TA", "A", "DEL", 1, 2, 10, 2),
+                    ("1", 199, 200, "A", "AT", "INS", 1, 4, 10, 4),
+                    ("1", 299, 300, "C", "T", "SNP", 1, 5, 10, 4)]
+    assert (stats.skipped_alleles, stats.sites) == (2, [("1", 99, 100, 10)])
+
+
+async def test_alts_equal_to_ref_and_indels_at_pos_1_from_genotypes(db_url, tmp_path):
+    """As above, for a file counted from its genotypes, loaded."""
+    path = write_vcf_text(tmp_path / "pad.vcf", HEADER
+                          + "chr1\t1\t.\tA\tTA\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+                          + "chr1\t2\t.\tTA\tA\t.\tPASS\t.\tGT\t1|1\t0|1\n"
+                          + "chr1\t100\t.\tA\tA\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+                          + "chr1\t200\t.\tAC\tATC,AC\t.\tPASS\t.\tGT\t0|1\t2|2\n")
+    report = await ingest(db_url, _request(path))
+    assert (report.records, report.rows, report.skipped_records) == (4, 3, 0)
+    assert await _stored(db_url) == [("1", 0, 1, "A", "TA", "INS", 1, 4, 1),
+                                     ("1", 1, 3, "TA", "A", "DEL", 3, 4, 2),
+                                     ("1", 199, 200, "A", "AT", "INS", 1, 4, 1)]
+
+
 FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}
 
 
