@@ -809,15 +809,29 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
     # tuples, also where the header says Number=1 (AC so declared by some tools)
     ac, total, nhom = (_integers(info.get(key), key) if key in declared else None
                        for key in ("AC", "AN", "nhomalt"))
-    an = total[0] if total is not None and len(total) == 1 else None
-    if ac is None or an is None or len(ac) != n_alts or None in ac:
+    for key, values, wanted in (("AC", ac, n_alts), ("AN", total, 1), ("nhomalt", nhom, n_alts)):
+        if values is not None and len(values) != wanted:
+            raise _wrong_number(key, values, n_alts)
+    an = total[0] if total is not None else None
+    if ac is None or an is None or None in ac:
         raise NeedGenotypes()
-    if nhom is None or len(nhom) != n_alts or None in nhom:
+    if nhom is None or None in nhom:
         carriers: list[int | None] = [None] * n_alts
     else:
         carriers = [a - h for a, h in zip(ac, nhom)]   # het + hom carriers (gnomAD convention)
     _check_counts("", ac, an, nhom if carriers[0] is not None else None)
     return [None, *ac], an, [None, *carriers]
+
+
+def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int) -> ValueError:
+    """INFO counts of another number than the record's ALTs (AC, nhomalt) or one (AN):
+    which value is whose cannot be told, and taking the first, or none, stored counts the
+    file does not state (the fast path took AC=5,7's 5, this one stored none)."""
+    text = ",".join("." if v is None else str(v) for v in values)
+    alts = f"{n_alts} ALT" + ("s" if n_alts > 1 else "")
+    found = f"{len(values)} value" + ("s" if len(values) > 1 else "")
+    return ValueError(f"INFO {key}={text} has {found} for {alts}: " + (
+        "AN is one number (Number=1)" if key == "AN" else f"{key} is one per ALT (Number=A)"))
 
 
 def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
@@ -1055,15 +1069,25 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             # keys as bytes: pysam encodes a str key on every call, a third of the lookup
             ac = info.get(b"AC") if info is not None else None
             an = info.get(b"AN") if ac is not None else None
-            if an is not None and ac[0] is not None:
-                nhom = info.get(b"nhomalt")
-                count = ac[0]
-                if nhom and nhom[0] is not None:     # counts that can be (_check_counts)
-                    carriers = count - nhom[0]
-                    possible = 0 <= carriers <= count <= an
-                else:
-                    carriers = None
-                    possible = 0 <= count <= an
+            if an is not None:
+                try:
+                    # one value each; else (AC=5,7, AN=10,3, a '.') a ValueError or a
+                    # TypeError sends the record to `_rows_of`, which refuses counts of
+                    # another number (`_wrong_number`), reads the genotypes for a missing
+                    # AC and stores no carriers for a missing nhomalt. Checked by the
+                    # unpacking and comparing the path does anyway, in a `try` that costs
+                    # nothing where nothing is raised
+                    (count,) = ac
+                    nhom = info.get(b"nhomalt")
+                    if nhom is not None:
+                        (hom,) = nhom
+                        carriers = count - hom      # counts that can be (_check_counts)
+                        possible = 0 <= carriers <= count <= an
+                    else:
+                        carriers = None
+                        possible = 0 <= count <= an
+                except (ValueError, TypeError):
+                    possible = False
                 if snv and possible:                 # else `_rows_of` names the problem
                     stats.rows += 1
                     yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers)

@@ -923,6 +923,33 @@ async def test_alts_equal_to_ref_and_indels_at_pos_1_from_genotypes(db_url, tmp_
                                      ("1", 199, 200, "A", "AT", "INS", 1, 4, 1)]
 
 
+@pytest.mark.parametrize("spelling", [str.upper, str.lower], ids=["fast-path", "general-path"])
+@pytest.mark.parametrize("counts, alts, reason", [
+    ("AC=5,7;AN=100;nhomalt=1", "G",
+     r"INFO AC=5,7 has 2 values for 1 ALT: AC is one per ALT \(Number=A\)"),
+    ("AC=5;AN=100;nhomalt=1,0", "G",
+     r"INFO nhomalt=1,0 has 2 values for 1 ALT: nhomalt is one per ALT \(Number=A\)"),
+    ("AC=5;AN=100,3;nhomalt=1", "G",       # a TypeError on the fast path, naming no line
+     r"INFO AN=100,3 has 2 values for 1 ALT: AN is one number \(Number=1\)"),
+    ("AC=5;AN=100;nhomalt=1", "G,T",
+     r"INFO AC=5 has 1 value for 2 ALTs: AC is one per ALT \(Number=A\)"),
+], ids=["AC", "nhomalt", "AN", "two-alts"])
+def test_info_counts_of_another_number_than_the_alts_are_refused_at_their_line(
+        tmp_path, spelling, counts, alts, reason):
+    """`AC=5,7` for one ALT: the fast path stored the 5, the general path (lower-case bases)
+    no counts at all, silently. Which value is whose cannot be told: refused at its line on
+    both, or skipped and counted with --skip-invalid."""
+    text = (SITES_HEADER + "chr1\t100\t.\tA\tG\t.\tPASS\tAC=1;AN=10;nhomalt=0\n"
+            + f"chr1\t200\t.\t{spelling('A')}\t{spelling(alts)}\t.\tPASS\t{counts}\n")
+    layout = inspect_vcf(write_vcf_text(tmp_path / "number.vcf", text), GRCH38)
+    with pytest.raises(VcfProblem, match=r"number\.vcf\.gz:8: " + reason + "$"):
+        list(read_rows(layout, None, ReadOptions(False, False), ChunkStats()))
+    stats = ChunkStats()
+    rows = list(read_rows(layout, None, ReadOptions(False, False, skip_invalid=True), stats))
+    assert [row[:10] for row in rows] == [("1", 99, 100, "A", "G", "SNP", 1, 1, 10, 1)]
+    assert stats.skipped_records == 1
+
+
 FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}
 
 
