@@ -752,9 +752,16 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
 def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
     """The allele indices one GT names, missing ones ('.') left out; ValueError naming the
     GT for an index the record does not have (`2/2` on a site with one ALT), which would
-    otherwise be counted against another allele or fail with Python's own words."""
+    otherwise be counted against another allele or fail with Python's own words; and for a
+    call of more than two alleles (`0/1/1`), whose copies a population's counts cannot hold:
+    they are read from which samples carry an allele, are homozygous for it or called one
+    (beacon/populations.py `frequency`), so `1/1/1` would be served as two copies and a
+    diploid call's allele number while AC and AN stored three."""
     alleles = []
-    for allele in gt.replace("|", "/").split("/"):
+    called = gt.replace("|", "/").split("/")
+    if len(called) > 2:
+        raise ValueError(f"GT {gt!r}: ploidy above 2 is not supported")
+    for allele in called:
         if allele in (".", ""):
             continue
         if not (allele.isdigit() and allele.isascii()) or int(allele) >= n_alleles:

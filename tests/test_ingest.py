@@ -950,6 +950,43 @@ def test_info_counts_of_another_number_than_the_alts_are_refused_at_their_line(
     assert stats.skipped_records == 1
 
 
+TRIPLOID = {   # a record and the GT it is refused for, read three ways
+    "genotypes": ("chr1\t400\t.\tA\tG\t.\tPASS\t.\tGT\t./1\t0/1/1\t1/1/1\n", "0/1/1"),
+    # INFO counts declared, none on this record: its region is read again with the samples
+    "info-counts": ("chr1\t400\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1|1|1\t0/0\n", "1|1|1"),
+    "reference-only": ("chr1\t400\t.\tA\t.\t.\tPASS\t.\tGT\t0/0\t0/0/0\t0\n", "0/0/0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRIPLOID))
+async def test_calls_of_more_than_two_alleles_are_refused_at_their_line(db_url, tmp_path,
+                                                                         case):
+    """A population's counts are read from which samples carry an allele, are homozygous
+    for it and called one (beacon/populations.py), which cannot hold `1/1/1`'s three copies:
+    `./1 0/1/1 1/1/1` was stored as AC=6, AN=7 and served as alleleCount 3 of 5 (found by
+    a probe). Refused at its line wherever GT is read, or skipped with --skip-invalid."""
+    record, gt = TRIPLOID[case]
+    header = HEADER.replace("\tS2", "\tS2\tS3")
+    info = "."
+    if case == "info-counts":
+        header = header.replace("##FORMAT", '##INFO=<ID=AC,Number=A,Type=Integer,Description="x">\n'
+                                '##INFO=<ID=AN,Number=1,Type=Integer,Description="x">\n'
+                                '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="x">\n'
+                                "##FORMAT")
+        info = "AC=1;AN=6;nhomalt=0"
+    good = "".join(f"chr1\t{p}\t.\tA\tG\t.\tPASS\t{info}\tGT\t0|1\t0|0\t0|0\n"
+                   for p in (100, 200, 300))
+    path = write_vcf_text(tmp_path / "ploidy.vcf", header + good + record)
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(path))
+    assert str(problem.value) == (f"{path}:{header.count(chr(10)) + 4}: GT '{gt}': ploidy "
+                                  "above 2 is not supported")
+    report = await ingest(db_url, _request(path, skip_invalid=True))
+    assert (report.records, report.rows, report.skipped_records) == (4, 3, 1)
+    assert "ploidy above 2" in (report.first_skip or "")
+    assert sorted(r[1] for r in await _stored(db_url)) == [99, 199, 299]
+
+
 FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}
 
 
