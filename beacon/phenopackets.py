@@ -261,7 +261,11 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    """Lines end at "\n" (a "\r" before it is dropped), as JSON Lines says and as the
+    parser's line numbers count: str.splitlines() also ends one at U+2028, U+2029, U+0085
+    and others, which a JSON string may hold as they are, so a valid line was cut in two."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if line.strip():
             try:
                 parsed = json.loads(line)

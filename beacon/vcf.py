@@ -12,6 +12,7 @@ split multi-allelic site `ACG>A,TCG` yields `ACG>A` and `A>T`, as `bcftools norm
 """
 from __future__ import annotations
 
+import codecs
 import errno
 import gzip
 import json
@@ -238,6 +239,20 @@ def _check_bgzf(path: Path) -> None:
                                    "block is missing (compress with `bgzip`, not `gzip`)")
 
 
+def _check_bom(path: Path) -> None:
+    """A VCF that starts with a UTF-8 byte-order mark (what some Windows editors write):
+    htslib finds no `##fileformat` before it and says only that the file is not one."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
+            first = fh.read(len(codecs.BOM_UTF8))
+    except (OSError, EOFError, zlib.error):     # damaged: pysam's reason, when it opens it
+        return
+    if first == codecs.BOM_UTF8:
+        raise VcfProblem(path, "starts with a UTF-8 byte-order mark; remove it", line=1)
+
+
 @contextmanager
 def quiet_htslib() -> Iterator[None]:
     """htslib's own reports off stderr meanwhile: what it would say there (an index
@@ -443,6 +458,7 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
     if not path.is_file():
         raise VcfProblem(path, "a directory, not a file" if path.is_dir() else "no such file")
     _check_bgzf(path)
+    _check_bom(path)
     try:
         with open_vcf(path) as vf:
             header = vf.header
@@ -573,15 +589,17 @@ def contig_length(layout: VcfLayout, contig: str) -> int:
 
 
 def _sequence_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str, str, int, int]:
-    """(start, end, ref, alt, type, length) for an allele spelt in bases."""
+    """(start, end, ref, alt, type, length) for an allele spelt in bases. The base REF and
+    ALT share after trimming is on the left, or on the right: VCF pads an indel at POS 1 with
+    the base after it (`A>TA` at 1 is an insertion of one base, `TA>A` a deletion of one)."""
     if len(ref) != 1 or len(alt) != 1:
         pos, ref, alt = minimal(pos, ref, alt)
     lr, la = len(ref), len(alt)
     if lr == la:
         kind, length = ("SNP" if lr == 1 else "MNP"), lr
-    elif la > lr and alt.startswith(ref):
+    elif la > lr and (alt.startswith(ref) or alt.endswith(ref)):
         kind, length = "INS", la - lr
-    elif lr > la and ref.startswith(alt):
+    elif lr > la and (ref.startswith(alt) or ref.endswith(alt)):
         kind, length = "DEL", lr - la
     else:
         kind, length = "INDEL", max(lr, la)
@@ -734,9 +752,16 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
 def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
     """The allele indices one GT names, missing ones ('.') left out; ValueError naming the
     GT for an index the record does not have (`2/2` on a site with one ALT), which would
-    otherwise be counted against another allele or fail with Python's own words."""
+    otherwise be counted against another allele or fail with Python's own words; and for a
+    call of more than two alleles (`0/1/1`), whose copies a population's counts cannot hold:
+    they are read from which samples carry an allele, are homozygous for it or called one
+    (beacon/populations.py `frequency`), so `1/1/1` would be served as two copies and a
+    diploid call's allele number while AC and AN stored three."""
     alleles = []
-    for allele in gt.replace("|", "/").split("/"):
+    called = gt.replace("|", "/").split("/")
+    if len(called) > 2:
+        raise ValueError(f"GT {gt!r}: ploidy above 2 is not supported")
+    for allele in called:
         if allele in (".", ""):
             continue
         if not (allele.isdigit() and allele.isascii()) or int(allele) >= n_alleles:
@@ -791,15 +816,29 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
     # tuples, also where the header says Number=1 (AC so declared by some tools)
     ac, total, nhom = (_integers(info.get(key), key) if key in declared else None
                        for key in ("AC", "AN", "nhomalt"))
-    an = total[0] if total is not None and len(total) == 1 else None
-    if ac is None or an is None or len(ac) != n_alts or None in ac:
+    for key, values, wanted in (("AC", ac, n_alts), ("AN", total, 1), ("nhomalt", nhom, n_alts)):
+        if values is not None and len(values) != wanted:
+            raise _wrong_number(key, values, n_alts)
+    an = total[0] if total is not None else None
+    if ac is None or an is None or None in ac:
         raise NeedGenotypes()
-    if nhom is None or len(nhom) != n_alts or None in nhom:
+    if nhom is None or None in nhom:
         carriers: list[int | None] = [None] * n_alts
     else:
         carriers = [a - h for a, h in zip(ac, nhom)]   # het + hom carriers (gnomAD convention)
     _check_counts("", ac, an, nhom if carriers[0] is not None else None)
     return [None, *ac], an, [None, *carriers]
+
+
+def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int) -> ValueError:
+    """INFO counts of another number than the record's ALTs (AC, nhomalt) or one (AN):
+    which value is whose cannot be told, and taking the first, or none, stored counts the
+    file does not state (the fast path took AC=5,7's 5, this one stored none)."""
+    text = ",".join("." if v is None else str(v) for v in values)
+    alts = f"{n_alts} ALT" + ("s" if n_alts > 1 else "")
+    found = f"{len(values)} value" + ("s" if len(values) > 1 else "")
+    return ValueError(f"INFO {key}={text} has {found} for {alts}: " + (
+        "AN is one number (Number=1)" if key == "AN" else f"{key} is one per ALT (Number=A)"))
 
 
 def _check_counts(suffix: str, ac: tuple[int, ...], an: int,
@@ -1031,19 +1070,31 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                 and start < lengths[chrom]):
             ref, alt = alleles
             snv = ref in _ONE_BASE and alt in _ONE_BASE
-            info = rec.info if snv or (_BASES.match(ref) and _BASES.match(alt)) else None
+            # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
+            info = (rec.info if (snv or (_BASES.match(ref) and _BASES.match(alt)))
+                    and ref != alt else None)
             # keys as bytes: pysam encodes a str key on every call, a third of the lookup
             ac = info.get(b"AC") if info is not None else None
             an = info.get(b"AN") if ac is not None else None
-            if an is not None and ac[0] is not None:
-                nhom = info.get(b"nhomalt")
-                count = ac[0]
-                if nhom and nhom[0] is not None:     # counts that can be (_check_counts)
-                    carriers = count - nhom[0]
-                    possible = 0 <= carriers <= count <= an
-                else:
-                    carriers = None
-                    possible = 0 <= count <= an
+            if an is not None:
+                try:
+                    # one value each; else (AC=5,7, AN=10,3, a '.') a ValueError or a
+                    # TypeError sends the record to `_rows_of`, which refuses counts of
+                    # another number (`_wrong_number`), reads the genotypes for a missing
+                    # AC and stores no carriers for a missing nhomalt. Checked by the
+                    # unpacking and comparing the path does anyway, in a `try` that costs
+                    # nothing where nothing is raised
+                    (count,) = ac
+                    nhom = info.get(b"nhomalt")
+                    if nhom is not None:
+                        (hom,) = nhom
+                        carriers = count - hom      # counts that can be (_check_counts)
+                        possible = 0 <= carriers <= count <= an
+                    else:
+                        carriers = None
+                        possible = 0 <= count <= an
+                except (ValueError, TypeError):
+                    possible = False
                 if snv and possible:                 # else `_rows_of` names the problem
                     stats.rows += 1
                     yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers)
@@ -1125,6 +1176,13 @@ def _called_site(rec: pysam.VariantRecord, chrom: str, genotypes: bool,
         stats.sites_dropped += 1
 
 
+def _not_variant(ref: str, alt: str) -> bool:
+    """An ALT that names no variant: `*`, `.`, `<NON_REF>` and the like, or REF itself
+    (`A>A`, or `AC` of `AC>ATC,AC`), which is REF again however trimmed (what `minimal`
+    takes off both sides is alike). `ref` is upper case."""
+    return alt in _NOT_VARIANTS or alt.upper() == ref
+
+
 def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout,
              options: ReadOptions, stats: ChunkStats) -> list[tuple]:
     assembly = layout.assembly
@@ -1141,7 +1199,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     if not _BASES.match(ref):
         raise ValueError(f"REF {rec.ref!r} is not a sequence of A, C, G, T, N")
     alts = rec.alts
-    if not alts or all(a in _NOT_VARIANTS for a in alts):
+    if not alts or all(_not_variant(ref, a) for a in alts):
         stats.skipped_alleles += len(alts or ())
         _called_site(rec, chrom, _carrier_bits(layout, options), stats)
         return []
@@ -1167,7 +1225,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     rows = []
     spelt: dict[tuple[int, int, str, str], int] = {}    # ALTs by the variant they trim to
     for index, raw_alt in enumerate(alts):
-        if raw_alt in _NOT_VARIANTS:
+        if _not_variant(ref, raw_alt):
             stats.skipped_alleles += 1
             continue
         alt = raw_alt.upper()

@@ -539,6 +539,13 @@ async def test_reingest_swaps_atomically_under_concurrent_reads(db_url, tmp_path
 BAD_INPUTS = {
     "not_a_vcf": (lambda d: _write(d / "x.vcf", "hello, I am not a VCF\n"),
                   ["x.vcf", "not a readable VCF"]),
+    # what a Windows editor may write: "bom.vcf: not a readable VCF/BCF file", no line or
+    # reason (found by a probe), plain or bgzipped
+    "byte_order_mark": (lambda d: _write(d / "bom.vcf", "\ufeff" + HEADER + GOOD_LINES),
+                        ["bom.vcf:1: starts with a UTF-8 byte-order mark; remove it"]),
+    "byte_order_mark_bgzip": (lambda d: write_vcf_text(d / "bom.vcf", "\ufeff" + HEADER
+                                                       + GOOD_LINES, index=False),
+                              ["bom.vcf.gz:1: starts with a UTF-8 byte-order mark; remove it"]),
     "header_without_columns": (lambda d: _write(d / "h.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\n"),
                                ["h.vcf", "not a readable VCF/BCF file (does not have valid header)"]),
     "truncated_bgzip": (lambda d: _truncated(d), ["truncated", "BGZF"]),
@@ -874,6 +881,110 @@ async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_
     assert (report.records, report.rows, report.skipped_records) == (5, 5, 1)
     assert sorted((r[1], r[3], r[4]) for r in await _stored(db_url))[-2:] == [
         (499, "A", "G"), (499, "AT", "G")]
+
+
+@pytest.mark.parametrize("spelling", [str.upper, str.lower], ids=["fast-path", "general-path"])
+def test_indels_at_pos_1_are_typed_and_alts_equal_to_ref_are_no_variants(tmp_path, spelling):
+    """VCF pads an indel at a chromosome's first base with the base after it: `A>TA` at 1 is
+    an insertion of one base and `TA>A` at 2 a deletion of one, where they were stored as
+    INDEL of length 2. An ALT that is REF (`A>A`, `AC>ATC,AC`'s second) is no variant and
+    was stored as one, `A>A`: it is skipped as `*` is, and a record of no other ALT kept as
+    a site called reference. The same on the sites-only fast path (upper-case bases) and
+    off it (lower-case)."""
+    lines = ["chr1\t1\t.\tA\tTA\t.\tPASS\tAC=1;AN=10;nhomalt=0",
+             "chr1\t2\t.\tTA\tA\t.\tPASS\tAC=2;AN=10;nhomalt=0",
+             "chr1\t100\t.\tA\tA\t.\tPASS\tAC=3;AN=10;nhomalt=0",
+             "chr1\t200\t.\tAC\tATC,AC\t.\tPASS\tAC=4,1;AN=10;nhomalt=0,0",
+             "chr1\t300\t.\tC\tT\t.\tPASS\tAC=5;AN=10;nhomalt=1"]
+    written = ["\t".join([*f[:3], spelling(f[3]), spelling(f[4]), *f[5:]])
+               for f in (line.split("\t") for line in lines)]
+    path = write_vcf_text(tmp_path / "pad.vcf", SITES_HEADER + "\n".join(written) + "\n")
+    stats = ChunkStats()
+    rows = [row[:10] for row in read_rows(inspect_vcf(path, GRCH38), None,
+                                          ReadOptions(False, False), stats)]
+    assert rows == [("1", 0, 1, "A", "TA", "INS", 1, 1, 10, 1),
+                    ("1", 1, 3, "TA", "A", "DEL", 1, 2, 10, 2),
+                    ("1", 199, 200, "A", "AT", "INS", 1, 4, 10, 4),
+                    ("1", 299, 300, "C", "T", "SNP", 1, 5, 10, 4)]
+    assert (stats.skipped_alleles, stats.sites) == (2, [("1", 99, 100, 10)])
+
+
+async def test_alts_equal_to_ref_and_indels_at_pos_1_from_genotypes(db_url, tmp_path):
+    """As above, for a file counted from its genotypes, loaded."""
+    path = write_vcf_text(tmp_path / "pad.vcf", HEADER
+                          + "chr1\t1\t.\tA\tTA\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+                          + "chr1\t2\t.\tTA\tA\t.\tPASS\t.\tGT\t1|1\t0|1\n"
+                          + "chr1\t100\t.\tA\tA\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+                          + "chr1\t200\t.\tAC\tATC,AC\t.\tPASS\t.\tGT\t0|1\t2|2\n")
+    report = await ingest(db_url, _request(path))
+    assert (report.records, report.rows, report.skipped_records) == (4, 3, 0)
+    assert await _stored(db_url) == [("1", 0, 1, "A", "TA", "INS", 1, 4, 1),
+                                     ("1", 1, 3, "TA", "A", "DEL", 3, 4, 2),
+                                     ("1", 199, 200, "A", "AT", "INS", 1, 4, 1)]
+
+
+@pytest.mark.parametrize("spelling", [str.upper, str.lower], ids=["fast-path", "general-path"])
+@pytest.mark.parametrize("counts, alts, reason", [
+    ("AC=5,7;AN=100;nhomalt=1", "G",
+     r"INFO AC=5,7 has 2 values for 1 ALT: AC is one per ALT \(Number=A\)"),
+    ("AC=5;AN=100;nhomalt=1,0", "G",
+     r"INFO nhomalt=1,0 has 2 values for 1 ALT: nhomalt is one per ALT \(Number=A\)"),
+    ("AC=5;AN=100,3;nhomalt=1", "G",       # a TypeError on the fast path, naming no line
+     r"INFO AN=100,3 has 2 values for 1 ALT: AN is one number \(Number=1\)"),
+    ("AC=5;AN=100;nhomalt=1", "G,T",
+     r"INFO AC=5 has 1 value for 2 ALTs: AC is one per ALT \(Number=A\)"),
+], ids=["AC", "nhomalt", "AN", "two-alts"])
+def test_info_counts_of_another_number_than_the_alts_are_refused_at_their_line(
+        tmp_path, spelling, counts, alts, reason):
+    """`AC=5,7` for one ALT: the fast path stored the 5, the general path (lower-case bases)
+    no counts at all, silently. Which value is whose cannot be told: refused at its line on
+    both, or skipped and counted with --skip-invalid."""
+    text = (SITES_HEADER + "chr1\t100\t.\tA\tG\t.\tPASS\tAC=1;AN=10;nhomalt=0\n"
+            + f"chr1\t200\t.\t{spelling('A')}\t{spelling(alts)}\t.\tPASS\t{counts}\n")
+    layout = inspect_vcf(write_vcf_text(tmp_path / "number.vcf", text), GRCH38)
+    with pytest.raises(VcfProblem, match=r"number\.vcf\.gz:8: " + reason + "$"):
+        list(read_rows(layout, None, ReadOptions(False, False), ChunkStats()))
+    stats = ChunkStats()
+    rows = list(read_rows(layout, None, ReadOptions(False, False, skip_invalid=True), stats))
+    assert [row[:10] for row in rows] == [("1", 99, 100, "A", "G", "SNP", 1, 1, 10, 1)]
+    assert stats.skipped_records == 1
+
+
+TRIPLOID = {   # a record and the GT it is refused for, read three ways
+    "genotypes": ("chr1\t400\t.\tA\tG\t.\tPASS\t.\tGT\t./1\t0/1/1\t1/1/1\n", "0/1/1"),
+    # INFO counts declared, none on this record: its region is read again with the samples
+    "info-counts": ("chr1\t400\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1|1|1\t0/0\n", "1|1|1"),
+    "reference-only": ("chr1\t400\t.\tA\t.\t.\tPASS\t.\tGT\t0/0\t0/0/0\t0\n", "0/0/0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRIPLOID))
+async def test_calls_of_more_than_two_alleles_are_refused_at_their_line(db_url, tmp_path,
+                                                                         case):
+    """A population's counts are read from which samples carry an allele, are homozygous
+    for it and called one (beacon/populations.py), which cannot hold `1/1/1`'s three copies:
+    `./1 0/1/1 1/1/1` was stored as AC=6, AN=7 and served as alleleCount 3 of 5 (found by
+    a probe). Refused at its line wherever GT is read, or skipped with --skip-invalid."""
+    record, gt = TRIPLOID[case]
+    header = HEADER.replace("\tS2", "\tS2\tS3")
+    info = "."
+    if case == "info-counts":
+        header = header.replace("##FORMAT", '##INFO=<ID=AC,Number=A,Type=Integer,Description="x">\n'
+                                '##INFO=<ID=AN,Number=1,Type=Integer,Description="x">\n'
+                                '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="x">\n'
+                                "##FORMAT")
+        info = "AC=1;AN=6;nhomalt=0"
+    good = "".join(f"chr1\t{p}\t.\tA\tG\t.\tPASS\t{info}\tGT\t0|1\t0|0\t0|0\n"
+                   for p in (100, 200, 300))
+    path = write_vcf_text(tmp_path / "ploidy.vcf", header + good + record)
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(path))
+    assert str(problem.value) == (f"{path}:{header.count(chr(10)) + 4}: GT '{gt}': ploidy "
+                                  "above 2 is not supported")
+    report = await ingest(db_url, _request(path, skip_invalid=True))
+    assert (report.records, report.rows, report.skipped_records) == (4, 3, 1)
+    assert "ploidy above 2" in (report.first_skip or "")
+    assert sorted(r[1] for r in await _stored(db_url)) == [99, 199, 299]
 
 
 FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}

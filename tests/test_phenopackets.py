@@ -369,3 +369,26 @@ def test_a_file_that_is_not_utf8_says_so(tmp_path: Path, name: str) -> None:
         read_individuals(path)
     assert str(caught.value) == (f"{path}: not UTF-8 text (byte 0xff); convert it, e.g. "
                                  "with iconv")
+
+
+def test_json_lines_end_at_newlines_only(tmp_path: Path) -> None:
+    """U+2028, U+2029 and U+0085 may stand in a JSON string as they are; str.splitlines()
+    ended a line at each, so a valid JSON Lines file was refused ("not JSON: Unterminated
+    string", found by a probe) and the lines after it were misnumbered. A CSV cell holding
+    one is a cell, and a line's problem is still named at its line."""
+    labels = ("Seizure\u2028twice", "Asthma\u2029x", "Fever\u0085y")
+    packets = [_subject(f"S{n}", phenotypicFeatures=[{"type": {"id": f"HP:000125{n}",
+                                                               "label": label}}])
+               for n, label in enumerate(labels)]
+    text = "".join(json.dumps(p, ensure_ascii=False) + "\r\n" for p in packets)
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(text.encode())
+    individuals = read_individuals(path)
+    assert [(i.id, i.record, i.features[0].label) for i in individuals] == [
+        ("S0", 1, labels[0]), ("S1", 2, labels[1]), ("S2", 3, labels[2])]
+    path.write_bytes((text + '{"subject": }\n').encode())
+    with pytest.raises(PhenopacketProblem, match=r"odd\.jsonl:4: not JSON"):
+        read_individuals(path)
+    csv_path = _write(tmp_path, "odd.csv", "id,sex\nA\u2028B,MALE\nC,X\u2029Y\n")
+    with pytest.raises(PhenopacketProblem, match=r"odd\.csv:3: unknown sex 'X\\u2029Y'"):
+        read_individuals(csv_path)
