@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import queue
 import tempfile
@@ -149,6 +150,7 @@ async def _drain(progress: multiprocessing.Queue, tracker: _ProgressTracker,
 class _Workers:
     pool: ProcessPoolExecutor
     messages: multiprocessing.Queue     # their progress
+    stop: multiprocessing.synchronize.Event  # set: every job stops at its next report
     count: int                          # at most, as the operator asked
 
 
@@ -163,14 +165,14 @@ def _workers(db_url: str, path: Path, count: int) -> Iterator[_Workers]:
     come. A file with fewer regions than started workers leaves one idle; a file or database
     the coordinator cannot use ends them unused; an ingest that waits for another of the
     same dataset (its lock) keeps them waiting too, idle, each with its connection."""
-    messages = fork_server.WORKERS.Queue()
+    messages, stop = fork_server.WORKERS.Queue(), fork_server.WORKERS.Event()
     with tempfile.TemporaryDirectory(prefix="gdi-ingest-") as log_dir, \
             ProcessPoolExecutor(count, mp_context=fork_server.WORKERS, initializer=init_worker,
-                                initargs=(os.getpid(), db_url, messages, log_dir, path)
+                                initargs=(os.getpid(), db_url, messages, stop, log_dir, path)
                                 ) as pool:
         for _ in range(min(count, os.cpu_count() or 1)):
             pool.submit(ready)
-        yield _Workers(pool, messages, count)
+        yield _Workers(pool, messages, stop, count)
 
 
 async def _load(workers: _Workers, coordinator: asyncpg.Connection, layout: VcfLayout,
@@ -192,14 +194,14 @@ async def _load(workers: _Workers, coordinator: asyncpg.Connection, layout: VcfL
         try:
             totals = await _gather(futures, tracker)
         except VcfProblem as problem:
-            if await _abandon(coordinator, table, submitted, pool):
+            if await _abandon(coordinator, table, submitted, workers):
                 raise                               # no worker is left to locate it
             raise await _precise(problem, layout, pool, request.skip_invalid) from None
         except BrokenProcessPool:               # a worker died: killed, out of memory
-            await _abandon(coordinator, table, submitted, pool, broken=True)
+            await _abandon(coordinator, table, submitted, workers, broken=True)
             raise
         except BaseException:
-            await _abandon(coordinator, table, submitted, pool)
+            await _abandon(coordinator, table, submitted, workers)
             raise
         finally:
             stop.set()
@@ -258,9 +260,10 @@ async def _gather(futures: dict[asyncio.Future, Job], tracker: _ProgressTracker)
 
 
 async def _abandon(conn: asyncpg.Connection, table: str, jobs: list[Future],
-                   pool: ProcessPoolExecutor, broken: bool = False) -> bool:
-    """Stop the jobs not yet started and the COPYs under way, and wait for every job to end
-    (the jobs themselves: a cancelled job's asyncio wrapper is done at once, running or not).
+                   workers: _Workers, broken: bool = False) -> bool:
+    """Stop the jobs not yet started, the running ones at their next progress report, and
+    the COPYs under way, and wait for every job to end (the jobs themselves: a cancelled
+    job's asyncio wrapper is done at once, running or not).
     A `broken` pool fails each of its jobs itself and ends its workers. Cancelling a job while
     it does so would end the pool's manager thread instead (Python 3.11's `terminate_broken`
     sets the exception of a cancelled future: InvalidStateError), before it ends the other
@@ -270,6 +273,8 @@ async def _abandon(conn: asyncpg.Connection, table: str, jobs: list[Future],
     connection is closed (nor would it drop the staging table: the next ingest, the node's
     start or `gdi-node db clean` will). Jobs still running CLEANUP_SECONDS later are waiting
     for it: their workers are killed, and True returned."""
+    pool = workers.pool
+    workers.stop.set()              # the running jobs stop reading (ingest_worker `_reporter`)
     if not broken:
         for job in jobs:
             job.cancel()

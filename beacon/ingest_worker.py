@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.synchronize
 import multiprocessing.util
 import os
 import select
@@ -60,6 +61,7 @@ class _WorkerState:
     loop: asyncio.AbstractEventLoop
     conn: asyncpg.Connection
     progress: multiprocessing.Queue
+    stop: multiprocessing.synchronize.Event     # set by an abandoned ingest (beacon/ingest.py)
     htslib_log: HtslibLog
     files: dict[tuple[Path, bool], pysam.VariantFile] = field(default_factory=dict)
 
@@ -109,7 +111,7 @@ def _running(pid: int) -> bool:
 
 
 def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
-                log_dir: str, path: Path) -> None:
+                stop: multiprocessing.synchronize.Event, log_dir: str, path: Path) -> None:
     """Connect, and open `path` as a file without its samples, what the regions of most
     files are read from (beacon/ingest.py `_workers`). One the worker cannot open is left
     to its first job, which says why."""
@@ -122,7 +124,7 @@ def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
     conn = loop.run_until_complete(asyncpg.connect(db_url))
     # The rows are only made durable by the swap's commit; a crash discards staging anyway.
     loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
-    _worker = _WorkerState(loop, conn, progress, HtslibLog(log_path))
+    _worker = _WorkerState(loop, conn, progress, stop, HtslibLog(log_path))
     try:
         _worker.open(path, drop_samples=True)
     except VcfProblem:
@@ -142,10 +144,22 @@ def ready() -> None:
     """A job that only starts a worker (beacon/ingest.py `_workers`)."""
 
 
+class Abandoned(Exception):
+    """The ingest this job is part of was abandoned (Ctrl-C, SIGTERM, another job's
+    failure): the job stops reading at its next progress report."""
+
+
 def _reporter(job: Job, state: _WorkerState) -> Callable[[int, str, int], None]:
+    """The job's progress report, every few tens of thousands of records (beacon/vcf.py
+    `_PROGRESS_EVERY`), which is also where it sees that its ingest was abandoned: a COPY
+    the coordinator cancelled in the database went on taking rows until its region was
+    read (asyncpg sends a whole iterable before it reads the server's error), up to 30 Mbp
+    of records, and every Ctrl-C waited CLEANUP_SECONDS for it and then killed the workers."""
     offsets = _contig_offsets(job.layout)
 
     def report(records: int, contig: str, start: int) -> None:
+        if state.stop.is_set():
+            raise Abandoned()
         done = start - job.region.start if job.region else offsets.get(contig, 0) + start
         state.progress.put_nowait((job.index, records, done))
     return report

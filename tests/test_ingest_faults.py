@@ -263,6 +263,44 @@ async def test_a_signal_to_the_ingest_or_its_group_mid_copy_ends_it_cleanly(
         await conn.close()
 
 
+async def test_ctrl_c_stops_a_worker_mid_region_at_once(db_url, tmp_path):
+    """A worker stops reading at its next progress report once its ingest is abandoned
+    (beacon/ingest_worker.py `_reporter`). Before, the COPY the coordinator cancelled in the
+    database went on taking the worker's rows until its region was read (asyncpg sends a
+    whole iterable before it reads the server's error): a file of one region (plain text,
+    not indexed) made every Ctrl-C wait CLEANUP_SECONDS, then kill the workers."""
+    header = ("##fileformat=VCFv4.2\n##reference=GRCh38\n"
+              "##contig=<ID=chr1,length=248956422>\n"
+              '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+              '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    vcf = tmp_path / "one-region.vcf"
+    with vcf.open("w") as out:
+        out.write(header)
+        for first in range(0, 1_000_000, 100_000):
+            out.write("".join(f"chr1\t{10 * n + 1}\t.\tA\tG\t.\t.\tAC=1;AN=10\n"
+                              for n in range(first, first + 100_000)))
+    conn = await asyncpg.connect(db_url)
+    ingest = None
+    try:
+        ingest = await _loading(db_url, tmp_path, conn, vcf, workers=1, own_group=True)
+        processes = _descendants(ingest.pid)
+        began = time.monotonic()
+        os.killpg(ingest.pid, signal.SIGINT)
+        loop = asyncio.get_running_loop()
+        out, err = await loop.run_in_executor(None, lambda: ingest.communicate(timeout=60))
+        assert time.monotonic() - began < CLEANUP_SECONDS, err.decode()
+        assert ingest.returncode == 1, err.decode()
+        assert err.decode().strip() == "Aborted!", err.decode()
+        await _nothing_left(conn, processes)
+        assert await _staging_tables(conn) == []
+    finally:
+        if ingest is not None and ingest.poll() is None:
+            os.killpg(ingest.pid, signal.SIGKILL)
+            ingest.wait(timeout=10)
+        await conn.close()
+
+
 async def test_a_worker_ending_aborts_a_connection_its_server_does_not_close(db_url):
     """A worker ending closes its connection (beacon/ingest_worker.py `_close`), and a server
     that does not answer the close (hung, or a session left mid-COPY) has it aborted within
