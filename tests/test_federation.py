@@ -12,7 +12,11 @@ import copy
 import gc
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -23,7 +27,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import ClientConnectionError, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
@@ -491,6 +495,55 @@ async def test_the_network_deadline_cancels_what_is_still_running(network, check
     assert _peer_lines(merged)["slow"]["status"] == "timeout"
     assert "network deadline" in _peer_lines(merged)["slow"]["detail"]
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+FROZEN_LOAD = 150       # concurrent network requests: above aiohttp's 100 connections a session
+
+
+async def test_a_frozen_peer_does_not_starve_the_others_of_connections(network, tmp_path):
+    """A peer whose process is stopped (SIGSTOP) holds every connection made to it until its
+    timer ends. With one outgoing session of aiohttp's default 100 connections, 150
+    concurrent network requests left the healthy peer's requests queued for a connection
+    until they timed out too (48 of 150), and a token's first verification, whose JWKS
+    came over the same session, waited behind them. Now a frozen peer costs only its own
+    answers: the healthy peer is `ok` in every answer, the token verifies."""
+    port = free_port()
+    frozen = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with ClientSession() as probe:
+            for _ in range(200):
+                try:
+                    async with probe.get(f"http://127.0.0.1:{port}/") as response:
+                        await response.read()
+                    break
+                except ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the peer to freeze never listened")
+        os.kill(frozen.pid, signal.SIGSTOP)
+        peers = [Peer(id="frozen", url=f"http://127.0.0.1:{port}/api"),
+                 network.fakes.peer("v20")]
+        async with (network.aggregator_served(peers, peer_timeout_seconds=2,
+                                              network_deadline_seconds=3) as (url, _),
+                    ClientSession(base_url=url, connector=TCPConnector(limit=0)) as client):
+            async def lines(token: str | None = None, after: float = 0) -> dict[str, dict]:
+                await asyncio.sleep(after)
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                async with client.get("/network/api/g_variants", headers=headers, params={
+                        **QUERY, "requestedGranularity": "count"}) as response:
+                    document = await response.json()
+                    assert response.status == 200, document
+                return _peer_lines(document)
+            answers = await asyncio.gather(*(lines() for _ in range(FROZEN_LOAD)),
+                                           lines(network.token("carol"), after=0.5))
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+        frozen.kill()
+        await asyncio.wait_for(frozen.wait(), 10)
+    assert [a["v20"]["status"] for a in answers] == ["ok"] * (FROZEN_LOAD + 1)
+    assert {a["frozen"]["status"] for a in answers} == {"timeout"}
 
 
 @asynccontextmanager
