@@ -160,6 +160,20 @@ def _record_answer(beacon_id: str) -> dict[str, Any]:
                     "variantType": "SNP"}}]}]}}
 
 
+LEAKED = "leaked-secret"
+
+
+def _mislabelled_answer(beacon_id: str) -> dict[str, Any]:
+    """A record answer whose meta says a lower granularity (the end of `beacon_id`), its set
+    carrying records under keys of its own too."""
+    answer = _record_answer(beacon_id)
+    answer["meta"]["returnedGranularity"] = beacon_id.rsplit(".", 1)[1]
+    result_set = answer["response"]["resultSets"][0]
+    result_set.update({"records": result_set["results"],
+                       "info": {"returnedGranularity": "count", "leak": LEAKED}})
+    return answer
+
+
 def _gzip_bomb() -> bytes:
     """A count answer padded past MAX_PEER_BODY, as gzip: its Content-Length, the packed
     size, far below the bound."""
@@ -229,6 +243,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
+        if name.startswith("said."):        # records, whatever its meta says it answered
+            return web.json_response(_mislabelled_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
             return web.json_response(_count_answer(name, {}, 7))
         if name == "gzipbomb":
@@ -703,6 +719,36 @@ async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_ask
     overshared = next(s for s in count["response"]["resultSets"] if s["beaconId"] == "overshare")
     assert (overshared["resultsCount"], overshared["results"],
             overshared["info"]["returnedGranularity"]) == (2, [], "count")
+
+
+async def test_a_peer_is_taken_only_at_the_granularity_it_says_it_answered(network, check):
+    """A peer's answer is taken at the lower of the granularity asked and the one its meta
+    states. Before, only the asked one capped it: a peer saying `count` but sending records
+    had them passed on (asked record) in a set labelled count, and a peer saying `boolean`
+    had its count and records passed on too. At count, a set passes on only the schema's
+    fields: records under another key, or other keys in its `info`, are left out too."""
+    fi = Peer(id="org.test.fi", url=f"{network.node_urls['org.test.fi']}/api")
+    said = [network.fakes.peer("said.count"), network.fakes.peer("said.boolean")]
+    async with network.aggregator([fi, *said]) as net:
+        answers = {granularity: await check(
+            net, "/network/api/g_variants", params={**QUERY, "requestedGranularity": granularity},
+            schema=RESPONSE_SCHEMAS[granularity]) for granularity in ("count", "record")}
+    for granularity, merged in answers.items():
+        text = json.dumps(merged)
+        assert OVERSHARED not in text and LEAKED not in text, granularity
+        lines = _peer_lines(merged)
+        assert (lines["said.count"]["returnedGranularity"], lines["said.count"]["numTotalResults"]
+                ) == ("count", 2)
+        assert lines["said.boolean"]["returnedGranularity"] == "boolean"
+        assert "numTotalResults" not in lines["said.boolean"]
+        assert merged["responseSummary"]["numTotalResults"] == 4 + 2
+        sets = {s["beaconId"]: s for s in merged["response"]["resultSets"]}
+        assert "said.boolean" not in sets
+        assert sets["said.count"] == {
+            "id": "said.count-set", "setType": "dataset", "exists": True, "resultsCount": 2,
+            "countPrecision": "exact", "results": [], "info": {"returnedGranularity": "count"},
+            "beaconId": "said.count"}
+    assert answers["record"]["meta"]["returnedGranularity"] == "record"       # fi's records
 
 
 async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
