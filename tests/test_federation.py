@@ -1263,6 +1263,15 @@ async def test_a_node_without_peers_answers_an_empty_network(network, check):
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     assert merged["responseSummary"] == {"exists": False}
     assert merged["info"]["network"]["peers"] == []
+    async with network.aggregator([]) as net:
+        # no peer said "not here": no 404, which all() of no outcomes was
+        dataset = await check(net, "/network/api/datasets/GDI-FI-SYN-001",
+                              schema=COLLECTIONS_SCHEMA)
+        scoped = await check(net, "/network/api/datasets/GDI-FI-SYN-001/g_variants",
+                             params=QUERY)
+    for document in (dataset, scoped):
+        assert document["responseSummary"]["exists"] is False
+        assert document["info"]["network"]["peers"] == []
 
 
 async def test_individuals_are_federated_as_the_peers_answer_them(network, check):

@@ -164,8 +164,9 @@ def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerLi
 
 def found_nowhere(outcomes: list[PeerOutcome]) -> bool:
     """Every peer answered, and none holds the entry: the network's 404. While a peer is
-    unavailable the entry may be there, so the answer is a 200 naming that peer."""
-    return all(o.status == "ok" and o.answer is None for o in outcomes)
+    unavailable the entry may be there, so the answer is a 200 naming that peer. A network
+    without peers asked none, and answers an empty network (200), as on its other routes."""
+    return bool(outcomes) and all(o.status == "ok" and o.answer is None for o in outcomes)
 
 
 def info_line(answer: dict[str, Any]) -> dict[str, Any]:
