@@ -30,6 +30,7 @@ import pytest
 from aiohttp import ClientConnectionError, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
+from yarl import URL
 
 from auth.access import AccessLevel
 from auth.dev_issuer import (
@@ -926,6 +927,50 @@ async def _peer_trail(url: str, request_id: str) -> list[tuple[str, str]]:
         return []
     finally:
         await conn.close()
+
+
+async def test_a_scoped_individuals_query_naming_another_dataset_is_refused(network, check):
+    """/network/api/datasets/{id}/individuals refuses `datasetIds` naming another dataset
+    (400 naming datasetIds, no peer asked), as its g_variants route and a node do: it passed
+    the body on, asking every peer about a dataset the path does not name."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("scope.recorder")]) as net:
+        for path in ("individuals", "g_variants"):
+            refused = await check(net, f"/network/api/datasets/GDI-FI-SYN-001/{path}",
+                                  params={"datasetIds": "GDI-SE-SYN-001"}, status=400)
+            assert refused["error"]["errorMessage"].startswith("datasetIds: conflicts"), path
+            posted = await check(
+                net, f"/network/api/datasets/GDI-FI-SYN-001/{path}", status=400, body={
+                    "meta": {}, "query": {"requestParameters": {
+                        "datasetIds": ["GDI-SE-SYN-001"]}}})
+            assert posted["error"]["errorMessage"].startswith("datasetIds: conflicts"), path
+    assert not [hit for hit in fakes.hits if hit.startswith("scope.recorder/")]
+
+
+# Ids whose path segment a proxy that decodes %2F (or %5C, or dot segments) in front of a
+# peer would route outside the peer's /api, with the caller's token
+TRAVERSING = ("..%2F..%2Fadmin", "%2E%2E", "%2e", "x%5C..%5Cadmin", "a%2Fb")
+
+
+async def test_an_id_that_would_leave_the_peers_api_is_refused(network, beacon_schema):
+    """An id in the path is passed on as it came, percent-encoded: `..%2F..%2Fadmin` asked
+    every peer for /api/datasets/..%2F..%2Fadmin, which a proxy decoding %2F routes to
+    /admin, with the caller's token where it is forwarded. Such an id (holding '/' or '\\',
+    or '.' or '..') names no dataset or variant: 400 naming it, and no peer is asked."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("path.recorder", network.aai_url)]) as net:
+        for raw in TRAVERSING:
+            for path in (f"datasets/{raw}", f"datasets/{raw}/g_variants",
+                         f"datasets/{raw}/individuals", f"g_variants/{raw}",
+                         f"g_variants/{raw}/individuals"):
+                async with net.get(URL(f"/network/api/{path}", encoded=True),
+                                   headers={"Authorization":
+                                            f"Bearer {network.token('carol')}"}) as response:
+                    document = await response.json()
+                assert response.status == 400, (path, document)
+                assert beacon_schema(ERROR_SCHEMA, document) == []
+                assert document["error"]["errorMessage"].startswith("id: "), (path, document)
+    assert not [hit for hit in fakes.hits if hit.startswith("path.recorder/")]
 
 
 async def test_network_questions_are_audited_and_traced_to_the_peers_entries(network, check):
