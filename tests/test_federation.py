@@ -142,6 +142,20 @@ def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1) -> dic
                                          **extras}]}}
 
 
+def _lax_answer(name: str) -> dict[str, Any]:
+    """A count answer with one field of the kind pydantic's lax mode converts: a boolean
+    count, an `exists` that is a string or a number; or a count spelt in digits, which the
+    network takes."""
+    answer = _count_answer(name, {}, 3)
+    summary, result_set = answer["responseSummary"], answer["response"]["resultSets"][0]
+    {"lax.truecount": lambda: summary.update(numTotalResults=True),
+     "lax.truesetcount": lambda: result_set.update(resultsCount=True),
+     "lax.yes": lambda: summary.update(exists="yes"),
+     "lax.one": lambda: result_set.update(exists=1),
+     "lax.digits": lambda: summary.update(numTotalResults="3")}[name]()
+    return answer
+
+
 OVERSHARED = "overshare-variant-1"
 
 
@@ -244,6 +258,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
+        if name.startswith("lax."):
+            return web.json_response(_lax_answer(name))
         if name.startswith("said."):        # records, whatever its meta says it answered
             return web.json_response(_mislabelled_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
@@ -750,6 +766,30 @@ async def test_a_peer_is_taken_only_at_the_granularity_it_says_it_answered(netwo
             "countPrecision": "exact", "results": [], "info": {"returnedGranularity": "count"},
             "beaconId": "said.count"}
     assert answers["record"]["meta"]["returnedGranularity"] == "record"       # fi's records
+
+
+async def test_a_count_is_no_boolean_and_exists_no_string(network, check):
+    """A count of `true` was taken as 1 (pydantic's lax int) and added to the total, and an
+    `exists` of "yes" or 1 as true: now such a peer is invalid, naming the field. A count
+    spelt in digits is still one."""
+    names = ("lax.truecount", "lax.truesetcount", "lax.yes", "lax.one", "lax.digits")
+    async with network.aggregator([network.fakes.peer(name) for name in names]) as net:
+        merged = await check(net, "/network/api/g_variants",
+                             params={**QUERY, "requestedGranularity": "count"})
+    lines = _peer_lines(merged)
+    assert {name: lines[name]["status"] for name in names} == {
+        **dict.fromkeys(names, "invalid"), "lax.digits": "ok"}
+    assert lines["lax.truecount"]["detail"] == (
+        "not a Beacon response: responseSummary.numTotalResults: Input should be a valid "
+        "integer, not a boolean")
+    assert lines["lax.truesetcount"]["detail"].startswith(
+        "not a Beacon response: response.resultSets.0.resultsCount: ")
+    assert lines["lax.yes"]["detail"] == (
+        "not a Beacon response: responseSummary.exists: Input should be a valid boolean")
+    assert lines["lax.one"]["detail"].startswith(
+        "not a Beacon response: response.resultSets.0.exists: ")
+    assert merged["responseSummary"]["numTotalResults"] == 3
+    assert [s["beaconId"] for s in merged["response"]["resultSets"]] == ["lax.digits"]
 
 
 async def test_peers_counts_are_bounded_and_their_sum_too(network, check):

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -48,7 +48,15 @@ import msgspec
 import orjson
 from aiohttp import hdrs
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 from yarl import URL
 
 from auth.documents import bounded_body
@@ -163,9 +171,23 @@ class PeerMeta(_Open):
     returnedGranularity: Granularity
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """A count is a number (or its digits, as docs/federation.md allows: "3"), never a
+    boolean, which pydantic's lax int takes as 0 or 1: a peer's `true` was a count of 1,
+    added to the network's total."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_COUNT)]
+
+
+# `exists` is strict: a peer's "yes", "true" or 1 is no answer of true (pydantic's lax bool
+# took them as one).
 class PeerSummary(_Open):
-    exists: bool
-    numTotalResults: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    exists: StrictBool
+    numTotalResults: Count | None = None
 
 
 # The Beacon schemas' CURIE (beaconCommonComponents.json), which a handover's type must be.
@@ -195,8 +217,8 @@ class PeerResultSet(_Open):
 
     id: str
     setType: str
-    exists: bool
-    resultsCount: int = Field(ge=0, le=MAX_COUNT)
+    exists: StrictBool
+    resultsCount: Count
     results: list[dict[str, Any]]
     info: dict[str, Any] = Field(default=None, exclude=True)
     resultsHandovers: list[PeerHandover] = Field(default=None, exclude=True)
