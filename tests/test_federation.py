@@ -690,6 +690,63 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
 
 
+_COUNT_BODY = json.dumps(_count_answer("raw", {})).encode()
+# Answers no aiohttp server would send, as bytes, by the peer's name
+RAW_ANSWERS = {
+    "cut": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (len(_COUNT_BODY) + 100)) + _COUNT_BODY,
+    "chunkcut": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (len(_COUNT_BODY) + 100))
+                + _COUNT_BODY,
+    "badgzip": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip"
+                b"\r\nContent-Length: 20\r\n\r\n" + b"x" * 20),
+    "bighead": (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 20_000 + b"\r\nContent-Length: %d\r\n\r\n"
+                % len(_COUNT_BODY)) + _COUNT_BODY,
+    "nothttp": b"HELLO\r\n\r\n",
+    "redirect": (b"HTTP/1.1 302 Found\r\nLocation: https://elsewhere.example/\r\n"
+                 b"Content-Type: text/html\r\nContent-Length: 33\r\n\r\n"
+                 b"<html>moved, see elsewhere</html>"),
+}
+
+
+@asynccontextmanager
+async def _raw_peers() -> AsyncIterator[str]:
+    """A server on 127.0.0.1 answering /{name}/api/... with RAW_ANSWERS[name], then closing
+    the connection; its URL."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(RAW_ANSWERS[head.split(b" ")[1].decode().split("/")[1]])
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_that_cannot_be_read_is_reported_as_what_it_is(network, check):
+    """A peer that connected and answered, but whose answer could not be read, was reported
+    "no connection to the peer"; and a 302 with an HTML body `invalid`, "not JSON", the
+    status kept for a 200 that is not JSON. Now: an answer cut short is an `error` saying
+    so, one whose gzip cannot be unpacked or that is not HTTP (a 20 kB header) `invalid`
+    saying so, and a redirect an `error` naming its status."""
+    async with _raw_peers() as url:
+        peers = [Peer(id=name, url=f"{url}/{name}/api") for name in RAW_ANSWERS]
+        async with network.aggregator(peers) as net:
+            merged = await check(net, "/network/api/g_variants",
+                                 params={**QUERY, "requestedGranularity": "count"})
+    lines = _peer_lines(merged)
+    assert {name: (lines[name]["status"], lines[name]["detail"]) for name in RAW_ANSWERS} == {
+        "cut": ("error", network_module.CUT_SHORT),
+        "chunkcut": ("error", network_module.CUT_SHORT),
+        "badgzip": ("invalid", network_module.NOT_UNPACKED),
+        "bighead": ("invalid", network_module.NOT_HTTP),
+        "nothttp": ("invalid", network_module.NOT_HTTP),
+        "redirect": ("error", "HTTP 302 (a redirect, not followed), not JSON")}
+
+
 async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network, check):
     """A resultSet passes on as its peer sent it, so a peer's `info` that is not an object,
     or a handover without the schema's fields, makes that peer `invalid` rather than the

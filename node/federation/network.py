@@ -47,6 +47,7 @@ import aiohttp
 import msgspec
 import orjson
 from aiohttp import hdrs
+from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict
 from pydantic import (
     BaseModel,
@@ -606,9 +607,10 @@ class Network:
         except aiohttp.ClientError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
             # tell any caller what listens at an address the registry names: the operator's
-            # log gets them, the answer names the peer only.
+            # log gets them, the answer names the peer only, and what became of its answer.
             log.info("peer %s (%s) unavailable: %s", peer.id, peer.url, _describe(exc))
-            status, detail, checked, raw = "error", NO_CONNECTION, None, None
+            status, detail = _failed(exc)
+            checked, raw = None, None
         else:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
@@ -627,6 +629,28 @@ def _within_bound(response: aiohttp.ClientResponse) -> bool:
             and hdrs.CONTENT_ENCODING not in response.headers)
 
 
+# What became of an answer that could not be read, by what aiohttp raised (_failed)
+CUT_SHORT = "answer cut short: the connection ended before the end the answer announced"
+NOT_UNPACKED = "answer's Content-Encoding could not be unpacked"
+NOT_HTTP = ("answer is not HTTP the network reads: a malformed status line or header, or "
+            "a header line longer than 8190 bytes")
+
+
+def _failed(exc: aiohttp.ClientError) -> tuple[PeerStatus, str]:
+    """The status and detail of a peer whose exchange raised `exc`. A peer that answered
+    but whose answer could not be read is not "no connection": an answer that is not HTTP
+    (headers too large, a bad status line) or whose gzip cannot be unpacked is `invalid`,
+    as a 200 that is not JSON; one cut short (fewer bytes than its Content-Length or its
+    chunks announced) is `error`, as a connection reset."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        if isinstance(exc.__cause__, ContentEncodingError):
+            return "invalid", NOT_UNPACKED
+        return "error", CUT_SHORT
+    if isinstance(exc, aiohttp.ClientResponseError):     # raised reading the status or headers
+        return "invalid", NOT_HTTP
+    return "error", NO_CONNECTION
+
+
 def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_empty: bool
             ) -> tuple[PeerStatus, str, dict[str, Any] | None, Any]:
     """A peer's answer (`body`, HTTP status `code`) as its outcome's status, detail, checked
@@ -638,13 +662,13 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError:
-        if code >= 400:
-            return "error", f"HTTP {code}, not JSON", None, None
+        if code != 200:         # a status other than 200 is the peer's word, JSON or not
+            return "error", f"{_http_status(code)}, not JSON", None, None
         return "invalid", "answer is not JSON", None, None
     if code == 404 and not_found_is_empty:
         return "ok", "no such entry at this peer", None, None
     if code != 200:
-        return "error", f"HTTP {code}{_error_message(raw)}", None, None
+        return "error", f"{_http_status(code)}{_error_message(raw)}", None, None
     try:
         return "ok", "", expect.checked(raw), raw
     except ValidationError as exc:
@@ -731,6 +755,12 @@ def _headers(request: PeerRequest, bearer: str | None,
     if request.purpose is not None:
         headers[PURPOSE_HEADER] = request.purpose
     return headers
+
+
+def _http_status(code: int) -> str:
+    """A peer's HTTP status other than 200, for its detail: a redirect, which the network
+    does not follow (a peer's URL is its API root), says so."""
+    return f"HTTP {code} (a redirect, not followed)" if 300 <= code < 400 else f"HTTP {code}"
 
 
 def _error_message(raw: Any) -> str:
