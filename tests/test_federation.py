@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp import ClientConnectionError, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestServer
@@ -258,6 +259,12 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
+        if name.startswith("hugeint."):      # a record holding 10**25, in ASCII or not
+            answer = _record_answer(name)
+            answer["response"]["resultSets"][0]["results"][0].update(
+                huge=10**25, name="Åsa" if name.endswith("utf8") else "Asa")
+            return web.Response(body=json.dumps(answer, ensure_ascii=False).encode(),
+                                content_type="application/json")
         if name.startswith("lax."):
             return web.json_response(_lax_answer(name))
         if name.startswith("said."):        # records, whatever its meta says it answered
@@ -894,6 +901,17 @@ async def test_a_peer_answer_nested_deeper_than_the_network_writes_is_invalid(ne
     assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
     assert {c["beaconId"] for c in listed["response"]["collections"]} == set(NODES)
+
+
+async def test_a_record_holding_a_huge_integer_passes_on_as_read_whole(network, check):
+    """A record holding 10**25 in an ASCII answer (read at once, the integer kept exact)
+    made the network's answer unwritable, and its peer `invalid` as "nested deeper than
+    ...", where the same answer read whole (not ASCII) passed on as 1e+25. Both pass on."""
+    peers = [network.fakes.peer("hugeint.ascii"), network.fakes.peer("hugeint.utf8")]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    assert {line["status"] for line in _peer_lines(merged).values()} == {"ok"}
+    assert [s["results"][0]["huge"] for s in merged["response"]["resultSets"]] == [1e25] * 2
 
 
 async def _timed(client: ClientSession, path: str, params: dict | None = None
@@ -1607,6 +1625,54 @@ def test_a_peer_answer_is_checked_as_the_model_checks_it():
         for held_set in (held["response"] or {}).get("resultSets", []):
             assert not held_set.keys() & {"info", "resultsHandovers"}
     assert refused_by_schema > 100       # of 119 with `info` or a handover's field wrong
+
+
+# Integers past 64 bits in a record: orjson reads the first three as doubles, and refuses
+# the last (no double holds it) as not JSON; msgspec, reading an answer at once, keeps each
+# exact, which the network's JSON writer refuses.
+HUGE_INTEGERS = (10**25, -(10**25), 2**64, 10**400)
+
+
+def test_an_answer_read_at_once_holding_a_huge_integer_ends_as_read_whole(
+        monkeypatch: pytest.MonkeyPatch):
+    """An answer read at once (network._variant_answer) holding an integer past 64 bits
+    could not be written, and its peer was made `invalid` as "nested deeper than ...", its
+    answer read whole was `ok` (the integer a double, 1e+25), or `invalid` as not JSON.
+    Now, when the network's answer cannot be written (network.without_unwritable), each
+    path ends alike: the same status and detail, the same answer, and one that is
+    written."""
+    from node.federation import network
+    from node.federation.network import (
+        PeerOutcome,
+        VariantAnswer,
+        _judged,
+        without_unwritable,
+    )
+
+    peer = Peer(id="org.x", url="http://127.0.0.1:9/api")
+
+    def ended(body: bytes, whole: bool) -> PeerOutcome:
+        with monkeypatch.context() as patch:
+            if whole:
+                patch.setattr(network, "_variant_answer", lambda body: None)
+            status, detail, checked, raw = _judged(body, 200, VariantAnswer, False)
+        [outcome] = without_unwritable([PeerOutcome(peer, status, 1.0, detail, checked, raw)])
+        return outcome
+
+    for huge in HUGE_INTEGERS:
+        answer = _record_answer("org.x")
+        answer["response"]["resultSets"][0]["results"][0]["huge"] = huge
+        body = json.dumps(answer).encode()
+        assert network._variant_answer(body) is not None        # the fast path reads it
+        fast, whole = ended(body, whole=False), ended(body, whole=True)
+        assert (fast.status, fast.detail) == (whole.status, whole.detail), huge
+        assert (fast.status, fast.detail) == (("invalid", "answer is not JSON")
+                                              if huge == 10**400 else ("ok", "")), huge
+        if fast.status == "ok":
+            for part in ("responseSummary", "response"):      # meta is read past, in part
+                assert orjson.dumps(fast.raw[part]) == orjson.dumps(whole.raw[part])
+            assert fast.answer is fast.raw
+            assert fast.raw["response"]["resultSets"][0]["results"][0]["huge"] == float(huge)
 
 
 def test_a_peer_answer_read_at_once_is_judged_as_read_whole(monkeypatch: pytest.MonkeyPatch):

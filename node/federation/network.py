@@ -80,6 +80,7 @@ MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes 
 # (peer_session).
 PEER_CONNECTIONS = 100
 NO_CONNECTION = "no connection to the peer"
+NOT_JSON = "answer is not JSON"
 # orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
 # answer passes on (records, datasets) is written as the peer sent it, as deep
 MAX_WRITTEN_DEPTH = 254
@@ -664,7 +665,7 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
     except orjson.JSONDecodeError:
         if code != 200:         # a status other than 200 is the peer's word, JSON or not
             return "error", f"{_http_status(code)}, not JSON", None, None
-        return "invalid", "answer is not JSON", None, None
+        return "invalid", NOT_JSON, None, None
     if code == 404 and not_found_is_empty:
         return "ok", "no such entry at this peer", None, None
     if code != 200:
@@ -678,17 +679,40 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
 
 
 def without_unwritable(outcomes: list[PeerOutcome]) -> list[PeerOutcome]:
-    """`outcomes` with each answer that cannot be written as JSON (nested deeper than
-    MAX_WRITTEN_DEPTH, the one way a parsed answer cannot be) made `invalid`. For when the
-    network's answer could not be written (node/http/network_api.py): the parts of a peer's
-    answer the merge passes on are written as they came, as deep, so one peer's record 300
-    levels deep made the network's answer a 500. Looked for only then: a check of each
-    answer's depth as it arrives would cost every network request for what only a hostile
-    peer sends."""
-    return [outcome if outcome.raw is None or _writable(outcome.raw) else
-            PeerOutcome(outcome.peer, "invalid", outcome.ms, TOO_DEEP,
-                        token_forwarded=outcome.token_forwarded)
+    """`outcomes` with each answer that cannot be written as JSON made as it would have been
+    read whole (`_as_read_whole`), or `invalid`. For when the network's answer could not be
+    written (node/http/network_api.py): the parts of a peer's answer the merge passes on
+    are written as they came, so one peer's record 300 levels deep made the network's
+    answer a 500. Looked for only then: a check of each answer as it arrives would cost
+    every network request for what only a hostile peer sends."""
+    return [outcome if outcome.raw is None or _writable(outcome.raw) else _as_read_whole(outcome)
             for outcome in outcomes]
+
+
+def _as_read_whole(outcome: PeerOutcome) -> PeerOutcome:
+    """A peer's `outcome` whose answer cannot be written, as it would be had its answer been
+    read whole by orjson. Read at once (_variant_answer, whose answer is its `raw`), an
+    integer past 64 bits (10**25 in a record) stays exact, which the writer refuses, where
+    orjson reads it as a double (1e+25), or refuses the answer as not JSON when no double
+    holds it: so it is read again, by orjson, from its JSON written by msgspec, which writes
+    such an integer as its digits. What orjson read and still cannot be written is nested
+    deeper than MAX_WRITTEN_DEPTH, the one way a parsed answer cannot be."""
+    def invalid(detail: str) -> PeerOutcome:
+        return PeerOutcome(outcome.peer, "invalid", outcome.ms, detail,
+                           token_forwarded=outcome.token_forwarded)
+
+    if outcome.answer is not outcome.raw:       # read whole already
+        return invalid(TOO_DEEP)
+    try:
+        raw = orjson.loads(msgspec.json.encode(outcome.raw))
+    except (msgspec.EncodeError, RecursionError):
+        return invalid(TOO_DEEP)
+    except orjson.JSONDecodeError:
+        return invalid(NOT_JSON)
+    if not _writable(raw):
+        return invalid(TOO_DEEP)
+    return PeerOutcome(outcome.peer, outcome.status, outcome.ms, outcome.detail, raw, raw,
+                       outcome.token_forwarded)
 
 
 def _writable(raw: Any) -> bool:
