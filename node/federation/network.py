@@ -2,12 +2,13 @@
 each may take, and whether what came back is a Beacon answer. No aiohttp handlers here
 (node/http/network_api.py); the merge of the answers is node/federation/merge.py.
 
-Every peer is asked concurrently over the node's one outgoing ClientSession. A peer has
-`peer_timeout_seconds` for the whole exchange; whatever is still running when the network's
-`network_deadline_seconds` run out is cancelled. Each peer then has one outcome: `ok` (a
-Beacon answer of the expected shape), `timeout`, `error` (no connection, or an HTTP error
-status) or `invalid` (not JSON, too large, or not the Beacon response asked for). An outcome
-other than `ok` means "unavailable", never "not found".
+Every peer is asked concurrently over the peers' outgoing session (peer_session, its
+connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
+whatever is still running when the network's `network_deadline_seconds` run out is
+cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
+`timeout`, `error` (no connection, an answer cut short, or an HTTP status other than 200)
+or `invalid` (not HTTP, not JSON, too large, or not the Beacon response asked for). An
+outcome other than `ok` means "unavailable", never "not found".
 
 The caller's bearer token goes to a peer only when its verified issuer is one the peer is
 configured to receive tokens from (`Peer.forward_tokens_from`); every other peer is asked
