@@ -12,7 +12,11 @@ import copy
 import gc
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -22,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import ClientConnectionError, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
+from yarl import URL
 
 from auth.access import AccessLevel
 from auth.dev_issuer import (
@@ -137,6 +143,20 @@ def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1) -> dic
                                          **extras}]}}
 
 
+def _lax_answer(name: str) -> dict[str, Any]:
+    """A count answer with one field of the kind pydantic's lax mode converts: a boolean
+    count, an `exists` that is a string or a number; or a count spelt in digits, which the
+    network takes."""
+    answer = _count_answer(name, {}, 3)
+    summary, result_set = answer["responseSummary"], answer["response"]["resultSets"][0]
+    {"lax.truecount": lambda: summary.update(numTotalResults=True),
+     "lax.truesetcount": lambda: result_set.update(resultsCount=True),
+     "lax.yes": lambda: summary.update(exists="yes"),
+     "lax.one": lambda: result_set.update(exists=1),
+     "lax.digits": lambda: summary.update(numTotalResults="3")}[name]()
+    return answer
+
+
 OVERSHARED = "overshare-variant-1"
 
 
@@ -154,6 +174,20 @@ def _record_answer(beacon_id: str) -> dict[str, Any]:
                                               "end": {"type": "Number", "value": 100}}},
                     "alternateBases": "G", "referenceBases": "A",
                     "variantType": "SNP"}}]}]}}
+
+
+LEAKED = "leaked-secret"
+
+
+def _mislabelled_answer(beacon_id: str) -> dict[str, Any]:
+    """A record answer whose meta says a lower granularity (the end of `beacon_id`), its set
+    carrying records under keys of its own too."""
+    answer = _record_answer(beacon_id)
+    answer["meta"]["returnedGranularity"] = beacon_id.rsplit(".", 1)[1]
+    result_set = answer["response"]["resultSets"][0]
+    result_set.update({"records": result_set["results"],
+                       "info": {"returnedGranularity": "count", "leak": LEAKED}})
+    return answer
 
 
 def _gzip_bomb() -> bytes:
@@ -225,6 +259,16 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
+        if name.startswith("hugeint."):      # a record holding 10**25, in ASCII or not
+            answer = _record_answer(name)
+            answer["response"]["resultSets"][0]["results"][0].update(
+                huge=10**25, name="Åsa" if name.endswith("utf8") else "Asa")
+            return web.Response(body=json.dumps(answer, ensure_ascii=False).encode(),
+                                content_type="application/json")
+        if name.startswith("lax."):
+            return web.json_response(_lax_answer(name))
+        if name.startswith("said."):        # records, whatever its meta says it answered
+            return web.json_response(_mislabelled_answer(name))
         if name == "v20":                   # a Beacon v2.0 count: no countPrecision
             return web.json_response(_count_answer(name, {}, 7))
         if name == "gzipbomb":
@@ -493,6 +537,55 @@ async def test_the_network_deadline_cancels_what_is_still_running(network, check
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
 
 
+FROZEN_LOAD = 150       # concurrent network requests: above aiohttp's 100 connections a session
+
+
+async def test_a_frozen_peer_does_not_starve_the_others_of_connections(network, tmp_path):
+    """A peer whose process is stopped (SIGSTOP) holds every connection made to it until its
+    timer ends. With one outgoing session of aiohttp's default 100 connections, 150
+    concurrent network requests left the healthy peer's requests queued for a connection
+    until they timed out too (48 of 150), and a token's first verification, whose JWKS
+    came over the same session, waited behind them. Now a frozen peer costs only its own
+    answers: the healthy peer is `ok` in every answer, the token verifies."""
+    port = free_port()
+    frozen = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with ClientSession() as probe:
+            for _ in range(200):
+                try:
+                    async with probe.get(f"http://127.0.0.1:{port}/") as response:
+                        await response.read()
+                    break
+                except ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the peer to freeze never listened")
+        os.kill(frozen.pid, signal.SIGSTOP)
+        peers = [Peer(id="frozen", url=f"http://127.0.0.1:{port}/api"),
+                 network.fakes.peer("v20")]
+        async with (network.aggregator_served(peers, peer_timeout_seconds=2,
+                                              network_deadline_seconds=3) as (url, _),
+                    ClientSession(base_url=url, connector=TCPConnector(limit=0)) as client):
+            async def lines(token: str | None = None, after: float = 0) -> dict[str, dict]:
+                await asyncio.sleep(after)
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                async with client.get("/network/api/g_variants", headers=headers, params={
+                        **QUERY, "requestedGranularity": "count"}) as response:
+                    document = await response.json()
+                    assert response.status == 200, document
+                return _peer_lines(document)
+            answers = await asyncio.gather(*(lines() for _ in range(FROZEN_LOAD)),
+                                           lines(network.token("carol"), after=0.5))
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+        frozen.kill()
+        await asyncio.wait_for(frozen.wait(), 10)
+    assert [a["v20"]["status"] for a in answers] == ["ok"] * (FROZEN_LOAD + 1)
+    assert {a["frozen"]["status"] for a in answers} == {"timeout"}
+
+
 @asynccontextmanager
 async def _served_as_in_production(app: web.Application, port: int) -> AsyncIterator[str]:
     """`app` served on 127.0.0.1:`port` as `gdi-node serve` serves it (web.run_app): a
@@ -604,6 +697,63 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
 
 
+_COUNT_BODY = json.dumps(_count_answer("raw", {})).encode()
+# Answers no aiohttp server would send, as bytes, by the peer's name
+RAW_ANSWERS = {
+    "cut": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (len(_COUNT_BODY) + 100)) + _COUNT_BODY,
+    "chunkcut": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (len(_COUNT_BODY) + 100))
+                + _COUNT_BODY,
+    "badgzip": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip"
+                b"\r\nContent-Length: 20\r\n\r\n" + b"x" * 20),
+    "bighead": (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 20_000 + b"\r\nContent-Length: %d\r\n\r\n"
+                % len(_COUNT_BODY)) + _COUNT_BODY,
+    "nothttp": b"HELLO\r\n\r\n",
+    "redirect": (b"HTTP/1.1 302 Found\r\nLocation: https://elsewhere.example/\r\n"
+                 b"Content-Type: text/html\r\nContent-Length: 33\r\n\r\n"
+                 b"<html>moved, see elsewhere</html>"),
+}
+
+
+@asynccontextmanager
+async def _raw_peers() -> AsyncIterator[str]:
+    """A server on 127.0.0.1 answering /{name}/api/... with RAW_ANSWERS[name], then closing
+    the connection; its URL."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(RAW_ANSWERS[head.split(b" ")[1].decode().split("/")[1]])
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_that_cannot_be_read_is_reported_as_what_it_is(network, check):
+    """A peer that connected and answered, but whose answer could not be read, was reported
+    "no connection to the peer"; and a 302 with an HTML body `invalid`, "not JSON", the
+    status kept for a 200 that is not JSON. Now: an answer cut short is an `error` saying
+    so, one whose gzip cannot be unpacked or that is not HTTP (a 20 kB header) `invalid`
+    saying so, and a redirect an `error` naming its status."""
+    async with _raw_peers() as url:
+        peers = [Peer(id=name, url=f"{url}/{name}/api") for name in RAW_ANSWERS]
+        async with network.aggregator(peers) as net:
+            merged = await check(net, "/network/api/g_variants",
+                                 params={**QUERY, "requestedGranularity": "count"})
+    lines = _peer_lines(merged)
+    assert {name: (lines[name]["status"], lines[name]["detail"]) for name in RAW_ANSWERS} == {
+        "cut": ("error", network_module.CUT_SHORT),
+        "chunkcut": ("error", network_module.CUT_SHORT),
+        "badgzip": ("invalid", network_module.NOT_UNPACKED),
+        "bighead": ("invalid", network_module.NOT_HTTP),
+        "nothttp": ("invalid", network_module.NOT_HTTP),
+        "redirect": ("error", "HTTP 302 (a redirect, not followed), not JSON")}
+
+
 async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network, check):
     """A resultSet passes on as its peer sent it, so a peer's `info` that is not an object,
     or a handover without the schema's fields, makes that peer `invalid` rather than the
@@ -652,6 +802,60 @@ async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_ask
             overshared["info"]["returnedGranularity"]) == (2, [], "count")
 
 
+async def test_a_peer_is_taken_only_at_the_granularity_it_says_it_answered(network, check):
+    """A peer's answer is taken at the lower of the granularity asked and the one its meta
+    states. Before, only the asked one capped it: a peer saying `count` but sending records
+    had them passed on (asked record) in a set labelled count, and a peer saying `boolean`
+    had its count and records passed on too. At count, a set passes on only the schema's
+    fields: records under another key, or other keys in its `info`, are left out too."""
+    fi = Peer(id="org.test.fi", url=f"{network.node_urls['org.test.fi']}/api")
+    said = [network.fakes.peer("said.count"), network.fakes.peer("said.boolean")]
+    async with network.aggregator([fi, *said]) as net:
+        answers = {granularity: await check(
+            net, "/network/api/g_variants", params={**QUERY, "requestedGranularity": granularity},
+            schema=RESPONSE_SCHEMAS[granularity]) for granularity in ("count", "record")}
+    for granularity, merged in answers.items():
+        text = json.dumps(merged)
+        assert OVERSHARED not in text and LEAKED not in text, granularity
+        lines = _peer_lines(merged)
+        assert (lines["said.count"]["returnedGranularity"], lines["said.count"]["numTotalResults"]
+                ) == ("count", 2)
+        assert lines["said.boolean"]["returnedGranularity"] == "boolean"
+        assert "numTotalResults" not in lines["said.boolean"]
+        assert merged["responseSummary"]["numTotalResults"] == 4 + 2
+        sets = {s["beaconId"]: s for s in merged["response"]["resultSets"]}
+        assert "said.boolean" not in sets
+        assert sets["said.count"] == {
+            "id": "said.count-set", "setType": "dataset", "exists": True, "resultsCount": 2,
+            "countPrecision": "exact", "results": [], "info": {"returnedGranularity": "count"},
+            "beaconId": "said.count"}
+    assert answers["record"]["meta"]["returnedGranularity"] == "record"       # fi's records
+
+
+async def test_a_count_is_no_boolean_and_exists_no_string(network, check):
+    """A count of `true` was taken as 1 (pydantic's lax int) and added to the total, and an
+    `exists` of "yes" or 1 as true: now such a peer is invalid, naming the field. A count
+    spelt in digits is still one."""
+    names = ("lax.truecount", "lax.truesetcount", "lax.yes", "lax.one", "lax.digits")
+    async with network.aggregator([network.fakes.peer(name) for name in names]) as net:
+        merged = await check(net, "/network/api/g_variants",
+                             params={**QUERY, "requestedGranularity": "count"})
+    lines = _peer_lines(merged)
+    assert {name: lines[name]["status"] for name in names} == {
+        **dict.fromkeys(names, "invalid"), "lax.digits": "ok"}
+    assert lines["lax.truecount"]["detail"] == (
+        "not a Beacon response: responseSummary.numTotalResults: Input should be a valid "
+        "integer, not a boolean")
+    assert lines["lax.truesetcount"]["detail"].startswith(
+        "not a Beacon response: response.resultSets.0.resultsCount: ")
+    assert lines["lax.yes"]["detail"] == (
+        "not a Beacon response: responseSummary.exists: Input should be a valid boolean")
+    assert lines["lax.one"]["detail"].startswith(
+        "not a Beacon response: response.resultSets.0.exists: ")
+    assert merged["responseSummary"]["numTotalResults"] == 3
+    assert [s["beaconId"] for s in merged["response"]["resultSets"]] == ["lax.digits"]
+
+
 async def test_peers_counts_are_bounded_and_their_sum_too(network, check):
     """A count past 2^53 - 1 (the largest JSON's clients read exactly) is not one: that peer
     is invalid. The sum of the counts the peers may send stops there, so that it never
@@ -697,6 +901,17 @@ async def test_a_peer_answer_nested_deeper_than_the_network_writes_is_invalid(ne
     assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
     assert {c["beaconId"] for c in listed["response"]["collections"]} == set(NODES)
+
+
+async def test_a_record_holding_a_huge_integer_passes_on_as_read_whole(network, check):
+    """A record holding 10**25 in an ASCII answer (read at once, the integer kept exact)
+    made the network's answer unwritable, and its peer `invalid` as "nested deeper than
+    ...", where the same answer read whole (not ASCII) passed on as 1e+25. Both pass on."""
+    peers = [network.fakes.peer("hugeint.ascii"), network.fakes.peer("hugeint.utf8")]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    assert {line["status"] for line in _peer_lines(merged).values()} == {"ok"}
+    assert [s["results"][0]["huge"] for s in merged["response"]["resultSets"]] == [1e25] * 2
 
 
 async def _timed(client: ClientSession, path: str, params: dict | None = None
@@ -827,6 +1042,50 @@ async def _peer_trail(url: str, request_id: str) -> list[tuple[str, str]]:
         return []
     finally:
         await conn.close()
+
+
+async def test_a_scoped_individuals_query_naming_another_dataset_is_refused(network, check):
+    """/network/api/datasets/{id}/individuals refuses `datasetIds` naming another dataset
+    (400 naming datasetIds, no peer asked), as its g_variants route and a node do: it passed
+    the body on, asking every peer about a dataset the path does not name."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("scope.recorder")]) as net:
+        for path in ("individuals", "g_variants"):
+            refused = await check(net, f"/network/api/datasets/GDI-FI-SYN-001/{path}",
+                                  params={"datasetIds": "GDI-SE-SYN-001"}, status=400)
+            assert refused["error"]["errorMessage"].startswith("datasetIds: conflicts"), path
+            posted = await check(
+                net, f"/network/api/datasets/GDI-FI-SYN-001/{path}", status=400, body={
+                    "meta": {}, "query": {"requestParameters": {
+                        "datasetIds": ["GDI-SE-SYN-001"]}}})
+            assert posted["error"]["errorMessage"].startswith("datasetIds: conflicts"), path
+    assert not [hit for hit in fakes.hits if hit.startswith("scope.recorder/")]
+
+
+# Ids whose path segment a proxy that decodes %2F (or %5C, or dot segments) in front of a
+# peer would route outside the peer's /api, with the caller's token
+TRAVERSING = ("..%2F..%2Fadmin", "%2E%2E", "%2e", "x%5C..%5Cadmin", "a%2Fb")
+
+
+async def test_an_id_that_would_leave_the_peers_api_is_refused(network, beacon_schema):
+    """An id in the path is passed on as it came, percent-encoded: `..%2F..%2Fadmin` asked
+    every peer for /api/datasets/..%2F..%2Fadmin, which a proxy decoding %2F routes to
+    /admin, with the caller's token where it is forwarded. Such an id (holding '/' or '\\',
+    or '.' or '..') names no dataset or variant: 400 naming it, and no peer is asked."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("path.recorder", network.aai_url)]) as net:
+        for raw in TRAVERSING:
+            for path in (f"datasets/{raw}", f"datasets/{raw}/g_variants",
+                         f"datasets/{raw}/individuals", f"g_variants/{raw}",
+                         f"g_variants/{raw}/individuals"):
+                async with net.get(URL(f"/network/api/{path}", encoded=True),
+                                   headers={"Authorization":
+                                            f"Bearer {network.token('carol')}"}) as response:
+                    document = await response.json()
+                assert response.status == 400, (path, document)
+                assert beacon_schema(ERROR_SCHEMA, document) == []
+                assert document["error"]["errorMessage"].startswith("id: "), (path, document)
+    assert not [hit for hit in fakes.hits if hit.startswith("path.recorder/")]
 
 
 async def test_network_questions_are_audited_and_traced_to_the_peers_entries(network, check):
@@ -1164,6 +1423,15 @@ async def test_a_node_without_peers_answers_an_empty_network(network, check):
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     assert merged["responseSummary"] == {"exists": False}
     assert merged["info"]["network"]["peers"] == []
+    async with network.aggregator([]) as net:
+        # no peer said "not here": no 404, which all() of no outcomes was
+        dataset = await check(net, "/network/api/datasets/GDI-FI-SYN-001",
+                              schema=COLLECTIONS_SCHEMA)
+        scoped = await check(net, "/network/api/datasets/GDI-FI-SYN-001/g_variants",
+                             params=QUERY)
+    for document in (dataset, scoped):
+        assert document["responseSummary"]["exists"] is False
+        assert document["info"]["network"]["peers"] == []
 
 
 async def test_individuals_are_federated_as_the_peers_answer_them(network, check):
@@ -1357,6 +1625,54 @@ def test_a_peer_answer_is_checked_as_the_model_checks_it():
         for held_set in (held["response"] or {}).get("resultSets", []):
             assert not held_set.keys() & {"info", "resultsHandovers"}
     assert refused_by_schema > 100       # of 119 with `info` or a handover's field wrong
+
+
+# Integers past 64 bits in a record: orjson reads the first three as doubles, and refuses
+# the last (no double holds it) as not JSON; msgspec, reading an answer at once, keeps each
+# exact, which the network's JSON writer refuses.
+HUGE_INTEGERS = (10**25, -(10**25), 2**64, 10**400)
+
+
+def test_an_answer_read_at_once_holding_a_huge_integer_ends_as_read_whole(
+        monkeypatch: pytest.MonkeyPatch):
+    """An answer read at once (network._variant_answer) holding an integer past 64 bits
+    could not be written, and its peer was made `invalid` as "nested deeper than ...", its
+    answer read whole was `ok` (the integer a double, 1e+25), or `invalid` as not JSON.
+    Now, when the network's answer cannot be written (network.without_unwritable), each
+    path ends alike: the same status and detail, the same answer, and one that is
+    written."""
+    from node.federation import network
+    from node.federation.network import (
+        PeerOutcome,
+        VariantAnswer,
+        _judged,
+        without_unwritable,
+    )
+
+    peer = Peer(id="org.x", url="http://127.0.0.1:9/api")
+
+    def ended(body: bytes, whole: bool) -> PeerOutcome:
+        with monkeypatch.context() as patch:
+            if whole:
+                patch.setattr(network, "_variant_answer", lambda body: None)
+            status, detail, checked, raw = _judged(body, 200, VariantAnswer, False)
+        [outcome] = without_unwritable([PeerOutcome(peer, status, 1.0, detail, checked, raw)])
+        return outcome
+
+    for huge in HUGE_INTEGERS:
+        answer = _record_answer("org.x")
+        answer["response"]["resultSets"][0]["results"][0]["huge"] = huge
+        body = json.dumps(answer).encode()
+        assert network._variant_answer(body) is not None        # the fast path reads it
+        fast, whole = ended(body, whole=False), ended(body, whole=True)
+        assert (fast.status, fast.detail) == (whole.status, whole.detail), huge
+        assert (fast.status, fast.detail) == (("invalid", "answer is not JSON")
+                                              if huge == 10**400 else ("ok", "")), huge
+        if fast.status == "ok":
+            for part in ("responseSummary", "response"):      # meta is read past, in part
+                assert orjson.dumps(fast.raw[part]) == orjson.dumps(whole.raw[part])
+            assert fast.answer is fast.raw
+            assert fast.raw["response"]["resultSets"][0]["results"][0]["huge"] == float(huge)
 
 
 def test_a_peer_answer_read_at_once_is_judged_as_read_whole(monkeypatch: pytest.MonkeyPatch):

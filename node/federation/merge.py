@@ -7,10 +7,12 @@ peer said so. `numTotalResults` is the sum of the totals the peers reported at c
 granularity, after each peer's own access decisions and count floor: nothing is recounted
 here, so a count a peer withheld cannot reappear (the sum stops at network.MAX_COUNT,
 2^53 - 1, the largest count a peer may report). The returned granularity is the highest any
-peer answered at, and never above the requested one: a peer's answer above it is taken only
-as far as asked. Every peer, answered or not, has a line in `info.network.peers`; a peer
-that timed out, failed or answered nonsense is listed there with its status and is simply
-absent from the results, which is different from a peer that answered "not found".
+peer answered at, and never above the requested one: a peer's answer is taken only as far as
+the lower of what was asked and what the peer says it answered (its records only at record,
+its count not at boolean, and at count only the schema's fields of its resultSets). Every
+peer, answered or not, has a line in `info.network.peers`; a peer that timed out, failed or
+answered nonsense is listed there with its status and is simply absent from the results,
+which is different from a peer that answered "not found".
 """
 from __future__ import annotations
 
@@ -79,10 +81,12 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     bench/federation.py --overhead)."""
     returned, exists, total = "boolean", False, 0
     # A peer answers at most as asked, but one may not (DOMAIN.md: the returned granularity
-    # is the lowest of the requested and the allowed): what it sent above the request is
-    # left out, its count (above boolean) and its records (above count).
-    asked = query.granularity
-    ceiling = _RANK[asked]
+    # is the lowest of the requested and the allowed), and what it says it answered at may
+    # not be what it sent: each peer's answer is taken at the lower of the granularity asked
+    # and the one it states (meta.returnedGranularity), and what it sent above that is left
+    # out, its count (above boolean) and its records (above count). Capped at the asked one
+    # only, a peer saying `count` had its records passed on in an answer labelled count.
+    ceiling = _RANK[query.granularity]
     lines: list[dict[str, Any]] = []
     result_sets: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
@@ -92,26 +96,27 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         checked = outcome.answer
         if checked is None:
             continue
-        summary, granularity = checked["responseSummary"], checked["meta"]["returnedGranularity"]
-        if _RANK[granularity] > ceiling:
-            granularity = asked
-        count = summary.get("numTotalResults") if ceiling else None
+        summary = checked["responseSummary"]
+        rank = min(ceiling, _RANK[checked["meta"]["returnedGranularity"]])
+        granularity = GRANULARITIES[rank]
+        count = summary.get("numTotalResults") if rank else None
         line["exists"] = summary["exists"]
         line["returnedGranularity"] = granularity
         if count is not None:
             line["numTotalResults"] = count
-        if _RANK[granularity] > _RANK[returned]:
+        if rank > _RANK[returned]:
             returned = granularity
-        if granularity != "boolean" and count:
+        if count:
             total += count
         exists = exists or summary["exists"]
-        if ceiling:                     # a boolean answer has no resultSets (envelope)
+        if rank:                        # a boolean answer has no resultSets (envelope)
             sets = _tagged(outcome, "resultSets")
-            result_sets += _without_records(sets) if asked == "count" else sets
-        raw_summary = outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict) else None
-        # the total's precision is its parts': a boolean answer is none of them
-        if granularity != "boolean" and isinstance(raw_summary, dict):
-            summaries.append(raw_summary)
+            result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
+            raw_summary = (outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict)
+                           else None)
+            # the total's precision is its parts': a boolean answer is none of them
+            if isinstance(raw_summary, dict):
+                summaries.append(raw_summary)
     body = answer.envelope(beacon_id, query, returned, exists, min(total, MAX_COUNT),
                            result_sets, combined_precision(summaries), schemas=schemas,
                            filters=filters)
@@ -119,12 +124,29 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     return body
 
 
-def _without_records(sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A peer's resultSets as a count answer holds them: a set that came with records (from
-    a peer answering above the count asked for) without them, and saying so."""
-    return [{**s, "results": [], **({"info": {**s["info"], "returnedGranularity": "count"}}
-                                     if isinstance(s.get("info"), dict) else {})}
-            if s["results"] else s for s in sets]
+# What a resultSet of a count answer passes on: the schema's fields (beaconResultsets.json,
+# ResultsetInstance; `results` empty and `info` only its returnedGranularity), the count's
+# precision (Beacon v2.2, as a node states it on each set), and the network's tag.
+_COUNTED_FIELDS = ("id", "setType", "exists", "resultsCount", "resultsHandovers",
+                   "countPrecision", "countAdjustedTo", "beaconId")
+_RECORD = _RANK["record"]
+
+
+def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, Any]]:
+    """A peer's resultSets as an answer at `granularity` (count) holds them: without
+    records, and without any other key of the peer's, which the schema does not define and
+    which could hold them as well (`"records": [...]`, `"info": {"leak": ...}`): a set's
+    `info` is its returnedGranularity only, its own where lower (a dataset the caller may
+    only know exists), else `granularity`."""
+    counted = []
+    for s in sets:
+        kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
+        info = s.get("info")
+        own = info.get("returnedGranularity") if isinstance(info, dict) else None
+        lower = isinstance(own, str) and _RANK.get(own, _RECORD) < _RANK[granularity]
+        set_granularity = own if lower else granularity
+        counted.append({**kept, "results": [], "info": {"returnedGranularity": set_granularity}})
+    return counted
 
 
 def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList,
@@ -142,8 +164,9 @@ def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerLi
 
 def found_nowhere(outcomes: list[PeerOutcome]) -> bool:
     """Every peer answered, and none holds the entry: the network's 404. While a peer is
-    unavailable the entry may be there, so the answer is a 200 naming that peer."""
-    return all(o.status == "ok" and o.answer is None for o in outcomes)
+    unavailable the entry may be there, so the answer is a 200 naming that peer. A network
+    without peers asked none, and answers an empty network (200), as on its other routes."""
+    return bool(outcomes) and all(o.status == "ok" and o.answer is None for o in outcomes)
 
 
 def info_line(answer: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 each may take, and whether what came back is a Beacon answer. No aiohttp handlers here
 (node/http/network_api.py); the merge of the answers is node/federation/merge.py.
 
-Every peer is asked concurrently over the node's one outgoing ClientSession. A peer has
-`peer_timeout_seconds` for the whole exchange; whatever is still running when the network's
-`network_deadline_seconds` run out is cancelled. Each peer then has one outcome: `ok` (a
-Beacon answer of the expected shape), `timeout`, `error` (no connection, or an HTTP error
-status) or `invalid` (not JSON, too large, or not the Beacon response asked for). An outcome
-other than `ok` means "unavailable", never "not found".
+Every peer is asked concurrently over the peers' outgoing session (peer_session, its
+connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
+whatever is still running when the network's `network_deadline_seconds` run out is
+cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
+`timeout`, `error` (no connection, an answer cut short, or an HTTP status other than 200)
+or `invalid` (not HTTP, not JSON, too large, or not the Beacon response asked for). An
+outcome other than `ok` means "unavailable", never "not found".
 
 The caller's bearer token goes to a peer only when its verified issuer is one the peer is
 configured to receive tokens from (`Peer.forward_tokens_from`); every other peer is asked
@@ -40,15 +41,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 import orjson
 from aiohttp import hdrs
+from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 from yarl import URL
 
 from auth.documents import bounded_body
@@ -66,7 +76,12 @@ CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
+# Connections open at once to one peer (one host and port: peers sharing them share these),
+# as many as aiohttp's default for a whole session; peers together have no limit
+# (peer_session).
+PEER_CONNECTIONS = 100
 NO_CONNECTION = "no connection to the peer"
+NOT_JSON = "answer is not JSON"
 # orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
 # answer passes on (records, datasets) is written as the peer sent it, as deep
 MAX_WRITTEN_DEPTH = 254
@@ -159,9 +174,23 @@ class PeerMeta(_Open):
     returnedGranularity: Granularity
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """A count is a number (or its digits, as docs/federation.md allows: "3"), never a
+    boolean, which pydantic's lax int takes as 0 or 1: a peer's `true` was a count of 1,
+    added to the network's total."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_COUNT)]
+
+
+# `exists` is strict: a peer's "yes", "true" or 1 is no answer of true (pydantic's lax bool
+# took them as one).
 class PeerSummary(_Open):
-    exists: bool
-    numTotalResults: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    exists: StrictBool
+    numTotalResults: Count | None = None
 
 
 # The Beacon schemas' CURIE (beaconCommonComponents.json), which a handover's type must be.
@@ -191,8 +220,8 @@ class PeerResultSet(_Open):
 
     id: str
     setType: str
-    exists: bool
-    resultsCount: int = Field(ge=0, le=MAX_COUNT)
+    exists: StrictBool
+    resultsCount: Count
     results: list[dict[str, Any]]
     info: dict[str, Any] = Field(default=None, exclude=True)
     resultsHandovers: list[PeerHandover] = Field(default=None, exclude=True)
@@ -359,6 +388,26 @@ def _registry_peer(node: _CatalogueNode, https_only: bool) -> Peer | None:
                     "asked", node.id, peer.url[:200])
         return None
     return peer
+
+
+def peer_session() -> aiohttp.ClientSession:
+    """The outgoing session of the network's peers (and registry). Its connections are
+    bounded per peer, PEER_CONNECTIONS each, not in all: under aiohttp's default, 100 for
+    the whole session, one frozen peer held every connection (each of its requests holds one
+    until its timer ends), and the healthy peers' requests queued for one until theirs ran
+    out too: 48 of 150 concurrent network requests reported a healthy peer `timeout`. A
+    request waiting for one of its peer's connections waits within that peer's timer
+    (Network.ask_all), so a frozen peer still costs at most `peer_timeout_seconds`. What
+    bounds the connections in all is the peers times the network requests running, each
+    ended by its timer.
+
+    No cookie jar: the session serves every caller, so a cookie one peer sets must never
+    ride along on another caller's request (it also saves a jar lookup per request). No
+    session-wide timeout: every use sets its own (the fan-out one timer for all peers), and
+    aiohttp's default arms a timer per request, 4% of a network request's instructions."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=PEER_CONNECTIONS),
+        cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None))
 
 
 # --- one request, one outcome per peer -------------------------------------------------------
@@ -560,9 +609,10 @@ class Network:
         except aiohttp.ClientError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
             # tell any caller what listens at an address the registry names: the operator's
-            # log gets them, the answer names the peer only.
+            # log gets them, the answer names the peer only, and what became of its answer.
             log.info("peer %s (%s) unavailable: %s", peer.id, peer.url, _describe(exc))
-            status, detail, checked, raw = "error", NO_CONNECTION, None, None
+            status, detail = _failed(exc)
+            checked, raw = None, None
         else:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
@@ -581,6 +631,28 @@ def _within_bound(response: aiohttp.ClientResponse) -> bool:
             and hdrs.CONTENT_ENCODING not in response.headers)
 
 
+# What became of an answer that could not be read, by what aiohttp raised (_failed)
+CUT_SHORT = "answer cut short: the connection ended before the end the answer announced"
+NOT_UNPACKED = "answer's Content-Encoding could not be unpacked"
+NOT_HTTP = ("answer is not HTTP the network reads: a malformed status line or header, or "
+            "a header line longer than 8190 bytes")
+
+
+def _failed(exc: aiohttp.ClientError) -> tuple[PeerStatus, str]:
+    """The status and detail of a peer whose exchange raised `exc`. A peer that answered
+    but whose answer could not be read is not "no connection": an answer that is not HTTP
+    (headers too large, a bad status line) or whose gzip cannot be unpacked is `invalid`,
+    as a 200 that is not JSON; one cut short (fewer bytes than its Content-Length or its
+    chunks announced) is `error`, as a connection reset."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        if isinstance(exc.__cause__, ContentEncodingError):
+            return "invalid", NOT_UNPACKED
+        return "error", CUT_SHORT
+    if isinstance(exc, aiohttp.ClientResponseError):     # raised reading the status or headers
+        return "invalid", NOT_HTTP
+    return "error", NO_CONNECTION
+
+
 def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_empty: bool
             ) -> tuple[PeerStatus, str, dict[str, Any] | None, Any]:
     """A peer's answer (`body`, HTTP status `code`) as its outcome's status, detail, checked
@@ -592,13 +664,13 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError:
-        if code >= 400:
-            return "error", f"HTTP {code}, not JSON", None, None
-        return "invalid", "answer is not JSON", None, None
+        if code != 200:         # a status other than 200 is the peer's word, JSON or not
+            return "error", f"{_http_status(code)}, not JSON", None, None
+        return "invalid", NOT_JSON, None, None
     if code == 404 and not_found_is_empty:
         return "ok", "no such entry at this peer", None, None
     if code != 200:
-        return "error", f"HTTP {code}{_error_message(raw)}", None, None
+        return "error", f"{_http_status(code)}{_error_message(raw)}", None, None
     try:
         return "ok", "", expect.checked(raw), raw
     except ValidationError as exc:
@@ -608,17 +680,40 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
 
 
 def without_unwritable(outcomes: list[PeerOutcome]) -> list[PeerOutcome]:
-    """`outcomes` with each answer that cannot be written as JSON (nested deeper than
-    MAX_WRITTEN_DEPTH, the one way a parsed answer cannot be) made `invalid`. For when the
-    network's answer could not be written (node/http/network_api.py): the parts of a peer's
-    answer the merge passes on are written as they came, as deep, so one peer's record 300
-    levels deep made the network's answer a 500. Looked for only then: a check of each
-    answer's depth as it arrives would cost every network request for what only a hostile
-    peer sends."""
-    return [outcome if outcome.raw is None or _writable(outcome.raw) else
-            PeerOutcome(outcome.peer, "invalid", outcome.ms, TOO_DEEP,
-                        token_forwarded=outcome.token_forwarded)
+    """`outcomes` with each answer that cannot be written as JSON made as it would have been
+    read whole (`_as_read_whole`), or `invalid`. For when the network's answer could not be
+    written (node/http/network_api.py): the parts of a peer's answer the merge passes on
+    are written as they came, so one peer's record 300 levels deep made the network's
+    answer a 500. Looked for only then: a check of each answer as it arrives would cost
+    every network request for what only a hostile peer sends."""
+    return [outcome if outcome.raw is None or _writable(outcome.raw) else _as_read_whole(outcome)
             for outcome in outcomes]
+
+
+def _as_read_whole(outcome: PeerOutcome) -> PeerOutcome:
+    """A peer's `outcome` whose answer cannot be written, as it would be had its answer been
+    read whole by orjson. Read at once (_variant_answer, whose answer is its `raw`), an
+    integer past 64 bits (10**25 in a record) stays exact, which the writer refuses, where
+    orjson reads it as a double (1e+25), or refuses the answer as not JSON when no double
+    holds it: so it is read again, by orjson, from its JSON written by msgspec, which writes
+    such an integer as its digits. What orjson read and still cannot be written is nested
+    deeper than MAX_WRITTEN_DEPTH, the one way a parsed answer cannot be."""
+    def invalid(detail: str) -> PeerOutcome:
+        return PeerOutcome(outcome.peer, "invalid", outcome.ms, detail,
+                           token_forwarded=outcome.token_forwarded)
+
+    if outcome.answer is not outcome.raw:       # read whole already
+        return invalid(TOO_DEEP)
+    try:
+        raw = orjson.loads(msgspec.json.encode(outcome.raw))
+    except (msgspec.EncodeError, RecursionError):
+        return invalid(TOO_DEEP)
+    except orjson.JSONDecodeError:
+        return invalid(NOT_JSON)
+    if not _writable(raw):
+        return invalid(TOO_DEEP)
+    return PeerOutcome(outcome.peer, outcome.status, outcome.ms, outcome.detail, raw, raw,
+                       outcome.token_forwarded)
 
 
 def _writable(raw: Any) -> bool:
@@ -685,6 +780,12 @@ def _headers(request: PeerRequest, bearer: str | None,
     if request.purpose is not None:
         headers[PURPOSE_HEADER] = request.purpose
     return headers
+
+
+def _http_status(code: int) -> str:
+    """A peer's HTTP status other than 200, for its detail: a redirect, which the network
+    does not follow (a peer's URL is its API root), says so."""
+    return f"HTTP {code} (a redirect, not followed)" if 300 <= code < 400 else f"HTTP {code}"
 
 
 def _error_message(raw: Any) -> str:

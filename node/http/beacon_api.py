@@ -271,9 +271,16 @@ async def scoped_query(request: web.Request, dataset_id: str) -> VariantQuery:
     """The variant query of /datasets/{id}/g_variants: its datasetIds, if any, must be that
     dataset (here and on the network's route alike)."""
     query = await request_query(request)
-    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
-        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    within_dataset(query.dataset_ids, dataset_id)
     return query
+
+
+def within_dataset(dataset_ids: tuple[str, ...], dataset_id: str) -> None:
+    """A dataset-scoped request's `datasetIds`, if any, must be the dataset of its path
+    (/datasets/{id}/...): here and on the network's routes alike, which pass the body on as
+    sent, so a conflict would reach the peers."""
+    if dataset_ids and set(dataset_ids) != {dataset_id}:
+        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
 
 
 async def dataset_g_variants(request: web.Request) -> web.Response:
@@ -363,8 +370,7 @@ async def dataset_individuals(request: web.Request) -> web.Response:
     if dataset_id not in await _visible(request):
         raise web.HTTPNotFound()
     query = await individuals_request(request)
-    if query.variant.dataset_ids and set(query.variant.dataset_ids) != {dataset_id}:
-        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    within_dataset(query.variant.dataset_ids, dataset_id)
     if query.variant.test_mode:
         return _test_individuals(request, query)
     return await _individuals(request, dataclasses.replace(

@@ -35,7 +35,7 @@ from beacon.datasets import datasets_query
 from beacon.filters import echo
 from beacon.individuals import PURPOSE_HEADER, IndividualsQuery, individuals_query
 from beacon.info import returned_schemas
-from beacon.request import VariantQuery
+from beacon.request import RequestError, VariantQuery
 from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
@@ -66,6 +66,7 @@ from node.http.beacon_api import (
     request_body,
     request_query,
     scoped_query,
+    within_dataset,
 )
 from node.http.caller import caller_key, request_token
 from node.http.metrics import REQUEST_ID, Handler
@@ -96,6 +97,21 @@ async def _forwarded(request: web.Request) -> PeerRequest:
     return PeerRequest(request.method, path, via, request.rel_url.raw_query_string,
                        raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER),
                        request.get(REQUEST_ID))
+
+
+def _path_id(request: web.Request) -> str:
+    """The dataset or variant id in the request's path, which goes on to every peer as it
+    came, percent-encoded (`_forwarded`): one holding '/' or '\\' (sent as %2F, %5C), or
+    that is '.' or '..', is refused before any peer is asked. It names no entry, and a proxy
+    in front of a peer that decodes it would route the request outside the peer's API
+    (/api/datasets/..%2F..%2Fadmin to /admin), with the caller's token where it is
+    forwarded."""
+    given = request.match_info["id"]
+    if "/" in given or "\\" in given or given in (".", ".."):
+        raise RequestError("id", f"{given[:100]!r} is no dataset or variant id: it holds '/' "
+                                 "or '\\', or is '.' or '..', which would lead a peer's "
+                                 "request outside its API")
+    return given
 
 
 def _credentials(request: web.Request) -> tuple[str, str | None, str | None]:
@@ -178,12 +194,12 @@ async def g_variants(request: web.Request) -> web.Response:
 
 
 async def g_variant(request: web.Request) -> web.Response:
-    query = answer.located_query(request.match_info["id"], await request_body(request))
+    query = answer.located_query(_path_id(request), await request_body(request))
     return await _variants(request, query, await _forwarded(request))
 
 
 async def dataset_g_variants(request: web.Request) -> web.Response:
-    query = await scoped_query(request, request.match_info["id"])
+    query = await scoped_query(request, _path_id(request))
     return await _variants(request, query, await _forwarded(request), scoped=True)
 
 
@@ -194,21 +210,26 @@ async def individuals(request: web.Request) -> web.Response:
 
 
 async def variant_individuals(request: web.Request) -> web.Response:
+    variant_id = _path_id(request)
     body = await request_body(request)
     query = individuals_query(body, purpose=declared_purpose(request, body.meta),
-                              variant=answer.located_query(request.match_info["id"], body,
+                              variant=answer.located_query(variant_id, body,
                                                            with_filters=True))
     return await _variants(request, query.variant, await _forwarded(request), individuals=query)
 
 
 async def dataset_individuals(request: web.Request) -> web.Response:
+    dataset_id = _path_id(request)
     body = await request_body(request)
     query = individuals_query(body, purpose=declared_purpose(request, body.meta))
+    within_dataset(query.variant.dataset_ids, dataset_id)
     return await _variants(request, query.variant, await _forwarded(request), scoped=True,
                            individuals=query)
 
 
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
+    if single:
+        _path_id(request)
     query = datasets_query(await request_body(request))   # refused here as a node would
     peer_request = await _forwarded(request)
     key, bearer, issuer = _credentials(request)
