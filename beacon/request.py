@@ -670,13 +670,14 @@ def listing_info(page: Page | None, test_mode: bool) -> dict[str, Any]:
     return info
 
 
-def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -> bool:
-    """Whether a request is in test mode, read as its parser will read it (a GET's
-    `testMode`, a POST body's `query.testMode`); False for anything that does not parse.
+def asks_test_mode(posted: bool, pairs: Iterable[tuple[str, str]], body: bytes) -> bool:
+    """Whether a request is in test mode, read as its parser will read it (a POST body's
+    `query.testMode` when `posted`, else the query string's `testMode`, as a GET's and a
+    HEAD's are read); False for anything that does not parse.
     The framework says a beacon MUST answer a test-mode request "skipping any user
     authentication": node/http/middleware.py lets such a request through a token that does
     not verify, as anonymous, and the answer holds none of the node's data."""
-    if method == "GET":
+    if not posted:
         values = [value for key, value in pairs if key == "testMode"]
         return len(values) == 1 and _GET_FLAGS.get(values[0].lower(), False)
     try:

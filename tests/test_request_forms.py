@@ -601,6 +601,52 @@ async def test_test_mode_filtering_terms_say_so_in_meta(beacon, beacon_schema):
         assert "testMode" not in document["meta"]
 
 
+# --- HEAD: a GET without its body --------------------------------------------------------------
+
+# Headers that differ between any two answers, whatever was asked
+_PER_ANSWER = {"Date", "X-Request-ID"}
+
+
+def _answer_headers(response) -> dict[str, str]:
+    """What the same answer says in its headers each time: a network's body holds its
+    peers' timings, so its length varies."""
+    varying = _PER_ANSWER | ({"Content-Length"} if response.url.path.startswith("/network")
+                             else set())
+    return {k: v for k, v in response.headers.items() if k not in varying}
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", f"/api/datasets/{A38}/g_variants",
+                                  "/api/individuals", "/api/datasets", "/api/filtering_terms",
+                                  "/network/api/g_variants", "/network/api/datasets",
+                                  f"{ALIAS}/g_variants"])
+@pytest.mark.parametrize("query", [
+    "referenceName=1&start=99&alternateBases=G&requestedGranularity=count",
+    "referenceName=1&start=abc&alternateBases=G",               # a 400 naming start (variants)
+    "requestedGranularity=sometimes",                           # a 400 everywhere
+    "testMode=true"])
+async def test_a_head_is_answered_as_its_get(beacon, path, query):
+    """RFC 9110: the same status and headers as the GET, no body. aiohttp routes a HEAD to
+    the GET's handler, which read it as a POST: its empty body was the empty query,
+    answered 200 (and charged and audited as that) where the GET was a 400; the network
+    passed the HEAD on to its peers, whose answers then had no body to merge."""
+    got = await beacon.get(f"{path}?{query}")
+    await got.read()
+    head = await beacon.head(f"{path}?{query}")
+    assert head.status == got.status, (await got.text())[:300]
+    assert _answer_headers(head) == _answer_headers(got)
+    assert await head.read() == b""
+
+
+async def test_a_head_in_test_mode_is_answered_whatever_its_token(beacon):
+    """As the GET is: a token that does not verify is not checked in test mode, and is a
+    401 otherwise (node/http/middleware.py read a HEAD's test mode from its empty body)."""
+    for query, status in (("testMode=true", 200), ("testMode=false", 401)):
+        got = await beacon.get(f"/api/g_variants?{query}", headers=BAD_TOKEN)
+        head = await beacon.head(f"/api/g_variants?{query}", headers=BAD_TOKEN)
+        assert (head.status, got.status) == (status, status)
+        assert _answer_headers(head) == _answer_headers(got)
+
+
 # --- the request summary: what was asked, as received ------------------------------------------
 
 VARIANT = "GRCh38:1:99:A:G"

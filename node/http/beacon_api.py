@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
@@ -115,9 +115,19 @@ async def post_body(request: web.Request) -> bytes:
     return await read_body(request, request.app[SETTINGS].body_timeout_seconds)
 
 
+def reads_body(request: web.Request) -> bool:
+    """Whether the request's query is in its body (a POST) rather than its query string (a
+    GET, and a HEAD: aiohttp routes a HEAD to every GET handler, and RFC 9110 answers it as
+    the GET, with the same status and headers and no body). The one test every handler
+    makes: branching on GET read a HEAD as a POST, whose empty body was answered, charged
+    to the caller's budget and audited as the empty query, whatever its query string said."""
+    return request.method == hdrs.METH_POST
+
+
 async def request_body(request: web.Request) -> RequestBody:
-    """The request as a Beacon body, from the query string (GET) or the JSON body (POST)."""
-    if request.method == "GET":
+    """The request as a Beacon body, from the query string (GET, HEAD) or the JSON body
+    (POST)."""
+    if not reads_body(request):
         return parse_get(list(request.query.items()))
     raw = await post_body(request)
     if not raw.strip():
@@ -132,7 +142,7 @@ async def plain_post(request: web.Request, *, with_filters: bool = False) -> Pla
     """A POST's body as the fast path reads it (beacon/request.py query_from_post); None
     when the request is not a POST, its body not JSON or not plain: request_body then reads
     it in full and words any refusal."""
-    if request.method != "POST":
+    if not reads_body(request):
         return None
     try:
         raw = orjson.loads(await post_body(request))
@@ -144,7 +154,7 @@ async def plain_post(request: web.Request, *, with_filters: bool = False) -> Pla
 async def request_query(request: web.Request) -> VariantQuery:
     """The variant query of a request: a plain GET or POST by the fast path, anything else
     parsed in full (which also words every refusal)."""
-    if request.method == "GET":
+    if not reads_body(request):
         query = query_from_get(request.query.items())
         if query is not None:
             return query
