@@ -61,7 +61,10 @@ def _plain_integer(value: Any) -> Any:
     return value
 
 
-Position = Annotated[int, BeforeValidator(_plain_integer), Field(ge=0, le=MAX_POSITION)]
+# The bounds before the validator: after it, pydantic writes them into the JSON schema
+# (/api/openapi.json) as `ge`/`le`, which no JSON Schema validator knows, not as
+# minimum/maximum; enforced the same either way.
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION), BeforeValidator(_plain_integer)]
 BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
+from jsonschema import Draft202012Validator
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
@@ -152,6 +153,37 @@ async def test_every_parameter_a_route_accepts_is_declared(node, described):
         # the spec's own GET names are not deprecated spellings; the others are
         deprecated = {p["name"] for p in methods["get"]["parameters"] if p.get("deprecated")}
         assert deprecated == (set(GET_ALIASES) - SPEC_GET_NAMES) & accepted, path
+
+
+def _keys(node: Any) -> set[str]:
+    """Every key of every object within `node`."""
+    if isinstance(node, dict):
+        return set(node).union(*map(_keys, node.values()))
+    if isinstance(node, list):
+        return set().union(*map(_keys, node))
+    return set()
+
+
+@pytest.mark.parametrize(("body", "valid"), [
+    ({"query": {"pagination": {"skip": 2}, "requestParameters": {
+        "referenceName": "1", "start": [1], "alternateBases": "G"}}}, True),
+    ({"query": {"pagination": {"skip": -5}}}, False),
+    ({"query": {"pagination": {"skip": 2**31}}}, False),
+    ({"query": {"requestParameters": {"start": [-1]}}}, False),
+    ({"query": {"requestParameters": {"end": [0, 2**31]}}}, False),
+    ({"query": {"requestParameters": {"variantMinLength": -1}}}, False),
+    ({"query": {"requestParameters": {"variantMaxLength": -1}}}, False)])
+async def test_the_request_body_schema_states_the_bounds_the_node_holds(node, described, body,
+                                                                        valid):
+    """As minimum and maximum, which a JSON Schema validator applies: the positions and
+    `skip` were declared with pydantic's `ge`/`le`, which none knows, so the document let
+    through what the node refuses with a 400."""
+    assert not {"ge", "le", "gt", "lt"} & _keys(described["components"])
+    schema = {"$ref": "#/components/schemas/RequestBody", "components": described["components"]}
+    errors = list(Draft202012Validator(schema).iter_errors(body))
+    assert (errors == []) is valid, [e.message for e in errors]
+    async with node.post("/api/g_variants", json=body) as answer:
+        assert (answer.status == 200) is valid, await answer.text()
 
 
 async def test_the_document_is_built_once_per_app_and_served_as_built(pg_server_url, tmp_path,
