@@ -28,6 +28,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -204,7 +205,9 @@ class Query(BaseModel):
     includeResultsetResponses: Include = "HIT"
     pagination: Pagination = Field(default_factory=Pagination)
     requestedGranularity: Granularity = "boolean"
-    testMode: bool = False
+    # A JSON boolean only, as node/http/middleware.py reads it (asks_test_mode): read loosely
+    # ("true", 1), a body the middleware did not take as test mode was answered as one
+    testMode: StrictBool = False
     datasetIds: list[str] | None = None
 
     @field_validator("requestParameters", mode="before")

@@ -569,6 +569,20 @@ async def test_test_mode_answers_without_authentication_and_without_data(ask):
     assert "start" in bad_request["error"]["errorMessage"]             # still understood
 
 
+@pytest.mark.parametrize("value", ["true", "false", 1, 0, None, {}])
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/datasets", "/api/filtering_terms",
+                                  "/network/api/g_variants"])
+async def test_a_body_test_mode_that_is_no_boolean_is_refused_by_name(ask, path, value):
+    """The middleware takes test mode only from a JSON `true` (beacon/request.py
+    asks_test_mode), and the parser read `"true"` or 1 as true too: without a token such a
+    body had a test-mode answer, with a bad one a 401. Now the parser is as strict as the
+    middleware: what neither takes is a 400 naming the field, and with a token that does
+    not verify, not test mode, so a 401."""
+    refused = await ask(body={"query": {"testMode": value}}, path=path, status=400)
+    assert refused["error"]["errorMessage"].startswith("query.testMode:")
+    await ask(body={"query": {"testMode": value}}, path=path, headers=BAD_TOKEN, status=401)
+
+
 @pytest.mark.parametrize("path", ["/api/individuals", f"/api/datasets/{A38}/g_variants",
                                   "/api/g_variants/GRCh38:1:99:A:G", "/api/datasets",
                                   f"/api/datasets/{A38}/individuals",
