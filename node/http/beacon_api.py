@@ -30,6 +30,7 @@ from beacon.individuals import (
     individuals_query,
     plain_individuals_query,
 )
+from beacon.individuals import ceiling as individuals_ceiling
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.openapi import openapi_document
 from beacon.request import (
@@ -189,11 +190,13 @@ Finder = Callable[[list[Seen], str], Awaitable[list[answer.DatasetAnswer]]]
 async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] | None = None,
                   find: Finder | None = None, *, purpose: str | None = None,
                   schemas: list[dict[str, str]] | None = None,
-                  filters: list[str] | None = None) -> web.Response:
+                  filters: list[str] | None = None,
+                  ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling) -> web.Response:
     """Charge the caller's budget for the datasets asked, answer them (`find`: the
     individuals' answer, given the datasets and the caller's budget key; else the
     variants'), give back what a rare hit would have cost more where none was found,
-    record the trail, respond."""
+    record the trail, respond. Where none is asked, the answer is at the granularity the
+    caller would be given of the datasets it knows (`ceiling`: the entry type's cap)."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
@@ -216,8 +219,11 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         for dataset_id, remaining in left.items()}} if left else {}
     if query.assembly is None and query.reference_name and not query.dataset_ids:
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
+    unasked = ("count" if chosen else
+               answer.unasked_granularity((await _visible(request)).values(), ceiling))
     response = json_response(answer.response(settings.beacon_id, query, answers, info,
-                                             schemas=schemas, filters=filters))
+                                             schemas=schemas, filters=filters,
+                                             unasked=unasked))
     if any(d.keeps_losses for d in chosen):
         await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
     return response
@@ -325,7 +331,7 @@ async def _individuals(request: web.Request, query: IndividualsQuery,
     return await _answer(request, query.variant, chosen,
                          lambda seen, caller: answer_individuals(queries, query, seen, caller),
                          purpose=query.purpose, schemas=returned_schemas(INDIVIDUAL),
-                         filters=echo(query.filters))
+                         filters=echo(query.filters), ceiling=individuals_ceiling)
 
 
 def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
