@@ -197,6 +197,10 @@ class Page:
                                               f"{self.size}"}
 
 
+# The requestParameters wrappers by entry type that a variant query reads (Query._unwrap)
+_WRAPPERS = ("g_variant", "datasets")
+
+
 class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -215,23 +219,32 @@ class Query(BaseModel):
     def _unwrap(cls, value: Any) -> Any:
         """Flat, or wrapped by entry type as the schema says (`g_variant`, and `datasets`
         holding datasetIds, as the spec's MAX example sends them); a `$schema` (the
-        requestParameters schema declares one) is dropped."""
+        requestParameters schema declares one) is dropped. What stands beside the wrappers
+        is read as flat parameters, so that one no model knows is refused by its own name:
+        it was refused as the wrapper's (`g_variant: unknown parameter`), which is one. A
+        parameter given both inside a wrapper and beside it is refused by name."""
         if value in (None, [], {}):
             return {}
         if not isinstance(value, dict):
             return value
         value = {k: v for k, v in value.items() if k != "$schema"}
-        if not value or not set(value) <= {"g_variant", "datasets"}:
+        wrappers = [key for key in _WRAPPERS if key in value]
+        if not wrappers:
             return value
-        merged: dict[str, Any] = {}
-        for key, part in value.items():
+        merged = {k: v for k, v in value.items() if k not in _WRAPPERS}
+        beside = set(merged)
+        for key in wrappers:
+            part = value[key]
             if part is None:
                 continue
             if not isinstance(part, dict):
                 raise ValueError(f"{key} must be an object")  # noqa: TRY004 - a 400 (pydantic)
             if key == "datasets" and not set(part) <= {"datasetIds"}:
                 raise ValueError("datasets holds only datasetIds")
-            merged.update({k: v for k, v in part.items() if k != "$schema"})
+            inside = {k: v for k, v in part.items() if k != "$schema"}
+            if twice := sorted(beside & set(inside)):
+                raise ValueError(f"{twice[0]} given both in {key} and beside it")
+            merged.update(inside)
         return merged
 
 

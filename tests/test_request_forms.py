@@ -540,6 +540,31 @@ def test_a_request_parameters_schema_and_entry_wrapper_are_read():
         parse_body({"query": {"requestParameters": {"g_variant": [1]}}})
 
 
+@pytest.mark.parametrize(("parameters", "named"), [
+    ({"g_variant": {"referenceName": "1"}, "x": 1}, "query.requestParameters.x: unknown"),
+    ({"x": 1, "datasets": {"datasetIds": [A38]}}, "query.requestParameters.x: unknown"),
+    ({"g_variant": {"referenceName": "1", "y": 1}}, "query.requestParameters.y: unknown"),
+    ({"g_variant": {"referenceName": "1"}, "referenceName": "2"},
+     "referenceName given both in g_variant and beside it")])
+async def test_a_parameter_beside_the_entry_wrapper_is_refused_by_its_own_name(ask, parameters,
+                                                                               named):
+    """It was refused as the wrapper's: `query.requestParameters.g_variant: unknown
+    parameter`, naming the one parameter the node does know."""
+    refused = await ask(body={"query": {"requestParameters": parameters}}, status=400)
+    assert named in refused["error"]["errorMessage"]
+    assert "g_variant: unknown" not in refused["error"]["errorMessage"]
+
+
+async def test_a_flat_parameter_beside_the_entry_wrapper_is_read(ask):
+    wrapped = await ask(body={"query": {"requestParameters": {
+        "g_variant": {"referenceName": "1", "start": [99], "alternateBases": "G"},
+        "datasets": {"datasetIds": [A38]}}, "requestedGranularity": "count"}})
+    beside = await ask(body={"query": {"requestParameters": {
+        "referenceName": "1", "start": [99], "alternateBases": "G",
+        "datasets": {"datasetIds": [A38]}}, "requestedGranularity": "count"}})
+    assert _sets(beside) == _sets(wrapped) == {A38: 1}
+
+
 # --- test mode -------------------------------------------------------------------------------
 
 BAD_TOKEN = {"Authorization": "Bearer not.a.token"}
