@@ -143,10 +143,13 @@ class VariantParameters(BaseModel):
 def given_parameter(parameters: VariantParameters, *, besides: str | None = None) -> str | None:
     """The first request parameter given (in the schema's order) other than `besides`: what
     an endpoint the parameters cannot select refuses by name (a variant's id path, the
-    filtering terms, the datasets), one rule for all, each wording its own refusal."""
+    filtering terms, the datasets), one rule for all, each wording its own refusal. A
+    parameter sent as null is not given: the OpenAPI document declares each nullable, and a
+    null one was refused as given ("the path already names the variant")."""
     given = parameters.model_fields_set
     return next((name for name in VariantParameters.model_fields
-                 if name in given and name != besides), None)
+                 if name in given and name != besides
+                 and getattr(parameters, name) is not None), None)
 
 
 class Pagination(BaseModel):

@@ -565,6 +565,35 @@ async def test_a_flat_parameter_beside_the_entry_wrapper_is_read(ask):
     assert _sets(beside) == _sets(wrapped) == {A38: 1}
 
 
+NULLS = {"geneId": None, "referenceName": None, "start": None, "variantType": None,
+         "aminoacidChange": None, "datasetIds": None}
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants/GRCh38:1:99:A:G",
+                                  "/api/g_variants/GRCh38:1:99:A:G/individuals",
+                                  "/api/datasets", f"/api/datasets/{A38}",
+                                  "/api/filtering_terms"])
+async def test_a_parameter_given_as_null_is_not_given(beacon, beacon_schema, path):
+    """The OpenAPI document declares every request parameter nullable, and a null one is
+    absent: on a route whose path or kind takes no variant parameters it was refused as
+    given ("the path already names the variant")."""
+    for parameters, status in ((NULLS, 200), ({"g_variant": NULLS}, 200),
+                               ({**NULLS, "variantType": "SNP"}, 400)):
+        async with beacon.post(path, json={"query": {"requestParameters": parameters}}
+                               ) as response:
+            document = await response.json()
+        assert response.status == status, document
+        if status == 400:
+            assert beacon_schema(ERROR_SCHEMA, document) == []
+            assert "variantType" in document["error"]["errorMessage"], document
+
+
+async def test_a_variant_by_id_with_null_parameters_is_the_variant(ask):
+    found = await ask(body={"query": {"requestParameters": NULLS}},
+                      path="/api/g_variants/GRCh38:1:99:A:G")
+    assert _found(found) == [(99, 100, "A", "G")]
+
+
 # --- test mode -------------------------------------------------------------------------------
 
 BAD_TOKEN = {"Authorization": "Bearer not.a.token"}
