@@ -16,6 +16,7 @@ are reported as precisely as the caller's tier allows, with `countPrecision` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -240,13 +241,27 @@ def _shown(include: str, hit: bool) -> bool:
     return include == "ALL" or (include != "NONE" and hit == (include == "HIT"))
 
 
+def unasked_granularity(known: Iterable[Seen],
+                        ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling) -> str:
+    """The most an answer that asked no dataset (none on the query's assembly, none of those
+    named there, none at all) may be given: what the caller would have been given of the
+    datasets it knows, had the query been on theirs (`ceiling`: the entry type's cap, the
+    variants' by default), so that the answer is at the granularity asked as it would be
+    there; a count where it knows none, whose 0 says no more than `exists: false`."""
+    caps = [ceiling(seen) for seen in known]
+    return highest(*caps) if caps else "count"
+
+
 def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
              info: dict[str, Any] | None = None, *, schemas: list[dict[str, str]] | None = None,
-             filters: list[str] | None = None) -> dict[str, Any]:
+             filters: list[str] | None = None, unasked: str = "count") -> dict[str, Any]:
     """boolean, count or resultSets response, whichever the highest granularity given is;
     of genomic variations unless `schemas` names another entry type (individuals, with the
-    `filters` they were selected by)."""
-    returned, found, counted_parts = "boolean", False, []
+    `filters` they were selected by). Where no dataset was asked, the granularity asked up
+    to `unasked` (unasked_granularity): it was boolean whatever was asked, a count with no
+    numTotalResults."""
+    returned = "boolean" if answers else lowest(query.granularity, unasked)
+    found, counted_parts = False, []
     result_sets = []
     for item in answers:
         hit = item.exists

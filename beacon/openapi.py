@@ -4,6 +4,7 @@ query parameters it reads (tests/test_openapi.py asks every route every paramete
 Beacon response schema its answers are valid against."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from beacon.info import API_VERSION
@@ -78,14 +79,29 @@ def _query_parameter(name: str, schema: dict[str, Any], description: str) -> dic
     return parameter
 
 
+# What a GET parameter's schema keeps of its body field's: its type, the values it takes
+# and its bounds (the title and default are the body's)
+_GET_KEYWORDS = ("type", "enum", "minimum", "maximum")
+
+
+@lru_cache(maxsize=1)
+def _body_fields() -> dict[str, dict[str, Any]]:
+    """The JSON schemas of the body fields a GET names directly (granularity,
+    includeResultsetResponses, testMode, skip, limit), as the request models declare them:
+    a GET is parsed into those models (beacon/request.py parse_get), so its parameters take
+    the same values and bounds, and declaring them from the models keeps them so. Before,
+    the granularity and includeResultsetResponses were any string, and skip had no maximum
+    though a larger one is a 400."""
+    fields = {**Query.model_json_schema()["properties"],
+              **Pagination.model_json_schema()["properties"]}
+    return {name: {k: v for k, v in fields[name].items() if k in _GET_KEYWORDS}
+            for name in (*_QUERY_KEYS, *Pagination.model_fields)}
+
+
 def _schema_of(name: str) -> dict[str, Any]:
     if name in _LISTS:
         return {"type": "array", "items": {"type": "string"}}
-    if name in Pagination.model_fields:
-        return {"type": "integer", "minimum": 0}
-    field = Query.model_fields.get(name)
-    return {"type": "boolean"} if field is not None and field.annotation is bool else {
-        "type": "string"}
+    return _body_fields().get(name, {"type": "string"})
 
 
 def _read_names(kind: str, path: str) -> list[str]:
@@ -132,16 +148,38 @@ def _get_parameters(path: str) -> list[dict[str, Any]]:
     return parameters
 
 
-def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            "200": {"description": "Beacon response",
+# The errors every route may answer (a token that does not verify is refused before any
+# handler; the database may be unavailable), those of a request read from a body (POST), and
+# those of a route that answers from the datasets' variants (a query budget, a query's time
+# limit). All are Beacon error bodies (node/http/beacon_api.py error_response). The 508 of a
+# request that has come round is the network's (/network/api), which this document does not
+# describe.
+_ERRORS = {"400": "Invalid request; the message names the field",
+           "401": "The bearer token does not verify (WWW-Authenticate says why)",
+           "404": "Unknown path or entry",
+           "503": "The node's database is unavailable (Retry-After)"}
+_BODY_ERRORS = {"408": "The body did not arrive in full within the node's time limit",
+                "413": "The body is larger than the node takes",
+                "415": "The body's Content-Encoding is not one the node decodes"}
+_QUERY_ERRORS = {"429": "The caller's query budget for a dataset is spent (Retry-After)",
+                 "503": "The node's database is unavailable, or the query outran its time "
+                        "limit (Retry-After): ask again later, or narrower"}
+
+
+def _responses(method: str, path: str) -> dict[str, Any]:
+    """The answers an operation may give: its 200 and each error it may answer."""
+    errors = {**_ERRORS, **(_BODY_ERRORS if method == "post" else {}),
+              **(_QUERY_ERRORS if _reads(path) in ("variants", "individuals") else {})}
+    error_body = {"application/json": {"schema": {
+        "$ref": f"{_BEACON}/responses/beaconErrorResponse.json"}}}
+    return {"200": {"description": "Beacon response",
                     "content": {"application/json": {"schema": _response_schema(path)}}},
-            "400": {"description": "Invalid request; the message names the field",
-                    "content": {"application/json": {"schema": {
-                        "$ref": f"{_BEACON}/responses/beaconErrorResponse.json"}}}},
-            "404": {"description": "Unknown path or entry"}}}
+            **{status: {"description": errors[status], "content": error_body}
+               for status in sorted(errors)}}
+
+
+def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": _responses(method, path)}
     if method == "post":
         operation["requestBody"] = {"content": {"application/json": {"schema": {
             "$ref": "#/components/schemas/RequestBody"}}}}

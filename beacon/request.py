@@ -28,6 +28,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -61,7 +62,10 @@ def _plain_integer(value: Any) -> Any:
     return value
 
 
-Position = Annotated[int, BeforeValidator(_plain_integer), Field(ge=0, le=MAX_POSITION)]
+# The bounds before the validator: after it, pydantic writes them into the JSON schema
+# (/api/openapi.json) as `ge`/`le`, which no JSON Schema validator knows, not as
+# minimum/maximum; enforced the same either way.
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION), BeforeValidator(_plain_integer)]
 BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
@@ -139,10 +143,13 @@ class VariantParameters(BaseModel):
 def given_parameter(parameters: VariantParameters, *, besides: str | None = None) -> str | None:
     """The first request parameter given (in the schema's order) other than `besides`: what
     an endpoint the parameters cannot select refuses by name (a variant's id path, the
-    filtering terms, the datasets), one rule for all, each wording its own refusal."""
+    filtering terms, the datasets), one rule for all, each wording its own refusal. A
+    parameter sent as null is not given: the OpenAPI document declares each nullable, and a
+    null one was refused as given ("the path already names the variant")."""
     given = parameters.model_fields_set
     return next((name for name in VariantParameters.model_fields
-                 if name in given and name != besides), None)
+                 if name in given and name != besides
+                 and getattr(parameters, name) is not None), None)
 
 
 class Pagination(BaseModel):
@@ -193,6 +200,10 @@ class Page:
                                               f"{self.size}"}
 
 
+# The requestParameters wrappers by entry type that a variant query reads (Query._unwrap)
+_WRAPPERS = ("g_variant", "datasets")
+
+
 class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -201,7 +212,9 @@ class Query(BaseModel):
     includeResultsetResponses: Include = "HIT"
     pagination: Pagination = Field(default_factory=Pagination)
     requestedGranularity: Granularity = "boolean"
-    testMode: bool = False
+    # A JSON boolean only, as node/http/middleware.py reads it (asks_test_mode): read loosely
+    # ("true", 1), a body the middleware did not take as test mode was answered as one
+    testMode: StrictBool = False
     datasetIds: list[str] | None = None
 
     @field_validator("requestParameters", mode="before")
@@ -209,23 +222,32 @@ class Query(BaseModel):
     def _unwrap(cls, value: Any) -> Any:
         """Flat, or wrapped by entry type as the schema says (`g_variant`, and `datasets`
         holding datasetIds, as the spec's MAX example sends them); a `$schema` (the
-        requestParameters schema declares one) is dropped."""
+        requestParameters schema declares one) is dropped. What stands beside the wrappers
+        is read as flat parameters, so that one no model knows is refused by its own name:
+        it was refused as the wrapper's (`g_variant: unknown parameter`), which is one. A
+        parameter given both inside a wrapper and beside it is refused by name."""
         if value in (None, [], {}):
             return {}
         if not isinstance(value, dict):
             return value
         value = {k: v for k, v in value.items() if k != "$schema"}
-        if not value or not set(value) <= {"g_variant", "datasets"}:
+        wrappers = [key for key in _WRAPPERS if key in value]
+        if not wrappers:
             return value
-        merged: dict[str, Any] = {}
-        for key, part in value.items():
+        merged = {k: v for k, v in value.items() if k not in _WRAPPERS}
+        beside = set(merged)
+        for key in wrappers:
+            part = value[key]
             if part is None:
                 continue
             if not isinstance(part, dict):
                 raise ValueError(f"{key} must be an object")  # noqa: TRY004 - a 400 (pydantic)
             if key == "datasets" and not set(part) <= {"datasetIds"}:
                 raise ValueError("datasets holds only datasetIds")
-            merged.update({k: v for k, v in part.items() if k != "$schema"})
+            inside = {k: v for k, v in part.items() if k != "$schema"}
+            if twice := sorted(beside & set(inside)):
+                raise ValueError(f"{twice[0]} given both in {key} and beside it")
+            merged.update(inside)
         return merged
 
 
@@ -697,13 +719,14 @@ def listing_info(page: Page | None, test_mode: bool) -> dict[str, Any]:
     return info
 
 
-def asks_test_mode(method: str, pairs: Iterable[tuple[str, str]], body: bytes) -> bool:
-    """Whether a request is in test mode, read as its parser will read it (a GET's
-    `testMode`, a POST body's `query.testMode`); False for anything that does not parse.
+def asks_test_mode(posted: bool, pairs: Iterable[tuple[str, str]], body: bytes) -> bool:
+    """Whether a request is in test mode, read as its parser will read it (a POST body's
+    `query.testMode` when `posted`, else the query string's `testMode`, as a GET's and a
+    HEAD's are read); False for anything that does not parse.
     The framework says a beacon MUST answer a test-mode request "skipping any user
     authentication": node/http/middleware.py lets such a request through a token that does
     not verify, as anonymous, and the answer holds none of the node's data."""
-    if method == "GET":
+    if not posted:
         values = [value for key, value in pairs if key == "testMode"]
         return len(values) == 1 and _GET_FLAGS.get(values[0].lower(), False)
     try:

@@ -150,6 +150,22 @@ async def test_a_rare_hit_costs_rare_cost_units(loaded, tmp_path):
     assert spent == [RARE_COST, 1]
 
 
+async def test_a_head_is_charged_and_audited_as_its_get(loaded, tmp_path):
+    """A HEAD is answered as its GET (RFC 9110), so it costs what the GET costs and its
+    audit entry is the GET's question. It was read as a POST with an empty body: the empty
+    query, answered, charged and audited (boolean) whatever its query string asked, and a
+    query string the GET refuses (start=abc) was charged and audited too."""
+    async with served(_settings(loaded, tmp_path)) as node:
+        for method in ("GET", "HEAD", "GET"):
+            assert (await node.request(method, COMMON)).status == 200
+        refused = COMMON.replace("start=199", "start=abc")
+        assert (await node.head(refused)).status == (await node.get(refused)).status == 400
+        assert _budget(await (await node.get(COMMON)).json())["windowLeft"] == BUDGET - 4
+    entry = {DATASET: {"tier": "anonymous", "granularity": "count", "exists": True,
+                       "count": 5, "spent": 1}}
+    assert [json.loads(r["datasets"]) for r in await _audit_rows(loaded)] == [entry] * 4
+
+
 async def test_a_rare_question_needs_rare_cost_units_left(loaded, tmp_path):
     """With fewer than RARE_COST units left a question is refused, before anything is found:
     the extra cost of a rare hit was charged after the answer, past the budget, so a caller

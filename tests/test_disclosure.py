@@ -609,3 +609,46 @@ async def test_a_grant_sees_the_sub_floor_alleles_the_control_lacks(pair, world)
         counted[name] = sets[REGISTERED]["resultsCount"]
     # the smooth floor shows some of the visible ones, the same on both
     assert 0 < counted["subject"] == counted["control"] <= len(VISIBLE)
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals"])
+@pytest.mark.parametrize("granularity", ["boolean", "count", "record"])
+async def test_an_assembly_no_dataset_is_on_is_answered_at_the_callers_granularity(
+        pair, caller, beacon_schema, path, granularity):
+    """Asked on GRCh37, where no dataset is, the answer is at the granularity the same
+    question gets on GRCh38, where they all are (the most the caller may see of a dataset it
+    knows): nothing found, counted where it would be. It was boolean, whatever was asked,
+    with no numTotalResults for a count."""
+    query = {"referenceName": "1", "start": "0", "end": "100000",
+             "requestedGranularity": granularity, "includeResultsetResponses": "ALL"}
+    answers = {}
+    for assembly in ("GRCh38", "GRCh37"):
+        status, answers[assembly] = await _get(pair.subject, path,
+                                               {**query, "assemblyId": assembly}, caller.token)
+        assert status == 200, answers[assembly]
+    returned = answers["GRCh38"]["meta"]["returnedGranularity"]
+    assert returned == (granularity if path == "/api/g_variants" or granularity != "record"
+                        else "count")         # individuals' records need a grant
+    elsewhere = answers["GRCh37"]
+    assert elsewhere["meta"]["returnedGranularity"] == returned
+    assert elsewhere["responseSummary"] == ({"exists": False} if returned == "boolean" else {
+        "exists": False, "numTotalResults": 0, "countPrecision": "exact"})
+    assert elsewhere.get("response", {}).get("resultSets", []) == []
+    assert beacon_schema(RESPONSE_SCHEMAS[returned], elsewhere) == []
+
+
+async def test_a_node_without_datasets_counts_nothing_when_asked_to(world, beacon_schema):
+    """None the caller may know of: a count of 0 (which says no more than `exists: false`),
+    or a boolean where that is what was asked."""
+    async with AsyncExitStack() as stack:
+        url = await serve_app(stack, create_app(world.settings("aggregator"),
+                                                world.pools["aggregator"]))
+        client = await stack.enter_async_context(ClientSession(base_url=url))
+        for granularity, returned in (("boolean", "boolean"), ("count", "count"),
+                                      ("record", "count")):
+            status, body = await _get(client, "/api/g_variants", {
+                "geneId": "TP53", "requestedGranularity": granularity}, None)
+            assert status == 200, body
+            assert body["meta"]["returnedGranularity"] == returned
+            assert body["responseSummary"].get("numTotalResults", 0) == 0
+            assert beacon_schema(RESPONSE_SCHEMAS[returned], body) == []

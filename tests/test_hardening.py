@@ -909,6 +909,18 @@ async def test_a_body_is_decoded_as_its_content_encoding_says_within_the_size_li
     _assert_nothing_logged_as_an_error(caplog)
 
 
+@pytest.mark.parametrize("path", ["/api/g_variants", "/network/api/g_variants",
+                                  "/api/datasets"])
+async def test_a_body_past_the_size_limit_is_refused_naming_body(node, beacon_schema, path):
+    """As a packed one is: `body: more than N bytes`, and the connection ends (the rest of
+    the body is not read). It was aiohttp's own words, "Maximum request body size 1048576
+    exceeded.", naming no field."""
+    response = await node.post(path, data=b" " * (2**20 + 1),
+                               headers={"Content-Type": "application/json"})
+    assert await _beacon_error(response, 413, beacon_schema) == f"body: more than {2**20} bytes"
+    assert response.headers["Connection"] == "close"
+
+
 async def test_a_body_that_does_not_arrive_in_time_is_a_408(db_url, pool, loaded, tmp_path,
                                                            beacon_schema, caplog):
     """A client that promised a body and then sent it too slowly, or not at all, held its

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
+from jsonschema import Draft202012Validator
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
@@ -152,6 +153,107 @@ async def test_every_parameter_a_route_accepts_is_declared(node, described):
         # the spec's own GET names are not deprecated spellings; the others are
         deprecated = {p["name"] for p in methods["get"]["parameters"] if p.get("deprecated")}
         assert deprecated == (set(GET_ALIASES) - SPEC_GET_NAMES) & accepted, path
+
+
+def _keys(node: Any) -> set[str]:
+    """Every key of every object within `node`."""
+    if isinstance(node, dict):
+        return set(node).union(*map(_keys, node.values()))
+    if isinstance(node, list):
+        return set().union(*map(_keys, node))
+    return set()
+
+
+@pytest.mark.parametrize(("body", "valid"), [
+    ({"query": {"pagination": {"skip": 2}, "requestParameters": {
+        "referenceName": "1", "start": [1], "alternateBases": "G"}}}, True),
+    ({"query": {"pagination": {"skip": -5}}}, False),
+    ({"query": {"pagination": {"skip": 2**31}}}, False),
+    ({"query": {"requestParameters": {"start": [-1]}}}, False),
+    ({"query": {"requestParameters": {"end": [0, 2**31]}}}, False),
+    ({"query": {"requestParameters": {"variantMinLength": -1}}}, False),
+    ({"query": {"requestParameters": {"variantMaxLength": -1}}}, False)])
+async def test_the_request_body_schema_states_the_bounds_the_node_holds(node, described, body,
+                                                                        valid):
+    """As minimum and maximum, which a JSON Schema validator applies: the positions and
+    `skip` were declared with pydantic's `ge`/`le`, which none knows, so the document let
+    through what the node refuses with a 400."""
+    assert not {"ge", "le", "gt", "lt"} & _keys(described["components"])
+    schema = {"$ref": "#/components/schemas/RequestBody", "components": described["components"]}
+    errors = list(Draft202012Validator(schema).iter_errors(body))
+    assert (errors == []) is valid, [e.message for e in errors]
+    async with node.post("/api/g_variants", json=body) as answer:
+        assert (answer.status == 200) is valid, await answer.text()
+
+
+def _query_parameters(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"}
+
+
+async def test_a_get_parameters_values_and_bounds_are_declared(node, described):
+    """Each enumerated or bounded GET parameter, given a value its declaration refuses, is a
+    400, and one it takes is answered. Before, the granularity and includeResultsetResponses
+    (and their other spellings) were declared as any string, and skip without its maximum."""
+    parameters = _query_parameters(described["paths"]["/api/g_variants"]["get"])
+    for name in ("requestedGranularity", "granularity"):
+        assert parameters[name] == {"type": "string", "enum": ["boolean", "count", "record"]}
+    for name in ("includeResultsetResponses", "includeResultSetResponses"):
+        assert parameters[name] == {"type": "string", "enum": ["HIT", "MISS", "ALL", "NONE"]}
+    assert parameters["skip"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    assert parameters["limit"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+    for name, schema in parameters.items():
+        if "enum" in schema:
+            taken, refused = schema["enum"][-1], "sometimes"
+        elif "maximum" in schema:
+            taken, refused = schema["maximum"], schema["maximum"] + 1
+        else:
+            continue
+        for value, status in ((taken, 200), (refused, 400)):
+            assert (list(Draft202012Validator(schema).iter_errors(value)) == []) is (
+                status == 200), (name, value)
+            async with node.get("/api/g_variants", params={name: str(value)}) as answer:
+                assert answer.status == status, (name, value, await answer.text())
+
+
+BAD_TOKEN = {"Authorization": "Bearer not.a.token"}
+
+
+async def test_every_error_a_route_answers_is_declared_as_a_beacon_error(node, described):
+    """Every route declares the errors it may answer, each a Beacon error body: a token
+    that does not verify (401) and the database unavailable (503) on every route, a body
+    too large, too slow or in a coding the node does not decode (413, 408, 415) on every
+    POST, a spent query budget (429) and a query over its time limit (503) where the
+    variants are asked. Those a test can cause are caused, and the answer is the declared
+    schema. Before, only 200, 400 and 404 were declared (the 404 with no schema)."""
+    root = BEACON_V2.folder()
+    checked = 0
+    for path, methods in described["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            expected = {"200", "400", "401", "404", "503"}
+            if method == "post":
+                expected |= {"408", "413", "415"}
+            if ("g_variants" in path or "individuals" in path) and not path.endswith(
+                    "filtering_terms"):
+                expected.add("429")
+            assert set(responses) == expected, (method, path)
+            for status, declared in responses.items():
+                schema = declared["content"]["application/json"]["schema"]
+                assert status == "200" or schema["$ref"].endswith(
+                    "/responses/beaconErrorResponse.json"), (method, path, status)
+            caused = [(401, {"headers": BAD_TOKEN})]
+            if method == "post":
+                caused += [(413, {"data": b" " * (1 << 21)}),
+                           (415, {"data": b"{}", "headers": {"Content-Encoding": "br"}})]
+            for status, sent in caused:
+                async with node.request(method, _url(path), **sent) as answer:
+                    document = await answer.json()
+                assert answer.status == status, (method, path, document)
+                schema = responses[str(status)]["content"]["application/json"]["schema"]
+                assert list(validator_of(root, schema).iter_errors(document)) == [], (
+                    method, path, status)
+                checked += 1
+    assert checked > 40
 
 
 async def test_the_document_is_built_once_per_app_and_served_as_built(pg_server_url, tmp_path,

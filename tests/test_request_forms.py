@@ -540,6 +540,60 @@ def test_a_request_parameters_schema_and_entry_wrapper_are_read():
         parse_body({"query": {"requestParameters": {"g_variant": [1]}}})
 
 
+@pytest.mark.parametrize(("parameters", "named"), [
+    ({"g_variant": {"referenceName": "1"}, "x": 1}, "query.requestParameters.x: unknown"),
+    ({"x": 1, "datasets": {"datasetIds": [A38]}}, "query.requestParameters.x: unknown"),
+    ({"g_variant": {"referenceName": "1", "y": 1}}, "query.requestParameters.y: unknown"),
+    ({"g_variant": {"referenceName": "1"}, "referenceName": "2"},
+     "referenceName given both in g_variant and beside it")])
+async def test_a_parameter_beside_the_entry_wrapper_is_refused_by_its_own_name(ask, parameters,
+                                                                               named):
+    """It was refused as the wrapper's: `query.requestParameters.g_variant: unknown
+    parameter`, naming the one parameter the node does know."""
+    refused = await ask(body={"query": {"requestParameters": parameters}}, status=400)
+    assert named in refused["error"]["errorMessage"]
+    assert "g_variant: unknown" not in refused["error"]["errorMessage"]
+
+
+async def test_a_flat_parameter_beside_the_entry_wrapper_is_read(ask):
+    wrapped = await ask(body={"query": {"requestParameters": {
+        "g_variant": {"referenceName": "1", "start": [99], "alternateBases": "G"},
+        "datasets": {"datasetIds": [A38]}}, "requestedGranularity": "count"}})
+    beside = await ask(body={"query": {"requestParameters": {
+        "referenceName": "1", "start": [99], "alternateBases": "G",
+        "datasets": {"datasetIds": [A38]}}, "requestedGranularity": "count"}})
+    assert _sets(beside) == _sets(wrapped) == {A38: 1}
+
+
+NULLS = {"geneId": None, "referenceName": None, "start": None, "variantType": None,
+         "aminoacidChange": None, "datasetIds": None}
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants/GRCh38:1:99:A:G",
+                                  "/api/g_variants/GRCh38:1:99:A:G/individuals",
+                                  "/api/datasets", f"/api/datasets/{A38}",
+                                  "/api/filtering_terms"])
+async def test_a_parameter_given_as_null_is_not_given(beacon, beacon_schema, path):
+    """The OpenAPI document declares every request parameter nullable, and a null one is
+    absent: on a route whose path or kind takes no variant parameters it was refused as
+    given ("the path already names the variant")."""
+    for parameters, status in ((NULLS, 200), ({"g_variant": NULLS}, 200),
+                               ({**NULLS, "variantType": "SNP"}, 400)):
+        async with beacon.post(path, json={"query": {"requestParameters": parameters}}
+                               ) as response:
+            document = await response.json()
+        assert response.status == status, document
+        if status == 400:
+            assert beacon_schema(ERROR_SCHEMA, document) == []
+            assert "variantType" in document["error"]["errorMessage"], document
+
+
+async def test_a_variant_by_id_with_null_parameters_is_the_variant(ask):
+    found = await ask(body={"query": {"requestParameters": NULLS}},
+                      path="/api/g_variants/GRCh38:1:99:A:G")
+    assert _found(found) == [(99, 100, "A", "G")]
+
+
 # --- test mode -------------------------------------------------------------------------------
 
 BAD_TOKEN = {"Authorization": "Bearer not.a.token"}
@@ -567,6 +621,20 @@ async def test_test_mode_answers_without_authentication_and_without_data(ask):
     assert false_mode["error"]["errorCode"] == 401
     bad_request = await ask({"testMode": "true", "start": "x"}, headers=BAD_TOKEN, status=400)
     assert "start" in bad_request["error"]["errorMessage"]             # still understood
+
+
+@pytest.mark.parametrize("value", ["true", "false", 1, 0, None, {}])
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/datasets", "/api/filtering_terms",
+                                  "/network/api/g_variants"])
+async def test_a_body_test_mode_that_is_no_boolean_is_refused_by_name(ask, path, value):
+    """The middleware takes test mode only from a JSON `true` (beacon/request.py
+    asks_test_mode), and the parser read `"true"` or 1 as true too: without a token such a
+    body had a test-mode answer, with a bad one a 401. Now the parser is as strict as the
+    middleware: what neither takes is a 400 naming the field, and with a token that does
+    not verify, not test mode, so a 401."""
+    refused = await ask(body={"query": {"testMode": value}}, path=path, status=400)
+    assert refused["error"]["errorMessage"].startswith("query.testMode:")
+    await ask(body={"query": {"testMode": value}}, path=path, headers=BAD_TOKEN, status=401)
 
 
 @pytest.mark.parametrize("path", ["/api/individuals", f"/api/datasets/{A38}/g_variants",
@@ -599,6 +667,52 @@ async def test_test_mode_filtering_terms_say_so_in_meta(beacon, beacon_schema):
         assert document["meta"]["testMode"] is True and "testMode" in document["info"]
         document = await (await beacon.get(path)).json()
         assert "testMode" not in document["meta"]
+
+
+# --- HEAD: a GET without its body --------------------------------------------------------------
+
+# Headers that differ between any two answers, whatever was asked
+_PER_ANSWER = {"Date", "X-Request-ID"}
+
+
+def _answer_headers(response) -> dict[str, str]:
+    """What the same answer says in its headers each time: a network's body holds its
+    peers' timings, so its length varies."""
+    varying = _PER_ANSWER | ({"Content-Length"} if response.url.path.startswith("/network")
+                             else set())
+    return {k: v for k, v in response.headers.items() if k not in varying}
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", f"/api/datasets/{A38}/g_variants",
+                                  "/api/individuals", "/api/datasets", "/api/filtering_terms",
+                                  "/network/api/g_variants", "/network/api/datasets",
+                                  f"{ALIAS}/g_variants"])
+@pytest.mark.parametrize("query", [
+    "referenceName=1&start=99&alternateBases=G&requestedGranularity=count",
+    "referenceName=1&start=abc&alternateBases=G",               # a 400 naming start (variants)
+    "requestedGranularity=sometimes",                           # a 400 everywhere
+    "testMode=true"])
+async def test_a_head_is_answered_as_its_get(beacon, path, query):
+    """RFC 9110: the same status and headers as the GET, no body. aiohttp routes a HEAD to
+    the GET's handler, which read it as a POST: its empty body was the empty query,
+    answered 200 (and charged and audited as that) where the GET was a 400; the network
+    passed the HEAD on to its peers, whose answers then had no body to merge."""
+    got = await beacon.get(f"{path}?{query}")
+    await got.read()
+    head = await beacon.head(f"{path}?{query}")
+    assert head.status == got.status, (await got.text())[:300]
+    assert _answer_headers(head) == _answer_headers(got)
+    assert await head.read() == b""
+
+
+async def test_a_head_in_test_mode_is_answered_whatever_its_token(beacon):
+    """As the GET is: a token that does not verify is not checked in test mode, and is a
+    401 otherwise (node/http/middleware.py read a HEAD's test mode from its empty body)."""
+    for query, status in (("testMode=true", 200), ("testMode=false", 401)):
+        got = await beacon.get(f"/api/g_variants?{query}", headers=BAD_TOKEN)
+        head = await beacon.head(f"/api/g_variants?{query}", headers=BAD_TOKEN)
+        assert (head.status, got.status) == (status, status)
+        assert _answer_headers(head) == _answer_headers(got)
 
 
 # --- the request summary: what was asked, as received ------------------------------------------

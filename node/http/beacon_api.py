@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
@@ -31,6 +31,7 @@ from beacon.individuals import (
     individuals_query,
     plain_individuals_query,
 )
+from beacon.individuals import ceiling as individuals_ceiling
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.openapi import openapi_document
 from beacon.request import (
@@ -116,9 +117,19 @@ async def post_body(request: web.Request) -> bytes:
     return await read_body(request, request.app[SETTINGS].body_timeout_seconds)
 
 
+def reads_body(request: web.Request) -> bool:
+    """Whether the request's query is in its body (a POST) rather than its query string (a
+    GET, and a HEAD: aiohttp routes a HEAD to every GET handler, and RFC 9110 answers it as
+    the GET, with the same status and headers and no body). The one test every handler
+    makes: branching on GET read a HEAD as a POST, whose empty body was answered, charged
+    to the caller's budget and audited as the empty query, whatever its query string said."""
+    return request.method == hdrs.METH_POST
+
+
 async def request_body(request: web.Request) -> RequestBody:
-    """The request as a Beacon body, from the query string (GET) or the JSON body (POST)."""
-    if request.method == "GET":
+    """The request as a Beacon body, from the query string (GET, HEAD) or the JSON body
+    (POST)."""
+    if not reads_body(request):
         return parse_get(list(request.query.items()))
     raw = await post_body(request)
     if not raw.strip():
@@ -133,7 +144,7 @@ async def plain_post(request: web.Request, *, with_filters: bool = False) -> Pla
     """A POST's body as the fast path reads it (beacon/request.py query_from_post); None
     when the request is not a POST, its body not JSON or not plain: request_body then reads
     it in full and words any refusal."""
-    if request.method != "POST":
+    if not reads_body(request):
         return None
     try:
         raw = orjson.loads(await post_body(request))
@@ -145,7 +156,7 @@ async def plain_post(request: web.Request, *, with_filters: bool = False) -> Pla
 async def request_query(request: web.Request) -> VariantQuery:
     """The variant query of a request: a plain GET or POST by the fast path, anything else
     parsed in full (which also words every refusal)."""
-    if request.method == "GET":
+    if not reads_body(request):
         query = query_from_get(request.query.items())
         if query is not None:
             return query
@@ -180,11 +191,13 @@ Finder = Callable[[list[Seen], str], Awaitable[list[answer.DatasetAnswer]]]
 async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] | None = None,
                   find: Finder | None = None, *, purpose: str | None = None,
                   schemas: list[dict[str, str]] | None = None,
-                  filters: list[str] | None = None) -> web.Response:
+                  filters: list[str] | None = None,
+                  ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling) -> web.Response:
     """Charge the caller's budget for the datasets asked, answer them (`find`: the
     individuals' answer, given the datasets and the caller's budget key; else the
     variants'), give back what a rare hit would have cost more where none was found,
-    record the trail, respond."""
+    record the trail, respond. Where none is asked, the answer is at the granularity the
+    caller would be given of the datasets it knows (`ceiling`: the entry type's cap)."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
@@ -207,8 +220,11 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         for dataset_id, remaining in left.items()}} if left else {}
     if query.assembly is None and query.reference_name and not query.dataset_ids:
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
+    unasked = ("count" if chosen else
+               answer.unasked_granularity((await _visible(request)).values(), ceiling))
     response = json_response(answer.response(settings.beacon_id, query, answers, info,
-                                             schemas=schemas, filters=filters))
+                                             schemas=schemas, filters=filters,
+                                             unasked=unasked))
     if any(d.keeps_losses for d in chosen):
         await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
     return response
@@ -321,7 +337,7 @@ async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Res
     return await _answer(request, query.variant, chosen,
                          lambda seen, caller: answer_individuals(queries, query, seen, caller),
                          purpose=query.purpose, schemas=returned_schemas(INDIVIDUAL),
-                         filters=echo(query.filters))
+                         filters=echo(query.filters), ceiling=individuals_ceiling)
 
 
 def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Response:

@@ -52,8 +52,9 @@ class BodyRefused(Exception):
 async def arrived(request: web.Request, timeout_seconds: float,
                   read: Callable[[], Awaitable[T]]) -> T:
     """What `read` (request.read, request.post) makes of the body, which must arrive in full
-    within `timeout_seconds`: else a BodyRefused 408, and a 400 when aiohttp's decoder fails
-    on it (RequestPayloadError). A body that came with its headers, as a small one does, is
+    within `timeout_seconds`: else a BodyRefused 408, a 413 when it is larger than the
+    application takes (client_max_size), and a 400 when aiohttp's decoder fails on it
+    (RequestPayloadError). A body that came with its headers, as a small one does, is
     there already and read without a timer (the node's fast path's cost,
     bench/individuals.py --instructions)."""
     try:
@@ -64,6 +65,10 @@ async def arrived(request: web.Request, timeout_seconds: float,
     except TimeoutError:
         raise BodyRefused(408, f"body: not received in full within {timeout_seconds:g} s"
                           ) from None
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp's own words ("Maximum request body size N exceeded.") named no field; as
+        # a packed body past the limit is refused (_decoded)
+        raise BodyRefused(413, f"body: more than {request.client_max_size} bytes") from None
     except RequestPayloadError:
         # Nothing more of this body will be read: without its end marked, aiohttp reads on
         # after the answer (its lingering close), meets the same error and logs it as an

@@ -25,7 +25,12 @@ from auth.tokens import InvalidToken
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import asks_test_mode
 from node.http.app_keys import CALLER, POOL
-from node.http.beacon_api import error_response, post_body, unavailable_response
+from node.http.beacon_api import (
+    error_response,
+    post_body,
+    reads_body,
+    unavailable_response,
+)
 from node.http.caller import caller_of, refusal
 from node.http.metrics import STARTED, Handler, Metrics, finished, request_id
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
@@ -80,8 +85,9 @@ async def _caller(request: web.Request) -> Caller:
     try:
         return await caller_of(request)
     except InvalidToken:
-        body = await post_body(request) if request.method == hdrs.METH_POST else b""
-        if asks_test_mode(request.method, request.query.items(), body):
+        posted = reads_body(request)
+        body = await post_body(request) if posted else b""
+        if asks_test_mode(posted, request.query.items(), body):
             return ANONYMOUS
         raise
 

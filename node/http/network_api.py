@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from auth.access import AccessLevel
 from auth.policy import ANONYMOUS
@@ -63,6 +63,7 @@ from node.http.app_keys import AUDIT, BEACON, CALLER, NETWORK, SETTINGS
 from node.http.beacon_api import (
     declared_purpose,
     post_body,
+    reads_body,
     request_body,
     request_query,
     scoped_query,
@@ -89,12 +90,15 @@ def _onward(request: web.Request) -> str:
 
 
 async def _forwarded(request: web.Request) -> PeerRequest:
-    """The request as peers get it: same method, path below the API root, query string and
-    body. Handlers parse it first, so a request a node would refuse is refused here."""
+    """The request as peers get it: same method (a HEAD as the GET it stands for: the peers'
+    answers are merged, and a peer answers a HEAD without one), path below the API root,
+    query string and body. Handlers parse it first, so a request a node would refuse is
+    refused here."""
     via = _onward(request)
-    raw = await post_body(request) if request.method == "POST" else b""
+    posted = reads_body(request)
+    raw = await post_body(request) if posted else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
-    return PeerRequest(request.method, path, via, request.rel_url.raw_query_string,
+    return PeerRequest(hdrs.METH_POST if posted else hdrs.METH_GET, path, via, request.rel_url.raw_query_string,
                        raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER),
                        request.get(REQUEST_ID))
 
