@@ -3,10 +3,14 @@
 What a caller may spend is counted in the database (`budget_take`, migration 0002), so it holds
 across worker processes and restarts. Asking it on every query would cost a round trip per
 request, so a process takes units in small leases (a twentieth of the window's budget, at
-most 100) and spends them locally; a lease left unused for `LEASE_SECONDS` is dropped, its
-units staying spent. Across processes the total therefore holds exactly; a restart forfeits
-what its leases held, and a process refuses a caller while another still holds units of its
-budget (docs/privacy.md, "What the leases cost"): both err towards refusing.
+most 100) and spends them locally. Each take's units are spent for at most `LEASE_SECONDS`
+after it, then dropped, staying spent; the database counts each take for the window and two
+minutes more (its minute's rounding and that life, migration 0022), so what is answered
+within any window, or any UTC day, holds exactly, across processes. A lease keeps its takes
+apart for that (`_Take`): merged into one, units left of an earlier take lived on with the
+next one's time, past their own count. A restart forfeits what its leases held, and a
+process refuses a caller while another still holds units of its budget (docs/privacy.md,
+"What the leases cost"): both err towards refusing.
 
 A query costs one unit per dataset it asks, `rare_cost` units when it hits a variant just
 above the floor (`disclosure.is_rare`). It takes `rare_cost` units before it runs (`charge`),
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -50,20 +54,49 @@ def _cost(rules: Rules) -> str:
             f"variant, and needs {rules.rare_cost} left to be asked")
 
 
+@dataclass(eq=False)
+class _Take:
+    """The units one take from the database gave, what is left of them, spent until
+    LEASE_SECONDS after `at`."""
+
+    units: int
+    at: float
+
+
 @dataclass
 class _Lease:
-    units: int
-    window_left: int | None          # as the database said when the lease was taken
+    window_left: int | None          # as the database said at the latest take
     day_left: int | None
-    taken_at: float
+    takes: list[_Take]               # oldest first; spent in that order
+
+    @property
+    def units(self) -> int:
+        return sum(take.units for take in self.takes)
+
+    def spend(self, units: int) -> _Take:
+        """Spend `units` (held), the oldest take's first; the first take they came from."""
+        first = None
+        for take in self.takes:
+            if take.units:
+                first = first or take
+                drawn = min(take.units, units)
+                take.units -= drawn
+                units -= drawn
+                if not units:
+                    break
+        assert first is not None and not units, "spent more than the lease holds"
+        return first
 
 
 @dataclass(frozen=True)
 class Left:
-    """What a caller has left of a dataset's budget after a query (for the response's info)."""
+    """What a caller has left of a dataset's budget after a query (for the response's info),
+    and the take its units were spent from first (`source`: where they may go back,
+    Budgets.give_back)."""
 
     window: int | None
     day: int | None
+    source: _Take | None = field(default=None, compare=False, repr=False)
 
 
 class Budgets:
@@ -99,9 +132,10 @@ class Budgets:
             lease = self._held(key)
             held = 0 if lease is None else lease.units
             if lease is not None and held >= units:
-                lease.units -= units
-                return Left(_minus(lease.window_left, lease.units),
-                            _minus(lease.day_left, lease.units))
+                source = lease.spend(units)
+                held -= units
+                return Left(_minus(lease.window_left, held), _minus(lease.day_left, held),
+                            source)
             if refused is not None and units - held >= refused[0]:
                 raise BudgetExceeded(dataset_id, refused[1], rules, self._window)
             taking = self._taking.get(key)
@@ -112,26 +146,34 @@ class Budgets:
             # units joining the lease for the others
             refused = await asyncio.shield(taking)
 
-    def give_back(self, caller: str, dataset_id: str, units: int = 1) -> Left | None:
-        """Return `units` spent of this process's lease and not used after all (`charge`:
-        the query was refused for another dataset; `settle`: its answer found no rare
-        variant); what is left then. Into the lease held now, which may be a later one than
-        the units came from: they were taken from the database all the same, so what is used
-        stays within what was taken. Without a lease (pruned) they stay spent, which errs
-        towards refusing."""
+    def give_back(self, caller: str, dataset_id: str, units: int, source: _Take | None
+                  ) -> Left | None:
+        """Return `units` spent and not used after all (`charge`: the query was refused for
+        another dataset; `settle`: its answer found no rare variant) to `source`, the take
+        they were spent from first (Left.source), while the lease holds it; what is left
+        then. Given to a later take, they were spent up to its life, past their own take's
+        count in the database. A take dropped (LEASE_SECONDS old, or its lease pruned) keeps
+        them spent, which errs towards refusing."""
         lease = self._leases.get((caller, dataset_id))
-        if lease is None:
+        if lease is None or not any(take is source for take in lease.takes):
             return None
-        lease.units += units
-        return Left(_minus(lease.window_left, lease.units), _minus(lease.day_left, lease.units))
+        assert source is not None
+        source.units += units
+        held = lease.units
+        return Left(_minus(lease.window_left, held), _minus(lease.day_left, held), source)
 
     def _held(self, key: tuple[str, str]) -> _Lease | None:
-        """The lease of a caller and dataset, unless it was left unused for LEASE_SECONDS:
-        then it is dropped, its units staying spent."""
+        """The lease of a caller and dataset without its takes of more than LEASE_SECONDS
+        ago, whose units stay spent; None once it holds no take."""
         lease = self._leases.get(key)
-        if lease is not None and time.monotonic() - lease.taken_at > LEASE_SECONDS:
-            del self._leases[key]
+        if lease is None:
             return None
+        now = time.monotonic()
+        if lease.takes[0].at < now - LEASE_SECONDS:
+            lease.takes = [take for take in lease.takes if take.at >= now - LEASE_SECONDS]
+            if not lease.takes:
+                del self._leases[key]
+                return None
         return lease
 
     async def _take(self, caller: str, dataset_id: str, rules: Rules, needed: int
@@ -143,7 +185,7 @@ class Budgets:
             if len(self._leases) > MAX_LEASES:  # forget callers gone quiet (units stay spent)
                 now = time.monotonic()
                 self._leases = {k: v for k, v in self._leases.items()
-                                if now - v.taken_at <= LEASE_SECONDS}
+                                if now - v.takes[-1].at <= LEASE_SECONDS}
             limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
             wanted = max(needed, min(MAX_LEASE, limit // 20))
             async with self._pool.acquire() as connection:
@@ -157,14 +199,13 @@ class Budgets:
             del self._taking[key]
         if not row["taken"]:
             return needed, row["retry_after"]
-        # into the lease held (a new one if it lapsed or was pruned meanwhile): the
-        # database's lowest "left" is the latest
-        current = self._leases.setdefault(key, _Lease(
-            0, row["window_left"], row["day_left"], time.monotonic()))
-        current.units += row["taken"]
+        # a take of its own in the lease held (a new one if it lapsed or was pruned
+        # meanwhile): the database's lowest "left" is the latest
+        take = _Take(row["taken"], time.monotonic())
+        current = self._leases.setdefault(key, _Lease(row["window_left"], row["day_left"], []))
+        current.takes.append(take)
         current.window_left = _lowest(current.window_left, row["window_left"])
         current.day_left = _lowest(current.day_left, row["day_left"])
-        current.taken_at = time.monotonic()
         return None
 
 
@@ -198,7 +239,7 @@ async def charge(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]
     except BudgetExceeded:
         for dataset_id, rules in datasets:
             if dataset_id in left:
-                budgets.give_back(caller, dataset_id, rules.rare_cost)
+                budgets.give_back(caller, dataset_id, rules.rare_cost, left[dataset_id].source)
         raise
     return left
 
@@ -216,7 +257,8 @@ def settle(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]], rar
             spent[dataset_id] = rules.rare_cost
             continue
         spent[dataset_id] = 1
-        now = budgets.give_back(caller, dataset_id, rules.rare_cost - 1)
+        now = budgets.give_back(caller, dataset_id, rules.rare_cost - 1,
+                                left[dataset_id].source)
         if now is not None:
             left[dataset_id] = now
     return spent

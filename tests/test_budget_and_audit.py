@@ -134,7 +134,8 @@ async def test_over_budget_is_a_429_with_retry_after_and_the_budget_shown_before
         assert body["error"]["errorCode"] == 429
         assert f"query budget for dataset {DATASET} spent" in body["error"]["errorMessage"]
         retry_after = response.headers["Retry-After"]
-        assert retry_after.isdigit() and 1 <= int(retry_after) <= WINDOW + 60
+        # a take counts for the window and two minutes (migration 0022)
+        assert retry_after.isdigit() and 1 <= int(retry_after) <= WINDOW + 120
         again = await node.get(RARE)                     # every query form, not just that one
         assert again.status == 429
 
@@ -499,14 +500,61 @@ async def test_units_spent_are_never_more_than_the_database_gave(pool):
     rules = Rules(budget_per_window=300, budget_per_day=9)   # a lease: as much as needed
     budgets = Budgets(pool, DisclosurePolicy())
     caller = "address 192.0.2.12"
-    await budgets.spend(caller, "DS", rules, 3)
-    budgets.give_back(caller, "DS", 2)                          # 1 used, 2 held
+    left = await budgets.spend(caller, "DS", rules, 3)
+    budgets.give_back(caller, "DS", 2, left.source)             # 1 used, 2 held
     await asyncio.gather(budgets.spend(caller, "DS", rules, 5),
                          budgets.spend(caller, "DS", rules), budgets.spend(caller, "DS", rules))
     used = 1 + 5 + 1 + 1
     held = budgets._leases[(caller, "DS")].units
     assert held >= 0
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") - held == used
+
+
+async def test_a_take_counts_in_the_window_and_the_day_as_long_as_its_units_are_spent(pool):
+    """A process spends a take's units up to LEASE_SECONDS after it, and the database files
+    the take under its minute: counted for the window and one minute more, a take late in
+    its minute left the count while its units were still answered (419 answers in 60 s on
+    a budget of 400, a probe), and a take at 23:59 did not count in the next day, whose
+    whole budget its units were spent on top of. Now each counts for the window and two
+    minutes, and in the day from two minutes before midnight (migration 0022)."""
+    caller = "address 192.0.2.30"
+    now = await pool.fetchval("SELECT date_trunc('minute', clock_timestamp())")
+    # two minutes before this minute: its units were spendable until up to a minute ago
+    await pool.execute("INSERT INTO budget_spent VALUES ($1, 'W', $2, 20)", caller,
+                       now - timedelta(minutes=2))
+    row = await pool.fetchrow("SELECT * FROM budget_take($1, 'W', 1, 1, false, 60, 400, 0)",
+                              caller)
+    assert row["window_left"] == 400 - 20 - 1
+    midnight = await pool.fetchval(
+        "SELECT date_trunc('day', clock_timestamp(), 'UTC')")
+    await pool.executemany("INSERT INTO budget_spent VALUES ($1, 'D', $2, $3)", [
+        (caller, midnight - timedelta(minutes=1), 7),    # spent into today
+        (caller, midnight - timedelta(minutes=10), 50)])  # spent yesterday
+    row = await pool.fetchrow("SELECT * FROM budget_take($1, 'D', 1, 1, false, 60, 0, 100)",
+                              caller)
+    assert row["day_left"] == 100 - 7 - 1
+
+
+async def test_units_left_of_a_take_are_not_spent_past_its_life(pool):
+    """A lease keeps its takes apart: units left of one take when the next is taken lapse
+    LEASE_SECONDS after their own take, not the next one's (when a lease was one count and
+    one time, they lived on with each renewal, past the database's count of them); and
+    units given back go to the take they came from, not a later one."""
+    from beacon.budget import LEASE_SECONDS, Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=100)             # a lease of 5
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller, key = "address 192.0.2.31", ("address 192.0.2.31", "DS")
+    first = await budgets.spend(caller, "DS", rules, 3)          # take 1: 5, 2 left
+    await budgets.spend(caller, "DS", rules, 4)                  # take 2: 5; 2 + 5 - 4
+    lease = budgets._leases[key]
+    assert [t.units for t in lease.takes] == [0, 3]
+    budgets.give_back(caller, "DS", 2, first.source)             # back to take 1
+    assert [t.units for t in lease.takes] == [2, 3]
+    lease.takes[0].at -= LEASE_SECONDS + 1                       # take 1's life is over
+    assert budgets._held(key).units == 3
+    assert budgets.give_back(caller, "DS", 1, first.source) is None     # stays spent
+    assert budgets._held(key).units == 3
 
 
 async def test_a_question_waiting_on_a_refused_take_is_refused_only_if_it_needs_as_much(pool):
