@@ -278,6 +278,13 @@ class DisclosureSettings(BaseModel):
                                   "(its last entry across all its lines counts, e.g. "
                                   "X-Forwarded-For; one trusted proxy that appends); unset = "
                                   "the connection's peer address identifies anonymous callers")
+    anonymous_ipv6_prefix: int = Field(
+        default=64, ge=32, le=128,
+        description="An anonymous IPv6 caller is its address's network of this many leading "
+                    "bits, one budget and one set of loss accounts for all of it: a host is "
+                    "given a /64 and can use any address in it, each a fresh budget if "
+                    "counted alone; 128 = each address on its own. IPv4 callers (an IPv4 "
+                    "client of a dual-stack socket, ::ffff:192.0.2.1, too) are each address")
 
 
 class Settings(ServiceSettings):

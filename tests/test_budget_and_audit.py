@@ -649,8 +649,77 @@ async def test_behind_a_proxy_the_last_forwarded_address_is_the_caller(loaded, t
                                   b"X-Forwarded-For: 198.51.100.7, \xff\xfe")
         assert status == 200
     assert [r["caller"] for r in await _audit_rows(loaded)] == [
-        "address 198.51.100.7", ANONYMOUS_CALLER, "address 2001:db8::1",
-        "address 2001:db8::1", ANONYMOUS_CALLER]
+        "address 198.51.100.7", ANONYMOUS_CALLER, "address 2001:db8::/64",
+        "address 2001:db8::/64", ANONYMOUS_CALLER]
+
+
+async def _forwarded_statuses(base: str, addresses: list[str],
+                              extra: dict[str, str] | None = None) -> list[int]:
+    """The status of a common question from each of `addresses` in turn, as a proxy names
+    them in X-Forwarded-For (with `extra` headers)."""
+    async with ClientSession(base_url=base) as node:
+        statuses = []
+        for address in addresses:
+            async with node.get(COMMON, headers={"X-Forwarded-For": address,
+                                                 **(extra or {})}) as answer:
+                statuses.append(answer.status)
+        return statuses
+
+
+async def test_anonymous_ipv6_callers_are_budgeted_by_their_64(loaded, tmp_path):
+    """A host is given a /64 and may use any address in it: each address counted on its own,
+    2001:db8::1, ::2 and ::3 each had a full budget and its own loss accounts, so a host had
+    as many as it cared to use. Addresses of one /64 now share one budget, another /64 has
+    its own, and an IPv4 client of a dual-stack socket (::ffff:198.51.100.7) is its IPv4
+    address: one budget however it connects."""
+    settings = _settings(loaded, tmp_path)
+    settings = settings.model_copy(update={"disclosure": DISCLOSURE.model_copy(
+        update={"client_address_header": "X-Forwarded-For"})})
+    one_host = ["2001:db8::1", "2001:db8::2", "2001:db8::3"]
+    dual = ["198.51.100.7", "::ffff:198.51.100.7"]
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings))
+        shared = await _forwarded_statuses(
+            base, [one_host[i % 3] for i in range(ANSWERED + 1)])
+        other = await _forwarded_statuses(base, ["2001:db8:0:1::1"])
+        mapped = await _forwarded_statuses(base, [dual[i % 2] for i in range(ANSWERED + 1)])
+    assert shared == [200] * ANSWERED + [429]
+    assert other == [200]
+    assert mapped == [200] * ANSWERED + [429]
+    assert {r["caller"] for r in await _audit_rows(loaded)} == {
+        "address 2001:db8::/64", "address 2001:db8:0:1::/64", "address 198.51.100.7"}
+
+
+def test_an_anonymous_callers_name_follows_the_ipv6_prefix_setting():
+    """At 128 an IPv6 address is itself, as before the setting, without a length; a zone
+    (fe80::1%eth0) is no part of its network; what is not an address is named as given."""
+    from node.http.caller import _anonymous
+    assert [_anonymous(address, 128) for address in (
+        "2001:db8::1", "::ffff:192.0.2.1", "192.0.2.1")] == [
+        "2001:db8::1", "192.0.2.1", "192.0.2.1"]
+    assert [_anonymous(address, 48) for address in (
+        "2001:db8:1:2::1", "fe80::1%eth0", "192.0.2.1", None)] == [
+        "2001:db8:1::/48", "fe80::/48", "192.0.2.1", "unknown"]
+
+
+async def test_a_trusted_network_nodes_callers_keep_their_names_with_ipv6_prefixes(
+        loaded, tmp_path):
+    """The IPv6 prefix is an anonymous caller's, not a trusted network node's: from the
+    trusted 2001:db8:10::7 a pseudonym counts as `network 2001:db8:10::7 <pseudonym>`, and
+    its neighbour in the same /64, untrusted, naming a pseudonym is that /64's one budget. A
+    trusted IPv4 network node on a dual-stack socket is named by its IPv4 address."""
+    settings = _settings(loaded, tmp_path,
+                         trusted_network_addresses=["2001:db8:10::7", "192.0.2.10"])
+    settings = settings.model_copy(update={"disclosure": DISCLOSURE.model_copy(
+        update={"client_address_header": "X-Forwarded-For"})})
+    header = {"X-Beacon-Network-Caller": "a" * 32}
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, create_app(settings))
+        for address in ("2001:db8:10::7", "2001:db8:10::8", "::ffff:192.0.2.10"):
+            assert await _forwarded_statuses(base, [address], header) == [200]
+    assert [r["caller"] for r in await _audit_rows(loaded)] == [
+        f"network 2001:db8:10::7 {'a' * 32}", "address 2001:db8:10::/64",
+        f"network 192.0.2.10 {'a' * 32}"]
 
 
 async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp_path):

@@ -69,7 +69,7 @@ NODE = {
         "granted": {"allele_floor": 1},
         "purpose_required": False, "anonymous_discovery": True,
         "budget_window_seconds": 3600, "answer_time_floor_ms": 50,
-        "client_address_header": "X-Forwarded-For"},
+        "client_address_header": "X-Forwarded-For", "anonymous_ipv6_prefix": 64},
     "trusted_issuers": [{"issuer": "https://login.example.org/oidc/",
                          "jwks_uri": "https://login.example.org/oidc/jwk",
                          "userinfo_endpoint": "https://login.example.org/oidc/userinfo",

@@ -181,6 +181,18 @@ def test_numbers_the_start_or_the_statements_cannot_take_are_refused(clean_env, 
     assert _refusal(**given).startswith(name)
 
 
+@pytest.mark.parametrize("prefix", [31, 129, -1, True])
+def test_an_ipv6_prefix_that_is_no_hosts_network_is_refused(clean_env, prefix):
+    """Anonymous IPv6 callers are counted by their network of this many bits: under 32 one
+    budget would be a whole provider's, past 128 there is no such network."""
+    refusal = _refusal(disclosure={"anonymous_ipv6_prefix": prefix})
+    assert refusal.startswith("disclosure.anonymous_ipv6_prefix: Input should be "), refusal
+    assert "than or equal to" in refusal
+    assert [Settings(disclosure={"anonymous_ipv6_prefix": taken}).disclosure
+            .anonymous_ipv6_prefix for taken in (32, 128)] == [32, 128]
+    assert Settings().disclosure.anonymous_ipv6_prefix == 64
+
+
 @pytest.mark.parametrize("beacon_id", ["org.probe:lp", "org probe", "org.probe/lp",
                                        "org.pröbe", ""])
 def test_a_beacon_id_a_url_would_escape_is_refused(clean_env, beacon_id):

@@ -55,8 +55,9 @@ def audit() -> None:
 @audit.command("list")
 @_SINCE
 @click.option("--caller", help="Only this caller, as the trail names it: "
-                               "'token ISSUER SUB', 'address IP' or 'network IP "
-                               "PSEUDONYM'.")
+                               "'token ISSUER SUB', 'address IP' (an IPv6 caller "
+                               "by its network, e.g. 'address 2001:db8::/64') or "
+                               "'network IP PSEUDONYM'.")
 @click.option("--dataset", "dataset_id", help="Only requests that asked this dataset "
                                                "(or, on /network/api, this peer).")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True,

@@ -24,7 +24,8 @@ has already passed through this node, or through MAX_NETWORK_HOPS networks.
 
 A peer asked without a token is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the
 caller's budget key (node/http/caller.py caller_key), never the key itself, which for an
-anonymous caller is the researcher's address. A peer that trusts this node's address
+anonymous caller is the researcher's address (an IPv6 one's /64: one pseudonym for all of
+it, one budget at a trusting peer, as here). A peer that trusts this node's address
 (Settings.trusted_network_addresses) budgets and loss-accounts each such caller on its own;
 without it, every anonymous caller of the network would be one caller at every peer, and one
 researcher spending that budget would make the peer refuse all the others (docs/federation.md,

@@ -1,8 +1,9 @@
 """Bearer tokens on every node request (node/http/middleware.py asks `caller_of`): no header =
 anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error
 body, never a silent downgrade to public; two headers = 400.
-Who a budget counts (`caller_key`): the token's subject, else the client's address, or for a
-network node this node trusts, the caller that network names.
+Who a budget counts (`caller_key`): the token's subject, else the client's address (an IPv6
+client's network of Settings.disclosure.anonymous_ipv6_prefix bits), or for a network node
+this node trusts, the caller that network names.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
@@ -63,7 +64,10 @@ def caller_key(request: web.Request) -> str:
     that proxy saw. The last entry across all of the header's lines, not of its first line:
     a proxy that keeps the client's own lines and adds one (HAProxy's `option forwardfor`)
     puts its entry last, and the first line is the client's to write, a fresh budget for
-    each address it names.
+    each address it names. An IPv6 address counts as its network of
+    `anonymous_ipv6_prefix` bits (`address 2001:db8::/64`): a host is given a /64 and
+    may use any address in it, so counted per address it had as many budgets, and sets of
+    loss accounts, as it chose addresses.
 
     From an address in Settings.trusted_network_addresses, a request naming its caller in
     NETWORK_CALLER_HEADER counts against `network <address> <pseudonym>`: each anonymous
@@ -84,8 +88,34 @@ def caller_key(request: web.Request) -> str:
     if (settings.trusted_network_addresses and NETWORK_CALLER_HEADER in request.headers
             and (forwarded is not None or not lines)
             and _within(address, settings.trusted_network_addresses)):
-        return f"network {address} {_network_caller(request)}"
-    return f"address {address or 'unknown'}"
+        return f"network {_unmapped(address)} {_network_caller(request)}"
+    return f"address {_anonymous(address, settings.disclosure.anonymous_ipv6_prefix)}"
+
+
+def _unmapped(address: str | None) -> str:
+    """`address` as the budgets and audit trail name it: an IPv4 client of a dual-stack
+    socket (::ffff:192.0.2.10) by its IPv4 address, as it is named connecting over IPv4,
+    so the one client is one caller either way."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
+
+
+def _anonymous(address: str | None, ipv6_prefix: int) -> str:
+    """Who an anonymous `address` is: an IPv4 address (mapped ones included) itself; an IPv6
+    address its network of `ipv6_prefix` bits (at 128, the address as before, without a
+    length). Its zone (fe80::1%eth0) is no part of it: the network is the same on any."""
+    named = _unmapped(address)
+    try:
+        ip = ipaddress.ip_address(named)
+    except ValueError:
+        return named
+    if isinstance(ip, ipaddress.IPv4Address) or ipv6_prefix >= 128:
+        return named
+    return str(ipaddress.IPv6Network((int(ip), ipv6_prefix), strict=False))
 
 
 def _address(entry: str) -> str | None:
