@@ -925,8 +925,9 @@ def test_a_peers_malformed_filtering_terms_never_reach_the_network_answer(beacon
 def test_a_peers_result_set_the_model_converted_is_passed_on_as_converted(beacon_schema):
     """A peer's resultSet whose count is spelt "0" passes the model (which converts it) but
     not the exact check; the network passed on the peer's string, and its answer was invalid
-    (found by tests/test_fuzz_network.py). The checked fields go on as the model holds them,
-    the rest as the peer sent them."""
+    (found by tests/test_fuzz_network.py). The checked fields go on as the model holds them;
+    at count, a set's `info` is its returnedGranularity only (node/federation/merge.py
+    `_as_counted`), whatever else the peer put there."""
     sent = {"meta": {"beaconId": "peer", "returnedGranularity": "count"},
             "responseSummary": {"exists": True, "numTotalResults": 3},
             "response": {"resultSets": [
@@ -941,7 +942,7 @@ def test_a_peers_result_set_the_model_converted_is_passed_on_as_converted(beacon
                               [outcome], PeerList([outcome.peer]))
     assert document["response"]["resultSets"] == [
         {"id": "GDI-XX-SYN-001", "setType": "dataset", "exists": True, "resultsCount": 3,
-         "results": [], "info": {"kept": True}, "beaconId": "peer"}]
+         "results": [], "info": {"returnedGranularity": "count"}, "beaconId": "peer"}]
     assert beacon_schema(RESPONSE_SCHEMAS["count"], document) == []
 
 
