@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -104,10 +105,13 @@ def _unmapped(address: str | None) -> str:
     return str(mapped or ip)
 
 
+@lru_cache(maxsize=4096)
 def _anonymous(address: str | None, ipv6_prefix: int) -> str:
     """Who an anonymous `address` is: an IPv4 address (mapped ones included) itself; an IPv6
     address its network of `ipv6_prefix` bits (at 128, the address as before, without a
-    length). Its zone (fe80::1%eth0) is no part of it: the network is the same on any."""
+    length). Its zone (fe80::1%eth0) is no part of it: the network is the same on any.
+    Remembered: every anonymous answer asks it, and parsing an address costs more than the
+    lookup (a node's callers are a few thousand addresses at a time)."""
     named = _unmapped(address)
     try:
         ip = ipaddress.ip_address(named)
