@@ -147,8 +147,8 @@ def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, 
     for s in sets:
         info = s.get("info")
         if (not s["results"] and s.keys() <= _AS_COUNTED and type(info) is dict
-                and len(info) == 1
-                and _RANK.get(info.get("returnedGranularity"), _RECORD) <= ceiling):
+                and len(info) == 1 and type(own := info.get("returnedGranularity")) is str
+                and _RANK.get(own, _RECORD) <= ceiling):
             counted.append(s)
             continue
         kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
