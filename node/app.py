@@ -28,7 +28,7 @@ from beacon.workload import Queries
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
 from node.database import close_pool, create_pool, create_read_pool, resolve_database
-from node.federation.network import Network, peer_session
+from node.federation.network import Network, PeerSessions
 from node.http import beacon_api, health, network_api
 from node.http import web as web_page
 from node.http.app_keys import (
@@ -185,17 +185,18 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     """The outgoing HTTP sessions: one for the issuers (discovery, JWKS, userinfo), one for
-    the network's peers and registry (network.peer_session). Apart, so that no peer, however
-    many of its connections hang, holds a connection a token's verification waits for:
-    with one session of aiohttp's default 100 connections, a frozen peer held them all
-    under load, and the healthy peers' answers and the JWKS queued behind it."""
+    each of the network's peers and its registry (network.PeerSessions). Apart, so that no
+    peer, however many of its connections hang, holds a connection a token's verification
+    or another peer waits for: with one session of aiohttp's default 100 connections, a
+    frozen peer held them all under load, and the healthy peers' answers and the JWKS
+    queued behind it."""
     settings = app[SETTINGS]
     # No cookie jar: the session serves every caller, so a cookie one issuer sets must never
     # ride along on another caller's request (it also saves a jar lookup per request).
     # No session-wide timeout: every use sets its own.
     async with (aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
                                       timeout=aiohttp.ClientTimeout(total=None)) as session,
-                peer_session() as peers):
+                PeerSessions() as peers):
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
                          max_age=settings.jwks_max_age_seconds)
         registry = IssuerRegistry(settings.trusted_issuers,

@@ -2,7 +2,7 @@
 each may take, and whether what came back is a Beacon answer. No aiohttp handlers here
 (node/http/network_api.py); the merge of the answers is node/federation/merge.py.
 
-Every peer is asked concurrently over the peers' outgoing session (peer_session, its
+Every peer is asked concurrently, each over a session of its own (PeerSessions, its
 connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
 whatever is still running when the network's `network_deadline_seconds` run out is
 cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -77,10 +77,10 @@ CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
-# Connections open at once to one peer (one host and port: peers sharing them share these),
-# as many as aiohttp's default for a whole session; peers together have no limit
-# (peer_session).
+# Connections open at once to one peer, aiohttp's default for a session (PeerSessions); the
+# peers beyond OWN_SESSIONS share a session that bounds them per host and port
 PEER_CONNECTIONS = 100
+OWN_SESSIONS = 256
 NO_CONNECTION = "no connection to the peer"
 NOT_JSON = "answer is not JSON"
 # orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
@@ -391,24 +391,56 @@ def _registry_peer(node: _CatalogueNode, https_only: bool) -> Peer | None:
     return peer
 
 
-def peer_session() -> aiohttp.ClientSession:
-    """The outgoing session of the network's peers (and registry). Its connections are
-    bounded per peer, PEER_CONNECTIONS each, not in all: under aiohttp's default, 100 for
-    the whole session, one frozen peer held every connection (each of its requests holds one
-    until its timer ends), and the healthy peers' requests queued for one until theirs ran
-    out too: 48 of 150 concurrent network requests reported a healthy peer `timeout`. A
+class PeerSessions:
+    """The outgoing sessions of the network's peers (and its registry): one per peer's base
+    URL, each with aiohttp's default of PEER_CONNECTIONS connections. Under one session of
+    that default for all, one frozen peer held every connection (each of its requests holds
+    one until its timer ends), and the healthy peers' requests queued for one until theirs
+    ran out too: 48 of 150 concurrent network requests reported a healthy peer `timeout`. A
     request waiting for one of its peer's connections waits within that peer's timer
-    (Network.ask_all), so a frozen peer still costs at most `peer_timeout_seconds`. What
-    bounds the connections in all is the peers times the network requests running, each
-    ended by its timer.
+    (Network.ask_all), so a frozen peer still costs at most `peer_timeout_seconds`. A
+    session each, not one bounded per host and port (aiohttp's `limit_per_host`), whose
+    bookkeeping on every connection cost 1% of a network request's instructions
+    (bench/federation.py --overhead). Peers beyond OWN_SESSIONS (a registry listing
+    thousands) share one session bounded so, per host and port.
 
-    No cookie jar: the session serves every caller, so a cookie one peer sets must never
-    ride along on another caller's request (it also saves a jar lookup per request). No
+    No cookie jar: a session serves every caller, so a cookie one peer sets must never ride
+    along on another caller's request (it also saves a jar lookup per request). No
     session-wide timeout: every use sets its own (the fan-out one timer for all peers), and
     aiohttp's default arms a timer per request, 4% of a network request's instructions."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=PEER_CONNECTIONS),
-        cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None))
+
+    def __init__(self) -> None:
+        self._own: dict[str, aiohttp.ClientSession] = {}
+        self._shared: aiohttp.ClientSession | None = None
+
+    def of(self, base_url: str) -> aiohttp.ClientSession:
+        """The session of the peer (or registry) at `base_url`."""
+        session = self._own.get(base_url)
+        if session is not None:
+            return session
+        if len(self._own) < OWN_SESSIONS:
+            session = self._own[base_url] = _session(aiohttp.TCPConnector())
+            return session
+        if self._shared is None:
+            self._shared = _session(aiohttp.TCPConnector(limit=0,
+                                                         limit_per_host=PEER_CONNECTIONS))
+        return self._shared
+
+    async def close(self) -> None:
+        for session in [*self._own.values(), *([self._shared] if self._shared else [])]:
+            await session.close()
+        self._own, self._shared = {}, None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+
+def _session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                 timeout=aiohttp.ClientTimeout(total=None))
 
 
 # --- one request, one outcome per peer -------------------------------------------------------
@@ -464,12 +496,12 @@ class PeerList:
 class Network:
     """The peers of this node and the caches of what they said; one per application."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession,
+    def __init__(self, settings: Settings, sessions: PeerSessions,
                  caller_secret: bytes) -> None:
         """`caller_secret`: the key of the callers' pseudonyms (beacon/budget.py
         network_caller_secret)."""
         self._settings = settings
-        self._session = session
+        self._sessions = sessions
         self.pseudonym = caller_pseudonyms(caller_secret)
         # (peer id, URL, path): (when asked, outcome), Network.document's
         self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
@@ -504,7 +536,8 @@ class Network:
             url = f"{self._settings.catalogue_url}/api/nodes"
             try:
                 async with asyncio.timeout(self._settings.peer_timeout_seconds):
-                    async with self._session.get(url, allow_redirects=False) as response:
+                    async with self._sessions.of(url).get(url,
+                                                          allow_redirects=False) as response:
                         response.raise_for_status()
                         body = await bounded_body(response, MAX_REGISTRY_BODY)
                         if body is None:
@@ -602,8 +635,9 @@ class Network:
                    not_found_is_empty: bool) -> PeerOutcome:
         began = time.perf_counter()
         try:                                  # timed by ask_all, which cancels it
-            async with self._session.request(request.method, url, data=request.body,
-                                             headers=headers, allow_redirects=False) as response:
+            async with self._sessions.of(peer.url).request(
+                    request.method, url, data=request.body, headers=headers,
+                    allow_redirects=False) as response:
                 body = (await response.read() if _within_bound(response)
                         else await bounded_body(response, MAX_PEER_BODY))
                 code = response.status
