@@ -50,7 +50,10 @@ from node.federation.network import (
     MAX_PEER_BODY,
     MAX_REGISTRY_BODY,
     NETWORK_CALLER_HEADER,
+    OWN_SESSIONS,
+    PEER_CONNECTIONS,
     VIA_HEADER,
+    PeerSessions,
 )
 from node.federation.peers import Peer
 from node.http.app_keys import NETWORK
@@ -1716,3 +1719,20 @@ def test_a_peer_answer_read_at_once_is_judged_as_read_whole(monkeypatch: pytest.
                  good.replace('"more": 1', '"more": ' + "[" * 2000 + "]" * 2000).encode()):
         assert judged_whole(body)[0] == "invalid"
         assert _judged(body, 200, VariantAnswer, False)[:2] == judged_whole(body)[:2]
+
+
+async def test_each_peer_has_a_session_of_its_own_and_a_registry_of_thousands_one_more():
+    """A peer's connections are its own session's (a frozen one holds only those); peers
+    beyond OWN_SESSIONS, as a registry of thousands lists, share one session bounded per
+    host and port, so the sessions a node keeps are bounded too, and all are closed."""
+    sessions = PeerSessions()
+    urls = [f"http://127.0.0.{1 + n // 200}:{5000 + n % 200}/api" for n in range(OWN_SESSIONS + 9)]
+    made = [sessions.of(url) for url in urls]
+    assert sessions.of(urls[0]) is made[0]
+    assert len({id(s) for s in made[:OWN_SESSIONS]}) == OWN_SESSIONS
+    assert all(s.connector.limit == PEER_CONNECTIONS for s in made[:OWN_SESSIONS])
+    shared = made[OWN_SESSIONS:]
+    assert all(s is shared[0] for s in shared) and shared[0] not in made[:OWN_SESSIONS]
+    assert shared[0].connector.limit_per_host == PEER_CONNECTIONS
+    await sessions.close()
+    assert all(s.closed for s in made)
