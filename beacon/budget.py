@@ -189,6 +189,9 @@ class Budgets:
             limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
             wanted = max(needed, min(MAX_LEASE, limit // 20))
             async with self._pool.acquire() as connection:
+                # the take's life starts before the database's clock reads its time: timed
+                # after the call, its units were spent past their count by the call's time
+                at = time.monotonic()
                 taking = connection.fetchrow(
                     "SELECT * FROM budget_take($1, $2, $3, $4, false, $5, $6, $7)", caller,
                     dataset_id, wanted, needed, self._window, rules.budget_per_window,
@@ -201,7 +204,7 @@ class Budgets:
             return needed, row["retry_after"]
         # a take of its own in the lease held (a new one if it lapsed or was pruned
         # meanwhile): the database's lowest "left" is the latest
-        take = _Take(row["taken"], time.monotonic())
+        take = _Take(row["taken"], at)
         current = self._leases.setdefault(key, _Lease(row["window_left"], row["day_left"], []))
         current.takes.append(take)
         current.window_left = _lowest(current.window_left, row["window_left"])
