@@ -117,8 +117,10 @@ def _anonymous(address: str | None, ipv6_prefix: int) -> str:
         ip = ipaddress.ip_address(named)
     except ValueError:
         return named
-    if isinstance(ip, ipaddress.IPv4Address) or ipv6_prefix >= 128:
+    if isinstance(ip, ipaddress.IPv4Address):
         return named
+    if ipv6_prefix >= 128:
+        return str(ipaddress.IPv6Address(int(ip)))          # without its zone
     return str(ipaddress.IPv6Network((int(ip), ipv6_prefix), strict=False))
 
 
