@@ -946,6 +946,33 @@ def test_a_peers_result_set_the_model_converted_is_passed_on_as_converted(beacon
     assert beacon_schema(RESPONSE_SCHEMAS["count"], document) == []
 
 
+def test_a_peers_miss_says_how_many_alleles_it_looked_at_through_a_count(beacon_schema):
+    """At count the network passes on of a set's `info` its returnedGranularity and a miss's
+    `alleleNumber` ("not seen in N alleles", docs/beacon.md), whether the set is passed as it
+    came or built anew; an alleleNumber that is no count, and any other key, are dropped."""
+    def merged(info: dict[str, Any]) -> dict[str, Any]:
+        sent = {"meta": {"beaconId": "peer", "returnedGranularity": "count"},
+                "responseSummary": {"exists": False, "numTotalResults": 0},
+                "response": {"resultSets": [
+                    {"id": "GDI-XX-SYN-001", "setType": "dataset", "exists": False,
+                     "resultsCount": 0, "results": [], "info": info}]}}
+        outcome = PeerOutcome(Peer(id="peer", url="http://127.0.0.1:1/api"), "ok", 1.0,
+                              answer=VariantAnswer.checked(sent), raw=sent)
+        document = merge_variants("org.test", VariantQuery(
+            kind="sequence", reference_name="1", start=(99,), reference_bases="A",
+            alternate_bases="G", granularity="count", include="ALL"),
+            [outcome], PeerList([outcome.peer]))
+        assert beacon_schema(RESPONSE_SCHEMAS["count"], document) == []
+        return document["response"]["resultSets"][0]["info"]
+    assert merged({"returnedGranularity": "count", "alleleNumber": 2000}) == {
+        "returnedGranularity": "count", "alleleNumber": 2000}
+    assert merged({"returnedGranularity": "record", "alleleNumber": 2000, "leak": 1}) == {
+        "returnedGranularity": "count", "alleleNumber": 2000}
+    for number in ("2000", True, -1, 2 ** 60):
+        assert merged({"returnedGranularity": "count", "alleleNumber": number}) == {
+            "returnedGranularity": "count"}
+
+
 @pytest.mark.parametrize(("parameters", "start", "end"), [
     ({"geneId": "B" * 500_000}, "geneId: 'BBB",
      "is not an HGNC symbol (e.g. TP53) or id (HGNC:11998)"),

@@ -130,8 +130,9 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
 _COUNTED_FIELDS = ("id", "setType", "exists", "resultsCount", "resultsHandovers",
                    "countPrecision", "countAdjustedTo", "beaconId")
 _RECORD = _RANK["record"]
-# the keys of a set passed on as it came (_as_counted)
+# the keys of a set passed on as it came (_as_counted), and of its info
 _AS_COUNTED = frozenset((*_COUNTED_FIELDS, "results", "info"))
+_COUNTED_INFO = frozenset(("returnedGranularity", "alleleNumber"))
 
 
 def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, Any]]:
@@ -147,8 +148,10 @@ def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, 
     for s in sets:
         info = s.get("info")
         if (not s["results"] and s.keys() <= _AS_COUNTED and type(info) is dict
-                and len(info) == 1 and type(own := info.get("returnedGranularity")) is str
-                and _RANK.get(own, _RECORD) <= ceiling):
+                and info.keys() <= _COUNTED_INFO
+                and type(own := info.get("returnedGranularity")) is str
+                and _RANK.get(own, _RECORD) <= ceiling
+                and _allele_number(info) == info.get("alleleNumber")):
             counted.append(s)
             continue
         kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
@@ -156,8 +159,18 @@ def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, 
         own = info.get("returnedGranularity") if isinstance(info, dict) else None
         lower = isinstance(own, str) and _RANK.get(own, _RECORD) < ceiling
         set_granularity = own if lower else granularity
-        counted.append({**kept, "results": [], "info": {"returnedGranularity": set_granularity}})
+        about: dict[str, Any] = {"returnedGranularity": set_granularity}
+        if (number := _allele_number(info)) is not None:
+            about["alleleNumber"] = number       # "not seen in N alleles" (docs/beacon.md)
+        counted.append({**kept, "results": [], "info": about})
     return counted
+
+
+def _allele_number(info: Any) -> int | None:
+    """A set's `info.alleleNumber` (a node's miss: the alleles called at the site) where it
+    is one, a count: passed on at count as at record."""
+    number = info.get("alleleNumber") if isinstance(info, dict) else None
+    return number if type(number) is int and 0 <= number <= MAX_COUNT else None
 
 
 def merge_collections(beacon_id: str, outcomes: list[PeerOutcome], peers: PeerList,
