@@ -77,10 +77,12 @@ CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
-# Connections open at once to one peer, aiohttp's default for a session (PeerSessions); the
-# peers beyond OWN_SESSIONS share a session that bounds them per host and port
-PEER_CONNECTIONS = 100
-OWN_SESSIONS = 256
+# Connections open at once to one peer (PeerSessions): a frozen peer holds that many sockets
+# at most, each until its timer ends (32 peers' 1,024 is a process's default limit of open
+# files), and a healthy one answering in 5 ms takes 6,400 requests a second through them;
+# the peers beyond OWN_SESSIONS share a session that bounds them per host and port
+PEER_CONNECTIONS = 32
+OWN_SESSIONS = 64             # 1+MG's countries, a few nodes each
 NO_CONNECTION = "no connection to the peer"
 NOT_JSON = "answer is not JSON"
 # orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
@@ -393,8 +395,8 @@ def _registry_peer(node: _CatalogueNode, https_only: bool) -> Peer | None:
 
 class PeerSessions:
     """The outgoing sessions of the network's peers (and its registry): one per peer's base
-    URL, each with aiohttp's default of PEER_CONNECTIONS connections. Under one session of
-    that default for all, one frozen peer held every connection (each of its requests holds
+    URL, each of PEER_CONNECTIONS connections. Under one session of aiohttp's default 100
+    connections for all, one frozen peer held every connection (each of its requests holds
     one until its timer ends), and the healthy peers' requests queued for one until theirs
     ran out too: 48 of 150 concurrent network requests reported a healthy peer `timeout`. A
     request waiting for one of its peer's connections waits within that peer's timer
@@ -402,7 +404,8 @@ class PeerSessions:
     session each, not one bounded per host and port (aiohttp's `limit_per_host`), whose
     bookkeeping on every connection cost 1% of a network request's instructions
     (bench/federation.py --overhead). Peers beyond OWN_SESSIONS (a registry listing
-    thousands) share one session bounded so, per host and port.
+    thousands) share one session bounded so per host and port, and at four peers' worth
+    in all: the sockets a node holds stay bounded, whatever the registry lists.
 
     No cookie jar: a session serves every caller, so a cookie one peer sets must never ride
     along on another caller's request (it also saves a jar lookup per request). No
@@ -419,10 +422,11 @@ class PeerSessions:
         if session is not None:
             return session
         if len(self._own) < OWN_SESSIONS:
-            session = self._own[base_url] = _session(aiohttp.TCPConnector())
+            session = self._own[base_url] = _session(aiohttp.TCPConnector(
+                limit=PEER_CONNECTIONS))
             return session
         if self._shared is None:
-            self._shared = _session(aiohttp.TCPConnector(limit=0,
+            self._shared = _session(aiohttp.TCPConnector(limit=4 * PEER_CONNECTIONS,
                                                          limit_per_host=PEER_CONNECTIONS))
         return self._shared
 
