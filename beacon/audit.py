@@ -67,7 +67,8 @@ class AuditTrail:
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    asyncpg.InternalClientError) as error:   # a session ended mid-COPY
                 log.warning("audit trail not written yet (%s); retrying", _described(error))
             except Exception:
                 log.exception("audit trail not written yet (unexpected error); retrying")

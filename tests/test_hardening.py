@@ -405,6 +405,11 @@ async def test_a_database_that_does_not_answer_is_a_503_within_the_limits(
             limit = wide_limit + GRACE_SECONDS if path == wide else 2 * (narrow + GRACE_SECONDS)
             assert seconds < limit + 1.5, (path, seconds)
         assert ready.status == 503 and ready_seconds < READY_SECONDS + 1
+        # when to ask again, and why: a timeout's reason was empty ("database: ")
+        assert ready.headers["Retry-After"].isdigit()
+        reason = (await ready.json())["reason"]
+        assert reason in (f"database: no answer within {READY_SECONDS:g} s",
+                          "database: DatabaseNotAnswering"), reason
         assert [r for r in _outage_lines(caplog) if r.levelno == logging.ERROR]
 
 

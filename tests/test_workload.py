@@ -21,6 +21,7 @@ from beacon.hung_server import EVERY_SECONDS, Watchdog
 from beacon.request import VariantQuery, query_from_get
 from beacon.workload import Queries, QueryLimits, QueryTimeout, WideLanes, is_wide
 from node.database import create_pool
+from node.settings import DisclosureSettings
 from tests.test_hardening import (
     DATASET,
     _beacon_error,
@@ -83,6 +84,36 @@ async def test_a_query_over_its_limit_is_a_503_naming_the_limit(db_url, loaded, 
             response = await node.get(path)
             assert response.status == 200, await response.text()
             assert (await response.json())["responseSummary"]["numTotalResults"] >= 1
+
+
+@pytest.mark.parametrize("table", ["budget_spent", "datasets"])
+async def test_a_statement_past_the_limit_beside_the_query_is_a_503_too(
+        db_url, loaded, tmp_path: Path, beacon_schema, table):
+    """The statements a request makes beside its variant query run on the same pool under
+    its statement_timeout: a fresh caller's budget lease (budget_spent), the datasets' list
+    reloaded after a change (datasets). Past the limit they were a 500 with a traceback (a
+    probe); they are the load's, a 503 with Retry-After, as the variant query's own."""
+    # the default tiers: the anonymous caller's queries are budgeted
+    settings = _node_settings(db_url, tmp_path, query_timeout_seconds=0.3,
+                              wide_query_timeout_seconds=0.6).model_copy(
+                                  update={"disclosure": DisclosureSettings()})
+    async with served(settings) as node:
+        holder = await asyncpg.connect(db_url)
+        try:
+            await holder.execute(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            if table == "datasets":              # the list is read again on its next use
+                notifier = await asyncpg.connect(db_url)
+                await notifier.execute("NOTIFY gdi_node_datasets")
+                await notifier.close()
+                await asyncio.sleep(0.2)
+            response = await node.get(NARROW)
+            message = await _beacon_error(response, 503, beacon_schema)
+            assert "limit of 0.3 s" in message and "retry later" in message, message
+            assert response.headers["Retry-After"].isdigit()
+        finally:
+            await holder.close()
+        response = await node.get(NARROW)
+        assert response.status == 200, await response.text()
 
 
 async def test_a_busy_wide_lane_holds_up_wide_queries_only(db_url, loaded, settings):

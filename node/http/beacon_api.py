@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import orjson
 from aiohttp import hdrs, web
 
@@ -80,6 +81,16 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
     if isinstance(exc, QueryTimeout):      # the load, not the caller: retry, or ask narrower
         return json_response(error_body(beacon_id, 503, str(exc)), 503, headers=_RETRY_AFTER)
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        # a statement of the request's other than its variant query (a budget's lease, the
+        # datasets' list, ...) past the pool's statement_timeout: the load too, not a fault
+        # (it was a 500 with a traceback, a probe holding a lock on budget_spent)
+        log.warning("statement past its time limit: %s", exc,
+                    extra={"request_id": request.get(REQUEST_ID)})
+        limit = request.app[SETTINGS].query_timeout_seconds
+        return json_response(error_body(beacon_id, 503, (
+            f"the database did not answer within this node's limit of {limit:g} s; retry "
+            "later")), 503, headers=_RETRY_AFTER)
     if isinstance(exc, BudgetExceeded):
         return json_response(error_body(beacon_id, 429, str(exc)), 429,
                              headers={"Retry-After": str(exc.retry_after)})

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from node.http.app_keys import POOL
+from node.http.outage import RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 from node.migrate import pending_migrations
 
@@ -26,9 +27,20 @@ async def ready(request: web.Request) -> web.Response:
         async with asyncio.timeout(READY_SECONDS), \
                 request.app[POOL].acquire(timeout=READY_SECONDS) as conn:
             pending = await pending_migrations(conn)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        return json_response({"status": "unavailable", "reason": f"database: {exc}"}, 503)
+    except TimeoutError:
+        return _unavailable(f"database: no answer within {READY_SECONDS:g} s")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+            asyncpg.InternalClientError) as exc:
+        # the error's kind, not its text: an OSError's names the socket's path
+        return _unavailable(f"database: {type(exc).__name__}")
     if pending:
-        return json_response({"status": "unavailable", "reason": "pending migrations: "
-                              + ", ".join(f"{m.version:04d}" for m in pending)}, 503)
+        return _unavailable("pending migrations: "
+                            + ", ".join(f"{m.version:04d}" for m in pending))
     return json_response({"status": "ready"})
+
+
+def _unavailable(reason: str) -> web.Response:
+    """Not ready, and when to ask again, as every 503 of the node says (node/http/outage.py):
+    a hung server's timeout had an empty reason, a stopped one's named a socket's path."""
+    return json_response({"status": "unavailable", "reason": reason}, 503,
+                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
