@@ -472,14 +472,19 @@ async def test_hidden_controlled_datasets_are_not_published(fdp_node, loaded_db)
     assert rows[CONTROLLED].access_level == AccessLevel.CONTROLLED
 
 
-async def test_broken_database_answers_503_never_an_empty_200(fdp_node):
+async def test_broken_database_answers_503_never_an_empty_200(fdp_node, caplog):
+    """An unavailable database is the outage's, said in a line per request without a
+    traceback (each logged one with its traceback: a probe, `pg_ctl stop`)."""
     client, _, pool = await fdp_node()
     await pool.close()          # before any request has filled the node's dataset cache
+    caplog.set_level(logging.INFO)
     for accept in FORMATS:
         response, body = await fetch(client, "/fdp", accept)
         assert response.status == 503 and response.content_type == "text/plain"
         assert body.strip() and response.headers["Retry-After"] == "30"
         assert response.headers["Vary"] == "Accept"
+    said = [r for r in caplog.records if r.name == "node.http.fdp"]
+    assert said and not [r for r in said if r.exc_info or r.levelno >= logging.ERROR]
 
 
 COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
