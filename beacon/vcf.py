@@ -527,12 +527,15 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
     and a count of homozygous or hemizygous carriers the file does not give (undeclared, or
     `.`) is null: not 0, which would read as a fact (beacon/populations.py from_info)."""
     info, rows = rec.info, {}
+    n_alts = len(rec.alts or ())
     for label, names in keys.items():
         values = []
         for kind in ("AC", "AN", "nhomalt", "nhemi"):
             value = info.get(names[kind]) if kind in names else None
             if isinstance(value, tuple):
-                value = value[index] if index < len(value) else None
+                if len(value) != (1 if kind == "AN" else n_alts):    # as AC's (_info_counts)
+                    raise _wrong_number(names[kind], value, n_alts, one=kind == "AN")
+                value = value[index]
             if not (value is None or type(value) is int):    # not declared Integer
                 found = _integers(info.get(names[kind]), names[kind])
                 at = 0 if kind == "AN" else index   # AN is the site's, the rest per ALT
@@ -830,15 +833,18 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
     return [None, *ac], an, [None, *carriers]
 
 
-def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int) -> ValueError:
-    """INFO counts of another number than the record's ALTs (AC, nhomalt) or one (AN):
-    which value is whose cannot be told, and taking the first, or none, stored counts the
-    file does not state (the fast path took AC=5,7's 5, this one stored none)."""
+def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int,
+                  one: bool | None = None) -> ValueError:
+    """INFO counts of another number than the record's ALTs (AC, nhomalt, a population's
+    AC_FI) or one (AN, `one`: AN_FI): which value is whose cannot be told, and taking the
+    first, or none, stored counts the file does not state (the fast path took AC=5,7's 5,
+    this one stored none, a population's took the first)."""
     text = ",".join("." if v is None else str(v) for v in values)
     alts = f"{n_alts} ALT" + ("s" if n_alts > 1 else "")
     found = f"{len(values)} value" + ("s" if len(values) > 1 else "")
+    single = key == "AN" if one is None else one
     return ValueError(f"INFO {key}={text} has {found} for {alts}: " + (
-        "AN is one number (Number=1)" if key == "AN" else f"{key} is one per ALT (Number=A)"))
+        f"{key} is one number (Number=1)" if single else f"{key} is one per ALT (Number=A)"))
 
 
 def _check_counts(suffix: str, ac: tuple[int, ...], an: int,

@@ -343,6 +343,8 @@ def test_a_symbolic_allele_without_svlen_ends_at_its_info_end(tmp_path):
     ("AC=1;AN=10;nhomalt=3", r"INFO nhomalt=3 is below 0 or above AC=1"),
     ("AC=4,7;AN=10;nhomalt=0,0", "INFO AC=4,7 adds up to more than AN=10"),   # two ALTs
     ("AC=1;AN=10;nhomalt=0;AC_FI=3;AN_FI=2", "INFO AC_FI=3 adds up to more than AN_FI=2"),
+    ("AC=1;AN=10;nhomalt=0;AC_FI=1,2;AN_FI=6",                 # the first value was taken
+     r"INFO AC_FI=1,2 has 2 values for 1 ALT: AC_FI is one per ALT \(Number=A\)"),
     ("AC=3;AN=10;nhomalt=0;AC_FI=3;AN_FI=6;nhomalt_FI=1;nhemi_FI=-1",
      r"INFO nhemi_FI=-1 is below 0, or with nhomalt_FI=1 above AC_FI=3"),
     ("AC=3;AN=10;nhomalt=0;AC_FI=3;AN_FI=6;nhomalt_FI=1;nhemi_FI=3",
