@@ -137,27 +137,32 @@ def _described(error: BaseException) -> str:
 
 
 async def entries(conn: asyncpg.Connection, *, since: datetime | None = None,
-                  caller: str | None = None, dataset: str | None = None,
-                  limit: int = 100) -> list[asyncpg.Record]:
-    """The latest entries, newest first, optionally of one caller or dataset."""
+                  until: datetime | None = None, caller: str | None = None,
+                  dataset: str | None = None, limit: int = 100) -> list[asyncpg.Record]:
+    """The latest entries, newest first, optionally in [since, until) and of one caller or
+    dataset."""
     return await conn.fetch(
         """SELECT at, request_id, caller, endpoint, datasets
            FROM audit_trail
            WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR caller = $2)
              AND ($3::text IS NULL OR datasets::jsonb ? $3)
-           ORDER BY at DESC, request_id DESC LIMIT $4""", since, caller, dataset, limit)
+             AND ($5::timestamptz IS NULL OR at < $5)
+           ORDER BY at DESC, request_id DESC LIMIT $4""", since, caller, dataset, limit, until)
 
 
-async def summary(conn: asyncpg.Connection, *, since: datetime | None = None
+async def summary(conn: asyncpg.Connection, *, since: datetime | None = None,
+                  until: datetime | None = None, caller: str | None = None
                   ) -> list[tuple[date, str, str, int, int, int]]:
-    """Per day, caller and dataset: requests, requests that found something, budget spent."""
+    """Per day, caller and dataset: requests, requests that found something, budget spent;
+    optionally in [since, until) and of one caller."""
     rows = await conn.fetch(
         """SELECT (a.at AT TIME ZONE 'UTC')::date AS day, a.caller, d.key AS dataset,
                   count(*) AS requests,
                   count(*) FILTER (WHERE (d.value ->> 'exists')::boolean) AS hits,
                   coalesce(sum((d.value ->> 'spent')::int), 0) AS spent
            FROM audit_trail a CROSS JOIN LATERAL jsonb_each(a.datasets::jsonb) AS d
-           WHERE $1::timestamptz IS NULL OR a.at >= $1
-           GROUP BY 1, 2, 3 ORDER BY 1 DESC, 4 DESC, 2, 3""", since)
+           WHERE ($1::timestamptz IS NULL OR a.at >= $1)
+             AND ($2::timestamptz IS NULL OR a.at < $2) AND ($3::text IS NULL OR a.caller = $3)
+           GROUP BY 1, 2, 3 ORDER BY 1 DESC, 4 DESC, 2, 3""", since, until, caller)
     return [(r["day"], r["caller"], r["dataset"], r["requests"], r["hits"], r["spent"])
             for r in rows]

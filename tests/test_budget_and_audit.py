@@ -326,6 +326,15 @@ async def test_audit_trail_shows_what_was_disclosed_and_never_a_token(loaded, tm
         assert [(r["caller"], r["requests"], r["hits"], r["spent"]) for r in _summed(listed)
                 ] == [(ANONYMOUS_CALLER, 3, 2, RARE_COST + 2), (bob, 1, 1, 1)]
     assert _cli_json(env, "audit", "summary", "--json", "--since", later) == []
+    # --until: before then (the entries' range halved at the newest); summary's --caller
+    newest = moments[0].isoformat()
+    assert _cli_json(env, "audit", "list", "--json", "--until", newest) == listed[1:]
+    assert _cli_json(env, "audit", "list", "--json", "--since", earlier,
+                     "--until", later) == listed
+    assert _cli_json(env, "audit", "summary", "--json", "--until", newest) == _summed(
+        listed[1:])
+    assert _cli_json(env, "audit", "summary", "--json", "--caller", bob) == _summed(
+        listed[:1])
 
     table = gdi_node("audit", "list", env=env)
     assert table.returncode == 0, table.stderr
@@ -368,6 +377,8 @@ def _cli_json(env: dict[str, str], *args: str) -> Any:
     (("audit", "list", "--since", "yesterday"), "--since"),
     (("audit", "summary", "--since", "2025-02-30"), "--since"),
     (("audit", "list", "--limit", "0"), "--limit"),
+    (("audit", "list", "--since", "2025-02-01", "--until", "2025-01-31"), "--until"),
+    (("audit", "summary", "--since", "2025-02-01", "--until", "2025-02-01"), "--until"),
     # past the years 1 to 9999 once in UTC: the database's "date value out of range" (a probe)
     (("audit", "list", "--since", "9999-12-31T23:00:00-05:00"), "--since"),
     (("audit", "summary", "--since", "0001-01-01T00:00:00+05:00"), "--since"),

@@ -44,6 +44,20 @@ class Since(click.ParamType):
 _SINCE = click.option("--since", type=Since(),
                       help="Only requests from then on: YYYY-MM-DD or an ISO 8601 date and "
                            "time (UTC unless it says otherwise).")
+_UNTIL = click.option("--until", type=Since(),
+                      help="Only requests before then, as --since reads it (a bare date: "
+                           "before that day's midnight UTC).")
+_CALLER = click.option("--caller", help="Only this caller, as the trail names it: "
+                                        "'token ISSUER SUB', 'address IP' (an IPv6 caller "
+                                        "by its network, e.g. 'address 2001:db8::/64') or "
+                                        "'network IP PSEUDONYM'.")
+
+
+def _range(since: datetime | None, until: datetime | None) -> None:
+    """A range that holds nothing is the operator's slip, said rather than answered empty."""
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter(f"{until.isoformat()} is not after --since "
+                                 f"{since.isoformat()}", param_hint="'--until'")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -54,20 +68,19 @@ def audit() -> None:
 
 @audit.command("list")
 @_SINCE
-@click.option("--caller", help="Only this caller, as the trail names it: "
-                               "'token ISSUER SUB', 'address IP' (an IPv6 caller "
-                               "by its network, e.g. 'address 2001:db8::/64') or "
-                               "'network IP PSEUDONYM'.")
+@_UNTIL
+@_CALLER
 @click.option("--dataset", "dataset_id", help="Only requests that asked this dataset "
                                                "(or, on /network/api, this peer).")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
               help="At most this many entries.")
 @_JSON
 @click.pass_context
-def audit_list(ctx: click.Context, since: datetime | None, caller: str | None,
-               dataset_id: str | None, limit: int, as_json: bool) -> None:
+def audit_list(ctx: click.Context, since: datetime | None, until: datetime | None,
+               caller: str | None, dataset_id: str | None, limit: int, as_json: bool) -> None:
     """List answered requests, newest first (the last second's may still be buffered)."""
-    rows = run(_entries(settings_of(ctx), since, caller, dataset_id, limit))
+    _range(since, until)
+    rows = run(_entries(settings_of(ctx), since, until, caller, dataset_id, limit))
     if as_json:
         click.echo(json.dumps([{"at": r["at"].isoformat(), "requestId": r["request_id"],
                                 "caller": r["caller"], "endpoint": r["endpoint"],
@@ -75,7 +88,8 @@ def audit_list(ctx: click.Context, since: datetime | None, caller: str | None,
                               indent=2))
         return
     if not rows:
-        click.echo("no audit entries" + (" match" if since or caller or dataset_id else ""))
+        click.echo("no audit entries" + (" match" if since or until or caller or dataset_id
+                                         else ""))
         return
     click.echo(f"{'AT (UTC)':<19}  {'CALLER':<30} {'ENDPOINT':<24} DATASETS")
     for r in rows:
@@ -99,40 +113,44 @@ def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
     return "; ".join(parts) or "-"
 
 
-async def _entries(settings: Settings, since: datetime | None, caller: str | None,
-                   dataset_id: str | None, limit: int) -> list:
+async def _entries(settings: Settings, since: datetime | None, until: datetime | None,
+                   caller: str | None, dataset_id: str | None, limit: int) -> list:
     from beacon.audit import entries
     async with connection(settings) as conn:
-        return await entries(conn, since=since, caller=caller, dataset=dataset_id,
-                             limit=limit)
+        return await entries(conn, since=since, until=until, caller=caller,
+                             dataset=dataset_id, limit=limit)
 
 
 @audit.command("summary")
 @_SINCE
+@_UNTIL
+@_CALLER
 @_JSON
 @click.pass_context
-def audit_summary(ctx: click.Context, since: datetime | None, as_json: bool) -> None:
+def audit_summary(ctx: click.Context, since: datetime | None, until: datetime | None,
+                  caller: str | None, as_json: bool) -> None:
     """Per UTC day, caller and dataset: requests, requests that found something, and budget
     units spent, the busiest first."""
-    rows = run(_summary(settings_of(ctx), since))
+    _range(since, until)
+    rows = run(_summary(settings_of(ctx), since, until, caller))
     if as_json:
-        click.echo(json.dumps([{"day": day.isoformat(), "caller": caller, "dataset": dataset,
+        click.echo(json.dumps([{"day": day.isoformat(), "caller": who, "dataset": dataset,
                                 "requests": requests, "hits": hits, "spent": spent}
-                               for day, caller, dataset, requests, hits, spent in rows],
+                               for day, who, dataset, requests, hits, spent in rows],
                               indent=2))
         return
     if not rows:
-        click.echo("no audit entries" + (" match" if since else ""))
+        click.echo("no audit entries" + (" match" if since or until or caller else ""))
         return
     click.echo(f"{'DAY':<10}  {'CALLER':<30} {'DATASET':<20} {'REQUESTS':>8} {'HITS':>8} "
                f"{'SPENT':>8}")
-    for day, caller, dataset, requests, hits, spent in rows:
-        click.echo(f"{day:%Y-%m-%d}  {caller:<30} {dataset:<20} {requests:>8} {hits:>8} "
+    for day, who, dataset, requests, hits, spent in rows:
+        click.echo(f"{day:%Y-%m-%d}  {who:<30} {dataset:<20} {requests:>8} {hits:>8} "
                    f"{spent:>8}")
 
 
-async def _summary(settings: Settings, since: datetime | None
-                   ) -> list[tuple[date, str, str, int, int, int]]:
+async def _summary(settings: Settings, since: datetime | None, until: datetime | None,
+                   caller: str | None) -> list[tuple[date, str, str, int, int, int]]:
     from beacon.audit import summary
     async with connection(settings) as conn:
-        return await summary(conn, since=since)
+        return await summary(conn, since=since, until=until, caller=caller)
