@@ -225,11 +225,12 @@ def row_columns(layout: VcfLayout, options: ReadOptions) -> tuple[str, ...]:
     return COPY_COLUMNS[:_NARROW] if _narrow(layout, options) else COPY_COLUMNS
 
 
-def _check_bgzf(path: Path) -> None:
+def _check_bgzf(path: Path) -> bool:
+    """Whether the file is compressed; VcfProblem for a truncated or plain-gzip one."""
     with path.open("rb") as fh:
         magic = fh.read(2)
         if magic != b"\x1f\x8b":
-            return                                  # plain text VCF or BCF-uncompressed
+            return False                            # plain text VCF or BCF-uncompressed
         fh.seek(0, os.SEEK_END)
         if fh.tell() < len(_BGZF_EOF):
             raise VcfProblem(path, "truncated bgzip file (shorter than one BGZF block)")
@@ -237,13 +238,12 @@ def _check_bgzf(path: Path) -> None:
         if fh.read() != _BGZF_EOF:
             raise VcfProblem(path, "truncated or not bgzip-compressed: the BGZF end-of-file "
                                    "block is missing (compress with `bgzip`, not `gzip`)")
+    return True
 
 
-def _check_bom(path: Path) -> None:
+def _check_bom(path: Path, compressed: bool) -> None:
     """A VCF that starts with a UTF-8 byte-order mark (what some Windows editors write):
     htslib finds no `##fileformat` before it and says only that the file is not one."""
-    with path.open("rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
     try:
         with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
             first = fh.read(len(codecs.BOM_UTF8))
@@ -457,8 +457,7 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
     """The file's layout, on `assembly` (None: the one its header says, `choose_assembly`)."""
     if not path.is_file():
         raise VcfProblem(path, "a directory, not a file" if path.is_dir() else "no such file")
-    _check_bgzf(path)
-    _check_bom(path)
+    _check_bom(path, _check_bgzf(path))
     try:
         with open_vcf(path) as vf:
             header = vf.header
@@ -821,7 +820,7 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
                        for key in ("AC", "AN", "nhomalt"))
     for key, values, wanted in (("AC", ac, n_alts), ("AN", total, 1), ("nhomalt", nhom, n_alts)):
         if values is not None and len(values) != wanted:
-            raise _wrong_number(key, values, n_alts)
+            raise _wrong_number(key, values, n_alts, one=key == "AN")
     an = total[0] if total is not None else None
     if ac is None or an is None or None in ac:
         raise NeedGenotypes()
@@ -834,7 +833,7 @@ def _info_counts(rec: pysam.VariantRecord, n_alts: int) -> tuple[list[int | None
 
 
 def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int,
-                  one: bool | None = None) -> ValueError:
+                  one: bool) -> ValueError:
     """INFO counts of another number than the record's ALTs (AC, nhomalt, a population's
     AC_FI) or one (AN, `one`: AN_FI): which value is whose cannot be told, and taking the
     first, or none, stored counts the file does not state (the fast path took AC=5,7's 5,
@@ -842,9 +841,8 @@ def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int,
     text = ",".join("." if v is None else str(v) for v in values)
     alts = f"{n_alts} ALT" + ("s" if n_alts > 1 else "")
     found = f"{len(values)} value" + ("s" if len(values) > 1 else "")
-    single = key == "AN" if one is None else one
     return ValueError(f"INFO {key}={text} has {found} for {alts}: " + (
-        f"{key} is one number (Number=1)" if single else f"{key} is one per ALT (Number=A)"))
+        f"{key} is one number (Number=1)" if one else f"{key} is one per ALT (Number=A)"))
 
 
 def _check_counts(suffix: str, ac: tuple[int, ...], an: int,

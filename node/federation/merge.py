@@ -155,7 +155,6 @@ def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, 
             counted.append(s)
             continue
         kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
-        info = s.get("info")
         own = info.get("returnedGranularity") if isinstance(info, dict) else None
         lower = isinstance(own, str) and _RANK.get(own, _RECORD) < ceiling
         set_granularity = own if lower else granularity

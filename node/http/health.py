@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from node.http.app_keys import POOL
-from node.http.outage import RETRY_AFTER_SECONDS
+from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 from node.migrate import pending_migrations
 
@@ -29,8 +29,7 @@ async def ready(request: web.Request) -> web.Response:
             pending = await pending_migrations(conn)
     except TimeoutError:
         return _unavailable(f"database: no answer within {READY_SECONDS:g} s")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-            asyncpg.InternalClientError) as exc:
+    except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
         # the error's kind, not its text: an OSError's names the socket's path
         return _unavailable(f"database: {type(exc).__name__}")
     if pending:

@@ -98,9 +98,9 @@ async def _forwarded(request: web.Request) -> PeerRequest:
     posted = reads_body(request)
     raw = await post_body(request) if posted else b""
     path = request.rel_url.raw_path.removeprefix(NETWORK_API)
-    return PeerRequest(hdrs.METH_POST if posted else hdrs.METH_GET, path, via, request.rel_url.raw_query_string,
-                       raw if raw.strip() else None, request.headers.get(PURPOSE_HEADER),
-                       request.get(REQUEST_ID))
+    return PeerRequest(hdrs.METH_POST if posted else hdrs.METH_GET, path, via,
+                       request.rel_url.raw_query_string, raw if raw.strip() else None,
+                       request.headers.get(PURPOSE_HEADER), request.get(REQUEST_ID))
 
 
 def _path_id(request: web.Request) -> str:
