@@ -28,6 +28,16 @@ answer waits for its turn at them: beacon/losses.py). Counting starts after the 
 stops after the measured ones (`callgrind_control`), so start-up is not counted. Each server
 process is started and stopped here, by pid. Only the server's user-space instructions are
 counted: not the kernel's, not PostgreSQL's.
+
+Every server runs with GDI_NODE_AUDIT_FLUSH_SECONDS=3600 (`callgrind`, which the other
+benchmarks' --instructions modes use too). A node writes its audit trail every second and
+whenever 256 entries wait (beacon/audit.py); a write costs some 700k instructions besides
+its entries'. Under callgrind a server runs 30-60 times slower, so a write each second held
+only the 15-40 entries of that second, and its fixed cost, counted per request, grew with
+how slowly the machine ran at the time: two runs of one tree differed by 12-17k of 1.9M
+(bench/federation.py --overhead, docs/benchmarks.md). With the timer an hour, the trail is
+written every 256 entries, as it is whenever a node answers a few hundred requests a
+second, and the count does not depend on the machine's pace.
 """
 from __future__ import annotations
 
@@ -63,6 +73,8 @@ from bench.query import (
 )
 
 STARTUP_TIMEOUT = 180.0            # start-up under valgrind is some 20-50 times slower
+# The audit trail written every 256 entries, not each (dilated) second: the module's docstring
+AUDIT_UNDER_CALLGRIND = {"GDI_NODE_AUDIT_FLUSH_SECONDS": "3600"}
 
 
 def _send(port: int, paths: list[str], count: int, offset: int,
@@ -112,7 +124,8 @@ def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, pro
         process = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no",
              f"--callgrind-out-file={profile}", *command],
-            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=cwd, env={**env, **AUDIT_UNDER_CALLGRIND}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
         try:
             _wait_ready(process, port, probe)
             _send(port, paths, warmup, 0, headers or {}, bodies)

@@ -160,7 +160,7 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _audit_trail(app: web.Application) -> AsyncIterator[None]:
-    app[AUDIT] = AuditTrail(app[POOL], app[WATCHDOG])
+    app[AUDIT] = AuditTrail(app[POOL], app[WATCHDOG], app[SETTINGS].audit_flush_seconds)
     app[AUDIT].start()
     yield
     await app[AUDIT].close()

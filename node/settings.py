@@ -366,6 +366,11 @@ class Settings(ServiceSettings):
         default_factory=list, description="Beacons that /network/api fans out to")
     peers_from_catalogue: bool = Field(
         default=False, description="Also fan out to every node the catalogue's registry lists")
+    audit_flush_seconds: float = Field(
+        default=1.0, gt=0, le=3600,
+        description="How often the audit trail's waiting entries are written (and whenever "
+                    "256 wait): a crash loses at most this long's entries; longer batches "
+                    "fewer writes under light load (beacon/audit.py)")
     peer_timeout_seconds: float = Field(default=3.0, gt=0, le=DAY)
     network_deadline_seconds: float = Field(default=5.0, gt=0, le=DAY)
     trusted_network_addresses: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(

@@ -615,6 +615,47 @@ async def test_the_network_caller_secret_is_one_and_its_absence_said(pool):
         await network_caller_secret(pool)
 
 
+async def test_a_full_batch_is_written_without_waiting_for_the_timer(pool):
+    """FLUSH_ENTRIES waiting are written at once, whatever `flush_seconds` says, so that a
+    batch stays small under load; fewer wait for the timer."""
+    from beacon.audit import FLUSH_ENTRIES, AuditTrail
+    trail = AuditTrail(pool, flush_seconds=3600)
+    trail.start()
+    try:
+        for n in range(FLUSH_ENTRIES - 1):
+            trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {})
+        await asyncio.sleep(0.3)
+        assert await pool.fetchval("SELECT count(*) FROM audit_trail") == 0
+        trail.record("last", "address 192.0.2.7", "/api/g_variants", {})
+        async with asyncio.timeout(10):
+            while await pool.fetchval("SELECT count(*) FROM audit_trail") < FLUSH_ENTRIES:
+                await asyncio.sleep(0.02)
+    finally:
+        await trail.close()
+    assert await pool.fetchval("SELECT count(*) FROM audit_trail") == FLUSH_ENTRIES
+
+
+async def test_a_full_batch_that_cannot_be_written_is_tried_at_the_timers_pace(pool, caplog):
+    """A full buffer (FLUSH_ENTRIES waiting) on a trail that cannot be written is tried
+    again every `flush_seconds`, not at once and for as long as the database is down."""
+    from beacon.audit import FLUSH_ENTRIES, AuditTrail
+    trail = AuditTrail(pool, flush_seconds=0.25)
+    await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
+    try:
+        for n in range(FLUSH_ENTRIES + 10):
+            trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {})
+        trail.start()
+        await asyncio.sleep(1.0)
+        tries = [r for r in caplog.records if "not written yet" in r.getMessage()]
+        assert 2 <= len(tries) <= 6, len(tries)
+    finally:
+        await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
+    async with asyncio.timeout(10):
+        while await pool.fetchval("SELECT count(*) FROM audit_trail") < FLUSH_ENTRIES + 10:
+            await asyncio.sleep(0.05)
+    await trail.close()
+
+
 async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
     """An entry is never dropped because one write failed: it stays buffered, in order
     with those recorded meanwhile, and the next write takes them all."""
@@ -806,8 +847,7 @@ async def test_the_trails_writer_outlives_an_error_it_did_not_expect(pool, monke
             raise RuntimeError("unexpected")
         await copy_in(*args)
     monkeypatch.setattr(audit, "copy_in", failing_once)
-    monkeypatch.setattr(audit, "FLUSH_SECONDS", 0.05)
-    trail = audit.AuditTrail(pool)
+    trail = audit.AuditTrail(pool, flush_seconds=0.05)
     trail.start()
     try:
         trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
