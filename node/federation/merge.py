@@ -147,11 +147,12 @@ def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, 
     ceiling = _RANK[granularity]
     for s in sets:
         info = s.get("info")
-        if (not s["results"] and s.keys() <= _AS_COUNTED and type(info) is dict
-                and info.keys() <= _COUNTED_INFO
+        # the cheapest tests first; an `info` of one key is its returnedGranularity alone
+        if (type(info) is dict and not s["results"]
                 and type(own := info.get("returnedGranularity")) is str
-                and _RANK.get(own, _RECORD) <= ceiling
-                and _allele_number(info) == info.get("alleleNumber")):
+                and _RANK.get(own, _RECORD) <= ceiling and s.keys() <= _AS_COUNTED
+                and (len(info) == 1 or (info.keys() <= _COUNTED_INFO
+                                        and _allele_number(info) == info["alleleNumber"]))):
             counted.append(s)
             continue
         kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
