@@ -1077,9 +1077,14 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
             info = (rec.info if (snv or (_BASES.match(ref) and _BASES.match(alt)))
                     and ref != alt else None)
-            # keys as bytes: pysam encodes a str key on every call, a third of the lookup
-            ac = info.get(b"AC") if info is not None else None
-            an = info.get(b"AN") if ac is not None else None
+            # keys as bytes: pysam encodes a str key on every call, a third of the lookup;
+            # subscripts, not `get`: a method call's arguments cost a third of the rest. A
+            # key the record does not carry is a KeyError, what `get` gave as None
+            try:
+                ac = info[b"AC"] if info is not None else None
+                an = info[b"AN"] if ac is not None else None
+            except KeyError:
+                an = None
             if an is not None:
                 try:
                     # one value each; else (AC=5,7, AN=10,3, a '.') a ValueError or a
@@ -1089,7 +1094,10 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                     # unpacking and comparing the path does anyway, in a `try` that costs
                     # nothing where nothing is raised
                     (count,) = ac
-                    nhom = info.get(b"nhomalt")
+                    try:
+                        nhom = info[b"nhomalt"]
+                    except KeyError:
+                        nhom = None
                     if nhom is not None:
                         (hom,) = nhom
                         carriers = count - hom      # counts that can be (_check_counts)
@@ -1113,6 +1121,13 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                     stats.max_length = max(stats.max_length, end - pos)
                     yield (chrom, pos, end, r, a, kind, length, count, an, carriers)
                     continue
+        elif (fast and chrom is not None and alleles is not None and len(alleles) > 2
+                and start < lengths[chrom]):
+            rows = _counted_rows(rec, chrom, start, alleles, lengths[chrom], stats)
+            if rows is not None:                # else `_rows_of` names the problem
+                stats.rows += len(rows)
+                yield from rows
+                continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
         except (NeedGenotypes, UnicodeDecodeError):     # the latter: read_rows says it
@@ -1130,6 +1145,47 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             yield from held
             held.clear()
     yield from held
+
+
+def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tuple[str, ...],
+                  length: int, stats: ChunkStats) -> list[tuple] | None:
+    """The rows of a multi-allelic record of ALTs in upper-case bases with INFO counts, as
+    `_rows_of` makes them (`_read`'s narrow rows) at a fraction of its cost: such records
+    were 6% of the benchmark file's and over a quarter of its reading (docs/benchmarks.md).
+    None for whatever `_rows_of` must look at, refuse or count otherwise: an ALT that is not
+    bases or is REF, a count missing (`.` among them too) or of another number than the
+    ALTs, counts that cannot be, a variant longer than LONG_VARIANT or ALLELE_BASES, two
+    ALTs trimmed alike."""
+    ref, alts = alleles[0], alleles[1:]
+    if not _BASES.match(ref) or any(alt == ref or not _BASES.match(alt) for alt in alts):
+        return None
+    info, n = rec.info, len(alts)
+    try:
+        ac, an = info[b"AC"], info[b"AN"]
+    except KeyError:
+        return None
+    try:
+        nhom = info[b"nhomalt"]
+    except KeyError:
+        nhom = None
+    if (an is None or len(ac) != n or None in ac
+            or (nhom is not None and (len(nhom) != n or None in nhom))):
+        return None
+    if not (an >= 0 and min(ac) >= 0 and sum(ac) <= an      # `_check_counts`
+            and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):
+        return None
+    carriers = [a - h for a, h in zip(ac, nhom)] if nhom is not None else [None] * n
+    rows, spelt, longest = [], set(), 0
+    for index, alt in enumerate(alts):
+        pos, end, r, a, kind, size = _sequence_allele(start, ref, alt)
+        if (end > length or end - pos > LONG_VARIANT or len(r) + len(a) > ALLELE_BASES
+                or (pos, end, r, a) in spelt):
+            return None
+        spelt.add((pos, end, r, a))
+        longest = max(longest, end - pos)
+        rows.append((chrom, pos, end, r, a, kind, size, ac[index], an, carriers[index]))
+    stats.max_length = max(stats.max_length, longest)
+    return rows
 
 
 def _failed_filter(filters: pysam.VariantRecordFilter, stats: ChunkStats) -> None:
