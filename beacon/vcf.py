@@ -1034,7 +1034,6 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     (docs/design/storage.md). Only `_rows_of` gives long rows: the inlined paths give an SNV,
     or a sequence allele no longer than LONG_VARIANT, and so cost nothing for this."""
     placed = dict(layout.contigs)
-    by_rid: dict[int, str] = {}         # placed contigs by their number in the header
     lengths = layout.assembly.lengths
     stop = None if region is None or region.last else region.end
     width = len(row_columns(layout, options))
@@ -1042,6 +1041,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     drop_failed = not layout.keep_filtered
     held: list[tuple] = []
     mark = options.htslib_log.mark() if options.htslib_log else 0
+    last_rid, chrom, length = -1, None, 0   # the contig of the record before, placed
     while True:
         try:
             rec = next(iterator)
@@ -1056,78 +1056,73 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
             options.progress(stats.records, rec.chrom, start)
         alleles = rec.alleles               # REF and ALTs in one tuple: one call, not two
-        chrom = by_rid.get(rid)
-        if chrom is None:
-            chrom = placed.get(rec.chrom)
-            if chrom is not None:
-                by_rid[rid] = chrom
-        if chrom is None and is_elsewhere(layout, rec.chrom):
-            stats.elsewhere[rec.chrom] = stats.elsewhere.get(rec.chrom, 0) + 1
-            continue
+        if rid != last_rid or chrom is None:    # placed once per contig, not per record
+            name = rec.chrom
+            chrom = placed.get(name)
+            if chrom is None:               # `_rows_of` places it, or says why not
+                if is_elsewhere(layout, name):
+                    stats.elsewhere[name] = stats.elsewhere.get(name, 0) + 1
+                    continue
+            else:
+                last_rid, length = rid, lengths[chrom]
         if drop_failed:                     # PASS is one filter, '.' none (_failed_filter)
             filters = rec.filter
             failed = len(filters)
             if failed and (failed != 1 or b"PASS" not in filters):
                 _failed_filter(filters, stats)
                 continue
-        if (fast and chrom is not None and alleles is not None and len(alleles) == 2
-                and start < lengths[chrom]):
-            ref, alt = alleles
-            snv = ref in _ONE_BASE and alt in _ONE_BASE
-            # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
-            info = (rec.info if (snv or (_BASES.match(ref) and _BASES.match(alt)))
-                    and ref != alt else None)
-            # keys as bytes: pysam encodes a str key on every call, a third of the lookup;
-            # subscripts, not `get`: a method call's arguments cost a third of the rest. A
-            # key the record does not carry is a KeyError, what `get` gave as None
-            try:
-                ac = info[b"AC"] if info is not None else None
-                an = info[b"AN"] if ac is not None else None
-            except KeyError:
-                an = None
-            if an is not None:
-                try:
-                    # one value each; else (AC=5,7, AN=10,3, a '.') a ValueError or a
-                    # TypeError sends the record to `_rows_of`, which refuses counts of
-                    # another number (`_wrong_number`), reads the genotypes for a missing
-                    # AC and stores no carriers for a missing nhomalt. Checked by the
-                    # unpacking and comparing the path does anyway, in a `try` that costs
-                    # nothing where nothing is raised
-                    (count,) = ac
+        if fast and chrom is not None and alleles is not None and start < length:
+            if len(alleles) == 2:
+                ref, alt = alleles
+                snv = ref in _ONE_BASE and alt in _ONE_BASE
+                # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
+                if ref != alt and (snv or (_BASES.match(ref) and _BASES.match(alt))):
+                    info = rec.info
+                    # keys as bytes: pysam encodes a str key on every call, a third of the
+                    # lookup; subscripts, not `get`: a method call's arguments cost a third
+                    # of the rest. One value each, else (AC=5,7, AN=10,3, a '.', a key
+                    # the record lacks) a ValueError, TypeError or KeyError sends the
+                    # record to `_rows_of`, which refuses counts of another number
+                    # (`_wrong_number`), reads the genotypes for a missing AC and stores no
+                    # carriers for a missing nhomalt. Checked by the unpacking and
+                    # comparing the path does anyway, in a `try` that costs nothing where
+                    # nothing is raised
                     try:
-                        nhom = info[b"nhomalt"]
-                    except KeyError:
-                        nhom = None
-                    if nhom is not None:
-                        (hom,) = nhom
-                        carriers = count - hom      # counts that can be (_check_counts)
-                        possible = 0 <= carriers <= count <= an
-                    else:
-                        carriers = None
-                        possible = 0 <= count <= an
-                except (ValueError, TypeError):
-                    possible = False
-                if snv and possible:                 # else `_rows_of` names the problem
-                    stats.rows += 1
-                    yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers)
+                        (count,) = info[b"AC"]
+                        an = info[b"AN"]
+                        try:
+                            (hom,) = info[b"nhomalt"]
+                        except KeyError:
+                            carriers = None
+                            possible = 0 <= count <= an
+                        else:
+                            carriers = count - hom      # counts that can be (_check_counts)
+                            possible = 0 <= carriers <= count <= an
+                    except (KeyError, ValueError, TypeError):
+                        possible = False
+                    if possible:                # else `_rows_of` names the problem
+                        if snv:
+                            stats.rows += 1
+                            yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an,
+                                   carriers)
+                            continue
+                        # a biallelic indel or MNP in upper-case bases (a fifth of the
+                        # benchmark file's records), which `_rows_of` read at several
+                        # times this path's cost
+                        pos, end, r, a, kind, size = _sequence_allele(start, ref, alt)
+                        # else `_rows_of` names the problem, or holds the long variant back
+                        if (end <= length and end - pos <= LONG_VARIANT
+                                and len(r) + len(a) <= ALLELE_BASES):
+                            stats.rows += 1
+                            stats.max_length = max(stats.max_length, end - pos)
+                            yield (chrom, pos, end, r, a, kind, size, count, an, carriers)
+                            continue
+            elif len(alleles) > 2:
+                rows = _counted_rows(rec, chrom, start, alleles, length, stats)
+                if rows is not None:            # else `_rows_of` names the problem
+                    stats.rows += len(rows)
+                    yield from rows
                     continue
-                # a biallelic indel or MNP in upper-case bases (a fifth of the benchmark
-                # file's records), which `_rows_of` read at several times this path's cost
-                pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
-                # else `_rows_of` names the problem, or holds the long variant back
-                if (end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT
-                        and len(r) + len(a) <= ALLELE_BASES):
-                    stats.rows += 1
-                    stats.max_length = max(stats.max_length, end - pos)
-                    yield (chrom, pos, end, r, a, kind, length, count, an, carriers)
-                    continue
-        elif (fast and chrom is not None and alleles is not None and len(alleles) > 2
-                and start < lengths[chrom]):
-            rows = _counted_rows(rec, chrom, start, alleles, lengths[chrom], stats)
-            if rows is not None:                # else `_rows_of` names the problem
-                stats.rows += len(rows)
-                yield from rows
-                continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
         except (NeedGenotypes, UnicodeDecodeError):     # the latter: read_rows says it
