@@ -64,6 +64,8 @@ _SV_TYPES = {"DEL": "DEL", "DUP": "DUP", "INS": "INS", "CNV": "CNV", "INV": "INV
 _NOT_VARIANTS = {"*", ".", "<*>", "<NON_REF>", "<X>"}
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _PROGRESS_EVERY = 25_000
+# Records `_read` reads between giving its rows on; it divides _PROGRESS_EVERY
+_BATCH_EVERY = 1_000
 REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
 LONG_GROUP = 4096            # long rows held back at most, before they are given together
 # Where the columns no file without genotypes read, populations or annotations fills begin
@@ -882,7 +884,14 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
 
     `vf` lets a worker reuse one open file for all its regions: opening costs ~50 ms (header
     and index), which adds up over a hundred regions. Biallelic SNVs with INFO counts, most
-    records of real files, take an inlined path; everything else goes through `_rows_of`."""
+    records of real files, take an inlined path; everything else goes through `_rows_of`.
+    The rows come out of `_read`'s lists through `chain`, in C: a generator between them
+    and the COPY cost about 3% of a worker's reading (docs/benchmarks.md)."""
+    return chain.from_iterable(_batches(layout, region, options, stats, vf))
+
+
+def _batches(layout: VcfLayout, region: Region | None, options: ReadOptions,
+             stats: ChunkStats, vf: pysam.VariantFile | None) -> Iterator[list[tuple]]:
     with nullcontext(vf) if vf is not None else open_vcf(
             layout.path, drop_samples=not options.use_genotypes) as handle:
         try:
@@ -910,7 +919,8 @@ def _rows_by_line(layout: VcfLayout, skip_invalid: bool) -> Iterator[tuple[int, 
     options = ReadOptions.from_the_top(layout, skip_invalid)
     with open_vcf(layout.path, drop_samples=not options.use_genotypes) as handle:
         for rec in handle:
-            rows = list(_read(layout, None, iter((rec,)), options, stats))
+            rows = list(chain.from_iterable(_read(layout, None, iter((rec,)), options,
+                                                  stats)))
             yield layout.header_lines + stats.records, rows
 
 
@@ -1020,8 +1030,11 @@ def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord 
 
 def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.VariantRecord],
           options: ReadOptions, stats: ChunkStats, contig: int | None = None
-          ) -> Iterator[tuple]:
-    """`contig`: the header's number of the region's contig, when the records are read on
+          ) -> Iterator[list[tuple]]:
+    """The rows of the records, in lists of those of _BATCH_EVERY records or fewer: a
+    generator's every step cost more than making a row.
+
+    `contig`: the header's number of the region's contig, when the records are read on
     from the region's first (`_first_record`): they end where the contig or the region
     does, and none before it can follow in a sorted file. Contigs are compared by number,
     not name, which pysam would make anew each time.
@@ -1040,6 +1053,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     fast = layout.info_counts and width == _NARROW
     drop_failed = not layout.keep_filtered
     held: list[tuple] = []
+    out: list[tuple] = []                   # the rows of this batch
     mark = options.htslib_log.mark() if options.htslib_log else 0
     last_rid, chrom, length = -1, None, 0   # the contig of the record before, placed
     while True:
@@ -1053,8 +1067,12 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         if contig is not None and (rid != contig or (stop is not None and start >= stop)):
             break
         stats.records += 1
-        if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
-            options.progress(stats.records, rec.chrom, start)
+        if stats.records % _BATCH_EVERY == 0:
+            if out:
+                yield out
+                out = []
+            if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
+                options.progress(stats.records, rec.chrom, start)
         alleles = rec.alleles               # REF and ALTs in one tuple: one call, not two
         if rid != last_rid or chrom is None:    # placed once per contig, not per record
             name = rec.chrom
@@ -1103,8 +1121,8 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                     if possible:                # else `_rows_of` names the problem
                         if snv:
                             stats.rows += 1
-                            yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an,
-                                   carriers)
+                            out.append((chrom, start, start + 1, ref, alt, "SNP", 1, count,
+                                        an, carriers))
                             continue
                         # a biallelic indel or MNP in upper-case bases (a fifth of the
                         # benchmark file's records), which `_rows_of` read at several
@@ -1115,13 +1133,14 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                                 and len(r) + len(a) <= ALLELE_BASES):
                             stats.rows += 1
                             stats.max_length = max(stats.max_length, end - pos)
-                            yield (chrom, pos, end, r, a, kind, size, count, an, carriers)
+                            out.append((chrom, pos, end, r, a, kind, size, count, an,
+                                        carriers))
                             continue
             elif len(alleles) > 2:
                 rows = _counted_rows(rec, chrom, start, alleles, length, stats)
                 if rows is not None:            # else `_rows_of` names the problem
                     stats.rows += len(rows)
-                    yield from rows
+                    out.extend(rows)
                     continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
@@ -1135,11 +1154,13 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             if row[_END] - row[_START] > LONG_VARIANT:
                 held.append(row[:width])
             else:
-                yield row[:width]
+                out.append(row[:width])
         if len(held) >= LONG_GROUP:
-            yield from held
+            out.extend(held)
             held.clear()
-    yield from held
+    out.extend(held)
+    if out:
+        yield out
 
 
 def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tuple[str, ...],
