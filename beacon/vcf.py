@@ -1069,6 +1069,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         stats.records += 1
         if stats.records % _BATCH_EVERY == 0:
             if out:
+                stats.rows += len(out)      # counted as given, not one by one
                 yield out
                 out = []
             if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
@@ -1115,12 +1116,12 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                             possible = 0 <= count <= an
                         else:
                             carriers = count - hom      # counts that can be (_check_counts)
-                            possible = 0 <= carriers <= count <= an
+                            # 0 <= carriers <= count <= an, without chaining's stack work
+                            possible = carriers >= 0 and hom >= 0 and count <= an
                     except (KeyError, ValueError, TypeError):
                         possible = False
                     if possible:                # else `_rows_of` names the problem
                         if snv:
-                            stats.rows += 1
                             out.append((chrom, start, start + 1, ref, alt, "SNP", 1, count,
                                         an, carriers))
                             continue
@@ -1131,7 +1132,6 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                         # else `_rows_of` names the problem, or holds the long variant back
                         if (end <= length and end - pos <= LONG_VARIANT
                                 and len(r) + len(a) <= ALLELE_BASES):
-                            stats.rows += 1
                             stats.max_length = max(stats.max_length, end - pos)
                             out.append((chrom, pos, end, r, a, kind, size, count, an,
                                         carriers))
@@ -1139,7 +1139,6 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             elif len(alleles) > 2:
                 rows = _counted_rows(rec, chrom, start, alleles, length, stats)
                 if rows is not None:            # else `_rows_of` names the problem
-                    stats.rows += len(rows)
                     out.extend(rows)
                     continue
         try:
@@ -1149,7 +1148,6 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         except (ValueError, KeyError, IndexError) as exc:
             _invalid(layout, region, options, stats, rec, exc)
             continue
-        stats.rows += len(rows)
         for row in rows:
             if row[_END] - row[_START] > LONG_VARIANT:
                 held.append(row[:width])
@@ -1160,6 +1158,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             held.clear()
     out.extend(held)
     if out:
+        stats.rows += len(out)
         yield out
 
 
