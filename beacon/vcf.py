@@ -1183,8 +1183,9 @@ def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tup
         nhom = info[b"nhomalt"]
     except KeyError:
         nhom = None
-    if (an is None or len(ac) != n or None in ac
-            or (nhom is not None and (len(nhom) != n or None in nhom))):
+    if (type(an) is not int or type(ac) is not tuple or len(ac) != n or None in ac
+            or (nhom is not None and (type(nhom) is not tuple or len(nhom) != n
+                                      or None in nhom))):     # AN=10,3 is a tuple
         return None
     if not (an >= 0 and min(ac) >= 0 and sum(ac) <= an      # `_check_counts`
             and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):

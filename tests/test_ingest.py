@@ -176,7 +176,8 @@ def test_sites_file_reads_multiallelic_sequence_alleles_as_the_general_path_does
              "chr1\t1000\t.\tC\tA,G\t.\tPASS\tAC=6,5;AN=10;nhomalt=0,0",
              "chr1\t1100\t.\tC\tA,G\t.\tPASS\tAC=1,2;AN=10;nhomalt=2,0",
              "chr1\t1200\t.\tC\tA,G,T\t.\tPASS\tAC=1,2;AN=10;nhomalt=0,0,0",
-             "chr1\t1300\t.\tGA\tGAA,G,TA\t.\tPASS\tAC=1,2,3;AN=10;nhomalt=0,1,1"]
+             "chr1\t1300\t.\tGA\tGAA,G,TA\t.\tPASS\tAC=1,2,3;AN=10;nhomalt=0,1,1",
+             "chr1\t1400\t.\tC\tA,G\t.\tPASS\tAC=1,2;AN=10,3;nhomalt=0,0"]
     general: list[int] = []
     rows_of = vcf._rows_of
 
@@ -213,8 +214,8 @@ def test_sites_file_reads_multiallelic_sequence_alleles_as_the_general_path_does
                          ("1", 199, 200, "A", "T", "SNP", 1, 1, 10, 1),
                          ("1", 299, 300, "C", "A", "SNP", 1, 2, 10, None)]
     assert (upper_stats.rows, upper_stats.skipped_records, upper_stats.skipped_alleles,
-            upper_stats.max_length) == (15, 6, 1, LONG_VARIANT + 2)
-    assert upper_general == [400, 500, 600, 700, 800, 900, 1000, 1100, 1200]
+            upper_stats.max_length) == (15, 7, 1, LONG_VARIANT + 2)
+    assert upper_general == [400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1400]
 
 
 def test_long_variants_are_read_after_the_short_ones_a_group_at_a_time(
