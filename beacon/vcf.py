@@ -64,6 +64,8 @@ _SV_TYPES = {"DEL": "DEL", "DUP": "DUP", "INS": "INS", "CNV": "CNV", "INV": "INV
 _NOT_VARIANTS = {"*", ".", "<*>", "<NON_REF>", "<X>"}
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _PROGRESS_EVERY = 25_000
+# Records `_read` reads between giving its rows on; it divides _PROGRESS_EVERY
+_BATCH_EVERY = 1_000
 REGION_BP = 30_000_000       # ~100 regions on GRCh38: balances 2-8 workers, fine progress
 LONG_GROUP = 4096            # long rows held back at most, before they are given together
 # Where the columns no file without genotypes read, populations or annotations fills begin
@@ -882,7 +884,14 @@ def read_rows(layout: VcfLayout, region: Region | None, options: ReadOptions,
 
     `vf` lets a worker reuse one open file for all its regions: opening costs ~50 ms (header
     and index), which adds up over a hundred regions. Biallelic SNVs with INFO counts, most
-    records of real files, take an inlined path; everything else goes through `_rows_of`."""
+    records of real files, take an inlined path; everything else goes through `_rows_of`.
+    The rows come out of `_read`'s lists through `chain`, in C: a generator between them
+    and the COPY cost about 3% of a worker's reading (docs/benchmarks.md)."""
+    return chain.from_iterable(_batches(layout, region, options, stats, vf))
+
+
+def _batches(layout: VcfLayout, region: Region | None, options: ReadOptions,
+             stats: ChunkStats, vf: pysam.VariantFile | None) -> Iterator[list[tuple]]:
     with nullcontext(vf) if vf is not None else open_vcf(
             layout.path, drop_samples=not options.use_genotypes) as handle:
         try:
@@ -910,7 +919,8 @@ def _rows_by_line(layout: VcfLayout, skip_invalid: bool) -> Iterator[tuple[int, 
     options = ReadOptions.from_the_top(layout, skip_invalid)
     with open_vcf(layout.path, drop_samples=not options.use_genotypes) as handle:
         for rec in handle:
-            rows = list(_read(layout, None, iter((rec,)), options, stats))
+            rows = list(chain.from_iterable(_read(layout, None, iter((rec,)), options,
+                                                  stats)))
             yield layout.header_lines + stats.records, rows
 
 
@@ -1020,8 +1030,11 @@ def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord 
 
 def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.VariantRecord],
           options: ReadOptions, stats: ChunkStats, contig: int | None = None
-          ) -> Iterator[tuple]:
-    """`contig`: the header's number of the region's contig, when the records are read on
+          ) -> Iterator[list[tuple]]:
+    """The rows of the records, in lists of those of _BATCH_EVERY records or fewer: a
+    generator's every step cost more than making a row.
+
+    `contig`: the header's number of the region's contig, when the records are read on
     from the region's first (`_first_record`): they end where the contig or the region
     does, and none before it can follow in a sorted file. Contigs are compared by number,
     not name, which pysam would make anew each time.
@@ -1034,14 +1047,15 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     (docs/design/storage.md). Only `_rows_of` gives long rows: the inlined paths give an SNV,
     or a sequence allele no longer than LONG_VARIANT, and so cost nothing for this."""
     placed = dict(layout.contigs)
-    by_rid: dict[int, str] = {}         # placed contigs by their number in the header
     lengths = layout.assembly.lengths
     stop = None if region is None or region.last else region.end
     width = len(row_columns(layout, options))
     fast = layout.info_counts and width == _NARROW
     drop_failed = not layout.keep_filtered
     held: list[tuple] = []
+    out: list[tuple] = []                   # the rows of this batch
     mark = options.htslib_log.mark() if options.htslib_log else 0
+    last_rid, chrom, length = -1, None, 0   # the contig of the record before, placed
     while True:
         try:
             rec = next(iterator)
@@ -1053,65 +1067,79 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         if contig is not None and (rid != contig or (stop is not None and start >= stop)):
             break
         stats.records += 1
-        if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
-            options.progress(stats.records, rec.chrom, start)
+        if stats.records % _BATCH_EVERY == 0:
+            if out:
+                stats.rows += len(out)      # counted as given, not one by one
+                yield out
+                out = []
+            if stats.records % _PROGRESS_EVERY == 0 and options.progress is not None:
+                options.progress(stats.records, rec.chrom, start)
         alleles = rec.alleles               # REF and ALTs in one tuple: one call, not two
-        chrom = by_rid.get(rid)
-        if chrom is None:
-            chrom = placed.get(rec.chrom)
-            if chrom is not None:
-                by_rid[rid] = chrom
-        if chrom is None and is_elsewhere(layout, rec.chrom):
-            stats.elsewhere[rec.chrom] = stats.elsewhere.get(rec.chrom, 0) + 1
-            continue
+        if rid != last_rid or chrom is None:    # placed once per contig, not per record
+            name = rec.chrom
+            chrom = placed.get(name)
+            if chrom is None:               # `_rows_of` places it, or says why not
+                if is_elsewhere(layout, name):
+                    stats.elsewhere[name] = stats.elsewhere.get(name, 0) + 1
+                    continue
+            else:
+                last_rid, length = rid, lengths[chrom]
         if drop_failed:                     # PASS is one filter, '.' none (_failed_filter)
             filters = rec.filter
             failed = len(filters)
             if failed and (failed != 1 or b"PASS" not in filters):
                 _failed_filter(filters, stats)
                 continue
-        if (fast and chrom is not None and alleles is not None and len(alleles) == 2
-                and start < lengths[chrom]):
-            ref, alt = alleles
-            snv = ref in _ONE_BASE and alt in _ONE_BASE
-            # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
-            info = (rec.info if (snv or (_BASES.match(ref) and _BASES.match(alt)))
-                    and ref != alt else None)
-            # keys as bytes: pysam encodes a str key on every call, a third of the lookup
-            ac = info.get(b"AC") if info is not None else None
-            an = info.get(b"AN") if ac is not None else None
-            if an is not None:
-                try:
-                    # one value each; else (AC=5,7, AN=10,3, a '.') a ValueError or a
-                    # TypeError sends the record to `_rows_of`, which refuses counts of
-                    # another number (`_wrong_number`), reads the genotypes for a missing
-                    # AC and stores no carriers for a missing nhomalt. Checked by the
-                    # unpacking and comparing the path does anyway, in a `try` that costs
-                    # nothing where nothing is raised
-                    (count,) = ac
-                    nhom = info.get(b"nhomalt")
-                    if nhom is not None:
-                        (hom,) = nhom
-                        carriers = count - hom      # counts that can be (_check_counts)
-                        possible = 0 <= carriers <= count <= an
-                    else:
-                        carriers = None
-                        possible = 0 <= count <= an
-                except (ValueError, TypeError):
-                    possible = False
-                if snv and possible:                 # else `_rows_of` names the problem
-                    stats.rows += 1
-                    yield (chrom, start, start + 1, ref, alt, "SNP", 1, count, an, carriers)
-                    continue
-                # a biallelic indel or MNP in upper-case bases (a fifth of the benchmark
-                # file's records), which `_rows_of` read at several times this path's cost
-                pos, end, r, a, kind, length = _sequence_allele(start, ref, alt)
-                # else `_rows_of` names the problem, or holds the long variant back
-                if (end <= lengths[chrom] and possible and end - pos <= LONG_VARIANT
-                        and len(r) + len(a) <= ALLELE_BASES):
-                    stats.rows += 1
-                    stats.max_length = max(stats.max_length, end - pos)
-                    yield (chrom, pos, end, r, a, kind, length, count, an, carriers)
+        if fast and chrom is not None and alleles is not None and start < length:
+            if len(alleles) == 2:
+                ref, alt = alleles
+                snv = ref in _ONE_BASE and alt in _ONE_BASE
+                # an ALT that is REF is no variant: `_rows_of` skips it (`_not_variant`)
+                if ref != alt and (snv or (_BASES.match(ref) and _BASES.match(alt))):
+                    info = rec.info
+                    # keys as bytes: pysam encodes a str key on every call, a third of the
+                    # lookup; subscripts, not `get`: a method call's arguments cost a third
+                    # of the rest. One value each, else (AC=5,7, AN=10,3, a '.', a key
+                    # the record lacks) a ValueError, TypeError or KeyError sends the
+                    # record to `_rows_of`, which refuses counts of another number
+                    # (`_wrong_number`), reads the genotypes for a missing AC and stores no
+                    # carriers for a missing nhomalt. Checked by the unpacking and
+                    # comparing the path does anyway, in a `try` that costs nothing where
+                    # nothing is raised
+                    try:
+                        (count,) = info[b"AC"]
+                        an = info[b"AN"]
+                        try:
+                            (hom,) = info[b"nhomalt"]
+                        except KeyError:
+                            carriers = None
+                            possible = 0 <= count <= an
+                        else:
+                            carriers = count - hom      # counts that can be (_check_counts)
+                            # 0 <= carriers <= count <= an, without chaining's stack work
+                            possible = carriers >= 0 and hom >= 0 and count <= an
+                    except (KeyError, ValueError, TypeError):
+                        possible = False
+                    if possible:                # else `_rows_of` names the problem
+                        if snv:
+                            out.append((chrom, start, start + 1, ref, alt, "SNP", 1, count,
+                                        an, carriers))
+                            continue
+                        # a biallelic indel or MNP in upper-case bases (a fifth of the
+                        # benchmark file's records), which `_rows_of` read at several
+                        # times this path's cost
+                        pos, end, r, a, kind, size = _sequence_allele(start, ref, alt)
+                        # else `_rows_of` names the problem, or holds the long variant back
+                        if (end <= length and end - pos <= LONG_VARIANT
+                                and len(r) + len(a) <= ALLELE_BASES):
+                            stats.max_length = max(stats.max_length, end - pos)
+                            out.append((chrom, pos, end, r, a, kind, size, count, an,
+                                        carriers))
+                            continue
+            elif len(alleles) > 2:
+                rows = _counted_rows(rec, chrom, start, alleles, length, stats)
+                if rows is not None:            # else `_rows_of` names the problem
+                    out.extend(rows)
                     continue
         try:
             rows = _rows_of(rec, placed, layout, options, stats)
@@ -1120,16 +1148,60 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
         except (ValueError, KeyError, IndexError) as exc:
             _invalid(layout, region, options, stats, rec, exc)
             continue
-        stats.rows += len(rows)
         for row in rows:
             if row[_END] - row[_START] > LONG_VARIANT:
                 held.append(row[:width])
             else:
-                yield row[:width]
+                out.append(row[:width])
         if len(held) >= LONG_GROUP:
-            yield from held
+            out.extend(held)
             held.clear()
-    yield from held
+    out.extend(held)
+    if out:
+        stats.rows += len(out)
+        yield out
+
+
+def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tuple[str, ...],
+                  length: int, stats: ChunkStats) -> list[tuple] | None:
+    """The rows of a multi-allelic record of ALTs in upper-case bases with INFO counts, as
+    `_rows_of` makes them (`_read`'s narrow rows) at a fraction of its cost: such records
+    were 6% of the benchmark file's and over a quarter of its reading (docs/benchmarks.md).
+    None for whatever `_rows_of` must look at, refuse or count otherwise: an ALT that is not
+    bases or is REF, a count missing (`.` among them too) or of another number than the
+    ALTs, counts that cannot be, a variant longer than LONG_VARIANT or ALLELE_BASES, two
+    ALTs trimmed alike."""
+    ref, alts = alleles[0], alleles[1:]
+    if not _BASES.match(ref) or any(alt == ref or not _BASES.match(alt) for alt in alts):
+        return None
+    info, n = rec.info, len(alts)
+    try:
+        ac, an = info[b"AC"], info[b"AN"]
+    except KeyError:
+        return None
+    try:
+        nhom = info[b"nhomalt"]
+    except KeyError:
+        nhom = None
+    if (type(an) is not int or type(ac) is not tuple or len(ac) != n or None in ac
+            or (nhom is not None and (type(nhom) is not tuple or len(nhom) != n
+                                      or None in nhom))):     # AN=10,3 is a tuple
+        return None
+    if not (an >= 0 and min(ac) >= 0 and sum(ac) <= an      # `_check_counts`
+            and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):
+        return None
+    carriers = [a - h for a, h in zip(ac, nhom)] if nhom is not None else [None] * n
+    rows, spelt, longest = [], set(), 0
+    for index, alt in enumerate(alts):
+        pos, end, r, a, kind, size = _sequence_allele(start, ref, alt)
+        if (end > length or end - pos > LONG_VARIANT or len(r) + len(a) > ALLELE_BASES
+                or (pos, end, r, a) in spelt):
+            return None
+        spelt.add((pos, end, r, a))
+        longest = max(longest, end - pos)
+        rows.append((chrom, pos, end, r, a, kind, size, ac[index], an, carriers[index]))
+    stats.max_length = max(stats.max_length, longest)
+    return rows
 
 
 def _failed_filter(filters: pysam.VariantRecordFilter, stats: ChunkStats) -> None:

@@ -154,6 +154,70 @@ def test_sites_file_reads_biallelic_sequence_alleles_as_the_general_path_does(tm
         list(read_rows(inspect_vcf(beyond, GRCH38), None, options, ChunkStats()))
 
 
+def test_sites_file_reads_multiallelic_sequence_alleles_as_the_general_path_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-allelic record of ALTs in upper-case bases with INFO counts takes the
+    reader's inlined path (`vcf._counted_rows`): the same rows, counts and stats as the
+    general path gives the same file in lower case, and the same problems; a record that
+    path cannot read whole (a `*`, a symbolic ALT, a count missing or that cannot be, a
+    long variant, two ALTs trimmed alike) goes the general way."""
+    header = SITES_HEADER.replace(
+        "#CHROM", '##INFO=<ID=END,Number=1,Type=Integer,Description="End">\n#CHROM')
+    long = "A" + "C" * (LONG_VARIANT + 1)
+    lines = ["chr1\t100\t.\tA\tG,T\t.\tPASS\tAC=1,2;AN=10;nhomalt=0,1",
+             "chr1\t200\t.\tACGT\tA,ACGTT,TCGT\t.\tPASS\tAC=1,1,1;AN=10;nhomalt=0,0,0",
+             "chr1\t300\t.\tC\tA,G\t.\tPASS\tAC=2,3;AN=10",
+             "chr1\t400\t.\tC\tA,G\t.\tPASS\tAC=2,3;AN=10;nhomalt=1,.",
+             "chr1\t500\t.\tC\tA,*\t.\tPASS\tAC=2,3;AN=10;nhomalt=0,0",
+             "chr1\t600\t.\tC\tA,<DEL>\t.\tPASS\tAC=2,3;AN=10;nhomalt=0,0;END=700",
+             "chr1\t700\t.\tC\tA,G\t.\tPASS\tAC=.,3;AN=10;nhomalt=0,0",
+             f"chr1\t800\t.\t{long}\tA,{long}T\t.\tPASS\tAC=1,1;AN=10;nhomalt=0,0",
+             "chr1\t900\t.\tACCT\tACT,ACT\t.\tPASS\tAC=1,1;AN=10;nhomalt=0,0",
+             "chr1\t1000\t.\tC\tA,G\t.\tPASS\tAC=6,5;AN=10;nhomalt=0,0",
+             "chr1\t1100\t.\tC\tA,G\t.\tPASS\tAC=1,2;AN=10;nhomalt=2,0",
+             "chr1\t1200\t.\tC\tA,G,T\t.\tPASS\tAC=1,2;AN=10;nhomalt=0,0,0",
+             "chr1\t1300\t.\tGA\tGAA,G,TA\t.\tPASS\tAC=1,2,3;AN=10;nhomalt=0,1,1",
+             "chr1\t1400\t.\tC\tA,G\t.\tPASS\tAC=1,2;AN=10,3;nhomalt=0,0"]
+    general: list[int] = []
+    rows_of = vcf._rows_of
+
+    def counted(rec: pysam.VariantRecord, *args: object) -> list[tuple]:
+        general.append(rec.pos)
+        return rows_of(rec, *args)
+    monkeypatch.setattr(vcf, "_rows_of", counted)
+    read = {}
+    for spelling in (str.upper, str.lower):
+        written = ["\t".join([*f[:3], spelling(f[3]), ",".join(
+            spelling(alt) if alt.isalpha() else alt for alt in f[4].split(",")), *f[5:]])
+                   for f in (line.split("\t") for line in lines)]
+        folder = tmp_path / spelling.__name__
+        folder.mkdir()
+        path = write_vcf_text(folder / "multi.vcf", header + "\n".join(written) + "\n")
+        layout = inspect_vcf(path, GRCH38)
+        stats = ChunkStats()
+        general.clear()
+        rows = list(read_rows(layout, None, ReadOptions(False, False, skip_invalid=True),
+                              stats))
+        stats.first_skip = (stats.first_skip or "").replace(str(folder), "")
+        taken = list(general)
+        with pytest.raises(VcfProblem) as refused:
+            list(read_rows(layout, None, ReadOptions(False, False), ChunkStats()))
+        read[spelling.__name__] = (rows, stats, taken,
+                                   str(refused.value).replace(str(folder), ""))
+    (upper, upper_stats, upper_general, problem), (lower, lower_stats, _, same) = read.values()
+    assert upper == lower and upper_stats == lower_stats
+    assert problem == same == "/multi.vcf.gz:11: INFO nhomalt='1,.' is not an integer per ALT"
+    assert upper[:6] == [("1", 99, 100, "A", "G", "SNP", 1, 1, 10, 1),
+                         ("1", 99, 100, "A", "T", "SNP", 1, 2, 10, 1),
+                         ("1", 199, 203, "ACGT", "A", "DEL", 3, 1, 10, 1),
+                         ("1", 201, 202, "G", "GT", "INS", 1, 1, 10, 1),
+                         ("1", 199, 200, "A", "T", "SNP", 1, 1, 10, 1),
+                         ("1", 299, 300, "C", "A", "SNP", 1, 2, 10, None)]
+    assert (upper_stats.rows, upper_stats.skipped_records, upper_stats.skipped_alleles,
+            upper_stats.max_length) == (15, 7, 1, LONG_VARIANT + 2)
+    assert upper_general == [400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1400]
+
+
 def test_long_variants_are_read_after_the_short_ones_a_group_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reader gives each variant longer than store.LONG_VARIANT after the short ones, in
