@@ -263,6 +263,7 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     returned = "boolean" if answers else lowest(query.granularity, unasked)
     found, counted_parts = False, []
     result_sets = []
+    precision: dict[str, Any] = {}      # the last shown resultSet's
     for item in answers:
         hit = item.exists
         counted = item.granularity != "boolean"
@@ -274,14 +275,17 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
             about: dict[str, Any] = {"returnedGranularity": item.granularity}
             if item.allele_number is not None:
                 about["alleleNumber"] = item.allele_number    # "not seen in N alleles"
+            precision = precision_fields([item.count]) if counted else {}
             result_sets.append({
                 "id": item.dataset.id, "setType": "dataset", "exists": hit,
                 "beaconId": beacon_id, "resultsCount": item.count.value if counted else 0,
-                **(precision_fields([item.count]) if counted else {}),
-                "results": item.results, "info": about})
+                **precision, "results": item.results, "info": about})
+    # one dataset, counted and shown: the summary's precision is its resultSet's (of one
+    # count, precision_fields says that count's own), not worked out again
+    total_precision = (precision if len(answers) == 1 and counted_parts and result_sets
+                       else precision_fields(counted_parts))
     body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
-                    result_sets, precision_fields(counted_parts), schemas=schemas,
-                    filters=filters)
+                    result_sets, total_precision, schemas=schemas, filters=filters)
     if info:
         body["info"] = {**body.get("info", {}), **info}
     return body
