@@ -62,8 +62,14 @@ def max_granularity(access_level: AccessLevel | str, dataset_keys: frozenset[str
 
 
 def lowest(*granularities: str) -> str:
+    if len(granularities) == 2:     # as nearly every caller asks: a fourth of min's cost
+        first, second = granularities
+        return second if GRANULARITIES.index(second) < GRANULARITIES.index(first) else first
     return min(granularities, key=GRANULARITIES.index)
 
 
 def highest(*granularities: str) -> str:
+    if len(granularities) == 2:
+        first, second = granularities
+        return second if GRANULARITIES.index(second) > GRANULARITIES.index(first) else first
     return max(granularities, key=GRANULARITIES.index)

@@ -44,6 +44,7 @@ from beacon.workload import Queries, is_wide
 
 GENOMIC_VARIANT = next(e for e in ENTRY_TYPES if e.id == "genomicVariant")
 _SCHEMAS = returned_schemas(GENOMIC_VARIANT)
+_EXACT = {"countPrecision": "exact"}
 
 
 @dataclass
@@ -263,27 +264,38 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     returned = "boolean" if answers else lowest(query.granularity, unasked)
     found, counted_parts = False, []
     result_sets = []
+    include = query.include
+    precision: dict[str, Any] = {}      # the last shown resultSet's
     for item in answers:
-        hit = item.exists
+        count = item.count
+        hit = count.exists
         counted = item.granularity != "boolean"
         found = found or hit
         if counted:
             returned = highest(returned, item.granularity)
-            counted_parts.append(item.count)
-        if _shown(query.include, hit):
+            counted_parts.append(count)
+        if _shown(include, hit):
             about: dict[str, Any] = {"returnedGranularity": item.granularity}
             if item.allele_number is not None:
                 about["alleleNumber"] = item.allele_number    # "not seen in N alleles"
-            result_sets.append({
-                "id": item.dataset.id, "setType": "dataset", "exists": hit,
-                "beaconId": beacon_id, "resultsCount": item.count.value if counted else 0,
-                **(precision_fields([item.count]) if counted else {}),
-                "results": item.results, "info": about})
+            shown = {"id": item.seen.row.id, "setType": "dataset", "exists": hit,
+                     "beaconId": beacon_id, "resultsCount": count.value if counted else 0}
+            if counted:
+                precision = precision_fields([count])
+                shown.update(precision)
+            else:
+                precision = {}
+            shown["results"] = item.results
+            shown["info"] = about
+            result_sets.append(shown)
+    # one dataset, counted and shown: the summary's precision is its resultSet's (of one
+    # count, precision_fields says that count's own), not worked out again
+    total_precision = (precision if len(answers) == 1 and counted_parts and result_sets
+                       else precision_fields(counted_parts))
     body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
-                    result_sets, precision_fields(counted_parts), schemas=schemas,
-                    filters=filters)
+                    result_sets, total_precision, schemas=schemas, filters=filters)
     if info:
-        body["info"] = {**body.get("info", {}), **info}
+        body["info"] = {**body["info"], **info} if "info" in body else dict(info)
     return body
 
 
@@ -295,20 +307,22 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
     echoed in meta as received, the summary, and at count or record the resultSets given;
     `meta.testMode` for a test-mode query. The node fills it from its datasets, the network
     (node/federation/merge.py) from its peers' answers."""
-    schemas = schemas or _SCHEMAS
-    summary = request_summary(query.granularity, skip=query.page.skip,
-                              limit=query.page.limit, schemas=list(query.requested_schemas),
-                              parameters=query.echo, api_version=query.api_version)
-    summary.update({"includeResultsetResponses": query.include, "testMode": query.test_mode,
-                    "filters": filters or []})
-    body: dict[str, Any] = {"meta": response_meta(beacon_id, returned, summary, schemas,
-                                                  test_mode=query.test_mode),
-                            "responseSummary": {"exists": exists}}
-    if returned != "boolean":
-        body["responseSummary"]["numTotalResults"] = total
-        body["responseSummary"].update({"countPrecision": "exact"} if precision is None
-                                       else precision)
-        body["response"] = {"resultSets": result_sets}
-    if (note := query.page.note()) is not None:
+    page = query.page
+    summary = request_summary(query.granularity, skip=page.skip, limit=page.limit,
+                              schemas=list(query.requested_schemas), parameters=query.echo,
+                              api_version=query.api_version)
+    summary["includeResultsetResponses"] = query.include
+    summary["testMode"] = query.test_mode
+    summary["filters"] = filters or []
+    meta = response_meta(beacon_id, returned, summary, schemas or _SCHEMAS,
+                         test_mode=query.test_mode)
+    if returned == "boolean":
+        body: dict[str, Any] = {"meta": meta, "responseSummary": {"exists": exists}}
+    else:
+        counted = {"exists": exists, "numTotalResults": total}
+        counted.update(_EXACT if precision is None else precision)
+        body = {"meta": meta, "responseSummary": counted,
+                "response": {"resultSets": result_sets}}
+    if (note := page.note()) is not None:
         body["info"] = {"pagination": note}
     return body

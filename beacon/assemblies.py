@@ -42,7 +42,12 @@ class Assembly:
     _names: dict[str, str] = field(repr=False)
 
     def normalise(self, name: str) -> str | None:
-        """Canonical chromosome for a contig or referenceName, or None if not on this assembly."""
+        """Canonical chromosome for a contig or referenceName, or None if not on this assembly.
+        A name spelt as the table holds it (`1`, `X`) is looked up first: it needs none of
+        the rest, and every query asks it twice (its datasets' choice, its statement)."""
+        found = self._names.get(name)
+        if found is not None:
+            return found
         key = name.strip()
         if key.lower().startswith("refseq:"):
             key = key[len("refseq:"):]

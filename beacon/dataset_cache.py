@@ -145,6 +145,14 @@ class DatasetCache:
                 return await read(connection)
             return await self._watchdog.run(connection, read(connection))
 
+    def remembered(self, key: Hashable) -> Any:
+        """What `derived` remembers for `key` while the list is fresh, else None (so for a
+        `compute` that never gives None): `derived`'s answer without its two coroutines, for
+        the per-request callers (node/http/beacon_api.py _visible)."""
+        if self._rows is None or time.monotonic() - self._loaded > self.ttl:
+            return None
+        return self._derived.get(key)
+
     async def derived(self, key: Hashable, compute: Callable[[list[store.DatasetRow]], T]) -> T:
         """`compute(rows)` remembered per key until the datasets change (e.g. what one kind of
         caller may see), so per-request work does not grow with the number of datasets."""

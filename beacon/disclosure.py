@@ -265,8 +265,11 @@ class ReportedCount:
 def report(count: int, rules: Rules) -> ReportedCount:
     """`count` rounded up to the tier's step: 0 stays 0, anything else becomes at least the
     step, so `exists` and the count always agree."""
-    step = rules.count_step
-    return ReportedCount(step * math.ceil(count / step) if count > 0 else 0, step)
+    return ReportedCount(_rounded(count, rules.count_step), rules.count_step)
+
+
+def _rounded(count: int, step: int) -> int:
+    return step * math.ceil(count / step) if count > 0 else 0
 
 
 def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
@@ -326,8 +329,8 @@ def report_individuals(count: int, rules: Rules, seeds: tuple[str, ...] = (),
         return ReportedCount(0, rules.count_step, floor, rules.count_noise, upper)
     if layers:
         count = max(floor or 1, count + round(sum(layers)))
-    reported = report(count, rules)
-    return ReportedCount(reported.value, reported.step, floor, rules.count_noise, upper)
+    return ReportedCount(_rounded(count, rules.count_step), rules.count_step, floor,
+                         rules.count_noise, upper)
 
 
 def term_listed(holders: int, rules: Rules) -> bool:

@@ -27,8 +27,13 @@ from beacon import individuals_store, store
 from beacon.answer import DatasetAnswer, placed
 from beacon.assemblies import ASSEMBLIES
 from beacon.datasets import Seen
-from beacon.disclosure import filtered_set_draw, is_rare, report_individuals
-from beacon.filters import Filter, TermFilter, conditions, parse_filters
+from beacon.disclosure import (
+    ReportedCount,
+    filtered_set_draw,
+    is_rare,
+    report_individuals,
+)
+from beacon.filters import Filter, TermFilter, conditions, echo, parse_filters
 from beacon.individuals_store import Selection
 from beacon.losses import charge_set, charged_view, turn, turn_key
 from beacon.request import PlainBody, RequestBody, RequestError, VariantQuery, to_query
@@ -104,8 +109,52 @@ def _filters(raw: list[Any]) -> tuple[Filter, ...]:
         if len(spelled) <= _CHECKED_LONGEST:
             if len(_CHECKED) >= _CHECKED_MOST:
                 _CHECKED.clear()
+                _PARTS.clear()
             _CHECKED[spelled] = checked
+            _PARTS[id(checked)] = (checked, _derived(checked))
     return checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What a selection takes of its filters alone (`_selection`): their conditions and
+    arguments, the `term_members` column each reads on the bits path (None: one is not an
+    ontology term), and their spelling in the question's key (`_key`)."""
+
+    conditions: tuple[str, ...]
+    args: tuple[object, ...]
+    columns: tuple[str, ...] | None
+    spelled: str
+    echo: tuple[str, ...]       # as the request summary repeats them (beacon/filters.py echo)
+
+
+# _derived of each filter list _filters remembers, by the list's identity (the list itself
+# kept beside it, so that the identity is not another's): worked out again for every count,
+# they were about a tenth of the node's own instructions on a count (bench/individuals.py
+# --instructions). By identity, not equality: ValueFilters equal as filters (1 and 1.0 days)
+# are spelt apart in the key.
+_PARTS: dict[int, tuple[tuple[Filter, ...], _Parts]] = {}
+
+
+def _parts(filters: tuple[Filter, ...]) -> _Parts:
+    remembered = _PARTS.get(id(filters))
+    if remembered is not None and remembered[0] is filters:
+        return remembered[1]
+    return _derived(filters)
+
+
+def _derived(filters: tuple[Filter, ...]) -> _Parts:
+    filter_conditions, filter_args = conditions(filters)
+    columns = tuple("descendants" if item.descendants else "exact" for item in filters
+                    if isinstance(item, TermFilter))
+    return _Parts(filter_conditions, tuple(filter_args),
+                  columns if len(columns) == len(filters) else None, repr(filters),
+                  tuple(echo(filters)))
+
+
+def echoed(filters: tuple[Filter, ...]) -> list[str]:
+    """The filters as the response's request summary repeats them (beacon/filters.py echo)."""
+    return list(_parts(filters).echo)
 
 
 def ceiling(seen: Seen) -> str:
@@ -113,15 +162,18 @@ def ceiling(seen: Seen) -> str:
     return seen.ceiling if seen.tier == "granted" else lowest(seen.ceiling, "count")
 
 
-def _key(query: IndividualsQuery, chromosome: str | None) -> str:
+def _key(query: IndividualsQuery, chromosome: str | None, has_variant: bool,
+         filters: str) -> str:
     """The question as normalised (a seed of its count's noise, beacon/disclosure.py): what
     selects the individuals, in one spelling, and nothing that varies with the datasets asked
-    alongside (the SQL's range bound does), so it cannot be varied to draw fresh noise."""
+    alongside (the SQL's range bound does), so it cannot be varied to draw fresh noise.
+    `filters`: the filters' spelling (_Parts); the whole is the repr of (variant, filters,
+    individual id)."""
     v = query.variant
     variant = ((chromosome, v.kind, v.start, v.end, v.reference_bases, v.alternate_bases,
                 sorted(v.variant_types or ()), v.min_length, v.max_length, v.gene,
-                v.protein_change) if query.has_variant else None)
-    return repr((variant, query.filters, query.individual_id))
+                v.protein_change) if has_variant else None)
+    return f"({variant!r}, {filters}, {query.individual_id!r})"
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
@@ -132,14 +184,16 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     A count whose filters are all ontology terms (none, with a variant condition) and that
     names no individual takes the bits path (beacon/individuals_store.py): each filter's
     argument is its term id either way, so the arguments are the same for both paths."""
-    filter_conditions, filter_args = conditions(query.filters)
-    terms = _term_columns(query)
+    parts = _parts(query.filters)
+    filter_conditions, filter_args = parts.conditions, parts.args
+    has_variant = query.has_variant
     if query.individual_id is not None:
         filter_conditions += ("i.id = {}",)
-        filter_args.append(query.individual_id)
-    if not query.has_variant:
+        filter_args += (query.individual_id,)
+    terms = _term_columns(query, parts, has_variant)
+    if not has_variant:
         return Selection(None, filter_conditions, [dataset_ids, *filter_args],
-                         _key(query, None), terms)
+                         _key(query, None, False, parts.spelled), terms)
     where = _placed(query.variant, assembly)
     if where is None:
         return None
@@ -147,7 +201,7 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor, view)
     placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
     return Selection(variant, filter_conditions, [*args, *filter_args],
-                     _key(placed_query, chromosome), terms)
+                     _key(placed_query, chromosome, True, parts.spelled), terms)
 
 
 def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | None] | None:
@@ -162,18 +216,14 @@ def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | N
     return on, chromosome
 
 
-def _term_columns(query: IndividualsQuery) -> tuple[str, ...] | None:
+def _term_columns(query: IndividualsQuery, parts: _Parts, has_variant: bool
+                  ) -> tuple[str, ...] | None:
     """The `term_members` column each filter reads, when the bits path can answer the
     count: every filter an ontology term, no individual id, and something asked (no
     condition at all counts everyone: the rows path)."""
-    if query.individual_id is not None or not (query.filters or query.has_variant):
+    if query.individual_id is not None or not (query.filters or has_variant):
         return None
-    columns = []
-    for item in query.filters:
-        if not isinstance(item, TermFilter):
-            return None
-        columns.append("descendants" if item.descendants else "exact")
-    return tuple(columns)
+    return parts.columns
 
 
 async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets: list[Seen],
@@ -185,8 +235,8 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
     is there, as a variant query's answer does, so each such dataset is answered as the
     caller may see it, and charged for it (beacon/losses.py `charged_view`)."""
     asked = query.variant.granularity
-    answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), report_individuals(0, d.rules))
-               for d in datasets]
+    # each count is set below: a group with nothing to count reports none (`_none`)
+    answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), _UNCOUNTED) for d in datasets]
     # a dataset answered as the caller sees it is a group of its own (its id in the key)
     groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
     for item in answers:
@@ -204,6 +254,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
                 _as_seen, caller=caller, item=group[0], query=query, assembly=assembly,
                 span=span), turn_key(caller, group[0].dataset))
             if answered is None:
+                _none(group)
                 continue
             found, selection, drawn = answered
         else:
@@ -211,6 +262,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             selection = _selection(query, [i.dataset.id for i in group], assembly, span,
                                    floor)
             if selection is None:
+                _none(group)
                 continue
             found = await queries.run(wide, lambda c, s=selection: individuals_store.count(
                 c, s))
@@ -230,6 +282,17 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
                     c, s, query.variant.skip, query.variant.limit))
                 item.results = [orjson.loads(r) for r in records]
     return answers
+
+
+# What answer_individuals makes each answer first, before its group is counted; every one
+# is then given its count, or none's (`_none`)
+_UNCOUNTED = ReportedCount(0)
+
+
+def _none(group: list[DatasetAnswer]) -> None:
+    """A group nothing of which can match: each reports none, as its tier reports 0."""
+    for item in group:
+        item.count = report_individuals(0, item.seen.rules)
 
 
 async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer,

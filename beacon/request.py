@@ -191,6 +191,8 @@ class Page:
 
     def note(self) -> dict[str, Any] | None:
         """What a response's `info.pagination` says when the page is not the one asked for."""
+        if self.limit and self.limit <= MAX_LIMIT:      # size == limit, without the property
+            return None
         if self.size == self.limit:
             return None
         reason = ("limit 0 asks for all results" if not self.limit else

@@ -24,11 +24,11 @@ from beacon.datasets import (
     visible,
 )
 from beacon.disclosure import term_listed
-from beacon.filters import echo
 from beacon.individuals import (
     PURPOSE_HEADER,
     IndividualsQuery,
     answer_individuals,
+    echoed,
     individuals_query,
     plain_individuals_query,
 )
@@ -71,6 +71,7 @@ from node.settings import Settings
 log = logging.getLogger(__name__)
 _RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 INDIVIDUAL = next(e for e in ENTRY_TYPES if e.id == "individual")
+_INDIVIDUAL_SCHEMAS = returned_schemas(INDIVIDUAL)     # as answer.py's variants' are, made once
 
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
@@ -118,14 +119,15 @@ def unavailable_response(request: web.Request) -> web.Response:
                                     "is unavailable; retry later"), 503, headers=_RETRY_AFTER)
 
 
-async def post_body(request: web.Request) -> bytes:
+def post_body(request: web.Request) -> Awaitable[bytes]:
     """A POST's body as sent, decoded as its Content-Encoding says: the one place the node's
     handlers read one (request_body, plain_post, the network's forwarding,
     node/http/middleware.py for a test-mode request), through node/http/body.py. A body that
     does not decode was a 500 logged with two tracebacks, a gzip body cut short was read as
     what of it arrived (an empty query, answered); both are now a 400 naming `body`, one not
-    all arrived within body_timeout_seconds a 408 (error_response)."""
-    return await read_body(request, request.app[SETTINGS].body_timeout_seconds)
+    all arrived within body_timeout_seconds a 408 (error_response). Awaited by its caller:
+    a coroutine of its own cost every request one more frame."""
+    return read_body(request, request.app[SETTINGS].body_timeout_seconds)
 
 
 def reads_body(request: web.Request) -> bool:
@@ -179,9 +181,13 @@ async def request_query(request: web.Request) -> VariantQuery:
 async def _visible(request: web.Request) -> dict[str, Seen]:
     """The datasets this request's caller may know of, with what they may see of each."""
     caller = request.get(CALLER, ANONYMOUS)
+    datasets = request.app[DATASETS]
+    key = ("visible", caller)
+    seen: dict[str, Seen] | None = datasets.remembered(key)
+    if seen is not None:
+        return seen
     policy = request.app[POLICY]
-    return await request.app[DATASETS].derived(
-        ("visible", caller), lambda rows: visible(rows, caller, policy))
+    return await datasets.derived(key, lambda rows: visible(rows, caller, policy))
 
 
 def _trail(request: web.Request, caller: str, datasets: dict[str, dict[str, object]]) -> None:
@@ -220,11 +226,7 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
     spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
     audit(request, {a.dataset.id: a.granularity for a in answers})
-    _trail(request, key, {
-        a.dataset.id: {"tier": a.seen.tier, "granularity": a.granularity, "exists": a.exists,
-                       **({"count": a.count.value} if a.granularity != "boolean" else {}),
-                       **({"purpose": purpose} if purpose else {}),
-                       "spent": spent.get(a.dataset.id, 0)} for a in answers})
+    _trail(request, key, {a.dataset.id: _entry(a, purpose, spent) for a in answers})
     info: dict[str, object] = {"budget": {
         dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
                      "windowSeconds": app[POLICY].window_seconds}
@@ -239,6 +241,19 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     if any(d.keeps_losses for d in chosen):
         await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
     return response
+
+
+def _entry(answered: answer.DatasetAnswer, purpose: str | None, spent: dict[str, int]
+           ) -> dict[str, object]:
+    """One dataset's part of the audit trail entry: what it disclosed, as disclosed."""
+    entry: dict[str, object] = {"tier": answered.seen.tier, "granularity": answered.granularity,
+                                "exists": answered.exists}
+    if answered.granularity != "boolean":
+        entry["count"] = answered.count.value
+    if purpose:
+        entry["purpose"] = purpose
+    entry["spent"] = spent.get(answered.dataset.id, 0)
+    return entry
 
 
 async def _no_sooner(request: web.Request, floor: float) -> None:
@@ -347,12 +362,12 @@ async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Res
     queries = request.app[QUERIES]
     return await _answer(request, query.variant, chosen,
                          lambda seen, caller: answer_individuals(queries, query, seen, caller),
-                         purpose=query.purpose, schemas=returned_schemas(INDIVIDUAL),
-                         filters=echo(query.filters), ceiling=individuals_ceiling)
+                         purpose=query.purpose, schemas=_INDIVIDUAL_SCHEMAS,
+                         filters=echoed(query.filters), ceiling=individuals_ceiling)
 
 
 def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
-    return _test_mode(request, query.variant, returned_schemas(INDIVIDUAL), echo(query.filters))
+    return _test_mode(request, query.variant, _INDIVIDUAL_SCHEMAS, echoed(query.filters))
 
 
 async def individuals_request(request: web.Request) -> IndividualsQuery:

@@ -54,6 +54,7 @@ _PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
               "Access-Control-Max-Age": "600"}
 _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
+_REQUEST_ID = istr("X-Request-ID")      # an istr, folded once (_folded)
 
 
 def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -110,18 +111,21 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         identifier = request_id(request)
         request[STARTED] = began = time.perf_counter()
         chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
-        added = chosen[1] if hdrs.AUTHORIZATION in request.headers else chosen[0]
+        tokened = hdrs.AUTHORIZATION in request.headers
+        added = chosen[1] if tokened else chosen[0]
         try:
             if chosen is not plain and _preflight(request, roots):
                 response = web.Response(status=204, headers=_PREFLIGHT)
             else:
-                request[CALLER] = await _caller(request)
+                # without the header the caller is anonymous (caller_of), known without
+                # its two coroutines
+                request[CALLER] = await _caller(request) if tokened else ANONYMOUS
                 response = await handler(request)
         except InvalidToken as exc:
             response = refusal(request, exc)
         except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
             finished(metrics, request, exc.status, time.perf_counter() - began)
-            exc.headers["X-Request-ID"] = identifier
+            exc.headers[_REQUEST_ID] = identifier
             _add(exc.headers, added)
             raise
         except asyncio.CancelledError:     # the client went away: nginx's 499
@@ -133,7 +137,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         except Exception as exc:           # noqa: BLE001 - every failure leaves as a Beacon body
             response = error_response(request, exc)
         finished(metrics, request, response.status, time.perf_counter() - began)
-        response.headers["X-Request-ID"] = identifier
+        response.headers[_REQUEST_ID] = identifier
         _add(response.headers, added)
         return response
     return middleware
