@@ -265,7 +265,6 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     found, counted_parts = False, []
     result_sets = []
     include = query.include
-    precision: dict[str, Any] = {}      # the last shown resultSet's
     for item in answers:
         count = item.count
         hit = count.exists
@@ -281,19 +280,13 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
             shown = {"id": item.seen.row.id, "setType": "dataset", "exists": hit,
                      "beaconId": beacon_id, "resultsCount": count.value if counted else 0}
             if counted:
-                precision = precision_fields([count])
-                shown.update(precision)
-            else:
-                precision = {}
+                shown.update(precision_fields([count]))
             shown["results"] = item.results
             shown["info"] = about
             result_sets.append(shown)
-    # one dataset, counted and shown: the summary's precision is its resultSet's (of one
-    # count, precision_fields says that count's own), not worked out again
-    total_precision = (precision if len(answers) == 1 and counted_parts and result_sets
-                       else precision_fields(counted_parts))
     body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
-                    result_sets, total_precision, schemas=schemas, filters=filters)
+                    result_sets, precision_fields(counted_parts), schemas=schemas,
+                    filters=filters)
     if info:
         body["info"] = {**body["info"], **info} if "info" in body else dict(info)
     return body

@@ -193,8 +193,6 @@ class Page:
         """What a response's `info.pagination` says when the page is not the one asked for."""
         if self.limit and self.limit <= MAX_LIMIT:      # size == limit, without the property
             return None
-        if self.size == self.limit:
-            return None
         reason = ("limit 0 asks for all results" if not self.limit else
                   f"limit {self.limit} is above the most this node returns")
         return {"limit": self.size, "reason": f"{reason}: pages hold at most {MAX_LIMIT} "
