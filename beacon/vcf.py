@@ -781,10 +781,11 @@ _INTEGER = re.compile(r"-?[0-9]+")
 
 def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
     """An INFO value as integers, one per comma-separated item ('.' is None); None when the
-    record does not carry the key. Declared Integer, htslib gives ints. A key the header
-    does not declare comes as text (htslib reads it as a String), and one declared String
-    or Float as text or floats: read as the integers they spell, so a file with a header
-    line missing loads as it would with it. Anything else is a ValueError naming the key,
+    record does not carry the key. Declared Integer, htslib gives ints, and None for each
+    '.' among them (`nhomalt=1,.`: one ALT's count not known, not a malformed value, which
+    refused the record). A key the header does not declare comes as text (htslib reads it
+    as a String), and one declared String or Float as text or floats: read as the integers
+    they spell, so a file with a header line missing loads as it would with it. Anything else is a ValueError naming the key,
     which refuses the record at its line, rather than a TypeError from the COPY; so is an
     integer beyond what htslib reads as one (±INT4_MAX; its Integer keeps -2^31 for a
     missing value), which the COPY refused as an OverflowError no line could be put to."""
@@ -800,7 +801,7 @@ def _integers(value: Any, key: str) -> tuple[int | None, ...] | None:
         for part in item.split(",") if isinstance(item, str) else (item,):
             if part is None or part == ".":
                 numbers.append(None)
-            elif ((isinstance(part, float) and part.is_integer())
+            elif (type(part) is int or (isinstance(part, float) and part.is_integer())
                   or (isinstance(part, str) and _INTEGER.fullmatch(part))):
                 numbers.append(int(part))
             else:
