@@ -573,7 +573,8 @@ def test_long_filter_lists_are_not_remembered():
     short = [{"id": FEMALE}]
     for raw in (long, short):
         assert individuals_query(parse_body(_portal_body(raw))).filters
-    assert repr(short) in individuals._CHECKED and repr(long) not in individuals._CHECKED
+    spelled = individuals._spelling
+    assert spelled(short) in individuals._CHECKED and spelled(long) not in individuals._CHECKED
 
 
 def test_checked_filters_are_remembered_by_their_exact_spelling():
