@@ -83,21 +83,21 @@ def plain_individuals_query(plain: PlainBody, *, purpose: str | None = None
     return IndividualsQuery(plain.query, _filters(plain.filters), purpose)
 
 
-_CHECKED: dict[str, tuple[Filter, ...]] = {}     # _filters' memory, by spelling
+_CHECKED: dict[bytes | str, tuple[Filter, ...]] = {}   # _filters' memory, by _spelling
 _CHECKED_MOST = 1024
 _CHECKED_LONGEST = 2048     # what the portal sends is a few hundred characters
 
 
 def _filters(raw: list[Any]) -> tuple[Filter, ...]:
     """The filters, checked, in one order (one question, one key). Remembered by their
-    spelling (`repr`, which tells every JSON value from every other: 1 from 1.0 and True):
-    clients repeat the same few filter lists (the portal's dropdowns), and checking one
-    costs about 4% of a count's instructions (bench/individuals.py --instructions). A list
-    that is refused raises each time; it is not remembered, nor is a long one: the 32
+    spelling (as JSON, which tells every JSON value from every other: 1 from 1.0 and
+    true): clients repeat the same few filter lists (the portal's dropdowns), and checking
+    one costs about 4% of a count's instructions (bench/individuals.py --instructions). A
+    list that is refused raises each time; it is not remembered, nor is a long one: the 32
     filters of a 1 MB body took 2 MB remembered, so 1,024 such requests took 2 GB (23,000
     filters, before MAX_FILTERS, 5 MB)."""
     try:
-        spelled = repr(raw)
+        spelled = _spelling(raw)
     except RecursionError:
         # Nested deeper than the stack allows (the JSON parser takes 1,024 levels), which no
         # filter is: parse_filters refuses it, naming the filter and key (filter_item)
@@ -113,6 +113,17 @@ def _filters(raw: list[Any]) -> tuple[Filter, ...]:
             _CHECKED[spelled] = checked
             _PARTS[id(checked)] = (checked, _derived(checked))
     return checked
+
+
+def _spelling(raw: list[Any]) -> bytes | str:
+    """The filters' spelling for _filters' memory: orjson's JSON (1k instructions for the
+    portal's two terms, where `repr` took 9k), or the `repr` of what orjson does not write
+    (nested past its 254 levels, an integer past 64 bits, a lone surrogate). Either tells
+    every JSON value from every other; a bytes spelling never equals a str one."""
+    try:
+        return orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        return repr(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +181,15 @@ def _key(query: IndividualsQuery, chromosome: str | None, has_variant: bool,
     `filters`: the filters' spelling (_Parts); the whole is the repr of (variant, filters,
     individual id)."""
     v = query.variant
-    variant = ((chromosome, v.kind, v.start, v.end, v.reference_bases, v.alternate_bases,
-                sorted(v.variant_types or ()), v.min_length, v.max_length, v.gene,
-                v.protein_change) if has_variant else None)
-    return f"({variant!r}, {filters}, {query.individual_id!r})"
+    if not has_variant:
+        return f"(None, {filters}, {query.individual_id!r})"
+    # the repr of the tuple (chromosome, kind, start, end, ref, alt, sorted types, min, max,
+    # gene, protein change), written out: 16.7k instructions a count as repr(tuple), 10.1k
+    # so (callgrind, a hot loop); tests/test_individuals.py holds it to the tuple's repr
+    types = sorted(v.variant_types) if v.variant_types else []
+    return (f"(({chromosome!r}, {v.kind!r}, {v.start!r}, {v.end!r}, {v.reference_bases!r}, "
+            f"{v.alternate_bases!r}, {types!r}, {v.min_length!r}, {v.max_length!r}, "
+            f"{v.gene!r}, {v.protein_change!r}), {filters}, {query.individual_id!r})")
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,

@@ -545,15 +545,15 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
     assembly = _assembly(p.assembly_id, p.reference_name)
     if assembly is not None and p.assembly_id is None:
         echo = {"assemblyId": assembly.id, **echo}
+    # Every field by position, in the order VariantQuery declares them: by keyword, matching
+    # 20 names cost 13.4k instructions a query, positionally 5.1k (callgrind, a hot loop)
     query = VariantQuery(
-        assembly=assembly, reference_name=p.reference_name, kind=kind,  # type: ignore[arg-type]
-        start=alleles.start, end=p.end, reference_bases=alleles.reference_bases,
-        alternate_bases=alleles.alternate_bases, variant_types=alleles.variant_types,
-        min_length=p.min_length, max_length=p.max_length,
-        dataset_ids=tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
-        granularity=granularity, include=include, skip=page.offset, limit=page.size,
-        test_mode=test_mode, echo={"g_variant": echo} if echo else {}, page=page,
-        api_version=meta[0], requested_schemas=meta[1])
+        assembly, p.reference_name, kind, alleles.start, p.end,  # type: ignore[arg-type]
+        alleles.reference_bases, alleles.alternate_bases, alleles.variant_types,
+        p.min_length, p.max_length,
+        tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
+        granularity, include, page.offset, page.size, test_mode,
+        {"g_variant": echo} if echo else {}, page, None, None, meta[0], meta[1])
     if assembly is not None:       # else once the assembly is chosen (beacon/answer.py)
         query.check_on(assembly)
     return query
@@ -889,14 +889,24 @@ def _plain_positions(value: Any) -> list[int] | None:
 
 
 def _plain_page(value: Any) -> Page | None:
-    """`pagination` as the model takes it when it holds only plain `skip` and `limit`."""
-    if type(value) is not dict or not value.keys() <= {"skip", "limit"}:
+    """`pagination` as the model takes it when it holds only plain `skip` and `limit`. An
+    empty one (or none), as most bodies send, is the default page, one Page shared (a
+    value): checking and making one cost about 8k instructions a request."""
+    if type(value) is not dict:
+        return None
+    if not value:
+        return _DEFAULT_PAGE
+    if not value.keys() <= _PAGE_KEYS:
         return None
     skip, limit = value.get("skip", 0), value.get("limit", 10)
     if not (_plain_position(skip) and type(limit) is int
             and 0 <= limit <= MAX_REQUESTED_LIMIT):
         return None
     return Page(skip, limit)
+
+
+_DEFAULT_PAGE = Page()
+_PAGE_KEYS = frozenset({"skip", "limit"})
 
 
 def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None:

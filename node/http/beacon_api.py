@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import orjson
 from aiohttp import hdrs, web
+from multidict import istr
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
@@ -72,6 +73,8 @@ log = logging.getLogger(__name__)
 _RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 INDIVIDUAL = next(e for e in ENTRY_TYPES if e.id == "individual")
 _INDIVIDUAL_SCHEMAS = returned_schemas(INDIVIDUAL)     # as answer.py's variants' are, made once
+# folded once (an istr), not at every request's lookup: node/http/metrics.py's _REQUEST_ID
+_PURPOSE_HEADER = istr(PURPOSE_HEADER)
 
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
@@ -340,7 +343,8 @@ def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | Non
     GET has no body); a DUO term or text, recorded in the audit trail and echoed. Printable
     text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
     surrogates) was a 500, and a NUL an audit entry the database cannot hold."""
-    given = meta.get("purposeOfUse", request.headers.get(PURPOSE_HEADER))
+    given = (meta["purposeOfUse"] if "purposeOfUse" in meta
+             else request.headers.get(_PURPOSE_HEADER))
     if given is not None and (not isinstance(given, str) or not given.strip()
                               or not given.isprintable()):
         raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or "

@@ -32,7 +32,14 @@ from node.http.beacon_api import (
     unavailable_response,
 )
 from node.http.caller import caller_of, refusal
-from node.http.metrics import STARTED, Handler, Metrics, finished, request_id
+from node.http.metrics import (
+    REQUEST_ID_HEADER,
+    STARTED,
+    Handler,
+    Metrics,
+    finished,
+    request_id,
+)
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
 
 CSP = "Content-Security-Policy"
@@ -54,7 +61,6 @@ _PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
               "Access-Control-Max-Age": "600"}
 _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
-_REQUEST_ID = istr("X-Request-ID")      # an istr, folded once (_folded)
 
 
 def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -125,7 +131,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
             response = refusal(request, exc)
         except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
             finished(metrics, request, exc.status, time.perf_counter() - began)
-            exc.headers[_REQUEST_ID] = identifier
+            exc.headers[REQUEST_ID_HEADER] = identifier
             _add(exc.headers, added)
             raise
         except asyncio.CancelledError:     # the client went away: nginx's 499
@@ -137,7 +143,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         except Exception as exc:           # noqa: BLE001 - every failure leaves as a Beacon body
             response = error_response(request, exc)
         finished(metrics, request, response.status, time.perf_counter() - began)
-        response.headers[_REQUEST_ID] = identifier
+        response.headers[REQUEST_ID_HEADER] = identifier
         _add(response.headers, added)
         return response
     return middleware
