@@ -24,11 +24,13 @@ from beacon.disclosure import DEFAULT_TIERS
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import (
     MAX_ERROR_MESSAGE,
+    Page,
     RequestError,
     VariantQuery,
     parse_body,
     parse_get,
     query_from_get,
+    query_from_post,
     to_query,
 )
 from beacon.store import DatasetRow
@@ -988,3 +990,46 @@ async def test_an_error_quoting_a_long_value_keeps_its_start_and_its_reason(ask,
     assert message.startswith(start) and message.endswith(end)
     assert " characters not shown] …" in message
     assert len(message) <= MAX_ERROR_MESSAGE + 40
+
+
+def test_each_path_fills_every_field_of_the_query_by_name():
+    """`_variant_query` makes a VariantQuery by position (cheaper than by keyword): each
+    field, read by its name, holds what the request said, on the GET and POST fast paths
+    and the full parser alike, so that two fields swapped in the call cannot pass as one
+    path agreeing with another."""
+    parameters = {"assemblyId": "GRCh38", "referenceName": "1", "start": [1000],
+                  "end": [5000], "variantType": "DEL", "variantMinLength": 3,
+                  "variantMaxLength": 40}
+    body = {"meta": {"apiVersion": "v2.0"},
+            "query": {"requestParameters": parameters, "requestedGranularity": "count",
+                      "includeResultsetResponses": "ALL", "pagination": {"skip": 2, "limit": 7}}}
+    get = query_from_get([*((k, ",".join(map(str, v)) if isinstance(v, list) else str(v))
+                            for k, v in parameters.items()),
+                          ("requestedGranularity", "count"),
+                          ("includeResultsetResponses", "ALL"), ("skip", "2"), ("limit", "7")])
+    post = query_from_post(body)
+    assert get is not None and post is not None
+    for query, api_version in ((get, None), (post.query, "v2.0"),
+                               (to_query(parse_body(body)), "v2.0")):
+        assert (query.assembly.id, query.reference_name, query.kind) == ("GRCh38", "1", "range")
+        assert (query.start, query.end) == ((1000,), (5000,))
+        assert (query.reference_bases, query.alternate_bases) == (None, None)
+        assert query.variant_types == frozenset({"DEL"})
+        assert (query.min_length, query.max_length) == (3, 40)
+        assert (query.dataset_ids, query.granularity, query.include) == (None, "count", "ALL")
+        assert (query.skip, query.limit, query.page) == (14, 7, Page(2, 7))
+        assert (query.test_mode, query.gene, query.protein_change) == (False, None, None)
+        assert query.echo == {"g_variant": parameters}
+        assert (query.api_version, query.requested_schemas) == (api_version, ())
+    sequence = {"meta": {"requestedSchemas": [{"entityType": "genomicVariant",
+                                               "schema": "beacon-g_variant-v2.0.0"}]},
+                "query": {"requestParameters": {"referenceName": "7", "start": [140753335],
+                                                "referenceBases": "A",
+                                                "alternateBases": "T"}}}
+    for query in (query_from_post(sequence).query, to_query(parse_body(sequence))):
+        assert (query.kind, query.start, query.end) == ("sequence", (140753335,), ())
+        assert (query.reference_bases, query.alternate_bases) == ("A", "T")
+        assert (query.granularity, query.include, query.skip, query.limit) == (
+            "boolean", "HIT", 0, 10)
+        assert query.requested_schemas == ({"entityType": "genomicVariant",
+                                            "schema": "beacon-g_variant-v2.0.0"},)
