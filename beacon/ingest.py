@@ -17,7 +17,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import queue
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -48,6 +47,7 @@ from beacon.vcf import (
     skip_duplicates,
 )
 from beacon.visibility import forget_earlier_versions
+from beacon.workdirs import held, remove_abandoned
 
 log = logging.getLogger(__name__)
 # How long an abandoned ingest waits for its database to clean up (cancel the workers' COPYs,
@@ -155,7 +155,7 @@ class _Workers:
 
 
 @contextmanager
-def _workers(db_url: str, path: Path, count: int) -> Iterator[_Workers]:
+def _workers(db_url: str, path: Path, count: int, work: Path) -> Iterator[_Workers]:
     """Up to `count` worker processes, one per core started at once: each connects to the
     database and opens the file (its index: 40 ms at 1M records) while the coordinator reads
     the header and creates the staging table, so that the first record is read as soon as
@@ -164,12 +164,14 @@ def _workers(db_url: str, path: Path, count: int) -> Iterator[_Workers]:
     job it is given while none is idle: the rest, if more were asked for, as the regions
     come. A file with fewer regions than started workers leaves one idle; a file or database
     the coordinator cannot use ends them unused; an ingest that waits for another of the
-    same dataset (its lock) keeps them waiting too, idle, each with its connection."""
+    same dataset (its lock) keeps them waiting too, idle, each with its connection. Their
+    htslib logs are written in the ingest's directory `work`."""
     messages, stop = fork_server.WORKERS.Queue(), fork_server.WORKERS.Event()
-    with tempfile.TemporaryDirectory(prefix="gdi-ingest-") as log_dir, \
-            ProcessPoolExecutor(count, mp_context=fork_server.WORKERS, initializer=init_worker,
-                                initargs=(os.getpid(), db_url, messages, stop, log_dir, path)
-                                ) as pool:
+    log_dir = work / "logs"
+    log_dir.mkdir()
+    with ProcessPoolExecutor(count, mp_context=fork_server.WORKERS, initializer=init_worker,
+                             initargs=(os.getpid(), db_url, messages, stop, str(log_dir), path)
+                             ) as pool:
         for _ in range(min(count, os.cpu_count() or 1)):
             pool.submit(ready)
         yield _Workers(pool, messages, stop, count)
@@ -311,13 +313,16 @@ async def ingest(db_url: str, request: IngestRequest,
     """Load the file as the new version of the dataset, or raise leaving the old one intact.
     The database's schema must be current (the caller applies the migrations). A plain-gzip
     or unindexed file is read through a prepared copy (beacon/prepare.py); its problems are
-    named against the file given."""
+    named against the file given. Its temporary files are in a directory of its own, and
+    those of ingests that were killed are removed first (beacon/workdirs.py)."""
     check_dataset_id(request.dataset_id)
     fork_server.start()
-    with tempfile.TemporaryDirectory(prefix="gdi-prepare-") as work:
-        prepared = prepare(request.path, Path(work))
+    remove_abandoned()
+    with held() as work:
+        (work / "prepared").mkdir()
+        prepared = prepare(request.path, work / "prepared")
         try:
-            report = await _ingest(db_url, request, prepared.path, progress)
+            report = await _ingest(db_url, request, prepared.path, progress, work)
         except VcfProblem as problem:
             if prepared.path == request.path:
                 raise
@@ -337,9 +342,9 @@ def _as_given(skipped: str | None, read: Path, given: Path) -> str | None:
 
 
 async def _ingest(db_url: str, request: IngestRequest, path: Path,
-                  progress: ProgressCallback | None) -> IngestReport:
+                  progress: ProgressCallback | None, work: Path) -> IngestReport:
     began = time.monotonic()
-    with _workers(db_url, path, request.workers or os.cpu_count() or 1) as workers:
+    with _workers(db_url, path, request.workers or os.cpu_count() or 1, work) as workers:
         layout = dataclasses.replace(inspect_vcf(path, request.assembly,
                                                  request.assembly_given_by,
                                                  request.force_assembly),

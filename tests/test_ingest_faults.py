@@ -87,7 +87,8 @@ async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
                                    seed=5)).path
     ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
                                "--dataset", DATASET, "--workers", str(workers)],
-                              env=_env(DATABASE_URL=db_url), cwd=ROOT,
+                              env=_env(DATABASE_URL=db_url, TMPDIR=str(_temporary(tmp_path))),
+                              cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               start_new_session=own_group)
     deadline = time.monotonic() + 60
@@ -103,6 +104,13 @@ async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
         assert time.monotonic() < deadline, "the workers never copied"   # (a busy machine)
         await asyncio.sleep(0.01)
     return ingest
+
+
+def _temporary(tmp_path: Path) -> Path:
+    """The ingest's temporary directory (TMPDIR): what a killed one leaves stays in the
+    test's directory, where it can be seen."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return tmp_path / "tmp"
 
 
 async def _copying(conn: asyncpg.Connection) -> int:
@@ -132,7 +140,7 @@ async def _failed_at_once(ingest: subprocess.Popen[bytes], conn: asyncpg.Connect
 
 async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its_table(
         db_url, tmp_path):
-    env = _env(DATABASE_URL=db_url)
+    env = _env(DATABASE_URL=db_url, TMPDIR=str(_temporary(tmp_path)))
     conn = await asyncpg.connect(db_url)
     ingest = None
     try:
@@ -144,10 +152,15 @@ async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its
         await _nothing_left(conn, children)
         left = await _staging_tables(conn)
         assert len(left) == 1
+        # and its temporary files: the workers' logs (a prepared copy of a plain-gzip file,
+        # as big as the file, would be there too)
+        files = list(_temporary(tmp_path).glob("gdi-ingest-*"))
+        assert len(files) == 1 and (files[0] / "logs").is_dir()
         cleaned = gdi_node("db", "clean", env=env)
         assert cleaned.returncode == 0, cleaned.stderr
-        assert cleaned.stdout.strip() == f"dropped {left[0]}"
+        assert cleaned.stdout.splitlines() == [f"dropped {left[0]}", f"removed {files[0]}"]
         assert await _staging_tables(conn) == []
+        assert not files[0].exists()
         assert gdi_node("db", "clean", env=env).stdout.strip() == "nothing to clean"
     finally:
         if ingest is not None and ingest.poll() is None:

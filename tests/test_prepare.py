@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import tempfile
 from pathlib import Path
 
 import asyncpg
 import pysam
 import pytest
 
+import beacon.ingest
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from beacon.prepare import Prepared, prepare
 from beacon.vcf import VcfProblem
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 
@@ -60,6 +63,33 @@ async def test_plain_gzip_is_recompressed_indexed_and_said(schema, tmp_path):
     assert report.regions > 1                         # read in parallel, through an index
     assert report.rows == await _rows(schema) == LINES.count("\n")
     assert path.read_bytes() == before and not Path(f"{path}.tbi").exists()
+
+
+async def test_the_copy_is_made_in_the_ingests_own_directory_and_leftovers_removed(
+        schema, tmp_path, monkeypatch):
+    """A killed ingest's copy (as big as the file) is removed by the next ingest; the copy
+    is made in a directory of the ingest's own, gone when it ends (beacon/workdirs.py)."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    left = temporary / "gdi-ingest-killed"       # unheld: its ingest is gone
+    (left / "prepared").mkdir(parents=True)
+    (left / "prepared" / "cohort.vcf").write_text(HEADER + LINES)
+    made_in: list[Path] = []
+
+    def seen(path: Path, workdir: Path) -> Prepared:
+        made_in.append(workdir)
+        assert not left.exists()                   # removed before the copy is made
+        return prepare(path, workdir)
+
+    monkeypatch.setattr(beacon.ingest, "prepare", seen)
+    path = _plain_gzip(tmp_path / "cohort.vcf.gz", HEADER + LINES)
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.rows == LINES.count("\n")
+    assert made_in[0].parent.parent == temporary
+    assert made_in[0].parent.name.startswith("gdi-ingest-")
+    assert list(temporary.iterdir()) == []
 
 
 async def test_unindexed_bgzip_is_indexed_in_a_copy(schema, tmp_path):

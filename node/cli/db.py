@@ -49,9 +49,14 @@ async def _status(settings: Settings) -> tuple[str, list]:
 @db.command("clean")
 @click.pass_context
 def db_clean(ctx: click.Context) -> None:
-    """Drop the staging tables interrupted ingests left (ingests and the node do it too)."""
+    """Drop the staging tables interrupted ingests left (ingests and the node do it too), and
+    remove the temporary files of ingests that were killed on this machine (ingests do it
+    too)."""
+    from beacon.workdirs import remove_abandoned
     dropped = run(_clean(settings_of(ctx)))
-    click.echo("\n".join(f"dropped {name}" for name in dropped) or "nothing to clean")
+    removed = remove_abandoned()
+    click.echo("\n".join([*(f"dropped {name}" for name in dropped),
+                          *(f"removed {path}" for path in removed)]) or "nothing to clean")
 
 
 async def _clean(settings: Settings) -> list[str]:
