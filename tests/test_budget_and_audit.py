@@ -546,6 +546,52 @@ async def test_a_take_counts_in_the_window_and_the_day_as_long_as_its_units_are_
     assert row["day_left"] == 100 - 7 - 1
 
 
+async def _seconds_until(pool, moment) -> float:
+    return await pool.fetchval("SELECT extract(epoch FROM $1::timestamptz - clock_timestamp())",
+                               moment)
+
+
+async def test_retry_after_is_when_the_question_would_be_answered_in_the_window(pool):
+    """Refused in its window, a question is told when enough units leave it for the units
+    it needs, not when the oldest minute leaves, however little that frees (migration
+    0023): behind a minute of 1 unit, a question needing 5 was refused again then."""
+    caller = "address 192.0.2.32"
+    now = await pool.fetchval("SELECT date_trunc('minute', clock_timestamp())")
+    await pool.executemany("INSERT INTO budget_spent VALUES ($1, 'W', $2, $3)", [
+        (caller, now - timedelta(minutes=5), 1),
+        (caller, now - timedelta(minutes=4), 300),
+        (caller, now - timedelta(minutes=1), 99)])            # 400 of 400 in the window
+    row = await pool.fetchrow("SELECT * FROM budget_take($1, 'W', 5, 5, false, 600, 400, 0)",
+                              caller)
+    assert row["taken"] == 0
+    # the minute of 300 counts until two minutes past the window after it
+    frees = await _seconds_until(pool, now - timedelta(minutes=4) + timedelta(minutes=12))
+    assert frees - 1 <= row["retry_after"] <= frees + 1
+    row = await pool.fetchrow("SELECT * FROM budget_take($1, 'W', 1, 1, false, 600, 400, 0)",
+                              caller)
+    assert row["taken"] == 0                                    # 1 frees with the oldest
+    frees = await _seconds_until(pool, now - timedelta(minutes=5) + timedelta(minutes=12))
+    assert frees - 1 <= row["retry_after"] <= frees + 1
+
+
+async def test_retry_after_a_spent_day_counts_what_the_next_day_inherits(pool):
+    """With the day spent, a question is told the next midnight (UTC), or the one after
+    if what the day's last two minutes took, which counts into the next day (migration
+    0022), leaves it too little there: told midnight, it was refused again for a day."""
+    midnight = await pool.fetchval(
+        "SELECT date_trunc('day', clock_timestamp(), 'UTC') + interval '1 day'")
+    caller = "address 192.0.2.33"
+    await pool.executemany("INSERT INTO budget_spent VALUES ($1, $2, $3, $4)", [
+        (caller, "EARLY", midnight - timedelta(hours=23, minutes=59), 98),
+        (caller, "LATE", midnight - timedelta(minutes=1), 98)])   # the day's last minute
+    for dataset, then in (("EARLY", midnight), ("LATE", midnight + timedelta(days=1))):
+        row = await pool.fetchrow(
+            "SELECT * FROM budget_take($1, $2, 5, 5, false, 600, 0, 100)", caller, dataset)
+        assert row["taken"] == 0
+        frees = await _seconds_until(pool, then)
+        assert frees - 1 <= row["retry_after"] <= frees + 1, dataset
+
+
 async def test_units_left_of_a_take_are_not_spent_past_its_life(pool):
     """A lease keeps its takes apart: units left of one take when the next is taken lapse
     LEASE_SECONDS after their own take, not the next one's (when a lease was one count and
