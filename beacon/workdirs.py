@@ -38,9 +38,13 @@ def held(root: Path | None = None) -> Iterator[Path]:
     made = Path(tempfile.mkdtemp(prefix=f".{PREFIX}", dir=root))
     fd = os.open(made, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         path = made.with_name(made.name[1:])
-        os.rename(made, path)       # the lock stays with the directory: it is the same one
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(made, path)   # the lock stays with the directory: it is the same one
+        except BaseException:
+            shutil.rmtree(made, ignore_errors=True)
+            raise
         try:
             yield path
         finally:
