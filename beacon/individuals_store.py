@@ -19,7 +19,7 @@ the matched set, the set's bit string over the dataset's samples, whichever path
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -193,13 +193,15 @@ async def count_with_members(conn: asyncpg.Connection, selection: Selection
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in await _counted(conn, selection, True)}
 
 
-async def _counted(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection,
-                   members: bool) -> list[asyncpg.Record]:
+def _counted(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection,
+             members: bool) -> Awaitable[list[asyncpg.Record]]:
+    """The count's statement, sent (its callers await it: a coroutine of its own here cost
+    each count one more frame)."""
     key = len(selection.args) + 1
     sql = (_rows_count(selection.variant, selection.filters, key, members)
            if selection.terms is None else
            _bits_count(selection.variant, selection.terms, key, members))
-    return await conn.fetch(sql, *selection.args, selection.key)
+    return conn.fetch(sql, *selection.args, selection.key)
 
 
 async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, skip: int,
