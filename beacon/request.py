@@ -924,8 +924,8 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
     filters = query.get("filters", [])
     granularity = query.get("requestedGranularity", "boolean")
     include = query.get("includeResultsetResponses", "HIT")
-    pagination = query.get("pagination")
-    page = _DEFAULT_PAGE if pagination is None else _plain_page(pagination)
+    # absent: the default page (a `null` one is not plain: the full path refuses it)
+    page = _plain_page(query["pagination"]) if "pagination" in query else _DEFAULT_PAGE
     if (type(filters) is not list or (filters and not with_filters)
             or type(granularity) is not str or granularity not in _GRANULARITIES
             or type(include) is not str or include not in _INCLUDES
