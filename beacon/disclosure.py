@@ -425,9 +425,12 @@ def precision_fields(counts: list[ReportedCount]) -> dict[str, Any]:
     every resultSet and most summaries report, says its own (combined_precision's answer
     for it, without the sort and the merge)."""
     if len(counts) == 1:
-        adjusted = counts[0].adjusted_to
-        return {"countPrecision": counts[0].precision,
-                **({"countAdjustedTo": list(dict.fromkeys(adjusted))} if adjusted else {})}
+        count = counts[0]
+        adjusted = count.adjusted_to
+        fields = {"countPrecision": count.precision}
+        if adjusted:
+            fields["countAdjustedTo"] = list(dict.fromkeys(adjusted))
+        return fields
     return combined_precision(
         {"countPrecision": c.precision, "countAdjustedTo": c.adjusted_to}
         for c in sorted(counts, key=lambda c: c.step))

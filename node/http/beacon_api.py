@@ -232,7 +232,7 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
     spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
     audit(request, ((a.dataset.id, a.granularity) for a in answers))
-    _trail(request, app, key, {a.dataset.id: _entry(a, purpose, spent) for a in answers})
+    _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers})
     info: dict[str, object] = {"budget": {
         dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
                      "windowSeconds": app[POLICY].window_seconds}
@@ -253,12 +253,12 @@ def _entry(answered: answer.DatasetAnswer, purpose: str | None, spent: dict[str,
            ) -> dict[str, object]:
     """One dataset's part of the audit trail entry: what it disclosed, as disclosed."""
     entry: dict[str, object] = {"tier": answered.seen.tier, "granularity": answered.granularity,
-                                "exists": answered.exists}
+                                "exists": answered.count.exists}
     if answered.granularity != "boolean":
         entry["count"] = answered.count.value
     if purpose:
         entry["purpose"] = purpose
-    entry["spent"] = spent.get(answered.dataset.id, 0)
+    entry["spent"] = spent.get(answered.seen.row.id, 0)
     return entry
 
 
