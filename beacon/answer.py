@@ -264,6 +264,7 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     returned = "boolean" if answers else lowest(query.granularity, unasked)
     found, counted_parts = False, []
     result_sets = []
+    fields = None           # the one counted set's precision, which a total of it repeats
     include = query.include
     for item in answers:
         count = item.count
@@ -280,13 +281,15 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
             shown = {"id": item.seen.row.id, "setType": "dataset", "exists": hit,
                      "beaconId": beacon_id, "resultsCount": count.value if counted else 0}
             if counted:
-                shown.update(precision_fields([count]))
+                fields = precision_fields([count])
+                shown.update(fields)
             shown["results"] = item.results
             shown["info"] = about
             result_sets.append(shown)
+    precision = (fields if fields is not None and len(counted_parts) == 1
+                 else precision_fields(counted_parts))
     body = envelope(beacon_id, query, returned, found, sum(c.value for c in counted_parts),
-                    result_sets, precision_fields(counted_parts), schemas=schemas,
-                    filters=filters)
+                    result_sets, precision, schemas=schemas, filters=filters)
     if info:
         body["info"] = {**body["info"], **info} if "info" in body else dict(info)
     return body

@@ -858,6 +858,7 @@ def _plain_query(echo: dict[str, Any], granularity: Granularity, include: Includ
 # of one or two integers); anything else -- a number as a string, a null, a wrapped or
 # `$schema`-carrying requestParameters, test mode, pagination beyond skip and limit,
 # datasetIds, a gene -- returns None and takes the full path, which also words every refusal.
+_POST_BODY_KEYS = frozenset({"meta", "query"})
 _POST_QUERY_KEYS = frozenset({"requestParameters", "filters", "requestedGranularity",
                               "includeResultsetResponses", "testMode", "pagination"})
 _POST_NUMBERS = frozenset({"variantMinLength", "variantMaxLength"})
@@ -881,11 +882,13 @@ def _plain_position(value: Any) -> bool:
 def _plain_positions(value: Any) -> list[int] | None:
     """`start`/`end` as the model takes them (one number, or a list of one or two), or None
     where the value is not plainly that."""
-    if _plain_position(value):
-        return [value]
-    if type(value) is list and 1 <= len(value) <= 2 and all(map(_plain_position, value)):
-        return value
-    return None
+    if type(value) is list:
+        # the elements tested in line: all(map(_plain_position, value)) took a call each
+        if 1 <= len(value) <= 2 and all(type(v) is int and 0 <= v <= MAX_POSITION
+                                        for v in value):
+            return value
+        return None
+    return [value] if _plain_position(value) else None
 
 
 def _plain_page(value: Any) -> Page | None:
@@ -913,7 +916,7 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
     """The query of a plain POST body, equal to to_query(parse_body(raw), with_filters=...)
     with the body's filters and meta; None = not plain. Filters are plain only where the
     caller takes them (`with_filters`), else the full path refuses them."""
-    if type(raw) is not dict or not raw.keys() <= {"meta", "query"}:
+    if type(raw) is not dict or not raw.keys() <= _POST_BODY_KEYS:
         return None
     meta, query = raw.get("meta", {}), raw.get("query", {})
     if type(meta) is not dict or type(query) is not dict or not query.keys() <= _POST_QUERY_KEYS:
@@ -921,17 +924,18 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
     filters = query.get("filters", [])
     granularity = query.get("requestedGranularity", "boolean")
     include = query.get("includeResultsetResponses", "HIT")
-    page = _plain_page(query.get("pagination", {}))
+    # absent: the default page (a `null` one is not plain: the full path refuses it)
+    page = _plain_page(query["pagination"]) if "pagination" in query else _DEFAULT_PAGE
     if (type(filters) is not list or (filters and not with_filters)
             or type(granularity) is not str or granularity not in _GRANULARITIES
             or type(include) is not str or include not in _INCLUDES
             or query.get("testMode", False) is not False or page is None):
         return None
     given = query.get("requestParameters")
-    if given in (None, [], {}):
+    if type(given) is not dict:           # none, or an empty list, asks nothing
+        if given is not None and given != []:
+            return None
         given = {}
-    elif type(given) is not dict:
-        return None
     echo: dict[str, Any] = {}
     for key, value in given.items():
         if key in _FAST_STRINGS:

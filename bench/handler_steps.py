@@ -81,12 +81,12 @@ def steps(app: object) -> dict[str, Step]:
 
     async def with_datasets(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
-        answer.select_datasets(query, await beacon_api._visible(request))
+        answer.select_datasets(query, await beacon_api._visible(request, request.app))
         return small(await count(request))
 
     async def with_answer(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
-        chosen = answer.select_datasets(query, await beacon_api._visible(request))
+        chosen = answer.select_datasets(query, await beacon_api._visible(request, request.app))
         answers = await answer.answer_datasets(queries, query, chosen, min_count=1,
                                                base_url=settings.base_url)
         return small(sum(a.count for a in answers))

@@ -776,12 +776,12 @@ async def profile_steps(url: str, bodies: list[dict[str, Any]], span: int, reque
 
         async def with_datasets(request: web.Request) -> web.Response:
             query = await beacon_api.individuals_request(request)
-            answer.select_datasets(query.variant, await beacon_api._visible(request))
+            answer.select_datasets(query.variant, await beacon_api._visible(request, app))
             return await fetched(request)
 
         async def with_answer(request: web.Request) -> web.Response:
             query = await beacon_api.individuals_request(request)
-            chosen = answer.select_datasets(query.variant, await beacon_api._visible(request))
+            chosen = answer.select_datasets(query.variant, await beacon_api._visible(request, app))
             found = await answer_individuals(queries, query, chosen)
             return small(sum(a.count.value for a in found))
 
