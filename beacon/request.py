@@ -806,6 +806,9 @@ def _fast_number(value: str, most: int) -> int | list[int] | None:
     """A plain number, or (`most` > 0) a comma-joined list of at most `most` numbers."""
     if not most:
         return plain_number(value)
+    if "," not in value:            # one number, as most are: no list of them to check
+        number = plain_number(value)
+        return None if number is None else [number]
     items = value.split(",")
     numbers = [plain_number(item) for item in items] if len(items) <= most else [None]
     return None if None in numbers else numbers  # type: ignore[return-value]
@@ -820,9 +823,10 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
         given[key] = value
     granularity = given.pop("requestedGranularity", "boolean")
     include = given.pop("includeResultsetResponses", "HIT")
-    skip = plain_number(given.pop("skip")) if "skip" in given else 0
-    limit = plain_number(given.pop("limit")) if "limit" in given else 10
-    if granularity not in _GRANULARITIES or include not in _INCLUDES or None in (skip, limit):
+    if granularity not in _GRANULARITIES or include not in _INCLUDES:
+        return None
+    page = _get_page(given)
+    if page is None:
         return None
     echo: dict[str, Any] = {}
     for key, value in given.items():
@@ -832,7 +836,18 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
             return None
         else:
             echo[key] = number
-    return _plain_query(echo, granularity, include, Page(skip, limit))  # type: ignore[arg-type]
+    return _plain_query(echo, granularity, include, page)  # type: ignore[arg-type]
+
+
+def _get_page(given: dict[str, str]) -> Page | None:
+    """The page of a plain GET's `skip` and `limit` (taken out of `given`); None where one
+    is not a plain number. Without either, as most GETs are, the one shared default page
+    (_plain_page's): checking and making one cost about 3k instructions a request."""
+    if "skip" not in given and "limit" not in given:
+        return _DEFAULT_PAGE
+    skip = plain_number(given.pop("skip")) if "skip" in given else 0
+    limit = plain_number(given.pop("limit")) if "limit" in given else 10
+    return None if skip is None or limit is None else Page(skip, limit)
 
 
 def _plain_query(echo: dict[str, Any], granularity: Granularity, include: Include,

@@ -54,6 +54,7 @@ from node.federation.network import (
     PEER_CONNECTIONS,
     VIA_HEADER,
     PeerSessions,
+    _peer_url,
 )
 from node.federation.peers import Peer
 from node.http.app_keys import NETWORK
@@ -1736,3 +1737,19 @@ async def test_each_peer_has_a_session_of_its_own_and_a_registry_of_thousands_on
     assert shared[0].connector.limit_per_host == PEER_CONNECTIONS
     await sessions.close()
     assert all(s.closed for s in made)
+
+
+@pytest.mark.parametrize("root", ["http://127.0.0.1:4567/api", "https://fi.example",
+                                  "http://[::1]:80/a/b", "https://u:p@h.example/x%20y/api",
+                                  "https://h.example/a?b", "https://h.example/a#f"])
+def test_peer_url_is_the_url_parsed_whole(root: str) -> None:
+    """Each peer's URL, built from its root's parts, is the one the whole text parses to."""
+    from yarl import URL
+    for path in ("/g_variants", "/datasets/a%2Fb/g_variants", "", "/g_variants/x:y"):
+        for query in ("", "referenceName=1&start=2", "a=%20b+c?d", "x=/?#"):
+            built = _peer_url(root, path, query)
+            whole = URL(f"{root}{path}?{query}" if query else f"{root}{path}", encoded=True)
+            assert (built, str(built), built.raw_path, built.raw_query_string,
+                    built.host_port_subcomponent) == (whole, str(whole), whole.raw_path,
+                                                      whole.raw_query_string,
+                                                      whole.host_port_subcomponent)
