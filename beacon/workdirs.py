@@ -12,8 +12,11 @@ and `gdi-node db clean` remove every ingest directory whose lock they can take. 
 the process id in the name: a process id says nothing across PID namespaces (containers
 sharing a temporary directory), and a reused one keeps a dead ingest's files for good. The
 directory is made under a hidden name and renamed once locked, so no sweep can see it
-unlocked. Only the ingest's own files are here: Python's multiprocessing keeps its fork
-server's socket in a `pymp-*` directory of its own (empty but for the socket).
+unlocked. Earlier versions named their directories `gdi-ingest-*` and `gdi-prepare-*` and
+held no lock: whether such a one is in use cannot be told, so the sweep leaves them alone
+(it removed a running older ingest's logs under it). Only the ingest's own files are here:
+Python's multiprocessing keeps its fork server's socket in a `pymp-*` directory of its own
+(empty but for the socket).
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 log = logging.getLogger("gdi_node.ingest")
 
-PREFIX = "gdi-ingest-"
+PREFIX = "gdi-ingest-held-"   # no earlier version's name begins so
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import pytest
 from beacon import store
 from beacon.ingest import CLEANUP_SECONDS
 from beacon.ingest_worker import CLOSE_SECONDS, ORPHAN_POLL_SECONDS, _close
+from beacon.workdirs import PREFIX
 from synthetic_data.vcf import VcfSpec, write_vcf
 from tests.conftest import ROOT, write_vcf_text
 from tests.test_cli import _env, gdi_node
@@ -154,7 +155,7 @@ async def test_kill_9_during_the_load_leaves_nothing_running_and_clean_drops_its
         assert len(left) == 1
         # and its temporary files: the workers' logs (a prepared copy of a plain-gzip file,
         # as big as the file, would be there too)
-        files = list(_temporary(tmp_path).glob("gdi-ingest-*"))
+        files = list(_temporary(tmp_path).glob(f"{PREFIX}*"))
         assert len(files) == 1 and (files[0] / "logs").is_dir()
         cleaned = gdi_node("db", "clean", env=env)
         assert cleaned.returncode == 0, cleaned.stderr

@@ -20,6 +20,7 @@ from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.prepare import Prepared, prepare
 from beacon.vcf import VcfProblem
+from beacon.workdirs import PREFIX
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 
 HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
@@ -72,7 +73,7 @@ async def test_the_copy_is_made_in_the_ingests_own_directory_and_leftovers_remov
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
-    left = temporary / "gdi-ingest-killed"       # unheld: its ingest is gone
+    left = temporary / f"{PREFIX}killed"         # unheld: its ingest is gone
     (left / "prepared").mkdir(parents=True)
     (left / "prepared" / "cohort.vcf").write_text(HEADER + LINES)
     made_in: list[Path] = []
@@ -88,7 +89,7 @@ async def test_the_copy_is_made_in_the_ingests_own_directory_and_leftovers_remov
                                                 AccessLevel.PUBLIC, "t", workers=2))
     assert report.rows == LINES.count("\n")
     assert made_in[0].parent.parent == temporary
-    assert made_in[0].parent.name.startswith("gdi-ingest-")
+    assert made_in[0].parent.name.startswith(PREFIX)
     assert list(temporary.iterdir()) == []
 
 

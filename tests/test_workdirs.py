@@ -82,13 +82,16 @@ def test_only_unheld_ingest_directories_are_removed(tmp_path):
     (elsewhere / "keep").write_text("x")
     (tmp_path / f"{PREFIX}file").write_text("not a directory")
     (tmp_path / f"{PREFIX}link").symlink_to(elsewhere)            # not followed
-    (tmp_path / "gdi-prepare-abc").mkdir()                         # not an ingest's
-    older = tmp_path / f"{PREFIX}abc123"      # an earlier version's, which held no lock
-    older.mkdir()
-    (older / "htslib-1.log").write_text("")
-    assert remove_abandoned(tmp_path) == [older]
+    # an earlier version's, which held no lock: it may be a running ingest's
+    (tmp_path / "gdi-prepare-abc").mkdir()
+    (tmp_path / "gdi-ingest-abc123").mkdir()
+    (tmp_path / "gdi-ingest-abc123" / "htslib-1.log").write_text("")
+    unheld = tmp_path / f"{PREFIX}abc123"
+    unheld.mkdir()
+    assert remove_abandoned(tmp_path) == [unheld]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["other", "elsewhere", f"{PREFIX}file", f"{PREFIX}link", "gdi-prepare-abc"])
+        ["other", "elsewhere", f"{PREFIX}file", f"{PREFIX}link", "gdi-prepare-abc",
+         "gdi-ingest-abc123"])
     assert (elsewhere / "keep").is_file()
 
 
