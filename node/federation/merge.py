@@ -91,6 +91,7 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     lines: list[dict[str, Any]] = []
     result_sets: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
+    exact = True            # every summary so far states an exact count and no adjustment
     for outcome in outcomes:
         line = outcome.report()
         lines.append(line)
@@ -117,22 +118,37 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
             # here, as _tagged does, without its checks and its call (the merge of three
             # peers' count answers was 4% of a network request's instructions)
             response = checked.get("response")
-            sets = response["resultSets"] if response is not None else []
-            for item in sets:
-                item["beaconId"] = outcome.peer.id
             summaries.append(summary)
-        else:
-            sets = _tagged(outcome, "resultSets")
-            raw_summary = (outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict)
-                           else None)
-            # the total's precision is its parts': a boolean answer is none of them
-            if isinstance(raw_summary, dict):
-                summaries.append(raw_summary)
+            if exact and (summary.get("countPrecision") != "exact"
+                          or "countAdjustedTo" in summary):
+                exact = False
+            if response is None:
+                continue
+            peer_id = outcome.peer.id
+            if rank < _RECORD:
+                for item in response["resultSets"]:
+                    item["beaconId"] = peer_id
+                    result_sets.append(item if _passes_as_counted(item, rank)
+                                       else _counted(item, granularity))
+            else:
+                for item in response["resultSets"]:
+                    item["beaconId"] = peer_id
+                result_sets += response["resultSets"]
+            continue
+        sets = _tagged(outcome, "resultSets")
+        raw_summary = (outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict)
+                       else None)
+        # the total's precision is its parts': a boolean answer is none of them
+        if isinstance(raw_summary, dict):
+            summaries.append(raw_summary)
+            exact = False
         result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
     returned = GRANULARITIES[highest]
+    # what combined_precision gives when every part is exact and unadjusted, as a node's
+    # are, without its pass over them (9k instructions a network request of 1.83M)
+    precision = {"countPrecision": "exact"} if exact else combined_precision(summaries)
     body = answer.envelope(beacon_id, query, returned, exists, min(total, MAX_COUNT),
-                           result_sets, combined_precision(summaries), schemas=schemas,
-                           filters=filters)
+                           result_sets, precision, schemas=schemas, filters=filters)
     body.setdefault("info", {})["network"] = _network(lines, peers)
     return body
 
@@ -156,27 +172,32 @@ def _as_counted(sets: list[dict[str, Any]], granularity: str) -> list[dict[str, 
     only know exists), else `granularity`. A set that is that already, as a node's count
     answer's are, is passed on as it came: built anew, the sets of three peers cost 2% of
     a network request's instructions (bench/federation.py --overhead)."""
-    counted = []
     ceiling = _RANK[granularity]
-    for s in sets:
-        info = s.get("info")
-        # the cheapest tests first; an `info` of one key is its returnedGranularity alone
-        if (type(info) is dict and not s["results"]
-                and type(own := info.get("returnedGranularity")) is str
-                and _RANK.get(own, _RECORD) <= ceiling and s.keys() <= _AS_COUNTED
-                and (len(info) == 1 or (info.keys() <= _COUNTED_INFO
-                                        and _allele_number(info) == info["alleleNumber"]))):
-            counted.append(s)
-            continue
-        kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
-        own = info.get("returnedGranularity") if isinstance(info, dict) else None
-        lower = isinstance(own, str) and _RANK.get(own, _RECORD) < ceiling
-        set_granularity = own if lower else granularity
-        about: dict[str, Any] = {"returnedGranularity": set_granularity}
-        if (number := _allele_number(info)) is not None:
-            about["alleleNumber"] = number       # "not seen in N alleles" (docs/beacon.md)
-        counted.append({**kept, "results": [], "info": about})
-    return counted
+    return [s if _passes_as_counted(s, ceiling) else _counted(s, granularity) for s in sets]
+
+
+def _passes_as_counted(s: dict[str, Any], ceiling: int) -> bool:
+    """Whether the resultSet `s` is already what an answer at the granularity of rank
+    `ceiling` (below record) holds of it (_as_counted), and passes on as it came."""
+    info = s.get("info")
+    # the cheapest tests first; an `info` of one key is its returnedGranularity alone
+    return (type(info) is dict and not s["results"]
+            and type(own := info.get("returnedGranularity")) is str
+            and _RANK.get(own, _RECORD) <= ceiling and s.keys() <= _AS_COUNTED
+            and (len(info) == 1 or (info.keys() <= _COUNTED_INFO
+                                    and _allele_number(info) == info["alleleNumber"])))
+
+
+def _counted(s: dict[str, Any], granularity: str) -> dict[str, Any]:
+    """The resultSet `s` made anew as an answer at `granularity` holds it (_as_counted)."""
+    info = s.get("info")
+    kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
+    own = info.get("returnedGranularity") if isinstance(info, dict) else None
+    lower = isinstance(own, str) and _RANK.get(own, _RECORD) < _RANK[granularity]
+    about: dict[str, Any] = {"returnedGranularity": own if lower else granularity}
+    if (number := _allele_number(info)) is not None:
+        about["alleleNumber"] = number       # "not seen in N alleles" (docs/beacon.md)
+    return {**kept, "results": [], "info": about}
 
 
 def _allele_number(info: Any) -> int | None:
