@@ -1035,7 +1035,11 @@ def post_query(body: bytes, *, with_filters: bool = False) -> PlainBody | None:
     None = not plain, or not JSON."""
     try:
         typed = _TYPED_BODY.decode(body)
-        meta, filters = orjson.loads(bytes(typed.meta)), orjson.loads(bytes(typed.query.filters))
+        meta_text = bytes(typed.meta)
+        read = _METAS.get(meta_text)
+        if read is None:
+            read = _read_meta(meta_text)
+        filters = orjson.loads(bytes(typed.query.filters))
     except (msgspec.DecodeError, orjson.JSONDecodeError, RecursionError):
         # RecursionError: nested deeper than msgspec reads, which orjson may still take
         try:
@@ -1044,9 +1048,10 @@ def post_query(body: bytes, *, with_filters: bool = False) -> PlainBody | None:
             return None
         return query_from_post(raw, with_filters=with_filters)
     query = typed.query
-    if (type(meta) is not dict or type(filters) is not list or (filters and not with_filters)
+    meta, asked = read
+    if (asked is None or type(filters) is not list or (filters and not with_filters)
             or query.testMode):
-        return None
+        return None                 # not plain; a refusal the full path words
     # the parameters given, in the model's order; one position is a list of it
     echo = (msgspec.to_builtins(query.requestParameters)
             if query.requestParameters is not None else {})
@@ -1054,12 +1059,35 @@ def post_query(body: bytes, *, with_filters: bool = False) -> PlainBody | None:
         echo["start"] = [echo["start"]]
     if type(echo.get("end")) is int:
         echo["end"] = [echo["end"]]
-    try:
-        asked = requested_meta(meta)
-    except RequestError:
-        return None                 # the full path words the refusal
     given = query.pagination
     page = _DEFAULT_PAGE if given is msgspec.UNSET else Page(given.skip, given.limit)
     return PlainBody(_ordered_query(echo, query.requestedGranularity,
                                     query.includeResultsetResponses, page, asked),
                      filters, meta)
+
+
+# post_query's memory of the metas it read, by their JSON text: a client sends the same one
+# with every body (`{"apiVersion": "v2.0"}`), and reading it (orjson, requested_meta) cost
+# about 5k instructions a body. Bounded as beacon/individuals.py's filters' memory is; a
+# meta that is not plain is not remembered (its refusal is the full path's to word).
+_METAS: dict[bytes, tuple[dict[str, Any], RequestMeta | None]] = {}
+_METAS_MOST = 1024
+_METAS_LONGEST = 1024
+
+
+def _read_meta(text: bytes) -> tuple[dict[str, Any], RequestMeta | None]:
+    """A body's meta as JSON text: the meta (shared by every body that sends this text, so
+    never changed: it is only read, for the purpose of use) and what it asks of the answer
+    (requested_meta); None for what it asks where it is not plain. orjson's error raises."""
+    meta = orjson.loads(text)
+    if type(meta) is not dict:
+        return {}, None
+    try:
+        read: tuple[dict[str, Any], RequestMeta | None] = (meta, requested_meta(meta))
+    except RequestError:
+        return meta, None
+    if len(text) <= _METAS_LONGEST:
+        if len(_METAS) >= _METAS_MOST:
+            _METAS.clear()
+        _METAS[text] = read
+    return read
