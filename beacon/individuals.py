@@ -81,7 +81,7 @@ def individuals_query(body: RequestBody, *, purpose: str | None = None,
 
 def plain_individuals_query(plain: PlainBody, *, purpose: str | None = None
                             ) -> IndividualsQuery:
-    """An individuals request from a plain body (beacon/request.py query_from_post): the
+    """An individuals request from a plain body (beacon/request.py post_query): the
     same query individuals_query makes of the same body."""
     return IndividualsQuery(plain.query, _filters(plain.filters), purpose)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
+import msgspec
 import orjson
 from pydantic import (
     BaseModel,
@@ -66,7 +67,6 @@ def _plain_integer(value: Any) -> Any:
 # (/api/openapi.json) as `ge`/`le`, which no JSON Schema validator knows, not as
 # minimum/maximum; enforced the same either way.
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION), BeforeValidator(_plain_integer)]
-BASES = re.compile(r"^[ACGTN]+$")                   # upper-cased; N is any one base
 SYMBOLIC = re.compile(r"^<[A-Z][A-Z0-9:_]*>$")      # upper-cased; <DEL>, <DEL:ME:ALU>, ...
 # What a requested variantType matches among stored types (beacon/vcf.py's vocabulary).
 _VCF_TYPES: dict[str, frozenset[str]] = {
@@ -376,7 +376,9 @@ def checked_bases(name: str, value: str | None, *, symbolic: bool) -> str | None
     if value is None:
         return None
     upper = value.upper()
-    if BASES.fullmatch(upper) or (symbolic and SYMBOLIC.fullmatch(upper)):
+    # `not upper.strip(...)`: nothing but those letters, as BASES.fullmatch says, without a
+    # regular expression's call (about 3k instructions an allele, callgrind)
+    if (upper and not upper.strip("ACGTN")) or (symbolic and SYMBOLIC.fullmatch(upper)):
         return upper
     raise RequestError(name, f"{value!r} is not a sequence of A, C, G, T and N (wildcard)")
 
@@ -433,14 +435,10 @@ def _variant_types(value: str | None) -> frozenset[str] | None:
     return types
 
 
-@dataclass(slots=True)
-class _Alleles:
-    """What a query's alleles ask of the store: its start(s), bases and variant types."""
-
-    start: tuple[int, ...]
-    reference_bases: str | None
-    alternate_bases: str | None
-    variant_types: frozenset[str] | None
+# What a query's alleles ask of the store (_alleles): its start(s), reference and alternate
+# bases and variant types. A tuple: a dataclass made for each query cost it about 1.5k
+# instructions (callgrind)
+_Alleles = tuple[tuple[int, ...], str | None, str | None, frozenset[str] | None]
 
 
 def _alleles(p: _Parameters, kind: str) -> _Alleles:
@@ -461,7 +459,7 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
         if kind == "sequence" and reference is not None and alternate is not None:
             at, reference, alternate = stored_form(start[0], reference, alternate)
             start = (at,)
-        return _Alleles(start, reference, alternate, types)
+        return start, reference, alternate, types
     if reference == "" and alternate == "":
         raise RequestError("alternateBases", "referenceBases and alternateBases cannot both "
                                              "be empty")
@@ -484,7 +482,7 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
                                     "it with; send the VCF-style alleles")
     if kind in ("sequence", "bracket"):
         start = tuple(max(s - 1, 0) for s in start)
-    return _Alleles(start, reference, alternate, frozenset({stored}))
+    return start, reference, alternate, frozenset({stored})
 
 
 def stored_form(start: int, ref: str, alt: str) -> tuple[int, str, str]:
@@ -529,9 +527,9 @@ def _assembly(assembly_id: str | None, reference_name: str | None) -> Assembly |
     return assembly
 
 
-def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity: Granularity,
-                   include: Include, page: Page, test_mode: bool, echo: dict[str, Any],
-                   meta: RequestMeta = (None, ())) -> VariantQuery:
+def _variant_query(p: _Parameters, dataset_ids: list[str] | None,
+                   granularity: Granularity, include: Include, page: Page, test_mode: bool,
+                   echo: dict[str, Any], meta: RequestMeta = (None, ())) -> VariantQuery:
     """Semantic checks the schema cannot express, then the normalised query: one code path
     for POST bodies and GET query strings, so both refuse and answer alike. An assembly the
     reference name implies is echoed as the assemblyId the query was answered on."""
@@ -541,19 +539,19 @@ def _variant_query(p: _Parameters, *, dataset_ids: list[str] | None, granularity
         raise RequestError("referenceName", "empty; name a chromosome (1 to 22, X, Y, MT or "
                                             "an accession such as NC_000017.11) or leave it out")
     kind = _coordinates(p)
-    alleles = _alleles(p, kind)
+    start, reference_bases, alternate_bases, variant_types = _alleles(p, kind)
     assembly = _assembly(p.assembly_id, p.reference_name)
     if assembly is not None and p.assembly_id is None:
         echo = {"assemblyId": assembly.id, **echo}
+    # the default page's records without its two properties' calls (about 2k instructions)
+    offset, size = (0, 10) if page is _DEFAULT_PAGE else (page.offset, page.size)
     # Every field by position, in the order VariantQuery declares them: by keyword, matching
     # 20 names cost 13.4k instructions a query, positionally 5.1k (callgrind, a hot loop)
     query = VariantQuery(
-        assembly, p.reference_name, kind, alleles.start, p.end,  # type: ignore[arg-type]
-        alleles.reference_bases, alleles.alternate_bases, alleles.variant_types,
-        p.min_length, p.max_length,
-        tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None,
-        granularity, include, page.offset, page.size, test_mode,
-        {"g_variant": echo} if echo else {}, page, None, None, meta[0], meta[1])
+        assembly, p.reference_name, kind, start, p.end,  # type: ignore[arg-type]
+        reference_bases, alternate_bases, variant_types, p.min_length, p.max_length,
+        tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None, granularity, include,
+        offset, size, test_mode, {"g_variant": echo} if echo else {}, page, None, None, meta[0], meta[1])
     if assembly is not None:       # else once the assembly is chosen (beacon/answer.py)
         query.check_on(assembly)
     return query
@@ -855,14 +853,19 @@ def _plain_query(echo: dict[str, Any], granularity: Granularity, include: Includ
     """A fast path's query from the parameters it read (`echo`, as given) and its body's
     `meta` (a GET has none): the full path's semantic checks and normalising, with the echo
     in the model's key order."""
+    return _ordered_query({k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)},
+                          granularity, include, page, meta)
+
+
+def _ordered_query(echo: dict[str, Any], granularity: Granularity, include: Include,
+                   page: Page, meta: RequestMeta) -> VariantQuery:
+    """_plain_query's, of an `echo` already in the model's key order."""
     parameters = _Parameters(
         echo.get("assemblyId"), echo.get("referenceName"), tuple(echo.get("start", ())),
         tuple(echo.get("end", ())), echo.get("referenceBases"), echo.get("alternateBases"),
         echo.get("variantType"), echo.get("variantMinLength"), echo.get("variantMaxLength"))
-    return _variant_query(parameters, dataset_ids=None, granularity=granularity,
-                          include=include, page=page, test_mode=False,
-                          echo={k: echo[k] for k in sorted(echo, key=_ECHO_RANK.__getitem__)},
-                          meta=meta)
+    # by position: keywords took matching eight names a query
+    return _variant_query(parameters, None, granularity, include, page, False, echo, meta)
 
 
 # The POST fast path: the plain bodies clients send most -- `{"meta": {...}, "query":
@@ -971,3 +974,120 @@ def query_from_post(raw: Any, *, with_filters: bool = False) -> PlainBody | None
         return None                 # the full path words the refusal
     return PlainBody(_plain_query(echo, granularity, include, page,  # type: ignore[arg-type]
                                   asked), filters, meta)
+
+
+# The POST fast path's first reading: the body decoded by msgspec straight into these types,
+# so that its type and range checks, which query_from_post makes in Python on orjson's
+# objects, are made in C while it is read (query_from_post and orjson.loads were about 70k
+# instructions of an individuals count, callgrind). What they refuse -- an unknown key, a
+# value of another type or out of range, a `null` -- is read as before (post_query), which
+# takes or refuses it as it always did; what they take is exactly what query_from_post
+# takes. `meta` and `filters` are kept as their JSON text and read by orjson, so that their
+# values are orjson's (an integer past 64 bits is its float; msgspec keeps it whole), as
+# is every refusal of their text (msgspec skips over it without checking it all).
+_TypedPosition = Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]
+_TypedPositions = (Annotated[list[_TypedPosition], msgspec.Meta(min_length=1, max_length=2)]
+                   | _TypedPosition | msgspec.UnsetType)
+
+
+class _TypedParameters(msgspec.Struct, forbid_unknown_fields=True):
+    """The parameters the fast path takes, in VariantParameters' order (the echo's)."""
+
+    assemblyId: str | msgspec.UnsetType = msgspec.UNSET
+    referenceName: str | msgspec.UnsetType = msgspec.UNSET
+    start: _TypedPositions = msgspec.UNSET
+    end: _TypedPositions = msgspec.UNSET
+    referenceBases: str | msgspec.UnsetType = msgspec.UNSET
+    alternateBases: str | msgspec.UnsetType = msgspec.UNSET
+    variantType: str | msgspec.UnsetType = msgspec.UNSET
+    variantMinLength: _TypedPosition | msgspec.UnsetType = msgspec.UNSET
+    variantMaxLength: _TypedPosition | msgspec.UnsetType = msgspec.UNSET
+
+
+class _TypedPage(msgspec.Struct, forbid_unknown_fields=True):
+    skip: _TypedPosition = 0
+    limit: Annotated[int, msgspec.Meta(ge=0, le=MAX_REQUESTED_LIMIT)] = 10
+
+
+_NO_FILTERS = msgspec.Raw(b"[]")
+_NO_META = msgspec.Raw(b"{}")
+
+
+class _TypedQuery(msgspec.Struct, forbid_unknown_fields=True):
+    requestParameters: _TypedParameters | None = None
+    filters: msgspec.Raw = _NO_FILTERS
+    requestedGranularity: Granularity = "boolean"
+    includeResultsetResponses: Include = "HIT"
+    testMode: bool = False
+    pagination: _TypedPage | msgspec.UnsetType = msgspec.UNSET
+
+
+class _TypedBody(msgspec.Struct, forbid_unknown_fields=True):
+    meta: msgspec.Raw = _NO_META
+    query: _TypedQuery = msgspec.field(default_factory=_TypedQuery)
+
+
+_TYPED_BODY = msgspec.json.Decoder(_TypedBody)
+
+
+def post_query(body: bytes, *, with_filters: bool = False) -> PlainBody | None:
+    """The query of a plain POST body as sent (bytes), equal to query_from_post of its JSON;
+    None = not plain, or not JSON."""
+    try:
+        typed = _TYPED_BODY.decode(body)
+        meta_text = bytes(typed.meta)
+        read = _METAS.get(meta_text)
+        if read is None:
+            read = _read_meta(meta_text)
+        filters = orjson.loads(bytes(typed.query.filters))
+    except (msgspec.DecodeError, orjson.JSONDecodeError, RecursionError):
+        # RecursionError: nested deeper than msgspec reads, which orjson may still take
+        try:
+            raw = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        return query_from_post(raw, with_filters=with_filters)
+    query = typed.query
+    meta, asked = read
+    if (asked is None or type(filters) is not list or (filters and not with_filters)
+            or query.testMode):
+        return None                 # not plain; a refusal the full path words
+    # the parameters given, in the model's order; one position is a list of it
+    echo = (msgspec.to_builtins(query.requestParameters)
+            if query.requestParameters is not None else {})
+    if type(echo.get("start")) is int:
+        echo["start"] = [echo["start"]]
+    if type(echo.get("end")) is int:
+        echo["end"] = [echo["end"]]
+    given = query.pagination
+    page = _DEFAULT_PAGE if given is msgspec.UNSET else Page(given.skip, given.limit)
+    return PlainBody(_ordered_query(echo, query.requestedGranularity,
+                                    query.includeResultsetResponses, page, asked),
+                     filters, meta)
+
+
+# post_query's memory of the metas it read, by their JSON text: a client sends the same one
+# with every body (`{"apiVersion": "v2.0"}`), and reading it (orjson, requested_meta) cost
+# about 5k instructions a body. Bounded as beacon/individuals.py's filters' memory is; a
+# meta that is not plain is not remembered (its refusal is the full path's to word).
+_METAS: dict[bytes, tuple[dict[str, Any], RequestMeta | None]] = {}
+_METAS_MOST = 1024
+_METAS_LONGEST = 1024
+
+
+def _read_meta(text: bytes) -> tuple[dict[str, Any], RequestMeta | None]:
+    """A body's meta as JSON text: the meta (shared by every body that sends this text, so
+    never changed: it is only read, for the purpose of use) and what it asks of the answer
+    (requested_meta); None for what it asks where it is not plain. orjson's error raises."""
+    meta = orjson.loads(text)
+    if type(meta) is not dict:
+        return {}, None
+    try:
+        read: tuple[dict[str, Any], RequestMeta | None] = (meta, requested_meta(meta))
+    except RequestError:
+        return meta, None
+    if len(text) <= _METAS_LONGEST:
+        if len(_METAS) >= _METAS_MOST:
+            _METAS.clear()
+        _METAS[text] = read
+    return read

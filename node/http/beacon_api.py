@@ -44,8 +44,8 @@ from beacon.request import (
     VariantQuery,
     parse_body,
     parse_get,
+    post_query,
     query_from_get,
-    query_from_post,
     to_query,
 )
 from beacon.responses import error_body
@@ -157,16 +157,12 @@ async def request_body(request: web.Request) -> RequestBody:
 
 
 async def plain_post(request: web.Request, *, with_filters: bool = False) -> PlainBody | None:
-    """A POST's body as the fast path reads it (beacon/request.py query_from_post); None
+    """A POST's body as the fast path reads it (beacon/request.py post_query); None
     when the request is not a POST, its body not JSON or not plain: request_body then reads
     it in full and words any refusal."""
     if not reads_body(request):
         return None
-    try:
-        raw = orjson.loads(await post_body(request))
-    except orjson.JSONDecodeError:
-        return None
-    return query_from_post(raw, with_filters=with_filters)
+    return post_query(await post_body(request), with_filters=with_filters)
 
 
 async def request_query(request: web.Request) -> VariantQuery:
