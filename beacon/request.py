@@ -551,7 +551,8 @@ def _variant_query(p: _Parameters, dataset_ids: list[str] | None,
         assembly, p.reference_name, kind, start, p.end,  # type: ignore[arg-type]
         reference_bases, alternate_bases, variant_types, p.min_length, p.max_length,
         tuple(dict.fromkeys(dataset_ids)) if dataset_ids else None, granularity, include,
-        offset, size, test_mode, {"g_variant": echo} if echo else {}, page, None, None, meta[0], meta[1])
+        offset, size, test_mode, {"g_variant": echo} if echo else {}, page, None, None,
+        meta[0], meta[1])
     if assembly is not None:       # else once the assembly is chosen (beacon/answer.py)
         query.check_on(assembly)
     return query

@@ -713,12 +713,12 @@ async def explain(url: str, sql: str, args: list[object]) -> list[str]:
 
 # Functions of the node's path whose cumulative share --profile prints.
 PROFILED = {"middleware", "caller_of", "finished", "individuals", "request_body", "parse_body",
-            "individuals_request", "plain_post", "post_query", "query_from_post", "plain_individuals_query",
-            "individuals_query", "parse_filters", "to_query", "_purpose", "_visible",
-            "select_datasets", "_individuals", "_answer", "charge", "settle", "audit",
-            "_trail", "answer_individuals", "_selection", "variant_conditions", "_key",
-            "count", "run", "report_individuals", "response", "json_response", "is_wide",
-            "echo", "returned_schemas"}
+            "individuals_request", "plain_post", "post_query", "query_from_post",
+            "plain_individuals_query", "individuals_query", "parse_filters", "to_query", "_purpose",
+            "_visible", "select_datasets", "_individuals", "_answer", "charge", "settle", "audit",
+            "_trail", "answer_individuals", "_selection", "variant_conditions", "_key", "count",
+            "run", "report_individuals", "response", "json_response", "is_wide", "echo",
+            "returned_schemas"}
 
 
 def _mocked_posts(app: Any, bodies: list[dict[str, Any]]) -> list[Any]:
