@@ -302,7 +302,7 @@ def _fits_beyond_meta(raw: dict[str, Any]) -> bool:
     return True
 
 
-class _WireMeta(msgspec.Struct):
+class _WireMeta(msgspec.Struct, gc=False):
     beaconId: str
     returnedGranularity: Granularity
 
@@ -315,16 +315,18 @@ class _WireMeta(msgspec.Struct):
 # again costs only such answers). An answer read so is a PeerAnswer, which the merge reads as
 # it is (merge.py), and relays in the order of these fields: a peer writing the same fields
 # in another order has its resultSets relayed in this one (JSON's members have none).
+# Not tracked by the garbage collector (gc=False: 3k instructions fewer for three peers'
+# answers): what is decoded from JSON holds no cycle, and nothing refers back to it.
 
 _WireCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
-class PeerSetInfo(msgspec.Struct, forbid_unknown_fields=True):
+class PeerSetInfo(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     returnedGranularity: str
     alleleNumber: _WireCount | msgspec.UnsetType = msgspec.UNSET
 
 
-class PeerSet(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class PeerSet(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
     id: str
     setType: str
     exists: bool
@@ -336,18 +338,18 @@ class PeerSet(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     info: PeerSetInfo | msgspec.UnsetType = msgspec.UNSET
 
 
-class PeerAnswerSummary(msgspec.Struct, forbid_unknown_fields=True):
+class PeerAnswerSummary(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     exists: bool
     numTotalResults: _WireCount | None | msgspec.UnsetType = msgspec.UNSET
     countPrecision: str | msgspec.UnsetType = msgspec.UNSET
     countAdjustedTo: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
-class PeerAnswerSets(msgspec.Struct, forbid_unknown_fields=True):
+class PeerAnswerSets(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     resultSets: list[PeerSet]
 
 
-class PeerAnswer(msgspec.Struct):
+class PeerAnswer(msgspec.Struct, gc=False):
     """A peer's variant answer of a node's shape: `meta` as far as the network reads it (the
     rest of it, and any other key at the top, read past as below), the rest typed."""
 
