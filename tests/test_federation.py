@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import orjson
 import pytest
 from aiohttp import ClientConnectionError, ClientSession, TCPConnector, web
@@ -1673,8 +1674,10 @@ def test_an_answer_read_at_once_holding_a_huge_integer_ends_as_read_whole(
         assert (fast.status, fast.detail) == (("invalid", "answer is not JSON")
                                               if huge == 10**400 else ("ok", "")), huge
         if fast.status == "ok":
-            for part in ("responseSummary", "response"):      # meta is read past, in part
-                assert orjson.dumps(fast.raw[part]) == orjson.dumps(whole.raw[part])
+            # meta is read past, in part; read into types (network.PeerAnswer), the
+            # resultSet's members come in their order, the same as JSON values
+            for part in ("responseSummary", "response"):
+                assert fast.raw[part] == whole.raw[part]
             assert fast.answer is fast.raw
             assert fast.raw["response"]["resultSets"][0]["results"][0]["huge"] == float(huge)
 
@@ -1696,6 +1699,8 @@ def test_a_peer_answer_read_at_once_is_judged_as_read_whole(monkeypatch: pytest.
     def reads(status: str, checked: Any) -> Any:
         if status != "ok":
             return None
+        if isinstance(checked, network.PeerAnswer):         # read into types: its fields
+            checked = msgspec.to_builtins(checked)
         meta = checked["meta"]
         return {**checked, "meta": {"beaconId": meta["beaconId"],
                                     "returnedGranularity": meta["returnedGranularity"]}}
@@ -1720,6 +1725,166 @@ def test_a_peer_answer_read_at_once_is_judged_as_read_whole(monkeypatch: pytest.
                  good.replace('"more": 1', '"more": ' + "[" * 2000 + "]" * 2000).encode()):
         assert judged_whole(body)[0] == "invalid"
         assert _judged(body, 200, VariantAnswer, False)[:2] == judged_whole(body)[:2]
+
+
+def _node_answers(granularity: str) -> list[dict[str, Any]]:
+    """Three peers' answers at `granularity` as a node writes them (beacon/answer.py
+    envelope, its resultSets' fields in its order): a hit, a miss with its allele number, a
+    rounded count with its adjustment."""
+    from beacon.answer import envelope
+    from beacon.request import query_from_get
+
+    query = query_from_get([("referenceName", "1"), ("start", "5"), ("alternateBases", "A"),
+                            ("requestedGranularity", granularity)])
+    counted = granularity != "boolean"
+    records = [{"variantInternalId": "v1", "n": [1, {"a": None}]}] if granularity == "record" else []
+    precisions = [{"countPrecision": "exact"}, {"countPrecision": "exact"},
+                  {"countPrecision": "rounded", "countAdjustedTo": ["ten"]}]
+    answers = []
+    for n, (hits, precision) in enumerate(zip((3, 0, 10), precisions)):
+        beacon_id = f"org.n{n}"
+        about: dict[str, Any] = {"returnedGranularity": granularity}
+        if not hits:
+            about["alleleNumber"] = 812
+        shown = {"id": f"D{n}", "setType": "dataset", "exists": hits > 0, "beaconId": beacon_id,
+                 "resultsCount": hits if counted else 0}
+        if counted:
+            shown.update(precision)
+        shown["results"] = records if hits else []
+        shown["info"] = about
+        answers.append(envelope(beacon_id, query, granularity, hits > 0, hits if counted else 0,
+                                [shown], precision if counted else {}))
+    return answers
+
+
+def _network_written(bodies: list[bytes], granularity: str, typed: bool,
+                     monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], bytes]:
+    """The peers' answers (`bodies`) judged, and the network's answer written, as the
+    network does (node/http/network_api.py): read into types where an answer is of a node's
+    shape, or (`typed` False) each as before, into dicts."""
+    from beacon.request import query_from_get
+    from node.federation.merge import merge_variants
+    from node.federation.network import PeerList, PeerOutcome, VariantAnswer, _judged
+    from node.http.network_api import _told, _written
+
+    query = query_from_get([("referenceName", "1"), ("start", "5"), ("alternateBases", "A"),
+                            ("requestedGranularity", granularity)])
+    peers = [Peer(id=f"org.n{n}", url=f"http://127.0.0.1:{9000 + n}/api")
+             for n in range(len(bodies))]
+    with monkeypatch.context() as patch:
+        if not typed:       # a decoder nothing is of: every answer read as before
+            patch.setattr(network_module, "_TYPED", msgspec.json.Decoder(int))
+        judged = [_judged(body, 200, VariantAnswer, False) for body in bodies]
+    outcomes = [PeerOutcome(peer, status, 1.5, detail, checked, raw)
+                for peer, (status, detail, checked, raw) in zip(peers, judged)]
+    body, written = _written(lambda taken: merge_variants("org.net", query, taken,
+                                                          PeerList(peers)), outcomes)
+    told = [_told(line) for line in body["info"]["network"]["peers"]]
+    return [(status, detail, type(checked).__name__) for status, detail, checked, _ in judged
+            ] + told, written
+
+
+def test_a_node_answer_read_into_types_is_merged_as_before(monkeypatch: pytest.MonkeyPatch):
+    """A node's answers are read straight into types (network.PeerAnswer), and the network
+    answers them byte for byte as when they were read into dicts, with the same audit
+    lines; at every granularity asked, and whatever the peers' own."""
+    for asked in ("boolean", "count", "record"):
+        for given in ("boolean", "count", "record"):
+            bodies = [orjson.dumps(a) for a in _node_answers(given)]
+            typed, written = _network_written(bodies, asked, True, monkeypatch)
+            before, written_before = _network_written(bodies, asked, False, monkeypatch)
+            assert [kind for _, _, kind in typed[:3]] == ["PeerAnswer"] * 3
+            assert [kind for _, _, kind in before[:3]] == ["dict"] * 3
+            assert written == written_before, (asked, given)
+            assert typed[3:] == before[3:]
+
+
+def _reordered(value: Any, rng: Any) -> Any:
+    """`value` with every object's members in another order."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {key: _reordered(item, rng) for key, item in items[::-1]}
+    if isinstance(value, list):
+        return [_reordered(item, rng) for item in value]
+    return value
+
+
+def test_another_order_or_fewer_fields_is_merged_as_the_same_json(
+        monkeypatch: pytest.MonkeyPatch):
+    """Another implementation's answers, with a node's fields in another order, or fewer of
+    them (no beaconId, no precision, no `info`, `response` null or absent), are read into
+    types too, and answered as the same JSON values as before (their resultSets' members
+    in the types' order: JSON's have none), with the same audit lines."""
+    import random
+
+    rng = random.Random(5)
+    for granularity in ("boolean", "count", "record"):
+        for trial in range(20):
+            answers = _reordered(_node_answers(granularity), rng)
+            first, second, third = answers
+            for result_set in (first.get("response") or {"resultSets": []})["resultSets"]:
+                for key in ("beaconId", "countPrecision", "countAdjustedTo", "info"):
+                    if rng.random() < 0.5:
+                        result_set.pop(key, None)
+            second["responseSummary"].pop("countPrecision", None)
+            if trial % 3 == 0:
+                third.pop("response", None)
+            elif trial % 3 == 1:
+                third["response"] = None
+            bodies = [orjson.dumps(a) for a in answers]
+            typed, written = _network_written(bodies, granularity, True, monkeypatch)
+            before, written_before = _network_written(bodies, granularity, False, monkeypatch)
+            assert [kind for _, _, kind in typed[:3]] == ["PeerAnswer"] * 3
+            assert orjson.loads(written) == orjson.loads(written_before)
+            assert typed[3:] == before[3:]
+
+
+def test_an_answer_not_of_a_node_shape_is_read_as_before(monkeypatch: pytest.MonkeyPatch):
+    """An answer holding a key the types do not declare, or a value of another type, is
+    read into dicts as before, or refused as before: the same status and detail, the same
+    written answer, the same audit lines."""
+    def changed(change: Any) -> dict[str, Any]:
+        answer = _node_answers("count")[0]
+        change(answer["responseSummary"], answer["response"]["resultSets"][0], answer)
+        return answer
+
+    changes = [
+        lambda summary, s, a: summary.update(extra=1),
+        lambda summary, s, a: summary.update(numTotalResults="3"),
+        lambda summary, s, a: summary.update(countPrecision=3),
+        lambda summary, s, a: summary.update(countAdjustedTo="ten"),
+        lambda summary, s, a: summary.update(exists="true"),
+        lambda summary, s, a: s.update(records=[{"id": "v"}]),
+        lambda summary, s, a: s.update(resultsHandovers=[HANDOVER]),
+        lambda summary, s, a: s.update(info={"returnedGranularity": "count", "leak": 1}),
+        lambda summary, s, a: s.update(info={"returnedGranularity": 5}),
+        lambda summary, s, a: s.update(info={"returnedGranularity": "count",
+                                             "alleleNumber": -1}),
+        lambda summary, s, a: s.update(info=None),
+        lambda summary, s, a: s.update(info="P30Y"),
+        lambda summary, s, a: s.update(beaconId=3),
+        lambda summary, s, a: s.update(countPrecision=None),
+        lambda summary, s, a: s.update(resultsCount=2**53),
+        lambda summary, s, a: s.update(resultsCount=True),
+        lambda summary, s, a: s.update(results=[1]),
+        lambda summary, s, a: s.pop("results"),
+        lambda summary, s, a: a["response"].update(more=1),
+        lambda summary, s, a: a["meta"].update(returnedGranularity="all"),
+    ]
+    # of a node's shape, but more than a count answer holds: made a count answer's set
+    # (merge._counted) as before
+    overshared = [lambda summary, s, a: s.update(info={"returnedGranularity": "record"}),
+                  lambda summary, s, a: s.update(results=[{"id": "v"}]),
+                  lambda summary, s, a: s.pop("info")]
+    for n, change in enumerate(changes + overshared):
+        bodies = [orjson.dumps(changed(change)), *map(orjson.dumps, _node_answers("count")[1:])]
+        for asked in ("count", "record"):
+            typed, written = _network_written(bodies, asked, True, monkeypatch)
+            before, written_before = _network_written(bodies, asked, False, monkeypatch)
+            assert (typed[0][2] == "PeerAnswer") == (n >= len(changes)), n
+            assert [typed[0][:2], *typed[3:]] == [before[0][:2], *before[3:]], n
+            assert written == written_before, n
 
 
 async def test_each_peer_has_a_session_of_its_own_and_a_registry_of_thousands_one_more():
