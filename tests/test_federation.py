@@ -1737,7 +1737,8 @@ def _node_answers(granularity: str) -> list[dict[str, Any]]:
     query = query_from_get([("referenceName", "1"), ("start", "5"), ("alternateBases", "A"),
                             ("requestedGranularity", granularity)])
     counted = granularity != "boolean"
-    records = [{"variantInternalId": "v1", "n": [1, {"a": None}]}] if granularity == "record" else []
+    records = ([{"variantInternalId": "v1", "n": [1, {"a": None}]}] if granularity == "record"
+               else [])
     precisions = [{"countPrecision": "exact"}, {"countPrecision": "exact"},
                   {"countPrecision": "rounded", "countAdjustedTo": ["ten"]}]
     answers = []
