@@ -308,7 +308,7 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
 
     Its meta is beacon/responses.py's `response_meta` of `request_summary`, written out here
     with the query's own fields: the two calls with their keywords were a fifth of a count
-    response's instructions (tests/test_answer.py holds the two to the same bytes)."""
+    response's instructions (tests/test_request_forms.py holds it to theirs)."""
     page = query.page
     summary: dict[str, Any] = {"apiVersion": query.api_version or API_VERSION,
                                "requestedSchemas": list(query.requested_schemas),
