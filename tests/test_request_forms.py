@@ -17,10 +17,10 @@ import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
-from beacon.answer import select_datasets
+from beacon.answer import envelope, select_datasets
 from beacon.assemblies import GRCH37, GRCH38, find_assembly
 from beacon.datasets import Seen
-from beacon.disclosure import DEFAULT_TIERS
+from beacon.disclosure import DEFAULT_TIERS, ReportedCount, precision_fields
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import (
     MAX_ERROR_MESSAGE,
@@ -33,6 +33,7 @@ from beacon.request import (
     query_from_post,
     to_query,
 )
+from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow
 from node.app import create_app
 from node.database import create_pool
@@ -1033,3 +1034,42 @@ def test_each_path_fills_every_field_of_the_query_by_name():
             "boolean", "HIT", 0, 10)
         assert query.requested_schemas == ({"entityType": "genomicVariant",
                                             "schema": "beacon-g_variant-v2.0.0"},)
+
+
+@pytest.mark.parametrize("query", [
+    {},
+    {"requestedGranularity": "count", "includeResultsetResponses": "ALL", "testMode": True,
+     "pagination": {"skip": 3, "limit": 0},
+     "requestParameters": {"referenceName": "1", "start": [10], "alternateBases": "A"}},
+    {"requestedGranularity": "record", "pagination": {"limit": 5},
+     "requestParameters": {"referenceName": "1", "start": [10], "end": [20],
+                           "datasetIds": ["A"]}},
+])
+@pytest.mark.parametrize("meta", [{}, {"apiVersion": "v2.0", "requestedSchemas": [
+    {"entityType": "genomicVariant", "schema": "ga4gh-beacon-variant-v2.0.0"}]}])
+def test_the_envelopes_meta_is_the_shared_one(query, meta):
+    """answer.envelope writes its meta out (a count response's instructions): it is
+    beacon/responses.py's, as every other endpoint's is."""
+    asked = to_query(parse_body({"meta": meta, "query": query}))
+    schemas = [{"entityType": "individual", "schema": "ga4gh-beacon-individual-v2.0.0"}]
+    for returned in ("boolean", "count"):
+        summary = request_summary(asked.granularity, skip=asked.page.skip,
+                                  limit=asked.page.limit, schemas=list(asked.requested_schemas),
+                                  parameters=asked.echo, api_version=asked.api_version)
+        summary.update(includeResultsetResponses=asked.include, testMode=asked.test_mode,
+                       filters=["NCIT:C1"])
+        expected = response_meta("b", returned, summary, schemas, test_mode=asked.test_mode)
+        body = envelope("b", asked, returned, True, 3, [], schemas=schemas,
+                        filters=["NCIT:C1"])
+        assert json.dumps(body["meta"]) == json.dumps(expected)
+
+
+def test_one_counts_precision_fields_are_its_own():
+    """precision_fields of one count is made once for each way of reporting it; a count of
+    0 under a floor and one above it are told apart."""
+    for count in (ReportedCount(0), ReportedCount(20, 10), ReportedCount(0, 1, 3),
+                  ReportedCount(7, 1, 3, 2, 8), ReportedCount(7, 1, 3), ReportedCount(0, 1, 3)):
+        expected = {"countPrecision": count.precision}
+        if count.adjusted_to:
+            expected["countAdjustedTo"] = count.adjusted_to
+        assert precision_fields([count]) == expected
