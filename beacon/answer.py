@@ -27,7 +27,7 @@ from beacon.assemblies import ASSEMBLIES, DEFAULT_ASSEMBLY
 from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
-from beacon.info import API_VERSION, ENTRY_TYPES, returned_schemas
+from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.losses import answer_as_seen, take_turn, tally, turn_key
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
@@ -38,6 +38,7 @@ from beacon.request import (
     stored_form,
     to_query,
 )
+from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
 
@@ -304,26 +305,16 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
     """A genomicVariant response to `query` at the `returned` granularity: the request
     echoed in meta as received, the summary, and at count or record the resultSets given;
     `meta.testMode` for a test-mode query. The node fills it from its datasets, the network
-    (node/federation/merge.py) from its peers' answers.
-
-    Its meta is beacon/responses.py's `response_meta` of `request_summary`, written out here
-    with the query's own fields: the two calls with their keywords were a fifth of a count
-    response's instructions (tests/test_request_forms.py holds it to theirs)."""
+    (node/federation/merge.py) from its peers' answers."""
     page = query.page
-    summary: dict[str, Any] = {"apiVersion": query.api_version or API_VERSION,
-                               "requestedSchemas": list(query.requested_schemas),
-                               "pagination": {"skip": page.skip, "limit": page.limit},
-                               "requestedGranularity": query.granularity}
-    if query.echo:
-        summary["requestParameters"] = query.echo
+    summary = request_summary(query.granularity, skip=page.skip, limit=page.limit,
+                              schemas=list(query.requested_schemas), parameters=query.echo,
+                              api_version=query.api_version)
     summary["includeResultsetResponses"] = query.include
     summary["testMode"] = query.test_mode
     summary["filters"] = filters or []
-    meta = {"beaconId": beacon_id, "apiVersion": API_VERSION,
-            "returnedSchemas": schemas or _SCHEMAS, "returnedGranularity": returned,
-            "receivedRequestSummary": summary}
-    if query.test_mode:
-        meta["testMode"] = True
+    meta = response_meta(beacon_id, returned, summary, schemas or _SCHEMAS,
+                         test_mode=query.test_mode)
     if returned == "boolean":
         body: dict[str, Any] = {"meta": meta, "responseSummary": {"exists": exists}}
     else:
