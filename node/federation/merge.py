@@ -108,45 +108,36 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         checked = outcome.answer
         if checked is None:
             continue
-        if type(checked) is PeerAnswer:
-            # a node's shape, read straight into types (network._variant_answer): the
-            # same steps as below, on its fields
-            typed = checked.responseSummary
-            rank = min(ceiling, _RANK[checked.meta.returnedGranularity])
-            line["exists"] = typed.exists
-            line["returnedGranularity"] = granularity = GRANULARITIES[rank]
-            if typed.exists:
-                exists = True
-            if not rank:
-                continue
-            highest = max(highest, rank)
-            count = typed.numTotalResults
-            if type(count) is int:
-                line["numTotalResults"] = count
-                total += count
-            summaries.append(typed)
-            if exact and (typed.countPrecision != "exact" or typed.countAdjustedTo is not UNSET):
-                exact = False
-            response = checked.response
-            if response:
-                peer_id = outcome.peer.id
-                result_sets += [_relayed(item, peer_id, rank, granularity)
-                                for item in response.resultSets]
-            continue
-        summary = checked["responseSummary"]
-        stated = _RANK[checked["meta"]["returnedGranularity"]]
-        rank = min(ceiling, stated)
-        line["exists"] = summary["exists"]
+        typed = type(checked) is PeerAnswer     # a node's shape, read straight into types
+        if typed:
+            summary = checked.responseSummary
+            found, stated = summary.exists, checked.meta.returnedGranularity
+            count = summary.numTotalResults
+        else:
+            summary = checked["responseSummary"]
+            found, stated = summary["exists"], checked["meta"]["returnedGranularity"]
+            count = summary.get("numTotalResults")
+        rank = min(ceiling, _RANK[stated])
+        line["exists"] = found
         line["returnedGranularity"] = granularity = GRANULARITIES[rank]
-        if summary["exists"]:
+        if found:
             exists = True
         if not rank:                    # a boolean answer: no count, no resultSets (envelope)
             continue
         highest = max(highest, rank)
-        count = summary.get("numTotalResults")
-        if count is not None:
+        if type(count) is int:          # a checked count is an int, or absent
             line["numTotalResults"] = count
             total += count
+        if typed:
+            summaries.append(summary)
+            if exact and (summary.countPrecision != "exact"
+                          or summary.countAdjustedTo is not UNSET):
+                exact = False
+            if checked.response:
+                peer_id = outcome.peer.id
+                result_sets += [_relayed(item, peer_id, rank, granularity)
+                                for item in checked.response.resultSets]
+            continue
         if checked is outcome.raw:
             # the peer's JSON as it came, which VariantAnswer.checked found of the model's
             # shape: `response` is absent or holds a list of resultSets, each a dict; tagged
