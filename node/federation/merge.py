@@ -150,24 +150,18 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                 exact = False
             if response is None:
                 continue
+            sets = response["resultSets"]
             peer_id = outcome.peer.id
-            if rank < _RECORD:
-                for item in response["resultSets"]:
-                    item["beaconId"] = peer_id
-                    result_sets.append(item if _passes_as_counted(item, rank)
-                                       else _counted(item, granularity))
-            else:
-                for item in response["resultSets"]:
-                    item["beaconId"] = peer_id
-                result_sets += response["resultSets"]
-            continue
-        sets = _tagged(outcome, "resultSets")
-        raw_summary = (outcome.raw.get("responseSummary") if isinstance(outcome.raw, dict)
-                       else None)
-        # the total's precision is its parts': a boolean answer is none of them
-        if isinstance(raw_summary, dict):
-            summaries.append(raw_summary)
-            exact = False
+            for item in sets:
+                item["beaconId"] = peer_id
+        else:
+            sets = _tagged(outcome, "resultSets")
+            raw_summary = (outcome.raw.get("responseSummary")
+                           if isinstance(outcome.raw, dict) else None)
+            # the total's precision is its parts': a boolean answer is none of them
+            if isinstance(raw_summary, dict):
+                summaries.append(raw_summary)
+                exact = False
         result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
     returned = GRANULARITIES[highest]
     # what combined_precision gives when every part is exact and unadjusted, as a node's
