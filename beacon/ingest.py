@@ -46,7 +46,7 @@ from beacon.vcf import (
     plan_regions,
     skip_duplicates,
 )
-from beacon.visibility import forget_earlier_versions
+from beacon.visibility import KeptAccounts, keep_accounts
 from beacon.workdirs import held, remove_abandoned
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ class IngestReport:
     assembly_reason: str = ""           # and why: the operator, the header, the default
     # other datasets holding samples of the same ids, how many (individuals_store.sharing)
     sharing: dict[str, int] = field(default_factory=dict)
+    # the callers' accounts of the version replaced, carried or dropped (None: there were none)
+    accounts: KeptAccounts | None = None
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -416,10 +418,18 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                 """What belongs to the version beside its variants."""
                 await individuals_store.replace(c, request.dataset_id, people)
                 await store.replace_sites(c, request.dataset_id, totals.sites)
-                await forget_earlier_versions(c, request.dataset_id)
+
+            kept: list[KeptAccounts] = []
+
+            async def carry(c: asyncpg.Connection, earlier: str, versions: tuple[int, int]
+                            ) -> None:
+                """What callers were told of the version in place: to the new one, or not."""
+                samples = [row[1] for row in people.individuals]     # ids, in sample order
+                kept.append(await keep_accounts(c, request.dataset_id, earlier, table,
+                                                versions, samples))
 
             version = await store.swap_in(
-                conn, _new_version(request, layout, totals), table, also=beside)
+                conn, _new_version(request, layout, totals), table, also=beside, carry=carry)
             sharing = await individuals_store.sharing(conn, request.dataset_id)
         except BaseException:
             await _cleanup(conn, store.drop_table(conn, table),
@@ -431,7 +441,8 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                         round(time.monotonic() - began, 3), used, regions, totals.first_skip,
                         layout.samples if request.individuals else 0, totals.elsewhere,
                         totals.failed_filter, assembly=layout.assembly.id,
-                        assembly_reason=layout.assembly_reason, sharing=sharing)
+                        assembly_reason=layout.assembly_reason, sharing=sharing,
+                        accounts=kept[0] if kept and kept[0].callers else None)
 
 
 async def _skip_duplicates(conn: asyncpg.Connection, layout: VcfLayout, table: str,

@@ -38,8 +38,9 @@ such an answer failed (the row's 40 samples against the new version's 30 carrier
 500) or, with as many samples, started from nothing under the row's old version number and
 wiped the caller's accounts of the new one: a caller regained its budget, and its answers,
 by having questions wait across a swap. The turn holds the version in place until it ends
-(`turn`). A new version starts from nothing (beacon/visibility.py forget_earlier_versions
-says why), and each version's losses are only ever read with its own people.
+(`turn`). A new version of the same people carries the accounts over, any other starts
+from nothing (beacon/visibility.py keep_accounts), and each version's losses are only ever
+read with its own people.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
 
 async def _save(conn: asyncpg.Connection, losses: _Losses) -> None:
     """The losses and this answer's answers, as of their version. (The swap that put it in
-    place dropped every earlier version's: visibility.forget_earlier_versions.)"""
+    place carried the earlier version's to it, or dropped them: visibility.keep_accounts.)"""
     assert losses.version is not None, "a removed dataset has nothing to charge"
     await conn.execute(
         "INSERT INTO disclosure_losses (caller, dataset_id, version, charged) "

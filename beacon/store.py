@@ -417,11 +417,21 @@ async def drop_table(conn: asyncpg.Connection, table: str) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {_checked(table)}, {_bins_of(table)}")
 
 
+# what swap_in hands `carry`: the connection, the version in place's partition, and the
+# version numbers (in place, new)
+Carry = Callable[[asyncpg.Connection, str, tuple[int, int]], Awaitable[None]]
+
+
 async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
-                  also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None) -> int:
+                  also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+                  carry: Carry | None = None) -> int:
     """Replace the dataset's partitions (of `variants` and `variant_bins`) and row in one
     transaction; returns the new version. `also` writes what belongs to the version beside
-    its variants (its individuals) in the same transaction."""
+    its variants (its individuals) in the same transaction. `carry`, when a version is in
+    place, is given its partition and the version numbers (in place, new) before that
+    partition is dropped, with `variants` already held as the drop holds it, and the rows
+    of the version in place still there: what each caller was told of it is carried to the
+    new one or dropped (beacon/visibility.py keep_accounts)."""
     table = _checked(table)
     async with conn.transaction():
         # swaps one at a time (first, before any other lock they take), so that two datasets
@@ -435,6 +445,13 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
             "SELECT version, partition_table FROM datasets WHERE id = $1 FOR NO KEY UPDATE",
             new.id)
         if old is not None:
+            if carry is not None:
+                # the drop's own lock, taken before `carry` rather than by the drop: no
+                # caller's turn at the accounts (which holds `variants` shared) is under
+                # way while they are carried, and none starts (beacon/losses.py turn)
+                await conn.execute("LOCK TABLE ONLY variants IN ACCESS EXCLUSIVE MODE")
+                await carry(conn, _checked(old["partition_table"]),
+                            (old["version"], old["version"] + 1))
             await drop_table(conn, old["partition_table"])
         literal = await _literal(conn, new.id)
         await conn.execute(

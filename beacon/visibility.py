@@ -50,17 +50,88 @@ def answered(dataset: str = "variants.dataset_id") -> str:
             f"AND a.variant = {KEY}")
 
 
-async def forget_earlier_versions(conn: asyncpg.Connection, dataset_id: str) -> None:
-    """Drop every caller's losses and answers for the dataset's earlier versions, in the
-    transaction that swaps a new version in: they no longer count (a new version orders its
-    samples anew), and a caller who never asks again would otherwise keep them for good.
-    Answers of the current version stay, whatever their age: forgetting one would let its
-    caller be answered afresh, and tell a shown variant from a hidden one by the change.
-    Both tables are keyed by caller first, so this reads them whole: once per ingest.
-    Here, not beside the accounting in beacon/losses.py, so that the swap does not wait for
-    that module's numpy to load (60 ms of every ingest)."""
-    await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
-    await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)
+@dataclass(frozen=True, slots=True)
+class KeptAccounts:
+    """What `keep_accounts` did with the callers' accounts of the version in place, for the
+    operator (`gdi-node ingest` says it): how many callers had some, and whether they were
+    carried to the new version (with how many answers) or dropped."""
+
+    callers: int
+    carried: bool
+    answers: int = 0
+
+
+async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str, staged: str,
+                        versions: tuple[int, int], samples: list[str]) -> KeptAccounts:
+    """Every caller's losses and answers of the dataset, carried from the version in place
+    to the one being swapped in, or dropped; in the swap's transaction, before the earlier
+    version's partition (`earlier`) is dropped, with `variants` held exclusively (no
+    caller's turn under way, none starting: beacon/losses.py `turn`). `staged`: the new
+    version's table; both names checked by the store. `versions`: (in place, new);
+    `samples`: the new version's sample ids, in order.
+
+    Carried when the new version holds the same people as the earlier one, in the same
+    order, with any others after them (the same ids, one for one, then new ones): a
+    re-ingest of the same cohort, corrected or grown. (Each new version dropped them until
+    2026-12-04: a caller started again from nothing with each, its budget regained over
+    every person it had run out of.) Each person keeps what it was charged (a new one from
+    nothing), and the caller keeps its answers about each variant whose carriers are the
+    same people as before (none of the new ones), which it would be given again, and the
+    sets of individuals it was answered about when nobody was added (a set's key is a
+    digest of its members over the version's samples, the same set only then). Any other
+    answer is dropped, so that its variant is answered and charged afresh: a variant gone,
+    or whose carriers changed, is another question.
+
+    Dropped, as before, when the people are not the same (fewer, others, or in another
+    order): the charges are each person's by position, and a carried answer could not be
+    told to be about the same carriers (docs/privacy.md, "Per-person loss accounting").
+    An answer's key is text (`KEY`): it is found in both versions through the locus
+    btrees by its chromosome and start as the text spells them, so a chromosome whose name
+    holds a ':' (none of GRCh38's primary assembly) is not found, and its answers are
+    dropped, never kept for another variant. Both tables are keyed by caller first, so this
+    reads them whole: once per ingest. Here, not beside the accounting in beacon/losses.py,
+    so that the swap does not wait for that module's numpy to load (60 ms of every ingest)."""
+    now, new = versions
+    people = await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
+                                 "WHERE dataset_id = $1", dataset_id) or []
+    added = len(samples) - len(people)
+    if not people or added < 0 or samples[:len(people)] != people:
+        await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
+        return KeptAccounts(_counted(await conn.execute(
+            "DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)), False)
+    await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1 AND version <> $2",
+                       dataset_id, now)
+    await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1 AND version <> $2",
+                       dataset_id, now)
+    await conn.execute(
+        f"""DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 AND NOT ({_KEPT_SET})
+            AND (SELECT n.carrier_bits = o.carrier_bits || repeat('0', $2)::varbit
+                 FROM {earlier} o JOIN {staged} n USING (chromosome, start_pos, ref, alt, end_pos)
+                 WHERE o.chromosome = split_part(a.variant, ':', 1)
+                   AND o.start_pos = {_SPELT_START} AND {KEY} = a.variant) IS NOT TRUE""",
+        dataset_id, added)
+    if added:
+        await conn.execute(f"DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 "
+                           f"AND {_KEPT_SET}", dataset_id)
+    answers = await conn.execute("UPDATE disclosure_answers SET version = $2 "
+                                 "WHERE dataset_id = $1", dataset_id, new)
+    callers = await conn.execute("UPDATE disclosure_losses SET version = $2, "
+                                 "charged = charged || $3, updated_at = now() "
+                                 "WHERE dataset_id = $1", dataset_id, new, bytes(4 * added))
+    return KeptAccounts(_counted(callers), True, _counted(answers))
+
+
+def _counted(status: str) -> int:
+    """The rows a statement's command tag says it touched ("UPDATE 3", "DELETE 0")."""
+    return int(status.rsplit(" ", 1)[1])
+
+
+# An answer about a set of individuals (beacon/disclosure.py `_set_draw`: "set <seed>
+# <bucket>"; a variant's key starts with its chromosome, which holds no space).
+_KEPT_SET = "a.variant LIKE 'set %'"
+# The start an answer's key spells, if it is one (an integer); else NULL, which finds none.
+_SPELT_START = ("CASE WHEN split_part(a.variant, ':', 2) ~ '^[0-9]{1,9}$' "
+                "THEN split_part(a.variant, ':', 2)::integer END")
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,55 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     assert _datasets(env)[DATASET]["version"] == 1
 
 
+def test_a_reingest_says_what_became_of_the_callers_privacy_accounts(db_url, tmp_path,
+                                                                      small_vcf):
+    """A new version of the same people carries each caller's loss accounts over, and says
+    so; one of other people drops them, and warns: an operator who reorders or replaces a
+    dataset's samples gives every caller its budget back on them (docs/privacy.md)."""
+    import asyncpg
+
+    from synthetic_data.phenopackets import write_phenopackets
+    from synthetic_data.vcf import sample_names
+    env = _env(DATABASE_URL=db_url)
+    people = tmp_path / "people.json"
+    write_phenopackets(people, sample_names(VcfSpec(small_vcf, records=1000, samples=3,
+                                                    seed=7)), "SE", seed=1)
+    first = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--individuals",
+                     str(people), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "privacy accounts" not in first.stdout + first.stderr      # nobody had any
+
+    async def account() -> None:
+        conn = await asyncpg.connect(db_url)
+        try:
+            version = await conn.fetchval("SELECT version FROM datasets WHERE id = $1",
+                                          DATASET)
+            await conn.execute("INSERT INTO disclosure_losses (caller, dataset_id, version, "
+                               "charged) VALUES ('address 192.0.2.1', $1, $2, $3)",
+                               DATASET, version, bytes(12))
+            await conn.execute("INSERT INTO disclosure_answers (caller, dataset_id, version, "
+                               "variant, shown) VALUES ('address 192.0.2.1', $1, $2, "
+                               "'set 0123 1', true)", DATASET, version)
+        finally:
+            await conn.close()
+
+    asyncio.run(account())
+    same = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--individuals",
+                    str(people), env=env)
+    assert same.returncode == 0, same.stderr
+    assert (f"{DATASET}: the privacy accounts of 1 caller carried to version 2 (the same "
+            "people; 1 answer kept, any other answered afresh)") in same.stdout
+    fewer = write_vcf(VcfSpec(tmp_path / "fewer.vcf.gz", records=1000, samples=2,
+                              seed=7)).path
+    write_phenopackets(people, sample_names(VcfSpec(fewer, records=1000, samples=2, seed=7)),
+                       "SE", seed=1)
+    other = gdi_node("ingest", str(fewer), "--dataset", DATASET, "--individuals", str(people),
+                     env=env)
+    assert other.returncode == 0, other.stderr
+    assert (f"{DATASET}: the privacy accounts of 1 caller of version 2 were dropped, as its "
+            "samples are not the first ones of this version in the same order") in other.stderr
+
+
 @pytest.mark.parametrize("content,expected", [
     ("{not json", (":1: not valid JSON: Expecting property name enclosed in double quotes "
                    "(column 2)")),

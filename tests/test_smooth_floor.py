@@ -28,7 +28,7 @@ from beacon.assemblies import GRCH38
 from beacon.disclosure import DEFAULT_TIERS, Rules, SetDraw, report
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
-from beacon.visibility import Floor
+from beacon.visibility import Floor, KeptAccounts
 from node.app import create_app
 from node.database import create_pool
 from node.http.beacon_api import release_wait
@@ -373,51 +373,168 @@ async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees
     assert kept[DATASET] > 0
 
 
-async def test_a_new_version_drops_what_callers_were_told_of_the_earlier_ones(database,
-                                                                             tmp_path):
-    """Losses and answers of a dataset's earlier versions no longer count: the ingest that
-    swaps a new version in drops them, for every caller, and leaves other datasets' alone.
-    A caller who never asks again would otherwise keep them for good."""
-    again = "GDI-FI-AGAIN-1"
-    vcf = _vcf(tmp_path / "again.vcf", range(FLOOR.k, FLOOR.upper))
+def _cohort_vcf(path: Path, names: list[str], changed: dict[tuple[int, int], set[str]] | None = None,
+                dropped: frozenset[tuple[int, int]] = frozenset()) -> Path:
+    """The near-floor groups of `_vcf` (k to upper - 1), of the samples S0..S39 (`_carriers`)
+    however `names` orders them, with any other names carrying nothing; `changed`: variants
+    (c, i) carried by these names instead, `dropped`: variants left out."""
+    changed = changed or {}
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *names])]
+    for c in range(FLOOR.k, FLOOR.upper):
+        for i in range(VARIANTS_PER_COUNT):
+            if (c, i) in dropped:
+                continue
+            carried = changed.get((c, i), {f"S{s}" for s in _carriers(c, i)})
+            lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
+                                    "PASS", ".", "GT",
+                                    *("0/1" if n in carried else "0/0" for n in names)]))
+    return write_vcf_text(path, "\n".join(lines) + "\n")
 
-    async def load() -> None:
-        await ingest(database, IngestRequest(vcf, again, GRCH38, AccessLevel.PUBLIC, again,
-                                             workers=1))
 
-    async def kept(dataset: str) -> tuple[int, int]:
-        conn = await asyncpg.connect(database)
-        try:
-            return (await conn.fetchval("SELECT count(*) FROM disclosure_answers "
-                                        "WHERE dataset_id = $1", dataset),
-                    await conn.fetchval("SELECT count(*) FROM disclosure_losses "
-                                        "WHERE dataset_id = $1", dataset))
-        finally:
-            await conn.close()
+_FORTY = [f"S{s}" for s in range(SAMPLES)]
 
-    await load()
-    for caller in ("gina", "hugo"):
-        for i in range(5):
-            await _given(database, caller, _one(FLOOR.k + 2, i), again)
-            await _given(database, caller, _one(FLOOR.k + 2, i))
-    assert await kept(again) == (10, 2)
-    elsewhere = await kept(DATASET)
-    assert elsewhere[0] >= 10 and elsewhere[1] >= 2
-    await load()
-    assert await kept(again) == (0, 0)
-    assert await kept(DATASET) == elsewhere
-    # asked again, the new version is answered and charged from nothing
-    await _given(database, "gina", _one(FLOOR.k + 2, 0), again)
+
+async def _accounts_of(database: str, dataset: str) -> dict[str, tuple[int, bytes, dict]]:
+    """Every caller's accounts of the dataset: (version, losses, {answer: shown})."""
     conn = await asyncpg.connect(database)
     try:
-        version = await conn.fetchval("SELECT version FROM datasets WHERE id = $1", again)
-        assert version == 2
-        assert await conn.fetchval("SELECT version FROM disclosure_losses WHERE caller = 'gina' "
-                                   "AND dataset_id = $1", again) == version
-        assert await conn.fetchval("SELECT count(*) FROM disclosure_answers WHERE "
-                                   "dataset_id = $1 AND version = $2", again, version) == 1
+        answers: dict[str, dict[str, bool]] = {}
+        for r in await conn.fetch("SELECT caller, variant, shown, version FROM disclosure_answers "
+                                  "WHERE dataset_id = $1", dataset):
+            assert r["version"] == await conn.fetchval(
+                "SELECT version FROM datasets WHERE id = $1", dataset)
+            answers.setdefault(r["caller"], {})[r["variant"]] = r["shown"]
+        return {r["caller"]: (r["version"], r["charged"], answers.get(r["caller"], {}))
+                for r in await conn.fetch("SELECT caller, version, charged FROM disclosure_losses "
+                                          "WHERE dataset_id = $1", dataset)}
     finally:
         await conn.close()
+
+
+async def _asked(database: str, dataset: str, callers: tuple[str, ...]) -> dict[str, list[int]]:
+    """Each caller's questions about the dataset: five near-floor variants one by one, a
+    whole group of them (enough to run some people out of the loss budget: their charges
+    pass it), and a set of individuals; the answers."""
+    given = {}
+    for caller in callers:
+        given[caller] = [await _given(database, caller, _one(FLOOR.k + 2, i), dataset)
+                         for i in range(5)]
+        given[caller].append(await _given(database, caller, _region(FLOOR.k + 1), dataset))
+        conn = await asyncpg.connect(database)
+        try:
+            row = await _row(conn, dataset)
+            async with losses.turn(conn, caller, row):
+                view = await losses.charged_view(conn, caller, row, RULES, _region(1), "1", 1)
+                given[caller].append(int(await losses.charge_set(
+                    conn, caller, row, RULES, SetDraw(f"set {caller}", 0.0),
+                    "1" * 12 + "0" * (SAMPLES - 12), view)))
+        finally:
+            await conn.close()
+    return given
+
+
+async def test_a_new_version_of_the_same_people_keeps_what_callers_were_told(database,
+                                                                            tmp_path):
+    """A re-ingest of the same people, in the same order (the same VCF here), carries every
+    caller's losses and answers of the dataset to the new version (beacon/visibility.py
+    keep_accounts): dropped, they gave each caller its budget back over everyone it had run
+    out of, and every variant to be drawn again under it, with each new version. The
+    people a caller ran out of stay out of its answers, what it was shown stays shown,
+    asking again charges nothing, and other datasets' accounts are left as they were."""
+    again = "GDI-FI-AGAIN-1"
+    vcf = _cohort_vcf(tmp_path / "again.vcf", _FORTY)
+    await ingest(database, IngestRequest(vcf, again, GRCH38, AccessLevel.PUBLIC, again,
+                                         workers=1))
+    for i in range(5):
+        await _given(database, "gina", _one(FLOOR.k + 2, i))
+    elsewhere = await _accounts_of(database, DATASET)
+    first = await _asked(database, again, ("gina", "hugo"))
+    before = await _accounts_of(database, again)
+    assert set(before) == {"gina", "hugo"}
+    out = np.frombuffer(before["gina"][1], dtype="<f4") > RULES.loss_budget
+    assert out.any() and not out.all()          # some people run out, not all of them
+    assert len(before["gina"][2]) == 5 + VARIANTS_PER_COUNT + 1
+    report = await ingest(database, IngestRequest(vcf, again, GRCH38, AccessLevel.PUBLIC, again,
+                                                  workers=1))
+    assert report.accounts == KeptAccounts(2, True, 2 * len(before["gina"][2]))
+    after = await _accounts_of(database, again)
+    assert after == {caller: (2, charged, answers)
+                     for caller, (_, charged, answers) in before.items()}
+    assert await _accounts_of(database, DATASET) == elsewhere
+    # asked again: the same answers, from the same accounts, nothing charged
+    assert await _asked(database, again, ("gina", "hugo")) == first
+    assert await _accounts_of(database, again) == after
+
+
+async def test_a_new_version_drops_the_answers_its_changes_make_another_question(database,
+                                                                                 tmp_path):
+    """Carried to the new version of the same people, a caller keeps its answers about the
+    variants whose carriers are the same people; a variant whose carriers changed, or that
+    is gone, is answered (and charged) afresh: its old answer was about others. The losses
+    stay whole."""
+    again = "GDI-FI-AGAIN-2"
+    c = FLOOR.k + 2
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "one.vcf", _FORTY), again,
+                                         GRCH38, AccessLevel.PUBLIC, again, workers=1))
+    await _asked(database, again, ("ines",))
+    before = await _accounts_of(database, again)
+    one_more = {f"S{s}" for s in _carriers(c, 0)} | {
+        next(n for n in _FORTY if int(n[1:]) not in _carriers(c, 0))}
+    await ingest(database, IngestRequest(
+        _cohort_vcf(tmp_path / "two.vcf", _FORTY, changed={(c, 0): one_more},
+                    dropped=frozenset({(c, 1)})),
+        again, GRCH38, AccessLevel.PUBLIC, again, workers=1))
+    version, charged, answers = (await _accounts_of(database, again))["ines"]
+    gone = {key for key in before["ines"][2]
+            if key.startswith((f"1:{c * REGION}:", f"1:{c * REGION + 10}:"))}
+    assert len(gone) == 2
+    assert (version, charged) == (2, before["ines"][1])
+    assert answers == {k: v for k, v in before["ines"][2].items() if k not in gone}
+
+
+async def test_people_added_after_the_others_start_from_nothing(database, tmp_path):
+    """A new version with the same people first and one more after them (a grown cohort)
+    carries the accounts: the new person starts from nothing, the answers about variants
+    it carries are dropped (their carriers changed), and so are the sets' (a set's key is
+    of its members over the version's samples, which now has one more)."""
+    again = "GDI-FI-AGAIN-3"
+    c = FLOOR.k + 2
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "one.vcf", _FORTY), again,
+                                         GRCH38, AccessLevel.PUBLIC, again, workers=1))
+    await _asked(database, again, ("jo",))
+    before = (await _accounts_of(database, again))["jo"]
+    grown = [*_FORTY, "S40"]
+    await ingest(database, IngestRequest(
+        _cohort_vcf(tmp_path / "two.vcf", grown,
+                    changed={(c, 2): {f"S{s}" for s in _carriers(c, 2)} | {"S40"}}),
+        again, GRCH38, AccessLevel.PUBLIC, again, workers=1))
+    version, charged, answers = (await _accounts_of(database, again))["jo"]
+    assert version == 2
+    assert charged == before[1] + bytes(4)
+    assert answers == {k: v for k, v in before[2].items()
+                       if not k.startswith((f"1:{c * REGION + 20}:", "set "))}
+    assert len(answers) == len(before[2]) - 2
+
+
+@pytest.mark.parametrize("names", [_FORTY[::-1], _FORTY[:30], ["T0", *_FORTY[1:]]],
+                         ids=["reordered", "fewer", "another"])
+async def test_other_people_start_the_accounts_again(database, tmp_path, names):
+    """A new version whose people are not the earlier ones, one for one in the same order,
+    drops every caller's accounts of the dataset: charges are each person's by position,
+    and no answer could be told to be about the same carriers (docs/privacy.md)."""
+    again = f"GDI-FI-OTHERS-{len(names)}{len(names[0])}"
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "one.vcf", _FORTY), again,
+                                         GRCH38, AccessLevel.PUBLIC, again, workers=1))
+    await _asked(database, again, ("kim",))
+    assert await _accounts_of(database, again)
+    report = await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "two.vcf", names),
+                                                  again, GRCH38, AccessLevel.PUBLIC, again,
+                                                  workers=1))
+    assert report.accounts == KeptAccounts(1, False)
+    assert await _accounts_of(database, again) == {}
 
 
 async def _load_raced(database: str, path: Path, dataset: str, samples: int) -> None:
