@@ -38,9 +38,9 @@ such an answer failed (the row's 40 samples against the new version's 30 carrier
 500) or, with as many samples, started from nothing under the row's old version number and
 wiped the caller's accounts of the new one: a caller regained its budget, and its answers,
 by having questions wait across a swap. The turn holds the version in place until it ends
-(`turn`). A new version of the same people carries the accounts over, any other starts
-from nothing (beacon/visibility.py keep_accounts), and each version's losses are only ever
-read with its own people.
+(`turn`). A new version carries the accounts over for the people it still holds, placed
+where it holds them (beacon/visibility.py keep_accounts), and each version's losses are only
+ever read with its own people.
 """
 from __future__ import annotations
 

@@ -53,12 +53,14 @@ def answered(dataset: str = "variants.dataset_id") -> str:
 @dataclass(frozen=True, slots=True)
 class KeptAccounts:
     """What `keep_accounts` did with the callers' accounts of the version in place, for the
-    operator (`gdi-node ingest` says it): how many callers had some, and whether they were
-    carried to the new version (with how many answers) or dropped."""
+    operator (`gdi-node ingest` says it): how many callers had some; whether they were
+    carried to the new version, with how many answers, for how many of its people (those
+    the earlier version held), or dropped."""
 
     callers: int
     carried: bool
     answers: int = 0
+    people: int = 0
 
 
 async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str, staged: str,
@@ -70,32 +72,34 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
     version's table; both names checked by the store. `versions`: (in place, new);
     `samples`: the new version's sample ids, in order.
 
-    Carried when the new version holds the same people as the earlier one, in the same
-    order, with any others after them (the same ids, one for one, then new ones): a
-    re-ingest of the same cohort, corrected or grown. (Each new version dropped them until
-    2026-12-04: a caller started again from nothing with each, its budget regained over
-    every person it had run out of.) Each person keeps what it was charged (a new one from
-    nothing), and the caller keeps its answers about each variant whose carriers are the
-    same people as before (none of the new ones), which it would be given again, and the
-    sets of individuals it was answered about when nobody was added (a set's key is a
-    digest of its members over the version's samples, the same set only then). Any other
-    answer is dropped, so that its variant is answered and charged afresh: a variant gone,
-    or whose carriers changed, is another question.
+    Carried whenever the new version holds any of the earlier one's people (by sample id):
+    a re-ingest of the same cohort, corrected, grown, or without people who withdrew their
+    consent. (Each new version dropped them until 2026-12-04: a caller started again from
+    nothing with each, its budget regained over every person it had run out of.) Each
+    person keeps what it was charged, wherever the new version places it (a new one starts
+    from nothing, a person gone takes its charges with it), and the caller keeps its answers
+    about each variant whose carriers are the same people as before, which it would be
+    given again, and the sets of individuals it was answered about when the samples are
+    the same ones in the same order (a set's key is a digest of its members over the
+    version's samples, the same set only then). Any other answer is dropped, so that its
+    variant is answered and charged afresh: a variant gone, or whose carriers changed, is
+    another question. Dropped, as before, when the new version holds none of the earlier
+    people (docs/privacy.md, "A new version of the dataset").
 
-    Dropped, as before, when the people are not the same (fewer, others, or in another
-    order): the charges are each person's by position, and a carried answer could not be
-    told to be about the same carriers (docs/privacy.md, "Per-person loss accounting").
+    When the earlier people come first, in their order (the same samples, or new ones
+    after them), the carriers are compared in SQL, bit strings padded; otherwise in numpy,
+    each answered variant's old carriers placed where the new version has them (`_moved`).
     An answer's key is text (`KEY`): it is found in both versions through the locus
     btrees by its chromosome and start as the text spells them, so a chromosome whose name
-    holds a ':' (none of GRCh38's primary assembly) is not found, and its answers are
+    holds a ':' (none of the assemblies' chromosomes) is not found, and its answers are
     dropped, never kept for another variant. Both tables are keyed by caller first, so this
     reads them whole: once per ingest. Here, not beside the accounting in beacon/losses.py,
     so that the swap does not wait for that module's numpy to load (60 ms of every ingest)."""
     now, new = versions
     people = await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
                                  "WHERE dataset_id = $1", dataset_id) or []
-    added = len(samples) - len(people)
-    if not people or added < 0 or samples[:len(people)] != people:
+    held = len(set(people).intersection(samples))
+    if not held or len(set(samples)) < len(samples):      # a repeated id fails the ingest
         await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
         return KeptAccounts(_counted(await conn.execute(
             "DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)), False)
@@ -103,22 +107,84 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
                        dataset_id, now)
     await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1 AND version <> $2",
                        dataset_id, now)
-    await conn.execute(
-        f"""DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 AND NOT ({_KEPT_SET})
-            AND (SELECT n.carrier_bits = o.carrier_bits || repeat('0', $2)::varbit
-                 FROM {earlier} o JOIN {staged} n USING (chromosome, start_pos, ref, alt, end_pos)
-                 WHERE o.chromosome = split_part(a.variant, ':', 1)
-                   AND o.start_pos = {_SPELT_START} AND {KEY} = a.variant) IS NOT TRUE""",
-        dataset_id, added)
-    if added:
-        await conn.execute(f"DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 "
-                           f"AND {_KEPT_SET}", dataset_id)
+    added = len(samples) - len(people)
+    if added >= 0 and samples[:len(people)] == people:
+        await conn.execute(
+            f"""DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 AND NOT ({_KEPT_SET})
+                AND (SELECT n.carrier_bits = o.carrier_bits || repeat('0', $2)::varbit
+                     {_BOTH.format(earlier=earlier, staged=staged)}) IS NOT TRUE""",
+            dataset_id, added)
+        if added:
+            await conn.execute(f"DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 "
+                               f"AND {_KEPT_SET}", dataset_id)
+        await conn.execute("UPDATE disclosure_losses SET charged = charged || $2 "
+                           "WHERE dataset_id = $1", dataset_id, bytes(4 * added))
+    else:
+        await _moved(conn, dataset_id, earlier, staged, people, samples)
     answers = await conn.execute("UPDATE disclosure_answers SET version = $2 "
                                  "WHERE dataset_id = $1", dataset_id, new)
     callers = await conn.execute("UPDATE disclosure_losses SET version = $2, "
-                                 "charged = charged || $3, updated_at = now() "
-                                 "WHERE dataset_id = $1", dataset_id, new, bytes(4 * added))
-    return KeptAccounts(_counted(callers), True, _counted(answers))
+                                 "updated_at = now() WHERE dataset_id = $1", dataset_id, new)
+    return KeptAccounts(_counted(callers), True, _counted(answers), held)
+
+
+async def _moved(conn: asyncpg.Connection, dataset_id: str, earlier: str, staged: str,
+                 people: list[str], samples: list[str]) -> None:
+    """`keep_accounts` where the earlier people are not first in the new version in their
+    order (some gone, reordered, or others among them): each caller's charges moved to
+    where the new version places each person, and the answers kept only about variants
+    whose carriers are the same people, compared with numpy (imported here: only this path
+    pays for it). The sets' answers all go."""
+    import numpy as np
+
+    place = {person: i for i, person in enumerate(people)}
+    source = np.array([place.get(sample, -1) for sample in samples], dtype=np.int64)
+    held = source >= 0
+    gone = np.ones(len(people), dtype=bool)
+    gone[source[held]] = False
+    moved: list[tuple[str, str, bytes]] = []
+    # read a batch at a time (a caller's losses are 4 bytes a person, an answered variant's
+    # carriers a bit a person, twice): all at once, a node's many callers filled the memory
+    async for caller, charged in conn.cursor(
+            "SELECT caller, charged FROM disclosure_losses WHERE dataset_id = $1", dataset_id,
+            prefetch=_BATCH):
+        placed = np.zeros(len(samples), dtype="<f4")
+        placed[held] = np.frombuffer(charged, dtype="<f4")[source[held]]
+        moved.append((caller, dataset_id, placed.tobytes()))
+        if len(moved) == _BATCH:
+            await _placed(conn, moved)
+    await _placed(conn, moved)
+
+    def bits(found: asyncpg.BitString, count: int) -> np.ndarray:
+        return np.unpackbits(np.frombuffer(found.bytes, dtype=np.uint8), count=count
+                             ).astype(bool)
+
+    same = []
+    async for variant, before, after in conn.cursor(
+            f"""SELECT a.variant, m.* FROM (SELECT DISTINCT variant FROM disclosure_answers
+                   WHERE dataset_id = $1 AND variant NOT LIKE 'set %') AS a
+                CROSS JOIN LATERAL (SELECT o.carrier_bits, n.carrier_bits
+                                    {_BOTH.format(earlier=earlier, staged=staged)}) AS m""",
+            dataset_id, prefetch=_BATCH):
+        if before is None or after is None:
+            continue
+        old, new = bits(before, len(people)), bits(after, len(samples))
+        if not (old & gone).any() and not new[~held].any() and (
+                old[source[held]] == new[held]).all():
+            same.append(variant)
+    await conn.execute(f"DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 "
+                       f"AND ({_KEPT_SET} OR NOT a.variant = ANY($2::text[]))",
+                       dataset_id, same)
+
+
+_BATCH = 1_000            # rows `_moved` reads and writes at a time
+
+
+async def _placed(conn: asyncpg.Connection, moved: list[tuple[str, str, bytes]]) -> None:
+    """Write these callers' moved losses, and empty the list."""
+    await conn.executemany("UPDATE disclosure_losses SET charged = $3 "
+                           "WHERE caller = $1 AND dataset_id = $2", moved)
+    moved.clear()
 
 
 def _counted(status: str) -> int:
@@ -129,9 +195,15 @@ def _counted(status: str) -> int:
 # An answer about a set of individuals (beacon/disclosure.py `_set_draw`: "set <seed>
 # <bucket>"; a variant's key starts with its chromosome, which holds no space).
 _KEPT_SET = "a.variant LIKE 'set %'"
-# The start an answer's key spells, if it is one (an integer); else NULL, which finds none.
-_SPELT_START = ("CASE WHEN split_part(a.variant, ':', 2) ~ '^[0-9]{1,9}$' "
+# The start an answer's key spells, if it is one (an integer); else NULL, which finds none
+# (braces doubled: it goes into _BOTH, a template).
+_SPELT_START = ("CASE WHEN split_part(a.variant, ':', 2) ~ '^[0-9]{{1,9}}$' "
                 "THEN split_part(a.variant, ':', 2)::integer END")
+# The variant of an answer (`a`) in the earlier version (`o`) and the new one (`n`), if it is
+# in both; a template for the tables' names.
+_BOTH = ("FROM {earlier} o JOIN {staged} n USING (chromosome, start_pos, ref, alt, end_pos) "
+         "WHERE o.chromosome = split_part(a.variant, ':', 1) "
+         f"AND o.start_pos = {_SPELT_START} AND {KEY} = a.variant")
 
 
 @dataclass(frozen=True, slots=True)

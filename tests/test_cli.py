@@ -156,17 +156,25 @@ def test_a_reingest_says_what_became_of_the_callers_privacy_accounts(db_url, tmp
     same = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--individuals",
                     str(people), env=env)
     assert same.returncode == 0, same.stderr
-    assert (f"{DATASET}: the privacy accounts of 1 caller carried to version 2 (the same "
-            "people; 1 answer kept, any other answered afresh)") in same.stdout
-    fewer = write_vcf(VcfSpec(tmp_path / "fewer.vcf.gz", records=1000, samples=2,
-                              seed=7)).path
-    write_phenopackets(people, sample_names(VcfSpec(fewer, records=1000, samples=2, seed=7)),
-                       "SE", seed=1)
-    other = gdi_node("ingest", str(fewer), "--dataset", DATASET, "--individuals", str(people),
-                     env=env)
+    assert (f"{DATASET}: the privacy accounts of 1 caller carried to version 2 for the 3 of "
+            "its 3 samples that version 1 held (1 answer kept, any other answered "
+            "afresh)") in same.stdout
+
+    def load(name: str, prefix: str) -> subprocess.CompletedProcess:
+        spec = VcfSpec(tmp_path / name, records=1000, samples=2, seed=7, sample_prefix=prefix)
+        write_phenopackets(people, sample_names(spec), "SE", seed=1)
+        return gdi_node("ingest", str(write_vcf(spec).path), "--dataset", DATASET,
+                        "--individuals", str(people), env=env)
+
+    fewer = load("fewer.vcf.gz", VcfSpec.sample_prefix)     # one withdrew: the sets' answer goes
+    assert fewer.returncode == 0, fewer.stderr
+    assert (f"{DATASET}: the privacy accounts of 1 caller carried to version 3 for the 2 of "
+            "its 2 samples that version 2 held (0 answers kept") in fewer.stdout
+    other = load("other.vcf.gz", "OTHER")
     assert other.returncode == 0, other.stderr
-    assert (f"{DATASET}: the privacy accounts of 1 caller of version 2 were dropped, as its "
-            "samples are not the first ones of this version in the same order") in other.stderr
+    assert (f"{DATASET}: the privacy accounts of 1 caller of version 3 were dropped, as none "
+            "of its samples are in this version: each caller starts again from "
+            "nothing") in other.stderr
 
 
 @pytest.mark.parametrize("content,expected", [

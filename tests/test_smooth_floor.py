@@ -459,7 +459,7 @@ async def test_a_new_version_of_the_same_people_keeps_what_callers_were_told(dat
     assert len(before["gina"][2]) == 5 + VARIANTS_PER_COUNT + 1
     report = await ingest(database, IngestRequest(vcf, again, GRCH38, AccessLevel.PUBLIC, again,
                                                   workers=1))
-    assert report.accounts == KeptAccounts(2, True, 2 * len(before["gina"][2]))
+    assert report.accounts == KeptAccounts(2, True, 2 * len(before["gina"][2]), SAMPLES)
     after = await _accounts_of(database, again)
     assert after == {caller: (2, charged, answers)
                      for caller, (_, charged, answers) in before.items()}
@@ -519,20 +519,59 @@ async def test_people_added_after_the_others_start_from_nothing(database, tmp_pa
     assert len(answers) == len(before[2]) - 2
 
 
-@pytest.mark.parametrize("names", [_FORTY[::-1], _FORTY[:30], ["T0", *_FORTY[1:]]],
-                         ids=["reordered", "fewer", "another"])
-async def test_other_people_start_the_accounts_again(database, tmp_path, names):
-    """A new version whose people are not the earlier ones, one for one in the same order,
-    drops every caller's accounts of the dataset: charges are each person's by position,
-    and no answer could be told to be about the same carriers (docs/privacy.md)."""
-    again = f"GDI-FI-OTHERS-{len(names)}{len(names[0])}"
+@pytest.mark.parametrize("names", [
+    _FORTY[::-1], _FORTY[:30], ["T0", *_FORTY[1:]], [*_FORTY[:17], *_FORTY[18:]],
+    ["T0", *_FORTY[:20], "T1", *_FORTY[20:]]],
+    ids=["reordered", "fewer", "one replaced", "one withdrawn", "mixed"])
+async def test_a_new_version_moves_each_persons_account_to_where_it_is(database, tmp_path,
+                                                                       names):
+    """A new version whose people are not the earlier ones first in their order (some gone,
+    as when one withdraws their consent; reordered; others among them) still carries the
+    accounts of the people it holds: each person's charges go where it now stands, a new
+    one starts from nothing, and the answers kept are those about variants carried by the
+    same people as before, none gone and none new; the sets' go (their keys are of the
+    earlier samples). All checked against the charges and carriers by sample id."""
+    again = f"GDI-FI-MOVED-{len(names)}{len(names[0])}{names.index(names[-1])}"
     await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "one.vcf", _FORTY), again,
                                          GRCH38, AccessLevel.PUBLIC, again, workers=1))
-    await _asked(database, again, ("kim",))
-    assert await _accounts_of(database, again)
+    await _asked(database, again, ("kim", "kit"))
+    before = await _accounts_of(database, again)
     report = await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "two.vcf", names),
                                                   again, GRCH38, AccessLevel.PUBLIC, again,
                                                   workers=1))
+    after = await _accounts_of(database, again)
+    assert set(after) == {"kim", "kit"}
+    kept_answers = 0
+    for caller, (_, charged, answers) in before.items():
+        by_id = dict(zip(_FORTY, np.frombuffer(charged, dtype="<f4")))
+        expected = {key: shown for key, shown in answers.items() if not key.startswith("set ")
+                    and {f"S{s}" for s in _carriers(*_variant_of(key))} <= set(names)}
+        assert 0 < len(expected) < len(answers)
+        version, moved, kept = after[caller]
+        assert version == 2 and kept == expected
+        assert list(np.frombuffer(moved, dtype="<f4")) == [by_id.get(n, 0.0) for n in names]
+        kept_answers += len(expected)
+    assert report.accounts == KeptAccounts(2, True, kept_answers,
+                                           len(set(names) & set(_FORTY)))
+
+
+def _variant_of(key: str) -> tuple[int, int]:
+    """(c, i) of a variant of `_cohort_vcf` from its key (chromosome:start:ref:alt:end)."""
+    start = int(key.split(":")[1])
+    return start // REGION, start % REGION // 10
+
+
+async def test_a_new_version_of_other_people_starts_the_accounts_again(database, tmp_path):
+    """A new version that holds none of the earlier people drops every caller's accounts
+    of the dataset: there is nobody to carry them for."""
+    again = "GDI-FI-OTHERS-1"
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "one.vcf", _FORTY), again,
+                                         GRCH38, AccessLevel.PUBLIC, again, workers=1))
+    await _asked(database, again, ("lou",))
+    assert await _accounts_of(database, again)
+    report = await ingest(database, IngestRequest(
+        _cohort_vcf(tmp_path / "two.vcf", [f"T{s}" for s in range(SAMPLES)]), again, GRCH38,
+        AccessLevel.PUBLIC, again, workers=1))
     assert report.accounts == KeptAccounts(1, False)
     assert await _accounts_of(database, again) == {}
 
@@ -681,9 +720,11 @@ async def test_the_callers_turn_holds_the_version_in_place_until_it_ends(databas
         await swap
         assert len(view.counted) == SAMPLES
         assert (await _row(conn, raced)).version == 2
-        # charged under version 1, which the swap then dropped
-        assert await conn.fetchval("SELECT count(*) FROM disclosure_losses WHERE caller = "
-                                   "'lea'") == 0
+        # charged under version 1, which the swap then carried to version 2 for the 30
+        # people of the 40 it holds (keep_accounts)
+        kept = await conn.fetchrow("SELECT version, charged FROM disclosure_losses "
+                                   "WHERE caller = 'lea'")
+        assert kept["version"] == 2 and len(kept["charged"]) == 4 * 30
     finally:
         await conn.close()
         await watcher.close()

@@ -158,14 +158,15 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     if kept is not None and kept.carried:
         click.echo(f"{report.dataset_id}: the privacy accounts of "
                    f"{_counted(kept.callers, 'caller')} carried to version {report.version} "
-                   f"(the same people; {_counted(kept.answers, 'answer')} kept, any other "
-                   "answered afresh)")
+                   f"for the {kept.people} of its {report.samples} samples that version "
+                   f"{report.version - 1} held ({_counted(kept.answers, 'answer')} kept, any "
+                   "other answered afresh)")
     elif kept is not None:
         click.echo(f"{report.dataset_id}: the privacy accounts of "
                    f"{_counted(kept.callers, 'caller')} of version {report.version - 1} were "
-                   "dropped, as its samples are not the first ones of this version in the same "
-                   "order: each caller starts again from nothing on these people "
-                   "(docs/privacy.md, \"A new version of the dataset\")", err=True)
+                   "dropped, as none of its samples are in this version: each caller starts "
+                   "again from nothing (docs/privacy.md, \"A new version of the dataset\")",
+                   err=True)
     if report.skipped_records:
         click.echo(f"skipped {report.skipped_records} invalid records; first: "
                    f"{report.first_skip}", err=True)
