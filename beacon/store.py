@@ -429,9 +429,10 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
     transaction; returns the new version. `also` writes what belongs to the version beside
     its variants (its individuals) in the same transaction. `carry`, when a version is in
     place, is given its partition and the version numbers (in place, new) before that
-    partition is dropped, with `variants` already held as the drop holds it, and the rows
-    of the version in place still there: what each caller was told of it is carried to the
-    new one or dropped (beacon/visibility.py keep_accounts)."""
+    partition is dropped, with the rows of the version in place still there: what each
+    caller was told of it is carried to the new one or dropped (beacon/visibility.py
+    keep_accounts, which takes `variants` as the drop does, once it has read what needs no
+    lock)."""
     table = _checked(table)
     async with conn.transaction():
         # swaps one at a time (first, before any other lock they take), so that two datasets
@@ -446,10 +447,6 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
             new.id)
         if old is not None:
             if carry is not None:
-                # the drop's own lock, taken before `carry` rather than by the drop: no
-                # caller's turn at the accounts (which holds `variants` shared) is under
-                # way while they are carried, and none starts (beacon/losses.py turn)
-                await conn.execute("LOCK TABLE ONLY variants IN ACCESS EXCLUSIVE MODE")
                 await carry(conn, _checked(old["partition_table"]),
                             (old["version"], old["version"] + 1))
             await drop_table(conn, old["partition_table"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from asyncpg import BitString
@@ -67,10 +68,9 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
                         versions: tuple[int, int], samples: list[str]) -> KeptAccounts:
     """Every caller's losses and answers of the dataset, carried from the version in place
     to the one being swapped in, or dropped; in the swap's transaction, before the earlier
-    version's partition (`earlier`) is dropped, with `variants` held exclusively (no
-    caller's turn under way, none starting: beacon/losses.py `turn`). `staged`: the new
-    version's table; both names checked by the store. `versions`: (in place, new);
-    `samples`: the new version's sample ids, in order.
+    version's partition (`earlier`) is dropped. `staged`: the new version's table; both
+    names checked by the store. `versions`: (in place, new); `samples`: the new version's
+    sample ids, in order.
 
     Carried whenever the new version holds any of the earlier one's people (by sample id):
     a re-ingest of the same cohort, corrected, grown, or without people who withdrew their
@@ -86,41 +86,49 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
     another question. Dropped, as before, when the new version holds none of the earlier
     people (docs/privacy.md, "A new version of the dataset").
 
-    When the earlier people come first, in their order (the same samples, or new ones
-    after them), the carriers are compared in SQL, bit strings padded; otherwise in numpy,
-    each answered variant's old carriers placed where the new version has them (`_moved`).
-    An answer's key is text (`KEY`): it is found in both versions through the locus
-    btrees by its chromosome and start as the text spells them, so a chromosome whose name
-    holds a ':' (none of the assemblies' chromosomes) is not found, and its answers are
-    dropped, never kept for another variant. Both tables are keyed by caller first, so this
-    reads them whole: once per ingest. Here, not beside the accounting in beacon/losses.py,
-    so that the swap does not wait for that module's numpy to load (60 ms of every ingest)."""
+    The variants answered about are compared first (`_Comparison`), while queries still
+    run: what their carriers were and are does not change during the swap. Then `variants`
+    is taken as the drop takes it, so that no caller's turn at the accounts (which holds it
+    shared: beacon/losses.py `turn`) is under way or starts, and only then are the accounts
+    read and written, and the variants answered about meanwhile compared. An answer's key
+    is text (`KEY`): it is found in both versions through the locus btrees by its
+    chromosome and start as the text spells them, so a chromosome whose name holds a ':'
+    (none of the assemblies' chromosomes) is not found, and its answers are dropped, never
+    kept for another variant. Both tables are keyed by caller first, so this reads them
+    whole: once per ingest. Here, not beside the accounting in beacon/losses.py, so that the
+    swap does not wait for that module's numpy to load (60 ms of every ingest)."""
     now, new = versions
     people = await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
                                  "WHERE dataset_id = $1", dataset_id) or []
     held = len(set(people).intersection(samples))
-    if not held or len(set(samples)) < len(samples):      # a repeated id fails the ingest
+    kept = held > 0 and len(set(samples)) == len(samples)    # a repeated id fails the ingest
+    appended = len(samples) >= len(people) and samples[:len(people)] == people
+    compare = _Comparison(dataset_id, earlier, staged, people, samples, appended)
+    if kept:
+        await conn.execute(f'CREATE TEMP TABLE {_SAME} (variant text COLLATE "C" PRIMARY KEY, '
+                           "same boolean NOT NULL) ON COMMIT DROP")
+        await compare.answered(conn)
+    await conn.execute("LOCK TABLE ONLY variants IN ACCESS EXCLUSIVE MODE")
+    if not kept:
         await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1", dataset_id)
         return KeptAccounts(_counted(await conn.execute(
             "DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)), False)
+    await compare.answered(conn)                   # the variants answered about meanwhile
     await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1 AND version <> $2",
                        dataset_id, now)
     await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1 AND version <> $2",
                        dataset_id, now)
-    added = len(samples) - len(people)
-    if added >= 0 and samples[:len(people)] == people:
-        await conn.execute(
-            f"""DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 AND NOT ({_KEPT_SET})
-                AND (SELECT n.carrier_bits = o.carrier_bits || repeat('0', $2)::varbit
-                     {_BOTH.format(earlier=earlier, staged=staged)}) IS NOT TRUE""",
-            dataset_id, added)
-        if added:
-            await conn.execute(f"DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 "
-                               f"AND {_KEPT_SET}", dataset_id)
+    await conn.execute(
+        f"""DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 AND CASE
+                WHEN {_KEPT_SET} THEN NOT $2
+                ELSE NOT EXISTS (SELECT 1 FROM {_SAME} c WHERE c.variant = a.variant AND c.same)
+            END""", dataset_id, samples == people)
+    if appended:
         await conn.execute("UPDATE disclosure_losses SET charged = charged || $2 "
-                           "WHERE dataset_id = $1", dataset_id, bytes(4 * added))
+                           "WHERE dataset_id = $1", dataset_id,
+                           bytes(4 * (len(samples) - len(people))))
     else:
-        await _moved(conn, dataset_id, earlier, staged, people, samples)
+        await compare.move_losses(conn)
     answers = await conn.execute("UPDATE disclosure_answers SET version = $2 "
                                  "WHERE dataset_id = $1", dataset_id, new)
     callers = await conn.execute("UPDATE disclosure_losses SET version = $2, "
@@ -128,56 +136,96 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
     return KeptAccounts(_counted(callers), True, _counted(answers), held)
 
 
-async def _moved(conn: asyncpg.Connection, dataset_id: str, earlier: str, staged: str,
-                 people: list[str], samples: list[str]) -> None:
-    """`keep_accounts` where the earlier people are not first in the new version in their
-    order (some gone, reordered, or others among them): each caller's charges moved to
-    where the new version places each person, and the answers kept only about variants
-    whose carriers are the same people, compared with numpy (imported here: only this path
-    pays for it). The sets' answers all go."""
+@dataclass(frozen=True)
+class _Comparison:
+    """Which variants answered about are carried by the same people in both versions, and
+    where each person's charges go (`keep_accounts`). `appended`: the earlier people come
+    first in the new version, in their order (the same samples, or new ones after them):
+    the carriers are compared in SQL, bit strings padded; otherwise in numpy (imported only
+    then), each variant's earlier carriers placed where the new version has them."""
+
+    dataset_id: str
+    earlier: str
+    staged: str
+    people: list[str]
+    samples: list[str]
+    appended: bool
+
+    async def answered(self, conn: asyncpg.Connection) -> None:
+        """Compare the variants answered about that are not yet in _SAME, into it."""
+        unseen = (f"(SELECT DISTINCT variant FROM disclosure_answers d WHERE "
+                  f"d.dataset_id = $1 AND d.variant NOT LIKE 'set %' AND NOT EXISTS "
+                  f"(SELECT 1 FROM {_SAME} c WHERE c.variant = d.variant)) AS a")
+        both = _BOTH.format(earlier=self.earlier, staged=self.staged)
+        if self.appended:
+            await conn.execute(
+                f"""INSERT INTO {_SAME} SELECT a.variant, coalesce((SELECT n.carrier_bits =
+                        o.carrier_bits || repeat('0', $2)::varbit {both}), false) FROM {unseen}""",
+                self.dataset_id, len(self.samples) - len(self.people))
+            return
+        import numpy as np
+
+        source, held, gone = self._places()
+        compared: list[tuple[str, bool]] = []
+        async for variant, before, after in conn.cursor(
+                f"""SELECT a.variant, m.* FROM {unseen} CROSS JOIN LATERAL
+                        (SELECT o.carrier_bits, n.carrier_bits {both}) AS m""",
+                self.dataset_id, prefetch=_BATCH):
+            same = before is not None and after is not None
+            if same:
+                old = _bits(before, len(self.people))
+                new = _bits(after, len(self.samples))
+                same = bool(not (old & gone).any() and not new[~held].any()
+                            and np.array_equal(old[source[held]], new[held]))
+            compared.append((variant, same))
+            if len(compared) == _BATCH:
+                await _insert(conn, compared)
+        await _insert(conn, compared)
+
+    async def move_losses(self, conn: asyncpg.Connection) -> None:
+        """Each caller's charges, moved to where the new version places each person."""
+        import numpy as np
+
+        source, held, _ = self._places()
+        moved: list[tuple[str, str, bytes]] = []
+        # a batch at a time: a caller's losses are 4 bytes a person, and a node has many
+        async for caller, charged in conn.cursor(
+                "SELECT caller, charged FROM disclosure_losses WHERE dataset_id = $1",
+                self.dataset_id, prefetch=_BATCH):
+            placed = np.zeros(len(self.samples), dtype="<f4")
+            placed[held] = np.frombuffer(charged, dtype="<f4")[source[held]]
+            moved.append((caller, self.dataset_id, placed.tobytes()))
+            if len(moved) == _BATCH:
+                await _placed(conn, moved)
+        await _placed(conn, moved)
+
+    def _places(self) -> tuple[Any, Any, Any]:
+        """For each new sample, its earlier index (-1: new); which are held; which of the
+        earlier people are gone."""
+        import numpy as np
+
+        place = {person: i for i, person in enumerate(self.people)}
+        source = np.array([place.get(sample, -1) for sample in self.samples], dtype=np.int64)
+        held = source >= 0
+        gone = np.ones(len(self.people), dtype=bool)
+        gone[source[held]] = False
+        return source, held, gone
+
+
+def _bits(found: asyncpg.BitString, count: int) -> Any:
     import numpy as np
-
-    place = {person: i for i, person in enumerate(people)}
-    source = np.array([place.get(sample, -1) for sample in samples], dtype=np.int64)
-    held = source >= 0
-    gone = np.ones(len(people), dtype=bool)
-    gone[source[held]] = False
-    moved: list[tuple[str, str, bytes]] = []
-    # read a batch at a time (a caller's losses are 4 bytes a person, an answered variant's
-    # carriers a bit a person, twice): all at once, a node's many callers filled the memory
-    async for caller, charged in conn.cursor(
-            "SELECT caller, charged FROM disclosure_losses WHERE dataset_id = $1", dataset_id,
-            prefetch=_BATCH):
-        placed = np.zeros(len(samples), dtype="<f4")
-        placed[held] = np.frombuffer(charged, dtype="<f4")[source[held]]
-        moved.append((caller, dataset_id, placed.tobytes()))
-        if len(moved) == _BATCH:
-            await _placed(conn, moved)
-    await _placed(conn, moved)
-
-    def bits(found: asyncpg.BitString, count: int) -> np.ndarray:
-        return np.unpackbits(np.frombuffer(found.bytes, dtype=np.uint8), count=count
-                             ).astype(bool)
-
-    same = []
-    async for variant, before, after in conn.cursor(
-            f"""SELECT a.variant, m.* FROM (SELECT DISTINCT variant FROM disclosure_answers
-                   WHERE dataset_id = $1 AND variant NOT LIKE 'set %') AS a
-                CROSS JOIN LATERAL (SELECT o.carrier_bits, n.carrier_bits
-                                    {_BOTH.format(earlier=earlier, staged=staged)}) AS m""",
-            dataset_id, prefetch=_BATCH):
-        if before is None or after is None:
-            continue
-        old, new = bits(before, len(people)), bits(after, len(samples))
-        if not (old & gone).any() and not new[~held].any() and (
-                old[source[held]] == new[held]).all():
-            same.append(variant)
-    await conn.execute(f"DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 "
-                       f"AND ({_KEPT_SET} OR NOT a.variant = ANY($2::text[]))",
-                       dataset_id, same)
+    return np.unpackbits(np.frombuffer(found.bytes, dtype=np.uint8), count=count).astype(bool)
 
 
-_BATCH = 1_000            # rows `_moved` reads and writes at a time
+_SAME = "carried_variants"      # the swap's temporary table of the variants compared
+_BATCH = 1_000                  # rows read and written at a time by numpy's comparisons
+
+
+async def _insert(conn: asyncpg.Connection, compared: list[tuple[str, bool]]) -> None:
+    """Add these variants' comparisons to _SAME, and empty the list."""
+    await conn.execute(f"INSERT INTO {_SAME} SELECT * FROM unnest($1::text[], $2::bool[])",
+                       [v for v, _ in compared], [same for _, same in compared])
+    compared.clear()
 
 
 async def _placed(conn: asyncpg.Connection, moved: list[tuple[str, str, bytes]]) -> None:

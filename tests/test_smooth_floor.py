@@ -555,6 +555,56 @@ async def test_a_new_version_moves_each_persons_account_to_where_it_is(database,
                                            len(set(names) & set(_FORTY)))
 
 
+async def test_answers_given_while_a_new_version_waits_are_carried_too(database, tmp_path):
+    """The swap compares the variants answered about before it takes `variants`, while
+    queries still run, and then those answered about meanwhile: a caller's turn under way
+    when the swap begins (the swap waits for it) answers and charges on the earlier
+    version, and its answers about variants whose carriers are the same people are carried
+    like the others, not dropped for having come late."""
+    raced = "GDI-FI-RACE-7"
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "one.vcf", _FORTY), raced,
+                                         GRCH38, AccessLevel.PUBLIC, raced, workers=1))
+    conn, watcher = await asyncpg.connect(database), await asyncpg.connect(database)
+    try:
+        row = await _row(conn, raced)
+        async with losses.turn(conn, "max", row):
+            swap = asyncio.create_task(ingest(database, IngestRequest(
+                _cohort_vcf(tmp_path / "two.vcf", _FORTY[::-1]), raced, GRCH38,
+                AccessLevel.PUBLIC, raced, workers=1)))
+            waiting = 0
+            for _ in range(300):                # until the swap waits for a lock: 30 s at most
+                waiting = await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()")
+                if waiting or swap.done():
+                    break
+                await asyncio.sleep(0.1)
+            assert waiting and not swap.done()
+            await losses.charged_view(conn, "max", row, RULES, _region(FLOOR.k + 1), "1", 1)
+            _, charged, answers = (await _accounts_of_in(conn, raced))["max"]
+        report = await swap
+    finally:
+        await conn.close()
+        await watcher.close()
+    assert len(answers) == VARIANTS_PER_COUNT
+    assert report.accounts == KeptAccounts(1, True, VARIANTS_PER_COUNT, SAMPLES)
+    version, moved, kept = (await _accounts_of(database, raced))["max"]
+    assert (version, kept) == (2, answers)
+    assert moved == np.frombuffer(charged, dtype="<f4")[::-1].tobytes()
+
+
+async def _accounts_of_in(conn: asyncpg.Connection, dataset: str
+                          ) -> dict[str, tuple[int, bytes, dict]]:
+    """`_accounts_of` as the transaction on `conn` sees them."""
+    answers: dict[str, dict[str, bool]] = {}
+    for r in await conn.fetch("SELECT caller, variant, shown FROM disclosure_answers "
+                              "WHERE dataset_id = $1", dataset):
+        answers.setdefault(r["caller"], {})[r["variant"]] = r["shown"]
+    return {r["caller"]: (r["version"], r["charged"], answers.get(r["caller"], {}))
+            for r in await conn.fetch("SELECT caller, version, charged FROM disclosure_losses "
+                                      "WHERE dataset_id = $1", dataset)}
+
+
 def _variant_of(key: str) -> tuple[int, int]:
     """(c, i) of a variant of `_cohort_vcf` from its key (chromosome:start:ref:alt:end)."""
     start = int(key.split(":")[1])
