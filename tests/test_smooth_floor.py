@@ -571,15 +571,7 @@ async def test_answers_given_while_a_new_version_waits_are_carried_too(database,
             swap = asyncio.create_task(ingest(database, IngestRequest(
                 _cohort_vcf(tmp_path / "two.vcf", _FORTY[::-1]), raced, GRCH38,
                 AccessLevel.PUBLIC, raced, workers=1)))
-            waiting = 0
-            for _ in range(300):                # until the swap waits for a lock: 30 s at most
-                waiting = await watcher.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()")
-                if waiting or swap.done():
-                    break
-                await asyncio.sleep(0.1)
-            assert waiting and not swap.done()
+            await _waits_for_a_lock(watcher, swap)
             await losses.charged_view(conn, "max", row, RULES, _region(FLOOR.k + 1), "1", 1)
             _, charged, answers = (await _accounts_of_in(conn, raced))["max"]
         report = await swap
@@ -591,6 +583,19 @@ async def test_answers_given_while_a_new_version_waits_are_carried_too(database,
     version, moved, kept = (await _accounts_of(database, raced))["max"]
     assert (version, kept) == (2, answers)
     assert moved == np.frombuffer(charged, dtype="<f4")[::-1].tobytes()
+
+
+async def _waits_for_a_lock(watcher: asyncpg.Connection, swap: asyncio.Task) -> None:
+    """Until the swap waits for a lock (30 s at most): it must, and still be under way."""
+    waiting = 0
+    for _ in range(300):
+        waiting = await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")
+        if waiting or swap.done():
+            break
+        await asyncio.sleep(0.1)
+    assert waiting and not swap.done()
 
 
 async def _accounts_of_in(conn: asyncpg.Connection, dataset: str
@@ -756,15 +761,7 @@ async def test_the_callers_turn_holds_the_version_in_place_until_it_ends(databas
         async with losses.turn(conn, "lea", row):
             swap = asyncio.create_task(_load_raced(database, tmp_path / "thirty.vcf", raced,
                                                    30))
-            waiting = 0
-            for _ in range(300):                # until the swap waits for a lock: 30 s at most
-                waiting = await watcher.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()")
-                if waiting or swap.done():
-                    break
-                await asyncio.sleep(0.1)
-            assert waiting and not swap.done()
+            await _waits_for_a_lock(watcher, swap)
             view = await losses.charged_view(conn, "lea", row, RULES, _region(FLOOR.k + 1),
                                              "1", 1)
         await swap
