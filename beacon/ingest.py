@@ -421,12 +421,11 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
 
             kept: list[KeptAccounts] = []
 
-            async def carry(c: asyncpg.Connection, earlier: str, versions: tuple[int, int]
-                            ) -> None:
+            async def carry(c: asyncpg.Connection, earlier: str, version: int) -> None:
                 """What callers were told of the version in place: to the new one, or not."""
                 samples = [row[1] for row in people.individuals]     # ids, in sample order
                 kept.append(await keep_accounts(c, request.dataset_id, earlier, table,
-                                                versions, samples))
+                                                version, samples))
 
             version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside, carry=carry)

@@ -418,8 +418,8 @@ async def drop_table(conn: asyncpg.Connection, table: str) -> None:
 
 
 # what swap_in hands `carry`: the connection, the version in place's partition, and the
-# version numbers (in place, new)
-Carry = Callable[[asyncpg.Connection, str, tuple[int, int]], Awaitable[None]]
+# new version's number
+Carry = Callable[[asyncpg.Connection, str, int], Awaitable[None]]
 
 
 async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
@@ -428,7 +428,7 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
     """Replace the dataset's partitions (of `variants` and `variant_bins`) and row in one
     transaction; returns the new version. `also` writes what belongs to the version beside
     its variants (its individuals) in the same transaction. `carry`, when a version is in
-    place, is given its partition and the version numbers (in place, new) before that
+    place, is given its partition and the new version's number before that
     partition is dropped, with the rows of the version in place still there: what each
     caller was told of it is carried to the new one or dropped (beacon/visibility.py
     keep_accounts, which takes `variants` as the drop does, once it has read what needs no
@@ -447,8 +447,7 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
             new.id)
         if old is not None:
             if carry is not None:
-                await carry(conn, _checked(old["partition_table"]),
-                            (old["version"], old["version"] + 1))
+                await carry(conn, _checked(old["partition_table"]), old["version"] + 1)
             await drop_table(conn, old["partition_table"])
         literal = await _literal(conn, new.id)
         await conn.execute(

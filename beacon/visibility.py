@@ -65,12 +65,12 @@ class KeptAccounts:
 
 
 async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str, staged: str,
-                        versions: tuple[int, int], samples: list[str]) -> KeptAccounts:
+                        version: int, samples: list[str]) -> KeptAccounts:
     """Every caller's losses and answers of the dataset, carried from the version in place
     to the one being swapped in, or dropped; in the swap's transaction, before the earlier
     version's partition (`earlier`) is dropped. `staged`: the new version's table; both
-    names checked by the store. `versions`: (in place, new); `samples`: the new version's
-    sample ids, in order.
+    names checked by the store. `version`: the new one's number; `samples`: its sample
+    ids, in order.
 
     Carried whenever the new version holds any of the earlier one's people (by sample id):
     a re-ingest of the same cohort, corrected, grown, or without people who withdrew their
@@ -95,9 +95,10 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
     chromosome and start as the text spells them, so a chromosome whose name holds a ':'
     (none of the assemblies' chromosomes) is not found, and its answers are dropped, never
     kept for another variant. Both tables are keyed by caller first, so this reads them
-    whole: once per ingest. Here, not beside the accounting in beacon/losses.py, so that the
-    swap does not wait for that module's numpy to load (60 ms of every ingest)."""
-    now, new = versions
+    whole: once per ingest; every row is of the version in place (a turn writes only that
+    one's, migration 0021 removed the others). Here, not beside the accounting in
+    beacon/losses.py, so that the swap does not wait for that module's numpy to load (60 ms
+    of every ingest)."""
     people = await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
                                  "WHERE dataset_id = $1", dataset_id) or []
     held = len(set(people).intersection(samples))
@@ -114,10 +115,6 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
         return KeptAccounts(_counted(await conn.execute(
             "DELETE FROM disclosure_losses WHERE dataset_id = $1", dataset_id)), False)
     await compare.answered(conn)                   # the variants answered about meanwhile
-    await conn.execute("DELETE FROM disclosure_answers WHERE dataset_id = $1 AND version <> $2",
-                       dataset_id, now)
-    await conn.execute("DELETE FROM disclosure_losses WHERE dataset_id = $1 AND version <> $2",
-                       dataset_id, now)
     await conn.execute(
         f"""DELETE FROM disclosure_answers a WHERE a.dataset_id = $1 AND CASE
                 WHEN {_KEPT_SET} THEN NOT $2
@@ -130,9 +127,9 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
     else:
         await compare.move_losses(conn)
     answers = await conn.execute("UPDATE disclosure_answers SET version = $2 "
-                                 "WHERE dataset_id = $1", dataset_id, new)
+                                 "WHERE dataset_id = $1", dataset_id, version)
     callers = await conn.execute("UPDATE disclosure_losses SET version = $2, "
-                                 "updated_at = now() WHERE dataset_id = $1", dataset_id, new)
+                                 "updated_at = now() WHERE dataset_id = $1", dataset_id, version)
     return KeptAccounts(_counted(callers), True, _counted(answers), held)
 
 
@@ -156,7 +153,7 @@ class _Comparison:
         unseen = (f"(SELECT DISTINCT variant FROM disclosure_answers d WHERE "
                   f"d.dataset_id = $1 AND d.variant NOT LIKE 'set %' AND NOT EXISTS "
                   f"(SELECT 1 FROM {_SAME} c WHERE c.variant = d.variant)) AS a")
-        both = _BOTH.format(earlier=self.earlier, staged=self.staged)
+        both = _both(self.earlier, self.staged)
         if self.appended:
             await conn.execute(
                 f"""INSERT INTO {_SAME} SELECT a.variant, coalesce((SELECT n.carrier_bits =
@@ -243,15 +240,17 @@ def _counted(status: str) -> int:
 # An answer about a set of individuals (beacon/disclosure.py `_set_draw`: "set <seed>
 # <bucket>"; a variant's key starts with its chromosome, which holds no space).
 _KEPT_SET = "a.variant LIKE 'set %'"
-# The start an answer's key spells, if it is one (an integer); else NULL, which finds none
-# (braces doubled: it goes into _BOTH, a template).
-_SPELT_START = ("CASE WHEN split_part(a.variant, ':', 2) ~ '^[0-9]{{1,9}}$' "
+# The start an answer's key spells, if it is one (an integer); else NULL, which finds none.
+_SPELT_START = ("CASE WHEN split_part(a.variant, ':', 2) ~ '^[0-9]{1,9}$' "
                 "THEN split_part(a.variant, ':', 2)::integer END")
-# The variant of an answer (`a`) in the earlier version (`o`) and the new one (`n`), if it is
-# in both; a template for the tables' names.
-_BOTH = ("FROM {earlier} o JOIN {staged} n USING (chromosome, start_pos, ref, alt, end_pos) "
-         "WHERE o.chromosome = split_part(a.variant, ':', 1) "
-         f"AND o.start_pos = {_SPELT_START} AND {KEY} = a.variant")
+
+
+def _both(earlier: str, staged: str) -> str:
+    """SQL: the variant of an answer (`a`) in the earlier version's table (`o`) and the new
+    one's (`n`), if it is in both."""
+    return (f"FROM {earlier} o JOIN {staged} n USING (chromosome, start_pos, ref, alt, end_pos) "
+            f"WHERE o.chromosome = split_part(a.variant, ':', 1) "
+            f"AND o.start_pos = {_SPELT_START} AND {KEY} = a.variant")
 
 
 @dataclass(frozen=True, slots=True)

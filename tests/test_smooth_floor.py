@@ -50,10 +50,17 @@ def _carriers(c: int, i: int, samples: int = SAMPLES) -> list[int]:
 
 
 def _vcf(path: Path, counts: range = COUNTS, *, info: bool = False,
-         samples: int = SAMPLES) -> Path:
-    """The genotypes of VARIANTS_PER_COUNT variants per carrier count (of `samples` samples);
-    `info`: with INFO AC/AN/nhomalt too, so that an ingest without individuals counts from
-    INFO instead."""
+         samples: int = SAMPLES, names: list[str] | None = None,
+         changed: dict[tuple[int, int], set[str]] | None = None,
+         dropped: frozenset[tuple[int, int]] = frozenset()) -> Path:
+    """The genotypes of VARIANTS_PER_COUNT variants per carrier count, carried by the samples
+    S0.. that `_carriers` picks among `samples`; `info`: with INFO AC/AN/nhomalt too, so
+    that an ingest without individuals counts from INFO instead. `names`: the sample
+    columns, in order (default S0..; a name `_carriers` never picks carries nothing);
+    `changed`: variants (c, i) carried by these names instead; `dropped`: variants left
+    out."""
+    names = names or [f"S{s}" for s in range(samples)]
+    changed = changed or {}
     declared = ['##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
                 '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
                 '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous samples">']
@@ -61,14 +68,16 @@ def _vcf(path: Path, counts: range = COUNTS, *, info: bool = False,
              *(declared if info else []),
              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                        *(f"S{s}" for s in range(samples))])]
+                        *names])]
     for c in counts:
         for i in range(VARIANTS_PER_COUNT):
-            carried = set(_carriers(c, i, samples))
-            calls = ["0/1" if s in carried else "0/0" for s in range(samples)]
+            if (c, i) in dropped:
+                continue
+            carried = changed.get((c, i), {f"S{s}" for s in _carriers(c, i, samples)})
             lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
-                                    "PASS", f"AC={c};AN={2 * samples};nhomalt=0" if info
-                                    else ".", "GT", *calls]))
+                                    "PASS", f"AC={len(carried)};AN={2 * len(names)};nhomalt=0"
+                                    if info else ".", "GT",
+                                    *("0/1" if n in carried else "0/0" for n in names)]))
     return write_vcf_text(path, "\n".join(lines) + "\n")
 
 
@@ -375,41 +384,23 @@ async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees
 
 def _cohort_vcf(path: Path, names: list[str], changed: dict[tuple[int, int], set[str]] | None = None,
                 dropped: frozenset[tuple[int, int]] = frozenset()) -> Path:
-    """The near-floor groups of `_vcf` (k to upper - 1), of the samples S0..S39 (`_carriers`)
-    however `names` orders them, with any other names carrying nothing; `changed`: variants
-    (c, i) carried by these names instead, `dropped`: variants left out."""
-    changed = changed or {}
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                        *names])]
-    for c in range(FLOOR.k, FLOOR.upper):
-        for i in range(VARIANTS_PER_COUNT):
-            if (c, i) in dropped:
-                continue
-            carried = changed.get((c, i), {f"S{s}" for s in _carriers(c, i)})
-            lines.append("\t".join(["chr1", str(c * REGION + 10 * i + 1), ".", "A", "G", ".",
-                                    "PASS", ".", "GT",
-                                    *("0/1" if n in carried else "0/0" for n in names)]))
-    return write_vcf_text(path, "\n".join(lines) + "\n")
+    """`_vcf`'s near-floor groups (k to upper - 1) of S0..S39, in the columns `names`."""
+    return _vcf(path, range(FLOOR.k, FLOOR.upper), names=names, changed=changed,
+                dropped=dropped)
 
 
 _FORTY = [f"S{s}" for s in range(SAMPLES)]
 
 
 async def _accounts_of(database: str, dataset: str) -> dict[str, tuple[int, bytes, dict]]:
-    """Every caller's accounts of the dataset: (version, losses, {answer: shown})."""
+    """Every caller's accounts of the dataset (`_accounts_in`); every answer of the version
+    in place."""
     conn = await asyncpg.connect(database)
     try:
-        answers: dict[str, dict[str, bool]] = {}
-        for r in await conn.fetch("SELECT caller, variant, shown, version FROM disclosure_answers "
-                                  "WHERE dataset_id = $1", dataset):
-            assert r["version"] == await conn.fetchval(
-                "SELECT version FROM datasets WHERE id = $1", dataset)
-            answers.setdefault(r["caller"], {})[r["variant"]] = r["shown"]
-        return {r["caller"]: (r["version"], r["charged"], answers.get(r["caller"], {}))
-                for r in await conn.fetch("SELECT caller, version, charged FROM disclosure_losses "
-                                          "WHERE dataset_id = $1", dataset)}
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM disclosure_answers a JOIN datasets d ON d.id = a.dataset_id "
+            "WHERE a.dataset_id = $1 AND a.version <> d.version", dataset)
+        return await _accounts_in(conn, dataset)
     finally:
         await conn.close()
 
@@ -573,7 +564,7 @@ async def test_answers_given_while_a_new_version_waits_are_carried_too(database,
                 AccessLevel.PUBLIC, raced, workers=1)))
             await _waits_for_a_lock(watcher, swap)
             await losses.charged_view(conn, "max", row, RULES, _region(FLOOR.k + 1), "1", 1)
-            _, charged, answers = (await _accounts_of_in(conn, raced))["max"]
+            _, charged, answers = (await _accounts_in(conn, raced))["max"]
         report = await swap
     finally:
         await conn.close()
@@ -598,9 +589,10 @@ async def _waits_for_a_lock(watcher: asyncpg.Connection, swap: asyncio.Task) -> 
     assert waiting and not swap.done()
 
 
-async def _accounts_of_in(conn: asyncpg.Connection, dataset: str
-                          ) -> dict[str, tuple[int, bytes, dict]]:
-    """`_accounts_of` as the transaction on `conn` sees them."""
+async def _accounts_in(conn: asyncpg.Connection, dataset: str
+                       ) -> dict[str, tuple[int, bytes, dict]]:
+    """Every caller's accounts of the dataset, as the transaction on `conn` sees them:
+    (version, losses, {answer: shown})."""
     answers: dict[str, dict[str, bool]] = {}
     for r in await conn.fetch("SELECT caller, variant, shown FROM disclosure_answers "
                               "WHERE dataset_id = $1", dataset):
