@@ -49,7 +49,8 @@ class IndividualsLoad:
 
 async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLoad) -> None:
     """The dataset's individuals become `load`'s; run inside the swap's transaction, so
-    readers see the old individuals with the old variants, then the new with the new."""
+    readers see the old individuals with the old variants, then the new with the new. With
+    them, which of its people other datasets hold (`_share`)."""
     await conn.execute("DELETE FROM individuals WHERE dataset_id = $1", dataset_id)
     await conn.execute("DELETE FROM individual_terms WHERE dataset_id = $1", dataset_id)
     await conn.execute("DELETE FROM populations WHERE dataset_id = $1", dataset_id)
@@ -61,17 +62,46 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
                                  ("term_members", MEMBER_COLUMNS, load.members)):
         if rows:
             await copy_in(conn, table, ((dataset_id, *row) for row in rows), columns)
+    await _share(conn, dataset_id)
+
+
+async def _share(conn: asyncpg.Connection, dataset_id: str) -> None:
+    """`shared_people` (migration 0024) of the dataset's individuals as they now are: where
+    each person it shares with another dataset (by sample id) is in each, both ways. A
+    caller's losses over a person add up across the datasets holding it (beacon/losses.py),
+    so these places must be of the versions in place: they are made in the transaction
+    that puts the version in place, and removing a dataset removes its rows (cascade)."""
+    gone = await conn.execute("DELETE FROM shared_people WHERE dataset_id = $1 OR other_id = $1",
+                              dataset_id)
+    made = await conn.execute(
+        """WITH pairs AS (
+               SELECT b.dataset_id AS other_id, a.sample_index AS mine, b.sample_index AS theirs
+                 FROM individuals a JOIN individuals b
+                   ON b.id = a.id AND b.dataset_id <> a.dataset_id
+                WHERE a.dataset_id = $1)
+           INSERT INTO shared_people (dataset_id, other_id, positions, other_positions)
+           SELECT $1, other_id, array_agg(mine ORDER BY mine), array_agg(theirs ORDER BY mine)
+             FROM pairs GROUP BY other_id
+           UNION ALL
+           SELECT other_id, $1, array_agg(theirs ORDER BY theirs),
+                  array_agg(mine ORDER BY theirs)
+             FROM pairs GROUP BY other_id""", dataset_id)
+    if gone != "DELETE 0" or made != "INSERT 0 0":
+        # No caller's turn at the accounts (which holds `variants` shared, beacon/losses.py
+        # turn) may span the commit that changes whose losses add up with whose: a turn is
+        # wholly before it or wholly after. A new version's swap takes this lock anyway to
+        # drop the old partition; a dataset's first does not, unless it shares people.
+        await conn.execute("LOCK TABLE ONLY variants IN ACCESS EXCLUSIVE MODE")
 
 
 async def sharing(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
     """The other datasets holding samples of the same ids as the dataset's, and how many:
-    if they are the same people, a caller is given a smooth-floor draw and a loss account
-    for them in each dataset (docs/privacy.md, "the same people in several datasets"), which
-    the operator is told at ingest."""
+    if they are the same people, a caller is given a smooth-floor draw in each dataset,
+    while its losses over them add up across all (docs/privacy.md, "the same people in
+    several datasets"), which the operator is told at ingest."""
     return {r[0]: r[1] for r in await conn.fetch(
-        "SELECT o.dataset_id, count(*) FROM individuals o JOIN individuals i "
-        "ON i.id = o.id AND i.dataset_id = $1 WHERE o.dataset_id <> $1 "
-        "GROUP BY o.dataset_id ORDER BY o.dataset_id", dataset_id)}
+        "SELECT other_id, cardinality(positions) FROM shared_people WHERE dataset_id = $1 "
+        "ORDER BY other_id", dataset_id)}
 
 
 @dataclass(slots=True)

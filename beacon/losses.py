@@ -41,6 +41,12 @@ by having questions wait across a swap. The turn holds the version in place unti
 (`turn`). A new version carries the accounts over for the people it still holds, placed
 where it holds them (beacon/visibility.py keep_accounts), and each version's losses are only
 ever read with its own people.
+
+The same people in several datasets. Each dataset's accounts hold the charges of the
+answers about it; a person's standing with a caller is their sum over every dataset holding
+it, by sample id (`_others`, `shared_people`): the people a caller ran out of in one copy of
+a cohort are out of its answers about every copy (docs/privacy.md, "The same people in
+several datasets").
 """
 from __future__ import annotations
 
@@ -64,14 +70,20 @@ class _Losses:
     caller: str
     dataset_id: str
     version: int | None        # the dataset's in place in the turn; None: removed since
-    charged: np.ndarray        # float32 per sample of that version
+    charged: np.ndarray        # float32 per sample of that version: this dataset's answers'
     answered: dict[str, bool] = field(default_factory=dict)   # this answer's, to be saved
     # whether the version in place is the one the request resolved: its number and when the
     # dataset was made, as a dataset removed and loaded again starts at version 1 anew
     resolved: bool = True
+    # what the caller was charged for the same people in the other datasets holding them
+    # (`_others`), per sample of this version; None: no other dataset holds any of them
+    others: np.ndarray | None = None
 
     def view(self, budget: float) -> CallerView:
-        counted = np.packbits(self.charged <= budget).tobytes()
+        """Who the caller's answers still count: each person whose losses, added up over
+        every dataset holding it, are within `budget`."""
+        total = self.charged if self.others is None else self.charged + self.others
+        counted = np.packbits(total <= budget).tobytes()
         return CallerView(BitString.frombytes(counted, len(self.charged)), self.caller,
                           self.dataset_id)
 
@@ -80,17 +92,51 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
     """The caller's losses for the dataset's version in place, which the turn holds
     (`turn`), read with its number and size in one statement: whatever version `row` (the
     request's) says. Nothing kept for that version: nothing charged yet. A dataset removed
-    since the request resolved it has no variants and no people left to charge."""
-    found = await conn.fetchrow(
-        "SELECT d.version, d.created_at, d.sample_count, l.charged FROM datasets d "
-        "LEFT JOIN disclosure_losses l ON l.caller = $1 AND l.dataset_id = d.id "
-        "AND l.version = d.version WHERE d.id = $2", caller, row.id)
+    since the request resolved it has no variants and no people left to charge.
+
+    With them, if other datasets hold some of its people, what the caller was charged for
+    those in each (`_others`). Whether any does is read here too: the turn was taken by
+    the request's `row`, and a dataset whose sharing changed since (a swap of another
+    dataset; the node's datasets cache hears of it a moment later) takes the turn it now
+    belongs to as well, and is read again, so that every answer about shared people waits
+    for every other (`turn_key`)."""
+    found = await conn.fetchrow(_LOAD, caller, row.id)
+    if found is not None and found["shared"] != row.people_shared:
+        await conn.execute(_lock(caller, row.id, found["shared"]))
+        found = await conn.fetchrow(_LOAD, caller, row.id)
     if found is None:
         return _Losses(caller, row.id, None, np.zeros(0, dtype=np.float32), resolved=False)
     charged = (np.zeros(found["sample_count"], dtype=np.float32) if found["charged"] is None
                else np.frombuffer(found["charged"], dtype="<f4").copy())
     return _Losses(caller, row.id, found["version"], charged, resolved=(
-        found["version"] == row.version and found["created_at"] == row.created_at))
+        found["version"] == row.version and found["created_at"] == row.created_at),
+        others=await _others(conn, caller, row.id, len(charged)) if found["shared"] else None)
+
+
+_LOAD = ("SELECT d.version, d.created_at, d.sample_count, l.charged, "
+         "EXISTS (SELECT 1 FROM shared_people s WHERE s.dataset_id = d.id) AS shared "
+         "FROM datasets d LEFT JOIN disclosure_losses l ON l.caller = $1 "
+         "AND l.dataset_id = d.id AND l.version = d.version WHERE d.id = $2")
+
+
+async def _others(conn: asyncpg.Connection, caller: str, dataset_id: str, samples: int
+                  ) -> np.ndarray:
+    """Per sample of the dataset's version in place, what `caller` was charged for the same
+    person (by sample id) in every other dataset holding it, added up: each dataset's
+    accounts hold its own answers' charges, and a person's standing is their sum. One VCF
+    loaded as three datasets gave a tracker a draw and a budget over each person in each
+    copy: 12% of a bona fide caller's targets' genotypes against 4% in one (docs/privacy.md,
+    "The same people in several datasets"). Both places are of the versions in place,
+    which the turn holds (`shared_people`, made by the swap that put either in place)."""
+    total = np.zeros(samples, dtype=np.float32)
+    for positions, other_positions, charged in await conn.fetch(
+            "SELECT s.positions, s.other_positions, l.charged FROM shared_people s "
+            "JOIN datasets o ON o.id = s.other_id JOIN disclosure_losses l "
+            "ON l.caller = $1 AND l.dataset_id = o.id AND l.version = o.version "
+            "WHERE s.dataset_id = $2", caller, dataset_id):
+        # each person once per other dataset (`individuals` is UNIQUE on dataset and id)
+        total[positions] += np.frombuffer(charged, dtype="<f4")[other_positions]
+    return total
 
 
 async def _save(conn: asyncpg.Connection, losses: _Losses) -> None:
@@ -189,9 +235,9 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
 async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
                ) -> AsyncIterator[None]:
     """The caller's turn at the dataset's accounts: a transaction holding the caller's lock
-    for the dataset (one per caller and dataset, across worker processes: an advisory lock
-    on the primary), so that parallel questions of one caller are charged one after the
-    other. In a transaction already open (a wide lane's), the lock is held until that one
+    for the dataset (one per caller and dataset, or for all datasets sharing people
+    (`turn_key`), across worker processes: an advisory lock on the primary), so that
+    parallel questions of one caller are charged one after the other. In a transaction already open (a wide lane's), the lock is held until that one
     ends.
 
     Every answer that asks a dataset whose caller's tier keeps losses waits for this lock
@@ -208,7 +254,7 @@ async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
     Taken after the caller's lock: held while waiting for that one, it would hold up every
     swap, and every statement queued behind the swap, for as long as the caller's queue."""
     opened = conn.is_in_transaction()
-    taken = f"{_lock(caller, row)}; {_PINNED}"
+    taken = f"{_lock(caller, row.id, row.people_shared)}; {_PINNED}"
     try:
         await conn.execute(taken if opened else f"BEGIN; {taken}")
         yield
@@ -224,10 +270,10 @@ async def take_turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
     """Wait for the caller's turn (`turn`) and end it at once, in one round trip: for an
     answer that has nothing to read or charge in the caller's accounts."""
     if conn.is_in_transaction():
-        await conn.execute(_lock(caller, row))
+        await conn.execute(_lock(caller, row.id, row.people_shared))
         return
     try:
-        await conn.execute(f"BEGIN; {_lock(caller, row)}; COMMIT")
+        await conn.execute(f"BEGIN; {_lock(caller, row.id, row.people_shared)}; COMMIT")
     except BaseException:
         await _rolled_back(conn)            # the lock failed (a timeout): no COMMIT
         raise
@@ -246,8 +292,19 @@ async def _rolled_back(conn: asyncpg.Connection) -> None:
 
 def turn_key(caller: str, row: store.DatasetRow) -> str:
     """Whose turn `turn` waits for: the caller's at the dataset (its lock's key, and the
-    in-process queue's before it, beacon/workload.py Queries.writing)."""
-    return f"{caller} {row.id}"
+    in-process queue's before it, beacon/workload.py Queries.writing); at every dataset
+    holding people another holds, one turn for all of them: an answer about such a dataset
+    reads the caller's losses in the others (`_others`), which must not be charged
+    meanwhile."""
+    return _key(caller, row.id, row.people_shared)
+
+
+def _key(caller: str, dataset_id: str, shared: bool) -> str:
+    # a dataset id is in GDI form (auth/dataset_id.py), which SHARED is not
+    return f"{caller} {SHARED if shared else dataset_id}"
+
+
+SHARED = "(people shared)"
 
 
 # A swap (store.swap_in) or a removal drops the dataset's partition of `variants`, which
@@ -258,12 +315,12 @@ def turn_key(caller: str, row: store.DatasetRow) -> str:
 _PINNED = "LOCK TABLE ONLY variants IN ACCESS SHARE MODE"
 
 
-def _lock(caller: str, row: store.DatasetRow) -> str:
-    """The statement taking the caller's lock for the dataset until the transaction ends.
-    A literal, so that it can go in one message with the BEGIN (a message of several
-    statements takes no parameters): the key spelt in hex digits, which no text can break
-    out of, and hashed as the text itself would be."""
-    key = turn_key(caller, row).encode().hex()
+def _lock(caller: str, dataset_id: str, shared: bool) -> str:
+    """The statement taking the caller's lock for the dataset (`_key`) until the
+    transaction ends. A literal, so that it can go in one message with the BEGIN (a message
+    of several statements takes no parameters): the key spelt in hex digits, which no text
+    can break out of, and hashed as the text itself would be."""
+    key = _key(caller, dataset_id, shared).encode().hex()
     return ("SELECT pg_advisory_xact_lock(hashtextextended("
             f"convert_from(decode('{key}', 'hex'), 'UTF8'), 11))")
 

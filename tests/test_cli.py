@@ -103,13 +103,13 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     assert loaded.returncode == 0, loaded.stderr
     assert "3 samples with phenopackets" in loaded.stdout
     assert "have the ids of samples of" not in loaded.stderr
-    # the same people as another dataset: each gives a caller a draw and an account for them
+    # the same people as another dataset: their losses add up, each gives a caller a draw
     copy = gdi_node("ingest", str(small_vcf), "--dataset", "GDI-SE-SYN-002", "--individuals",
                     str(people), env=env)
     assert copy.returncode == 0, copy.stderr
-    assert (f"GDI-SE-SYN-002: 3 of its 3 samples have the ids of samples of {DATASET}: if "
-            "they are the same people, each dataset gives a caller a smooth-floor draw and a "
-            "loss account of its own for them") in copy.stderr
+    assert (f"GDI-SE-SYN-002: 3 of its 3 samples have the ids of samples of {DATASET}: taken "
+            "as the same people, a caller's losses over them add up across both datasets, "
+            "but each dataset gives a caller a smooth-floor draw of its own") in copy.stderr
     packets[1]["diseases"] = [{"term": {"id": "hypertension"}}]
     people.write_text(json.dumps(packets))
     bad = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--individuals",

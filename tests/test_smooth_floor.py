@@ -623,6 +623,172 @@ async def test_a_new_version_of_other_people_starts_the_accounts_again(database,
     assert await _accounts_of(database, again) == {}
 
 
+async def _others_of(database: str, caller: str, dataset: str) -> np.ndarray | None:
+    """What the caller's turn at the dataset reads of its losses in other datasets."""
+    conn = await asyncpg.connect(database)
+    try:
+        row = await _row(conn, dataset)
+        async with losses.turn(conn, caller, row):
+            return (await losses._load(conn, caller, row)).others
+    finally:
+        await conn.close()
+
+
+async def test_the_same_people_in_several_datasets_add_up_their_losses(database, tmp_path):
+    """Two datasets holding the same people (by sample id; here in reverse order) add up
+    each caller's losses over each person: the people a caller's questions about one ran
+    out of are out of its answers about the other too. One VCF loaded as three datasets
+    gave a tracker a budget over each person in each copy (docs/privacy.md, "The same
+    people in several datasets"). Charges made in either count in both, each dataset's
+    accounts holding its own answers'; a dataset of other people is left out, and so are
+    the people a dataset does not share."""
+    first, second, apart = "GDI-FI-SAME-1", "GDI-FI-SAME-2", "GDI-FI-APART-1"
+    reverse = _FORTY[::-1]
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "first.vcf", _FORTY), first,
+                                         GRCH38, AccessLevel.PUBLIC, first, workers=1))
+    report = await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "second.vcf", reverse),
+                                                  second, GRCH38, AccessLevel.PUBLIC, second,
+                                                  workers=1))
+    assert report.sharing[first] == SAMPLES
+    await ingest(database, IngestRequest(
+        _cohort_vcf(tmp_path / "apart.vcf", [f"A{s}" for s in range(SAMPLES)]), apart, GRCH38,
+        AccessLevel.PUBLIC, apart, workers=1))
+    conn = await asyncpg.connect(database)
+    try:
+        rows = {d: await _row(conn, d) for d in (first, second, apart)}
+        places = await conn.fetchrow("SELECT positions, other_positions FROM shared_people "
+                                     "WHERE dataset_id = $1 AND other_id = $2", first, second)
+        assert not await conn.fetchval("SELECT count(*) FROM shared_people "
+                                       "WHERE $1 IN (dataset_id, other_id)", apart)
+    finally:
+        await conn.close()
+    assert places["positions"] == list(range(SAMPLES))
+    assert places["other_positions"] == [SAMPLES - 1 - s for s in range(SAMPLES)]
+    assert rows[first].people_shared and rows[second].people_shared
+    assert not rows[apart].people_shared
+    # one turn for a caller at all datasets sharing people, whichever it asks
+    assert losses.turn_key("ivy", rows[first]) == losses.turn_key("ivy", rows[second])
+    assert losses.turn_key("ivy", rows[apart]) not in (losses.turn_key("ivy", rows[first]),
+                                                        losses.turn_key("jay", rows[first]))
+
+    # ivy runs some people out asking about the first dataset; her turn at the second
+    # reads those charges, person by person
+    await _asked(database, first, ("ivy",))
+    _, charged, _ = await _accounts(database, "ivy", first)
+    out = {_FORTY[s] for s in np.flatnonzero(charged > RULES.loss_budget)}
+    assert out and len(out) < SAMPLES
+    others = await _others_of(database, "ivy", second)
+    assert others is not None
+    assert [float(x) for x in others] == [float(charged[_FORTY.index(n)]) for n in reverse]
+    assert await _others_of(database, "ivy", apart) is None
+
+    # so in the second dataset her view leaves out exactly those people, and a variant
+    # shown to everyone that too few others carry is hidden to her alone
+    conn = await asyncpg.connect(database)
+    try:
+        async with losses.turn(conn, "ivy", rows[second]):
+            view = (await losses._load(conn, "ivy", rows[second])).view(RULES.loss_budget)
+        counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
+                                count=SAMPLES).astype(bool)
+        assert list(counted) == [n not in out for n in reverse]
+        hidden = None
+        for c in range(FLOOR.k, FLOOR.upper):
+            for i in range(VARIANTS_PER_COUNT):
+                left = {f"S{s}" for s in _carriers(c, i)} - out
+                key, args = store.count_query(_one(c, i), [second], "1", 1, FLOOR)
+                if len(left) < FLOOR.k and (await store.count_batch(conn, key, [args]))[0].get(
+                        second):
+                    hidden = hidden or (c, i)
+    finally:
+        await conn.close()
+    assert hidden is not None
+    assert await _given(database, "ivy", _one(*hidden), second) == 0
+    assert await _given(database, "new to both", _one(*hidden), second) == 1
+    # what ivy is charged in the second counts in the first
+    await _given(database, "ivy", _region(FLOOR.k + 3), second)
+    _, charged_second, _ = await _accounts(database, "ivy", second)
+    assert charged_second.any()
+    others = await _others_of(database, "ivy", first)
+    assert others is not None
+    assert [float(x) for x in others] == [float(charged_second[reverse.index(n)])
+                                          for n in _FORTY]
+    # removed, the second takes its places with it (and its charges out of the sums)
+    conn = await asyncpg.connect(database)
+    try:
+        assert await store.delete_dataset(conn, second)
+        assert not await conn.fetchval("SELECT count(*) FROM shared_people "
+                                       "WHERE $1 IN (dataset_id, other_id)", second)
+    finally:
+        await conn.close()
+    others = await _others_of(database, "ivy", first)
+    assert others is None or not others.any()      # the module's other copies: not asked
+
+
+async def test_a_first_version_sharing_people_waits_for_the_turns_under_way(database,
+                                                                            tmp_path):
+    """Loading a dataset that shares people with one in place changes whose losses add up
+    with whose: it waits for every caller's turn under way (which reads the others' losses
+    as they are), so that a turn is wholly before it or wholly after. A dataset of other
+    people does not wait."""
+    first, alone, later = "GDI-FI-SAME-4", "GDI-FI-ALONE-1", "GDI-FI-SAME-5"
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "first.vcf", _FORTY), first,
+                                         GRCH38, AccessLevel.PUBLIC, first, workers=1))
+    conn, watcher = await asyncpg.connect(database), await asyncpg.connect(database)
+    try:
+        async with losses.turn(conn, "ned", await _row(conn, first)):
+            async with asyncio.timeout(60):     # other people: no wait
+                await ingest(database, IngestRequest(
+                    _cohort_vcf(tmp_path / "alone.vcf", [f"U{s}" for s in range(SAMPLES)]),
+                    alone, GRCH38, AccessLevel.PUBLIC, alone, workers=1))
+            swap = asyncio.create_task(ingest(database, IngestRequest(
+                _cohort_vcf(tmp_path / "later.vcf", _FORTY), later, GRCH38,
+                AccessLevel.PUBLIC, later, workers=1)))
+            await _waits_for_a_lock(watcher, swap)
+            assert not await conn.fetchval("SELECT count(*) FROM shared_people "
+                                           "WHERE other_id = $1", later)
+        async with asyncio.timeout(60):
+            await swap
+        assert await watcher.fetchval("SELECT count(*) FROM shared_people WHERE other_id = $1",
+                                      later)
+    finally:
+        await conn.close()
+        await watcher.close()
+
+
+async def test_a_turn_at_shared_people_resolved_as_not_shared_takes_their_turn(database,
+                                                                               tmp_path):
+    """A request resolves its datasets from the node's cache, which hears of a swap a
+    moment after it: a dataset that has come to share people since is still held as not
+    sharing, and takes its own turn. Reading its accounts, the turn finds it shares people
+    and waits for the turn of every dataset that does, so that no other answer about those
+    people is charged while it reads them."""
+    import dataclasses
+    shared = "GDI-FI-SAME-3"
+    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "third.vcf", _FORTY), shared,
+                                         GRCH38, AccessLevel.PUBLIC, shared, workers=1))
+    holder, waiter = await asyncpg.connect(database), await asyncpg.connect(database)
+    try:
+        row = await _row(holder, shared)
+        assert row.people_shared
+        stale = dataclasses.replace(row, people_shared=False)
+        held = holder.transaction()
+        await held.start()
+        await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                             losses.turn_key("liv", row))
+        await waiter.execute("SET lock_timeout = '200ms'")
+        async with losses.turn(waiter, "liv", stale):      # its own turn: free
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await losses._load(waiter, "liv", stale)
+        assert not waiter.is_in_transaction()
+        await held.rollback()
+        async with losses.turn(waiter, "liv", stale):
+            loaded = await losses._load(waiter, "liv", stale)
+        assert loaded.others is not None and loaded.version == row.version
+    finally:
+        await holder.close()
+        await waiter.close()
+
+
 async def _load_raced(database: str, path: Path, dataset: str, samples: int) -> None:
     await ingest(database, IngestRequest(_vcf(path, range(FLOOR.k, FLOOR.upper),
                                               samples=samples),
@@ -1021,8 +1187,9 @@ async def test_every_accounted_answer_waits_for_the_callers_turn(database, tmp_p
         stack.push_async_callback(blocker.close)
         turn = blocker.transaction()
         await turn.start()
+        row = next(r for r in await store.list_datasets(blocker) if r.id == DATASET)
         await blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                              f"address {address} {DATASET}")
+                              losses.turn_key(f"address {address}", row))
         try:
             answers = [asyncio.create_task(asked(name, params))
                        for name, params in probes.items()]
@@ -1051,7 +1218,7 @@ async def test_the_callers_turn_is_its_lock_whatever_its_name_spells(database):
         held = holder.transaction()
         await held.start()
         await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                             f"{caller} {DATASET}")
+                             losses.turn_key(caller, row))
         await waiter.execute("SET lock_timeout = '200ms'")
         with pytest.raises(asyncpg.LockNotAvailableError):
             await losses.take_turn(waiter, caller, row)

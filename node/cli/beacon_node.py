@@ -151,9 +151,10 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                f"{_counted(report.regions, 'region')})")
     for other, shared in report.sharing.items():
         click.echo(f"{report.dataset_id}: {shared} of its {report.samples} samples have the "
-                   f"ids of samples of {other}: if they are the same people, each dataset "
-                   "gives a caller a smooth-floor draw and a loss account of its own for them "
-                   "(docs/privacy.md, \"the same people in several datasets\")", err=True)
+                   f"ids of samples of {other}: taken as the same people, a caller's losses "
+                   "over them add up across both datasets, but each dataset gives a caller a "
+                   "smooth-floor draw of its own (docs/privacy.md, \"the same people in "
+                   "several datasets\")", err=True)
     kept = report.accounts
     if kept is not None and kept.carried:
         click.echo(f"{report.dataset_id}: the privacy accounts of "
