@@ -191,14 +191,13 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             wide = is_wide(on, queries.limits)
             matches = found.get(item.dataset.id)
             if matches is None or matches.rarest >= floor.upper:
-                await queries.writing(wide, partial(take_turn, caller=accounted,
-                                                    row=item.dataset),
-                                      turn_key(accounted, item.dataset))
+                await queries.writing(wide, partial(take_turn, caller=accounted),
+                                      turn_key(accounted))
                 continue
             given = await queries.writing(wide, partial(
                 answer_as_seen, caller=accounted, row=item.dataset, rules=item.seen.rules,
                 query=on, chromosome=chromosome, span=span, page=_page(on, item),
-                matches=matches), turn_key(accounted, item.dataset))
+                matches=matches), turn_key(accounted))
             if given.matches is None:
                 del found[item.dataset.id]
             else:

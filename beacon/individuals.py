@@ -275,7 +275,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             assert caller is not None
             answered = await queries.writing(wide, partial(
                 _as_seen, caller=caller, item=group[0], query=query, assembly=assembly,
-                span=span), turn_key(caller, group[0].dataset))
+                span=span), turn_key(caller))
             if answered is None:
                 _none(group)
                 continue
@@ -332,7 +332,7 @@ async def _as_seen(conn: asyncpg.Connection, *, caller: str, item: DatasetAnswer
     if where is None:
         return None
     rules = item.seen.rules
-    async with turn(conn, caller, item.dataset):
+    async with turn(conn, caller):
         view = await charged_view(conn, caller, item.dataset, rules, *where, span)
         selection = _selection(query, [item.dataset.id], assembly, span, rules.floor, view)
         assert selection is not None

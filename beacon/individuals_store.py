@@ -70,10 +70,12 @@ async def _share(conn: asyncpg.Connection, dataset_id: str) -> None:
     each person it shares with another dataset (by sample id) is in each, both ways. A
     caller's losses over a person add up across the datasets holding it (beacon/losses.py),
     so these places must be of the versions in place: they are made in the transaction
-    that puts the version in place, and removing a dataset removes its rows (cascade)."""
-    gone = await conn.execute("DELETE FROM shared_people WHERE dataset_id = $1 OR other_id = $1",
-                              dataset_id)
-    made = await conn.execute(
+    that puts the version in place, and removing a dataset removes its rows (cascade). A
+    caller's turn holds the versions in place of every dataset but a new one, which holds
+    no losses of that caller until one of its own turns, after this one's."""
+    await conn.execute("DELETE FROM shared_people WHERE dataset_id = $1 OR other_id = $1",
+                       dataset_id)
+    await conn.execute(
         """WITH pairs AS (
                SELECT b.dataset_id AS other_id, a.sample_index AS mine, b.sample_index AS theirs
                  FROM individuals a JOIN individuals b
@@ -86,12 +88,6 @@ async def _share(conn: asyncpg.Connection, dataset_id: str) -> None:
            SELECT other_id, $1, array_agg(theirs ORDER BY theirs),
                   array_agg(mine ORDER BY theirs)
              FROM pairs GROUP BY other_id""", dataset_id)
-    if gone != "DELETE 0" or made != "INSERT 0 0":
-        # No caller's turn at the accounts (which holds `variants` shared, beacon/losses.py
-        # turn) may span the commit that changes whose losses add up with whose: a turn is
-        # wholly before it or wholly after. A new version's swap takes this lock anyway to
-        # drop the old partition; a dataset's first does not, unless it shares people.
-        await conn.execute("LOCK TABLE ONLY variants IN ACCESS EXCLUSIVE MODE")
 
 
 async def sharing(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:

@@ -95,15 +95,9 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
     since the request resolved it has no variants and no people left to charge.
 
     With them, if other datasets hold some of its people, what the caller was charged for
-    those in each (`_others`). Whether any does is read here too: the turn was taken by
-    the request's `row`, and a dataset whose sharing changed since (a swap of another
-    dataset; the node's datasets cache hears of it a moment later) takes the turn it now
-    belongs to as well, and is read again, so that every answer about shared people waits
-    for every other (`turn_key`)."""
+    those in each (`_others`): its turn is one for every dataset (`turn_key`), so none of
+    those is charged meanwhile."""
     found = await conn.fetchrow(_LOAD, caller, row.id)
-    if found is not None and found["shared"] != row.people_shared:
-        await conn.execute(_lock(caller, row.id, found["shared"]))
-        found = await conn.fetchrow(_LOAD, caller, row.id)
     if found is None:
         return _Losses(caller, row.id, None, np.zeros(0, dtype=np.float32), resolved=False)
     charged = (np.zeros(found["sample_count"], dtype=np.float32) if found["charged"] is None
@@ -220,9 +214,9 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
     answer is: what the earlier answers determined was of another version."""
     given = determined(matches, rules.floor)
     if given is not None and (page is None or given.matches is None):
-        await take_turn(conn, caller, row)
+        await take_turn(conn, caller)
         return given
-    async with turn(conn, caller, row):
+    async with turn(conn, caller):
         losses = await _load(conn, caller, row)
         if given is None or not losses.resolved:
             view = await _charged(conn, losses, rules, query, row.id, chromosome, span)
@@ -232,12 +226,11 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
 
 
 @asynccontextmanager
-async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
-               ) -> AsyncIterator[None]:
+async def turn(conn: asyncpg.Connection, caller: str) -> AsyncIterator[None]:
     """The caller's turn at the dataset's accounts: a transaction holding the caller's lock
-    for the dataset (one per caller and dataset, or for all datasets sharing people
-    (`turn_key`), across worker processes: an advisory lock on the primary), so that
-    parallel questions of one caller are charged one after the other. In a transaction already open (a wide lane's), the lock is held until that one
+    (one per caller, for every dataset (`turn_key`), across worker processes: an advisory
+    lock on the primary), so that parallel questions of one caller are charged one after
+    the other. In a transaction already open (a wide lane's), the lock is held until that one
     ends.
 
     Every answer that asks a dataset whose caller's tier keeps losses waits for this lock
@@ -254,7 +247,7 @@ async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
     Taken after the caller's lock: held while waiting for that one, it would hold up every
     swap, and every statement queued behind the swap, for as long as the caller's queue."""
     opened = conn.is_in_transaction()
-    taken = f"{_lock(caller, row.id, row.people_shared)}; {_PINNED}"
+    taken = f"{_lock(caller)}; {_PINNED}"
     try:
         await conn.execute(taken if opened else f"BEGIN; {taken}")
         yield
@@ -266,14 +259,14 @@ async def turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow
         await conn.execute("COMMIT")
 
 
-async def take_turn(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) -> None:
+async def take_turn(conn: asyncpg.Connection, caller: str) -> None:
     """Wait for the caller's turn (`turn`) and end it at once, in one round trip: for an
     answer that has nothing to read or charge in the caller's accounts."""
     if conn.is_in_transaction():
-        await conn.execute(_lock(caller, row.id, row.people_shared))
+        await conn.execute(_lock(caller))
         return
     try:
-        await conn.execute(f"BEGIN; {_lock(caller, row.id, row.people_shared)}; COMMIT")
+        await conn.execute(f"BEGIN; {_lock(caller)}; COMMIT")
     except BaseException:
         await _rolled_back(conn)            # the lock failed (a timeout): no COMMIT
         raise
@@ -290,21 +283,16 @@ async def _rolled_back(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-def turn_key(caller: str, row: store.DatasetRow) -> str:
-    """Whose turn `turn` waits for: the caller's at the dataset (its lock's key, and the
-    in-process queue's before it, beacon/workload.py Queries.writing); at every dataset
-    holding people another holds, one turn for all of them: an answer about such a dataset
-    reads the caller's losses in the others (`_others`), which must not be charged
-    meanwhile."""
-    return _key(caller, row.id, row.people_shared)
-
-
-def _key(caller: str, dataset_id: str, shared: bool) -> str:
-    # a dataset id is in GDI form (auth/dataset_id.py), which SHARED is not
-    return f"{caller} {SHARED if shared else dataset_id}"
-
-
-SHARED = "(people shared)"
+def turn_key(caller: str) -> str:
+    """Whose turn `turn` waits for: the caller's (its lock's key, and the in-process
+    queue's before it, beacon/workload.py Queries.writing), whichever dataset it asks. It
+    was the caller's at each dataset until datasets holding the same people added up
+    their losses (`_others`): an answer about one reads the caller's losses in the others,
+    which must not be charged meanwhile, and which datasets share people changes with
+    their swaps. A request's datasets take their turns one after another anyway, so one
+    turn for all holds up only a caller's parallel requests, whose answers about any one
+    dataset already waited for each other."""
+    return caller
 
 
 # A swap (store.swap_in) or a removal drops the dataset's partition of `variants`, which
@@ -315,12 +303,12 @@ SHARED = "(people shared)"
 _PINNED = "LOCK TABLE ONLY variants IN ACCESS SHARE MODE"
 
 
-def _lock(caller: str, dataset_id: str, shared: bool) -> str:
-    """The statement taking the caller's lock for the dataset (`_key`) until the
-    transaction ends. A literal, so that it can go in one message with the BEGIN (a message
-    of several statements takes no parameters): the key spelt in hex digits, which no text
-    can break out of, and hashed as the text itself would be."""
-    key = _key(caller, dataset_id, shared).encode().hex()
+def _lock(caller: str) -> str:
+    """The statement taking the caller's lock (`turn_key`) until the transaction ends. A
+    literal, so that it can go in one message with the BEGIN (a message of several
+    statements takes no parameters): the key spelt in hex digits, which no text can break
+    out of, and hashed as the text itself would be."""
+    key = turn_key(caller).encode().hex()
     return ("SELECT pg_advisory_xact_lock(hashtextextended("
             f"convert_from(decode('{key}', 'hex'), 'UTF8'), 11))")
 

@@ -96,18 +96,11 @@ class DatasetRow(DatasetVersion):
     version: int
     created_at: datetime
     updated_at: datetime
-    # another dataset holds some of its people (by sample id, `shared_people`): a caller's
-    # losses over them add up across both, and its turn is one for all such datasets
-    # (beacon/losses.py)
-    people_shared: bool = False
 
 
 _JSON_COLUMNS = ("source", "metadata")
-_DERIVED_COLUMNS = {"people_shared": "EXISTS (SELECT 1 FROM shared_people s "
-                                     "WHERE s.dataset_id = datasets.id) AS people_shared"}
-_DATASET_COLUMNS = ", ".join(
-    f"{name}::text AS {name}" if name in _JSON_COLUMNS else _DERIVED_COLUMNS.get(name, name)
-    for name in DatasetRow.__dataclass_fields__)
+_DATASET_COLUMNS = ", ".join(f"{name}::text AS {name}" if name in _JSON_COLUMNS else name
+                             for name in DatasetRow.__dataclass_fields__)
 
 
 async def list_datasets(conn: asyncpg.Connection | asyncpg.Pool) -> list[DatasetRow]:

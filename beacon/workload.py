@@ -221,8 +221,8 @@ class Queries:
         of a caller under the loss accounting waits for that lock, whatever it matched; in
         the database alone, each waiting answer held a connection, and one caller asking
         many questions behind a slow one held the whole pool, every other caller's answers
-        waiting for it. Now a caller holds at most one connection a process for a dataset
-        (the lock still orders the processes). The wait is the same for every answer, so it
+        waiting for it. Now a caller holds at most one connection a process (the lock
+        still orders the processes). The wait is the same for every answer, so it
         tells nothing the database's wait did not."""
         if turn is None:
             return await self._on(self._primary, self._wide_primary, wide, statement)

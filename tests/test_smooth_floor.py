@@ -417,7 +417,7 @@ async def _asked(database: str, dataset: str, callers: tuple[str, ...]) -> dict[
         conn = await asyncpg.connect(database)
         try:
             row = await _row(conn, dataset)
-            async with losses.turn(conn, caller, row):
+            async with losses.turn(conn, caller):
                 view = await losses.charged_view(conn, caller, row, RULES, _region(1), "1", 1)
                 given[caller].append(int(await losses.charge_set(
                     conn, caller, row, RULES, SetDraw(f"set {caller}", 0.0),
@@ -558,7 +558,7 @@ async def test_answers_given_while_a_new_version_waits_are_carried_too(database,
     conn, watcher = await asyncpg.connect(database), await asyncpg.connect(database)
     try:
         row = await _row(conn, raced)
-        async with losses.turn(conn, "max", row):
+        async with losses.turn(conn, "max"):
             swap = asyncio.create_task(ingest(database, IngestRequest(
                 _cohort_vcf(tmp_path / "two.vcf", _FORTY[::-1]), raced, GRCH38,
                 AccessLevel.PUBLIC, raced, workers=1)))
@@ -628,7 +628,7 @@ async def _others_of(database: str, caller: str, dataset: str) -> np.ndarray | N
     conn = await asyncpg.connect(database)
     try:
         row = await _row(conn, dataset)
-        async with losses.turn(conn, caller, row):
+        async with losses.turn(conn, caller):
             return (await losses._load(conn, caller, row)).others
     finally:
         await conn.close()
@@ -664,12 +664,6 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
         await conn.close()
     assert places["positions"] == list(range(SAMPLES))
     assert places["other_positions"] == [SAMPLES - 1 - s for s in range(SAMPLES)]
-    assert rows[first].people_shared and rows[second].people_shared
-    assert not rows[apart].people_shared
-    # one turn for a caller at all datasets sharing people, whichever it asks
-    assert losses.turn_key("ivy", rows[first]) == losses.turn_key("ivy", rows[second])
-    assert losses.turn_key("ivy", rows[apart]) not in (losses.turn_key("ivy", rows[first]),
-                                                        losses.turn_key("jay", rows[first]))
 
     # ivy runs some people out asking about the first dataset; her turn at the second
     # reads those charges, person by person
@@ -686,7 +680,7 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
     # shown to everyone that too few others carry is hidden to her alone
     conn = await asyncpg.connect(database)
     try:
-        async with losses.turn(conn, "ivy", rows[second]):
+        async with losses.turn(conn, "ivy"):
             view = (await losses._load(conn, "ivy", rows[second])).view(RULES.loss_budget)
         counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
                                 count=SAMPLES).astype(bool)
@@ -722,71 +716,6 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
         await conn.close()
     others = await _others_of(database, "ivy", first)
     assert others is None or not others.any()      # the module's other copies: not asked
-
-
-async def test_a_first_version_sharing_people_waits_for_the_turns_under_way(database,
-                                                                            tmp_path):
-    """Loading a dataset that shares people with one in place changes whose losses add up
-    with whose: it waits for every caller's turn under way (which reads the others' losses
-    as they are), so that a turn is wholly before it or wholly after. A dataset of other
-    people does not wait."""
-    first, alone, later = "GDI-FI-SAME-4", "GDI-FI-ALONE-1", "GDI-FI-SAME-5"
-    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "first.vcf", _FORTY), first,
-                                         GRCH38, AccessLevel.PUBLIC, first, workers=1))
-    conn, watcher = await asyncpg.connect(database), await asyncpg.connect(database)
-    try:
-        async with losses.turn(conn, "ned", await _row(conn, first)):
-            async with asyncio.timeout(60):     # other people: no wait
-                await ingest(database, IngestRequest(
-                    _cohort_vcf(tmp_path / "alone.vcf", [f"U{s}" for s in range(SAMPLES)]),
-                    alone, GRCH38, AccessLevel.PUBLIC, alone, workers=1))
-            swap = asyncio.create_task(ingest(database, IngestRequest(
-                _cohort_vcf(tmp_path / "later.vcf", _FORTY), later, GRCH38,
-                AccessLevel.PUBLIC, later, workers=1)))
-            await _waits_for_a_lock(watcher, swap)
-            assert not await conn.fetchval("SELECT count(*) FROM shared_people "
-                                           "WHERE other_id = $1", later)
-        async with asyncio.timeout(60):
-            await swap
-        assert await watcher.fetchval("SELECT count(*) FROM shared_people WHERE other_id = $1",
-                                      later)
-    finally:
-        await conn.close()
-        await watcher.close()
-
-
-async def test_a_turn_at_shared_people_resolved_as_not_shared_takes_their_turn(database,
-                                                                               tmp_path):
-    """A request resolves its datasets from the node's cache, which hears of a swap a
-    moment after it: a dataset that has come to share people since is still held as not
-    sharing, and takes its own turn. Reading its accounts, the turn finds it shares people
-    and waits for the turn of every dataset that does, so that no other answer about those
-    people is charged while it reads them."""
-    import dataclasses
-    shared = "GDI-FI-SAME-3"
-    await ingest(database, IngestRequest(_cohort_vcf(tmp_path / "third.vcf", _FORTY), shared,
-                                         GRCH38, AccessLevel.PUBLIC, shared, workers=1))
-    holder, waiter = await asyncpg.connect(database), await asyncpg.connect(database)
-    try:
-        row = await _row(holder, shared)
-        assert row.people_shared
-        stale = dataclasses.replace(row, people_shared=False)
-        held = holder.transaction()
-        await held.start()
-        await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                             losses.turn_key("liv", row))
-        await waiter.execute("SET lock_timeout = '200ms'")
-        async with losses.turn(waiter, "liv", stale):      # its own turn: free
-            with pytest.raises(asyncpg.LockNotAvailableError):
-                await losses._load(waiter, "liv", stale)
-        assert not waiter.is_in_transaction()
-        await held.rollback()
-        async with losses.turn(waiter, "liv", stale):
-            loaded = await losses._load(waiter, "liv", stale)
-        assert loaded.others is not None and loaded.version == row.version
-    finally:
-        await holder.close()
-        await waiter.close()
 
 
 async def _load_raced(database: str, path: Path, dataset: str, samples: int) -> None:
@@ -839,7 +768,7 @@ async def test_a_question_resolved_before_a_swap_is_answered_on_the_version_in_p
     # (beacon/individuals.py _as_seen): nothing near the floor in region 1
     conn = await asyncpg.connect(database)
     try:
-        async with losses.turn(conn, "jan", stale):
+        async with losses.turn(conn, "jan"):
             view = await losses.charged_view(conn, "jan", stale, RULES, _region(1), "1", 1)
             members = "1" * 12 + "0" * 18          # the set, as the version in place holds it
             assert await losses.charge_set(conn, "jan", stale, RULES,
@@ -916,7 +845,7 @@ async def test_the_callers_turn_holds_the_version_in_place_until_it_ends(databas
     conn, watcher = await asyncpg.connect(database), await asyncpg.connect(database)
     try:
         row = await _row(conn, raced)
-        async with losses.turn(conn, "lea", row):
+        async with losses.turn(conn, "lea"):
             swap = asyncio.create_task(_load_raced(database, tmp_path / "thirty.vcf", raced,
                                                    30))
             await _waits_for_a_lock(watcher, swap)
@@ -964,7 +893,7 @@ async def test_a_removal_and_a_swap_behind_a_turn_both_end(database, tmp_path, m
         return await swap_in(*args, **kwargs)
     monkeypatch.setattr(store, "swap_in", swapped_later)
     try:
-        async with losses.turn(conn, "lea", await _row(conn, kept)):
+        async with losses.turn(conn, "lea"):
             swap = asyncio.create_task(_load_raced(database, tmp_path / "again.vcf", kept,
                                                    SAMPLES))
             async with asyncio.timeout(60):
@@ -1187,9 +1116,8 @@ async def test_every_accounted_answer_waits_for_the_callers_turn(database, tmp_p
         stack.push_async_callback(blocker.close)
         turn = blocker.transaction()
         await turn.start()
-        row = next(r for r in await store.list_datasets(blocker) if r.id == DATASET)
         await blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                              losses.turn_key(f"address {address}", row))
+                              losses.turn_key(f"address {address}"))
         try:
             answers = [asyncio.create_task(asked(name, params))
                        for name, params in probes.items()]
@@ -1210,26 +1138,26 @@ async def test_the_callers_turn_is_its_lock_whatever_its_name_spells(database):
     """The turn's lock goes as a literal, in one message with its BEGIN: a caller's name
     with a quote, a backslash or letters beyond ASCII (a token's subject is any text) is
     the same lock as the name passed as a parameter; an answer that cannot get it in time
-    fails, and leaves its connection out of any transaction."""
+    fails, and leaves its connection out of any transaction. One lock for a caller,
+    whichever dataset it asks (beacon/losses.py turn_key)."""
     caller = "token https://aai.example/ o'brien\\; SELECT 1; -- Åsa"
     holder, waiter = await asyncpg.connect(database), await asyncpg.connect(database)
     try:
-        row = next(r for r in await store.list_datasets(holder) if r.id == DATASET)
         held = holder.transaction()
         await held.start()
         await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                             losses.turn_key(caller, row))
+                             losses.turn_key(caller))
         await waiter.execute("SET lock_timeout = '200ms'")
         with pytest.raises(asyncpg.LockNotAvailableError):
-            await losses.take_turn(waiter, caller, row)
+            await losses.take_turn(waiter, caller)
         assert not waiter.is_in_transaction()
         with pytest.raises(asyncpg.LockNotAvailableError):
-            async with losses.turn(waiter, caller, row):
+            async with losses.turn(waiter, caller):
                 pass
         assert not waiter.is_in_transaction()
-        await losses.take_turn(waiter, "another caller", row)    # not the same lock
+        await losses.take_turn(waiter, "another caller")    # not the same lock
         await held.rollback()
-        async with losses.turn(waiter, caller, row):
+        async with losses.turn(waiter, caller):
             assert waiter.is_in_transaction()
         assert not waiter.is_in_transaction()
     finally:
