@@ -82,11 +82,12 @@ async def _share(conn: asyncpg.Connection, dataset_id: str) -> None:
                    ON b.id = a.id AND b.dataset_id <> a.dataset_id
                 WHERE a.dataset_id = $1)
            INSERT INTO shared_people (dataset_id, other_id, positions, other_positions)
-           SELECT $1, other_id, array_agg(mine ORDER BY mine), array_agg(theirs ORDER BY mine)
+           SELECT $1, other_id, string_agg(int4send(mine), '' ORDER BY mine),
+                  string_agg(int4send(theirs), '' ORDER BY mine)
              FROM pairs GROUP BY other_id
            UNION ALL
-           SELECT other_id, $1, array_agg(theirs ORDER BY theirs),
-                  array_agg(mine ORDER BY theirs)
+           SELECT other_id, $1, string_agg(int4send(theirs), '' ORDER BY theirs),
+                  string_agg(int4send(mine), '' ORDER BY theirs)
              FROM pairs GROUP BY other_id""", dataset_id)
 
 
@@ -96,7 +97,7 @@ async def sharing(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
     while its losses over them add up across all (docs/privacy.md, "the same people in
     several datasets"), which the operator is told at ingest."""
     return {r[0]: r[1] for r in await conn.fetch(
-        "SELECT other_id, cardinality(positions) FROM shared_people WHERE dataset_id = $1 "
+        "SELECT other_id, length(positions) / 4 FROM shared_people WHERE dataset_id = $1 "
         "ORDER BY other_id", dataset_id)}
 
 

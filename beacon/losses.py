@@ -129,7 +129,8 @@ async def _others(conn: asyncpg.Connection, caller: str, dataset_id: str, sample
             "ON l.caller = $1 AND l.dataset_id = o.id AND l.version = o.version "
             "WHERE s.dataset_id = $2", caller, dataset_id):
         # each person once per other dataset (`individuals` is UNIQUE on dataset and id)
-        total[positions] += np.frombuffer(charged, dtype="<f4")[other_positions]
+        total[np.frombuffer(positions, dtype=">i4")] += np.frombuffer(charged, dtype="<f4")[
+            np.frombuffer(other_positions, dtype=">i4")]
     return total
 
 

@@ -32,6 +32,7 @@ from beacon.visibility import Floor, KeptAccounts
 from node.app import create_app
 from node.database import create_pool
 from node.http.beacon_api import release_wait
+from node.migrate import apply_migrations
 from node.settings import DisclosureSettings, Settings
 from tests.conftest import node_database, serve_app, serve_node, write_vcf_text
 
@@ -662,8 +663,9 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
                                        "WHERE $1 IN (dataset_id, other_id)", apart)
     finally:
         await conn.close()
-    assert places["positions"] == list(range(SAMPLES))
-    assert places["other_positions"] == [SAMPLES - 1 - s for s in range(SAMPLES)]
+    assert list(np.frombuffer(places["positions"], dtype=">i4")) == list(range(SAMPLES))
+    assert list(np.frombuffer(places["other_positions"], dtype=">i4")) == \
+        [SAMPLES - 1 - s for s in range(SAMPLES)]
 
     # ivy runs some people out asking about the first dataset; her turn at the second
     # reads those charges, person by person
@@ -706,6 +708,18 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
     assert others is not None
     assert [float(x) for x in others] == [float(charged_second[reverse.index(n)])
                                           for n in _FORTY]
+    # migration 0024 makes from the individuals in place what the swaps made
+    conn = await asyncpg.connect(database)
+    try:
+        made = set(await conn.fetch("SELECT * FROM shared_people"))
+        assert len(made) > 2
+        async with conn.transaction():
+            await conn.execute("DROP TABLE shared_people; "
+                               "DELETE FROM schema_migrations WHERE version = 24")
+            assert [m.name for m in await apply_migrations(conn)] == ["shared_people"]
+        assert set(await conn.fetch("SELECT * FROM shared_people")) == made
+    finally:
+        await conn.close()
     # removed, the second takes its places with it (and its charges out of the sums)
     conn = await asyncpg.connect(database)
     try:
