@@ -714,7 +714,7 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
         made = set(await conn.fetch("SELECT * FROM shared_people"))
         assert len(made) > 2
         async with conn.transaction():
-            await conn.execute("DROP TABLE shared_people; "
+            await conn.execute("DROP TABLE shared_people; DROP INDEX individuals_id; "
                                "DELETE FROM schema_migrations WHERE version = 24")
             assert [m.name for m in await apply_migrations(conn)] == ["shared_people"]
         assert set(await conn.fetch("SELECT * FROM shared_people")) == made
