@@ -88,15 +88,18 @@ class _Losses:
                           self.dataset_id)
 
 
-async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) -> _Losses:
+async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow, *,
+                with_others: bool = True) -> _Losses:
     """The caller's losses for the dataset's version in place, which the turn holds
     (`turn`), read with its number and size in one statement: whatever version `row` (the
     request's) says. Nothing kept for that version: nothing charged yet. A dataset removed
     since the request resolved it has no variants and no people left to charge.
 
     With them, if other datasets hold some of its people, what the caller was charged for
-    those in each (`_others`): its turn is one for every dataset (`turn_key`), so none of
-    those is charged meanwhile."""
+    those in each (`_others`), which its view needs: its turn is one for every dataset
+    (`turn_key`), so none of those is charged meanwhile. Not `with_others` for losses
+    charged under a view already made (`charge_set`): another read of the other datasets'
+    accounts, for nothing."""
     found = await conn.fetchrow(_LOAD, caller, row.id)
     if found is None:
         return _Losses(caller, row.id, None, np.zeros(0, dtype=np.float32), resolved=False)
@@ -104,7 +107,8 @@ async def _load(conn: asyncpg.Connection, caller: str, row: store.DatasetRow) ->
                else np.frombuffer(found["charged"], dtype="<f4").copy())
     return _Losses(caller, row.id, found["version"], charged, resolved=(
         found["version"] == row.version and found["created_at"] == row.created_at),
-        others=await _others(conn, caller, row.id, len(charged)) if found["shared"] else None)
+        others=(await _others(conn, caller, row.id, len(charged))
+                if with_others and found["shared"] else None))
 
 
 _LOAD = ("SELECT d.version, d.created_at, d.sample_count, l.charged, "
@@ -367,7 +371,7 @@ async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRo
     caller's turn (`turn`), after `charged_view`, so that `view`, `members` and the
     accounts are all of the version in place in that turn, whichever `row` is."""
     assert draw.key is not None, "a set drawn for"
-    losses = await _load(conn, caller, row)
+    losses = await _load(conn, caller, row, with_others=False)
     kept = await conn.fetchval(
         "SELECT shown FROM disclosure_answers WHERE caller = $1 AND dataset_id = $2 "
         "AND version = $3 AND variant = $4", caller, row.id, losses.version, draw.key)

@@ -624,13 +624,14 @@ async def test_a_new_version_of_other_people_starts_the_accounts_again(database,
     assert await _accounts_of(database, again) == {}
 
 
-async def _others_of(database: str, caller: str, dataset: str) -> np.ndarray | None:
-    """What the caller's turn at the dataset reads of its losses in other datasets."""
+async def _loaded(database: str, caller: str, dataset: str) -> Any:
+    """The caller's losses as its turn at the dataset reads them, those in other datasets
+    (`others`) included."""
     conn = await asyncpg.connect(database)
     try:
         row = await _row(conn, dataset)
         async with losses.turn(conn, caller):
-            return (await losses._load(conn, caller, row)).others
+            return await losses._load(conn, caller, row)
     finally:
         await conn.close()
 
@@ -656,7 +657,6 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
         AccessLevel.PUBLIC, apart, workers=1))
     conn = await asyncpg.connect(database)
     try:
-        rows = {d: await _row(conn, d) for d in (first, second, apart)}
         places = await conn.fetchrow("SELECT positions, other_positions FROM shared_people "
                                      "WHERE dataset_id = $1 AND other_id = $2", first, second)
         assert not await conn.fetchval("SELECT count(*) FROM shared_people "
@@ -673,20 +673,20 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
     _, charged, _ = await _accounts(database, "ivy", first)
     out = {_FORTY[s] for s in np.flatnonzero(charged > RULES.loss_budget)}
     assert out and len(out) < SAMPLES
-    others = await _others_of(database, "ivy", second)
-    assert others is not None
-    assert [float(x) for x in others] == [float(charged[_FORTY.index(n)]) for n in reverse]
-    assert await _others_of(database, "ivy", apart) is None
+    loaded = await _loaded(database, "ivy", second)
+    assert loaded.others is not None
+    assert [float(x) for x in loaded.others] == [float(charged[_FORTY.index(n)])
+                                                 for n in reverse]
+    assert (await _loaded(database, "ivy", apart)).others is None
 
     # so in the second dataset her view leaves out exactly those people, and a variant
     # shown to everyone that too few others carry is hidden to her alone
+    view = loaded.view(RULES.loss_budget)
+    counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
+                            count=SAMPLES).astype(bool)
+    assert list(counted) == [n not in out for n in reverse]
     conn = await asyncpg.connect(database)
     try:
-        async with losses.turn(conn, "ivy"):
-            view = (await losses._load(conn, "ivy", rows[second])).view(RULES.loss_budget)
-        counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
-                                count=SAMPLES).astype(bool)
-        assert list(counted) == [n not in out for n in reverse]
         hidden = None
         for c in range(FLOOR.k, FLOOR.upper):
             for i in range(VARIANTS_PER_COUNT):
@@ -704,7 +704,7 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
     await _given(database, "ivy", _region(FLOOR.k + 3), second)
     _, charged_second, _ = await _accounts(database, "ivy", second)
     assert charged_second.any()
-    others = await _others_of(database, "ivy", first)
+    others = (await _loaded(database, "ivy", first)).others
     assert others is not None
     assert [float(x) for x in others] == [float(charged_second[reverse.index(n)])
                                           for n in _FORTY]
@@ -728,7 +728,7 @@ async def test_the_same_people_in_several_datasets_add_up_their_losses(database,
                                        "WHERE $1 IN (dataset_id, other_id)", second)
     finally:
         await conn.close()
-    others = await _others_of(database, "ivy", first)
+    others = (await _loaded(database, "ivy", first)).others
     assert others is None or not others.any()      # the module's other copies: not asked
 
 
