@@ -551,6 +551,19 @@ async def _seconds_until(pool, moment) -> float:
                                moment)
 
 
+async def _take_and_bracket(pool, moment, *take):
+    """budget_take's row, and the seconds until `moment` measured just before and just after
+    it. Its retry_after is the ceiling of those seconds at its own clock, which lies between
+    the two: [after, before + 1] holds however long the machine takes between the
+    statements (measuring once after it failed when that was more than the fraction of a
+    second the ceiling added)."""
+    before = await _seconds_until(pool, moment)
+    row = await pool.fetchrow("SELECT * FROM budget_take($1, $2, $3, $4, false, 600, $5, $6)",
+                              *take)
+    after = await _seconds_until(pool, moment)
+    return row, before, after
+
+
 async def test_retry_after_is_when_the_question_would_be_answered_in_the_window(pool):
     """Refused in its window, a question is told when enough units leave it for the units
     it needs, not when the oldest minute leaves, however little that frees (migration
@@ -561,17 +574,15 @@ async def test_retry_after_is_when_the_question_would_be_answered_in_the_window(
         (caller, now - timedelta(minutes=5), 1),
         (caller, now - timedelta(minutes=4), 300),
         (caller, now - timedelta(minutes=1), 99)])            # 400 of 400 in the window
-    row = await pool.fetchrow("SELECT * FROM budget_take($1, 'W', 5, 5, false, 600, 400, 0)",
-                              caller)
-    assert row["taken"] == 0
     # the minute of 300 counts until two minutes past the window after it
-    frees = await _seconds_until(pool, now - timedelta(minutes=4) + timedelta(minutes=12))
-    assert frees - 1 <= row["retry_after"] <= frees + 1
-    row = await pool.fetchrow("SELECT * FROM budget_take($1, 'W', 1, 1, false, 600, 400, 0)",
-                              caller)
-    assert row["taken"] == 0                                    # 1 frees with the oldest
-    frees = await _seconds_until(pool, now - timedelta(minutes=5) + timedelta(minutes=12))
-    assert frees - 1 <= row["retry_after"] <= frees + 1
+    row, before, after = await _take_and_bracket(
+        pool, now - timedelta(minutes=4) + timedelta(minutes=12), caller, "W", 5, 5, 400, 0)
+    assert row["taken"] == 0
+    assert after <= row["retry_after"] <= before + 1
+    row, before, after = await _take_and_bracket(             # 1 frees with the oldest
+        pool, now - timedelta(minutes=5) + timedelta(minutes=12), caller, "W", 1, 1, 400, 0)
+    assert row["taken"] == 0
+    assert after <= row["retry_after"] <= before + 1
 
 
 async def test_retry_after_a_spent_day_counts_what_the_next_day_inherits(pool):
@@ -585,11 +596,9 @@ async def test_retry_after_a_spent_day_counts_what_the_next_day_inherits(pool):
         (caller, "EARLY", midnight - timedelta(hours=23, minutes=59), 98),
         (caller, "LATE", midnight - timedelta(minutes=1), 98)])   # the day's last minute
     for dataset, then in (("EARLY", midnight), ("LATE", midnight + timedelta(days=1))):
-        row = await pool.fetchrow(
-            "SELECT * FROM budget_take($1, $2, 5, 5, false, 600, 0, 100)", caller, dataset)
+        row, before, after = await _take_and_bracket(pool, then, caller, dataset, 5, 5, 0, 100)
         assert row["taken"] == 0
-        frees = await _seconds_until(pool, then)
-        assert frees - 1 <= row["retry_after"] <= frees + 1, dataset
+        assert after <= row["retry_after"] <= before + 1, dataset
 
 
 async def test_units_left_of_a_take_are_not_spent_past_its_life(pool):
