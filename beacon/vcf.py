@@ -274,11 +274,9 @@ def open_vcf(path: Path, *, drop_samples: bool = False) -> pysam.VariantFile:
         with quiet_htslib():
             return pysam.VariantFile(str(path), drop_samples=drop_samples)
     except (ValueError, OSError) as exc:
-        repeated = _repeated_sample(path)
-        if repeated is not None:
-            raise VcfProblem(path, f"sample {repeated[1]!r} is named twice in the #CHROM line: "
-                                   "each sample needs a name of its own",
-                             line=repeated[0]) from None
+        sample = _sample_problem(path)
+        if sample is not None:
+            raise VcfProblem(path, sample[1], line=sample[0]) from None
         reason = _plain(exc)
         raise VcfProblem(path, "not a readable VCF/BCF file"
                          + (f" ({reason})" if reason else "")) from None
@@ -346,21 +344,54 @@ def _header(path: Path) -> Iterator[str]:
         yield from takewhile(lambda line: line.startswith("#"), fh)
 
 
-def _repeated_sample(path: Path) -> tuple[int, str] | None:
-    """(line, name) of the first sample name the #CHROM line gives twice. htslib refuses
-    such a header with only "does not have valid header" (its reason goes to stderr, which
-    is kept quiet), though nothing else of it may be wrong."""
+def _sample_problem(path: Path) -> tuple[int, str] | None:
+    """(line, reason) of the first sample name the #CHROM line gives twice, or gives empty
+    (a tab at the line's end). htslib refuses such a header with only "does not have valid
+    header" (its reason goes to stderr, which is kept quiet), though nothing else of it may
+    be wrong."""
     try:
         for number, line in enumerate(_header(path), start=1):
             if line.startswith("#CHROM"):
                 seen: set[str] = set()
                 for name in line.rstrip("\r\n").split("\t")[9:]:
+                    if not name:
+                        return number, ("a sample without a name in the #CHROM line (a tab "
+                                        "at its end, or two together): each sample needs one")
                     if name in seen:
-                        return number, name
+                        return number, (f"sample {name!r} is named twice in the #CHROM line: "
+                                        "each sample needs a name of its own")
                     seen.add(name)
                 return None
     except (OSError, EOFError, zlib.error):     # unreadable, cut or damaged: pysam's reason
         return None
+    return None
+
+
+# The longest sample name stored: each is an individual's id, which `individuals` keys by
+# (dataset, id) and `individuals_id` indexes, and a btree entry holds at most ~2.7 kB; a
+# longer name failed the swap with the database's "index row size exceeds" and no line.
+# As many characters as a term id (beacon.phenopackets.TERM_ID_CHARACTERS).
+SAMPLE_NAME_CHARACTERS = 256
+
+
+def _header_problem(path: Path, text: list[str] | None, samples: tuple[str, ...]
+                    ) -> VcfProblem | None:
+    """What the header's text holds that htslib reads without a word and the load cannot
+    use: a header line after the #CHROM line, or a sample name longer than
+    SAMPLE_NAME_CHARACTERS. Read line by line (a gzip file, or plain), htslib then took
+    that header line for a record and refused the first record after it; through an index
+    (a bgzipped file, or a gzip one recompressed), it skipped it as a comment and loaded:
+    the same file was refused or loaded by how it was compressed (and a duplicate variant's
+    search, reading from the top, failed with no line: a fuzzer's find, 2026-12-05)."""
+    chrom = next((n for n, line in enumerate(text or (), start=1)
+                  if line.startswith("#CHROM")), None)    # None in a BCF: no text
+    if chrom is not None and text is not None and chrom < len(text):
+        return VcfProblem(path, "a header line after the #CHROM line, which ends the header: "
+                                "move it above that line", line=chrom + 1)
+    long = next((name for name in samples if len(name) > SAMPLE_NAME_CHARACTERS), None)
+    if long is not None:
+        return VcfProblem(path, f"sample name {long[:40]!r}... is {len(long)} characters, more "
+                                f"than the node stores ({SAMPLE_NAME_CHARACTERS})", line=chrom)
     return None
 
 
@@ -469,6 +500,9 @@ def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assemb
             # its own (an implicit FILTER=PASS), so neither a statement's line nor a
             # record's (header_lines + its number) could be told from it
             text = None if binary else list(_header(path))
+            problem = _header_problem(path, text, tuple(header.samples))
+            if problem is not None:
+                raise problem
             assembly, reason = choose_assembly(
                 path, _assembly_statements(text, header), assembly, given_by, force_assembly)
             try:

@@ -57,6 +57,20 @@ HEADER = """##fileformat=VCFv4.2
 GOOD_LINES = "".join(f"chr1\t{p}\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t0|0\n" for p in (100, 200, 300))
 
 
+def _header_after_chrom(path: Path, form: str) -> Path:
+    """HEADER with its FORMAT line moved below the #CHROM line (to line 5): plain text,
+    gzip (which ingest recompresses and indexes) or bgzipped and indexed."""
+    format_line = '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    text = HEADER.replace(format_line, "") + format_line + GOOD_LINES
+    if form == "plain":
+        return _write(path, text)
+    if form == "gzip":
+        zipped = path.with_name(path.name + ".gz")
+        zipped.write_bytes(gzip.compress(text.encode()))
+        return zipped
+    return write_vcf_text(path, text)
+
+
 @pytest.fixture
 async def db_url(pg_server_url: str):
     """Every test here ingests: a database with the node's schema."""
@@ -658,6 +672,26 @@ BAD_INPUTS = {
     "sample_named_twice": (lambda d: write_vcf_text(d / "d.vcf", HEADER.replace(
         "\tS2\n", "\tS2\tS1\n") + GOOD_LINES.replace("\n", "\t0|0\n")),
         ["d.vcf.gz:5: sample 'S1' is named twice in the #CHROM line"]),
+    # a tab at the #CHROM line's end: an empty sample name, which htslib refuses with only
+    # "does not have valid header" (found by a review, 2026-12-05)
+    "sample_name_empty": (lambda d: write_vcf_text(d / "e.vcf", HEADER.replace(
+        "\tS2\n", "\tS2\t\n") + GOOD_LINES, index=False),
+        ["e.vcf.gz:5: a sample without a name in the #CHROM line"]),
+    # a sample name the individuals' btree cannot key: the swap failed with the database's
+    # "index row size ... exceeds" and no line (found by a review, 2026-12-05)
+    "sample_name_too_long": (lambda d: write_vcf_text(d / "l.vcf", HEADER.replace(
+        "\tS2\n", "\t" + "".join(f"{i:03d}" for i in range(100)) + "\n") + GOOD_LINES),
+        ["l.vcf.gz:5: sample name '000001002",
+         "is 300 characters, more than the node stores (256)"]),
+    # a header line below #CHROM: loaded when read through an index (htslib skips it as a
+    # comment), refused at the next line when read from the top (found by fuzzing, with a
+    # duplicate variant whose search then failed with a bare OSError), so in every form
+    # refused at its own line
+    **{f"header_line_after_chrom_{form}": (
+        lambda d, form=form: _header_after_chrom(d / f"{form}.vcf", form),
+        [f"{form}.vcf{suffix}:5: a header line after the #CHROM line",
+         "which ends the header: move it above that line"])
+       for form, suffix in (("plain", ""), ("gzip", ".gz"), ("indexed", ".gz"))},
     # a sample column without the GT its FORMAT names, which htslib writes as '-65' (found by
     # a probe: "GT '-65' names allele '-65'")
     "sample_without_gt": (lambda d: write_vcf_text(d / "t.vcf", HEADER.replace(
