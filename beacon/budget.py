@@ -73,6 +73,11 @@ class _Lease:
     def units(self) -> int:
         return sum(take.units for take in self.takes)
 
+    def lapse(self, now: float) -> float:
+        """Seconds until the first of the units held lapses (an empty lease: never)."""
+        return min((take.at + LEASE_SECONDS - now for take in self.takes if take.units),
+                   default=float("inf"))
+
     def spend(self, units: int) -> _Take:
         """Spend `units` (held), the oldest take's first; the first take they came from."""
         first = None
@@ -120,12 +125,15 @@ class Budgets:
         database has too few left.
 
         One take at a time per caller and dataset: a request that finds the lease short
-        while one is in flight waits for it and looks again, refused with it if it needs as
-        many units or more. When each such request took a lease of its own, a fresh caller's
-        150 questions at once had 130 refused while the first 20 left 280 units here unused;
-        and units are only ever spent from a lease holding them, where a request once
-        subtracted what it had asked the database for after others had spent the units it
-        counted on, leaving the lease owing units the database never gave."""
+        while one is in flight waits for it and looks again, refused with it if it needs
+        what it needed, else taking for itself (refused, it is told when its own need would
+        be met: a request needing 5 refused with one needing 1 was told when 1 unit frees,
+        and refused again then, until 2026-12-05). When each such request took a lease of
+        its own, a fresh caller's 150 questions at once had 130 refused while the first 20
+        left 280 units here unused; and units are only ever spent from a lease holding
+        them, where a request once subtracted what it had asked the database for after
+        others had spent the units it counted on, leaving the lease owing units the
+        database never gave."""
         key = (caller, dataset_id)
         refused: tuple[int, int] | None = None
         while True:
@@ -136,7 +144,7 @@ class Budgets:
                 held -= units
                 return Left(_minus(lease.window_left, held), _minus(lease.day_left, held),
                             source)
-            if refused is not None and units - held >= refused[0]:
+            if refused is not None and units - held == refused[0]:
                 raise BudgetExceeded(dataset_id, refused[1], rules, self._window)
             taking = self._taking.get(key)
             if taking is None or taking.done():      # done and still here: ended unstarted
@@ -189,31 +197,45 @@ class Budgets:
             limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
             wanted = max(needed, min(MAX_LEASE, limit // 20))
             async with self._pool.acquire() as connection:
-                # the take's life starts before the database's clock reads its time: timed
-                # after the call, its units were spent past their count by the call's time
-                at = time.monotonic()
-                taking = connection.fetchrow(
-                    "SELECT * FROM budget_take($1, $2, $3, $4, false, $5, $6, $7)", caller,
-                    dataset_id, wanted, needed, self._window, rules.budget_per_window,
-                    rules.budget_per_day)
-                row = await (taking if self._watchdog is None else
-                             self._watchdog.run(connection, taking))
+                at, row = await self._ask(connection, caller, dataset_id, rules, wanted,
+                                          needed)
+                held = self._held(key)
+                if not row["taken"] and held is not None and (
+                        row["retry_after"] > held.lapse(time.monotonic())):
+                    # the units held lapse before then, so the database alone must give
+                    # them too: told when it gives only `needed`, a request holding 3 of
+                    # the 5 it needs was refused again then, until 2026-12-05. (Taken
+                    # after all if the window moved on meanwhile: never lost.)
+                    more = needed + held.units
+                    at, row = await self._ask(connection, caller, dataset_id, rules, more,
+                                              more)
         finally:
             del self._taking[key]
         if not row["taken"]:
             return needed, row["retry_after"]
         # a take of its own in the lease held (a new one if it lapsed or was pruned
-        # meanwhile): the database's lowest "left" is the latest
+        # meanwhile); what the database says is left is as of this take, the latest, as
+        # takes of one caller and dataset are one at a time here (the lowest it had said
+        # was kept until 2026-12-05: once older minutes left the window, a caller asking
+        # steadily was told far less was left than there was)
         take = _Take(row["taken"], at)
-        current = self._leases.setdefault(key, _Lease(row["window_left"], row["day_left"], []))
+        current = self._leases.setdefault(key, _Lease(None, None, []))
         current.takes.append(take)
-        current.window_left = _lowest(current.window_left, row["window_left"])
-        current.day_left = _lowest(current.day_left, row["day_left"])
+        current.window_left, current.day_left = row["window_left"], row["day_left"]
         return None
 
-
-def _lowest(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
+    async def _ask(self, connection: asyncpg.Connection, caller: str, dataset_id: str,
+                   rules: Rules, wanted: int, needed: int) -> tuple[float, asyncpg.Record]:
+        """One `budget_take`: when its take's life starts, and its row."""
+        # the take's life starts before the database's clock reads its time: timed after
+        # the call, its units were spent past their count by the call's time
+        at = time.monotonic()
+        taking = connection.fetchrow(
+            "SELECT * FROM budget_take($1, $2, $3, $4, false, $5, $6, $7)", caller,
+            dataset_id, wanted, needed, self._window, rules.budget_per_window,
+            rules.budget_per_day)
+        return at, await (taking if self._watchdog is None else
+                          self._watchdog.run(connection, taking))
 
 
 def _minus(left: int | None, held: int) -> int | None:
@@ -230,21 +252,31 @@ async def charge(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]
     budget of 300 got 170 rare answers (850 units).
 
     A query refused for one dataset is answered nothing, so the units it took of the
-    datasets before that one go back (Budgets.give_back): without that, a caller whose
-    budget for one dataset was spent lost units of every other dataset it asked with it,
-    on every refused query."""
+    datasets before that one go back (`refund`): without that, a caller whose budget for
+    one dataset was spent lost units of every other dataset it asked with it, on every
+    refused query. So they do when a take fails otherwise (the database down, the request
+    cancelled), which kept them spent until 2026-12-05."""
     left: dict[str, Left] = {}
     try:
         for dataset_id, rules in datasets:
             if rules.budgeted:
                 left[dataset_id] = await budgets.spend(caller, dataset_id, rules,
                                                        rules.rare_cost)
-    except BudgetExceeded:
-        for dataset_id, rules in datasets:
-            if dataset_id in left:
-                budgets.give_back(caller, dataset_id, rules.rare_cost, left[dataset_id].source)
+    except BaseException:
+        refund(budgets, caller, datasets, left)
         raise
     return left
+
+
+def refund(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]],
+           left: dict[str, Left]) -> None:
+    """Give back what `charge` took (`left`) for a query answered nothing: refused for
+    another dataset, or failed (a 503: the database down or too slow; the request
+    cancelled) before its answer was made. A failed answer kept its `rare_cost` spent
+    until 2026-12-05, so under an outage a caller's budget drained on 503s."""
+    for dataset_id, rules in datasets:
+        if dataset_id in left:
+            budgets.give_back(caller, dataset_id, rules.rare_cost, left[dataset_id].source)
 
 
 def settle(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]], rare: set[str],

@@ -229,6 +229,23 @@ class Workers:
             assert process.returncode == 0, log.read_text()[-3000:]
 
 
+async def test_a_question_answered_nothing_by_a_503_spends_nothing(loaded, tmp_path):
+    """A question charged, then answered nothing (a 503: its statement outlived the
+    query's limit behind a lock) spends nothing of the budget. It kept the RARE_COST
+    units taken before the answer, so under an outage a caller's budget drained on 503s."""
+    async with served(_settings(loaded, tmp_path, query_timeout_seconds=1)) as node:
+        assert (await node.get(COMMON)).status == 200                  # 1 unit
+        blocker = await asyncpg.connect(loaded)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE variants IN ACCESS EXCLUSIVE MODE")
+                failed = await node.get(COMMON)
+        finally:
+            await blocker.close()
+        assert failed.status == 503 and failed.headers["Retry-After"].isdigit()
+        assert _budget(await (await node.get(COMMON)).json())["windowLeft"] == BUDGET - 2
+
+
 async def _wait_ready(process: subprocess.Popen, base: str, deadline: float) -> None:
     end = time.monotonic() + deadline
     async with aiohttp.ClientSession() as session:
@@ -640,6 +657,119 @@ async def test_a_question_waiting_on_a_refused_take_is_refused_only_if_it_needs_
     with pytest.raises(BudgetExceeded):
         await budgets.spend(caller, "DS", rules)
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 20
+
+
+async def test_a_question_waiting_on_a_smaller_refused_take_is_told_when_its_own_is_met(pool):
+    """Two questions of one caller at once, the first needing 1 unit and the second 5,
+    which waits for the first's take: refused, each is told when its own need would be
+    met. The second was told the first's Retry-After (when 1 unit frees, 12 minutes on)
+    and refused again then, though 5 free only 52 minutes on."""
+    from beacon.budget import BudgetExceeded, Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    caller = "address 192.0.2.40"
+    now = await pool.fetchval("SELECT date_trunc('minute', clock_timestamp())")
+    await pool.executemany("INSERT INTO budget_spent VALUES ($1, 'W', $2, $3)", [
+        (caller, now - timedelta(minutes=50), 1), (caller, now - timedelta(minutes=10), 9)])
+    budgets = Budgets(pool, DisclosurePolicy())
+    small, big = await asyncio.gather(*(budgets.spend(caller, "W", Rules(budget_per_window=10),
+                                                      units) for units in (1, 5)),
+                                      return_exceptions=True)
+    assert isinstance(small, BudgetExceeded) and isinstance(big, BudgetExceeded)
+    one = await _seconds_until(pool, now - timedelta(minutes=50) + timedelta(minutes=62))
+    five = await _seconds_until(pool, now - timedelta(minutes=10) + timedelta(minutes=62))
+    assert one - 2 <= small.retry_after <= one + 1
+    assert five - 2 <= big.retry_after <= five + 1
+
+
+async def test_retry_after_counts_the_units_held_that_lapse_before_then(pool):
+    """A question needing 5 while this process holds 3 asks the database for 2; refused,
+    it is told when the database alone can give all 5, since the 3 held lapse
+    (LEASE_SECONDS) long before 2 free. Told when 2 free, it was refused again then."""
+    from beacon.budget import LEASE_SECONDS, BudgetExceeded, Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    caller, key = "address 192.0.2.41", ("address 192.0.2.41", "W")
+    now = await pool.fetchval("SELECT date_trunc('minute', clock_timestamp())")
+    await pool.execute("INSERT INTO budget_spent VALUES ($1, 'W', $2, 2)", caller,
+                       now - timedelta(minutes=50))
+    rules = Rules(budget_per_window=20)
+    budgets = Budgets(pool, DisclosurePolicy())
+    left = await budgets.spend(caller, "W", rules, 4)           # a take of 4
+    budgets.give_back(caller, "W", 3, left.source)             # 1 used, 3 held
+    await pool.fetchrow("SELECT * FROM budget_take($1, 'W', 14, 14, false, 3600, 20, 0)",
+                        caller)                                 # 2 + 4 + 14: all 20 taken
+    with pytest.raises(BudgetExceeded) as refused:
+        await budgets.spend(caller, "W", rules, 5)
+    wait = refused.value.retry_after
+    assert wait > LEASE_SECONDS
+    # `wait` seconds on, in the database and in this process: answered
+    await pool.execute("UPDATE budget_spent SET minute = minute - make_interval(secs => $1)",
+                       float(wait))
+    for take in budgets._leases[key].takes:
+        take.at -= wait
+    assert (await budgets.spend(caller, "W", rules, 5)).window is not None
+
+
+async def test_a_take_that_fails_gives_back_what_the_query_took_before_it(pool, db_url):
+    """A query asking datasets A and B whose take for B fails (the database refusing it)
+    or is cancelled (the client gone while the take waits) is answered nothing: A's units
+    go back, as they do when B is refused. They stayed spent."""
+    from beacon.budget import Budgets, charge
+    from beacon.disclosure import DisclosurePolicy, Rules
+    rules = Rules(budget_per_window=100)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller = "address 192.0.2.42"
+    await charge(budgets, caller, [("A", rules)])
+    held = budgets._leases[(caller, "A")].units
+    await pool.execute("ALTER FUNCTION budget_take RENAME TO budget_take_gone")
+    try:
+        with pytest.raises(asyncpg.UndefinedFunctionError):
+            await charge(budgets, caller, [("A", rules), ("B", rules)])
+    finally:
+        await pool.execute("ALTER FUNCTION budget_take_gone RENAME TO budget_take")
+    assert budgets._leases[(caller, "A")].units == held
+    blocker = await asyncpg.connect(db_url)          # holds B's take at budget_take's lock
+    try:
+        async with blocker.transaction():
+            await blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                                  f"{caller}{chr(31)}B")
+            task = asyncio.create_task(charge(budgets, caller, [("A", rules), ("B", rules)]))
+            for _ in range(100):                 # bounded: until the take waits on the lock
+                if (caller, "B") in budgets._taking:
+                    break
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        await blocker.close()
+    assert budgets._leases[(caller, "A")].units == held
+
+
+async def test_what_is_left_is_as_the_latest_take_says(pool):
+    """The budget left shown with an answer (info.budget.windowLeft) is the database's word
+    at the latest take: the lowest it had ever said was kept while the lease lived, so once
+    older minutes left the window a caller asking steadily was told it had far less left
+    than it had (79 where 359 were)."""
+    from beacon.budget import Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    caller, key = "address 192.0.2.44", ("address 192.0.2.44", "W")
+    clock = await pool.fetchval("SELECT clock_timestamp()")
+    # 300 units that leave the window (and its two minutes more) 100 s from now
+    await pool.execute("INSERT INTO budget_spent VALUES ($1, 'W', $2, 300)", caller,
+                       clock + timedelta(seconds=100) - timedelta(minutes=62))
+    rules = Rules(budget_per_window=400)                        # a lease of 20
+    budgets = Budgets(pool, DisclosurePolicy())
+    await budgets.spend(caller, "W", rules)                     # a take with 80 left
+    for seconds in (50, 55):                                    # takes 50 s and 105 s on
+        await pool.execute("UPDATE budget_spent SET minute = minute - "
+                           "make_interval(secs => $1)", float(seconds))
+        for take in budgets._leases[key].takes:
+            take.at -= seconds
+        await budgets.spend(caller, "W", rules, budgets._leases[key].units)
+        left = await budgets.spend(caller, "W", rules)
+    counted = await pool.fetchval("SELECT sum(units) FROM budget_spent WHERE minute > "
+                                  "clock_timestamp() - interval '62 minutes'")
+    assert left.window == 400 - counted + budgets._leases[key].units > 300
 
 
 async def test_a_fresh_callers_burst_is_not_refused_while_its_lease_holds_units(pool):

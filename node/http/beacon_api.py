@@ -16,7 +16,7 @@ from multidict import istr
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
-from beacon.budget import BudgetExceeded, charge, settle
+from beacon.budget import BudgetExceeded, charge, refund, settle
 from beacon.datasets import (
     DatasetsQuery,
     Seen,
@@ -224,8 +224,12 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         chosen = await _chosen(request, app, query)
     asked = [(d.row.id, d.rules) for d in chosen]
     left = await charge(app[BUDGETS], key, asked)
-    answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
-        app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
+    try:
+        answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
+            app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
+    except BaseException:                       # answered nothing: a 503, or cancelled
+        refund(app[BUDGETS], key, asked, left)
+        raise
     spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
     audit(request, ((a.dataset.id, a.granularity) for a in answers))
     _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers})
