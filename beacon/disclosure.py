@@ -81,6 +81,12 @@ class Rules:
                 raise ValueError(f"{name}: must not be negative")
         if self.rare_cost < 1:
             raise ValueError("rare_cost: must be at least 1")
+        for name in ("budget_per_window", "budget_per_day"):
+            # a question needs rare_cost units left to be asked (beacon/budget.py charge):
+            # above a budget, every question was refused, told to retry in 1 s
+            if 0 < getattr(self, name) < self.rare_cost:
+                raise ValueError(f"rare_cost: must be at most {name} "
+                                 f"({getattr(self, name)}), or no question is ever answered")
         if self.smooth_width < 0:
             raise ValueError("smooth_width: must not be negative")
         if not self.smooth_scale > 0:

@@ -287,6 +287,21 @@ class DisclosureSettings(BaseModel):
                     "client of a dual-stack socket, ::ffff:192.0.2.1, too) are each address")
 
 
+    @model_validator(mode="after")
+    def _tiers_hold(self) -> DisclosureSettings:
+        """Each tier's rules as the node will use them (its settings over the defaults)
+        hold together: a rule checked alone could still make the tier unusable (a
+        `rare_cost` above the tier's default budget), found only when the first question
+        was refused."""
+        from beacon.disclosure import DEFAULT_TIERS
+        for tier, rules in DEFAULT_TIERS.items():
+            try:
+                dataclasses.replace(rules, **getattr(self, tier).model_dump(exclude_none=True))
+            except ValueError as exc:
+                raise ValueError(f"{tier}.{exc}") from None
+        return self
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GDI_NODE_", extra="forbid",
                                       allow_inf_nan=False)

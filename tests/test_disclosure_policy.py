@@ -154,6 +154,25 @@ def test_settings_build_the_policy_from_the_defaults(monkeypatch):
         Settings()
 
 
+def test_a_rare_cost_above_a_tiers_budget_is_refused_naming_both(monkeypatch):
+    """A question needs `rare_cost` units left to be asked: above the budget, a tier
+    answered nothing, every question refused and told to retry in 1 s. Refused when the
+    rules are made, and by the settings with the tier's name, over the default budgets as
+    well as its own."""
+    assert Rules(budget_per_window=5, rare_cost=5).rare_cost == 5
+    assert Rules(rare_cost=50).rare_cost == 50                    # no budget: never asked
+    for budgets in ({"budget_per_window": 4}, {"budget_per_window": 10, "budget_per_day": 4}):
+        with pytest.raises(ValueError, match="rare_cost: must be at most budget_per_"):
+            Rules(rare_cost=5, **budgets)
+    monkeypatch.setenv("GDI_NODE_DISCLOSURE", '{"anonymous": {"rare_cost": 301}}')
+    with pytest.raises(ValueError, match=r"anonymous\.rare_cost: must be at most "
+                                         r"budget_per_window \(300\)"):
+        Settings()
+    monkeypatch.setenv("GDI_NODE_DISCLOSURE", '{"anonymous": {"rare_cost": 301, '
+                                              '"budget_per_window": 400}}')
+    assert Settings().disclosure_policy().tiers["anonymous"].rare_cost == 301
+
+
 @pytest.mark.parametrize(("disclosure", "message"), [
     ({"anonymous": {"allele_floor": 0}}, "disclosure.anonymous.allele_floor"),
     ({"anonymous": {"allele_floor": 2**31}},
