@@ -33,11 +33,17 @@ class CountBatcher:
 
     def __init__(self, pool: asyncpg.Pool, lanes: int,
                  on_round_trip: Callable[[int], None] = lambda queries: None,
-                 watchdog: Watchdog | None = None) -> None:
+                 watchdog: Watchdog | None = None,
+                 usable: Callable[[asyncpg.Connection], bool] | None = None) -> None:
         """`watchdog` ends a lane's statement on a server that does not answer
-        (beacon/hung_server.py); without one, the lane waits for it for good."""
+        (beacon/hung_server.py); without one, the lane waits for it for good. `usable`
+        says whether a lane's connection may still answer before each statement (a
+        replica's, while it is in rotation: node/replicas.py; None: always); when not, the
+        lane gives it back and another takes the queue on a connection the pool chooses
+        anew."""
         self._pool = pool
         self._watchdog = watchdog
+        self._usable = usable
         self._max_lanes = lanes
         self._on_round_trip = on_round_trip
         self._queue: dict[store.CountKey, list[_Member]] = {}
@@ -78,7 +84,8 @@ class CountBatcher:
             raise
         try:
             healthy = True
-            while self._queue and healthy:
+            usable = self._usable
+            while self._queue and healthy and (usable is None or usable(connection)):
                 key = next(iter(self._queue))
                 group = self._queue.pop(key)
                 if len(group) > MAX_BATCH:   # the rest waits its turn, as a group of its own
@@ -92,8 +99,8 @@ class CountBatcher:
             raise
         else:
             self._working -= 1               # before the release: who queues now starts a lane
-            if self._queue:                  # the statement failed: hand over to a new lane
-                self._start_lane()
+            if self._queue:                  # the statement failed, or the connection may
+                self._start_lane()           # no longer answer: over to a new lane
         finally:
             await self._pool.release(connection)
 

@@ -149,7 +149,8 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
     watchdog = app[WATCHDOG] = limits.watchdog()
     watchdog.start()
     app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip,
-                               watchdog)
+                               watchdog,
+                               usable=reads.usable if isinstance(reads, ReadPools) else None)
     app[QUERIES] = Queries(reads, app[COUNTS], limits, primary=app[POOL], watchdog=watchdog)
     app[BUDGETS] = Budgets(app[POOL], app[POLICY], watchdog)
     yield

@@ -14,8 +14,9 @@ the router keeps `required`, the primary's WAL position (LSN) read just after th
 learnt of a change, and a replica is in rotation only while its replay position
 (`pg_last_wal_replay_lsn()`, read every `replica_poll_seconds`) is at or past it. From the
 moment a change is notified until the primary's position is known, and whenever no replica
-has caught up, reads go to the primary. An answer is therefore never older than the
-datasets the node describes. (Two statements of one answer, a count and its records page, run
+has caught up, reads go to the primary; a count lane holding a replica's connection across
+its queue gives it back before its next statement once that replica is out of rotation
+(`usable`). An answer is therefore never older than the datasets the node describes. (Two statements of one answer, a count and its records page, run
 as separate snapshots, on the primary alone as here; an ingest committing between them is the
 same window either way.)
 
@@ -35,7 +36,8 @@ start), every replica is out of rotation, saying why.
 
 Failures. A replica that cannot be reached, answers that it is not a replica, or whose
 connection a statement left closed (a replica stopped mid-load), is out of rotation at once
-and back when a poll succeeds again. A request that was running on it when it went away gets
+and back when a poll succeeds again. The poll has a connection of its own, so a replica
+busy with the node's statements is never taken for a failed one. A request that was running on it when it went away gets
 what any lost database connection gets (a 503 with Retry-After, node/http/outage.py); the
 next one goes elsewhere. A statement the replica's replay cancelled (a recovery conflict)
 runs again on the primary (beacon/replica_conflict.py). The outage probe watches the primary
@@ -88,6 +90,10 @@ async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Iden
 class Replica:
     url: str
     pool: asyncpg.Pool | None = None
+    # the poll's own connection: taken from `pool`, a poll waited for the node's own
+    # statements to give one back, and a replica busy with them for 5 s was declared
+    # failed, its pool retired and its statements ended (a review, 2026-12-05)
+    probe: asyncpg.Connection | None = None
     replayed: int = -1                 # WAL position replayed, as of the last poll
     healthy: bool = False              # the last poll (or use) succeeded
     problem: str = field(default="not polled yet")
@@ -131,6 +137,7 @@ class ReadPools:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task            # a poll cut short may end in the driver's error
         for replica in self.replicas:
+            _end_probe(replica)
             if replica.pool is not None:
                 await close_pool(replica.pool)
 
@@ -181,9 +188,11 @@ class ReadPools:
         try:
             if replica.pool is None:
                 replica.pool = await self._connect(replica.url)
-            async with replica.pool.acquire(timeout=5) as connection:
-                in_recovery, replayed, identity = await _state(connection)
+            if replica.probe is None or _closed(replica.probe):
+                replica.probe = await asyncpg.connect(replica.url, timeout=5)
+            in_recovery, replayed, identity = await _state(replica.probe)
         except Exception as error:  # noqa: BLE001 - whatever it is, the replica is not usable
+            _end_probe(replica)
             self._out(replica, f"{type(error).__name__}: {error}")
             if replica.pool is not None:
                 # a fresh pool at the next poll: asyncpg's own reconnection backs off for up
@@ -239,6 +248,15 @@ class ReadPools:
         return [r for r in self.replicas if r.healthy and r.pool is not None
                 and r.replayed >= self._required]
 
+    def usable(self, connection: asyncpg.Connection) -> bool:
+        """Whether a connection taken here may still answer: the primary's always, a
+        replica's while that replica is in rotation. A count lane holds its connection
+        while its queue lasts (beacon/count_batcher.py): on a replica gone out of rotation
+        (a new version it has not replayed, or lost) it answered from the version before
+        after the node had learnt of the new one (a review, 2026-12-05)."""
+        pool = self._owners.get(id(connection), self.primary)
+        return pool is self.primary or any(r.pool is pool for r in self.in_rotation())
+
     def _choose(self) -> asyncpg.Pool:
         ready = self.in_rotation()
         if not ready:
@@ -277,6 +295,13 @@ class ReadPools:
         replica = next((r for r in self.replicas if r.pool is pool), None)
         if replica is not None:            # else its pool was already retired by a poll
             self._out(replica, f"{type(error).__name__}: {error}")
+
+
+def _end_probe(replica: Replica) -> None:
+    """Drop the poll's connection without waiting on its server, which may not answer."""
+    if replica.probe is not None:
+        replica.probe.terminate()
+        replica.probe = None
 
 
 def _closed(connection: asyncpg.Connection) -> bool:

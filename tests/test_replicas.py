@@ -21,15 +21,21 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
 from auth.access import AccessLevel
+from beacon import store
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from node import replicas
+from node.app import create_app
+from node.database import create_pool
+from node.http.app_keys import DATASETS, READS
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.replicas import ReadPools
 from node.settings import Settings
@@ -37,6 +43,7 @@ from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
     node_database,
+    serve_app,
     serve_node,
     write_vcf_text,
 )
@@ -180,11 +187,23 @@ async def _exists(client: ClientSession, position: int, dataset: str = DATASET) 
 
 
 async def _node(stack: AsyncExitStack, cluster: Cluster, tmp_path: Path) -> ClientSession:
+    client, _ = await _served(stack, cluster, tmp_path)
+    return client
+
+
+async def _served(stack: AsyncExitStack, cluster: Cluster, tmp_path: Path, **changes: Any
+                  ) -> tuple[ClientSession, web.Application]:
+    """A node reading from the cluster's replica, served until `stack` closes: a client
+    bound to it, and its application (for the router's state)."""
     settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
                         beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
-                        database_replica_urls=[cluster.replica], replica_poll_seconds=POLL)
-    client, _ = await serve_node(stack, settings)
-    return client
+                        database_replica_urls=[cluster.replica], replica_poll_seconds=POLL,
+                        **changes)
+    pool = await create_pool(settings.database_url, settings)
+    stack.push_async_callback(pool.close)
+    app = create_app(settings, pool)
+    url = await serve_app(stack, app)
+    return await stack.enter_async_context(ClientSession(base_url=url)), app
 
 
 async def test_reads_go_to_the_replica_and_never_to_an_older_version(cluster, tmp_path):
@@ -225,6 +244,94 @@ async def test_reads_go_to_the_replica_and_never_to_an_older_version(cluster, tm
         for _ in range(5):
             assert await _exists(client, 300)
             assert not await _exists(client, 100)
+
+
+async def test_a_count_lane_leaves_a_replica_gone_out_of_rotation(cluster, tmp_path,
+                                                                   monkeypatch):
+    """A count lane holds its connection while its queue lasts. One that took the replica's
+    before a new version was ingested (the replica's replay paused) gives it back once the
+    node knows of the version and the replica is out of rotation: counts queued behind its
+    statement are answered by the primary, from the new version. It answered them on the
+    replica, from the old one (a review, 2026-12-05). The lane's first statement is held
+    open by the test, as a slow one would be under load."""
+    old = await ingest(cluster.primary, IngestRequest(
+        _vcf(tmp_path / "v1.vcf", [100, 200]), DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+        workers=1))
+    await _caught_up(cluster)
+    held, entered = asyncio.Event(), asyncio.Event()
+    held.set()
+    count_batch = store.count_batch
+
+    async def slow(connection: asyncpg.Connection, key: object, members: list) -> list:
+        if not held.is_set():
+            entered.set()
+            await held.wait()
+        return await count_batch(connection, key, members)
+
+    monkeypatch.setattr(store, "count_batch", slow)
+    try:
+        async with AsyncExitStack() as stack:
+            client, app = await _served(stack, cluster, tmp_path, count_lanes=1)
+            reads = app[READS]
+            await asyncio.sleep(3 * POLL)
+            assert reads.in_rotation()
+            await _replay(cluster, paused=True)
+            held.clear()
+            first = asyncio.create_task(_exists(client, 200))       # the lane, on the replica
+            await asyncio.wait_for(entered.wait(), 10)
+            await ingest(cluster.primary, IngestRequest(
+                _vcf(tmp_path / "v2.vcf", [300]), DATASET, GRCH38, AccessLevel.PUBLIC,
+                DATASET, workers=1))
+            deadline = time.monotonic() + 10
+            while [r.version for r in await app[DATASETS].all() if r.id == DATASET] != [
+                    old.version + 1] or reads.in_rotation():
+                assert time.monotonic() < deadline, "the node never learnt of the new version"
+                await asyncio.sleep(0.05)
+            later = [asyncio.create_task(_exists(client, p)) for p in (300, 200)]
+            await asyncio.sleep(0.3)                               # queued behind the lane
+            held.set()
+            assert await first is True                             # asked before version 2
+            assert [await t for t in later] == [True, False]
+    finally:
+        held.set()
+        await _replay(cluster, paused=False)
+
+
+async def test_a_replica_busy_with_the_nodes_statements_stays_in_rotation(cluster, tmp_path,
+                                                                          monkeypatch, caplog):
+    """Every connection of the replica's pool running a long statement of the node's: its
+    poll is answered on a connection of its own, so the replica stays in rotation and the
+    statements end in their own time. The poll waited for one of the pool's (5 s), the
+    replica was declared failed and its pool retired, its statements ended with 503s (a
+    review, 2026-12-05); RETIRE_SECONDS is made 1 s here, so the test need not outlast 15."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    monkeypatch.setattr(replicas, "RETIRE_SECONDS", 1.0)
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100, 200]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    fetch_variants = store.fetch_variants
+
+    async def slow(connection: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+        await connection.execute("SELECT pg_sleep(7)")        # a long page, in the database
+        return await fetch_variants(connection, *args, **kwargs)
+
+    monkeypatch.setattr(store, "fetch_variants", slow)
+    async with AsyncExitStack() as stack:
+        client, app = await _served(stack, cluster, tmp_path, db_pool_max=3, count_lanes=1,
+                                    query_timeout_seconds=30)
+        await asyncio.sleep(3 * POLL)
+        assert app[READS].in_rotation()
+
+        async def page() -> int:
+            async with client.get("/api/g_variants", params={
+                    "referenceName": "1", "start": "99", "alternateBases": "G",
+                    "datasetIds": DATASET, "requestedGranularity": "record"}) as response:
+                await response.read()
+                return response.status
+
+        assert await asyncio.gather(*(page() for _ in range(3))) == [200] * 3
+        assert app[READS].in_rotation()
+    assert not [r.getMessage() for r in caplog.records if "out of rotation" in r.getMessage()]
 
 
 async def test_a_replica_stopped_mid_load_is_taken_out_of_rotation(cluster, tmp_path):
