@@ -453,19 +453,29 @@ def _histology(packet: dict) -> tuple[Term, ...]:
 
 
 def _measurement(measurement: dict, where: str) -> Measurement | None:
-    """A quantity measurement; None for the other value forms."""
+    """A quantity measurement; None for the other value forms. The value is held as a float:
+    a JSON integer past a float's range (a 1 and 400 zeros) is refused at its record. Until
+    2026-12-05 `math.isfinite()` raised OverflowError on it, which no reader caught: the
+    ingest failed with "int too large to convert to float", naming the VCF (found by a
+    review)."""
     value = _get(measurement, "value")
     quantity = _get(value, "quantity") if isinstance(value, dict) else None
     if quantity is None:
         return None
     quantity = _object(quantity, f"{where}.value.quantity")
     number = _get(quantity, "value")
-    if (isinstance(number, bool) or not isinstance(number, int | float)
-            or not math.isfinite(number)):
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise _Bad(f"{where}.value.quantity.value {number!r} is not a number")
+    try:
+        held = float(number)
+    except OverflowError:
+        raise _Bad(f"{where}.value.quantity.value: an integer of {len(str(abs(number))):,} "
+                   "digits, not a number a float can hold (at most about 1.8e308)") from None
+    if not math.isfinite(held):
         raise _Bad(f"{where}.value.quantity.value {number!r} is not a number")
     unit = _get(quantity, "unit")
     return Measurement(assay=_term(_get(measurement, "assay"), f"{where}.assay"),
-                       value=float(number),
+                       value=held,
                        unit=None if unit is None else _term(unit, f"{where}.value.quantity.unit"))
 
 

@@ -139,6 +139,14 @@ BAD_PACKETS = [
     (_subject("A", measurements=[{"assay": {"id": "LOINC:39156-5"},
                                   "value": {"quantity": {"value": "27.5"}}}]),
      "measurements[0].value.quantity.value '27.5' is not a number"),
+    # an integer past a float's range: OverflowError, naming the VCF (found by a review)
+    (_subject("A", measurements=[{"assay": {"id": "LOINC:39156-5"},
+                                  "value": {"quantity": {"value": 10 ** 400}}}]),
+     ("measurements[0].value.quantity.value: an integer of 401 digits, not a number a float "
+      "can hold (at most about 1.8e308)$")),
+    (_subject("A", measurements=[{"assay": {"id": "LOINC:39156-5"},
+                                  "value": {"quantity": {"value": -(10 ** 309)}}}]),
+     "measurements[0].value.quantity.value: an integer of 310 digits, not a number a float"),
     ({"subject": {"id": "A", "countryOfBirth": "FIN"}},
      "countryOfBirth 'FIN' is not a two-letter ISO 3166-1 code (FI?)"),
     # well-formed codes ISO does not assign, which became population labels (found by a probe)
@@ -392,3 +400,11 @@ def test_json_lines_end_at_newlines_only(tmp_path: Path) -> None:
     csv_path = _write(tmp_path, "odd.csv", "id,sex\nA\u2028B,MALE\nC,X\u2029Y\n")
     with pytest.raises(PhenopacketProblem, match=r"odd\.csv:3: unknown sex 'X\\u2029Y'"):
         read_individuals(csv_path)
+
+
+def test_an_integer_measurement_within_a_floats_range_is_held_as_that_float(tmp_path: Path) -> None:
+    """The other side of refusing a JSON integer past a float's range: 10^308 is a float."""
+    packet = _subject("A", measurements=[{"assay": {"id": "LOINC:39156-5"},
+                                          "value": {"quantity": {"value": 10 ** 308}}}])
+    individual, = read_individuals(_write(tmp_path, "big.json", [packet]))
+    assert individual.measurements == (Measurement(Term("LOINC:39156-5"), 1e308),)
