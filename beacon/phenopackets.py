@@ -117,6 +117,7 @@ _COUNTRY = re.compile(r"[A-Za-z]{2}")
 # for the United Kingdom and Greece, which ISO reserves but does not assign.
 _COUNTRY_CONFUSIONS = {"UK": "GB", "EL": "GR"}
 _CSV_COLUMNS = ("id", "sex", "age", "country_of_birth", "diseases", "features")
+_SURROGATE = re.compile("[\ud800-\udfff]")     # half of a UTF-16 pair, alone: no character
 _NESTED_TOO_DEEPLY = "JSON nested too deeply to read"     # Python's parser gave up, not the file
 _JSON_FORMS = ("a JSON file holds one JSON array of phenopackets, one phenopacket, or JSON "
                "Lines: one phenopacket per line, as `jq -c .` writes them")
@@ -144,22 +145,34 @@ def read_individuals(path: Path) -> list[Individual]:
 
 
 def _parse(path: Path, record: int, raw: Any, parse: Any) -> Individual:
-    nul = _nul_at(raw)
-    if nul is not None:
-        raise PhenopacketProblem(path, record, f"{nul or 'the record'}: holds a NUL character, "
-                                               "which no text in the database can")
+    unheld = _unheld_at(raw)
+    if unheld is not None:
+        place, reason = unheld
+        raise PhenopacketProblem(path, record, f"{place or 'the record'}: {reason}")
     try:
         return parse(raw, record)
     except _Bad as bad:
         raise PhenopacketProblem(path, record, str(bad)) from None
 
 
-def _nul_at(value: Any, at: str = "") -> str | None:
-    """Where in a record as read (JSON, or a CSV row) a text holds a NUL character, which
-    PostgreSQL's text cannot store (found by tests/test_fuzz_ingest.py: a label with one
-    broke the load's COPY); None if nowhere."""
+def _unheld_at(value: Any, at: str = "") -> tuple[str, str] | None:
+    """Where in a record as read (JSON, or a CSV row) a text holds what the database cannot,
+    and why; None if nowhere. Refused in any field, read or not, before the record is read:
+    * a NUL character, which PostgreSQL's text cannot store (found by
+      tests/test_fuzz_ingest.py: a label with one broke the load's COPY);
+    * a lone UTF-16 surrogate, what JSON's escape `\\ud83d` decodes to without the other
+      half of its pair (an emoji cut in two): no character, so no UTF-8. Until 2026-12-05
+      it failed later, naming no record: orjson's TypeError writing the Beacon record, or
+      UnicodeEncodeError in the load's COPY for a label the record does not carry (a
+      histological diagnosis's), found by a review."""
     if isinstance(value, str):
-        return at if "\x00" in value else None
+        if "\x00" in value:
+            return at, "holds a NUL character, which no text in the database can"
+        lone = None if value.isascii() else _SURROGATE.search(value)
+        if lone is not None:
+            return at, (f"holds a lone UTF-16 surrogate (\\u{ord(lone.group()):04x} without "
+                        "the other half of its pair), not a character")
+        return None
     if isinstance(value, dict):
         places = ((f"{at}.{key}" if at else str(key), inner) for key, inner in value.items())
     elif isinstance(value, list):
@@ -167,7 +180,7 @@ def _nul_at(value: Any, at: str = "") -> str | None:
     else:
         return None
     for place, inner in places:
-        found = _nul_at(inner, place)
+        found = _unheld_at(inner, place)
         if found is not None:
             return found
     return None

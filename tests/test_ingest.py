@@ -20,6 +20,7 @@ from auth.access import AccessLevel
 from beacon import store, vcf
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
+from beacon.phenopackets import PhenopacketProblem
 from beacon.store import ALLELE_BASES, LONG_VARIANT, KeyConflict
 from beacon.vcf import (
     ChunkStats,
@@ -1274,3 +1275,46 @@ def test_metadata_identifier_must_match_dataset_flag(tmp_path):
     meta = DatasetMetadata(identifier="GDI-FI-SYN-002", title="T")
     with pytest.raises(MetadataError, match="must be the same key"):
         make_request(tmp_path, DATASET, metadata=meta)
+
+
+# --- individuals ---------------------------------------------------------------------------------
+
+def _people(*changes: dict) -> str:
+    """Phenopackets of HEADER's samples S1 and S2 as a JSON array, the second with `changes`."""
+    second = {"subject": {"id": "S2"}}
+    for change in changes:
+        second |= change
+    return json.dumps([{"subject": {"id": "S1"}}, second])
+
+
+# (file name, content, the refusal after `file:2: `); each once stopped the ingest with another
+# exception, naming no record (found by a review)
+BAD_PEOPLE = {
+    # orjson's TypeError writing the Beacon record
+    "surrogate_in_a_feature": ("p.json", _people({"phenotypicFeatures": [
+        {"type": {"id": "HP:0001250", "label": "Seizure \ud83d"}}]}),
+        "phenotypicFeatures[0].type.label: holds a lone UTF-16 surrogate (\\ud83d"),
+    # not in the Beacon record: UnicodeEncodeError in the COPY, inside the swap
+    "surrogate_in_a_histology": ("p.json", _people({"biosamples": [
+        {"id": "B1", "histologicalDiagnosis": {"id": "NCIT:C4349", "label": "x \udc00"}}]}),
+        "biosamples[0].histologicalDiagnosis.label: holds a lone UTF-16 surrogate (\\udc00"),
+    # OverflowError from math.isfinite()
+    "integer_past_a_float": ("p.json", _people({"measurements": [
+        {"assay": {"id": "LOINC:8302-2"}, "value": {"quantity": {"value": 10 ** 400}}}]}),
+        "measurements[0].value.quantity.value: an integer of 401 digits, not a number a float"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PEOPLE))
+async def test_a_phenopacket_the_node_cannot_hold_is_refused_at_its_record_keeping_the_version(
+        db_url, tmp_path, case):
+    vcf = write_vcf_text(tmp_path / "people.vcf", HEADER + GOOD_LINES)
+    good = _write(tmp_path / "good.json", _people())
+    await ingest(db_url, _request(vcf, individuals=good))
+    before = await _state(db_url)
+    name, content, reason = BAD_PEOPLE[case]
+    bad = _write(tmp_path / name, content)
+    with pytest.raises(PhenopacketProblem) as problem:
+        await ingest(db_url, _request(vcf, individuals=bad))
+    assert str(problem.value).startswith(f"{bad}:2: {reason}")
+    assert await _state(db_url) == before

@@ -198,6 +198,18 @@ BAD_PACKETS = [
     # a NUL, which PostgreSQL's text cannot hold (found by fuzzing: the load's COPY failed)
     (_subject("A", diseases=[{"term": {"id": "NCIT:C3117", "label": "Hyper\x00tension"}}]),
      "diseases[0].term.label: holds a NUL character"),
+    # a lone UTF-16 surrogate (`\ud83d`: half an emoji), no character: orjson's TypeError
+    # writing the record, or the COPY's UnicodeEncodeError, naming no record (found by a review)
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:0001250",
+                                                 "label": "Seizure \ud83d"}}]),
+     ("phenotypicFeatures[0].type.label: holds a lone UTF-16 surrogate (\\ud83d without the "
+      "other half of its pair), not a character$")),
+    (_subject("A", biosamples=[{"id": "B1", "histologicalDiagnosis": {"id": "NCIT:C4349",
+                                                                      "label": "\udc00 x"}}]),
+     "biosamples[0].histologicalDiagnosis.label: holds a lone UTF-16 surrogate (\\udc00 "),
+    ({"subject": {"id": "A\udfff"}}, "subject.id: holds a lone UTF-16 surrogate (\\udfff "),
+    (_subject("A", metaData={"createdBy": "caf\u00e9 \ud800"}),
+     "metaData.createdBy: holds a lone UTF-16 surrogate (\\ud800 "),
     # beyond the btree's entry (found by a probe: PostgreSQL's ProgramLimitExceededError)
     (_subject("A", phenotypicFeatures=[{"type": {"id": "X:" + "a" * 9000}}]),
      ("phenotypicFeatures[0].type.id: a term id of 9,002 characters is longer than the node "
@@ -408,3 +420,18 @@ def test_an_integer_measurement_within_a_floats_range_is_held_as_that_float(tmp_
                                           "value": {"quantity": {"value": 10 ** 308}}}])
     individual, = read_individuals(_write(tmp_path, "big.json", [packet]))
     assert individual.measurements == (Measurement(Term("LOINC:39156-5"), 1e308),)
+
+
+def test_a_character_escaped_as_a_utf16_pair_is_read_and_loads(tmp_path: Path) -> None:
+    """Refusing a lone surrogate must not refuse the pair JSON writes a character beyond the
+    BMP as (`json.dumps` writes U+1F600 as "\\ud83d\\ude00"): it is that character, and the
+    Beacon record holding it is written."""
+    packet = _subject("A", phenotypicFeatures=[{"type": {"id": "HP:0001250",
+                                                         "label": "Seizure \U0001f600"}}])
+    path = _write(tmp_path, "pair.json", [packet])
+    assert "\\ud83d\\ude00" in path.read_text()
+    individuals = read_individuals(path)
+    assert individuals[0].features == (Term("HP:0001250", "Seizure \U0001f600"),)
+    load = individuals_load(["A"], individuals, path, "GDI-FI-SYN-001")
+    assert json.loads(load.individuals[0][-1])["phenotypicFeatures"] == [
+        {"featureType": {"id": "HP:0001250", "label": "Seizure \U0001f600"}}]
