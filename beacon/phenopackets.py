@@ -43,6 +43,7 @@ import csv
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,15 +157,16 @@ def _parse(path: Path, record: int, raw: Any, parse: Any) -> Individual:
 
 
 def _unheld_at(value: Any, at: str = "") -> tuple[str, str] | None:
-    """Where in a record as read (JSON, or a CSV row) a text holds what the database cannot,
-    and why; None if nowhere. Refused in any field, read or not, before the record is read:
+    """Where in a record as read (JSON, or a CSV row) is a value the node cannot hold, and
+    why; None if nowhere. Refused in any field, read or not, before the record is read:
     * a NUL character, which PostgreSQL's text cannot store (found by
       tests/test_fuzz_ingest.py: a label with one broke the load's COPY);
     * a lone UTF-16 surrogate, what JSON's escape `\\ud83d` decodes to without the other
       half of its pair (an emoji cut in two): no character, so no UTF-8. Until 2026-12-05
       it failed later, naming no record: orjson's TypeError writing the Beacon record, or
       UnicodeEncodeError in the load's COPY for a label the record does not carry (a
-      histological diagnosis's), found by a review."""
+      histological diagnosis's), found by a review;
+    * an integer of more digits than Python reads, as `_loads` leaves it."""
     if isinstance(value, str):
         if "\x00" in value:
             return at, "holds a NUL character, which no text in the database can"
@@ -173,6 +175,9 @@ def _unheld_at(value: Any, at: str = "") -> tuple[str, str] | None:
             return at, (f"holds a lone UTF-16 surrogate (\\u{ord(lone.group()):04x} without "
                         "the other half of its pair), not a character")
         return None
+    if isinstance(value, _LongInteger):
+        return at, (f"an integer of {value.digits:,} digits, longer than a number is read "
+                    f"(at most {value.limit:,})")
     if isinstance(value, dict):
         places = ((f"{at}.{key}" if at else str(key), inner) for key, inner in value.items())
     elif isinstance(value, list):
@@ -254,7 +259,7 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
         raise PhenopacketProblem(path, None, "empty file: expected a JSON array of "
                                              "phenopackets, a phenopacket or JSON Lines")
     try:
-        document = json.loads(text)
+        document = _loads(text)
     except json.JSONDecodeError as error:
         if not error.msg.startswith("Extra data"):
             raise PhenopacketProblem(path, error.lineno, f"not JSON: {error.msg}") from None
@@ -273,6 +278,36 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
         yield 1, document
 
 
+@dataclass(frozen=True)
+class _LongInteger:
+    """A JSON integer of more digits than Python's int() reads (`sys.get_int_max_str_digits`),
+    as `_loads` reads it, for `_unheld_at` to refuse at its record."""
+    digits: int
+    limit: int
+
+
+def _integer(digits: str) -> int | _LongInteger:
+    try:
+        return int(digits)
+    except ValueError:
+        return _LongInteger(len(digits.lstrip("-")), sys.get_int_max_str_digits())
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with an integer of more than 4,300 digits (Python's int max str digits)
+    read as a _LongInteger, which is refused at its record like a NUL. json.loads raises a
+    plain ValueError for one, not JSONDecodeError, anywhere in the file, a field read or
+    not: until 2026-12-05 neither reader caught it, and the ingest failed with Python's
+    "Exceeds the limit (4300 digits) for integer string conversion", naming the VCF (found
+    by a review). Parsed again only then, so the usual parse keeps the parser's own int."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return json.loads(text, parse_int=_integer)
+
+
 def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     """Lines end at "\n" (a "\r" before it is dropped), as JSON Lines says and as the
     parser's line numbers count: str.splitlines() also ends one at U+2028, U+2029, U+0085
@@ -281,7 +316,7 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         line = line.removesuffix("\r")
         if line.strip():
             try:
-                parsed = json.loads(line)
+                parsed = _loads(line)
             except json.JSONDecodeError as error:
                 cut = error.pos >= len(line.rstrip())      # a value that goes on below
                 raise PhenopacketProblem(path, number, f"not JSON: {error.msg}" + (

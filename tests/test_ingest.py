@@ -1302,6 +1302,10 @@ BAD_PEOPLE = {
     "integer_past_a_float": ("p.json", _people({"measurements": [
         {"assay": {"id": "LOINC:8302-2"}, "value": {"quantity": {"value": 10 ** 400}}}]}),
         "measurements[0].value.quantity.value: an integer of 401 digits, not a number a float"),
+    # json.loads's plain ValueError (not JSONDecodeError): Python's int max str digits
+    "integer_past_python": ("p.jsonl", '{"subject": {"id": "S1"}}\n'
+                            '{"subject": {"id": "S2"}, "extra": 1' + "0" * 5000 + "}\n",
+                            "extra: an integer of 5,001 digits, longer than a number is read"),
 }
 
 

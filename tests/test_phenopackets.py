@@ -435,3 +435,31 @@ def test_a_character_escaped_as_a_utf16_pair_is_read_and_loads(tmp_path: Path) -
     load = individuals_load(["A"], individuals, path, "GDI-FI-SYN-001")
     assert json.loads(load.individuals[0][-1])["phenotypicFeatures"] == [
         {"featureType": {"id": "HP:0001250", "label": "Seizure \U0001f600"}}]
+
+
+def test_an_integer_longer_than_python_reads_is_refused_at_its_record(tmp_path: Path) -> None:
+    """json.loads raises a plain ValueError (not JSONDecodeError) for an integer of more than
+    4,300 digits, in any field: the ingest failed with Python's "Exceeds the limit (4300
+    digits) for integer string conversion", naming the VCF (found by a review). It is named
+    at its record in an array, a single object and JSON Lines, read field or not."""
+    long = "1" + "0" * 5000
+    first = json.dumps(_subject("S1"))
+    second = '{"subject": {"id": "S2"}, "extra": [' + long + "]}"
+    measured = ('{"subject": {"id": "S2"}, "measurements": [{"assay": {"id": "LOINC:8302-2"}, '
+                '"value": {"quantity": {"value": -' + long + "}}}]}")
+    reason = "an integer of 5,001 digits, longer than a number is read (at most 4,300)"
+    cases = [("array.json", f"[{first},\n{second}]", f":2: extra[0]: {reason}"),
+             ("one.json", second, f":1: extra[0]: {reason}"),
+             ("lines.jsonl", f"{first}\n\n{second}\n", f":3: extra[0]: {reason}"),
+             ("first_line.jsonl", f"{second}\n{first}\n", f":1: extra[0]: {reason}"),
+             ("measured.json", f"[{first}, {measured}]",
+              f":2: measurements[0].value.quantity.value: {reason}")]
+    for name, text, refusal in cases:
+        path = _write(tmp_path, name, text)
+        with pytest.raises(PhenopacketProblem) as caught:
+            read_individuals(path)
+        assert str(caught.value) == f"{path}{refusal}", name
+    # 4,300 digits are read, and refused as a measurement only as past a float's range
+    path = _write(tmp_path, "limit.json", f"[{first}, {measured.replace(long, long[:4300])}]")
+    with pytest.raises(PhenopacketProblem, match=r":2: .*an integer of 4,300 digits, not a number"):
+        read_individuals(path)
