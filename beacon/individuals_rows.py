@@ -58,7 +58,8 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
         for individual in individuals:
             if individual.id not in names:
                 raise PhenopacketProblem(source or "", individual.record,
-                                         f"subject {individual.id!r} is not a sample of the VCF")
+                                         f"subject {individual.id!r} is not a sample of the VCF"
+                                         + _spaced(individual.id, samples, source))
         missing = [s for s in samples if s not in by_id]
         if missing:
             raise PhenopacketProblem(source or "", None,
@@ -93,6 +94,19 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
     populations = [(label, n, *rest) for n, (label, *rest) in enumerate(groups)]
     return IndividualsLoad(rows, values, sorted(listed), populations if samples else [],
                            members.rows())
+
+
+def _spaced(subject_id: str, samples: Sequence[str], source: Path | None) -> str:
+    """What to add to "subject 'S1' is not a sample of the VCF" where a sample's name differs
+    from the id only in white space around it: ids are compared exactly, as htslib keeps the
+    VCF's names, and a CSV's cells lose theirs (beacon/phenopackets.py)."""
+    near = next((s for s in samples if s.strip() == subject_id.strip()), None)
+    if near is None:
+        return ""
+    if source is not None and source.suffix.lower() in (".csv", ".tsv"):
+        return (f" (the VCF has {near!r}: a CSV's cells lose the white space around them; "
+                "give the phenopackets as JSON)")
+    return f" (the VCF has {near!r}: a subject id is compared exactly, white space too)"
 
 
 class _Members:

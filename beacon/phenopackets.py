@@ -8,7 +8,9 @@ GDI portal's filters use is read; everything else a phenopacket carries is ignor
 phenopacket with only a subject is valid: an individual with what is known of it.
 
 What is read, and from where:
-* id: `subject.id`, the VCF sample name the individual is linked to;
+* id: `subject.id`, the VCF sample name the individual is linked to, as written: compared
+  with the VCF's names exactly, as htslib keeps them, white space around it too (a blank id
+  is refused);
 * sex: `subject.sex` (FEMALE, MALE, OTHER_SEX, UNKNOWN_SEX; the protobuf numbers 0-3 too);
 * age: `subject.timeAtLastEncounter.age.iso8601duration`;
 * country of birth: `subject.countryOfBirth`, an assigned ISO 3166-1 alpha-2 code in either
@@ -33,6 +35,8 @@ needed):
   id, sex, age, country_of_birth, diseases, features
 where `diseases` is `;`-separated `TERM` or `TERM@ONSET` (`NCIT:C3117@P45Y`), `features` is
 `;`-separated terms (HPO), sex as in phenopackets (any letter case), empty cells unknown.
+Cells lose the white space around them, the id's too: a VCF sample whose name begins or ends
+with white space can have its phenopacket only in JSON.
 
 Every problem raises PhenopacketProblem, `file:record: reason`, where the record is the
 phenopacket's 1-based position in an array or its line in JSON Lines and CSV.
@@ -396,6 +400,10 @@ def _age(time_element: Any, where: str) -> str | None:
 
 
 def _individual(packet: Any, record: int) -> Individual:
+    """The individual of a phenopacket, its id `subject.id` as written. Until 2026-12-05 the
+    id was stripped of the white space around it, while htslib keeps a VCF's sample names
+    exactly: the phenopacket of a sample `S1 ` was refused as "subject 'S1' is not a sample
+    of the VCF", and samples `S1` and `S1 ` could never both have one (found by a review)."""
     packet = _object(packet, "the phenopacket")
     subject = _object(_get(packet, "subject") or {}, "subject")
     subject_id = _get(subject, "id")
@@ -407,7 +415,7 @@ def _individual(packet: Any, record: int) -> Individual:
     actions = [(where, _object(item, where))
                for where, item in _items(packet, "medicalActions", "")]
     return Individual(
-        id=subject_id.strip(), record=record, sex=_sex(_get(subject, "sex")),
+        id=subject_id, record=record, sex=_sex(_get(subject, "sex")),
         age=_age(_get(subject, "timeAtLastEncounter"), "subject.timeAtLastEncounter"),
         country_of_birth=_country(_get(subject, "countryOfBirth")),
         diseases=diseases,

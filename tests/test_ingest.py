@@ -1322,3 +1322,24 @@ async def test_a_phenopacket_the_node_cannot_hold_is_refused_at_its_record_keepi
         await ingest(db_url, _request(vcf, individuals=bad))
     assert str(problem.value).startswith(f"{bad}:2: {reason}")
     assert await _state(db_url) == before
+
+
+async def test_samples_whose_names_differ_only_by_a_trailing_space_each_load_their_phenopacket(
+        db_url, tmp_path):
+    """htslib keeps a sample named `S1 ` as written, beside `S1`; a phenopacket's subject id
+    was stripped, so `S1 `'s was refused as "subject 'S1' is not a sample of the VCF" (found
+    by a review). Each loads its own now, its record under its own id."""
+    text = HEADER.replace("\tS1\tS2\n", "\tS1 \tS1\n") + GOOD_LINES
+    vcf = write_vcf_text(tmp_path / "spaced.vcf", text)
+    people = _write(tmp_path / "people.json", json.dumps([
+        {"subject": {"id": "S1", "sex": "MALE"}}, {"subject": {"id": "S1 ", "sex": "FEMALE"}}]))
+    report = await ingest(db_url, _request(vcf, individuals=people))
+    assert (report.samples, report.phenopackets) == (2, 2)
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT sample_index, id, sex, record FROM individuals "
+                                "WHERE dataset_id = $1 ORDER BY sample_index", DATASET)
+    finally:
+        await conn.close()
+    assert [(r[0], r[1], r[2], json.loads(r[3])["id"]) for r in rows] == [
+        (0, "S1 ", "FEMALE", "S1 "), (1, "S1", "MALE", "S1")]

@@ -463,3 +463,50 @@ def test_an_integer_longer_than_python_reads_is_refused_at_its_record(tmp_path: 
     path = _write(tmp_path, "limit.json", f"[{first}, {measured.replace(long, long[:4300])}]")
     with pytest.raises(PhenopacketProblem, match=r":2: .*an integer of 4,300 digits, not a number"):
         read_individuals(path)
+
+
+def test_a_json_subject_id_is_kept_exactly_as_written_and_a_csv_cell_is_stripped(
+        tmp_path: Path) -> None:
+    """htslib keeps a VCF's sample names exactly, white space too: `S1` and `S1 ` are two
+    samples. A JSON subject id was stripped, so the phenopacket of `S1 ` was refused as not a
+    sample of the VCF and the two could never both have one (found by a review); now each
+    is its own id, duplicates are found exactly, and only a blank id is refused. A CSV's
+    cells are stripped, the id's too, as documented."""
+    individuals = read_individuals(_write(tmp_path, "spaced.json", [
+        _subject("S1 "), _subject("S1"), _subject(" S1"), _subject("S1\t")]))
+    assert [(i.id, i.record) for i in individuals] == [
+        ("S1 ", 1), ("S1", 2), (" S1", 3), ("S1\t", 4)]
+    path = _write(tmp_path, "twice.jsonl", json.dumps(_subject("S1")) + "\n"
+                  + json.dumps(_subject("S1 ")) + "\n" + json.dumps(_subject("S1 ")) + "\n")
+    with pytest.raises(PhenopacketProblem) as caught:
+        read_individuals(path)
+    assert str(caught.value) == f"{path}:3: duplicate subject id 'S1 ' (also record 2)"
+    for blank in ("", " ", "\t \u3000"):
+        with pytest.raises(PhenopacketProblem, match=r":1: subject.id is missing or blank$"):
+            read_individuals(_write(tmp_path, "blank.json", _subject(blank)))
+    csv_people = read_individuals(_write(tmp_path, "spaced.csv", "id,sex\n S1 ,male\n"))
+    assert [(i.id, i.sex) for i in csv_people] == [("S1", "MALE")]
+
+
+def test_samples_differing_only_in_white_space_each_take_their_own_phenopacket(
+        tmp_path: Path) -> None:
+    """Matched to the VCF's samples exactly; an id that misses a sample only by white space
+    around it is refused saying so, for a CSV (whose cells are stripped) with the way out."""
+    people = read_individuals(_write(tmp_path, "people.json", [
+        {"subject": {"id": "S1 ", "sex": "FEMALE"}}, {"subject": {"id": "S1", "sex": "MALE"}}]))
+    load = individuals_load(["S1", "S1 "], people, tmp_path / "people.json", "GDI-FI-SYN-001")
+    assert [(row[0], row[1], row[2]) for row in load.individuals] == [
+        (0, "S1", "MALE"), (1, "S1 ", "FEMALE")]
+    assert [json.loads(row[-1])["id"] for row in load.individuals] == ["S1", "S1 "]
+    with pytest.raises(PhenopacketProblem) as caught:
+        individuals_load(["S1 ", "S2"], [Individual(id="S1", record=1)], Path("p.json"), "D")
+    assert str(caught.value) == ("p.json:1: subject 'S1' is not a sample of the VCF (the VCF "
+                                 "has 'S1 ': a subject id is compared exactly, white space too)")
+    with pytest.raises(PhenopacketProblem) as caught:
+        individuals_load(["S1 ", "S2"], [Individual(id="S1", record=2)], Path("p.csv"), "D")
+    assert str(caught.value) == ("p.csv:2: subject 'S1' is not a sample of the VCF (the VCF "
+                                 "has 'S1 ': a CSV's cells lose the white space around them; "
+                                 "give the phenopackets as JSON)")
+    with pytest.raises(PhenopacketProblem) as caught:
+        individuals_load(["S1", "S2"], [Individual(id="S3", record=1)], Path("p.json"), "D")
+    assert str(caught.value) == "p.json:1: subject 'S3' is not a sample of the VCF"
