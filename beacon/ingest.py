@@ -18,7 +18,7 @@ import multiprocessing.synchronize
 import os
 import queue
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -98,6 +98,9 @@ class IngestReport:
     sharing: dict[str, int] = field(default_factory=dict)
     # the callers' accounts of the version replaced, carried or dropped (None: there were none)
     accounts: KeptAccounts | None = None
+    # the phenopackets' disease onsets and ages at the last encounter given in another form
+    # than an age (ageRange, ontologyClass, ...): held as unknown, which age filters do not see
+    unaged: int = 0
 
 
 ProgressCallback = Callable[[int, float | None], None]   # (records so far, fraction or None)
@@ -354,15 +357,24 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                                      keep_filtered=request.keep_filtered)
         # the samples are individuals where their genotypes are read (beacon/vcf.py)
         samples = layout.sample_names if layout.counts_from_genotypes else ()
-        people = individuals_load(samples, read_individuals(request.individuals)
-                                  if request.individuals else None, request.individuals,
-                                  request.dataset_id)
+        people, unaged = _people(request, samples)
         conn = await asyncpg.connect(db_url)
         try:
-            return await _locked(conn, db_url, request, workers, layout, people, began,
-                                 progress)
+            report = await _locked(conn, db_url, request, workers, layout, people, began,
+                                   progress)
+            return dataclasses.replace(report, unaged=unaged)
         finally:
             await _close(conn)
+
+
+def _people(request: IngestRequest,
+            samples: Sequence[str]) -> tuple[individuals_store.IndividualsLoad, int]:
+    """The rows of the samples' individuals, and how many of the phenopackets' onsets and
+    ages were given in a form other than an age (beacon/phenopackets.py `_unaged`), for the
+    report to say: the phenopackets themselves are not kept through the load."""
+    individuals = read_individuals(request.individuals) if request.individuals else None
+    return (individuals_load(samples, individuals, request.individuals, request.dataset_id),
+            sum(individual.unaged for individual in individuals or ()))
 
 
 async def _close(conn: asyncpg.Connection) -> None:

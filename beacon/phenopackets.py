@@ -12,13 +12,16 @@ What is read, and from where:
   with the VCF's names exactly, as htslib keeps them, white space around it too (a blank id
   is refused);
 * sex: `subject.sex` (FEMALE, MALE, OTHER_SEX, UNKNOWN_SEX; the protobuf numbers 0-3 too);
-* age: `subject.timeAtLastEncounter.age.iso8601duration`;
+* age: `subject.timeAtLastEncounter.age.iso8601duration` (its other forms, an ageRange, a
+  gestationalAge, an ontologyClass, a timestamp or an interval, leave it unknown, counted in
+  `Individual.unaged`, which ingest reports: age filters do not see them);
 * country of birth: `subject.countryOfBirth`, an assigned ISO 3166-1 alpha-2 code in either
   letter case. Phenopackets v2 has no field for it; this is the node's own extension, needed
   for the GDI portal's population labels (`FI`, `FI_F`, ...), which the portal reads as
   countries: a code ISO does not assign (`UK`, `EL`, `XX`) is refused, not made a population;
 * diseases: `diseases[].term`, onset from `onset.age.iso8601duration` (other onset forms leave
-  it unknown), stages from `diseaseStage[]`; excluded diseases are left out;
+  it unknown, counted as an age's are), stages from `diseaseStage[]`; excluded diseases are
+  left out;
 * features: `phenotypicFeatures[].type`, excluded ones left out. `excluded` is a proto3 bool:
   JSON true or false, or the strings "true" and "false" that some proto3 JSON parsers (Java's)
   also read; anything else is refused, not read by its truthiness;
@@ -108,6 +111,9 @@ class Individual:
     procedures: tuple[Term, ...] = ()
     histology: tuple[Term, ...] = ()
     measurements: tuple[Measurement, ...] = ()
+    # of its disease onsets and its age at the last encounter, how many are given in a form
+    # other than an age (ageRange, ontologyClass, ...): read as unknown (`_unaged`)
+    unaged: int = 0
 
 
 SEX_TERMS: dict[str, Term] = {
@@ -399,6 +405,16 @@ def _age(time_element: Any, where: str) -> str | None:
                      f"{where}.age.iso8601duration")
 
 
+def _unaged(time_element: Any) -> bool:
+    """A TimeElement (already read by `_age`) given, but not as an age: an ageRange, a
+    gestationalAge, an ontologyClass (`HP:0003581`, adult onset), a timestamp or an
+    interval. Read as unknown by design, so age filters do not see it; counted, so that
+    ingest tells the operator how many. Until 2026-12-05 they were dropped without a word,
+    and a file whose onsets were all ontology classes loaded as one without onsets."""
+    return (isinstance(time_element, dict) and bool(time_element)
+            and _get(time_element, "age") is None)
+
+
 def _individual(packet: Any, record: int) -> Individual:
     """The individual of a phenopacket, its id `subject.id` as written. Until 2026-12-05 the
     id was stripped of the white space around it, while htslib keeps a VCF's sample names
@@ -409,16 +425,18 @@ def _individual(packet: Any, record: int) -> Individual:
     subject_id = _get(subject, "id")
     if not isinstance(subject_id, str) or not subject_id.strip():
         raise _Bad("subject.id is missing or blank")
-    diseases = tuple(_disease(_object(item, where), where)
-                     for where, item in _items(packet, "diseases", "")
-                     if not _excluded(_object(item, where), where))
+    diseases, times = [], [_get(subject, "timeAtLastEncounter")]
+    for where, item in _items(packet, "diseases", ""):
+        if not _excluded(_object(item, where), where):
+            diseases.append(_disease(item, where))
+            times.append(_get(item, "onset"))
     actions = [(where, _object(item, where))
                for where, item in _items(packet, "medicalActions", "")]
     return Individual(
         id=subject_id, record=record, sex=_sex(_get(subject, "sex")),
-        age=_age(_get(subject, "timeAtLastEncounter"), "subject.timeAtLastEncounter"),
+        age=_age(times[0], "subject.timeAtLastEncounter"),
         country_of_birth=_country(_get(subject, "countryOfBirth")),
-        diseases=diseases,
+        diseases=tuple(diseases),
         features=tuple(_term(_get(_object(item, where), "type"), f"{where}.type")
                        for where, item in _items(packet, "phenotypicFeatures", "")
                        if not _excluded(_object(item, where), where)),
@@ -426,7 +444,8 @@ def _individual(packet: Any, record: int) -> Individual:
         procedures=_action_terms(actions, "procedure", "code"),
         histology=_histology(packet),
         measurements=tuple(m for where, item in _items(packet, "measurements", "")
-                           if (m := _measurement(_object(item, where), where)) is not None))
+                           if (m := _measurement(_object(item, where), where)) is not None),
+        unaged=sum(_unaged(time) for time in times))
 
 
 def _excluded(item: dict, where: str) -> bool:

@@ -1343,3 +1343,19 @@ async def test_samples_whose_names_differ_only_by_a_trailing_space_each_load_the
         await conn.close()
     assert [(r[0], r[1], r[2], json.loads(r[3])["id"]) for r in rows] == [
         (0, "S1 ", "FEMALE", "S1 "), (1, "S1", "MALE", "S1")]
+
+
+async def test_the_report_counts_onsets_and_ages_not_given_as_an_age(db_url, tmp_path):
+    """Held as unknown by design, which age filters do not see: the report says how many, for
+    the operator to learn (the CLI prints it)."""
+    vcf = write_vcf_text(tmp_path / "people.vcf", HEADER + GOOD_LINES)
+    people = _write(tmp_path / "people.json", _people({
+        "subject": {"id": "S2", "timeAtLastEncounter": {"ontologyClass": {"id": "HP:0003581"}}},
+        "diseases": [{"term": {"id": "NCIT:C3117"},
+                      "onset": {"ageRange": {"start": {"iso8601duration": "P40Y"}}}},
+                     {"term": {"id": "NCIT:C2991"},
+                      "onset": {"age": {"iso8601duration": "P4Y"}}}]}))
+    report = await ingest(db_url, _request(vcf, individuals=people))
+    assert (report.phenopackets, report.unaged) == (2, 2)
+    plain = _write(tmp_path / "plain.json", _people())
+    assert (await ingest(db_url, _request(vcf, individuals=plain))).unaged == 0

@@ -56,7 +56,8 @@ EXPECTED = Individual(
     treatments=(Term("NCIT:C505", "Fluorouracil"),),
     procedures=(Term("SNOMED:52765003"),),
     histology=(Term("NCIT:C4349"), Term("ICD10:C18.2", "Ascending colon")),
-    measurements=(Measurement(Term("LOINC:39156-5", "BMI"), 27.5, Term("NCIT:C49671")),))
+    measurements=(Measurement(Term("LOINC:39156-5", "BMI"), 27.5, Term("NCIT:C49671")),),
+    unaged=1)                                  # NCIT:C3117's onset, an ontology class
 
 
 def _snake(value: object) -> object:
@@ -510,3 +511,29 @@ def test_samples_differing_only_in_white_space_each_take_their_own_phenopacket(
     with pytest.raises(PhenopacketProblem) as caught:
         individuals_load(["S1", "S2"], [Individual(id="S3", record=1)], Path("p.json"), "D")
     assert str(caught.value) == "p.json:1: subject 'S3' is not a sample of the VCF"
+
+
+def test_onsets_and_ages_not_given_as_an_age_are_unknown_and_counted(tmp_path: Path) -> None:
+    """A TimeElement's other forms are read as unknown by design; until 2026-12-05 they were
+    dropped without a word. Each one given (of a disease left in, and the age at the last
+    encounter) is counted for ingest to report, in either key case; an age, an empty
+    element or an excluded disease's onset is not."""
+    def disease(onset: object, **more: object) -> dict:
+        return {"term": {"id": "NCIT:C3117"}, "onset": onset, **more}
+    packets = [
+        {"subject": {"id": "A", "timeAtLastEncounter": {"ageRange": {
+            "start": {"iso8601duration": "P40Y"}, "end": {"iso8601duration": "P50Y"}}}},
+         "diseases": [disease({"ontologyClass": {"id": "HP:0003581"}}),
+                      disease({"gestationalAge": {"weeks": 30}}),
+                      disease({"timestamp": "2020-01-01T00:00:00Z"}),
+                      disease({"interval": {"start": "2019-01-01T00:00:00Z"}}),
+                      disease({"age": {"iso8601duration": "P45Y"}}),
+                      disease({}),
+                      disease({"ontologyClass": {"id": "HP:0003581"}}, excluded=True)]},
+        {"subject": {"id": "B", "time_at_last_encounter": {"age_range": {}}},
+         "diseases": [disease({"ontology_class": {"id": "HP:0003581"}})]},
+        {"subject": {"id": "C", "timeAtLastEncounter": {"age": {"iso8601duration": "P3Y"}}}}]
+    individuals = read_individuals(_write(tmp_path, "times.json", packets))
+    assert [(i.id, i.unaged, i.age) for i in individuals] == [
+        ("A", 5, None), ("B", 2, None), ("C", 0, "P3Y")]
+    assert [d.onset for d in individuals[0].diseases] == [None, None, None, None, "P45Y", None]

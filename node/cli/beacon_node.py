@@ -149,6 +149,11 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                f"{report.records} records, {report.samples} samples{phenotyped} in "
                f"{report.seconds:.1f} s ({_counted(report.workers, 'worker')}, "
                f"{_counted(report.regions, 'region')})")
+    if report.unaged:
+        click.echo(f"{request.individuals}: {report.unaged} disease onsets or ages at the last "
+                   "encounter not given as an age (an ageRange, gestationalAge, ontologyClass, "
+                   "timestamp or interval): held as unknown, age filters do not see them",
+                   err=True)
     for other, shared in report.sharing.items():
         click.echo(f"{report.dataset_id}: {shared} of its {report.samples} samples have the "
                    f"ids of samples of {other}: taken as the same people, a caller's losses "
