@@ -877,7 +877,13 @@ async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_i
                               chromosome: str, start: int, floor: int | Floor) -> dict[str, int]:
     """Alleles called at a site, per dataset: from the variants recorded there that the floor
     lets the caller see (a sub-floor variant's record must not tell that its site exists),
-    else from a reference-only record or gVCF block covering it (`called_sites`)."""
+    else, where the floor hides nothing (k = 1), from a reference-only record or gVCF block
+    covering it (`called_sites`). Under a floor, a site called reference answered while a
+    hidden variant's site did not: in an all-sites VCF or a gVCF, where every site around a
+    variant is called reference, the one position answering nothing was the hidden
+    variant's, a one-question test of whether its carrier is in the dataset (anonymously,
+    outside the smooth floor and the loss accounts; a review, 2026-12-05)."""
+    hides = (floor if isinstance(floor, int) else floor.k) > 1
     shown, args = (Floor(floor) if isinstance(floor, int) else floor).condition()
     numbers = count(4)
     rows = await conn.fetch(
@@ -887,7 +893,7 @@ async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_i
         + " GROUP BY dataset_id", dataset_ids, chromosome, start, *args)
     found = {r[0]: r[1] for r in rows}
     rest = [d for d in dataset_ids if d not in found]
-    if rest:
+    if rest and not hides:
         rows = await conn.fetch(
             "SELECT d, s.an FROM unnest($1::text[]) AS d CROSS JOIN LATERAL ("
             "SELECT an, end_pos FROM called_sites WHERE dataset_id = d AND chromosome = $2 "

@@ -472,6 +472,57 @@ async def test_a_miss_at_a_reference_only_record_or_block_says_what_was_called(p
         assert "alleleNumber" not in await miss(3101)           # past the block's END
 
 
+async def test_a_miss_under_a_floor_does_not_tell_a_hidden_variants_site(pg_server_url,
+                                                                          tmp_path):
+    """Two all-sites VCFs of 40 people, alike but for one person's private allele at 1005
+    (A>G, hidden by the anonymous floor): every position of each is a record, variant or
+    reference-only. An anonymous miss at any of them answers alike in both, so it does not
+    tell whether that person is in the dataset. It answered each reference-only site's
+    allele number and nothing at the hidden variant's: the one silent position in a called
+    region was a membership test in one question (a review, 2026-12-05). A site with a
+    variant the caller sees still says what was called there."""
+    people = [f"S{i}" for i in range(40)]
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                         "FORMAT", *people])]
+
+    def record(pos: int, ref: str, alt: str, calls: list[str]) -> str:
+        return "\t".join(["chr1", str(pos), ".", ref, alt, ".", "PASS", ".", "GT", *calls])
+
+    datasets = {"GDI-FI-WITH-1": True, "GDI-FI-WITHOUT-1": False}
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        for dataset, with_target in datasets.items():
+            lines = [record(pos, "A", "G", ["0/1"] + ["0/0"] * 39)
+                     if pos == 1005 and with_target else record(pos, "A", ".", ["0/0"] * 40)
+                     for pos in range(1000, 1011)]
+            lines.append(record(5000, "C", "T", ["0/1"] * 40))      # shown to anyone
+            vcf = write_vcf_text(tmp_path / f"{dataset}.vcf", "\n".join(header + lines) + "\n")
+            await ingest(db_url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC,
+                                               dataset, workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.an",
+                            data_dir=tmp_path / "node", disclosure=DisclosureSettings())
+        client, _ = await serve_node(stack, settings)
+
+        async def miss(dataset: str, pos: int, ref: str, alt: str) -> dict[str, Any]:
+            async with client.get(f"/api/datasets/{dataset}/g_variants", params={
+                    "referenceName": "1", "start": str(pos - 1), "referenceBases": ref,
+                    "alternateBases": alt, "includeResultsetResponses": "MISS",
+                    "requestedGranularity": "count"}) as response:
+                body = await response.json()
+            assert body["responseSummary"]["exists"] is False, body
+            [result_set] = body["response"]["resultSets"]
+            return result_set["info"]
+
+        answers = {dataset: [await miss(dataset, pos, "A", "G") for pos in range(1000, 1011)]
+                   for dataset in datasets}
+        assert answers["GDI-FI-WITH-1"] == answers["GDI-FI-WITHOUT-1"]
+        assert not any("alleleNumber" in info for info in answers["GDI-FI-WITH-1"])
+        for dataset in datasets:
+            assert (await miss(dataset, 5000, "C", "A"))["alleleNumber"] == 80
+
+
 async def test_allele_numbers_count_the_alleles_called(pg_server_url, tmp_path):
     """A half-call (`./1`, `0/.`) names one allele and a haploid call (`1`) one: each adds 1
     to the allele number, as bcftools +fill-tags counts AN, not 2 as a diploid call does;
