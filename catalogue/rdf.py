@@ -175,7 +175,8 @@ def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
             contactPoint=reader.contact(contact) if contact is not None else None,
             country=next((c for c in spatial if c), None),
             assembly=reader.assembly(distribution),
-            numberOfRecords=reader.one(HEALTHDCATAP.numberOfRecords).toPython(),
+            numberOfRecords=(None if (records := reader.optional(
+                HEALTHDCATAP.numberOfRecords)) is None else records.toPython()),
             numberOfUniqueIndividuals=reader.one(
                 HEALTHDCATAP.numberOfUniqueIndividuals).toPython(),
             issued=reader.datetime(DCTERMS.issued), modified=reader.datetime(DCTERMS.modified),
@@ -269,8 +270,9 @@ def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
     add((subject, DCTERMS.creator, _agent(graph, "creator", record.creator)))
     add((subject, DCTERMS.issued, Literal(record.issued, datatype=XSD.dateTime)))
     add((subject, DCTERMS.modified, Literal(record.modified, datatype=XSD.dateTime)))
-    add((subject, HEALTHDCATAP.numberOfRecords,
-         Literal(record.number_of_records, datatype=XSD.nonNegativeInteger)))
+    if record.number_of_records is not None:
+        add((subject, HEALTHDCATAP.numberOfRecords,
+             Literal(record.number_of_records, datatype=XSD.nonNegativeInteger)))
     add((subject, HEALTHDCATAP.numberOfUniqueIndividuals,
          Literal(record.number_of_unique_individuals, datatype=XSD.nonNegativeInteger)))
     if record.country:

@@ -185,8 +185,10 @@ class CatalogueRecord(_Storable):
     country: str | None = Field(default=None, pattern=COUNTRY_CODE,
                                 description="ISO 3166-1 alpha-2 code of the holding country")
     assembly: str = Field(description="GRCh37 or GRCh38")
-    number_of_records: int = Field(alias="numberOfRecords", ge=0, le=MAX_COUNT,
-                                   description="VCF records in the dataset")
+    number_of_records: int | None = Field(
+        default=None, alias="numberOfRecords", ge=0, le=MAX_COUNT,
+        description="VCF records in the dataset; absent where anonymous callers do not see "
+                    "every variant (a node's records count the ones below their floor)")
     number_of_unique_individuals: int = Field(alias="numberOfUniqueIndividuals", ge=0,
                                               le=MAX_COUNT)
     issued: AwareDatetime

@@ -43,8 +43,12 @@ def record_for(row: DatasetRow, settings: Settings,
     """The dataset's record. Its counts are what an anonymous caller of the Beacon may see
     of them (rounded up to that tier's step, 5 by default): the record is public, and its
     exact sample count told anyone that a dataset held 3 people, the listing count the
-    Beacon's /datasets rounds (docs/privacy.md). `policy`: the settings' own, made once by
-    a caller recording many datasets."""
+    Beacon's /datasets rounds (docs/privacy.md). Its number of records only where that
+    tier's floor hides no variant, as /datasets gives `variantCount`: the stored count
+    holds every VCF record, those below the floor too, so a version's count against the
+    one before told, to within the step, how many private variants a person added had
+    brought (found by a review, 2026-12-05). `policy`: the settings' own, made once by a
+    caller recording many datasets."""
     anonymous = (policy or settings.disclosure_policy()).rules("anonymous", row.metadata)
     metadata = DatasetMetadata.model_validate(
         {**row.metadata, "identifier": row.id, "title": row.title,
@@ -60,7 +64,8 @@ def record_for(row: DatasetRow, settings: Settings,
         publisher=Agent(name=publisher), creator=Agent(name=metadata.creator or publisher),
         contactPoint=_contact(metadata, publisher, settings),
         country=metadata.country or settings.country, assembly=row.assembly,
-        numberOfRecords=report(row.record_count, anonymous).value,
+        numberOfRecords=(report(row.record_count, anonymous).value
+                         if anonymous.allele_floor == 1 else None),
         numberOfUniqueIndividuals=report(row.sample_count, anonymous).value,
         issued=row.created_at, modified=row.updated_at, beaconUrl=f"{settings.base_url}/api")
 
