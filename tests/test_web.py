@@ -622,7 +622,6 @@ async def test_access_is_asked_for_where_the_dataset_record_says(web_network: We
                                   {"label": "dac@fi.test", "href": "mailto:dac@fi.test"}]
     assert row["datasetPage"] == LANDING_PAGE
 
-
 async def test_records_page_through_a_dataset(web_network: WebNetwork, tab: Page):
     """FI holds four variants in TP53's region; three per page: the next page (asked of that
     dataset alone, on the network) holds the fourth, the previous one the first three."""
@@ -743,7 +742,7 @@ async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: 
         if granularity != "boolean":
             assert int(row["count"]) == result_set["resultsCount"]
             assert row["countPrecision"] == result_set["countPrecision"]
-            assert row["countAdjustedTo"] == "; ".join(result_set.get("countAdjustedTo", []))
+            assert row["countAdjustedTo"] == " | ".join(result_set.get("countAdjustedTo", []))
     [down] = [r for r in exported if r["node"] == DOWN]
     assert down["status"] == "unavailable: error" and down["exists"] == ""
     async with tab.page.expect_download() as waiting:
@@ -808,12 +807,16 @@ def _hostile_peer(slow: asyncio.Event | None = None) -> web.Application:
 
 @asynccontextmanager
 async def network_beside_fi(pg_server_url: str, fi_url: str, directory: Path, peer_id: str,
-                            peer: web.Application, name: str) -> AsyncIterator[str]:
-    """A network node (`name`) whose peers are the FI node and `peer` (as `peer_id`); its
-    base URL."""
+                            peer: web.Application, name: str,
+                            others: dict[str, web.Application] | None = None
+                            ) -> AsyncIterator[str]:
+    """A network node (`name`) whose peers are the FI node, `peer` (as `peer_id`) and any
+    `others` (by id); its base URL."""
     async with AsyncExitStack() as stack:
         peers = [Peer(id="org.test.fi", url=f"{fi_url}/api"),
                  Peer(id=peer_id, url=f"{await serve_app(stack, peer)}/api")]
+        for other_id, other in (others or {}).items():
+            peers.append(Peer(id=other_id, url=f"{await serve_app(stack, other)}/api"))
         db = await stack.enter_async_context(node_database(pg_server_url))
         settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net2",
                             beacon_name=name, peers=peers)
@@ -830,27 +833,103 @@ def hostile_network(pg_server_url: str, fi_url: str, directory: Path,
                              "Network with a hostile peer")
 
 
+SEMI, ERRING = "org.test.semi", "org.test.erring"
+SEMI_TITLED, SEMI_DDE = "GDI-XX-SEMI-001", "GDI-XX-SEMI-002"
+SEMI_TITLE = "Cohort;=1+1;x"                 # a formula after a ";" (review, 2026-12-05)
+SEMI_DDE_TITLE = "Cohort;=cmd|' /C calc'!A0;x"
+ERRING_MESSAGE = "bad;=2+2;x"
+
+
+def _semicolon_peer() -> web.Application:
+    """A peer whose texts hold a formula after a separator, not at their start: nothing the
+    first-character rule caught, and a field of its own where a spreadsheet splits the CSV on
+    ";" (Excel in fi, sv, de, fr locales), a tab or "|"."""
+    meta = {"beaconId": SEMI, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "count",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/datasets"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 2},
+                "response": {"collections": [
+                    {"id": SEMI_TITLED, "name": SEMI_TITLE, "info": {"accessLevel": "PUBLIC"}},
+                    {"id": SEMI_DDE, "name": SEMI_DDE_TITLE,
+                     "info": {"accessLevel": "PUBLIC"}}]}})
+        if request.path.endswith("/g_variants"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 8},
+                "response": {"resultSets": [
+                    {"id": SEMI_TITLED, "setType": "dataset", "exists": True,
+                     "resultsCount": 7, "results": [], "countPrecision": "rounded;=4+4",
+                     "countAdjustedTo": ["x", "=3+3", "y;@SUM(A1)", "z\t-1"],
+                     "info": {"returnedGranularity": "count"}},
+                    {"id": SEMI_DDE, "setType": "dataset", "exists": True,
+                     "resultsCount": 1, "results": [], "countPrecision": "exact",
+                     "info": {"returnedGranularity": "count"}}]}})
+        return web.json_response({"meta": meta}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+def _erring_peer() -> web.Application:
+    """A peer that fails every query with an errorMessage of its own choosing."""
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"errorCode": 500, "errorMessage": ERRING_MESSAGE}},
+                                 status=500)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
 async def test_a_peers_formula_title_is_exported_harmlessly(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """A dataset title that a spreadsheet would run as a formula is exported after a single
-    quote, quoted (OWASP's CSV-injection rule); the counts the page writes stay numbers."""
-    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path) as url:
+    quote, quoted (OWASP's CSV-injection rule); the counts the page writes stay numbers. So is
+    a formula after a separator inside a peer's text (a title, countPrecision,
+    countAdjustedTo, an erring peer's errorMessage): read on ";", a tab or "|" instead of ","
+    (Excel in a ";" locale; LibreOffice), no field starts a formula (LibreOffice computed
+    "Cohort;=1+1;x"'s =1+1), and read on "," every cell is exact."""
+    async with network_beside_fi(pg_server_url, web_network.fi_url, tmp_path, EVIL,
+                                 _hostile_peer(), "Network with hostile peers",
+                                 {SEMI: _semicolon_peer(), ERRING: _erring_peer()}) as url:
         page = tab.page
         await tab.open(url)
         await tab.search("17-7674944-G-A")
         async with page.expect_download() as waiting:
             await page.get_by_role("button", name="Export CSV").click()
         text = Path(await (await waiting.value).path()).read_text()
+    for delimiter in (";", "\t", "|"):
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            for cell in row:
+                assert cell.lstrip(' "\t\r\n')[:1] not in ("=", "+", "-", "@"), (
+                    delimiter, cell, row)
     [line] = [line for line in text.splitlines() if EVIL_DATASET in line]
     assert f'"\'{FORMULA_TITLE}"' in line                     # as OWASP says: ' and quoted
-    exported = {r["dataset"]: r for r in csv.DictReader(io.StringIO(text))}
+    rows = list(csv.DictReader(io.StringIO(text)))
+    exported = {r["dataset"]: r for r in rows}
     assert exported[EVIL_DATASET]["title"] == "'" + FORMULA_TITLE
     assert ",5," in line and exported[EVIL_DATASET]["count"] == "5"   # a number, unquoted
+    semi = exported[SEMI_TITLED]
+    assert (semi["title"], semi["countPrecision"], semi["countAdjustedTo"], semi["count"]) == (
+        "Cohort;'=1+1;x", "rounded;'=4+4", "x | '=3+3 | y;'@SUM(A1) | z\t'-1", "7")
+    assert exported[SEMI_DDE]["title"] == "Cohort;'=cmd|' /C calc'!A0;x"
+    [erring] = [r for r in rows if r["node"] == ERRING]
+    assert erring["status"].startswith("unavailable") and "bad;'=2+2;x" in erring["whyNotMore"]
     cells = await page.evaluate("""() => [-3, 0.25, "-3", "+1", "@SUM(A1)", "\\t=1",
-                                          "\\r=1", "a=b", "Finnish, controlled"]
+                                          "\\r=1", "a=b", "Finnish, controlled",
+                                          "a;=b", "a|@b", "a\\t-1", "a; +1", 'a;"=1',
+                                          "a\\n=1", "Cohort - Finnish, 2020-2024"]
                                     .map(csvCell)""")
-    assert cells == ["-3", "0.25", '"\'-3"', '"\'+1"', '"\'@SUM(A1)"', '"\'\t=1"',
-                     '"\'\r=1"', "a=b", '"Finnish, controlled"']
+    assert cells == ["-3", "0.25", '"\'-3"', '"\'+1"', '"\'@SUM(A1)"', '"\'\t\'=1"',
+                     '"\'\r\'=1"', "a=b", '"Finnish, controlled"',
+                     "\"a;'=b\"", "\"a|'@b\"", "\"a\t'-1\"", "\"a; '+1\"", '"a;""\'=1"',
+                     "\"a\n'=1\"", '"Cohort - Finnish, 2020-2024"']
 
 
 async def test_a_zero_under_the_smooth_floor_in_words(web_network: WebNetwork, tab: Page):

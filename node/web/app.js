@@ -339,7 +339,7 @@ function rowsOf(req, body) {
       status: "answered", exists: set.exists, found: set.exists ? "yes" : "not found",
       count: counted ? set.resultsCount : null, countShown: words.text, countNote: words.note,
       countPrecision: counted ? precision : "",
-      countAdjustedTo: counted ? adjusted.join("; ") : "",
+      countAdjustedTo: counted ? adjusted.join(" | ") : "",   // no ";": a CSV separator
       granularity: given, whyNotMore: why.text, why, results: set.results || [],
       accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })),
       datasetPage: dataset ? dataset.page : null,
@@ -699,17 +699,32 @@ function showAnswer(req, body, signal) {
 const CSV_COLUMNS = ["node", "dataset", "title", "access", "status", "exists", "count",
                      "countShown", "countPrecision", "countAdjustedTo", "granularity", "whyNotMore"];
 
-// A spreadsheet takes a cell starting with =, +, -, @, a tab or a carriage return for a
+// A spreadsheet takes a field starting with =, +, -, @, a tab or a carriage return for a
 // formula (CSV injection), and the rows hold text from node metadata and any peer (a
-// dataset's title): such text is written as OWASP says, after a single quote and quoted.
-// Numbers the page writes (counts) are written as numbers, a negative one too.
+// dataset's title, a peer's error message). Excel in a locale whose list separator is ";"
+// (fi, sv, de, fr...) splits this comma-separated file on ";", and LibreOffice lets the
+// user split it on ";", a tab or "|": a field may then start inside a cell, after any of
+// these, a line break, spaces or double quotes ("Cohort;=1+1;x"). So every formula
+// character that could start a field under any of these separators is written after a
+// single quote, and such a cell is quoted, as OWASP says ("Cohort;'=1+1;x"); read with ","
+// the cell is the text with those quotes added. Numbers the page writes (counts) are
+// written as numbers, a negative one too: a comma always stands before them.
+const CSV_FORMULA = "=+-@\t\r";
+const CSV_FIELD_BREAK = ",;\t|\r\n";
+
 function csvCell(value) {
   if (value === null || value === undefined) return "";
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   const text = String(value);
-  const formula = /^[=+\-@\t\r]/.test(text);
-  const written = formula ? `'${text}` : text;
-  return formula || /[",\n\r]/.test(text) ? `"${written.replace(/"/g, '""')}"` : written;
+  let written = "", fieldStart = true;
+  for (const c of text) {
+    if (fieldStart && CSV_FORMULA.includes(c)) written += "'";
+    written += c;
+    if (CSV_FIELD_BREAK.includes(c)) fieldStart = true;
+    else if (c !== '"' && !/\s/.test(c)) fieldStart = false;
+  }
+  return written !== text || /[",\n\r]/.test(text)
+    ? `"${written.replace(/"/g, '""')}"` : written;
 }
 
 function exportCsv() {
