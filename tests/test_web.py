@@ -621,6 +621,18 @@ async def test_access_is_asked_for_where_the_dataset_record_says(web_network: We
     assert row["accessLinks"] == [{"label": "Request access", "href": ACCESS_REQUEST},
                                   {"label": "dac@fi.test", "href": "mailto:dac@fi.test"}]
     assert row["datasetPage"] == LANDING_PAGE
+    # a mailto: link is made of a plain address only: one carrying a query (bcc, body), a
+    # second recipient or a fragment passed as an address (review, 2026-12-05)
+    made = await page.evaluate("""(addresses) => addresses.map((a) =>
+                                      accessLinks({ contactEmail: a }).map((l) => l.href))""",
+                               ["dac@fi.test", "o'brien+dac@data-access.example.org",
+                                "dac@x.org?bcc=spy%40evil.test&body=Send+the+data",
+                                "dac@x.org,spy@evil.test", "dac@x.org;spy@evil.test",
+                                "dac%40x.org@evil.test", "dac@x.org#body", "dac@x.org/?cc=a@b.c",
+                                "dac@localhost"])
+    assert made == [["mailto:dac@fi.test"], ["mailto:o'brien+dac@data-access.example.org"],
+                    [], [], [], [], [], [], []]
+
 
 async def test_records_page_through_a_dataset(web_network: WebNetwork, tab: Page):
     """FI holds four variants in TP53's region; three per page: the next page (asked of that
@@ -1446,6 +1458,32 @@ async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebN
     assert await tab.text("#who") == (
         "Sign-in refused: the provider found the sign-in request invalid (invalid_request).")
     assert "PKCE" not in await page.locator("body").inner_text()
+
+
+async def test_a_stray_sign_in_answer_does_not_end_the_sign_in_started(
+        web_network: WebNetwork, tab: Page):
+    """A link to the page with a `code` (or an `error`) and another `state`, opened while a
+    sign-in is under way in the tab, is refused and leaves that sign-in be: the page deleted
+    the saved verifier and state before comparing, so the real answer then failed as "not
+    started here" (review, 2026-12-05)."""
+    page = tab.page
+    url = web_network.network_url
+    await tab.open(url)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.wait_for_url(f"{web_network.aai_url}/authorize?*")
+    authorize = page.url
+    await page.goto(f"{url}/?code=forged&state=forged")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == (
+        "Sign-in failed: the answer does not belong to a sign-in started here.")
+    assert page.url == f"{url}/"
+    await page.goto(f"{url}/?error=access_denied&state=forged")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == "Not signed in: you see what anonymous callers may see."
+    await page.goto(authorize)                  # the sign-in under way goes on
+    await _sign_in(tab, web_network.aai_url, "carol")
+    assert "Signed in as carol" in await tab.text("#who")
+    assert await page.evaluate("sessionStorage.length") == 0     # its saved entries deleted
 
 
 async def test_the_api_description_is_linked_and_served(web_network: WebNetwork, tab: Page):

@@ -280,8 +280,10 @@ function countWords(count, precision, adjusted) {
 }
 
 // Where to ask for access, from the dataset's record (its metadata as /datasets gives it in
-// `info`): only what the record states, only http(s) links and a well-formed e-mail address.
-const EMAIL = /^[^@\s:]+@[^@\s]+\.[^@\s]+$/;
+// `info`): only what the record states, only http(s) links and a plain e-mail address: none
+// of ? # & % / , ; that a mailto: link reads as more (`dac@x.org?bcc=spy%40evil.test&body=…`
+// passed as an address and made a link with a hidden copy and text).
+const EMAIL = /^[A-Za-z0-9.!$'*+=^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 
 function webLink(value) {
   if (typeof value !== "string") return null;
@@ -851,9 +853,11 @@ async function finishSignIn() {
   const code = here.searchParams.get("code"), error = here.searchParams.get("error");
   if (!code && !error) return null;
   const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
-  sessionStorage.removeItem(PENDING_KEY);
   history.replaceState(null, "", location.pathname);
   const ours = Boolean(pending) && pending.state === here.searchParams.get("state");
+  // Only the answer to the sign-in started here ends it: any link to the page with a ?code=
+  // (or ?error=) deleted the saved verifier, and the real answer then failed.
+  if (ours) sessionStorage.removeItem(PENDING_KEY);
   if (error) {
     if (!ours) return null;
     $("who").textContent = Object.hasOwn(SIGN_IN_REFUSALS, error)
