@@ -40,7 +40,12 @@ _KEY_HEADERS = ("jwk", "x5u", "x5c")
 
 
 class InvalidToken(Exception):
-    """Why a token was refused; safe to show (it never contains the token)."""
+    """Why a token was refused; safe to show: it never contains the token nor any text of
+    it (a claim's or a header's value), only names of this module's choosing. The reason
+    reaches the `gdi_node.audit` log line, the 401's body and its `WWW-Authenticate` header
+    (node/http/caller.py), where a token's text forged log lines and broke the 401's
+    header, so a refusal wording a library's exception words it by the exception's type
+    (`_pyjwt_reason`), never by its message."""
 
 
 class SigningKeyUnavailable(InvalidToken):
@@ -86,8 +91,48 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
-        raise InvalidToken(f"malformed token ({exc})") from None
+        raise InvalidToken(f"malformed token: {_pyjwt_reason(exc)}") from None
     return header, claims
+
+
+# Each PyJWT failure as a refusal words it, by its type (the most specific one listed, by the
+# exception's MRO). PyJWT's own message is not used: it checks `crit` before any signature
+# and its "Unsupported critical extension: {ext}" quotes the header's text, so an unsigned
+# token's line break or U+2028 there forged a line of the gdi_node.audit log, and a CR LF
+# made aiohttp refuse to write the 401's WWW-Authenticate header: an "Unhandled exception"
+# at ERROR and a dropped connection instead of the 401 (found by a review, 2026-12-05).
+# Other messages quote no text of the token today, but any of them may in another version.
+_PYJWT_REASONS: dict[type[jwt.PyJWTError], str] = {
+    jwt.InvalidSignatureError: "signature verification failed",
+    jwt.ExpiredSignatureError: "the token has expired (exp)",
+    jwt.ImmatureSignatureError: "the token is not yet valid (nbf or iat in the future)",
+    jwt.InvalidAudienceError: "the audience (aud) is not this node's",
+    jwt.InvalidIssuerError: "the issuer (iss) does not match",
+    jwt.InvalidIssuedAtError: "iat is not a number",
+    jwt.MissingRequiredClaimError: "a required claim is missing",
+    jwt.InvalidAlgorithmError: "the algorithm (alg) is not accepted",
+    jwt.InvalidKeyError: "the issuer's key is not usable for this algorithm",
+    jwt.DecodeError: "a segment is not base64url-encoded JSON, or not an object",
+    # what PyJWT raises as itself: a header it refuses (a `crit` naming an extension it does
+    # not support or not a list of names, a `kid` that is not a string, `b64`)
+    jwt.InvalidTokenError: "a header parameter is not accepted (crit, kid or b64)",
+}
+# The claims a MissingRequiredClaimError may name: PyJWT's names, never the token's
+_REQUIRED_CLAIMS = frozenset({"aud", "iss", "exp", "iat", "nbf", "sub", "jti"})
+# The algorithms a refusal names: JWA's names (RFC 7518), never a header's other text
+_NAMED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
+                               "ES256", "ES256K", "ES384", "ES512", "PS256", "PS384", "PS512",
+                               "EdDSA", "Ed25519", "Ed448"})
+
+
+def _pyjwt_reason(exc: jwt.PyJWTError) -> str:
+    """Why PyJWT refused a token, from the exception's type alone (`_PYJWT_REASONS` says
+    why); the claim a missing-claim error names, which is PyJWT's, not the token's."""
+    if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim in _REQUIRED_CLAIMS:
+        return f"the token is missing the {exc.claim} claim"
+    reason = next((_PYJWT_REASONS[kind] for kind in type(exc).__mro__
+                   if kind in _PYJWT_REASONS), None)
+    return reason or f"refused by the JWT library ({type(exc).__name__})"
 
 
 def _key_location(header: dict[str, Any], issuer: TrustedIssuer,
@@ -124,7 +169,10 @@ def _visa_format(header: dict[str, Any], claims: Claims) -> None:
 
 
 def _typed(unverified: dict[str, Any], kind: type[C]) -> C:
-    """The claims as `kind` declares them; the reason names claims and types, never values."""
+    """The claims as `kind` declares them; the reason names claims and types, never values:
+    a location is a field's name or a list's index (no model here has a dict, whose keys
+    would be the token's), and pydantic's messages, without the input, quote none of it
+    (auth/claims.py's own validator names a character by its code point)."""
     try:
         return kind.model_validate(unverified)
     except ValidationError as exc:
@@ -147,7 +195,11 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
         raise InvalidToken("issuer is not trusted for this purpose")
     algorithm = header.get("alg")
     if algorithm not in issuer.algorithms:
-        raise InvalidToken(f"algorithm {algorithm!r} is not accepted for this issuer")
+        # named only when it is one of JWA's names: the header is not yet verified, and its
+        # `alg` could be any text up to MAX_HEADER_BYTES (see _PYJWT_REASONS)
+        known = isinstance(algorithm, str) and algorithm in _NAMED_ALGORITHMS
+        named = repr(algorithm) if known else "named in the header"
+        raise InvalidToken(f"the algorithm {named} is not accepted for this issuer")
     if kind.purpose == "visa":
         _visa_format(header, claims)
     try:
@@ -161,5 +213,5 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
                    audience=audience, leeway=LEEWAY_SECONDS,
                    options={"verify_aud": audience is not None})
     except jwt.PyJWTError as exc:
-        raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
+        raise InvalidToken(_pyjwt_reason(exc)) from None
     return VerifiedToken(issuer, claims)

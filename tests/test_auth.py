@@ -48,6 +48,7 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.http.aai_api import create_aai_app
+from node.logs import JsonFormatter, TextFormatter
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
@@ -725,6 +726,60 @@ async def test_audit_log_names_subject_and_never_the_token(stack, caplog):
     assert any(getattr(r, "decision", None) == "refused" for r in records)
     for record in records:
         assert token not in json.dumps(record.__dict__, default=str)
+
+
+# An audit line as the text log writes it, put whole into an unsigned token's `crit` header,
+# after a line break of each kind: PyJWT checks `crit` before any signature and named the
+# extension in its message, which was the refusal's reason as it came (found by a review,
+# 2026-12-05)
+FORGED_AUDIT_LINE = ("2026-12-05 10:00:00,000 INFO    gdi_node.audit: access sub=carol "
+                     f"datasets={{'{CONTROLLED}': 'record'}}")
+LINE_BREAKS = {"LF": "\n", "CR LF": "\r\n", "CR": "\r", "NEL": "\x85",
+               "line separator": "\u2028", "paragraph separator": "\u2029",
+               "vertical tab": "\x0b"}
+
+
+def _crit_token(stack: Stack, extension: str) -> str:
+    """A token no one signed (its signature is text) whose header makes `extension`
+    critical: refused, whatever `extension` says, before its signature is looked at."""
+    header = {"alg": "RS256", "kid": stack.aai.access_key.kid, "crit": [extension]}
+    return f"{_b64(header)}.{_b64(_claims(stack))}.{_b64(b'not a signature')}"
+
+
+def _one_line_each(records: list[logging.LogRecord]) -> list[str]:
+    """The records as each log format writes them, every one that is not a single line."""
+    broken = []
+    for formatter in (TextFormatter(), JsonFormatter()):
+        for record in records:
+            written = formatter.format(record)
+            if len(written.splitlines()) != 1:
+                broken.append(written)
+    return broken
+
+
+@pytest.mark.parametrize("separator", sorted(LINE_BREAKS))
+async def test_an_unsigned_tokens_crit_header_reaches_neither_the_audit_log_nor_the_401(
+        stack, caplog, separator):
+    """The reason of the 401 is PyJWT's failure by its kind, not its message: the audit log
+    had a forged `access` line for carol (text format, LF, NEL or U+2028), and with CR LF
+    aiohttp refused to write the WWW-Authenticate header quoting it, so the caller got a
+    dropped connection and the log an "Unhandled exception" at ERROR instead of the 401."""
+    token = _crit_token(stack, f"x{LINE_BREAKS[separator]}{FORGED_AUDIT_LINE}")
+    with caplog.at_level(logging.INFO):
+        response = await stack.node.get("/api/info",
+                                        headers={"Authorization": f"Bearer {token}"})
+        body = await response.json()
+    assert response.status == 401, body
+    message = body["error"]["errorMessage"]
+    assert message == ("invalid token: malformed token: a header parameter is not accepted "
+                       "(crit, kid or b64)"), message
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer error="invalid_token"') and "carol" not in challenge
+    refused = [r for r in caplog.records
+               if r.name == "gdi_node.audit" and getattr(r, "decision", None) == "refused"]
+    assert refused and all("carol" not in r.reason for r in refused), refused
+    assert not _one_line_each([r for r in caplog.records if r.name == "gdi_node.audit"])
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):
