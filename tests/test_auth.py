@@ -25,7 +25,7 @@ import asyncpg
 import jwt
 import pytest
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -42,12 +42,14 @@ from auth.dev_issuer import (
 from auth.issuers import IssuerRegistry, TrustedIssuer
 from auth.jwks import JwksCache
 from auth.passport import BONA_FIDE, Passport, passport_of
-from auth.tokens import verify
+from auth.tokens import InvalidToken, verify
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.http.aai_api import create_aai_app
+from node.http.app_keys import SETTINGS
+from node.http.caller import refusal
 from node.logs import JsonFormatter, TextFormatter
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
@@ -780,6 +782,31 @@ async def test_an_unsigned_tokens_crit_header_reaches_neither_the_audit_log_nor_
     assert refused and all("carol" not in r.reason for r in refused), refused
     assert not _one_line_each([r for r in caplog.records if r.name == "gdi_node.audit"])
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("reason", [
+    "crit x\r\nSet-Cookie: session=attacker", f"crit x\n{FORGED_AUDIT_LINE}",
+    f"crit x\u2028{FORGED_AUDIT_LINE}", "crit x\x85y\x00z\x1b[2J", "crit jörg \\ \"quoted\""])
+async def test_a_refusal_whose_reason_holds_controls_is_still_one_printable_401(
+        stack, caplog, reason):
+    """Whatever a reason says (auth/tokens.py words none with the token's text, but one
+    did), the 401 is written: its WWW-Authenticate value printable ASCII alone (a CR LF
+    there made aiohttp drop the connection), its body's message and the audit line without
+    a control or a line break of any kind."""
+    app = web.Application()
+    app[SETTINGS] = stack.settings
+    request = make_mocked_request("GET", "/api/info", app=app)
+    with caplog.at_level(logging.INFO, logger="gdi_node.audit"):
+        response = refusal(request, InvalidToken(reason))
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer error="invalid_token", error_description="crit ')
+    assert all(" " <= c <= "~" for c in challenge), repr(challenge)
+    assert challenge.count('"') == 4, challenge        # the quoted string is not ended early
+    message = json.loads(response.body)["error"]["errorMessage"]
+    assert message.startswith("invalid token: crit ") and message.isprintable(), message
+    records = [r for r in caplog.records if r.name == "gdi_node.audit"]
+    assert records and records[-1].reason.isprintable(), records
+    assert not _one_line_each(records)
 
 
 async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):

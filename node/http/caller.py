@@ -27,8 +27,29 @@ audit_log = logging.getLogger("gdi_node.audit")
 
 
 def _challenge(description: str) -> str:
-    cleaned = description.replace('"', "'").replace("\\", "/")[:200]
+    """The 401's `WWW-Authenticate` value: `description` as printable ASCII alone, any other
+    character as `?`, and `"` and `\\` (which would end or escape the quoted string) as `'`
+    and `/`. A reason holds no text of the token (auth/tokens.py InvalidToken), but one
+    did: an unsigned token's CR LF in its `crit` header reached this header, which aiohttp
+    then refused to write, so the caller got a dropped connection instead of the 401 and
+    the log an "Unhandled exception" (found by a review, 2026-12-05). RFC 9110 allows only
+    visible ASCII, spaces and tabs there (and obsolete Latin-1 no client should be sent)."""
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in description[:200])
+    cleaned = cleaned.replace('"', "'").replace("\\", "/")
     return f'Bearer error="invalid_token", error_description="{cleaned}"'
+
+
+def _shown(reason: str) -> str:
+    """`reason` as the 401's body and the audit log line quote it: a character that does not
+    print as itself (a control, U+2028 or U+2029, a format character) as its escape (`\\n`,
+    `\\u2028`). A reason holds none of the token's text (auth/tokens.py InvalidToken), but
+    one did, and its line break forged a line of the log (found by a review, 2026-12-05).
+    The log's text formatter escapes them too (node/logs.py); this is for the body, which
+    a client may log as it came."""
+    if reason.isprintable():
+        return reason
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in reason)
 
 
 def request_token(request: web.Request) -> str | None:
@@ -53,9 +74,10 @@ async def caller_of(request: web.Request) -> Caller:
 
 def refusal(request: web.Request, exc: InvalidToken) -> web.Response:
     """401 with `WWW-Authenticate` and a Beacon error body; audited."""
+    reason = _shown(str(exc))
     audit_log.info("token refused", extra={"request_id": request.get(REQUEST_ID),
-                                           "decision": "refused", "reason": str(exc)})
-    body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {exc}")
+                                           "decision": "refused", "reason": reason})
+    body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {reason}")
     return json_response(body, 401, headers={"WWW-Authenticate": _challenge(str(exc))})
 
 
