@@ -9,6 +9,7 @@ progress bar a terminal shows, so they are shown at any level.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -19,8 +20,27 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _PROBES = frozenset({"/health", "/ready"})
 
 
+# What would end a line, or hide part of one, where a record's text is written as it is: the C0
+# and C1 controls (CR, LF, VT, FF, the file, group and record separators, NEL U+0085, ESC
+# for a terminal's escape sequences) and Unicode's line and paragraph separators U+2028 and
+# U+2029, which Python's splitlines, editors and log viewers break lines at.
+_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What JSON leaves as it is that still breaks a line where lines are read as Unicode text
+# (orjson escapes the C0 controls, as JSON must, but not these)
+_JSON_BREAKING = re.compile("[\x85\u2028\u2029]")
+
+
+def _escaped(text: str) -> str:
+    """`text` with each `_BREAKING` character as its Python escape (`\\n`, `\\x85`, `\\u2028`):
+    one line, whatever a token, a header or a peer's answer put into it."""
+    return _BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class JsonFormatter(logging.Formatter):
-    """Structured lines; extra= fields (request_id, status, ...) become top-level keys."""
+    """Structured lines; extra= fields (request_id, status, ...) become top-level keys. One
+    record is one line: JSON escapes every C0 control, and NEL, U+2028 and U+2029, which it
+    may leave as they are, are escaped here too (`\\u2028`, the same JSON), as a reader
+    splitting the log at Unicode's line breaks would otherwise read a forged record."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -29,17 +49,38 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        line = orjson.dumps(entry, default=str).decode()
+        if _JSON_BREAKING.search(line) is None:
+            return line
+        return _JSON_BREAKING.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value ...`, a record on one line: the message and
+    each extra= field with every character that would break or hide part of the line
+    escaped (`_BREAKING`). Extras were written as they came, and an unsigned token's line
+    break or U+2028 in its `crit` header, in the `gdi_node.audit` "token refused" line's
+    `reason=`, forged a whole audit line (found by a review, 2026-12-05). A traceback
+    logged with a record follows on lines of its own, each indented, so that a line that
+    is not indented always begins a record."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The record's line before its extras (logging's hook: the traceback comes after)."""
+        return _escaped(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
-        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
-        text = super().format(record)
-        return text + "".join(f" {k}={v}" for k, v in extras.items())
+        extras = "".join(f" {k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        # the message holds no line break now (formatMessage): one ends the first line only
+        # where a traceback or a stack follows
+        head, newline, tail = super().format(record).partition("\n")
+        if extras:
+            head += _escaped(extras)
+        if not newline:
+            return head
+        return head + "".join(f"\n    {_escaped(line)}" for line in tail.split("\n"))
 
 
 class _ProbesAtDebug(logging.Filter):

@@ -1,0 +1,80 @@
+"""The node's log lines (node/logs.py) as its operators and collectors read them: one record,
+one line, in the text and the JSON format alike, whatever text from outside (a token's header,
+a request's path, a peer's answer) a record's message or its extra= fields carry."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from node.logs import JsonFormatter, TextFormatter
+
+# An audit line as the text log writes it, the forgery a line break before it makes
+FORGED = "2026-12-05 10:00:00,000 INFO    gdi_node.audit: access sub=carol datasets={}"
+# Every character Python's splitlines breaks a line at (editors and log viewers break at
+# most of them), and controls that hide a line's text on a terminal (ESC, DEL, a C1 CSI)
+BREAKING = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
+            "\u2029", "\x00", "\x1b[2K", "\x7f", "\x9b"]
+
+
+def _record(message: str = "token refused", args: tuple = (), **extras: object
+            ) -> logging.LogRecord:
+    record = logging.LogRecord("gdi_node.audit", logging.INFO, __file__, 1, message, args,
+                               None)
+    record.__dict__.update(extras)
+    return record
+
+
+@pytest.mark.parametrize("breaking", BREAKING)
+def test_a_text_log_record_is_one_line_whatever_its_extras_and_message_hold(breaking):
+    """An extra= field was written as it came: the "token refused" line's `reason=`,
+    holding an unsigned token's `crit` header, forged an audit line after its line break
+    (found by a review, 2026-12-05). Each such character is written as its escape, in the
+    extras and in the message (whose %s arguments may be a token's or a peer's text)."""
+    record = _record("visa dropped: %s", (f"x{breaking}{FORGED}",), request_id="r1",
+                     decision="refused", reason=f"crit x{breaking}{FORGED}")
+    written = TextFormatter().format(record)
+    assert len(written.splitlines()) == 1, written
+    assert written.isprintable(), repr(written)
+    escaped = breaking.encode("unicode_escape").decode()
+    assert f"visa dropped: x{escaped}{FORGED}" in written, written       # kept, readable
+    assert written.endswith(f" request_id=r1 decision=refused reason=crit x{escaped}{FORGED}")
+
+
+def test_a_text_log_record_of_printable_text_is_written_as_it_is():
+    record = _record("access", (), sub="jörg@example.org", datasets={"GDI-FI-SYN-003": "record"})
+    written = TextFormatter().format(record)
+    assert written.endswith(" gdi_node.audit: access sub=jörg@example.org "
+                            "datasets={'GDI-FI-SYN-003': 'record'}"), written
+
+
+def test_a_traceback_follows_its_record_on_indented_lines_that_begin_no_record():
+    """An exception's message is anyone's text too (aiohttp logs its "Unhandled exception"
+    with the error it met): its lines are indented, so a line that is not indented is
+    always a record's first, and the record's extras stay on that first line."""
+    try:
+        raise ValueError(f"refused\n{FORGED}\u2028{FORGED}")
+    except ValueError:
+        record = _record("Unhandled exception", (), request_id="r2")
+        record.exc_info = sys.exc_info()
+    lines = TextFormatter().format(record).split("\n")
+    assert lines[0].endswith("gdi_node.audit: Unhandled exception request_id=r2"), lines[0]
+    assert lines[1] == "    Traceback (most recent call last):", lines
+    assert lines[-2:] == ["    ValueError: refused", f"    {FORGED}\\u2028{FORGED}"], lines
+    assert all(line.startswith("    ") for line in lines[1:]), lines
+
+
+@pytest.mark.parametrize("breaking", BREAKING)
+def test_a_json_log_record_is_one_line_even_to_a_reader_splitting_at_unicode_breaks(breaking):
+    """JSON escapes the C0 controls, not NEL, U+2028 or U+2029, which orjson wrote as they
+    were: a reader splitting the log with Python's splitlines read a forged record after
+    one. They are written as JSON escapes, which read back as the same text."""
+    record = _record("visa dropped: %s", (f"x{breaking}{FORGED}",),
+                     reason=f"crit x{breaking}{FORGED}")
+    written = JsonFormatter().format(record)
+    assert len(written.splitlines()) == 1, written
+    entry = json.loads(written)
+    assert entry["reason"] == f"crit x{breaking}{FORGED}"
+    assert entry["message"] == f"visa dropped: x{breaking}{FORGED}"
