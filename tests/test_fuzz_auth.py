@@ -21,9 +21,10 @@ Four kinds of mutation, each with the most its answer may be:
 
 No hostile value is another dataset's identifier, so a re-signed claim can never rightly grant
 more than the Passport does. For every request, whatever was sent: never a 5xx, nothing logged
-as an error (nor the audit trail failing to write), a refusal is a 401 with a Beacon error
-body and `WWW-Authenticate`, and an answer is valid against its Beacon schema. The token is
-never quoted back. Its first runs found a signed `sub` with a NUL (a 500 where a budget
+as an error (nor the audit trail failing to write), every log record one line as the text log
+writes it, a refusal is a 401 with a Beacon error body whose message holds no control and
+`WWW-Authenticate` in printable ASCII, and an answer is valid against its Beacon schema. The
+token is never quoted back. Its first runs found a signed `sub` with a NUL (a 500 where a budget
 counts the caller, and an audit entry that held back all others).
 
 A second test makes a trusted issuer answer nonsense from its JWKS and userinfo (see its
@@ -52,6 +53,7 @@ from auth.issuers import TrustedIssuer
 from auth.passport import BONA_FIDE
 from auth.policy import GRANULARITIES
 from auth.tokens import MAX_TOKEN_BYTES
+from node.logs import TextFormatter
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import free_port, serve_app
 from tests.test_auth import (  # noqa: F401  (stack: the fixture this module's tests use)
@@ -74,10 +76,17 @@ from tests.test_fuzz_http import (
 )
 
 B64 = string.ascii_letters + string.digits + "-_"
+# Text that breaks a line or hides part of one. A refusal's reason quoted an unsigned token's
+# `crit` header as PyJWT's message had it: its LF, NEL or U+2028 forged an audit log line, its
+# CR LF made aiohttp refuse to write the 401's WWW-Authenticate header (a dropped connection
+# and an ERROR instead of the 401; found by a review, 2026-12-05)
+FORGED_LINE = "2026-12-05 10:00:00,000 INFO    gdi_node.audit: access sub=carol"
+LINE_BREAKING = ["x\r\nSet-Cookie: session=attacker", f"x\n{FORGED_LINE}",
+                 f"x\u2028{FORGED_LINE}", "x\u2029y", "x\x85y", "x\x0by", "x\x1b[2Ky"]
 # What a claim or header value is replaced by, besides tests/test_fuzz_http.py's NASTY and
-# EDGES: times on either side of now, the other values a token's fields take, none of them
-# another dataset's identifier
-HOSTILE: list[Any] = [*NASTY, *EDGES, float("inf"), float("-inf"), float("nan"),
+# EDGES and the text above: times on either side of now, the other values a token's fields
+# take, none of them another dataset's identifier
+HOSTILE: list[Any] = [*NASTY, *EDGES, *LINE_BREAKING, float("inf"), float("-inf"), float("nan"),
                       "RS256", "none", "HS256", "RS512", "ES256", "JWT", "at+jwt", BONA_FIDE,
                       "ControlledAccessGrants", "ResearcherStatus", "AcceptedTermsAndPolicies",
                       "LinkedIdentities", "dac", "so", "system", "self", "gdi-node", "mallory",
@@ -101,7 +110,13 @@ def _signed(key: SigningKey, header: dict[str, Any], claims: Any) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-def _hostile(rng: random.Random) -> Any:
+def _hostile(rng: random.Random, key: object = None) -> Any:
+    """A hostile value for `key`: a header's `crit` is a list of names, so there it is most
+    often a hostile name in one (PyJWT refuses any other `crit` before it reads a name),
+    half of those a line-breaking one."""
+    if key == "crit" and rng.random() < 0.8:
+        return [rng.choice(LINE_BREAKING) if rng.random() < 0.5 else
+                rng.choice([v for v in HOSTILE if isinstance(v, str)])]
     value = rng.choice(HOSTILE)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -121,11 +136,12 @@ def _mutated_json(document: Any, rng: random.Random, keys: list[str]) -> Any:
     last = path[-1]
     how = rng.choice(["replace", "replace", "remove", "add", "duplicate"])
     if how == "replace":
-        parent[last] = _hostile(rng)
+        parent[last] = _hostile(rng, last)
     elif how == "remove":
         del parent[last]
     elif how == "add" and isinstance(parent, dict):
-        parent[rng.choice(keys)] = _hostile(rng)
+        key = rng.choice(keys)
+        parent[key] = _hostile(rng, key)
     elif isinstance(parent, list):
         parent.insert(last, copy.deepcopy(parent[last]))
     return document
@@ -202,6 +218,10 @@ def _problem(status: int, document: Any, challenge: str, token: str, beacon_sche
             return "a 401 that is not a Beacon error body"
         if not challenge.startswith('Bearer error="invalid_token"'):
             return "a 401 without its WWW-Authenticate challenge"
+        if not all(" " <= c <= "~" for c in challenge):
+            return f"a WWW-Authenticate challenge that is not printable ASCII: {challenge!r}"
+        if not document["error"]["errorMessage"].isprintable():
+            return "a 401 whose message holds a control or a line break"
         if len(token) >= 20 and token in json.dumps(document):
             return "the token quoted back"
         return None
@@ -260,12 +280,22 @@ async def test_mutated_passports_never_fail_open(stack, beacon_schema, caplog): 
         await asyncio.sleep(0)
         errors = logged_errors(caplog, logged) + [
             r.getMessage() for r in caplog.records[logged:]      # the trail's retries: an
-            if r.name == "beacon.audit" and r.levelno >= logging.WARNING]   # entry it refuses
+            if r.name == "beacon.audit" and r.levelno >= logging.WARNING   # entry it refuses
+        ] + _lines_broken(caplog.records[logged:])
         return failure(_problem(status, answer, challenge, token, beacon_schema, may_refuse,
                                 most, exact), errors,
                        f"{kind} mutation -> {status} {str(answer)[:300]}; token "
                        f"{_describe(token)}")
     await fuzz_rounds("passport", ROUNDS, one)
+
+
+def _lines_broken(records: list[logging.LogRecord]) -> list[str]:
+    """Each record (with no traceback, which has lines of its own) that the text log would
+    not write on one line."""
+    formatter = TextFormatter()
+    return [f"a log record on more than one line: {written[:300]!r}" for written in
+            (formatter.format(r) for r in records if not r.exc_info)
+            if len(written.splitlines()) != 1]
 
 
 def _describe(token: str) -> str:
