@@ -47,6 +47,7 @@ from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
+from node.http import beacon_api, network_api
 from node.http.aai_api import create_aai_app
 from node.http.app_keys import SETTINGS
 from node.http.caller import refusal
@@ -807,6 +808,60 @@ async def test_a_refusal_whose_reason_holds_controls_is_still_one_printable_401(
     records = [r for r in caplog.records if r.name == "gdi_node.audit"]
     assert records and records[-1].reason.isprintable(), records
     assert not _one_line_each(records)
+
+
+BAD_TOKEN = {"Authorization": "Bearer forged.token.value"}
+# Every route whose handler has no test mode: the node's and the network's descriptions, the
+# FAIR Data Point, the pages. A test-mode request skips authentication only where it is
+# answered empty, on an entry endpoint (docs/beacon.md)
+WITHOUT_TEST_MODE = ["/", "/api", "/api/info", "/api/service-info", "/api/configuration",
+                     "/api/map", "/api/entry_types", "/api/openapi.json", "/api/docs", "/fdp",
+                     "/network/api/info", "/network/api/map", "/network/api/configuration",
+                     "/network/api/entry_types"]
+
+
+@pytest.mark.parametrize("path", WITHOUT_TEST_MODE)
+async def test_a_bad_token_is_a_401_with_test_mode_on_a_route_that_has_none(stack, path):
+    """`?testMode=true` made a garbage token anonymous on every route: this one answered
+    as to an anonymous caller, where the same token without it is a 401 (found by a review,
+    2026-12-05). The route does answer anonymous callers: the 401 is the token's."""
+    anonymous = await stack.node.get(path, params={"testMode": "true"})
+    assert anonymous.status == 200, (path, anonymous.status)
+    for query in ({}, {"testMode": "true"}, {"testMode": "1"}):
+        response = await stack.node.get(path, params=query, headers=BAD_TOKEN)
+        assert response.status == 401, (path, query, response.status)
+        assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+
+
+def test_the_routes_that_answer_test_mode_are_the_entry_endpoints_and_no_other():
+    """Which routes let a bad token through in test mode is marked on their handlers
+    (beacon_api.answers_test_mode): exactly the entry endpoints, the routes that take a
+    POST body, of the node and of the network. A new route is one or the other."""
+    table = [*beacon_api.routes(), *network_api.routes()]
+    posted = {route.path for route in table if route.method == "POST"}
+    assert len(posted) >= 20, posted
+    marked = {route.path: route.handler in beacon_api._TEST_MODE_HANDLERS for route in table}
+    assert {path for path, answers in marked.items() if answers} == posted
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
+                                  f"/api/datasets/{PUBLIC}", "/api/filtering_terms",
+                                  "/network/api/g_variants", "/network/api/individuals",
+                                  "/network/api/datasets", "/network/api/filtering_terms"])
+async def test_a_bad_token_with_test_mode_on_an_entry_endpoint_is_answered_empty(stack, path):
+    """Where test mode is answered, the node's and the network's entry endpoints, it still
+    skips authentication as the framework requires: anonymous, none of the node's data."""
+    for method, given in (("GET", {"params": {"testMode": "true"}}),
+                          ("POST", {"json": {"meta": {}, "query": {"testMode": True}}})):
+        response = await stack.node.request(method, path, headers=BAD_TOKEN, **given)
+        body = await response.json()
+        assert response.status == 200, (method, path, body)
+        assert body["meta"]["testMode"] is True, body
+        assert not body.get("response", {}).get("resultSets"), body
+        assert not body.get("response", {}).get("collections"), body
+        assert not body.get("response", {}).get("filteringTerms"), body
+        refused = await stack.node.request(method, path, headers=BAD_TOKEN)
+        assert refused.status == 401, (method, path)
 
 
 async def test_key_rotation_and_refresh_cooldown(pg_server_url, tmp_path):

@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import orjson
@@ -75,6 +76,28 @@ INDIVIDUAL = next(e for e in ENTRY_TYPES if e.id == "individual")
 _INDIVIDUAL_SCHEMAS = returned_schemas(INDIVIDUAL)     # as answer.py's variants' are, made once
 # folded once (an istr), not at every request's lookup: node/http/metrics.py's _REQUEST_ID
 _PURPOSE_HEADER = istr(PURPOSE_HEADER)
+
+
+_H = TypeVar("_H", bound=Handler)
+# The handlers that answer a test-mode request (beacon/request.py asks_test_mode) with none of
+# any node's data: the entry endpoints, this node's and the network's (which asks its peers
+# in test mode, as anonymous). On their routes alone is a test-mode request with a token that
+# does not verify answered as anonymous (node/http/middleware.py). It was on every route: a
+# garbage token and `?testMode=true` had /api/configuration, /api/info, /fdp, ... answer as
+# to an anonymous caller where the token was otherwise a 401 (found by a review, 2026-12-05).
+_TEST_MODE_HANDLERS: set[Handler] = set()
+
+
+def answers_test_mode(handler: _H) -> _H:
+    """Marks `handler` as one that answers test mode (`_TEST_MODE_HANDLERS`)."""
+    _TEST_MODE_HANDLERS.add(handler)
+    return handler
+
+
+def route_answers_test_mode(request: web.Request) -> bool:
+    """Whether the request's route is one whose handler answers test mode (under any of the
+    API's roots: an alias root's routes have the same handlers)."""
+    return request.match_info.handler in _TEST_MODE_HANDLERS
 
 
 def error_response(request: web.Request, exc: Exception) -> web.Response:
@@ -301,6 +324,7 @@ def _test_mode(request: web.Request, query: VariantQuery,
     return json_response(body)
 
 
+@answers_test_mode
 async def g_variants(request: web.Request) -> web.Response:
     query = await request_query(request)
     if query.test_mode:
@@ -308,6 +332,7 @@ async def g_variants(request: web.Request) -> web.Response:
     return await _answer(request, query)
 
 
+@answers_test_mode
 async def g_variant(request: web.Request) -> web.Response:
     """One variant by id, in every dataset that holds it."""
     query = answer.located_query(request.match_info["id"], await request_body(request))
@@ -332,6 +357,7 @@ def within_dataset(dataset_ids: tuple[str, ...], dataset_id: str) -> None:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
 
 
+@answers_test_mode
 async def dataset_g_variants(request: web.Request) -> web.Response:
     dataset_id = request.match_info["id"]
     if dataset_id not in await _visible(request, request.app):
@@ -394,6 +420,7 @@ async def individuals_request(request: web.Request) -> IndividualsQuery:
     return individuals_query(body, purpose=declared_purpose(request, body.meta))
 
 
+@answers_test_mode
 async def individuals(request: web.Request) -> web.Response:
     query = await individuals_request(request)
     if query.variant.test_mode:
@@ -401,6 +428,7 @@ async def individuals(request: web.Request) -> web.Response:
     return await _individuals(request, query)
 
 
+@answers_test_mode
 async def individual(request: web.Request) -> web.Response:
     """One individual by id, in each dataset granted to the caller that holds it."""
     body = await request_body(request)
@@ -413,6 +441,7 @@ async def individual(request: web.Request) -> web.Response:
     return await _individuals(request, query)
 
 
+@answers_test_mode
 async def dataset_individuals(request: web.Request) -> web.Response:
     """The individuals of one dataset, chosen as /individuals chooses (`_chosen`): handed the
     dataset as it was, a position on another assembly counted its carriers at the same
@@ -428,6 +457,7 @@ async def dataset_individuals(request: web.Request) -> web.Response:
         query, variant=dataclasses.replace(query.variant, dataset_ids=(dataset_id,))))
 
 
+@answers_test_mode
 async def variant_individuals(request: web.Request) -> web.Response:
     """The individuals carrying one variant (by its id), per dataset."""
     body = await request_body(request)
@@ -463,6 +493,7 @@ async def entry_types(request: web.Request) -> web.Response:
     return json_response(info.entry_types(request.app[BEACON]))
 
 
+@answers_test_mode
 async def filtering_terms(request: web.Request) -> web.Response:
     """The terms the individuals of the datasets the caller may know hold, each listed as
     the disclosure engine decides for the caller's tier there (beacon/disclosure.py
@@ -494,11 +525,13 @@ async def _collections(request: web.Request, query: DatasetsQuery,
     return json_response(collections_response(beacon_id, selected, query))
 
 
+@answers_test_mode
 async def datasets(request: web.Request) -> web.Response:
     query = datasets_query(await request_body(request))
     return await _collections(request, query, list((await _visible(request, request.app)).values()))
 
 
+@answers_test_mode
 async def dataset(request: web.Request) -> web.Response:
     dataset_id = request.match_info["id"]
     found = (await _visible(request, request.app)).get(dataset_id)

@@ -2,7 +2,7 @@
 
 In order: a request id and the clock start (node/http/metrics.py); a CORS preflight from an
 allowed origin, answered here; the caller, from the bearer token (node/http/caller.py; not
-checked on a test-mode request, `_caller`); the
+checked on a test-mode request to an entry endpoint, `_caller`); the
 handler; any failure as a Beacon error body (node/http/beacon_api.py): a bad token as 401,
 the database unavailable as 503 (node/http/outage.py); then metrics, the access log line, the
 X-Request-ID response header and the headers every response carries (`_header_sets`). One
@@ -29,6 +29,7 @@ from node.http.beacon_api import (
     error_response,
     post_body,
     reads_body,
+    route_answers_test_mode,
     unavailable_response,
 )
 from node.http.caller import caller_of, refusal
@@ -86,12 +87,18 @@ def _preflight(request: web.Request, roots: tuple[str, ...]) -> bool:
 
 async def _caller(request: web.Request) -> Caller:
     """The request's caller (node/http/caller.py). A token that does not verify is a 401,
-    except on a test-mode request: the framework says a beacon MUST answer one "skipping any
-    user authentication", and its answer holds none of the node's data (beacon_api.py), so it
-    is answered as to an anonymous caller."""
+    except on a test-mode request to an entry endpoint: the framework says a beacon MUST
+    answer one "skipping any user authentication", and its answer holds none of the node's
+    data (beacon_api.py), so it is answered as to an anonymous caller. Only where the
+    handler answers test mode (beacon_api.route_answers_test_mode): on any other route
+    (/api/info, /api/configuration, /fdp, the page, ...) `testMode=true` is no part of the
+    request, and a bad token with it was answered as anonymous, not 401 (found by a
+    review, 2026-12-05)."""
     try:
         return await caller_of(request)
     except InvalidToken:
+        if not route_answers_test_mode(request):
+            raise
         posted = reads_body(request)
         body = await post_body(request) if posted else b""
         if asks_test_mode(posted, request.query.items(), body):

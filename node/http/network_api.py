@@ -61,6 +61,7 @@ from node.federation.network import (
 from node.http import beacon_api
 from node.http.app_keys import AUDIT, BEACON, CALLER, NETWORK, SETTINGS
 from node.http.beacon_api import (
+    answers_test_mode,
     declared_purpose,
     post_body,
     reads_body,
@@ -121,8 +122,9 @@ def _path_id(request: web.Request) -> str:
 def _credentials(request: web.Request) -> tuple[str, str | None, str | None]:
     """Who asked: the caller's budget key (caller_key: what the audit trail names, and what
     the peers asked without the token get a pseudonym of), the bearer token and its verified
-    issuer; no token and issuer for an anonymous caller (a token that did not verify never
-    gets here: node/http/middleware.py answered 401). The key once per request, for both."""
+    issuer; no token and issuer for an anonymous caller (a token that did not verify gets
+    here only with a test-mode request, as anonymous; elsewhere node/http/middleware.py
+    answered 401). The key once per request, for both."""
     key = caller_key(request)
     caller = request.get(CALLER, ANONYMOUS)
     if caller.issuer is None:
@@ -192,27 +194,32 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     return written_json_response(written)
 
 
+@answers_test_mode
 async def g_variants(request: web.Request) -> web.Response:
     query = await request_query(request)
     return await _variants(request, query, await _forwarded(request))
 
 
+@answers_test_mode
 async def g_variant(request: web.Request) -> web.Response:
     query = answer.located_query(_path_id(request), await request_body(request))
     return await _variants(request, query, await _forwarded(request))
 
 
+@answers_test_mode
 async def dataset_g_variants(request: web.Request) -> web.Response:
     query = await scoped_query(request, _path_id(request))
     return await _variants(request, query, await _forwarded(request), scoped=True)
 
 
+@answers_test_mode
 async def individuals(request: web.Request) -> web.Response:
     body = await request_body(request)
     query = individuals_query(body, purpose=declared_purpose(request, body.meta))
     return await _variants(request, query.variant, await _forwarded(request), individuals=query)
 
 
+@answers_test_mode
 async def variant_individuals(request: web.Request) -> web.Response:
     variant_id = _path_id(request)
     body = await request_body(request)
@@ -222,6 +229,7 @@ async def variant_individuals(request: web.Request) -> web.Response:
     return await _variants(request, query.variant, await _forwarded(request), individuals=query)
 
 
+@answers_test_mode
 async def dataset_individuals(request: web.Request) -> web.Response:
     dataset_id = _path_id(request)
     body = await request_body(request)
@@ -250,10 +258,12 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     return written_json_response(written)
 
 
+@answers_test_mode
 async def datasets(request: web.Request) -> web.Response:
     return await _collections(request, single=False)
 
 
+@answers_test_mode
 async def dataset(request: web.Request) -> web.Response:
     return await _collections(request, single=True)
 
@@ -276,6 +286,7 @@ async def configuration(request: web.Request) -> web.Response:
                                             [level.value for level in AccessLevel]))
 
 
+@answers_test_mode
 async def filtering_terms(request: web.Request) -> web.Response:
     """Every peer's filtering terms, asked as the caller (a peer lists the terms that caller
     may know of), merged: each term once, with the peers offering it, and the page the
