@@ -3,7 +3,11 @@
 An unknown `kid` triggers one refresh of that JWKS, at most once per cooldown, however many
 tokens ask (a flood of made-up kids costs one fetch); a set older than `max_age` is re-read
 too. A refresh replaces the key set, so a key the issuer has withdrawn stops verifying at the
-next refresh.
+next refresh. A refresh that fails keeps the keys read before, for an issuer's passing
+outage, but only for `keep` after they were last read: past it no key of that JWKS verifies
+until it is read again. Kept for as long as the JWKS could not be read, a key the issuer
+withdrew (after a compromise, say) went on verifying while whoever held it kept the JWKS
+from being read (found by a review, 2026-12-05).
 """
 from __future__ import annotations
 
@@ -27,16 +31,18 @@ class KeyNotFound(Exception):
 @dataclass
 class _KeySet:
     keys: dict[str | None, jwt.PyJWK] = field(default_factory=dict)
-    fetched_at: float = float("-inf")
+    fetched_at: float = float("-inf")      # the last fetch, read or failed
+    read_at: float = float("-inf")         # the last fetch that read the keys
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class JwksCache:
     def __init__(self, session: aiohttp.ClientSession, *, cooldown: float = 30.0,
-                 max_age: float = 300.0, timeout: float = 5.0) -> None:
+                 max_age: float = 300.0, keep: float = 86_400.0, timeout: float = 5.0) -> None:
         self.session = session
         self.cooldown = cooldown
         self.max_age = max_age
+        self.keep = keep
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sets: dict[str, _KeySet] = {}
 
@@ -50,11 +56,16 @@ class JwksCache:
         found = entry.keys.get(kid)
         if found is None:
             raise KeyNotFound(f"no key {kid!r} at {jwks_uri}")
+        if time.monotonic() - entry.read_at > self.keep:
+            raise KeyNotFound(f"the keys at {jwks_uri} were last read more than "
+                              f"{self.keep:g} s ago")
         return found
 
     def _stale(self, entry: _KeySet) -> bool:
-        """A set older than max_age is re-read, so withdrawn keys stop verifying."""
-        return time.monotonic() - entry.fetched_at > self.max_age
+        """A set older than max_age is re-read, so withdrawn keys stop verifying; so is one
+        past `keep`, which no longer verifies, at each cooldown until it is read."""
+        now = time.monotonic()
+        return now - entry.fetched_at > self.max_age or now - entry.read_at > self.keep
 
     async def _refresh(self, jwks_uri: str, entry: _KeySet) -> None:
         entry.fetched_at = time.monotonic()      # even a failed fetch waits out the cooldown
@@ -81,4 +92,4 @@ class JwksCache:
             # Whatever it is, that key is unusable, and the others still count.
             except Exception as exc:  # noqa: BLE001
                 log.warning("skipping unusable key %.80r at %s: %r", kid, jwks_uri, exc)
-        entry.keys = keys
+        entry.keys, entry.read_at = keys, entry.fetched_at

@@ -199,7 +199,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
                                       timeout=aiohttp.ClientTimeout(total=None)) as session,
                 PeerSessions() as peers):
         jwks = JwksCache(session, cooldown=settings.jwks_cooldown_seconds,
-                         max_age=settings.jwks_max_age_seconds)
+                         max_age=settings.jwks_max_age_seconds,
+                         keep=settings.jwks_keep_seconds)
         registry = IssuerRegistry(settings.trusted_issuers,
                                   production=settings.environment == PRODUCTION)
         await registry.discover(session)

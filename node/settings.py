@@ -370,6 +370,12 @@ class Settings(ServiceSettings):
                                    "callers without a grant")
     jwks_cooldown_seconds: float = Field(default=30.0, ge=0, le=DAY)
     jwks_max_age_seconds: float = Field(default=300.0, ge=0, le=DAY)
+    jwks_keep_seconds: float = Field(
+        default=DAY, ge=0, le=DAY,
+        description="How long an issuer's keys verify after they were last read, while its "
+                    "JWKS cannot be read again (an outage); past it its tokens are refused "
+                    "(401) until it can, so a key withdrawn while the JWKS was unreadable "
+                    "stops verifying")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                 description="ISO 3166-1 alpha-2 code of the node's country")
     catalogue_url: Url | None = Field(
@@ -475,6 +481,15 @@ class Settings(ServiceSettings):
     @model_validator(mode="after")
     def _pool_within_bounds(self) -> Settings:
         _pool_bounds(self.db_pool_min, self.db_pool_max)
+        return self
+
+    @model_validator(mode="after")
+    def _keys_kept_past_their_age(self) -> Settings:
+        """Keys are re-read once older than jwks_max_age_seconds: kept for less, every token
+        of an issuer would be refused between the two, its JWKS answering or not."""
+        if self.jwks_keep_seconds < self.jwks_max_age_seconds:
+            raise ValueError(f"jwks_keep_seconds ({self.jwks_keep_seconds:g}) must be at least "
+                             f"jwks_max_age_seconds ({self.jwks_max_age_seconds:g})")
         return self
 
     @model_validator(mode="after")

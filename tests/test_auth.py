@@ -40,7 +40,7 @@ from auth.dev_issuer import (
     trusted_issuer_entry,
 )
 from auth.issuers import IssuerRegistry, TrustedIssuer
-from auth.jwks import JwksCache
+from auth.jwks import JwksCache, KeyNotFound
 from auth.passport import BONA_FIDE, Passport, passport_of
 from auth.tokens import InvalidToken, verify
 from beacon.assemblies import GRCH38
@@ -930,6 +930,35 @@ async def _rotation_scenario(url: str, tmp_path: Path, issuer_url: str,
     finally:
         await node.close()
         await pool.close()
+
+
+async def test_keys_verify_through_an_issuers_outage_only_for_as_long_as_they_are_kept():
+    """A JWKS that cannot be read again keeps the keys read before, for an issuer's passing
+    outage, but only for `keep` after they were last read; then none verifies until the
+    JWKS is read again. Kept for as long as it failed, a key the issuer withdrew verified
+    for as long as whoever held it kept the JWKS from being read (a review, 2026-12-05)."""
+    key, up = SigningKey("k1", None), [True]
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        return (web.json_response({"keys": [key.jwk()]}) if up[0]
+                else web.Response(status=503))
+    app = web.Application()
+    app.router.add_get("/jwks", serve_jwks)
+    async with AsyncExitStack() as stack:
+        url = f"{await serve_app(stack, app)}/jwks"
+        async with ClientSession() as session:
+            cache = JwksCache(session, cooldown=0, max_age=0.05, keep=0.5)
+            assert await cache.key(url, "k1")
+            up[0] = False
+            await asyncio.sleep(0.1)                      # past max_age: read again, failed
+            assert await cache.key(url, "k1")             # within keep: still verifies
+            await asyncio.sleep(0.5)
+            with pytest.raises(KeyNotFound, match="last read more than 0.5 s ago"):
+                await cache.key(url, "k1")
+            up[0] = True
+            assert await cache.key(url, "k1")             # read again: verifies again
+    with pytest.raises(ValueError, match="jwks_keep_seconds"):
+        Settings(jwks_keep_seconds=60, jwks_max_age_seconds=300)
 
 
 async def test_issuer_configured_by_discovery_alone(stack):
