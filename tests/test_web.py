@@ -862,25 +862,34 @@ def _semicolon_peer() -> web.Application:
                                        "pagination": {"skip": 0, "limit": 10},
                                        "requestedGranularity": "record"}}
 
+    return _canned_peer(meta, [
+        {"id": SEMI_TITLED, "name": SEMI_TITLE, "info": {"accessLevel": "PUBLIC"}},
+        {"id": SEMI_DDE, "name": SEMI_DDE_TITLE, "info": {"accessLevel": "PUBLIC"}}], [
+        {"id": SEMI_TITLED, "setType": "dataset", "exists": True,
+         "resultsCount": 7, "results": [], "countPrecision": "rounded;=4+4",
+         "countAdjustedTo": ["x", "=3+3", "y;@SUM(A1)", "z\t-1"],
+         "info": {"returnedGranularity": "count"}},
+        {"id": SEMI_DDE, "setType": "dataset", "exists": True,
+         "resultsCount": 1, "results": [], "countPrecision": "exact",
+         "info": {"returnedGranularity": "count"}}])
+
+
+def _canned_peer(meta: dict[str, Any], collections: list[dict[str, Any]],
+                 result_sets: list[dict[str, Any]]) -> web.Application:
+    """A peer answering /datasets with `collections` and /g_variants with `result_sets`,
+    whatever is asked, and anything else with a 404."""
     async def answer(request: web.Request) -> web.Response:
         if request.path.endswith("/datasets"):
             return web.json_response({
-                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 2},
-                "response": {"collections": [
-                    {"id": SEMI_TITLED, "name": SEMI_TITLE, "info": {"accessLevel": "PUBLIC"}},
-                    {"id": SEMI_DDE, "name": SEMI_DDE_TITLE,
-                     "info": {"accessLevel": "PUBLIC"}}]}})
+                "meta": meta, "responseSummary": {
+                    "exists": True, "numTotalResults": len(collections)},
+                "response": {"collections": collections}})
         if request.path.endswith("/g_variants"):
             return web.json_response({
-                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 8},
-                "response": {"resultSets": [
-                    {"id": SEMI_TITLED, "setType": "dataset", "exists": True,
-                     "resultsCount": 7, "results": [], "countPrecision": "rounded;=4+4",
-                     "countAdjustedTo": ["x", "=3+3", "y;@SUM(A1)", "z\t-1"],
-                     "info": {"returnedGranularity": "count"}},
-                    {"id": SEMI_DDE, "setType": "dataset", "exists": True,
-                     "resultsCount": 1, "results": [], "countPrecision": "exact",
-                     "info": {"returnedGranularity": "count"}}]}})
+                "meta": meta, "responseSummary": {
+                    "exists": True,
+                    "numTotalResults": sum(r["resultsCount"] for r in result_sets)},
+                "response": {"resultSets": result_sets}})
         return web.json_response({"meta": meta}, status=404)
 
     app = web.Application()
@@ -1004,29 +1013,15 @@ def _careless_peer() -> web.Application:
               "variation": {"variantType": "SNP", "referenceBases": "G", "alternateBases": "A"},
               "molecularAttributes": {"geneIds": "TP53", "aminoacidChanges": {"p": 1}}}
 
-    async def answer(request: web.Request) -> web.Response:
-        if request.path.endswith("/datasets"):
-            return web.json_response({
-                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 2},
-                "response": {"collections": [
-                    {"id": ODD_COUNTED, "name": 42, "description": {"text": "an object"},
-                     "info": odd},
-                    {"id": ODD_RECORDS, "name": ["a", "list"], "info": odd}]}})
-        if request.path.endswith("/g_variants"):
-            return web.json_response({
-                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 11},
-                "response": {"resultSets": [
-                    {"id": ODD_COUNTED, "setType": "dataset", "exists": True,
-                     "resultsCount": 10, "results": [], "countPrecision": "rounded",
-                     "countAdjustedTo": "rounded up", "info": {"returnedGranularity": "count"}},
-                    {"id": ODD_RECORDS, "setType": "dataset", "exists": True,
-                     "resultsCount": 1, "results": [record], "countPrecision": "exact",
-                     "info": {"returnedGranularity": "record"}}]}})
-        return web.json_response({"meta": meta}, status=404)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    return app
+    return _canned_peer(meta, [
+        {"id": ODD_COUNTED, "name": 42, "description": {"text": "an object"}, "info": odd},
+        {"id": ODD_RECORDS, "name": ["a", "list"], "info": odd}], [
+        {"id": ODD_COUNTED, "setType": "dataset", "exists": True,
+         "resultsCount": 10, "results": [], "countPrecision": "rounded",
+         "countAdjustedTo": "rounded up", "info": {"returnedGranularity": "count"}},
+        {"id": ODD_RECORDS, "setType": "dataset", "exists": True,
+         "resultsCount": 1, "results": [record], "countPrecision": "exact",
+         "info": {"returnedGranularity": "record"}}])
 
 
 async def test_a_peers_badly_typed_fields_show_as_not_given(
