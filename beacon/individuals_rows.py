@@ -68,9 +68,11 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
     rows, values, labels = [], [], {}
     held: Counter[str] = Counter()
     valued: Counter[str] = Counter()
+    units: dict[str, tuple[str | None, int]] = {}
     members = _Members(len(samples))
     for index, sample in enumerate(samples):
         individual = by_id.get(sample) or Individual(id=sample, record=0)
+        _one_unit(individual, units, source)
         terms = _terms(individual)
         closure = set(terms)
         for term in terms:
@@ -82,18 +84,40 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
         values += [(index, name, value) for name, value in own]
         held.update(terms.keys())
         valued.update({name for name, _ in own})
-        for term, given in terms.items():
+        for term, given in [*terms.items(),
+                            *((m.assay.id, m.assay.label) for m in individual.measurements)]:
             labels[term] = labels.get(term) or given
     listed = [(term, labels[term] or label(term), "ontology", n) for term, n in held.items()]
     # one row a term (the table's key): a measurement's assay that someone also holds as a
     # term is listed as the ontology term, which it can also be filtered by (found by
-    # fuzzing: the second row broke the load's COPY)
-    listed += [(name, label(name) if name not in (AGE, ONSET) else None, "alphanumeric", n)
-               for name, n in valued.items() if name not in held]
+    # fuzzing: the second row broke the load's COPY); an assay with the label a phenopacket
+    # gives it (the node's tables label no LOINC term: filtering_terms listed none)
+    listed += [(name, None if name in (AGE, ONSET) else labels.get(name) or label(name),
+                "alphanumeric", n) for name, n in valued.items() if name not in held]
     groups = population_rows([(r[0], r[2], r[3]) for r in rows], len(samples), dataset_id)
     populations = [(label, n, *rest) for n, (label, *rest) in enumerate(groups)]
     return IndividualsLoad(rows, values, sorted(listed), populations if samples else [],
                            members.rows())
+
+
+def _one_unit(individual: Individual, units: dict[str, tuple[str | None, int]],
+              source: Path | None) -> None:
+    """PhenopacketProblem for a measurement whose assay an earlier one gave in another unit
+    (or one without a unit beside one with): a filter compares a dataset's values of an
+    assay as numbers, so body heights of 180 cm and 1.85 m were one taller than 170 and one
+    shorter than 10 (found by a review, 2026-12-05). `units`: each assay's first unit and
+    the record that gave it, filled here."""
+    for measurement in individual.measurements:
+        unit = None if measurement.unit is None else measurement.unit.id
+        first = units.setdefault(measurement.assay.id, (unit, individual.record))
+        if first[0] != unit:
+            def said(given: str | None) -> str:
+                return "without a unit" if given is None else f"in {given}"
+            raise PhenopacketProblem(
+                source or "", individual.record,
+                f"measurements: {measurement.assay.id} is given {said(unit)}, where record "
+                f"{first[1]} gives it {said(first[0])}: a filter compares an assay's values "
+                "as numbers, so give them in one unit")
 
 
 def _spaced(subject_id: str, samples: Sequence[str], source: Path | None) -> str:

@@ -176,7 +176,10 @@ def _icd10() -> tuple[list[tuple[str, str, str]], dict[str, str]]:
 
 
 def _icd10_ancestors(code: str) -> frozenset[str]:
-    """The category, block and chapter around an ICD-10 code or block (its span's container)."""
+    """The subdivision, category, block and chapter around an ICD-10 code or block (its
+    span's container). A code of two decimals (`S72.00`, as national modifications write
+    them) is below its subdivision (`S72.0`) too: with its category alone, a filter on
+    `ICD10:S72.0` missed the people holding `S72.00` (found by a review, 2026-12-05)."""
     bounds = _ICD10_SPAN.fullmatch(code)
     if bounds:
         first, last = bounds[1], bounds[2]
@@ -185,6 +188,8 @@ def _icd10_ancestors(code: str) -> frozenset[str]:
     else:
         return frozenset()
     found = {_ICD10 + first} if len(code) > 3 and not bounds else set()
+    if len(code) == 6 and not bounds:                   # a letter, two digits, ".", two
+        found.add(_ICD10 + code[:5])
     found.update(term for term, low, high in _icd10()[0]
                  if low <= first and last <= high and term != _ICD10 + code)
     return frozenset(found)

@@ -379,6 +379,38 @@ def test_a_measured_assay_someone_holds_as_a_term_is_listed_once() -> None:
     assert "HP:0004324" in {value[1] for value in load.values}      # filtered by value too
 
 
+def test_a_measured_assay_is_listed_with_the_label_its_phenopacket_gives() -> None:
+    """The node's own tables label no LOINC term: filtering_terms listed an assay measured
+    and held by no one as a term without any label (a review, 2026-12-05)."""
+    height = Term("LOINC:8302-2", "Body height")
+    people = [replace(EXPECTED, features=(), measurements=(
+        Measurement(Term("LOINC:8302-2", None), 180.0, Term("UCUM:cm", "cm")),)),
+              replace(EXPECTED, id="S2", record=2, features=(), measurements=(
+                  Measurement(height, 170.0, Term("UCUM:cm", "cm")),))]
+    load = individuals_load(["S1", "S2"], people, Path("people.json"), "GDI-FI-SYN-001")
+    assert {t[0]: t[1:] for t in load.terms}["LOINC:8302-2"] == (
+        "Body height", "alphanumeric", 2)
+
+
+@pytest.mark.parametrize(("unit", "said"), [
+    (Term("UCUM:m", "m"), "is given in UCUM:m, where record 1 gives it in UCUM:cm"),
+    (None, "is given without a unit, where record 1 gives it in UCUM:cm")])
+def test_an_assay_measured_in_two_units_is_refused_at_the_record(unit: Term | None,
+                                                                 said: str) -> None:
+    """A filter compares a dataset's values of an assay as numbers: heights of 180 cm and
+    1.85 m were one taller than 170 and one shorter than 10 (a review, 2026-12-05). So a
+    dataset gives an assay in one unit, and the record giving another is named."""
+    height = Term("LOINC:8302-2", "Body height")
+    people = [replace(EXPECTED, measurements=(Measurement(height, 180.0, Term("UCUM:cm")),)),
+              replace(EXPECTED, id="S2", record=2, measurements=(
+                  Measurement(height, 1.85, unit),))]
+    with pytest.raises(PhenopacketProblem) as refused:
+        individuals_load(["S1", "S2"], people, Path("people.json"), "GDI-FI-SYN-001")
+    assert str(refused.value) == (f"people.json:2: measurements: LOINC:8302-2 {said}: a filter "
+                                  "compares an assay's values as numbers, so give them in one "
+                                  "unit")
+
+
 @pytest.mark.parametrize("name", ["people.json", "people.csv"])
 def test_a_file_that_is_not_utf8_says_so(tmp_path: Path, name: str) -> None:
     """Found by fuzzing: the reason was Python's ("'utf-8' codec can't decode byte 0xff in
