@@ -443,7 +443,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                 conn, _new_version(request, layout, totals), table, also=beside, carry=carry)
             sharing = await individuals_store.sharing(conn, request.dataset_id)
         except BaseException:
-            await _cleanup(conn, store.drop_table(conn, table),
+            await _cleanup(conn, store.drop_staging(conn, table),
                            f"could not drop {table} (the next ingest, the node's start or "
                            "`gdi-node db clean` will)")
             raise

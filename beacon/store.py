@@ -197,7 +197,7 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
            LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
            WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition
              AND c.relname LIKE 'variants\\_%'""")
-    dropped = []
+    dropped, busy = [], []
     for row in candidates:
         literal = re.fullmatch(r"'((?:[^']|'')*)'::text", row["old_default"] or "")
         dataset_id = row["comment"] or (literal[1].replace("''", "'") if literal else None)
@@ -206,13 +206,41 @@ async def drop_abandoned_staging(conn: asyncpg.Connection) -> list[str]:
         if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", dataset_id):
             continue                              # an ingest of that dataset is running
         try:
-            await conn.execute(f"DROP TABLE IF EXISTS {_checked(row['relname'])}")
-            dropped.append(row["relname"])
+            # a lock the table waits for (a dump reading it, a session that touched it) is
+            # waited for a second at most: behind one, the drop ran into the start's
+            # statement timeout and the node did not start (found by a review, 2026-12-05)
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '1s'")
+                if await drop_staging(conn, row["relname"]):
+                    dropped.append(row["relname"])
+        except asyncpg.LockNotAvailableError:
+            busy.append(row["relname"])
         finally:
             await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", dataset_id)
     if dropped:
         log.warning("dropped staging tables of interrupted ingests: %s", ", ".join(dropped))
+    if busy:
+        log.warning("staging tables of interrupted ingests in use, left for the next "
+                    "cleanup: %s", ", ".join(busy))
     return dropped
+
+
+async def drop_staging(conn: asyncpg.Connection, table: str) -> bool:
+    """Drop a staging table (and its bins) unless it has become a partition, which is the
+    dataset's version in place: whether it was dropped. A cleanup listing staging tables
+    while an ingest swapped one in, then locking its dataset once that ingest let go,
+    dropped the live partition; and an ingest stopped just after its swap committed (its
+    report's last read) dropped what it had swapped in. Either left a dataset listed with
+    its rows and answering none (found by a review, 2026-12-05). Whoever calls this holds
+    the dataset's lock (`dataset_lock`), so no swap of it runs between the check and the
+    drop."""
+    if await conn.fetchval(
+            "SELECT c.relispartition FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = $1",
+            table):
+        return False
+    await drop_table(conn, table)
+    return True
 
 
 async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:

@@ -9,8 +9,10 @@ import gzip
 import json
 import random
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pysam
@@ -792,6 +794,84 @@ async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_pa
     assert "Errno" not in message, message
     assert await _state(db_url) == before
     assert len(await _stored(db_url)) == before[0][0][2]
+
+
+class _ListedBeforeTheSwap(asyncpg.Connection):
+    """A connection whose cleanup lists, besides the staging tables there are, the table
+    `_LISTED` names as one: what a cleanup read while an ingest still loaded it, before that
+    ingest swapped it in and let go of its dataset's lock."""
+
+    async def fetch(self, query: str, *args: object, **kwargs: Any) -> list[Any]:
+        rows = await super().fetch(query, *args, **kwargs)
+        if "obj_description" in query:
+            rows = [*rows, {"relname": _LISTED[0], "comment": DATASET, "old_default": None}]
+        return rows
+
+
+_LISTED: list[str] = []
+
+
+async def test_a_staging_table_swapped_in_is_never_dropped_as_abandoned(db_url, info_vcf):
+    """A cleanup (each ingest's, the node's start, `db clean`) lists the staging tables,
+    then locks each one's dataset: one an ingest swapped in meanwhile is the dataset's
+    partition by then, and was dropped, the dataset listed with its rows and answering none
+    (found by a review, 2026-12-05). So is an ingest's own staging table once its swap has
+    committed, should the ingest be stopped after (SIGTERM, Ctrl-C: `drop_staging`)."""
+    report = await ingest(db_url, _request(info_vcf))
+    conn = await asyncpg.connect(db_url, connection_class=_ListedBeforeTheSwap)
+    try:
+        _LISTED[:] = [await conn.fetchval("SELECT partition_table FROM datasets "
+                                          "WHERE id = $1", DATASET)]
+        assert await store.drop_abandoned_staging(conn) == []
+        assert not await store.drop_staging(conn, _LISTED[0])
+    finally:
+        await conn.close()
+    assert len(await _stored(db_url)) == report.rows
+
+
+async def test_an_ingest_stopped_after_its_swap_leaves_the_version_it_swapped_in(
+        db_url, info_vcf, monkeypatch):
+    """Stopped (the CLI cancels its task on SIGTERM and Ctrl-C) once its swap has committed,
+    while it asks which datasets share its people, an ingest dropped its staging table in
+    its cleanup: by then the dataset's partition, so the new version was listed with no
+    rows (found by a review, 2026-12-05). The version it swapped in stays whole."""
+    from beacon import individuals_store
+    committed, sharing = asyncio.Event(), individuals_store.sharing
+
+    async def slowly(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
+        committed.set()
+        await asyncio.sleep(30)
+        return await sharing(conn, dataset_id)
+
+    monkeypatch.setattr(individuals_store, "sharing", slowly)
+    task = asyncio.create_task(ingest(db_url, _request(info_vcf)))
+    await asyncio.wait_for(committed.wait(), 120)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    datasets, _ = await _state(db_url)
+    assert datasets[0][1] == 1 and len(await _stored(db_url)) == datasets[0][2] > 0
+
+
+async def test_a_cleanup_leaves_a_staging_table_in_use_and_says_so(db_url, caplog):
+    """A staging table some session holds (a dump reading it, a killed ingest's backend not
+    yet gone) is left for the next cleanup after a second's wait, said in a warning: the
+    drop waited behind it, into the node's start's statement timeout, and the node did not
+    start (found by a review, 2026-12-05). Free again, it goes."""
+    setup, holder = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        left = await store.create_staging(setup, "GDI-FI-LEFT-001")     # a killed ingest's
+        await setup.execute("SET statement_timeout = '5s'")             # as the node's pool
+        async with holder.transaction():
+            await holder.execute(f"LOCK TABLE {left} IN ACCESS SHARE MODE")
+            began = time.monotonic()
+            assert await store.drop_abandoned_staging(setup) == []
+            assert time.monotonic() - began < 4
+        assert left in caplog.text and "in use, left for the next cleanup" in caplog.text
+        assert await store.drop_abandoned_staging(setup) == [left]
+    finally:
+        await setup.close()
+        await holder.close()
 
 
 @pytest.mark.parametrize(("dataset_id", "aliases", "shared"), [
