@@ -457,3 +457,30 @@ async def test_sigterm_while_the_database_does_not_answer_ends_the_ingest(db_url
         relay.thaw()
         await relay.close()
         await conn.close()
+
+
+def test_a_full_disk_while_copying_a_plain_gzip_file_is_said_as_such(db_url, tmp_path):
+    """A plain-gzip VCF is copied uncompressed to the temporary directory to be bgzipped:
+    a write failing there (a full disk; RLIMIT_FSIZE here, which fails a write as a full
+    disk does, with another errno) names that copy and says to free space or set TMPDIR.
+    It was caught with the reading's errors, taken for a corrupt file, and the VCF refused
+    as "not bgzip-compressed" (found by a review, 2026-12-05)."""
+    import gzip
+    import resource
+    with gzip.open(write_vcf(VcfSpec(tmp_path / "b.vcf.gz", records=20_000, samples=10,
+                                     seed=3)).path) as bgzipped:
+        text = bgzipped.read()
+    plain = tmp_path / "plain.vcf.gz"
+    plain.write_bytes(gzip.compress(text))
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(text) // 2, len(text) // 2))
+    result = subprocess.run([sys.executable, "-m", "node.cli", "ingest", str(plain),
+                             "--dataset", "GDI-FI-FULL-001"],
+                            env=_env(DATABASE_URL=db_url, TMPDIR=str(_temporary(tmp_path))),
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            preexec_fn=limited, check=False)
+    assert result.returncode == 1, result.stderr
+    assert "prepared/plain.vcf: could not write this uncompressed copy of the plain-gzip " \
+           "file (File too large): free space here, or set TMPDIR" in result.stderr
+    assert "Traceback" not in result.stderr
