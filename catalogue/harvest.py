@@ -185,7 +185,14 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
     refused_ids = {p.dataset for p in refused}
     records = [r for r in found.records if r.identifier not in refused_ids]
     keep = list(found.unreadable) + [r.iri for r in found.records if r.identifier in refused_ids]
-    result = await _reconcile(pool, node, records, keep, reported, read_at)
+    try:
+        result = await _reconcile(pool, node, records, keep, reported, read_at)
+    except store.Unregistered:
+        # Retired while it was read: what was read is no longer the catalogue's to hold
+        # (store.reconcile refuses it, or the harvest re-activated the node's datasets).
+        log.warning("harvest of node %s: retired while it was harvested, nothing applied",
+                    node.id)
+        return HarvestOutcome(node.id, False, ["retired while it was harvested"])
     for problem in reported:
         log.warning("harvest of node %s: %s", node.id, problem)
     await store.record_harvest(pool, node.id, True, "; ".join(reported) or None)

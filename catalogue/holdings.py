@@ -66,11 +66,15 @@ def problems(node: store.NodeRow, records: Iterable[CatalogueRecord]) -> list[Re
     return found
 
 
+def _unregistered(node_id: str) -> Refused:
+    return Refused(Refusal("unregistered", f"node {node_id} is not registered: "
+                           f"PUT /api/nodes/{node_id} first"))
+
+
 async def registered(pool: asyncpg.Pool, node_id: str) -> store.NodeRow:
     node = await store.get_node(pool, node_id)
     if node is None:
-        raise Refused(Refusal("unregistered", f"node {node_id} is not registered: "
-                              f"PUT /api/nodes/{node_id} first"))
+        raise _unregistered(node_id)
     return node
 
 
@@ -86,6 +90,8 @@ async def apply_snapshot(pool: asyncpg.Pool, node_id: str, records: list[Catalog
         try:
             return await store.reconcile(conn, node_id, [r.to_json() for r in records],
                                          withdraw_absent=withdraw_absent, keep_iris=keep_iris)
+        except store.Unregistered:      # retired since registered() was asked
+            raise _unregistered(node_id) from None
         except store.HeldElsewhere as exc:
             identifier, holder = min(exc.held.items())
             raise Refused(Refusal("conflict", f"dataset {identifier} is already published by "

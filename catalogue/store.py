@@ -86,6 +86,10 @@ class Reconciled:
     withdrawn: list[str]
 
 
+class Unregistered(Exception):
+    """The node is not registered (retired, or never registered): nothing was applied."""
+
+
 class HeldElsewhere(Exception):
     """Identifiers another node holds (active); the snapshot was not applied."""
 
@@ -189,13 +193,19 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
     was otherwise undone by it. A push (None) always applies."""
     identifiers = [r["identifier"] for r in records]
     async with conn.transaction():
-        await conn.execute("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", node_id)
-        held = await conn.fetch(
-            """SELECT identifier, node_id FROM datasets
-               WHERE identifier = ANY($1::text[]) AND node_id <> $2 AND status = 'active'
-               FOR UPDATE""", identifiers, node_id)
-        if held:
-            raise HeldElsewhere({r["identifier"]: r["node_id"] for r in held})
+        # The node's row, locked only while it is not retired: `registered()` was asked before
+        # this transaction, and a retirement (retire_nodes) committing in between let the push
+        # re-activate the retired node's datasets (found by a review, 2026-12-05). Waiting on
+        # the lock, PostgreSQL checks `retired_at` again on the row the retirement wrote.
+        if await conn.fetchval("SELECT 1 FROM nodes WHERE id = $1 AND retired_at IS NULL "
+                               "FOR UPDATE", node_id) is None:
+            raise Unregistered(node_id)
+        # A row is taken over only when it is this node's or withdrawn, decided by the
+        # INSERT itself: it waits for another push's uncommitted insert of the identifier and
+        # then sees it. A SELECT ... FOR UPDATE before the INSERT could not see that insert,
+        # and ON CONFLICT then moved the row to this node: two nodes pushing one new (or one
+        # withdrawn) identifier at once were both answered 200, and the first was then
+        # refused its own dataset (found by a review, 2026-12-05).
         upserted = [r["identifier"] for r in await conn.fetch(
             """INSERT INTO datasets AS d (identifier, node_id, record)
                SELECT x.record ->> 'identifier', $1, x.record
@@ -206,8 +216,18 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
                    updated_at = CASE WHEN d.record = EXCLUDED.record AND d.status = 'active'
                                      AND d.node_id = EXCLUDED.node_id
                                      THEN d.updated_at ELSE now() END
-               WHERE $3::timestamptz IS NULL OR d.updated_at <= $3
+               WHERE (d.node_id = EXCLUDED.node_id OR d.status = 'withdrawn')
+                 AND ($3::timestamptz IS NULL OR d.updated_at <= $3)
                RETURNING d.identifier""", node_id, records, read_at)]
+        # Those not written are either another node's active dataset (refused, the whole
+        # snapshot rolled back) or, for a harvest, changed by a push after `read_at` (left
+        # alone). The INSERT locked each of them, so this sees them as they stay.
+        held = await conn.fetch(
+            """SELECT identifier, node_id FROM datasets
+               WHERE identifier = ANY($1::text[]) AND node_id <> $2 AND status = 'active'""",
+            sorted(set(identifiers) - set(upserted)), node_id)
+        if held:
+            raise HeldElsewhere({r["identifier"]: r["node_id"] for r in held})
         withdrawn: list[str] = []
         if withdraw_absent:
             withdrawn = [r["identifier"] for r in await conn.fetch(

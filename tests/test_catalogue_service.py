@@ -561,6 +561,79 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
         ("GDI-FI-SYN-001", NODE)]
 
 
+async def test_two_nodes_pushing_one_identifier_at_once_leave_it_with_the_first(catalogue):
+    """FI's push of an identifier, new or one FI withdrew, is still uncommitted when SE's
+    push of it arrives: SE must be refused (409), FI keep its dataset. The held check was a
+    SELECT that could not see FI's uncommitted row, and the upsert then moved the row to SE:
+    both were answered 200 and FI was refused its own dataset after (found by a review,
+    2026-12-05). A trigger only holds FI's transaction open long enough to be sure."""
+    fi_fdp, se_fdp = "http://fi.example/fdp", "http://se.example/fdp"
+    for node, fdp, country in ((NODE, fi_fdp, "FI"), (OTHER, se_fdp, "SE")):
+        response, body = await catalogue.put(f"/api/nodes/{node}", _registration(fdp, country),
+                                             TOKENS[node])
+        assert response.status == 200, body
+    withdrawn = "GDI-FI-SYN-002"
+    for snapshot in (_snapshot(_record(withdrawn, fi_fdp)), _snapshot()):
+        response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets", snapshot,
+                                             TOKENS[NODE])
+        assert response.status == 200, body
+    await catalogue.pool.execute(f"""
+        CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;
+        CREATE TRIGGER slow_commit AFTER INSERT OR UPDATE ON datasets FOR EACH ROW
+            WHEN (NEW.node_id = '{NODE}') EXECUTE FUNCTION slow_commit();""")
+    for identifier in ("GDI-FI-SYN-001", withdrawn):
+        fi_push = asyncio.create_task(catalogue.put(
+            f"/api/nodes/{NODE}/datasets", _snapshot(_record(identifier, fi_fdp)), TOKENS[NODE]))
+        await asyncio.sleep(0.4)
+        se_response, se_body = await catalogue.put(
+            f"/api/nodes/{OTHER}/datasets",
+            _snapshot(_record(identifier, se_fdp, title="SE's copy")), TOKENS[OTHER])
+        fi_response, fi_body = await fi_push
+        assert fi_response.status == 200 and fi_body["upserted"] == [identifier], fi_body
+        assert se_response.status == 409, (identifier, se_body)
+        assert se_body["error"]["dataset"] == identifier and NODE in se_body["error"]["message"]
+        _, held = await catalogue.get(f"/api/datasets/{identifier}")
+        assert (held["nodeId"], held["status"]) == (NODE, "active"), held
+    await catalogue.pool.execute("DROP TRIGGER slow_commit ON datasets")
+    response, body = await catalogue.put(
+        f"/api/nodes/{NODE}/datasets",
+        _snapshot(_record("GDI-FI-SYN-001", fi_fdp), _record(withdrawn, fi_fdp)), TOKENS[NODE])
+    assert response.status == 200, body
+
+
+async def test_a_push_racing_a_retirement_leaves_the_retired_nodes_datasets_withdrawn(
+        catalogue, monkeypatch):
+    """`gdi-node catalogue retire` commits after a push was found registered and before its
+    snapshot is applied: the push must be refused as unregistered and the node's datasets
+    stay withdrawn. The push re-activated them, searchable under a node no longer listed and
+    blocking every other node's push of their identifiers (found by a review, 2026-12-05)."""
+    fi_fdp, se_fdp = "http://fi.example/fdp", "http://se.example/fdp"
+    for node, fdp, country in ((NODE, fi_fdp, "FI"), (OTHER, se_fdp, "SE")):
+        response, body = await catalogue.put(f"/api/nodes/{node}", _registration(fdp, country),
+                                             TOKENS[node])
+        assert response.status == 200, body
+    snapshot = _snapshot(_record("GDI-FI-SYN-001", fi_fdp))
+    response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets", snapshot, TOKENS[NODE])
+    assert response.status == 200, body
+
+    reconcile = store.reconcile
+
+    async def retired_meanwhile(*args, **kwargs):
+        await store.retire_nodes(catalogue.pool, [NODE])
+        return await reconcile(*args, **kwargs)
+    monkeypatch.setattr(store, "reconcile", retired_meanwhile)
+    response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets", snapshot, TOKENS[NODE])
+    monkeypatch.setattr(store, "reconcile", reconcile)
+    assert response.status == 409 and body["error"]["code"] == "unregistered", body
+    assert await catalogue.ids() == []
+    assert await catalogue.ids(status="withdrawn") == ["GDI-FI-SYN-001"]
+    response, body = await catalogue.put(f"/api/nodes/{OTHER}/datasets",
+                                         _snapshot(_record("GDI-FI-SYN-001", se_fdp)),
+                                         TOKENS[OTHER])
+    assert response.status == 200 and body["upserted"] == ["GDI-FI-SYN-001"], body
+
+
 # --- harvesting -------------------------------------------------------------------------------
 
 async def test_harvest_of_node_fdp_equals_pushed_records(pg_server_url, tmp_path, catalogue):
