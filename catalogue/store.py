@@ -166,12 +166,16 @@ async def record_harvest(db: Executor, node_id: str, healthy: bool, error: str |
     """A harvest's outcome; only a reachable node counts as seen. The error may quote the
     node's document (a Turtle parser's message quotes the line it failed on), so a NUL in it
     is written as `\\x00`: PostgreSQL's text holds none, and the write failing made the
-    whole harvest round fail (found by tests/test_fuzz_catalogue.py)."""
+    whole harvest round fail (found by tests/test_fuzz_catalogue.py). A lone surrogate (an
+    IRI written `\\uD800` in Turtle) is spelt out too: UTF-8 cannot encode one, and the
+    node's harvest failed unexpectedly with its outcome unwritten, the node still listed
+    healthy (found by a review, 2026-12-05)."""
+    if error is not None:
+        error = error.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
     await db.execute(
         """UPDATE nodes SET healthy = $2, last_error = $3,
                last_seen = CASE WHEN $2 THEN now() ELSE last_seen END
-           WHERE id = $1""", node_id, healthy,
-        error.replace("\x00", "\\x00") if error is not None else None)
+           WHERE id = $1""", node_id, healthy, error)
 
 
 async def clock(db: Executor) -> datetime:

@@ -836,6 +836,24 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
         assert "\x00" not in node_row.last_error
 
 
+async def test_a_lone_surrogate_in_a_harvests_problem_is_stored_spelt_out(catalogue):
+    """A node's root naming a catalog IRI written `\\uD800` in Turtle: its harvest fails with
+    the reason stored and the node marked unhealthy. The reason, quoting the IRI, could not be
+    written (UTF-8 has no lone surrogate), the harvest failed unexpectedly and the node was
+    still listed healthy (found by a review, 2026-12-05)."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        assert (await _harvest(catalogue))[0].healthy
+        root = f"{fake.base}/fdp"
+        fake.broken = {"/fdp": (200, f"<{root}> <{LDP_CONTAINS}> <{root}/catalog/x\\uD800> .\n")}
+        [outcome] = await _harvest(catalogue)
+        assert not outcome.healthy and outcome.withdrawn == []
+        node_row = await store.get_node(catalogue.pool, NODE)
+        assert node_row.healthy is False and "catalog/x\\ud800" in node_row.last_error
+        _, listed = await catalogue.get("/api/nodes")
+        assert listed["nodes"][0]["healthy"] is False
+
+
 async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalogue):
     """A body was read with one `content.read(limit)`, which returns what has arrived (about
     128 kB), so a longer dataset document was cut short and reported malformed. Here the
@@ -1291,6 +1309,25 @@ async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catal
     async with catalogue.http.post(catalogue.url + "/api/datasets") as response:
         assert response.status == 405 and "GET" in response.headers["Allow"]
         assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_lone_surrogate_a_refusal_quotes_is_a_400_spelt_out(catalogue):
+    """A body naming a lone surrogate where the 400 quotes it (a key not allowed, a refused
+    record's identifier): JSON cannot encode one, and the answer was a 500 (found by a
+    review, 2026-12-05)."""
+    fdp = "http://fi.example/fdp"
+    assert (await catalogue.put(f"/api/nodes/{NODE}", _registration(fdp), TOKENS[NODE])
+            )[0].status == 200
+    valid = _record("GDI-FI-SYN-001", fdp).to_json()
+    for body, quoted in (('{"records": [], "\\ud800": 1}', "<body>"),
+                         ('{"records": [{"identifier": "\\ud800"}]}', "(dataset \\ud800)"),
+                         (json.dumps({"records": [{**valid, "accessRights": "OPEN",
+                                                   "identifier": "GDI-FI-SYN-001\ud800"}]}),
+                          "(dataset GDI-FI-SYN-001\\ud800)")):
+        response, answer = await catalogue.put(f"/api/nodes/{NODE}/datasets", body,
+                                               TOKENS[NODE])
+        assert response.status == 400, (body, answer)
+        assert answer["error"]["code"] == "invalid_body" and quoted in answer["error"]["message"]
 
 
 async def test_a_body_that_does_not_decode_or_arrive_in_time_is_refused_as_json(

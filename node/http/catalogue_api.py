@@ -127,9 +127,17 @@ class SearchParams(BaseModel):
             limit=self.limit)
 
 
+def _writable(text: str) -> str:
+    """The text with each lone surrogate spelt out (`\\ud800`): JSON cannot encode one, and a
+    refusal quoting what a body named (a key, a refused record's identifier) was a 500, not
+    its 400 (found by a review, 2026-12-05)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
            **extra: Any) -> web.Response:
-    body = {"error": {"code": code, "message": message, **extra}}
+    extra = {k: _writable(v) if isinstance(v, str) else v for k, v in extra.items()}
+    body = {"error": {"code": code, "message": _writable(message), **extra}}
     return json_response(body, status, headers)
 
 
