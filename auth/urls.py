@@ -8,16 +8,21 @@ import re
 from urllib.parse import urlsplit
 
 NOT_HTTP = "not an absolute http(s) URL such as https://node.example.org/api"
-# What no URL holds (RFC 3986), and RDF cannot write in an IRI: white space and these,
-# as the body of a regular expression's character class (catalogue/record.py uses it too)
-NOT_IN_URL = r"\s<>\"{}|\\^`"
+# What no URL holds (RFC 3986), and RDF cannot write in an IRI: white space, the control
+# characters and these, as the body of a regular expression's character class
+# (catalogue/record.py uses it too, for records and the node's metadata file). `\s` alone
+# missed U+0001 to U+001B and U+007F: an IRI holding one was accepted, and the catalogue
+# served Turtle whose IRIREF ([^#x00-#x20<>"{}|^`\]) a strict parser refuses whole (found by
+# a review, 2026-12-05).
+NOT_IN_URL = r"\s\x00-\x20\x7f<>\"{}|\\^`"
 
 
 def http_url(url: str) -> str:
     """`url` as given; ValueError (its message never quoting the value, which may hold a
     secret) unless it is an absolute http(s) URL with a host, a port from 1 to 65535 if
-    any, and no white space nor any of `<>"{}|\\^` and the backquote, which no URL holds
-    (RFC 3986) and RDF cannot write in an IRI: the node's own URLs are in its metadata."""
+    any, and no white space, control character nor any of `<>"{}|\\^` and the backquote,
+    which no URL holds (RFC 3986) and RDF cannot write in an IRI: the node's own URLs are in
+    its metadata."""
     try:
         parts = urlsplit(url)
         fine = (parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -634,6 +634,29 @@ async def test_a_push_racing_a_retirement_leaves_the_retired_nodes_datasets_with
     assert response.status == 200 and body["upserted"] == ["GDI-FI-SYN-001"], body
 
 
+async def test_iris_holding_a_control_character_are_refused(catalogue, tmp_path):
+    """U+0001 to U+001F and U+007F are no white space to `\\s`: IRIs holding one were
+    accepted, and the catalogue served Turtle whose IRIREF the grammar forbids, refused whole
+    by a strict parser (found by a review, 2026-12-05). The node's own URLs keep the rule."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    response, body = await catalogue.put(path, {**_registration(fdp), "fdpUrl": fdp + "\x7f"},
+                                         TOKENS[NODE])
+    assert response.status == 400 and "fdpUrl" in body["error"]["message"], body
+    assert (await catalogue.put(path, _registration(fdp), TOKENS[NODE]))[0].status == 200
+    for field, value in (
+            ("applicableLegislation", ["http://data.europa.eu/eli/reg/2025/327/oj\x01"]),
+            ("beaconUrl", "http://fi.example/api\x1b"),
+            ("contactPoint", {"name": "Desk", "email": "desk\x02@fi.example"})):
+        record = _record("GDI-FI-SYN-001", fdp).to_json() | {field: value}
+        response, body = await catalogue.put(path + "/datasets", {"records": [record]},
+                                             TOKENS[NODE])
+        assert response.status == 400 and field in body["error"]["message"], (field, body)
+    assert await catalogue.ids(status="any") == []
+    with pytest.raises(ValueError):
+        CatalogueSettings(data_dir=tmp_path, public_base_url="http://catalogue.example/\x1f")
+
+
 # --- harvesting -------------------------------------------------------------------------------
 
 async def test_harvest_of_node_fdp_equals_pushed_records(pg_server_url, tmp_path, catalogue):
