@@ -41,6 +41,7 @@ COUNTRY_CODE = r"^[A-Z]{2}$"       # ISO 3166-1 alpha-2
 IRI = re.compile(f"^https?://[^{NOT_IN_URL}]+$")
 # An email address whose mailto: IRI RDF can write, as the GDI Kind shape accepts it
 EMAIL = f"^[^@:{NOT_IN_URL}]+@[^@{NOT_IN_URL}]+\\.[^@{NOT_IN_URL}]+$"
+MAX_UTC_OFFSET = timedelta(hours=14)   # the furthest xsd:dateTime's time zone may lie
 MAX_COUNT = 2**63 - 1              # a count PostgreSQL's bigint (and JSON to it) holds
 # The longest texts a record (and a metadata file) may give. The catalogue indexes title,
 # keywords and description for search in one tsvector per dataset, which PostgreSQL caps at
@@ -220,6 +221,12 @@ class CatalogueRecord(_Storable):
     @field_validator("issued", "modified")
     @classmethod
     def _dated(cls, value: datetime) -> datetime:
+        # xsd:dateTime's time zone is at most 14:00 from UTC: pydantic takes up to 23:59,
+        # and the catalogue served a `+23:59` as a literal XSD forbids, in the dataset's
+        # document and as its catalog's and the root's dates (found by a review, 2026-12-05)
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise ValueError("has a UTC offset beyond ±14:00, which xsd:dateTime cannot hold")
         if not EARLIEST <= value <= datetime.now(UTC) + AHEAD:
             raise ValueError(f"must lie between {EARLIEST.date()} and a day from now (UTC)")
         return value

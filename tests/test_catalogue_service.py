@@ -657,6 +657,26 @@ async def test_iris_holding_a_control_character_are_refused(catalogue, tmp_path)
         CatalogueSettings(data_dir=tmp_path, public_base_url="http://catalogue.example/\x1f")
 
 
+async def test_a_date_offset_beyond_fourteen_hours_is_refused_and_fourteen_is_taken(catalogue):
+    """xsd:dateTime's time zone lies at most 14:00 from UTC: `+23:59`, which pydantic takes,
+    was accepted and served as literals XSD forbids, in the dataset's document and as its
+    catalog's and the root's dates (found by a review, 2026-12-05)."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    assert (await catalogue.put(path, _registration(fdp), TOKENS[NODE]))[0].status == 200
+    for field, value in (("modified", "2024-03-01T00:00:00+23:59"),
+                         ("issued", "2024-01-01T00:00:00-14:01")):
+        record = _record("GDI-FI-SYN-001", fdp).to_json() | {field: value}
+        response, body = await catalogue.put(path + "/datasets", {"records": [record]},
+                                             TOKENS[NODE])
+        assert response.status == 400, (field, body)
+        assert f"records.0.{field} (dataset GDI-FI-SYN-001)" in body["error"]["message"]
+        assert "±14:00" in body["error"]["message"]
+    record = _record("GDI-FI-SYN-001", fdp).to_json() | {"modified": "2024-03-01T00:00:00+14:00"}
+    response, body = await catalogue.put(path + "/datasets", {"records": [record]}, TOKENS[NODE])
+    assert response.status == 200, body
+
+
 # --- harvesting -------------------------------------------------------------------------------
 
 async def test_harvest_of_node_fdp_equals_pushed_records(pg_server_url, tmp_path, catalogue):
