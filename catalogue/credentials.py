@@ -106,7 +106,8 @@ class NodeCredential(BaseModel):
             raise ValueError(f"node {self.id!r}: token must be at least 16 characters")
         return self
 
-    def _digest(self) -> bytes:
+    def digest(self) -> bytes:
+        """The secret's SHA-256, whichever way it was given: what tells two secrets apart."""
         if self.token_sha256 is not None:
             return bytes.fromhex(self.token_sha256)
         assert self.token is not None
@@ -127,4 +128,4 @@ class NodeCredential(BaseModel):
 
     def accepts(self, presented: str) -> bool:
         """Constant-time comparison of digests (equal length whatever the input)."""
-        return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._digest())
+        return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self.digest())

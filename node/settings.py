@@ -574,6 +574,16 @@ class CatalogueSettings(ServiceSettings):
         ids = [n.id for n in value]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate node ids: {sorted(i for i in ids if ids.count(i) > 1)}")
+        # One secret for two nodes (one's `token`, the other's `token_sha256` of it, where the
+        # configuration does not show it) let each node's token publish on the other's path,
+        # its 403 gone (found by a review, 2026-12-05). Compared by digest, so never quoted.
+        by_digest: dict[bytes, list[str]] = {}
+        for node in value:
+            by_digest.setdefault(node.digest(), []).append(node.id)
+        shared = [ids for ids in by_digest.values() if len(ids) > 1]
+        if shared:
+            raise ValueError("nodes sharing one secret (token or token_sha256): " + "; ".join(
+                " and ".join(repr(i) for i in ids) for ids in shared))
         return value
 
     @model_validator(mode="after")

@@ -1321,6 +1321,24 @@ def test_node_credentials_from_toml_with_hashed_token(tmp_path, monkeypatch):
             CatalogueSettings(nodes=[bad])
 
 
+def test_two_nodes_given_one_secret_are_refused_at_start_naming_both(tmp_path):
+    """One node's `token` and another's `token_sha256` of the same secret (the duplicate not
+    visible in the configuration) were accepted, and each node's token then published on
+    the other's path (found by a review, 2026-12-05)."""
+    import hashlib
+
+    from pydantic import ValidationError
+    digest = hashlib.sha256(TOKENS[NODE].encode()).hexdigest()
+    for other in ({"token_sha256": digest}, {"token": TOKENS[NODE]}):
+        with pytest.raises(ValidationError) as refused:
+            CatalogueSettings(data_dir=tmp_path, nodes=[
+                {"id": NODE, "token": TOKENS[NODE], "origins": ORIGINS[NODE]},
+                {"id": OTHER, "origins": ORIGINS[OTHER], **other}])
+        assert "sharing one secret" in str(refused.value)
+        assert repr(NODE) in str(refused.value) and repr(OTHER) in str(refused.value)
+        assert TOKENS[NODE] not in str(refused.value) and digest not in str(refused.value)
+
+
 async def test_nul_texts_huge_counts_and_unknown_paths_are_refused_as_json(catalogue):
     """Found by tests/test_fuzz_catalogue.py: a NUL in a search parameter or a dataset id, a
     record's text or a count beyond 64 bits reached PostgreSQL and were 500s in aiohttp's
