@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+from rdflib import Graph, URIRef
+
 from catalogue.negotiation import RdfFormat
 from catalogue.rdf import PREFIXES, FdpSite, resource_graph, resource_modified
 
@@ -29,10 +31,22 @@ def render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
     graph = resource_graph(site, path)
     if graph is None:
         return None
-    context = {"context": JSON_LD_CONTEXT} if rdf_format.rdflib_name == "json-ld" else {}
+    context = ({"context": _context_for(graph)} if rdf_format.rdflib_name == "json-ld"
+               else {})
     body = graph.serialize(format=rdf_format.rdflib_name, encoding="utf-8", **context)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return Document(body, etag, http_date(resource_modified(site, path)))
+
+
+def _context_for(graph: Graph) -> dict[str, str]:
+    """The JSON-LD context without the prefixes an IRI of the graph continues with `//`:
+    rdflib wrote `http://www.w3.org/ns/dcat#//x` as `dcat://x`, which JSON-LD reads as the
+    absolute IRI `dcat://x` (a compact IRI's suffix may not start with `//`), so the
+    JSON-LD and the Turtle of one document stated different IRIs (found by a review,
+    2026-12-05). Without the prefix such an IRI, and the prefix's terms, are written whole."""
+    iris = {str(term) for triple in graph for term in triple if isinstance(term, URIRef)}
+    return {prefix: namespace for prefix, namespace in JSON_LD_CONTEXT.items()
+            if not any(iri.startswith(namespace + "//") for iri in iris)}
 
 
 def http_date(moment: datetime | None) -> str | None:

@@ -104,8 +104,8 @@ def _writable(iri: str) -> str:
     it is in a 500, on a node's FAIR Data Point and, pushed or harvested, on the catalogue's
     (found by a probe of metadata files that load)."""
     if not IRI.fullmatch(iri):
-        raise ValueError("not an http(s) IRI RDF can write (no white space, nor any of "
-                         '<>"{}|\\^`)')
+        raise ValueError("not an http(s) IRI RDF can write (no white space or control "
+                         'character, nor any of <>"{}|\\^`)')
     return iri
 
 

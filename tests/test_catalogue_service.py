@@ -37,7 +37,7 @@ from catalogue.harvest import (
     harvest_all,
     walk,
 )
-from catalogue.rdf import FDP_O, CatalogView, FdpSite, dataset_iri
+from catalogue.rdf import DCATAP, FDP_O, CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
@@ -1110,6 +1110,28 @@ async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
     from catalogue.rdf import read_dataset
     record = read_dataset(seen[datasets[0]]["turtle"], datasets[0])
     assert record == _record("GDI-FI-SYN-001", fdp)
+
+
+async def test_jsonld_and_turtle_state_one_iri_a_prefix_continued_by_two_slashes(catalogue):
+    """A legislation IRI that is a bound namespace followed by `//` was compacted to
+    `dcat://x` in JSON-LD, which JSON-LD reads as another, absolute IRI: the two documents
+    of one dataset stated different IRIs (found by a review, 2026-12-05)."""
+    fdp = "http://fi.example/fdp"
+    odd = str(DCAT) + "//x"
+    assert (await catalogue.put(f"/api/nodes/{NODE}", _registration(fdp), TOKENS[NODE])
+            )[0].status == 200
+    legislation = ["http://data.europa.eu/eli/reg/2025/327/oj", odd]
+    response, body = await catalogue.put(
+        f"/api/nodes/{NODE}/datasets",
+        _snapshot(_record("GDI-FI-SYN-001", fdp, applicableLegislation=legislation)),
+        TOKENS[NODE])
+    assert response.status == 200, body
+    url = f"{catalogue.url}/fdp/dataset/GDI-FI-SYN-001"
+    for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld")):
+        async with catalogue.http.get(url, headers={"Accept": media}) as response:
+            graph = Graph().parse(data=await response.text(), format=rdf_format, publicID=url)
+        assert sorted(map(str, graph.objects(URIRef(url), DCATAP.applicableLegislation))) == \
+            legislation, rdf_format
 
 
 async def test_catalogue_fdp_follows_every_change(catalogue):
