@@ -32,7 +32,14 @@ from auth.dataset_id import check_dataset_id
 from beacon import fork_server, individuals_store, store
 from beacon.assemblies import Assembly
 from beacon.individuals_rows import individuals_load
-from beacon.ingest_worker import Job, init_worker, locate_problem, ready, run_job
+from beacon.ingest_worker import (
+    SESSION,
+    Job,
+    init_worker,
+    locate_problem,
+    ready,
+    run_job,
+)
 from beacon.phenopackets import read_individuals
 from beacon.prepare import prepare
 from beacon.vcf import (
@@ -358,7 +365,7 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
         # the samples are individuals where their genotypes are read (beacon/vcf.py)
         samples = layout.sample_names if layout.counts_from_genotypes else ()
         people, unaged = _people(request, samples)
-        conn = await asyncpg.connect(db_url)
+        conn = await asyncpg.connect(db_url, server_settings=SESSION)
         try:
             report = await _locked(conn, db_url, request, workers, layout, people, began,
                                    progress)
@@ -412,7 +419,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
         try:
             totals, used, regions = await _load(workers, conn, layout, table, request,
                                                 progress)
-            second = await asyncpg.connect(db_url)
+            second = await asyncpg.connect(db_url, server_settings=SESSION)
             try:
                 await store.index_staging(conn, second, table, request.dataset_id,
                                           every_duplicate=request.skip_invalid)

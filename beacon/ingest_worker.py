@@ -39,6 +39,12 @@ from beacon.vcf import (
     row_columns,
 )
 
+# An ingest's sessions are never ended for idling: the coordinator holds the dataset's lock
+# on one that waits through the whole load while the workers copy, and a server (or a proxy)
+# ending idle sessions ended it, the lock gone mid-load and the ingest failing only at its
+# index build, after the load (found by a review, 2026-12-05). PostgreSQL 14 and later.
+SESSION = {"idle_session_timeout": "0"}
+
 ORPHAN_POLL_SECONDS = 1.0
 # How long a worker ending gives its connection to close gracefully before it aborts it: a
 # server that stopped answering, or a session left mid-COPY, never acknowledges the close.
@@ -121,7 +127,7 @@ def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 2)                          # htslib writes its reasons to fd 2
     loop = asyncio.new_event_loop()
-    conn = loop.run_until_complete(asyncpg.connect(db_url))
+    conn = loop.run_until_complete(asyncpg.connect(db_url, server_settings=SESSION))
     # The rows are only made durable by the swap's commit; a crash discards staging anyway.
     loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
     _worker = _WorkerState(loop, conn, progress, stop, HtslibLog(log_path))

@@ -484,3 +484,25 @@ def test_a_full_disk_while_copying_a_plain_gzip_file_is_said_as_such(db_url, tmp
     assert "prepared/plain.vcf: could not write this uncompressed copy of the plain-gzip " \
            "file (File too large): free space here, or set TMPDIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_an_ingest_outlives_a_server_ending_idle_sessions(db_url, tmp_path):
+    """The coordinator holds the dataset's lock on a session that waits through the whole
+    load while the workers copy: a server ending idle sessions (idle_session_timeout, set
+    here for the database) ended it, and the ingest failed after its load, at the index
+    build ("connection is closed"; found by a review, 2026-12-05). Its sessions are never
+    ended for idling now."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "
+                           "idle_session_timeout = ''300ms''', current_database()); END $$")
+        vcf = write_vcf(VcfSpec(tmp_path / "idle.vcf.gz", records=200_000, samples=20,
+                                seed=3)).path
+        result = gdi_node("ingest", str(vcf), "--dataset", "GDI-FI-IDLE-001", "--workers", "1",
+                          env=_env(DATABASE_URL=db_url, TMPDIR=str(_temporary(tmp_path))),
+                          timeout=600)
+        assert result.returncode == 0, result.stderr
+    finally:
+        await conn.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET "
+                           "idle_session_timeout', current_database()); END $$")
+        await conn.close()
