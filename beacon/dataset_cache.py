@@ -5,7 +5,12 @@ listener here drops the cached list at once. When the listening connection is lo
 PostgreSQL restart, a network cut), it is made again, with backoff, for as long as the cache
 runs; notifications sent meanwhile are lost, so a reconnection counts as a change (the list is
 reloaded and subscribers, such as the catalogue publisher, are told). A short TTL covers the
-time it takes.
+time it takes. A connection cut silently (a route gone, a NAT or a load balancer dropping an
+idle flow: no FIN, no RST) is never seen to end by the driver, so the listener is asked a
+`SELECT 1` every HEARTBEAT_SECONDS and made again when it does not answer within
+HEARTBEAT_TIMEOUT_SECONDS: until 2026-12-05 such a cut listener was never made again, and no
+later change reached the subscribers (the catalogue publisher, the replica router, whose
+"never an older version" depends on it; found by a review).
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ MAX_DERIVED = 1024
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 5.0
 CLOSE_SECONDS = 2.0
+HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
 
 
 class DatasetCache:
@@ -47,6 +54,7 @@ class DatasetCache:
         self._url = ""
         self._listener: asyncpg.Connection | None = None
         self._reconnecting: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._subscribers: list[Callable[[], None]] = []
         self._generation = 0                   # changes notified so far
         self._loading: asyncio.Task[list[store.DatasetRow]] | None = None
@@ -55,6 +63,21 @@ class DatasetCache:
         """Listen for dataset changes on a connection of its own (not taken from the pool)."""
         self._url = url
         await self._listen()
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        """Ask the listener to answer, now and then; one that does not is given up for lost
+        (`_lost`, which makes it again), however the driver sees it."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            conn = self._listener
+            if conn is None:
+                continue                            # being made again
+            try:
+                await conn.fetchval("SELECT 1", timeout=HEARTBEAT_TIMEOUT_SECONDS)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self._lost(conn)
+                conn.terminate()
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(self._url)
@@ -86,10 +109,11 @@ class DatasetCache:
     async def stop(self) -> None:
         if self._loading is not None:
             self._loading.cancel()
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnecting
+        for task in (self._heartbeat, self._reconnecting):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         listener, self._listener = self._listener, None
         if listener is not None:
             # aborted past the timeout: a server that does not answer never acknowledges a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -71,6 +72,82 @@ async def test_a_reconnected_listener_tells_subscribers_what_it_may_have_missed(
             return bool(told)
         await _eventually(republished, 5)
     finally:
+        await cache.stop()
+
+
+class _BlackHole:
+    """A TCP proxy on 127.0.0.1 to the database server. `cut` makes the flows it carries
+    black holes, forwarding nothing and closing nothing, as a NAT or a load balancer that
+    dropped an idle flow does (no FIN, no RST); flows opened after pass."""
+
+    def __init__(self, db_url: str) -> None:
+        parts = urlsplit(db_url)
+        self.db_url, self.socket_dir = db_url, parse_qs(parts.query).get("host", [None])[0]
+        self.flows: list[list[bool]] = []               # per flow: [forwarding]
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        """Its URL: the database's, reached through it."""
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            self.port = await conn.fetchval("SELECT current_setting('port')::int")
+        finally:
+            await conn.close()
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        parts = urlsplit(self.db_url)
+        return (f"postgresql://{parts.username}@127.0.0.1:"
+                f"{self.server.sockets[0].getsockname()[1]}{parts.path}")
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up = await (asyncio.open_unix_connection(f"{self.socket_dir}/.s.PGSQL.{self.port}")
+                    if self.socket_dir else
+                    asyncio.open_connection(urlsplit(self.db_url).hostname, self.port))
+        flow = [True]
+        self.flows.append(flow)
+        self.writers += [writer, up[1]]
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if not flow[0]:
+                    return                              # swallowed, and nothing more read
+                sink.write(data)
+                await sink.drain()
+        await asyncio.gather(pump(reader, up[1]), pump(up[0], writer), return_exceptions=True)
+
+    def cut(self) -> None:
+        for flow in self.flows:
+            flow[0] = False
+
+    def close(self) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+
+
+async def test_a_silently_cut_listener_is_made_again(pool, db_url, monkeypatch):
+    """A listener whose connection is cut silently never sees it end: it is asked to answer
+    every HEARTBEAT_SECONDS and made again when it does not, which tells the subscribers of
+    what it may have missed. Such a listener was never made again, and no later change
+    reached the catalogue publisher or the replica router (found by a review, 2026-12-05)."""
+    from beacon import dataset_cache
+    monkeypatch.setattr(dataset_cache, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(dataset_cache, "HEARTBEAT_TIMEOUT_SECONDS", 0.5)
+    proxy = _BlackHole(db_url)
+    cache = DatasetCache(pool)
+    await cache.start(await proxy.start())
+    told: list[bool] = []
+    cache.subscribe(lambda: told.append(True))
+    try:
+        await asyncio.sleep(0.5)
+        assert not told                               # it answers: nothing to tell
+        proxy.cut()
+        cut = cache._listener
+
+        async def made_again() -> bool:
+            return bool(told) and cache._listener is not None and cache._listener is not cut
+        await _eventually(made_again, 10)             # on a flow of its own
+    finally:
+        proxy.close()
         await cache.stop()
 
 
