@@ -139,10 +139,23 @@ RESULT_SET_EXTRAS: dict[str, dict[str, Any]] = {
 # Fake peers reporting counts at and past the largest a peer may (network.MAX_COUNT)
 HUGE_COUNTS = {"huge.1": 2**53 - 1, "huge.2": 2**53 - 1, "toohuge": 2**53}
 
+# Someone's record, as a peer answering `count` could hide it in a field of a resultSet
+SMUGGLED = {"variantInternalId": "smuggled-variant-1", "carrier": "smuggled-person-42"}
+# What a fake peer's one resultSet, in a count answer, carries in the schema's fields
+SMUGGLING_EXTRAS: dict[str, dict[str, Any]] = {
+    "smuggle.adjusted": {"info": {"returnedGranularity": "count"},
+                         "countAdjustedTo": ["next multiple of 5", SMUGGLED]},
+    "smuggle.precision": {"countPrecision": "smuggled-person-42"},
+    "smuggle.handover": {"resultsHandovers": [{
+        **HANDOVER, "records": [SMUGGLED],
+        "handoverType": {**HANDOVER["handoverType"], "carrier": SMUGGLED["carrier"]}}]},
+}
 
-def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1) -> dict[str, Any]:
+
+def _count_answer(beacon_id: str, extras: dict[str, Any], count: int = 1,
+                  **summary: Any) -> dict[str, Any]:
     return {"meta": response_meta(beacon_id, "count", request_summary("count")),
-            "responseSummary": {"exists": True, "numTotalResults": count},
+            "responseSummary": {"exists": True, "numTotalResults": count, **summary},
             "response": {"resultSets": [{"id": f"{beacon_id}-set", "setType": "dataset",
                                          "exists": True, "resultsCount": count, "results": [],
                                          **extras}]}}
@@ -262,6 +275,18 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
         if name in HUGE_COUNTS:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
+        if name.startswith("exactmax."):    # the largest count a peer may send, exact
+            return web.json_response(_count_answer(
+                name, {"countPrecision": "exact"}, 2**53 - 1, countPrecision="exact"))
+        if name == "exactzero":             # found nothing, and says so exactly
+            return web.json_response(_count_answer(
+                name, {"exists": False, "countPrecision": "exact"}, 0, exists=False,
+                countPrecision="exact"))
+        if name == "boolno":                # a boolean peer that found nothing
+            return web.json_response({**_boolean_answer(name),
+                                      "responseSummary": {"exists": False}})
+        if name in SMUGGLING_EXTRAS:
+            return web.json_response(_count_answer(name, SMUGGLING_EXTRAS[name]))
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
         if name.startswith("hugeint."):      # a record holding 10**25, in ASCII or not
@@ -969,6 +994,57 @@ async def test_a_total_with_a_peers_count_of_unknown_precision_does_not_claim_ex
     precisions = {s["id"]: s.get("countPrecision") for s in merged["response"]["resultSets"]}
     assert (precisions["v20-set"], precisions["GDI-FI-SYN-001"]) == (None, "exact")
     assert known["responseSummary"]["countPrecision"] == "exact"
+
+
+async def test_a_count_answer_passes_on_only_what_its_schema_fields_may_hold(network, check):
+    """At count, a resultSet's fields pass on only as their schema defines them: a
+    `countAdjustedTo` its strings, a `countPrecision` one of the schema's values, and each
+    handover its schema's fields (its type an `id` and a `label`). Only the set's keys were
+    checked, so a record in a `countAdjustedTo`, in a handover's `records` or its type, or
+    a `countPrecision` holding any text, passed on in an answer labelled count (found by a
+    review, 2026-12-05)."""
+    peers = [network.fakes.peer(name) for name in SMUGGLING_EXTRAS]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    assert merged["meta"]["returnedGranularity"] == "count"
+    assert {line["status"] for line in _peer_lines(merged).values()} == {"ok"}
+    assert "smuggled" not in json.dumps(merged)
+    sets = {s["beaconId"]: s for s in merged["response"]["resultSets"]}
+    assert sets["smuggle.adjusted"]["countAdjustedTo"] == ["next multiple of 5"]
+    assert "countPrecision" not in sets["smuggle.precision"]
+    assert sets["smuggle.handover"]["resultsHandovers"] == [HANDOVER]
+    assert merged["responseSummary"]["numTotalResults"] == 3
+
+
+async def test_a_total_past_the_largest_count_is_not_called_exact(network, check):
+    """Two peers' exact counts of 2^53 - 1 sum past the largest count the network reports:
+    the total, reported as 2^53 - 1, is `imprecise` and says it was capped. It was reported
+    with the peers' precision, `exact`, half of what they said (found by a review,
+    2026-12-05)."""
+    peers = [network.fakes.peer("exactmax.1"), network.fakes.peer("exactmax.2")]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    assert merged["responseSummary"] == {
+        "exists": True, "numTotalResults": 2**53 - 1, "countPrecision": "imprecise",
+        "countAdjustedTo": [f"more than {2**53 - 1} reported as {2**53 - 1}"]}
+    assert [s["countPrecision"] for s in merged["response"]["resultSets"]] == ["exact"] * 2
+
+
+async def test_a_peer_that_found_something_without_a_count_leaves_the_total_unknown(
+        network, check):
+    """A boolean peer's `exists: true` beside a count peer's exact 0 merged to `exists:
+    true, numTotalResults: 0, countPrecision: exact`: the boolean peer's count is unknown,
+    so the total states no precision, as with a Beacon v2.0 peer's (found by a review,
+    2026-12-05). A boolean peer that found nothing adds nothing: the total stays exact."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("boolyes"), fakes.peer("exactzero")]) as net:
+        unknown = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    async with network.aggregator([fakes.peer("boolno"), fakes.peer("exactzero")]) as net:
+        known = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    assert _peer_lines(unknown)["boolyes"]["returnedGranularity"] == "boolean"
+    assert unknown["responseSummary"] == {"exists": True, "numTotalResults": 0}
+    assert known["responseSummary"] == {"exists": False, "numTotalResults": 0,
+                                        "countPrecision": "exact"}
 
 
 async def test_the_token_goes_only_to_peers_trusting_its_issuer(network, check):

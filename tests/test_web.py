@@ -912,8 +912,9 @@ async def test_a_peers_formula_title_is_exported_harmlessly(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """A dataset title that a spreadsheet would run as a formula is exported after a single
     quote, quoted (OWASP's CSV-injection rule); the counts the page writes stay numbers. So is
-    a formula after a separator inside a peer's text (a title, countPrecision,
-    countAdjustedTo, an erring peer's errorMessage): read on ";", a tab or "|" instead of ","
+    a formula after a separator inside a peer's text (a title, countAdjustedTo, an erring
+    peer's errorMessage; a countPrecision holding one the network leaves out, not being one
+    of the schema's values): read on ";", a tab or "|" instead of ","
     (Excel in a ";" locale; LibreOffice), no field starts a formula (LibreOffice computed
     "Cohort;=1+1;x"'s =1+1), and read on "," every cell is exact."""
     async with network_beside_fi(pg_server_url, web_network.fi_url, tmp_path, EVIL,
@@ -937,8 +938,10 @@ async def test_a_peers_formula_title_is_exported_harmlessly(
     assert exported[EVIL_DATASET]["title"] == "'" + FORMULA_TITLE
     assert ",5," in line and exported[EVIL_DATASET]["count"] == "5"   # a number, unquoted
     semi = exported[SEMI_TITLED]
+    # a countPrecision not of the schema's values the network leaves out (node/federation/
+    # merge.py, since a review, 2026-12-05): the peer's "rounded;=4+4" never reaches the page
     assert (semi["title"], semi["countPrecision"], semi["countAdjustedTo"], semi["count"]) == (
-        "Cohort;'=1+1;x", "rounded;'=4+4", "x | '=3+3 | y;'@SUM(A1) | z\t'-1", "7")
+        "Cohort;'=1+1;x", "", "x | '=3+3 | y;'@SUM(A1) | z\t'-1", "7")
     assert exported[SEMI_DDE]["title"] == "Cohort;'=cmd|' /C calc'!A0;x"
     [erring] = [r for r in rows if r["node"] == ERRING]
     assert erring["status"].startswith("unavailable") and "bad;'=2+2;x" in erring["whyNotMore"]

@@ -23,7 +23,7 @@ from msgspec import UNSET, to_builtins
 from auth.policy import GRANULARITIES
 from beacon import answer, info
 from beacon.datasets import DatasetsQuery, collections_envelope
-from beacon.disclosure import combined_precision
+from beacon.disclosure import PRECISIONS, combined_precision
 from beacon.info import BeaconIdentity
 from beacon.request import VariantQuery, listing_info
 from node.federation.network import (
@@ -102,6 +102,7 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     result_sets: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     exact = True            # every summary so far states an exact count and no adjustment
+    uncounted = False       # a peer found something and said not how much (below)
     for outcome in outcomes:
         line = outcome.report()
         lines.append(line)
@@ -123,11 +124,14 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         if found:
             exists = True
         if not rank:                    # a boolean answer: no count, no resultSets (envelope)
+            uncounted = uncounted or found
             continue
         highest = max(highest, rank)
         if type(count) is int:          # a checked count is an int, or absent
             line["numTotalResults"] = count
             total += count
+        elif found:
+            uncounted = True
         if typed:
             summaries.append(summary)
             if exact and (summary.countPrecision != "exact"
@@ -164,24 +168,55 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                 exact = False
         result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
     returned = GRANULARITIES[highest]
+    # A peer that found something without counting it (a boolean answer of `exists: true`,
+    # or a count answer stating none) adds a count nobody knows: the total's precision is
+    # then unknown and none is stated, as for a Beacon v2.0 peer's count of no stated
+    # precision (combined_precision, here given a part stating none). Left out of it, one
+    # boolean peer's `exists: true` beside a count peer's exact 0 merged to `exists: true,
+    # numTotalResults: 0, countPrecision: exact` (found by a review, 2026-12-05).
+    if uncounted:
+        exact = False
+        summaries.append({})
     # what combined_precision gives when every part is exact and unadjusted, as a node's
     # are, without its pass over them (9k instructions a network request of 1.83M)
     precision = ({"countPrecision": "exact"} if exact else combined_precision(
         [s if type(s) is dict else to_builtins(s) for s in summaries]))
-    body = answer.envelope(beacon_id, query, returned, exists, min(total, MAX_COUNT),
+    if total > MAX_COUNT:
+        precision = _capped(precision)
+        total = MAX_COUNT
+    body = answer.envelope(beacon_id, query, returned, exists, total,
                            result_sets, precision, schemas=schemas, filters=filters)
     body.setdefault("info", {})["network"] = _network(lines, peers)
     return body
 
 
+CAPPED = f"more than {MAX_COUNT} reported as {MAX_COUNT}"
+
+
+def _capped(precision: dict[str, Any]) -> dict[str, Any]:
+    """The precision of a total that passed MAX_COUNT and is reported as MAX_COUNT: the
+    coarsest, `imprecise`, with CAPPED among its adjustments. Reported with its peers'
+    precision, the sum of two exact counts of 2^53 - 1 was "exact" at 2^53 - 1, half of
+    what they said (found by a review, 2026-12-05)."""
+    return {"countPrecision": "imprecise",
+            "countAdjustedTo": list(dict.fromkeys([*precision.get("countAdjustedTo", ()),
+                                                   CAPPED]))}
+
+
 # What a resultSet of a count answer passes on: the schema's fields (beaconResultsets.json,
 # ResultsetInstance; `results` empty and `info` only its returnedGranularity), the count's
-# precision (Beacon v2.2, as a node states it on each set), and the network's tag.
-_COUNTED_FIELDS = ("id", "setType", "exists", "resultsCount", "resultsHandovers",
-                   "countPrecision", "countAdjustedTo", "beaconId")
+# precision (Beacon v2.2, as a node states it on each set), and the network's tag. Of the
+# fields that hold more than a string or a number, only what their schemas define: a
+# `countPrecision` one of PRECISIONS, a `countAdjustedTo` a list of strings, and each
+# handover its schema's fields (_handovers). The keys alone were checked, so a peer
+# answering `count` with `countAdjustedTo: [{...a record...}]`, or a handover carrying
+# `"records": [...]`, had them passed on (found by a review, 2026-12-05).
+_COUNTED_FIELDS = ("id", "setType", "exists", "resultsCount", "beaconId")
 _RECORD = _RANK["record"]
-# the keys of a set passed on as it came (_as_counted), and of its info
-_AS_COUNTED = frozenset((*_COUNTED_FIELDS, "results", "info"))
+# the keys of a set passed on as it came (_as_counted), and of its info; a set with
+# `resultsHandovers` (no node sends them; the model checked them) is always made anew
+_AS_COUNTED = frozenset((*_COUNTED_FIELDS, "countPrecision", "countAdjustedTo", "results",
+                         "info"))
 _COUNTED_INFO = frozenset(("returnedGranularity", "alleleNumber"))
 
 
@@ -233,19 +268,49 @@ def _passes_as_counted(s: dict[str, Any], ceiling: int) -> bool:
             and type(own := info.get("returnedGranularity")) is str
             and _RANK.get(own, _RECORD) <= ceiling and s.keys() <= _AS_COUNTED
             and (len(info) == 1 or (info.keys() <= _COUNTED_INFO
-                                    and _allele_number(info) == info["alleleNumber"])))
+                                    and _allele_number(info) == info["alleleNumber"]))
+            and ("countPrecision" not in s or s["countPrecision"] in PRECISIONS)
+            and ("countAdjustedTo" not in s or _strings(s["countAdjustedTo"])
+                 == s["countAdjustedTo"]))
 
 
 def _counted(s: dict[str, Any], granularity: str) -> dict[str, Any]:
-    """The resultSet `s` made anew as an answer at `granularity` holds it (_as_counted)."""
+    """The resultSet `s` made anew as an answer at `granularity` holds it (_as_counted):
+    a `countPrecision` not of the schema's values is left out, as is a `countAdjustedTo`
+    holding no string (of one holding other things, its strings are kept)."""
     info = s.get("info")
-    kept = {key: s[key] for key in _COUNTED_FIELDS if key in s}
+    kept = {key: s[key] for key in _COUNTED_FIELDS[:4] if key in s}
+    if handovers := _handovers(s.get("resultsHandovers")):
+        kept["resultsHandovers"] = handovers
+    if s.get("countPrecision") in PRECISIONS:
+        kept["countPrecision"] = s["countPrecision"]
+    if adjusted := _strings(s.get("countAdjustedTo")):
+        kept["countAdjustedTo"] = adjusted
+    if "beaconId" in s:
+        kept["beaconId"] = s["beaconId"]
     own = info.get("returnedGranularity") if isinstance(info, dict) else None
     lower = isinstance(own, str) and _RANK.get(own, _RECORD) < _RANK[granularity]
     about: dict[str, Any] = {"returnedGranularity": own if lower else granularity}
     if (number := _allele_number(info)) is not None:
         about["alleleNumber"] = number       # "not seen in N alleles" (docs/beacon.md)
     return {**kept, "results": [], "info": about}
+
+
+def _handovers(value: Any) -> list[dict[str, Any]]:
+    """A set's `resultsHandovers` as a count answer passes them on: each made anew of its
+    schema's fields only (beaconCommonComponents.json Handover: `handoverType`, `url`,
+    `note`; its type an ontology term, `id` and `label`), the strings the model checked
+    (network.PeerHandover). The schema lets a handover and its type carry more, which the
+    model reads past; passed on, a handover's `"records": [...]` went with a count."""
+    made = []
+    for handover in value if isinstance(value, list) else []:
+        kind = handover.get("handoverType") if isinstance(handover, dict) else None
+        if not (isinstance(kind, dict) and isinstance(kind.get("id"), str)
+                and isinstance(handover.get("url"), str)):
+            continue
+        made.append({"handoverType": _texts(kind, ("id", "label")),
+                     **_texts(handover, ("url", "note"))})
+    return made
 
 
 def _allele_number(info: Any) -> int | None:

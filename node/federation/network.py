@@ -326,13 +326,21 @@ class PeerSetInfo(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     alleleNumber: _WireCount | msgspec.UnsetType = msgspec.UNSET
 
 
+# A set's countPrecision read into types is one of the schema's values (Beacon v2.2;
+# beacon/disclosure.py PRECISIONS), as merge.py passes it on at count; a set stating any
+# other is read as dicts, and merge.py leaves it out at count (found by a review,
+# 2026-12-05: a count answer's fields passed on whatever they held). Checked by msgspec as
+# it decodes, so a node's answer costs the merge no look at each set's value.
+_WirePrecision = Literal["exact", "rounded", "imprecise"]
+
+
 class PeerSet(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
     id: str
     setType: str
     exists: bool
     beaconId: str | msgspec.UnsetType = msgspec.UNSET
     resultsCount: _WireCount
-    countPrecision: str | msgspec.UnsetType = msgspec.UNSET
+    countPrecision: _WirePrecision | msgspec.UnsetType = msgspec.UNSET
     countAdjustedTo: list[str] | msgspec.UnsetType = msgspec.UNSET
     results: list[dict[str, Any]]
     info: PeerSetInfo | msgspec.UnsetType = msgspec.UNSET
