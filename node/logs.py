@@ -36,6 +36,21 @@ def _escaped(text: str) -> str:
     return _BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def shown(text: str) -> str:
+    """`text` as an answer's body quotes it: a character that does not print as itself (a
+    control, U+2028 or U+2029, a format character such as U+202E) as its escape (`\\n`,
+    `\\u2028`). For what others wrote that an answer passes on, which a client may log or
+    show as it came: a 401's reason (node/http/caller.py; a reason holds none of the token's
+    text, auth/tokens.py InvalidToken, but one did, and its line break forged a line of the
+    log, found by a review, 2026-12-05), a peer's error message in the network's answer and
+    the networks a request names (node/federation/network.py). The log's text formatter
+    escapes the line breaks itself (`_escaped`)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 class JsonFormatter(logging.Formatter):
     """Structured lines; extra= fields (request_id, status, ...) become top-level keys. One
     record is one line: JSON escapes every C0 control, and NEL, U+2028 and U+2029, which it

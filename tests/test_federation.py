@@ -176,6 +176,9 @@ def _lax_answer(name: str) -> dict[str, Any]:
 
 
 OVERSHARED = "overshare-variant-1"
+# A peer's error message with a line break that forges a log line, an ESC sequence and a
+# right-to-left override
+FORGED = "db down\n2026-12-05T10:00:00 INFO gdi_node.audit granted sub=admin\x1b[2K\u202e"
 
 
 def _record_answer(beacon_id: str) -> dict[str, Any]:
@@ -287,6 +290,9 @@ def _fakes_app(fakes: Fakes) -> web.Application:
                                       "responseSummary": {"exists": False}})
         if name in SMUGGLING_EXTRAS:
             return web.json_response(_count_answer(name, SMUGGLING_EXTRAS[name]))
+        if name == "forger":                # an error message forging a log line, and more
+            return web.json_response({"error": {"errorCode": 500, "errorMessage": FORGED}},
+                                     status=500)
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
         if name.startswith("hugeint."):      # a record holding 10**25, in ASCII or not
@@ -701,6 +707,12 @@ async def test_a_request_through_too_many_networks_is_refused(network, check):
             refused = await check(net, "/network/api/g_variants", params=QUERY, status=508,
                                   headers={VIA_HEADER: via})
             assert "network loop" in refused["error"]["errorMessage"]
+        # the caller's text quoted in the 508 only as printable text (found by a review,
+        # 2026-12-05: an ESC sequence or U+202E went back as sent)
+        refused = await check(net, "/network/api/g_variants", params=QUERY, status=508,
+                              headers={VIA_HEADER: "org.test.eu\u202e,org.test.net"})
+        message = refused["error"]["errorMessage"]
+        assert message.isprintable() and "(via org.test.eu\\u202e,org.test.net)" in message
     assert fakes.via["recording"] == ["org.test.net", "org.test.eu,org.test.net"]
 
 
@@ -725,6 +737,20 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
     # A peer refusing the request (unknown dataset) is an error with the peer's reason.
     assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
+
+
+async def test_a_peers_error_message_reaches_the_caller_only_as_printable_text(
+        network, check):
+    """A peer's `errorMessage` goes into its line's `detail` with each character that does
+    not print as its escape: a line break, an ESC sequence and U+202E went to the caller as
+    sent, to forge a line of whatever logs or shows the network's answer (found by a
+    review, 2026-12-05)."""
+    async with network.aggregator([network.fakes.peer("forger")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    detail = _peer_lines(merged)["forger"]["detail"]
+    assert detail == ("HTTP 500: db down\\n2026-12-05T10:00:00 INFO gdi_node.audit granted "
+                      "sub=admin\\x1b[2K\\u202e")
+    assert detail.isprintable()
 
 
 _COUNT_BODY = json.dumps(_count_answer("raw", {})).encode()

@@ -66,6 +66,7 @@ from auth.documents import bounded_body
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import Granularity
 from node.federation.peers import Peer
+from node.logs import shown
 from node.production import PRODUCTION
 from node.settings import Settings
 
@@ -137,14 +138,16 @@ def onward_path(via: str | None, beacon_id: str) -> str:
     if not via:
         return beacon_id
     passed = [hop.strip() for hop in via.split(",")]
+    # the caller's text, quoted in the 508's message: each character that does not print
+    # as its escape (node/logs.py `shown`), as a peer's error message (_error_message)
     if beacon_id in passed:
         raise NetworkLoop(f"network loop: this request has already passed through "
-                          f"{beacon_id} (via {via[:300]}); a peer of the network leads back "
-                          "to it")
+                          f"{beacon_id} (via {shown(via[:300])}); a peer of the network "
+                          "leads back to it")
     if len(passed) >= MAX_NETWORK_HOPS:
         raise NetworkLoop(f"network loop: this request has already passed through "
-                          f"{len(passed)} networks (via {via[:300]}), the most a network "
-                          f"passes on is {MAX_NETWORK_HOPS}")
+                          f"{len(passed)} networks (via {shown(via[:300])}), the most a "
+                          f"network passes on is {MAX_NETWORK_HOPS}")
     return f"{via},{beacon_id}"
 
 
@@ -619,7 +622,9 @@ class Network:
                         listed = _CatalogueNodes.model_validate_json(body)
             except (aiohttp.ClientError, TimeoutError, ValidationError, ValueError) as exc:
                 log.warning("catalogue registry %s unavailable: %s", url, _describe(exc))
-                status = {"status": "error", "detail": _describe(exc), "stalePeers": len(stale)}
+                # the registry's text may be in it (a ValidationError quotes its input)
+                status = {"status": "error", "detail": shown(_describe(exc)),
+                          "stalePeers": len(stale)}
                 self._catalogue = (now + CATALOGUE_RETRY_SECONDS, stale, status)
                 return stale, status
             https_only = self._settings.environment == PRODUCTION
@@ -936,10 +941,14 @@ def _http_status(code: int) -> str:
 
 
 def _error_message(raw: Any) -> str:
-    """A Beacon error body's message, for the operator reading the peer's status."""
+    """A Beacon error body's message, for the operator reading the peer's status: a
+    character that does not print as its escape (node/logs.py `shown`). The peer's text
+    went into the outcome's `detail` as sent, so a line break, an ESC sequence or U+202E
+    reached the caller, and whatever logs or shows the network's answer (found by a
+    review, 2026-12-05)."""
     error = raw.get("error") if isinstance(raw, dict) else None
     message = error.get("errorMessage") if isinstance(error, dict) else None
-    return f": {str(message)[:300]}" if message else ""
+    return f": {shown(str(message)[:300])}" if message else ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from node.federation.network import NETWORK_CALLER_HEADER, PSEUDONYM, PSEUDONYM_
 from node.http.app_keys import AUTHENTICATOR, CALLER, SETTINGS
 from node.http.metrics import REQUEST_ID
 from node.http.responses import json_response
+from node.logs import shown
 
 audit_log = logging.getLogger("gdi_node.audit")
 
@@ -37,19 +38,6 @@ def _challenge(description: str) -> str:
     cleaned = "".join(c if " " <= c <= "~" else "?" for c in description[:200])
     cleaned = cleaned.replace('"', "'").replace("\\", "/")
     return f'Bearer error="invalid_token", error_description="{cleaned}"'
-
-
-def _shown(reason: str) -> str:
-    """`reason` as the 401's body and the audit log line quote it: a character that does not
-    print as itself (a control, U+2028 or U+2029, a format character) as its escape (`\\n`,
-    `\\u2028`). A reason holds none of the token's text (auth/tokens.py InvalidToken), but
-    one did, and its line break forged a line of the log (found by a review, 2026-12-05).
-    The log's text formatter escapes them too (node/logs.py); this is for the body, which
-    a client may log as it came."""
-    if reason.isprintable():
-        return reason
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in reason)
 
 
 def request_token(request: web.Request) -> str | None:
@@ -74,7 +62,7 @@ async def caller_of(request: web.Request) -> Caller:
 
 def refusal(request: web.Request, exc: InvalidToken) -> web.Response:
     """401 with `WWW-Authenticate` and a Beacon error body; audited."""
-    reason = _shown(str(exc))
+    reason = shown(str(exc))
     audit_log.info("token refused", extra={"request_id": request.get(REQUEST_ID),
                                            "decision": "refused", "reason": reason})
     body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {reason}")
