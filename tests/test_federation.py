@@ -1195,6 +1195,32 @@ async def test_an_id_that_would_leave_the_peers_api_is_refused(network, beacon_s
     assert not [hit for hit in fakes.hits if hit.startswith("path.recorder/")]
 
 
+async def test_a_network_root_sent_percent_encoded_is_refused_before_any_peer_is_asked(
+        network, beacon_schema):
+    """aiohttp routes on the decoded path, so `/network/%61pi/...` reached the network's
+    handlers, which strip the root from the path as sent: every peer was asked
+    `{root}/network/%61pi/...`, off its API (a false 404 "found nowhere", and tokens
+    forwarded to that path; found by a review, 2026-12-05). Such a path is a 400 naming
+    it, and no peer is asked."""
+    fakes = network.fakes
+    fakes.hits.clear()
+    query = "referenceName=1&start=0&end=100000&requestedGranularity=count"
+    async with (network.aggregator_served([fakes.peer("recording")]) as (url, _),
+                ClientSession() as client):
+        for path in ("/network/%61pi/datasets/GDI-FI-SYN-001/g_variants?" + query,
+                     "/network/%61pi/g_variants?" + query, "/network/%61pi/datasets"):
+            async with client.get(URL(f"{url}{path}", encoded=True)) as response:
+                document = await response.json()
+            assert response.status == 400, (path, document)
+            assert beacon_schema(ERROR_SCHEMA, document) == []
+            assert path.split("?")[0] in document["error"]["errorMessage"]
+        async with client.get(URL(f"{url}/network/api/g_variants?{query}", encoded=True)
+                              ) as response:
+            assert response.status == 200
+    assert [hit for hit in fakes.hits if hit.startswith("recording/")] == [
+        "recording/g_variants"]
+
+
 async def test_network_questions_are_audited_and_traced_to_the_peers_entries(network, check):
     """Each peer counts an anonymous network question against the network node (here
     127.0.0.1, as any caller of the network would be), so only the network's own entry can

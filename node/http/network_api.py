@@ -96,12 +96,29 @@ async def _forwarded(request: web.Request) -> PeerRequest:
     query string and body. Handlers parse it first, so a request a node would refuse is
     refused here."""
     via = _onward(request)
+    path = _below_root(request)
     posted = reads_body(request)
     raw = await post_body(request) if posted else b""
-    path = request.rel_url.raw_path.removeprefix(NETWORK_API)
     return PeerRequest(hdrs.METH_POST if posted else hdrs.METH_GET, path, via,
                        request.rel_url.raw_query_string, raw if raw.strip() else None,
                        request.headers.get(PURPOSE_HEADER), request.get(REQUEST_ID))
+
+
+def _below_root(request: web.Request) -> str:
+    """The request's path below the network's root as sent (percent-encoded), which every
+    peer is asked below its own API root; a 400 naming the path when the root is not
+    written as NETWORK_API. aiohttp routes on the decoded path, so `/network/%61pi/...`
+    reached these handlers, and the root was then not stripped from the path as sent: every
+    peer was asked `{root}/network/%61pi/...`, off its API (a false 404 "found nowhere" on a
+    dataset's path, and the caller's token forwarded to that path; found by a review,
+    2026-12-05). Refused rather than rebuilt from the decoded path, which would decode the
+    ids `_path_id` relies on going on as sent; nobody's client encodes a plain root."""
+    raw = request.rel_url.raw_path
+    below = raw.removeprefix(NETWORK_API)
+    if below == raw or below[:1] not in ("", "/"):
+        raise RequestError("path", f"{raw[:200]} is not below the network's root as "
+                                   f"{NETWORK_API} is written: percent-encode nothing of it")
+    return below
 
 
 def _path_id(request: web.Request) -> str:
