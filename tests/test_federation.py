@@ -1411,9 +1411,36 @@ async def test_peers_asked_without_the_token_are_told_the_callers_pseudonym(netw
         for asked in (None, None, token):
             await check(net, "/network/api/g_variants", params=QUERY, token=asked)
     anonymous, again, bob = fakes.callers["untrusting"]
-    assert fakes.callers["trusting"] == [anonymous, anonymous, None]
+    trusted, trusted_again, with_token = fakes.callers["trusting"]
+    assert (trusted, with_token) == (trusted_again, None)
+    assert trusted != anonymous          # a pseudonym of its own at each peer
     assert anonymous == again and bob != anonymous
-    assert all(re.fullmatch("[0-9a-f]{32}", p) for p in (anonymous, bob))
+    assert all(re.fullmatch("[0-9a-f]{32}", p) for p in (anonymous, bob, trusted))
+
+
+async def test_each_peer_is_told_a_pseudonym_of_its_own_for_one_caller(network, check):
+    """Peers asked anonymously, a registry-listed one included, each get the caller's
+    pseudonym at that peer: stable per peer (a peer's budgets still see one caller), and
+    none the same as another's, so peers cannot link one caller's questions across each
+    other. One pseudonym went to every peer, even to a node anybody may register with the
+    catalogue (found by a review, 2026-12-05)."""
+    fakes = network.fakes
+    names = ("pseudo.a", "pseudo.b", "anyone.registered")
+    fakes.nodes[:] = [{"id": "anyone.registered",
+                       "beaconUrl": f"{fakes.url}/anyone.registered/api"}]
+    fakes.callers.clear()
+    try:
+        async with network.aggregator([fakes.peer("pseudo.a"), fakes.peer("pseudo.b")],
+                                      peers_from_catalogue=True,
+                                      catalogue_url=fakes.url) as net:
+            for _ in range(2):
+                await check(net, "/network/api/g_variants", params=QUERY)
+    finally:
+        fakes.nodes.clear()
+    told = {name: fakes.callers[name] for name in names}
+    assert all(len(set(seen)) == 1 and re.fullmatch("[0-9a-f]{32}", seen[0])
+               for seen in told.values()), told
+    assert len({seen[0] for seen in told.values()}) == len(names), told
 
 
 async def test_info_and_map_are_cached_and_describe_the_network(network, check):

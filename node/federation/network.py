@@ -23,7 +23,8 @@ again and again for good, spending every peer's budget. `onward_path` refuses a 
 has already passed through this node, or through MAX_NETWORK_HOPS networks.
 
 A peer asked without a token is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the
-caller's budget key (node/http/caller.py caller_key), never the key itself, which for an
+peer's id and the caller's budget key (node/http/caller.py caller_key), another at each peer
+(caller_pseudonyms), never the key itself, which for an
 anonymous caller is the researcher's address (an IPv6 one's /64: one pseudonym for all of
 it, one budget at a trusting peer, as here). A peer that trusts this node's address
 (Settings.trusted_network_addresses) budgets and loss-accounts each such caller on its own;
@@ -104,24 +105,36 @@ MAX_COUNT = 2**53 - 1
 VIA_HEADER = "X-Beacon-Network-Via"
 MAX_NETWORK_HOPS = 3
 # Who asked, for the peers asked without a token: the first PSEUDONYM_LENGTH hex digits of the
-# caller's budget key's HMAC-SHA256 under the node's network_caller_secret (128 bits: no two
-# callers of one network share a budget by chance). What a peer takes is exactly that shape
-# (node/http/caller.py), so no spelling of one caller is a second budget.
+# caller's budget key's HMAC-SHA256 under a key of the peer's own, the HMAC-SHA256 of its id
+# under the node's network_caller_secret (128 bits: no two callers of one network share a
+# budget by chance). What a peer takes is exactly that shape (node/http/caller.py), so no
+# spelling of one caller is a second budget.
 NETWORK_CALLER_HEADER = "X-Beacon-Network-Caller"
 PSEUDONYM_LENGTH = 32
 PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_LENGTH}}}")
-PSEUDONYMS_KEPT = 4096     # callers whose pseudonym is kept, not hashed again per request
+# (peer, caller) pairs whose pseudonym is kept, not hashed again per request: 4,096
+# callers of a network of four peers
+PSEUDONYMS_KEPT = 16384
 
 
-def caller_pseudonyms(secret: bytes) -> Callable[[str], str]:
-    """The pseudonym of a budget key (NETWORK_CALLER_HEADER) under `secret`: stable, so a
-    caller keeps one budget at each peer; keyed, so a peer cannot test guessed addresses
-    against it. Kept for the PSEUDONYMS_KEPT callers seen last: the hash would otherwise be
-    made for every network request, which bench/federation.py --overhead counts. A key's
-    text as it is, lone surrogates included (a token's `sub` may hold one)."""
+def caller_pseudonyms(secret: bytes) -> Callable[[str, str], str]:
+    """The pseudonym at the peer of a given id of a budget key (NETWORK_CALLER_HEADER) under
+    `secret`: stable, so a caller keeps one budget at each peer; keyed, so a peer cannot
+    test guessed addresses against it; and another at each peer, so peers cannot link one
+    caller's questions across each other (nor can anyone who registers a node with the
+    catalogue, and is asked as a peer). One pseudonym went to every peer (found by a review,
+    2026-12-05); made per peer since, each caller's pseudonym changed once. Kept for the
+    PSEUDONYMS_KEPT pairs seen last: the hash would otherwise be made for every network
+    request, which bench/federation.py --overhead counts. A key's text and a peer's id as
+    they are, lone surrogates included (a token's `sub` may hold one)."""
+    @lru_cache(maxsize=4 * OWN_SESSIONS)
+    def peer_key(peer_id: str) -> bytes:
+        return hmac.new(secret, b"peer " + peer_id.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).digest()
+
     @lru_cache(maxsize=PSEUDONYMS_KEPT)
-    def pseudonym(key: str) -> str:
-        return hmac.new(secret, key.encode("utf-8", "surrogatepass"),
+    def pseudonym(peer_id: str, key: str) -> str:
+        return hmac.new(peer_key(peer_id), key.encode("utf-8", "surrogatepass"),
                         hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
     return pseudonym
 
@@ -654,22 +667,26 @@ class Network:
         network request's instructions; bench/federation.py --instructions)."""
         if not peers:
             return []
-        # The same for every peer: the headers, with the token and without, and what follows
+        # The same for every peer: the headers with the token, and without it but for the
+        # caller's pseudonym, which is the peer's own (caller_pseudonyms); and what follows
         # the peer's root in the URL.
-        anonymous = _headers(request, None,
-                             None if caller is None else self.pseudonym(caller))
+        anonymous = _headers(request, None)
         forwards = ([issuer in peer.forward_tokens_from for peer in peers]
                     if bearer is not None and issuer is not None else [False] * len(peers))
         with_token = _headers(request, bearer) if True in forwards else anonymous
+        sent = ([with_token if forward else anonymous for forward in forwards]
+                if caller is None else
+                [with_token if forward else _named(anonymous, self.pseudonym(peer.id, caller))
+                 for peer, forward in zip(peers, forwards)])
         path, query = request.path, request.query_string
         # the loop's create_task, not ensure_future, which first asks whether each is a
         # future (0.4% of a network request's instructions, bench/federation.py
         # --overhead), nor asyncio.create_task, which finds the loop again for each peer
         create_task = asyncio.get_running_loop().create_task
         tasks = [create_task(self._ask(
-            peer, request, _peer_url(peer.url, path, query), expect,
-            with_token if forward else anonymous, forward, not_found_is_empty))
-            for peer, forward in zip(peers, forwards)]
+            peer, request, _peer_url(peer.url, path, query), expect, headers, forward,
+            not_found_is_empty))
+            for peer, forward, headers in zip(peers, forwards, sent)]
         limit = self._limit
         await _all_done(tasks, limit)
         pending = [task for task in tasks if not task.done()]
@@ -898,8 +915,15 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _headers(request: PeerRequest, bearer: str | None,
-             pseudonym: str | None = None) -> CIMultiDict[str]:
+def _named(headers: CIMultiDict[str], pseudonym: str) -> CIMultiDict[str]:
+    """`headers` (_headers's, without a token) naming the caller as `pseudonym`, the peer's
+    own: a copy per peer, the copy of a CIMultiDict being cheaper than its making."""
+    named = headers.copy()
+    named[_CALLER] = pseudonym
+    return named
+
+
+def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
     which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
     network request's instructions, bench/federation.py --overhead).
@@ -907,17 +931,16 @@ def _headers(request: PeerRequest, bearer: str | None,
     The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
     so its audit entry, which names the network node as the caller of an anonymous
     question, carries the id of the network's entry naming who asked. Without a token, who
-    asked goes along as its `pseudonym` (NETWORK_CALLER_HEADER); with one, the peer budgets
-    the token's subject and needs none. That header is most of what naming the caller costs
-    the network, 13k to 20k instructions per network request of 1.9M (aiohttp copies and
-    writes each header once per peer; bench/federation.py --overhead, PYTHONHASHSEED=0)."""
+    asked goes along as its pseudonym at each peer (NETWORK_CALLER_HEADER, added by
+    `_named`); with one, the peer budgets the token's subject and needs none. That header is
+    most of what naming the caller costs the network, 13k to 20k instructions per network
+    request of 1.9M (aiohttp copies and writes each header once per peer; bench/federation.py
+    --overhead, PYTHONHASHSEED=0), measured when one pseudonym went to every peer."""
     headers = CIMultiDict({hdrs.ACCEPT: "application/json", _VIA: request.via})
     if request.request_id is not None:
         headers[_REQUEST_ID] = request.request_id
     if bearer is not None:
         headers[hdrs.AUTHORIZATION] = f"Bearer {bearer}"
-    elif pseudonym is not None:
-        headers[_CALLER] = pseudonym
     if request.body is not None:
         headers[hdrs.CONTENT_TYPE] = "application/json"
     if request.purpose is not None:
