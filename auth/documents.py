@@ -38,8 +38,17 @@ async def issuer_document(session: aiohttp.ClientSession, url: str,
                           timeout: aiohttp.ClientTimeout,
                           headers: dict[str, str] | None = None) -> object:
     """The JSON at `url`; aiohttp.ClientError (an error status among them), TimeoutError or
-    ValueError when it cannot be had."""
-    async with session.get(url, headers=headers, timeout=timeout) as response:
+    ValueError when it cannot be had. A redirect is not followed but refused, naming where
+    it led: the URL is the one configured (or discovered and checked as configured ones
+    are), and followed, a redirect reached what no check had seen, an https issuer's keys
+    or a bearer token's userinfo read from a plain http URL, which production refuses to
+    configure (found by a review, 2026-12-05)."""
+    async with session.get(url, headers=headers, timeout=timeout,
+                           allow_redirects=False) as response:
+        if 300 <= response.status < 400:
+            raise ValueError(f"redirected ({response.status}) to "
+                             f"{response.headers.get('Location', '(nowhere said)')!r:.200}: "
+                             "configure the URL it leads to")
         response.raise_for_status()
         body = await bounded_body(response, MAX_DOCUMENT_BYTES)
     if body is None:

@@ -961,6 +961,31 @@ async def test_keys_verify_through_an_issuers_outage_only_for_as_long_as_they_ar
         Settings(jwks_keep_seconds=60, jwks_max_age_seconds=300)
 
 
+async def test_an_issuers_document_that_redirects_is_refused_naming_where(caplog):
+    """The JWKS (as the discovery document and userinfo) is read at the URL configured, or
+    discovered and checked as configured ones are: a redirect is refused, naming where it
+    led. Followed, it reached what no check had seen: an https issuer's keys, or a token's
+    userinfo, read from a plain http URL (found by a review, 2026-12-05)."""
+    key = SigningKey("k1", None)
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        return web.json_response({"keys": [key.jwk()]})
+    app = web.Application()
+    app.router.add_get("/jwks", moved)
+    app.router.add_get("/elsewhere", elsewhere)
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, app)
+        async with ClientSession() as session:
+            cache = JwksCache(session)
+            with pytest.raises(KeyNotFound):
+                await cache.key(f"{base}/jwks", "k1")
+            assert await cache.key(f"{base}/elsewhere", "k1")      # as it is there
+    assert "redirected (302) to '/elsewhere': configure the URL it leads to" in caplog.text
+
+
 async def test_issuer_configured_by_discovery_alone(stack):
     """jwks_uri and userinfo come from the issuer's discovery document, whose `issuer` must
     be the configured one exactly; otherwise that issuer's tokens are refused."""
