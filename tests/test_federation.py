@@ -1260,6 +1260,27 @@ async def test_network_questions_are_audited_and_traced_to_the_peers_entries(net
                 ("address 127.0.0.1", endpoint)], (beacon_id, path)
 
 
+async def test_a_test_mode_question_to_the_network_is_audited_nowhere(network):
+    """A test-mode request audits nothing (docs/beacon.md), at the network as at a node: the
+    network wrote an entry per peer asked for one (found by a review, 2026-12-05), though
+    it asks them in test mode, which they audit nowhere either."""
+    count = {**QUERY, "requestedGranularity": "count", "testMode": "true"}
+    async with network.aggregator(network.peers()) as net:
+        asked = []
+        for method, path, given in (
+                ("GET", "/network/api/g_variants", {"params": count}),
+                ("GET", "/network/api/datasets", {"params": {"testMode": "true"}}),
+                ("GET", "/network/api/datasets/GDI-XX-NONE/g_variants", {"params": count}),
+                ("POST", "/network/api/individuals", {"json": {"meta": {}, "query": {
+                    "testMode": True, "requestedGranularity": "count"}}})):
+            async with net.request(method, path, **given) as response:
+                body = await response.json()
+                assert response.status in (200, 404), body
+                asked.append(response.headers["X-Request-ID"])
+    assert not await network.pool.fetch("SELECT 1 FROM audit_trail WHERE "
+                                        "request_id = any($1::text[])", asked)
+
+
 # Anonymous callers at the peers (docs/federation.md): a peer's anonymous budget, small here
 NETWORK_BUDGET = 3
 BUDGETED = "GDI-BU-SYN-001"
