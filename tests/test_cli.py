@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 
@@ -622,6 +623,33 @@ def test_configuration_errors_never_print_a_secret(tmp_path, where):
                                             or "harvest_timeout_seconds" in result.stderr)
     printed = result.stderr + result.stdout
     assert SECRET[:10] not in printed and SECRET[-5:] not in printed    # pydantic elides middles
+
+
+async def test_commands_that_read_refuse_a_schema_behind_theirs_and_migrate_none(db_url):
+    """`datasets`, `remove`, `db clean` and `audit` migrate a database with no schema yet
+    (no node runs on it), and refuse one whose schema is behind this gdi-node's, naming
+    what is pending: they migrated it, behind the back of nodes still running the older
+    code (found by a review, 2026-12-05). `db status` says what is pending, as before."""
+    env = _env(DATABASE_URL=db_url)
+    assert gdi_node("datasets", env=env).returncode == 0            # none yet: migrated
+    conn = await asyncpg.connect(db_url)
+    try:
+        last = await conn.fetchval("SELECT max(version) FROM schema_migrations")
+        name = await conn.fetchval("SELECT name FROM schema_migrations WHERE version = $1",
+                                   last)
+        await conn.execute("DELETE FROM schema_migrations WHERE version = $1", last)
+        for command in (["datasets"], ["remove", "GDI-FI-SYN-001", "--yes"], ["db", "clean"],
+                        ["audit", "list"]):
+            result = gdi_node(*command, env=env)
+            assert result.returncode == 1, (command, result.stdout)
+            assert result.stderr.startswith(
+                "error: the database's schema is behind this gdi-node's (pending: "
+                f"{last:04d}_{name}): run `gdi-node db migrate`"), (command, result.stderr)
+            assert await conn.fetchval("SELECT max(version) FROM schema_migrations") < last
+        status = gdi_node("db", "status", env=env)
+        assert status.returncode == 0 and f"pending migrations: {last:04d}_{name}" in status.stdout
+    finally:
+        await conn.close()
 
 
 def test_a_pool_minimum_above_its_maximum_is_a_configuration_error():

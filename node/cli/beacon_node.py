@@ -97,7 +97,7 @@ async def _shared_database(settings: Settings, workers: int) -> str:
     worker's pool may grow to db_pool_max, plus the connection its dataset cache listens on:
     a warning when PostgreSQL would refuse some of them (docs/deploy.md)."""
     url = await database_url(settings)
-    async with connection(settings, url=url) as conn:
+    async with connection(settings, schema="migrate", url=url) as conn:
         allowed = await conn.fetchval(
             "SELECT current_setting('max_connections')::int"
             " - current_setting('superuser_reserved_connections')::int"

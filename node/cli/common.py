@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import click
 
@@ -196,21 +196,33 @@ async def database_url(settings: Settings) -> str:
 async def migrated_database_url(settings: Settings) -> str:
     """The node's database, its schema brought up to date (what ingest expects)."""
     url = await database_url(settings)
-    async with connection(settings, url=url):
+    async with connection(settings, schema="migrate", url=url):
         return url
 
 
 @asynccontextmanager
-async def connection(settings: Settings, *, migrate: bool = True,
+async def connection(settings: Settings, *,
+                     schema: Literal["migrate", "current", "any"] = "current",
                      url: str | None = None) -> AsyncIterator[Any]:
-    """One connection to the node's database for a short command, with the schema brought up
-    to date first."""
+    """One connection to the node's database for a short command. `schema`: "migrate"
+    brings the schema up to date first (`serve`, `ingest`); "current" (the commands that
+    read or tidy: `datasets`, `remove`, `db clean`, `audit`, `catalogue publish`) migrates
+    a database with no schema yet, where no node runs, and refuses one whose schema is
+    behind this gdi-node's, naming what is pending: applied behind the back of nodes still
+    running the older code, a migration changes what they read and write, and a newer CLI
+    used to look at the datasets did that (found by a review, 2026-12-05); "any" takes it
+    as it is (`db migrate`, `db status`)."""
     from node.database import connect
-    from node.migrate import apply_migrations
+    from node.migrate import applied_versions, apply_migrations, pending_migrations
     conn = await connect(url or await database_url(settings))
     try:
-        if migrate:
+        if schema == "migrate" or (schema == "current" and not await applied_versions(conn)):
             await apply_migrations(conn)
+        elif schema == "current" and (pending := await pending_migrations(conn)):
+            fail("the database's schema is behind this gdi-node's (pending: "
+                 + ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+                 + "): run `gdi-node db migrate` once the nodes using it run this version "
+                   "(`serve` and `ingest` migrate it too)")
         yield conn
     finally:
         await conn.close()

@@ -23,7 +23,7 @@ def db_migrate(ctx: click.Context) -> None:
 
 async def _migrate(settings: Settings) -> list:
     from node.migrate import apply_migrations
-    async with connection(settings, migrate=False) as conn:
+    async with connection(settings, schema="any") as conn:
         return await apply_migrations(conn)
 
 
@@ -42,7 +42,7 @@ def db_status(ctx: click.Context) -> None:
 
 async def _status(settings: Settings) -> tuple[str, list]:
     from node.migrate import pending_migrations
-    async with connection(settings, migrate=False) as conn:
+    async with connection(settings, schema="any") as conn:
         return settings.database_url or "", await pending_migrations(conn)
 
 
