@@ -127,9 +127,18 @@ def init_worker(coordinator: int, db_url: str, progress: multiprocessing.Queue,
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 2)                          # htslib writes its reasons to fd 2
     loop = asyncio.new_event_loop()
-    conn = loop.run_until_complete(asyncpg.connect(db_url, server_settings=SESSION))
-    # The rows are only made durable by the swap's commit; a crash discards staging anyway.
-    loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
+    try:
+        conn = loop.run_until_complete(asyncpg.connect(db_url, server_settings=SESSION))
+        # The rows are only made durable by the swap's commit; a crash discards staging
+        # anyway.
+        loop.run_until_complete(conn.execute("SET synchronous_commit = off"))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        global _unconnected
+        _unconnected = WorkerCannotConnect(
+            f"a worker could not connect to the database ({type(exc).__name__}: {exc}); "
+            "each worker holds a connection of its own: ask for fewer with --workers, or "
+            "let the server take more (max_connections)")
+        return
     _worker = _WorkerState(loop, conn, progress, stop, HtslibLog(log_path))
     try:
         _worker.open(path, drop_samples=True)
@@ -171,6 +180,17 @@ def _reporter(job: Job, state: _WorkerState) -> Callable[[int, str, int], None]:
     return report
 
 
+class WorkerCannotConnect(Exception):
+    """A worker's connection refused (too many clients, the server gone): its jobs fail
+    with this, which the ingest reports. Raised in the pool's initializer, it broke the
+    pool, and the operator read "A child process terminated abruptly", as for a worker the
+    OOM killer ended, the reason left in a log the ingest then removed (found by a review,
+    2026-12-05)."""
+
+
+_unconnected: WorkerCannotConnect | None = None
+
+
 def run_job(job: Job) -> ChunkStats:
     """Worker entry point: COPY one region, from INFO counts if possible, else from GT. A
     file read without its samples whose region holds a record without INFO counts
@@ -179,6 +199,8 @@ def run_job(job: Job) -> ChunkStats:
     the dataset's individuals (beacon/vcf.py `_carrier_bits`). What is stored of a record
     does not depend on the records it shares a region with."""
     state = _worker
+    if state is None and _unconnected is not None:
+        raise _unconnected
     assert state is not None, "worker not initialised"
     use_genotypes = job.layout.counts_from_genotypes
     try:

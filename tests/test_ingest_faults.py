@@ -506,3 +506,44 @@ async def test_an_ingest_outlives_a_server_ending_idle_sessions(db_url, tmp_path
         await conn.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET "
                            "idle_session_timeout', current_database()); END $$")
         await conn.close()
+
+
+def test_workers_the_server_refuses_are_said_to_be_refused(db_url, tmp_path):
+    """A worker whose connection the server refuses (here a role allowed 3 connections: two
+    workers started at once and the coordinator take them, the six more `--workers 8`
+    starts as the regions come are refused) fails its jobs saying so, and what to do.
+    Refused in the pool's initializer, it broke the pool: "A child process terminated
+    abruptly", as for a worker the OOM killer ended (found by a review, 2026-12-05)."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+    role = f"limited_{uuid.uuid4().hex[:8]}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+    # not a superuser, whom no connection limit binds: the database's owner instead
+    asyncio.run(admin(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 3; DO $$ BEGIN EXECUTE "
+                      f"format('ALTER DATABASE %I OWNER TO {role}', current_database()); "
+                      "END $$"))
+    try:
+        parts = urlsplit(db_url)
+        limited = urlunsplit(parts._replace(
+            netloc=parts.netloc.replace(parts.username or "", role, 1)
+            if parts.username else f"{role}@{parts.netloc}"))
+        vcf = write_vcf(VcfSpec(tmp_path / "many.vcf.gz", records=20_000, samples=4,
+                                seed=3)).path
+        result = gdi_node("ingest", str(vcf), "--dataset", "GDI-FI-LIMIT-001", "--workers",
+                          "8", env=_env(DATABASE_URL=limited,
+                                        TMPDIR=str(_temporary(tmp_path))), timeout=300)
+        assert result.returncode == 1, result.stderr
+        assert "a worker could not connect to the database (TooManyConnectionsError" in \
+            result.stderr, result.stderr
+        assert "ask for fewer with --workers" in result.stderr
+        assert "terminated abruptly" not in result.stderr
+    finally:
+        asyncio.run(admin("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I OWNER TO %I', "
+                          "current_database(), current_user); END $$; "
+                          f"DROP OWNED BY {role}; DROP ROLE {role}"))
