@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 # The Beacon individual's fields whose values are durations (ages, stored as days), as filters
 # name them: here, not with the filters, so that an ingest reads individuals without loading
@@ -45,9 +46,11 @@ _UNITS = ("Y", "M", "W", "D", "H", "TM", "S")
 MAX_YEARS = 1000
 
 
+@lru_cache(maxsize=1024)
 def duration_days(text: str) -> float:
     """`text` (an ISO 8601 duration such as `P30Y` or `P2Y6M`) as days; ValueError if it is not
-    one."""
+    one. Remembered: summed as fractions, one costs about 9 µs, on every request of a filter
+    on an age (a float sum cost 2), and the portal sends the same few."""
     given = text.strip()
     if given.startswith("-"):
         raise ValueError(f"negative duration {text!r}: an age cannot be negative")

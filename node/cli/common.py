@@ -213,16 +213,20 @@ async def connection(settings: Settings, *,
     used to look at the datasets did that (found by a review, 2026-12-05); "any" takes it
     as it is (`db migrate`, `db status`)."""
     from node.database import connect
-    from node.migrate import applied_versions, apply_migrations, pending_migrations
+    from node.migrate import applied_versions, apply_migrations, available_migrations
     conn = await connect(url or await database_url(settings))
     try:
-        if schema == "migrate" or (schema == "current" and not await applied_versions(conn)):
+        if schema == "migrate":
             await apply_migrations(conn)
-        elif schema == "current" and (pending := await pending_migrations(conn)):
-            fail("the database's schema is behind this gdi-node's (pending: "
-                 + ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
-                 + "): run `gdi-node db migrate` once the nodes using it run this version "
-                   "(`serve` and `ingest` migrate it too)")
+        elif schema == "current":
+            done = await applied_versions(conn)       # one read of them: no schema, or which
+            if not done:
+                await apply_migrations(conn)
+            elif pending := [m for m in available_migrations() if m.version not in done]:
+                fail("the database's schema is behind this gdi-node's (pending: "
+                     + ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+                     + "): run `gdi-node db migrate` once the nodes using it run this "
+                       "version (`serve` and `ingest` migrate it too)")
         yield conn
     finally:
         await conn.close()

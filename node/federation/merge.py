@@ -211,7 +211,9 @@ def _capped(precision: dict[str, Any]) -> dict[str, Any]:
 # handover its schema's fields (_handovers). The keys alone were checked, so a peer
 # answering `count` with `countAdjustedTo: [{...a record...}]`, or a handover carrying
 # `"records": [...]`, had them passed on (found by a review, 2026-12-05).
-_COUNTED_FIELDS = ("id", "setType", "exists", "resultsCount", "beaconId")
+# (`_counted` writes those before its checked fields, and beaconId last, as they came)
+_COUNTED_OWN = ("id", "setType", "exists", "resultsCount")
+_COUNTED_FIELDS = (*_COUNTED_OWN, "beaconId")
 _RECORD = _RANK["record"]
 # the keys of a set passed on as it came (_as_counted), and of its info; a set with
 # `resultsHandovers` (no node sends them; the model checked them) is always made anew
@@ -279,7 +281,7 @@ def _counted(s: dict[str, Any], granularity: str) -> dict[str, Any]:
     a `countPrecision` not of the schema's values is left out, as is a `countAdjustedTo`
     holding no string (of one holding other things, its strings are kept)."""
     info = s.get("info")
-    kept = {key: s[key] for key in _COUNTED_FIELDS[:4] if key in s}
+    kept = {key: s[key] for key in _COUNTED_OWN if key in s}
     if handovers := _handovers(s.get("resultsHandovers")):
         kept["resultsHandovers"] = handovers
     if s.get("countPrecision") in PRECISIONS:
