@@ -443,8 +443,9 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             async def carry(c: asyncpg.Connection, earlier: str, version: int) -> None:
                 """What callers were told of the version in place: to the new one, or not."""
                 samples = [row[1] for row in people.individuals]     # ids, in sample order
-                kept.append(await keep_accounts(c, request.dataset_id, earlier, table,
-                                                version, samples))
+                # the swap's last try's: an earlier one was rolled back (store.swap_in)
+                kept[:] = [await keep_accounts(c, request.dataset_id, earlier, table,
+                                               version, samples)]
 
             version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside, carry=carry)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import orjson
@@ -445,6 +445,42 @@ async def drop_table(conn: asyncpg.Connection, table: str) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {_checked(table)}, {_bins_of(table)}")
 
 
+# A swap or a removal drops a partition, which takes `variants` and `variant_bins` whole,
+# and every read queued behind that lock waits with it: behind one long read (a report, a
+# dump) each narrow query waited into its statement timeout, a node of 503s for as long as
+# the long read ran (found by a review, 2026-12-05). So the transaction waits for its locks
+# a moment at a time, and is rolled back and tried again after a pause in which the reads
+# queued behind it go through (`_exclusively`); under load it gets its locks within the
+# moment, as reads take milliseconds. It is never given up: an ingest's hours are not lost
+# to a long read, which before held everything up for as long as this holds only the swap.
+_EXCLUSIVE_WAIT = "'250ms'"
+_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)            # then 4 s each time
+_T = TypeVar("_T")
+
+
+async def _exclusively(conn: asyncpg.Connection, attempt: Callable[[], Awaitable[_T]],
+                       what: str) -> _T:
+    """`attempt` (a transaction that sets `_EXCLUSIVE_WAIT` before the locks it must wait
+    for) until it gets them; a log line the 1st, 2nd, 4th, 8th... time it does not, naming
+    the sessions holding the tables."""
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except asyncpg.LockNotAvailableError:
+            pause = _PAUSES[min(tries, len(_PAUSES)) - 1]
+            if tries & (tries - 1) == 0:
+                holders = await conn.fetchval(
+                    """SELECT string_agg(DISTINCT pid::text, ', ') FROM pg_locks
+                       WHERE relation IN ('variants'::regclass, 'variant_bins'::regclass)
+                         AND granted AND pid <> pg_backend_pid()""")
+                log.warning("%s waits for the sessions reading the variants (%s) to end; "
+                            "reads go on meanwhile (tried %d times, next in %.2f s)",
+                            what, holders or "gone", tries, pause)
+            await asyncio.sleep(pause)
+
+
 # what swap_in hands `carry`: the connection, the version in place's partition, and the
 # new version's number
 Carry = Callable[[asyncpg.Connection, str, int], Awaitable[None]]
@@ -462,10 +498,19 @@ async def swap_in(conn: asyncpg.Connection, new: DatasetVersion, table: str,
     keep_accounts, which takes `variants` as the drop does, once it has read what needs no
     lock)."""
     table = _checked(table)
+    return await _exclusively(conn, lambda: _swap(conn, new, table, also, carry),
+                              f"the swap of dataset {new.id}")
+
+
+async def _swap(conn: asyncpg.Connection, new: DatasetVersion, table: str,
+                also: Callable[[asyncpg.Connection], Awaitable[None]] | None,
+                carry: Carry | None) -> int:
+    """One try at swap_in's transaction."""
     async with conn.transaction():
         # swaps one at a time (first, before any other lock they take), so that two datasets
         # swapped in at once cannot both take the same key; readers are not held up
         await conn.execute("LOCK TABLE datasets IN SHARE ROW EXCLUSIVE MODE")
+        await conn.execute(f"SET LOCAL lock_timeout = {_EXCLUSIVE_WAIT}")
         await check_keys(conn, new.id, new.metadata)
         # NO KEY UPDATE: a caller's turn at the dataset's accounts (beacon/losses.py turn)
         # holds `variants`, which the drop below waits for, and its writes check their
@@ -522,9 +567,17 @@ async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
     Both take `datasets` in SHARE ROW EXCLUSIVE first, as a swap does: a removal that took
     the row, then waited for `variants` behind a caller's turn, later needed the table for
     its DELETE while a swap of another dataset, holding the table, waited for `variants`
-    behind the removal (a deadlock, an ingest's hours lost at its last step; a probe)."""
+    behind the removal (a deadlock, an ingest's hours lost at its last step; a probe).
+    The partition's lock is waited for as a swap waits for it (`_exclusively`)."""
+    return await _exclusively(conn, lambda: _delete(conn, dataset_id),
+                              f"the removal of dataset {dataset_id}")
+
+
+async def _delete(conn: asyncpg.Connection, dataset_id: str) -> bool:
+    """One try at delete_dataset's transaction."""
     async with conn.transaction():
         await conn.execute("LOCK TABLE datasets IN SHARE ROW EXCLUSIVE MODE")
+        await conn.execute(f"SET LOCAL lock_timeout = {_EXCLUSIVE_WAIT}")
         table = await conn.fetchval(
             "SELECT partition_table FROM datasets WHERE id = $1 FOR NO KEY UPDATE", dataset_id)
         if table is None:

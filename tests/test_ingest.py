@@ -631,6 +631,75 @@ async def test_reingest_swaps_atomically_under_concurrent_reads(db_url, tmp_path
     assert tables == [datasets[0][3], f"{datasets[0][3]}_bins"]
 
 
+
+async def _swap_waiting(db_url: str) -> None:
+    """Until a swap or a removal is seen waiting for `variants` (bounded: 60 s)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        for _ in range(6000):
+            if await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'variants'::regclass "
+                    "AND mode = 'AccessExclusiveLock' AND NOT granted"):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("no swap waited for variants")
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("change", ["reingest", "remove"])
+async def test_a_swap_behind_a_long_read_lets_narrow_reads_through(db_url, tmp_path, info_vcf,
+                                                                   change, caplog):
+    """A swap or a removal takes `variants` whole (its old partition's drop), and a read
+    queued behind that lock waits with it. Behind one long read (a report, a dump) every
+    narrow query waited into its statement timeout: a node of 503s for as long as the long
+    read ran (found by a review, 2026-12-05). The swap now waits a moment at a time, the
+    reads queued behind it going through in between, and is done once the long read is."""
+    first = await ingest(db_url, _request(info_vcf))
+    second_file = write_vcf(VcfSpec(tmp_path / "v2.vcf.gz", records=500, samples=4,
+                                    seed=98)).path
+    long_read = await asyncpg.connect(db_url)
+    narrow = await asyncpg.connect(db_url, server_settings={"statement_timeout": "3000"})
+    task: asyncio.Task | None = None
+    try:
+        tx = long_read.transaction()
+        await tx.start()
+        await long_read.fetchval("SELECT count(*) FROM variants WHERE dataset_id = $1", DATASET)
+        if change == "reingest":
+            task = asyncio.create_task(ingest(db_url, _request(second_file)))
+        else:
+            async def remove() -> bool:
+                conn = await asyncpg.connect(db_url)
+                try:
+                    return await store.delete_dataset(conn, DATASET)
+                finally:
+                    await conn.close()
+            task = asyncio.create_task(remove())
+        await _swap_waiting(db_url)
+        began = time.monotonic()
+        for _ in range(3):            # each read may meet a swap waiting its moment, no more
+            await narrow.fetchval(
+                "SELECT count(*) FROM variants WHERE dataset_id = $1 AND chromosome = '1' "
+                "AND start_pos < 2000000", DATASET)
+        assert time.monotonic() - began < 2.5
+        assert not task.done()                    # the long read still holds it off
+        assert any(re.search(rf"reading the variants \(.*\b{long_read.get_server_pid()}\b",
+                             r.getMessage()) for r in caplog.records)   # the operator is told who
+        await tx.commit()
+        result = await asyncio.wait_for(task, 60)
+    finally:
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        await long_read.close()
+        await narrow.close()
+    if change == "reingest":
+        assert result.version == first.version + 1
+        assert await _stored(db_url) == expected_rows(second_file)
+    else:
+        assert result is True
+        assert (await _state(db_url))[0] == []
+
 BAD_INPUTS = {
     "not_a_vcf": (lambda d: _write(d / "x.vcf", "hello, I am not a VCF\n"),
                   ["x.vcf", "not a readable VCF"]),
