@@ -65,21 +65,42 @@ def is_curie(text: str) -> bool:
     return isinstance(text, str) and CURIE.fullmatch(text) is not None
 
 
+# The prefixes of the hierarchies the node holds, as their ontologies write them, and an
+# ICD-10 code without the dot after its category (`C182`, as registry exports write it).
+# A phenopacket's `hp:0001250`, `Mondo:0005148` or `ICD10:C182` was held, and a filter's
+# matched, as written: a term no hierarchy places, which a filter on its ancestor with
+# descendants (Seizure's, `ICD10:C18`) did not find (found by a review, 2026-12-05).
+_PREFIXES = {prefix.casefold(): prefix for prefix in ("HP", "ICD10", "NCIT", "MONDO", "SNOMED")}
+_ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
+
+
 def primary(term_id: str) -> str:
-    """The id a term is held and filtered under: a retired HPO id as the id of the term that
-    holds it now, any other id as it is."""
-    return _hpo_retired().get(term_id, term_id) if term_id.startswith("HP:") else term_id
+    """The id a term is held and filtered under: of a hierarchy the node holds, as its
+    ontology writes it (`_PREFIXES`; a code's letters in upper case, as each of them
+    writes its codes), a retired HPO id as the id of the term that holds it now; any other
+    id as it is."""
+    prefix, _, code = term_id.partition(":")
+    written = _PREFIXES.get(prefix.casefold())
+    if written is None:
+        return term_id
+    code = code.upper()
+    if written == "HP":
+        term_id = f"HP:{code}"
+        return _hpo_retired().get(term_id, term_id)
+    dotless = _ICD10_DOTLESS.fullmatch(code) if written == "ICD10" else None
+    return f"{written}:{dotless[1]}.{dotless[2]}" if dotless else f"{written}:{code}"
 
 
 @lru_cache(maxsize=1 << 16)
 def ancestors(term_id: str) -> frozenset[str]:
     """All strict ancestors of `term_id` (of its term, for a retired id), transitively; empty
     for a term the node does not know."""
+    term_id = primary(term_id)
     if term_id.startswith(_ICD10):
         return _icd10_ancestors(term_id[len(_ICD10):])
     parents = _hpo()[0] if term_id.startswith("HP:") else _table()[0]
     found: set[str] = set()
-    pending = list(parents.get(primary(term_id), ()))
+    pending = list(parents.get(term_id, ()))
     while pending:
         term = pending.pop()
         if term not in found:
@@ -90,8 +111,9 @@ def ancestors(term_id: str) -> frozenset[str]:
 
 def label(term_id: str) -> str | None:
     """The term's name where the node knows it (HPO name, table label, ICD-10 title)."""
+    term_id = primary(term_id)
     if term_id.startswith("HP:"):
-        return _hpo()[1].get(primary(term_id))
+        return _hpo()[1].get(term_id)
     if term_id.startswith(_ICD10):
         return _icd10()[1].get(term_id)
     return _table()[1].get(term_id)

@@ -303,3 +303,17 @@ def test_a_filter_names_a_bad_duration_once(text: str) -> None:
                         "value": text, "scope": "individual"}])
     assert raised.value.field == "filters[0].value"
     assert str(raised.value).count(repr(text)) == 1, str(raised.value)
+
+
+@pytest.mark.parametrize(("written", "held"), [
+    ("hp:0001250", "HP:0001250"), ("Hp:0001275", "HP:0001250"), ("ICD10:C182", "ICD10:C18.2"),
+    ("icd10:s7200", "ICD10:S72.00"), ("icd10:c15-c26", "ICD10:C15-C26"),
+    ("ncit:c3117", "NCIT:C3117"), ("Mondo:0005148", "MONDO:0005148"),
+    ("snomed:386661006", "SNOMED:386661006"), ("ICD10CM:E119", "ICD10CM:E119"),
+    ("loinc:8302-2", "loinc:8302-2"), ("ICD10:C1", "ICD10:C1")])
+def test_a_hierarchys_id_is_held_as_its_ontology_writes_it(written: str, held: str) -> None:
+    """Whatever the case of its prefix and code, and an ICD-10 code without its dot: the
+    term the hierarchy places (`primary`), with its ancestors and label."""
+    assert primary(written) == held
+    assert ancestors(written) == ancestors(held)
+    assert label(written) == label(held)
