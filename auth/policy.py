@@ -1,7 +1,8 @@
 """How much of a dataset a caller's credentials allow (DOMAIN.md §5); the Beacon's
 disclosure policy (beacon/disclosure.py `ceiling`) builds on it and is what answers use.
 
-PUBLIC: record for anyone. REGISTERED: count for bona fide researchers, boolean otherwise.
+PUBLIC: record for anyone. REGISTERED: count for bona fide researchers and holders of a
+grant for it, boolean otherwise.
 CONTROLLED: record with a ControlledAccessGrants visa for that dataset, otherwise boolean,
 or hidden altogether when the operator configures it. A grant matches a dataset by exact
 string against its identifier and aliases, never by a prefix, suffix or last URL segment.
@@ -55,7 +56,7 @@ def max_granularity(access_level: AccessLevel | str, dataset_keys: frozenset[str
     if level is AccessLevel.PUBLIC:
         return "record"
     if level is AccessLevel.REGISTERED:
-        return "count" if caller.registered else "boolean"
+        return "count" if caller.registered or caller.grants & dataset_keys else "boolean"
     if caller.grants & dataset_keys:
         return "record"
     return None if hide_controlled else "boolean"

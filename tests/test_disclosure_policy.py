@@ -38,6 +38,8 @@ PERSON = Identity("https://aai.example", "someone")
 BONA_FIDE = Caller(PERSON, registered=True)
 GRANTED = Caller(PERSON, registered=True, grants=KEYS)
 PLAIN_TOKEN = Caller(PERSON)
+# a grant from the dataset's access committee, without the bona fide visas
+GRANT_ONLY = Caller(PERSON, grants=KEYS)
 
 
 @pytest.mark.parametrize(("caller", "level", "options", "expected"), [
@@ -53,6 +55,11 @@ PLAIN_TOKEN = Caller(PERSON)
     (BONA_FIDE, "CONTROLLED", {"hide_controlled": True}, None),
     (GRANTED, "CONTROLLED", {"hide_controlled": True}, "record"),
     (GRANTED, "REGISTERED", {}, "count"),
+    # as docs/auth.md's table says: a grant, with or without the bona fide visas, is a count
+    # on a REGISTERED dataset (it was a boolean without them, less than a bona fide caller
+    # without a grant sees; found by a review, 2026-12-05)
+    (GRANT_ONLY, "REGISTERED", {}, "count"),
+    (GRANT_ONLY, "CONTROLLED", {}, "record"),
 ])
 def test_who_sees_which_dataset(caller, level, options, expected):
     assert ceiling(DisclosurePolicy(**options), level, KEYS, caller) == expected
