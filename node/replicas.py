@@ -123,10 +123,12 @@ class ReadPools:
         self._refresh: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """The primary's position, then every replica's. A change committed after this read
-        and before the datasets cache listens is notified to no one: the cache calls
-        `datasets_changed` once it listens (node/app.py), which reads the position again."""
-        await self._read_required()
+        """The primary's position (being read, reads stay on the primary: a failure to read
+        it does not hold up the node's start), then every replica's. A change committed
+        after this read and before the datasets cache listens is notified to no one: the
+        cache calls `datasets_changed` once it listens (node/app.py), which reads the
+        position again."""
+        self.datasets_changed()
         await self._poll_all()
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
@@ -152,12 +154,22 @@ class ReadPools:
             self._refresh = asyncio.get_running_loop().create_task(self._read_required())
 
     async def _read_required(self) -> None:
+        """Until it is read, reads stay on the primary: an outage (which the outage probe
+        reports) or any other failure is tried again a poll later. Another failure ended
+        this for good, every read on the primary until the next change (found by a review,
+        2026-12-05); it is said once, as long as it stays the same."""
+        said = ""
         while True:
             seen = self._changes
             try:
                 position = await self.primary.fetchval(
                     "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
-            except DATABASE_UNAVAILABLE:   # the outage probe says so; reads stay on the primary
+            except Exception as error:  # noqa: BLE001 - the primary answers reads meanwhile
+                problem = f"{type(error).__name__}: {error}"
+                if not isinstance(error, DATABASE_UNAVAILABLE) and problem != said:
+                    log.warning("the primary's WAL position could not be read (%s): reads "
+                                "stay on the primary until it is", problem)
+                    said = problem
                 await asyncio.sleep(self._poll_seconds)
                 continue
             self._required = max(self._required, int(position))

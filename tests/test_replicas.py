@@ -604,3 +604,43 @@ async def test_a_replica_behind_the_primarys_schema_is_out_until_it_replays_it(
         await _replay(cluster, paused=False)
         await primary.execute("DELETE FROM schema_migrations WHERE version = 9999")
         await primary.close()
+
+
+async def test_a_failed_read_of_the_primarys_position_is_tried_again(cluster, caplog):
+    """After a dataset change, and at the start, reads stay on the primary until its WAL
+    position is read. That read failing for any reason but an outage ended the refresh for
+    good: every read went to the primary until the next change, and at the start the node
+    did not start (found by a review, 2026-12-05). It is now tried again at each poll,
+    saying once why it failed. Here the primary's connections find a `pg_current_wal_lsn`
+    that fails ahead of pg_catalog's, then no longer do."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    await _caught_up(cluster)
+    admin = await asyncpg.connect(cluster.primary)
+    primary = await asyncpg.create_pool(cluster.primary, min_size=1, max_size=2,
+                                        server_settings={"search_path": "public, pg_catalog"},
+                                        statement_cache_size=0)     # the function looked up anew
+    pools = ReadPools(primary, [cluster.replica], asyncpg.create_pool, POLL)
+    failing = """CREATE FUNCTION public.pg_current_wal_lsn() RETURNS pg_lsn
+                 LANGUAGE plpgsql AS $$ BEGIN RAISE 'not now'; END $$"""
+    try:
+        await admin.execute(failing)
+        await asyncio.wait_for(pools.start(), 10)
+        for moment in ("start", "change"):
+            await asyncio.sleep(5 * POLL)
+            assert pools.in_rotation() == []        # the position is not known: the primary
+            said = [m for m in caplog.messages if "WAL position" in m]
+            assert len(said) == 1 and "RaiseError: not now" in said[0], (moment, said)
+            await admin.execute("DROP FUNCTION public.pg_current_wal_lsn()")
+            await _caught_up(cluster)
+            deadline = time.monotonic() + 10
+            while not pools.in_rotation():
+                assert time.monotonic() < deadline, f"never back on the replica ({moment})"
+                await asyncio.sleep(POLL)
+            caplog.clear()
+            await admin.execute(failing)
+            pools.datasets_changed()
+    finally:
+        await admin.execute("DROP FUNCTION IF EXISTS public.pg_current_wal_lsn()")
+        await admin.close()
+        await pools.close()
+        await primary.close()
