@@ -123,7 +123,8 @@ class Rules:
 # through within either budget), and a budget each, every question one unit (a cost that
 # depends on the count is a channel of its own). Anonymous callers get counts rounded up to a
 # multiple of 5; bona fide researchers exact counts and ten times the budget. Neither gets a
-# population's own frequency row, only the whole dataset's: a population's row tells whether
+# population's own frequency row, only the whole dataset's, without its split by zygosity
+# (whose homozygous carriers are a population too): a population's row tells whether
 # any of its people carry each variant shown, a membership test of everyone in it outside
 # the smooth floor and the loss accounts (docs/privacy.md). A grant lifts every limit.
 DEFAULT_TIERS: dict[Tier, Rules] = {

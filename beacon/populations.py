@@ -31,7 +31,8 @@ That holds a count to the floor, not a membership: a population's row says wheth
 its people carry each variant shown, so a caller holding someone's genome tells whether
 they are in it (every variant of theirs the row gives as 0 says no). So anonymous callers
 and bona fide researchers get the whole dataset's row only, by default (a tier's
-`population_floor` 0; docs/privacy.md), and an operator gives them populations of at least
+`population_floor` 0; docs/privacy.md), without its split by zygosity, whose homozygous
+carriers are a population too, and an operator gives them populations of at least
 a size it chooses, knowing what such rows tell.
 """
 from __future__ import annotations
@@ -300,6 +301,10 @@ def frequencies(rows: Sequence[Frequency], rules: Rules,
     floor, step = rules.allele_floor, rules.count_step
     lumped = report(floor, rules).value if floor > 1 else 0
     shown_labels = _shown_labels(rows, floor, rules.population_floor, complete)
+    # the split is a population row of its own (the homozygous carriers; on chrX outside
+    # the PARs, the men as hemizygous): one given as 0 says that none of them carry the
+    # allele, so a tier given no population (under a floor) is given no split either
+    split_given = floor <= 1 or rules.population_floor > 0
 
     def shown(n: int) -> int:
         value = -(-n // step) * step if n > 0 else 0
@@ -313,6 +318,9 @@ def frequencies(rows: Sequence[Frequency], rules: Rules,
         row = {"population": f.label, "alleleFrequency": ac / an if an else 0.0,
                "alleleCount": ac, "alleleNumber": an}
         hom, het, hemi = f.homozygous, f.heterozygous, f.hemizygous
+        if not split_given:
+            out.append(row)
+            continue
         if hom is not None and het is not None and hemi is not None:   # the genotypes' rows
             split = (shown(hom), shown(het), shown(hemi))
             if not (lumped and lumped in split):  # 0 is never lumped: shown(n) > 0 for n > 0

@@ -682,3 +682,52 @@ def test_neither_anonymous_nor_bona_fide_callers_get_populations_by_default() ->
     with pytest.raises(ValueError, match=r"^disclosure\.anonymous\.population_floor: must not "
                                          r"be negative"):
         dataset_overrides({"disclosure": {"anonymous": {"population_floor": -1}}})
+
+
+async def test_the_whole_dataset_row_does_not_tell_who_is_homozygous(pg_server_url, tmp_path):
+    """The zygosity split of the whole dataset's row is a population row of its own: the
+    homozygous carriers. Lumping 1 to k as k (and withholding the split beside a lumped
+    count) hides how many of them there are, not whether any: a split shown with 0
+    homozygous says that nobody in the dataset is homozygous for the allele. An attacker
+    holding a genome reads each allele its owner holds twice: a member makes every such
+    split lumped or above 0, a stranger's shows 0 for one allele or another. Under the
+    default rules this told members from strangers, anonymously, in two record pages,
+    outside the smooth floor and the loss accounts; a tier given no population
+    (`population_floor` 0) is now given no split either."""
+    rng = np.random.default_rng(11)
+    frequencies = rng.uniform(0.02, 0.3, 2000)
+    genotypes = rng.binomial(2, frequencies, size=(2 * _MEMBERS, 2000)).astype(np.int8)
+    genotypes = genotypes[:, (genotypes[:_MEMBERS] > 0).any(axis=0)]
+    positions = 10_000 + 10 * np.arange(genotypes.shape[1])
+    calls = np.array(["0/0", "0/1", "1/1"])
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(f"M{i:03d}" for i in range(_MEMBERS))])]
+    lines += [f"chr1\t{pos}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[genotypes[:_MEMBERS, s]])
+              for s, pos in enumerate(positions)]
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d"))
+        rows: dict[int, dict[str, Any]] = {}
+        for skip in range(2):
+            body = await _records(client, {"referenceName": "1", "start": 0,
+                                           "end": 1_000_000}, limit=1000, skip=skip)
+            rows.update({position: row[DATASET] for (_, position), row in _rows(body).items()})
+    column = {int(pos) - 1: s for s, pos in enumerate(positions)}
+    assert len(rows) > 500
+    assert not any("alleleCountHemizygous" in row for row in rows.values())
+
+    def member(person: int) -> bool:
+        """No split showing 0 homozygous for any allele they hold twice."""
+        told = [row.get("alleleCountHomozygous") for position, row in rows.items()
+                if genotypes[person, column[position]] == 2]
+        return 0 not in told
+
+    members = sum(map(member, range(_MEMBERS)))
+    strangers = sum(member(_MEMBERS + i) for i in range(_MEMBERS))
+    assert members == _MEMBERS and strangers == _MEMBERS, (members, strangers)
