@@ -211,7 +211,11 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             numbers = await queries.run(False, lambda c, ids=ids, at=at: (
                 store.site_allele_numbers(c, ids, *at)))
             for item in misses:
-                item.allele_number = numbers.get(item.dataset.id)
+                # a count as the tier reports counts, as the site's record reports it: said
+                # exactly, it told anonymous callers the sample count their listing rounds
+                called = numbers.get(item.dataset.id)
+                item.allele_number = (None if called is None
+                                      else report(called, item.seen.rules).value)
         for item in group:
             matches = found.get(item.dataset.id)
             if matches is None:

@@ -523,6 +523,37 @@ async def test_a_miss_under_a_floor_does_not_tell_a_hidden_variants_site(pg_serv
             assert (await miss(dataset, 5000, "C", "A"))["alleleNumber"] == 80
 
 
+async def test_a_miss_says_the_alleles_called_as_precisely_as_the_tier_counts(pg_server_url,
+                                                                             tmp_path):
+    """An anonymous caller, whose counts are rounded up to 5, is told the alleles called at
+    a site as the site's record tells them, rounded: a miss said them exactly (81 of 41
+    people, one a half-call, where the record says 85), and so the number of people the
+    dataset listing rounds (`sampleCount` 45), and how many were not called at each site."""
+    people = [f"S{i}" for i in range(41)]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *people]),
+             "\t".join(["chr1", "5000", ".", "C", "T", ".", "PASS", ".", "GT", "./1",
+                        *["0/1"] * 40])]
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.an", data_dir=tmp_path / "node"))
+        async with client.get("/api/g_variants", params={
+                "referenceName": "1", "start": "4999", "referenceBases": "C",
+                "alternateBases": "A", "includeResultsetResponses": "MISS",
+                "requestedGranularity": "count"}) as response:
+            [result_set] = (await response.json())["response"]["resultSets"]
+        [rows] = _rows(await _records(client, {"referenceName": "1", "start": 4999,
+                                               "end": 5000})).values()
+    assert rows[DATASET]["alleleNumber"] == 85
+    assert result_set["info"]["alleleNumber"] == 85
+
+
 async def test_allele_numbers_count_the_alleles_called(pg_server_url, tmp_path):
     """A half-call (`./1`, `0/.`) names one allele and a haploid call (`1`) one: each adds 1
     to the allele number, as bcftools +fill-tags counts AN, not 2 as a diploid call does;
