@@ -264,11 +264,18 @@ def _minimal_allele(ref: str, alt: str) -> str:
 
 
 def _column(row: list[str], index: int | None) -> str | None:
-    """A column's value, URL-unescaped (VEP escapes `=`, `;` and `,`), None when empty."""
+    """A column's value, URL-unescaped (VEP escapes `=`, `;` and `,`), None when empty.
+    Raises ValueError for an escaped NUL (`%00`): PostgreSQL text cannot hold one, and the
+    record is refused at its line rather than the load failing at the COPY."""
     if index is None or index >= len(row) or not row[index]:
         return None
     value = row[index]
-    return unquote(value) if "%" in value else value
+    if "%" not in value:
+        return value
+    value = unquote(value)
+    if "\x00" in value:
+        raise ValueError(f"annotation value {row[index]!r} holds a NUL (%00) once unescaped")
+    return value
 
 
 def _annotation(field: AnnotationField, row: list[str]) -> Annotation:

@@ -19,9 +19,12 @@ from beacon.annotations import (
     protein_change_forms,
     vep_alleles,
 )
+from beacon.assemblies import GRCH38
+from beacon.vcf import ChunkStats, ReadOptions, VcfProblem, inspect_vcf, read_rows
 from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.federation import federation, write_federation
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
+from tests.conftest import write_vcf_text
 
 # Header lines as the tools write them: SnpEff 4.3t (note the space before the closing quote)
 # and VEP's default --vcf --symbol --hgvs output; gnomAD's adds ALLELE_NUM among others.
@@ -182,6 +185,22 @@ def test_vep_escapes_and_protein_prefix_are_undone(tmp_path: Path) -> None:
     [[entry]] = annotations(layout, record)
     assert (entry.hgvs_c, entry.hgvs_p, entry.gene, entry.transcript) == (
         "c.165G>A", "p.Leu55=", "TP53", "ENST00000269305")
+
+
+@pytest.mark.parametrize("escaped", ["TP%0053", "p.Arg175His%00"])
+def test_an_escaped_nul_is_refused_at_its_line(tmp_path: Path, escaped: str) -> None:
+    """A value whose %-escapes hide a NUL (`%00`) cannot be stored (PostgreSQL text holds
+    none): the file is refused at the record's line, saying why, where the load failed at
+    the COPY with the database's "invalid byte sequence for encoding UTF8: 0x00" alone."""
+    csq = _vep_entry("T", "missense_variant", "c.524G>A", "p.Arg175His")
+    csq = csq.replace("TP53" if escaped.startswith("TP") else "p.Arg175His", escaped)
+    path = write_vcf_text(tmp_path / "escaped.vcf", "\n".join([
+        "##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>", VEP,
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+        f"17\t7675088\t.\tC\tT\t.\tPASS\tCSQ={csq}"]) + "\n")
+    options = ReadOptions(use_genotypes=False, samples_available=False)
+    with pytest.raises(VcfProblem, match=r"escaped\.vcf\.gz:5: .*%00"):
+        list(read_rows(inspect_vcf(path, GRCH38), None, options, ChunkStats()))
 
 
 def test_unreadable_protein_changes_stay_as_written_and_joined_values_are_split() -> None:
