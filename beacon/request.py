@@ -589,10 +589,12 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
 
 def _short_form(text: str, given: _Parameters) -> _Parameters:
     """genomicAlleleShortForm (genomic HGVS, `NC_000017.11:g.7674858C>A`) as the sequence
-    query it names; given alongside positions or alleles it would contradict them."""
-    if given.start or given.end or given.reference_bases or given.alternate_bases:
-        raise RequestError("genomicAlleleShortForm", "give either it or start, end and "
-                                                     "alleles, not both")
+    query it names; given alongside a chromosome, positions or alleles it would contradict
+    them (a referenceName beside it was dropped, the HGVS's chromosome answered)."""
+    if (given.reference_name or given.start or given.end or given.reference_bases
+            or given.alternate_bases):
+        raise RequestError("genomicAlleleShortForm", "give either it or referenceName, start, "
+                                                     "end and alleles, not both")
     try:
         allele = parse_genomic_hgvs(text)
     except ValueError as exc:

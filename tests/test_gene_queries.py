@@ -150,6 +150,9 @@ async def test_a_symbol_no_table_or_annotation_knows_finds_nothing(world):
     ({"genomicAlleleShortForm": "NC_000017.11:c.524G>A"}, "genomicAlleleShortForm"),
     ({"genomicAlleleShortForm": "NC_000017.10:g.7578406C>T", "assemblyId": "GRCh38"},
      "genomicAlleleShortForm"),
+    # the HGVS names chromosome 17: a referenceName of 1 beside it was dropped, and 17 answered
+    ({"genomicAlleleShortForm": "17:g.7675088C>T", "referenceName": "1"},
+     "genomicAlleleShortForm"),
 ])
 async def test_malformed_gene_and_protein_queries_are_refused_by_name(world, parameters, field,
                                                                       beacon_schema):
