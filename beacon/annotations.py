@@ -325,6 +325,20 @@ def indexed_protein_changes(hgvs_p: str) -> frozenset[str]:
                      for stop in {shift["stop"], ""})
 
 
+def protein_change_pattern(change: str) -> str:
+    """A regular expression (PostgreSQL's `~`) matching the annotated changes a canonical
+    change finds, as `indexed_protein_changes` indexes them: the change itself, or, for a
+    frameshift leaving out its new residue or stop, the frameshifts there that state them.
+    geneId with aminoacidChange reads it against each annotation entry of a variant, as the
+    index cannot tell which entry of the variant's carries the change and which the gene."""
+    shift = _FRAMESHIFT.fullmatch(change)
+    if shift is None:
+        return f"^{re.escape(change)}$"
+    new = shift["new"] or "([A-Z][a-z]{2})?"
+    stop = re.escape(shift["stop"]) if shift["stop"] else r"(Ter([0-9]+|\?))?"
+    return rf"^p\.{shift['at']}{new}fs{stop}$"
+
+
 def _without_prefix(hgvs: str | None) -> str | None:
     """VEP writes `ENST00000269305.4:c.524G>A`; the transcript is stored on its own."""
     if hgvs is None:

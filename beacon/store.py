@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 import orjson
 
+from beacon.annotations import protein_change_pattern
 from beacon.copy_in import copy_in
 from beacon.visibility import CARRIERS, CallerView, Floor
 
@@ -692,6 +693,13 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
     if query.protein_change:
         conditions.append("{} = ANY(protein_changes)")
         args.append(query.protein_change)
+    if query.gene and query.protein_change:
+        # the change on an annotation entry of the gene: the arrays above say only that some
+        # entry names the gene and some the change, which a gene nested in another's intron
+        # (intronic in the host, missense in the nested gene) meets for the host gene too
+        conditions.append("EXISTS (SELECT FROM json_array_elements(annotation::json) entry "
+                          "WHERE upper(entry->>0) = {} AND entry->>4 ~ {})")
+        args += [query.gene, protein_change_pattern(query.protein_change)]
     if query.variant_types:
         conditions.append("variant_type = ANY({}::text[])")
         args.append(sorted(query.variant_types))

@@ -3,6 +3,7 @@ ingest side must meet on the same stored values, on headers and records as the t
 them, and on the synthetic files the generator writes."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pysam
@@ -14,9 +15,11 @@ from beacon.annotations import (
     GenomicAllele,
     annotations,
     annotations_of,
+    indexed_protein_changes,
     normalise_aminoacid_change,
     parse_genomic_hgvs,
     protein_change_forms,
+    protein_change_pattern,
     vep_alleles,
 )
 from beacon.assemblies import GRCH38
@@ -276,6 +279,23 @@ def test_protein_changes_normalise_both_ways(written: str, canonical: str, short
 def test_protein_changes_refused_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         normalise_aminoacid_change(text)
+
+
+STORED_CHANGES = ("p.Asn459TyrfsTer24", "p.Asn459TyrfsTer30", "p.Asn459TyrfsTer?",
+                  "p.Asn459SerfsTer5", "p.Asn459fs", "p.Asn4590TyrfsTer24", "p.Asn459Tyr",
+                  "p.Val600Glu", "p.Val6000Glu", "p.Leu55=", "p.Met1?", "p.Lys601_Glu602del")
+
+
+@pytest.mark.parametrize("query", ["N459Yfs*24", "N459Yfs", "N459fs", "N459fs*24",
+                                   "N459YfsX?", "N459Y", "V600E", "L55=", "M1?",
+                                   "K601_E602del"])
+def test_a_changes_pattern_finds_what_its_index_entry_does(query: str) -> None:
+    """geneId with aminoacidChange matches each annotation entry's change by a pattern: it
+    must find exactly the stored changes the aminoacidChange index files under the query."""
+    change = normalise_aminoacid_change(query)
+    pattern = re.compile(protein_change_pattern(change))
+    assert {s for s in STORED_CHANGES if pattern.fullmatch(s)} == {
+        s for s in STORED_CHANGES if change in indexed_protein_changes(s)}
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -210,3 +210,34 @@ async def test_a_frameshift_is_found_by_the_short_forms_hgvs_allows(pg_server_ur
         short = record["molecularAttributes"]["aminoacidChanges"]
         assert short == [min((f for f in protein_change_forms(FRAMESHIFTS[pos])
                               if not f.startswith("p.")), key=len)]
+
+
+@pytest.mark.parametrize(("gene", "found"), [("NESTED1", 1), ("nested1", 1), ("HOST1", 0)])
+async def test_a_gene_and_protein_change_must_be_one_annotations(pg_server_url, tmp_path, gene,
+                                                                 found):
+    """geneId with aminoacidChange asks for that change in that gene: a variant inside a
+    gene nested in another's intron, missense in the one and intronic in the other, is not
+    found by the host gene and the nested gene's change (it was: the gene and the change were
+    each looked for among all the variant's annotations)."""
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>",
+              ('##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
+               'Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|'
+               'HGVSc|HGVSp">'), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    record = ("17\t1000\t.\tA\tT\t.\tPASS\tAC=3;AN=10;CSQ="
+              "T|missense_variant|MODERATE|NESTED1|ENSG00000000001|Transcript|ENST00000000001|"
+              "c.1799T>A|ENSP00000000001.1:p.Val600Glu,"
+              "T|intron_variant|MODIFIER|HOST1|ENSG00000000002|Transcript|ENST00000000002||")
+    vcf = write_vcf_text(tmp_path / "nested.vcf", "\n".join([*header, record]) + "\n")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(vcf, "GDI-FI-NEST-001", GRCH38, AccessLevel.PUBLIC,
+                                           "GDI-FI-NEST-001", workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.nested",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        client, _ = await serve_node(stack, settings)
+        for granularity in ("count", "record"):
+            sets = _by_dataset(await _ask(client, {"geneId": gene, "aminoacidChange": "V600E"},
+                                          granularity))
+            assert sets["GDI-FI-NEST-001"]["resultsCount"] == found, granularity
+        sets = _by_dataset(await _ask(client, {"geneId": gene}, "count"))
+        assert sets["GDI-FI-NEST-001"]["resultsCount"] == 1
