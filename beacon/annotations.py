@@ -55,6 +55,8 @@ _COLUMNS: dict[str, dict[str, str]] = {
                "transcript": "Feature_ID", "hgvs_c": "HGVS.c", "hgvs_p": "HGVS.p"},
 }
 _TRANSCRIPT_TYPES = frozenset({"Transcript", "transcript"})
+# What both tools write for the genes a variant lies near (5 kb by default), not in
+_NEAR_GENE = frozenset({"upstream_gene_variant", "downstream_gene_variant"})
 _SPLIT_TERMS = re.compile(r"[&,]")
 
 _THREE_TO_ONE = {
@@ -141,6 +143,12 @@ class Annotation:
     impact: str | None
     hgvs_c: str | None
     hgvs_p: str | None
+
+    @property
+    def in_gene(self) -> bool:
+        """Whether the entry puts the variant in its gene: geneId finds the variants in a
+        gene, and an entry only up- or downstream of it names a gene up to 5 kb away."""
+        return not self.consequence or not _NEAR_GENE.issuperset(self.consequence)
 
 
 @dataclass(frozen=True)

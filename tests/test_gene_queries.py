@@ -212,6 +212,25 @@ async def test_a_frameshift_is_found_by_the_short_forms_hgvs_allows(pg_server_ur
                               if not f.startswith("p.")), key=len)]
 
 
+CSQ_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=17,length=83257441>\n"
+              '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
+              'Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|'
+              'HGVSc|HGVSp">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n')
+
+
+async def _csq_node(stack: AsyncExitStack, pg_server_url: str, path: Path,
+                    records: list[str]) -> ClientSession:
+    """A node holding one VEP-annotated file of `records` (chromosome 17), as GDI-FI-CSQ-001."""
+    vcf = write_vcf_text(path / "annotated.vcf", CSQ_HEADER + "\n".join(records) + "\n")
+    db_url = await stack.enter_async_context(node_database(pg_server_url))
+    await ingest(db_url, IngestRequest(vcf, "GDI-FI-CSQ-001", GRCH38, AccessLevel.PUBLIC,
+                                       "GDI-FI-CSQ-001", workers=1))
+    settings = Settings(database_url=db_url, beacon_id="org.test.csq", data_dir=path / "node",
+                        disclosure=OPEN_DISCLOSURE)
+    client, _ = await serve_node(stack, settings)
+    return client
+
+
 @pytest.mark.parametrize(("gene", "found"), [("NESTED1", 1), ("nested1", 1), ("HOST1", 0)])
 async def test_a_gene_and_protein_change_must_be_one_annotations(pg_server_url, tmp_path, gene,
                                                                  found):
@@ -219,25 +238,34 @@ async def test_a_gene_and_protein_change_must_be_one_annotations(pg_server_url, 
     gene nested in another's intron, missense in the one and intronic in the other, is not
     found by the host gene and the nested gene's change (it was: the gene and the change were
     each looked for among all the variant's annotations)."""
-    header = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>",
-              ('##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
-               'Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|'
-               'HGVSc|HGVSp">'), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
     record = ("17\t1000\t.\tA\tT\t.\tPASS\tAC=3;AN=10;CSQ="
               "T|missense_variant|MODERATE|NESTED1|ENSG00000000001|Transcript|ENST00000000001|"
               "c.1799T>A|ENSP00000000001.1:p.Val600Glu,"
               "T|intron_variant|MODIFIER|HOST1|ENSG00000000002|Transcript|ENST00000000002||")
-    vcf = write_vcf_text(tmp_path / "nested.vcf", "\n".join([*header, record]) + "\n")
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(db_url, IngestRequest(vcf, "GDI-FI-NEST-001", GRCH38, AccessLevel.PUBLIC,
-                                           "GDI-FI-NEST-001", workers=1))
-        settings = Settings(database_url=db_url, beacon_id="org.test.nested",
-                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
-        client, _ = await serve_node(stack, settings)
+        client = await _csq_node(stack, pg_server_url, tmp_path, [record])
         for granularity in ("count", "record"):
             sets = _by_dataset(await _ask(client, {"geneId": gene, "aminoacidChange": "V600E"},
                                           granularity))
-            assert sets["GDI-FI-NEST-001"]["resultsCount"] == found, granularity
+            assert sets["GDI-FI-CSQ-001"]["resultsCount"] == found, granularity
         sets = _by_dataset(await _ask(client, {"geneId": gene}, "count"))
-        assert sets["GDI-FI-NEST-001"]["resultsCount"] == 1
+        assert sets["GDI-FI-CSQ-001"]["resultsCount"] == 1
+
+
+async def test_a_gene_finds_no_variant_annotated_only_as_near_it(pg_server_url, tmp_path):
+    """A gene the table does not hold is looked up in the annotations, which also name the
+    genes a variant lies up to 5 kb up- or downstream of (VEP's and SnpEff's default): such
+    a variant is not in the gene, as a table gene's span leaves it out too. It was found."""
+    entry = "T|{}|MODIFIER|NEARBY1|ENSG00000000003|Transcript|ENST00000000003||"
+    records = [f"17\t{pos}\t.\tA\tT\t.\tPASS\tAC=3;AN=10;CSQ=" + ",".join(
+                   entry.format(effect) for effect in effects)
+               for pos, effects in ((1000, ["upstream_gene_variant"]),
+                                    (2000, ["downstream_gene_variant"]),
+                                    (3000, ["intron_variant"]),
+                                    (4000, ["upstream_gene_variant", "5_prime_UTR_variant"]))]
+    async with AsyncExitStack() as stack:
+        client = await _csq_node(stack, pg_server_url, tmp_path, records)
+        sets = _by_dataset(await _ask(client, {"geneId": "NEARBY1"}))
+    found = {r["variation"]["location"]["interval"]["start"]["value"] + 1
+             for r in sets["GDI-FI-CSQ-001"]["results"]}
+    assert found == {3000, 4000}
