@@ -68,7 +68,7 @@ _THREE_TO_ONE = {
 _ONE_TO_THREE = {one: three for three, one in _THREE_TO_ONE.items()} | {"X": "Ter"}
 _KEYWORD_KINDS = {"delins": "x", "del": "d", "ins": "i", "dup": "u", "fs": "f", "ext": "e"}
 _KEYWORD = "(?P<k>delins|del|ins|dup|fs|ext)"
-_NUMBER_OR_SIGN = r"(?P<n>-?\d+)|(?P<s>[_=?])"
+_NUMBER_OR_SIGN = r"(?P<n>-?[0-9]+)|(?P<s>[_=?])"
 # Tokens of each spelling: a `*` (or, one-letter only, a legacy `X`) is a stop.
 _THREE_LETTER_TOKEN = re.compile(
     "(?P<a>" + "|".join(_THREE_TO_ONE) + r"|\*)|" + _KEYWORD + "|" + _NUMBER_OR_SIGN)
@@ -82,9 +82,12 @@ _WORD = re.compile("[A-Z][a-z]{2}")
 _SHAPE = re.compile(r"an(?:a|=|\?|a?f(?:a[n?])?|a?e(?:a?[nm?])?|d|u|xa+)"
                     r"|an_an(?:d|u|xa+|i(?:a+|n))")
 
+# Positions are ASCII digits (`\d` took any script's, `17:g.١٢٣C>A` as 123); one longer
+# than this is past every chromosome's end, and int() refuses thousands of digits
+_POSITION_DIGITS = 10
 _GENOMIC = re.compile(r"(?P<sequence>\S+?):(?P<kind>[a-z])\.(?P<change>\S+)")
-_SUBSTITUTION = re.compile(r"(?P<start>\d+)(?P<ref>[ACGTN])>(?P<alt>[ACGTN])")
-_EDIT = re.compile(r"(?P<start>\d+)(?:_(?P<end>\d+))?"
+_SUBSTITUTION = re.compile(r"(?P<start>[0-9]+)(?P<ref>[ACGTN])>(?P<alt>[ACGTN])")
+_EDIT = re.compile(r"(?P<start>[0-9]+)(?:_(?P<end>[0-9]+))?"
                    r"(?P<op>delins|del|ins|dup)(?P<bases>[ACGTN]*)")
 
 
@@ -427,6 +430,9 @@ def parse_genomic_hgvs(text: str) -> GenomicAllele:
         raise ValueError(f"{text!r} is not a genomic HGVS expression such as "
                          "NC_000017.11:g.7674858C>A")
     kind, change = match["kind"], match["change"]
+    if re.search(f"[0-9]{{{_POSITION_DIGITS + 1}}}", change):
+        raise ValueError(f"{text!r}: a position of more than {_POSITION_DIGITS} digits "
+                         "is past the end of every chromosome")
     if kind not in ("g", "m"):
         raise ValueError(f"{text!r}: only genomic changes (g., or m. on the mitochondrion) "
                          f"map to a position; {kind}. needs the transcript's alignment")

@@ -274,6 +274,7 @@ def test_protein_changes_normalise_both_ways(written: str, canonical: str, short
     ("p.Val600", "not a protein change"),
     ("600E", "not a protein change"),
     ("p.?", "not a protein change"),
+    ("V٦٠٠E", "cannot read"),                       # was p.Val٦٠٠Glu
     ("BRAF", "cannot read"),
 ])
 def test_protein_changes_refused_with_a_reason(text: str, reason: str) -> None:
@@ -322,6 +323,9 @@ def test_genomic_hgvs_becomes_the_vcf_style_allele(text: str, expected: GenomicA
     ("17:g.123_125dup", "needs its bases"),
     ("17:g.123_127insA", "flanking positions"),
     ("17:g.999999999C>A", "outside chromosome 17"),
+    # int() refused 5,000 digits advising sys.set_int_max_str_digits(), which the 400 repeated
+    ("17:g." + "1" * 5000 + "C>A", "past the end of every chromosome"),
+    ("17:g.١٢٣C>A", "is not a substitution"),       # Arabic-Indic digits were read as 123
     ("17:g.1del", "no padding base"),
     ("17:g.5C>C", "changes nothing"),
     ("17:g.5_6delA", "1 bases given for 2 positions"),
