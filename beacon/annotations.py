@@ -148,6 +148,12 @@ class Annotation:
     hgvs_p: str | None
 
     @property
+    def genes(self) -> tuple[str, ...]:
+        """The genes the entry names: its one, or the two an SV fuses, which SnpEff writes
+        as one Gene_Name joined by `&` (`FGFR3&TACC3`)."""
+        return tuple(self.gene.split("&")) if self.gene else ()
+
+    @property
     def in_gene(self) -> bool:
         """Whether the entry puts the variant in its gene: geneId finds the variants in a
         gene, and an entry only up- or downstream of it names a gene up to 5 kb away."""

@@ -94,10 +94,11 @@ _SO_IDS = {
 
 def molecular_attributes(annotation: str) -> dict[str, Any]:
     """The Beacon record's molecularAttributes from an ALT's stored ANN/CSQ entries
-    (beacon/vcf.py): its genes, consequences (SO terms; a name without a known SO id is left
-    out, as the model asks for ontology terms) and protein changes in the short form."""
+    (beacon/vcf.py): its genes (both of a fusion's, which SnpEff joins with `&`),
+    consequences (SO terms; a name without a known SO id is left out, as the model asks for
+    ontology terms) and protein changes in the short form."""
     entries = orjson.loads(annotation)
-    genes = sorted({e[0] for e in entries if e[0]})
+    genes = sorted({gene for e in entries if e[0] for gene in e[0].split("&")})
     effects = sorted({c for e in entries for c in e[2] if c in _SO_IDS})
     changes = sorted({_short(e[4]) for e in entries if e[4]})
     attributes: dict[str, Any] = {}

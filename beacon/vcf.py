@@ -585,11 +585,11 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
 
 def _annotation_columns(entries: tuple[Annotation, ...]
                         ) -> tuple[list[str], list[str], str | None]:
-    """An ALT's annotation as stored: its genes (upper case, for geneId; those it is in,
-    not only near: `Annotation.in_gene`), its protein changes (canonical, with a
-    frameshift's shorter forms, for aminoacidChange: `indexed_protein_changes`), and the
-    entries as JSON for its record."""
-    genes = sorted({e.gene.upper() for e in entries if e.gene and e.in_gene})
+    """An ALT's annotation as stored: its genes (upper case, for geneId; each of a fusion's,
+    and those it is in, not only near: `Annotation.genes`, `Annotation.in_gene`), its
+    protein changes (canonical, with a frameshift's shorter forms, for aminoacidChange:
+    `indexed_protein_changes`), and the entries as JSON for its record."""
+    genes = sorted({gene.upper() for e in entries if e.in_gene for gene in e.genes})
     changes = sorted({form for e in entries if e.hgvs_p
                       for form in indexed_protein_changes(e.hgvs_p)})
     detail = json.dumps([[e.gene, e.transcript, list(e.consequence), e.hgvs_c, e.hgvs_p]

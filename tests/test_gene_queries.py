@@ -212,16 +212,26 @@ async def test_a_frameshift_is_found_by_the_short_forms_hgvs_allows(pg_server_ur
                               if not f.startswith("p.")), key=len)]
 
 
-CSQ_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=17,length=83257441>\n"
-              '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
-              'Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|'
-              'HGVSc|HGVSp">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n')
+CSQ_INFO = ('##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
+            'Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|'
+            'HGVSc|HGVSp">')
+ANN_INFO = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annotations: '
+            "'Allele | Annotation | Annotation_Impact | Gene_Name | Gene_ID | Feature_Type | "
+            "Feature_ID | Transcript_BioType | Rank | HGVS.c | HGVS.p | cDNA.pos / cDNA.length | "
+            "CDS.pos / CDS.length | AA.pos / AA.length | Distance | ERRORS / WARNINGS / INFO' "
+            '">')
 
 
 async def _csq_node(stack: AsyncExitStack, pg_server_url: str, path: Path,
-                    records: list[str]) -> ClientSession:
-    """A node holding one VEP-annotated file of `records` (chromosome 17), as GDI-FI-CSQ-001."""
-    vcf = write_vcf_text(path / "annotated.vcf", CSQ_HEADER + "\n".join(records) + "\n")
+                    records: list[str], info: str = CSQ_INFO) -> ClientSession:
+    """A node holding one annotated file of `records` (chromosome 17; VEP's CSQ unless `info`
+    declares another), as GDI-FI-CSQ-001."""
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>", info,
+              '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">',
+              '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+              '##ALT=<ID=DUP,Description="Duplication">',
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    vcf = write_vcf_text(path / "annotated.vcf", "\n".join([*header, *records]) + "\n")
     db_url = await stack.enter_async_context(node_database(pg_server_url))
     await ingest(db_url, IngestRequest(vcf, "GDI-FI-CSQ-001", GRCH38, AccessLevel.PUBLIC,
                                        "GDI-FI-CSQ-001", workers=1))
@@ -269,3 +279,18 @@ async def test_a_gene_finds_no_variant_annotated_only_as_near_it(pg_server_url, 
     found = {r["variation"]["location"]["interval"]["start"]["value"] + 1
              for r in sets["GDI-FI-CSQ-001"]["results"]}
     assert found == {3000, 4000}
+
+
+@pytest.mark.parametrize("gene", ["BRCA1", "NBR1", "nbr1"])
+async def test_a_fusion_is_found_by_either_of_its_genes(pg_server_url, tmp_path, gene):
+    """SnpEff names the two genes an SV fuses in one Gene_Name, `BRCA1&NBR1`: the SV is
+    found by either gene, the one in the table (its span) and the one known to the
+    annotations alone. It was found by neither: the stored gene was `BRCA1&NBR1`."""
+    record = ("17\t43100000\t.\tA\t<DUP>\t.\tPASS\tAC=1;AN=10;SVTYPE=DUP;END=43200000;ANN="
+              "<DUP>|gene_fusion|HIGH|BRCA1&NBR1|ENSG00000012048&ENSG00000188554|gene_variant|"
+              "ENSG00000012048|||n.1_2dup||||||")
+    async with AsyncExitStack() as stack:
+        client = await _csq_node(stack, pg_server_url, tmp_path, [record], ANN_INFO)
+        sets = _by_dataset(await _ask(client, {"geneId": gene}))
+    [result] = sets["GDI-FI-CSQ-001"]["results"]
+    assert result["molecularAttributes"]["geneIds"] == ["BRCA1", "NBR1"]
