@@ -139,13 +139,13 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
 def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:
     """The query on one assembly: a gene (geneId) becomes a range over its span there
     (beacon/genes.py), still asking for the gene where the VCF's annotations name genes. A
-    symbol the table does not hold is asked of the annotations alone; an HGNC id it does not
-    hold matches nothing (None)."""
+    symbol the table does not hold is asked of the annotations alone; an HGNC or Ensembl id
+    it does not hold matches nothing (None): the annotations are kept by symbol."""
     if query.gene is None:
         return query
     found = gene(query.gene, assembly_id)
     if found is None:
-        return None if query.gene.startswith("HGNC:") else query
+        return None if query.gene.startswith(("HGNC:", "ENSG")) else query
     return dataclasses.replace(query, gene=found.symbol.upper(), kind="range",
                                reference_name=found.chromosome, start=(found.start,),
                                end=(found.end,))

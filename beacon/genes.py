@@ -37,10 +37,13 @@ class Gene:
 
 
 def gene(symbol: str, assembly_id: str) -> Gene | None:
-    """The gene named by an HGNC symbol (any case) or HGNC id (`HGNC:11998`) on an assembly
-    (any name `find_assembly` knows); None when the table does not hold it."""
+    """The gene named by an HGNC symbol (any case), HGNC id (`HGNC:11998`) or Ensembl gene
+    id, with or without its version (`ENSG00000141510.18`: the spec's geneIds name genes
+    so too), on an assembly (any name `find_assembly` knows); None when the table does not
+    hold it."""
     by_name = _index(_assembly_id(assembly_id))
-    return by_name.get(symbol.strip().upper())
+    name = symbol.strip().upper()
+    return by_name.get(name.split(".")[0] if name.startswith("ENSG") else name)
 
 
 def genes(assembly_id: str) -> tuple[Gene, ...]:
@@ -64,7 +67,7 @@ def _assembly_id(name: str) -> str:
 @cache
 def _index(assembly_id: str) -> dict[str, Gene]:
     table = _table(assembly_id)
-    return {**{g.symbol.upper(): g for g in table}, **{g.hgnc_id.upper(): g for g in table}}
+    return {name.upper(): g for g in table for name in (g.symbol, g.hgnc_id, g.ensembl_gene)}
 
 
 @cache

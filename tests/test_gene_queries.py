@@ -137,6 +137,18 @@ async def test_genomic_hgvs_is_a_sequence_query(world):
     assert all(s["exists"] is False for s in sets.values())
 
 
+@pytest.mark.parametrize("identifier", ["ENSG00000141510", "ENSG00000141510.18"])
+async def test_a_table_genes_ensembl_id_finds_what_its_symbol_does(world, identifier):
+    """The spec's geneId is a gene identifier (its geneIds examples: BRCA1, ENSG00000012048);
+    TP53's Ensembl id found nothing, where its symbol finds its variants."""
+    client, _ = world
+    by_symbol = _by_dataset(await _ask(client, {"geneId": "TP53"}, "count"))
+    by_id = _by_dataset(await _ask(client, {"geneId": identifier}, "count"))
+    assert {d: s["resultsCount"] for d, s in by_id.items()} == {
+        d: s["resultsCount"] for d, s in by_symbol.items()}
+    assert all(s["resultsCount"] > 0 for s in by_id.values())
+
+
 async def test_a_symbol_no_table_or_annotation_knows_finds_nothing(world):
     client, _ = world
     sets = _by_dataset(await _ask(client, {"geneId": "NOTAGENE1"}, "count"))

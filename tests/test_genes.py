@@ -44,6 +44,14 @@ def test_lookup_by_symbol_in_any_case_or_hgnc_id_and_assembly_alias() -> None:
     assert gene("TP53", "hg19") == gene("TP53", "GRCh37")
 
 
+def test_lookup_by_ensembl_gene_id_versioned_or_not() -> None:
+    """The spec calls geneId a gene identifier, HGNC symbols suggested, and its geneIds
+    examples pair BRCA1 with ENSG00000012048: the table's Ensembl ids name its genes too
+    (they were looked up as symbols and found nothing)."""
+    assert gene("ENSG00000141510", "GRCh38") == gene("TP53", "GRCh38")
+    assert gene("ensg00000012048.23", "GRCh37") == gene("BRCA1", "GRCh37")
+
+
 def test_unknown_gene_is_none_and_unknown_assembly_is_refused() -> None:
     assert gene("NOTAGENE", "GRCh38") is None
     assert gene("HGNC:0", "GRCh38") is None
