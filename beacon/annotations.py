@@ -151,7 +151,7 @@ class Annotation:
     def genes(self) -> tuple[str, ...]:
         """The genes the entry names: its one, or the two an SV fuses, which SnpEff writes
         as one Gene_Name joined by `&` (`FGFR3&TACC3`)."""
-        return tuple(self.gene.split("&")) if self.gene else ()
+        return tuple(name for name in self.gene.split("&") if name) if self.gene else ()
 
     @property
     def in_gene(self) -> bool:

@@ -98,7 +98,7 @@ def molecular_attributes(annotation: str) -> dict[str, Any]:
     consequences (SO terms; a name without a known SO id is left out, as the model asks for
     ontology terms) and protein changes in the short form."""
     entries = orjson.loads(annotation)
-    genes = sorted({gene for e in entries if e[0] for gene in e[0].split("&")})
+    genes = sorted({gene for e in entries if e[0] for gene in e[0].split("&") if gene})
     effects = sorted({c for e in entries for c in e[2] if c in _SO_IDS})
     changes = sorted({_short(e[4]) for e in entries if e[4]})
     attributes: dict[str, Any] = {}

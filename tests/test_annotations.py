@@ -3,6 +3,7 @@ ingest side must meet on the same stored values, on headers and records as the t
 them, and on the synthetic files the generator writes."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from beacon.annotations import (
     vep_alleles,
 )
 from beacon.assemblies import GRCH38
+from beacon.records import molecular_attributes
 from beacon.vcf import ChunkStats, ReadOptions, VcfProblem, inspect_vcf, read_rows
 from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.federation import federation, write_federation
@@ -212,6 +214,18 @@ def test_unreadable_protein_changes_stay_as_written_and_joined_values_are_split(
     missense = _vep_entry("G", "missense_variant", "c.2T>G", "p.Met1Arg")
     [found] = annotations_of(layout, "A", ("G",), {"CSQ": f"{start_lost},{missense}"})
     assert [a.hgvs_p for a in found] == ["p.?", "p.Met1Arg"]
+
+
+@pytest.mark.parametrize(("name", "genes"), [
+    ("FGFR3&TACC3", ("FGFR3", "TACC3")), ("FGFR3&", ("FGFR3",)), ("&", ())])
+def test_a_fusions_genes_are_each_named_and_never_empty(name: str, genes: tuple) -> None:
+    """SnpEff joins the genes an SV fuses with `&`; a side left empty names no gene (it was
+    stored, and shown in geneIds, as the gene '')."""
+    entry = _snpeff_entry("<DUP>", "gene_fusion", name, "n.1_2dup", "", "gene_variant")
+    [[found]] = annotations_of(_layout_from((SNPEFF,)), "A", ("<DUP>",), {"ANN": (entry,)})
+    assert found.genes == genes
+    detail = json.dumps([[found.gene, None, list(found.consequence), None, None]])
+    assert molecular_attributes(detail).get("geneIds", []) == list(genes)
 
 
 def test_gnomad_vep_key_is_read(tmp_path: Path) -> None:
