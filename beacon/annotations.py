@@ -122,11 +122,16 @@ class AnnotationLayout:
     def from_header(cls, header: pysam.VariantHeader) -> AnnotationLayout | None:
         """Read each annotation field's column order from its Description; a field whose
         Description follows neither tool's format is refused, since reading its columns by
-        position would store wrong genes."""
+        position would store wrong genes, and so is one not declared as text, whose values
+        htslib reads as numbers or a flag: no entries to split."""
         fields = []
         for key in _ANNOTATION_KEYS:
             if key in header.info:
-                fields.append(_field(key, header.info[key].description or ""))
+                declared = header.info[key]
+                if declared.type not in ("String", "Character"):
+                    raise ValueError(f"INFO {key} is declared Type={declared.type}; its "
+                                     "annotations are text (Type=String)")
+                fields.append(_field(key, declared.description or ""))
         return cls(tuple(fields)) if fields else None
 
 

@@ -114,6 +114,22 @@ def test_files_without_annotations_and_unreadable_descriptions(tmp_path: Path) -
         _read(_vcf(tmp_path, ('##INFO=<ID=CSQ,Number=.,Type=String,Description="VEP">',), ()))
 
 
+@pytest.mark.parametrize("declared", ["Number=.,Type=Integer", "Number=0,Type=Flag",
+                                      "Number=1,Type=Float"])
+def test_an_annotation_field_not_declared_text_is_refused(tmp_path: Path,
+                                                          declared: str) -> None:
+    """An annotation key declared as numbers or a flag has no `|`-separated entries to read:
+    the header is refused naming the key, where its first record stopped the load with
+    Python's "'int' object has no attribute 'split'" (or "'bool' object is not iterable")."""
+    header = ("##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>",
+              VEP.replace("Number=.,Type=String", declared),
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    path = write_vcf_text(tmp_path / "typed.vcf",
+                          "\n".join([*header, "17\t7675088\t.\tC\tT\t.\tPASS\tCSQ=1"]) + "\n")
+    with pytest.raises(VcfProblem, match="annotation header: INFO CSQ is declared Type="):
+        inspect_vcf(path, GRCH38)
+
+
 def test_snpeff_record_single_alt_owns_every_entry(tmp_path: Path) -> None:
     ann = ",".join([
         _snpeff_entry("C", "missense_variant", "TP53", "c.701A>G", "p.Tyr234Cys"),
