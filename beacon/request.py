@@ -217,6 +217,13 @@ class Query(BaseModel):
     testMode: StrictBool = False
     datasetIds: list[str] | None = None
 
+    @field_validator("includeResultsetResponses", mode="before")
+    @classmethod
+    def _hit_if_null(cls, value: Any) -> Any:
+        """The framework's IncludeResultsetResponses: "If null (not specified), the default
+        value of 'HIT' is assumed" (a null was a 400 naming it)."""
+        return "HIT" if value is None else value
+
     @field_validator("requestParameters", mode="before")
     @classmethod
     def _unwrap(cls, value: Any) -> Any:

@@ -596,6 +596,21 @@ async def test_a_variant_by_id_with_null_parameters_is_the_variant(ask):
                       path="/api/g_variants/GRCh38:1:99:A:G")
     assert _found(found) == [(99, 100, "A", "G")]
 
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
+                                  f"/api/datasets/{A38}/g_variants",
+                                  "/api/g_variants/GRCh38:1:99:A:G"])
+async def test_a_null_include_resultset_responses_is_hit(ask, path):
+    """The framework's IncludeResultsetResponses: "If null (not specified), the default
+    value of 'HIT' is assumed". A null one was a 400 naming it."""
+    query = {"requestedGranularity": "count", "includeResultsetResponses": None}
+    if path == "/api/g_variants":
+        query["requestParameters"] = {"referenceName": "1", "start": [0], "end": [1000]}
+    document = await ask(body={"meta": {}, "query": query}, path=path)
+    assert document["meta"]["receivedRequestSummary"]["includeResultsetResponses"] == "HIT"
+    unstated = await ask(body={"meta": {}, "query": {
+        k: v for k, v in query.items() if k != "includeResultsetResponses"}}, path=path)
+    assert document == unstated
+
 
 # --- test mode -------------------------------------------------------------------------------
 
