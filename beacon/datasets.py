@@ -259,9 +259,13 @@ class DatasetsQuery:
     meta: RequestMeta
 
     def summary(self) -> dict[str, Any]:
-        """`meta.receivedRequestSummary`: the request as received."""
+        """`meta.receivedRequestSummary`: the request as received; the datasets it names as
+        the spec's example body names them, `{"datasets": {"datasetIds": [...]}}`, however
+        they were asked."""
+        asked = {"datasets": {"datasetIds": list(self.dataset_ids)}} if self.dataset_ids else None
         summary = request_summary(self.granularity, skip=self.page.skip, limit=self.page.limit,
-                                  schemas=list(self.meta[1]), api_version=self.meta[0])
+                                  schemas=list(self.meta[1]), parameters=asked,
+                                  api_version=self.meta[0])
         summary.update({"includeResultsetResponses": self.include, "testMode": self.test_mode,
                         "filters": [f.echo() for f in self.filters]})
         return summary

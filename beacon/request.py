@@ -582,12 +582,14 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
                         p.variantMaxLength)
     if p.genomicAlleleShortForm is not None:
         plain = _short_form(p.genomicAlleleShortForm, plain)
+    echo = p.model_dump(exclude_none=True)
+    if q.datasetIds:        # asked beside the parameters, and taken over theirs: echoed too
+        echo["datasetIds"] = q.datasetIds
     query = _variant_query(plain, dataset_ids=q.datasetIds or p.datasetIds,
                            granularity=q.requestedGranularity,
                            include=q.includeResultsetResponses,
                            page=Page(q.pagination.skip, q.pagination.limit),
-                           test_mode=q.testMode, echo=p.model_dump(exclude_none=True),
-                           meta=requested_meta(body.meta))
+                           test_mode=q.testMode, echo=echo, meta=requested_meta(body.meta))
     if p.geneId is None and p.aminoacidChange is None:
         return query
     return dataclasses.replace(query, gene=_gene(p.geneId, query),

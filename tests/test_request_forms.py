@@ -844,6 +844,32 @@ async def test_the_dataset_summary_repeats_what_was_asked(ask, path):
             summary["requestedSchemas"]) == ("count", "v2.0", _META_ECHOED)
 
 
+@pytest.mark.parametrize(("path", "asked"), [
+    ("/api/datasets", {"params": {"datasetIds": f"{A38},{CONTROLLED}"}}),
+    ("/network/api/datasets", {"params": {"datasetIds": f"{A38},{CONTROLLED}"}}),
+    ("/api/datasets", {"body": {"query": {"datasetIds": [A38, CONTROLLED]}}}),
+    ("/api/datasets", {"body": {"query": {"requestParameters": {"datasetIds": [A38, CONTROLLED]}}}}),
+    ("/api/datasets", {"body": {"query": {"requestParameters": {
+        "datasets": {"datasetIds": [A38, CONTROLLED]}}}}}),
+    ("/api/g_variants", {"body": {"query": {
+        "datasetIds": [A38, CONTROLLED], "requestedGranularity": "count",
+        "requestParameters": {"referenceName": "1", "start": [0], "end": [1000]}}}}),
+    ("/api/individuals", {"body": {"query": {"datasetIds": [A38, CONTROLLED],
+                                             "requestedGranularity": "count"}}}),
+])
+async def test_the_summary_repeats_the_datasets_asked(ask, path, asked):
+    """The datasets a request selects are part of the request as received and interpreted
+    (meta.receivedRequestSummary): a dataset listing's summary left them out however they
+    were asked, and an entry query's those asked beside its requestParameters, which it
+    answered."""
+    document = await ask(path=path, **asked)
+    parameters = document["meta"]["receivedRequestSummary"]["requestParameters"]
+    wrapper = "datasets" if "/datasets" in path else "g_variant"
+    assert parameters[wrapper]["datasetIds"] == [A38, CONTROLLED], parameters
+    answered = document["response"].get("collections", document["response"].get("resultSets"))
+    assert {s["id"] for s in answered} == {A38, CONTROLLED}
+
+
 @pytest.mark.parametrize(("meta", "field"), [
     ({"apiVersion": 2}, "meta.apiVersion"),
     ({"apiVersion": " "}, "meta.apiVersion"),
