@@ -190,12 +190,44 @@ def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
     return operation
 
 
+def _as_read(schemas: dict[str, Any]) -> None:
+    """The request body's schemas (`schemas`, the models') widened to what the models' own
+    validators take before pydantic validates (beacon/request.py Query), which pydantic's
+    schemas do not show: requestParameters flat, wrapped by entry type as the spec's schema
+    has them (`g_variant`, and `datasets` holding datasetIds, with the flat parameters
+    beside), with a `$schema` at either level, `[]` or null; and a null
+    includeResultsetResponses, the spec's HIT. Without it the document refused the spec's
+    own example body, the GDI portal's `[]` and the framework's null, which are answered."""
+    flat = schemas["VariantParameters"]
+    flat["properties"] = {"$schema": {"type": "string"}, **flat["properties"]}
+    schemas["RequestParameters"] = {
+        **flat, "title": "RequestParameters",
+        "description": "The parameters flat, or wrapped by entry type (g_variant, datasets)",
+        "properties": {
+            **flat["properties"],
+            "g_variant": {"anyOf": [{"$ref": "#/components/schemas/VariantParameters"},
+                                    {"type": "null"}]},
+            "datasets": {"anyOf": [{"type": "object", "additionalProperties": False,
+                                    "properties": {"datasetIds":
+                                                   flat["properties"]["datasetIds"]}},
+                                   {"type": "null"}]}}}
+    query = schemas["Query"]["properties"]
+    query["requestParameters"] = {"anyOf": [
+        {"$ref": "#/components/schemas/RequestParameters"},
+        {"type": "array", "maxItems": 0}, {"type": "null"}]}
+    include = query["includeResultsetResponses"]
+    query["includeResultsetResponses"] = {
+        "anyOf": [{k: include[k] for k in ("type", "enum")}, {"type": "null"}],
+        **{k: v for k, v in include.items() if k not in ("type", "enum")}}
+
+
 def openapi_document(routes: list[tuple[str, str, str]], base_url: str,
                      title: str) -> dict[str, Any]:
     """`routes` are (method, path, summary) for every served API endpoint."""
     body = RequestBody.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = body.pop("$defs", {})
     schemas["RequestBody"] = body
+    _as_read(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary in routes:
         paths.setdefault(path, {})[method.lower()] = _operation(method.lower(), path, summary)

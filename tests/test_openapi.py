@@ -186,6 +186,43 @@ async def test_the_request_body_schema_states_the_bounds_the_node_holds(node, de
         assert (answer.status == 200) is valid, await answer.text()
 
 
+_SNV = {"referenceName": "1", "start": [99], "alternateBases": "G"}
+
+
+@pytest.mark.parametrize(("body", "valid"), [
+    ({"query": {"requestParameters": {"g_variant": _SNV}}}, True),       # the schema's form
+    ({"query": {"requestParameters": {"$schema": "x", "g_variant": {**_SNV, "$schema": "x"},
+                                      "datasets": {"datasetIds": [DATASET]}}}}, True),
+    ({"query": {"requestParameters": {"g_variant": None, **_SNV}}}, True),
+    ({"query": {"requestParameters": []}}, True),                         # the GDI portal's
+    ({"query": {"requestParameters": None}}, True),
+    ({"query": {"includeResultsetResponses": None}}, True),               # the spec's HIT
+    ({"query": {"requestParameters": {"g_variant": {**_SNV, "nope": 1}}}}, False),
+    ({"query": {"requestParameters": {"g_variant": "1:99:A:G"}}}, False),
+    ({"query": {"requestParameters": {"datasets": {"datasetIds": [DATASET], "x": 1}}}}, False),
+    ({"query": {"requestParameters": [_SNV]}}, False),
+    ({"query": {"includeResultsetResponses": "SOME"}}, False)])
+async def test_the_request_body_schema_takes_the_forms_the_node_answers(node, described, body,
+                                                                       valid):
+    """The forms docs/beacon.md says a POST takes, the spec's own among them (its example
+    g_variants-request-POST.json wraps the parameters as `{"g_variant": {...}}`), are valid
+    against the document's request body, and what the node refuses is not. The document's
+    schema was the flat parameters' alone: it refused the spec's form, the GDI portal's
+    `"requestParameters": []` and a null includeResultsetResponses, all answered."""
+    schema = {"$ref": "#/components/schemas/RequestBody", "components": described["components"]}
+    errors = list(Draft202012Validator(schema).iter_errors(body))
+    assert (errors == []) is valid, [e.message for e in errors]
+    async with node.post("/api/g_variants", json=body) as answer:
+        assert (answer.status == 200) is valid, await answer.text()
+
+
+async def test_the_specs_example_request_is_valid_against_the_document(node, described):
+    example = json.loads((BEACON_V2.folder() / "examples/g_variants-request-POST.json"
+                          ).read_text())
+    schema = {"$ref": "#/components/schemas/RequestBody", "components": described["components"]}
+    assert [e.message for e in Draft202012Validator(schema).iter_errors(example)] == []
+
+
 def _query_parameters(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["name"]: p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"}
 
