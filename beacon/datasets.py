@@ -11,7 +11,8 @@ list every dataset):
   metadata declares it among its data use conditions, in the Beacon dataset model's form
   `dataUseConditions: {duoDataUse: [{id: ...}]}`; other ontologies describe no dataset here;
 * an alphanumeric `{"id": FIELD, "operator": "=" or "!", "value": ...}` on FIELDS: `=` a
-  dataset stating that value, `!` one not stating it.
+  dataset stating that value, `!` one not stating it; a `%` in the value stands for any
+  number of characters (the spec's AlphanumericFilter).
 """
 from __future__ import annotations
 
@@ -185,11 +186,33 @@ class DatasetFilter:
             return any(self.id == term or (self.descendants and self.id in ancestors(term))
                        for term in held)
         spec = FIELDS[self.field]       # stated values compared as the request's value is
-        found = any(spec.compared(item) == self.value for item in spec.values(row))
+        found = any(_alike(spec.compared(item), self.value) for item in spec.values(row))
         return found if self.operator == "=" else not found
 
     def echo(self) -> str:
         return self.id if self.field is None else f"{self.field}{self.operator}{self.value}"
+
+
+def _alike(stated: str | None, value: str) -> bool:
+    """Whether a stated value (as compared) is the filter's: equal, or, where the value holds
+    `%`, matching it with each `%` standing for any number of characters, as the spec's
+    AlphanumericFilter has it (they were compared as written, and matched nothing). Each
+    part between two `%` is found at its first place after the last (which finds a match
+    if there is one), never by a regular expression: `.*` for each `%` backtracks, seconds
+    for a caller's `%p%p%p...%x` against a long keyword."""
+    if "%" not in value or stated is None:
+        return stated == value
+    first, *middle, last = value.split("%")
+    end = len(stated) - len(last)
+    if end < len(first) or not stated.startswith(first) or not stated.endswith(last):
+        return False
+    at = len(first)
+    for part in middle:
+        at = stated.find(part, at, end)
+        if at < 0:
+            return False
+        at += len(part)
+    return True
 
 
 def _data_use_terms(row: DatasetRow) -> list[str]:

@@ -6,8 +6,10 @@ levels of assemblies, one assembly per positional query, test mode, the network'
 /configuration and /filtering_terms, and the API under an alias root."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,7 +21,7 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.answer import envelope, select_datasets
 from beacon.assemblies import GRCH37, GRCH38, find_assembly
-from beacon.datasets import Seen
+from beacon.datasets import Seen, dataset_filters
 from beacon.disclosure import DEFAULT_TIERS, ReportedCount, precision_fields
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import (
@@ -324,6 +326,17 @@ async def test_dataset_pages_echo_the_request_and_say_what_was_done(ask):
     ([{"id": "themes", "operator": "=", "value": "HEAL"},
       {"id": "country", "operator": "=", "value": "SE"}], [B37]),
     ([{"id": "country", "operator": "=", "value": "DE"}], []),
+    # the spec's AlphanumericFilter: a value "can contain wildcard characters (%) to denote
+    # any number of unknown characters"; they were compared as written, matching nothing
+    ([{"id": "keywords", "operator": "=", "value": "canc%"}], [A38]),
+    ([{"id": "keywords", "operator": "=", "value": "%XOM%"}], [A38]),
+    ([{"id": "keywords", "operator": "!", "value": "canc%"}], [CONTROLLED, B37]),
+    ([{"id": "keywords", "operator": "=", "value": "%"}], [A38, B37]),
+    ([{"id": "keywords", "operator": "=", "value": "c%r"}], [A38]),
+    ([{"id": "keywords", "operator": "=", "value": "c%x"}], []),
+    ([{"id": "themes", "operator": "=", "value": "HE%"}], [A38, B37]),
+    ([{"id": "healthCategories", "operator": "=", "value": "HealthCategoryHuman%"}],
+     [A38, B37]),
 ])
 async def test_dataset_filters_select_by_what_each_record_states(ask, filters, expected):
     document = await ask(body={"meta": {}, "query": {"filters": filters}},
@@ -519,6 +532,21 @@ def _seen(dataset_id: str, assembly: str) -> Seen:
                      max_variant_length=1, source={}, metadata={}, genotyped=False, version=1,
                      created_at=None, updated_at=None)  # type: ignore[arg-type]
     return Seen(row, "record", "anonymous", DEFAULT_TIERS["anonymous"])
+
+
+def test_a_wildcard_dataset_filter_is_matched_in_linear_time():
+    """A `%` value's parts are found one after another: a regular expression's `.*` for each
+    `%` backtracked, seconds of the event loop for `%p%p...%x` against a long keyword."""
+    row = dataclasses.replace(_seen(A38, "GRCh38").row, metadata={"keywords": ["p" * 200]})
+    began = time.perf_counter()
+    [many] = dataset_filters([{"id": "keywords", "operator": "=", "value": "%p" * 40 + "%x"}])
+    assert not many.matches(row)
+    assert time.perf_counter() - began < 0.5
+    for value, found in (("p%p", True), ("%p" * 200 + "%", True), ("%p" * 201 + "%", False),
+                         ("pp%pp", True), ("p" * 199 + "%pp", False), ("p%q%", False),
+                         ("%", True), ("ppp", False)):
+        [one] = dataset_filters([{"id": "keywords", "operator": "=", "value": value}])
+        assert one.matches(row) is found, value
 
 
 def test_the_default_assembly_is_the_nodes_setting():
