@@ -7,6 +7,7 @@ and /configuration are all derived from it, so they cannot disagree with the rou
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -175,18 +176,22 @@ def configuration(beacon: BeaconIdentity, datasets: list[DatasetRow],
         "entryTypes": {e.id: _entry_type_definition(e) for e in ENTRY_TYPES}}}
 
 
-def beacon_map(beacon: BeaconIdentity, api_root: str = "/api") -> dict[str, Any]:
-    """The entry endpoints below `api_root` (the node's, or the network's that serves the
-    same ones)."""
+def beacon_map(beacon: BeaconIdentity, api_root: str = "/api",
+               served: Collection[str] | None = None) -> dict[str, Any]:
+    """The entry endpoints below `api_root`: the node's, or those of the network's that
+    `served` holds (its route table's paths below its root), which serves not all of them.
+    The network's map listed /individuals/{id}, which it does not serve."""
     api = f"{beacon.base_url}{api_root}"
     endpoint_sets = {}
     for entry in ENTRY_TYPES:
         endpoint: dict[str, Any] = {"entryType": entry.id, "rootUrl": f"{api}{entry.root_path}"}
-        if entry.single_path:
+        if entry.single_path and (served is None or entry.single_path in served):
             endpoint["singleEntryUrl"] = f"{api}{entry.single_path}"
-        if entry.related:
+        related = [(kind, path) for kind, path in entry.related
+                   if served is None or path in served]
+        if related:
             endpoint["endpoints"] = {kind: {"returnedEntryType": kind, "url": f"{api}{path}"}
-                                     for kind, path in entry.related}
+                                     for kind, path in related}
         endpoint_sets[entry.id] = endpoint
     return {"meta": informational_meta(beacon), "response": {
         "$schema": f"{_SCHEMA_BASE}/framework/json/configuration/beaconMapSchema.json",

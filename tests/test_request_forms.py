@@ -920,6 +920,26 @@ async def test_the_network_serves_its_configuration(beacon, beacon_schema):
     assert security["securityLevels"] == ["PUBLIC", "REGISTERED", "CONTROLLED"]
 
 
+@pytest.mark.parametrize("root", ["/api", "/network/api"])
+async def test_every_url_a_map_lists_is_served(beacon, beacon_schema, root):
+    """Each URL of a map (the node's, and the network's "with every URL below
+    /network/api") answers GET and POST, an entry's id in its template. The network's map
+    listed /network/api/individuals/{id}, which it does not serve: a 404."""
+    document = await (await beacon.get(f"{root}/map")).json()
+    assert beacon_schema("framework/json/responses/beaconMapResponse.json", document) == []
+    ids = {"dataset": A38, "genomicVariant": "GRCh38:1:99:A:G", "individual": "S1"}
+    urls = []
+    for kind, endpoint in document["response"]["endpointSets"].items():
+        urls += [endpoint["rootUrl"], *filter(None, [endpoint.get("singleEntryUrl")]),
+                 *(e["url"] for e in endpoint.get("endpoints", {}).values())]
+        urls = [url.replace("{id}", ids[kind]) for url in urls]
+    assert urls
+    for url in urls:
+        path = url.split("/api", 1)[1]
+        for method in ("GET", "POST"):
+            async with beacon.request(method, f"{root}{path}", json={}) as response:
+                assert response.status == 200, (method, url, await response.text())
+
 async def test_the_network_merges_its_peers_filtering_terms(beacon, beacon_schema):
     node = await (await beacon.get("/api/filtering_terms")).json()
     for method in ("GET", "POST"):

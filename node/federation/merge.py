@@ -16,6 +16,7 @@ which is different from a peer that answered "not found".
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from msgspec import UNSET, to_builtins
@@ -377,11 +378,11 @@ def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
 
 
 def network_map(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
-                peers: PeerList) -> dict[str, Any]:
-    """The node's map below the network's root (the network serves the same entry
-    endpoints), plus each peer's entry types (`outcomes`: Network.document's, each answer
-    its peer's map_line)."""
-    return {**info.beacon_map(beacon, NETWORK_API),
+                peers: PeerList, served: Collection[str]) -> dict[str, Any]:
+    """The node's map below the network's root, of the entry endpoints the network serves
+    (`served`, its paths below the root), plus each peer's entry types (`outcomes`:
+    Network.document's, each answer its peer's map_line)."""
+    return {**info.beacon_map(beacon, NETWORK_API, served),
             "info": network_info(outcomes, peers, described=True)}
 
 

@@ -298,7 +298,7 @@ async def beacon_info(request: web.Request) -> web.Response:
 
 async def beacon_map(request: web.Request) -> web.Response:
     outcomes, peers = await request.app[NETWORK].document("/map", _onward(request), map_line)
-    return json_response(network_map(request.app[BEACON], outcomes, peers))
+    return json_response(network_map(request.app[BEACON], outcomes, peers, _SERVED))
 
 
 async def configuration(request: web.Request) -> web.Response:
@@ -326,9 +326,10 @@ async def filtering_terms(request: web.Request) -> web.Response:
     return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
 
 
-def routes() -> list[web.RouteDef]:
+def _table() -> list[tuple[str, Handler, tuple[str, ...]]]:
+    """(path below NETWORK_API, handler, methods): the routes, and what the map lists."""
     get, both = ("GET",), ("GET", "POST")
-    table: list[tuple[str, Handler, tuple[str, ...]]] = [
+    return [
         ("", beacon_info, get), ("/", beacon_info, get), ("/info", beacon_info, get),
         ("/map", beacon_map, get), ("/entry_types", beacon_api.entry_types, get),
         ("/configuration", configuration, get), ("/filtering_terms", filtering_terms, both),
@@ -339,5 +340,11 @@ def routes() -> list[web.RouteDef]:
                                               variant_individuals, both),
         ("/datasets/{id}/individuals", dataset_individuals, both),
     ]
+
+
+def routes() -> list[web.RouteDef]:
     return [web.route(method, f"{NETWORK_API}{path}", handler)
-            for path, handler, methods in table for method in methods]
+            for path, handler, methods in _table() for method in methods]
+
+
+_SERVED = frozenset(path for path, _, _ in _table())
