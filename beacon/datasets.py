@@ -39,6 +39,7 @@ from beacon.request import (
     RequestBody,
     RequestError,
     RequestMeta,
+    asked_datasets,
     given_parameter,
     listing_info,
     requested_meta,
@@ -313,7 +314,7 @@ def datasets_query(body: RequestBody) -> DatasetsQuery:
     if (other := given_parameter(parameters, besides="datasetIds")) is not None:
         raise RequestError(f"requestParameters.{other}", "not a parameter of datasets "
                                                          "(datasetIds and filters select them)")
-    ids = query.datasetIds or parameters.datasetIds
+    ids = asked_datasets(query)
     given = query.model_fields_set
     return DatasetsQuery(tuple(dict.fromkeys(ids)) if ids else None,
                          dataset_filters(query.filters),

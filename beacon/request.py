@@ -583,9 +583,9 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
     if p.genomicAlleleShortForm is not None:
         plain = _short_form(p.genomicAlleleShortForm, plain)
     echo = p.model_dump(exclude_none=True)
-    if q.datasetIds:        # asked beside the parameters, and taken over theirs: echoed too
+    if q.datasetIds:        # asked beside the parameters (asked_datasets): echoed with them
         echo["datasetIds"] = q.datasetIds
-    query = _variant_query(plain, dataset_ids=q.datasetIds or p.datasetIds,
+    query = _variant_query(plain, dataset_ids=asked_datasets(q),
                            granularity=q.requestedGranularity,
                            include=q.includeResultsetResponses,
                            page=Page(q.pagination.skip, q.pagination.limit),
@@ -594,6 +594,17 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
         return query
     return dataclasses.replace(query, gene=_gene(p.geneId, query),
                                protein_change=_protein_change(p.aminoacidChange))
+
+
+def asked_datasets(query: Query) -> list[str] | None:
+    """The datasets a request names: `datasetIds` beside its requestParameters or within
+    them; RequestError naming it where both name datasets, not the same ones (those beside
+    were answered and the others dropped without a word)."""
+    beside, within = query.datasetIds, query.requestParameters.datasetIds
+    if beside and within and set(beside) != set(within):
+        raise RequestError("datasetIds", "given beside the requestParameters and within "
+                                         "them, naming other datasets: give them once")
+    return beside or within
 
 
 def _short_form(text: str, given: _Parameters) -> _Parameters:

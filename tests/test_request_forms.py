@@ -898,6 +898,22 @@ async def test_the_summary_repeats_the_datasets_asked(ask, path, asked):
     assert {s["id"] for s in answered} == {A38, CONTROLLED}
 
 
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
+                                  "/api/g_variants/GRCh38:1:99:A:G", "/network/api/datasets"])
+async def test_datasets_asked_twice_differently_are_refused_by_name(ask, path):
+    """`datasetIds` beside the query's requestParameters and within them, naming other
+    datasets: the query's were answered and the others dropped without a word, as a
+    parameter given both in its entry wrapper and beside it is not (a 400 naming it)."""
+    def body(inside: list[str]) -> dict:
+        return {"meta": {}, "query": {"datasetIds": [A38], "requestedGranularity": "count",
+                                      "requestParameters": {"datasetIds": inside}}}
+    refused = await ask(body=body([CONTROLLED]), path=path, status=400)
+    assert refused["error"]["errorMessage"].startswith("datasetIds:"), refused
+    same = await ask(body=body([A38]), path=path)
+    listed = same["response"].get("collections", same["response"].get("resultSets"))
+    assert {s["id"] for s in listed} == {A38}       # the network's peers are this node twice
+
+
 @pytest.mark.parametrize(("meta", "field"), [
     ({"apiVersion": 2}, "meta.apiVersion"),
     ({"apiVersion": " "}, "meta.apiVersion"),
