@@ -899,6 +899,30 @@ async def test_the_summary_repeats_the_datasets_asked(ask, path, asked):
 
 
 @pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
+                                  f"/api/datasets/{A38}/individuals",
+                                  "/api/g_variants/GRCh38:1:99:A:G", "/network/api/individuals",
+                                  f"{ALIAS}/individuals"])
+@pytest.mark.parametrize("body", [{}, {"meta": {}, "query": {"requestedGranularity": "count"}}])
+async def test_a_post_with_a_query_string_is_refused_naming_it(ask, path, body):
+    """A POST's request is its body, and its query string was ignored: `POST
+    /api/individuals?filters=NCIT:C16576` answered every individual, and `?datasetIds=`
+    every dataset. Now a 400 naming the query string's first parameter."""
+    for query, name in (("filters=NCIT:C16576&skip=1", "filters"), ("datasetIds=X", "datasetIds"),
+                        ("&", "query string")):
+        refused = await ask(body=body, path=f"{path}?{query}", status=400)
+        assert refused["error"]["errorMessage"].startswith(f"{name}:"), refused
+    await ask(body=body, path=path)
+
+
+async def test_a_filtering_terms_post_with_a_query_string_is_refused_naming_it(beacon):
+    async with beacon.post("/api/filtering_terms?skip=1", json={}) as response:
+        assert response.status == 400
+        assert (await response.json())["error"]["errorMessage"].startswith("skip:")
+    async with beacon.post("/api/filtering_terms", json={}) as response:
+        assert response.status == 200
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
                                   "/api/g_variants/GRCh38:1:99:A:G", "/network/api/datasets"])
 async def test_datasets_asked_twice_differently_are_refused_by_name(ask, path):
     """`datasetIds` beside the query's requestParameters and within them, naming other

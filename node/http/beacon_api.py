@@ -165,11 +165,22 @@ def reads_body(request: web.Request) -> bool:
     return request.method == hdrs.METH_POST
 
 
+def body_only(request: web.Request) -> None:
+    """A POST's request is its body: RequestError naming the first parameter of a query
+    string beside it, which was ignored (`POST /api/individuals?filters=...` answered every
+    individual, as if no filter had been asked)."""
+    if request.rel_url.raw_query_string:
+        name = next(iter(request.query), "") or "query string"
+        raise RequestError(name, "a POST's request is its JSON body: give the parameters "
+                                 "there (or send a GET), not in the query string")
+
+
 async def request_body(request: web.Request) -> RequestBody:
     """The request as a Beacon body, from the query string (GET, HEAD) or the JSON body
-    (POST)."""
+    (POST, body_only)."""
     if not reads_body(request):
         return parse_get(list(request.query.items()))
+    body_only(request)
     raw = await post_body(request)
     if not raw.strip():
         return parse_body({})
@@ -185,6 +196,7 @@ async def plain_post(request: web.Request, *, with_filters: bool = False) -> Pla
     it in full and words any refusal."""
     if not reads_body(request):
         return None
+    body_only(request)
     return post_query(await post_body(request), with_filters=with_filters)
 
 
