@@ -138,6 +138,58 @@ async def _others(conn: asyncpg.Connection, caller: str, dataset_id: str, sample
     return total
 
 
+async def keep_removed(conn: asyncpg.Connection, dataset_id: str) -> int:
+    """Before the dataset is removed (store.delete_dataset, holding `variants` as no turn
+    is under way): each caller's charges over its people that other datasets hold too,
+    added to the caller's account of one of those (for each person, the first by id
+    holding them), so that each person's standing with the caller, the sum over every
+    dataset holding them (`_others`), stays what it was. Removing one copy of a cohort
+    took what answers about it had charged off every person's standing: a caller regained
+    its budget over the people in the copies left, though what it had learnt stayed
+    learnt (found by a review, 2026-12-05). Returns how many callers' charges moved."""
+    shares = await conn.fetch(
+        "SELECT s.other_id, s.positions, s.other_positions, o.version, o.sample_count "
+        "FROM shared_people s JOIN datasets o ON o.id = s.other_id "
+        "WHERE s.dataset_id = $1 ORDER BY s.other_id", dataset_id)
+    if not shares:
+        return 0
+    placed = np.zeros(await conn.fetchval("SELECT sample_count FROM datasets WHERE id = $1",
+                                          dataset_id), dtype=bool)
+    moves = []
+    for share in shares:
+        mine = np.frombuffer(share["positions"], dtype=">i4")
+        theirs = np.frombuffer(share["other_positions"], dtype=">i4")
+        fresh = ~placed[mine]                   # each person to one dataset: counted once
+        placed[mine] = True
+        if fresh.any():
+            moves.append((share["other_id"], share["version"], share["sample_count"],
+                          mine[fresh], theirs[fresh]))
+    moved = 0
+    for caller, charged in await conn.fetch(
+            "SELECT l.caller, l.charged FROM disclosure_losses l JOIN datasets d "
+            "ON d.id = l.dataset_id AND d.version = l.version WHERE l.dataset_id = $1",
+            dataset_id):
+        lost = np.frombuffer(charged, dtype="<f4")
+        touched = False
+        for other, version, size, mine, theirs in moves:
+            if not lost[mine].any():
+                continue
+            touched = True
+            held = await conn.fetchval(
+                "SELECT charged FROM disclosure_losses WHERE caller = $1 AND dataset_id = $2 "
+                "AND version = $3", caller, other, version)
+            total = (np.zeros(size, dtype=np.float32) if held is None
+                     else np.frombuffer(held, dtype="<f4").copy())
+            total[theirs] += lost[mine]
+            await conn.execute(
+                "INSERT INTO disclosure_losses (caller, dataset_id, version, charged) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (caller, dataset_id) DO UPDATE SET "
+                "version = EXCLUDED.version, charged = EXCLUDED.charged, updated_at = now()",
+                caller, other, version, total.astype("<f4").tobytes())
+        moved += touched
+    return moved
+
+
 async def _save(conn: asyncpg.Connection, losses: _Losses) -> None:
     """The losses and this answer's answers, as of their version. (The swap that put it in
     place carried the earlier version's to it, or dropped them: visibility.keep_accounts.)"""

@@ -559,7 +559,9 @@ async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | No
     return await conn.fetchval("SELECT removed_at FROM dataset_removals")
 
 
-async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
+async def delete_dataset(conn: asyncpg.Connection, dataset_id: str,
+                         carry: Callable[[asyncpg.Connection, str], Awaitable[object]]
+                         | None = None) -> bool:
     """Drop the dataset's partition and row in one transaction; False if there was none.
     The partition first: its drop waits for a caller's turn at the dataset's accounts
     (beacon/losses.py turn), whose writes check their reference to the row, which the
@@ -569,12 +571,17 @@ async def delete_dataset(conn: asyncpg.Connection, dataset_id: str) -> bool:
     the row, then waited for `variants` behind a caller's turn, later needed the table for
     its DELETE while a swap of another dataset, holding the table, waited for `variants`
     behind the removal (a deadlock, an ingest's hours lost at its last step; a probe).
-    The partition's lock is waited for as a swap waits for it (`_exclusively`)."""
-    return await _exclusively(conn, lambda: _delete(conn, dataset_id),
+    The partition's lock is waited for as a swap waits for it (`_exclusively`). `carry`,
+    once `variants` is held as the drop holds it (no caller's turn under way), is given the
+    dataset's id: what callers were charged for its people that other datasets hold moves
+    to those (beacon/losses.py keep_removed)."""
+    return await _exclusively(conn, lambda: _delete(conn, dataset_id, carry),
                               f"the removal of dataset {dataset_id}")
 
 
-async def _delete(conn: asyncpg.Connection, dataset_id: str) -> bool:
+async def _delete(conn: asyncpg.Connection, dataset_id: str,
+                  carry: Callable[[asyncpg.Connection, str], Awaitable[object]] | None
+                  ) -> bool:
     """One try at delete_dataset's transaction."""
     async with conn.transaction():
         await conn.execute("LOCK TABLE datasets IN SHARE ROW EXCLUSIVE MODE")
@@ -583,6 +590,9 @@ async def _delete(conn: asyncpg.Connection, dataset_id: str) -> bool:
             "SELECT partition_table FROM datasets WHERE id = $1 FOR NO KEY UPDATE", dataset_id)
         if table is None:
             return False
+        if carry is not None:
+            await conn.execute("LOCK TABLE ONLY variants IN ACCESS EXCLUSIVE MODE")
+            await carry(conn, dataset_id)
         await drop_table(conn, table)
         await conn.execute("DELETE FROM datasets WHERE id = $1", dataset_id)
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit

@@ -739,6 +739,39 @@ async def _load_raced(database: str, path: Path, dataset: str, samples: int) -> 
                                          workers=1))
 
 
+async def _standing(database: str, caller: str, dataset: str) -> np.ndarray:
+    """Each person's standing with the caller as its turn at the dataset reads it: the
+    dataset's own charges and those in every other dataset holding them."""
+    loaded = await _loaded(database, caller, dataset)
+    return loaded.charged + (0 if loaded.others is None else loaded.others)
+
+
+async def test_removing_a_copy_of_the_same_people_keeps_their_standing(database, tmp_path):
+    """Three datasets of the same people: a caller's charges in each add up over each
+    person. Removing one took its charges off every person's standing, so the caller
+    regained its budget over them in the copies left, though what it had learnt stayed
+    learnt (found by a review, 2026-12-05). Its charges now move to one of the copies
+    left (each person's to one only: counted once), and the standing stays."""
+    gone, kept, also = "GDI-FI-GONE-1", "GDI-FI-GONE-2", "GDI-FI-GONE-3"
+    for name, people in ((gone, _FORTY), (kept, _FORTY[::-1]), (also, _FORTY)):
+        await ingest(database, IngestRequest(_cohort_vcf(tmp_path / f"{name}.vcf", people),
+                                             name, GRCH38, AccessLevel.PUBLIC, name, workers=1))
+    await _asked(database, gone, ("june",))
+    await _given(database, "june", _region(FLOOR.k + 3), also)
+    before = {name: await _standing(database, "june", name) for name in (kept, also)}
+    assert before[kept].any() and (before[kept] > RULES.loss_budget).any()
+    conn = await asyncpg.connect(database)
+    try:
+        assert await store.delete_dataset(conn, gone, carry=losses.keep_removed)
+    finally:
+        await conn.close()
+    for name in (kept, also):
+        after = await _standing(database, "june", name)
+        assert np.allclose(after, before[name], rtol=1e-6), name
+    # a caller who asked nothing has nothing moved
+    assert await _standing(database, "nobody", kept) == pytest.approx(np.zeros(SAMPLES))
+
+
 async def _accounts(database: str, caller: str, dataset: str
                     ) -> tuple[int, np.ndarray, int]:
     """The caller's losses for the dataset (their version, one float per sample) and how

@@ -338,6 +338,7 @@ def remove(ctx: click.Context, dataset_id: str, yes: bool) -> None:
 
 
 async def _remove(settings: Settings, dataset_id: str) -> bool:
+    from beacon.losses import keep_removed
     from beacon.store import delete_dataset
     async with connection(settings) as conn:
-        return await delete_dataset(conn, dataset_id)
+        return await delete_dataset(conn, dataset_id, carry=keep_removed)
