@@ -736,8 +736,11 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
     parsed once and the per-sample work is one C-level map per allele."""
     columns = str(rec).rstrip("\n").split("\t", 9)
     if len(columns) < 10:
-        return Genotypes([0] * n_alleles, 0, [0] * n_alleles, [None] * n_alleles,
-                         [None] * n_alleles)
+        # only a file with samples is read for its genotypes: this record stops before them
+        # (htslib refuses one that stops after FORMAT, or short of a sample, itself). Read as
+        # none called, it was a variant of AC 0 and AN 0 that no individual carried
+        raise ValueError(f"no sample columns, where the header names "
+                         f"{len(rec.header.samples)} samples: its genotypes are not given")
     keys = columns[8].split(":")
     if "GT" not in keys:
         raise ValueError("FORMAT has no GT: cannot count alleles (add INFO AC/AN)")

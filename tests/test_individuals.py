@@ -38,6 +38,7 @@ from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
 from beacon.request import RequestError, parse_body, parse_get
+from beacon.vcf import VcfProblem
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
@@ -1209,6 +1210,36 @@ async def test_individuals_of_a_file_read_without_them_do_not_depend_on_regions(
             assert await count({"referenceName": chromosome, "start": [pos - 1],
                                 "alternateBases": "G"}) == carrying, (chromosome, pos)
         assert await count(None) == (0 if info_declared else 3)
+
+
+@pytest.mark.parametrize("info_declared", [True, False], ids=["info-counts", "gt-only"])
+async def test_a_record_without_its_sample_columns_is_refused_naming_its_line(
+        pg_server_url, tmp_path, info_declared):
+    """A record that stops after INFO, in a file whose header names samples, gives no
+    genotypes: which samples carry its allele is not known. Read from its genotypes (the
+    samples as individuals, or a file without INFO counts), it is refused at its line, as
+    htslib refuses one that stops after FORMAT or holds too few sample columns. Before, it
+    was stored as a variant of no called allele (AC 0, AN 0, in place of its INFO counts)
+    that no individual carries, and a carrier's individuals count missed it."""
+    text = _mixed_vcf(info_declared)
+    lines = text.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("1\t60000000\t"))
+    lines[at] = "\t".join(lines[at].split("\t")[:8])         # CHROM to INFO
+    vcf = write_vcf_text(tmp_path / "cut.vcf", "\n".join(lines) + "\n")
+    packets = tmp_path / "people.json"
+    packets.write_text(json.dumps([{"subject": {"id": s}} for s in ("S1", "S2", "S3")]))
+    async with node_database(pg_server_url) as db_url:
+        for given in ([packets, None] if not info_declared else [packets]):
+            with pytest.raises(VcfProblem) as problem:
+                await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC,
+                                                   PUBLIC, workers=2, individuals=given))
+            assert str(problem.value).startswith(f"{vcf}:{at + 1}: "), problem.value
+            assert "no sample columns" in str(problem.value)
+        conn = await asyncpg.connect(db_url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM datasets") == 0
+        finally:
+            await conn.close()
 
 
 def test_the_question_key_is_the_repr_of_its_parts():
