@@ -743,7 +743,11 @@ def _genotype_counts(rec: pysam.VariantRecord, n_alleles: int, bits: bool = True
                          f"{len(rec.header.samples)} samples: its genotypes are not given")
     keys = columns[8].split(":")
     if "GT" not in keys:
-        raise ValueError("FORMAT has no GT: cannot count alleles (add INFO AC/AN)")
+        # read for its carriers too where the samples are individuals, whose file's INFO
+        # counts (the advice alone, before) cannot say who carries an allele
+        raise ValueError("FORMAT has no GT: which samples carry each allele (the individuals "
+                         "of --individuals) is read from GT alone, and the alleles are "
+                         "counted from GT or from INFO AC and AN")
     gt_index = keys.index("GT")
     fields = columns[9].split("\t")
     if gt_index == 0 and len(keys) > 1:

@@ -1242,6 +1242,31 @@ async def test_a_record_without_its_sample_columns_is_refused_naming_its_line(
             await conn.close()
 
 
+async def test_a_file_without_gt_loaded_with_individuals_is_refused_saying_gt_is_needed(
+        pg_server_url, tmp_path):
+    """With --individuals, which samples carry each allele is read from GT, whatever INFO
+    counts: a file whose FORMAT has no GT is refused saying so. Before, the refusal told the
+    operator to add INFO AC/AN, which this file has (and which could not say who carries)."""
+    lines = [line for line in _mixed_vcf(True).splitlines()     # each with its INFO counts
+             if line.startswith("#") or line.split("\t")[7] != "."]
+    text = "\n".join(lines).replace("\tGT\t", "\tDP\t") + "\n"
+    for call in ("0/1", "0/0", "1/1"):
+        text = text.replace(f"\t{call}", "\t9")
+    vcf = write_vcf_text(tmp_path / "dp.vcf", text)
+    packets = tmp_path / "people.json"
+    packets.write_text(json.dumps([{"subject": {"id": s}} for s in ("S1", "S2", "S3")]))
+    async with node_database(pg_server_url) as db_url:
+        with pytest.raises(VcfProblem) as problem:
+            await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
+                                               workers=1, individuals=packets))
+        said = str(problem.value)
+        assert said.startswith(f"{vcf}:9: FORMAT has no GT"), said
+        assert "add INFO AC/AN" not in said and "--individuals" in said, said
+        # without individuals, the INFO counts are read, and the file loads
+        await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
+                                           workers=1))
+
+
 def test_the_question_key_is_the_repr_of_its_parts():
     """`_key` (a seed of a count's noise) writes the repr of the variant's tuple out for
     speed: it must stay that repr, or every count's noise would change."""
