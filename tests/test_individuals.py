@@ -28,7 +28,7 @@ import pytest
 from aiohttp import ClientSession, TCPConnector
 
 from auth.access import AccessLevel
-from auth.dev_issuer import DevIssuer, trusted_issuer_entry
+from auth.dev_issuer import DevIssuer, DevUser, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon import individuals
 from beacon.assemblies import GRCH38
@@ -1265,6 +1265,127 @@ async def test_a_file_without_gt_loaded_with_individuals_is_refused_saying_gt_is
         # without individuals, the INFO counts are read, and the file loads
         await ingest(db_url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
                                            workers=1))
+
+
+# Two datasets of eight samples each, S5..S8 in both (other people, other genotypes), with
+# the calls real files hold: another ALT only, half-missing and missing calls, phased ones,
+# haploid calls on X, Y and MT. Per dataset: {sample: GT}, 0/0 (0 where haploid) for the rest.
+_CALLS = [
+    ("chr17", 1000, "A", "C,G", {
+        "D1": {"S1": "0/1", "S2": "0/2", "S3": "1/2", "S4": "2/2", "S5": "./2", "S6": ".|1",
+               "S7": "./.", "S8": "."},
+        "D2": {"S5": "1/1", "S6": "0|2", "S7": "1|.", "S8": "2|.", "S9": "./.", "S10": "0/2"}}),
+    ("chr17", 2000, "ACG", "A,TCG", {"D1": {"S1": "1|1", "S2": "0/2", "S3": "1/2"},
+                                     "D2": {"S9": "0/2", "S12": "1/1"}}),
+    ("chr17", 3000, "A", "C,*", {"D1": {"S1": "0/2", "S2": "1/2", "S3": "2/2"},
+                                 "D2": {"S5": "0/2", "S6": "0/1"}}),
+    ("chrX", 5000000, "G", "T", {"D1": {"S1": "1", "S2": "0/1", "S4": "1/1", "S5": ".",
+                                        "S6": "./1"},
+                                 "D2": {"S5": "1", "S7": "1", "S9": "1", "S10": "1|1"}}),
+    ("chrY", 3000000, "C", "T", {"D1": {"S1": "1", "S2": ".", "S4": ".", "S5": "1"},
+                                 "D2": {"S6": ".", "S7": "1"}}),
+    ("chrM", 100, "T", "C", {"D1": {"S1": "1", "S2": "1", "S4": "."},
+                             "D2": {"S9": "1", "S11": "1"}}),
+]
+_CALLED = {"D1": [f"S{n}" for n in range(1, 9)], "D2": [f"S{n}" for n in range(5, 13)]}
+
+
+def _calls_vcf(dataset: str) -> str:
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
+             "##contig=<ID=chrX,length=156040895>", "##contig=<ID=chrY,length=57227415>",
+             "##contig=<ID=chrM,length=16569>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *_CALLED[dataset]])]
+    for chrom, pos, ref, alts, calls in _CALLS:
+        plain = "0" if chrom in ("chrY", "chrM") else "0/0"
+        lines.append("\t".join([chrom, str(pos), ".", ref, alts, ".", "PASS", ".", "GT",
+                                *(calls[dataset].get(s, plain) for s in _CALLED[dataset])]))
+    return "\n".join(lines) + "\n"
+
+
+def _carriers(dataset: str, chrom: str, pos: int, alt: int) -> list[str]:
+    """Brute force: the samples whose call names ALT number `alt`, in sample order."""
+    calls = next(c[dataset] for c_chrom, c_pos, *_, c in _CALLS
+                 if (c_chrom, c_pos) == (chrom, pos))
+    return [s for s in _CALLED[dataset]
+            if str(alt) in calls.get(s, "0").replace("|", "/").split("/")]
+
+
+async def test_individuals_carrying_a_variant_as_real_calls_write_them(pg_server_url, tmp_path):
+    """Against brute force over the calls: a sample carrying only the other ALT of a site is
+    not a carrier of the first, `./2`, `.|1` and `1|.` carry what they name, `./.` and `.`
+    nothing, a haploid call on X, Y or MT its one allele, `*` no variant; each dataset counts
+    its own people (S5..S8 in both are two people each), records come to the dataset's
+    grantee in sample order, page by page, and a count alone to whoever is not granted."""
+    datasets = {"D1": "GDI-FI-CALLS-001", "D2": "GDI-FI-CALLS-002"}
+    async with AsyncExitStack() as stack:
+        aai, aai_url = await serve_dev_aai(stack, users=[
+            DevUser(name="both", password="both", bona_fide=True, grants=list(datasets.values())),
+            DevUser(name="one", password="one", bona_fide=True, grants=[datasets["D1"]])])
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        for name, dataset_id in datasets.items():
+            vcf = write_vcf_text(tmp_path / f"{name}.vcf", _calls_vcf(name))
+            packets = tmp_path / f"{name}.json"
+            packets.write_text(json.dumps([
+                {"subject": {"id": s, "sex": "MALE" if int(s[1:]) % 2 else "FEMALE"}}
+                for s in _CALLED[name]]))
+            await ingest(db_url, IngestRequest(vcf, dataset_id, GRCH38, AccessLevel.CONTROLLED,
+                                               dataset_id, workers=1, individuals=packets))
+        settings = Settings(database_url=db_url, beacon_id="org.test.calls",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE,
+                            trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))])
+        client, _ = await serve_node(stack, settings)
+        both, one = (aai.access_token(aai.users[u]) for u in ("both", "one"))
+
+        async def answer(parameters: Any, token: str, filters: Any = (), page: Any = None
+                         ) -> dict[str, tuple[int, str, list[str]]]:
+            status, body = await _post(client, "/api/individuals", {"query": {
+                "requestParameters": parameters, "filters": list(filters),
+                "requestedGranularity": "record", "includeResultsetResponses": "ALL",
+                "pagination": page or {"skip": 0, "limit": 0}}}, token)
+            assert status == 200, body
+            return {s["id"]: (s["resultsCount"], s["info"]["returnedGranularity"],
+                              [r["id"] for r in s["results"]])
+                    for s in body["response"]["resultSets"]}
+
+        for chrom, pos, ref, alts, _ in _CALLS:
+            for number, alt in enumerate(alts.split(","), start=1):
+                if alt == "*":
+                    continue
+                parameters = {"referenceName": chrom, "start": [pos - 1],
+                              "referenceBases": ref, "alternateBases": alt}
+                expected = {datasets[d]: _carriers(d, chrom, pos, number) for d in datasets}
+                got = await answer(parameters, both)
+                assert got == {d: (len(c), "record", c) for d, c in expected.items()}, alt
+                males = await answer(parameters, one, [{"id": MALE}])
+                male_carriers = {d: [s for s in c if int(s[1:]) % 2] for d, c in expected.items()}
+                assert males == {datasets["D1"]: (len(male_carriers[datasets["D1"]]), "record",
+                                                  male_carriers[datasets["D1"]]),
+                                 datasets["D2"]: (len(male_carriers[datasets["D2"]]), "count",
+                                                  [])}, alt
+        # a range over chromosome 17: anyone carrying any of its variants, once
+        on_17 = {datasets[d]: [s for s in _CALLED[d] if any(
+            s in _carriers(d, "chr17", pos, n) for _, pos, _, alts, _ in _CALLS[:3]
+            for n in range(1, len(alts.split(",")) + 1) if alts.split(",")[n - 1] != "*")]
+            for d in datasets}
+        whole = await answer({"referenceName": "17", "start": [0], "end": [100_000]}, both)
+        assert whole == {d: (len(c), "record", c) for d, c in on_17.items()}
+        pages = [await answer({"referenceName": "17", "start": [0], "end": [100_000]}, both,
+                              page={"skip": skip, "limit": 3}) for skip in range(3)]
+        for dataset_id, carriers in on_17.items():
+            assert [p[dataset_id][2] for p in pages] == [carriers[0:3], carriers[3:6],
+                                                         carriers[6:9]]
+        # one id, two datasets, two people; a variant nobody holds, none
+        async with client.get("/api/individuals/S5",
+                              headers={"Authorization": f"Bearer {both}"}) as response:
+            body = await response.json()
+        assert [(s["id"], [r["id"] for r in s["results"]])
+                for s in body["response"]["resultSets"]] == [(d, ["S5"]) for d in datasets.values()]
+        async with client.get("/api/g_variants/GRCh38:17:999:A:T/individuals",
+                              headers={"Authorization": f"Bearer {both}"}) as response:
+            body = await response.json()
+        assert response.status == 200 and body["responseSummary"]["exists"] is False
 
 
 def test_the_question_key_is_the_repr_of_its_parts():
