@@ -422,6 +422,7 @@ def _individual(packet: Any, record: int) -> Individual:
     of the VCF", and samples `S1` and `S1 ` could never both have one (found by a review)."""
     packet = _object(packet, "the phenopacket")
     subject = _object(_get(packet, "subject") or {}, "subject")
+    _not_v1(packet, subject)
     subject_id = _get(subject, "id")
     if not isinstance(subject_id, str) or not subject_id.strip():
         raise _Bad("subject.id is missing or blank")
@@ -446,6 +447,32 @@ def _individual(packet: Any, record: int) -> Individual:
         measurements=tuple(m for where, item in _items(packet, "measurements", "")
                            if (m := _measurement(_object(item, where), where)) is not None),
         unaged=sum(_unaged(time) for time in times))
+
+
+# The fields Phenopackets v1 wrote that v2 renamed (list, v1 field, v2 field), v2's reading
+# of a v1 phenopacket missing them: a feature v1 marks `negated` (the person does not have
+# it) was held as present, and the ages v1 gives were dropped without a word
+_V1_FIELDS = (("phenotypicFeatures", "negated", "excluded"), ("diseases", "ageOfOnset", "onset"))
+_CONVERT = ("; this node reads Phenopackets v2: convert the file (phenopacket-tools' "
+            "`convert` does)")
+
+
+def _not_v1(packet: dict, subject: dict) -> None:
+    """_Bad for a Phenopackets v1 phenopacket, told by its schema version or by a field only
+    v1 has: read as v2, it is misread (`_V1_FIELDS`)."""
+    meta = _get(packet, "metaData")
+    version = _get(meta, "phenopacketSchemaVersion") if isinstance(meta, dict) else None
+    if isinstance(version, str) and version.strip().startswith("1"):
+        raise _Bad(f"metaData.phenopacketSchemaVersion: {version!r} is Phenopackets v1"
+                   + _CONVERT)
+    if _get(subject, "ageAtCollection") is not None:
+        raise _Bad("subject.ageAtCollection: a Phenopackets v1 field (v2 writes "
+                   "timeAtLastEncounter)" + _CONVERT)
+    for listed, field, renamed in _V1_FIELDS:
+        for where, item in _items(packet, listed, ""):
+            if isinstance(item, dict) and _get(item, field) is not None:
+                raise _Bad(f"{where}.{field}: a Phenopackets v1 field (v2 writes {renamed})"
+                           + _CONVERT)
 
 
 def _excluded(item: dict, where: str) -> bool:

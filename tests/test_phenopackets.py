@@ -246,6 +246,32 @@ def test_excluded_is_a_bool_or_its_proto3_json_string(tmp_path: Path) -> None:
     assert held == {"T": ((), (), ()), "ST": ((), (), ()), "F": kept, "SF": kept, "N": kept}
 
 
+@pytest.mark.parametrize(("packet", "reason"), [
+    (_subject("A", phenotypicFeatures=[{"type": {"id": "HP:0001250"}},
+                                       {"type": {"id": "HP:0031910"}, "negated": True}]),
+     "phenotypicFeatures[1].negated: a Phenopackets v1 field (v2 writes excluded)"),
+    (_subject("A", phenotypic_features=[{"type": {"id": "HP:0031910"}, "negated": False}]),
+     "phenotypicFeatures[0].negated: a Phenopackets v1 field (v2 writes excluded)"),
+    (_subject("A", diseases=[{"term": {"id": "NCIT:C3117"}, "ageOfOnset": {"age": "P30Y"}}]),
+     "diseases[0].ageOfOnset: a Phenopackets v1 field (v2 writes onset)"),
+    ({"subject": {"id": "A", "ageAtCollection": {"age": "P14Y"}}},
+     "subject.ageAtCollection: a Phenopackets v1 field (v2 writes timeAtLastEncounter)"),
+    (_subject("A", metaData={"phenopacketSchemaVersion": "1.0.0"}),
+     "metaData.phenopacketSchemaVersion: '1.0.0' is Phenopackets v1"),
+])
+def test_a_phenopackets_v1_phenopacket_is_refused_naming_what_gives_it_away(
+        tmp_path: Path, packet: dict, reason: str) -> None:
+    """v2 renamed what it reads of v1: a feature's `negated` is `excluded`, a disease's
+    `ageOfOnset` its `onset`, the subject's `ageAtCollection` its `timeAtLastEncounter`.
+    Read as v2, a v1 file's feature negated (the person does not have it) was held as
+    present, counted by a filter on it, and its ages were dropped without a word."""
+    path = _write(tmp_path, "v1.json", [_subject("first"), packet])
+    with pytest.raises(PhenopacketProblem) as caught:
+        read_individuals(path)
+    assert str(caught.value).startswith(f"{path}:2: {reason}"), caught.value
+    assert "convert" in str(caught.value)
+
+
 def test_a_duplicate_subject_names_both_records(tmp_path: Path) -> None:
     path = _write(tmp_path, "dup.json", [_subject("A"), _subject("B"), _subject("A")])
     with pytest.raises(PhenopacketProblem, match=r":3: duplicate subject id 'A' \(also record 1\)"):
