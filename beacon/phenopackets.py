@@ -424,7 +424,13 @@ def _individual(packet: Any, record: int) -> Individual:
     subject = _object(_get(packet, "subject") or {}, "subject")
     _not_v1(packet, subject)
     subject_id = _get(subject, "id")
-    if not isinstance(subject_id, str) or not subject_id.strip():
+    if subject_id is not None and not isinstance(subject_id, str):
+        # a number, as a table exported to JSON writes an id of digits: refused as "missing"
+        # before, which it is not
+        number = isinstance(subject_id, int | float) and not isinstance(subject_id, bool)
+        raise _Bad(f"subject.id: {subject_id!r} is not a string"
+                   + (f' ("{subject_id}"?)' if number else ""))
+    if subject_id is None or not subject_id.strip():
         raise _Bad("subject.id is missing or blank")
     diseases, times = [], [_get(subject, "timeAtLastEncounter")]
     for where, item in _items(packet, "diseases", ""):

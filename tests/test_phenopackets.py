@@ -126,6 +126,9 @@ BAD_PACKETS = [
     ({"subject": {"sex": "MALE"}}, "subject.id is missing or blank"),
     ({"subject": {"id": "  "}}, "subject.id is missing or blank"),
     ({"id": "no-subject"}, "subject.id is missing or blank"),
+    # an id written as a number (a table exported as JSON), refused as "missing" before
+    ({"subject": {"id": 7}}, "subject.id: 7 is not a string (\"7\"?)$"),
+    ({"subject": {"id": ["S1"]}}, "subject.id: ['S1'] is not a string$"),
     (_subject("A") | {"subject": {"id": "A", "sex": "M"}},
      "unknown sex 'M' (expected one of FEMALE, MALE, OTHER_SEX, UNKNOWN_SEX)"),
     (_subject("A", diseases=[{"term": {"id": "colon cancer"}}]),
