@@ -121,9 +121,13 @@ def _one_unit(individual: Individual, units: dict[str, tuple[str | None, int]],
 
 
 def _spaced(subject_id: str, samples: Sequence[str], source: Path | None) -> str:
-    """What to add to "subject 'S1' is not a sample of the VCF" where a sample's name differs
-    from the id only in white space around it: ids are compared exactly, as htslib keeps the
-    VCF's names, and a CSV's cells lose theirs (beacon/phenopackets.py)."""
+    """What to add to "subject 'S1' is not a sample of the VCF" where the VCF has no samples
+    at all (a sites-only file), or where a sample's name differs from the id only in white
+    space around it: ids are compared exactly, as htslib keeps the VCF's names, and a CSV's
+    cells lose theirs (beacon/phenopackets.py)."""
+    if not samples:
+        return (" (the VCF has no samples: a sites-only file has no individuals; load it "
+                "without --individuals)")
     near = next((s for s in samples if s.strip() == subject_id.strip()), None)
     if near is None:
         return ""

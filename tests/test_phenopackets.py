@@ -574,6 +574,16 @@ def test_samples_differing_only_in_white_space_each_take_their_own_phenopacket(
     assert str(caught.value) == "p.json:1: subject 'S3' is not a sample of the VCF"
 
 
+def test_phenopackets_for_a_vcf_without_samples_are_refused_saying_it_has_none() -> None:
+    """A sites-only VCF has no samples to be individuals: its phenopackets are refused
+    saying so, where each subject was "not a sample of the VCF", as if misspelt."""
+    with pytest.raises(PhenopacketProblem) as caught:
+        individuals_load([], [Individual(id="S1", record=1)], Path("p.json"), "D")
+    assert str(caught.value) == ("p.json:1: subject 'S1' is not a sample of the VCF (the VCF "
+                                 "has no samples: a sites-only file has no individuals; load "
+                                 "it without --individuals)")
+
+
 def test_onsets_and_ages_not_given_as_an_age_are_unknown_and_counted(tmp_path: Path) -> None:
     """A TimeElement's other forms are read as unknown by design; until 2026-12-05 they were
     dropped without a word. Each one given (of a disease left in, and the age at the last
