@@ -1,8 +1,9 @@
 """A dataset's individuals, read from GA4GH Phenopackets v2 JSON or from a simple CSV.
 
-JSON files hold one JSON array of phenopackets, a single phenopacket object, or JSON Lines (one
-phenopacket per line; pretty-printed ones one after another, as `jq .` writes them, are none of
-these, and refused saying so). Keys are accepted in camelCase (canonical JSON) and snake_case (the
+JSON files hold one JSON array of phenopackets, a single phenopacket object (or a Cohort, its
+members, or a Family, its proband and relatives), or JSON Lines (one phenopacket per line;
+pretty-printed ones one after another, as `jq .` writes them, are none of these, and refused
+saying so). Keys are accepted in camelCase (canonical JSON) and snake_case (the
 protobuf field names), since tools write both. Only what the Beacon individuals model and the
 GDI portal's filters use is read; everything else a phenopacket carries is ignored. A
 phenopacket with only a subject is valid: an individual with what is known of it.
@@ -285,7 +286,23 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
     if isinstance(document, list):
         yield from enumerate(document, start=1)
     else:
-        yield 1, document
+        members = _members(document)
+        yield from enumerate(members, start=1) if members is not None else [(1, document)]
+
+
+def _members(document: Any) -> list[Any] | None:
+    """The phenopackets of Phenopackets v2's containers of several, in order: a Cohort's
+    `members`, a Family's `proband` and `relatives` (a trio's VCF); None for anything else,
+    read as one phenopacket. Read as one, either was refused, its subject "missing"."""
+    if not isinstance(document, dict) or _get(document, "subject") is not None:
+        return None
+    members = _get(document, "members")
+    if isinstance(members, list):
+        return members
+    proband, relatives = _get(document, "proband"), _get(document, "relatives")
+    if proband is None:
+        return None
+    return [proband, *(relatives if isinstance(relatives, list) else [])]
 
 
 @dataclass(frozen=True)

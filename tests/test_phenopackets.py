@@ -97,6 +97,24 @@ def test_an_array_numbers_records_by_position(tmp_path: Path) -> None:
     assert individuals[0] == Individual(id="A", record=1)             # a subject alone is valid
 
 
+def test_a_cohort_or_a_family_gives_its_members(tmp_path: Path) -> None:
+    """Phenopackets v2's own containers of several phenopackets: a Cohort's `members`, a
+    Family's `proband` and `relatives` (a trio's VCF), numbered by their place in it. Before,
+    either was read as one phenopacket and refused, its subject "missing or blank"."""
+    cohort = {"id": "cohort-1", "description": "a cohort",
+              "members": [_subject("A"), FULL], "metaData": FULL["metaData"]}
+    individuals = read_individuals(_write(tmp_path, "cohort.json", cohort))
+    assert [(i.id, i.record) for i in individuals] == [("A", 1), ("S1", 2)]
+    assert individuals[1] == replace(EXPECTED, record=2)
+    family = {"id": "family-1", "proband": _subject("P"),
+              "relatives": [_subject("M"), _subject("F")], "pedigree": {"persons": []}}
+    individuals = read_individuals(_write(tmp_path, "family.json", _snake(family)))
+    assert [(i.id, i.record) for i in individuals] == [("P", 1), ("M", 2), ("F", 3)]
+    with pytest.raises(PhenopacketProblem, match=r"family.json:3: duplicate subject id 'P'"):
+        read_individuals(_write(tmp_path, "family.json", {**family, "relatives": [
+            _subject("M"), _subject("P")]}))
+
+
 def test_json_lines_number_records_by_line(tmp_path: Path) -> None:
     text = json.dumps(_subject("A")) + "\n\n" + json.dumps(FULL) + "\n"
     individuals = read_individuals(_write(tmp_path, "all.jsonl", text))
