@@ -636,9 +636,14 @@ _POPULATIONS = """(SELECT json_agg(json_build_array(
 
 
 def _bases_condition(column: str, bases: str) -> tuple[str, str]:
-    """`N` matches exactly one base of any kind: LIKE with `_`, never a substring match."""
+    """`N` matches exactly one base of any kind (LIKE's `_`), never a substring match, and
+    never a character that is no base: `_` alone took `NNNNN` for `<DEL>` and twelve Ns for
+    the breakend `G]17:198982]`, which are stored as written. Not a regular expression made
+    of the pattern: one of 100,000 Ns (a body may send them) takes the database seconds to
+    compile, and then fails."""
     if "N" in bases and not bases.startswith("<"):
-        return f"{column} LIKE {{}}", bases.replace("N", "_")
+        return (f"({column} LIKE {{}} AND translate({column}, 'ACGTN', '') = '')",
+                bases.replace("N", "_"))
     return f"{column} = {{}}", bases
 
 
