@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
 from beacon.assemblies import ASSEMBLIES
+from beacon.limits import ALLELE_BASES
 
 if TYPE_CHECKING:   # a request's HGVS and protein changes are parsed here: no VCF reader then
     import pysam
@@ -484,6 +485,12 @@ def _edit(text: str, assembly_id: str | None, chromosome: str,
     if end < start:
         raise ValueError(f"{text!r}: the range ends before it starts")
     span = end - start + 1
+    if span > ALLELE_BASES:
+        # checked before the span's Ns are spelt out: 2e8 of them (and their SQL pattern)
+        # took the node's memory, and past any chromosome they were a MemoryError
+        raise ValueError(f"{text!r}: {span:,} bases are longer than the node stores an allele "
+                         f"in bases ({ALLELE_BASES:,}); ask for a range (start, end) with "
+                         "variantType DEL or DUP")
     if op == "ins":
         if end != start + 1 or not bases:
             raise ValueError(f"{text!r}: an insertion names the two flanking positions and "

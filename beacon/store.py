@@ -41,14 +41,6 @@ _LOCK_KEY = "hashtextextended($1, 7)"         # a dataset's ingest lock (dataset
 # their spans, so a 1 Mb SV in a dataset no longer widens every scan by 1 Mb. The migration
 # 0008_long_variants.sql declares the same index, predicate and number on the parent table.
 LONG_VARIANT = 1_000
-# The most bases a variant's REF and ALT may hold together. The locus btree keeps both in
-# each entry, and `disclosure_answers` keys a caller's answers by them (visibility.KEY);
-# PostgreSQL bounds a btree entry at 2,704 bytes, compressed if it can be: a sequence-resolved
-# SV of ~8,000 bases stopped the ingest with the database's error at the index build,
-# naming no record. 2,000 fits uncompressed, with room for the answers' caller. Longer
-# alleles are refused at their line (beacon/vcf.py): spelt as symbolic alleles (<DEL>,
-# <INS> with END or SVLEN) they load at any length.
-ALLELE_BASES = 2_000
 _LONG = f"end_pos - start_pos > {LONG_VARIANT}"
 _SPAN = "int8range(start_pos, end_pos)"
 _SHORT = "start_pos >= {}"

@@ -47,9 +47,8 @@ from beacon.assemblies import (
     implied_assembly,
     named_assemblies,
 )
-from beacon.limits import INT4_MAX
+from beacon.limits import ALLELE_BASES, INT4_MAX
 from beacon.store import (
-    ALLELE_BASES,
     COPY_COLUMNS,
     LONG_VARIANT,
     VariantKey,

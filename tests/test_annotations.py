@@ -361,6 +361,11 @@ def test_genomic_hgvs_becomes_the_vcf_style_allele(text: str, expected: GenomicA
     ("17:g.5_6delA", "1 bases given for 2 positions"),
     ("17:m.5C>A", "mitochondrial"),
     ("7674858C>A", "not a genomic HGVS expression"),
+    # a span no allele in bases is stored with: refused before its Ns are spelt out (2e8
+    # of them, in a request, took the node's memory; past the chromosome, a MemoryError)
+    ("17:g.100_3000099del", "longer than the node stores"),
+    ("17:g.100_3000099delinsA", "longer than the node stores"),
+    ("17:g.100_99999999999del", "longer than the node stores"),
 ])
 def test_genomic_hgvs_refused_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):

@@ -22,8 +22,9 @@ from auth.access import AccessLevel
 from beacon import store, vcf
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
+from beacon.limits import ALLELE_BASES
 from beacon.phenopackets import PhenopacketProblem
-from beacon.store import ALLELE_BASES, LONG_VARIANT, KeyConflict
+from beacon.store import LONG_VARIANT, KeyConflict
 from beacon.vcf import (
     ChunkStats,
     ReadOptions,
