@@ -131,9 +131,10 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
                                                       row.end_pos, row.ref, row.alt)),
         "variation": {
             "variantType": row.variant_type, "referenceBases": row.ref,
-            # The schema admits bases only: a symbolic SV allele (<DEL>) is "N" here, its type
-            # and span are in variantType and location, its VCF spelling in the id.
-            "alternateBases": "N" if row.alt.startswith("<") else row.alt,
+            # The schema admits bases only: a symbolic SV allele (<DEL>) or a breakend
+            # (G]17:198982], which failed the schema) is "N" here, its type and span are in
+            # variantType and location, its VCF spelling in the id.
+            "alternateBases": "N" if row.alt.strip("ACGTN") else row.alt,
             "location": {"type": "SequenceLocation",
                          "sequence_id": f"refseq:{assembly.refseq[row.chromosome]}",
                          "interval": {"type": "SequenceInterval",

@@ -46,6 +46,7 @@ PUBLIC_38 = [  # (contig, POS, REF, ALT, INFO, GT...)
     ("chr1", 1500, "G", "GA,*", ".", "0|1", "2|0"),       # INS at 1499; * skipped
     ("chr17", 7674945, "G", "A", ".", "0|1", "0|0"),      # the spec's example locus
     ("chrX", 1000, "A", "T", ".", "0|1", "0|0"),
+    ("chrX", 2000, "G", "G]17:198982]", "SVTYPE=BND", "0|1", "0|0"),   # breakend [1999, 2000)
 ]
 PUBLIC_37 = [("1", 100, "A", "G", ".", "0|1", "0|0"), ("17", 7674945, "G", "A", ".", "1|1", "0|0")]
 SMALL = [("chr1", 100, "A", "G", ".", "0|1", "0|0"), ("chr1", 1000, "A", "C", ".", "0|1", "0|0")]
@@ -168,6 +169,9 @@ def _records(params: dict) -> dict:
                               (999, 1000, "A", "T")]),
     ({"referenceName": "1", "start": 0, "end": 5000, "alternateBases": "T"},
      [(999, 1000, "A", "T")]),
+    # a breakend's ALT is no bases the schema admits: N, as a symbolic allele's
+    ({"referenceName": "X", "start": 0, "end": 5000, "variantType": "BND"},
+     [(1999, 2000, "G", "N")]),
     # bracket: start in [a, b), end in [c, d)
     ({"referenceName": "1", "start": "199,200", "end": "203,204"}, [(199, 203, "ACGT", "A")]),
     ({"referenceName": "1", "start": "199,199", "end": "203,204"}, []),
@@ -240,7 +244,7 @@ async def test_gdi_portal_request_shape_is_accepted(ask):
         "requestedGranularity": "record"}}
     document = await ask(body=portal)
     counts = {s["id"]: s["resultsCount"] for s in document["response"]["resultSets"]}
-    assert counts[A38] == 10 and counts[B37] == 2   # no position: every assembly is asked
+    assert counts[A38] == 11 and counts[B37] == 2   # no position: every assembly is asked
     datasets = await ask(body=portal, path="/api/datasets")
     assert datasets["responseSummary"]["numTotalResults"] == 4
 
