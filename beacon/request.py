@@ -610,9 +610,9 @@ def asked_datasets(query: Query) -> list[str] | None:
 def _short_form(text: str, given: _Parameters) -> _Parameters:
     """genomicAlleleShortForm (genomic HGVS, `NC_000017.11:g.7674858C>A`) as the sequence
     query it names; given alongside a chromosome, positions or alleles it would contradict
-    them (a referenceName beside it was dropped, the HGVS's chromosome answered)."""
-    if (given.reference_name or given.start or given.end or given.reference_bases
-            or given.alternate_bases):
+    them (a referenceName was replaced by the HGVS's chromosome, and echoed as asked)."""
+    if (given.reference_name is not None or given.start or given.end
+            or given.reference_bases is not None or given.alternate_bases is not None):
         raise RequestError("genomicAlleleShortForm", "give either it or referenceName, start, "
                                                      "end and alleles, not both")
     try:

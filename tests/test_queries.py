@@ -342,6 +342,8 @@ async def test_variant_by_id_and_dataset_scoped_queries(ask):
     ({"mateName": "chr2"}, "mateName"),
     ({"genomicAlleleShortForm": "NC_000001.11:g.100_99999999999del"},
      "genomicAlleleShortForm"),                              # was a 500 (MemoryError)
+    ({"genomicAlleleShortForm": "NC_000001.11:g.100A>G", "referenceName": "2"},
+     "genomicAlleleShortForm"),                      # was answered on 1, echoing 2
     ({"filters": "HP:0000118"}, "filters"),
     ({"requestedGranularity": "everything"}, "requestedGranularity"),
     ({"includeResultsetResponses": "SOME"}, "includeResultsetResponses"),
