@@ -1067,6 +1067,8 @@ def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord 
     for rec in fetched:                 # past those overlapping the region from the left, and
         if rec.start >= region.start:   # past the lines between them and the first record,
             return rec                  # which the index skips without parsing them
+        if rec.start < 0:               # POS 0, a telomere, before the contig's first region:
+            return rec                  # `_rows_of` refuses it, which skipping did not say
     return None
 
 
@@ -1132,7 +1134,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             if failed and (failed != 1 or b"PASS" not in filters):
                 _failed_filter(filters, stats)
                 continue
-        if fast and chrom is not None and alleles is not None and start < length:
+        if fast and chrom is not None and alleles is not None and 0 <= start < length:
             if len(alleles) == 2:
                 ref, alt = alleles
                 snv = ref in _ONE_BASE and alt in _ONE_BASE
@@ -1311,6 +1313,8 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
             raise ValueError(f"contig {rec.chrom!r} cannot be placed on {assembly.id}")
         placed[rec.chrom] = chrom
     start = rec.start
+    if start < 0:
+        raise ValueError("POS 0 is a telomere, not a base a variant can be placed on")
     if start >= assembly.length(chrom):
         raise ValueError(f"POS {rec.pos} is beyond the end of {chrom} on {assembly.id}")
     ref = rec.ref.upper()

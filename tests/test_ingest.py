@@ -727,6 +727,15 @@ BAD_INPUTS = {
                                                    + "chr1\t248956423\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0|0\n",
                                                    index=False),
                           [":9:", "beyond the end of 1"]),
+    # POS 0, which VCF gives a telomere: no base to place a variant on, so it was read as
+    # position -1 from the top, and skipped unsaid through the index (its start is before
+    # the first region's)
+    **{f"pos_zero_{form}": (
+        lambda d, form=form: write_vcf_text(
+            d / f"{form}.vcf", HEADER + "chr1\t0\t.\tN\tA\t.\t.\t.\tGT\t0|1\t0|0\n"
+            + GOOD_LINES, index=form == "indexed"),
+        [f"{form}.vcf.gz:6: POS 0 is a telomere, not a base a variant can be placed on"])
+       for form in ("indexed", "bgzipped")},
     "symbolic_without_end": (lambda d: write_vcf_text(d / "s.vcf", HEADER + GOOD_LINES
                                                       + "chr1\t500\t.\tA\t<DEL>\t.\t.\t.\tGT\t0|1\t0|0\n"),
                              [":9:", "without INFO END or SVLEN"]),
