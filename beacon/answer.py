@@ -202,7 +202,11 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                 del found[item.dataset.id]
             else:
                 found[item.dataset.id], seen_rows[item.dataset.id] = given.matches, given.records
-        misses = [item for item in group if item.dataset.id not in found]
+        # "not seen in N alleles": N is a count of the dataset's, so only where the caller
+        # may see its counts, and as the tier reports them (the record's alleleNumber is
+        # rounded alike); exact, it undid the rounding, and a boolean-level dataset told it
+        misses = [item for item in group
+                  if item.dataset.id not in found and item.granularity != "boolean"]
         if misses and on.kind == "sequence" and on.include in ("MISS", "ALL"):
             # accounted: a site's variants near the floor may be shown at the tier and hidden
             # from this caller, whose "not seen in N alleles" must not tell which
@@ -211,11 +215,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             numbers = await queries.run(False, lambda c, ids=ids, at=at: (
                 store.site_allele_numbers(c, ids, *at)))
             for item in misses:
-                # a count as the tier reports counts, as the site's record reports it: said
-                # exactly, it told anonymous callers the sample count their listing rounds
-                called = numbers.get(item.dataset.id)
-                item.allele_number = (None if called is None
-                                      else report(called, item.seen.rules).value)
+                if (number := numbers.get(item.dataset.id)) is not None:
+                    item.allele_number = report(number, item.seen.rules).value
         for item in group:
             matches = found.get(item.dataset.id)
             if matches is None:

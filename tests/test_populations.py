@@ -762,3 +762,41 @@ async def test_the_whole_dataset_row_does_not_tell_who_is_homozygous(pg_server_u
     members = sum(map(member, range(_MEMBERS)))
     strangers = sum(member(_MEMBERS + i) for i in range(_MEMBERS))
     assert members == _MEMBERS and strangers == _MEMBERS, (members, strangers)
+
+
+async def test_a_miss_says_what_was_called_as_the_callers_tier_reports_counts(pg_server_url,
+                                                                             tmp_path):
+    """The alleles called at a missed site are a count of the dataset's: under the default
+    anonymous tier (counts rounded up to 5) a miss reports them as the variant's own record
+    does (82 alleles, 41 people: 85), and a dataset the caller may only know at boolean level
+    reports none, as its resultsCount is 0. The miss said 82 to both, exact, where the
+    record and the datasets' sampleCount are rounded."""
+    people = [f"S{i}" for i in range(41)]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *people]),
+             "\t".join(["chr1", "5000", ".", "C", "T", ".", "PASS", ".", "GT",
+                        *["0/1"] * 41])]
+    vcf = write_vcf_text(tmp_path / "site.vcf", "\n".join(lines) + "\n")
+    levels = {DATASET: AccessLevel.PUBLIC, "GDI-FI-SYN-003": AccessLevel.CONTROLLED}
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        for dataset, level in levels.items():
+            await ingest(db_url, IngestRequest(vcf, dataset, GRCH38, level, dataset, workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.an",
+                            data_dir=tmp_path / "node",
+                            disclosure=DisclosureSettings(anonymous_discovery=True))
+        client, _ = await serve_node(stack, settings)
+        [record] = (await _records(client, {"referenceName": "1", "start": 4999,
+                                            "alternateBases": "T", "datasetIds": [DATASET]})
+                    )["response"]["resultSets"][0]["results"]
+        assert record["frequencyInPopulations"][0]["frequencies"][0]["alleleNumber"] == 85
+        async with client.get("/api/g_variants", params={
+                "referenceName": "1", "start": "4999", "alternateBases": "A",
+                "includeResultsetResponses": "MISS",
+                "requestedGranularity": "count"}) as response:
+            body = await response.json()
+    sets = {s["id"]: s for s in body["response"]["resultSets"]}
+    assert sets[DATASET]["info"] == {"returnedGranularity": "count", "alleleNumber": 85}
+    assert sets["GDI-FI-SYN-003"]["info"] == {"returnedGranularity": "boolean"}
