@@ -1157,11 +1157,11 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
                             (hom,) = info[b"nhomalt"]
                         except KeyError:
                             carriers = None
-                            possible = 0 <= count <= an
+                            possible = 0 < count <= an      # AC 0: no variant, `_rows_of`
                         else:
                             carriers = count - hom      # counts that can be (_check_counts)
                             # 0 <= carriers <= count <= an, without chaining's stack work
-                            possible = carriers >= 0 and hom >= 0 and count <= an
+                            possible = carriers >= 0 and hom >= 0 and 0 < count <= an
                     except (KeyError, ValueError, TypeError):
                         possible = False
                     if possible:                # else `_rows_of` names the problem
@@ -1213,8 +1213,8 @@ def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tup
     were 6% of the benchmark file's and over a quarter of its reading (docs/benchmarks.md).
     None for whatever `_rows_of` must look at, refuse or count otherwise: an ALT that is not
     bases or is REF, a count missing (`.` among them too) or of another number than the
-    ALTs, counts that cannot be, a variant longer than LONG_VARIANT or ALLELE_BASES, two
-    ALTs trimmed alike."""
+    ALTs, counts that cannot be, an ALT nobody carries (AC 0), a variant longer than
+    LONG_VARIANT or ALLELE_BASES, two ALTs trimmed alike."""
     ref, alts = alleles[0], alleles[1:]
     if not _BASES.match(ref) or any(alt == ref or not _BASES.match(alt) for alt in alts):
         return None
@@ -1231,7 +1231,7 @@ def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tup
             or (nhom is not None and (type(nhom) is not tuple or len(nhom) != n
                                       or None in nhom))):     # AN=10,3 is a tuple
         return None
-    if not (an >= 0 and min(ac) >= 0 and sum(ac) <= an      # `_check_counts`
+    if not (an >= 0 and min(ac) > 0 and sum(ac) <= an       # `_check_counts`; AC 0: none
             and (nhom is None or (min(nhom) >= 0 and all(map(le, nhom, ac))))):
         return None
     carriers = [a - h for a, h in zip(ac, nhom)] if nhom is not None else [None] * n
@@ -1288,8 +1288,12 @@ def _called_site(rec: pysam.VariantRecord, chrom: str, genotypes: bool,
         an: int | None = _genotype_counts(rec, len(rec.alts or ()) + 1).an or None
     else:
         an = rec.info.get("AN") if "AN" in rec.header.info else None
-    if an is None:
-        return
+    if an is not None:
+        _keep_site(rec, chrom, an, stats)
+
+
+def _keep_site(rec: pysam.VariantRecord, chrom: str, an: int, stats: ChunkStats) -> None:
+    """A site called reference over the record's span, with the alleles called there."""
     if len(stats.sites) < SITES_KEPT:
         stats.sites.append((chrom, rec.start, max(rec.stop, rec.start + 1), an))
     else:
@@ -1347,7 +1351,10 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     rows = []
     spelt: dict[tuple[int, int, str, str], int] = {}    # ALTs by the variant they trim to
     for index, raw_alt in enumerate(alts):
-        if _not_variant(ref, raw_alt):
+        # an ALT no sample carries (AC 0: a cohort's file subset to fewer people, as
+        # `bcftools view -s` leaves it without -c1) is no variant of the dataset: it was
+        # answered as found, counted and listed
+        if _not_variant(ref, raw_alt) or ac[index + 1] == 0:
             stats.skipped_alleles += 1
             continue
         alt = raw_alt.upper()
@@ -1385,4 +1392,6 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                      carrier_bits[index + 1], hom_bits[index + 1], missing_bits,
                      one_allele_bits, by_population, *annotated))
         stats.max_length = max(stats.max_length, end - pos)
+    if not rows and an:                 # its ALTs carried by nobody: a site called reference
+        _keep_site(rec, chrom, an, stats)
     return rows

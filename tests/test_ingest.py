@@ -1101,7 +1101,8 @@ async def test_a_variant_in_two_records_is_refused_or_skipped_naming_both_lines(
         n = alts.count(",") + 1
         info = (f"AC={','.join(['2' if later else '1'] * n)};AN=4;"
                 f"nhomalt={','.join(['1' if later else '0'] * n)}" if sites_only else ".")
-        tail = "" if sites_only else f"\tGT\t{n if later else 0}|{n}\t0|0"
+        calls = {(1, False): "0|1\t0|0", (1, True): "1|1\t0|0", (2, True): "1|1\t2|2"}
+        tail = "" if sites_only else f"\tGT\t{calls[n, later]}"
         return f"chr1\t{pos}\t.\t{ref}\t{alts}\t.\tPASS\t{info}{tail}\n"
     good = await ingest(db_url, _request(write_vcf_text(tmp_path / "good.vcf",
                                                         HEADER + GOOD_LINES)))
@@ -1142,7 +1143,7 @@ async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_
     """`A G,G` (or ALTs trimmed alike, `AT GT,G...`): refused at its line, naming both
     ALTs, or skipped and counted with --skip-invalid, the rest loaded."""
     path = write_vcf_text(tmp_path / "alts.vcf", HEADER + GOOD_LINES
-                          + "chr1\t400\t.\tA\tC,G,G\t.\tPASS\t.\tGT\t0|1\t0|2\n"
+                          + "chr1\t400\t.\tA\tC,G,G\t.\tPASS\t.\tGT\t1|2\t0|3\n"
                           + "chr1\t500\t.\tAT\tGT,G\t.\tPASS\t.\tGT\t0|1\t0|2\n")
     with pytest.raises(VcfProblem) as problem:
         await ingest(db_url, _request(path))
@@ -1153,6 +1154,30 @@ async def test_one_variant_twice_in_a_record_is_refused_at_its_line(db_url, tmp_
     assert (report.records, report.rows, report.skipped_records) == (5, 5, 1)
     assert sorted((r[1], r[3], r[4]) for r in await _stored(db_url))[-2:] == [
         (499, "A", "G"), (499, "AT", "G")]
+
+
+@pytest.mark.parametrize("sites_only", [False, True], ids=["genotypes", "info-counts"])
+def test_an_alt_nobody_carries_is_no_variant_and_its_site_is_called(tmp_path, sites_only):
+    """AC 0 (a cohort's file subset to fewer people, as `bcftools view -s` leaves its rows):
+    the ALT is no variant of the dataset, on the SNV and indel fast paths, the multi-allelic
+    one and the general reader alike; a record of such ALTs alone is a site called
+    reference, with its allele number. They were stored, found and counted as variants."""
+    head = (HEADER.replace("\tFORMAT\tS1\tS2", "") if sites_only else HEADER).replace(
+        "##INFO=<ID=END", '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+        '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n##INFO=<ID=END')
+    records = [("100", "A", "G", "0", "0|0\t0|0"), ("200", "AC", "A", "0", "0|0\t0|0"),
+               ("300", "A", "C,G", "1,0", "0|1\t0|0"), ("400", "A", "C,G", "0,0", "0|0\t0|0"),
+               ("500", "a", "g", "0", "0|0\t0|0")]
+    lines = "".join(f"chr1\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t"
+                    + (f"AC={ac};AN=4\n" if sites_only else f".\tGT\t{calls}\n")
+                    for pos, ref, alt, ac, calls in records)
+    layout = inspect_vcf(write_vcf_text(tmp_path / "ac0.vcf", head + lines), GRCH38)
+    stats = ChunkStats()
+    rows = list(read_rows(layout, None, ReadOptions(not sites_only, not sites_only), stats))
+    assert [(r[1], r[3], r[4]) for r in rows] == [(299, "A", "C")]
+    assert stats.sites == [("1", 99, 100, 4), ("1", 199, 201, 4), ("1", 399, 400, 4),
+                           ("1", 499, 500, 4)]
+    assert stats.skipped_alleles == 6
 
 
 @pytest.mark.parametrize("spelling", [str.upper, str.lower], ids=["fast-path", "general-path"])

@@ -47,6 +47,7 @@ PUBLIC_38 = [  # (contig, POS, REF, ALT, INFO, GT...)
     ("chr17", 7674945, "G", "A", ".", "0|1", "0|0"),      # the spec's example locus
     ("chrX", 1000, "A", "T", ".", "0|1", "0|0"),
     ("chrX", 2000, "G", "G]17:198982]", "SVTYPE=BND", "0|1", "0|0"),   # breakend [1999, 2000)
+    ("chrX", 3000, "C", "T", ".", "0|0", "0|0"),          # an allele nobody here carries
 ]
 PUBLIC_37 = [("1", 100, "A", "G", ".", "0|1", "0|0"), ("17", 7674945, "G", "A", ".", "1|1", "0|0")]
 SMALL = [("chr1", 100, "A", "G", ".", "0|1", "0|0"), ("chr1", 1000, "A", "C", ".", "0|1", "0|0")]
@@ -172,6 +173,10 @@ def _records(params: dict) -> dict:
     # a breakend's ALT is no bases the schema admits: N, as a symbolic allele's
     ({"referenceName": "X", "start": 0, "end": 5000, "variantType": "BND"},
      [(1999, 2000, "G", "N")]),
+    # an ALT no sample carries (a cohort's file subset to fewer people) is not a variant here
+    ({"referenceName": "X", "start": 2999, "alternateBases": "T"}, []),
+    ({"referenceName": "X", "start": 0, "end": 5000, "variantType": "SNP"},
+     [(999, 1000, "A", "T")]),
     # bracket: start in [a, b), end in [c, d)
     ({"referenceName": "1", "start": "199,200", "end": "203,204"}, [(199, 203, "ACGT", "A")]),
     ({"referenceName": "1", "start": "199,199", "end": "203,204"}, []),
@@ -184,6 +189,17 @@ async def test_each_query_type_returns_exactly_the_expected_variants(ask, params
     count = await ask({**_records(params), "requestedGranularity": "count"})
     assert count["responseSummary"]["numTotalResults"] == len(expected)
     assert count["responseSummary"]["exists"] is bool(expected)
+
+
+async def test_an_allele_nobody_carries_is_a_miss_that_says_what_was_called(ask):
+    """A record whose ALT no sample carries (0|0 0|0, as `bcftools view -s` leaves a cohort's
+    rows) answered exists, counted and listed as a variant of the dataset: it is a site
+    called reference, whose miss says how many alleles were looked at."""
+    document = await ask({"referenceName": "X", "start": 2999, "alternateBases": "T",
+                          "datasetIds": A38, "requestedGranularity": "count",
+                          "includeResultsetResponses": "MISS"})
+    [result_set] = document["response"]["resultSets"]
+    assert (result_set["exists"], result_set["info"]["alleleNumber"]) == (False, 4)
 
 
 async def test_a_long_pattern_of_ns_is_answered_at_once(ask):

@@ -403,7 +403,9 @@ BOUNDARY = range(LONG_VARIANT - 1, LONG_VARIANT + 3)
 
 
 def _genotypes(rng: random.Random) -> list[str]:
-    return [rng.choice(("0/0", "0/0", "0/1", "1/1")) for _ in range(LONG_SAMPLES)]
+    """Random calls, someone carrying the ALT: one nobody carries is no variant (ingest)."""
+    calls = [rng.choice(("0/0", "0/0", "0/1", "1/1")) for _ in range(LONG_SAMPLES)]
+    return calls if set(calls) != {"0/0"} else ["0/1", *calls[1:]]
 
 
 def make_long_vcf(seed: int) -> str:
@@ -949,8 +951,10 @@ def make_padded_vcf(seed: int) -> tuple[str, list[tuple[int, str, list[str]]]]:
                 keys.add(key)
         if alts:
             records.append((pos, ref, alts))
-    lines = [HEADER.replace("\tS1\tS2", "\tS1")]
-    lines += [f"1\t{pos}\t.\t{ref}\t{','.join(alts)}\t.\tPASS\t.\tGT\t0/{len(alts)}\n"
+    # sample i carries ALT i + 1: each ALT is carried (one nobody carries is no variant)
+    lines = [HEADER.replace("\tS1\tS2", "\tS1\tS2\tS3\tS4")]
+    lines += [f"1\t{pos}\t.\t{ref}\t{','.join(alts)}\t.\tPASS\t.\tGT\t"
+              + "\t".join(f"0/{i + 1}" if i < len(alts) else "0/0" for i in range(4)) + "\n"
               for pos, ref, alts in records]
     return "".join(lines), records
 

@@ -37,7 +37,8 @@ def _kind(ref: str, alt: str) -> str:
 
 
 def expected_rows(path: Path) -> list[Row]:
-    """(chromosome, start, end, ref, alt, type, AC, AN, carriers) per ALT, counted from GT."""
+    """(chromosome, start, end, ref, alt, type, AC, AN, carriers) per ALT someone carries,
+    counted from GT."""
     rows: list[Row] = []
     with gzip.open(path, "rt") as fh:
         for line in fh:
@@ -53,6 +54,8 @@ def expected_rows(path: Path) -> list[Row]:
                     continue
                 allele = str(number)
                 ac = called.count(allele) if calls else None
+                if ac == 0:             # carried by nobody: no variant of the dataset
+                    continue
                 carriers = sum(allele in call for call in calls) if calls else None
                 an = len(called) if calls else None
                 if alt.startswith("<"):
