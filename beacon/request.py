@@ -92,7 +92,9 @@ VARIANT_TYPES: dict[str, frozenset[str]] = {
     **_VCF_TYPES, **{term: _VCF_TYPES[kind] for term, kind in _COPY_NUMBER_TERMS.items()}}
 # Spec parameters this node refuses by name (to_query; beacon/openapi.py declares none of them)
 UNSUPPORTED = ("mateName",)
-_GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|HGNC:\d{1,6})$")
+# an HGNC id in ASCII digits, as every number of a query: `\d` took fullwidth ones, an id
+# no gene has, answered as not found where it is a 400 naming geneId
+_GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|HGNC:[0-9]{1,6})$")
 
 
 MAX_ERROR_MESSAGE = 600

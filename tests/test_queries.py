@@ -355,6 +355,7 @@ async def test_variant_by_id_and_dataset_scoped_queries(ask):
     ({"referenceName": "1", "start": 1, "end": 2, "variantType": "SPLICE"}, "variantType"),
     ({"referenceName": "1", "start": 1, "end": 2, "assemblyId": "GRCh99"}, "assemblyId"),
     ({"geneId": "BRCA2 1"}, "geneId"),
+    ({"geneId": "HGNC:\uff11\uff11\uff19\uff19\uff18"}, "geneId"),   # fullwidth digits
     ({"mateName": "chr2"}, "mateName"),
     ({"genomicAlleleShortForm": "NC_000001.11:g.100_99999999999del"},
      "genomicAlleleShortForm"),                              # was a 500 (MemoryError)
