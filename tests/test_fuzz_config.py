@@ -205,9 +205,12 @@ def _env_value(value: Any) -> str:
 
 
 def _is_toml(data: bytes) -> bool:
+    """Whether Python's parser reads it; arrays nested past its recursion limit it cannot
+    (the node refuses them as nested too deeply; seed 5602 made one, where this check
+    itself raised RecursionError)."""
     try:
         tomllib.loads(data.decode())
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
     return True
 
