@@ -368,7 +368,8 @@ def test_genomic_hgvs_becomes_the_vcf_style_allele(text: str, expected: GenomicA
     # of them, in a request, took the node's memory; past the chromosome, a MemoryError)
     ("17:g.100_3000099del", "longer than the node stores"),
     ("17:g.100_3000099delinsA", "longer than the node stores"),
-    ("17:g.100_99999999999del", "longer than the node stores"),
+    ("17:g.100_9999999999del", "longer than the node stores"),
+    ("17:g.100_99999999999del", "past the end of every chromosome"),
     # positions are ASCII digits, as every number of a query (`\d` read other scripts')
     ("17:g.\u0661\u0660\u0660C>A", "not a substitution"),
     ("17:g.\uff11\uff10\uff10_\uff11\uff10\uff12del", "not a substitution"),
