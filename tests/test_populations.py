@@ -523,37 +523,6 @@ async def test_a_miss_under_a_floor_does_not_tell_a_hidden_variants_site(pg_serv
             assert (await miss(dataset, 5000, "C", "A"))["alleleNumber"] == 80
 
 
-async def test_a_miss_says_the_alleles_called_as_precisely_as_the_tier_counts(pg_server_url,
-                                                                             tmp_path):
-    """An anonymous caller, whose counts are rounded up to 5, is told the alleles called at
-    a site as the site's record tells them, rounded: a miss said them exactly (81 of 41
-    people, one a half-call, where the record says 85), and so the number of people the
-    dataset listing rounds (`sampleCount` 45), and how many were not called at each site."""
-    people = [f"S{i}" for i in range(41)]
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                        "FORMAT", *people]),
-             "\t".join(["chr1", "5000", ".", "C", "T", ".", "PASS", ".", "GT", "./1",
-                        *["0/1"] * 40])]
-    async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
-        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
-                                           workers=1))
-        client, _ = await serve_node(stack, Settings(
-            database_url=db_url, beacon_id="org.test.an", data_dir=tmp_path / "node"))
-        async with client.get("/api/g_variants", params={
-                "referenceName": "1", "start": "4999", "referenceBases": "C",
-                "alternateBases": "A", "includeResultsetResponses": "MISS",
-                "requestedGranularity": "count"}) as response:
-            [result_set] = (await response.json())["response"]["resultSets"]
-        [rows] = _rows(await _records(client, {"referenceName": "1", "start": 4999,
-                                               "end": 5000})).values()
-    assert rows[DATASET]["alleleNumber"] == 85
-    assert result_set["info"]["alleleNumber"] == 85
-
-
 async def test_allele_numbers_count_the_alleles_called(pg_server_url, tmp_path):
     """A half-call (`./1`, `0/.`) names one allele and a haploid call (`1`) one: each adds 1
     to the allele number, as bcftools +fill-tags counts AN, not 2 as a diploid call does;
@@ -611,6 +580,26 @@ def _born(person: int) -> str:
     return next((c for c, people in _SMALL.items() if person % _MEMBERS in people), "FI")
 
 
+def _members_and_strangers(seed: int, low: float, high: float, sites: int
+                           ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Genotypes (0, 1 or 2 ALTs) at `sites` SNVs of allele frequencies drawn between `low`
+    and `high`, of _MEMBERS members (the first rows) and as many strangers; the sites none
+    of the members carries left out; their positions; and the members' VCF's lines."""
+    rng = np.random.default_rng(seed)
+    frequencies = rng.uniform(low, high, sites)
+    genotypes = rng.binomial(2, frequencies, size=(2 * _MEMBERS, sites)).astype(np.int8)
+    genotypes = genotypes[:, (genotypes[:_MEMBERS] > 0).any(axis=0)]
+    positions = 10_000 + 10 * np.arange(genotypes.shape[1])
+    calls = np.array(["0/0", "0/1", "1/1"])
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(f"M{i:03d}" for i in range(_MEMBERS))])]
+    lines += [f"chr1\t{pos}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[genotypes[:_MEMBERS, s]])
+              for s, pos in enumerate(positions)]
+    return genotypes, positions, lines
+
+
 async def test_small_populations_do_not_tell_who_is_in_them(pg_server_url, tmp_path):
     """The attacker holds a genome and knows where its owner was born. Reading a dataset's
     record pages, a population row that gives 0 for any allele of theirs says that they are
@@ -621,18 +610,7 @@ async def test_small_populations_do_not_tell_who_is_in_them(pg_server_url, tmp_p
     Now an anonymous caller gets the whole dataset's row only, and the attack decides
     nothing; given the populations (`population_floor` 1, an operator's choice), it decides
     every one, which is what the default withholds."""
-    rng = np.random.default_rng(7)
-    frequencies = rng.uniform(0.01, 0.4, 3000)
-    genotypes = rng.binomial(2, frequencies, size=(2 * _MEMBERS, 3000)).astype(np.int8)
-    genotypes = genotypes[:, (genotypes[:_MEMBERS] > 0).any(axis=0)]
-    positions = 10_000 + 10 * np.arange(genotypes.shape[1])
-    calls = np.array(["0/0", "0/1", "1/1"])
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                        "FORMAT", *(f"M{i:03d}" for i in range(_MEMBERS))])]
-    lines += [f"chr1\t{pos}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[genotypes[:_MEMBERS, s]])
-              for s, pos in enumerate(positions)]
+    genotypes, positions, lines = _members_and_strangers(7, 0.01, 0.4, 3000)
     async with AsyncExitStack() as stack:
         db_url = await stack.enter_async_context(node_database(pg_server_url))
         vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
@@ -725,18 +703,7 @@ async def test_the_whole_dataset_row_does_not_tell_who_is_homozygous(pg_server_u
     default rules this told members from strangers, anonymously, in two record pages,
     outside the smooth floor and the loss accounts; a tier given no population
     (`population_floor` 0) is now given no split either."""
-    rng = np.random.default_rng(11)
-    frequencies = rng.uniform(0.02, 0.3, 2000)
-    genotypes = rng.binomial(2, frequencies, size=(2 * _MEMBERS, 2000)).astype(np.int8)
-    genotypes = genotypes[:, (genotypes[:_MEMBERS] > 0).any(axis=0)]
-    positions = 10_000 + 10 * np.arange(genotypes.shape[1])
-    calls = np.array(["0/0", "0/1", "1/1"])
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                        "FORMAT", *(f"M{i:03d}" for i in range(_MEMBERS))])]
-    lines += [f"chr1\t{pos}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[genotypes[:_MEMBERS, s]])
-              for s, pos in enumerate(positions)]
+    genotypes, positions, lines = _members_and_strangers(11, 0.02, 0.3, 2000)
     async with AsyncExitStack() as stack:
         db_url = await stack.enter_async_context(node_database(pg_server_url))
         vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
