@@ -164,6 +164,22 @@ async def test_ranked_identifier_then_text_rank_then_similarity(search: Search):
     assert await search.ids("studies", node=SE) == ["GDI-SE-SYN-020"]
 
 
+async def test_a_parameter_given_twice_is_refused_naming_it(search: Search):
+    """`country=FI&country=SE` was answered with Finland's datasets only, the second filter
+    dropped without a word: a caller reading it as "FI or SE" (or a client that appends a
+    filter to a URL that had one) got a wrong list that looked right."""
+    for twice in ("country=FI&country=SE", "skip=1&skip=2", "q=heart&q=tumour",
+                  "node=org.test.fi&node=org.test.se"):
+        name = twice.partition("=")[0]
+        async with search.http.get(f"{search.url}/api/datasets?{twice}") as response:
+            body = await response.json()
+        assert response.status == 400 and body["error"]["code"] == "invalid_parameter", body
+        assert body["error"]["message"].startswith(f"{name}: "), body
+    # One value each, with other parameters, is still a search.
+    status, body = await search.get(country="SE", limit="1")
+    assert status == 200 and body["total"] == 2
+
+
 async def test_matched_words_come_back_highlighted_as_safe_html(search: Search):
     found = await search.first("cardio")
     assert found["highlight"] == {

@@ -330,6 +330,12 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 async def list_datasets(request: web.Request) -> web.Response:
     params = dict(request.query)
+    # A parameter given twice was read as its first value, the other dropped without a
+    # word (`country=FI&country=SE` listed Finland's datasets only)
+    repeated = sorted(name for name in params if len(request.query.getall(name)) > 1)
+    if repeated:
+        return _error(400, "invalid_parameter", "; ".join(
+            f"{name}: given more than once; give one value" for name in repeated))
     try:
         search = SearchParams.model_validate(params)
     except ValidationError as exc:
