@@ -26,7 +26,9 @@ from catalogue.record import (
     HEALTH_THEME,
     IRI,
     MAX_DESCRIPTION,
+    MAX_EMAIL,
     MAX_KEYWORDS,
+    MAX_NAME,
     MAX_TITLE,
     Keyword,
     refuse_unstorable,
@@ -62,11 +64,13 @@ class DatasetMetadata(BaseModel):
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
     aliases: list[str] = Field(default_factory=list)
-    publisher: str | None = Field(default=None, min_length=1)
-    creator: str | None = Field(default=None, min_length=1,
+    publisher: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    creator: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
                                 description="Who produced the data; default the publisher")
-    contact_email: str | None = Field(default=None, alias="contactEmail", pattern=EMAIL)
-    contact_name: str | None = Field(default=None, alias="contactName", min_length=1)
+    contact_email: str | None = Field(default=None, alias="contactEmail", pattern=EMAIL,
+                                      max_length=MAX_EMAIL)
+    contact_name: str | None = Field(default=None, alias="contactName", min_length=1,
+                                     max_length=MAX_NAME)
     health_categories: list[str] = Field(default_factory=lambda: [HUMAN_GENOMIC],
                                          alias="healthCategories", min_length=1)
     applicable_legislation: list[str] = Field(default_factory=lambda: [EHDS_REGULATION],

@@ -54,6 +54,11 @@ MAX_TITLE = 1_000
 MAX_DESCRIPTION = 20_000
 MAX_KEYWORD = 200
 MAX_KEYWORDS = 100
+# An agent's name or identifier and a contact's name, and an email as SMTP bounds it (RFC
+# 5321): unbounded, a 2.5 MB publisher name made the dataset's document larger than any
+# harvester reads (catalogue/harvest.py), the catalogue's own harvest included
+MAX_NAME = 1_000
+MAX_EMAIL = 254
 Keyword = Annotated[str, Field(max_length=MAX_KEYWORD)]
 # The dates a record may state: time-zoned (a date without a zone could not be compared with
 # the others, and the FAIR Data Point's date, the latest of them, was a 500 for the whole
@@ -152,8 +157,8 @@ class Agent(_Storable):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
-    identifier: str | None = None
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    identifier: str | None = Field(default=None, max_length=MAX_NAME)
 
 
 class ContactPoint(_Storable):
@@ -161,8 +166,8 @@ class ContactPoint(_Storable):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
-    email: str = Field(pattern=EMAIL)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    email: str = Field(pattern=EMAIL, max_length=MAX_EMAIL)
 
 
 class CatalogueRecord(_Storable):

@@ -43,6 +43,7 @@ from pydantic_settings import (
 from auth.issuers import TrustedIssuer
 from beacon.limits import INT4_MAX
 from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots
+from catalogue.record import MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, Url
@@ -323,8 +324,10 @@ class Settings(ServiceSettings):
                                             "the installed package's")
     organisation_id: str = "org.example"
     # The FAIR Data Point's publisher (a foaf:Agent needs a name): empty, every document
-    # of it was a 503 for as long as the node ran.
-    organisation_name: str = Field(default="Example GDI node operator", min_length=1)
+    # of it was a 503 for as long as the node ran; past a record's bound, no dataset was
+    # published.
+    organisation_name: str = Field(default="Example GDI node operator", min_length=1,
+                                   max_length=MAX_NAME)
     organisation_url: str | None = None
     contact_url: str = "mailto:beacon@example.org"
     db_pool_min: int = Field(default=2, ge=1, le=MAX_POOL)
@@ -544,8 +547,10 @@ class CatalogueSettings(ServiceSettings):
     port: int = Field(default=5060, ge=1, le=65535)
     title: str = "GDI federated dataset catalogue"
     description: str = "Datasets published by the nodes of a GDI federation"
-    # The catalogue's FAIR Data Point's publisher: empty, its every document was a 503.
-    publisher_name: str = Field(default="GDI catalogue operator", min_length=1)
+    # The catalogue's FAIR Data Point's publisher: empty, or longer than an Agent's name,
+    # its every document was a 503.
+    publisher_name: str = Field(default="GDI catalogue operator", min_length=1,
+                                max_length=MAX_NAME)
     nodes: list[NodeCredential] = Field(
         default_factory=list, description="Nodes allowed to register and publish")
     allow_internal_origins: bool = Field(

@@ -44,6 +44,7 @@ from catalogue.record import (
     MAX_DESCRIPTION,
     MAX_KEYWORD,
     MAX_KEYWORDS,
+    MAX_NAME,
     MAX_TITLE,
     AccessRights,
     Agent,
@@ -1568,6 +1569,38 @@ async def test_a_record_at_its_length_bounds_is_indexed_and_one_past_them_is_ref
                                              TOKENS[NODE])
         assert response.status == 400 and named in body["error"]["message"], (named, body)
     assert await catalogue.ids(q="cardiogram") == ["GDI-FI-SYN-001"]
+
+
+async def test_a_name_too_long_for_a_harvested_document_is_refused_naming_it(catalogue):
+    """A publisher, creator or contact of any length was taken (the record bounded its
+    texts, not its agents'): a 2.5 MB publisher name made the dataset's document, on the
+    node and on the catalogue's own FAIR Data Point, larger than any harvester reads
+    (harvest.MAX_DOCUMENT_BYTES), so a push kept a record no harvest could read again."""
+    fi = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    assert (await catalogue.put(path, _registration(fi), TOKENS[NODE]))[0].status == 200
+    huge = "n" * (MAX_DOCUMENT_BYTES + 500_000)
+    record = _record("GDI-FI-SYN-001", fi).to_json()
+    contact = {"name": "Desk", "email": "desk@fi.example"}
+    for changes, named in (({"publisher": {"name": huge}}, "records.0.publisher.name"),
+                           ({"creator": {"name": "C", "identifier": huge}},
+                            "records.0.creator.identifier"),
+                           ({"contactPoint": contact | {"name": huge}},
+                            "records.0.contactPoint.name"),
+                           ({"contactPoint": contact | {"email": huge + "@fi.example"}},
+                            "records.0.contactPoint.email")):
+        response, body = await catalogue.put(path + "/datasets", {"records": [record | changes]},
+                                             TOKENS[NODE])
+        assert response.status == 400 and named in body["error"]["message"], (named, body)
+    longest = {"publisher": {"name": "p" * MAX_NAME, "identifier": "i" * MAX_NAME},
+               "contactPoint": {"name": "c" * MAX_NAME, "email": "d" * 240 + "@fi.example"}}
+    response, body = await catalogue.put(path + "/datasets", {"records": [record | longest]},
+                                         TOKENS[NODE])
+    assert response.status == 200, body
+    # The catalogue's own publisher is such a name: refused at start, not its FDP a 503
+    with pytest.raises(ValueError, match="publisher_name"):
+        CatalogueSettings(data_dir=catalogue.settings.data_dir,
+                          publisher_name="p" * (MAX_NAME + 1))
 
 
 async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue, caplog):

@@ -41,6 +41,7 @@ from catalogue.record import (
     MAX_DESCRIPTION,
     MAX_KEYWORD,
     MAX_KEYWORDS,
+    MAX_NAME,
     MAX_TITLE,
     Agent,
 )
@@ -519,6 +520,10 @@ COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
     (COMPLETE | {"description": "d" * (MAX_DESCRIPTION + 1)}, "description"),
     (COMPLETE | {"keywords": ["k"] * (MAX_KEYWORDS + 1)}, "keywords"),
     (COMPLETE | {"keywords": ["ok", "k" * (MAX_KEYWORD + 1)]}, "keywords.1"),
+    (COMPLETE | {"publisher": "p" * (MAX_NAME + 1)}, "publisher"),
+    (COMPLETE | {"creator": "c" * (MAX_NAME + 1)}, "creator"),
+    (COMPLETE | {"contactName": "c" * (MAX_NAME + 1)}, "contactName"),
+    (COMPLETE | {"contactEmail": "d" * 250 + "@fi.example"}, "contactEmail"),
     # loaded, and the ingest failed with `str is not valid UTF-8`, naming neither
     (COMPLETE | {"keywords": ["ok", "bad \ud800"]}, "keywords.1: holds a lone surrogate"),
     (COMPLETE | {"note \udfff": "x"},

@@ -23,6 +23,7 @@ from catalogue.metadata import DatasetMetadata
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EMAIL,
+    MAX_EMAIL,
     AccessRights,
     Agent,
     CatalogueRecord,
@@ -113,6 +114,6 @@ def _contact(metadata: DatasetMetadata, publisher: str,
     email = metadata.contact_email
     if email is None and settings.contact_url.startswith("mailto:"):
         email = settings.contact_url[len("mailto:"):]
-    if not email or not re.fullmatch(EMAIL, email):
+    if not email or len(email) > MAX_EMAIL or not re.fullmatch(EMAIL, email):
         return None
     return ContactPoint(name=metadata.contact_name or publisher, email=email)
