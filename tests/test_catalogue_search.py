@@ -180,6 +180,21 @@ async def test_a_parameter_given_twice_is_refused_naming_it(search: Search):
     assert status == 200 and body["total"] == 2
 
 
+async def test_a_filter_value_no_record_can_hold_is_refused_naming_it(search: Search):
+    """`assembly=hg38` or `country=UK` was answered with no datasets, as if the federation
+    held none on GRCh38 or from Great Britain: a record's assembly is GRCh37 or GRCh38 and
+    its country an assigned ISO code (`UK` is not; `GB` is), as `accessRights=public` is
+    already a 400."""
+    for name, value in (("assembly", "hg38"), ("assembly", "grch38"), ("assembly", ""),
+                        ("country", "UK"), ("country", "XX")):
+        status, body = await search.get(**{name: value})
+        assert status == 400 and body["error"]["code"] == "invalid_parameter", body
+        assert body["error"]["message"].startswith(f"{name}: "), body
+    for name, value in (("assembly", "GRCh37"), ("assembly", "GRCh38"), ("country", "GB")):
+        status, body = await search.get(**{name: value})
+        assert status == 200, body
+
+
 async def test_matched_words_come_back_highlighted_as_safe_html(search: Search):
     found = await search.first("cardio")
     assert found["highlight"] == {

@@ -31,7 +31,7 @@ from catalogue.record import (
     CatalogueRecord,
     refuse_unstorable,
 )
-from catalogue.vocabulary import assigned_country
+from catalogue.vocabulary import ASSEMBLIES, assigned_country
 from node.http import health
 from node.http.app_keys import CATALOGUE_OUTAGE, CATALOGUE_POOL, CATALOGUE_SETTINGS
 from node.http.body import BodyRefused, read_body
@@ -92,7 +92,18 @@ class SearchParams(BaseModel):
             raise ValueError(f"has {words} words; at most {store.MAX_QUERY_WORDS} are allowed")
         return value
 
-    @field_validator("node", "theme", "assembly")
+    _iso_country = field_validator("country")(assigned_country)
+
+    @field_validator("assembly")
+    @classmethod
+    def _named_assembly(cls, value: str | None) -> str | None:
+        """One a record can name: another (`hg38`) was answered with no datasets, as if
+        the federation held none on that assembly."""
+        if value is not None and value not in ASSEMBLIES:
+            raise ValueError(f"expected one of {', '.join(ASSEMBLIES)}")
+        return value
+
+    @field_validator("node", "theme")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         """No NUL: PostgreSQL's text cannot hold one, so no record has one."""
