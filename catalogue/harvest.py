@@ -104,8 +104,10 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
 
 
 def _parse(body: bytes, url: str) -> Graph:
+    """The document's graph. A leading byte order mark is a signature, not text: rdflib read
+    it as a statement, and a node whose documents began with one could not be harvested."""
     graph = Graph()
-    graph.parse(data=body.decode("utf-8"), format="turtle", publicID=url)
+    graph.parse(data=body.decode("utf-8-sig"), format="turtle", publicID=url)
     return graph
 
 

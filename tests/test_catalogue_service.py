@@ -915,6 +915,23 @@ async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalo
     assert stored == "Read to its end"
 
 
+async def test_documents_beginning_with_a_byte_order_mark_are_harvested(catalogue):
+    """A node (or the tool that wrote its files) starting each Turtle document with a UTF-8
+    byte order mark: its root was `malformed Turtle` (rdflib reads U+FEFF as a statement),
+    the node unhealthy and nothing of it harvested. The mark is a signature, not text."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool, title="Marked")
+        documents = {}
+        for path in ("/fdp", "/fdp/catalog/main", "/fdp/dataset/GDI-FI-SYN-002"):
+            async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+                documents[path] = (200, "\ufeff" + await got.text())
+        fake.broken = documents
+        [outcome] = await _harvest(catalogue)
+    assert outcome.healthy and outcome.problems == [], outcome
+    assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+    assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]["title"] == "Marked"
+
+
 async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
         catalogue):
     """As a push is refused, a harvested dataset document whose date has no time zone is
