@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from math import ceil
 from pathlib import Path
+from urllib.parse import urljoin
 
 import asyncpg
 import pytest
@@ -462,7 +463,24 @@ async def test_unknown_resources_are_plain_404_and_root_slash_redirects(fdp_node
         assert response.status == 404 and response.content_type == "text/plain", path
         assert path.encode() in body
     async with client.get("/fdp/", allow_redirects=False) as response:
-        assert response.status == 308 and response.headers["Location"] == "/fdp"
+        assert response.status == 308 and response.headers["Location"] == "../fdp"
+
+
+async def test_the_root_slash_redirect_stays_under_a_proxys_path_and_keeps_the_query(
+        fdp_node):
+    """Behind a proxy serving the node under a path (public base URL
+    https://gdi.example.org/fi-node), `/fdp/` redirected to `/fdp`, which the client
+    resolved to https://gdi.example.org/fdp, outside the node; and `?format=jsonld` was
+    dropped, so the root came back as Turtle."""
+    public = "https://gdi.example.org/fi-node"
+    client, settings, _ = await fdp_node(public_base_url=public)
+    for query in ("", "?format=jsonld"):
+        async with client.get("/fdp/" + query, allow_redirects=False) as response:
+            assert response.status == 308
+            assert urljoin(f"{public}/fdp/{query}", response.headers["Location"]) == \
+                f"{public}/fdp{query}"
+    async with client.get("/fdp/?format=jsonld") as response:
+        assert response.status == 200 and response.content_type == "application/ld+json"
 
 
 async def test_hidden_controlled_datasets_are_not_published(fdp_node, loaded_db):

@@ -32,8 +32,13 @@ def fdp_routes(site_for: SiteFor, prefix: str = FDP_PATH) -> list[web.RouteDef]:
     async def root(request: web.Request) -> web.StreamResponse:
         return await _answer(request, site_for, "")
 
+    # Relative to `prefix + "/"`, so that a proxy serving the node under a path keeps the
+    # client under it: `/fdp` took it to the proxy's own /fdp, outside the node
+    back_to_root = "../" + prefix.rpartition("/")[2]
+
     async def to_root(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPPermanentRedirect(prefix)
+        query = request.rel_url.raw_query_string
+        raise web.HTTPPermanentRedirect(back_to_root + (f"?{query}" if query else ""))
 
     return [web.get(prefix, root), web.get(prefix + "/", to_root),
             web.get(prefix + "/{kind:(" + "|".join(KINDS) + ")}/{key}", resource)]
