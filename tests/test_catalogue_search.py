@@ -195,6 +195,18 @@ async def test_a_filter_value_no_record_can_hold_is_refused_naming_it(search: Se
         assert status == 200, body
 
 
+async def test_a_theme_neither_an_eu_code_nor_an_iri_is_refused_naming_it(search: Search):
+    """`theme=heal` (the EU authority's codes are upper case), an empty theme or `://` were
+    each answered with no datasets, as if no dataset had the theme."""
+    for value in ("heal", "", "://", "Health"):
+        status, body = await search.get(theme=value)
+        assert status == 400 and body["error"]["message"].startswith("theme: "), body
+    for value in ("HEAL", "OP_DATPRO", "http://publications.europa.eu/resource/authority/"
+                                       "data-theme/HEAL"):
+        status, body = await search.get(theme=value)
+        assert status == 200, body
+
+
 async def test_matched_words_come_back_highlighted_as_safe_html(search: Search):
     found = await search.first("cardio")
     assert found["highlight"] == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from html import escape
 from typing import Any, TypeVar
@@ -125,9 +126,12 @@ class SearchParams(BaseModel):
     @field_validator("theme")
     @classmethod
     def _theme_iri(cls, value: str | None) -> str | None:
-        """HEAL is short for the EU data-theme IRI."""
-        if value is None or "://" in value:
+        """HEAL is short for the EU data-theme IRI. Anything else a record's theme cannot be
+        (`heal`: the codes are upper case; empty) was answered with no datasets."""
+        if value is None or IRI.fullmatch(value):
             return value
+        if not re.fullmatch(r"[A-Z][A-Z_]*", value):
+            raise ValueError("expected an EU data-theme code such as HEAL, or an http(s) IRI")
         return EU_DATA_THEME + value
 
     def query(self) -> store.DatasetQuery:
