@@ -255,9 +255,12 @@ _TEXT_MATCH = f"(d.search @@ {_EN} OR d.search @@ {_PLAIN})"
 # Typos (pg_trgm, through its index): run once, and not at all when every dataset already
 # matched by text.
 _TYPO_MATCH = "d.identifier IN (SELECT catalogue_typo_matches($2))"
+# The text as a dataset identifier, whatever its case (a GDI identifier is upper case): as
+# typed, `gdi-fi-syn-013` missed GDI-FI-SYN-013 and found only what mentions it.
+_IDENTIFIER = "d.identifier = upper($1)"
 # Best first: the exact identifier, then full-text matches by rank (title and keywords
 # weigh more than the description), then typo matches by similarity.
-_RANKED = f"""(d.identifier = $1) AS exact, {_TEXT_MATCH} AS matched,
+_RANKED = f"""({_IDENTIFIER}) AS exact, {_TEXT_MATCH} AS matched,
     ts_rank(d.search, {_EN}) + ts_rank(d.search, {_PLAIN}) AS rank,
     CASE WHEN {_TEXT_MATCH} THEN 0
          ELSE catalogue_fuzzy_score($2, d.search_text) END AS similarity"""
@@ -318,7 +321,7 @@ def _where(query: DatasetQuery, text: str | None) -> tuple[str, list[object]]:
 
     conditions = ["TRUE"]
     if text:
-        conditions.append(f"({_TEXT_MATCH} OR d.identifier = $1 OR {_TYPO_MATCH})")
+        conditions.append(f"({_TEXT_MATCH} OR {_IDENTIFIER} OR {_TYPO_MATCH})")
     if query.node:
         conditions.append(f"d.node_id = {arg(query.node)}")
     if query.country:

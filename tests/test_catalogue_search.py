@@ -207,6 +207,14 @@ async def test_a_theme_neither_an_eu_code_nor_an_iri_is_refused_naming_it(search
         assert status == 200, body
 
 
+async def test_an_identifier_in_lower_case_finds_its_dataset_first(search: Search):
+    """Case does not matter to a search, but `gdi-fi-syn-013` found only the dataset whose
+    description mentions GDI-FI-SYN-013, not that dataset: the identifier was compared as
+    typed, and GDI identifiers are upper case."""
+    assert await search.ids("gdi-fi-syn-013") == ["GDI-FI-SYN-013", "GDI-FI-SYN-014"]
+    assert await search.ids(" Gdi-Fi-Syn-013 ") == ["GDI-FI-SYN-013", "GDI-FI-SYN-014"]
+
+
 async def test_matched_words_come_back_highlighted_as_safe_html(search: Search):
     found = await search.first("cardio")
     assert found["highlight"] == {
