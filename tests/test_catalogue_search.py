@@ -201,6 +201,14 @@ async def test_a_theme_neither_an_eu_code_nor_an_iri_is_refused_naming_it(search
     for value in ("heal", "", "://", "Health"):
         status, body = await search.get(theme=value)
         assert status == 400 and body["error"]["message"].startswith("theme: "), body
+
+
+async def test_an_empty_node_filter_is_refused_not_dropped(search: Search):
+    """`node=` (a page building `node=${id}` with no node chosen) listed every node's
+    datasets, the filter dropped without a word."""
+    status, body = await search.get(node="")
+    assert status == 400 and body["error"]["message"].startswith("node: "), body
+    assert await search.ids("", node=SE) == ["GDI-SE-SYN-020", "GDI-SE-SYN-021"]
     for value in ("HEAL", "OP_DATPRO", "http://publications.europa.eu/resource/authority/"
                                        "data-theme/HEAL"):
         status, body = await search.get(theme=value)

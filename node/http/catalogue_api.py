@@ -74,7 +74,8 @@ class SearchParams(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     q: str | None = Field(default=None, max_length=500)
-    node: str | None = None
+    # empty, the filter was dropped and every node's datasets listed
+    node: str | None = Field(default=None, min_length=1)
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     access_rights: str | None = Field(default=None, alias="accessRights")
     theme: str | None = None
