@@ -255,13 +255,25 @@ async def charge(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]
     datasets before that one go back (`refund`): without that, a caller whose budget for
     one dataset was spent lost units of every other dataset it asked with it, on every
     refused query. So they do when a take fails otherwise (the database down, the request
-    cancelled), which kept them spent until 2026-12-05."""
+    cancelled), which kept them spent until 2026-12-05.
+
+    Refused for one dataset, it still asks the others, and is refused with the latest
+    Retry-After among them: the query is answered only once each has room, and told the
+    first refusal's, it was refused again then for another dataset whose day was spent
+    (until 2026-12-05)."""
     left: dict[str, Left] = {}
+    latest: BudgetExceeded | None = None
     try:
         for dataset_id, rules in datasets:
             if rules.budgeted:
-                left[dataset_id] = await budgets.spend(caller, dataset_id, rules,
-                                                       rules.rare_cost)
+                try:
+                    left[dataset_id] = await budgets.spend(caller, dataset_id, rules,
+                                                           rules.rare_cost)
+                except BudgetExceeded as refused:
+                    if latest is None or refused.retry_after > latest.retry_after:
+                        latest = refused
+        if latest is not None:
+            raise latest
     except BaseException:
         refund(budgets, caller, datasets, left)
         raise

@@ -453,6 +453,31 @@ async def test_a_query_refused_for_one_dataset_spends_nothing_of_the_others(pool
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent WHERE dataset_id = 'A'") == 2
 
 
+async def test_a_query_spent_in_two_datasets_is_told_when_both_have_room(pool):
+    """A query asking two datasets is answered once both have room, so its Retry-After is
+    the later of their two moments, in whichever order it names them: the first refusal's
+    was told, a window's hour where the other dataset's day was spent (midnight UTC, or
+    the one after), and the question was refused again then. And nothing is spent of
+    either."""
+    from beacon.budget import BudgetExceeded, Budgets, charge
+    from beacon.disclosure import DisclosurePolicy, Rules
+    hourly, daily = Rules(budget_per_window=1), Rules(budget_per_day=1)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller, both = "address 192.0.2.10", [("HOUR", hourly), ("DAY", daily)]
+    await charge(budgets, caller, both)
+    told = []
+    for order in (both, both[::-1]):
+        with pytest.raises(BudgetExceeded) as refused:
+            await charge(budgets, caller, order)
+        told.append(refused.value.retry_after)
+    midnight = await pool.fetchval(
+        "SELECT date_trunc('day', clock_timestamp(), 'UTC') + interval '1 day'")
+    latest = max(await _seconds_until(pool, midnight),
+                 DisclosurePolicy().window_seconds + 60)     # the window, its minute and more
+    assert told[0] == told[1] and told[0] >= latest - 5, (told, latest)
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 2
+
+
 async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
     """A rare question at the largest cost a rule takes (RULE_MAX) takes the whole budget
     and the next is refused. budget_take, forced past the budget, fills a minute's bucket to
