@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
@@ -364,6 +365,37 @@ async def test_audit_trail_shows_what_was_disclosed_and_never_a_token(loaded, tm
     assert token not in stored
     assert not any(part in stored for part in token.split("."))
     assert all(token not in out for out in (table.stdout, summary.stdout))
+
+
+async def test_audit_list_prints_one_line_per_entry_whatever_its_path_holds(
+        pg_server_url, tmp_path):
+    """A caller granted a dataset asks for an individual whose id (in the path) holds a
+    line break, an escape and a right-to-left override: `audit list` prints that entry on
+    one line, those characters escaped. The path was printed as the node decoded it, so
+    the caller wrote the operator's table a line of its own choosing (an entry of another
+    caller), and could colour or reorder what the terminal showed."""
+    from auth.dev_issuer import DevUser
+    forged = "\n2026-01-01 00:00:00  address 192.0.2.1  \x1b[2J\u202e"
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        path = write_vcf_text(tmp_path / "granted.vcf", VCF)
+        await ingest(url, IngestRequest(path, DATASET, GRCH38, AccessLevel.CONTROLLED,
+                                        "Granted", workers=1))
+        aai, aai_url = await serve_dev_aai(stack, users=[
+            DevUser(name="dave", password="dave", grants=[DATASET])])
+        token = aai.access_token(aai.users["dave"])
+        trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
+        async with served(_settings(url, tmp_path, trusted_issuers=trust)) as node:
+            response = await node.get("/api/individuals/S1" + quote(forged, safe=""),
+                                      headers={"Authorization": f"Bearer {token}"})
+            assert response.status == 200, await response.text()
+        [entry] = _cli_json(_env(DATABASE_URL=url), "audit", "list", "--json")
+        assert entry["endpoint"] == "/api/individuals/S1" + forged      # kept as asked
+        table = gdi_node("audit", "list", env=_env(DATABASE_URL=url))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].startswith(entry["at"][:10]), lines
+    assert "\x1b" not in table.stdout and "\u202e" not in table.stdout
+    assert "/api/individuals/S1\\n2026-01-01" in lines[1]
 
 
 def _summed(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:

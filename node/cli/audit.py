@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from node.cli.common import connection, run, settings_of
+from node.logs import shown
 from node.settings import Settings
 
 
@@ -92,9 +93,9 @@ def audit_list(ctx: click.Context, since: datetime | None, until: datetime | Non
                                          else ""))
         return
     click.echo(f"{'AT (UTC)':<19}  {'CALLER':<30} {'ENDPOINT':<24} DATASETS")
-    for r in rows:
-        click.echo(f"{r['at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {r['caller']:<30} "
-                   f"{r['endpoint']:<24} {_disclosed(json.loads(r['datasets']))}")
+    for r in rows:     # the path is the caller's to write: its line breaks escaped (shown)
+        click.echo(f"{r['at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {shown(r['caller']):<30} "
+                   f"{shown(r['endpoint']):<24} {_disclosed(json.loads(r['datasets']))}")
 
 
 def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
@@ -106,9 +107,9 @@ def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
                 else "found" if d.get("exists") else "not found")
         if "peer" in d:
             answered = f", {d['granularity']}] {told}" if "granularity" in d else "]"
-            parts.append(f"{key} [peer {d['peer']}{answered}")
+            parts.append(f"{shown(key)} [peer {d['peer']}{answered}")
         else:
-            parts.append(f"{key} [{d.get('tier')}, {d.get('granularity')}] {told}, "
+            parts.append(f"{shown(key)} [{d.get('tier')}, {d.get('granularity')}] {told}, "
                          f"spent {d.get('spent', 0)}")
     return "; ".join(parts) or "-"
 
@@ -145,8 +146,8 @@ def audit_summary(ctx: click.Context, since: datetime | None, until: datetime | 
     click.echo(f"{'DAY':<10}  {'CALLER':<30} {'DATASET':<20} {'REQUESTS':>8} {'HITS':>8} "
                f"{'SPENT':>8}")
     for day, who, dataset, requests, hits, spent in rows:
-        click.echo(f"{day:%Y-%m-%d}  {who:<30} {dataset:<20} {requests:>8} {hits:>8} "
-                   f"{spent:>8}")
+        click.echo(f"{day:%Y-%m-%d}  {shown(who):<30} {shown(dataset):<20} {requests:>8} "
+                   f"{hits:>8} {spent:>8}")
 
 
 async def _summary(settings: Settings, since: datetime | None, until: datetime | None,
