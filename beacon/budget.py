@@ -42,9 +42,15 @@ class BudgetExceeded(Exception):
         self.dataset_id = dataset_id
         self.retry_after = retry_after
         super().__init__(
-            f"query budget for dataset {dataset_id} spent ({rules.budget_per_window} units per "
-            f"{window_seconds} s, {rules.budget_per_day} per day; {_cost(rules)}); retry in "
-            f"{retry_after} s")
+            f"query budget for dataset {dataset_id} spent ({_limits(rules, window_seconds)}; "
+            f"{_cost(rules)}); retry in {retry_after} s")
+
+
+def _limits(rules: Rules, window_seconds: int) -> str:
+    """The limits that hold: an unlimited one's 0 ("0 per day") read as no budget at all."""
+    limits = [(rules.budget_per_window, f"per {window_seconds} s"),
+              (rules.budget_per_day, "per day")]
+    return ", ".join(f"{n} unit{'s' if n != 1 else ''} {per}" for n, per in limits if n)
 
 
 def _cost(rules: Rules) -> str:

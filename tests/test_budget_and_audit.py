@@ -134,6 +134,8 @@ async def test_over_budget_is_a_429_with_retry_after_and_the_budget_shown_before
         assert beacon_schema(ERROR_SCHEMA, body) == []
         assert body["error"]["errorCode"] == 429
         assert f"query budget for dataset {DATASET} spent" in body["error"]["errorMessage"]
+        # the limits that hold, not an unlimited day's 0 (which reads as no budget at all)
+        assert f"({BUDGET} units per {WINDOW} s;" in body["error"]["errorMessage"]
         retry_after = response.headers["Retry-After"]
         # a take counts for the window and two minutes (migration 0022)
         assert retry_after.isdigit() and 1 <= int(retry_after) <= WINDOW + 120
@@ -507,6 +509,7 @@ async def test_a_query_spent_in_two_datasets_is_told_when_both_have_room(pool):
     latest = max(await _seconds_until(pool, midnight),
                  DisclosurePolicy().window_seconds + 60)     # the window, its minute and more
     assert told[0] == told[1] and told[0] >= latest - 5, (told, latest)
+    assert str(refused.value).startswith("query budget for dataset DAY spent (1 unit per day;")
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 2
 
 
