@@ -1,5 +1,6 @@
 """The audit trail in PostgreSQL: per answered request, who asked, which datasets, at which
-granularity, what was disclosed (as disclosed) and the budget spent. Never a token.
+granularity, what was disclosed (as disclosed) and the budget spent; per request refused for
+its budget (429), who asked which datasets. Never a token.
 
 Requests do not wait for it: entries are buffered and written in batches, every
 `flush_seconds` (Settings.audit_flush_seconds, 1 s by default), as soon as FLUSH_ENTRIES are

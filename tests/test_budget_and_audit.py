@@ -185,7 +185,30 @@ async def test_a_rare_question_needs_rare_cost_units_left(loaded, tmp_path):
     finally:
         await conn.close()
     spent = [json.loads(r["datasets"])[DATASET]["spent"] for r in await _audit_rows(loaded)]
-    assert spent == [1] * ANSWERED
+    assert spent == [1] * ANSWERED + [0]                 # the refused one spent nothing
+
+
+async def test_a_question_refused_for_its_budget_is_in_the_audit_trail(loaded, tmp_path):
+    """A question refused with 429 is recorded, once, with who asked and the datasets it
+    asked, refused and spending nothing: the trail held answered questions only, so a
+    caller asking on past its budget (what a membership attack does) left no trace of it
+    for the operator, where the access log names no caller."""
+    async with served(_settings(loaded, tmp_path)) as node:
+        for _ in range(ANSWERED):
+            assert (await node.get(COMMON)).status == 200
+        refused = await node.get(RARE, headers={"X-Request-ID": "refused-1"})
+        assert refused.status == 429
+    rows = await _audit_rows(loaded)
+    assert len(rows) == ANSWERED + 1
+    assert (rows[-1]["caller"], rows[-1]["endpoint"]) == (ANONYMOUS_CALLER, "/api/g_variants")
+    assert json.loads(rows[-1]["datasets"]) == {DATASET: {
+        "tier": "anonymous", "refused": "budget",
+        "retryAfter": int(refused.headers["Retry-After"]), "spent": 0}}
+    env = _env(DATABASE_URL=loaded)
+    [listed] = _cli_json(env, "audit", "list", "--json", "--limit", "1")
+    assert listed["requestId"] == "refused-1"
+    table = gdi_node("audit", "list", "--limit", "1", env=env)
+    assert f"{DATASET} [anonymous] refused (budget spent), spent 0" in table.stdout, table
 
 
 # --- worker processes and a restart -------------------------------------------------------------
@@ -296,7 +319,8 @@ async def test_budget_holds_across_two_workers_and_a_restart(loaded, tmp_path):
     finally:
         workers.stop()
     rows = await _audit_rows(loaded)                     # written at each worker's shutdown
-    assert len(rows) == answered
+    refusals = [r for r in rows if "refused" in json.loads(r["datasets"])[DATASET]]
+    assert (len(rows) - len(refusals), len(refusals)) == (answered, 3)
     assert {r["caller"] for r in rows} == {ANONYMOUS_CALLER}
 
 

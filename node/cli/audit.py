@@ -79,7 +79,8 @@ def audit() -> None:
 @click.pass_context
 def audit_list(ctx: click.Context, since: datetime | None, until: datetime | None,
                caller: str | None, dataset_id: str | None, limit: int, as_json: bool) -> None:
-    """List answered requests, newest first (the last second's may still be buffered)."""
+    """List answered requests, and those refused for their budget, newest first (the last
+    second's may still be buffered)."""
     _range(since, until)
     rows = run(_entries(settings_of(ctx), since, until, caller, dataset_id, limit))
     if as_json:
@@ -105,7 +106,10 @@ def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
     for key, d in sorted(datasets.items()):
         told = (f"count {d['count']}" if "count" in d
                 else "found" if d.get("exists") else "not found")
-        if "peer" in d:
+        if "refused" in d:                     # a 429: nothing told (beacon_api._refused)
+            parts.append(f"{shown(key)} [{d.get('tier')}] refused ({d['refused']} spent), "
+                         f"spent {d.get('spent', 0)}")
+        elif "peer" in d:
             answered = f", {d['granularity']}] {told}" if "granularity" in d else "]"
             parts.append(f"{shown(key)} [peer {d['peer']}{answered}")
         else:

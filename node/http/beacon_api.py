@@ -258,7 +258,11 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     if chosen is None:
         chosen = await _chosen(request, app, query)
     asked = [(d.row.id, d.rules) for d in chosen]
-    left = await charge(app[BUDGETS], key, asked)
+    try:
+        left = await charge(app[BUDGETS], key, asked)
+    except BudgetExceeded as refused:
+        _trail(request, app, key, {d.row.id: _refused(d, purpose, refused) for d in chosen})
+        raise
     try:
         answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
             app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
@@ -294,6 +298,20 @@ def _entry(answered: answer.DatasetAnswer, purpose: str | None, spent: dict[str,
     if purpose:
         entry["purpose"] = purpose
     entry["spent"] = spent.get(answered.seen.row.id, 0)
+    return entry
+
+
+def _refused(seen: Seen, purpose: str | None, refused: BudgetExceeded) -> dict[str, object]:
+    """One dataset's part of the audit trail entry of a question refused for its budget
+    (429): it disclosed nothing and spent nothing, and is recorded so that a caller asking
+    on past its budget, as a membership attack does, shows in the trail; the access log
+    names no caller. `retryAfter` on the dataset whose budget refused it."""
+    entry: dict[str, object] = {"tier": seen.tier, "refused": "budget"}
+    if seen.row.id == refused.dataset_id:
+        entry["retryAfter"] = refused.retry_after
+    if purpose:
+        entry["purpose"] = purpose
+    entry["spent"] = 0
     return entry
 
 
