@@ -119,7 +119,7 @@ class Budgets:
         (beacon/hung_server.py); without one, it waits for good."""
         self._pool = pool
         self._watchdog = watchdog
-        self._window = policy.window_seconds
+        self.window_seconds = policy.window_seconds
         self._leases: dict[tuple[str, str], _Lease] = {}
         # the take in flight per caller and dataset: None once done with units taken, else
         # what it needed and the refusal's Retry-After
@@ -151,7 +151,7 @@ class Budgets:
                 return Left(_minus(lease.window_left, held), _minus(lease.day_left, held),
                             source)
             if refused is not None and units - held == refused[0]:
-                raise BudgetExceeded(dataset_id, refused[1], rules, self._window)
+                raise BudgetExceeded(dataset_id, refused[1], rules, self.window_seconds)
             taking = self._taking.get(key)
             if taking is None or taking.done():      # done and still here: ended unstarted
                 taking = self._taking[key] = asyncio.ensure_future(
@@ -159,6 +159,20 @@ class Budgets:
             # shielded: a request that ends while waiting leaves the take to finish, its
             # units joining the lease for the others
             refused = await asyncio.shield(taking)
+
+    async def wait(self, caller: str, dataset_id: str, rules: Rules, units: int) -> int:
+        """Seconds until `units` of the caller's budget for a dataset are there (held here,
+        or in the database), taking none: for a query already refused for another dataset
+        (`charge`). 1 when they are there now, the least a Retry-After says."""
+        lease = self._held((caller, dataset_id))
+        held = 0 if lease is None else lease.units
+        if held >= units:
+            return 1
+        async with self._pool.acquire() as connection:   # wanting none: budget_take's probe
+            _, row = await self._ask(connection, caller, dataset_id, rules, 0, units - held)
+            if lease is not None and row["retry_after"] > lease.lapse(time.monotonic()):
+                _, row = await self._ask(connection, caller, dataset_id, rules, 0, units)
+        return row["retry_after"]               # what it held lapses first: as in _take
 
     def give_back(self, caller: str, dataset_id: str, units: int, source: _Take | None
                   ) -> Left | None:
@@ -238,7 +252,7 @@ class Budgets:
         at = time.monotonic()
         taking = connection.fetchrow(
             "SELECT * FROM budget_take($1, $2, $3, $4, false, $5, $6, $7)", caller,
-            dataset_id, wanted, needed, self._window, rules.budget_per_window,
+            dataset_id, wanted, needed, self.window_seconds, rules.budget_per_window,
             rules.budget_per_day)
         return at, await (taking if self._watchdog is None else
                           self._watchdog.run(connection, taking))
@@ -263,23 +277,28 @@ async def charge(budgets: Budgets, caller: str, datasets: list[tuple[str, Rules]
     refused query. So they do when a take fails otherwise (the database down, the request
     cancelled), which kept them spent until 2026-12-05.
 
-    Refused for one dataset, it still asks the others, and is refused with the latest
-    Retry-After among them: the query is answered only once each has room, and told the
-    first refusal's, it was refused again then for another dataset whose day was spent
-    (until 2026-12-05)."""
+    Refused for one dataset, it asks the datasets after it when they would have room
+    (`Budgets.wait`, taking nothing), and is refused with the latest of those moments: the
+    query is answered only once each has room, and told the first refusal's, it was refused
+    again then for another dataset whose day was spent (until 2026-12-05)."""
     left: dict[str, Left] = {}
-    latest: BudgetExceeded | None = None
+    refused: BudgetExceeded | None = None
     try:
         for dataset_id, rules in datasets:
-            if rules.budgeted:
+            if not rules.budgeted:
+                continue
+            if refused is None:
                 try:
                     left[dataset_id] = await budgets.spend(caller, dataset_id, rules,
                                                            rules.rare_cost)
-                except BudgetExceeded as refused:
-                    if latest is None or refused.retry_after > latest.retry_after:
-                        latest = refused
-        if latest is not None:
-            raise latest
+                except BudgetExceeded as exc:
+                    refused = exc
+                continue
+            later = await budgets.wait(caller, dataset_id, rules, rules.rare_cost)
+            if later > refused.retry_after:
+                refused = BudgetExceeded(dataset_id, later, rules, budgets.window_seconds)
+        if refused is not None:
+            raise refused
     except BaseException:
         refund(budgets, caller, datasets, left)
         raise

@@ -534,6 +534,11 @@ async def test_a_query_spent_in_two_datasets_is_told_when_both_have_room(pool):
                  DisclosurePolicy().window_seconds + 60)     # the window, its minute and more
     assert told[0] == told[1] and told[0] >= latest - 5, (told, latest)
     assert str(refused.value).startswith("query budget for dataset DAY spent (1 unit per day;")
+    # the datasets after a refusal are asked when they would have room, and nothing is taken
+    # of them: a take would hold units in this process that lapse, spent, unless asked again
+    with pytest.raises(BudgetExceeded) as refused:
+        await charge(budgets, caller, [*both, ("FRESH", Rules(budget_per_window=300))])
+    assert refused.value.retry_after == told[0]
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 2
 
 
