@@ -196,14 +196,22 @@ async def test_a_question_refused_for_its_budget_is_in_the_audit_trail(loaded, t
     async with served(_settings(loaded, tmp_path)) as node:
         for _ in range(ANSWERED):
             assert (await node.get(COMMON)).status == 200
+        individuals = await node.get("/api/individuals?referenceName=1&start=199"
+                                     "&alternateBases=T",
+                                     headers={"X-Purpose-Of-Use": "DUO:0000006"})
+        assert individuals.status == 429
         refused = await node.get(RARE, headers={"X-Request-ID": "refused-1"})
         assert refused.status == 429
     rows = await _audit_rows(loaded)
-    assert len(rows) == ANSWERED + 1
-    assert (rows[-1]["caller"], rows[-1]["endpoint"]) == (ANONYMOUS_CALLER, "/api/g_variants")
-    assert json.loads(rows[-1]["datasets"]) == {DATASET: {
-        "tier": "anonymous", "refused": "budget",
-        "retryAfter": int(refused.headers["Retry-After"]), "spent": 0}}
+    assert len(rows) == ANSWERED + 2
+    assert [(r["caller"], r["endpoint"]) for r in rows[-2:]] == [
+        (ANONYMOUS_CALLER, "/api/individuals"), (ANONYMOUS_CALLER, "/api/g_variants")]
+    assert [json.loads(r["datasets"]) for r in rows[-2:]] == [
+        {DATASET: {"tier": "anonymous", "refused": "budget",
+                   "retryAfter": int(individuals.headers["Retry-After"]),
+                   "purpose": "DUO:0000006", "spent": 0}},
+        {DATASET: {"tier": "anonymous", "refused": "budget",
+                   "retryAfter": int(refused.headers["Retry-After"]), "spent": 0}}]
     env = _env(DATABASE_URL=loaded)
     [listed] = _cli_json(env, "audit", "list", "--json", "--limit", "1")
     assert listed["requestId"] == "refused-1"
