@@ -147,8 +147,12 @@ class AuditTrail:
         try:
             await self.flush(CLOSE_WRITE_SECONDS)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.error("audit trail: %d entries not written at shutdown (%s)",
+            # each in full, as an entry the database refuses is (flush), for the operator
+            # to put back: only their number was logged, and who had asked what was lost
+            log.error("audit trail: %d entries not written at shutdown (%s); each follows",
                       len(self._buffer), _described(error))
+            for entry in self._buffer:
+                log.error("audit trail: entry not written: %r", entry)
 
 
 def _described(error: BaseException) -> str:

@@ -1097,6 +1097,33 @@ def test_audit_list_words_a_network_entry_per_peer():
         "org.test.fi [peer ok, count] count 5; org.test.se [peer timeout]")
 
 
+async def test_entries_not_written_at_shutdown_are_logged_in_full(pool, caplog):
+    """At shutdown with the trail unwritable (the primary down), each entry still waiting
+    is logged in full at ERROR, as one the database refuses is, so the operator can put it
+    back: only their number was, and who had asked what was lost with the process."""
+    from beacon.audit import AuditTrail
+    trail = AuditTrail(pool)
+    told = {DATASET: {"tier": "anonymous", "granularity": "count", "exists": True,
+                      "count": 5, "spent": 1}}
+    trail.record("r1", "address 192.0.2.7", "/api/g_variants", told)
+    trail.record("r2", "address 192.0.2.8", "/api/individuals", {})
+    await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
+    try:
+        await trail.close()
+    finally:
+        await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert said[0].startswith("audit trail: 2 entries not written at shutdown"), said
+    logged = [line.partition("entry not written: ")[2] for line in said[1:]]
+    assert len(logged) == 2, said
+    for line, request_id, caller, endpoint, datasets in zip(
+            logged, ("r1", "r2"), ("address 192.0.2.7", "address 192.0.2.8"),
+            ("/api/g_variants", "/api/individuals"), (told, {})):
+        stored = json.dumps(datasets, separators=(",", ":"))
+        assert line.startswith("(datetime.datetime(") and line.endswith(
+            f"'{request_id}', '{caller}', '{endpoint}', {stored!r})"), line
+
+
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):
     """A NUL, which PostgreSQL's text cannot hold, once held back every entry after it for
     good (each attempt failed on it), and all were lost at shutdown. Now each entry the
