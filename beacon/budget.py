@@ -214,8 +214,13 @@ class Budgets:
                 now = time.monotonic()
                 self._leases = {k: v for k, v in self._leases.items()
                                 if now - v.takes[-1].at <= LEASE_SECONDS}
+            # a lease only for a caller that took within its life: one asking now and then
+            # found each lease lapsed, and each question took a lease's units (15 of an
+            # hourly 300) and spent one, refused after 20 questions an hour (until
+            # 2026-12-05); the first question of a burst takes what it needs, the next a lease
             limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
-            wanted = max(needed, min(MAX_LEASE, limit // 20))
+            wanted = (max(needed, min(MAX_LEASE, limit // 20))
+                      if self._held(key) is not None else needed)
             async with self._pool.acquire() as connection:
                 at, row = await self._ask(connection, caller, dataset_id, rules, wanted,
                                           needed)

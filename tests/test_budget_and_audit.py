@@ -715,6 +715,37 @@ async def test_retry_after_a_spent_day_counts_what_the_next_day_inherits(pool):
         assert after <= row["retry_after"] <= before + 1, dataset
 
 
+async def test_a_caller_asking_now_and_then_gets_its_whole_budget(pool, monkeypatch):
+    """A caller asking once a minute or less often (a researcher at the web page) finds its
+    last lease lapsed at each question, so a question takes what it needs, not a lease:
+    each took a lease of 15 (of an hourly 300), spent one and let 14 lapse, spent, and was
+    refused after 20 questions in the hour, having asked 20 units' worth."""
+    from beacon import budget
+    from beacon.budget import LEASE_SECONDS, BudgetExceeded, Budgets
+    from beacon.disclosure import DisclosurePolicy, Rules
+    clock = [time.monotonic()]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    rules = Rules(budget_per_window=300, budget_per_day=1000)
+    budgets = Budgets(pool, DisclosurePolicy())
+    answered = 0
+    for _ in range(40):                     # 40 minutes and more: within the hour's window
+        try:
+            await budgets.spend("address 192.0.2.40", "DS", rules)
+            answered += 1
+        except BudgetExceeded:
+            break
+        clock[0] += LEASE_SECONDS + 1
+    assert answered == 40
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 40
+    # a burst still takes leases: one take for the first question, one for the next 15
+    for _ in range(16):
+        await budgets.spend("address 192.0.2.41", "DS", rules)
+    assert await pool.fetchval("SELECT count(*) FROM budget_spent "
+                               "WHERE caller = 'address 192.0.2.41'") == 1
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent "
+                               "WHERE caller = 'address 192.0.2.41'") == 16
+
+
 async def test_units_left_of_a_take_are_not_spent_past_its_life(pool):
     """A lease keeps its takes apart: units left of one take when the next is taken lapse
     LEASE_SECONDS after their own take, not the next one's (when a lease was one count and
@@ -725,13 +756,15 @@ async def test_units_left_of_a_take_are_not_spent_past_its_life(pool):
     rules = Rules(budget_per_window=100)             # a lease of 5
     budgets = Budgets(pool, DisclosurePolicy())
     caller, key = "address 192.0.2.31", ("address 192.0.2.31", "DS")
+    await budgets.spend(caller, "DS", rules)                     # take 0: the 1 it needs
     first = await budgets.spend(caller, "DS", rules, 3)          # take 1: 5, 2 left
     await budgets.spend(caller, "DS", rules, 4)                  # take 2: 5; 2 + 5 - 4
     lease = budgets._leases[key]
-    assert [t.units for t in lease.takes] == [0, 3]
+    assert [t.units for t in lease.takes] == [0, 0, 3]
     budgets.give_back(caller, "DS", 2, first.source)             # back to take 1
-    assert [t.units for t in lease.takes] == [2, 3]
-    lease.takes[0].at -= LEASE_SECONDS + 1                       # take 1's life is over
+    assert [t.units for t in lease.takes] == [0, 2, 3]
+    for take in lease.takes[:2]:                                 # take 1's life is over
+        take.at -= LEASE_SECONDS + 1
     assert budgets._held(key).units == 3
     assert budgets.give_back(caller, "DS", 1, first.source) is None     # stays spent
     assert budgets._held(key).units == 3
@@ -815,8 +848,10 @@ async def test_a_take_that_fails_gives_back_what_the_query_took_before_it(pool, 
     rules = Rules(budget_per_window=100)
     budgets = Budgets(pool, DisclosurePolicy())
     caller = "address 192.0.2.42"
-    await charge(budgets, caller, [("A", rules)])
+    for _ in range(2):                               # the second takes a lease
+        await charge(budgets, caller, [("A", rules)])
     held = budgets._leases[(caller, "A")].units
+    assert held > 0
     await pool.execute("ALTER FUNCTION budget_take RENAME TO budget_take_gone")
     try:
         with pytest.raises(asyncpg.UndefinedFunctionError):
@@ -856,7 +891,8 @@ async def test_what_is_left_is_as_the_latest_take_says(pool):
                        clock + timedelta(seconds=100) - timedelta(minutes=62))
     rules = Rules(budget_per_window=400)                        # a lease of 20
     budgets = Budgets(pool, DisclosurePolicy())
-    await budgets.spend(caller, "W", rules)                     # a take with 80 left
+    for _ in range(2):                        # the first takes 1, the next a lease: 79 left
+        await budgets.spend(caller, "W", rules)
     for seconds in (50, 55):                                    # takes 50 s and 105 s on
         await pool.execute("UPDATE budget_spent SET minute = minute - "
                            "make_interval(secs => $1)", float(seconds))
@@ -880,7 +916,9 @@ async def test_a_fresh_callers_burst_is_not_refused_while_its_lease_holds_units(
     budgets = Budgets(pool, DisclosurePolicy())
     await asyncio.gather(*(budgets.spend("address 192.0.2.13", "DS", rules)
                            for _ in range(150)))
-    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 150
+    held = budgets._leases[("address 192.0.2.13", "DS")].units
+    assert await pool.fetchval("SELECT sum(units) FROM budget_spent") - held == 150
+    assert held < 15                                 # not a lease more than it needed
 
 
 async def test_the_network_caller_secret_is_one_and_its_absence_said(pool):
