@@ -146,9 +146,12 @@ class AuditTrail:
             await asyncio.gather(self._writer, return_exceptions=True)
         try:
             await self.flush(CLOSE_WRITE_SECONDS)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            # each in full, as an entry the database refuses is (flush), for the operator
-            # to put back: only their number was logged, and who had asked what was lost
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError) as error:
+            # what the writer takes for a failed write (a session ended mid-COPY was raised
+            # out of the node's shutdown, nothing logged); each entry in full, as one the
+            # database refuses is (flush), for the operator to put back: only their number
+            # was logged, and who had asked what was lost
             log.error("audit trail: %d entries not written at shutdown (%s); each follows",
                       len(self._buffer), _described(error))
             for entry in self._buffer:

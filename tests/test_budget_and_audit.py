@@ -1135,21 +1135,32 @@ def test_audit_list_words_a_network_entry_per_peer():
         "org.test.fi [peer ok, count] count 5; org.test.se [peer timeout]")
 
 
-async def test_entries_not_written_at_shutdown_are_logged_in_full(pool, caplog):
+@pytest.mark.parametrize("failure", ["table", "session"])
+async def test_entries_not_written_at_shutdown_are_logged_in_full(pool, caplog, monkeypatch,
+                                                                  failure):
     """At shutdown with the trail unwritable (the primary down), each entry still waiting
     is logged in full at ERROR, as one the database refuses is, so the operator can put it
-    back: only their number was, and who had asked what was lost with the process."""
-    from beacon.audit import AuditTrail
-    trail = AuditTrail(pool)
+    back: only their number was, and who had asked what was lost with the process. So
+    when the session ended mid-COPY (asyncpg's InternalClientError, which the writer
+    takes as a failed write), where the node's shutdown raised it and logged nothing."""
+    from beacon import audit
+    trail = audit.AuditTrail(pool)
     told = {DATASET: {"tier": "anonymous", "granularity": "count", "exists": True,
                       "count": 5, "spent": 1}}
     trail.record("r1", "address 192.0.2.7", "/api/g_variants", told)
     trail.record("r2", "address 192.0.2.8", "/api/individuals", {})
-    await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
-    try:
+    if failure == "session":
+        async def ended(*args: Any) -> None:
+            """The trail's COPY, on a session the server ended while it ran."""
+            raise asyncpg.InternalClientError("the session ended during the COPY")
+        monkeypatch.setattr(audit, "copy_in", ended)
         await trail.close()
-    finally:
-        await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
+    else:
+        await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
+        try:
+            await trail.close()
+        finally:
+            await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert said[0].startswith("audit trail: 2 entries not written at shutdown"), said
     logged = [line.partition("entry not written: ")[2] for line in said[1:]]
