@@ -21,6 +21,7 @@ at once, and whether a query is refused never depends on what it will find.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -124,6 +125,9 @@ class Budgets:
         # the take in flight per caller and dataset: None once done with units taken, else
         # what it needed and the refusal's Retry-After
         self._taking: dict[tuple[str, str], asyncio.Task[tuple[int, int] | None]] = {}
+        # what `wait` was told per caller and dataset: the units it asked the database for,
+        # and the moment they are there
+        self._waits: dict[tuple[str, str], tuple[int, float]] = {}
 
     async def spend(self, caller: str, dataset_id: str, rules: Rules, units: int = 1) -> Left:
         """Spend `units` of the caller's budget for a dataset from this process's lease,
@@ -163,16 +167,30 @@ class Budgets:
     async def wait(self, caller: str, dataset_id: str, rules: Rules, units: int) -> int:
         """Seconds until `units` of the caller's budget for a dataset are there (held here,
         or in the database), taking none: for a query already refused for another dataset
-        (`charge`). 1 when they are there now, the least a Retry-After says."""
-        lease = self._held((caller, dataset_id))
+        (`charge`). 1 when they are there now, the least a Retry-After says.
+
+        What the database said is remembered until its moment: it only ever frees room as
+        time passes, so asking again before then would be told the same. Asked anew, a
+        caller refused again and again over many datasets cost the database one statement
+        per dataset per question. Only a Retry-After is made of it, never a refusal."""
+        key = (caller, dataset_id)
+        lease = self._held(key)
         held = 0 if lease is None else lease.units
         if held >= units:
             return 1
+        now = time.monotonic()
+        known = self._waits.get(key)
+        if known is not None and known[0] == units - held and now < known[1]:
+            return max(1, math.ceil(known[1] - now))
         async with self._pool.acquire() as connection:   # wanting none: budget_take's probe
-            _, row = await self._ask(connection, caller, dataset_id, rules, 0, units - held)
+            at, row = await self._ask(connection, caller, dataset_id, rules, 0, units - held)
             if lease is not None and row["retry_after"] > lease.lapse(time.monotonic()):
-                _, row = await self._ask(connection, caller, dataset_id, rules, 0, units)
-        return row["retry_after"]               # what it held lapses first: as in _take
+                # what it held lapses first: the database must give them all (as in _take)
+                at, row = await self._ask(connection, caller, dataset_id, rules, 0, units)
+        if len(self._waits) > MAX_LEASES:                 # forget moments past
+            self._waits = {k: v for k, v in self._waits.items() if v[1] > now}
+        self._waits[key] = (units - held, at + row["retry_after"])
+        return row["retry_after"]
 
     def give_back(self, caller: str, dataset_id: str, units: int, source: _Take | None
                   ) -> Left | None:

@@ -550,6 +550,34 @@ async def test_a_query_spent_in_two_datasets_is_told_when_both_have_room(pool):
     assert await pool.fetchval("SELECT sum(units) FROM budget_spent") == 2
 
 
+async def test_a_caller_refused_again_and_again_asks_the_database_once_a_dataset(pool):
+    """What the datasets after a refused one are asked (when they would have room) is
+    remembered until then: a caller asking on past its budget over many datasets cost
+    the database a statement per dataset per question, where a refusal costs one."""
+    from beacon.budget import BudgetExceeded, Budgets, charge
+    from beacon.disclosure import DisclosurePolicy, Rules
+    spent, daily = Rules(budget_per_window=1), Rules(budget_per_day=1)
+    budgets = Budgets(pool, DisclosurePolicy())
+    caller = "address 192.0.2.11"
+    asked = [("FIRST", spent), *((f"D{n}", daily) for n in range(10))]
+    await charge(budgets, caller, asked)                    # every dataset's one unit
+    probes = []
+    ask = budgets._ask
+
+    async def counted(connection, caller, dataset_id, rules, wanted, needed):
+        if wanted == 0:
+            probes.append(dataset_id)
+        return await ask(connection, caller, dataset_id, rules, wanted, needed)
+    budgets._ask = counted
+    told = set()
+    for _ in range(5):
+        with pytest.raises(BudgetExceeded) as refused:
+            await charge(budgets, caller, asked)
+        told.add(refused.value.retry_after)
+    assert sorted(probes) == sorted(f"D{n}" for n in range(10))     # once each
+    assert max(told) - min(told) <= 1 and min(told) > WINDOW           # told alike each time
+
+
 async def test_a_budget_at_its_largest_saturates_instead_of_overflowing(pool):
     """A rare question at the largest cost a rule takes (RULE_MAX) takes the whole budget
     and the next is refused. budget_take, forced past the budget, fills a minute's bucket to
