@@ -21,6 +21,13 @@ NODE_MIGRATIONS = "beacon.migrations"
 CATALOGUE_MIGRATIONS = "catalogue.migrations"
 
 
+class ForeignSchema(Exception):
+    """The database's schema_migrations records a migration under another name than this
+    package's of that number: the database is another service's (the node's and the
+    catalogue's migrations are both numbered from 0001), and migrating it would build on
+    tables that are not this service's."""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -41,11 +48,26 @@ def available_migrations(package: str = NODE_MIGRATIONS) -> list[Migration]:
     return found
 
 
-async def applied_versions(conn: asyncpg.Connection) -> set[int]:
+async def applied_versions(conn: asyncpg.Connection,
+                           package: str = NODE_MIGRATIONS) -> set[int]:
+    """The versions applied; ForeignSchema if one was applied under another name than
+    `package`'s. Pointed at the node's database, the catalogue took the node's 0001-0005 for
+    its own, applied nothing and served on the node's tables, its requests failing; the node
+    on the catalogue's applied its 0006 onwards and failed on a missing table."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return set()
-    return {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    applied = {r["version"]: r["name"]
+               for r in await conn.fetch("SELECT version, name FROM schema_migrations")}
+    for migration in available_migrations(package):
+        name = applied.get(migration.version, migration.name)
+        if name != migration.name:
+            whose = "the catalogue's" if package == CATALOGUE_MIGRATIONS else "the node's"
+            raise ForeignSchema(
+                f"the database holds a schema that is not {whose}: its migration "
+                f"{migration.version:04d} is {name!r}, {whose} is {migration.name!r}; the "
+                "node and the catalogue each need a database of their own")
+    return set(applied)
 
 
 async def apply_migrations(conn: asyncpg.Connection,
@@ -59,7 +81,7 @@ async def apply_migrations(conn: asyncpg.Connection,
                 version integer PRIMARY KEY,
                 name text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now())""")
-        done = await applied_versions(conn)
+        done = await applied_versions(conn, package)
         for migration in available_migrations(package):
             if migration.version in done:
                 continue
@@ -73,5 +95,5 @@ async def apply_migrations(conn: asyncpg.Connection,
 
 async def pending_migrations(conn: asyncpg.Connection,
                              package: str = NODE_MIGRATIONS) -> list[Migration]:
-    done = await applied_versions(conn)
+    done = await applied_versions(conn, package)
     return [m for m in available_migrations(package) if m.version not in done]

@@ -593,6 +593,55 @@ async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(
     assert names == [m.name for m in available_migrations(CATALOGUE_MIGRATIONS)]
 
 
+async def test_a_database_holding_the_other_services_schema_is_refused_and_left_as_it_is(
+        db_url, pg_server_url):
+    """The node and the catalogue both record their migrations in schema_migrations, numbered
+    from 0001. Pointed at the node's database, the catalogue took the node's 0001-0005 for
+    its own, applied nothing, and harvested and served on the node's tables; the node on the
+    catalogue's applied its 0006 onwards and failed on `relation "variants" does not
+    exist`. Each now refuses in one line naming the setting, and changes nothing."""
+    from node.migrate import CATALOGUE_MIGRATIONS, available_migrations
+    from tests.conftest import fresh_database
+
+    async def recorded(url: str) -> list[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [r[0] for r in await conn.fetch(
+                "SELECT name FROM schema_migrations ORDER BY version")]
+        finally:
+            await conn.close()
+
+    assert gdi_node("db", "migrate", env=_env(DATABASE_URL=db_url)).returncode == 0
+    node_names = await recorded(db_url)
+    on_nodes = _env(GDI_CATALOGUE_DATABASE_URL=db_url)
+    port = str(free_port())
+    for command in (["catalogue", "harvest"], ["catalogue", "serve", "--port", port]):
+        result = gdi_node(*command, env=on_nodes)
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.splitlines()[-1] == (
+            "error: the database holds a schema that is not the catalogue's: its migration "
+            "0001 is 'datasets_and_variants', the catalogue's is 'nodes_and_datasets'; the "
+            "node and the catalogue each need a database of their own; check "
+            "GDI_CATALOGUE_DATABASE_URL"), (command, result.stderr)
+    assert await recorded(db_url) == node_names
+    async with fresh_database(pg_server_url) as catalogue_db:
+        assert gdi_node("catalogue", "harvest",
+                        env=_env(GDI_CATALOGUE_DATABASE_URL=catalogue_db)).returncode == 0
+        on_catalogues = _env(DATABASE_URL=catalogue_db)
+        for command in (["db", "migrate"], ["db", "status"], ["datasets"],
+                        ["serve", "--workers", "1", "--port", port],
+                        ["serve", "--workers", "2", "--port", port]):
+            result = gdi_node(*command, env=on_catalogues)
+            assert result.returncode == 1, (command, result.stderr)
+            assert result.stderr.splitlines()[-1] == (
+                "error: the database holds a schema that is not the node's: its migration "
+                "0001 is 'nodes_and_datasets', the node's is 'datasets_and_variants'; the "
+                "node and the catalogue each need a database of their own; check "
+                "GDI_NODE_DATABASE_URL"), (command, result.stderr)
+        assert await recorded(catalogue_db) == [
+            m.name for m in available_migrations(CATALOGUE_MIGRATIONS)]
+
+
 SECRET = "s3cret-value-never-printed-0123456789"
 
 

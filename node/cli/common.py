@@ -50,16 +50,20 @@ def configure_logs(ctx: click.Context, settings: ServiceSettings, server: bool) 
 
 
 def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
-    """Run a command's coroutine; a database that cannot be reached is one line naming the
-    setting (`database`) that says where it is, not a traceback; a file that cannot be
+    """Run a command's coroutine; a database that cannot be reached, or that holds another
+    service's schema, is one line naming the setting (`database`) that says where it is,
+    not a traceback; a file that cannot be
     read or written, one line naming the file."""
     import asyncpg
 
     from node.database import DatabaseUnavailable
+    from node.migrate import ForeignSchema
     try:
         return asyncio.run(_ended_by_sigterm(coro))
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
+    except ForeignSchema as exc:
+        fail(f"{exc}; check {database}")
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if isinstance(exc, OSError) and exc.filename is not None:    # a file's, not the
             fail(f"{exc.filename}: {exc.strerror or exc}")          # database's
@@ -178,14 +182,18 @@ def listen_each(host: str, port: int, workers: int, command: str,
 
 def serve(app: web.Application, role: str, listener: Listener, public_base_url: str,
           database: str = NODE_DATABASE) -> None:
-    """Serve `app` until a signal; a database that cannot be reached at start is one line
-    (nothing was served: "serving on" is logged only once requests are answered)."""
+    """Serve `app` until a signal; a database that cannot be reached at start, or that holds
+    another service's schema, is one line (nothing was served: "serving on" is logged only
+    once requests are answered)."""
     from node.database import DatabaseUnavailable
     from node.http import server
+    from node.migrate import ForeignSchema
     try:
         server.run(app, role, listener, public_base_url)
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
+    except ForeignSchema as exc:
+        fail(f"{exc}; check {database}")
 
 
 async def database_url(settings: Settings) -> str:
