@@ -7,10 +7,12 @@ catalogue in node/publication/.
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -64,9 +66,11 @@ from node.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Application:
-    """The node's application; with `pool` given the caller owns the database (tests)."""
-    metrics = Metrics()
+def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
+               shared_metrics: Path | None = None) -> web.Application:
+    """The node's application; with `pool` given the caller owns the database (tests);
+    `shared_metrics`: a worker's file of its counts (node/http/metrics.py Metrics)."""
+    metrics = Metrics(shared_metrics)
     outage = DatabaseOutage()
     hide_request_lines()
     shorten_pool_retries()
@@ -89,6 +93,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None) -> web.Appl
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
     app.cleanup_ctx.append(partial(_outage_probe, outage))     # closed first, pool last
+    if shared_metrics is not None:
+        app.cleanup_ctx.append(_sharing_metrics)
     app.on_startup.append(_drop_abandoned_staging)
     app.on_startup.append(_freeze_startup_objects)
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
@@ -213,6 +219,14 @@ async def _catalogue_publisher(app: web.Application) -> AsyncIterator[None]:
     """Publish to the catalogue service at start and after every dataset change."""
     async with publishing(app[SETTINGS], app[DATASETS]):
         yield
+
+
+async def _sharing_metrics(app: web.Application) -> AsyncIterator[None]:
+    """A worker's counts written for the others while it serves, and once more at its end."""
+    task = asyncio.create_task(app[METRICS].keep_sharing())
+    yield
+    task.cancel()
+    app[METRICS].save()
 
 
 async def _outage_probe(outage: DatabaseOutage, app: web.Application) -> AsyncIterator[None]:

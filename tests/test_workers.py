@@ -212,6 +212,57 @@ async def test_two_workers_answer_one_port_a_killed_one_is_replaced_sigterm_stop
     assert server.lines()[-1]["message"] == "supervisor stopped: every worker has exited"
 
 
+def _requests_counted(text: str, route: str) -> float:
+    """The `gdi_node_http_requests_total` of GET `route` answered 200 in a /metrics answer,
+    read by Prometheus's own parser (which refuses what is not its text format)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "gdi_node_http_requests_total"
+               and sample.labels == {"method": "GET", "route": route, "status": "200"})
+
+
+async def test_metrics_count_every_workers_requests_and_never_go_back(loaded, tmp_path):
+    """Prometheus scrapes the port, and each scrape reached one worker, which counted only
+    its own requests: the counters went up and down from scrape to scrape (read as resets,
+    rate() jumped) and never showed the node's total. Every worker now answers with all
+    the workers' counts, a killed worker's included (its replacement counts on from them)."""
+    server = Server(loaded, tmp_path, "--workers", "2")
+    try:
+        await server.ready()
+        server.workers(2)
+        sent = 0
+        seen: list[float] = []
+        for _ in range(2):
+            assert await _get_fresh(server.base, "/api/info", 20) == [200] * 20
+            sent += 20
+            await asyncio.sleep(1.5)       # what the workers count is shared within a second
+            answers = await _metrics_fresh(server.base, 8)
+            seen += [_requests_counted(text, "/api/info") for text in answers]
+            assert seen[-8:] == [sent] * 8, seen
+        victim = min(server.workers(2))
+        os.kill(victim, signal.SIGKILL)
+        assert server.replaced(victim)
+        await asyncio.sleep(1.5)
+        counted = [_requests_counted(text, "/api/info")
+                   for text in await _metrics_fresh(server.base, 8)]
+        assert counted == [sent] * 8, counted
+    finally:
+        assert server.stop() == 0, server.log.read_text()[-3000:]
+
+
+async def _metrics_fresh(base: str, times: int) -> list[str]:
+    """`times` /metrics answers, each on a connection of its own (as `_answers_fresh`)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        texts = []
+        for _ in range(times):
+            async with session.get(f"{base}/metrics") as response:
+                assert response.status == 200
+                texts.append(await response.text())
+        return texts
+
+
 async def test_workers_that_keep_dying_stop_the_server_with_an_error(loaded, tmp_path):
     server = Server(loaded, tmp_path, "--workers", "2", GDI_NODE_LOG_LEVEL="WARNING")
     try:

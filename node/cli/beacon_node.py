@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,9 @@ def _supervise(settings: Settings, listeners: list[Listener]) -> None:
     or SIGINT; workers that keep failing are an error (exit 1). The supervisor has reached the
     database before any worker starts (`_shared_database`), so a worker that cannot reach it
     meets an outage, not a wrong URL: it answers 503 until the database is back, then starts
-    (node/http/stand_in.py), rather than exit into a crash loop that takes the node down."""
+    (node/http/stand_in.py), rather than exit into a crash loop that takes the node down.
+    The workers share their counts for /metrics in a directory the supervisor removes at its
+    end (node/http/metrics.py)."""
     from node.app import create_app
     from node.cli.supervisor import CrashLoop, Supervisor
     from node.database import DatabaseUnavailable
@@ -78,17 +81,19 @@ def _supervise(settings: Settings, listeners: list[Listener]) -> None:
         listener = listeners[index - 1]
         while True:
             try:
-                run_worker(create_app(settings), "node", listener, supervisor_fd,
-                           settings.base_url)
+                run_worker(create_app(settings, shared_metrics=metrics / f"worker-{index}.json"),
+                           "node", listener, supervisor_fd, settings.base_url)
                 return
             except DatabaseUnavailable as exc:
                 if not stand_in(settings, listener, supervisor_fd, exc):
                     return
 
-    try:
-        Supervisor(len(listeners), work).run()
-    except (CrashLoop, RuntimeError) as exc:
-        fail(str(exc))
+    with tempfile.TemporaryDirectory(prefix="gdi-node-metrics-") as directory:
+        metrics = Path(directory)
+        try:
+            Supervisor(len(listeners), work).run()
+        except (CrashLoop, RuntimeError) as exc:
+            fail(str(exc))
 
 
 async def _shared_database(settings: Settings, workers: int) -> str:

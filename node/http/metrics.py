@@ -1,22 +1,28 @@
 """Request ids, one structured log line per request, and Prometheus metrics.
 
 Each app owns its metrics registry (not prometheus_client's global one) so that several apps
-in one process, as in the tests, count separately."""
+in one process, as in the tests, count separately. The workers of `gdi-node serve --workers
+N` share their counts through files (`Metrics.shared`), as a scrape reaches one of them."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator
 from itertools import accumulate
+from pathlib import Path
 from random import getrandbits
 
+import orjson
 from aiohttp import web
 from multidict import istr
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+log = logging.getLogger(__name__)
 access_log = logging.getLogger("gdi_node.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,6 +35,7 @@ REQUEST_ID_HEADER = istr("X-Request-ID")
 
 
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)
+SHARE_SECONDS = 1.0          # how often a worker writes its counts for the others
 
 
 class Metrics:
@@ -37,15 +44,54 @@ class Metrics:
     The event loop is one thread, so a request needs no lock: it costs a dict lookup and two
     increments, where prometheus_client's own Counter and Histogram take a lock per update
     and walk the buckets in Python (measurable per request in bench/query.py). They are
-    turned into Prometheus metric families only when /metrics is scraped."""
+    turned into Prometheus metric families only when /metrics is scraped.
 
-    def __init__(self) -> None:
+    `shared`: this worker's file in the directory the workers of one supervisor share. A
+    scrape reaches one worker, and each answered with its own counts: the node's counters
+    went up and down from scrape to scrape (resets to Prometheus, whose rate() jumped) and
+    never showed its total. A worker writes its counts there every SHARE_SECONDS and before
+    each /metrics answer, which adds the other workers' files to its own counts; a
+    replacement worker counts on from the file of the worker it replaces. So no scrape shows
+    less than an earlier one, a killed worker's counts included."""
+
+    def __init__(self, shared: Path | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests: dict[tuple[str, str, int], int] = {}
         self._latency: dict[str, list[float]] = {}      # bucket counts, then the sum
         self._count_round_trips = 0
         self._count_queries = 0
+        self.shared = shared
+        if shared is not None and shared.exists():
+            self._count_round_trips, self._count_queries = self._add(
+                self._requests, self._latency, orjson.loads(shared.read_bytes()))
         self.registry.register(self)
+
+    def _snapshot(self) -> dict:
+        return {"requests": [[*key, count] for key, count in self._requests.items()],
+                "latency": self._latency, "round_trips": self._count_round_trips,
+                "queries": self._count_queries}
+
+    def _add(self, requests: dict[tuple[str, str, int], int],
+             latency: dict[str, list[float]], snapshot: dict) -> tuple[int, int]:
+        """Add a worker's `snapshot` into `requests` and `latency`; its count round trips
+        and count queries."""
+        for method, route, status, count in snapshot["requests"]:
+            requests[method, route, status] = requests.get((method, route, status), 0) + count
+        for route, histogram in snapshot["latency"].items():
+            mine = latency.setdefault(route, [0] * (len(LATENCY_BUCKETS) + 1) + [0.0])
+            latency[route] = [a + b for a, b in zip(mine, histogram, strict=True)]
+        return snapshot["round_trips"], snapshot["queries"]
+
+    def save(self) -> None:
+        """Write this worker's counts to its file (replaced whole: a reader never sees half)."""
+        if self.shared is None:
+            return
+        written = self.shared.with_suffix(".tmp")
+        try:
+            written.write_bytes(orjson.dumps(self._snapshot()))
+            os.replace(written, self.shared)
+        except OSError as exc:
+            log.warning("metrics not shared with the other workers: %s", exc)
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -62,22 +108,40 @@ class Metrics:
         self._count_queries += queries
 
     def collect(self) -> Iterator[Metric]:
+        all_requests, all_latency = dict(self._requests), dict(self._latency)
+        round_trips, queries = self._count_round_trips, self._count_queries
+        if self.shared is not None:
+            for other in self.shared.parent.glob("worker-*.json"):
+                if other == self.shared:
+                    continue
+                try:
+                    trips, counts = self._add(all_requests, all_latency,
+                                              orjson.loads(other.read_bytes()))
+                except FileNotFoundError:          # the supervisor is removing them
+                    continue
+                round_trips, queries = round_trips + trips, queries + counts
         requests = CounterMetricFamily("gdi_node_http_requests", "HTTP requests by route and "
                                        "status", labels=["method", "route", "status"])
-        for (method, route, status), count in self._requests.items():
+        for (method, route, status), count in all_requests.items():
             requests.add_metric([method, route, str(status)], count)
         yield requests
         latency = HistogramMetricFamily("gdi_node_http_request_seconds",
                                         "HTTP request latency by route", labels=["route"])
         bounds = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
-        for route, histogram in self._latency.items():
+        for route, histogram in all_latency.items():
             cumulative = list(accumulate(histogram[:-1]))
             latency.add_metric([route], list(zip(bounds, cumulative)), histogram[-1])
         yield latency
         yield CounterMetricFamily("gdi_node_count_round_trips", "Database round trips answering "
-                                  "variant count queries", value=self._count_round_trips)
+                                  "variant count queries", value=round_trips)
         yield CounterMetricFamily("gdi_node_count_queries", "Variant count queries, answered "
-                                  "together in those round trips", value=self._count_queries)
+                                  "together in those round trips", value=queries)
+
+    async def keep_sharing(self) -> None:
+        """Write this worker's counts every SHARE_SECONDS, for the other workers' answers."""
+        while True:
+            await asyncio.sleep(SHARE_SECONDS)
+            self.save()
 
 
 def _route_label(request: web.Request) -> str:
@@ -108,6 +172,7 @@ def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float
 
 def metrics_handler(metrics: Metrics) -> Handler:
     async def handler(request: web.Request) -> web.Response:
+        metrics.save()       # what this answer shows, the others' answers show from now on
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
     return handler
