@@ -97,3 +97,16 @@ async def pending_migrations(conn: asyncpg.Connection,
                              package: str = NODE_MIGRATIONS) -> list[Migration]:
     done = await applied_versions(conn, package)
     return [m for m in available_migrations(package) if m.version not in done]
+
+
+async def newer_migrations(conn: asyncpg.Connection,
+                           package: str = NODE_MIGRATIONS) -> list[Migration]:
+    """Migrations applied that `package` does not hold, as `version_name` says them: a newer
+    gdi-node's, on a database whose upgrade was rolled back (`gdi-node db status` and
+    `db migrate` name them rather than call the schema up to date)."""
+    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return []
+    known = {m.version for m in available_migrations(package)}
+    return [Migration(r["version"], r["name"], "") for r in await conn.fetch(
+                "SELECT version, name FROM schema_migrations ORDER BY version")
+            if r["version"] not in known]

@@ -701,6 +701,28 @@ async def test_commands_that_read_refuse_a_schema_behind_theirs_and_migrate_none
         await conn.close()
 
 
+async def test_db_status_and_migrate_name_migrations_a_newer_gdi_node_applied(db_url):
+    """A database a newer gdi-node migrated (an operator rolling back an upgrade): `db
+    status` said "pending migrations: none" and `db migrate` "schema up to date", as if this
+    gdi-node's code and the schema agreed. Both now name what this one does not know."""
+    env = _env(DATABASE_URL=db_url)
+    assert gdi_node("db", "migrate", env=env).returncode == 0
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES "
+                           "(9998, 'from_the_future'), (9999, 'further_still')")
+    finally:
+        await conn.close()
+    newer = "applied by a newer gdi-node, unknown to this one: 9998_from_the_future, " \
+            "9999_further_still"
+    status = gdi_node("db", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[1:] == ["pending migrations: none", newer], status.stdout
+    migrated = gdi_node("db", "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.splitlines() == [f"schema ahead of this gdi-node: {newer}"]
+
+
 def test_a_pool_minimum_above_its_maximum_is_a_configuration_error():
     """Refused before any database is looked for (none listens at this URL)."""
     result = gdi_node("datasets", env=_env(

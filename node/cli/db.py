@@ -16,15 +16,21 @@ def db() -> None:
 @click.pass_context
 def db_migrate(ctx: click.Context) -> None:
     """Apply pending schema migrations (the service also does this at start)."""
-    applied = run(_migrate(settings_of(ctx)))
+    applied, newer = run(_migrate(settings_of(ctx)))
     click.echo("\n".join(f"applied {m.version:04d}_{m.name}" for m in applied)
-               or "schema up to date")
+               or (f"schema ahead of this gdi-node: {_newer(newer)}" if newer
+                   else "schema up to date"))
 
 
-async def _migrate(settings: Settings) -> list:
-    from node.migrate import apply_migrations
+async def _migrate(settings: Settings) -> tuple[list, list]:
+    from node.migrate import apply_migrations, newer_migrations
     async with connection(settings, schema="any") as conn:
-        return await apply_migrations(conn)
+        return await apply_migrations(conn), await newer_migrations(conn)
+
+
+def _newer(migrations: list) -> str:
+    return "applied by a newer gdi-node, unknown to this one: " + ", ".join(
+        f"{m.version:04d}_{m.name}" for m in migrations)
 
 
 @db.command("status")
@@ -33,17 +39,20 @@ def db_status(ctx: click.Context) -> None:
     """Show the database in use and pending migrations."""
     from node.database import redacted
     settings = settings_of(ctx)
-    url, pending = run(_status(settings))
+    url, pending, newer = run(_status(settings))
     where = redacted(url) if url else f"embedded in {settings.data_dir / 'postgres'}"
     click.echo(f"database: {where}")
     click.echo("pending migrations: " + (", ".join(f"{m.version:04d}_{m.name}" for m in pending)
                                          or "none"))
+    if newer:
+        click.echo(_newer(newer))
 
 
-async def _status(settings: Settings) -> tuple[str, list]:
-    from node.migrate import pending_migrations
+async def _status(settings: Settings) -> tuple[str, list, list]:
+    from node.migrate import newer_migrations, pending_migrations
     async with connection(settings, schema="any") as conn:
-        return settings.database_url or "", await pending_migrations(conn)
+        return (settings.database_url or "", await pending_migrations(conn),
+                await newer_migrations(conn))
 
 
 @db.command("clean")
