@@ -8,6 +8,7 @@ progress bar a terminal shows, so they are shown at any level.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -64,7 +65,14 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        line = orjson.dumps(entry, default=str).decode()
+        try:
+            line = orjson.dumps(entry, default=str).decode()
+        except TypeError:
+            # orjson refuses a lone surrogate (a file name's byte that is not UTF-8, as
+            # Python decodes it) and an integer past 64 bits: the record was lost, and a
+            # traceback written into the log. The standard library writes both; its ASCII
+            # escapes leave no line break either.
+            return json.dumps(entry, default=str)
         if _JSON_BREAKING.search(line) is None:
             return line
         return _JSON_BREAKING.sub(lambda m: f"\\u{ord(m.group()):04x}", line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import pytest
@@ -78,3 +79,22 @@ def test_a_json_log_record_is_one_line_even_to_a_reader_splitting_at_unicode_bre
     entry = json.loads(written)
     assert entry["reason"] == f"crit x{breaking}{FORGED}"
     assert entry["message"] == f"visa dropped: x{breaking}{FORGED}"
+
+
+@pytest.mark.parametrize("extras", [
+    {"path": os.fsdecode(b"/data/kohorte-\xe4rzte.vcf.gz")},   # a Latin-1 file name
+    {"sub": "\ud800"},                                          # a lone surrogate in a claim
+    {"records": 2**70},                                         # past 64 bits
+])
+def test_a_json_log_record_orjson_cannot_write_is_still_one_json_line(extras):
+    """orjson refuses a lone surrogate (what Python makes of a file name's byte that is not
+    UTF-8) and an integer past 64 bits: the record was lost, and logging wrote "--- Logging
+    error ---" and a traceback into the JSON log instead. Such a record is written by the
+    standard library's encoder, one line of JSON holding the same text and numbers."""
+    (key, value), = extras.items()
+    record = _record("loading %s", (value,), **extras)
+    written = JsonFormatter().format(record)
+    assert len(written.splitlines()) == 1, written
+    entry = json.loads(written)
+    assert entry[key] == value and entry["message"] == f"loading {value}"
+    assert entry["logger"] == "gdi_node.audit" and entry["level"] == "INFO"
