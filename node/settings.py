@@ -10,6 +10,7 @@ from them (`Settings.beacon_identity`, `CatalogueSettings.harvest_config`, ...).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import json
 import os
@@ -154,7 +155,23 @@ class ServiceSettings(BaseSettings):
 class _Environment(EnvSettingsSource):
     """The environment, as pydantic-settings reads it (its model's `env_prefix`), except
     that a JSON setting nested beyond Python's parser is a ValueError, which it reports as
-    that setting's, where its RecursionError named none and was a traceback."""
+    that setting's, where its RecursionError named none and was a traceback; and that a
+    variable of the prefix naming no setting is refused, as an unknown key of the TOML file
+    is: a misspelt GDI_NODE_DATABSE_URL was ignored, and the node started an embedded
+    database of its own and served it, empty, as the node."""
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = self.env_prefix.upper()
+        settings = [name.upper() for name in self.settings_cls.model_fields]
+        known = {*settings, getattr(self.settings_cls, "config_env", "").removeprefix(prefix)}
+        for name in sorted(os.environ):
+            given = name.upper()
+            if given.startswith(prefix) and given.removeprefix(prefix) not in known:
+                meant = difflib.get_close_matches(given.removeprefix(prefix), settings, n=1,
+                                                  cutoff=0.75)
+                raise ValueError(f"{name}: not a setting"      # its name only: values are
+                                 + (f" ({prefix}{meant[0]}?)" if meant else ""))  # secrets
+        return super().__call__()
 
     def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
         try:

@@ -53,6 +53,29 @@ def test_unknown_config_keys_and_missing_file_are_errors(clean_env, tmp_path):
         Settings()
 
 
+def test_an_environment_variable_naming_no_setting_is_refused_naming_it(clean_env):
+    """A misspelt variable was ignored: GDI_NODE_DATABSE_URL, and the node started an
+    embedded database of its own and served it, empty, as the node. Like an unknown key of
+    the TOML file, it is refused, named (never its value), with the setting meant."""
+    clean_env.setenv("GDI_NODE_DATABSE_URL", "postgresql://gdi:s3cret@db.internal/gdi")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == (
+        "GDI_NODE_DATABSE_URL: not a setting (GDI_NODE_DATABASE_URL?)")
+    clean_env.delenv("GDI_NODE_DATABSE_URL")
+    clean_env.setenv("gdi_node_colour", "blue")        # read case-insensitively, as settings are
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == "gdi_node_colour: not a setting"
+    clean_env.delenv("gdi_node_colour")
+    clean_env.setenv("GDI_CATALOGUE_HARVEST_INTERVAL", "60")
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings()
+    assert configuration_error(refused.value) == (
+        "GDI_CATALOGUE_HARVEST_INTERVAL: not a setting (GDI_CATALOGUE_HARVEST_INTERVAL_SECONDS?)")
+    assert Settings().port == 5050                    # the node's settings read only GDI_NODE_*
+
+
 def _refusal(**given) -> str:
     with pytest.raises(ValueError) as refused:
         Settings(**given)
