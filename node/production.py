@@ -12,7 +12,8 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
   AAI (`gdi_development_only`), which hands out tokens to anyone who knows a user name; and the
   development AAI itself, which refuses to serve at all in production;
 - `no-development-secrets`: a secret carrying the compose file's marker `dev-only` (its
-  catalogue tokens and database passwords are public demo values);
+  catalogue tokens and database passwords are public demo values), a read replica's
+  database password included;
 - `no-internal-origins`: a node allowed to register URLs at a loopback or private address
   (networks reading the registry would send queries into the catalogue's own network),
   unless the catalogue says `allow_internal_origins`;
@@ -95,7 +96,10 @@ def node_refusals(settings: Settings) -> list[Refusal]:
                                               "the clear"))
     development = {"catalogue_token": _development_secret(
                        settings.catalogue_token and settings.catalogue_token.get_secret_value()),
-                   "database_url password": _development_password(settings.database_url)}
+                   "database_url password": _development_password(settings.database_url),
+                   # a replica is a copy of the primary, its roles' passwords included
+                   **{f"database_replica_urls[{number}] password": _development_password(url)
+                      for number, url in enumerate(settings.database_replica_urls)}}
     refusals += [Refusal("no-development-secrets", f"{name} is a development value "
                                                    f"(contains {DEVELOPMENT_MARKER!r})")
                  for name, found in development.items() if found]

@@ -72,19 +72,25 @@ def test_network_trust_wider_than_a_network_nodes_subnet_is_refused(db_url):
     assert node_refusals(narrow.model_copy(update={"environment": "dev"})) == []
 
 
-@pytest.mark.parametrize("secret", ["catalogue", "database", "database-query"])
+@pytest.mark.parametrize("secret", ["catalogue", "database", "database-query", "replica"])
 def test_the_compose_files_secrets_are_refused(db_url, secret):
     """A database password is refused given either way libpq and asyncpg take one: in the
-    URL's user part, or as its query's `password` (which the rule did not look in)."""
+    URL's user part, or as its query's `password` (which the rule did not look in); and in
+    a read replica's URL, which the rule did not look at: a replica is a copy of the
+    primary, its roles and their passwords included."""
     env = _env(DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod",
                GDI_NODE_CATALOGUE_URL="https://catalogue.example.org")
     if secret == "catalogue":
         env["GDI_NODE_CATALOGUE_TOKEN"] = "dev-only-fi-catalogue-token"
     elif secret == "database":
         env["DATABASE_URL"] = "postgresql://gdi:dev-only-postgres-password@127.0.0.1:1/fi"
-    else:
+    elif secret == "database-query":
         env["DATABASE_URL"] = ("postgresql://gdi@127.0.0.1:1/fi?sslmode=disable&"
                                "password=dev-only-postgres-password")
+    else:
+        env["GDI_NODE_DATABASE_REPLICA_URLS"] = (
+            "postgresql://gdi@127.0.0.1:1/fi,"
+            "postgresql://gdi:dev-only-postgres-password@127.0.0.1:2/fi")
     result = gdi_node("serve", "--port", str(free_port()), env=env)
     _refused(result, "no-development-secrets")
     assert "dev-only-fi" not in result.stderr and "dev-only-postgres" not in result.stderr
