@@ -263,6 +263,35 @@ async def _metrics_fresh(base: str, times: int) -> list[str]:
         return texts
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_hang_up_stops_the_server_gracefully_its_audit_entries_written(
+        loaded, tmp_path, workers):
+    """A closed terminal (or ssh session) sends SIGHUP to the server's processes, the
+    supervisor's and the workers' alike. Python's default ended each on the spot: no
+    drain, and the audit trail's waiting entries were lost (and the server "exited" with
+    -SIGHUP). It stops now as on SIGTERM: exit 0, every answered request audited."""
+    import asyncpg
+    server = Server(loaded, tmp_path, "--workers", workers,
+                    GDI_NODE_AUDIT_FLUSH_SECONDS="3600")       # written only at the stop
+    try:
+        await server.ready()
+        pids = {server.process.pid}
+        if workers == "2":
+            pids |= server.workers(2)
+        assert await _get_fresh(server.base, COMMON, 6) == [200] * 6
+        for pid in pids:                                    # as a terminal signals its group
+            os.kill(pid, signal.SIGHUP)
+        code = server.process.wait(timeout=60)
+    finally:
+        server.stop()
+    assert code == 0, server.log.read_text()[-3000:]
+    conn = await asyncpg.connect(loaded)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM audit_trail") == 6
+    finally:
+        await conn.close()
+
+
 async def test_workers_that_keep_dying_stop_the_server_with_an_error(loaded, tmp_path):
     server = Server(loaded, tmp_path, "--workers", "2", GDI_NODE_LOG_LEVEL="WARNING")
     try:

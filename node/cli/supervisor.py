@@ -13,7 +13,7 @@ The supervisor forks the workers (each inherits the sockets, the settings and th
 set up once), replaces one that exits unexpectedly, and stops when too many have to be
 replaced in a short time: a worker that fails at every start is an error to report, not a
 loop to spin in. An outage is not such an error: a worker that cannot reach the database at
-its start answers 503 until it can (node/http/stand_in.py) instead of exiting. SIGTERM or SIGINT to the supervisor is forwarded to every worker as SIGTERM;
+its start answers 503 until it can (node/http/stand_in.py) instead of exiting. SIGTERM, SIGINT or SIGHUP to the supervisor is forwarded to every worker as SIGTERM;
 it waits for them (killing, by PID, any still running STOP_SECONDS later) and returns.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 RESTART_WINDOW_SECONDS = 60.0
 MIN_RESTARTS = 5          # replacements allowed per window: this many, or one per worker
 STOP_SECONDS = SHUTDOWN_SECONDS + 20   # a worker's drain, then its cleanup (pool, audit)
-_STOPS = (signal.SIGTERM, signal.SIGINT)
+# SIGHUP too: a closed terminal or ssh session, which signals every worker as well
+_STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _BLOCKED = {*_STOPS, signal.SIGCHLD}
 
 # `work(index, supervisor_fd)` serves as worker `index` until stopped; it runs in the forked
@@ -199,9 +200,10 @@ class Supervisor:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)   # until the worker's loop runs
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            # Ctrl-C in a terminal signals the supervisor and every worker at once; the
-            # supervisor's SIGTERM is the one each worker acts on.
+            # Ctrl-C in a terminal, or the terminal's hang-up, signals the supervisor and
+            # every worker at once; the supervisor's SIGTERM is the one each worker acts on.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for fd in (self._wake, self._wake_w, self._alive_w):
                 os.close(fd)

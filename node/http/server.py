@@ -141,15 +141,26 @@ def run(app: web.Application, role: str, listener: Listener,
         loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Serve until a signal; the application's start-up errors propagate (the database's
     as node.database.DatabaseUnavailable). With `loop`, its owner (`run_worker`) has set up
-    how the server stops; without, SIGINT and SIGTERM stop it."""
+    how the server stops; without, SIGINT, SIGTERM and SIGHUP stop it. SIGHUP is a closed
+    terminal or ssh session: Python's default ended the process on the spot, cutting the
+    requests under way and losing the audit entries not yet written."""
     hide_request_lines()
+    handle_signals = loop is None
+    if loop is None:
+        loop = asyncio.new_event_loop()
+        loop.add_signal_handler(signal.SIGHUP, _hung_up)
 
     def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
         log.info("%s serving on http://%s:%d%s", role, listener.host, listener.port,
                  f" (public base URL {public_base_url})" if public_base_url else "")
 
     web.run_app(app, sock=listener.sockets, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
-                print=serving, handle_signals=loop is None, loop=loop)
+                print=serving, handle_signals=handle_signals, loop=loop)
+
+
+def _hung_up() -> None:
+    log.info("SIGHUP received; stopping")
+    raise web.GracefulExit()      # as aiohttp's own handler of SIGINT and SIGTERM does
 
 
 def run_worker(app: web.Application, role: str, listener: Listener, supervisor_fd: int,
