@@ -251,6 +251,30 @@ async def test_metrics_count_every_workers_requests_and_never_go_back(loaded, tm
         assert server.stop() == 0, server.log.read_text()[-3000:]
 
 
+async def test_hostile_methods_add_no_series_to_the_metrics(loaded, tmp_path):
+    """aiohttp's own parser (AIOHTTP_NO_EXTENSIONS, or a platform without its C parser)
+    takes any token as a method, and each one a client made up was a series of its own in
+    /metrics: memory and Prometheus's series without bound. Methods HTTP does not define
+    are counted as one, `other`."""
+    server = Server(loaded, tmp_path, "--workers", "1", AIOHTTP_NO_EXTENSIONS="1")
+    try:
+        await server.ready()
+        for number in range(30):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(f"X{number} /api/info HTTP/1.1\r\nHost: x\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            await writer.drain()
+            assert (await reader.readline()).split()[1] == b"405"
+            writer.close()
+        text, = await _metrics_fresh(server.base, 1)
+    finally:
+        assert server.stop() == 0
+    from prometheus_client.parser import text_string_to_metric_families
+    methods = {sample.labels["method"] for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == "gdi_node_http_requests_total"}
+    assert methods == {"GET", "other"}, methods
+
+
 async def _metrics_fresh(base: str, times: int) -> list[str]:
     """`times` /metrics answers, each on a connection of its own (as `_answers_fresh`)."""
     connector = aiohttp.TCPConnector(force_close=True)

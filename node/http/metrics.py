@@ -16,7 +16,7 @@ from pathlib import Path
 from random import getrandbits
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import istr
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -151,6 +151,12 @@ def _route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+def _method_label(method: str) -> str:
+    """HTTP's methods as they are, any other as `other`: aiohttp's own parser (no C
+    extension) takes any token as a method, and each one a client made up was a series."""
+    return method if method in hdrs.METH_ALL else "other"
+
+
 def request_id(request: web.Request) -> str:
     """The client's X-Request-ID if it is a sane token, else a fresh one (an id, not a secret:
     no syscall for randomness)."""
@@ -163,7 +169,7 @@ def request_id(request: web.Request) -> str:
 def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float) -> None:
     """Count the request and write its access log line (when INFO is on)."""
     route = _route_label(request)
-    metrics.record(request.method, route, status, elapsed)
+    metrics.record(_method_label(request.method), route, status, elapsed)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info("%s %s %d", request.method, request.path, status,
                         extra={"request_id": request[REQUEST_ID], "status": status,
