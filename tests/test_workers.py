@@ -316,6 +316,41 @@ async def test_a_hang_up_stops_the_server_gracefully_its_audit_entries_written(
         await conn.close()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_request_whose_body_is_still_coming_at_sigterm_is_answered(
+        loaded, tmp_path, workers):
+    """A stop lets the requests under way finish (up to 10 s), but aiohttp's shutdown stops
+    reading its connections first: a POST whose body was still arriving got no more of it,
+    waited out the 10 s and was cut without an answer (logged as a 499), and the node
+    exited 1. Its body is read and it is answered; the node then stops, exit 0."""
+    server = Server(loaded, tmp_path, "--workers", workers)
+    try:
+        await server.ready()
+        if workers == "2":
+            server.workers(2)
+        body = json.dumps({"meta": {"apiVersion": "v2.0"}, "query": {
+            "requestParameters": {"referenceName": "1", "start": [199], "alternateBases": "T"},
+            "requestedGranularity": "boolean"}}).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /api/g_variants HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                     + body[:10])
+        await writer.drain()
+        await asyncio.sleep(0.5)                     # the request is under way
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        writer.write(body[10:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 15)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+        assert "exists" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["responseSummary"]
+        code = server.process.wait(timeout=60)
+    finally:
+        server.stop()
+    assert code == 0, server.log.read_text()[-3000:]
+
+
 async def test_workers_that_keep_dying_stop_the_server_with_an_error(loaded, tmp_path):
     server = Server(loaded, tmp_path, "--workers", "2", GDI_NODE_LOG_LEVEL="WARNING")
     try:

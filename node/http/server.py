@@ -12,11 +12,13 @@ each, stopped by its supervisor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -145,22 +147,62 @@ def run(app: web.Application, role: str, listener: Listener,
     terminal or ssh session: Python's default ended the process on the spot, cutting the
     requests under way and losing the audit entries not yet written."""
     hide_request_lines()
-    handle_signals = loop is None
+    app.middlewares.insert(0, _UNDER_WAY.middleware)
     if loop is None:
         loop = asyncio.new_event_loop()
-        loop.add_signal_handler(signal.SIGHUP, _hung_up)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, _UNDER_WAY.stop, f"{signal.Signals(sig).name} "
+                                                          "received")
 
     def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
         log.info("%s serving on http://%s:%d%s", role, listener.host, listener.port,
                  f" (public base URL {public_base_url})" if public_base_url else "")
 
     web.run_app(app, sock=listener.sockets, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
-                print=serving, handle_signals=handle_signals, loop=loop)
+                print=serving, handle_signals=False, loop=loop)
 
 
-def _hung_up() -> None:
-    log.info("SIGHUP received; stopping")
-    raise web.GracefulExit()      # as aiohttp's own handler of SIGINT and SIGTERM does
+class _UnderWay:
+    """The requests under way, which a stop lets finish before aiohttp's shutdown begins.
+    That shutdown stops reading every connection at once (and then waits for the handlers):
+    a request whose body was still arriving got no more of it, waited out the shutdown's
+    SHUTDOWN_SECONDS and was cut without an answer. Until they have finished (or
+    SHUTDOWN_SECONDS have passed) the server still reads, and accepts."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.stopping = False
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Callable[
+            [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        self.count += 1
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+
+    def stop(self, why: str) -> None:
+        """Stop once (a second signal while the requests finish is ignored)."""
+        if not self.stopping:
+            self.stopping = True
+            log.info("%s; stopping", why)
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_SECONDS):
+                while self.count:
+                    await asyncio.sleep(0.05)
+        asyncio.get_running_loop().call_soon(_graceful_exit)
+
+
+def _graceful_exit() -> None:
+    """aiohttp's way out of its run_app, raised in a callback as its signal handler does."""
+    raise web.GracefulExit()
+
+
+_UNDER_WAY = _UnderWay()      # one server per process
 
 
 def run_worker(app: web.Application, role: str, listener: Listener, supervisor_fd: int,
@@ -170,16 +212,10 @@ def run_worker(app: web.Application, role: str, listener: Listener, supervisor_f
     its supervisor is gone, which closes the pipe `supervisor_fd` reads (a supervisor killed
     outright leaves no worker serving on)."""
     loop = asyncio.new_event_loop()
-    stopping = False
 
     def stop(why: str) -> None:
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
         loop.remove_reader(supervisor_fd)
-        log.info("%s; stopping", why)
-        raise web.GracefulExit()      # as aiohttp's own signal handler does
+        _UNDER_WAY.stop(why)
 
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
     loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
