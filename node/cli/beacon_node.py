@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,15 +82,23 @@ def _supervise(settings: Settings, listeners: list[Listener]) -> None:
         listener = listeners[index - 1]
         while True:
             try:
-                run_worker(create_app(settings, shared_metrics=metrics / f"worker-{index}.json"),
-                           "node", listener, supervisor_fd, settings.base_url)
+                shared = metrics / f"worker-{index}.json" if metrics else None
+                run_worker(create_app(settings, shared_metrics=shared), "node", listener,
+                           supervisor_fd, settings.base_url)
                 return
             except DatabaseUnavailable as exc:
                 if not stand_in(settings, listener, supervisor_fd, exc):
                     return
 
-    with tempfile.TemporaryDirectory(prefix="gdi-node-metrics-") as directory:
-        metrics = Path(directory)
+    try:
+        shared: AbstractContextManager[str | None] = tempfile.TemporaryDirectory(
+            prefix="gdi-node-metrics-")
+    except OSError as exc:        # no writable temporary directory: serve all the same
+        log.warning("the workers cannot share their counts (%s): each /metrics answer "
+                    "counts the requests of the worker it reaches", exc)
+        shared = nullcontext()
+    with shared as directory:
+        metrics = Path(directory) if directory else None
         try:
             Supervisor(len(listeners), work).run()
         except (CrashLoop, RuntimeError) as exc:
