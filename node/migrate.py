@@ -82,6 +82,12 @@ async def apply_migrations(conn: asyncpg.Connection,
                 name text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now())""")
         done = await applied_versions(conn, package)
+        if newer := await newer_migrations(conn, package):
+            # a start on it (an upgrade rolled back) said nothing: the code is older than
+            # the schema it reads and writes
+            log.warning("the database holds migrations this gdi-node does not know, applied "
+                        "by a newer one: %s",
+                        ", ".join(f"{m.version:04d}_{m.name}" for m in newer))
         for migration in available_migrations(package):
             if migration.version in done:
                 continue

@@ -723,6 +723,33 @@ async def test_db_status_and_migrate_name_migrations_a_newer_gdi_node_applied(db
     assert migrated.stdout.splitlines() == [f"schema ahead of this gdi-node: {newer}"]
 
 
+async def test_serve_warns_of_migrations_a_newer_gdi_node_applied(db_url):
+    """`serve` on a database a newer gdi-node migrated started without a word, its code
+    older than the schema it reads and writes; it says so in a warning naming them."""
+    env = _env(DATABASE_URL=db_url, GDI_NODE_LOG_FORMAT="json")
+    assert gdi_node("db", "migrate", env=env).returncode == 0
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES "
+                           "(9998, 'from_the_future')")
+    finally:
+        await conn.close()
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--port", str(port),
+                                "--workers", "1"], env=env, cwd=ROOT, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert await _wait_ready(f"http://127.0.0.1:{port}/ready", deadline=30) == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    warnings = [line["message"] for line in map(json.loads, stderr.splitlines())
+                if line["level"] == "WARNING"]
+    assert warnings == ["the database holds migrations this gdi-node does not know, applied "
+                        "by a newer one: 9998_from_the_future"], stderr
+
+
 def test_a_pool_minimum_above_its_maximum_is_a_configuration_error():
     """Refused before any database is looked for (none listens at this URL)."""
     result = gdi_node("datasets", env=_env(
