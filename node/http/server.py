@@ -171,7 +171,7 @@ class _UnderWay:
 
     def __init__(self) -> None:
         self.count = 0
-        self.stopping = False
+        self.stopping: asyncio.Task[None] | None = None     # the drain, once stopping
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Callable[
@@ -184,10 +184,9 @@ class _UnderWay:
 
     def stop(self, why: str) -> None:
         """Stop once (a second signal while the requests finish is ignored)."""
-        if not self.stopping:
-            self.stopping = True
+        if self.stopping is None:
             log.info("%s; stopping", why)
-            asyncio.get_running_loop().create_task(self._drain())
+            self.stopping = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         with contextlib.suppress(TimeoutError):
