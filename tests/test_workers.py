@@ -345,7 +345,7 @@ async def test_a_request_whose_body_is_still_coming_at_sigterm_is_answered(
                      b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
                      + body[:10])
         await writer.drain()
-        await asyncio.sleep(0.5)                     # the request is under way
+        await asyncio.sleep(1.0)                     # the request is under way
         server.process.send_signal(signal.SIGTERM)
         await asyncio.sleep(1.0)
         writer.write(body[10:])
