@@ -348,6 +348,11 @@ async def test_a_request_whose_body_is_still_coming_at_sigterm_is_answered(
         await asyncio.sleep(1.0)                     # the request is under way
         server.process.send_signal(signal.SIGTERM)
         await asyncio.sleep(1.0)
+        if workers == "1":      # stopping: ready no more, so a load balancer sends no more
+            async with aiohttp.ClientSession() as client, client.get(
+                    f"http://127.0.0.1:{server.port}/ready") as response:
+                assert response.status == 503
+                assert (await response.json())["reason"].startswith("stopping")
         writer.write(body[10:])
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 15)

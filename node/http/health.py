@@ -10,6 +10,7 @@ from aiohttp import web
 from node.http.app_keys import POOL
 from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
+from node.http.server import stopping
 from node.migrate import pending_migrations
 
 READY_SECONDS = 2.0      # /ready answers 503 rather than wait longer for the database
@@ -21,6 +22,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    if stopping():      # it answered 200 for the 10 s a stop lets the requests under way take
+        return _unavailable("stopping: finishing the requests under way")
     try:
         # the acquire's own timeout bounds its release too, which waits for asyncpg's cancel
         # request: to a server that does not answer, the probe waited for good

@@ -204,6 +204,12 @@ def _graceful_exit() -> None:
 _UNDER_WAY = _UnderWay()      # one server per process
 
 
+def stopping() -> bool:
+    """Whether this process's server is stopping, letting its requests under way finish:
+    /ready says so (node/http/health.py), so that a load balancer sends no more."""
+    return _UNDER_WAY.stopping is not None
+
+
 def run_worker(app: web.Application, role: str, listener: Listener, supervisor_fd: int,
                public_base_url: str | None = None) -> None:
     """`run` in a worker process of node/cli/supervisor.py (which has it ignore SIGINT):
