@@ -17,6 +17,10 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
 - `no-internal-origins`: a node allowed to register URLs at a loopback or private address
   (networks reading the registry would send queries into the catalogue's own network),
   unless the catalogue says `allow_internal_origins`;
+- `public-base-url`: a node without `public_base_url`, whose Beacon, FAIR Data Point and
+  catalogue records would name it `http://0.0.0.0:5050` or a loopback address, an address
+  no researcher reaches (`https-only` too, where it is plain http: researchers' tokens go
+  there);
 - `narrow-network-trust`: a `trusted_network_addresses` entry wider than a /24 (IPv4) or a
   /64 (IPv6): every client inside it could name itself a fresh network caller on each question
   and get a fresh anonymous budget and fresh loss accounts (docs/federation.md).
@@ -90,6 +94,14 @@ def node_refusals(settings: Settings) -> list[Refusal]:
                                                  "X-Beacon-Network-Caller")
                  for network in settings.trusted_network_addresses
                  if network.prefixlen < WIDEST_NETWORK_TRUST[network.version]]
+    if settings.public_base_url is None:
+        refusals.append(Refusal("public-base-url", "public_base_url is not set; the node's "
+                                                   "Beacon, FAIR Data Point and catalogue "
+                                                   f"records would name {settings.base_url}"))
+    elif _plain_http(settings.public_base_url):
+        refusals.append(Refusal("https-only", f"public_base_url {settings.public_base_url} is "
+                                              "plain http; researchers' tokens would go there "
+                                              "in the clear"))
     if _plain_http(settings.catalogue_url):
         refusals.append(Refusal("https-only", f"catalogue_url {settings.catalogue_url} is "
                                               "plain http; the node's token would travel in "

@@ -19,6 +19,7 @@ from node.settings import CatalogueSettings, Settings
 from tests.conftest import ROOT, free_port
 from tests.test_cli import _env, gdi_node
 
+PUBLIC = "https://beacon.example.fi/"      # where researchers reach a production node
 HTTPS_ISSUER = {"issuer": "https://aai.example.org", "jwks_uri": "https://aai.example.org/jwks",
                 "access_tokens": True, "visas": False}
 
@@ -49,7 +50,7 @@ def test_a_plain_http_peer_is_refused(db_url):
     _refused(result, "https-only")
     assert "peers[1].url http://beacon.example.no/api" in result.stderr
     assert "peers[0]" not in result.stderr
-    settings = Settings(environment="prod", peers=peers[:1])
+    settings = Settings(environment="prod", peers=peers[:1], public_base_url=PUBLIC)
     assert node_refusals(settings) == []
 
 
@@ -64,9 +65,10 @@ def test_network_trust_wider_than_a_network_nodes_subnet_is_refused(db_url):
     assert "trusted_network_addresses entry ::/0" in result.stderr
     assert "192.0.2.10" not in result.stderr
     for wide in ["10.0.0.0/23", "2001:db8::/63", "0.0.0.0/0"]:
-        settings = Settings(environment="prod", trusted_network_addresses=[wide])
+        settings = Settings(environment="prod", trusted_network_addresses=[wide],
+                            public_base_url=PUBLIC)
         assert [r.rule for r in node_refusals(settings)] == ["narrow-network-trust"], wide
-    narrow = Settings(environment="prod", trusted_network_addresses=[
+    narrow = Settings(environment="prod", public_base_url=PUBLIC, trusted_network_addresses=[
         "192.0.2.10", "198.51.100.0/24", "2001:db8:10::7", "2001:db8:10::/64"])
     assert node_refusals(narrow) == []
     assert node_refusals(narrow.model_copy(update={"environment": "dev"})) == []
@@ -159,6 +161,7 @@ async def test_a_clean_production_node_starts_and_says_prod(db_url):
     node = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "serve", "--port", str(port)], cwd=ROOT,
         env=_env(DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="production",
+                 GDI_NODE_PUBLIC_BASE_URL=PUBLIC,
                  GDI_NODE_TRUSTED_ISSUERS=json.dumps([HTTPS_ISSUER])),
         stderr=subprocess.DEVNULL)
     try:
@@ -186,3 +189,15 @@ def test_every_secret_of_the_compose_file_carries_the_development_marker():
     secrets += re.findall(r"postgresql://[^:]+:([^@]+)@", text)
     assert len(secrets) >= 5
     assert all("dev-only" in secret for secret in secrets), secrets
+
+
+@pytest.mark.parametrize(("url", "rule"), [(None, "public-base-url"),
+                                           ("http://beacon.example.fi/", "https-only")])
+def test_a_production_node_names_where_researchers_reach_it(url, rule):
+    """Without public_base_url, a production node's Beacon, FAIR Data Point and catalogue
+    records named http://0.0.0.0:5050, an address no researcher reaches; over plain http,
+    researchers' tokens would go there in the clear (found by a review, 2026-12-05)."""
+    refusals = node_refusals(Settings(environment="prod", public_base_url=url))
+    assert [r.rule for r in refusals] == [rule]
+    assert node_refusals(Settings(environment="prod", public_base_url=PUBLIC)) == []
+    assert node_refusals(Settings(environment="dev", public_base_url=url)) == []
