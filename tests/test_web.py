@@ -700,9 +700,34 @@ async def test_a_spent_budget_says_what_429_means_and_when_to_retry(
         assert await tab.page.locator("#result-table").is_hidden()
         assert await tab.page.locator("#exports").is_hidden()
         again = tab.page.get_by_role("button", name="Search again")
-        await again.click()                         # still spent: the same message
+        await again.focus()
+        await tab.page.keyboard.press("Enter")      # still spent: the same message
         await tab.answered()
         assert await status.get_attribute("data-refused") == "429"
+        # hidden while it asked, the button had dropped the focus to the page's top
+        assert await tab.page.evaluate("document.activeElement.id") == "retry"
+    tab.errors[:] = [e for e in tab.errors if "status of 429" not in e]   # the browser's own
+
+
+async def test_a_record_page_refused_keeps_the_focus(pg_server_url: str, tmp_path: Path,
+                                                     tab: Page):
+    """A record page the node refuses (429: the budget spent by the search and the page
+    before it) leaves the focus on the button that asked for it: disabled while it asked,
+    the button dropped the focus to the page's top, and a keyboard user lost the records."""
+    async with lone_node(pg_server_url, tmp_path, disclosure=TINY_BUDGET) as (url, _):
+        page = tab.page
+        await tab.open(url)
+        await page.get_by_label("Records per page").fill("1")
+        await tab.search("17:7668402-7687550")
+        following = page.locator("section.dataset-records").get_by_role(
+            "button", name="Next records")
+        await following.focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector(".page-status:text('Showing page 2')")
+        await following.focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector(".page-status:text('Query budget spent (429)')")
+        assert await page.evaluate("document.activeElement.className") == "next-page"
     tab.errors[:] = [e for e in tab.errors if "status of 429" not in e]   # the browser's own
 
 
@@ -725,9 +750,12 @@ async def test_a_database_outage_says_what_503_means_and_recovers(
             async with asyncio.timeout(20):
                 while (await client.get(await tab.text("#get-url"))).status != 200:
                     await asyncio.sleep(0.2)
-        await tab.page.get_by_role("button", name="Search again").click()
+        await tab.page.get_by_role("button", name="Search again").focus()
+        await tab.page.keyboard.press("Enter")
         await tab.answered()
         assert await status.get_attribute("data-refused") is None
+        # Search again is gone with the refusal: the focus is on the results, not lost
+        assert await tab.page.evaluate("document.activeElement.id") == "results"
         assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
         assert await tab.page.get_by_role("button", name="Search again").is_hidden()
     # the browser logs each refused fetch's status; the page itself raised nothing
@@ -1169,6 +1197,8 @@ async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwor
     assert {"assembly", "granularity", "sex", "term", "descendants", "onset-op"} <= set(focused)
     await page.keyboard.press("Enter")
     await tab.answered()
+    # disabled while the search ran, Search dropped the focus to the page's top
+    assert await page.evaluate("document.activeElement.id") == "search"
     body = json.loads(await tab.text("#post-body"))
     assert body["query"]["filters"] == [
         {"id": FEMALE}, {"id": HYPERTENSION},

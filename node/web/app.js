@@ -538,6 +538,7 @@ function pageRequest(row, skip) {
 // page it asked for is no longer wanted.
 async function turnPage(row, section, skip, signal) {
   const status = section.querySelector(".page-status");
+  const from = document.activeElement || document.body;
   status.textContent = `Asking for page ${skip + 1}…`;
   for (const button of section.querySelectorAll(".pager button")) button.disabled = true;
   const { url, options } = pageRequest(row, skip);
@@ -546,6 +547,7 @@ async function turnPage(row, section, skip, signal) {
     status.textContent = signal.aborted ? "Not asked: a newer search replaces these results."
       : `No answer from this node: ${error.message}`;
     fillRecords(row, section);
+    refocus(from, section.querySelector("h3"));
     return;
   }
   const { response, body } = answer;
@@ -553,6 +555,7 @@ async function turnPage(row, section, skip, signal) {
     if (response.status === 401 && state.token) signInLost();
     status.textContent = refusalText(response, body);
     fillRecords(row, section);
+    refocus(from, section.querySelector("h3"));
     return;
   }
   const sets = (body.response && body.response.resultSets) || [];
@@ -609,6 +612,16 @@ function showBusy(busy) {
   else $("results").removeAttribute("aria-busy");
 }
 
+// A control disabled or hidden while it has the focus (Search and Search again while a
+// search runs, a record page's buttons while the page is asked) drops the focus to the
+// page's top, where a keyboard or screen-reader user had to find their way back from. When
+// the request ends, focus so dropped returns to `from`, or, that control gone, to `fallback`.
+function refocus(from, fallback) {
+  if (document.activeElement && document.activeElement !== document.body) return;
+  from.focus();
+  if (document.activeElement !== from) fallback.focus();
+}
+
 function showFormError(req) {
   $("form-error").textContent = req.error;
   $(req.field).setAttribute("aria-invalid", "true");
@@ -628,9 +641,13 @@ async function runSearch() {
   state.askAgain = false;
   const asking = new AbortController();
   state.asking = asking;
+  const from = document.activeElement || document.body;
   showBusy(true);
   try { await ask(req, asking.signal); } finally {
-    if (state.asking === asking) showBusy(false);
+    if (state.asking === asking) {
+      showBusy(false);
+      refocus(from, $("results"));
+    }
   }
 }
 
