@@ -1213,6 +1213,36 @@ async def test_individuals_with_filters_by_keyboard_alone(web_network: WebNetwor
     assert rows[DOWN]["Found"] == "unavailable (error)"
 
 
+async def test_individuals_on_a_node_that_requires_a_purpose_of_use(pg_server_url: str,
+                                                                    tmp_path: Path,
+                                                                    tab: Page):
+    """A node (or a dataset) may refuse individual-level queries that state no purpose of
+    use (docs/beacon.md, as the 1+MG reference architecture asks): the page has a field for
+    it, sent as the body's meta.purposeOfUse and kept over a record page. The page had none,
+    and every individuals search of such a node was refused."""
+    async with lone_node(pg_server_url, tmp_path,
+                         disclosure=OPEN_DISCLOSURE.model_copy(
+                             update={"purpose_required": True})) as (url, _):
+        page = tab.page
+        await tab.open(url)
+        await page.get_by_label("Individuals").check()
+        await page.get_by_label("Sex").select_option(FEMALE)
+        await tab.search("")
+        assert await page.locator("#status").get_attribute("data-refused") == "400"
+        assert "meta.purposeOfUse" in await tab.text("#status")
+        await page.get_by_label("Purpose of use").fill(" DUO:0000006 ")
+        await tab.search()
+        assert json.loads(await tab.text("#post-body"))["meta"] == {
+            "apiVersion": "v2.0", "purposeOfUse": "DUO:0000006"}
+        assert await page.locator("#status").get_attribute("data-refused") is None
+        assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "5 exact"   # S01..S05
+        assert "not expressible as GET" in await tab.text("#get-url")
+        await page.get_by_label("Variants").check()          # not asked of variants
+        await tab.search("17-7674944-G-A")
+        assert "purposeOfUse" not in await tab.text("#post-body")
+    tab.errors[:] = [e for e in tab.errors if "status of 400" not in e]   # the browser's own
+
+
 # The elements wider than the page, outside the tables' own scrolling regions
 WIDE = """() => [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth

@@ -163,6 +163,10 @@ function buildRequest() {
       getFilters = false;
     }
   }
+  // A node may refuse individual-level queries without a declared purpose of use
+  // (docs/beacon.md); it goes in the body's meta, so such a request has no GET URL.
+  const purpose = entry === "individuals" ? $("purpose").value.trim() : "";
+  if (purpose) getFilters = false;
   const path = state.scope
     ? `${state.base}/datasets/${encodeURIComponent(state.scope.id)}/${entry}`
     : `${state.base}/${entry}`;
@@ -170,7 +174,7 @@ function buildRequest() {
                                       includeResultsetResponses: "ALL", limit: String(limit) });
   if (filters.length && getFilters) query.set("filters", filters.map((f) => f.id).join(","));
   const getUrl = getFilters ? `${location.origin}${path}?${query}` : null;
-  const body = { meta: { apiVersion: "v2.0" },
+  const body = { meta: { apiVersion: "v2.0", ...(purpose ? { purposeOfUse: purpose } : {}) },
                  query: { requestParameters: params, filters,
                           requestedGranularity: granularity,
                           includeResultsetResponses: "ALL", pagination: { skip: 0, limit } } };
@@ -183,7 +187,7 @@ function buildRequest() {
 function showRequest(req) {
   $("request").hidden = false;
   $("get-url").textContent = req.getUrl ||
-    "(not expressible as GET: a filter with an operator, or without narrower terms, goes in the POST body)";
+    "(not expressible as GET: a filter with an operator or without narrower terms, and a purpose of use, go in the POST body)";
   $("post-url").textContent = req.postUrl;
   $("post-body").textContent = JSON.stringify(req.body, null, 2);
   $("get-url").parentElement.dataset.sent = req.method === "GET" ? "sent" : "";
@@ -788,7 +792,8 @@ function formState() {
            variantType: $("variant-type").value, granularity: $("granularity").value,
            limit: $("limit").value, scope: state.scope ? `${state.scope.node}|${state.scope.id}` : null,
            sex: $("sex").value, term: $("term").value, descendants: $("descendants").checked,
-           onsetOp: $("onset-op").value, onsetYears: $("onset-years").value };
+           onsetOp: $("onset-op").value, onsetYears: $("onset-years").value,
+           purpose: $("purpose").value };
 }
 
 function restoreForm(saved) {
@@ -798,7 +803,8 @@ function restoreForm(saved) {
   if (radio) radio.checked = true;
   for (const [id, key] of [["assembly", "assembly"], ["variant-type", "variantType"],
                            ["granularity", "granularity"], ["limit", "limit"], ["sex", "sex"], ["term", "term"],
-                           ["onset-op", "onsetOp"], ["onset-years", "onsetYears"]]) {
+                           ["onset-op", "onsetOp"], ["onset-years", "onsetYears"],
+                           ["purpose", "purpose"]]) {
     if (saved[key] !== undefined) $(id).value = saved[key];
   }
   $("descendants").checked = saved.descendants !== false;
