@@ -1645,6 +1645,77 @@ async def test_find_a_dataset_and_search_only_it(web_network: WebNetwork, tab: P
     assert {FI_OPEN, FI_CONTROLLED, SE_PUBLIC} <= set(_by_dataset(await tab.rows()))
 
 
+FORM = """() => ({ q: document.getElementById('q').value,
+    entry: document.querySelector('input[name=entry]:checked').value,
+    ...Object.fromEntries(['assembly', 'variant-type', 'granularity', 'limit', 'sex', 'term',
+                           'onset-op', 'onset-years', 'purpose']
+                          .map((id) => [id, document.getElementById(id).value])),
+    descendants: document.getElementById('descendants').checked,
+    scope: document.getElementById('scope-line').hidden ? null
+           : document.getElementById('scope-name').textContent })"""
+
+
+async def test_a_search_is_a_link_that_asks_it_again(web_network: WebNetwork, browser,
+                                                     tab: Page):
+    """The address bar holds the search asked (in its fragment): opened in another tab, the
+    link fills in every field of the form, the dataset searched only, and asks the same
+    request; the purpose of use, a statement of whoever asks, is not in it. A malformed link
+    leaves the form as it was and the page working. The page had no link of a search: a
+    researcher's shared address opened an empty form."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_label("Find a dataset").fill(FI_OPEN)
+    await page.get_by_role("button", name="Search only this dataset").click()
+    await page.get_by_label("Variant type").select_option("SNP")
+    await page.get_by_label("Requested granularity").select_option("count")
+    await page.get_by_label("Records per page").fill("3")
+    await tab.search("chr17:7668402-7687550")
+    variants = (page.url, await tab.text("#get-url"), await page.evaluate(FORM),
+                await tab.rows())
+    await page.get_by_label("Individuals").check()
+    await page.get_by_label("Sex").select_option(FEMALE)
+    await page.get_by_label("Disease or phenotype").select_option(HYPERTENSION)
+    await page.get_by_label("and narrower terms").uncheck()
+    await page.get_by_label("Age of onset comparison").select_option(">=")
+    await page.get_by_label("Age of onset in years").fill("30")
+    await page.get_by_label("Purpose of use").fill("DUO:0000006")
+    await tab.search("")
+    body, form, rows = (json.loads(await tab.text("#post-body")), await page.evaluate(FORM),
+                        await tab.rows())
+    assert "#" in page.url and "DUO" not in page.url
+    context = await browser.new_context()
+    other = Page(await context.new_page())
+
+    async def opened(url: str) -> None:
+        await other.page.goto("about:blank")
+        await other.page.goto(url)
+        await other.page.wait_for_selector("body[data-ready=true]")
+
+    try:
+        await opened(page.url)
+        del body["meta"]["purposeOfUse"]
+        assert json.loads(await other.text("#post-body")) == body
+        assert await other.page.evaluate(FORM) == {**form, "purpose": ""}
+        assert await other.rows() == rows
+        link, asked, shown, answered = variants
+        await opened(link)
+        assert await other.text("#get-url") == asked
+        assert await other.page.evaluate(FORM) == shown
+        assert await other.rows() == answered
+        # malformed links: the form as it was, the page working
+        for broken in ('#entry="]&assembly=GRCh99&limit=abc&q=17-7674944-G-A',
+                       "#q=%E0%A4%A&granularity=all&scope=nobody%7Cnothing&descendants=x",
+                       "#%%%", "#q=" + "1" * 5000):
+            await opened(f"{web_network.network_url}/{broken}")
+            form = await other.page.evaluate(FORM)
+            assert (form["entry"], form["assembly"], form["granularity"]) == (
+                "g_variants", "GRCh38", "record"), broken
+            assert await other.page.locator("#search").is_enabled()
+        assert other.errors == []
+    finally:
+        await context.close()
+
+
 async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: str, tmp_path: Path,
                                                              tab: Page):
     """A node with a catalogue service (catalogue_url): its page searches the catalogue, which

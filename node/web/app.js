@@ -641,6 +641,7 @@ async function runSearch() {
   for (const field of document.querySelectorAll("#query-form [aria-invalid]")) field.removeAttribute("aria-invalid");
   const req = buildRequest();
   if (req.error) { showFormError(req); return; }
+  history.replaceState(null, "", linkOf(formState()));
   if (state.asking) state.asking.abort();
   state.askAgain = false;
   const asking = new AbortController();
@@ -796,20 +797,50 @@ function formState() {
            purpose: $("purpose").value };
 }
 
+// A form saved by this page (over a sign-in) or read from a link (linkedForm), whose values
+// are anyone's text: a field takes only a value it can hold (an option of its select, digits
+// in a number box) and keeps its own otherwise, and the entry type's radio is found by
+// value, never by a selector made of it (a link's entry `"]` threw, and the page stopped).
 function restoreForm(saved) {
   if (!saved) return;
-  $("q").value = saved.q || "";
-  const radio = document.querySelector(`input[name="entry"][value="${saved.entry}"]`);
+  $("q").value = typeof saved.q === "string" ? saved.q : "";
+  const radio = [...document.querySelectorAll('input[name="entry"]')].find((r) => r.value === saved.entry);
   if (radio) radio.checked = true;
   for (const [id, key] of [["assembly", "assembly"], ["variant-type", "variantType"],
                            ["granularity", "granularity"], ["limit", "limit"], ["sex", "sex"], ["term", "term"],
                            ["onset-op", "onsetOp"], ["onset-years", "onsetYears"],
                            ["purpose", "purpose"]]) {
-    if (saved[key] !== undefined) $(id).value = saved[key];
+    const field = $(id), value = saved[key];
+    if (typeof value !== "string") continue;
+    if (field.tagName === "SELECT" ? [...field.options].some((o) => o.value === value)
+      : field.type !== "number" || /^\d{0,4}$/.test(value)) field.value = value;
   }
   $("descendants").checked = saved.descendants !== false;
   if (saved.scope && state.catalogue.has(saved.scope)) setScope(state.catalogue.get(saved.scope));
   entryChanged();
+}
+
+// The form of the search asked is written to the address bar's fragment (#q=…&entry=…), so
+// the address can be bookmarked or shared: opened, it fills in the form and asks the search
+// again. A fragment is never sent to a server (no researcher's query in a log's URL) and
+// keeps clear of the query string, where a sign-in's answer comes back (code, state). The
+// purpose of use stays out: it is the statement of whoever asks, not of the link.
+function linkOf(form) {
+  const link = new URLSearchParams();
+  for (const [key, value] of Object.entries(form)) {
+    if (key !== "purpose" && typeof value === "string" && value) link.set(key, value);
+  }
+  if (!form.descendants) link.set("descendants", "false");
+  return `#${link}`;
+}
+
+function linkedForm() {
+  const link = new URLSearchParams(location.hash.slice(1));
+  if (!link.size) return null;
+  const form = Object.fromEntries(link);
+  delete form.purpose;
+  form.descendants = link.get("descendants") !== "false";
+  return form;
 }
 
 // The issuers a researcher can sign in with: those whose discovery document could be read and
@@ -1189,10 +1220,18 @@ async function start() {
   showAccount();
   if (state.token) showVisas();
   await Promise.all([loadCatalogue(), loadTerms()]);
+  const linked = pending ? null : linkedForm();
   if (pending && pending.form) {
     restoreForm(pending.form);
     queryTyped();
     if (pending.searched && state.token) await search();
+  } else if (linked) {
+    restoreForm(linked);
+    queryTyped();
+    // a link scoped to a dataset not listed here is not asked of every dataset instead
+    if (!linked.scope || state.scope) await search();
+    else $("status").textContent = "Not searched: the link asks only one dataset, which this page " +
+      "does not list to you (it may need a sign-in). Choose a dataset, or search them all.";
   }
   document.body.dataset.ready = "true";
 }
