@@ -709,6 +709,28 @@ async def test_a_spent_budget_says_what_429_means_and_when_to_retry(
     tab.errors[:] = [e for e in tab.errors if "status of 429" not in e]   # the browser's own
 
 
+async def test_a_budget_spent_for_days_says_on_which_day_to_retry(pg_server_url: str,
+                                                                  tmp_path: Path, tab: Page):
+    """A budget window of days (budget_window_seconds goes up to a year) is told in days and
+    with the day to try again on: the page gave the time of day alone, "Try again after
+    06:10:00 (in about 72 hours; …)", which reads as today."""
+    window = 3 * 86400
+    budget = DisclosureSettings(anonymous=TierSettings(
+        allele_floor=1, count_step=1, count_noise=0, budget_per_window=1, budget_per_day=0,
+        rare_cost=1), budget_window_seconds=window)
+    async with lone_node(pg_server_url, tmp_path, disclosure=budget) as (url, _):
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        await tab.search()
+        said = await tab.text("#status")
+        seconds = int(re.search(r"Retry-After: (\d+) s\)", said).group(1))
+        assert window <= seconds <= window + 120, said
+        day = await tab.page.evaluate(
+            "(s) => new Date(Date.now() + 1000 * s).toLocaleDateString()", seconds)
+        assert f"Try again after {day}" in said and "(in about 3 days;" in said, said
+    tab.errors[:] = [e for e in tab.errors if "status of 429" not in e]   # the browser's own
+
+
 async def test_a_record_page_refused_keeps_the_focus(pg_server_url: str, tmp_path: Path,
                                                      tab: Page):
     """A record page the node refuses (429: the budget spent by the search and the page

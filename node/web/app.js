@@ -218,14 +218,19 @@ function retryAfterSeconds(response) {
 function waitWords(seconds) {
   if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
   if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} minutes`;
-  return `about ${Math.round(seconds / 3600)} hours`;
+  if (seconds < 48 * 3600) return `about ${Math.round(seconds / 3600)} hours`;
+  return `about ${Math.round(seconds / 86400)} days`;
 }
 
+// The moment to try again at, with its day when that is not today: a budget's window may
+// be days long (up to a year), and the time of day alone read as today.
 function retryWords(response) {
   const seconds = retryAfterSeconds(response);
   if (seconds === null) return "Try again later.";
-  const at = new Date(Date.now() + 1000 * seconds).toLocaleTimeString();
-  return `Try again after ${at} (in ${waitWords(seconds)}; the node's Retry-After: ${seconds} s).`;
+  const at = new Date(Date.now() + 1000 * seconds);
+  const when = at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString()
+    : `${at.toLocaleDateString()} ${at.toLocaleTimeString()}`;
+  return `Try again after ${when} (in ${waitWords(seconds)}; the node's Retry-After: ${seconds} s).`;
 }
 
 function refusalText(response, body) {
