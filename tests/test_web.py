@@ -229,16 +229,18 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
 
 @asynccontextmanager
 async def lone_node(pg_server_url: str, directory: Path, *, relay: bool = False,
+                    access: AccessLevel = AccessLevel.PUBLIC,
                     **changes: Any) -> AsyncIterator[tuple[str, Relay | None]]:
-    """A node without peers holding FI's open dataset, with these settings; with `relay`, it
-    reaches its database through a relay the test can cut (tests/test_hardening.py)."""
+    """A node without peers holding FI's open dataset (at `access`), with these settings;
+    with `relay`, it reaches its database through a relay the test can cut
+    (tests/test_hardening.py)."""
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(node_database(pg_server_url))
         packets = directory / "lone.json"
         packets.write_text(_phenopackets(FI_PEOPLE))
         await ingest(db, IngestRequest(
             write_vcf_text(directory / "lone.vcf", _vcf(FI_SAMPLES, FI_SITES)), FI_OPEN, GRCH38,
-            AccessLevel.PUBLIC, TITLES[FI_OPEN], workers=1, individuals=packets,
+            access, TITLES[FI_OPEN], workers=1, individuals=packets,
             metadata={"country": "FI"}))
         through = None
         if relay:
@@ -1511,6 +1513,27 @@ async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: s
                 assert await terms.all_inner_texts() == ["any"], lose
                 assert await page.get_by_label("Disease or phenotype").input_value() == ""
     tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+
+
+async def test_why_a_yes_or_no_answer_gives_no_more(pg_server_url: str, tmp_path: Path,
+                                                     tab: Page):
+    """A node whose only dataset is REGISTERED answers an anonymous caller yes or no, with
+    no result sets: the page's one row for it says why and offers the sign-in. The row's
+    "Why not more" was empty, though records were asked and the page knows the dataset."""
+    node_port = free_port()
+    async with AsyncExitStack() as stack:
+        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+                                         users=[DevUser(name="bob", password="bob",
+                                                        bona_fide=True)])
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             access=AccessLevel.REGISTERED, disclosure=OPEN_DISCLOSURE,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
+                             ) as (url, _):
+            await tab.open(url)
+            await tab.search("17-7674944-G-A")
+            [row] = await tab.rows()
+            assert (row["Dataset"], row["Granularity given"], row["Why not more"]) == (
+                "(all datasets)", "boolean", "registered access: sign in for more Sign in")
 
 
 async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,

@@ -181,7 +181,7 @@ function buildRequest() {
   // Variants go as GET (a link one can share); individuals with filters as POST.
   const method = entry === "g_variants" && getUrl ? "GET" : "POST";
   return { entry, params, filters, granularity, limit, path, getUrl, body, method,
-           postUrl: `${location.origin}${path}` };
+           postUrl: `${location.origin}${path}`, scope: state.scope };
 }
 
 function showRequest(req) {
@@ -331,6 +331,14 @@ function datasetOf(beaconId, id) {
   return state.catalogue.get(`${beaconId}|${id}`) || state.catalogue.get(`|${id}`) || null;
 }
 
+// The dataset an answer without result sets (yes or no for all a node's datasets) is
+// about, when the page can tell: the one searched only, or the node's only dataset listed.
+function onlyDatasetOf(req, node) {
+  if (req.scope) return req.scope.node === node ? req.scope : null;
+  const listed = [...state.catalogue.values()].filter((d) => d.node === node);
+  return listed.length === 1 ? listed[0] : null;
+}
+
 function rowsOf(req, body) {
   const rows = [];
   const sets = (body.response && body.response.resultSets) || [];
@@ -368,15 +376,18 @@ function rowsOf(req, body) {
                   unavailable: peer });
     } else if (!sets.some((s) => s.beaconId === peer.id) && peer.returnedGranularity) {
       // A peer that answered without resultSets (yes/no only): its line says what it found.
+      const why = whyNotMore(req.granularity, peer.returnedGranularity, onlyDatasetOf(req, peer.id));
       rows.push({ node: peer.id, country: "", dataset: "(all its datasets)", title: "", access: "",
                   status: "answered", exists: Boolean(peer.exists),
                   found: peer.exists ? "yes" : "not found", count: peer.numTotalResults ?? null,
                   countShown: peer.numTotalResults !== undefined ? String(peer.numTotalResults) : "not given",
                   countNote: "", countPrecision: "", countAdjustedTo: "",
-                  granularity: peer.returnedGranularity, whyNotMore: "", why: { text: "" }, results: [] });
+                  granularity: peer.returnedGranularity, whyNotMore: why.text, why, results: [],
+                  accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
     }
   }
   if (!sets.length && !peers.length) {
+    const why = whyNotMore(req.granularity, body.meta.returnedGranularity, onlyDatasetOf(req, own));
     rows.push({ node: own, country: "", dataset: "(all datasets)", title: "", access: "",
                 status: "answered", exists: body.responseSummary.exists,
                 found: body.responseSummary.exists ? "yes" : "not found",
@@ -385,7 +396,8 @@ function rowsOf(req, body) {
                   ? String(body.responseSummary.numTotalResults) : "not given",
                 countNote: "", countPrecision: body.responseSummary.countPrecision || "",
                 countAdjustedTo: "", granularity: body.meta.returnedGranularity,
-                whyNotMore: "", why: { text: "" }, results: [] });
+                whyNotMore: why.text, why, results: [],
+                accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
   }
   return { rows, peers };
 }
