@@ -1523,7 +1523,8 @@ async def test_why_a_yes_or_no_answer_gives_no_more(pg_server_url: str, tmp_path
     node_port = free_port()
     async with AsyncExitStack() as stack:
         _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
-                                         users=[DevUser(name="bob", password="bob",
+                                         users=[DevUser(name="anna", password="anna"),
+                                                DevUser(name="bob", password="bob",
                                                         bona_fide=True)])
         async with lone_node(pg_server_url, tmp_path, port=node_port,
                              access=AccessLevel.REGISTERED, disclosure=OPEN_DISCLOSURE,
@@ -1534,6 +1535,19 @@ async def test_why_a_yes_or_no_answer_gives_no_more(pg_server_url: str, tmp_path
             [row] = await tab.rows()
             assert (row["Dataset"], row["Granularity given"], row["Why not more"]) == (
                 "(all datasets)", "boolean", "registered access: sign in for more Sign in")
+            # Signed in without bona fide status, yes or no still: it was told "registered
+            # access: counts at most", as if counts were the most it could be given.
+            for user, given, why in (
+                    ("anna", "boolean", "registered access: counts for registered (bona fide) "
+                                        "researchers; your sign-in shows no such status"),
+                    ("bob", "count", "registered access: counts at most")):
+                await tab.open(url)                  # a page opened anew: signed out
+                await tab.page.get_by_role("button", name="Sign in", exact=True).click()
+                await _sign_in(tab, aai_url, user)
+                tab.searches = 0
+                await tab.search("17-7674944-G-A")
+                [row] = await tab.rows()
+                assert (row["Granularity given"], row["Why not more"]) == (given, why), user
 
 
 async def test_a_sign_in_answer_shows_only_the_pages_own_words(web_network: WebNetwork,

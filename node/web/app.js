@@ -322,7 +322,11 @@ function whyNotMore(requested, given, dataset) {
   if (level === "CONTROLLED") {
     return { text: "controlled access: request access to this dataset for records", links };
   }
-  if (level === "REGISTERED") return { text: "registered access: counts at most", links };
+  // signed in and still yes or no: bona fide status (which counts need) is what is missing
+  if (level === "REGISTERED") {
+    return { text: given === "boolean" ? "registered access: counts for registered (bona fide) " +
+      "researchers; your sign-in shows no such status" : "registered access: counts at most", links };
+  }
   return { text: "limited by the node's disclosure rules" };
 }
 
