@@ -1761,6 +1761,15 @@ async def test_a_search_is_a_link_that_asks_it_again(web_network: WebNetwork, br
         assert await other.text("#get-url") == asked
         assert await other.page.evaluate(FORM) == shown
         assert await other.rows() == answered
+        # the skip link leads to the results and leaves the link in the address bar (it
+        # put #results there: the link was lost, and a page opened at it asked nothing)
+        await other.page.get_by_role("link", name="Skip to results").focus()
+        await other.page.keyboard.press("Enter")
+        assert await other.page.evaluate("document.activeElement.id") == "results"
+        assert other.page.url == link
+        await opened(f"{web_network.network_url}/#results")
+        assert await other.text("#form-error") == "" and await other.text("#status") == (
+            "No search yet.")
         # malformed links: the form as it was, the page working
         for broken in ('#entry="]&assembly=GRCh99&limit=abc&q=17-7674944-G-A',
                        "#q=%E0%A4%A&granularity=all&scope=nobody%7Cnothing&descendants=x",

@@ -857,7 +857,7 @@ function linkOf(form) {
 
 function linkedForm() {
   const link = new URLSearchParams(location.hash.slice(1));
-  if (!link.size) return null;
+  if (!link.has("q") && !link.has("entry")) return null;      // #results: no search
   const form = Object.fromEntries(link);
   delete form.purpose;
   form.descendants = link.get("descendants") !== "false";
@@ -1205,6 +1205,12 @@ async function start() {
   $("dataset-filter").addEventListener("input", renderDatasets);
   $("dataset-access").addEventListener("change", renderDatasets);
   $("scope-clear").addEventListener("click", () => setScope(null));
+  // the skip link moves the focus itself: followed, its #results replaced the search's link
+  // in the address bar (linkOf)
+  document.querySelector("a.skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    $("results").focus();
+  });
   $("sign-in").addEventListener("click", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("catalogue-form").addEventListener("submit", searchCatalogue);
