@@ -519,13 +519,22 @@ async def test_a_form_error_marks_and_focuses_the_field_that_is_wrong(web_networ
     await tab.open(web_network.network_url)
 
     async def wrong() -> tuple[str, list[str]]:
-        return await page.evaluate("document.activeElement.id"), await page.evaluate(
+        # the field at fault is described by the error (a screen reader coming back to it
+        # heard "invalid" without why: the alert is said once), and no other field is
+        described = await page.evaluate(
+            "[...document.querySelectorAll('#query-form [aria-describedby~=form-error]')]"
+            ".map(e => e.id)")
+        invalid = await page.evaluate(
             "[...document.querySelectorAll('#query-form [aria-invalid=true]')].map(e => e.id)")
+        assert described == invalid
+        return await page.evaluate("document.activeElement.id"), invalid
 
     await page.get_by_label("Records per page").fill("0")
     await tab.search("17-7674944-G-A")
     assert "Records per page" in await tab.text("#form-error")
     assert await wrong() == ("limit", ["limit"])
+    assert await page.get_by_label("Records per page").get_attribute("aria-describedby") == (
+        "granularity-help form-error")
     await page.get_by_label("Records per page").fill("10")
     await page.get_by_label("Individuals").check()
     await page.get_by_label("Age of onset comparison").select_option(">")
@@ -542,6 +551,10 @@ async def test_a_form_error_marks_and_focuses_the_field_that_is_wrong(web_networ
     await tab.search("17-7674944-G-A")
     assert await tab.text("#form-error") == ""
     assert (await wrong())[1] == []
+    assert await page.get_by_label("Variant, region or gene").get_attribute(
+        "aria-describedby") == "q-help q-parsed"
+    assert await page.get_by_label("Age of onset comparison").get_attribute(
+        "aria-describedby") is None
     assert json.loads(await tab.text("#post-body"))["query"]["filters"] == [
         {"id": "diseases.ageOfOnset.iso8601duration", "operator": ">", "value": "P35Y"}]
 

@@ -647,10 +647,25 @@ function refocus(from, fallback) {
   if (document.activeElement !== from) fallback.focus();
 }
 
+// The field at fault is also described by the error: the alert is said once, and a screen
+// reader coming back to the field said "invalid" without why.
 function showFormError(req) {
+  const field = $(req.field);
   $("form-error").textContent = req.error;
-  $(req.field).setAttribute("aria-invalid", "true");
-  $(req.field).focus();
+  field.setAttribute("aria-invalid", "true");
+  field.setAttribute("aria-describedby",
+                     `${field.getAttribute("aria-describedby") || ""} form-error`.trim());
+  field.focus();
+}
+
+function clearFormError() {
+  $("form-error").textContent = "";
+  for (const field of document.querySelectorAll("#query-form [aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    const described = field.getAttribute("aria-describedby").replace(/\s*form-error$/, "");
+    if (described) field.setAttribute("aria-describedby", described);
+    else field.removeAttribute("aria-describedby");
+  }
 }
 
 // Only the latest search's answer is shown: a search started while another runs (the page's
@@ -658,8 +673,7 @@ function showFormError(req) {
 // the earlier one and the record pages of the answer shown, whose late answers would
 // otherwise replace the later one's under the later one's form, request and exports.
 async function runSearch() {
-  $("form-error").textContent = "";
-  for (const field of document.querySelectorAll("#query-form [aria-invalid]")) field.removeAttribute("aria-invalid");
+  clearFormError();
   const req = buildRequest();
   if (req.error) { showFormError(req); return; }
   history.replaceState(null, "", linkOf(formState()));
