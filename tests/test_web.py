@@ -1551,8 +1551,9 @@ async def test_why_a_yes_or_no_answer_gives_no_more(pg_server_url: str, tmp_path
             # Signed in without bona fide status, yes or no still: it was told "registered
             # access: counts at most", as if counts were the most it could be given.
             for user, given, why in (
-                    ("anna", "boolean", "registered access: counts for registered (bona fide) "
-                                        "researchers; your sign-in shows no such status"),
+                    ("anna", "boolean", ("registered access: counts for registered (bona "
+                                         "fide) researchers; your sign-in shows no such "
+                                         "status")),
                     ("bob", "count", "registered access: counts at most")):
                 await tab.open(url)                  # a page opened anew: signed out
                 await tab.page.get_by_role("button", name="Sign in", exact=True).click()
