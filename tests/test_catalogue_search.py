@@ -209,8 +209,8 @@ async def test_an_empty_node_filter_is_refused_not_dropped(search: Search):
     status, body = await search.get(node="")
     assert status == 400 and body["error"]["message"].startswith("node: "), body
     assert await search.ids("", node=SE) == ["GDI-SE-SYN-020", "GDI-SE-SYN-021"]
-    for value in ("HEAL", "OP_DATPRO", "http://publications.europa.eu/resource/authority/"
-                                       "data-theme/HEAL"):
+    for value in ("HEAL", "OP_DATPRO", ("http://publications.europa.eu/resource/authority/"
+                                        "data-theme/HEAL")):
         status, body = await search.get(theme=value)
         assert status == 200, body
 

@@ -611,33 +611,34 @@ async def test_a_database_holding_the_other_services_schema_is_refused_and_left_
         finally:
             await conn.close()
 
+    def refused(commands: list[list[str]], env: dict[str, str], ours: str, theirs: str,
+                setting: str) -> None:
+        """Each command exits 1 with the one line naming whose schema the database holds."""
+        for command in commands:
+            result = gdi_node(*command, env=env)
+            assert result.returncode == 1, (command, result.stderr)
+            assert result.stderr.splitlines()[-1] == (
+                f"error: the database holds a schema that is not the {ours}'s: its migration "
+                f"0001 is '{theirs}', the {ours}'s is '{first[ours]}'; the node and the "
+                f"catalogue each need a database of their own; check {setting}"), \
+                (command, result.stderr)
+
+    first = {"node": "datasets_and_variants", "catalogue": "nodes_and_datasets"}
     assert gdi_node("db", "migrate", env=_env(DATABASE_URL=db_url)).returncode == 0
     node_names = await recorded(db_url)
-    on_nodes = _env(GDI_CATALOGUE_DATABASE_URL=db_url)
     port = str(free_port())
-    for command in (["catalogue", "harvest"], ["catalogue", "serve", "--port", port]):
-        result = gdi_node(*command, env=on_nodes)
-        assert result.returncode == 1, (command, result.stderr)
-        assert result.stderr.splitlines()[-1] == (
-            "error: the database holds a schema that is not the catalogue's: its migration "
-            "0001 is 'datasets_and_variants', the catalogue's is 'nodes_and_datasets'; the "
-            "node and the catalogue each need a database of their own; check "
-            "GDI_CATALOGUE_DATABASE_URL"), (command, result.stderr)
+    refused([["catalogue", "harvest"], ["catalogue", "serve", "--port", port]],
+            _env(GDI_CATALOGUE_DATABASE_URL=db_url), "catalogue", first["node"],
+            "GDI_CATALOGUE_DATABASE_URL")
     assert await recorded(db_url) == node_names
     async with fresh_database(pg_server_url) as catalogue_db:
         assert gdi_node("catalogue", "harvest",
                         env=_env(GDI_CATALOGUE_DATABASE_URL=catalogue_db)).returncode == 0
-        on_catalogues = _env(DATABASE_URL=catalogue_db)
-        for command in (["db", "migrate"], ["db", "status"], ["datasets"],
-                        ["serve", "--workers", "1", "--port", port],
-                        ["serve", "--workers", "2", "--port", port]):
-            result = gdi_node(*command, env=on_catalogues)
-            assert result.returncode == 1, (command, result.stderr)
-            assert result.stderr.splitlines()[-1] == (
-                "error: the database holds a schema that is not the node's: its migration "
-                "0001 is 'nodes_and_datasets', the node's is 'datasets_and_variants'; the "
-                "node and the catalogue each need a database of their own; check "
-                "GDI_NODE_DATABASE_URL"), (command, result.stderr)
+        refused([["db", "migrate"], ["db", "status"], ["datasets"],
+                 ["serve", "--workers", "1", "--port", port],
+                 ["serve", "--workers", "2", "--port", port]],
+                _env(DATABASE_URL=catalogue_db), "node", first["catalogue"],
+                "GDI_NODE_DATABASE_URL")
         assert await recorded(catalogue_db) == [
             m.name for m in available_migrations(CATALOGUE_MIGRATIONS)]
 
@@ -701,18 +702,24 @@ async def test_commands_that_read_refuse_a_schema_behind_theirs_and_migrate_none
         await conn.close()
 
 
+async def _migrated_by_a_newer_node(db_url: str, env: dict[str, str], rows: str) -> None:
+    """The database migrated, then `rows` of schema_migrations (`(version, 'name')`, ...)
+    recorded as a newer gdi-node's migrations would be."""
+    assert gdi_node("db", "migrate", env=env).returncode == 0
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(f"INSERT INTO schema_migrations (version, name) VALUES {rows}")
+    finally:
+        await conn.close()
+
+
 async def test_db_status_and_migrate_name_migrations_a_newer_gdi_node_applied(db_url):
     """A database a newer gdi-node migrated (an operator rolling back an upgrade): `db
     status` said "pending migrations: none" and `db migrate` "schema up to date", as if this
     gdi-node's code and the schema agreed. Both now name what this one does not know."""
     env = _env(DATABASE_URL=db_url)
-    assert gdi_node("db", "migrate", env=env).returncode == 0
-    conn = await asyncpg.connect(db_url)
-    try:
-        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES "
-                           "(9998, 'from_the_future'), (9999, 'further_still')")
-    finally:
-        await conn.close()
+    await _migrated_by_a_newer_node(db_url, env, "(9998, 'from_the_future'), "
+                                                 "(9999, 'further_still')")
     newer = "applied by a newer gdi-node, unknown to this one: 9998_from_the_future, " \
             "9999_further_still"
     status = gdi_node("db", "status", env=env)
@@ -727,13 +734,7 @@ async def test_serve_warns_of_migrations_a_newer_gdi_node_applied(db_url):
     """`serve` on a database a newer gdi-node migrated started without a word, its code
     older than the schema it reads and writes; it says so in a warning naming them."""
     env = _env(DATABASE_URL=db_url, GDI_NODE_LOG_FORMAT="json")
-    assert gdi_node("db", "migrate", env=env).returncode == 0
-    conn = await asyncpg.connect(db_url)
-    try:
-        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES "
-                           "(9998, 'from_the_future')")
-    finally:
-        await conn.close()
+    await _migrated_by_a_newer_node(db_url, env, "(9998, 'from_the_future')")
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--port", str(port),
                                 "--workers", "1"], env=env, cwd=ROOT, stderr=subprocess.PIPE,
@@ -746,8 +747,8 @@ async def test_serve_warns_of_migrations_a_newer_gdi_node_applied(db_url):
     assert process.returncode == 0, stderr
     warnings = [line["message"] for line in map(json.loads, stderr.splitlines())
                 if line["level"] == "WARNING"]
-    assert warnings == ["the database holds migrations this gdi-node does not know, applied "
-                        "by a newer one: 9998_from_the_future"], stderr
+    assert warnings == [("the database holds migrations this gdi-node does not know, applied "
+                         "by a newer one: 9998_from_the_future")], stderr
 
 
 def test_a_pool_minimum_above_its_maximum_is_a_configuration_error():

@@ -473,7 +473,7 @@ async def test_the_root_slash_redirect_stays_under_a_proxys_path_and_keeps_the_q
     resolved to https://gdi.example.org/fdp, outside the node; and `?format=jsonld` was
     dropped, so the root came back as Turtle."""
     public = "https://gdi.example.org/fi-node"
-    client, settings, _ = await fdp_node(public_base_url=public)
+    client, _, _ = await fdp_node(public_base_url=public)
     for query in ("", "?format=jsonld"):
         async with client.get("/fdp/" + query, allow_redirects=False) as response:
             assert response.status == 308
