@@ -207,7 +207,9 @@ def test_federated_individuals_count_from_every_node(stack: Stack):
     Every dataset is listed (ALL, not the portal's HIT): a set of about 7 (50 samples, half
     women, 30% hypertension) is in the smooth floor's band and is mostly reported as 0
     (docs/privacy.md), which its note then says; all nine were, in a CI run, so that some
-    set is counted is asked of women alone (about 25 a dataset, above the band)."""
+    set is counted is asked of everyone with an age (50 a dataset, above the band, which
+    reaches 31 at the defaults). It was asked of women alone, about 25 a dataset, 19 in
+    one: inside the band, which hid such a set at random in a CI run (2026-12-05)."""
     answer = _network_individuals(stack, [{"id": "NCIT:C16576", "scope": "individual"},
                                           {"id": "NCIT:C3117", "scope": "individual"}])
     peers = _peer_lines(answer)
@@ -220,9 +222,10 @@ def test_federated_individuals_count_from_every_node(stack: Stack):
         "countAdjustedTo", [])) for s in sets.values()), sets
     assert answer["responseSummary"]["numTotalResults"] == sum(
         s["resultsCount"] for s in sets.values())
-    women = _by_dataset(_network_individuals(stack, [{"id": "NCIT:C16576",
-                                                      "scope": "individual"}]))
-    assert set(women) == set(sets) and all(s["resultsCount"] > 0 for s in women.values()), women
+    aged = _by_dataset(_network_individuals(stack, [{
+        "id": "timeAtLastEncounter.age.iso8601duration", "operator": ">=", "value": "P0Y",
+        "scope": "individual"}]))
+    assert set(aged) == set(sets) and all(s["resultsCount"] > 0 for s in aged.values()), aged
 
 
 def test_catalogue_lists_every_nodes_datasets(stack: Stack):
