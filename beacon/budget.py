@@ -183,10 +183,8 @@ class Budgets:
         if known is not None and known[0] == units - held and now < known[1]:
             return max(1, math.ceil(known[1] - now))
         async with self._pool.acquire() as connection:   # wanting none: budget_take's probe
-            at, row = await self._ask(connection, caller, dataset_id, rules, 0, units - held)
-            if lease is not None and row["retry_after"] > lease.lapse(time.monotonic()):
-                # what it held lapses first: the database must give them all (as in _take)
-                at, row = await self._ask(connection, caller, dataset_id, rules, 0, units)
+            at, row = await self._ask_beyond(connection, caller, dataset_id, rules, 0,
+                                             units - held, lease)
         if len(self._waits) > MAX_LEASES:                 # forget moments past
             self._waits = {k: v for k, v in self._waits.items() if v[1] > now}
         self._waits[key] = (units - held, at + row["retry_after"])
@@ -240,18 +238,8 @@ class Budgets:
             wanted = (max(needed, min(MAX_LEASE, limit // 20))
                       if self._held(key) is not None else needed)
             async with self._pool.acquire() as connection:
-                at, row = await self._ask(connection, caller, dataset_id, rules, wanted,
-                                          needed)
-                held = self._held(key)
-                if not row["taken"] and held is not None and (
-                        row["retry_after"] > held.lapse(time.monotonic())):
-                    # the units held lapse before then, so the database alone must give
-                    # them too: told when it gives only `needed`, a request holding 3 of
-                    # the 5 it needs was refused again then, until 2026-12-05. (Taken
-                    # after all if the window moved on meanwhile: never lost.)
-                    more = needed + held.units
-                    at, row = await self._ask(connection, caller, dataset_id, rules, more,
-                                              more)
+                at, row = await self._ask_beyond(connection, caller, dataset_id, rules,
+                                                 wanted, needed, self._held(key))
         finally:
             del self._taking[key]
         if not row["taken"]:
@@ -266,6 +254,22 @@ class Budgets:
         current.takes.append(take)
         current.window_left, current.day_left = row["window_left"], row["day_left"]
         return None
+
+    async def _ask_beyond(self, connection: asyncpg.Connection, caller: str, dataset_id: str,
+                          rules: Rules, wanted: int, needed: int, held: _Lease | None
+                          ) -> tuple[float, asyncpg.Record]:
+        """`_ask`; refused where the units `held` lapse before its Retry-After, asked again
+        for those too, as the database alone must then give them all: told when it gives
+        only `needed`, a request holding 3 of the 5 it needs was refused again then, until
+        2026-12-05. (Taken after all if the window moved on meanwhile: never lost.) With
+        `wanted` 0, a probe taking nothing (`wait`)."""
+        at, row = await self._ask(connection, caller, dataset_id, rules, wanted, needed)
+        if not row["taken"] and held is not None and (
+                row["retry_after"] > held.lapse(time.monotonic())):
+            more = needed + held.units
+            at, row = await self._ask(connection, caller, dataset_id, rules,
+                                      more if wanted else 0, more)
+        return at, row
 
     async def _ask(self, connection: asyncpg.Connection, caller: str, dataset_id: str,
                    rules: Rules, wanted: int, needed: int) -> tuple[float, asyncpg.Record]:
