@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 import asyncpg
@@ -35,7 +36,11 @@ class Migration:
     sql: str
 
 
-def available_migrations(package: str = NODE_MIGRATIONS) -> list[Migration]:
+@cache
+def available_migrations(package: str = NODE_MIGRATIONS) -> tuple[Migration, ...]:
+    """The package's migrations in order, read once per process: the files are package
+    data, fixed while it runs, and every /ready probe asks which are pending (it read and
+    parsed each file twice a probe)."""
     found = []
     for entry in resources.files(package).iterdir():
         match = _NAME.match(entry.name)
@@ -45,7 +50,7 @@ def available_migrations(package: str = NODE_MIGRATIONS) -> list[Migration]:
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration numbers in {package}: {versions}")
-    return found
+    return tuple(found)
 
 
 async def applied_versions(conn: asyncpg.Connection,

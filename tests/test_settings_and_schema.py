@@ -322,6 +322,26 @@ async def test_migrations_apply_once_and_record_themselves(db_url):
         await conn.close()
 
 
+async def test_readiness_probes_read_the_migration_files_once(db_url, monkeypatch):
+    """/ready asks for the pending migrations on every probe (each few seconds, from each
+    orchestrator): it read and parsed every migration file twice a probe."""
+    from importlib import resources
+
+    from node import migrate
+    migrate.available_migrations.cache_clear()
+    opened = []
+    files = resources.files
+    monkeypatch.setattr(migrate.resources, "files",
+                        lambda package: opened.append(package) or files(package))
+    conn = await asyncpg.connect(db_url)
+    try:
+        for _ in range(3):
+            await pending_migrations(conn)
+    finally:
+        await conn.close()
+    assert opened == [migrate.NODE_MIGRATIONS]
+
+
 @pytest.mark.parametrize("rule", ["allele_floor", "population_floor", "loss_budget"])
 def test_a_rule_given_true_or_false_is_refused(clean_env, rule):
     """`allele_floor = true` was read as 1, the floor off, and `population_floor = true` as
