@@ -72,7 +72,9 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen],
     coordinates are different places on GRCh37 and GRCh38, so their counts cannot be added.
     That is the stated assembly, else the one the reference name implies (beacon/request.py),
     else the one all the named datasets are on, else the node's `default_assembly`; a start
-    past its chromosome's end there is a 400, as in a variantInternalId. A query without a
+    past its chromosome's end there is a 400, as in a variantInternalId. A dataset named on
+    another assembly than the stated or implied one is a 400 naming datasetIds: it was left
+    out, and the answer said "not found" of a dataset never asked. A query without a
     position (filters, a variant type) asks every assembly."""
     if query.dataset_ids:
         unknown = [d for d in query.dataset_ids if d not in visible]
@@ -81,22 +83,51 @@ def select_datasets(query: VariantQuery, visible: dict[str, Seen],
         chosen = [visible[d] for d in query.dataset_ids]
     else:
         chosen = list(visible.values())
-    if query.assembly is not None:
-        assembly_id = query.assembly.id            # its positions checked when parsed
-    elif query.reference_name is None:
+    assembly_id = answered_assembly(query, chosen, default_assembly)
+    if assembly_id is None:
         return chosen
-    else:
-        if query.dataset_ids:
-            named = sorted({c.row.assembly for c in chosen})
-            if len(named) > 1:
-                raise RequestError("assemblyId", f"required: datasetIds name datasets on "
-                                                 f"{' and '.join(named)}, where the same "
-                                                 "position is a different place")
-            assembly_id = named[0]
-        else:
-            assembly_id = default_assembly
-        query.check_on(ASSEMBLIES[assembly_id])
+    if query.dataset_ids and (elsewhere := [c for c in chosen if c.row.assembly != assembly_id]):
+        raise RequestError("datasetIds", "the query is answered on " + assembly_id + ", where "
+                           + ", ".join(f"{c.row.id} is on {c.row.assembly}" for c in elsewhere)
+                           + ": name the datasets of one assembly, or state its assemblyId")
     return [c for c in chosen if c.row.assembly == assembly_id]
+
+
+def answered_assembly(query: VariantQuery, chosen: list[Seen],
+                      default_assembly: str = DEFAULT_ASSEMBLY) -> str | None:
+    """The one assembly a positional query is answered on (select_datasets), None for a
+    query without a position; `chosen` the datasets it names, or all it may ask."""
+    if query.assembly is not None:
+        return query.assembly.id                    # its positions checked when parsed
+    if query.reference_name is None:
+        return None
+    if query.dataset_ids:
+        named = sorted({c.row.assembly for c in chosen})
+        if len(named) > 1:
+            raise RequestError("assemblyId", f"required: datasetIds name datasets on "
+                                             f"{' and '.join(named)}, where the same "
+                                             "position is a different place")
+        assembly_id = named[0]
+    else:
+        assembly_id = default_assembly
+    query.check_on(ASSEMBLIES[assembly_id])
+    return assembly_id
+
+
+def on_other_assemblies(query: VariantQuery, visible: dict[str, Seen],
+                        default_assembly: str = DEFAULT_ASSEMBLY) -> dict[str, list[str]]:
+    """The datasets a positional query naming none did not ask, for they are on another
+    assembly than the one it is answered on, by assembly: an answer's `info` lists them, so
+    that "not found" on GRCh38 is not read as "not found" in a GRCh37 dataset the caller
+    may query. The caller's own datasets only (`visible`), which /api/datasets lists too."""
+    if query.dataset_ids:
+        return {}
+    assembly_id = answered_assembly(query, [], default_assembly)
+    others: dict[str, list[str]] = {}
+    for seen in visible.values():
+        if assembly_id is not None and seen.row.assembly != assembly_id:
+            others.setdefault(seen.row.assembly, []).append(seen.row.id)
+    return others
 
 
 def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = False

@@ -711,7 +711,8 @@ async def test_dataset_and_variant_scoped_individuals(world):
 async def test_a_datasets_individuals_are_chosen_on_the_assembly_asked(world, beacon_schema):
     """/datasets/{id}/individuals chooses its dataset as /individuals does: a position on
     GRCh37 asks no GRCh38 dataset (it counted the GRCh38 carriers at the same coordinates),
-    and a start past chromosome 17's end is a 400 (it answered none)."""
+    one naming it in its path is a 400 naming datasetIds (it answered "not found" of a
+    dataset not asked), and a start past chromosome 17's end is a 400 (it answered none)."""
     site = 9
     carriers = _expected(lambda p: _carries(p, site))
     assert carriers > 0
@@ -722,9 +723,15 @@ async def test_a_datasets_individuals_are_chosen_on_the_assembly_asked(world, be
                      f"/api/datasets/{PUBLIC}/g_variants"):
             async with world.open.get(path, params={**at, "assemblyId": assembly}) as response:
                 body = await response.json()
+            if expected is None and path.startswith("/api/datasets/"):
+                assert response.status == 400 and beacon_schema(ERROR_SCHEMA, body) == [], body
+                assert body["error"]["errorMessage"].startswith(
+                    f"datasetIds: the query is answered on GRCh37, where {PUBLIC} is on GRCh38")
+                continue
             assert response.status == 200, (path, body)
             if expected is None:
                 assert body["responseSummary"]["exists"] is False, (path, body)
+                assert PUBLIC in body["info"]["onOtherAssemblies"]["GRCh38"], body
             elif path.endswith("individuals"):
                 assert _counts(body)[PUBLIC] == expected, (path, body)
     async with world.open.get(f"/api/g_variants/GRCh37:17:{FIRST + 1000 * site - 1}:C:T"

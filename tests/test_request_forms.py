@@ -516,14 +516,28 @@ async def test_a_position_without_an_assembly_is_answered_on_one_assembly(ask):
     assert _sets(grch37_name) == {B37: 1}
     assert (grch37_name["meta"]["receivedRequestSummary"]["requestParameters"]["g_variant"]
             ["assemblyId"]) == "GRCh37"
+    assert shared_name["info"]["onOtherAssemblies"] == {"GRCh37": [B37]}
+    assert grch37_name["info"]["onOtherAssemblies"] == {"GRCh38": sorted([A38, CONTROLLED])}
     named = await ask({**query, "referenceName": "17", "datasetIds": B37})
     assert _sets(named) == {B37: 1}                   # the named dataset's assembly
+    assert "onOtherAssemblies" not in named.get("info", {})
+    # a dataset named on another assembly than the stated one: it was left out, and the
+    # answer said it did not hold the variant
+    for stated in ({"assemblyId": "GRCh38", "referenceName": "17"},
+                   {"referenceName": "NC_000017.11"}):
+        elsewhere = await ask({**query, **stated, "datasetIds": B37}, status=400)
+        assert elsewhere["error"]["errorMessage"].startswith("datasetIds: ")
+        assert f"{B37} is on GRCh37" in elsewhere["error"]["errorMessage"]
+    one_elsewhere = await ask({**query, "assemblyId": "GRCh37", "referenceName": "17",
+                               "datasetIds": f"{A38},{B37}"}, status=400)
+    assert f"{A38} is on GRCh38" in one_elsewhere["error"]["errorMessage"]
     both = await ask({**query, "referenceName": "17", "datasetIds": f"{A38},{B37}"},
                      status=400)
     assert "assemblyId" in both["error"]["errorMessage"]
     no_position = await ask({"requestedGranularity": "count", "variantType": "SNP",
                              "includeResultsetResponses": "ALL"})
     assert set(_sets(no_position)) == {A38, B37, CONTROLLED}          # nothing to misplace
+    assert "onOtherAssemblies" not in no_position.get("info", {})
 
 
 def _seen(dataset_id: str, assembly: str) -> Seen:

@@ -1703,9 +1703,12 @@ async def test_find_a_dataset_and_search_only_it(web_network: WebNetwork, tab: P
     assert await listed.count() == 1 and TITLES[FI_CONTROLLED] in await listed.inner_text()
     await page.locator("#dataset-access").select_option("")
     await page.get_by_label("Find a dataset").fill("SE")
+    await page.locator("#assembly").select_option("GRCh37")
     await listed.filter(has_text=TITLES[SE_PUBLIC]).get_by_role(
         "button", name="Search only this dataset").click()
     assert SE_PUBLIC in await tab.text("#scope-line")
+    # its positions are GRCh38's: the node refuses a search of it on GRCh37
+    assert await page.locator("#assembly").input_value() == "GRCh38"
     assert await page.evaluate("document.activeElement.id") == "q"
     await tab.search("17-7674944-G-A")
     assert urlsplit(await tab.text("#get-url")).path == (

@@ -278,8 +278,10 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         for dataset_id, remaining in left.items()}} if left else {}
     if query.assembly is None and query.reference_name and not query.dataset_ids:
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
-    unasked = ("count" if chosen else
-               answer.unasked_granularity((await _visible(request, app)).values(), ceiling))
+    visible = await _visible(request, app)
+    if others := answer.on_other_assemblies(query, visible, settings.default_assembly):
+        info["onOtherAssemblies"] = others
+    unasked = "count" if chosen else answer.unasked_granularity(visible.values(), ceiling)
     response = json_response(answer.response(settings.beacon_id, query, answers, info,
                                              schemas=schemas, filters=filters,
                                              unasked=unasked))

@@ -1082,7 +1082,7 @@ async function loadCatalogue() {
     catalogue.set(`${node}|${id}`, {
       id, node, description: textOf(d.description), keywords: textsOf(info.keywords).join(" "),
       title: textOf(d.name) || id, accessLevel: textOf(info.accessLevel), country: textOf(info.country),
-      accessLinks: accessLinks(info),
+      assembly: textOf(info.assembly), accessLinks: accessLinks(info),
       page: webLink(info.landingPage) || webLink(d.externalUrl) || webLink(info.externalUrl) });
   }
   state.catalogue = catalogue;
@@ -1109,8 +1109,12 @@ function renderDatasets() {
   }));
 }
 
+// A dataset's positions are on its own assembly: a search scoped to it on the other one is
+// refused by the node (docs/beacon.md), so the assembly chosen becomes the dataset's.
 function setScope(dataset) {
   state.scope = dataset;
+  const assembly = dataset && dataset.assembly;
+  if (assembly && [...$("assembly").options].some((o) => o.value === assembly)) $("assembly").value = assembly;
   $("scope-line").hidden = !dataset;
   $("scope-name").textContent = dataset ? `${dataset.title} (${dataset.id}, ${dataset.node})` : "";
   (dataset ? $("q") : $("dataset-filter")).focus();
