@@ -651,6 +651,32 @@ async def test_every_response_carries_the_security_headers(node, loaded, path):
         "Origin": "https://portal.example"})).headers
 
 
+async def test_a_request_that_is_not_http_names_no_server_version(node, caplog):
+    """aiohttp answers a request it cannot parse itself, before any middleware, with its
+    banner ("Server: Python/3.11 aiohttp/3.14.5"): a version a scanner matches to its
+    advisories, on the one answer that skipped EVERY_RESPONSE. The log keeps one line per
+    such request, no traceback (a port scan sends thousands)."""
+    caplog.set_level(logging.DEBUG)
+    url = urlsplit(str(node._base_url))
+    for broken in (b"GET /api/info HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+                   b"GET /api/info HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                   b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32) + b"\r\n\r\n"):
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        try:
+            writer.write(broken)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+        head = answer.partition(b"\r\n\r\n")[0]
+        assert head.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 ")), answer
+        headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+        assert headers[b"Server"] == b"gdi-node", answer
+        assert b"aiohttp" not in answer and b"Python" not in answer
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info], [
+        r.getMessage() for r in caplog.records if r.exc_info]
+
+
 PORTAL = "https://portal.example"
 # Every request header the node documents (docs/beacon.md, README.md), as a browser names
 # them in a preflight: a portal sending the purpose of use was refused by its browser.

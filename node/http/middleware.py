@@ -42,6 +42,7 @@ from node.http.metrics import (
     request_id,
 )
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
+from node.http.server import SERVER_NAME
 
 CSP = "Content-Security-Policy"
 EVERY_RESPONSE = {
@@ -50,7 +51,7 @@ EVERY_RESPONSE = {
     # (node/http/web.py) sets a policy of its own, which is kept (_add).
     CSP: "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
-    "Server": "gdi-node",            # instead of aiohttp's "Python/3.x aiohttp/3.y" banner
+    "Server": SERVER_NAME,           # instead of aiohttp's "Python/3.x aiohttp/3.y" banner
 }
 # An answer to a request with a token is that caller's: no cache may keep it for another.
 _PRIVATE = {"Cache-Control": "no-store"}

@@ -21,13 +21,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import web, web_response
 from aiohttp.http_exceptions import HttpProcessingError
 
 from auth.tokens import MAX_TOKEN_BYTES
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 10
+SERVER_NAME = "gdi-node"        # every answer's Server header: no version of anything
 # aiohttp refuses a header line longer than 8190 bytes itself, with a plain-text 400. The node
 # takes tokens up to auth.tokens.MAX_TOKEN_BYTES, so its limit leaves room for that and more:
 # a token too large for the node then gets its own 401 with a Beacon error body. Passed as
@@ -55,8 +56,14 @@ _QUIET = _WithoutRequestLines()
 
 
 def hide_request_lines() -> None:
-    """Filter aiohttp's server log (idempotent: a logger holds the one filter once)."""
+    """Filter aiohttp's server log (idempotent: a logger holds the one filter once), and
+    name the server `gdi-node` where aiohttp answers a request it could not parse itself:
+    that answer skips every middleware, and so the Server header the node's set
+    (node/http/middleware.py EVERY_RESPONSE), and gave aiohttp's default,
+    "Python/3.11 aiohttp/3.14.5", the versions a scanner matches to their advisories.
+    aiohttp reads that default from its module each time it answers (3.9 to 3.14)."""
     logging.getLogger("aiohttp.server").addFilter(_QUIET)
+    web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 class CannotListen(Exception):
