@@ -5,11 +5,12 @@ and date HTTP caching needs. The node and the catalogue service serve these alik
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from rdflib import Graph, URIRef
+from rdflib import Graph, Literal, URIRef
 
 from catalogue.negotiation import RdfFormat
 from catalogue.rdf import PREFIXES, FdpSite, resource_graph, resource_modified
@@ -17,6 +18,7 @@ from catalogue.rdf import PREFIXES, FdpSite, resource_graph, resource_modified
 FDP_PATH = "/fdp"                # where node and catalogue serve their FAIR Data Point
 KINDS = ("catalog", "dataset", "distribution", "service")
 JSON_LD_CONTEXT = {prefix: str(namespace) for prefix, namespace in PREFIXES.items()}
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ def render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
         return None
     context = ({"context": _context_for(graph)} if rdf_format.rdflib_name == "json-ld"
                else {})
+    if rdf_format.rdflib_name == "xml":
+        graph = _xml_writable(graph)
     body = graph.serialize(format=rdf_format.rdflib_name, encoding="utf-8", **context)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return Document(body, etag, http_date(resource_modified(site, path)))
@@ -47,6 +51,23 @@ def _context_for(graph: Graph) -> dict[str, str]:
     iris = {str(term) for triple in graph for term in triple if isinstance(term, URIRef)}
     return {prefix: namespace for prefix, namespace in JSON_LD_CONTEXT.items()
             if not any(iri.startswith(namespace + "//") for iri in iris)}
+
+
+def _xml_writable(graph: Graph) -> Graph:
+    """`graph` with each character XML 1.0 cannot hold in a literal (the C0 controls but TAB,
+    LF and CR; U+FFFE, U+FFFF) as U+FFFD. A record's text may hold them (a vertical tab
+    pasted from a word processor: Turtle and JSON-LD escape it), and rdflib wrote them as
+    they are, a document no XML parser reads."""
+    if not any(isinstance(o, Literal) and _NOT_XML.search(o) for o in graph.objects()):
+        return graph
+    writable = Graph()
+    for prefix, namespace in graph.namespaces():
+        writable.bind(prefix, namespace)
+    for s, p, o in graph:
+        if isinstance(o, Literal) and _NOT_XML.search(o):
+            o = Literal(_NOT_XML.sub("\ufffd", o), lang=o.language, datatype=o.datatype)
+        writable.add((s, p, o))
+    return writable
 
 
 def http_date(moment: datetime | None) -> str | None:

@@ -16,7 +16,11 @@ class RdfFormat:
 
 TURTLE = RdfFormat("text/turtle", "turtle", "ttl")
 JSON_LD = RdfFormat("application/ld+json", "json-ld", "jsonld")
-FORMATS: tuple[RdfFormat, ...] = (TURTLE, JSON_LD)      # preference order on ties
+# What DCAT-AP harvesters ask first (data.europa.eu's "DCAT-AP" source, CKAN's dcat
+# harvester's default), and the FAIR Data Point reference serves: a node they harvested got
+# a 406 for `Accept: application/rdf+xml`.
+RDF_XML = RdfFormat("application/rdf+xml", "xml", "rdf")
+FORMATS: tuple[RdfFormat, ...] = (TURTLE, JSON_LD, RDF_XML)   # preference order on ties
 
 
 class NegotiationError(ValueError):

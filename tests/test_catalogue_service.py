@@ -1107,7 +1107,8 @@ async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
     while queue:
         url = queue.pop(0)
         seen[url] = {}
-        for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld")):
+        for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld"),
+                                  ("application/rdf+xml", "xml")):
             async with catalogue.http.get(url, headers={"Accept": media}) as response:
                 assert response.status == 200, url
                 graph = Graph().parse(data=await response.text(), format=rdf_format,
@@ -1119,7 +1120,7 @@ async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
     datasets = sorted(u for u in seen if "/dataset/" in u)
     assert datasets == [f"{root}/dataset/GDI-FI-SYN-001", f"{root}/dataset/GDI-FI-SYN-002"]
     assert f"{root}/catalog/{NODE}" in seen
-    for rdf_format in ("turtle", "json-ld"):
+    for rdf_format in ("turtle", "json-ld", "xml"):
         union = Graph()
         for graphs in seen.values():
             union += graphs[rdf_format]
@@ -1145,7 +1146,8 @@ async def test_jsonld_and_turtle_state_one_iri_a_prefix_continued_by_two_slashes
         TOKENS[NODE])
     assert response.status == 200, body
     url = f"{catalogue.url}/fdp/dataset/GDI-FI-SYN-001"
-    for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld")):
+    for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld"),
+                              ("application/rdf+xml", "xml")):
         async with catalogue.http.get(url, headers={"Accept": media}) as response:
             graph = Graph().parse(data=await response.text(), format=rdf_format, publicID=url)
         assert sorted(map(str, graph.objects(URIRef(url), DCATAP.applicableLegislation))) == \

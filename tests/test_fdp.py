@@ -27,7 +27,9 @@ from auth.access import AccessLevel
 from beacon import store
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from catalogue.fdp import render
 from catalogue.metadata import MetadataError, load_metadata
+from catalogue.negotiation import RDF_XML, TURTLE
 from catalogue.rdf import (
     HEALTHDCATAP,
     CatalogView,
@@ -66,7 +68,8 @@ from tests.shacl import gdi_shapes, shacl_violations
 FDP_O = Namespace("https://w3id.org/fdp/fdp-o#")
 BARE = "GDI-FI-BARE-001"                 # ingested without a metadata file
 CONTROLLED = "GDI-FI-SYN-003"
-FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld"}
+FORMATS = {"text/turtle": "turtle", "application/ld+json": "json-ld",
+           "application/rdf+xml": "xml"}
 
 Node = Callable[..., Awaitable[tuple[ClientSession, Settings, asyncpg.Pool]]]
 SH_RESULT_PATH = URIRef("http://www.w3.org/ns/shacl#resultPath")
@@ -359,6 +362,8 @@ async def test_configured_public_base_url_names_every_resource(fdp_node, loaded_
     ("*/*", "text/turtle"),
     ("text/turtle", "text/turtle"),
     ("application/ld+json", "application/ld+json"),
+    ("application/rdf+xml", "application/rdf+xml"),       # a DCAT-AP harvester's first
+    ("application/rdf+xml, text/turtle;q=0.9", "application/rdf+xml"),
     ("text/turtle;q=0.5, application/ld+json;q=0.9", "application/ld+json"),
     ("application/ld+json;q=0.4, text/turtle", "text/turtle"),
     ("application/*;q=0.8, text/turtle;q=0.1", "application/ld+json"),
@@ -386,6 +391,7 @@ async def test_content_negotiation_by_accept(fdp_node, accept, expected):
     ("ttl", "application/ld+json", 200, "text/turtle"),
     ("jsonld", "text/turtle", 200, "application/ld+json"),
     ("jsonld", "text/html", 200, "application/ld+json"),
+    ("rdf", "text/turtle", 200, "application/rdf+xml"),
     ("xml", "text/turtle", 400, "text/plain"),
 ])
 async def test_format_parameter_wins_over_accept(fdp_node, query, accept, status, expected):
@@ -572,6 +578,26 @@ async def _a_dataset_graph(loaded_db: str) -> tuple[Graph, str, Settings]:
                    publisher=record.publisher,
                    catalogs=(CatalogView("c", "t", "d", record.publisher, (record,)),))
     return resource_graph(site, "dataset/GDI-FI-SYN-001"), record.iri, settings
+
+
+async def test_rdf_xml_holds_text_xml_cannot(loaded_db, shapes):
+    """A record's text may hold characters XML 1.0 cannot (a vertical tab pasted from a word
+    processor): Turtle escapes them, and rdflib wrote them into RDF/XML as they were, a
+    document no XML parser reads. There each is U+FFFD; Turtle keeps the text as it is."""
+    _, _, settings = await _a_dataset_graph(loaded_db)
+    record = record_for((await _rows(loaded_db))["GDI-FI-SYN-001"], settings).model_copy(
+        update={"title": "Cohort\x01 one", "description": "Line\x0bbreak \ufffe end"})
+    site = FdpSite(base_url="https://n.example.org/fdp", title="t", description="d",
+                   publisher=record.publisher,
+                   catalogs=(CatalogView("c", "t", "d", record.publisher, (record,)),))
+    path = "dataset/GDI-FI-SYN-001"
+    xml = render(site, path, RDF_XML)
+    graph = Graph().parse(data=xml.body, format="xml", publicID=record.iri)
+    read = read_dataset(graph, record.iri)
+    assert (read.title, read.description) == ("Cohort\ufffd one", "Line\ufffdbreak \ufffd end")
+    assert violations(graph, shapes) == ""
+    turtle = Graph().parse(data=render(site, path, TURTLE).body, format="turtle")
+    assert read_dataset(turtle, record.iri) == record
 
 
 @pytest.mark.parametrize("predicate", [DCTERMS.accessRights, DCTERMS.publisher,
