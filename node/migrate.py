@@ -29,6 +29,18 @@ class ForeignSchema(Exception):
     tables that are not this service's."""
 
 
+class MigrationFailed(Exception):
+    """The database refused a migration (a table of its name already there, left by another
+    application in a shared database; a constraint today's rows break): asyncpg's error
+    alone named neither the migration nor that nothing was applied."""
+
+
+# The database going away mid-migration is an outage (node/http/outage.py), not the
+# migration's failure: those errors go on as they are.
+_NOT_THE_MIGRATIONS = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+                       asyncpg.exceptions.InsufficientResourcesError)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -97,7 +109,15 @@ async def apply_migrations(conn: asyncpg.Connection,
             if migration.version in done:
                 continue
             log.info("applying migration %04d_%s", migration.version, migration.name)
-            await conn.execute(migration.sql)
+            try:
+                await conn.execute(migration.sql)
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, _NOT_THE_MIGRATIONS):
+                    raise
+                raise MigrationFailed(
+                    f"migration {migration.version:04d}_{migration.name} failed: {exc} "
+                    f"({type(exc).__name__}); the schema is as it was (the migrations are "
+                    "applied in one transaction)") from exc
             await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                                migration.version, migration.name)
             applied.append(migration)

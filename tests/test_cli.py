@@ -593,6 +593,35 @@ async def test_db_status_and_migrate_then_catalogue_harvest_on_its_own_database(
     assert names == [m.name for m in available_migrations(CATALOGUE_MIGRATIONS)]
 
 
+async def test_a_migration_that_fails_is_named_and_nothing_of_it_stays(pg_server_url):
+    """A migration the database refuses (here: a table of the same name, left by another
+    application in a shared database) printed asyncpg's bare `relation "datasets" already
+    exists`, with neither the migration nor what to do; `serve` said the same at start."""
+    import asyncpg
+
+    from tests.conftest import fresh_database
+    async with fresh_database(pg_server_url) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TABLE datasets (x int)")
+        finally:
+            await conn.close()
+        env = _env(DATABASE_URL=url)
+        for command in (("db", "migrate"), ("datasets",),
+                        ("serve", "--port", str(free_port()), "--workers", "1")):
+            failed = gdi_node(*command, env=env, timeout=60)
+            assert failed.returncode != 0
+            assert ("migration 0001_datasets_and_variants failed: relation \"datasets\" "
+                    "already exists (DuplicateTableError); the schema is as it was"
+                    ) in failed.stderr, failed.stderr
+            assert "Traceback" not in failed.stderr
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None
+        finally:
+            await conn.close()
+
+
 async def test_a_database_holding_the_other_services_schema_is_refused_and_left_as_it_is(
         db_url, pg_server_url):
     """The node and the catalogue both record their migrations in schema_migrations, numbered

@@ -57,12 +57,12 @@ def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
     import asyncpg
 
     from node.database import DatabaseUnavailable
-    from node.migrate import ForeignSchema
+    from node.migrate import ForeignSchema, MigrationFailed
     try:
         return asyncio.run(_ended_by_sigterm(coro))
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
-    except ForeignSchema as exc:
+    except (ForeignSchema, MigrationFailed) as exc:
         fail(f"{exc}; check {database}")
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if isinstance(exc, OSError) and exc.filename is not None:    # a file's, not the
@@ -187,12 +187,12 @@ def serve(app: web.Application, role: str, listener: Listener, public_base_url: 
     once requests are answered)."""
     from node.database import DatabaseUnavailable
     from node.http import server
-    from node.migrate import ForeignSchema
+    from node.migrate import ForeignSchema, MigrationFailed
     try:
         server.run(app, role, listener, public_base_url)
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
-    except ForeignSchema as exc:
+    except (ForeignSchema, MigrationFailed) as exc:
         fail(f"{exc}; check {database}")
 
 
