@@ -805,7 +805,9 @@ async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: 
     async with tab.page.expect_download() as waiting:
         await tab.page.get_by_role("button", name="Export CSV").click()
     download = await waiting.value
-    exported = list(csv.DictReader(io.StringIO(Path(await download.path()).read_text())))
+    written = Path(await download.path()).read_bytes()
+    assert written.startswith(b"\xef\xbb\xbfnode,")     # UTF-8 to a spreadsheet too
+    exported = list(csv.DictReader(io.StringIO(written.decode("utf-8-sig"))))
     async with ClientSession() as client, client.get(await tab.text("#get-url")) as response:
         api = await response.json()
     answered = {(r["node"], r["dataset"]): r for r in exported if r["status"] == "answered"}
@@ -990,7 +992,7 @@ async def test_a_peers_formula_title_is_exported_harmlessly(
         await tab.search("17-7674944-G-A")
         async with page.expect_download() as waiting:
             await page.get_by_role("button", name="Export CSV").click()
-        text = Path(await (await waiting.value).path()).read_text()
+        text = Path(await (await waiting.value).path()).read_text(encoding="utf-8-sig")
     for delimiter in (";", "\t", "|"):
         for row in csv.reader(io.StringIO(text), delimiter=delimiter):
             for cell in row:
@@ -1122,7 +1124,7 @@ async def test_a_peers_badly_typed_fields_show_as_not_given(
         async with page.expect_download() as waiting:
             await page.get_by_role("button", name="Export CSV").click()
         exported = {r["dataset"]: r for r in csv.DictReader(io.StringIO(
-            Path(await (await waiting.value).path()).read_text()))}
+            Path(await (await waiting.value).path()).read_text(encoding="utf-8-sig")))}
         assert (exported[ODD_COUNTED]["countAdjustedTo"], exported[ODD_COUNTED]["title"]) == (
             "", ODD_COUNTED)
 

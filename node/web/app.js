@@ -789,7 +789,9 @@ function csvCell(value) {
 function exportCsv() {
   const lines = [CSV_COLUMNS.join(",")].concat(state.shown.rows.map((row) =>
     CSV_COLUMNS.map((c) => csvCell(row[c])).join(",")));
-  download("beacon-results.csv", "text/csv", lines.join("\r\n") + "\r\n");
+  // The byte order mark tells a spreadsheet the text is UTF-8: without it Excel read it in
+  // the machine's code page, and "Näyte Å" arrived as "NÃ¤yte Ã…".
+  download("beacon-results.csv", "text/csv;charset=utf-8", "\ufeff" + lines.join("\r\n") + "\r\n");
 }
 
 function exportJson() {
