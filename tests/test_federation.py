@@ -59,7 +59,7 @@ from node.federation.network import (
 )
 from node.federation.peers import Peer
 from node.http.app_keys import NETWORK
-from node.settings import Settings
+from node.settings import Settings, configuration_error
 from tests.beacon_schemas import (
     COLLECTIONS_SCHEMA,
     ENTRY_TYPES_SCHEMA,
@@ -1558,6 +1558,43 @@ async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, 
     assert fakes.authorization["configured"] == [f"Bearer {token}"] * 2
     assert "elsewhere" not in fakes.authorization
     assert fakes.hits["catalogue"] == 1
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("https://gdi:S3cret@fi.example/api", "user name or password"),
+    ("https://fi.example/api?key=S3cret", "query or fragment"),
+    ("https://fi.example/api#S3cret", "query or fragment"),
+    ("https://fi.example/api?", "query or fragment")])
+def test_a_peer_url_that_is_no_api_root_is_refused_when_the_configuration_is_read(url, why):
+    """A peer's URL is the root every path of the API is added to: one holding a password
+    was sent it on every request, logged with it, and made a 500 of each request whose token
+    was forwarded to that peer (aiohttp will not send a URL's credentials and an
+    Authorization header); one with a query or fragment had every path added inside it
+    (`/api?key=1/g_variants?...`), so every question asked the peer's root. Refused, never
+    quoting the value."""
+    with pytest.raises(ValueError) as refused:
+        Settings(peers=[{"id": "fi", "url": url}])
+    message = configuration_error(refused.value)
+    assert message.startswith("peers.0.url: ") and why in message, message
+    assert "S3cret" not in message
+
+
+async def test_a_registry_peer_whose_url_holds_a_password_is_not_asked(network, check, caplog):
+    """As a configured peer's URL holding one is refused, a listed node's is left out (a
+    warning names it and why, not the password), and the others are asked."""
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": "cred", "beaconUrl": fakes.url.replace(
+                          "http://", "http://gdi:S3cret@") + "/cred/api"},
+                      {"id": "listed", "beaconUrl": f"{fakes.url}/listed/api"}]
+    fakes.authorization.clear()
+    fakes.hits.pop("catalogue", None)
+    async with network.aggregator([], peers_from_catalogue=True, catalogue_url=fakes.url) as net:
+        answer = await check(net, "/network/api/g_variants", params=QUERY)
+    assert set(_peer_lines(answer)) == {"listed"}
+    assert "cred" not in fakes.authorization
+    warned = [r.getMessage() for r in caplog.records if "node cred at" in r.getMessage()]
+    assert len(warned) == 1 and "no user name or password" in warned[0], warned
+    assert "S3cret" not in caplog.text
 
 
 async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(network, check):

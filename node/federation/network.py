@@ -460,16 +460,19 @@ class _CatalogueNodes(_Open):
 
 
 def _registry_peer(node: _CatalogueNode, https_only: bool) -> Peer | None:
-    """The registry's node as a peer; None, with a warning, when its beaconUrl is not an
-    absolute http(s) URL, or plain http where only https is (in production: a peer is sent
-    the caller's pseudonym and purpose of use, which would cross the network in the clear,
-    as a configured one's would; node/production.py refuses those at start). The others are
-    still asked."""
+    """The registry's node as a peer; None, with a warning, when its beaconUrl is not a URL
+    a configured peer may have (an absolute http(s) URL, no password, no query: peers.py),
+    or plain http where only https is (in production: a peer is sent the caller's pseudonym
+    and purpose of use, which would cross the network in the clear, as a configured one's
+    would; node/production.py refuses those at start). The others are still asked. The
+    warning quotes the URL only when it holds no '@', which may end a password."""
     try:
         peer = Peer(id=node.id, url=node.beaconUrl)
-    except ValidationError:
-        log.warning("catalogue registry lists node %s at %r, not an http(s) URL: not asked",
-                    node.id, node.beaconUrl[:200])
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        log.warning("catalogue registry lists node %s at %r, %s: not asked", node.id,
+                    "(a URL holding '@')" if "@" in node.beaconUrl else node.beaconUrl[:200],
+                    reason)
         return None
     if https_only and urlsplit(peer.url).scheme.lower() == "http":
         log.warning("catalogue registry lists node %s at %s, plain http, in production: not "
