@@ -436,6 +436,19 @@ class Settings(ServiceSettings):
 
     _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
 
+    @field_validator("peers")
+    @classmethod
+    def _one_peer_an_id(cls, value: list[Peer]) -> list[Peer]:
+        """Each peer's id tags its answers and names its line in info.network.peers: of two
+        under one id the network asked only the last, and the other was missing from every
+        answer, as if never configured."""
+        ids = [p.id for p in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError("two peers under one id, which tags each one's answers: "
+                             + ", ".join(repr(i) for i in twice))
+        return value
+
     @field_validator("trusted_network_addresses", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:

@@ -1579,6 +1579,19 @@ def test_a_peer_url_that_is_no_api_root_is_refused_when_the_configuration_is_rea
     assert "S3cret" not in message
 
 
+def test_two_configured_peers_under_one_id_are_refused_when_the_configuration_is_read():
+    """Every resultSet is tagged with its peer's id, and each peer has its line under it: of
+    two peers configured under one id the network asked only the last, and the other had
+    no line in any answer, as if it had never been configured. Refused, naming the id."""
+    peers = [{"id": "fi", "url": "https://fi.example/api"},
+             {"id": "se", "url": "https://se.example/api"},
+             {"id": "fi", "url": "https://fi-2.example/api"}]
+    with pytest.raises(ValueError) as refused:
+        Settings(peers=peers)
+    assert configuration_error(refused.value) == (
+        "peers: two peers under one id, which tags each one's answers: 'fi'")
+
+
 async def test_a_registry_peer_whose_url_holds_a_password_is_not_asked(network, check, caplog):
     """As a configured peer's URL holding one is refused, a listed node's is left out (a
     warning names it and why, not the password), and the others are asked."""

@@ -600,7 +600,7 @@ class Network:
         self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
         self._catalogue_lock = asyncio.Lock()
-        self._configured = list({p.id: p for p in settings.peers}.values())   # last id wins
+        self._configured = list(settings.peers)      # each id once (Settings)
         self._configured_list = PeerList(self._configured)
         peer_timeout = settings.peer_timeout_seconds
         deadline = settings.network_deadline_seconds
