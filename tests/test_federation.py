@@ -285,6 +285,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_count_answer(
                 name, {"exists": False, "countPrecision": "exact"}, 0, exists=False,
                 countPrecision="exact"))
+        if name == "pifloor":               # EGA's beacon2-pi-api: not found, its floor as count
+            return web.json_response(_count_answer(name, {"exists": False}, 5, exists=False))
         if name == "boolno":                # a boolean peer that found nothing
             return web.json_response({**_boolean_answer(name),
                                       "responseSummary": {"exists": False}})
@@ -1071,6 +1073,27 @@ async def test_a_peer_that_found_something_without_a_count_leaves_the_total_unkn
     assert unknown["responseSummary"] == {"exists": True, "numTotalResults": 0}
     assert known["responseSummary"] == {"exists": False, "numTotalResults": 0,
                                         "countPrecision": "exact"}
+
+
+async def test_a_peer_saying_not_found_beside_a_count_adds_nothing_to_the_total(
+        network, check):
+    """EGA's beacon2-pi-api reports `exists: false` beside a count equal to its floor
+    (DOMAIN.md): its count was added to the network's total, so a network of it alone
+    answered `exists: false, numTotalResults: 5`, the contradiction docs/privacy.md says a
+    node never states, and beside a real node the total counted 5 the peer said it had not
+    found. A peer that found nothing adds 0 (docs/federation.md); its own line and
+    resultSets still say what it sent."""
+    pi = network.fakes.peer("pifloor")
+    async with network.aggregator([pi]) as net:
+        alone = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    async with network.aggregator([*network.peers(), pi]) as net:
+        beside = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    assert alone["responseSummary"]["exists"] is False
+    assert alone["responseSummary"]["numTotalResults"] == 0
+    assert beside["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    assert _peer_lines(beside)["pifloor"]["numTotalResults"] == 5
+    assert [(s["exists"], s["resultsCount"]) for s in beside["response"]["resultSets"]
+            if s["beaconId"] == "pifloor"] == [(False, 5)]
 
 
 async def test_the_token_goes_only_to_peers_trusting_its_issuer(network, check):

@@ -3,8 +3,8 @@
 Merge rules (docs/federation.md): every resultSet and collection a peer returned is passed
 on as the peer sent it, tagged with the peer's id as `beaconId` (the resultSet schema allows
 extra properties; EGA's beacon-network-facade tags the same way). `exists` is true when any
-peer said so. `numTotalResults` is the sum of the totals the peers reported at count or record
-granularity, after each peer's own access decisions and count floor: nothing is recounted
+peer said so. `numTotalResults` is the sum of the totals the peers that found something
+reported at count or record granularity, after each peer's own access decisions and count floor: nothing is recounted
 here, so a count a peer withheld cannot reappear (the sum stops at network.MAX_COUNT,
 2^53 - 1, the largest count a peer may report). The returned granularity is the highest any
 peer answered at, and never above the requested one: a peer's answer is taken only as far as
@@ -130,7 +130,11 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         highest = max(highest, rank)
         if type(count) is int:          # a checked count is an int, or absent
             line["numTotalResults"] = count
-            total += count
+            # A peer that found nothing adds 0, whatever count it gave beside that: EGA's
+            # beacon2-pi-api gives its floor (DOMAIN.md), which was added to the total, and
+            # a network of it alone said `exists: false` beside a count of 5
+            if found:
+                total += count
         elif found:
             uncounted = True
         if typed:
