@@ -517,6 +517,15 @@ class Settings(ServiceSettings):
         return self
 
     @model_validator(mode="after")
+    def _registry_to_read(self) -> Settings:
+        """Without the catalogue's URL there is no registry to read: the network asked only
+        its configured peers, and its answers said nothing of why."""
+        if self.peers_from_catalogue and self.catalogue_url is None:
+            raise ValueError("peers_from_catalogue needs catalogue_url, the catalogue whose "
+                             "registry lists the peers")
+        return self
+
+    @model_validator(mode="after")
     def _keys_kept_past_their_age(self) -> Settings:
         """Keys are re-read once older than jwks_max_age_seconds: kept for less, every token
         of an issuer would be refused between the two, its JWKS answering or not."""

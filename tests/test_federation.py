@@ -1615,6 +1615,20 @@ def test_two_configured_peers_under_one_id_are_refused_when_the_configuration_is
         "peers: two peers under one id, which tags each one's answers: 'fi'")
 
 
+def test_peers_from_a_catalogue_without_its_url_are_refused_when_the_configuration_is_read():
+    """`peers_from_catalogue` without `catalogue_url` asked no registry and said nothing: a
+    network meant to ask every registered node asked only its configured peers (with none,
+    it answered every question `exists: false`), and its answers carried no registry
+    status to show why. Refused, naming the setting it needs."""
+    with pytest.raises(ValueError) as refused:
+        Settings(peers_from_catalogue=True)
+    assert configuration_error(refused.value) == (
+        "settings: peers_from_catalogue needs catalogue_url, the catalogue whose registry "
+        "lists the peers")
+    assert Settings(peers_from_catalogue=True,
+                    catalogue_url="https://catalogue.example").peers_from_catalogue
+
+
 async def test_a_registry_peer_whose_url_holds_a_password_is_not_asked(network, check, caplog):
     """As a configured peer's URL holding one is refused, a listed node's is left out (a
     warning names it and why, not the password), and the others are asked."""

@@ -611,7 +611,7 @@ class Network:
 
     async def peers(self) -> PeerList:
         """Configured peers, then the registry's nodes not configured under the same id."""
-        if not (self._settings.peers_from_catalogue and self._settings.catalogue_url):
+        if not self._settings.peers_from_catalogue:      # with a catalogue_url (Settings)
             return self._configured_list
         listed, status = await self._catalogue_peers()
         known = {p.id for p in self._configured}
