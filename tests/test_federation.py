@@ -287,6 +287,9 @@ def _fakes_app(fakes: Fakes) -> web.Application:
                 countPrecision="exact"))
         if name == "pifloor":               # EGA's beacon2-pi-api: not found, its floor as count
             return web.json_response(_count_answer(name, {"exists": False}, 5, exists=False))
+        if name == "foundzero":             # found, and an exact count of none
+            return web.json_response(_count_answer(
+                name, {"countPrecision": "exact"}, 0, countPrecision="exact"))
         if name == "boolno":                # a boolean peer that found nothing
             return web.json_response({**_boolean_answer(name),
                                       "responseSummary": {"exists": False}})
@@ -1073,6 +1076,20 @@ async def test_a_peer_that_found_something_without_a_count_leaves_the_total_unkn
     assert unknown["responseSummary"] == {"exists": True, "numTotalResults": 0}
     assert known["responseSummary"] == {"exists": False, "numTotalResults": 0,
                                         "countPrecision": "exact"}
+
+
+async def test_a_peer_that_found_something_counting_none_leaves_the_total_unknown(
+        network, check):
+    """A peer's `exists: true` beside a count of 0 (a count floor reporting what it hides
+    as none) says it found something without saying how much, as a boolean peer's `exists:
+    true` does: the total states no precision. Taken as its count, the network answered
+    `exists: true, numTotalResults: 0, countPrecision: exact`, which no node states
+    (docs/privacy.md: `exists` never contradicts the count)."""
+    fakes = network.fakes
+    async with network.aggregator([fakes.peer("foundzero"), fakes.peer("exactzero")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    assert merged["responseSummary"] == {"exists": True, "numTotalResults": 0}
+    assert _peer_lines(merged)["foundzero"]["numTotalResults"] == 0
 
 
 async def test_a_peer_saying_not_found_beside_a_count_adds_nothing_to_the_total(

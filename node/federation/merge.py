@@ -135,6 +135,8 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
             # a network of it alone said `exists: false` beside a count of 5
             if found:
                 total += count
+                # found, and counted none (a floor hiding what it found): as uncounted
+                uncounted = uncounted or not count
         elif found:
             uncounted = True
         if typed:
@@ -174,7 +176,7 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
     returned = GRANULARITIES[highest]
     # A peer that found something without counting it (a boolean answer of `exists: true`,
-    # or a count answer stating none) adds a count nobody knows: the total's precision is
+    # or a count answer stating none, or 0) adds a count nobody knows: the total's precision is
     # then unknown and none is stated, as for a Beacon v2.0 peer's count of no stated
     # precision (combined_precision, here given a part stating none). Left out of it, one
     # boolean peer's `exists: true` beside a count peer's exact 0 merged to `exists: true,
