@@ -1567,8 +1567,8 @@ async def test_the_info_cache_forgets_peers_the_registry_no_longer_lists(network
 
 
 async def test_two_peers_at_one_url_keep_their_own_ids_in_the_info_cache(network, check):
-    """The cache is per peer, not per URL: of two peers at one URL (two ids a registry
-    lists for one node), the cached /info listed the last one asked twice, the other not."""
+    """The cache is per peer, not per URL: of two peers at one URL (two ids configured for
+    one node), the cached /info listed the last one asked twice, the other not."""
     url = f"{network.fakes.url}/cached/api"
     async with network.aggregator([Peer(id="twin.1", url=url), Peer(id="twin.2", url=url)]
                                   ) as net:
@@ -1662,6 +1662,34 @@ async def test_a_registry_peer_whose_url_holds_a_password_is_not_asked(network, 
     warned = [r.getMessage() for r in caplog.records if "node cred at" in r.getMessage()]
     assert len(warned) == 1 and "no user name or password" in warned[0], warned
     assert "S3cret" not in caplog.text
+
+
+async def test_a_registry_node_at_a_url_already_asked_is_not_asked_again(network, check,
+                                                                          caplog):
+    """A node the registry lists under an id of its own at a configured peer's URL (the
+    operator configured it under another id, to forward tokens to it), or at the URL of a
+    node listed before it, is the same Beacon: asked again, its datasets came twice and its
+    count was added twice to the network's total. The configured peer (or the first listed)
+    is asked, once."""
+    fakes = network.fakes
+    fi_url = network.node_urls["org.test.fi"]
+    fakes.nodes[:] = [{"id": "org.registry.fi", "beaconUrl": f"{fi_url}/api"},
+                      {"id": "listed", "beaconUrl": f"{fakes.url}/listed/api"},
+                      {"id": "listed.again", "beaconUrl": f"{fakes.url}/listed/api/"}]
+    fakes.hits.pop("catalogue", None)
+    async with network.aggregator(network.peers(), peers_from_catalogue=True,
+                                  catalogue_url=fakes.url) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    assert set(_peer_lines(merged)) == {*NODES, "listed"}
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    warned = [r.getMessage() for r in caplog.records if "not asked again" in r.getMessage()]
+    assert [w.split(" at ")[0] for w in warned] == [
+        "catalogue registry lists node org.registry.fi",
+        "catalogue registry lists node listed.again"], warned
+    assert "where org.test.fi is asked" in warned[0] and "where listed is asked" in warned[1]
+    assert sorted(s["id"] for s in merged["response"]["resultSets"]
+                  if s["beaconId"] != "listed") == sorted(d for sets in NODES.values()
+                                                          for d in sets)
 
 
 async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(network, check):

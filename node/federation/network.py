@@ -610,12 +610,12 @@ class Network:
                       f"no answer within the network deadline ({deadline:g} s)")
 
     async def peers(self) -> PeerList:
-        """Configured peers, then the registry's nodes not configured under the same id."""
+        """Configured peers, then the registry's nodes that are not one of them
+        (_catalogue_peers)."""
         if not self._settings.peers_from_catalogue:      # with a catalogue_url (Settings)
             return self._configured_list
         listed, status = await self._catalogue_peers()
-        known = {p.id for p in self._configured}
-        return PeerList(self._configured + [p for p in listed if p.id not in known], status)
+        return PeerList(self._configured + listed, status)
 
     async def _catalogue_peers(self) -> tuple[list[Peer], dict[str, Any]]:
         """The registry's nodes, kept for CATALOGUE_TTL_SECONDS; when the registry cannot be
@@ -643,11 +643,32 @@ class Network:
                           "stalePeers": len(stale)}
                 self._catalogue = (now + CATALOGUE_RETRY_SECONDS, stale, status)
                 return stale, status
-            https_only = self._settings.environment == PRODUCTION
-            peers = [peer for n in {n.id: n for n in listed.nodes}.values()
-                     if (peer := _registry_peer(n, https_only)) is not None]
+            peers = self._listed_peers(listed.nodes)
             self._catalogue = (now + CATALOGUE_TTL_SECONDS, peers, {"status": "ok"})
             return peers, {"status": "ok"}
+
+    def _listed_peers(self, nodes: list[_CatalogueNode]) -> list[Peer]:
+        """The registry's `nodes` asked as peers: each id once (the last listed), none
+        configured under the same id (asked as configured), and none at a URL already
+        asked, a configured peer's or a node's listed before it, which a warning names.
+        That is one Beacon under two ids (an operator configuring a node under an id of
+        its own, to forward tokens to it): asked again, its datasets came twice and its
+        count was added twice to the network's total."""
+        https_only = self._settings.environment == PRODUCTION
+        asked = {p.url: p.id for p in self._configured}
+        configured = {p.id for p in self._configured}
+        peers = []
+        for node in {n.id: n for n in nodes}.values():
+            peer = _registry_peer(node, https_only)
+            if peer is None or peer.id in configured:
+                continue
+            if peer.url in asked:
+                log.warning("catalogue registry lists node %s at %s, where %s is asked: not "
+                            "asked again", peer.id, peer.url, asked[peer.url])
+                continue
+            asked[peer.url] = peer.id
+            peers.append(peer)
+        return peers
 
     async def fan_out(self, request: PeerRequest, expect: type[_Open], *,
                       caller: str | None = None, bearer: str | None = None,
