@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from beacon.individuals import PURPOSE_HEADER
 from beacon.info import API_VERSION
 from beacon.request import (
     GET_ALIASES,
@@ -178,15 +179,26 @@ def _responses(method: str, path: str) -> dict[str, Any]:
                for status in sorted(errors)}}
 
 
+# Individual-level queries state a purpose of use (node/http/beacon_api.py declared_purpose):
+# a GET can only by this header, which a client built from the document had no word of
+_PURPOSE = {"name": PURPOSE_HEADER, "in": "header", "schema": {"type": "string"},
+            "description": "The purpose of use of an individual-level query (a DUO term such "
+                           "as DUO:0000006, or text); a POST body's meta.purposeOfUse wins. "
+                           "Required by a dataset or node that asks for one"}
+
+
 def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "responses": _responses(method, path)}
     if method == "post":
         operation["requestBody"] = {"content": {"application/json": {"schema": {
             "$ref": "#/components/schemas/RequestBody"}}}}
-        if "{id}" in path:
-            operation["parameters"] = _path_parameters(path)
+        parameters = _path_parameters(path)
     else:
-        operation["parameters"] = _get_parameters(path)
+        parameters = _get_parameters(path)
+    if _reads(path) == "individuals":
+        parameters.append(_PURPOSE)
+    if parameters or method == "get":
+        operation["parameters"] = parameters
     return operation
 
 

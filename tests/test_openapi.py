@@ -317,3 +317,24 @@ async def test_the_document_is_built_once_per_app_and_served_as_built(pg_server_
     assert len(built) == 1
     assert served[0] == served[1] == served[2]
     assert json.loads(served[0])["servers"] == [{"url": settings.base_url}]
+
+
+async def test_the_purpose_of_use_header_is_declared_where_it_is_read(node, described):
+    """A route reads the `X-Purpose-Of-Use` header (docs/beacon.md, "Purpose of use") when a
+    blank one is refused naming `meta.purposeOfUse`: each such operation, GET and POST,
+    declares it as a header parameter, and no other operation does. Before, no operation
+    declared it, and a client built from the document could not state the purpose of a GET
+    on a dataset that requires one."""
+    reading, declaring = set(), set()
+    for path, methods in described["paths"].items():
+        for method, operation in methods.items():
+            async with node.request(method, _url(path), json={} if method == "post" else None,
+                                    headers={"X-Purpose-Of-Use": " "}) as answer:
+                message = (await answer.json()).get("error", {}).get("errorMessage", "")
+            if answer.status == 400 and message.startswith("meta.purposeOfUse"):
+                reading.add((method, path))
+            if any(p["in"] == "header" and p["name"] == "X-Purpose-Of-Use"
+                   for p in operation.get("parameters", [])):
+                declaring.add((method, path))
+    assert len(reading) >= 8, reading
+    assert declaring == reading, declaring ^ reading
