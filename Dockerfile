@@ -33,12 +33,16 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/
         --shell /usr/sbin/nologin gdi
 COPY --from=build /opt/gdi-node /opt/gdi-node
 # GDI_HEALTHCHECK_URL: what the health check asks; set it per role (the AAI has no /health).
+# `catalogue serve` reads GDI_CATALOGUE_*, so it listens and logs as the node does only with
+# its own (tests/test_settings_and_schema.py).
 ENV PATH=/opt/gdi-node/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     GDI_NODE_HOST=0.0.0.0 \
     GDI_NODE_DATA_DIR=/var/lib/gdi-node \
     GDI_NODE_LOG_FORMAT=json \
+    GDI_CATALOGUE_HOST=0.0.0.0 \
+    GDI_CATALOGUE_LOG_FORMAT=json \
     GDI_HEALTHCHECK_URL=http://127.0.0.1:5050/health
 USER gdi
 WORKDIR /var/lib/gdi-node

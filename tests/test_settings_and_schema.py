@@ -350,3 +350,28 @@ def test_a_rule_given_true_or_false_is_refused(clean_env, rule):
     refusal = _refusal(disclosure={"anonymous": {rule: True}})
     assert refusal.startswith(f"disclosure.anonymous.{rule}"), refusal
     assert "not true or false" in refusal
+
+
+def _image_environment() -> dict[str, str]:
+    """The GDI_ variables the Dockerfile's final stage sets with ENV (KEY=VALUE pairs, lines
+    continued with a backslash), as every container of the image starts with them."""
+    from tests.conftest import ROOT
+    final = (ROOT / "Dockerfile").read_text(encoding="utf-8").rsplit("\nFROM ", 1)[1]
+    settings = " ".join(line.strip().removesuffix("\\") for block in final.split("\nENV ")[1:]
+                        for line in block.split("\n")[:1 + block.count("\\\n")])
+    return dict(pair.split("=", 1) for pair in settings.split() if pair.startswith("GDI_"))
+
+
+def test_the_image_serves_every_settings_role_on_every_interface_in_json_lines(clean_env):
+    """docs/deploy.md, "The image": one image for every role, which listens on 0.0.0.0 and
+    logs JSON lines. `catalogue serve` reads GDI_CATALOGUE_*, not GDI_NODE_*: before, the
+    image set only the node's, so its catalogue listened on the container's loopback, where
+    nothing outside reached it, and logged text (the compose file set both for it)."""
+    for key in ("GDI_CATALOGUE_HOST", "GDI_CATALOGUE_LOG_FORMAT", "GDI_CATALOGUE_CONFIG"):
+        clean_env.delenv(key, raising=False)
+    image = _image_environment()
+    assert image["GDI_NODE_HOST"] == "0.0.0.0"
+    for name, value in image.items():
+        clean_env.setenv(name, value)
+    for settings in (Settings(), CatalogueSettings()):
+        assert (settings.host, settings.log_format) == ("0.0.0.0", "json"), type(settings)
