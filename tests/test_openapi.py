@@ -127,7 +127,8 @@ async def test_every_parameter_a_route_accepts_is_declared(node, described):
     models, and their other spellings), one at a time: what it takes (an answer, or a
     refusal of the value or of its company) is declared, what it refuses as no parameter of
     it is not. A route that takes even a name no model knows reads no query string (the
-    informational ones, the filtering terms): it declares none. Before, GET /api/individuals
+    informational ones): it declares none; the filtering terms refuse what selects and
+    declare what pages them. Before, GET /api/individuals
     declared no filters and no variant parameters, /api/datasets no datasetIds or filters,
     and every route declared granularity and pagination, read or not."""
     names = [*VariantParameters.model_fields, *Query.model_fields, *Pagination.model_fields,
