@@ -9,7 +9,7 @@
 const SEX_TERMS = new Set(["NCIT:C16576", "NCIT:C20197", "NCIT:C17998", "NCIT:C45908"]);
 const ONSET = "diseases.ageOfOnset.iso8601duration";
 const GRANULARITY_RANK = { boolean: 0, count: 1, record: 2 };
-const PENDING_KEY = "gdi-web-sign-in";       // sessionStorage: PKCE verifier and state only
+const PENDING_KEY = "gdi-web-sign-in";       // sessionStorage: the PKCE verifier, state and form, never a token
 
 const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
