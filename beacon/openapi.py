@@ -209,7 +209,11 @@ def _as_read(schemas: dict[str, Any]) -> None:
     has them (`g_variant`, and `datasets` holding datasetIds, with the flat parameters
     beside), with a `$schema` at either level, `[]` or null; and a null
     includeResultsetResponses, the spec's HIT. Without it the document refused the spec's
-    own example body, the GDI portal's `[]` and the framework's null, which are answered."""
+    own example body, the GDI portal's `[]` and the framework's null, which are answered.
+    And each number also as its digits in a string (the GDI portal's positions), start and
+    end and datasetIds also as one bare value (`_plain_integer`, `_one_or_many`): refused
+    by the document, answered by the node."""
+    _numbers_as_digits(schemas)
     flat = schemas["VariantParameters"]
     flat["properties"] = {"$schema": {"type": "string"}, **flat["properties"]}
     schemas["RequestParameters"] = {
@@ -231,6 +235,31 @@ def _as_read(schemas: dict[str, Any]) -> None:
     query["includeResultsetResponses"] = {
         "anyOf": [{k: include[k] for k in ("type", "enum")}, {"type": "null"}],
         **{k: v for k, v in include.items() if k not in ("type", "enum")}}
+
+
+# A number the request models take as a string of ASCII digits (beacon/request.py
+# _plain_integer): no sign, space or other script's digits
+_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+
+
+def _numbers_as_digits(schemas: dict[str, Any]) -> None:
+    """Each position, length and page number of the body's schemas also as its digits, and
+    the lists of one value also as that value alone."""
+    def number(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"anyOf": [schema, _DIGITS]}
+
+    fields = schemas["VariantParameters"]["properties"]
+    for name in ("variantMinLength", "variantMaxLength"):
+        fields[name]["anyOf"][0] = number(fields[name]["anyOf"][0])
+    for name in ("start", "end"):
+        listed = fields[name]["anyOf"][0]
+        listed["items"] = number(listed["items"])
+        fields[name]["anyOf"].insert(1, listed["items"])
+    fields["datasetIds"]["anyOf"].insert(1, {"type": "string"})
+    pages = schemas["Pagination"]["properties"]
+    for name in ("skip", "limit"):
+        bounds = {k: pages[name].pop(k) for k in ("type", "minimum", "maximum")}
+        pages[name]["anyOf"] = [bounds, _DIGITS]
 
 
 def openapi_document(routes: list[tuple[str, str, str]], base_url: str,
