@@ -274,7 +274,9 @@ def _counted(number: int, noun: str) -> str:
 @click.pass_context
 def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, seed: int,
           countries: tuple[str, ...], load: bool, skip_loaded: bool) -> None:
-    """Write deterministic synthetic VCFs and metadata for a three-country federation."""
+    """Write deterministic synthetic VCFs and metadata for a three-country federation.
+
+    Into OUTDIR, by default synthetic/ in the node's data directory (GDI_NODE_DATA_DIR)."""
     if load:
         from beacon import fork_server
         fork_server.start()             # while the files are written
