@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 
 @click.command()
-@click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=PORT, help="Port to listen on (default 5050).")
+@click.option("--host", help="Address to listen on (default: GDI_NODE_HOST, else 127.0.0.1).")
+@click.option("--port", type=PORT, help="Port to listen on (default: GDI_NODE_PORT, else 5050).")
 @click.option("--workers", type=click.IntRange(0, MAX_WORKERS),
               help="Server processes on the port (default: one per CPU core; also "
                    "GDI_NODE_WORKERS); 1: one process, no supervisor.")

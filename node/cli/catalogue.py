@@ -48,8 +48,8 @@ def catalogue() -> None:
 
 
 @catalogue.command("serve")
-@click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=PORT, help="Port to listen on (default 5060).")
+@click.option("--host", help="Address to listen on (default: GDI_CATALOGUE_HOST, else 127.0.0.1).")
+@click.option("--port", type=PORT, help="Port to listen on (default: GDI_CATALOGUE_PORT, else 5060).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the catalogue service (configured by GDI_CATALOGUE_* / GDI_CATALOGUE_CONFIG)."""
