@@ -221,7 +221,7 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
                                                   case_sensitive=False),
               help="Overrides the metadata file; default CONTROLLED.")
 @click.option("--metadata", type=click.Path(path_type=Path), help="Dataset metadata JSON file.")
-@click.option("--title", help="Dataset title when there is no metadata file.")
+@click.option("--title", help="Dataset title (overrides the metadata file's; default: Dataset ID).")
 @click.option("--skip-invalid", is_flag=True,
               help="Skip records that fail validation or repeat an earlier record's variant "
                    "(counted) instead of stopping.")
