@@ -17,13 +17,19 @@ from node.cli.beacon_node import datasets, ingest_cmd, remove, serve, synth
 from node.cli.catalogue import catalogue
 from node.cli.common import configure_logs, fail
 from node.cli.db import db
-from node.settings import CONFIG_ENV, Settings, configuration_error
+from node.settings import (
+    CATALOGUE_CONFIG_ENV,
+    CONFIG_ENV,
+    Settings,
+    configuration_error,
+)
 
 
 @click.group()
 @click.version_option(package_name="gdi-node", prog_name="gdi-node")
 @click.option("--config", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
-              help=f"TOML configuration file (also ${CONFIG_ENV}).")
+              help=f"The node's TOML configuration file (also ${CONFIG_ENV}); the "
+                   f"catalogue service's is ${CATALOGUE_CONFIG_ENV}.")
 @click.option("-v", "--verbose", "verbosity", count=True,
               help="Log what the command does (INFO); -vv: everything (DEBUG).")
 @click.pass_context
