@@ -179,8 +179,9 @@ def _responses(method: str, path: str) -> dict[str, Any]:
                for status in sorted(errors)}}
 
 
-# Individual-level queries state a purpose of use (node/http/beacon_api.py declared_purpose):
-# a GET can only by this header, which a client built from the document had no word of
+# Individual-level queries state a purpose of use (node/http/beacon_api.py declared_purpose),
+# which a GET can give only in this header: undeclared, a client built from the document
+# could not ask a dataset that requires one
 _PURPOSE = {"name": PURPOSE_HEADER, "in": "header", "schema": {"type": "string"},
             "description": "The purpose of use of an individual-level query (a DUO term such "
                            "as DUO:0000006, or text); a POST body's meta.purposeOfUse wins. "
