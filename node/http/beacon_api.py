@@ -246,12 +246,14 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
                   find: Finder | None = None, *, purpose: str | None = None,
                   schemas: list[dict[str, str]] | None = None,
                   filters: list[str] | None = None,
-                  ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling) -> web.Response:
+                  ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling,
+                  notes: dict[str, object] | None = None) -> web.Response:
     """Charge the caller's budget for the datasets asked, answer them (`find`: the
     individuals' answer, given the datasets and the caller's budget key; else the
     variants'), give back what a rare hit would have cost more where none was found,
     record the trail, respond. Where none is asked, the answer is at the granularity the
-    caller would be given of the datasets it knows (`ceiling`: the entry type's cap)."""
+    caller would be given of the datasets it knows (`ceiling`: the entry type's cap).
+    `notes`: more of the answer's `info`."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
@@ -281,6 +283,8 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     visible = await _visible(request, app)
     if others := answer.on_other_assemblies(query, visible, settings.default_assembly):
         info["onOtherAssemblies"] = others
+    if notes:
+        info.update(notes)
     unasked = "count" if chosen else answer.unasked_granularity(visible.values(), ceiling)
     response = json_response(answer.response(settings.beacon_id, query, answers, info,
                                              schemas=schemas, filters=filters,
@@ -421,16 +425,25 @@ async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Res
         chosen = [d for d in chosen if d.tier == "granted"]
     policy = app[POLICY]
     needing = [d.row.id for d in chosen if policy.needs_purpose(d.row.metadata)]
+    notes: dict[str, object] = {}
     if needing and query.purpose is None:
-        raise RequestError("meta.purposeOfUse", f"required for individual-level queries on "
-                                                f"{', '.join(needing)}: state it in the body's "
-                                                f"meta or the {PURPOSE_HEADER} header (a DUO "
-                                                "term such as DUO:0000006, or text)")
+        # Refused where the query names such a dataset, or they are all it would ask; else
+        # the others are asked and the answer names those left out: refused whole, a portal
+        # that states no purpose got nothing of the node for one dataset's policy
+        if query.variant.dataset_ids or len(needing) == len(chosen):
+            raise RequestError("meta.purposeOfUse", f"required for individual-level queries "
+                                                    f"on {', '.join(needing)}: state it in the "
+                                                    f"body's meta or the {PURPOSE_HEADER} "
+                                                    "header (a DUO term such as DUO:0000006, "
+                                                    "or text)")
+        chosen = [d for d in chosen if d.row.id not in needing]
+        notes["purposeRequired"] = needing
     queries = app[QUERIES]
     return await _answer(request, query.variant, chosen,
                          lambda seen, caller: answer_individuals(queries, query, seen, caller),
                          purpose=query.purpose, schemas=_INDIVIDUAL_SCHEMAS,
-                         filters=echoed(query.filters), ceiling=individuals_ceiling)
+                         filters=echoed(query.filters), ceiling=individuals_ceiling,
+                         notes=notes)
 
 
 def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
