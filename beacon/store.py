@@ -916,6 +916,17 @@ class Matches:
 _SQL_TYPES = {int: "bigint", str: "text", float: "float8"}
 
 
+def _array_type(values: list[object]) -> str:
+    """The SQL type of the array of one argument's values, one per member: float8 where any
+    is a float. A smooth floor's scale is an int for a tier a dataset's `disclosure` gives
+    a whole number (2) and a float for another's (1.5), and both share a statement: typed
+    by the first member alone, as bigint[], asyncpg cut 1.5 to 1, and the other tier's
+    caller was shown variants its floor hides."""
+    if any(isinstance(value, float) for value in values):
+        return _SQL_TYPES[float]
+    return _SQL_TYPES[type(values[0])]
+
+
 async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
                       members: list[list[object]]) -> list[dict[str, Matches]]:
     """Per-dataset matches of each member query, in one round trip, in the members' order.
@@ -924,8 +935,10 @@ async def count_batch(conn: asyncpg.Connection | asyncpg.Pool, key: CountKey,
         rows = await conn.fetch(_lone_sql(key.conditions, key.join, key.aggregates, key.bins),
                                 *members[0])
         return [{r[0]: Matches(r[1], r[2], tuple(r[3:])) for r in rows}]
-    types = tuple(None if isinstance(a, list) else _SQL_TYPES[type(a)] for a in members[0])
-    own = [[m[j] for m in members] for j, sql_type in enumerate(types) if sql_type is not None]
+    columns = [None if isinstance(a, list) else [m[j] for m in members]
+               for j, a in enumerate(members[0])]
+    types = tuple(None if c is None else _array_type(c) for c in columns)
+    own = [c for c in columns if c is not None]
     sql = _count_batch_sql(key.conditions, key.join, key.aggregates, key.bins, types)
     rows = await conn.fetch(sql, *key.lists, list(range(len(members))), *own)
     counts: list[dict[str, Matches]] = [{} for _ in members]

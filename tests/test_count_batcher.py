@@ -10,6 +10,8 @@ what test_query_properties checks against its brute force.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -17,12 +19,17 @@ from aiohttp import ClientSession
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
 from beacon.count_batcher import MAX_BATCH, CountBatcher
+from beacon.disclosure import Rules
+from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery, query_from_get
 from beacon.store import Matches
 from node.database import create_pool
 from node.settings import Settings
 from tests import test_query_properties
+from tests.conftest import write_vcf_text
 from tests.test_query_properties import (
     EXAMPLES,
     SEQUENCE_ROWS,
@@ -191,3 +198,35 @@ async def test_counts_recover_when_the_server_ends_the_sessions(loaded: str, poo
                for o in failed), failed
     assert outcomes[-40:] == [expected[i % 40] for i in range(len(outcomes) - 40,
                                                              len(outcomes))], failed
+
+
+
+async def test_floors_whose_scale_is_written_as_a_whole_number_batch_with_the_others(
+        db_url: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """A dataset's `disclosure` may give a tier's `smooth_scale` as a whole number (2), which
+    stays an int in its Rules, while the tiers' defaults are floats (1.5). Two callers of
+    two tiers asking the same dataset at once share a statement (the scale is an argument,
+    not part of its shape): each must get its own answer, as it gets alone, whichever
+    arrived first. Variants carried by 2 to 30 of 40 people, so that the smooth floor's
+    draws tell the scales apart."""
+    samples = 40
+    header = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+              + "\t".join(f"S{i}" for i in range(samples)) + "\n")
+    rows = [f"chr1\t{1000 + 10 * n}\t.\tA\tG\t.\tPASS\t.\tGT\t"
+            + "\t".join("0/1" if i < 2 + n % 29 else "0/0" for i in range(samples)) + "\n"
+            for n in range(300)]
+    path = write_vcf_text(tmp_path / "smooth.vcf", header + "".join(rows))
+    await ingest(db_url, IngestRequest(path, "GDI-FI-SMOOTH-1", GRCH38, AccessLevel.PUBLIC,
+                                       "Smooth", workers=1))
+    tier = Rules(allele_floor=2, smooth_width=6)
+    floors = [dataclasses.replace(tier, smooth_scale=2).floor, tier.floor]
+    query = _query({"referenceName": "1", "start": "0", "end": "10000"})
+    batcher = CountBatcher(pool, 1)
+    alone = [await batcher.count(query, ["GDI-FI-SMOOTH-1"], "1", SPAN, f) for f in floors]
+    assert alone[0] != alone[1]                 # the scales show different variants
+    for order in (floors, floors[::-1]):
+        together = await asyncio.gather(*(batcher.count(query, ["GDI-FI-SMOOTH-1"], "1", SPAN,
+                                                        floor) for floor in order))
+        assert together == (alone if order is floors else alone[::-1])
