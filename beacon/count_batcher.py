@@ -19,7 +19,7 @@ import asyncpg
 
 from beacon import store
 from beacon.hung_server import Watchdog
-from beacon.replica_conflict import as_conflict
+from beacon.replica_conflict import OnReplica, as_conflict
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -34,16 +34,19 @@ class CountBatcher:
     def __init__(self, pool: asyncpg.Pool, lanes: int,
                  on_round_trip: Callable[[int], None] = lambda queries: None,
                  watchdog: Watchdog | None = None,
-                 usable: Callable[[asyncpg.Connection], bool] | None = None) -> None:
+                 usable: Callable[[asyncpg.Connection], bool] | None = None,
+                 replica: OnReplica = None) -> None:
         """`watchdog` ends a lane's statement on a server that does not answer
         (beacon/hung_server.py); without one, the lane waits for it for good. `usable`
         says whether a lane's connection may still answer before each statement (a
         replica's, while it is in rotation: node/replicas.py; None: always); when not, the
         lane gives it back and another takes the queue on a connection the pool chooses
-        anew."""
+        anew. `replica` says whether a connection is a replica's, whose loss the primary
+        answers for (beacon/replica_conflict.py)."""
         self._pool = pool
         self._watchdog = watchdog
         self._usable = usable
+        self._replica = replica
         self._max_lanes = lanes
         self._on_round_trip = on_round_trip
         self._queue: dict[store.CountKey, list[_Member]] = {}
@@ -116,7 +119,8 @@ class CountBatcher:
         try:
             counts = await store.count_batch(connection, key, [a for a, _ in group])
         except Exception as error:  # noqa: BLE001 - each member fails as a lone query would
-            failure = as_conflict(error, connection)    # a replica's: on the primary (Queries)
+            # a replica's conflict or loss: answered on the primary (Queries)
+            failure = as_conflict(error, connection, self._replica)
             for _, waiter in group:
                 if not waiter.done():
                     waiter.set_exception(failure)

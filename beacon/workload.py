@@ -12,8 +12,9 @@ against it, and the server ends a statement that outlives it (`statement_timeout
 flood of wide queries is answered with `QueryTimeout` (a 503 with Retry-After) rather than
 queued for ever.
 
-A read on a replica that the replica's replay cancels (beacon/replica_conflict.py) runs once
-more on the primary, through the primary's own lanes when it is wide, its time limit afresh.
+A read on a replica that the replica's replay cancels, or that is lost with the replica
+(beacon/replica_conflict.py), runs once more on the primary, through the primary's own lanes
+when it is wide, its time limit afresh.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import asyncpg
 from beacon import store
 from beacon.count_batcher import CountBatcher
 from beacon.hung_server import GRACE_SECONDS, Watchdog
-from beacon.replica_conflict import CANDIDATES, ReplicaConflict, as_conflict
+from beacon.replica_conflict import CANDIDATES, OnReplica, ReplicaConflict, as_conflict
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
 
@@ -133,10 +134,12 @@ class WideLanes:
     """One per application: the few connections wide statements run on, one at a time."""
 
     def __init__(self, pool: asyncpg.Pool, limits: QueryLimits,
-                 watchdog: Watchdog | None = None) -> None:
+                 watchdog: Watchdog | None = None, replica: OnReplica = None) -> None:
+        """`replica`: whether a connection of `pool` is a replica's (beacon/replica_conflict.py)."""
         self._pool = pool
         self._limits = limits
         self._watchdog = watchdog
+        self._replica = replica
         self._lanes = asyncio.Semaphore(limits.wide_lanes)
 
     async def run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -161,7 +164,7 @@ class WideLanes:
                         return await work
                     return await self._watchdog.run(connection, work, left + GRACE_SECONDS)
                 except CANDIDATES as error:
-                    raise as_conflict(error, connection)
+                    raise as_conflict(error, connection, self._replica)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:
@@ -186,14 +189,17 @@ class Queries:
     batcher, narrow record pages straight on the pool, anything wide on the wide lanes."""
 
     def __init__(self, pool: asyncpg.Pool, counts: CountBatcher, limits: QueryLimits,
-                 primary: asyncpg.Pool | None = None, watchdog: Watchdog | None = None
-                 ) -> None:
+                 primary: asyncpg.Pool | None = None, watchdog: Watchdog | None = None,
+                 replica: OnReplica = None) -> None:
+        """`replica`: whether a connection of `pool` is a replica's, whose loss the primary
+        answers for (beacon/replica_conflict.py)."""
         self._pool = pool
         self._primary = primary or pool       # where statements that write go (replicas)
         self._counts = counts
         self.limits = limits
         self._watchdog = watchdog
-        self._wide = WideLanes(pool, limits, watchdog)
+        self._replica = replica
+        self._wide = WideLanes(pool, limits, watchdog, replica)
         # wide statements that write, and wide reads a replica cancelled, run on lanes of the
         # primary: the same when it is the pool
         self._wide_primary = self._wide if primary in (None, pool) else WideLanes(
@@ -247,7 +253,8 @@ class Queries:
                     finally:
                         watchdog.done(connection)
                 except CANDIDATES as error:
-                    raise as_conflict(error, connection)
+                    raise as_conflict(error, connection,
+                                      self._replica if pool is self._pool else None)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
 

@@ -154,10 +154,12 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
         await reads.start()
     watchdog = app[WATCHDOG] = limits.watchdog()
     watchdog.start()
+    routed = isinstance(reads, ReadPools)
     app[COUNTS] = CountBatcher(reads, settings.count_lanes, app[METRICS].count_round_trip,
-                               watchdog,
-                               usable=reads.usable if isinstance(reads, ReadPools) else None)
-    app[QUERIES] = Queries(reads, app[COUNTS], limits, primary=app[POOL], watchdog=watchdog)
+                               watchdog, usable=reads.usable if routed else None,
+                               replica=reads.on_replica if routed else None)
+    app[QUERIES] = Queries(reads, app[COUNTS], limits, primary=app[POOL], watchdog=watchdog,
+                           replica=reads.on_replica if routed else None)
     app[BUDGETS] = Budgets(app[POOL], app[POLICY], watchdog)
     yield
     await app[COUNTS].close()

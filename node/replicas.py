@@ -37,10 +37,10 @@ start), every replica is out of rotation, saying why.
 Failures. A replica that cannot be reached, answers that it is not a replica, or whose
 connection a statement left closed (a replica stopped mid-load), is out of rotation at once
 and back when a poll succeeds again. The poll has a connection of its own, so a replica
-busy with the node's statements is never taken for a failed one. A request that was running on it when it went away gets
-what any lost database connection gets (a 503 with Retry-After, node/http/outage.py); the
-next one goes elsewhere. A statement the replica's replay cancelled (a recovery conflict)
-runs again on the primary (beacon/replica_conflict.py). The outage probe watches the primary
+busy with the node's statements is never taken for a failed one. A statement that was
+running on it when it went away, like one the replica's replay cancelled (a recovery
+conflict), runs again on the primary (beacon/replica_conflict.py, told by `on_replica`); it
+was a 503, a read the primary could answer refused. The outage probe watches the primary
 only.
 """
 from __future__ import annotations
@@ -268,6 +268,12 @@ class ReadPools:
         after the node had learnt of the new one (a review, 2026-12-05)."""
         pool = self._owners.get(id(connection), self.primary)
         return pool is self.primary or any(r.pool is pool for r in self.in_rotation())
+
+    def on_replica(self, connection: asyncpg.Connection) -> bool:
+        """Whether a connection taken here (and not yet given back) is a replica's: a read
+        whose connection to it is lost is answered on the primary
+        (beacon/replica_conflict.py), one whose connection to the primary is lost is not."""
+        return self._owners.get(id(connection), self.primary) is not self.primary
 
     def _choose(self) -> asyncpg.Pool:
         ready = self.in_rotation()
