@@ -28,6 +28,8 @@ from multidict import CIMultiDict
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from node.cli import supervisor
+from node.cli.supervisor import Supervisor
 from tests.conftest import ROOT, free_port, node_database, write_vcf_text
 from tests.test_budget_and_audit import (
     BUDGET,
@@ -545,3 +547,42 @@ def test_a_taken_port_is_one_line_with_workers():
     assert result.stderr.splitlines()[0] == (
         f"error: port {port} on 127.0.0.1 is already in use (another gdi-node serve? stop it or "
         "set GDI_NODE_PORT)")
+
+
+def test_a_stop_signal_while_the_workers_start_stops_every_worker_at_once(monkeypatch):
+    """SIGTERM arriving while the supervisor is still forking its workers (a service manager
+    stopping a node it has just started, a Ctrl-C at once): every worker stops, the ones
+    not yet forked are never started, and the supervisor returns at once. The workers
+    forked after the signal were sent no SIGTERM: the supervisor waited STOP_SECONDS for
+    them (40 s), killed them and exited 1. The signal is sent, for real, by the supervisor
+    to itself right after forking its first worker (a test cannot time one from outside
+    into the fork loop's milliseconds); the workers are forks of the test that sleep."""
+    monkeypatch.setattr(supervisor, "STOP_SECONDS", 10.0)
+    started = Supervisor._start
+
+    def start_then_stop(self: Supervisor, index: int) -> None:
+        started(self, index)
+        if index == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(Supervisor, "_start", start_then_stop)
+    forked: list[int] = []
+    began = time.monotonic()
+    server = Supervisor(4, lambda index, alive: time.sleep(60))
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    try:
+        server.run()
+    finally:
+        for pid in forked:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert time.monotonic() - began < 5
+    assert len(forked) == 1

@@ -101,6 +101,10 @@ class Supervisor:
         try:
             log.info("supervisor (pid %d) starting %d workers", os.getpid(), self.count)
             for index in range(1, self.count + 1):
+                if self._stopping:
+                    # a stop signal while they start: those forked after it were sent no
+                    # SIGTERM, and were waited for STOP_SECONDS, then killed (exit 1)
+                    break
                 self._start(index)
             self._supervise()
         finally:
