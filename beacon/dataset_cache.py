@@ -10,7 +10,9 @@ idle flow: no FIN, no RST) is never seen to end by the driver, so the listener i
 `SELECT 1` every HEARTBEAT_SECONDS and made again when it does not answer within
 HEARTBEAT_TIMEOUT_SECONDS: until 2026-12-05 such a cut listener was never made again, and no
 later change reached the subscribers (the catalogue publisher, the replica router, whose
-"never an older version" depends on it; found by a review).
+"never an older version" depends on it; found by a review). Until the heartbeat finds it
+cut, a reload at the TTL's end that finds the datasets changed tells the subscribers as a
+notification would (`_missed`).
 """
 from __future__ import annotations
 
@@ -57,6 +59,10 @@ class DatasetCache:
         self._heartbeat: asyncio.Task[None] | None = None
         self._subscribers: list[Callable[[], None]] = []
         self._generation = 0                   # changes notified so far
+        # the versions of the list last kept, and the generation it was read in: a reload
+        # in the same generation that finds others found a change the listener missed
+        self._kept: tuple[tuple[str, int, datetime], ...] | None = None
+        self._kept_generation = 0
         self._loading: asyncio.Task[list[store.DatasetRow]] | None = None
 
     async def start(self, url: str) -> None:
@@ -158,7 +164,23 @@ class DatasetCache:
         if generation == self._generation:
             self._rows, self._derived, self._loaded = rows, {}, time.monotonic()
             self.removed = removed
+            kept = tuple((row.id, row.version, row.created_at) for row in rows)
+            missed = (self._kept is not None and self._kept_generation == generation
+                      and kept != self._kept)
+            self._kept, self._kept_generation = kept, generation
+            if missed:
+                self._missed()
         return rows
+
+    def _missed(self) -> None:
+        """A reload found a change no notification told of yet (the listener cut silently,
+        its heartbeat not due; or the notification still on its way): the subscribers hear
+        of it as of any change. Until then the replica router kept a replica that had not
+        replayed it in rotation, the node listing the new version and answering from the
+        one before. (A notification arriving after this tells them once more: harmless.)"""
+        log.info("the datasets changed before a notification of it reached this node")
+        for callback in self._subscribers:
+            callback()
 
     async def _load(self) -> tuple[list[store.DatasetRow], datetime | None]:
         async def read(connection: asyncpg.Connection

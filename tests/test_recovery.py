@@ -209,3 +209,34 @@ async def test_a_list_read_before_a_change_is_not_kept(pool, db_url, tmp_path, m
             "GDI-FI-SYN-001"]
     finally:
         await cache.stop()
+
+
+async def test_a_change_the_listener_missed_is_told_when_a_reload_finds_it(
+        pool, db_url, tmp_path):
+    """A listener cut silently misses the changes committed until its heartbeat finds it
+    gone (up to HEARTBEAT_SECONDS + HEARTBEAT_TIMEOUT_SECONDS, 15 s); meanwhile the list,
+    reloaded at its TTL's end, may show one. The subscribers must hear of what the node now
+    describes: the replica router, which otherwise kept a replica that had not replayed the
+    new version in rotation (the node listed version 2 and answered from version 1), and
+    the catalogue publisher. They heard nothing until the heartbeat's reconnection."""
+    proxy = _BlackHole(db_url)
+    cache = DatasetCache(pool, ttl=0.2)
+    await cache.start(await proxy.start())
+    told: list[bool] = []
+    cache.subscribe(lambda: told.append(True))
+    try:
+        assert await cache.all() == []
+        proxy.cut()
+        path = write_vcf_text(tmp_path / "one.vcf", VCF)
+        await ingest(db_url, IngestRequest(path, "GDI-FI-SYN-001", GRCH38, AccessLevel.PUBLIC,
+                                           "One variant", workers=1))
+        await asyncio.sleep(0.3)                      # the list is old: reloaded
+        assert [row.id for row in await cache.all()] == ["GDI-FI-SYN-001"]
+        assert told
+        told.clear()
+        await asyncio.sleep(0.3)                      # the same list again: nothing to tell
+        assert [row.id for row in await cache.all()] == ["GDI-FI-SYN-001"]
+        assert not told
+    finally:
+        proxy.close()
+        await cache.stop()
