@@ -27,7 +27,10 @@ server. Either would answer from other data, or fail every statement for want of
 node's tables. So a replica is in rotation only while it shares the primary's
 `system_identifier` (pg_control_system(); pg_basebackup copies it, any other cluster has its
 own), holds the node's schema at the primary's migration level or later (schema_migrations,
-node/migrate.py) and is the primary's database (its oid, which a physical replica shares).
+node/migrate.py) and is the primary's database (its oid, which a physical replica shares),
+and while the URL's role may read the node's tables that reads use (a role of its own,
+granted table by table or before a migration added one, failed every read there with
+"permission denied", a 500).
 The primary's side is read once (by the first poll that can), the replica's at every poll.
 None of it needs a privilege beyond the node's: PostgreSQL grants pg_control_system() to
 PUBLIC, pg_database is readable by all and schema_migrations is the node's. Until the
@@ -63,9 +66,22 @@ _STATE = """SELECT pg_is_in_recovery() AS in_recovery,
                    (pg_last_wal_replay_lsn() - '0/0')::bigint AS replayed,
                    (SELECT system_identifier FROM pg_control_system()) AS system,
                    (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
-                   current_database() AS name,
+                   current_database() AS name, current_user AS role,
                    to_regclass('schema_migrations') IS NOT NULL AS migrated"""
 _MIGRATION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
+# The node's tables (those of the schema holding schema_migrations) that the URL's role may
+# not read, but for the partitions (read through their table), an ingest's staging tables
+# (variants_*, partitions once attached) and the tables the replicas are never asked
+# (PRIMARY_ONLY): a table a later migration adds is asked for too.
+_UNREADABLE = r"""SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+                  FROM pg_class c
+                  WHERE c.relnamespace = (SELECT relnamespace FROM pg_class
+                                          WHERE oid = 'schema_migrations'::regclass)
+                    AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                    AND c.relname NOT LIKE 'variants\_%' AND c.relname <> ALL($1::text[])
+                    AND NOT has_table_privilege(c.oid, 'SELECT')"""
+PRIMARY_ONLY = ("schema_migrations", "audit_trail", "budget_spent", "network_caller_secret",
+                "disclosure_losses", "dataset_removals")
 RETIRE_SECONDS = 10.0      # a replaced pool waits this long for its connections to come back
 
 
@@ -76,14 +92,20 @@ class Identity:
     database: int          # the database's oid
     name: str
     migration: int         # the last migration applied; 0 = no node schema
+    role: str = ""         # the URL's
+    unreadable: tuple[str, ...] = ()    # the node's tables the role may not read (_UNREADABLE)
 
 
 async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Identity]:
     """Whether the server is in recovery, its replay position, and its database's identity."""
     row = await connection.fetchrow(_STATE, timeout=5)
-    migration = (await connection.fetchval(_MIGRATION, timeout=5) if row["migrated"] else 0)
+    migration, unreadable = 0, []
+    if row["migrated"]:
+        migration = await connection.fetchval(_MIGRATION, timeout=5)
+        unreadable = await connection.fetchval(_UNREADABLE, PRIMARY_ONLY, timeout=5)
     return row["in_recovery"], row["replayed"], Identity(
-        int(row["system"]), int(row["database"]), row["name"], int(migration))
+        int(row["system"]), int(row["database"]), row["name"], int(migration), row["role"],
+        tuple(unreadable))
 
 
 @dataclass
@@ -241,6 +263,9 @@ class ReadPools:
         if found.database != origin.database:
             return (f"database {found.name} is not the primary's ({origin.name}) but another "
                     "of its cluster")
+        if found.unreadable:
+            return (f"role {found.role} may not read {', '.join(found.unreadable)} of "
+                    f"database {found.name} (GRANT SELECT on them)")
         return None
 
     async def _retire(self, pool: asyncpg.Pool) -> None:

@@ -716,3 +716,38 @@ async def test_a_failed_read_of_the_primarys_position_is_tried_again(cluster, ca
         await admin.close()
         await pools.close()
         await primary.close()
+
+
+async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answers(
+        cluster, tmp_path, caplog):
+    """A replica URL naming a role of its own (a read-only one, say) that may read the
+    schema's level but not the node's tables (granted table by table, or before a migration
+    added one): out of rotation with one warning naming the tables to grant, and every
+    answer the primary's. It was in rotation, and every read sent to it failed with
+    "permission denied", a 500, though the primary could answer."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v.vcf", [100]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    primary = await asyncpg.connect(cluster.primary)
+    name = urlsplit(cluster.primary).path.lstrip("/")
+    try:
+        await primary.execute("DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN; "
+                              "GRANT SELECT ON schema_migrations, datasets TO reader")
+        await _caught_up(cluster)
+        url = f"postgresql://reader@127.0.0.1:{cluster.replica_port}/{name}"
+        settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
+                            beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
+                            database_replica_urls=[url], replica_poll_seconds=POLL)
+        async with AsyncExitStack() as stack:
+            client, _ = await serve_node(stack, settings)
+            await asyncio.sleep(3 * POLL)
+            for _ in range(4):
+                assert await _exists(client, 100)
+        said = [r.getMessage() for r in caplog.records if r.name == "node.replicas"]
+        assert len(said) == 1 and said[0].startswith(f"replica {url} out of rotation: role "
+                                                     "reader may not read "), said
+        assert "variants" in said[0] and "datasets" not in said[0], said
+    finally:
+        await primary.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader; "
+                              "DROP ROLE reader")
+        await primary.close()
