@@ -31,9 +31,17 @@ node/migrate.py) and is the primary's database (its oid, which a physical replic
 and while the URL's role may read the node's tables that reads use (a role of its own,
 granted table by table or before a migration added one, failed every read there with
 "permission denied", a 500).
-The primary's side is read once (by the first poll that can), the replica's at every poll.
-None of it needs a privilege beyond the node's: PostgreSQL grants pg_control_system() to
-PUBLIC, pg_database is readable by all and schema_migrations is the node's. Until the
+The replica's timeline (its last restartpoint's) must be the primary's as of the last
+dataset change: after a failover, a standby of the old primary that had replayed what the
+new one never received (a dataset's newer version) is past the new primary's position, its
+identity the same, and answered from the lost version while the node listed the new
+primary's. A standby that follows the new primary is out until its first restartpoint on
+the new timeline.
+The primary's side is read once (by the first poll that can), its position and timeline at
+each dataset change, the replica's at every poll.
+None of it needs a privilege beyond the node's: PostgreSQL grants pg_control_system() and
+pg_control_checkpoint() to PUBLIC, pg_database is readable by all and schema_migrations is
+the node's. Until the
 primary's side is known (an administrator revoked that grant, the primary was down at
 start), every replica is out of rotation, saying why.
 
@@ -67,7 +75,12 @@ _STATE = """SELECT pg_is_in_recovery() AS in_recovery,
                    (SELECT system_identifier FROM pg_control_system()) AS system,
                    (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
                    current_database() AS name, current_user AS role,
+                   (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline,
                    to_regclass('schema_migrations') IS NOT NULL AS migrated"""
+# The primary's WAL position and timeline (the first 8 hex digits of its WAL file's name)
+_POSITION = """SELECT (pg_current_wal_lsn() - '0/0')::bigint AS position,
+                      ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+                      AS timeline"""
 _MIGRATION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
 # The node's tables (those of the schema holding schema_migrations) that the URL's role may
 # not read, but for the partitions (read through their table), an ingest's staging tables
@@ -94,6 +107,7 @@ class Identity:
     migration: int         # the last migration applied; 0 = no node schema
     role: str = ""         # the URL's
     unreadable: tuple[str, ...] = ()    # the node's tables the role may not read (_UNREADABLE)
+    timeline: int = 0      # its last checkpoint's (a replica's: its last restartpoint's)
 
 
 async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Identity]:
@@ -105,7 +119,7 @@ async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Iden
         unreadable = await connection.fetchval(_UNREADABLE, PRIMARY_ONLY, timeout=5)
     return row["in_recovery"], row["replayed"], Identity(
         int(row["system"]), int(row["database"]), row["name"], int(migration), row["role"],
-        tuple(unreadable))
+        tuple(unreadable), int(row["timeline"]))
 
 
 @dataclass
@@ -117,6 +131,7 @@ class Replica:
     # failed, its pool retired and its statements ended (a review, 2026-12-05)
     probe: asyncpg.Connection | None = None
     replayed: int = -1                 # WAL position replayed, as of the last poll
+    timeline: int = 0                  # its timeline, as of the last poll (Identity's)
     healthy: bool = False              # the last poll (or use) succeeded
     problem: str = field(default="not polled yet")
 
@@ -135,6 +150,7 @@ class ReadPools:
         self._connect = connect           # a replica's pool (node.database.create_read_pool)
         self._poll_seconds = poll_seconds
         self._required = 0            # the primary's WAL position when datasets last changed
+        self._timeline: int | None = None     # and its timeline then
         self._stale = True            # a change was notified; its position not read yet
         self._changes = 0             # changes notified so far
         self._turn = itertools.count()
@@ -184,8 +200,7 @@ class ReadPools:
         while True:
             seen = self._changes
             try:
-                position = await self.primary.fetchval(
-                    "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
+                position, timeline = await self.primary.fetchrow(_POSITION)
             except Exception as error:  # noqa: BLE001 - the primary answers reads meanwhile
                 problem = f"{type(error).__name__}: {error}"
                 if not isinstance(error, DATABASE_UNAVAILABLE) and problem != said:
@@ -194,6 +209,8 @@ class ReadPools:
                     said = problem
                 await asyncio.sleep(self._poll_seconds)
                 continue
+            if timeline != self._timeline:    # another primary (a failover): its positions
+                self._required, self._timeline = 0, timeline
             self._required = max(self._required, int(position))
             if self._changes == seen:      # else read again: that position may predate it
                 self._stale = False
@@ -241,6 +258,11 @@ class ReadPools:
             self._out(replica, "not a streaming replica (not in recovery)")
             return
         problem = self._stranger(identity)
+        replica.timeline = identity.timeline
+        if problem is None and self._timeline not in (None, identity.timeline):
+            problem = (f"on timeline {identity.timeline}, the primary on {self._timeline} (a "
+                       "replica of the primary before a failover, or one following the new "
+                       "primary that has not reached a restartpoint on its timeline yet)")
         if problem is not None:
             self._out(replica, problem)
             return
@@ -283,7 +305,7 @@ class ReadPools:
         if self._stale:
             return []
         return [r for r in self.replicas if r.healthy and r.pool is not None
-                and r.replayed >= self._required]
+                and r.replayed >= self._required and r.timeline == self._timeline]
 
     def usable(self, connection: asyncpg.Connection) -> bool:
         """Whether a connection taken here may still answer: the primary's always, a

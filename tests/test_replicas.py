@@ -751,3 +751,59 @@ async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answ
         await primary.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader; "
                               "DROP ROLE reader")
         await primary.close()
+
+
+async def test_a_replica_left_on_the_timeline_before_a_failover_never_answers(
+        primary_server, cluster, tmp_path, tmp_path_factory, caplog):
+    """A failover: another standby of the primary, which had not received the dataset's
+    version 2, is promoted (a timeline of its own) and the node pointed at it, while the
+    node's replica, still the old primary's, had replayed version 2: its replay position is
+    past the new primary's, its system identifier, database and schema the same. The node
+    lists the new primary's version 1 and must answer from it; the replica answered
+    version 2's variants. Kept out of rotation while its timeline is not the primary's."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    folder = tmp_path_factory.mktemp("promoted")
+    if cluster.user is not None:
+        account = pwd.getpwnam(cluster.user)
+        os.chown(folder, account.pw_uid, account.pw_gid)
+    data = str(folder / "data")
+    await asyncio.to_thread(
+        subprocess.run, [str(cluster.bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
+                         "-D", data, "-R", "-X", "stream", "-c", "fast"],
+        check=True, capture_output=True, user=cluster.user, timeout=120)
+    auto = folder / "data" / "postgresql.auto.conf"        # a standby that receives nothing
+    auto.write_text("".join(line for line in auto.read_text().splitlines(keepends=True)
+                            if not line.startswith("primary_conninfo")))
+    port = free_port()
+
+    def pg_ctl(*args: str) -> None:
+        _pg(cluster.bindir, cluster.user, "pg_ctl", "-D", data, *args)
+
+    try:
+        await asyncio.to_thread(pg_ctl, "-o", f"-p {port} -k {folder} "
+                                "-c listen_addresses=127.0.0.1", "-l", str(folder / "log"),
+                                "-w", "start")
+        await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v2.vcf", [200]),
+                                                    DATASET, GRCH38, AccessLevel.PUBLIC,
+                                                    DATASET, workers=1))
+        await _caught_up(cluster)                          # the node's replica has version 2
+        await asyncio.to_thread(pg_ctl, "-w", "promote")
+        promoted = f"postgresql://postgres@127.0.0.1:{port}{urlsplit(cluster.primary).path}"
+        settings = Settings(database_url=promoted, data_dir=tmp_path / "node",
+                            beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
+                            database_replica_urls=[cluster.replica], replica_poll_seconds=POLL)
+        async with AsyncExitStack() as stack:
+            client, _ = await serve_node(stack, settings)
+            await asyncio.sleep(3 * POLL)
+            for _ in range(4):
+                assert await _exists(client, 100)
+                assert not await _exists(client, 200)
+        said = [r.getMessage() for r in caplog.records if r.name == "node.replicas"]
+        assert len(said) == 1 and "timeline" in said[0], said
+    finally:
+        await asyncio.to_thread(subprocess.run, [
+            str(cluster.bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+            check=False, capture_output=True, user=cluster.user, timeout=60)
