@@ -156,7 +156,7 @@ class ReadPools:
         self._turn = itertools.count()
         self._origin: Identity | None = None   # the primary's, read by the first poll
         self._owners: dict[int, asyncpg.Pool] = {}
-        self._poller: asyncio.Task[None] | None = None
+        self._pollers: list[asyncio.Task[None]] = []      # one per replica
         self._retiring: set[asyncio.Task[None]] = set()
         self._refresh: asyncio.Task[None] | None = None
 
@@ -168,10 +168,11 @@ class ReadPools:
         position again."""
         self.datasets_changed()
         await self._poll_all()
-        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+        loop = asyncio.get_running_loop()
+        self._pollers = [loop.create_task(self._poll_forever(r)) for r in self.replicas]
 
     async def close(self) -> None:
-        for task in (self._poller, self._refresh, *self._retiring):
+        for task in (*self._pollers, self._refresh, *self._retiring):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -218,12 +219,22 @@ class ReadPools:
 
     # --- polling -----------------------------------------------------------------------------
 
-    async def _poll_forever(self) -> None:
+    async def _poll_forever(self, replica: Replica) -> None:
+        """One replica's polls, in a loop of its own: in one round for all, a replica that
+        does not answer (its poll waits up to 5 s, 6 s to connect) held up every other's,
+        which stayed out of rotation that long after each dataset change."""
         while True:
             await asyncio.sleep(self._poll_seconds)
-            await self._poll_all()
+            if await self._origin_known():
+                await self._poll(replica)
 
     async def _poll_all(self) -> None:
+        if await self._origin_known():
+            await asyncio.gather(*(self._poll(replica) for replica in self.replicas))
+
+    async def _origin_known(self) -> bool:
+        """Whether the primary's identity is known, read now if it is not yet (every
+        replica out of rotation, saying why, while it cannot be)."""
         if self._origin is None:
             try:
                 async with self.primary.acquire() as connection:
@@ -232,8 +243,8 @@ class ReadPools:
                 for replica in self.replicas:
                     self._out(replica, "the primary's identity could not be read "
                                        f"({type(error).__name__}: {error})")
-                return
-        await asyncio.gather(*(self._poll(replica) for replica in self.replicas))
+                return False
+        return True
 
     async def _poll(self, replica: Replica) -> None:
         try:

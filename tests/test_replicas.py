@@ -195,10 +195,10 @@ async def _served(stack: AsyncExitStack, cluster: Cluster, tmp_path: Path, **cha
                   ) -> tuple[ClientSession, web.Application]:
     """A node reading from the cluster's replica, served until `stack` closes: a client
     bound to it, and its application (for the router's state)."""
-    settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
-                        beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
-                        database_replica_urls=[cluster.replica], replica_poll_seconds=POLL,
-                        **changes)
+    settings = Settings(**{"database_url": cluster.primary, "data_dir": tmp_path / "node",
+                           "beacon_id": "org.test.replicas", "disclosure": OPEN_DISCLOSURE,
+                           "database_replica_urls": [cluster.replica],
+                           "replica_poll_seconds": POLL, **changes})
     pool = await create_pool(settings.database_url, settings)
     stack.push_async_callback(pool.close)
     app = create_app(settings, pool)
@@ -807,3 +807,78 @@ async def test_a_replica_left_on_the_timeline_before_a_failover_never_answers(
         await asyncio.to_thread(subprocess.run, [
             str(cluster.bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
             check=False, capture_output=True, user=cluster.user, timeout=60)
+
+
+class _Silent:
+    """A TCP proxy on 127.0.0.1 to a server that, once `cut`, forwards nothing on any flow,
+    old or new, and closes none: a replica behind a network that drops its packets."""
+
+    def __init__(self, port: int) -> None:
+        self.target, self.cut = port, False
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        if self.cut:
+            return                                      # accepted, never answered
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.writers.append(up_writer)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if self.cut:
+                    return
+                sink.write(data)
+                await sink.drain()
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer),
+                             return_exceptions=True)
+
+    def close(self) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+
+
+async def test_a_replica_that_does_not_answer_holds_up_no_other_replicas_poll(
+        cluster, tmp_path):
+    """Two replicas, one of them behind a network that drops its packets: its polls wait
+    for their timeouts (5 s, 6 s to connect), and the other's must not wait with them. A
+    dataset changed, the replica that answers is back in rotation as soon as a poll sees it
+    has replayed the change; it waited for the silent one's poll, 5 to 6 s at every change,
+    every read on the primary meanwhile."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    await _caught_up(cluster)
+    silent = _Silent(cluster.replica_port)
+    port = await silent.start()
+    parts = urlsplit(cluster.replica)
+    hidden = f"postgresql://postgres@127.0.0.1:{port}{parts.path}"
+    try:
+        async with AsyncExitStack() as stack:
+            _, app = await _served(stack, cluster, tmp_path,
+                                   database_replica_urls=[cluster.replica, hidden])
+            reads = app[READS]
+            await asyncio.sleep(3 * POLL)
+            assert len(reads.in_rotation()) == 2
+            silent.cut = True
+            await asyncio.sleep(1)                          # polls of the silent one waiting
+            await ingest(cluster.primary, IngestRequest(
+                _vcf(tmp_path / "v2.vcf", [200]), DATASET, GRCH38, AccessLevel.PUBLIC,
+                DATASET, workers=1))
+            await _caught_up(cluster)
+            deadline = time.monotonic() + 10
+            while [r.version for r in await app[DATASETS].all() if r.id == DATASET] == [1]:
+                assert time.monotonic() < deadline, "the node never learnt of version 2"
+                await asyncio.sleep(0.05)
+            began = time.monotonic()
+            while not reads.in_rotation():
+                assert time.monotonic() - began < 10, "never back in rotation"
+                await asyncio.sleep(0.05)
+            assert time.monotonic() - began < 1.5
+            assert [r.url for r in reads.in_rotation()] == [cluster.replica]
+    finally:
+        silent.close()
