@@ -136,6 +136,13 @@ RESULT_SET_EXTRAS: dict[str, dict[str, Any]] = {
 }
 
 
+# What a fake peer's answer says of the datasets it did not ask, in its top-level `info`
+PEER_NOTES: dict[str, dict[str, Any]] = {
+    "notes.good": {"purposeRequired": ["GDI-XX-P-1"], "onOtherAssemblies": {
+        "GRCh37": ["GDI-XX-37-1"]}, "budget": {"GDI-XX-1": {"windowLeft": 3}}},
+    "notes.bad": {"purposeRequired": "GDI-XX-P-1", "onOtherAssemblies": {"GRCh37": [7]}},
+}
+
 # Fake peers reporting counts at and past the largest a peer may (network.MAX_COUNT)
 HUGE_COUNTS = {"huge.1": 2**53 - 1, "huge.2": 2**53 - 1, "toohuge": 2**53}
 
@@ -276,6 +283,8 @@ def _fakes_app(fakes: Fakes) -> web.Application:
                                      status=500)
         if name in RESULT_SET_EXTRAS:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
+        if name in PEER_NOTES:
+            return web.json_response({**_count_answer(name, {}), "info": PEER_NOTES[name]})
         if name in HUGE_COUNTS:
             return web.json_response(_count_answer(name, {}, HUGE_COUNTS[name]))
         if name.startswith("exactmax."):    # the largest count a peer may send, exact
@@ -835,6 +844,29 @@ async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network
     assert passed["handover"]["info"] == {"returnedGranularity": "count"}
     assert not passed.keys() & {"badinfo", "badhandover"}
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6 + 1
+
+
+async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
+    """A peer's answer says which datasets it left out (on another assembly, or requiring a
+    purpose of use not stated: docs/beacon.md) in its `info`, which the network dropped
+    with the rest of it: a researcher read "not found" of datasets never asked. Its line
+    carries them, of the shapes a node writes only; nothing else of the peer's `info`."""
+    fakes = network.fakes
+    peers = [*network.peers(), *(fakes.peer(name) for name in PEER_NOTES)]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants",
+                             params={**QUERY, "assemblyId": "GRCh37"})
+    lines = _peer_lines(merged)
+    for beacon_id, datasets in NODES.items():          # the nodes' datasets are GRCh38's
+        assert lines[beacon_id]["onOtherAssemblies"] == {"GRCh38": sorted(datasets)}, (
+            lines[beacon_id])     # each of them known to anonymous callers (OPEN_DISCLOSURE)
+        assert "purposeRequired" not in lines[beacon_id]
+    good = lines["notes.good"]
+    assert (good["purposeRequired"], good["onOtherAssemblies"]) == (
+        ["GDI-XX-P-1"], {"GRCh37": ["GDI-XX-37-1"]})
+    assert "budget" not in good
+    assert lines["notes.bad"]["status"] == "ok"
+    assert not lines["notes.bad"].keys() & {"purposeRequired", "onOtherAssemblies"}
 
 
 async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_asked(

@@ -486,6 +486,23 @@ async def test_a_typed_variant_is_asked_of_the_network(web_network: WebNetwork, 
     await tab.shot("network-variant")
 
 
+async def test_datasets_on_the_other_assembly_are_said_not_asked(web_network: WebNetwork,
+                                                                  tab: Page):
+    """A search on GRCh37 asks none of these GRCh38 datasets: each node's answer names them
+    (info.onOtherAssemblies, on its line in the network's), and each has a line saying so
+    and what to do, where the nodes' lines said "not found" of all their datasets."""
+    await tab.open(web_network.network_url)
+    await tab.page.locator("#assembly").select_option("GRCh37")
+    await tab.search("17-7674944-G-A")
+    rows = await tab.rows()
+    assert not [r for r in rows if "all its datasets" in r["Dataset"]], rows
+    by_dataset = _by_dataset(rows)
+    for dataset in (FI_OPEN, FI_CONTROLLED, SE_PUBLIC):
+        assert by_dataset[dataset]["Found"] == "not asked (GRCh38)", by_dataset[dataset]
+        assert "choose GRCh38 as the assembly" in by_dataset[dataset]["Why not more"]
+    assert by_dataset[DOWN]["Found"] == "unavailable (error)"
+
+
 async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
     await tab.open(web_network.network_url)
     await tab.search("NC_000017.11:g.7674945G>A")

@@ -52,6 +52,31 @@ def network_info(outcomes: list[PeerOutcome], peers: PeerList, *, described: boo
     return {"network": _network(lines, peers)}
 
 
+def peer_notes(info: Any) -> dict[str, Any]:
+    """What a peer's answer says of the datasets it did not ask, for its line: those a query
+    without a purpose of use left out (`purposeRequired`) and those on another assembly
+    (`onOtherAssemblies`), as a node says them (node/http/beacon_api.py), when they have
+    that shape. The network dropped them with the rest of the peer's `info`, and a
+    researcher read "not found" of datasets never asked."""
+    notes: dict[str, Any] = {}
+    if type(info) is not dict:
+        return notes
+    required = info.get("purposeRequired")
+    if _ids(required):
+        notes["purposeRequired"] = required
+    others = info.get("onOtherAssemblies")
+    if type(others) is dict and others and all(type(assembly) is str and _ids(ids)
+                                               for assembly, ids in others.items()):
+        notes["onOtherAssemblies"] = others
+    return notes
+
+
+def _ids(value: Any) -> bool:
+    """Whether a peer's `value` is a list of dataset ids, as a node writes one: not empty,
+    strings only."""
+    return type(value) is list and bool(value) and all(type(v) is str for v in value)
+
+
 def _network(lines: list[dict[str, Any]], peers: PeerList) -> dict[str, Any]:
     network: dict[str, Any] = {"peers": lines}
     if peers.catalogue is not None:
@@ -119,6 +144,10 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
             summary = checked["responseSummary"]
             found, stated = summary["exists"], checked["meta"]["returnedGranularity"]
             count = summary.get("numTotalResults")
+        notes = peer_notes(checked.info if typed else (
+            outcome.raw.get("info") if type(outcome.raw) is dict else None))
+        if notes:
+            line.update(notes)
         rank = min(ceiling, _RANK[stated])
         line["exists"] = found
         line["returnedGranularity"] = granularity = GRANULARITIES[rank]

@@ -380,6 +380,7 @@ class PeerAnswer(msgspec.Struct, gc=False):
     meta: _WireMeta
     responseSummary: PeerAnswerSummary
     response: PeerAnswerSets | None | msgspec.UnsetType = msgspec.UNSET
+    info: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET    # merge.py peer_notes
 
 
 _TYPED = msgspec.json.Decoder(PeerAnswer)
@@ -392,6 +393,7 @@ class _WireVariantAnswer(msgspec.Struct):
     meta: _WireMeta
     responseSummary: dict[str, Any]
     response: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET
+    info: Any = msgspec.UNSET                                   # merge.py peer_notes
 
 
 _VARIANT_WIRE = msgspec.json.Decoder(_WireVariantAnswer)
@@ -426,6 +428,8 @@ def _variant_answer(body: bytes) -> PeerAnswer | dict[str, Any] | None:
            "responseSummary": wire.responseSummary}
     if wire.response is not msgspec.UNSET:
         raw["response"] = wire.response
+    if wire.info is not msgspec.UNSET:
+        raw["info"] = wire.info
     return raw if _fits_beyond_meta(raw) else None
 
 

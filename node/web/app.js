@@ -378,8 +378,10 @@ function rowsOf(req, body) {
                   countNote: "", countPrecision: "", countAdjustedTo: "", granularity: "",
                   whyNotMore: peer.detail || "", why: { text: peer.detail || "" }, results: [],
                   unavailable: peer });
-    } else if (!sets.some((s) => s.beaconId === peer.id) && peer.returnedGranularity) {
+    } else if (!sets.some((s) => s.beaconId === peer.id) && peer.returnedGranularity &&
+               !notAskedRows(peer.id, peer).length) {
       // A peer that answered without resultSets (yes/no only): its line says what it found.
+      // (One that asked none of its datasets says which it did not ask, below, instead.)
       const why = whyNotMore(req.granularity, peer.returnedGranularity, onlyDatasetOf(req, peer.id));
       rows.push({ node: peer.id, country: "", dataset: "(all its datasets)", title: "", access: "",
                   status: "answered", exists: Boolean(peer.exists),
@@ -390,7 +392,9 @@ function rowsOf(req, body) {
                   accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
     }
   }
-  if (!sets.length && !peers.length) {
+  for (const peer of peers) rows.push(...notAskedRows(peer.id, peer));
+  if (!peers.length) rows.push(...notAskedRows(own, objectOf(body.info)));
+  if (!sets.length && !peers.length && !notAskedRows(own, objectOf(body.info)).length) {
     const why = whyNotMore(req.granularity, body.meta.returnedGranularity, onlyDatasetOf(req, own));
     rows.push({ node: own, country: "", dataset: "(all datasets)", title: "", access: "",
                 status: "answered", exists: body.responseSummary.exists,
@@ -404,6 +408,31 @@ function rowsOf(req, body) {
                 accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
   }
   return { rows, peers };
+}
+
+// The datasets a node did not ask (docs/beacon.md): on another assembly than the search's,
+// or requiring a purpose of use the search did not state. A line each, saying so, where the
+// answer alone read as "not found" of them.
+function notAskedRows(node, said) {
+  const rows = [];
+  const line = (id, found, text) => {
+    const dataset = datasetOf(node, id);
+    rows.push({ node, country: dataset ? dataset.country : "", dataset: id,
+                title: dataset ? dataset.title : "", access: dataset ? dataset.accessLevel : "",
+                status: "not asked", exists: null, found, count: null, countShown: "",
+                countNote: "", countPrecision: "", countAdjustedTo: "", granularity: "",
+                whyNotMore: text, why: { text }, results: [] });
+  };
+  for (const [assembly, ids] of Object.entries(objectOf(said.onOtherAssemblies))) {
+    for (const id of textsOf(ids)) {
+      line(id, `not asked (${assembly})`,
+           `its positions are on ${assembly}: choose ${assembly} as the assembly to ask it`);
+    }
+  }
+  for (const id of textsOf(said.purposeRequired)) {
+    line(id, "not asked (purpose of use)", "it requires a purpose of use: state one to ask it");
+  }
+  return rows;
 }
 
 function renderRows(rows) {
