@@ -7,7 +7,9 @@ next refresh. A refresh that fails keeps the keys read before, for an issuer's p
 outage, but only for `keep` after they were last read: past it no key of that JWKS verifies
 until it is read again. Kept for as long as the JWKS could not be read, a key the issuer
 withdrew (after a compromise, say) went on verifying while whoever held it kept the JWKS
-from being read (found by a review, 2026-12-05).
+from being read (found by a review, 2026-12-05). A key missing because the JWKS could not be
+read (KeysUnavailable) is told apart from one the JWKS, read, does not hold: the first says
+nothing about the token (the node answers it 503, not 401).
 """
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ log = logging.getLogger(__name__)
 
 class KeyNotFound(Exception):
     """No key with that kid at that JWKS (after a refresh, if the cooldown allowed one)."""
+
+
+class KeysUnavailable(KeyNotFound):
+    """The JWKS could not be read: never, or not within `keep`, or its last fetch failed and
+    the keys kept do not hold the kid (one the issuer may have published since). Unlike a
+    kid missing from a JWKS just read, this says nothing about the token, only that the
+    issuer cannot be asked now."""
 
 
 @dataclass
@@ -53,12 +62,15 @@ class JwksCache:
                 since = time.monotonic() - entry.fetched_at
                 if (kid not in entry.keys or self._stale(entry)) and since >= self.cooldown:
                     await self._refresh(jwks_uri, entry)
+        if time.monotonic() - entry.read_at > self.keep:
+            raise KeysUnavailable(f"the keys at {jwks_uri} were last read more than "
+                                  f"{self.keep:g} s ago")
         found = entry.keys.get(kid)
+        if found is None and entry.read_at < entry.fetched_at:
+            raise KeysUnavailable(f"no key {kid!r} among those kept from {jwks_uri}, whose "
+                                  "last fetch failed")
         if found is None:
             raise KeyNotFound(f"no key {kid!r} at {jwks_uri}")
-        if time.monotonic() - entry.read_at > self.keep:
-            raise KeyNotFound(f"the keys at {jwks_uri} were last read more than "
-                              f"{self.keep:g} s ago")
         return found
 
     def _stale(self, entry: _KeySet) -> bool:

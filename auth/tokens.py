@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from auth.claims import Claims
 from auth.issuers import TrustedIssuer
-from auth.jwks import JwksCache, KeyNotFound
+from auth.jwks import JwksCache, KeyNotFound, KeysUnavailable
 
 MAX_TOKEN_BYTES = 16_384
 MAX_HEADER_BYTES = 1_024
@@ -52,6 +52,13 @@ class SigningKeyUnavailable(InvalidToken):
     """The token names a key its issuer's JWKS does not hold, or the JWKS could not be read.
     Either may pass (an unreachable issuer, a key published late), so a visa dropped for it
     makes the caller's passport incomplete rather than settled."""
+
+
+class IssuerUnavailable(SigningKeyUnavailable):
+    """The issuer's JWKS could not be read (jwks.KeysUnavailable): the token may well be
+    good. An access token is then answered 503 with Retry-After, not 401: invalid_token
+    (RFC 6750) tells a client its token is bad, which makes it drop the token and sign its
+    user out for the issuer's outage (node/http/caller.py)."""
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -204,6 +211,9 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
         _visa_format(header, claims)
     try:
         key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"))
+    except KeysUnavailable:
+        raise IssuerUnavailable("the issuer's signing keys could not be read; retry "
+                                "later") from None
     except KeyNotFound:
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
     audience = issuer.audience if kind.purpose == "access" else None

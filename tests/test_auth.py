@@ -1181,8 +1181,17 @@ BROKEN_JWKS = {
 }
 
 
+# A JWKS the node cannot read at all: whether a token of its issuer is good is unknown
+UNREADABLE_JWKS = frozenset({"keys null", "keys a number", "nested beyond the parser",
+                             "larger than any key set"})
+
+
 @pytest.mark.parametrize("broken", sorted(BROKEN_JWKS))
-async def test_a_broken_jwks_refuses_its_issuers_tokens_with_401(stack, broken):
+async def test_a_broken_jwks_never_lets_its_issuers_tokens_through(stack, beacon_schema,
+                                                                   broken):
+    """A JWKS read whose keys are unusable refuses the token (401: no key verifies it); one
+    that cannot be read at all is the issuer's outage (503 with Retry-After, as for a JWKS
+    that is down): neither is ever answered as to an anonymous caller."""
     faults = _Faults(failing=set())
     async with AsyncExitStack() as exits:
         aai, url = await _serve_aai(exits, faults.app_of)
@@ -1190,7 +1199,46 @@ async def test_a_broken_jwks_refuses_its_issuers_tokens_with_401(stack, broken):
         node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
         response = await node.get("/api/g_variants", params=QUERY, headers={
             "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
-        assert response.status == 401, await response.text()
+        body = await response.json()
+        assert response.status == (503 if broken in UNREADABLE_JWKS else 401), body
+        assert beacon_schema(ERROR_SCHEMA, body) == []
+
+
+async def test_a_jwks_that_is_down_is_a_503_with_retry_after_never_a_401_nor_public(
+        stack, beacon_schema):
+    """RFC 6750's invalid_token says the token is bad, and a client drops it (signs its user
+    out); while the issuer's JWKS cannot be read the node cannot tell, so it answers 503
+    with Retry-After, the JWKS cooldown, and no data. Once the JWKS is read again the same
+    token is answered; a kid the JWKS, read, does not hold is still a 401."""
+    faults = _Faults(failing={"/jwks"})
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(
+            stack, [_trusted(url)], jwks_cooldown_seconds=7))
+        token = aai.access_token(aai.users["carol"])
+        bearer = {"Authorization": f"Bearer {token}"}
+        for path in ("/api/g_variants", "/api/info"):
+            response = await node.get(path, params=QUERY, headers=bearer)
+            body = await response.json()
+            assert response.status == 503, body
+            assert response.headers["Retry-After"] == "7"
+            assert "WWW-Authenticate" not in response.headers
+            assert beacon_schema(ERROR_SCHEMA, body) == []
+            assert "could not be read" in body["error"]["errorMessage"]
+            assert "response" not in body and token not in json.dumps(body)
+    faults = _Faults(failing={"/jwks"})
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        token = aai.access_token(aai.users["carol"])
+        seen = await node.get("/api/g_variants", params=QUERY,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert seen.status == 503
+        faults.failing.clear()
+        assert (await _granularities(node, token))[CONTROLLED] == "record"
+        unknown = aai.access_key.sign(_claims(stack, iss=url), headers={"kid": "nobody"})
+        seen = await node.get("/api/info", headers={"Authorization": f"Bearer {unknown}"})
+        assert seen.status == 401
 
 
 @pytest.mark.parametrize("broken", ["nested beyond the parser", "larger than any userinfo"])

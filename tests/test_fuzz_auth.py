@@ -47,6 +47,7 @@ from typing import Any
 from aiohttp import ClientSession, web
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from multidict import CIMultiDictProxy
 
 from auth.dev_issuer import SigningKey
 from auth.issuers import TrustedIssuer
@@ -191,15 +192,15 @@ def _at_most(seen: dict[str, str], most: dict[str, str]) -> bool:
                for d, g in seen.items())
 
 
-async def _ask(node: ClientSession, token: str) -> tuple[int, Any, str]:
+async def _ask(node: ClientSession, token: str) -> tuple[int, Any, CIMultiDictProxy[str]]:
     response = await node.get("/api/g_variants", params={
         **QUERY, "includeResultsetResponses": "ALL"},
         headers={"Authorization": f"Bearer {token}"})
     text = await response.text()
     try:
-        return response.status, json.loads(text), response.headers.get("WWW-Authenticate", "")
+        return response.status, json.loads(text), response.headers
     except ValueError:
-        return response.status, text, ""
+        return response.status, text, response.headers
 
 
 def _shown(document: dict[str, Any]) -> dict[str, str]:
@@ -207,10 +208,17 @@ def _shown(document: dict[str, Any]) -> dict[str, str]:
             for s in document.get("response", {}).get("resultSets", [])}
 
 
-def _problem(status: int, document: Any, challenge: str, token: str, beacon_schema,
-             may_refuse: bool, most: dict[str, str], exact: bool) -> str | None:
+def _problem(status: int, document: Any, headers: CIMultiDictProxy[str], token: str,
+             beacon_schema, may_refuse: bool, most: dict[str, str], exact: bool,
+             may_wait: bool = False) -> str | None:
+    """`may_wait`: the issuer's JWKS may be unreadable, a 503 with Retry-After."""
+    if status == 503 and may_wait:
+        if not isinstance(document, dict) or beacon_schema(ERROR_SCHEMA, document):
+            return "a 503 that is not a Beacon error body"
+        return None if headers.get("Retry-After", "").isdigit() else "a 503 without Retry-After"
     if status >= 500:
         return "a 5xx"
+    challenge = headers.get("WWW-Authenticate", "")
     if status == 401:
         if not may_refuse:
             return "refused, where a bad visa is dropped and the token stays valid"
@@ -276,13 +284,13 @@ async def test_mutated_passports_never_fail_open(stack, beacon_schema, caplog): 
             token = _access(stack, changed)
             may_refuse = len(token) > MAX_TOKEN_BYTES
         logged = len(caplog.records)
-        status, answer, challenge = await _ask(stack.node, token)
+        status, answer, headers = await _ask(stack.node, token)
         await asyncio.sleep(0)
         errors = logged_errors(caplog, logged) + [
             r.getMessage() for r in caplog.records[logged:]      # the trail's retries: an
             if r.name == "beacon.audit" and r.levelno >= logging.WARNING   # entry it refuses
         ] + _lines_broken(caplog.records[logged:])
-        return failure(_problem(status, answer, challenge, token, beacon_schema, may_refuse,
+        return failure(_problem(status, answer, headers, token, beacon_schema, may_refuse,
                                 most, exact), errors,
                        f"{kind} mutation -> {status} {str(answer)[:300]}; token "
                        f"{_describe(token)}")
@@ -346,7 +354,8 @@ async def test_a_trusted_issuer_answering_nonsense_never_fails_open(stack, beaco
     """A trusted issuer whose JWKS or userinfo is broken or hostile (a document mutated, or
     something else: not JSON, nested beyond reason, an error status). Its access tokens and
     visas are signed right; a fresh key id each round makes the node read the JWKS anew.
-    A JWKS round: the token is answered as a caller without visas, or refused. A userinfo
+    A JWKS round: the token is answered as a caller without visas, or refused, or, where
+    the JWKS cannot be read at all, answered 503 with Retry-After. A userinfo
     round (a token asking for its visas there): answered, never refused, and with no more
     than the issuer's three visas give."""
     caplog.set_level(logging.INFO)
@@ -409,15 +418,15 @@ async def test_a_trusted_issuer_answering_nonsense_never_fails_open(stack, beaco
                     document = _mutated_json(document, rng, JWK_KEYS + CLAIM_KEYS)
                 broken.answers[where] = _document(document)
             logged = len(caplog.records)
-            status, answer, challenge = await _ask(node, token)
+            status, answer, headers = await _ask(node, token)
             await asyncio.sleep(0)
             errors = logged_errors(caplog, logged) + [
                 r.getMessage() for r in caplog.records[logged:]
                 if r.name == "beacon.audit" and r.levelno >= logging.WARNING]
             jwks = where == "/jwks"
-            return failure(_problem(status, answer, challenge, token, beacon_schema,
+            return failure(_problem(status, answer, headers, token, beacon_schema,
                                     may_refuse=jwks, most=plain if jwks else most,
-                                    exact=False), errors,
+                                    exact=False, may_wait=jwks), errors,
                            f"{where} {broken.answers[where][0]} "
                            f"{broken.answers[where][2][:300]!r} -> {status} "
                            f"{str(answer)[:300]}")

@@ -1,6 +1,7 @@
 """Bearer tokens on every node request (node/http/middleware.py asks `caller_of`): no header =
 anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error
-body, never a silent downgrade to public; two headers = 400.
+body, never a silent downgrade to public; two headers = 400; a token whose issuer's keys
+cannot be read now = 503 with Retry-After (`unverifiable`), neither.
 Who a budget counts (`caller_key`): the token's subject, else the client's address (an IPv6
 client's network of Settings.disclosure.anonymous_ipv6_prefix bits), or for a network node
 this node trusts, the caller that network names.
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 from collections.abc import Iterable
 from functools import lru_cache
 
 from aiohttp import web
 
 from auth.policy import ANONYMOUS, Caller
-from auth.tokens import InvalidToken, bearer_token
+from auth.tokens import InvalidToken, IssuerUnavailable, bearer_token
 from beacon.request import RequestError
 from beacon.responses import error_body
 from node.federation.network import NETWORK_CALLER_HEADER, PSEUDONYM, PSEUDONYM_LENGTH
@@ -67,6 +69,19 @@ def refusal(request: web.Request, exc: InvalidToken) -> web.Response:
                                            "decision": "refused", "reason": reason})
     body = error_body(request.app[SETTINGS].beacon_id, 401, f"invalid token: {reason}")
     return json_response(body, 401, headers={"WWW-Authenticate": _challenge(str(exc))})
+
+
+def unverifiable(request: web.Request, exc: IssuerUnavailable) -> web.Response:
+    """503 with a Beacon error body and Retry-After, the JWKS cooldown (when the node next
+    asks the issuer); audited. Not a 401: the token is not known to be bad (auth/tokens.py
+    IssuerUnavailable). Not public data either: the caller is not known."""
+    reason = shown(str(exc))
+    audit_log.info("token not verified", extra={"request_id": request.get(REQUEST_ID),
+                                                "decision": "unavailable", "reason": reason})
+    settings = request.app[SETTINGS]
+    wait = max(1, math.ceil(settings.jwks_cooldown_seconds))
+    return json_response(error_body(settings.beacon_id, 503, reason), 503,
+                         headers={"Retry-After": str(wait)})
 
 
 def caller_key(request: web.Request) -> str:

@@ -4,7 +4,8 @@ In order: a request id and the clock start (node/http/metrics.py); a CORS prefli
 allowed origin, answered here; the caller, from the bearer token (node/http/caller.py; not
 checked on a test-mode request to an entry endpoint, `_caller`); the
 handler; any failure as a Beacon error body (node/http/beacon_api.py): a bad token as 401,
-the database unavailable as 503 (node/http/outage.py); then metrics, the access log line, the
+a token whose issuer's keys cannot be read as 503, the database unavailable as 503
+(node/http/outage.py); then metrics, the access log line, the
 X-Request-ID response header and the headers every response carries (`_header_sets`). One
 middleware rather than one per concern, so that this order is written in one place, and
 because each aiohttp middleware layer costs a partial call and a coroutine per request (about
@@ -21,7 +22,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, istr
 
 from auth.policy import ANONYMOUS, Caller
-from auth.tokens import InvalidToken
+from auth.tokens import InvalidToken, IssuerUnavailable
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import asks_test_mode
 from node.http.app_keys import CALLER, POOL
@@ -32,7 +33,7 @@ from node.http.beacon_api import (
     route_answers_test_mode,
     unavailable_response,
 )
-from node.http.caller import caller_of, refusal
+from node.http.caller import caller_of, refusal, unverifiable
 from node.http.metrics import (
     REQUEST_ID_HEADER,
     STARTED,
@@ -135,6 +136,8 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
                 # its two coroutines
                 request[CALLER] = await _caller(request) if tokened else ANONYMOUS
                 response = await handler(request)
+        except IssuerUnavailable as exc:
+            response = unverifiable(request, exc)
         except InvalidToken as exc:
             response = refusal(request, exc)
         except (web.HTTPRedirection, web.HTTPSuccessful) as exc:   # aiohttp sends these
