@@ -19,11 +19,11 @@ from collections import OrderedDict
 import aiohttp
 
 from auth.claims import AccessClaims
-from auth.issuers import IssuerRegistry, TrustedIssuer
+from auth.issuers import DISCOVERY_RETRY_SECONDS, IssuerRegistry, TrustedIssuer
 from auth.jwks import JwksCache
 from auth.passport import grants, is_bona_fide, passport_of
 from auth.policy import Caller, Identity
-from auth.tokens import InvalidToken, VerifiedToken, verify
+from auth.tokens import InvalidToken, IssuerUnavailable, VerifiedToken, verify
 
 MAX_CACHE_SECONDS = 3600
 INCOMPLETE_CACHE_SECONDS = 5
@@ -57,7 +57,9 @@ class Authenticator:
 
     async def _verify_waiting(self, bearer: str) -> VerifiedToken[AccessClaims]:
         """`verify`, while some issuer waits for its discovery document: a token of one is
-        verified again once the registry has tried to discover it (IssuerRegistry.retry)."""
+        verified again once the registry has tried to discover it (IssuerRegistry.retry);
+        IssuerUnavailable while it still waits (its document unreachable or unusable), as
+        for a JWKS that cannot be read: that says nothing about the token."""
         missed: list[str] = []
 
         def lookup(iss: str) -> TrustedIssuer | None:
@@ -69,6 +71,10 @@ class Authenticator:
             return await verify(bearer, lookup, self.jwks, AccessClaims)
         except InvalidToken:
             if not (missed and await self.registry.retry(missed[0], self.session)):
+                if missed and self.registry.waiting(missed[0]):
+                    raise IssuerUnavailable("the issuer's discovery document could not be "
+                                            "read; retry later",
+                                            DISCOVERY_RETRY_SECONDS) from None
                 raise
         return await verify(bearer, self.registry.for_access_token, self.jwks, AccessClaims)
 

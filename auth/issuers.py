@@ -105,14 +105,15 @@ class IssuerRegistry:
     """Exact-match lookup: `https://aai.example/` and `https://aai.example` are two issuers.
 
     Issuers configured without a jwks_uri are completed from their discovery document by
-    `discover`; one that cannot be completed stays out of the registry (its tokens get 401):
+    `discover`; one that cannot be completed stays out of the registry, waiting (`waiting`:
+    its tokens get 503, auth/authenticate.py):
     its document unreachable or unusable, or a URL it gives not one the configuration would
     take (auth/urls.py), or plain http where only https is (in production).
 
     In production every issuer waits for its discovery document, even one configured with
     its URLs: only the document says whether it is the development AAI (DEVELOPMENT_AAI_CLAIM),
     which hands out tokens to anyone, and such an issuer unreachable at start was trusted
-    unchecked. Its tokens are refused until a fetch has shown it is not; an issuer still
+    unchecked. Its tokens are not answered until a fetch has shown it is not; an issuer still
     waiting is fetched again when one of its tokens comes, at most every
     DISCOVERY_RETRY_SECONDS (`retry`), so an IdP outage at start neither stops the node nor
     leaves the issuer untrusted for good. Once trusted, a token's lookup is the one dict
@@ -140,10 +141,15 @@ class IssuerRegistry:
                 self.undiscovered.remove(issuer)
         self._next_retry = time.monotonic() + DISCOVERY_RETRY_SECONDS
 
+    def waiting(self, iss: str) -> bool:
+        """Whether `iss` is a configured issuer still waiting for a usable discovery
+        document: neither trusted nor refused for good."""
+        return any(i.issuer == iss for i in self.undiscovered)
+
     async def retry(self, iss: str, session: aiohttp.ClientSession) -> bool:
         """Whether `iss`, not trusted now, is after discovering the issuers still waiting
         (when DISCOVERY_RETRY_SECONDS have passed since the last try; one try at a time)."""
-        if not any(i.issuer == iss for i in self.undiscovered):
+        if not self.waiting(iss):
             return False
         if self._retrying is None:
             self._retrying = asyncio.Lock()
@@ -198,7 +204,7 @@ async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
     try:
         document = await discovery_document(issuer.issuer, session)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        log.error("OIDC discovery for %s failed (%s); its tokens will be refused",
+        log.error("OIDC discovery for %s failed (%s); its tokens will not be answered",
                   issuer.issuer, exc)
         return None
     if not isinstance(document, dict) or document.get("issuer") != issuer.issuer:

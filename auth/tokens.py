@@ -55,10 +55,15 @@ class SigningKeyUnavailable(InvalidToken):
 
 
 class IssuerUnavailable(SigningKeyUnavailable):
-    """The issuer's JWKS could not be read (jwks.KeysUnavailable): the token may well be
-    good. An access token is then answered 503 with Retry-After, not 401: invalid_token
-    (RFC 6750) tells a client its token is bad, which makes it drop the token and sign its
-    user out for the issuer's outage (node/http/caller.py)."""
+    """The issuer could not be read (its JWKS, jwks.KeysUnavailable, or its discovery
+    document, auth/authenticate.py): the token may well be good. An access token is then
+    answered 503 with Retry-After (`retry_after`, when the node next asks the issuer), not
+    401: invalid_token (RFC 6750) tells a client its token is bad, which makes it drop the
+    token and sign its user out for the issuer's outage (node/http/caller.py)."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -212,8 +217,8 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
     try:
         key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"))
     except KeysUnavailable:
-        raise IssuerUnavailable("the issuer's signing keys could not be read; retry "
-                                "later") from None
+        raise IssuerUnavailable("the issuer's signing keys could not be read; retry later",
+                                jwks.cooldown) from None
     except KeyNotFound:
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
     audience = issuer.audience if kind.purpose == "access" else None

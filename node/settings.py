@@ -393,8 +393,8 @@ class Settings(ServiceSettings):
     jwks_keep_seconds: float = Field(
         default=DAY, ge=0, le=DAY,
         description="How long an issuer's keys verify after they were last read, while its "
-                    "JWKS cannot be read again (an outage); past it its tokens are refused "
-                    "(401) until it can, so a key withdrawn while the JWKS was unreadable "
+                    "JWKS cannot be read again (an outage); past it its tokens are answered "
+                    "503 until it can, so a key withdrawn while the JWKS was unreadable "
                     "stops verifying")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                 description="ISO 3166-1 alpha-2 code of the node's country")

@@ -1268,8 +1268,21 @@ async def test_a_userinfo_longer_than_one_network_read_gives_its_visas(stack):
     assert seen[CONTROLLED] == "record"
 
 
-async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untrusted(stack):
-    """The node starts, and refuses the tokens of an issuer it could not discover."""
+async def _unverifiable(response, beacon_schema) -> None:
+    """A 503 with Retry-After and a Beacon error body, no data and no invalid_token
+    challenge: the token's issuer could not be read, so whether the token is good is
+    unknown (a 401 made the node's page drop it and sign its user out)."""
+    body = await response.json()
+    assert response.status == 503, body
+    assert response.headers["Retry-After"].isdigit()
+    assert "WWW-Authenticate" not in response.headers and "response" not in body
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+
+
+async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untrusted(
+        stack, beacon_schema):
+    """The node starts, and does not answer the tokens of an issuer it could not discover:
+    503 while it waits for a usable document."""
     faults = _Faults(failing=set(), replaced={"/.well-known/openid-configuration": NESTED})
     async with AsyncExitStack() as exits:
         aai, url = await _serve_aai(exits, faults.app_of)
@@ -1277,7 +1290,7 @@ async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untruste
             issuer=url, audience="gdi-node")]))
         response = await node.get("/api/g_variants", params=QUERY, headers={
             "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
-        assert response.status == 401, await response.text()
+        await _unverifiable(response, beacon_schema)
 
 
 # What an issuer's discovery document may give instead of its URLs: each was taken as it came
@@ -1298,8 +1311,9 @@ def _discovery(url: str, **changes: Any) -> bytes:
 @pytest.mark.parametrize("broken", [None, *sorted(BROKEN_DISCOVERY)])
 async def test_a_discovery_document_with_unusable_urls_leaves_its_issuer_untrusted(
         stack, beacon_schema, broken):
-    """Its URLs are checked as configured ones are: the issuer is refused as one whose
-    discovery failed (401), never a 500; the intact document makes carol's grant count."""
+    """Its URLs are checked as configured ones are: the issuer is one whose discovery failed
+    (503 while it waits for a usable document), never a 500; the intact document makes
+    carol's grant count."""
     faults = _Faults(failing=set())
     async with AsyncExitStack() as exits:
         aai, url = await _serve_aai(exits, faults.app_of)
@@ -1313,8 +1327,7 @@ async def test_a_discovery_document_with_unusable_urls_leaves_its_issuer_untrust
             return
         response = await node.get("/api/g_variants", params=QUERY,
                                   headers={"Authorization": f"Bearer {token}"})
-        assert response.status == 401, await response.text()
-        assert beacon_schema(ERROR_SCHEMA, await response.json()) == []
+        await _unverifiable(response, beacon_schema)
 
 
 @pytest.mark.parametrize("document", ["unmarked", "development AAI"])
@@ -1323,9 +1336,9 @@ async def test_in_production_an_issuer_is_trusted_only_once_its_discovery_clears
     """Only an issuer's discovery document says whether it is the development AAI (which
     hands out tokens to anyone), and a production node checked it at start alone, skipping
     an issuer it could not reach: one unreachable then was trusted unchecked. Its tokens are
-    now refused (401) until a fetch has cleared it, fetched again as they come (the retry
+    now answered 503 until a fetch has cleared it, fetched again as they come (the retry
     interval zeroed here), never refused for good for an outage; a document that marks it
-    refuses it for good, logged, without fetching it again per token."""
+    refuses it for good (401), logged, without fetching it again per token."""
     monkeypatch.setattr("auth.issuers.DISCOVERY_RETRY_SECONDS", 0.0)
     discovery = "/.well-known/openid-configuration"
     faults = _Faults(failing={discovery})
@@ -1339,8 +1352,8 @@ async def test_in_production_an_issuer_is_trusted_only_once_its_discovery_clears
             response = await node.get("/api/g_variants", params=QUERY,
                                       headers={"Authorization": f"Bearer {token}"})
             return response.status
-        assert await status() == 401
-        assert await status() == 401            # still unreachable: fetched again, refused
+        assert await status() == 503
+        assert await status() == 503            # still unreachable: fetched again, waits
         assert faults.calls[discovery] >= 2
         faults.failing.clear()
         if document == "unmarked":

@@ -72,16 +72,15 @@ def refusal(request: web.Request, exc: InvalidToken) -> web.Response:
 
 
 def unverifiable(request: web.Request, exc: IssuerUnavailable) -> web.Response:
-    """503 with a Beacon error body and Retry-After, the JWKS cooldown (when the node next
-    asks the issuer); audited. Not a 401: the token is not known to be bad (auth/tokens.py
+    """503 with a Beacon error body and Retry-After, when the node next asks the issuer;
+    audited. Not a 401: the token is not known to be bad (auth/tokens.py
     IssuerUnavailable). Not public data either: the caller is not known."""
     reason = shown(str(exc))
     audit_log.info("token not verified", extra={"request_id": request.get(REQUEST_ID),
                                                 "decision": "unavailable", "reason": reason})
-    settings = request.app[SETTINGS]
-    wait = max(1, math.ceil(settings.jwks_cooldown_seconds))
-    return json_response(error_body(settings.beacon_id, 503, reason), 503,
-                         headers={"Retry-After": str(wait)})
+    body = error_body(request.app[SETTINGS].beacon_id, 503, reason)
+    return json_response(body, 503, headers={"Retry-After": str(max(1, math.ceil(
+        exc.retry_after)))})
 
 
 def caller_key(request: web.Request) -> str:
