@@ -1,4 +1,10 @@
-"""Issuers' public keys, fetched with aiohttp and cached by `kid`.
+"""Issuers' public keys, fetched with aiohttp and cached by `kid` and algorithm.
+
+By both: RFC 7517 lets one kid name keys of different types held as alternatives (an RSA
+and an EC key), and keyed by kid alone the one listed last replaced the others, whose tokens
+were then refused. A key published for encryption (`use: enc`) is no signing key and is
+skipped: listed after a signing key of its kid it had replaced it, and it verified
+signatures.
 
 An unknown `kid` triggers one refresh of that JWKS, at most once per cooldown, however many
 tokens ask (a flood of made-up kids costs one fetch); a set older than `max_age` is re-read
@@ -39,7 +45,7 @@ class KeysUnavailable(KeyNotFound):
 
 @dataclass
 class _KeySet:
-    keys: dict[str | None, jwt.PyJWK] = field(default_factory=dict)
+    keys: dict[tuple[str | None, str], jwt.PyJWK] = field(default_factory=dict)  # kid, alg
     fetched_at: float = float("-inf")      # the last fetch, read or failed
     read_at: float = float("-inf")         # the last fetch that read the keys
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -55,22 +61,24 @@ class JwksCache:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sets: dict[str, _KeySet] = {}
 
-    async def key(self, jwks_uri: str, kid: str | None) -> jwt.PyJWK:
+    async def key(self, jwks_uri: str, kid: str | None, algorithm: str) -> jwt.PyJWK:
+        """The key of that kid for that algorithm (a JWA name, the issuer's pinned one)."""
         entry = self._sets.setdefault(jwks_uri, _KeySet())
-        if kid not in entry.keys or self._stale(entry):
+        wanted = (kid, algorithm)
+        if wanted not in entry.keys or self._stale(entry):
             async with entry.lock:
                 since = time.monotonic() - entry.fetched_at
-                if (kid not in entry.keys or self._stale(entry)) and since >= self.cooldown:
+                if (wanted not in entry.keys or self._stale(entry)) and since >= self.cooldown:
                     await self._refresh(jwks_uri, entry)
         if time.monotonic() - entry.read_at > self.keep:
             raise KeysUnavailable(f"the keys at {jwks_uri} were last read more than "
                                   f"{self.keep:g} s ago")
-        found = entry.keys.get(kid)
+        found = entry.keys.get(wanted)
         if found is None and entry.read_at < entry.fetched_at:
             raise KeysUnavailable(f"no key {kid!r} among those kept from {jwks_uri}, whose "
                                   "last fetch failed")
         if found is None:
-            raise KeyNotFound(f"no key {kid!r} at {jwks_uri}")
+            raise KeyNotFound(f"no {algorithm} key {kid!r} at {jwks_uri}")
         return found
 
     def _stale(self, entry: _KeySet) -> bool:
@@ -97,8 +105,13 @@ class JwksCache:
                 log.warning("skipping an entry of the JWKS at %s: not a key with a string "
                             "kid", jwks_uri)
                 continue
+            if data.get("use", "sig") != "sig":
+                log.warning("skipping key %.80r at %s: not a signing key (use %.20r)", kid,
+                            jwks_uri, data["use"])
+                continue
             try:
-                keys[kid] = jwt.PyJWK.from_dict(data)
+                key = jwt.PyJWK.from_dict(data)
+                keys[kid, key.algorithm_name] = key
             # PyJWT's reading of a key raises what it meets: PyJWKError, ValueError, a
             # TypeError for an `alg` that is a list, NotImplementedError for `"alg": "none"`.
             # Whatever it is, that key is unusable, and the others still count.

@@ -215,7 +215,8 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
     if kind.purpose == "visa":
         _visa_format(header, claims)
     try:
-        key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"))
+        key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"),
+                             algorithm)
     except KeysUnavailable:
         raise IssuerUnavailable("the issuer's signing keys could not be read; retry later",
                                 jwks.cooldown) from None

@@ -27,7 +27,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from auth.access import AccessLevel
 from auth.authenticate import INCOMPLETE_CACHE_SECONDS
@@ -948,17 +948,55 @@ async def test_keys_verify_through_an_issuers_outage_only_for_as_long_as_they_ar
         url = f"{await serve_app(stack, app)}/jwks"
         async with ClientSession() as session:
             cache = JwksCache(session, cooldown=0, max_age=0.05, keep=0.5)
-            assert await cache.key(url, "k1")
+            assert await cache.key(url, "k1", "RS256")
             up[0] = False
             await asyncio.sleep(0.1)                      # past max_age: read again, failed
-            assert await cache.key(url, "k1")             # within keep: still verifies
+            assert await cache.key(url, "k1", "RS256")    # within keep: still verifies
             await asyncio.sleep(0.5)
             with pytest.raises(KeyNotFound, match="last read more than 0.5 s ago"):
-                await cache.key(url, "k1")
+                await cache.key(url, "k1", "RS256")
             up[0] = True
-            assert await cache.key(url, "k1")             # read again: verifies again
+            assert await cache.key(url, "k1", "RS256")    # read again: verifies again
     with pytest.raises(ValueError, match="jwks_keep_seconds"):
         Settings(jwks_keep_seconds=60, jwks_max_age_seconds=300)
+
+
+async def test_keys_sharing_a_kid_each_verify_and_an_encryption_key_verifies_nothing(
+        caplog):
+    """RFC 7517 lets one kid name keys of different types (an RSA and an EC key held as
+    alternatives), and an issuer may publish encryption keys (`use: enc`) beside its
+    signing keys. Keyed by kid alone, the key listed last replaced the others: a token
+    signed with the RSA key was refused while the EC key shared its kid, and one signed
+    with the signing key while an encryption key came after it; and a key published for
+    encryption verified signatures."""
+    rsa_key, enc_key = SigningKey("k", None), SigningKey("k", None)
+    ec_private = ec.generate_private_key(ec.SECP256R1())
+    ec_jwk = {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_private.public_key())),
+              "kid": "k", "alg": "ES256", "use": "sig"}
+    published = {"keys": [rsa_key.jwk(), ec_jwk, {**enc_key.jwk(), "use": "enc"}]}
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        return web.json_response(published)
+    app = web.Application()
+    app.router.add_get("/jwks", serve_jwks)
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, app)
+        issuer = TrustedIssuer(issuer=base, jwks_uri=f"{base}/jwks",
+                               algorithms=("RS256", "ES256"))
+        async with ClientSession() as session:
+            jwks = JwksCache(session, cooldown=0)
+            now = int(time.time())
+            claims = {"iss": base, "sub": "u", "iat": now, "exp": now + 300}
+
+            async def sub(token: str) -> str:
+                verified = await verify(token, {base: issuer}.get, jwks, AccessClaims)
+                return verified.claims.sub
+            assert await sub(rsa_key.sign(claims)) == "u"
+            assert await sub(jwt.encode(claims, ec_private, algorithm="ES256",
+                                        headers={"kid": "k"})) == "u"
+            with pytest.raises(InvalidToken):
+                await sub(enc_key.sign(claims))
+    assert "not a signing key (use 'enc')" in caplog.text
 
 
 async def test_an_issuers_document_that_redirects_is_refused_naming_where(caplog):
@@ -981,8 +1019,8 @@ async def test_an_issuers_document_that_redirects_is_refused_naming_where(caplog
         async with ClientSession() as session:
             cache = JwksCache(session)
             with pytest.raises(KeyNotFound):
-                await cache.key(f"{base}/jwks", "k1")
-            assert await cache.key(f"{base}/elsewhere", "k1")      # as it is there
+                await cache.key(f"{base}/jwks", "k1", "RS256")
+            assert await cache.key(f"{base}/elsewhere", "k1", "RS256")    # as it is there
     assert "redirected (302) to '/elsewhere': configure the URL it leads to" in caplog.text
 
 
