@@ -63,6 +63,11 @@ ASSERTERS = frozenset({"self", "peer", "system", "so", "dac"})     # Passport v1
 GRANTING_ASSERTERS = frozenset({"dac", "so", "system"})
 STATUS_ATTESTERS = frozenset({"so", "system", "peer"})
 USERINFO_TIMEOUT = aiohttp.ClientTimeout(total=5)
+# The most visas one token's passport is read for (after repeats are dropped): each is a
+# signature check on the event loop, and each one dropped a log line. A userinfo document's
+# bound (a megabyte) allowed some 1,300 signed visas, a quarter of a second of the loop
+# for one token, or half a million entries that are not visas (`0,`), as many log lines.
+MAX_VISAS = 200
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ async def passport_of(access: VerifiedToken[AccessClaims], bearer: str,
     complete = tokens is not None
     signer = functools.partial(registry.for_visa, holder=access.issuer)
     visas = []
-    for raw in tokens or ():
+    for raw in _bounded(tokens or [], access.issuer.issuer):
         try:
             if not isinstance(raw, str):
                 raise InvalidToken("a visa that is not a JWT string")
@@ -130,6 +135,23 @@ async def _userinfo_visas(access: VerifiedToken[AccessClaims], bearer: str,
                     PASSPORT_SCOPE)
         return None
     return listed
+
+
+def _bounded(tokens: list[object], issuer: str) -> list[object]:
+    """The passport's entries, a visa listed again dropped (it is the same visa), the first
+    MAX_VISAS of them; the rest ignored with one warning, not one line each."""
+    seen: set[str] = set()
+    distinct = []
+    for raw in tokens:
+        if isinstance(raw, str):
+            if raw in seen:
+                continue
+            seen.add(raw)
+        distinct.append(raw)
+    if len(distinct) > MAX_VISAS:
+        log.warning("%d visas beyond the first %d ignored (a passport of %s's)",
+                    len(distinct) - MAX_VISAS, MAX_VISAS, issuer)
+    return distinct[:MAX_VISAS]
 
 
 def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:

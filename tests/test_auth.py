@@ -41,7 +41,7 @@ from auth.dev_issuer import (
 )
 from auth.issuers import IssuerRegistry, TrustedIssuer
 from auth.jwks import JwksCache, KeyNotFound
-from auth.passport import BONA_FIDE, Passport, passport_of
+from auth.passport import BONA_FIDE, GRANT, MAX_VISAS, Passport, passport_of
 from auth.tokens import InvalidToken, verify
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
@@ -1304,6 +1304,40 @@ async def test_a_userinfo_longer_than_one_network_read_gives_its_visas(stack):
         node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
         seen = await _granularities(node, aai.access_token(aai.users["carol"]))
     assert seen[CONTROLLED] == "record"
+
+
+async def test_a_passport_of_repeated_or_countless_visas_costs_at_most_max_visas_checks(
+        stack, caplog):
+    """A visa listed again is the same visa: checked once. Past MAX_VISAS entries the rest
+    are ignored, with one warning: a userinfo of a megabyte held some 500,000 entries
+    (`0,`) or 1,300 signed visas, each checked and each dropped one logged, on the event
+    loop (a quarter of a second for one token's visas, half a million log lines)."""
+    caplog.set_level(logging.INFO, logger="auth.passport")
+    faults = _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits, faults.app_of)
+        now = int(time.time())
+        expired = aai.visa_key.sign(
+            {"iss": url, "sub": "carol", "iat": now - 7200, "exp": now - 3600,
+             "ga4gh_visa_v1": {"type": GRANT, "value": OTHER, "source": url, "by": "dac",
+                               "asserted": now - 7200}}, headers={"jku": aai.visa_jku})
+        visas = aai.visas(aai.users["carol"])
+        node = await exits.enter_async_context(_node_with(stack, [_trusted(url)]))
+        faults.replaced["/userinfo"] = json.dumps(
+            {"sub": "carol", "ga4gh_passport_v1": [expired] * 300 + visas * 100}).encode()
+        seen = await _granularities(node, aai.access_token(aai.users["carol"]))
+        assert seen[CONTROLLED] == "record" and seen[OTHER] != "record"
+        dropped = [r for r in caplog.records if r.getMessage().startswith("visa dropped")]
+        assert len(dropped) == 1, len(dropped)
+        caplog.clear()
+        faults.replaced["/userinfo"] = json.dumps(
+            {"sub": "carol", "ga4gh_passport_v1": list(range(100_000)) + visas}).encode()
+        seen = await _granularities(node, aai.access_token(aai.users["carol"]))
+        assert seen[CONTROLLED] == "boolean"            # listed past the bound: not read
+        dropped = [r for r in caplog.records if r.getMessage().startswith("visa dropped")]
+        assert len(dropped) == MAX_VISAS
+        beyond = 100_000 + len(visas) - MAX_VISAS
+        assert f"{beyond} visas beyond the first {MAX_VISAS} ignored" in caplog.text
 
 
 async def _unverifiable(response, beacon_schema) -> None:
