@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import json
 import logging
+import random
+import string
 import time
 import uuid
 from collections import Counter
@@ -52,7 +54,7 @@ from node.http.aai_api import create_aai_app
 from node.http.app_keys import SETTINGS
 from node.http.caller import refusal
 from node.logs import JsonFormatter, TextFormatter
-from node.settings import Settings
+from node.settings import DisclosureSettings, Settings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -318,6 +320,30 @@ async def test_a_sub_that_would_forge_or_disguise_a_line_is_refused_by_its_code_
     token = _signed_as_is(stack.aai.access_key, _claims(stack, sub="jörg@example.org"))
     response = await stack.node.get("/api/info", headers={"Authorization": f"Bearer {token}"})
     assert response.status == 200
+
+
+async def test_a_sub_longer_than_openid_connects_255_characters_is_a_401_not_a_500(
+        stack, beacon_schema):
+    """OpenID Connect Core (2, ID Token) caps `sub` at 255 ASCII characters. Unbounded, a
+    signed `sub` of 3,000 letters was a 500 on every query of a node keeping budgets: the
+    caller's key did not fit PostgreSQL's index of the budget (btree rows of at most
+    2,704 bytes)."""
+    rng = random.Random(57)
+    async with AsyncExitStack() as exits:
+        aai, url = await _serve_aai(exits)
+        node = await exits.enter_async_context(_node_with(
+            stack, [_trusted(url)], disclosure=DisclosureSettings()))
+        for length, expected in ((255, 200), (256, 401), (3000, 401)):
+            sub = "".join(rng.choice(string.ascii_letters) for _ in range(length))
+            token = aai.access_key.sign(_claims(stack, iss=url, sub=sub))
+            response = await node.get("/api/g_variants", params=QUERY,
+                                      headers={"Authorization": f"Bearer {token}"})
+            body = await response.json()
+            assert response.status == expected, (length, body)
+            if expected == 401:
+                assert "sub: String should have at most 255 characters" in (
+                    body["error"]["errorMessage"])
+                assert beacon_schema(ERROR_SCHEMA, body) == []
 
 
 async def test_a_token_of_bytes_that_are_not_utf8_is_a_401_not_a_500(stack):
