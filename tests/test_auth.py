@@ -362,6 +362,27 @@ async def test_malformed_authorization_headers_are_401_not_anonymous(stack, head
     assert response.status == 401
 
 
+@pytest.mark.parametrize("path", ["/api/info", "/api/datasets", "/api/g_variants",
+                                  "/api/service-info"])
+@pytest.mark.parametrize("header", [False, True])
+async def test_a_token_in_the_url_is_a_400_naming_access_token_never_anonymous(
+        stack, beacon_schema, path, header):
+    """RFC 6750 2.3's `access_token` query parameter, which the node does not take (a URL
+    is kept in browsers' histories and proxies' logs: RFC 6750 5.3). Ignored, it answered
+    the caller as anonymous, a silent downgrade of a caller who meant to be known; with a
+    header as well, two tokens, one of them unread. A 400 naming it, its value not quoted."""
+    token = stack.aai.access_key.sign(_claims(stack))
+    params = {**(QUERY if path == "/api/g_variants" else {}), "access_token": token}
+    response = await stack.node.get(path, params=params, headers={
+        "Authorization": f"Bearer {token}"} if header else {})
+    body = await response.json()
+    assert response.status == 400, body
+    assert body["error"]["errorMessage"].startswith("access_token: ")
+    assert beacon_schema(ERROR_SCHEMA, body) == []
+    assert token not in json.dumps(body)
+    assert (await stack.node.get(path, params={"access_tokens": "x"})).status in (200, 400)
+
+
 async def test_valid_token_without_visas_is_not_more_than_anonymous(stack):
     anonymous = await _granularities(stack.node, None)
     token = stack.aai.access_key.sign(_claims(stack))

@@ -1,7 +1,8 @@
 """Bearer tokens on every node request (node/http/middleware.py asks `caller_of`): no header =
 anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Beacon error
-body, never a silent downgrade to public; two headers = 400; a token whose issuer's keys
-cannot be read now = 503 with Retry-After (`unverifiable`), neither.
+body, never a silent downgrade to public; two headers = 400, and so is a token in the URL
+(`URL_TOKEN`); a token whose issuer's keys cannot be read now = 503 with Retry-After
+(`unverifiable`), neither.
 Who a budget counts (`caller_key`): the token's subject, else the client's address (an IPv6
 client's network of Settings.disclosure.anonymous_ipv6_prefix bits), or for a network node
 this node trusts, the caller that network names.
@@ -27,6 +28,7 @@ from node.http.responses import json_response
 from node.logs import shown
 
 audit_log = logging.getLogger("gdi_node.audit")
+URL_TOKEN = "access_token"      # RFC 6750 2.3's query parameter, which the node does not take
 
 
 def _challenge(description: str) -> str:
@@ -45,7 +47,13 @@ def _challenge(description: str) -> str:
 def request_token(request: web.Request) -> str | None:
     """The request's bearer token; None without an Authorization header. Two headers are
     refused (400), not resolved: a proxy and the node could each pick a different one, and
-    what the node verified must be what the network forwards."""
+    what the node verified must be what the network forwards. So is a token in the URL's
+    `access_token` (RFC 6750 2.3): a URL is kept in browsers' histories and proxies' logs
+    (RFC 6750 5.3), and ignored, it answered its caller as anonymous, a silent downgrade of
+    a caller who meant to be known (found by a review, 2026-12-05)."""
+    if URL_TOKEN in request.query:
+        raise RequestError(URL_TOKEN, "a bearer token goes in the Authorization header "
+                                      "('Authorization: Bearer <token>'), never in the URL")
     authorization = request.headers.get("Authorization")
     if authorization is not None and len(request.headers.getall("Authorization")) > 1:
         raise RequestError("Authorization", "given more than once")

@@ -33,7 +33,7 @@ from node.http.beacon_api import (
     route_answers_test_mode,
     unavailable_response,
 )
-from node.http.caller import caller_of, refusal, unverifiable
+from node.http.caller import URL_TOKEN, caller_of, refusal, unverifiable
 from node.http.metrics import (
     REQUEST_ID_HEADER,
     STARTED,
@@ -132,9 +132,10 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
             if chosen is not plain and _preflight(request, roots):
                 response = web.Response(status=204, headers=_PREFLIGHT)
             else:
-                # without the header the caller is anonymous (caller_of), known without
-                # its two coroutines
-                request[CALLER] = await _caller(request) if tokened else ANONYMOUS
+                # without the header (or a token in the URL, refused) the caller is
+                # anonymous (caller_of), known without its two coroutines
+                asked = tokened or URL_TOKEN in request.query_string
+                request[CALLER] = await _caller(request) if asked else ANONYMOUS
                 response = await handler(request)
         except IssuerUnavailable as exc:
             response = unverifiable(request, exc)
