@@ -70,6 +70,15 @@ class TrustedIssuer(BaseModel):
             raise ValueError(f"algorithms must be among {', '.join(ALLOWED_ALGORITHMS)}")
         return value
 
+    @field_validator("issuer")
+    @classmethod
+    def _a_url(cls, value: str) -> str:
+        """OpenID Connect's `iss` is a URL, which discovery appends to. One with a trailing
+        space, a tab or no scheme (a copying slip) matched no token's `iss`: every token of
+        it refused, or, left to discovery, fetched at a URL that is none, nothing said at
+        start. Held to the rule of the URLs the node fetches (auth/urls.py)."""
+        return http_url(value)
+
     @field_validator("jwks_uri", "userinfo_endpoint")
     @classmethod
     def _fetched(cls, value: str | None) -> str | None:
@@ -189,7 +198,8 @@ async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> obj
     return await issuer_document(session, discovery_url(issuer), aiohttp.ClientTimeout(total=10))
 
 
-_DEVELOPMENT = TrustedIssuer(issuer="(the development AAI)")   # `_discovered`'s answer for it
+# `_discovered`'s answer for it: a marker, never looked up, so not a URL
+_DEVELOPMENT = TrustedIssuer.model_construct(issuer="(the development AAI)")
 
 
 async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,

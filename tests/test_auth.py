@@ -30,6 +30,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import ValidationError
 
 from auth.access import AccessLevel
 from auth.authenticate import INCOMPLETE_CACHE_SECONDS
@@ -1188,6 +1189,21 @@ def test_visa_settings_need_an_issuer_trusted_for_visas(setting):
     with pytest.raises(ValueError, match="visas = true"):
         TrustedIssuer(issuer="https://aai.example", visas=False,
                       **{setting: ["https://dac.example"]})
+
+
+@pytest.mark.parametrize("issuer", ["https://aai.example.org/oidc/ ", " https://aai.example.org",
+                                    "https://aai.example.org/\toidc", "aai.example.org",
+                                    "https:///oidc", ""])
+def test_an_issuer_that_is_no_url_is_refused_in_the_configuration(issuer, monkeypatch):
+    """OpenID Connect's `iss` is a URL (discovery appends to it). A copied issuer with a
+    trailing space, a tab or no scheme matched no token's `iss`: every token of it was
+    refused, or, left to discovery, fetched at a URL that is none, with nothing said at
+    start. Refused where it is configured, naming the field."""
+    with pytest.raises(ValidationError, match="issuer"):
+        TrustedIssuer(issuer=issuer, jwks_uri="https://aai.example.org/jwks")
+    monkeypatch.setenv("GDI_NODE_TRUSTED_ISSUERS", json.dumps([{"issuer": issuer}]))
+    with pytest.raises(ValidationError, match="trusted_issuers.0.issuer"):
+        Settings()
 
 
 @dataclass
