@@ -158,13 +158,15 @@ def _get_parameters(path: str) -> list[dict[str, Any]]:
 _ERRORS = {"400": "Invalid request; the message names the field",
            "401": "The bearer token does not verify (WWW-Authenticate says why)",
            "404": "Unknown path or entry",
-           "503": "The node's database is unavailable (Retry-After)"}
+           "503": "The node's database, or the bearer token's issuer, is unavailable "
+                  "(Retry-After)"}
 _BODY_ERRORS = {"408": "The body did not arrive in full within the node's time limit",
                 "413": "The body is larger than the node takes",
                 "415": "The body's Content-Encoding is not one the node decodes"}
 _QUERY_ERRORS = {"429": "The caller's query budget for a dataset is spent (Retry-After)",
-                 "503": "The node's database is unavailable, or the query outran its time "
-                        "limit (Retry-After): ask again later, or narrower"}
+                 "503": "The node's database, or the bearer token's issuer, is unavailable, "
+                        "or the query outran its time limit (Retry-After): ask again later, "
+                        "or narrower"}
 
 
 def _responses(method: str, path: str) -> dict[str, Any]:
