@@ -15,8 +15,9 @@ U+2029 (line and paragraph separators: Python's `splitlines`, editors and log vi
 lines at them); a bidi control such as U+202E (right-to-left override) shows the rest of the
 line reversed, and a zero-width or non-ASCII space makes one caller look like another.
 OpenID Connect's `sub` is printable ASCII, so one holding any character Python does not
-print (a control, format, separator, surrogate or unassigned one) is a malformed claim; and
-at most 255 characters long, so a longer one is too: unbounded, a `sub` of 3,000 letters did
+print (a control, format, separator, surrogate or unassigned one) is a malformed claim, and
+so is one beginning or ending with a space, which no reader sees either; and it is at most
+255 characters long, so a longer one is too: unbounded, a `sub` of 3,000 letters did
 not fit PostgreSQL's index of the budget (a 500 on every query of a node keeping budgets).
 """
 from __future__ import annotations
@@ -40,9 +41,18 @@ def _printable(text: str) -> str:
     return text
 
 
+def _unpadded(text: str) -> str:
+    """The text, if it neither begins nor ends with a space: one there is as invisible as a
+    no-break space, at the end of a log line or in `gdi-node audit list`'s padded column."""
+    if text != text.strip():
+        raise ValueError("must not begin or end with a space")
+    return text
+
+
 Printable = Annotated[str, AfterValidator(_printable)]
 # OpenID Connect Core 2: `sub` "MUST NOT exceed 255 ASCII characters"
-Subject = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_printable)]
+Subject = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_printable),
+                    AfterValidator(_unpadded)]
 
 
 class Claims(BaseModel):

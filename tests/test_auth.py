@@ -278,6 +278,9 @@ MALFORMED_CLAIMS = {
     "sub with a right-to-left override": lambda s: {"sub": "alice\u202eecila"},
     "sub with a zero-width space": lambda s: {"sub": "ali\u200bce"},
     "sub with a no-break space": lambda s: {"sub": "alice\u00a0"},
+    # as invisible at the end of a line or in a padded column (`gdi-node audit list`)
+    "sub ending in a space": lambda s: {"sub": "alice "},
+    "sub beginning with a space": lambda s: {"sub": " alice"},
     "jti with a line break": lambda s: {"jti": "1\n2026-12-02 10:00:00 INFO forged"},
     "iss a list": lambda s: {"iss": [s.aai_url]},
     "aud a number": lambda s: {"aud": 7},
