@@ -10,8 +10,8 @@ the issuer has an audience configured, with a small leeway for clock skew.
 
 A visa is one of two formats (GA4GH Passport v1.2, "Visa Format"; AAI OIDC Profile v1.2): a
 Visa Document Token names its keys by `jku` and has no `openid` scope; a Visa Access Token has
-no `jku` and the `openid` scope, and is an access token of its issuer's: the AAI Profile makes
-one more than an hour old (by `iat`) invalid unless its issuer's /userinfo (or /token) endpoint
+no `jku`, the `openid` scope and no `aud` (the AAI Profile forbids it), and is an
+access token of its issuer's: the AAI Profile makes one more than an hour old (by `iat`) invalid unless its issuer's /userinfo (or /token) endpoint
 confirms it still holds. The node does not ask (that polling has rules of its own: at most
 hourly, the answer's claims replacing the token's), so it fails closed: such a visa is refused
 once an hour old, and counts at most until then (auth/passport.py). A visa of neither format is
@@ -163,8 +163,8 @@ def _key_location(header: dict[str, Any], issuer: TrustedIssuer,
 
 
 def _visa_format(header: dict[str, Any], claims: Claims) -> None:
-    """InvalidToken unless the visa is a Visa Document Token or a Visa Access Token less
-    than an hour old (the module's docstring says why)."""
+    """InvalidToken unless the visa is a Visa Document Token or a Visa Access Token (no
+    `aud`) less than an hour old (the module's docstring says why)."""
     openid = OPENID in claims.scopes
     if header.get("jku") is not None:
         if openid:
@@ -174,6 +174,9 @@ def _visa_format(header: dict[str, Any], claims: Claims) -> None:
     if not openid:
         raise InvalidToken("a visa must have jku or a scope with openid (Passport v1.2, Visa "
                            "Format)")
+    if claims.aud is not None:
+        raise InvalidToken("a visa without jku (a Visa Access Token) must not have aud (AAI "
+                           "Profile, Visa Access Token Format)")
     if time.time() > claims.iat + VISA_ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS:
         raise InvalidToken("a visa without jku (a Visa Access Token) issued more than an hour "
                            "ago: its issuer would have to confirm it, which this node does "

@@ -525,6 +525,9 @@ VISA_FORMATS = {
     "a visa document token whose jku is the issuer's own jwks_uri": (
         lambda s: s.aai.access_key.sign(_grant_claims(s, scope=None),
                                         headers={"jku": f"{s.aai_url}/jwks"}), "record", None),
+    # "The payload claims MUST NOT include aud" (AAI OIDC Profile, Visa Access Token Format)
+    "a visa access token with aud": (
+        lambda s: _visa_access_token(s, aud="gdi-node"), "boolean", "must not have aud"),
 }
 
 
