@@ -485,6 +485,14 @@ async def test_unauthenticated_foreign_and_invalid_publishes_are_refused(catalog
         assert response.status == 401
     response, body = await catalogue.put(path, _registration(fi_fdp), TOKENS[OTHER])
     assert response.status == 403 and OTHER in body["error"]["message"]
+    # two Authorization headers: a proxy and the catalogue could each read another; the
+    # first was taken, whatever the second said
+    async with catalogue.http.put(catalogue.url + path, json=_registration(fi_fdp), headers=[
+            ("Authorization", f"Bearer {TOKENS[NODE]}"),
+            ("Authorization", f"Bearer {TOKENS[OTHER]}")]) as twice:
+        body = await twice.json()
+    assert twice.status == 400 and body["error"]["message"] == (
+        "Authorization: given more than once"), body
     assert (await catalogue.get("/api/nodes"))[1]["nodes"] == []
 
     for elsewhere in ("http://127.0.0.1:5432/fdp", "http://fi.example:8080/fdp",

@@ -163,7 +163,11 @@ class _Fail(Exception):
 
 
 def _authorise(request: web.Request, node_id: str) -> None:
-    """401 for a missing or unknown token, 403 for another node's valid token."""
+    """401 for a missing or unknown token, 403 for another node's valid token; 400 for two
+    Authorization headers, as the node refuses them (node/http/caller.py): a proxy and the
+    catalogue could each read another, and the first was taken."""
+    if len(request.headers.getall("Authorization", ())) > 1:
+        raise _Fail(_error(400, "invalid_request", "Authorization: given more than once"))
     try:
         token = bearer_token(request.headers.get("Authorization"))
     except InvalidToken:
