@@ -103,12 +103,15 @@ class InPopulation(NamedTuple):
 
 
 class Frequency(NamedTuple):
-    """A population's allele counts for one variant, before disclosure. A sites-only file's
-    population is sized by halves (AN/2) and may leave its zygosity unsaid (None): reported
-    as 0, a count the file never gave would read as a fact."""
+    """A population's allele counts for one variant, before disclosure. Its size is that of
+    the people its counts are of, which `listed` judges it by: on chrY outside the PARs its
+    men, where FI's row of 40 people was its one man's Y genotype (and the whole dataset's
+    less SE's was him too). A sites-only file's population is sized by halves (AN/2) and
+    may leave its zygosity unsaid (None): reported as 0, a count the file never gave would
+    read as a fact."""
 
     label: str
-    size: float            # individuals; a sites-only file's AN/2
+    size: float            # individuals counted; a sites-only file's AN/2
     allele_count: int
     allele_number: int
     homozygous: int | None
@@ -141,7 +144,7 @@ def frequency(c: InPopulation, kind: str) -> Frequency:
         return Frequency(c.label, c.size, c.carriers, c.size - c.missing, c.carriers, 0, 0)
     male_called = c.males - c.male_missing
     if kind == "Y":
-        return Frequency(c.label, c.size, c.male_carriers, male_called, 0, 0, c.male_carriers)
+        return Frequency(c.label, c.males, c.male_carriers, male_called, 0, 0, c.male_carriers)
     others_called = (c.size - c.males) - (c.missing - c.male_missing)
     others_alleles = 2 * others_called - (c.one_allele - c.male_one_allele)
     hom = c.homozygous - c.male_homozygous

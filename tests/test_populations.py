@@ -767,3 +767,76 @@ async def test_a_miss_says_what_was_called_as_the_callers_tier_reports_counts(pg
     sets = {s["id"]: s for s in body["response"]["resultSets"]}
     assert sets[DATASET]["info"] == {"returnedGranularity": "count", "alleleNumber": 85}
     assert sets["GDI-FI-SYN-003"]["info"] == {"returnedGranularity": "boolean"}
+
+
+def _one_man_born_in_fi(sites: dict[str, list[int]]) -> tuple[list[str], list[dict]]:
+    """A VCF's lines and phenopackets: born in FI, 39 women and one man (F000); born in SE,
+    40 men and 10 women. At each chrY and chrX (outside the PARs) site of `sites` every SE man
+    carries the ALT, every woman is heterozygous (on X), and the FI man carries it at the
+    even sites only; chr1 sites are heterozygous for everyone."""
+    people = [("F000", "MALE", "FI"), *((f"F{i:03d}", "FEMALE", "FI") for i in range(1, 40)),
+              *((f"S{i:03d}", "MALE", "SE") for i in range(40)),
+              *((f"S{i:03d}", "FEMALE", "SE") for i in range(40, 50))]
+    lines = ["##fileformat=VCFv4.2", *(f"##contig=<ID={c},length={n}>" for c, n in
+                                       CONTIGS.items() if c != "chrM"),
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(p[0] for p in people)])]
+    for contig, positions in sites.items():
+        for n, pos in enumerate(positions):
+            calls = []
+            for person, sex, country in people:
+                if contig == "chr1":
+                    calls.append("0/1")
+                elif sex == "FEMALE":
+                    calls.append("." if contig == "chrY" else "0/1")
+                else:
+                    calls.append("1" if country == "SE" or n % 2 == 0 else "0")
+            lines.append("\t".join([contig, str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
+                                    *calls]))
+    packets = [{"id": p, "subject": {"id": p, "sex": sex, "countryOfBirth": country}}
+               for p, sex, country in people]
+    return lines, packets
+
+
+async def _one_man_rows(pg_server_url: str, tmp_path: Path
+                        ) -> dict[str, dict[int, dict[str, dict[str, Any]]]]:
+    """The rows of `_one_man_born_in_fi`'s records (a chr1 site, six of chrY and six of
+    chrX outside the PARs) given to an anonymous caller under the default rules but for
+    `population_floor` 1 (populations given as far as the floor of 5 allows), per contig and
+    position. On chr1, FI, SE, SE_M and SE_F are listed: every group they tell apart holds
+    10 people or more."""
+    sites = {"chr1": [1_000_000], "chrY": [10_000_000 + 100 * n for n in range(6)],
+             "chrX": [50_000_000 + 100 * n for n in range(6)]}
+    lines, packets = _one_man_born_in_fi(sites)
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
+        individuals = tmp_path / "people.json"
+        individuals.write_text(json.dumps(packets))
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1, individuals=individuals))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d",
+            disclosure=POPULATIONS))
+        found: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
+        for contig, positions in sites.items():
+            body = await _records(client, {"referenceName": contig, "start": positions[0] - 1,
+                                           "end": positions[-1]})
+            found[contig] = {pos: row for (_, pos), row in _rows(body).items()}
+            assert len(found[contig]) == len(positions), contig
+    [autosomal] = found["chr1"].values()
+    assert set(autosomal) == {DATASET, "FI", "SE", "SE_M", "SE_F"}
+    return found
+
+
+async def test_rows_on_chry_tell_apart_no_group_of_men_smaller_than_the_floor(
+        pg_server_url, tmp_path):
+    """On chrY only men are called, so FI's row there (40 people, one man) was its one
+    man's, and the whole dataset's less SE's was him too: FI's alleleCount read 5 (1
+    lumped) where he carries the allele and 0 where he does not, his Y genotype read
+    anonymously. A row on chrY is judged by its men: the whole dataset's is given, and M's
+    (the same men), no other."""
+    found = await _one_man_rows(pg_server_url, tmp_path)
+    for pos, rows in found["chrY"].items():
+        assert set(rows) == {DATASET, "M"}, (pos, rows)
