@@ -290,15 +290,26 @@ def _whole(label: str) -> bool:
     return label not in ("M", "F") and not _country(label)
 
 
-def frequencies(rows: Sequence[Frequency], rules: Rules,
-                complete: bool = True) -> list[dict[str, Any]]:
+def _men_of(label: str) -> str | None:
+    """The label of the men among `label`'s people (FI: FI_M, the whole dataset: M); None
+    where it holds no men (F, FI_F)."""
+    if label in ("M", "F") or (_country(label) and len(label) == 4):
+        return None if label.endswith("F") else label
+    return f"{label}_M" if _country(label) else "M"
+
+
+def frequencies(rows: Sequence[Frequency], rules: Rules, complete: bool = True,
+                hemizygous: bool = False) -> list[dict[str, Any]]:
     """The Beacon `frequencies[]` rows of one variant, as the caller's tier may see them:
     the populations its floor and population floor give (`_shown_labels`); counts rounded
     up to its step, those from 1 to the floor lumped (every listed population, and every
     group told apart by them, holds at least k individuals, so a small count says how many
     of them, not which of them); `report` for the
     allele number; a zygosity the row does not know (`Frequency`) is left out. `complete`
-    as for `listed`. Written out as integer arithmetic: a page of records calls this for
+    as for `listed`. At a `hemizygous` site (chrX outside the PARs) a row's split is given
+    only where its men's row is listed too: its hemizygous count is theirs, and FI's of one
+    man was given as 0 where he did not carry the allele and withheld (lumped) where he
+    did. Written out as integer arithmetic: a page of records calls this for
     every population of every record (tests/test_disclosure_policy.py holds it to those
     rules)."""
     floor, step = rules.allele_floor, rules.count_step
@@ -321,7 +332,8 @@ def frequencies(rows: Sequence[Frequency], rules: Rules,
         row = {"population": f.label, "alleleFrequency": ac / an if an else 0.0,
                "alleleCount": ac, "alleleNumber": an}
         hom, het, hemi = f.homozygous, f.heterozygous, f.hemizygous
-        if not split_given:
+        if not split_given or (hemizygous and shown_labels is not None and (
+                men := _men_of(f.label)) is not None and men not in shown_labels):
             out.append(row)
             continue
         if hom is not None and het is not None and hemi is not None:   # the genotypes' rows

@@ -147,13 +147,13 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
         kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
             [populations.frequency(populations.InPopulation(*p), kind)
-             for p in row.populations], rules)
+             for p in row.populations], rules, hemizygous=kind == "X")
     elif row.info_populations:
         kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
             populations.from_info(dataset.id, row.ac, row.an, row.carriers,
                                   orjson.loads(row.info_populations), kind),
-            rules, complete=False)
+            rules, complete=False, hemizygous=kind == "X")
     elif row.ac is not None and row.an:
         # a file that gives AC and AN alone: rounded and lumped as the tier's counts are
         # (an anonymous caller was given them exact, where every other count is rounded to 5)

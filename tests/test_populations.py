@@ -840,3 +840,17 @@ async def test_rows_on_chry_tell_apart_no_group_of_men_smaller_than_the_floor(
     found = await _one_man_rows(pg_server_url, tmp_path)
     for pos, rows in found["chrY"].items():
         assert set(rows) == {DATASET, "M"}, (pos, rows)
+
+
+async def test_a_split_on_chrx_tells_apart_no_group_of_men_smaller_than_the_floor(
+        pg_server_url, tmp_path):
+    """Outside the PARs of chrX the zygosity split's hemizygous count is a row's men's. FI's
+    split (given where none of its counts is 1 to 5, lumped) was withheld exactly where its
+    one man carries the allele, and given with 0 hemizygous where he does not: his X
+    genotype, anonymously; the whole dataset's hemizygous count less SE_M's allele count was
+    him too. A row's split there is given only where its men's row is listed (SE's: SE_M)."""
+    found = await _one_man_rows(pg_server_url, tmp_path)
+    for pos, rows in found["chrX"].items():
+        assert "alleleCountHemizygous" not in rows["FI"], (pos, rows["FI"])
+        assert "alleleCountHemizygous" not in rows[DATASET], (pos, rows[DATASET])
+        assert rows["SE"]["alleleCountHemizygous"] == 40, (pos, rows["SE"])
