@@ -304,8 +304,10 @@ def frequencies(rows: Sequence[Frequency], rules: Rules, complete: bool = True,
     the populations its floor and population floor give (`_shown_labels`); counts rounded
     up to its step, those from 1 to the floor lumped (every listed population, and every
     group told apart by them, holds at least k individuals, so a small count says how many
-    of them, not which of them); `report` for the
-    allele number; a zygosity the row does not know (`Frequency`) is left out. `complete`
+    of them, not which of them), the allele number alike (2 of a population's alleles
+    called at a site, one person's, beside an allele count lumped to 5 was a frequency of
+    2.5 that told that person carries it; lumped, the allele count never passes it); a
+    zygosity the row does not know (`Frequency`) is left out. `complete`
     as for `listed`. At a `hemizygous` site (chrX outside the PARs) a row's split is given
     only where its men's row is listed too: its hemizygous count is theirs, and FI's of one
     man was given as 0 where he did not carry the allele and withheld (lumped) where he
@@ -328,7 +330,7 @@ def frequencies(rows: Sequence[Frequency], rules: Rules, complete: bool = True,
     for f in rows:
         if shown_labels is not None and f.label not in shown_labels:
             continue
-        ac, an = shown(f.allele_count), -(-f.allele_number // step) * step
+        ac, an = shown(f.allele_count), shown(f.allele_number)
         row = {"population": f.label, "alleleFrequency": ac / an if an else 0.0,
                "alleleCount": ac, "alleleNumber": an}
         hom, het, hemi = f.homozygous, f.heterozygous, f.hemizygous

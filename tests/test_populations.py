@@ -854,3 +854,41 @@ async def test_a_split_on_chrx_tells_apart_no_group_of_men_smaller_than_the_floo
         assert "alleleCountHemizygous" not in rows["FI"], (pos, rows["FI"])
         assert "alleleCountHemizygous" not in rows[DATASET], (pos, rows[DATASET])
         assert rows["SE"]["alleleCountHemizygous"] == 40, (pos, rows["SE"])
+
+
+async def test_a_population_mostly_uncalled_at_a_site_gives_no_frequency_above_one(
+        pg_server_url, tmp_path):
+    """Populations given (`population_floor` 1) with exact counts (`count_step` 1, as bona
+    fide callers have them): at a site where one of FI's 40 people is called, a
+    heterozygote, FI's row read alleleCount 5 (1, lumped up to the floor) of alleleNumber 2,
+    alleleFrequency 2.5, which the model says lies between 0 and 1, and told that FI's one
+    person called there carries the allele. The allele number is a count of the group's
+    alleles like the allele count, and is lumped as it is."""
+    people = [*(f"F{i:03d}" for i in range(40)), *(f"S{i:03d}" for i in range(40))]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *people]),
+             "\t".join(["chr1", "5000", ".", "C", "T", ".", "PASS", ".", "GT", "0/1",
+                        *["./."] * 39, *["0/1"] * 40])]
+    packets = [{"id": p, "subject": {"id": p, "sex": "FEMALE",
+                                     "countryOfBirth": "FI" if p[0] == "F" else "SE"}}
+               for p in people]
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        vcf = write_vcf_text(tmp_path / "site.vcf", "\n".join(lines) + "\n")
+        individuals = tmp_path / "people.json"
+        individuals.write_text(json.dumps(packets))
+        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                           workers=1, individuals=individuals))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d",
+            disclosure=DisclosureSettings(anonymous=TierSettings(population_floor=1,
+                                                                 count_step=1))))
+        [rows] = _rows(await _records(client, {"referenceName": "1", "start": 4999,
+                                               "alternateBases": "T"})).values()
+    assert rows["SE"]["alleleCount"] == 40 and rows["SE"]["alleleNumber"] == 80
+    for label, row in rows.items():
+        assert 0 <= row["alleleFrequency"] <= 1, (label, row)
+        assert row["alleleCount"] <= row["alleleNumber"], (label, row)
+    assert rows["FI"]["alleleNumber"] == 5, rows["FI"]
