@@ -447,3 +447,50 @@ def test_a_key_two_datasets_share_grants_neither():
         "SHARED": {"GDI-FI-SYN-001": "bona_fide", "GDI-FI-SYN-002": "bona_fide"},
         "FI-2": {"GDI-FI-SYN-001": "bona_fide", "GDI-FI-SYN-002": "granted"},
         "GDI-FI-SYN-002": {"GDI-FI-SYN-001": "bona_fide", "GDI-FI-SYN-002": "granted"}}
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_counts_of_men_alone_tell_apart_no_group_of_men_smaller_than_the_floor(seed):
+    """Some counts are of a row's men alone: every row on chrY outside the PARs, and on
+    chrX outside them the hemizygous count of a split and the rows of men (FI_M, M). Whatever
+    sums and differences of those a caller takes, every group of men it tells apart holds 0
+    or at least k, and so does every group of the others that the split's homozygous and
+    heterozygous counts, and the rows of women, tell apart (checked on the individuals
+    themselves). Judged by all their people, a country of 40 with one man listed his Y
+    genotype, and its split on chrX his X genotype (tests/test_populations.py)."""
+    import random
+
+    from beacon.populations import InPopulation, frequencies, frequency, population_rows
+    rng = random.Random(seed)
+    samples = rng.randint(1, 60)
+    countries = rng.sample(["FI", "SE", "ES", "DE"], rng.randint(1, 3))
+    individuals = [(i, rng.choice(["MALE", "FEMALE", "MALE", "FEMALE", "UNKNOWN_SEX"]),
+                    rng.choice([*countries, *countries, None]))
+                   for i in range(samples) if rng.random() < 0.9]
+    rows = population_rows(individuals, samples, "GDI-FI-X-001")
+    members = {label: {i for i, bit in enumerate(bits.as_string().replace(" ", "")) if bit == "1"}
+               for label, bits, _, _, _ in rows}
+    men = {i for i, sex, _ in individuals if sex == "MALE"}
+
+    def told_apart(people: set[int], labels: set[str]) -> list[int]:
+        regions: dict[tuple[bool, ...], int] = {}
+        for i in people:
+            key = tuple(i in members[label] for label in sorted(labels))
+            regions[key] = regions.get(key, 0) + 1
+        return [n for key, n in regions.items() if any(key)]
+
+    for floor in (2, 3, 5, 10):
+        def given(kind: str, floor: int = floor) -> list[dict]:
+            return frequencies([frequency(InPopulation(label, size, males, *[0] * 8), kind)
+                                for label, _, _, size, males in rows],
+                               Rules(allele_floor=floor, population_floor=1),
+                               hemizygous=kind == "X")
+        on_y = {r["population"] for r in given("Y")}
+        if on_y != {"GDI-FI-X-001"}:
+            assert all(n >= floor for n in told_apart(men, on_y)), (floor, on_y)
+        on_x = given("X")
+        split = {r["population"] for r in on_x if "alleleCountHemizygous" in r}
+        for people, alone in ((men, ("M", "_M")), (set(range(samples)) - men, ("F", "_F"))):
+            labels = split | {r["population"] for r in on_x
+                              if r["population"].endswith(alone[1]) or r["population"] == alone[0]}
+            assert all(n >= floor for n in told_apart(people, labels)), (floor, labels)
