@@ -168,10 +168,14 @@ class DisclosurePolicy:
 _FRACTIONAL = ("smooth_scale", "loss_budget")     # rules that need not be whole numbers
 
 
-def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
+def dataset_overrides(metadata: dict[str, Any], tiers: dict[Tier, Rules] | None = None
+                      ) -> dict[Tier, dict[str, int]]:
     """A dataset's `disclosure` object, checked: per tier, the rules it overrides. The one
     check, for ingest (which refuses the dataset) and for answers (which ignore it);
-    ValueError names the offending key as `disclosure.<tier>.<rule>`."""
+    ValueError names the offending key as `disclosure.<tier>.<rule>`. With the node's
+    `tiers`, each tier's overrides are checked with its rules, as `DisclosurePolicy.rules`
+    applies them: checked alone, a `rare_cost` above the node's budget passed at ingest,
+    and the node ignored the whole override (a floor of 20 in it included)."""
     value = metadata.get(METADATA_KEY)
     if value is None:
         return {}
@@ -198,7 +202,7 @@ def dataset_overrides(metadata: dict[str, Any]) -> dict[Tier, dict[str, int]]:
                            else f"{where}.{rule}: must be a whole number")
                 raise ValueError(problem)  # noqa: TRY004
         try:
-            Rules(**changes)
+            dataclasses.replace(Rules() if tiers is None else tiers[tier], **changes)
         except ValueError as exc:
             raise ValueError(f"{where}.{exc}") from None
         overrides[tier] = changes

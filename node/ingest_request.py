@@ -8,7 +8,7 @@ from pathlib import Path
 from auth.access import AccessLevel
 from auth.dataset_id import InvalidDatasetId, check_dataset_id
 from beacon.assemblies import ASSEMBLIES, find_assembly
-from beacon.disclosure import dataset_overrides
+from beacon.disclosure import DisclosurePolicy, dataset_overrides
 from beacon.ingest import IngestRequest
 from catalogue.metadata import DatasetMetadata, MetadataError
 from catalogue.record import MAX_TITLE, refuse_unstorable
@@ -19,12 +19,14 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                  title: str | None = None, skip_invalid: bool = False,
                  workers: int = 0, individuals: Path | None = None,
                  keep_filtered: bool = False, force_assembly: bool = False,
-                 metadata_file: Path | None = None) -> IngestRequest:
+                 metadata_file: Path | None = None,
+                 policy: DisclosurePolicy | None = None) -> IngestRequest:
     """Combine command-line flags with the metadata file: a flag wins over the file, and with
     neither the dataset is CONTROLLED, the level that reveals the least. An assembly neither
     names is left to the file's header (beacon/vcf.py `choose_assembly`). MetadataError
     names what cannot be used; what `metadata` holds as read from `metadata_file`, if given,
-    as `file: field: reason`, the form of load_metadata's refusals."""
+    as `file: field: reason`, the form of load_metadata's refusals. `policy`: the node's,
+    which the metadata's disclosure overrides are checked with (the defaults' if not given)."""
     try:
         check_dataset_id(dataset_id)
     except InvalidDatasetId as exc:
@@ -48,7 +50,7 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
     level = (AccessLevel(access_level.upper()) if access_level
              else metadata.access_level if metadata else AccessLevel.CONTROLLED)
     extra = metadata.extra_metadata() if metadata else {}
-    _check_disclosure(extra, metadata_file)
+    _check_disclosure(extra, metadata_file, policy or DisclosurePolicy())
     return IngestRequest(
         path=path, dataset_id=dataset_id, assembly=resolved, access_level=level,
         title=title or (metadata.title if metadata else f"Dataset {dataset_id}"),
@@ -72,12 +74,14 @@ def _check_title(title: str) -> None:
         raise MetadataError(f"--title: {len(title)} characters, at most {MAX_TITLE}")
 
 
-def _check_disclosure(metadata: dict[str, object], metadata_file: Path | None) -> None:
+def _check_disclosure(metadata: dict[str, object], metadata_file: Path | None,
+                      policy: DisclosurePolicy) -> None:
     """Refused at ingest, named: a dataset whose override the node would ignore (its own
     rules would apply instead, beacon/disclosure.py) is not what its operator meant. The
     reason (`disclosure.anonymous.allele_floor: must be at least 1`) follows the file's
-    name, as every other refusal of a metadata file's content does."""
+    name, as every other refusal of a metadata file's content does. Checked with the
+    node's rules for each tier, which the node merges it with."""
     try:
-        dataset_overrides(metadata)
+        dataset_overrides(metadata, policy.tiers)
     except ValueError as exc:
         raise MetadataError(f"{metadata_file}: {exc}" if metadata_file else str(exc)) from None

@@ -108,6 +108,27 @@ def test_one_counts_precision_is_what_combining_it_alone_says(count):
         [{"countPrecision": count.precision, "countAdjustedTo": count.adjusted_to}])
 
 
+def test_an_override_the_nodes_rules_make_invalid_is_refused_at_ingest(monkeypatch):
+    """A dataset's override is checked with the node's rules for its tier, as the node
+    applies it: `rare_cost` 400 checked alone was accepted at ingest (no budget), and the
+    node, finding it above the anonymous budget of 300, ignored the whole override, its
+    floor of 20 with it, and answered anonymous callers with the floor of 5."""
+    disclosure = {"anonymous": {"allele_floor": 20, "rare_cost": 400}}
+    assert DisclosurePolicy().rules("anonymous", {"disclosure": disclosure}).allele_floor == 5
+    metadata = DatasetMetadata.model_validate({
+        "identifier": "GDI-FI-SYN-001", "title": "t", "description": "d",
+        "accessLevel": "PUBLIC", "disclosure": disclosure})
+    with pytest.raises(MetadataError, match=r"disclosure\.anonymous\.rare_cost: must be at "
+                                            r"most budget_per_window \(300\)"):
+        make_request(Path("x.vcf.gz"), "GDI-FI-SYN-001", metadata=metadata)
+    # a node whose anonymous budget takes it
+    monkeypatch.setenv("GDI_NODE_DISCLOSURE", '{"anonymous": {"budget_per_window": 500}}')
+    policy = Settings().disclosure_policy()
+    assert make_request(Path("x.vcf.gz"), "GDI-FI-SYN-001", metadata=metadata,
+                        policy=policy).metadata["disclosure"] == disclosure
+    assert policy.rules("anonymous", {"disclosure": disclosure}).allele_floor == 20
+
+
 def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
     policy = DisclosurePolicy()
     loosened = {"disclosure": {"anonymous": {"allele_floor": 1, "count_step": 1}}}

@@ -249,7 +249,8 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
                                title=title, skip_invalid=skip_invalid,
                                workers=workers if workers is not None else settings.ingest_workers,
                                individuals=individuals, keep_filtered=keep_filtered,
-                               force_assembly=force_assembly, metadata_file=metadata)
+                               force_assembly=force_assembly, metadata_file=metadata,
+                               policy=settings.disclosure_policy())
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)
@@ -309,7 +310,8 @@ def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, s
             _ingest_one(settings, make_request(summary.path, dataset.metadata.identifier,
                                                metadata=dataset.metadata,
                                                workers=settings.ingest_workers,
-                                               individuals=dataset.phenopackets_path))
+                                               individuals=dataset.phenopackets_path,
+                                               policy=settings.disclosure_policy()))
 
 
 @click.command()
