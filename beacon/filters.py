@@ -149,7 +149,10 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
                                           "nor, without an operator, an alphanumeric field; "
                                           "custom filters are not offered (see "
                                           "/api/filtering_terms)")
-    holder = unlisted_icd10_block(term)
+    # checked as held (`primary`): `icd10:e10-e12`, checked as written, passed as no ICD-10
+    # id and was then held as ICD10:E10-E12, a term nobody holds
+    held = primary(term)
+    holder = unlisted_icd10_block(held)
     if holder is not None:
         raise RequestError(f"{where}.id", f"{term!r} is not a block of ICD-10 (WHO, 2019): a "
                                           "range of codes is matched only as one of WHO's "
@@ -163,7 +166,7 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
     descendants = item.get("includeDescendantTerms", True)
     if not isinstance(descendants, bool):
         raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
-    return TermFilter(primary(term), descendants)     # as the terms were stored at ingest
+    return TermFilter(held, descendants)     # as the terms were stored at ingest
 
 
 def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:
