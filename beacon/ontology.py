@@ -58,6 +58,9 @@ CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*", re.ASCI
 _ICD10 = "ICD10:"
 _ICD10_CODE = re.compile(r"[A-Z]\d\d(?:\.\d{1,2})?")
 _ICD10_SPAN = re.compile(r"([A-Z]\d\d)-([A-Z]\d\d)")
+# A range as a filter may write one: of categories, or of subdivisions, dotted or not
+# (`C18.0-C18.9`, `C180-C189`), which WHO lists none of
+_ICD10_RANGE = re.compile(r"([A-Z]\d\d)(?:\.?\d{1,2})?-([A-Z]\d\d)(?:\.?\d{1,2})?")
 
 
 def is_curie(text: str) -> bool:
@@ -222,8 +225,10 @@ def unlisted_icd10_block(term_id: str) -> str | None:
     smallest chapter, block or category of the table holding its range (`ICD10:E10-E14`), ""
     when none does; None for any other id. Such an id reads as a range of codes, but a term
     filter matches what was resolved at ingest from WHO's blocks alone: a range of one's own
-    would match nobody, an undercount the caller could not tell from a true zero."""
-    bounds = _ICD10_SPAN.fullmatch(term_id[len(_ICD10):]) if term_id.startswith(_ICD10) else None
+    would match nobody, an undercount the caller could not tell from a true zero. A range of
+    subdivisions (`ICD10:C18.0-C18.9`) is one too, held by its categories' span: read as a
+    term, it matched nobody (found by a review, 2026-12-05)."""
+    bounds = _ICD10_RANGE.fullmatch(term_id[len(_ICD10):]) if term_id.startswith(_ICD10) else None
     if bounds is None or term_id in _icd10()[1]:
         return None
     holding = [(term, low, high) for term, low, high in _icd10()[0]

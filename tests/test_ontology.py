@@ -170,6 +170,8 @@ def test_the_icd10_table_holds_every_who_chapter_and_block_in_order() -> None:
     ("ICD10:E10-E12", "ICD10:E10-E14"), ("ICD10:C00-D48", "ICD10:II"),
     ("ICD10:C00-C20", "ICD10:C00-C75"), ("ICD10:C18-C18", "ICD10:C18"),
     ("ICD10:U50-U81", "ICD10:XXII"), ("ICD10:A00-Z99", ""), ("ICD10:E14-E10", ""),
+    ("ICD10:C18.0-C18.9", "ICD10:C18"), ("ICD10:E11.0-E11.95", "ICD10:E10-E14"),
+    ("ICD10:C18.2-C20", "ICD10:C15-C26"), ("ICD10:C180-C189", "ICD10:C18"),
     ("ICD10:E10-E14", None), ("ICD10:C50-C50", None), ("ICD10:E11", None),
     ("ICD10:E91", None), ("ICD10:XXIII", None), ("ICD10CM:E10-E12", None),
     ("HP:0001250", None)])
