@@ -196,7 +196,7 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
     number = float(text)
     if not math.isfinite(number):
         raise RequestError(f"{where}.value", f"{text!r} is not a finite number")
-    return ValueFilter(term, operator, number, text)
+    return ValueFilter(primary(term), operator, number, text)     # as ingest holds assays
 
 
 _IRI_END = re.compile(r"[A-Za-z]+_[0-9]+", re.ASCII)     # an OBO term's IRI: .../HP_0032443

@@ -20,7 +20,13 @@ from asyncpg import BitString
 from beacon.durations import AGE, ONSET, duration_days
 from beacon.individuals_store import IndividualsLoad
 from beacon.ontology import ancestors, label, primary
-from beacon.phenopackets import SEX_TERMS, Individual, PhenopacketProblem, beacon_record
+from beacon.phenopackets import (
+    SEX_TERMS,
+    Individual,
+    Measurement,
+    PhenopacketProblem,
+    beacon_record,
+)
 from beacon.populations import population_rows
 
 
@@ -42,8 +48,16 @@ def _values(individual: Individual) -> list[tuple[str, float]]:
     values = [(ONSET, duration_days(d.onset)) for d in individual.diseases if d.onset]
     if individual.age:
         values.append((AGE, duration_days(individual.age)))
-    values += [(m.assay.id, m.value) for m in individual.measurements]
+    values += [(_assay(m), m.value) for m in individual.measurements]
     return values
+
+
+def _assay(measurement: Measurement) -> str:
+    """The id a measurement's assay is held and filtered under, as a term's is (`primary`):
+    held as written, `ncit:C16358` (as bioregistry writes CURIEs) was filtered only as
+    written, and an exact filter on `NCIT:C16358` missed it (found by a review,
+    2026-12-05)."""
+    return primary(measurement.assay.id)
 
 
 def individuals_load(samples: Sequence[str], individuals: list[Individual] | None,
@@ -85,7 +99,7 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
         held.update(terms.keys())
         valued.update({name for name, _ in own})
         for term, given in [*terms.items(),
-                            *((m.assay.id, m.assay.label) for m in individual.measurements)]:
+                            *((_assay(m), m.assay.label) for m in individual.measurements)]:
             labels[term] = labels.get(term) or given
     listed = [(term, labels[term] or label(term), "ontology", n) for term, n in held.items()]
     # one row a term (the table's key): a measurement's assay that someone also holds as a
@@ -109,7 +123,7 @@ def _one_unit(individual: Individual, units: dict[str, tuple[str | None, int]],
     the record that gave it, filled here."""
     for measurement in individual.measurements:
         unit = None if measurement.unit is None else measurement.unit.id
-        first = units.setdefault(measurement.assay.id, (unit, individual.record))
+        first = units.setdefault(_assay(measurement), (unit, individual.record))
         if first[0] != unit:
             def said(given: str | None) -> str:
                 return "without a unit" if given is None else f"in {given}"

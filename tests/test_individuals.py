@@ -1416,6 +1416,50 @@ async def test_individuals_carrying_a_variant_as_real_calls_write_them(pg_server
         assert response.status == 200 and body["responseSummary"]["exists"] is False
 
 
+async def test_an_assay_of_a_hierarchy_the_node_holds_is_read_as_its_terms_are(pg_server_url,
+                                                                              tmp_path):
+    """A measurement's assay of NCIT (BMI, as the phenopackets schema's examples give it)
+    written as bioregistry writes CURIEs (`ncit:C16358`) is the term NCIT writes, in the data
+    and in a filter, as every term of a hierarchy the node holds is: held as written, a
+    filter on `NCIT:C16358` counted only those written so (found by a review, 2026-12-05)."""
+    spellings = ["NCIT:C16358", "ncit:C16358", "Ncit:c16358"]
+    bmis = [18.5, 22.0, 25.0, 31.2, 27.5, 40.0, 25.0]
+    samples = [f"S{n}" for n in range(len(bmis))]
+    packets = tmp_path / "people.json"
+    packets.write_text(json.dumps([
+        {"subject": {"id": sample}, "measurements": [{
+            "assay": {"id": spellings[n % 3], "label": "Body Mass Index"},
+            "value": {"quantity": {"unit": {"id": "UCUM:kg/m2"}, "value": bmis[n]}}}]}
+        for n, sample in enumerate(samples)]))
+    vcf = "\n".join([
+        "##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                   *samples]),
+        "\t".join(["chr17", "7670000", ".", "C", "T", ".", "PASS", ".", "GT",
+                   *("0/1" for _ in samples)])]) + "\n"
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(write_vcf_text(tmp_path / "people.vcf", vcf), PUBLIC,
+                                           GRCH38, AccessLevel.PUBLIC, PUBLIC, workers=1,
+                                           individuals=packets))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.assays", data_dir=tmp_path / "node",
+            disclosure=OPEN_DISCLOSURE))
+        for written in spellings:
+            for operator, test in OPERATORS.items():
+                status, body = await _post(client, "/api/individuals", {"query": {
+                    "requestedGranularity": "count", "filters": [
+                        {"id": written, "operator": operator, "value": 25}]}})
+                assert status == 200, body
+                sets = body["response"]["resultSets"]
+                assert (sets[0]["resultsCount"] if sets else 0) == sum(
+                    test(bmi, 25) for bmi in bmis), (written, operator)
+        async with client.get("/api/filtering_terms") as response:
+            listed = [t["id"] for t in (await response.json())["response"]["filteringTerms"]]
+        assert "NCIT:C16358" in listed and "ncit:C16358" not in listed
+
+
 def test_the_question_key_is_the_repr_of_its_parts():
     """`_key` (a seed of a count's noise) writes the repr of the variant's tuple out for
     speed: it must stay that repr, or every count's noise would change."""
