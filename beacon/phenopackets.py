@@ -31,8 +31,8 @@ What is read, and from where:
   site-coded term such as the portal's ICD-10 `C18.x` "histopathology" filters can be given
   either way (neither has a place in the Beacon individuals model: it is not in
   `beacon_record`);
-* measurements: `measurements[]` with `assay` and `value.quantity.value` (+ `unit`); other
-  value forms (an ontology class, a complex value) are skipped.
+* measurements: `measurements[]` with `assay` and `value.quantity.value` (+ `unit`; absent,
+  proto3's 0); other value forms (an ontology class, a complex value) are skipped.
 
 CSV (`.csv`, or `.tsv` tab-separated), with a header naming any of these columns once (`id`
 needed):
@@ -578,17 +578,20 @@ def _histology(packet: dict) -> tuple[Term, ...]:
 
 
 def _measurement(measurement: dict, where: str) -> Measurement | None:
-    """A quantity measurement; None for the other value forms. The value is held as a float:
-    a JSON integer past a float's range (a 1 and 400 zeros) is refused at its record. Until
-    2026-12-05 `math.isfinite()` raised OverflowError on it, which no reader caught: the
-    ingest failed with "int too large to convert to float", naming the VCF (found by a
-    review)."""
+    """A quantity measurement; None for the other value forms. The value is held as a float;
+    a quantity without one (absent or null) holds proto3's default, 0, which protobuf's JSON
+    printers leave out (refused as no number until 2026-12-05: a file measuring a 0 loaded
+    nothing; found by a review). A JSON integer past a float's range (a 1 and 400 zeros) is
+    refused at its record. Until 2026-12-05 `math.isfinite()` raised OverflowError on it,
+    which no reader caught: the ingest failed with "int too large to convert to float",
+    naming the VCF (found by a review)."""
     value = _get(measurement, "value")
     quantity = _get(value, "quantity") if isinstance(value, dict) else None
     if quantity is None:
         return None
     quantity = _object(quantity, f"{where}.value.quantity")
     number = _get(quantity, "value")
+    number = 0.0 if number is None else number
     if isinstance(number, bool) or not isinstance(number, int | float):
         raise _Bad(f"{where}.value.quantity.value {number!r} is not a number")
     try:

@@ -502,6 +502,25 @@ def test_an_integer_measurement_within_a_floats_range_is_held_as_that_float(tmp_
     assert individual.measurements == (Measurement(Term("LOINC:39156-5"), 1e308),)
 
 
+def test_a_quantity_without_its_value_is_proto3s_zero(tmp_path: Path) -> None:
+    """A quantity's `value` is a proto3 double: the protobuf JSON printers phenopackets are
+    written with leave out a 0 (as they leave out `excluded: false`), and null is its
+    default too. Refused as "None is not a number", a file holding a measurement of 0 loaded
+    nothing (found by a review, 2026-12-05)."""
+    unit = {"id": "UCUM:1", "label": "count"}
+    packets = [_subject(name, measurements=[{"assay": {"id": "LOINC:11996-6"},
+                                             "value": {"quantity": quantity}}])
+               for name, quantity in (("A", {"unit": unit}), ("B", {"unit": unit, "value": None}),
+                                      ("C", {"unit": unit, "value": 2}))]
+    read = read_individuals(_write(tmp_path, "zero.json", packets))
+    assert [i.measurements for i in read] == [
+        (Measurement(Term("LOINC:11996-6"), value, Term("UCUM:1", "count")),)
+        for value in (0.0, 0.0, 2.0)]
+    load = individuals_load(["A", "B", "C"], read, None, "GDI-FI-SYN-001")
+    assert sorted(load.values) == [(0, "LOINC:11996-6", 0.0), (1, "LOINC:11996-6", 0.0),
+                                   (2, "LOINC:11996-6", 2.0)]
+
+
 def test_a_character_escaped_as_a_utf16_pair_is_read_and_loads(tmp_path: Path) -> None:
     """Refusing a lone surrogate must not refuse the pair JSON writes a character beyond the
     BMP as (`json.dumps` writes U+1F600 as "\\ud83d\\ude00"): it is that character, and the
