@@ -88,11 +88,15 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
         individual = by_id.get(sample) or Individual(id=sample, record=0)
         _one_unit(individual, units, source)
         terms = _terms(individual)
-        closure = set(terms)
-        for term in terms:
+        # an ontology filter on a measured assay finds those measured (the Beacon model's
+        # `measures[].assayCode` is a term they have); filtering_terms lists it as the
+        # alphanumeric field it is (`held` below counts terms only)
+        found = set(terms) | {_assay(m) for m in individual.measurements}
+        closure = set(found)
+        for term in found:
             closure |= ancestors(term)
-        members.add(index, terms, closure)
-        rows.append((index, sample, individual.sex, individual.country_of_birth, sorted(terms),
+        members.add(index, found, closure)
+        rows.append((index, sample, individual.sex, individual.country_of_birth, sorted(found),
                      sorted(closure), orjson.dumps(beacon_record(individual)).decode()))
         own = _values(individual)
         values += [(index, name, value) for name, value in own]

@@ -1416,6 +1416,34 @@ async def test_individuals_carrying_a_variant_as_real_calls_write_them(pg_server
         assert response.status == 200 and body["responseSummary"]["exists"] is False
 
 
+def _measurement(assay: str, label: str, unit: str, value: float) -> dict[str, Any]:
+    return {"assay": {"id": assay, "label": label},
+            "value": {"quantity": {"unit": {"id": unit}, "value": value}}}
+
+
+async def _measured_node(stack: AsyncExitStack, pg_server_url: str, tmp_path: Path,
+                         packets: list[dict[str, Any]]) -> ClientSession:
+    """A node opened up, serving one PUBLIC dataset of `packets`' people (each carrying the
+    one variant, so that only the phenopackets tell them apart)."""
+    samples = [packet["subject"]["id"] for packet in packets]
+    (tmp_path / "people.json").write_text(json.dumps(packets))
+    vcf = "\n".join([
+        "##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                   *samples]),
+        "\t".join(["chr17", "7670000", ".", "C", "T", ".", "PASS", ".", "GT",
+                   *("0/1" for _ in samples)])]) + "\n"
+    db_url = await stack.enter_async_context(node_database(pg_server_url))
+    await ingest(db_url, IngestRequest(write_vcf_text(tmp_path / "people.vcf", vcf), PUBLIC,
+                                       GRCH38, AccessLevel.PUBLIC, PUBLIC, workers=1,
+                                       individuals=tmp_path / "people.json"))
+    client, _ = await serve_node(stack, Settings(
+        database_url=db_url, beacon_id="org.test.assays", data_dir=tmp_path / "node",
+        disclosure=OPEN_DISCLOSURE))
+    return client
+
+
 async def test_an_assay_of_a_hierarchy_the_node_holds_is_read_as_its_terms_are(pg_server_url,
                                                                               tmp_path):
     """A measurement's assay of NCIT (BMI, as the phenopackets schema's examples give it)
@@ -1424,28 +1452,11 @@ async def test_an_assay_of_a_hierarchy_the_node_holds_is_read_as_its_terms_are(p
     filter on `NCIT:C16358` counted only those written so (found by a review, 2026-12-05)."""
     spellings = ["NCIT:C16358", "ncit:C16358", "Ncit:c16358"]
     bmis = [18.5, 22.0, 25.0, 31.2, 27.5, 40.0, 25.0]
-    samples = [f"S{n}" for n in range(len(bmis))]
-    packets = tmp_path / "people.json"
-    packets.write_text(json.dumps([
-        {"subject": {"id": sample}, "measurements": [{
-            "assay": {"id": spellings[n % 3], "label": "Body Mass Index"},
-            "value": {"quantity": {"unit": {"id": "UCUM:kg/m2"}, "value": bmis[n]}}}]}
-        for n, sample in enumerate(samples)]))
-    vcf = "\n".join([
-        "##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                   *samples]),
-        "\t".join(["chr17", "7670000", ".", "C", "T", ".", "PASS", ".", "GT",
-                   *("0/1" for _ in samples)])]) + "\n"
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(db_url, IngestRequest(write_vcf_text(tmp_path / "people.vcf", vcf), PUBLIC,
-                                           GRCH38, AccessLevel.PUBLIC, PUBLIC, workers=1,
-                                           individuals=packets))
-        client, _ = await serve_node(stack, Settings(
-            database_url=db_url, beacon_id="org.test.assays", data_dir=tmp_path / "node",
-            disclosure=OPEN_DISCLOSURE))
+        client = await _measured_node(stack, pg_server_url, tmp_path, [
+            {"subject": {"id": f"S{n}"}, "measurements": [_measurement(
+                spellings[n % 3], "Body Mass Index", "UCUM:kg/m2", bmi)]}
+            for n, bmi in enumerate(bmis)])
         for written in spellings:
             for operator, test in OPERATORS.items():
                 status, body = await _post(client, "/api/individuals", {"query": {
@@ -1458,6 +1469,42 @@ async def test_an_assay_of_a_hierarchy_the_node_holds_is_read_as_its_terms_are(p
         async with client.get("/api/filtering_terms") as response:
             listed = [t["id"] for t in (await response.json())["response"]["filteringTerms"]]
         assert "NCIT:C16358" in listed and "ncit:C16358" not in listed
+
+
+async def test_a_measured_assay_as_an_ontology_filter_counts_those_measured(pg_server_url,
+                                                                             tmp_path):
+    """filtering_terms lists a measured assay (`LOINC:8302-2`, alphanumeric); sent as an
+    ontology filter, its id alone, it asks who has that term, as the Beacon model's
+    `measures[].assayCode` is one: those measured, exact or with descendants, ANDed with the
+    rest. It counted nobody, a false 0 (found by a review, 2026-12-05)."""
+    height, bmi = "LOINC:8302-2", "LOINC:39156-5"
+    people = [(height, "FEMALE"), (height, "MALE"), (None, "FEMALE"), (bmi, "FEMALE"),
+              (height, "FEMALE"), (None, "MALE")]
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, [
+            {"subject": {"id": f"S{n}", "sex": sex}, "measurements": [
+                _measurement(assay, "", "UCUM:cm" if assay == height else "UCUM:kg/m2", 170)]
+             if assay else []}
+            for n, (assay, sex) in enumerate(people)])
+
+        async def count(filters: list[dict[str, Any]]) -> int:
+            status, body = await _post(client, "/api/individuals", {"query": {
+                "requestedGranularity": "count", "filters": filters}})
+            assert status == 200, body
+            sets = body["response"]["resultSets"]
+            return sets[0]["resultsCount"] if sets else 0
+
+        for assay in (height, bmi):
+            for descendants in (True, False):
+                item = {"id": assay, "includeDescendantTerms": descendants}
+                assert await count([item]) == sum(a == assay for a, _ in people)
+                assert await count([item, {"id": FEMALE}]) == sum(
+                    a == assay and sex == "FEMALE" for a, sex in people)
+                assert await count([item, {"id": AGE, "operator": "<", "value": "P999Y"}]) == 0
+        async with client.get("/api/filtering_terms") as response:
+            listed = {t["id"]: t["type"]
+                      for t in (await response.json())["response"]["filteringTerms"]}
+        assert listed[height] == listed[bmi] == "alphanumeric"
 
 
 def test_the_question_key_is_the_repr_of_its_parts():
