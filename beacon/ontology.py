@@ -52,8 +52,10 @@ from pathlib import Path
 # ICD10:C18.0, ICD10:C15-C26, SNOMED:386661006, LOINC:8302-2, DUO:0000042) hold none of these.
 # Printable ASCII only, as every one of those ontologies writes its ids: a zero-width space
 # (`HP:00012\u200b50`) or fullwidth digits (`HP:０００１２５０`) made a term that looked like
-# Seizure and was held under an id no filter names (found by a probe).
-_CODE = r"[^\x00-\x20\x7f-\U0010ffff:<>=!~]"
+# Seizure and was held under an id no filter names (found by a probe). No code holds a list's
+# separator (`,` `;` `|`) either: `HP:0001250;HP:0002315`, two terms, was one nobody holds, a
+# false 0 (found by a review, 2026-12-05).
+_CODE = r"[^\x00-\x20\x7f-\U0010ffff:<>=!~,;|]"
 CURIE = re.compile(rf"[A-Za-z][\w.-]*:(?!/){_CODE}(?:{_CODE}|:[\w.-])*", re.ASCII)
 _ICD10 = "ICD10:"
 _ICD10_CODE = re.compile(r"[A-Z]\d\d(?:\.\d{1,2})?")

@@ -508,6 +508,10 @@ async def test_a_get_value_filter_the_node_cannot_evaluate_is_a_400(world, beaco
     # invisible and fullwidth characters: a term nobody could be found by (found by a probe)
     ({"id": "HP:00012\u200b50"}, "filters[0].id"),
     ("HP:\uff10\uff10\uff10\uff11\uff12\uff15\uff10", "filters[0].id"),
+    # two terms in one id, as a list writes them: a term nobody holds, a false 0 (found by a
+    # review, 2026-12-05)
+    ("HP:0001250;HP:0002315", "filters[0].id"), ("HP:0001250|HP:0002315", "filters[0].id"),
+    ({"id": "HP:0001250,HP:0002315"}, "filters[0].id"),
 ])
 async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world, item, field,
                                                                           beacon_schema):

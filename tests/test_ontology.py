@@ -234,7 +234,11 @@ def test_curies(text: str) -> None:
                                   # no filter names (found by a probe)
                                   "HP:00012\u200b50", "HP:\uff10\uff10\uff10\uff11\uff12",
                                   "HP:0001250\u00a0", "H\uff30:0001250", "H\u00e9:1",
-                                  "HP:0001250\u2060"])
+                                  "HP:0001250\u2060",
+                                  # two terms as a list writes them: no code holds a comma, a
+                                  # semicolon or a bar (found by a review, 2026-12-05)
+                                  "HP:0001250,HP:0002315", "HP:0001250;HP:0002315",
+                                  "HP:0001250|HP:0002315", "HP:0001250;"])
 def test_not_curies(text: str) -> None:
     assert not is_curie(text)
 
