@@ -82,8 +82,9 @@ _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
 def primary(term_id: str) -> str:
     """The id a term is held and filtered under: of a hierarchy the node holds, as its
     ontology writes it (`_PREFIXES`; a code's letters in upper case, as each of them
-    writes its codes; an ICD-10 code without the dagger's or asterisk's mark), a retired
-    HPO id as the id of the term that holds it now; any other id as it is."""
+    writes its codes; an ICD-10 code without the dagger's or asterisk's mark, `C18.-` as
+    its category), a retired HPO id as the id of the term that holds it now; any other id
+    as it is."""
     prefix, _, code = term_id.partition(":")
     written = _PREFIXES.get(prefix.casefold())
     if written is None:
@@ -94,8 +95,9 @@ def primary(term_id: str) -> str:
         return _hpo_retired().get(term_id, term_id)
     if written == "ICD10":
         # the mark of WHO's dagger and asterisk system, which exports write after a code
-        # (`E11.4+`, `G63.2*`), is no part of it: held with it, the code lay under no block
-        code = code.rstrip("*+")
+        # (`E11.4+`, `G63.2*`), is no part of it: held with it, the code lay under no block;
+        # WHO's `C18.-` (a subdivision of C18) is its category
+        code = code.rstrip("*+").removesuffix(".-")
     dotless = _ICD10_DOTLESS.fullmatch(code) if written == "ICD10" else None
     return f"{written}:{dotless[1]}.{dotless[2]}" if dotless else f"{written}:{code}"
 
