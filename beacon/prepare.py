@@ -100,7 +100,9 @@ def prepare(path: Path, workdir: Path) -> Prepared:
                            "skip this step)" if indexed else
                            "read from the top by one worker: it could not be indexed (are "
                            "its records sorted?)"))
-    if path.suffix == ".gz" and not _indexed(path):
+    # by its content, not its name: a plain-text VCF named `.vcf.gz` is read as it is (given
+    # to tabix, the link to it was compressed and removed, and the file said not to exist)
+    if bgzf and path.suffix == ".gz" and not _indexed(path):
         link, indexed = _indexed_link(path, workdir, bcf=False)
         if not indexed:
             return Prepared(path)                  # unsorted or truncated: read as it is

@@ -229,3 +229,16 @@ async def test_a_file_whose_stale_index_cannot_be_rebuilt_is_read_from_the_top(s
     assert report.rows == await _rows(schema) == len(lines)
     assert report.note is not None and "read from the top" in report.note, report.note
     assert report.regions == 1
+
+
+async def test_a_plain_text_vcf_named_gz_is_read_as_the_text_it_is(schema, tmp_path):
+    """A VCF decompressed on the way (a download tool, a copy that kept its name) keeps
+    `.vcf.gz`: it is read as the plain text it is, and left as it is. Taken by its name for
+    an unindexed bgzip file, it was given to tabix to index, which compressed the link to it
+    and removed the link, and the ingest said "no such file"."""
+    path = tmp_path / "cohort.vcf.gz"
+    path.write_text(HEADER + LINES)
+    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                                AccessLevel.PUBLIC, "t", workers=2))
+    assert report.rows == await _rows(schema) == LINES.count("\n")
+    assert path.read_text() == HEADER + LINES and not Path(f"{path}.tbi").exists()
