@@ -47,6 +47,7 @@ from beacon.vcf import (
     Region,
     VcfLayout,
     VcfProblem,
+    check_file,
     contig_length,
     inspect_vcf,
     locate_duplicate,
@@ -328,6 +329,7 @@ async def ingest(db_url: str, request: IngestRequest,
     named against the file given. Its temporary files are in a directory of its own, and
     those of ingests that were killed are removed first (beacon/workdirs.py)."""
     check_dataset_id(request.dataset_id)
+    check_file(request.path)            # before the workers open it: a pipe they wait on
     fork_server.start()
     remove_abandoned()
     with held() as work:

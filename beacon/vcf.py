@@ -484,11 +484,24 @@ def choose_assembly(path: Path, statements: list[AssemblyStatement], given: Asse
     return ASSEMBLIES[first.assembly], f"the header says so ({first})"
 
 
+def check_file(path: Path) -> None:
+    """VcfProblem unless `path` is a regular file. A pipe (`<(zcat cohort.vcf.gz)`, a FIFO,
+    /dev/stdin) is read once, by whoever opens it first, and an ingest reads its file
+    several times, in parallel: its workers, started first, each opened one and waited for a
+    writer for good, and the ingest, having said "no such file", waited for them, deaf to
+    SIGTERM (found by a review, 2026-12-05)."""
+    if path.is_file():
+        return
+    raise VcfProblem(path, "a directory, not a file" if path.is_dir() else
+                     "not a regular file (a pipe, a device or a socket): an ingest reads its "
+                     "file more than once, in parallel; write it to a file first"
+                     if path.exists() else "no such file")
+
+
 def inspect_vcf(path: Path, assembly: Assembly | None, given_by: str = "--assembly",
                 force_assembly: bool = False) -> VcfLayout:
     """The file's layout, on `assembly` (None: the one its header says, `choose_assembly`)."""
-    if not path.is_file():
-        raise VcfProblem(path, "a directory, not a file" if path.is_dir() else "no such file")
+    check_file(path)
     _check_bom(path, _check_bgzf(path))
     try:
         with open_vcf(path) as vf:

@@ -911,3 +911,16 @@ def test_skip_invalid_skips_a_repeated_variant_at_its_line(db_url, tmp_path):
     assert loaded.returncode == 0, loaded.stderr
     assert f"{DATASET}: version 2, 4 variants from 7 records" in loaded.stdout
     assert "skipped 3 invalid records; first: " in loaded.stderr
+
+
+def test_a_pipe_is_refused_at_once_as_not_a_file(db_url, tmp_path):
+    """A named pipe (as `<(zcat cohort.vcf.gz)` gives, or one whose writer is gone) is
+    refused before anything opens it: ingest reads its file several times, in parallel.
+    Its workers, started first, each opened it and waited for a writer for good, and the
+    ingest, having said "no such file", waited for them, deaf to SIGTERM."""
+    pipe = tmp_path / "cohort.vcf"
+    os.mkfifo(pipe)
+    result = gdi_node("ingest", str(pipe), "--dataset", DATASET, env=_env(DATABASE_URL=db_url),
+                      timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {pipe}: not a regular file (a pipe"), result.stderr
