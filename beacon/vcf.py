@@ -814,9 +814,11 @@ def _gt_alleles(gt: str, n_alleles: int) -> list[int]:
     call of more than two alleles (`0/1/1`), whose copies a population's counts cannot hold:
     they are read from which samples carry an allele, are homozygous for it or called one
     (beacon/populations.py `frequency`), so `1/1/1` would be served as two copies and a
-    diploid call's allele number while AC and AN stored three."""
+    diploid call's allele number while AC and AN stored three. VCF 4.4's phasing of the
+    first allele (`|0/1`, `/1`, as htslib writes it where it is not the one inferred) is no
+    allele: read as one, `|0/1` was refused as above two."""
     alleles = []
-    called = gt.replace("|", "/").split("/")
+    called = gt.removeprefix("|").removeprefix("/").replace("|", "/").split("/")
     if len(called) > 2:
         raise ValueError(f"GT {gt!r}: ploidy above 2 is not supported")
     for allele in called:

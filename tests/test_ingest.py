@@ -1284,6 +1284,20 @@ async def test_calls_of_more_than_two_alleles_are_refused_at_their_line(db_url, 
     assert sorted(r[1] for r in await _stored(db_url)) == [99, 199, 299]
 
 
+async def test_vcf_4_4_calls_with_a_leading_phasing_indicator_count_their_alleles(db_url,
+                                                                                  tmp_path):
+    """VCF 4.4 lets a call say the first allele's phasing too (`|0/1`, `/1`), and htslib
+    writes it where it is not the one inferred: `|0/1`, a diploid call, was refused as
+    "ploidy above 2" (its empty first item counted as an allele)."""
+    header = HEADER.replace("VCFv4.2", "VCFv4.4").replace("\tS2", "\tS2\tS3")
+    path = write_vcf_text(tmp_path / "v44.vcf",
+                          header + "chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t|0/1\t/1\t/1/1\n")
+    report = await ingest(db_url, _request(path))
+    assert report.rows == 1
+    # AC: 1 + 1 + 2 of AN 2 + 1 + 2, carried by all three
+    assert await _stored(db_url) == [("1", 99, 100, "A", "G", "SNP", 4, 5, 3)]
+
+
 FILTERED = {"PASS": 100, ".": 200, "LowQual": 300, "LowQual;q10": 400, "q10": 500}
 
 
