@@ -608,23 +608,37 @@ def _measurement(measurement: dict, where: str) -> Measurement | None:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict, Any]]:
-    """(line, row, parser) for each data line of a CSV/TSV file."""
+    """(line, row, parser) for each data line of a CSV/TSV file. A cell longer than
+    Python's csv reads (`csv.field_size_limit()`) is refused at its line: its bare
+    csv.Error failed the ingest naming the VCF (found by a review, 2026-12-05)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        columns = [name.strip() for name in reader.fieldnames or []]
-        unknown = [name for name in columns if name not in _CSV_COLUMNS]
-        if "id" not in columns or unknown:
-            reason = (f"unknown column(s) {', '.join(unknown)}" if unknown
-                      else "no header with an id column")
-            raise PhenopacketProblem(path, 1, f"{reason} (expected {', '.join(_CSV_COLUMNS)})")
-        twice = next((name for n, name in enumerate(columns) if name in columns[:n]), None)
-        if twice is not None:           # the row's dict would keep the last cell, silently
-            raise PhenopacketProblem(path, 1, f"column {twice} given twice")
-        for row in reader:
-            if None in row:
-                raise PhenopacketProblem(path, reader.line_num, "more cells than the header has")
-            cleaned = {key.strip(): (value or "").strip() for key, value in row.items()}
-            yield reader.line_num, cleaned, _csv_individual
+        try:
+            yield from _csv_checked(path, reader)
+        except csv.Error as error:
+            limit = csv.field_size_limit()
+            reason = (f"a cell of more than {limit:,} characters, longer than a CSV cell is "
+                      "read" if "field limit" in str(error) else f"not CSV: {error}")
+            # the csv reader's line: DictReader's own is the last row it gave's
+            raise PhenopacketProblem(path, reader.reader.line_num, reason) from None
+
+
+def _csv_checked(path: Path, reader: csv.DictReader) -> Iterator[tuple[int, dict, Any]]:
+    """_csv_rows' rows, the header's columns checked first."""
+    columns = [name.strip() for name in reader.fieldnames or []]
+    unknown = [name for name in columns if name not in _CSV_COLUMNS]
+    if "id" not in columns or unknown:
+        reason = (f"unknown column(s) {', '.join(unknown)}" if unknown
+                  else "no header with an id column")
+        raise PhenopacketProblem(path, 1, f"{reason} (expected {', '.join(_CSV_COLUMNS)})")
+    twice = next((name for n, name in enumerate(columns) if name in columns[:n]), None)
+    if twice is not None:           # the row's dict would keep the last cell, silently
+        raise PhenopacketProblem(path, 1, f"column {twice} given twice")
+    for row in reader:
+        if None in row:
+            raise PhenopacketProblem(path, reader.line_num, "more cells than the header has")
+        cleaned = {key.strip(): (value or "").strip() for key, value in row.items()}
+        yield reader.line_num, cleaned, _csv_individual
 
 
 def _csv_individual(row: dict, record: int) -> Individual:

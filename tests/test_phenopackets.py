@@ -359,6 +359,11 @@ def test_pretty_printed_phenopackets_one_after_another_are_named_as_such(tmp_pat
     ("id\nA\nA\n", ":3: duplicate subject id 'A' (also record 2)"),
     ("id,sex\nA,MALE,P3Y\n", ":2: more cells than the header has"),
     ("id,sex\nA\x00,MALE\n", ":2: id: holds a NUL character"),
+    # a cell longer than Python's csv reads, which failed the ingest with its bare
+    # "field larger than field limit (131072)", naming the VCF (found by a review)
+    ("id,features\nA,HP:0001250\nB," + "HP:0001250;" * 12_000 + "\n",
+     ":3: a cell of more than 131,072 characters, longer than a CSV cell is read"),
+    ("id," + "x" * 140_000 + "\nA,1\n", ":1: a cell of more than 131,072 characters"),
 ])
 def test_csv_problems(tmp_path: Path, text: str, reason: str) -> None:
     path = _write(tmp_path, "people.csv", text)
