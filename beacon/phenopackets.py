@@ -129,6 +129,7 @@ _COUNTRY = re.compile(r"[A-Za-z]{2}")
 # for the United Kingdom and Greece, which ISO reserves but does not assign.
 _COUNTRY_CONFUSIONS = {"UK": "GB", "EL": "GR"}
 _CSV_COLUMNS = ("id", "sex", "age", "country_of_birth", "diseases", "features")
+_GZIP = b"\x1f\x8b"                             # a gzip file's first bytes
 _SURROGATE = re.compile("[\ud800-\udfff]")     # half of a UTF-16 pair, alone: no character
 _NESTED_TOO_DEEPLY = "JSON nested too deeply to read"     # Python's parser gave up, not the file
 _JSON_FORMS = ("a JSON file holds one JSON array of phenopackets, one phenopacket, or JSON "
@@ -149,6 +150,9 @@ def read_individuals(path: Path) -> list[Individual]:
     try:
         return _unique([_parse(path, record, raw, parse) for record, raw, parse in rows], path)
     except UnicodeDecodeError as error:
+        if error.object[:2] == _GZIP:   # "convert it with iconv" mends no compressed file
+            raise PhenopacketProblem(path, None, "compressed with gzip: give it decompressed "
+                                                 "(gunzip), as JSON, JSON Lines or CSV") from None
         raise PhenopacketProblem(path, None, f"not UTF-8 text (byte "
                                              f"{error.object[error.start]:#04x}); convert it, "
                                              "e.g. with iconv") from None

@@ -4,6 +4,7 @@ CSV; each bad input reported as `file:record: reason`; and the Beacon individual
 checked against the Beacon v2 default model's own subschemas."""
 from __future__ import annotations
 
+import gzip
 import json
 import pickle
 from dataclasses import replace
@@ -474,6 +475,19 @@ def test_a_file_that_is_not_utf8_says_so(tmp_path: Path, name: str) -> None:
         read_individuals(path)
     assert str(caught.value) == (f"{path}: not UTF-8 text (byte 0xff); convert it, e.g. "
                                  "with iconv")
+
+
+@pytest.mark.parametrize("name", ["people.json.gz", "people.csv.gz", "people.json"])
+def test_a_compressed_file_is_said_to_be_compressed(tmp_path: Path, name: str) -> None:
+    """A gzip file (`people.json.gz`, or one so compressed under another name) is said to be
+    one: its first byte past the magic was said not to be UTF-8 ("convert it, e.g. with
+    iconv"), which no conversion mends."""
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(json.dumps([_subject("S1")]).encode()))
+    with pytest.raises(PhenopacketProblem) as caught:
+        read_individuals(path)
+    assert str(caught.value) == (f"{path}: compressed with gzip: give it decompressed "
+                                 "(gunzip), as JSON, JSON Lines or CSV")
 
 
 def test_json_lines_end_at_newlines_only(tmp_path: Path) -> None:
