@@ -421,6 +421,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
         try:
             totals, used, regions = await _load(workers, conn, layout, table, request,
                                                 progress)
+            _refuse_unplaced(layout, totals)
             second = await asyncpg.connect(db_url, server_settings=SESSION)
             try:
                 await store.index_staging(conn, second, table, request.dataset_id,
@@ -464,6 +465,23 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                         totals.failed_filter, assembly=layout.assembly.id,
                         assembly_reason=layout.assembly_reason, sharing=sharing,
                         accounts=kept[0] if kept and kept[0].callers else None)
+
+
+def _refuse_unplaced(layout: VcfLayout, totals: ChunkStats) -> None:
+    """VcfProblem for a file none of whose records lies on the assembly's chromosomes: its
+    contigs are named as no assembly names them (`chr01`), or it is another genome's. Each
+    such record is skipped and counted as a decoy's is, and a file of nothing else loaded as
+    an empty version that replaced the dataset's, exit 0 (found by a review, 2026-12-05)."""
+    if not totals.records or sum(totals.elsewhere.values()) < totals.records:
+        return
+    counted = sorted(totals.elsewhere.items())
+    shown = ", ".join(f"{contig} {n}" for contig, n in counted[:5])
+    more = f" and {len(counted) - 5} more" if len(counted) > 5 else ""
+    raise VcfProblem(layout.path, f"none of its {totals.records} records lies on "
+                                  f"{layout.assembly.id}'s chromosomes (contigs {shown}{more}): "
+                                  "is the file on another genome, or are its contigs named as "
+                                  "no assembly names them (1, chr1, NC_000001.11 are "
+                                  "chromosome 1)?")
 
 
 async def _skip_duplicates(conn: asyncpg.Connection, layout: VcfLayout, table: str,

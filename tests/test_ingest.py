@@ -1350,6 +1350,27 @@ async def test_first_ingest_failure_leaves_no_dataset(db_url, tmp_path):
     assert await _state(db_url) == ([], [])
 
 
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+async def test_a_file_none_of_whose_records_can_be_placed_is_refused_keeping_the_version(
+        db_url, tmp_path, index):
+    """Records on contigs the assembly does not name (`chr01`, another genome's) are skipped
+    and counted as a decoy's are; a file of nothing else loaded as an empty version, which
+    replaced the dataset's with exit 0. It is refused, naming its contigs, and the version
+    in place stays."""
+    good = write_vcf_text(tmp_path / "good.vcf", HEADER + GOOD_LINES)
+    await ingest(db_url, _request(good))
+    before = await _state(db_url)
+    lines = GOOD_LINES.replace("chr1\t", "chr01\t") + GOOD_LINES.replace("chr1\t", "scaffold_7\t")
+    path = write_vcf_text(tmp_path / "off.vcf", HEADER + lines, index=index)
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(path))
+    assert str(problem.value) == (
+        f"{path}: none of its 6 records lies on GRCh38's chromosomes (contigs chr01 3, "
+        "scaffold_7 3): is the file on another genome, or are its contigs named as no "
+        "assembly names them (1, chr1, NC_000001.11 are chromosome 1)?")
+    assert await _state(db_url) == before
+
+
 async def test_grch37_file_is_placed_on_grch37(db_url, tmp_path):
     path = write_vcf(VcfSpec(tmp_path / "b37.vcf.gz", records=1000, samples=2, seed=3,
                              assembly="GRCh37")).path
