@@ -163,11 +163,17 @@ async def check_keys(conn: asyncpg.Connection, dataset_id: str,
 
 
 @asynccontextmanager
-async def dataset_lock(conn: asyncpg.Connection, dataset_id: str) -> AsyncIterator[None]:
-    """Serialises ingests of one dataset across processes (the session holds the lock, and
-    loses it with the session: a lost connection has nothing to unlock, and the error that
-    lost it is the one to raise)."""
-    await conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})", dataset_id)
+async def dataset_lock(conn: asyncpg.Connection, dataset_id: str,
+                       busy: Callable[[], None] | None = None) -> AsyncIterator[None]:
+    """Serialises ingests of one dataset across processes, and a removal with them (the
+    session holds the lock, and loses it with the session: a lost connection has nothing to
+    unlock, and the error that lost it is the one to raise). `busy` is called before waiting
+    for a holder, if there is one."""
+    if busy is None or not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})",
+                                               dataset_id):
+        if busy is not None:
+            busy()
+        await conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})", dataset_id)
     try:
         yield
     finally:

@@ -924,3 +924,45 @@ def test_a_pipe_is_refused_at_once_as_not_a_file(db_url, tmp_path):
                       timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {pipe}: not a regular file (a pipe"), result.stderr
+
+
+async def _waiting_for_the_lock(conn: asyncpg.Connection, sessions: int) -> None:
+    """Until `sessions` sessions wait for an advisory lock (a dataset's), within 60 s."""
+    deadline = time.monotonic() + 60
+    while await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                              "AND NOT granted") < sessions:
+        assert time.monotonic() < deadline, f"fewer than {sessions} sessions wait for the lock"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_removal_waits_for_an_ingest_of_the_dataset_under_way(db_url, small_vcf):
+    """An ingest of the dataset under way swapped its version in after `remove` had said
+    "removed": the dataset was back moments later, as version 1 (found by a review,
+    2026-12-05). The removal waits for the ingest, saying so, and removes what it loaded.
+    Here the ingest under way is one waiting for the dataset's lock, which the test holds
+    as an ingest before its swap does."""
+    from beacon.store import dataset_lock
+    env = _env(DATABASE_URL=db_url)
+    assert gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=env).returncode == 0
+
+    async def started(*args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "node.cli", *args, env=env, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        async with dataset_lock(conn, DATASET):
+            ingest = await started("ingest", str(small_vcf), "--dataset", DATASET)
+            await _waiting_for_the_lock(conn, 1)
+            remove = await started("remove", DATASET, "--yes")
+            await _waiting_for_the_lock(conn, 2)
+        _, ingested = await asyncio.wait_for(ingest.communicate(), 120)
+        _, removed = await asyncio.wait_for(remove.communicate(), 120)
+    finally:
+        await conn.close()
+    assert ingest.returncode == 0, ingested.decode()
+    assert remove.returncode == 0, removed.decode()
+    assert (f"{DATASET}: an ingest of it is under way: waiting for it to end, to remove what "
+            "it loads") in removed.decode()
+    assert DATASET not in _datasets(env)

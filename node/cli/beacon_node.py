@@ -356,7 +356,14 @@ def remove(ctx: click.Context, dataset_id: str, yes: bool) -> None:
 
 
 async def _remove(settings: Settings, dataset_id: str) -> bool:
+    """The removal, once no ingest of the dataset is under way: such an ingest swapped its
+    version in after the removal had said "removed", and the dataset was back (found by a
+    review, 2026-12-05)."""
     from beacon.losses import keep_removed
-    from beacon.store import delete_dataset
-    async with connection(settings) as conn:
+    from beacon.store import dataset_lock, delete_dataset
+
+    def busy() -> None:
+        click.echo(f"{dataset_id}: an ingest of it is under way: waiting for it to end, to "
+                   "remove what it loads (Ctrl-C leaves the dataset as it is)", err=True)
+    async with connection(settings) as conn, dataset_lock(conn, dataset_id, busy):
         return await delete_dataset(conn, dataset_id, carry=keep_removed)
