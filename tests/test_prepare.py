@@ -242,3 +242,33 @@ async def test_a_plain_text_vcf_named_gz_is_read_as_the_text_it_is(schema, tmp_p
                                                 AccessLevel.PUBLIC, "t", workers=2))
     assert report.rows == await _rows(schema) == LINES.count("\n")
     assert path.read_text() == HEADER + LINES and not Path(f"{path}.tbi").exists()
+
+
+
+def _with_the_index_of(path: Path, other_lines: str, tmp_path: Path) -> None:
+    """An index of another file beside `path`, written after it: fresh by its time."""
+    other = tmp_path / "other.vcf"
+    other.write_text(HEADER + other_lines)
+    index = Path(f"{pysam.tabix_index(str(other), preset='vcf', force=True)}.tbi")
+    Path(f"{path}.tbi").write_bytes(index.read_bytes())
+
+
+async def test_an_index_not_listing_a_contig_the_file_has_is_refused(schema, tmp_path):
+    """An index newer than its file but made for another one (copied beside it; a file
+    replaced under a kept index) that lists chr1 alone: the regions are planned from the
+    index's contigs, so chr2's records were never read, and half the file loaded, exit 0.
+    The record after a contig's last region, on a contig the index does not list, says the
+    index is not the file's."""
+    text = tmp_path / "cohort.vcf"
+    text.write_text(HEADER + LINES)
+    path = Path(f"{text}.gz")
+    pysam.tabix_compress(str(text), str(path))
+    _with_the_index_of(path, "".join(line for line in LINES.splitlines(keepends=True)
+                                     if line.startswith("chr1\t")), tmp_path)
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                           AccessLevel.PUBLIC, "t", workers=2))
+    assert str(problem.value).startswith(
+        f"{path}: its index does not list contig chr2, which has records: the index is "
+        "another file's, or an earlier version's"), problem.value
+    assert await _rows(schema) == 0
