@@ -21,7 +21,7 @@ import os
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain, takewhile
@@ -961,8 +961,10 @@ def _batches(layout: VcfLayout, region: Region | None, options: ReadOptions,
             except (OSError, ValueError) as exc:    # a broken line the index's fetch parsed
                 raise _malformed(layout, region, options, stats, mark, exc) from None
             if first is not None:
-                yield from _read(layout, region, chain((first,), handle), options, stats,
-                                 first.rid)
+                after = yield from _read(layout, region, chain((first,), handle), options,
+                                         stats, first.rid)
+                if after is not None:
+                    _check_index(layout, region, handle, after)
         except UnicodeDecodeError as exc:   # pysam decodes CHROM, REF, ALT and strings
             raise _not_utf8(layout, region, stats, exc) from None
 
@@ -1089,7 +1091,7 @@ def _first_record(vf: pysam.VariantFile, region: Region) -> pysam.VariantRecord 
 
 def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.VariantRecord],
           options: ReadOptions, stats: ChunkStats, contig: int | None = None
-          ) -> Iterator[list[tuple]]:
+          ) -> Generator[list[tuple], None, pysam.VariantRecord | None]:
     """The rows of the records, in lists of those of _BATCH_EVERY records or fewer: a
     generator's every step cost more than making a row.
 
@@ -1115,6 +1117,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     out: list[tuple] = []                   # the rows of this batch
     mark = options.htslib_log.mark() if options.htslib_log else 0
     last_rid, chrom, length = -1, None, 0   # the contig of the record before, placed
+    after = None                            # the record after the region, if one was read
     while True:
         try:
             rec = next(iterator)
@@ -1124,8 +1127,7 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
             raise _malformed(layout, region, options, stats, mark, exc) from None
         start, rid = rec.start, rec.rid
         if contig is not None and (rid != contig or (stop is not None and start >= stop)):
-            if rid != contig and rec.chrom not in layout.indexed_contigs:
-                raise _unlisted(layout, region, rec.chrom)
+            after = rec
             break
         stats.records += 1
         if stats.records % _BATCH_EVERY == 0:
@@ -1221,20 +1223,37 @@ def _read(layout: VcfLayout, region: Region | None, iterator: Iterator[pysam.Var
     if out:
         stats.rows += len(out)
         yield out
+    return after
 
 
-def _unlisted(layout: VcfLayout, region: Region | None, chrom: str) -> VcfProblem:
-    """A contig with records that the file's index does not list, found after a region of
-    the contig before it: the index was made for another file (copied beside it, or kept
-    while the file was replaced) and is newer than it, so not taken for stale
-    (beacon/prepare.py). The regions are planned from the index's contigs: the contig's
-    records were never read, and the rest of the file loaded, exit 0 (found by a review,
-    2026-12-05)."""
-    locus = f"in {region.contig}:{region.start + 1}-{region.end}" if region else None
-    return VcfProblem(layout.path, f"its index does not list contig {chrom}, which has "
-                                   "records: the index is another file's, or an earlier "
-                                   "version's; index the file again (`tabix -f -p vcf`, or "
-                                   "`bcftools index -f`)", locus=locus, binary=layout.binary)
+_INDEX_AGAIN = ("the index is another file's, or an earlier version's; index the file "
+                "again (`tabix -f -p vcf`, or `bcftools index -f`)")
+
+
+def _check_index(layout: VcfLayout, region: Region, vf: pysam.VariantFile,
+                 after: pysam.VariantRecord) -> None:
+    """VcfProblem unless the file's index finds `after`, the record read after the region,
+    where the region that holds it will look for it (`_first_record`): from the region's
+    end, or from its contig's start. An index made for another file (copied beside it, or
+    kept while the file was replaced) or for an earlier version of it, but newer than the
+    file, is not taken for stale (beacon/prepare.py): a contig it does not list was never
+    read, nor the records it has no bins for (those appended since), and the rest of the
+    file loaded, exit 0 (found by a review, 2026-12-05). One fetch a region."""
+    if after.chrom not in layout.indexed_contigs:
+        raise VcfProblem(layout.path, f"its index does not list contig {after.chrom}, which "
+                                      f"has records: {_INDEX_AGAIN}", binary=layout.binary)
+    if after.start < 0:                 # POS 0: refused where it is read
+        return
+    begin = region.end if after.chrom == region.contig else 0
+    try:
+        found = _first_record(vf, Region(after.chrom, begin, after.start + 1))
+    except (OSError, ValueError):       # its offsets lead into the middle of a line
+        found = None
+    if found is None or (found.start, found.alleles) != (after.start, after.alleles):
+        raise VcfProblem(layout.path, f"its index does not find the record at "
+                                      f"{after.chrom}:{after.pos}, after those of "
+                                      f"{region.contig}:{region.start + 1}-{region.end}: "
+                                      f"{_INDEX_AGAIN}", binary=layout.binary)
 
 
 def _counted_rows(rec: pysam.VariantRecord, chrom: str, start: int, alleles: tuple[str, ...],
