@@ -343,16 +343,25 @@ def _header(path: Path) -> Iterator[str]:
         yield from takewhile(lambda line: line.startswith("#"), fh)
 
 
+_FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
+
+
 def _sample_problem(path: Path) -> tuple[int, str] | None:
-    """(line, reason) of the first sample name the #CHROM line gives twice, or gives empty
+    """(line, reason) of a #CHROM line whose fixed columns are not the eight, tab-separated
+    (spaces, an editor's doing), or of the first sample name it gives twice, or gives empty
     (a tab at the line's end). htslib refuses such a header with only "does not have valid
     header" (its reason goes to stderr, which is kept quiet), though nothing else of it may
     be wrong."""
     try:
         for number, line in enumerate(_header(path), start=1):
             if line.startswith("#CHROM"):
+                columns = line.rstrip("\r\n").split("\t")
+                if columns[:8] != list(_FIXED_COLUMNS):
+                    return number, ("the #CHROM line does not give the eight columns "
+                                    f"{' '.join(_FIXED_COLUMNS)}, separated by tabs (not "
+                                    "spaces)")
                 seen: set[str] = set()
-                for name in line.rstrip("\r\n").split("\t")[9:]:
+                for name in columns[9:]:
                     if not name:
                         return number, ("a sample without a name in the #CHROM line (a tab "
                                         "at its end, or two together): each sample needs one")

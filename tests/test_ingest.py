@@ -712,7 +712,7 @@ BAD_INPUTS = {
                                                        + GOOD_LINES, index=False),
                               ["bom.vcf.gz:1: starts with a UTF-8 byte-order mark; remove it"]),
     "header_without_columns": (lambda d: _write(d / "h.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\n"),
-                               ["h.vcf", "not a readable VCF/BCF file (does not have valid header)"]),
+                               ["h.vcf:2: the #CHROM line does not give the eight columns"]),
     "truncated_bgzip": (lambda d: _truncated(d), ["truncated", "BGZF"]),
     "bad_pos_unindexed": (lambda d: write_vcf_text(d / "p.vcf", HEADER + GOOD_LINES
                                                    + "chr1\tabc\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0|0\n",
@@ -780,6 +780,12 @@ BAD_INPUTS = {
         "#CHROM", '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n#CHROM')
         + GOOD_LINES + "chr1\t400\t.\tA\tG\t.\t.\t.\tDP:GT\t6:0|1\t5\n"),
         [":10: sample S2 has no GT, which FORMAT DP:GT names"]),
+    # a #CHROM line whose columns are separated by spaces (an editor's doing): htslib said
+    # only "does not have valid header", naming no line (found by a review, 2026-12-05)
+    "chrom_line_spaced": (lambda d: _write(d / "w.vcf", HEADER.replace(
+        "#CHROM\tPOS\tID", "#CHROM POS ID") + GOOD_LINES),
+        ["w.vcf:5: the #CHROM line does not give the eight columns #CHROM POS ID REF ALT "
+         "QUAL FILTER INFO, separated by tabs (not spaces)"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
     "a_directory": (lambda d: d, ["a directory, not a file"]),      # was "no such file"
     # a first line that is not ##fileformat and a NUL further on: htslib recognises no format
