@@ -400,7 +400,28 @@ def _header_problem(path: Path, text: list[str] | None, samples: tuple[str, ...]
     if long is not None:
         return VcfProblem(path, f"sample name {long[:40]!r}... is {len(long)} characters, more "
                                 f"than the node stores ({SAMPLE_NAME_CHARACTERS})", line=chrom)
+    if chrom is not None and text is not None:
+        return _columns_problem(path, len(text[chrom - 1].rstrip("\r\n").split("\t")),
+                                len(text) + 1)
     return None
+
+
+def _columns_problem(path: Path, named: int, line: int) -> VcfProblem | None:
+    """The first record (at `line`) giving more columns than the #CHROM line names (`named`),
+    a tab at its end aside: a sample whose name the header lost. htslib reads the columns
+    the header names and drops the rest, that sample's calls, without a word (found by a
+    review, 2026-12-05). The first record says it for a header that lost a name."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rt", errors="replace") if compressed
+          else path.open("rt", errors="replace")) as fh:
+        record = next((text for text in fh if not text.startswith("#")), None)
+    given = len(record.rstrip("\r\n").rstrip("\t").split("\t")) if record else 0
+    if given <= named:
+        return None
+    return VcfProblem(path, f"{given} columns, where the #CHROM line names {named}: the "
+                            "header lacks a column's name (a sample's?), and its values would "
+                            "be left unread", line=line)
 
 
 _CONTIG_FIELD = re.compile(r'(\w+)=("[^"]*"|[^,>]*)')

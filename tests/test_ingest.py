@@ -786,6 +786,13 @@ BAD_INPUTS = {
         "#CHROM\tPOS\tID", "#CHROM POS ID") + GOOD_LINES),
         ["w.vcf:5: the #CHROM line does not give the eight columns #CHROM POS ID REF ALT "
          "QUAL FILTER INFO, separated by tabs (not spaces)"]),
+    # records of a sample more than the #CHROM line names (its name lost from the header):
+    # htslib reads the named ones and drops the column, that sample's calls, without a word
+    # (found by a review, 2026-12-05); a tab at a record's end is no column
+    "more_columns_than_named": (lambda d: write_vcf_text(d / "x.vcf", HEADER + "".join(
+        line.replace("\n", "\t1|1\n") for line in GOOD_LINES)),
+        ["x.vcf.gz:6: 12 columns, where the #CHROM line names 11: the header lacks a "
+         "column's name"]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
     "a_directory": (lambda d: d, ["a directory, not a file"]),      # was "no such file"
     # a first line that is not ##fileformat and a NUL further on: htslib recognises no format
