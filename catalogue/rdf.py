@@ -321,6 +321,12 @@ def _service(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
 _DESCRIBE = {"dataset": _dataset, "distribution": _distribution, "service": _service}
 
 
+def _language_rank(language: str | None) -> int:
+    """How much a text in `language` is wanted: English, regional English, none, any other."""
+    tag = (language or "").lower()
+    return 0 if tag == LANG else 1 if tag.startswith(LANG + "-") else 2 if not tag else 3
+
+
 class _Reader:
     """Reads one dataset's properties, naming the missing or invalid one when it fails."""
 
@@ -341,16 +347,17 @@ class _Reader:
                             f"{'the dataset' if subject is None else subject}")
         return value
 
-    def text(self, predicate: URIRef) -> str:
-        """One language's value: English, else untagged, else any."""
-        values = [v for v in self.graph.objects(self.subject, predicate) if isinstance(v, Literal)]
+    def text(self, predicate: URIRef, subject: Node | None = None) -> str:
+        """One language's value: English (`en`, then a regional `en-GB`, in any case: BCP 47
+        tags are case-insensitive, and rdflib keeps them as written), else untagged, else
+        any. Only `en` counted, so a node's `@en-GB` text lost to its `@de` one, whose tag
+        sorts first, and the German was served on as English."""
+        values = [v for v in self.graph.objects(subject or self.subject, predicate)
+                  if isinstance(v, Literal)]
         if not values:
-            raise self.fail(f"missing {self.graph.qname(predicate)}")
-        for wanted in (LANG, None):
-            for value in values:
-                if value.language == wanted:
-                    return str(value)
-        return str(min(values))
+            raise self.fail(f"missing {self.graph.qname(predicate)}"
+                            + ("" if subject is None else f" on {subject}"))
+        return str(min(values, key=lambda v: (_language_rank(v.language), v)))
 
     def iris(self, predicate: URIRef) -> list[str]:
         """All IRI values; the GDI shapes require at least one for each property read so."""
@@ -377,14 +384,14 @@ class _Reader:
     def agent(self, predicate: URIRef) -> Agent:
         node = self.one(predicate)
         identifier = self.optional(DCTERMS.identifier, node)
-        return Agent(name=str(self.one(FOAF.name, node)),
+        return Agent(name=self.text(FOAF.name, node),
                      identifier=str(identifier) if identifier is not None else None)
 
     def contact(self, node: Node) -> ContactPoint:
         email = str(self.one(VCARD.hasEmail, node))
         if not email.startswith("mailto:"):
             raise self.fail(f"vcard:hasEmail <{email}> is not a mailto: IRI")
-        return ContactPoint(name=str(self.one(VCARD.fn, node)), email=email[len("mailto:"):])
+        return ContactPoint(name=self.text(VCARD.fn, node), email=email[len("mailto:"):])
 
     def beacon_distribution(self) -> Node:
         """The distribution whose access service has an endpoint (the Beacon)."""

@@ -940,6 +940,30 @@ async def test_documents_beginning_with_a_byte_order_mark_are_harvested(catalogu
     assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]["title"] == "Marked"
 
 
+async def test_an_english_text_tagged_en_gb_or_en_us_wins_over_other_languages(catalogue):
+    """A node stating its title, description and agents' names in German and in English
+    tagged `en-GB` or `en-US` (BCP 47 tags, case-insensitive, which rdflib keeps as
+    written): the record must hold the English ones. Only a tag equal to `en` counted, so
+    the German text, whose tag sorts first, was taken and served on as `@en`."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool)
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        replacements = {'"Dataset GDI-FI-SYN-002"@en': '"Datensatz"@de, "English title"@en-GB',
+                        '"Synthetic variants"@en': '"Varianten"@de, "English text"@EN-us',
+                        'foaf:name "Example"': 'foaf:name "Beispiel"@de, "Example"@en-GB'}
+        for old, new in replacements.items():
+            assert old in document, old
+            document = document.replace(old, new)
+        fake.broken = {path: (200, document)}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.problems == [], outcome
+    _, held = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+    assert (held["title"], held["description"]) == ("English title", "English text"), held
+    assert held["publisher"]["name"] == held["creator"]["name"] == "Example", held
+
+
 async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
         catalogue):
     """As a push is refused, a harvested dataset document whose date has no time zone is
