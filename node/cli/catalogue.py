@@ -116,10 +116,13 @@ def search(ctx: click.Context, text: str, url: str | None, country: str | None,
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
+    from node.logs import shown
     click.echo(f"{answer['total']} datasets")
     for d in answer["datasets"]:
-        click.echo(f"{d['identifier']!s:<20} {d.get('country') or '--'!s:<3} "
-                   f"{d['accessRights']!s:<11} {d['nodeId']!s:<24} {d['title']}")
+        # Any node's text: a line break in a title forged a row, and its escape sequences
+        # reached the operator's terminal as they came
+        click.echo(shown(f"{d['identifier']!s:<20} {d.get('country') or '--'!s:<3} "
+                         f"{d['accessRights']!s:<11} {d['nodeId']!s:<24} {d['title']}"))
 
 
 def _listing(answer: dict) -> bool:
