@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # it, one node's document stalled the whole catalogue service, its API and FAIR Data Point.
 MAX_DOCUMENT_BYTES = 2_000_000
 _PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="harvest-turtle")
+# Links off the node's origin are never fetched, but reported: passed over unsaid, a node
+# was listed healthy, with no problem, while the datasets they led to were withdrawn. The
+# first few by URL, then how many more (a document may hold thousands).
+MAX_LINKS_REPORTED = 10
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class DocumentError(Exception):
 class Walk:
     records: list[CatalogueRecord] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)   # dataset URL -> reason
+    off_origin: list[str] = field(default_factory=list)    # links not followed (the first few)
+    off_origin_count: int = 0
     fatal: str | None = None                                    # why nothing may be withdrawn
     documents: int = 0
 
@@ -145,9 +151,15 @@ async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
             return result
         datasets = {str(o) for o in graph.objects(URIRef(url), DCAT.dataset)}
         for child in contained(graph, url):
-            if child not in seen and _origin(child) == origin:
-                seen.add(child)
+            if child in seen:
+                continue
+            seen.add(child)
+            if _origin(child) == origin:
                 queue.append((child, child in datasets))
+            else:
+                result.off_origin_count += 1
+                if result.off_origin_count <= MAX_LINKS_REPORTED:
+                    result.off_origin.append(child)
     return result
 
 
@@ -181,7 +193,12 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
         log.error("harvest of node %s failed, nothing withdrawn: %s", node.id, found.fatal)
         await store.record_harvest(pool, node.id, False, found.fatal)
         return HarvestOutcome(node.id, False, [found.fatal])
-    reported = [f"<{url}>: {reason}" for url, reason in found.unreadable.items()]
+    reported = [f"<{link}>: not followed, not at the origin of the node's fdpUrl "
+                f"{node.fdp_url}" for link in found.off_origin]
+    if found.off_origin_count > len(found.off_origin):
+        reported.append(f"{found.off_origin_count - len(found.off_origin)} more links not "
+                        "followed, not at that origin")
+    reported += [f"<{url}>: {reason}" for url, reason in found.unreadable.items()]
     refused = problems(node, found.records)
     reported += [p.message for p in refused]
     refused_ids = {p.dataset for p in refused}

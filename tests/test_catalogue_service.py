@@ -32,6 +32,7 @@ from beacon.store import delete_dataset, list_datasets
 from catalogue import store
 from catalogue.harvest import (
     MAX_DOCUMENT_BYTES,
+    MAX_LINKS_REPORTED,
     HarvestConfig,
     HarvestOutcome,
     harvest_all,
@@ -962,6 +963,57 @@ async def test_an_english_text_tagged_en_gb_or_en_us_wins_over_other_languages(c
     _, held = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
     assert (held["title"], held["description"]) == ("English title", "English text"), held
     assert held["publisher"]["name"] == held["creator"]["name"] == "Example", held
+
+
+async def test_a_link_off_the_nodes_origin_is_reported_and_never_fetched(catalogue):
+    """A node's root and catalog linking documents at another origin (another port here,
+    where a server counts what it is asked): they are not fetched, as before, and each is
+    reported. They were passed over without a word: the node listed healthy with no
+    problem while its datasets were withdrawn, the operator with nothing to go by."""
+    asked: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        return web.Response(status=404)
+
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool)
+        other_port = free_port()
+        other = web.Application()
+        other.router.add_get("/{tail:.*}", elsewhere)
+        await serve_app(stack, other, other_port)
+        assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        documents = {}
+        for path in ("/fdp", "/fdp/catalog/main"):
+            async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+                documents[path] = await got.text()
+        away = f"http://127.0.0.1:{other_port}/fdp/catalog/main"
+        off_dataset = f"http://127.0.0.1:{other_port}/fdp/dataset/GDI-FI-SYN-002"
+        local_dataset = dataset_iri(f"{fake.base}/fdp", "GDI-FI-SYN-002")
+        assert local_dataset in documents["/fdp/catalog/main"]
+        fake.broken = {
+            "/fdp": (200, documents["/fdp"].replace("ldp:contains <", f"ldp:contains <{away}>, <")),
+            "/fdp/catalog/main": (200, documents["/fdp/catalog/main"].replace(local_dataset,
+                                                                              off_dataset))}
+        assert away in fake.broken["/fdp"][1]
+        [outcome] = await _harvest(catalogue)
+        assert asked == []
+        assert outcome.healthy and outcome.upserted == ["GDI-FI-SYN-001"], outcome
+        assert outcome.withdrawn == ["GDI-FI-SYN-002"]
+        assert sorted(p for p in outcome.problems if "not followed" in p) == sorted(
+            f"<{link}>: not followed, not at the origin of the node's fdpUrl {fake.base}/fdp"
+            for link in (away, off_dataset)), outcome.problems
+        node_row = await store.get_node(catalogue.pool, NODE)
+        assert away in (node_row.last_error or "")
+
+        many = ", ".join(f"<{away}{i}>" for i in range(1000))     # the first few, named
+        fake.broken["/fdp"] = (200, documents["/fdp"].replace("ldp:contains <",
+                                                              f"ldp:contains {many}, <"))
+        [outcome] = await _harvest(catalogue)
+        assert asked == [] and outcome.healthy, outcome
+        assert len(outcome.problems) == MAX_LINKS_REPORTED + 1, outcome.problems
+        assert outcome.problems[-1] == f"{1001 - MAX_LINKS_REPORTED} more links not followed, " \
+            "not at that origin"
 
 
 async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
