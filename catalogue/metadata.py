@@ -27,9 +27,11 @@ from catalogue.record import (
     IRI,
     MAX_DESCRIPTION,
     MAX_EMAIL,
+    MAX_IRIS,
     MAX_KEYWORDS,
     MAX_NAME,
     MAX_TITLE,
+    IriText,
     Keyword,
     refuse_unstorable,
 )
@@ -71,11 +73,14 @@ class DatasetMetadata(BaseModel):
                                       max_length=MAX_EMAIL)
     contact_name: str | None = Field(default=None, alias="contactName", min_length=1,
                                      max_length=MAX_NAME)
-    health_categories: list[str] = Field(default_factory=lambda: [HUMAN_GENOMIC],
-                                         alias="healthCategories", min_length=1)
-    applicable_legislation: list[str] = Field(default_factory=lambda: [EHDS_REGULATION],
-                                              alias="applicableLegislation", min_length=1)
-    themes: list[str] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1)
+    health_categories: list[IriText] = Field(default_factory=lambda: [HUMAN_GENOMIC],
+                                             alias="healthCategories", min_length=1,
+                                             max_length=MAX_IRIS)
+    applicable_legislation: list[IriText] = Field(default_factory=lambda: [EHDS_REGULATION],
+                                                  alias="applicableLegislation", min_length=1,
+                                                  max_length=MAX_IRIS)
+    themes: list[IriText] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1,
+                                  max_length=MAX_IRIS)
 
     @field_validator("identifier")
     @classmethod

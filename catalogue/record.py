@@ -59,7 +59,14 @@ MAX_KEYWORDS = 100
 # harvester reads (catalogue/harvest.py), the catalogue's own harvest included
 MAX_NAME = 1_000
 MAX_EMAIL = 254
+# An IRI (the record's, its Beacon's, a theme, category or legislation) and how many of each
+# list: unbounded, a 2.5 MB IRI or 40,000 legislation IRIs (written twice, in the dataset
+# and its distribution) made the dataset's document larger than any harvester reads, as a
+# long name did. At these bounds a dataset's document stays under some 200 kB.
+MAX_IRI = 2_000
+MAX_IRIS = 20
 Keyword = Annotated[str, Field(max_length=MAX_KEYWORD)]
+IriText = Annotated[str, Field(max_length=MAX_IRI)]
 # The dates a record may state: time-zoned (a date without a zone could not be compared with
 # the others, and the FAIR Data Point's date, the latest of them, was a 500 for the whole
 # federation), from 1900 and at most a day ahead of now (a clock a day wrong). A date in
@@ -177,14 +184,18 @@ class CatalogueRecord(_Storable):
 
     identifier: str = Field(max_length=MAX_IDENTIFIER,
                             description="GDI dataset id = Beacon resultSet id = visa value")
-    iri: str = Field(description="The dataset's IRI on its node's FAIR Data Point")
+    iri: str = Field(max_length=MAX_IRI,
+                     description="The dataset's IRI on its node's FAIR Data Point")
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
     access_rights: AccessRights = Field(alias="accessRights")
     keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
-    themes: list[str] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1)
-    health_categories: list[str] = Field(alias="healthCategories", min_length=1)
-    applicable_legislation: list[str] = Field(alias="applicableLegislation", min_length=1)
+    themes: list[IriText] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1,
+                                  max_length=MAX_IRIS)
+    health_categories: list[IriText] = Field(alias="healthCategories", min_length=1,
+                                             max_length=MAX_IRIS)
+    applicable_legislation: list[IriText] = Field(alias="applicableLegislation", min_length=1,
+                                                  max_length=MAX_IRIS)
     publisher: Agent
     creator: Agent
     contact_point: ContactPoint | None = Field(default=None, alias="contactPoint")
@@ -199,7 +210,7 @@ class CatalogueRecord(_Storable):
                                               le=MAX_COUNT)
     issued: AwareDatetime
     modified: AwareDatetime
-    beacon_url: str = Field(alias="beaconUrl",
+    beacon_url: str = Field(alias="beaconUrl", max_length=MAX_IRI,
                             description="Endpoint of the Beacon that answers for this dataset")
 
     _iso_country = field_validator("country")(assigned_country)

@@ -43,6 +43,8 @@ from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
     MAX_DESCRIPTION,
+    MAX_IRI,
+    MAX_IRIS,
     MAX_KEYWORD,
     MAX_KEYWORDS,
     MAX_NAME,
@@ -1729,6 +1731,53 @@ async def test_a_name_too_long_for_a_harvested_document_is_refused_naming_it(cat
     with pytest.raises(ValueError, match="publisher_name"):
         CatalogueSettings(data_dir=catalogue.settings.data_dir,
                           publisher_name="p" * (MAX_NAME + 1))
+
+
+async def test_an_iri_too_long_or_too_many_iris_are_refused_naming_the_field(catalogue):
+    """Names and texts were bounded so that a dataset's document stays one a harvester
+    reads (harvest.MAX_DOCUMENT_BYTES), but not the IRIs: a 2.5 MB `iri` or `beaconUrl`,
+    or 40,000 legislation IRIs (written twice, in the dataset and its distribution), were
+    taken, and the catalogue's own document for the dataset was past what any harvest,
+    its own included, reads. A registration's URLs, written into every document of the
+    node's, likewise. A record at the bounds is taken and read back whole from the
+    catalogue's FAIR Data Point."""
+    fi = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    assert (await catalogue.put(path, _registration(fi), TOKENS[NODE]))[0].status == 200
+    long_path = "x" * (MAX_DOCUMENT_BYTES + 500_000)
+    record = _record("GDI-FI-SYN-001", fi).to_json()
+    legislation = [f"http://data.europa.eu/eli/reg/{i}/oj" for i in range(40_000)]
+    for changes, named in (({"iri": f"{fi}/dataset/{long_path}"}, "records.0.iri"),
+                           ({"beaconUrl": f"http://fi.example/api/{long_path}"},
+                            "records.0.beaconUrl"),
+                           ({"themes": [HEALTH_THEME, f"{EU_DATA_THEME}{long_path}"]},
+                            "records.0.themes"),
+                           ({"applicableLegislation": legislation},
+                            "records.0.applicableLegislation"),
+                           ({"themes": [f"{EU_DATA_THEME}T{i}" for i in range(MAX_IRIS + 1)]},
+                            "records.0.themes")):
+        response, body = await catalogue.put(path + "/datasets", {"records": [record | changes]},
+                                             TOKENS[NODE])
+        assert response.status == 400 and named in body["error"]["message"], (named, body)
+    response, body = await catalogue.put(path, _registration(fi) | {
+        "beaconUrl": f"http://fi.example/api/{long_path}"}, TOKENS[NODE])
+    assert response.status == 400 and "beaconUrl" in body["error"]["message"], body
+
+    def longest(prefix: str) -> str:
+        return prefix + "y" * (MAX_IRI - len(prefix))
+    largest = record | {
+        "iri": longest(f"{fi}/dataset/GDI-FI-SYN-001/"),
+        "beaconUrl": longest("http://fi.example/api/"),
+        "themes": [HEALTH_THEME] + [longest(f"{EU_DATA_THEME}{i}/") for i in range(MAX_IRIS - 1)],
+        "applicableLegislation": [longest(f"http://eli.example/{i}/") for i in range(MAX_IRIS)]}
+    response, body = await catalogue.put(path + "/datasets", {"records": [largest]},
+                                         TOKENS[NODE])
+    assert response.status == 200, body
+    async with aiohttp.ClientSession() as session:
+        found = await walk(session, f"{catalogue.url}/fdp", 5, 10)
+    assert found.fatal is None and found.unreadable == {}, found
+    assert [r.to_json() for r in found.records] == [
+        CatalogueRecord.model_validate(largest).to_json()]
 
 
 async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue, caplog):

@@ -40,8 +40,11 @@ from catalogue.rdf import (
     resource_graph,
 )
 from catalogue.record import (
+    EU_DATA_THEME,
     HEALTH_THEME,
     MAX_DESCRIPTION,
+    MAX_IRI,
+    MAX_IRIS,
     MAX_KEYWORD,
     MAX_KEYWORDS,
     MAX_NAME,
@@ -548,6 +551,13 @@ COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
     (COMPLETE | {"creator": "c" * (MAX_NAME + 1)}, "creator"),
     (COMPLETE | {"contactName": "c" * (MAX_NAME + 1)}, "contactName"),
     (COMPLETE | {"contactEmail": "d" * 250 + "@fi.example"}, "contactEmail"),
+    (COMPLETE | {"applicableLegislation": ["http://eli.example/" + "x" * MAX_IRI]},
+     "applicableLegislation.0"),
+    (COMPLETE | {"applicableLegislation": [f"http://eli.example/{i}"
+                                           for i in range(MAX_IRIS + 1)]},
+     "applicableLegislation"),
+    (COMPLETE | {"themes": [HEALTH_THEME] + [f"{EU_DATA_THEME}T{i}" for i in range(MAX_IRIS)]},
+     "themes"),
     # loaded, and the ingest failed with `str is not valid UTF-8`, naming neither
     (COMPLETE | {"keywords": ["ok", "bad \ud800"]}, "keywords.1: holds a lone surrogate"),
     (COMPLETE | {"note \udfff": "x"},

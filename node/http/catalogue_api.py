@@ -28,6 +28,7 @@ from catalogue.record import (
     EU_ACCESS_RIGHT,
     EU_DATA_THEME,
     IRI,
+    MAX_IRI,
     AccessRights,
     CatalogueRecord,
     refuse_unstorable,
@@ -52,9 +53,9 @@ class NodeRegistrationBody(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
-    # IRIs RDF can write: the node's datasets are published under them
-    beacon_url: str = Field(alias="beaconUrl", pattern=IRI.pattern)
-    fdp_url: str = Field(alias="fdpUrl", pattern=IRI.pattern)
+    # IRIs RDF can write, bounded as a record's: the node's datasets are published under them
+    beacon_url: str = Field(alias="beaconUrl", pattern=IRI.pattern, max_length=MAX_IRI)
+    fdp_url: str = Field(alias="fdpUrl", pattern=IRI.pattern, max_length=MAX_IRI)
 
     _iso_country = field_validator("country")(assigned_country)
 
