@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,11 +81,14 @@ class HarvestOutcome:
     upserted: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
+    def summary(self, shown: Callable[[str], str] = str) -> str:
+        """The outcome in lines, each problem's text through `shown`: a problem quotes the
+        node's documents, and a terminal acted on the escape sequences and line breaks an
+        IRI of them held (`gdi-node catalogue harvest` passes node.logs.shown)."""
         state = "ok" if self.healthy else "FAILED"
         text = (f"{self.node_id}: {state}, {len(self.upserted)} datasets, withdrawn "
                 f"{self.withdrawn or 'none'}")
-        return text + "".join(f"\n  problem: {p}" for p in self.problems)
+        return text + "".join(f"\n  problem: {shown(p)}" for p in self.problems)
 
 
 def _origin(url: str) -> tuple[str, str]:

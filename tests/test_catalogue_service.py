@@ -1376,6 +1376,37 @@ async def test_cli_search_prints_a_nodes_title_as_one_line_without_terminal_cont
     assert not any(c in found.stdout for c in "\x1b\x07\x9b\u2028"), found.stdout
 
 
+async def test_cli_harvest_prints_a_problem_quoting_a_nodes_document_as_one_line(
+        pg_server_url, tmp_path):
+    """`gdi-node catalogue harvest` prints each node's problems, which quote its documents:
+    an access-rights IRI written with `\\u001B` and `\\u000A` escapes in Turtle (rdflib takes
+    them) reached the operator's terminal as an escape sequence and a forged line."""
+    from tests.test_cli import _env, gdi_node
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        url = await stack.enter_async_context(fresh_database(pg_server_url))
+        settings = _catalogue_settings(tmp_path, free_port())
+        pool = await create_pool(url, settings, MIGRATIONS)
+        stack.push_async_callback(pool.close)
+        fake = await registered_fake(stack, pool)
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        rights = "<http://publications.europa.eu/resource/authority/access-right/PUBLIC>"
+        assert rights in document
+        fake.broken = {path: (200, document.replace(
+            rights, "<http://x.example/\\u001B]0;pwned\\u0007\\u000Aforged line>"))}
+        nodes = [{"id": NODE, "token": TOKENS[NODE], "origins": [fake.base]}]
+        harvested = await asyncio.to_thread(gdi_node, "catalogue", "harvest", env=_env(
+            GDI_CATALOGUE_DATABASE_URL=url, GDI_CATALOGUE_NODES=json.dumps(nodes),
+            GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue")))
+    assert harvested.returncode == 0, harvested.stderr
+    lines = harvested.stdout.splitlines()
+    assert lines[0].startswith(f"{NODE}: ok, 1 datasets"), lines
+    assert len(lines) == 2 and "dct:accessRights" in lines[1], lines
+    assert "\\x1b]0;pwned\\x07\\nforged line" in lines[1], lines
+    assert not any(c in harvested.stdout for c in "\x1b\x07"), harvested.stdout
+
+
 async def test_a_restart_under_changed_configuration_retires_nodes_it_no_longer_admits(
         pg_server_url, tmp_path):
     """NODE's credential removed and OTHER's origins changed, then a restart: neither is

@@ -155,9 +155,10 @@ async def _search(base: str, params: dict[str, str]) -> dict:
 def harvest_cmd(ctx: click.Context) -> None:
     """Harvest every registered node's FAIR Data Point once, and print what changed."""
     settings = _catalogue_settings()
+    from node.logs import shown
     configure_logs(ctx, settings, server=False)
     for outcome in run(_harvest(settings), CATALOGUE_DATABASE):
-        click.echo(outcome.summary())
+        click.echo(outcome.summary(shown))
 
 
 async def _harvest(settings: CatalogueSettings) -> list:
