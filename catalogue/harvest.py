@@ -42,6 +42,9 @@ _PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="harvest-turtle"
 # was listed healthy, with no problem, while the datasets they led to were withdrawn. The
 # first few by URL, then how many more (a document may hold thousands).
 MAX_LINKS_REPORTED = 10
+# The longest a problem is kept, logged and stored: one quotes the node's document (an IRI
+# of 1.9 MB was quoted whole, once per such document, up to 1.9 GB in a harvest)
+MAX_PROBLEM = 1_000
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
+def _cut(problem: str) -> str:
+    return problem if len(problem) <= MAX_PROBLEM else problem[:MAX_PROBLEM - 1] + "…"
+
+
 async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float) -> Graph:
     try:
         async with session.get(url, headers={"Accept": "text/turtle"}, allow_redirects=False,
@@ -140,9 +147,9 @@ async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
             record = read_dataset(graph, url)
         except (DocumentError, RdfError) as exc:
             if not is_dataset:
-                result.fatal = f"<{url}>: {exc}"
+                result.fatal = _cut(f"<{url}>: {exc}")
                 return result
-            result.unreadable[url] = str(exc)
+            result.unreadable[url] = _cut(str(exc))
             continue
         if record is not None:
             result.records.append(record)
@@ -151,7 +158,7 @@ async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
             result.unreadable[url] = "no dcat:Dataset whose IRI is the fetched URL"
             continue
         if (URIRef(url), None, None) not in graph:
-            result.fatal = f"<{url}>: the document does not describe its own URL"
+            result.fatal = _cut(f"<{url}>: the document does not describe its own URL")
             return result
         datasets = {str(o) for o in graph.objects(URIRef(url), DCAT.dataset)}
         for child in contained(graph, url):
@@ -216,6 +223,7 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
         log.warning("harvest of node %s: retired while it was harvested, nothing applied",
                     node.id)
         return HarvestOutcome(node.id, False, ["retired while it was harvested"])
+    reported = [_cut(problem) for problem in reported]
     for problem in reported:
         log.warning("harvest of node %s: %s", node.id, problem)
     await store.record_harvest(pool, node.id, True, "; ".join(reported) or None)

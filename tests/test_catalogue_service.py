@@ -33,6 +33,7 @@ from catalogue import store
 from catalogue.harvest import (
     MAX_DOCUMENT_BYTES,
     MAX_LINKS_REPORTED,
+    MAX_PROBLEM,
     HarvestConfig,
     HarvestOutcome,
     harvest_all,
@@ -889,6 +890,29 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
         node_row = await store.get_node(catalogue.pool, NODE)
         assert node_row.healthy is False and "\\x00" in node_row.last_error
         assert "\x00" not in node_row.last_error
+
+
+async def test_a_problem_quoting_a_huge_iri_is_cut_short(catalogue):
+    """A dataset document whose access-rights IRI is 1.9 MB (within a document's bound):
+    the problem quoting it was 1.9 MB, kept in memory, logged and stored as the node's
+    last_error, once per such document, up to harvest_max_documents of them (1.9 GB). Each
+    problem is cut short now, still naming the document and what is wrong."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool)
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        rights = "<http://publications.europa.eu/resource/authority/access-right/PUBLIC>"
+        huge = f"<http://x.example/{'r' * 1_900_000}>"
+        fake.broken = {path: (200, document.replace(rights, huge))}
+        [outcome] = await _harvest(catalogue)
+    assert outcome.healthy and outcome.upserted == ["GDI-FI-SYN-001"], outcome
+    [problem] = outcome.problems
+    url = dataset_iri(f"{fake.base}/fdp", "GDI-FI-SYN-002")
+    assert problem.startswith(f"<{url}>: dataset <{url}>: dct:accessRights <http://x.example/r")
+    assert len(problem) <= MAX_PROBLEM and problem.endswith("…"), len(problem)
+    node_row = await store.get_node(catalogue.pool, NODE)
+    assert node_row.last_error == problem
 
 
 async def test_a_lone_surrogate_in_a_harvests_problem_is_stored_spelt_out(catalogue):
