@@ -94,6 +94,14 @@ class HarvestOutcome:
         return text + "".join(f"\n  problem: {shown(p)}" for p in self.problems)
 
 
+def harvest_session() -> aiohttp.ClientSession:
+    """The client the harvest fetches every node's documents with, across rounds: it keeps
+    no cookies. With aiohttp's cookie jar, a cookie one node's answers set went to every
+    other node the harvest asked on that host name (cookies know no port) or below its
+    domain, from then on."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc

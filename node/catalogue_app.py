@@ -8,12 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
-import aiohttp
 import asyncpg
 from aiohttp import web
 
 from catalogue.fdp import FDP_PATH
-from catalogue.harvest import harvest_forever
+from catalogue.harvest import harvest_forever, harvest_session
 from catalogue.holdings import expel_unadmitted
 from catalogue.rdf import FdpSite
 from catalogue.site import SiteCache
@@ -96,7 +95,7 @@ async def _registry(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _harvester(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
+    async with harvest_session() as session:
         task = asyncio.create_task(harvest_forever(
             app[CATALOGUE_POOL], session, app[CATALOGUE_SETTINGS].harvest_config()))
         yield

@@ -37,6 +37,7 @@ from catalogue.harvest import (
     HarvestConfig,
     HarvestOutcome,
     harvest_all,
+    harvest_session,
     walk,
 )
 from catalogue.rdf import DCATAP, FDP_O, CatalogView, FdpSite, dataset_iri
@@ -217,7 +218,7 @@ def _se_datasets() -> dict[str, tuple]:
 
 async def _harvest(catalogue: Catalogue) -> list[HarvestOutcome]:
     """One harvest round, as the catalogue service runs it."""
-    async with aiohttp.ClientSession() as session:
+    async with harvest_session() as session:
         return await harvest_all(catalogue.pool, session, catalogue.settings.harvest_config())
 
 
@@ -1075,6 +1076,43 @@ async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_t
         [problem] = outcome.problems
         assert f"beaconUrl {attacker} is not at the origin" in problem
         assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1] == before
+
+
+async def test_one_nodes_cookies_never_reach_another_node(catalogue):
+    """Two nodes on one host name (`localhost`, other ports; cookies know no port, and a
+    domain cookie spans every host below it): the cookie one node's answers set, a session
+    of its proxy say, was sent by the harvest to the other node in the next round, the
+    service's one session keeping it. The harvest needs no cookies and keeps none."""
+    cookies: list[str] = []
+
+    @web.middleware
+    async def setting(request: web.Request, handler):
+        response = await handler(request)
+        response.set_cookie("session", "secret-of-se", path="/")
+        return response
+
+    @web.middleware
+    async def reading(request: web.Request, handler):
+        cookies.extend(request.headers.getall("Cookie", []))
+        return await handler(request)
+
+    async with AsyncExitStack() as stack:
+        for node_id, middleware in ((NODE, reading), (OTHER, setting)):
+            port = free_port()
+            fake = FakeNode([], {}, f"http://localhost:{port}")
+            fake.records = [_record(f"GDI-{'FI' if node_id == NODE else 'SE'}-SYN-001",
+                                    f"{fake.base}/fdp")]
+            app = fake.app()
+            app.middlewares.insert(0, middleware)
+            await serve_app(stack, app, port)
+            await store.upsert_node(catalogue.pool, store.NodeRegistration(
+                node_id, "Fake", "FI", f"{fake.base}/api", f"{fake.base}/fdp"))
+        async with harvest_session() as session:
+            for _ in range(2):                          # rounds, as harvest_forever runs
+                outcomes = await harvest_all(catalogue.pool, session,
+                                             catalogue.settings.harvest_config())
+                assert all(o.healthy and o.problems == [] for o in outcomes), outcomes
+    assert cookies == []
 
 
 async def test_the_catalogue_answers_while_a_large_document_is_parsed(catalogue):

@@ -164,13 +164,11 @@ def harvest_cmd(ctx: click.Context) -> None:
 async def _harvest(settings: CatalogueSettings) -> list:
     """As the service harvests: the nodes this configuration no longer admits retired first,
     so that they are not harvested."""
-    import aiohttp
-
-    from catalogue.harvest import harvest_all
+    from catalogue.harvest import harvest_all, harvest_session
     from catalogue.holdings import expel_unadmitted
     from node.catalogue_app import catalogue_pool
     async with (catalogue_pool(settings) as pool,
-                aiohttp.ClientSession() as session):
+                harvest_session() as session):
         await expel_unadmitted(pool, settings.nodes)
         return await harvest_all(pool, session, settings.harvest_config())
 
