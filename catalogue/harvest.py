@@ -45,6 +45,11 @@ MAX_LINKS_REPORTED = 10
 # The longest a problem is kept, logged and stored: one quotes the node's document (an IRI
 # of 1.9 MB was quoted whole, once per such document, up to 1.9 GB in a harvest)
 MAX_PROBLEM = 1_000
+# What a node may answer instead of the Turtle asked for (a node's own FAIR Data Point also
+# serves RDF/XML and JSON-LD) and no Turtle parser reads: said so, where it was reported as
+# `malformed Turtle` quoting the XML, as if the node had sent Turtle with an error
+_NOT_TURTLE = frozenset({"application/rdf+xml", "application/ld+json", "application/json",
+                         "text/html", "application/xhtml+xml", "application/xml", "text/xml"})
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,9 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status != 200:
                 raise DocumentError(f"HTTP {response.status}")
+            if response.content_type in _NOT_TURTLE:
+                raise DocumentError(f"answered {response.content_type}, not the text/turtle "
+                                    "asked for")
             body = await bounded_body(response, MAX_DOCUMENT_BYTES)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DocumentError(f"{type(exc).__name__}: {exc}") from None

@@ -951,6 +951,48 @@ async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalo
     assert stored == "Read to its end"
 
 
+async def test_a_node_answering_rdf_xml_or_json_ld_for_turtle_is_told_so(catalogue):
+    """A node (or its proxy) answering the harvest's `Accept: text/turtle` with RDF/XML or
+    JSON-LD, which the node's own FAIR Data Point also serves: the harvest still asks for
+    Turtle, and says what came instead, where it said `malformed Turtle: BadSyntax` and
+    quoted XML, sending the operator to look for an error in Turtle the node never sent."""
+    served = {"/fdp": "application/rdf+xml",
+              "/fdp/dataset/GDI-FI-SYN-002": "application/ld+json"}
+    asked: list[str] = []
+
+    @web.middleware
+    async def ignoring_accept(request: web.Request, handler):
+        asked.append(request.headers.get("Accept", ""))
+        if request.path in served and armed:
+            request = request.clone(headers={"Accept": served[request.path]})
+        return await handler(request)
+
+    async with AsyncExitStack() as stack:
+        port = free_port()
+        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fdp = f"{fake.base}/fdp"
+        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
+        app = fake.app()
+        app.middlewares.insert(0, ignoring_accept)
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
+        armed = False
+        assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        armed = True
+        del served["/fdp"]
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.upserted == ["GDI-FI-SYN-001"], outcome
+        url = dataset_iri(fdp, "GDI-FI-SYN-002")
+        assert outcome.problems == [
+            f"<{url}>: answered application/ld+json, not the text/turtle asked for"]
+        served["/fdp"] = "application/rdf+xml"
+        [outcome] = await _harvest(catalogue)
+        assert not outcome.healthy and outcome.problems == [
+            f"<{fdp}>: answered application/rdf+xml, not the text/turtle asked for"], outcome
+    assert set(asked) == {"text/turtle"}
+
+
 async def test_documents_beginning_with_a_byte_order_mark_are_harvested(catalogue):
     """A node (or the tool that wrote its files) starting each Turtle document with a UTF-8
     byte order mark: its root was `malformed Turtle` (rdflib reads U+FEFF as a statement),
