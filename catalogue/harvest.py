@@ -31,6 +31,11 @@ from catalogue.rdf import RdfError, contained, read_dataset
 from catalogue.record import CatalogueRecord
 
 log = logging.getLogger(__name__)
+# rdflib warns, with a traceback, of each literal its datatype cannot hold (a date at
+# `T24:00:00`) and each IRI it finds odd, as it parses: one node's document of such terms
+# put thousands of tracebacks in the catalogue's log at every harvest. What matters to the
+# record, read_dataset reports, once a document.
+logging.getLogger("rdflib.term").setLevel(logging.ERROR)
 # A dataset document is at most some 200 kB (a record's texts are bounded, catalogue/record.py)
 # and a catalog of 10,000 datasets about 1.5 MB. rdflib's parser takes seconds for 2 MB (a
 # 4.9 MB document, allowed before, 6 s on a loaded 2-core host), so what a node may serve is

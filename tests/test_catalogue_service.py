@@ -893,6 +893,31 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
         assert "\x00" not in node_row.last_error
 
 
+async def test_ill_typed_literals_are_one_problem_not_a_traceback_each(catalogue, caplog):
+    """A dataset document holding 2,000 dates no xsd:dateTime can be (`T24:00:00`): rdflib
+    logged a warning with its traceback for each as it parsed them, 2,000 tracebacks in the
+    catalogue's log from one document of a node, at every harvest. The harvest's own
+    report says what is wrong with the document, once."""
+    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+        fake = await registered_fake(stack, catalogue.pool)
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
+            document = await got.text()
+        stamp = '"2024-02-01T00:00:00+00:00"^^xsd:dateTime'
+        assert stamp in document                                # its dct:modified
+        bad = '"2024-02-01T24:00:00Z"^^xsd:dateTime'
+        document = document.replace(stamp, bad) + "".join(
+            f"<urn:x:{i}> <urn:x:p> {bad} .\n" for i in range(2_000))
+        fake.broken = {path: (200, document)}
+        caplog.clear()
+        [outcome] = await _harvest(catalogue)
+    assert outcome.healthy and outcome.upserted == ["GDI-FI-SYN-001"], outcome
+    [problem] = outcome.problems
+    assert "dct:modified" in problem and "is not an xsd:dateTime" in problem, problem
+    logged = [r for r in caplog.records if r.name.startswith("rdflib")]
+    assert logged == [], f"{len(logged)} records from rdflib, e.g. {logged[0].getMessage()}"
+
+
 async def test_a_problem_quoting_a_huge_iri_is_cut_short(catalogue):
     """A dataset document whose access-rights IRI is 1.9 MB (within a document's bound):
     the problem quoting it was 1.9 MB, kept in memory, logged and stored as the node's
