@@ -125,6 +125,11 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
     try:
         async with session.get(url, headers={"Accept": "text/turtle"}, allow_redirects=False,
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if 300 <= response.status < 400:    # named, as the operator must register it
+                raise DocumentError(
+                    f"HTTP {response.status} to "
+                    f"{response.headers.get('Location', '(nowhere said)')!r:.200} (a redirect "
+                    "is not followed: the node's documents must answer at their own IRIs)")
             if response.status != 200:
                 raise DocumentError(f"HTTP {response.status}")
             if response.content_type in _NOT_TURTLE:

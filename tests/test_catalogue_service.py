@@ -976,6 +976,44 @@ async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalo
     assert stored == "Read to its end"
 
 
+async def test_a_redirect_is_not_followed_and_says_where_it_led(catalogue):
+    """A dataset document redirecting to itself (a loop) and a root moved elsewhere: each
+    is asked once, never followed, and the problem names where it led, where it said
+    `HTTP 302` alone and the operator had to find out what the node had moved to."""
+    asked: list[str] = []
+
+    @web.middleware
+    async def moved(request: web.Request, handler):
+        asked.append(request.path)
+        if request.path == "/fdp/dataset/GDI-FI-SYN-002":
+            raise web.HTTPFound(request.path)
+        if request.path == "/fdp" and armed:
+            raise web.HTTPPermanentRedirect("https://moved.example/fdp")
+        return await handler(request)
+
+    async with AsyncExitStack() as stack:
+        port = free_port()
+        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fdp = f"{fake.base}/fdp"
+        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
+        app = fake.app()
+        app.middlewares.insert(0, moved)
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
+        armed = False
+        [outcome] = await _harvest(catalogue)
+        url = dataset_iri(fdp, "GDI-FI-SYN-002")
+        said = "(a redirect is not followed: the node's documents must answer at their own IRIs)"
+        assert outcome.healthy and outcome.problems == [
+            f"<{url}>: HTTP 302 to '/fdp/dataset/GDI-FI-SYN-002' {said}"], outcome
+        assert asked.count("/fdp/dataset/GDI-FI-SYN-002") == 1, asked
+        armed = True
+        [outcome] = await _harvest(catalogue)
+        assert not outcome.healthy and outcome.problems == [
+            f"<{fdp}>: HTTP 308 to 'https://moved.example/fdp' {said}"], outcome
+
+
 async def test_a_node_answering_rdf_xml_or_json_ld_for_turtle_is_told_so(catalogue):
     """A node (or its proxy) answering the harvest's `Accept: text/turtle` with RDF/XML or
     JSON-LD, which the node's own FAIR Data Point also serves: the harvest still asks for
