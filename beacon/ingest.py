@@ -422,6 +422,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             totals, used, regions = await _load(workers, conn, layout, table, request,
                                                 progress)
             _refuse_unplaced(layout, totals)
+            _refuse_all_skipped(layout, totals)
             second = await asyncpg.connect(db_url, server_settings=SESSION)
             try:
                 await store.index_staging(conn, second, table, request.dataset_id,
@@ -482,6 +483,25 @@ def _refuse_unplaced(layout: VcfLayout, totals: ChunkStats) -> None:
                                   "is the file on another genome, or are its contigs named as "
                                   "no assembly names them (1, chr1, NC_000001.11 are "
                                   "chromosome 1)?")
+
+
+def _refuse_all_skipped(layout: VcfLayout, totals: ChunkStats) -> None:
+    """VcfProblem for a file every record of which was left out, each failing its FILTER
+    or invalid and skipped on request (--skip-invalid): it loaded an empty version that
+    replaced the dataset's, exit 0, its counts reported as a load's (found by a review,
+    2026-12-05). A file of reference-only sites, or of no records, is not this."""
+    failing = sum(totals.failed_filter.values())
+    if not totals.records or totals.rows or totals.skipped_records + failing < totals.records:
+        return
+    why = []
+    if totals.skipped_records:
+        first = f"; the first: {totals.first_skip}" if totals.first_skip else ""
+        why.append(f"{totals.skipped_records} invalid, skipped as --skip-invalid asked{first}")
+    if failing:
+        counted = ", ".join(f"{value} {n}" for value, n in sorted(totals.failed_filter.items()))
+        why.append(f"{failing} failing FILTER: {counted}; --keep-filtered loads them")
+    raise VcfProblem(layout.path, f"none of its {totals.records} records would be loaded "
+                                  f"({'; '.join(why)}): the version the dataset has stays")
 
 
 async def _skip_duplicates(conn: asyncpg.Connection, layout: VcfLayout, table: str,

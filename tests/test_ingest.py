@@ -784,15 +784,15 @@ BAD_INPUTS = {
     # only "does not have valid header", naming no line (found by a review, 2026-12-05)
     "chrom_line_spaced": (lambda d: _write(d / "w.vcf", HEADER.replace(
         "#CHROM\tPOS\tID", "#CHROM POS ID") + GOOD_LINES),
-        ["w.vcf:5: the #CHROM line does not give the eight columns #CHROM POS ID REF ALT "
-         "QUAL FILTER INFO, separated by tabs (not spaces)"]),
+        [("w.vcf:5: the #CHROM line does not give the eight columns #CHROM POS ID REF ALT "
+         "QUAL FILTER INFO, separated by tabs (not spaces)")]),
     # records of a sample more than the #CHROM line names (its name lost from the header):
     # htslib reads the named ones and drops the column, that sample's calls, without a word
     # (found by a review, 2026-12-05); a tab at a record's end is no column
     "more_columns_than_named": (lambda d: write_vcf_text(d / "x.vcf", HEADER + "".join(
         line.replace("\n", "\t1|1\n") for line in GOOD_LINES)),
-        ["x.vcf.gz:6: 12 columns, where the #CHROM line names 11: the header lacks a "
-         "column's name"]),
+        [("x.vcf.gz:6: 12 columns, where the #CHROM line names 11: the header lacks a "
+         "column's name")]),
     "missing_file": (lambda d: d / "nothing-here.vcf.gz", ["nothing-here.vcf.gz", "no such file"]),
     "a_directory": (lambda d: d, ["a directory, not a file"]),      # was "no such file"
     # a first line that is not ##fileformat and a NUL further on: htslib recognises no format
@@ -1382,6 +1382,33 @@ async def test_a_file_none_of_whose_records_can_be_placed_is_refused_keeping_the
         "scaffold_7 3): is the file on another genome, or are its contigs named as no "
         "assembly names them (1, chr1, NC_000001.11 are chromosome 1)?")
     assert await _state(db_url) == before
+
+
+async def test_a_file_every_record_of_which_is_skipped_is_refused_keeping_the_version(
+        db_url, tmp_path):
+    """Every record failing its FILTER, or invalid and skipped on request (--skip-invalid),
+    loaded an empty version that replaced the dataset's, exit 0, its counts reported as if
+    a load. It is refused saying why each was left out, and the version in place stays."""
+    good = write_vcf_text(tmp_path / "good.vcf", HEADER + GOOD_LINES)
+    await ingest(db_url, _request(good))
+    before = await _state(db_url)
+    failing = write_vcf_text(tmp_path / "failing.vcf", HEADER.replace(
+        "##INFO", '##FILTER=<ID=LowQual,Description="Low quality">\n##INFO')
+        + GOOD_LINES.replace("PASS", "LowQual"))
+    with pytest.raises(VcfProblem) as problem:
+        await ingest(db_url, _request(failing))
+    assert str(problem.value) == (
+        f"{failing}: none of its 3 records would be loaded (3 failing FILTER: LowQual 3; "
+        "--keep-filtered loads them): the version the dataset has stays")
+    assert await _state(db_url) == before
+    invalid = write_vcf_text(tmp_path / "invalid.vcf", HEADER + GOOD_LINES.replace(
+        "\tA\tG\t", "\tA\tZ\t"))
+    with pytest.raises(VcfProblem, match=r"none of its 3 records would be loaded \(3 invalid, "
+                                         r"skipped as --skip-invalid asked"):
+        await ingest(db_url, _request(invalid, skip_invalid=True))
+    assert await _state(db_url) == before
+    await ingest(db_url, _request(failing, keep_filtered=True))      # loaded when asked
+    assert await _state(db_url) != before
 
 
 async def test_grch37_file_is_placed_on_grch37(db_url, tmp_path):
