@@ -12,7 +12,9 @@ Run from the repository root, with the project's virtualenv and wrk on PATH:
 One PostgreSQL (embedded unless --database-url) holds four databases: three nodes', each with
 its own synthetic VCF (seeds 1, 2, 3; PUBLIC, ingested with `gdi-node ingest`), and the
 aggregator's (empty). Four `gdi-node serve` processes on 127.0.0.1 are started (and stopped,
-by pid) here: the three nodes and an aggregator whose peers are the three nodes. The workload
+by pid) here: the three nodes and an aggregator whose peers are the three nodes, all with the
+default disclosure rules and a budget the run never exhausts (bench/query.py's node rows'
+BUDGET_NEVER_BINDS). The workload
 is bench/query.py's sequence query at count granularity, over variants sampled from all three
 datasets (so a query is usually a hit on one node and a miss on the others). Each row sends
 the same list: to each node's /api/g_variants, and to the aggregator's /network/api/g_variants,
@@ -80,6 +82,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.query import (
+    BUDGET_NEVER_BINDS,
     CEILING_BODY,
     HEADER,
     HOST,
@@ -183,13 +186,17 @@ def run(args: argparse.Namespace, urls: dict[str, str], postmaster: int | None,
     command = [sys.executable, "-m", "node.cli", "serve", "--host", HOST, "--port"]
     with ExitStack() as stack:
         nodes: dict[str, Server] = {}
+        # wrk is one anonymous caller, whose default budget would run out within a row's
+        # warm-up, leaving the rows to measure 429s: the default rules, a budget never spent
+        rules = {"GDI_NODE_DISCLOSURE": BUDGET_NEVER_BINDS}
         for beacon_id in NODES:
             port = free_port()
             nodes[beacon_id] = stack.enter_context(started(
                 beacon_id, [*command, str(port)],
-                {**child_env(urls[beacon_id]), "GDI_NODE_BEACON_ID": beacon_id}, port, "/ready"))
+                {**child_env(urls[beacon_id]), **rules, "GDI_NODE_BEACON_ID": beacon_id}, port,
+                "/ready"))
         peers = [{"id": b, "url": f"{s.base}/api"} for b, s in nodes.items()]
-        network_env = {**child_env(urls[AGGREGATOR]), "GDI_NODE_BEACON_ID": AGGREGATOR,
+        network_env = {**child_env(urls[AGGREGATOR]), **rules, "GDI_NODE_BEACON_ID": AGGREGATOR,
                        "GDI_NODE_PEERS": json.dumps(peers)}
         if args.instructions:
             aggregator_instructions(args, command, network_env,

@@ -1,0 +1,40 @@
+"""The benchmark scripts as docs/benchmarks.md runs them, in their smallest configuration: the
+project's performance claims come only from them, so they must run, measure what they say,
+and clean up after themselves. Real subprocesses, a real PostgreSQL, real HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(script: str, *args: str, timeout: float = 240,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], check=False,
+                          cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def rows(out: str, prefix: str) -> list[list[str]]:
+    """The table lines of `prefix`'s rows, split at runs of spaces after the row's name."""
+    return [line[len(prefix):].split() for line in out.splitlines() if line.startswith(prefix)]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
+async def test_federation_rows_measure_answers_not_refusals(
+        pg_server_url, tmp_path):
+    done = bench("federation.py", "--records", "2000", "--requests", "400", "--connections",
+                 "8", "--repeat", "1", "--time-cap", "5", "--workdir", str(tmp_path),
+                 "--database-url", pg_server_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    measured = rows(done.stdout, "node ") + rows(done.stdout, "network (3 peers)")
+    assert len(measured) == 8, done.stdout        # each row, and again as the median
+    for columns in measured:                      # req/s p50 p99 errors hits srv pg load q/trip
+        assert columns[-6] == "0", done.stdout    # a refusal is not what a row measures
