@@ -74,7 +74,8 @@ import signal
 import sys
 import time
 import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,7 @@ from bench.query import (
     child_env,
     create_databases,
     database,
+    drop_database,
     format_cell,
     free_port,
     ingest,
@@ -732,6 +734,17 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+@contextmanager
+def created(server_url: str, names: list[str]) -> Iterator[dict[str, str]]:
+    """Fresh databases for the run, dropped at its end however it ends: on a --database-url
+    server nothing else would remove them."""
+    try:
+        yield asyncio.run(create_databases(server_url, names))
+    finally:
+        for name in names:
+            asyncio.run(drop_database(server_url, name))
+
+
 def main() -> None:
     from synthetic_data.vcf import cached_vcf
     args = parse_args()
@@ -743,16 +756,16 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.overhead:
         began = time.monotonic()
-        with database(args.database_url) as (server_url, postmaster):
-            url = asyncio.run(create_databases(server_url, ["gdi_bench_overhead"]))
+        with database(args.database_url) as (server_url, postmaster), \
+                created(server_url, ["gdi_bench_overhead"]) as url:
             run_overhead(args, url["gdi_bench_overhead"], postmaster)
         print(f"\nwall {time.monotonic() - began:.0f} s", flush=True)
         return
     vcfs = {b: cached_vcf(args.workdir, args.records, SAMPLES, seed)
             for b, (_, seed) in NODES.items()}
-    with database(args.database_url) as (server_url, postmaster):
-        names = {b: f"gdi_bench_{b.rsplit('.', 1)[1]}" for b in [*NODES, AGGREGATOR]}
-        by_name = asyncio.run(create_databases(server_url, list(names.values())))
+    names = {b: f"gdi_bench_{b.rsplit('.', 1)[1]}" for b in [*NODES, AGGREGATOR]}
+    with database(args.database_url) as (server_url, postmaster), \
+            created(server_url, list(names.values())) as by_name:
         urls = {b: by_name[n] for b, n in names.items()}
         variants = []
         for beacon_id, (dataset, _) in NODES.items():

@@ -477,7 +477,7 @@ async def create_databases(server_url: str, names: list[str]) -> dict[str, str]:
     return {name: urllib.parse.urlunsplit(parts._replace(path=f"/{name}")) for name in names}
 
 
-async def _drop_database(server_url: str, name: str) -> None:
+async def drop_database(server_url: str, name: str) -> None:
     import asyncpg
     conn = await asyncpg.connect(server_url)
     try:
@@ -507,7 +507,7 @@ def genotyped_copy(workdir: Path, vcf: Path, url: str) -> Iterator[str]:
         ingest(vcf, copy, DATASET, samples_phenopackets(workdir))
         yield copy
     finally:
-        asyncio.run(_drop_database(url, GENOTYPED_DATABASE))
+        asyncio.run(drop_database(url, GENOTYPED_DATABASE))
 
 
 def child_env(url: str | None) -> dict[str, str]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +28,17 @@ def rows(out: str, prefix: str) -> list[list[str]]:
     return [line[len(prefix):].split() for line in out.splitlines() if line.startswith(prefix)]
 
 
+async def bench_databases(server_url: str) -> list[str]:
+    conn = await asyncpg.connect(server_url)
+    try:
+        return [r["datname"] for r in await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'gdi\\_bench\\_%'")]
+    finally:
+        await conn.close()
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
-async def test_federation_rows_measure_answers_not_refusals(
+async def test_federation_rows_measure_answers_and_its_databases_are_dropped(
         pg_server_url, tmp_path):
     done = bench("federation.py", "--records", "2000", "--requests", "400", "--connections",
                  "8", "--repeat", "1", "--time-cap", "5", "--workdir", str(tmp_path),
@@ -38,3 +48,4 @@ async def test_federation_rows_measure_answers_not_refusals(
     assert len(measured) == 8, done.stdout        # each row, and again as the median
     for columns in measured:                      # req/s p50 p99 errors hits srv pg load q/trip
         assert columns[-6] == "0", done.stdout    # a refusal is not what a row measures
+    assert await bench_databases(pg_server_url) == []
