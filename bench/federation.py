@@ -84,6 +84,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.query import (
     BUDGET_NEVER_BINDS,
+    CALLGRIND,
     CEILING_BODY,
     HEADER,
     HOST,
@@ -100,6 +101,7 @@ from bench.query import (
     free_port,
     ingest,
     measure,
+    require_tools,
     sampled,
     started,
     workload,
@@ -731,6 +733,13 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--parts: unknown {', '.join(sorted(unknown))}")
     if args.instructions and args.requests == parser.get_default("requests"):
         args.requests = 300
+    if args.serve_constant or args.serve_proxy:
+        return args
+    if args.instructions or (args.overhead and "instructions" in args.parts):
+        require_tools(parser, *CALLGRIND)
+    if args.client == "wrk" and not args.instructions and (not args.overhead
+                                                           or "load" in args.parts):
+        require_tools(parser, "wrk")
     return args
 
 

@@ -120,7 +120,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from query import WRK_COUNTING, wrk_load
+from query import CALLGRIND, WRK_COUNTING, require_tools, wrk_load
 
 DATASET = "GDI-XX-INDIVIDUALS-1"
 SEED = 1
@@ -1097,6 +1097,10 @@ def parse_args() -> argparse.Namespace:
         args.requests = 300 if args.instructions else 3000
     if args.quick:
         args.records, args.individuals, args.requests, args.repeat = 100_000, 1_000, 500, 1
+    if args.instructions:
+        require_tools(parser, *CALLGRIND)
+    elif not (args.floor or args.serve_floor or args.profile or args.accounting):
+        require_tools(parser, "wrk")
     return args
 
 

@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.query import (
     BUDGET_NEVER_BINDS,
+    CALLGRIND,
     DISCLOSURE_OFF,
     HOST,
     aai_token,
@@ -65,6 +66,7 @@ from bench.query import (
     free_port,
     genotyped_copy,
     ingest,
+    require_tools,
     sample_variants,
     started,
     synthetic_vcf,
@@ -165,6 +167,7 @@ def main() -> None:
                         help="the nodes ask a copy of the file loaded with its samples' "
                              "phenopackets, so the caller's losses are accounted")
     args = parser.parse_args()
+    require_tools(parser, *CALLGRIND)
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
     with database(args.database_url) as (url, _), ExitStack() as stack:

@@ -253,6 +253,19 @@ def serve_floor(port: int, url: str, reset: str, beacon_body: bool = False) -> N
     web.run_app(app, host=HOST, port=port, access_log=None, print=None)
 
 
+def require_tools(parser: argparse.ArgumentParser, *tools: str) -> None:
+    """Refuse the run, naming what to install, before anything is generated or ingested: a
+    tool found missing only when its row starts would end the run in a traceback."""
+    if missing := [tool for tool in tools if shutil.which(tool) is None]:
+        packages = sorted({TOOL_PACKAGES.get(tool, tool) for tool in missing})
+        parser.error(f"{', '.join(missing)} not found on PATH "
+                     f"(apt-get install -y {' '.join(packages)})")
+
+
+TOOL_PACKAGES = {"callgrind_control": "valgrind"}
+CALLGRIND = ("valgrind", "callgrind_control")
+
+
 # --- load generators: wrk (default) or an aiohttp client (child process) -------------------
 
 # wrk cycles through the request list from `offset`; after `count` responses its one thread
@@ -1361,7 +1374,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load", type=Path, metavar="PATHS_JSON", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.client == "wrk":
+        require_tools(parser, "wrk")
+    return args
 
 
 def main() -> None:

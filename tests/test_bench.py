@@ -49,3 +49,37 @@ async def test_federation_rows_measure_answers_and_its_databases_are_dropped(
     for columns in measured:                      # req/s p50 p99 errors hits srv pg load q/trip
         assert columns[-6] == "0", done.stdout    # a refusal is not what a row measures
     assert await bench_databases(pg_server_url) == []
+
+
+def path_without(tool: str, tmp_path: Path) -> str:
+    """A PATH holding everything the machine's does but `tool`: links, one directory."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for directory in reversed(os.environ["PATH"].split(os.pathsep)):
+        if os.path.isdir(directory):
+            for entry in os.scandir(directory):
+                if entry.name != tool:
+                    (bare / entry.name).unlink(missing_ok=True)
+                    (bare / entry.name).symlink_to(entry.path)
+    return str(bare)
+
+
+@pytest.mark.parametrize(("script", "args", "tool"), [
+    ("query.py", ["--records", "2000", "--client", "wrk"], "wrk"),
+    ("federation.py", ["--records", "2000", "--client", "wrk"], "wrk"),
+    ("federation.py", ["--records", "2000", "--instructions"], "valgrind"),
+    ("federation.py", ["--overhead", "--parts", "instructions"], "callgrind_control"),
+    ("individuals.py", ["--quick"], "wrk"),
+    ("individuals.py", ["--quick", "--instructions"], "valgrind"),
+    ("instructions.py", ["--records", "2000"], "valgrind"),
+    ("scale.py", ["--quick"], "wrk"),
+    ("ingest.py", ["--records", "2000"], "bcftools"),
+])
+def test_a_missing_tool_is_named_before_anything_runs(script, args, tool, tmp_path):
+    work = tmp_path / "work"
+    done = bench(script, *args, "--workdir", str(work), timeout=60,
+                 env={"PATH": path_without(tool, tmp_path)})
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"{tool} not found" in done.stderr
+    assert not work.exists() or not any(work.iterdir())     # nothing generated first
