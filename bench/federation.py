@@ -93,7 +93,9 @@ from bench.query import (
     WRK_SCRIPT,
     Cell,
     Server,
+    at_least_one,
     child_env,
+    connection_counts,
     create_databases,
     database,
     drop_database,
@@ -101,6 +103,7 @@ from bench.query import (
     free_port,
     ingest,
     measure,
+    positive_seconds,
     require_tools,
     sampled,
     started,
@@ -690,14 +693,13 @@ def run_overhead(args: argparse.Namespace, url: str, postmaster: int | None) -> 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=100_000, help="VCF records per node")
-    parser.add_argument("--requests", type=int, default=5_000, help="measured requests per row")
-    parser.add_argument("--connections", default="8",
-                        type=lambda s: [int(v) for v in s.split(",") if v.strip()])
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per row")
+    parser.add_argument("--records", type=at_least_one, default=100_000, help="VCF records per node")
+    parser.add_argument("--requests", type=at_least_one, default=5_000, help="measured requests per row")
+    parser.add_argument("--connections", default="8", type=connection_counts)
+    parser.add_argument("--repeat", type=at_least_one, default=3, help="interleaved runs per row")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
-    parser.add_argument("--time-cap", type=float, default=20.0, help="seconds per row, at most")
+    parser.add_argument("--time-cap", type=positive_seconds, default=20.0, help="seconds per row, at most")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--instructions", action="store_true",
@@ -712,15 +714,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parts", default=",".join(OVERHEAD_PARTS),
                         type=lambda s: [v for v in s.split(",") if v.strip()],
                         help="with --overhead: which of " + ",".join(OVERHEAD_PARTS))
-    parser.add_argument("--instruction-requests", type=int, default=300,
+    parser.add_argument("--instruction-requests", type=at_least_one, default=300,
                         help="with --overhead: measured requests under callgrind")
-    parser.add_argument("--frozen-requests", type=int, default=200,
+    parser.add_argument("--frozen-requests", type=at_least_one, default=200,
                         help="with --overhead: sequential requests while a peer is frozen")
-    parser.add_argument("--frozen-timeout", type=float, default=0.5,
+    parser.add_argument("--frozen-timeout", type=positive_seconds, default=0.5,
                         help="with --overhead: the aggregator's peer_timeout_seconds then")
     parser.add_argument("--frozen-default-requests", type=int, default=20,
                         help="with --overhead: then as many at the node's default timeout")
-    parser.add_argument("--frozen-cap", type=float, default=240.0,
+    parser.add_argument("--frozen-cap", type=positive_seconds, default=240.0,
                         help="with --overhead: seconds per frozen-peer run, at most")
     # child modes, used by the script itself
     parser.add_argument("--serve-constant", nargs=2, metavar=("PORT", "BODY_FILE"),

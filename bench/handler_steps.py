@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.query import (
     DATASET,
     FLOOR_SQL,
+    at_least_one,
     database,
     ingest,
     sample_variants,
@@ -137,9 +138,9 @@ async def measure(url: str, paths: list[str], requests: int, rounds: int) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=1500, help="per step and round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--records", type=at_least_one, default=1_000_000)
+    parser.add_argument("--requests", type=at_least_one, default=1500, help="per step and round")
+    parser.add_argument("--rounds", type=at_least_one, default=5)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     args = parser.parse_args()

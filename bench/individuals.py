@@ -120,7 +120,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from query import CALLGRIND, WRK_COUNTING, require_tools, wrk_load
+from query import (
+    CALLGRIND,
+    WRK_COUNTING,
+    at_least_one,
+    positive_seconds,
+    require_tools,
+    wrk_load,
+)
 
 DATASET = "GDI-XX-INDIVIDUALS-1"
 SEED = 1
@@ -1053,16 +1060,16 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000, help="variants (SNVs)")
-    parser.add_argument("--individuals", type=int, default=10_000, help="samples/individuals")
-    parser.add_argument("--requests", type=int, help="measured requests per row (default "
+    parser.add_argument("--records", type=at_least_one, default=1_000_000, help="variants (SNVs)")
+    parser.add_argument("--individuals", type=at_least_one, default=10_000, help="samples/individuals")
+    parser.add_argument("--requests", type=at_least_one, help="measured requests per row (default "
                                                       "3000; with --instructions 300)")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median)")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per row, at most")
-    parser.add_argument("--generation-cap", type=float, default=1800.0,
+    parser.add_argument("--repeat", type=at_least_one, default=3, help="interleaved rounds (median)")
+    parser.add_argument("--connections", type=at_least_one, default=8)
+    parser.add_argument("--time-cap", type=positive_seconds, default=60.0, help="seconds per row, at most")
+    parser.add_argument("--generation-cap", type=positive_seconds, default=1800.0,
                         help="seconds the generation may take, at most")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=at_least_one, default=os.cpu_count() or 1,
                         help="generation worker processes")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 100,000 x 1,000, 500 requests, one round")

@@ -61,6 +61,8 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # after the path fix: the script runs as bench/ingest.py
 import psutil
 
+from bench.query import at_least_one
+
 DATASET = "GDI-XX-BENCH-1"
 TABLE = "bench_variants"
 SEED = 1
@@ -163,13 +165,13 @@ class Bench:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--records", type=at_least_one, default=1_000_000)
+    parser.add_argument("--samples", type=at_least_one, default=100)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out",
                         help="cached VCF and step logs (default bench/out)")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; best is shown")
-    parser.add_argument("--workers", type=int, help="passed to gdi-node ingest --workers")
+    parser.add_argument("--repeat", type=at_least_one, default=1, help="runs per variant; best is shown")
+    parser.add_argument("--workers", type=at_least_one, help="passed to gdi-node ingest --workers")
     parser.add_argument("--parse", nargs=2, metavar=("MODE", "VCF"), help=argparse.SUPPRESS)
     return parser.parse_args()
 

@@ -61,6 +61,7 @@ from bench.query import (
     DISCLOSURE_OFF,
     HOST,
     aai_token,
+    at_least_one,
     child_env,
     database,
     free_port,
@@ -150,8 +151,8 @@ def callgrind(command: list[str], cwd: Path, env: dict[str, str], port: int, pro
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=300, help="measured, per server")
+    parser.add_argument("--records", type=at_least_one, default=1_000_000)
+    parser.add_argument("--requests", type=at_least_one, default=300, help="measured, per server")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--tree", type=Path, action="append",
                         help="a checkout whose node to measure (repeatable; default: this one)")

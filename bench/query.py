@@ -253,6 +253,30 @@ def serve_floor(port: int, url: str, reset: str, beacon_body: bool = False) -> N
     web.run_app(app, host=HOST, port=port, access_log=None, print=None)
 
 
+def at_least_one(text: str) -> int:
+    """argparse type of a count a run needs one of at least (records, requests, runs): with 0
+    the whole run went by before a division by zero, an empty min() or an empty table."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def connection_counts(text: str) -> list[int]:
+    """Comma-joined connection counts (8,64), at least one."""
+    counts = [at_least_one(v) for v in text.split(",") if v.strip()]
+    if not counts:
+        raise argparse.ArgumentTypeError("no connection count given")
+    return counts
+
+
 def require_tools(parser: argparse.ArgumentParser, *tools: str) -> None:
     """Refuse the run, naming what to install, before anything is generated or ingested: a
     tool found missing only when its row starts would end the run in a traceback."""
@@ -1344,16 +1368,16 @@ def genes_part(args: argparse.Namespace, url: str, postmaster: int | None,
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000, help="VCF records")
-    parser.add_argument("--requests", type=int, default=None,
+    parser.add_argument("--records", type=at_least_one, default=1_000_000, help="VCF records")
+    parser.add_argument("--requests", type=at_least_one, default=None,
                         help=f"measured requests per row (default 10,000; {GENES_REQUESTS:,} "
                              "with --only genes)")
-    parser.add_argument("--connections", default="8,64",
-                        type=lambda s: [int(v) for v in s.split(",") if v.strip()])
+    parser.add_argument("--connections", default="8,64", type=connection_counts)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
-    parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per row, at most")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--time-cap", type=positive_seconds, default=30.0,
+                        help="seconds per row, at most")
+    parser.add_argument("--repeat", type=at_least_one, default=3,
                         help="interleaved runs of the rows the verdicts compare (median used)")
     parser.add_argument("--only", choices=("all", "mixed", "disclosure", "genes", "workers"),
                         default="all",

@@ -46,7 +46,7 @@ import asyncpg
 from beacon import store
 from beacon.assemblies import ASSEMBLIES, CHROMOSOMES
 from beacon.request import VariantQuery
-from bench.query import DATASET, database, ingest, synthetic_vcf
+from bench.query import DATASET, at_least_one, database, ingest, synthetic_vcf
 
 WIDTHS = {"1 kb": 1_000, "100 kb": 100_000, "1 Mb": 1_000_000}
 BATCH = 16
@@ -205,9 +205,9 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--records", type=at_least_one, default=1_000_000)
+    parser.add_argument("--queries", type=at_least_one, default=300)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url")
     return parser.parse_args()

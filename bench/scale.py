@@ -90,10 +90,12 @@ from bench.query import (
     HOST,
     WRK_SCRIPT,
     Cell,
+    at_least_one,
     child_env,
     format_cell,
     free_port,
     measure,
+    positive_seconds,
     started,
     workload,
 )
@@ -664,7 +666,7 @@ def label(records: int) -> str:
 def parse_size(text: str) -> int:
     text = text.strip().upper().replace("_", "").replace(",", "")
     factor = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
-    return int(float(text.rstrip("KM")) * factor)
+    return at_least_one(str(int(float(text.rstrip("KM")) * factor)))
 
 
 def machine() -> str:
@@ -752,13 +754,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=parse_size,
                         help="records per dataset, e.g. 1M 10M 100M (the default)")
-    parser.add_argument("--requests", type=int, help="measured requests per row (3,000)")
-    parser.add_argument("--time-cap", type=float, help="seconds per row at most (20)")
+    parser.add_argument("--requests", type=at_least_one, help="measured requests per row (3,000)")
+    parser.add_argument("--time-cap", type=positive_seconds, help="seconds per row at most (20)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, one "
                                                "kept per size in the work directory)")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--gen-workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--gen-workers", type=at_least_one, default=os.cpu_count() or 1,
                         help="processes writing the VCF (default: one per core)")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a PostgreSQL setting for the node's connections only (added to "

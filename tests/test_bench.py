@@ -83,3 +83,27 @@ def test_a_missing_tool_is_named_before_anything_runs(script, args, tool, tmp_pa
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"{tool} not found" in done.stderr
     assert not work.exists() or not any(work.iterdir())     # nothing generated first
+
+
+@pytest.mark.parametrize(("script", "option", "value"), [
+    ("ingest.py", "--repeat", "0"),
+    ("ingest.py", "--records", "0"),
+    ("ingest.py", "--samples", "-1"),
+    ("query.py", "--connections", ","),
+    ("query.py", "--repeat", "0"),
+    ("federation.py", "--requests", "0"),
+    ("federation.py", "--frozen-timeout", "-1"),
+    ("individuals.py", "--connections", "0"),
+    ("instructions.py", "--requests", "0"),
+    ("scale.py", "--sizes", "0"),
+    ("scale.py", "--time-cap", "0"),
+    ("ranges.py", "--queries", "0"),
+    ("handler_steps.py", "--rounds", "0"),
+])
+def test_a_count_below_one_is_refused_naming_its_option(script, option, value, tmp_path):
+    work = tmp_path / "work"
+    done = bench(script, option, value, "--workdir", str(work), timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"argument {option}" in done.stderr
+    assert not work.exists()
