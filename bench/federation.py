@@ -99,6 +99,7 @@ from bench.query import (
     create_databases,
     database,
     drop_database,
+    exit_on_sigterm,
     format_cell,
     free_port,
     ingest,
@@ -764,6 +765,7 @@ def main() -> None:
     if args.serve_proxy:
         return serve_proxy(int(args.serve_proxy[0]), json.loads(args.serve_proxy[1]),
                            args.proxy_timeout)
+    exit_on_sigterm()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.overhead:
         began = time.monotonic()

@@ -39,6 +39,7 @@ from bench.query import (
     FLOOR_SQL,
     at_least_one,
     database,
+    exit_on_sigterm,
     ingest,
     sample_variants,
     synthetic_vcf,
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     args = parser.parse_args()
+    exit_on_sigterm()
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
     with database(args.database_url) as (url, _):

@@ -124,6 +124,7 @@ from query import (
     CALLGRIND,
     WRK_COUNTING,
     at_least_one,
+    exit_on_sigterm,
     positive_seconds,
     require_tools,
     wrk_load,
@@ -1121,6 +1122,7 @@ def main() -> None:
                                                args.connections, args.requests, args.warmup,
                                                args.time_cap))))
         return
+    exit_on_sigterm()
     began = time.perf_counter()
     args.workdir.mkdir(parents=True, exist_ok=True)
     pgdata = args.workdir / f"individuals-pg-{args.records}x{args.individuals}-seed{SEED}"

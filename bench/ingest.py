@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # after the path fix: the script runs as bench/ingest.py
 import psutil
 
-from bench.query import at_least_one
+from bench.query import at_least_one, exit_on_sigterm
 
 DATASET = "GDI-XX-BENCH-1"
 TABLE = "bench_variants"
@@ -483,6 +483,7 @@ def main() -> None:
     if args.parse:
         parse_only(args.parse[0], Path(args.parse[1]))
         return
+    exit_on_sigterm()
     for tool, package in (("bcftools", "bcftools"), (TIME, "time")):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} not found (apt-get install {package})")

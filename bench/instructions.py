@@ -64,6 +64,7 @@ from bench.query import (
     at_least_one,
     child_env,
     database,
+    exit_on_sigterm,
     free_port,
     genotyped_copy,
     ingest,
@@ -169,6 +170,7 @@ def main() -> None:
                              "phenopackets, so the caller's losses are accounted")
     args = parser.parse_args()
     require_tools(parser, *CALLGRIND)
+    exit_on_sigterm()
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
     with database(args.database_url) as (url, _), ExitStack() as stack:

@@ -277,6 +277,13 @@ def connection_counts(text: str) -> list[int]:
     return counts
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (`timeout`, a cancelled job, `kill`) ends a run as Ctrl-C does, through every
+    `finally`: by default it ended the process at once, and the embedded PostgreSQL and the
+    servers started here ran on, their data directories left behind."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def require_tools(parser: argparse.ArgumentParser, *tools: str) -> None:
     """Refuse the run, naming what to install, before anything is generated or ingested: a
     tool found missing only when its row starts would end the run in a traceback."""
@@ -1417,6 +1424,7 @@ def main() -> None:
                                   args.time_cap))
         print(json.dumps(result))
         return
+    exit_on_sigterm()
     if args.requests is None:
         args.requests = GENES_REQUESTS if args.only == "genes" else 10_000
     began = time.monotonic()

@@ -46,7 +46,14 @@ import asyncpg
 from beacon import store
 from beacon.assemblies import ASSEMBLIES, CHROMOSOMES
 from beacon.request import VariantQuery
-from bench.query import DATASET, at_least_one, database, ingest, synthetic_vcf
+from bench.query import (
+    DATASET,
+    at_least_one,
+    database,
+    exit_on_sigterm,
+    ingest,
+    synthetic_vcf,
+)
 
 WIDTHS = {"1 kb": 1_000, "100 kb": 100_000, "1 Mb": 1_000_000}
 BATCH = 16
@@ -215,6 +222,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    exit_on_sigterm()
     args.workdir.mkdir(parents=True, exist_ok=True)
     vcf = synthetic_vcf(args.workdir, args.records)
     with database(args.database_url) as (url, _):

@@ -92,6 +92,7 @@ from bench.query import (
     Cell,
     at_least_one,
     child_env,
+    exit_on_sigterm,
     format_cell,
     free_port,
     measure,
@@ -781,6 +782,7 @@ def main() -> None:
     args = parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found (apt-get install -y wrk)")
+    exit_on_sigterm()
     began = time.monotonic()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"scale benchmark {_now()}: sizes {', '.join(label(s) for s in args.sizes)}, seed "

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +110,38 @@ def test_a_count_below_one_is_refused_naming_its_option(script, option, value, t
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"argument {option}" in done.stderr
     assert not work.exists()
+
+
+def processes_in(directory: Path, besides: int) -> list[psutil.Process]:
+    """Live processes whose command line names `directory` (the embedded PostgreSQL's data
+    directory is in it), but `besides`."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if process.pid != besides and any(str(directory) in part
+                                           for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+def test_a_terminated_run_stops_its_postgresql_and_removes_its_data(tmp_path):
+    run = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "ingest.py"), "--records", "2000", "--samples",
+         "10", "--workdir", str(tmp_path / "work")], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "work" / "parse-pysam.log").exists():   # the server is up
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert any("postgres" in process.name() for process in processes_in(tmp_path, run.pid))
+        run.send_signal(signal.SIGTERM)        # as `timeout` or a cancelled job ends it
+        run.wait(60)
+        deadline = time.monotonic() + 15
+        while (left := processes_in(tmp_path, run.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert left == []
+        assert list(tmp_path.glob("gdi-bench-pg-*")) == []
+    finally:
+        run.kill()
+        for process in processes_in(tmp_path, run.pid):   # what this test started, by pid
+            process.send_signal(signal.SIGINT)             # PostgreSQL's fast shutdown
