@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import statistics
 import sys
 import time
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.query import (
+    BUDGET_NEVER_BINDS,
     DATASET,
     FLOOR_SQL,
     at_least_one,
@@ -89,9 +91,9 @@ def steps(app: object) -> dict[str, Step]:
     async def with_answer(request: web.Request) -> web.Response:
         query = query_from_get(request.query.items())
         chosen = answer.select_datasets(query, await beacon_api._visible(request, request.app))
-        answers = await answer.answer_datasets(queries, query, chosen, min_count=1,
+        answers = await answer.answer_datasets(queries, query, chosen,
                                                base_url=settings.base_url)
-        return small(sum(a.count for a in answers))
+        return small(sum(a.count.value for a in answers))
 
     return {"floor": floor, "+ fast GET": fast_get, "+ full GET": full_get,
             "+ datasets": with_datasets, "+ answer": with_answer,
@@ -99,39 +101,42 @@ def steps(app: object) -> dict[str, Step]:
 
 
 async def measure(url: str, paths: list[str], requests: int, rounds: int) -> None:
+    """The steps on the node's own application, started as `gdi-node serve` starts it (its
+    pool, caches, batcher, policy, budgets and audit), with bench/query.py's node rules: the
+    default disclosure control and a budget the run never exhausts."""
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from beacon.count_batcher import CountBatcher
-    from beacon.dataset_cache import DatasetCache
-    from beacon.workload import Queries
-    from node.database import create_pool
-    from node.http.app_keys import BEACON, COUNTS, DATASETS, POOL, QUERIES, SETTINGS
+    from node.app import create_app
     from node.settings import Settings
 
-    settings = Settings(database_url=url)
-    app = web.Application()
-    app[SETTINGS] = settings
-    app[BEACON] = settings.beacon_identity()
-    app[POOL] = await create_pool(url, settings, server_settings=settings.query_limits().pool_settings())
-    app[DATASETS] = DatasetCache(app[POOL])
-    app[COUNTS] = CountBatcher(app[POOL], settings.count_lanes)
-    app[QUERIES] = Queries(app[POOL], app[COUNTS], settings.query_limits())
-    requests_ = [make_mocked_request("GET", path, app=app) for path in paths]
-    table = steps(app)
-    for step in table.values():                   # warm-up: statements prepared, caches full
-        for request in requests_[:200]:
-            await step(request)
-    gc.collect()
-    gc.freeze()
-    cpu: dict[str, list[float]] = {name: [] for name in table}
-    for _ in range(rounds):                       # interleaved, so drift hits every step
-        for name, step in table.items():
-            began = time.process_time()
-            for i in range(requests):
-                await step(requests_[i % len(requests_)])
-            cpu[name].append((time.process_time() - began) / requests * 1e6)
-    await app[POOL].close()
+    app = create_app(Settings(database_url=url, disclosure=json.loads(BUDGET_NEVER_BINDS)))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        requests_ = [make_mocked_request("GET", path, app=app) for path in paths]
+        table = steps(app)
+
+        async def answered(name: str, request: web.Request) -> None:
+            """A step measured on refusals (a budget spent, a 500) is not the node's path."""
+            if (status := (await table[name](request)).status) != 200:
+                sys.exit(f"{name}: {request.path_qs} answered {status}")
+
+        for name in table:                        # warm-up: statements prepared, caches full
+            for request in requests_[:200]:
+                await answered(name, request)
+        gc.collect()
+        gc.freeze()
+        cpu: dict[str, list[float]] = {name: [] for name in table}
+        for _ in range(rounds):                   # interleaved, so drift hits every step
+            for name, step in table.items():
+                began = time.process_time()
+                for i in range(requests):
+                    await step(requests_[i % len(requests_)])
+                cpu[name].append((time.process_time() - began) / requests * 1e6)
+                await answered(name, requests_[requests % len(requests_)])
+    finally:
+        await runner.cleanup()
     print(f"{'step':<14} {'median µs':>10} {'min µs':>8}   (CPU of this process per request)")
     for name, values in cpu.items():
         print(f"{name:<14} {statistics.median(values):>10.1f} {min(values):>8.1f}")

@@ -145,3 +145,12 @@ def test_a_terminated_run_stops_its_postgresql_and_removes_its_data(tmp_path):
         run.kill()
         for process in processes_in(tmp_path, run.pid):   # what this test started, by pid
             process.send_signal(signal.SIGINT)             # PostgreSQL's fast shutdown
+
+
+def test_handler_steps_measures_every_step_of_the_node_as_it_is_now(db_url, tmp_path):
+    done = bench("handler_steps.py", "--records", "2000", "--requests", "400", "--rounds", "1",
+                 "--workdir", str(tmp_path), "--database-url", db_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout.split("\nstep ", 1)[1].splitlines()[1:]
+    assert [line[:14].strip() for line in table] == [
+        "floor", "+ fast GET", "+ full GET", "+ datasets", "+ answer", "node handler"]
