@@ -19,8 +19,8 @@ temporary directory, deleted at exit) unless --database-url names another. The s
        Chromosomes stay as spelt in the file (chr1), `*` alleles are loaded, variant_type is
        bcftools' %TYPE, length is the placeholder 1, carriers is NULL.
   (b') the fastest C path, for reference: `bcftools query | awk | psql \\copy`, awk splitting
-       ALTs and filling every column as the project does (chromosome without chr, `*` skipped,
-       alleles trimmed, type INS/DEL by length, carriers = AC - nhomalt), then the
+       ALTs and filling every column as the project does (chromosome without chr, `*` and
+       ALTs of AC 0 skipped, alleles trimmed, type INS/DEL by length, carriers = AC - nhomalt), then the
        same btree and ANALYZE.
   (c)  `python -m node.cli ingest` end to end as a subprocess: inspect, parallel parse + COPY,
        index, ANALYZE and the swap into `variants`, in a database whose schema is migrated
@@ -94,7 +94,7 @@ NORM_FORMAT = r"%CHROM\t%POS0\t%END\t%REF\t%ALT\t%TYPE\t1\t%INFO/AC\t%INFO/AN\n"
 NORM_COLUMNS = "chromosome, start_pos, end_pos, ref, alt, variant_type, length, ac, an"
 AWK_FORMAT = r"%CHROM\t%POS0\t%END\t%REF\t%ALT\t%INFO/AC\t%INFO/AN\t%INFO/nhomalt\n"
 AWK_COLUMNS = NORM_COLUMNS + ", carriers"
-# beacon.vcf's rows from one query line per record: one line per ALT, `*` dropped, alleles
+# beacon.vcf's rows from one query line per record: one line per ALT, `*` and AC 0 dropped, alleles
 # trimmed like beacon.alleles.minimal, symbolic END from %END (INFO END).
 AWK_SPLIT = r"""
 BEGIN { FS = OFS = "\t"; OFMT = "%.10g" }
@@ -103,7 +103,7 @@ BEGIN { FS = OFS = "\t"; OFMT = "%.10g" }
     n = split($5, alts, ","); split($6, ac, ","); split($8, nhom, ",")
     for (i = 1; i <= n; i++) {
         ref = $4; alt = alts[i]; start = $2
-        if (alt == "*" || alt == ".") continue
+        if (alt == "*" || alt == "." || ac[i] == "0") continue
         if (alt ~ /^</) {
             end = $3; type = alt; gsub(/^<|[:>].*$/, "", type)
             len = end - start - 1; if (len < 1) len = 1

@@ -154,3 +154,13 @@ def test_handler_steps_measures_every_step_of_the_node_as_it_is_now(db_url, tmp_
     table = done.stdout.split("\nstep ", 1)[1].splitlines()[1:]
     assert [line[:14].strip() for line in table] == [
         "floor", "+ fast GET", "+ full GET", "+ datasets", "+ answer", "node handler"]
+
+
+def test_ingest_pipelines_load_the_rows_the_node_loads(tmp_path):
+    done = bench("ingest.py", "--records", "2000", "--samples", "10", "--workdir", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = {line[:14].strip(): line[14:].split()[0] for line in done.stdout.splitlines()
+              if line.startswith("(")}
+    # 10 samples leave some ALTs carried by nobody (AC 0), which the node does not load
+    assert loaded["(b')"] == loaded["(c)"] == loaded["(a) read_rows"], done.stdout
+    assert "target (c)/(b) >= 1.20" in done.stdout and "target (c)/(b') >= 0.60" in done.stdout
