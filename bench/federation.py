@@ -93,6 +93,7 @@ from bench.query import (
     WRK_SCRIPT,
     Cell,
     Server,
+    absolute,
     at_least_one,
     child_env,
     connection_counts,
@@ -698,7 +699,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=at_least_one, default=5_000, help="measured requests per row")
     parser.add_argument("--connections", default="8", type=connection_counts)
     parser.add_argument("--repeat", type=at_least_one, default=3, help="interleaved runs per row")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     parser.add_argument("--time-cap", type=positive_seconds, default=20.0, help="seconds per row, at most")
     parser.add_argument("--client", choices=("wrk", "python"),

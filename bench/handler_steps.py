@@ -39,6 +39,7 @@ from bench.query import (
     BUDGET_NEVER_BINDS,
     DATASET,
     FLOOR_SQL,
+    absolute,
     at_least_one,
     database,
     exit_on_sigterm,
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--records", type=at_least_one, default=1_000_000)
     parser.add_argument("--requests", type=at_least_one, default=1500, help="per step and round")
     parser.add_argument("--rounds", type=at_least_one, default=5)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     args = parser.parse_args()
     exit_on_sigterm()

@@ -123,6 +123,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from query import (
     CALLGRIND,
     WRK_COUNTING,
+    absolute,
     at_least_one,
     exit_on_sigterm,
     positive_seconds,
@@ -1074,7 +1075,7 @@ def parse_args() -> argparse.Namespace:
                         help="generation worker processes")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 100,000 x 1,000, 500 requests, one round")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, cached)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the load: the node's CPU per request, step by step, "

@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # after the path fix: the script runs as bench/ingest.py
 import psutil
 
-from bench.query import at_least_one, exit_on_sigterm
+from bench.query import absolute, at_least_one, exit_on_sigterm
 
 DATASET = "GDI-XX-BENCH-1"
 TABLE = "bench_variants"
@@ -167,7 +167,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=at_least_one, default=1_000_000)
     parser.add_argument("--samples", type=at_least_one, default=100)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out",
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out",
                         help="cached VCF and step logs (default bench/out)")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     parser.add_argument("--repeat", type=at_least_one, default=1, help="runs per variant; best is shown")

@@ -61,6 +61,7 @@ from bench.query import (
     DISCLOSURE_OFF,
     HOST,
     aai_token,
+    absolute,
     at_least_one,
     child_env,
     database,
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--tree", type=Path, action="append",
                         help="a checkout whose node to measure (repeatable; default: this one)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     parser.add_argument("--token", action="store_true",
                         help="also each node with every request carrying a bearer token of "

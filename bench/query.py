@@ -262,6 +262,12 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def absolute(text: str) -> Path:
+    """argparse type of --workdir: its steps run in the repository root, where a path relative
+    to the directory the script was started in would name another place."""
+    return Path(text).resolve()
+
+
 def positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -1380,7 +1386,7 @@ def parse_args() -> argparse.Namespace:
                         help=f"measured requests per row (default 10,000; {GENES_REQUESTS:,} "
                              "with --only genes)")
     parser.add_argument("--connections", default="8,64", type=connection_counts)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
     parser.add_argument("--time-cap", type=positive_seconds, default=30.0,
                         help="seconds per row, at most")

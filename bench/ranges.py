@@ -48,6 +48,7 @@ from beacon.assemblies import ASSEMBLIES, CHROMOSOMES
 from beacon.request import VariantQuery
 from bench.query import (
     DATASET,
+    absolute,
     at_least_one,
     database,
     exit_on_sigterm,
@@ -215,7 +216,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--records", type=at_least_one, default=1_000_000)
     parser.add_argument("--queries", type=at_least_one, default=300)
     parser.add_argument("--repeat", type=at_least_one, default=3)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url")
     return parser.parse_args()
 

@@ -90,6 +90,7 @@ from bench.query import (
     HOST,
     WRK_SCRIPT,
     Cell,
+    absolute,
     at_least_one,
     child_env,
     exit_on_sigterm,
@@ -757,7 +758,7 @@ def parse_args() -> argparse.Namespace:
                         help="records per dataset, e.g. 1M 10M 100M (the default)")
     parser.add_argument("--requests", type=at_least_one, help="measured requests per row (3,000)")
     parser.add_argument("--time-cap", type=positive_seconds, help="seconds per row at most (20)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, one "
                                                "kept per size in the work directory)")
     parser.add_argument("--seed", type=int, default=SEED)

@@ -164,3 +164,12 @@ def test_ingest_pipelines_load_the_rows_the_node_loads(tmp_path):
     # 10 samples leave some ALTs carried by nobody (AC 0), which the node does not load
     assert loaded["(b')"] == loaded["(c)"] == loaded["(a) read_rows"], done.stdout
     assert "target (c)/(b) >= 1.20" in done.stdout and "target (c)/(b') >= 0.60" in done.stdout
+
+
+def test_a_relative_workdir_is_where_the_script_was_started(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ingest.py"), "--records", "2000",
+                           "--samples", "10", "--workdir", "out"], cwd=tmp_path, check=False,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "ingest.maxrss").is_file()
+    assert not (ROOT / "out").exists()
