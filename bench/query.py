@@ -1412,8 +1412,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=500, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.client == "wrk":
+    if args.client == "wrk" or args.only == "mixed":
         require_tools(parser, "wrk")
+    if args.only == "mixed" and args.client != "wrk":      # the row without its flood
+        parser.error("--only mixed: the flood is sent by wrk, not by --client python")
     return args
 
 

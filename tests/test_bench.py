@@ -69,6 +69,7 @@ def path_without(tool: str, tmp_path: Path) -> str:
 
 @pytest.mark.parametrize(("script", "args", "tool"), [
     ("query.py", ["--records", "2000", "--client", "wrk"], "wrk"),
+    ("query.py", ["--records", "2000", "--only", "mixed"], "wrk"),
     ("federation.py", ["--records", "2000", "--client", "wrk"], "wrk"),
     ("federation.py", ["--records", "2000", "--instructions"], "valgrind"),
     ("federation.py", ["--overhead", "--parts", "instructions"], "callgrind_control"),
@@ -173,3 +174,11 @@ def test_a_relative_workdir_is_where_the_script_was_started(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "ingest.maxrss").is_file()
     assert not (ROOT / "out").exists()
+
+
+def test_the_mixed_row_is_not_run_without_its_flood(tmp_path):
+    done = bench("query.py", "--only", "mixed", "--client", "python", "--workdir",
+                 str(tmp_path / "work"), timeout=60)
+    assert done.returncode == 2
+    assert "--only mixed: the flood is sent by wrk" in done.stderr
+    assert not (tmp_path / "work").exists()
