@@ -1062,11 +1062,14 @@ def run(args: argparse.Namespace, url: str, postmaster: int | None, began: float
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=at_least_one, default=1_000_000, help="variants (SNVs)")
-    parser.add_argument("--individuals", type=at_least_one, default=10_000, help="samples/individuals")
+    parser.add_argument("--records", type=at_least_one,
+                        help="variants (SNVs; default 1,000,000, with --quick 100,000)")
+    parser.add_argument("--individuals", type=at_least_one,
+                        help="samples/individuals (default 10,000, with --quick 1,000)")
     parser.add_argument("--requests", type=at_least_one, help="measured requests per row (default "
-                                                      "3000; with --instructions 300)")
-    parser.add_argument("--repeat", type=at_least_one, default=3, help="interleaved rounds (median)")
+                        "3000; with --instructions 300; with --quick 500)")
+    parser.add_argument("--repeat", type=at_least_one,
+                        help="interleaved rounds (median; default 3, with --quick 1)")
     parser.add_argument("--connections", type=at_least_one, default=8)
     parser.add_argument("--time-cap", type=positive_seconds, default=60.0, help="seconds per row, at most")
     parser.add_argument("--generation-cap", type=positive_seconds, default=1800.0,
@@ -1102,10 +1105,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=300,
                         help="with --instructions: requests before counting starts")
     args = parser.parse_args()
-    if args.requests is None:
-        args.requests = 300 if args.instructions else 3000
-    if args.quick:
-        args.records, args.individuals, args.requests, args.repeat = 100_000, 1_000, 500, 1
+    # what --quick sets is a default: an option given beside it is kept
+    args.records = args.records or (100_000 if args.quick else 1_000_000)
+    args.individuals = args.individuals or (1_000 if args.quick else 10_000)
+    args.requests = args.requests or (500 if args.quick else 300 if args.instructions else 3000)
+    args.repeat = args.repeat or (1 if args.quick else 3)
     if args.instructions:
         require_tools(parser, *CALLGRIND)
     elif not (args.floor or args.serve_floor or args.profile or args.accounting):

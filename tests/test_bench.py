@@ -182,3 +182,12 @@ def test_the_mixed_row_is_not_run_without_its_flood(tmp_path):
     assert done.returncode == 2
     assert "--only mixed: the flood is sent by wrk" in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
+def test_options_given_beside_quick_are_kept(tmp_path):
+    done = bench("individuals.py", "--quick", "--records", "3000", "--individuals", "100",
+                 "--requests", "60", "--time-cap", "5", "--workdir", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3,000 variants x 100 individuals" in done.stdout
+    assert "60 requests per row after a warm-up, median of 1" in done.stdout
