@@ -1,7 +1,8 @@
 """Ingest benchmark (not a test): is `gdi-node ingest` as fast as the C tools an operator would
 otherwise script, and does its memory stay bounded?
 
-Run from the repository root, with the project's virtualenv and bcftools on PATH:
+Run from the repository root, with the project's virtualenv, bcftools on PATH and GNU time
+(/usr/bin/time; `apt-get install -y bcftools time`):
 
     python bench/ingest.py [--records 1000000] [--samples 100] [--workdir bench/out]
                            [--database-url URL] [--repeat 1] [--workers N]
