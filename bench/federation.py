@@ -95,6 +95,7 @@ from bench.query import (
     Server,
     absolute,
     at_least_one,
+    checkout,
     child_env,
     connection_counts,
     create_databases,
@@ -707,7 +708,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--instructions", action="store_true",
                         help="count the aggregator's instructions under callgrind instead")
     parser.add_argument("--warmup", type=int, default=300, help="with --instructions")
-    parser.add_argument("--tree", type=Path, action="append",
+    parser.add_argument("--tree", type=checkout, action="append",
                         help="with --instructions (or --overhead): a checkout whose aggregator "
                              "to measure")
     parser.add_argument("--overhead", action="store_true",

@@ -125,6 +125,7 @@ from query import (
     WRK_COUNTING,
     absolute,
     at_least_one,
+    checkout,
     exit_on_sigterm,
     positive_seconds,
     require_tools,
@@ -1092,7 +1093,7 @@ def parse_args() -> argparse.Namespace:
                         help="instead of the load: user-space instructions per request of "
                              "the HTTP floor and the node under callgrind (--requests after "
                              "--warmup, one connection)")
-    parser.add_argument("--tree", type=Path, action="append",
+    parser.add_argument("--tree", type=checkout, action="append",
                         help="with --instructions: the node of another checkout (repeatable; "
                              "default: this one)")
     # child mode: the floor

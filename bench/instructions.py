@@ -63,6 +63,7 @@ from bench.query import (
     aai_token,
     absolute,
     at_least_one,
+    checkout,
     child_env,
     database,
     exit_on_sigterm,
@@ -156,7 +157,7 @@ def main() -> None:
     parser.add_argument("--records", type=at_least_one, default=1_000_000)
     parser.add_argument("--requests", type=at_least_one, default=300, help="measured, per server")
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--tree", type=Path, action="append",
+    parser.add_argument("--tree", type=checkout, action="append",
                         help="a checkout whose node to measure (repeatable; default: this one)")
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
     parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")

@@ -268,6 +268,17 @@ def absolute(text: str) -> Path:
     return Path(text).resolve()
 
 
+def checkout(text: str) -> Path:
+    """argparse type of --tree: a checkout of this repository, whose node the run starts from
+    it; a wrong path was found only when that node was started, after the ingest and the
+    other servers' measurements, in a traceback."""
+    path = Path(text).resolve()
+    if not ((path / "node").is_dir() and (path / "beacon").is_dir()):
+        raise argparse.ArgumentTypeError(f"{text}: not a checkout of this repository (no "
+                                         "node/ and beacon/ in it)")
+    return path
+
+
 def positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:

@@ -103,8 +103,11 @@ def test_a_missing_tool_is_named_before_anything_runs(script, args, tool, tmp_pa
     ("scale.py", "--time-cap", "0"),
     ("ranges.py", "--queries", "0"),
     ("handler_steps.py", "--rounds", "0"),
+    ("instructions.py", "--tree", "/nonexistent"),
+    ("federation.py", "--tree", "bench"),
+    ("individuals.py", "--tree", "/nonexistent"),
 ])
-def test_a_count_below_one_is_refused_naming_its_option(script, option, value, tmp_path):
+def test_a_bad_value_is_refused_naming_its_option_before_anything_runs(script, option, value, tmp_path):
     work = tmp_path / "work"
     done = bench(script, option, value, "--workdir", str(work), timeout=60)
     assert done.returncode == 2, done.stderr[-2000:]
