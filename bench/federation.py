@@ -107,6 +107,7 @@ from bench.query import (
     ingest,
     measure,
     positive_seconds,
+    reachable,
     require_tools,
     sampled,
     started,
@@ -701,7 +702,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", default="8", type=connection_counts)
     parser.add_argument("--repeat", type=at_least_one, default=3, help="interleaved runs per row")
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--database-url", type=reachable, help="external PostgreSQL (default: embedded)")
     parser.add_argument("--time-cap", type=positive_seconds, default=20.0, help="seconds per row, at most")
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")

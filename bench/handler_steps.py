@@ -44,6 +44,7 @@ from bench.query import (
     database,
     exit_on_sigterm,
     ingest,
+    reachable,
     sample_variants,
     synthetic_vcf,
     workload,
@@ -149,7 +150,8 @@ def main() -> None:
     parser.add_argument("--requests", type=at_least_one, default=1500, help="per step and round")
     parser.add_argument("--rounds", type=at_least_one, default=5)
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--database-url", type=reachable,
+                        help="external PostgreSQL (default: embedded)")
     args = parser.parse_args()
     exit_on_sigterm()
     args.workdir.mkdir(parents=True, exist_ok=True)

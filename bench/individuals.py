@@ -128,6 +128,7 @@ from query import (
     checkout,
     exit_on_sigterm,
     positive_seconds,
+    reachable,
     require_tools,
     wrk_load,
 )
@@ -1080,7 +1081,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 100,000 x 1,000, 500 requests, one round")
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, cached)")
+    parser.add_argument("--database-url", type=reachable, help="external PostgreSQL (default: embedded, cached)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the load: the node's CPU per request, step by step, "
                              "and a cProfile of its path (--requests per step, --repeat rounds)")

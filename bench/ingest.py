@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # after the path fix: the script runs as bench/ingest.py
 import psutil
 
-from bench.query import absolute, at_least_one, exit_on_sigterm
+from bench.query import absolute, at_least_one, exit_on_sigterm, reachable
 
 DATASET = "GDI-XX-BENCH-1"
 TABLE = "bench_variants"
@@ -170,7 +170,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=at_least_one, default=100)
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out",
                         help="cached VCF and step logs (default bench/out)")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--database-url", type=reachable, help="external PostgreSQL (default: embedded)")
     parser.add_argument("--repeat", type=at_least_one, default=1, help="runs per variant; best is shown")
     parser.add_argument("--workers", type=at_least_one, help="passed to gdi-node ingest --workers")
     parser.add_argument("--parse", nargs=2, metavar=("MODE", "VCF"), help=argparse.SUPPRESS)

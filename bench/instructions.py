@@ -70,6 +70,7 @@ from bench.query import (
     free_port,
     genotyped_copy,
     ingest,
+    reachable,
     require_tools,
     sample_variants,
     started,
@@ -160,7 +161,8 @@ def main() -> None:
     parser.add_argument("--tree", type=checkout, action="append",
                         help="a checkout whose node to measure (repeatable; default: this one)")
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--database-url", type=reachable,
+                        help="external PostgreSQL (default: embedded)")
     parser.add_argument("--token", action="store_true",
                         help="also each node with every request carrying a bearer token of "
                              "the development AAI (started here), as bench/query.py's token row")

@@ -279,6 +279,22 @@ def checkout(text: str) -> Path:
     return path
 
 
+def reachable(url: str) -> str:
+    """argparse type of --database-url: a server tried at once, since one that cannot be
+    reached was found only after the data was generated, in a traceback. The URL is not
+    repeated in the message: it may hold a password."""
+    import asyncpg
+
+    async def attempt() -> None:
+        await (await asyncpg.connect(url, timeout=10)).close()
+    try:
+        asyncio.run(attempt())
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as failed:
+        raise argparse.ArgumentTypeError(f"cannot connect: {failed}") from None
+    return url
+
+
 def positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -1398,7 +1414,7 @@ def parse_args() -> argparse.Namespace:
                              "with --only genes)")
     parser.add_argument("--connections", default="8,64", type=connection_counts)
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded)")
+    parser.add_argument("--database-url", type=reachable, help="external PostgreSQL (default: embedded)")
     parser.add_argument("--time-cap", type=positive_seconds, default=30.0,
                         help="seconds per row, at most")
     parser.add_argument("--repeat", type=at_least_one, default=3,

@@ -53,6 +53,7 @@ from bench.query import (
     database,
     exit_on_sigterm,
     ingest,
+    reachable,
     synthetic_vcf,
 )
 
@@ -217,7 +218,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--queries", type=at_least_one, default=300)
     parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url")
+    parser.add_argument("--database-url", type=reachable)
     return parser.parse_args()
 
 

@@ -98,6 +98,7 @@ from bench.query import (
     free_port,
     measure,
     positive_seconds,
+    reachable,
     started,
     workload,
 )
@@ -759,7 +760,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=at_least_one, help="measured requests per row (3,000)")
     parser.add_argument("--time-cap", type=positive_seconds, help="seconds per row at most (20)")
     parser.add_argument("--workdir", type=absolute, default=ROOT / "bench" / "out")
-    parser.add_argument("--database-url", help="external PostgreSQL (default: embedded, one "
+    parser.add_argument("--database-url", type=reachable, help="external PostgreSQL (default: embedded, one "
                                                "kept per size in the work directory)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--gen-workers", type=at_least_one, default=os.cpu_count() or 1,

@@ -106,6 +106,9 @@ def test_a_missing_tool_is_named_before_anything_runs(script, args, tool, tmp_pa
     ("instructions.py", "--tree", "/nonexistent"),
     ("federation.py", "--tree", "bench"),
     ("individuals.py", "--tree", "/nonexistent"),
+    *((script, "--database-url", "postgresql://nobody@127.0.0.1:1/none") for script in (
+        "ingest.py", "query.py", "federation.py", "individuals.py", "instructions.py",
+        "scale.py", "ranges.py", "handler_steps.py")),
 ])
 def test_a_bad_value_is_refused_naming_its_option_before_anything_runs(script, option, value, tmp_path):
     work = tmp_path / "work"
