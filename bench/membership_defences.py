@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.query import at_least_one
 from tests.membership_attack import (  # the test's model, from the repository
     Population,
     floor_aware_order,
@@ -161,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--only", default="", help="candidates whose name contains this")
-    parser.add_argument("--queries", type=int, default=BUDGET,
+    parser.add_argument("--queries", type=at_least_one, default=BUDGET,
                         help="questions per target under the smooth candidates, which charge "
                              "one unit each (the bona fide budget does not stop them: 600)")
     args = parser.parse_args()

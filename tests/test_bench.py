@@ -197,3 +197,12 @@ def test_options_given_beside_quick_are_kept(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "3,000 variants x 100 individuals" in done.stdout
     assert "60 requests per row after a warm-up, median of 1" in done.stdout
+
+
+@pytest.mark.parametrize("queries", ["0", "-3"])
+def test_a_defence_is_not_judged_on_no_questions(queries):
+    done = bench("membership_defences.py", "--seeds", "1", "--only", "smooth 6", "--queries",
+                 queries, timeout=60)
+    assert done.returncode == 2
+    assert "argument --queries: must be at least 1" in done.stderr
+    assert "holds" not in done.stdout
