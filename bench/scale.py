@@ -591,6 +591,15 @@ def node_url(url: str, settings: list[str]) -> str:
     return f"{url}{'&' if '?' in url else '?'}{pairs}"
 
 
+def setting(text: str) -> str:
+    """argparse type of --setting: NAME=VALUE, checked before the data is made; without `=`
+    the node's URL could not be built, which ended the run in a traceback after the ingest."""
+    name, equals, _ = text.partition("=")
+    if not (name.strip() and equals):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return text
+
+
 def results_file(args: argparse.Namespace, records: int) -> Path:
     suffix = "".join(f"-{s.replace('=', '-')}" for s in args.setting)
     return args.workdir / f"scale-results-{records}-seed{args.seed}{suffix}.json"
@@ -765,7 +774,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--gen-workers", type=at_least_one, default=os.cpu_count() or 1,
                         help="processes writing the VCF (default: one per core)")
-    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--setting", type=setting, action="append", default=[],
+                        metavar="NAME=VALUE",
                         help="a PostgreSQL setting for the node's connections only (added to "
                              "its database URL; a what-if: results are saved apart); repeatable")
     parser.add_argument("--quick", action="store_true",

@@ -101,6 +101,7 @@ def test_a_missing_tool_is_named_before_anything_runs(script, args, tool, tmp_pa
     ("instructions.py", "--requests", "0"),
     ("scale.py", "--sizes", "0"),
     ("scale.py", "--time-cap", "0"),
+    ("scale.py", "--setting", "work_mem"),
     ("ranges.py", "--queries", "0"),
     ("handler_steps.py", "--rounds", "0"),
     ("instructions.py", "--tree", "/nonexistent"),
