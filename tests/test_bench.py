@@ -15,6 +15,8 @@ import asyncpg
 import psutil
 import pytest
 
+from tests.conftest import write_vcf_text
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -207,3 +209,19 @@ def test_a_defence_is_not_judged_on_no_questions(queries):
     assert done.returncode == 2
     assert "argument --queries: must be at least 1" in done.stderr
     assert "holds" not in done.stdout
+
+
+def test_the_parse_child_imports_only_what_it_measures(tmp_path):
+    """(a)'s max RSS is the parse's: the helpers the parent imports from bench/query.py would
+    add theirs to it."""
+    vcf = write_vcf_text(tmp_path / "one.vcf", "##fileformat=VCFv4.2\n##contig=<ID=chr1>\n"
+                         '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">\n'
+                         '##INFO=<ID=AN,Number=1,Type=Integer,Description="AN">\n'
+                         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                         "chr1\t100\t.\tA\tG\t.\tPASS\tAC=1;AN=2\n")
+    done = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "bench" / "ingest.py"),
+                           "--parse", "pysam", str(vcf)], cwd=ROOT, check=False,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"rows": 1' in done.stdout
+    assert "bench.query" not in done.stderr
