@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import write_vcf_text
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/ingest.py's baselines are bcftools pipelines, its memory figure GNU time's
+NO_PIPELINES = shutil.which("bcftools") is None or not Path("/usr/bin/time").is_file()
 
 
 def bench(script: str, *args: str, timeout: float = 240,
@@ -133,6 +135,7 @@ def processes_in(directory: Path, besides: int) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.skipif(NO_PIPELINES, reason="bcftools or GNU time not installed (.ci/run has them)")
 def test_a_terminated_run_stops_its_postgresql_and_removes_its_data(tmp_path):
     run = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "ingest.py"), "--records", "2000", "--samples",
@@ -166,6 +169,7 @@ def test_handler_steps_measures_every_step_of_the_node_as_it_is_now(db_url, tmp_
         "floor", "+ fast GET", "+ full GET", "+ datasets", "+ answer", "node handler"]
 
 
+@pytest.mark.skipif(NO_PIPELINES, reason="bcftools or GNU time not installed (.ci/run has them)")
 def test_ingest_pipelines_load_the_rows_the_node_loads(tmp_path):
     done = bench("ingest.py", "--records", "2000", "--samples", "10", "--workdir", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -176,6 +180,7 @@ def test_ingest_pipelines_load_the_rows_the_node_loads(tmp_path):
     assert "target (c)/(b) >= 1.20" in done.stdout and "target (c)/(b') >= 0.60" in done.stdout
 
 
+@pytest.mark.skipif(NO_PIPELINES, reason="bcftools or GNU time not installed (.ci/run has them)")
 def test_a_relative_workdir_is_where_the_script_was_started(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "ingest.py"), "--records", "2000",
                            "--samples", "10", "--workdir", "out"], cwd=tmp_path, check=False,
