@@ -750,14 +750,18 @@ class FakeNode:
 
 
 async def registered_fake(stack: AsyncExitStack, pool: asyncpg.Pool,
-                          **second: object) -> FakeNode:
+                          middleware: Callable[..., Awaitable[web.StreamResponse]] | None = None, **second: object) -> FakeNode:
     """A FakeNode serving GDI-FI-SYN-001 and GDI-FI-SYN-002 (with `second`'s changes) until
-    `stack` closes, registered with the catalogue as NODE."""
+    `stack` closes, registered with the catalogue as NODE; `middleware` before all of its
+    own (a node, or a proxy before it, that misbehaves)."""
     port = free_port()
     fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
     fdp = f"{fake.base}/fdp"
     fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp, **second)]
-    await serve_app(stack, fake.app(), port)
+    app = fake.app()
+    if middleware is not None:
+        app.middlewares.insert(0, middleware)
+    await serve_app(stack, app, port)
     await store.upsert_node(pool, store.NodeRegistration(NODE, "Fake", "FI",
                                                          f"{fake.base}/api", fdp))
     return fake
@@ -992,15 +996,8 @@ async def test_a_redirect_is_not_followed_and_says_where_it_led(catalogue):
         return await handler(request)
 
     async with AsyncExitStack() as stack:
-        port = free_port()
-        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fake = await registered_fake(stack, catalogue.pool, moved)
         fdp = f"{fake.base}/fdp"
-        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
-        app = fake.app()
-        app.middlewares.insert(0, moved)
-        await serve_app(stack, app, port)
-        await store.upsert_node(catalogue.pool, store.NodeRegistration(
-            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
         armed = False
         [outcome] = await _harvest(catalogue)
         url = dataset_iri(fdp, "GDI-FI-SYN-002")
@@ -1031,15 +1028,8 @@ async def test_a_node_answering_rdf_xml_or_json_ld_for_turtle_is_told_so(catalog
         return await handler(request)
 
     async with AsyncExitStack() as stack:
-        port = free_port()
-        fake = FakeNode([], {}, f"http://127.0.0.1:{port}")
+        fake = await registered_fake(stack, catalogue.pool, ignoring_accept)
         fdp = f"{fake.base}/fdp"
-        fake.records = [_record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)]
-        app = fake.app()
-        app.middlewares.insert(0, ignoring_accept)
-        await serve_app(stack, app, port)
-        await store.upsert_node(catalogue.pool, store.NodeRegistration(
-            NODE, "Fake", "FI", f"{fake.base}/api", fdp))
         armed = False
         assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         armed = True

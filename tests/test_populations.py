@@ -580,6 +580,25 @@ def _born(person: int) -> str:
     return next((c for c, people in _SMALL.items() if person % _MEMBERS in people), "FI")
 
 
+async def _node_holding(stack: AsyncExitStack, pg_server_url: str, tmp_path: Path,
+                        lines: list[str], packets: list[dict[str, Any]] | None = None,
+                        **settings: Any) -> ClientSession:
+    """A node of its own database serving one PUBLIC dataset, the VCF `lines` with the
+    phenopackets `packets`, until `stack` closes; `settings` its Settings' changes."""
+    db_url = await stack.enter_async_context(node_database(pg_server_url))
+    vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
+    individuals = None
+    if packets is not None:
+        individuals = tmp_path / "people.json"
+        individuals.write_text(json.dumps(packets))
+    await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                       workers=1, individuals=individuals))
+    client, _ = await serve_node(stack, Settings(
+        database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d",
+        **settings))
+    return client
+
+
 def _members_and_strangers(seed: int, low: float, high: float, sites: int
                            ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Genotypes (0, 1 or 2 ALTs) at `sites` SNVs of allele frequencies drawn between `low`
@@ -705,12 +724,7 @@ async def test_the_whole_dataset_row_does_not_tell_who_is_homozygous(pg_server_u
     (`population_floor` 0) is now given no split either."""
     genotypes, positions, lines = _members_and_strangers(11, 0.02, 0.3, 2000)
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
-        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
-                                           workers=1))
-        client, _ = await serve_node(stack, Settings(
-            database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d"))
+        client = await _node_holding(stack, pg_server_url, tmp_path, lines)
         rows: dict[int, dict[str, Any]] = {}
         for skip in range(2):
             body = await _records(client, {"referenceName": "1", "start": 0,
@@ -810,15 +824,8 @@ async def _one_man_rows(pg_server_url: str, tmp_path: Path
              "chrX": [50_000_000 + 100 * n for n in range(6)]}
     lines, packets = _one_man_born_in_fi(sites)
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join(lines) + "\n")
-        individuals = tmp_path / "people.json"
-        individuals.write_text(json.dumps(packets))
-        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
-                                           workers=1, individuals=individuals))
-        client, _ = await serve_node(stack, Settings(
-            database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d",
-            disclosure=POPULATIONS))
+        client = await _node_holding(stack, pg_server_url, tmp_path, lines, packets,
+                                     disclosure=POPULATIONS)
         found: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
         for contig, positions in sites.items():
             body = await _records(client, {"referenceName": contig, "start": positions[0] - 1,
@@ -875,16 +882,9 @@ async def test_a_population_mostly_uncalled_at_a_site_gives_no_frequency_above_o
                                      "countryOfBirth": "FI" if p[0] == "F" else "SE"}}
                for p in people]
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        vcf = write_vcf_text(tmp_path / "site.vcf", "\n".join(lines) + "\n")
-        individuals = tmp_path / "people.json"
-        individuals.write_text(json.dumps(packets))
-        await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
-                                           workers=1, individuals=individuals))
-        client, _ = await serve_node(stack, Settings(
-            database_url=db_url, beacon_id="org.test.populations", data_dir=tmp_path / "d",
-            disclosure=DisclosureSettings(anonymous=TierSettings(population_floor=1,
-                                                                 count_step=1))))
+        client = await _node_holding(stack, pg_server_url, tmp_path, lines, packets,
+                                     disclosure=DisclosureSettings(anonymous=TierSettings(
+                                         population_floor=1, count_step=1)))
         [rows] = _rows(await _records(client, {"referenceName": "1", "start": 4999,
                                                "alternateBases": "T"})).values()
     assert rows["SE"]["alleleCount"] == 40 and rows["SE"]["alleleNumber"] == 80
