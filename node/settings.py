@@ -19,6 +19,7 @@ from importlib.metadata import version
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import (
@@ -449,6 +450,25 @@ class Settings(ServiceSettings):
                              + ", ".join(repr(i) for i in twice))
         return value
 
+    @field_validator("peers")
+    @classmethod
+    def _one_peer_a_url(cls, value: list[Peer]) -> list[Peer]:
+        """One Beacon under two ids was asked twice: its datasets came twice and its count
+        was added twice to the network's total, as a registry node at a configured peer's
+        URL would be had the network not skipped it (node/federation/network.py). The URLs
+        as normalised (node/urls.py), the host's case aside; refused naming the ids, never
+        quoting a URL."""
+        seen: dict[str, str] = {}
+        for peer in value:
+            parts = urlsplit(peer.url)
+            where = parts._replace(scheme=parts.scheme.lower(),
+                                   netloc=parts.netloc.lower()).geturl()
+            if where in seen:
+                raise ValueError(f"peers {seen[where]!r} and {peer.id!r} are at one URL: "
+                                 "the one Beacon would be asked twice and counted twice")
+            seen[where] = peer.id
+        return value
+
     @field_validator("trusted_network_addresses", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
@@ -523,6 +543,22 @@ class Settings(ServiceSettings):
         if self.peers_from_catalogue and self.catalogue_url is None:
             raise ValueError("peers_from_catalogue needs catalogue_url, the catalogue whose "
                              "registry lists the peers")
+        return self
+
+    @model_validator(mode="after")
+    def _tokens_forwarded_from_trusted_issuers(self) -> Settings:
+        """A peer is passed a researcher's token only when its issuer, as verified, is in
+        the peer's `forward_tokens_from`; an issuer there that is not trusted for access
+        tokens here (a typo, a trailing slash) is one whose tokens never arrive verified, so
+        that peer silently got none and answered every researcher as anonymous."""
+        verified = {i.issuer for i in self.trusted_issuers if i.access_tokens}
+        for number, peer in enumerate(self.peers):
+            if unknown := [f"[{n}]" for n, i in enumerate(peer.forward_tokens_from)
+                           if i not in verified]:
+                raise ValueError(   # by position, never quoting a value, as elsewhere
+                    f"peers[{number}].forward_tokens_from{', '.join(unknown)}: not an issuer "
+                    "trusted for access tokens here (trusted_issuers, exact `iss` values), "
+                    "whose tokens would never be passed on")
         return self
 
     @model_validator(mode="after")

@@ -1598,18 +1598,6 @@ async def test_the_info_cache_forgets_peers_the_registry_no_longer_lists(network
     assert [p["id"] for p in again["response"]["info"]["network"]["peers"]] == ["listed.2"]
 
 
-async def test_two_peers_at_one_url_keep_their_own_ids_in_the_info_cache(network, check):
-    """The cache is per peer, not per URL: of two peers at one URL (two ids configured for
-    one node), the cached /info listed the last one asked twice, the other not."""
-    url = f"{network.fakes.url}/cached/api"
-    async with network.aggregator([Peer(id="twin.1", url=url), Peer(id="twin.2", url=url)]
-                                  ) as net:
-        for _ in range(2):
-            answer = await check(net, "/network/api/info", schema=INFO_SCHEMA)
-            assert [p["id"] for p in answer["response"]["info"]["network"]["peers"]] == [
-                "twin.1", "twin.2"]
-
-
 async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, check):
     """A listed node is asked anonymously unless configured under its id; one whose
     beaconUrl is no http(s) URL is not asked, and the others still are."""
@@ -1662,6 +1650,46 @@ def test_two_configured_peers_under_one_id_are_refused_when_the_configuration_is
         Settings(peers=peers)
     assert configuration_error(refused.value) == (
         "peers: two peers under one id, which tags each one's answers: 'fi'")
+
+
+@pytest.mark.parametrize("second", ["https://fi.example/api/", "HTTPS://FI.Example/api"])
+def test_two_configured_peers_at_one_url_are_refused_when_the_configuration_is_read(second):
+    """One Beacon configured under two ids was asked twice: its datasets came twice and its
+    count was added twice to the network's total. Refused naming both ids, however the URL
+    was written (a trailing slash, the scheme's and host's case); a path differing in case
+    is another URL."""
+    peers = [{"id": "fi", "url": "https://fi.example/api"},
+             {"id": "se", "url": "https://se.example/api"},
+             {"id": "fi-again", "url": second}]
+    with pytest.raises(ValueError) as refused:
+        Settings(peers=peers)
+    assert configuration_error(refused.value) == (
+        "peers: peers 'fi' and 'fi-again' are at one URL: the one Beacon would be asked "
+        "twice and counted twice")
+    apart = Settings(peers=[*peers[:2], {"id": "fi-2", "url": "https://fi.example/API"}])
+    assert [p.id for p in apart.peers] == ["fi", "se", "fi-2"]
+
+
+def test_a_peers_token_issuer_that_is_not_trusted_is_refused_when_the_configuration_is_read():
+    """A token is passed on only when its verified issuer is in the peer's
+    `forward_tokens_from`: an issuer there that this node does not trust for access tokens
+    (here a trailing slash, and one trusted for visas alone) never verifies, so that peer
+    silently answered every researcher as anonymous. Refused, naming the peer and
+    the issuers by position, never quoting a value."""
+    trusted = [{"issuer": "https://aai.example/oidc", "jwks_uri": "https://aai.example/jwk"},
+               {"issuer": "https://visas.example", "jwks_uri": "https://visas.example/jwk",
+                "access_tokens": False, "visas": True}]
+    peers = [{"id": "fi", "url": "https://fi.example/api",
+              "forward_tokens_from": ["https://aai.example/oidc"]},
+             {"id": "se", "url": "https://se.example/api",
+              "forward_tokens_from": ["https://aai.example/oidc/", "https://visas.example"]}]
+    with pytest.raises(ValueError) as refused:
+        Settings(peers=peers, trusted_issuers=trusted)
+    assert configuration_error(refused.value) == (
+        "settings: peers[1].forward_tokens_from[0], [1]: not an issuer trusted for access "
+        "tokens here (trusted_issuers, exact `iss` values), whose tokens would never be "
+        "passed on")
+    assert Settings(peers=peers[:1], trusted_issuers=trusted).peers[0].forward_tokens_from
 
 
 def test_peers_from_a_catalogue_without_its_url_are_refused_when_the_configuration_is_read():

@@ -46,7 +46,8 @@ def test_a_plain_http_peer_is_refused(db_url):
              {"id": "org.example.no", "url": "http://beacon.example.no/api",
               "forward_tokens_from": ["https://aai.example.org"]}]
     result = gdi_node("serve", "--port", str(free_port()), env=_env(
-        DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod", GDI_NODE_PEERS=json.dumps(peers)))
+        DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod", GDI_NODE_PEERS=json.dumps(peers),
+        GDI_NODE_TRUSTED_ISSUERS=json.dumps([HTTPS_ISSUER])))
     _refused(result, "https-only")
     assert "peers[1].url http://beacon.example.no/api" in result.stderr
     assert "peers[0]" not in result.stderr

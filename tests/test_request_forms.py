@@ -108,7 +108,8 @@ def _vcf_text(records: list[tuple], assembly) -> str:
 @pytest.fixture(scope="module")
 async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSession]:
     """One node with the datasets above, its API also under ALIAS, whose network lists the
-    node itself twice (peer-a, peer-b) and a peer nobody answers at."""
+    node itself twice (peer-a at /api, peer-b at ALIAS: two peers at one URL are refused)
+    and a peer nobody answers at."""
     directory = tmp_path_factory.mktemp("request_forms")
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(node_database(pg_server_url))
@@ -121,7 +122,8 @@ async def beacon(pg_server_url: str, tmp_path_factory) -> AsyncIterator[ClientSe
         settings = Settings(
             disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=directory,
             beacon_id="org.test.forms", api_alias_roots=[ALIAS], peer_timeout_seconds=2,
-            peers=[Peer(id="peer-a", url=api), Peer(id="peer-b", url=api),
+            peers=[Peer(id="peer-a", url=api),
+                   Peer(id="peer-b", url=f"http://127.0.0.1:{port}{ALIAS}"),
                    Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")])
         pool = await create_pool(url, settings)
         stack.push_async_callback(pool.close)
