@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -44,6 +42,7 @@ from bench.query import (
     database,
     exit_on_sigterm,
     ingest,
+    interleaved_cpu,
     reachable,
     sample_variants,
     synthetic_vcf,
@@ -124,19 +123,8 @@ async def measure(url: str, paths: list[str], requests: int, rounds: int) -> Non
             if (status := (await table[name](request)).status) != 200:
                 sys.exit(f"{name}: {request.path_qs} answered {status}")
 
-        for name in table:                        # warm-up: statements prepared, caches full
-            for request in requests_[:200]:
-                await answered(name, request)
-        gc.collect()
-        gc.freeze()
-        cpu: dict[str, list[float]] = {name: [] for name in table}
-        for _ in range(rounds):                   # interleaved, so drift hits every step
-            for name, step in table.items():
-                began = time.process_time()
-                for i in range(requests):
-                    await step(requests_[i % len(requests_)])
-                cpu[name].append((time.process_time() - began) / requests * 1e6)
-                await answered(name, requests_[requests % len(requests_)])
+        cpu = await interleaved_cpu(table, requests_, rounds, requests, warm=answered,
+                                    warm_inputs=200)
     finally:
         await runner.cleanup()
     print(f"{'step':<14} {'median µs':>10} {'min µs':>8}   (CPU of this process per request)")

@@ -127,6 +127,7 @@ from query import (
     at_least_one,
     checkout,
     exit_on_sigterm,
+    interleaved_cpu,
     positive_seconds,
     reachable,
     require_tools,
@@ -752,7 +753,6 @@ async def profile_steps(url: str, bodies: list[dict[str, Any]], span: int, reque
     database round trips, caches as in a server, the GC frozen after warm-up); then cProfile
     of the whole application path (middleware included) over the same requests."""
     import cProfile
-    import gc
     import pstats
 
     import orjson
@@ -808,18 +808,7 @@ async def profile_steps(url: str, bodies: list[dict[str, Any]], span: int, reque
                  "handler": "beacon_api.individuals: budget, audit, trail, Beacon response, JSON",
                  "app": "the application: router and node_middleware (request id, caller, "
                         "metrics, access log, headers) around the handler"}
-        for step in steps.values():                  # warm-up: statements prepared, caches full
-            for request in posts:
-                await step(request)
-        gc.collect()
-        gc.freeze()
-        cpu: dict[str, list[float]] = {name: [] for name in steps}
-        for _ in range(rounds):                       # interleaved, so drift hits every step
-            for name, step in steps.items():
-                began = time.process_time()
-                for i in range(requests):
-                    await step(posts[i % len(posts)])
-                cpu[name].append((time.process_time() - began) / requests * 1e6)
+        cpu = await interleaved_cpu(steps, posts, rounds, requests)
         print(f"\nthe node's CPU per POST /api/individuals (sequence bodies), this process only "
               f"(PostgreSQL's not included): median and min of {rounds} rounds of {requests:,}")
         print(f"{'step':<11} {'median µs':>9} {'min µs':>7} {'+ µs':>6}  what it adds")

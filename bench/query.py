@@ -130,11 +130,11 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
@@ -514,6 +514,38 @@ def python_process_load(base: str, paths_file: Path, connections: int, count: in
     if done.returncode:
         sys.exit(f"load process failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)
+
+
+async def interleaved_cpu(steps: Mapping[str, Callable[[Any], Awaitable[object]]],
+                          inputs: list[Any], rounds: int, requests: int,
+                          warm: Callable[[str, Any], Awaitable[object]] | None = None,
+                          warm_inputs: int | None = None) -> dict[str, list[float]]:
+    """This process's CPU µs per call of each step, one figure per round: every step warmed
+    on the first `warm_inputs` inputs (statements prepared, caches full; through `warm`,
+    which may check each answer, else the step), the GC frozen, then `rounds` rounds of
+    `requests` calls each, the steps interleaved within a round so that drift hits them all
+    alike; after each step's turn `warm` checks one more input, so that a step measured on
+    refusals (a budget spent, a 500) stops the run (bench/handler_steps.py)."""
+    import gc
+
+    async def warmed(name: str, given: Any) -> None:
+        await (warm(name, given) if warm is not None else steps[name](given))
+
+    for name in steps:
+        for given in inputs[:warm_inputs]:
+            await warmed(name, given)
+    gc.collect()
+    gc.freeze()
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            began = time.process_time()
+            for i in range(requests):
+                await step(inputs[i % len(inputs)])
+            cpu[name].append((time.process_time() - began) / requests * 1e6)
+            if warm is not None:
+                await warm(name, inputs[requests % len(inputs)])
+    return cpu
 
 
 # --- data: VCF, database, ingest, sampled variants -------------------------------------------
