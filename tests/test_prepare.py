@@ -17,7 +17,7 @@ import pytest
 import beacon.ingest
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
-from beacon.ingest import IngestRequest, ingest
+from beacon.ingest import IngestReport, IngestRequest, ingest
 from beacon.prepare import Prepared, prepare
 from beacon.vcf import VcfProblem
 from beacon.workdirs import PREFIX
@@ -47,6 +47,20 @@ def _plain_gzip(path: Path, text: str) -> Path:
     return path
 
 
+def _bgzipped(tmp_path: Path, text: str) -> Path:
+    """`text` as cohort.vcf.gz, compressed as tabix does, with no index beside it."""
+    plain = tmp_path / "cohort.vcf"
+    plain.write_text(text)
+    path = Path(f"{plain}.gz")
+    pysam.tabix_compress(str(plain), str(path))
+    return path
+
+
+async def _load(db_url: str, path: Path) -> IngestReport:
+    return await ingest(db_url, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
+                                              AccessLevel.PUBLIC, "t", workers=2))
+
+
 async def _rows(db_url: str) -> int:
     conn = await asyncpg.connect(db_url)
     try:
@@ -58,8 +72,7 @@ async def _rows(db_url: str) -> int:
 async def test_plain_gzip_is_recompressed_indexed_and_said(schema, tmp_path):
     path = _plain_gzip(tmp_path / "cohort.vcf.gz", HEADER + LINES)
     before = path.read_bytes()
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.note is not None and report.note.startswith("compressed with plain gzip")
     assert report.regions > 1                         # read in parallel, through an index
     assert report.rows == await _rows(schema) == LINES.count("\n")
@@ -85,8 +98,7 @@ async def test_the_copy_is_made_in_the_ingests_own_directory_and_leftovers_remov
 
     monkeypatch.setattr(beacon.ingest, "prepare", seen)
     path = _plain_gzip(tmp_path / "cohort.vcf.gz", HEADER + LINES)
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.rows == LINES.count("\n")
     assert made_in[0].parent.parent == temporary
     assert made_in[0].parent.name.startswith(PREFIX)
@@ -94,12 +106,8 @@ async def test_the_copy_is_made_in_the_ingests_own_directory_and_leftovers_remov
 
 
 async def test_unindexed_bgzip_is_indexed_in_a_copy(schema, tmp_path):
-    text = tmp_path / "cohort.vcf"
-    text.write_text(HEADER + LINES)
-    path = Path(f"{text}.gz")
-    pysam.tabix_compress(str(text), str(path))
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    path = _bgzipped(tmp_path, HEADER + LINES)
+    report = await _load(schema, path)
     assert report.note is not None and report.note.startswith("no index beside it")
     assert report.regions > 1 and report.rows == LINES.count("\n")
     assert not Path(f"{path}.tbi").exists()          # the operator's folder is left alone
@@ -109,8 +117,7 @@ async def test_a_problem_in_a_prepared_file_names_the_file_given(schema, tmp_pat
     bad = LINES + "chr2\t500000\t.\tA\t<WHAT>\t.\tPASS\t.\tGT\t0/1\t1/1\n"
     path = _plain_gzip(tmp_path / "bad.vcf.gz", HEADER + bad)
     with pytest.raises(VcfProblem) as problem:
-        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                           AccessLevel.PUBLIC, "t", workers=2))
+        await _load(schema, path)
     line = HEADER.count("\n") + bad.count("\n")
     assert str(problem.value).startswith(f"{path}:{line}: ALT '<WHAT>'")
     assert await _rows(schema) == 0
@@ -143,16 +150,14 @@ async def test_plain_gzip_that_cannot_be_indexed_is_read_from_the_top(schema, tm
     FileNotFoundError reported as the database's)."""
     lines = LINES.splitlines(keepends=True)
     unsorted = _plain_gzip(tmp_path / "unsorted.vcf.gz", HEADER + "".join(lines[5:] + lines[:5]))
-    report = await ingest(schema, IngestRequest(unsorted, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, unsorted)
     assert report.note is not None and "could not be indexed" in report.note, report.note
     assert report.regions == 1 and report.rows == await _rows(schema) == len(lines)
     broken = lines[:30] + [lines[30][:20] + "\n" + lines[30][20:]] + lines[31:]
     path = _plain_gzip(tmp_path / "broken.vcf.gz", HEADER + "".join(broken))
     capfd.readouterr()
     with pytest.raises(VcfProblem) as problem:
-        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                           AccessLevel.PUBLIC, "t", workers=2))
+        await _load(schema, path)
     assert str(problem.value).startswith(f"{path}:{HEADER.count(chr(10)) + 31}:"), problem.value
     assert "[E::" not in capfd.readouterr().err
     assert await _rows(schema) == len(lines)                  # the first version stands
@@ -190,8 +195,7 @@ async def test_an_index_older_than_its_file_is_not_used(schema, tmp_path, binary
     write("".join(lines))
     written = path.stat().st_mtime_ns
     os.utime(old_index, ns=(written - 2 * 10**9, written - 2 * 10**9))
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.rows == await _rows(schema) == len(lines)
     assert report.note is not None and report.note.startswith(
         f"its index cohort{suffix}{index} is older than the file"), report.note
@@ -206,8 +210,7 @@ async def test_an_index_older_than_its_file_is_not_used(schema, tmp_path, binary
                               for c in ("1", "2", "3")}
     assert old_index.read_bytes() == before          # the operator's folder is left alone
     pysam.tabix_index(str(path), preset="bcf" if binary else "vcf", csi=binary, force=True)
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.note is None and report.rows == len(lines)     # indexed again: trusted
 
 
@@ -224,8 +227,7 @@ async def test_a_file_whose_stale_index_cannot_be_rebuilt_is_read_from_the_top(s
     pysam.tabix_compress(str(text), str(path), force=True)
     written = path.stat().st_mtime_ns
     os.utime(f"{path}.tbi", ns=(written - 2 * 10**9, written - 2 * 10**9))
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.rows == await _rows(schema) == len(lines)
     assert report.note is not None and "read from the top" in report.note, report.note
     assert report.regions == 1
@@ -238,8 +240,7 @@ async def test_a_plain_text_vcf_named_gz_is_read_as_the_text_it_is(schema, tmp_p
     and removed the link, and the ingest said "no such file"."""
     path = tmp_path / "cohort.vcf.gz"
     path.write_text(HEADER + LINES)
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.rows == await _rows(schema) == LINES.count("\n")
     assert path.read_text() == HEADER + LINES and not Path(f"{path}.tbi").exists()
 
@@ -259,15 +260,11 @@ async def test_an_index_not_listing_a_contig_the_file_has_is_refused(schema, tmp
     index's contigs, so chr2's records were never read, and half the file loaded, exit 0.
     The record after a contig's last region, on a contig the index does not list, says the
     index is not the file's."""
-    text = tmp_path / "cohort.vcf"
-    text.write_text(HEADER + LINES)
-    path = Path(f"{text}.gz")
-    pysam.tabix_compress(str(text), str(path))
+    path = _bgzipped(tmp_path, HEADER + LINES)
     _with_the_index_of(path, "".join(line for line in LINES.splitlines(keepends=True)
                                      if line.startswith("chr1\t")), tmp_path)
     with pytest.raises(VcfProblem) as problem:
-        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                           AccessLevel.PUBLIC, "t", workers=2))
+        await _load(schema, path)
     assert str(problem.value).startswith(
         f"{path}: its index does not list contig chr2, which has records: the index is "
         "another file's, or an earlier version's"), problem.value
@@ -286,19 +283,14 @@ async def test_an_index_of_an_earlier_version_of_the_file_is_refused(schema, tmp
     earlier = tmp_path / "earlier.vcf"
     earlier.write_text(header + "".join(lines[:200]))
     index = Path(f"{pysam.tabix_index(str(earlier), preset='vcf', force=True)}.tbi")
-    text = tmp_path / "cohort.vcf"
-    text.write_text(header + "".join(lines))
-    path = Path(f"{text}.gz")
-    pysam.tabix_compress(str(text), str(path))
+    path = _bgzipped(tmp_path, header + "".join(lines))
     Path(f"{path}.tbi").write_bytes(index.read_bytes())
     with pytest.raises(VcfProblem) as problem:
-        await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                           AccessLevel.PUBLIC, "t", workers=2))
+        await _load(schema, path)
     assert str(problem.value).startswith(
         f"{path}: its index does not find the record at chr1:27701000, after those of "
         "chr1:1-27661825: the index is another file's, or an earlier version's"), problem.value
     assert await _rows(schema) == 0
     Path(f"{path}.tbi").unlink()                  # indexed in a copy: every record loads
-    report = await ingest(schema, IngestRequest(path, "GDI-FI-SYN-001", GRCH38,
-                                                AccessLevel.PUBLIC, "t", workers=2))
+    report = await _load(schema, path)
     assert report.rows == await _rows(schema) == len(lines)
