@@ -748,6 +748,14 @@ class FakeNode:
         app.add_routes(fdp_routes(site_for))
         return app
 
+    async def turtle(self, path: str) -> str:
+        """The Turtle document it serves at `path`, as a harvest reads it: the start of a
+        test's broken copy."""
+        async with aiohttp.ClientSession() as session, session.get(
+                self.base + path, headers={"Accept": "text/turtle"}) as got:
+            assert got.status == 200, (path, got.status)
+            return await got.text()
+
 
 async def registered_fake(stack: AsyncExitStack, pool: asyncpg.Pool,
                           middleware: Callable[..., Awaitable[web.StreamResponse]] | None = None, **second: object) -> FakeNode:
@@ -872,13 +880,11 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
     the IRI of the catalog the root contains, the node's harvest fails with the reason (which
     names that IRI) stored, the NUL spelt out. Both once escaped the harvest as database
     errors, failing the round for every node (found by tests/test_fuzz_catalogue.py)."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool)
-        fdp = f"{fake.base}/fdp"
         assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         assert '"Example"' in document                               # the publisher's name
         fake.broken = {path: (200, document.replace('"Example"', '"Exa\\u0000mple"'))}
         [outcome] = await _harvest(catalogue)
@@ -886,8 +892,7 @@ async def test_a_nul_in_a_harvested_document_is_a_problem_not_a_failed_round(cat
         assert len(outcome.problems) == 1 and "NUL" in outcome.problems[0]
         assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
 
-        async with session.get(fdp, headers={"Accept": "text/turtle"}) as got:
-            root = await got.text()
+        root = await fake.turtle("/fdp")
         assert "/fdp/catalog/main" in root                # the catalog it contains
         fake.broken = {"/fdp": (200, root.replace("/fdp/catalog/main", "/fdp/catalog/ma\x00in"))}
         [outcome] = await _harvest(catalogue)
@@ -902,11 +907,10 @@ async def test_ill_typed_literals_are_one_problem_not_a_traceback_each(catalogue
     logged a warning with its traceback for each as it parsed them, 2,000 tracebacks in the
     catalogue's log from one document of a node, at every harvest. The harvest's own
     report says what is wrong with the document, once."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool)
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         stamp = '"2024-02-01T00:00:00+00:00"^^xsd:dateTime'
         assert stamp in document                                # its dct:modified
         bad = '"2024-02-01T24:00:00Z"^^xsd:dateTime'
@@ -927,11 +931,10 @@ async def test_a_problem_quoting_a_huge_iri_is_cut_short(catalogue):
     the problem quoting it was 1.9 MB, kept in memory, logged and stored as the node's
     last_error, once per such document, up to harvest_max_documents of them (1.9 GB). Each
     problem is cut short now, still naming the document and what is wrong."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool)
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         rights = "<http://publications.europa.eu/resource/authority/access-right/PUBLIC>"
         huge = f"<http://x.example/{'r' * 1_900_000}>"
         fake.broken = {path: (200, document.replace(rights, huge))}
@@ -967,11 +970,10 @@ async def test_a_document_longer_than_one_network_read_is_harvested_whole(catalo
     """A body was read with one `content.read(limit)`, which returns what has arrived (about
     128 kB), so a longer dataset document was cut short and reported malformed. Here the
     document's triples follow 620 kB of comment: cut short, it would have none."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool, title="Read to its end")
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         fake.broken = {path: (200, "# A long account of the panel.\n" * 20_000 + document)}
         [outcome] = await _harvest(catalogue)
     assert outcome.problems == [] and outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
@@ -1050,12 +1052,11 @@ async def test_documents_beginning_with_a_byte_order_mark_are_harvested(catalogu
     """A node (or the tool that wrote its files) starting each Turtle document with a UTF-8
     byte order mark: its root was `malformed Turtle` (rdflib reads U+FEFF as a statement),
     the node unhealthy and nothing of it harvested. The mark is a signature, not text."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool, title="Marked")
         documents = {}
         for path in ("/fdp", "/fdp/catalog/main", "/fdp/dataset/GDI-FI-SYN-002"):
-            async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-                documents[path] = (200, "\ufeff" + await got.text())
+            documents[path] = (200, "\ufeff" + await fake.turtle(path))
         fake.broken = documents
         [outcome] = await _harvest(catalogue)
     assert outcome.healthy and outcome.problems == [], outcome
@@ -1068,11 +1069,10 @@ async def test_an_english_text_tagged_en_gb_or_en_us_wins_over_other_languages(c
     tagged `en-GB` or `en-US` (BCP 47 tags, case-insensitive, which rdflib keeps as
     written): the record must hold the English ones. Only a tag equal to `en` counted, so
     the German text, whose tag sorts first, was taken and served on as `@en`."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool)
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         replacements = {'"Dataset GDI-FI-SYN-002"@en': '"Datensatz"@de, "English title"@en-GB',
                         '"Synthetic variants"@en': '"Varianten"@de, "English text"@EN-us',
                         'foaf:name "Example"': 'foaf:name "Beispiel"@de, "Example"@en-GB'}
@@ -1098,7 +1098,7 @@ async def test_a_link_off_the_nodes_origin_is_reported_and_never_fetched(catalog
         asked.append(request.path)
         return web.Response(status=404)
 
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool)
         other_port = free_port()
         other = web.Application()
@@ -1107,8 +1107,7 @@ async def test_a_link_off_the_nodes_origin_is_reported_and_never_fetched(catalog
         assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         documents = {}
         for path in ("/fdp", "/fdp/catalog/main"):
-            async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-                documents[path] = await got.text()
+            documents[path] = await fake.turtle(path)
         away = f"http://127.0.0.1:{other_port}/fdp/catalog/main"
         off_dataset = f"http://127.0.0.1:{other_port}/fdp/dataset/GDI-FI-SYN-002"
         local_dataset = dataset_iri(f"{fake.base}/fdp", "GDI-FI-SYN-002")
@@ -1145,14 +1144,13 @@ async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_t
     each reported with its reason; the record harvested before stays, and the catalogue's
     FAIR Data Point answers. The zone-less date was taken, and the catalogue's /fdp was a
     500 for the whole federation (found by a probe)."""
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         fake = await registered_fake(stack, catalogue.pool)
         fdp = f"{fake.base}/fdp"
         assert (await _harvest(catalogue))[0].upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
         before = (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         stamp = '"2024-02-01T00:00:00+00:00"'
         assert stamp in document                                # its dct:modified
         fake.broken = {path: (200, document.replace(stamp, '"2024-03-01T00:00:00"'))}
@@ -1539,15 +1537,14 @@ async def test_cli_harvest_prints_a_problem_quoting_a_nodes_document_as_one_line
     an access-rights IRI written with `\\u001B` and `\\u000A` escapes in Turtle (rdflib takes
     them) reached the operator's terminal as an escape sequence and a forged line."""
     from tests.test_cli import _env, gdi_node
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(fresh_database(pg_server_url))
         settings = _catalogue_settings(tmp_path, free_port())
         pool = await create_pool(url, settings, MIGRATIONS)
         stack.push_async_callback(pool.close)
         fake = await registered_fake(stack, pool)
         path = "/fdp/dataset/GDI-FI-SYN-002"
-        async with session.get(fake.base + path, headers={"Accept": "text/turtle"}) as got:
-            document = await got.text()
+        document = await fake.turtle(path)
         rights = "<http://publications.europa.eu/resource/authority/access-right/PUBLIC>"
         assert rights in document
         fake.broken = {path: (200, document.replace(
