@@ -9,6 +9,7 @@ import itertools
 import math
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -32,6 +33,9 @@ from beacon.store import DatasetRow
 from catalogue.metadata import DatasetMetadata, MetadataError
 from node.ingest_request import make_request
 from node.settings import Settings
+
+if TYPE_CHECKING:
+    from asyncpg import BitString
 
 KEYS = frozenset({"GDI-FI-SYN-001"})
 PERSON = Identity("https://aai.example", "someone")
@@ -360,16 +364,13 @@ def test_population_rows_report_counts_as_the_engine_does(floor, step):
         [] if floor > 1 else frequencies([Frequency("FI_F", 0, 3, 8, 0, 3, 0)], rules))
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_population_rows_tell_apart_no_group_smaller_than_the_floor(seed):
-    """Whatever sums and differences of the listed rows a caller takes, every group of
-    individuals it can tell apart holds 0 or at least k (checked on the individuals
-    themselves: the regions of the listed populations' Venn diagram). Before, a population
-    was listed whenever it held k: the whole dataset less its men and its women was its one
-    person of unknown sex, whose genotype a bona fide researcher read off each record."""
-    import random
-
-    from beacon.populations import listed, population_rows
+def _random_population(seed: int) -> tuple[
+        int, list[tuple[int, str, str | None]],
+        list[tuple[str, BitString, BitString, int, int]], dict[str, set[int]]]:
+    """From `seed`: a file's sample count (1 to 60), its individuals (nine samples in ten
+    described: a sex, or unknown, and a country of up to three, or none), their population
+    rows, and the samples each row holds."""
+    from beacon.populations import population_rows
     rng = random.Random(seed)
     samples = rng.randint(1, 60)
     countries = rng.sample(["FI", "SE", "ES", "DE"], rng.randint(1, 3))
@@ -379,6 +380,18 @@ def test_population_rows_tell_apart_no_group_smaller_than_the_floor(seed):
     rows = population_rows(individuals, samples, "GDI-FI-X-001")
     members = {label: {i for i, bit in enumerate(bits.as_string().replace(" ", "")) if bit == "1"}
                for label, bits, _, _, _ in rows}
+    return samples, individuals, rows, members
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_population_rows_tell_apart_no_group_smaller_than_the_floor(seed):
+    """Whatever sums and differences of the listed rows a caller takes, every group of
+    individuals it can tell apart holds 0 or at least k (checked on the individuals
+    themselves: the regions of the listed populations' Venn diagram). Before, a population
+    was listed whenever it held k: the whole dataset less its men and its women was its one
+    person of unknown sex, whose genotype a bona fide researcher read off each record."""
+    from beacon.populations import listed
+    samples, _, rows, members = _random_population(seed)
     for floor in (2, 3, 5, 10):
         shown = listed(tuple((label, size) for label, _, _, size, _ in rows), floor)
         # the whole dataset's row is the variant's own frequency: listed whatever its size,
@@ -479,18 +492,8 @@ def test_counts_of_men_alone_tell_apart_no_group_of_men_smaller_than_the_floor(s
     heterozygous counts, and the rows of women, tell apart (checked on the individuals
     themselves). Judged by all their people, a country of 40 with one man listed his Y
     genotype, and its split on chrX his X genotype (tests/test_populations.py)."""
-    import random
-
-    from beacon.populations import InPopulation, frequencies, frequency, population_rows
-    rng = random.Random(seed)
-    samples = rng.randint(1, 60)
-    countries = rng.sample(["FI", "SE", "ES", "DE"], rng.randint(1, 3))
-    individuals = [(i, rng.choice(["MALE", "FEMALE", "MALE", "FEMALE", "UNKNOWN_SEX"]),
-                    rng.choice([*countries, *countries, None]))
-                   for i in range(samples) if rng.random() < 0.9]
-    rows = population_rows(individuals, samples, "GDI-FI-X-001")
-    members = {label: {i for i, bit in enumerate(bits.as_string().replace(" ", "")) if bit == "1"}
-               for label, bits, _, _, _ in rows}
+    from beacon.populations import InPopulation, frequencies, frequency
+    samples, individuals, rows, members = _random_population(seed)
     men = {i for i, sex, _ in individuals if sex == "MALE"}
 
     def told_apart(people: set[int], labels: set[str]) -> list[int]:

@@ -44,7 +44,6 @@ from tests.conftest import (
     free_port,
     node_database,
     serve_app,
-    serve_node,
     write_vcf_text,
 )
 
@@ -632,11 +631,8 @@ async def test_a_server_that_is_not_the_primarys_replica_never_answers(
     naming it (no password) and why, and every answer the primary's."""
     caplog.set_level(logging.WARNING, logger="node.replicas")
     url = strangers[what]
-    settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
-                        beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
-                        database_replica_urls=[url], replica_poll_seconds=POLL)
     async with AsyncExitStack() as stack:
-        client, _ = await serve_node(stack, settings)
+        client, _ = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
         await asyncio.sleep(3 * POLL)
         for _ in range(6):
             assert await _exists(client, 900, STRANGER)
@@ -735,11 +731,8 @@ async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answ
                               "GRANT SELECT ON schema_migrations, datasets TO reader")
         await _caught_up(cluster)
         url = f"postgresql://reader@127.0.0.1:{cluster.replica_port}/{name}"
-        settings = Settings(database_url=cluster.primary, data_dir=tmp_path / "node",
-                            beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
-                            database_replica_urls=[url], replica_poll_seconds=POLL)
         async with AsyncExitStack() as stack:
-            client, _ = await serve_node(stack, settings)
+            client, _ = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
             await asyncio.sleep(3 * POLL)
             for _ in range(4):
                 assert await _exists(client, 100)
@@ -792,11 +785,8 @@ async def test_a_replica_left_on_the_timeline_before_a_failover_never_answers(
         await _caught_up(cluster)                          # the node's replica has version 2
         await asyncio.to_thread(pg_ctl, "-w", "promote")
         promoted = f"postgresql://postgres@127.0.0.1:{port}{urlsplit(cluster.primary).path}"
-        settings = Settings(database_url=promoted, data_dir=tmp_path / "node",
-                            beacon_id="org.test.replicas", disclosure=OPEN_DISCLOSURE,
-                            database_replica_urls=[cluster.replica], replica_poll_seconds=POLL)
         async with AsyncExitStack() as stack:
-            client, _ = await serve_node(stack, settings)
+            client, _ = await _served(stack, cluster, tmp_path, database_url=promoted)
             await asyncio.sleep(3 * POLL)
             for _ in range(4):
                 assert await _exists(client, 100)
