@@ -1,9 +1,9 @@
 """A dataset's individuals, read from GA4GH Phenopackets v2 JSON or from a simple CSV.
 
-JSON files hold one JSON array of phenopackets, a single phenopacket object (or a Cohort, its
-members, or a Family, its proband and relatives), or JSON Lines (one phenopacket per line;
-pretty-printed ones one after another, as `jq .` writes them, are none of these, and refused
-saying so). Keys are accepted in camelCase (canonical JSON) and snake_case (the
+JSON files hold one JSON array of phenopackets, a single phenopacket object, or JSON Lines
+(one phenopacket per line; pretty-printed ones one after another, as `jq .` writes them, are
+none of these, and refused saying so); wherever a phenopacket may be, a Cohort (its members)
+or a Family (its proband and relatives) may be too, standing for its members. Keys are accepted in camelCase (canonical JSON) and snake_case (the
 protobuf field names), since tools write both. Only what the Beacon individuals model and the
 GDI portal's filters use is read; everything else a phenopacket carries is ignored. A
 phenopacket with only a subject is valid: an individual with what is known of it.
@@ -287,11 +287,18 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
         return
     except RecursionError:                     # Python's parser, not the file, gave up
         raise PhenopacketProblem(path, None, _NESTED_TOO_DEEPLY) from None
-    if isinstance(document, list):
-        yield from enumerate(document, start=1)
-    else:
-        members = _members(document)
-        yield from enumerate(members, start=1) if members is not None else [(1, document)]
+    yield from enumerate(_flattened(document if isinstance(document, list) else [document]),
+                         start=1)
+
+
+def _flattened(values: list[Any]) -> Iterator[Any]:
+    """Each phenopacket of `values` in order, a Cohort's or a Family's members in its place:
+    numbered so, a record is the phenopacket's place in the file, as in a file holding one
+    Cohort or Family. An array of families (a file per study of trios) had each read as one
+    phenopacket and refused, "record 1: subject.id is missing or blank"."""
+    for value in values:
+        members = _members(value)
+        yield from members if members is not None else (value,)
 
 
 def _members(document: Any) -> list[Any] | None:
@@ -355,7 +362,8 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
                                          ) from None
             except RecursionError:
                 raise PhenopacketProblem(path, number, _NESTED_TOO_DEEPLY) from None
-            yield number, parsed
+            for packet in _flattened([parsed]):     # a line's Cohort or Family: its members
+                yield number, packet
 
 
 def _get(obj: dict, key: str) -> Any:

@@ -116,6 +116,34 @@ def test_a_cohort_or_a_family_gives_its_members(tmp_path: Path) -> None:
             _subject("M"), _subject("P")]}))
 
 
+def test_families_in_an_array_or_on_lines_give_their_members(tmp_path: Path) -> None:
+    """A file per study of trios: an array of Families (or a Cohort beside phenopackets), or
+    one Family per JSON line. Each was read as one phenopacket and refused, "record 1:
+    subject.id is missing or blank". Members are numbered by their place in the file, as in
+    one Family; on lines, by the line, so a problem names the line to open."""
+    def trio(child: str) -> dict:
+        return {"id": f"family-{child}", "proband": _subject(child),
+                "relatives": [_subject(f"{child}-mother"), _subject(f"{child}-father")]}
+    both = [trio("A"), _subject("lone"), {"id": "c", "members": [FULL]}, _snake(trio("B"))]
+    individuals = read_individuals(_write(tmp_path, "trios.json", both))
+    assert [(i.id, i.record) for i in individuals] == [
+        ("A", 1), ("A-mother", 2), ("A-father", 3), ("lone", 4), ("S1", 5),
+        ("B", 6), ("B-mother", 7), ("B-father", 8)]
+    assert individuals[4] == replace(EXPECTED, record=5)
+    lines = "\n".join(json.dumps(family) for family in (trio("A"), trio("B")))
+    individuals = read_individuals(_write(tmp_path, "trios.jsonl", lines))
+    assert [(i.id, i.record) for i in individuals] == [
+        ("A", 1), ("A-mother", 1), ("A-father", 1), ("B", 2), ("B-mother", 2), ("B-father", 2)]
+    broken = trio("B")
+    broken["relatives"][1]["subject"]["sex"] = "MAN"
+    with pytest.raises(PhenopacketProblem, match=r"trios.jsonl:2: unknown sex .MAN."):
+        read_individuals(_write(tmp_path, "trios.jsonl", json.dumps(trio("A")) + "\n"
+                                + json.dumps(broken)))
+    with pytest.raises(PhenopacketProblem, match=r"trios.json:4: duplicate subject id 'A' "
+                                                 r"\(also record 1\)"):
+        read_individuals(_write(tmp_path, "trios.json", [trio("A"), _subject("A")]))
+
+
 def test_json_lines_number_records_by_line(tmp_path: Path) -> None:
     text = json.dumps(_subject("A")) + "\n\n" + json.dumps(FULL) + "\n"
     individuals = read_individuals(_write(tmp_path, "all.jsonl", text))
