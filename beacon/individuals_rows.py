@@ -10,6 +10,7 @@ model, the disclosure accounting and numpy, a fifth of a second at the start of 
 """
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -73,7 +74,7 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
             if individual.id not in names:
                 raise PhenopacketProblem(source or "", individual.record,
                                          f"subject {individual.id!r} is not a sample of the VCF"
-                                         + _spaced(individual.id, samples, source))
+                                         + _near_sample(individual.id, samples, source))
         missing = [s for s in samples if s not in by_id]
         if missing:
             raise PhenopacketProblem(source or "", None,
@@ -138,14 +139,24 @@ def _one_unit(individual: Individual, units: dict[str, tuple[str | None, int]],
                 "as numbers, so give them in one unit")
 
 
-def _spaced(subject_id: str, samples: Sequence[str], source: Path | None) -> str:
+def _near_sample(subject_id: str, samples: Sequence[str], source: Path | None) -> str:
     """What to add to "subject 'S1' is not a sample of the VCF" where the VCF has no samples
     at all (a sites-only file), or where a sample's name differs from the id only in white
-    space around it: ids are compared exactly, as htslib keeps the VCF's names, and a CSV's
-    cells lose theirs (beacon/phenopackets.py)."""
+    space around it, or in how its accents are encoded: ids are compared exactly, as htslib
+    keeps the VCF's names, and a CSV's cells lose their white space (beacon/phenopackets.py).
+    `é` is one code point in NFC and two (e and a combining accent) in NFD, which macOS's
+    file names and some editors write: the two names print alike, and the message showed
+    the VCF's name as the very id it said was missing."""
     if not samples:
         return (" (the VCF has no samples: a sites-only file has no individuals; load it "
                 "without --individuals)")
+    same = unicodedata.normalize("NFC", subject_id)
+    encoded = next((s for s in samples if unicodedata.normalize("NFC", s) == same), None)
+    if encoded is not None:
+        return (f" (the VCF has {encoded!r}, the same letters encoded otherwise: "
+                f"{_code_points(encoded)} there, {_code_points(subject_id)} here; a subject "
+                "id is compared exactly, so write both files in one Unicode normal form, "
+                "e.g. NFC)")
     near = next((s for s in samples if s.strip() == subject_id.strip()), None)
     if near is None:
         return ""
@@ -153,6 +164,12 @@ def _spaced(subject_id: str, samples: Sequence[str], source: Path | None) -> str
         return (f" (the VCF has {near!r}: a CSV's cells lose the white space around them; "
                 "give the phenopackets as JSON)")
     return f" (the VCF has {near!r}: a subject id is compared exactly, white space too)"
+
+
+def _code_points(name: str) -> str:
+    """The code points of `name` past ASCII (U+00E9, U+0301), where two encodings of the
+    same letters differ."""
+    return " ".join(f"U+{ord(c):04X}" for c in name if not c.isascii()) or "ASCII"
 
 
 class _Members:

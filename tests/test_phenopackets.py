@@ -658,6 +658,27 @@ def test_samples_differing_only_in_white_space_each_take_their_own_phenopacket(
     assert str(caught.value) == "p.json:1: subject 'S3' is not a sample of the VCF"
 
 
+def test_an_id_encoding_its_accents_otherwise_than_the_vcf_is_refused_saying_so(
+        tmp_path: Path) -> None:
+    """`José` in NFC (é one code point) in the VCF, in NFD (e and U+0301) in the phenopackets,
+    as macOS and some editors write it: the two print alike, and the refusal said the VCF
+    lacks 'José' while listing nothing else. It names the code points of each now. Still
+    refused: the VCF's names are matched exactly, and a node cannot tell which was meant."""
+    vcf_name, packet_name = "Jos\u00e9", "Jose\u0301"
+    people = read_individuals(_write(tmp_path, "people.json", [
+        {"subject": {"id": packet_name, "sex": "MALE"}}]))
+    with pytest.raises(PhenopacketProblem) as caught:
+        individuals_load([vcf_name], people, tmp_path / "people.json", "D")
+    assert str(caught.value) == (
+        f"{tmp_path / 'people.json'}:1: subject {packet_name!r} is not a sample of the VCF "
+        f"(the VCF has {vcf_name!r}, the same letters encoded otherwise: U+00E9 there, "
+        "U+0301 here; a subject id is compared exactly, so write both files in one Unicode "
+        "normal form, e.g. NFC)")
+    load = individuals_load([vcf_name], read_individuals(_write(tmp_path, "nfc.json", [
+        {"subject": {"id": vcf_name, "sex": "MALE"}}])), tmp_path / "nfc.json", "D")
+    assert [(row[1], row[2]) for row in load.individuals] == [(vcf_name, "MALE")]
+
+
 def test_phenopackets_for_a_vcf_without_samples_are_refused_saying_it_has_none() -> None:
     """A sites-only VCF has no samples to be individuals: its phenopackets are refused
     saying so, where each subject was "not a sample of the VCF", as if misspelt."""
