@@ -12,8 +12,9 @@ An index older than its file describes an earlier file: ingest plans its regions
 index's contigs and finds each region's first record at the index's offsets, so records on a
 contig the old file lacked were silently left unread, and moved offsets failed as
 `Invalid BGZF header`. htslib only warns of it, on the stderr ingest keeps quiet. Such an
-index is not used: the file is indexed again in a copy (a link to it, beside a new index),
-which costs one pass over the file and loses nothing; the report says so.
+index is not used, nor one htslib cannot read: the file is indexed again in a copy (a link
+to it, beside a new index), which costs one pass over the file and loses nothing; the report
+says so.
 """
 from __future__ import annotations
 
@@ -47,16 +48,29 @@ def _indexed(path: Path) -> bool:
     return any(Path(f"{path}{suffix}").exists() for suffix in (".tbi", ".csi"))
 
 
-def _stale_index(path: Path) -> Path | None:
-    """An index beside `path` last written before `path` was, if any: htslib's own test
-    (it warns "The index file is older than the data file"), to the nanosecond rather than
-    the second, since a file rewritten within the second of its indexing is as stale. A
-    copy that wrote the index first is re-indexed too: slower, never wrong."""
+def _unusable_index(path: Path) -> tuple[Path, str] | None:
+    """An index beside `path` that is not to be read through, and why, if any:
+    * one last written before `path` was: htslib's own test (it warns "The index file is
+      older than the data file"), to the nanosecond rather than the second, since a file
+      rewritten within the second of its indexing is as stale. A copy that wrote the index
+      first is re-indexed too: slower, never wrong;
+    * one htslib cannot read (truncated, damaged, not an index): it opened the file without
+      it, warning on the stderr ingest keeps quiet, so the file was read from the top by
+      one worker and the report said nothing of why (found by a review, 2026-12-05)."""
     written = path.stat().st_mtime_ns
-    for suffix in (".tbi", ".csi"):
-        index = Path(f"{path}{suffix}")
-        if index.exists() and index.stat().st_mtime_ns < written:
-            return index
+    beside = [index for index in (Path(f"{path}{suffix}") for suffix in (".tbi", ".csi"))
+              if index.exists()]
+    for index in beside:
+        if index.stat().st_mtime_ns < written:
+            return index, "is older than the file, so it may not describe it"
+    if beside:
+        try:
+            with quiet_htslib(), pysam.VariantFile(str(path)) as opened:
+                readable = opened.index is not None
+        except (OSError, ValueError):
+            return None                           # the reader names what is wrong
+        if not readable:
+            return beside[0], "could not be read (damaged, or not an index)"
     return None
 
 
@@ -80,9 +94,9 @@ def prepare(path: Path, workdir: Path) -> Prepared:
         head = fh.read(18)
     gzipped = head[:2] == _GZIP
     bgzf = gzipped and _bgzf(head)
-    stale = _stale_index(path) if bgzf else None
-    if stale is not None:
-        return _reindexed(path, workdir, stale)
+    unusable = _unusable_index(path) if bgzf else None
+    if unusable is not None:
+        return _reindexed(path, workdir, *unusable)
     if gzipped and not bgzf:                       # plain gzip, which htslib cannot read
         text = workdir / f"{path.name.removesuffix('.gz')}"
         with gzip.open(path, "rb") as source, text.open("wb") as target:
@@ -140,14 +154,13 @@ def _indexed_link(path: Path, workdir: Path, bcf: bool) -> tuple[Path, bool]:
     return link, True
 
 
-def _reindexed(path: Path, workdir: Path, stale: Path) -> Prepared:
+def _reindexed(path: Path, workdir: Path, unusable: Path, why: str) -> Prepared:
     """`path` read through a new index in `workdir` (beside a link to it), or, if it cannot
     be indexed (unsorted, malformed), from the top by one worker, where the reader names
-    what is wrong: never through `stale`."""
+    what is wrong: never through `unusable`, which `why` says why of."""
     bcf = _is_bcf(path)
     link, indexed = _indexed_link(path, workdir, bcf)
-    said = (f"its index {stale.name} is older than the file, so it may not describe it: "
-            "not used; ")
+    said = f"its index {unusable.name} {why}: not used; "
     if not indexed:
         return Prepared(link, said + "read from the top by one worker: it could not be "
                                      "indexed again (are its records sorted?)")

@@ -246,6 +246,29 @@ async def test_a_plain_text_vcf_named_gz_is_read_as_the_text_it_is(schema, tmp_p
 
 
 
+@pytest.mark.parametrize("damage", [b"not an index\n" * 50, b"\x1f\x8b\x08\x04" + bytes(60),
+                                    "truncated"])
+async def test_an_index_htslib_cannot_read_is_not_used_and_the_report_says_so(
+        schema, tmp_path, damage):
+    """A .tbi beside the file, newer than it, that htslib cannot read (not an index, a
+    gzip header alone, a real index cut short): htslib opened the file without it, warning
+    on the stderr ingest keeps quiet, so the file was read from the top by one worker and the
+    report said nothing. It is indexed again in a copy now, read in parallel regions, and
+    the report says why; the operator's index is left as it was."""
+    path = _bgzipped(tmp_path, HEADER + LINES)
+    index = Path(f"{path}.tbi")
+    if damage == "truncated":
+        pysam.tabix_index(str(path), preset="vcf", force=True)
+        damage = index.read_bytes()[:40]
+    index.write_bytes(damage)
+    report = await _load(schema, path)
+    assert report.rows == await _rows(schema) == LINES.count("\n")
+    assert report.note == ("its index cohort.vcf.gz.tbi could not be read (damaged, or not "
+                           "an index): not used; indexed again for parallel reads (`tabix -f "
+                           "-p vcf` on the file skips this step)"), report.note
+    assert report.regions > 1 and index.read_bytes() == damage
+
+
 def _with_the_index_of(path: Path, other_lines: str, tmp_path: Path) -> None:
     """An index of another file beside `path`, written after it: fresh by its time."""
     other = tmp_path / "other.vcf"
