@@ -246,11 +246,12 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
 
 
 # The user's text ($1, only ever a bind parameter, never SQL text) as two queries, English
-# stems and words as typed, every word a prefix (catalogue_prefix_query, migration 0003),
+# stems and words as typed (without their accents, migration 0006), every word a prefix
+# (catalogue_prefix_query, migration 0003),
 # over `search`, which holds both forms of every word.
 # Written out, not computed once in a CTE, so that the planner sees constants it can fold.
 _EN = "catalogue_prefix_query('english', $1)"
-_PLAIN = "catalogue_prefix_query('simple', $1)"
+_PLAIN = "catalogue_prefix_query('catalogue_plain', $1)"   # as written, accents aside: 0006
 _TEXT_MATCH = f"(d.search @@ {_EN} OR d.search @@ {_PLAIN})"
 # Typos (pg_trgm, through its index): run once, and not at all when every dataset already
 # matched by text.
@@ -273,14 +274,16 @@ _ORDER = "exact DESC, matched DESC, rank DESC, similarity DESC, identifier"
 # row and once more per keyword), and only for the rows no word matched as a prefix or stem,
 # whose fields those words already mark.
 _HIGHLIGHT = """jsonb_build_object(
-    'title', jsonb_build_array(catalogue_headline('english', p.record ->> 'title', h.en),
-                               catalogue_headline('simple', p.record ->> 'title', h.plain)),
+    'title', jsonb_build_array(
+        catalogue_headline('english', p.record ->> 'title', h.en),
+        catalogue_headline('catalogue_plain', p.record ->> 'title', h.plain)),
     'description', jsonb_build_array(
         catalogue_headline('english', p.record ->> 'description', h.en),
-        catalogue_headline('simple', p.record ->> 'description', h.plain)),
+        catalogue_headline('catalogue_plain', p.record ->> 'description', h.plain)),
     'keywords', (SELECT coalesce(jsonb_agg(jsonb_build_array(
                      catalogue_headline('english', k.word, h.en),
-                     catalogue_headline('simple', k.word, h.plain)) ORDER BY k.i), '[]')
+                     catalogue_headline('catalogue_plain', k.word, h.plain))
+                     ORDER BY k.i), '[]')
                  FROM jsonb_array_elements_text(
                      CASE jsonb_typeof(p.record -> 'keywords') WHEN 'array'
                           THEN p.record -> 'keywords' ELSE '[]' END)

@@ -250,6 +250,33 @@ async def test_matched_words_come_back_highlighted_as_safe_html(search: Search):
     assert status == 200 and all("highlight" not in d for d in plain["datasets"])
 
 
+async def test_a_word_is_found_whatever_accents_it_is_typed_or_written_with(search: Search):
+    """Titles in the federation's languages, typed on any keyboard: `genomica` found no
+    "Genómica", nor `vasterbotten` a "Västerbotten", nor `genómica` a "genomica" written
+    without its accent (migration 0006). The word found is marked as written."""
+    es = "org.test.es"
+    await store.upsert_node(search.pool, store.NodeRegistration(
+        es, "Node ES", "ES", "http://ES.example/api", "http://ES.example/fdp"))
+    async with search.pool.acquire() as conn:
+        await store.reconcile(conn, es, [
+            {"identifier": "GDI-ES-SYN-030", "title": "Genómica de la población española",
+             "description": "Variantes de José y de Málaga.", "keywords": ["genómica"]},
+            {"identifier": "GDI-ES-SYN-031", "title": "Västerbotten genomica sin acento",
+             "description": "Ääni.", "keywords": []}])
+    for typed in ("genomica", "GENÓMICA", "genómica"):
+        assert await search.ids(typed) == ["GDI-ES-SYN-030", "GDI-ES-SYN-031"], typed
+    for typed, expected in (("vasterbotten", "GDI-ES-SYN-031"), ("Väster", "GDI-ES-SYN-031"),
+                            ("jose malaga", "GDI-ES-SYN-030"), ("poblacion", "GDI-ES-SYN-030"),
+                            ("aani", "GDI-ES-SYN-031")):
+        assert await search.ids(typed) == [expected], typed
+    found = await search.first("jose genomica")
+    assert found["highlight"] == {
+        "title": "<mark>Genómica</mark> de la población española",
+        "description": "Variantes de <mark>José</mark> y de Málaga.",
+        "keywords": ["<mark>genómica</mark>"]}
+    assert await search.ids("-malaga genomica") == ["GDI-ES-SYN-031"]
+
+
 async def test_no_words_lists_everything_like_no_query(search: Search):
     for empty in ("", "   ", "!!!", "-", "\"\"", "\x00", "_"):
         status, body = await search.get(q=empty)
@@ -326,7 +353,8 @@ def test_marked_html_escapes_everything_but_the_marks():
 async def test_without_pg_trgm_search_keeps_prefixes_and_drops_typos(pg_server_url: str,
                                                                      tmp_path: Path):
     """A server where the catalogue's role may not create extensions: the migration warns and
-    installs the fallback, and search still finds prefixes and stems, not typos."""
+    installs the fallback, and search still finds prefixes and stems, not typos, and words
+    with their accents as written (migration 0006)."""
     role, password = f"h_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
     admin = await asyncpg.connect(pg_server_url)
     await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
@@ -347,7 +375,8 @@ async def test_without_pg_trgm_search_keeps_prefixes_and_drops_typos(pg_server_u
             try:
                 async with pool.acquire() as conn:
                     assert not await conn.fetchval(
-                        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')")
+                        "SELECT EXISTS (SELECT FROM pg_extension "
+                        "WHERE extname IN ('pg_trgm', 'unaccent'))")
                 await _publish(pool)
                 for text, expected in (("cardio", ["GDI-FI-SYN-010", "GDI-FI-SYN-013",
                                                    "GDI-FI-SYN-011"]),
@@ -356,6 +385,12 @@ async def test_without_pg_trgm_search_keeps_prefixes_and_drops_typos(pg_server_u
                     total, found = await store.search(pool, store.DatasetQuery(text=text))
                     assert [f.identifier for f in found] == expected, text
                     assert total == len(expected)
+                async with pool.acquire() as conn:
+                    await store.reconcile(conn, SE, [*RECORDS[SE], {
+                        "identifier": "GDI-SE-SYN-022", "title": "Genómica", "keywords": []}])
+                for text, expected in (("genómica", ["GDI-SE-SYN-022"]), ("genomica", [])):
+                    found = (await store.search(pool, store.DatasetQuery(text=text)))[1]
+                    assert [f.identifier for f in found] == expected, text
                 found = (await store.search(pool, store.DatasetQuery(text="cardio")))[1][0]
                 assert found.highlight is not None
                 assert found.highlight.title == (("Cardiomyopathy", True), (" registry", False))
