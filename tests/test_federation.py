@@ -281,6 +281,10 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name == "fail":
             return web.json_response({"error": {"errorCode": 500, "errorMessage": "db down"}},
                                      status=500)
+        if name == "fail200":               # a Beacon error body, sent with 200
+            return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0"},
+                                      "error": {"errorCode": 400,
+                                                "errorMessage": "unknown filter"}})
         if name in RESULT_SET_EXTRAS:
             return web.json_response(_count_answer(name, RESULT_SET_EXTRAS[name]))
         if name in PEER_NOTES:
@@ -734,18 +738,22 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     closed = Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")
     fakes = network.fakes
     peers = [*network.peers(), fakes.peer("nojson"), fakes.peer("notbeacon"),
-             fakes.peer("fail"), closed]
+             fakes.peer("fail"), fakes.peer("fail200"), closed]
     async with network.aggregator(peers) as net:
         merged = await check(net, "/network/api/g_variants", params=QUERY)
         boolean = await check(net, "/network/api/g_variants",
                               params={**QUERY, "datasetIds": "GDI-XX-NONE",
                                       "requestedGranularity": "boolean"})
     lines = _peer_lines(merged)
-    assert {i: lines[i]["status"] for i in ("nojson", "notbeacon", "fail", "gone")} == {
-        "nojson": "invalid", "notbeacon": "invalid", "fail": "error", "gone": "error"}
+    assert {i: lines[i]["status"] for i in ("nojson", "notbeacon", "fail", "fail200", "gone")
+            } == {"nojson": "invalid", "notbeacon": "invalid", "fail": "error",
+                  "fail200": "error", "gone": "error"}
     assert "not JSON" in lines["nojson"]["detail"]
     assert lines["notbeacon"]["detail"] == "not a Beacon response: meta: Field required"
     assert lines["fail"]["detail"] == "HTTP 500: db down"
+    # A Beacon error sent with 200 (as some Beacons do) is the peer's refusal, in its words,
+    # where it was `invalid`, "not a Beacon response: meta.returnedGranularity: ..."
+    assert lines["fail200"]["detail"] == "HTTP 200, a Beacon error 400: unknown filter"
     assert lines["gone"]["detail"] == "no connection to the peer"    # not the transport's words
     assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6

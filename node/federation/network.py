@@ -861,9 +861,24 @@ def _judged(body: bytes | None, code: int, expect: type[_Open], not_found_is_emp
     try:
         return "ok", "", expect.checked(raw), raw
     except ValidationError as exc:
+        if (error := _beacon_error(raw)) is not None:
+            return "error", f"{_http_status(code)}, a Beacon error{error}", None, None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         return "invalid", f"not a Beacon response: {where}: {first['msg']}", None, None
+
+
+def _beacon_error(raw: Any) -> str | None:
+    """Of an answer sent with 200 that is not the response asked for, its error's code and
+    message when it is a Beacon error body (`error` beside no `responseSummary`), as some
+    Beacons answer a refusal: the peer's refusal in its words, where it was `invalid` with
+    the schema's complaint of a field the error has no reason to hold."""
+    if not (isinstance(raw, dict) and isinstance(raw.get("error"), dict)
+            and "responseSummary" not in raw):
+        return None
+    code = raw["error"].get("errorCode")
+    return (f" {code}" if isinstance(code, int) and not isinstance(code, bool)
+            and 0 <= code < 1000 else "") + _error_message(raw)
 
 
 def without_unwritable(outcomes: list[PeerOutcome]) -> list[PeerOutcome]:
