@@ -832,6 +832,59 @@ async def test_an_answer_that_cannot_be_read_is_reported_as_what_it_is(network, 
         "redirect": ("error", "HTTP 302 (a redirect, not followed), not JSON")}
 
 
+@asynccontextmanager
+async def _short_keepalive_peer(answers: list[str]) -> AsyncIterator[str]:
+    """A peer on 127.0.0.1 that answers the first request of each connection (a count, kept
+    alive) and closes the connection as the next one arrives, unanswered: a server whose
+    keep-alive ends before the client's (uvicorn's 5 s, gunicorn's 2 s, against aiohttp's
+    15 s) at the moment a request is sent on it. `answers`: the method of each request
+    answered. Its API root's URL."""
+    body = json.dumps(_count_answer("keepalive", {})).encode()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for turn in range(2):
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                if turn:                                   # closed, the request unanswered
+                    return
+                answers.append(head.split(b" ")[0].decode())
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/api"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_post_on_a_connection_the_peer_just_closed_is_sent_again(network, check):
+    """A peer closing a kept-alive connection as the network sends on it: aiohttp sends a GET
+    again on a new connection, never a POST, so every other POST to such a peer was its
+    line's `error`, "no connection to the peer", the peer up and answering. A Beacon query
+    changes nothing at the peer: a POST is sent again too, once."""
+    body = {"meta": {"apiVersion": "v2.0"}, "query": {
+        "requestParameters": {"referenceName": "1", "start": [0], "end": [100000]},
+        "requestedGranularity": "count"}}
+    answers: list[str] = []
+    async with _short_keepalive_peer(answers) as url, \
+            network.aggregator([Peer(id="keepalive", url=url)]) as net:
+        for ask in range(3):
+            merged = await (check(net, "/network/api/g_variants", body=body) if ask % 2 == 0
+                            else check(net, "/network/api/g_variants", params=COUNT_QUERY))
+            line = _peer_lines(merged)["keepalive"]
+            assert line["status"] == "ok", (ask, line)
+            assert merged["responseSummary"]["numTotalResults"] == 1
+    assert answers == ["POST", "GET", "POST"]
+
+
 async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network, check):
     """A resultSet passes on as its peer sent it, so a peer's `info` that is not an object,
     or a handover without the schema's fields, makes that peer `invalid` rather than the

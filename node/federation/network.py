@@ -760,12 +760,24 @@ class Network:
                    not_found_is_empty: bool) -> PeerOutcome:
         began = time.perf_counter()
         try:                                  # timed by ask_all, which cancels it
-            async with self._sessions.of(peer.url).request(
-                    request.method, url, data=request.body, headers=headers,
-                    allow_redirects=False) as response:
-                body = (await response.read() if _within_bound(response)
-                        else await bounded_body(response, MAX_PEER_BODY))
-                code = response.status
+            for again in (False, True):
+                try:
+                    async with self._sessions.of(peer.url).request(
+                            request.method, url, data=request.body, headers=headers,
+                            allow_redirects=False) as response:
+                        body = (await response.read() if _within_bound(response)
+                                else await bounded_body(response, MAX_PEER_BODY))
+                        code = response.status
+                    break
+                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                    # Closed as it was sent, unanswered: a kept-alive connection the peer
+                    # ended at that moment (its keep-alive shorter than the session's 15 s:
+                    # uvicorn's 5 s, gunicorn's 2 s). aiohttp sends a GET once more on a new
+                    # connection, never a POST, so every other POST to such a peer was
+                    # `error`. A Beacon query changes nothing at the peer: sent again, once.
+                    if (again or request.method != "POST"
+                            or isinstance(exc, aiohttp.ClientConnectorError)):
+                        raise
         except aiohttp.ClientError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
             # tell any caller what listens at an address the registry names: the operator's
