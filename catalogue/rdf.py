@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from functools import cached_property
 from urllib.parse import quote
 
@@ -144,8 +144,8 @@ def resource_modified(site: FdpSite, path: str) -> datetime | None:
 
 def _latest(records: Iterable[CatalogueRecord],
             changes: Iterable[datetime | None]) -> datetime | None:
-    return max([r.modified for r in records] + [c for c in changes if c is not None],
-               default=None)
+    return max([r.modified for r in records if r.modified is not None]
+               + [c for c in changes if c is not None], default=None)
 
 
 def contained(graph: Graph, fetched_url: str) -> list[str]:
@@ -177,8 +177,8 @@ def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
             assembly=reader.assembly(distribution),
             numberOfRecords=(None if (records := reader.optional(
                 HEALTHDCATAP.numberOfRecords)) is None else records.toPython()),
-            numberOfUniqueIndividuals=reader.one(
-                HEALTHDCATAP.numberOfUniqueIndividuals).toPython(),
+            numberOfUniqueIndividuals=(None if (individuals := reader.optional(
+                HEALTHDCATAP.numberOfUniqueIndividuals)) is None else individuals.toPython()),
             issued=reader.datetime(DCTERMS.issued), modified=reader.datetime(DCTERMS.modified),
             beaconUrl=reader.endpoint(distribution))
     except ValidationError as exc:
@@ -268,13 +268,15 @@ def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
         add((subject, DCAT.contactPoint, contact))
     add((subject, DCTERMS.publisher, _agent(graph, "publisher", record.publisher, contact)))
     add((subject, DCTERMS.creator, _agent(graph, "creator", record.creator)))
-    add((subject, DCTERMS.issued, Literal(record.issued, datatype=XSD.dateTime)))
-    add((subject, DCTERMS.modified, Literal(record.modified, datatype=XSD.dateTime)))
-    if record.number_of_records is not None:
-        add((subject, HEALTHDCATAP.numberOfRecords,
-             Literal(record.number_of_records, datatype=XSD.nonNegativeInteger)))
-    add((subject, HEALTHDCATAP.numberOfUniqueIndividuals,
-         Literal(record.number_of_unique_individuals, datatype=XSD.nonNegativeInteger)))
+    for predicate, when in ((DCTERMS.issued, record.issued),
+                            (DCTERMS.modified, record.modified)):
+        if when is not None:
+            add((subject, predicate, Literal(when, datatype=XSD.dateTime)))
+    for predicate, count in ((HEALTHDCATAP.numberOfRecords, record.number_of_records),
+                             (HEALTHDCATAP.numberOfUniqueIndividuals,
+                              record.number_of_unique_individuals)):
+        if count is not None:
+            add((subject, predicate, Literal(count, datatype=XSD.nonNegativeInteger)))
     if record.country:
         add((subject, DCTERMS.spatial, URIRef(country_iri(record.country))))
     add((subject, DCAT.distribution, distribution))
@@ -367,11 +369,19 @@ class _Reader:
             raise self.fail(f"missing {self.graph.qname(predicate)} (an IRI)")
         return values
 
-    def datetime(self, predicate: URIRef) -> datetime:
-        value = self.one(predicate)
+    def datetime(self, predicate: URIRef) -> datetime | None:
+        """An optional date: an xsd:dateTime, or an xsd:date (DCAT's other usual form), read
+        as its midnight in UTC; None if the dataset has none. Only xsd:dateTime was read,
+        so a node writing `dct:issued "2024-02-01"^^xsd:date` had every dataset refused."""
+        value = self.optional(predicate)
+        if value is None:
+            return None
         parsed = value.toPython() if isinstance(value, Literal) else None
+        if isinstance(parsed, date) and not isinstance(parsed, datetime):
+            parsed = datetime.combine(parsed, time(), UTC)
         if not isinstance(parsed, datetime):
-            raise self.fail(f"{self.graph.qname(predicate)} {value!r} is not an xsd:dateTime")
+            raise self.fail(f"{self.graph.qname(predicate)} {value!r} is not an xsd:dateTime "
+                            "or xsd:date")
         return parsed
 
     def access_rights(self) -> AccessRights:

@@ -206,10 +206,14 @@ class CatalogueRecord(_Storable):
         default=None, alias="numberOfRecords", ge=0, le=MAX_COUNT,
         description="VCF records in the dataset; absent where anonymous callers do not see "
                     "every variant (a node's records count the ones below their floor)")
-    number_of_unique_individuals: int = Field(alias="numberOfUniqueIndividuals", ge=0,
-                                              le=MAX_COUNT)
-    issued: AwareDatetime
-    modified: AwareDatetime
+    # Optional, as in the GDI shapes and HealthDCAT-AP: a node that does not publish them
+    # (another implementation's FAIR Data Point) had each dataset refused by the harvest,
+    # "missing dct:issued", where the GDI portal's harvester takes it (found by a review,
+    # 2026-12-05). This node's own records always carry all three.
+    number_of_unique_individuals: int | None = Field(
+        default=None, alias="numberOfUniqueIndividuals", ge=0, le=MAX_COUNT)
+    issued: AwareDatetime | None = None
+    modified: AwareDatetime | None = None
     beacon_url: str = Field(alias="beaconUrl", max_length=MAX_IRI,
                             description="Endpoint of the Beacon that answers for this dataset")
 
@@ -236,10 +240,12 @@ class CatalogueRecord(_Storable):
 
     @field_validator("issued", "modified")
     @classmethod
-    def _dated(cls, value: datetime) -> datetime:
+    def _dated(cls, value: datetime | None) -> datetime | None:
         # xsd:dateTime's time zone is at most 14:00 from UTC: pydantic takes up to 23:59,
         # and the catalogue served a `+23:59` as a literal XSD forbids, in the dataset's
         # document and as its catalog's and the root's dates (found by a review, 2026-12-05)
+        if value is None:
+            return None
         offset = value.utcoffset()
         if offset is not None and abs(offset) > MAX_UTC_OFFSET:
             raise ValueError("has a UTC offset beyond ±14:00, which xsd:dateTime cannot hold")

@@ -7,6 +7,7 @@ import gzip
 import json
 import logging
 import random
+import re
 import string
 import time
 import zlib
@@ -924,6 +925,46 @@ async def test_ill_typed_literals_are_one_problem_not_a_traceback_each(catalogue
     assert "dct:modified" in problem and "is not an xsd:dateTime" in problem, problem
     logged = [r for r in caplog.records if r.name.startswith("rdflib")]
     assert logged == [], f"{len(logged)} records from rdflib, e.g. {logged[0].getMessage()}"
+
+
+async def test_a_dataset_without_dates_or_counts_or_dated_by_day_is_harvested(catalogue):
+    """Another implementation's FAIR Data Point: a dataset document without dct:issued,
+    dct:modified and healthdcatap:numberOfUniqueIndividuals (none of which the GDI shapes
+    or HealthDCAT-AP require), and one dated by day (xsd:date, DCAT's other usual form).
+    Each was refused, "missing dct:issued" or "is not an xsd:dateTime", where the GDI
+    portal's harvester takes them; the catalogue's copy is served as the node gave it,
+    valid against the shapes."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        first, second = "/fdp/dataset/GDI-FI-SYN-001", "/fdp/dataset/GDI-FI-SYN-002"
+        undated = await fake.turtle(first)
+        for statement in ("dct:issued", "dct:modified", "healthdcatap:numberOfUniqueIndividuals"):
+            undated, dropped = re.subn(rf"\n\s*{statement} [^;]*;", "", undated)
+            assert dropped == 1, statement
+        by_day = re.sub(r'"(\d{4}-\d\d-\d\d)T[^"]*"\^\^xsd:dateTime', r'"\1"^^xsd:date',
+                        await fake.turtle(second))
+        assert by_day.count("^^xsd:date ") + by_day.count("^^xsd:date;") == 2, by_day
+        fake.broken = {first: (200, undated), second: (200, by_day)}
+        [outcome] = await _harvest(catalogue)
+    assert outcome.healthy and outcome.problems == [], outcome
+    assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+    status, plain = await catalogue.get("/api/datasets/GDI-FI-SYN-001")
+    assert status == 200, plain
+    assert {key: plain.get(key) for key in ("issued", "modified", "numberOfUniqueIndividuals")
+            } == dict.fromkeys(("issued", "modified", "numberOfUniqueIndividuals"))
+    status, daily = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+    assert status == 200 and daily["issued"] == "2024-01-01T00:00:00Z", daily
+    document = Graph()
+    for path in ("/fdp", f"/fdp/catalog/{NODE}", "/fdp/dataset/GDI-FI-SYN-001",
+                 "/fdp/dataset/GDI-FI-SYN-002"):
+        async with catalogue.http.get(f"{catalogue.url}{path}",
+                                      headers={"Accept": "text/turtle"}) as response:
+            assert response.status == 200, path
+            document.parse(data=await response.text(), format="turtle",
+                           publicID=f"{catalogue.url}{path}")
+    assert shacl_violations(document) == ""
+    undated_iri = URIRef(f"{catalogue.url}/fdp/dataset/GDI-FI-SYN-001")
+    assert (undated_iri, DCTERMS.issued, None) not in document
 
 
 async def test_a_problem_quoting_a_huge_iri_is_cut_short(catalogue):
