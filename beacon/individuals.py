@@ -293,7 +293,9 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             n, *seeds = found.get(item.seen.row.id, (0, "", ""))
             item.count = report_individuals(n, item.seen.rules, tuple(seeds),
                                             filtered=bool(query.filters), drawn=drawn)
-            item.rare = n > 0 and is_rare(item.count.value, item.seen.rules)
+            # a hit as reported: a set below the floor (or drawn out) is reported as none
+            # and costs what a miss costs, where its rare cost told that someone is there
+            item.rare = item.count.exists and is_rare(item.count.value, item.seen.rules)
             # only a set reported at all: one below the floor (or drawn out by it) is a 0,
             # whose records ALL or MISS would otherwise send beside `exists: false`
             if item.count.exists and item.granularity == "record" and query.variant.limit:

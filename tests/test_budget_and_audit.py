@@ -170,6 +170,31 @@ async def test_a_head_is_charged_and_audited_as_its_get(loaded, tmp_path):
     assert [json.loads(r["datasets"]) for r in await _audit_rows(loaded)] == [entry] * 4
 
 
+async def test_an_individuals_count_reported_as_none_costs_what_a_miss_costs(
+        pg_server_url, tmp_path):
+    """A count of individuals below the floor is reported as none, and costs one unit, as
+    any miss does. It cost RARE_COST (a rare hit), where nobody at all cost one, so the
+    budget the answer shows (info.budget) told that someone is there, which the floor hides:
+    here that the dataset holds one woman."""
+    people = [{"id": f"S{i}-pp", "subject": {"id": f"S{i}",
+                                             "sex": "FEMALE" if i == 0 else "MALE"},
+               "metaData": {"created": "2026-12-05T00:00:00Z", "createdBy": "tests",
+                            "phenopacketSchemaVersion": "2.0"}} for i in range(SAMPLES)]
+    async with node_database(pg_server_url) as url:
+        packets = tmp_path / "people.json"
+        packets.write_text(json.dumps(people))
+        await ingest(url, IngestRequest(write_vcf_text(tmp_path / "budget.vcf", VCF),
+                                        DATASET, GRCH38, AccessLevel.PUBLIC, "Budget",
+                                        workers=1, individuals=packets))
+        async with served(_settings(url, tmp_path)) as node:
+            response = await node.post("/api/individuals", json={"query": {
+                "filters": [{"id": "NCIT:C16576"}], "requestedGranularity": "count"}})
+            body = await response.json()
+    assert response.status == 200, body
+    assert body["responseSummary"]["numTotalResults"] == 0
+    assert _budget(body)["windowLeft"] == BUDGET - 1
+
+
 async def test_a_rare_question_needs_rare_cost_units_left(loaded, tmp_path):
     """With fewer than RARE_COST units left a question is refused, before anything is found:
     the extra cost of a rare hit was charged after the answer, past the budget, so a caller
