@@ -21,14 +21,19 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _PROBES = frozenset({"/health", "/ready"})
 
 
-# What would end a line, or hide part of one, where a record's text is written as it is: the C0
-# and C1 controls (CR, LF, VT, FF, the file, group and record separators, NEL U+0085, ESC
-# for a terminal's escape sequences) and Unicode's line and paragraph separators U+2028 and
-# U+2029, which Python's splitlines, editors and log viewers break lines at.
-_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# What JSON leaves as it is that still breaks a line where lines are read as Unicode text
-# (orjson escapes the C0 controls, as JSON must, but not these)
-_JSON_BREAKING = re.compile("[\x85\u2028\u2029]")
+# Unicode's bidirectional controls (ALM, LRM, RLM, the embeddings and overrides, the
+# isolates): shown as they are, they reorder the rest of the line, so that a request's path
+# ending in U+202E and "002" showed its access line's status 404 as 200
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# What would end a line, or hide or reorder part of one, where a record's text is written as
+# it is: the C0 and C1 controls (CR, LF, VT, FF, the file, group and record separators, NEL
+# U+0085, ESC for a terminal's escape sequences), Unicode's line and paragraph separators
+# U+2028 and U+2029, which Python's splitlines, editors and log viewers break lines at, and
+# the bidirectional controls.
+_BREAKING = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+# What JSON leaves as it is that still breaks or reorders a line where lines are read as
+# Unicode text (orjson escapes the C0 controls, as JSON must, but not these)
+_JSON_BREAKING = re.compile(f"[\x85\u2028\u2029{_BIDI}]")
 
 
 def _escaped(text: str) -> str:
@@ -56,7 +61,8 @@ class JsonFormatter(logging.Formatter):
     """Structured lines; extra= fields (request_id, status, ...) become top-level keys. One
     record is one line: JSON escapes every C0 control, and NEL, U+2028 and U+2029, which it
     may leave as they are, are escaped here too (`\\u2028`, the same JSON), as a reader
-    splitting the log at Unicode's line breaks would otherwise read a forged record."""
+    splitting the log at Unicode's line breaks would otherwise read a forged record; so are
+    the bidi controls, which reorder the rest of a line as shown."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),

@@ -81,6 +81,34 @@ def test_a_json_log_record_is_one_line_even_to_a_reader_splitting_at_unicode_bre
     assert entry["message"] == f"visa dropped: x{breaking}{FORGED}"
 
 
+# Unicode's bidirectional controls, which reorder what follows them on the line as a terminal
+# or viewer shows it: a path ending "\u202e002 404" shows its status as 200 ("Trojan Source")
+BIDI = ["\u202e", "\u202d", "\u202a", "\u202b", "\u202c", "\u2066", "\u2067", "\u2068",
+        "\u2069", "\u200e", "\u200f", "\u061c"]
+
+
+@pytest.mark.parametrize("bidi", BIDI)
+def test_a_log_record_shows_its_text_in_the_order_it_was_written(bidi):
+    """A request's path is the client's to write, and the access log line puts the status
+    after it: a right-to-left override there showed the rest of the line reversed, the
+    status the client chose in place of the node's, as `gdi-node audit list` once showed an
+    entry (tests/test_budget_and_audit.py). Each is written as its escape, in the text
+    format, and in JSON as its JSON escape, which reads back as the same text."""
+    path = f"/api/individuals/x{bidi}002"
+    record = logging.LogRecord("gdi_node.access", logging.INFO, __file__, 1, "%s %s %d",
+                               ("GET", path, 404), None)
+    record.__dict__.update(route=path)
+    text = TextFormatter().format(record)
+    assert bidi not in text and text.isprintable(), repr(text)
+    escaped = bidi.encode("unicode_escape").decode()
+    assert text.endswith(f"GET /api/individuals/x{escaped}002 404 route=/api/individuals/"
+                         f"x{escaped}002"), text
+    written = JsonFormatter().format(record)
+    assert bidi not in written, repr(written)
+    entry = json.loads(written)
+    assert entry["message"] == f"GET {path} 404" and entry["route"] == path
+
+
 @pytest.mark.parametrize("extras", [
     {"path": os.fsdecode(b"/data/kohorte-\xe4rzte.vcf.gz")},   # a Latin-1 file name
     {"sub": "\ud800"},                                          # a lone surrogate in a claim
