@@ -333,6 +333,19 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     return body
 
 
+def received(query: VariantQuery, filters: list[str] | None = None) -> dict[str, Any]:
+    """`meta.receivedRequestSummary` of an answer to `query` (`filters` as echoed): also what
+    the audit trail records as asked, of a question refused for its budget too."""
+    page = query.page
+    summary = request_summary(query.granularity, skip=page.skip, limit=page.limit,
+                              schemas=list(query.requested_schemas), parameters=query.echo,
+                              api_version=query.api_version)
+    summary["includeResultsetResponses"] = query.include
+    summary["testMode"] = query.test_mode
+    summary["filters"] = filters or []
+    return summary
+
+
 def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, total: int,
              result_sets: list[dict[str, Any]], precision: dict[str, Any] | None = None, *,
              schemas: list[dict[str, str]] | None = None,
@@ -342,13 +355,7 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
     `meta.testMode` for a test-mode query. The node fills it from its datasets, the network
     (node/federation/merge.py) from its peers' answers."""
     page = query.page
-    summary = request_summary(query.granularity, skip=page.skip, limit=page.limit,
-                              schemas=list(query.requested_schemas), parameters=query.echo,
-                              api_version=query.api_version)
-    summary["includeResultsetResponses"] = query.include
-    summary["testMode"] = query.test_mode
-    summary["filters"] = filters or []
-    meta = response_meta(beacon_id, returned, summary, schemas or _SCHEMAS,
+    meta = response_meta(beacon_id, returned, received(query, filters), schemas or _SCHEMAS,
                          test_mode=query.test_mode)
     if returned == "boolean":
         body: dict[str, Any] = {"meta": meta, "responseSummary": {"exists": exists}}

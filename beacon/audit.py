@@ -1,6 +1,7 @@
-"""The audit trail in PostgreSQL: per answered request, who asked, which datasets, at which
-granularity, what was disclosed (as disclosed) and the budget spent; per request refused for
-its budget (429), who asked which datasets. Never a token.
+"""The audit trail in PostgreSQL: per answered request, who asked what (`ASKED` of the
+question as read), of which datasets, at which granularity, what was disclosed (as
+disclosed) and the budget spent; per request refused for its budget (429), who asked what of
+which datasets. Never a token.
 
 Requests do not wait for it: entries are buffered and written in batches, every
 `flush_seconds` (Settings.audit_flush_seconds, 1 s by default), as soon as FLUSH_ENTRIES are
@@ -41,7 +42,14 @@ CLOSE_WRITE_SECONDS = 5.0        # the last one's, at shutdown
 # One COPY per batch: far less of PostgreSQL's time than a statement per entry
 # (executemany), at thousands of requests a second, and a third of the node's CPU per entry
 # of one INSERT of the columns as arrays (2-3 µs against 4-8.5 µs a hot loop measured).
-_COLUMNS = ("at", "request_id", "caller", "endpoint", "datasets")
+_COLUMNS = ("at", "request_id", "caller", "endpoint", "datasets", "query")
+# What an entry keeps of a request's receivedRequestSummary: what it asked of the data, each
+# part bounded by what the node accepts (32 filters, known parameters). Not its apiVersion or
+# requestedSchemas, free text the answer repeats but that changes nothing it tells: kept,
+# one request's 600 kB of them was a 600 kB entry, and a caller refused for its budget
+# could write as many as it sent.
+ASKED = ("requestParameters", "filters", "requestedGranularity", "pagination",
+         "includeResultsetResponses")
 # What an entry no attempt could write raises: PostgreSQL refusing a value (a NUL in text),
 # or asyncpg unable to encode one (a lone surrogate, which no UTF-8 holds)
 _UNWRITABLE = (asyncpg.DataError, UnicodeEncodeError)
@@ -62,11 +70,14 @@ class AuditTrail:
         self._dropped = 0                # entries lost to a full buffer since the last report
 
     def record(self, request_id: str, caller: str, endpoint: str,
-               datasets: dict[str, dict[str, Any]]) -> None:
+               datasets: dict[str, dict[str, Any]], query: dict[str, Any]) -> None:
+        """`query`: the question as the answer's meta.receivedRequestSummary reads it, of
+        which the entry keeps what was asked of the data (`ASKED`)."""
         if len(self._buffer) == self._buffer.maxlen:
             self._dropped += 1
+        asked = {key: query[key] for key in ASKED if key in query}
         self._buffer.append((datetime.now(UTC), request_id, caller, endpoint,
-                             orjson.dumps(datasets).decode()))
+                             orjson.dumps(datasets).decode(), orjson.dumps(asked).decode()))
         if len(self._buffer) >= FLUSH_ENTRIES:
             self._full.set()
 
@@ -169,7 +180,7 @@ async def entries(conn: asyncpg.Connection, *, since: datetime | None = None,
     """The latest entries, newest first, optionally in [since, until) and of one caller or
     dataset."""
     return await conn.fetch(
-        """SELECT at, request_id, caller, endpoint, datasets
+        """SELECT at, request_id, caller, endpoint, datasets, query
            FROM audit_trail
            WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR caller = $2)
              AND ($3::text IS NULL OR datasets::jsonb ? $3)

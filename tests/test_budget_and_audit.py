@@ -240,6 +240,8 @@ async def test_a_question_refused_for_its_budget_is_in_the_audit_trail(loaded, t
     env = _env(DATABASE_URL=loaded)
     [listed] = _cli_json(env, "audit", "list", "--json", "--limit", "1")
     assert listed["requestId"] == "refused-1"
+    assert listed["query"]["requestParameters"] == {"g_variant": {
+        "referenceName": "1", "start": [99], "alternateBases": "G"}}     # what it asked
     table = gdi_node("audit", "list", "--limit", "1", env=env)
     assert f"{DATASET} [anonymous] refused (budget spent), spent 0" in table.stdout, table
 
@@ -424,6 +426,38 @@ async def test_audit_trail_shows_what_was_disclosed_and_never_a_token(loaded, tm
     assert token not in stored
     assert not any(part in stored for part in token.split("."))
     assert all(token not in out for out in (table.stdout, summary.stdout))
+
+
+async def test_the_audit_trail_names_what_each_question_asked(loaded, tmp_path):
+    """Each entry holds the question as the node read it (the answer's
+    meta.receivedRequestSummary), so the operator reads who asked what: the trail named the
+    endpoint alone, and a caller asking about one variant after another (a membership
+    attack) left entries that differed only by the count told."""
+    async with served(_settings(loaded, tmp_path)) as node:
+        assert (await node.get(RARE)).status == 200
+        # with meta the answer repeats that tells nothing of the question: not kept (a
+        # request's 600 kB of it were a 600 kB entry, a refused one's too)
+        posted = await node.post("/api/g_variants", json={"meta": {
+            "apiVersion": "v" * 100_000, "requestedSchemas": ["s" * 100_000] * 5}, "query": {
+            "requestParameters": {"referenceName": "1", "start": [199], "alternateBases": "T"},
+            "requestedGranularity": "count"}})
+        assert posted.status == 200
+        assert (await node.get("/api/datasets")).status == 200
+    env = _env(DATABASE_URL=loaded)
+    asked = [entry["query"] for entry in reversed(_cli_json(env, "audit", "list", "--json"))]
+    assert [(q["requestParameters"], q["requestedGranularity"]) for q in asked[:2]] == [
+        ({"g_variant": {"referenceName": "1", "start": [99], "alternateBases": "G"}}, "count"),
+        ({"g_variant": {"referenceName": "1", "start": [199], "alternateBases": "T"}},
+         "count")]
+    assert "requestParameters" not in asked[2] and asked[2]["filters"] == []
+    assert all(set(q) <= {"requestParameters", "filters", "requestedGranularity", "pagination",
+                          "includeResultsetResponses"} for q in asked), asked
+    assert asked[1]["pagination"] == {"skip": 0, "limit": 10}
+    table = gdi_node("audit", "list", env=env)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "referenceName=1 start=99 alternateBases=G count " in lines[3], lines
+    assert "referenceName=1 start=199 alternateBases=T count " in lines[2], lines
 
 
 async def test_audit_list_prints_one_line_per_entry_whatever_its_path_holds(
@@ -996,10 +1030,10 @@ async def test_a_full_batch_is_written_without_waiting_for_the_timer(pool):
     trail.start()
     try:
         for n in range(FLUSH_ENTRIES - 1):
-            trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {})
+            trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {}, {})
         await asyncio.sleep(0.3)
         assert await pool.fetchval("SELECT count(*) FROM audit_trail") == 0
-        trail.record("last", "address 192.0.2.7", "/api/g_variants", {})
+        trail.record("last", "address 192.0.2.7", "/api/g_variants", {}, {})
         async with asyncio.timeout(10):
             while await pool.fetchval("SELECT count(*) FROM audit_trail") < FLUSH_ENTRIES:
                 await asyncio.sleep(0.02)
@@ -1016,7 +1050,7 @@ async def test_a_full_batch_that_cannot_be_written_is_tried_at_the_timers_pace(p
     await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
     try:
         for n in range(FLUSH_ENTRIES + 10):
-            trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {})
+            trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {}, {})
         trail.start()
         await asyncio.sleep(1.0)
         tries = [r for r in caplog.records if "not written yet" in r.getMessage()]
@@ -1036,12 +1070,12 @@ async def test_audit_entries_wait_for_a_trail_that_cannot_be_written(pool):
     trail = AuditTrail(pool)
     answered = {"GDI-FI-SYN-001": {"tier": "anonymous", "granularity": "count", "exists": True,
                                    "count": 20, "spent": 1}}
-    trail.record("r1", "address 192.0.2.7", "/api/individuals", answered)
+    trail.record("r1", "address 192.0.2.7", "/api/individuals", answered, {})
     await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
     try:
         with pytest.raises(asyncpg.UndefinedTableError):
             await trail.flush()
-        trail.record("r2", "address 192.0.2.8", "/api/g_variants", {})
+        trail.record("r2", "address 192.0.2.8", "/api/g_variants", {}, {})
     finally:
         await pool.execute("ALTER TABLE audit_trail_away RENAME TO audit_trail")
     await trail.flush()
@@ -1200,8 +1234,8 @@ async def test_entries_not_written_at_shutdown_are_logged_in_full(pool, caplog, 
     trail = audit.AuditTrail(pool)
     told = {DATASET: {"tier": "anonymous", "granularity": "count", "exists": True,
                       "count": 5, "spent": 1}}
-    trail.record("r1", "address 192.0.2.7", "/api/g_variants", told)
-    trail.record("r2", "address 192.0.2.8", "/api/individuals", {})
+    trail.record("r1", "address 192.0.2.7", "/api/g_variants", told, {})
+    trail.record("r2", "address 192.0.2.8", "/api/individuals", {}, {})
     if failure == "session":
         async def ended(*args: Any) -> None:
             """The trail's COPY, on a session the server ended while it ran."""
@@ -1223,7 +1257,7 @@ async def test_entries_not_written_at_shutdown_are_logged_in_full(pool, caplog, 
             ("/api/g_variants", "/api/individuals"), (told, {})):
         stored = json.dumps(datasets, separators=(",", ":"))
         assert line.startswith("(datetime.datetime(") and line.endswith(
-            f"'{request_id}', '{caller}', '{endpoint}', {stored!r})"), line
+            f"'{request_id}', '{caller}', '{endpoint}', {stored!r}, '{{}}')"), line
 
 
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):
@@ -1235,7 +1269,7 @@ async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_res
     for request_id, caller in [("r1", "address 192.0.2.7"), ("r2", "token https://aai x\x00"),
                                ("r3", "address 192.0.2.8"), ("r4", "token https://aai \ud800"),
                                ("r5", "address 192.0.2.9")]:
-        trail.record(request_id, caller, "/api/g_variants", {})
+        trail.record(request_id, caller, "/api/g_variants", {}, {})
     await trail.flush()
     rows = await pool.fetch("SELECT request_id FROM audit_trail ORDER BY at, request_id")
     assert [r["request_id"] for r in rows] == ["r1", "r3", "r5"]
@@ -1261,7 +1295,7 @@ async def test_the_trails_writer_outlives_an_error_it_did_not_expect(pool, monke
     trail = audit.AuditTrail(pool, flush_seconds=0.05)
     trail.start()
     try:
-        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
+        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {}, {})
         for _ in range(100):            # written by the writer, not by the close below
             if written := await pool.fetch("SELECT request_id FROM audit_trail"):
                 break
@@ -1282,13 +1316,13 @@ async def test_entries_past_the_buffer_are_dropped_oldest_first_and_said(pool, m
     trail = audit.AuditTrail(pool)
     await pool.execute("ALTER TABLE audit_trail RENAME TO audit_trail_away")
     try:
-        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
-        trail.record("r2", "address 192.0.2.7", "/api/g_variants", {})
+        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {}, {})
+        trail.record("r2", "address 192.0.2.7", "/api/g_variants", {}, {})
         with pytest.raises(asyncpg.UndefinedTableError):
             await trail.flush()
         assert not [r for r in caplog.records if r.levelno == logging.ERROR]
         for request_id in ("r3", "r4", "r5"):
-            trail.record(request_id, "address 192.0.2.7", "/api/g_variants", {})
+            trail.record(request_id, "address 192.0.2.7", "/api/g_variants", {}, {})
         with pytest.raises(asyncpg.UndefinedTableError):
             await trail.flush()
     finally:
@@ -1312,7 +1346,7 @@ async def test_a_trail_write_on_a_server_that_does_not_answer_ends(pg_server_url
     monkeypatch.setattr(audit, "WRITE_SECONDS", 0.5)
     async with watched_pool(pg_server_url) as (relay, pool, watchdog):
         trail = audit.AuditTrail(pool, watchdog)
-        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {})
+        trail.record("r1", "address 192.0.2.7", "/api/g_variants", {}, {})
         relay.freeze()
         began = time.monotonic()
         async with asyncio.timeout(20):                 # for good, before

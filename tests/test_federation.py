@@ -1386,6 +1386,16 @@ async def test_network_questions_are_audited_and_traced_to_the_peers_entries(net
     assert set(rows["/network/api/g_variants"][2]) == set(NODES)
     assert rows["/network/api/datasets/GDI-XX-NONE/g_variants"][2] == {
         beacon_id: {"peer": "ok", "tokenForwarded": False} for beacon_id in NODES}
+    # what was asked, as the answer read it (a 404's too, which has no answer to say it)
+    queries = {r["endpoint"]: json.loads(r["query"]) for r in await network.pool.fetch(
+        "SELECT endpoint, query FROM audit_trail WHERE request_id = any($1::text[])",
+        [i for i, _ in asked.values()])}
+    summary = merged["meta"]["receivedRequestSummary"]
+    assert queries["/network/api/g_variants"] == {
+        key: summary[key] for key in ("requestParameters", "filters", "requestedGranularity",
+                                      "pagination", "includeResultsetResponses")}
+    assert queries["/network/api/datasets/GDI-XX-NONE/g_variants"] == queries[
+        "/network/api/g_variants"]
     for beacon_id, url in network.databases.items():
         for path, endpoint in (("/network/api/g_variants", "/api/g_variants"),
                                ("/network/api/datasets", "/api/datasets")):

@@ -2,9 +2,10 @@
 
 Disclosure control is only as good as its oversight: the operator answers "who asked what of
 which dataset, and what did they learn" from here, without writing SQL against the node's
-database. `list` shows requests as they were answered, newest first; `summary` adds them up
-per day, caller and dataset, which is where a caller walking a dataset shows. Both read the
-database the node uses (settings: DATABASE_URL or the embedded one), as `datasets` does.
+database. `list` shows requests as they were answered, newest first, each with the question
+as the node read it; `summary` adds them up per day, caller and dataset, which is where a
+caller walking a dataset shows (and `list` then what it asked). Both read the database the
+node uses (settings: DATABASE_URL or the embedded one), as `datasets` does.
 """
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def audit_list(ctx: click.Context, since: datetime | None, until: datetime | Non
     if as_json:
         click.echo(json.dumps([{"at": r["at"].isoformat(), "requestId": r["request_id"],
                                 "caller": r["caller"], "endpoint": r["endpoint"],
+                                "query": _query(r["query"]),
                                 "datasets": json.loads(r["datasets"])} for r in rows],
                               indent=2))
         return
@@ -93,10 +95,42 @@ def audit_list(ctx: click.Context, since: datetime | None, until: datetime | Non
         click.echo("no audit entries" + (" match" if since or until or caller or dataset_id
                                          else ""))
         return
-    click.echo(f"{'AT (UTC)':<19}  {'CALLER':<30} {'ENDPOINT':<24} DATASETS")
-    for r in rows:     # the path is the caller's to write: its line breaks escaped (shown)
+    click.echo(f"{'AT (UTC)':<19}  {'CALLER':<30} {'ENDPOINT':<24} QUERY -> DATASETS")
+    for r in rows:     # the path and query are the caller's to write: escaped (shown)
         click.echo(f"{r['at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {shown(r['caller']):<30} "
-                   f"{shown(r['endpoint']):<24} {_disclosed(json.loads(r['datasets']))}")
+                   f"{shown(r['endpoint']):<24} {shown(_asked(_query(r['query'])))} -> "
+                   f"{_disclosed(json.loads(r['datasets']))}")
+
+
+def _query(stored: str | None) -> dict[str, Any] | None:
+    """An entry's question as recorded (beacon/audit.py ASKED); None in an entry
+    written before the trail kept it (migration 0025)."""
+    return None if stored is None else json.loads(stored)
+
+
+def _asked(query: dict[str, Any] | None) -> str:
+    """A question on one line: its parameters (as `name=value`, a list comma-joined), its
+    filters and the granularity it asked; `-` where the entry holds none."""
+    if query is None:
+        return "-"
+    parts = [f"{name}={_value(value)}"
+             for group in (query.get("requestParameters") or {}).values()
+             if isinstance(group, dict) for name, value in group.items()]
+    if filters := query.get("filters"):
+        parts.append(f"filters={_value(filters)}")
+    parts.append(str(query.get("requestedGranularity", "-")))
+    if (page := query.get("pagination") or {}).get("skip"):
+        parts.append(f"skip={page['skip']}")
+    return " ".join(parts)
+
+
+def _value(value: Any) -> str:
+    """A parameter's value as a GET would write it: a list comma-joined, text as it is."""
+    if isinstance(value, list):
+        return ",".join(_value(v) for v in value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:

@@ -227,10 +227,11 @@ async def _visible(request: web.Request, app: web.Application) -> dict[str, Seen
 
 
 def _trail(request: web.Request, app: web.Application, caller: str,
-           datasets: dict[str, dict[str, object]]) -> None:
-    """The request's audit trail entry (beacon/audit.py), when it disclosed anything."""
+           datasets: dict[str, dict[str, object]], asked: dict[str, object]) -> None:
+    """The request's audit trail entry (beacon/audit.py), when it disclosed anything;
+    `asked`: the question, as the answer's meta.receivedRequestSummary reads it."""
     if datasets:
-        app[AUDIT].record(request.get(REQUEST_ID, ""), caller, request.path, datasets)
+        app[AUDIT].record(request.get(REQUEST_ID, ""), caller, request.path, datasets, asked)
 
 
 def _listed(seen: list[Seen]) -> dict[str, dict[str, object]]:
@@ -263,7 +264,8 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     try:
         left = await charge(app[BUDGETS], key, asked)
     except BudgetExceeded as refused:
-        _trail(request, app, key, {d.row.id: _refused(d, purpose, refused) for d in chosen})
+        _trail(request, app, key, {d.row.id: _refused(d, purpose, refused) for d in chosen},
+               answer.received(query, filters))
         raise
     try:
         answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
@@ -273,7 +275,6 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         raise
     spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
     audit(request, ((a.dataset.id, a.granularity) for a in answers))
-    _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers})
     info: dict[str, object] = {"budget": {
         dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
                      "windowSeconds": app[POLICY].window_seconds}
@@ -286,9 +287,11 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     if notes:
         info.update(notes)
     unasked = "count" if chosen else answer.unasked_granularity(visible.values(), ceiling)
-    response = json_response(answer.response(settings.beacon_id, query, answers, info,
-                                             schemas=schemas, filters=filters,
-                                             unasked=unasked))
+    body = answer.response(settings.beacon_id, query, answers, info, schemas=schemas,
+                           filters=filters, unasked=unasked)
+    _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
+           body["meta"]["receivedRequestSummary"])
+    response = json_response(body)
     if any(d.keeps_losses for d in chosen):
         await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
     return response
@@ -566,8 +569,10 @@ async def _collections(request: web.Request, query: DatasetsQuery,
         return json_response(collections_response(beacon_id, [], query))
     selected = query.select(candidates)
     audit(request, ((d.row.id, "record") for d in selected))
-    _trail(request, request.app, caller_key(request), _listed(selected))
-    return json_response(collections_response(beacon_id, selected, query))
+    body = collections_response(beacon_id, selected, query)
+    _trail(request, request.app, caller_key(request), _listed(selected),
+           body["meta"]["receivedRequestSummary"])
+    return json_response(body)
 
 
 @answers_test_mode

@@ -149,8 +149,8 @@ def _credentials(request: web.Request) -> tuple[str, str | None, str | None]:
     return key, request_token(request), caller.issuer
 
 
-def _trail(request: web.Request, key: str, lines: list[dict[str, Any]], *,
-           test_mode: bool) -> None:
+def _trail(request: web.Request, key: str, lines: list[dict[str, Any]],
+           asked: dict[str, Any], *, test_mode: bool) -> None:
     """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
     status and what the network passed on of its answer (the peer's line in
     `info.network.peers`). Peers see an anonymous caller of the network as the network node
@@ -160,11 +160,12 @@ def _trail(request: web.Request, key: str, lines: list[dict[str, Any]], *,
     which no audit entry can (fuzzing found it), where a node refuses such an id before it
     answers. None for a test-mode request, which audits nothing (docs/beacon.md), as a
     node's does not: the network wrote one per peer asked (found by a review,
-    2026-12-05)."""
+    2026-12-05). `asked`: the question, as the answer's meta.receivedRequestSummary reads
+    it."""
     if lines and not test_mode:
         request.app[AUDIT].record(request.get(REQUEST_ID, ""), key,
                                   request.rel_url.raw_path,
-                                  {line["id"]: _told(line) for line in lines})
+                                  {line["id"]: _told(line) for line in lines}, asked)
 
 
 def _told(line: dict[str, Any]) -> dict[str, Any]:
@@ -202,16 +203,18 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
         not_found_is_empty=scoped)
+    filters = None if individuals is None else echo(individuals.filters)
     if scoped and found_nowhere(outcomes):
         _trail(request, key, [outcome.report() for outcome in outcomes],
-               test_mode=query.test_mode)
+               answer.received(query, filters), test_mode=query.test_mode)
         raise web.HTTPNotFound()
     extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
-                                            "filters": echo(individuals.filters)}
+                                            "filters": filters}
     beacon_id = request.app[SETTINGS].beacon_id
     body, written = _written(
         lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
-    _trail(request, key, body["info"]["network"]["peers"], test_mode=query.test_mode)
+    _trail(request, key, body["info"]["network"]["peers"],
+           body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
     return written_json_response(written)
 
 
@@ -270,13 +273,14 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
         peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
         not_found_is_empty=single)
     if single and found_nowhere(outcomes):
-        _trail(request, key, [outcome.report() for outcome in outcomes],
+        _trail(request, key, [outcome.report() for outcome in outcomes], query.summary(),
                test_mode=query.test_mode)
         raise web.HTTPNotFound()
     beacon_id = request.app[SETTINGS].beacon_id
     body, written = _written(lambda taken: merge_collections(
         beacon_id, taken, peers, query), outcomes)
-    _trail(request, key, body["info"]["network"]["peers"], test_mode=query.test_mode)
+    _trail(request, key, body["info"]["network"]["peers"],
+           body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
     return written_json_response(written)
 
 
