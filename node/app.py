@@ -8,6 +8,7 @@ catalogue in node/publication/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -64,6 +65,7 @@ from node.replicas import ReadPools
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
+FORGET_SPENT_SECONDS = 3600.0     # how often spending past any budget's window is deleted
 
 
 def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
@@ -89,6 +91,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
         app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_queries)
     app.cleanup_ctx.append(_audit_trail)
+    app.cleanup_ctx.append(_budget_housekeeping)
     app.cleanup_ctx.append(_dataset_cache)
     app.cleanup_ctx.append(_http_client)
     app.cleanup_ctx.append(_catalogue_publisher)
@@ -166,6 +169,28 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
     await watchdog.close()
     if READS in app:
         await app[READS].close()
+
+
+async def _budget_housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Every FORGET_SPENT_SECONDS, the minutes of budget spending no take reads again are
+    deleted (Budgets.forget_spent); each worker does so, the later ones finding none. A
+    failure (the database away) is logged and tried again at the next turn."""
+    async def forget() -> None:
+        while True:
+            try:
+                forgotten = await app[BUDGETS].forget_spent()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("budget housekeeping: %s", type(exc).__name__)
+            else:
+                if forgotten:
+                    log.info("budget housekeeping: %d minutes of spending past any window "
+                             "deleted", forgotten)
+            await asyncio.sleep(FORGET_SPENT_SECONDS)
+    task = asyncio.create_task(forget())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _audit_trail(app: web.Application) -> AsyncIterator[None]:

@@ -747,6 +747,47 @@ async def test_a_take_counts_in_the_window_and_the_day_as_long_as_its_units_are_
     assert row["day_left"] == 100 - 7 - 1
 
 
+async def test_spending_past_every_window_is_forgotten_and_nothing_a_take_counts(
+        loaded, tmp_path):
+    """A row per caller, dataset and minute of use was kept for good: every anonymous
+    caller's address, personal data past any use, and a busy node's every minute. A node
+    deletes at start, then hourly, the minutes older than its window or a day, whichever is
+    longer, and ten more (Budgets.forget_spent): none a take reads, so every caller's
+    budget left is as before."""
+    from beacon.budget import Budgets
+    from beacon.disclosure import DisclosurePolicy
+    caller = "address 192.0.2.40"
+    pool = await asyncpg.create_pool(loaded, min_size=1, max_size=2)
+    try:
+        now = await pool.fetchval("SELECT date_trunc('minute', clock_timestamp())")
+        ages = {"2 days": timedelta(days=2), "25 hours": timedelta(hours=25),
+                "a day and 5 minutes": timedelta(days=1, minutes=5),
+                "2 minutes": timedelta(minutes=2)}
+        await pool.executemany("INSERT INTO budget_spent VALUES ($1, $2, $3, 3)",
+                               [(caller, name, now - age) for name, age in ages.items()])
+
+        async def left() -> dict[str, tuple[int, int]]:
+            rows = {name: await pool.fetchrow(
+                "SELECT * FROM budget_take($1, $2, 0, 0, false, 3600, 400, 1000)", caller,
+                name) for name in ages}
+            return {name: (row["window_left"], row["day_left"]) for name, row in rows.items()}
+        before = await left()
+        long_window = Budgets(pool, DisclosurePolicy(window_seconds=3 * 86_400))
+        assert await long_window.forget_spent() == 0        # a window of 3 days keeps all
+        async with served(_settings(loaded, tmp_path)) as client:
+            assert (await client.get("/api/info")).status == 200
+            for _ in range(100):                       # the first turn runs as it starts
+                kept = await pool.fetch("SELECT dataset_id FROM budget_spent "
+                                        "WHERE caller = $1 ORDER BY minute", caller)
+                if len(kept) < 4:
+                    break
+                await asyncio.sleep(0.05)
+        assert [r["dataset_id"] for r in kept] == ["a day and 5 minutes", "2 minutes"]
+        assert await left() == before
+    finally:
+        await pool.close()
+
+
 async def _seconds_until(pool, moment) -> float:
     return await pool.fetchval("SELECT extract(epoch FROM $1::timestamptz - clock_timestamp())",
                                moment)
