@@ -160,6 +160,16 @@ class Annotation:
         return tuple(name for name in self.gene.split("&") if name) if self.gene else ()
 
     @property
+    def gene_ids(self) -> tuple[str, ...]:
+        """The gene ids the entry names (VEP's Gene, SnpEff's Gene_ID; a fusion's two), an
+        Ensembl id without its version as geneId takes it: VEP run without --symbol names
+        the gene by this alone, and geneId by an Ensembl id finds it so."""
+        if not self.gene_id:
+            return ()
+        return tuple(name.split(".")[0] if name.upper().startswith("ENSG") else name
+                     for name in self.gene_id.split("&") if name)
+
+    @property
     def in_gene(self) -> bool:
         """Whether the entry puts the variant in its gene: geneId finds the variants in a
         gene, and an entry only up- or downstream of it names a gene up to 5 kb away."""

@@ -169,17 +169,23 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
 
 def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:
     """The query on one assembly: a gene (geneId) becomes a range over its span there
-    (beacon/genes.py), still asking for the gene where the VCF's annotations name genes. A
-    symbol the table does not hold is asked of the annotations alone; an HGNC or Ensembl id
-    it does not hold matches nothing (None): the annotations are kept by symbol."""
+    (beacon/genes.py), still asking for the gene, by its symbol or its Ensembl id, where the
+    VCF's annotations name genes (VEP without --symbol names them by the id alone). A
+    symbol or Ensembl id the table does not hold is asked of the annotations alone (an
+    Ensembl id without its version, as they are stored); an HGNC id it does not hold
+    matches nothing (None): the annotations do not carry HGNC ids."""
     if query.gene is None:
         return query
     found = gene(query.gene, assembly_id)
     if found is None:
-        return None if query.gene.startswith(("HGNC:", "ENSG")) else query
+        if query.gene.startswith("HGNC:"):
+            return None
+        name = query.gene.split(".")[0] if query.gene.startswith("ENSG") else query.gene
+        return dataclasses.replace(query, gene_names=(name,))
     return dataclasses.replace(query, gene=found.symbol.upper(), kind="range",
                                reference_name=found.chromosome, start=(found.start,),
-                               end=(found.end,))
+                               end=(found.end,),
+                               gene_names=(found.symbol.upper(), found.ensembl_gene))
 
 
 async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[Seen], *,

@@ -94,11 +94,13 @@ _SO_IDS = {
 
 def molecular_attributes(annotation: str) -> dict[str, Any]:
     """The Beacon record's molecularAttributes from an ALT's stored ANN/CSQ entries
-    (beacon/vcf.py): its genes (both of a fusion's, which SnpEff joins with `&`),
-    consequences (SO terms; a name without a known SO id is left out, as the model asks for
-    ontology terms) and protein changes in the short form."""
+    (beacon/vcf.py): its genes (both of a fusion's, which SnpEff joins with `&`; an entry
+    naming no symbol, as VEP without --symbol writes it, by its gene id), consequences (SO
+    terms; a name without a known SO id is left out, as the model asks for ontology terms)
+    and protein changes in the short form."""
     entries = orjson.loads(annotation)
-    genes = sorted({gene for e in entries if e[0] for gene in e[0].split("&") if gene})
+    genes = sorted({gene for e in entries if (named := e[0] or (e[5] if len(e) > 5 else None))
+                    for gene in named.split("&") if gene})
     effects = sorted({c for e in entries for c in e[2] if c in _SO_IDS})
     changes = sorted({_short(e[4]) for e in entries if e[4]})
     attributes: dict[str, Any] = {}

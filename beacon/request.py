@@ -362,6 +362,9 @@ class VariantQuery:
     # (requested_meta); answered in the node's version and schemas whatever they say
     api_version: str | None = None
     requested_schemas: tuple[dict[str, str], ...] = ()
+    # the names the annotations may give the gene, once placed on an assembly
+    # (beacon/answer.py placed): a table gene's symbol and Ensembl id, else the geneId
+    gene_names: tuple[str, ...] = ()
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None

@@ -699,20 +699,23 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
             args.append(value)
     if query.gene:
         # placed on the gene's span (beacon/answer.py placed): what the VCF's annotations put
-        # in the gene, or, in a file without annotations, whatever lies in its span
-        conditions.append("(genes IS NULL OR {} = ANY(genes))" if query.kind == "range"
-                          else "{} = ANY(genes)")
-        args.append(query.gene)
+        # in the gene, by any of its names, or, in a file without annotations, whatever lies
+        # in its span
+        conditions.append("(genes IS NULL OR genes && {}::text[])" if query.kind == "range"
+                          else "genes && {}::text[]")
+        args.append(list(query.gene_names))
     if query.protein_change:
         conditions.append("{} = ANY(protein_changes)")
         args.append(query.protein_change)
     if query.gene and query.protein_change:
         # the change on an annotation entry of the gene: the arrays above say only that some
         # entry names the gene and some the change, which a gene nested in another's intron
-        # (intronic in the host, missense in the nested gene) meets for the host gene too
+        # (intronic in the host, missense in the nested gene) meets for the host gene too.
+        # An entry names its gene(s) by symbol (0) and by id (5, beacon/vcf.py), each `&`-joined
         conditions.append("EXISTS (SELECT FROM json_array_elements(annotation::json) entry "
-                          "WHERE upper(entry->>0) = {} AND entry->>4 ~ {})")
-        args += [query.gene, protein_change_pattern(query.protein_change)]
+                          "WHERE string_to_array(upper(concat_ws('&', entry->>0, entry->>5)), "
+                          "'&') && {}::text[] AND entry->>4 ~ {})")
+        args += [list(query.gene_names), protein_change_pattern(query.protein_change)]
     if query.variant_types:
         conditions.append("variant_type = ANY({}::text[])")
         args.append(sorted(query.variant_types))

@@ -628,13 +628,17 @@ def _info_populations(rec: pysam.VariantRecord, keys: dict[str, dict[str, str]],
 def _annotation_columns(entries: tuple[Annotation, ...]
                         ) -> tuple[list[str], list[str], str | None]:
     """An ALT's annotation as stored: its genes (upper case, for geneId; each of a fusion's,
-    and those it is in, not only near: `Annotation.genes`, `Annotation.in_gene`), its
-    protein changes (canonical, with a frameshift's shorter forms, for aminoacidChange:
-    `indexed_protein_changes`), and the entries as JSON for its record."""
-    genes = sorted({gene.upper() for e in entries if e.in_gene for gene in e.genes})
+    by symbol and by gene id, and those it is in, not only near: `Annotation.genes`,
+    `Annotation.gene_ids`, `Annotation.in_gene`), its protein changes (canonical, with a
+    frameshift's shorter forms, for aminoacidChange: `indexed_protein_changes`), and the
+    entries as JSON for its record and for geneId with aminoacidChange (the gene ids last,
+    `&`-joined)."""
+    genes = sorted({gene.upper() for e in entries if e.in_gene
+                    for gene in (*e.genes, *e.gene_ids)})
     changes = sorted({form for e in entries if e.hgvs_p
                       for form in indexed_protein_changes(e.hgvs_p)})
-    detail = json.dumps([[e.gene, e.transcript, list(e.consequence), e.hgvs_c, e.hgvs_p]
+    detail = json.dumps([[e.gene, e.transcript, list(e.consequence), e.hgvs_c, e.hgvs_p,
+                          "&".join(e.gene_ids) or None]
                          for e in entries], separators=(",", ":")) if entries else None
     return genes, changes, detail
 

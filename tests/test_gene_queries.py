@@ -306,3 +306,31 @@ async def test_a_fusion_is_found_by_either_of_its_genes(pg_server_url, tmp_path,
         sets = _by_dataset(await _ask(client, {"geneId": gene}))
     [result] = sets["GDI-FI-CSQ-001"]["results"]
     assert result["molecularAttributes"]["geneIds"] == ["BRCA1", "NBR1"]
+
+
+@pytest.mark.parametrize(("parameters", "found"), [
+    ({"geneId": "TP53"}, {7_675_088}), ({"geneId": "ENSG00000141510"}, {7_675_088}),
+    ({"geneId": "TP53", "aminoacidChange": "R175H"}, {7_675_088}),
+    ({"geneId": "ENSG00000147894"}, {7_600_000}),
+    ({"geneId": "ENSG00000147894.17", "aminoacidChange": "G5S"}, {7_600_000}),
+    ({"geneId": "HGNC:11998", "aminoacidChange": "R175H"}, {7_675_088}),
+])
+async def test_a_gene_is_found_by_the_annotations_gene_id(pg_server_url, tmp_path, parameters,
+                                                          found):
+    """VEP run without --symbol leaves SYMBOL empty and names the gene by its Ensembl id
+    (Gene): TP53's missense in TP53's span was found by no geneId, where a file without
+    annotations answers it by the span; and an Ensembl id the table does not hold finds
+    the variants its annotations name by it (C9orf72's, here on a made-up position)."""
+    records = [
+        ("17\t7600000\t.\tG\tA\t.\tPASS\tAC=3;AN=10;CSQ=A|missense_variant|MODERATE|C9orf72|"
+         "ENSG00000147894|Transcript|ENST00000379995|c.14G>A|ENSP00000369332.1:p.Gly5Ser"),
+        ("17\t7675088\t.\tC\tT\t.\tPASS\tAC=3;AN=10;CSQ=T|missense_variant|MODERATE||"
+         "ENSG00000141510|Transcript|ENST00000269305|c.524G>A|ENSP00000269305.4:p.Arg175His")]
+    async with AsyncExitStack() as stack:
+        client = await _csq_node(stack, pg_server_url, tmp_path, records)
+        body = await _ask(client, parameters)
+    results = _by_dataset(body)["GDI-FI-CSQ-001"]["results"]
+    assert {r["variation"]["location"]["interval"]["start"]["value"] + 1
+            for r in results} == found
+    if found == {7_675_088}:
+        assert results[0]["molecularAttributes"]["geneIds"] == ["ENSG00000141510"]
