@@ -130,6 +130,30 @@ def on_other_assemblies(query: VariantQuery, visible: dict[str, Seen],
     return others
 
 
+def genes_not_placed(query: VariantQuery, datasets: Iterable[Seen]) -> dict[str, str]:
+    """Per assembly of the datasets asked on whose gene table a geneId's gene is not, how it
+    was answered there (`placed`): from the datasets' annotations alone, where a dataset
+    without them finds nothing, or for an HGNC id not at all; and on which assembly the
+    table does hold it. An answer's `info` says it, so that "not found" is not read as "no
+    variant in the gene" where the gene's span was never looked at (F5 is in the GRCh37
+    table alone: a GRCh38 dataset without annotations was a silent `exists: false`)."""
+    if query.gene is None:
+        return {}
+    notes: dict[str, str] = {}
+    for assembly_id in sorted({d.row.assembly for d in datasets}):
+        if gene(query.gene, assembly_id) is not None:
+            continue
+        held = [other for other in ASSEMBLIES if gene(query.gene, other) is not None]
+        where = f" (it is on {', '.join(held)})" if held else ""
+        how = ("not looked up: the annotations do not carry HGNC ids"
+               if query.gene.startswith("HGNC:") else
+               "looked up in the datasets' annotations alone; a dataset without annotations "
+               "finds nothing")
+        notes[assembly_id] = (f"{query.gene} is not in the node's gene table on "
+                              f"{assembly_id}{where}: {how}")
+    return notes
+
+
 def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = False
                   ) -> VariantQuery:
     """The query a variantInternalId stands for (records unless another granularity is

@@ -334,3 +334,40 @@ async def test_a_gene_is_found_by_the_annotations_gene_id(pg_server_url, tmp_pat
             for r in results} == found
     if found == {7_675_088}:
         assert results[0]["molecularAttributes"]["geneIds"] == ["ENSG00000141510"]
+
+
+@pytest.mark.parametrize(("gene", "note"), [
+    ("F5", "F5 is not in the node's gene table on GRCh38 (it is on GRCh37)"),
+    ("MSH2", "MSH2 is not in the node's gene table on GRCh38:"),
+    ("HGNC:7325", "HGNC:7325 is not in the node's gene table on GRCh38:"),
+    ("TP53", None), ("LDLR", None),
+])
+async def test_a_gene_the_table_does_not_hold_on_the_assembly_says_so(pg_server_url, tmp_path,
+                                                                     gene, note):
+    """F5 is in the gene table on GRCh37 only (its GRCh38 span was not confirmed): asked of
+    a GRCh38 dataset without annotations it was a silent `exists: false`, read as "no
+    variant in F5" where the node never looked at F5's span. The answer's info now says, per
+    assembly of the datasets asked, that the gene was looked up in the annotations alone
+    (an HGNC id: not at all) and on which assembly the table holds it."""
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>",
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+             "17\t7675088\t.\tC\tT\t.\tPASS\tAC=3;AN=10"]
+    vcf = write_vcf_text(tmp_path / "plain.vcf", "\n".join(lines) + "\n")
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(vcf, "GDI-FI-PLAIN-001", GRCH38, AccessLevel.PUBLIC,
+                                           "GDI-FI-PLAIN-001", workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.plain",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        client, _ = await serve_node(stack, settings)
+        body = await _ask(client, {"geneId": gene}, "count")
+        async with client.get("/api/individuals", params={"geneId": gene}) as response:
+            individuals = await response.json()
+    said = body.get("info", {}).get("geneId")
+    if note is None:
+        assert said is None
+        return
+    assert body["responseSummary"]["exists"] is False
+    assert said["GRCh38"].startswith(note), said
+    assert ("not looked up" if gene.startswith("HGNC:") else "annotations alone") in said["GRCh38"]
+    assert individuals["info"]["geneId"] == said

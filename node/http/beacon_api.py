@@ -284,6 +284,8 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     visible = await _visible(request, app)
     if others := answer.on_other_assemblies(query, visible, settings.default_assembly):
         info["onOtherAssemblies"] = others
+    if unplaced := answer.genes_not_placed(query, chosen):
+        info["geneId"] = unplaced
     if notes:
         info.update(notes)
     unasked = "count" if chosen else answer.unasked_granularity(visible.values(), ceiling)
