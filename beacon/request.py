@@ -93,8 +93,9 @@ VARIANT_TYPES: dict[str, frozenset[str]] = {
 # Spec parameters this node refuses by name (to_query; beacon/openapi.py declares none of them)
 UNSUPPORTED = ("mateName",)
 # an HGNC id in ASCII digits, as every number of a query: `\d` took fullwidth ones, an id
-# no gene has, answered as not found where it is a 400 naming geneId
-_GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|HGNC:[0-9]{1,6})$")
+# no gene has, answered as not found where it is a 400 naming geneId. Its prefix in any
+# case, as symbols: identifiers.org writes `hgnc:11998`
+_GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|(?i:HGNC):[0-9]{1,6})$")
 
 
 MAX_ERROR_MESSAGE = 600

@@ -149,6 +149,18 @@ async def test_a_table_genes_ensembl_id_finds_what_its_symbol_does(world, identi
     assert all(s["resultsCount"] > 0 for s in by_id.values())
 
 
+@pytest.mark.parametrize("identifier", ["HGNC:11998", "hgnc:11998", "Hgnc:11998"])
+async def test_an_hgnc_id_in_any_case_finds_what_its_symbol_does(world, identifier):
+    """identifiers.org writes HGNC's CURIEs with a lower-case prefix (`hgnc:11998`), and
+    the table looks ids up in any case, as symbols: the lower-case form was a 400 saying it
+    is not an HGNC id."""
+    client, _ = world
+    by_symbol = _by_dataset(await _ask(client, {"geneId": "TP53"}, "count"))
+    by_id = _by_dataset(await _ask(client, {"geneId": identifier}, "count"))
+    assert {d: s["resultsCount"] for d, s in by_id.items()} == {
+        d: s["resultsCount"] for d, s in by_symbol.items()}
+
+
 async def test_a_symbol_no_table_or_annotation_knows_finds_nothing(world):
     client, _ = world
     sets = _by_dataset(await _ask(client, {"geneId": "NOTAGENE1"}, "count"))
