@@ -76,19 +76,48 @@ def _refused(value: str, reason: str) -> RequestError:
     return RequestError("variantInternalId", f"{value!r}: {reason}")
 
 
-# Sequence Ontology ids of the consequence terms SnpEff and VEP write (both use SO names).
+# Sequence Ontology ids of the consequence terms SnpEff and VEP write (both use SO names):
+# Ensembl's calculated consequences, the closed set VEP writes (release 105 added the three
+# splice terms), then the terms SnpEff writes beyond them. A term missing here is left out of
+# molecularEffects: SnpEff's in-frame indels and VEP's NMD_transcript_variant were.
 _SO_IDS = {
     "transcript_ablation": "SO:0001893", "splice_acceptor_variant": "SO:0001574",
     "splice_donor_variant": "SO:0001575", "stop_gained": "SO:0001587",
     "frameshift_variant": "SO:0001589", "stop_lost": "SO:0001578", "start_lost": "SO:0002012",
+    "transcript_amplification": "SO:0001889", "feature_elongation": "SO:0001907",
+    "feature_truncation": "SO:0001906",
     "inframe_insertion": "SO:0001821", "inframe_deletion": "SO:0001822",
     "missense_variant": "SO:0001583", "protein_altering_variant": "SO:0001818",
-    "splice_region_variant": "SO:0001630", "synonymous_variant": "SO:0001819",
-    "stop_retained_variant": "SO:0001567", "coding_sequence_variant": "SO:0001580",
+    "splice_donor_5th_base_variant": "SO:0001787", "splice_region_variant": "SO:0001630",
+    "splice_donor_region_variant": "SO:0002170",
+    "splice_polypyrimidine_tract_variant": "SO:0002169",
+    "incomplete_terminal_codon_variant": "SO:0001626", "start_retained_variant": "SO:0002019",
+    "stop_retained_variant": "SO:0001567", "synonymous_variant": "SO:0001819",
+    "coding_sequence_variant": "SO:0001580", "mature_miRNA_variant": "SO:0001620",
     "5_prime_UTR_variant": "SO:0001623", "3_prime_UTR_variant": "SO:0001624",
     "non_coding_transcript_exon_variant": "SO:0001792", "intron_variant": "SO:0001627",
+    "NMD_transcript_variant": "SO:0001621", "non_coding_transcript_variant": "SO:0001619",
+    "coding_transcript_variant": "SO:0001968",
     "upstream_gene_variant": "SO:0001631", "downstream_gene_variant": "SO:0001632",
-    "intergenic_variant": "SO:0001628", "regulatory_region_variant": "SO:0001566",
+    "TFBS_ablation": "SO:0001895", "TFBS_amplification": "SO:0001892",
+    "TF_binding_site_variant": "SO:0001782", "regulatory_region_ablation": "SO:0001894",
+    "regulatory_region_amplification": "SO:0001891",
+    "regulatory_region_variant": "SO:0001566", "intergenic_variant": "SO:0001628",
+    "sequence_variant": "SO:0001060",
+    # SnpEff's
+    "conservative_inframe_insertion": "SO:0001823", "disruptive_inframe_insertion": "SO:0001824",
+    "conservative_inframe_deletion": "SO:0001825", "disruptive_inframe_deletion": "SO:0001826",
+    "exon_loss_variant": "SO:0001572", "gene_fusion": "SO:0001565",
+    "bidirectional_gene_fusion": "SO:0002086", "feature_ablation": "SO:0001879",
+    "rearranged_at_DNA_level": "SO:0000904", "initiator_codon_variant": "SO:0001582",
+    "5_prime_UTR_premature_start_codon_gain_variant": "SO:0001988",
+    "5_prime_UTR_truncation": "SO:0002013", "3_prime_UTR_truncation": "SO:0002015",
+    "intragenic_variant": "SO:0002011", "intergenic_region": "SO:0000605",
+    "conserved_intergenic_variant": "SO:0002017", "conserved_intron_variant": "SO:0002018",
+    "exon_variant": "SO:0001791", "gene_variant": "SO:0001564",
+    "transcript_variant": "SO:0001576", "structural_interaction_variant": "SO:0002093",
+    "rare_amino_acid_variant": "SO:0002008", "duplication": "SO:1000035",
+    "inversion": "SO:1000036",
 }
 
 

@@ -453,3 +453,25 @@ def test_federation_mixes_ann_csq_and_none_with_known_changes(tmp_path: Path) ->
                     annotations(layout, record)[0] if layout else None)
     assert found["ANN"][0].hgvs_p == found["CSQ"][0].hgvs_p == "p.Arg175His"
     assert found[None] is None
+
+
+@pytest.mark.parametrize(("consequences", "effects"), [
+    # SnpEff's own SO terms for in-frame indels, lost exons and fusions
+    (["conservative_inframe_deletion"], {"SO:0001825"}),
+    (["disruptive_inframe_insertion"], {"SO:0001824"}),
+    (["exon_loss_variant", "splice_region_variant"], {"SO:0001572", "SO:0001630"}),
+    (["gene_fusion"], {"SO:0001565"}),
+    # VEP's, from Ensembl's calculated consequences (the splice terms of release 105)
+    (["splice_donor_5th_base_variant", "intron_variant"], {"SO:0001787", "SO:0001627"}),
+    (["missense_variant", "NMD_transcript_variant"], {"SO:0001583", "SO:0001621"}),
+    (["non_coding_transcript_variant"], {"SO:0001619"}),
+])
+def test_the_tools_so_terms_are_each_a_molecular_effect(consequences: list[str],
+                                                        effects: set[str]) -> None:
+    """Every consequence the two tools write is a Sequence Ontology term: a record's
+    molecularEffects held the 23 terms of a short list alone, and an in-frame deletion
+    SnpEff calls `conservative_inframe_deletion` showed none."""
+    detail = json.dumps([["TP53", "ENST00000269305", consequences, None, None]])
+    found = molecular_attributes(detail)["molecularEffects"]
+    assert {e["id"] for e in found} == effects
+    assert {e["label"] for e in found} == set(consequences)
