@@ -472,6 +472,12 @@ def parse_genomic_hgvs(text: str) -> GenomicAllele:
         raise ValueError(f"{text!r}: {change!r} is not a substitution (7674858C>A), deletion "
                          "(123_125del), insertion (123_124insACG), delins or dup with bases; "
                          "uncertain positions and repeats cannot be matched")
+    if (bases := len(allele.ref) + len(allele.alt)) > ALLELE_BASES:
+        # as ingest measures an allele: REF and ALT together. A longer insertion is stored
+        # as a symbolic one, so asked in bases it was a silent exists: false
+        raise ValueError(f"{text!r}: its alleles, {bases:,} bases, are longer than the "
+                         f"node stores an allele in bases ({ALLELE_BASES:,}); ask for a range "
+                         "(start, end) with variantType INS or DEL")
     _check_within(text, allele)
     return allele
 

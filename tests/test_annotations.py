@@ -369,6 +369,10 @@ def test_genomic_hgvs_becomes_the_vcf_style_allele(text: str, expected: GenomicA
     ("17:g.100_3000099delinsA", "longer than the node stores"),
     ("17:g.100_9999999999del", "longer than the node stores"),
     ("17:g.100_99999999999del", "past the end of every chromosome"),
+    # inserted bases no allele in bases is stored with (REF and ALT together, as ingest
+    # refuses longer ones): answered exists: false, where a longer deletion was this 400
+    ("17:g.100_101ins" + "A" * 2000, "longer than the node stores"),
+    ("17:g.100delins" + "A" * 2000, "longer than the node stores"),
     # positions are ASCII digits, as every number of a query (`\d` read other scripts')
     ("17:g.\u0661\u0660\u0660C>A", "not a substitution"),
     ("17:g.\uff11\uff10\uff10_\uff11\uff10\uff12del", "not a substitution"),

@@ -177,6 +177,9 @@ async def test_a_symbol_no_table_or_annotation_knows_finds_nothing(world):
     # the HGVS names chromosome 17: a referenceName of 1 beside it was dropped, and 17 answered
     ({"genomicAlleleShortForm": "17:g.7675088C>T", "referenceName": "1"},
      "genomicAlleleShortForm"),
+    # an insertion longer than any allele stored in bases was a silent exists: false
+    ({"genomicAlleleShortForm": "17:g.7675088_7675089ins" + "ACGT" * 600},
+     "genomicAlleleShortForm"),
 ])
 async def test_malformed_gene_and_protein_queries_are_refused_by_name(world, parameters, field,
                                                                       beacon_schema):
