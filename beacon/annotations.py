@@ -50,7 +50,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
     "VEP": {"allele": "Allele", "consequence": "Consequence", "impact": "IMPACT",
             "gene": "SYMBOL", "gene_id": "Gene", "feature_type": "Feature_type",
             "transcript": "Feature", "hgvs_c": "HGVSc", "hgvs_p": "HGVSp",
-            "allele_num": "ALLELE_NUM"},
+            "allele_num": "ALLELE_NUM", "hgnc_id": "HGNC_ID"},
     "SnpEff": {"allele": "Allele", "consequence": "Annotation", "impact": "Annotation_Impact",
                "gene": "Gene_Name", "gene_id": "Gene_ID", "feature_type": "Feature_Type",
                "transcript": "Feature_ID", "hgvs_c": "HGVS.c", "hgvs_p": "HGVS.p"},
@@ -110,6 +110,7 @@ class AnnotationField:
     hgvs_c: int | None
     hgvs_p: int | None
     allele_num: int | None
+    hgnc_id: int | None = None      # VEP's HGNC_ID (with --symbol)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class Annotation:
     impact: str | None
     hgvs_c: str | None
     hgvs_p: str | None
+    hgnc_id: str | None = None
 
     @property
     def genes(self) -> tuple[str, ...]:
@@ -163,11 +165,15 @@ class Annotation:
     def gene_ids(self) -> tuple[str, ...]:
         """The gene ids the entry names (VEP's Gene, SnpEff's Gene_ID; a fusion's two), an
         Ensembl id without its version as geneId takes it: VEP run without --symbol names
-        the gene by this alone, and geneId by an Ensembl id finds it so."""
-        if not self.gene_id:
-            return ()
-        return tuple(name.split(".")[0] if name.upper().startswith("ENSG") else name
-                     for name in self.gene_id.split("&") if name)
+        the gene by this alone, and geneId by an Ensembl id finds it so; and VEP's HGNC id,
+        `HGNC:7325` (older releases write `7325`), so geneId by an HGNC id the gene table
+        does not hold finds what the symbol does."""
+        ids = tuple(name.split(".")[0] if name.upper().startswith("ENSG") else name
+                    for name in (self.gene_id or "").split("&") if name)
+        if not self.hgnc_id:
+            return ids
+        return (*ids, self.hgnc_id if self.hgnc_id.upper().startswith("HGNC:")
+                else f"HGNC:{self.hgnc_id}")
 
     @property
     def in_gene(self) -> bool:
@@ -213,7 +219,7 @@ def _field(key: str, description: str) -> AnnotationField:
                            gene=where["gene"], gene_id=where["gene_id"],
                            feature_type=where["feature_type"], transcript=where["transcript"],
                            hgvs_c=where["hgvs_c"], hgvs_p=where["hgvs_p"],
-                           allele_num=where.get("allele_num"))
+                           allele_num=where.get("allele_num"), hgnc_id=where.get("hgnc_id"))
 
 
 def annotations(layout: AnnotationLayout,
@@ -324,7 +330,8 @@ def _annotation(field: AnnotationField, row: list[str]) -> Annotation:
         consequence=tuple(term for term in _SPLIT_TERMS.split(consequence) if term),
         impact=_column(row, field.impact),
         hgvs_c=_without_prefix(_column(row, field.hgvs_c)),
-        hgvs_p=_stored_protein(hgvs_p) if hgvs_p is not None else None)
+        hgvs_p=_stored_protein(hgvs_p) if hgvs_p is not None else None,
+        hgnc_id=None if intergenic else _column(row, field.hgnc_id))
 
 
 @lru_cache(maxsize=1 << 16)

@@ -133,8 +133,7 @@ def on_other_assemblies(query: VariantQuery, visible: dict[str, Seen],
 def genes_not_placed(query: VariantQuery, datasets: Iterable[Seen]) -> dict[str, str]:
     """Per assembly of the datasets asked on whose gene table a geneId's gene is not, how it
     was answered there (`placed`): from the datasets' annotations alone, where a dataset
-    without them finds nothing, or for an HGNC id not at all; and on which assembly the
-    table does hold it. An answer's `info` says it, so that "not found" is not read as "no
+    without them finds nothing; and on which assembly the table does hold it. An answer's `info` says it, so that "not found" is not read as "no
     variant in the gene" where the gene's span was never looked at (F5 is in the GRCh37
     table alone: a GRCh38 dataset without annotations was a silent `exists: false`)."""
     if query.gene is None:
@@ -145,12 +144,9 @@ def genes_not_placed(query: VariantQuery, datasets: Iterable[Seen]) -> dict[str,
             continue
         held = [other for other in ASSEMBLIES if gene(query.gene, other) is not None]
         where = f" (it is on {', '.join(held)})" if held else ""
-        how = ("not looked up: the annotations do not carry HGNC ids"
-               if query.gene.startswith("HGNC:") else
-               "looked up in the datasets' annotations alone; a dataset without annotations "
-               "finds nothing")
         notes[assembly_id] = (f"{query.gene} is not in the node's gene table on "
-                              f"{assembly_id}{where}: {how}")
+                              f"{assembly_id}{where}: looked up in the datasets' annotations "
+                              "alone; a dataset without annotations finds nothing")
     return notes
 
 
@@ -191,25 +187,22 @@ def located_query(variant_id: str, body: RequestBody, *, with_filters: bool = Fa
         start=starts if end is not None else (at,), end=ends, echo={"g_variant": echo})
 
 
-def placed(query: VariantQuery, assembly_id: str) -> VariantQuery | None:
+def placed(query: VariantQuery, assembly_id: str) -> VariantQuery:
     """The query on one assembly: a gene (geneId) becomes a range over its span there
     (beacon/genes.py), still asking for the gene, by its symbol or its Ensembl id, where the
-    VCF's annotations name genes (VEP without --symbol names them by the id alone). A
-    symbol or Ensembl id the table does not hold is asked of the annotations alone (an
-    Ensembl id without its version, as they are stored); an HGNC id it does not hold
-    matches nothing (None): the annotations do not carry HGNC ids."""
+    VCF's annotations name genes (VEP without --symbol names them by the id alone), or its
+    HGNC id (VEP's HGNC_ID). A symbol or id the table does not hold is asked of the
+    annotations alone (an Ensembl id without its version, as they are stored)."""
     if query.gene is None:
         return query
     found = gene(query.gene, assembly_id)
     if found is None:
-        if query.gene.startswith("HGNC:"):
-            return None
         name = query.gene.split(".")[0] if query.gene.startswith("ENSG") else query.gene
         return dataclasses.replace(query, gene_names=(name,))
     return dataclasses.replace(query, gene=found.symbol.upper(), kind="range",
                                reference_name=found.chromosome, start=(found.start,),
-                               end=(found.end,),
-                               gene_names=(found.symbol.upper(), found.ensembl_gene))
+                               end=(found.end,), gene_names=(
+                                   found.symbol.upper(), found.ensembl_gene, found.hgnc_id))
 
 
 async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[Seen], *,
@@ -227,8 +220,6 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
                            caller if item.seen.keeps_losses else None), []).append(item)
     for (assembly_id, floor, accounted), group in groups.items():
         on = placed(query, assembly_id)
-        if on is None:
-            continue
         chromosome = on.chromosome_on(ASSEMBLIES[assembly_id])
         if on.reference_name and chromosome is None:
             continue                      # e.g. a GRCh37 RefSeq accession on GRCh38 data

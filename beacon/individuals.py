@@ -227,8 +227,6 @@ def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | N
     """The variant condition placed on this assembly (a gene: its span there) and its
     chromosome; None when its chromosome is not on the assembly."""
     on = placed(variant, assembly)
-    if on is None:
-        return None
     chromosome = on.chromosome_on(ASSEMBLIES[assembly])
     if on.reference_name and chromosome is None:
         return None

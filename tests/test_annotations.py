@@ -408,7 +408,8 @@ def test_generated_annotations_parse_back_from_pysam_records(tmp_path: Path, sty
             if record.pos == r175h.pos:
                 assert per_alt == [(Annotation("TP53", "ENSG00000141510", "ENST00000269305",
                                                ("missense_variant",), "MODERATE", "c.524G>A",
-                                               "p.Arg175His"),)]
+                                               "p.Arg175His",
+                                               "HGNC:11998" if style == "CSQ" else None),)]
             if record.pos == multi.pos:
                 deletion, insertion, star = per_alt
                 assert deletion[0].consequence == ("inframe_deletion",)      # 3 bases

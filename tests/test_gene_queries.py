@@ -363,7 +363,7 @@ async def test_a_gene_the_table_does_not_hold_on_the_assembly_says_so(pg_server_
     a GRCh38 dataset without annotations it was a silent `exists: false`, read as "no
     variant in F5" where the node never looked at F5's span. The answer's info now says, per
     assembly of the datasets asked, that the gene was looked up in the annotations alone
-    (an HGNC id: not at all) and on which assembly the table holds it."""
+    and on which assembly the table holds it."""
     lines = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>",
              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
              "17\t7675088\t.\tC\tT\t.\tPASS\tAC=3;AN=10"]
@@ -384,5 +384,29 @@ async def test_a_gene_the_table_does_not_hold_on_the_assembly_says_so(pg_server_
         return
     assert body["responseSummary"]["exists"] is False
     assert said["GRCh38"].startswith(note), said
-    assert ("not looked up" if gene.startswith("HGNC:") else "annotations alone") in said["GRCh38"]
+    assert "annotations alone" in said["GRCh38"]
     assert individuals["info"]["geneId"] == said
+
+
+CSQ_HGNC_INFO = CSQ_INFO.replace('HGVSp">', 'HGVSp|SYMBOL_SOURCE|HGNC_ID">')
+
+
+@pytest.mark.parametrize(("gene", "found"), [
+    ("HGNC:7325", {1000}), ("hgnc:7325", {1000}), ("MSH2", {1000}),
+    ("HGNC:7128", {2000}), ("MLH3", {2000}), ("HGNC:1", set())])
+async def test_an_hgnc_id_is_found_by_the_annotations_hgnc_ids(pg_server_url, tmp_path, gene,
+                                                               found):
+    """VEP run with --symbol names each gene's HGNC id (HGNC_ID): MSH2's, which the table
+    does not hold, found nothing by it, where its symbol finds the variant. Older releases
+    write the number alone (`7128`)."""
+    entry = "T|missense_variant|MODERATE|{}|{}|Transcript|{}|c.1A>T|p.Met1Leu|HGNC|{}"
+    records = [f"17\t{pos}\t.\tA\tT\t.\tPASS\tAC=3;AN=10;CSQ=" + entry.format(*names)
+               for pos, names in (
+                   (1000, ("MSH2", "ENSG00000095002", "ENST00000233146", "HGNC:7325")),
+                   (2000, ("MLH3", "ENSG00000119684", "ENST00000355774", "7128")))]
+    async with AsyncExitStack() as stack:
+        client = await _csq_node(stack, pg_server_url, tmp_path, records, CSQ_HGNC_INFO)
+        body = await _ask(client, {"geneId": gene, "aminoacidChange": "M1L"})
+    results = _by_dataset(body)["GDI-FI-CSQ-001"]["results"]
+    assert {r["variation"]["location"]["interval"]["start"]["value"] + 1
+            for r in results} == found
