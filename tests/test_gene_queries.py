@@ -19,12 +19,14 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.annotations import protein_change_forms
 from beacon.assemblies import GRCH38
+from beacon.genes import gene
 from beacon.ingest import IngestRequest, ingest
 from node.settings import Settings
 from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
 from tests.beacon_schemas import ERROR_SCHEMA, RECORD_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
+from tests.vcf_oracle import expected_rows
 
 STYLES = {"GDI-FI-SYN-001": "ANN", "GDI-FI-SYN-002": "CSQ", "GDI-FI-SYN-003": None}
 TP53 = (7_661_778, 7_687_550)      # GRCh38, 0-based half-open (beacon/genes/GRCh38.tsv)
@@ -410,3 +412,73 @@ async def test_an_hgnc_id_is_found_by_the_annotations_hgnc_ids(pg_server_url, tm
     results = _by_dataset(body)["GDI-FI-CSQ-001"]["results"]
     assert {r["variation"]["location"]["interval"]["start"]["value"] + 1
             for r in results} == found
+
+
+SV_HEADER = ["##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
+             "##contig=<ID=chrX,length=156040895>", "##contig=<ID=chrY,length=57227415>",
+             '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type">',
+             '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+             '##ALT=<ID=DEL,Description="Deletion">', '##ALT=<ID=DUP,Description="Dup">',
+             '##ALT=<ID=INS,Description="Insertion">',
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2"]
+# Around the edges of TP53 (0-based [7661778, 7687550)), DMD (X, [31097676, 33339441)) and
+# SRY (Y, [2786854, 2787699)): the bases either side of each end, deletions reaching in from
+# before the gene, SVs over it, a multi-allelic record with a `*`, lower-case bases
+EDGE_RECORDS = [
+    "chr17\t7600000\t.\tA\t<DEL>\t.\tPASS\tSVTYPE=DEL;END=7700000\tGT\t0/1\t0/0",
+    "chr17\t7661700\t.\tA\t<DEL>\t.\tPASS\tSVTYPE=DEL;END=7661778\tGT\t0/1\t0/0",
+    "chr17\t7661701\t.\tA\t<DEL>\t.\tPASS\tSVTYPE=DEL;END=7661779\tGT\t0/1\t0/0",
+    "chr17\t7661770\t.\tACGTACGTA\tA\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chr17\t7661771\t.\tCGTACGTACG\tC\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chr17\t7661778\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chr17\t7661779\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\t0/1",
+    "chr17\t7661800\t.\tA\tC,T,*\t.\tPASS\t.\tGT\t1/2\t0/3",
+    "chr17\t7661810\t.\tacg\ta\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chr17\t7687550\t.\tG\tA\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chr17\t7687551\t.\tG\tA\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chr17\t7687560\t.\tA\t<DUP>\t.\tPASS\tSVTYPE=DUP;END=7687600\tGT\t0/1\t0/0",
+    "chrX\t31000000\t.\tA\t<DUP>\t.\tPASS\tSVTYPE=DUP;END=31097677\tGT\t0/1\t0/0",
+    "chrX\t31097676\t.\tA\tG\t.\tPASS\t.\tGT\t1\t0/1",
+    "chrX\t31097677\t.\tC\tT\t.\tPASS\t.\tGT\t1\t0/0",
+    "chrX\t33339441\t.\tG\tA\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chrX\t33339442\t.\tG\tA\t.\tPASS\t.\tGT\t0/1\t0/0",
+    "chrY\t2786854\t.\tG\tA\t.\tPASS\t.\tGT\t1\t.",
+    "chrY\t2786855\t.\tG\tA\t.\tPASS\t.\tGT\t1\t.",
+    "chrY\t2787699\t.\tT\tC\t.\tPASS\t.\tGT\t1\t.",
+    "chrY\t2787700\t.\tT\tC\t.\tPASS\t.\tGT\t1\t.",
+]
+
+
+async def test_a_gene_without_annotations_finds_what_overlaps_its_span_by_the_oracle(
+        pg_server_url, tmp_path):
+    """In a file without annotations a table gene finds every ALT overlapping its span, its
+    first and last bases included (0-based half-open, from Ensembl's 1-based ends), on X
+    and Y too: checked against tests/vcf_oracle.py's reading of the file, with and without
+    variantType."""
+    vcf = write_vcf_text(tmp_path / "edges.vcf", "\n".join([*SV_HEADER, *EDGE_RECORDS]) + "\n")
+    rows = expected_rows(vcf)
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(db_url, IngestRequest(vcf, "GDI-FI-EDGE-001", GRCH38, AccessLevel.PUBLIC,
+                                           "GDI-FI-EDGE-001", workers=1))
+        settings = Settings(database_url=db_url, beacon_id="org.test.edges",
+                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
+        client, _ = await serve_node(stack, settings)
+        for symbol in ("TP53", "DMD", "SRY"):
+            found = gene(symbol, "GRCh38")
+            assert found is not None
+            for variant_type in (None, "DEL", "SNP", "DUP"):
+                parameters = {"geneId": symbol.lower()}
+                if variant_type:
+                    parameters["variantType"] = variant_type
+                sets = _by_dataset(await _ask(client, parameters))
+                got = sorted((r["variation"]["location"]["interval"]["start"]["value"],
+                              r["variation"]["location"]["interval"]["end"]["value"],
+                              r["variation"]["variantType"])
+                             for r in sets["GDI-FI-EDGE-001"]["results"])
+                expected = sorted((row[1], row[2], row[5]) for row in rows
+                                  if row[0] == found.chromosome and found.overlaps(row[1], row[2])
+                                  and variant_type in (None, row[5]))
+                assert got == expected, (symbol, variant_type)
+                assert got or variant_type, symbol
