@@ -705,7 +705,9 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
                           else "genes && {}::text[]")
         args.append(list(query.gene_names))
     if query.protein_change:
-        conditions.append("{} = ANY(protein_changes)")
+        # containment, which the GIN index answers: `= ANY` it does not, and read every
+        # annotated variant of the dataset from it to look for the change in each
+        conditions.append("protein_changes @> ARRAY[{}::text]")
         args.append(query.protein_change)
     if query.gene and query.protein_change:
         # the change on an annotation entry of the gene: the arrays above say only that some

@@ -12,15 +12,19 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pysam
 import pytest
 from aiohttp import ClientSession
 
 from auth.access import AccessLevel
+from beacon import store
 from beacon.annotations import protein_change_forms
+from beacon.answer import placed
 from beacon.assemblies import GRCH38
 from beacon.genes import gene
 from beacon.ingest import IngestRequest, ingest
+from beacon.request import parse_body, to_query
 from node.settings import Settings
 from synthetic_data.annotate import KNOWN_CHANGES
 from synthetic_data.vcf import PlantedVariant, VcfSpec, write_vcf
@@ -482,3 +486,47 @@ async def test_a_gene_without_annotations_finds_what_overlaps_its_span_by_the_or
                                   and variant_type in (None, row[5]))
                 assert got == expected, (symbol, variant_type)
                 assert got or variant_type, symbol
+
+
+@pytest.mark.parametrize(("parameters", "index"), [
+    ({"aminoacidChange": "R175H"}, "protein_changes"), ({"geneId": "MSH2"}, "genes"),
+    ({"geneId": "MSH2", "aminoacidChange": "M1L"}, "genes")])
+async def test_a_protein_change_or_gene_is_looked_up_in_its_index(pg_server_url, tmp_path,
+                                                                  parameters, index):
+    """aminoacidChange alone (and geneId of a gene the table does not hold) reads no
+    position: its match must be a lookup in the GIN index ingest builds for it (migration
+    0006), not a read of every variant of the dataset. `x = ANY(protein_changes)` is not
+    an operator a GIN index answers: every annotated variant of the dataset was read from
+    the index (its `IS NOT NULL`) and the change looked for in each."""
+    entry = "T|missense_variant|MODERATE|{}|ENSG{:011d}|Transcript|ENST1|c.1A>T|{}"
+    records = [f"17\t{1000 + i}\t.\tA\tT\t.\tPASS\tAC=3;AN=10;CSQ=" + entry.format(
+        "MSH2" if i == 7 else f"OTHER{i}", i, "p.Arg175His" if i == 3 else "p.Met1Leu")
+        for i in range(40)]
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=17,length=83257441>", CSQ_INFO,
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    vcf = write_vcf_text(tmp_path / "indexed.vcf", "\n".join([*header, *records]) + "\n")
+    async with node_database(pg_server_url) as db_url:
+        await ingest(db_url, IngestRequest(vcf, "GDI-FI-GIN-001", GRCH38, AccessLevel.PUBLIC,
+                                           "GDI-FI-GIN-001", workers=1))
+        query = placed(to_query(parse_body({"query": {"requestParameters": parameters}})),
+                       "GRCh38")
+        key, args = store.count_query(query, ["GDI-FI-GIN-001"], None, 1, 1)
+        conn = await asyncpg.connect(db_url)
+        try:
+            partition = await conn.fetchval(
+                "SELECT partition_table FROM datasets WHERE id = 'GDI-FI-GIN-001'")
+            async with conn.transaction():
+                # the planner reads a table this small whole; what is asked is whether it can
+                # do otherwise
+                await conn.execute("SET LOCAL enable_seqscan = off")
+                plan = "\n".join(r[0] for r in await conn.fetch(
+                    "EXPLAIN " + store._lone_sql(key.conditions, key.join, key.aggregates,
+                                                 key.bins), *args))
+            alone = await store.count_batch(conn, key, [args])
+            together = await store.count_batch(conn, key, [args, args])   # the batch's SQL
+        finally:
+            await conn.close()
+    column = "changes" if index == "protein_changes" else "genes"
+    assert f"Bitmap Index Scan on {partition}_{column}" in plan, plan
+    assert f"Index Cond: ({index} " in plan, plan
+    assert [found["GDI-FI-GIN-001"].count for found in (*alone, *together)] == [1, 1, 1]
