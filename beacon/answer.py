@@ -133,9 +133,10 @@ def on_other_assemblies(query: VariantQuery, visible: dict[str, Seen],
 def genes_not_placed(query: VariantQuery, datasets: Iterable[Seen]) -> dict[str, str]:
     """Per assembly of the datasets asked on whose gene table a geneId's gene is not, how it
     was answered there (`placed`): from the datasets' annotations alone, where a dataset
-    without them finds nothing; and on which assembly the table does hold it. An answer's `info` says it, so that "not found" is not read as "no
-    variant in the gene" where the gene's span was never looked at (F5 is in the GRCh37
-    table alone: a GRCh38 dataset without annotations was a silent `exists: false`)."""
+    without them finds nothing; and on which assembly the table does hold it. An answer's
+    `info` says it, so that "not found" is not read as "no variant in the gene" where the
+    gene's span was never looked at (F5 is in the GRCh37 table alone: a GRCh38 dataset
+    without annotations was a silent `exists: false`)."""
     if query.gene is None:
         return {}
     notes: dict[str, str] = {}

@@ -364,7 +364,8 @@ class VariantQuery:
     api_version: str | None = None
     requested_schemas: tuple[dict[str, str], ...] = ()
     # the names the annotations may give the gene, once placed on an assembly
-    # (beacon/answer.py placed): a table gene's symbol and Ensembl id, else the geneId
+    # (beacon/answer.py placed): a table gene's symbol, Ensembl and HGNC ids, else the
+    # geneId (an Ensembl id without its version)
     gene_names: tuple[str, ...] = ()
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
