@@ -187,13 +187,17 @@ class GenomicAllele:
     """A genomic HGVS expression as the VCF-style allele the node stores: 0-based start of
     REF, REF and ALT with `N` where HGVS does not say the base (the padding base, deleted
     bases it does not list). assembly_id is None when the reference sequence does not pin
-    one (a chromosome name, or the mitochondrial accession shared by both assemblies)."""
+    one (a chromosome name, or the mitochondrial accession shared by both assemblies).
+    variant_type is the stored type a deletion (DEL) or an insertion or duplication (INS)
+    must have: it makes the `N` padding base the same on both sides, as a trimmed allele's
+    type does (beacon/request.py), so `NCA>N` is not the delins `TCA>G` stored there."""
 
     assembly_id: str | None
     chromosome: str
     start: int
     ref: str
     alt: str
+    variant_type: str | None = None
 
 
 def _field(key: str, description: str) -> AnnotationField:
@@ -518,7 +522,7 @@ def _edit(text: str, assembly_id: str | None, chromosome: str,
         if end != start + 1 or not bases:
             raise ValueError(f"{text!r}: an insertion names the two flanking positions and "
                              "the inserted bases (123_124insACG)")
-        return GenomicAllele(assembly_id, chromosome, start - 1, "N", "N" + bases)
+        return GenomicAllele(assembly_id, chromosome, start - 1, "N", "N" + bases, "INS")
     if op == "delins":
         if not bases:
             raise ValueError(f"{text!r}: delins needs the inserted bases")
@@ -531,8 +535,9 @@ def _edit(text: str, assembly_id: str | None, chromosome: str,
         if not bases:
             raise ValueError(f"{text!r}: a duplication needs its bases (123_125dupCTG) to be "
                              "matched as the insertion VCF writes")
-        return GenomicAllele(assembly_id, chromosome, start - 2, "N", "N" + bases)
-    return GenomicAllele(assembly_id, chromosome, start - 2, "N" + (bases or "N" * span), "N")
+        return GenomicAllele(assembly_id, chromosome, start - 2, "N", "N" + bases, "INS")
+    return GenomicAllele(assembly_id, chromosome, start - 2, "N" + (bases or "N" * span), "N",
+                         "DEL")
 
 
 def _check_within(text: str, allele: GenomicAllele) -> None:

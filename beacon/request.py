@@ -630,9 +630,14 @@ def _short_form(text: str, given: _Parameters) -> _Parameters:
     if stated and allele.assembly_id and stated.id != allele.assembly_id:
         raise RequestError("genomicAlleleShortForm", f"{text!r} is on {allele.assembly_id}, "
                                                      f"not the assemblyId {stated.id}")
+    types = _variant_types(given.variant_type)
+    if allele.variant_type and types is not None and allele.variant_type not in types:
+        raise RequestError("variantType", f"{given.variant_type!r} cannot be the variant "
+                                          f"{text!r} names ({allele.variant_type})")
     return dataclasses.replace(given, assembly_id=given.assembly_id or allele.assembly_id,
                                reference_name=allele.chromosome, start=(allele.start,),
-                               reference_bases=allele.ref, alternate_bases=allele.alt)
+                               reference_bases=allele.ref, alternate_bases=allele.alt,
+                               variant_type=allele.variant_type or given.variant_type)
 
 
 def _gene(value: str | None, query: VariantQuery) -> str | None:

@@ -337,12 +337,12 @@ def test_a_changes_pattern_finds_what_its_index_entry_does(query: str) -> None:
     ("17:g.7674858C>A", GenomicAllele(None, "17", 7_674_857, "C", "A")),
     ("chr17:g.7674858C>A", GenomicAllele(None, "17", 7_674_857, "C", "A")),
     ("NC_012920.1:m.8993T>G", GenomicAllele(None, "MT", 8_992, "T", "G")),
-    ("17:g.123_125del", GenomicAllele(None, "17", 121, "NNNN", "N")),
-    ("17:g.123del", GenomicAllele(None, "17", 121, "NN", "N")),
-    ("17:g.123delC", GenomicAllele(None, "17", 121, "NC", "N")),
-    ("17:g.123_124insACG", GenomicAllele(None, "17", 122, "N", "NACG")),
+    ("17:g.123_125del", GenomicAllele(None, "17", 121, "NNNN", "N", "DEL")),
+    ("17:g.123del", GenomicAllele(None, "17", 121, "NN", "N", "DEL")),
+    ("17:g.123delC", GenomicAllele(None, "17", 121, "NC", "N", "DEL")),
+    ("17:g.123_124insACG", GenomicAllele(None, "17", 122, "N", "NACG", "INS")),
     ("17:g.123_125delinsAT", GenomicAllele(None, "17", 122, "NNN", "AT")),
-    ("17:g.123_125dupCTG", GenomicAllele(None, "17", 121, "N", "NCTG")),
+    ("17:g.123_125dupCTG", GenomicAllele(None, "17", 121, "N", "NCTG", "INS")),
 ])
 def test_genomic_hgvs_becomes_the_vcf_style_allele(text: str, expected: GenomicAllele) -> None:
     assert parse_genomic_hgvs(text) == expected

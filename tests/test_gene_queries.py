@@ -183,6 +183,8 @@ async def test_a_symbol_no_table_or_annotation_knows_finds_nothing(world):
     # the HGVS names chromosome 17: a referenceName of 1 beside it was dropped, and 17 answered
     ({"genomicAlleleShortForm": "17:g.7675088C>T", "referenceName": "1"},
      "genomicAlleleShortForm"),
+    # a deletion is no insertion: was a silent exists: false
+    ({"genomicAlleleShortForm": "17:g.7675088del", "variantType": "INS"}, "variantType"),
     # an insertion longer than any allele stored in bases was a silent exists: false
     ({"genomicAlleleShortForm": "17:g.7675088_7675089ins" + "ACGT" * 600},
      "genomicAlleleShortForm"),
@@ -530,3 +532,23 @@ async def test_a_protein_change_or_gene_is_looked_up_in_its_index(pg_server_url,
     assert f"Bitmap Index Scan on {partition}_{column}" in plan, plan
     assert f"Index Cond: ({index} " in plan, plan
     assert [found["GDI-FI-GIN-001"].count for found in (*alone, *together)] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(("hgvs", "found"), [
+    ("17:g.101_102del", set()), ("17:g.101_102delCA", set()), ("17:g.301_302del", {300}),
+    ("17:g.200_201insA", set()), ("17:g.400_401insA", {400}), ("17:g.401dupA", {400}),
+    ("17:g.100_102delinsG", {100}), ("17:g.200delinsGA", {200}),
+])
+async def test_a_genomic_hgvs_indel_is_that_indel_not_a_delins_there(pg_server_url, tmp_path,
+                                                                     hgvs, found):
+    """HGVS states no padding base, which the query asks as `N`: a deletion `NCA>N` also
+    matched the delins `TCA>G` stored there, and an insertion `N>NA` the delins `T>GA`,
+    where the trimmed alleles of a sequence query (the same `N`) are held to their type. A
+    del, ins or dup is now that type; a delins any."""
+    records = ["17\t100\t.\tTCA\tG\t.\tPASS\tAC=3;AN=10", "17\t200\t.\tT\tGA\t.\tPASS\tAC=3;AN=10",
+               "17\t300\t.\tTCA\tT\t.\tPASS\tAC=3;AN=10", "17\t400\t.\tT\tTA\t.\tPASS\tAC=3;AN=10"]
+    async with AsyncExitStack() as stack:
+        client = await _csq_node(stack, pg_server_url, tmp_path, records)
+        sets = _by_dataset(await _ask(client, {"genomicAlleleShortForm": hgvs}))
+    assert {r["variation"]["location"]["interval"]["start"]["value"] + 1
+            for r in sets["GDI-FI-CSQ-001"]["results"]} == found
