@@ -12,7 +12,9 @@ each naming its allele, and the two tools name alleles differently:
 A record with one ALT owns all its entries whatever their allele spelling (that also covers
 symbolic ALTs, for which VEP writes a class such as `deletion`); on multi-allelic records an
 entry belongs to the ALT whose spelling, by the tool's rule above, it carries (VEP's minimal
-spelling is tried when no entry carries the rule's).
+spelling is tried when no entry carries the rule's), and on a record of symbolic ALTs none of
+whose entries spells one (VEP annotates it as one SV, writing its class) every entry is every
+ALT's.
 
 Protein changes are stored in one canonical form, HGVS with three-letter amino acids and the
 `p.` prefix (`p.Val600Glu`, `p.Arg213Ter`, `p.Leu55=`, `p.Arg213GlyfsTer5`), so a request's
@@ -281,6 +283,11 @@ def _owners(field: AnnotationField, ref: str,
                 if number not in taken and _column(row, field.allele) == allele:
                     owned[index].append(row)
                     taken.add(number)
+    if not taken and all(alt.startswith("<") for alt in alts):
+        # VEP annotates a record of symbolic ALTs as one structural variant, each entry's
+        # Allele its class (a CNV caller's <DEL>,<DUP>: copy_number_variation): every
+        # entry is every ALT's
+        return [rows for _ in alts]
     return owned
 
 

@@ -552,3 +552,23 @@ async def test_a_genomic_hgvs_indel_is_that_indel_not_a_delins_there(pg_server_u
         sets = _by_dataset(await _ask(client, {"genomicAlleleShortForm": hgvs}))
     assert {r["variation"]["location"]["interval"]["start"]["value"] + 1
             for r in sets["GDI-FI-CSQ-001"]["results"]} == found
+
+
+async def test_a_multi_allelic_sv_vep_annotated_as_one_is_found_by_its_gene(pg_server_url,
+                                                                            tmp_path):
+    """VEP annotates a record of symbolic ALTs as one structural variant, its Allele the
+    variant's class (`copy_number_variation` for a CNV caller's `<DEL>,<DUP>`): no entry
+    spelt either ALT, so neither kept any, and TP53 found neither in this annotated file."""
+    lines = [CSQ_INFO, '##INFO=<ID=AC,Number=A,Type=Integer,Description="Count">',
+             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Number">',
+             '##ALT=<ID=DEL,Description="Deletion">']
+    info = "\n".join(lines)
+    record = ("17\t7670000\t.\tA\t<DEL>,<DUP>\t.\tPASS\tSVTYPE=CNV;END=7680000;AC=1,2;AN=10;"
+              "CSQ=copy_number_variation|transcript_variant|MODIFIER|TP53|ENSG00000141510|"
+              "Transcript|ENST00000269305||")
+    async with AsyncExitStack() as stack:
+        client = await _csq_node(stack, pg_server_url, tmp_path, [record], info)
+        sets = _by_dataset(await _ask(client, {"geneId": "TP53"}))
+    results = sets["GDI-FI-CSQ-001"]["results"]
+    assert sorted(r["variation"]["variantType"] for r in results) == ["DEL", "DUP"]
+    assert all(r["molecularAttributes"]["geneIds"] == ["TP53"] for r in results)
