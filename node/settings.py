@@ -265,6 +265,12 @@ class TierSettings(BaseModel):
         return value
 
 
+# Where a node's reverse proxy sits unless the operator says otherwise: loopback, the
+# private IPv4 networks (RFC 1918) and IPv6 unique local addresses (RFC 4193)
+PROXY_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                  "fc00::/7")
+
+
 class DisclosureSettings(BaseModel):
     """What callers may learn (docs/privacy.md). In TOML, a [disclosure] table; in the
     environment, GDI_NODE_DISCLOSURE as JSON."""
@@ -297,6 +303,13 @@ class DisclosureSettings(BaseModel):
                                   "(its last entry across all its lines counts, e.g. "
                                   "X-Forwarded-For; one trusted proxy that appends); unset = "
                                   "the connection's peer address identifies anonymous callers")
+    client_address_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [ipaddress.ip_network(n) for n in PROXY_NETWORKS],
+        description="Addresses or networks of the proxies client_address_header is read "
+                    "from: from any other connection it is ignored and the connection's "
+                    "address counts, for a client reaching the node past the proxy could "
+                    "name any address, a fresh budget each; default loopback and private "
+                    "networks, where a reverse proxy sits (0.0.0.0/0 and ::/0: anyone)")
     anonymous_ipv6_prefix: int = Field(
         default=64, ge=32, le=128,
         description="An anonymous IPv6 caller is its address's network of this many leading "

@@ -1240,6 +1240,38 @@ async def test_a_client_written_forwarded_line_is_not_a_fresh_budget(loaded, tmp
     assert {r["caller"] for r in await _audit_rows(loaded)} == {"address 198.51.100.7"}
 
 
+async def test_a_forwarded_address_from_past_the_proxy_is_not_a_fresh_budget(loaded, tmp_path):
+    """`client_address_header` read from any connection: a client reaching the node past
+    its proxy named any address there, a fresh anonymous budget and loss account for each.
+    It is read only from `client_address_proxies` now (by default loopback and private
+    networks, where a reverse proxy sits): from another connection the header is ignored
+    and the connection's address is the caller. The test's client, 127.0.0.1, stands for
+    the proxy in the default, and for a client past it where the proxy is 192.0.2.1."""
+    settings = _settings(loaded, tmp_path)
+    for proxies, callers in (([], {"address 127.0.0.1"}),
+                             (["192.0.2.1"], {"address 127.0.0.1"}),
+                             (None, {f"address 203.0.113.{i}" for i in range(ANSWERED + 1)})):
+        disclosure = DISCLOSURE.model_copy(update={"client_address_header": "X-Forwarded-For"})
+        if proxies is not None:
+            disclosure = DisclosureSettings.model_validate(
+                {**disclosure.model_dump(), "client_address_proxies": proxies})
+        conn = await asyncpg.connect(loaded)             # each round a fresh budget
+        try:
+            await conn.execute("TRUNCATE budget_spent, audit_trail")
+        finally:
+            await conn.close()
+        async with AsyncExitStack() as stack:
+            base = await serve_app(stack, create_app(settings.model_copy(
+                update={"disclosure": disclosure})))
+            statuses = [await raw_status(base, f"GET {COMMON} HTTP/1.1".encode(),
+                                         f"X-Forwarded-For: 203.0.113.{i}".encode())
+                        for i in range(ANSWERED + 1)]
+        assert statuses == ([200] * (ANSWERED + 1) if proxies is None
+                            else [200] * ANSWERED + [429]), proxies
+        assert {r["caller"] for r in await _audit_rows(loaded)} == callers, proxies
+    assert str(DisclosureSettings().client_address_proxies[0]) == "127.0.0.0/8"
+
+
 def test_a_trusted_network_node_is_known_by_its_address_on_a_dual_stack_socket():
     """A node listening on both IPv4 and IPv6 sees an IPv4 client as ::ffff:192.0.2.10; an
     operator trusting that network node writes 192.0.2.10 (or its network)."""
