@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from auth.access import AccessLevel
 from beacon.answer import envelope, select_datasets
@@ -56,6 +59,8 @@ from tests.conftest import (
     serve_app,
     write_vcf_text,
 )
+from tests.test_get_fast_path import PAIRS as GET_PAIRS
+from tests.test_post_fast_path import BODIES as POST_BODIES
 
 CONFIGURATION_SCHEMA = "framework/json/responses/beaconConfigurationResponse.json"
 FILTERING_TERMS_SCHEMA = "framework/json/responses/beaconFilteringTermsResponse.json"
@@ -1218,3 +1223,47 @@ def test_one_counts_precision_fields_are_its_own():
         if count.adjusted_to:
             expected["countAdjustedTo"] = count.adjusted_to
         assert precision_fields([count]) == expected
+
+
+# --- the fast paths answer as the full path, byte for byte -----------------------------------
+
+_FAST_GET_PATHS = ["/api/g_variants", f"/api/datasets/{A38}/g_variants"]
+_FAST_POST_PATHS = [*_FAST_GET_PATHS, "/api/individuals", f"/api/datasets/{A38}/individuals"]
+
+
+async def _both_ways(beacon: ClientSession, method: str, path: str, **sent: Any
+                     ) -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+    """The answer (status, body) to one request as the node gives it, then with its fast
+    paths stepping aside (beacon/request.py query_from_get and post_query returning None,
+    as they do for any request that is not plain), so that the full parser reads it."""
+    answers = []
+    for fast in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            if not fast:
+                patch.setattr("node.http.beacon_api.query_from_get", lambda pairs: None)
+                patch.setattr("node.http.beacon_api.post_query", lambda *a, **k: None)
+            async with beacon.request(method, path, **sent) as response:
+                answers.append((response.status, await response.read()))
+    return answers[0], answers[1]
+
+
+@hypothesis_settings(max_examples=300, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=GET_PAIRS, path=st.sampled_from(_FAST_GET_PATHS))
+async def test_a_get_is_answered_byte_for_byte_as_the_full_path_answers_it(beacon, pairs, path):
+    """tests/test_get_fast_path.py holds the fast path's query to the full parser's; this
+    holds the node's whole answer over HTTP, status and bytes, to the one it gives when the
+    fast path steps aside, for any query string of the forms clients send."""
+    fast, full = await _both_ways(beacon, "GET", path, params=pairs)
+    assert fast == full
+
+
+@hypothesis_settings(max_examples=300, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=POST_BODIES, path=st.sampled_from(_FAST_POST_PATHS))
+async def test_a_post_is_answered_byte_for_byte_as_the_full_path_answers_it(beacon, raw, path):
+    """As the GET above, for any body of the forms clients send (the individuals routes
+    read their filters on the fast path too)."""
+    fast, full = await _both_ways(beacon, "POST", path, data=json.dumps(raw),
+                                  headers={"Content-Type": "application/json"})
+    assert fast == full
