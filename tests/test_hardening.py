@@ -940,6 +940,34 @@ async def test_a_body_is_decoded_as_its_content_encoding_says_within_the_size_li
     _assert_nothing_logged_as_an_error(caplog)
 
 
+@pytest.mark.parametrize("encoding", ["compress", "x-compress", "exi", "aes128gcm", "snappy",
+                                      "gzip, gzip", "identity, gzip", "gzip;q=1"])
+@pytest.mark.parametrize("path", ["/api/g_variants", "/network/api/g_variants"])
+async def test_a_body_in_a_coding_the_node_does_not_decode_is_a_415(node, loaded, beacon_schema,
+                                                                   encoding, path):
+    """Any coding but gzip and deflate (RFC 9110's x-gzip is gzip) and identity, one or a
+    list of several, as the OpenAPI document declares its 415. Only br and zstd were: any
+    other reached the handler as sent, so a body packed twice (`gzip, gzip`) or in a coding
+    the node does not know was 'not valid JSON (str is not valid UTF-8 ...)', and one that
+    named a coding and was not in it was answered as plain JSON."""
+    for sent in (COUNT_BODY, gzip.compress(COUNT_BODY)):
+        response = await node.post(path, data=sent, headers={
+            "Content-Type": "application/json", "Content-Encoding": encoding})
+        message = await _beacon_error(response, 415, beacon_schema)
+        assert message.startswith(f"body: Content-Encoding {encoding} is not one"), message
+        assert response.headers["Connection"] == "close"
+
+
+@pytest.mark.parametrize("encoding", ["x-gzip", "X-GZIP", " gzip "])
+async def test_x_gzip_is_gzip(node, loaded, encoding):
+    """RFC 9110 8.4.1.3: "A recipient SHOULD consider x-gzip to be equivalent to gzip"; it
+    was read as sent, packed, and refused as not valid JSON."""
+    response = await node.post("/api/g_variants", data=gzip.compress(COUNT_BODY), headers={
+        "Content-Type": "application/json", "Content-Encoding": encoding})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["responseSummary"]["exists"] is True
+
+
 @pytest.mark.parametrize("path", ["/api/g_variants", "/network/api/g_variants",
                                   "/api/datasets"])
 async def test_a_body_past_the_size_limit_is_refused_naming_body(node, beacon_schema, path):

@@ -30,10 +30,12 @@ T = TypeVar("T")
 
 # An application's handler_args for read_body: aiohttp hands its handlers bodies as sent
 UNDECODED = {"auto_decompress": False}
-_DECODED_CODINGS = ("gzip", "deflate")
-# Codings aiohttp decodes only with packages not installed here, and refused with its own
-# 400 without them: refused here too (a 415), never handed on as sent
-_FOREIGN_CODINGS = ("br", "zstd")
+# The codings read_body decodes, by name (RFC 9110 8.4.1.3: x-gzip is gzip); a body in any
+# other, a list of several (`gzip, gzip`) too, is a 415, never handed on as sent: br and zstd
+# were the only ones refused (aiohttp decodes them only with packages not installed here),
+# and a body in another reached the handler packed, "not valid JSON"
+_DECODED_CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+_UNCODED = ("", "identity")
 _UNDECODABLE = "body: cannot be decoded as its Content-Encoding says"
 _DECODED = web.RequestKey("decoded_body", bytes)     # read_body's, for its later callers
 _MAX_MEMBERS = 1024         # streams in one body, as aiohttp's decoder allows
@@ -79,23 +81,26 @@ async def arrived(request: web.Request, timeout_seconds: float,
 
 async def read_body(request: web.Request, timeout_seconds: float) -> bytes:
     """The body, as `arrived` reads it, decoded as its Content-Encoding says (gzip, deflate;
-    a coding aiohttp does not know reaches the handler as sent, as aiohttp leaves it); for an
-    application created with UNDECODED. Decoded once per request, however many read it."""
+    identity, or none, as sent; any other a BodyRefused 415); for an application created with
+    UNDECODED. Decoded once per request, however many read it."""
     raw = await arrived(request, timeout_seconds, request.read)
     coding = request.headers.get(hdrs.CONTENT_ENCODING)
     if coding is None:
         return raw
     if _DECODED not in request:
-        coding = coding.lower() if coding.isascii() else coding      # as aiohttp reads it
-        if coding in _FOREIGN_CODINGS:
-            raise BodyRefused(415, f"body: Content-Encoding {coding} is not one this service "
-                                   f"decodes ({', '.join(_DECODED_CODINGS)})")
-        if not raw and coding in _DECODED_CODINGS:
+        coding = coding.strip().lower() if coding.isascii() else coding  # as aiohttp reads it
+        if coding in _UNCODED:
+            request[_DECODED] = raw
+            return raw
+        unpacked = _DECODED_CODINGS.get(coding)
+        if unpacked is None:
+            raise BodyRefused(415, f"body: Content-Encoding {coding[:100]} is not one this "
+                                   "service decodes (gzip, deflate)")
+        if not raw:
             # no stream at all is no gzip or deflate stream: answered as an empty query
             # (a 200) it was what a body cut after its header was before
             raise BodyRefused(400, _UNDECODABLE)
-        request[_DECODED] = (_decoded(raw, coding, request.client_max_size)
-                             if coding in _DECODED_CODINGS else raw)
+        request[_DECODED] = _decoded(raw, unpacked, request.client_max_size)
     return request[_DECODED]
 
 
