@@ -195,6 +195,38 @@ async def test_header_beyond_the_servers_limit_is_refused_without_logging_it(
     _assert_never_logged(caplog)
 
 
+async def test_a_request_the_server_cannot_parse_gets_a_beacon_error_body(node, beacon_schema,
+                                                                          caplog):
+    """aiohttp answers a request it cannot parse itself, before any middleware: a GET whose
+    URL is past its line limit (a long list of datasetIds or filters), a header past its
+    field limit, bytes that are no HTTP. That answer was aiohttp's plain text ("Got more than
+    8190 bytes when reading: bytearray(b'/api/g_variants?...')", quoting the request line or
+    the header, a token's start among them), which no Beacon client reads; it is the Beacon
+    error body, with the status aiohttp chose, saying what to do and quoting nothing sent."""
+    caplog.set_level(logging.DEBUG)
+    long_url = "/api/g_variants?referenceName=1&start=99&alternateBases=" + "A" * 40_000
+    for method, url, headers in (("GET", long_url, {}), ("POST", long_url, {}),
+                                 ("GET", "/api/info", _bearer(4 * MAX_TOKEN_BYTES))):
+        response = await node.request(method, url, headers=headers)
+        assert response.content_type == "application/json", await response.text()
+        message = await _beacon_error(response, 400, beacon_schema)
+        assert "AAAA" not in message and MARKER not in message, message
+        assert response.headers["Server"] == "gdi-node"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert message.startswith("request: a header longer than"), message
+    response = await node.get(long_url)
+    message = await _beacon_error(response, 400, beacon_schema)
+    assert message.startswith("request: a request line longer than"), message
+    assert "send the query as a POST body" in message, message
+    port = urlsplit(str(node._base_url)).port
+    answer, _ = await send_slowly(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+                                  [], 0.1, 5)        # a TLS hello, as a scanner sends
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0], answer
+    assert beacon_schema(ERROR_SCHEMA, json.loads(body)) == []
+    _assert_never_logged(caplog)
+
+
 @pytest.mark.parametrize("path", ["/api/info", "/network/api/g_variants/GRCh38:1:99:A:G"])
 async def test_two_authorization_headers_are_a_400(node, beacon_schema, path):
     response = await node.get(path, headers=[("Authorization", "Bearer one.two.three"),

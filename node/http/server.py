@@ -1,6 +1,7 @@
 """Serving an application until SIGINT/SIGTERM, for every role the program runs (node,
 catalogue, development AAI): in-flight requests get a few seconds to finish. Also what
-aiohttp's server may log of a request it could not parse: never a header's value.
+aiohttp's server may log of a request it could not parse (never a header's value), and what
+it answers one (an application's own error body, `answer_unparsed`).
 
 The address is taken first (`listen`), before the database starts or anything is logged, so
 a port in use is one error at once; "serving on" is logged once requests are answered.
@@ -18,11 +19,12 @@ import os
 import signal
 import socket
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiohttp import web, web_response
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web, web_protocol, web_response
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from auth.tokens import MAX_TOKEN_BYTES
 
@@ -61,9 +63,59 @@ def hide_request_lines() -> None:
     that answer skips every middleware, and so the Server header the node's set
     (node/http/middleware.py EVERY_RESPONSE), and gave aiohttp's default,
     "Python/3.11 aiohttp/3.14.5", the versions a scanner matches to their advisories.
-    aiohttp reads that default from its module each time it answers (3.9 to 3.14)."""
+    aiohttp reads that default from its module each time it answers (3.9 to 3.14). That
+    answer is the application's own where it gave one (`answer_unparsed`)."""
     logging.getLogger("aiohttp.server").addFilter(_QUIET)
     web_response.SERVER_SOFTWARE = SERVER_NAME
+    web_protocol.RequestHandler.handle_error = _handle_error     # type: ignore[method-assign]
+
+
+# What an application answers a request aiohttp could not parse: (status, message) -> response
+UnparsedAnswer = Callable[[int, str], web.Response]
+_UNPARSED: weakref.WeakKeyDictionary[web.Application, UnparsedAnswer] = (
+    weakref.WeakKeyDictionary())
+_AIOHTTPS_ANSWER = web_protocol.RequestHandler.handle_error
+
+
+def answer_unparsed(app: web.Application, answer: UnparsedAnswer) -> None:
+    """Have `app` answer a request aiohttp cannot parse (a URL past its line limit, a header
+    past its field limit, bytes that are no HTTP) with `answer`, in its own error form.
+    aiohttp answers such a request itself, before any middleware, in plain text quoting the
+    offending line ("Got more than 8190 bytes when reading: bytearray(b'/api/g_variants?
+    ...')", or a token's start), which no Beacon client reads; it offers no hook for it, so
+    hide_request_lines replaces its RequestHandler.handle_error, which asks the application
+    whose server read the request (tests/test_hardening.py holds it to each aiohttp)."""
+    _UNPARSED[app] = answer
+
+
+def _handle_error(handler: web_protocol.RequestHandler, request: web.BaseRequest,
+                  status: int = 500, exc: BaseException | None = None,
+                  message: str | None = None) -> web.StreamResponse:
+    """aiohttp's answer (which also logs, and refuses where an answer has begun), or, for a
+    request it could not parse, its application's (answer_unparsed)."""
+    plain = _AIOHTTPS_ANSWER(handler, request, status, exc, message)
+    if not isinstance(exc, HttpProcessingError):
+        return plain
+    server = getattr(handler, "_manager", None)           # the Server of one application
+    answer = _UNPARSED.get(getattr(getattr(server, "request_handler", None), "__self__", None))
+    if answer is None:
+        return plain
+    response = answer(status, _unparsed_message(exc, handler.max_line_size))
+    response.force_close()          # as aiohttp's: what follows on the connection is unread
+    return response
+
+
+def _unparsed_message(error: HttpProcessingError, line_limit: int) -> str:
+    """What a request aiohttp could not parse is told, quoting nothing it sent. A line too
+    long names its limit, aiohttp's second argument: the request line's (`line_limit`) or a
+    header's."""
+    if isinstance(error, LineTooLong):
+        limit = error.args[1] if len(error.args) > 1 else line_limit
+        if limit == line_limit:
+            return (f"request: a request line longer than {limit} bytes, more than this node "
+                    "reads; send the query as a POST body")
+        return f"request: a header longer than {limit} bytes, more than this node reads"
+    return "request: not an HTTP request this node can read"
 
 
 class CannotListen(Exception):
