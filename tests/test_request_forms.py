@@ -1267,3 +1267,46 @@ async def test_a_post_is_answered_byte_for_byte_as_the_full_path_answers_it(beac
     fast, full = await _both_ways(beacon, "POST", path, data=json.dumps(raw),
                                   headers={"Content-Type": "application/json"})
     assert fast == full
+
+
+# A body naming a key twice, and the body of its last value alone: what every reader of the
+# body takes it to be (orjson, msgspec, JavaScript's JSON.parse and Python's json alike)
+_TWICE = [
+    (b'{"query": {"requestedGranularity": "record", "requestedGranularity": "count", '
+     b'"requestParameters": {"referenceName": "1", "start": [99], "alternateBases": "G"}}}',
+     {"query": {"requestedGranularity": "count", "requestParameters": {
+         "referenceName": "1", "start": [99], "alternateBases": "G"}}}),
+    (b'{"query": {"requestParameters": {"referenceName": "1", "start": [99], '
+     b'"alternateBases": "C", "alternateBases": "G"}, "requestedGranularity": "count"}}',
+     {"query": {"requestParameters": {"referenceName": "1", "start": [99],
+                                      "alternateBases": "G"}, "requestedGranularity": "count"}}),
+    (b'{"query": {"testMode": true}, "query": {"requestedGranularity": "count"}}',
+     {"query": {"requestedGranularity": "count"}}),
+    (b'{"query": {"testMode": false, "testMode": true, "requestedGranularity": "count"}}',
+     {"query": {"testMode": True, "requestedGranularity": "count"}}),
+    (b'{"query": {"testMode": true, "testMode": false, "requestedGranularity": "count"}}',
+     {"query": {"testMode": False, "requestedGranularity": "count"}}),
+]
+
+
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals"])
+@pytest.mark.parametrize("twice,last", _TWICE)
+@pytest.mark.parametrize("headers", [{}, BAD_TOKEN])
+async def test_a_key_given_twice_is_its_last_value_for_every_reader(beacon, path, twice, last,
+                                                                     headers):
+    """JSON leaves a name given twice to the reader (RFC 8259 4: "many implementations
+    report the last name/value pair only"); this node takes the last, as the JavaScript and
+    Python a client is written in read what it sent, and never refuses it (a full second
+    reading of every body to find one would cost each request more than its parse). What
+    must hold is that every reader of one request reads it alike: the fast path (msgspec),
+    the full path (orjson) and the middleware that lets a test-mode request through a token
+    that does not verify. Were one to take the first, `testMode: true, testMode: false`
+    with a bad token would be let through as test mode and answered from the data."""
+    answers = []
+    for data in (twice, json.dumps(last).encode()):
+        async with beacon.post(path, data=data, headers={
+                "Content-Type": "application/json", **headers}) as response:
+            answers.append((response.status, await response.read()))
+    assert answers[0] == answers[1]
+    in_test_mode = last["query"].get("testMode") is True
+    assert answers[0][0] == (401 if headers and not in_test_mode else 200), answers[0]
