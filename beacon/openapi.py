@@ -80,9 +80,9 @@ def _query_parameter(name: str, schema: dict[str, Any], description: str) -> dic
     return parameter
 
 
-# What a GET parameter's schema keeps of its body field's: its type, the values it takes
-# and its bounds (the title and default are the body's)
-_GET_KEYWORDS = ("type", "enum", "minimum", "maximum")
+# What a GET parameter's schema keeps of its body field's: its type, the values it takes,
+# its bounds and its default (the title is the body's)
+_GET_KEYWORDS = ("type", "enum", "minimum", "maximum", "default")
 
 
 @lru_cache(maxsize=1)
@@ -99,10 +99,27 @@ def _body_fields() -> dict[str, dict[str, Any]]:
             for name in (*_QUERY_KEYS, *Pagination.model_fields)}
 
 
-def _schema_of(name: str) -> dict[str, Any]:
+def _granularity_by_default(kind: str | None, path: str) -> str:
+    """The granularity a route answers at when none is asked: records for a variant or an
+    individual by its id, the individuals carrying a variant (beacon/answer.py
+    located_query, node/http/beacon_api.py individual) and the datasets (beacon/datasets.py
+    datasets_query); the request models' default elsewhere."""
+    if kind == "datasets" or "/g_variants/{id}" in path or "/individuals/{id}" in path:
+        return "record"
+    return Query.model_fields["requestedGranularity"].default
+
+
+def _schema_of(name: str, kind: str, path: str) -> dict[str, Any]:
+    """A GET parameter's schema, with the default the route takes without it: none for the
+    filtering terms, which list every term unless paged (beacon/info.py terms_query)."""
     if name in _LISTS:
         return {"type": "array", "items": {"type": "string"}}
-    return _body_fields().get(name, {"type": "string"})
+    schema = _body_fields().get(name, {"type": "string"})
+    if kind == "terms":
+        return {k: v for k, v in schema.items() if k != "default"}
+    if name == "requestedGranularity":
+        return {**schema, "default": _granularity_by_default(kind, path)}
+    return schema
 
 
 def _read_names(kind: str, path: str) -> list[str]:
@@ -133,17 +150,17 @@ def _get_parameters(path: str) -> list[dict[str, Any]]:
     names = _read_names(kind, path)
     for name in names:
         info = VariantParameters.model_fields.get(name)
-        parameters.append(_query_parameter(
-            name, _schema_of(name), (info.description if info else None) or _ABOUT.get(
-                name, f"Beacon `{name}`")))
+        description = (info.description if info else None) or _ABOUT.get(
+            name, f"Beacon `{name}`")
+        parameters.append(_query_parameter(name, _schema_of(name, kind, path), description))
     for alias, name in GET_ALIASES.items():
         if name not in names:
             continue
         if alias in SPEC_GET_NAMES:
-            parameters.append(_query_parameter(alias, _schema_of(name),
+            parameters.append(_query_parameter(alias, _schema_of(name, kind, path),
                                                f"`{name}` by the spec's GET name"))
         else:
-            parameters.append({**_query_parameter(alias, _schema_of(name),
+            parameters.append({**_query_parameter(alias, _schema_of(name, kind, path),
                                                   f"Another spelling of `{name}`"),
                                "deprecated": True})
     return parameters
@@ -195,6 +212,11 @@ def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
     if method == "post":
         operation["requestBody"] = {"content": {"application/json": {"schema": {
             "$ref": "#/components/schemas/RequestBody"}}}}
+        if (kind := _reads(path)) not in (None, "terms"):
+            # the body's schema is every route's, so the default is each route's to say
+            operation["requestBody"]["description"] = (
+                f"Without requestedGranularity, the request is answered at "
+                f"{_granularity_by_default(kind, path)} granularity")
         parameters = _path_parameters(path)
     else:
         parameters = _get_parameters(path)
@@ -231,6 +253,7 @@ def _as_read(schemas: dict[str, Any]) -> None:
                                                    flat["properties"]["datasetIds"]}},
                                    {"type": "null"}]}}}
     query = schemas["Query"]["properties"]
+    del query["requestedGranularity"]["default"]     # the route's: its requestBody says it
     query["requestParameters"] = {"anyOf": [
         {"$ref": "#/components/schemas/RequestParameters"},
         {"type": "array", "maxItems": 0}, {"type": "null"}]}

@@ -244,11 +244,15 @@ async def test_a_get_parameters_values_and_bounds_are_declared(node, described):
     (and their other spellings) were declared as any string, and skip without its maximum."""
     parameters = _query_parameters(described["paths"]["/api/g_variants"]["get"])
     for name in ("requestedGranularity", "granularity"):
-        assert parameters[name] == {"type": "string", "enum": ["boolean", "count", "record"]}
+        assert parameters[name] == {"type": "string", "enum": ["boolean", "count", "record"],
+                                    "default": "boolean"}
     for name in ("includeResultsetResponses", "includeResultSetResponses"):
-        assert parameters[name] == {"type": "string", "enum": ["HIT", "MISS", "ALL", "NONE"]}
-    assert parameters["skip"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
-    assert parameters["limit"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+        assert parameters[name] == {"type": "string", "enum": ["HIT", "MISS", "ALL", "NONE"],
+                                    "default": "HIT"}
+    assert parameters["skip"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                                  "default": 0}
+    assert parameters["limit"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
+                                   "default": 10}
     for name, schema in parameters.items():
         if "enum" in schema:
             taken, refused = schema["enum"][-1], "sometimes"
@@ -349,3 +353,45 @@ async def test_the_purpose_of_use_header_is_declared_where_it_is_read(node, desc
                 declaring.add((method, path))
     assert len(reading) >= 8, reading
     assert declaring == reading, declaring ^ reading
+
+
+# Where a request summary repeats each GET parameter that has a default
+_SUMMARY = {"requestedGranularity": ("requestedGranularity",),
+            "includeResultsetResponses": ("includeResultsetResponses",),
+            "testMode": ("testMode",), "skip": ("pagination", "skip"),
+            "limit": ("pagination", "limit")}
+
+
+async def test_a_get_parameters_default_is_what_the_route_takes_without_it(node, described):
+    """Each route's granularity, includeResultsetResponses, test mode and page, left out of
+    a GET, are what its request summary then repeats (the spec: "the request received as it
+    has been interpreted"), and the document declares that as the parameter's default. None
+    was declared, and the body's schema said `boolean` for every route, where a variant by
+    its id, an individual by its id, the individuals carrying a variant and the datasets
+    answer records unless asked otherwise (docs/beacon.md). The filtering terms, which list
+    every term when not paged and repeat no summary, declare none."""
+    checked = 0
+    for path, methods in described["paths"].items():
+        parameters = {p["name"]: p["schema"] for p in methods["get"].get("parameters", [])
+                      if p["in"] == "query" and p["name"] in _SUMMARY}
+        if not parameters:
+            continue
+        async with node.get(_url(path)) as answer:
+            summary = (await answer.json())["meta"].get("receivedRequestSummary")
+        for name, schema in parameters.items():
+            if summary is None:
+                assert "default" not in schema, (path, name, schema)
+                continue
+            taken = summary
+            for key in _SUMMARY[name]:
+                taken = taken[key]
+            assert schema.get("default", "none declared") == taken, (path, name)
+            checked += 1
+        if summary is not None and "post" in methods:
+            async with node.post(_url(path), json={}) as answer:
+                summary = (await answer.json())["meta"]["receivedRequestSummary"]
+            said = methods["post"]["requestBody"]["description"]
+            assert f"answered at {summary['requestedGranularity']} granularity" in said, path
+    query = described["components"]["schemas"]["Query"]["properties"]
+    assert "default" not in query["requestedGranularity"]     # each route's, said above
+    assert checked >= 40
