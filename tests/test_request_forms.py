@@ -935,6 +935,32 @@ async def test_a_post_with_a_query_string_is_refused_naming_it(ask, path, body):
     await ask(body=body, path=path)
 
 
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
+                                  f"/api/datasets/{A38}/g_variants", "/api/filtering_terms",
+                                  "/api/g_variants/GRCh38:1:99:A:G", "/network/api/g_variants",
+                                  f"{ALIAS}/individuals"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_a_get_with_a_body_is_refused_naming_it(beacon, beacon_schema, path, method):
+    """A GET's request is its query string, and a body sent with it was ignored: `GET
+    /api/g_variants` with the JSON body of a query for an allele nobody holds answered the
+    empty query, `exists: true` (requests.get(url, json=...) sends that). Now a 400 naming
+    `body`, as a POST's query string is refused naming it. A GET with an empty body, or a
+    Content-Length of 0, is answered."""
+    body = json.dumps({"query": {"requestParameters": {
+        "referenceName": "1", "start": [99], "alternateBases": "C"}}})
+    async with beacon.request(method, f"{path}?requestedGranularity=count", data=body,
+                              headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 400, await response.text()
+        if method == "GET":
+            document = await response.json()
+            assert beacon_schema(ERROR_SCHEMA, document) == []
+            assert document["error"]["errorMessage"].startswith("body: a GET's request is"), (
+                document)
+    async with beacon.request(method, f"{path}?requestedGranularity=count", data=b"",
+                              headers={"Content-Length": "0"}) as response:
+        assert response.status == 200, await response.text()
+
+
 async def test_a_filtering_terms_post_with_a_query_string_is_refused_naming_it(beacon):
     async with beacon.post("/api/filtering_terms?skip=1", json={}) as response:
         assert response.status == 400
@@ -997,8 +1023,8 @@ async def test_every_url_a_map_lists_is_served(beacon, beacon_schema, root):
     assert urls
     for url in urls:
         path = url.split("/api", 1)[1]
-        for method in ("GET", "POST"):
-            async with beacon.request(method, f"{root}{path}", json={}) as response:
+        for method, body in (("GET", None), ("POST", {})):
+            async with beacon.request(method, f"{root}{path}", json=body) as response:
                 assert response.status == 200, (method, url, await response.text())
 
 async def test_the_network_merges_its_peers_filtering_terms(beacon, beacon_schema):

@@ -175,10 +175,21 @@ def body_only(request: web.Request) -> None:
                                  "there (or send a GET), not in the query string")
 
 
+def query_string_only(request: web.Request) -> None:
+    """A GET's (and a HEAD's) request is its query string: RequestError naming `body` where
+    one came with it, which was ignored (`GET /api/g_variants` with the JSON body of a query
+    answered the empty query, `exists: true`, as requests.get(url, json=...) sends it),
+    as a POST's query string is refused (body_only). An empty body is none."""
+    if request.body_exists:
+        raise RequestError("body", "a GET's request is its query string: send the JSON body "
+                                   "with POST, or the parameters in the query string")
+
+
 async def request_body(request: web.Request) -> RequestBody:
-    """The request as a Beacon body, from the query string (GET, HEAD) or the JSON body
-    (POST, body_only)."""
+    """The request as a Beacon body, from the query string (GET, HEAD: query_string_only)
+    or the JSON body (POST, body_only)."""
     if not reads_body(request):
+        query_string_only(request)
         return parse_get(list(request.query.items()))
     body_only(request)
     raw = await post_body(request)
@@ -204,6 +215,7 @@ async def request_query(request: web.Request) -> VariantQuery:
     """The variant query of a request: a plain GET or POST by the fast path, anything else
     parsed in full (which also words every refusal)."""
     if not reads_body(request):
+        query_string_only(request)
         query = query_from_get(request.query.items())
         if query is not None:
             return query
