@@ -1298,12 +1298,12 @@ async def test_a_post_is_answered_byte_for_byte_as_the_full_path_answers_it(beac
 # A body naming a key twice, and the body of its last value alone: what every reader of the
 # body takes it to be (orjson, msgspec, JavaScript's JSON.parse and Python's json alike)
 _TWICE = [
-    (b'{"query": {"requestedGranularity": "record", "requestedGranularity": "count", '
-     b'"requestParameters": {"referenceName": "1", "start": [99], "alternateBases": "G"}}}',
+    ((b'{"query": {"requestedGranularity": "record", "requestedGranularity": "count", '
+      b'"requestParameters": {"referenceName": "1", "start": [99], "alternateBases": "G"}}}'),
      {"query": {"requestedGranularity": "count", "requestParameters": {
          "referenceName": "1", "start": [99], "alternateBases": "G"}}}),
-    (b'{"query": {"requestParameters": {"referenceName": "1", "start": [99], '
-     b'"alternateBases": "C", "alternateBases": "G"}, "requestedGranularity": "count"}}',
+    ((b'{"query": {"requestParameters": {"referenceName": "1", "start": [99], '
+      b'"alternateBases": "C", "alternateBases": "G"}, "requestedGranularity": "count"}}'),
      {"query": {"requestParameters": {"referenceName": "1", "start": [99],
                                       "alternateBases": "G"}, "requestedGranularity": "count"}}),
     (b'{"query": {"testMode": true}, "query": {"requestedGranularity": "count"}}',
