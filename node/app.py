@@ -27,7 +27,6 @@ from beacon.audit import AuditTrail
 from beacon.budget import Budgets, network_caller_secret
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
-from beacon.responses import error_body
 from beacon.workload import Queries
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
@@ -55,9 +54,8 @@ from node.http.app_keys import (
 from node.http.body import UNDECODED
 from node.http.fdp import fdp_routes
 from node.http.metrics import Metrics, metrics_handler
-from node.http.middleware import EVERY_RESPONSE, node_middleware
+from node.http.middleware import node_middleware, unparsed_response
 from node.http.outage import DatabaseOutage, shorten_pool_retries
-from node.http.responses import json_response
 from node.http.server import MAX_HEADER_FIELD_BYTES, answer_unparsed, hide_request_lines
 from node.migrate import NODE_MIGRATIONS
 from node.production import PRODUCTION
@@ -82,7 +80,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
                                                        tuple(settings.api_alias_roots))],
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES,
                                         **UNDECODED})    # post_body decodes (node/http/body.py)
-    answer_unparsed(app, partial(_unparsed, settings.beacon_id))
+    answer_unparsed(app, partial(unparsed_response, settings.beacon_id))
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
     app[POLICY] = settings.disclosure_policy()
@@ -113,13 +111,6 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
     app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
     app.add_routes(web_page.routes())         # the researchers' page at / (docs/web.md)
     return app
-
-
-def _unparsed(beacon_id: str, status: int, message: str) -> web.Response:
-    """The node's answer to a request aiohttp could not parse (node/http/server.py
-    answer_unparsed): a Beacon error body, with the headers every answer carries, as any
-    other refusal has them (the middleware, which adds them, never sees such a request)."""
-    return json_response(error_body(beacon_id, status, message), status, headers=EVERY_RESPONSE)
 
 
 def _beneath(root: str, routes: list[web.RouteDef]) -> list[web.RouteDef]:

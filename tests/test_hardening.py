@@ -34,7 +34,7 @@ from catalogue.metadata import DatasetMetadata, MetadataError
 from node import connect_gate
 from node.app import create_app
 from node.connect_gate import ConnectGate, DatabaseNotAnswering
-from node.http import outage
+from node.http import outage, stand_in
 from node.http.health import READY_SECONDS
 from node.ingest_request import make_request
 from node.settings import Settings
@@ -225,6 +225,19 @@ async def test_a_request_the_server_cannot_parse_gets_a_beacon_error_body(node, 
     assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0], answer
     assert beacon_schema(ERROR_SCHEMA, json.loads(body)) == []
     _assert_never_logged(caplog)
+
+
+async def test_the_stand_in_answers_a_request_it_cannot_parse_as_the_node_does(
+        db_url, tmp_path, beacon_schema):
+    """A worker standing in during an outage (node/http/stand_in.py) answers on the node's
+    sockets: a request aiohttp cannot parse gets the node's Beacon error body there too."""
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, stand_in._app(_node_settings(db_url, tmp_path), "down"))
+        client = await stack.enter_async_context(ClientSession(base_url=base))
+        response = await client.get("/api/g_variants?referenceName=" + "1" * 10_000)
+        message = await _beacon_error(response, 400, beacon_schema)
+        assert message.startswith("request: a request line longer than"), message
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize("path", ["/api/info", "/network/api/g_variants/GRCh38:1:99:A:G"])

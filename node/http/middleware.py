@@ -25,6 +25,7 @@ from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken, IssuerUnavailable
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import asks_test_mode
+from beacon.responses import error_body
 from node.http.app_keys import CALLER, POOL
 from node.http.beacon_api import (
     error_response,
@@ -43,6 +44,7 @@ from node.http.metrics import (
     request_id,
 )
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
+from node.http.responses import json_response
 from node.http.server import SERVER_NAME
 
 CSP = "Content-Security-Policy"
@@ -64,6 +66,14 @@ _PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
               "Access-Control-Max-Age": "600"}
 _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
+
+
+def unparsed_response(beacon_id: str, status: int, message: str) -> web.Response:
+    """The node's answer to a request aiohttp could not parse (node/http/server.py
+    answer_unparsed), the node's and its stand-in's (node/http/stand_in.py): a Beacon error
+    body, with the headers every answer carries (this middleware, which adds them, never
+    sees such a request)."""
+    return json_response(error_body(beacon_id, status, message), status, headers=EVERY_RESPONSE)
 
 
 def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import time
+from functools import partial
 
 import asyncpg
 from aiohttp import web
@@ -30,10 +31,15 @@ from node.http.app_keys import SETTINGS
 from node.http.beacon_api import unavailable_response
 from node.http.health import health
 from node.http.metrics import Handler, Metrics, finished, request_id
-from node.http.middleware import EVERY_RESPONSE
+from node.http.middleware import EVERY_RESPONSE, unparsed_response
 from node.http.outage import PROBE_SECONDS, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
-from node.http.server import MAX_HEADER_FIELD_BYTES, Listener, hide_request_lines
+from node.http.server import (
+    MAX_HEADER_FIELD_BYTES,
+    Listener,
+    answer_unparsed,
+    hide_request_lines,
+)
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,6 +135,7 @@ def _app(settings: Settings, reason: str) -> web.Application:
     app = web.Application(middlewares=[logged],
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
     app[SETTINGS] = settings
+    answer_unparsed(app, partial(unparsed_response, settings.beacon_id))
     app.add_routes([web.get("/health", health), web.get("/ready", not_ready),
                     web.route("*", "/{path:.*}", unavailable)])
     return app
