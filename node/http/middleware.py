@@ -59,10 +59,11 @@ EVERY_RESPONSE = {
 # An answer to a request with a token is that caller's: no cache may keep it for another.
 _PRIVATE = {"Cache-Control": "no-store"}
 # Every request header the node documents: a browser sends none the preflight leaves out
-# (the purpose of use, docs/beacon.md; the caller's own request id, README.md).
+# (the purpose of use and a packed body's coding, docs/beacon.md; the caller's own request
+# id, README.md).
 _PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
-              "Access-Control-Allow-Headers": f"Authorization, Content-Type, {PURPOSE_HEADER}, "
-                                              "X-Request-ID",
+              "Access-Control-Allow-Headers": f"Authorization, Content-Type, Content-Encoding, "
+                                              f"{PURPOSE_HEADER}, X-Request-ID",
               "Access-Control-Max-Age": "600"}
 _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
