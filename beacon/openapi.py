@@ -239,6 +239,7 @@ def _as_read(schemas: dict[str, Any]) -> None:
     end and datasetIds also as one bare value (`_plain_integer`, `_one_or_many`): refused
     by the document, answered by the node."""
     _numbers_as_digits(schemas)
+    schemas["RequestBody"]["properties"]["meta"] = _META
     flat = schemas["VariantParameters"]
     flat["properties"] = {"$schema": {"type": "string"}, **flat["properties"]}
     schemas["RequestParameters"] = {
@@ -266,6 +267,16 @@ def _as_read(schemas: dict[str, Any]) -> None:
 # A number the request models take as a string of ASCII digits (beacon/request.py
 # _plain_integer): no sign, space or other script's digits
 _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+# The body's meta as beacon/request.py requested_meta reads it (the model's is any object):
+# an API version and the schemas asked, each an object of strings or a schema's id, which
+# the request summary repeats; any other key is the route's (purposeOfUse, on individuals)
+_META = {"type": "object", "title": "Meta", "additionalProperties": True, "properties": {
+    "apiVersion": {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "null"}]},
+    "requestedSchemas": {"anyOf": [{"type": "array", "items": {"anyOf": [
+        {"type": "string"},
+        {"type": "object", "properties": {"entityType": {"type": "string"},
+                                          "schema": {"type": "string"}}}]}},
+        {"type": "null"}]}}}
 
 
 def _numbers_as_digits(schemas: dict[str, Any]) -> None:

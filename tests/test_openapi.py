@@ -210,7 +210,19 @@ _SNV = {"referenceName": "1", "start": [99], "alternateBases": "G"}
     ({"query": {"requestParameters": {"g_variant": "1:99:A:G"}}}, False),
     ({"query": {"requestParameters": {"datasets": {"datasetIds": [DATASET], "x": 1}}}}, False),
     ({"query": {"requestParameters": [_SNV]}}, False),
-    ({"query": {"includeResultsetResponses": "SOME"}}, False)])
+    ({"query": {"includeResultsetResponses": "SOME"}}, False),
+    # the meta the request summary repeats (beacon/request.py requested_meta); until
+    # 2026-12-05 the document's meta was any object
+    ({"meta": {"apiVersion": "v2.0", "requestedSchemas": [
+        "ejprd-resources-v1.0.0", {"entityType": "genomicVariant", "schema": "x", "other": 1},
+        {}]}, "query": {}}, True),
+    ({"meta": {"apiVersion": None, "requestedSchemas": None, "purposeOfUse": 5}}, True),
+    ({"meta": {"apiVersion": 2}}, False),
+    ({"meta": {"apiVersion": " "}}, False),
+    ({"meta": {"requestedSchemas": "ga4gh-beacon-variant-v2.0.0"}}, False),
+    ({"meta": {"requestedSchemas": [1]}}, False),
+    ({"meta": {"requestedSchemas": [{"schema": 1}]}}, False),
+    ({"meta": {"requestedSchemas": [{"entityType": None}]}}, False)])
 async def test_the_request_body_schema_takes_the_forms_the_node_answers(node, described, body,
                                                                        valid):
     """The forms docs/beacon.md says a POST takes, the spec's own among them (its example
