@@ -670,10 +670,18 @@ def parse_body(raw: Any) -> RequestBody:
 
 
 def _first_error(exc: ValidationError, prefix: str = "") -> RequestError:
+    """The first problem, naming its field, in the node's words where pydantic's are its own:
+    a value that is no object named the model it should have been ("Input should be a valid
+    dictionary or instance of RequestBody"), and a check's own words came after "Value
+    error, "."""
     error = exc.errors()[0]
     path = prefix + ".".join(str(p) for p in error["loc"] if not isinstance(p, int)) or "body"
     if error["type"] == "extra_forbidden":
         return RequestError(path, "unknown parameter")
+    if error["type"] == "model_type":
+        return RequestError(path, "must be a JSON object")
+    if error["type"] == "value_error":
+        return RequestError(path, str(error["ctx"]["error"]))
     return RequestError(path, error["msg"])
 
 

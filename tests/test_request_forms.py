@@ -1336,3 +1336,23 @@ async def test_a_key_given_twice_is_its_last_value_for_every_reader(beacon, path
     assert answers[0] == answers[1]
     in_test_mode = last["query"].get("testMode") is True
     assert answers[0][0] == (401 if headers and not in_test_mode else 200), answers[0]
+
+
+@pytest.mark.parametrize("body,message", [
+    ([1], "body: must be a JSON object"),
+    ({"query": []}, "query: must be a JSON object"),
+    ({"query": {"requestParameters": "x"}}, "query.requestParameters: must be a JSON object"),
+    ({"query": {"pagination": "x"}}, "query.pagination: must be a JSON object"),
+    ({"query": {"requestParameters": {"g_variant": "x"}}},
+     "query.requestParameters: g_variant must be an object"),
+    ({"query": {"requestParameters": {"start": ["+1"]}}},
+     "query.requestParameters.start: '+1' is not a number of digits 0-9")])
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets"])
+async def test_a_refusal_of_a_bodys_shape_is_in_the_nodes_words(ask, body, message, path):
+    """The field and what it must be: pydantic's words named its models ("Input should be a
+    valid dictionary or instance of RequestBody") and prefixed a check's own words with
+    "Value error, "."""
+    if path == "/api/datasets" and "start" in json.dumps(body):
+        return                  # the datasets refuse variant parameters by name first
+    refused = await ask(body=body, path=path, status=400)
+    assert refused["error"]["errorMessage"] == message
