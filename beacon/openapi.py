@@ -31,6 +31,7 @@ _GRANULARITIES = ("beaconBooleanResponse.json", "beaconCountResponse.json",
                   "beaconResultsetsResponse.json")
 _QUERY_KEYS = ("requestedGranularity", "includeResultsetResponses", "testMode")
 _LISTS = ("start", "end", "datasetIds", "filters")
+_NUMBERS = ("start", "end", "variantMinLength", "variantMaxLength")
 _ABOUT = {REQUESTED_SCHEMA: "The schema asked for the results, repeated in "
                             "`receivedRequestSummary.requestedSchemas`; the answer is in the "
                             "node's one schema of the entry type, named in `returnedSchemas`"}
@@ -92,11 +93,17 @@ def _body_fields() -> dict[str, dict[str, Any]]:
     a GET is parsed into those models (beacon/request.py parse_get), so its parameters take
     the same values and bounds, and declaring them from the models keeps them so. Before,
     the granularity and includeResultsetResponses were any string, and skip had no maximum
-    though a larger one is a 400."""
+    though a larger one is a 400. So are the numbers among the variant parameters (`start`
+    and `end`, one or two positions, and the lengths), each the model's non-null form: they
+    were any string until 2026-12-05."""
     fields = {**Query.model_json_schema()["properties"],
               **Pagination.model_json_schema()["properties"]}
-    return {name: {k: v for k, v in fields[name].items() if k in _GET_KEYWORDS}
-            for name in (*_QUERY_KEYS, *Pagination.model_fields)}
+    schemas = {name: {k: v for k, v in fields[name].items() if k in _GET_KEYWORDS}
+               for name in (*_QUERY_KEYS, *Pagination.model_fields)}
+    variant = VariantParameters.model_json_schema()["properties"]
+    for name in _NUMBERS:
+        schemas[name] = next(s for s in variant[name]["anyOf"] if s != {"type": "null"})
+    return schemas
 
 
 def _granularity_by_default(kind: str | None, path: str) -> str:
@@ -112,7 +119,7 @@ def _granularity_by_default(kind: str | None, path: str) -> str:
 def _schema_of(name: str, kind: str, path: str) -> dict[str, Any]:
     """A GET parameter's schema, with the default the route takes without it: none for the
     filtering terms, which list every term unless paged (beacon/info.py terms_query)."""
-    if name in _LISTS:
+    if name in _LISTS and name not in _NUMBERS:
         return {"type": "array", "items": {"type": "string"}}
     schema = _body_fields().get(name, {"type": "string"})
     if kind == "terms":

@@ -265,6 +265,27 @@ async def test_a_get_parameters_values_and_bounds_are_declared(node, described):
                                   "default": 0}
     assert parameters["limit"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
                                    "default": 10}
+    # positions and lengths as the numbers the node takes (digits 0-9, up to 2^31 - 1), one
+    # or two of a position: they were any string, as `start=-5` or `start=x` is to a client
+    position = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    for name in ("start", "end"):
+        assert parameters[name] == {"type": "array", "items": position, "minItems": 1,
+                                    "maxItems": 2}, name
+    for name in ("variantMinLength", "variantMaxLength"):
+        assert parameters[name] == position, name
+    for start, status in (("99", 200), ("99,200", 200), ("2147483648", 400), ("-1", 400),
+                          ("x", 400), ("1,2,3", 400)):
+        items = start.split(",")
+        declared = parameters["start"]
+        valid = (len(items) <= declared["maxItems"] and all(
+            item.lstrip("-").isdigit() and not list(Draft202012Validator(
+                declared["items"]).iter_errors(int(item))) for item in items))
+        assert valid is (status == 200), start
+        params = {"referenceName": "1", "start": start, "alternateBases": "G"}
+        if "," in start:
+            params = {"referenceName": "1", "start": start, "end": start}
+        async with node.get("/api/g_variants", params=params) as answer:
+            assert answer.status == status, (start, await answer.text())
     for name, schema in parameters.items():
         if "enum" in schema:
             taken, refused = schema["enum"][-1], "sometimes"
