@@ -1356,3 +1356,42 @@ async def test_a_refusal_of_a_bodys_shape_is_in_the_nodes_words(ask, body, messa
         return                  # the datasets refuse variant parameters by name first
     refused = await ask(body=body, path=path, status=400)
     assert refused["error"]["errorMessage"] == message
+
+
+_SNV_BODY = {"query": {"requestParameters": {"referenceName": "1", "start": [99],
+                                             "alternateBases": "G"},
+                       "requestedGranularity": "count"}}
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json", "application/json; charset=utf-8", "text/plain", None,
+    "application/x-www-form-urlencoded",          # what `curl -d` sends unless told
+    "application/json; charset=latin-1"])
+async def test_a_post_body_is_read_as_json_whatever_its_content_type(beacon, content_type):
+    """A Beacon request body is JSON; the node reads it as JSON whatever Content-Type it
+    came with (RFC 8259 11: a charset parameter "has no effect on compliant recipients"), as
+    `curl -d` without -H sends it form-encoded. No browser sends a cross-origin body the
+    node reads without a preflight that matters: a token needs one, and an anonymous
+    question is no more than a GET any page may make."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with beacon.post("/api/g_variants", data=json.dumps(_SNV_BODY).encode(),
+                           headers=headers, skip_auto_headers=["Content-Type"]) as response:
+        assert response.status == 200, await response.text()
+        assert (await response.json())["responseSummary"]["numTotalResults"] == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1", "utf-32"])
+async def test_a_body_that_is_not_utf8_is_refused_saying_so(beacon, beacon_schema, encoding):
+    """JSON is UTF-8 (RFC 8259 8.1), whatever charset a Content-Type names: another is a
+    400 naming `body` and saying so, where the refusal was orjson's 'str is not valid UTF-8:
+    surrogates not allowed: line 1 column 1 (char 0)'."""
+    text = json.dumps({"meta": {"purposeOfUse": "épidémiologie"}, **_SNV_BODY},
+                      ensure_ascii=False)
+    async with beacon.post("/api/individuals", data=text.encode(encoding), headers={
+            "Content-Type": f"application/json; charset={encoding}"}) as response:
+        document = await response.json()
+    assert response.status == 400, document
+    assert beacon_schema(ERROR_SCHEMA, document) == []
+    assert document["error"]["errorMessage"] == (
+        "body: not UTF-8, which a JSON body is (RFC 8259), whatever charset its "
+        "Content-Type names"), document

@@ -198,7 +198,18 @@ async def request_body(request: web.Request) -> RequestBody:
     try:
         return parse_body(orjson.loads(raw))
     except orjson.JSONDecodeError as exc:
+        if not _utf8(raw):      # orjson's words: "str is not valid UTF-8: ... (char 0)"
+            raise RequestError("body", "not UTF-8, which a JSON body is (RFC 8259), whatever "
+                                       "charset its Content-Type names") from None
         raise RequestError("body", f"not valid JSON ({exc})") from None
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def plain_post(request: web.Request, *, with_filters: bool = False) -> PlainBody | None:
