@@ -11,6 +11,7 @@ from beacon.individuals import PURPOSE_HEADER
 from beacon.info import API_VERSION
 from beacon.request import (
     GET_ALIASES,
+    MAX_REQUESTED_SCHEMAS,
     REQUESTED_SCHEMA,
     SPEC_GET_NAMES,
     UNSUPPORTED,
@@ -279,7 +280,8 @@ _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
 # the request summary repeats; any other key is the route's (purposeOfUse, on individuals)
 _META = {"type": "object", "title": "Meta", "additionalProperties": True, "properties": {
     "apiVersion": {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "null"}]},
-    "requestedSchemas": {"anyOf": [{"type": "array", "items": {"anyOf": [
+    "requestedSchemas": {"anyOf": [{"type": "array", "maxItems": MAX_REQUESTED_SCHEMAS,
+                                    "items": {"anyOf": [
         {"type": "string"},
         {"type": "object", "properties": {"entityType": {"type": "string"},
                                           "schema": {"type": "string"}}}]}},

@@ -222,7 +222,9 @@ _SNV = {"referenceName": "1", "start": [99], "alternateBases": "G"}
     ({"meta": {"requestedSchemas": "ga4gh-beacon-variant-v2.0.0"}}, False),
     ({"meta": {"requestedSchemas": [1]}}, False),
     ({"meta": {"requestedSchemas": [{"schema": 1}]}}, False),
-    ({"meta": {"requestedSchemas": [{"entityType": None}]}}, False)])
+    ({"meta": {"requestedSchemas": [{"entityType": None}]}}, False),
+    ({"meta": {"requestedSchemas": ["x"] * 32}}, True),
+    ({"meta": {"requestedSchemas": ["x"] * 33}}, False)])
 async def test_the_request_body_schema_takes_the_forms_the_node_answers(node, described, body,
                                                                        valid):
     """The forms docs/beacon.md says a POST takes, the spec's own among them (its example
