@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from aiohttp import ClientResponse, ClientSession
+from aiohttp import ClientResponse, ClientSession, web
 
 from auth.access import AccessLevel
 from auth.issuers import TrustedIssuer
@@ -36,6 +36,7 @@ from node.app import create_app
 from node.connect_gate import ConnectGate, DatabaseNotAnswering
 from node.http import outage, stand_in
 from node.http.health import READY_SECONDS
+from node.http.server import hide_request_lines
 from node.ingest_request import make_request
 from node.settings import Settings
 from tests.beacon_schemas import ERROR_SCHEMA
@@ -225,6 +226,28 @@ async def test_a_request_the_server_cannot_parse_gets_a_beacon_error_body(node, 
     assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0], answer
     assert beacon_schema(ERROR_SCHEMA, json.loads(body)) == []
     _assert_never_logged(caplog)
+
+
+async def test_a_server_of_no_application_answers_what_it_cannot_parse_as_aiohttp_does():
+    """node/http/server.py replaces aiohttp's answer to a request it cannot parse for every
+    server in the process; one serving a handler of its own (web.Server, no application,
+    as a client library's test server or a fake peer may) keeps aiohttp's 400. Looking its
+    application up failed there (no weak reference to None): a 500 with a traceback."""
+    hide_request_lines()
+
+    async def handler(_: web.BaseRequest) -> web.Response:
+        return web.Response(text="ok")
+
+    runner = web.ServerRunner(web.Server(handler))
+    await runner.setup()
+    try:
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        async with ClientSession() as client, client.get(
+                f"http://127.0.0.1:{port}/x?{'a' * 9000}") as response:
+            assert response.status == 400, await response.text()
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_stand_in_answers_a_request_it_cannot_parse_as_the_node_does(

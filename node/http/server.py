@@ -97,7 +97,9 @@ def _handle_error(handler: web_protocol.RequestHandler, request: web.BaseRequest
     if not isinstance(exc, HttpProcessingError):
         return plain
     server = getattr(handler, "_manager", None)           # the Server of one application
-    answer = _UNPARSED.get(getattr(getattr(server, "request_handler", None), "__self__", None))
+    app = getattr(getattr(server, "request_handler", None), "__self__", None)
+    # none where a web.Server serves a handler of its own (no weak reference to None)
+    answer = _UNPARSED.get(app) if isinstance(app, web.Application) else None
     if answer is None:
         return plain
     response = answer(status, _unparsed_message(exc, handler.max_line_size))
