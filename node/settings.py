@@ -628,8 +628,11 @@ class CatalogueSettings(ServiceSettings):
                                       allow_inf_nan=False)
     config_env: ClassVar[str] = CATALOGUE_CONFIG_ENV
 
+    # No alias (as the node's, for DATABASE_URL): environment variables are read
+    # case-insensitively, so a `database_url` alias took the node's DATABASE_URL as the
+    # catalogue's database
     database_url: DatabaseUrl | None = Field(
-        default=None, validation_alias=AliasChoices("GDI_CATALOGUE_DATABASE_URL", "database_url"),
+        default=None,
         description="PostgreSQL URL of the catalogue's own database; unset = embedded in data_dir")
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("gdi-catalogue"))
     port: int = Field(default=5060, ge=1, le=65535)

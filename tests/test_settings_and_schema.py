@@ -76,6 +76,27 @@ def test_an_environment_variable_naming_no_setting_is_refused_naming_it(clean_en
     assert Settings().port == 5050                    # the node's settings read only GDI_NODE_*
 
 
+def test_the_catalogue_never_takes_the_nodes_plain_database_url(clean_env, tmp_path):
+    """DATABASE_URL is the node's (container platforms set it): the catalogue's setting is
+    GDI_CATALOGUE_DATABASE_URL alone. It read DATABASE_URL too, case-insensitively through
+    its `database_url` alias, so on a host or container set up for a node it served from
+    the node's database, which docs/catalogue.md says never to do (both have a `datasets`
+    table), where unset means its own embedded one."""
+    clean_env.delenv("GDI_CATALOGUE_DATABASE_URL", raising=False)
+    clean_env.delenv("GDI_CATALOGUE_CONFIG", raising=False)
+    clean_env.setenv("DATABASE_URL", "postgresql://gdi@db.internal/node")
+    assert CatalogueSettings().database_url is None
+    clean_env.setenv("GDI_CATALOGUE_DATABASE_URL", "postgresql://gdi@db.internal/catalogue")
+    assert CatalogueSettings().database_url == "postgresql://gdi@db.internal/catalogue"
+    config = tmp_path / "catalogue.toml"
+    config.write_text('database_url = "postgresql://gdi@db.internal/from-file"\n')
+    clean_env.delenv("GDI_CATALOGUE_DATABASE_URL")
+    clean_env.setenv("GDI_CATALOGUE_CONFIG", str(config))
+    assert CatalogueSettings().database_url == "postgresql://gdi@db.internal/from-file"
+    assert CatalogueSettings(database_url="postgresql://gdi@h/given").database_url == (
+        "postgresql://gdi@h/given")
+
+
 def _refusal(**given) -> str:
     with pytest.raises(ValueError) as refused:
         Settings(**given)
