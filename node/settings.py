@@ -482,6 +482,19 @@ class Settings(ServiceSettings):
             seen[where] = peer.id
         return value
 
+    @field_validator("trusted_issuers")
+    @classmethod
+    def _one_entry_an_issuer(cls, value: list[TrustedIssuer]) -> list[TrustedIssuer]:
+        """Tokens find their issuer by `iss` (auth/issuers.py IssuerRegistry): of two entries
+        for one, the last alone counted, the other's audience, visas or algorithms dropped
+        without a word."""
+        issuers = [i.issuer for i in value]
+        twice = sorted({i for i in issuers if issuers.count(i) > 1})
+        if twice:
+            raise ValueError("an issuer configured twice, of which only one would count: "
+                             + ", ".join(repr(i) for i in twice))
+        return value
+
     @field_validator("trusted_network_addresses", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:

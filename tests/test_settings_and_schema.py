@@ -257,6 +257,22 @@ def test_an_empty_publisher_name_is_refused_at_start(clean_env):
         CatalogueSettings(publisher_name="")
     assert configuration_error(refused.value).startswith("publisher_name: ")
 
+def test_an_issuer_trusted_twice_is_refused_naming_it(clean_env):
+    """Issuers are looked up by `iss` (auth/issuers.py IssuerRegistry): of two entries for
+    one, the last alone counted, and the other's audience, visas or algorithms were
+    dropped without a word (an operator listing LS Login once for access tokens and once
+    for visas got no visas). The same issuer with and without a trailing slash is two
+    issuers: `iss` is compared byte for byte."""
+    aai = "https://login.example.org/oidc/"
+    with pytest.raises(ValueError) as refused:
+        Settings(trusted_issuers=[{"issuer": aai, "audience": "gdi-node"},
+                                  {"issuer": aai, "visas": True, "access_tokens": False}])
+    assert configuration_error(refused.value) == (
+        f"trusted_issuers: an issuer configured twice, of which only one would count: '{aai}'")
+    assert len(Settings(trusted_issuers=[{"issuer": aai}, {"issuer": aai.rstrip("/")}])
+               .trusted_issuers) == 2
+
+
 @pytest.mark.parametrize("node_id", [".", "..", "..."])
 def test_a_node_id_of_dots_only_is_refused_in_both_settings(clean_env, node_id):
     """`..` matched the id pattern, but a URL path resolves it away: the catalog
