@@ -48,7 +48,7 @@ from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots
 from catalogue.record import MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
-from node.urls import DatabaseUrl, Origin, Url
+from node.urls import DatabaseUrl, Origin, RootUrl
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
     from beacon.disclosure import DisclosurePolicy
@@ -107,7 +107,7 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5050, ge=1, le=65535)
-    public_base_url: Url | None = Field(
+    public_base_url: RootUrl | None = Field(
         default=None, description="URL the service is reached at from outside; default "
                                   "http://host:port")
     log_format: str = Field(default="text", pattern="^(text|json)$")
@@ -412,7 +412,7 @@ class Settings(ServiceSettings):
                     "stops verifying")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                 description="ISO 3166-1 alpha-2 code of the node's country")
-    catalogue_url: Url | None = Field(
+    catalogue_url: RootUrl | None = Field(
         default=None, description="Catalogue service to register and publish with; unset = "
                                   "do not publish")
     catalogue_token: SecretStr | None = Field(

@@ -54,6 +54,21 @@ def _database_url(url: str) -> str:
     return url
 
 
+def _root(url: str) -> str:
+    """`url` as a root paths are added to: ValueError, never quoting it, when it holds a
+    query or a fragment (a path added after one is inside it: `/?lang=fi/api/g_variants`),
+    or a user name or password (published in the node's answers, or sent beside its token
+    and written in the logs). A peer's URL has its own words for it (node/federation)."""
+    if "?" in url or "#" in url:
+        raise ValueError("a base URL has no query or fragment: paths are added to it")
+    if "@" in urlsplit(url).netloc:
+        raise ValueError("a base URL holds no user name or password: it is published or "
+                         "logged")
+    return url
+
+
 Url = Annotated[str, AfterValidator(http_base_url)]
+# What the node's answers are built on and its catalogue is called at
+RootUrl = Annotated[str, AfterValidator(http_base_url), AfterValidator(_root)]
 Origin = Annotated[str, AfterValidator(_origin)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]

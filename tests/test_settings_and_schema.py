@@ -308,6 +308,28 @@ def test_urls_are_checked_when_the_configuration_is_read(clean_env, given, field
     assert message.startswith(f"{field}: not ") and "S3cret" not in message
 
 
+@pytest.mark.parametrize("url", ["https://beacon.example.fi/?lang=fi",
+                                 "https://beacon.example.fi/#top",
+                                 "https://gdi:S3cret@beacon.example.fi"])
+@pytest.mark.parametrize("field", ["public_base_url", "catalogue_url"])
+def test_a_base_url_with_a_query_a_fragment_or_a_password_is_refused(clean_env, url, field):
+    """Paths are added to these (`{public_base_url}/api/...`, the FAIR Data Point's IRIs,
+    `{catalogue_url}/api/nodes/...`): after a query or a fragment they are inside it, and
+    every URL the node published or called was its root's (`/?lang=fi/api/g_variants`). A
+    password in the public URL was published in /api/info and every FDP document, and one in
+    the catalogue's went with its token and into the logs. Refused, as a peer's URL is, and
+    never quoted."""
+    message = _refusal(**{field: url})
+    assert message.startswith(f"{field}: "), message
+    assert "S3cret" not in message
+    if field == "public_base_url":
+        with pytest.raises(ValueError) as refused:
+            CatalogueSettings(public_base_url=url)
+        assert configuration_error(refused.value).startswith("public_base_url: ")
+    assert Settings(**{field: "https://beacon.example.fi/gdi/"}).model_dump()[field] == (
+        "https://beacon.example.fi/gdi")
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
