@@ -43,9 +43,10 @@ from pydantic_settings import (
 )
 
 from auth.issuers import TrustedIssuer
+from auth.urls import http_url
 from beacon.limits import INT4_MAX
 from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots
-from catalogue.record import MAX_NAME
+from catalogue.record import EMAIL, MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
 from node.urls import DatabaseUrl, Origin, RootUrl
@@ -522,6 +523,29 @@ class Settings(ServiceSettings):
                 raise ValueError(f"entry {number} is not an IP address or network "
                                  "(192.0.2.10, 192.0.2.0/24, 2001:db8::/32)") from None
         return networks
+
+    @field_validator("organisation_url")
+    @classmethod
+    def _welcome_url(cls, value: str | None) -> str | None:
+        """Published as /api/info's welcomeUrl and service-info's organization.url, RFC 3986
+        URLs: `example.org` went out as given, and an empty one was taken as unset."""
+        return value if value is None else http_url(value)
+
+    @field_validator("contact_url")
+    @classmethod
+    def _contact(cls, value: str) -> str:
+        """A URL (RFC 3986) or an email as `mailto:` (RFC 2368), as /api/info and
+        service-info say: a bare address went out as given, and never became the catalogue
+        records' contact point, which is read from a mailto: URL."""
+        if value.startswith("mailto:"):
+            if not re.match(EMAIL, value.removeprefix("mailto:")):
+                raise ValueError("not an email address after mailto:")
+            return value
+        try:
+            return http_url(value)
+        except ValueError:
+            raise ValueError("not a mailto: or http(s) URL such as "
+                             "mailto:beacon@example.org") from None
 
     _iso_country = field_validator("country")(assigned_country)
     _id_not_only_dots = field_validator("beacon_id")(not_only_dots)

@@ -330,6 +330,27 @@ def test_a_base_url_with_a_query_a_fragment_or_a_password_is_refused(clean_env, 
         "https://beacon.example.fi/gdi")
 
 
+@pytest.mark.parametrize(("field", "given"), [
+    ("organisation_url", "example.org"), ("organisation_url", ""),
+    ("organisation_url", "https://example .org"), ("contact_url", "beacon@example.org"),
+    ("contact_url", ""), ("contact_url", "mailto:"), ("contact_url", "www.example.org/contact"),
+])
+def test_the_operators_urls_without_a_scheme_are_refused(clean_env, field, given):
+    """/api/info's organization.welcomeUrl and contactUrl, and service-info's
+    organization.url and contactUrl (`format: uri`), are RFC 3986 URLs (an email as
+    `mailto:`): `example.org` or a bare address was published as given, a link that goes
+    nowhere, and the bare address never became the catalogue records' contact point
+    (node/publication/records.py reads a mailto: URL). An empty organisation_url was taken
+    as unset, the node's own URL published instead."""
+    assert _refusal(**{field: given}).startswith(f"{field}: "), given
+    settings = Settings(organisation_url="https://example.org/",
+                        contact_url="mailto:beacon@example.org")
+    assert (settings.organisation_url, settings.contact_url) == ("https://example.org/",
+                                                                 "mailto:beacon@example.org")
+    assert Settings(contact_url="https://example.org/contact").contact_url == (
+        "https://example.org/contact")
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
