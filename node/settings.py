@@ -524,6 +524,18 @@ class Settings(ServiceSettings):
                                  "(192.0.2.10, 192.0.2.0/24, 2001:db8::/32)") from None
         return networks
 
+    @field_validator("catalogue_token")
+    @classmethod
+    def _bearer(cls, value: SecretStr | None) -> SecretStr | None:
+        """Sent as `Authorization: Bearer <token>`: an empty one was taken as set (401s,
+        logged at every retry), and one with its file's newline was refused by aiohttp as
+        header injection, which publishing retried for as long as the node ran."""
+        if value is not None and not re.fullmatch(r"[^\s\x00-\x1f\x7f]+",
+                                                  value.get_secret_value()):
+            raise ValueError("empty, or holds white space or a control character (a file's "
+                             "newline?), which no Authorization header carries")
+        return value
+
     @field_validator("organisation_url")
     @classmethod
     def _welcome_url(cls, value: str | None) -> str | None:

@@ -351,6 +351,24 @@ def test_the_operators_urls_without_a_scheme_are_refused(clean_env, field, given
         "https://example.org/contact")
 
 
+@pytest.mark.parametrize("token", ["", "   ", "S3cret-fi-catalogue-token\n",
+                                   "S3cret fi catalogue token", "S3cret\tfi-catalogue"])
+def test_a_catalogue_token_no_authorization_header_can_carry_is_refused(clean_env, token):
+    """Sent as `Authorization: Bearer <token>`: an empty one was taken as set (the catalogue
+    answered 401, logged at every retry), and one read with its file's newline (a
+    Kubernetes secret, an env file) was refused by aiohttp as header injection, which the
+    node took for a passing failure and retried for as long as it ran, publishing
+    nothing. Refused at start, never quoted."""
+    clean_env.setenv("GDI_NODE_CATALOGUE_TOKEN", token)
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    message = configuration_error(refused.value)
+    assert message.startswith("catalogue_token: "), message
+    assert "S3cret" not in message
+    clean_env.setenv("GDI_NODE_CATALOGUE_TOKEN", "S3cret-fi-catalogue-token")
+    assert Settings().catalogue_token.get_secret_value() == "S3cret-fi-catalogue-token"
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
