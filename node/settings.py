@@ -238,6 +238,14 @@ def _listed(value: object) -> object:
     return value
 
 
+def _a_path(value: object) -> object:
+    """A directory setting as given: an empty one (`GDI_NODE_DATA_DIR=`, a compose file's
+    variable left unset) was the path `.`, whatever directory each command started in."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty: give the directory's path")
+    return value
+
+
 class TierSettings(BaseModel):
     """One tier's disclosure rules (beacon/disclosure.py); unset = that tier's default."""
 
@@ -450,6 +458,7 @@ class Settings(ServiceSettings):
                                           "client that calls {base URL}/v2.0.0/g_variants")
 
     _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
+    _data_dir_given = field_validator("data_dir", mode="before")(_a_path)
 
     @field_validator("peers")
     @classmethod
@@ -712,6 +721,7 @@ class CatalogueSettings(ServiceSettings):
                     "or a JSON list in the environment; none = no CORS headers")
 
     _origin_list = field_validator("cors_origins", mode="before")(_listed)
+    _data_dir_given = field_validator("data_dir", mode="before")(_a_path)
 
     @field_validator("nodes")
     @classmethod

@@ -369,6 +369,24 @@ def test_a_catalogue_token_no_authorization_header_can_carry_is_refused(clean_en
     assert Settings().catalogue_token.get_secret_value() == "S3cret-fi-catalogue-token"
 
 
+@pytest.mark.parametrize("given", ["", "   "])
+def test_an_empty_data_dir_is_refused(clean_env, given):
+    """`GDI_NODE_DATA_DIR=` (a compose file's `${DATA_DIR}` left unset) was read as the
+    path `.`: the embedded database and the synthetic data went into whatever directory
+    each command was started in, a fresh empty database in each. Refused, for the
+    catalogue's too."""
+    clean_env.setenv("GDI_NODE_DATA_DIR", given)
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value).startswith("data_dir: ")
+    clean_env.setenv("GDI_CATALOGUE_DATA_DIR", given)
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings()
+    assert configuration_error(refused.value).startswith("data_dir: ")
+    clean_env.setenv("GDI_NODE_DATA_DIR", "/var/lib/gdi-node")
+    assert str(Settings().data_dir) == "/var/lib/gdi-node"
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
