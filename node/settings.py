@@ -328,6 +328,16 @@ class DisclosureSettings(BaseModel):
                     "client of a dual-stack socket, ::ffff:192.0.2.1, too) are each address")
 
 
+    @field_validator("client_address_header")
+    @classmethod
+    def _a_header_name(cls, value: str | None) -> str | None:
+        """An HTTP field name (RFC 9110 token): one no request can carry was never found,
+        and every anonymous caller behind the proxy counted as the proxy, unsaid."""
+        if value is not None and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", value):
+            raise ValueError("not a header name such as X-Forwarded-For (no colon, no "
+                             "white space)")
+        return value
+
     @model_validator(mode="after")
     def _tiers_hold(self) -> DisclosureSettings:
         """Each tier's rules as the node will use them (its settings over the defaults)

@@ -387,6 +387,19 @@ def test_an_empty_data_dir_is_refused(clean_env, given):
     assert str(Settings().data_dir) == "/var/lib/gdi-node"
 
 
+@pytest.mark.parametrize("header", ["", " ", "X-Forwarded-For:", "X Forwarded For",
+                                    "X-Real-IP\n"])
+def test_a_client_address_header_no_request_can_carry_is_refused(clean_env, header):
+    """Anonymous budgets count the address in this header: one no request can carry (an
+    empty name, a colon copied from a header line, a space) was never found, so every
+    anonymous caller behind the proxy counted as the proxy, all sharing one budget and one
+    set of loss accounts, and nothing said so."""
+    message = _refusal(disclosure={"client_address_header": header})
+    assert message.startswith("disclosure.client_address_header: "), message
+    assert Settings(disclosure={"client_address_header": "X-Forwarded-For"}).disclosure \
+        .client_address_header == "X-Forwarded-For"
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
