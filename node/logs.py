@@ -131,14 +131,16 @@ _PROBE_FILTER = _ProbesAtDebug()
 def log_level(configured: str | None, verbosity: int, server: bool) -> int:
     """The level a command logs at: `-v` (INFO) or `-vv` (DEBUG), else the level the operator
     configured (None: they did not), else INFO for a server and WARNING for anything else.
-    ValueError for a configured name that is no level."""
+    ValueError for a configured name that is no level, with `-v` too (which once skipped
+    the check, and the command ran with the setting wrong)."""
+    level = None if configured is None else logging.getLevelNamesMapping().get(
+        configured.upper())
+    if configured is not None and level is None:
+        raise ValueError(f"log_level: not a logging level ({', '.join(LEVELS)})")
     if verbosity:
         return logging.DEBUG if verbosity > 1 else logging.INFO
-    if configured is None:
-        return logging.INFO if server else logging.WARNING
-    level = logging.getLevelNamesMapping().get(configured.upper())
     if level is None:
-        raise ValueError(f"log_level: not a logging level ({', '.join(LEVELS)})")
+        return logging.INFO if server else logging.WARNING
     return level
 
 

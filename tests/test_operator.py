@@ -189,8 +189,11 @@ def test_a_short_command_writes_nothing_to_stderr_unless_asked(tmp_path):
         f"INFO    node.database: embedded PostgreSQL running in {tmp_path}/home/postgres")
 
 
-def test_a_log_level_that_is_none_is_a_configuration_error():
-    result = gdi_node("datasets", env=_env(GDI_NODE_LOG_LEVEL="LOUD"))
+@pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
+def test_a_log_level_that_is_none_is_a_configuration_error(verbosity):
+    """With -v too, which overrides the level: a bad one was then not looked at, and the
+    command ran (`gdi-node -v serve` served) with the setting wrong until the -v went."""
+    result = gdi_node(*verbosity, "datasets", env=_env(GDI_NODE_LOG_LEVEL="LOUD"))
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == ("error: invalid configuration: log_level: not a "
                                              "logging level (DEBUG, INFO, WARNING, ERROR, "
