@@ -20,7 +20,9 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
 - `public-base-url`: a node without `public_base_url`, whose Beacon, FAIR Data Point and
   catalogue records would name it `http://0.0.0.0:5050` or a loopback address, an address
   no researcher reaches (`https-only` too, where it is plain http: researchers' tokens go
-  there);
+  there); and a catalogue without one, whose FAIR Data Point would name
+  `http://0.0.0.0:5060` (`https-only` where plain http: networks read their peers from its
+  registry);
 - `narrow-network-trust`: a `trusted_network_addresses` entry wider than a /24 (IPv4) or a
   /64 (IPv6): every client inside it could name itself a fresh network caller on each question
   and get a fresh anonymous budget and fresh loss accounts (docs/federation.md).
@@ -129,6 +131,14 @@ def catalogue_refusals(settings: CatalogueSettings) -> list[Refusal]:
     if _development_password(settings.database_url):
         refusals.append(Refusal("no-development-secrets", "database_url password is a "
                                                           "development value"))
+    if settings.public_base_url is None:
+        refusals.append(Refusal("public-base-url", "public_base_url is not set; the "
+                                                   "catalogue's FAIR Data Point would name "
+                                                   f"{settings.base_url}"))
+    elif _plain_http(settings.public_base_url):
+        refusals.append(Refusal("https-only", f"public_base_url {settings.public_base_url} is "
+                                              "plain http; the registry networks take their "
+                                              "peers from would travel in the clear"))
     if not settings.allow_internal_origins:
         refusals += [Refusal("no-internal-origins", f"node {node.id} may register URLs at "
                                                     f"{origin}, an internal address")

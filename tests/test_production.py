@@ -20,6 +20,7 @@ from tests.conftest import ROOT, free_port
 from tests.test_cli import _env, gdi_node
 
 PUBLIC = "https://beacon.example.fi/"      # where researchers reach a production node
+CATALOGUE = "https://catalogue.example.org"  # where harvesters and networks reach the catalogue
 HTTPS_ISSUER = {"issuer": "https://aai.example.org", "jwks_uri": "https://aai.example.org/jwks",
                 "access_tokens": True, "visas": False}
 
@@ -100,7 +101,7 @@ def test_the_compose_files_secrets_are_refused(db_url, secret):
 
 
 def test_a_catalogue_refuses_a_development_database_password_in_the_query():
-    settings = CatalogueSettings(environment="prod", database_url=(
+    settings = CatalogueSettings(environment="prod", public_base_url=CATALOGUE, database_url=(
         "postgresql://gdi@db/catalogue?password=dev-only-postgres-password"))
     assert [r.rule for r in catalogue_refusals(settings)] == ["no-development-secrets"]
 
@@ -148,11 +149,11 @@ def test_a_production_catalogue_refuses_internal_origins_unless_allowed(origin, 
                GDI_CATALOGUE_DATA_DIR=str(tmp_path))
     _refused(gdi_node("catalogue", "serve", "--port", str(free_port()), env=env),
              "no-internal-origins")
-    settings = CatalogueSettings(environment="prod", nodes=nodes)
+    settings = CatalogueSettings(environment="prod", nodes=nodes, public_base_url=CATALOGUE)
     assert [r.rule for r in catalogue_refusals(settings)] == ["no-internal-origins"]
     allowed = settings.model_copy(update={"allow_internal_origins": True})
     assert catalogue_refusals(allowed) == []
-    public = CatalogueSettings(environment="prod", nodes=[
+    public = CatalogueSettings(environment="prod", public_base_url=CATALOGUE, nodes=[
         {**nodes[0], "origins": ["https://beacon.example.fi"]}])
     assert catalogue_refusals(public) == []
 
@@ -202,3 +203,25 @@ def test_a_production_node_names_where_researchers_reach_it(url, rule):
     assert [r.rule for r in refusals] == [rule]
     assert node_refusals(Settings(environment="prod", public_base_url=PUBLIC)) == []
     assert node_refusals(Settings(environment="dev", public_base_url=url)) == []
+
+
+@pytest.mark.parametrize(("url", "rule"), [(None, "public-base-url"),
+                                           ("http://catalogue.example.org", "https-only")])
+def test_a_production_catalogue_names_where_it_is_reached(url, rule, tmp_path):
+    """As a node: without public_base_url, a production catalogue's FAIR Data Point named
+    itself http://0.0.0.0:5060 (the image's host), an address no harvester reaches, whose
+    IRIs the GDI portal's harvester (which keeps a record only under the URL it fetched)
+    dropped; over plain http, the registry that networks take their peers from could be
+    rewritten on the way."""
+    nodes = [{"id": "fi", "token": "a-real-secret-0123456789",
+              "origins": ["https://beacon.example.fi"]}]
+    refusals = catalogue_refusals(CatalogueSettings(environment="prod", nodes=nodes,
+                                                    public_base_url=url))
+    assert [r.rule for r in refusals] == [rule]
+    assert catalogue_refusals(CatalogueSettings(environment="prod", nodes=nodes,
+                                                public_base_url=CATALOGUE)) == []
+    assert catalogue_refusals(CatalogueSettings(environment="dev", public_base_url=url)) == []
+    env = _env(GDI_CATALOGUE_ENVIRONMENT="prod", GDI_CATALOGUE_NODES=json.dumps(nodes),
+               GDI_CATALOGUE_DATA_DIR=str(tmp_path))
+    _refused(gdi_node("catalogue", "serve", "--port", str(free_port()), env=env),
+             "public-base-url")
