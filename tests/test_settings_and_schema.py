@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import asyncpg
 import pytest
 
 from node.migrate import apply_migrations, available_migrations, pending_migrations
 from node.settings import CONFIG_ENV, CatalogueSettings, Settings, configuration_error
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -484,11 +486,54 @@ def test_a_rule_given_true_or_false_is_refused(clean_env, rule):
 def _image_environment() -> dict[str, str]:
     """The GDI_ variables the Dockerfile's final stage sets with ENV (KEY=VALUE pairs, lines
     continued with a backslash), as every container of the image starts with them."""
-    from tests.conftest import ROOT
     final = (ROOT / "Dockerfile").read_text(encoding="utf-8").rsplit("\nFROM ", 1)[1]
     settings = " ".join(line.strip().removesuffix("\\") for block in final.split("\nENV ")[1:]
                         for line in block.split("\n")[:1 + block.count("\\\n")])
     return dict(pair.split("=", 1) for pair in settings.split() if pair.startswith("GDI_"))
+
+
+def _documented(table: str, name: str) -> dict[str, str]:
+    """Each setting a Markdown table's first column names (`NAME` in backquotes, several to
+    a row), with its row's default cell."""
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and not set(cells[0]) <= set("-"):
+            for found in re.findall(name, cells[0]):
+                rows[found] = cells[1]
+    return rows
+
+
+def _plain_defaults(rows: dict[str, str]) -> dict[str, str]:
+    """The rows whose defaults are plain numbers, one per setting named in the row."""
+    by_cell: dict[str, list[str]] = {}
+    for setting, cell in rows.items():
+        by_cell.setdefault(cell, []).append(setting)
+    plain = {}
+    for cell, settings in by_cell.items():
+        numbers = re.findall(r"`?([0-9][0-9.]*)`?", cell)
+        if numbers and len(numbers) == len(settings) and re.fullmatch(r"[`0-9., ]+", cell):
+            plain.update(zip(settings, numbers, strict=True))
+    return plain
+
+
+@pytest.mark.parametrize(("kind", "document", "start", "name"), [
+    (Settings, "README.md", "## Configuration", r"`GDI_NODE_([A-Z_]+)`"),
+    (CatalogueSettings, "docs/catalogue.md", "| setting | default | meaning |", r"`(\w+)`"),
+])
+def test_the_documented_settings_are_the_settings(kind, document, start, name):
+    """The operator's tables of settings (the node's in the README, the catalogue's in
+    docs/catalogue.md) name every setting and no other, with the defaults the code has:
+    the catalogue's left out its pool and logging, which an operator sharing a
+    PostgreSQL needs to size."""
+    text = (ROOT / document).read_text().split(start, 1)[1]
+    rows = _documented(text[text.index("\n|"):].split("\n\n", 1)[0], name)
+    documented = {setting.lower() for setting in rows}
+    fields = set(kind.model_fields)
+    assert documented - fields == set() and fields - documented == set(), document
+    for setting, default in _plain_defaults(rows).items():
+        code = kind.model_fields[setting.lower()].default
+        assert (default if isinstance(code, str) else float(default)) == code, setting
 
 
 def test_the_image_serves_every_settings_role_on_every_interface_in_json_lines(clean_env):
