@@ -94,11 +94,15 @@ class SigningKey:
         else:
             self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             if path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(self.private.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption()))
-                path.chmod(0o600)
+                try:         # a directory under a file, or one the AAI may not write in
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(self.private.private_bytes(
+                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption()))
+                    path.chmod(0o600)
+                except OSError as exc:
+                    raise ValueError(f"{path.parent}: cannot keep the signing keys there "
+                                     f"({exc.strerror or exc})") from None
 
     def jwk(self) -> dict[str, Any]:
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))

@@ -173,6 +173,19 @@ def test_an_unreachable_database_is_one_line_for_every_command(role, tmp_path):
     assert "serving" not in result.stderr and "secret" not in result.stderr
 
 
+def test_an_aai_key_dir_that_cannot_be_made_is_one_line(tmp_path):
+    """`--key-dir` under a file (or where the AAI's user may not write, as a container's
+    read-only volume): the key's directory or file could not be made, and the AAI ended
+    in a traceback."""
+    (tmp_path / "file").write_text("not a directory\n")
+    keys = tmp_path / "file" / "keys"
+    result = gdi_node("aai", "serve", "--port", str(free_port()), "--key-dir", str(keys),
+                      env=_env(), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {keys}: cannot keep the signing keys there (Not a directory)"]
+
+
 # 5. Quiet by default, verbose on request
 
 def test_a_short_command_writes_nothing_to_stderr_unless_asked(tmp_path):
