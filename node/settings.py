@@ -756,6 +756,18 @@ class CatalogueSettings(ServiceSettings):
         _pool_bounds(self.db_pool_min, self.db_pool_max)
         return self
 
+    @model_validator(mode="after")
+    def _walks_fit_their_interval(self) -> CatalogueSettings:
+        """The interval bounds one node's walk too (HarvestConfig.deadline_seconds): shorter
+        than one document may take, a node answering within its timeout was cut off every
+        round, never harvested."""
+        if 0 < self.harvest_interval_seconds < self.harvest_timeout_seconds:
+            raise ValueError(f"harvest_interval_seconds ({self.harvest_interval_seconds:g}) "
+                             "must be 0 (no scheduled harvest) or at least "
+                             f"harvest_timeout_seconds ({self.harvest_timeout_seconds:g}), "
+                             "how long one document may take")
+        return self
+
     def harvest_config(self) -> HarvestConfig:
         from catalogue.harvest import HarvestConfig
         return HarvestConfig(interval_seconds=self.harvest_interval_seconds,

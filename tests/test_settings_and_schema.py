@@ -437,6 +437,22 @@ def test_a_pool_minimum_above_its_maximum_is_refused(clean_env):
         CatalogueSettings(db_pool_min=6)
 
 
+def test_a_harvest_interval_shorter_than_one_documents_timeout_is_refused(clean_env):
+    """The interval is also how long one node's walk may take (catalogue/harvest.py
+    `deadline_seconds`): below the time a single document may take, a node whose documents
+    came within their timeout was cut off every round (`not read within 1 s`), never
+    harvested, while rounds came every second. 0 (no scheduled harvest) stays."""
+    clean_env.setenv("GDI_CATALOGUE_HARVEST_INTERVAL_SECONDS", "1")
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings()
+    assert configuration_error(refused.value) == (
+        "settings: harvest_interval_seconds (1) must be 0 (no scheduled harvest) or at least "
+        "harvest_timeout_seconds (10), how long one document may take")
+    clean_env.setenv("GDI_CATALOGUE_HARVEST_INTERVAL_SECONDS", "0")
+    assert CatalogueSettings().harvest_interval_seconds == 0
+    assert CatalogueSettings(harvest_interval_seconds=10).harvest_interval_seconds == 10
+
+
 async def test_migrations_apply_once_and_record_themselves(db_url):
     conn = await asyncpg.connect(db_url)
     try:
