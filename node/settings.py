@@ -85,9 +85,22 @@ def configuration_error(exc: Exception) -> str:
         return f"{field[1]}: not valid JSON in the environment{detail}"
     if not isinstance(exc, ValidationError):
         return str(exc)
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: "
+    return "; ".join(f"{'.'.join(map(str, _given_as(e['loc']))) or 'settings'}: "
                      f"{e['msg'].removeprefix('Value error, ')}"
                      for e in exc.errors(include_url=False, include_input=False))
+
+
+def _given_as(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """`loc` naming what the operator set: the sources key the node's database URL by its
+    first name, GDI_NODE_DATABASE_URL, wherever it came from, and one from DATABASE_URL or
+    the file's `database_url` was refused as a variable that was not set. The environment
+    is read case-insensitively, and its GDI_NODE_ name wins over the plain one."""
+    if loc[:1] != ("GDI_NODE_DATABASE_URL",):
+        return loc
+    variables = {name.upper() for name in os.environ}
+    given = next((name for name in ("GDI_NODE_DATABASE_URL", "DATABASE_URL")
+                  if name in variables), "database_url")
+    return (given, *loc[1:])
 
 
 def _pool_bounds(minimum: int, maximum: int) -> None:

@@ -402,6 +402,29 @@ def test_a_client_address_header_no_request_can_carry_is_refused(clean_env, head
         .client_address_header == "X-Forwarded-For"
 
 
+def test_a_bad_database_url_is_named_where_it_was_given(clean_env, tmp_path):
+    """The node's database URL is GDI_NODE_DATABASE_URL, DATABASE_URL or the file's
+    `database_url`: a bad one from DATABASE_URL (a container platform's) or from the file
+    was refused as GDI_NODE_DATABASE_URL's, a variable the operator had not set."""
+    problem = "not a PostgreSQL URL such as postgresql://user:password@host:5432/database"
+    clean_env.setenv("DATABASE_URL", "mysql://gdi:S3cret@db/gdi")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == f"DATABASE_URL: {problem}"
+    clean_env.setenv("GDI_NODE_DATABASE_URL", "mysql://gdi:S3cret@db/gdi")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == f"GDI_NODE_DATABASE_URL: {problem}"
+    clean_env.delenv("GDI_NODE_DATABASE_URL")
+    clean_env.delenv("DATABASE_URL")
+    config = tmp_path / "node.toml"
+    config.write_text('database_url = "mysql://gdi:S3cret@db/gdi"\n')
+    clean_env.setenv(CONFIG_ENV, str(config))
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == f"database_url: {problem}"
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
