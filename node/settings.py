@@ -93,14 +93,19 @@ def configuration_error(exc: Exception) -> str:
 def _given_as(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """`loc` naming what the operator set: the sources key the node's database URL by its
     first name, GDI_NODE_DATABASE_URL, wherever it came from, and one from DATABASE_URL or
-    the file's `database_url` was refused as a variable that was not set. The environment
-    is read case-insensitively, and its GDI_NODE_ name wins over the plain one."""
+    the file's `database_url` was refused as a variable that was not set."""
     if loc[:1] != ("GDI_NODE_DATABASE_URL",):
         return loc
+    return (node_database_setting(), *loc[1:])
+
+
+def node_database_setting() -> str:
+    """Where the node's database URL is set, for a message telling the operator to check
+    it: the environment (read case-insensitively, its GDI_NODE_ name winning over the plain
+    DATABASE_URL that container platforms set), else the file's `database_url`."""
     variables = {name.upper() for name in os.environ}
-    given = next((name for name in ("GDI_NODE_DATABASE_URL", "DATABASE_URL")
-                  if name in variables), "database_url")
-    return (given, *loc[1:])
+    return next((name for name in ("GDI_NODE_DATABASE_URL", "DATABASE_URL")
+                 if name in variables), "database_url")
 
 
 def _pool_bounds(minimum: int, maximum: int) -> None:

@@ -667,7 +667,7 @@ async def test_a_database_holding_the_other_services_schema_is_refused_and_left_
                  ["serve", "--workers", "1", "--port", port],
                  ["serve", "--workers", "2", "--port", port]],
                 _env(DATABASE_URL=catalogue_db), "node", first["catalogue"],
-                "GDI_NODE_DATABASE_URL")
+                "DATABASE_URL")          # the variable that gave it
         assert await recorded(catalogue_db) == [
             m.name for m in available_migrations(CATALOGUE_MIGRATIONS)]
 

@@ -186,6 +186,19 @@ def test_an_aai_key_dir_that_cannot_be_made_is_one_line(tmp_path):
         f"error: {keys}: cannot keep the signing keys there (Not a directory)"]
 
 
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "GDI_NODE_DATABASE_URL"])
+def test_an_unreachable_database_names_the_variable_that_gave_it(variable):
+    """A container platform sets DATABASE_URL, which the node reads too: the line said
+    `check GDI_NODE_DATABASE_URL`, a variable nobody had set."""
+    closed = free_port()
+    result = gdi_node("db", "migrate", env=_env(**{
+        variable: f"postgresql://gdi:secret@127.0.0.1:{closed}/gdi"}), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: database at 127.0.0.1:{closed} is unreachable (connection refused); "
+        f"check {variable}")
+
+
 # 5. Quiet by default, verbose on request
 
 def test_a_short_command_writes_nothing_to_stderr_unless_asked(tmp_path):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 import click
 
 from auth.documents import parsed_json
-from node.settings import ServiceSettings, Settings
+from node.settings import ServiceSettings, Settings, node_database_setting
 from node.urls import http_base_url
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from node.http.server import Listener
 
 T = TypeVar("T")
-NODE_DATABASE = "GDI_NODE_DATABASE_URL"
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -49,15 +48,16 @@ def configure_logs(ctx: click.Context, settings: ServiceSettings, server: bool) 
     configure_logging(settings.log_format, level)
 
 
-def run(coro: Awaitable[T], database: str = NODE_DATABASE) -> T:
+def run(coro: Awaitable[T], database: str | None = None) -> T:
     """Run a command's coroutine; a database that cannot be reached, or that holds another
-    service's schema, is one line naming the setting (`database`) that says where it is,
-    not a traceback; a file that cannot be
+    service's schema, is one line naming the setting (`database`; the node's, as given,
+    when None) that says where it is, not a traceback; a file that cannot be
     read or written, one line naming the file."""
     import asyncpg
 
     from node.database import DatabaseUnavailable
     from node.migrate import ForeignSchema, MigrationFailed
+    database = database or node_database_setting()
     try:
         return asyncio.run(_ended_by_sigterm(coro))
     except DatabaseUnavailable as exc:
@@ -181,13 +181,14 @@ def listen_each(host: str, port: int, workers: int, command: str,
 
 
 def serve(app: web.Application, role: str, listener: Listener, public_base_url: str,
-          database: str = NODE_DATABASE) -> None:
+          database: str | None = None) -> None:
     """Serve `app` until a signal; a database that cannot be reached at start, or that holds
-    another service's schema, is one line (nothing was served: "serving on" is logged only
-    once requests are answered)."""
+    another service's schema, is one line naming `database` (the node's, as given, when
+    None; nothing was served: "serving on" is logged only once requests are answered)."""
     from node.database import DatabaseUnavailable
     from node.http import server
     from node.migrate import ForeignSchema, MigrationFailed
+    database = database or node_database_setting()
     try:
         server.run(app, role, listener, public_base_url)
     except DatabaseUnavailable as exc:
