@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -71,6 +72,14 @@ def not_only_dots(value: str) -> str:
     return value
 
 
+def unsendable(secret: str) -> bool:
+    """Whether a bearer token cannot go in an Authorization header as given: empty, or
+    holding white space or a control character (a file's newline, a pasted space), which
+    HTTP strips or refuses. The node's token and the catalogue's copy of it are held to it,
+    so that neither side is given one the other can never match."""
+    return re.fullmatch(r"[^\s\x00-\x1f\x7f]+", secret) is None
+
+
 class NodeCredential(BaseModel):
     """One node allowed to publish: its id (the path segment of /api/nodes/{id}) and secret."""
 
@@ -104,6 +113,10 @@ class NodeCredential(BaseModel):
             raise ValueError(f"node {self.id!r}: give exactly one of token, token_sha256")
         if self.token is not None and len(self.token.get_secret_value()) < 16:
             raise ValueError(f"node {self.id!r}: token must be at least 16 characters")
+        if self.token is not None and unsendable(self.token.get_secret_value()):
+            raise ValueError(f"node {self.id!r}: token holds white space or a control "
+                             "character (a file's newline?), which no Authorization header "
+                             "carries")
         return self
 
     def digest(self) -> bytes:

@@ -45,7 +45,7 @@ from pydantic_settings import (
 from auth.issuers import TrustedIssuer
 from auth.urls import http_url
 from beacon.limits import INT4_MAX
-from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots
+from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots, unsendable
 from catalogue.record import EMAIL, MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
@@ -567,8 +567,7 @@ class Settings(ServiceSettings):
         """Sent as `Authorization: Bearer <token>`: an empty one was taken as set (401s,
         logged at every retry), and one with its file's newline was refused by aiohttp as
         header injection, which publishing retried for as long as the node ran."""
-        if value is not None and not re.fullmatch(r"[^\s\x00-\x1f\x7f]+",
-                                                  value.get_secret_value()):
+        if value is not None and unsendable(value.get_secret_value()):
             raise ValueError("empty, or holds white space or a control character (a file's "
                              "newline?), which no Authorization header carries")
         return value

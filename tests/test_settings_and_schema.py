@@ -425,6 +425,21 @@ def test_a_bad_database_url_is_named_where_it_was_given(clean_env, tmp_path):
     assert configuration_error(refused.value) == f"database_url: {problem}"
 
 
+@pytest.mark.parametrize("token", ["S3cret-fi-catalogue-token\n", " S3cret-fi-catalogue-token",
+                                   "S3cret fi catalogue token"])
+def test_a_node_token_no_authorization_header_can_carry_is_refused_by_the_catalogue(
+        clean_env, token):
+    """The catalogue's side of the node's catalogue_token: one read with its file's newline
+    or a pasted space met a node that can send no such token (HTTP strips a header's
+    surrounding white space; the node refuses it), so that node's every publication was a
+    401. Refused at start, naming the node, never quoting the token."""
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings(nodes=[{"id": "org.example.fi", "token": token}])
+    message = configuration_error(refused.value)
+    assert message.startswith("nodes.0: node 'org.example.fi': token "), message
+    assert "S3cret" not in message
+
+
 def test_a_database_url_of_several_hosts_is_taken(clean_env):
     """asyncpg tries `h1:5432,h2:5433` in turn; the check is the driver's rule."""
     url = "postgresql://gdi@db1:5432,db2:5433/gdi"
