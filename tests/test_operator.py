@@ -5,6 +5,7 @@ an operator runs them; each message is checked by its exact first line and exit 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -15,10 +16,12 @@ import tomllib
 import urllib.request
 from collections.abc import Iterator
 from importlib.metadata import version
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from node.settings import CatalogueSettings, Settings
 from tests.beacon_schemas import BEACON_V2, GDI_METADATA, REQUIRE
 from tests.conftest import ROOT, free_port, write_vcf_text
 from tests.test_cli import _env, gdi_node
@@ -128,6 +131,48 @@ def test_every_published_port_is_in_env_and_checked_before_anything_starts():
     for name, service in services.items():
         waits_for = set(service.get("depends_on", {}))
         assert name in checks or waits_for & {*checks, "postgres", "prometheus"}, name
+
+
+def _interpolated(value: object, env_file: dict[str, str]) -> str:
+    """A compose value with `${NAME}`, `${NAME:-default}` and `${NAME:?message}` as compose
+    fills them in from .env."""
+    def filled(match: re.Match) -> str:
+        name, how, default = match[1], match[2] or "", match[3] or ""
+        return env_file.get(name) or (default if how.endswith("-") else "")
+    return re.sub(r"\$\{(\w+)(:?[-?])?([^}]*)\}", filled, str(value))
+
+
+def test_every_gdi_service_of_the_stack_is_configured_with_settings_that_load(monkeypatch):
+    """Read statically (no engine here): each service of the project's image starts with the
+    image's environment and its own, which every command reads through the node's settings
+    (and `catalogue serve` the catalogue's), so a misspelt or mistyped GDI_NODE_* /
+    GDI_CATALOGUE_* variable in the compose file would stop that container at start. Each
+    server's health check asks the port its command listens on, which is the port it
+    publishes, and each service waited for as healthy has a health check."""
+    from tests.test_settings_and_schema import _image_environment
+    env_file = dict(line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines()
+                    if line and not line.startswith("#"))
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name, service in services.items():
+        for needed, how in service.get("depends_on", {}).items():
+            if how["condition"] == "service_healthy":
+                assert "healthcheck" in services[needed], (name, needed)
+        if "build" not in service:
+            continue
+        given = {key: _interpolated(value, env_file)
+                 for key, value in (service.get("environment") or {}).items()}
+        for variable in [v for v in os.environ if v.startswith("GDI_") or v == "DATABASE_URL"]:
+            monkeypatch.delenv(variable)
+        for variable, value in {**_image_environment(), **given}.items():
+            monkeypatch.setenv(variable, value)
+        Settings()
+        CatalogueSettings()
+        command = service["command"]
+        if "serve" in command:
+            port = command[command.index("--port") + 1]
+            assert urlsplit(given["GDI_HEALTHCHECK_URL"]).port == int(port), name
+            assert all(p.endswith(f":{port}") for p in service.get("ports", [])), name
+            assert "healthcheck" in service, name
 
 
 # 4. Servers and commands that cannot start: one line, exit 1, never "serving"
