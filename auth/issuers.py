@@ -79,6 +79,16 @@ class TrustedIssuer(BaseModel):
         start. Held to the rule of the URLs the node fetches (auth/urls.py)."""
         return http_url(value)
 
+    @field_validator("audience")
+    @classmethod
+    def _an_audience(cls, value: str | None) -> str | None:
+        """`aud` is compared exactly: an empty one (a template's variable left unset) or one
+        with a pasted space matched no token, and each of the issuer's tokens was a 401."""
+        if value is not None and (not value or value != value.strip()):
+            raise ValueError("empty, or with white space around it, which no token's aud "
+                             "holds; leave it out to accept tokens without this check")
+        return value
+
     @field_validator("jwks_uri", "userinfo_endpoint")
     @classmethod
     def _fetched(cls, value: str | None) -> str | None:

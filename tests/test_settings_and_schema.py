@@ -275,6 +275,18 @@ def test_an_issuer_trusted_twice_is_refused_naming_it(clean_env):
                .trusted_issuers) == 2
 
 
+@pytest.mark.parametrize("audience", ["", " ", "gdi-node ", "\tgdi-node"])
+def test_an_audience_no_token_can_hold_is_refused(clean_env, audience):
+    """`aud` is compared exactly: an empty audience (a template's variable left unset) or one
+    with a pasted space matched no token, and every token of that issuer was a 401 (`the
+    audience (aud) is not this node's`), found by the first researcher, not at start."""
+    message = _refusal(trusted_issuers=[{"issuer": "https://login.example.org/oidc/",
+                                         "audience": audience}])
+    assert message.startswith("trusted_issuers.0.audience: "), message
+    assert Settings(trusted_issuers=[{"issuer": "https://login.example.org/oidc/",
+                                      "audience": "gdi-node"}]).trusted_issuers[0].audience
+
+
 @pytest.mark.parametrize("node_id", [".", "..", "..."])
 def test_a_node_id_of_dots_only_is_refused_in_both_settings(clean_env, node_id):
     """`..` matched the id pattern, but a URL path resolves it away: the catalog
