@@ -256,6 +256,14 @@ def _listed(value: object) -> object:
     return value
 
 
+def _not_blank(value: str) -> str:
+    """A text the service publishes as its name, description, version or organisation: one
+    left empty or of spaces (a template's variable) went out as it was."""
+    if not value.strip():
+        raise ValueError("blank: it is published as the service's own")
+    return value
+
+
 def _a_path(value: object) -> object:
     """A directory setting as given: an empty one (`GDI_NODE_DATA_DIR=`, a compose file's
     variable left unset) was the path `.`, whatever directory each command started in."""
@@ -487,6 +495,8 @@ class Settings(ServiceSettings):
 
     _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
     _data_dir_given = field_validator("data_dir", mode="before")(_a_path)
+    _shown = field_validator("beacon_name", "beacon_description", "beacon_version",
+                             "organisation_id", "organisation_name")(_not_blank)
 
     @field_validator("peers")
     @classmethod
@@ -749,6 +759,7 @@ class CatalogueSettings(ServiceSettings):
 
     _origin_list = field_validator("cors_origins", mode="before")(_listed)
     _data_dir_given = field_validator("data_dir", mode="before")(_a_path)
+    _shown = field_validator("title", "description", "publisher_name")(_not_blank)
 
     @field_validator("nodes")
     @classmethod

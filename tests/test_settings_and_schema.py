@@ -259,6 +259,22 @@ def test_an_empty_publisher_name_is_refused_at_start(clean_env):
         CatalogueSettings(publisher_name="")
     assert configuration_error(refused.value).startswith("publisher_name: ")
 
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_a_blank_name_description_or_version_is_refused_at_start(clean_env, blank):
+    """What /api/info, service-info and the FAIR Data Points show as the service's name,
+    description, version and organisation (a Beacon's `name` and `organization.id` are
+    required, a DCAT catalog's title and description too): a variable left empty or of
+    spaces, from a template, was published as it was, a Beacon named nothing, a publisher
+    of spaces (`organisation_name` refused only the empty one)."""
+    for field in ("beacon_name", "beacon_description", "beacon_version", "organisation_id",
+                  "organisation_name"):
+        assert _refusal(**{field: blank}).startswith(f"{field}: "), field
+    for field in ("title", "description", "publisher_name"):
+        with pytest.raises(ValueError) as refused:
+            CatalogueSettings(**{field: blank})
+        assert configuration_error(refused.value).startswith(f"{field}: "), field
+
+
 def test_an_issuer_trusted_twice_is_refused_naming_it(clean_env):
     """Issuers are looked up by `iss` (auth/issuers.py IssuerRegistry): of two entries for
     one, the last alone counted, and the other's audience, visas or algorithms were
