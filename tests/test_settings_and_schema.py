@@ -275,6 +275,15 @@ def test_a_blank_name_description_or_version_is_refused_at_start(clean_env, blan
         assert configuration_error(refused.value).startswith(f"{field}: "), field
 
 
+@pytest.mark.parametrize("peer_id", ["", "  ", "org.example.se ", "\norg.example.se"])
+def test_a_peer_id_that_tags_nothing_is_refused(clean_env, peer_id):
+    """A peer's id tags each of its resultSets (`beaconId`) and names its line in
+    info.network.peers: empty, of spaces or with a pasted space around it, its answers were
+    tagged with nothing a client could tell, or with another id than the peer's own."""
+    message = _refusal(peers=[{"id": peer_id, "url": "https://se.example.org/api"}])
+    assert message.startswith("peers.0.id: "), message
+
+
 def test_an_issuer_trusted_twice_is_refused_naming_it(clean_env):
     """Issuers are looked up by `iss` (auth/issuers.py IssuerRegistry): of two entries for
     one, the last alone counted, and the other's audience, visas or algorithms were
