@@ -3,7 +3,8 @@ production (`environment = prod`, also spelt `production`).
 
 Each rule has a name, which the refusal logs, so an operator knows which line to change:
 - `https-only`: a trusted issuer (issuer, jwks_uri, userinfo_endpoint, visa jku), the
-  catalogue a node publishes to, or a configured peer, reached over plain http: tokens, keys
+  catalogue a node publishes to, a configured peer, or a browser origin allowed to call the
+  node (`cors_origins`: its scripts send researchers' tokens), over plain http: tokens, keys
   and secrets would cross the network in the clear or from a forgeable source (a peer is sent
   researchers' tokens and, with or without one, the caller's pseudonym and purpose of use). The URLs an issuer's discovery document
   gives are held to it when the node reads them: such an issuer is not refused at start (it
@@ -88,6 +89,12 @@ def node_refusals(settings: Settings) -> list[Refusal]:
                                        "peer would be sent researchers' tokens, and every "
                                        "caller's pseudonym and purpose of use, in the clear")
                  for number, peer in enumerate(settings.peers) if _plain_http(str(peer.url))]
+    refusals += [Refusal("https-only", f"cors_origins entry {number} {origin} is plain http; "
+                                       "that page's scripts, which anyone on its network "
+                                       "can rewrite, would hold and send researchers' "
+                                       "tokens")
+                 for number, origin in enumerate(settings.cors_origins, 1)
+                 if _plain_http(origin)]
     refusals += [Refusal("narrow-network-trust", f"trusted_network_addresses entry {network} "
                                                  f"is wider than /"
                                                  f"{WIDEST_NETWORK_TRUST[network.version]}; "

@@ -225,3 +225,17 @@ def test_a_production_catalogue_names_where_it_is_reached(url, rule, tmp_path):
                GDI_CATALOGUE_DATA_DIR=str(tmp_path))
     _refused(gdi_node("catalogue", "serve", "--port", str(free_port()), env=env),
              "public-base-url")
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "http://portal.example.org"])
+def test_a_production_node_refuses_plain_http_browser_origins(origin):
+    """A CORS origin lets that page's scripts call /api and /network/api with the
+    researcher's token: a plain-http page (a developer's portal on localhost left in, or a
+    real one without TLS) is one anyone on its network can rewrite, its scripts then
+    holding and sending that token. The catalogue's read-only origins carry no token."""
+    settings = Settings(environment="prod", public_base_url=PUBLIC,
+                        cors_origins=["https://portal.example.org", origin])
+    refusals = node_refusals(settings)
+    assert [r.rule for r in refusals] == ["https-only"]
+    assert f"cors_origins entry 2 {origin}" in str(refusals[0])
+    assert node_refusals(settings.model_copy(update={"environment": "dev"})) == []
