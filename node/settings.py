@@ -184,8 +184,13 @@ class _Environment(EnvSettingsSource):
         prefix = self.env_prefix.upper()
         settings = [name.upper() for name in self.settings_cls.model_fields]
         known = {*settings, getattr(self.settings_cls, "config_env", "").removeprefix(prefix)}
+        aliases = {choice.upper() for field in self.settings_cls.model_fields.values()
+                   if isinstance(field.validation_alias, AliasChoices)
+                   for choice in field.validation_alias.choices if isinstance(choice, str)}
         for name in sorted(os.environ):
             given = name.upper()
+            if given.startswith(prefix) or given in aliases:
+                _utf8(name, os.environ[name])
             if given.startswith(prefix) and given.removeprefix(prefix) not in known:
                 meant = difflib.get_close_matches(given.removeprefix(prefix), settings, n=1,
                                                   cutoff=0.75)
@@ -198,6 +203,17 @@ class _Environment(EnvSettingsSource):
             return super().decode_complex_value(field_name, field, value)
         except RecursionError:
             raise ValueError("nested too deeply to read") from None
+
+
+def _utf8(name: str, value: str) -> None:
+    """A value the environment gave in another encoding (Latin-1) reaches Python with each
+    such byte as a lone surrogate, which no JSON answer can hold: the node's start ended in
+    a traceback. Refused as `NAME: not UTF-8 text (byte 0x..)`, never quoting the value."""
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        byte = ord(value[exc.start]) - 0xDC00
+        raise ValueError(f"{name}: not UTF-8 text (byte 0x{byte & 0xFF:02x})") from None
 
 
 class _TomlFile(TomlConfigSettingsSource):

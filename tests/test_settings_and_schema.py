@@ -140,6 +140,28 @@ def test_a_byte_order_mark_is_read_past(clean_env, tmp_path):
     assert Settings().port == 6060
 
 
+def test_a_variable_that_is_not_utf8_is_refused_naming_it(clean_env):
+    """A value written in Latin-1 (an old env file, a terminal) reaches Python with its byte
+    as a lone surrogate: it was taken, and the node's start ended in a traceback building
+    its OpenAPI document (`str is not valid UTF-8`), as would every JSON answer naming it.
+    Refused as the config file's non-UTF-8 text is, the variable named, its value not."""
+    clean_env.setenv("GDI_NODE_BEACON_NAME", "Turku \udce9")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == (
+        "GDI_NODE_BEACON_NAME: not UTF-8 text (byte 0xe9)")
+    clean_env.delenv("GDI_NODE_BEACON_NAME")
+    clean_env.setenv("DATABASE_URL", "postgresql://gdi:S3cr\udce9t@db/gdi")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == "DATABASE_URL: not UTF-8 text (byte 0xe9)"
+    clean_env.delenv("DATABASE_URL")
+    clean_env.setenv("GDI_CATALOGUE_TITLE", "Katalog \udcf6")
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings()
+    assert configuration_error(refused.value) == "GDI_CATALOGUE_TITLE: not UTF-8 text (byte 0xf6)"
+
+
 def test_a_list_from_the_environment_that_is_not_json_names_its_setting(clean_env):
     clean_env.setenv("GDI_NODE_PEERS", '[{"id": "se"')
     with pytest.raises(ValueError) as refused:
