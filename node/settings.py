@@ -163,9 +163,13 @@ class ServiceSettings(BaseSettings):
         if config_file:
             try:
                 found = Path(config_file).is_file()
+                directory = not found and Path(config_file).is_dir()
             except OSError as exc:                  # a name too long for the file system
                 raise ValueError(f"{cls.config_env}={config_file[:200]}: "
                                  f"{exc.strerror or exc}") from None
+            if directory:
+                raise ValueError(f"{cls.config_env}={config_file}: a directory, not a config "
+                                 "file")
             if not found:
                 raise FileNotFoundError(f"{cls.config_env}={config_file}: no such config file")
             sources.append(_TomlFile(settings_cls, toml_file=config_file))

@@ -124,6 +124,20 @@ def test_a_file_toml_cannot_read_is_refused_at_its_line(clean_env, tmp_path):
     assert str(refused.value) == f"{config}:2: not UTF-8 text (byte 0xe9)"
 
 
+def test_a_config_path_that_is_a_directory_is_refused_as_one(clean_env, tmp_path):
+    """GDI_CATALOGUE_CONFIG=/etc/gdi-catalogue (the directory meant to hold it; the node's
+    variable is also `--config`'s, which click checks first) was refused as `no such config
+    file`, which sent the operator looking for a path that exists."""
+    clean_env.setenv("GDI_CATALOGUE_CONFIG", str(tmp_path))
+    with pytest.raises(ValueError) as refused:
+        CatalogueSettings()
+    assert configuration_error(refused.value) == (
+        f"GDI_CATALOGUE_CONFIG={tmp_path}: a directory, not a config file")
+    clean_env.setenv(CONFIG_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="a directory, not a config file"):
+        Settings()
+
+
 def test_a_config_file_name_the_file_system_cannot_hold_is_refused(clean_env):
     """It was an OSError from the check that the file exists (found by fuzzing the
     command line, tests/test_fuzz_cli.py): a traceback."""
