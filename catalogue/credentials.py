@@ -60,6 +60,7 @@ def is_internal(origin: str) -> bool:
 # Data Point's catalog address, as written, with nothing a URL would escape or a client
 # unescape (a `:` in it made the catalog's address unharvestable: written %3A, asked as `:`).
 NODE_ID = r"^[A-Za-z0-9._-]+$"
+MAX_NODE_NAME = 200     # a node's name as it registers (its Beacon's name, GDI_NODE_BEACON_NAME)
 
 
 def not_only_dots(value: str) -> str:

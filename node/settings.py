@@ -45,7 +45,13 @@ from pydantic_settings import (
 from auth.issuers import TrustedIssuer
 from auth.urls import http_url
 from beacon.limits import INT4_MAX
-from catalogue.credentials import NODE_ID, NodeCredential, not_only_dots, unsendable
+from catalogue.credentials import (
+    MAX_NODE_NAME,
+    NODE_ID,
+    NodeCredential,
+    not_only_dots,
+    unsendable,
+)
 from catalogue.record import EMAIL, MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
@@ -413,7 +419,8 @@ class Settings(ServiceSettings):
                            description="Reverse-domain identifier of this Beacon (letters, "
                                        "digits, '.', '_', '-'): its FAIR Data Point catalog's "
                                        "path segment and its id in the catalogue")
-    beacon_name: str = "GDI reference node"
+    # Past what the catalogue registers, every publication of the node was refused
+    beacon_name: str = Field(default="GDI reference node", max_length=MAX_NODE_NAME)
     beacon_description: str = "Federated genomic variant discovery (GA4GH Beacon v2) for 1+MG / GDI"
     beacon_version: str = Field(default_factory=lambda: version("gdi-node"),
                                 description="Version in /api/info and service-info; default: "

@@ -320,6 +320,14 @@ def test_a_peer_id_that_tags_nothing_is_refused(clean_env, peer_id):
     assert message.startswith("peers.0.id: "), message
 
 
+def test_a_beacon_name_the_catalogue_would_not_register_is_refused(clean_env):
+    """The node registers at the catalogue under its beacon_name, which the catalogue takes
+    up to 200 characters (node/http/catalogue_api.py): a longer one started, and its every
+    publication was refused, the node never listed for networks to ask."""
+    assert _refusal(beacon_name="x" * 201).startswith("beacon_name: ")
+    assert Settings(beacon_name="x" * 200).beacon_name == "x" * 200
+
+
 def test_an_issuer_trusted_twice_is_refused_naming_it(clean_env):
     """Issuers are looked up by `iss` (auth/issuers.py IssuerRegistry): of two entries for
     one, the last alone counted, and the other's audience, visas or algorithms were

@@ -23,6 +23,7 @@ from pydantic import (
 
 from auth.tokens import InvalidToken, bearer_token
 from catalogue import holdings, store
+from catalogue.credentials import MAX_NODE_NAME
 from catalogue.record import (
     COUNTRY_CODE,
     EU_ACCESS_RIGHT,
@@ -51,7 +52,7 @@ _REFUSAL_STATUS = {"unregistered": 409, "duplicate": 400, "outside": 403, "confl
 class NodeRegistrationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=MAX_NODE_NAME)
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     # IRIs RDF can write, bounded as a record's: the node's datasets are published under them
     beacon_url: str = Field(alias="beaconUrl", pattern=IRI.pattern, max_length=MAX_IRI)
