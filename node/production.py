@@ -20,7 +20,7 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
   unless the catalogue says `allow_internal_origins`;
 - `public-base-url`: a node without `public_base_url`, whose Beacon, FAIR Data Point and
   catalogue records would name it `http://0.0.0.0:5050` or a loopback address, an address
-  no researcher reaches (`https-only` too, where it is plain http: researchers' tokens go
+  no researcher reaches, or with one naming such an address or `localhost` itself (`https-only` too, where it is plain http: researchers' tokens go
   there); and a catalogue without one, whose FAIR Data Point would name
   `http://0.0.0.0:5060` (`https-only` where plain http: networks read their peers from its
   registry);
@@ -30,6 +30,7 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -60,6 +61,20 @@ class Refusal:
 
 def _plain_http(url: str | None) -> bool:
     return url is not None and urlsplit(url).scheme.lower() == "http"
+
+
+def _this_host(url: str) -> bool:
+    """A loopback or unspecified address, or `localhost`: the host itself. Not a private
+    address, which a federation inside one network reaches (as the catalogue's
+    `allow_internal_origins` allows)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _issuer_urls(issuer: TrustedIssuer) -> list[str | None]:
@@ -111,6 +126,11 @@ def node_refusals(settings: Settings) -> list[Refusal]:
         refusals.append(Refusal("https-only", f"public_base_url {settings.public_base_url} is "
                                               "plain http; researchers' tokens would go there "
                                               "in the clear"))
+    elif _this_host(settings.public_base_url):
+        refusals.append(Refusal("public-base-url", f"public_base_url "
+                                                   f"{settings.public_base_url} names this "
+                                                   "host itself, an address no researcher "
+                                                   "reaches"))
     if _plain_http(settings.catalogue_url):
         refusals.append(Refusal("https-only", f"catalogue_url {settings.catalogue_url} is "
                                               "plain http; the node's token would travel in "

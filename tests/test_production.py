@@ -239,3 +239,17 @@ def test_a_production_node_refuses_plain_http_browser_origins(origin):
     assert [r.rule for r in refusals] == ["https-only"]
     assert f"cors_origins entry 2 {origin}" in str(refusals[0])
     assert node_refusals(settings.model_copy(update={"environment": "dev"})) == []
+
+
+@pytest.mark.parametrize("url", ["https://localhost:5050", "https://127.0.0.1",
+                                 "https://[::1]:8443", "https://0.0.0.0:5050",
+                                 "https://beacon.localhost"])
+def test_a_production_node_refuses_a_public_base_url_no_researcher_reaches(url):
+    """The rule's reason, a public URL naming an address no researcher reaches, held only
+    for an unset one: a development configuration's `https://localhost:5050` (or the
+    image's 0.0.0.0) was taken, and the node's Beacon, FAIR Data Point and catalogue
+    records named it. A private address stays allowed (a federation in one network)."""
+    refusals = node_refusals(Settings(environment="prod", public_base_url=url))
+    assert [r.rule for r in refusals] == ["public-base-url"]
+    assert node_refusals(Settings(environment="prod",
+                                  public_base_url="https://10.1.2.3/gdi")) == []
