@@ -21,9 +21,9 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
 - `public-base-url`: a node without `public_base_url`, whose Beacon, FAIR Data Point and
   catalogue records would name it `http://0.0.0.0:5050` or a loopback address, an address
   no researcher reaches, or with one naming such an address or `localhost` itself (`https-only` too, where it is plain http: researchers' tokens go
-  there); and a catalogue without one, whose FAIR Data Point would name
-  `http://0.0.0.0:5060` (`https-only` where plain http: networks read their peers from its
-  registry);
+  there); and a catalogue without one (or with one at such an address), whose FAIR Data
+  Point would name `http://0.0.0.0:5060` (`https-only` where plain http: networks read
+  their peers from its registry);
 - `narrow-network-trust`: a `trusted_network_addresses` entry wider than a /24 (IPv4) or a
   /64 (IPv6): every client inside it could name itself a fresh network caller on each question
   and get a fresh anonymous budget and fresh loss accounts (docs/federation.md).
@@ -166,6 +166,10 @@ def catalogue_refusals(settings: CatalogueSettings) -> list[Refusal]:
         refusals.append(Refusal("https-only", f"public_base_url {settings.public_base_url} is "
                                               "plain http; the registry networks take their "
                                               "peers from would travel in the clear"))
+    elif _this_host(settings.public_base_url):
+        refusals.append(Refusal("public-base-url", f"public_base_url "
+                                                   f"{settings.public_base_url} names this "
+                                                   "host itself, which no harvester reaches"))
     if not settings.allow_internal_origins:
         refusals += [Refusal("no-internal-origins", f"node {node.id} may register URLs at "
                                                     f"{origin}, an internal address")

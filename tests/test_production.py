@@ -206,6 +206,7 @@ def test_a_production_node_names_where_researchers_reach_it(url, rule):
 
 
 @pytest.mark.parametrize(("url", "rule"), [(None, "public-base-url"),
+                                           ("https://localhost:5060", "public-base-url"),
                                            ("http://catalogue.example.org", "https-only")])
 def test_a_production_catalogue_names_where_it_is_reached(url, rule, tmp_path):
     """As a node: without public_base_url, a production catalogue's FAIR Data Point named
