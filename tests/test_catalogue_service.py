@@ -432,6 +432,31 @@ async def test_publish_gives_up_within_bounds_and_does_not_retry_refusals(pg_ser
         assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize("reads_registry", [False, True], ids=["node", "network"])
+async def test_a_node_with_a_catalogue_url_and_no_token_says_it_does_not_publish(
+        pg_server_url, tmp_path, catalogue, caplog, reads_registry):
+    """catalogue_url without catalogue_token: the publisher found it could not publish,
+    logged nothing, and tried again every 10 s for as long as the node ran, so an operator
+    who forgot the token was never told the node was not in the catalogue. Now it says so
+    once, a warning naming the variable; a network node that only reads the registry
+    (peers_from_catalogue) needs no token and is not warned."""
+    async with _node(pg_server_url, tmp_path / "net", NODE, "FI", catalogue.url, {},
+                     serve=False) as node, AsyncExitStack() as stack:
+        settings = node.settings.model_copy(update={"catalogue_token": None,
+                                                    "peers_from_catalogue": reads_registry})
+        pool = await create_pool(node.db, settings)
+        stack.push_async_callback(pool.close)
+        with caplog.at_level(logging.INFO, logger="node.publication"):
+            await serve_app(stack, create_node(settings, pool))
+            await asyncio.sleep(0.5)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records
+            if r.name.startswith("node.publication")]
+    assert said == ([] if reads_registry else [(
+        logging.WARNING, f"GDI_NODE_CATALOGUE_TOKEN is not set: the node's datasets are not "
+                         f"published to the catalogue at {catalogue.url}")])
+    assert [n.id for n in await store.list_nodes(catalogue.pool)] == []
+
+
 @pytest.mark.parametrize("answer", [b"[]", b"null", b'"ok"', b"[" * 100_000 + b"]" * 100_000,
                                     b"<html>gateway</html>"])
 async def test_a_catalogue_answering_nonsense_is_a_failed_publication(pg_server_url, tmp_path,

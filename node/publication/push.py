@@ -170,8 +170,16 @@ class Publisher:
 @contextlib.asynccontextmanager
 async def publishing(settings: Settings, cache: DatasetCache) -> AsyncIterator[None]:
     """While open, publish the node's datasets in the background (nothing happens without a
-    catalogue_url): start-up never waits for the catalogue."""
+    catalogue_url): start-up never waits for the catalogue. Without catalogue_token there is
+    nothing to publish with: said once, unless the URL is there for the registry
+    (peers_from_catalogue); the publisher found it out every 10 s and said nothing."""
     if not settings.catalogue_url:
+        yield
+        return
+    if settings.catalogue_token is None:
+        if not settings.peers_from_catalogue:
+            log.warning("GDI_NODE_CATALOGUE_TOKEN is not set: the node's datasets are not "
+                        "published to the catalogue at %s", settings.catalogue_url)
         yield
         return
     async def records() -> list[CatalogueRecord]:
