@@ -5,6 +5,7 @@ library, as every command's start reads the settings and yarl would add to it.""
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 NOT_HTTP = "not an absolute http(s) URL such as https://node.example.org/api"
@@ -22,11 +23,14 @@ def http_url(url: str) -> str:
     secret) unless it is an absolute http(s) URL with a host, a port from 1 to 65535 if
     any, and no white space, control character nor any of `<>"{}|\\^` and the backquote,
     which no URL holds (RFC 3986) and RDF cannot write in an IRI: the node's own URLs are in
-    its metadata."""
+    its metadata. Nor a Unicode control, format or separator character (a bidirectional
+    override, a zero-width or no-break space), which no IRI holds (RFC 3987) and no host
+    name: one was taken, and every fetch of or publication to that URL failed."""
     try:
         parts = urlsplit(url)
         fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
-                and parts.port != 0 and not re.search(f"[{NOT_IN_URL}]", url))
+                and parts.port != 0 and not re.search(f"[{NOT_IN_URL}]", url)
+                and not any(unicodedata.category(c)[0] in "CZ" for c in url if c > "\x7f"))
     except ValueError:                         # a port that is not a number, a broken [IPv6]
         fine = False
     if not fine:

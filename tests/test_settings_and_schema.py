@@ -382,6 +382,13 @@ def test_a_node_id_of_dots_only_is_refused_in_both_settings(clean_env, node_id):
     ({"database_url": "postgresql://gdi:S3cret@[::1/gdi"}, "database_url"),
     ({"database_url": "postgresql://gdi:S3cret@db:port/gdi"}, "database_url"),
     ({"database_replica_urls": ["mysql://gdi:S3cret@db/gdi"]}, "database_replica_urls.0"),
+    # a bidirectional control (RFC 3987 forbids them in IRIs; no host holds one): taken, and
+    # the first publication or userinfo fetch failed, for as long as the node ran
+    ({"catalogue_url": "https://catalogue.examp\u202ele.org"}, "catalogue_url"),
+    ({"trusted_issuers": [{"issuer": "https://aai.example",
+                           "userinfo_endpoint": "https://\u202eaai.example/userinfo"}]},
+     "trusted_issuers.0.userinfo_endpoint"),
+    ({"public_base_url": "https://beacon.example.fi/\u200bgdi"}, "public_base_url"),
 ])
 def test_urls_are_checked_when_the_configuration_is_read(clean_env, given, field):
     """Not when the first request needs them (a node that served `beacon.example.fi/api` as
