@@ -452,8 +452,8 @@ async def test_a_node_with_a_catalogue_url_and_no_token_says_it_does_not_publish
     said = [(r.levelno, r.getMessage()) for r in caplog.records
             if r.name.startswith("node.publication")]
     assert said == ([] if reads_registry else [(
-        logging.WARNING, f"GDI_NODE_CATALOGUE_TOKEN is not set: the node's datasets are not "
-                         f"published to the catalogue at {catalogue.url}")])
+        logging.WARNING, (f"GDI_NODE_CATALOGUE_TOKEN is not set: the node's datasets are not "
+                          f"published to the catalogue at {catalogue.url}"))])
     assert [n.id for n in await store.list_nodes(catalogue.pool)] == []
 
 
