@@ -271,6 +271,27 @@ def test_a_log_level_that_is_none_is_a_configuration_error(verbosity):
                                              "CRITICAL)")
 
 
+@pytest.mark.parametrize("command", [["serve"], ["db", "migrate"], ["catalogue", "serve"],
+                                     ["ingest"], ["audit", "list"]])
+def test_a_commands_help_is_shown_whatever_the_settings_hold(command):
+    """The main group read the settings before a command parsed its `--help`, so with one
+    setting wrong the operator mending it could not read any command's help: "invalid
+    configuration". The help shows now, and the command itself is still refused."""
+    env = _env(GDI_NODE_PORT="fifty")
+    helped = gdi_node(*command, "--help", env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith(f"Usage: gdi-node {' '.join(command)} ")
+    refused = gdi_node(*command, env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[0] == (
+        "error: invalid configuration: port: Input should be a valid integer, unable to "
+        "parse string as an integer")
+    # `--help` as an option's value is no help asked of the command: refused as ever
+    refused = gdi_node("ingest", "--dataset", "GDI-FI-SYN-001", "--title", "--help", "x.vcf",
+                       env=env)
+    assert refused.returncode == 2 and "invalid configuration: port" in refused.stderr
+
+
 def test_a_setting_nested_beyond_the_parser_is_a_configuration_error():
     """pydantic-settings parses a JSON setting from the environment itself, and its
     RecursionError was the command's traceback, naming no setting."""

@@ -15,7 +15,7 @@ from node.cli.aai import aai
 from node.cli.audit import audit
 from node.cli.beacon_node import datasets, ingest_cmd, remove, serve, synth
 from node.cli.catalogue import catalogue
-from node.cli.common import configure_logs, fail
+from node.cli.common import HELP_ASKED, configure_logs, fail
 from node.cli.db import db
 from node.settings import (
     CATALOGUE_CONFIG_ENV,
@@ -25,7 +25,18 @@ from node.settings import (
 )
 
 
-@click.group()
+class _Commands(click.Group):
+    """The main group, noting whether a command's help is asked (`HELP_ASKED`): the group
+    reads the settings before the command parses its own `--help`, so with one setting
+    wrong, `gdi-node serve --help` said "invalid configuration" and showed no help, the
+    one thing an operator mending the setting may want."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[HELP_ASKED] = any(a in self.get_help_option_names(ctx) for a in args)
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="gdi-node", prog_name="gdi-node")
 @click.option("--config", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
               help=f"The node's TOML configuration file (also ${CONFIG_ENV}); the "
@@ -40,7 +51,13 @@ def main(ctx: click.Context, config: str | None, verbosity: int) -> None:
     try:
         settings = Settings()
     except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
-        fail(f"invalid configuration: {configuration_error(exc)}", 2)
+        refusal = f"invalid configuration: {configuration_error(exc)}"
+        if not ctx.meta.get(HELP_ASKED):
+            fail(refusal, 2)
+        # the command shows its help and ends; were it to run after all (`--help` the value
+        # of one of its options), settings_of refuses it as above
+        ctx.obj = {"settings": None, "refusal": refusal, "verbosity": verbosity}
+        return
     ctx.obj = {"settings": settings, "verbosity": verbosity}
     configure_logs(ctx, settings, server=False)
     # What a finished command leaves is freed by the operating system at exit; without this,

@@ -31,9 +31,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+HELP_ASKED = "gdi_node.help_asked"    # ctx.meta: a command's --help is among the arguments
+
+
 def settings_of(ctx: click.Context) -> Settings:
-    """The node's settings, read once by the main group."""
-    return ctx.obj["settings"]
+    """The node's settings, read once by the main group; where they could not be read and
+    the main group let the command run for its help, that refusal (node/cli/__init__.py)."""
+    settings = ctx.obj["settings"]
+    if settings is None:
+        fail(ctx.obj["refusal"], 2)
+    return settings
 
 
 def configure_logs(ctx: click.Context, settings: ServiceSettings, server: bool) -> None:
