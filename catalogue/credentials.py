@@ -43,17 +43,24 @@ def origin_of(url: str) -> str | None:
     return f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}"
 
 
+def host_address(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL's host is: an IP address as written, `localhost` (and a name below
+    it) the loopback; None for any other name, whose address is the DNS's word."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return ipaddress.ip_address("127.0.0.1")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def is_internal(origin: str) -> bool:
     """Loopback, private, link-local or unspecified: an address inside someone's network."""
-    host = urlsplit(origin).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False                      # a name: what it resolves to is the DNS's word
-    return (address.is_loopback or address.is_private or address.is_link_local
-            or address.is_unspecified or address.is_reserved)
+    address = host_address(origin)
+    return address is not None and (
+        address.is_loopback or address.is_private or address.is_link_local
+        or address.is_unspecified or address.is_reserved)
 
 
 # A node's id (its Beacon's `beacon_id`): a path segment of /api/nodes/{id} and of its FAIR

@@ -30,7 +30,6 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -38,7 +37,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from auth.issuers import DEVELOPMENT_AAI_CLAIM, TrustedIssuer, discovery_document
-from catalogue.credentials import is_internal
+from catalogue.credentials import host_address, is_internal
 from node.database import passwords
 from node.settings import CatalogueSettings, ServiceSettings, Settings
 
@@ -67,14 +66,25 @@ def _this_host(url: str) -> bool:
     """A loopback or unspecified address, or `localhost`: the host itself. Not a private
     address, which a federation inside one network reaches (as the catalogue's
     `allow_internal_origins` allows)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
+    address = host_address(url)
+    return address is not None and (address.is_loopback or address.is_unspecified)
+
+
+def _public_base_url(url: str | None, shown: str, named_by: str, in_clear: str,
+                     reached_by: str) -> list[Refusal]:
+    """What refuses a production service's public_base_url: unset (`named_by`, its
+    documents, would name `shown`, its own listening address), plain http (what would go
+    `in_clear`), or this host itself (which `reached_by`, those who call it, never reach)."""
+    if url is None:
+        return [Refusal("public-base-url", f"public_base_url is not set; {named_by} would "
+                                           f"name {shown}")]
+    if _plain_http(url):
+        return [Refusal("https-only", f"public_base_url {url} is plain http; {in_clear} "
+                                      "in the clear")]
+    if _this_host(url):
+        return [Refusal("public-base-url", f"public_base_url {url} names this host itself, "
+                                           f"{reached_by}")]
+    return []
 
 
 def _issuer_urls(issuer: TrustedIssuer) -> list[str | None]:
@@ -118,19 +128,10 @@ def node_refusals(settings: Settings) -> list[Refusal]:
                                                  "X-Beacon-Network-Caller")
                  for network in settings.trusted_network_addresses
                  if network.prefixlen < WIDEST_NETWORK_TRUST[network.version]]
-    if settings.public_base_url is None:
-        refusals.append(Refusal("public-base-url", "public_base_url is not set; the node's "
-                                                   "Beacon, FAIR Data Point and catalogue "
-                                                   f"records would name {settings.base_url}"))
-    elif _plain_http(settings.public_base_url):
-        refusals.append(Refusal("https-only", f"public_base_url {settings.public_base_url} is "
-                                              "plain http; researchers' tokens would go there "
-                                              "in the clear"))
-    elif _this_host(settings.public_base_url):
-        refusals.append(Refusal("public-base-url", f"public_base_url "
-                                                   f"{settings.public_base_url} names this "
-                                                   "host itself, an address no researcher "
-                                                   "reaches"))
+    refusals += _public_base_url(
+        settings.public_base_url, settings.base_url,
+        "the node's Beacon, FAIR Data Point and catalogue records",
+        "researchers' tokens would go there", "an address no researcher reaches")
     if _plain_http(settings.catalogue_url):
         refusals.append(Refusal("https-only", f"catalogue_url {settings.catalogue_url} is "
                                               "plain http; the node's token would travel in "
@@ -158,18 +159,10 @@ def catalogue_refusals(settings: CatalogueSettings) -> list[Refusal]:
     if _development_password(settings.database_url):
         refusals.append(Refusal("no-development-secrets", "database_url password is a "
                                                           "development value"))
-    if settings.public_base_url is None:
-        refusals.append(Refusal("public-base-url", "public_base_url is not set; the "
-                                                   "catalogue's FAIR Data Point would name "
-                                                   f"{settings.base_url}"))
-    elif _plain_http(settings.public_base_url):
-        refusals.append(Refusal("https-only", f"public_base_url {settings.public_base_url} is "
-                                              "plain http; the registry networks take their "
-                                              "peers from would travel in the clear"))
-    elif _this_host(settings.public_base_url):
-        refusals.append(Refusal("public-base-url", f"public_base_url "
-                                                   f"{settings.public_base_url} names this "
-                                                   "host itself, which no harvester reaches"))
+    refusals += _public_base_url(
+        settings.public_base_url, settings.base_url, "the catalogue's FAIR Data Point",
+        "the registry networks take their peers from would travel", "which no harvester "
+        "reaches")
     if not settings.allow_internal_origins:
         refusals += [Refusal("no-internal-origins", f"node {node.id} may register URLs at "
                                                     f"{origin}, an internal address")

@@ -326,6 +326,11 @@ class TierSettings(BaseModel):
         return value
 
 
+def _twice(values: list[str]) -> list[str]:
+    """The values given more than once, sorted."""
+    return sorted({v for v in values if values.count(v) > 1})
+
+
 # Where a node's reverse proxy sits unless the operator says otherwise: loopback, the
 # private IPv4 networks (RFC 1918) and IPv6 unique local addresses (RFC 4193)
 PROXY_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -531,9 +536,7 @@ class Settings(ServiceSettings):
         """Each peer's id tags its answers and names its line in info.network.peers: of two
         under one id the network asked only the last, and the other was missing from every
         answer, as if never configured."""
-        ids = [p.id for p in value]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
+        if twice := _twice([p.id for p in value]):
             raise ValueError("two peers under one id, which tags each one's answers: "
                              + ", ".join(repr(i) for i in twice))
         return value
@@ -563,9 +566,7 @@ class Settings(ServiceSettings):
         """Tokens find their issuer by `iss` (auth/issuers.py IssuerRegistry): of two entries
         for one, the last alone counted, the other's audience, visas or algorithms dropped
         without a word."""
-        issuers = [i.issuer for i in value]
-        twice = sorted({i for i in issuers if issuers.count(i) > 1})
-        if twice:
+        if twice := _twice([i.issuer for i in value]):
             raise ValueError("an issuer configured twice, of which only one would count: "
                              + ", ".join(repr(i) for i in twice))
         return value
@@ -791,9 +792,8 @@ class CatalogueSettings(ServiceSettings):
     @field_validator("nodes")
     @classmethod
     def _unique_ids(cls, value: list[NodeCredential]) -> list[NodeCredential]:
-        ids = [n.id for n in value]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"duplicate node ids: {sorted(i for i in ids if ids.count(i) > 1)}")
+        if twice := _twice([n.id for n in value]):
+            raise ValueError(f"duplicate node ids: {twice}")
         # One secret for two nodes (one's `token`, the other's `token_sha256` of it, where the
         # configuration does not show it) let each node's token publish on the other's path,
         # its 403 gone (found by a review, 2026-12-05). Compared by digest, so never quoted.

@@ -803,7 +803,15 @@ async def _raw_peers() -> AsyncIterator[str]:
         writer.write(RAW_ANSWERS[head.split(b" ")[1].decode().split("/")[1]])
         await writer.drain()
         writer.close()
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with _raw_server(answer) as url:
+        yield url
+
+
+@asynccontextmanager
+async def _raw_server(serve: Any) -> AsyncIterator[str]:
+    """An asyncio server on 127.0.0.1 answering each connection with `serve(reader,
+    writer)`, bytes no aiohttp server would send; its URL."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
@@ -857,12 +865,8 @@ async def _short_keepalive_peer(answers: list[str]) -> AsyncIterator[str]:
             return
         finally:
             writer.close()
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/api"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with _raw_server(serve) as url:
+        yield f"{url}/api"
 
 
 async def test_a_post_on_a_connection_the_peer_just_closed_is_sent_again(network, check):
