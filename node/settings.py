@@ -445,8 +445,11 @@ class Settings(ServiceSettings):
         description="Streaming replicas of database_url (comma-separated in the environment) "
                     "that read-only queries are sent to once they have replayed the datasets' "
                     "current versions (node/replicas.py); writes stay on the primary")
+    # At least 0.05 s, as audit_flush_seconds: a nanosecond was taken, a loop reading each
+    # replica without rest, and during an outage a warning at every turn (found by a review,
+    # 2026-12-05)
     replica_poll_seconds: float = Field(
-        default=0.5, gt=0, le=DAY, description="How often each replica's replay position is read; a "
+        default=0.5, ge=0.05, le=DAY, description="How often each replica's replay position is read; a "
                                        "replica not answering is out of rotation until it does")
     count_lanes: int = Field(
         default=2, ge=1, le=MAX_POOL, description="Pool connections that answer variant count queries in "
@@ -499,7 +502,7 @@ class Settings(ServiceSettings):
     peers_from_catalogue: bool = Field(
         default=False, description="Also fan out to every node the catalogue's registry lists")
     audit_flush_seconds: float = Field(
-        default=1.0, gt=0, le=3600,
+        default=1.0, ge=0.05, le=3600,
         description="How often the audit trail's waiting entries are written (and whenever "
                     "256 wait): a crash loses at most this long's entries; longer batches "
                     "fewer writes under light load (beacon/audit.py)")

@@ -344,6 +344,15 @@ def test_an_issuer_trusted_twice_is_refused_naming_it(clean_env):
                .trusted_issuers) == 2
 
 
+@pytest.mark.parametrize("setting", ["audit_flush_seconds", "replica_poll_seconds"])
+def test_a_loop_period_too_short_to_rest_is_refused(clean_env, setting):
+    """A nanosecond was taken: a loop writing the audit trail, or reading each replica,
+    without rest, and during a database outage a warning at every turn."""
+    assert _refusal(**{setting: 1e-9}) == (
+        f"{setting}: Input should be greater than or equal to 0.05")
+    assert getattr(Settings(**{setting: 0.05}), setting) == 0.05
+
+
 @pytest.mark.parametrize("audience", ["", " ", "gdi-node ", "\tgdi-node"])
 def test_an_audience_no_token_can_hold_is_refused(clean_env, audience):
     """`aud` is compared exactly: an empty audience (a template's variable left unset) or one
