@@ -151,8 +151,12 @@ class IssuerRegistry:
                             "visas = true; those visas will be dropped", holder.issuer, unknown)
 
     async def discover(self, session: aiohttp.ClientSession) -> None:
-        for issuer in list(self.undiscovered):
-            found = await _discovered(issuer, session, self.production)
+        """Every issuer waiting, all at once: one after another, each unreachable one held
+        the node's start (and a token's retry) for its 10 s timeout in turn."""
+        waiting = list(self.undiscovered)
+        answers = await asyncio.gather(*(_discovered(issuer, session, self.production)
+                                         for issuer in waiting))
+        for issuer, found in zip(waiting, answers, strict=True):
             if found is _DEVELOPMENT:
                 self.undiscovered.remove(issuer)       # for good: never its tokens
             elif found is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -1432,6 +1433,36 @@ async def test_a_discovery_document_beyond_the_parser_leaves_its_issuer_untruste
         response = await node.get("/api/g_variants", params=QUERY, headers={
             "Authorization": f"Bearer {aai.access_token(aai.users['carol'])}"})
         await _unverifiable(response, beacon_schema)
+
+
+async def test_issuers_waiting_for_discovery_are_asked_at_once():
+    """Three issuers to discover, whose discovery documents answer only once all three are
+    asked (or after 3 s): asked one after another, each unreachable issuer held the node's
+    start for its 10 s timeout in turn. All are asked at once now, and each answer is still
+    its own issuer's (here a 404: each stays waiting)."""
+    asked: list[str] = []
+    seen_when_answered: list[int] = []         # how many were asked when each answered
+    everyone = asyncio.Event()
+
+    async def document(request: web.Request) -> web.Response:
+        asked.append(request.match_info["name"])
+        if len(asked) == 3:
+            everyone.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone.wait(), 3)
+        seen_when_answered.append(len(asked))
+        return web.Response(status=404)
+    app = web.Application()
+    app.router.add_get("/{name}/.well-known/openid-configuration", document)
+    async with AsyncExitStack() as stack:
+        url = await serve_app(stack, app)
+        registry = IssuerRegistry([TrustedIssuer(issuer=f"{url}/{name}")
+                                   for name in ("a", "b", "c")])
+        session = await stack.enter_async_context(ClientSession())
+        await registry.discover(session)
+    assert sorted(asked) == ["a", "b", "c"]
+    assert seen_when_answered == [3, 3, 3]      # one after another: [1, 2, 3], 6 s waited
+    assert [registry.waiting(f"{url}/{name}") for name in ("a", "b", "c")] == [True] * 3
 
 
 # What an issuer's discovery document may give instead of its URLs: each was taken as it came
