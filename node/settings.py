@@ -515,10 +515,12 @@ class Settings(ServiceSettings):
                     "callers are budgeted and loss-accounted each on their own, not all as "
                     "the network node (comma-separated in the environment); none = the "
                     "header is ignored (docs/federation.md)")
-    cors_origins: list[Origin] = Field(
+    cors_origins: Annotated[list[Origin], NoDecode] = Field(
         default_factory=list, description="Browser origins (scheme://host[:port]) whose "
-                                          "scripts may call /api and /network/api; none = no "
-                                          "CORS headers")
+                                          "scripts may call /api and /network/api "
+                                          "(comma-separated or a JSON list in the "
+                                          "environment, as the catalogue's); none = no CORS "
+                                          "headers")
     default_assembly: str = Field(
         default="GRCh38", description="The assembly a variant query with a position but no "
                                       "assemblyId is answered on, when neither its reference "
@@ -529,6 +531,9 @@ class Settings(ServiceSettings):
                                           "client that calls {base URL}/v2.0.0/g_variants")
 
     _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
+    # comma-separated too, as the catalogue's: the node took JSON only, and refused the
+    # catalogue's form of the same setting (found by a review, 2026-12-05)
+    _origin_list = field_validator("cors_origins", mode="before")(_listed)
     _data_dir_given = field_validator("data_dir", mode="before")(_a_path)
     _shown = field_validator("beacon_name", "beacon_description", "beacon_version",
                              "organisation_id", "organisation_name")(_not_blank)

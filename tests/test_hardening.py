@@ -791,6 +791,10 @@ async def test_cors_for_configured_origins_only(db_url, pool, loaded, tmp_path):
 def test_cors_origins_setting_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GDI_NODE_CORS_ORIGINS", f'["{PORTAL}/", "http://localhost:3000"]')
     assert Settings(data_dir=tmp_path).cors_origins == [PORTAL, "http://localhost:3000"]
+    # comma-separated, as the catalogue's GDI_CATALOGUE_CORS_ORIGINS: it was refused as
+    # not JSON
+    monkeypatch.setenv("GDI_NODE_CORS_ORIGINS", f"{PORTAL}/ , http://localhost:3000")
+    assert Settings(data_dir=tmp_path).cors_origins == [PORTAL, "http://localhost:3000"]
     monkeypatch.delenv("GDI_NODE_CORS_ORIGINS")
     assert Settings(data_dir=tmp_path).cors_origins == []
 
