@@ -205,6 +205,8 @@ async def request_body(request: web.Request) -> RequestBody:
 
 
 def _utf8(raw: bytes) -> bool:
+    """Whether a body orjson refused is UTF-8 at all: only then are its words (a position
+    in the text) about the JSON; a UTF-16 or Latin-1 body is refused for its encoding."""
     try:
         raw.decode()
     except UnicodeDecodeError:
