@@ -12,6 +12,7 @@ makes that a failure. The HTTP-only tests (headers, assets, the PKCE endpoints) 
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 import json
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import jwt
 import pytest
 from aiohttp import ClientSession, web
 from pydantic import SecretStr
@@ -34,6 +36,7 @@ from auth.dev_issuer import (
     DevIssuer,
     DevIssuerConfig,
     DevUser,
+    SigningKey,
     pkce_challenge,
     trusted_issuer_entry,
 )
@@ -73,6 +76,8 @@ DOWN = "org.test.down"          # a peer at a closed port: an error
 FROZEN = "org.test.frozen"      # a peer that never answers: a timeout
 PEER_TIMEOUT = 1.0
 FEMALE, HYPERTENSION, ASTHMA = "NCIT:C16576", "NCIT:C3117", "NCIT:C28397"
+# a researcher whose name (the development AAI's `sub`) and a grant are not ASCII
+ACCENTED, ACCENTED_GRANT = "Jérôme Ødegård-Łukasz", "urn:gdi:näyte-ñ-€"
 
 ANN_HEADER = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annotations: '
               "'Allele | Annotation | Annotation_Impact | Gene_Name | Gene_ID | Feature_Type | "
@@ -153,7 +158,8 @@ async def web_network(pg_server_url: str, tmp_path_factory) -> AsyncIterator[Web
     redirects = [f"{network_url}/", f"http://127.0.0.1:{fi_port}/"]
     aai = DevIssuer(DevIssuerConfig(issuer=aai_url, redirect_uris=redirects, users=[
         DevUser(name="anna", password="anna"),
-        DevUser(name="carol", password="carol", bona_fide=True, grants=[FI_CONTROLLED])]))
+        DevUser(name="carol", password="carol", bona_fide=True, grants=[FI_CONTROLLED]),
+        DevUser(name=ACCENTED, password="jerome", grants=[FI_CONTROLLED, ACCENTED_GRANT])]))
     trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
     aai2_port = free_port()
     aai2_url = f"http://127.0.0.1:{aai2_port}"
@@ -1419,6 +1425,44 @@ async def test_a_researcher_chooses_among_the_trusted_issuers(web_network: WebNe
     assert controlled["Granularity given"] == "boolean"
     assert controlled["Why not more"] == ("controlled access: request access to this dataset "
                                           "for records: Request access, dac@fi.test")
+
+
+class _Utf8Json(json.JSONEncoder):
+    """Claims written as most providers write them (Keycloak, for one): UTF-8 text, where
+    PyJWT, and so the development AAI, escapes every letter beyond ASCII (\\u00e9)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "ensure_ascii": False})
+
+
+def _signs_utf8(key: SigningKey) -> Any:
+    return lambda claims, headers=None: jwt.encode(
+        claims, key.private, algorithm="RS256", headers={"kid": key.kid, **(headers or {})},
+        json_encoder=_Utf8Json)
+
+
+async def test_a_name_with_accents_is_shown_as_signed(web_network: WebNetwork, tab: Page,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    """A real token whose `sub` (the name the page shows) and a visa's grant hold letters
+    beyond ASCII, written as UTF-8, are shown as signed: the page decoded the JWT's payload
+    with atob, which gives one character per byte ("JÃ©rÃ´me")."""
+    aai = web_network.aai
+    for key in (aai.access_key, aai.visa_key):
+        monkeypatch.setattr(key, "sign", _signs_utf8(key))
+    payload = aai.access_token(aai.users[ACCENTED]).split(".")[1]
+    assert "Jérôme".encode() in base64.urlsafe_b64decode(payload + "==")
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.wait_for_url(f"{web_network.aai_url}/authorize?*")
+    await page.get_by_label("User name").fill(ACCENTED)
+    await page.get_by_label("Password").fill("jerome")
+    await page.get_by_label("Password").press("Enter")
+    await page.wait_for_url(f"{web_network.network_url}/")
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await tab.text("#who") == f"Signed in as {ACCENTED}."
+    await page.wait_for_selector("#visas:not([hidden])")
+    assert f"access granted to {FI_CONTROLLED}, {ACCENTED_GRANT}." in await tab.text("#visas")
 
 
 def _spoil_token() -> str:

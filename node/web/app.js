@@ -1005,11 +1005,15 @@ async function finishSignIn() {
   }
   state.token = body.access_token;
   state.issuer = issuer;
-  try {
-    const claims = JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    state.subject = claims.sub;
-  } catch (_) { state.subject = "(unknown)"; }
+  try { state.subject = claimsOf(state.token).sub; } catch (_) { state.subject = "(unknown)"; }
   return pending;
+}
+
+// A JWT's claims: its payload is base64url of UTF-8 JSON, and atob gives one character per
+// byte, so a name written as UTF-8 (as most providers write it) read "JÃ©rÃ´me".
+function claimsOf(jwt) {
+  const bytes = atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"));
+  return JSON.parse(new TextDecoder().decode(Uint8Array.from(bytes, (c) => c.charCodeAt(0))));
 }
 
 async function showVisas() {
@@ -1022,7 +1026,7 @@ async function showVisas() {
                                              credentials: "omit", referrerPolicy: "no-referrer" });
     const info = await response.json();
     const visas = (info.ga4gh_passport_v1 || []).map((jwt) => {
-      try { return JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).ga4gh_visa_v1; }
+      try { return claimsOf(jwt).ga4gh_visa_v1; }
       catch (_) { return null; }
     }).filter(Boolean);
     const bonaFide = visas.some((v) => v.type === "ResearcherStatus") &&
