@@ -1864,6 +1864,44 @@ async def test_a_search_is_a_link_that_asks_it_again(web_network: WebNetwork, br
         await context.close()
 
 
+async def test_a_link_opened_in_the_tab_already_open_asks_its_search(web_network: WebNetwork,
+                                                                     tab: Page):
+    """A link pasted into the address bar of a tab showing the page changes only its
+    fragment, so the browser does not load the page again: the page fills in the form from
+    the link, fields the link leaves out at their defaults and the dataset scope as the link
+    says, and asks that search. It did nothing: the form and the answer of the search before
+    stayed under the link's address."""
+    page = tab.page
+    url = web_network.network_url
+    await tab.open(url)
+    await page.get_by_label("Find a dataset").fill(FI_OPEN)
+    await page.get_by_role("button", name="Search only this dataset").click()
+    await page.get_by_label("Variant type").select_option("SNP")
+    await tab.search("17-7674944-G-A")
+    linked = f"{url}/#" + urlencode({"q": "17-7675088-C-T", "entry": "g_variants",
+                                     "granularity": "count"})
+    await page.goto(linked)
+    await tab.answered()
+    assert parse_qs(urlsplit(page.url).fragment)["q"] == ["17-7675088-C-T"]
+    form = await page.evaluate(FORM)
+    assert (form["q"], form["variant-type"], form["granularity"], form["scope"]) == (
+        "17-7675088-C-T", "", "count", None)
+    asked = urlsplit(await tab.text("#get-url"))
+    assert asked.path == "/network/api/g_variants"
+    assert parse_qs(asked.query)["start"] == ["7675087"]
+    assert "variantType" not in parse_qs(asked.query)
+    assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+    await page.goto(f"{url}/#" + urlencode({"q": "17-7674944-G-A",
+                                            "scope": f"org.test.fi|{FI_OPEN}"}))
+    await tab.answered()
+    assert urlsplit(await tab.text("#get-url")).path == (
+        f"/network/api/datasets/{FI_OPEN}/g_variants")
+    await page.goto(f"{url}/#" + urlencode({"q": "17-7674944-G-A", "scope": "org.test.fi|none"}))
+    assert (await tab.text("#status")).startswith("Not searched: the link asks only one dataset")
+    assert await page.locator("#result-table").is_hidden()
+    assert await page.locator("#scope-line").is_hidden()
+
+
 async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: str, tmp_path: Path,
                                                              tab: Page):
     """A node with a catalogue service (catalogue_url): its page searches the catalogue, which

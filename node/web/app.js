@@ -886,6 +886,32 @@ function restoreForm(saved) {
   entryChanged();
 }
 
+// A link's search: the form filled in from it and asked, unless it is scoped to a dataset
+// not listed here, which is not asked of every dataset instead.
+async function askLinked(linked) {
+  restoreForm(linked);
+  queryTyped();
+  if (!linked.scope || state.scope) {
+    await search();
+    return;
+  }
+  clearResults();
+  $("status").textContent = "Not searched: the link asks only one dataset, which this page " +
+    "does not list to you (it may need a sign-in). Choose a dataset, or search them all.";
+}
+
+// A link pasted into the address bar of a tab already showing the page changes only the
+// fragment: the browser does not load the page again, and the form and answer of the search
+// before stayed under the link. The form is set as a page opened at the link sets it (what
+// the link leaves out at its default, the scope as the link says) and the link asked.
+async function linkOpened() {
+  const linked = linkedForm();
+  if (!linked) return;                       // #results: no search
+  $("query-form").reset();
+  setScope(null, false);
+  await askLinked(linked);
+}
+
 // The form of the search asked is written to the address bar's fragment (#q=…&entry=…), so
 // the address can be bookmarked or shared: opened, it fills in the form and asks the search
 // again. A fragment is never sent to a server (no researcher's query in a log's URL) and
@@ -1145,14 +1171,15 @@ function renderDatasets() {
 }
 
 // A dataset's positions are on its own assembly: a search scoped to it on the other one is
-// refused by the node (docs/beacon.md), so the assembly chosen becomes the dataset's.
-function setScope(dataset) {
+// refused by the node (docs/beacon.md), so the assembly chosen becomes the dataset's. Chosen
+// by a button, the focus goes on to the query box (or back to the list when lifted).
+function setScope(dataset, focus = true) {
   state.scope = dataset;
   const assembly = dataset && dataset.assembly;
   if (assembly && [...$("assembly").options].some((o) => o.value === assembly)) $("assembly").value = assembly;
   $("scope-line").hidden = !dataset;
   $("scope-name").textContent = dataset ? `${dataset.title} (${dataset.id}, ${dataset.node})` : "";
-  (dataset ? $("q") : $("dataset-filter")).focus();
+  if (focus) (dataset ? $("q") : $("dataset-filter")).focus();
 }
 
 // ---------------------------------------------------------------- the catalogue service
@@ -1306,13 +1333,9 @@ async function start() {
     queryTyped();
     if (pending.searched && state.token) await search();
   } else if (linked) {
-    restoreForm(linked);
-    queryTyped();
-    // a link scoped to a dataset not listed here is not asked of every dataset instead
-    if (!linked.scope || state.scope) await search();
-    else $("status").textContent = "Not searched: the link asks only one dataset, which this page " +
-      "does not list to you (it may need a sign-in). Choose a dataset, or search them all.";
+    await askLinked(linked);
   }
+  window.addEventListener("hashchange", linkOpened);
   document.body.dataset.ready = "true";
 }
 
