@@ -612,6 +612,47 @@ async def test_what_the_node_would_refuse_is_read_or_refused_in_the_page(
     assert asked == []
 
 
+# What a researcher types that the node reads: the page must accept it (it refused every
+# protein change beyond a missense one: BRCA1's founder frameshift p.Glu23ValfsTer17, an
+# in-frame deletion, a gene symbol with an underscore)...
+THE_NODE_READS = ["BRCA1 p.Glu23ValfsTer17", "BRCA1 E23Vfs*17", "TP53 p.Lys132del",
+                  "TP53 K132_E134del", "TP53 p.Arg213Ter", "TP53 R213*", "TP53 p.(R175H)",
+                  "tp53 p.arg175his", "TP53 NP_000537.3:p.Arg175His", "GENE_X",
+                  "ENSG00000141510.17", "chrX:100-200", "MT-100-A-G", "chrM:100-200"]
+# ... and what it refuses, with the parameters the text means: the page must say so at the
+# query box (it sent each, and showed the node's 400).
+THE_NODE_REFUSES = {
+    "23-100-A-G": {"referenceName": "23", "start": "99", "referenceBases": "A",
+                   "alternateBases": "G"},
+    "chr0:1-10": {"referenceName": "0", "start": "0", "end": "10"},
+    "A" * 32: {"geneId": "A" * 32},
+    "HGNC:1234567": {"geneId": "HGNC:1234567"},
+    "TP53 Q175Z": {"geneId": "TP53", "aminoacidChange": "Q175Z"},
+    "TP53 R175HH": {"geneId": "TP53", "aminoacidChange": "R175HH"},
+}
+
+
+async def test_the_query_box_accepts_what_the_node_reads_and_no_more(web_network: WebNetwork,
+                                                                     tab: Page):
+    await tab.open(web_network.fi_url)
+    read = await tab.page.evaluate("""(texts) => texts.map((t) => {
+        document.getElementById('q').value = t;
+        return buildRequest(); })""", [*THE_NODE_READS, *THE_NODE_REFUSES])
+    async with ClientSession() as client:
+        for typed, request in zip(THE_NODE_READS, read):
+            assert "error" not in request, (typed, request)
+            async with client.get(request["getUrl"]) as response:
+                assert response.status == 200, (typed, await response.text())
+        for (typed, meant), request in zip(THE_NODE_REFUSES.items(),
+                                           read[len(THE_NODE_READS):]):
+            async with client.get(f"{web_network.fi_url}/api/g_variants",
+                                  params={**meant, "assemblyId": "GRCh38"}) as response:
+                assert response.status == 400, typed
+            assert request.get("field") == "q", (typed, request)
+    assert read[THE_NODE_READS.index("tp53 p.arg175his")]["params"]["aminoacidChange"] == (
+        "p.Arg175His")
+
+
 async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)

@@ -52,7 +52,11 @@ const VARIANT = new RegExp(
   `^${CHROM}\\s*[-:_\\s]\\s*${NUMBER}\\s*[-:_\\s]\\s*([ACGTN]+)\\s*(?:>|-|/|:|_|\\s)\\s*([ACGTN]+)$`, "i");
 const REGION = new RegExp(`^${CHROM}\\s*:\\s*${NUMBER}\\s*(?:-|–|\\.\\.)\\s*${NUMBER}$`, "i");
 const HGVS = /^(\S+):g\.(\S+)$/;
-const GENE = /^(HGNC:\d+|[A-Za-z][A-Za-z0-9-]*(?:\.[0-9]+)?)(?:\s+(p\.\(?[A-Za-z*]{1,3}\d+[A-Za-z*=]{1,3}\)?|p\.[A-Za-z]{3}\d+[A-Za-z]{3}|[A-Za-z*]{1,3}\d+[A-Za-z*=]{1,3}))?$/;
+// A gene as the node reads one (an HGNC symbol or id, an Ensembl id; at most 31 characters,
+// an id of at most 6 digits: beacon/request.py), and what follows it, a protein change.
+const GENE = /^(HGNC:\d{1,6}|[A-Za-z][A-Za-z0-9._-]{0,30})(?:\s+(\S+))?$/;
+// The chromosomes the node knows on either assembly (beacon/assemblies.py).
+const CHROMOSOMES = new Set([...Array.from({ length: 22 }, (_, i) => String(i + 1)), "X", "Y", "MT"]);
 
 const toInt = (digits) => parseInt(digits.replace(/[,_]/g, ""), 10);
 const chrom = (name) => (name.toUpperCase() === "M" ? "MT" : name.toUpperCase());
@@ -70,12 +74,48 @@ function proteinChange(typed) {
       : letters.length === 3 ? letters[0].toUpperCase() + letters.slice(1).toLowerCase() : letters);
 }
 
+// The node's reading of a protein change (beacon/annotations.py, normalise_aminoacid_change),
+// so that the page sends what it reads and no more: missense, nonsense, synonymous,
+// frameshift, extension, deletion, duplication, insertion and delins, with one- or
+// three-letter amino acids. The page read missense changes alone, and refused the rest
+// (BRCA1 p.Glu23ValfsTer17) while it sent changes the node refuses (Q175Z).
+const AMINO_ACIDS = ["Ala", "Arg", "Asn", "Asp", "Cys", "Gln", "Glu", "Gly", "His", "Ile", "Leu",
+                     "Lys", "Met", "Phe", "Pro", "Ser", "Thr", "Trp", "Tyr", "Val", "Sec", "Pyl", "Ter"];
+const CHANGE_KINDS = { delins: "x", del: "d", ins: "i", dup: "u", fs: "f", ext: "e" };
+const CHANGE_KEYWORD = "(delins|del|ins|dup|fs|ext)", CHANGE_NUMBER = "(-?[0-9]+)|([_=?])";
+const THREE_LETTER_TOKEN = new RegExp(`(${AMINO_ACIDS.join("|")}|\\*)|${CHANGE_KEYWORD}|${CHANGE_NUMBER}`, "y");
+const ONE_LETTER_TOKEN = new RegExp(`${CHANGE_KEYWORD}|([ARNDCQEGHILKMFPSTWYVUO*X])|${CHANGE_NUMBER}`, "y");
+// one letter per token: a amino acid, n position, m negative offset, and CHANGE_KINDS
+const CHANGE_SHAPE = /^(?:an(?:a|=|\?|a?f(?:a[n?])?|a?e(?:a?[nm?])?|d|u|xa+)|an_an(?:d|u|xa+|i(?:a+|n)))$/;
+
+function readsAsProteinChange(text) {
+  let body = text.slice(text.lastIndexOf(":") + 1);
+  if (body.startsWith("p.")) body = body.slice(2);
+  if (body.startsWith("(") && body.endsWith(")")) body = body.slice(1, -1);
+  const word = /[A-Z][a-z]{2}/.exec(body);
+  const three = Boolean(word) && AMINO_ACIDS.includes(word[0]);
+  const token = three ? THREE_LETTER_TOKEN : ONE_LETTER_TOKEN;
+  let shape = "";
+  token.lastIndex = 0;
+  while (body && token.lastIndex < body.length) {
+    const m = token.exec(body);
+    if (!m) return false;
+    const [amino, keyword] = three ? [m[1], m[2]] : [m[2], m[1]];
+    shape += amino ? "a" : keyword ? CHANGE_KINDS[keyword] : m[3] ? (m[3].startsWith("-") ? "m" : "n") : m[4];
+  }
+  return CHANGE_SHAPE.test(shape);
+}
+
 // The request parameters a typed text means, and how it was read (for the page to say);
 // an error message when it means nothing the page knows.
 function parseQuery(text) {
   const typed = text.trim();
   if (!typed) return { params: {}, reading: "" };
-  let m = VARIANT.exec(typed);
+  let m = VARIANT.exec(typed) || REGION.exec(typed);
+  if (m && !CHROMOSOMES.has(chrom(m[1]))) {
+    return { error: `There is no chromosome ${m[1]}: the node knows 1 to 22, X, Y and MT.` };
+  }
+  m = VARIANT.exec(typed);
   if (m) {
     const pos = toInt(m[2]);
     if (pos < 1) return { error: "A position counts from 1." };
@@ -103,7 +143,15 @@ function parseQuery(text) {
   if (m) {
     if (/^rs\d+$/i.test(typed)) return { error: "dbSNP rs ids are not searchable here: type the variant or its region." };
     const params = { geneId: m[1].toUpperCase() };
-    if (m[2]) params.aminoacidChange = proteinChange(m[2]);
+    if (m[2]) {
+      // as typed when the node reads it so (K132del); else in the case it reads (r175h)
+      const change = [m[2], proteinChange(m[2])].find(readsAsProteinChange);
+      if (!change) {
+        return { error: `${m[2]} is not a protein change the node reads (such as R175H, ` +
+                        "p.Arg175His, p.Arg213Ter, p.Glu23ValfsTer17, p.Lys132del)." };
+      }
+      params.aminoacidChange = change;
+    }
     return { params, reading: `Gene ${params.geneId}` +
              (m[2] ? `, protein change ${params.aminoacidChange}` : "") };
   }
