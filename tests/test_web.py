@@ -1239,6 +1239,41 @@ async def test_a_running_search_is_not_asked_again(
         assert len(asked) == 2 and "start=7675087" in asked[-1]
 
 
+async def test_a_changed_search_replaces_a_slow_one(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """While a slow search runs (a peer takes SLOW_SECONDS), a researcher who changes the
+    form can search again: the new search is asked and shown at once, and the slow one
+    abandoned. Search stayed disabled until the slow one ended (a node's wide query may take
+    30 s), so a mistyped query could not be corrected; the same search still cannot be asked
+    twice."""
+    slow = asyncio.Event()
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
+        page = tab.page
+        await tab.open(url)
+        box = page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674944-G-A")
+        async with page.expect_request(lambda r: f"start={SLOW_START}" in r.url):
+            await box.press("Enter")
+        await page.wait_for_selector("#search[disabled]", timeout=5000)
+        await box.fill("17-7675088-C-T")
+        assert await page.locator("#search").is_enabled()
+        await box.fill("17-7674944-G-A")                      # the search running: not again
+        assert await page.locator("#search").is_disabled()
+        await box.fill("17-7675088-C-T")
+        await box.press("Enter")
+        tab.searches += 1              # the slow one's end (abandoned) and the new one's
+        await tab.answered()
+        assert not slow.is_set()                              # shown before the slow answer
+        records = await page.locator("section.dataset-records", has_text=TITLES[FI_OPEN]
+                                     ).inner_text()
+        assert "GRCh38:17:7675087:C:T" in records, records
+        assert await page.locator("#results").get_attribute("aria-busy") is None
+        await asyncio.wait_for(slow.wait(), 10)
+        await asyncio.sleep(0.5)                              # the slow answer came: dropped
+        assert "7674943:G:A" not in await page.locator(
+            "section.dataset-records", has_text=TITLES[FI_OPEN]).inner_text()
+
+
 async def test_only_the_latest_search_is_shown(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """A search started while another runs (the page's own after sign-in, or one asked

@@ -15,6 +15,7 @@ const state = {
   config: null, base: "/api", peers: [], token: null, subject: null, issuer: null,
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
   asking: null,        // the AbortController of the latest search (and its record pages)
+  askingKey: null,     // the request of the search running (requestKey), null when none runs
   askAgain: false,     // sign-out cleared a search's answer, or abandoned it: sign-in asks it again
   findingInCatalogue: null,   // the AbortController of the latest catalogue search
 };
@@ -714,6 +715,17 @@ function showBusy(busy) {
   else $("results").removeAttribute("aria-busy");
 }
 
+const requestKey = (req) => JSON.stringify([req.method, req.getUrl, req.postUrl, req.body]);
+
+// Search stays disabled for the search running alone: a form changed since (a query
+// mistyped, asked of a slow node) may be searched at once, which abandons the running one.
+// It was disabled until the slow search ended, up to a wide query's 30 s.
+function formChanged() {
+  if (state.askingKey === null) return;
+  const req = buildRequest();
+  $("search").disabled = !req.error && requestKey(req) === state.askingKey;
+}
+
 // A control disabled or hidden while it has the focus (Search and Search again while a
 // search runs, a record page's buttons while the page is asked) drops the focus to the
 // page's top, where a keyboard or screen-reader user had to find their way back from. When
@@ -758,10 +770,12 @@ async function runSearch() {
   state.askAgain = false;
   const asking = new AbortController();
   state.asking = asking;
+  state.askingKey = requestKey(req);
   const from = document.activeElement || document.body;
   showBusy(true);
   try { await ask(req, asking.signal); } finally {
     if (state.asking === asking) {
+      state.askingKey = null;
       showBusy(false);
       refocus(from, $("results"));
     }
@@ -1134,7 +1148,7 @@ function showAccount() {
 // the disease terms are asked again as the caller now is: a bona fide researcher may be listed
 // terms of fewer people than an anonymous caller (the signed-in list stayed in the form).
 function forgetSignIn(words) {
-  const asked = Boolean(state.shown) || $("search").disabled;     // disabled: a search runs
+  const asked = Boolean(state.shown) || state.askingKey !== null;
   if (state.asking) state.asking.abort();
   state.token = null; state.subject = null; state.issuer = null;
   $("who").textContent = words;
@@ -1227,6 +1241,7 @@ function setScope(dataset, focus = true) {
   if (assembly && [...$("assembly").options].some((o) => o.value === assembly)) $("assembly").value = assembly;
   $("scope-line").hidden = !dataset;
   $("scope-name").textContent = dataset ? `${dataset.title} (${dataset.id}, ${dataset.node})` : "";
+  formChanged();
   if (focus) (dataset ? $("q") : $("dataset-filter")).focus();
 }
 
@@ -1327,6 +1342,8 @@ async function start() {
   document.querySelectorAll('input[name="entry"]').forEach((r) => r.addEventListener("change", entryChanged));
   $("q").addEventListener("input", queryTyped);
   $("query-form").addEventListener("submit", search);
+  $("query-form").addEventListener("input", formChanged);
+  $("query-form").addEventListener("change", formChanged);
   $("export-csv").addEventListener("click", exportCsv);
   $("export-json").addEventListener("click", exportJson);
   $("retry").addEventListener("click", search);
