@@ -1940,6 +1940,31 @@ async def test_a_search_is_a_link_that_asks_it_again(web_network: WebNetwork, br
         await context.close()
 
 
+async def test_a_link_filtered_by_a_term_not_listed_is_not_asked(web_network: WebNetwork,
+                                                                  tab: Page):
+    """A link to an individuals search filtered by a disease the page does not list to the
+    caller (listed to a signed-in researcher only, or not held here) is not asked: the filter
+    was dropped, and every individual's answer was shown under the link as if filtered."""
+    page = tab.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/individuals" in r.url else None)
+    for term in ("NCIT:C99999", HYPERTENSION):
+        await page.goto("about:blank")
+        await page.goto(f"{web_network.fi_url}/#" + urlencode(
+            {"entry": "individuals", "term": term, "sex": FEMALE}))
+        await page.wait_for_selector("body[data-ready=true]")
+        if term == HYPERTENSION:                                  # listed: asked
+            assert await page.get_by_label("Disease or phenotype").input_value() == term
+            assert len(asked) == 1
+            assert [f["id"] for f in json.loads(await tab.text("#post-body"))["query"][
+                "filters"]] == [FEMALE, HYPERTENSION]
+        else:
+            assert asked == []
+            assert (await tab.text("#status")).startswith(
+                "Not searched: the link filters by a disease or phenotype (NCIT:C99999)")
+            assert await page.locator("#result-table").is_hidden()
+
+
 async def test_a_link_opened_in_the_tab_already_open_asks_its_search(web_network: WebNetwork,
                                                                      tab: Page):
     """A link pasted into the address bar of a tab showing the page changes only its

@@ -949,17 +949,24 @@ function restoreForm(saved) {
 }
 
 // A link's search: the form filled in from it and asked, unless it is scoped to a dataset
-// not listed here, which is not asked of every dataset instead.
+// not listed here, which is not asked of every dataset instead, or filters individuals by a
+// term not listed here, which is not asked of every individual instead (it was: the filter
+// dropped, the answer about everyone shown under the link).
 async function askLinked(linked) {
   restoreForm(linked);
   queryTyped();
-  if (!linked.scope || state.scope) {
+  const termLost = linked.entry === "individuals" && typeof linked.term === "string" &&
+    linked.term !== "" && $("term").value !== linked.term;
+  if ((!linked.scope || state.scope) && !termLost) {
     await search();
     return;
   }
   clearResults();
-  $("status").textContent = "Not searched: the link asks only one dataset, which this page " +
-    "does not list to you (it may need a sign-in). Choose a dataset, or search them all.";
+  $("status").textContent = termLost
+    ? `Not searched: the link filters by a disease or phenotype (${linked.term}) that this ` +
+      "page does not list to you (it may need a sign-in). Choose one, or search without it."
+    : "Not searched: the link asks only one dataset, which this page does not list to you " +
+      "(it may need a sign-in). Choose a dataset, or search them all.";
 }
 
 // A link pasted into the address bar of a tab already showing the page changes only the
