@@ -1375,6 +1375,19 @@ async def test_individuals_on_a_node_that_requires_a_purpose_of_use(pg_server_ur
         assert await page.locator("#status").get_attribute("data-refused") is None
         assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "5 exact"   # S01..S05
         assert "not expressible as GET" in await tab.text("#get-url")
+        # the node takes printable text alone (a tab, a no-break space, as French puts
+        # before a colon, were sent and refused, a 400): spaces are sent as spaces, and an
+        # invisible character is a form error at the field
+        await page.get_by_label("Purpose of use").fill("Recherche\u00a0: santé\tpublique")
+        await tab.search()
+        assert await page.locator("#status").get_attribute("data-refused") is None
+        assert json.loads(await tab.text("#post-body"))["meta"]["purposeOfUse"] == (
+            "Recherche : santé publique")
+        await page.get_by_label("Purpose of use").fill("DUO:0000006\u200b")
+        await tab.search()
+        assert await page.evaluate("document.activeElement.id") == "purpose"
+        assert await tab.text("#form-error") == (
+            "Purpose of use: it holds an invisible character (U+200B); type it again.")
         await page.get_by_label("Variants").check()          # not asked of variants
         await tab.search("17-7674944-G-A")
         assert "purposeOfUse" not in await tab.text("#post-body")

@@ -213,8 +213,16 @@ function buildRequest() {
     }
   }
   // A node may refuse individual-level queries without a declared purpose of use
-  // (docs/beacon.md); it goes in the body's meta, so such a request has no GET URL.
-  const purpose = entry === "individuals" ? $("purpose").value.trim() : "";
+  // (docs/beacon.md); it goes in the body's meta, so such a request has no GET URL. The node
+  // takes printable text alone: each run of spaces (a tab, a no-break space) is sent as one
+  // space, and an invisible character is the field's error (each was sent, and refused).
+  const purpose = entry === "individuals" ? $("purpose").value.replace(/\s+/g, " ").trim() : "";
+  const invisible = /[\p{C}]/u.exec(purpose);
+  if (invisible) {
+    const code = invisible[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+    return { error: `Purpose of use: it holds an invisible character (U+${code}); type it again.`,
+             field: "purpose" };
+  }
   if (purpose) getFilters = false;
   const path = state.scope
     ? `${state.base}/datasets/${encodeURIComponent(state.scope.id)}/${entry}`
