@@ -502,6 +502,10 @@ async def test_datasets_on_the_other_assembly_are_said_not_asked(web_network: We
     await tab.search("17-7674944-G-A")
     rows = await tab.rows()
     assert not [r for r in rows if "all its datasets" in r["Dataset"]], rows
+    # the line announced says so too: it said "Not found in 0 of 3 datasets; total 0 (exact)"
+    assert await tab.text("#status") == (
+        "Not searched: none of the 3 datasets was asked (each one's line says why); "
+        "2 nodes unavailable.")
     by_dataset = _by_dataset(rows)
     for dataset in (FI_OPEN, FI_CONTROLLED, SE_PUBLIC):
         assert by_dataset[dataset]["Found"] == "not asked (GRCh38)", by_dataset[dataset]

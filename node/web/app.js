@@ -838,14 +838,22 @@ function showAnswer(req, body, signal) {
   renderUnavailable(peers);
   renderRows(rows);
   renderRecords(rows, signal);
-  const answered = rows.filter((r) => !r.unavailable);
+  // Datasets not asked (another assembly, no purpose of use) are neither found nor not found:
+  // with none asked, the line announced said "Not found in 0 of 3 datasets; total 0".
+  const answered = rows.filter((r) => r.status === "answered");
+  const notAsked = rows.filter((r) => r.status === "not asked").length;
   const summary = body.responseSummary || {};
   const total = summary.numTotalResults !== undefined
     ? countWords(summary.numTotalResults, summary.countPrecision, summary.countAdjustedTo) : null;
-  const down = rows.length - answered.length;
-  $("status").textContent = `${summary.exists ? "Found" : "Not found"} in ` +
-    `${answered.filter((r) => r.exists).length} of ${answered.length} dataset${answered.length === 1 ? "" : "s"}` +
-    (total ? `; total ${total.text}${total.note ? ` (${total.note})` : ""}` : "") +
+  const down = rows.filter((r) => r.unavailable).length;
+  const datasets = (n) => `${n} dataset${n === 1 ? "" : "s"}`;
+  $("status").textContent = (answered.length || !notAsked
+    ? `${summary.exists ? "Found" : "Not found"} in ` +
+      `${answered.filter((r) => r.exists).length} of ${datasets(answered.length)}` +
+      (total ? `; total ${total.text}${total.note ? ` (${total.note})` : ""}` : "") +
+      (notAsked ? `; ${datasets(notAsked)} not asked` : "")
+    : notAsked === 1 ? "Not searched: the one dataset was not asked (its line says why)"
+      : `Not searched: none of the ${notAsked} datasets was asked (each one's line says why)`) +
     (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") + ".";
   document.body.dataset.renderMs = (performance.now() - answeredAt).toFixed(1);
   state.shown = { request: req, rows, peers, response: body,
