@@ -1644,6 +1644,37 @@ async def test_sign_out_clears_what_was_asked_signed_in(web_network: WebNetwork,
     assert _by_dataset(await tab.rows())[FI_CONTROLLED]["Granularity given"] == "boolean"
 
 
+async def test_a_sign_in_provider_that_never_answers_leaves_the_page_usable(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """A trusted issuer whose discovery document never comes (its host black-holed, or hung)
+    is left out after a while, and the page starts without it: the datasets listed, a link's
+    search asked. The page waited for it before anything else, and never became ready (the
+    datasets unlisted, the link not asked, the status "No search yet")."""
+    released = asyncio.Event()
+
+    async def hung(request: web.Request) -> web.Response:
+        await asyncio.wait_for(released.wait(), 60)
+        return web.json_response({})
+
+    frozen = web.Application()
+    frozen.router.add_route("*", "/{tail:.*}", hung)
+    async with AsyncExitStack() as stack:
+        issuer = await serve_app(stack, frozen)
+        stack.callback(released.set)                          # runs first: handlers end
+        async with lone_node(pg_server_url, tmp_path, disclosure=OPEN_DISCLOSURE,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(issuer))]
+                             ) as (url, _):
+            page = tab.page
+            await page.goto(f"{url}/#" + urlencode({"q": "17-7674944-G-A"}))
+            await page.wait_for_selector("body[data-ready=true]", timeout=15000)
+            assert await tab.text("#who") == (
+                "Not signed in (the sign-in provider could not be reached).")
+            assert await tab.text("#dataset-count") == "1 of 1 dataset"
+            tab.searches = 1
+            await page.wait_for_selector('body[data-searches="1"]')
+            assert _by_dataset(await tab.rows())[FI_OPEN]["Found"] == "yes"
+
+
 async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: str,
                                                                  tmp_path: Path, tab: Page):
     """A bona fide researcher may see terms of fewer people than an anonymous caller (floor

@@ -925,9 +925,15 @@ function base64url(bytes) {
     .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+// The page starts once each issuer's discovery document is read (a sign-in's answer needs
+// its token endpoint): one that does not come within this long is left out, where a hung
+// provider kept the page from starting at all (no datasets listed, a link not asked).
+const DISCOVERY_SECONDS = 5;
+
 async function discover(issuer) {
   const response = await fetch(`${issuer.issuer}/.well-known/openid-configuration`,
-                               { credentials: "omit", referrerPolicy: "no-referrer" });
+                               { credentials: "omit", referrerPolicy: "no-referrer",
+                                 signal: AbortSignal.timeout(DISCOVERY_SECONDS * 1000) });
   if (!response.ok) throw new Error(`discovery answered ${response.status}`);
   return response.json();
 }
