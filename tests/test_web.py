@@ -1675,6 +1675,30 @@ async def test_a_sign_in_provider_that_never_answers_leaves_the_page_usable(
             assert _by_dataset(await tab.rows())[FI_OPEN]["Found"] == "yes"
 
 
+async def test_an_issuer_ending_in_a_slash_is_offered(pg_server_url: str, tmp_path: Path,
+                                                      tab: Page):
+    """An issuer whose `iss` ends in "/" (LS Login's is https://login.aai.lifescience-ri.eu/
+    oidc/) has its discovery document where OpenID Connect Discovery puts it, the slash
+    removed before /.well-known/openid-configuration, as the node reads it (auth/issuers.py).
+    The page asked ".../oidc//.well-known/...", and offered no sign-in."""
+    node_port = free_port()
+    async with AsyncExitStack() as stack:
+        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"])
+        slashed = TrustedIssuer(issuer=f"{aai_url}/", jwks_uri=f"{aai_url}/jwks",
+                                userinfo_endpoint=f"{aai_url}/userinfo", audience="gdi-node",
+                                access_tokens=True)
+        async with lone_node(pg_server_url, tmp_path, port=node_port, trusted_issuers=[slashed]
+                             ) as (url, _):
+            page = tab.page
+            asked: list[str] = []
+            page.on("request", lambda r: asked.append(r.url) if "well-known" in r.url else None)
+            await tab.open(url)
+            assert asked == [f"{aai_url}/.well-known/openid-configuration"]
+            assert await page.get_by_role("button", name="Sign in", exact=True).is_visible()
+            assert await tab.text("#who") == (
+                "Not signed in: you see what anonymous callers may see.")
+
+
 async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: str,
                                                                  tmp_path: Path, tab: Page):
     """A bona fide researcher may see terms of fewer people than an anonymous caller (floor

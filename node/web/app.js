@@ -930,8 +930,11 @@ function base64url(bytes) {
 // provider kept the page from starting at all (no datasets listed, a link not asked).
 const DISCOVERY_SECONDS = 5;
 
+// Where OpenID Connect Discovery (4) puts the document: a trailing "/" of the issuer removed
+// first (LS Login's issuer ends in one), as the node reads it (auth/issuers.py); the page
+// asked ".../oidc//.well-known/...", and offered no sign-in.
 async function discover(issuer) {
-  const response = await fetch(`${issuer.issuer}/.well-known/openid-configuration`,
+  const response = await fetch(`${issuer.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`,
                                { credentials: "omit", referrerPolicy: "no-referrer",
                                  signal: AbortSignal.timeout(DISCOVERY_SECONDS * 1000) });
   if (!response.ok) throw new Error(`discovery answered ${response.status}`);
