@@ -513,6 +513,19 @@ async def test_datasets_on_the_other_assembly_are_said_not_asked(web_network: We
     assert by_dataset[DOWN]["Found"] == "unavailable (error)"
 
 
+async def test_yes_or_no_for_all_of_a_nodes_datasets_is_counted_by_node(
+        web_network: WebNetwork, tab: Page):
+    """Nodes answering one yes or no for all their datasets (no result sets) are counted as
+    nodes on the line announced: it said "Found in 2 of 2 datasets" of two nodes holding
+    three."""
+    await tab.open(web_network.network_url)
+    await tab.page.get_by_label("Requested granularity").select_option("boolean")
+    await tab.search("17-7674944-G-A")
+    assert [r["Dataset"] for r in await tab.rows()][:2] == ["(all its datasets)"] * 2
+    assert await tab.text("#status") == (
+        "Found at 2 of 2 nodes (one yes or no for all their datasets); 2 nodes unavailable.")
+
+
 async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
     await tab.open(web_network.network_url)
     await tab.search("NC_000017.11:g.7674945G>A")

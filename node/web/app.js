@@ -440,7 +440,7 @@ function rowsOf(req, body) {
       // A peer that answered without resultSets (yes/no only): its line says what it found.
       // (One that asked none of its datasets says which it did not ask, below, instead.)
       const why = whyNotMore(req.granularity, peer.returnedGranularity, onlyDatasetOf(req, peer.id));
-      rows.push({ node: peer.id, country: "", dataset: "(all its datasets)", title: "", access: "",
+      rows.push({ node: peer.id, country: "", dataset: "(all its datasets)", whole: true, title: "", access: "",
                   status: "answered", exists: Boolean(peer.exists),
                   found: peer.exists ? "yes" : "not found", count: peer.numTotalResults ?? null,
                   countShown: peer.numTotalResults !== undefined ? String(peer.numTotalResults) : "not given",
@@ -453,7 +453,7 @@ function rowsOf(req, body) {
   if (!peers.length) rows.push(...notAskedRows(own, objectOf(body.info)));
   if (!sets.length && !peers.length && !notAskedRows(own, objectOf(body.info)).length) {
     const why = whyNotMore(req.granularity, body.meta.returnedGranularity, onlyDatasetOf(req, own));
-    rows.push({ node: own, country: "", dataset: "(all datasets)", title: "", access: "",
+    rows.push({ node: own, country: "", dataset: "(all datasets)", whole: true, title: "", access: "",
                 status: "answered", exists: body.responseSummary.exists,
                 found: body.responseSummary.exists ? "yes" : "not found",
                 count: body.responseSummary.numTotalResults ?? null,
@@ -847,9 +847,16 @@ function showAnswer(req, body, signal) {
     ? countWords(summary.numTotalResults, summary.countPrecision, summary.countAdjustedTo) : null;
   const down = rows.filter((r) => r.unavailable).length;
   const datasets = (n) => `${n} dataset${n === 1 ? "" : "s"}`;
+  // a node's one yes or no for all its datasets counts as a node ("Found in 2 of 2
+  // datasets" was said of two nodes holding three)
+  const sets = answered.filter((r) => !r.whole), wholes = answered.filter((r) => r.whole);
+  const found = (list) => `${list.filter((r) => r.exists).length} of ${list.length}`;
+  const one = wholes.length === 1;
+  const where = [sets.length || !wholes.length ? `in ${found(sets)} dataset${sets.length === 1 ? "" : "s"}` : "",
+                 wholes.length ? `at ${found(wholes)} node${one ? "" : "s"} (one yes or no for all ` +
+                                 `${one ? "its" : "their"} datasets)` : ""];
   $("status").textContent = (answered.length || !notAsked
-    ? `${summary.exists ? "Found" : "Not found"} in ` +
-      `${answered.filter((r) => r.exists).length} of ${datasets(answered.length)}` +
+    ? `${summary.exists ? "Found" : "Not found"} ${where.filter(Boolean).join(" and ")}` +
       (total ? `; total ${total.text}${total.note ? ` (${total.note})` : ""}` : "") +
       (notAsked ? `; ${datasets(notAsked)} not asked` : "")
     : notAsked === 1 ? "Not searched: the one dataset was not asked (its line says why)"
@@ -905,7 +912,7 @@ function exportJson() {
   const { request, rows, peers, response, askedAt } = state.shown;
   const data = { askedAt, request: { method: request.method, getUrl: request.getUrl,
                                      postUrl: request.postUrl, body: request.body },
-                 rows: rows.map(({ why, unavailable, ...row }) => row),
+                 rows: rows.map(({ why, unavailable, whole, ...row }) => row),
                  peers, response };
   download("beacon-results.json", "application/json", JSON.stringify(data, null, 2));
 }
