@@ -117,13 +117,20 @@ DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
                "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
+def _unchanged(request: web.Request, etag: str) -> bool:
+    """If-None-Match as RFC 9110 (13.1.2) reads it: a list, or `*`, compared weakly. Only the
+    ETag as sent matched, and a proxy that compresses (nginx's gzip) weakens the ETag it
+    passes on (`W/"…"`): a page behind one was sent whole on every visit."""
+    return any(tag.value in ("*", etag.strip('"')) for tag in request.if_none_match or ())
+
+
 async def _send(request: web.Request, body: bytes, content_type: str, etag: str | None,
                 policy: str) -> web.StreamResponse:
     """The answer with the page's headers (see the module's docstring)."""
     headers = {"Content-Security-Policy": policy, "Cache-Control": "no-cache"}
     if etag is not None:
         headers["ETag"] = etag
-    if etag is not None and request.headers.get("If-None-Match") == etag:
+    if etag is not None and _unchanged(request, etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, headers={**headers, "Content-Type":
                                             f"{content_type}; charset=utf-8"})
