@@ -2212,6 +2212,45 @@ async def test_only_the_latest_catalogue_search_is_shown(pg_server_url: str, tmp
             assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
 
 
+async def test_a_catalogue_answer_of_other_types_is_read_as_absent(pg_server_url: str,
+                                                                    tmp_path: Path, tab: Page):
+    """A catalogue (another party's service) whose answer holds JSON of other types than the
+    page reads (a total that is text, a title that is an object, datasets that are no list)
+    is read as absent: the page threw, and said "Searching the catalogue…" for ever (and
+    showed an access right "constructor" as the source of JavaScript's Object function)."""
+    node_port = free_port()
+
+    async def datasets(request: web.Request) -> web.Response:
+        odd = request.query.get("q") == "odd"
+        found = {"identifier": "GDI-CAT-ODD", "title": {"en": "an object"}, "nodeId": 7,
+                 "country": ["FI"], "accessRights": "constructor", "description": 42}
+        return web.json_response(
+            {"total": "many", "datasets": [found]} if odd else {"total": 3, "datasets": {}},
+            headers={"Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
+
+    catalogue = web.Application()
+    catalogue.router.add_get("/api/datasets", datasets)
+    async with AsyncExitStack() as stack:
+        catalogue_url = await serve_app(stack, catalogue)
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             catalogue_url=catalogue_url) as (url, _):
+            page = tab.page
+            await tab.open(url)
+            box = page.get_by_label("Find in the catalogue")
+            await box.fill("odd")
+            await box.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="1"]', timeout=5000)
+            assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
+            listed = " ".join((await tab.text("#catalogue-list")).split())
+            assert listed == ("GDI-CAT-ODD GDI-CAT-ODD · constructor Not searchable from this "
+                              "page: not on this node."), listed
+            await box.fill("none")
+            await box.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="2"]', timeout=5000)
+            assert await tab.text("#catalogue-status") == (
+                "3 datasets in the catalogue; the first 0 shown.")
+
+
 async def test_a_node_without_a_catalogue_offers_no_catalogue_search(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)

@@ -1338,9 +1338,15 @@ async function searchCatalogue(event) {
     done();
     return;
   }
-  const datasets = body.datasets || [];
-  status.textContent = `${body.total} dataset${body.total === 1 ? "" : "s"} in the catalogue` +
-    (datasets.length < body.total ? `; the first ${datasets.length} shown.` : ".");
+  // Another party's service: a value of another type than the page reads is read as absent,
+  // as a peer's is (datasets that were no list threw, and the status said "Searching…" for ever)
+  const datasets = (Array.isArray(body.datasets) ? body.datasets : []).map(objectOf).map((d) => ({
+    identifier: textOf(d.identifier), title: textOf(d.title), nodeId: textOf(d.nodeId),
+    country: textOf(d.country), accessRights: textOf(d.accessRights),
+    description: textOf(d.description) }));
+  const total = Number.isInteger(body.total) ? body.total : datasets.length;
+  status.textContent = `${total} dataset${total === 1 ? "" : "s"} in the catalogue` +
+    (datasets.length < total ? `; the first ${datasets.length} shown.` : ".");
   const here = state.peers.length ? "in this network" : "on this node";
   $("catalogue-list").replaceChildren(...datasets.map((found) => {
     const dataset = askable(found);
@@ -1351,8 +1357,9 @@ async function searchCatalogue(event) {
     } else {
       action = el("span", { class: "note" }, `Not searchable from this page: not ${here}.`);
     }
-    const facts = [found.identifier, found.nodeId && `node ${found.nodeId}`, found.country,
-                   CATALOGUE_ACCESS[found.accessRights] || found.accessRights];
+    const access = Object.hasOwn(CATALOGUE_ACCESS, found.accessRights)
+      ? CATALOGUE_ACCESS[found.accessRights] : found.accessRights;     // "constructor" as text
+    const facts = [found.identifier, found.nodeId && `node ${found.nodeId}`, found.country, access];
     return el("li", {}, el("strong", {}, found.title || found.identifier), " ",
       el("span", { class: "note" }, facts.filter(Boolean).join(" · ")),
       found.description ? el("span", { class: "note" }, found.description) : null, action);
