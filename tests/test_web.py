@@ -2071,6 +2071,7 @@ async def test_a_link_opened_in_the_tab_already_open_asks_its_search(web_network
     await page.get_by_label("Find a dataset").fill(FI_OPEN)
     await page.get_by_role("button", name="Search only this dataset").click()
     await page.get_by_label("Variant type").select_option("SNP")
+    await page.evaluate("document.getElementById('purpose').value = 'DUO:0000006'")
     await tab.search("17-7674944-G-A")
     linked = f"{url}/#" + urlencode({"q": "17-7675088-C-T", "entry": "g_variants",
                                      "granularity": "count"})
@@ -2080,6 +2081,7 @@ async def test_a_link_opened_in_the_tab_already_open_asks_its_search(web_network
     form = await page.evaluate(FORM)
     assert (form["q"], form["variant-type"], form["granularity"], form["scope"]) == (
         "17-7675088-C-T", "", "count", None)
+    assert form["purpose"] == "DUO:0000006"           # the researcher's own, in no link
     asked = urlsplit(await tab.text("#get-url"))
     assert asked.path == "/network/api/g_variants"
     assert parse_qs(asked.query)["start"] == ["7675087"]

@@ -1004,11 +1004,14 @@ async function askLinked(linked) {
 // A link pasted into the address bar of a tab already showing the page changes only the
 // fragment: the browser does not load the page again, and the form and answer of the search
 // before stayed under the link. The form is set as a page opened at the link sets it (what
-// the link leaves out at its default, the scope as the link says) and the link asked.
+// the link leaves out at its default, the scope as the link says) and the link asked; the
+// purpose of use, never in a link, stays the researcher's own.
 async function linkOpened() {
   const linked = linkedForm();
   if (!linked) return;                       // #results: no search
+  const purpose = $("purpose").value;
   $("query-form").reset();
+  $("purpose").value = purpose;
   setScope(null, false);
   await askLinked(linked);
 }
