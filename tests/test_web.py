@@ -1696,6 +1696,48 @@ async def test_a_sign_in_provider_that_never_answers_leaves_the_page_usable(
             assert _by_dataset(await tab.rows())[FI_OPEN]["Found"] == "yes"
 
 
+async def test_a_token_exchange_that_never_answers_leaves_the_page_usable(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """Back from the provider, the page exchanges the code at its token endpoint before it
+    starts: one that never answers is given up after a while, the page says so and starts
+    anonymous (datasets listed, searches answered). It waited for ever, never ready."""
+    node_port = free_port()
+    released = asyncio.Event()
+
+    @web.middleware
+    async def hang_token(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/token":
+            await asyncio.wait_for(released.wait(), 60)
+        return await handler(request)
+
+    aai_port = free_port()
+    aai_url = f"http://127.0.0.1:{aai_port}"
+    aai = DevIssuer(DevIssuerConfig(issuer=aai_url,
+                                    redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+                                    users=[DevUser(name="anna", password="anna")]))
+    app = create_aai_app(aai)
+    app.middlewares.append(hang_token)
+    async with AsyncExitStack() as stack:
+        await serve_app(stack, app, aai_port)
+        stack.callback(released.set)                          # runs first: handlers end
+        async with lone_node(pg_server_url, tmp_path, port=node_port, disclosure=OPEN_DISCLOSURE,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
+                             ) as (url, _):
+            page = tab.page
+            await tab.open(url)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await page.wait_for_url(f"{aai_url}/authorize?*")
+            await page.get_by_label("User name").fill("anna")
+            await page.get_by_label("Password").fill("anna")
+            await page.get_by_label("Password").press("Enter")
+            await page.wait_for_selector("body[data-ready=true]", timeout=20000)
+            assert await tab.text("#who") == (
+                "Sign-in failed: the provider did not answer within 10 s.")
+            assert await tab.text("#dataset-count") == "1 of 1 dataset"
+            await tab.search("17-7674944-G-A")
+            assert _by_dataset(await tab.rows())[FI_OPEN]["Found"] == "yes"
+
+
 async def test_an_issuer_ending_in_a_slash_is_offered(pg_server_url: str, tmp_path: Path,
                                                       tab: Page):
     """An issuer whose `iss` ends in "/" (LS Login's is https://login.aai.lifescience-ri.eu/

@@ -936,6 +936,7 @@ function base64url(bytes) {
 // its token endpoint): one that does not come within this long is left out, where a hung
 // provider kept the page from starting at all (no datasets listed, a link not asked).
 const DISCOVERY_SECONDS = 5;
+const TOKEN_SECONDS = 10;         // the code's exchange, likewise (finishSignIn)
 
 // Where OpenID Connect Discovery (4) puts the document: a trailing "/" of the issuer removed
 // first (LS Login's issuer ends in one), as the node reads it (auth/issuers.py); the page
@@ -1123,11 +1124,21 @@ async function finishSignIn() {
     $("who").textContent = "Sign-in failed: the provider is no longer trusted by this node.";
     return pending;
   }
-  const response = await fetch(issuer.discovery.token_endpoint, {
-    method: "POST", credentials: "omit", referrerPolicy: "no-referrer",
-    body: new URLSearchParams({ grant_type: "authorization_code", code,
-                                redirect_uri: pending.redirect, client_id: issuer.clientId,
-                                code_verifier: pending.verifier }) });
+  // the page starts once the code is exchanged: a token endpoint that never answered kept
+  // it from starting at all
+  let response;
+  try {
+    response = await fetch(issuer.discovery.token_endpoint, {
+      method: "POST", credentials: "omit", referrerPolicy: "no-referrer",
+      signal: AbortSignal.timeout(TOKEN_SECONDS * 1000),
+      body: new URLSearchParams({ grant_type: "authorization_code", code,
+                                  redirect_uri: pending.redirect, client_id: issuer.clientId,
+                                  code_verifier: pending.verifier }) });
+  } catch (error) {
+    if (error.name !== "TimeoutError") throw error;
+    $("who").textContent = `Sign-in failed: the provider did not answer within ${TOKEN_SECONDS} s.`;
+    return pending;
+  }
   const body = await response.json().catch(() => ({}));
   if (!response.ok || !body.access_token) {
     $("who").textContent = `Sign-in failed: ${body.error_description || response.status}`;
