@@ -2214,6 +2214,21 @@ async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: st
             assert await tab.text("#catalogue-status") == "0 datasets in the catalogue."
 
 
+
+@asynccontextmanager
+async def _catalogue_page(pg_server_url: str, tmp_path: Path, tab: Page, node_port: int,
+                          datasets: Any) -> AsyncIterator[Any]:
+    """The page of a node at `node_port` whose catalogue is a stand-in answering its search
+    (/api/datasets) with `datasets`, open in `tab` until the block ends: its browser page."""
+    catalogue = web.Application()
+    catalogue.router.add_get("/api/datasets", datasets)
+    async with AsyncExitStack() as stack:
+        catalogue_url = await serve_app(stack, catalogue)
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             catalogue_url=catalogue_url) as (url, _):
+            await tab.open(url)
+            yield tab.page
+
 async def test_only_the_latest_catalogue_search_is_shown(pg_server_url: str, tmp_path: Path,
                                                        tab: Page):
     """A catalogue search started while another runs aborts it: the earlier one's late
@@ -2233,27 +2248,20 @@ async def test_only_the_latest_catalogue_search_is_shown(pg_server_url: str, tmp
         return web.json_response({"total": 1, "datasets": [found]}, headers={
             "Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
 
-    catalogue = web.Application()
-    catalogue.router.add_get("/api/datasets", datasets)
-    async with AsyncExitStack() as stack:
-        catalogue_url = await serve_app(stack, catalogue)
-        async with lone_node(pg_server_url, tmp_path, port=node_port,
-                             catalogue_url=catalogue_url) as (url, _):
-            page = tab.page
-            await tab.open(url)
-            box = page.get_by_label("Find in the catalogue")
-            await box.fill("slow")
-            async with page.expect_request(lambda r: "q=slow" in r.url):
-                await box.press("Enter")
-            await box.fill("fast")
+    async with _catalogue_page(pg_server_url, tmp_path, tab, node_port, datasets) as page:
+        box = page.get_by_label("Find in the catalogue")
+        await box.fill("slow")
+        async with page.expect_request(lambda r: "q=slow" in r.url):
             await box.press("Enter")
-            await page.wait_for_selector('body[data-catalogue-searches="2"]')
-            await asyncio.wait_for(slow_done.wait(), 10)
-            await asyncio.sleep(0.5)                     # the slow answer had time to show
-            assert " ".join((await tab.text("#catalogue-list")).split()) == (
-                "Answer to fast GDI-CAT-FAST · node org.test.elsewhere · public "
-                "Not searchable from this page: not on this node.")
-            assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
+        await box.fill("fast")
+        await box.press("Enter")
+        await page.wait_for_selector('body[data-catalogue-searches="2"]')
+        await asyncio.wait_for(slow_done.wait(), 10)
+        await asyncio.sleep(0.5)                     # the slow answer had time to show
+        assert " ".join((await tab.text("#catalogue-list")).split()) == (
+            "Answer to fast GDI-CAT-FAST · node org.test.elsewhere · public "
+            "Not searchable from this page: not on this node.")
+        assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
 
 
 async def test_a_catalogue_answer_of_other_types_is_read_as_absent(pg_server_url: str,
@@ -2272,27 +2280,20 @@ async def test_a_catalogue_answer_of_other_types_is_read_as_absent(pg_server_url
             {"total": "many", "datasets": [found]} if odd else {"total": 3, "datasets": {}},
             headers={"Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
 
-    catalogue = web.Application()
-    catalogue.router.add_get("/api/datasets", datasets)
-    async with AsyncExitStack() as stack:
-        catalogue_url = await serve_app(stack, catalogue)
-        async with lone_node(pg_server_url, tmp_path, port=node_port,
-                             catalogue_url=catalogue_url) as (url, _):
-            page = tab.page
-            await tab.open(url)
-            box = page.get_by_label("Find in the catalogue")
-            await box.fill("odd")
-            await box.press("Enter")
-            await page.wait_for_selector('body[data-catalogue-searches="1"]', timeout=5000)
-            assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
-            listed = " ".join((await tab.text("#catalogue-list")).split())
-            assert listed == ("GDI-CAT-ODD GDI-CAT-ODD · constructor Not searchable from this "
-                              "page: not on this node."), listed
-            await box.fill("none")
-            await box.press("Enter")
-            await page.wait_for_selector('body[data-catalogue-searches="2"]', timeout=5000)
-            assert await tab.text("#catalogue-status") == (
-                "3 datasets in the catalogue; the first 0 shown.")
+    async with _catalogue_page(pg_server_url, tmp_path, tab, node_port, datasets) as page:
+        box = page.get_by_label("Find in the catalogue")
+        await box.fill("odd")
+        await box.press("Enter")
+        await page.wait_for_selector('body[data-catalogue-searches="1"]', timeout=5000)
+        assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
+        listed = " ".join((await tab.text("#catalogue-list")).split())
+        assert listed == ("GDI-CAT-ODD GDI-CAT-ODD · constructor Not searchable from this "
+                          "page: not on this node."), listed
+        await box.fill("none")
+        await box.press("Enter")
+        await page.wait_for_selector('body[data-catalogue-searches="2"]', timeout=5000)
+        assert await tab.text("#catalogue-status") == (
+            "3 datasets in the catalogue; the first 0 shown.")
 
 
 async def test_a_node_without_a_catalogue_offers_no_catalogue_search(web_network: WebNetwork,
