@@ -141,6 +141,9 @@ PEER_NOTES: dict[str, dict[str, Any]] = {
     "notes.good": {"purposeRequired": ["GDI-XX-P-1"], "onOtherAssemblies": {
         "GRCh37": ["GDI-XX-37-1"]}, "budget": {"GDI-XX-1": {"windowLeft": 3}}},
     "notes.bad": {"purposeRequired": "GDI-XX-P-1", "onOtherAssemblies": {"GRCh37": [7]}},
+    "notes.gene": {"geneId": {"GRCh38": "F5 is not in the node's gene table on GRCh38 (it is "
+                                        "on GRCh37)\n\x1b[2Kforged", "GRCh37": "x" * 400}},
+    "notes.badgene": {"geneId": {"GRCh38": ["not", "text"]}},
 }
 
 # Fake peers reporting counts at and past the largest a peer may (network.MAX_COUNT)
@@ -915,7 +918,8 @@ async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
     """A peer's answer says which datasets it left out (on another assembly, or requiring a
     purpose of use not stated: docs/beacon.md) in its `info`, which the network dropped
     with the rest of it: a researcher read "not found" of datasets never asked. Its line
-    carries them, of the shapes a node writes only; nothing else of the peer's `info`."""
+    carries them, and a gene its table does not hold (`geneId`), of the shapes a node
+    writes only; nothing else of the peer's `info`."""
     fakes = network.fakes
     peers = [*network.peers(), *(fakes.peer(name) for name in PEER_NOTES)]
     async with network.aggregator(peers) as net:
@@ -932,6 +936,12 @@ async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
     assert "budget" not in good
     assert lines["notes.bad"]["status"] == "ok"
     assert not lines["notes.bad"].keys() & {"purposeRequired", "onOtherAssemblies"}
+    # a gene its table does not hold on an assembly, as a node says it: the peer's text
+    # as printable escapes, each cut to 300 characters; another shape is not passed on
+    assert lines["notes.gene"]["geneId"] == {
+        "GRCh38": "F5 is not in the node's gene table on GRCh38 (it is on GRCh37)\\n"
+                  "\\x1b[2Kforged", "GRCh37": "x" * 300}
+    assert "geneId" not in lines["notes.badgene"] and lines["notes.badgene"]["status"] == "ok"
 
 
 async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_asked(

@@ -34,9 +34,11 @@ from node.federation.network import (
     PeerOutcome,
     PeerSet,
 )
+from node.logs import shown
 
 NETWORK_API = "/network/api"
 _RANK = {granularity: rank for rank, granularity in enumerate(GRANULARITIES)}
+MAX_GENE_NOTES = 4        # a peer's info.geneId: one note per assembly it holds datasets on
 
 
 def network_info(outcomes: list[PeerOutcome], peers: PeerList, *, described: bool = False
@@ -57,7 +59,9 @@ def peer_notes(info: Any) -> dict[str, Any]:
     without a purpose of use left out (`purposeRequired`) and those on another assembly
     (`onOtherAssemblies`), as a node says them (node/http/beacon_api.py), when they have
     that shape. The network dropped them with the rest of the peer's `info`, and a
-    researcher read "not found" of datasets never asked."""
+    researcher read "not found" of datasets never asked. So, too, a geneId the peer's gene
+    table does not hold on an assembly (`geneId`, beacon/answer.py genes_not_placed): its
+    "not found" was never a look at the gene's span."""
     notes: dict[str, Any] = {}
     if type(info) is not dict:
         return notes
@@ -68,6 +72,13 @@ def peer_notes(info: Any) -> dict[str, Any]:
     if type(others) is dict and others and all(type(assembly) is str and _ids(ids)
                                                for assembly, ids in others.items()):
         notes["onOtherAssemblies"] = others
+    genes = info.get("geneId")
+    if type(genes) is dict and 0 < len(genes) <= MAX_GENE_NOTES and all(
+            type(assembly) is str and type(said) is str for assembly, said in genes.items()):
+        # free text of the peer's, as its error message: each character that does not
+        # print as its escape, and bounded (node/logs.py shown)
+        notes["geneId"] = {shown(assembly[:40]): shown(said[:300])
+                           for assembly, said in genes.items()}
     return notes
 
 
