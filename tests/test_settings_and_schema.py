@@ -59,17 +59,11 @@ def test_an_environment_variable_naming_no_setting_is_refused_naming_it(clean_en
     """A misspelt variable was ignored: GDI_NODE_DATABSE_URL, and the node started an
     embedded database of its own and served it, empty, as the node. Like an unknown key of
     the TOML file, it is refused, named (never its value), with the setting meant."""
-    clean_env.setenv("GDI_NODE_DATABSE_URL", "postgresql://gdi:s3cret@db.internal/gdi")
-    with pytest.raises(ValueError) as refused:
-        Settings()
-    assert configuration_error(refused.value) == (
+    assert _refusal_of(clean_env, "GDI_NODE_DATABSE_URL",
+                       "postgresql://gdi:s3cret@db.internal/gdi") == (
         "GDI_NODE_DATABSE_URL: not a setting (GDI_NODE_DATABASE_URL?)")
-    clean_env.delenv("GDI_NODE_DATABSE_URL")
-    clean_env.setenv("gdi_node_colour", "blue")        # read case-insensitively, as settings are
-    with pytest.raises(ValueError) as refused:
-        Settings()
-    assert configuration_error(refused.value) == "gdi_node_colour: not a setting"
-    clean_env.delenv("gdi_node_colour")
+    # read case-insensitively, as settings are
+    assert _refusal_of(clean_env, "gdi_node_colour", "blue") == "gdi_node_colour: not a setting"
     clean_env.setenv("GDI_CATALOGUE_HARVEST_INTERVAL", "60")
     with pytest.raises(ValueError) as refused:
         CatalogueSettings()
@@ -102,6 +96,19 @@ def test_the_catalogue_never_takes_the_nodes_plain_database_url(clean_env, tmp_p
 def _refusal(**given) -> str:
     with pytest.raises(ValueError) as refused:
         Settings(**given)
+    return configuration_error(refused.value)
+
+
+def _refusal_of(env: pytest.MonkeyPatch, name: str, value: str,
+                read: type[Settings | CatalogueSettings] = Settings) -> str:
+    """The refusal of the settings `read` with the variable `name` set to `value`, which is
+    unset again after."""
+    env.setenv(name, value)
+    try:
+        with pytest.raises(ValueError) as refused:
+            read()
+    finally:
+        env.delenv(name)
     return configuration_error(refused.value)
 
 
@@ -159,21 +166,12 @@ def test_a_variable_that_is_not_utf8_is_refused_naming_it(clean_env):
     as a lone surrogate: it was taken, and the node's start ended in a traceback building
     its OpenAPI document (`str is not valid UTF-8`), as would every JSON answer naming it.
     Refused as the config file's non-UTF-8 text is, the variable named, its value not."""
-    clean_env.setenv("GDI_NODE_BEACON_NAME", "Turku \udce9")
-    with pytest.raises(ValueError) as refused:
-        Settings()
-    assert configuration_error(refused.value) == (
+    assert _refusal_of(clean_env, "GDI_NODE_BEACON_NAME", "Turku \udce9") == (
         "GDI_NODE_BEACON_NAME: not UTF-8 text (byte 0xe9)")
-    clean_env.delenv("GDI_NODE_BEACON_NAME")
-    clean_env.setenv("DATABASE_URL", "postgresql://gdi:S3cr\udce9t@db/gdi")
-    with pytest.raises(ValueError) as refused:
-        Settings()
-    assert configuration_error(refused.value) == "DATABASE_URL: not UTF-8 text (byte 0xe9)"
-    clean_env.delenv("DATABASE_URL")
-    clean_env.setenv("GDI_CATALOGUE_TITLE", "Katalog \udcf6")
-    with pytest.raises(ValueError) as refused:
-        CatalogueSettings()
-    assert configuration_error(refused.value) == "GDI_CATALOGUE_TITLE: not UTF-8 text (byte 0xf6)"
+    assert _refusal_of(clean_env, "DATABASE_URL", "postgresql://gdi:S3cr\udce9t@db/gdi") == (
+        "DATABASE_URL: not UTF-8 text (byte 0xe9)")
+    assert _refusal_of(clean_env, "GDI_CATALOGUE_TITLE", "Katalog \udcf6",
+                       CatalogueSettings) == "GDI_CATALOGUE_TITLE: not UTF-8 text (byte 0xf6)"
 
 
 def test_a_list_from_the_environment_that_is_not_json_names_its_setting(clean_env):
