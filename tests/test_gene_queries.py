@@ -225,12 +225,7 @@ async def test_a_frameshift_is_found_by_the_short_forms_hgvs_allows(pg_server_ur
                f"ENSP00000269305.4:{hgvs_p}" for pos, hgvs_p in FRAMESHIFTS.items()]
     vcf = write_vcf_text(tmp_path / "frameshifts.vcf", "\n".join([*header, *records]) + "\n")
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(db_url, IngestRequest(vcf, "GDI-FI-FS-001", GRCH38, AccessLevel.PUBLIC,
-                                           "GDI-FI-FS-001", workers=1))
-        settings = Settings(database_url=db_url, beacon_id="org.test.fs",
-                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
-        client, _ = await serve_node(stack, settings)
+        client = await _node_of(stack, pg_server_url, vcf, "GDI-FI-FS-001", tmp_path)
         async with client.get("/api/g_variants", params={
                 "aminoacidChange": change, "datasetIds": "GDI-FI-FS-001",
                 "requestedGranularity": "record"}) as response:
@@ -257,6 +252,19 @@ ANN_INFO = ('##INFO=<ID=ANN,Number=.,Type=String,Description="Functional annotat
             '">')
 
 
+async def _node_of(stack: AsyncExitStack, pg_server_url: str, vcf: Path, dataset: str,
+                   path: Path) -> ClientSession:
+    """A node of its own database holding `vcf` as `dataset` (PUBLIC, an open policy), served
+    until `stack` closes: a client bound to it."""
+    db_url = await stack.enter_async_context(node_database(pg_server_url))
+    await ingest(db_url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                       workers=1))
+    settings = Settings(database_url=db_url, beacon_id="org.test.genes", data_dir=path / "node",
+                        disclosure=OPEN_DISCLOSURE)
+    client, _ = await serve_node(stack, settings)
+    return client
+
+
 async def _csq_node(stack: AsyncExitStack, pg_server_url: str, path: Path,
                     records: list[str], info: str = CSQ_INFO) -> ClientSession:
     """A node holding one annotated file of `records` (chromosome 17; VEP's CSQ unless `info`
@@ -267,13 +275,7 @@ async def _csq_node(stack: AsyncExitStack, pg_server_url: str, path: Path,
               '##ALT=<ID=DUP,Description="Duplication">',
               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
     vcf = write_vcf_text(path / "annotated.vcf", "\n".join([*header, *records]) + "\n")
-    db_url = await stack.enter_async_context(node_database(pg_server_url))
-    await ingest(db_url, IngestRequest(vcf, "GDI-FI-CSQ-001", GRCH38, AccessLevel.PUBLIC,
-                                       "GDI-FI-CSQ-001", workers=1))
-    settings = Settings(database_url=db_url, beacon_id="org.test.csq", data_dir=path / "node",
-                        disclosure=OPEN_DISCLOSURE)
-    client, _ = await serve_node(stack, settings)
-    return client
+    return await _node_of(stack, pg_server_url, vcf, "GDI-FI-CSQ-001", path)
 
 
 @pytest.mark.parametrize(("gene", "found"), [("NESTED1", 1), ("nested1", 1), ("HOST1", 0)])
@@ -377,12 +379,7 @@ async def test_a_gene_the_table_does_not_hold_on_the_assembly_says_so(pg_server_
              "17\t7675088\t.\tC\tT\t.\tPASS\tAC=3;AN=10"]
     vcf = write_vcf_text(tmp_path / "plain.vcf", "\n".join(lines) + "\n")
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(db_url, IngestRequest(vcf, "GDI-FI-PLAIN-001", GRCH38, AccessLevel.PUBLIC,
-                                           "GDI-FI-PLAIN-001", workers=1))
-        settings = Settings(database_url=db_url, beacon_id="org.test.plain",
-                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
-        client, _ = await serve_node(stack, settings)
+        client = await _node_of(stack, pg_server_url, vcf, "GDI-FI-PLAIN-001", tmp_path)
         body = await _ask(client, {"geneId": gene}, "count")
         async with client.get("/api/individuals", params={"geneId": gene}) as response:
             individuals = await response.json()
@@ -465,12 +462,7 @@ async def test_a_gene_without_annotations_finds_what_overlaps_its_span_by_the_or
     vcf = write_vcf_text(tmp_path / "edges.vcf", "\n".join([*SV_HEADER, *EDGE_RECORDS]) + "\n")
     rows = expected_rows(vcf)
     async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(db_url, IngestRequest(vcf, "GDI-FI-EDGE-001", GRCH38, AccessLevel.PUBLIC,
-                                           "GDI-FI-EDGE-001", workers=1))
-        settings = Settings(database_url=db_url, beacon_id="org.test.edges",
-                            data_dir=tmp_path / "node", disclosure=OPEN_DISCLOSURE)
-        client, _ = await serve_node(stack, settings)
+        client = await _node_of(stack, pg_server_url, vcf, "GDI-FI-EDGE-001", tmp_path)
         for symbol in ("TP53", "DMD", "SRY"):
             found = gene(symbol, "GRCh38")
             assert found is not None
