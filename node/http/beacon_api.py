@@ -192,6 +192,11 @@ async def request_body(request: web.Request) -> RequestBody:
         query_string_only(request)
         return parse_get(list(request.query.items()))
     body_only(request)
+    return await _json_body(request)
+
+
+async def _json_body(request: web.Request) -> RequestBody:
+    """A POST's JSON body, read in full, once body_only has passed it."""
     raw = await post_body(request)
     if not raw.strip():
         return parse_body({})
@@ -230,11 +235,10 @@ async def request_query(request: web.Request) -> VariantQuery:
     if not reads_body(request):
         query_string_only(request)
         query = query_from_get(request.query.items())
-        if query is not None:
-            return query
-    elif (plain := await plain_post(request)) is not None:
+        return query if query is not None else to_query(parse_get(list(request.query.items())))
+    if (plain := await plain_post(request)) is not None:
         return plain.query
-    return to_query(await request_body(request))
+    return to_query(await _json_body(request))
 
 
 async def _visible(request: web.Request, app: web.Application) -> dict[str, Seen]:
