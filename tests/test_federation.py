@@ -770,7 +770,7 @@ async def test_a_peers_error_message_reaches_the_caller_only_as_printable_text(
     not print as its escape: a line break, an ESC sequence and U+202E went to the caller as
     sent, to forge a line of whatever logs or shows the network's answer (found by a
     review, 2026-12-05)."""
-    async with network.aggregator([network.fakes.peer("forger")]) as net:
+    async with network.aggregator([network.fakes.peer("forger"), *network.peers()[:1]]) as net:
         merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
     detail = _peer_lines(merged)["forger"]["detail"]
     assert detail == ("HTTP 500: db down\\n2026-12-05T10:00:00 INFO gdi_node.audit granted "
@@ -830,7 +830,7 @@ async def test_an_answer_that_cannot_be_read_is_reported_as_what_it_is(network, 
     saying so, and a redirect an `error` naming its status."""
     async with _raw_peers() as url:
         peers = [Peer(id=name, url=f"{url}/{name}/api") for name in RAW_ANSWERS]
-        async with network.aggregator(peers) as net:
+        async with network.aggregator([*peers, *network.peers()[:1]]) as net:   # one answers
             merged = await check(net, "/network/api/g_variants",
                                  params={**QUERY, "requestedGranularity": "count"})
     lines = _peer_lines(merged)
@@ -1845,11 +1845,12 @@ async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(networ
     fakes.nodes[:] = [{"id": "plain", "beaconUrl": f"{fakes.url}/listed/api"},
                       {"id": "secured", "beaconUrl": "https://127.0.0.1:9/api"}]
     fakes.hits.pop("catalogue", None)
+    configured = network.peers()[:1]          # a peer that answers: the network is up
     for environment, asked in (("dev", {"plain", "secured"}), ("prod", {"secured"})):
-        async with network.aggregator([], peers_from_catalogue=True, catalogue_url=fakes.url,
-                                      environment=environment) as net:
+        async with network.aggregator(configured, peers_from_catalogue=True,
+                                      catalogue_url=fakes.url, environment=environment) as net:
             answer = await check(net, "/network/api/g_variants", params=QUERY)
-        assert set(_peer_lines(answer)) == asked, environment
+        assert set(_peer_lines(answer)) == asked | {configured[0].id}, environment
 
 
 async def test_a_registry_answer_too_large_is_refused_unread(network, check):
@@ -1890,6 +1891,43 @@ async def test_a_node_without_peers_answers_an_empty_network(network, check):
     for document in (dataset, scoped):
         assert document["responseSummary"]["exists"] is False
         assert document["info"]["network"]["peers"] == []
+
+
+async def test_a_network_none_of_whose_peers_could_answer_is_an_outage(network, check):
+    """Every peer down (no connection, timed out, HTTP 5xx, no Beacon answer): each query
+    route answers 503 with Retry-After naming each peer and what became of it, and audits
+    the peers it asked. It answered 200 `exists: false`, "nowhere" of what no peer could
+    look for, which a researcher (and the GDI portal) read as "no dataset holds it". A peer
+    that refused the question itself (HTTP 4xx, a Beacon error sent with 200) is up: the
+    network answers 200 with its line, as before."""
+    fakes = network.fakes
+    down = [Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api"),
+            fakes.peer("slow"), fakes.peer("fail"), fakes.peer("notbeacon")]
+    paths = ["/network/api/g_variants", "/network/api/individuals", "/network/api/datasets",
+             "/network/api/datasets/GDI-FI-SYN-001", "/network/api/filtering_terms",
+             "/network/api/datasets/GDI-FI-SYN-001/g_variants",
+             "/network/api/g_variants/GRCh38:1:100:A:G"]
+    message = ("no peer of the network could answer: gone (error), slow (timeout), "
+               "fail (error), notbeacon (invalid); retry later")
+    async with network.aggregator(down, peer_timeout_seconds=0.3,
+                                  network_deadline_seconds=1.0) as net:
+        for path in paths:
+            body = await check(net, path, status=503,
+                               params=COUNT_QUERY if path.endswith("g_variants") else None)
+            assert body["error"]["errorMessage"] == message, path
+        async with net.get(paths[0], params=COUNT_QUERY) as response:
+            assert response.status == 503 and int(response.headers["Retry-After"]) > 0
+            request_id = response.headers["X-Request-ID"]
+        info = await check(net, "/network/api/info", schema=INFO_SCHEMA)   # still described
+    assert set(_peer_lines(info["response"])) == {"gone", "slow", "fail", "notbeacon"}
+    asked = await network.pool.fetchval("SELECT datasets FROM audit_trail WHERE request_id = $1",
+                                        request_id)
+    assert set(json.loads(asked)) == {"gone", "slow", "fail", "notbeacon"}
+    # one peer refusing the question (a 4xx or a Beacon error) is a network that is up
+    async with network.aggregator([*down[:1], fakes.peer("fail200")]) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    assert _peer_lines(merged)["fail200"]["status"] == "error"
+    assert merged["responseSummary"]["exists"] is False
 
 
 async def test_individuals_are_federated_as_the_peers_answer_them(network, check):

@@ -8,7 +8,8 @@ whatever is still running when the network's `network_deadline_seconds` run out 
 cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
 `timeout`, `error` (no connection, an answer cut short, or an HTTP status other than 200)
 or `invalid` (not HTTP, not JSON, too large, or not the Beacon response asked for). An
-outcome other than `ok` means "unavailable", never "not found".
+outcome other than `ok` means "unavailable", never "not found"; when no peer answered nor
+refused the question itself, the network is down (NetworkDown: a 503, not an empty answer).
 
 The caller's bearer token goes to a peer only when its verified issuer is one the peer is
 configured to receive tokens from (`Peer.forward_tokens_from`); every other peer is asked
@@ -137,6 +138,29 @@ def caller_pseudonyms(secret: bytes) -> Callable[[str, str], str]:
         return hmac.new(peer_key(peer_id), key.encode("utf-8", "surrogatepass"),
                         hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
     return pseudonym
+
+
+class NetworkDown(Exception):
+    """No peer of the network could answer a query: each timed out, could not be reached,
+    failed (HTTP 5xx, a redirect) or sent what is no Beacon answer, and none refused it
+    (network_down). The network's outage, answered 503 with Retry-After as a node's own
+    is, never `exists: false`, which said "nowhere" of what no peer was able to look for."""
+
+    def __init__(self, outcomes: list[PeerOutcome]) -> None:
+        named = ", ".join(f"{o.peer.id} ({o.status})" for o in outcomes[:MAX_NAMED_DOWN])
+        more = len(outcomes) - MAX_NAMED_DOWN
+        super().__init__(f"no peer of the network could answer: {named}"
+                         + (f" and {more} more" if more > 0 else "") + "; retry later")
+
+
+MAX_NAMED_DOWN = 10       # peers a NetworkDown's message names; the rest are counted
+
+
+def network_down(outcomes: list[PeerOutcome]) -> bool:
+    """Every peer was asked and none answered, nor refused the question itself (a 4xx, a
+    Beacon error: PeerOutcome.refused, whose reasons its line gives in a 200). A network
+    without peers asked none, and answers an empty network (200)."""
+    return bool(outcomes) and all(o.status != "ok" and not o.refused for o in outcomes)
 
 
 class NetworkLoop(Exception):
@@ -570,6 +594,10 @@ class PeerOutcome:
     answer: PeerAnswer | dict[str, Any] | None = None
     raw: Any = None                      # the peer's JSON as sent, for passing results on
     token_forwarded: bool = False
+    # The peer answered the request with a refusal of its own (HTTP 4xx, a loop's 508, or a
+    # Beacon error body sent with 200): it is up, and said no to this question
+    # (network_down), where a 5xx, a redirect, a timeout or no Beacon answer say it is not.
+    refused: bool = False
 
     def report(self) -> dict[str, Any]:
         """The peer's line in the response's info.network.peers. `ms` to a tenth as
@@ -787,6 +815,9 @@ class Network:
             checked, raw = None, None
         else:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
+            if status == "error" and (code == 200 or 400 <= code < 500 or code == 508):
+                return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail,
+                                   checked, raw, forwarded, refused=True)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
                            raw, forwarded)
 

@@ -52,6 +52,7 @@ from beacon.request import (
 from beacon.responses import error_body
 from beacon.store import DatasetRow
 from beacon.workload import QueryTimeout
+from node.federation.network import NetworkDown
 from node.http.app_keys import (
     AUDIT,
     BEACON,
@@ -106,7 +107,7 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
-    if isinstance(exc, QueryTimeout):      # the load, not the caller: retry, or ask narrower
+    if isinstance(exc, (QueryTimeout, NetworkDown)):   # the load or the peers, not the caller
         return json_response(error_body(beacon_id, 503, str(exc)), 503, headers=_RETRY_AFTER)
     if isinstance(exc, asyncpg.QueryCanceledError):
         # a statement of the request's other than its variant query (a budget's lease, the

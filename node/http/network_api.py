@@ -51,10 +51,12 @@ from node.federation.network import (
     VIA_HEADER,
     CollectionsAnswer,
     DocumentAnswer,
+    NetworkDown,
     NetworkLoop,
     PeerOutcome,
     PeerRequest,
     VariantAnswer,
+    network_down,
     onward_path,
     without_unwritable,
 )
@@ -179,6 +181,14 @@ def _told(line: dict[str, Any]) -> dict[str, Any]:
     return told
 
 
+def _refuse_unanswered(outcomes: list[PeerOutcome]) -> None:
+    """The network's answer when no peer answered the question: NetworkDown (503 with
+    Retry-After) when none could, else 404 (every peer answered, none holds the entry)."""
+    if network_down(outcomes):
+        raise NetworkDown(outcomes)
+    raise web.HTTPNotFound()
+
+
 def _written(merge: Callable[[list[PeerOutcome]], dict[str, Any]],
              outcomes: list[PeerOutcome]) -> tuple[dict[str, Any], bytes]:
     """The merge of the peers' `outcomes`, and its JSON. A peer's JSON is read up to 1024
@@ -204,10 +214,10 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
         peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
         not_found_is_empty=scoped)
     filters = None if individuals is None else echo(individuals.filters)
-    if scoped and found_nowhere(outcomes):
+    if (scoped and found_nowhere(outcomes)) or network_down(outcomes):
         _trail(request, key, [outcome.report() for outcome in outcomes],
                answer.received(query, filters), test_mode=query.test_mode)
-        raise web.HTTPNotFound()
+        _refuse_unanswered(outcomes)
     extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
                                             "filters": filters}
     beacon_id = request.app[SETTINGS].beacon_id
@@ -272,10 +282,10 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
         not_found_is_empty=single)
-    if single and found_nowhere(outcomes):
+    if (single and found_nowhere(outcomes)) or network_down(outcomes):
         _trail(request, key, [outcome.report() for outcome in outcomes], query.summary(),
                test_mode=query.test_mode)
-        raise web.HTTPNotFound()
+        _refuse_unanswered(outcomes)
     beacon_id = request.app[SETTINGS].beacon_id
     body, written = _written(lambda taken: merge_collections(
         beacon_id, taken, peers, query), outcomes)
@@ -327,6 +337,8 @@ async def filtering_terms(request: web.Request) -> web.Response:
                                 body=None)
     outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, caller=key,
                                                          bearer=bearer, issuer=issuer)
+    if network_down(outcomes):
+        raise NetworkDown(outcomes)
     return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
 
 

@@ -302,8 +302,9 @@ function refusalText(response, body) {
       retryWords(response) +
       (!state.token && state.issuers.some((i) => i.discovery) ? " Signed-in researchers may have a larger budget." : "") +
       (message ? ` (The node says: ${message}.)` : "");
-    case 503: return "The node is unavailable for now (503): its database or your sign-in service " +
-      "cannot be reached, or it is restarting. Nothing was searched: this is not \"not found\". " + retryWords(response) +
+    case 503: return "The node is unavailable for now (503): its database, every peer of its " +
+      "network or your sign-in service cannot be reached, or it is restarting. Nothing was " +
+      "searched: this is not \"not found\". " + retryWords(response) +
       (message ? ` (The node says: ${message}.)` : "");
     default: return `The node answered ${response.status}: ${message || response.statusText}.`;
   }
