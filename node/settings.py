@@ -19,7 +19,6 @@ from importlib.metadata import version
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
-from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import (
@@ -55,7 +54,7 @@ from catalogue.credentials import (
 from catalogue.record import EMAIL, MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
-from node.urls import DatabaseUrl, Origin, RootUrl
+from node.urls import DatabaseUrl, Origin, RootUrl, beacon_key
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
     from beacon.disclosure import DisclosurePolicy
@@ -554,14 +553,12 @@ class Settings(ServiceSettings):
     def _one_peer_a_url(cls, value: list[Peer]) -> list[Peer]:
         """One Beacon under two ids was asked twice: its datasets came twice and its count
         was added twice to the network's total, as a registry node at a configured peer's
-        URL would be had the network not skipped it (node/federation/network.py). The URLs
-        as normalised (node/urls.py), the host's case aside; refused naming the ids, never
-        quoting a URL."""
+        URL would be had the network not skipped it (node/federation/network.py). One URL
+        as node/urls.py `beacon_key` decides it; refused naming the ids, never quoting a
+        URL."""
         seen: dict[str, str] = {}
         for peer in value:
-            parts = urlsplit(peer.url)
-            where = parts._replace(scheme=parts.scheme.lower(),
-                                   netloc=parts.netloc.lower()).geturl()
+            where = beacon_key(peer.url)
             if where in seen:
                 raise ValueError(f"peers {seen[where]!r} and {peer.id!r} are at one URL: "
                                  "the one Beacon would be asked twice and counted twice")

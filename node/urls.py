@@ -23,6 +23,17 @@ def http_base_url(url: str) -> str:
     return without_trailing_slash(http_url(url))
 
 
+def beacon_key(url: str) -> str:
+    """What two URLs share when they name one Beacon: `url` without a trailing slash, its
+    scheme and host lowercased (they are case-insensitive, RFC 3986 6.2.2.1; its path is
+    not). The one rule of both places that ask it, the settings' configured peers and the
+    registry's nodes beside them (node/federation/network.py): each had its own, and a node
+    the registry listed at a configured peer's URL cased otherwise was asked twice, its
+    count added twice to the network's total."""
+    parts = urlsplit(without_trailing_slash(url))
+    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+
+
 def _origin(origin: str) -> str:
     """An origin as browsers send it (scheme, host and port; no path, not `*`)."""
     problem = "not an origin like https://node.example.org (scheme, host and port)"

@@ -1837,6 +1837,30 @@ async def test_a_registry_node_at_a_url_already_asked_is_not_asked_again(network
                                                           for d in sets)
 
 
+async def test_a_registry_node_at_a_url_cased_otherwise_is_not_asked_again(network, check,
+                                                                            caplog):
+    """Whether two URLs name one Beacon is decided as the settings decide it for two
+    configured peers (node/urls.py `beacon_key`): the registry listing a configured peer's
+    URL with its scheme or host cased otherwise, or a node listed before it so, was asked
+    again, its datasets twice in the answer and its count twice in the total."""
+    fakes = network.fakes
+    fi_url = network.node_urls["org.test.fi"]
+    fakes.nodes[:] = [{"id": "org.registry.fi", "beaconUrl": f"{fi_url.upper()}/api"},
+                      {"id": "listed", "beaconUrl": f"{fakes.url}/listed/api"},
+                      {"id": "listed.again",
+                       "beaconUrl": f"{fakes.url.replace('http:', 'HTTP:')}/listed/api/"}]
+    fakes.hits.pop("catalogue", None)
+    async with network.aggregator(network.peers(), peers_from_catalogue=True,
+                                  catalogue_url=fakes.url) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    assert set(_peer_lines(merged)) == {*NODES, "listed"}
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+    warned = [r.getMessage() for r in caplog.records if "not asked again" in r.getMessage()]
+    assert [w.split(" at ")[0] for w in warned] == [
+        "catalogue registry lists node org.registry.fi",
+        "catalogue registry lists node listed.again"], warned
+
+
 async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(network, check):
     """A listed node at a plain http URL would be sent the caller's pseudonym and purpose in
     the clear: in production it is left out, as a configured one is refused at start; an

@@ -71,6 +71,7 @@ from node.federation.peers import Peer
 from node.logs import shown
 from node.production import PRODUCTION
 from node.settings import Settings
+from node.urls import beacon_key
 
 log = logging.getLogger(__name__)
 
@@ -685,20 +686,23 @@ class Network:
         asked, a configured peer's or a node's listed before it, which a warning names.
         That is one Beacon under two ids (an operator configuring a node under an id of
         its own, to forward tokens to it): asked again, its datasets came twice and its
-        count was added twice to the network's total."""
+        count was added twice to the network's total. One URL as the settings decide it for
+        two configured peers (node/urls.py `beacon_key`): compared exactly here, a URL
+        whose scheme or host was cased otherwise was asked again."""
         https_only = self._settings.environment == PRODUCTION
-        asked = {p.url: p.id for p in self._configured}
+        asked = {beacon_key(p.url): p.id for p in self._configured}
         configured = {p.id for p in self._configured}
         peers = []
         for node in {n.id: n for n in nodes}.values():
             peer = _registry_peer(node, https_only)
             if peer is None or peer.id in configured:
                 continue
-            if peer.url in asked:
+            where = beacon_key(peer.url)
+            if where in asked:
                 log.warning("catalogue registry lists node %s at %s, where %s is asked: not "
-                            "asked again", peer.id, peer.url, asked[peer.url])
+                            "asked again", peer.id, peer.url, asked[where])
                 continue
-            asked[peer.url] = peer.id
+            asked[where] = peer.id
             peers.append(peer)
         return peers
 
