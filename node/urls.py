@@ -66,20 +66,24 @@ def _database_url(url: str) -> str:
 
 
 def _root(url: str) -> str:
-    """`url` as a root paths are added to: ValueError, never quoting it, when it holds a
-    query or a fragment (a path added after one is inside it: `/?lang=fi/api/g_variants`),
-    or a user name or password (published in the node's answers, or sent beside its token
-    and written in the logs). A peer's URL has its own words for it (node/federation)."""
+    """`url` as a root paths are added to (the node's public base URL, its catalogue's, each
+    peer's API root): ValueError, never quoting it, when it holds a query or a fragment (a
+    path added after one is inside it: `/api?key=1/g_variants?...` asked a peer's root every
+    question), or a user name or password. Such a URL is published in the node's answers,
+    or sent with every request and written in the log line of each failed one; and aiohttp
+    refuses a URL's credentials beside an Authorization header, so each request whose token
+    was forwarded to such a peer was a 500. The one rule of all three: peers had a copy of
+    it (node/federation/peers.py)."""
     if "?" in url or "#" in url:
         raise ValueError("a base URL has no query or fragment: paths are added to it")
     if "@" in urlsplit(url).netloc:
-        raise ValueError("a base URL holds no user name or password: it is published or "
-                         "logged")
+        raise ValueError("a base URL holds no user name or password: it would be published, "
+                         "or sent with every request and logged")
     return url
 
 
 Url = Annotated[str, AfterValidator(http_base_url)]
-# What the node's answers are built on and its catalogue is called at
+# What the node's answers are built on, its catalogue and its peers are called at
 RootUrl = Annotated[str, AfterValidator(http_base_url), AfterValidator(_root)]
 Origin = Annotated[str, AfterValidator(_origin)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
