@@ -47,6 +47,7 @@ from node.app import create_app
 from node.database import create_pool
 from node.federation import network as network_module
 from node.federation.network import (
+    MAX_NETWORK_BODIES,
     MAX_NETWORK_HOPS,
     MAX_PEER_BODY,
     MAX_REGISTRY_BODY,
@@ -233,6 +234,21 @@ def _gzip_bomb() -> bytes:
     return b"".join([*parts, packer.compress(b'"}'), packer.flush()])
 
 
+# Peers whose answers are each within MAX_PEER_BODY, together past MAX_NETWORK_BODIES
+PADDED = [*(f"padded.{n}" for n in range(3)), *(f"padded.gzip.{n}" for n in range(2))]
+
+
+def _padded_answer(name: str) -> bytes:
+    """A boolean answer padded to 15 MiB in the part of `meta` the network reads past; as
+    gzip (a few kB) for a name holding `gzip`, counted only as it unpacks."""
+    answer = json.dumps(_boolean_answer(name)).encode()
+    padded = b'{"pad": "' + b" " * (15 * 2**20) + b'", ' + answer[1:]
+    if "gzip" not in name:
+        return padded
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return packer.compress(padded) + packer.flush()
+
+
 # Deeper than the network's JSON writer goes (orjson reads 1024 levels, writes 254)
 DEEP: list[Any] = []
 for _ in range(300):
@@ -331,6 +347,9 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name == "gzipbomb":
             return web.Response(body=_gzip_bomb(), headers={"Content-Encoding": "gzip"},
                                 content_type="application/json")
+        if name in PADDED:
+            return web.Response(body=_padded_answer(name), content_type="application/json",
+                                headers={"Content-Encoding": "gzip"} if "gzip" in name else {})
         if name == "deep":
             return web.json_response(_deep_answer(name, tail))
         if name == "manyscopes":
@@ -1052,6 +1071,28 @@ async def test_a_gzip_answer_is_bounded_as_it_unpacks(network, check):
     line = _peer_lines(merged)["gzipbomb"]
     assert (line["status"], line["detail"]) == (
         "invalid", f"answer larger than {MAX_PEER_BODY} bytes")
+    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
+
+
+async def test_the_peers_answers_to_one_request_are_bounded_together(network, check):
+    """Each peer's answer is bounded (MAX_PEER_BODY) and so are all of a request's together
+    (MAX_NETWORK_BODIES): a network of N peers read N times 16 MiB for one request, and a
+    registry lists whatever its credential holders register, each at URLs of their own.
+    Five answers of 15 MiB, three sent as they are and two as gzip, each within its bound:
+    those read while the request's bound holds are `ok`, the rest are each an `error` line
+    saying why, never read further; the nodes' small answers are read as ever."""
+    peers = [*network.peers(), *(network.fakes.peer(name) for name in PADDED)]
+    async with network.aggregator(peers, peer_timeout_seconds=60,
+                                  network_deadline_seconds=60) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    lines = _peer_lines(merged)
+    assert all(lines[name]["status"] == "ok" for name in NODES), lines
+    padded = [lines[name] for name in PADDED]
+    over = [line for line in padded if line["status"] != "ok"]
+    assert 1 <= len(over) and len(padded) - len(over) <= MAX_NETWORK_BODIES // (15 * 2**20)
+    past = (f"answer not read further: the peers' answers to this request passed "
+            f"{MAX_NETWORK_BODIES} bytes together")
+    assert {(line["status"], line["detail"]) for line in over} == {("error", past)}, over
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
 
 

@@ -6,7 +6,8 @@ Every peer is asked concurrently, each over a session of its own (PeerSessions, 
 connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
 whatever is still running when the network's `network_deadline_seconds` run out is
 cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
-`timeout`, `error` (no connection, an answer cut short, or an HTTP status other than 200)
+`timeout`, `error` (no connection, an answer cut short, an HTTP status other than 200, or
+an answer past what all the peers' answers to one request may take, MAX_NETWORK_BODIES)
 or `invalid` (not HTTP, not JSON, too large, or not the Beacon response asked for). An
 outcome other than `ok` means "unavailable", never "not found"; when no peer answered nor
 refused the question itself, the network is down (NetworkDown: a 503, not an empty answer).
@@ -80,6 +81,10 @@ DOCUMENT_TTL_SECONDS = 60.0        # peers' /info and /map
 CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
+# All the peers' answers to one request together, as read: each peer's bound alone let a
+# request read its peers times 16 MiB (a registry lists whatever its credential holders
+# register, thousands of URLs), all held, as parsed, until the merge
+MAX_NETWORK_BODIES = 4 * MAX_PEER_BODY
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
 # Connections open at once to one peer (PeerSessions): a frozen peer holds that many sockets
 # at most, each until its timer ends (32 peers' 1,024 is a process's default limit of open
@@ -88,6 +93,8 @@ MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes 
 PEER_CONNECTIONS = 32
 OWN_SESSIONS = 64             # 1+MG's countries, a few nodes each
 NO_CONNECTION = "no connection to the peer"
+PAST_NETWORK_BOUND = (f"answer not read further: the peers' answers to this request passed "
+                      f"{MAX_NETWORK_BODIES} bytes together")
 NOT_JSON = "answer is not JSON"
 # orjson reads JSON nested up to 1024 levels deep, and writes it up to 254: what a peer's
 # answer passes on (records, datasets) is written as the peer sent it, as deep
@@ -743,9 +750,10 @@ class Network:
         # future (0.4% of a network request's instructions, bench/federation.py
         # --overhead), nor asyncio.create_task, which finds the loop again for each peer
         create_task = asyncio.get_running_loop().create_task
+        bound = _Bound()
         tasks = [create_task(self._ask(
             peer, request, _peer_url(peer.url, path, query), expect, headers, forward,
-            not_found_is_empty))
+            not_found_is_empty, bound))
             for peer, forward, headers in zip(peers, forwards, sent)]
         limit = self._limit
         await _all_done(tasks, limit)
@@ -789,7 +797,8 @@ class Network:
 
     async def _ask(self, peer: Peer, request: PeerRequest, url: URL, expect: type[_Open],
                    headers: CIMultiDict[str], forwarded: bool,
-                   not_found_is_empty: bool) -> PeerOutcome:
+                   not_found_is_empty: bool, bound: _Bound) -> PeerOutcome:
+        """`bound`: what is left of MAX_NETWORK_BODIES, shared by the request's peers."""
         began = time.perf_counter()
         try:                                  # timed by ask_all, which cancels it
             for again in (False, True):
@@ -797,8 +806,7 @@ class Network:
                     async with self._sessions.of(peer.url).request(
                             request.method, url, data=request.body, headers=headers,
                             allow_redirects=False) as response:
-                        body = (await response.read() if _within_bound(response)
-                                else await bounded_body(response, MAX_PEER_BODY))
+                        body = await _body(response, bound)
                         code = response.status
                     break
                 except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
@@ -810,6 +818,8 @@ class Network:
                     if (again or request.method != "POST"
                             or isinstance(exc, aiohttp.ClientConnectorError)):
                         raise
+        except _PastBound:
+            status, detail, checked, raw = "error", PAST_NETWORK_BOUND, None, None
         except aiohttp.ClientError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
             # tell any caller what listens at an address the registry names: the operator's
@@ -851,6 +861,57 @@ def _root_parts(root: str) -> tuple[str, str, str] | None:
     built = URL.build(scheme=parts[0], authority=parts[1], path=f"{parts[2]}/x",
                       query_string="y", encoded=True)
     return parts if built == whole and str(built) == str(whole) else None
+
+
+class _PastBound(Exception):
+    """A peer's answer would take the request's peers past MAX_NETWORK_BODIES."""
+
+
+@dataclass(slots=True)
+class _Bound:
+    """What one request's peers may still read, in bytes (MAX_NETWORK_BODIES): taken as
+    each answer is read, by whichever peer reads first, and given back by an answer not
+    kept (too large, cut short, past this bound). A peer's answer that would pass it is
+    read no further, that peer's line an `error` (PAST_NETWORK_BOUND): not the peer's own
+    fault, as a status of its own would say, but the network's limit; a smaller answer
+    read after it may still fit."""
+
+    left: int = MAX_NETWORK_BODIES
+
+    def take(self, size: int) -> None:
+        if size > self.left:
+            raise _PastBound
+        self.left -= size
+
+
+async def _body(response: aiohttp.ClientResponse, bound: _Bound) -> bytes | None:
+    """The peer's answer, taken from `bound`; None past MAX_PEER_BODY (read no further).
+    Sent as is within that, it is read whole at once, its length taken before it is read;
+    otherwise counted chunk by chunk, as it unpacks (auth/documents.py bounded_body)."""
+    taken, kept = 0, False
+    try:
+        if _within_bound(response):
+            length = response.content_length or 0
+            bound.take(length)
+            taken = length
+            body = await response.read()
+            kept = True
+            return body
+        chunks = []
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            if taken + len(chunk) > MAX_PEER_BODY:
+                return None
+            bound.take(len(chunk))
+            taken += len(chunk)
+            chunks.append(chunk)
+        kept = True
+        return b"".join(chunks)
+    finally:
+        if not kept:
+            bound.left += taken
+
+
+_CHUNK = 64 * 1024
 
 
 def _within_bound(response: aiohttp.ClientResponse) -> bool:
