@@ -350,6 +350,13 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name in PADDED:
             return web.Response(body=_padded_answer(name), content_type="application/json",
                                 headers={"Content-Encoding": "gzip"} if "gzip" in name else {})
+        if name == "otherset":              # its own set, whichever datasets were asked
+            if re.fullmatch(r"datasets/[^/]+", tail):
+                return web.json_response({
+                    "meta": {"beaconId": name},
+                    "responseSummary": {"exists": True, "numTotalResults": 1},
+                    "response": {"collections": [{"id": f"{name}-set"}]}})
+            return web.json_response(_count_answer(name, {}, 7))
         if name == "deep":
             return web.json_response(_deep_answer(name, tail))
         if name == "manyscopes":
@@ -1321,6 +1328,36 @@ async def test_variant_by_id_datasets_and_scoped_queries(network, check, beacon_
         ("org.test.se", "GDI-SE-SYN-001")]
     assert [(s["beaconId"], s["id"], s["resultsCount"])
             for s in scoped["response"]["resultSets"]] == [("org.test.se", "GDI-SE-SYN-001", 5)]
+
+
+async def test_a_peer_answering_for_datasets_not_asked_is_invalid(network, check):
+    """A question naming its datasets (the path's, or `datasetIds`) is answered by each peer
+    for those alone, as a node answers it: a peer answering for others (one ignoring the
+    scope, or a registered node claiming what it was not asked) had its sets passed on
+    and its count added to the network's answer about that one dataset. That peer is
+    `invalid`, naming the sets; asked of every dataset, its own sets are its answer."""
+    count = {**QUERY, "requestedGranularity": "count"}
+    async with network.aggregator([*network.peers(), network.fakes.peer("otherset")]) as net:
+        scoped = await check(net, "/network/api/datasets/GDI-SE-SYN-001/g_variants",
+                             params=count)
+        named = await check(net, "/network/api/g_variants",
+                            params={**count, "datasetIds": "GDI-SE-SYN-001"})
+        one = await check(net, "/network/api/datasets/GDI-SE-SYN-001",
+                          schema=COLLECTIONS_SCHEMA)
+        everything = await check(net, "/network/api/g_variants", params=count)
+    for document in (scoped, named, one):
+        line = _peer_lines(document)["otherset"]
+        assert (line["status"], line["detail"]) == (
+            "invalid", "answered for datasets not asked: otherset-set"), line
+    for document in (scoped, named):
+        assert [(s["beaconId"], s["id"]) for s in document["response"]["resultSets"]] == [
+            ("org.test.se", "GDI-SE-SYN-001")]
+        assert document["responseSummary"]["numTotalResults"] == 5
+    assert [(c["beaconId"], c["id"]) for c in one["response"]["collections"]] == [
+        ("org.test.se", "GDI-SE-SYN-001")]
+    assert one["responseSummary"]["numTotalResults"] == 1
+    assert _peer_lines(everything)["otherset"]["status"] == "ok"
+    assert everything["responseSummary"]["numTotalResults"] == 4 + 5 + 6 + 7
 
 
 async def _peer_trail(url: str, request_id: str) -> list[tuple[str, str]]:

@@ -42,7 +42,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self, get_args
@@ -987,6 +987,43 @@ def _beacon_error(raw: Any) -> str | None:
     code = raw["error"].get("errorCode")
     return (f" {code}" if isinstance(code, int) and not isinstance(code, bool)
             and 0 <= code < 1000 else "") + _error_message(raw)
+
+
+NOT_ASKED = "answered for datasets not asked"
+
+
+def within_datasets(outcomes: list[PeerOutcome], asked: Collection[str] | None,
+                    key: str) -> list[PeerOutcome]:
+    """`outcomes` with each answer holding, under `response.key` (resultSets, collections),
+    an entry of a dataset not `asked` made `invalid`, naming them; `asked` None: the
+    question named no datasets, and every peer answers for its own. A question naming its
+    datasets (the path's, or datasetIds) is answered for those alone, as a node answers
+    it: a peer answering for others, one ignoring the scope or a registered node claiming
+    what it was not asked, had them passed on and its count added to the network's answer
+    about those datasets. Its count cannot be told apart from them, so none of its answer
+    is taken."""
+    if not asked:
+        return outcomes
+    wanted = set(asked)
+    checked = []
+    for outcome in outcomes:
+        others = [i for i in dict.fromkeys(_answered_ids(outcome.answer, key))
+                  if i not in wanted]
+        checked.append(outcome if not others else PeerOutcome(
+            outcome.peer, "invalid", outcome.ms,
+            f"{NOT_ASKED}: {shown(', '.join(others)[:300])}",
+            token_forwarded=outcome.token_forwarded))
+    return checked
+
+
+def _answered_ids(answer: PeerAnswer | dict[str, Any] | None, key: str) -> list[str]:
+    """The ids of the entries under `response.key` of a peer's checked `answer`."""
+    if type(answer) is PeerAnswer:
+        response = answer.response
+        return [s.id for s in response.resultSets] if response else []
+    response = answer.get("response") if type(answer) is dict else None
+    entries = response.get(key) if type(response) is dict else None
+    return [e["id"] for e in entries] if type(entries) is list else []
 
 
 def without_unwritable(outcomes: list[PeerOutcome]) -> list[PeerOutcome]:

@@ -58,6 +58,7 @@ from node.federation.network import (
     VariantAnswer,
     network_down,
     onward_path,
+    within_datasets,
     without_unwritable,
 )
 from node.http import beacon_api
@@ -213,6 +214,8 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
         not_found_is_empty=scoped)
+    outcomes = within_datasets(outcomes, query.dataset_ids or (
+        (request.match_info["id"],) if scoped else None), "resultSets")
     filters = None if individuals is None else echo(individuals.filters)
     if (scoped and found_nowhere(outcomes)) or network_down(outcomes):
         _trail(request, key, [outcome.report() for outcome in outcomes],
@@ -282,6 +285,8 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     outcomes, peers = await request.app[NETWORK].fan_out(
         peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
         not_found_is_empty=single)
+    outcomes = within_datasets(outcomes, (request.match_info["id"],) if single
+                               else query.dataset_ids, "collections")
     if (single and found_nowhere(outcomes)) or network_down(outcomes):
         _trail(request, key, [outcome.report() for outcome in outcomes], query.summary(),
                test_mode=query.test_mode)
