@@ -383,8 +383,12 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         fakes.hits["catalogue"] = fakes.hits.get("catalogue", 0) + 1
         return web.json_response({"nodes": fakes.nodes})
 
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/api/nodes")
+
     app = web.Application()
     app.router.add_get("/api/nodes", registry)
+    app.router.add_get("/moved/api/nodes", moved)
     app.router.add_route("*", "/{name}/api/{tail:.*}", handle)
     return app
 
@@ -1968,6 +1972,24 @@ async def test_a_registry_answer_too_large_is_refused_unread(network, check):
     assert catalogue == {"status": "error", "stalePeers": 0, "detail": (
         f"ValueError: answer larger than {MAX_REGISTRY_BODY} bytes")}
     assert set(_peer_lines(merged)) == set(NODES)
+
+
+async def test_a_registry_that_redirects_is_reported_as_redirected(network, check):
+    """The registry's redirect is not followed (the catalogue's URL is the one configured),
+    and said so, naming where it led: its body was read as the node list, and the status
+    read `ValidationError: ... Invalid JSON ... 302: Found`, a malformed registry where the
+    operator had configured a URL that moved (http to https)."""
+    fakes = network.fakes
+    fakes.nodes[:] = [{"id": "listed", "beaconUrl": f"{fakes.url}/listed/api"}]
+    fakes.hits.pop("catalogue", None)
+    async with network.aggregator(network.peers(), peers_from_catalogue=True,
+                                  catalogue_url=f"{fakes.url}/moved") as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    assert merged["info"]["network"]["catalogue"] == {
+        "status": "error", "stalePeers": 0, "detail": (
+            "ValueError: redirected (302) to '/api/nodes', not followed: configure the URL "
+            "it leads to")}
+    assert set(_peer_lines(merged)) == set(NODES) and "catalogue" not in fakes.hits
 
 
 async def test_an_unreachable_catalogue_is_reported_and_configured_peers_answer(network, check):

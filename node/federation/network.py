@@ -517,6 +517,17 @@ def _registry_peer(node: _CatalogueNode, https_only: bool) -> Peer | None:
     return peer
 
 
+def _not_redirected(response: aiohttp.ClientResponse) -> None:
+    """ValueError naming where the registry's redirect led: not followed (the catalogue's
+    URL is the one configured, as an issuer's, auth/documents.py), and not read as the node
+    list either, which reported a moved registry (http to https) as one answering
+    malformed JSON, the redirect's body."""
+    if 300 <= response.status < 400:
+        raise ValueError(f"redirected ({response.status}) to "
+                         f"{response.headers.get(hdrs.LOCATION, '(nowhere said)')!r:.200}, "
+                         "not followed: configure the URL it leads to")
+
+
 class PeerSessions:
     """The outgoing sessions of the network's peers (and its registry): one per peer's base
     URL, each of PEER_CONNECTIONS connections. Under one session of aiohttp's default 100
@@ -671,6 +682,7 @@ class Network:
                 async with asyncio.timeout(self._settings.peer_timeout_seconds):
                     async with self._sessions.of(url).get(url,
                                                           allow_redirects=False) as response:
+                        _not_redirected(response)
                         response.raise_for_status()
                         body = await bounded_body(response, MAX_REGISTRY_BODY)
                         if body is None:
