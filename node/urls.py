@@ -23,15 +23,24 @@ def http_base_url(url: str) -> str:
     return without_trailing_slash(http_url(url))
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def beacon_key(url: str) -> str:
-    """What two URLs share when they name one Beacon: `url` without a trailing slash, its
+    """What two URLs share when they name one Beacon: `url` (an http(s) URL with no user
+    name or password, as settings and registry take it) without a trailing slash, its
     scheme and host lowercased (they are case-insensitive, RFC 3986 6.2.2.1; its path is
-    not). The one rule of both places that ask it, the settings' configured peers and the
-    registry's nodes beside them (node/federation/network.py): each had its own, and a node
-    the registry listed at a configured peer's URL cased otherwise was asked twice, its
-    count added twice to the network's total."""
+    not) and its scheme's default port left out (6.2.3: `https://fi.example:443/api` is
+    `https://fi.example/api`, and was asked and counted twice). The one rule of both places
+    that ask it, the settings' configured peers and the registry's nodes beside them
+    (node/federation/network.py): each had its own, and a node the registry listed at a
+    configured peer's URL cased otherwise was asked twice, its count added twice to the
+    network's total."""
     parts = urlsplit(without_trailing_slash(url))
-    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
+    if parts.port is not None and parts.port == _DEFAULT_PORTS.get(scheme):
+        netloc = netloc.rpartition(":")[0]
+    return parts._replace(scheme=scheme, netloc=netloc).geturl()
 
 
 def _origin(origin: str) -> str:

@@ -1819,12 +1819,13 @@ def test_two_configured_peers_under_one_id_are_refused_when_the_configuration_is
         "peers: two peers under one id, which tags each one's answers: 'fi'")
 
 
-@pytest.mark.parametrize("second", ["https://fi.example/api/", "HTTPS://FI.Example/api"])
+@pytest.mark.parametrize("second", ["https://fi.example/api/", "HTTPS://FI.Example/api",
+                                    "https://fi.example:443/api", "https://FI.example:443/api/"])
 def test_two_configured_peers_at_one_url_are_refused_when_the_configuration_is_read(second):
     """One Beacon configured under two ids was asked twice: its datasets came twice and its
     count was added twice to the network's total. Refused naming both ids, however the URL
-    was written (a trailing slash, the scheme's and host's case); a path differing in case
-    is another URL."""
+    was written (a trailing slash, the scheme's and host's case, the scheme's default port
+    written out); a path differing in case, or another port, is another URL."""
     peers = [{"id": "fi", "url": "https://fi.example/api"},
              {"id": "se", "url": "https://se.example/api"},
              {"id": "fi-again", "url": second}]
@@ -1833,8 +1834,10 @@ def test_two_configured_peers_at_one_url_are_refused_when_the_configuration_is_r
     assert configuration_error(refused.value) == (
         "peers: peers 'fi' and 'fi-again' are at one URL: the one Beacon would be asked "
         "twice and counted twice")
-    apart = Settings(peers=[*peers[:2], {"id": "fi-2", "url": "https://fi.example/API"}])
-    assert [p.id for p in apart.peers] == ["fi", "se", "fi-2"]
+    apart = Settings(peers=[*peers[:2], {"id": "fi-2", "url": "https://fi.example/API"},
+                            {"id": "fi-3", "url": "https://fi.example:8443/api"},
+                            {"id": "fi-4", "url": "http://fi.example:443/api"}])
+    assert [p.id for p in apart.peers] == ["fi", "se", "fi-2", "fi-3", "fi-4"]
 
 
 def test_a_peers_token_issuer_that_is_not_trusted_is_refused_when_the_configuration_is_read():
