@@ -36,7 +36,13 @@ def beacon_key(url: str) -> str:
     (node/federation/network.py): each had its own, and a node the registry listed at a
     configured peer's URL cased otherwise was asked twice, its count added twice to the
     network's total."""
-    parts = urlsplit(without_trailing_slash(url))
+    return _normalised(without_trailing_slash(url))
+
+
+def _normalised(url: str) -> str:
+    """`url` (no user name or password) with its scheme and host lowercased and its
+    scheme's default port left out, as RFC 3986 6.2.2.1 and 6.2.3 normalise them."""
+    parts = urlsplit(url)
     scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
     if parts.port is not None and parts.port == _DEFAULT_PORTS.get(scheme):
         netloc = netloc.rpartition(":")[0]
@@ -44,13 +50,16 @@ def beacon_key(url: str) -> str:
 
 
 def _origin(origin: str) -> str:
-    """An origin as browsers send it (scheme, host and port; no path, not `*`)."""
+    """An origin as browsers send it (scheme, host and port; no path, not `*`), and as they
+    write it (RFC 6454 6.1): scheme and host in lower case, no default port. Kept as
+    configured, `https://Portal.example` or `https://portal.example:443` never matched the
+    Origin a browser sent, and that portal's scripts were refused without a word."""
     problem = "not an origin like https://node.example.org (scheme, host and port)"
     try:
-        origin = http_base_url(origin)
+        origin = _normalised(http_base_url(origin))
     except ValueError:
         raise ValueError(problem) from None
-    if not re.fullmatch(r"https?://[^/\s?#]+", origin):
+    if not re.fullmatch(r"https?://[^/\s?#@]+", origin):    # no user name: none is sent
         raise ValueError(problem)
     return origin
 

@@ -788,6 +788,24 @@ async def test_cors_for_configured_origins_only(db_url, pool, loaded, tmp_path):
             "Origin": PORTAL, "Access-Control-Request-Method": "GET"})).status == 404
 
 
+@pytest.mark.parametrize("written", ["https://Portal.Example", "HTTPS://portal.example",
+                                     "https://portal.example:443/"])
+async def test_a_cors_origin_is_matched_as_browsers_send_it(db_url, pool, loaded, tmp_path,
+                                                           written):
+    """A browser sends its page's origin serialised (RFC 6454 6.1): scheme and host in lower
+    case, no default port. An origin configured with capitals or `:443` was taken as
+    written and never matched, so that portal's scripts were refused by their browser
+    without a word; `HTTPS://` was refused as no origin. Each is the origin the browser
+    sends; one with a user name, which no browser sends, is refused."""
+    settings = _node_settings(db_url, tmp_path, cors_origins=[written])
+    assert settings.cors_origins == [PORTAL]
+    with pytest.raises(ValueError, match="not an origin"):
+        _node_settings(db_url, tmp_path, cors_origins=["https://gdi@portal.example"])
+    async with served(settings, pool) as node:
+        allowed = await node.get("/api/info", headers={"Origin": PORTAL})
+        assert allowed.headers.get("Access-Control-Allow-Origin") == PORTAL
+
+
 def test_cors_origins_setting_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GDI_NODE_CORS_ORIGINS", f'["{PORTAL}/", "http://localhost:3000"]')
     assert Settings(data_dir=tmp_path).cors_origins == [PORTAL, "http://localhost:3000"]
