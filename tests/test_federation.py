@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import email.utils
 import gc
 import hashlib
 import json
@@ -22,6 +23,7 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +302,16 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name == "fail":
             return web.json_response({"error": {"errorCode": 500, "errorMessage": "db down"}},
                                      status=500)
+        if name.startswith("busy."):        # a refusal saying when to come back, or not
+            status, after = {"busy.seconds": (429, "120"),
+                             "busy.date": (503, email.utils.format_datetime(
+                                 datetime.now(UTC) + timedelta(hours=1), usegmt=True)),
+                             "busy.nonsense": (503, "soon"),
+                             "busy.ok": (200, "120")}[name]
+            if status == 200:
+                return web.json_response(_boolean_answer(name), headers={"Retry-After": after})
+            return web.json_response({"error": {"errorCode": status, "errorMessage": "busy"}},
+                                     status=status, headers={"Retry-After": after})
         if name == "fail200":               # a Beacon error body, sent with 200
             return web.json_response({"meta": {"beaconId": name, "apiVersion": "v2.0"},
                                       "error": {"errorCode": 400,
@@ -792,6 +804,22 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
     # A peer refusing the request (unknown dataset) is an error with the peer's reason.
     assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
+
+
+async def test_a_peers_retry_after_reaches_its_line(network, check):
+    """A peer refusing for now (429, 503) says when to ask again in Retry-After, seconds or
+    an HTTP date (RFC 9110 10.2.3): the network dropped it, so a researcher or portal read
+    `HTTP 429` with nothing of when, and asked again at once. It is the line's
+    `retryAfter`, in seconds; one that is neither form, or beside an answer, is not."""
+    names = ("busy.seconds", "busy.date", "busy.nonsense", "busy.ok")
+    async with network.aggregator([network.fakes.peer(name) for name in names]) as net:
+        merged = await check(net, "/network/api/g_variants", params=QUERY)
+    lines = _peer_lines(merged)
+    assert [lines[name]["status"] for name in names] == ["error", "error", "error", "ok"]
+    assert lines["busy.seconds"]["retryAfter"] == 120
+    assert lines["busy.seconds"]["detail"] == "HTTP 429: busy"
+    assert 3500 < lines["busy.date"]["retryAfter"] <= 3600
+    assert "retryAfter" not in lines["busy.nonsense"] and "retryAfter" not in lines["busy.ok"]
 
 
 async def test_a_peers_error_message_reaches_the_caller_only_as_printable_text(

@@ -37,13 +37,16 @@ researcher spending that budget would make the peer refuse all the others (docs/
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import hmac
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import urlsplit
@@ -613,6 +616,7 @@ class PeerOutcome:
     answer: PeerAnswer | dict[str, Any] | None = None
     raw: Any = None                      # the peer's JSON as sent, for passing results on
     token_forwarded: bool = False
+    retry_after: int | None = None       # a refusal's Retry-After, in seconds (_seconds)
     # The peer answered the request with a refusal of its own (HTTP 4xx, a loop's 508, or a
     # Beacon error body sent with 200): it is up, and said no to this question
     # (network_down), where a 5xx, a redirect, a timeout or no Beacon answer say it is not.
@@ -628,6 +632,8 @@ class PeerOutcome:
                                 "tokenForwarded": self.token_forwarded}
         if self.detail:
             line["detail"] = self.detail
+        if self.retry_after is not None:
+            line["retryAfter"] = self.retry_after
         return line
 
 
@@ -812,6 +818,7 @@ class Network:
                    not_found_is_empty: bool, bound: _Bound) -> PeerOutcome:
         """`bound`: what is left of MAX_NETWORK_BODIES, shared by the request's peers."""
         began = time.perf_counter()
+        after = None
         try:                                  # timed by ask_all, which cancels it
             for again in (False, True):
                 try:
@@ -820,6 +827,8 @@ class Network:
                             allow_redirects=False) as response:
                         body = await _body(response, bound)
                         code = response.status
+                        if code in _REFUSED_FOR_NOW:
+                            after = response.headers.get(hdrs.RETRY_AFTER)
                     break
                 except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                     # Closed as it was sent, unanswered: a kept-alive connection the peer
@@ -843,9 +852,11 @@ class Network:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
             if status == "error" and (code == 200 or 400 <= code < 500 or code == 508):
                 return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail,
-                                   checked, raw, forwarded, refused=True)
+                                   checked, raw, forwarded,
+                                   None if after is None else _seconds(after), refused=True)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
-                           raw, forwarded)
+                           raw, forwarded,
+                           None if after is None or status != "error" else _seconds(after))
 
 
 def _peer_url(root: str, path: str, query: str) -> URL:
@@ -924,6 +935,28 @@ async def _body(response: aiohttp.ClientResponse, bound: _Bound) -> bytes | None
 
 
 _CHUNK = 64 * 1024
+
+
+# The statuses whose Retry-After a peer's line passes on: a refusal for now (RFC 9110 10.2.3)
+_REFUSED_FOR_NOW = frozenset((429, 503))
+MAX_RETRY_AFTER = 10**9         # seconds: a larger one (or date) is passed on as this
+
+
+def _seconds(after: str) -> int | None:
+    """A peer's Retry-After as the seconds to wait: its delay-seconds, or the seconds until
+    its HTTP-date (0 once past; a date naming no zone is GMT, as HTTP's are); None when it
+    is neither (RFC 9110 10.2.3)."""
+    after = after.strip()
+    if re.fullmatch(r"[0-9]{1,10}", after):
+        return min(int(after), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(after)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        wait = (when - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):   # what the parser raises
+        return None
+    return min(max(math.ceil(wait), 0), MAX_RETRY_AFTER)
 
 
 def _within_bound(response: aiohttp.ClientResponse) -> bool:
