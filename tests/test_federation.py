@@ -1214,6 +1214,28 @@ async def test_a_total_with_a_peers_count_of_unknown_precision_does_not_claim_ex
     assert known["responseSummary"]["countPrecision"] == "exact"
 
 
+async def test_a_total_missing_an_unavailable_peers_count_does_not_claim_exact(network,
+                                                                             check):
+    """A peer that did not answer (here no connection) has a count nobody knows, as a Beacon
+    v2.0 peer's precision: the network's total of the others was still `exact`, a claim of
+    the whole network's count that nobody made. It states no `countPrecision`; a dataset's
+    peers answering "not here" (404) are known to hold none, and the total stays exact."""
+    gone = Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")
+    count = {**QUERY, "requestedGranularity": "count"}
+    async with network.aggregator([*network.peers(), gone]) as net:
+        partial = await check(net, "/network/api/g_variants", params=count)
+        scoped_partial = await check(net, "/network/api/datasets/GDI-SE-SYN-001/g_variants",
+                                     params=count)
+    async with network.aggregator(network.peers()) as net:
+        scoped = await check(net, "/network/api/datasets/GDI-SE-SYN-001/g_variants",
+                             params=count)
+    assert _peer_lines(partial)["gone"]["status"] == "error"
+    assert partial["responseSummary"] == {"exists": True, "numTotalResults": 4 + 5 + 6}
+    assert scoped_partial["responseSummary"] == {"exists": True, "numTotalResults": 5}
+    assert scoped["responseSummary"] == {"exists": True, "numTotalResults": 5,
+                                         "countPrecision": "exact"}
+
+
 async def test_a_count_answer_passes_on_only_what_its_schema_fields_may_hold(network, check):
     """At count, a resultSet's fields pass on only as their schema defines them: a
     `countAdjustedTo` its strings, a `countPrecision` one of the schema's values, and each

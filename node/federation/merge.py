@@ -139,12 +139,16 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
     result_sets: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     exact = True            # every summary so far states an exact count and no adjustment
-    uncounted = False       # a peer found something and said not how much (below)
+    uncounted = False       # a peer found something and said not how much, or said nothing
     for outcome in outcomes:
         line = outcome.report()
         lines.append(line)
         checked = outcome.answer
         if checked is None:
+            # Unavailable, its count is nobody's to know: counted as 0, the others' total was
+            # `exact`, of a network that was not all asked (found by a review, 2026-12-05).
+            # An `ok` without an answer is a dataset's "not here", which is known: none.
+            uncounted = uncounted or outcome.status != "ok"
             continue
         typed = type(checked) is PeerAnswer     # a node's shape, read straight into types
         if typed:
@@ -216,7 +220,8 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
     returned = GRANULARITIES[highest]
     # A peer that found something without counting it (a boolean answer of `exists: true`,
-    # or a count answer stating none, or 0) adds a count nobody knows: the total's precision is
+    # or a count answer stating none, or 0), or did not answer, adds a count nobody knows:
+    # the total's precision is
     # then unknown and none is stated, as for a Beacon v2.0 peer's count of no stated
     # precision (combined_precision, here given a part stating none). Left out of it, one
     # boolean peer's `exists: true` beside a count peer's exact 0 merged to `exists: true,
