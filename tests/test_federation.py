@@ -124,6 +124,11 @@ class Fakes:
         return Peer(id=name, url=f"{self.url}/{name}/api", forward_tokens_from=trusted)
 
 
+# A peer's /info name forging a log line, with an ESC sequence and a right-to-left override,
+# a megabyte long
+LOUD_NAME = "Peer\n2026-12-05 INFO granted\x1b[2K\u202e" + "x" * 2**20
+
+
 def _boolean_answer(beacon_id: str) -> dict[str, Any]:
     return {"meta": response_meta(beacon_id, "boolean", request_summary()),
             "responseSummary": {"exists": True}}
@@ -379,6 +384,13 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response({"meta": {"beaconId": name}, "response": {
                 "id": name, "name": f"Peer {name}", "endpointSets": {"dataset": {}},
                 "pad": ["x" * 1000] * 1000}})
+        if name == "loud" and tail in ("info", "map"):   # what no client should get as sent
+            return web.json_response({"meta": {"beaconId": name}, "response": {
+                "id": name, "name": LOUD_NAME, "apiVersion": "v2.0\x00",
+                "welcomeUrl": "javascript:alert(document.cookie)",
+                "organization": {"id": name, "name": "Org\r\nX-Injected: 1"},
+                "endpointSets": {"dataset": {}, "evil\ntype": {},
+                                 **{f"type{i}": {} for i in range(10_000)}}}})
         if tail in ("info", "map"):
             # a node of 0.5 or before called variants genomicVariation
             sets = {kind: {"entryType": kind, "rootUrl": f"{fakes.url}/{name}/api/{path}"}
@@ -1775,6 +1787,28 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     # the spec's id, and an older peer's genomicVariation is the same entry type
     for peer in ("org.test.se", "older"):
         assert map_lines[peer]["entryTypes"] == ["dataset", "genomicVariant", "individual"]
+
+
+async def test_a_peers_info_and_map_reach_its_line_only_as_printable_bounded_text(
+        network, check):
+    """What the network says of a peer's /info and /map is the peer's text: its name,
+    organisation and apiVersion went on as sent, a line break, an ESC sequence or U+202E,
+    and a megabyte, cached and sent in every /network/api/info for a minute; its
+    welcomeUrl whatever it held (`javascript:`), and its entry types every key of its
+    endpointSets. Now each text is printable escapes cut to 300 characters, as a peer's
+    error message; a welcomeUrl only an http(s) URL; entry types only ids, at most 64."""
+    async with network.aggregator([network.fakes.peer("loud")]) as net:
+        info = await check(net, "/network/api/info", schema=INFO_SCHEMA)
+        beacon_map = await check(net, "/network/api/map", schema=MAP_SCHEMA)
+    [line] = info["response"]["info"]["network"]["peers"]
+    assert line["name"] == "Peer\\n2026-12-05 INFO granted\\x1b[2K\\u202e" + "x" * (
+        300 - len("Peer\n2026-12-05 INFO granted\x1b[2K\u202e"))
+    assert (line["organization"], line["apiVersion"]) == ("Org\\r\\nX-Injected: 1",
+                                                          "v2.0\\x00")
+    assert "welcomeUrl" not in line
+    [mapped] = beacon_map["info"]["network"]["peers"]
+    assert len(mapped["entryTypes"]) == 64 and "dataset" in mapped["entryTypes"]
+    assert all(re.fullmatch(r"\w+", kind) for kind in mapped["entryTypes"])
 
 
 async def test_the_info_and_map_cache_keeps_only_what_the_network_says_of_a_peer(

@@ -16,12 +16,14 @@ which is different from a peer that answered "not found".
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
 from msgspec import UNSET, to_builtins
 
 from auth.policy import GRANULARITIES
+from auth.urls import http_url
 from beacon import answer, info
 from beacon.datasets import DatasetsQuery, collections_envelope
 from beacon.disclosure import PRECISIONS, combined_precision
@@ -39,6 +41,10 @@ from node.logs import shown
 NETWORK_API = "/network/api"
 _RANK = {granularity: rank for rank, granularity in enumerate(GRANULARITIES)}
 MAX_GENE_NOTES = 4        # a peer's info.geneId: one note per assembly it holds datasets on
+MAX_TEXT = 300            # characters of a peer's free text its line passes on
+MAX_URL = 2000            # characters of a peer's welcomeUrl its line passes on
+MAX_ENTRY_TYPES = 64      # of a peer's /map (the spec's default model has 8)
+_ENTRY_TYPE = re.compile(r"\w{1,100}", re.ASCII)
 
 
 def network_info(outcomes: list[PeerOutcome], peers: PeerList, *, described: bool = False
@@ -395,14 +401,31 @@ def found_nowhere(outcomes: list[PeerOutcome]) -> bool:
 
 
 def info_line(answer: dict[str, Any]) -> dict[str, Any]:
-    """What the network says of a peer's /info (its DocumentAnswer.checked `answer`)."""
+    """What the network says of a peer's /info (its DocumentAnswer.checked `answer`): its
+    name, apiVersion and organisation's name as printable text cut to 300 characters, as
+    its error message (node/logs.py shown), and its welcomeUrl only when it is an http(s)
+    URL (auth/urls.py). They went on as sent: a line break, an ESC sequence or U+202E to
+    whatever logs or shows the network's /info, a megabyte-long name cached and sent in
+    every /info for a minute, a `javascript:` welcomeUrl to a page linking it (found by a
+    review, 2026-12-05)."""
     response = answer["response"]
     organization = response.get("organization")
-    line = {key: response[key] for key in ("name", "apiVersion", "welcomeUrl")
+    line = {key: shown(response[key][:MAX_TEXT]) for key in ("name", "apiVersion")
             if isinstance(response.get(key), str)}
+    welcome = response.get("welcomeUrl")
+    if isinstance(welcome, str) and len(welcome) <= MAX_URL and _http(welcome):
+        line["welcomeUrl"] = welcome
     if isinstance(organization, dict) and isinstance(organization.get("name"), str):
-        line["organization"] = organization["name"]
+        line["organization"] = shown(organization["name"][:MAX_TEXT])
     return line
+
+
+def _http(url: str) -> bool:
+    try:
+        http_url(url)
+    except ValueError:
+        return False
+    return True
 
 
 # Entry type ids peers of an older version give, by the id this node gives the same type:
@@ -413,11 +436,14 @@ _FORMER_ENTRY_TYPES = {"genomicVariation": "genomicVariant"}
 
 def map_line(answer: dict[str, Any]) -> dict[str, Any]:
     """What the network says of a peer's /map: its entry types, each by the id this node
-    gives it (an older peer's `genomicVariation` is `genomicVariant`, the same type)."""
+    gives it (an older peer's `genomicVariation` is `genomicVariant`, the same type); only
+    ids (word characters, as the spec's are), the first MAX_ENTRY_TYPES of them in order:
+    every key of a peer's endpointSets went on, any text, as many as it sent."""
     sets = answer["response"].get("endpointSets")
     if not isinstance(sets, dict):
         return {}
-    return {"entryTypes": sorted({_FORMER_ENTRY_TYPES.get(kind, kind) for kind in sets})}
+    return {"entryTypes": sorted({_FORMER_ENTRY_TYPES.get(kind, kind) for kind in sets
+                                  if _ENTRY_TYPE.fullmatch(kind)})[:MAX_ENTRY_TYPES]}
 
 
 def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
