@@ -100,7 +100,6 @@ def _root(url: str) -> str:
     return url
 
 
-Url = Annotated[str, AfterValidator(http_base_url)]
 # What the node's answers are built on, its catalogue and its peers are called at
 RootUrl = Annotated[str, AfterValidator(http_base_url), AfterValidator(_root)]
 Origin = Annotated[str, AfterValidator(_origin)]
