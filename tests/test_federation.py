@@ -152,6 +152,9 @@ PEER_NOTES: dict[str, dict[str, Any]] = {
     "notes.gene": {"geneId": {"GRCh38": "F5 is not in the node's gene table on GRCh38 (it is "
                                         "on GRCh37)\n\x1b[2Kforged", "GRCh37": "x" * 400}},
     "notes.badgene": {"geneId": {"GRCh38": ["not", "text"]}},
+    "notes.forged": {"purposeRequired": ["GDI-XX-P-1\n\x1b[2Kforged", "D" * 300],
+                     "onOtherAssemblies": {"GRCh37\u202e": ["GDI-XX-37-1\r"]}},
+    "notes.many": {"purposeRequired": [f"GDI-XX-P-{i}" for i in range(1001)]},
 }
 
 # Fake peers reporting counts at and past the largest a peer may (network.MAX_COUNT)
@@ -1012,6 +1015,11 @@ async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
         "GRCh38": "F5 is not in the node's gene table on GRCh38 (it is on GRCh37)\\n"
                   "\\x1b[2Kforged", "GRCh37": "x" * 300}
     assert "geneId" not in lines["notes.badgene"] and lines["notes.badgene"]["status"] == "ok"
+    # dataset ids alike: printable, each cut to 200 characters; more than 1,000 not passed on
+    forged = lines["notes.forged"]
+    assert (forged["purposeRequired"], forged["onOtherAssemblies"]) == (
+        ["GDI-XX-P-1\\n\\x1b[2Kforged", "D" * 200], {"GRCh37\\u202e": ["GDI-XX-37-1\\r"]})
+    assert "purposeRequired" not in lines["notes.many"]
 
 
 async def test_a_peer_answering_above_the_granularity_asked_is_taken_only_as_asked(

@@ -41,6 +41,7 @@ from node.logs import shown
 NETWORK_API = "/network/api"
 _RANK = {granularity: rank for rank, granularity in enumerate(GRANULARITIES)}
 MAX_GENE_NOTES = 4        # a peer's info.geneId: one note per assembly it holds datasets on
+MAX_NOTED_IDS = 1000      # dataset ids in one of a peer's notes: a longer list is not passed on
 MAX_TEXT = 300            # characters of a peer's free text its line passes on
 MAX_URL = 2000            # characters of a peer's welcomeUrl its line passes on
 MAX_ENTRY_TYPES = 64      # of a peer's /map (the spec's default model has 8)
@@ -73,11 +74,12 @@ def peer_notes(info: Any) -> dict[str, Any]:
         return notes
     required = info.get("purposeRequired")
     if _ids(required):
-        notes["purposeRequired"] = required
+        notes["purposeRequired"] = _shown_ids(required)
     others = info.get("onOtherAssemblies")
-    if type(others) is dict and others and all(type(assembly) is str and _ids(ids)
-                                               for assembly, ids in others.items()):
-        notes["onOtherAssemblies"] = others
+    if type(others) is dict and 0 < len(others) <= MAX_GENE_NOTES and all(
+            type(assembly) is str and _ids(ids) for assembly, ids in others.items()):
+        notes["onOtherAssemblies"] = {shown(assembly[:40]): _shown_ids(ids)
+                                      for assembly, ids in others.items()}
     genes = info.get("geneId")
     if type(genes) is dict and 0 < len(genes) <= MAX_GENE_NOTES and all(
             type(assembly) is str and type(said) is str for assembly, said in genes.items()):
@@ -90,8 +92,18 @@ def peer_notes(info: Any) -> dict[str, Any]:
 
 def _ids(value: Any) -> bool:
     """Whether a peer's `value` is a list of dataset ids, as a node writes one: not empty,
-    strings only."""
-    return type(value) is list and bool(value) and all(type(v) is str for v in value)
+    strings only, at most MAX_NOTED_IDS."""
+    return (type(value) is list and 0 < len(value) <= MAX_NOTED_IDS
+            and all(type(v) is str for v in value))
+
+
+def _shown_ids(ids: list[str]) -> list[str]:
+    """A peer's dataset ids as its line gives them: each character that does not print as
+    its escape, each cut to 200 characters (node/logs.py shown), as its geneId notes and
+    error messages are. Passed on as sent, a line break or an ESC sequence in an id forged
+    a line of whatever shows the network's answer, and one id could be megabytes (found by
+    a review, 2026-12-05)."""
+    return [shown(i[:200]) for i in ids]
 
 
 def _network(lines: list[dict[str, Any]], peers: PeerList) -> dict[str, Any]:
