@@ -225,6 +225,16 @@ def tier_of(caller: Caller, dataset_keys: frozenset[str]) -> Tier:
     return "bona_fide" if caller.registered else "anonymous"
 
 
+def counted_by_token(caller: Caller) -> bool:
+    """Whether a caller's budgets and loss accounts are its token's (issuer, sub) rather
+    than its address's: a bona fide researcher's, or a caller's holding a grant, each an
+    identity someone vetted. Any other token is answered at the anonymous tier, and an
+    account at a trusted issuer costs a minute to make (Life Science Login takes any social
+    account): counted by its subject, each account was a full anonymous budget and a fresh
+    set of loss accounts from one address, as many as the caller cared to sign up."""
+    return caller.identity is not None and (caller.registered or bool(caller.grants))
+
+
 def ceiling(policy: DisclosurePolicy, access_level: str, dataset_keys: frozenset[str],
             caller: Caller) -> str | None:
     """The most the caller may see of a dataset (auth.policy), with this policy's rule that

@@ -1190,6 +1190,36 @@ async def test_anonymous_ipv6_callers_are_budgeted_by_their_64(loaded, tmp_path)
         "address 2001:db8::/64", "address 2001:db8:0:1::/64", "address 198.51.100.7"}
 
 
+async def test_a_signed_in_caller_without_bona_fide_status_is_budgeted_by_its_address(
+        loaded, tmp_path):
+    """A token without bona fide status or a grant is answered at the anonymous tier, and
+    signing up at a trusted issuer (Life Science Login takes any social account) costs a
+    minute: counted by its (issuer, sub), each account was a full anonymous budget and a
+    fresh set of loss accounts from one address, as each IPv6 address of a /64 was. Such a
+    caller now counts as its address, whichever account it signs in with or none; a bona
+    fide researcher (vetted, its status asserted by a visa) keeps a budget of its own."""
+    from auth.dev_issuer import DevUser
+    async with AsyncExitStack() as stack:
+        aai, aai_url = await serve_dev_aai(stack, users=[
+            DevUser(name=name, password=name) for name in ("sock1", "sock2")] + [
+            DevUser(name="bob", password="bob", bona_fide=True),
+            DevUser(name="dave", password="dave", grants=["GDI-FI-SYN-999"])])
+        tokens = {name: {"Authorization": f"Bearer {aai.access_token(aai.users[name])}"}
+                  for name in ("sock1", "sock2", "bob", "dave")}
+        trust = [TrustedIssuer(**trusted_issuer_entry(aai_url))]
+        async with served(_settings(loaded, tmp_path, trusted_issuers=trust)) as node:
+            statuses = []
+            for _ in range(ANSWERED):
+                async with node.get(COMMON, headers=tokens["sock1"]) as answer:
+                    statuses.append(answer.status)
+            for headers in (tokens["sock2"], {}, tokens["bob"], tokens["dave"]):
+                async with node.get(COMMON, headers=headers) as answer:
+                    statuses.append(answer.status)
+    assert statuses == [200] * ANSWERED + [429, 429, 200, 200]
+    assert {r["caller"] for r in await _audit_rows(loaded)} == {
+        ANONYMOUS_CALLER, f"token {aai_url} bob", f"token {aai_url} dave"}
+
+
 def test_an_anonymous_callers_name_follows_the_ipv6_prefix_setting():
     """At 128 an IPv6 address is itself, as before the setting, without a length; a zone
     (fe80::1%eth0) is no part of its network; what is not an address is named as given."""

@@ -1598,10 +1598,11 @@ COUNT_QUERY = {**QUERY, "requestedGranularity": "count"}
 
 async def _budgeted_peer(stack: AsyncExitStack, network: Network, pg_server_url: str,
                          beacon_id: str, trusted: list[str],
-                         client_address_header: str | None = None) -> tuple[Peer, str]:
+                         client_address_header: str | None = None,
+                         issuers: list[TrustedIssuer] | None = None) -> tuple[Peer, str]:
     """A node of one PUBLIC dataset whose anonymous callers have NETWORK_BUDGET questions,
-    trusting network nodes at `trusted`, served until `stack` closes (its own pool, as
-    `gdi-node serve`): the peer, and its database's URL."""
+    trusting network nodes at `trusted` (and the token `issuers`), served until `stack`
+    closes (its own pool, as `gdi-node serve`): the peer, and its database's URL."""
     database = await stack.enter_async_context(node_database(pg_server_url))
     path = write_vcf_text(network.directory / f"{beacon_id}.vcf", _vcf(2))
     await ingest(database, IngestRequest(path, BUDGETED, GRCH38, AccessLevel.PUBLIC, BUDGETED,
@@ -1610,7 +1611,7 @@ async def _budgeted_peer(stack: AsyncExitStack, network: Network, pg_server_url:
     settings = Settings(disclosure=OPEN_DISCLOSURE.model_copy(update={
                             "anonymous": tier, "client_address_header": client_address_header}),
                         database_url=database, data_dir=network.directory, beacon_id=beacon_id,
-                        trusted_network_addresses=trusted)
+                        trusted_network_addresses=trusted, trusted_issuers=issuers or [])
     url = await serve_app(stack, create_app(settings))
     return Peer(id=beacon_id, url=f"{url}/api"), database
 
@@ -1672,6 +1673,36 @@ async def test_anonymous_callers_of_the_network_have_their_own_budgets_at_a_trus
     assert sorted(r["caller"] for r in rows) == ["address 127.0.0.2", "address 127.0.0.3"]
 
 
+async def test_a_forwarded_token_without_bona_fide_status_is_the_callers_pseudonym(
+        network, pg_server_url):
+    """A signed-in caller without bona fide status is counted by its address at a node
+    (node/http/caller.py caller_key), not by the token's subject, which anybody may sign up
+    for again: asking through the network, whose peer is forwarded the token, it is the one
+    caller the peer trusting the network node knows its address's questions by (its
+    pseudonym, with the token or without), where given no pseudonym beside the token it
+    would be the network node itself, every such caller of the network sharing one budget."""
+    aai = [TrustedIssuer(**trusted_issuer_entry(network.aai_url))]
+    async with AsyncExitStack() as stack:
+        peer, database = await _budgeted_peer(stack, network, pg_server_url,
+                                              "org.test.tokens", ["127.0.0.1"], issuers=aai)
+        forwarded = Peer(id=peer.id, url=peer.url, forward_tokens_from=[network.aai_url])
+        url, _ = await stack.enter_async_context(network.aggregator_served([forwarded]))
+        client = await _client_at(stack, "127.0.0.2", url)
+        asked = []
+        for token in (network.token("alice"), None, network.token("bob")):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            async with client.get("/network/api/g_variants", params=COUNT_QUERY,
+                                  headers=headers) as response:
+                document = await response.json()
+                assert response.status == 200, document
+                assert _peer_lines(document)["org.test.tokens"]["status"] == "ok", document
+                asked.append(response.headers["X-Request-ID"])
+        (alice,), (anonymous,), (bob,) = [await _peer_trail(database, request_id)
+                                          for request_id in asked]
+    assert alice == anonymous and alice[0].startswith("network 127.0.0.1 ")
+    assert bob == (f"token {network.aai_url} bob", "/api/g_variants")
+
+
 async def test_a_network_caller_named_from_an_untrusted_address_is_no_fresh_budget(
         network, pg_server_url):
     """A client asking a peer directly, from an address the peer does not trust, naming a
@@ -1729,10 +1760,11 @@ async def test_a_proxy_entry_that_is_no_address_is_no_fresh_budget_behind_a_trus
     assert callers == [(f"network 127.0.0.1 {'a' * 32}", "/api/g_variants")]
 
 
-async def test_peers_asked_without_the_token_are_told_the_callers_pseudonym(network, check):
+async def test_peers_are_told_the_callers_pseudonym(network, check):
     """A peer asked anonymously gets the caller's pseudonym, the same for the same caller,
     another for another (a token's holder too, where its token is not forwarded); a peer
-    given the token gets none: it budgets the token's subject."""
+    given the token gets it too, beside the token (which for a bona fide researcher's it
+    ignores: test_a_forwarded_token_without_bona_fide_status_is_the_callers_pseudonym)."""
     fakes = network.fakes
     peers = [fakes.peer("trusting", network.aai_url), fakes.peer("untrusting")]
     fakes.callers.clear()
@@ -1742,10 +1774,10 @@ async def test_peers_asked_without_the_token_are_told_the_callers_pseudonym(netw
             await check(net, "/network/api/g_variants", params=QUERY, token=asked)
     anonymous, again, bob = fakes.callers["untrusting"]
     trusted, trusted_again, with_token = fakes.callers["trusting"]
-    assert (trusted, with_token) == (trusted_again, None)
+    assert trusted == trusted_again and with_token not in (None, trusted)
     assert trusted != anonymous          # a pseudonym of its own at each peer
     assert anonymous == again and bob != anonymous
-    assert all(re.fullmatch("[0-9a-f]{32}", p) for p in (anonymous, bob, trusted))
+    assert all(re.fullmatch("[0-9a-f]{32}", p) for p in (anonymous, bob, trusted, with_token))
 
 
 async def test_each_peer_is_told_a_pseudonym_of_its_own_for_one_caller(network, check):

@@ -24,11 +24,13 @@ handler run on when its caller has gone: without the path, one query would ask i
 again and again for good, spending every peer's budget. `onward_path` refuses a request that
 has already passed through this node, or through MAX_NETWORK_HOPS networks.
 
-A peer asked without a token is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the
-peer's id and the caller's budget key (node/http/caller.py caller_key), another at each peer
+Every peer is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the peer's id and the
+caller's budget key (node/http/caller.py caller_key), another at each peer
 (caller_pseudonyms), never the key itself, which for an
 anonymous caller is the researcher's address (an IPv6 one's /64: one pseudonym for all of
-it, one budget at a trusting peer, as here). A peer that trusts this node's address
+it, one budget at a trusting peer, as here). A peer forwarded the token needs it too: a
+token without bona fide status or a grant counts as its address there, not its subject
+(beacon.disclosure counted_by_token), and without the pseudonym as the network node's. A peer that trusts this node's address
 (Settings.trusted_network_addresses) budgets and loss-accounts each such caller on its own;
 without it, every anonymous caller of the network would be one caller at every peer, and one
 researcher spending that budget would make the peer refuse all the others (docs/federation.md,
@@ -736,8 +738,8 @@ class Network:
                       issuer: str | None = None, not_found_is_empty: bool = False
                       ) -> tuple[list[PeerOutcome], PeerList]:
         """Ask every peer; an outcome for each, in peer order, by the network's deadline.
-        `caller`: who asked, as its budget key (node/http/caller.py caller_key), which the
-        peers asked without `bearer` are told the pseudonym of."""
+        `caller`: who asked, as its budget key (node/http/caller.py caller_key), which
+        every peer is told the pseudonym of."""
         peers = await self.peers()
         outcomes = await self.ask_all(peers.peers, request, expect, caller=caller,
                                       bearer=bearer, issuer=issuer,
@@ -752,7 +754,7 @@ class Network:
         network request's instructions; bench/federation.py --instructions)."""
         if not peers:
             return []
-        # The same for every peer: the headers with the token, and without it but for the
+        # The same for every peer: the headers with the token, and without it, but for the
         # caller's pseudonym, which is the peer's own (caller_pseudonyms); and what follows
         # the peer's root in the URL.
         anonymous = _headers(request, None)
@@ -761,7 +763,7 @@ class Network:
         with_token = _headers(request, bearer) if True in forwards else anonymous
         sent = ([with_token if forward else anonymous for forward in forwards]
                 if caller is None else
-                [with_token if forward else _named(anonymous, self.pseudonym(peer.id, caller))
+                [_named(with_token if forward else anonymous, self.pseudonym(peer.id, caller))
                  for peer, forward in zip(peers, forwards)])
         path, query = request.path, request.query_string
         # the loop's create_task, not ensure_future, which first asks whether each is a
@@ -1149,8 +1151,9 @@ def _release(waiter: asyncio.Future[None]) -> None:
 
 
 def _named(headers: CIMultiDict[str], pseudonym: str) -> CIMultiDict[str]:
-    """`headers` (_headers's, without a token) naming the caller as `pseudonym`, the peer's
-    own: a copy per peer, the copy of a CIMultiDict being cheaper than its making."""
+    """`headers` (_headers's, with or without the token) naming the caller as `pseudonym`,
+    the peer's own: a copy per peer, the copy of a CIMultiDict being cheaper than its
+    making."""
     named = headers.copy()
     named[_CALLER] = pseudonym
     return named
@@ -1163,9 +1166,10 @@ def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
 
     The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
     so its audit entry, which names the network node as the caller of an anonymous
-    question, carries the id of the network's entry naming who asked. Without a token, who
-    asked goes along as its pseudonym at each peer (NETWORK_CALLER_HEADER, added by
-    `_named`); with one, the peer budgets the token's subject and needs none. That header is
+    question, carries the id of the network's entry naming who asked. Who asked goes along
+    as its pseudonym at each peer (NETWORK_CALLER_HEADER, added by `_named`), with a token
+    too: a peer budgets a bona fide researcher's or a grant holder's token by its subject,
+    and any other by the address it asks from (node/http/caller.py caller_key). That header is
     most of what naming the caller costs the network, 13k to 20k instructions per network
     request of 1.9M (aiohttp copies and writes each header once per peer; bench/federation.py
     --overhead, PYTHONHASHSEED=0), measured when one pseudonym went to every peer."""

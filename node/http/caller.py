@@ -3,9 +3,10 @@ anonymous; a header that does not verify = 401 with `WWW-Authenticate` and a Bea
 body, never a silent downgrade to public; two headers = 400, and so is a token in the URL
 (`URL_TOKEN`); a token whose issuer's keys cannot be read now = 503 with Retry-After
 (`unverifiable`), neither.
-Who a budget counts (`caller_key`): the token's subject, else the client's address (an IPv6
-client's network of Settings.disclosure.anonymous_ipv6_prefix bits), or for a network node
-this node trusts, the caller that network names.
+Who a budget counts (`caller_key`): the token's subject (a bona fide researcher's or a grant
+holder's), else the client's address (an IPv6 client's network of
+Settings.disclosure.anonymous_ipv6_prefix bits), or for a network node this node trusts, the
+caller that network names.
 One audit line per access decision, naming the subject and token id, never the token."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken, IssuerUnavailable, bearer_token
+from beacon.disclosure import counted_by_token
 from beacon.request import RequestError
 from beacon.responses import error_body
 from node.federation.network import NETWORK_CALLER_HEADER, PSEUDONYM, PSEUDONYM_LENGTH
@@ -92,8 +94,10 @@ def unverifiable(request: web.Request, exc: IssuerUnavailable) -> web.Response:
 
 
 def caller_key(request: web.Request) -> str:
-    """Who a budget and the audit trail count a request against: the token's (issuer, sub),
-    else the client's address: the connection's peer, or the last entry of the header a
+    """Who a budget and the audit trail count a request against: the token's (issuer, sub)
+    where it is a bona fide researcher's or a grant holder's (beacon.disclosure
+    counted_by_token), else the client's address, a token answered at the anonymous tier
+    included: the connection's peer, or the last entry of the header a
     trusted proxy sets (Settings.disclosure.client_address_header), which is the address
     that proxy saw, read only from a connection of Settings.disclosure.client_address_proxies.
     The last entry across all of the header's lines, not of its first line:
@@ -110,8 +114,9 @@ def caller_key(request: web.Request) -> str:
     budget. From any other address the header is ignored, or every client could name
     itself a fresh budget."""
     caller = request.get(CALLER, ANONYMOUS)
-    if caller.identity is not None:
-        return f"token {caller.identity.issuer} {caller.identity.sub}"
+    identity = caller.identity
+    if identity is not None and counted_by_token(caller):
+        return f"token {identity.issuer} {identity.sub}"
     settings = request.app[SETTINGS]
     header = settings.disclosure.client_address_header
     lines = request.headers.getall(header, ()) if header else ()
