@@ -157,12 +157,15 @@ class DisclosurePolicy:
             return True        # an invalid setting (refused at ingest) asks for the most
 
     def rules(self, tier: Tier, metadata: dict[str, Any]) -> Rules:
-        """`tier`'s rules for a dataset with this metadata (its `disclosure` overrides)."""
+        """`tier`'s rules for a dataset with this metadata (its `disclosure` overrides).
+        An override these rules do not take (refused at ingest, but one loaded when the
+        node's rules took it, or stored before a check refused a part of it) is not
+        ignored whole: its rules hold where they are stricter (`_stricter`)."""
         try:
             changes = dataset_overrides(metadata).get(tier, {})
             return dataclasses.replace(self.tiers[tier], **changes)
         except ValueError:
-            return self.tiers[tier]   # invalid (refused at ingest): never loosens anything
+            return _stricter(self.tiers[tier], _valid_alone(metadata, tier))
 
 
 _FRACTIONAL = ("smooth_scale", "loss_budget")     # rules that need not be whole numbers
@@ -207,6 +210,53 @@ def dataset_overrides(metadata: dict[str, Any], tiers: dict[Tier, Rules] | None 
             raise ValueError(f"{where}.{exc}") from None
         overrides[tier] = changes
     return overrides
+
+
+def _valid_alone(metadata: dict[str, Any], tier: Tier) -> dict[str, float]:
+    """The rules of a dataset's `disclosure.<tier>` that are valid each on its own (a known
+    rule, of its type, within its bounds), whatever else the object holds."""
+    value = metadata.get(METADATA_KEY)
+    changes = value.get(tier) if isinstance(value, dict) else None
+    valid: dict[str, float] = {}
+    for rule, number in (changes.items() if isinstance(changes, dict) else ()):
+        wanted = (int, float) if rule in _FRACTIONAL else int
+        if (rule not in Rules.__dataclass_fields__ or not isinstance(number, wanted)
+                or isinstance(number, bool)):
+            continue
+        try:
+            dataclasses.replace(Rules(), **{rule: number})
+        except ValueError:
+            continue
+        valid[rule] = number
+    return valid
+
+
+_UNLIMITED_AT_0 = ("budget_per_window", "budget_per_day", "loss_budget")   # 0: no limit
+
+
+def _stricter(rules: Rules, changes: dict[str, float]) -> Rules:
+    """`rules` with each of `changes` where it is the stricter: the larger floor, step,
+    cost, noise and width; the smaller budget or loss budget where one is a limit at all (0
+    is none); a population floor of 0 (the whole dataset's row alone) over any other, else
+    the larger. The smooth floor's scale, stricter neither way, stays `rules`'s. The cost of
+    a rare hit is then held to the budgets, where it can be the whole of one. An override
+    the node's rules stopped taking (a budget lowered below its `rare_cost`) was ignored
+    whole: a dataset whose floor its operator had raised to 20 was answered with the node's
+    5, silently (found by a review, 2026-12-05)."""
+    kept: dict[str, float] = {}
+    for rule, number in changes.items():
+        given = getattr(rules, rule)
+        if rule in _UNLIMITED_AT_0:
+            kept[rule] = min(given, number) if given and number else given or number
+        elif rule == "population_floor":
+            kept[rule] = 0 if not given or not number else max(given, number)
+        elif rule != "smooth_scale":
+            kept[rule] = max(given, number)
+    budgets = [b for b in (kept.get("budget_per_window", rules.budget_per_window),
+                           kept.get("budget_per_day", rules.budget_per_day)) if b]
+    if budgets:
+        kept["rare_cost"] = min(kept.get("rare_cost", rules.rare_cost), *budgets)
+    return dataclasses.replace(rules, **kept)
 
 
 def dataset_purpose_required(metadata: dict[str, Any]) -> bool:

@@ -359,6 +359,35 @@ async def test_budget_holds_across_two_workers_and_a_restart(loaded, tmp_path):
     assert {r["caller"] for r in rows} == {ANONYMOUS_CALLER}
 
 
+async def test_a_datasets_raised_floor_holds_after_the_nodes_budget_falls_below_its_cost(
+        pg_server_url, tmp_path):
+    """A dataset loaded with its floor raised to 20 and a rare cost of 10, which the node's
+    budget of 20 took. The operator then lowered the anonymous budget to 5: the override no
+    longer fits the node's rules, and the node ignored it whole, so the 12 carriers of a
+    variant the dataset's floor hid were answered "found" with the node's floor of 2. The
+    override's stricter rules now hold (its floor), its cost held to the budget."""
+    raised = {"disclosure": {"anonymous": {"allele_floor": 20, "rare_cost": 10}}}
+    answers = []
+    async with node_database(pg_server_url) as url:
+        path = write_vcf_text(tmp_path / "raised.vcf", VCF)
+        await ingest(url, IngestRequest(path, DATASET, GRCH38, AccessLevel.PUBLIC, "Raised",
+                                        metadata=raised, workers=1))
+        for budget in (BUDGET, 5):
+            tier = ANONYMOUS.model_copy(update={"budget_per_window": budget})
+            settings = _settings(url, tmp_path / str(budget)).model_copy(update={
+                "disclosure": DISCLOSURE.model_copy(update={"anonymous": tier})})
+            async with served(settings) as node, node.get(COMMON) as response:
+                body = await response.json()
+                assert response.status == 200, body
+                answers.append(body["responseSummary"]["exists"])
+            conn = await asyncpg.connect(url)
+            try:                        # the next node's caller starts with a whole budget
+                await conn.execute("DELETE FROM budget_spent")
+            finally:
+                await conn.close()
+    assert answers == [False, False]
+
+
 # --- the audit trail ----------------------------------------------------------------------------
 
 async def test_audit_trail_shows_what_was_disclosed_and_never_a_token(loaded, tmp_path):

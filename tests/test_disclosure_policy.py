@@ -118,7 +118,9 @@ def test_an_override_the_nodes_rules_make_invalid_is_refused_at_ingest(monkeypat
     node, finding it above the anonymous budget of 300, ignored the whole override, its
     floor of 20 with it, and answered anonymous callers with the floor of 5."""
     disclosure = {"anonymous": {"allele_floor": 20, "rare_cost": 400}}
-    assert DisclosurePolicy().rules("anonymous", {"disclosure": disclosure}).allele_floor == 5
+    # stored by a node that took it, its stricter rules still hold (test_an_override_the_
+    # nodes_rules_stopped_fitting_keeps_its_stricter_rules)
+    assert DisclosurePolicy().rules("anonymous", {"disclosure": disclosure}).allele_floor == 20
     metadata = DatasetMetadata.model_validate({
         "identifier": "GDI-FI-SYN-001", "title": "t", "description": "d",
         "accessLevel": "PUBLIC", "disclosure": disclosure})
@@ -131,6 +133,41 @@ def test_an_override_the_nodes_rules_make_invalid_is_refused_at_ingest(monkeypat
     assert make_request(Path("x.vcf.gz"), "GDI-FI-SYN-001", metadata=metadata,
                         policy=policy).metadata["disclosure"] == disclosure
     assert policy.rules("anonymous", {"disclosure": disclosure}).allele_floor == 20
+
+
+def test_an_override_the_nodes_rules_stopped_fitting_keeps_its_stricter_rules():
+    """An override loaded when the node's rules took it, which they no longer do (a budget
+    lowered below its `rare_cost`), or stored before a check refused a part of it: the
+    node ignored it whole, and a dataset whose operator had raised its floor to 20 was
+    answered with the floor of 5, an exact count and no budget of its own, silently. Each
+    rule of it that is valid alone now holds where it is stricter than the node's (the
+    floor, the step, the noise, the width; the smaller budget that is one), the rest are
+    the node's, and `rare_cost` is held to the budget (every rare question costs a whole
+    window): a rule the operator tightened is never loosened."""
+    policy = DisclosurePolicy()
+    anonymous = DEFAULT_TIERS["anonymous"]
+    stale = {"disclosure": {"anonymous": {"allele_floor": 20, "count_step": 10,
+                                          "rare_cost": 400, "rare_below": 40,
+                                          "budget_per_day": 50, "count_noise": 1,
+                                          "smooth_scale": 3.0}}}
+    assert policy.rules("anonymous", stale) == dataclasses.replace(
+        anonymous, allele_floor=20, count_step=10, rare_cost=50, rare_below=40,
+        budget_per_day=50)
+    # a part refused whatever the node's rules: the rest of it still holds, where stricter
+    older = {"disclosure": {"anonymous": {"allele_floor": 20, "colour": "red",
+                                          "count_step": 1, "population_floor": 3},
+                            "bona_fide": {"loss_budget": 0.25, "budget_per_window": 0}}}
+    assert policy.rules("anonymous", older) == dataclasses.replace(anonymous, allele_floor=20)
+    assert policy.rules("bona_fide", older) == dataclasses.replace(
+        DEFAULT_TIERS["bona_fide"], loss_budget=0.25)
+    # unlimited (0) budgets and no loss accounting are the loosest
+    opened = DisclosurePolicy(tiers={**DEFAULT_TIERS, "granted": Rules()})
+    tightened = {"disclosure": {"granted": {"budget_per_window": 10, "loss_budget": 0.5,
+                                            "smooth_width": 4, "allele_floor": 5,
+                                            "population_floor": 0, "rare_cost": 20}}}
+    assert opened.rules("granted", tightened) == Rules(
+        budget_per_window=10, loss_budget=0.5, smooth_width=4, allele_floor=5,
+        population_floor=0, rare_cost=10)
 
 
 def test_a_datasets_metadata_overrides_its_tiers_rules_and_nothing_else():
