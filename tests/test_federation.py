@@ -2018,21 +2018,17 @@ async def test_a_registry_peer_whose_url_holds_a_password_is_not_asked(network, 
     assert "S3cret" not in caplog.text
 
 
-async def test_a_registry_node_at_a_url_already_asked_is_not_asked_again(network, check,
-                                                                          caplog):
-    """A node the registry lists under an id of its own at a configured peer's URL (the
-    operator configured it under another id, to forward tokens to it), or at the URL of a
-    node listed before it, is the same Beacon: asked again, its datasets came twice and its
-    count was added twice to the network's total. The configured peer (or the first listed)
-    is asked, once."""
-    fakes = network.fakes
-    fi_url = network.node_urls["org.test.fi"]
-    fakes.nodes[:] = [{"id": "org.registry.fi", "beaconUrl": f"{fi_url}/api"},
-                      {"id": "listed", "beaconUrl": f"{fakes.url}/listed/api"},
-                      {"id": "listed.again", "beaconUrl": f"{fakes.url}/listed/api/"}]
-    fakes.hits.pop("catalogue", None)
+async def _listed_twice(network: Network, check, caplog, fi_root: str, listed: str,
+                        listed_again: str) -> tuple[dict, list[str]]:
+    """The network's answer when the registry lists org.test.fi again at `fi_root` and
+    one node twice (at `listed`, `listed_again`), and the warnings naming who was not
+    asked again: each as the one Beacon it is, asked once, whatever spelling of its URL."""
+    network.fakes.nodes[:] = [{"id": "org.registry.fi", "beaconUrl": f"{fi_root}/api"},
+                              {"id": "listed", "beaconUrl": listed},
+                              {"id": "listed.again", "beaconUrl": listed_again}]
+    network.fakes.hits.pop("catalogue", None)
     async with network.aggregator(network.peers(), peers_from_catalogue=True,
-                                  catalogue_url=fakes.url) as net:
+                                  catalogue_url=network.fakes.url) as net:
         merged = await check(net, "/network/api/g_variants", params=QUERY)
     assert set(_peer_lines(merged)) == {*NODES, "listed"}
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
@@ -2040,6 +2036,19 @@ async def test_a_registry_node_at_a_url_already_asked_is_not_asked_again(network
     assert [w.split(" at ")[0] for w in warned] == [
         "catalogue registry lists node org.registry.fi",
         "catalogue registry lists node listed.again"], warned
+    return merged, warned
+
+
+async def test_a_registry_node_at_a_url_already_asked_is_not_asked_again(network, check,
+                                                                          caplog):
+    """A node the registry lists under an id of its own at a configured peer's URL (the
+    operator configured it under another id, to forward tokens to it), or at the URL of a
+    node listed before it, is the same Beacon: asked again, its datasets came twice and its
+    count was added twice to the network's total. The configured peer (or the first listed)
+    is asked, once."""
+    url = network.fakes.url
+    merged, warned = await _listed_twice(network, check, caplog, network.node_urls[
+        "org.test.fi"], f"{url}/listed/api", f"{url}/listed/api/")
     assert "where org.test.fi is asked" in warned[0] and "where listed is asked" in warned[1]
     assert sorted(s["id"] for s in merged["response"]["resultSets"]
                   if s["beaconId"] != "listed") == sorted(d for sets in NODES.values()
@@ -2052,22 +2061,9 @@ async def test_a_registry_node_at_a_url_cased_otherwise_is_not_asked_again(netwo
     configured peers (node/urls.py `beacon_key`): the registry listing a configured peer's
     URL with its scheme or host cased otherwise, or a node listed before it so, was asked
     again, its datasets twice in the answer and its count twice in the total."""
-    fakes = network.fakes
-    fi_url = network.node_urls["org.test.fi"]
-    fakes.nodes[:] = [{"id": "org.registry.fi", "beaconUrl": f"{fi_url.upper()}/api"},
-                      {"id": "listed", "beaconUrl": f"{fakes.url}/listed/api"},
-                      {"id": "listed.again",
-                       "beaconUrl": f"{fakes.url.replace('http:', 'HTTP:')}/listed/api/"}]
-    fakes.hits.pop("catalogue", None)
-    async with network.aggregator(network.peers(), peers_from_catalogue=True,
-                                  catalogue_url=fakes.url) as net:
-        merged = await check(net, "/network/api/g_variants", params=QUERY)
-    assert set(_peer_lines(merged)) == {*NODES, "listed"}
-    assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
-    warned = [r.getMessage() for r in caplog.records if "not asked again" in r.getMessage()]
-    assert [w.split(" at ")[0] for w in warned] == [
-        "catalogue registry lists node org.registry.fi",
-        "catalogue registry lists node listed.again"], warned
+    url = network.fakes.url
+    await _listed_twice(network, check, caplog, network.node_urls["org.test.fi"].upper(),
+                        f"{url}/listed/api", f"{url.replace('http:', 'HTTP:')}/listed/api/")
 
 
 async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(network, check):
