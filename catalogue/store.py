@@ -114,6 +114,8 @@ _WORDS = re.compile(r"[^\W_]+")
 # one-letter words (within 500 characters) cost about a second a row, and a search of 100
 # rows outlasted the statement timeout (a 503, its connection held meanwhile).
 MAX_QUERY_WORDS = 32
+# How often a snapshot is applied when PostgreSQL ends it as a deadlock (store.reconcile)
+DEADLOCK_ATTEMPTS = 3
 _MARKS = ("\x02", "\x03")                   # catalogue_headline's start and stop (0003)
 _MARK_SPLIT = re.compile("([\x02\x03])")
 # websearch_to_tsquery's operators: a quote, a word negated by a leading -, OR (any case).
@@ -194,7 +196,27 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
     `read_at` (a harvest's) is when the records were read from the node: a dataset changed
     after it, by a push, is newer than the reading and is neither overwritten nor withdrawn
     (nor restored when the push withdrew it). A removal pushed while a harvest was under way
-    was otherwise undone by it. A push (None) always applies."""
+    was otherwise undone by it. A push (None) always applies.
+
+    Two nodes writing the same identifiers in different orders (each snapshot's first row
+    is one the other writes later) each wait for the other, and PostgreSQL ends one of the
+    transactions as a deadlock: that push was a 500. Run again, the one ended waits for the
+    other's commit and is decided by it, a conflict or an upsert."""
+    keep_iris, attempts = list(keep_iris), 1
+    while True:
+        try:
+            return await _reconcile(conn, node_id, records, withdraw_absent, keep_iris,
+                                    read_at)
+        except asyncpg.DeadlockDetectedError:
+            if attempts == DEADLOCK_ATTEMPTS:
+                raise
+            attempts += 1
+
+
+async def _reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[str, Any]],
+                     withdraw_absent: bool, keep_iris: list[str],
+                     read_at: datetime | None) -> Reconciled:
+    """One transaction of `reconcile`."""
     identifiers = [r["identifier"] for r in records]
     async with conn.transaction():
         # The node's row, locked only while it is not retired: `registered()` was asked before
@@ -240,7 +262,7 @@ async def reconcile(conn: asyncpg.Connection, node_id: str, records: list[dict[s
                      AND NOT (identifier = ANY($2::text[]))
                      AND NOT (record ->> 'iri' = ANY($3::text[]))
                      AND ($4::timestamptz IS NULL OR updated_at <= $4)
-                   RETURNING identifier""", node_id, identifiers, list(keep_iris), read_at)]
+                   RETURNING identifier""", node_id, identifiers, keep_iris, read_at)]
         await conn.execute("UPDATE nodes SET last_seen = now() WHERE id = $1", node_id)
     return Reconciled(sorted(upserted), sorted(withdrawn))
 

@@ -642,6 +642,38 @@ async def test_two_nodes_pushing_one_identifier_at_once_leave_it_with_the_first(
     assert response.status == 200, body
 
 
+async def test_two_nodes_pushing_two_identifiers_in_opposite_orders_get_a_200_and_a_409(
+        catalogue):
+    """FI pushes GDI-FI-SYN-001 then -002 while SE pushes -002 then -001: each writes its
+    first row and waits for the other's, and PostgreSQL ends one transaction as a deadlock.
+    That push was a 500 (found by a review, 2026-12-05); it must be decided as any other
+    conflict: one node holds both, the other is told which it holds. A trigger only slows
+    each row's insert, so that the two pushes interleave."""
+    fi_fdp, se_fdp = "http://fi.example/fdp", "http://se.example/fdp"
+    for node, fdp, country in ((NODE, fi_fdp, "FI"), (OTHER, se_fdp, "SE")):
+        response, body = await catalogue.put(f"/api/nodes/{node}", _registration(fdp, country),
+                                             TOKENS[node])
+        assert response.status == 200, body
+    await catalogue.pool.execute("""
+        CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;
+        CREATE TRIGGER slow_row BEFORE INSERT ON datasets FOR EACH ROW
+            EXECUTE FUNCTION slow_row();""")
+    ids = ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+    (fi, fi_body), (se, se_body) = await asyncio.gather(
+        catalogue.put(f"/api/nodes/{NODE}/datasets",
+                      _snapshot(*(_record(i, fi_fdp) for i in ids)), TOKENS[NODE]),
+        catalogue.put(f"/api/nodes/{OTHER}/datasets",
+                      _snapshot(*(_record(i, se_fdp) for i in reversed(ids))), TOKENS[OTHER]))
+    await catalogue.pool.execute("DROP TRIGGER slow_row ON datasets")
+    assert sorted((fi.status, se.status)) == [200, 409], (fi_body, se_body)
+    winner, loser = (NODE, se_body) if fi.status == 200 else (OTHER, fi_body)
+    assert loser["error"]["code"] == "conflict" and winner in loser["error"]["message"]
+    for identifier in ids:
+        _, held = await catalogue.get(f"/api/datasets/{identifier}")
+        assert (held["nodeId"], held["status"]) == (winner, "active"), held
+
+
 async def test_a_push_racing_a_retirement_leaves_the_retired_nodes_datasets_withdrawn(
         catalogue, monkeypatch):
     """`gdi-node catalogue retire` commits after a push was found registered and before its
