@@ -1,7 +1,8 @@
 """Harvesting registered nodes' FAIR Data Points the way the GDI portal does (DOMAIN.md §4).
 
-`Accept: text/turtle` only, breadth-first over ldp:contains from the node's fdpUrl, same
-origin only, a bounded number of documents; a record is kept only if its subject IRI equals
+`Accept: text/turtle` only, breadth-first over each document's children (`rdf.contained`:
+ldp:contains, as the FAIR Data Point reference implementation writes it too) from the node's
+fdpUrl, same origin only, a bounded number of documents; a record is kept only if its subject IRI equals
 the URL it was fetched from. The result is reconciled like a push, with two safeguards a
 push does not need: a harvest that could not read the root or a catalog withdraws nothing
 (a node that is down must not lose its datasets), and a dataset document that cannot be read

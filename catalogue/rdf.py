@@ -149,7 +149,20 @@ def _latest(records: Iterable[CatalogueRecord],
 
 
 def contained(graph: Graph, fetched_url: str) -> list[str]:
-    return sorted(str(o) for o in graph.objects(URIRef(fetched_url), LDP.contains))
+    """The documents the one at `fetched_url` lists as its children: its own `ldp:contains`
+    (as this FAIR Data Point writes them), those of an LDP container whose
+    `ldp:membershipResource` it is, its `fdp-o:metadataCatalog` (a root's catalogs) and its
+    `dcat:dataset` (a catalog's datasets). The FAIR Data Point reference implementation
+    writes only the last three, its `ldp:contains` on a container such as `…/dataset/`,
+    and the GDI portal's harvester follows them: read from the IRI alone, such a node
+    showed no dataset, and a harvest withdrew every one it had pushed."""
+    subject = URIRef(fetched_url)
+    children = {*graph.objects(subject, LDP.contains),
+                *graph.objects(subject, FDP_O.metadataCatalog),
+                *graph.objects(subject, DCAT.dataset)}
+    for container in graph.subjects(LDP.membershipResource, subject):
+        children.update(graph.objects(container, LDP.contains))
+    return sorted(str(o) for o in children if isinstance(o, URIRef))
 
 
 def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:

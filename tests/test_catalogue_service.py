@@ -1235,6 +1235,44 @@ async def test_a_link_off_the_nodes_origin_is_reported_and_never_fetched(catalog
             "not at that origin"
 
 
+async def test_a_node_listing_its_children_as_the_fdp_reference_does_is_harvested(catalogue):
+    """The FAIR Data Point reference implementation (and the FDPs the GDI portal harvests,
+    ckanext-fairdatapoint's test data) links the root to its catalogs with
+    `fdp-o:metadataCatalog` and a catalog to its datasets with `dcat:dataset`, and puts
+    `ldp:contains` on an LDP container whose `ldp:membershipResource` is the root or the
+    catalog, not on the document's own IRI. The harvest read `ldp:contains` of the IRI only:
+    it found no dataset in such a node, reported nothing, and withdrew the datasets the node
+    had pushed (found by a review, 2026-12-05)."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        fdp = f"{fake.base}/fdp"
+        response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                             _snapshot(*fake.records), TOKENS[NODE])
+        assert response.status == 200 and body["upserted"] == [
+            "GDI-FI-SYN-001", "GDI-FI-SYN-002"], body
+        catalog = f"{fdp}/catalog/main"
+        datasets = ", ".join(f"<{dataset_iri(fdp, r.identifier)}>" for r in fake.records)
+        prefixes = ("@prefix dcat: <http://www.w3.org/ns/dcat#> .\n"
+                    "@prefix dct: <http://purl.org/dc/terms/> .\n"
+                    "@prefix ldp: <http://www.w3.org/ns/ldp#> .\n"
+                    "@prefix fdp-o: <https://w3id.org/fdp/fdp-o#> .\n")
+        fake.broken = {
+            "/fdp": (200, prefixes + f"""
+                <{fdp}> a fdp-o:FAIRDataPoint ; dct:title "Reference FDP"@en ;
+                    fdp-o:metadataCatalog <{catalog}> .
+                <{fdp}/catalog/> a ldp:DirectContainer ; ldp:membershipResource <{fdp}> ;
+                    ldp:hasMemberRelation fdp-o:metadataCatalog ; ldp:contains <{catalog}> ."""),
+            "/fdp/catalog/main": (200, prefixes + f"""
+                <{catalog}> a dcat:Catalog ; dct:title "Datasets"@en ; dcat:dataset {datasets} .
+                <{fdp}/dataset/> a ldp:DirectContainer ; ldp:membershipResource <{catalog}> ;
+                    ldp:hasMemberRelation dcat:dataset ; ldp:contains {datasets} .""")}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.problems == [], outcome
+        assert outcome.withdrawn == [], outcome
+        assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"], outcome
+        assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+
+
 async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
         catalogue):
     """As a push is refused, a harvested dataset document whose date has no time zone is
