@@ -180,7 +180,7 @@ def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
             iri=str(reader.optional(DCTERMS.source) or subject),
             title=reader.text(DCTERMS.title), description=reader.text(DCTERMS.description),
             accessRights=reader.access_rights(),
-            keywords=[str(k) for k in graph.objects(subject, DCAT.keyword)],
+            keywords=reader.keywords(),
             themes=reader.iris(DCAT.theme),
             healthCategories=reader.iris(HEALTHDCATAP.healthCategory),
             applicableLegislation=reader.iris(DCATAP.applicableLegislation),
@@ -336,10 +336,14 @@ def _service(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
 _DESCRIBE = {"dataset": _dataset, "distribution": _distribution, "service": _service}
 
 
+_OTHER_LANGUAGE = 3     # the rank of a text in neither English nor untagged
+
+
 def _language_rank(language: str | None) -> int:
     """How much a text in `language` is wanted: English, regional English, none, any other."""
     tag = (language or "").lower()
-    return 0 if tag == LANG else 1 if tag.startswith(LANG + "-") else 2 if not tag else 3
+    return 0 if tag == LANG else 1 if tag.startswith(LANG + "-") else 2 if not tag else (
+        _OTHER_LANGUAGE)
 
 
 class _Reader:
@@ -373,6 +377,19 @@ class _Reader:
             raise self.fail(f"missing {self.graph.qname(predicate)}"
                             + ("" if subject is None else f" on {subject}"))
         return str(min(values, key=lambda v: (_language_rank(v.language), v)))
+
+    def keywords(self) -> list[str]:
+        """The keywords in English (`en` or a regional `en-GB`, in any case) and the untagged
+        ones; a node giving none such keeps those of one language, the first by tag. DCAT
+        gives a keyword once per language, and every language's were taken, searched and
+        served on tagged `@en`, a German one beside its English twin."""
+        values = [v for v in self.graph.objects(self.subject, DCAT.keyword)
+                  if isinstance(v, Literal)]
+        wanted = [v for v in values if _language_rank(v.language) < _OTHER_LANGUAGE]
+        if not wanted and values:
+            first = min(v.language.lower() for v in values if v.language)
+            wanted = [v for v in values if v.language and v.language.lower() == first]
+        return [str(v) for v in wanted]
 
     def iris(self, predicate: URIRef) -> list[str]:
         """All IRI values; the GDI shapes require at least one for each property read so."""

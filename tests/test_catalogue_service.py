@@ -1185,6 +1185,31 @@ async def test_an_english_text_tagged_en_gb_or_en_us_wins_over_other_languages(c
     assert held["publisher"]["name"] == held["creator"]["name"] == "Example", held
 
 
+async def test_keywords_in_other_languages_are_not_served_on_as_english(catalogue):
+    """A node giving its keywords in English and German (DCAT's parallel language versions):
+    every keyword of every language was taken, searched and served on the catalogue's FAIR
+    Data Point tagged `@en`, German ones included (found by a review, 2026-12-05). The
+    English ones and the untagged are kept; a node with none such keeps one language's."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        paths = ("/fdp/dataset/GDI-FI-SYN-001", "/fdp/dataset/GDI-FI-SYN-002")
+        keywords = ('"synthetic"@en, "synthetisch"@de, "Herz"@DE, "heart"@en-GB, "GRCh38"',
+                    '"synteettinen"@fi, "synthetisch"@de, "Herz"@de')
+        fake.broken = {}
+        for path, replaced in zip(paths, keywords):
+            document = await fake.turtle(path)
+            assert 'dcat:keyword "synthetic"@en' in document
+            fake.broken[path] = (200, document.replace('dcat:keyword "synthetic"@en',
+                                                       f"dcat:keyword {replaced}"))
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.problems == [], outcome
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-001"))[1]["keywords"] == [
+            "GRCh38", "heart", "synthetic"]
+        assert (await catalogue.get("/api/datasets/GDI-FI-SYN-002"))[1]["keywords"] == [
+            "Herz", "synthetisch"]
+        assert await catalogue.ids(q="Herz") == ["GDI-FI-SYN-002"]
+
+
 async def test_a_link_off_the_nodes_origin_is_reported_and_never_fetched(catalogue):
     """A node's root and catalog linking documents at another origin (another port here,
     where a server counts what it is asked): they are not fetched, as before, and each is
