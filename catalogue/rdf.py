@@ -23,9 +23,10 @@ Choices where DCAT-AP leaves room, read back by `read_dataset`:
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import cached_property
 from urllib.parse import quote
 
@@ -337,6 +338,29 @@ _DESCRIBE = {"dataset": _dataset, "distribution": _distribution, "service": _ser
 
 
 _OTHER_LANGUAGE = 3     # the rank of a text in neither English nor untagged
+# DCAT-AP 3's dates beside xsd:date and xsd:dateTime (its DateOrDateTimeDataType): a year or a
+# month, each with an optional zone. rdflib leaves both as text, and a node's dataset issued
+# `"2023"^^xsd:gYear` was refused whole. Read as the period's first moment, as a date is.
+_PERIODS = {XSD.gYear: re.compile(r"(-?\d{4,})(Z|[+-]\d\d:\d\d)?"),
+            XSD.gYearMonth: re.compile(r"(-?\d{4,})-(\d\d)(Z|[+-]\d\d:\d\d)?")}
+
+
+def _first_moment(value: Literal) -> datetime | None:
+    """The first moment of an xsd:gYear or xsd:gYearMonth, in its zone (UTC when it names
+    none); None when it is not one."""
+    found = _PERIODS[value.datatype].fullmatch(str(value))
+    if found is None:
+        return None
+    year, *month, zone = found.groups()
+    offset = timedelta(0)
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    try:
+        return datetime(int(year), int(month[0]) if month else 1, 1,
+                        tzinfo=timezone(offset))
+    except ValueError:                  # month 13, year 0 or beyond 9999, a zone past 24 h
+        return None
 
 
 def _language_rank(language: str | None) -> int:
@@ -407,11 +431,13 @@ class _Reader:
         if value is None:
             return None
         parsed = value.toPython() if isinstance(value, Literal) else None
+        if isinstance(value, Literal) and value.datatype in _PERIODS:
+            parsed = _first_moment(value)
         if isinstance(parsed, date) and not isinstance(parsed, datetime):
             parsed = datetime.combine(parsed, time(), UTC)
         if not isinstance(parsed, datetime):
-            raise self.fail(f"{self.graph.qname(predicate)} {value!r} is not an xsd:dateTime "
-                            "or xsd:date")
+            raise self.fail(f"{self.graph.qname(predicate)} {value!r} is not an xsd:dateTime, "
+                            "xsd:date, xsd:gYear or xsd:gYearMonth")
         return parsed
 
     def access_rights(self) -> AccessRights:

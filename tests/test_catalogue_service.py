@@ -1024,6 +1024,34 @@ async def test_a_dataset_without_dates_or_counts_or_dated_by_day_is_harvested(ca
     assert (undated_iri, DCTERMS.issued, None) not in document
 
 
+async def test_a_dataset_dated_by_year_or_month_is_harvested(catalogue):
+    """DCAT-AP 3 dates a dataset by xsd:date, xsd:dateTime, xsd:gYear or xsd:gYearMonth
+    (its DateOrDateTimeDataType): a node's dataset issued `"2023"^^xsd:gYear` or modified
+    `"2024-02"^^xsd:gYearMonth` was refused whole, "is not an xsd:dateTime or xsd:date",
+    and never taken (found by a review, 2026-12-05). Each is read as its first day's
+    midnight, in UTC unless it names its zone."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        first, second = "/fdp/dataset/GDI-FI-SYN-001", "/fdp/dataset/GDI-FI-SYN-002"
+        fake.broken = {}
+        for path, issued, modified in (
+                (first, '"2023"^^xsd:gYear', '"2024-02"^^xsd:gYearMonth'),
+                (second, '"2023+02:00"^^xsd:gYear', '"2024-02Z"^^xsd:gYearMonth')):
+            document = await fake.turtle(path)
+            for stamp, value in (('"2024-01-01T00:00:00+00:00"^^xsd:dateTime', issued),
+                                 ('"2024-02-01T00:00:00+00:00"^^xsd:dateTime', modified)):
+                assert stamp in document, stamp
+                document = document.replace(stamp, value)
+            fake.broken[path] = (200, document)
+        [outcome] = await _harvest(catalogue)
+    assert outcome.healthy and outcome.problems == [], outcome
+    assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+    for identifier, issued in (("GDI-FI-SYN-001", "2023-01-01T00:00:00Z"),
+                               ("GDI-FI-SYN-002", "2023-01-01T00:00:00+02:00")):
+        _, held = await catalogue.get(f"/api/datasets/{identifier}")
+        assert (held["issued"], held["modified"]) == (issued, "2024-02-01T00:00:00Z"), held
+
+
 async def test_a_problem_quoting_a_huge_iri_is_cut_short(catalogue):
     """A dataset document whose access-rights IRI is 1.9 MB (within a document's bound):
     the problem quoting it was 1.9 MB, kept in memory, logged and stored as the node's
