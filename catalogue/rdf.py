@@ -17,8 +17,8 @@ Choices where DCAT-AP leaves room, read back by `read_dataset`:
 - assembly: the distribution dct:conformsTo the assembly's INSDC accession IRI (a dct:Standard
   labelled "GRCh38"); the data's coordinates conform to that reference.
 - a record rendered on another site than its node (the catalogue service): the subject is the
-  rendering site's IRI and `dct:source` names the record's own node IRI; without dct:source the
-  record's IRI is the subject.
+  rendering site's IRI and `dct:source` names the record's own node IRI. A node's own document
+  is the record's IRI whatever its dct:source says (DCAT's dataset it was derived from).
 - country: dct:spatial with the EU country authority IRI (ISO alpha-3).
 """
 from __future__ import annotations
@@ -166,8 +166,15 @@ def contained(graph: Graph, fetched_url: str) -> list[str]:
     return sorted(str(o) for o in children if isinstance(o, URIRef))
 
 
-def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
-    """The record of the dcat:Dataset whose IRI is `fetched_url`; None if there is none."""
+def read_dataset(graph: Graph, fetched_url: str, *,
+                 shown_elsewhere: bool = False) -> CatalogueRecord | None:
+    """The record of the dcat:Dataset whose IRI is `fetched_url`; None if there is none.
+
+    Its IRI is `fetched_url`, the node's document a harvest reads; `shown_elsewhere`: the
+    document is another site's rendering of it (the catalogue's), whose `dct:source` names
+    the record's IRI on its node. A node's dct:source is DCAT's "dataset from which the
+    described dataset is derived" (a DOI): read as the record's IRI, it was refused as not
+    under the node's FAIR Data Point, and the node's pushed dataset withdrawn."""
     subject = URIRef(fetched_url)
     if (subject, RDF.type, DCAT.Dataset) not in graph:
         return None
@@ -178,7 +185,7 @@ def read_dataset(graph: Graph, fetched_url: str) -> CatalogueRecord | None:
     try:
         return CatalogueRecord(
             identifier=str(reader.one(DCTERMS.identifier)),
-            iri=str(reader.optional(DCTERMS.source) or subject),
+            iri=str(shown_elsewhere and reader.optional(DCTERMS.source) or subject),
             title=reader.text(DCTERMS.title), description=reader.text(DCTERMS.description),
             accessRights=reader.access_rights(),
             keywords=reader.keywords(),

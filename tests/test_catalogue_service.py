@@ -41,7 +41,7 @@ from catalogue.harvest import (
     harvest_session,
     walk,
 )
-from catalogue.rdf import DCATAP, FDP_O, CatalogView, FdpSite, dataset_iri
+from catalogue.rdf import DCATAP, FDP_O, CatalogView, FdpSite, dataset_iri, read_dataset
 from catalogue.record import (
     EU_DATA_THEME,
     HEALTH_THEME,
@@ -1326,6 +1326,32 @@ async def test_a_node_listing_its_children_as_the_fdp_reference_does_is_harveste
         assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
 
 
+async def test_a_dataset_derived_from_another_dct_source_is_harvested_at_its_own_iri(
+        catalogue):
+    """DCAT's dct:source on a dataset names "a related Dataset from which the described
+    Dataset is derived" (DCAT-AP 3): a node stating one (a DOI here) had the harvest take
+    that for the record's IRI, refuse the record as not under the node's fdpUrl, and
+    withdraw the dataset the node had pushed, at every harvest (found by a review,
+    2026-12-05). Only the catalogue's own documents use dct:source for the node's IRI."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        fdp = f"{fake.base}/fdp"
+        response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                             _snapshot(*fake.records), TOKENS[NODE])
+        assert response.status == 200, body
+        path = "/fdp/dataset/GDI-FI-SYN-002"
+        document = await fake.turtle(path)
+        assert "    dct:title " in document
+        fake.broken = {path: (200, document.replace(
+            "    dct:title ", "    dct:source <https://doi.org/10.1234/cohort> ;\n    dct:title "))}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.problems == [], outcome
+        assert outcome.withdrawn == [], outcome
+        assert await catalogue.ids() == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        _, held = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+        assert held["iri"] == dataset_iri(fdp, "GDI-FI-SYN-002"), held
+
+
 async def test_a_harvested_record_the_catalogue_cannot_publish_is_reported_not_taken(
         catalogue):
     """As a push is refused, a harvested dataset document whose date has no time zone is
@@ -1556,8 +1582,7 @@ async def test_catalogue_fdp_is_valid_and_self_addressed(catalogue):
             union += graphs[rdf_format]
         assert shacl_violations(union) == "", rdf_format
     # the catalogue's copy names the node's IRI, which read_dataset gives back as the record iri
-    from catalogue.rdf import read_dataset
-    record = read_dataset(seen[datasets[0]]["turtle"], datasets[0])
+    record = read_dataset(seen[datasets[0]]["turtle"], datasets[0], shown_elsewhere=True)
     assert record == _record("GDI-FI-SYN-001", fdp)
 
 
@@ -2149,9 +2174,16 @@ async def test_an_iri_too_long_or_too_many_iris_are_refused_naming_the_field(cat
     assert response.status == 200, body
     async with aiohttp.ClientSession() as session:
         found = await walk(session, f"{catalogue.url}/fdp", 5, 10)
+        shown_at = f"{catalogue.url}/fdp/dataset/GDI-FI-SYN-001"
+        async with session.get(shown_at, headers={"Accept": "text/turtle"}) as response:
+            shown = Graph().parse(data=await response.text(), format="turtle")
     assert found.fatal is None and found.unreadable == {}, found
+    # a walk reads each document as a node's, the record at its own IRI; read as the
+    # catalogue's rendering, its dct:source gives the node's IRI back
     assert [r.to_json() for r in found.records] == [
-        CatalogueRecord.model_validate(largest).to_json()]
+        CatalogueRecord.model_validate(largest | {"iri": shown_at}).to_json()]
+    assert read_dataset(shown, shown_at, shown_elsewhere=True) == CatalogueRecord.model_validate(
+        largest)
 
 
 async def test_the_catalogues_database_gone_is_a_503_with_retry_after(catalogue, caplog):
