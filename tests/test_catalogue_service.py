@@ -1775,6 +1775,30 @@ async def test_cli_harvest_prints_a_problem_quoting_a_nodes_document_as_one_line
     assert not any(c in harvested.stdout for c in "\x1b\x07"), harvested.stdout
 
 
+async def test_cli_harvest_exits_non_zero_when_a_nodes_harvest_failed(pg_server_url, tmp_path):
+    """A node whose FAIR Data Point answers 500: `gdi-node catalogue harvest` printed its
+    outcome FAILED and exited 0, so a scheduled run (`… || alert`) never told anyone that
+    the node was not harvested (found by a review, 2026-12-05)."""
+    from tests.test_cli import _env, gdi_node
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(fresh_database(pg_server_url))
+        settings = _catalogue_settings(tmp_path, free_port())
+        pool = await create_pool(url, settings, MIGRATIONS)
+        stack.push_async_callback(pool.close)
+        fake = await registered_fake(stack, pool)
+        nodes = [{"id": NODE, "token": TOKENS[NODE], "origins": [fake.base]}]
+        env = _env(GDI_CATALOGUE_DATABASE_URL=url, GDI_CATALOGUE_NODES=json.dumps(nodes),
+                   GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue"))
+        harvested = await asyncio.to_thread(gdi_node, "catalogue", "harvest", env=env)
+        assert harvested.returncode == 0, harvested.stderr
+        fake.broken = {"/fdp": (500, "boom")}
+        harvested = await asyncio.to_thread(gdi_node, "catalogue", "harvest", env=env)
+    assert harvested.stdout.startswith(f"{NODE}: FAILED"), harvested.stdout
+    assert harvested.returncode == 1, (harvested.stdout, harvested.stderr)
+    assert harvested.stderr.splitlines()[-1] == (
+        f"error: the harvest of 1 of 1 nodes failed: {NODE}"), harvested.stderr
+
+
 async def test_a_restart_under_changed_configuration_retires_nodes_it_no_longer_admits(
         pg_server_url, tmp_path):
     """NODE's credential removed and OTHER's origins changed, then a restart: neither is

@@ -153,12 +153,20 @@ async def _search(base: str, params: dict[str, str]) -> dict:
 @catalogue.command("harvest")
 @click.pass_context
 def harvest_cmd(ctx: click.Context) -> None:
-    """Harvest every registered node's FAIR Data Point once, and print what changed."""
+    """Harvest every registered node's FAIR Data Point once, and print what changed; exit 1
+    when a node's harvest failed (each is printed first)."""
     settings = _catalogue_settings()
     from node.logs import shown
     configure_logs(ctx, settings, server=False)
-    for outcome in run(_harvest(settings), CATALOGUE_DATABASE):
+    outcomes = run(_harvest(settings), CATALOGUE_DATABASE)
+    for outcome in outcomes:
         click.echo(outcome.summary(shown))
+    # A failed node was printed FAILED with exit 0: a scheduled run (`… || alert`) could
+    # not tell that a node went unharvested
+    failed = [o.node_id for o in outcomes if not o.healthy]
+    if failed:
+        fail(f"the harvest of {len(failed)} of {len(outcomes)} nodes failed: "
+             f"{', '.join(failed)}")
 
 
 async def _harvest(settings: CatalogueSettings) -> list:
