@@ -68,13 +68,15 @@ class CatalogView:
     description: str
     publisher: Agent
     records: tuple[CatalogueRecord, ...]
-    # When the catalog last lost a dataset (a removal): its records' `modified` cannot say
-    # so, and without it the catalog's date went back when the newest dataset was removed
+    # When the catalog last changed as its records' `modified` cannot say: a removal (a
+    # node's), or any change of what the catalogue holds of the node (catalogue/site.py).
+    # Without it the catalog's date went back when the newest dataset was removed, and
+    # stayed when a dataset older than the newest shown was added
     changed: datetime | None = None
 
     @cached_property
     def modified(self) -> datetime | None:
-        """Its latest record's `modified`, or its last removal if later (None: neither)."""
+        """Its latest record's `modified`, or its last change if later (None: neither)."""
         return _latest(self.records, [self.changed])
 
 
@@ -87,7 +89,7 @@ class FdpSite:
     description: str
     publisher: Agent
     catalogs: tuple[CatalogView, ...]
-    changed: datetime | None = None       # the last removal, from a catalog no longer shown too
+    changed: datetime | None = None       # the last change, of a catalog no longer shown too
 
     @cached_property
     def modified(self) -> datetime | None:
@@ -136,9 +138,9 @@ def resource_graph(site: FdpSite, path: str) -> Graph | None:
 
 
 def resource_modified(site: FdpSite, path: str) -> datetime | None:
-    """The latest `modified` of the records the document at `path` shows, or the latest
-    removal from it (`changed`) if later, so a harvester deciding by the date sees a removal
-    too (None: neither)."""
+    """The latest `modified` of the records the document at `path` shows, or its catalog's
+    or site's last change (`changed`, a removal) if later, so a harvester deciding by the
+    date sees that too (None: neither)."""
     found = _find(site, path)
     return None if found is None else found[1].modified    # the site's, a catalog's, a record's
 

@@ -46,22 +46,23 @@ class SiteCache:
 
 
 async def catalogue_site(pool: asyncpg.Pool, identity: CatalogueIdentity) -> FdpSite:
-    """One catalog per node holding active datasets; each dated by its latest withdrawal too,
-    and the root by every node's, so that a removal moves the dates forward."""
+    """One catalog per node holding active datasets; each dated by the last change of the
+    catalogue's holding of the node's datasets too (store.last_changes), and the root by
+    every node's, so that a dataset taken or removed moves the dates forward."""
     nodes = await store.list_nodes(pool)
     held = await store.active_by_node(pool)
-    withdrawn = await store.last_withdrawals(pool)
+    changed = await store.last_changes(pool)
     publisher = Agent(name=identity.publisher_name)
     catalogs = tuple(
         CatalogView(id=node.id, title=f"Datasets of {node.name}",
                     description=f"Datasets published by node {node.name} ({node.id}), "
                                 f"discoverable through its Beacon at {node.beacon_url}.",
                     publisher=Agent(name=node.name),
-                    records=tuple(_readable(held[node.id])), changed=withdrawn.get(node.id))
+                    records=tuple(_readable(held[node.id])), changed=changed.get(node.id))
         for node in nodes if held.get(node.id))
     return FdpSite(base_url=identity.base_url + FDP_PATH, title=identity.title,
                    description=identity.description, publisher=publisher, catalogs=catalogs,
-                   changed=max(withdrawn.values(), default=None))
+                   changed=max(changed.values(), default=None))
 
 
 def _readable(stored: list[dict]) -> list[CatalogueRecord]:

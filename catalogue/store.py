@@ -443,9 +443,12 @@ async def active_by_node(db: Executor) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-async def last_withdrawals(db: Executor) -> dict[str, datetime]:
-    """When each node's datasets last lost one (its latest withdrawal), by node id: a removal
-    must move its catalog's date forward on the catalogue's FDP (catalogue/site.py)."""
-    rows = await db.fetch("SELECT node_id, max(withdrawn_at) AS at FROM datasets "
-                          "WHERE status = 'withdrawn' GROUP BY node_id")
+async def last_changes(db: Executor) -> dict[str, datetime]:
+    """When the catalogue's holding of each node's datasets last changed (a dataset taken,
+    changed or withdrawn: the latest `updated_at`, which an unchanged record keeps), by node
+    id: its catalog's date on the catalogue's FDP (catalogue/site.py). Its records' own
+    `modified` cannot say so: a withdrawal moved the date back, and a node joining with
+    datasets older than the newest shown did not move it at all."""
+    rows = await db.fetch("SELECT node_id, max(updated_at) AS at FROM datasets "
+                          "GROUP BY node_id")
     return {row["node_id"]: row["at"] for row in rows}

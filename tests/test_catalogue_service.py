@@ -1660,11 +1660,53 @@ async def test_a_withdrawal_moves_the_catalogue_fdps_dates_forward(catalogue):
                           next(graph.objects(None, term)).toPython()]
         return found
 
-    assert all(d <= datetime(2024, 3, 1, 0, 0, 1, tzinfo=UTC) for d in await dates())
+    before = await dates()
     started = datetime.now(UTC).replace(microsecond=0)
     _, body = await catalogue.put(path + "/datasets", _snapshot(old), TOKENS[NODE])
     assert body["withdrawn"] == ["GDI-FI-SYN-002"]
-    assert all(d >= started for d in await dates())
+    assert all(d >= max(started, then) for d, then in zip(await dates(), before))
+
+
+async def test_datasets_joining_the_catalogue_move_its_fdps_dates_forward(catalogue):
+    """SE joins with a dataset last modified in 2023, after FI's of 2024-03: the root gains
+    SE's catalog, SE's catalog appears, and FI takes a dataset of 2023 too, yet the root's
+    fdp-o:metadataModified, FI's catalog's dct:modified and their Last-Modified stayed at
+    2024-03, the newest `modified` shown, so a harvester deciding by the date missed the
+    change (found by a review, 2026-12-05, as a removal once moved them back). A catalog
+    changes when the catalogue's holding of it does."""
+    fi_fdp, se_fdp = "http://fi.example/fdp", "http://se.example/fdp"
+    for node, fdp, country in ((NODE, fi_fdp, "FI"), (OTHER, se_fdp, "SE")):
+        response, body = await catalogue.put(f"/api/nodes/{node}", _registration(fdp, country),
+                                             TOKENS[node])
+        assert response.status == 200, body
+    newest = _record("GDI-FI-SYN-001", fi_fdp, modified=datetime(2024, 3, 1, tzinfo=UTC))
+    await catalogue.put(f"/api/nodes/{NODE}/datasets", _snapshot(newest), TOKENS[NODE])
+
+    async def date(url: str, term: URIRef) -> list[datetime]:
+        async with catalogue.http.get(catalogue.url + url,
+                                      headers={"Accept": "text/turtle"}) as response:
+            graph = Graph().parse(data=await response.text(), format="turtle")
+            return [parsedate_to_datetime(response.headers["Last-Modified"]),
+                    next(graph.objects(None, term)).toPython()]
+
+    started = datetime.now(UTC).replace(microsecond=0)
+    older = {"modified": datetime(2023, 1, 1, tzinfo=UTC), "issued": datetime(2023, 1, 1,
+                                                                             tzinfo=UTC)}
+    response, body = await catalogue.put(f"/api/nodes/{OTHER}/datasets", _snapshot(
+        _record("GDI-SE-SYN-001", se_fdp, **older)), TOKENS[OTHER])
+    assert response.status == 200, body
+    assert all(d >= started for d in await date("/fdp", FDP_O.metadataModified))
+    started = datetime.now(UTC).replace(microsecond=0)
+    response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets", _snapshot(
+        newest, _record("GDI-FI-SYN-002", fi_fdp, **older)), TOKENS[NODE])
+    assert response.status == 200, body
+    assert all(d >= started for d in await date(f"/fdp/catalog/{NODE}", DCTERMS.modified))
+    assert all(d >= started for d in await date("/fdp", FDP_O.metadataModified))
+    # the same snapshot again changes nothing, and moves no date
+    unchanged = await date(f"/fdp/catalog/{NODE}", DCTERMS.modified)
+    await catalogue.put(f"/api/nodes/{NODE}/datasets", _snapshot(
+        newest, _record("GDI-FI-SYN-002", fi_fdp, **older)), TOKENS[NODE])
+    assert await date(f"/fdp/catalog/{NODE}", DCTERMS.modified) == unchanged
 
 
 async def test_a_stored_record_no_longer_valid_is_left_out_of_the_fdp(catalogue, caplog):
