@@ -1,13 +1,14 @@
 """Harvesting registered nodes' FAIR Data Points the way the GDI portal does (DOMAIN.md §4).
 
-`Accept: text/turtle` only, breadth-first over each document's children (`rdf.contained`:
-ldp:contains, as the FAIR Data Point reference implementation writes it too) from the node's
-fdpUrl, same origin only, a bounded number of documents; a record is kept only if its subject IRI equals
-the URL it was fetched from. The result is reconciled like a push, with two safeguards a
-push does not need: a harvest that could not read the root or a catalog withdraws nothing
-(a node that is down must not lose its datasets), and a dataset document that cannot be read
-is reported and keeps its previous record while the node's other datasets are still taken.
-And a push wins over a harvest that began before it: what the harvest read is older.
+`Accept: text/turtle` only, breadth-first from the node's fdpUrl over each document's
+children (`rdf.contained`: ldp:contains, fdp-o:metadataCatalog and dcat:dataset, however the
+FAIR Data Point writes them), same origin only, a bounded number of documents; a record is
+kept only if its subject IRI equals the URL it was fetched from. The result is reconciled
+like a push, with two safeguards a push does not need: a harvest that could not read the
+root or a catalog withdraws nothing (a node that is down must not lose its datasets), and a
+dataset document that cannot be read is reported and keeps its previous record while the
+node's other datasets are still taken. And a push wins over a harvest that began before it:
+what the harvest read is older.
 """
 from __future__ import annotations
 
