@@ -58,6 +58,7 @@ class DatasetQuery:
     status: str | None = "active"        # None = any status
     skip: int = 0
     limit: int = 20
+    sort: str = "relevance"              # or one of SORTS
 
 
 # A field's text as runs of (text, matched by the query), in order.
@@ -288,6 +289,12 @@ _RANKED = f"""({_IDENTIFIER}) AS exact, {_TEXT_MATCH} AS matched,
     CASE WHEN {_TEXT_MATCH} THEN 0
          ELSE catalogue_fuzzy_score($2, d.search_text) END AS similarity"""
 _ORDER = "exact DESC, matched DESC, rank DESC, similarity DESC, identifier"
+# The orders a search may ask for besides relevance (the above with text, else by
+# identifier), as the GDI portal lists datasets: by title, and the latest modified first (a
+# record without one last); ties by identifier, so that pages never overlap. `{t}` is the
+# table the record is read from.
+SORTS = {"title": "lower({t}.record ->> 'title'), {t}.identifier",
+         "modified": "({t}.record ->> 'modified')::timestamptz DESC NULLS LAST, {t}.identifier"}
 # Each field twice: marked by the English stems, and by the words as typed plus, for a record
 # only a typo matched, the record's words like the query; the two are merged in _marked.
 # The record's words like the query (catalogue_near_words) are the costly part, one
@@ -363,29 +370,33 @@ def _where(query: DatasetQuery, text: str | None) -> tuple[str, list[object]]:
 
 
 async def search(db: Executor, query: DatasetQuery) -> tuple[int, list[Found]]:
-    """The total matching and one page of them: with text, best match first and each with
-    its fields highlighted; without, by identifier."""
+    """The total matching and one page of them, in the order `query.sort` asks for (by
+    relevance: with text, best match first, without, by identifier); with text, each with
+    its fields highlighted."""
     text = query_text(query.text)
     where, args = _where(query, text)
     source = f"FROM datasets d JOIN nodes n ON n.id = d.node_id WHERE {where}"
     n = len(args)
     page = f"LIMIT ${n + 1} OFFSET ${n + 2}"
+    sort = SORTS.get(query.sort)
     if not text:
         total = await db.fetchval(f"SELECT count(*) {source}", *args)
-        rows = await db.fetch(f"SELECT {_DATASET_COLUMNS} {source} ORDER BY d.identifier {page}",
+        order = sort.format(t="d") if sort else "d.identifier"
+        rows = await db.fetch(f"SELECT {_DATASET_COLUMNS} {source} ORDER BY {order} {page}",
                               *args, query.limit, query.skip)
         return total, [Found(**dict(r)) for r in rows]
     # One pass over the matches for the page and the total (matching by text costs more).
     rows = await db.fetch(
         f"""WITH p AS (SELECT {_DATASET_COLUMNS}, d.search_text, {_RANKED},
                               count(*) OVER () AS total {source}
-                       ORDER BY {_ORDER} {page})
+                       ORDER BY {sort.format(t="d") if sort else _ORDER} {page})
             SELECT {_PAGE_COLUMNS}, p.total, {_HIGHLIGHT}
             FROM p CROSS JOIN LATERAL (
                 SELECT {_EN} AS en, {_PLAIN} || {_EN} || CASE WHEN p.matched
                     THEN ''::tsquery ELSE catalogue_near_words($2, p.search_text) END AS plain
                 OFFSET 0) h
-            ORDER BY {_ORDER}""", *args, query.limit, query.skip)
+            ORDER BY {sort.format(t="p") if sort else _ORDER}""", *args, query.limit,
+        query.skip)
     if rows:
         total = rows[0]["total"]
     else:       # none on this page: are there any before it?

@@ -469,3 +469,27 @@ async def test_cors_only_for_configured_origins_and_only_on_reads(search: Search
         unset = await ask("GET", search.url + "/api/datasets?q=cardio", PAGE)
         assert unset.status == 200 and "Access-Control-Allow-Origin" not in unset.headers
         assert "Vary" not in unset.headers
+
+
+async def test_a_search_is_sorted_by_title_or_by_the_latest_modified(search: Search):
+    """The GDI portal lists datasets by relevance, by title, or the latest modified first;
+    the catalogue listed by rank or identifier only, and `sort` was refused as an unknown
+    parameter (found by a review, 2026-12-05). Ties go by identifier, so pages never
+    overlap; a record without `modified` comes last."""
+    modified = {"GDI-SE-SYN-021": "2025-01-01T00:00:00Z", "GDI-FI-SYN-010": "2024-03-01T00:00:00Z",
+                "GDI-FI-SYN-014": "2023-06-01T00:00:00+02:00"}
+    for identifier, when in modified.items():
+        await search.pool.execute(
+            "UPDATE datasets SET record = record || jsonb_build_object('modified', $2::text) "
+            "WHERE identifier = $1", identifier, when)
+    titles = {r["identifier"]: r["title"] for records in RECORDS.values() for r in records}
+    by_title = sorted(ALL, key=lambda identifier: titles[identifier].lower())
+    assert await search.ids("", sort="title") == by_title
+    assert await search.ids("", sort="title", skip="3", limit="3") == by_title[3:6]
+    assert await search.ids("", sort="modified") == [*modified, *(
+        i for i in ALL if i not in modified)]
+    assert await search.ids("cardio", sort="title") == ["GDI-FI-SYN-013", "GDI-FI-SYN-010",
+                                                        "GDI-FI-SYN-011"]
+    assert await search.ids("cardio", sort="relevance") == await search.ids("cardio")
+    status, body = await search.get(sort="newest")
+    assert status == 400 and body["error"]["message"].startswith("sort:"), body

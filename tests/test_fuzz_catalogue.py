@@ -66,8 +66,9 @@ from tests.test_fuzz_http import (
 
 FDP = "http://fi.example/fdp"
 SEARCH_KEYS = ["q", "node", "country", "accessRights", "theme", "assembly", "status", "skip",
-               "limit", "access_rights", "junk"]
-SEARCHES = [[("q", "cardio")], [("country", "FI"), ("status", "any")],
+               "limit", "sort", "access_rights", "junk"]
+SEARCHES = [[("q", "cardio"), ("sort", "title")], [("country", "FI"), ("status", "any"),
+                                                  ("sort", "modified")],
             [("accessRights", "PUBLIC"), ("limit", "5"), ("skip", "0")],
             [("theme", "HEAL"), ("assembly", "GRCh38")], []]
 

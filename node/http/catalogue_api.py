@@ -85,6 +85,7 @@ class SearchParams(BaseModel):
     status: str = Field(default="active", pattern="^(active|withdrawn|any)$")
     skip: int = Field(default=0, ge=0, le=MAX_SKIP)
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+    sort: str = Field(default="relevance", pattern=f"^(relevance|{'|'.join(store.SORTS)})$")
 
     @field_validator("q")
     @classmethod
@@ -142,7 +143,7 @@ class SearchParams(BaseModel):
             text=self.q or None, node=self.node, country=self.country,
             access_rights=self.access_rights, theme=self.theme, assembly=self.assembly,
             status=None if self.status == "any" else self.status, skip=self.skip,
-            limit=self.limit)
+            limit=self.limit, sort=self.sort)
 
 
 def _writable(text: str) -> str:
