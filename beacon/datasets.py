@@ -261,7 +261,8 @@ def _term_filter(item: dict[str, Any], term: str, where: str) -> DatasetFilter:
     if item.get("similarity") not in (None, "exact"):
         raise RequestError(f"{where}.similarity", f"{item['similarity']!r} is not supported; "
                                                   "only exact matches")
-    descendants = item.get("includeDescendantTerms", True)
+    descendants = item.get("includeDescendantTerms")     # null: not specified, the default
+    descendants = True if descendants is None else descendants
     if not isinstance(descendants, bool):
         raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
     return DatasetFilter(DUO + term[len(DUO):], descendants=descendants)

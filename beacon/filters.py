@@ -4,7 +4,8 @@ Forms (Beacon v2 filtering terms, all ANDed): ontology `{id, includeDescendantTe
 true), similarity}`, alphanumeric `{id, operator, value}`, and the strings a GET sends: a bare
 term id (`filters=NCIT:C16576,...`) or `id:` an operator and a value, the spec's form of an
 alphanumeric one (`filters=LOINC:8302-2:>=180`). Real clients add `"operator": null, "value":
-null` to ontology filters and `scope` to every one; both are tolerated.
+null` to ontology filters and `scope` to every one; both are tolerated, and a null
+`includeDescendantTerms`, `similarity` or `scope` is its default.
 
 A filter the node cannot evaluate is refused with a 400 naming it (`filters[1].id`), never
 dropped: dropping it would widen the answer (the EGA reference implementation's issue #200
@@ -163,7 +164,10 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
     if similarity not in (None, "exact"):
         raise RequestError(f"{where}.similarity", f"{similarity!r} is not supported; only "
                                                   "exact matches (with descendant terms)")
-    descendants = item.get("includeDescendantTerms", True)
+    # null is not specified, the schema's default (true), as a null similarity or scope is
+    # theirs: clients that send `"operator": null` beside a term write every field of it
+    descendants = item.get("includeDescendantTerms")
+    descendants = True if descendants is None else descendants
     if not isinstance(descendants, bool):
         raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
     return TermFilter(held, descendants)     # as the terms were stored at ingest

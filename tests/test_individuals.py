@@ -251,6 +251,24 @@ async def test_portal_dropdown_filters_with_null_operator_and_value(world):
     assert await _open_count(world, filters) == _expected(lambda p: p.sex == MALE)
 
 
+async def test_a_null_include_descendant_terms_is_its_default(world):
+    """A client that writes every field of its filter class, as those sending `"operator":
+    null, "value": null` do, sends the ontology filter's other fields null too: a null
+    `includeDescendantTerms` is not specified, so the schema's default, true, as a null
+    similarity or scope is theirs (it was a 400, `must be true or false`)."""
+    written = {"id": NERVOUS_SYSTEM, "scope": "individual", "operator": None, "value": None,
+               "similarity": None}
+    below = _expected(lambda p: bool(p.features & BELOW_NERVOUS_SYSTEM))
+    assert below > 0
+    assert await _open_count(world, [{**written, "includeDescendantTerms": None}]) == below
+    for value in ("false", 0):              # not a boolean, and not absent: still refused
+        status, body = await _post(world.open, "/api/individuals", _portal_body(
+            [{**written, "includeDescendantTerms": value}]))
+        assert status == 400, body
+        assert body["error"]["errorMessage"] == ("filters[0].includeDescendantTerms: must be "
+                                                 "true or false")
+
+
 async def test_positions_sent_as_strings_select_carriers(world):
     site = 3
     parameters = {"referenceName": "17", "start": str(FIRST + 1000 * site - 1),

@@ -323,6 +323,10 @@ async def test_dataset_pages_echo_the_request_and_say_what_was_done(ask):
     ([{"id": "country", "operator": "!", "value": "fi"}], [CONTROLLED, B37]),
     ([{"id": "DUO:0000042"}], [A38]),
     ([{"id": "DUO:0000006", "scope": "dataset", "includeDescendantTerms": False}], [B37]),
+    # every field of the filter written, the unspecified null: each its default (a null
+    # includeDescendantTerms was a 400)
+    ([{"id": "DUO:0000042", "scope": None, "includeDescendantTerms": None, "similarity": None,
+       "operator": None, "value": None}], [A38]),
     ([{"id": "keywords", "operator": "=", "value": "exome"}], [A38]),
     ([{"id": "themes", "operator": "=", "value": "HEAL"}], [A38, B37]),
     ([{"id": "themes", "operator": "=", "value": THEME}], [A38, B37]),
