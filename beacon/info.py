@@ -7,7 +7,7 @@ and /configuration are all derived from it, so they cannot disagree with the rou
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -253,6 +253,21 @@ def terms_query(body: RequestBody) -> TermsQuery:
     page = (Page(pagination.skip, pagination.limit) if pagination.model_fields_set
             & {"skip", "limit"} else None)
     return TermsQuery(page, query.testMode)
+
+
+def merged_terms(rows: Iterable[tuple[str, str | None, str]]
+                 ) -> list[tuple[str, str | None, str]]:
+    """Each term of the datasets' rows (id, label, kind; those listed to the caller, in the
+    order listed) once: labelled where any of the rows labels it (one dataset's phenopackets
+    may leave out the label another's give), and `ontology` where any row is, as one
+    dataset lists an assay someone also holds as a term (beacon/individuals_rows.py): its
+    id alone filters too. The first dataset's row, taken as it was, made a term's label and
+    type depend on the datasets' ids (found by a review, 2026-12-05)."""
+    merged: dict[str, tuple[str, str | None, str]] = {}
+    for term, label, kind in rows:
+        _, known, was = merged.get(term, (term, None, kind))
+        merged[term] = (term, known or label, "ontology" if "ontology" in (was, kind) else kind)
+    return list(merged.values())
 
 
 def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, str]],

@@ -1529,6 +1529,43 @@ async def test_a_measured_assay_as_an_ontology_filter_counts_those_measured(pg_s
         assert listed[height] == listed[bmi] == "alphanumeric"
 
 
+async def test_a_term_of_several_datasets_is_listed_with_what_any_says_of_it(pg_server_url,
+                                                                             tmp_path):
+    """A term two datasets hold is listed once, labelled where either's phenopackets label
+    it, and as an ontology term where either holds it as one (docs/beacon.md: "a
+    measurement's assay someone also holds as a term is listed once, as `ontology`"). The
+    first dataset's row was taken as it was, by dataset id: Marfan syndrome listed without
+    its label, and body height as a value alone, where the second dataset's people hold it
+    as a term, which its id alone finds (found by a review, 2026-12-05)."""
+    marfan, height = "ORPHA:558", "LOINC:8302-2"
+    written = {
+        "GDI-FI-SYN-001": [{"subject": {"id": "S1"}, "diseases": [{"term": {"id": marfan}}],
+                            "measurements": [_measurement(height, "", "UCUM:cm", 180)]}],
+        "GDI-FI-SYN-002": [{"subject": {"id": "S1"},
+                            "diseases": [{"term": {"id": marfan, "label": "Marfan syndrome"}}],
+                            "medicalActions": [{"procedure": {"code": {
+                                "id": height, "label": "Body height"}}}]}]}
+    vcf = write_vcf_text(tmp_path / "one.vcf", (
+        "##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+        "chr17\t7670000\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\n"))
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        for dataset_id, packets in written.items():
+            people = tmp_path / f"{dataset_id}.json"
+            people.write_text(json.dumps(packets))
+            await ingest(db_url, IngestRequest(vcf, dataset_id, GRCH38, AccessLevel.PUBLIC,
+                                               dataset_id, workers=1, individuals=people))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.terms", data_dir=tmp_path / "node",
+            disclosure=OPEN_DISCLOSURE))
+        async with client.get("/api/filtering_terms") as response:
+            listed = {t["id"]: t for t in (await response.json())["response"]["filteringTerms"]}
+        assert listed[marfan]["label"] == "Marfan syndrome"
+        assert (listed[height]["type"], listed[height]["label"]) == ("ontology", "Body height")
+
+
 def test_the_question_key_is_the_repr_of_its_parts():
     """`_key` (a seed of a count's noise) writes the repr of the variant's tuple out for
     speed: it must stay that repr, or every count's noise would change."""

@@ -585,11 +585,9 @@ async def filtering_terms(request: web.Request) -> web.Response:
     seen = await _visible(request, request.app)
     rows = await request.app[QUERIES].run(False, lambda connection: individuals_store.terms(
         connection, list(seen)))
-    listed: dict[str, tuple[str, str | None, str]] = {}
-    for row in rows:
-        if term_listed(row.individuals, seen[row.dataset_id].rules):
-            listed.setdefault(row.id, (row.id, row.label, row.kind))
-    return json_response(info.filtering_terms(request.app[BEACON], list(listed.values()), query))
+    listed = info.merged_terms((row.id, row.label, row.kind) for row in rows
+                               if term_listed(row.individuals, seen[row.dataset_id].rules))
+    return json_response(info.filtering_terms(request.app[BEACON], listed, query))
 
 
 async def _collections(request: web.Request, query: DatasetsQuery,
