@@ -239,8 +239,9 @@ def _dataset_filter(raw: Any, where: str) -> DatasetFilter:
         raise RequestError(f"{where}.id", f"{term!r} is not a dataset field here "
                                           f"({', '.join(FIELDS)})")
     if operator not in ("=", "!"):
-        raise RequestError(f"{where}.operator", f"{operator!r} is not = or ! (a dataset "
-                                                "states a value or not)")
+        given = "required with a value:" if operator is None else f"{operator!r} is not"
+        raise RequestError(f"{where}.operator", f"{given} = or ! (a dataset states a value "
+                                                "or not)")
     if not isinstance(value, str) or not value.strip():
         raise RequestError(f"{where}.value", f"required: {FIELDS[term].example}")
     compared = FIELDS[term].compared(value.strip())

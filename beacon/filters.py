@@ -174,6 +174,9 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
 
 
 def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:
+    if operator is None:        # absent or null: said as such, not as Python's `None`
+        raise RequestError(f"{where}.operator", f"required with a value: one of "
+                                                f"{' '.join(_OPERATORS)}")
     if not isinstance(operator, str) or operator not in _OPERATORS:   # a list: unhashable
         raise RequestError(f"{where}.operator", f"{operator!r} is not one of "
                                                 f"{' '.join(_OPERATORS)}")

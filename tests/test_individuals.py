@@ -545,6 +545,19 @@ async def test_a_filter_the_node_cannot_evaluate_is_refused_never_ignored(world,
         assert "required" not in body["error"]["errorMessage"]
 
 
+@pytest.mark.parametrize("item", [{"id": ONSET, "value": "P30Y"},
+                                  {"id": "LOINC:8302-2", "operator": None, "value": 180}])
+async def test_a_value_without_an_operator_is_refused_saying_one_is_required(world, item,
+                                                                            beacon_schema):
+    """The operator is what a value filter lacks: it was refused as `None is not one of =
+    < > ! >= <=`, Python's word for the null or absent operator, which the client never
+    wrote (found by a review, 2026-12-05)."""
+    status, body = await _post(world.open, "/api/individuals", _portal_body([item]))
+    assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"] == ("filters[0].operator: required with a value: "
+                                             "one of = < > ! >= <=")
+
+
 async def test_the_plural_scope_of_the_specs_example_is_individuals(world, beacon_schema):
     """The spec's request example (filteringTerms-example.json) writes `"scope":
     "individuals"`: the entry type's plural is its scope too (it was a 400). Another entry

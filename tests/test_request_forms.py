@@ -399,6 +399,18 @@ async def test_a_dataset_filter_the_node_cannot_evaluate_is_refused_by_name(ask,
     assert field in document["error"]["errorMessage"]
 
 
+async def test_a_dataset_field_without_an_operator_is_refused_saying_one_is_required(ask):
+    """It said `None is not = or !`, Python's word for the operator the client left out
+    (found by a review, 2026-12-05)."""
+    for item in ({"id": "country", "value": "FI"},
+                 {"id": "country", "operator": None, "value": "FI"}):
+        document = await ask(body={"meta": {}, "query": {"filters": [item]}},
+                             path="/api/datasets", status=400)
+        assert document["error"]["errorMessage"] == (
+            "filters[0].operator: required with a value: = or ! (a dataset states a value or "
+            "not)")
+
+
 # --- variantType: the spec's copy-number terms ----------------------------------------------
 
 DELETIONS = [(199, 203, "ACGT", "A"), (499, 2000, "T", "N"), (799, 801, "TC", "T")]
