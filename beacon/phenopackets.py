@@ -60,7 +60,7 @@ from typing import Any
 import pycountry
 
 from beacon.durations import duration_days
-from beacon.ontology import is_curie
+from beacon.ontology import is_curie, primary
 
 # The longest term id held (`_curie`); ontology CURIEs are tens of characters.
 TERM_ID_CHARACTERS = 256
@@ -219,7 +219,12 @@ def _unique(individuals: list[Individual], path: Path) -> list[Individual]:
 
 
 def beacon_record(individual: Individual) -> dict:
-    """The individual as a Beacon v2 individuals default-model record."""
+    """The individual as a Beacon v2 individuals default-model record, each term named as
+    the node holds it (beacon/ontology.py `primary`: `HP:0001250` for a retired
+    `HP:0001275`, `ICD10:C18.2` for `ICD10:C182`), as its filtering terms list it and its
+    filters read it. Records repeated the phenopacket's spelling, a term no filtering term
+    names, so a client telling records' features apart saw one term as two (found by a
+    review, 2026-12-05)."""
     record: dict[str, Any] = {"id": individual.id, "sex": _json(SEX_TERMS[individual.sex])}
     if individual.country_of_birth:
         record["geographicOrigin"] = _country_json(individual.country_of_birth)
@@ -247,7 +252,8 @@ def _country_json(alpha_2: str) -> dict:
 
 
 def _json(term: Term) -> dict:
-    return {"id": term.id, "label": term.label} if term.label else {"id": term.id}
+    held = primary(term.id)
+    return {"id": held, "label": term.label} if term.label else {"id": held}
 
 
 def _disease_json(disease: Disease) -> dict:

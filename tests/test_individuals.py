@@ -708,6 +708,25 @@ async def test_records_need_a_grant_counts_answer_the_rest(world, beacon_schema)
         assert sets[other]["countPrecision"] == "imprecise"
 
 
+async def test_records_name_terms_as_the_filtering_terms_do(world, beacon_schema):
+    """A record names each term as the node holds it, as its filtering terms list it and
+    its filters read it: Seizure as `HP:0001250`, where half the phenopackets write its
+    retired id. Records repeated the phenopacket's spelling (`HP:0001275`), a term the
+    filtering terms do not list, so a client telling records' features apart saw two
+    (found by a review, 2026-12-05)."""
+    carol = world.aai.access_token(world.aai.users["carol"])       # granted 003
+    status, body = await _post(world.default, "/api/individuals", _portal_body(
+        [{"id": SEIZURE}], datasetIds=[CONTROLLED], pagination={"skip": 0, "limit": 0}), carol)
+    assert status == 200 and beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+    [found] = body["response"]["resultSets"]
+    holders = [p for p in PEOPLE if SEIZURE in p.features]
+    assert any(_writes_retired_ids(p) for p in holders)
+    assert [r["id"] for r in found["results"]] == [p.id for p in holders]
+    for record in found["results"]:
+        features = [f["featureType"]["id"] for f in record["phenotypicFeatures"]]
+        assert SEIZURE in features and RETIRED_SEIZURE not in features, record
+
+
 async def test_one_individual_only_where_granted(world):
     carol = world.aai.access_token(world.aai.users["carol"])
     bob = world.aai.access_token(world.aai.users["bob"])
