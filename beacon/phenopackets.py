@@ -316,10 +316,24 @@ def _members(document: Any) -> list[Any] | None:
     members = _get(document, "members")
     if isinstance(members, list):
         return members
+    if members is not None:
+        return [_NotListed("members is not a list: a Cohort's members are a list of "
+                           "phenopackets")]
     proband, relatives = _get(document, "proband"), _get(document, "relatives")
     if proband is None:
         return None
-    return [proband, *(relatives if isinstance(relatives, list) else [])]
+    if relatives is not None and not isinstance(relatives, list):
+        # one relative written as an object was dropped without a word
+        return [proband, _NotListed("relatives is not a list: a Family's relatives are a "
+                                    "list of phenopackets")]
+    return [proband, *(relatives or [])]
+
+
+@dataclass(frozen=True)
+class _NotListed:
+    """In a container's place among the phenopackets, the reason its phenopackets are not a
+    list, refused there (`_individual`) with the file and record every problem names."""
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -455,6 +469,8 @@ def _individual(packet: Any, record: int) -> Individual:
     id was stripped of the white space around it, while htslib keeps a VCF's sample names
     exactly: the phenopacket of a sample `S1 ` was refused as "subject 'S1' is not a sample
     of the VCF", and samples `S1` and `S1 ` could never both have one (found by a review)."""
+    if isinstance(packet, _NotListed):
+        raise _Bad(packet.reason)
     packet = _object(packet, "the phenopacket")
     subject = _object(_get(packet, "subject") or {}, "subject")
     _not_v1(packet, subject)

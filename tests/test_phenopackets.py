@@ -116,6 +116,22 @@ def test_a_cohort_or_a_family_gives_its_members(tmp_path: Path) -> None:
             _subject("M"), _subject("P")]}))
 
 
+@pytest.mark.parametrize(("container", "reason"), [
+    ({"id": "family-1", "proband": _subject("P"), "relatives": _subject("M")},
+     "family.json:2: relatives is not a list: a Family's relatives are a list of phenopackets"),
+    ({"id": "cohort-1", "members": _subject("M")},
+     "family.json:1: members is not a list: a Cohort's members are a list of phenopackets")])
+def test_a_container_whose_phenopackets_are_not_a_list_is_refused(tmp_path: Path, container,
+                                                                   reason: str) -> None:
+    """A Family's one relative written as an object, not a list of one, was dropped without a
+    word (the VCF's sample then "has no phenopacket", though the file holds it); a Cohort's
+    members so written read as one phenopacket without a subject, "subject.id is missing or
+    blank" (found by a review, 2026-12-05)."""
+    with pytest.raises(PhenopacketProblem) as refused:
+        read_individuals(_write(tmp_path, "family.json", container))
+    assert str(refused.value) == f"{tmp_path}/{reason}"
+
+
 def test_families_in_an_array_or_on_lines_give_their_members(tmp_path: Path) -> None:
     """A file per study of trios: an array of Families (or a Cohort beside phenopackets), or
     one Family per JSON line. Each was read as one phenopacket and refused, "record 1:
