@@ -291,9 +291,18 @@ def _not_blank(value: str) -> str:
 
 def _a_path(value: object) -> object:
     """A directory setting as given: an empty one (`GDI_NODE_DATA_DIR=`, a compose file's
-    variable left unset) was the path `.`, whatever directory each command started in."""
+    variable left unset) was the path `.`, whatever directory each command started in.
+    A leading `~` is the home directory, as a shell reads it: written in the TOML file or
+    quoted in the environment, where no shell expands it, `~/gdi-node` made a directory
+    named `~` wherever a command started, and the embedded PostgreSQL, which expands it,
+    did not start (found by a review, 2026-12-05)."""
     if isinstance(value, str) and not value.strip():
         raise ValueError("empty: give the directory's path")
+    if isinstance(value, str | Path) and str(value).startswith("~"):
+        home = os.path.expanduser(value)
+        if home.startswith("~"):
+            raise ValueError("its ~ names no home directory here: give the full path")
+        return home
     return value
 
 

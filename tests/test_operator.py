@@ -260,6 +260,28 @@ def test_a_short_command_writes_nothing_to_stderr_unless_asked(tmp_path):
         f"INFO    node.database: embedded PostgreSQL running in {tmp_path}/home/postgres")
 
 
+def test_a_data_dir_under_the_home_directory_is_read_as_the_shell_reads_it(tmp_path,
+                                                                          monkeypatch):
+    """`data_dir = "~/gdi-node"` in the TOML file, or the variable quoted (no shell expands
+    either): the node made a directory named `~` wherever the command was started, and the
+    embedded PostgreSQL, which expands `~`, refused to start, its parent missing. The
+    README shows the default as `~/.local/share/gdi-node`; `~` is the home directory in
+    the node's settings and the catalogue's alike."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, "-m", "node.cli", "db", "status"],
+                            env=_env(HOME=str(home), GDI_NODE_DATA_DIR="~/gdi-node"),
+                            cwd=elsewhere, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[0] == f"database: embedded in {home}/gdi-node/postgres"
+    assert list(elsewhere.iterdir()) == []
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GDI_CATALOGUE_DATA_DIR", "~/gdi-catalogue")
+    assert CatalogueSettings().data_dir == home / "gdi-catalogue"
+
+
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
 def test_a_log_level_that_is_none_is_a_configuration_error(verbosity):
     """With -v too, which overrides the level: a bad one was then not looked at, and the
