@@ -35,6 +35,19 @@ DEVELOPMENT_AAI_CLAIM = "gdi_development_only"   # in the development AAI's disc
 DISCOVERY_RETRY_SECONDS = 30.0   # between discovery fetches of issuers not yet trusted
 
 
+def _fetched_url(url: str) -> str:
+    """An issuer's URL (auth/urls.py's rule) without a user name or password: the issuer and
+    its userinfo endpoint are published to every browser (/web/config.json, the page's
+    Content-Security-Policy), each URL is named in the log's warnings, and aiohttp will not
+    send a URL's credentials beside a token's Authorization header, so a userinfo endpoint
+    holding them dropped every researcher's visas (found by a review, 2026-12-05)."""
+    url = http_url(url)
+    if "@" in urlsplit(url).netloc:
+        raise ValueError("an issuer's URL holds no user name or password: it is published, "
+                         "logged, and cannot go with a token")
+    return url
+
+
 class TrustedIssuer(BaseModel):
     """One issuer, as the operator configures it (e.g. LS Login, or the development AAI)."""
 
@@ -77,7 +90,7 @@ class TrustedIssuer(BaseModel):
         space, a tab or no scheme (a copying slip) matched no token's `iss`: every token of
         it refused, or, left to discovery, fetched at a URL that is none, nothing said at
         start. Held to the rule of the URLs the node fetches (auth/urls.py)."""
-        return http_url(value)
+        return _fetched_url(value)
 
     @field_validator("audience")
     @classmethod
@@ -92,12 +105,12 @@ class TrustedIssuer(BaseModel):
     @field_validator("jwks_uri", "userinfo_endpoint")
     @classmethod
     def _fetched(cls, value: str | None) -> str | None:
-        return value if value is None else http_url(value)
+        return value if value is None else _fetched_url(value)
 
     @field_validator("visa_jku")
     @classmethod
     def _fetched_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(map(http_url, value))
+        return tuple(map(_fetched_url, value))
 
     @model_validator(mode="after")
     def _visa_settings_need_visas(self) -> TrustedIssuer:

@@ -363,6 +363,25 @@ def test_an_audience_no_token_can_hold_is_refused(clean_env, audience):
                                       "audience": "gdi-node"}]).trusted_issuers[0].audience
 
 
+@pytest.mark.parametrize("field", ["issuer", "jwks_uri", "userinfo_endpoint", "visa_jku"])
+def test_a_trusted_issuers_url_holding_a_password_is_refused(clean_env, field):
+    """A userinfo_endpoint of `https://gdi:S3cret@aai.example/userinfo` was published to
+    anyone in /web/config.json and in the page's Content-Security-Policy, written in the
+    log's warnings, and never answered: aiohttp will not send a URL's credentials with the
+    token's Authorization header, so every researcher's visas were dropped. Refused as a
+    peer's URL holding one is, never quoting the value."""
+    aai = "https://login.example.org/oidc"
+    given = aai.replace("https://", "https://gdi:S3cret@")
+    entry = {"issuer": aai, "jwks_uri": f"{aai}/jwks", "userinfo_endpoint": f"{aai}/userinfo",
+             "visas": True, "visa_jku": [f"{aai}/visa-jwks"]}
+    entry[field] = [f"{given}/visa-jwks"] if field == "visa_jku" else (
+        given if field == "issuer" else f"{given}/{field}")
+    message = _refusal(trusted_issuers=[entry])
+    assert message.startswith(f"trusted_issuers.0.{field}") and (
+        "user name or password" in message), message
+    assert "S3cret" not in message
+
+
 @pytest.mark.parametrize("node_id", [".", "..", "..."])
 def test_a_node_id_of_dots_only_is_refused_in_both_settings(clean_env, node_id):
     """`..` matched the id pattern, but a URL path resolves it away: the catalog
