@@ -109,16 +109,21 @@ def _where(url: str) -> str:
 
 
 def _unavailable(url: str, error: Exception) -> DatabaseUnavailable:
-    where = _where(url)
+    """`error` of a connection to `url` in one line; `configured` unless `url` is an embedded
+    server's, whose failure (its connections all taken, say) told the operator to check
+    database_url, a setting nobody had set (found by a review, 2026-12-05)."""
+    where, configured = _where(url), url not in _embedded_urls
     if isinstance(error, TimeoutError):
-        return DatabaseUnavailable(f"database at {where} is unreachable (no answer in time)")
+        return DatabaseUnavailable(f"database at {where} is unreachable (no answer in time)",
+                                   configured)
     if isinstance(error, OSError):
         # asyncio words a refused connection as "Connect call failed (address)"; the errno
         # says it the way operators know it. Name resolution errors carry negative codes.
         reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
         return DatabaseUnavailable(f"database at {where} is unreachable "
-                                   f"({(reason or str(error)).lower()})")
-    return DatabaseUnavailable(f"database at {where} refused the connection: {error}")
+                                   f"({(reason or str(error)).lower()})", configured)
+    return DatabaseUnavailable(f"database at {where} refused the connection: {error}",
+                               configured)
 
 
 _CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)

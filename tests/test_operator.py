@@ -4,6 +4,7 @@ one line, quiet commands, the version and shell completion. Real subprocesses th
 an operator runs them; each message is checked by its exact first line and exit code."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -308,6 +309,40 @@ def test_an_embedded_server_that_crashed_is_started_again_and_no_other_process_i
     finally:
         bystander.kill()
         bystander.wait()
+
+
+async def test_an_embedded_server_that_refuses_a_command_names_no_setting_to_check(tmp_path):
+    """The embedded server's connections all taken (here by the test; by the workers of a
+    `serve` on many cores, which the supervisor warns of): a command's one line told the
+    operator to `check database_url`, a setting nobody had set, whose setting would leave the
+    embedded server behind. It says what the server answered, as a failed start does."""
+    import asyncpg
+    data = tmp_path / "node"
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "node.cli", "serve", "--port", str(port), "--workers", "1",
+        env=_env(GDI_NODE_DATA_DIR=str(data)), cwd=ROOT, stderr=subprocess.DEVNULL)
+    held: list = []
+    try:
+        deadline = time.monotonic() + 60
+        while not await asyncio.to_thread(_answers, f"http://127.0.0.1:{port}/ready"):
+            assert server.returncode is None and time.monotonic() < deadline, "no /ready"
+            await asyncio.sleep(0.2)
+        socket_url = f"postgresql://postgres:@/postgres?host={(data / 'postgres').resolve()}"
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            while True:
+                held.append(await asyncpg.connect(socket_url))
+        status = await asyncio.to_thread(gdi_node, "db", "status",
+                                         env=_env(GDI_NODE_DATA_DIR=str(data)))
+        assert status.returncode == 1
+        assert status.stderr.splitlines()[0] == (
+            f"error: database at {socket_url} refused the connection: sorry, too many "
+            "clients already")
+    finally:
+        for conn in held:
+            await conn.close()
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 60)
 
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
