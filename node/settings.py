@@ -54,7 +54,7 @@ from catalogue.credentials import (
 from catalogue.record import EMAIL, MAX_NAME
 from catalogue.vocabulary import assigned_country
 from node.federation.peers import Peer
-from node.urls import DatabaseUrl, Origin, RootUrl, beacon_key
+from node.urls import DatabaseUrl, Origin, RootUrl, beacon_key, http_root
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
     from beacon.disclosure import DisclosurePolicy
@@ -154,7 +154,7 @@ class ServiceSettings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_base_url or f"http://{self.host}:{self.port}"
+        return self.public_base_url or http_root(self.host, self.port)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

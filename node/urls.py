@@ -49,6 +49,15 @@ def _normalised(url: str) -> str:
     return parts._replace(scheme=scheme, netloc=netloc).geturl()
 
 
+def http_root(host: str, port: int) -> str:
+    """`http://HOST:PORT`, where a service listens: an IPv6 address in brackets (RFC 3986,
+    3.2.2), which `--host ::1` was not, and the node named itself `http://::1:5050`, no URL,
+    in /api/map, its FAIR Data Point's IRIs and its catalogue records (found by a review,
+    2026-12-05)."""
+    return f"http://[{host}]:{port}" if ":" in host and not host.startswith("[") else (
+        f"http://{host}:{port}")
+
+
 def _origin(origin: str) -> str:
     """An origin as browsers send it (scheme, host and port; no path, not `*`), and as they
     write it (RFC 6454 6.1): scheme and host in lower case, no default port. Kept as

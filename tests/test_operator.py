@@ -408,6 +408,31 @@ def test_health_checks_are_logged_at_debug_only(db_url):
     assert {("/ready", "DEBUG"), ("/health", "DEBUG"), ("/api/info", "INFO")} <= levels
 
 
+def test_a_node_on_an_ipv6_address_names_itself_by_a_url(db_url):
+    """`serve --host ::1` (or GDI_NODE_HOST, a Kubernetes pod's address) without a public base
+    URL: its default, `http://HOST:PORT`, was `http://::1:5391`, no URL (RFC 3986 writes an
+    IPv6 host in brackets), in /api/map's endpoints, the FAIR Data Point's IRIs, the catalogue
+    records and its own start line. Each now names `http://[::1]:PORT`."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "serve", "--host", "::1", "--port", str(port),
+         "--workers", "1"], env=_env(DATABASE_URL=db_url), cwd=ROOT,
+        stderr=subprocess.PIPE, text=True)
+    base = f"http://[::1]:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"{base}/ready"):
+            assert process.poll() is None and time.monotonic() < deadline, "no /ready in 30 s"
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"{base}/api/map", timeout=10) as response:
+            endpoints = json.load(response)["response"]["endpointSets"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert endpoints["genomicVariant"]["rootUrl"] == f"{base}/api/g_variants"
+    assert f"node serving on {base} (public base URL {base})" in stderr, stderr
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:

@@ -18,6 +18,7 @@ from node.cli.common import (
     serve,
     settings_of,
 )
+from node.urls import http_root
 
 
 @click.group()
@@ -45,7 +46,7 @@ def aai_serve(ctx: click.Context, host: str, port: int, issuer: str | None,
         fail("the development AAI does not start: a production rule is broken (logged above)",
              2)
     try:
-        config = load_config(users, issuer or f"http://{host}:{port}")
+        config = load_config(users, issuer or http_root(host, port))
         dev = DevIssuer(config, key_dir)
     except ValueError as exc:
         fail(str(exc), 2)

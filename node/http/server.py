@@ -27,6 +27,7 @@ from aiohttp import web, web_protocol, web_response
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from auth.tokens import MAX_TOKEN_BYTES
+from node.urls import http_root
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 10
@@ -216,7 +217,7 @@ def run(app: web.Application, role: str, listener: Listener,
                                                           "received")
 
     def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
-        log.info("%s serving on http://%s:%d%s", role, listener.host, listener.port,
+        log.info("%s serving on %s%s", role, http_root(listener.host, listener.port),
                  f" (public base URL {public_base_url})" if public_base_url else "")
 
     web.run_app(app, sock=listener.sockets, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
