@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+import signal
+import threading
 
 WORKERS = multiprocessing.get_context("forkserver")
 # the signals first: the server and its workers leave them to the coordinator
@@ -19,5 +21,16 @@ WORKERS.set_forkserver_preload(["beacon.fork_server_signals", "beacon.ingest_wor
 
 
 def start() -> None:
-    """Start the server, unless it runs already."""
-    multiprocessing.forkserver.ensure_running()
+    """Start the server, unless it runs already. It and multiprocessing's resource tracker,
+    both started here, begin ignoring SIGHUP, which an ignored signal stays across their
+    exec: a closed terminal or ssh session signals the command's whole process group, whose
+    coordinator ends the ingest as at Ctrl-C (node/cli/common.py), and the tracker it
+    killed was relaunched with a traceback for every semaphore it no longer knew."""
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)

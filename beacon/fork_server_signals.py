@@ -1,7 +1,8 @@
 """Imported by the ingest's fork server alone, first of what it preloads (beacon/fork_server.py):
-the server and every worker forked from it ignore SIGINT and SIGTERM.
+the server and every worker forked from it ignore SIGINT, SIGTERM and SIGHUP.
 
-Ctrl-C at a terminal signals the command's whole process group, and so may a stop
+Ctrl-C at a terminal signals the command's whole process group, as its hang-up (a closed
+terminal or ssh session) does, and so may a stop
 (`kill -TERM -- -PGID`, a service manager that signals every process of the service). The
 coordinator (beacon/ingest.py) owns an ingest's cancelling: it cancels the workers' COPYs in
 the database, waits for their jobs and drops the staging table. A worker that took the SIGINT
@@ -20,3 +21,4 @@ import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -78,14 +78,21 @@ def run(coro: Awaitable[T], database: str | None = None) -> T:
 
 
 async def _ended_by_sigterm(coro: Awaitable[T]) -> T:
-    """`coro`, which SIGTERM (what a supervisor, `docker compose down` or `kill` sends) ends
-    as Ctrl-C does: cancelled, so that its cleanup runs (an ingest drops its staging table
-    and stops its workers), then KeyboardInterrupt, which click words "Aborted!", exit 1.
-    Python's default ended the process on the spot, leaving what the cleanup would have
-    removed. Only in the main thread, the one signals are handled in, and where SIGTERM
-    has Python's default (a process started with it ignored keeps ignoring it)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    """`coro`, which SIGTERM (what a supervisor, `docker compose down` or `kill` sends) and
+    SIGHUP (a closed terminal or ssh session) end as Ctrl-C does: cancelled, so that its
+    cleanup runs (an ingest drops its staging table and stops its workers), then
+    KeyboardInterrupt, which click words "Aborted!", exit 1. Python's default ended the
+    process on the spot, leaving what the cleanup would have removed (an ingest's staging
+    table and temporary files, until the next ingest or `db clean`: an ssh session dropped
+    during an hours-long load did so; found by a review, 2026-12-05). Only in the main
+    thread, the one signals are handled in, and each signal only where it has Python's
+    default (a process started with it ignored, as `nohup` does SIGHUP, keeps ignoring
+    it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return await coro
+    stops = [sig for sig in (signal.SIGTERM, signal.SIGHUP)
+             if signal.getsignal(sig) is signal.SIG_DFL]
+    if not stops:
         return await coro
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -97,7 +104,8 @@ async def _ended_by_sigterm(coro: Awaitable[T]) -> T:
         terminated = True
         task.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, stop)
+    for sig in stops:
+        loop.add_signal_handler(sig, stop)
     try:
         return await coro
     except asyncio.CancelledError:
@@ -105,7 +113,8 @@ async def _ended_by_sigterm(coro: Awaitable[T]) -> T:
             raise KeyboardInterrupt from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for sig in stops:
+            loop.remove_signal_handler(sig)
 
 
 def run_against(url: str, coro: Awaitable[T]) -> T:
