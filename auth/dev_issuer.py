@@ -61,14 +61,27 @@ class DevIssuerConfig(BaseModel):
 
 def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig:
     """The users file's configuration (the default one without a file), at `issuer`;
-    ValueError as `file: reason`, which never quotes the file's values (its passwords)."""
+    ValueError as `file: reason` (`file:line: reason` for JSON it cannot read, and past a
+    byte order mark, as a metadata file: pydantic's own words named no line, and a file an
+    editor began with a mark was not JSON at line 1), which never quotes the file's values
+    (its passwords)."""
     if path is None:
         config = DevIssuerConfig()
     else:
         try:
-            config = DevIssuerConfig.model_validate_json(path.read_bytes())
+            text = path.read_bytes().decode("utf-8-sig")
+            json.loads(text)                   # its syntax, with the line of a slip
+            config = DevIssuerConfig.model_validate_json(text)
         except OSError as exc:
             raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})"
+                             ) from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg} "
+                             f"(column {exc.colno})") from None
+        except RecursionError:                 # Python's parser, not the file, gave up
+            raise ValueError(f"{path}: JSON nested too deeply to read") from None
         except ValidationError as exc:
             raise ValueError(f"{path}: " + "; ".join(
                 (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"]

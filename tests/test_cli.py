@@ -259,6 +259,10 @@ def test_options_naming_services_ports_and_workers_are_checked_in_the_nodes_word
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"users": [{"name": "x", "password": "S3cret-pw", "grants": 5}]}))
+    # a hand-edited file's slip, at its line as a metadata file's is (pydantic's own words
+    # gave no file:line), and a byte order mark read past as elsewhere
+    broken = tmp_path / "broken-users.json"
+    broken.write_text('\ufeff{"users": [\n  {"name": "x", "password": "S3cret-pw",}\n]}\n')
     keys = tmp_path / "keys"
     keys.mkdir()
     (keys / "aai-access-1.pem").write_text("not a key")
@@ -283,6 +287,9 @@ def test_options_naming_services_ports_and_workers_are_checked_in_the_nodes_word
             (["serve", "--port", "0"], 2, "0 is not in the range 1<=x<=65535"),
             (["aai", "serve", "--users", str(users)], 2,
              f"error: {users}: users.0.grants: Input should be a valid array"),
+            (["aai", "serve", "--users", str(broken)], 2,
+             (f"error: {broken}:2: not valid JSON: Expecting property name enclosed in "
+              "double quotes (column 41)")),
             (["aai", "serve", "--key-dir", str(keys)], 2,
              "aai-access-1.pem: not a readable unencrypted PEM private key"),
             (["ingest", str(users), "--dataset", DATASET, "--workers", "-3"], 2,
