@@ -146,6 +146,17 @@ class ServiceSettings(BaseSettings):
                                         "bounds slow headers and idle connections, not a "
                                         "slow body")
 
+    @field_validator("host")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        """An empty host (a compose file's variable left unset) or one with white space (a
+        pasted space, a file's newline) was taken, and `serve` failed as it listened,
+        naming no setting (found by a review, 2026-12-05)."""
+        if not value or any(c.isspace() for c in value):
+            raise ValueError("empty, or holding white space: give an address or host name "
+                             "such as 127.0.0.1, 0.0.0.0 or ::")
+        return value
+
     @field_validator("environment", mode="before")
     @classmethod
     def _one_spelling(cls, value: object) -> object:

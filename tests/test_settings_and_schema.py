@@ -485,6 +485,19 @@ def test_a_catalogue_token_no_authorization_header_can_carry_is_refused(clean_en
     assert Settings().catalogue_token.get_secret_value() == "S3cret-fi-catalogue-token"
 
 
+@pytest.mark.parametrize("given", ["", "   ", "localhost ", "10.0.0.5\n"])
+def test_a_host_no_address_can_be_is_refused(clean_env, given):
+    """`GDI_NODE_HOST=` (a compose file's variable left unset) or a host read with a pasted
+    space or its file's newline was taken, and `serve` then failed as it listened
+    (`cannot listen on :5050: Name or service not known`), the setting unnamed. Refused when
+    the configuration is read, as the README says of a value the node cannot start with,
+    for the catalogue's too."""
+    assert _refusal_of(clean_env, "GDI_NODE_HOST", given).startswith("host: ")
+    assert _refusal_of(clean_env, "GDI_CATALOGUE_HOST", given,
+                       CatalogueSettings).startswith("host: ")
+    assert Settings(host="::1").host == "::1"
+
+
 @pytest.mark.parametrize("given", ["", "   "])
 def test_an_empty_data_dir_is_refused(clean_env, given):
     """`GDI_NODE_DATA_DIR=` (a compose file's `${DATA_DIR}` left unset) was read as the
