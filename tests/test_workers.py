@@ -525,6 +525,31 @@ async def test_workers_on_the_supervisors_embedded_database_say_so(tmp_path):
         assert server.stop() == 0
 
 
+async def test_on_the_embedded_database_the_default_workers_fit_its_connections(tmp_path):
+    """`gdi-node serve` (the README's first command) starts one worker per core, each with a
+    pool of up to db_pool_max connections, and the embedded PostgreSQL allows 97 of them:
+    on a machine of more cores than fit (9 or more at the default pool), a warning, then
+    workers that could not connect answered their share of requests 503 for good (at start
+    past 32 cores; here two cores and pools of 60 show it). With the worker count left to
+    the cores, it is now what the embedded server's connections allow, said in a warning;
+    GDI_NODE_WORKERS or --workers still choose."""
+    if supervisor.cores() < 2:
+        pytest.skip("one core: one process, no supervisor")
+    server = Server(None, tmp_path, GDI_NODE_DB_POOL_MIN="60", GDI_NODE_DB_POOL_MAX="60")
+    try:
+        await server.ready(deadline=120)
+        await asyncio.sleep(2)        # a worker that cannot connect has said so by now
+        assert await _get_fresh(server.base, "/ready", 20) == [200] * 20
+        assert len(server.workers(1)) == 1
+        warned = [line["message"] for line in server.lines() if line["level"] == "WARNING"]
+        assert warned == [("the embedded PostgreSQL allows 97 connections, which 1 worker "
+                           "of db_pool_max 60 (and one listening) fits of the "
+                           f"{supervisor.cores()} the cores would have: starting 1 (set "
+                           "GDI_NODE_WORKERS to choose)")], warned
+    finally:
+        assert server.stop() == 0
+
+
 async def test_one_worker_is_one_process_without_a_supervisor(loaded, tmp_path):
     server = Server(loaded, tmp_path, "--workers", "1")
     try:

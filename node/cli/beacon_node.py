@@ -59,9 +59,44 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         serve_app(create_app(settings), "node", listener, settings.base_url)
         return
     listeners = listen_each(settings.host, settings.port, count, "serve", "set GDI_NODE_PORT")
-    _supervise(settings.model_copy(update={"database_url": run(_shared_database(settings,
-                                                                                count))}),
-               listeners)
+    url, allowed = run(_shared_database(settings))
+    if not settings.workers and settings.database_url is None:
+        listeners = _fitted(listeners, allowed, settings.db_pool_max)
+    _crowded(len(listeners), allowed, settings.db_pool_max)
+    _supervise(settings.model_copy(update={"database_url": url}), listeners)
+
+
+def _fitted(listeners: list[Listener], allowed: int, pool: int) -> list[Listener]:
+    """The workers (a listener each) the embedded PostgreSQL's `allowed` connections fit,
+    each opening up to `pool` and one listening for dataset changes, when the cores chose
+    their number: the README's first command started one per core whatever the server
+    allowed, and on a machine of more cores than fit, workers that could not connect
+    answered their share of requests 503 for good (found by a review, 2026-12-05). An
+    operator's own count, and an external database, whose max_connections is theirs to
+    set, are left as given (with `_crowded`'s warning)."""
+    fit = max(1, allowed // (pool + 1))
+    if fit >= len(listeners):
+        return listeners
+    log.warning("the embedded PostgreSQL allows %d connections, which %s of db_pool_max %d "
+                "(and one listening) fits of the %d the cores would have: starting %d (set "
+                "GDI_NODE_WORKERS to choose)", allowed, _counted(fit, "worker"), pool,
+                len(listeners), fit)
+    kept = listeners[:fit]
+    for listener in listeners[fit:]:
+        if not any(listener is mine for mine in kept):  # one socket shared (not Linux)
+            for sock in listener.sockets:
+                sock.close()
+    return kept
+
+
+def _crowded(workers: int, allowed: int, pool: int) -> None:
+    """A warning when PostgreSQL would refuse some of the workers' connections."""
+    needed = workers * (pool + 1)
+    if needed > allowed:
+        log.warning("%d workers may open %d connections to PostgreSQL (db_pool_max %d and one "
+                    "listening for dataset changes, each) but it allows %d: lower --workers or "
+                    "GDI_NODE_DB_POOL_MAX, or raise max_connections", workers, needed, pool,
+                    allowed)
 
 
 def _supervise(settings: Settings, listeners: list[Listener]) -> None:
@@ -105,24 +140,17 @@ def _supervise(settings: Settings, listeners: list[Listener]) -> None:
             fail(str(exc))
 
 
-async def _shared_database(settings: Settings, workers: int) -> str:
+async def _shared_database(settings: Settings) -> tuple[str, int]:
     """The workers' database, made ready once before they start: the embedded server, if
-    any, started here (it runs as long as this supervisor does), the schema migrated. Each
-    worker's pool may grow to db_pool_max, plus the connection its dataset cache listens on:
-    a warning when PostgreSQL would refuse some of them (docs/deploy.md)."""
+    any, started here (it runs as long as this supervisor does), the schema migrated; and
+    the connections it allows (docs/deploy.md)."""
     url = await database_url(settings)
     async with connection(settings, schema="migrate", url=url) as conn:
         allowed = await conn.fetchval(
             "SELECT current_setting('max_connections')::int"
             " - current_setting('superuser_reserved_connections')::int"
             " - coalesce(current_setting('reserved_connections', true)::int, 0)")
-    needed = workers * (settings.db_pool_max + 1)
-    if needed > allowed:
-        log.warning("%d workers may open %d connections to PostgreSQL (db_pool_max %d and one "
-                    "listening for dataset changes, each) but it allows %d: lower --workers or "
-                    "GDI_NODE_DB_POOL_MAX, or raise max_connections", workers, needed,
-                    settings.db_pool_max, allowed)
-    return url
+    return url, allowed
 
 
 async def _discovered_refusals(settings: Settings) -> list:
