@@ -211,8 +211,9 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
     """Each dataset's answer, at the most the caller may see of it; `queries` decides where
     each statement runs (beacon/workload.py). Datasets sharing an assembly and an allele floor
     are counted by one statement. Where the caller's tier keeps its losses under a smooth
-    floor and that statement matched variants near the floor, the dataset is answered again
-    as `caller` (its budget key) may see it (beacon/losses.py)."""
+    floor and that statement matched variants near the floor, the dataset is answered as
+    `caller` (its budget key) may see it, from that statement's matches and the ones near the
+    floor read by their keys, not the query's range again (beacon/losses.py)."""
     answers = [DatasetAnswer(d, lowest(query.granularity, d.ceiling), report(0, d.rules))
                for d in datasets]
     groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}

@@ -20,15 +20,17 @@ hidden. tests/test_membership.py measures the floor-aware attack's power at 0.14
 
 It runs only for an answer that touched the near-floor band (the first, shared statement
 counts such a dataset with the sharp floor k, and its rarest match says so), on the primary:
-the losses are written. An answer that matched a near-floor variant the caller was never
-answered about takes a transaction holding the caller's lock for the dataset, so that parallel
-questions of one caller are charged one after the other; every other answer about the dataset
-waits for that lock too, or its wait would tell which answers charge (`turn`). Variants known
-only by their AC (no genotypes) have no people to charge: they get the smooth floor without
-the accounting, and a dataset none of whose variants has genotypes (`DatasetVersion.genotyped`
-false) is not accounted at all (beacon/answer.py). Counts of individuals carrying a
-matching variant are charged the same (`charged_view`): whether one is 0 says whether the
-variant is there.
+the losses are written. It reads those matches by the keys the shared statement lists
+(`tally`), not the query's range again, so that its work grows with them and not with the
+range, which a caller could time (`answer_as_seen`). An answer that matched a near-floor
+variant the caller was never answered about takes a transaction holding the caller's lock
+for the dataset, so that parallel questions of one caller are charged one after the other;
+every other answer about the dataset waits for that lock too, or its wait would tell which
+answers charge (`turn`). Variants known only by their AC (no genotypes) have no people to
+charge: they get the smooth floor without the accounting, and a dataset none of whose
+variants has genotypes (`DatasetVersion.genotyped` false) is not accounted at all
+(beacon/answer.py). Counts of individuals carrying a matching variant are charged the same
+(`charged_view`): whether one is 0 says whether the variant is there.
 
 Versions. The accounts are of the dataset's version in place when the caller's turn reads
 them (`_load`), not of the `store.DatasetRow` the request resolved before it: a request waits
@@ -214,9 +216,15 @@ def tally(caller: str, floor: Floor) -> store.Tally:
     """What the shared count adds for a caller whose answers near the floor are accounted:
     how many of the matches are near the floor, how many of those the caller is shown (as it
     was before; or, for a variant without genotypes, which has nobody to charge, as the tier
-    is), how many it was never answered about, and the rarest it is shown. Answers of an
-    older version of the dataset do not count."""
+    is), how many it was never answered about, and the rarest it is shown; then the rarest
+    of the matches above the band, and where the matches near the floor are (`BAND`), which
+    the caller's turn reads by their keys (`answer_as_seen`) rather than the query's range
+    again. Answers of an older version of the dataset do not count."""
     return store.Tally(*_tally_sql(floor), (caller,))
+
+
+# Where each match near the floor is (its key's columns), in the tally's last aggregate.
+BAND = ("chromosome", "start_pos", "ref", "alt", "end_pos")
 
 
 @lru_cache(maxsize=64)
@@ -225,11 +233,14 @@ def _tally_sql(floor: Floor) -> tuple[str, tuple[str, ...]]:
     caller asks them, and the same string objects keep the batch key's hash cached."""
     near = f"{CARRIERS} < {floor.upper}"
     shown = f"{near} AND (answered.shown OR (carrier_bits IS NULL AND {floor.drawn()}))"
+    place = ", ".join(BAND)
     return (f"LEFT JOIN LATERAL (SELECT a.shown {_ANSWERED} AND {near}) AS answered ON TRUE",
             (f"count(*) FILTER (WHERE {near})", f"count(*) FILTER (WHERE {shown})",
              (f"count(*) FILTER (WHERE {near} AND carrier_bits IS NOT NULL "
               f"AND answered.shown IS NULL)"),
-             f"min({CARRIERS}) FILTER (WHERE {shown})"))
+             f"min({CARRIERS}) FILTER (WHERE {shown})",
+             f"min({CARRIERS}) FILTER (WHERE NOT ({near}))",
+             f"array_agg(ROW({place}) ORDER BY {place}) FILTER (WHERE {near})"))
 
 
 def determined(matches: store.Matches, floor: Floor) -> Given | None:
@@ -240,7 +251,7 @@ def determined(matches: store.Matches, floor: Floor) -> Given | None:
     answer is the same under any later state, and there is nothing to charge. Its rarest is
     at least `upper` when none near the floor is shown (only a `rare_below` above that would
     tell)."""
-    near, shown, unanswered, rarest = matches.tally      # counts (never NULL), and a min
+    near, shown, unanswered, rarest = matches.tally[:4]  # counts (never NULL), and a min
     if unanswered:
         return None
     count = matches.count - (near or 0) + (shown or 0)
@@ -263,23 +274,75 @@ async def answer_as_seen(conn: asyncpg.Connection, caller: str, row: store.Datas
     """The dataset's answer to `query` as `caller` may see it (its matches, and the records
     of `page` = (skip, limit) if given), charging what the answer shows near the floor;
     `matches` is what the query matches under the tier's sharp floor k, with `tally`'s
-    aggregates. If those say the caller's earlier answers determine it (`determined`), a page
-    of records is read under the caller's state as read after them, which holds every charge
-    made with the answers they relied on (they are committed together), and nothing is
-    charged. Either way it waits for the caller's turn (`turn`), as every answer about the
-    dataset does. A version swapped in since `matches` were counted is charged as any
-    answer is: what the earlier answers determined was of another version."""
+    aggregates. If those say the caller's earlier answers determine it (`determined`) and
+    no page is asked, nothing is read or charged. Either way it waits for the caller's turn
+    (`turn`), as every answer about the dataset does.
+
+    Otherwise the turn reads the matches near the floor by the keys the shared count found
+    them at (`_seen`), never the query's range again: the count and the charges are made
+    from those and from the count's aggregates, and a page of records is read under the
+    caller's view as it stood before this answer's charges, as for an answer without a
+    match near the floor. It read the range twice more, for the variants to charge and
+    for the count as the caller sees it: on a wide range the answer was that much later
+    than one without a match near the floor, past the answer time floor (docs/privacy.md,
+    "Timing"). A version swapped in since `matches` were counted is read afresh, range and
+    all, and charged as any answer is: what the count found was of another version."""
     given = determined(matches, rules.floor)
     if given is not None and (page is None or given.matches is None):
         await take_turn(conn, caller)
         return given
     async with turn(conn, caller):
         losses = await _load(conn, caller, row)
-        if given is None or not losses.resolved:
+        if not losses.resolved:
             view = await _charged(conn, losses, rules, query, row.id, chromosome, span)
-        else:
-            view = losses.view(rules.loss_budget)
-        return await _answer(conn, row, rules, query, chromosome, span, page, view)
+            return await _answer(conn, row, rules, query, chromosome, span, page, view)
+        view = losses.view(rules.loss_budget)       # before this answer's charges
+        seen = await _seen(conn, losses, rules, row.id, view, matches)
+        records = await store.fetch_variants(conn, query, row.id, chromosome, span,
+                                             rules.floor, *page, view=view) if (
+            page and seen) else []
+        return Given(seen, records)
+
+
+async def _seen(conn: asyncpg.Connection, losses: _Losses, rules: Rules, dataset_id: str,
+                view: CallerView, matches: store.Matches) -> store.Matches | None:
+    """What the caller's `view` shows of `matches` (the shared count's, with `tally`'s
+    aggregates), with what it shows or hides near the floor charged: as a count of the
+    range under the view (`_answer`) would count it, every match above the band being shown
+    to every caller, and each near it as `_band` reads it; None if nothing is shown."""
+    near, *_, above, band = matches.tally
+    found = await _band(conn, losses.caller, dataset_id, rules, view, band or [])
+    fresh = [(key, bits, counted, shown) for key, bits, counted, _, shown, answered in found
+             if bits is not None and not answered]
+    if _charge(losses, rules.floor, fresh):
+        await _save(conn, losses)
+    carriers = [carriers for _, _, _, carriers, shown, _ in found if shown]
+    count = matches.count - near + len(carriers)
+    if not count:
+        return None
+    return store.Matches(count, min(c for c in (above, *carriers) if c is not None))
+
+
+async def _band(conn: asyncpg.Connection, caller: str, dataset_id: str, rules: Rules,
+                view: CallerView, band: list[tuple[str, int, str, str, int]]
+                ) -> list[asyncpg.Record]:
+    """Each variant near the floor at `band` (keys the shared count found, `BAND`) in the
+    dataset's version in place: its key, its carriers still counted for the caller (bits,
+    and how many: NULL for one without genotypes), its carriers, whether the caller is
+    shown it (`Floor.condition` under `view`) and whether the caller was answered about it
+    before. One index lookup each: the work does not grow with the query's range, as
+    `_near`'s does."""
+    floor = rules.floor
+    shown, shown_args = floor.condition(view)
+    return await conn.fetch(
+        f"SELECT v.* FROM unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::int[]) "
+        f"AS k(c, s, r, a, e) CROSS JOIN LATERAL (SELECT {KEY}, carrier_bits & $2, "
+        f"bit_count(carrier_bits & $2), {CARRIERS}, {store.numbered((shown,), first=9)}, "
+        f"EXISTS (SELECT {_ANSWERED.format('$1')}) FROM variants WHERE dataset_id = $3 "
+        f"AND chromosome = k.c AND start_pos = k.s AND ref = k.r AND alt = k.a "
+        f"AND end_pos = k.e AND {CARRIERS} >= {floor.k} AND {CARRIERS} < {floor.upper}) AS v",
+        caller, view.counted, dataset_id, *(list(column) for column in zip(*band, strict=True))
+        if band else ([] for _ in BAND), *shown_args)
 
 
 @asynccontextmanager
@@ -391,16 +454,23 @@ async def _charged(conn: asyncpg.Connection, losses: _Losses, rules: Rules,
     """`charged_view`, from the caller's losses as its turn read them."""
     view = losses.view(rules.loss_budget)       # before this answer's charges
     near = await _near(conn, losses.caller, query, dataset_id, chromosome, span, rules, view)
-    floor = rules.floor
+    if _charge(losses, rules.floor, near):
+        await _save(conn, losses)
+    return view
+
+
+def _charge(losses: _Losses, floor: Floor,
+            near: list[asyncpg.Record] | list[tuple[object, ...]]) -> bool:
+    """Charge the caller's losses with this answer's variants near the floor that the caller
+    was never answered about (key, carriers still counted: bits and how many, shown or
+    not), each to the people counted in it, and note the answers; whether there were any."""
     for variant, bits, counted, shown in near:
         people = np.unpackbits(np.frombuffer(bits.bytes, dtype=np.uint8),
                                count=len(losses.charged)).astype(bool)
         loss = floor.shown_loss(counted) if shown else floor.hidden_loss(counted)
         losses.charged[people] += np.float32(loss)
         losses.answered[variant] = shown
-    if near:
-        await _save(conn, losses)
-    return view
+    return bool(near)
 
 
 async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRow,
