@@ -146,7 +146,8 @@ class IssuerRegistry:
     its URLs: only the document says whether it is the development AAI (DEVELOPMENT_AAI_CLAIM),
     which hands out tokens to anyone, and such an issuer unreachable at start was trusted
     unchecked. Its tokens are not answered until a fetch has shown it is not; an issuer still
-    waiting is fetched again when one of its tokens comes, at most every
+    waiting is fetched again when one of its tokens (or, a visa signer, visas:
+    auth/passport.py) comes, at most every
     DISCOVERY_RETRY_SECONDS (`retry`), so an IdP outage at start neither stops the node nor
     leaves the issuer untrusted for good. Once trusted, a token's lookup is the one dict
     read it always was."""

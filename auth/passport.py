@@ -40,7 +40,7 @@ import aiohttp
 
 from auth.claims import AccessClaims, VisaClaims
 from auth.documents import issuer_document
-from auth.issuers import IssuerRegistry
+from auth.issuers import IssuerRegistry, TrustedIssuer
 from auth.jwks import JwksCache
 from auth.tokens import (
     LEEWAY_SECONDS,
@@ -97,20 +97,50 @@ async def passport_of(access: VerifiedToken[AccessClaims], bearer: str,
     inline = access.claims.ga4gh_passport_v1
     tokens = inline if inline is not None else await _userinfo_visas(access, bearer, session)
     complete = tokens is not None
-    signer = functools.partial(registry.for_visa, holder=access.issuer)
     visas = []
     for raw in _bounded(tokens or [], access.issuer.issuer):
         try:
             if not isinstance(raw, str):
                 raise InvalidToken("a visa that is not a JWT string")
-            visas.append(_visa_of(await verify(raw, signer, jwks, VisaClaims),
-                                  access.claims.sub))
+            visas.append(_visa_of(await _verified_visa(raw, access.issuer, registry, jwks,
+                                                       session), access.claims.sub))
         except SigningKeyUnavailable as exc:
             complete = False
             log.info("visa dropped for now: %s", exc)
         except InvalidToken as exc:
             log.info("visa dropped: %s", exc)
     return Passport(tuple(visas), complete)
+
+
+async def _verified_visa(raw: str, holder: TrustedIssuer, registry: IssuerRegistry,
+                         jwks: JwksCache, session: aiohttp.ClientSession
+                         ) -> VerifiedToken[VisaClaims]:
+    """The visa verified against its signer, one `holder`'s users may present. A signer
+    still waiting for its discovery document (IssuerRegistry: in production every issuer
+    does, elsewhere one configured without jwks_uri) is fetched again here, as an access
+    token's issuer is when its tokens come (auth/authenticate.py): a visa signer issues no
+    tokens, so one unreachable at the node's start waited until a restart, its visas
+    dropped as an untrusted issuer's and the caller cached so for an hour. While it still
+    waits, its visa is dropped for now (SigningKeyUnavailable: the passport incomplete, the
+    caller held for seconds), as for a JWKS that cannot be read."""
+    waiting: list[str] = []
+
+    def signer(iss: str) -> TrustedIssuer | None:
+        found = registry.for_visa(iss, holder)
+        if found is None and holder.visas and iss in holder.visa_signers and (
+                registry.waiting(iss)):
+            waiting.append(iss)
+        return found
+    try:
+        return await verify(raw, signer, jwks, VisaClaims)
+    except InvalidToken:
+        if not waiting:
+            raise
+    if not await registry.retry(waiting[0], session):
+        raise SigningKeyUnavailable("the visa's signer's discovery document could not be "
+                                    "read; retry later")
+    return await verify(raw, functools.partial(registry.for_visa, holder=holder), jwks,
+                        VisaClaims)
 
 
 async def _userinfo_visas(access: VerifiedToken[AccessClaims], bearer: str,

@@ -1559,3 +1559,45 @@ async def test_in_production_plain_http_urls_from_discovery_leave_the_issuer_unt
         body = await response.json()
         assert (body["meta"]["returnedGranularity"] if response.status == 200
                 else response.status) == expected
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+async def test_a_visa_signer_unreachable_at_start_is_retried_and_its_visas_counted(
+        stack, monkeypatch, environment):
+    """A DAC signs visas for the AAI's users and issues no access tokens of its own. It
+    waits for its discovery document (in production every issuer does; elsewhere one
+    configured without jwks_uri), which it could not serve when the node started. Only an
+    access token's issuer was fetched again as its tokens came, so the DAC waited until a
+    restart, its grants dropped as signed by an untrusted issuer, and the caller cached so
+    for an hour: a passing outage at start withheld every DAC grant for good. Its visas are
+    what it has instead of tokens: one makes the node fetch it again (the retry interval
+    zeroed here), and while it waits the caller is held for seconds only."""
+    monkeypatch.setattr("auth.issuers.DISCOVERY_RETRY_SECONDS", 0.0)
+    discovery = "/.well-known/openid-configuration"
+    dac_faults, aai_faults = _Faults(failing={discovery}), _Faults(failing=set())
+    async with AsyncExitStack() as exits:
+        aai, aai_url = await _serve_aai(exits, aai_faults.app_of)
+        dac, dac_url = await _serve_aai(exits, dac_faults.app_of)
+        # unmarked documents: in production the development AAI's own is refused for good
+        aai_faults.replaced[discovery] = _discovery(aai_url)
+        now = int(time.time())
+        visa = dac.visa_key.sign({
+            "iss": dac_url, "sub": "mallory", "iat": now, "exp": now + 600,
+            "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
+                              "source": dac_url, "by": "dac", "asserted": now}},
+            headers={"jku": dac.visa_jku})
+        token = aai.access_key.sign({**_claims(stack, iss=aai_url),
+                                     "ga4gh_passport_v1": [visa]})
+        # in production with its URLs (the document's http ones would be refused there)
+        dac_entry = (_trusted(dac_url, access_tokens=False) if environment == "prod" else
+                     TrustedIssuer(issuer=dac_url, access_tokens=False, visas=True,
+                                   visa_jku=(dac.visa_jku,)))
+        accepting = _trusted(aai_url, accepted_visa_issuers=(aai_url, dac_url))
+        node = await exits.enter_async_context(
+            _node_with(stack, [accepting, dac_entry], environment=environment))
+        assert (await _granularities(node, token))[CONTROLLED] == "boolean"
+        dac_faults.failing.clear()
+        dac_faults.replaced[discovery] = _discovery(dac_url)
+        await asyncio.sleep(INCOMPLETE_CACHE_SECONDS + 0.5)
+        assert (await _granularities(node, token))[CONTROLLED] == "record"
+        assert dac_faults.calls[discovery] >= 2
