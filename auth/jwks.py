@@ -15,7 +15,10 @@ until it is read again. Kept for as long as the JWKS could not be read, a key th
 withdrew (after a compromise, say) went on verifying while whoever held it kept the JWKS
 from being read (found by a review, 2026-12-05). A key missing because the JWKS could not be
 read (KeysUnavailable) is told apart from one the JWKS, read, does not hold: the first says
-nothing about the token (the node answers it 503, not 401).
+nothing about the token (the node answers it 503, not 401). So may the second, when the keys
+were read before the token was issued and the cooldown allows no read for it: KeyNotFound
+says when they were read (`read_before`), and auth/tokens.py compares that with the token's
+`iat`.
 """
 from __future__ import annotations
 
@@ -33,7 +36,15 @@ log = logging.getLogger(__name__)
 
 
 class KeyNotFound(Exception):
-    """No key with that kid at that JWKS (after a refresh, if the cooldown allowed one)."""
+    """No key with that kid at that JWKS (after a refresh, if the cooldown allowed one).
+    `read_before`: when (time.time) the keys searched were read, if not for this lookup (the
+    cooldown allowed none): a key published since, as an issuer rotating its keys does, may
+    be the one, which a token issued after that read may be signed with (auth/tokens.py);
+    None when they were read for it."""
+
+    def __init__(self, message: str, read_before: float | None = None) -> None:
+        super().__init__(message)
+        self.read_before = read_before
 
 
 class KeysUnavailable(KeyNotFound):
@@ -48,6 +59,7 @@ class _KeySet:
     keys: dict[tuple[str | None, str], jwt.PyJWK] = field(default_factory=dict)  # kid, alg
     fetched_at: float = float("-inf")      # the last fetch, read or failed
     read_at: float = float("-inf")         # the last fetch that read the keys
+    read_on: float = float("-inf")         # when that was, by the clock tokens' iat are on
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -65,11 +77,13 @@ class JwksCache:
         """The key of that kid for that algorithm (a JWA name, the issuer's pinned one)."""
         entry = self._sets.setdefault(jwks_uri, _KeySet())
         wanted = (kid, algorithm)
+        refreshed = False
         if wanted not in entry.keys or self._stale(entry):
             async with entry.lock:
                 since = time.monotonic() - entry.fetched_at
                 if (wanted not in entry.keys or self._stale(entry)) and since >= self.cooldown:
                     await self._refresh(jwks_uri, entry)
+                    refreshed = entry.read_at == entry.fetched_at
         if time.monotonic() - entry.read_at > self.keep:
             raise KeysUnavailable(f"the keys at {jwks_uri} were last read more than "
                                   f"{self.keep:g} s ago")
@@ -78,7 +92,8 @@ class JwksCache:
             raise KeysUnavailable(f"no key {kid!r} among those kept from {jwks_uri}, whose "
                                   "last fetch failed")
         if found is None:
-            raise KeyNotFound(f"no {algorithm} key {kid!r} at {jwks_uri}")
+            raise KeyNotFound(f"no {algorithm} key {kid!r} at {jwks_uri}",
+                              None if refreshed else entry.read_on)
         return found
 
     def _stale(self, entry: _KeySet) -> bool:
@@ -89,6 +104,7 @@ class JwksCache:
 
     async def _refresh(self, jwks_uri: str, entry: _KeySet) -> None:
         entry.fetched_at = time.monotonic()      # even a failed fetch waits out the cooldown
+        began = time.time()
         try:
             document = await issuer_document(self.session, jwks_uri, self.timeout)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -117,4 +133,4 @@ class JwksCache:
             # Whatever it is, that key is unusable, and the others still count.
             except Exception as exc:  # noqa: BLE001
                 log.warning("skipping unusable key %.80r at %s: %r", kid, jwks_uri, exc)
-        entry.keys, entry.read_at = keys, entry.fetched_at
+        entry.keys, entry.read_at, entry.read_on = keys, entry.fetched_at, began

@@ -56,7 +56,8 @@ class SigningKeyUnavailable(InvalidToken):
 
 class IssuerUnavailable(SigningKeyUnavailable):
     """The issuer could not be read (its JWKS, jwks.KeysUnavailable, or its discovery
-    document, auth/authenticate.py): the token may well be good. An access token is then
+    document, auth/authenticate.py), or its JWKS, read before the token was issued, lacks
+    the token's key and may not be read again yet (`verify`): the token may well be good. An access token is then
     answered 503 with Retry-After (`retry_after`, when the node next asks the issuer), not
     401: invalid_token (RFC 6750) tells a client its token is bad, which makes it drop the
     token and sign its user out for the issuer's outage (node/http/caller.py)."""
@@ -217,20 +218,38 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
         raise InvalidToken(f"the algorithm {named} is not accepted for this issuer")
     if kind.purpose == "visa":
         _visa_format(header, claims)
+    audience = issuer.audience if kind.purpose == "access" else None
     try:
         key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"),
                              algorithm)
     except KeysUnavailable:
         raise IssuerUnavailable("the issuer's signing keys could not be read; retry later",
                                 jwks.cooldown) from None
-    except KeyNotFound:
+    except KeyNotFound as exc:
+        if exc.read_before is not None and claims.iat + LEEWAY_SECONDS > exc.read_before:
+            # the keys were read before the token was issued, and the cooldown allows no
+            # read now: its key may be one the issuer published since (a rotation), so the
+            # token is not known to be bad, and a 401 would make its client drop it; unless
+            # it is, whatever its key: expired, not yet valid, another's
+            _decoded(token, None, algorithm, issuer.issuer, audience)
+            raise IssuerUnavailable("the token's signing key is not among the issuer's keys "
+                                    "read before it was issued; retry later",
+                                    jwks.cooldown) from None
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
-    audience = issuer.audience if kind.purpose == "access" else None
+    _decoded(token, key, algorithm, issuer.issuer, audience)
+    return VerifiedToken(issuer, claims)
+
+
+def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
+             audience: str | None) -> None:
+    """InvalidToken unless PyJWT's checks pass: the signature by `key` (None: not checked,
+    the others alone), `exp`, `iat`, `nbf`, `iss`, and `aud` when there is an audience."""
+    unsigned = ({"verify_signature": False, "verify_exp": True, "verify_iat": True,
+                 "verify_nbf": True, "verify_iss": True} if key is None else {})
     try:
         # exp, iat, iss and sub are present: the claims' model requires them
-        jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer.issuer,
-                   audience=audience, leeway=LEEWAY_SECONDS,
-                   options={"verify_aud": audience is not None})
+        jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer, audience=audience,
+                   leeway=LEEWAY_SECONDS,
+                   options={**unsigned, "verify_aud": audience is not None})
     except jwt.PyJWTError as exc:
         raise InvalidToken(_pyjwt_reason(exc)) from None
-    return VerifiedToken(issuer, claims)

@@ -969,13 +969,15 @@ async def _rotation_scenario(url: str, tmp_path: Path, issuer_url: str,
             withdrawn = keys.pop("k1")
             await asyncio.sleep(1.1)
             assert await status(token("k2")) == 200          # max age passed -> re-read
+            # issued before the keys were last read (a token issued since may be signed with
+            # a key published since: test_a_key_published_after_the_last_jwks_read_...)
             now = int(time.time())
-            old_key_token = withdrawn.sign({"iss": issuer_url, "sub": "u", "iat": now,
+            old_key_token = withdrawn.sign({"iss": issuer_url, "sub": "u", "iat": now - 120,
                                             "exp": now + 300, "jti": uuid.uuid4().hex})
             assert await status(old_key_token) == 401        # its key left the JWKS
             await asyncio.sleep(1.1)
             before = len(fetches)
-            flood = [jwt.encode({"iss": issuer_url, "sub": "u", "iat": int(time.time()),
+            flood = [jwt.encode({"iss": issuer_url, "sub": "u", "iat": int(time.time()) - 120,
                                  "exp": int(time.time()) + 60}, withdrawn.private,
                                 algorithm="RS256", headers={"kid": f"made-up-{i}"})
                      for i in range(50)]
@@ -1601,3 +1603,46 @@ async def test_a_visa_signer_unreachable_at_start_is_retried_and_its_visas_count
         await asyncio.sleep(INCOMPLETE_CACHE_SECONDS + 0.5)
         assert (await _granularities(node, token))[CONTROLLED] == "record"
         assert dac_faults.calls[discovery] >= 2
+
+
+async def test_a_key_published_after_the_last_jwks_read_is_a_503_within_the_cooldown(
+        pg_server_url, tmp_path, beacon_schema):
+    """An issuer rotating its keys publishes a new one and signs with it at once. A token of
+    it, come within the cooldown after the node last read the JWKS (here 30 s, the
+    default), names a kid the node has not seen, and may not read again yet: whether the
+    token is good is not known, so it is a 503 with Retry-After, as for a JWKS that cannot
+    be read. It was a 401 invalid_token, which makes a client drop a good token and sign its
+    user out (the node's page does). A kid missing from keys read after the token was
+    issued (by its iat) is still a 401: no such key was published."""
+    keys = {"k1": SigningKey("k1", None)}
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": [k.jwk() for k in keys.values()]})
+    app = web.Application()
+    app.router.add_get("/jwks", serve_jwks)
+    async with node_database(pg_server_url) as url, AsyncExitStack() as exits:
+        issuer_url = await serve_app(exits, app)
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=tmp_path,
+                            trusted_issuers=[TrustedIssuer(issuer=issuer_url,
+                                                           jwks_uri=f"{issuer_url}/jwks")])
+        pool = await create_pool(url, settings)
+        exits.push_async_callback(pool.close)
+        node = await exits.enter_async_context(ClientSession(
+            base_url=await serve_app(exits, create_app(settings, pool))))
+
+        def token(kid: str, issued: float, expires: int = 300) -> str:
+            return keys[kid].sign({"iss": issuer_url, "sub": "u", "iat": issued,
+                                   "exp": int(time.time()) + expires, "jti": uuid.uuid4().hex})
+
+        async def get(bearer: str):
+            return await node.get("/api/info", headers={"Authorization": f"Bearer {bearer}"})
+        assert (await get(token("k1", int(time.time())))).status == 200     # JWKS read
+        await asyncio.sleep(0.01)
+        keys["k2"] = SigningKey("k2", None)                 # rotated: published, signing
+        fresh = await get(token("k2", time.time()))
+        await _unverifiable(fresh, beacon_schema)
+        assert 0 < int(fresh.headers["Retry-After"]) <= 30
+        assert (await get(token("k2", int(time.time()) - 120))).status == 401
+        # bad whatever its key: expired, or issued in the future beyond the leeway
+        assert (await get(token("k2", time.time(), expires=-100))).status == 401
+        assert (await get(token("k2", time.time() + 3600))).status == 401
