@@ -3,6 +3,7 @@ development AAI refuse development trust and secrets, as real processes, naming 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import subprocess
@@ -254,3 +255,40 @@ def test_a_production_node_refuses_a_public_base_url_no_researcher_reaches(url):
     assert [r.rule for r in refusals] == ["public-base-url"]
     assert node_refusals(Settings(environment="prod",
                                   public_base_url="https://10.1.2.3/gdi")) == []
+
+
+async def test_the_issuers_checked_for_the_development_aai_are_asked_at_once():
+    """Three trusted issuers whose discovery documents answer only once all three are asked
+    (or after 3 s), each the development AAI's. A production node's start asked them one
+    after another, so each issuer that does not answer held the start for its 10 s timeout
+    in turn (as the registry's discovery did before it was made concurrent); now all at
+    once, and each is refused by its own answer."""
+    from aiohttp import web
+
+    from node.production import development_issuers
+    from tests.conftest import serve_app
+    asked: list[str] = []
+    seen_when_answered: list[int] = []
+    everyone = asyncio.Event()
+
+    async def document(request: web.Request) -> web.Response:
+        asked.append(request.match_info["name"])
+        if len(asked) == 3:
+            everyone.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone.wait(), 3)
+        seen_when_answered.append(len(asked))
+        marked = request.match_info["name"] != "b"
+        return web.json_response({"gdi_development_only": marked})
+    app = web.Application()
+    app.router.add_get("/{name}/.well-known/openid-configuration", document)
+    async with contextlib.AsyncExitStack() as stack:
+        url = await serve_app(stack, app)
+        settings = Settings(environment="prod", public_base_url=PUBLIC, trusted_issuers=[
+            {"issuer": f"{url}/{name}"} for name in ("a", "b", "c")])
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        refusals = await development_issuers(settings, session)
+    assert sorted(asked) == ["a", "b", "c"]
+    assert seen_when_answered == [3, 3, 3]      # one after another: [1, 2, 3], 6 s waited
+    assert [r.detail for r in refusals] == [f"trusted issuer {url}/{name} is the development "
+                                            "AAI" for name in ("a", "c")]
