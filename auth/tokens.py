@@ -243,13 +243,16 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
 def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
              audience: str | None) -> None:
     """InvalidToken unless PyJWT's checks pass: the signature by `key` (None: not checked,
-    the others alone), `exp`, `iat`, `nbf`, `iss`, and `aud` when there is an audience."""
-    unsigned = ({"verify_signature": False, "verify_exp": True, "verify_iat": True,
-                 "verify_nbf": True, "verify_iss": True} if key is None else {})
+    the others alone), `exp`, `iat`, `nbf`, `iss`, and `aud` when there is an audience. A
+    key shorter than NIST's minimum (an RSA key under 2048 bits) verifies nothing: PyJWT
+    only warned, and whoever factors such a key signs tokens as anyone, with any visas."""
+    checks = ({"verify_signature": False, "verify_exp": True, "verify_iat": True,
+               "verify_nbf": True, "verify_iss": True} if key is None
+              else {"enforce_minimum_key_length": True})
     try:
         # exp, iat, iss and sub are present: the claims' model requires them
         jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer, audience=audience,
                    leeway=LEEWAY_SECONDS,
-                   options={**unsigned, "verify_aud": audience is not None})
+                   options={**checks, "verify_aud": audience is not None})
     except jwt.PyJWTError as exc:
         raise InvalidToken(_pyjwt_reason(exc)) from None

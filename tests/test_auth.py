@@ -1646,3 +1646,32 @@ async def test_a_key_published_after_the_last_jwks_read_is_a_503_within_the_cool
         # bad whatever its key: expired, or issued in the future beyond the leeway
         assert (await get(token("k2", time.time(), expires=-100))).status == 401
         assert (await get(token("k2", time.time() + 3600))).status == 401
+
+
+async def test_a_trusted_issuers_rsa_key_shorter_than_2048_bits_verifies_nothing():
+    """A key under NIST's 2048 bits (SP 800-131A) that a trusted issuer's JWKS publishes,
+    a legacy 1024-bit one say, or the 24-bit one a fuzzed JWKS held, verified tokens, PyJWT
+    only warning: whoever factors it signs tokens as anyone, with any visas. Refused as a
+    key not usable for the algorithm (401), as failing closed would have it; a 2048-bit key
+    of the same JWKS verifies."""
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    strong = SigningKey("strong", None)
+    weak_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(weak.public_key())),
+                "kid": "weak", "alg": "RS256", "use": "sig"}
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": [weak_jwk, strong.jwk()]})
+    app = web.Application()
+    app.router.add_get("/jwks", serve_jwks)
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, app)
+        issuer = TrustedIssuer(issuer=base, jwks_uri=f"{base}/jwks")
+        async with ClientSession() as session:
+            jwks = JwksCache(session, cooldown=0)
+            now = int(time.time())
+            claims = {"iss": base, "sub": "u", "iat": now, "exp": now + 300}
+            verified = await verify(strong.sign(claims), {base: issuer}.get, jwks, AccessClaims)
+            assert verified.claims.sub == "u"
+            forged = jwt.encode(claims, weak, algorithm="RS256", headers={"kid": "weak"})
+            with pytest.raises(InvalidToken, match="key is not usable"):
+                await verify(forged, {base: issuer}.get, jwks, AccessClaims)
