@@ -64,14 +64,16 @@ class Authenticator:
 
         def lookup(iss: str) -> TrustedIssuer | None:
             found = self.registry.for_access_token(iss)
-            if found is None:
+            if found is None and self.registry.waiting(iss, "access"):
                 missed.append(iss)
             return found
         try:
             return await verify(bearer, lookup, self.jwks, AccessClaims)
         except InvalidToken:
-            if not (missed and await self.registry.retry(missed[0], self.session)):
-                if missed and self.registry.waiting(missed[0]):
+            if not missed:
+                raise
+            if not await self.registry.retry(missed[0], self.session):
+                if self.registry.waiting(missed[0]):
                     raise IssuerUnavailable("the issuer's discovery document could not be "
                                             "read; retry later",
                                             DISCOVERY_RETRY_SECONDS) from None

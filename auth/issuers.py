@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -178,10 +178,14 @@ class IssuerRegistry:
                 self.undiscovered.remove(issuer)
         self._next_retry = time.monotonic() + DISCOVERY_RETRY_SECONDS
 
-    def waiting(self, iss: str) -> bool:
+    def waiting(self, iss: str, purpose: Literal["access", "visa"] | None = None) -> bool:
         """Whether `iss` is a configured issuer still waiting for a usable discovery
-        document: neither trusted nor refused for good."""
-        return any(i.issuer == iss for i in self.undiscovered)
+        document: neither trusted nor refused for good. With `purpose`, only one that its
+        document would make trusted for it (`access_tokens`, `visas`): a token of an issuer
+        trusted for visas alone is refused whatever its document says, not answered as if
+        it might be good once it is read."""
+        return any(i.issuer == iss and (purpose is None or (
+            i.access_tokens if purpose == "access" else i.visas)) for i in self.undiscovered)
 
     async def retry(self, iss: str, session: aiohttp.ClientSession) -> bool:
         """Whether `iss`, not trusted now, is after discovering the issuers still waiting

@@ -128,7 +128,7 @@ async def _verified_visa(raw: str, holder: TrustedIssuer, registry: IssuerRegist
     def signer(iss: str) -> TrustedIssuer | None:
         found = registry.for_visa(iss, holder)
         if found is None and holder.visas and iss in holder.visa_signers and (
-                registry.waiting(iss)):
+                registry.waiting(iss, "visa")):
             waiting.append(iss)
         return found
     try:

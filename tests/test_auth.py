@@ -1675,3 +1675,28 @@ async def test_a_trusted_issuers_rsa_key_shorter_than_2048_bits_verifies_nothing
             forged = jwt.encode(claims, weak, algorithm="RS256", headers={"kid": "weak"})
             with pytest.raises(InvalidToken, match="key is not usable"):
                 await verify(forged, {base: issuer}.get, jwks, AccessClaims)
+
+
+async def test_a_token_of_an_issuer_never_trusted_for_access_tokens_is_a_401_while_it_waits(
+        stack, beacon_schema):
+    """A DAC trusted to sign visas only (access_tokens = false), waiting for its discovery
+    document. A token it signed is refused whatever that document says, yet while it waited
+    the token was a 503 "retry later", as if it might be good once the DAC answered: its
+    client retried for as long as the DAC was down, never told its token is not one this
+    node takes. The token of an issuer waiting that is trusted for them stays a 503."""
+    discovery = "/.well-known/openid-configuration"
+    faults = _Faults(failing={discovery})
+    async with AsyncExitStack() as exits:
+        dac, dac_url = await _serve_aai(exits, faults.app_of)
+        aai, aai_url = await _serve_aai(exits, faults.app_of)
+        node = await exits.enter_async_context(_node_with(stack, [
+            TrustedIssuer(issuer=dac_url, access_tokens=False, visas=True),
+            TrustedIssuer(issuer=aai_url, audience="gdi-node")]))
+
+        async def get(token: str):
+            return await node.get("/api/g_variants", params=QUERY,
+                                  headers={"Authorization": f"Bearer {token}"})
+        refused = await get(dac.access_token(dac.users["carol"]))
+        assert refused.status == 401, await refused.text()
+        assert "not trusted for this purpose" in (await refused.json())["error"]["errorMessage"]
+        await _unverifiable(await get(aai.access_token(aai.users["carol"])), beacon_schema)
