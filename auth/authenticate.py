@@ -2,7 +2,8 @@
 
 The cache key is a hash of the token (the token itself is never stored or logged). An entry
 lives until the earliest of the token's and its visas' expiry, and at most an hour, so a
-cached answer never outlives what it was derived from. A caller whose visas could not all be
+cached answer never outlives what it was derived from; nor a visa dropped as not yet valid
+(Passport.until), which then counts. A caller whose visas could not all be
 gathered (userinfo failing, a visa's key not found) is cached for seconds only: a passing
 failure must not downgrade a researcher for the token's whole life, nor be retried on every
 request. Concurrent requests with one token share one verification, so a burst costs one
@@ -93,7 +94,7 @@ class Authenticator:
                         token_id=access.claims.jti or "",
                         registered=is_bona_fide(passport.visas), grants=grants(passport.visas))
         longest = MAX_CACHE_SECONDS if passport.complete else INCOMPLETE_CACHE_SECONDS
-        expires = min([access.claims.exp, time.time() + longest]
+        expires = min([access.claims.exp, time.time() + longest, passport.until]
                       + [v.expires for v in passport.visas])
         self._cache[key] = (expires, caller)
         self._cache.move_to_end(key)      # a re-verified token is the newest, not the oldest

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ from auth.tokens import (
     OPENID,
     VISA_ACCESS_TOKEN_SECONDS,
     InvalidToken,
+    NotYetValid,
     SigningKeyUnavailable,
     VerifiedToken,
     verify,
@@ -86,6 +88,9 @@ class Passport:
 
     visas: tuple[Visa, ...]
     complete: bool
+    until: float = math.inf
+    """When the first visa dropped as not yet valid (NotYetValid) becomes valid: what the
+    passport says holds until then."""
 
 
 async def passport_of(access: VerifiedToken[AccessClaims], bearer: str,
@@ -98,6 +103,7 @@ async def passport_of(access: VerifiedToken[AccessClaims], bearer: str,
     tokens = inline if inline is not None else await _userinfo_visas(access, bearer, session)
     complete = tokens is not None
     visas = []
+    until = math.inf
     for raw in _bounded(tokens or [], access.issuer.issuer):
         try:
             if not isinstance(raw, str):
@@ -107,9 +113,12 @@ async def passport_of(access: VerifiedToken[AccessClaims], bearer: str,
         except SigningKeyUnavailable as exc:
             complete = False
             log.info("visa dropped for now: %s", exc)
+        except NotYetValid as exc:
+            until = min(until, exc.valid_from)
+            log.info("visa dropped until it is valid: %s", exc)
         except InvalidToken as exc:
             log.info("visa dropped: %s", exc)
-    return Passport(tuple(visas), complete)
+    return Passport(tuple(visas), complete, until)
 
 
 async def _verified_visa(raw: str, holder: TrustedIssuer, registry: IssuerRegistry,
@@ -190,7 +199,7 @@ def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:
     if claims.sub != sub:
         raise InvalidToken("visa is for another sub (LinkedIdentities are not evaluated)")
     if assertion.asserted > time.time() + LEEWAY_SECONDS:
-        raise InvalidToken("visa asserted in the future")
+        raise NotYetValid("visa asserted in the future", assertion.asserted - LEEWAY_SECONDS)
     if assertion.conditions:
         raise InvalidToken("visa has conditions, which this node does not evaluate")
     if assertion.by is None and assertion.type in BY_REQUIRED:

@@ -48,6 +48,17 @@ class InvalidToken(Exception):
     (`_pyjwt_reason`), never by its message."""
 
 
+class NotYetValid(InvalidToken):
+    """The token is not valid yet, but may be from `valid_from` on: issued (`iat`), valid
+    from (`nbf`) or, a visa, asserted after now, beyond the leeway (a signer's clock a
+    little ahead of this node's), and not expired by then. A visa dropped for it is
+    counted once it is valid (auth/passport.py), not withheld for the caller's cached life."""
+
+    def __init__(self, reason: str, valid_from: float) -> None:
+        super().__init__(reason)
+        self.valid_from = valid_from
+
+
 class SigningKeyUnavailable(InvalidToken):
     """The token names a key its issuer's JWKS does not hold, or the JWKS could not be read.
     Either may pass (an unreachable issuer, a key published late), so a visa dropped for it
@@ -231,17 +242,17 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
             # read now: its key may be one the issuer published since (a rotation), so the
             # token is not known to be bad, and a 401 would make its client drop it; unless
             # it is, whatever its key: expired, not yet valid, another's
-            _decoded(token, None, algorithm, issuer.issuer, audience)
+            _decoded(token, None, algorithm, issuer.issuer, audience, claims)
             raise IssuerUnavailable("the token's signing key is not among the issuer's keys "
                                     "read before it was issued; retry later",
                                     jwks.cooldown) from None
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
-    _decoded(token, key, algorithm, issuer.issuer, audience)
+    _decoded(token, key, algorithm, issuer.issuer, audience, claims)
     return VerifiedToken(issuer, claims)
 
 
 def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
-             audience: str | None) -> None:
+             audience: str | None, claims: Claims) -> None:
     """InvalidToken unless PyJWT's checks pass: the signature by `key` (None: not checked,
     the others alone), `exp`, `iat`, `nbf`, `iss`, and `aud` when there is an audience. A
     key shorter than NIST's minimum (an RSA key under 2048 bits) verifies nothing: PyJWT
@@ -254,5 +265,10 @@ def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
         jwt.decode(token, key=key, algorithms=[algorithm], issuer=issuer, audience=audience,
                    leeway=LEEWAY_SECONDS,
                    options={**checks, "verify_aud": audience is not None})
+    except jwt.ImmatureSignatureError as exc:
+        valid_from = max(claims.iat, claims.nbf or claims.iat) - LEEWAY_SECONDS
+        if valid_from < claims.exp + LEEWAY_SECONDS:
+            raise NotYetValid(_pyjwt_reason(exc), valid_from) from None
+        raise InvalidToken(_pyjwt_reason(exc)) from None
     except jwt.PyJWTError as exc:
         raise InvalidToken(_pyjwt_reason(exc)) from None

@@ -1700,3 +1700,20 @@ async def test_a_token_of_an_issuer_never_trusted_for_access_tokens_is_a_401_whi
         assert refused.status == 401, await refused.text()
         assert "not trusted for this purpose" in (await refused.json())["error"]["errorMessage"]
         await _unverifiable(await get(aai.access_token(aai.users["carol"])), beacon_schema)
+
+
+async def test_a_visa_not_yet_valid_is_counted_once_it_is_not_an_hour_later(stack):
+    """A grant signed by a clock a little ahead of the node's: asserted, or issued (`iat`),
+    beyond the 30 s leeway. It is dropped, rightly, but the caller was cached as settled,
+    for the token's life (up to an hour), so the grant stayed withheld long after it had
+    become valid. The caller is now cached only until the first dropped visa becomes
+    valid, then verified again."""
+    now = int(time.time())
+    asserted_ahead = _grant(stack, asserted=now + 33)
+    issued_ahead = _visa(stack, "ControlledAccessGrants", OTHER, iat=now + 33)
+    token = _passport(stack, [asserted_ahead, issued_ahead])
+    seen = await _granularities(stack.node, token)
+    assert seen[CONTROLLED] == "boolean" and seen[OTHER] == "boolean"
+    await asyncio.sleep(max(0.0, now + 4.5 - time.time()))
+    seen = await _granularities(stack.node, token)
+    assert seen[CONTROLLED] == "record" and seen[OTHER] == "record"
