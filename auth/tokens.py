@@ -68,10 +68,11 @@ class SigningKeyUnavailable(InvalidToken):
 class IssuerUnavailable(SigningKeyUnavailable):
     """The issuer could not be read (its JWKS, jwks.KeysUnavailable, or its discovery
     document, auth/authenticate.py), or its JWKS, read before the token was issued, lacks
-    the token's key and may not be read again yet (`verify`): the token may well be good. An access token is then
-    answered 503 with Retry-After (`retry_after`, when the node next asks the issuer), not
-    401: invalid_token (RFC 6750) tells a client its token is bad, which makes it drop the
-    token and sign its user out for the issuer's outage (node/http/caller.py)."""
+    the token's key and may not be read again yet (`verify`): the token may well be good.
+    An access token is then answered 503 with Retry-After (`retry_after`, when the node
+    next asks the issuer), not 401: invalid_token (RFC 6750) tells a client its token is
+    bad, which makes it drop the token and sign its user out for the issuer's outage
+    (node/http/caller.py)."""
 
     def __init__(self, reason: str, retry_after: float) -> None:
         super().__init__(reason)
