@@ -1,8 +1,16 @@
-"""How an allele in bases is stored: trimmed to its minimal VCF form. Ingest trims the
-VCF's alleles (beacon/vcf.py) and a sequence query or variantInternalId the alleles it asks
-for (beacon/request.py `stored_form`) by this one function, so both name a variant alike; it
-is kept apart so that parsing a request does not load the VCF reader (pysam, asyncpg)."""
+"""How an allele is stored: in bases, trimmed to its minimal VCF form; a breakend, as written.
+Ingest trims the VCF's alleles (beacon/vcf.py) and a sequence query or variantInternalId the
+alleles it asks for (beacon/request.py `stored_form`) by this one function, and both tell a
+breakend by one pattern, so both name a variant alike; it is kept apart so that parsing a
+request does not load the VCF reader (pysam, asyncpg)."""
 from __future__ import annotations
+
+import re
+
+# A breakend ALT (VCF 4.3, 5.4): `t[p[`, `t]p]`, `]p]t`, `[p[t`, or a single breakend, `.t` or
+# `t.`, matched in upper case. Stored as written (its mate's name is the file's, `chr17`), and
+# so looked up by a variantInternalId (beacon/records.py).
+BREAKEND = re.compile(r"^([ACGTN]*[\[\]][^\[\]]+:\d+[\[\]][ACGTN]*|\.[ACGTN]+|[ACGTN]+\.)$")
 
 
 def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from beacon import populations
+from beacon.alleles import BREAKEND
 from beacon.annotations import protein_change_forms
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 from beacon.disclosure import Rules
@@ -37,7 +38,9 @@ def parse_variant_id(value: str) -> VariantId:
     reaches the same SQL, and the start more strictly: positions are plain ASCII numbers
     (int() would also take `+5`, `5_000` and other scripts' digits) on the chromosome (ingest
     stores nothing beyond its end), alleles are bases or a symbolic allele, never `%` or `_`
-    (a LIKE pattern would read them). A symbolic allele may hold colons (`<DEL:ME:ALU>`)."""
+    (a LIKE pattern would read them). A symbolic allele may hold colons (`<DEL:ME:ALU>`), and
+    so may a breakend (`G]17:198982]`: its mate), the one allele neither bases nor symbolic:
+    an id the node gives it was refused as an allele with an end."""
     parts = value.split(":", 4)
     if len(parts) != 5:
         raise _refused(value, f"not of the form {_FORM}")
@@ -54,19 +57,25 @@ def parse_variant_id(value: str) -> VariantId:
         raise _refused(value, f"start {start_text!r} is not a position on chromosome "
                               f"{chromosome} (0 to {length - 1})")
     end: int | None = None
+    breakend = False
     if rest.startswith("<"):
         alt, closed, end_text = rest.partition(">:")
         alt, end = alt + closed[:1], plain_number(end_text)
         if not closed or end is None or not start < end <= length:
             raise _refused(value, f"a symbolic allele is followed by its end, after the start "
                                   f"and at most {length}")
+    elif BREAKEND.fullmatch(rest.upper()):
+        # its colon is its mate's position, not an end; compared as the record writes it,
+        # the mate named as the file names it (`]chr17:198983]T`)
+        alt, breakend = rest, True
     elif ":" in rest:
         raise _refused(value, f"only a symbolic allele has an end ({_FORM})")
     else:
         alt = rest
     try:
         ref = checked_bases("referenceBases", ref, symbolic=False)
-        alt = checked_bases("alternateBases", alt, symbolic=end is not None)
+        if not breakend:
+            alt = checked_bases("alternateBases", alt, symbolic=end is not None)
     except RequestError as exc:
         raise _refused(value, str(exc)) from None
     return VariantId(assembly, chromosome, start, ref, alt, end)

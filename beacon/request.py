@@ -511,11 +511,12 @@ def stored_form(start: int, ref: str, alt: str) -> tuple[int, str, str]:
     trimmed by the function that trims the VCF's (beacon/alleles.py `minimal`), so `ACGT>ACG` at
     999, as the VCF line `1 1000 ACGT ACG` or a padded, left-aligned gnomAD or ClinVar
     spelling writes it, is the deletion `GT>G` at 1001 it was stored as. Only alleles in
-    plain bases are trimmed: a symbolic ALT is stored as written, and an `N` is a pattern
-    (any one base), not a base both alleles share (`AN>GN` asks for a two-base MNP; the
-    same bases on both sides would have been trimmed away). A start the trimming moves past
-    any chromosome (the database's integers) is refused rather than failing in the SQL."""
-    if "N" in ref or "N" in alt or alt.startswith("<"):
+    plain bases are trimmed: a symbolic ALT or a breakend is stored as written, and an `N` is
+    a pattern (any one base), not a base both alleles share (`AN>GN` asks for a two-base
+    MNP; the same bases on both sides would have been trimmed away). A start the trimming
+    moves past any chromosome (the database's integers) is refused rather than failing in
+    the SQL."""
+    if "N" in ref or alt.strip("ACGT"):
         return start, ref, alt
     at, ref, alt = minimal(start, ref, alt)
     if at > MAX_POSITION:

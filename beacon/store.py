@@ -638,8 +638,9 @@ def _bases_condition(column: str, bases: str) -> tuple[str, str]:
     never a character that is no base: `_` alone took `NNNNN` for `<DEL>` and twelve Ns for
     the breakend `G]17:198982]`, which are stored as written. Not a regular expression made
     of the pattern: one of 100,000 Ns (a body may send them) takes the database seconds to
-    compile, and then fails."""
-    if "N" in bases and not bases.startswith("<"):
+    compile, and then fails. A symbolic allele or a breakend (whose mate's name may hold an N,
+    `A[NC_000017.11:198984[`) is compared as written."""
+    if "N" in bases and not bases.strip("ACGTN"):
         return (f"({column} LIKE {{}} AND translate({column}, 'ACGTN', '') = '')",
                 bases.replace("N", "_"))
     return f"{column} = {{}}", bases

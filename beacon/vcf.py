@@ -32,7 +32,7 @@ from typing import Any
 import pysam
 from asyncpg import BitString
 
-from beacon.alleles import minimal
+from beacon.alleles import BREAKEND, minimal
 from beacon.annotations import (
     Annotation,
     AnnotationLayout,
@@ -58,7 +58,6 @@ from beacon.store import (
 _BASES = re.compile(r"^[ACGTN]+$")
 _ONE_BASE = frozenset("ACGTN")
 _SYMBOLIC = re.compile(r"^<([A-Z]+)(?::[A-Z0-9:_]+)?>$")
-_BREAKEND = re.compile(r"^([ACGTN]*[\[\]][^\[\]]+:\d+[\[\]][ACGTN]*|\.[ACGTN]+|[ACGTN]+\.)$")
 _SV_TYPES = {"DEL": "DEL", "DUP": "DUP", "INS": "INS", "CNV": "CNV", "INV": "INV"}
 _NOT_VARIANTS = {"*", ".", "<*>", "<NON_REF>", "<X>"}
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
@@ -1450,7 +1449,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
             if symbolic and symbolic[1] in _SV_TYPES:
                 kind = _SV_TYPES[symbolic[1]]
                 end, length = _symbolic_allele(rec, index, kind, layout.binary)
-            elif _BREAKEND.match(alt):
+            elif BREAKEND.match(alt):
                 kind, end, length = "BND", start + 1, 1
             else:
                 raise ValueError(f"ALT {raw_alt!r} is neither bases, a known symbolic allele "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp import ClientSession
@@ -337,6 +338,44 @@ async def test_variant_by_id_and_dataset_scoped_queries(ask):
                        path=f"/api/datasets/{A38}/g_variants")
     assert [s["id"] for s in scoped["response"]["resultSets"]] == [A38]
     await ask(path="/api/datasets/GDI-XX-NONE-9/g_variants", params={}, status=404)
+
+
+# Every form VCF 4.3 (section 5.4) gives a breakend, with mates named as files name them: in
+# lower case, by an accession holding `N`, and a single breakend; one whose REF is N.
+BREAKENDS = [("chr1", 3000, "G", "G]17:198982]"), ("chr1", 3001, "T", "]chr17:198983]T"),
+             ("chr1", 3002, "A", "A[NC_000017.11:198984["), ("chr1", 3003, "C", "[17:5[C"),
+             ("chr1", 3004, "G", ".G"), ("chr1", 3005, "N", "N]17:7]")]
+
+
+async def test_every_variant_id_the_node_gives_finds_that_variant(db_url, node, tmp_path,
+                                                                  beacon_schema):
+    """/g_variants/{variantInternalId} of each id a record carries answers that record,
+    and it alone: a breakend's id (`GRCh38:1:2999:G:G]17:198982]`) was a 400, "only a
+    symbolic allele has an end", for an id the node itself had given."""
+    records = [*PUBLIC_38, *((c, p, r, a, "SVTYPE=BND", "0|1", "0|0")
+                            for c, p, r, a in BREAKENDS)]
+    path = write_vcf_text(tmp_path / "ids.vcf", _vcf_text(sorted(records, key=lambda r: (
+        r[0], r[1])), GRCH38))
+    await ingest(db_url, IngestRequest(path, A38, GRCH38, AccessLevel.PUBLIC, "Ids",
+                                       workers=1))
+    ids = []
+    for chromosome in ("1", "17", "X"):
+        response = await node.get("/api/g_variants", params={
+            "referenceName": chromosome, "start": "0", "end": "100000000",
+            "requestedGranularity": "record", "limit": "0"})
+        ids += [r["variantInternalId"] for s in (await response.json())["response"]
+                ["resultSets"] for r in s["results"]]
+    assert len(ids) == len(records)      # C,T at 1000 two rows; chrX's AC 0 record none
+    assert {i for i in ids if "[" in i or "]" in i or ":." in i} == {
+        "GRCh38:X:1999:G:G]17:198982]", *(f"GRCh38:1:{p - 1}:{r}:{a}"
+                                          for _, p, r, a in BREAKENDS)}
+    for variant_id in ids:
+        response = await node.get(f"/api/g_variants/{quote(variant_id, safe=':')}")
+        document = await response.json()
+        assert response.status == 200, (variant_id, document)
+        assert answer_errors(beacon_schema, False, document) == []
+        assert [r["variantInternalId"] for s in document["response"]["resultSets"]
+                for r in s["results"]] == [variant_id]
 
 
 @pytest.mark.parametrize("params,field", [
