@@ -706,6 +706,7 @@ REQUESTED_SCHEMA = "requestedSchema"
 _GET_QUERY_KEYS = {"requestedGranularity", "includeResultsetResponses", "testMode", "filters"}
 _GET_PAGINATION = {"skip", "limit"}
 _GET_LISTS = {"start", "end", "datasetIds", "filters"}
+_POSITIONS = {"start", "end"}
 # A GET's testMode: anything else is a 400 naming it (`maybe` was silently false).
 _GET_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -736,10 +737,19 @@ def _filter_items(values: list[str]) -> list[str]:
 
 
 def _get_value(key: str, values: list[str]) -> Any:
+    """A GET parameter's value as the body would give it. An empty item of a list is left out
+    (`datasetIds=A,`), but for a position's: a bracket written with an open end
+    (`start=,1000&end=,1100`) was answered as the range its other bounds make, a question
+    not asked, where the body's null bound is a 400."""
     if key == "filters":
         return _filter_items(values)
     if key in _GET_LISTS:
-        return [item.strip() for v in values for item in v.split(",") if item.strip()]
+        items = [item.strip() for v in values for item in v.split(",")]
+        if key in _POSITIONS and "" in items:
+            raise RequestError(key, f"an empty bound in {','.join(values)!r}: give each bound "
+                                    "as a number (an open end as 0, or as a position past the "
+                                    "chromosome's end)")
+        return [item for item in items if item]
     if len(values) > 1:
         raise RequestError(key, "given more than once")
     value = values[0]

@@ -495,6 +495,21 @@ async def test_an_empty_reference_name_is_refused_not_every_chromosome(ask, para
         assert document["error"]["errorMessage"].startswith("referenceName: "), document
 
 
+@pytest.mark.parametrize("params,field", [
+    ({"start": ",1000", "end": ",1100"}, "start"),      # was the range [1000, 1100)
+    ({"start": "990,", "end": "1000,"}, "start"),       # was the range [990, 1000)
+    ({"start": "1,,2", "end": "5,6"}, "start"),         # was the bracket [1, 2), [5, 6)
+    ({"start": "990,1000", "end": "999,"}, "end"),      # was "give one start ... or two of each"
+])
+async def test_an_empty_bound_in_a_query_string_is_refused_not_dropped(ask, params, field):
+    """A bracket with an open end written as an empty bound (`start=,1000&end=,1100`) lost
+    the empty ones: answered as the range [1000, 1100), a question it did not ask (the
+    variants at 999 found), where the same bracket in a body, a null bound, is a 400. Each
+    bound is given (0, or past the chromosome's end, for an open one)."""
+    document = await ask({"referenceName": "1", **params}, status=400)
+    assert document["error"]["errorMessage"].startswith(f"{field}: an empty bound"), document
+
+
 @pytest.mark.parametrize("name", ["assemblyId", "referenceName", "variantType", "geneId",
                                   "aminoacidChange", "genomicAlleleShortForm", "mateName"])
 async def test_no_empty_parameter_widens_a_query(ask, name):
