@@ -10,6 +10,10 @@ import re
 # A breakend ALT (VCF 4.3, 5.4): `t[p[`, `t]p]`, `]p]t`, `[p[t`, or a single breakend, `.t` or
 # `t.`, matched in upper case. Stored as written (its mate's name is the file's, `chr17`), and
 # so looked up by a variantInternalId (beacon/records.py).
+# A query's allele that is the other allele's first base: the padding base of the spec's
+# trimmed deletion (its ALT) or insertion (its REF), the same on both sides (beacon/request.py
+# `_alleles`, beacon/store.py `variant_conditions`). No allele a client sends is spelt so.
+PADDING = "="
 BREAKEND = re.compile(r"^([ACGTN]*[\[\]][^\[\]]+:\d+[\[\]][ACGTN]*|\.[ACGTN]+|[ACGTN]+\.)$")
 
 

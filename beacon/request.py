@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from beacon.alleles import minimal
+from beacon.alleles import PADDING, minimal
 from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
 from beacon.limits import INT4_MAX
@@ -467,10 +467,13 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     `alternateBases` for a deletion, empty `referenceBases` for an insertion) names the
     variant by its first changed base; the store keeps VCF's form, one padding base to the
     left (beacon/vcf.py). So a deletion of R at s is the DEL at s - 1 with bases N+R > N, an
-    insertion of A at s the INS at s - 1 with N > N+A: `N` is the padding base, whichever it
-    is, and the variant type makes it the same base on both sides (a DEL's ref starts with
-    its alt, an INS's alt with its ref). Sequence and bracket queries name where a variant
-    starts, so their start moves left with it; a range matches the stored (padded) span."""
+    insertion of A at s the INS at s - 1 with N > N+A, `N` the padding base, whichever it
+    is, and the same on both sides: the lone one is PADDING, the other allele's first base
+    (store.variant_conditions). The type alone did not make it so: an allele trimmed from a
+    multi-allelic record can keep its shared base on the right (`TAC T,AC` holds `TA>A`, T
+    deleted), and was found as the deletion of the A after it. Sequence and bracket queries
+    name where a variant starts, so their start moves left with it; a range matches the
+    stored (padded) span."""
     types = _variant_types(p.variant_type)
     reference, alternate = p.reference_bases, p.alternate_bases
     if reference != "" and alternate != "":
@@ -487,13 +490,13 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     if alternate == "":
         trimmed, stored, deleted = "alternateBases", "DEL", checked_bases(
             "referenceBases", reference, symbolic=False)
-        reference, alternate = (None if deleted is None else "N" + deleted), "N"
+        reference, alternate = (None if deleted is None else "N" + deleted), PADDING
     else:
         inserted = checked_bases("alternateBases", alternate, symbolic=False)
         if inserted is None:
             raise RequestError("alternateBases", "required with an empty referenceBases "
                                                  "(the inserted bases)")
-        trimmed, stored, reference, alternate = "referenceBases", "INS", "N", "N" + inserted
+        trimmed, stored, reference, alternate = "referenceBases", "INS", PADDING, "N" + inserted
     if types is not None and stored not in types:
         raise RequestError("variantType", f"{p.variant_type!r} cannot be the variant an empty "
                                           f"{trimmed} stands for ({stored})")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 import orjson
 
+from beacon.alleles import PADDING
 from beacon.annotations import protein_change_pattern
 from beacon.copy_in import copy_in
 from beacon.visibility import CARRIERS, CallerView, Floor
@@ -693,8 +694,11 @@ def variant_conditions(query: VariantQuery, dataset_ids: list[str], chromosome: 
     elif query.kind == "bracket":
         conditions += ["start_pos >= {}", "start_pos < {}", "end_pos >= {}", "end_pos < {}"]
         args += [query.start[0], query.start[1], query.end[0], query.end[1]]
-    for column, bases in (("ref", query.reference_bases), ("alt", query.alternate_bases)):
-        if bases:
+    for column, other, bases in (("ref", "alt", query.reference_bases),
+                                 ("alt", "ref", query.alternate_bases)):
+        if bases == PADDING:                # a trimmed allele's padding base, on both sides
+            conditions.append(f"{column} = left({other}, 1)")
+        elif bases:
             condition, value = _bases_condition(column, bases)
             conditions.append(condition)
             args.append(value)

@@ -22,6 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from auth.access import AccessLevel
+from beacon.alleles import PADDING
 from beacon.answer import envelope, select_datasets
 from beacon.assemblies import GRCH37, GRCH38, find_assembly
 from beacon.datasets import Seen, dataset_filters
@@ -70,7 +71,7 @@ HEADER = """##fileformat=VCFv4.2
 ##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
 #CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
 """
-# (contig, POS, REF, ALT, INFO); every sample 0|1
+# (contig, POS, REF, ALT, INFO); every sample 0|1, or 1|2 where there are two ALTs
 GRCH38_RECORDS = [
     ("1", 100, "A", "G", "."),                       # SNP  [99, 100)
     ("1", 200, "ACGT", "A", "."),                    # DEL  [199, 203): CGT deleted at 200
@@ -80,6 +81,8 @@ GRCH38_RECORDS = [
     ("1", 600, "T", "<DUP>", "END=900;SVTYPE=DUP"),   # SV DUP [599, 900)
     ("1", 800, "TC", "T,G", "."),                    # DEL of C at 800; TC>G is no deletion
     ("1", 1200, "A", "AT,GT", "."),                  # INS of T at 1200; A>GT is no insertion
+    ("1", 6000, "TAC", "T,AC", "."),                 # DEL of AC at 6000; TA>A (T at 5999)
+    ("1", 7000, "A", "AT,TA", "."),                  # INS of T at 7000; A>TA (T before A)
     ("17", 6000001, "T", "<DEL>", "END=8000000;SVTYPE=DEL"),   # the spec's bracket example
     ("17", 7577121, "G", "A", "."),                  # the spec's sequence example (0-based)
     *(("2", 1001 + 10 * i, "A", "G", ".") for i in range(30)),  # 30 SNPs to page through
@@ -105,7 +108,8 @@ ALIAS = "/beacon/v2.0.0"
 
 def _vcf_text(records: list[tuple], assembly) -> str:
     contigs = "".join(f"##contig=<ID={c},length={assembly.length(c)}>\n" for c in ("1", "2", "17"))
-    lines = "".join("\t".join([c, str(p), ".", r, a, ".", "PASS", i, "GT", "0|1", "0|1"]) + "\n"
+    lines = "".join("\t".join([c, str(p), ".", r, a, ".", "PASS", i, "GT",
+                               *(["1|2" if "," in a else "0|1"] * 2)]) + "\n"
                     for c, p, r, a, i in records)
     return HEADER.format(contigs=contigs) + lines
 
@@ -466,6 +470,23 @@ async def test_trimmed_alleles_find_what_the_padded_ones_find(ask, trimmed, padd
     assert _found(post) == expected
 
 
+@pytest.mark.parametrize("trimmed,expected", [
+    ({"start": 6000, "referenceBases": "A", "alternateBases": ""}, []),
+    ({"start": 6000, "alternateBases": ""}, [(5999, 6002, "TAC", "T")]),
+    ({"start": 6000, "referenceBases": "AC", "alternateBases": ""}, [(5999, 6002, "TAC", "T")]),
+    ({"start": 7000, "referenceBases": "", "alternateBases": "A"}, []),
+    ({"start": 7000, "referenceBases": "", "alternateBases": "T"}, [(6999, 7000, "A", "AT")]),
+])
+async def test_a_trimmed_allele_is_none_whose_shared_base_is_on_the_right(ask, trimmed,
+                                                                          expected):
+    """An ALT of a multi-allelic record that drops REF's first base trims to an allele whose
+    shared base is on the right: `TAC T,AC` at 6000 holds `TA>A`, T at 5999 deleted, and
+    `A AT,TA` at 7000 `A>TA`, T put before the A. The trimmed forms, whose padding base is
+    the same on both sides, found them as what they are not: the deletion of the A at 6000,
+    a deletion starting at 6000, the insertion of an A after the A at 6999."""
+    assert _found(await ask(_record(referenceName="1", **trimmed))) == expected
+
+
 async def test_an_empty_alternate_base_in_a_range_asks_for_deletions(ask):
     document = await ask(_record(referenceName="1", start=0, end=5000, alternateBases=""))
     assert _found(document) == [(199, 203, "ACGT", "A"), (799, 801, "TC", "T")]
@@ -477,7 +498,7 @@ def test_trimmed_forms_take_the_fast_path_as_the_full_parser():
     fast = query_from_get(pairs)
     assert fast == to_query(parse_get(pairs))
     assert (fast.start, fast.reference_bases, fast.alternate_bases, fast.variant_types) == (
-        (199,), "NCGT", "N", frozenset({"DEL"}))
+        (199,), "NCGT", PADDING, frozenset({"DEL"}))
     assert fast.echo["g_variant"]["alternateBases"] == ""           # echoed as received
 
 
