@@ -191,8 +191,9 @@ class GenomicAllele:
     bases it does not list). assembly_id is None when the reference sequence does not pin
     one (a chromosome name, or the mitochondrial accession shared by both assemblies).
     variant_type is the stored type a deletion (DEL) or an insertion or duplication (INS)
-    must have: it makes the `N` padding base the same on both sides, as a trimmed allele's
-    type does (beacon/request.py), so `NCA>N` is not the delins `TCA>G` stored there."""
+    must have, so `NCA>N` is not the delins `TCA>G` stored there; such an allele is asked as
+    the trimmed allele it names, whose padding base is the same on both sides
+    (beacon/request.py `_short_form`)."""
 
     assembly_id: str | None
     chromosome: str

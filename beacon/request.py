@@ -645,9 +645,15 @@ def _short_form(text: str, given: _Parameters) -> _Parameters:
     if allele.variant_type and types is not None and allele.variant_type not in types:
         raise RequestError("variantType", f"{given.variant_type!r} cannot be the variant "
                                           f"{text!r} names ({allele.variant_type})")
+    start, ref, alt = allele.start, allele.ref, allele.alt
+    if allele.variant_type is not None:
+        # a deletion or insertion is asked as the trimmed allele it names (`_alleles`), whose
+        # padding base is the same on both sides: as `N` > `NN`, g.6001del found `TA>A` (the
+        # T at 6000 deleted), which a multi-allelic `TAC T,AC` holds
+        start, ref, alt = start + 1, ref[1:], alt[1:]
     return dataclasses.replace(given, assembly_id=given.assembly_id or allele.assembly_id,
-                               reference_name=allele.chromosome, start=(allele.start,),
-                               reference_bases=allele.ref, alternate_bases=allele.alt,
+                               reference_name=allele.chromosome, start=(start,),
+                               reference_bases=ref, alternate_bases=alt,
                                variant_type=allele.variant_type or given.variant_type)
 
 

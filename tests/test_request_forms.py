@@ -487,6 +487,18 @@ async def test_a_trimmed_allele_is_none_whose_shared_base_is_on_the_right(ask, t
     assert _found(await ask(_record(referenceName="1", **trimmed))) == expected
 
 
+@pytest.mark.parametrize("hgvs,expected", [
+    ("1:g.6001del", []), ("1:g.6001_6002del", [(5999, 6002, "TAC", "T")]),
+    ("1:g.7000_7001insA", []), ("1:g.7000_7001insT", [(6999, 7000, "A", "AT")]),
+])
+async def test_a_genomic_hgvs_indel_is_none_whose_shared_base_is_on_the_right(ask, hgvs,
+                                                                              expected):
+    """A genomic HGVS deletion or insertion is the trimmed allele it names, its padding base
+    the same on both sides: `g.6001del` found `TA>A` (the T at 6000 deleted), and
+    `g.7000_7001insA` found `A>TA` (a T before the A), as the trimmed forms did."""
+    assert _found(await ask(_record(genomicAlleleShortForm=hgvs))) == expected
+
+
 async def test_an_empty_alternate_base_in_a_range_asks_for_deletions(ask):
     document = await ask(_record(referenceName="1", start=0, end=5000, alternateBases=""))
     assert _found(document) == [(199, 203, "ACGT", "A"), (799, 801, "TC", "T")]
