@@ -471,9 +471,9 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     is, and the same on both sides: the lone one is PADDING, the other allele's first base
     (store.variant_conditions). The type alone did not make it so: an allele trimmed from a
     multi-allelic record can keep its shared base on the right (`TAC T,AC` holds `TA>A`, T
-    deleted), and was found as the deletion of the A after it. Sequence and bracket queries
-    name where a variant starts, so their start moves left with it; a range matches the
-    stored (padded) span."""
+    deleted), and was found as the deletion of the A after it (a range asking for any
+    deletion still finds it). Sequence and bracket queries name where a variant starts, so
+    their start moves left with it; a range matches the stored (padded) span."""
     types = _variant_types(p.variant_type)
     reference, alternate = p.reference_bases, p.alternate_bases
     if reference != "" and alternate != "":
@@ -490,7 +490,10 @@ def _alleles(p: _Parameters, kind: str) -> _Alleles:
     if alternate == "":
         trimmed, stored, deleted = "alternateBases", "DEL", checked_bases(
             "referenceBases", reference, symbolic=False)
-        reference, alternate = (None if deleted is None else "N" + deleted), PADDING
+        reference = None if deleted is None else "N" + deleted
+        # any deletion in a range (no bases given, no start named): one whose shared base is
+        # on the right is one too, its ALT a base all the same
+        alternate = "N" if deleted is None and kind == "range" else PADDING
     else:
         inserted = checked_bases("alternateBases", alternate, symbolic=False)
         if inserted is None:

@@ -502,6 +502,9 @@ async def test_a_genomic_hgvs_indel_is_none_whose_shared_base_is_on_the_right(as
 async def test_an_empty_alternate_base_in_a_range_asks_for_deletions(ask):
     document = await ask(_record(referenceName="1", start=0, end=5000, alternateBases=""))
     assert _found(document) == [(199, 203, "ACGT", "A"), (799, 801, "TC", "T")]
+    # wherever their shared base is: a range asks for no deletion's start
+    document = await ask(_record(referenceName="1", start=5000, end=8000, alternateBases=""))
+    assert _found(document) == [(5999, 6001, "TA", "A"), (5999, 6002, "TAC", "T")]
 
 
 def test_trimmed_forms_take_the_fast_path_as_the_full_parser():
