@@ -386,8 +386,21 @@ class VariantQuery:
         for "to the chromosome's end"); nothing is stored there."""
         chromosome = self.chromosome_on(assembly) if self.kind != "none" else None
         if chromosome is not None and self.start[0] >= (length := assembly.length(chromosome)):
-            raise RequestError("start", f"{self.start[0]} is not a position on chromosome "
-                                        f"{chromosome} of {assembly.id} (0 to {length - 1})")
+            on = f"chromosome {chromosome} of {assembly.id} (0 to {length - 1})"
+            given = self._start_given()
+            if given is None or given == self.start[0]:
+                raise RequestError("start", f"{self.start[0]} is not a position on {on}")
+            raise RequestError("start", f"{given} with its alleles reaches past the end of "
+                                        f"{on}: they differ first at {self.start[0]}")
+
+    def _start_given(self) -> int | None:
+        """The first start as the caller gave it, before trimming the alleles' shared bases
+        moved it: a refusal names it, where the moved start alone named a position the
+        caller never sent (`start=248956421` with `AC>AG` was refused as "start: 248956422",
+        found by a review, 2026-12-05)."""
+        given = self.echo.get("g_variant", {}).get("start")
+        first = given[0] if isinstance(given, list) and given else given
+        return first if type(first) is int else None
 
 
 def checked_bases(name: str, value: str | None, *, symbolic: bool) -> str | None:

@@ -472,6 +472,18 @@ async def test_a_start_past_the_chromosome_is_refused_as_in_a_variant_id(ask, pa
             assert message.startswith("start: ") and "not a position on chromosome 1" in message
 
 
+async def test_a_start_trimming_moved_past_the_chromosome_is_refused_as_given(ask):
+    """A start whose alleles reach past the chromosome's end is refused naming the start as
+    sent, and where the alleles' first difference lies: it was refused as "start:
+    248956422", the start after trimming their shared bases, a position never sent."""
+    params = {"referenceName": "1", "start": 248956421, "referenceBases": "AC",
+              "alternateBases": "AG"}
+    for document in (await ask(params, status=400), await ask(body=_body(params), status=400)):
+        assert document["error"]["errorMessage"] == (
+            "start: 248956421 with its alleles reaches past the end of chromosome 1 of "
+            "GRCh38 (0 to 248956421): they differ first at 248956422")
+
+
 def _body(params: dict) -> dict:
     """The POST body asking what a GET's `params` ask (positions as lists)."""
     page = {k: params[k] for k in ("skip", "limit") if k in params}
