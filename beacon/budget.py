@@ -182,9 +182,13 @@ class Budgets:
         known = self._waits.get(key)
         if known is not None and known[0] == units - held and now < known[1]:
             return max(1, math.ceil(known[1] - now))
-        async with self._pool.acquire() as connection:   # wanting none: budget_take's probe
+        connection = await (self._pool.acquire() if self._watchdog is None else
+                            self._watchdog.connection(self._pool))
+        try:                                             # wanting none: budget_take's probe
             at, row = await self._ask_beyond(connection, caller, dataset_id, rules, 0,
                                              units - held, lease)
+        finally:
+            await self._pool.release(connection)
         if len(self._waits) > MAX_LEASES:                 # forget moments past
             self._waits = {k: v for k, v in self._waits.items() if v[1] > now}
         self._waits[key] = (units - held, at + row["retry_after"])
@@ -237,9 +241,15 @@ class Budgets:
             limit = min(x for x in (rules.budget_per_window, rules.budget_per_day) if x)
             wanted = (max(needed, min(MAX_LEASE, limit // 20))
                       if self._held(key) is not None else needed)
-            async with self._pool.acquire() as connection:
+            # a pool busy past a start-up's bound: a 503 rather than the queue's wait
+            # (beacon/hung_server.py)
+            connection = await (self._pool.acquire() if self._watchdog is None else
+                                self._watchdog.connection(self._pool))
+            try:
                 at, row = await self._ask_beyond(connection, caller, dataset_id, rules,
                                                  wanted, needed, self._held(key))
+            finally:
+                await self._pool.release(connection)
         finally:
             del self._taking[key]
         if not row["taken"]:

@@ -77,8 +77,12 @@ class CountBatcher:
 
     async def _lane(self) -> None:
         group: list[_Member] = []
+        watchdog = self._watchdog
         try:
-            connection = await self._pool.acquire()
+            # a pool busy with other statements: waited for as long as a new connection's
+            # start-up may take, at most (beacon/hung_server.py NoConnection, the waiters')
+            connection = await (self._pool.acquire() if watchdog is None else
+                                watchdog.connection(self._pool))
         except BaseException as error:       # no connection: as a lone query would fail
             self._working -= 1
             self._abandon(error)

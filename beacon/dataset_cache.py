@@ -186,10 +186,16 @@ class DatasetCache:
         async def read(connection: asyncpg.Connection
                        ) -> tuple[list[store.DatasetRow], datetime | None]:
             return await store.list_datasets(connection), await store.last_removal(connection)
-        async with self.pool.acquire() as connection:
-            if self._watchdog is None:
+        if self._watchdog is None:
+            async with self.pool.acquire() as connection:
                 return await read(connection)
+        # every request waits for this read once the list is old: on a pool busy past a
+        # start-up's bound, a 503 rather than the queue's wait (beacon/hung_server.py)
+        connection = await self._watchdog.connection(self.pool)
+        try:
             return await self._watchdog.run(connection, read(connection))
+        finally:
+            await self.pool.release(connection)
 
     def remembered(self, key: Hashable) -> Any:
         """What `derived` remembers for `key` while the list is fresh, else None (so for a

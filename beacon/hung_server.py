@@ -17,6 +17,14 @@ does, and each such client kept a pool connection for good, until none was left.
 are per pool proxy, made anew at each acquire, so one that has been given back meanwhile
 refuses the close, harmlessly.
 
+A server that answers, but slowly (a long transaction holding what the queries read), ends
+each statement in time, yet a pool's few connections then serve the requests one after
+another: each waited for a connection as long as the queue took, 50 s for the last of 100
+requests on a pool of 10 at the default 5 s limit. So a wait for a connection is bounded
+too (`connection`): past its bound the waiting task is cancelled, the cancel taken back and
+`NoConnection` raised in its place (beacon/workload.py answers it as the query's time limit,
+node/http/beacon_api.py any other as a 503 with Retry-After).
+
 A watchdog, not a timer per statement: asyncio.timeout around a request's statements cost 4%
 of an individuals count's instructions, asyncpg's `command_timeout` 6%
 (bench/individuals.py --instructions); registering a deadline costs a dict entry.
@@ -27,7 +35,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -36,13 +44,24 @@ GRACE_SECONDS = 1.0
 EVERY_SECONDS = 0.5         # how often the watchdog looks: a bound is kept within this
 
 
+class NoConnection(Exception):
+    """Every connection of the pool stayed busy for as long as a wait for one may last."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"every database connection of this node stayed busy for "
+                         f"{seconds:g} s; retry later")
+
+
 class Watchdog:
-    """The statements under way and their deadlines; one per application. `statement_seconds`
-    is a statement's bound unless said otherwise: the server's narrow limit and the grace."""
+    """The statements under way and their deadlines, and the waits for a pool's connection;
+    one per application. `statement_seconds` is a statement's bound unless said otherwise:
+    the server's narrow limit and the grace."""
 
     def __init__(self, statement_seconds: float) -> None:
         self.statement_seconds = statement_seconds
         self._deadlines: dict[asyncpg.Connection, float] = {}
+        self._waits: dict[asyncio.Task[Any], float] = {}     # a task waiting for a connection
+        self._overdue: set[asyncio.Task[Any]] = set()        # those it cancelled
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,6 +97,30 @@ class Watchdog:
         finally:
             self.done(connection)
 
+    async def connection(self, pool: Any, seconds: float = 0.0) -> asyncpg.Connection:
+        """A connection of `pool` (asyncpg's, or node/replicas.py's ReadPools), waited for
+        at most `seconds`, else NoConnection; never less than a new connection's start-up
+        may take (`statement_seconds`, the pools' connect timeout: beacon/workload.py
+        `client_limits`) and a look more, so that a start-up the server leaves unanswered
+        times out first and is told as the outage it is (node/http/outage.py), and a wait
+        ended here is one for a connection the pool had none of. Past its bound the
+        watchdog cancels the waiting task, as asyncio.timeout would: the cancel reaches the
+        pool's own wait, which gives back whatever it held, and is taken back here. A task
+        cancelled for another reason meanwhile (its client gone) stays cancelled."""
+        task = asyncio.current_task()
+        assert task is not None
+        seconds = max(seconds, self.statement_seconds + EVERY_SECONDS)
+        self._waits[task] = time.monotonic() + seconds
+        try:
+            return await pool.acquire()
+        except asyncio.CancelledError:
+            if task in self._overdue and task.uncancel() == 0:
+                raise NoConnection(seconds) from None
+            raise
+        finally:
+            self._waits.pop(task, None)
+            self._overdue.discard(task)
+
     async def _watch(self) -> None:
         deadlines = self._deadlines
         while True:
@@ -88,3 +131,8 @@ class Watchdog:
                     del deadlines[connection]
                     with contextlib.suppress(asyncpg.InterfaceError):   # given back since
                         connection.terminate()
+            for task, deadline in list(self._waits.items()):
+                if now > deadline:
+                    del self._waits[task]
+                    self._overdue.add(task)
+                    task.cancel()

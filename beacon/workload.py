@@ -29,7 +29,7 @@ import asyncpg
 
 from beacon import store
 from beacon.count_batcher import CountBatcher
-from beacon.hung_server import GRACE_SECONDS, Watchdog
+from beacon.hung_server import GRACE_SECONDS, NoConnection, Watchdog
 from beacon.replica_conflict import CANDIDATES, OnReplica, ReplicaConflict, as_conflict
 from beacon.request import VariantQuery
 from beacon.visibility import Floor
@@ -103,6 +103,17 @@ class QueryLimits:
         return Watchdog(self.narrow_seconds + GRACE_SECONDS)
 
 
+def _connection(pool: asyncpg.Pool, watchdog: Watchdog | None, seconds: float = 0.0
+                ) -> Awaitable[asyncpg.Connection]:
+    """A connection of `pool`, waited for at most `seconds` (and never less than a new
+    connection's start-up) when watched, else NoConnection: the limits bounded only the
+    statements, and under load each request waited for a connection as long as the
+    queue took (beacon/hung_server.py)."""
+    if watchdog is None:
+        return pool.acquire()
+    return watchdog.connection(pool, seconds)
+
+
 def _milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -154,20 +165,30 @@ class WideLanes:
         except TimeoutError:
             raise QueryTimeout(True, limits) from None
         try:
-            async with self._pool.acquire() as connection:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise QueryTimeout(True, limits)
-                work = _in_transaction(connection, left, statement)
-                try:
-                    if self._watchdog is None:
-                        return await work
-                    return await self._watchdog.run(connection, work, left + GRACE_SECONDS)
-                except CANDIDATES as error:
-                    raise as_conflict(error, connection, self._replica)
+            # the pool's connections are the narrow queries' too: its wait counts as well
+            connection = await _connection(self._pool, self._watchdog,
+                                           deadline - time.monotonic())
+        except NoConnection:
+            self._lanes.release()
+            raise QueryTimeout(True, limits) from None
+        except BaseException:
+            self._lanes.release()
+            raise
+        try:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise QueryTimeout(True, limits)
+            work = _in_transaction(connection, left, statement)
+            try:
+                if self._watchdog is None:
+                    return await work
+                return await self._watchdog.run(connection, work, left + GRACE_SECONDS)
+            except CANDIDATES as error:
+                raise as_conflict(error, connection, self._replica)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:
+            await self._pool.release(connection)
             self._lanes.release()
 
 
@@ -240,23 +261,28 @@ class Queries:
                   statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         if wide:
             return await lanes.run(statement)
+        watchdog = self._watchdog
         try:
-            async with pool.acquire() as connection:
-                watchdog = self._watchdog
+            connection = await _connection(pool, watchdog)
+        except NoConnection:
+            raise QueryTimeout(False, self.limits) from None
+        try:
+            try:
+                if watchdog is None:
+                    return await statement(connection)
+                # twice: `statement` may be a few, each of which the server ends in time
+                watchdog.watch(connection, 2 * watchdog.statement_seconds)
                 try:
-                    if watchdog is None:
-                        return await statement(connection)
-                    # twice: `statement` may be a few, each of which the server ends in time
-                    watchdog.watch(connection, 2 * watchdog.statement_seconds)
-                    try:
-                        return await statement(connection)
-                    finally:
-                        watchdog.done(connection)
-                except CANDIDATES as error:
-                    raise as_conflict(error, connection,
-                                      self._replica if pool is self._pool else None)
+                    return await statement(connection)
+                finally:
+                    watchdog.done(connection)
+            except CANDIDATES as error:
+                raise as_conflict(error, connection,
+                                  self._replica if pool is self._pool else None)
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(False, self.limits) from None
+        finally:
+            await pool.release(connection)
 
     async def count(self, query: VariantQuery, dataset_ids: list[str], chromosome: str | None,
                     span: int, floor: int | Floor, tally: store.Tally | None = None
@@ -269,7 +295,7 @@ class Queries:
             try:
                 return await self._counts.count(query, dataset_ids, chromosome, span, floor,
                                                 tally)
-            except asyncpg.QueryCanceledError:
+            except (asyncpg.QueryCanceledError, NoConnection):   # a lane's, or its wait's
                 raise QueryTimeout(False, self.limits) from None
             except ReplicaConflict:
                 pass                                     # alone, on the primary (below)

@@ -488,7 +488,9 @@ async def test_many_requests_on_a_database_that_does_not_answer_all_get_their_50
     and the next request then waited for a new connection's start-up, which the server never
     answers, a bound more, one pool's worth of requests at a time: of 40 requests on a pool
     of 4, the last waited about ten bounds, 16.5 s (beacon/hung_server.py; now
-    node/connect_gate.py refuses at once while a start-up has just gone unanswered)."""
+    node/connect_gate.py refuses at once while a start-up has just gone unanswered). A
+    request still queued for a connection when its wait's bound is up is told the query's
+    limit instead: it cannot tell a hung server from a busy pool."""
     narrow = 1.0
     paths = ["/api/g_variants/GRCh38:1:99:A:G", "/api/individuals?requestedGranularity=count"]
     async with _frozen(pg_server_url, tmp_path, paths, query_timeout_seconds=narrow,
@@ -496,7 +498,8 @@ async def test_many_requests_on_a_database_that_does_not_answer_all_get_their_50
         async with asyncio.timeout(60):
             answers = await asyncio.gather(*[_timed(node, path) for path in paths * 20])
         for response, _ in answers:
-            assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+            message = await _beacon_error(response, 503, beacon_schema)
+            assert "unavailable" in message or "limit of 1 s" in message, message
             assert int(response.headers["Retry-After"]) > 0
         seconds = sorted(s for _, s in answers)
         # the first freed connection's statement, then at most one unanswered start-up;
@@ -525,6 +528,39 @@ async def test_clients_gone_during_a_freeze_leave_the_pool_its_connections(pg_se
             response, seconds = await _timed(node, path)
         assert response.status == 503
         assert seconds < 2 * (narrow + GRACE_SECONDS) + EVERY_SECONDS + 1.5, seconds
+
+
+async def test_requests_a_busy_pool_cannot_serve_in_time_get_their_503_in_time(
+        pg_server_url, tmp_path, beacon_schema):
+    """A database that answers, but slowly: a long transaction (a report, a dump, a lock)
+    holds what the queries read, each runs into its statement timeout, and a pool's few
+    connections serve the requests one after another. Each request waited for a connection
+    for as long as the queue took: 40 on a pool of 3 at a 1 s limit, the last after 14 s
+    (a node's default 5 s and pool of 10: 100 requests, the last after 50 s). A wait for a
+    connection is now bounded as a statement is, and answered 503 with Retry-After."""
+    narrow = 1.0
+    path = "/api/individuals?requestedGranularity=count"
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        await _load(url, tmp_path)
+        node = await stack.enter_async_context(served(_node_settings(
+            url, tmp_path, query_timeout_seconds=narrow, db_pool_min=3, db_pool_max=3,
+            count_lanes=1)))
+        assert (await node.get(path)).status == 200
+        holder = await asyncpg.connect(url)
+        stack.push_async_callback(holder.close)
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE individuals IN ACCESS EXCLUSIVE MODE")
+            async with asyncio.timeout(60):
+                answers = await asyncio.gather(*[_timed(node, path) for _ in range(40)])
+        for response, _ in answers:
+            assert "limit" in await _beacon_error(response, 503, beacon_schema)
+            assert int(response.headers["Retry-After"]) > 0
+        seconds = sorted(s for _, s in answers)
+        # a connection waited for within a start-up's bound and a look of the watchdog's,
+        # then its statement's limit: 2.5 s for 40 requests' scheduling on two loaded
+        # cores, far below the 14 s of before
+        assert seconds[-1] < 2 * narrow + GRACE_SECONDS + 2 * EVERY_SECONDS + 2.5, seconds
+        assert (await node.get(path)).status == 200
 
 
 async def test_a_cancelled_statement_given_back_in_time_is_not_closed(db_url):

@@ -26,6 +26,7 @@ from beacon.datasets import (
     visible,
 )
 from beacon.disclosure import term_listed
+from beacon.hung_server import NoConnection
 from beacon.individuals import (
     PURPOSE_HEADER,
     IndividualsQuery,
@@ -107,7 +108,9 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     beacon_id = request.app[SETTINGS].beacon_id
     if isinstance(exc, RequestError):
         return json_response(error_body(beacon_id, 400, str(exc)), 400)
-    if isinstance(exc, (QueryTimeout, NetworkDown)):   # the load or the peers, not the caller
+    # the load (a query past its limit, the pool's connections all busy past theirs) or the
+    # peers, not the caller
+    if isinstance(exc, (QueryTimeout, NoConnection, NetworkDown)):
         return json_response(error_body(beacon_id, 503, str(exc)), 503, headers=_RETRY_AFTER)
     if isinstance(exc, asyncpg.QueryCanceledError):
         # a statement of the request's other than its variant query (a budget's lease, the
