@@ -34,6 +34,7 @@ from catalogue.metadata import DatasetMetadata, MetadataError
 from node import connect_gate
 from node.app import create_app
 from node.connect_gate import ConnectGate, DatabaseNotAnswering
+from node.database import DatabaseUnavailable, connect
 from node.http import outage, stand_in
 from node.http.health import READY_SECONDS
 from node.http.server import hide_request_lines
@@ -255,12 +256,33 @@ async def test_the_stand_in_answers_a_request_it_cannot_parse_as_the_node_does(
     """A worker standing in during an outage (node/http/stand_in.py) answers on the node's
     sockets: a request aiohttp cannot parse gets the node's Beacon error body there too."""
     async with AsyncExitStack() as stack:
-        base = await serve_app(stack, stand_in._app(_node_settings(db_url, tmp_path), "down"))
+        base = await serve_app(stack, stand_in._app(_node_settings(db_url, tmp_path),
+                                                    DatabaseUnavailable("down")))
         client = await stack.enter_async_context(ClientSession(base_url=base))
         response = await client.get("/api/g_variants?referenceName=" + "1" * 10_000)
         message = await _beacon_error(response, 400, beacon_schema)
         assert message.startswith("request: a request line longer than"), message
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_the_stand_in_is_not_ready_in_the_nodes_words(db_url, tmp_path):
+    """A worker standing in during an outage answers /ready as the node's own /ready does
+    while its database is away: 503 saying when to ask again and the error's kind. Its 503
+    had no Retry-After, and its reason was the start's error in full, naming the database's
+    host and port (`database at db.internal:5432 is unreachable`) to anyone asking."""
+    port = free_port()
+    with pytest.raises(DatabaseUnavailable) as refused:
+        await connect(f"postgresql://gdi@127.0.0.1:{port}/gdi")
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, stand_in._app(_node_settings(db_url, tmp_path),
+                                                    refused.value))
+        client = await stack.enter_async_context(ClientSession(base_url=base))
+        response = await client.get("/ready")
+        assert response.status == 503
+        assert int(response.headers["Retry-After"]) > 0
+        assert await response.json() == {"status": "unavailable",
+                                          "reason": "database: ConnectionRefusedError"}
 
 
 @pytest.mark.parametrize("path", ["/api/info", "/network/api/g_variants/GRCh38:1:99:A:G"])

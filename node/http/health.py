@@ -23,7 +23,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     if stopping():      # it answered 200 for the 10 s a stop lets the requests under way take
-        return _unavailable("stopping: finishing the requests under way")
+        return not_ready("stopping: finishing the requests under way")
     try:
         # the acquire's own timeout bounds its release too, which waits for asyncpg's cancel
         # request: to a server that does not answer, the probe waited for good
@@ -31,18 +31,19 @@ async def ready(request: web.Request) -> web.Response:
                 request.app[POOL].acquire(timeout=READY_SECONDS) as conn:
             pending = await pending_migrations(conn)
     except TimeoutError:
-        return _unavailable(f"database: no answer within {READY_SECONDS:g} s")
+        return not_ready(f"database: no answer within {READY_SECONDS:g} s")
     except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
         # the error's kind, not its text: an OSError's names the socket's path
-        return _unavailable(f"database: {type(exc).__name__}")
+        return not_ready(f"database: {type(exc).__name__}")
     if pending:
-        return _unavailable("pending migrations: "
+        return not_ready("pending migrations: "
                             + ", ".join(f"{m.version:04d}" for m in pending))
     return json_response({"status": "ready"})
 
 
-def _unavailable(reason: str) -> web.Response:
+def not_ready(reason: str) -> web.Response:
     """Not ready, and when to ask again, as every 503 of the node says (node/http/outage.py):
-    a hung server's timeout had an empty reason, a stopped one's named a socket's path."""
+    a hung server's timeout had an empty reason, a stopped one's named a socket's path. Also
+    a worker's standing in while its database is away (node/http/stand_in.py)."""
     return json_response({"status": "unavailable", "reason": reason}, 503,
                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -29,11 +29,10 @@ from aiohttp import web
 
 from node.http.app_keys import SETTINGS
 from node.http.beacon_api import unavailable_response
-from node.http.health import health
+from node.http.health import health, not_ready
 from node.http.metrics import Handler, Metrics, finished, request_id
 from node.http.middleware import EVERY_RESPONSE, unparsed_response
 from node.http.outage import PROBE_SECONDS, RETRY_AFTER_SECONDS
-from node.http.responses import json_response
 from node.http.server import (
     MAX_HEADER_FIELD_BYTES,
     Listener,
@@ -71,7 +70,7 @@ async def _stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
 
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
     loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
-    runner = web.AppRunner(_app(settings, str(error)), access_log=None, handle_signals=False,
+    runner = web.AppRunner(_app(settings, error), access_log=None, handle_signals=False,
                            shutdown_timeout=_CLOSE_SECONDS)
     answered = asyncio.ensure_future(_database_answers(settings.database_url or ""))
     try:
@@ -110,9 +109,12 @@ async def _database_answers(url: str) -> None:
             return
 
 
-def _app(settings: Settings, reason: str) -> web.Application:
+def _app(settings: Settings, error: Exception) -> web.Application:
     """Every request answered at once, with the access log line, the X-Request-ID and the
-    headers every answer of the node's own has (node/http/middleware.py)."""
+    headers every answer of the node's own has (node/http/middleware.py). /ready as the
+    node's says a database away: when to ask again, and the error's kind (the refused
+    connection's, not the start's message, which names the database's host and port)."""
+    reason = f"database: {type(error.__cause__ or error).__name__}"
     hide_request_lines()
     metrics = Metrics()
 
@@ -126,8 +128,8 @@ def _app(settings: Settings, reason: str) -> web.Application:
         response.headers.extend(EVERY_RESPONSE)
         return response
 
-    async def not_ready(_: web.Request) -> web.Response:
-        return json_response({"status": "unavailable", "reason": f"database: {reason}"}, 503)
+    async def ready(_: web.Request) -> web.Response:
+        return not_ready(reason)
 
     async def unavailable(request: web.Request) -> web.Response:
         return unavailable_response(request)
@@ -136,6 +138,6 @@ def _app(settings: Settings, reason: str) -> web.Application:
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
     app[SETTINGS] = settings
     answer_unparsed(app, partial(unparsed_response, settings.beacon_id))
-    app.add_routes([web.get("/health", health), web.get("/ready", not_ready),
+    app.add_routes([web.get("/health", health), web.get("/ready", ready),
                     web.route("*", "/{path:.*}", unavailable)])
     return app
