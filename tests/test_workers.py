@@ -30,6 +30,7 @@ from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.cli import supervisor
 from node.cli.supervisor import Supervisor
+from node.http.server import AFTER_DRAIN_SECONDS, SHUTDOWN_SECONDS
 from tests.conftest import ROOT, free_port, node_database, write_vcf_text
 from tests.test_budget_and_audit import (
     BUDGET,
@@ -365,6 +366,47 @@ async def test_a_request_whose_body_is_still_coming_at_sigterm_is_answered(
     finally:
         server.stop()
     assert code == 0, server.log.read_text()[-3000:]
+
+
+async def test_a_request_still_running_after_the_drain_is_cut_and_the_node_stops(
+        loaded, tmp_path):
+    """A stop lets the requests under way finish for up to SHUTDOWN_SECONDS (10). aiohttp's
+    own shutdown, which followed, waited as long twice more for a request still running (a
+    wide query, whose limit may be 30 s or more) before cancelling it: the node exited
+    after 30 s, where Kubernetes' default grace is 30 s and its SIGKILL loses the audit
+    entries not yet written. Such a request is cut AFTER_DRAIN_SECONDS (10) after the drain,
+    as README says: the node exits 0 after 20 s, every answered request audited."""
+    import asyncpg
+    wide = "/api/g_variants?referenceName=1&start=0&end=200000000&requestedGranularity=count"
+    server = Server(loaded, tmp_path, "--workers", "1",
+                    GDI_NODE_WIDE_QUERY_TIMEOUT_SECONDS="120",
+                    GDI_NODE_AUDIT_FLUSH_SECONDS="3600")        # written only at the stop
+    holder = await asyncpg.connect(loaded)
+    try:
+        await server.ready()
+        assert await _get_fresh(server.base, COMMON, 3) == [200] * 3
+        async with holder.transaction(), aiohttp.ClientSession() as client:
+            # what the wide query reads, held: it runs until its 120 s limit
+            await holder.execute("LOCK TABLE variants IN ACCESS EXCLUSIVE MODE")
+            running = asyncio.ensure_future(client.get(server.base + wide))
+            await asyncio.sleep(1.0)
+            assert not running.done()
+            began = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(server.process.wait, 60)
+            stopped = time.monotonic() - began
+            with pytest.raises(aiohttp.ClientError):    # cut: no answer to give
+                await running
+    finally:
+        server.stop()
+        await holder.close()
+    assert code == 0, server.log.read_text()[-3000:]
+    assert stopped < SHUTDOWN_SECONDS + AFTER_DRAIN_SECONDS + 5, stopped    # 31 s, before
+    conn = await asyncpg.connect(loaded)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM audit_trail") == 3
+    finally:
+        await conn.close()
 
 
 async def test_workers_that_keep_dying_stop_the_server_with_an_error(loaded, tmp_path):

@@ -30,14 +30,15 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from node.http.server import SHUTDOWN_SECONDS
+from node.http.server import AFTER_DRAIN_SECONDS, SHUTDOWN_SECONDS
 
 log = logging.getLogger(__name__)
 RESTART_WINDOW_SECONDS = 60.0
 MIN_RESTARTS = 5          # replacements allowed per window: this many, or one per worker
-# a worker's drain: its requests under way, then aiohttp's shutdown (SHUTDOWN_SECONDS each,
-# node/http/server.py), then its cleanup (pool, audit)
-STOP_SECONDS = 2 * SHUTDOWN_SECONDS + 20
+# a worker's drain: its requests under way, then aiohttp's shutdown, which cuts what still
+# runs (SHUTDOWN_SECONDS and AFTER_DRAIN_SECONDS, node/http/server.py), then its cleanup
+# (pool, audit)
+STOP_SECONDS = SHUTDOWN_SECONDS + AFTER_DRAIN_SECONDS + 20
 # SIGHUP too: a closed terminal or ssh session, which signals every worker as well
 _STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _BLOCKED = {*_STOPS, signal.SIGCHLD}
