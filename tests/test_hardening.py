@@ -435,6 +435,39 @@ async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, 
         assert started_again is started and "available" in ended.getMessage()
 
 
+async def test_an_outage_names_the_databases_error_not_the_cleanups(pg_server_url, tmp_path,
+                                                                   caplog, beacon_schema):
+    """A wide query runs in a transaction (beacon/workload.py); the database going away
+    under it made asyncpg's Transaction.__aexit__ raise in place of the lost connection's
+    error, and the outage's one ERROR line said `database unavailable (InterfaceError:
+    cannot call Transaction.__aexit__(): the underlying connection is closed)`, the node's
+    own clean-up rather than what befell the database. It names the error replaced."""
+    wide = "/api/g_variants?referenceName=1&start=0&end=200000000&requestedGranularity=count"
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        await _load(url, tmp_path)
+        relay = Relay(url)
+        await relay.start()
+        stack.push_async_callback(relay.close)
+        node = await stack.enter_async_context(served(_node_settings(relay.url, tmp_path)))
+        assert (await node.get(wide)).status == 200
+        caplog.set_level(logging.INFO)
+        holder = await asyncpg.connect(url)               # not through the relay
+        stack.push_async_callback(holder.close)
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE variants IN ACCESS EXCLUSIVE MODE")
+            running = asyncio.ensure_future(node.get(wide))
+            await asyncio.sleep(1.0)                      # waiting for the lock, in a lane
+            await relay.cut()
+            response = await running
+            assert "unavailable" in await _beacon_error(response, 503, beacon_schema)
+        async with asyncio.timeout(10):
+            while not [r for r in _outage_lines(caplog) if r.levelno == logging.ERROR]:
+                await asyncio.sleep(0.05)
+        [started] = [r for r in _outage_lines(caplog) if r.levelno == logging.ERROR]
+        assert "cannot call" not in started.getMessage(), started.getMessage()
+        assert "ConnectionDoesNotExistError" in started.getMessage(), started.getMessage()
+
+
 @asynccontextmanager
 async def _frozen(pg_server_url: str, directory: Path, paths: list[str],
                   **settings: object) -> AsyncIterator[ClientSession]:

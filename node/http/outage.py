@@ -34,6 +34,18 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def replaced(error: BaseException) -> BaseException:
+    """The error that `error` was raised in place of, where the node's clean-up met the
+    connection the database's error had left closed or given back: asyncpg then raises a
+    plain InterfaceError ("cannot call Transaction.__aexit__(): the underlying connection is
+    closed", "cannot call Connection.is_closed(): connection has been released back to the
+    pool"), which said nothing of what befell the database, in the outage's one line."""
+    while type(error) is asyncpg.InterfaceError and isinstance(error.__context__,
+                                                               DATABASE_UNAVAILABLE):
+        error = error.__context__
+    return error
+
+
 class _WithoutTraceback(logging.Filter):
     """asyncpg's pool logs every failed attempt to reconnect its idle connections with a
     traceback (backing off to one a minute): for an unavailable database the reason says
@@ -70,7 +82,7 @@ class DatabaseOutage:
         """A request failed with one of DATABASE_UNAVAILABLE: unless a probe runs, start one
         (none once the application is closing: its pool is about to go)."""
         if self._probe is None and not self._closed:
-            self._probe = asyncio.create_task(self._watch(pool, error))
+            self._probe = asyncio.create_task(self._watch(pool, replaced(error)))
 
     async def _watch(self, pool: asyncpg.Pool, error: BaseException) -> None:
         """Ask the database at once: if it answers, one connection was lost (asyncpg replaces
