@@ -188,8 +188,10 @@ class WideLanes:
         except asyncpg.QueryCanceledError:
             raise QueryTimeout(True, limits) from None
         finally:
-            await self._pool.release(connection)
-            self._lanes.release()
+            try:
+                await self._pool.release(connection)
+            finally:                  # a release cancelled (its client gone) frees the lane
+                self._lanes.release()
 
 
 async def _in_transaction(connection: asyncpg.Connection, seconds: float,
