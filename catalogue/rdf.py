@@ -36,6 +36,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, XSD
 from rdflib.term import Node
 
 from catalogue.record import (
+    ENGLISH,
     AccessRights,
     Agent,
     CatalogueRecord,
@@ -50,7 +51,6 @@ DCATAP = Namespace("http://data.europa.eu/r5r/")
 HEALTHDCATAP = Namespace("http://healthdataportal.eu/ns/health#")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 BEACON_V2 = URIRef("https://github.com/ga4gh-beacon/beacon-v2")
-LANG = "en"
 PREFIXES = {"dcat": DCAT, "dct": DCTERMS, "foaf": FOAF, "vcard": VCARD, "dcatap": DCATAP,
             "healthdcatap": HEALTHDCATAP, "fdp-o": FDP_O, "ldp": LDP, "xsd": XSD, "rdfs": RDFS}
 
@@ -184,13 +184,19 @@ def read_dataset(graph: Graph, fetched_url: str, *,
     distribution = reader.beacon_distribution()
     contact = reader.optional(DCAT.contactPoint)
     spatial = [country_code(str(o)) for o in graph.objects(subject, DCTERMS.spatial)]
+    # read in the order the problems were always named in (the identifier's first)
+    identifier = str(reader.one(DCTERMS.identifier))
+    title, description = reader.text(DCTERMS.title), reader.text(DCTERMS.description)
+    access_rights, keywords = reader.access_rights(), reader.keywords()
     try:
         return CatalogueRecord(
-            identifier=str(reader.one(DCTERMS.identifier)),
+            identifier=identifier,
             iri=str(shown_elsewhere and reader.optional(DCTERMS.source) or subject),
-            title=reader.text(DCTERMS.title), description=reader.text(DCTERMS.description),
-            accessRights=reader.access_rights(),
-            keywords=reader.keywords(),
+            title=str(title), titleLanguage=_language(title),
+            description=str(description), descriptionLanguage=_language(description),
+            accessRights=access_rights,
+            keywords=list(keywords), keywordLanguages={
+                keyword: _language(value) for keyword, value in keywords.items()},
             themes=reader.iris(DCAT.theme),
             healthCategories=reader.iris(HEALTHDCATAP.healthCategory),
             applicableLegislation=reader.iris(DCATAP.applicableLegislation),
@@ -219,8 +225,9 @@ def _graph() -> Graph:
     return graph
 
 
-def _text(value: str) -> Literal:
-    return Literal(value, lang=LANG)
+def _text(value: str, language: str = ENGLISH) -> Literal:
+    """A text in `language`, a BCP 47 tag ("": untagged). A node's own texts are English."""
+    return Literal(value, lang=language or None)
 
 
 def _agent(graph: Graph, role: str, agent: Agent, contact: Node | None = None) -> BNode:
@@ -228,7 +235,7 @@ def _agent(graph: Graph, role: str, agent: Agent, contact: Node | None = None) -
     serialises to the same bytes, and so to the same ETag."""
     node = BNode(role)
     graph.add((node, RDF.type, FOAF.Agent))
-    graph.add((node, FOAF.name, Literal(agent.name)))
+    graph.add((node, FOAF.name, _text(agent.name, agent.name_language)))
     if agent.identifier:
         graph.add((node, DCTERMS.identifier, Literal(agent.identifier)))
     if contact is not None:
@@ -276,8 +283,9 @@ def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
     add((subject, DCTERMS.identifier, Literal(record.identifier, datatype=XSD.string)))
     if record.iri != str(subject):
         add((subject, DCTERMS.source, URIRef(record.iri)))
-    add((subject, DCTERMS.title, _text(record.title)))
-    add((subject, DCTERMS.description, _text(record.description)))
+    add((subject, DCTERMS.title, _text(record.title, record.title_language)))
+    add((subject, DCTERMS.description, _text(record.description,
+                                             record.description_language)))
     add((subject, DCTERMS.accessRights, URIRef(record.access_rights.iri)))
     for predicate, iris in ((DCATAP.applicableLegislation, record.applicable_legislation),
                             (HEALTHDCATAP.healthCategory, record.health_categories),
@@ -285,7 +293,7 @@ def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
         for iri in iris:
             add((subject, predicate, URIRef(iri)))
     for keyword in record.keywords:
-        add((subject, DCAT.keyword, _text(keyword)))
+        add((subject, DCAT.keyword, _text(keyword, record.keyword_language(keyword))))
     contact = _contact(graph, record.contact_point) if record.contact_point else None
     if contact is not None:
         add((subject, DCAT.contactPoint, contact))
@@ -310,7 +318,7 @@ def _dataset(graph: Graph, base_url: str, record: CatalogueRecord) -> None:
 def _contact(graph: Graph, contact: ContactPoint) -> BNode:
     node = BNode("contact")
     graph.add((node, RDF.type, VCARD.Kind))
-    graph.add((node, VCARD.fn, Literal(contact.name)))
+    graph.add((node, VCARD.fn, _text(contact.name, contact.name_language)))
     graph.add((node, VCARD.hasEmail, URIRef(f"mailto:{contact.email}")))
     return node
 
@@ -375,8 +383,13 @@ def _first_moment(value: Literal) -> datetime | None:
 def _language_rank(language: str | None) -> int:
     """How much a text in `language` is wanted: English, regional English, none, any other."""
     tag = (language or "").lower()
-    return 0 if tag == LANG else 1 if tag.startswith(LANG + "-") else 2 if not tag else (
+    return 0 if tag == ENGLISH else 1 if tag.startswith(ENGLISH + "-") else 2 if not tag else (
         _OTHER_LANGUAGE)
+
+
+def _language(text: Literal) -> str:
+    """A text's language tag as its node wrote it ("": none), which the record keeps."""
+    return text.language or ""
 
 
 class _Reader:
@@ -399,30 +412,35 @@ class _Reader:
                             f"{'the dataset' if subject is None else subject}")
         return value
 
-    def text(self, predicate: URIRef, subject: Node | None = None) -> str:
-        """One language's value: English (`en`, then a regional `en-GB`, in any case: BCP 47
-        tags are case-insensitive, and rdflib keeps them as written), else untagged, else
-        any. Only `en` counted, so a node's `@en-GB` text lost to its `@de` one, whose tag
-        sorts first, and the German was served on as English."""
+    def text(self, predicate: URIRef, subject: Node | None = None) -> Literal:
+        """One language's value, its tag kept (`_language`): English (`en`, then a regional
+        `en-GB`, in any case: BCP 47 tags are case-insensitive, and rdflib keeps them as
+        written), else untagged, else any. Only `en` counted, so a node's `@en-GB` text lost
+        to its `@de` one, whose tag sorts first, and the German was served on as English."""
         values = [v for v in self.graph.objects(subject or self.subject, predicate)
                   if isinstance(v, Literal)]
         if not values:
             raise self.fail(f"missing {self.graph.qname(predicate)}"
                             + ("" if subject is None else f" on {subject}"))
-        return str(min(values, key=lambda v: (_language_rank(v.language), v)))
+        return min(values, key=lambda v: (_language_rank(v.language), v))
 
-    def keywords(self) -> list[str]:
+    def keywords(self) -> dict[str, Literal]:
         """The keywords in English (`en` or a regional `en-GB`, in any case) and the untagged
         ones; a node giving none such keeps those of one language, the first by tag. DCAT
         gives a keyword once per language, and every language's were taken, searched and
-        served on tagged `@en`, a German one beside its English twin."""
+        served on tagged `@en`, a German one beside its English twin. By text, each with the
+        tag it is kept with: a text given with two of them (`"BRCA1"@en, "BRCA1"`), the one
+        `text` would take."""
         values = [v for v in self.graph.objects(self.subject, DCAT.keyword)
                   if isinstance(v, Literal)]
         wanted = [v for v in values if _language_rank(v.language) < _OTHER_LANGUAGE]
         if not wanted and values:
             first = min(v.language.lower() for v in values if v.language)
             wanted = [v for v in values if v.language and v.language.lower() == first]
-        return [str(v) for v in wanted]
+        kept: dict[str, Literal] = {}
+        for value in sorted(wanted, key=lambda v: (_language_rank(v.language), v)):
+            kept.setdefault(str(value), value)
+        return kept
 
     def iris(self, predicate: URIRef) -> list[str]:
         """All IRI values; the GDI shapes require at least one for each property read so."""
@@ -459,14 +477,17 @@ class _Reader:
     def agent(self, predicate: URIRef) -> Agent:
         node = self.one(predicate)
         identifier = self.optional(DCTERMS.identifier, node)
-        return Agent(name=self.text(FOAF.name, node),
+        name = self.text(FOAF.name, node)
+        return Agent(name=str(name), nameLanguage=_language(name),
                      identifier=str(identifier) if identifier is not None else None)
 
     def contact(self, node: Node) -> ContactPoint:
         email = str(self.one(VCARD.hasEmail, node))
         if not email.startswith("mailto:"):
             raise self.fail(f"vcard:hasEmail <{email}> is not a mailto: IRI")
-        return ContactPoint(name=self.text(VCARD.fn, node), email=email[len("mailto:"):])
+        name = self.text(VCARD.fn, node)
+        return ContactPoint(name=str(name), nameLanguage=_language(name),
+                            email=email[len("mailto:"):])
 
     def beacon_distribution(self) -> Node:
         """The distribution whose access service has an endpoint (the Beacon)."""

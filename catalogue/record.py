@@ -18,7 +18,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -66,6 +68,15 @@ MAX_EMAIL = 254
 MAX_IRI = 2_000
 MAX_IRIS = 20
 Keyword = Annotated[str, Field(max_length=MAX_KEYWORD)]
+# A text's BCP 47 language tag as RDF writes it (Turtle's LANGTAG, which rdflib also checks
+# before it writes one), or "" for a text written without one. A harvested text keeps the
+# tag its node gave it: every text was served on tagged `@en`, a Finnish-only title too,
+# stating false metadata to every harvester downstream (found by a review, 2026-12-05).
+ENGLISH = "en"
+UNTAGGED = ""
+MAX_LANGUAGE = 64
+Language = Annotated[str, Field(pattern=r"^(?:[A-Za-z]+(?:-[A-Za-z0-9]+)*)?$",
+                                max_length=MAX_LANGUAGE)]
 IriText = Annotated[str, Field(max_length=MAX_IRI)]
 # The dates a record may state: time-zoned (a date without a zone could not be compared with
 # the others, and the FAIR Data Point's date, the latest of them, was a 500 for the whole
@@ -158,22 +169,43 @@ class _Storable(BaseModel):
     def _storable(cls, data: Any) -> Any:
         return refuse_unstorable(data)
 
+    @model_serializer(mode="wrap")
+    def _stated_languages(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A language field at its default is left out: the JSON of a record that states
+        none stays what it was before the fields, so a node pushes what an older catalogue
+        (which forbids unknown fields) takes, and a stored record equals its next push or
+        harvest (an unequal one is taken for a change, and its dates moved)."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, field in type(self).model_fields.items():
+                if name.endswith(("_language", "_languages")) and getattr(
+                        self, name) == field.get_default(call_default_factory=True):
+                    data.pop(name, None)
+                    data.pop(field.alias or name, None)
+        return data
+
 
 class Agent(_Storable):
     """A foaf:Agent (publisher, creator)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     name: str = Field(min_length=1, max_length=MAX_NAME)
+    name_language: Language = Field(
+        default=UNTAGGED, alias="nameLanguage",
+        description="The name's BCP 47 language tag; absent or empty: none (a name as such)")
     identifier: str | None = Field(default=None, max_length=MAX_NAME)
 
 
 class ContactPoint(_Storable):
     """A vcard:Kind with one name and one email."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     name: str = Field(min_length=1, max_length=MAX_NAME)
+    name_language: Language = Field(
+        default=UNTAGGED, alias="nameLanguage",
+        description="The name's BCP 47 language tag; absent or empty: none (a name as such)")
     email: str = Field(pattern=EMAIL, max_length=MAX_EMAIL)
 
 
@@ -188,8 +220,18 @@ class CatalogueRecord(_Storable):
                      description="The dataset's IRI on its node's FAIR Data Point")
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
+    title_language: Language = Field(
+        default=ENGLISH, alias="titleLanguage",
+        description="The title's BCP 47 language tag; absent: en; empty: none")
+    description_language: Language = Field(
+        default=ENGLISH, alias="descriptionLanguage",
+        description="The description's BCP 47 language tag; absent: en; empty: none")
     access_rights: AccessRights = Field(alias="accessRights")
     keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
+    keyword_languages: dict[Keyword, Language] = Field(
+        default_factory=dict, alias="keywordLanguages", max_length=MAX_KEYWORDS,
+        description="The BCP 47 language tag of each keyword not in English, by keyword "
+                    "(empty: none); a keyword not listed is en")
     themes: list[IriText] = Field(default_factory=lambda: [HEALTH_THEME], min_length=1,
                                   max_length=MAX_IRIS)
     health_categories: list[IriText] = Field(alias="healthCategories", min_length=1,
@@ -269,6 +311,25 @@ class CatalogueRecord(_Storable):
         """RDF has no order and no duplicates: sorted, unique lists make a record pushed as
         JSON equal to the same record read back from Turtle."""
         return sorted(set(values))
+
+    @field_validator("keyword_languages")
+    @classmethod
+    def _not_english(cls, languages: dict[str, str]) -> dict[str, str]:
+        """English ones left out, as a keyword not listed is English: a record stating `en`
+        equals the same record read back from its RDF."""
+        return {keyword: tag for keyword, tag in sorted(languages.items()) if tag != ENGLISH}
+
+    @model_validator(mode="after")
+    def _languages_of_keywords(self) -> CatalogueRecord:
+        unknown = sorted(set(self.keyword_languages) - set(self.keywords))
+        if unknown:
+            raise ValueError(f"keywordLanguages: {', '.join(map(repr, unknown))[:200]} "
+                             "not among the keywords")
+        return self
+
+    def keyword_language(self, keyword: str) -> str:
+        """The keyword's language tag ("" for none)."""
+        return self.keyword_languages.get(keyword, ENGLISH)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the catalogue's API speaks it (aliases, JSON types): what a node

@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 from rdflib import Graph, URIRef
-from rdflib.namespace import DCAT, DCTERMS
+from rdflib.namespace import DCAT, DCTERMS, FOAF
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
@@ -2320,3 +2320,102 @@ async def test_a_catalogue_database_that_does_not_answer_is_a_503_in_time(pg_ser
         async with asyncio.timeout(20):
             while (await search())[0] != 200:
                 await asyncio.sleep(0.2)
+
+
+async def _served_languages(catalogue: Catalogue, identifier: str) -> dict[str, dict]:
+    """Each text of the catalogue's dataset document, by format, as {predicate: {(text,
+    language or None)}}, each document checked against the GDI shapes."""
+    url = f"{catalogue.url}/fdp/dataset/{identifier}"
+    served: dict[str, dict] = {}
+    for media, rdf_format in (("text/turtle", "turtle"), ("application/ld+json", "json-ld"),
+                              ("application/rdf+xml", "xml")):
+        async with catalogue.http.get(url, headers={"Accept": media}) as response:
+            assert response.status == 200, (identifier, media)
+            graph = Graph().parse(data=await response.text(), format=rdf_format, publicID=url)
+        assert shacl_violations(graph) == "", rdf_format
+        subject = URIRef(url)
+        texts = {name: {(str(o), o.language) for o in graph.objects(subject, predicate)}
+                 for name, predicate in (("title", DCTERMS.title),
+                                         ("description", DCTERMS.description),
+                                         ("keyword", DCAT.keyword))}
+        publisher = graph.value(subject, DCTERMS.publisher)
+        texts["publisher"] = {(str(o), o.language)
+                              for o in graph.objects(publisher, FOAF.name)}
+        served[rdf_format] = texts
+    assert served["turtle"] == served["json-ld"] == served["xml"], served
+    return served["turtle"]
+
+
+
+async def test_harvested_texts_keep_their_language(catalogue):
+    """A node whose dataset is described in Finnish only, and one whose texts are untagged:
+    the catalogue took each text and served it on tagged `@en`, stating false metadata to
+    every harvester downstream (the GDI portal's, data.europa.eu). Each text keeps the tag
+    the node gave it (none where it gave none), in Turtle, JSON-LD and RDF/XML, and search
+    still finds the Finnish words."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        first, second = "/fdp/dataset/GDI-FI-SYN-001", "/fdp/dataset/GDI-FI-SYN-002"
+        untagged = await fake.turtle(first)
+        for old, new in (('"Dataset GDI-FI-SYN-001"@en', '"Dataset GDI-FI-SYN-001"'),
+                         ('"Synthetic variants"@en', '"Synthetic variants"'),
+                         ('dcat:keyword "synthetic"@en', 'dcat:keyword "synthetic"')):
+            assert old in untagged, old
+            untagged = untagged.replace(old, new)
+        finnish = await fake.turtle(second)
+        for old, new in (('"Dataset GDI-FI-SYN-002"@en', '"Suomalainen sydänaineisto"@fi'),
+                         ('"Synthetic variants"@en', '"Synteettisiä variantteja"@fi'),
+                         ('dcat:keyword "synthetic"@en', 'dcat:keyword "synteettinen"@fi'),
+                         ('foaf:name "Example"', 'foaf:name "Esimerkki"@fi')):
+            assert old in finnish, old
+            finnish = finnish.replace(old, new)
+        fake.broken = {first: (200, untagged), second: (200, finnish)}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy and outcome.problems == [], outcome
+    assert await _served_languages(catalogue, "GDI-FI-SYN-002") == {
+        "title": {("Suomalainen sydänaineisto", "fi")},
+        "description": {("Synteettisiä variantteja", "fi")},
+        "keyword": {("synteettinen", "fi")}, "publisher": {("Esimerkki", "fi")}}
+    assert await _served_languages(catalogue, "GDI-FI-SYN-001") == {
+        "title": {("Dataset GDI-FI-SYN-001", None)},
+        "description": {("Synthetic variants", None)},
+        "keyword": {("synthetic", None)}, "publisher": {("Example", None)}}
+    assert await catalogue.ids(q="sydänaineisto") == ["GDI-FI-SYN-002"]
+    assert await catalogue.ids(q="synteettinen") == ["GDI-FI-SYN-002"]
+
+
+async def test_pushed_texts_are_english_unless_the_record_says_otherwise(catalogue):
+    """A node's push without languages (every node before this field, and records stored
+    before it) is English, as it always was: served `@en`, the JSON unchanged. A record
+    giving its texts' languages is served with them, and a tag RDF cannot write is a 400
+    naming the field."""
+    fdp = "http://fi.example/fdp"
+    assert (await catalogue.put(f"/api/nodes/{NODE}", _registration(fdp), TOKENS[NODE])
+            )[0].status == 200
+    english = _record("GDI-FI-SYN-001", fdp).to_json()
+    assert not {"titleLanguage", "descriptionLanguage", "keywordLanguages"} & english.keys()
+    assert "nameLanguage" not in english["publisher"], english
+    finnish = _record("GDI-FI-SYN-002", fdp, title="Suomalainen aineisto",
+                      keywords=["syöpä", "synthetic"]).to_json() | {
+        "titleLanguage": "fi", "descriptionLanguage": "en-GB",
+        "keywordLanguages": {"syöpä": "fi"},
+        "publisher": {"name": "Esimerkki", "nameLanguage": "fi"}}
+    response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                         {"records": [english, finnish]}, TOKENS[NODE])
+    assert response.status == 200, body
+    assert await _served_languages(catalogue, "GDI-FI-SYN-001") == {
+        "title": {("Dataset GDI-FI-SYN-001", "en")}, "description": {("Synthetic variants", "en")},
+        "keyword": {("synthetic", "en")}, "publisher": {("Example", None)}}
+    assert await _served_languages(catalogue, "GDI-FI-SYN-002") == {
+        "title": {("Suomalainen aineisto", "fi")}, "description": {("Synthetic variants", "en-GB")},
+        "keyword": {("syöpä", "fi"), ("synthetic", "en")}, "publisher": {("Esimerkki", "fi")}}
+    _, held = await catalogue.get("/api/datasets/GDI-FI-SYN-001")
+    assert {key: value for key, value in held.items() if key in english} == english
+    _, held = await catalogue.get("/api/datasets/GDI-FI-SYN-002")
+    assert (held["titleLanguage"], held["keywordLanguages"]) == ("fi", {"syöpä": "fi"}), held
+    for bad in ({"titleLanguage": "fi fi"}, {"keywordLanguages": {"syöpä": "1x"}},
+                {"keywordLanguages": {"absent": "fi"}}):
+        response, body = await catalogue.put(f"/api/nodes/{NODE}/datasets",
+                                             {"records": [finnish | bad]}, TOKENS[NODE])
+        assert response.status == 400, (bad, body)
+        assert next(iter(bad)) in body["error"]["message"], body
