@@ -22,6 +22,7 @@ from auth.dataset_id import check_dataset_id
 from catalogue.record import (
     COUNTRY_CODE,
     EMAIL,
+    ENGLISH,
     EU_DATA_THEME,
     HEALTH_THEME,
     IRI,
@@ -33,6 +34,7 @@ from catalogue.record import (
     MAX_TITLE,
     IriText,
     Keyword,
+    Language,
     refuse_unstorable,
 )
 from catalogue.vocabulary import (
@@ -65,6 +67,12 @@ class DatasetMetadata(BaseModel):
     assembly: str | None = None
     country: str | None = Field(default=None, pattern=COUNTRY_CODE)
     keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
+    # The language the title, description and keywords are written in: they were published
+    # tagged `@en` whatever it was (found by a review, 2026-12-05). Not `language`, which
+    # DCAT's dct:language gives the data's own, and a file may already hold as free metadata
+    metadata_language: Language = Field(
+        default=ENGLISH, alias="metadataLanguage",
+        description="BCP 47 tag of the title, description and keywords; \"\": none")
     aliases: list[str] = Field(default_factory=list)
     publisher: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
     creator: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,

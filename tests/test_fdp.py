@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from math import ceil
@@ -297,7 +298,9 @@ async def test_metadata_stored_under_python_names_is_renamed_by_its_migration(pg
                                            "contactName": "Desk"}))
     loaded = load_metadata(path)
     before = loaded.model_dump(mode="json", exclude={      # what ingest stored before the fix
-        "identifier", "title", "description", "access_level", "assembly"})
+        "identifier", "title", "description", "access_level", "assembly",
+        "metadata_language"})                               # a later field
+    later = {"metadataLanguage"}
     assert set(DOCUMENTED.values()) <= set(before)
     vcf = write_vcf_text(tmp_path / "one.vcf", (
         "##fileformat=VCFv4.2\n##contig=<ID=1,length=248956422>\n"
@@ -317,9 +320,9 @@ async def test_metadata_stored_under_python_names_is_renamed_by_its_migration(pg
         finally:
             await conn.close()
         rows = await _rows(url)
-    assert rows[loaded.identifier].metadata == loaded.extra_metadata()
-    assert rows[both].metadata == {**loaded.extra_metadata(),
-                                   "contactEmail": "new@biobank.example.fi"}
+    expected = {k: v for k, v in loaded.extra_metadata().items() if k not in later}
+    assert rows[loaded.identifier].metadata == expected
+    assert rows[both].metadata == {**expected, "contactEmail": "new@biobank.example.fi"}
 
 
 async def test_a_dataset_whose_stored_metadata_no_longer_holds_is_left_out(fdp_node, loaded_db,
@@ -560,6 +563,8 @@ COMPLETE = {"identifier": "GDI-FI-SYN-001", "title": "T", "description": "D.",
      "themes"),
     # loaded, and the ingest failed with `str is not valid UTF-8`, naming neither
     (COMPLETE | {"keywords": ["ok", "bad \ud800"]}, "keywords.1: holds a lone surrogate"),
+    # a tag RDF cannot write: every document showing the dataset would be a 500
+    (COMPLETE | {"metadataLanguage": "Finnish language"}, "metadataLanguage"),
     (COMPLETE | {"note \udfff": "x"},
      r"object: a key holds a lone surrogate \(U\+DFFF\).*'note \\udfff'"),
 ])
@@ -702,3 +707,35 @@ async def test_removing_the_newest_dataset_moves_the_dates_forward(pg_server_url
             await client.close()
             await server.close()
             await pool.close()
+
+
+async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db, shapes,
+                                                                     tmp_path):
+    """An operator describing a dataset in Finnish, saying so (`metadataLanguage`): its
+    title, description and keywords were published tagged `@en` whatever language they
+    were in, false metadata to every harvester. They are tagged as the file says, the
+    names untagged as before, and the catalogue reads the record back as it was built."""
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(COMPLETE | {
+        "title": "Suomalainen sydänaineisto", "description": "Synteettisiä variantteja.",
+        "keywords": ["sydän"], "metadataLanguage": "fi"}), encoding="utf-8")
+    metadata = load_metadata(path)
+    row = replace((await _rows(loaded_db))["GDI-FI-SYN-001"], title=metadata.title,
+                  description=metadata.description, metadata=metadata.extra_metadata())
+    settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=loaded_db,
+                        public_base_url="https://n.example.org")
+    record = record_for(row, settings)
+    site = FdpSite(base_url="https://n.example.org/fdp", title="t", description="d",
+                   publisher=record.publisher,
+                   catalogs=(CatalogView("c", "t", "d", record.publisher, (record,)),))
+    graph = resource_graph(site, "dataset/GDI-FI-SYN-001")
+    subject = URIRef(record.iri)
+    assert {(str(o), o.language) for p in (DCTERMS.title, DCTERMS.description, DCAT.keyword)
+            for o in graph.objects(subject, p)} == {
+        ("Suomalainen sydänaineisto", "fi"), ("Synteettisiä variantteja.", "fi"),
+        ("sydän", "fi")}
+    assert violations(graph, shapes) == ""
+    assert read_dataset(graph, record.iri) == record
+    english = record_for((await _rows(loaded_db))["GDI-FI-SYN-001"], settings)
+    assert (english.title_language, english.description_language,
+            english.keyword_languages) == ("en", "en", {})

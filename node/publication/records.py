@@ -23,6 +23,7 @@ from catalogue.metadata import DatasetMetadata
 from catalogue.rdf import CatalogView, FdpSite, dataset_iri
 from catalogue.record import (
     EMAIL,
+    ENGLISH,
     MAX_EMAIL,
     AccessRights,
     Agent,
@@ -56,10 +57,14 @@ def record_for(row: DatasetRow, settings: Settings,
          "description": row.description, "access_level": row.access_level,
          "assembly": row.assembly})
     publisher = metadata.publisher or settings.organisation_name
+    language = metadata.metadata_language
     return CatalogueRecord(
         identifier=row.id, iri=dataset_iri(fdp_base_url(settings), row.id), title=row.title,
+        titleLanguage=language,
         description=metadata.description or _default_description(row, publisher),
+        descriptionLanguage=language if metadata.description else ENGLISH,
         accessRights=AccessRights.of(metadata.access_level), keywords=metadata.keywords,
+        keywordLanguages=dict.fromkeys(metadata.keywords, language),
         themes=metadata.themes, healthCategories=metadata.health_categories,
         applicableLegislation=metadata.applicable_legislation,
         publisher=Agent(name=publisher), creator=Agent(name=metadata.creator or publisher),
