@@ -240,7 +240,8 @@ def _as_read(schemas: dict[str, Any]) -> None:
     validators take before pydantic validates (beacon/request.py Query), which pydantic's
     schemas do not show: requestParameters flat, wrapped by entry type as the spec's schema
     has them (`g_variant`, and `datasets` holding datasetIds, with the flat parameters
-    beside), with a `$schema` at either level, `[]` or null; and a null
+    beside), with a `$schema` at either level, `[]`, a list of one such object (the GDI
+    portal's individuals request) or null; and a null
     includeResultsetResponses, the spec's HIT. Without it the document refused the spec's
     own example body, the GDI portal's `[]` and the framework's null, which are answered.
     And each number also as its digits in a string (the GDI portal's positions), start and
@@ -265,7 +266,8 @@ def _as_read(schemas: dict[str, Any]) -> None:
     del query["requestedGranularity"]["default"]     # the route's: its requestBody says it
     query["requestParameters"] = {"anyOf": [
         {"$ref": "#/components/schemas/RequestParameters"},
-        {"type": "array", "maxItems": 0}, {"type": "null"}]}
+        {"type": "array", "maxItems": 1,
+         "items": {"$ref": "#/components/schemas/RequestParameters"}}, {"type": "null"}]}
     include = query["includeResultsetResponses"]
     query["includeResultsetResponses"] = {
         "anyOf": [{k: include[k] for k in ("type", "enum")}, {"type": "null"}],
@@ -322,5 +324,6 @@ def openapi_document(routes: list[tuple[str, str, str]], base_url: str,
             "info": {"title": title, "version": API_VERSION,
                      "description": "GA4GH Beacon v2 API of a GDI discovery node. POST bodies "
                                     "accept requestParameters flat, wrapped as "
-                                    "{\"g_variant\": {...}} or as []."},
+                                    "{\"g_variant\": {...}}, as [] or as a list of "
+                                    "one such object."},
             "servers": [{"url": base_url}], "paths": paths, "components": {"schemas": schemas}}

@@ -235,9 +235,18 @@ class Query(BaseModel):
         requestParameters schema declares one) is dropped. What stands beside the wrappers
         is read as flat parameters, so that one no model knows is refused by its own name:
         it was refused as the wrapper's (`g_variant: unknown parameter`), which is one. A
-        parameter given both inside a wrapper and beside it is refused by name."""
+        parameter given both inside a wrapper and beside it is refused by name. A list of one
+        object is that object: the GDI portal's dataset search sends a variant facet so
+        (its individuals request builds the parameters as a list of maps), and it was a 400.
+        Several are several variant conditions, which no query here combines: refused
+        rather than one of them answered."""
         if value in (None, [], {}):
             return {}
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            if len(value) > 1:
+                raise ValueError(f"{len(value)} objects: one variant condition a request "
+                                 f"(send one object, or ask once for each)")
+            return cls._unwrap(value[0])
         if not isinstance(value, dict):
             return value
         value = {k: v for k, v in value.items() if k != "$schema"}

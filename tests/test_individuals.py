@@ -293,6 +293,29 @@ async def test_portal_gene_and_protein_request(world, beacon_schema):
     assert await _open_count(world, [], {"geneId": "TP53"}) == expected
 
 
+async def test_portal_variant_facet_as_a_list_of_one_object(world, beacon_schema):
+    """The portal's dataset search sends each variant facet's entries as one object in a
+    list (its BeaconIndividualsRequestMapper builds `requestParameters` as a list of maps:
+    `[{"geneId": "KRAS", "aminoacidChange": "p.R121H"}]`): it is that object's query. It was
+    a 400 (`query.requestParameters: must be a JSON object`), so choosing a gene or a
+    position in the portal showed an error. Two objects are two variant conditions, which
+    the node does not combine: a 400 naming requestParameters, never one of them dropped."""
+    site = 3
+    position = {"referenceName": "17", "start": str(FIRST + 1000 * site - 1),
+                "referenceBases": "C", "alternateBases": "T"}
+    expected = _expected(lambda p: _carries(p, site) and p.sex == FEMALE)
+    assert expected > 0
+    female = [{"id": FEMALE, "scope": "individual"}]
+    assert await _open_count(world, female, [position], beacon_schema) == expected
+    assert await _open_count(world, female, [{"geneId": "TP53"}]) == await _open_count(
+        world, female, {"geneId": "TP53"})
+    status, body = await _post(world.open, "/api/individuals", _portal_body(
+        female, [position, {"geneId": "TP53"}]))
+    assert status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"].startswith("query.requestParameters: ")
+    assert "one variant condition" in body["error"]["errorMessage"]
+
+
 # --- each filter kind against brute force -------------------------------------------------------
 
 @pytest.mark.parametrize("term", [t for t, _ in DISEASES] + [t for t, _ in FEATURES])

@@ -209,7 +209,11 @@ _SNV = {"referenceName": "1", "start": [99], "alternateBases": "G"}
     ({"query": {"requestParameters": {"g_variant": {**_SNV, "nope": 1}}}}, False),
     ({"query": {"requestParameters": {"g_variant": "1:99:A:G"}}}, False),
     ({"query": {"requestParameters": {"datasets": {"datasetIds": [DATASET], "x": 1}}}}, False),
-    ({"query": {"requestParameters": [_SNV]}}, False),
+    ({"query": {"requestParameters": [_SNV]}}, True),            # the GDI portal's facet
+    ({"query": {"requestParameters": [{"g_variant": _SNV}]}}, True),
+    ({"query": {"requestParameters": [_SNV, _SNV]}}, False),
+    ({"query": {"requestParameters": [[_SNV]]}}, False),
+    ({"query": {"requestParameters": ["1:99:A:G"]}}, False),
     ({"query": {"includeResultsetResponses": "SOME"}}, False),
     # the meta the request summary repeats (beacon/request.py requested_meta); until
     # 2026-12-05 the document's meta was any object
