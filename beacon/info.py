@@ -198,20 +198,44 @@ def beacon_map(beacon: BeaconIdentity, api_root: str = "/api",
         "endpointSets": endpoint_sets}}
 
 
-# The ontologies whose terms the node's data may hold (Phenopackets resource fields).
+# The ontologies whose terms the node's data may hold and that it can name, by prefix in
+# lower case, a resource's id (`_resources`): name, URL and IRI prefix (Phenopackets
+# resource fields).
 _RESOURCES = {
-    "HP": ("hp", "Human Phenotype Ontology", "http://purl.obolibrary.org/obo/hp.owl",
+    "hp": ("Human Phenotype Ontology", "http://purl.obolibrary.org/obo/hp.owl",
            "http://purl.obolibrary.org/obo/HP_"),
-    "NCIT": ("ncit", "NCI Thesaurus", "http://purl.obolibrary.org/obo/ncit.owl",
+    "ncit": ("NCI Thesaurus", "http://purl.obolibrary.org/obo/ncit.owl",
              "http://purl.obolibrary.org/obo/NCIT_"),
-    "MONDO": ("mondo", "Mondo Disease Ontology", "http://purl.obolibrary.org/obo/mondo.owl",
+    "mondo": ("Mondo Disease Ontology", "http://purl.obolibrary.org/obo/mondo.owl",
               "http://purl.obolibrary.org/obo/MONDO_"),
-    "ICD10": ("icd10", "International Classification of Diseases, 10th revision",
+    "icd10": ("International Classification of Diseases, 10th revision",
               "https://icd.who.int/browse10/2019/en", "https://icd.who.int/browse10/2019/en#/"),
-    "SNOMED": ("snomedct", "SNOMED CT", "http://snomed.info/sct", "http://snomed.info/id/"),
-    "LOINC": ("loinc", "Logical Observation Identifiers Names and Codes", "https://loinc.org",
+    "snomed": ("SNOMED CT", "http://snomed.info/sct", "http://snomed.info/id/"),
+    "loinc": ("Logical Observation Identifiers Names and Codes", "https://loinc.org",
               "https://loinc.org/"),
+    "orpha": ("Orphanet Rare Disease Ontology", "http://www.orpha.net/ORDO/",
+              "http://www.orpha.net/ORDO/Orphanet_"),
+    "omim": ("Online Mendelian Inheritance in Man", "https://omim.org", "https://omim.org/entry/"),
 }
+
+
+def _resources(prefixes: Iterable[str]) -> list[dict[str, str]]:
+    """One resource per prefix of the listed terms, letter case aside, with the prefix in
+    lower case as its id: the GDI portal offers an ontology's terms only under the resource
+    whose id is their prefix lower-cased, and refuses a list naming one id twice. SNOMED
+    CT's was `snomedct`, and an ontology the table does not name had none, so the portal
+    offered none of their terms; such an ontology is named by its prefix (the phenopackets'
+    own resources are not kept)."""
+    found: dict[str, str] = {}
+    for prefix in sorted(prefixes):
+        found.setdefault(prefix.casefold(), prefix)
+    listed = []
+    for key, prefix in sorted(found.items()):
+        known = _RESOURCES.get(key)
+        listed.append({"id": key, "name": prefix, "nameSpacePrefix": prefix} if known is None
+                      else {"id": key, "name": known[0], "url": known[1],
+                            "iriPrefix": known[2], "nameSpacePrefix": prefix})
+    return listed
 
 
 _Term = TypeVar("_Term")       # a listed term: the node's (id, label, kind), a peer's dict
@@ -284,10 +308,7 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
         if label:
             item["label"] = label
         listed.append(item)
-    prefixes = sorted({term.split(":", 1)[0] for term, _, _ in terms if ":" in term})
-    resources = [{"id": r[0], "name": r[1], "url": r[2], "iriPrefix": r[3],
-                  "nameSpacePrefix": prefix}
-                 for prefix in prefixes if (r := _RESOURCES.get(prefix))]
+    resources = _resources({term.split(":", 1)[0] for term, _, _ in terms if ":" in term})
     body: dict[str, Any] = {"meta": informational_meta(beacon, test_mode=query.test_mode),
                             "response": {"filteringTerms": listed, "resources": resources}}
     if about := listing_info(query.page, query.test_mode):

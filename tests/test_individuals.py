@@ -1146,6 +1146,55 @@ async def test_filtering_terms_are_paged_as_records_are(world, beacon_schema):
     assert pages == whole
 
 
+def _offered_by_the_portal(body: dict[str, Any]) -> set[str]:
+    """The terms of a filtering_terms answer the GDI portal turns into filters, read as its
+    filter strategies read them (gdi-userportal-dataset-discovery-service,
+    filters/infrastructure/beacon/strategies): a term needs a non-blank id and label and
+    the scope `individual`; an `alphanumeric` one is a free-text filter; an `ontology` one
+    joins the dropdown of its CURIE prefix, lower-cased, which is offered only where a
+    resource has that id and a non-blank name. The portal maps resources by id, a
+    duplicate id an error of its whole filter list."""
+    named: dict[str, str] = {}
+    for resource in body["response"]["resources"]:
+        if (resource.get("id") or "").strip() and (resource.get("name") or "").strip():
+            assert resource["id"] not in named, resource
+            named[resource["id"]] = resource["name"]
+    offered = set()
+    for term in body["response"]["filteringTerms"]:
+        if not ((term.get("id") or "").strip() and (term.get("label") or "").strip()
+                and "individual" in (term.get("scopes") or [])):
+            continue
+        if term["type"] == "alphanumeric" or (
+                term["type"] == "ontology" and ":" in term["id"]
+                and term["id"].split(":")[0].lower() in named):
+            offered.add(term["id"])
+    return offered
+
+
+async def test_every_ontology_the_data_holds_is_offered_to_the_portal(pg_server_url, tmp_path,
+                                                                       beacon_schema):
+    """The portal offers an ontology term only under a resource whose id is the term's
+    prefix in lower case. SNOMED CT's resource was `snomedct` (the portal looks for
+    `snomed`), and an ontology outside the node's table (Orphanet's ORPHA) had none: the
+    portal offered neither, its treatments and procedures among them. A prefix written in
+    two cases (`ORPHA`, `orpha`) is one resource: the portal maps resources by id."""
+    packets = [{"subject": {"id": f"S{n}", "sex": "FEMALE"},
+                "diseases": [{"term": {"id": disease, "label": "Marfan syndrome"}}],
+                "medicalActions": [{"procedure": {"code": {
+                    "id": "SNOMED:52765003", "label": "Intubation (procedure)"}}}],
+                "phenotypicFeatures": [{"type": {"id": "HP:0001250", "label": "Seizure"}}]}
+               for n, disease in enumerate(["ORPHA:558", "orpha:558", "ORPHA:558"])]
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, packets)
+        async with client.get("/api/filtering_terms") as response:
+            body = await response.json()
+    assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
+                         body) == []
+    ontology = {t["id"] for t in body["response"]["filteringTerms"] if t["type"] == "ontology"}
+    assert {"SNOMED:52765003", "ORPHA:558", "orpha:558", FEMALE, SEIZURE} <= ontology
+    assert ontology <= _offered_by_the_portal(body)
+
+
 async def test_purpose_of_use_where_a_dataset_asks_for_it(world, pg_server_url, beacon_schema):
     """A query naming the dataset that asks for a purpose is refused without one; one naming
     no dataset asks the others and says which it left out (`info.purposeRequired`): it was
