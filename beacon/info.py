@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from beacon.durations import AGE, ONSET
 from beacon.request import (
     Page,
     RequestBody,
@@ -219,6 +220,14 @@ _RESOURCES = {
 }
 
 
+# The labels of the fields the node filters by value, which no ontology labels. A term
+# listed without a label is one the GDI portal does not offer (its strategies want a
+# non-blank label): the ages it asks for were listed so, as was a term or an assay its
+# phenopackets label nowhere, which is labelled with its id.
+_FIELD_LABELS = {ONSET: "Age at onset of a disease (ISO 8601 duration)",
+                 AGE: "Age at the last encounter (ISO 8601 duration)"}
+
+
 def _resources(prefixes: Iterable[str]) -> list[dict[str, str]]:
     """One resource per prefix of the listed terms, letter case aside, with the prefix in
     lower case as its id: the GDI portal offers an ontology's terms only under the resource
@@ -302,12 +311,8 @@ def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, s
     no terms (its caller reads none of the node's data for it, as every endpoint answers
     one) and says so."""
     terms = query.listed(terms)
-    listed = []
-    for term, label, kind in terms:
-        item: dict[str, Any] = {"type": kind, "id": term, "scopes": ["individual"]}
-        if label:
-            item["label"] = label
-        listed.append(item)
+    listed = [{"type": kind, "id": term, "scopes": ["individual"],
+               "label": label or _FIELD_LABELS.get(term, term)} for term, label, kind in terms]
     resources = _resources({term.split(":", 1)[0] for term, _, _ in terms if ":" in term})
     body: dict[str, Any] = {"meta": informational_meta(beacon, test_mode=query.test_mode),
                             "response": {"filteringTerms": listed, "resources": resources}}

@@ -1195,6 +1195,29 @@ async def test_every_ontology_the_data_holds_is_offered_to_the_portal(pg_server_
     assert ontology <= _offered_by_the_portal(body)
 
 
+async def test_every_term_the_node_filters_on_is_offered_to_the_portal(world, pg_server_url,
+                                                                       tmp_path):
+    """The portal drops a term without a label: the ages (onset and at the last encounter,
+    which the portal's filter catalogue asks for), a measurement's assay and an ontology
+    term whose phenopackets label them nowhere, which the node filters on, were listed
+    without one and not offered. Each now has a label: the field's description for an
+    age, else the term's id."""
+    async with world.open.get("/api/filtering_terms") as response:
+        body = await response.json()
+    listed = {t["id"]: t for t in body["response"]["filteringTerms"]}
+    assert {ONSET, AGE} <= set(listed) and set(listed) == _offered_by_the_portal(body)
+    assert "onset" in listed[ONSET]["label"].lower() and "ISO 8601" in listed[AGE]["label"]
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, [
+            {"subject": {"id": "S1"}, "diseases": [{"term": {"id": "ORPHA:558"}}],
+             "measurements": [_measurement("LOINC:8302-2", "", "UCUM:cm", 170)]}])
+        async with client.get("/api/filtering_terms") as response:
+            body = await response.json()
+    listed = {t["id"]: t for t in body["response"]["filteringTerms"]}
+    assert {"ORPHA:558", "LOINC:8302-2"} <= set(listed) == _offered_by_the_portal(body)
+    assert listed["ORPHA:558"]["label"] == "ORPHA:558"
+
+
 async def test_purpose_of_use_where_a_dataset_asks_for_it(world, pg_server_url, beacon_schema):
     """A query naming the dataset that asks for a purpose is refused without one; one naming
     no dataset asks the others and says which it left out (`info.purposeRequired`): it was
