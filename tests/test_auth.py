@@ -1162,17 +1162,22 @@ async def test_another_issuers_user_with_the_same_sub_gets_nothing_from_copied_v
         assert carol[CONTROLLED] == "record"              # the visas themselves are good
 
 
+def _dac_grant(dac: DevIssuer, dac_url: str) -> str:
+    """A DAC's visa granting mallory the CONTROLLED dataset, signed now by its visa key."""
+    now = int(time.time())
+    return dac.visa_key.sign({
+        "iss": dac_url, "sub": "mallory", "iat": now, "exp": now + 600,
+        "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
+                          "source": dac_url, "by": "dac", "asserted": now}},
+        headers={"jku": dac.visa_jku})
+
+
 async def test_accepted_visa_issuers_let_users_present_another_signers_visas(stack):
     """A DAC signs visas (trusted for visas, not access tokens); the AAI's users may present
     them only once the AAI's entry lists the DAC in accepted_visa_issuers."""
     async with AsyncExitStack() as exits:
         dac, dac_url = await _serve_aai(exits)
-        now = int(time.time())
-        visa = dac.visa_key.sign({
-            "iss": dac_url, "sub": "mallory", "iat": now, "exp": now + 600,
-            "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
-                              "source": dac_url, "by": "dac", "asserted": now}},
-            headers={"jku": dac.visa_jku})
+        visa = _dac_grant(dac, dac_url)
         token = _passport(stack, [visa])
         dac_entry = _trusted(dac_url, access_tokens=False)
         async with _node_with(stack, [_trusted(stack.aai_url), dac_entry]) as node:
@@ -1582,12 +1587,7 @@ async def test_a_visa_signer_unreachable_at_start_is_retried_and_its_visas_count
         dac, dac_url = await _serve_aai(exits, dac_faults.app_of)
         # unmarked documents: in production the development AAI's own is refused for good
         aai_faults.replaced[discovery] = _discovery(aai_url)
-        now = int(time.time())
-        visa = dac.visa_key.sign({
-            "iss": dac_url, "sub": "mallory", "iat": now, "exp": now + 600,
-            "ga4gh_visa_v1": {"type": "ControlledAccessGrants", "value": CONTROLLED,
-                              "source": dac_url, "by": "dac", "asserted": now}},
-            headers={"jku": dac.visa_jku})
+        visa = _dac_grant(dac, dac_url)
         token = aai.access_key.sign({**_claims(stack, iss=aai_url),
                                      "ga4gh_passport_v1": [visa]})
         # in production with its URLs (the document's http ones would be refused there)

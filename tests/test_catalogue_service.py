@@ -1787,28 +1787,35 @@ async def test_cli_search_prints_a_nodes_title_as_one_line_without_terminal_cont
     assert not any(c in found.stdout for c in "\x1b\x07\x9b\u2028"), found.stdout
 
 
+async def _harvested_by_the_cli(stack: AsyncExitStack, pg_server_url: str, tmp_path: Path
+                                ) -> tuple[FakeNode, dict[str, str]]:
+    """A catalogue database with the fake node registered, and the environment in which
+    `gdi-node catalogue harvest` harvests it, closed with `stack`."""
+    from tests.test_cli import _env
+    url = await stack.enter_async_context(fresh_database(pg_server_url))
+    pool = await create_pool(url, _catalogue_settings(tmp_path, free_port()), MIGRATIONS)
+    stack.push_async_callback(pool.close)
+    fake = await registered_fake(stack, pool)
+    nodes = [{"id": NODE, "token": TOKENS[NODE], "origins": [fake.base]}]
+    return fake, _env(GDI_CATALOGUE_DATABASE_URL=url, GDI_CATALOGUE_NODES=json.dumps(nodes),
+                      GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue"))
+
+
 async def test_cli_harvest_prints_a_problem_quoting_a_nodes_document_as_one_line(
         pg_server_url, tmp_path):
     """`gdi-node catalogue harvest` prints each node's problems, which quote its documents:
     an access-rights IRI written with `\\u001B` and `\\u000A` escapes in Turtle (rdflib takes
     them) reached the operator's terminal as an escape sequence and a forged line."""
-    from tests.test_cli import _env, gdi_node
+    from tests.test_cli import gdi_node
     async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(fresh_database(pg_server_url))
-        settings = _catalogue_settings(tmp_path, free_port())
-        pool = await create_pool(url, settings, MIGRATIONS)
-        stack.push_async_callback(pool.close)
-        fake = await registered_fake(stack, pool)
+        fake, env = await _harvested_by_the_cli(stack, pg_server_url, tmp_path)
         path = "/fdp/dataset/GDI-FI-SYN-002"
         document = await fake.turtle(path)
         rights = "<http://publications.europa.eu/resource/authority/access-right/PUBLIC>"
         assert rights in document
         fake.broken = {path: (200, document.replace(
             rights, "<http://x.example/\\u001B]0;pwned\\u0007\\u000Aforged line>"))}
-        nodes = [{"id": NODE, "token": TOKENS[NODE], "origins": [fake.base]}]
-        harvested = await asyncio.to_thread(gdi_node, "catalogue", "harvest", env=_env(
-            GDI_CATALOGUE_DATABASE_URL=url, GDI_CATALOGUE_NODES=json.dumps(nodes),
-            GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue")))
+        harvested = await asyncio.to_thread(gdi_node, "catalogue", "harvest", env=env)
     assert harvested.returncode == 0, harvested.stderr
     lines = harvested.stdout.splitlines()
     assert lines[0].startswith(f"{NODE}: ok, 1 datasets"), lines
@@ -1821,16 +1828,9 @@ async def test_cli_harvest_exits_non_zero_when_a_nodes_harvest_failed(pg_server_
     """A node whose FAIR Data Point answers 500: `gdi-node catalogue harvest` printed its
     outcome FAILED and exited 0, so a scheduled run (`… || alert`) never told anyone that
     the node was not harvested (found by a review, 2026-12-05)."""
-    from tests.test_cli import _env, gdi_node
+    from tests.test_cli import gdi_node
     async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(fresh_database(pg_server_url))
-        settings = _catalogue_settings(tmp_path, free_port())
-        pool = await create_pool(url, settings, MIGRATIONS)
-        stack.push_async_callback(pool.close)
-        fake = await registered_fake(stack, pool)
-        nodes = [{"id": NODE, "token": TOKENS[NODE], "origins": [fake.base]}]
-        env = _env(GDI_CATALOGUE_DATABASE_URL=url, GDI_CATALOGUE_NODES=json.dumps(nodes),
-                   GDI_CATALOGUE_DATA_DIR=str(tmp_path / "catalogue"))
+        fake, env = await _harvested_by_the_cli(stack, pg_server_url, tmp_path)
         harvested = await asyncio.to_thread(gdi_node, "catalogue", "harvest", env=env)
         assert harvested.returncode == 0, harvested.stderr
         fake.broken = {"/fdp": (500, "boom")}

@@ -391,16 +391,25 @@ def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "node.http.outage"]
 
 
+async def _behind_relay(stack: AsyncExitStack, url: str, directory: Path,
+                        **settings: object) -> tuple[Relay, ClientSession]:
+    """A node of a loaded database reached through a Relay the test can cut or freeze, and a
+    client of it, both closed with `stack`."""
+    await _load(url, directory)
+    relay = Relay(url)
+    await relay.start()
+    stack.push_async_callback(relay.close)
+    node = await stack.enter_async_context(served(_node_settings(relay.url, directory,
+                                                                 **settings)))
+    return relay, node
+
+
 async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, tmp_path,
                                                                  caplog, beacon_schema):
     needs_database = [COUNT_QUERY, "/api/g_variants/GRCh38:1:99:A:G",
                       COUNT_QUERY.replace("/api/", f"/api/datasets/{DATASET}/")]
     async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
-        await _load(url, tmp_path)
-        relay = Relay(url)
-        await relay.start()
-        stack.push_async_callback(relay.close)
-        node = await stack.enter_async_context(served(_node_settings(relay.url, tmp_path)))
+        relay, node = await _behind_relay(stack, url, tmp_path)
         assert (await node.get(COUNT_QUERY)).status == 200
         caplog.set_level(logging.INFO)
 
@@ -444,11 +453,7 @@ async def test_an_outage_names_the_databases_error_not_the_cleanups(pg_server_ur
     own clean-up rather than what befell the database. It names the error replaced."""
     wide = "/api/g_variants?referenceName=1&start=0&end=200000000&requestedGranularity=count"
     async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
-        await _load(url, tmp_path)
-        relay = Relay(url)
-        await relay.start()
-        stack.push_async_callback(relay.close)
-        node = await stack.enter_async_context(served(_node_settings(relay.url, tmp_path)))
+        relay, node = await _behind_relay(stack, url, tmp_path)
         assert (await node.get(wide)).status == 200
         caplog.set_level(logging.INFO)
         holder = await asyncpg.connect(url)               # not through the relay
@@ -475,12 +480,7 @@ async def _frozen(pg_server_url: str, directory: Path, paths: list[str],
     frozen (a server that does not answer) for the block, then every path answered again
     once thawed."""
     async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
-        await _load(url, directory)
-        relay = Relay(url)
-        await relay.start()
-        stack.push_async_callback(relay.close)
-        node = await stack.enter_async_context(served(_node_settings(relay.url, directory,
-                                                                     **settings)))
+        relay, node = await _behind_relay(stack, url, directory, **settings)
         for path in paths:
             assert (await node.get(path)).status == 200, path
         relay.freeze()
