@@ -888,6 +888,76 @@ async def test_a_database_outage_says_what_503_means_and_recovers(
     tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]
 
 
+BACK, BACK_DATASET, BACK_TITLE = "org.test.back", "GDI-XX-BACK-001", "Cohort back after an outage"
+BACK_TERM = "NCIT:C4872"
+
+
+def _returning_peer() -> web.Application:
+    """A peer holding one registered-access dataset and one disease term, answering a
+    variant query with a count: served only once the test has asked the network without it."""
+    meta = {"beaconId": BACK, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "count",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+    canned = {"datasets": {"response": {"collections": [{
+                  "id": BACK_DATASET, "name": BACK_TITLE,
+                  "info": {"accessLevel": "REGISTERED", "country": "XX"}}]}},
+              "filtering_terms": {"response": {"filteringTerms": [
+                  {"type": "ontology", "id": BACK_TERM, "label": "Breast carcinoma"}]}},
+              "g_variants": {"response": {"resultSets": [{
+                  "id": BACK_DATASET, "setType": "dataset", "exists": True, "resultsCount": 3,
+                  "results": [],
+                  "info": {"returnedGranularity": "count"}}]}}}
+
+    async def answer(request: web.Request) -> web.Response:
+        said = canned.get(request.path.rpartition("/")[2])
+        if said is None:
+            return web.json_response({"meta": meta}, status=404)
+        return web.json_response({"meta": meta, "responseSummary": {"exists": True}, **said})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+@asynccontextmanager
+async def network_of_one(pg_server_url: str, directory: Path, port: int) -> AsyncIterator[str]:
+    """A network node whose one peer (BACK) is at `port`, served or not; its base URL."""
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net3",
+                            beacon_name="Network of one",
+                            peers=[Peer(id=BACK, url=f"http://127.0.0.1:{port}/api")])
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool))
+
+
+async def test_what_a_network_outage_kept_from_the_start_is_asked_when_it_answers(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """A page opened while no peer of its network could answer (the network's 503) lists no
+    dataset and no disease; once the peers answer again, a search's rows have their titles,
+    access levels and why more was not given, and the diseases are offered. The page kept
+    the empty lists until reloaded: every row was untitled, and a registered dataset's
+    count was "limited by the node's disclosure rules" where signing in gives more."""
+    port = free_port()
+    async with network_of_one(pg_server_url, tmp_path, port) as url, AsyncExitStack() as stack:
+        page = tab.page
+        await tab.open(url)
+        assert await tab.text("#dataset-count") == "0 of 0 datasets"
+        await serve_app(stack, _returning_peer(), port)              # the peer is back
+        await tab.search("17-7674944-G-A")
+        [row] = await tab.rows()
+        assert row["Dataset"].startswith(BACK_TITLE), row
+        assert row["Access"] == "REGISTERED", row
+        assert row["Why not more"].startswith("registered access: sign in for more"), row
+        assert await tab.text("#dataset-count") == "1 of 1 dataset"
+        await page.get_by_label("Individuals").check()
+        await page.get_by_label("Disease or phenotype").select_option(BACK_TERM)
+    tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
+
+
 async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: Page):
     await tab.open(web_network.network_url)
     await tab.search("chr17:7674944 G>A")

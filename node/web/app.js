@@ -18,6 +18,9 @@ const state = {
   askingKey: null,     // the request of the search running (requestKey), null when none runs
   askAgain: false,     // sign-out cleared a search's answer, or abandoned it: sign-in asks it again
   findingInCatalogue: null,   // the AbortController of the latest catalogue search
+  // the nodes whose datasets or terms the lists lack (could not answer when asked; true: the
+  // list was refused whole), null when read whole: asked again once one answers (relist)
+  catalogueLacks: null, termsLacks: null,
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -816,6 +819,8 @@ async function ask(req, signal) {
     clearResults();
     return;
   }
+  await relist(body);
+  if (signal.aborted) return;                 // a later search shows its own answer
   // Whatever stops an answer being shown, the last one does not stay under the new query.
   try { showAnswer(req, body, signal); } catch (error) {
     clearResults();
@@ -1251,6 +1256,7 @@ async function loadCatalogue() {
   const token = state.token;
   const { response, body } = await callApi(`${state.base}/datasets?limit=1000`);
   if (state.token !== token) return;
+  state.catalogueLacks = lacking(response, body);
   const catalogue = new Map();
   const collections = response.ok ? objectOf(objectOf(body).response).collections : null;
   for (const d of (Array.isArray(collections) ? collections : []).map(objectOf)) {
@@ -1264,6 +1270,31 @@ async function loadCatalogue() {
   }
   state.catalogue = catalogue;
   renderDatasets();
+}
+
+// The nodes a list's answer lacks: those whose line in info.network.peers is not ok, or all
+// (true) when the list was refused (the network's 503 when no peer could answer, a node's
+// database outage); null when the list is whole.
+function lacking(response, body) {
+  if (!response.ok) return true;
+  const lines = objectOf(objectOf(objectOf(body).info).network).peers;
+  const down = (Array.isArray(lines) ? lines : []).map(objectOf)
+    .filter((line) => line.status !== "ok").map((line) => textOf(line.id));
+  return down.length ? new Set(down) : null;
+}
+
+// The datasets and terms are asked again when a search is answered by a node they lack: a
+// page opened while its network (or its node's database) was down kept empty lists until
+// reloaded, and every row of the answers after was untitled, without its access level and
+// why more was not given. A node down throughout (its line not ok) is not asked for again.
+async function relist(body) {
+  const lines = objectOf(objectOf(body.info).network).peers;
+  const answered = new Set((Array.isArray(lines) ? lines : [{ id: state.config.beaconId, status: "ok" }])
+    .map(objectOf).filter((line) => line.status === "ok").map((line) => textOf(line.id)));
+  const back = (lacks) => lacks === true || (lacks !== null && [...lacks].some((id) => answered.has(id)));
+  await Promise.all([back(state.catalogueLacks) ? loadCatalogue() : null,
+                     back(state.termsLacks) ? loadTerms() : null]
+    .map((asked) => asked && asked.catch(() => { /* unreachable again: the lists stay */ })));
 }
 
 // ---------------------------------------------------------------- finding a dataset
@@ -1389,6 +1420,7 @@ async function loadTerms() {
   const token = state.token;
   const { response, body } = await callApi(`${state.base}/filtering_terms`);
   if (state.token !== token) return;
+  state.termsLacks = lacking(response, body);
   const listed = response.ok ? objectOf(objectOf(body).response).filteringTerms : null;
   const terms = (Array.isArray(listed) ? listed : []).map(objectOf)
     .filter((t) => t.type === "ontology" && typeof t.id === "string" && !SEX_TERMS.has(t.id));
