@@ -945,7 +945,7 @@ async def test_what_a_network_outage_kept_from_the_start_is_asked_when_it_answer
     async with network_of_one(pg_server_url, tmp_path, port) as url, AsyncExitStack() as stack:
         page = tab.page
         await tab.open(url)
-        assert await tab.text("#dataset-count") == "0 of 0 datasets"
+        assert (await tab.text("#dataset-count")).startswith("No dataset could be listed")
         await serve_app(stack, _returning_peer(), port)              # the peer is back
         await tab.search("17-7674944-G-A")
         [row] = await tab.rows()
@@ -955,6 +955,31 @@ async def test_what_a_network_outage_kept_from_the_start_is_asked_when_it_answer
         assert await tab.text("#dataset-count") == "1 of 1 dataset"
         await page.get_by_label("Individuals").check()
         await page.get_by_label("Disease or phenotype").select_option(BACK_TERM)
+    tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
+
+
+async def test_a_link_opened_while_the_network_is_down_says_so(pg_server_url: str,
+                                                               tmp_path: Path, tab: Page):
+    """A link scoped to a dataset, or filtering individuals by a disease, opened while no peer
+    of the network could answer: the page could list neither, and said the dataset or
+    disease "is not listed to you (it may need a sign-in)", sending the researcher to sign
+    in for what was an outage. It now says the list could not be read and why (the
+    network's 503), and so does the Datasets section, which said "0 of 0 datasets"."""
+    async with network_of_one(pg_server_url, tmp_path, free_port()) as url:
+        page = tab.page
+        for link in ({"q": "17-7674944-G-A", "scope": f"{BACK}|{BACK_DATASET}"},
+                     {"entry": "individuals", "term": BACK_TERM}):
+            await page.goto("about:blank")
+            await page.goto(f"{url}/#" + urlencode(link))
+            await page.wait_for_selector("body[data-ready=true]")
+            said = await tab.text("#status")
+            assert said.startswith("Not searched: the link "), said
+            assert "could not be listed" in said and "503" in said, said
+            assert f"no peer of the network could answer: {BACK}" in said, said
+            assert "sign-in" not in said, said
+            assert await page.locator("#result-table").is_hidden()
+            listed = await tab.text("#dataset-count")
+            assert listed.startswith("No dataset could be listed") and "503" in listed, listed
     tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
 
 

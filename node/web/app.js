@@ -21,6 +21,7 @@ const state = {
   // the nodes whose datasets or terms the lists lack (could not answer when asked; true: the
   // list was refused whole), null when read whole: asked again once one answers (relist)
   catalogueLacks: null, termsLacks: null,
+  catalogueRefused: null, termsRefused: null,   // why a list was refused (refusedWords)
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -1001,9 +1002,25 @@ async function askLinked(linked) {
     return;
   }
   clearResults();
-  $("status").textContent = termLost
+  // A list the node refused (the network's 503 when no peer could answer), or read without
+  // the dataset's node, is an outage, not the caller's rights: it said "(it may need a
+  // sign-in)" of it.
+  const scoped = typeof linked.scope === "string" ? linked.scope : "";
+  const node = scoped.slice(0, Math.max(0, scoped.indexOf("|")));
+  const dataset = `${scoped.slice(scoped.indexOf("|") + 1)} of ${node}`;
+  const again = "Open the link again later.";
+  $("status").textContent = termLost && state.termsRefused
+    ? `Not searched: the link filters by a disease or phenotype (${linked.term}), and the ` +
+      `diseases and phenotypes could not be listed (${state.termsRefused}). ${again}`
+    : termLost
     ? `Not searched: the link filters by a disease or phenotype (${linked.term}) that this ` +
       "page does not list to you (it may need a sign-in). Choose one, or search without it."
+    : state.catalogueRefused
+    ? `Not searched: the link asks only one dataset (${dataset}), and the datasets could not ` +
+      `be listed (${state.catalogueRefused}). ${again}`
+    : state.catalogueLacks instanceof Set && state.catalogueLacks.has(node)
+    ? `Not searched: the link asks only one dataset (${dataset}), and ${node} did not answer ` +
+      `when the datasets were listed. ${again}`
     : "Not searched: the link asks only one dataset, which this page does not list to you " +
       "(it may need a sign-in). Choose a dataset, or search them all.";
 }
@@ -1257,6 +1274,7 @@ async function loadCatalogue() {
   const { response, body } = await callApi(`${state.base}/datasets?limit=1000`);
   if (state.token !== token) return;
   state.catalogueLacks = lacking(response, body);
+  state.catalogueRefused = response.ok ? null : refusedWords(response, body);
   const catalogue = new Map();
   const collections = response.ok ? objectOf(objectOf(body).response).collections : null;
   for (const d of (Array.isArray(collections) ? collections : []).map(objectOf)) {
@@ -1283,6 +1301,13 @@ function lacking(response, body) {
   return down.length ? new Set(down) : null;
 }
 
+// A list's refusal in the node's words ("the node answered 503: no peer of the network could
+// answer: …"): a list refused was shown as empty, as if the caller might see nothing.
+function refusedWords(response, body) {
+  const message = textOf(objectOf(objectOf(body).error).errorMessage);
+  return `the node answered ${response.status}${message ? `: ${message}` : ""}`;
+}
+
 // The datasets and terms are asked again when a search is answered by a node they lack: a
 // page opened while its network (or its node's database) was down kept empty lists until
 // reloaded, and every row of the answers after was untitled, without its access level and
@@ -1307,7 +1332,9 @@ function renderDatasets() {
   const found = [...state.catalogue.values()].filter((d) => (!level || d.accessLevel === level) &&
     words.every((w) => [d.id, d.title, d.description, d.keywords, d.country, d.node]
       .some((text) => text.toLowerCase().includes(w))));
-  $("dataset-count").textContent = `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}`;
+  $("dataset-count").textContent = state.catalogueRefused
+    ? `No dataset could be listed (${state.catalogueRefused}); the list is read again when a search is answered.`
+    : `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}`;
   $("dataset-list").replaceChildren(...found.map((d) => {
     const button = el("button", { type: "button", class: "scope-to" }, "Search only this dataset");
     button.addEventListener("click", () => setScope(d));
@@ -1421,6 +1448,7 @@ async function loadTerms() {
   const { response, body } = await callApi(`${state.base}/filtering_terms`);
   if (state.token !== token) return;
   state.termsLacks = lacking(response, body);
+  state.termsRefused = response.ok ? null : refusedWords(response, body);
   const listed = response.ok ? objectOf(objectOf(body).response).filteringTerms : null;
   const terms = (Array.isArray(listed) ? listed : []).map(objectOf)
     .filter((t) => t.type === "ontology" && typeof t.id === "string" && !SEX_TERMS.has(t.id));
