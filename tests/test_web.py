@@ -1313,6 +1313,56 @@ async def test_a_peers_badly_typed_fields_show_as_not_given(
             "", ODD_COUNTED)
 
 
+PRANK, PRANK_DATASET = "org.test.prank", "GDI-XX-PRANK-001"
+# JSON that JavaScript cannot turn into text: String() of it throws a TypeError
+UNPRINTABLE = {"toString": 1}
+
+
+def _prankster_peer() -> web.Application:
+    """A peer whose one record holds, where the page writes text or numbers (the variant's
+    id and alleles, a population and its counts), objects that JavaScript cannot turn into
+    text. The network passes records on as the peer sent them."""
+    meta = {"beaconId": PRANK, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "record",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+    record = {"variantInternalId": UNPRINTABLE,
+              "variation": {"variantType": UNPRINTABLE, "referenceBases": UNPRINTABLE,
+                            "alternateBases": "A"},
+              "frequencyInPopulations": [{"source": "prank", "sourceReference": "prank",
+                                          "frequencies": [{
+                                              "population": UNPRINTABLE, "alleleFrequency": 0.5,
+                                              "alleleCount": UNPRINTABLE}]}]}
+    return _canned_peer(meta, [{"id": PRANK_DATASET, "name": "Prank cohort",
+                                "info": {"accessLevel": "PUBLIC"}}], [
+        {"id": PRANK_DATASET, "setType": "dataset", "exists": True, "resultsCount": 1,
+         "results": [record], "countPrecision": "exact",
+         "info": {"returnedGranularity": "record"}}])
+
+
+async def test_a_peers_record_that_is_no_text_leaves_the_answer_shown(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A peer's record holding objects where the page writes text made the page throw while
+    drawing the records: the whole network's answer was cleared ("The node's answer could not
+    be shown (Cannot convert object to primitive value)"), so one peer hid every other
+    node's rows. Such a value is read as absent, as a peer's mistyped dataset fields are."""
+    async with network_beside_fi(pg_server_url, web_network.fi_url, tmp_path, PRANK,
+                                 _prankster_peer(), "Network with a prankster") as url:
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        said = await tab.text("#status")
+        assert said.startswith("Found in 3 of 3 datasets"), said
+        rows = {r["Dataset"]: r for r in await tab.rows()}
+        assert next(r for d, r in rows.items() if FI_OPEN in d)["Count"] == "1 exact"
+        assert next(r for d, r in rows.items() if PRANK_DATASET in d)["Found"] == "yes"
+        section = tab.page.locator("section.dataset-records", has_text=PRANK_DATASET)
+        variant = await section.locator("h4.variant").inner_text()
+        assert "object" not in variant and ">A" in variant, variant
+        frequencies = await section.locator("table.frequencies tbody").inner_text()
+        assert "0.5000" in frequencies and "object" not in frequencies, frequencies
+
+
 async def test_an_answer_the_page_cannot_show_clears_the_last_one(web_network: WebNetwork,
                                                                   tab: Page):
     """Whatever stops the page showing an answer, the previous search's rows, records and

@@ -171,6 +171,11 @@ function parseQuery(text) {
 const textOf = (value) => (typeof value === "string" ? value : "");
 const textsOf = (value) => (Array.isArray(value) ? value.filter((v) => typeof v === "string") : []);
 const objectOf = (value) => (value && typeof value === "object" && !Array.isArray(value) ? value : {});
+// A value written as it is when text or a number, else as absent: records pass the network
+// as their peer sent them, and String() of an object such as {"toString": 1} throws, which
+// cleared the whole network's answer over one peer's record.
+const shownOf = (value) => (typeof value === "string" ? value
+  : typeof value === "number" && Number.isFinite(value) ? String(value) : "");
 
 // ---------------------------------------------------------------- the Beacon request
 function entryType() {
@@ -569,7 +574,7 @@ function barChart(rows, label) {
   chart.append(svg("title", {}, label));
   rows.forEach((r, i) => {
     const y = gap + i * (bar + gap), af = alleleFrequency(r.alleleFrequency);
-    chart.append(svg("text", { x: left - 4, y: y + bar - 4, "text-anchor": "end" }, r.population));
+    chart.append(svg("text", { x: left - 4, y: y + bar - 4, "text-anchor": "end" }, shownOf(r.population)));
     if (af === null) {
       chart.append(svg("text", { x: left + 4, y: y + bar - 4, class: "missing" }, NOT_AVAILABLE));
       return;
@@ -586,15 +591,15 @@ function recordNodes(row, record) {
     const sex = textOf(objectOf(record.sex).label);
     return [el("p", { class: "individual" }, `Individual ${textOf(record.id)}` + (sex ? `, ${sex}` : ""))];
   }
-  const v = objectOf(record.variation);
+  const v = objectOf(record.variation), id = shownOf(record.variantInternalId);
   const attrs = objectOf(record.molecularAttributes);
   const extra = [textsOf(attrs.geneIds).join(", "), textsOf(attrs.aminoacidChanges).join(", ")]
     .filter(Boolean).join(" ");
-  const nodes = [el("h4", { class: "variant" }, record.variantInternalId,
-    el("span", { class: "note" }, `POS ${position(record)} ${v.referenceBases || ""}>${v.alternateBases || ""} ${v.variantType || ""} ${extra}`))];
+  const nodes = [el("h4", { class: "variant" }, id,
+    el("span", { class: "note" }, `POS ${position(record)} ${shownOf(v.referenceBases)}>${shownOf(v.alternateBases)} ${shownOf(v.variantType)} ${extra}`))];
   const freqs = frequencyRows(record);
   if (freqs.length) {
-    const label = `Allele frequency of ${record.variantInternalId} per population in ${row.dataset}`;
+    const label = `Allele frequency of ${id} per population in ${row.dataset}`;
     const table = el("table", { class: "frequencies" },
       el("caption", {}, "Population frequencies (first row: the whole dataset)"),
       el("thead", {}, el("tr", {}, ["Population", "Allele frequency", "Allele count", "Allele number",
@@ -602,15 +607,15 @@ function recordNodes(row, record) {
       el("tbody", {}, freqs.map((f) => {
         const af = alleleFrequency(f.alleleFrequency);
         return el("tr", {},
-          el("th", { scope: "row" }, f.population),
+          el("th", { scope: "row" }, shownOf(f.population)),
           el("td", { class: "num" }, af === null ? NOT_AVAILABLE : af.toFixed(4)),
           ...[f.alleleCount, f.alleleNumber, f.alleleCountHomozygous,
               f.alleleCountHeterozygous, f.alleleCountHemizygous].map((x) =>
-            el("td", { class: "num" }, x === undefined ? "" : x)));
+            el("td", { class: "num" }, shownOf(x))));
       })));
     nodes.push(el("div", { class: "populations" },
       el("div", { class: "table-wrap", tabindex: "0", role: "region",
-                  "aria-label": `Population frequencies of ${record.variantInternalId}` }, table),
+                  "aria-label": `Population frequencies of ${id}` }, table),
       barChart(freqs, label)));
   }
   return nodes;
