@@ -1602,6 +1602,26 @@ async def test_a_node_without_peers_asks_its_own_api_and_fits_a_phone(web_networ
         await context.close()
 
 
+async def test_a_refusal_quoting_a_long_hgvs_fits_a_phone(web_network: WebNetwork, browser):
+    """The node's 400 quotes what it refused: a genomic HGVS with a long run of bases (an
+    insertion typed as a substitution, `G>` and 150 bases), shown in the status line, widened
+    a 360 px phone's page, which then scrolled sideways; it now wraps in its column."""
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    tab = Page(await context.new_page())
+    try:
+        await tab.open(web_network.fi_url)
+        typed = "NC_000017.11:g.7674945G>" + "A" * 150
+        await tab.search(typed)
+        said = await tab.text("#status")
+        assert said.startswith("The node refused the request") and typed in said, said
+        overflow = await tab.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, await tab.page.evaluate(WIDE)
+        assert tab.errors == [e for e in tab.errors if "status of 400" in e]
+    finally:
+        await context.close()
+
+
 async def test_sign_in_with_pkce_raises_the_granularity(web_network: WebNetwork, tab: Page):
     page = tab.page
     await tab.open(web_network.network_url)
