@@ -983,6 +983,27 @@ async def test_a_link_opened_while_the_network_is_down_says_so(pg_server_url: st
     tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
 
 
+async def test_a_node_that_cannot_be_reached_clears_the_last_answer(pg_server_url: str,
+                                                                    tmp_path: Path, tab: Page):
+    """A search the node never answers (it stopped: the browser's fetch fails) said "No
+    answer from this node" above the previous search's rows, records and exports, under
+    the new search's request: they were read as its answer. They are cleared, and the
+    search can be asked again."""
+    async with lone_node(pg_server_url, tmp_path, disclosure=OPEN_DISCLOSURE) as (url, _):
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        assert _by_dataset(await tab.rows())[FI_OPEN]["Found"] == "yes"
+    await tab.search("17-7680000-A-G")                   # the node has stopped
+    said = await tab.text("#status")
+    assert said.startswith("No answer from this node"), said
+    assert "7679999" in await tab.text("#get-url")
+    assert await tab.page.locator("#result-table").is_hidden()
+    assert await tab.page.locator("#records").inner_text() == ""
+    assert await tab.page.locator("#exports").is_hidden()
+    assert await tab.page.get_by_role("button", name="Search again").is_visible()
+    tab.errors[:] = [e for e in tab.errors if "ERR_CONNECTION_REFUSED" not in e]
+
+
 async def test_csv_and_json_exports_match_the_api(web_network: WebNetwork, tab: Page):
     await tab.open(web_network.network_url)
     await tab.search("chr17:7674944 G>A")

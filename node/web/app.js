@@ -813,7 +813,11 @@ async function ask(req, signal) {
       signal });
   } catch (error) {
     if (signal.aborted) return;               // a later search shows its own answer
+    // the node out of reach (stopped, the network down): the last answer stayed under this
+    // search's request, read as its answer, and exported as such
     $("status").textContent = `No answer from this node: ${error.message}`;
+    $("retry").hidden = false;
+    clearResults();
     return;
   }
   const { response, body } = answer;
