@@ -922,16 +922,18 @@ def _returning_peer() -> web.Application:
 
 
 @asynccontextmanager
-async def network_of_one(pg_server_url: str, directory: Path, port: int) -> AsyncIterator[str]:
-    """A network node whose one peer (BACK) is at `port`, served or not; its base URL."""
+async def network_of_one(pg_server_url: str, directory: Path, port: int,
+                         node_port: int | None = None, **changes: Any) -> AsyncIterator[str]:
+    """A network node (at `node_port`, with these settings) whose one peer (BACK) is at
+    `port`, served or not; its base URL."""
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(node_database(pg_server_url))
         settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net3",
                             beacon_name="Network of one",
-                            peers=[Peer(id=BACK, url=f"http://127.0.0.1:{port}/api")])
+                            peers=[Peer(id=BACK, url=f"http://127.0.0.1:{port}/api")], **changes)
         pool = await create_pool(db, settings)
         stack.push_async_callback(pool.close)
-        yield await serve_app(stack, create_app(settings, pool))
+        yield await serve_app(stack, create_app(settings, pool), node_port)
 
 
 async def test_what_a_network_outage_kept_from_the_start_is_asked_when_it_answers(
@@ -2448,6 +2450,39 @@ async def test_only_the_latest_catalogue_search_is_shown(pg_server_url: str, tmp
             "Answer to fast GDI-CAT-FAST · node org.test.elsewhere · public "
             "Not searchable from this page: not on this node.")
         assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
+
+async def test_a_catalogue_dataset_of_a_node_down_is_not_said_outside_the_network(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """A dataset the catalogue lists of a node of the network that could not answer when the
+    page listed the datasets (here the network's 503: no peer could) was "Not searchable
+    from this page: not in this network", which it is. The page now says that the datasets
+    could not be listed, and why."""
+    node_port = free_port()
+
+    async def datasets(request: web.Request) -> web.Response:
+        found = {"identifier": BACK_DATASET, "title": BACK_TITLE, "nodeId": BACK,
+                 "accessRights": "RESTRICTED"}
+        return web.json_response({"total": 1, "datasets": [found]}, headers={
+            "Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
+
+    catalogue = web.Application()
+    catalogue.router.add_get("/api/datasets", datasets)
+    async with AsyncExitStack() as stack:
+        catalogue_url = await serve_app(stack, catalogue)
+        async with network_of_one(pg_server_url, tmp_path, free_port(), node_port,
+                                  catalogue_url=catalogue_url) as url:
+            page = tab.page
+            await tab.open(url)
+            box = page.get_by_label("Find in the catalogue")
+            await box.fill("back")
+            await box.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="1"]')
+            found = " ".join((await tab.text("#catalogue-list")).split())
+            assert "not in this network" not in found, found
+            assert found.endswith("Not searchable from this page for now: the datasets could "
+                                  "not be listed (the node answered 503: no peer of the network "
+                                  f"could answer: {BACK} (error); retry later)."), found
+    tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
 
 
 async def test_a_catalogue_answer_of_other_types_is_read_as_absent(pg_server_url: str,

@@ -1374,6 +1374,17 @@ function setScope(dataset, focus = true) {
 const CATALOGUE_ACCESS = { PUBLIC: "public", RESTRICTED: "restricted (registered access)",
                            NON_PUBLIC: "not public (controlled access)" };
 
+// Why a dataset the page does not list may still be in the network: the datasets were
+// refused (the network's 503 when no peer could answer), or its node did not answer when
+// they were listed. It was said to be "not in this network". "" when neither.
+function unlisted(node) {
+  if (state.catalogueRefused) {
+    return ` for now: the datasets could not be listed (${state.catalogueRefused})`;
+  }
+  return state.catalogueLacks instanceof Set && state.catalogueLacks.has(node)
+    ? " for now: its node did not answer when the datasets were listed" : "";
+}
+
 function askable(found) {
   const exact = state.catalogue.get(`${found.nodeId}|${found.identifier}`);
   if (exact) return exact;
@@ -1437,7 +1448,7 @@ async function searchCatalogue(event) {
       action = el("button", { type: "button", class: "scope-to" }, "Search this dataset");
       action.addEventListener("click", () => setScope(dataset));
     } else {
-      action = el("span", { class: "note" }, `Not searchable from this page: not ${here}.`);
+      action = el("span", { class: "note" }, `Not searchable from this page${unlisted(found.nodeId) || `: not ${here}`}.`);
     }
     const access = Object.hasOwn(CATALOGUE_ACCESS, found.accessRights)
       ? CATALOGUE_ACCESS[found.accessRights] : found.accessRights;     // "constructor" as text
