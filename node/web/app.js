@@ -1331,6 +1331,16 @@ async function relist(body) {
     .map((asked) => asked && asked.catch(() => { /* unreachable again: the lists stay */ })));
 }
 
+// The nodes a list was read without (lacking), said after it: the list read as the
+// network's whole while some of its nodes could not answer.
+function missingWords(lacks) {
+  if (!(lacks instanceof Set) || !lacks.size) return "";
+  const nodes = [...lacks].slice(0, 5);
+  if (lacks.size > nodes.length) nodes.push(`${lacks.size - nodes.length} more nodes`);
+  const named = nodes.length === 1 ? nodes[0] : `${nodes.slice(0, -1).join(", ")} and ${nodes.at(-1)}`;
+  return `; not listed: those of ${named}, which did not answer`;
+}
+
 // ---------------------------------------------------------------- finding a dataset
 // The datasets this page can ask ({root}/datasets: the network's or the node's), filtered
 // here by words and access level; "Search only this dataset" scopes the next searches to
@@ -1343,7 +1353,8 @@ function renderDatasets() {
       .some((text) => text.toLowerCase().includes(w))));
   $("dataset-count").textContent = state.catalogueRefused
     ? `No dataset could be listed (${state.catalogueRefused}); the list is read again when a search is answered.`
-    : `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}`;
+    : `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}` +
+      missingWords(state.catalogueLacks);
   $("dataset-list").replaceChildren(...found.map((d) => {
     const button = el("button", { type: "button", class: "scope-to" }, "Search only this dataset");
     button.addEventListener("click", () => setScope(d));
