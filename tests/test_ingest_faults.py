@@ -86,12 +86,18 @@ async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
     which a terminal's Ctrl-C signals as a whole."""
     vcf = vcf or write_vcf(VcfSpec(tmp_path / "big.vcf.gz", records=200_000, samples=100,
                                    seed=5)).path
-    ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
-                               "--dataset", DATASET, "--workers", str(workers)],
-                              env=_env(DATABASE_URL=db_url, TMPDIR=str(_temporary(tmp_path))),
-                              cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              start_new_session=own_group)
+    # started with SIGHUP's default, as a terminal's job is: a test run under `nohup` (as a
+    # CI script may be) passes its ignored SIGHUP on, which the ingest rightly keeps
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
+                                   "--dataset", DATASET, "--workers", str(workers)],
+                                  env=_env(DATABASE_URL=db_url,
+                                           TMPDIR=str(_temporary(tmp_path))),
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=own_group)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
     deadline = time.monotonic() + 60
     # the workers, their fork server and the resource tracker
     while not (await _staging_tables(conn) and len(_descendants(ingest.pid)) >= workers + 2):
