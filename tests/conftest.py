@@ -4,14 +4,16 @@ them skip without), and a node served over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,39 @@ async def serve_app(stack: AsyncExitStack, app: web.Application, port: int | Non
     await server.start_server()
     stack.push_async_callback(server.close)
     return str(server.make_url("")).rstrip("/")
+
+
+@dataclass
+class AskedTogether:
+    """Issuers `a`, `b` and `c` under `url`, whose discovery documents answer only once all
+    three are asked (or after 3 s): `asked` in the order they were, and how many had been
+    asked when each answered (`seen_when_answered`: [3, 3, 3] when asked at once)."""
+
+    url: str
+    asked: list[str] = field(default_factory=list)
+    seen_when_answered: list[int] = field(default_factory=list)
+
+
+async def issuers_answering_together(stack: AsyncExitStack,
+                                     answer: Callable[[str], web.Response]) -> AskedTogether:
+    """Three issuers' discovery documents served until `stack` closes (AskedTogether),
+    each answered by `answer(name)`: for tests that the node asks issuers at once, where
+    asked one after another each that did not answer held the next for its timeout."""
+    everyone = asyncio.Event()
+    together = AskedTogether("")
+
+    async def document(request: web.Request) -> web.Response:
+        together.asked.append(request.match_info["name"])
+        if len(together.asked) == 3:
+            everyone.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone.wait(), 3)
+        together.seen_when_answered.append(len(together.asked))
+        return answer(request.match_info["name"])
+    app = web.Application()
+    app.router.add_get("/{name}/.well-known/openid-configuration", document)
+    together.url = await serve_app(stack, app)
+    return together
 
 
 async def serve_dev_aai(stack: AsyncExitStack, **config: Any) -> tuple[DevIssuer, str]:

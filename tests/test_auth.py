@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import gzip
 import hashlib
 import hmac
@@ -61,6 +60,7 @@ from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
+    issuers_answering_together,
     node_database,
     raw_status,
     send_slowly,
@@ -1447,28 +1447,15 @@ async def test_issuers_waiting_for_discovery_are_asked_at_once():
     asked (or after 3 s): asked one after another, each unreachable issuer held the node's
     start for its 10 s timeout in turn. All are asked at once now, and each answer is still
     its own issuer's (here a 404: each stays waiting)."""
-    asked: list[str] = []
-    seen_when_answered: list[int] = []         # how many were asked when each answered
-    everyone = asyncio.Event()
-
-    async def document(request: web.Request) -> web.Response:
-        asked.append(request.match_info["name"])
-        if len(asked) == 3:
-            everyone.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(everyone.wait(), 3)
-        seen_when_answered.append(len(asked))
-        return web.Response(status=404)
-    app = web.Application()
-    app.router.add_get("/{name}/.well-known/openid-configuration", document)
     async with AsyncExitStack() as stack:
-        url = await serve_app(stack, app)
+        together = await issuers_answering_together(stack, lambda _: web.Response(status=404))
+        url = together.url
         registry = IssuerRegistry([TrustedIssuer(issuer=f"{url}/{name}")
                                    for name in ("a", "b", "c")])
         session = await stack.enter_async_context(ClientSession())
         await registry.discover(session)
-    assert sorted(asked) == ["a", "b", "c"]
-    assert seen_when_answered == [3, 3, 3]      # one after another: [1, 2, 3], 6 s waited
+    assert sorted(together.asked) == ["a", "b", "c"]
+    assert together.seen_when_answered == [3, 3, 3]   # one after another: [1, 2, 3], 6 s
     assert [registry.waiting(f"{url}/{name}") for name in ("a", "b", "c")] == [True] * 3
 
 

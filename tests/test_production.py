@@ -266,29 +266,16 @@ async def test_the_issuers_checked_for_the_development_aai_are_asked_at_once():
     from aiohttp import web
 
     from node.production import development_issuers
-    from tests.conftest import serve_app
-    asked: list[str] = []
-    seen_when_answered: list[int] = []
-    everyone = asyncio.Event()
-
-    async def document(request: web.Request) -> web.Response:
-        asked.append(request.match_info["name"])
-        if len(asked) == 3:
-            everyone.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(everyone.wait(), 3)
-        seen_when_answered.append(len(asked))
-        marked = request.match_info["name"] != "b"
-        return web.json_response({"gdi_development_only": marked})
-    app = web.Application()
-    app.router.add_get("/{name}/.well-known/openid-configuration", document)
+    from tests.conftest import issuers_answering_together
     async with contextlib.AsyncExitStack() as stack:
-        url = await serve_app(stack, app)
+        together = await issuers_answering_together(stack, lambda name: web.json_response(
+            {"gdi_development_only": name != "b"}))
+        url = together.url
         settings = Settings(environment="prod", public_base_url=PUBLIC, trusted_issuers=[
             {"issuer": f"{url}/{name}"} for name in ("a", "b", "c")])
         session = await stack.enter_async_context(aiohttp.ClientSession())
         refusals = await development_issuers(settings, session)
-    assert sorted(asked) == ["a", "b", "c"]
-    assert seen_when_answered == [3, 3, 3]      # one after another: [1, 2, 3], 6 s waited
+    assert sorted(together.asked) == ["a", "b", "c"]
+    assert together.seen_when_answered == [3, 3, 3]   # one after another: [1, 2, 3], 6 s
     assert [r.detail for r in refusals] == [f"trusted issuer {url}/{name} is the development "
                                             "AAI" for name in ("a", "c")]
