@@ -820,7 +820,7 @@ class Network:
                    not_found_is_empty: bool, bound: _Bound) -> PeerOutcome:
         """`bound`: what is left of MAX_NETWORK_BODIES, shared by the request's peers."""
         began = time.perf_counter()
-        after = None
+        after, refused = None, False
         try:                                  # timed by ask_all, which cancels it
             for again in (False, True):
                 try:
@@ -852,13 +852,12 @@ class Network:
             checked, raw = None, None
         else:
             status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
-            if status == "error" and (code == 200 or 400 <= code < 500 or code == 508):
-                return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail,
-                                   checked, raw, forwarded,
-                                   None if after is None else _seconds(after), refused=True)
+            # the peer's own refusal of the question (PeerOutcome.refused)
+            refused = status == "error" and (code == 200 or 400 <= code < 500 or code == 508)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
                            raw, forwarded,
-                           None if after is None or status != "error" else _seconds(after))
+                           None if after is None or status != "error" else _seconds(after),
+                           refused)
 
 
 def _peer_url(root: str, path: str, query: str) -> URL:
