@@ -684,8 +684,16 @@ async def test_a_swap_behind_a_long_read_lets_narrow_reads_through(db_url, tmp_p
                 "AND start_pos < 2000000", DATASET)
         assert time.monotonic() - began < 2.5
         assert not task.done()                    # the long read still holds it off
-        assert any(re.search(rf"reading the variants \(.*\b{long_read.get_server_pid()}\b",
-                             r.getMessage()) for r in caplog.records)   # the operator is told who
+        # the operator is told who, once the swap's first moment has passed (250 ms, which
+        # three quick reads may not outlast): looked for until it is there (bounded: 10 s)
+        told = rf"reading the variants \(.*\b{long_read.get_server_pid()}\b"
+        for _ in range(1000):
+            if any(re.search(told, r.getMessage()) for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("no log line named the long read's session")
+        assert not task.done()
         await tx.commit()
         result = await asyncio.wait_for(task, 60)
     finally:
