@@ -101,6 +101,13 @@ async def sharing(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
         "ORDER BY other_id", dataset_id)}
 
 
+async def sample_ids(conn: asyncpg.Connection, dataset_id: str) -> list[str]:
+    """The ids of the dataset's samples in their order (its individuals'), as the version
+    in place holds them."""
+    return await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
+                               "WHERE dataset_id = $1", dataset_id) or []
+
+
 @dataclass(slots=True)
 class Selection:
     """Which individuals a query selects: its variant conditions (None: no variant

@@ -81,6 +81,22 @@ class IngestRequest:
     force_assembly: bool = False        # load on `assembly` whatever the header names
 
 
+@dataclass(frozen=True, slots=True)
+class PeopleChange:
+    """Who a new version adds to the dataset and who it no longer holds (by sample id), for
+    the operator: two versions' counts differ by exactly those people's genotypes, which a
+    caller who read both can read off, so a change of fewer people than the floor publishes
+    theirs (docs/privacy.md, "Two versions' rows differ by the people between them")."""
+
+    added: int
+    removed: int
+
+    @classmethod
+    def between(cls, earlier: list[str], samples: list[str]) -> PeopleChange:
+        held = set(earlier).intersection(samples)
+        return cls(len(set(samples)) - len(held), len(set(earlier)) - len(held))
+
+
 @dataclass(frozen=True)
 class IngestReport:
     dataset_id: str
@@ -106,6 +122,8 @@ class IngestReport:
     sharing: dict[str, int] = field(default_factory=dict)
     # the callers' accounts of the version replaced, carried or dropped (None: there were none)
     accounts: KeptAccounts | None = None
+    # how the people differ from the version replaced's (None: there was none)
+    people_change: PeopleChange | None = None
     # the phenopackets' disease onsets and ages at the last encounter given in another form
     # than an age (ageRange, ontologyClass, ...): held as unknown, which age filters do not see
     unaged: int = 0
@@ -443,13 +461,16 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                 await store.replace_sites(c, request.dataset_id, totals.sites)
 
             kept: list[KeptAccounts] = []
+            changed: list[PeopleChange] = []
 
             async def carry(c: asyncpg.Connection, earlier: str, version: int) -> None:
                 """What callers were told of the version in place: to the new one, or not."""
                 samples = [row[1] for row in people.individuals]     # ids, in sample order
+                held = await individuals_store.sample_ids(c, request.dataset_id)
                 # the swap's last try's: an earlier one was rolled back (store.swap_in)
                 kept[:] = [await keep_accounts(c, request.dataset_id, earlier, table,
-                                               version, samples)]
+                                               version, samples, held)]
+                changed[:] = [PeopleChange.between(held, samples)]
 
             version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside, carry=carry)
@@ -465,7 +486,8 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                         layout.samples if request.individuals else 0, totals.elsewhere,
                         totals.failed_filter, assembly=layout.assembly.id,
                         assembly_reason=layout.assembly_reason, sharing=sharing,
-                        accounts=kept[0] if kept and kept[0].callers else None)
+                        accounts=kept[0] if kept and kept[0].callers else None,
+                        people_change=changed[0] if changed else None)
 
 
 def _refuse_unplaced(layout: VcfLayout, totals: ChunkStats) -> None:

@@ -65,12 +65,12 @@ class KeptAccounts:
 
 
 async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str, staged: str,
-                        version: int, samples: list[str]) -> KeptAccounts:
+                        version: int, samples: list[str], people: list[str]) -> KeptAccounts:
     """Every caller's losses and answers of the dataset, carried from the version in place
     to the one being swapped in, or dropped; in the swap's transaction, before the earlier
     version's partition (`earlier`) is dropped. `staged`: the new version's table; both
     names checked by the store. `version`: the new one's number; `samples`: its sample
-    ids, in order.
+    ids, in order; `people`: the version in place's, in order.
 
     Carried whenever the new version holds any of the earlier one's people (by sample id):
     a re-ingest of the same cohort, corrected, grown, or without people who withdrew their
@@ -99,8 +99,6 @@ async def keep_accounts(conn: asyncpg.Connection, dataset_id: str, earlier: str,
     one's, migration 0021 removed the others). Here, not beside the accounting in
     beacon/losses.py, so that the swap does not wait for that module's numpy to load (60 ms
     of every ingest)."""
-    people = await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
-                                 "WHERE dataset_id = $1", dataset_id) or []
     held = len(set(people).intersection(samples))
     kept = held > 0 and len(set(samples)) == len(samples)    # a repeated id fails the ingest
     appended = len(samples) >= len(people) and samples[:len(people)] == people

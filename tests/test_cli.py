@@ -168,6 +168,7 @@ def test_a_reingest_says_what_became_of_the_callers_privacy_accounts(db_url, tmp
     assert (f"{DATASET}: the privacy accounts of 1 caller carried to version 2 for the 3 of "
             "its 3 samples that version 1 held (1 answer kept, any other answered "
             "afresh)") in same.stdout
+    assert "fewer people than the allele floor" not in same.stderr        # the same people
 
     def load(name: str, prefix: str) -> subprocess.CompletedProcess:
         spec = VcfSpec(tmp_path / name, records=1000, samples=2, seed=7, sample_prefix=prefix)
@@ -179,11 +180,18 @@ def test_a_reingest_says_what_became_of_the_callers_privacy_accounts(db_url, tmp
     assert fewer.returncode == 0, fewer.stderr
     assert (f"{DATASET}: the privacy accounts of 1 caller carried to version 3 for the 2 of "
             "its 2 samples that version 2 held (0 answers kept") in fewer.stdout
+    # and the operator is told what one person out publishes: their genotypes, to whoever
+    # read both versions' counts (the default floors are 5)
+    assert (f"{DATASET}: version 3 holds 0 samples version 2 did not and lacks 1 it held, "
+            "fewer people than the allele floor (5): its counts differ from the earlier "
+            "version's by exactly their genotypes") in fewer.stderr
     other = load("other.vcf.gz", "OTHER")
     assert other.returncode == 0, other.stderr
     assert (f"{DATASET}: the privacy accounts of 1 caller of version 3 were dropped, as none "
             "of its samples are in this version: each caller starts again from "
             "nothing") in other.stderr
+    assert (f"{DATASET}: version 4 holds 2 samples version 3 did not and lacks 2 it held, "
+            "fewer people than the allele floor (5)") in other.stderr
 
 
 @pytest.mark.parametrize("content,expected", [

@@ -215,6 +215,7 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                    "dropped, as none of its samples are in this version: each caller starts "
                    "again from nothing (docs/privacy.md, \"A new version of the dataset\")",
                    err=True)
+    _warn_of_few_people_changed(settings, request, report)
     if report.skipped_records:
         click.echo(f"skipped {report.skipped_records} invalid records; first: "
                    f"{report.first_skip}", err=True)
@@ -229,6 +230,29 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         click.echo(f"skipped {sum(report.failed_filter.values())} records that failed FILTER "
                    f"({shown}{more}): --keep-filtered loads them", err=True)
+
+
+def _warn_of_few_people_changed(settings: Settings, request: IngestRequest,
+                                report: IngestReport) -> None:
+    """The operator told when a new version adds or removes fewer people than the highest
+    allele floor of any tier: each count of the new version differs from the one before by
+    exactly their genotypes, which no rule of the node hides from a caller who read both.
+    Told, not refused: a withdrawn consent must be honoured at once, and the operator alone
+    knows whether others could join the change first."""
+    change = report.people_change
+    if change is None or not change.added + change.removed:
+        return
+    policy = settings.disclosure_policy()
+    floor = max(policy.rules(tier, request.metadata).allele_floor for tier in policy.tiers)
+    if change.added + change.removed >= floor:
+        return
+    click.echo(f"{report.dataset_id}: version {report.version} holds {change.added} "
+               f"samples version {report.version - 1} did not and lacks {change.removed} it "
+               f"held, fewer people than the allele floor ({floor}): its "
+               "counts differ from the earlier version's by exactly their genotypes, which a "
+               "caller who read both can read off; where it can wait, load such a change "
+               f"with others, {floor} people or more at once (docs/privacy.md, \"Two "
+               "versions' rows differ by the people between them\")", err=True)
 
 
 async def _ingest_async(settings: Settings, request: IngestRequest,
