@@ -241,6 +241,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
         app[NETWORK] = Network(app[SETTINGS], peers, await network_caller_secret(app[POOL]))
         yield
+        await app[NETWORK].close()
 
 
 async def _catalogue_publisher(app: web.Application) -> AsyncIterator[None]:

@@ -85,6 +85,10 @@ PeerStatus = Literal["ok", "timeout", "error", "invalid"]
 DOCUMENT_TTL_SECONDS = 60.0        # peers' /info and /map
 CATALOGUE_TTL_SECONDS = 60.0       # the catalogue's list of nodes
 CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
+# How long a request waits for the registry's list to be read again before it is answered
+# from the list read before (the read goes on for the next requests): a frozen registry
+# otherwise held each such request for a whole peer timeout before its peers were asked
+CATALOGUE_WAIT_SECONDS = 0.5
 MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 # All the peers' answers to one request together, as read: each peer's bound alone let a
 # request read its peers times 16 MiB (a registry lists whatever its credential holders
@@ -658,7 +662,7 @@ class Network:
         # (peer id, URL, path): (when asked, outcome), Network.document's
         self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
         self._catalogue: tuple[float, list[Peer], dict[str, Any]] | None = None  # until
-        self._catalogue_lock = asyncio.Lock()
+        self._reading: asyncio.Task[None] | None = None     # the registry's read under way
         self._configured = list(settings.peers)      # each id once (Settings)
         self._configured_list = PeerList(self._configured)
         peer_timeout = settings.peer_timeout_seconds
@@ -679,11 +683,29 @@ class Network:
     async def _catalogue_peers(self) -> tuple[list[Peer], dict[str, Any]]:
         """The registry's nodes, kept for CATALOGUE_TTL_SECONDS; when the registry cannot be
         read, the last list read (if any), and the registry is tried again only after
-        CATALOGUE_RETRY_SECONDS, so a frozen catalogue does not slow every query."""
-        async with self._catalogue_lock:
+        CATALOGUE_RETRY_SECONDS, so a frozen catalogue does not slow every query. One read
+        at a time, which the requests that find the list out of date wait for at most
+        CATALOGUE_WAIT_SECONDS where a list was read before (then answered from it, the read
+        going on), and whole only while there is none: a frozen registry held every such
+        request for up to `peer_timeout_seconds` before its fan-out's own, 6 s with the
+        defaults against the GDI portal's 5 s (docs/federation.md)."""
+        kept = self._catalogue
+        if kept is not None and time.monotonic() < kept[0]:
+            return kept[1], kept[2]
+        reading = self._reading
+        if reading is None:
+            reading = self._reading = asyncio.get_running_loop().create_task(self._read())
+        await asyncio.wait([reading], timeout=None if kept is None else CATALOGUE_WAIT_SECONDS)
+        if reading.done():
+            reading.result()             # what no read foresaw fails the request, as it did
+        kept = self._catalogue
+        assert kept is not None                  # the read's, or the one before it
+        return kept[1], kept[2]
+
+    async def _read(self) -> None:
+        """The registry's list read into `_catalogue`: a failure keeps the last list."""
+        try:
             now = time.monotonic()
-            if self._catalogue and now < self._catalogue[0]:
-                return self._catalogue[1], self._catalogue[2]
             stale = self._catalogue[1] if self._catalogue else []
             url = f"{self._settings.catalogue_url}/api/nodes"
             try:
@@ -702,10 +724,18 @@ class Network:
                 status = {"status": "error", "detail": shown(_describe(exc)),
                           "stalePeers": len(stale)}
                 self._catalogue = (now + CATALOGUE_RETRY_SECONDS, stale, status)
-                return stale, status
-            peers = self._listed_peers(listed.nodes)
-            self._catalogue = (now + CATALOGUE_TTL_SECONDS, peers, {"status": "ok"})
-            return peers, {"status": "ok"}
+                return
+            self._catalogue = (now + CATALOGUE_TTL_SECONDS, self._listed_peers(listed.nodes),
+                               {"status": "ok"})
+        finally:
+            self._reading = None
+
+    async def close(self) -> None:
+        """The registry's read under way, if any, ended: it uses the peers' sessions, which
+        close after this."""
+        if self._reading is not None:
+            self._reading.cancel()
+            await asyncio.wait([self._reading])
 
     def _listed_peers(self, nodes: list[_CatalogueNode]) -> list[Peer]:
         """The registry's `nodes` asked as peers: each id once (the last listed), none
