@@ -284,8 +284,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             item.count = report(matches.count, rules)
             item.rare = is_rare(matches.rarest, rules)
             if page is not None:
-                item.results = [genomic_variation(r, item.dataset, base_url, rules)
-                                for r in rows]
+                item.results = [genomic_variation(r, item.dataset, base_url, rules,
+                                                  on.population) for r in rows]
     return answers
 
 
@@ -365,7 +365,7 @@ def received(query: VariantQuery, filters: list[str] | None = None) -> dict[str,
                               api_version=query.api_version)
     summary["includeResultsetResponses"] = query.include
     summary["testMode"] = query.test_mode
-    summary["filters"] = filters or []
+    summary["filters"] = filters or list(query.population_filters)
     return summary
 
 

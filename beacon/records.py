@@ -162,9 +162,11 @@ def _short(hgvs_p: str) -> str:
 
 
 def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
-                      rules: Rules) -> dict[str, Any]:
+                      rules: Rules, population: str | None = None) -> dict[str, Any]:
     """A variant as the Beacon model's record; its frequencies per population (from the
-    genotypes, or a sites-only file's INFO) as the caller's tier `rules` may see them."""
+    genotypes, or a sites-only file's INFO) as the caller's tier `rules` may see them, of
+    `population` alone where the query names one (the GDI portal's population filters): a
+    row the record lists anyway, so the filter tells nothing the rows do not."""
     assembly = ASSEMBLIES[dataset.assembly]
     record: dict[str, Any] = {
         "variantInternalId": variant_id(assembly.id, (row.chromosome, row.start_pos,
@@ -202,6 +204,8 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
             rules, complete=False)
     else:
         return record
+    if population is not None:
+        frequencies = [f for f in frequencies if f["population"] == population]
     if not frequencies:     # none the tier is given: the schema's list holds one at least
         return record
     record["frequencyInPopulations"] = [{

@@ -383,6 +383,10 @@ class VariantQuery:
     # (beacon/answer.py placed): a table gene's symbol, Ensembl and HGNC ids, else the
     # geneId (an Ensembl id without its version)
     gene_names: tuple[str, ...] = ()
+    # the population whose frequencies each record lists (`FI_M`, `FI`, `M`: the GDI
+    # portal's population filters, `population_filter`), and those filters as echoed
+    population: str | None = None
+    population_filters: tuple[str, ...] = ()
 
     def chromosome_on(self, assembly: Assembly) -> str | None:
         return assembly.normalise(self.reference_name) if self.reference_name else None
@@ -616,10 +620,12 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
         if getattr(p, name) is not None:
             raise RequestError(name, "not supported by this node (no mates of breakends are "
                                      "stored); query by position instead")
-    if q.filters and not with_filters:
-        raise RequestError("filters", "variants are not filtered by individuals' terms here; "
-                                      "filters apply to /api/individuals (see "
-                                      "/api/filtering_terms)")
+    population = (population_filter(q.filters) if q.filters and not with_filters
+                  else None)
+    if population is not None and q.requestedGranularity != "record":
+        raise RequestError("requestedGranularity", "population filters narrow the records' "
+                                                   "frequencyInPopulations, which only "
+                                                   "records carry: ask for record")
     plain = _Parameters(p.assemblyId, p.referenceName, tuple(p.start or ()), tuple(p.end or ()),
                         p.referenceBases, p.alternateBases, p.variantType, p.variantMinLength,
                         p.variantMaxLength)
@@ -633,10 +639,90 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
                            include=q.includeResultsetResponses,
                            page=Page(q.pagination.skip, q.pagination.limit),
                            test_mode=q.testMode, echo=echo, meta=requested_meta(body.meta))
+    if population is not None:
+        query = dataclasses.replace(query, population=population[0],
+                                    population_filters=population[1])
     if p.geneId is None and p.aminoacidChange is None:
         return query
     return dataclasses.replace(query, gene=_gene(p.geneId, query),
                                protein_change=_protein_change(p.aminoacidChange))
+
+
+# The GDI portal's filters on a variant query, of a scope of its own (docs/beacon.md,
+# "Population filters"): the population whose frequencies each record lists, not which
+# variants match (gdi-userportal-dataset-discovery-service, BeaconGVariantsRequestMapper)
+POPULATION_SCOPE = "population"
+_POPULATION_FILTERS = {"sexFilter": "sex", "countryFilter": "country"}
+_SEXES = {"male": "M", "m": "M", "ncit:c20197": "M", "female": "F", "f": "F",
+          "ncit:c16576": "F"}
+# a filter's keys (beacon/filters.py). A client whose filter class holds every field of the
+# spec's filters (the portal's is generated from their anyOf) writes the ontology filters'
+# too, null or at their defaults: taken so, as meaning nothing for a population
+_POPULATION_KEYS = {"id", "operator", "value", "scope"}
+_ONTOLOGY_DEFAULTS = {"includeDescendantTerms": (None, True, False), "similarity": (None, "exact")}
+
+
+def population_filter(filters: list[Any]) -> tuple[str, tuple[str, ...]]:
+    """The population a variant query's filters name together (`FI_M`; a sex alone `M`, a
+    country alone `FI`) and the filters as echoed (`sexFilter=M`); RequestError naming the
+    first filter that is not a population's, or that names none the node labels."""
+    named: dict[str, str] = {}
+    echo = []
+    for n, item in enumerate(filters):
+        where = f"filters[{n}]"
+        if not isinstance(item, dict) or item.get("scope") != POPULATION_SCOPE:
+            raise RequestError("filters", "variants are not filtered by individuals' terms "
+                                          "here; filters apply to /api/individuals (see "
+                                          "/api/filtering_terms), but for a population's, "
+                                          "which narrow each record's frequencies: "
+                                          '{"id": "sexFilter" or "countryFilter", '
+                                          '"operator": "=", "value": ..., '
+                                          f'"scope": "{POPULATION_SCOPE}"}}')
+        for key, value in item.items():
+            if key in _ONTOLOGY_DEFAULTS:
+                if not any(value is taken or (type(value) is str and value == taken)
+                           for taken in _ONTOLOGY_DEFAULTS[key]):
+                    raise RequestError(f"{where}.{key}", "does not apply to a population "
+                                                         "filter: leave it out")
+            elif key not in _POPULATION_KEYS:
+                raise RequestError(f"{where}.{key}", "unknown filter key of a population "
+                                                     "filter (id, operator, value, scope)")
+        term = item.get("id")
+        kind = _POPULATION_FILTERS.get(term) if isinstance(term, str) else None
+        if kind is None:
+            shown = repr(term) if isinstance(term, str) else "that"
+            raise RequestError(f"{where}.id", f"{shown} is not a population filter here: "
+                                              "sexFilter or countryFilter")
+        if kind in named:
+            raise RequestError(f"{where}.id", f"{term!r} given twice: a population has one "
+                                              f"{kind}")
+        operator = item.get("operator")
+        if operator not in (None, "="):
+            shown = repr(operator) if isinstance(operator, str) else "that"
+            raise RequestError(f"{where}.operator", f"{shown} is not supported: a "
+                                                    "population is named with =")
+        value = item.get("value")
+        if not isinstance(value, str):
+            raise RequestError(f"{where}.value", "must be a string: "
+                                                 + ("male or female" if kind == "sex" else
+                                                    "a country's ISO 3166-1 alpha-2 code"))
+        if kind == "sex":
+            letter = _SEXES.get(value.strip().lower())
+            if letter is None:
+                raise RequestError(f"{where}.value", f"{value!r} is not a sex the populations "
+                                                     "are labelled by: male or female (M, F, "
+                                                     "NCIT:C20197, NCIT:C16576)")
+            named[kind] = letter
+        else:
+            code = value.strip()
+            if not (len(code) == 2 and code.isascii() and code.isalpha()):
+                raise RequestError(f"{where}.value", f"{value!r} is not a country of birth as "
+                                                     "the populations are labelled: its ISO "
+                                                     "3166-1 alpha-2 code (FI, SE)")
+            named[kind] = code.upper()
+        echo.append(f"{term}={named[kind]}")
+    label = "_".join(named[kind] for kind in ("country", "sex") if kind in named)
+    return label, tuple(echo)
 
 
 def asked_datasets(query: Query) -> list[str] | None:

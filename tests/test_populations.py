@@ -27,9 +27,18 @@ from aiohttp import ClientSession
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.database import create_pool
+from node.federation.peers import Peer
 from node.settings import DisclosureSettings, Settings, TierSettings
-from tests.beacon_schemas import RECORD_SCHEMA, RESPONSE_SCHEMAS
-from tests.conftest import OPEN_DISCLOSURE, node_database, serve_node, write_vcf_text
+from tests.beacon_schemas import ERROR_SCHEMA, RECORD_SCHEMA, RESPONSE_SCHEMAS
+from tests.conftest import (
+    OPEN_DISCLOSURE,
+    node_database,
+    serve_app,
+    serve_node,
+    write_vcf_text,
+)
 
 DATASET = "GDI-FI-SYN-001"
 SAMPLES = 40
@@ -140,6 +149,18 @@ async def nodes(pg_server_url: str, tmp_path_factory) -> AsyncIterator[dict[str,
             settings = Settings(database_url=db_url, beacon_id="org.test.populations",
                                 data_dir=directory / name, **changes)
             clients[name], _ = await serve_node(stack, settings)
+        # a network whose one peer is a node of the open rules (the portal may be pointed
+        # at either)
+        peer = Settings(database_url=db_url, beacon_id="org.test.populations",
+                        data_dir=directory / "peer", disclosure=OPEN_DISCLOSURE)
+        pool = await create_pool(db_url, peer)
+        stack.push_async_callback(pool.close)
+        peer_url = await serve_app(stack, create_app(peer, pool))
+        network_db = await stack.enter_async_context(node_database(pg_server_url))
+        clients["network"], _ = await serve_node(stack, Settings(
+            database_url=network_db, beacon_id="org.test.network", data_dir=directory / "net",
+            disclosure=OPEN_DISCLOSURE,
+            peers=[Peer(id="org.test.populations", url=f"{peer_url}/api")]))
         yield clients
 
 
@@ -892,3 +913,131 @@ async def test_a_population_mostly_uncalled_at_a_site_gives_no_frequency_above_o
         assert 0 <= row["alleleFrequency"] <= 1, (label, row)
         assert row["alleleCount"] <= row["alleleNumber"], (label, row)
     assert rows["FI"]["alleleNumber"] == 5, rows["FI"]
+
+
+def _portal_request(parameters: dict[str, Any], filters: list[dict[str, Any]],
+                    granularity: str = "record") -> dict[str, Any]:
+    """The body the GDI portal's discovery service POSTs to /g_variants with a sex and a
+    country of birth chosen (gdi-userportal-dataset-discovery-service, commit 02ccbde,
+    src/main/java/.../beacon/persistence/BeaconGVariantsRequestMapper.java, map() lines
+    76-110: `sex` and `countryOfBirth` taken out of the request parameters (line 27), each
+    sent as a filter of scope `population`, `sexFilter` with the sex enum's value (`male`,
+    `female`, lines 84-89) and `countryFilter` with the ISO 3166-1 alpha-2 code of the
+    country's ISO3 enum (lines 90-96); HIT, record, testMode false, the default page,
+    BeaconRequestMeta's apiVersion "2.0")."""
+    return {"meta": {"apiVersion": "2.0"}, "query": {
+        "filters": filters, "includeResultsetResponses": "HIT",
+        "pagination": {"skip": 0, "limit": 1}, "requestParameters": parameters,
+        "requestedGranularity": granularity, "testMode": False}}
+
+
+def _sex(value: str) -> dict[str, Any]:
+    return {"id": "sexFilter", "operator": "=", "value": value, "scope": "population"}
+
+
+def _country(value: str) -> dict[str, Any]:
+    return {"id": "countryFilter", "operator": "=", "value": value, "scope": "population"}
+
+
+# The portal's variant: chr1:1,000,000 A>G, as its params name it (start an array)
+PORTAL_VARIANT = {"referenceName": "1", "start": [999_999], "referenceBases": "A",
+                  "alternateBases": "G", "assemblyId": "GRCh38"}
+# (the filters as the portal sends them, the population they name, their echo)
+PORTAL_POPULATIONS = [
+    ([_sex("male"), _country("FI")], "FI_M", ["sexFilter=M", "countryFilter=FI"]),
+    ([_sex("female")], "F", ["sexFilter=F"]), ([_country("SE")], "SE", ["countryFilter=SE"]),
+    # as a filter class holding every field of the spec's filters writes them
+    ([{**_sex("MALE"), "includeDescendantTerms": True, "similarity": "exact"},
+      {**_country("SE"), "includeDescendantTerms": None, "similarity": None}], "SE_M",
+     ["sexFilter=M", "countryFilter=SE"]),
+    ([_country("ee"), _sex("F")], "EE_F", ["countryFilter=EE", "sexFilter=F"])]
+
+
+async def _post(client: ClientSession, body: dict[str, Any], status: int = 200
+                ) -> dict[str, Any]:
+    async with client.post("/api/g_variants", json=body) as response:
+        assert response.status == status, await response.text()
+        return await response.json()
+
+
+@pytest.mark.parametrize("node", ["open", "populations", "default"])
+async def test_the_portals_population_filters_narrow_the_rows_to_their_population(
+        nodes, node, beacon_schema):
+    """The portal's sex and country filters (scope `population`) were a 400 ("variants are
+    not filtered by individuals' terms here"), a review's "population-model decision"
+    (2026-12-05). They name one population (FI_M; F; SE; EE_F), and each record lists that
+    population's row alone: the very row the record lists without them, as the caller's tier
+    is given it (every row on the open node; those the floor lists, with population_floor 1;
+    none under the default rules, where the record has no frequencyInPopulations). The
+    dataset's count, existence and records are the unfiltered query's: narrowed to a
+    population they would tell its membership where its row is withheld."""
+    plain = await _post(nodes[node], _portal_request(PORTAL_VARIANT, []))
+    [plain_set] = plain["response"]["resultSets"]
+    [plain_record] = plain_set["results"]
+    plain_rows = {r["population"]: r for r in plain_record.get(
+        "frequencyInPopulations", [{"frequencies": []}])[0]["frequencies"]}
+    for filters, label, echo in PORTAL_POPULATIONS:
+        body = await _post(nodes[node], _portal_request(PORTAL_VARIANT, filters))
+        assert beacon_schema(RESPONSE_SCHEMAS["record"], body) == []
+        [result_set] = body["response"]["resultSets"]
+        assert {k: result_set[k] for k in ("exists", "resultsCount")} == {
+            k: plain_set[k] for k in ("exists", "resultsCount")}
+        [record] = result_set["results"]
+        assert record["variantInternalId"] == plain_record["variantInternalId"]
+        expected = [plain_rows[label]] if label in plain_rows else []
+        rows = record["frequencyInPopulations"][0]["frequencies"] if expected else []
+        assert rows == expected, (node, label)
+        assert ("frequencyInPopulations" in record) is bool(expected)
+        assert body["meta"]["receivedRequestSummary"]["filters"] == echo
+    if node == "open":      # every row given: the rows are the genotypes' counts
+        assert rows == [_expected(0)["EE_F"]]
+
+
+@pytest.mark.parametrize("changes,field,says", [
+    ({"filters": [_sex("male"), _country("FIN")]}, "filters[1].value", "alpha-2"),
+    ({"filters": [_sex("other")]}, "filters[0].value", "female"),
+    ({"filters": [{**_sex("male"), "operator": ">"}]}, "filters[0].operator", "="),
+    ({"filters": [{**_sex("male"), "id": "ageFilter"}]}, "filters[0].id", "countryFilter"),
+    ({"filters": [_sex("male"), _sex("male")]}, "filters[1].id", "one sex"),
+    ({"filters": [_country("FI"), _country("SE")]}, "filters[1].id", "one country"),
+    ({"filters": [{**_sex("male"), "value": ["male"]}]}, "filters[0].value", "string"),
+    ({"filters": [{**_sex("male"), "bogus": 1}]}, "filters[0].bogus", "unknown"),
+    ({"filters": [{**_sex("male"), "similarity": "high"}]}, "filters[0].similarity",
+     "population"),
+    ({"filters": [_sex("male")], "requestedGranularity": "count"}, "requestedGranularity",
+     "record"),
+    ({"filters": [_sex("male"), {"id": "NCIT:C20197"}]}, "filters", "population"),
+])
+async def test_a_population_filter_the_node_cannot_answer_is_a_400_naming_it(
+        nodes, changes, field, says, beacon_schema):
+    """A form the portal could send and the node cannot answer is refused by name, saying
+    what is taken: ISO3 (the portal's earlier `countryFilter` value), a sex it does not
+    know, another operator or id, either filter twice, a value that is not a string, a
+    population at count granularity (it narrows rows, which only records carry), and a
+    filter of individuals beside one of a population (as before, variants are not filtered
+    by individuals' terms)."""
+    body = _portal_request(PORTAL_VARIANT, [])
+    body["query"].update(changes)
+    error = await _post(nodes["open"], body, 400)
+    assert beacon_schema(ERROR_SCHEMA, error) == []
+    message = error["error"]["errorMessage"]
+    assert message.split(":")[0] == field, message
+    assert says in message, message
+
+
+async def test_the_network_passes_the_portals_population_filters_on(nodes, beacon_schema):
+    """The portal may be pointed at a network (/network/api): it refused the filters as the
+    node did; it passes them on, and its answer holds the peer's narrowed rows, the filters
+    echoed as the node echoes them."""
+    body = _portal_request(PORTAL_VARIANT, [_sex("male"), _country("FI")])
+    async with nodes["network"].post("/network/api/g_variants", json=body) as response:
+        assert response.status == 200, await response.text()
+        merged = await response.json()
+    assert beacon_schema(RESPONSE_SCHEMAS["record"], merged) == []
+    direct = await _post(nodes["open"], body)
+    [merged_set] = merged["response"]["resultSets"]
+    [record] = merged_set["results"]
+    assert record == direct["response"]["resultSets"][0]["results"][0]
+    assert record["frequencyInPopulations"][0]["frequencies"] == [_expected(0)["FI_M"]]
+    assert merged["meta"]["receivedRequestSummary"]["filters"] == [
+        "sexFilter=M", "countryFilter=FI"]
