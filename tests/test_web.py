@@ -778,6 +778,60 @@ async def test_records_page_through_a_dataset(web_network: WebNetwork, tab: Page
     assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "4 exact"
 
 
+async def test_the_json_export_after_a_record_page_holds_each_answer_shown_whole(
+        web_network: WebNetwork, tab: Page):
+    """After FI's next record page, the JSON export held that page's records in FI's row
+    beside the search's first answer (`response`, its summary and page 1's records): a
+    document no node sent, named as the search's. It now holds the search's answer as sent
+    and, for the dataset turned, that page's request and whole answer as sent, and its name
+    says which page."""
+    page = tab.page
+    await tab.open(web_network.network_url)
+    await page.get_by_label("Records per page").fill("3")
+    await tab.search("17:7668402-7687550")
+    section = page.locator("section.dataset-records", has_text=TITLES[FI_OPEN])
+    async with page.expect_response(lambda r: "/datasets/" in r.url) as asked:
+        await section.get_by_role("button", name="Next records").click()
+    turned = await asked.value
+    sent = await turned.json()
+    await page.wait_for_selector("section.dataset-records .page-status:text('Showing page 2')")
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Export JSON").click()
+    download = await waiting.value
+    assert download.suggested_filename == f"beacon-results-{FI_OPEN}-page-2.json"
+    saved = json.loads(Path(await download.path()).read_text())
+    # the search's answer as the node sent it: FI's first three records, not the fourth
+    [first] = [s for s in saved["response"]["response"]["resultSets"] if s["id"] == FI_OPEN]
+    assert len(first["results"]) == 3
+    assert saved["request"]["getUrl"] == await tab.text("#get-url")
+    # the page shown, whole and as sent, with what asked it
+    [turned_page] = saved["pages"]
+    assert turned_page["response"] == sent
+    assert (turned_page["node"], turned_page["dataset"]) == ("org.test.fi", FI_OPEN)
+    assert (turned_page["page"], turned_page["skip"], turned_page["limit"]) == (2, 1, 3)
+    assert turned_page["request"] == {"method": "GET", "url": turned.url, "body": None}
+    [row] = [r for r in saved["rows"] if r["dataset"] == FI_OPEN]
+    assert row["page"] == {"skip": 1, "limit": 3}
+    [fourth] = [s for s in sent["response"]["resultSets"] if s["id"] == FI_OPEN]
+    assert row["results"] == fourth["results"]
+    # turned back, the page shown is the dataset's first page as asked of it alone
+    await section.get_by_role("button", name="Previous records").click()
+    await page.wait_for_selector("section.dataset-records .page-status:text('Showing page 1')")
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Export JSON").click()
+    download = await waiting.value
+    assert download.suggested_filename == f"beacon-results-{FI_OPEN}-page-1.json"
+    saved = json.loads(Path(await download.path()).read_text())
+    assert [(p["dataset"], p["skip"]) for p in saved["pages"]] == [(FI_OPEN, 0)]
+    # a new search's export holds its own answer alone
+    await tab.search()
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Export JSON").click()
+    download = await waiting.value
+    assert download.suggested_filename == "beacon-results.json"
+    assert json.loads(Path(await download.path()).read_text())["pages"] == []
+
+
 BUDGET = 2
 TINY_BUDGET = DisclosureSettings(anonymous=TierSettings(
     allele_floor=1, count_step=1, count_noise=0, budget_per_window=BUDGET, budget_per_day=0,

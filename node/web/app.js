@@ -647,11 +647,11 @@ function pageRequest(row, skip) {
   if (req.method === "GET") {
     const query = new URL(req.getUrl).searchParams;
     query.set("skip", String(skip));
-    return { url: `${location.origin}${path}?${query}`, options: {} };
+    return { url: `${location.origin}${path}?${query}`, options: {}, body: null };
   }
   const body = JSON.parse(JSON.stringify(req.body));
   body.query.pagination = { skip, limit: req.limit };
-  return { url: `${location.origin}${path}`, options: {
+  return { url: `${location.origin}${path}`, body, options: {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } };
 }
 
@@ -662,7 +662,7 @@ async function turnPage(row, section, skip, signal) {
   const from = document.activeElement || document.body;
   status.textContent = `Asking for page ${skip + 1}…`;
   for (const button of section.querySelectorAll(".pager button")) button.disabled = true;
-  const { url, options } = pageRequest(row, skip);
+  const { url, options, body: sentBody } = pageRequest(row, skip);
   let answer;
   try { answer = await callApi(url, { ...options, signal }); } catch (error) {
     status.textContent = signal.aborted ? "Not asked: a newer search replaces these results."
@@ -683,6 +683,13 @@ async function turnPage(row, section, skip, signal) {
   const set = sets.find((s) => s.id === row.dataset && (s.beaconId || state.config.beaconId) === row.node);
   row.results = (set && set.results) || [];
   row.page = { ...row.page, skip };
+  // the records shown are this answer's now: the exports hold it whole, beside the search's
+  if (state.shown && state.shown.rows.includes(row)) {
+    state.shown.pages.set(`${row.node}|${row.dataset}`, {
+      node: row.node, dataset: row.dataset, page: skip + 1, skip, limit: row.page.limit,
+      askedAt: new Date().toISOString(),
+      request: { method: options.method || "GET", url, body: sentBody }, response: body });
+  }
   fillRecords(row, section);
   status.textContent = `Showing page ${skip + 1}.`;
   section.querySelector("h3").focus();
@@ -880,7 +887,7 @@ function showAnswer(req, body, signal) {
     (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") + ".";
   document.body.dataset.renderMs = (performance.now() - answeredAt).toFixed(1);
   state.shown = { request: req, rows, peers, response: body,
-                  askedAt: new Date().toISOString() };
+                  askedAt: new Date().toISOString(), pages: new Map() };
   $("exports").hidden = false;
 }
 
@@ -924,13 +931,22 @@ function exportCsv() {
   download("beacon-results.csv", "text/csv;charset=utf-8", "\ufeff" + lines.join("\r\n") + "\r\n");
 }
 
+// Each answer shown, whole and as the node sent it: the search's (`response`) and, for each
+// dataset whose records were turned to another page, that page's answer with the request
+// that asked it (`pages`). A row's records and page are those shown. The export held the
+// turned page's records beside the first answer's response and summary, a document no node
+// sent, under the search's name; its name now says which page is shown.
 function exportJson() {
   const { request, rows, peers, response, askedAt } = state.shown;
+  const pages = [...state.shown.pages.values()];
   const data = { askedAt, request: { method: request.method, getUrl: request.getUrl,
                                      postUrl: request.postUrl, body: request.body },
                  rows: rows.map(({ why, unavailable, whole, ...row }) => row),
-                 peers, response };
-  download("beacon-results.json", "application/json", JSON.stringify(data, null, 2));
+                 peers, response, pages };
+  const turned = pages.length === 1
+    ? `-${pages[0].dataset.replace(/[^A-Za-z0-9._-]+/g, "_")}-page-${pages[0].page}`
+    : pages.length ? `-record-pages-of-${pages.length}-datasets` : "";
+  download(`beacon-results${turned}.json`, "application/json", JSON.stringify(data, null, 2));
 }
 
 function download(name, type, text) {
