@@ -2044,6 +2044,51 @@ async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: s
     tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
 
 
+async def test_lists_that_cannot_be_read_again_at_sign_out_are_withdrawn(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """Signing out asks the datasets and the diseases again as an anonymous caller; when the
+    node cannot be reached then (it stopped: the browser's fetch fails), the rejection went
+    unhandled and the lists read signed in (a bona fide researcher's diseases, floor 1)
+    stayed in the form. They are withdrawn, the page says why, and they are read again
+    when a search is answered."""
+    node_port = free_port()
+    async with AsyncExitStack() as stack:
+        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+                                         users=[DevUser(name="carol", password="carol",
+                                                        bona_fide=True)])
+        disclosure = DisclosureSettings(anonymous=TierSettings(allele_floor=5, smooth_width=0),
+                                        bona_fide=TierSettings(allele_floor=1, smooth_width=0))
+        page = tab.page
+        terms = page.locator("#term option")
+        async with lone_node(pg_server_url, tmp_path, port=node_port, disclosure=disclosure,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
+                             ) as (url, _):
+            await tab.open(url)
+            await page.get_by_role("button", name="Sign in").first.click()
+            await _sign_in(tab, aai_url, "carol")
+            assert await terms.all_inner_texts() == [
+                "any", f"Asthma ({ASTHMA})", f"Hypertension ({HYPERTENSION})"]
+            assert await tab.text("#dataset-count") == "1 of 1 dataset"
+        # the node has stopped
+        await page.get_by_role("button", name="Sign out").click()
+        await page.wait_for_selector(f'#term option[value="{HYPERTENSION}"]',
+                                     state="detached", timeout=5000)
+        assert await terms.all_inner_texts() == ["any"]
+        listed = await tab.text("#dataset-count")
+        assert listed.startswith("No dataset could be listed (the node could not be reached: "), listed
+        assert await page.locator("#dataset-list li").count() == 0
+        who = await tab.text("#who")
+        assert who.startswith("Signed out: you see what anonymous callers may see. The datasets "
+                              "and the diseases listed to you signed in are withdrawn: they "
+                              "could not be asked again (the node could not be reached: "), who
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             disclosure=disclosure) as _:
+            await tab.search("17-7674944-G-A")         # answered: the lists are read again
+            assert await tab.text("#dataset-count") == "1 of 1 dataset"
+            assert await terms.all_inner_texts() == ["any"]     # as anonymous callers see it
+    tab.errors[:] = [e for e in tab.errors if "ERR_CONNECTION_REFUSED" not in e]
+
+
 async def test_why_a_yes_or_no_answer_gives_no_more(pg_server_url: str, tmp_path: Path,
                                                      tab: Page):
     """A node whose only dataset is REGISTERED answers an anonymous caller yes or no, with

@@ -1262,8 +1262,34 @@ function forgetSignIn(words) {
     delete $("status").dataset.refused;
     $("retry").hidden = true;
   }
-  loadCatalogue();
-  loadTerms();
+  relistAnonymous(words);
+}
+
+// The datasets and terms asked again as the caller now is. One that cannot be read (the node
+// out of reach: the fetch rejects) is withdrawn as a refused one is, and read again when a
+// search is answered (relist); the account box says so. Its rejection went unhandled, and
+// the list read signed in stayed in the form.
+async function relistAnonymous(words) {
+  const [datasets, terms] = await Promise.allSettled([loadCatalogue(), loadTerms()]);
+  if (state.token !== null) return;
+  const unread = [datasets, terms].find((list) => list.status === "rejected");
+  if (!unread) return;
+  const why = `the node could not be reached: ${unread.reason.message}`;
+  if (datasets.status === "rejected") {
+    state.catalogue = new Map();
+    state.catalogueLacks = true;
+    state.catalogueRefused = why;
+    renderDatasets();
+  }
+  if (terms.status === "rejected") {
+    state.termsLacks = true;
+    state.termsRefused = why;
+    listTerms([]);
+  }
+  const lost = [datasets.status === "rejected" ? "datasets" : "", terms.status === "rejected" ? "diseases" : ""];
+  $("who").textContent = `${words} The ${lost.filter(Boolean).join(" and the ")} listed to you ` +
+    `signed in are withdrawn: they could not be asked again (${why}); they are asked again ` +
+    "when a search is answered.";
 }
 
 function signOut() {
@@ -1497,8 +1523,11 @@ async function loadTerms() {
   state.termsLacks = lacking(response, body);
   state.termsRefused = response.ok ? null : refusedWords(response, body);
   const listed = response.ok ? objectOf(objectOf(body).response).filteringTerms : null;
-  const terms = (Array.isArray(listed) ? listed : []).map(objectOf)
-    .filter((t) => t.type === "ontology" && typeof t.id === "string" && !SEX_TERMS.has(t.id));
+  listTerms((Array.isArray(listed) ? listed : []).map(objectOf)
+    .filter((t) => t.type === "ontology" && typeof t.id === "string" && !SEX_TERMS.has(t.id)));
+}
+
+function listTerms(terms) {
   const select = $("term");
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, "any"),
