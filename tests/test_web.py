@@ -1641,6 +1641,44 @@ async def test_individuals_on_a_node_that_requires_a_purpose_of_use(pg_server_ur
     tab.errors[:] = [e for e in tab.errors if "status of 400" not in e]   # the browser's own
 
 
+async def test_a_field_the_node_refuses_is_marked_and_focused(pg_server_url: str,
+                                                             tmp_path: Path, tab: Page):
+    """A node's 400 names the field it refuses in the API's words ("start: … is not a
+    position on …", "meta.purposeOfUse: required …"). The page said so in the status line
+    alone, and left the focus on Search: the form's field that sent it was neither marked
+    nor described, as WCAG 2.1 3.3.1 (error identification) asks and a form error is. It is
+    now, named as the form names it; the next search clears it."""
+    async with lone_node(pg_server_url, tmp_path,
+                         disclosure=OPEN_DISCLOSURE.model_copy(
+                             update={"purpose_required": True})) as (url, _):
+        page = tab.page
+        await tab.open(url)
+        box = page.get_by_label("Variant, region or gene")
+        await tab.search("17:83257442-83257500")          # past chromosome 17's end
+        assert await page.locator("#status").get_attribute("data-refused") == "400"
+        said = await tab.text("#status")
+        assert said.startswith("The node refused the request: start: "), said
+        assert await page.evaluate("document.activeElement.id") == "q"
+        assert await box.get_attribute("aria-invalid") == "true"
+        assert await box.get_attribute("aria-describedby") == "q-help q-parsed form-error"
+        error = await tab.text("#form-error")
+        assert error.startswith("Variant, region or gene: the node refused it (start: "), error
+        await tab.search("17-7674944-G-A")
+        assert await page.locator("#status").get_attribute("data-refused") is None
+        assert await box.get_attribute("aria-invalid") is None
+        assert await tab.text("#form-error") == ""
+        await page.get_by_label("Individuals").check()
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await tab.answered()
+        assert await page.locator("#status").get_attribute("data-refused") == "400"
+        assert await page.evaluate("document.activeElement.id") == "purpose"
+        assert await page.get_by_label("Purpose of use").get_attribute("aria-invalid") == "true"
+        error = await tab.text("#form-error")
+        assert error.startswith("Purpose of use: the node refused it (meta.purposeOfUse: "
+                                "required for individual-level queries"), error
+    tab.errors[:] = [e for e in tab.errors if "status of 400" not in e]   # the browser's own
+
+
 # The elements wider than the page, outside the tables' own scrolling regions
 WIDE = """() => [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth

@@ -772,6 +772,34 @@ function showFormError(req) {
   field.focus();
 }
 
+// The form's field that sent what a node's 400 names (the node's errorMessage starts with the
+// request's field, beacon/request.py RequestError: "start: 83257441 is not a position on …").
+// The error is identified at that field as a form error is (WCAG 2.1, 3.3.1): it was said in
+// the status line alone, in the API's names, and the field was neither marked nor focused.
+const QUERY_BOX_FIELDS = new Set(["referenceName", "start", "end", "referenceBases", "alternateBases",
+  "genomicAlleleShortForm", "geneId", "aminoacidChange", "requestParameters"]);
+const NODE_FIELDS = { assemblyId: "assembly", variantType: "variant-type", "meta.purposeOfUse": "purpose" };
+
+function formFieldOf(req, named) {
+  if (QUERY_BOX_FIELDS.has(named.split(/[.[]/)[0])) return "q";
+  if (Object.hasOwn(NODE_FIELDS, named)) return NODE_FIELDS[named];
+  const filter = /^filters\[(\d+)\]/.exec(named);
+  const sent = filter && req.filters[Number(filter[1])];
+  if (!sent) return null;
+  if (sent.id === ONSET) return named.endsWith(".operator") ? "onset-op" : "onset-years";
+  return SEX_TERMS.has(sent.id) ? "sex" : "term";
+}
+
+function showNodeFieldError(req, body) {
+  const message = textOf(objectOf(objectOf(body).error).errorMessage);
+  const colon = message.indexOf(": ");
+  const id = colon > 0 ? formFieldOf(req, message.slice(0, colon)) : null;
+  const field = id && $(id);
+  if (!field || field.closest("[hidden]") || field.closest("fieldset:disabled")) return;
+  const name = field.labels.length ? field.labels[0].textContent : field.getAttribute("aria-label");
+  showFormError({ field: id, error: `${name.trim()}: the node refused it (${message.replace(/\.$/, "")}).` });
+}
+
 function clearFormError() {
   $("form-error").textContent = "";
   for (const field of document.querySelectorAll("#query-form [aria-invalid]")) {
@@ -834,6 +862,7 @@ async function ask(req, signal) {
     $("status").dataset.refused = String(response.status);
     $("retry").hidden = ![429, 503].includes(response.status);
     clearResults();
+    if (response.status === 400) showNodeFieldError(req, body);
     return;
   }
   await relist(body);
