@@ -2468,6 +2468,35 @@ async def test_a_link_opened_in_the_tab_already_open_asks_its_search(web_network
     assert await page.locator("#scope-line").is_hidden()
 
 
+async def test_a_link_not_asked_abandons_the_search_running(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """A link pasted while a slow search runs, scoped to a dataset the page does not list, is
+    not asked and says so; the search running went on, and its late answer replaced "Not
+    searched" with its rows, records and exports under the link's address and form. It is
+    abandoned, as a search started then abandons it."""
+    slow = asyncio.Event()
+    async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
+        page = tab.page
+        await tab.open(url)
+        box = page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674944-G-A")                      # slow at the hostile peer
+        async with page.expect_request(lambda r: f"start={SLOW_START}" in r.url):
+            await box.press("Enter")
+        await page.goto(f"{url}/#" + urlencode({"q": "17-7675088-C-T",
+                                                "scope": "org.test.fi|none"}))
+        await tab.answered()                                  # the slow one, abandoned
+        not_searched = await tab.text("#status")
+        assert not_searched.startswith("Not searched: the link asks only one dataset")
+        await asyncio.wait_for(slow.wait(), 10)               # its answer came...
+        await asyncio.sleep(0.5)                              # ... and had time to be shown
+        assert await tab.text("#status") == not_searched
+        assert await page.locator("#result-table").is_hidden()
+        assert await page.locator("#records").inner_text() == ""
+        assert await page.locator("#exports").is_hidden()
+        assert await page.locator("#search").is_enabled()
+        assert await page.locator("#results").get_attribute("aria-busy") is None
+
+
 async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: str, tmp_path: Path,
                                                              tab: Page):
     """A node with a catalogue service (catalogue_url): its page searches the catalogue, which

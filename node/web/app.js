@@ -1055,6 +1055,9 @@ async function askLinked(linked) {
     await search();
     return;
   }
+  // a search still running is abandoned: its late answer replaced "Not searched" under the
+  // link's address and form
+  if (state.asking) state.asking.abort();
   clearResults();
   // A list the node refused (the network's 503 when no peer could answer), or read without
   // the dataset's node, is an outage, not the caller's rights: it said "(it may need a
