@@ -294,6 +294,19 @@ def _many_adjustments(name: str) -> dict[str, Any]:
     return answer
 
 
+# One term as two peers list it: one without its label (a node then writes the id as its
+# label) and as an alphanumeric term, the other labelled and as an ontology term (a node
+# lists a measurement's assay so when someone also holds it as a term)
+TERM_LISTS: dict[str, list[dict[str, Any]]] = {
+    "terms.bare": [{"id": "NCIT:C16576", "type": "alphanumeric", "label": "NCIT:C16576",
+                    "scopes": ["individual"]},
+                   {"id": "HP:0001627", "type": "ontology", "scopes": ["individual"]}],
+    "terms.full": [{"id": "NCIT:C16576", "type": "ontology", "label": "female",
+                    "scopes": ["individual"]},
+                   {"id": "HP:0001627", "type": "ontology", "label": "Abnormal heart morphology",
+                    "scopes": ["individual"]}]}
+
+
 def _fakes_app(fakes: Fakes) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         name, tail = request.match_info["name"], request.match_info["tail"]
@@ -383,6 +396,9 @@ def _fakes_app(fakes: Fakes) -> web.Application:
             return web.json_response(_many_scopes_terms(name))
         if name.startswith("adjusted."):
             return web.json_response(_many_adjustments(name))
+        if name in TERM_LISTS:
+            return web.json_response({"meta": {"beaconId": name},
+                                      "response": {"filteringTerms": TERM_LISTS[name]}})
         if name == "bigdoc":                # an /info or /map padded to a megabyte
             return web.json_response({"meta": {"beaconId": name}, "response": {
                 "id": name, "name": f"Peer {name}", "endpointSets": {"dataset": {}},
@@ -2690,3 +2706,23 @@ def test_peer_url_is_the_url_parsed_whole(root: str) -> None:
                     built.host_port_subcomponent) == (whole, str(whole), whole.raw_path,
                                                       whole.raw_query_string,
                                                       whole.host_port_subcomponent)
+
+
+
+async def test_a_terms_label_and_type_are_merged_by_the_nodes_rule_whatever_the_peer_order(
+        network, check):
+    """A term two peers list is labelled where any peer labels it (a label that is its id,
+    what a node writes for a term it holds no label of, or none, is no label), and
+    `ontology` where any peer lists it so (its id alone filters too), as a node merges its
+    datasets' terms (beacon/info.py merged_terms). The network took the first peer's label
+    and type: the answer depended on the order of the peers, and a term the portal could
+    offer by its label, and filter by id, came unlabelled, as alphanumeric."""
+    schema = "framework/json/responses/beaconFilteringTermsResponse.json"
+    fakes = network.fakes
+    for names in (["terms.bare", "terms.full"], ["terms.full", "terms.bare"]):
+        async with network.aggregator([fakes.peer(name) for name in names]) as net:
+            merged = await check(net, "/network/api/filtering_terms", schema=schema)
+        terms = {t["id"]: t for t in merged["response"]["filteringTerms"]}
+        assert {i: (t.get("label"), t["type"], t["beaconIds"]) for i, t in terms.items()} == {
+            "NCIT:C16576": ("female", "ontology", names),
+            "HP:0001627": ("Abnormal heart morphology", "ontology", names)}, names

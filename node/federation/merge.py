@@ -499,9 +499,10 @@ def network_terms(beacon: BeaconIdentity, query: info.TermsQuery, outcomes: list
 
 def merge_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
                                                       list[dict[str, Any]]]:
-    """The peers' terms, each once (by id) as the first peer offering it describes it, with
-    every scope any gives it and `beaconIds`, the peers offering it (the schema lets a term
-    carry more properties); their ontology resources, each once. Of what a peer sends, only
+    """The peers' terms, each once (by id), labelled and typed as a node merges its
+    datasets' terms (`_described`), with every scope any gives it and `beaconIds`, the peers
+    offering it (the schema lets a term carry more properties); their ontology resources,
+    each once. Of what a peer sends, only
     the schema's properties of the schema's types are passed on: a peer's nonsense (a scope
     that is a list, a label that is a number) would otherwise make the network's answer
     invalid (found by tests/test_fuzz_network.py).
@@ -525,6 +526,7 @@ def merge_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
             merged = terms.setdefault(term["id"], {
                 **_texts(term, ("id", "type", "label")), **({"values": values} if values else {}),
                 "scopes": {}, "beaconIds": []})
+            _described(merged, term)
             merged["scopes"].update(dict.fromkeys(_strings(term.get("scopes"))))
             # the peers' ids are unique, each outcome one peer's: a peer already offering
             # the term (listing it twice) is the last one added
@@ -537,6 +539,22 @@ def merge_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
     for merged in terms.values():
         merged["scopes"] = list(merged["scopes"])
     return list(terms.values()), list(resources.values())
+
+
+def _described(merged: dict[str, Any], term: dict[str, Any]) -> None:
+    """`merged` (the term as merged so far) labelled and typed by one more peer's `term`, by
+    the rule of a node's own merge (beacon/info.py merged_terms): labelled where any peer
+    labels it, and `ontology` where any peer lists it so (its id alone filters too). A label
+    that is the term's id is what a node writes of a term it holds no label of, so any
+    other label comes before it. The first peer's label and type were kept: a term came
+    unlabelled, or alphanumeric, by the order of the peers (found by a review,
+    2026-12-05)."""
+    label, own = term.get("label"), term["id"]
+    if isinstance(label, str) and ("label" not in merged
+                                   or (merged["label"] == own and label != own)):
+        merged["label"] = label
+    if term["type"] == "ontology":
+        merged["type"] = "ontology"
 
 
 _RESOURCE_KEYS = ("id", "name", "url", "version", "nameSpacePrefix", "iriPrefix")
