@@ -53,7 +53,7 @@ from catalogue.credentials import (
 )
 from catalogue.record import EMAIL, MAX_NAME
 from catalogue.vocabulary import assigned_country
-from node.federation.peers import Peer
+from node.federation.peers import REQUESTS_IN_FLIGHT, Peer
 from node.urls import DatabaseUrl, Origin, RootUrl, beacon_key, http_root
 
 if TYPE_CHECKING:   # the cores' configurations; imported when built, not by every command
@@ -527,6 +527,13 @@ class Settings(ServiceSettings):
                     "fewer writes under light load (beacon/audit.py)")
     peer_timeout_seconds: float = Field(default=3.0, gt=0, le=DAY)
     network_deadline_seconds: float = Field(default=5.0, gt=0, le=DAY)
+    network_requests_in_flight: int = Field(
+        default=REQUESTS_IN_FLIGHT, ge=1, le=MAX_POOL,
+        description="Network requests (/network/api, asking the peers) answered at once by "
+                    "each process; one more waits a second for one of them to end, then is "
+                    "a 503 with Retry-After. Each may hold its peers' answers, 64 MiB read, "
+                    "some 32 times that parsed: the default, 4, is 8 GiB "
+                    "(docs/federation.md)")
     trusted_network_addresses: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list,
         description="Addresses (192.0.2.10) or networks (192.0.2.0/24) of network nodes "

@@ -704,7 +704,9 @@ async def test_a_frozen_peer_does_not_starve_the_others_of_connections(network, 
         peers = [Peer(id="frozen", url=f"http://127.0.0.1:{port}/api"),
                  network.fakes.peer("v20")]
         async with (network.aggregator_served(peers, peer_timeout_seconds=2,
-                                              network_deadline_seconds=3) as (url, _),
+                                              network_deadline_seconds=3,
+                                              network_requests_in_flight=FROZEN_LOAD + 1
+                                              ) as (url, _),
                     ClientSession(base_url=url, connector=TCPConnector(limit=0)) as client):
             async def lines(token: str | None = None, after: float = 0) -> dict[str, dict]:
                 await asyncio.sleep(after)
@@ -2707,6 +2709,116 @@ def test_peer_url_is_the_url_parsed_whole(root: str) -> None:
                                                       whole.raw_query_string,
                                                       whole.host_port_subcomponent)
 
+
+@dataclass
+class HeldPeer:
+    """A peer on 127.0.0.1 whose answers (a count) are held, while `holding` is set when they
+    arrive, until `release` is set, or whose answers are an HTTP 500 while `failing`;
+    `arrived`: the requests it has had."""
+
+    peer: Peer | None = None
+    holding: bool = True
+    failing: bool = False
+    arrived: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    _arrival: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until(self, count: int) -> None:
+        """Until `count` requests have arrived (at most 20 s, not a timing: a bound)."""
+        async with asyncio.timeout(20):
+            while self.arrived < count:
+                self._arrival.clear()
+                await self._arrival.wait()
+
+
+async def _held_peer(stack: AsyncExitStack) -> HeldPeer:
+    held = HeldPeer()
+
+    async def answer(request: web.Request) -> web.Response:
+        held.arrived += 1
+        held._arrival.set()
+        if held.failing:
+            return web.json_response({"error": {"errorCode": 500, "errorMessage": "down"}},
+                                     status=500)
+        if held.holding:
+            await asyncio.wait_for(held.release.wait(), 60)
+        return web.json_response(_count_answer("held", {}))
+
+    app = web.Application()
+    app.router.add_route("*", "/api/{tail:.*}", answer)
+    held.peer = Peer(id="held", url=f"{await serve_app(stack, app)}/api")
+    stack.callback(held.release.set)        # runs before the server closes: held answers end
+    return held
+
+
+IN_FLIGHT = 3
+BUSY = "network requests at once"       # what the 503 of a network at its limit says
+
+
+async def test_a_network_request_beyond_those_in_flight_waits_then_is_a_503(network, check):
+    """Nothing bounded the network requests answered at once, each holding up to
+    MAX_NETWORK_BODIES of its peers' answers (parsed, some 30 times that): enough of them
+    together took the node's memory. Now `network_requests_in_flight` are answered at once;
+    one more, after a short wait for a slot, is a 503 with Retry-After and a Beacon error,
+    asking no peer, while the others complete; a slot freed is taken by the next."""
+    async with AsyncExitStack() as stack:
+        peer = await _held_peer(stack)
+        net = await stack.enter_async_context(network.aggregator(
+            [peer.peer], network_requests_in_flight=IN_FLIGHT, peer_timeout_seconds=20,
+            network_deadline_seconds=30))
+        held = [asyncio.create_task(check(net, "/network/api/g_variants", params=COUNT_QUERY))
+                for _ in range(IN_FLIGHT)]
+        await peer.until(IN_FLIGHT)
+        async with asyncio.timeout(15):
+            busy = await check(net, "/network/api/g_variants", params=COUNT_QUERY, status=503)
+            async with net.get("/network/api/datasets") as response:
+                assert response.status == 503
+                assert response.headers["Retry-After"] == "20"     # the fan-out's timer
+        assert BUSY in busy["error"]["errorMessage"]
+        assert "network_requests_in_flight" in busy["error"]["errorMessage"]
+        assert peer.arrived == IN_FLIGHT                # the refused ones asked no peer
+        peer.release.set()
+        for answered in await asyncio.gather(*held):
+            assert _peer_lines(answered)["held"]["status"] == "ok"
+        again = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+        assert _peer_lines(again)["held"]["status"] == "ok"
+
+
+async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disconnects(
+        network, check):
+    """With one slot, a request that failed (its peer's 500: the network down, a 503 of its
+    own), timed out, or whose client went away mid-request gives its slot back: the next
+    request is answered, not refused as one past the limit."""
+    async with AsyncExitStack() as stack:
+        peer = await _held_peer(stack)
+        async with network.aggregator([peer.peer], network_requests_in_flight=1,
+                                      peer_timeout_seconds=0.3,
+                                      network_deadline_seconds=1) as net:
+            peer.failing = True
+            for _ in range(2):
+                down = await check(net, "/network/api/g_variants", params=COUNT_QUERY,
+                                   status=503)
+                assert down["error"]["errorMessage"].startswith("no peer of the network")
+            peer.failing = False
+            for _ in range(2):
+                late = await check(net, "/network/api/g_variants", params=COUNT_QUERY,
+                                   status=503)
+                assert "held (timeout)" in late["error"]["errorMessage"]
+        net = await stack.enter_async_context(network.aggregator(
+            [peer.peer], network_requests_in_flight=1, peer_timeout_seconds=20,
+            network_deadline_seconds=30))
+        arrived = peer.arrived
+        gone = asyncio.create_task(net.get("/network/api/g_variants", params=COUNT_QUERY))
+        await peer.until(arrived + 1)
+        async with asyncio.timeout(15):
+            busy = await check(net, "/network/api/g_variants", params=COUNT_QUERY, status=503)
+        assert BUSY in busy["error"]["errorMessage"]
+        gone.cancel()                   # the client goes away, its request still at the peer
+        await asyncio.gather(gone, return_exceptions=True)
+        peer.holding = False            # what comes now is answered at once; `gone` is held
+        answered = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+        assert _peer_lines(answered)["held"]["status"] == "ok"
+        assert not peer.release.is_set()
 
 
 async def test_a_terms_label_and_type_are_merged_by_the_nodes_rule_whatever_the_peer_order(

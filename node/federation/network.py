@@ -73,7 +73,8 @@ from yarl import URL
 from auth.documents import bounded_body
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import Granularity
-from node.federation.peers import Peer
+from node.federation.peers import MAX_NETWORK_BODIES, MAX_PEER_BODY, Peer
+from node.federation.slots import RequestSlots
 from node.logs import shown
 from node.production import PRODUCTION
 from node.settings import Settings
@@ -89,11 +90,6 @@ CATALOGUE_RETRY_SECONDS = 10.0     # after the registry could not be read
 # from the list read before (the read goes on for the next requests): a frozen registry
 # otherwise held each such request for a whole peer timeout before its peers were asked
 CATALOGUE_WAIT_SECONDS = 0.5
-MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
-# All the peers' answers to one request together, as read: each peer's bound alone let a
-# request read its peers times 16 MiB (a registry lists whatever its credential holders
-# register, thousands of URLs), all held, as parsed, until the merge
-MAX_NETWORK_BODIES = 4 * MAX_PEER_BODY
 MAX_REGISTRY_BODY = 4 * 1024 * 1024     # the catalogue's node list: ~200 bytes a node
 # Connections open at once to one peer (PeerSessions): a frozen peer holds that many sockets
 # at most, each until its timer ends (32 peers' 1,024 is a process's default limit of open
@@ -671,6 +667,9 @@ class Network:
         self._late = (f"no answer within the peer timeout ({peer_timeout:g} s)"
                       if peer_timeout <= deadline else
                       f"no answer within the network deadline ({deadline:g} s)")
+        # the network requests answered at once (node/federation/slots.py): each handler
+        # asking its peers holds one until its answer is made, and `document` while it asks
+        self.slots = RequestSlots(settings.network_requests_in_flight, self._limit)
 
     async def peers(self) -> PeerList:
         """Configured peers, then the registry's nodes that are not one of them
@@ -835,8 +834,13 @@ class Network:
         fresh = {p.id: hit[1] for p in peers.peers
                  if (hit := self._documents.get((p.id, p.url, path)))}
         missing = [p for p in peers.peers if p.id not in fresh]
-        for outcome in await self.ask_all(missing, PeerRequest("GET", path, via),
-                                          DocumentAnswer, bearer=None, issuer=None):
+        if missing:             # the peers' answers, held while asked (a slot: slots.py)
+            async with self.slots.held():
+                answers = await self.ask_all(missing, PeerRequest("GET", path, via),
+                                             DocumentAnswer, bearer=None, issuer=None)
+        else:
+            answers = []
+        for outcome in answers:
             if outcome.answer is not None:
                 outcome = PeerOutcome(outcome.peer, outcome.status, outcome.ms,
                                       outcome.detail, line(outcome.answer),

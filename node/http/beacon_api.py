@@ -54,6 +54,7 @@ from beacon.responses import error_body
 from beacon.store import DatasetRow
 from beacon.workload import QueryTimeout
 from node.federation.network import NetworkDown
+from node.federation.slots import NetworkBusy
 from node.http.app_keys import (
     AUDIT,
     BEACON,
@@ -122,6 +123,9 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         return json_response(error_body(beacon_id, 503, (
             f"the database did not answer within this node's limit of {limit:g} s; retry "
             "later")), 503, headers=_RETRY_AFTER)
+    if isinstance(exc, NetworkBusy):        # the network's requests at their limit
+        return json_response(error_body(beacon_id, 503, str(exc)), 503,
+                             headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, BudgetExceeded):
         return json_response(error_body(beacon_id, 429, str(exc)), 429,
                              headers={"Retry-After": str(exc.retry_after)})

@@ -211,23 +211,25 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     """The peers' answers merged; `individuals`: the request was for individuals (their
     answers have the variants' shape, with the individual schema and filters)."""
     key, bearer, issuer = _credentials(request)
-    outcomes, peers = await request.app[NETWORK].fan_out(
-        peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
-        not_found_is_empty=scoped)
-    outcomes = within_datasets(outcomes, query.dataset_ids or (
-        (request.match_info["id"],) if scoped else None), "resultSets")
-    filters = None if individuals is None else echo(individuals.filters)
-    if (scoped and found_nowhere(outcomes)) or network_down(outcomes):
-        _trail(request, key, [outcome.report() for outcome in outcomes],
-               answer.received(query, filters), test_mode=query.test_mode)
-        _refuse_unanswered(outcomes)
-    extra = {} if individuals is None else {"schemas": returned_schemas(beacon_api.INDIVIDUAL),
-                                            "filters": filters}
-    beacon_id = request.app[SETTINGS].beacon_id
-    body, written = _written(
-        lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
-    _trail(request, key, body["info"]["network"]["peers"],
-           body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
+    network = request.app[NETWORK]
+    async with network.slots.held():        # the peers' answers, held until written
+        outcomes, peers = await network.fan_out(
+            peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
+            not_found_is_empty=scoped)
+        outcomes = within_datasets(outcomes, query.dataset_ids or (
+            (request.match_info["id"],) if scoped else None), "resultSets")
+        filters = None if individuals is None else echo(individuals.filters)
+        if (scoped and found_nowhere(outcomes)) or network_down(outcomes):
+            _trail(request, key, [outcome.report() for outcome in outcomes],
+                   answer.received(query, filters), test_mode=query.test_mode)
+            _refuse_unanswered(outcomes)
+        extra = {} if individuals is None else {
+            "schemas": returned_schemas(beacon_api.INDIVIDUAL), "filters": filters}
+        beacon_id = request.app[SETTINGS].beacon_id
+        body, written = _written(
+            lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
+        _trail(request, key, body["info"]["network"]["peers"],
+               body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
     return written_json_response(written)
 
 
@@ -282,20 +284,22 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     query = datasets_query(await request_body(request))   # refused here as a node would
     peer_request = await _forwarded(request)
     key, bearer, issuer = _credentials(request)
-    outcomes, peers = await request.app[NETWORK].fan_out(
-        peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
-        not_found_is_empty=single)
-    outcomes = within_datasets(outcomes, (request.match_info["id"],) if single
-                               else query.dataset_ids, "collections")
-    if (single and found_nowhere(outcomes)) or network_down(outcomes):
-        _trail(request, key, [outcome.report() for outcome in outcomes], query.summary(),
-               test_mode=query.test_mode)
-        _refuse_unanswered(outcomes)
-    beacon_id = request.app[SETTINGS].beacon_id
-    body, written = _written(lambda taken: merge_collections(
-        beacon_id, taken, peers, query), outcomes)
-    _trail(request, key, body["info"]["network"]["peers"],
-           body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
+    network = request.app[NETWORK]
+    async with network.slots.held():        # the peers' answers, held until written
+        outcomes, peers = await network.fan_out(
+            peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
+            not_found_is_empty=single)
+        outcomes = within_datasets(outcomes, (request.match_info["id"],) if single
+                                   else query.dataset_ids, "collections")
+        if (single and found_nowhere(outcomes)) or network_down(outcomes):
+            _trail(request, key, [outcome.report() for outcome in outcomes], query.summary(),
+                   test_mode=query.test_mode)
+            _refuse_unanswered(outcomes)
+        beacon_id = request.app[SETTINGS].beacon_id
+        body, written = _written(lambda taken: merge_collections(
+            beacon_id, taken, peers, query), outcomes)
+        _trail(request, key, body["info"]["network"]["peers"],
+               body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
     return written_json_response(written)
 
 
@@ -340,11 +344,13 @@ async def filtering_terms(request: web.Request) -> web.Response:
     whole = dataclasses.replace(await _forwarded(request), method="GET",
                                 query_string="testMode=true" if query.test_mode else "",
                                 body=None)
-    outcomes, peers = await request.app[NETWORK].fan_out(whole, DocumentAnswer, caller=key,
-                                                         bearer=bearer, issuer=issuer)
-    if network_down(outcomes):
-        raise NetworkDown(outcomes)
-    return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
+    network = request.app[NETWORK]
+    async with network.slots.held():        # the peers' answers, held until merged
+        outcomes, peers = await network.fan_out(whole, DocumentAnswer, caller=key,
+                                                bearer=bearer, issuer=issuer)
+        if network_down(outcomes):
+            raise NetworkDown(outcomes)
+        return json_response(network_terms(request.app[BEACON], query, outcomes, peers))
 
 
 def _table() -> list[tuple[str, Handler, tuple[str, ...]]]:
