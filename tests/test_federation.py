@@ -2714,19 +2714,21 @@ def test_peer_url_is_the_url_parsed_whole(root: str) -> None:
 class HeldPeer:
     """A peer on 127.0.0.1 whose answers (a count) are held, while `holding` is set when they
     arrive, until `release` is set, or whose answers are an HTTP 500 while `failing`;
-    `arrived`: the requests it has had."""
+    `arrived`: the requests it has had, `left`: those whose asker went away while held."""
 
     peer: Peer | None = None
     holding: bool = True
     failing: bool = False
     arrived: int = 0
+    left: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
     _arrival: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def until(self, count: int) -> None:
-        """Until `count` requests have arrived (at most 20 s, not a timing: a bound)."""
+    async def until(self, count: int, *, left: bool = False) -> None:
+        """Until `count` requests have arrived (or `left`), at most 20 s (a bound, not a
+        timing)."""
         async with asyncio.timeout(20):
-            while self.arrived < count:
+            while (self.left if left else self.arrived) < count:
                 self._arrival.clear()
                 await self._arrival.wait()
 
@@ -2741,7 +2743,12 @@ async def _held_peer(stack: AsyncExitStack) -> HeldPeer:
             return web.json_response({"error": {"errorCode": 500, "errorMessage": "down"}},
                                      status=500)
         if held.holding:
-            await asyncio.wait_for(held.release.wait(), 60)
+            try:
+                await asyncio.wait_for(held.release.wait(), 60)
+            except asyncio.CancelledError:      # the asker went away (TestServer cancels)
+                held.left += 1
+                held._arrival.set()
+                raise
         return web.json_response(_count_answer("held", {}))
 
     app = web.Application()
@@ -2788,7 +2795,9 @@ async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disc
         network, check):
     """With one slot, a request that failed (its peer's 500: the network down, a 503 of its
     own), timed out, or whose client went away mid-request gives its slot back: the next
-    request is answered, not refused as one past the limit."""
+    request is answered, not refused as one past the limit. A request cancelled as its
+    client went away (as aiohttp's test server, and a runner with handler_cancellation,
+    cancel it) ends its requests to the peers too: they ran on until the peer answered."""
     async with AsyncExitStack() as stack:
         peer = await _held_peer(stack)
         async with network.aggregator([peer.peer], network_requests_in_flight=1,
@@ -2807,7 +2816,7 @@ async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disc
         net = await stack.enter_async_context(network.aggregator(
             [peer.peer], network_requests_in_flight=1, peer_timeout_seconds=20,
             network_deadline_seconds=30))
-        arrived = peer.arrived
+        arrived, left = peer.arrived, peer.left
         gone = asyncio.create_task(net.get("/network/api/g_variants", params=COUNT_QUERY))
         await peer.until(arrived + 1)
         async with asyncio.timeout(15):
@@ -2819,6 +2828,8 @@ async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disc
         answered = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
         assert _peer_lines(answered)["held"]["status"] == "ok"
         assert not peer.release.is_set()
+        # and what the request had asked of its peers ended with it, not at the peer's leisure
+        await peer.until(left + 1, left=True)
 
 
 async def test_a_terms_label_and_type_are_merged_by_the_nodes_rule_whatever_the_peer_order(

@@ -805,7 +805,16 @@ class Network:
             not_found_is_empty, bound))
             for peer, forward, headers in zip(peers, forwards, sent)]
         limit = self._limit
-        await _all_done(tasks, limit)
+        try:
+            await _all_done(tasks, limit)
+        except asyncio.CancelledError:
+            # the caller cancelled (its client gone, where handlers are cancelled then; a
+            # shutdown): the peers' requests end with it. They ran on, each until its peer
+            # answered, however long a frozen one took, holding its connection and what it
+            # read, no longer counted in any request's slot (node/federation/slots.py).
+            for task in tasks:
+                task.cancel()
+            raise
         pending = [task for task in tasks if not task.done()]
         if pending:
             for task in pending:
