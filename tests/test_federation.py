@@ -13,6 +13,7 @@ import email.utils
 import gc
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
@@ -2762,12 +2763,15 @@ IN_FLIGHT = 3
 BUSY = "network requests at once"       # what the 503 of a network at its limit says
 
 
-async def test_a_network_request_beyond_those_in_flight_waits_then_is_a_503(network, check):
+async def test_a_network_request_beyond_those_in_flight_waits_then_is_a_503(network, check,
+                                                                            caplog):
     """Nothing bounded the network requests answered at once, each holding up to
     MAX_NETWORK_BODIES of its peers' answers (parsed, some 30 times that): enough of them
     together took the node's memory. Now `network_requests_in_flight` are answered at once;
     one more, after a short wait for a slot, is a 503 with Retry-After and a Beacon error,
-    asking no peer, while the others complete; a slot freed is taken by the next."""
+    asking no peer, while the others complete; a slot freed is taken by the next. The
+    refusals are logged once as they start and once as they end, with their number."""
+    caplog.set_level(logging.INFO, logger="node.federation.slots")
     async with AsyncExitStack() as stack:
         peer = await _held_peer(stack)
         net = await stack.enter_async_context(network.aggregator(
@@ -2789,6 +2793,12 @@ async def test_a_network_request_beyond_those_in_flight_waits_then_is_a_503(netw
             assert _peer_lines(answered)["held"]["status"] == "ok"
         again = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
         assert _peer_lines(again)["held"]["status"] == "ok"
+        metrics = await (await net.get("/metrics")).text()
+    logged = [r.getMessage() for r in caplog.records if r.name == "node.federation.slots"]
+    assert len(logged) == 2 and logged[0].startswith("network requests at their limit")
+    assert logged[1] == "network requests below their limit again, 2 refused with 503"
+    assert re.search(r'gdi_node_http_requests_total\{method="GET",'
+                     r'route="/network/api/g_variants",status="503"\} 1\.0', metrics)
 
 
 async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disconnects(
