@@ -864,6 +864,13 @@ async def test_a_spent_budget_says_what_429_means_and_when_to_retry(
         assert await status.get_attribute("data-refused") == "429"
         # hidden while it asked, the button had dropped the focus to the page's top
         assert await tab.page.evaluate("document.activeElement.id") == "retry"
+        # it asks the request refused: with the form changed since, it is not offered (it
+        # asked the form's request, another one, while said to ask the same again)
+        box = tab.page.get_by_label("Variant, region or gene")
+        await box.fill("17-7674945-G-A")
+        assert await again.is_hidden()
+        await box.fill("17-7674944-G-A")                        # the request refused again
+        assert await again.is_visible()
     tab.errors[:] = [e for e in tab.errors if "status of 429" not in e]   # the browser's own
 
 

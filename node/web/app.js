@@ -16,6 +16,7 @@ const state = {
   issuers: [], scope: null, catalogue: new Map(), terms: [], shown: null, searches: 0,
   asking: null,        // the AbortController of the latest search (and its record pages)
   askingKey: null,     // the request of the search running (requestKey), null when none runs
+  refusedKey: null,    // the request Search again asks (refused: 429, 503, no answer), or null
   askAgain: false,     // sign-out cleared a search's answer, or abandoned it: sign-in asks it again
   findingInCatalogue: null,   // the AbortController of the latest catalogue search
   // the nodes whose datasets or terms the lists lack (could not answer when asked; true: the
@@ -746,9 +747,23 @@ const requestKey = (req) => JSON.stringify([req.method, req.getUrl, req.postUrl,
 // mistyped, asked of a slow node) may be searched at once, which abandons the running one.
 // It was disabled until the slow search ended, up to a wide query's 30 s.
 function formChanged() {
+  if (state.refusedKey !== null) offerRetry();
   if (state.askingKey === null) return;
   const req = buildRequest();
   $("search").disabled = !req.error && requestKey(req) === state.askingKey;
+}
+
+// Search again asks the request refused (a 429, a 503, no answer), which the form holds only
+// until it is changed: offered while the form asks it. It searched whatever the form held,
+// another request than the one refused, while the page said it asks the same again.
+function offerRetry() {
+  const req = buildRequest();
+  $("retry").hidden = Boolean(req.error) || requestKey(req) !== state.refusedKey;
+}
+
+function refused(req, retry) {
+  state.refusedKey = retry ? requestKey(req) : null;
+  $("retry").hidden = !retry;
 }
 
 // A control disabled or hidden while it has the focus (Search and Search again while a
@@ -839,7 +854,7 @@ async function ask(req, signal) {
   showRequest(req);
   $("status").textContent = "Asking…";
   delete $("status").dataset.refused;
-  $("retry").hidden = true;
+  refused(req, false);
   const url = req.method === "GET" ? req.getUrl : req.postUrl;
   let answer;
   try {
@@ -851,7 +866,7 @@ async function ask(req, signal) {
     // the node out of reach (stopped, the network down): the last answer stayed under this
     // search's request, read as its answer, and exported as such
     $("status").textContent = `No answer from this node: ${error.message}`;
-    $("retry").hidden = false;
+    refused(req, true);
     clearResults();
     return;
   }
@@ -860,7 +875,7 @@ async function ask(req, signal) {
     if (response.status === 401 && state.token) signInLost();
     $("status").textContent = refusalText(response, body);
     $("status").dataset.refused = String(response.status);
-    $("retry").hidden = ![429, 503].includes(response.status);
+    refused(req, [429, 503].includes(response.status));
     clearResults();
     if (response.status === 400) showNodeFieldError(req, body);
     return;
@@ -1292,6 +1307,7 @@ function forgetSignIn(words) {
     $("status").textContent = "Signed out: the answer asked signed in is no longer shown. " +
       "Search again to see what anonymous callers may see.";
     delete $("status").dataset.refused;
+    state.refusedKey = null;
     $("retry").hidden = true;
   }
   relistAnonymous(words);
