@@ -532,8 +532,8 @@ class Settings(ServiceSettings):
         description="Network requests (/network/api, asking the peers) answered at once by "
                     "each process; one more waits a second for one of them to end, then is "
                     "a 503 with Retry-After. Each may hold its peers' answers, 64 MiB read, "
-                    "some 32 times that parsed: the default, 4, is 8 GiB "
-                    "(docs/federation.md)")
+                    "some 6 times that parsed for honest peers' records and up to 2 GiB for "
+                    "hostile ones': lower it where peers are not trusted (docs/federation.md)")
     trusted_network_addresses: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list,
         description="Addresses (192.0.2.10) or networks (192.0.2.0/24) of network nodes "

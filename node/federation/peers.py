@@ -12,16 +12,16 @@ MAX_PEER_BODY = 16 * 1024 * 1024   # a larger answer is refused, not buffered
 # request read its peers times 16 MiB (a registry lists whatever its credential holders
 # register, thousands of URLs), all held, as parsed, until the merge
 MAX_NETWORK_BODIES = 4 * MAX_PEER_BODY
-# What one network request may hold: its peers' answers as parsed, up to this many times
-# their bytes (a hostile peer's `[{}, {}, ...]` or `[[], [], ...]`: 24 to 31 times as read
-# by the network, measured on Python 3.11 with tracemalloc; a node's records about 6 times)
-PARSED_PER_BYTE = 32
-# What the network requests of one process may hold together, and so (at MAX_NETWORK_BODIES
-# each, parsed) how many are answered at once by default (Settings.network_requests_in_flight):
-# a third of the 24 GiB of the machine the benchmarks run on (docs/benchmarks.md), the
-# database and the node's other work beside it
-NETWORK_MEMORY = 8 * 1024**3
-REQUESTS_IN_FLIGHT = NETWORK_MEMORY // (MAX_NETWORK_BODIES * PARSED_PER_BYTE)      # 4
+# How many network requests one process answers at once by default
+# (Settings.network_requests_in_flight). A request holds its slot for as long as its slowest
+# peer: with one peer frozen, the peer timeout (3 s), so 16 slots carry about 5 requests a
+# second through the commonest failure of a network before one is refused (4 refused all
+# above 1.3 a second). What 16 may hold: each up to MAX_NETWORK_BODIES (64 MiB) of its
+# peers' answers as read, parsed about 6 times that for a node's records (some 6 GiB in all
+# where every peer sends its largest answer), but 24 to 31 times for a hostile peer's
+# `[{}, {}, ...]` (measured on Python 3.11 with tracemalloc): up to 2 GiB a request, so a
+# node asking peers it does not trust (a registry's) sets it to its memory over 2 GiB.
+REQUESTS_IN_FLIGHT = 16
 
 
 def _a_tag(value: str) -> str:

@@ -1,5 +1,5 @@
 """How many network requests are answered at once: each may hold its peers' answers,
-MAX_NETWORK_BODIES read and some PARSED_PER_BYTE times that parsed (node/federation/peers.py),
+MAX_NETWORK_BODIES read and up to some 30 times that parsed (node/federation/peers.py),
 until its merge is written, and nothing bounded how many did. A burst of them, each within its
 own bound, took the node's memory to gigabytes: an outage for every caller, the node's own
 API's too. So a request takes one of `Settings.network_requests_in_flight` slots before it
