@@ -810,6 +810,23 @@ async def test_every_response_carries_the_security_headers(node, loaded, path):
         "Origin": "https://portal.example"})).headers
 
 
+def _varies_by(response: ClientResponse) -> set[str]:
+    """The request header names a response's Vary lines name, however many lines."""
+    return {name.strip().lower() for line in response.headers.getall("Vary", [])
+            for name in line.split(",")}
+
+
+@pytest.mark.parametrize("path", ANY_RESPONSE)
+async def test_every_response_varies_by_authorization(node, loaded, path):
+    """Every answer depends on the Authorization header: a Beacon answer on the caller's
+    grants, and on any route a token that does not verify is a 401. A shared cache keeps
+    an anonymous answer (no Cache-Control) and, without `Vary: Authorization`, may hand
+    it to a caller with a token (RFC 9111 4.1; RFC 9110 12.5.5). No Vary named it."""
+    for headers in ({}, {"Authorization": "Bearer a.b.c"}):
+        response = await node.get(path, headers=headers)
+        assert "authorization" in _varies_by(response), (path, headers, response.headers)
+
+
 async def test_a_request_that_is_not_http_names_no_server_version(node, caplog):
     """aiohttp answers a request it cannot parse itself, before any middleware, with its
     banner ("Server: Python/3.11 aiohttp/3.14.5"): a version a scanner matches to its
@@ -851,10 +868,10 @@ async def test_cors_for_configured_origins_only(db_url, pool, loaded, tmp_path):
         assert allowed.status == 200
         assert allowed.headers["Access-Control-Allow-Origin"] == PORTAL
         assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
-        assert "Origin" in allowed.headers.getall("Vary")
+        assert {"origin", "authorization"} <= _varies_by(allowed)
         _assert_security_headers(allowed)
         fdp = await node.get(FDP_PATH, headers={"Origin": PORTAL})     # its own Vary stays
-        assert {"Accept", "Origin"} <= set(", ".join(fdp.headers.getall("Vary")).split(", "))
+        assert {"accept", "origin", "authorization"} <= _varies_by(fdp)
         other = await node.get("/api/info", headers={"Origin": "https://evil.example"})
         assert other.status == 200
         assert not [h for h in other.headers if h.lower().startswith("access-control-")]

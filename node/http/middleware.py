@@ -124,9 +124,15 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
     """`cors_origins`: browser origins whose scripts may call the APIs (Settings.cors_origins);
     `alias_roots`: the further roots the Beacon API is served under (api_alias_roots)."""
     roots = _CORS_PATHS + alias_roots
-    # With origins configured every answer varies by Origin (an allowed one is named, any
-    # other is not), so that no cache hands one origin's answer to another.
-    vary = {hdrs.VARY: hdrs.ORIGIN} if cors_origins else {}
+    # Every answer varies by Authorization: a Beacon answer holds what the caller's grants
+    # allow, and on any route a token that does not verify is a 401. An anonymous answer
+    # carries no Cache-Control, and a shared cache that keeps it would, without this, hand
+    # it to a signed-in caller (RFC 9111 4.1; RFC 9110 12.5.5). With origins configured
+    # every answer varies by Origin too (an allowed one is named, any other is not), so
+    # that no cache hands one origin's answer to another. A handler's own Vary (the FDP's
+    # Accept) stays beside it (_add).
+    vary = {hdrs.VARY: f"{hdrs.ORIGIN}, {hdrs.AUTHORIZATION}" if cors_origins
+            else hdrs.AUTHORIZATION}
     plain = _header_sets(vary)
     allowed = {origin: _header_sets({**vary, "Access-Control-Allow-Origin": origin,
                                      "Access-Control-Expose-Headers": _EXPOSED})
