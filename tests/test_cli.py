@@ -335,6 +335,21 @@ async def test_a_catalogue_search_answered_with_nonsense_is_one_line(answer):
     assert result.stderr.startswith(f"error: {url}"), result.stderr[-800:]
 
 
+def test_an_aai_that_never_answers_is_one_line_not_a_hung_shell():
+    """An AAI that takes the connection and never answers (hung, or a firewall that
+    accepts): `gdi-node aai token` waited for good, holding the operator's shell or a
+    script's `TOKEN=$(...)`. A socket that listens and never accepts is such an AAI: the
+    kernel completes the handshake and the request is sent into its queue."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = gdi_node("aai", "token", "--user", "bob", "--url", url, env=_env(),
+                          timeout=90)
+    assert result.returncode == 1, result.stderr[-800:]
+    assert result.stderr == f"error: {url} did not answer within 15 s\n", result.stderr
+
+
 def test_embedded_database_is_the_default(tmp_path, small_vcf):
     env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "home"))
     migrated = gdi_node("db", "migrate", env=env)

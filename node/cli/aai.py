@@ -10,6 +10,7 @@ import click
 from node.cli.common import (
     HTTP_URL,
     PORT,
+    SERVICE_SECONDS,
     configure_logs,
     fail,
     json_answer,
@@ -70,7 +71,8 @@ def aai_token(user: str, password: str | None, url: str) -> None:
 async def _fetch_token(url: str, user: str, password: str) -> str:
     import aiohttp
     form = {"grant_type": "password", "username": user, "password": password}
-    async with (aiohttp.ClientSession() as session,
+    timeout = aiohttp.ClientTimeout(total=SERVICE_SECONDS)
+    async with (aiohttp.ClientSession(timeout=timeout) as session,
                 session.post(f"{url}/token", data=form) as response):
         body = await json_answer(response, "access_token")
         if response.status != 200:

@@ -14,6 +14,7 @@ from catalogue.record import AccessRights
 from node.cli.common import (
     HTTP_URL,
     PORT,
+    SERVICE_SECONDS,
     configure_logs,
     connection,
     fail,
@@ -138,7 +139,7 @@ async def _search(base: str, params: dict[str, str]) -> dict:
     import aiohttp
     async with aiohttp.ClientSession() as session, session.get(
             f"{base}/api/datasets", params=params,
-            timeout=aiohttp.ClientTimeout(total=15)) as response:
+            timeout=aiohttp.ClientTimeout(total=SERVICE_SECONDS)) as response:
         answer = await json_answer(response, "total", "datasets")
         if response.status == 200 and not _listing(answer):
             fail(f"{base}/api/datasets answered without the datasets expected: is it the "

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# How long a command waits for a service it calls (a catalogue, an AAI) to answer: one that
+# takes the connection and never answers held the operator's shell for good.
+SERVICE_SECONDS = 15
 HELP_ASKED = "gdi_node.help_asked"    # ctx.meta: a command's --help is among the arguments
 
 
@@ -119,8 +122,9 @@ async def _ended_by_sigterm(coro: Awaitable[T]) -> T:
 
 def run_against(url: str, coro: Awaitable[T]) -> T:
     """Run a command's coroutine that calls the service at `url` (a catalogue, an AAI): one
-    that cannot be reached or does not answer in time is one line naming it, not a
-    traceback (nor a database's words, as `run` would say)."""
+    that cannot be reached or does not answer within SERVICE_SECONDS (the timeout the
+    coroutine's requests carry) is one line naming it, not a traceback (nor a database's
+    words, as `run` would say)."""
     import aiohttp
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
@@ -128,10 +132,10 @@ def run_against(url: str, coro: Awaitable[T]) -> T:
         reason = (os.strerror(exc.os_error.errno) if exc.os_error.errno
                   else exc.os_error.strerror or str(exc.os_error))
         fail(f"{url} is unreachable ({reason.lower()})")
+    except TimeoutError:          # before ClientError: aiohttp's own timeouts are both
+        fail(f"{url} did not answer within {SERVICE_SECONDS} s")
     except aiohttp.ClientError as exc:
         fail(f"{url}: {exc or type(exc).__name__}")
-    except TimeoutError:
-        fail(f"{url} did not answer in time")
 
 
 async def json_answer(response: aiohttp.ClientResponse, *keys: str) -> dict[str, Any]:
