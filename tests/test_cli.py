@@ -365,6 +365,50 @@ def test_embedded_database_is_the_default(tmp_path, small_vcf):
     assert not (pgdata / "postmaster.pid").exists()       # the last process stopped the server
 
 
+def _frozen_initdb(home: Path, starting: subprocess.Popen) -> Path:
+    """The data directory the embedded server's first initdb, under `home`, writes, once it
+    holds PG_VERSION (written early, long before initdb is done): initdb is stopped there
+    (SIGSTOP), so that what it leaves is known to be half made."""
+    import psutil
+    end = time.monotonic() + 120
+    while time.monotonic() < end and starting.poll() is None:
+        for process in psutil.process_iter(["name", "cmdline"]):
+            cmdline = process.info["cmdline"] or []
+            if process.info["name"] == "initdb" and "-D" in cmdline:
+                target = Path(cmdline[cmdline.index("-D") + 1])
+                if target.is_relative_to(home.resolve()) and (target / "PG_VERSION").exists():
+                    process.suspend()
+                    return target
+        time.sleep(0.01)
+    raise AssertionError(f"no initdb seen in {home} (exit {starting.poll()})")
+
+
+def test_a_first_start_killed_during_initdb_is_redone_at_the_next(tmp_path):
+    """The embedded server's first start killed while initdb ran (the OOM killer, Ctrl-C in
+    a group, a power cut) left a half-made data directory holding PG_VERSION, so every later
+    start took it for a cluster and failed to start it, until the operator found and
+    deleted ~/.gdi-node/postgres. Now initdb's cluster is put in place only once whole, and
+    the next start makes it again; a finished cluster and its data stay."""
+    home = tmp_path / "home"
+    env = _env(GDI_NODE_DATA_DIR=str(home))
+    starting = subprocess.Popen([sys.executable, "-m", "node.cli", "db", "migrate"], env=env,
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        _frozen_initdb(home, starting)
+    finally:
+        os.killpg(starting.pid, signal.SIGKILL)        # gdi-node and initdb, at once
+        starting.wait(timeout=30)
+    again = gdi_node("db", "migrate", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "applied 0001_datasets_and_variants" in again.stdout
+    assert _datasets(env) == {}
+    pgdata = home / "postgres"
+    assert not (pgdata / "postmaster.pid").exists()       # the last process stopped the server
+    assert sorted(p.name for p in home.iterdir()) == ["postgres"]    # no half-made one left
+    assert gdi_node("db", "migrate", env=env).stdout.strip() == "schema up to date"
+
+
 def _serving_embedded(env: dict[str, str], log: Path) -> subprocess.Popen:
     """`gdi-node serve --workers 1` on the embedded database, once it answers /health."""
     port = free_port()
