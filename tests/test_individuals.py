@@ -1270,6 +1270,21 @@ async def test_purpose_of_use_where_a_dataset_asks_for_it(world, pg_server_url, 
             await asyncio.sleep(0.1)
         assert {json.loads(r[0])[PUBLIC]["purpose"] for r in rows} == {
             "DUO:0000006", "cancer research"}
+        # A GET's answer depends on the header: with it, the dataset that asks for a purpose
+        # is answered; without it, left out. Its Vary did not name the header, so a shared
+        # cache keeping the one stated could hand it to a caller who stated none, the
+        # dataset's condition unmet (RFC 9110 12.5.5).
+        varied = {}
+        for stated in ({}, {"X-Purpose-Of-Use": "DUO:0000006"}):
+            async with client.get("/api/individuals?filters=NCIT:C20197&requestedGranularity=count"
+                                  "&includeResultsetResponses=ALL", headers=stated) as response:
+                assert response.status == 200, await response.text()
+                varied[bool(stated)] = ({name.strip().lower() for line in
+                                         response.headers.getall("Vary", [])
+                                         for name in line.split(",")},
+                                        (await response.json()).get("info", {}))
+        assert varied[False][1]["purposeRequired"] == [PUBLIC] and not varied[True][1]
+        assert all("x-purpose-of-use" in names for names, _ in varied.values()), varied
 
 
 # --- ingest --------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NETWORK = web.AppKey("network", Network)
 OPENAPI = web.AppKey("openapi", bytes)         # the document, serialised (beacon_api.openapi_json)
 CALLER = web.RequestKey("caller", Caller)
+# set where a handler read the purpose of use (beacon_api.declared_purpose): its answer
+# varies by that header (node/http/middleware.py)
+PURPOSE_READ = web.RequestKey("purpose_read", bool)
 
 # the catalogue service
 CATALOGUE_SETTINGS = web.AppKey("catalogue_settings", CatalogueSettings)

@@ -63,6 +63,7 @@ from node.http.app_keys import (
     DATASETS,
     OPENAPI,
     POLICY,
+    PURPOSE_READ,
     QUERIES,
     SETTINGS,
 )
@@ -450,7 +451,9 @@ def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | Non
     """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
     GET has no body); a DUO term or text, recorded in the audit trail and echoed. Printable
     text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
-    surrogates) was a 500, and a NUL an audit entry the database cannot hold."""
+    surrogates) was a 500, and a NUL an audit entry the database cannot hold. The answer
+    then depends on the header, whether given or not (`PURPOSE_READ`)."""
+    request[PURPOSE_READ] = True
     given = (meta["purposeOfUse"] if "purposeOfUse" in meta
              else request.headers.get(_PURPOSE_HEADER))
     if given is not None and (not isinstance(given, str) or not given.strip()

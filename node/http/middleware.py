@@ -26,7 +26,7 @@ from auth.tokens import InvalidToken, IssuerUnavailable
 from beacon.individuals import PURPOSE_HEADER
 from beacon.request import asks_test_mode
 from beacon.responses import error_body
-from node.http.app_keys import CALLER, POOL
+from node.http.app_keys import CALLER, POOL, PURPOSE_READ
 from node.http.beacon_api import (
     error_response,
     post_body,
@@ -174,6 +174,10 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         finished(metrics, request, response.status, time.perf_counter() - began)
         response.headers[REQUEST_ID_HEADER] = identifier
         _add(response.headers, added)
+        if PURPOSE_READ in request:
+            # an individuals answer: who stated a purpose of use may be answered about a
+            # dataset that asks for one, who did not is not (beacon_api._individuals)
+            response.headers.add(hdrs.VARY, PURPOSE_HEADER)
         return response
     return middleware
 
