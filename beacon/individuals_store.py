@@ -63,6 +63,30 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
         if rows:
             await copy_in(conn, table, ((dataset_id, *row) for row in rows), columns)
     await _share(conn, dataset_id)
+    await _name_people(conn, dataset_id)
+
+
+async def _name_people(conn: asyncpg.Connection, dataset_id: str) -> None:
+    """The key of the dataset's people (`datasets.people`, migration 0026), which seeds its
+    counts' noise and draws in place of its id (`_set_digest`): the same for every dataset
+    holding the same samples in the same order, so that one VCF loaded as several datasets
+    is one set of people to draw on, not one per copy. Kept by a new version with the same
+    samples (the callers' answers about sets carry over then: beacon/visibility.py
+    keep_accounts); else that of a dataset in place with the same samples; else one of
+    its own, `samples <digest>` (the digest of its sample ids in order: which no dataset
+    id, GDI form without spaces, equals, nor a key migration 0026 gave from one). Swaps
+    take `datasets` one at a time (store.swap_in), so the datasets in place holding the
+    same samples hold one key. None without individuals: such a dataset counts nobody."""
+    await conn.execute(
+        r"""WITH s AS (SELECT md5(string_agg(id, E'\t' ORDER BY sample_index)) AS samples
+                         FROM individuals WHERE dataset_id = $1)
+            UPDATE datasets d SET samples = s.samples, people = CASE
+                WHEN s.samples IS NULL THEN NULL
+                WHEN d.samples = s.samples THEN d.people
+                ELSE coalesce((SELECT min(o.people) FROM datasets o
+                                WHERE o.samples = s.samples AND o.id <> d.id),
+                              'samples ' || s.samples) END
+              FROM s WHERE d.id = $1""", dataset_id)
 
 
 async def _share(conn: asyncpg.Connection, dataset_id: str) -> None:
@@ -93,9 +117,9 @@ async def _share(conn: asyncpg.Connection, dataset_id: str) -> None:
 
 async def sharing(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
     """The other datasets holding samples of the same ids as the dataset's, and how many:
-    if they are the same people, a caller is given a smooth-floor draw in each dataset,
-    while its losses over them add up across all (docs/privacy.md, "the same people in
-    several datasets"), which the operator is told at ingest."""
+    if they are the same people, a caller is given a smooth-floor draw of each variant in
+    each dataset, while its losses over them add up across all (docs/privacy.md, "the same
+    people in several datasets"), which the operator is told at ingest."""
     return {r[0]: r[1] for r in await conn.fetch(
         "SELECT other_id, length(positions) / 4 FROM shared_people WHERE dataset_id = $1 "
         "ORDER BY other_id", dataset_id)}
@@ -106,6 +130,14 @@ async def sample_ids(conn: asyncpg.Connection, dataset_id: str) -> list[str]:
     in place holds them."""
     return await conn.fetchval("SELECT array_agg(id ORDER BY sample_index) FROM individuals "
                                "WHERE dataset_id = $1", dataset_id) or []
+
+
+async def alike(conn: asyncpg.Connection, dataset_id: str) -> list[str]:
+    """The other datasets holding the same samples in the same order (`_name_people`), whose
+    counts of individuals draw as the dataset's do, which the operator is told at ingest."""
+    return [r[0] for r in await conn.fetch(
+        "SELECT o.id FROM datasets me JOIN datasets o ON o.people = me.people "
+        "AND o.id <> me.id WHERE me.id = $1 ORDER BY o.id", dataset_id)]
 
 
 @dataclass(slots=True)
@@ -158,7 +190,8 @@ def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> st
 
 # The two seeds of a count's noise (beacon/disclosure.py report_individuals), hashes keyed by
 # the node's secret, which never leaves the database: which individuals matched (the same set
-# draws the same noise), and the query as normalised (the same question draws the same noise).
+# draws the same noise), and the query as normalised (the same question draws the same noise),
+# each of the dataset's people (`_people`): the same in every dataset holding the same samples.
 # The set is spelt as its bit string over the dataset's samples ('0'/'1', sample order), one
 # spelling for both paths: a question reworded to take the other path (a vacuous value filter
 # added) must not draw a second, independent set noise to average with the first.
@@ -166,7 +199,20 @@ _SECRET = "(SELECT secret FROM disclosure_secret)"
 
 
 def _set_digest(dataset: str, bits: str) -> str:
-    return f"md5({_SECRET} || {dataset} || ':' || {bits})"
+    return f"md5({_SECRET} || {_people(dataset)} || ':' || {bits})"
+
+
+def _question_digest(dataset: str, key: int) -> str:
+    return f"md5({_SECRET} || {_people(dataset)} || ':' || ${key}::text)"
+
+
+def _people(dataset: str) -> str:
+    """Whose draws both seeds are: the key of the dataset's people (`_name_people`), not the
+    dataset's id. Keyed by the id, one VCF loaded as a PUBLIC, a REGISTERED and a CONTROLLED
+    dataset gave a caller who may count all three DRAWS_PER_SET draws of each set in each
+    (beacon/disclosure.py), and three noises per question to average; the copies now
+    answer alike (docs/privacy.md, item 5)."""
+    return f"(SELECT d.people FROM datasets d WHERE d.id = {dataset})"
 
 
 @lru_cache(maxsize=256)
@@ -181,7 +227,7 @@ def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: 
     bits = ("rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
             "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id), '0')")
     return (f"SELECT m.dataset_id, count(*), {_set_digest('m.dataset_id', bits)}, "
-            f"md5({_SECRET} || m.dataset_id || ':' || ${key}::text)"
+            f"{_question_digest('m.dataset_id', key)}"
             f"{f', {bits}' if members else ''} "
             f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
             f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
@@ -209,7 +255,7 @@ def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: in
     # each of the three expressions that read it.
     return (f"SELECT s.dataset_id, bit_count(s.bits), "
             f"{_set_digest('s.dataset_id', 's.bits::text')}, "
-            f"md5({_SECRET} || s.dataset_id || ':' || ${key}::text)"
+            f"{_question_digest('s.dataset_id', key)}"
             f"{', s.bits::text' if members else ''} "
             f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits "
             f"FROM {source}{joins}{where} OFFSET 0) AS s WHERE bit_count(s.bits) > 0")

@@ -54,7 +54,7 @@ from beacon.vcf import (
     plan_regions,
     skip_duplicates,
 )
-from beacon.visibility import KeptAccounts, keep_accounts
+from beacon.visibility import KeptAccounts, keep_accounts, keep_set_answers
 from beacon.workdirs import held, remove_abandoned
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,8 @@ class IngestReport:
     assembly_reason: str = ""           # and why: the operator, the header, the default
     # other datasets holding samples of the same ids, how many (individuals_store.sharing)
     sharing: dict[str, int] = field(default_factory=dict)
+    # those of them holding the same samples in the same order (individuals_store.alike)
+    alike: list[str] = field(default_factory=list)
     # the callers' accounts of the version replaced, carried or dropped (None: there were none)
     accounts: KeptAccounts | None = None
     # how the people differ from the version replaced's (None: there was none)
@@ -458,6 +460,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             async def beside(c: asyncpg.Connection) -> None:
                 """What belongs to the version beside its variants."""
                 await individuals_store.replace(c, request.dataset_id, people)
+                await keep_set_answers(c, request.dataset_id)
                 await store.replace_sites(c, request.dataset_id, totals.sites)
 
             kept: list[KeptAccounts] = []
@@ -475,6 +478,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside, carry=carry)
             sharing = await individuals_store.sharing(conn, request.dataset_id)
+            alike = await individuals_store.alike(conn, request.dataset_id)
         except BaseException:
             await _cleanup(conn, store.drop_staging(conn, table),
                            f"could not drop {table} (the next ingest, the node's start or "
@@ -485,7 +489,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                         round(time.monotonic() - began, 3), used, regions, totals.first_skip,
                         layout.samples if request.individuals else 0, totals.elsewhere,
                         totals.failed_filter, assembly=layout.assembly.id,
-                        assembly_reason=layout.assembly_reason, sharing=sharing,
+                        assembly_reason=layout.assembly_reason, sharing=sharing, alike=alike,
                         accounts=kept[0] if kept and kept[0].callers else None,
                         people_change=changed[0] if changed else None)
 

@@ -48,7 +48,8 @@ The same people in several datasets. Each dataset's accounts hold the charges of
 answers about it; a person's standing with a caller is their sum over every dataset holding
 it, by sample id (`_others`, `shared_people`): the people a caller ran out of in one copy of
 a cohort are out of its answers about every copy (docs/privacy.md, "The same people in
-several datasets").
+several datasets"). Datasets holding the same samples in the same order draw each set of
+individuals alike, and hold one answer about it for a caller (`charge_set`).
 """
 from __future__ import annotations
 
@@ -491,14 +492,21 @@ async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRo
     not narrowed (that would change its sticky noise and every draw of it, so that the same
     question answered otherwise would tell that someone in it had just run out). In the
     caller's turn (`turn`), after `charged_view`, so that `view`, `members` and the
-    accounts are all of the version in place in that turn, whichever `row` is."""
+    accounts are all of the version in place in that turn, whichever `row` is.
+
+    A set's key is of its people, not of the dataset (beacon/individuals_store.py
+    `_people`): every dataset holding the same samples in the same order draws it alike,
+    and the answer kept is every such dataset's (`_keep_set`), found in whichever holds it
+    (`_KEPT`). Kept in the one dataset asked, the same draw in a copy was made afresh
+    against the people still counted then, and a set shown in one copy and hidden in
+    another said that someone in it had run out between the two questions."""
     assert draw.key is not None, "a set drawn for"
     losses = await _load(conn, caller, row, with_others=False)
-    kept = await conn.fetchval(
-        "SELECT shown FROM disclosure_answers WHERE caller = $1 AND dataset_id = $2 "
-        "AND version = $3 AND variant = $4", caller, row.id, losses.version, draw.key)
+    kept = await conn.fetchrow(_KEPT, caller, row.id, draw.key)
     if kept is not None:
-        return kept
+        if not kept["here"]:
+            await _keep_set(conn, caller, row.id, draw.key, kept["shown"])
+        return kept["shown"]
     counted = np.unpackbits(np.frombuffer(view.counted.bytes, dtype=np.uint8),
                             count=len(losses.charged)).astype(bool)
     people = (np.frombuffer(members.encode(), dtype=np.uint8) == ord("1")) & counted
@@ -508,9 +516,33 @@ async def charge_set(conn: asyncpg.Connection, caller: str, row: store.DatasetRo
     size = still + draw.jitter
     losses.charged[people] += np.float32(floor.shown_loss(size) if shown
                                          else floor.hidden_loss(size))
-    losses.answered[draw.key] = shown
     await _save(conn, losses)
+    await _keep_set(conn, caller, row.id, draw.key, shown)
     return shown
+
+
+# The datasets holding the same people as `me` (its own row included: one without people,
+# whose key is NULL, has only itself).
+_SAME_PEOPLE = ("FROM datasets me JOIN datasets d ON d.id = me.id OR d.people = me.people "
+                "WHERE me.id = $2")
+# The caller's ($1) answer about a set ($3) in the dataset ($2) or any holding its people,
+# its own first: index lookups, one per such dataset.
+_KEPT = ("SELECT a.shown, a.dataset_id = $2 AS here FROM disclosure_answers a JOIN "
+         f"(SELECT d.id, d.version {_SAME_PEOPLE}) AS d ON a.dataset_id = d.id "
+         "AND a.version = d.version WHERE a.caller = $1 AND a.variant = $3 "
+         "ORDER BY here DESC LIMIT 1")
+
+
+async def _keep_set(conn: asyncpg.Connection, caller: str, dataset_id: str, key: str,
+                    shown: bool) -> None:
+    """The caller's answer about a set, kept in every dataset in place holding the same
+    people as `dataset_id`, so that it is found there after any one of them is removed or
+    given other samples. A dataset loaded later with the same people gets it at its swap
+    (beacon/visibility.py keep_set_answers), or here when first asked about the set."""
+    await conn.execute(
+        "INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown) "
+        f"SELECT $1, d.id, d.version, $3, $4 {_SAME_PEOPLE} "
+        "ON CONFLICT (caller, dataset_id, variant) DO NOTHING", caller, dataset_id, key, shown)
 
 
 async def _answer(conn: asyncpg.Connection, row: store.DatasetRow, rules: Rules,

@@ -207,6 +207,28 @@ class _Comparison:
         return source, held, gone
 
 
+async def keep_set_answers(conn: asyncpg.Connection, dataset_id: str) -> None:
+    """Every caller's answers about sets of individuals that the other datasets holding the
+    dataset's people hold (the same samples in the same order: `datasets.people`), given to
+    it too; in the swap's transaction, once its people's key is made
+    (beacon/individuals_store.py replace). A set is drawn alike in every such dataset
+    (beacon/losses.py charge_set), so its kept answer is each one's: without it here, a
+    copy whose others were then removed or given other samples drew the set afresh against
+    the people still counted, and an answer other than the one kept would say that someone
+    in the set had run out since."""
+    if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM datasets me JOIN datasets o ON o.people = me.people "
+            "AND o.id <> me.id WHERE me.id = $1)", dataset_id):
+        return                          # no copy: the answers are not read at all
+    await conn.execute(
+        f"""INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown)
+            SELECT a.caller, me.id, me.version, a.variant, a.shown
+              FROM datasets me JOIN datasets o ON o.people = me.people AND o.id <> me.id
+              JOIN disclosure_answers a ON a.dataset_id = o.id AND a.version = o.version
+             WHERE me.id = $1 AND {_KEPT_SET}
+            ON CONFLICT (caller, dataset_id, variant) DO NOTHING""", dataset_id)
+
+
 def _bits(found: asyncpg.BitString, count: int) -> Any:
     import numpy as np
     return np.unpackbits(np.frombuffer(found.bytes, dtype=np.uint8), count=count).astype(bool)

@@ -105,7 +105,8 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     assert "3 samples with phenopackets" in loaded.stdout
     assert "have the ids of samples of" not in loaded.stderr
     assert "not given as an age" not in loaded.stderr
-    # the same people as another dataset: their losses add up, each gives a caller a draw;
+    # the same people as another dataset, the same samples in the same order: their losses
+    # add up, each set of individuals is drawn alike in both, each variant in each;
     # their ages given as an ontology class (adult), which age filters do not see: said
     unaged = tmp_path / "unaged.json"
     unaged.write_text(json.dumps([packet | {"subject": packet["subject"] | {
@@ -115,7 +116,9 @@ def test_individuals_load_with_the_vcf_or_nothing_loads(db_url, tmp_path, small_
     assert copy.returncode == 0, copy.stderr
     assert (f"GDI-SE-SYN-002: 3 of its 3 samples have the ids of samples of {DATASET}: taken "
             "as the same people, a caller's losses over them add up across both datasets, "
-            "but each dataset gives a caller a smooth-floor draw of its own") in copy.stderr
+            "both draw each set of individuals alike (the same samples in the same order), "
+            "but each gives a caller a smooth-floor draw of each variant of its own"
+            ) in copy.stderr
     assert (f"{unaged}: 3 disease onsets or ages at the last encounter not given as an age (an "
             "ageRange, gestationalAge, ontologyClass, timestamp or interval): held as unknown, "
             "age filters do not see them") in copy.stderr

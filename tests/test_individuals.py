@@ -13,6 +13,7 @@ can be compared exactly; another runs the default disclosure policy, for the tie
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import random
@@ -32,13 +33,19 @@ from auth.dev_issuer import DevIssuer, DevUser, trusted_issuer_entry
 from auth.issuers import TrustedIssuer
 from beacon import individuals
 from beacon.assemblies import GRCH38
-from beacon.disclosure import DEFAULT_TIERS, _noise_layers, report_individuals
+from beacon.disclosure import (
+    DEFAULT_TIERS,
+    DRAWS_PER_SET,
+    _noise_layers,
+    report_individuals,
+)
 from beacon.filters import MAX_FILTERS, TermFilter, ValueFilter
 from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
 from beacon.request import RequestError, parse_body, parse_get
 from beacon.vcf import VcfProblem
+from node.migrate import available_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
@@ -1051,6 +1058,131 @@ async def test_a_drawn_set_charges_its_people_once(world):
             assert after[exhausted] == 4 * rules.loss_budget      # not weighed, not charged
             assert all(after[i] == expected for i in members if i != exhausted)
             assert all(after[i] == 0 for i in range(SAMPLES) if i not in members)
+    finally:
+        await conn.close()
+
+
+def _a_set_in_the_band() -> tuple[dict[str, Any], list[dict[str, Any]], list[int]]:
+    """A variant everyone is shown (40 or more carriers) and age bounds whose carriers of it
+    are a set well inside the smooth floor's band (16 to 22 people): its parameters, the
+    filters, and the set's members (sample indexes)."""
+    site = next(s for s in range(SITES) if sum(_carries(p, s) for p in PEOPLE) >= 40)
+    parameters = {"referenceName": CHROM, "start": [FIRST + 1000 * site - 1],
+                  "referenceBases": "C", "alternateBases": "T"}
+    low, high = next((low, high) for low in range(20, 86) for high in range(low, 86)
+                     if 16 <= sum(1 for p in PEOPLE if _carries(p, site)
+                                  and low <= p.age <= high) <= 22)
+    members = [i for i, p in enumerate(PEOPLE) if _carries(p, site) and low <= p.age <= high]
+    return parameters, [{"id": AGE, "operator": ">=", "value": f"P{low}Y"},
+                        {"id": AGE, "operator": "<=", "value": f"P{high}Y"}], members
+
+
+def _reworded(filters: list[dict[str, Any]], years: int) -> list[dict[str, Any]]:
+    """The same set asked in other words: a bound everyone is within."""
+    return [*filters, {"id": AGE, "operator": "<=", "value": f"P{years}Y"}]
+
+
+async def test_copies_of_one_cohort_draw_each_set_alike(world):
+    """One VCF loaded as a PUBLIC, a REGISTERED and a CONTROLLED dataset (the common
+    deployment) is one set of people: a bona fide caller, who may count all three, gets one
+    set's DRAWS_PER_SET draws and one layer of sticky noise per question, not one per copy.
+    Keyed by the dataset's id, each copy drew its own: three times the draws the design
+    allows a set (one "some" among many rewordings proves a set of k), and three noises per
+    question to average. Every rewording is now answered alike in every copy, with and
+    without a variant condition, and the caller's kept draws of the set across the copies
+    are at most DRAWS_PER_SET."""
+    world.aai.users["dora"] = DevUser(name="dora", password="dora", bona_fide=True)
+    dora = world.aai.access_token(world.aai.users["dora"])
+    parameters, filters, _ = _a_set_in_the_band()
+    for asked in (parameters, None):
+        for years in range(200, 240):
+            status, body = await _post(world.default, "/api/individuals", _portal_body(
+                _reworded(filters, years), asked, requestedGranularity="count"), dora)
+            assert status == 200, body
+            counts = _counts(body) if body["responseSummary"]["exists"] else {}
+            assert set(counts) in (set(), set(LEVELS)), counts
+            assert len(set(counts.values())) <= 1, (years, asked is not None, counts)
+    draws = await _pool_fetch(world, "SELECT DISTINCT variant FROM disclosure_answers "
+                                     "WHERE caller LIKE '%dora' AND variant LIKE 'set %'")
+    assert 1 <= len(draws) <= DRAWS_PER_SET, len(draws)
+
+
+async def test_a_set_kept_in_one_copy_is_answered_alike_in_another(world):
+    """The draw a caller was given for a set in one copy is the one it gets in every copy
+    holding the same people, after its people ran out too: drawn afresh in the other copy,
+    against the people the caller still counts, a set shown in one and hidden in the other
+    would say that someone in it had run out meanwhile."""
+    world.aai.users["emil"] = DevUser(name="emil", password="emil", bona_fide=True)
+    emil = world.aai.access_token(world.aai.users["emil"])
+    parameters, filters, members = _a_set_in_the_band()
+
+    async def ask(dataset: str, years: int) -> tuple[bool, dict[str, int]]:
+        status, body = await _post(world.default, f"/api/datasets/{dataset}/individuals",
+                                   _portal_body(_reworded(filters, years), parameters,
+                                                requestedGranularity="count"), emil)
+        assert status == 200, body
+        exists = body["responseSummary"]["exists"]
+        return exists, _counts(body) if exists else {}
+
+    for years in range(200, 240):
+        shown = await ask(PUBLIC, years)
+        if shown[0]:
+            break
+    assert shown[0]
+    # every person of the set past the caller's loss budget (their standing adds up over
+    # the copies): a fresh draw of the set would be made against nobody
+    charged = np.zeros(SAMPLES, dtype="<f4")
+    charged[members] = 4 * DEFAULT_TIERS["bona_fide"].loss_budget
+    conn = await asyncpg.connect(world.db_url)
+    try:
+        await conn.execute("UPDATE disclosure_losses SET charged = $2 WHERE caller LIKE "
+                           "'%emil' AND dataset_id = $1", PUBLIC, charged.tobytes())
+    finally:
+        await conn.close()
+    assert await ask(PUBLIC, years) == shown
+    assert await ask(REGISTERED, years) == (True, {REGISTERED: shown[1][PUBLIC]})
+
+
+async def test_the_migration_keys_loaded_datasets_by_their_people(world):
+    """Migration 0026 gives the datasets loaded before it the key of their people that a swap
+    gives (the digest of their sample ids in order), and the copies of one cohort one key:
+    the first's id, that dataset's own until then, so that its counts, draws and callers'
+    kept answers about sets stay what they were. The other copies' own answers about sets,
+    of draws no question makes any more, give way to the first's."""
+    [migration] = [m for m in available_migrations() if m.name == "draws_of_the_same_people"]
+    conn = await asyncpg.connect(world.db_url)
+    try:
+        swapped = dict(await conn.fetch("SELECT id, samples FROM datasets"))
+        digest = hashlib.md5("\t".join(p.id for p in PEOPLE).encode()).hexdigest()
+        assert swapped == {dataset: digest for dataset in LEVELS}
+        async with conn.transaction():
+            await conn.execute("ALTER TABLE datasets DROP COLUMN samples, DROP COLUMN people")
+            await conn.executemany(
+                "INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown) "
+                "SELECT 'migrated', id, version, $2, $3 FROM datasets WHERE id = $1",
+                [(PUBLIC, "set first 1", True), (REGISTERED, "set second 2", False)])
+            await conn.execute(migration.sql)
+            assert dict(await conn.fetch("SELECT id, samples FROM datasets")) == swapped
+            assert dict(await conn.fetch("SELECT id, people FROM datasets")) == {
+                dataset: PUBLIC for dataset in LEVELS}
+            assert sorted(tuple(r) for r in await conn.fetch(
+                "SELECT dataset_id, variant, shown FROM disclosure_answers "
+                "WHERE caller = 'migrated'")) == [(d, "set first 1", True) for d in LEVELS]
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    finally:
+        await conn.close()
+
+
+class _RolledBack(Exception):
+    """Ends a test's transaction, undoing what it did to the module's database."""
+
+
+async def _pool_fetch(world: World, sql: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(world.db_url)
+    try:
+        return await conn.fetch(sql)
     finally:
         await conn.close()
 

@@ -7,8 +7,9 @@ question so that it takes the other path draws a second, independent set noise.
 Two datasets are ingested for real (VCF + phenopackets, one seeded draw): A holds every
 person, B a subset in another sample order and with nobody holding asthma, so a term one
 dataset lacks and bit strings of two lengths are both in play. Counts are checked against a
-brute force over the people; the set digest against md5(secret || dataset || ':' || bits)
-computed here from the brute-force set.
+brute force over the people; the set digest against md5(secret || people || ':' || bits)
+computed here from the brute-force set and the dataset's samples in order (`people`, the
+key of those: the same for datasets holding the same samples in the same order).
 """
 from __future__ import annotations
 
@@ -155,8 +156,11 @@ async def _secret(conn: asyncpg.Connection) -> str:
 
 
 def _digest(secret: str, dataset_id: str, keep: Callable[[Person], bool]) -> str:
+    """The set digest, keyed by the dataset's people: loaded since migration 0026, the
+    digest of its sample ids in sample order (individuals_store `_name_people`)."""
     bits = "".join("1" if keep(p) else "0" for p in SAMPLES[dataset_id])
-    return hashlib.md5(f"{secret}{dataset_id}:{bits}".encode()).hexdigest()
+    samples = hashlib.md5("\t".join(p.id for p in SAMPLES[dataset_id]).encode()).hexdigest()
+    return hashlib.md5(f"{secret}samples {samples}:{bits}".encode()).hexdigest()
 
 
 def _expected(keep: Callable[[Person], bool]) -> dict[str, int]:

@@ -21,6 +21,7 @@ import asyncpg
 import numpy as np
 import pytest
 from aiohttp import ClientSession, TCPConnector
+from asyncpg import BitString
 
 from auth.access import AccessLevel
 from beacon import losses, store
@@ -28,7 +29,7 @@ from beacon.assemblies import GRCH38
 from beacon.disclosure import DEFAULT_TIERS, Rules, SetDraw, report
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
-from beacon.visibility import Floor, KeptAccounts
+from beacon.visibility import CallerView, Floor, KeptAccounts
 from node.app import create_app
 from node.database import create_pool
 from node.http.beacon_api import release_wait
@@ -435,7 +436,9 @@ async def test_a_new_version_of_the_same_people_keeps_what_callers_were_told(dat
     keep_accounts): dropped, they gave each caller its budget back over everyone it had run
     out of, and every variant to be drawn again under it, with each new version. The
     people a caller ran out of stay out of its answers, what it was shown stays shown,
-    asking again charges nothing, and other datasets' accounts are left as they were."""
+    asking again charges nothing, and other datasets' accounts are left as they were, but
+    for the answers about sets of individuals, which the datasets holding the same samples
+    in the same order (DATASET's are those) hold alike (beacon/losses.py charge_set)."""
     again = "GDI-FI-AGAIN-1"
     vcf = _cohort_vcf(tmp_path / "again.vcf", _FORTY)
     await ingest(database, IngestRequest(vcf, again, GRCH38, AccessLevel.PUBLIC, again,
@@ -455,7 +458,12 @@ async def test_a_new_version_of_the_same_people_keeps_what_callers_were_told(dat
     after = await _accounts_of(database, again)
     assert after == {caller: (2, charged, answers)
                      for caller, (_, charged, answers) in before.items()}
-    assert await _accounts_of(database, DATASET) == elsewhere
+    sets = {caller: {key: shown for key, shown in answers.items() if key.startswith("set ")}
+            for caller, (_, _, answers) in before.items()}
+    assert sets["gina"] == {"set gina": sets["gina"]["set gina"]}
+    assert await _accounts_of(database, DATASET) == {
+        caller: (version, charged, {**answers, **sets.get(caller, {})})
+        for caller, (version, charged, answers) in elsewhere.items()}
     # asked again: the same answers, from the same accounts, nothing charged
     assert await _asked(database, again, ("gina", "hugo")) == first
     assert await _accounts_of(database, again) == after
@@ -770,6 +778,41 @@ async def test_removing_a_copy_of_the_same_people_keeps_their_standing(database,
         assert np.allclose(after, before[name], rtol=1e-6), name
     # a caller who asked nothing has nothing moved
     assert await _standing(database, "nobody", kept) == pytest.approx(np.zeros(SAMPLES))
+
+
+async def test_a_copy_loaded_later_keeps_a_callers_answer_about_a_set(database, tmp_path):
+    """A caller's answer about a set of individuals is every copy's (datasets holding the
+    same samples in the same order draw it alike: beacon/losses.py charge_set), so a copy
+    loaded after it was given takes it at its swap (beacon/visibility.py keep_set_answers),
+    and once the dataset it was given in is removed, the same set asked of the later copy
+    gets the answer kept. Drawn afresh there, against the people the caller still counts
+    (here nobody: all past the loss budget), the set shown in the first was hidden, which
+    said that its people had run out since."""
+    first, later = "GDI-FI-LATER-1", "GDI-FI-LATER-2"
+    members, draw = "1" * 12 + "0" * (SAMPLES - 12), SetDraw("set kept", 0.0)
+    rotated = _FORTY[1:] + _FORTY[:1]           # an order no other dataset here holds
+    caller = "set keeper"                       # a caller with no charges anywhere
+
+    async def load(name: str) -> None:
+        await ingest(database, IngestRequest(_cohort_vcf(tmp_path / f"{name}.vcf", rotated),
+                                             name, GRCH38, AccessLevel.PUBLIC, name, workers=1))
+
+    await load(first)
+    conn = await asyncpg.connect(database)
+    try:
+        async with losses.turn(conn, caller):
+            row = await _row(conn, first)
+            view = await losses.charged_view(conn, caller, row, RULES, _region(1), "1", 1)
+            assert await losses.charge_set(conn, caller, row, RULES, draw, members, view)
+        await load(later)
+        assert await store.delete_dataset(conn, first, carry=losses.keep_removed)
+        nobody = CallerView(BitString.frombytes(bytes(SAMPLES // 8), SAMPLES), caller, later)
+        async with losses.turn(conn, caller):
+            row = await _row(conn, later)
+            assert not draw.shown(FLOOR, 0)                     # what a fresh draw gives
+            assert await losses.charge_set(conn, caller, row, RULES, draw, members, nobody)
+    finally:
+        await conn.close()
 
 
 async def _accounts(database: str, caller: str, dataset: str

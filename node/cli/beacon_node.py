@@ -197,11 +197,14 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                    "timestamp or interval): held as unknown, age filters do not see them",
                    err=True)
     for other, shared in report.sharing.items():
+        draws = ("both draw each set of individuals alike (the same samples in the same "
+                 "order), but each gives a caller a smooth-floor draw of each variant of its "
+                 "own") if other in report.alike else (
+                 "but each dataset gives a caller a smooth-floor draw of its own")
         click.echo(f"{report.dataset_id}: {shared} of its {report.samples} samples have the "
                    f"ids of samples of {other}: taken as the same people, a caller's losses "
-                   "over them add up across both datasets, but each dataset gives a caller a "
-                   "smooth-floor draw of its own (docs/privacy.md, \"the same people in "
-                   "several datasets\")", err=True)
+                   f"over them add up across both datasets, {draws} (docs/privacy.md, \"the "
+                   "same people in several datasets\")", err=True)
     kept = report.accounts
     if kept is not None and kept.carried:
         click.echo(f"{report.dataset_id}: the privacy accounts of "
