@@ -5,10 +5,11 @@ single variants, the datasets listing, the network through its peers, individual
 this module for the dataset's `Rules` for the caller's tier, and applies them:
 
 - **Allele visibility floor** (`allele_floor`, k): a variant carried by fewer than k
-  individuals (by AC where carriers are unknown; unknown both = not shown) does not exist for
-  the tier. It is left out in the SQL itself (beacon/store.py), so it is absent from every
-  query form, count, total and record page alike; differencing two overlapping counts or
-  sliding a window over booleans only ever finds variants the tier may see anyway. A floor
+  individuals (where carriers are unknown, the fewest its AC can come from, ceil(AC / 2);
+  unknown both = not shown) does not exist for the tier. It is left out in the SQL itself
+  (beacon/store.py), so it is absent from every query form, count, total and record page
+  alike; differencing two overlapping counts or sliding a window over booleans only ever
+  finds variants the tier may see anyway. A floor
   applied to each response's count instead (the old minimum reportable count) is defeated by
   exactly those attacks (docs/privacy.md).
 - **Count precision** (`count_step`, s): counts are rounded up to a multiple of s, so a
@@ -546,6 +547,7 @@ def combined_precision(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def is_rare(rarest: int | None, rules: Rules) -> bool:
-    """Whether a hit's rarest matched variant (its carriers, or AC) is just above the
-    floor: what a membership attack asks about, so it costs more budget."""
+    """Whether a hit's rarest matched variant (its carriers, or where they are unknown
+    ceil(AC / 2), as the floor counts them) is just above the floor: what a membership
+    attack asks about, so it costs more budget."""
     return rarest is not None and rarest < rules.rare_below

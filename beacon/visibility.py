@@ -30,9 +30,15 @@ from asyncpg import BitString
 
 from beacon.limits import INT4_MAX
 
-# How many individuals carry a variant: its carriers, else its allele count (a sites-only
-# VCF's AC), else 0, so a variant whose frequency is unknown is below any floor above 1.
-CARRIERS = "coalesce(carriers, ac, 0)"
+# How many individuals carry a variant: its carriers, else (a sites-only VCF's AC without
+# nhomalt, or one whose genotypes were not read) the fewest people its allele count can come
+# from, ceil(AC / 2), a person holding at most two copies; else 0, so a variant whose
+# frequency is unknown is below any floor above 1. Fails closed: AC itself stood in until
+# 2026-12-05, and AC 5 from two homozygous people and one heterozygous passed a floor of 5
+# though 3 people carry it. On haploid chrY and chrM ceil(AC / 2) counts fewer than carry
+# it, which hides more, never less. `ac / 2 + ac % 2`, not `(ac + 1) / 2`, which overflows
+# at an AC of 2^31 - 1 (INFO takes one). Bins written before hold AC: migration 0027.
+CARRIERS = "coalesce(carriers, ac / 2 + ac % 2, 0)"
 _TAIL = 14          # scales above k + width where p(c) is within 1e-6 of 1: always shown
 # The variant's draw, uniform in [0, 1): 32 bits of a keyed hash of its identity.
 DRAW = ("(('x' || substr(md5((SELECT secret FROM disclosure_secret) || dataset_id || ':' || "

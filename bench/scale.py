@@ -21,7 +21,9 @@ Per size, everything cached in the work directory (git-ignored) and reused by la
            variants on the GiST path (beacon/store.py LONG_VARIANT). INFO AC/AN/AF/nhomalt
            of a notional cohort of 10,000 (AF ~ Beta(0.1, 2), every ALT AC >= 1), so the
            ingest takes its INFO fast path and the allele floor counts `coalesce(carriers,
-           ac, 0)` (carriers = AC - nhomalt).
+           ceil(ac / 2), 0)` (carriers = AC - nhomalt, exact: without nhomalt, a rare
+           variant carried by k to 2k - 1 heterozygous people would be hidden under a
+           floor of k; beacon/visibility.py CARRIERS).
   ingest   `gdi-node ingest` (as bench/query.py's ingest() runs it: PUBLIC, the default
            workers, one per core) into an embedded PostgreSQL of that size's own
            (scale-pg-<size>-seed<seed>, kept and reused, with a .json of the ingest's

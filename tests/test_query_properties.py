@@ -823,8 +823,9 @@ def binned_ranges(draw: st.DrawFn) -> tuple[int, int]:
 async def _plainly(pool: asyncpg.Pool, dataset: str, start: int, end: int) -> store.Matches | None:
     """The count and the rarest of every overlap, by plain SQL: no bins, no index rules."""
     n, rarest = await pool.fetchrow(
-        "SELECT count(*), min(coalesce(carriers, ac, 0)) FROM variants WHERE dataset_id = $1 "
-        "AND chromosome = '1' AND start_pos < $2 AND end_pos > $3", dataset, end, start)
+        "SELECT count(*), min(coalesce(carriers, ceil(ac / 2.0)::int, 0)) FROM variants "
+        "WHERE dataset_id = $1 AND chromosome = '1' AND start_pos < $2 AND end_pos > $3",
+        dataset, end, start)
     return store.Matches(n, rarest) if n else None
 
 

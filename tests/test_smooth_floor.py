@@ -34,7 +34,7 @@ from node.app import create_app
 from node.database import create_pool
 from node.http.beacon_api import release_wait
 from node.migrate import apply_migrations
-from node.settings import DisclosureSettings, Settings
+from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.conftest import node_database, serve_app, serve_node, write_vcf_text
 
 DATASET = "GDI-FI-SMOOTH-1"
@@ -311,13 +311,15 @@ async def test_variants_without_genotypes_are_answered_as_the_tier_sees_them(dat
                                                                              tmp_path):
     """A sites-only VCF (AC, no genotypes) has nobody to charge: its variants near the floor
     are shown as the tier's draw says, and the shared count's tally answers them at once
-    (`losses.determined`), without the caller's lock, the same as the tier's count."""
+    (`losses.determined`), without the caller's lock, the same as the tier's count. AC 2c
+    without nhomalt: at least c people (ceil(AC / 2)), each group c of the band; AC c was c
+    people until the floor counted the fewest AC can come from."""
     sites = "GDI-FI-SITES-1"
     lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
              '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
              '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
-    lines += [f"chr1\t{c * REGION + 10 * i + 1}\t.\tA\tG\t.\tPASS\tAC={c};AN=80"
+    lines += [f"chr1\t{c * REGION + 10 * i + 1}\t.\tA\tG\t.\tPASS\tAC={2 * c};AN=80"
               for c in range(FLOOR.k, FLOOR.upper) for i in range(5)]
     vcf = write_vcf_text(tmp_path / "sites.vcf", "\n".join(lines) + "\n")
     await ingest(database, IngestRequest(vcf, sites, GRCH38, AccessLevel.PUBLIC, sites,
@@ -382,6 +384,132 @@ async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees
                                      "GROUP BY dataset_id"))
     assert calls not in kept
     assert kept[DATASET] > 0
+
+
+def _sites_vcf(path: Path, records: list[tuple[int, str]]) -> Path:
+    """A sites-only VCF (no samples) declaring AC, AN and nhomalt, of A>G records on chr1
+    at (position, INFO): a record without nhomalt does not say how many people carry it."""
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+             '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygous samples">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"chr1\t{pos}\t.\tA\tG\t.\tPASS\t{info}" for pos, info in records]
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
+async def _found(conn: asyncpg.Connection, query: VariantQuery, dataset: str,
+                 floor: Floor) -> store.Matches | None:
+    key, args = store.count_query(query, [dataset], "1", 1, floor)
+    return (await store.count_batch(conn, key, [args]))[0].get(dataset)
+
+
+async def test_a_sites_only_variant_without_nhomalt_counts_the_fewest_people_its_ac_can_be(
+        database, tmp_path):
+    """A sites-only variant whose file gives no nhomalt has unknown carriers: the floor
+    counts the fewest people its AC can come from, ceil(AC / 2) (a person holds at most two
+    copies). It counted AC itself: AC 5 from two homozygous people and one heterozygous
+    passed a floor of 5 though only 3 people carry it (the floor failed open). With nhomalt
+    the carriers are exact (AC - nhomalt), as before. The rarest match, which prices a rare
+    hit, and the smooth floor's p(c) count the same."""
+    sites = "GDI-FI-SITESCEIL-1"
+    records = [(1001, "AC=5;AN=80"), (1011, "AC=10;AN=80"), (1021, "AC=9;AN=80"),
+               (1031, "AC=8;AN=80"), (1041, "AC=5;AN=80;nhomalt=0"),
+               (1051, "AC=5;AN=80;nhomalt=1")]
+    # 60 variants of AC 20 without nhomalt: at least 10 people, shown with p(10), not p(20)
+    records += [(2001 + 10 * i, "AC=20;AN=80") for i in range(VARIANTS_PER_COUNT)]
+    vcf = _sites_vcf(tmp_path / "ceil.vcf", records)
+    await ingest(database, IngestRequest(vcf, sites, GRCH38, AccessLevel.PUBLIC, sites,
+                                         workers=1))
+
+    def at(pos: int) -> VariantQuery:
+        return VariantQuery(kind="sequence", reference_name="1", start=(pos - 1,),
+                            alternate_bases="G", granularity="count")
+
+    conn = await asyncpg.connect(database)
+    try:
+        shown = {pos: await _found(conn, at(pos), sites, Floor(5)) is not None
+                 for pos, _ in records[:6]}
+        assert shown == {1001: False, 1011: True, 1021: True, 1031: False, 1041: True,
+                         1051: False}
+        # the rarest, as a floor of 1 (every variant counted) sees it: ceil(AC / 2)
+        rarest = {pos: (await _found(conn, at(pos), sites, Floor(1))).rarest
+                  for pos, _ in records[:6]}
+        assert rarest == {1001: 3, 1011: 5, 1021: 5, 1031: 4, 1041: 5, 1051: 4}
+        whole = VariantQuery(kind="range", reference_name="1", start=(1000,), end=(1060,),
+                             granularity="count")
+        assert (await _found(conn, whole, sites, Floor(1))).rarest == 3
+        assert (await _found(conn, whole, sites, Floor(5))).count == 3
+        band = VariantQuery(kind="range", reference_name="1", start=(2000,),
+                            end=(2000 + 10 * VARIANTS_PER_COUNT,), granularity="count")
+        found = await _found(conn, band, sites, FLOOR)
+        p = FLOOR.probability(10)
+        spread = math.sqrt(VARIANTS_PER_COUNT * p * (1 - p))
+        assert abs((found.count if found else 0) - VARIANTS_PER_COUNT * p) <= 4 * spread + 1
+    finally:
+        await conn.close()
+    # and through the API: the tier's allele floor of 5 hides AC 5, shows AC 10
+    settings = Settings(database_url=database, data_dir=tmp_path / "node",
+                        beacon_id="org.test.node", ingest_workers=1,
+                        disclosure=DisclosureSettings(anonymous=TierSettings(
+                            allele_floor=5, smooth_width=0)))
+    async with AsyncExitStack() as stack:
+        client, _ = await serve_node(stack, settings)
+        for pos, exists in ((1001, False), (1011, True)):
+            response = await client.get("/api/g_variants", params={
+                "referenceName": "1", "start": str(pos - 1), "alternateBases": "G",
+                "datasetIds": sites})
+            assert response.status == 200, await response.text()
+            assert (await response.json())["responseSummary"]["exists"] is exists, pos
+
+
+async def test_a_wide_count_through_the_bins_prices_as_the_rows_after_migration_0027(
+        database, tmp_path):
+    """A range count over whole bins adds up `variant_bins`, whose `rarest` (what prices a
+    rare hit) a sites-only dataset's ingest wrote with each variant's AC standing in for its
+    unknown carriers: migration 0027 lowers it, so that a wide count is priced as a narrow
+    one reading the rows is, never as commoner than its rarest match."""
+    sites = "GDI-FI-SITESBINS-1"
+    first = 100 << store.BIN_BITS
+    records = [(first + (b << store.BIN_BITS) + 11 * i + 1, "AC=30;AN=80;nhomalt=0")
+               for b in range(5) for i in range(10)]
+    records = sorted([*records, (first + (1 << store.BIN_BITS) + 500, "AC=5;AN=80")])
+    vcf = _sites_vcf(tmp_path / "bins.vcf", records)
+    await ingest(database, IngestRequest(vcf, sites, GRCH38, AccessLevel.PUBLIC, sites,
+                                         workers=1))
+    wide = VariantQuery(kind="range", reference_name="1", start=(first,),
+                        end=(first + (5 << store.BIN_BITS),), granularity="count")
+    rows = VariantQuery(kind="range", reference_name="1", start=(first,),   # not binned:
+                        end=(first + (5 << store.BIN_BITS),), granularity="count",
+                        variant_types=frozenset({"SNP"}))                   # a type asked
+    conn = await asyncpg.connect(database)
+    try:
+        assert store.count_query(wide, [sites], "1", 1, Floor(1))[0].bins
+        assert not store.count_query(rows, [sites], "1", 1, Floor(1))[0].bins
+        expected = await _found(conn, rows, sites, Floor(1))
+        assert (expected.count, expected.rarest) == (51, 3)
+        assert await _found(conn, wide, sites, Floor(1)) == expected
+        # the bins as the ingest wrote them until now, with AC for the unknown carriers
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE variant_bins b SET rarest = v.rarest FROM (SELECT chromosome, "
+                "(start_pos >> 16)::integer AS bin, min(coalesce(carriers, ac, 0)) AS rarest "
+                "FROM variants WHERE dataset_id = $1 GROUP BY 1, 2) v WHERE b.dataset_id = $1 "
+                "AND b.chromosome = v.chromosome AND b.bin = v.bin", sites)
+        assert (await _found(conn, wide, sites, Floor(1))).rarest == 5      # priced as AC
+        genotyped = ("SELECT b.* FROM variant_bins b JOIN datasets d ON d.id = b.dataset_id "
+                     "WHERE d.genotyped ORDER BY 1, 2, 3")
+        before = await conn.fetch(genotyped)
+        assert before
+        async with conn.transaction():
+            await conn.execute("DELETE FROM schema_migrations WHERE version = 27")
+            assert [m.name for m in await apply_migrations(conn)] == [
+                "sites_only_bins_rarest"]
+        assert await _found(conn, wide, sites, Floor(1)) == expected
+        # a genotyped dataset's bins, whose carriers are known, are left as they were
+        assert await conn.fetch(genotyped) == before
+    finally:
+        await conn.close()
 
 
 def _cohort_vcf(path: Path, names: list[str], changed: dict[tuple[int, int], set[str]] | None = None,

@@ -1,6 +1,7 @@
 -- Per dataset, chromosome and bin of 65,536 start positions (start_pos >> 16): how many of
 -- its variants no longer than 1,000 bases (beacon/store.py LONG_VARIANT) start there, and
--- the fewest carriers among them (coalesce(carriers, ac, 0), beacon/visibility.py CARRIERS).
+-- the fewest carriers among them (beacon/visibility.py CARRIERS; written here with AC for
+-- unknown carriers, as CARRIERS then counted them, and lowered by migration 0027).
 -- A range count without an allele floor adds up the bins it covers whole and reads only the
 -- variants at its two edges and the long ones (beacon/store.py `_binned`): a 1 Mb count of
 -- 100M variants visited its ~33,000 matches one by one. Partitioned like `variants`, one
