@@ -58,6 +58,9 @@ class EntryType:
     single_path: str | None
     description: str
     related: tuple[tuple[str, str], ...] = ()     # (returned entry type, path below /api)
+    # the entry types an instance holds, which make this one a collection: a resultSet's
+    # `setType` names such a type (beaconResultsets.json), and a client looks it up here
+    collection_of: tuple[str, ...] = ()
 
 
 ENTRY_TYPES: tuple[EntryType, ...] = (
@@ -80,7 +83,8 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               root_path="/datasets", single_path="/datasets/{id}",
               description="A set of variants from one VCF, the unit of access control.",
               related=(("genomicVariant", "/datasets/{id}/g_variants"),
-                       ("individual", "/datasets/{id}/individuals"))),
+                       ("individual", "/datasets/{id}/individuals")),
+              collection_of=("genomicVariant", "individual")),
 )
 
 
@@ -151,12 +155,18 @@ def service_info(beacon: BeaconIdentity, datasets: list[DatasetRow]) -> dict[str
 
 
 def _entry_type_definition(entry: EntryType) -> dict[str, Any]:
-    return {"id": entry.id, "name": entry.name, "description": entry.description,
-            "partOfSpecification": SPEC,
-            "ontologyTermForThisType": {"id": entry.ontology_id, "label": entry.ontology_label},
-            "defaultSchema": {"id": entry.schema_id, "name": f"Default schema for {entry.name}",
-                              "referenceToSchemaDefinition": f"{_SCHEMA_BASE}/{entry.schema_path}",
-                              "schemaVersion": API_VERSION}}
+    definition: dict[str, Any] = {
+        "id": entry.id, "name": entry.name, "description": entry.description,
+        "partOfSpecification": SPEC,
+        "ontologyTermForThisType": {"id": entry.ontology_id, "label": entry.ontology_label},
+        "defaultSchema": {"id": entry.schema_id, "name": f"Default schema for {entry.name}",
+                          "referenceToSchemaDefinition": f"{_SCHEMA_BASE}/{entry.schema_path}",
+                          "schemaVersion": API_VERSION}}
+    if entry.collection_of:
+        names = {e.id: e.name for e in ENTRY_TYPES}
+        definition["aCollectionOf"] = [{"id": held, "name": names[held]}
+                                       for held in entry.collection_of]
+    return definition
 
 
 def entry_types(beacon: BeaconIdentity) -> dict[str, Any]:

@@ -118,6 +118,29 @@ async def test_entry_types_have_the_ids_of_the_specs_default_model(node, loaded,
     assert [s["entityType"] for s in answer["meta"]["returnedSchemas"]] == ["genomicVariant"]
 
 
+async def test_the_result_sets_type_is_a_collection_the_configuration_declares(node, loaded):
+    """Every resultSet is of `setType` `dataset`, which "SHOULD MATCH an entry type declared as
+    collection in the Beacon configuration" (framework/json/responses/sections/
+    beaconResultsets.json, ResultsetInstance.setType); an entry type is declared a collection
+    by its `aCollectionOf`, the entry types its instances hold (framework/json/configuration/
+    entryTypeDefinition.json), as the default model's beaconConfiguration.json declares the
+    dataset. None was declared: a client checking a resultSet's type against /configuration
+    found no collection at all, and none could tell which entry types a dataset holds."""
+    answer = await (await node.get("/api/g_variants", params={
+        "referenceName": "1", "start": "99", "alternateBases": "G",
+        "requestedGranularity": "count", "includeResultsetResponses": "ALL"})).json()
+    set_types = {s["setType"] for s in answer["response"]["resultSets"]}
+    assert set_types == {"dataset"}
+    held = {"genomicVariant", "individual"}     # /datasets/{id}/g_variants and /individuals
+    for path in ("/api/configuration", "/api/entry_types", "/network/api/configuration"):
+        entry_types = (await (await node.get(path)).json())["response"]["entryTypes"]
+        collections = {kind: {m["id"] for m in entry["aCollectionOf"]}
+                       for kind, entry in entry_types.items() if "aCollectionOf" in entry}
+        assert collections == {"dataset": held}, path
+        assert all(m["name"] == entry_types[m["id"]]["name"]
+                   for m in entry_types["dataset"]["aCollectionOf"]), path
+
+
 async def test_datasets_collection_lists_records_and_paginates(node, loaded, beacon_schema):
     body = await (await node.get("/api/datasets?limit=1&skip=1")).json()
     assert body["responseSummary"] == {"exists": True, "numTotalResults": 2}
