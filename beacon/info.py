@@ -23,6 +23,8 @@ from beacon.request import (
 from beacon.store import DatasetRow
 
 API_VERSION = "v2.0.1"
+# The OpenAPI document of the entry endpoints, below the node's API root (not the network's)
+OPENAPI_PATH = "/openapi.json"
 SPEC = "Beacon v2"
 _SCHEMA_BASE = "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main"
 
@@ -61,6 +63,7 @@ class EntryType:
     # the entry types an instance holds, which make this one a collection: a resultSet's
     # `setType` names such a type (beaconResultsets.json), and a client looks it up here
     collection_of: tuple[str, ...] = ()
+    terms_path: str | None = None     # the filtering terms of its entries, below /api
 
 
 ENTRY_TYPES: tuple[EntryType, ...] = (
@@ -75,6 +78,7 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               schema_path="models/json/beacon-v2-default-model/individuals/defaultSchema.json",
               ontology_id="NCIT:C25190", ontology_label="Person",
               root_path="/individuals", single_path="/individuals/{id}",
+              terms_path="/individuals/filtering_terms",
               description="A person a dataset's VCF sample was taken from, with what its "
                           "phenopacket says (sex, country of birth, diseases, phenotypes)."),
     EntryType(id="dataset", name="Dataset", schema_id="ga4gh-beacon-dataset-v2.0.0",
@@ -191,13 +195,21 @@ def beacon_map(beacon: BeaconIdentity, api_root: str = "/api",
                served: Collection[str] | None = None) -> dict[str, Any]:
     """The entry endpoints below `api_root`: the node's, or those of the network's that
     `served` holds (its route table's paths below its root), which serves not all of them.
-    The network's map listed /individuals/{id}, which it does not serve."""
+    The network's map listed /individuals/{id}, which it does not serve. Each set names
+    the OpenAPI document and the filtering terms where they are served, as the spec's
+    default model's map does: a Beacon Network reads verbs and parameters from the one
+    (beaconMapSchema.json, openAPIEndpointsDefinition) and the terms to filter by from the
+    other; the map named neither."""
     api = f"{beacon.base_url}{api_root}"
     endpoint_sets = {}
     for entry in ENTRY_TYPES:
         endpoint: dict[str, Any] = {"entryType": entry.id, "rootUrl": f"{api}{entry.root_path}"}
+        if served is None or OPENAPI_PATH in served:
+            endpoint["openAPIEndpointsDefinition"] = f"{api}{OPENAPI_PATH}"
         if entry.single_path and (served is None or entry.single_path in served):
             endpoint["singleEntryUrl"] = f"{api}{entry.single_path}"
+        if entry.terms_path and (served is None or entry.terms_path in served):
+            endpoint["filteringTermsUrl"] = f"{api}{entry.terms_path}"
         related = [(kind, path) for kind, path in entry.related
                    if served is None or path in served]
         if related:

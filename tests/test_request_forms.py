@@ -1084,7 +1084,8 @@ async def test_every_url_a_map_lists_is_served(beacon, beacon_schema, root):
     ids = {"dataset": A38, "genomicVariant": "GRCh38:1:99:A:G", "individual": "S1"}
     urls = []
     for kind, endpoint in document["response"]["endpointSets"].items():
-        urls += [endpoint["rootUrl"], *filter(None, [endpoint.get("singleEntryUrl")]),
+        urls += [endpoint["rootUrl"], *filter(None, [endpoint.get("singleEntryUrl"),
+                                                     endpoint.get("filteringTermsUrl")]),
                  *(e["url"] for e in endpoint.get("endpoints", {}).values())]
         urls = [url.replace("{id}", ids[kind]) for url in urls]
     assert urls

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -116,6 +117,35 @@ async def test_entry_types_have_the_ids_of_the_specs_default_model(node, loaded,
         "referenceName": "1", "start": "99", "alternateBases": "G"})).json()
     assert beacon_schema(RESPONSE_SCHEMAS["boolean"], answer) == []
     assert [s["entityType"] for s in answer["meta"]["returnedSchemas"]] == ["genomicVariant"]
+
+
+async def test_the_map_names_its_openapi_document_and_the_individuals_terms(node, loaded,
+                                                                            beacon_schema):
+    """An endpoint set's `openAPIEndpointsDefinition` is the OpenAPI document of its
+    endpoints, which "MUST BE a valid OpenAPI definition file, as it is expected that the
+    Beacon clients (e.g. a Beacon Network) should be able to parse it to discover additional
+    details on the supported verbs, parameters, etc." (framework/json/configuration/
+    beaconMapSchema.json, Endpoint); the default model's beaconMap.json gives every endpoint
+    set one, and the individuals' a `filteringTermsUrl`. The node's map named neither, though
+    it serves both (/api/openapi.json, /api/individuals/filtering_terms): a client reading the
+    map found no parameters to ask with and no terms to filter by. The network's map names
+    only what the network serves (it has no OpenAPI document, nor individuals' terms)."""
+    endpoint_sets = (await (await node.get("/api/map")).json())["response"]["endpointSets"]
+    for kind, endpoint in endpoint_sets.items():
+        document = await node.get(urlsplit(endpoint["openAPIEndpointsDefinition"]).path)
+        assert document.status == 200, kind
+        paths = set((await document.json())["paths"])
+        for url in (endpoint["rootUrl"], endpoint["singleEntryUrl"]):
+            assert urlsplit(url).path in paths, (kind, url)
+    terms = endpoint_sets["individual"]["filteringTermsUrl"]
+    assert terms.endswith("/api/individuals/filtering_terms")
+    body = await (await node.get(urlsplit(terms).path)).json()
+    assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
+                         body) == []
+    assert {k for k, e in endpoint_sets.items() if "filteringTermsUrl" in e} == {"individual"}
+    network = (await (await node.get("/network/api/map")).json())["response"]["endpointSets"]
+    assert not any("openAPIEndpointsDefinition" in e or "filteringTermsUrl" in e
+                   for e in network.values())
 
 
 async def test_the_result_sets_type_is_a_collection_the_configuration_declares(node, loaded):

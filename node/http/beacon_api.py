@@ -656,7 +656,7 @@ def _endpoints() -> list[tuple[str, Handler, tuple[str, ...], str]]:
         ("/api/configuration", configuration, get, "Beacon configuration"),
         ("/api/map", beacon_map, get, "Map of the served endpoints"),
         ("/api/entry_types", entry_types, get, "Entry types served"),
-        ("/api/openapi.json", openapi, get, "This OpenAPI document"),
+        (f"/api{info.OPENAPI_PATH}", openapi, get, "This OpenAPI document"),
         ("/api/g_variants", g_variants, both, "Genomic variants matching a query, per dataset"),
         ("/api/g_variants/{id}", g_variant, both, "One variant by variantInternalId"),
         ("/api/datasets", datasets, both, "Datasets held by this node"),
