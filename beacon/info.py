@@ -88,7 +88,8 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               description="A set of variants from one VCF, the unit of access control.",
               related=(("genomicVariant", "/datasets/{id}/g_variants"),
                        ("individual", "/datasets/{id}/individuals")),
-              collection_of=("genomicVariant", "individual")),
+              collection_of=("genomicVariant", "individual"),
+              terms_path="/datasets/{id}/filtering_terms"),
 )
 
 
