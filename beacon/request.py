@@ -733,6 +733,11 @@ def asked_datasets(query: Query) -> list[str] | None:
     if beside and within and set(beside) != set(within):
         raise RequestError("datasetIds", "given beside the requestParameters and within "
                                          "them, naming other datasets: give them once")
+    # an empty id (`[""]`, a client's empty choice) was refused as an unknown dataset
+    # named by nothing ("unknown dataset(s): "), which left the client to guess which
+    if any(not asked.strip() for asked in (beside or within or ())):
+        raise RequestError("datasetIds", "an empty dataset id names no dataset: give each "
+                                         "dataset's id, or leave datasetIds out")
     return beside or within
 
 

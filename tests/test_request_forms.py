@@ -1237,6 +1237,20 @@ async def test_an_error_quoting_a_long_value_keeps_its_start_and_its_reason(ask,
     assert len(message) <= MAX_ERROR_MESSAGE + 40
 
 
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets"])
+@pytest.mark.parametrize("asked", [[""], "", [A38, " "]])
+async def test_an_empty_dataset_id_is_refused_saying_so(beacon, beacon_schema, path, asked):
+    """A body's `datasetIds` holding an empty id (`[""]` or `""`, a client's empty choice
+    of dataset) was refused as "datasetIds: unknown dataset(s): ", naming no dataset: the
+    client was left to guess which of its ids the node did not know. The 400 says the id
+    is empty (a GET's empty items are left out, docs/beacon.md)."""
+    response = await beacon.post(path, json={"query": {"requestParameters": {
+        "datasetIds": asked}}})
+    body = await response.json()
+    assert response.status == 400 and beacon_schema(ERROR_SCHEMA, body) == []
+    assert body["error"]["errorMessage"].startswith("datasetIds: an empty dataset id"), body
+
+
 def test_each_path_fills_every_field_of_the_query_by_name():
     """`_variant_query` makes a VariantQuery by position (cheaper than by keyword): each
     field, read by its name, holds what the request said, on the GET and POST fast paths
