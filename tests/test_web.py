@@ -778,6 +778,15 @@ async def test_records_page_through_a_dataset(web_network: WebNetwork, tab: Page
     assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "4 exact"
 
 
+async def _exported_json(page: Any) -> tuple[str, dict]:
+    """What Export JSON downloads from the browser's `page` (a tab's): the file's name and
+    its document."""
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Export JSON").click()
+    download = await waiting.value
+    return download.suggested_filename, json.loads(Path(await download.path()).read_text())
+
+
 async def test_the_json_export_after_a_record_page_holds_each_answer_shown_whole(
         web_network: WebNetwork, tab: Page):
     """After FI's next record page, the JSON export held that page's records in FI's row
@@ -795,11 +804,8 @@ async def test_the_json_export_after_a_record_page_holds_each_answer_shown_whole
     turned = await asked.value
     sent = await turned.json()
     await page.wait_for_selector("section.dataset-records .page-status:text('Showing page 2')")
-    async with page.expect_download() as waiting:
-        await page.get_by_role("button", name="Export JSON").click()
-    download = await waiting.value
-    assert download.suggested_filename == f"beacon-results-{FI_OPEN}-page-2.json"
-    saved = json.loads(Path(await download.path()).read_text())
+    name, saved = await _exported_json(page)
+    assert name == f"beacon-results-{FI_OPEN}-page-2.json"
     # the search's answer as the node sent it: FI's first three records, not the fourth
     [first] = [s for s in saved["response"]["response"]["resultSets"] if s["id"] == FI_OPEN]
     assert len(first["results"]) == 3
@@ -817,19 +823,13 @@ async def test_the_json_export_after_a_record_page_holds_each_answer_shown_whole
     # turned back, the page shown is the dataset's first page as asked of it alone
     await section.get_by_role("button", name="Previous records").click()
     await page.wait_for_selector("section.dataset-records .page-status:text('Showing page 1')")
-    async with page.expect_download() as waiting:
-        await page.get_by_role("button", name="Export JSON").click()
-    download = await waiting.value
-    assert download.suggested_filename == f"beacon-results-{FI_OPEN}-page-1.json"
-    saved = json.loads(Path(await download.path()).read_text())
+    name, saved = await _exported_json(page)
+    assert name == f"beacon-results-{FI_OPEN}-page-1.json"
     assert [(p["dataset"], p["skip"]) for p in saved["pages"]] == [(FI_OPEN, 0)]
     # a new search's export holds its own answer alone
     await tab.search()
-    async with page.expect_download() as waiting:
-        await page.get_by_role("button", name="Export JSON").click()
-    download = await waiting.value
-    assert download.suggested_filename == "beacon-results.json"
-    assert json.loads(Path(await download.path()).read_text())["pages"] == []
+    name, saved = await _exported_json(page)
+    assert (name, saved["pages"]) == ("beacon-results.json", [])
 
 
 BUDGET = 2
@@ -2049,6 +2049,21 @@ async def test_an_issuer_ending_in_a_slash_is_offered(pg_server_url: str, tmp_pa
                 "Not signed in: you see what anonymous callers may see.")
 
 
+# A bona fide researcher sees terms one person holds, an anonymous caller those of five
+TERMS_OF_ONE_TO_BONA_FIDE = DisclosureSettings(
+    anonymous=TierSettings(allele_floor=5, smooth_width=0),
+    bona_fide=TierSettings(allele_floor=1, smooth_width=0))
+
+
+async def _carol_signs_in(stack: AsyncExitStack, node_port: int) -> str:
+    """A development AAI in `stack` where carol, a bona fide researcher, signs in to the
+    page of the node at `node_port`; its URL."""
+    _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+                                     users=[DevUser(name="carol", password="carol",
+                                                    bona_fide=True)])
+    return aai_url
+
+
 async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: str,
                                                                  tmp_path: Path, tab: Page):
     """A bona fide researcher may see terms of fewer people than an anonymous caller (floor
@@ -2056,11 +2071,8 @@ async def test_terms_listed_signed_in_are_withdrawn_on_sign_out(pg_server_url: s
     the catalogue is (the signed-in list stayed in the form)."""
     node_port = free_port()
     async with AsyncExitStack() as stack:
-        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
-                                         users=[DevUser(name="carol", password="carol",
-                                                        bona_fide=True)])
-        disclosure = DisclosureSettings(anonymous=TierSettings(allele_floor=5, smooth_width=0),
-                                        bona_fide=TierSettings(allele_floor=1, smooth_width=0))
+        aai_url = await _carol_signs_in(stack, node_port)
+        disclosure = TERMS_OF_ONE_TO_BONA_FIDE
         async with lone_node(pg_server_url, tmp_path, port=node_port, disclosure=disclosure,
                              trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
                              ) as (url, _):
@@ -2098,11 +2110,8 @@ async def test_lists_that_cannot_be_read_again_at_sign_out_are_withdrawn(
     when a search is answered."""
     node_port = free_port()
     async with AsyncExitStack() as stack:
-        _, aai_url = await serve_dev_aai(stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
-                                         users=[DevUser(name="carol", password="carol",
-                                                        bona_fide=True)])
-        disclosure = DisclosureSettings(anonymous=TierSettings(allele_floor=5, smooth_width=0),
-                                        bona_fide=TierSettings(allele_floor=1, smooth_width=0))
+        aai_url = await _carol_signs_in(stack, node_port)
+        disclosure = TERMS_OF_ONE_TO_BONA_FIDE
         page = tab.page
         terms = page.locator("#term option")
         async with lone_node(pg_server_url, tmp_path, port=node_port, disclosure=disclosure,
