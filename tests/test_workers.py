@@ -494,6 +494,55 @@ async def test_a_worker_replaced_during_a_database_outage_answers_503_until_it_i
     assert code == 0, server.log.read_text()[-3000:]
 
 
+def _counted(text: str, status: str) -> float:
+    """Every request a /metrics answer counts as answered with `status`, whatever its route
+    and method."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "gdi_node_http_requests_total"
+               and sample.labels["status"] == status)
+
+
+async def test_a_worker_standing_in_during_an_outage_serves_every_workers_metrics(
+        loaded, tmp_path):
+    """During a database outage, the worker that replaced a dead one (node/http/stand_in.py)
+    answered /metrics 503, as any other path: a scrape reaching it failed, so Prometheus saw
+    the node go down and up from scrape to scrape (`up` 0) at the one time its operator reads
+    the 503s, and the stand-in's own 503s, kept in counts it never served or shared, were
+    never counted at all. It now answers /metrics as a worker does, every worker's counts
+    with its own, and its counts carry on into the node it starts when the database is
+    back: no scrape counts fewer 503s than an earlier one."""
+    relay = Relay(loaded)
+    await relay.start()
+    server = Server(relay.url, tmp_path, "--workers", "2")
+    try:
+        await _worker_replaced_during_an_outage(server, relay)
+        assert await _get_fresh(server.base, COMMON, 40) == [503] * 40
+        seen: list[float] = []
+        end = time.monotonic() + 20
+        while not seen or seen[-1] != 40:
+            assert time.monotonic() < end, seen
+            seen.extend(_counted(text, "503") for text in await _metrics_fresh(server.base, 4))
+            await asyncio.sleep(0.2)
+        seen.extend(_counted(text, "503") for text in await _metrics_fresh(server.base, 8))
+        assert seen[-8:] == [40] * 8, seen
+
+        await relay.start()
+        end = time.monotonic() + 60
+        while await _get_fresh(server.base, COMMON, 20) != [200] * 20:
+            assert time.monotonic() < end, server.log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        # the stand-in's 503s with the node it started (and any 503 while the pools
+        # reconnected)
+        after = [_counted(text, "503") for text in await _metrics_fresh(server.base, 8)]
+        assert min(after) >= 40 and after == sorted(after), after
+    finally:
+        code = await asyncio.to_thread(server.stop)     # the relay runs on this event loop
+        await relay.close()
+    assert code == 0, server.log.read_text()[-3000:]
+
+
 async def test_a_worker_waiting_for_the_database_stops_on_sigterm(loaded, tmp_path):
     relay = Relay(loaded)
     await relay.start()

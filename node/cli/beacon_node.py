@@ -122,7 +122,7 @@ def _supervise(settings: Settings, listeners: list[Listener]) -> None:
                            supervisor_fd, settings.base_url)
                 return
             except DatabaseUnavailable as exc:
-                if not stand_in(settings, listener, supervisor_fd, exc):
+                if not stand_in(settings, listener, supervisor_fd, exc, shared):
                     return
 
     try:

@@ -23,6 +23,7 @@ import os
 import signal
 import time
 from functools import partial
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -30,7 +31,7 @@ from aiohttp import web
 from node.http.app_keys import SETTINGS
 from node.http.beacon_api import unavailable_response
 from node.http.health import health, not_ready
-from node.http.metrics import Handler, Metrics, finished, request_id
+from node.http.metrics import Handler, Metrics, finished, metrics_handler, request_id
 from node.http.middleware import EVERY_RESPONSE, unparsed_response
 from node.http.outage import PROBE_SECONDS, RETRY_AFTER_SECONDS
 from node.http.server import (
@@ -46,20 +47,23 @@ _CLOSE_SECONDS = 1.0    # its answers are immediate: nothing to drain
 
 
 def stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
-             error: Exception) -> bool:
+             error: Exception, shared_metrics: Path | None = None) -> bool:
     """Answer on `listener` as a node without its database until the database at
     `settings.database_url` answers (True), or until SIGTERM or the supervisor's end (the
     pipe `supervisor_fd` closes, as node/http/server.py's `run_worker` reads it) comes first
-    (False). `error` is why the node did not start."""
+    (False). `error` is why the node did not start. `shared_metrics`: the worker's file of
+    its counts, as the node's (node/http/metrics.py Metrics), counted on here and by the node
+    that follows."""
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(_stand_in(settings, listener, supervisor_fd, error))
+        return loop.run_until_complete(_stand_in(settings, listener, supervisor_fd, error,
+                                                 Metrics(shared_metrics)))
     finally:
         loop.close()
 
 
 async def _stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
-                    error: Exception) -> bool:
+                    error: Exception, metrics: Metrics) -> bool:
     loop = asyncio.get_running_loop()
     stopped: asyncio.Future[None] = loop.create_future()
 
@@ -70,9 +74,10 @@ async def _stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
 
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
     loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
-    runner = web.AppRunner(_app(settings, error), access_log=None, handle_signals=False,
-                           shutdown_timeout=_CLOSE_SECONDS)
+    runner = web.AppRunner(_app(settings, error, metrics), access_log=None,
+                           handle_signals=False, shutdown_timeout=_CLOSE_SECONDS)
     answered = asyncio.ensure_future(_database_answers(settings.database_url or ""))
+    sharing = asyncio.ensure_future(metrics.keep_sharing())
     try:
         await runner.setup()
         # Copies of the sockets: closing the stand-in's server closes them, and leaves the
@@ -88,11 +93,14 @@ async def _stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
         return True
     finally:
         answered.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await answered
+        sharing.cancel()
+        for task in (answered, sharing):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         loop.remove_reader(supervisor_fd)
         loop.remove_signal_handler(signal.SIGTERM)
         await runner.cleanup()
+        metrics.save()          # for the node that follows, which counts on from them
 
 
 async def _database_answers(url: str) -> None:
@@ -109,14 +117,16 @@ async def _database_answers(url: str) -> None:
             return
 
 
-def _app(settings: Settings, error: Exception) -> web.Application:
+def _app(settings: Settings, error: Exception, metrics: Metrics) -> web.Application:
     """Every request answered at once, with the access log line, the X-Request-ID and the
     headers every answer of the node's own has (node/http/middleware.py). /ready as the
     node's says a database away: when to ask again, and the error's kind (the refused
-    connection's, not the start's message, which names the database's host and port)."""
+    connection's, not the start's message, which names the database's host and port).
+    /metrics as the node's, every worker's counts: it answered 503, so a scrape that
+    reached it failed during the outage (`up` 0 from scrape to scrape), and the 503s it
+    counted were never shown (found by a review, 2026-12-05)."""
     reason = f"database: {type(error.__cause__ or error).__name__}"
     hide_request_lines()
-    metrics = Metrics()
 
     @web.middleware
     async def logged(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -139,5 +149,6 @@ def _app(settings: Settings, error: Exception) -> web.Application:
     app[SETTINGS] = settings
     answer_unparsed(app, partial(unparsed_response, settings.beacon_id))
     app.add_routes([web.get("/health", health), web.get("/ready", ready),
+                    web.get("/metrics", metrics_handler(metrics)),
                     web.route("*", "/{path:.*}", unavailable)])
     return app
