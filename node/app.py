@@ -239,7 +239,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
                                   production=settings.environment == PRODUCTION)
         await registry.discover(session)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
-        app[NETWORK] = Network(app[SETTINGS], peers, await network_caller_secret(app[POOL]))
+        app[NETWORK] = Network(app[SETTINGS], peers, await network_caller_secret(app[POOL]),
+                               app[METRICS].peer_answered)
         yield
         await app[NETWORK].close()
 

@@ -848,6 +848,27 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
 
 
+async def test_each_peers_outcome_is_counted_in_the_networks_metrics(network, check):
+    """A network's /metrics counted its own answers only, 200 while a country's node had
+    been unreachable for hours: which peers were down was in each answer's
+    info.network.peers and the log. Each peer's outcome is now counted by peer id: ok,
+    refused (up, and said no: a Beacon error with 200 here), error, invalid."""
+    from prometheus_client.parser import text_string_to_metric_families
+    closed = Peer(id="gone", url=f"http://127.0.0.1:{free_port()}/api")
+    fakes = network.fakes
+    peers = [*network.peers(), fakes.peer("nojson"), fakes.peer("fail200"),
+             fakes.peer("fail"), closed]
+    async with network.aggregator(peers) as net:
+        for _ in range(2):
+            await check(net, "/network/api/g_variants", params=QUERY)
+        text = await (await net.get("/metrics")).text()
+    counted = {(sample.labels["peer"], sample.labels["outcome"]): sample.value
+               for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "gdi_node_network_peer_answers_total"}
+    assert counted == {**{(node, "ok"): 2 for node in NODES}, ("nojson", "invalid"): 2,
+                       ("fail200", "refused"): 2, ("fail", "error"): 2, ("gone", "error"): 2}
+
+
 async def test_a_peers_retry_after_reaches_its_line(network, check):
     """A peer refusing for now (429, 503) says when to ask again in Retry-After, seconds or
     an HTTP date (RFC 9110 10.2.3): the network dropped it, so a researcher or portal read

@@ -649,11 +649,13 @@ class Network:
     """The peers of this node and the caches of what they said; one per application."""
 
     def __init__(self, settings: Settings, sessions: PeerSessions,
-                 caller_secret: bytes) -> None:
+                 caller_secret: bytes, answered: Callable[[str, str], None]) -> None:
         """`caller_secret`: the key of the callers' pseudonyms (beacon/budget.py
-        network_caller_secret)."""
+        network_caller_secret); `answered(peer id, outcome)`: told each peer's outcome, for
+        the operator's /metrics (node/http/metrics.py Metrics.peer_answered)."""
         self._settings = settings
         self._sessions = sessions
+        self._answered = answered
         self.pseudonym = caller_pseudonyms(caller_secret)
         # (peer id, URL, path): (when asked, outcome), Network.document's
         self._documents: dict[tuple[str, str, str], tuple[float, PeerOutcome]] = {}
@@ -820,9 +822,17 @@ class Network:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        return [PeerOutcome(peer, "timeout", limit * 1000, self._late, token_forwarded=forward)
-                if task in pending else task.result()
-                for peer, task, forward in zip(peers, tasks, forwards)]
+        outcomes = [PeerOutcome(peer, "timeout", limit * 1000, self._late,
+                                token_forwarded=forward)
+                    if task in pending else task.result()
+                    for peer, task, forward in zip(peers, tasks, forwards)]
+        # Which peers are down, for the operator: it was in each answer's
+        # info.network.peers and the log only, and a network's /metrics showed its own
+        # answers 200 while a country's node had been unreachable for hours.
+        answered = self._answered
+        for outcome in outcomes:
+            answered(outcome.peer.id, "refused" if outcome.refused else outcome.status)
+        return outcomes
 
     async def document(self, path: str, via: str,
                        line: Callable[[dict[str, Any]], dict[str, Any]]

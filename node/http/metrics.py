@@ -64,26 +64,31 @@ class Metrics:
         self._latency: dict[str, list[float]] = {}      # bucket counts, then the sum
         self._count_round_trips = 0
         self._count_queries = 0
+        self._peers: dict[tuple[str, str], int] = {}      # (peer id, outcome): answers
         self.shared = shared
         if shared is not None and shared.exists():
             self._count_round_trips, self._count_queries = self._add(
-                self._requests, self._latency, orjson.loads(shared.read_bytes()))
+                self._requests, self._latency, self._peers, orjson.loads(shared.read_bytes()))
         self.registry.register(self)
 
     def _snapshot(self) -> dict:
         return {"requests": [[*key, count] for key, count in self._requests.items()],
                 "latency": self._latency, "round_trips": self._count_round_trips,
-                "queries": self._count_queries}
+                "queries": self._count_queries,
+                "peers": [[*key, count] for key, count in self._peers.items()]}
 
     def _add(self, requests: dict[tuple[str, str, int], int],
-             latency: dict[str, list[float]], snapshot: dict) -> tuple[int, int]:
-        """Add a worker's `snapshot` into `requests` and `latency`; its count round trips
-        and count queries."""
+             latency: dict[str, list[float]], peers: dict[tuple[str, str], int],
+             snapshot: dict) -> tuple[int, int]:
+        """Add a worker's `snapshot` into `requests`, `latency` and `peers`; its count round
+        trips and count queries."""
         for method, route, status, count in snapshot["requests"]:
             requests[method, route, status] = requests.get((method, route, status), 0) + count
         for route, histogram in snapshot["latency"].items():
             mine = latency.setdefault(route, [0] * (len(LATENCY_BUCKETS) + 1) + [0.0])
             latency[route] = [a + b for a, b in zip(mine, histogram, strict=True)]
+        for peer, outcome, count in snapshot["peers"]:
+            peers[peer, outcome] = peers.get((peer, outcome), 0) + count
         return snapshot["round_trips"], snapshot["queries"]
 
     def save(self) -> None:
@@ -111,15 +116,23 @@ class Metrics:
         self._count_round_trips += 1
         self._count_queries += queries
 
+    def peer_answered(self, peer: str, outcome: str) -> None:
+        """One peer's outcome of a network request (node/federation/network.py ask_all):
+        `ok`, `refused` (up, and said no to the question), `timeout`, `error` or
+        `invalid`."""
+        key = (peer, outcome)
+        self._peers[key] = self._peers.get(key, 0) + 1
+
     def collect(self) -> Iterator[Metric]:
         all_requests, all_latency = dict(self._requests), dict(self._latency)
+        all_peers = dict(self._peers)
         round_trips, queries = self._count_round_trips, self._count_queries
         if self.shared is not None:
             for other in self.shared.parent.glob("worker-*.json"):
                 if other == self.shared:
                     continue
                 try:
-                    trips, counts = self._add(all_requests, all_latency,
+                    trips, counts = self._add(all_requests, all_latency, all_peers,
                                               orjson.loads(other.read_bytes()))
                 except FileNotFoundError:          # the supervisor is removing them
                     continue
@@ -140,6 +153,11 @@ class Metrics:
                                   "variant count queries", value=round_trips)
         yield CounterMetricFamily("gdi_node_count_queries", "Variant count queries, answered "
                                   "together in those round trips", value=queries)
+        peers = CounterMetricFamily("gdi_node_network_peer_answers", "The network's peers' "
+                                    "outcomes by peer id", labels=["peer", "outcome"])
+        for (peer, outcome), count in all_peers.items():
+            peers.add_metric([peer, outcome], count)
+        yield peers
 
     async def keep_sharing(self) -> None:
         """Write this worker's counts every SHARE_SECONDS, for the other workers' answers."""
