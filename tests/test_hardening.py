@@ -37,6 +37,7 @@ from node.connect_gate import ConnectGate, DatabaseNotAnswering
 from node.database import DatabaseUnavailable, connect
 from node.http import outage, stand_in
 from node.http.health import READY_SECONDS
+from node.http.metrics import Metrics
 from node.http.server import hide_request_lines
 from node.ingest_request import make_request
 from node.settings import Settings
@@ -257,7 +258,7 @@ async def test_the_stand_in_answers_a_request_it_cannot_parse_as_the_node_does(
     sockets: a request aiohttp cannot parse gets the node's Beacon error body there too."""
     async with AsyncExitStack() as stack:
         base = await serve_app(stack, stand_in._app(_node_settings(db_url, tmp_path),
-                                                    DatabaseUnavailable("down")))
+                                                    DatabaseUnavailable("down"), Metrics()))
         client = await stack.enter_async_context(ClientSession(base_url=base))
         response = await client.get("/api/g_variants?referenceName=" + "1" * 10_000)
         message = await _beacon_error(response, 400, beacon_schema)
@@ -276,7 +277,7 @@ async def test_the_stand_in_is_not_ready_in_the_nodes_words(db_url, tmp_path):
     assert f"127.0.0.1:{port}" in str(refused.value)
     async with AsyncExitStack() as stack:
         base = await serve_app(stack, stand_in._app(_node_settings(db_url, tmp_path),
-                                                    refused.value))
+                                                    refused.value, Metrics()))
         client = await stack.enter_async_context(ClientSession(base_url=base))
         response = await client.get("/ready")
         assert response.status == 503
