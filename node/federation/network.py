@@ -854,7 +854,7 @@ class Network:
                  if (hit := self._documents.get((p.id, p.url, path)))}
         missing = [p for p in peers.peers if p.id not in fresh]
         if missing:             # the peers' answers, held while asked (a slot: slots.py)
-            async with self.slots.held():
+            async with self.slots:
                 answers = await self.ask_all(missing, PeerRequest("GET", path, via),
                                              DocumentAnswer, bearer=None, issuer=None)
         else:

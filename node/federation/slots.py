@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +46,12 @@ class RequestSlots:
         self._retry_after = max(1, math.ceil(held_for))
         self._refused = 0           # since the slots were last all taken and none freed
 
-    @asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        """One slot for the body of the `async with`, given back however it ends; NetworkBusy
-        when none frees within SLOT_WAIT_SECONDS. A free slot is taken without a timer (the
-        semaphore's acquire does not wait then)."""
+    async def __aenter__(self) -> None:
+        """One slot for the body of `async with slots:`, given back however it ends
+        (`__aexit__`); NetworkBusy when none frees within SLOT_WAIT_SECONDS. A free slot is
+        taken without a timer (the semaphore's acquire does not wait then). A class's
+        methods, not a generator's context manager: that cost a network request some
+        thousands of instructions (bench/federation.py --overhead --parts instructions)."""
         if self._free.locked():
             try:
                 async with asyncio.timeout(SLOT_WAIT_SECONDS):
@@ -62,14 +61,13 @@ class RequestSlots:
                 raise NetworkBusy(self.slots, self._retry_after) from None
         else:
             await self._free.acquire()
-        try:
-            yield
-        finally:
-            self._free.release()
-            if self._refused and not self._free.locked():
-                log.warning("network requests below their limit again, %d refused with 503",
-                            self._refused)
-                self._refused = 0
+
+    async def __aexit__(self, *_: object) -> None:
+        self._free.release()
+        if self._refused and not self._free.locked():
+            log.warning("network requests below their limit again, %d refused with 503",
+                        self._refused)
+            self._refused = 0
 
     def _refuse(self) -> None:
         if not self._refused:

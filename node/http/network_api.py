@@ -212,7 +212,7 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     answers have the variants' shape, with the individual schema and filters)."""
     key, bearer, issuer = _credentials(request)
     network = request.app[NETWORK]
-    async with network.slots.held():        # the peers' answers, held until written
+    async with network.slots:        # the peers' answers, held until written
         outcomes, peers = await network.fan_out(
             peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
             not_found_is_empty=scoped)
@@ -285,7 +285,7 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     peer_request = await _forwarded(request)
     key, bearer, issuer = _credentials(request)
     network = request.app[NETWORK]
-    async with network.slots.held():        # the peers' answers, held until written
+    async with network.slots:        # the peers' answers, held until written
         outcomes, peers = await network.fan_out(
             peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
             not_found_is_empty=single)
@@ -345,7 +345,7 @@ async def filtering_terms(request: web.Request) -> web.Response:
                                 query_string="testMode=true" if query.test_mode else "",
                                 body=None)
     network = request.app[NETWORK]
-    async with network.slots.held():        # the peers' answers, held until merged
+    async with network.slots:        # the peers' answers, held until merged
         outcomes, peers = await network.fan_out(whole, DocumentAnswer, caller=key,
                                                 bearer=bearer, issuer=issuer)
         if network_down(outcomes):
