@@ -12,6 +12,7 @@ from beacon.info import API_VERSION
 from beacon.request import (
     GET_ALIASES,
     MAX_REQUESTED_SCHEMAS,
+    POPULATION_SCOPE,
     REQUESTED_SCHEMA,
     SPEC_GET_NAMES,
     UNSUPPORTED,
@@ -206,6 +207,18 @@ def _responses(method: str, path: str) -> dict[str, Any]:
                for status in sorted(errors)}}
 
 
+# A variant query's `filters` (beacon/request.py population_filter): the body's schema is
+# every route's, so only the description can say that these routes take the GDI portal's
+# population filters alone, and at record granularity only
+_POPULATION_FILTERS = (
+    "; `filters` takes only the GDI portal's population filters, "
+    '`{"id": "sexFilter", "operator": "=", "value": "male" or "female", '
+    f'"scope": "{POPULATION_SCOPE}"}}` and `{{"id": "countryFilter", "operator": "=", '
+    f'"value": <ISO 3166-1 alpha-2 code>, "scope": "{POPULATION_SCOPE}"}}`, at record '
+    "granularity only: they narrow each record's frequencyInPopulations to that "
+    "population (`FI_M`), and change no count, existence or page")
+
+
 # Individual-level queries state a purpose of use (node/http/beacon_api.py declared_purpose),
 # which a GET can give only in this header: undeclared, a client built from the document
 # could not ask a dataset that requires one
@@ -224,7 +237,8 @@ def _operation(method: str, path: str, summary: str) -> dict[str, Any]:
             # the body's schema is every route's, so the default is each route's to say
             operation["requestBody"]["description"] = (
                 f"Without requestedGranularity, the request is answered at "
-                f"{_granularity_by_default(kind, path)} granularity")
+                f"{_granularity_by_default(kind, path)} granularity"
+                + (_POPULATION_FILTERS if kind == "variants" else ""))
         parameters = _path_parameters(path)
     else:
         parameters = _get_parameters(path)

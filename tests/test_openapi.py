@@ -395,6 +395,34 @@ async def test_the_purpose_of_use_header_is_declared_where_it_is_read(node, desc
     assert declaring == reading, declaring ^ reading
 
 
+
+# One of the GDI portal's population filters (docs/beacon.md, "Population filters")
+POPULATION_FILTER = {"id": "sexFilter", "operator": "=", "value": "male", "scope": "population"}
+
+
+async def test_a_route_taking_the_population_filters_describes_them(node, described):
+    """Each POST route that answers the GDI portal's population filters (scope
+    `population`, at record granularity) says so in its request body's description, and no
+    other route does: the body's `filters` is one schema for every route, so only the
+    description can tell a client that a variant query takes these filters alone, and only
+    at record granularity. Before, no operation named them, and the document described
+    every variant route's `filters` as an array of anything."""
+    taking, describing = set(), set()
+    for path, methods in described["paths"].items():
+        if "post" not in methods:
+            continue
+        body = {"query": {"requestedGranularity": "record", "filters": [POPULATION_FILTER]}}
+        async with node.post(_url(path), json=body) as answer:
+            if answer.status == 200:
+                taking.add(path)
+        description = methods["post"].get("requestBody", {}).get("description", "")
+        if all(word in description for word in ("sexFilter", "countryFilter",
+                                                 '"scope": "population"', "record")):
+            describing.add(path)
+    assert len(taking) >= 3, taking
+    assert describing == taking, describing ^ taking
+
+
 # Where a request summary repeats each GET parameter that has a default
 _SUMMARY = {"requestedGranularity": ("requestedGranularity",),
             "includeResultsetResponses": ("includeResultsetResponses",),
