@@ -14,7 +14,7 @@ UPDATE datasets d SET samples = (SELECT md5(string_agg(i.id, E'\t' ORDER BY i.sa
 -- draws and callers' kept answers stay what they were; the copies of a cohort take the
 -- first's (by id). A dataset swapped in later keeps its key while its samples stay the
 -- same, takes that of a dataset in place with the same samples, or else `samples <digest>`,
--- which no dataset id (GDI form, no space) equals (individuals_store.name_people).
+-- which no dataset id (GDI form, no space) equals (individuals_store._name_people).
 UPDATE datasets d SET people = (SELECT min(o.id) FROM datasets o WHERE o.samples = d.samples)
  WHERE d.samples IS NOT NULL;
 
