@@ -21,7 +21,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -1106,11 +1106,22 @@ FORMULA_TITLE = "=cmd|' /C calc'!A0"           # a spreadsheet would run it
 SLOW_START, SLOW_SECONDS = "7674943", 2.0     # 17-7674944-G-A, held by a slow hostile peer
 
 
-def _hostile_peer(slow: asyncio.Event | None = None) -> web.Application:
+@dataclass
+class SlowPeer:
+    """The hostile peer's variant query at SLOW_START, held SLOW_SECONDS: `ended` once it
+    was answered or abandoned (the network gave up asking when its caller's request was
+    cancelled, as the test server cancels a handler whose client has gone:
+    node/federation/network.py ask_all), `answered` whether it was answered."""
+
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: bool = False
+
+
+def _hostile_peer(slow: SlowPeer | None = None) -> web.Application:
     """A peer whose answers are valid Beacon v2 shapes holding what a careless or hostile node
     may send: a dataset titled as a spreadsheet formula, a count without countPrecision (a
     plain Beacon v2.0 peer), allele frequencies that are no frequencies. With `slow`, it
-    answers variant queries at SLOW_START after SLOW_SECONDS, then sets `slow`."""
+    answers variant queries at SLOW_START after SLOW_SECONDS, and says so in `slow`."""
     meta = {"beaconId": EVIL, "apiVersion": "v2.0.1", "returnedSchemas": [],
             "returnedGranularity": "record",
             "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
@@ -1137,8 +1148,11 @@ def _hostile_peer(slow: asyncio.Event | None = None) -> web.Application:
                                               "info": {"accessLevel": "PUBLIC"}}]}})
         if request.path.endswith("/g_variants"):
             if slow is not None and request.query.get("start") == SLOW_START:
-                await asyncio.sleep(SLOW_SECONDS)
-                slow.set()
+                try:
+                    await asyncio.sleep(SLOW_SECONDS)
+                    slow.answered = True
+                finally:
+                    slow.ended.set()
             return web.json_response({
                 "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 5},
                 "response": {"resultSets": [{
@@ -1173,7 +1187,7 @@ async def network_beside_fi(pg_server_url: str, fi_url: str, directory: Path, pe
 
 
 def hostile_network(pg_server_url: str, fi_url: str, directory: Path,
-                    slow: asyncio.Event | None = None
+                    slow: SlowPeer | None = None
                     ) -> AbstractAsyncContextManager[str]:
     """A network node whose peers are the FI node and the hostile peer (slow with `slow`)."""
     return network_beside_fi(pg_server_url, fi_url, directory, EVIL, _hostile_peer(slow),
@@ -1500,7 +1514,7 @@ async def test_a_changed_search_replaces_a_slow_one(
     abandoned. Search stayed disabled until the slow one ended (a node's wide query may take
     30 s), so a mistyped query could not be corrected; the same search still cannot be asked
     twice."""
-    slow = asyncio.Event()
+    slow = SlowPeer()
     async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
         page = tab.page
         await tab.open(url)
@@ -1517,12 +1531,12 @@ async def test_a_changed_search_replaces_a_slow_one(
         await box.press("Enter")
         tab.searches += 1              # the slow one's end (abandoned) and the new one's
         await tab.answered()
-        assert not slow.is_set()                              # shown before the slow answer
+        assert not slow.answered                              # shown before the slow answer
         records = await page.locator("section.dataset-records", has_text=TITLES[FI_OPEN]
                                      ).inner_text()
         assert "GRCh38:17:7675087:C:T" in records, records
         assert await page.locator("#results").get_attribute("aria-busy") is None
-        await asyncio.wait_for(slow.wait(), 10)
+        await asyncio.wait_for(slow.ended.wait(), 10)
         await asyncio.sleep(0.5)                              # the slow answer came: dropped
         assert "7674943:G:A" not in await page.locator(
             "section.dataset-records", has_text=TITLES[FI_OPEN]).inner_text()
@@ -1534,7 +1548,7 @@ async def test_only_the_latest_search_is_shown(
     before the page was ready; here the form submitted by script, as Search is disabled)
     aborts the earlier one: the earlier one's late answer never replaces the later one's
     table, records, status and exports (it did, under the later one's query box and URL)."""
-    slow = asyncio.Event()
+    slow = SlowPeer()
     async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
         page = tab.page
         await tab.open(url)
@@ -1546,7 +1560,8 @@ async def test_only_the_latest_search_is_shown(
         await page.evaluate("document.getElementById('query-form').requestSubmit()")
         tab.searches += 1              # A's end and B's, waited for as one: B answered at
         await tab.answered()           # once may end before the count of A's end is seen
-        await asyncio.wait_for(slow.wait(), 10)               # A's answer came...
+        await asyncio.wait_for(slow.ended.wait(), 10)         # A's answer came (or was
+                                                              # abandoned with its request)...
         await asyncio.sleep(0.5)                              # ... and had time to be shown
         records = await page.locator("section.dataset-records", has_text=TITLES[FI_OPEN]
                                      ).inner_text()
@@ -2490,7 +2505,7 @@ async def test_a_link_not_asked_abandons_the_search_running(
     not asked and says so; the search running went on, and its late answer replaced "Not
     searched" with its rows, records and exports under the link's address and form. It is
     abandoned, as a search started then abandons it."""
-    slow = asyncio.Event()
+    slow = SlowPeer()
     async with hostile_network(pg_server_url, web_network.fi_url, tmp_path, slow) as url:
         page = tab.page
         await tab.open(url)
@@ -2503,7 +2518,8 @@ async def test_a_link_not_asked_abandons_the_search_running(
         await tab.answered()                                  # the slow one, abandoned
         not_searched = await tab.text("#status")
         assert not_searched.startswith("Not searched: the link asks only one dataset")
-        await asyncio.wait_for(slow.wait(), 10)               # its answer came...
+        await asyncio.wait_for(slow.ended.wait(), 10)         # its answer came (or was
+                                                              # abandoned with its request)...
         await asyncio.sleep(0.5)                              # ... and had time to be shown
         assert await tab.text("#status") == not_searched
         assert await page.locator("#result-table").is_hidden()
