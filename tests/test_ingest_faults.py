@@ -86,9 +86,12 @@ async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
     which a terminal's Ctrl-C signals as a whole."""
     vcf = vcf or write_vcf(VcfSpec(tmp_path / "big.vcf.gz", records=200_000, samples=100,
                                    seed=5)).path
-    # started with SIGHUP's default, as a terminal's job is: a test run under `nohup` (as a
-    # CI script may be) passes its ignored SIGHUP on, which the ingest rightly keeps
-    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    # started with SIGHUP's and SIGINT's defaults, as a terminal's job is: a test run under
+    # `nohup` (as a CI script may be) passes its ignored SIGHUP on, and one started in the
+    # background by a shell without job control its ignored SIGINT, which the ingest
+    # rightly keeps (Python installs no KeyboardInterrupt where SIGINT is ignored)
+    previous = {signum: signal.signal(signum, signal.SIG_DFL)
+                for signum in (signal.SIGHUP, signal.SIGINT)}
     try:
         ingest = subprocess.Popen([sys.executable, "-m", "node.cli", "ingest", str(vcf),
                                    "--dataset", DATASET, "--workers", str(workers)],
@@ -97,7 +100,8 @@ async def _loading(db_url: str, tmp_path: Path, conn: asyncpg.Connection,
                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   start_new_session=own_group)
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     deadline = time.monotonic() + 60
     # the workers, their fork server and the resource tracker
     while not (await _staging_tables(conn) and len(_descendants(ingest.pid)) >= workers + 2):
