@@ -88,8 +88,7 @@ ENTRY_TYPES: tuple[EntryType, ...] = (
               description="A set of variants from one VCF, the unit of access control.",
               related=(("genomicVariant", "/datasets/{id}/g_variants"),
                        ("individual", "/datasets/{id}/individuals")),
-              collection_of=("genomicVariant", "individual"),
-              terms_path="/datasets/{id}/filtering_terms"),
+              collection_of=("genomicVariant", "individual")),
 )
 
 

@@ -901,7 +901,6 @@ def test_the_routes_that_answer_test_mode_are_the_entry_endpoints_and_no_other()
 
 @pytest.mark.parametrize("path", ["/api/g_variants", "/api/individuals", "/api/datasets",
                                   f"/api/datasets/{PUBLIC}", "/api/filtering_terms",
-                                  f"/api/datasets/{PUBLIC}/filtering_terms",
                                   "/network/api/g_variants", "/network/api/individuals",
                                   "/network/api/datasets", "/network/api/filtering_terms"])
 async def test_a_bad_token_with_test_mode_on_an_entry_endpoint_is_answered_empty(stack, path):

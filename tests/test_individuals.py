@@ -1278,54 +1278,6 @@ async def test_filtering_terms_are_paged_as_records_are(world, beacon_schema):
     assert pages == whole
 
 
-async def test_a_datasets_filtering_terms_are_those_of_its_individuals(world, pg_server_url,
-                                                                      tmp_path, beacon_schema):
-    """/datasets/{id}/filtering_terms, a route of the spec's default model
-    (models/json/beacon-v2-default-model/datasets/endpoints.json) whose URL its map gives the
-    datasets (beaconMap.json, datasetEndpoints.filteringTermsUrl), lists the terms of that
-    dataset's individuals alone, paged and validated as /filtering_terms; a dataset the
-    caller may not know is a 404 naming the path, as /datasets/{id} is. It was a 404 for
-    every dataset, and the map named no URL of a dataset's terms."""
-    held = {PUBLIC: SEIZURE, REGISTERED: "NCIT:C3117"}
-    async with AsyncExitStack() as stack:
-        db_url = await stack.enter_async_context(node_database(pg_server_url))
-        samples = [f"S{n}" for n in range(3)]
-        vcf = write_vcf_text(tmp_path / "people.vcf", "\n".join([
-            "##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
-            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-            "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                       "FORMAT", *samples]),
-            "\t".join(["chr17", "7670000", ".", "C", "T", ".", "PASS", ".", "GT",
-                       *("0/1" for _ in samples)])]) + "\n")
-        for dataset_id, term in held.items():
-            packets = tmp_path / f"{dataset_id}.json"
-            packets.write_text(json.dumps([{"subject": {"id": s}, "phenotypicFeatures": [
-                {"type": {"id": term, "label": term}}]} for s in samples]))
-            await ingest(db_url, IngestRequest(vcf, dataset_id, GRCH38, AccessLevel.PUBLIC,
-                                               dataset_id, workers=1, individuals=packets))
-        client, _ = await serve_node(stack, Settings(
-            database_url=db_url, beacon_id="org.test.terms", data_dir=tmp_path / "node",
-            disclosure=OPEN_DISCLOSURE))
-        for dataset_id, term in held.items():
-            for method in ("GET", "POST"):
-                async with client.request(method, f"/api/datasets/{dataset_id}/filtering_terms",
-                                          json={} if method == "POST" else None) as response:
-                    body = await response.json()
-                assert response.status == 200, body
-                assert beacon_schema("framework/json/responses/"
-                                     "beaconFilteringTermsResponse.json", body) == []
-                ids = {t["id"] for t in body["response"]["filteringTerms"]}
-                assert term in ids and not (set(held.values()) - {term}) & ids, ids
-        async with client.get(f"/api/datasets/{PUBLIC}/filtering_terms",
-                              params={"skip": 5, "limit": 3}) as response:
-            assert (await response.json())["response"]["filteringTerms"] == []
-    async with world.default.get(f"/api/datasets/{CONTROLLED}/filtering_terms") as response:
-        body = await response.json()
-    assert response.status == 404 and CONTROLLED in body["error"]["errorMessage"], body
-    async with world.default.get(f"/api/datasets/{PUBLIC}/filtering_terms") as response:
-        assert FEMALE in {t["id"] for t in (await response.json())["response"]["filteringTerms"]}
-
-
 def _offered_by_the_portal(body: dict[str, Any]) -> set[str]:
     """The terms of a filtering_terms answer the GDI portal turns into filters, read as its
     filter strategies read them (gdi-userportal-dataset-discovery-service,

@@ -40,8 +40,7 @@ PEOPLE = [{"id": f"{sample}-pp", "subject": {"id": sample, "sex": "FEMALE"},
            "metaData": {"created": "2026-01-01T00:00:00Z", "createdBy": "tests",
                         "phenopacketSchemaVersion": "2.0"}} for sample in ("S1", "S2")]
 IDS = {"/api/datasets/{id}": DATASET, "/api/datasets/{id}/g_variants": DATASET,
-       "/api/datasets/{id}/individuals": DATASET, "/api/datasets/{id}/filtering_terms": DATASET,
-       "/api/g_variants/{id}": VARIANT,
+       "/api/datasets/{id}/individuals": DATASET, "/api/g_variants/{id}": VARIANT,
        "/api/g_variants/{id}/individuals": VARIANT, "/api/individuals/{id}": PERSON}
 # A value of each parameter a GET may name (the request models' fields and their GET
 # spellings), each one the node takes where it takes the parameter at all

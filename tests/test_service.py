@@ -142,10 +142,7 @@ async def test_the_map_names_its_openapi_document_and_the_individuals_terms(node
     body = await (await node.get(urlsplit(terms).path)).json()
     assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
                          body) == []
-    assert {k for k, e in endpoint_sets.items() if "filteringTermsUrl" in e} == {"individual",
-                                                                                 "dataset"}
-    dataset_terms = endpoint_sets["dataset"]["filteringTermsUrl"].replace("{id}", loaded[0])
-    assert (await node.get(urlsplit(dataset_terms).path)).status == 200
+    assert {k for k, e in endpoint_sets.items() if "filteringTermsUrl" in e} == {"individual"}
     network = (await (await node.get("/network/api/map")).json())["response"]["endpointSets"]
     assert not any("openAPIEndpointsDefinition" in e or "filteringTermsUrl" in e
                    for e in network.values())

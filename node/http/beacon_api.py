@@ -585,33 +585,14 @@ async def entry_types(request: web.Request) -> web.Response:
 
 @answers_test_mode
 async def filtering_terms(request: web.Request) -> web.Response:
-    """The terms the individuals of the datasets the caller may know hold (_terms)."""
-    return await _terms(request, None)
-
-
-@answers_test_mode
-async def dataset_filtering_terms(request: web.Request) -> web.Response:
-    """The terms the individuals of one dataset hold (_terms): the spec's default model
-    serves them at /datasets/{id}/filtering_terms (datasets/endpoints.json), and its map
-    names that URL; the path was a 404 for every dataset. A dataset the caller may not know
-    is a 404, as on /datasets/{id}."""
-    dataset_id = request.match_info["id"]
-    seen = await _visible(request, request.app)
-    if dataset_id not in seen:
-        raise web.HTTPNotFound()
-    return await _terms(request, {dataset_id: seen[dataset_id]})
-
-
-async def _terms(request: web.Request, seen: dict[str, Seen] | None) -> web.Response:
-    """The terms the individuals of `seen` (None: every dataset the caller may know) hold,
-    each listed as the disclosure engine decides for the caller's tier there
-    (beacon/disclosure.py term_listed). A page of them where the request asks one;
+    """The terms the individuals of the datasets the caller may know hold, each listed as
+    the disclosure engine decides for the caller's tier there (beacon/disclosure.py
+    term_listed). A page of them where the request asks one;
     a test-mode request reads none (beacon/info.py terms_query)."""
     query = info.terms_query(await request_body(request))
     if query.test_mode:
         return json_response(info.filtering_terms(request.app[BEACON], [], query))
-    if seen is None:
-        seen = await _visible(request, request.app)
+    seen = await _visible(request, request.app)
     rows = await request.app[QUERIES].run(False, lambda connection: individuals_store.terms(
         connection, list(seen)))
     listed = info.merged_terms((row.id, row.label, row.kind) for row in rows
@@ -691,8 +672,6 @@ def _endpoints() -> list[tuple[str, Handler, tuple[str, ...], str]]:
         ("/api/individuals/{id}", individual, both, "One individual by id (with a grant)"),
         ("/api/datasets/{id}/individuals", dataset_individuals, both,
          "Individuals matching a query in one dataset"),
-        ("/api/datasets/{id}/filtering_terms", dataset_filtering_terms, both,
-         "Filtering terms of the individuals of one dataset"),
         ("/api/filtering_terms", filtering_terms, both, "Filtering terms the data holds"),
     ]
 
