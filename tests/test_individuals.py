@@ -1866,3 +1866,43 @@ def test_the_question_key_is_the_repr_of_its_parts():
                                if has_variant else None)
                     assert individuals._key(query, chromosome, has_variant, "F") == (
                         f"({variant!r}, F, {query.individual_id!r})")
+
+
+async def test_a_cohort_and_its_subset_do_not_tell_by_their_terms_who_left(pg_server_url,
+                                                                            tmp_path):
+    """A cohort and a subset of it loaded at once (docs/privacy.md item 4), the subset
+    lacking one person. A list of terms per dataset, each held by k or more of its people
+    (`/api/datasets/{id}/filtering_terms`, added and withdrawn on 2026-12-05), told an
+    anonymous caller, sharply and without charge, that the person the subset lacks holds a
+    term: the cohort's 5 holders listed it, the subset's 4 did not (found by a review). The
+    caller is answered alike about both: the node lists terms node-wide only."""
+    samples = [f"S{n}" for n in range(8)]
+    async with AsyncExitStack() as stack:
+        db_url = await stack.enter_async_context(node_database(pg_server_url))
+        for dataset_id, held in (("GDI-FI-COH-001", samples),
+                                 ("GDI-FI-SUB-001", samples[:4] + samples[5:])):
+            vcf = write_vcf_text(tmp_path / f"{dataset_id}.vcf", "\n".join([
+                "##fileformat=VCFv4.2", "##contig=<ID=chr17,length=83257441>",
+                '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+                "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                           "FORMAT", *held]),
+                "\t".join(["chr17", "7670000", ".", "C", "T", ".", "PASS", ".", "GT",
+                           *("0/1" for _ in held)])]) + "\n")
+            packets = tmp_path / f"{dataset_id}.json"
+            packets.write_text(json.dumps([{"subject": {"id": s}, "phenotypicFeatures": [
+                {"type": {"id": SEIZURE, "label": "Seizure"}}] if s in samples[:5] else []}
+                for s in held]))
+            await ingest(db_url, IngestRequest(vcf, dataset_id, GRCH38, AccessLevel.PUBLIC,
+                                               dataset_id, workers=1, individuals=packets))
+        client, _ = await serve_node(stack, Settings(
+            database_url=db_url, beacon_id="org.test.terms", data_dir=tmp_path / "node"))
+        answered = {}
+        for dataset_id in ("GDI-FI-COH-001", "GDI-FI-SUB-001"):
+            async with client.get(f"/api/datasets/{dataset_id}/filtering_terms") as response:
+                body = await response.json()
+            terms = body.get("response", {}).get("filteringTerms", [])
+            answered[dataset_id] = (response.status, SEIZURE in {t["id"] for t in terms})
+        async with client.get("/api/filtering_terms") as response:
+            node_wide = (await response.json())["response"]["filteringTerms"]
+    assert answered["GDI-FI-COH-001"] == answered["GDI-FI-SUB-001"], answered
+    assert SEIZURE in {t["id"] for t in node_wide}        # the cohort's 5: k, listed
