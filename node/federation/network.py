@@ -809,18 +809,15 @@ class Network:
         limit = self._limit
         try:
             await _all_done(tasks, limit)
-        except asyncio.CancelledError:
-            # the caller cancelled (its client gone, where handlers are cancelled then; a
-            # shutdown): the peers' requests end with it. They ran on, each until its peer
-            # answered, however long a frozen one took, holding its connection and what it
-            # read, no longer counted in any request's slot (node/federation/slots.py).
-            for task in tasks:
-                task.cancel()
-            raise
-        pending = [task for task in tasks if not task.done()]
-        if pending:
+        finally:
+            # those still asking at the timer, or all when the caller cancelled (its client
+            # gone, where handlers are cancelled then; a shutdown): they ran on, each until
+            # its peer answered, however long a frozen one took, holding its connection and
+            # what it read, no longer counted in any request's slot (slots.py)
+            pending = [task for task in tasks if not task.done()]
             for task in pending:
                 task.cancel()
+        if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         outcomes = [PeerOutcome(peer, "timeout", limit * 1000, self._late,
                                 token_forwarded=forward)
