@@ -32,12 +32,12 @@ from beacon.losses import answer_as_seen, take_turn, tally, turn_key
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
     RequestBody,
-    RequestError,
     VariantQuery,
     given_parameter,
     stored_form,
     to_query,
 )
+from beacon.request_error import RequestError
 from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide

@@ -37,13 +37,13 @@ from beacon.ontology import ancestors, is_curie
 from beacon.request import (
     Page,
     RequestBody,
-    RequestError,
     RequestMeta,
     asked_datasets,
     given_parameter,
     listing_info,
     requested_meta,
 )
+from beacon.request_error import RequestError
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow, grant_keys
 

@@ -1,4 +1,6 @@
-"""Beacon v2 filters on individuals, checked and turned into SQL conditions.
+"""Beacon v2 filters on individuals, checked and turned into SQL conditions; and the GDI
+portal's population filters on a variant query (`population_filter`), checked as every
+filter is (`filter_item`).
 
 Forms (Beacon v2 filtering terms, all ANDed): ontology `{id, includeDescendantTerms (default
 true), similarity}`, alphanumeric `{id, operator, value}`, and the strings a GET sends: a bare
@@ -34,13 +36,13 @@ from typing import Any
 
 from beacon.durations import AGE, ONSET, duration_days
 from beacon.ontology import is_curie, primary, unlisted_icd10_block
-from beacon.request import RequestError
+from beacon.request_error import RequestError
 
 # Alphanumeric fields whose values are ISO 8601 durations (stored as days); any ontology term
 # with an operator names a measurement's assay, compared as a number.
 DURATION_FIELDS = (ONSET, AGE)
 _OPERATORS = {"=": "=", "<": "<", ">": ">", "!": "<>", ">=": ">=", "<=": "<="}
-_KEYS = {"id", "includeDescendantTerms", "similarity", "scope", "operator", "value"}
+_KEYS = ("id", "operator", "value", "scope", "includeDescendantTerms", "similarity")
 _JSON_KINDS = {bool: "a boolean", list: "an array", dict: "an object"}
 MAX_FILTERS = 32          # 32 terms plan in ~65 ms; the GDI portal sends a handful
 # The scope of individuals' filters: the entry type's name, and the plural the spec's own
@@ -116,9 +118,10 @@ def filter_item(item: Any, where: str, scopes: tuple[str, ...]) -> tuple[dict[st
         item = {"id": item} if written is None else written.groupdict()
     if not isinstance(item, dict):
         raise RequestError(where, "must be an object with an id, or a term id")
-    unknown = sorted(set(item) - _KEYS)
+    unknown = sorted(set(item).difference(_KEYS))
     if unknown:
-        raise RequestError(f"{where}.{unknown[0]}", "unknown filter key")
+        raise RequestError(f"{where}.{unknown[0]}", "unknown filter key (a filter's keys are "
+                                                    f"{', '.join(_KEYS)})")
     # No key takes an array or an object, and one nested near the JSON parser's limit would
     # exhaust the stack where a refusal below quotes it (`{operator!r}`)
     for key, value in item.items():
@@ -211,6 +214,80 @@ _IRI_END = re.compile(r"[A-Za-z]+_[0-9]+", re.ASCII)     # an OBO term's IRI: ..
 # digits: float() also takes other scripts' digits (`١٨٠`), `1_000`, `nan` and `infinity`,
 # which no client means as a measurement, and filters on ages refuse them already.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+# The GDI portal's filters on a variant query, of a scope of its own (docs/beacon.md,
+# "Population filters"): the population whose frequencies each record lists, not which
+# variants match (gdi-userportal-dataset-discovery-service, BeaconGVariantsRequestMapper)
+POPULATION_SCOPE = "population"
+_POPULATION_FILTERS = {"sexFilter": "sex", "countryFilter": "country"}
+_SEXES = {"male": "M", "m": "M", "ncit:c20197": "M", "female": "F", "f": "F",
+          "ncit:c16576": "F"}
+# A client whose filter class holds every field of the spec's filters (the portal's is
+# generated from their anyOf) writes the ontology filters' too, null or at their defaults:
+# taken so, as meaning nothing for a population
+_ONTOLOGY_DEFAULTS = {"includeDescendantTerms": (None, True, False), "similarity": (None, "exact")}
+
+
+def population_filter(filters: list[Any]) -> tuple[str, tuple[str, ...]]:
+    """The population a variant query's filters name together (`FI_M`; a sex alone `M`, a
+    country alone `FI`) and the filters as echoed (`sexFilter=M`); RequestError naming the
+    first filter that is not a population's, or that names none the node labels. Its keys,
+    id and values are checked as every filter's are (filter_item)."""
+    named: dict[str, str] = {}
+    echo = []
+    for n, raw in enumerate(filters):
+        where = f"filters[{n}]"
+        if not isinstance(raw, dict) or raw.get("scope") != POPULATION_SCOPE:
+            raise RequestError("filters", "variants are not filtered by individuals' terms "
+                                          "here; filters apply to /api/individuals (see "
+                                          "/api/filtering_terms), but for a population's, "
+                                          "which narrow each record's frequencies: "
+                                          '{"id": "sexFilter" or "countryFilter", '
+                                          '"operator": "=", "value": ..., '
+                                          f'"scope": "{POPULATION_SCOPE}"}}')
+        item, _ = filter_item(raw, where, (POPULATION_SCOPE,))
+        for key, value in item.items():
+            if key in _ONTOLOGY_DEFAULTS and not any(
+                    value is taken or (type(value) is str and value == taken)
+                    for taken in _ONTOLOGY_DEFAULTS[key]):
+                raise RequestError(f"{where}.{key}", "does not apply to a population "
+                                                     "filter: leave it out")
+        term = item["id"]       # as sent, unstripped: the two ids are matched exactly
+        kind = _POPULATION_FILTERS.get(term)
+        if kind is None:
+            raise RequestError(f"{where}.id", f"{term!r} is not a population filter here: "
+                                              "sexFilter or countryFilter")
+        if kind in named:
+            raise RequestError(f"{where}.id", f"{term!r} given twice: a population has one "
+                                              f"{kind}")
+        operator = item.get("operator")
+        if operator not in (None, "="):
+            shown = repr(operator) if isinstance(operator, str) else "that"
+            raise RequestError(f"{where}.operator", f"{shown} is not supported: a "
+                                                    "population is named with =")
+        value = item.get("value")
+        if not isinstance(value, str):
+            raise RequestError(f"{where}.value", "must be a string: "
+                                                 + ("male or female" if kind == "sex" else
+                                                    "a country's ISO 3166-1 alpha-2 code"))
+        if kind == "sex":
+            letter = _SEXES.get(value.strip().lower())
+            if letter is None:
+                raise RequestError(f"{where}.value", f"{value!r} is not a sex the populations "
+                                                     "are labelled by: male or female (M, F, "
+                                                     "NCIT:C20197, NCIT:C16576)")
+            named[kind] = letter
+        else:
+            code = value.strip()
+            if not (len(code) == 2 and code.isascii() and code.isalpha()):
+                raise RequestError(f"{where}.value", f"{value!r} is not a country of birth as "
+                                                     "the populations are labelled: its ISO "
+                                                     "3166-1 alpha-2 code (FI, SE)")
+            named[kind] = code.upper()
+        echo.append(f"{term}={named[kind]}")
+    label = "_".join(named[kind] for kind in ("country", "sex") if kind in named)
+    return label, tuple(echo)
 
 
 def conditions(filters: tuple[Filter, ...]) -> tuple[tuple[str, ...], list[object]]:

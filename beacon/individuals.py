@@ -36,7 +36,8 @@ from beacon.disclosure import (
 from beacon.filters import Filter, TermFilter, conditions, echo, parse_filters
 from beacon.individuals_store import Selection
 from beacon.losses import charge_set, charged_view, turn, turn_key
-from beacon.request import PlainBody, RequestBody, RequestError, VariantQuery, to_query
+from beacon.request import PlainBody, RequestBody, VariantQuery, to_query
+from beacon.request_error import RequestError
 from beacon.visibility import CallerView, Floor
 from beacon.workload import Queries, is_wide
 

@@ -16,10 +16,10 @@ from beacon.durations import AGE, ONSET
 from beacon.request import (
     Page,
     RequestBody,
-    RequestError,
     given_parameter,
     listing_info,
 )
+from beacon.request_error import RequestError
 from beacon.store import DatasetRow
 
 API_VERSION = "v2.0.1"

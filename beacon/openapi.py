@@ -7,12 +7,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from beacon.filters import POPULATION_SCOPE
 from beacon.individuals import PURPOSE_HEADER
 from beacon.info import API_VERSION
 from beacon.request import (
     GET_ALIASES,
     MAX_REQUESTED_SCHEMAS,
-    POPULATION_SCOPE,
     REQUESTED_SCHEMA,
     SPEC_GET_NAMES,
     UNSUPPORTED,
@@ -207,7 +207,7 @@ def _responses(method: str, path: str) -> dict[str, Any]:
                for status in sorted(errors)}}
 
 
-# A variant query's `filters` (beacon/request.py population_filter): the body's schema is
+# A variant query's `filters` (beacon/filters.py population_filter): the body's schema is
 # every route's, so only the description can say that these routes take the GDI portal's
 # population filters alone, and at record granularity only
 _POPULATION_FILTERS = (

@@ -13,7 +13,8 @@ from beacon.alleles import BREAKEND
 from beacon.annotations import protein_change_forms
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly
 from beacon.disclosure import Rules
-from beacon.request import RequestError, checked_bases, plain_number
+from beacon.request import checked_bases, plain_number
+from beacon.request_error import RequestError
 from beacon.store import DatasetRow, VariantRow, variant_id
 
 _FORM = "assembly:chromosome:start:ref:alt, or assembly:chromosome:start:ref:<SV>:end"

@@ -38,7 +38,9 @@ from pydantic import (
 from beacon.alleles import PADDING, minimal
 from beacon.annotations import normalise_aminoacid_change, parse_genomic_hgvs
 from beacon.assemblies import ASSEMBLIES, Assembly, find_assembly, implied_assembly
+from beacon.filters import population_filter
 from beacon.limits import INT4_MAX
+from beacon.request_error import RequestError
 
 _Item = TypeVar("_Item")
 Granularity = Literal["boolean", "count", "record"]
@@ -96,25 +98,6 @@ UNSUPPORTED = ("mateName",)
 # no gene has, answered as not found where it is a 400 naming geneId. Its prefix in any
 # case, as symbols: identifiers.org writes `hgnc:11998`
 _GENE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,30}|(?i:HGNC):[0-9]{1,6})$")
-
-
-MAX_ERROR_MESSAGE = 600
-
-
-class RequestError(ValueError):
-    """Client input this node refuses; `field` names the offending parameter. A message
-    longer than MAX_ERROR_MESSAGE keeps its start (the field, the value's beginning) and its
-    end (why), with how much was cut between: messages quote what was sent, and an error
-    body echoed a 500 kB `geneId` whole, or 20,000 unknown dataset ids."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        self.field = field_name
-        text = f"{field_name}: {message}"
-        if len(text) > MAX_ERROR_MESSAGE:
-            half = MAX_ERROR_MESSAGE // 2
-            text = (f"{text[:half]}… [{len(text) - 2 * half:,} characters not shown] …"
-                    f"{text[-half:]}")
-        super().__init__(text)
 
 
 class VariantParameters(BaseModel):
@@ -646,83 +629,6 @@ def to_query(body: RequestBody, *, with_filters: bool = False) -> VariantQuery:
         return query
     return dataclasses.replace(query, gene=_gene(p.geneId, query),
                                protein_change=_protein_change(p.aminoacidChange))
-
-
-# The GDI portal's filters on a variant query, of a scope of its own (docs/beacon.md,
-# "Population filters"): the population whose frequencies each record lists, not which
-# variants match (gdi-userportal-dataset-discovery-service, BeaconGVariantsRequestMapper)
-POPULATION_SCOPE = "population"
-_POPULATION_FILTERS = {"sexFilter": "sex", "countryFilter": "country"}
-_SEXES = {"male": "M", "m": "M", "ncit:c20197": "M", "female": "F", "f": "F",
-          "ncit:c16576": "F"}
-# a filter's keys (beacon/filters.py). A client whose filter class holds every field of the
-# spec's filters (the portal's is generated from their anyOf) writes the ontology filters'
-# too, null or at their defaults: taken so, as meaning nothing for a population
-_POPULATION_KEYS = {"id", "operator", "value", "scope"}
-_ONTOLOGY_DEFAULTS = {"includeDescendantTerms": (None, True, False), "similarity": (None, "exact")}
-
-
-def population_filter(filters: list[Any]) -> tuple[str, tuple[str, ...]]:
-    """The population a variant query's filters name together (`FI_M`; a sex alone `M`, a
-    country alone `FI`) and the filters as echoed (`sexFilter=M`); RequestError naming the
-    first filter that is not a population's, or that names none the node labels."""
-    named: dict[str, str] = {}
-    echo = []
-    for n, item in enumerate(filters):
-        where = f"filters[{n}]"
-        if not isinstance(item, dict) or item.get("scope") != POPULATION_SCOPE:
-            raise RequestError("filters", "variants are not filtered by individuals' terms "
-                                          "here; filters apply to /api/individuals (see "
-                                          "/api/filtering_terms), but for a population's, "
-                                          "which narrow each record's frequencies: "
-                                          '{"id": "sexFilter" or "countryFilter", '
-                                          '"operator": "=", "value": ..., '
-                                          f'"scope": "{POPULATION_SCOPE}"}}')
-        for key, value in item.items():
-            if key in _ONTOLOGY_DEFAULTS:
-                if not any(value is taken or (type(value) is str and value == taken)
-                           for taken in _ONTOLOGY_DEFAULTS[key]):
-                    raise RequestError(f"{where}.{key}", "does not apply to a population "
-                                                         "filter: leave it out")
-            elif key not in _POPULATION_KEYS:
-                raise RequestError(f"{where}.{key}", "unknown filter key of a population "
-                                                     "filter (id, operator, value, scope)")
-        term = item.get("id")
-        kind = _POPULATION_FILTERS.get(term) if isinstance(term, str) else None
-        if kind is None:
-            shown = repr(term) if isinstance(term, str) else "that"
-            raise RequestError(f"{where}.id", f"{shown} is not a population filter here: "
-                                              "sexFilter or countryFilter")
-        if kind in named:
-            raise RequestError(f"{where}.id", f"{term!r} given twice: a population has one "
-                                              f"{kind}")
-        operator = item.get("operator")
-        if operator not in (None, "="):
-            shown = repr(operator) if isinstance(operator, str) else "that"
-            raise RequestError(f"{where}.operator", f"{shown} is not supported: a "
-                                                    "population is named with =")
-        value = item.get("value")
-        if not isinstance(value, str):
-            raise RequestError(f"{where}.value", "must be a string: "
-                                                 + ("male or female" if kind == "sex" else
-                                                    "a country's ISO 3166-1 alpha-2 code"))
-        if kind == "sex":
-            letter = _SEXES.get(value.strip().lower())
-            if letter is None:
-                raise RequestError(f"{where}.value", f"{value!r} is not a sex the populations "
-                                                     "are labelled by: male or female (M, F, "
-                                                     "NCIT:C20197, NCIT:C16576)")
-            named[kind] = letter
-        else:
-            code = value.strip()
-            if not (len(code) == 2 and code.isascii() and code.isalpha()):
-                raise RequestError(f"{where}.value", f"{value!r} is not a country of birth as "
-                                                     "the populations are labelled: its ISO "
-                                                     "3166-1 alpha-2 code (FI, SE)")
-            named[kind] = code.upper()
-        echo.append(f"{term}={named[kind]}")
-    label = "_".join(named[kind] for kind in ("country", "sex") if kind in named)
-    return label, tuple(echo)
 
 
 def asked_datasets(query: Query) -> list[str] | None:

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.request import RequestError, parse_get, query_from_get, to_query
+from beacon.request import parse_get, query_from_get, to_query
+from beacon.request_error import RequestError
 
 VALID_INTS = st.one_of(st.integers(0, 2000).map(str), st.integers(0, 2**31 - 1).map(str))
 INTS = st.one_of(VALID_INTS, VALID_INTS, VALID_INTS,

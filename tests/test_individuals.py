@@ -43,7 +43,8 @@ from beacon.filters import MAX_FILTERS, TermFilter, ValueFilter
 from beacon.individuals import IndividualsQuery, individuals_query
 from beacon.ingest import IngestRequest, ingest
 from beacon.phenopackets import PhenopacketProblem
-from beacon.request import RequestError, parse_body, parse_get
+from beacon.request import parse_body, parse_get
+from beacon.request_error import RequestError
 from beacon.vcf import VcfProblem
 from node.migrate import available_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings

@@ -303,7 +303,7 @@ def test_a_filter_names_a_bad_duration_once(text: str) -> None:
     """The filter's 400 says what duration_days says, once: it quoted the value twice
     ("'P2000Y' is not an ISO 8601 duration ('P2000Y' is not ... too large ...)")."""
     from beacon.filters import parse_filters
-    from beacon.request import RequestError
+    from beacon.request_error import RequestError
     with pytest.raises(RequestError) as raised:
         parse_filters([{"id": "diseases.ageOfOnset.iso8601duration", "operator": ">",
                         "value": text, "scope": "individual"}])

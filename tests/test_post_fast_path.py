@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beacon.request import (
-    RequestError,
     parse_body,
     post_query,
     query_from_post,
     to_query,
 )
+from beacon.request_error import RequestError
 from tests.test_get_fast_path import _outcome
 
 POSITIONS = st.one_of(st.integers(0, 2000), st.integers(0, 2**31 - 1),

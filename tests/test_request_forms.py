@@ -29,9 +29,7 @@ from beacon.datasets import Seen, dataset_filters
 from beacon.disclosure import DEFAULT_TIERS, ReportedCount, precision_fields
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import (
-    MAX_ERROR_MESSAGE,
     Page,
-    RequestError,
     VariantQuery,
     parse_body,
     parse_get,
@@ -39,6 +37,7 @@ from beacon.request import (
     query_from_post,
     to_query,
 )
+from beacon.request_error import MAX_ERROR_MESSAGE, RequestError
 from beacon.responses import request_summary, response_meta
 from beacon.store import DatasetRow
 from node.app import create_app
@@ -1229,7 +1228,7 @@ def test_a_peers_miss_says_how_many_alleles_it_looked_at_through_a_count(beacon_
 ])
 async def test_an_error_quoting_a_long_value_keeps_its_start_and_its_reason(ask, parameters,
                                                                           start, end):
-    """beacon/request.py MAX_ERROR_MESSAGE: the body echoed the whole value (500 kB)."""
+    """beacon/request_error.py MAX_ERROR_MESSAGE: the body echoed the whole value (500 kB)."""
     document = await ask(body={"query": {"requestParameters": parameters}}, status=400)
     message = document["error"]["errorMessage"]
     assert message.startswith(start) and message.endswith(end)

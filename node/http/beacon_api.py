@@ -42,7 +42,6 @@ from beacon.request import (
     TEST_MODE_NOTE,
     PlainBody,
     RequestBody,
-    RequestError,
     VariantQuery,
     parse_body,
     parse_get,
@@ -50,6 +49,7 @@ from beacon.request import (
     query_from_get,
     to_query,
 )
+from beacon.request_error import RequestError
 from beacon.responses import error_body
 from beacon.store import DatasetRow
 from beacon.workload import QueryTimeout

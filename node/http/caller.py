@@ -21,7 +21,7 @@ from aiohttp import web
 from auth.policy import ANONYMOUS, Caller
 from auth.tokens import InvalidToken, IssuerUnavailable, bearer_token
 from beacon.disclosure import counted_by_token
-from beacon.request import RequestError
+from beacon.request_error import RequestError
 from beacon.responses import error_body
 from node.federation.network import NETWORK_CALLER_HEADER, PSEUDONYM, PSEUDONYM_LENGTH
 from node.http.app_keys import AUTHENTICATOR, CALLER, SETTINGS

@@ -35,7 +35,8 @@ from beacon.datasets import datasets_query
 from beacon.filters import echo
 from beacon.individuals import PURPOSE_HEADER, IndividualsQuery, individuals_query
 from beacon.info import returned_schemas
-from beacon.request import RequestError, VariantQuery
+from beacon.request import VariantQuery
+from beacon.request_error import RequestError
 from node.federation.merge import (
     NETWORK_API,
     found_nowhere,
