@@ -296,15 +296,20 @@ def _many_adjustments(name: str) -> dict[str, Any]:
 
 
 # One term as two peers list it: one without its label (a node then writes the id as its
-# label) and as an alphanumeric term, the other labelled and as an ontology term (a node
-# lists a measurement's assay so when someone also holds it as a term)
+# label; another Beacon may write an empty one) and as an alphanumeric term, the other
+# labelled and as an ontology term (a node lists a measurement's assay so when someone also
+# holds it as a term)
 TERM_LISTS: dict[str, list[dict[str, Any]]] = {
     "terms.bare": [{"id": "NCIT:C16576", "type": "alphanumeric", "label": "NCIT:C16576",
                     "scopes": ["individual"]},
-                   {"id": "HP:0001627", "type": "ontology", "scopes": ["individual"]}],
+                   {"id": "HP:0001627", "type": "ontology", "scopes": ["individual"]},
+                   {"id": "NCIT:C20197", "type": "ontology", "label": "",
+                    "scopes": ["individual"]}],
     "terms.full": [{"id": "NCIT:C16576", "type": "ontology", "label": "female",
                     "scopes": ["individual"]},
                    {"id": "HP:0001627", "type": "ontology", "label": "Abnormal heart morphology",
+                    "scopes": ["individual"]},
+                   {"id": "NCIT:C20197", "type": "ontology", "label": "male",
                     "scopes": ["individual"]}]}
 
 
@@ -2866,11 +2871,12 @@ async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disc
 async def test_a_terms_label_and_type_are_merged_by_the_nodes_rule_whatever_the_peer_order(
         network, check):
     """A term two peers list is labelled where any peer labels it (a label that is its id,
-    what a node writes for a term it holds no label of, or none, is no label), and
-    `ontology` where any peer lists it so (its id alone filters too), as a node merges its
-    datasets' terms (beacon/info.py merged_terms). The network took the first peer's label
-    and type: the answer depended on the order of the peers, and a term the portal could
-    offer by its label, and filter by id, came unlabelled, as alphanumeric."""
+    what a node writes for a term it holds no label of, an empty one, or none, is no label),
+    and `ontology` where any peer lists it so (its id alone filters too), as a node merges
+    its datasets' terms (beacon/info.py merged_terms). The network took the first peer's
+    label and type: the answer depended on the order of the peers, and a term the portal
+    could offer by its label, and filter by id, came unlabelled, as alphanumeric. A first
+    peer's empty label was kept so, where the node's merge takes the other's."""
     schema = "framework/json/responses/beaconFilteringTermsResponse.json"
     fakes = network.fakes
     for names in (["terms.bare", "terms.full"], ["terms.full", "terms.bare"]):
@@ -2879,4 +2885,5 @@ async def test_a_terms_label_and_type_are_merged_by_the_nodes_rule_whatever_the_
         terms = {t["id"]: t for t in merged["response"]["filteringTerms"]}
         assert {i: (t.get("label"), t["type"], t["beaconIds"]) for i, t in terms.items()} == {
             "NCIT:C16576": ("female", "ontology", names),
-            "HP:0001627": ("Abnormal heart morphology", "ontology", names)}, names
+            "HP:0001627": ("Abnormal heart morphology", "ontology", names),
+            "NCIT:C20197": ("male", "ontology", names)}, names

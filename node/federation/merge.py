@@ -546,12 +546,12 @@ def _described(merged: dict[str, Any], term: dict[str, Any]) -> None:
     the rule of a node's own merge (beacon/info.py merged_terms): labelled where any peer
     labels it, and `ontology` where any peer lists it so (its id alone filters too). A label
     that is the term's id is what a node writes of a term it holds no label of, so any
-    other label comes before it. The first peer's label and type were kept: a term came
+    other label comes before it; an empty one is none, as in the node's merge (a first
+    peer's was kept). The first peer's label and type were kept: a term came
     unlabelled, or alphanumeric, by the order of the peers (found by a review,
     2026-12-05)."""
-    label, own = term.get("label"), term["id"]
-    if isinstance(label, str) and ("label" not in merged
-                                   or (merged["label"] == own and label != own)):
+    label, own, known = term.get("label"), term["id"], merged.get("label")
+    if isinstance(label, str) and (not known or (known == own and label)):
         merged["label"] = label
     if term["type"] == "ontology":
         merged["type"] = "ontology"
