@@ -321,8 +321,22 @@ def merged_terms(rows: Iterable[tuple[str, str | None, str]]
     merged: dict[str, tuple[str, str | None, str]] = {}
     for term, label, kind in rows:
         _, known, was = merged.get(term, (term, None, kind))
-        merged[term] = (term, known or label, "ontology" if "ontology" in (was, kind) else kind)
+        merged[term] = (term, *merged_description((known, was), (label, kind)))
     return list(merged.values())
+
+
+def merged_description(known: tuple[str | None, str], given: tuple[str | None, str],
+                       unlabelled: str | None = None) -> tuple[str | None, str]:
+    """A term's label and type, of two lists of it: `known` (as merged so far) and one more,
+    `given`. Labelled where either labels it, and `ontology` where either lists it so (its
+    id alone filters too), else as first listed: the one rule of a node's merge of its
+    datasets' terms (merged_terms) and the network's of its peers' (node/federation). A
+    missing or empty label is none, and so is `unlabelled` (what a node's /filtering_terms
+    writes for a term it holds no label of: its id), kept where neither has another."""
+    (label, kind), (other, other_kind) = known, given
+    if not label or label == unlabelled:
+        label = other if other and other != unlabelled else label or other
+    return label, "ontology" if "ontology" in (kind, other_kind) else kind
 
 
 def filtering_terms(beacon: BeaconIdentity, terms: list[tuple[str, str | None, str]],

@@ -543,18 +543,16 @@ def merge_terms(outcomes: list[PeerOutcome]) -> tuple[list[dict[str, Any]],
 
 def _described(merged: dict[str, Any], term: dict[str, Any]) -> None:
     """`merged` (the term as merged so far) labelled and typed by one more peer's `term`, by
-    the rule of a node's own merge (beacon/info.py merged_terms): labelled where any peer
-    labels it, and `ontology` where any peer lists it so (its id alone filters too). A label
-    that is the term's id is what a node writes of a term it holds no label of, so any
-    other label comes before it; an empty one is none, as in the node's merge (a first
-    peer's was kept). The first peer's label and type were kept: a term came
-    unlabelled, or alphanumeric, by the order of the peers (found by a review,
-    2026-12-05)."""
-    label, own, known = term.get("label"), term["id"], merged.get("label")
-    if isinstance(label, str) and (not known or (known == own and label)):
+    the rule of a node's own merge (beacon/info.py merged_description), a label that is the
+    term's id being none: it is what a node writes of a term it holds no label of. The first
+    peer's label and type were kept: a term came unlabelled, or alphanumeric, by the order
+    of the peers (found by a review, 2026-12-05)."""
+    label = term.get("label")
+    label, merged["type"] = info.merged_description(
+        (merged.get("label"), merged["type"]),
+        (label if isinstance(label, str) else None, term["type"]), unlabelled=term["id"])
+    if label is not None:
         merged["label"] = label
-    if term["type"] == "ontology":
-        merged["type"] = "ontology"
 
 
 _RESOURCE_KEYS = ("id", "name", "url", "version", "nameSpacePrefix", "iriPrefix")
