@@ -1001,6 +1001,10 @@ async def test_the_portals_population_filters_narrow_the_rows_to_their_populatio
     ({"filters": [_sex("male"), _sex("male")]}, "filters[1].id", "one sex"),
     ({"filters": [_country("FI"), _country("SE")]}, "filters[1].id", "one country"),
     ({"filters": [{**_sex("male"), "value": ["male"]}]}, "filters[0].value", "string"),
+    ({"filters": [{**_sex("male"), "operator": {"eq": "="}}]}, "filters[0].operator",
+     "an object"),
+    ({"filters": [_country("FI"), {**_sex("male"), "id": ["sexFilter"]}]}, "filters[1].id",
+     "an array"),
     ({"filters": [{**_sex("male"), "bogus": 1}]}, "filters[0].bogus", "unknown"),
     ({"filters": [{**_sex("male"), "similarity": "high"}]}, "filters[0].similarity",
      "population"),
@@ -1012,7 +1016,8 @@ async def test_a_population_filter_the_node_cannot_answer_is_a_400_naming_it(
         nodes, changes, field, says, beacon_schema):
     """A form the portal could send and the node cannot answer is refused by name, saying
     what is taken: ISO3 (the portal's earlier `countryFilter` value), a sex it does not
-    know, another operator or id, either filter twice, a value that is not a string, a
+    know, another operator or id, either filter twice, a value that is not a string (an
+    array or object anywhere refused as every filter's is, beacon/filters.py filter_item), a
     population at count granularity (it narrows rows, which only records carry), and a
     filter of individuals beside one of a population (as before, variants are not filtered
     by individuals' terms)."""
