@@ -246,14 +246,15 @@ def population_filter(filters: list[Any]) -> tuple[str, tuple[str, ...]]:
                                           '{"id": "sexFilter" or "countryFilter", '
                                           '"operator": "=", "value": ..., '
                                           f'"scope": "{POPULATION_SCOPE}"}}')
-        item, _ = filter_item(raw, where, (POPULATION_SCOPE,))
+        item, term = filter_item(raw, where, (POPULATION_SCOPE,))
         for key, value in item.items():
             if key in _ONTOLOGY_DEFAULTS and not any(
                     value is taken or (type(value) is str and value == taken)
                     for taken in _ONTOLOGY_DEFAULTS[key]):
                 raise RequestError(f"{where}.{key}", "does not apply to a population "
                                                      "filter: leave it out")
-        term = item["id"]       # as sent, unstripped: the two ids are matched exactly
+        # stripped, as every filter's id is read (it was matched as sent, so " sexFilter",
+        # which the individuals' filters would take, was refused here)
         kind = _POPULATION_FILTERS.get(term)
         if kind is None:
             raise RequestError(f"{where}.id", f"{term!r} is not a population filter here: "

@@ -950,7 +950,10 @@ PORTAL_POPULATIONS = [
     ([{**_sex("MALE"), "includeDescendantTerms": True, "similarity": "exact"},
       {**_country("SE"), "includeDescendantTerms": None, "similarity": None}], "SE_M",
      ["sexFilter=M", "countryFilter=SE"]),
-    ([_country("ee"), _sex("F")], "EE_F", ["countryFilter=EE", "sexFilter=F"])]
+    # ids padded as values may be (and every other filter's id is read stripped)
+    ([{**_sex(" female "), "id": " sexFilter"}, {**_country("FI"), "id": "countryFilter\t"}],
+     "FI_F", ["sexFilter=F", "countryFilter=FI"]),
+    ([_country("ee"), _sex("F")], "EE_F", ["countryFilter=EE", "sexFilter=F"])]   # the last
 
 
 async def _post(client: ClientSession, body: dict[str, Any], status: int = 200
