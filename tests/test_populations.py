@@ -1049,3 +1049,55 @@ async def test_the_network_passes_the_portals_population_filters_on(nodes, beaco
     assert record["frequencyInPopulations"][0]["frequencies"] == [_expected(0)["FI_M"]]
     assert merged["meta"]["receivedRequestSummary"]["filters"] == [
         "sexFilter=M", "countryFilter=FI"]
+
+
+async def test_differencing_the_portals_population_filters_tells_no_small_group(nodes):
+    """An attacker's differencing of the population filters (a review, 2026-12-05): every
+    population the cohort has (FI, FI_F, SE_M, EE, M, F, ...) asked as the portal's filters,
+    over every site, by an anonymous caller given populations as far as the floor of 5
+    allows. FI_F against FI against F against the whole dataset would tell a group of 1 to 4
+    people apart (EE's 4; the 2 men born in EE are M less FI_M less SE_M) had the filters
+    narrowed anything themselves: each filtered record lists exactly the row it lists
+    without them, or none, and every group of people that all the rows the attacker
+    gathered, across every filter, tell apart holds 0 or at least 5 of the people counted
+    at the site (on chrY its men)."""
+    labels = sorted({label for p in PEOPLE for label in (
+        p.country, p.sex[0], f"{p.country}_{p.sex[0]}")})
+    regions = {"1": (999_000, 1_001_000), "X": (0, 60_000_000), "Y": (9_999_000, 10_001_000),
+               "MT": (0, 16_569)}
+    checked = 0
+    for chromosome, (start, end) in regions.items():
+        parameters = {"referenceName": chromosome, "start": [start], "end": [end],
+                      "assemblyId": "GRCh38"}
+        plain = _rows(await _post(nodes["populations"], _limit(_portal_request(
+            parameters, []))))
+        gathered: dict[tuple[str, int], set[str]] = {place: set() for place in plain}
+        for label in labels:
+            country, _, sex = label.partition("_") if len(label) != 1 else ("", "", label)
+            filters = [*([_country(country)] if country else []),
+                       *([_sex({"M": "male", "F": "female"}[sex])] if sex else [])]
+            body = await _post(nodes["populations"], _limit(_portal_request(parameters,
+                                                                            filters)))
+            for record in (r for result_set in body["response"]["resultSets"]
+                           for r in result_set["results"]):
+                location = record["variation"]["location"]
+                place = (location["sequence_id"], location["interval"]["start"]["value"])
+                rows = record.get("frequencyInPopulations", [{"frequencies": []}])[0][
+                    "frequencies"]
+                assert rows == ([plain[place][label]] if label in plain[place] else []), (
+                    place, label)
+                gathered[place].update(row["population"] for row in rows)
+        checked += len(gathered)
+        for (_, start_pos), told in gathered.items():
+            counted = [p for p in PEOPLE if chromosome != "Y" or p.sex == "MALE"]
+            groups = Counter(tuple(label in (p.country, p.sex[0], f"{p.country}_{p.sex[0]}")
+                                   for label in sorted(told)) for p in counted)
+            assert all(n >= 5 for n in groups.values()), (chromosome, start_pos, told, groups)
+            assert told, (chromosome, start_pos)      # the floor lists some population
+    assert checked >= 4         # the records the smooth floor shows this tier, of 7 sites
+
+
+def _limit(body: dict[str, Any]) -> dict[str, Any]:
+    """The portal's request, every record of the region on one page."""
+    body["query"]["pagination"]["limit"] = 100
+    return body
