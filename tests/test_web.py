@@ -2499,6 +2499,41 @@ async def test_a_link_opened_in_the_tab_already_open_asks_its_search(web_network
     assert await page.locator("#scope-line").is_hidden()
 
 
+async def test_a_link_that_asks_nothing_shows_no_earlier_answer(web_network: WebNetwork,
+                                                                 tab: Page):
+    """A link opened in the tab that asks nothing (the page without a search, `#`), that the
+    page cannot ask (its form has an error: refused before it is sent) or that is not asked
+    (a dataset the page does not list) shows no request and no answer: the earlier search's
+    request, rows, records and exports stayed under the link's address, an answer to a
+    question the address no longer asks."""
+    page = tab.page
+    url = web_network.fi_url
+    await tab.open(url)
+    links = [({"q": "chr99:100-200"}, "q", "Not searched: the link's search "),
+             ({"entry": "g_variants"}, "q", "Not searched: the link's search "),
+             ({"q": "17-7674944-G-A", "scope": "org.test.fi|none"}, None,
+              "Not searched: the link asks only one dataset"),
+             ({}, None, "No search yet.")]
+    for link, invalid, said in links:
+        await tab.search("17-7674944-G-A")
+        assert await page.locator("#result-table").is_visible()
+        assert await page.locator("#request").is_visible()
+        await page.goto(f"{url}/#" + urlencode(link))
+        if invalid:
+            await tab.answered()
+        await page.wait_for_selector("#request", state="hidden", timeout=5000)
+        assert (await tab.text("#status")).startswith(said), link
+        assert await page.locator("#result-table").is_hidden()
+        assert await page.locator("#records").inner_text() == ""
+        assert await page.locator("#exports").is_hidden()
+        assert await page.locator("#retry").is_hidden()
+        if invalid:                     # the form's error, at the field, as a search's is
+            assert await page.locator(f"#{invalid}").get_attribute("aria-invalid") == "true"
+            assert await tab.text("#form-error")
+    form = await page.evaluate(FORM)                  # as a page opened at `/#` holds it
+    assert (form["q"], form["entry"], form["scope"]) == ("", "g_variants", None)
+
+
 async def test_a_link_not_asked_abandons_the_search_running(
         web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
     """A link pasted while a slow search runs, scoped to a dataset the page does not list, is

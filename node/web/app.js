@@ -1067,13 +1067,18 @@ async function askLinked(linked) {
   const termLost = linked.entry === "individuals" && typeof linked.term === "string" &&
     linked.term !== "" && $("term").value !== linked.term;
   if ((!linked.scope || state.scope) && !termLost) {
+    // a link whose form has an error is refused before it is sent: said at the field, as a
+    // search's error is (search), with nothing of an earlier search left under the link
+    if (buildRequest().error) {
+      showNothingAsked("Not searched: the link's search has an error in the form, said at " +
+                       "its field; correct it and search.");
+    }
     await search();
     return;
   }
   // a search still running is abandoned: its late answer replaced "Not searched" under the
   // link's address and form
-  if (state.asking) state.asking.abort();
-  clearResults();
+  showNothingAsked("");
   // A list the node refused (the network's 503 when no peer could answer), or read without
   // the dataset's node, is an outage, not the caller's rights: it said "(it may need a
   // sign-in)" of it.
@@ -1104,12 +1109,32 @@ async function askLinked(linked) {
 // purpose of use, never in a link, stays the researcher's own.
 async function linkOpened() {
   const linked = linkedForm();
-  if (!linked) return;                       // #results: no search
   const purpose = $("purpose").value;
   $("query-form").reset();
   $("purpose").value = purpose;
   setScope(null, false);
-  await askLinked(linked);
+  if (linked) {
+    await askLinked(linked);
+    return;
+  }
+  // a link to the page without a search (`#`, back to the address before the first link):
+  // the page as opened at it, where the last search's request and answer stayed
+  entryChanged();
+  queryTyped();
+  clearFormError();
+  showNothingAsked("No search yet.");
+}
+
+// A link that asks nothing, or is not asked: no search runs, and no request or answer of an
+// earlier one is shown under it (its request, rows, records, exports and Search again stayed,
+// an answer to a question the address no longer asks). `words` say why, in the status line.
+function showNothingAsked(words) {
+  if (state.asking) state.asking.abort();
+  clearResults();
+  $("request").hidden = true;
+  delete $("status").dataset.refused;
+  refused(null, false);
+  $("status").textContent = words;
 }
 
 // The form of the search asked is written to the address bar's fragment (#q=…&entry=…), so
