@@ -2122,7 +2122,7 @@ async def test_lists_that_cannot_be_read_again_at_sign_out_are_withdrawn(
     node cannot be reached then (it stopped: the browser's fetch fails), the rejection went
     unhandled and the lists read signed in (a bona fide researcher's diseases, floor 1)
     stayed in the form. They are withdrawn, the page says why, and they are read again
-    when a search is answered."""
+    when a search is answered, when the account box stops saying they are withdrawn."""
     node_port = free_port()
     async with AsyncExitStack() as stack:
         aai_url = await _carol_signs_in(stack, node_port)
@@ -2155,6 +2155,10 @@ async def test_lists_that_cannot_be_read_again_at_sign_out_are_withdrawn(
             await tab.search("17-7674944-G-A")         # answered: the lists are read again
             assert await tab.text("#dataset-count") == "1 of 1 dataset"
             assert await terms.all_inner_texts() == ["any"]     # as anonymous callers see it
+            # read again, they are no longer said to be withdrawn (the account box said so
+            # still, of lists shown whole beside it)
+            assert await tab.text("#who") == ("Signed out: you see what anonymous callers "
+                                              "may see.")
     tab.errors[:] = [e for e in tab.errors if "ERR_CONNECTION_REFUSED" not in e]
 
 

@@ -23,6 +23,7 @@ const state = {
   // list was refused whole), null when read whole: asked again once one answers (relist)
   catalogueLacks: null, termsLacks: null,
   catalogueRefused: null, termsRefused: null,   // why a list was refused (refusedWords)
+  withdrawn: null,     // the lists sign-out could not ask again, and why (sayWithdrawn), or null
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -1360,9 +1361,23 @@ async function relistAnonymous(words) {
     listTerms([]);
   }
   const lost = [datasets.status === "rejected" ? "datasets" : "", terms.status === "rejected" ? "diseases" : ""];
-  $("who").textContent = `${words} The ${lost.filter(Boolean).join(" and the ")} listed to you ` +
-    `signed in are withdrawn: they could not be asked again (${why}); they are asked again ` +
-    "when a search is answered.";
+  state.withdrawn = { words, why, lists: lost.filter(Boolean) };
+  sayWithdrawn();
+}
+
+// The account box names the lists withdrawn at sign-out (relistAnonymous) while they are:
+// each read again (relist) is no longer named, and with none left the box says `words`
+// alone. It said they were withdrawn after both were read again and shown whole beside it.
+function sayWithdrawn() {
+  const withdrawn = state.withdrawn;
+  if (!withdrawn) return;
+  const lacks = { datasets: state.catalogueLacks, diseases: state.termsLacks };
+  withdrawn.lists = withdrawn.lists.filter((list) => lacks[list] === true);
+  if (!withdrawn.lists.length) state.withdrawn = null;
+  $("who").textContent = !withdrawn.lists.length ? withdrawn.words
+    : `${withdrawn.words} The ${withdrawn.lists.join(" and the ")} listed to you signed in are ` +
+      `withdrawn: they could not be asked again (${withdrawn.why}); they are asked again ` +
+      "when a search is answered.";
 }
 
 function signOut() {
@@ -1444,6 +1459,7 @@ async function relist(body) {
   await Promise.all([back(state.catalogueLacks) ? loadCatalogue() : null,
                      back(state.termsLacks) ? loadTerms() : null]
     .map((asked) => asked && asked.catch(() => { /* unreachable again: the lists stay */ })));
+  sayWithdrawn();
 }
 
 // The nodes a list was read without (lacking), said after it: the list read as the
