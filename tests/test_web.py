@@ -2757,6 +2757,54 @@ async def test_a_catalogue_answer_of_other_types_is_read_as_absent(pg_server_url
             "3 datasets in the catalogue; the first 0 shown.")
 
 
+async def test_a_message_ending_in_a_full_stop_gets_no_second(pg_server_url: str,
+                                                              tmp_path: Path, tab: Page):
+    """The page ends a node's or the catalogue's message with a full stop of its own only
+    where it has none: one that ends in ".", "!" or "?", as many services write theirs, was
+    shown with a second ("… not a chromosome..", "… back soon?."). This node's messages end
+    without one; those of another Beacon's (behind the page's origin: a gateway's, another
+    implementation's) cannot be run here, so the browser answers the node's search with them,
+    and a stand-in catalogue, another party's service, answers with its own."""
+    node_port = free_port()
+    origin = {"Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"}
+
+    async def datasets(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"code": "invalid_parameter",
+                                            "message": "country: not a country we know."}},
+                                 status=400, headers=origin)
+
+    async with _catalogue_page(pg_server_url, tmp_path, tab, node_port, datasets) as page:
+        for status, message, said in [
+                (400, "referenceName: not a chromosome.",
+                 "The node refused the request: referenceName: not a chromosome."),
+                (429, "Budget spent!", "(The node says: Budget spent!)"),
+                (503, "Down for maintenance; back soon?",
+                 "(The node says: Down for maintenance; back soon?)"),
+                (418, "I am a teapot (RFC 2324).", "The node answered 418: I am a teapot (RFC 2324)."),
+                (418, "no stop", "The node answered 418: no stop.")]:
+            answer = {"meta": {"beaconId": "org.test.lone", "apiVersion": "v2.0.1"},
+                      "error": {"errorCode": status, "errorMessage": message}}
+
+            async def refuse(route: Any, _: Any, status: int = status,
+                             answer: dict[str, Any] = answer) -> None:
+                await route.fulfill(status=status, headers={"Retry-After": "5"}, json=answer)
+
+            def searched(url: str) -> bool:
+                return "/api/g_variants" in url
+
+            await page.route(searched, refuse)
+            await tab.search("17-7674944-G-A")
+            shown = await tab.text("#status")
+            assert said in shown and ".." not in shown and "?." not in shown, shown
+            await page.unroute(searched)
+        await page.get_by_label("Find in the catalogue").fill("cardiomyopathy")
+        await page.get_by_label("Find in the catalogue").press("Enter")
+        await page.wait_for_selector('body[data-catalogue-searches="1"]', timeout=5000)
+        assert await tab.text("#catalogue-status") == (
+            "The catalogue answered 400: country: not a country we know.")
+    tab.errors[:] = [e for e in tab.errors if "Failed to load resource" not in e]
+
+
 async def test_a_node_without_a_catalogue_offers_no_catalogue_search(web_network: WebNetwork,
                                                                      tab: Page):
     await tab.open(web_network.network_url)

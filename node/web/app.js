@@ -301,10 +301,15 @@ function retryWords(response) {
   return `Try again after ${when} (in ${waitWords(seconds)}; the node's Retry-After: ${seconds} s).`;
 }
 
+// Another's message ending a sentence of the page's: a full stop added only where it has no
+// end of its own ("." "!" "?", a closing quote or bracket after it). Many services end their
+// messages with one, and the page showed "… not a chromosome.." and "… back soon?.".
+const sentence = (text) => (/[.!?…]["'”’)\]]*$/.test(text) ? text : `${text}.`);
+
 function refusalText(response, body) {
   const message = body && body.error && body.error.errorMessage;
   switch (response.status) {
-    case 400: return `The node refused the request: ${message || "bad request"}.`;
+    case 400: return `The node refused the request: ${sentence(message || "bad request")}`;
     case 401: return "Your sign-in is no longer valid (expired or not trusted here): sign in again." +
       (message ? ` (${message})` : "");
     case 429: return "Query budget spent (429): this node answers each caller a limited number of " +
@@ -312,12 +317,12 @@ function refusalText(response, body) {
       "the people in its data. Nothing was searched: this is not \"not found\". " +
       retryWords(response) +
       (!state.token && state.issuers.some((i) => i.discovery) ? " Signed-in researchers may have a larger budget." : "") +
-      (message ? ` (The node says: ${message}.)` : "");
+      (message ? ` (The node says: ${sentence(message)})` : "");
     case 503: return "The node is unavailable for now (503): its database, every peer of its " +
       "network or your sign-in service cannot be reached, or it is restarting. Nothing was " +
       "searched: this is not \"not found\". " + retryWords(response) +
-      (message ? ` (The node says: ${message}.)` : "");
-    default: return `The node answered ${response.status}: ${message || response.statusText}.`;
+      (message ? ` (The node says: ${sentence(message)})` : "");
+    default: return `The node answered ${response.status}: ${sentence(message || response.statusText)}`;
   }
 }
 
@@ -1568,7 +1573,7 @@ async function searchCatalogue(event) {
   }
   if (!response.ok || !body) {
     const message = body && body.error && body.error.message;
-    status.textContent = `The catalogue answered ${response.status}${message ? `: ${message}` : ""}.`;
+    status.textContent = sentence(`The catalogue answered ${response.status}${message ? `: ${message}` : ""}`);
     $("catalogue-list").replaceChildren();
     done();
     return;
