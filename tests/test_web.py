@@ -2640,6 +2640,32 @@ async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: st
             await page.get_by_role("button", name="Find datasets").click()
             await page.wait_for_selector('body[data-catalogue-searches="2"]')
             assert await tab.text("#catalogue-status") == "0 datasets in the catalogue."
+            # A country that is no code is said at the field, as the query form says its
+            # errors (WCAG 2.1 3.3.1): one not of two letters is refused before it is sent,
+            # a code no country has by the catalogue. Both were said in the status line
+            # alone, in the API's names, the field neither marked nor focused.
+            sent: list[str] = []
+            page.on("request", lambda r: sent.append(r.url) if "country=" in r.url else None)
+            country = page.locator("#catalogue-country")
+            await page.locator("#catalogue-access").select_option("")
+            for searches, typed in ((3, "F1"), (4, "XX")):
+                await country.fill(typed)
+                await country.press("Enter")
+                await page.wait_for_selector(f'body[data-catalogue-searches="{searches}"]')
+                assert await country.get_attribute("aria-invalid") == "true", typed
+                assert "catalogue-error" in (
+                    await country.get_attribute("aria-describedby") or "").split(), typed
+                assert await page.evaluate("document.activeElement.id") == "catalogue-country"
+                error = await tab.text("#catalogue-error")
+                assert error.startswith("Country: "), error
+            assert [parse_qs(urlsplit(u).query)["country"] for u in sent] == [["XX"]]
+            await country.fill("fi")
+            await country.press("Enter")
+            await page.wait_for_selector('body[data-catalogue-searches="5"]')
+            assert await tab.text("#catalogue-status") == "1 dataset in the catalogue."
+            assert await country.get_attribute("aria-invalid") is None
+            assert await tab.text("#catalogue-error") == ""
+    tab.errors[:] = [e for e in tab.errors if "status of 400" not in e]   # the browser's own
 
 
 

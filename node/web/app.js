@@ -784,12 +784,13 @@ function refocus(from, fallback) {
 
 // The field at fault is also described by the error: the alert is said once, and a screen
 // reader coming back to the field said "invalid" without why.
-function showFormError(req) {
+// `alert` is the form's error line: the query form's, or the catalogue search's.
+function showFormError(req, alert = "form-error") {
   const field = $(req.field);
-  $("form-error").textContent = req.error;
+  $(alert).textContent = req.error;
   field.setAttribute("aria-invalid", "true");
   field.setAttribute("aria-describedby",
-                     `${field.getAttribute("aria-describedby") || ""} form-error`.trim());
+                     `${field.getAttribute("aria-describedby") || ""} ${alert}`.trim());
   field.focus();
 }
 
@@ -821,11 +822,11 @@ function showNodeFieldError(req, body) {
   showFormError({ field: id, error: `${name.trim()}: the node refused it (${message.replace(/\.$/, "")}).` });
 }
 
-function clearFormError() {
-  $("form-error").textContent = "";
-  for (const field of document.querySelectorAll("#query-form [aria-invalid]")) {
+function clearFormError(form = "query-form", alert = "form-error") {
+  $(alert).textContent = "";
+  for (const field of document.querySelectorAll(`#${form} [aria-invalid]`)) {
     field.removeAttribute("aria-invalid");
-    const described = field.getAttribute("aria-describedby").replace(/\s*form-error$/, "");
+    const described = field.getAttribute("aria-describedby").replace(new RegExp(`\\s*${alert}$`), "");
     if (described) field.setAttribute("aria-describedby", described);
     else field.removeAttribute("aria-describedby");
   }
@@ -1543,20 +1544,30 @@ function askable(found) {
 // late answer would otherwise replace the later one's list under the later one's words.
 async function searchCatalogue(event) {
   if (event) event.preventDefault();
+  const done = () => {
+    document.body.dataset.catalogueSearches = String(Number(document.body.dataset.catalogueSearches || 0) + 1);
+  };
+  clearFormError("catalogue-form", "catalogue-error");
+  const words = $("catalogue-q").value.trim();
+  const country = $("catalogue-country").value.trim().toUpperCase();
+  // a country is its ISO 3166-1 code, said at the field as the query form says its errors;
+  // "F1" was sent, and its refusal said in the status line alone, the field not marked
+  if (country && !/^[A-Z]{2}$/.test(country)) {
+    showFormError({ field: "catalogue-country",
+                    error: "Country: two letters, the country's ISO 3166-1 code (FI, SE)." },
+                  "catalogue-error");
+    done();
+    return;
+  }
   if (state.findingInCatalogue) state.findingInCatalogue.abort();
   const finding = new AbortController();
   state.findingInCatalogue = finding;
   const status = $("catalogue-status");
   const query = new URLSearchParams({ limit: "20" });
-  const words = $("catalogue-q").value.trim();
-  const country = $("catalogue-country").value.trim().toUpperCase();
   if (words) query.set("q", words);
   if ($("catalogue-access").value) query.set("accessRights", $("catalogue-access").value);
   if (country) query.set("country", country);
   status.textContent = "Searching the catalogue…";
-  const done = () => {
-    document.body.dataset.catalogueSearches = String(Number(document.body.dataset.catalogueSearches || 0) + 1);
-  };
   let response, body;
   try {
     response = await fetch(`${state.config.catalogue}/api/datasets?${query}`,
@@ -1575,6 +1586,7 @@ async function searchCatalogue(event) {
     const message = body && body.error && body.error.message;
     status.textContent = sentence(`The catalogue answered ${response.status}${message ? `: ${message}` : ""}`);
     $("catalogue-list").replaceChildren();
+    if (response.status === 400) catalogueFieldError(textOf(message));
     done();
     return;
   }
@@ -1605,6 +1617,20 @@ async function searchCatalogue(event) {
       found.description ? el("span", { class: "note" }, found.description) : null, action);
   }));
   done();
+}
+
+// The field a catalogue's 400 names (its message starts with the parameter: "country:
+// Value error, 'XX' is not an ISO 3166-1 alpha-2 country code"), marked and described by
+// the error in the form's words, as a node's 400 is at the query form (showNodeFieldError).
+const CATALOGUE_FIELDS = { q: "catalogue-q", country: "catalogue-country",
+                           accessRights: "catalogue-access" };
+
+function catalogueFieldError(message) {
+  const named = message.slice(0, Math.max(0, message.indexOf(": ")));
+  if (!Object.hasOwn(CATALOGUE_FIELDS, named)) return;
+  const field = $(CATALOGUE_FIELDS[named]);
+  showFormError({ field: field.id, error: `${field.labels[0].textContent.trim()}: the catalogue ` +
+                  `refused it (${message.replace(/\.$/, "")}).` }, "catalogue-error");
 }
 
 // The disease and phenotype terms this caller may be listed. The list replaces the last one
