@@ -2332,6 +2332,12 @@ async def test_find_a_dataset_and_search_only_it(web_network: WebNetwork, tab: P
     # read as the network's whole
     missing = f"; not listed: those of {DOWN} and {FROZEN}, which did not answer"
     assert await tab.text("#dataset-count") == "3 of 3 datasets" + missing
+    # each button names its dataset: a screen reader's list of buttons read "Search only this
+    # dataset" three times, and which was which could not be told
+    for node, dataset in (("org.test.fi", FI_OPEN), ("org.test.fi", FI_CONTROLLED),
+                          ("org.test.se", SE_PUBLIC)):
+        named = f"Search only this dataset: {TITLES[dataset]} ({dataset}, {node})"
+        assert await page.get_by_role("button", name=named, exact=True).count() == 1, named
     await page.get_by_label("Find a dataset").fill("swedish cohort")
     assert await tab.text("#dataset-count") == "1 of 3 datasets" + missing
     await page.get_by_label("Find a dataset").fill("")
@@ -2628,7 +2634,8 @@ async def test_search_the_catalogue_and_search_a_dataset_found(pg_server_url: st
             assert await theirs.locator("b, img").count() == 0
             assert "not on this node" in await theirs.inner_text()
             assert await theirs.get_by_role("button").count() == 0
-            await ours.get_by_role("button", name="Search this dataset").click()
+            await page.get_by_role("button", exact=True, name=(
+                f"Search this dataset: {TITLES[FI_OPEN]} ({FI_OPEN}, org.test.lone)")).click()
             assert FI_OPEN in await tab.text("#scope-line")
             assert await page.evaluate("document.activeElement.id") == "q"
             await tab.search("17-7674944-G-A")

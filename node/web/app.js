@@ -1493,13 +1493,20 @@ function renderDatasets() {
     : `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}` +
       missingWords(state.catalogueLacks);
   $("dataset-list").replaceChildren(...found.map((d) => {
-    const button = el("button", { type: "button", class: "scope-to" }, "Search only this dataset");
+    const button = el("button", { type: "button", class: "scope-to",
+                                  "aria-label": `Search only this dataset: ${datasetName(d)}` },
+                      "Search only this dataset");
     button.addEventListener("click", () => setScope(d));
     return el("li", {}, el("strong", {}, d.title), " ",
       el("span", { class: "note" }, [d.id, d.node, d.country, d.accessLevel].filter(Boolean).join(" · ")),
       d.description ? el("span", { class: "note" }, d.description) : null, button);
   }));
 }
+
+// A dataset as the page names it where the name must tell it from the others: in the scope
+// line, and in the accessible name of each button scoping to it (a screen reader's list of
+// buttons read "Search only this dataset" once per dataset, none telling which).
+const datasetName = (dataset) => `${dataset.title} (${dataset.id}, ${dataset.node})`;
 
 // A dataset's positions are on its own assembly: a search scoped to it on the other one is
 // refused by the node (docs/beacon.md), so the assembly chosen becomes the dataset's. Chosen
@@ -1509,7 +1516,7 @@ function setScope(dataset, focus = true) {
   const assembly = dataset && dataset.assembly;
   if (assembly && [...$("assembly").options].some((o) => o.value === assembly)) $("assembly").value = assembly;
   $("scope-line").hidden = !dataset;
-  $("scope-name").textContent = dataset ? `${dataset.title} (${dataset.id}, ${dataset.node})` : "";
+  $("scope-name").textContent = dataset ? datasetName(dataset) : "";
   formChanged();
   if (focus) (dataset ? $("q") : $("dataset-filter")).focus();
 }
@@ -1604,7 +1611,9 @@ async function searchCatalogue(event) {
     const dataset = askable(found);
     let action;
     if (dataset) {
-      action = el("button", { type: "button", class: "scope-to" }, "Search this dataset");
+      action = el("button", { type: "button", class: "scope-to",
+                              "aria-label": `Search this dataset: ${datasetName(dataset)}` },
+                  "Search this dataset");
       action.addEventListener("click", () => setScope(dataset));
     } else {
       action = el("span", { class: "note" }, `Not searchable from this page${unlisted(found.nodeId) || `: not ${here}`}.`);
