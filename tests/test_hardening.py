@@ -230,6 +230,34 @@ async def test_a_request_the_server_cannot_parse_gets_a_beacon_error_body(node, 
     _assert_never_logged(caplog)
 
 
+@pytest.mark.parametrize("path", ["/api/g_variants", "/api/nowhere", "/network/api/info"])
+async def test_an_expectation_the_node_cannot_meet_gets_a_beacon_error_body(node, beacon_schema,
+                                                                           path):
+    """RFC 9110 10.1.1: a server MAY answer an Expect other than 100-continue with 417.
+    aiohttp does, before any middleware, in its own plain text ("Unknown Expect: ...",
+    quoting the header), which no Beacon client reads, without the headers every answer of
+    the node carries; it is the Beacon error body naming the header, quoting nothing sent.
+    100-continue is still met."""
+    port = urlsplit(str(node._base_url)).port
+    answer, _ = await send_slowly(port, (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nExpect: {MARKER}-ok\r\n"
+        "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    ).encode(), [], 0.1, 5)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b" 417 " in head.split(b"\r\n")[0], answer
+    assert b"\r\nContent-Type: application/json" in head, answer
+    assert b"\r\nX-Content-Type-Options: nosniff" in head, answer
+    error = json.loads(body)
+    assert beacon_schema(ERROR_SCHEMA, error) == []
+    assert error["error"]["errorCode"] == 417
+    assert error["error"]["errorMessage"].startswith("Expect:"), error
+    assert MARKER not in error["error"]["errorMessage"], error
+    response = await node.post("/api/g_variants", expect100=True, json={
+        "query": {"requestParameters": {"referenceName": "1", "start": [99],
+                                        "alternateBases": "G"}}})
+    assert response.status == 200, await response.text()
+
+
 async def test_a_server_of_no_application_answers_what_it_cannot_parse_as_aiohttp_does():
     """node/http/server.py replaces aiohttp's answer to a request it cannot parse for every
     server in the process; one serving a handler of its own (web.Server, no application,

@@ -23,7 +23,8 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiohttp import web, web_protocol, web_response
+from aiohttp import hdrs, web, web_protocol, web_response, web_urldispatcher
+from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from auth.tokens import MAX_TOKEN_BYTES
@@ -72,10 +73,13 @@ def hide_request_lines() -> None:
     (node/http/middleware.py EVERY_RESPONSE), and gave aiohttp's default,
     "Python/3.11 aiohttp/3.14.5", the versions a scanner matches to their advisories.
     aiohttp reads that default from its module each time it answers (3.9 to 3.14). That
-    answer is the application's own where it gave one (`answer_unparsed`)."""
+    answer is the application's own where it gave one (`answer_unparsed`), as is the answer
+    to an expectation the server does not meet (`_meet_expectation`): called before the
+    routes are made, which take the default expect handler when made."""
     logging.getLogger("aiohttp.server").addFilter(_QUIET)
     web_response.SERVER_SOFTWARE = SERVER_NAME
     web_protocol.RequestHandler.handle_error = _handle_error     # type: ignore[method-assign]
+    web_urldispatcher._default_expect_handler = _meet_expectation
 
 
 # What an application answers a request aiohttp could not parse: (status, message) -> response
@@ -83,6 +87,7 @@ UnparsedAnswer = Callable[[int, str], web.Response]
 _UNPARSED: weakref.WeakKeyDictionary[web.Application, UnparsedAnswer] = (
     weakref.WeakKeyDictionary())
 _AIOHTTPS_ANSWER = web_protocol.RequestHandler.handle_error
+_AIOHTTPS_EXPECT = web_urldispatcher._default_expect_handler
 
 
 def answer_unparsed(app: web.Application, answer: UnparsedAnswer) -> None:
@@ -92,8 +97,25 @@ def answer_unparsed(app: web.Application, answer: UnparsedAnswer) -> None:
     offending line ("Got more than 8190 bytes when reading: bytearray(b'/api/g_variants?
     ...')", or a token's start), which no Beacon client reads; it offers no hook for it, so
     hide_request_lines replaces its RequestHandler.handle_error, which asks the application
-    whose server read the request (tests/test_hardening.py holds it to each aiohttp)."""
+    whose server read the request (tests/test_hardening.py holds it to each aiohttp).
+    An HTTP/1.1 request that expects anything but 100-continue (RFC 9110 10.1.1) gets
+    `answer`'s 417 too (`_meet_expectation`)."""
     _UNPARSED[app] = answer
+
+
+async def _meet_expectation(request: web.Request) -> web.StreamResponse | None:
+    """Every route's expect handler (aiohttp's default, replaced by hide_request_lines).
+    aiohttp calls it before any middleware, and its own refusal of an expectation other than
+    100-continue was a plain-text 417 quoting the header ("Unknown Expect: ..."), which no
+    Beacon client reads; an application that answers in its own form (answer_unparsed)
+    answers it there, quoting nothing sent. Its connection ends: the body may never come."""
+    answer = _UNPARSED.get(request.app)
+    if (answer is None or request.version != HttpVersion11
+            or request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"):
+        return await _AIOHTTPS_EXPECT(request)
+    response = answer(417, "Expect: this node meets no expectation but 100-continue")
+    response.force_close()
+    return response
 
 
 def _handle_error(handler: web_protocol.RequestHandler, request: web.BaseRequest,
