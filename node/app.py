@@ -80,7 +80,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
                                                        tuple(settings.api_alias_roots))],
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES,
                                         **UNDECODED})    # post_body decodes (node/http/body.py)
-    answer_unparsed(app, partial(unparsed_response, settings.beacon_id))
+    answer_unparsed(app, partial(unparsed_response, settings.beacon_id, metrics))
     app[SETTINGS] = settings
     app[BEACON] = settings.beacon_identity()
     app[POLICY] = settings.disclosure_policy()

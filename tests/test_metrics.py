@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -20,8 +21,9 @@ from node.app import create_app
 from node.federation.network import PeerStatus
 from node.federation.peers import Peer
 from node.http.metrics import Metrics
+from node.http.server import MAX_HEADER_FIELD_BYTES
 from node.settings import Settings
-from tests.conftest import ROOT, free_port, serve_app
+from tests.conftest import ROOT, free_port, send_slowly, serve_app
 
 ROUTE = "/api/g_variants"
 
@@ -199,3 +201,47 @@ async def test_every_alert_and_panel_asks_for_what_a_running_node_exports(settin
     assert problems == []
     for outage, asked in OUTAGES.items():
         assert any(asked in rule["expr"] for rule in rules), outage
+
+
+# --- what aiohttp refuses before any handler runs ----------------------------------------
+
+def _requests_by_status(text: str) -> dict[tuple[str, str], float]:
+    """gdi_node_http_requests_total summed by (route, status)."""
+    counts: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gdi_node_http_requests_total":
+                key = (sample.labels["route"], sample.labels["status"])
+                counts[key] = counts.get(key, 0) + sample.value
+    return counts
+
+
+async def test_requests_refused_before_any_handler_are_counted(settings, pool):
+    """aiohttp answers a request it cannot parse (a request line or a header past its limit,
+    bytes that are no HTTP) and an expectation it does not meet before any middleware: none
+    was in /metrics, so neither the dashboard's status panel nor an alert saw a client (or a
+    proxy's misconfiguration) refused 400 by the hundred. Each is counted by its status,
+    an unparsed one under the route `unparsed`; a body past the size limit (413, refused by
+    the node's own reading, node/http/body.py) is counted as it was."""
+    async with AsyncExitStack() as stack:
+        url = await serve_app(stack, create_app(settings, pool))
+        port = urlsplit(url).port
+        for sent in (b"GET /api/info?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                     b"GET /api/info HTTP/1.1\r\nHost: x\r\nX-Big: "
+                     + b"a" * (MAX_HEADER_FIELD_BYTES + 1) + b"\r\n\r\n",
+                     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+                     (b"POST /api/g_variants HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")):
+            answer, _ = await send_slowly(port, sent, [], 0.1, 5)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert b"application/json" in head, answer
+            assert b"Traceback" not in body and b"aaaa" not in body, answer
+        async with ClientSession(base_url=url) as client:
+            async with client.post("/api/g_variants", data=b" " * (2**20 + 1),
+                                   headers={"Content-Type": "application/json"}) as response:
+                assert response.status == 413
+            text = await (await client.get("/metrics")).text()
+    counts = _requests_by_status(text)
+    assert counts.get(("unparsed", "400")) == 3, counts
+    assert counts.get(("/api/g_variants", "417")) == 1, counts
+    assert counts.get(("/api/g_variants", "413")) == 1, counts

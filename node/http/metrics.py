@@ -40,6 +40,7 @@ REQUEST_ID_HEADER = istr("X-Request-ID")
 # took 5 s or 30 (found by a review, 2026-12-05).
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
 SHARE_SECONDS = 1.0          # how often a worker writes its counts for the others
+UNPARSED = "unparsed"        # the route of a request aiohttp could not parse (`refused`)
 
 
 class Metrics:
@@ -110,6 +111,11 @@ class Metrics:
             histogram = self._latency[route] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
         histogram[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         histogram[-1] += seconds
+
+    def count(self, method: str, route: str, status: int) -> None:
+        """A request answered without being timed (`refused`): counted, in no histogram."""
+        key = (method, route, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
 
     def count_round_trip(self, queries: int) -> None:
         """One database round trip answering `queries` count queries (beacon/count_batcher.py)."""
@@ -196,6 +202,17 @@ def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float
         access_log.info("%s %s %d", request.method, request.path, status,
                         extra={"request_id": request[REQUEST_ID], "status": status,
                                "duration_ms": round(elapsed * 1000, 2), "route": route})
+
+
+def refused(metrics: Metrics, request: web.Request | None, status: int) -> None:
+    """Count a request aiohttp refused before any middleware (node/http/server.py
+    answer_unparsed): one it could not parse (`request` None), under the route UNPARSED, its
+    method unknown (`other`); an expectation it does not meet, under its own method and
+    route. Not timed: no latency is known, and none shown."""
+    if request is None:
+        metrics.count("other", UNPARSED, status)
+    else:
+        metrics.count(_method_label(request.method), _route_label(request), status)
 
 
 def metrics_handler(metrics: Metrics) -> Handler:

@@ -41,6 +41,7 @@ from node.http.metrics import (
     Handler,
     Metrics,
     finished,
+    refused,
     request_id,
 )
 from node.http.outage import DATABASE_UNAVAILABLE, DatabaseOutage
@@ -69,11 +70,14 @@ _CORS_PATHS = ("/api", "/network/api")
 _EXPOSED = "X-Request-ID, Retry-After, WWW-Authenticate"     # scripts read them on errors
 
 
-def unparsed_response(beacon_id: str, status: int, message: str) -> web.Response:
-    """The node's answer to a request aiohttp could not parse (node/http/server.py
-    answer_unparsed), the node's and its stand-in's (node/http/stand_in.py): a Beacon error
-    body, with the headers every answer carries (this middleware, which adds them, never
-    sees such a request)."""
+def unparsed_response(beacon_id: str, metrics: Metrics, request: web.Request | None,
+                      status: int, message: str) -> web.Response:
+    """The node's answer to a request aiohttp refused before this middleware (node/http/
+    server.py answer_unparsed: one it could not parse, `request` None; an expectation it does
+    not meet), the node's and its stand-in's (node/http/stand_in.py): a Beacon error body,
+    with the headers every answer carries, counted in /metrics (this middleware, which adds
+    them and counts, never sees such a request)."""
+    refused(metrics, request, status)
     return json_response(error_body(beacon_id, status, message), status, headers=EVERY_RESPONSE)
 
 

@@ -82,8 +82,9 @@ def hide_request_lines() -> None:
     web_urldispatcher._default_expect_handler = _meet_expectation
 
 
-# What an application answers a request aiohttp could not parse: (status, message) -> response
-UnparsedAnswer = Callable[[int, str], web.Response]
+# What an application answers a request aiohttp refused before any middleware: (the request,
+# None where it could not be parsed; status, message) -> response
+UnparsedAnswer = Callable[[web.Request | None, int, str], web.Response]
 _UNPARSED: weakref.WeakKeyDictionary[web.Application, UnparsedAnswer] = (
     weakref.WeakKeyDictionary())
 _AIOHTTPS_ANSWER = web_protocol.RequestHandler.handle_error
@@ -98,7 +99,8 @@ def answer_unparsed(app: web.Application, answer: UnparsedAnswer) -> None:
     ...')", or a token's start), which no Beacon client reads; it offers no hook for it, so
     hide_request_lines replaces its RequestHandler.handle_error, which asks the application
     whose server read the request (tests/test_hardening.py holds it to each aiohttp).
-    An HTTP/1.1 request that expects anything but 100-continue (RFC 9110 10.1.1) gets
+    Being the one place these requests reach, `answer` counts them too (node/http/metrics.py
+    refused): no middleware sees them. An HTTP/1.1 request that expects anything but 100-continue (RFC 9110 10.1.1) gets
     `answer`'s 417 too (`_meet_expectation`)."""
     _UNPARSED[app] = answer
 
@@ -113,7 +115,7 @@ async def _meet_expectation(request: web.Request) -> web.StreamResponse | None:
     if (answer is None or request.version != HttpVersion11
             or request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"):
         return await _AIOHTTPS_EXPECT(request)
-    response = answer(417, "Expect: this node meets no expectation but 100-continue")
+    response = answer(request, 417, "Expect: this node meets no expectation but 100-continue")
     response.force_close()
     return response
 
@@ -132,7 +134,7 @@ def _handle_error(handler: web_protocol.RequestHandler, request: web.BaseRequest
     answer = _UNPARSED.get(app) if isinstance(app, web.Application) else None
     if answer is None:
         return plain
-    response = answer(status, _unparsed_message(exc, handler.max_line_size))
+    response = answer(None, status, _unparsed_message(exc, handler.max_line_size))
     response.force_close()          # as aiohttp's: what follows on the connection is unread
     return response
 

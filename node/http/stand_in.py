@@ -147,7 +147,7 @@ def _app(settings: Settings, error: Exception, metrics: Metrics) -> web.Applicat
     app = web.Application(middlewares=[logged],
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES})
     app[SETTINGS] = settings
-    answer_unparsed(app, partial(unparsed_response, settings.beacon_id))
+    answer_unparsed(app, partial(unparsed_response, settings.beacon_id, metrics))
     app.add_routes([web.get("/health", health), web.get("/ready", ready),
                     web.get("/metrics", metrics_handler(metrics)),
                     web.route("*", "/{path:.*}", unavailable)])
