@@ -1341,6 +1341,10 @@ async def test_a_jwks_that_is_down_is_a_503_with_retry_after_never_a_401_nor_pub
             assert beacon_schema(ERROR_SCHEMA, body) == []
             assert "could not be read" in body["error"]["errorMessage"]
             assert "response" not in body and token not in json.dumps(body)
+        # /metrics tells the issuer's outage from the node's own (docs/deploy.md)
+        metrics = await (await node.get("/metrics")).text()
+        assert ('gdi_node_http_requests_total{cause="issuer",method="GET",route="/api/info",'
+                'status="503"} 1.0') in metrics, metrics
     faults = _Faults(failing={"/jwks"})
     async with AsyncExitStack() as exits:
         aai, url = await _serve_aai(exits, faults.app_of)

@@ -2823,7 +2823,7 @@ async def test_a_network_request_beyond_those_in_flight_waits_then_is_a_503(netw
     logged = [r.getMessage() for r in caplog.records if r.name == "node.federation.slots"]
     assert len(logged) == 2 and logged[0].startswith("network requests at their limit")
     assert logged[1] == "network requests below their limit again, 2 refused with 503"
-    assert re.search(r'gdi_node_http_requests_total\{method="GET",'
+    assert re.search(r'gdi_node_http_requests_total\{cause="network_busy",method="GET",'
                      r'route="/network/api/g_variants",status="503"\} 1\.0', metrics)
 
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import asyncpg
 import pytest
 from aiohttp import ClientResponse, ClientSession, web
+from prometheus_client.parser import text_string_to_metric_families
 
 from auth.access import AccessLevel
 from auth.issuers import TrustedIssuer
@@ -35,9 +36,10 @@ from node import connect_gate
 from node.app import create_app
 from node.connect_gate import ConnectGate, DatabaseNotAnswering
 from node.database import DatabaseUnavailable, connect
+from node.federation.peers import Peer
 from node.http import outage, stand_in
 from node.http.health import READY_SECONDS
-from node.http.metrics import Metrics
+from node.http.metrics import UNAVAILABLE_CAUSES, Metrics
 from node.http.server import hide_request_lines
 from node.ingest_request import make_request
 from node.settings import Settings
@@ -471,6 +473,35 @@ async def test_database_outage_is_a_503_logged_once_and_recovers(pg_server_url, 
         await asyncio.sleep(1.5)                          # nothing more is logged
         started_again, ended = _outage_lines(caplog)
         assert started_again is started and "available" in ended.getMessage()
+
+
+async def test_a_503_in_metrics_says_its_cause(pg_server_url, tmp_path):
+    """Every 503 was one series per route in /metrics, `status="503"`: an operator could not
+    tell the database away from the network's peers all down or a node not ready, nor
+    alert on one and not another. A 503 carries a `cause` from a fixed set (docs/deploy.md,
+    "Monitoring"); any other answer none."""
+    gone = Peer(id="org.test.gone", url=f"http://127.0.0.1:{free_port()}/api")
+    network_query = COUNT_QUERY.replace("/api", "/network/api")
+    async with node_database(pg_server_url) as url, AsyncExitStack() as stack:
+        relay, node = await _behind_relay(stack, url, tmp_path, peers=[gone])
+        assert (await node.get(COUNT_QUERY)).status == 200
+        assert (await node.get(network_query)).status == 503         # no peer answers
+        await relay.cut()
+        assert (await node.get(COUNT_QUERY)).status == 503
+        assert (await node.get("/ready")).status == 503
+        text = await (await node.get("/metrics")).text()
+    counted: dict[tuple[str, str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gdi_node_http_requests_total":
+                labels = sample.labels
+                counted[labels["route"], labels["status"], labels.get("cause", "")] = sample.value
+    assert counted[("/api/g_variants", "503", "database")] == 1, counted
+    assert counted[("/network/api/g_variants", "503", "network_down")] == 1, counted
+    assert counted[("/ready", "503", "not_ready")] == 1, counted
+    assert counted[("/api/g_variants", "200", "")] == 1, counted
+    for route, status, cause in counted:
+        assert (cause in UNAVAILABLE_CAUSES) if status == "503" else cause == "", counted
 
 
 async def test_an_outage_names_the_databases_error_not_the_cleanups(pg_server_url, tmp_path,

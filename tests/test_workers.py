@@ -222,7 +222,8 @@ def _requests_counted(text: str, route: str) -> float:
     return sum(sample.value for family in text_string_to_metric_families(text)
                for sample in family.samples
                if sample.name == "gdi_node_http_requests_total"
-               and sample.labels == {"method": "GET", "route": route, "status": "200"})
+               and sample.labels == {"method": "GET", "route": route, "status": "200",
+                                     "cause": ""})
 
 
 async def test_metrics_count_every_workers_requests_and_never_go_back(loaded, tmp_path):

@@ -11,7 +11,7 @@ A slot frees within the fan-out's timer and the merge, so a short wait smooths a
 a request still answers within the GDI portal's 5 s (docs/federation.md). The refusals are
 logged as the database's outage is (node/http/outage.py): once when they start and once when
 a slot is free again, with how many were refused, not once each; each is counted, as every
-answer is, by route and status in /metrics.
+answer is, by route and status in /metrics (a 503 of these with `cause="network_busy"`).
 """
 from __future__ import annotations
 

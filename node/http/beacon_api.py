@@ -69,7 +69,13 @@ from node.http.app_keys import (
 )
 from node.http.body import BodyRefused, read_body
 from node.http.caller import audit, caller_key
-from node.http.metrics import REQUEST_ID, STARTED, Handler
+from node.http.metrics import (
+    REQUEST_ID,
+    STARTED,
+    Handler,
+    UnavailableCause,
+    unavailable,
+)
 from node.http.outage import RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 from node.settings import Settings
@@ -113,7 +119,11 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     # the load (a query past its limit, the pool's connections all busy past theirs) or the
     # peers, not the caller
     if isinstance(exc, (QueryTimeout, NoConnection, NetworkDown)):
-        return json_response(error_body(beacon_id, 503, str(exc)), 503, headers=_RETRY_AFTER)
+        cause: UnavailableCause = (
+            "query_timeout" if isinstance(exc, QueryTimeout)
+            else "pool" if isinstance(exc, NoConnection) else "network_down")
+        return unavailable(json_response(error_body(beacon_id, 503, str(exc)), 503,
+                                         headers=_RETRY_AFTER), cause)
     if isinstance(exc, asyncpg.QueryCanceledError):
         # a statement of the request's other than its variant query (a budget's lease, the
         # datasets' list, ...) past the pool's statement_timeout: the load too, not a fault
@@ -121,12 +131,13 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         log.warning("statement past its time limit: %s", exc,
                     extra={"request_id": request.get(REQUEST_ID)})
         limit = request.app[SETTINGS].query_timeout_seconds
-        return json_response(error_body(beacon_id, 503, (
+        return unavailable(json_response(error_body(beacon_id, 503, (
             f"the database did not answer within this node's limit of {limit:g} s; retry "
-            "later")), 503, headers=_RETRY_AFTER)
+            "later")), 503, headers=_RETRY_AFTER), "query_timeout")
     if isinstance(exc, NetworkBusy):        # the network's requests at their limit
-        return json_response(error_body(beacon_id, 503, str(exc)), 503,
-                             headers={"Retry-After": str(exc.retry_after)})
+        return unavailable(json_response(error_body(beacon_id, 503, str(exc)), 503,
+                                         headers={"Retry-After": str(exc.retry_after)}),
+                           "network_busy")
     if isinstance(exc, BudgetExceeded):
         return json_response(error_body(beacon_id, 429, str(exc)), 429,
                              headers={"Retry-After": str(exc.retry_after)})
@@ -150,8 +161,9 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
 def unavailable_response(request: web.Request) -> web.Response:
     """503 with Retry-After while the database is unavailable (the outage is logged once, by
     node/http/outage.py, not per request)."""
-    return json_response(error_body(request.app[SETTINGS].beacon_id, 503, "the node's database "
-                                    "is unavailable; retry later"), 503, headers=_RETRY_AFTER)
+    return unavailable(json_response(error_body(
+        request.app[SETTINGS].beacon_id, 503, "the node's database is unavailable; retry "
+        "later"), 503, headers=_RETRY_AFTER), "database")
 
 
 def post_body(request: web.Request) -> Awaitable[bytes]:

@@ -25,7 +25,7 @@ from beacon.request_error import RequestError
 from beacon.responses import error_body
 from node.federation.network import NETWORK_CALLER_HEADER, PSEUDONYM, PSEUDONYM_LENGTH
 from node.http.app_keys import AUTHENTICATOR, CALLER, SETTINGS
-from node.http.metrics import REQUEST_ID
+from node.http.metrics import REQUEST_ID, unavailable
 from node.http.responses import json_response
 from node.logs import shown
 
@@ -89,8 +89,8 @@ def unverifiable(request: web.Request, exc: IssuerUnavailable) -> web.Response:
     audit_log.info("token not verified", extra={"request_id": request.get(REQUEST_ID),
                                                 "decision": "unavailable", "reason": reason})
     body = error_body(request.app[SETTINGS].beacon_id, 503, reason)
-    return json_response(body, 503, headers={"Retry-After": str(max(1, math.ceil(
-        exc.retry_after)))})
+    return unavailable(json_response(body, 503, headers={"Retry-After": str(max(1, math.ceil(
+        exc.retry_after)))}), "issuer")
 
 
 def caller_key(request: web.Request) -> str:

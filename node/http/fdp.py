@@ -16,6 +16,7 @@ from aiohttp import web
 from catalogue.fdp import FDP_PATH, KINDS, render
 from catalogue.negotiation import NegotiationError, choose
 from catalogue.rdf import FdpSite
+from node.http.metrics import unavailable
 from node.http.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ async def _answer(request: web.Request, site_for: SiteFor, path: str) -> web.Str
     except DATABASE_UNAVAILABLE as exc:
         # the outage's, said in one line (node/http/outage.py logs its start and end)
         log.warning("FAIR Data Point unavailable: the database is (%s)", type(exc).__name__)
-        return _plain(503, "catalogue metadata temporarily unavailable; try again later",
-                      **{"Retry-After": RETRY_AFTER_SECONDS})
+        return unavailable(_plain(503, "catalogue metadata temporarily unavailable; try "
+                                  "again later", **{"Retry-After": RETRY_AFTER_SECONDS}),
+                           "database")
     except Exception:
         log.exception("FAIR Data Point unavailable: cannot build the site")
         return _plain(503, "catalogue metadata temporarily unavailable; try again later",

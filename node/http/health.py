@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from node.http.app_keys import POOL
+from node.http.metrics import unavailable
 from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
 from node.http.server import stopping
@@ -45,5 +46,6 @@ def not_ready(reason: str) -> web.Response:
     """Not ready, and when to ask again, as every 503 of the node says (node/http/outage.py):
     a hung server's timeout had an empty reason, a stopped one's named a socket's path. Also
     a worker's standing in while its database is away (node/http/stand_in.py)."""
-    return json_response({"status": "unavailable", "reason": reason}, 503,
-                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return unavailable(json_response({"status": "unavailable", "reason": reason}, 503,
+                                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)}),
+                       "not_ready")

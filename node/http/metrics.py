@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from itertools import accumulate
 from pathlib import Path
 from random import getrandbits
+from typing import Literal, get_args
 
 import orjson
 from aiohttp import hdrs, web
@@ -41,6 +42,17 @@ REQUEST_ID_HEADER = istr("X-Request-ID")
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
 SHARE_SECONDS = 1.0          # how often a worker writes its counts for the others
 UNPARSED = "unparsed"        # the route of a request aiohttp could not parse (`refused`)
+# Why a 503 was answered: its `cause` label in /metrics (docs/deploy.md, "Monitoring"), set
+# on the response by what made it (UNAVAILABLE); a fixed set, so that the series stay few.
+# `database`: unavailable (node/http/outage.py); `pool`: every connection busy past the
+# wait for one; `query_timeout`: a statement past its time limit; `network_busy`: the
+# network's requests at network_requests_in_flight (node/federation/slots.py);
+# `network_down`: no peer answered; `issuer`: a token's issuer's keys unreadable;
+# `not_ready`: /ready; `other`: any other 503.
+UnavailableCause = Literal["database", "pool", "query_timeout", "network_busy", "network_down",
+                           "issuer", "not_ready", "other"]
+UNAVAILABLE_CAUSES: tuple[UnavailableCause, ...] = get_args(UnavailableCause)
+UNAVAILABLE = web.ResponseKey("unavailable", str)
 
 
 class Metrics:
@@ -61,7 +73,8 @@ class Metrics:
 
     def __init__(self, shared: Path | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests: dict[tuple[str, str, int], int] = {}
+        # (method, route, status, a 503's cause or ""): answers
+        self._requests: dict[tuple[str, str, int, str], int] = {}
         self._latency: dict[str, list[float]] = {}      # bucket counts, then the sum
         self._count_round_trips = 0
         self._count_queries = 0
@@ -78,13 +91,14 @@ class Metrics:
                 "queries": self._count_queries,
                 "peers": [[*key, count] for key, count in self._peers.items()]}
 
-    def _add(self, requests: dict[tuple[str, str, int], int],
+    def _add(self, requests: dict[tuple[str, str, int, str], int],
              latency: dict[str, list[float]], peers: dict[tuple[str, str], int],
              snapshot: dict) -> tuple[int, int]:
         """Add a worker's `snapshot` into `requests`, `latency` and `peers`; its count round
         trips and count queries."""
-        for method, route, status, count in snapshot["requests"]:
-            requests[method, route, status] = requests.get((method, route, status), 0) + count
+        for method, route, status, cause, count in snapshot["requests"]:
+            key = (method, route, status, cause)
+            requests[key] = requests.get(key, 0) + count
         for route, histogram in snapshot["latency"].items():
             mine = latency.setdefault(route, [0] * (len(LATENCY_BUCKETS) + 1) + [0.0])
             latency[route] = [a + b for a, b in zip(mine, histogram, strict=True)]
@@ -103,8 +117,10 @@ class Metrics:
         except OSError as exc:
             log.warning("metrics not shared with the other workers: %s", exc)
 
-    def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+    def record(self, method: str, route: str, status: int, seconds: float,
+               cause: str = "") -> None:
+        """`cause`: a 503's (UNAVAILABLE_CAUSES), "" for any other status."""
+        key = (method, route, status, cause)
         self._requests[key] = self._requests.get(key, 0) + 1
         histogram = self._latency.get(route)
         if histogram is None:
@@ -114,7 +130,7 @@ class Metrics:
 
     def count(self, method: str, route: str, status: int) -> None:
         """A request answered without being timed (`refused`): counted, in no histogram."""
-        key = (method, route, status)
+        key = (method, route, status, "")
         self._requests[key] = self._requests.get(key, 0) + 1
 
     def count_round_trip(self, queries: int) -> None:
@@ -144,9 +160,10 @@ class Metrics:
                     continue
                 round_trips, queries = round_trips + trips, queries + counts
         requests = CounterMetricFamily("gdi_node_http_requests", "HTTP requests by route and "
-                                       "status", labels=["method", "route", "status"])
-        for (method, route, status), count in all_requests.items():
-            requests.add_metric([method, route, str(status)], count)
+                                       "status, a 503's by its cause",
+                                       labels=["method", "route", "status", "cause"])
+        for (method, route, status, cause), count in all_requests.items():
+            requests.add_metric([method, route, str(status), cause], count)
         yield requests
         latency = HistogramMetricFamily("gdi_node_http_request_seconds",
                                         "HTTP request latency by route", labels=["route"])
@@ -194,10 +211,20 @@ def request_id(request: web.Request) -> str:
     return identifier
 
 
-def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float) -> None:
-    """Count the request and write its access log line (when INFO is on)."""
+def unavailable(response: web.Response, cause: UnavailableCause) -> web.Response:
+    """`response`, a 503, marked with its cause for /metrics (`finished`)."""
+    response[UNAVAILABLE] = cause
+    return response
+
+
+def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float,
+             response: web.StreamResponse | None = None) -> None:
+    """Count the request and write its access log line (when INFO is on). `response`: the
+    answer, whose cause a 503's count is labelled with (`unavailable`; `other` if none)."""
     route = _route_label(request)
-    metrics.record(_method_label(request.method), route, status, elapsed)
+    cause = "" if status != 503 else (
+        "other" if response is None else response.get(UNAVAILABLE, "other"))
+    metrics.record(_method_label(request.method), route, status, elapsed, cause)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info("%s %s %d", request.method, request.path, status,
                         extra={"request_id": request[REQUEST_ID], "status": status,

@@ -175,7 +175,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
             response = unavailable_response(request)
         except Exception as exc:           # noqa: BLE001 - every failure leaves as a Beacon body
             response = error_response(request, exc)
-        finished(metrics, request, response.status, time.perf_counter() - began)
+        finished(metrics, request, response.status, time.perf_counter() - began, response)
         response.headers[REQUEST_ID_HEADER] = identifier
         _add(response.headers, added)
         if PURPOSE_READ in request:

@@ -133,7 +133,7 @@ def _app(settings: Settings, error: Exception, metrics: Metrics) -> web.Applicat
         began = time.perf_counter()
         identifier = request_id(request)
         response = await handler(request)
-        finished(metrics, request, response.status, time.perf_counter() - began)
+        finished(metrics, request, response.status, time.perf_counter() - began, response)
         response.headers["X-Request-ID"] = identifier
         response.headers.extend(EVERY_RESPONSE)
         return response
