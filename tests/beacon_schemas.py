@@ -33,6 +33,7 @@ ERROR_SCHEMA = f"{_RESPONSES}/beaconErrorResponse.json"
 INFO_SCHEMA = f"{_RESPONSES}/beaconInfoResponse.json"
 MAP_SCHEMA = f"{_RESPONSES}/beaconMapResponse.json"
 ENTRY_TYPES_SCHEMA = f"{_RESPONSES}/beaconEntryTypesResponse.json"
+SERVICE_INFO_SCHEMA = f"{_RESPONSES}/ga4gh-service-info-1-0-0-schema.json"
 # Dereferenced in the repository's bin/: the model's own refers to VRS 1.3 on w3id.org.
 RECORD_SCHEMA = "bin/deref_schemas/genomicVariations/defaultSchema.json"
 # Where the repository's own documents point at themselves, read from the checkout instead.

@@ -872,7 +872,7 @@ BAD_TOKEN = {"Authorization": "Bearer forged.token.value"}
 WITHOUT_TEST_MODE = ["/", "/api", "/api/info", "/api/service-info", "/api/configuration",
                      "/api/map", "/api/entry_types", "/api/openapi.json", "/api/docs", "/fdp",
                      "/network/api/info", "/network/api/map", "/network/api/configuration",
-                     "/network/api/entry_types"]
+                     "/network/api/entry_types", "/network/api/service-info"]
 
 
 @pytest.mark.parametrize("path", WITHOUT_TEST_MODE)

@@ -71,6 +71,7 @@ from tests.beacon_schemas import (
     INFO_SCHEMA,
     MAP_SCHEMA,
     RESPONSE_SCHEMAS,
+    SERVICE_INFO_SCHEMA,
 )
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -1880,6 +1881,28 @@ async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     # the spec's id, and an older peer's genomicVariation is the same entry type
     for peer in ("org.test.se", "older"):
         assert map_lines[peer]["entryTypes"] == ["dataset", "genomicVariant", "individual"]
+
+
+async def test_the_network_describes_itself_as_a_ga4gh_service(network, check):
+    """A GDI portal or a service registry asks every Beacon-like service, an aggregator
+    too, for its GA4GH service-info (the Beacon v2 framework's /service-info, which
+    describes a Beacon for "clients ... or beacon aggregators"); the network had none
+    below /network/api (404). Its own: an id of its own (a registry keys services by id,
+    and the node's /api/service-info is another service at another URL), the type a
+    Beacon's, and nothing of data it does not hold (no peer is asked, no dates of datasets
+    as the node's service-info gives of its own)."""
+    fakes = network.fakes
+    async with network.aggregator([*network.peers(), fakes.peer("cached")]) as net:
+        asked = dict(fakes.hits)
+        described = await check(net, "/network/api/service-info", schema=SERVICE_INFO_SCHEMA)
+        node = await check(net, "/api/service-info", schema=SERVICE_INFO_SCHEMA)
+        assert dict(fakes.hits) == asked                    # no peer asked
+    assert described["type"] == {"group": "org.ga4gh", "artifact": "beacon",
+                                 "version": node["type"]["version"]}
+    assert described["id"] == "org.test.net.network" != node["id"]
+    assert described["organization"] == node["organization"]
+    assert not {"createdAt", "updatedAt"} & described.keys()
+    assert not [value for value in described.values() if isinstance(value, (int, float))]
 
 
 async def test_a_peers_info_and_map_reach_its_line_only_as_printable_bounded_text(

@@ -178,11 +178,13 @@ def _honest_records(document: Any) -> Any:
 
 def _peers_problem(path: str, document: dict[str, Any]) -> str | None:
     """Whether every peer has its line in the answer's `info.network.peers` (under
-    `response.info` for /info); the entry types and the configuration are the node's own."""
+    `response.info` for /info); the entry types and the configuration are the node's own,
+    the service-info the network's (no peer asked)."""
     info = document.get("info") or document.get("response", {}).get("info") or {}
     network = info.get("network")
     if network is None:
-        fans_out = not path.rstrip("/").endswith(("/entry_types", "/configuration"))
+        fans_out = not path.rstrip("/").endswith(("/entry_types", "/configuration",
+                                                  "/service-info"))
         return f"no info.network in the answer to {path}" if fans_out else None
     listed = sorted(line["id"] for line in network.get("peers", []))
     return None if listed == sorted(["org.test.honest", *HOSTILE]) else f"peers {listed}"

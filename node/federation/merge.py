@@ -466,6 +466,22 @@ def network_beacon_info(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
                             extra=network_info(outcomes, peers, described=True))
 
 
+def network_service_info(beacon: BeaconIdentity) -> dict[str, Any]:
+    """The network's GA4GH service-info, which a GDI portal or a service registry asks of
+    every Beacon-like service, an aggregator too: a Beacon's type, the node's organisation,
+    contact and version. Its id is the node's with `.network` after it: the network is
+    another service than the node's /api, at another URL, and a registry keys services by
+    id (the schema: "globally unique so it can be used in ... Service Registry"). Nothing
+    of the peers' data, which it does not hold, and no peer is asked: no createdAt or
+    updatedAt, which the node's give of its own datasets."""
+    node = info.service_info(beacon, [])
+    return {**node, "id": f"{beacon.id}.network", "name": f"{beacon.name} (network)",
+            "description": f"The Beacon network of {beacon.name}: one Beacon v2 API at "
+                          f"{beacon.base_url}{NETWORK_API} that asks its peers' Beacons, "
+                          "each applying its own access rules, and merges their answers; "
+                          "it holds no data of its own."}
+
+
 def network_map(beacon: BeaconIdentity, outcomes: list[PeerOutcome],
                 peers: PeerList, served: Collection[str]) -> dict[str, Any]:
     """The node's map below the network's root, of the entry endpoints the network serves

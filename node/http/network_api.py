@@ -8,7 +8,8 @@ datasets/{id}/individuals (each peer applies its own disclosure rules, purpose o
 included: the body and the X-Purpose-Of-Use header travel as sent) and filtering_terms (each
 term once, with the peers that offer it). entry_types and configuration are this node's own
 (the network serves the same entry types; its peers may hold data at any access level).
-service-info describes one service and stays on /api.
+service-info describes the network as a service of its own (merge.network_service_info),
+asking no peer.
 
 A request that has come round to this node through its peers, or through too many networks
 (node/federation/network.py, onward_path), is refused with 508 Loop Detected before any peer
@@ -46,6 +47,7 @@ from node.federation.merge import (
     merge_variants,
     network_beacon_info,
     network_map,
+    network_service_info,
     network_terms,
 )
 from node.federation.network import (
@@ -325,6 +327,10 @@ async def beacon_map(request: web.Request) -> web.Response:
     return json_response(network_map(request.app[BEACON], outcomes, peers, _SERVED))
 
 
+async def service_info(request: web.Request) -> web.Response:
+    return json_response(network_service_info(request.app[BEACON]))
+
+
 async def configuration(request: web.Request) -> web.Response:
     """The network's own configuration: the node's entry types, and every access level
     (each peer decides what its datasets are)."""
@@ -359,7 +365,8 @@ def _table() -> list[tuple[str, Handler, tuple[str, ...]]]:
     get, both = ("GET",), ("GET", "POST")
     return [
         ("", beacon_info, get), ("/", beacon_info, get), ("/info", beacon_info, get),
-        ("/map", beacon_map, get), ("/entry_types", beacon_api.entry_types, get),
+        ("/service-info", service_info, get), ("/map", beacon_map, get),
+        ("/entry_types", beacon_api.entry_types, get),
         ("/configuration", configuration, get), ("/filtering_terms", filtering_terms, both),
         ("/g_variants", g_variants, both), ("/g_variants/{id}", g_variant, both),
         ("/datasets", datasets, both), ("/datasets/{id}", dataset, both),
