@@ -76,8 +76,15 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
     outage = DatabaseOutage()
     hide_request_lines()
     shorten_pool_retries()
+    docs = web_page.docs_routes()
+    pages = [*fdp_routes(_fdp_site, FDP_PATH), *web_page.routes()]
+    # what a shared cache may keep of an anonymous answer (node/http/middleware.py): the
+    # API's documents and the pages, the FAIR Data Point's included
+    documents = frozenset({*beacon_api.CALLER_INDEPENDENT, *network_api.CALLER_INDEPENDENT,
+                           *(route.handler for route in [*docs, *pages])})
     app = web.Application(middlewares=[node_middleware(metrics, outage, settings.cors_origins,
-                                                       tuple(settings.api_alias_roots))],
+                                                       tuple(settings.api_alias_roots),
+                                                       documents)],
                           handler_args={"max_field_size": MAX_HEADER_FIELD_BYTES,
                                         **UNDECODED})    # post_body decodes (node/http/body.py)
     answer_unparsed(app, partial(unparsed_response, settings.beacon_id, metrics))
@@ -104,12 +111,11 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
     app.add_routes([web.get("/health", health.health), web.get("/ready", health.ready),
                     web.get("/metrics", metrics_handler(metrics))])
     app.add_routes(beacon_api.routes())
-    app.add_routes(web_page.docs_routes())    # the interactive API page, /api/docs
+    app.add_routes(docs)                      # the interactive API page, /api/docs
     for root in settings.api_alias_roots:
-        app.add_routes(_beneath(root, [*beacon_api.routes(), *web_page.docs_routes()]))
+        app.add_routes(_beneath(root, [*beacon_api.routes(), *docs]))
     app.add_routes(network_api.routes())      # always; no peers = an empty network
-    app.add_routes(fdp_routes(_fdp_site, FDP_PATH))
-    app.add_routes(web_page.routes())         # the researchers' page at / (docs/web.md)
+    app.add_routes(pages)    # the FAIR Data Point, the researchers' page at / (docs/web.md)
     return app
 
 

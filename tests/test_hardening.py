@@ -861,13 +861,83 @@ def _assert_security_headers(response: ClientResponse) -> None:
 async def test_every_response_carries_the_security_headers(node, loaded, path):
     anonymous = await node.get(path)
     _assert_security_headers(anonymous)
-    assert "Cache-Control" not in anonymous.headers       # the same for every anonymous caller
     with_token = await node.get(path, headers={"Authorization": "Bearer a.b.c"})
     _assert_security_headers(with_token)
     assert with_token.headers["Cache-Control"] == "no-store"
     assert "Access-Control-Allow-Origin" not in anonymous.headers     # no CORS configured
     assert "Access-Control-Allow-Origin" not in (await node.get(path, headers={
         "Origin": "https://portal.example"})).headers
+
+
+# Answers holding the node's data or the caller's view of it (a count, records, the
+# datasets the caller may know) and the network's answers of its peers': audited and
+# budgeted, or the caller's own (docs/privacy.md, "Shared caches"); and, as any route no one
+# has marked a document, a refusal and the metrics.
+KEPT_BY_NO_CACHE = [("GET", COUNT_QUERY, 200), ("POST", "/api/g_variants", 200),
+                    ("GET", "/api/g_variants/GRCh38:1:99:A:G", 200),
+                    ("GET", "/api/datasets", 200), ("GET", f"/api/datasets/{DATASET}", 200),
+                    ("GET", f"/api/datasets/{DATASET}/g_variants", 200),
+                    ("GET", "/api/individuals?requestedGranularity=count", 200),
+                    ("GET", "/api/filtering_terms", 200), ("GET", "/api/info", 200),
+                    ("GET", "/api", 200), ("GET", "/api/service-info", 200),
+                    ("GET", "/api/configuration", 200),
+                    ("GET", "/network/api/g_variants?referenceName=1&start=99&alternateBases=G",
+                     200),
+                    ("POST", "/network/api/individuals", 200),
+                    ("GET", "/network/api/datasets", 200), ("GET", "/api/g_variants?start=x", 400),
+                    ("GET", "/api/nope", 404), ("GET", "/metrics", 200)]
+# The same document for every caller, holding nothing counted: a shared cache may keep them.
+CALLER_INDEPENDENT = ["/api/map", "/api/entry_types", "/api/openapi.json", "/network/api",
+                      "/network/api/info", "/network/api/map", "/network/api/service-info",
+                      "/network/api/configuration", "/network/api/entry_types", FDP_PATH]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), KEPT_BY_NO_CACHE)
+async def test_an_anonymous_answer_of_the_data_is_kept_by_no_cache(node, loaded, method, path,
+                                                                   status):
+    """An anonymous answer went without Cache-Control: a shared cache in front (a portal's
+    or a site's proxy) could keep a count or a dataset list and answer the next anonymous
+    caller in the node's place, a disclosure no audit entry records and no query budget
+    counts (docs/privacy.md). Every anonymous caller is one view (Vary: Authorization), so
+    Vary could not stop it; `no-store` does, as on an answer to a token."""
+    response = await node.request(method, path, json={} if method == "POST" else None)
+    assert response.status == status, (path, response.status)
+    assert response.headers.getall("Cache-Control", []) == ["no-store"], (path,
+                                                                          response.headers)
+
+
+@pytest.mark.parametrize("path", CALLER_INDEPENDENT)
+async def test_a_document_the_same_for_every_caller_stays_cacheable(node, loaded, path):
+    """What no caller's view changes and no disclosure counts: its anonymous answer carries
+    no Cache-Control (a portal may keep the map), an answer to a token `no-store`."""
+    response = await node.get(path)
+    assert response.status == 200, path
+    assert "Cache-Control" not in response.headers, path
+    tokened = await node.get(path, headers={"Authorization": "Bearer a.b.c"})
+    assert tokened.headers.getall("Cache-Control") == ["no-store"], path      # its 401
+
+
+async def test_an_alias_root_is_cached_as_the_api_is(db_url, pool, loaded, tmp_path):
+    """The API again under an alias root (api_alias_roots) has the same handlers, marked
+    the same: its map and API page a cache may keep, its answers not."""
+    async with served(_node_settings(db_url, tmp_path, api_alias_roots=["/v2.0.0"]),
+                      pool) as node:
+        for path in ("/v2.0.0/map", "/v2.0.0/docs", "/api/docs"):
+            response = await node.get(path)
+            assert response.status == 200, path
+            assert "no-store" not in response.headers.getall("Cache-Control", []), path
+        answer = await node.get(COUNT_QUERY.replace("/api/", "/v2.0.0/"))
+        assert answer.status == 200
+        assert answer.headers.getall("Cache-Control") == ["no-store"]
+
+
+async def test_the_web_page_keeps_its_own_cache_control(node):
+    """The page and its assets are revalidated by their ETag (docs/web.md): their own
+    `no-cache`, and no second Cache-Control beside it."""
+    for path in ("/", "/web/config.json"):
+        response = await node.get(path)
+        assert response.status == 200, path
+        assert response.headers.getall("Cache-Control") == ["no-cache"], path
 
 
 def _varies_by(response: ClientResponse) -> set[str]:

@@ -691,3 +691,10 @@ def _endpoints() -> list[tuple[str, Handler, tuple[str, ...], str]]:
 def routes() -> list[web.RouteDef]:
     return [web.route(method, path, handler) for path, handler, methods, _ in _endpoints()
             for method in methods]
+
+
+# The documents the same for every caller, holding nothing a disclosure counts: a shared
+# cache may keep their anonymous answers (node/http/middleware.py). Not /info, /service-info
+# nor /configuration, each of the datasets the caller may know (their number, dates, access
+# levels), nor any entry endpoint.
+CALLER_INDEPENDENT = frozenset({beacon_map, entry_types, openapi})

@@ -57,7 +57,10 @@ EVERY_RESPONSE = {
     "Referrer-Policy": "no-referrer",
     "Server": SERVER_NAME,           # instead of aiohttp's "Python/3.x aiohttp/3.y" banner
 }
-# An answer to a request with a token is that caller's: no cache may keep it for another.
+# An answer to a request with a token is that caller's, and an anonymous one that holds the
+# node's data (a count, records, the datasets known) a disclosure the audit trail and the
+# query budget must see: no cache may keep either to answer another request in the node's
+# place (docs/privacy.md, "Shared caches").
 _PRIVATE = {"Cache-Control": "no-store"}
 # Every request header the node documents: a browser sends none the preflight leaves out
 # (the purpose of use and a packed body's coding, docs/beacon.md; the caller's own request
@@ -82,7 +85,8 @@ def unparsed_response(beacon_id: str, metrics: Metrics, request: web.Request | N
 
 
 def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """The headers of an answer to an anonymous request, and to one that carried a token."""
+    """The headers of an answer a shared cache may keep (an anonymous request's for a
+    document), and of any other (_PRIVATE)."""
     anonymous = _folded({**EVERY_RESPONSE, **cors_headers})
     return anonymous, {**anonymous, **_folded(_PRIVATE)}
 
@@ -124,16 +128,20 @@ async def _caller(request: web.Request) -> Caller:
 
 
 def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list[str],
-                    alias_roots: tuple[str, ...] = ()) -> Callable:
+                    alias_roots: tuple[str, ...] = (),
+                    documents: frozenset[Handler] = frozenset()) -> Callable:
     """`cors_origins`: browser origins whose scripts may call the APIs (Settings.cors_origins);
-    `alias_roots`: the further roots the Beacon API is served under (api_alias_roots)."""
+    `alias_roots`: the further roots the Beacon API is served under (api_alias_roots);
+    `documents`: the handlers whose anonymous answers a shared cache may keep, the same for
+    every caller and holding nothing a disclosure counts (node/app.py). Every other answer
+    is `no-store`: a route no one has decided about is kept by no cache."""
     roots = _CORS_PATHS + alias_roots
     # Every answer varies by Authorization: a Beacon answer holds what the caller's grants
-    # allow, and on any route a token that does not verify is a 401. An anonymous answer
-    # carries no Cache-Control, and a shared cache that keeps it would, without this, hand
-    # it to a signed-in caller (RFC 9111 4.1; RFC 9110 12.5.5). With origins configured
-    # every answer varies by Origin too (an allowed one is named, any other is not), so
-    # that no cache hands one origin's answer to another. A handler's own Vary (the FDP's
+    # allow, and on any route a token that does not verify is a 401. An anonymous answer of
+    # a document carries no Cache-Control, and a shared cache that keeps it would, without
+    # this, hand it to a signed-in caller (RFC 9111 4.1; RFC 9110 12.5.5). With origins
+    # configured every answer varies by Origin too (an allowed one is named, any other is
+    # not), so that no cache hands one origin's answer to another. A handler's own Vary (the FDP's
     # Accept) stays beside it (_add).
     vary = {hdrs.VARY: f"{hdrs.ORIGIN}, {hdrs.AUTHORIZATION}" if cors_origins
             else hdrs.AUTHORIZATION}
@@ -148,7 +156,12 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         request[STARTED] = began = time.perf_counter()
         chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
         tokened = hdrs.AUTHORIZATION in request.headers
-        added = chosen[1] if tokened else chosen[0]
+        # `handler` is the route's own (this is the app's one middleware, aiohttp's
+        # current-app one wraps it from outside): a set lookup, where match_info.handler
+        # is three property calls (some 2k instructions); anything else wrapped between
+        # them would be no document, and its answers no-store
+        private = tokened or handler not in documents
+        added = chosen[1] if private else chosen[0]
         try:
             if chosen is not plain and _preflight(request, roots):
                 response = web.Response(status=204, headers=_PREFLIGHT)

@@ -383,3 +383,8 @@ def routes() -> list[web.RouteDef]:
 
 
 _SERVED = frozenset(path for path, _, _ in _table())
+# The network's descriptions, the same for every caller (the peers' /info and /map are asked
+# anonymously) and holding no count: a shared cache may keep their anonymous answers
+# (node/http/middleware.py); never a query's.
+CALLER_INDEPENDENT = frozenset({beacon_info, beacon_map, service_info, configuration,
+                                beacon_api.entry_types})
