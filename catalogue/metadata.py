@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
@@ -45,6 +46,13 @@ from catalogue.vocabulary import (
 )
 
 REQUIRED_IN_FILE = ("publisher", "description")
+# What a property checked by a pattern must be, told in place of the pattern: a contactEmail
+# without a domain was refused with a regular expression of a hundred characters
+EXPECTED_FORM = {
+    "contactEmail": "an email address with a domain, e.g. desk@biobank.example.fi (no white "
+                    "space, quotes or any of <>{}|\\^`)",
+    "country": "an ISO 3166-1 alpha-2 code in capitals, e.g. FI",
+}
 
 
 class MetadataError(ValueError):
@@ -158,9 +166,15 @@ def load_metadata(path: Path) -> DatasetMetadata:
     try:
         metadata = DatasetMetadata.model_validate(raw)
     except ValidationError as exc:
-        problems += [f"{'.'.join(map(str, e['loc'])) or '<root>'}: "
-                     f"{e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors()]
+        problems += [_problem(e) for e in exc.errors()]
     if problems:
         raise MetadataError(f"{path}: {'; '.join(problems)}")
     return metadata
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One of pydantic's errors as `property: reason`, a pattern's as the form expected."""
+    name = ".".join(map(str, error["loc"])) or "<root>"
+    if error["type"] == "string_pattern_mismatch" and name in EXPECTED_FORM:
+        return f"{name}: {error['input']!r} is not {EXPECTED_FORM[name]}"
+    return f"{name}: {error['msg'].removeprefix('Value error, ')}"

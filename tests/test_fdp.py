@@ -576,6 +576,30 @@ def test_metadata_file_with_a_missing_or_bad_property_is_refused_naming_it(tmp_p
         load_metadata(path)
 
 
+@pytest.mark.parametrize("content,said", [
+    (COMPLETE | {"contactEmail": "nobody"},
+     "contactEmail: 'nobody' is not an email address with a domain"),
+    (COMPLETE | {"contactEmail": "desk@biobank.example.fi "},
+     "contactEmail: 'desk@biobank.example.fi ' is not an email address with a domain"),
+    (COMPLETE | {"country": "fi"},
+     "country: 'fi' is not an ISO 3166-1 alpha-2 code in capitals"),
+    (COMPLETE | {"country": "Finland"},
+     "country: 'Finland' is not an ISO 3166-1 alpha-2 code in capitals"),
+])
+def test_a_malformed_email_or_country_is_refused_saying_what_is_expected(tmp_path, content,
+                                                                          said):
+    """The operator is told what to write, not shown the pattern the value failed: a
+    contactEmail without a domain was refused as `String should match pattern
+    '^[^@:\\s\\x00-\\x20...`, a regular expression of a hundred characters, and `fi` as
+    `String should match pattern '^[A-Z]{2}$'` (found walking the operator's docs)."""
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(MetadataError) as refused:
+        load_metadata(path)
+    assert said in str(refused.value)
+    assert "should match pattern" not in str(refused.value)
+
+
 def test_metadata_file_defaults_are_the_gdi_shapes_defaults(tmp_path):
     path = tmp_path / "meta.json"
     path.write_text(json.dumps(COMPLETE))
