@@ -18,7 +18,7 @@ import re
 from importlib.metadata import version
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
 
 import platformdirs
 from pydantic import (
@@ -91,8 +91,35 @@ def configuration_error(exc: Exception) -> str:
     if not isinstance(exc, ValidationError):
         return str(exc)
     return "; ".join(f"{'.'.join(map(str, _given_as(e['loc']))) or 'settings'}: "
-                     f"{e['msg'].removeprefix('Value error, ')}"
+                     + (_not_a_setting(exc.title, e["loc"]) if e["type"] == "extra_forbidden"
+                        else e["msg"].removeprefix("Value error, "))
                      for e in exc.errors(include_url=False, include_input=False))
+
+
+def _not_a_setting(title: str, loc: tuple[int | str, ...]) -> str:
+    """A key of the TOML file (or a table in it) that names no setting, with the setting
+    meant, as a variable naming none is refused (`_Environment`): it was pydantic's "Extra
+    inputs are not permitted", which named no setting (found by a review, 2026-12-05)."""
+    model: Any = {"Settings": Settings, "CatalogueSettings": CatalogueSettings}.get(title)
+    for part in loc[:-1]:                   # down to the table holding the key
+        field = model.model_fields.get(part) if model and isinstance(part, str) else None
+        if field is not None:
+            model = _model_in(field.annotation)
+        elif not isinstance(part, int):    # a list's index: its items' model
+            model = None
+    names = [name for name, field in model.model_fields.items()
+             for name in (name, field.alias) if name] if model else []
+    meant = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.75)
+    return "not a setting" + (f" ({meant[0]}?)" if meant else "")
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model an annotation holds (`TierSettings`, `list[Peer]`,
+    `X | None`), None if it holds none."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for arg in get_args(annotation) if (m := _model_in(arg)) is not None),
+                None)
 
 
 def _given_as(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:

@@ -93,6 +93,29 @@ def test_the_catalogue_never_takes_the_nodes_plain_database_url(clean_env, tmp_p
         "postgresql://gdi@h/given")
 
 
+@pytest.mark.parametrize("toml,said", [
+    ('databse_url = "postgresql://gdi:s3cret@db.internal/gdi"\n',
+     "databse_url: not a setting (database_url?)"),
+    ("colour = 1\n", "colour: not a setting"),
+    ("[disclosure.anonymous]\nallele_flor = 3\n",
+     "disclosure.anonymous.allele_flor: not a setting (allele_floor?)"),
+    ('[[trusted_issuers]]\nissuer = "https://aai.example.org"\nvisa_jkus = []\n',
+     "trusted_issuers.0.visa_jkus: not a setting (visa_jku?)"),
+])
+def test_a_config_file_key_naming_no_setting_is_refused_with_the_setting_meant(
+        clean_env, tmp_path, toml, said):
+    """As a variable naming no setting is (above): a misspelt key of the TOML file was
+    refused in pydantic's words, `databse_url: Extra inputs are not permitted`, naming no
+    setting, where the README says the setting meant is named (found walking the
+    operator's docs). Never the value."""
+    config = tmp_path / "node.toml"
+    config.write_text(toml)
+    clean_env.setenv(CONFIG_ENV, str(config))
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert configuration_error(refused.value) == said
+
+
 def _refusal(**given) -> str:
     with pytest.raises(ValueError) as refused:
         Settings(**given)
