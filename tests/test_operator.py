@@ -245,6 +245,19 @@ def test_an_unreachable_database_names_the_variable_that_gave_it(variable):
         f"check {variable}")
 
 
+def test_a_config_file_that_is_not_there_is_named_as_it_was_given(tmp_path):
+    """`gdi-node --config node.toml` with no such file was refused as
+    `GDI_NODE_CONFIG=node.toml: no such config file`, naming a variable the operator had not
+    set (found walking the README)."""
+    missing = tmp_path / "node.toml"
+    given = gdi_node("--config", str(missing), "db", "status", env=_env())
+    assert (given.returncode, given.stderr.splitlines()) == (
+        2, [f"error: invalid configuration: --config {missing}: no such config file"])
+    named = gdi_node("db", "status", env=_env(GDI_NODE_CONFIG=str(missing)))
+    assert (named.returncode, named.stderr.splitlines()) == (
+        2, [f"error: invalid configuration: GDI_NODE_CONFIG={missing}: no such config file"])
+
+
 # 5. Quiet by default, verbose on request
 
 def test_a_short_command_writes_nothing_to_stderr_unless_asked(tmp_path):

@@ -10,6 +10,7 @@ import gc
 import os
 
 import click
+from click.core import ParameterSource
 
 from node.cli.aai import aai
 from node.cli.audit import audit
@@ -52,6 +53,9 @@ def main(ctx: click.Context, config: str | None, verbosity: int) -> None:
         settings = Settings()
     except (FileNotFoundError, ValueError) as exc:      # pydantic's ValidationError included
         refusal = f"invalid configuration: {configuration_error(exc)}"
+        if ctx.get_parameter_source("config") is ParameterSource.COMMANDLINE:
+            # the file named as the operator named it, not as the variable it is passed by
+            refusal = refusal.replace(f"{CONFIG_ENV}={config}", f"--config {config}")
         if not ctx.meta.get(HELP_ASKED):
             fail(refusal, 2)
         # the command shows its help and ends; were it to run after all (`--help` the value
