@@ -256,7 +256,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         await registry.discover(session)
         app[AUTHENTICATOR] = Authenticator(registry, session, jwks)
         app[NETWORK] = Network(app[SETTINGS], peers, await network_caller_secret(app[POOL]),
-                               app[METRICS].peer_answered)
+                               app[METRICS].peers_answered)
         yield
         await app[NETWORK].close()
 

@@ -649,10 +649,12 @@ class Network:
     """The peers of this node and the caches of what they said; one per application."""
 
     def __init__(self, settings: Settings, sessions: PeerSessions,
-                 caller_secret: bytes, answered: Callable[[str, str], None]) -> None:
+                 caller_secret: bytes,
+                 answered: Callable[[list[tuple[str, str]]], None]) -> None:
         """`caller_secret`: the key of the callers' pseudonyms (beacon/budget.py
-        network_caller_secret); `answered(peer id, outcome)`: told each peer's outcome, for
-        the operator's /metrics (node/http/metrics.py Metrics.peer_answered)."""
+        network_caller_secret); `answered([(peer id, outcome), ...])`: told each request's
+        peers' outcomes at once, for the operator's /metrics (node/http/metrics.py
+        Metrics.peers_answered)."""
         self._settings = settings
         self._sessions = sessions
         self._answered = answered
@@ -826,9 +828,8 @@ class Network:
         # Which peers are down, for the operator: it was in each answer's
         # info.network.peers and the log only, and a network's /metrics showed its own
         # answers 200 while a country's node had been unreachable for hours.
-        answered = self._answered
-        for outcome in outcomes:
-            answered(outcome.peer.id, "refused" if outcome.refused else outcome.status)
+        self._answered([(o.peer.id, "refused" if o.refused else o.status)
+                        for o in outcomes])
         return outcomes
 
     async def document(self, path: str, via: str,

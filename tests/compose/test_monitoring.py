@@ -99,7 +99,7 @@ def _exported_names() -> set[str]:
     metrics = Metrics()
     metrics.record("GET", "/api/g_variants", 200, 0.01)
     metrics.count_round_trip(2)
-    metrics.peer_answered("org.example.gdi.fi", "ok")
+    metrics.peers_answered([("org.example.gdi.fi", "ok")])
     from prometheus_client import generate_latest
     text = generate_latest(metrics.registry).decode()
     return {sample.name for family in text_string_to_metric_families(text)
