@@ -62,6 +62,7 @@ from node.federation.network import (
     _peer_url,
 )
 from node.federation.peers import Peer
+from node.federation.slots import RequestSlots
 from node.http.app_keys import NETWORK
 from node.settings import Settings, configuration_error
 from tests.beacon_schemas import (
@@ -2848,6 +2849,32 @@ async def test_a_network_request_beyond_those_in_flight_waits_then_is_a_503(netw
     assert logged[1] == "network requests below their limit again, 2 refused with 503"
     assert re.search(r'gdi_node_http_requests_total\{cause="network_busy",method="GET",'
                      r'route="/network/api/g_variants",status="503"\} 1\.0', metrics)
+
+
+async def test_a_slot_handed_to_a_request_cancelled_before_it_runs_goes_to_the_next():
+    """The slots hand a slot given back to the longest waiting request. One cancelled (its
+    client gone) after the slot was handed to it but before it ran on gives that slot to the
+    next waiting request, rather than keep it for good; the requests wait in turn."""
+    slots = RequestSlots(1, 3.0)
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        async with slots:
+            order.append(name)
+
+    await slots.__aenter__()
+    first = asyncio.create_task(wait("first"))
+    second = asyncio.create_task(wait("second"))
+    await asyncio.sleep(0)                  # both waiting, first before second
+    await slots.__aexit__(None, None, None)     # the slot is handed to `first`
+    first.cancel()                          # which is cancelled before it runs on
+    async with asyncio.timeout(5):          # a bound, not a timing
+        await second
+    assert first.cancelled() and order == ["second"]
+    async with asyncio.timeout(5):          # and the slot is free again after it
+        async with slots:
+            order.append("third")
+    assert order == ["second", "third"]
 
 
 async def test_a_network_requests_slot_is_given_back_on_errors_timeouts_and_disconnects(

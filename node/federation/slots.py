@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 
 log = logging.getLogger(__name__)
 
@@ -36,38 +37,64 @@ class NetworkBusy(Exception):
 
 
 class RequestSlots:
-    """The slots of one process's network requests (one per application)."""
+    """The slots of one process's network requests (one per application). A count and a
+    queue of waiters rather than an asyncio.Semaphore, whose `locked`, `acquire`, `release`
+    and `_wake_up_next` were four Python frames a request besides these two: some
+    thousands of a network request's instructions (bench/federation.py --overhead --parts
+    instructions). A slot given back goes to the longest waiting request, as the
+    semaphore's did."""
 
     def __init__(self, slots: int, held_for: float) -> None:
         """`held_for`: the longest a request holds its slot but for its merge (the fan-out's
         timer), what a refused caller is told to wait."""
         self.slots = slots
-        self._free = asyncio.Semaphore(slots)
+        self._free = slots
+        # each waiting request's future, set when a slot is handed to it
+        self._waiting: deque[asyncio.Future[None]] = deque()
         self._retry_after = max(1, math.ceil(held_for))
         self._refused = 0           # since the slots were last all taken and none freed
 
     async def __aenter__(self) -> None:
         """One slot for the body of `async with slots:`, given back however it ends
         (`__aexit__`); NetworkBusy when none frees within SLOT_WAIT_SECONDS. A free slot is
-        taken without a timer (the semaphore's acquire does not wait then). A class's
-        methods, not a generator's context manager: that cost a network request some
-        thousands of instructions (bench/federation.py --overhead --parts instructions)."""
-        if self._free.locked():
-            try:
-                async with asyncio.timeout(SLOT_WAIT_SECONDS):
-                    await self._free.acquire()
-            except TimeoutError:
+        taken without a timer, when no request waits for one before it. A class's methods,
+        not a generator's context manager: that cost a network request some thousands of
+        instructions (bench/federation.py --overhead --parts instructions)."""
+        if self._free and not self._waiting:
+            self._free -= 1
+            return
+        handed = asyncio.get_running_loop().create_future()
+        self._waiting.append(handed)
+        try:
+            async with asyncio.timeout(SLOT_WAIT_SECONDS):
+                await handed
+        except TimeoutError:
+            if not _handed(handed):      # else handed its slot as the timer ended: taken
                 self._refuse()
                 raise NetworkBusy(self.slots, self._retry_after) from None
-        else:
-            await self._free.acquire()
+        except BaseException:       # cancelled: a slot handed to it meanwhile goes on
+            if _handed(handed):
+                self._give_back()
+            raise
+        finally:
+            if handed in self._waiting:     # cancelled as it waited (the timer, its caller)
+                self._waiting.remove(handed)
 
     async def __aexit__(self, *_: object) -> None:
-        self._free.release()
-        if self._refused and not self._free.locked():
+        self._give_back()
+        if self._refused and self._free:
             log.warning("network requests below their limit again, %d refused with 503",
                         self._refused)
             self._refused = 0
+
+    def _give_back(self) -> None:
+        """A slot to the longest waiting request still waiting, else free."""
+        while self._waiting:
+            handed = self._waiting.popleft()
+            if not handed.done():
+                handed.set_result(None)
+                return
+        self._free += 1
 
     def _refuse(self) -> None:
         if not self._refused:
@@ -75,3 +102,8 @@ class RequestSlots:
                         "none ended within %g s: refusing more with 503 until one does",
                         self.slots, SLOT_WAIT_SECONDS)
         self._refused += 1
+
+
+def _handed(waiter: asyncio.Future[None]) -> bool:
+    """Whether a slot was handed to `waiter` (`_give_back`), whatever cancelled its wait."""
+    return waiter.done() and not waiter.cancelled()
