@@ -961,13 +961,22 @@ class _Bound:
 
 async def _body(response: aiohttp.ClientResponse, bound: _Bound) -> bytes | None:
     """The peer's answer, taken from `bound`; None past MAX_PEER_BODY (read no further).
-    Sent as is within that, it is read whole at once, its length taken before it is read;
-    otherwise counted chunk by chunk, as it unpacks (auth/documents.py bounded_body)."""
+    Read whole at once, its length taken before it is read, when it is known before it is
+    read to be within MAX_PEER_BODY: sent as is, with a Content-Length within the bound.
+    Not when packed (a Content-Encoding): Content-Length is then the packed size, and what
+    aiohttp unpacks may be a thousand times that (a 61 kB gzip answer was read whole, 63 MB
+    of JSON); such an answer, and one of no length, is counted chunk by chunk as it unpacks
+    (auth/documents.py bounded_body). The length is read once and taken in line: a call to
+    test it, which read it again, and one to take it cost every network request some
+    thousands of instructions (bench/federation.py --overhead --parts instructions)."""
     taken, kept = 0, False
+    length = response.content_length
     try:
-        if _within_bound(response):
-            length = response.content_length or 0
-            bound.take(length)
+        if (length is not None and length <= MAX_PEER_BODY
+                and hdrs.CONTENT_ENCODING not in response.headers):
+            if length > bound.left:
+                raise _PastBound
+            bound.left -= length
             taken = length
             body = await response.read()
             kept = True
@@ -1009,18 +1018,6 @@ def _seconds(after: str) -> int | None:
     except (TypeError, ValueError, IndexError, OverflowError):   # what the parser raises
         return None
     return min(max(math.ceil(wait), 0), MAX_RETRY_AFTER)
-
-
-def _within_bound(response: aiohttp.ClientResponse) -> bool:
-    """Whether the peer's answer is known, before it is read, to be within MAX_PEER_BODY, so
-    that it is read whole at once rather than counted chunk by chunk (bounded_body): sent
-    as is, with a Content-Length within the bound. Not when packed (a Content-Encoding):
-    Content-Length is then the packed size, and what aiohttp unpacks may be a thousand
-    times that (a 61 kB gzip answer was read whole, 63 MB of JSON); bounded_body counts the
-    bytes unpacked."""
-    length = response.content_length
-    return (length is not None and length <= MAX_PEER_BODY
-            and hdrs.CONTENT_ENCODING not in response.headers)
 
 
 # What became of an answer that could not be read, by what aiohttp raised (_failed)
