@@ -2620,7 +2620,7 @@ def _network_written(bodies: list[bytes], granularity: str, typed: bool,
                 for peer, (status, detail, checked, raw) in zip(peers, judged)]
     body, written = _written(lambda taken: merge_variants("org.net", query, taken,
                                                           PeerList(peers)), outcomes)
-    told = [_told(line) for line in body["info"]["network"]["peers"]]
+    told = list(_told(body["info"]["network"]["peers"]).values())
     return [(status, detail, type(checked).__name__) for status, detail, checked, _ in judged
             ] + told, written
 
