@@ -177,9 +177,11 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
             summary = checked["responseSummary"]
             found, stated = summary["exists"], checked["meta"]["returnedGranularity"]
             count = summary.get("numTotalResults")
-        notes = peer_notes(checked.info if typed else (
-            outcome.raw.get("info") if type(outcome.raw) is dict else None))
-        if notes:
+        info = checked.info if typed else (
+            outcome.raw.get("info") if type(outcome.raw) is dict else None)
+        # peer_notes of what is no dict is none: most answers have no `info`, and a call
+        # each cost a network request some hundreds of instructions
+        if type(info) is dict and (notes := peer_notes(info)):
             line.update(notes)
         rank = min(ceiling, _RANK[stated])
         line["exists"] = found
