@@ -81,6 +81,7 @@ from tests.membership_attack import (  # the test's model, from the repository
     shown_probability,
     simulate,
     smooth_aware_score,
+    with_common,
 )
 
 MEMBERS = NON_MEMBERS = 100
@@ -188,7 +189,6 @@ def _powers(population: Population, defence: Defence, seed: int, queries: int
 # exactly, people unknown, so no per-person account can be kept.
 SMOOTH = (6, 1.5)                        # the default band (beacon/disclosure.py DEFAULT_TIERS)
 UPPER = FLOOR + SMOOTH[0] + math.ceil(14 * SMOOTH[1])   # Floor.upper: 32, always shown from it
-COMMON_SITES, COMMON = 20_000, (0.05, 0.5)   # sites added with f uniform in 5-50%
 RESEARCHED = ((5, 10), (11, 30))         # a researcher's rare variants, by carriers
 
 
@@ -259,26 +259,6 @@ class SitesOnly:
     def exhausted(self, counts: np.ndarray) -> np.ndarray:
         """P(shown | count) once the limit is passed (`then` "hidden")."""
         return (np.asarray(counts) >= self.upper).astype(float)
-
-
-def with_common(population: Population, seed: int) -> Population:
-    """The test's population and COMMON_SITES sites with f uniform in COMMON: the test's
-    model stops at 5% (`F_MAX`: no floor it tests reaches them), but a rule with an edge
-    at 20 or 30 carriers is attacked with alleles carried by a fifth or a third of everyone,
-    of which a real genome holds hundreds of thousands."""
-    rng = np.random.default_rng(seed + 2_000)
-    frequencies = rng.uniform(*COMMON, COMMON_SITES)
-    people = len(population.genotypes)
-    genotypes = (rng.random((2, people, COMMON_SITES)) < frequencies).sum(axis=0, dtype=np.int8)
-    start = int(population.positions[-1]) + 10
-    return Population(
-        frequencies=np.concatenate([population.frequencies, frequencies]),
-        genotypes=np.concatenate([population.genotypes, genotypes], axis=1),
-        positions=np.concatenate([population.positions,
-                                  start + 10 * np.arange(COMMON_SITES)]),
-        refs=np.concatenate([population.refs, np.full(COMMON_SITES, "A")]),
-        alts=np.concatenate([population.alts, np.full(COMMON_SITES, "G")]),
-        members=population.members)
 
 
 def _yes_odds(frequencies: np.ndarray, table: Callable[[np.ndarray], np.ndarray], halve: bool

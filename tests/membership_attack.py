@@ -18,12 +18,15 @@ import numpy as np
 
 # 1/F_MIN = 2 x 5,000: the rarest alleles are single copies in a population of 5,000 people.
 # Alleles commoner than F_MAX (5%) are carried by about ten members of a 100-person beacon or
-# more: seen by every tier, member or not, they tell an attacker nothing, and an attacker
-# asking the rarest first never reaches them.
+# more: far above a floor at k, seen by every tier, member or not, they tell an attacker of
+# that floor nothing, and an attacker asking the rarest first never reaches them (an edge at
+# 20 or 30 carriers is attacked with them: `with_common`).
 F_MIN = 1e-4
 F_MAX = 0.05
 DELTA = 1e-6               # Shringarpure & Bustamante's genotyping error rate
 BASES = np.array(list("ACGT"))
+# Common sites `with_common` adds: f uniform in 5 to 50%.
+COMMON_SITES, COMMON = 20_000, (0.05, 0.5)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,27 @@ def simulate(members: int, non_members: int, candidate_sites: int, seed: int) ->
     return Population(frequencies=frequencies[kept], genotypes=carried[0::2] + carried[1::2],
                       positions=10_000 + 10 * np.arange(len(kept)), refs=BASES[refs],
                       alts=BASES[alts], members=members)
+
+
+def with_common(population: Population, seed: int) -> Population:
+    """The population and COMMON_SITES sites with f uniform in COMMON, drawn for members
+    and non-members alike: the model stops at 5% (`F_MAX`: no floor at k reaches
+    them), but an edge at 20 or 30 carriers (the smooth floor's top, `Floor.upper`) is
+    attacked with alleles carried by a fifth or a third of everyone, of which a real genome
+    holds hundreds of thousands."""
+    rng = np.random.default_rng(seed + 2_000)
+    frequencies = rng.uniform(*COMMON, COMMON_SITES)
+    people = len(population.genotypes)
+    genotypes = (rng.random((2, people, COMMON_SITES)) < frequencies).sum(axis=0, dtype=np.int8)
+    start = int(population.positions[-1]) + 10
+    return Population(
+        frequencies=np.concatenate([population.frequencies, frequencies]),
+        genotypes=np.concatenate([population.genotypes, genotypes], axis=1),
+        positions=np.concatenate([population.positions,
+                                  start + 10 * np.arange(COMMON_SITES)]),
+        refs=np.concatenate([population.refs, np.full(COMMON_SITES, "A")]),
+        alts=np.concatenate([population.alts, np.full(COMMON_SITES, "G")]),
+        members=population.members)
 
 
 def rarest_first(population: Population, target: int) -> np.ndarray:
