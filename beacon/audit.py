@@ -7,9 +7,11 @@ Requests do not wait for it: entries are buffered and written in batches, every
 `flush_seconds` (Settings.audit_flush_seconds, 1 s by default), as soon as FLUSH_ENTRIES are
 waiting, and at shutdown; so a crash can lose the last second's entries (at most
 FLUSH_ENTRIES more) but a request never pays a round trip for its audit line. A batch costs
-a fixed 200 µs or so of the node's CPU (a connection, the COPY's round trips) besides its
-entries', so under load (thousands of requests a second) batches of FLUSH_ENTRIES bound
-what a batch holds and how long it takes, and under light load a batch a second is cheap.
+a fixed part of the node's CPU besides its entries' (a connection and its transaction's round
+trips: 200 µs or so measured when a batch was a COPY alone, before the transaction that
+makes a write tried again harmless, below, added four), so under load (thousands of
+requests a second) batches of FLUSH_ENTRIES bound what a batch holds and how long it
+takes, and under light load a batch a second is cheap.
 `gdi-node audit` reads it back.
 
 While the trail cannot be written (its database, the primary, down or not answering, while
@@ -17,12 +19,20 @@ replicas answer the queries), entries wait, up to MAX_BUFFER; past that the olde
 each write that fails says how many went (an ERROR), never silently. A write on a server
 that does not answer is ended by the application's watchdog (beacon/hung_server.py) and
 tried again, so the writer, and the node's shutdown, never wait for it for good.
+
+A write tried again may have been written: the server committed it but its acknowledgement
+was lost (the connection dropped, the watchdog ended the write as the server finished it).
+So each entry gets an id when recorded (`entry_id`, random, unique with `at`: migration
+0028), and a batch is copied into a temporary table and inserted from there skipping the
+entries already in the trail: written twice, each is there once. Not keyed on the request
+id, which a client may set (X-Request-ID) and so could have kept its own entries out.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
 from datetime import UTC, date, datetime
 from typing import Any
@@ -42,7 +52,15 @@ CLOSE_WRITE_SECONDS = 5.0        # the last one's, at shutdown
 # One COPY per batch: far less of PostgreSQL's time than a statement per entry
 # (executemany), at thousands of requests a second, and a third of the node's CPU per entry
 # of one INSERT of the columns as arrays (2-3 µs against 4-8.5 µs a hot loop measured).
-_COLUMNS = ("at", "request_id", "caller", "endpoint", "datasets", "query")
+_COLUMNS = ("at", "request_id", "caller", "endpoint", "datasets", "query", "entry_id")
+# A batch goes into this table of the session, then into the trail less the entries already
+# there; emptied at each commit, kept by the session (not made and dropped per batch, which
+# churned PostgreSQL's system catalogs at every write). Made in the write's transaction, so that it is there
+# whatever session a pooler gives the transaction.
+_BATCH_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS audit_batch
+                  (LIKE audit_trail INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"""
+_FROM_BATCH = f"""INSERT INTO audit_trail ({", ".join(_COLUMNS)})
+                  SELECT {", ".join(_COLUMNS)} FROM audit_batch ON CONFLICT DO NOTHING"""
 # What an entry keeps of a request's receivedRequestSummary: what it asked of the data, each
 # part bounded by what the node accepts (32 filters, known parameters). Not its apiVersion or
 # requestedSchemas, free text the answer repeats but that changes nothing it tells: kept,
@@ -77,7 +95,8 @@ class AuditTrail:
             self._dropped += 1
         asked = {key: query[key] for key in ASKED if key in query}
         self._buffer.append((datetime.now(UTC), request_id, caller, endpoint,
-                             orjson.dumps(datasets).decode(), orjson.dumps(asked).decode()))
+                             orjson.dumps(datasets).decode(), orjson.dumps(asked).decode(),
+                             random.getrandbits(63)))
         if len(self._buffer) >= FLUSH_ENTRIES:
             self._full.set()
 
@@ -140,11 +159,11 @@ class AuditTrail:
 
     async def _write(self, entries: list[tuple[Any, ...]], seconds: float) -> None:
         async with self._pool.acquire() as conn:
-            copying = copy_in(conn, "audit_trail", entries, _COLUMNS)
+            writing = _write_skipping_written(conn, entries)
             if self._watchdog is None:
-                await copying
+                await writing
             else:
-                await self._watchdog.run(conn, copying, seconds)
+                await self._watchdog.run(conn, writing, seconds)
 
     async def close(self) -> None:
         """Stop the writer, then write what is left, within CLOSE_WRITE_SECONDS when
@@ -167,6 +186,16 @@ class AuditTrail:
                       len(self._buffer), _described(error))
             for entry in self._buffer:
                 log.error("audit trail: entry not written: %r", entry)
+
+
+async def _write_skipping_written(conn: asyncpg.Connection,
+                                  entries: list[tuple[Any, ...]]) -> None:
+    """`entries` into the trail in one transaction, but those already there (by `entry_id`
+    and `at`): a batch tried again after a write whose acknowledgement was lost."""
+    async with conn.transaction():
+        await conn.execute(_BATCH_TABLE)
+        await copy_in(conn, "audit_batch", entries, _COLUMNS)
+        await conn.execute(_FROM_BATCH)
 
 
 def _described(error: BaseException) -> str:

@@ -47,6 +47,7 @@ from tests.conftest import (
     write_vcf_text,
 )
 from tests.test_cli import _env, gdi_node
+from tests.test_hardening import Relay, _pipe
 
 DATASET = "GDI-FI-SYN-001"
 SAMPLES = 12
@@ -1388,8 +1389,10 @@ async def test_entries_not_written_at_shutdown_are_logged_in_full(pool, caplog, 
             logged, ("r1", "r2"), ("address 192.0.2.7", "address 192.0.2.8"),
             ("/api/g_variants", "/api/individuals"), (told, {})):
         stored = json.dumps(datasets, separators=(",", ":"))
-        assert line.startswith("(datetime.datetime(") and line.endswith(
-            f"'{request_id}', '{caller}', '{endpoint}', {stored!r}, '{{}}')"), line
+        head, _, entry_id = line.rpartition(", ")
+        assert line.startswith("(datetime.datetime(") and head.endswith(
+            f"'{request_id}', '{caller}', '{endpoint}', {stored!r}, '{{}}'"), line
+        assert entry_id.removesuffix(")").isdigit(), line      # the entry's id (0028)
 
 
 async def test_an_entry_the_database_refuses_is_dropped_not_holding_back_the_rest(pool, caplog):
@@ -1488,3 +1491,70 @@ async def test_a_trail_write_on_a_server_that_does_not_answer_ends(pg_server_url
         relay.thaw()
         await trail.flush()
         assert await pool.fetchval("SELECT request_id FROM audit_trail") == "r1"
+
+
+class _CutAfterCommit(Relay):
+    """A relay to PostgreSQL that, once armed, forwards a COPY and the statements after it,
+    but closes the client's connection in place of the server's answer that the write is
+    committed (its ReadyForQuery, idle, after the COPY): the write is in the database while
+    the client sees its connection lost, as when a connection drops, or the watchdog ends a
+    write, just as the server finishes it."""
+
+    armed = False
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await self.upstream()
+        self._writers |= {writer, upstream_writer}
+
+        async def answers() -> None:
+            seen = b""
+            try:
+                while data := await upstream_reader.read(65536):
+                    if self.armed:
+                        seen += data
+                        copied = seen.find(b"COPY ")
+                        if copied >= 0 and b"Z\x00\x00\x00\x05I" in seen[copied:]:
+                            self.armed = False
+                            writer.transport.abort()
+                            upstream_writer.close()
+                            return
+                    writer.write(data)
+                    await writer.drain()
+            finally:
+                writer.close()
+        await asyncio.gather(_pipe(reader, upstream_writer, self._flowing), answers(),
+                             return_exceptions=True)
+        self._writers -= {writer, upstream_writer}
+
+
+async def test_a_batch_written_but_not_acknowledged_is_not_written_twice(pg_server_url):
+    """A batch whose write the server committed but whose client saw the connection lost
+    (the acknowledgement lost in a dropped connection, or a watchdog ending the write as it
+    finished) is put back and written again: each entry is in the trail once, not twice
+    (the retry wrote every entry of the batch a second time, and `audit summary` counted
+    each of those requests twice)."""
+    from beacon.audit import AuditTrail
+    async with node_database(pg_server_url) as url:
+        relay = _CutAfterCommit(url)
+        await relay.start()
+        pool = await asyncpg.create_pool(relay.url, min_size=1, max_size=2)
+        try:
+            trail = AuditTrail(pool)
+            for n in range(5):
+                trail.record(f"r{n}", "address 192.0.2.7", "/api/g_variants", {}, {})
+            relay.armed = True
+            with pytest.raises((OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
+                await trail.flush()
+            assert not relay.armed                  # cut where it should have been
+            direct = await asyncpg.connect(url)
+            try:
+                assert await direct.fetchval("SELECT count(*) FROM audit_trail") == 5
+                await trail.flush()                 # the retry
+                rows = await direct.fetch("SELECT request_id, count(*) FROM audit_trail "
+                                          "GROUP BY 1 ORDER BY 1")
+            finally:
+                await direct.close()
+            assert [tuple(r) for r in rows] == [(f"r{n}", 1) for n in range(5)]
+        finally:
+            await pool.close()
+            await relay.close()
