@@ -28,7 +28,7 @@ from node.http.app_keys import (
 from node.http.body import UNDECODED
 from node.http.fdp import fdp_routes
 from node.http.outage import DatabaseOutage, shorten_pool_retries
-from node.http.server import hide_request_lines
+from node.http.server import answer_unparsed, hide_request_lines
 from node.migrate import CATALOGUE_MIGRATIONS
 from node.settings import CatalogueSettings
 
@@ -43,6 +43,7 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
                                        catalogue_api.failures],
                           client_max_size=MAX_BODY_BYTES,
                           handler_args=UNDECODED)    # its API decodes (node/http/body.py)
+    answer_unparsed(app, catalogue_api.unparsed_response)   # its error form, as the node's
     app[CATALOGUE_SETTINGS] = settings
     app[CATALOGUE_SITE] = SiteCache()
     if pool is not None:

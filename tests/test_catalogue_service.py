@@ -2419,3 +2419,29 @@ async def test_pushed_texts_are_english_unless_the_record_says_otherwise(catalog
                                              {"records": [finnish | bad]}, TOKENS[NODE])
         assert response.status == 400, (bad, body)
         assert next(iter(bad)) in body["error"]["message"], body
+
+
+async def test_a_request_the_catalogue_cannot_parse_gets_its_error_body(catalogue):
+    """aiohttp answers a request it cannot parse (a search URL past its line limit, bytes
+    that are no HTTP) and an Expect other than 100-continue itself, before any middleware,
+    in plain text quoting what was sent ("Got more than 8190 bytes when reading: ..."). The
+    node answers them in its own error form (node/http/server.py answer_unparsed); the
+    catalogue kept aiohttp's text, which no client of its JSON API reads. Now its own error
+    body, quoting nothing sent."""
+    marker = "QUOTED" * 2_000
+    async with catalogue.http.get(f"{catalogue.url}/api/datasets?q={marker}") as response:
+        assert response.status == 400
+        assert response.content_type == "application/json", await response.text()
+        error = (await response.json())["error"]
+        assert error["code"] == "invalid_request", error
+        assert "QUOTED" not in error["message"], error
+        assert error["message"].startswith("request: a request line longer than"), error
+        assert "the catalogue" in error["message"] and "POST" not in error["message"], error
+    port = int(catalogue.url.rsplit(":", 1)[1].split("/")[0])
+    answer, _ = await send_slowly(port, (
+        b"GET /api/datasets HTTP/1.1\r\nHost: x\r\nExpect: QUOTED-ok\r\n"
+        b"Connection: close\r\n\r\n"), [], 0.1, 5)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b" 417 " in head.split(b"\r\n")[0], answer
+    error = json.loads(body)["error"]
+    assert error["code"] == "expectation_failed" and "QUOTED" not in error["message"], error

@@ -160,6 +160,21 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return json_response(body, status, headers)
 
 
+_UNPARSED_CODES = {400: "invalid_request", 417: "expectation_failed"}
+
+
+def unparsed_response(request: web.Request | None, status: int, message: str
+                      ) -> web.Response:
+    """The catalogue's answer to a request aiohttp refused before any middleware (node/http/
+    server.py answer_unparsed: one it could not parse, an Expect it does not meet), in the
+    API's error form: it was aiohttp's plain text, quoting the request line or the header.
+    The node's words are the catalogue's but for the advice on a request line too long: the
+    catalogue's search is a GET, with no POST to send it as."""
+    message = message.replace("this node", "the catalogue").replace(
+        "send the query as a POST body", "ask with fewer or shorter parameters")
+    return _error(status, _UNPARSED_CODES.get(status, "refused"), message)
+
+
 class _Fail(Exception):
     def __init__(self, response: web.Response) -> None:
         self.response = response
