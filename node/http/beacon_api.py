@@ -122,8 +122,7 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         cause: UnavailableCause = (
             "query_timeout" if isinstance(exc, QueryTimeout)
             else "pool" if isinstance(exc, NoConnection) else "network_down")
-        return unavailable(json_response(error_body(beacon_id, 503, str(exc)), 503,
-                                         headers=_RETRY_AFTER), cause)
+        return _unavailable(beacon_id, str(exc), cause)
     if isinstance(exc, asyncpg.QueryCanceledError):
         # a statement of the request's other than its variant query (a budget's lease, the
         # datasets' list, ...) past the pool's statement_timeout: the load too, not a fault
@@ -131,13 +130,11 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         log.warning("statement past its time limit: %s", exc,
                     extra={"request_id": request.get(REQUEST_ID)})
         limit = request.app[SETTINGS].query_timeout_seconds
-        return unavailable(json_response(error_body(beacon_id, 503, (
-            f"the database did not answer within this node's limit of {limit:g} s; retry "
-            "later")), 503, headers=_RETRY_AFTER), "query_timeout")
+        return _unavailable(beacon_id, f"the database did not answer within this node's "
+                                       f"limit of {limit:g} s; retry later", "query_timeout")
     if isinstance(exc, NetworkBusy):        # the network's requests at their limit
-        return unavailable(json_response(error_body(beacon_id, 503, str(exc)), 503,
-                                         headers={"Retry-After": str(exc.retry_after)}),
-                           "network_busy")
+        return _unavailable(beacon_id, str(exc), "network_busy",
+                            {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, BudgetExceeded):
         return json_response(error_body(beacon_id, 429, str(exc)), 429,
                              headers={"Retry-After": str(exc.retry_after)})
@@ -161,9 +158,15 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
 def unavailable_response(request: web.Request) -> web.Response:
     """503 with Retry-After while the database is unavailable (the outage is logged once, by
     node/http/outage.py, not per request)."""
-    return unavailable(json_response(error_body(
-        request.app[SETTINGS].beacon_id, 503, "the node's database is unavailable; retry "
-        "later"), 503, headers=_RETRY_AFTER), "database")
+    return _unavailable(request.app[SETTINGS].beacon_id,
+                        "the node's database is unavailable; retry later", "database")
+
+
+def _unavailable(beacon_id: str, message: str, cause: UnavailableCause,
+                 headers: dict[str, str] = _RETRY_AFTER) -> web.Response:
+    """A 503's Beacon error body, when to ask again, and its cause for /metrics."""
+    return unavailable(json_response(error_body(beacon_id, 503, message), 503,
+                                     headers=headers), cause)
 
 
 def post_body(request: web.Request) -> Awaitable[bytes]:
