@@ -43,7 +43,9 @@ def create_app(settings: CatalogueSettings, pool: asyncpg.Pool | None = None) ->
                                        catalogue_api.failures],
                           client_max_size=MAX_BODY_BYTES,
                           handler_args=UNDECODED)    # its API decodes (node/http/body.py)
-    answer_unparsed(app, catalogue_api.unparsed_response)   # its error form, as the node's
+    # its error form, as the node's; its search is a GET, with no POST to send it as
+    answer_unparsed(app, catalogue_api.unparsed_response, service="the catalogue",
+                    long_line="ask with fewer or shorter parameters")
     app[CATALOGUE_SETTINGS] = settings
     app[CATALOGUE_SITE] = SiteCache()
     if pool is not None:

@@ -167,11 +167,7 @@ def unparsed_response(request: web.Request | None, status: int, message: str
                       ) -> web.Response:
     """The catalogue's answer to a request aiohttp refused before any middleware (node/http/
     server.py answer_unparsed: one it could not parse, an Expect it does not meet), in the
-    API's error form: it was aiohttp's plain text, quoting the request line or the header.
-    The node's words are the catalogue's but for the advice on a request line too long: the
-    catalogue's search is a GET, with no POST to send it as."""
-    message = message.replace("this node", "the catalogue").replace(
-        "send the query as a POST body", "ask with fewer or shorter parameters")
+    API's error form: it was aiohttp's plain text, quoting the request line or the header."""
     return _error(status, _UNPARSED_CODES.get(status, "refused"), message)
 
 

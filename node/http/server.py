@@ -85,13 +85,15 @@ def hide_request_lines() -> None:
 # What an application answers a request aiohttp refused before any middleware: (the request,
 # None where it could not be parsed; status, message) -> response
 UnparsedAnswer = Callable[[web.Request | None, int, str], web.Response]
-_UNPARSED: weakref.WeakKeyDictionary[web.Application, UnparsedAnswer] = (
+# each application's answer, what it calls itself and its advice for a request line too long
+_UNPARSED: weakref.WeakKeyDictionary[web.Application, tuple[UnparsedAnswer, str, str]] = (
     weakref.WeakKeyDictionary())
 _AIOHTTPS_ANSWER = web_protocol.RequestHandler.handle_error
 _AIOHTTPS_EXPECT = web_urldispatcher._default_expect_handler
 
 
-def answer_unparsed(app: web.Application, answer: UnparsedAnswer) -> None:
+def answer_unparsed(app: web.Application, answer: UnparsedAnswer, *, service: str = "this node",
+                    long_line: str = "send the query as a POST body") -> None:
     """Have `app` answer a request aiohttp cannot parse (a URL past its line limit, a header
     past its field limit, bytes that are no HTTP) with `answer`, in its own error form.
     aiohttp answers such a request itself, before any middleware, in plain text quoting the
@@ -101,8 +103,10 @@ def answer_unparsed(app: web.Application, answer: UnparsedAnswer) -> None:
     whose server read the request (tests/test_hardening.py holds it to each aiohttp).
     Being the one place these requests reach, `answer` counts them too (node/http/metrics.py
     refused): no middleware sees them. An HTTP/1.1 request that expects anything but 100-continue (RFC 9110 10.1.1) gets
-    `answer`'s 417 too (`_meet_expectation`)."""
-    _UNPARSED[app] = answer
+    `answer`'s 417 too (`_meet_expectation`). `service`: what the messages call the server;
+    `long_line`: what a request line too long is advised (the node's queries may be POSTed,
+    the catalogue's search may not)."""
+    _UNPARSED[app] = (answer, service, long_line)
 
 
 async def _meet_expectation(request: web.Request) -> web.StreamResponse | None:
@@ -111,11 +115,12 @@ async def _meet_expectation(request: web.Request) -> web.StreamResponse | None:
     100-continue was a plain-text 417 quoting the header ("Unknown Expect: ..."), which no
     Beacon client reads; an application that answers in its own form (answer_unparsed)
     answers it there, quoting nothing sent. Its connection ends: the body may never come."""
-    answer = _UNPARSED.get(request.app)
-    if (answer is None or request.version != HttpVersion11
+    unparsed = _UNPARSED.get(request.app)
+    if (unparsed is None or request.version != HttpVersion11
             or request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"):
         return await _AIOHTTPS_EXPECT(request)
-    response = answer(request, 417, "Expect: this node meets no expectation but 100-continue")
+    answer, service, _ = unparsed
+    response = answer(request, 417, f"Expect: {service} meets no expectation but 100-continue")
     response.force_close()
     return response
 
@@ -131,25 +136,28 @@ def _handle_error(handler: web_protocol.RequestHandler, request: web.BaseRequest
     server = getattr(handler, "_manager", None)           # the Server of one application
     app = getattr(getattr(server, "request_handler", None), "__self__", None)
     # none where a web.Server serves a handler of its own (no weak reference to None)
-    answer = _UNPARSED.get(app) if isinstance(app, web.Application) else None
-    if answer is None:
+    unparsed = _UNPARSED.get(app) if isinstance(app, web.Application) else None
+    if unparsed is None:
         return plain
-    response = answer(None, status, _unparsed_message(exc, handler.max_line_size))
+    answer, service, long_line = unparsed
+    response = answer(None, status, _unparsed_message(exc, handler.max_line_size, service,
+                                                      long_line))
     response.force_close()          # as aiohttp's: what follows on the connection is unread
     return response
 
 
-def _unparsed_message(error: HttpProcessingError, line_limit: int) -> str:
+def _unparsed_message(error: HttpProcessingError, line_limit: int, service: str,
+                      long_line: str) -> str:
     """What a request aiohttp could not parse is told, quoting nothing it sent. A line too
     long names its limit, aiohttp's second argument: the request line's (`line_limit`) or a
     header's."""
     if isinstance(error, LineTooLong):
         limit = error.args[1] if len(error.args) > 1 else line_limit
         if limit == line_limit:
-            return (f"request: a request line longer than {limit} bytes, more than this node "
-                    "reads; send the query as a POST body")
-        return f"request: a header longer than {limit} bytes, more than this node reads"
-    return "request: not an HTTP request this node can read"
+            return (f"request: a request line longer than {limit} bytes, more than {service} "
+                    f"reads; {long_line}")
+        return f"request: a header longer than {limit} bytes, more than {service} reads"
+    return f"request: not an HTTP request {service} can read"
 
 
 class CannotListen(Exception):
