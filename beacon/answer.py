@@ -23,6 +23,7 @@ from typing import Any
 
 from auth.policy import highest, lowest
 from beacon import store
+from beacon.accounts import account_tally, answer_from_account
 from beacon.assemblies import ASSEMBLIES, DEFAULT_ASSEMBLY
 from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
@@ -55,6 +56,7 @@ class DatasetAnswer:
     rare: bool = False                   # the hit includes a variant just above the floor
     results: list[dict[str, Any]] = field(default_factory=list)
     allele_number: int | None = None     # a miss: alleles called at the site asked
+    refused: bool = False                # the caller's account for it is spent: no answer
 
     @property
     def dataset(self) -> store.DatasetRow:
@@ -213,14 +215,19 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
     are counted by one statement. Where the caller's tier keeps its losses under a smooth
     floor and that statement matched variants near the floor, the dataset is answered as
     `caller` (its budget key) may see it, from that statement's matches and the ones near the
-    floor read by their keys, not the query's range again (beacon/losses.py)."""
+    floor read by their keys, not the query's range again (beacon/losses.py). A dataset
+    whose variants name nobody is answered as the tier sees it, charged to the caller's
+    account for it, or refused once that is spent (beacon/accounts.py, `by_account`)."""
     answers = [DatasetAnswer(d, lowest(query.granularity, d.ceiling), report(0, d.rules))
                for d in datasets]
-    groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
+    groups: dict[tuple[str, Floor, str | None, bool], list[DatasetAnswer]] = {}
     for item in answers:
-        groups.setdefault((item.dataset.assembly, item.seen.rules.floor,
-                           caller if item.seen.keeps_losses else None), []).append(item)
-    for (assembly_id, floor, accounted), group in groups.items():
+        seen = item.seen
+        by_account = caller is not None and seen.keeps_account
+        groups.setdefault((item.dataset.assembly, seen.rules.floor,
+                           caller if seen.keeps_losses or by_account else None, by_account),
+                          []).append(item)
+    for (assembly_id, floor, accounted, by_account), group in groups.items():
         on = placed(query, assembly_id)
         chromosome = on.chromosome_on(ASSEMBLIES[assembly_id])
         if on.reference_name and chromosome is None:
@@ -234,7 +241,7 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
         found = await queries.count(
             on, [i.dataset.id for i in group], chromosome, span,
             Floor(floor.k) if accounted else floor,
-            tally(accounted, floor) if accounted else None)
+            (account_tally if by_account else tally)(accounted, floor) if accounted else None)
         seen_rows: dict[str, list[store.VariantRow]] = {}
         for item in group:
             if not accounted:
@@ -244,6 +251,17 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             # with a slow question whether a variant near the floor matched
             wide = is_wide(on, queries.limits)
             matches = found.get(item.dataset.id)
+            if by_account:
+                account = await queries.writing(wide, partial(
+                    answer_from_account, caller=accounted, row=item.dataset,
+                    rules=item.seen.rules, query=on, chromosome=chromosome, span=span,
+                    matches=matches), turn_key(accounted))
+                item.refused = account.refused
+                if account.matches is None:
+                    found.pop(item.dataset.id, None)
+                else:
+                    found[item.dataset.id] = account.matches
+                continue
             if matches is None or matches.rarest >= floor.upper:
                 await queries.writing(wide, partial(take_turn, caller=accounted),
                                       turn_key(accounted))
@@ -259,8 +277,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
         # "not seen in N alleles": N is a count of the dataset's, so only where the caller
         # may see its counts, and as the tier reports them (the record's alleleNumber is
         # rounded alike); exact, it undid the rounding, and a boolean-level dataset told it
-        misses = [item for item in group
-                  if item.dataset.id not in found and item.granularity != "boolean"]
+        misses = [item for item in group if item.dataset.id not in found
+                  and item.granularity != "boolean" and not item.refused]
         if misses and on.kind == "sequence" and on.include in ("MISS", "ALL"):
             # accounted: a site's variants near the floor may be shown at the tier and hidden
             # from this caller, whose "not seen in N alleles" must not tell which
@@ -325,6 +343,8 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     fields = None           # the one counted set's precision, which a total of it repeats
     include = query.include
     for item in answers:
+        if item.refused:
+            continue                    # named in the answer's info (node/http/beacon_api.py)
         count = item.count
         hit = count.value > 0                       # count.exists, without the property
         granularity = item.granularity

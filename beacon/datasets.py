@@ -89,6 +89,13 @@ class Seen:
         whom to charge (a dataset without them is answered as the tier sees it)."""
         return self.rules.accounts_losses and self.row.genotyped
 
+    @property
+    def keeps_account(self) -> bool:
+        """Whether the caller's answers about the dataset are charged to one account of its
+        own instead (beacon/accounts.py): its tier's rules keep losses, and its variants
+        name nobody to charge."""
+        return self.rules.accounts_losses and not self.row.genotyped
+
 
 def dataset_keys(rows: list[DatasetRow]) -> dict[str, frozenset[str]]:
     """The strings a ControlledAccessGrants visa may name each dataset by, matched exactly:

@@ -343,11 +343,14 @@ async def test_variants_without_genotypes_are_answered_as_the_tier_sees_them(dat
         await conn.close()
 
 
-async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees_it(
+async def test_a_dataset_read_without_its_genotypes_is_charged_to_the_callers_account(
         database, tmp_path):
     """Samples whose genotypes were not read (INFO AC/AN counts them, no individuals loaded)
-    leave nobody to charge: the dataset is not `genotyped`, a caller's answers are the tier's,
-    and none are kept for it; the genotyped dataset beside it, asked the same, is accounted."""
+    leave nobody to charge: the dataset is not `genotyped`, a caller's answers are the
+    tier's, and each near the floor is charged to the caller's one account for the dataset
+    (beacon/accounts.py), which the first range over the band spends: the next question is
+    answered by the genotyped dataset beside it alone, accounted per person, the other
+    named refused."""
     calls = "GDI-FI-CALLS-1"
     rules = DEFAULT_TIERS["anonymous"]
     near = range(rules.floor.k, rules.floor.upper, 2)
@@ -371,19 +374,24 @@ async def test_a_dataset_read_without_its_genotypes_is_answered_as_the_tier_sees
                         beacon_id="org.test.node", ingest_workers=1)
     async with AsyncExitStack() as stack:
         client, pool = await serve_node(stack, settings)
-        for c in near:
+        bodies = []
+        for c in near[:2]:
             response = await client.get("/api/g_variants", params={
                 "referenceName": "1", "start": str(c * REGION),
                 "end": str(c * REGION + 10 * VARIANTS_PER_COUNT),
                 "requestedGranularity": "count", "includeResultsetResponses": "ALL",
                 "datasetIds": f"{DATASET},{calls}"})
             assert response.status == 200, await response.text()
-            sets = {s["id"]: s for s in (await response.json())["response"]["resultSets"]}
-            assert sets[calls]["resultsCount"] == expected[c], c
+            bodies.append(await response.json())
         kept = dict(await pool.fetch("SELECT dataset_id, count(*) FROM disclosure_answers "
                                      "GROUP BY dataset_id"))
-    assert calls not in kept
-    assert kept[DATASET] > 0
+        spent = await pool.fetchval("SELECT spent FROM disclosure_accounts "
+                                    "WHERE dataset_id = $1", calls)
+    first, second = ({s["id"]: s for s in body["response"]["resultSets"]} for body in bodies)
+    assert first[calls]["resultsCount"] == expected[near[0]]
+    assert kept[calls] == VARIANTS_PER_COUNT and kept[DATASET] > 0
+    assert spent > rules.loss_budget
+    assert list(second) == [DATASET] and bodies[1]["info"]["refused"] == [calls]
 
 
 def _sites_vcf(path: Path, records: list[tuple[int, str]]) -> Path:
@@ -1208,8 +1216,9 @@ async def test_answers_under_the_accounting_wait_for_the_answer_time_floor(datab
     charges; one about a variant below the floor does neither, and was 5 ms faster on an idle
     machine, which told a timing caller what the smooth floor's draw hides. Every answer that
     asks a dataset whose caller's tier keeps losses is now sent no sooner than the floor
-    after the request arrived, whatever it found, on both endpoints; a dataset nobody's
-    losses are kept for (its genotypes not read) is answered without waiting."""
+    after the request arrived, whatever it found, on both endpoints; so is one about a
+    dataset whose genotypes were not read, whose answers near the floor charge the caller's
+    one account for it (beacon/accounts.py) and whose time would tell the same."""
     floor = DEFAULT_TIERS["anonymous"].floor
     wait = 2.0
     sites = "GDI-FI-NOWAIT-1"
@@ -1241,7 +1250,7 @@ async def test_answers_under_the_accounting_wait_for_the_answer_time_floor(datab
         for individuals in (False, True):
             for c in (near, below, near):             # first time, below, answered before
                 assert await timed(DATASET, c, individuals) >= wait, (c, individuals)
-        assert await timed(sites, near) < wait
+        assert await timed(sites, near) >= wait
 
 
 def test_an_answer_past_the_time_floor_waits_for_its_next_multiple():

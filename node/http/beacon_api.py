@@ -17,6 +17,7 @@ from multidict import istr
 
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
+from beacon.accounts import AccountSpent, refusal
 from beacon.budget import BudgetExceeded, charge, refund, settle
 from beacon.datasets import (
     DatasetsQuery,
@@ -138,6 +139,8 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, BudgetExceeded):
         return json_response(error_body(beacon_id, 429, str(exc)), 429,
                              headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, AccountSpent):       # for good: no Retry-After
+        return json_response(error_body(beacon_id, 403, str(exc)), 403)
     if isinstance(exc, web.HTTPException):
         message = {404: f"no such endpoint or entry: {request.path}",
                    405: f"method {request.method} not allowed on {request.path}"}.get(
@@ -327,7 +330,12 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         refund(app[BUDGETS], key, asked, left)
         raise
     spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
-    audit(request, ((a.dataset.id, a.granularity) for a in answers))
+    refused = {a.dataset.id: refusal(a.seen.rules) for a in answers if a.refused}
+    if refused and len(refused) == len(answers):
+        _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
+               answer.received(query, filters))
+        raise AccountSpent(refused)
+    audit(request, ((a.dataset.id, a.granularity) for a in answers if not a.refused))
     info: dict[str, object] = {"budget": {
         dataset_id: {"windowLeft": remaining.window, "dayLeft": remaining.day,
                      "windowSeconds": app[POLICY].window_seconds}
@@ -341,22 +349,32 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         info["geneId"] = unplaced
     if notes:
         info.update(notes)
+    if refused:             # why, in docs/privacy.md and the 403 when none is left
+        info["refused"] = list(refused)
     unasked = "count" if chosen else answer.unasked_granularity(visible.values(), ceiling)
     body = answer.response(settings.beacon_id, query, answers, info, schemas=schemas,
                            filters=filters, unasked=unasked)
     _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
            body["meta"]["receivedRequestSummary"])
     response = json_response(body)
-    if any(d.keeps_losses for d in chosen):
+    if any(d.keeps_losses or d.keeps_account for d in chosen):
         await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
     return response
 
 
 def _entry(answered: answer.DatasetAnswer, purpose: str | None, spent: dict[str, int]
            ) -> dict[str, object]:
-    """One dataset's part of the audit trail entry: what it disclosed, as disclosed."""
-    entry: dict[str, object] = {"tier": answered.seen.tier, "granularity": answered.granularity,
-                                "exists": answered.count.exists}
+    """One dataset's part of the audit trail entry: what it disclosed, as disclosed; or that
+    it answered nothing, its caller's account for it spent (beacon/accounts.py)."""
+    entry: dict[str, object]
+    if answered.refused:
+        entry = {"tier": answered.seen.tier, "refused": "account"}
+        if purpose:
+            entry["purpose"] = purpose
+        entry["spent"] = spent.get(answered.seen.row.id, 0)
+        return entry
+    entry = {"tier": answered.seen.tier, "granularity": answered.granularity,
+             "exists": answered.count.exists}
     if answered.granularity != "boolean":
         entry["count"] = answered.count.value
     if purpose:

@@ -1,0 +1,268 @@
+"""One loss account per caller and dataset for variants that name nobody (beacon/accounts.py),
+over real HTTP against a node with the default disclosure configuration, on a sites-only VCF
+written here whose every variant's carriers are known (AC, nhomalt 0: AC people).
+
+Each answer about a variant near the floor (k to `upper` carriers) adds to the caller's
+account what it would charge each person counted in it, once per variant; past the tier's
+loss budget the dataset answers that caller nothing more: a 403 naming it where it was the
+only dataset asked, an answer without it (`info.refused`) where others were. The answers
+given are the tier's, the same for every caller. tests/test_membership.py measures what it
+leaves a membership attacker (0.68 before, 0.09 after).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession, TCPConnector
+
+from auth.access import AccessLevel
+from beacon import store
+from beacon.assemblies import GRCH38
+from beacon.disclosure import DEFAULT_TIERS
+from beacon.ingest import IngestRequest, ingest
+from beacon.request import VariantQuery
+from node.settings import DisclosureSettings, Settings, TierSettings
+from tests.conftest import node_database, serve_node, write_vcf_text
+
+SITES = "GDI-FI-ACCOUNT-1"          # sites-only: nobody named
+CALLS = "GDI-FI-ACCOUNT-2"          # genotyped, beside it
+RULES = DEFAULT_TIERS["anonymous"]
+FLOOR = RULES.floor                 # k 5, p one half at 11, upper 32
+BUDGET = RULES.loss_budget
+PER_COUNT = 20                      # variants carried by each count c
+COUNTS = range(FLOOR.k, FLOOR.upper + 8)
+REGION = 1_000                      # the variants carried by c start at c * REGION
+ABSENT = 90_000                     # a position no variant is at
+
+
+def _position(c: int, i: int) -> int:
+    return c * REGION + 10 * i + 1
+
+
+def _sites_vcf(path: Path) -> Path:
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+             '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygotes">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"chr1\t{_position(c, i)}\t.\tA\tG\t.\tPASS\tAC={c};AN=200;nhomalt=0"
+              for c in COUNTS for i in range(PER_COUNT)]
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
+def _calls_vcf(path: Path) -> Path:
+    """Two variants carried by all 40 samples: shown to anyone, charged to nobody."""
+    samples = [f"S{s}" for s in range(40)]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *samples])]
+    lines += ["\t".join(["chr1", str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
+                         *(["0/1"] * len(samples))]) for pos in (ABSENT + 1, ABSENT + 11)]
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
+class Node:
+    """The node under test: its URL, a pool on its database, and where it was loaded from."""
+
+    def __init__(self, base: str, pool: asyncpg.Pool, database: str, directory: Path) -> None:
+        self.base, self.pool, self.database, self.directory = base, pool, database, directory
+
+    def caller(self, n: int) -> ClientSession:
+        """An anonymous caller of its own: the node keeps anonymous accounts per address."""
+        return ClientSession(self.base, connector=TCPConnector(local_addr=(f"127.0.41.{n}", 0)))
+
+    async def spent(self, n: int, dataset: str = SITES) -> float:
+        return await self.pool.fetchval(
+            "SELECT coalesce((SELECT spent FROM disclosure_accounts WHERE caller = $1 "
+            "AND dataset_id = $2), 0)", f"address 127.0.41.{n}", dataset)
+
+    async def shown(self, c: int, i: int) -> bool:
+        """Whether the tier shows the variant: its own count, behind the API."""
+        query = VariantQuery(kind="sequence", reference_name="1", start=(_position(c, i) - 1,),
+                             alternate_bases="G", granularity="count")
+        async with self.pool.acquire() as conn:
+            key, args = store.count_query(query, [SITES], "1", 1, FLOOR)
+            return SITES in (await store.count_batch(conn, key, [args]))[0]
+
+
+def _settings(database: str, directory: Path, **disclosure: Any) -> Settings:
+    return Settings(database_url=database, data_dir=directory / "node",
+                    beacon_id="org.test.accounts", ingest_workers=1,
+                    disclosure=DisclosureSettings(**disclosure))
+
+
+@pytest.fixture
+async def node(pg_server_url: str, tmp_path: Path) -> Any:
+    """Both datasets on a database of the test's own (each test's callers start afresh)."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(node_database(pg_server_url))
+        for vcf, dataset in ((_sites_vcf(tmp_path / "sites.vcf"), SITES),
+                             (_calls_vcf(tmp_path / "calls.vcf"), CALLS)):
+            await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                            workers=1))
+        client, pool = await serve_node(stack, _settings(url, tmp_path))
+        yield Node(str(client._base_url).rstrip("/"), pool, url, tmp_path)
+
+
+def _loss(c: int, shown: bool) -> float:
+    return FLOOR.shown_loss(c) if shown else FLOOR.hidden_loss(c)
+
+
+async def _ask(session: ClientSession, c: int, i: int, datasets: str = SITES,
+               granularity: str = "boolean") -> tuple[int, dict[str, Any], Any]:
+    """A sequence question about the i-th variant carried by c (c 0: a position without
+    one): its status, body and headers."""
+    start = _position(c, i) - 1 if c else ABSENT
+    async with session.get("/api/g_variants", params={
+            "referenceName": "1", "start": str(start), "alternateBases": "G",
+            "datasetIds": datasets, "requestedGranularity": granularity,
+            "includeResultsetResponses": "ALL"}) as response:
+        return response.status, await response.json(), response.headers
+
+
+async def test_answers_charge_one_account_until_the_dataset_refuses_the_caller(node):
+    """A caller asks about variants near the floor one by one: each is answered as the tier
+    shows it, and its loss (shown or hidden) added to the caller's account once, however
+    often it is asked; the answer that takes the account past the loss budget is given, and
+    from the next on the dataset answers that caller nothing, whatever is asked (a common
+    variant, a position without one): a 403 naming the dataset, for good (no Retry-After).
+    Asked with a dataset beside it, the answer is the other's, the refusal in its `info`;
+    another caller is answered as before."""
+    # commonest first: each answer's loss grows, and a hidden one costs more than a shown
+    asked = [(c, i) for c in range(FLOOR.upper - 1, FLOOR.k - 1, -1) for i in range(5)]
+    model = 0.0
+    answered: list[tuple[int, int]] = []
+    async with node.caller(1) as caller:
+        for c, i in asked:
+            status, body, headers = await _ask(caller, c, i)
+            if model > BUDGET:
+                assert status == 403, body
+                break
+            assert status == 200, body
+            shown = await node.shown(c, i)
+            assert body["responseSummary"]["exists"] is shown
+            model += _loss(c, shown)
+            answered.append((c, i))
+            assert await node.spent(1) == pytest.approx(model, rel=1e-9)
+            if model <= BUDGET:         # asked again: the same answer, charged nothing more
+                status, again, _ = await _ask(caller, c, i)
+                assert status == 200 and again["responseSummary"] == body["responseSummary"]
+                assert await node.spent(1) == pytest.approx(model, rel=1e-9)
+        else:
+            pytest.fail(f"never refused: {model} after {len(answered)} answers")
+        assert len(answered) >= 2                  # some answers before the refusal
+        error = body["error"]
+        assert error["errorCode"] == 403 and SITES in error["errorMessage"]
+        assert "Retry-After" not in headers
+        for c, i in ((FLOOR.upper + 5, 0), (0, 0), answered[0]):
+            status, body, _ = await _ask(caller, c, i)
+            assert status == 403, (c, i, body)
+        assert await node.spent(1) == pytest.approx(model, rel=1e-9)
+        # the genotyped dataset beside it still answers; the refusal is named
+        status, body, _ = await _ask(caller, 0, 0, f"{SITES},{CALLS}", "count")
+        assert status == 200, body
+        assert [s["id"] for s in body["response"]["resultSets"]] == [CALLS]
+        assert body["responseSummary"]["exists"] is True
+        assert body["info"]["refused"] == [SITES]
+        assert "loss budget" in error["errorMessage"]
+    async with node.caller(2) as other:
+        status, body, _ = await _ask(other, *answered[0])
+        assert status == 200
+        assert body["responseSummary"]["exists"] is await node.shown(*answered[0])
+    for _ in range(100):                # the trail is written in batches, every second
+        trail = [json.loads(row["datasets"]) for row in await node.pool.fetch(
+            "SELECT datasets FROM audit_trail WHERE caller = 'address 127.0.41.1' "
+            "ORDER BY at")]
+        refusals = [entry for entry in trail if entry[SITES].get("refused") == "account"]
+        if len(refusals) == 5:          # the 403s and the answer of both datasets
+            break
+        await asyncio.sleep(0.1)
+    assert len(refusals) == 5 and CALLS in refusals[-1]
+
+
+async def test_a_range_charges_every_variant_near_the_floor_it_matches(node):
+    """A range's count and records are the tier's; every match near the floor, shown or
+    hidden, is charged (a hidden one tells as much about its carriers), the ones above the
+    band nothing."""
+    first, last = FLOOR.upper - 3, FLOOR.upper + 2
+    expected = 0.0
+    shown = set()
+    for c in range(first, last + 1):
+        for i in range(PER_COUNT):
+            if c >= FLOOR.upper or await node.shown(c, i):
+                shown.add(_position(c, i))
+                expected += _loss(c, True) if c < FLOOR.upper else 0.0
+            else:
+                expected += _loss(c, False)
+    async with node.caller(3) as caller, caller.get("/api/g_variants", params={
+            "referenceName": "1", "start": str(first * REGION),
+            "end": str((last + 1) * REGION), "datasetIds": SITES,
+            "requestedGranularity": "record", "limit": "200"}) as response:
+        body = await response.json()
+        assert response.status == 200, body
+    result = body["response"]["resultSets"][0]
+    assert result["resultsCount"] == len(shown)
+    assert {r["variation"]["location"]["interval"]["start"]["value"] + 1
+            for r in result["results"]} == shown
+    assert await node.spent(3) == pytest.approx(expected, rel=1e-6)
+
+
+async def test_parallel_questions_cannot_all_pass_the_account(node):
+    """Thirty questions of one caller at once: each is checked and charged in the caller's
+    turn, so that no answer is given after the account was spent. Whatever the order, each
+    answered question found the account within the budget: the answered ones' losses less
+    the largest are within it, and the account is their sum."""
+    asked = [(c, i) for c in range(FLOOR.middle, FLOOR.middle + 3) for i in range(10)]
+    async with node.caller(4) as caller:
+        replies = await asyncio.gather(*[_ask(caller, c, i) for c, i in asked])
+    losses = []
+    for (c, i), (status, body, _) in zip(asked, replies):
+        assert status in (200, 403), body
+        if status == 200:
+            shown = await node.shown(c, i)
+            assert body["responseSummary"]["exists"] is shown
+            losses.append(_loss(c, shown))
+    assert len(losses) < len(asked)             # some were refused
+    assert sum(losses) - max(losses) <= BUDGET
+    assert await node.spent(4) == pytest.approx(sum(losses), rel=1e-9)
+
+
+async def test_a_new_version_keeps_the_account(node):
+    """A caller refused by a dataset is refused by its next version too: nobody can tell its
+    people from the earlier ones', so the account stands; the answers are given afresh."""
+    async with node.caller(5) as caller:
+        for c, i in [(c, i) for c in range(FLOOR.middle + 3, FLOOR.k - 1, -1)
+                     for i in range(PER_COUNT)]:
+            if (await _ask(caller, c, i))[0] == 403:
+                break
+        spent = await node.spent(5)
+        assert spent > BUDGET
+        await ingest(node.database, IngestRequest(
+            _sites_vcf(node.directory / "again.vcf"), SITES, GRCH38, AccessLevel.PUBLIC,
+            SITES, workers=1))
+        await asyncio.sleep(0.5)                    # the node's datasets cache hears of it
+        status, body, _ = await _ask(caller, FLOOR.upper + 1, 0)
+        assert status == 403, body
+    assert await node.spent(5) == spent
+    assert not await node.pool.fetchval(
+        "SELECT count(*) FROM disclosure_answers WHERE caller = 'address 127.0.41.5'")
+
+
+async def test_a_tier_that_keeps_no_losses_keeps_no_account(node):
+    """With the tier's loss budget 0 (no accounting), a sites-only dataset is answered by
+    the smooth floor alone, as before, and nothing is kept."""
+    async with AsyncExitStack() as stack:
+        client, _ = await serve_node(stack, _settings(
+            node.database, node.directory, anonymous=TierSettings(loss_budget=0)))
+        for i in range(PER_COUNT):
+            status, body, _ = await _ask(client, FLOOR.k, i)
+            assert status == 200 and body["responseSummary"]["exists"] is (
+                await node.shown(FLOOR.k, i))
+    assert not await node.pool.fetchval("SELECT count(*) FROM disclosure_accounts")
