@@ -61,6 +61,22 @@ class Population:
                 + "\t".join(row) for s, row in zip(sites, calls)]
         return "\n".join(header + rows) + "\n"
 
+    def sites_only_vcf(self) -> str:
+        """The members' sites as a sites-only VCF, gnomAD's way: INFO AC, AN and nhomalt,
+        from which the node counts each variant's carriers exactly (AC - nhomalt) without
+        knowing who they are."""
+        sites = np.flatnonzero(self.carriers)
+        copies = self.genotypes[:self.members, sites]
+        header = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+                  '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+                  '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+                  '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygotes">',
+                  "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+        rows = [f"chr1\t{self.positions[s]}\t.\t{self.refs[s]}\t{self.alts[s]}\t.\tPASS\t"
+                f"AC={ac};AN={2 * self.members};nhomalt={hom}"
+                for s, ac, hom in zip(sites, copies.sum(axis=0), (copies == 2).sum(axis=0))]
+        return "\n".join(header + rows) + "\n"
+
 
 def simulate(members: int, non_members: int, candidate_sites: int, seed: int) -> Population:
     """A population with these many members and non-members; of `candidate_sites` drawn from
