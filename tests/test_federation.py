@@ -150,13 +150,16 @@ RESULT_SET_EXTRAS: dict[str, dict[str, Any]] = {
 # What a fake peer's answer says of the datasets it did not ask, in its top-level `info`
 PEER_NOTES: dict[str, dict[str, Any]] = {
     "notes.good": {"purposeRequired": ["GDI-XX-P-1"], "onOtherAssemblies": {
-        "GRCh37": ["GDI-XX-37-1"]}, "budget": {"GDI-XX-1": {"windowLeft": 3}}},
-    "notes.bad": {"purposeRequired": "GDI-XX-P-1", "onOtherAssemblies": {"GRCh37": [7]}},
+        "GRCh37": ["GDI-XX-37-1"]}, "refused": ["GDI-XX-R-1"],
+        "budget": {"GDI-XX-1": {"windowLeft": 3}}},
+    "notes.bad": {"purposeRequired": "GDI-XX-P-1", "onOtherAssemblies": {"GRCh37": [7]},
+                  "refused": {"GDI-XX-R-1": "spent"}},
     "notes.gene": {"geneId": {"GRCh38": "F5 is not in the node's gene table on GRCh38 (it is "
                                         "on GRCh37)\n\x1b[2Kforged", "GRCh37": "x" * 400}},
     "notes.badgene": {"geneId": {"GRCh38": ["not", "text"]}},
     "notes.forged": {"purposeRequired": ["GDI-XX-P-1\n\x1b[2Kforged", "D" * 300],
-                     "onOtherAssemblies": {"GRCh37\u202e": ["GDI-XX-37-1\r"]}},
+                     "onOtherAssemblies": {"GRCh37\u202e": ["GDI-XX-37-1\r"]},
+                     "refused": ["GDI-XX-R-1\x1b[2K"]},
     "notes.many": {"purposeRequired": [f"GDI-XX-P-{i}" for i in range(1001)]},
 }
 
@@ -1044,7 +1047,8 @@ async def test_a_peers_result_sets_pass_on_only_as_the_schema_takes_them(network
 
 async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
     """A peer's answer says which datasets it left out (on another assembly, or requiring a
-    purpose of use not stated: docs/beacon.md) in its `info`, which the network dropped
+    purpose of use not stated: docs/beacon.md; or refusing the caller, its account for
+    them spent: docs/privacy.md) in its `info`, which the network dropped
     with the rest of it: a researcher read "not found" of datasets never asked. Its line
     carries them, and a gene its table does not hold (`geneId`), of the shapes a node
     writes only; nothing else of the peer's `info`."""
@@ -1059,11 +1063,11 @@ async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
             lines[beacon_id])     # each of them known to anonymous callers (OPEN_DISCLOSURE)
         assert "purposeRequired" not in lines[beacon_id]
     good = lines["notes.good"]
-    assert (good["purposeRequired"], good["onOtherAssemblies"]) == (
-        ["GDI-XX-P-1"], {"GRCh37": ["GDI-XX-37-1"]})
+    assert (good["purposeRequired"], good["onOtherAssemblies"], good["refused"]) == (
+        ["GDI-XX-P-1"], {"GRCh37": ["GDI-XX-37-1"]}, ["GDI-XX-R-1"])
     assert "budget" not in good
     assert lines["notes.bad"]["status"] == "ok"
-    assert not lines["notes.bad"].keys() & {"purposeRequired", "onOtherAssemblies"}
+    assert not lines["notes.bad"].keys() & {"purposeRequired", "onOtherAssemblies", "refused"}
     # a gene its table does not hold on an assembly, as a node says it: the peer's text
     # as printable escapes, each cut to 300 characters; another shape is not passed on
     assert lines["notes.gene"]["geneId"] == {
@@ -1074,6 +1078,7 @@ async def test_what_a_peer_did_not_ask_reaches_its_line(network, check):
     forged = lines["notes.forged"]
     assert (forged["purposeRequired"], forged["onOtherAssemblies"]) == (
         ["GDI-XX-P-1\\n\\x1b[2Kforged", "D" * 200], {"GRCh37\\u202e": ["GDI-XX-37-1\\r"]})
+    assert forged["refused"] == ["GDI-XX-R-1\\x1b[2K"]
     assert "purposeRequired" not in lines["notes.many"]
 
 

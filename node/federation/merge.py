@@ -65,8 +65,9 @@ def peer_notes(info: Any) -> dict[str, Any]:
     """What a peer's answer says of the datasets it did not ask, for its line: those a query
     without a purpose of use left out (`purposeRequired`) and those on another assembly
     (`onOtherAssemblies`), as a node says them (node/http/beacon_api.py), when they have
-    that shape. The network dropped them with the rest of the peer's `info`, and a
-    researcher read "not found" of datasets never asked. So, too, a geneId the peer's gene
+    that shape, and those that answer the caller nothing more (`refused`: its account
+    for them spent, beacon/accounts.py). The network dropped them with the rest of the
+    peer's `info`, and a researcher read "not found" of datasets never asked. So, too, a geneId the peer's gene
     table does not hold on an assembly (`geneId`, beacon/answer.py genes_not_placed): its
     "not found" was never a look at the gene's span."""
     notes: dict[str, Any] = {}
@@ -75,6 +76,9 @@ def peer_notes(info: Any) -> dict[str, Any]:
     required = info.get("purposeRequired")
     if _ids(required):
         notes["purposeRequired"] = _shown_ids(required)
+    refused = info.get("refused")
+    if _ids(refused):
+        notes["refused"] = _shown_ids(refused)
     others = info.get("onOtherAssemblies")
     if type(others) is dict and 0 < len(others) <= MAX_GENE_NOTES and all(
             type(assembly) is str and _ids(ids) for assembly, ids in others.items()):

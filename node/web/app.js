@@ -485,7 +485,8 @@ function rowsOf(req, body) {
 }
 
 // The datasets a node did not ask (docs/beacon.md): on another assembly than the search's,
-// or requiring a purpose of use the search did not state. A line each, saying so, where the
+// or requiring a purpose of use the search did not state; and those that refuse the caller,
+// its privacy account for them spent (docs/privacy.md). A line each, saying so, where the
 // answer alone read as "not found" of them.
 function notAskedRows(node, said) {
   const rows = [];
@@ -505,6 +506,11 @@ function notAskedRows(node, said) {
   }
   for (const id of textsOf(said.purposeRequired)) {
     line(id, "not asked (purpose of use)", "it requires a purpose of use: state one to ask it");
+  }
+  for (const id of textsOf(said.refused)) {
+    line(id, "not answered (privacy limit)",
+         "it answers you nothing more: your answers about its variants near the allele floor, " +
+         "which name nobody, reached the privacy loss it allows each caller");
   }
   return rows;
 }
