@@ -46,8 +46,10 @@ stopped (by pid) here:
                           the ratio is what the floor, the rounding and the budget's
                           bookkeeping cost. Target: >= 0.90. The file's counts come from
                           INFO AC/AN and it is loaded without individuals, so its variants
-                          do not say who carries them, and nobody's losses are accounted
-                          (beacon/losses.py: such a dataset is not `genotyped`)
+                          do not say who carries them: nobody's losses are accounted
+                          (beacon/losses.py: such a dataset is not `genotyped`), and each
+                          answer is charged to the caller's one account for the dataset
+                          (beacon/accounts.py; a loss budget it never spends)
   node seq. count,        (--only disclosure) the same pair of rows on a copy of the file
   genotyped / genotyped,  loaded with phenopackets of its 100 samples (synthetic_data/
   no disclosure           phenopackets.py), in a second database on the same server and two
@@ -934,11 +936,14 @@ TOKEN_ROW = "node sequence count + token"
 OPEN_ROW = "node seq. count, no disclosure"
 GENOTYPED_ROW = "node seq. count, genotyped"
 GENOTYPED_OPEN_ROW = "genotyped, no disclosure"
-# The node's default disclosure rules (allele floor, rounding, budget bookkeeping), with a
-# budget the run never exhausts (the token row's bona fide caller's too) and no answer time
+# The node's default disclosure rules (allele floor, rounding, budget bookkeeping, loss
+# accounting), with budgets the run never exhausts (the token row's bona fide caller's too:
+# queries, and losses, so that the INFO-counted dataset's one account for the caller is
+# charged on every answer and never refuses it, beacon/accounts.py) and no answer time
 # floor (idle waiting, which would cap closed-loop req/s at connections / floor and hide the
 # node's own cost); and the same node with disclosure control switched off.
-BUDGET_NEVER_BINDS = json.dumps({**{tier: {"budget_per_window": 10**9, "budget_per_day": 10**9}
+BUDGET_NEVER_BINDS = json.dumps({**{tier: {"budget_per_window": 10**9, "budget_per_day": 10**9,
+                                           "loss_budget": 10**9}
                                     for tier in ("anonymous", "bona_fide")},
                                  "answer_time_floor_ms": 0})
 DISCLOSURE_OFF = json.dumps({"anonymous": {"allele_floor": 1, "count_step": 1,
