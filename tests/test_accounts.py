@@ -266,3 +266,25 @@ async def test_a_tier_that_keeps_no_losses_keeps_no_account(node):
             assert status == 200 and body["responseSummary"]["exists"] is (
                 await node.shown(FLOOR.k, i))
     assert not await node.pool.fetchval("SELECT count(*) FROM disclosure_accounts")
+
+
+async def test_a_refusal_waits_for_the_answer_time_floor(node):
+    """A refusal (the 403) is decided in the caller's turn, after the shared count of what
+    the question matches, whose time depends on what is there (a near-floor variant hidden
+    by the draw is a row read and listed, a position without one is not): sent as soon as
+    it was decided, it told a refused caller, by its time, what the question matched, at no
+    charge. It waits for the answer time floor as every answer about the dataset does."""
+    wait = 1.0
+    async with AsyncExitStack() as stack:
+        client, _ = await serve_node(stack, _settings(
+            node.database, node.directory, answer_time_floor_ms=round(wait * 1000)))
+        async with client.get("/api/g_variants", params={       # the band: spent at once
+                "referenceName": "1", "start": str(FLOOR.k * REGION),
+                "end": str(FLOOR.upper * REGION), "datasetIds": SITES,
+                "requestedGranularity": "count"}) as response:
+            assert response.status == 200, await response.text()
+        for c, i in ((FLOOR.k, 0), (0, 0)):
+            began = asyncio.get_running_loop().time()
+            status, body, _ = await _ask(client, c, i)
+            assert status == 403, body
+            assert asyncio.get_running_loop().time() - began >= wait, (c, i)

@@ -334,6 +334,9 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     if refused and len(refused) == len(answers):
         _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
                answer.received(query, filters))
+        # decided after the shared count, whose time tells what the question matched: sent
+        # at once, a refused caller read that off the 403's time, at no charge
+        await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
         raise AccountSpent(refused)
     audit(request, ((a.dataset.id, a.granularity) for a in answers if not a.refused))
     info: dict[str, object] = {"budget": {
