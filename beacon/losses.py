@@ -27,9 +27,10 @@ variant the caller was never answered about takes a transaction holding the call
 for the dataset, so that parallel questions of one caller are charged one after the other;
 every other answer about the dataset waits for that lock too, or its wait would tell which
 answers charge (`turn`). Variants known only by their AC (no genotypes) have no people to
-charge: they get the smooth floor without the accounting, and a dataset none of whose
-variants has genotypes (`DatasetVersion.genotyped` false) is not accounted at all
-(beacon/answer.py). Counts of individuals carrying a matching variant are charged the same
+charge: in a dataset with genotypes for the others they get the smooth floor without the
+accounting; a dataset none of whose variants has genotypes (`DatasetVersion.genotyped`
+false) is not accounted here but charged to one account per caller instead
+(beacon/accounts.py), whose answers wait for the same turn. Counts of individuals carrying a matching variant are charged the same
 (`charged_view`): whether one is 0 says whether the variant is there.
 
 Versions. The accounts are of the dataset's version in place when the caller's turn reads
