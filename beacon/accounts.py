@@ -12,9 +12,12 @@ log (1 - p(c - 1)) / (1 - p(c)) hidden), as if one person were in them all: the 
 bounds everyone's loss. Once it is past the tier's `loss_budget`, the dataset answers that
 caller nothing more, whatever it is asked: a refusal of every question alike leaves no edge
 to read, where hiding only the band would leave a sharp floor at its top (power 0.86 in
-the emulation). The answer that passes it is given; each variant is charged once per
-caller (its answer kept in `disclosure_answers`), and a shown variant stays what the
-tier's draw made it, the same for every caller.
+the emulation). The answer whose own charges take it past the budget is refused too (they
+are charged all the same): the emulation asked one variant per question and gave that
+answer, but one range's answer told a review's probe the status of every near-floor
+variant in it, 540, for one account. Each variant is charged once per caller (its answer
+kept in `disclosure_answers`), and a shown variant stays what the tier's draw made it, the
+same for every caller.
 
 The check and the charge are made in the caller's turn (beacon/losses.py `turn`), so that
 parallel questions cannot all pass an account that the first of them spends. The account
@@ -57,7 +60,7 @@ def refusal(rules: Rules) -> str:
 
 
 class AccountSpent(Exception):
-    """Every dataset a question asked answers its caller nothing more (`REFUSED`): a 403
+    """Every dataset a question named answers its caller nothing more (`REFUSED`): a 403
     naming them, where an answer without them would read as "not found"."""
 
     def __init__(self, refused: dict[str, str]) -> None:
@@ -94,10 +97,10 @@ async def answer_from_account(conn: asyncpg.Connection, caller: str, row: store.
                               rules: Rules, query: VariantQuery, chromosome: str | None,
                               span: int, matches: store.Matches | None) -> Accounted:
     """The dataset's answer to `caller`, in its turn: REFUSED if its account was spent
-    before; else `matches` (the shared count's, with `account_tally`'s aggregates) as the
-    tier shows them, the near-floor ones it was never answered about charged to the account
-    and kept. Of the version in place in the turn: one swapped in since the count is
-    counted again there, and charged as that one holds it."""
+    before, or is once this answer's near-floor matches it was never answered about are
+    charged to it (and kept); else `matches` (the shared count's, with `account_tally`'s
+    aggregates) as the tier shows them. Of the version in place in the turn: one swapped in
+    since the count is counted again there, and charged as that one holds it."""
     floor = rules.floor
     async with turn(conn, caller):
         state = await _charge(conn, caller, row.id, floor, rules.loss_budget, matches,
@@ -110,8 +113,11 @@ async def answer_from_account(conn: asyncpg.Connection, caller: str, row: store.
             key, args = store.count_query(query, [row.id], chromosome, span, Floor(floor.k),
                                           tally=account_tally(caller, floor))
             matches = (await store.count_batch(conn, key, [args]))[0].get(row.id)
-            await _charge(conn, caller, row.id, floor, rules.loss_budget, matches,
-                          (state["version"], state["created_at"]))
+            state = await _charge(conn, caller, row.id, floor, rules.loss_budget, matches,
+                                  (state["version"], state["created_at"]))
+            assert state is not None, "the turn holds the version in place"
+        if state["after"] is not None and state["after"] > rules.loss_budget:
+            return REFUSED
     return Accounted(_shown(matches))
 
 
@@ -133,8 +139,9 @@ async def _charge(conn: asyncpg.Connection, caller: str, dataset_id: str, floor:
     """The caller's account for the dataset as the turn found it (spent, and the version in
     place), with the near-floor matches it was never answered about charged to it and kept,
     if the account had room and the version in place is `version` (the one they were counted
-    in). One statement: a parallel question of the caller's that answered some of them
-    meanwhile kept them first, and they are charged once. None: the dataset is gone."""
+    in), and what it holds then (`after`; NULL: nothing charged). One statement: a parallel
+    question of the caller's that answered some of them meanwhile kept them first, and they
+    are charged once. None: the dataset is gone."""
     fresh = (matches.tally[4] or []) if matches is not None else []
     keys = [key for key, _, _ in fresh]
     return await conn.fetchrow(
@@ -163,5 +170,6 @@ charged AS (
       FROM fresh JOIN unnest($3::text[], $5::float8[]) AS l(variant, loss) USING (variant)
     HAVING count(*) > 0
     ON CONFLICT (caller, dataset_id) DO UPDATE
-       SET spent = disclosure_accounts.spent + EXCLUDED.spent, updated_at = now())
-SELECT version, created_at, spent FROM state"""
+       SET spent = disclosure_accounts.spent + EXCLUDED.spent, updated_at = now()
+    RETURNING spent)
+SELECT version, created_at, spent, (SELECT spent FROM charged) AS after FROM state"""

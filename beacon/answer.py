@@ -337,7 +337,9 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     `filters` they were selected by). Where no dataset was asked, the granularity asked up
     to `unasked` (unasked_granularity): it was boolean whatever was asked, a count with no
     numTotalResults."""
-    returned = "boolean" if answers else lowest(query.granularity, unasked)
+    # refused datasets (beacon/accounts.py) answered nothing: as if not asked
+    returned = ("boolean" if any(not a.refused for a in answers)
+                else lowest(query.granularity, unasked))
     found, total, counted_parts = False, 0, []
     result_sets = []
     fields = None           # the one counted set's precision, which a total of it repeats

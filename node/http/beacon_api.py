@@ -331,7 +331,9 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         raise
     spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
     refused = {a.dataset.id: refusal(a.seen.rules) for a in answers if a.refused}
-    if refused and len(refused) == len(answers):
+    # every dataset the question named refused it: a 403, where an answer without them
+    # would read as "not found" (one naming none is answered, `info.refused` saying which)
+    if refused and len(refused) == len(answers) and query.dataset_ids:
         _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
                answer.received(query, filters))
         # decided after the shared count, whose time tells what the question matched: sent
