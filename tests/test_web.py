@@ -949,6 +949,114 @@ async def test_a_database_outage_says_what_503_means_and_recovers(
     tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]
 
 
+# A node refusing the page's caller one of its datasets (docs/privacy.md, "Variants that name
+# nobody"): a genotyped dataset whose variant at chr17:7674944 G>A all its 40 people carry
+# (shown to anyone, charged to nobody), and a sites-only one (INFO AC/AN/nhomalt, no samples)
+# whose variants carried by 11 to 13 of 100 people spend an anonymous caller's account for
+# it (loss budget 0.5) in two or three questions: each costs 0.28 or more (tests/test_accounts.py).
+REFUSING = "org.test.refusing"
+SITES_ONLY, GENOTYPED = "GDI-FI-SITES-001", "GDI-FI-CALLS-001"
+REFUSING_TITLES = {SITES_ONLY: "Finnish allele counts without samples",
+                   GENOTYPED: "Finnish genotyped cohort"}
+SPENDING = [(7_600_001 + 10 * i, 11 + i // 2) for i in range(6)]     # (POS, AC) of AN 200
+
+
+def _sites_only_vcf() -> str:
+    return ("##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
+            '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">\n'
+            '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">\n'
+            '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygotes">\n'
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+            + "".join(f"chr17\t{pos}\t.\tA\tG\t.\tPASS\tAC={ac};AN=200;nhomalt=0\n"
+                      for pos, ac in SPENDING))
+
+
+@asynccontextmanager
+async def refusing_node(pg_server_url: str, directory: Path) -> AsyncIterator[str]:
+    """A node without peers, with the default disclosure rules, holding the two datasets
+    above: its URL. A fixture of its own: the other tests' datasets and answers are not
+    changed by a dataset that refuses."""
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        samples = [f"C{i:02d}" for i in range(40)]
+        genotyped = _vcf(samples, [(7674944, "G", "A", dict.fromkeys(samples, "0/1"), ".")])
+        for dataset_id, text in ((GENOTYPED, genotyped), (SITES_ONLY, _sites_only_vcf())):
+            await ingest(db, IngestRequest(
+                write_vcf_text(directory / f"{dataset_id}.vcf", text), dataset_id, GRCH38,
+                AccessLevel.PUBLIC, REFUSING_TITLES[dataset_id], workers=1,
+                metadata={"country": "FI"}))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id=REFUSING,
+                            beacon_name="Refusing node")
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool))
+
+
+async def _spend_the_account(url: str) -> str:
+    """Ask the sites-only dataset alone about its variants near the floor from 127.0.0.1,
+    the address the page's browser asks from (an anonymous caller's account is kept per
+    address), until it refuses: the 403's message."""
+    async with ClientSession() as client:
+        for pos, _ in SPENDING:
+            async with client.get(f"{url}/api/g_variants", params={
+                    "referenceName": "17", "start": str(pos - 1), "alternateBases": "G",
+                    "datasetIds": SITES_ONLY, "requestedGranularity": "boolean"}) as response:
+                body = await response.json()
+            if response.status == 403:
+                return body["error"]["errorMessage"]
+            assert response.status == 200, body
+    pytest.fail(f"{SITES_ONLY} never refused the caller")
+
+
+async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """Once the caller's account for the sites-only dataset is spent, a search of the node's
+    datasets is answered by the genotyped one, and the node's `info.refused` names the other:
+    its line says "not answered (privacy limit)" and why, not "not found"."""
+    async with refusing_node(pg_server_url, tmp_path) as url:
+        message = await _spend_the_account(url)
+        assert SITES_ONLY in message and "loss budget" in message
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        rows = {next((d for d in REFUSING_TITLES if d in r["Dataset"]), r["Dataset"]): r
+                for r in await tab.rows()}
+        assert set(rows) == {GENOTYPED, SITES_ONLY}, rows
+        assert rows[GENOTYPED]["Found"] == "yes"
+        refused = rows[SITES_ONLY]
+        assert refused["Found"] == "not answered (privacy limit)", refused
+        assert REFUSING_TITLES[SITES_ONLY] in refused["Dataset"]
+        assert refused["Count"] == "" and refused["Granularity given"] == ""
+        assert refused["Why not more"] == (
+            "it answers you nothing more: your answers about its variants near the allele "
+            "floor, which name nobody, reached the privacy loss it allows each caller")
+        await tab.shot("refused-dataset")
+
+
+async def test_a_search_of_the_refusing_dataset_alone_shows_the_nodes_403(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """A search of the sites-only dataset alone, its account spent, is the node's 403 (no
+    answer without it to give): the page shows the node's message, which names the dataset
+    and why, offers no Search again (the refusal does not pass), and lists nothing."""
+    async with refusing_node(pg_server_url, tmp_path) as url:
+        message = await _spend_the_account(url)
+        await tab.open(url)
+        await tab.page.get_by_role("button", name=(
+            f"Search only this dataset: {REFUSING_TITLES[SITES_ONLY]} ({SITES_ONLY}, "
+            f"{REFUSING})"), exact=True).click()
+        await tab.search("17-7674944-G-A")
+        assert urlsplit(await tab.text("#get-url")).path == (
+            f"/api/datasets/{SITES_ONLY}/g_variants")
+        status = tab.page.locator("#status")
+        assert await status.get_attribute("data-refused") == "403"
+        said = await tab.text("#status")
+        assert said.startswith("The node answered 403: ") and message in said, said
+        assert await tab.page.locator("#result-table").is_hidden()
+        assert await tab.page.locator("#exports").is_hidden()
+        assert await tab.page.get_by_role("button", name="Search again").is_hidden()
+        await tab.shot("refused-dataset-alone")
+    tab.errors[:] = [e for e in tab.errors if "status of 403" not in e]   # the browser's own
+
+
 BACK, BACK_DATASET, BACK_TITLE = "org.test.back", "GDI-XX-BACK-001", "Cohort back after an outage"
 BACK_TERM = "NCIT:C4872"
 
