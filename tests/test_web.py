@@ -1008,11 +1008,21 @@ async def _spend_the_account(url: str) -> str:
     pytest.fail(f"{SITES_ONLY} never refused the caller")
 
 
+async def _exported_csv(page: Any) -> list[dict[str, str]]:
+    """The rows Export CSV downloads from the browser's `page`, by column."""
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Export CSV").click()
+    written = Path(await (await waiting.value).path()).read_text(encoding="utf-8-sig")
+    return list(csv.DictReader(io.StringIO(written)))
+
+
 async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
         pg_server_url: str, tmp_path: Path, tab: Page):
     """Once the caller's account for the sites-only dataset is spent, a search of the node's
     datasets is answered by the genotyped one, and the node's `info.refused` names the other:
-    its line says "not answered (privacy limit)" and why, not "not found"."""
+    its line says "not answered (privacy limit)" and why, not "not found". The line announced
+    counts it as not answered, and the CSV's status says "refused": both said "not asked" of
+    a dataset that was asked and said no."""
     async with refusing_node(pg_server_url, tmp_path) as url:
         message = await _spend_the_account(url)
         assert SITES_ONLY in message and "loss budget" in message
@@ -1029,6 +1039,13 @@ async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
         assert refused["Why not more"] == (
             "it answers you nothing more: your answers about its variants near the allele "
             "floor, which name nobody, reached the privacy loss it allows each caller")
+        assert await tab.text("#status") == (
+            "Found in 1 of 1 dataset; total 1 to 5 (rounded up to a multiple of 5); "
+            "1 dataset not answered (privacy limit).")
+        exported = {r["dataset"]: r for r in await _exported_csv(tab.page)}
+        assert exported[SITES_ONLY]["status"] == "refused"
+        assert exported[SITES_ONLY]["exists"] == ""
+        assert exported[GENOTYPED]["status"] == "answered"
         await tab.shot("refused-dataset")
 
 

@@ -486,15 +486,16 @@ function rowsOf(req, body) {
 
 // The datasets a node did not ask (docs/beacon.md): on another assembly than the search's,
 // or requiring a purpose of use the search did not state; and those that refuse the caller,
-// its privacy account for them spent (docs/privacy.md). A line each, saying so, where the
-// answer alone read as "not found" of them.
+// its privacy account for them spent (docs/privacy.md): asked, and said no, their status
+// is "refused", not "not asked". A line each, saying so, where the answer alone read as
+// "not found" of them.
 function notAskedRows(node, said) {
   const rows = [];
-  const line = (id, found, text) => {
+  const line = (id, found, text, status = "not asked") => {
     const dataset = datasetOf(node, id);
     rows.push({ node, country: dataset ? dataset.country : "", dataset: id,
                 title: dataset ? dataset.title : "", access: dataset ? dataset.accessLevel : "",
-                status: "not asked", exists: null, found, count: null, countShown: "",
+                status, exists: null, found, count: null, countShown: "",
                 countNote: "", countPrecision: "", countAdjustedTo: "", granularity: "",
                 whyNotMore: text, why: { text }, results: [] });
   };
@@ -510,7 +511,7 @@ function notAskedRows(node, said) {
   for (const id of textsOf(said.refused)) {
     line(id, "not answered (privacy limit)",
          "it answers you nothing more: your answers about its variants near the allele floor, " +
-         "which name nobody, reached the privacy loss it allows each caller");
+         "which name nobody, reached the privacy loss it allows each caller", "refused");
   }
   return rows;
 }
@@ -919,9 +920,12 @@ function showAnswer(req, body, signal) {
   renderRows(rows);
   renderRecords(rows, signal);
   // Datasets not asked (another assembly, no purpose of use) are neither found nor not found:
-  // with none asked, the line announced said "Not found in 0 of 3 datasets; total 0".
+  // with none asked, the line announced said "Not found in 0 of 3 datasets; total 0". Nor are
+  // those that refused the caller, counted apart: they were asked ("1 dataset not asked" was
+  // said of them).
   const answered = rows.filter((r) => r.status === "answered");
   const notAsked = rows.filter((r) => r.status === "not asked").length;
+  const notAnswered = rows.filter((r) => r.status === "refused").length;
   const summary = body.responseSummary || {};
   const total = summary.numTotalResults !== undefined
     ? countWords(summary.numTotalResults, summary.countPrecision, summary.countAdjustedTo) : null;
@@ -938,7 +942,8 @@ function showAnswer(req, body, signal) {
   $("status").textContent = (answered.length || !notAsked
     ? `${summary.exists ? "Found" : "Not found"} ${where.filter(Boolean).join(" and ")}` +
       (total ? `; total ${total.text}${total.note ? ` (${total.note})` : ""}` : "") +
-      (notAsked ? `; ${datasets(notAsked)} not asked` : "")
+      (notAsked ? `; ${datasets(notAsked)} not asked` : "") +
+      (notAnswered ? `; ${datasets(notAnswered)} not answered (privacy limit)` : "")
     : notAsked === 1 ? "Not searched: the one dataset was not asked (its line says why)"
       : `Not searched: none of the ${notAsked} datasets was asked (each one's line says why)`) +
     (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") + ".";
