@@ -1016,16 +1016,38 @@ async def _exported_csv(page: Any) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(written)))
 
 
+@asynccontextmanager
+async def network_over(pg_server_url: str, directory: Path, peer_id: str,
+                       peer_url: str) -> AsyncIterator[str]:
+    """A network node whose one peer is the node at `peer_url`; its base URL. It asks the
+    peer from 127.0.0.1, as the page's browser does: the same anonymous caller there."""
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.net4",
+                            beacon_name="Network over a refusing node",
+                            peers=[Peer(id=peer_id, url=f"{peer_url}/api")])
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool))
+
+
+@pytest.mark.parametrize("through", ["node", "network"])
 async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
-        pg_server_url: str, tmp_path: Path, tab: Page):
+        pg_server_url: str, tmp_path: Path, tab: Page, through: str):
     """Once the caller's account for the sites-only dataset is spent, a search of the node's
-    datasets is answered by the genotyped one, and the node's `info.refused` names the other:
-    its line says "not answered (privacy limit)" and why, not "not found". The line announced
-    counts it as not answered, and the CSV's status says "refused": both said "not asked" of
-    a dataset that was asked and said no."""
-    async with refusing_node(pg_server_url, tmp_path) as url:
+    datasets (from its page, or a network's whose peer it is) is answered by the genotyped
+    one, and the node's `info.refused` names the other: its line says "not answered
+    (privacy limit)" and why, not "not found". The line announced counts it as not
+    answered, and the CSV's status says "refused": both said "not asked" of a dataset that
+    was asked and said no. Asked for yes or no, the node's one answer for the others has its
+    line too."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(refusing_node(pg_server_url, tmp_path))
         message = await _spend_the_account(url)
         assert SITES_ONLY in message and "loss budget" in message
+        if through == "network":
+            url = await stack.enter_async_context(
+                network_over(pg_server_url, tmp_path, REFUSING, url))
         await tab.open(url)
         await tab.search("17-7674944-G-A")
         rows = {next((d for d in REFUSING_TITLES if d in r["Dataset"]), r["Dataset"]): r
@@ -1033,6 +1055,7 @@ async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
         assert set(rows) == {GENOTYPED, SITES_ONLY}, rows
         assert rows[GENOTYPED]["Found"] == "yes"
         refused = rows[SITES_ONLY]
+        assert refused["Node"].startswith(REFUSING)
         assert refused["Found"] == "not answered (privacy limit)", refused
         assert REFUSING_TITLES[SITES_ONLY] in refused["Dataset"]
         assert refused["Count"] == "" and refused["Granularity given"] == ""
@@ -1046,7 +1069,19 @@ async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
         assert exported[SITES_ONLY]["status"] == "refused"
         assert exported[SITES_ONLY]["exists"] == ""
         assert exported[GENOTYPED]["status"] == "answered"
-        await tab.shot("refused-dataset")
+        await tab.shot(f"refused-dataset-{through}")
+        # yes or no only: the node's one answer for the datasets it answered has its line
+        # before the refused one's (it was left out: the page took a node naming a dataset
+        # that refused the caller for one that asked none of its datasets)
+        await tab.page.get_by_label("Requested granularity").select_option("boolean")
+        await tab.search()
+        whole = "(all datasets)" if through == "node" else "(all its datasets)"
+        assert [(r["Dataset"], r["Found"]) for r in await tab.rows()] == [
+            (whole, "yes"),
+            (f"{REFUSING_TITLES[SITES_ONLY]} {SITES_ONLY}", "not answered (privacy limit)")]
+        assert await tab.text("#status") == (
+            "Found at 1 of 1 node (one yes or no for all its datasets); "
+            "1 dataset not answered (privacy limit).")
 
 
 async def test_a_search_of_the_refusing_dataset_alone_shows_the_nodes_403(

@@ -453,7 +453,7 @@ function rowsOf(req, body) {
                   whyNotMore: peer.detail || "", why: { text: peer.detail || "" }, results: [],
                   unavailable: peer });
     } else if (!sets.some((s) => s.beaconId === peer.id) && peer.returnedGranularity &&
-               !notAskedRows(peer.id, peer).length) {
+               !askedNone(peer.id, peer)) {
       // A peer that answered without resultSets (yes/no only): its line says what it found.
       // (One that asked none of its datasets says which it did not ask, below, instead.)
       const why = whyNotMore(req.granularity, peer.returnedGranularity, onlyDatasetOf(req, peer.id));
@@ -467,8 +467,7 @@ function rowsOf(req, body) {
     }
   }
   for (const peer of peers) rows.push(...notAskedRows(peer.id, peer));
-  if (!peers.length) rows.push(...notAskedRows(own, objectOf(body.info)));
-  if (!sets.length && !peers.length && !notAskedRows(own, objectOf(body.info)).length) {
+  if (!sets.length && !peers.length && !askedNone(own, objectOf(body.info))) {
     const why = whyNotMore(req.granularity, body.meta.returnedGranularity, onlyDatasetOf(req, own));
     rows.push({ node: own, country: "", dataset: "(all datasets)", whole: true, title: "", access: "",
                 status: "answered", exists: body.responseSummary.exists,
@@ -481,6 +480,7 @@ function rowsOf(req, body) {
                 whyNotMore: why.text, why, results: [],
                 accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
   }
+  if (!peers.length) rows.push(...notAskedRows(own, objectOf(body.info)));   // after its answer
   return { rows, peers };
 }
 
@@ -514,6 +514,13 @@ function notAskedRows(node, said) {
          "which name nobody, reached the privacy loss it allows each caller", "refused");
   }
   return rows;
+}
+
+// Whether a node's answer names datasets it did not ask: then its yes or no was of none.
+// Those that refused the caller do not count: a node answers a question only they refused
+// with a 403, so one that names them answered others (its yes or no for those was dropped).
+function askedNone(node, said) {
+  return notAskedRows(node, said).some((row) => row.status === "not asked");
 }
 
 function renderRows(rows) {
