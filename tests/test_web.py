@@ -1084,28 +1084,45 @@ async def test_a_dataset_that_refuses_the_caller_says_so_and_the_others_answer(
             "1 dataset not answered (privacy limit).")
 
 
+@pytest.mark.parametrize("through", ["node", "network"])
 async def test_a_search_of_the_refusing_dataset_alone_shows_the_nodes_403(
-        pg_server_url: str, tmp_path: Path, tab: Page):
+        pg_server_url: str, tmp_path: Path, tab: Page, through: str):
     """A search of the sites-only dataset alone, its account spent, is the node's 403 (no
     answer without it to give): the page shows the node's message, which names the dataset
-    and why, offers no Search again (the refusal does not pass), and lists nothing."""
-    async with refusing_node(pg_server_url, tmp_path) as url:
+    and why, offers no Search again (the refusal does not pass), and lists nothing. Through
+    a network, the 403 is the node's line (the peer refused the question): the line and the
+    list of nodes that could not answer give its message, and the line announced says no
+    answer came, where it said "Not found in 0 of 0 datasets"."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(refusing_node(pg_server_url, tmp_path))
         message = await _spend_the_account(url)
+        if through == "network":
+            url = await stack.enter_async_context(
+                network_over(pg_server_url, tmp_path, REFUSING, url))
         await tab.open(url)
         await tab.page.get_by_role("button", name=(
             f"Search only this dataset: {REFUSING_TITLES[SITES_ONLY]} ({SITES_ONLY}, "
             f"{REFUSING})"), exact=True).click()
         await tab.search("17-7674944-G-A")
+        root = "/api" if through == "node" else "/network/api"
         assert urlsplit(await tab.text("#get-url")).path == (
-            f"/api/datasets/{SITES_ONLY}/g_variants")
+            f"{root}/datasets/{SITES_ONLY}/g_variants")
         status = tab.page.locator("#status")
-        assert await status.get_attribute("data-refused") == "403"
         said = await tab.text("#status")
-        assert said.startswith("The node answered 403: ") and message in said, said
-        assert await tab.page.locator("#result-table").is_hidden()
-        assert await tab.page.locator("#exports").is_hidden()
-        assert await tab.page.get_by_role("button", name="Search again").is_hidden()
-        await tab.shot("refused-dataset-alone")
+        if through == "node":
+            assert await status.get_attribute("data-refused") == "403"
+            assert said.startswith("The node answered 403: ") and message in said, said
+            assert await tab.page.locator("#result-table").is_hidden()
+            assert await tab.page.locator("#exports").is_hidden()
+            assert await tab.page.get_by_role("button", name="Search again").is_hidden()
+        else:
+            assert said == 'No answer (this is not "not found"); 1 node unavailable.', said
+            [line] = await tab.rows()
+            assert line["Node"] == REFUSING and line["Found"] == "unavailable (error)"
+            shown = f"HTTP 403: {message}"[:250]      # a peer's message is cut to 300
+            assert line["Why not more"].startswith(shown), line
+            assert f"{REFUSING}: error ({shown}" in await tab.text("#unavailable")
+        await tab.shot(f"refused-dataset-alone-{through}")
     tab.errors[:] = [e for e in tab.errors if "status of 403" not in e]   # the browser's own
 
 

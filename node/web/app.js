@@ -946,7 +946,11 @@ function showAnswer(req, body, signal) {
   const where = [sets.length || !wholes.length ? `in ${found(sets)} dataset${sets.length === 1 ? "" : "s"}` : "",
                  wholes.length ? `at ${found(wholes)} node${one ? "" : "s"} (one yes or no for all ` +
                                  `${one ? "its" : "their"} datasets)` : ""];
-  $("status").textContent = (answered.length || !notAsked
+  // Every node asked could not answer, one refusing the question (a 4xx: a network answers
+  // it on that node's line): "Not found in 0 of 0 datasets" was said of no answer at all.
+  const noAnswer = !answered.length && !notAsked && !notAnswered && down;
+  $("status").textContent = (noAnswer ? 'No answer (this is not "not found")'
+    : answered.length || !notAsked
     ? `${summary.exists ? "Found" : "Not found"} ${where.filter(Boolean).join(" and ")}` +
       (total ? `; total ${total.text}${total.note ? ` (${total.note})` : ""}` : "") +
       (notAsked ? `; ${datasets(notAsked)} not asked` : "") +
