@@ -139,9 +139,9 @@ async def _charge(conn: asyncpg.Connection, caller: str, dataset_id: str, floor:
     """The caller's account for the dataset as the turn found it (spent, and the version in
     place), with the near-floor matches it was never answered about charged to it and kept,
     if the account had room and the version in place is `version` (the one they were counted
-    in), and what it holds then (`after`; NULL: nothing charged). One statement: a parallel
-    question of the caller's that answered some of them meanwhile kept them first, and they
-    are charged once. None: the dataset is gone."""
+    in), and what it holds then (`after`; NULL: nothing charged). One statement, in the
+    caller's turn: a parallel question of the caller's that answered some of them meanwhile
+    kept them first, and they are charged once. None: the dataset is gone."""
     fresh = (matches.tally[4] or []) if matches is not None else []
     keys = [key for key, _, _ in fresh]
     return await conn.fetchrow(
@@ -151,24 +151,31 @@ async def _charge(conn: asyncpg.Connection, caller: str, dataset_id: str, floor:
 
 
 # $1 caller, $2 dataset; $3, $4, $5 the variants' keys, answers and losses; $6 the budget;
-# $7, $8 the version the variants were counted in and when the dataset was made.
+# $7, $8 the version the variants were counted in and when the dataset was made. Those the
+# caller was answered about before are left out (only its own turns, one at a time, write
+# its answers); the others are kept only where their charges leave the account within the
+# budget: a refused range kept none of its near-floor matches (a chromosome's, a million
+# rows), which the refusal makes no question read again.
 _CHARGE = """
 WITH state AS (
     SELECT d.version, d.created_at, coalesce(a.spent, 0) AS spent
       FROM datasets d LEFT JOIN disclosure_accounts a ON a.caller = $1 AND a.dataset_id = d.id
      WHERE d.id = $2),
 fresh AS (
-    INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown)
-    SELECT $1, $2, s.version, k.variant, k.shown
-      FROM state s, unnest($3::text[], $4::bool[]) AS k(variant, shown)
+    SELECT k.variant, k.shown, k.loss
+      FROM state s, unnest($3::text[], $4::bool[], $5::float8[]) AS k(variant, shown, loss)
      WHERE s.spent <= $6 AND s.version = $7 AND s.created_at = $8
-    ON CONFLICT (caller, dataset_id, variant) DO NOTHING
-    RETURNING variant),
+       AND NOT EXISTS (SELECT 1 FROM disclosure_answers a WHERE a.caller = $1
+                          AND a.dataset_id = $2 AND a.variant = k.variant)),
+total AS (SELECT sum(loss) AS loss, count(*) AS n FROM fresh),
+kept AS (
+    INSERT INTO disclosure_answers (caller, dataset_id, version, variant, shown)
+    SELECT $1, $2, s.version, f.variant, f.shown
+      FROM state s, total t, fresh f
+     WHERE s.spent + t.loss <= $6),
 charged AS (
     INSERT INTO disclosure_accounts (caller, dataset_id, spent)
-    SELECT $1, $2, sum(l.loss)
-      FROM fresh JOIN unnest($3::text[], $5::float8[]) AS l(variant, loss) USING (variant)
-    HAVING count(*) > 0
+    SELECT $1, $2, t.loss FROM total t WHERE t.n > 0
     ON CONFLICT (caller, dataset_id) DO UPDATE
        SET spent = disclosure_accounts.spent + EXCLUDED.spent, updated_at = now()
     RETURNING spent)

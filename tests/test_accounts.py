@@ -304,7 +304,7 @@ async def test_a_question_naming_no_dataset_is_answered_without_the_refused_ones
         url = await stack.enter_async_context(node_database(pg_server_url))
         await ingest(url, IngestRequest(_sites_vcf(tmp_path / "sites.vcf"), SITES, GRCH38,
                                         AccessLevel.PUBLIC, SITES, workers=1))
-        client, _ = await serve_node(stack, _settings(url, tmp_path))
+        client, pool = await serve_node(stack, _settings(url, tmp_path))
         async with client.get("/api/g_variants", params={       # the band: spent at once
                 "referenceName": "1", "start": str(FLOOR.k * REGION),
                 "end": str(FLOOR.upper * REGION), "requestedGranularity": "count"}) as first:
@@ -315,5 +315,8 @@ async def test_a_question_naming_no_dataset_is_answered_without_the_refused_ones
         assert body["responseSummary"] == {"exists": False, "numTotalResults": 0,
                                            "countPrecision": "exact"}
         assert body["response"]["resultSets"] == []
+        # charged, but none of its hundreds of answers kept: no question reads them again
+        assert await pool.fetchval("SELECT spent FROM disclosure_accounts") > BUDGET
+        assert not await pool.fetchval("SELECT count(*) FROM disclosure_answers")
         status, named, _ = await _ask(client, FLOOR.upper + 1, 0)    # named: a 403
         assert status == 403 and SITES in named["error"]["errorMessage"]
