@@ -320,3 +320,29 @@ async def test_a_question_naming_no_dataset_is_answered_without_the_refused_ones
         assert not await pool.fetchval("SELECT count(*) FROM disclosure_answers")
         status, named, _ = await _ask(client, FLOOR.upper + 1, 0)    # named: a 403
         assert status == 403 and SITES in named["error"]["errorMessage"]
+
+
+async def test_a_version_swapped_in_before_the_turn_is_counted_again_in_it(node):
+    """An answer whose request resolved the dataset before an ingest swapped a new version
+    in, and whose shared count was of that older version, is counted again in the caller's
+    turn and charged as the version in place holds it (here, the stale count found nothing
+    in a band region that the new version fills)."""
+    from beacon.accounts import answer_from_account
+
+    async with node.pool.acquire() as conn:
+        stale = next(r for r in await store.list_datasets(conn) if r.id == SITES)
+    await ingest(node.database, IngestRequest(
+        _sites_vcf(node.directory / "again.vcf"), SITES, GRCH38, AccessLevel.PUBLIC, SITES,
+        workers=1))
+    c = FLOOR.upper - 2                       # nearly always shown, each for a tiny loss
+    query = VariantQuery(kind="range", reference_name="1", start=(c * REGION,),
+                         end=((c + 1) * REGION,), granularity="count")
+    async with node.pool.acquire() as conn:
+        given = await answer_from_account(conn, "address 127.0.41.9", stale, RULES, query,
+                                          "1", 1, None)
+        key, args = store.count_query(query, [SITES], "1", 1, FLOOR)
+        tier = (await store.count_batch(conn, key, [args]))[0][SITES]
+    assert not given.refused and given.matches is not None
+    assert given.matches.count == tier.count == PER_COUNT
+    expected = sum([_loss(c, await node.shown(c, i)) for i in range(PER_COUNT)])
+    assert await node.spent(9) == pytest.approx(expected, rel=1e-6)
