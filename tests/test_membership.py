@@ -56,6 +56,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -514,21 +515,28 @@ async def common_node(pg_server_url: str, population: Population,
     PUBLIC dataset of a node of its own with the default configuration (the other tests'
     node keeps the model's sites, and their figures)."""
     common = with_common(population, SEED)
-    directory = tmp_path_factory.mktemp("common")
-    vcf = write_vcf_text(directory / "common.vcf", common.vcf())
     async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
-                                        workers=2))
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("UPDATE disclosure_secret SET secret = 'membership-14'")
-        finally:
-            await connection.close()
-        settings = Settings(database_url=url, data_dir=directory / "node",
-                            beacon_id="org.test.membership.common",
-                            disclosure=DisclosureSettings())
-        yield CommonNode(await serve_app(stack, create_app(settings)), url, common)
+        base, url = await _node_of_its_own(stack, pg_server_url, tmp_path_factory.mktemp(
+            "common"), common.vcf(), PUBLIC, "org.test.membership.common")
+        yield CommonNode(base, url, common)
+
+
+async def _node_of_its_own(stack: AsyncExitStack, pg_server_url: str, directory: Path,
+                           vcf_text: str, dataset: str, beacon_id: str) -> tuple[str, str]:
+    """A node with the default configuration on a database of its own holding `vcf_text`
+    as the PUBLIC `dataset`, the draws' key fixed: its base URL and its database's."""
+    vcf = write_vcf_text(directory / "data.vcf", vcf_text)
+    url = await stack.enter_async_context(node_database(pg_server_url))
+    await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                    workers=2))
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("UPDATE disclosure_secret SET secret = 'membership-14'")
+    finally:
+        await connection.close()
+    settings = Settings(database_url=url, data_dir=directory / "node", beacon_id=beacon_id,
+                        disclosure=DisclosureSettings())
+    return await serve_app(stack, create_app(settings)), url
 
 
 def _exhausting_then_top(population: Population, target: int) -> np.ndarray:
@@ -613,21 +621,10 @@ async def sites_node(pg_server_url: str, population: Population,
                      tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CommonNode]:
     """The members' sites as a sites-only VCF (`Population.sites_only_vcf`), PUBLIC, on a
     node of its own with the default configuration."""
-    directory = tmp_path_factory.mktemp("sites")
-    vcf = write_vcf_text(directory / "sites.vcf", population.sites_only_vcf())
     async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(node_database(pg_server_url))
-        await ingest(url, IngestRequest(vcf, SITES, GRCH38, AccessLevel.PUBLIC, SITES,
-                                        workers=2))
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("UPDATE disclosure_secret SET secret = 'membership-14'")
-        finally:
-            await connection.close()
-        settings = Settings(database_url=url, data_dir=directory / "node",
-                            beacon_id="org.test.membership.sites",
-                            disclosure=DisclosureSettings())
-        yield CommonNode(await serve_app(stack, create_app(settings)), url, population)
+        base, url = await _node_of_its_own(stack, pg_server_url, tmp_path_factory.mktemp(
+            "sites"), population.sites_only_vcf(), SITES, "org.test.membership.sites")
+        yield CommonNode(base, url, population)
 
 
 async def test_floor_aware_attack_on_a_sites_only_copy(sites_node, population):
