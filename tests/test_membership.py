@@ -38,7 +38,10 @@ instead, the same attack is held the same (test_floor_aware_attack_through_indiv
 before those counts were accounted), and with a filter every member passes, which gives each
 count the smooth floor of sets' draw too (test_floor_aware_attack_through_filtered_individuals). Asked in rounds with the dataset ingested again between
 them, it gets exactly the answers it gets without the re-ingests
-(test_floor_aware_attack_across_new_versions). QUERIES_PER_TARGET bounds the first tests' runtime: it
+(test_floor_aware_attack_across_new_versions). Asked as ranges at record granularity, five
+of the target's alleles to a range, it is held (test_floor_aware_attack_through_narrow_ranges);
+one range over all of them, judged under the caller's view before it, has power 0.76
+(test_floor_aware_attack_through_one_wide_range, an expected failure). QUERIES_PER_TARGET bounds the first tests' runtime: it
 stops no anonymous caller (the budget's 429 comes first, after 300 queries), and bona fide
 callers stop at it, using at most 1,550 of their 3,000 units.
 
@@ -471,6 +474,130 @@ async def _ask_copies(session: ClientSession, population: Population, sites: np.
     asked = len(answers) // len(COPIES)
     return Attacked(np.repeat(sites[:asked], len(COPIES)), answers, asked < min(limit, len(sites)))
 
+
+
+# The attack through ranges (docs/privacy.md item 4): one answer about many variants, each
+# judged under the caller's view as it stood before the answer, its charges made after.
+NARROW_RANGES = (150, 5)           # the target's first 150 alleles, 5 to a range: 30 questions
+WIDE_RANGE = (300, 300)            # the first 300 in one range: one question
+RANGE_GATE = 4                     # targets attacked at once: 200 ranges of thousands of rows
+                                   # at once pass the node's 5 s statement limit (a 503)
+
+
+def _ranges(population: Population, target: int, alleles: int, group: int
+            ) -> list[np.ndarray]:
+    """The ranges a floor-aware attacker asks: the target's first `alleles` in floor-aware
+    order, sorted by position and cut into runs of `group` consecutive ones (the shortest
+    ranges holding that many of them, given which), each run's sites; the run holding the
+    best-ranked allele asked first, and so on."""
+    chosen = _floor_aware(population, target)[:alleles]
+    rank = {int(site): i for i, site in enumerate(chosen)}
+    by_position = np.sort(chosen)
+    runs = [by_position[i:i + group] for i in range(0, len(by_position), group)]
+    return sorted(runs, key=lambda run: min(rank[int(s)] for s in run))
+
+
+async def _ask_ranges(session: ClientSession, population: Population, runs: Sequence[np.ndarray]
+                      ) -> Attacked:
+    """Each run's range (from its first allele to its last) asked of the PUBLIC copy at
+    record granularity, the whole range on one page, one range at a time until the budget
+    says 429: per allele of the runs, whether its record was listed. Nothing listed may be
+    carried by fewer than k members. A 503 (the statement limit, on a loaded machine) is
+    asked again, twice at most."""
+    sites: list[int] = []
+    answers: list[bool] = []
+    for run in runs:
+        first, last = int(population.positions[run[0]]), int(population.positions[run[-1]])
+        for _ in range(3):
+            async with session.get(f"/api/datasets/{PUBLIC}/g_variants", params={
+                    "referenceName": "1", "start": str(first - 1), "end": str(last),
+                    "requestedGranularity": "record", "limit": "1000"}) as response:
+                body = await response.json()
+                if response.status != 503:
+                    break
+        if response.status == 429:
+            return Attacked(np.array(sites, dtype=int), answers, True)
+        assert response.status == 200, body
+        results = [r for s in body["response"]["resultSets"] for r in s["results"]]
+        assert len(results) < 1000                      # the whole range on one page
+        listed = {(r["variation"]["location"]["interval"]["start"]["value"] + 1,
+                   r["variation"]["alternateBases"]) for r in results}
+        shown = np.searchsorted(population.positions, [position for position, _ in listed])
+        assert (population.carriers[shown] >= FLOOR).all()
+        answers += [(int(population.positions[s]), str(population.alts[s])) in listed
+                    for s in run]
+        sites += [int(s) for s in run]
+    return Attacked(np.array(sites, dtype=int), answers, False)
+
+
+async def _attack_through_ranges(nodes: Nodes, population: Population, run: int,
+                                 alleles: int, group: int) -> dict[str, float]:
+    """Every member and as many non-members attacked through ranges (`_ranges`), each by a
+    fresh anonymous caller from 127.0.<run>.<n>, RANGE_GATE at a time (each caller's
+    accounts are its own, so which go together changes no answer); the four statistics of
+    the floor-aware attack over the alleles asked, and the ranges' sizes, printed."""
+    gate = asyncio.Semaphore(RANGE_GATE)
+
+    async def attack(index: int, target: int) -> Attacked:
+        async with gate, ClientSession(nodes.defaults, connector=TCPConnector(
+                local_addr=(f"127.0.{run}.{index + 1}", 0))) as session:
+            return await _ask_ranges(session, population, _ranges(population, target,
+                                                                  alleles, group))
+    targets = _targets(MEMBERS)
+    attacked = list(await asyncio.gather(*[attack(i, t) for i, t in enumerate(targets)]))
+    _check_answers(population, attacked, ANONYMOUS_FLOOR)
+    assert not any(t.refused for t in attacked)
+    carriers = population.carriers
+    spans = [carriers[run[0]:run[-1] + 1] for t in targets
+             for run in _ranges(population, t, alleles, group)]
+    print(f"\nranges, {alleles} alleles {group} to a range: {len(spans) / len(targets):.0f} "
+          f"questions per target; variants held per range: mean "
+          f"{np.mean([(s > 0).sum() for s in spans]):.0f}, of them near the floor "
+          f"({FLOOR} to {ANONYMOUS_FLOOR.upper - 1} carriers) "
+          f"{np.mean([((s >= FLOOR) & (s < ANONYMOUS_FLOOR.upper)).sum() for s in spans]):.0f}")
+    return _floor_aware_powers(population, attacked,
+                               f"anonymous, PUBLIC, ranges of {group} alleles")
+
+
+async def test_floor_aware_attack_through_narrow_ranges(nodes, population):
+    """The anonymous floor-aware attacker asking ranges instead of single variants: the
+    target's first 150 alleles in floor-aware order, by position, five to a range (30
+    questions; each range holds 1,800 variants on average, 64 of them near the floor), the
+    whole range listed at record granularity, read off per allele (listed or not). Every
+    near-floor variant of one answer is judged under the caller's view as it stood before
+    it, and charged after: a range tells about five of the target's alleles at once, and
+    each range charges some 64 near-floor variants' carriers, so that most members run out
+    after a few. Held: 0.11 at most (0.06 floor-aware, 0.05 smooth-aware, 0.11 S&B, 0.01
+    yes; seed 14, 38 of 30,000 alleles listed). The wider each range, the more alleles one
+    answer tells of: 30 to a range (five questions of 13,000 variants each) gave 0.15 (S&B;
+    0.07, 0.11, 0.03), and ranked by an attacker who knows the smooth floor (alleles carried
+    by about 8 to 14 others first) 0.20 (smooth-aware; measured once by hand); one range
+    over everything is the next test's."""
+    measured = await _attack_through_ranges(nodes, population, 40, *NARROW_RANGES)
+    assert max(measured.values()) <= 0.15
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "an answer judges every near-floor variant it covers under the caller's view before it "
+    "and charges after: one range over the dataset lists the smooth floor's draw for all "
+    "of a target's alleles, whatever the loss budget; power 0.76 on the node, "
+    "docs/privacy.md item 4; passes once an answer's charges hold it, and must then become "
+    "a plain test"))
+async def test_floor_aware_attack_through_one_wide_range(nodes, population):
+    """The attack of the test above with one range: the target's first 300 alleles in
+    floor-aware order lie all over the dataset, so their one range (one question) holds
+    67,500 of its 67,925 variants, 2,400 of them near the floor, and lists about 286
+    records, on one page. Each is judged under the caller's fresh view, as if no loss budget
+    were kept: the smooth floor alone, read for 300 of the target's alleles at once. Power
+    0.76 (smooth-aware; 0.41 floor-aware, 0.58 S&B, 0.57 yes; seed 14, 3,471 of 60,000
+    alleles listed), against 0.14 at most for the same attacker asking one variant at a
+    time (test_floor_aware_attack_within_the_anonymous_budget): an expected failure while
+    the engine is unchanged. The same range asked at count granularity tells nothing (power
+    0.00: about 286 for every caller, member or not), and five
+    ranges of 30 alleles each at count granularity, by their counts' sum, 0.05 (measured
+    once by hand): the count adds up the draws of thousands of other variants."""
+    measured = await _attack_through_ranges(nodes, population, 41, *WIDE_RANGE)
+    assert max(measured.values()) <= 0.15
 
 def _floor_aware(population: Population, target: int) -> np.ndarray:
     return floor_aware_order(population, target, FLOOR)
