@@ -1483,9 +1483,9 @@ async def test_an_answer_near_the_floor_reads_the_range_no_more_than_one_above_i
 async def test_an_answer_from_the_band_read_by_its_keys_is_the_count_of_the_range(database):
     """The answer near the floor is made from the shared count and its matches near the
     floor read by their keys (`losses.answer_as_seen`); it is what a count of the range
-    under the caller's view (as it stood before the answer's charges) gives, records and
-    all, as the caller's losses grow and its view narrows, ranges of one carrier count
-    and ranges across several."""
+    under the caller's view gives, records and all, the view as the answer's charges left
+    it (its variants judged in turn, `losses._judged`, kept), as the caller's losses grow
+    and its view narrows, ranges of one carrier count and ranges across several."""
     conn = await asyncpg.connect(database)
     try:
         row = await _row(conn, DATASET)
@@ -1502,9 +1502,9 @@ async def test_an_answer_from_the_band_read_by_its_keys_is_the_count_of_the_rang
                 matches = (await store.count_batch(conn, key, [args]))[0].get(DATASET)
                 if matches is None or matches.rarest >= FLOOR.upper:
                     continue
-                view = (await losses._load(conn, caller, row)).view(RULES.loss_budget)
                 given = await losses.answer_as_seen(conn, caller, row, RULES, query, "1", 1,
                                                     page, matches)
+                view = (await losses._load(conn, caller, row)).view(RULES.loss_budget)
                 counted = await losses._answer(conn, row, RULES, query, "1", 1, page, view)
                 assert given == counted, (caller, query)
                 tier = await _shown(conn, query, FLOOR)
