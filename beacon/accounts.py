@@ -4,7 +4,7 @@ A sites-only VCF (AC, AN and nhomalt: gnomAD's convention) counts each variant's
 exactly but says who none of them are, so beacon/losses.py has nobody to charge, and its
 variants near the floor were answered by the smooth floor alone: each answer telling a
 little, 300 of them told a caller holding someone's genome whether they are in the cohort
-(power 0.68 anonymously; docs/privacy.md item 4, "Variants nobody carries by name"). Here,
+(power 0.68 anonymously; docs/privacy.md item 4, "Variants that name nobody"). Here,
 as emulated first (bench/membership_defences.py --sites-only, rule A'), every answer about
 a near-floor variant (k to `Floor.upper` carriers) adds to the caller's account for the
 dataset what it would charge each person counted in it (log p(c) / p(c - 1) shown,
