@@ -85,11 +85,15 @@ class _Losses:
     # (`_others`), per sample of this version; None: no other dataset holds any of them
     others: np.ndarray | None = None
 
-    def view(self, budget: float) -> CallerView:
-        """Who the caller's answers still count: each person whose losses, added up over
-        every dataset holding it, are within `budget`."""
+    def counted(self, budget: float) -> np.ndarray:
+        """Per sample, whether the caller's answers still count it: its losses, added up
+        over every dataset holding it, are within `budget`."""
         total = self.charged if self.others is None else self.charged + self.others
-        counted = np.packbits(total <= budget).tobytes()
+        return total <= budget
+
+    def view(self, budget: float) -> CallerView:
+        """Who the caller's answers still count (`counted`), as the statements take it."""
+        counted = np.packbits(self.counted(budget)).tobytes()
         return CallerView(BitString.frombytes(counted, len(self.charged)), self.caller,
                           self.dataset_id)
 
@@ -488,8 +492,7 @@ def _judged(losses: _Losses, rules: Rules,
     if not near:
         return {}
     floor, budget = rules.floor, rules.loss_budget
-    counted = np.unpackbits(np.frombuffer(losses.view(budget).counted.bytes, dtype=np.uint8),
-                            count=len(losses.charged)).astype(bool)
+    counted = losses.counted(budget)
     decided: dict[str, bool] = {}
     for variant, bits, draw in near:
         draw = float(draw)                  # numeric in SQL: a 32-bit hash over 2^32
