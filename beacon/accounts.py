@@ -84,14 +84,13 @@ def _tally_sql(floor: Floor) -> tuple[str, tuple[str, ...]]:
     """`account_tally`'s join and aggregates, made once per floor (the same string objects
     keep the batch key's hash cached)."""
     near = f"{CARRIERS} < {floor.upper}"
-    # the draw (an md5) once per match near the floor, which three aggregates read
-    join = (f"LEFT JOIN LATERAL (SELECT TRUE AS given {answered()} AND {near}) AS answered "
-            f"ON TRUE CROSS JOIN LATERAL (SELECT {near} AND {floor.drawn()} AS shown) AS drawn")
+    shown = f"{near} AND {floor.drawn()}"
+    join = f"LEFT JOIN LATERAL (SELECT TRUE AS given {answered()} AND {near}) AS answered ON TRUE"
     return (join,
-            (f"count(*) FILTER (WHERE {near})", "count(*) FILTER (WHERE drawn.shown)",
-             f"min({CARRIERS}) FILTER (WHERE drawn.shown)",
+            (f"count(*) FILTER (WHERE {near})", f"count(*) FILTER (WHERE {shown})",
+             f"min({CARRIERS}) FILTER (WHERE {shown})",
              f"min({CARRIERS}) FILTER (WHERE NOT ({near}))",
-             (f"array_agg(ROW({KEY}, {CARRIERS}, drawn.shown)) "
+             (f"array_agg(ROW({KEY}, {CARRIERS}, {floor.drawn()})) "
               f"FILTER (WHERE {near} AND answered.given IS NULL)")))
 
 
