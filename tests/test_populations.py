@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 from aiohttp import ClientSession
@@ -143,6 +144,12 @@ async def nodes(pg_server_url: str, tmp_path_factory) -> AsyncIterator[dict[str,
             "id": p.id, "sex": p.sex, "countryOfBirth": p.country}} for p in PEOPLE]))
         await ingest(db_url, IngestRequest(vcf, DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
                                            workers=1, individuals=packets))
+        conn = await asyncpg.connect(db_url)
+        try:    # one known key: the smooth floor's draws, so the records it shows, the same
+                # every run (with some random keys it shows only 2 of the 7 sites at its floor)
+            await conn.execute("UPDATE disclosure_secret SET secret = 'populations'")
+        finally:
+            await conn.close()
         clients = {}
         for name, changes in (("open", {"disclosure": OPEN_DISCLOSURE}), ("default", {}),
                               ("populations", {"disclosure": POPULATIONS})):
@@ -1094,7 +1101,7 @@ async def test_differencing_the_portals_population_filters_tells_no_small_group(
                                    for label in sorted(told)) for p in counted)
             assert all(n >= 5 for n in groups.values()), (chromosome, start_pos, told, groups)
             assert told, (chromosome, start_pos)      # the floor lists some population
-    assert checked >= 4         # the records the smooth floor shows this tier, of 7 sites
+    assert checked >= 4         # the sites the smooth floor shows this tier (its key fixed)
 
 
 def _limit(body: dict[str, Any]) -> dict[str, Any]:
