@@ -27,6 +27,7 @@ from beacon.assemblies import GRCH38
 from beacon.disclosure import DEFAULT_TIERS
 from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
+from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.conftest import node_database, serve_node, write_vcf_text
 
@@ -52,6 +53,24 @@ def _sites_vcf(path: Path) -> Path:
              '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygotes">',
              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
     lines += [f"chr1\t{_position(c, i)}\t.\tA\tG\t.\tPASS\tAC={c};AN=200;nhomalt=0"
+              for c in COUNTS for i in range(PER_COUNT)]
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
+def _counted_vcf(path: Path) -> Path:
+    """`_sites_vcf`'s variants with 40 samples' genotypes beside their INFO counts: loaded
+    without individuals, read from INFO alone (no carriers named)."""
+    samples = [f"S{s}" for s in range(40)]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+             '##INFO=<ID=nhomalt,Number=A,Type=Integer,Description="Homozygotes">',
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *samples])]
+    lines += ["\t".join(["chr1", str(_position(c, i)), ".", "A", "G", ".", "PASS",
+                         f"AC={c};AN=80;nhomalt=0", "GT",
+                         *(["0/1"] * c + ["0/0"] * (len(samples) - c))])
               for c in COUNTS for i in range(PER_COUNT)]
     return write_vcf_text(path, "\n".join(lines) + "\n")
 
@@ -346,3 +365,44 @@ async def test_a_version_swapped_in_before_the_turn_is_counted_again_in_it(node)
     assert given.matches.count == tier.count == PER_COUNT
     expected = sum([_loss(c, await node.shown(c, i)) for i in range(PER_COUNT)])
     assert await node.spent(9) == pytest.approx(expected, rel=1e-6)
+
+
+async def test_a_dataset_migration_0012_took_as_genotyped_from_its_samples_keeps_an_account(
+        pg_server_url, tmp_path):
+    """Migration 0012 took every dataset in place that had samples as genotyped, its
+    genotypes read or not ("accounting them is always right, only slower"): one loaded
+    from a VCF's INFO counts without its individuals names nobody (no carrier bits), and
+    once the account came (migration 0029) it was not accounted at all, its variants
+    answered by the smooth floor alone (the sites-only attack's 0.68), where a dataset
+    loaded the same way since is kept to an account. The node's migrations take it as
+    what it is, and its answers are charged to the caller's account like any other's."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(node_database(pg_server_url))
+        for vcf, dataset in ((_counted_vcf(tmp_path / "counted.vcf"), SITES),
+                             (_calls_vcf(tmp_path / "calls.vcf"), CALLS)):
+            await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                            workers=1))
+        conn = await asyncpg.connect(url)
+        genotyped = "SELECT id, genotyped FROM datasets ORDER BY id"
+        try:
+            assert await conn.fetchval("SELECT sample_count FROM datasets WHERE id = $1",
+                                       SITES) == 40
+            assert await conn.fetch(genotyped) == [(SITES, False), (CALLS, True)]
+            # as loaded before migration 0012, which took both as genotyped by their samples
+            await conn.execute(
+                "UPDATE datasets SET genotyped = true, updated_at = (SELECT applied_at "
+                "FROM schema_migrations WHERE version = 12) - interval '1 day'")
+            # and the migrations after 0029 (none before the fix) applied, as at start-up
+            await conn.execute("DELETE FROM schema_migrations WHERE version > 29")
+            await apply_migrations(conn, NODE_MIGRATIONS)
+            # the one with genotypes is left as it was
+            assert await conn.fetch(genotyped) == [(SITES, False), (CALLS, True)]
+        finally:
+            await conn.close()
+        client, pool = await serve_node(stack, _settings(url, tmp_path))
+        async with client.get("/api/g_variants", params={       # the band: spent at once
+                "referenceName": "1", "start": str(FLOOR.k * REGION),
+                "end": str(FLOOR.upper * REGION), "datasetIds": SITES,
+                "requestedGranularity": "count"}) as response:
+            assert response.status == 403, await response.text()
+        assert await pool.fetchval("SELECT spent FROM disclosure_accounts") > BUDGET
