@@ -178,9 +178,12 @@ def _get_parameters(path: str) -> list[dict[str, Any]]:
 # The errors every route may answer (a token that does not verify is refused before any
 # handler; the database may be unavailable), those of a request read from a body (POST), and
 # those of a route that answers from the datasets' variants (a query budget, a query's time
-# limit). All are Beacon error bodies (node/http/beacon_api.py error_response). The 508 of a
-# request that has come round is the network's (/network/api), which this document does not
-# describe.
+# limit), and of a variant route, whose question may name only datasets that answer the caller
+# nothing more (beacon/accounts.py: its account for them spent; a question about individuals
+# is answered by none of them, so never refused so). All are Beacon error bodies
+# (node/http/beacon_api.py error_response); undeclared, the 403 met a client made from this
+# document unannounced. The 508 of a request that has come round is the network's
+# (/network/api), which this document does not describe.
 _ERRORS = {"400": "Invalid request; the message names the field",
            "401": "The bearer token does not verify (WWW-Authenticate says why)",
            "404": "Unknown path or entry",
@@ -193,12 +196,18 @@ _QUERY_ERRORS = {"429": "The caller's query budget for a dataset is spent (Retry
                  "503": "The node's database, or the bearer token's issuer, is unavailable, "
                         "or the query outran its time limit (Retry-After): ask again later, "
                         "or narrower"}
+_REFUSED = {"403": "Every dataset the question names answers the caller nothing more: its "
+                   "disclosure account for the dataset's variants near the allele floor, "
+                   "whose carriers the dataset does not name, is spent (for good: no "
+                   "Retry-After; the message names the datasets). A question naming none is "
+                   "answered without them, `info.refused` naming them"}
 
 
 def _responses(method: str, path: str) -> dict[str, Any]:
     """The answers an operation may give: its 200 and each error it may answer."""
     errors = {**_ERRORS, **(_BODY_ERRORS if method == "post" else {}),
-              **(_QUERY_ERRORS if _reads(path) in ("variants", "individuals") else {})}
+              **(_QUERY_ERRORS if _reads(path) in ("variants", "individuals") else {}),
+              **(_REFUSED if _reads(path) == "variants" else {})}
     error_body = {"application/json": {"schema": {
         "$ref": f"{_BEACON}/responses/beaconErrorResponse.json"}}}
     return {"200": {"description": "Beacon response",

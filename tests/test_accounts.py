@@ -29,6 +29,7 @@ from beacon.ingest import IngestRequest, ingest
 from beacon.request import VariantQuery
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
+from tests.beacon_schemas import BEACON_V2, validator_of
 from tests.conftest import node_database, serve_node, write_vcf_text
 
 SITES = "GDI-FI-ACCOUNT-1"          # sites-only: nobody named
@@ -406,3 +407,28 @@ async def test_a_dataset_migration_0012_took_as_genotyped_from_its_samples_keeps
                 "requestedGranularity": "count"}) as response:
             assert response.status == 403, await response.text()
         assert await pool.fetchval("SELECT spent FROM disclosure_accounts") > BUDGET
+
+
+async def test_the_refusal_is_an_error_the_openapi_document_declares(node):
+    """The 403 of a spent account is declared by every route that answers it (the variant
+    routes: a question about individuals is answered by no sites-only dataset), as the
+    Beacon error body it is; the document declared 400, 401, 404, 429 and 503 only, and a
+    client made from it met an answer it did not describe."""
+    async with node.caller(11) as caller:
+        async with caller.get("/api/openapi.json") as response:
+            described = await response.json()
+        async with caller.get("/api/g_variants", params={       # the band: spent at once
+                "referenceName": "1", "start": str(FLOOR.k * REGION),
+                "end": str(FLOOR.upper * REGION), "datasetIds": SITES}) as response:
+            assert response.status == 403
+            refused = await response.json()
+    routes = {path: operation for path, operation in described["paths"].items()
+              if path.endswith(("g_variants", "g_variants/{id}"))}
+    assert set(routes) == {"/api/g_variants", "/api/g_variants/{id}",
+                           "/api/datasets/{id}/g_variants"}
+    for path, methods in routes.items():
+        for method, operation in methods.items():
+            declared = operation["responses"].get("403")
+            assert declared is not None, (method, path)
+            schema = declared["content"]["application/json"]["schema"]
+            assert list(validator_of(BEACON_V2.folder(), schema).iter_errors(refused)) == []
