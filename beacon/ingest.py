@@ -437,6 +437,8 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
     async with store.dataset_lock(conn, request.dataset_id):
         # refused before the load as well as in the swap (which decides): at once
         await store.check_keys(conn, request.dataset_id, request.metadata)
+        # decided here: the version in place changes only under the dataset's lock
+        await store.check_accounting(conn, request.dataset_id, layout.counts_from_genotypes)
         table = await store.create_staging(conn, request.dataset_id)
         try:
             totals, used, regions = await _load(workers, conn, layout, table, request,

@@ -134,6 +134,34 @@ class KeyConflict(Exception):
     fails closed."""
 
 
+class AccountingChange(Exception):
+    """A new version of a dataset whose variants would name their carriers where the version
+    in place names nobody, or the other way round. Each caller's answers about the one are
+    charged to the people it counted (beacon/losses.py), about the other to the caller's one
+    account for the dataset (beacon/accounts.py): the new version would start each caller's
+    standing afresh, as no version otherwise does, and a question answered across the swap
+    was judged by the accounting of one and counted in the other (a review, 2026-12-06)."""
+
+
+async def check_accounting(conn: asyncpg.Connection, dataset_id: str, genotyped: bool) -> None:
+    """AccountingChange unless the version in place, if any, is `genotyped` as the new one
+    is. Called under the dataset's lock (`dataset_lock`), which every ingest and removal of
+    it takes, so the version in place cannot change before the swap."""
+    before = await conn.fetchval("SELECT genotyped FROM datasets WHERE id = $1", dataset_id)
+    if before is None or before == genotyped:
+        return
+    carriers = "its samples' genotypes read: each variant names its carriers"
+    nobody = "its counts read from INFO: no variant names its carriers"
+    raise AccountingChange(
+        f"{dataset_id}: the version in place was loaded with {carriers if before else nobody}"
+        f", this one with {carriers if genotyped else nobody}; callers' answers about the "
+        "two are accounted apart (per person, or one account per caller for the dataset), "
+        "and this version would start every caller's afresh. Load it as the version in "
+        "place was (with or without --individuals alike), under another dataset id, or "
+        f"remove the dataset first (`gdi-node remove {dataset_id}`), which drops what its "
+        "callers were charged for it")
+
+
 def grant_keys(dataset_id: str, aliases: Any) -> frozenset[str]:
     """The strings a ControlledAccessGrants visa may name a dataset by: its id and its
     metadata's aliases that are text, matched exactly."""

@@ -24,7 +24,7 @@ from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestReport, IngestRequest, ingest
 from beacon.limits import ALLELE_BASES
 from beacon.phenopackets import PhenopacketProblem
-from beacon.store import LONG_VARIANT, KeyConflict
+from beacon.store import LONG_VARIANT, AccountingChange, KeyConflict
 from beacon.vcf import (
     ChunkStats,
     ReadOptions,
@@ -881,12 +881,15 @@ def _truncated(directory: Path) -> Path:
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_path, info_vcf,
-                                                                  case):
-    await ingest(db_url, _request(info_vcf))
-    before = await _state(db_url)
+                                                                  gt_only_vcf, case):
     make_file, expected = BAD_INPUTS[case]
+    bad = make_file(tmp_path)
+    # the version in place read as the bad file would be (from INFO, or from genotypes):
+    # read otherwise, it is refused for that before its lines are read
+    await ingest(db_url, _request(gt_only_vcf if _from_genotypes(bad) else info_vcf))
+    before = await _state(db_url)
     with pytest.raises(VcfProblem) as failure:
-        await ingest(db_url, _request(make_file(tmp_path)))
+        await ingest(db_url, _request(bad))
     message = str(failure.value)
     for part in expected:
         assert part in message, message
@@ -894,6 +897,16 @@ async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_pa
     assert "Errno" not in message, message
     assert await _state(db_url) == before
     assert len(await _stored(db_url)) == before[0][0][2]
+
+
+def _from_genotypes(path: Path) -> bool:
+    """Whether ingest, without individuals, reads the file's counts from its genotypes; a
+    file whose header cannot be read is refused before that matters (False)."""
+    try:
+        layout = inspect_vcf(path, GRCH38)
+    except VcfProblem:
+        return False
+    return layout.samples > 0 and not layout.info_counts
 
 
 class _ListedBeforeTheSwap(asyncpg.Connection):
@@ -1125,9 +1138,9 @@ async def test_a_variant_in_two_records_is_refused_or_skipped_naming_both_lines(
         calls = {(1, False): "0|1\t0|0", (1, True): "1|1\t0|0", (2, True): "1|1\t2|2"}
         tail = "" if sites_only else f"\tGT\t{calls[n, later]}"
         return f"chr1\t{pos}\t.\t{ref}\t{alts}\t.\tPASS\t{info}{tail}\n"
-    good = await ingest(db_url, _request(write_vcf_text(tmp_path / "good.vcf",
-                                                        HEADER + GOOD_LINES)))
     records = [f"{p} A G" for p in (100, 200, 300)] + [first]
+    good = await ingest(db_url, _request(write_vcf_text(                # read as the next
+        tmp_path / "good.vcf", head + "".join(map(line, records[:3])))))
     path = write_vcf_text(tmp_path / "dup.vcf", head + "".join(map(line, records))
                           + line(second, later=True))
     assert vcf.plan_regions(vcf.inspect_vcf(path, GRCH38))[1].start == 27661825
@@ -1589,6 +1602,45 @@ async def test_a_phenopacket_the_node_cannot_hold_is_refused_at_its_record_keepi
         await ingest(db_url, _request(vcf, individuals=bad))
     assert str(problem.value).startswith(f"{bad}:2: {reason}")
     assert await _state(db_url) == before
+
+
+@pytest.mark.parametrize("first_with_people", [True, False])
+async def test_a_version_accounted_otherwise_than_the_one_in_place_is_refused_keeping_it(
+        db_url, tmp_path, first_with_people):
+    """A file with INFO counts and samples is loaded with its samples' genotypes read
+    (--individuals: each variant names its carriers, each caller's answers charged to them)
+    or from INFO alone (nobody named: one account per caller). A new version loaded the
+    other way would start every caller's standing afresh, and a question answered across
+    the swap was judged by one accounting and counted in the other (a review, 2026-12-06):
+    refused before the load, the version in place unchanged; loaded the same way, it
+    loads, and after a removal, the other way too."""
+    text = HEADER.replace("##FORMAT", "".join(
+        f'##INFO=<ID={name},Number={number},Type=Integer,Description="{name}">\n'
+        for name, number in (("AC", "A"), ("AN", "1"), ("nhomalt", "A"))) + "##FORMAT")
+    vcf = write_vcf_text(tmp_path / "counted.vcf", text + GOOD_LINES.replace(
+        "PASS\t.\t", "PASS\tAC=1;AN=4;nhomalt=0\t"))
+    people = _write(tmp_path / "people.json", _people())
+    first, other = ({"individuals": people}, {}) if first_with_people else ({}, {
+        "individuals": people})
+    await ingest(db_url, _request(vcf, **first))
+    before = await _state(db_url)
+    with pytest.raises(AccountingChange) as refused:
+        await ingest(db_url, _request(vcf, **other))
+    said = str(refused.value)
+    assert said.startswith(f"{DATASET}: the version in place was loaded with ")
+    assert said.index("genotypes read" if first_with_people else "from INFO") < said.index(
+        ", this one with ")
+    assert f"gdi-node remove {DATASET}" in said
+    assert await _state(db_url) == before
+    await ingest(db_url, _request(vcf, **first))            # as before: a new version
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchrow("SELECT version, genotyped FROM datasets WHERE id = $1",
+                                   DATASET) == (2, first_with_people)
+        assert await store.delete_dataset(conn, DATASET)
+    finally:
+        await conn.close()
+    await ingest(db_url, _request(vcf, **other))
 
 
 async def test_samples_whose_names_differ_only_by_a_trailing_space_each_load_their_phenopacket(

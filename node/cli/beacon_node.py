@@ -163,7 +163,7 @@ async def _discovered_refusals(settings: Settings) -> list:
 
 def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     from beacon.phenopackets import PhenopacketProblem
-    from beacon.store import KeyConflict
+    from beacon.store import AccountingChange, KeyConflict
     from beacon.vcf import VcfProblem
     from node.progress import IngestProgress
     progress = IngestProgress(f"{request.dataset_id} <- {request.path.name}")
@@ -171,7 +171,7 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
                  "is unchanged")
     try:
         report = run(_ingest_async(settings, request, progress))
-    except (VcfProblem, PhenopacketProblem, KeyConflict) as problem:
+    except (VcfProblem, PhenopacketProblem, KeyConflict, AccountingChange) as problem:
         progress.close()
         fail(f"{problem}\n{unchanged}")
     except SystemExit:
