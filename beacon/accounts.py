@@ -147,7 +147,13 @@ async def _charge(conn: asyncpg.Connection, caller: str, dataset_id: str, floor:
     the budget; and what it holds then (`after`; NULL: nothing charged). A parallel question
     of the caller's that answered some of them first, in its own turn, kept them, and they
     are charged once. None: the dataset is gone."""
-    fresh = (matches.tally[4] or []) if matches is not None else []
+    fresh = matches.tally[4] if matches is not None else None
+    if not fresh:
+        # nothing to charge (an answer asked again), the turn taken all the same: NULL
+        # arrays, which unnest alike (no rows), where asyncpg checked three empty ones
+        # against collections.abc's classes, in Python (21k instructions an answer)
+        return await conn.fetchrow(_TURN, turn_key(caller), caller, dataset_id, None, None,
+                                   None, budget, *version)
     return await conn.fetchrow(
         _TURN, turn_key(caller), caller, dataset_id, [key for key, _, _ in fresh],
         [shown for _, _, shown in fresh],

@@ -432,3 +432,29 @@ async def test_the_refusal_is_an_error_the_openapi_document_declares(node):
             assert declared is not None, (method, path)
             schema = declared["content"]["application/json"]["schema"]
             assert list(validator_of(BEACON_V2.folder(), schema).iter_errors(refused)) == []
+
+
+async def test_a_turn_with_nothing_to_charge_reads_the_account_as_before(node):
+    """An answer with nothing fresh to charge sends its turn NULL arrays (beacon/accounts.py
+    `_charge`), where it sent empty ones: the turn reads the account alike, within the
+    budget or past it, charges nothing and keeps no answer."""
+    from beacon.accounts import _TURN
+
+    caller = "address 127.0.41.10"
+    async with node.pool.acquire() as conn:
+        row = next(r for r in await store.list_datasets(conn) if r.id == SITES)
+        await conn.execute("INSERT INTO disclosure_accounts (caller, dataset_id, spent) "
+                           "VALUES ($1, $2, 0.25)", caller, SITES)
+        turns = {(arrays, budget): dict(await conn.fetchrow(
+                     _TURN, caller, caller, SITES, *([[]] * 3 if arrays else [None] * 3), budget,
+                     row.version, row.created_at))
+                 for arrays in (True, False) for budget in (BUDGET, 0.1)}
+        kept = await conn.fetchval("SELECT count(*) FROM disclosure_answers WHERE caller = $1",
+                                   caller)
+        spent = await conn.fetchval("SELECT spent FROM disclosure_accounts WHERE caller = $1",
+                                    caller)
+    for budget in (BUDGET, 0.1):
+        assert turns[True, budget] == turns[False, budget] == {
+            "version": row.version, "created_at": row.created_at, "spent": 0.25,
+            "after": None}
+    assert kept == 0 and spent == 0.25
