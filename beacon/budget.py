@@ -21,6 +21,7 @@ at once, and whether a query is refused never depends on what it will find.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import time
 from dataclasses import dataclass, field
@@ -68,34 +69,105 @@ class _Take:
 
     units: int
     at: float
+    seq: int = field(default=-1, repr=False)     # its place among its lease's takes, ever
 
 
 @dataclass
 class _Lease:
+    """The takes held of a caller's budget for a dataset, oldest first, spent in that order.
+
+    What they hold, where spending starts and when the first units lapse are kept in step
+    with each change to a take's units (`add`, `spend`, `give_back`, `drop`), so that each
+    costs the same with 600 takes as with 1: summed and walked from the oldest take on every
+    spend and give-back, as they were until 2026-12-06, a caller at r requests/s holding
+    ~0.6 r takes, a spend cost 22 us at 1,000/s against 2 us. A take's units change only
+    through these. Oldest first holds as a caller's takes for a dataset are one at a time,
+    each timed by the monotonic clock (Budgets._take): `lapse` and `drop` read the first
+    takes alone."""
+
     window_left: int | None          # as the database said at the latest take
     day_left: int | None
     takes: list[_Take]               # oldest first; spent in that order
+    _units: int = field(default=0, init=False, repr=False, compare=False)
+    # takes dropped before takes[0]: a take's place in `takes` is its seq - _dropped
+    _dropped: int = field(default=0, init=False, repr=False, compare=False)
+    # the seq before which takes hold no units but those in _refilled, a heap of the seqs
+    # given back units after spending had passed them (`give_back`)
+    _front: int = field(default=0, init=False, repr=False, compare=False)
+    _refilled: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for seq, take in enumerate(self.takes):
+            take.seq = seq
+            self._units += take.units
 
     @property
     def units(self) -> int:
-        return sum(take.units for take in self.takes)
+        return self._units
+
+    def add(self, take: _Take) -> None:
+        """A take's units joining the lease, the latest."""
+        take.seq = self._dropped + len(self.takes)
+        self.takes.append(take)
+        self._units += take.units
+
+    def holds(self, take: _Take) -> bool:
+        """Whether `take` is one of the takes held (not dropped, not another lease's)."""
+        place = take.seq - self._dropped
+        return 0 <= place < len(self.takes) and self.takes[place] is take
+
+    def give_back(self, take: _Take, units: int) -> None:
+        """`units` back to `take`, one held (`holds`)."""
+        empty = not take.units
+        take.units += units
+        self._units += units
+        if empty and take.units and take.seq < self._front:
+            heapq.heappush(self._refilled, take.seq)
+
+    def drop(self, before: float) -> None:
+        """Drop the takes of before `before` (the oldest, as takes are oldest first), their
+        units staying spent."""
+        takes, dropped = self.takes, 0
+        while dropped < len(takes) and takes[dropped].at < before:
+            self._units -= takes[dropped].units
+            dropped += 1
+        if dropped:
+            del takes[:dropped]
+            self._dropped += dropped
+            self._front = max(self._front, self._dropped)
+
+    def _first(self) -> _Take | None:
+        """The oldest take holding units: given back units after spending passed it, or
+        the first at or after `_front` (which moves past the empty ones for good)."""
+        takes, refilled = self.takes, self._refilled
+        while refilled:
+            place = refilled[0] - self._dropped
+            if place >= 0 and takes[place].units:
+                return takes[place]
+            heapq.heappop(refilled)                  # dropped, or spent since
+        place = self._front - self._dropped
+        while place < len(takes) and not takes[place].units:
+            place += 1
+        self._front = place + self._dropped
+        return takes[place] if place < len(takes) else None
 
     def lapse(self, now: float) -> float:
-        """Seconds until the first of the units held lapses (an empty lease: never)."""
-        return min((take.at + LEASE_SECONDS - now for take in self.takes if take.units),
-                   default=float("inf"))
+        """Seconds until the first of the units held lapses (an empty lease: never): the
+        oldest take holding units, takes being oldest first."""
+        first = self._first()
+        return float("inf") if first is None else first.at + LEASE_SECONDS - now
 
     def spend(self, units: int) -> _Take:
         """Spend `units` (held), the oldest take's first; the first take they came from."""
         first = None
-        for take in self.takes:
-            if take.units:
-                first = first or take
-                drawn = min(take.units, units)
-                take.units -= drawn
-                units -= drawn
-                if not units:
-                    break
+        while (take := self._first()) is not None:
+            first = first or take
+            drawn = min(take.units, units)
+            take.units -= drawn
+            self._units -= drawn
+            units -= drawn
+            if not units:
+                break
         assert first is not None and not units, "spent more than the lease holds"
         return first
 
@@ -203,10 +275,9 @@ class Budgets:
         count in the database. A take dropped (LEASE_SECONDS old, or its lease pruned) keeps
         them spent, which errs towards refusing."""
         lease = self._leases.get((caller, dataset_id))
-        if lease is None or not any(take is source for take in lease.takes):
+        if lease is None or source is None or not lease.holds(source):
             return None
-        assert source is not None
-        source.units += units
+        lease.give_back(source, units)
         held = lease.units
         return Left(_minus(lease.window_left, held), _minus(lease.day_left, held), source)
 
@@ -218,7 +289,7 @@ class Budgets:
             return None
         now = time.monotonic()
         if lease.takes[0].at < now - LEASE_SECONDS:
-            lease.takes = [take for take in lease.takes if take.at >= now - LEASE_SECONDS]
+            lease.drop(now - LEASE_SECONDS)
             if not lease.takes:
                 del self._leases[key]
                 return None
@@ -261,7 +332,7 @@ class Budgets:
         # steadily was told far less was left than there was)
         take = _Take(row["taken"], at)
         current = self._leases.setdefault(key, _Lease(None, None, []))
-        current.takes.append(take)
+        current.add(take)
         current.window_left, current.day_left = row["window_left"], row["day_left"]
         return None
 
