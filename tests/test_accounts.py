@@ -118,15 +118,19 @@ def _settings(database: str, directory: Path, **disclosure: Any) -> Settings:
                     disclosure=DisclosureSettings(**disclosure))
 
 
+async def _load(url: str, sites: Path, directory: Path) -> None:
+    """`sites` as the dataset that names nobody, and the genotyped one beside it."""
+    for vcf, dataset in ((sites, SITES), (_calls_vcf(directory / "calls.vcf"), CALLS)):
+        await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                        workers=1))
+
+
 @pytest.fixture
 async def node(pg_server_url: str, tmp_path: Path) -> Any:
     """Both datasets on a database of the test's own (each test's callers start afresh)."""
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(node_database(pg_server_url))
-        for vcf, dataset in ((_sites_vcf(tmp_path / "sites.vcf"), SITES),
-                             (_calls_vcf(tmp_path / "calls.vcf"), CALLS)):
-            await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
-                                            workers=1))
+        await _load(url, _sites_vcf(tmp_path / "sites.vcf"), tmp_path)
         client, pool = await serve_node(stack, _settings(url, tmp_path))
         yield Node(str(client._base_url).rstrip("/"), pool, url, tmp_path)
 
@@ -379,10 +383,7 @@ async def test_a_dataset_migration_0012_took_as_genotyped_from_its_samples_keeps
     what it is, and its answers are charged to the caller's account like any other's."""
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(node_database(pg_server_url))
-        for vcf, dataset in ((_counted_vcf(tmp_path / "counted.vcf"), SITES),
-                             (_calls_vcf(tmp_path / "calls.vcf"), CALLS)):
-            await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
-                                            workers=1))
+        await _load(url, _counted_vcf(tmp_path / "counted.vcf"), tmp_path)
         conn = await asyncpg.connect(url)
         genotyped = "SELECT id, genotyped FROM datasets ORDER BY id"
         try:
