@@ -852,10 +852,15 @@ async def test_broken_peers_are_unavailable_not_absent(network, check):
     # where it was `invalid`, "not a Beacon response: meta.returnedGranularity: ..."
     assert lines["fail200"]["detail"] == "HTTP 200, a Beacon error 400: unknown filter"
     assert lines["gone"]["detail"] == "no connection to the peer"    # not the transport's words
+    # the one that said no is up (`refused`, which a reader such as the web page tells
+    # from an outage); those that failed or sent nonsense are not
+    assert {i for i, line in lines.items() if line.get("refused")} == {"fail200"}
+    assert all(line.get("refused", True) is True for line in lines.values())
     assert {s["beaconId"] for s in merged["response"]["resultSets"]} == set(NODES)
     assert merged["responseSummary"]["numTotalResults"] == 4 + 5 + 6
     # A peer refusing the request (unknown dataset) is an error with the peer's reason.
     assert "unknown dataset" in _peer_lines(boolean)["org.test.fi"]["detail"]
+    assert _peer_lines(boolean)["org.test.fi"]["refused"] is True
 
 
 async def test_each_peers_outcome_is_counted_in_the_networks_metrics(network, check):

@@ -1116,12 +1116,16 @@ async def test_a_search_of_the_refusing_dataset_alone_shows_the_nodes_403(
             assert await tab.page.locator("#exports").is_hidden()
             assert await tab.page.get_by_role("button", name="Search again").is_hidden()
         else:
-            assert said == 'No answer (this is not "not found"); 1 node unavailable.', said
+            # the node refused the question (up, and said no): not "unavailable", as it
+            # was shown until 2026-12-06, which read as an outage
+            assert said == ('No answer (this is not "not found"); 1 node refused the '
+                            'question.'), said
             [line] = await tab.rows()
-            assert line["Node"] == REFUSING and line["Found"] == "unavailable (error)"
+            assert line["Node"] == REFUSING and line["Found"] == "refused the question"
             shown = f"HTTP 403: {message}"[:250]      # a peer's message is cut to 300
             assert line["Why not more"].startswith(shown), line
-            assert f"{REFUSING}: error ({shown}" in await tab.text("#unavailable")
+            assert f"{REFUSING}: refused the question ({shown}" in await tab.text(
+                "#unavailable")
         await tab.shot(f"refused-dataset-alone-{through}")
     tab.errors[:] = [e for e in tab.errors if "status of 403" not in e]   # the browser's own
 

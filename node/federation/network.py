@@ -636,6 +636,8 @@ class PeerOutcome:
             line["detail"] = self.detail
         if self.retry_after is not None:
             line["retryAfter"] = self.retry_after
+        if self.refused:                # up, and said no: not "unavailable" to a reader
+            line["refused"] = True
         return line
 
 

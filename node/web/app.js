@@ -446,9 +446,12 @@ function rowsOf(req, body) {
   const peers = (body.info && body.info.network && body.info.network.peers) || [];
   for (const peer of peers) {
     if (peer.status !== "ok") {
+      // one that refused the question (a 4xx: up, and said no, its line says why) is not
+      // "unavailable", which read as an outage where its answer was a privacy limit
+      const said = peer.refused === true ? "refused the question" : `unavailable (${peer.status})`;
       rows.push({ node: peer.id, country: "", dataset: "", title: "", access: "",
-                  status: `unavailable: ${peer.status}`, exists: null,
-                  found: `unavailable (${peer.status})`, count: null, countShown: "",
+                  status: peer.refused === true ? "refused the question" : `unavailable: ${peer.status}`,
+                  exists: null, found: said, count: null, countShown: "",
                   countNote: "", countPrecision: "", countAdjustedTo: "", granularity: "",
                   whyNotMore: peer.detail || "", why: { text: peer.detail || "" }, results: [],
                   unavailable: peer });
@@ -561,7 +564,8 @@ function renderUnavailable(peers) {
     el("p", {}, `${down.length} node${down.length > 1 ? "s" : ""} could not answer; ` +
        "their datasets are missing from these results (this is not \"not found\"):"),
     el("ul", {}, down.map((p) => el("li", {},
-      el("strong", {}, p.id), `: ${p.status}`, p.detail ? ` (${p.detail})` : ""))));
+      el("strong", {}, p.id), p.refused === true ? ": refused the question" : `: ${p.status}`,
+      p.detail ? ` (${p.detail})` : ""))));
 }
 
 function position(record) {
@@ -936,7 +940,8 @@ function showAnswer(req, body, signal) {
   const summary = body.responseSummary || {};
   const total = summary.numTotalResults !== undefined
     ? countWords(summary.numTotalResults, summary.countPrecision, summary.countAdjustedTo) : null;
-  const down = rows.filter((r) => r.unavailable).length;
+  const down = rows.filter((r) => r.unavailable && r.unavailable.refused !== true).length;
+  const refusing = rows.filter((r) => r.unavailable && r.unavailable.refused === true).length;
   const datasets = (n) => `${n} dataset${n === 1 ? "" : "s"}`;
   // a node's one yes or no for all its datasets counts as a node ("Found in 2 of 2
   // datasets" was said of two nodes holding three)
@@ -948,7 +953,7 @@ function showAnswer(req, body, signal) {
                                  `${one ? "its" : "their"} datasets)` : ""];
   // Every node asked could not answer, one refusing the question (a 4xx: a network answers
   // it on that node's line): "Not found in 0 of 0 datasets" was said of no answer at all.
-  const noAnswer = !answered.length && !notAsked && !notAnswered && down;
+  const noAnswer = !answered.length && !notAsked && !notAnswered && (down || refusing);
   $("status").textContent = (noAnswer ? 'No answer (this is not "not found")'
     : answered.length || !notAsked
     ? `${summary.exists ? "Found" : "Not found"} ${where.filter(Boolean).join(" and ")}` +
@@ -957,7 +962,8 @@ function showAnswer(req, body, signal) {
       (notAnswered ? `; ${datasets(notAnswered)} not answered (privacy limit)` : "")
     : notAsked === 1 ? "Not searched: the one dataset was not asked (its line says why)"
       : `Not searched: none of the ${notAsked} datasets was asked (each one's line says why)`) +
-    (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") + ".";
+    (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") +
+    (refusing ? `; ${refusing} node${refusing > 1 ? "s" : ""} refused the question` : "") + ".";
   document.body.dataset.renderMs = (performance.now() - answeredAt).toFixed(1);
   state.shown = { request: req, rows, peers, response: body,
                   askedAt: new Date().toISOString(), pages: new Map() };
