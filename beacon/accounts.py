@@ -148,17 +148,17 @@ async def _charge(conn: asyncpg.Connection, caller: str, dataset_id: str, floor:
     of the caller's that answered some of them first, in its own turn, kept them, and they
     are charged once. None: the dataset is gone."""
     fresh = matches.tally[4] if matches is not None else None
-    if not fresh:
-        # nothing to charge (an answer asked again), the turn taken all the same: NULL
-        # arrays, which unnest alike (no rows), where asyncpg checked three empty ones
-        # against collections.abc's classes, in Python (21k instructions an answer)
-        return await conn.fetchrow(_TURN, turn_key(caller), caller, dataset_id, None, None,
-                                   None, budget, *version)
-    return await conn.fetchrow(
-        _TURN, turn_key(caller), caller, dataset_id, [key for key, _, _ in fresh],
-        [shown for _, _, shown in fresh],
-        [floor.shown_loss(carriers) if shown else floor.hidden_loss(carriers)
-         for _, carriers, shown in fresh], budget, *version)
+    # nothing to charge (an answer asked again), the turn taken all the same: NULL arrays,
+    # which unnest alike (no rows), where asyncpg checked three empty ones against
+    # collections.abc's classes, in Python (21k instructions an answer)
+    keys = shown = losses = None
+    if fresh:
+        keys = [key for key, _, _ in fresh]
+        shown = [drawn for _, _, drawn in fresh]
+        losses = [floor.shown_loss(carriers) if drawn else floor.hidden_loss(carriers)
+                  for _, carriers, drawn in fresh]
+    return await conn.fetchrow(_TURN, turn_key(caller), caller, dataset_id, keys, shown,
+                               losses, budget, *version)
 
 
 _TURN = "SELECT * FROM disclosure_account_turn($1, $2, $3, $4, $5, $6, $7, $8, $9)"

@@ -87,7 +87,8 @@ class _Lease:
 
     window_left: int | None          # as the database said at the latest take
     day_left: int | None
-    takes: list[_Take]               # oldest first; spent in that order
+    # oldest first; spent in that order; joined only through `add`
+    takes: list[_Take] = field(default_factory=list, init=False)
     _units: int = field(default=0, init=False, repr=False, compare=False)
     # takes dropped before takes[0]: a take's place in `takes` is its seq - _dropped
     _dropped: int = field(default=0, init=False, repr=False, compare=False)
@@ -95,11 +96,6 @@ class _Lease:
     # given back units after spending had passed them (`give_back`)
     _front: int = field(default=0, init=False, repr=False, compare=False)
     _refilled: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        for seq, take in enumerate(self.takes):
-            take.seq = seq
-            self._units += take.units
 
     @property
     def units(self) -> int:
@@ -331,7 +327,7 @@ class Budgets:
         # was kept until 2026-12-05: once older minutes left the window, a caller asking
         # steadily was told far less was left than there was)
         take = _Take(row["taken"], at)
-        current = self._leases.setdefault(key, _Lease(None, None, []))
+        current = self._leases.setdefault(key, _Lease(None, None))
         current.add(take)
         current.window_left, current.day_left = row["window_left"], row["day_left"]
         return None

@@ -93,8 +93,12 @@ class _Losses:
 
     def view(self, budget: float) -> CallerView:
         """Who the caller's answers still count (`counted`), as the statements take it."""
-        counted = np.packbits(self.counted(budget)).tobytes()
-        return CallerView(BitString.frombytes(counted, len(self.charged)), self.caller,
+        return self.view_of(self.counted(budget))
+
+    def view_of(self, counted: np.ndarray) -> CallerView:
+        """`counted` (per sample) as the statements take it."""
+        bits = np.packbits(counted).tobytes()
+        return CallerView(BitString.frombytes(bits, len(self.charged)), self.caller,
                           self.dataset_id)
 
 
@@ -322,11 +326,12 @@ async def _seen(conn: asyncpg.Connection, losses: _Losses, rules: Rules, dataset
     was answered about before as it was then, and each other near it judged in turn
     (`_judged`); None if nothing is shown."""
     near, *_, above, band = matches.tally
-    view = losses.view(rules.loss_budget)           # before this answer's charges
-    found = await _band(conn, losses.caller, dataset_id, rules, view, band or [])
+    counted = losses.counted(rules.loss_budget)     # before this answer's charges
+    found = await _band(conn, losses.caller, dataset_id, rules, losses.view_of(counted),
+                        band or [])
     fresh = [(key, bits, draw) for key, bits, _, _, _, answered, draw in found
              if bits is not None and not answered]
-    decided = _judged(losses, rules, fresh)
+    decided = _judged(losses, rules, fresh, counted)
     if decided:
         await _save(conn, losses)
     carriers = [carriers for key, bits, _, carriers, shown, answered, _ in found
@@ -470,15 +475,17 @@ async def _charged(conn: asyncpg.Connection, losses: _Losses, rules: Rules,
     """`charged_view`, from the caller's losses as its turn read them: the view this
     answer's charges leave, under which its variants judged in turn (`_judged`) are read as
     they were judged (kept, those shown; those hidden, hidden by the stricter view)."""
+    counted = losses.counted(rules.loss_budget)     # before this answer's charges
     near = await _near(conn, losses.caller, query, dataset_id, chromosome, span, rules,
-                       losses.view(rules.loss_budget))
-    if _judged(losses, rules, near):
+                       losses.view_of(counted))
+    if _judged(losses, rules, near, counted):
         await _save(conn, losses)
     return losses.view(rules.loss_budget)
 
 
 def _judged(losses: _Losses, rules: Rules,
-            near: list[asyncpg.Record] | list[tuple[object, ...]]) -> dict[str, bool]:
+            near: list[asyncpg.Record] | list[tuple[object, ...]],
+            counted: np.ndarray) -> dict[str, bool]:
     """Whether each of this answer's variants near the floor that the caller was never
     answered about (key, carriers still counted as bits, its draw; in the order of their
     keys) is shown, judged one after another, each under the view the charges of those
@@ -488,11 +495,9 @@ def _judged(losses: _Losses, rules: Rules,
     answer, one range told the draws of every near-floor variant in it however far past
     the budget its charges took each carrier: one wide range listed 300 of a target's
     alleles, power 0.76 (tests/test_membership.py); judged in turn, a range tells what its
-    variants asked one by one would."""
-    if not near:
-        return {}
+    variants asked one by one would. `counted`: who the caller's answers counted before
+    this one (`_Losses.counted`), updated here as its charges run people out."""
     floor, budget = rules.floor, rules.loss_budget
-    counted = losses.counted(budget)
     decided: dict[str, bool] = {}
     for variant, bits, draw in near:
         draw = float(draw)                  # numeric in SQL: a 32-bit hash over 2^32

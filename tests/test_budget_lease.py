@@ -82,7 +82,7 @@ def _run(seed: int, steps: int, monkeypatch: pytest.MonkeyPatch) -> None:
             units = rng.choice((0, 1, 1, 2, 3, 5, 8, 20))
             window, day = rng.choice((None, 50)), rng.choice((None, 7))
             take = _Take(units, clock[0])
-            lease = budgets._leases.setdefault(key, _Lease(None, None, []))
+            lease = budgets._leases.setdefault(key, _Lease(None, None))
             lease.add(take)
             lease.window_left, lease.day_left = window, day
             mine = model.setdefault("key", _Model())
@@ -146,7 +146,7 @@ def test_a_lease_spends_from_a_take_given_back_before_the_empty_ones_after_it(mo
     first later take holding units, past the emptied ones (the order of the walk)."""
     clock = [0.0]
     monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
-    lease = _Lease(None, None, [])
+    lease = _Lease(None, None)
     takes = [_Take(1, 0.0), _Take(1, 1.0), _Take(1, 2.0), _Take(5, 3.0)]
     for take in takes:
         lease.add(take)

@@ -906,7 +906,7 @@ def _from_genotypes(path: Path) -> bool:
         layout = inspect_vcf(path, GRCH38)
     except VcfProblem:
         return False
-    return layout.samples > 0 and not layout.info_counts
+    return dataclasses.replace(layout, carriers_wanted=False).counts_from_genotypes
 
 
 class _ListedBeforeTheSwap(asyncpg.Connection):

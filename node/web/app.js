@@ -448,10 +448,11 @@ function rowsOf(req, body) {
     if (peer.status !== "ok") {
       // one that refused the question (a 4xx: up, and said no, its line says why) is not
       // "unavailable", which read as an outage where its answer was a privacy limit
-      const said = peer.refused === true ? "refused the question" : `unavailable (${peer.status})`;
+      const refused = peer.refused === true;
       rows.push({ node: peer.id, country: "", dataset: "", title: "", access: "",
-                  status: peer.refused === true ? "refused the question" : `unavailable: ${peer.status}`,
-                  exists: null, found: said, count: null, countShown: "",
+                  status: refused ? "refused the question" : `unavailable: ${peer.status}`,
+                  exists: null, found: refused ? "refused the question" : `unavailable (${peer.status})`,
+                  count: null, countShown: "",
                   countNote: "", countPrecision: "", countAdjustedTo: "", granularity: "",
                   whyNotMore: peer.detail || "", why: { text: peer.detail || "" }, results: [],
                   unavailable: peer });
