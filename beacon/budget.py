@@ -48,6 +48,13 @@ class BudgetExceeded(Exception):
             f"{_cost(rules)}); retry in {retry_after} s")
 
 
+def _walked_at(kept: int) -> int:
+    """How many entries a map of callers may hold before its next walk, `kept` having been
+    kept by the last: twice that, so that walks cost O(1) an entry added, and no less than
+    MAX_LEASES."""
+    return max(MAX_LEASES, 2 * kept)
+
+
 def _limits(rules: Rules, window_seconds: int) -> str:
     """The limits that hold: an unlimited one's 0 ("0 per day") read as no budget at all."""
     limits = [(rules.budget_per_window, f"per {window_seconds} s"),
@@ -196,6 +203,8 @@ class Budgets:
         # what `wait` was told per caller and dataset: the units it asked the database for,
         # and the moment they are there
         self._waits: dict[tuple[str, str], tuple[int, float]] = {}
+        # how many of each there may be before the next walk forgets what no longer counts
+        self._leases_walked_at = self._waits_walked_at = MAX_LEASES
 
     async def spend(self, caller: str, dataset_id: str, rules: Rules, units: int = 1) -> Left:
         """Spend `units` of the caller's budget for a dataset from this process's lease,
@@ -257,8 +266,7 @@ class Budgets:
                                              units - held, lease)
         finally:
             await self._pool.release(connection)
-        if len(self._waits) > MAX_LEASES:                 # forget moments past
-            self._waits = {k: v for k, v in self._waits.items() if v[1] > now}
+        self._forget_past(now)
         self._waits[key] = (units - held, at + row["retry_after"])
         return row["retry_after"]
 
@@ -276,6 +284,23 @@ class Budgets:
         lease.give_back(source, units)
         held = lease.units
         return Left(_minus(lease.window_left, held), _minus(lease.day_left, held), source)
+
+    def _forget_quiet(self) -> None:
+        """Drop the leases of callers gone quiet (their units stay spent), walking them all
+        once they are more than MAX_LEASES and then only each time they have doubled since
+        the last walk (`_walked_at`): walked at every take past MAX_LEASES, a process with
+        that many active callers paid a walk of all of them per question."""
+        if len(self._leases) > self._leases_walked_at:
+            now = time.monotonic()
+            self._leases = {k: v for k, v in self._leases.items()
+                            if now - v.takes[-1].at <= LEASE_SECONDS}
+            self._leases_walked_at = _walked_at(len(self._leases))
+
+    def _forget_past(self, now: float) -> None:
+        """Drop the moments `wait` was told that have passed, as `_forget_quiet` does."""
+        if len(self._waits) > self._waits_walked_at:
+            self._waits = {k: v for k, v in self._waits.items() if v[1] > now}
+            self._waits_walked_at = _walked_at(len(self._waits))
 
     def _held(self, key: tuple[str, str]) -> _Lease | None:
         """The lease of a caller and dataset without its takes of more than LEASE_SECONDS
@@ -297,10 +322,7 @@ class Budgets:
         if the database has fewer than `needed` left, (needed, Retry-After)."""
         key = (caller, dataset_id)
         try:
-            if len(self._leases) > MAX_LEASES:  # forget callers gone quiet (units stay spent)
-                now = time.monotonic()
-                self._leases = {k: v for k, v in self._leases.items()
-                                if now - v.takes[-1].at <= LEASE_SECONDS}
+            self._forget_quiet()
             # a lease only for a caller that took within its life: one asking now and then
             # found each lease lapsed, and each question took a lease's units (15 of an
             # hourly 300) and spent one, refused after 20 questions an hour (until

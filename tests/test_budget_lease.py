@@ -162,3 +162,52 @@ def test_a_lease_spends_from_a_take_given_back_before_the_empty_ones_after_it(mo
     lease.drop(2.5)                                     # the first three's life is over
     assert lease.takes == [takes[3]] and lease.units == 4
     assert not lease.holds(takes[0]) and lease.holds(takes[3])
+
+
+def test_callers_gone_quiet_are_forgotten_without_walking_every_lease_at_each_take(
+        monkeypatch):
+    """Past MAX_LEASES leases, a take walked every lease held to drop the quiet ones, and
+    again at the next take while that many callers were active: a process serving more
+    active callers than that paid a walk of all of them per take. Now a walk drops the
+    quiet ones, and the next comes only once the leases have doubled since: a few walks for
+    a hundred new callers, none of an active caller's lease lost, every quiet one gone."""
+    clock = [1000.0]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(budget, "MAX_LEASES", 4)
+    budgets = Budgets(None, DisclosurePolicy())     # type: ignore[arg-type]  # no database
+
+    def lease(at: float) -> _Lease:
+        held = _Lease(None, None)
+        held.add(_Take(1, at))
+        return held
+
+    for n in range(6):                                  # quiet: their last take too old
+        budgets._leases[(f"quiet {n}", "DS")] = lease(clock[0] - LEASE_SECONDS - 1)
+    walks = 0
+    for n in range(100):                                # active callers, one take each
+        before = budgets._leases
+        budgets._forget_quiet()
+        walks += budgets._leases is not before
+        budgets._leases[(f"active {n}", "DS")] = lease(clock[0])
+    assert not any(caller.startswith("quiet") for caller, _ in budgets._leases)
+    assert len(budgets._leases) == 100
+    assert 1 <= walks <= 6                              # a walk per take: 96
+
+
+def test_moments_past_are_forgotten_without_walking_every_wait_at_each_refusal(monkeypatch):
+    """The same for the Retry-After moments `wait` remembers per caller and dataset."""
+    clock = [1000.0]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(budget, "MAX_LEASES", 4)
+    budgets = Budgets(None, DisclosurePolicy())     # type: ignore[arg-type]  # no database
+    for n in range(6):
+        budgets._waits[(f"past {n}", "DS")] = (1, clock[0] - 1)
+    walks = 0
+    for n in range(100):
+        before = budgets._waits
+        budgets._forget_past(clock[0])
+        walks += budgets._waits is not before
+        budgets._waits[(f"waiting {n}", "DS")] = (1, clock[0] + 30)
+    assert not any(caller.startswith("past") for caller, _ in budgets._waits)
+    assert len(budgets._waits) == 100
+    assert 1 <= walks <= 6
