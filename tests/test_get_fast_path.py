@@ -97,3 +97,23 @@ def test_a_refused_place_is_refused_every_time(pairs):
         refusals.append(str(refused.value))
     assert refusals[0] == refusals[1]
     assert refusals[0].startswith(("referenceName:", "assemblyId:"))
+
+
+# Query strings as sent: the characters a query string's fields are made of, those yarl
+# decodes ('+', '%' and escapes, not all valid) and those it splits at
+RAW_QUERIES = st.lists(st.sampled_from(
+    ["a", "Z", "0", "=", "&", "+", "%", "%20", "%2B", "%3D", "%26", "%zz", ",", ".", "-", "_",
+     "~", "referenceName", "start", ";", "!", "'", "(", "*", "é", "%C3%A9", "%FF"]),
+    max_size=12).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(RAW_QUERIES)
+def test_the_query_strings_pairs_are_what_request_query_reads(raw):
+    """request_query reads a query string holding no percent-encoding itself
+    (node/http/beacon_api.py _query_pairs): the same pairs as request.query, in order."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from node.http.beacon_api import _query_pairs
+    request = make_mocked_request("GET", f"/api/g_variants?{raw}")
+    assert list(_query_pairs(request)) == list(request.query.items())
