@@ -173,7 +173,12 @@ def network_down(outcomes: list[PeerOutcome]) -> bool:
     """Every peer was asked and none answered, nor refused the question itself (a 4xx, a
     Beacon error: PeerOutcome.refused, whose reasons its line gives in a 200). A network
     without peers asked none, and answers an empty network (200)."""
-    return bool(outcomes) and all(o.status != "ok" and not o.refused for o in outcomes)
+    if not outcomes:
+        return False
+    for o in outcomes:      # a loop, not all() of a generator: 2.5k instructions fewer
+        if o.status == "ok" or o.refused:
+            return False
+    return True
 
 
 class NetworkLoop(Exception):
@@ -211,11 +216,11 @@ class _Open(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    @classmethod
-    def read_at_once(cls, body: bytes) -> PeerAnswer | dict[str, Any] | None:
+    @staticmethod
+    def read_at_once(body: bytes) -> PeerAnswer | dict[str, Any] | None:
         """The checked answer (and PeerOutcome.raw) straight from a peer's 200 `body`, where
-        an answer can be read faster than whole (VariantAnswer's: a PeerAnswer, or dicts);
-        None: read it whole, with orjson, and `checked`."""
+        an answer can be read faster than whole (VariantAnswer's: _variant_answer, a
+        PeerAnswer or dicts); None: read it whole, with orjson, and `checked`."""
         return None
 
     @classmethod
@@ -293,10 +298,6 @@ class VariantAnswer(_Open):
     meta: PeerMeta
     responseSummary: PeerSummary
     response: PeerResultSets | None = None
-
-    @classmethod
-    def read_at_once(cls, body: bytes) -> PeerAnswer | dict[str, Any] | None:
-        return _variant_answer(body)
 
     @classmethod
     def checked(cls, raw: Any) -> dict[str, Any]:
@@ -468,6 +469,11 @@ def _variant_answer(body: bytes) -> PeerAnswer | dict[str, Any] | None:
     if wire.info is not msgspec.UNSET:
         raw["info"] = wire.info
     return raw if _fits_beyond_meta(raw) else None
+
+
+# VariantAnswer.read_at_once is _variant_answer itself, not a method calling it (a frame per
+# peer fewer); set here, after the types it reads into
+VariantAnswer.read_at_once = staticmethod(_variant_answer)  # type: ignore[method-assign]
 
 
 class PeerCollection(_Open):
@@ -775,7 +781,9 @@ class Network:
         """Ask every peer; an outcome for each, in peer order, by the network's deadline.
         `caller`: who asked, as its budget key (node/http/caller.py caller_key), which
         every peer is told the pseudonym of."""
-        peers = await self.peers()
+        # the configured peers without the coroutine of `peers` (2k instructions)
+        peers = (await self.peers() if self._settings.peers_from_catalogue
+                 else self._configured_list)
         outcomes = await self.ask_all(peers.peers, request, expect, caller=caller,
                                       bearer=bearer, issuer=issuer,
                                       not_found_is_empty=not_found_is_empty)
@@ -796,20 +804,27 @@ class Network:
         forwards = ([issuer in peer.forward_tokens_from for peer in peers]
                     if bearer is not None and issuer is not None else [False] * len(peers))
         with_token = _headers(request, bearer) if True in forwards else anonymous
-        sent = ([with_token if forward else anonymous for forward in forwards]
-                if caller is None else
-                [_named(with_token if forward else anonymous, self.pseudonym(peer.id, caller))
-                 for peer, forward in zip(peers, forwards)])
         path, query = request.path, request.query_string
         # the loop's create_task, not ensure_future, which first asks whether each is a
         # future (0.4% of a network request's instructions, bench/federation.py
         # --overhead), nor asyncio.create_task, which finds the loop again for each peer
         create_task = asyncio.get_running_loop().create_task
         bound = _Bound()
-        tasks = [create_task(self._ask(
-            peer, request, _peer_url(peer.url, path, query), expect, headers, forward,
-            not_found_is_empty, bound))
-            for peer, forward, headers in zip(peers, forwards, sent)]
+        # One loop per peer for its headers and its task, and one for the outcomes and
+        # what /metrics is told, not five comprehensions' frames and a call per peer to
+        # name the caller (some 7k instructions of a network request, bench/federation.py
+        # --overhead --parts instructions)
+        tasks = []
+        for peer, forward in zip(peers, forwards):
+            headers = with_token if forward else anonymous
+            if caller is not None:
+                # the caller named as its pseudonym at this peer: a copy per peer, the copy
+                # of a CIMultiDict being cheaper than its making
+                headers = headers.copy()
+                headers[_CALLER] = self.pseudonym(peer.id, caller)
+            tasks.append(create_task(self._ask(
+                peer, request, _peer_url(peer.url, path, query), expect, headers, forward,
+                not_found_is_empty, bound)))
         limit = self._limit
         try:
             await _all_done(tasks, limit)
@@ -818,20 +833,26 @@ class Network:
             # gone, where handlers are cancelled then; a shutdown): they ran on, each until
             # its peer answered, however long a frozen one took, holding its connection and
             # what it read, no longer counted in any request's slot (slots.py)
-            pending = [task for task in tasks if not task.done()]
+            pending = []
+            for task in tasks:
+                if not task.done():
+                    pending.append(task)
             for task in pending:
                 task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        outcomes = [PeerOutcome(peer, "timeout", limit * 1000, self._late,
-                                token_forwarded=forward)
-                    if task in pending else task.result()
-                    for peer, task, forward in zip(peers, tasks, forwards)]
+        outcomes = []
         # Which peers are down, for the operator: it was in each answer's
         # info.network.peers and the log only, and a network's /metrics showed its own
         # answers 200 while a country's node had been unreachable for hours.
-        self._answered([(o.peer.id, "refused" if o.refused else o.status)
-                        for o in outcomes])
+        answered = []
+        for peer, task, forward in zip(peers, tasks, forwards):
+            outcome = (PeerOutcome(peer, "timeout", limit * 1000, self._late,
+                                   token_forwarded=forward)
+                       if task in pending else task.result())
+            outcomes.append(outcome)
+            answered.append((outcome.peer.id, "refused" if outcome.refused else outcome.status))
+        self._answered(answered)
         return outcomes
 
     async def document(self, path: str, via: str,
@@ -1199,15 +1220,6 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _named(headers: CIMultiDict[str], pseudonym: str) -> CIMultiDict[str]:
-    """`headers` (_headers's, with or without the token) naming the caller as `pseudonym`,
-    the peer's own: a copy per peer, the copy of a CIMultiDict being cheaper than its
-    making."""
-    named = headers.copy()
-    named[_CALLER] = pseudonym
-    return named
-
-
 def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
     """What every peer is sent with `request` (with `bearer`, as its token). A CIMultiDict,
     which aiohttp takes as it is, where it would convert a dict for each peer (0.2% of a
@@ -1216,7 +1228,7 @@ def _headers(request: PeerRequest, bearer: str | None) -> CIMultiDict[str]:
     The network's request id goes along: a peer takes it as its own (node/http/metrics.py),
     so its audit entry, which names the network node as the caller of an anonymous
     question, carries the id of the network's entry naming who asked. Who asked goes along
-    as its pseudonym at each peer (NETWORK_CALLER_HEADER, added by `_named`), with a token
+    as its pseudonym at each peer (NETWORK_CALLER_HEADER, added by Network.ask_all), with a token
     too: a peer budgets a bona fide researcher's or a grant holder's token by its subject,
     and any other by the address it asks from (node/http/caller.py caller_key). That header is
     most of what naming the caller costs the network, 13k to 20k instructions per network
