@@ -155,7 +155,7 @@ def _credentials(request: web.Request) -> tuple[str, str | None, str | None]:
     return key, request_token(request), caller.issuer
 
 
-def _trail(request: web.Request, key: str, lines: list[dict[str, Any]],
+def _trail(app: web.Application, request: web.Request, key: str, lines: list[dict[str, Any]],
            asked: dict[str, Any], *, test_mode: bool) -> None:
     """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
     status and what the network passed on of its answer (the peer's line in
@@ -167,10 +167,11 @@ def _trail(request: web.Request, key: str, lines: list[dict[str, Any]],
     answers. None for a test-mode request, which audits nothing (docs/beacon.md), as a
     node's does not: the network wrote one per peer asked (found by a review,
     2026-12-05). `asked`: the question, as the answer's meta.receivedRequestSummary reads
-    it."""
+    it. `app`: the request's, which its caller has at hand (`request.app` is two property
+    calls)."""
     if lines and not test_mode:
-        request.app[AUDIT].record(request.get(REQUEST_ID, ""), key,
-                                  request.rel_url.raw_path, _told(lines), asked)
+        app[AUDIT].record(request.get(REQUEST_ID, ""), key, request.rel_url.raw_path,
+                          _told(lines), asked)
 
 
 def _told(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -219,24 +220,26 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
     """The peers' answers merged; `individuals`: the request was for individuals (their
     answers have the variants' shape, with the individual schema and filters)."""
     key, bearer, issuer = _credentials(request)
-    network = request.app[NETWORK]
+    app = request.app
+    network = app[NETWORK]
     async with network.slots:        # the peers' answers, held until written
         outcomes, peers = await network.fan_out(
             peer_request, VariantAnswer, caller=key, bearer=bearer, issuer=issuer,
             not_found_is_empty=scoped)
-        outcomes = within_datasets(outcomes, query.dataset_ids or (
-            (request.match_info["id"],) if scoped else None), "resultSets")
+        asked = query.dataset_ids or ((request.match_info["id"],) if scoped else None)
+        if asked:                    # else within_datasets gives them as they are
+            outcomes = within_datasets(outcomes, asked, "resultSets")
         filters = None if individuals is None else echo(individuals.filters)
         if (scoped and found_nowhere(outcomes)) or network_down(outcomes):
-            _trail(request, key, [outcome.report() for outcome in outcomes],
+            _trail(app, request, key, [outcome.report() for outcome in outcomes],
                    answer.received(query, filters), test_mode=query.test_mode)
             _refuse_unanswered(outcomes)
         extra = {} if individuals is None else {
             "schemas": returned_schemas(beacon_api.INDIVIDUAL), "filters": filters}
-        beacon_id = request.app[SETTINGS].beacon_id
+        beacon_id = app[SETTINGS].beacon_id
         body, written = _written(
             lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
-        _trail(request, key, body["info"]["network"]["peers"],
+        _trail(app, request, key, body["info"]["network"]["peers"],
                body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
     return written_json_response(written)
 
@@ -292,7 +295,8 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
     query = datasets_query(await request_body(request))   # refused here as a node would
     peer_request = await _forwarded(request)
     key, bearer, issuer = _credentials(request)
-    network = request.app[NETWORK]
+    app = request.app
+    network = app[NETWORK]
     async with network.slots:        # the peers' answers, held until written
         outcomes, peers = await network.fan_out(
             peer_request, CollectionsAnswer, caller=key, bearer=bearer, issuer=issuer,
@@ -300,13 +304,13 @@ async def _collections(request: web.Request, *, single: bool) -> web.Response:
         outcomes = within_datasets(outcomes, (request.match_info["id"],) if single
                                    else query.dataset_ids, "collections")
         if (single and found_nowhere(outcomes)) or network_down(outcomes):
-            _trail(request, key, [outcome.report() for outcome in outcomes], query.summary(),
-                   test_mode=query.test_mode)
+            _trail(app, request, key, [outcome.report() for outcome in outcomes],
+                   query.summary(), test_mode=query.test_mode)
             _refuse_unanswered(outcomes)
-        beacon_id = request.app[SETTINGS].beacon_id
+        beacon_id = app[SETTINGS].beacon_id
         body, written = _written(lambda taken: merge_collections(
             beacon_id, taken, peers, query), outcomes)
-        _trail(request, key, body["info"]["network"]["peers"],
+        _trail(app, request, key, body["info"]["network"]["peers"],
                body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
     return written_json_response(written)
 
