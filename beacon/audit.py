@@ -94,7 +94,10 @@ class AuditTrail:
         which the entry keeps what was asked of the data (`ASKED`)."""
         if len(self._buffer) == self._buffer.maxlen:
             self._dropped += 1
-        asked = {key: query[key] for key in ASKED if key in query}
+        asked = {}
+        for key in ASKED:           # a loop, not a comprehension's frame (0.9k instructions)
+            if key in query:
+                asked[key] = query[key]
         self._buffer.append((datetime.now(UTC), request_id, caller, endpoint,
                              orjson.dumps(datasets).decode(), orjson.dumps(asked).decode(),
                              random.getrandbits(63)))
