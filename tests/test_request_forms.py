@@ -1476,3 +1476,32 @@ async def test_a_body_that_is_not_utf8_is_refused_saying_so(beacon, beacon_schem
     assert document["error"]["errorMessage"] == (
         "body: not UTF-8, which a JSON body is (RFC 8259), whatever charset its "
         "Content-Type names"), document
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"echo": {}}, {"api_version": "v2.0.0"}, {"test_mode": True},
+    {"requested_schemas": ({"entityType": "genomicVariant", "schema": "x"},)},
+    {"granularity": "record", "include": "ALL", "page": Page(2, 5),
+     "population_filters": ("FI",)},
+])
+@pytest.mark.parametrize("schemas", [None, [{"entityType": "individual", "schema": "y"}]])
+def test_an_answers_meta_is_response_meta_of_request_summary(changes, schemas):
+    """envelope and received write the meta and the request summary themselves, by the
+    rules and in the order of response_meta and request_summary (beacon/responses.py),
+    which the other answers are made with: the same dicts, key order included."""
+    from beacon.answer import _SCHEMAS, received
+    query = dataclasses.replace(query_from_get(
+        [("referenceName", "1"), ("start", "100"), ("alternateBases", "A")]), **changes)
+    page = query.page
+    summary = request_summary(query.granularity, skip=page.skip, limit=page.limit,
+                              schemas=list(query.requested_schemas), parameters=query.echo,
+                              api_version=query.api_version)
+    summary.update(includeResultsetResponses=query.include, testMode=query.test_mode,
+                   filters=["HP:1"])
+    assert list(received(query, ["HP:1"]).items()) == list(summary.items())
+    summary["filters"] = list(query.population_filters)
+    meta = envelope("org.test", query, "count", True, 3, [], schemas=schemas)["meta"]
+    expected = response_meta("org.test", "count", summary, schemas or _SCHEMAS,
+                             test_mode=query.test_mode)
+    assert list(meta.items()) == list(expected.items())
+    assert list(meta["receivedRequestSummary"].items()) == list(summary.items())
