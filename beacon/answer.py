@@ -312,11 +312,6 @@ def _page(query: VariantQuery, item: DatasetAnswer) -> tuple[int, int] | None:
             else None)
 
 
-def _shown(include: str, hit: bool) -> bool:
-    """includeResultsetResponses: which datasets' resultSets the response lists."""
-    return include == "ALL" or (include != "NONE" and hit == (include == "HIT"))
-
-
 def unasked_granularity(known: Iterable[Seen],
                         ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling) -> str:
     """The most an answer that asked no dataset (none on the query's assembly, none of those
@@ -336,9 +331,15 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
     `filters` they were selected by). Where no dataset was asked, the granularity asked up
     to `unasked` (unasked_granularity): it was boolean whatever was asked, a count with no
     numTotalResults."""
-    # refused datasets (beacon/accounts.py) answered nothing: as if not asked
-    returned = ("boolean" if any(not a.refused for a in answers)
-                else lowest(query.granularity, unasked))
+    # refused datasets (beacon/accounts.py) answered nothing: as if not asked (a loop, not
+    # any() over a generator, whose function and generator every response made)
+    returned = None
+    for item in answers:
+        if not item.refused:
+            returned = "boolean"
+            break
+    if returned is None:
+        returned = lowest(query.granularity, unasked)
     found, total, counted_parts = False, 0, []
     result_sets = []
     fields = None           # the one counted set's precision, which a total of it repeats
@@ -356,7 +357,8 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
                 returned = highest(returned, granularity)
             counted_parts.append(count)
             total += count.value
-        if _shown(include, hit):
+        # includeResultsetResponses: which datasets' resultSets the response lists
+        if include == "ALL" or (include != "NONE" and hit == (include == "HIT")):
             about: dict[str, Any] = {"returnedGranularity": granularity}
             if item.allele_number is not None:
                 about["alleleNumber"] = item.allele_number    # "not seen in N alleles"
