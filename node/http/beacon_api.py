@@ -18,7 +18,7 @@ from multidict import istr
 from auth.policy import ANONYMOUS
 from beacon import answer, individuals_store, info
 from beacon.accounts import AccountSpent, refusal
-from beacon.budget import BudgetExceeded, charge, refund, settle
+from beacon.budget import BudgetExceeded, Left, charge, refund, settle
 from beacon.datasets import (
     DatasetsQuery,
     Seen,
@@ -322,33 +322,47 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
                   schemas: list[dict[str, str]] | None = None,
                   filters: list[str] | None = None,
                   ceiling: Callable[[Seen], str] = lambda seen: seen.ceiling,
-                  notes: dict[str, object] | None = None) -> web.Response:
+                  notes: dict[str, object] | None = None,
+                  visible: dict[str, Seen] | None = None) -> web.Response:
     """Charge the caller's budget for the datasets asked, answer them (`find`: the
     individuals' answer, given the datasets and the caller's budget key; else the
     variants'), give back what a rare hit would have cost more where none was found,
     record the trail, respond. Where none is asked, the answer is at the granularity the
     caller would be given of the datasets it knows (`ceiling`: the entry type's cap).
-    `notes`: more of the answer's `info`."""
+    `notes`: more of the answer's `info`. `visible`: the datasets `chosen` was chosen
+    from (`_visible`), if the caller has them at hand: one lookup less, and the answer's
+    notes (onOtherAssemblies, the granularity of none asked) are of the same list."""
     app = request.app
     settings = app[SETTINGS]
     key = caller_key(request)
     if chosen is None:
-        chosen = await _chosen(request, app, query)
-    asked = [(d.row.id, d.rules) for d in chosen]
-    try:
-        left = await charge(app[BUDGETS], key, asked)
-    except BudgetExceeded as refused:
-        _trail(request, app, key, {d.row.id: _refused(d, purpose, refused) for d in chosen},
-               answer.received(query, filters))
-        raise
+        visible = await _visible(request, app)
+        chosen = answer.select_datasets(query, visible, settings.default_assembly)
+    # only the datasets with a budget are charged (`charge` skips the others, and `refund`
+    # and `settle` touch only what it took): none, as under a policy without budgets, and
+    # neither is called, nor the set of rare hits made (bench/individuals.py --instructions)
+    asked = [(d.row.id, d.rules) for d in chosen if d.rules.budgeted]
+    left: dict[str, Left] = {}
+    if asked:
+        try:
+            left = await charge(app[BUDGETS], key, asked)
+        except BudgetExceeded as refused:
+            _trail(request, app, key, {d.row.id: _refused(d, purpose, refused)
+                                       for d in chosen}, answer.received(query, filters))
+            raise
     try:
         answers = await (find(chosen, key) if find is not None else answer.answer_datasets(
             app[QUERIES], query, chosen, base_url=settings.base_url, caller=key))
     except BaseException:                       # answered nothing: a 503, or cancelled
-        refund(app[BUDGETS], key, asked, left)
+        if left:
+            refund(app[BUDGETS], key, asked, left)
         raise
-    spent = settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
-    refused = {a.dataset.id: refusal(a.seen.rules) for a in answers if a.refused}
+    spent = (settle(app[BUDGETS], key, asked, {a.dataset.id for a in answers if a.rare}, left)
+             if left else {})
+    refused: dict[str, str] = {}
+    for a in answers:       # a loop, not a comprehension's function: most refuse nothing
+        if a.refused:
+            refused[a.seen.row.id] = refusal(a.seen.rules)
     # every dataset the question named refused it: a 403, where an answer without them
     # would read as "not found" (one naming none is answered, `info.refused` saying which)
     if refused and len(refused) == len(answers) and query.dataset_ids:
@@ -365,7 +379,8 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         for dataset_id, remaining in left.items()}} if left else {}
     if query.assembly is None and query.reference_name and not query.dataset_ids:
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
-    visible = await _visible(request, app)
+    if visible is None:
+        visible = await _visible(request, app)
     if others := answer.on_other_assemblies(query, visible, settings.default_assembly):
         info["onOtherAssemblies"] = others
     if unplaced := answer.genes_not_placed(query, chosen):
@@ -380,8 +395,13 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
            body["meta"]["receivedRequestSummary"])
     response = json_response(body)
-    if any(d.keeps_losses or d.keeps_account for d in chosen):
-        await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
+    for d in chosen:
+        # keeps_losses or keeps_account (its tier's rules keep losses, its genotypes say
+        # whether charged per person or to one account), without their two property calls
+        # and a generator's function each answer
+        if d.rules.accounts_losses:
+            await _no_sooner(request, settings.disclosure.answer_time_floor_ms / 1000)
+            break
     return response
 
 
@@ -439,13 +459,6 @@ def release_wait(elapsed: float, floor: float) -> float:
     """How long an answer `elapsed` seconds into its request waits before it is sent: to
     `floor`, or to the first multiple of `floor` not before `elapsed` (`floor` > 0)."""
     return max(1, math.ceil(elapsed / floor)) * floor - elapsed
-
-
-async def _chosen(request: web.Request, app: web.Application, query: VariantQuery
-                  ) -> list[Seen]:
-    """The datasets a query asks, on one assembly (beacon.answer.select_datasets)."""
-    return answer.select_datasets(query, await _visible(request, app),
-                                  app[SETTINGS].default_assembly)
 
 
 def _test_mode(request: web.Request, query: VariantQuery,
@@ -521,7 +534,8 @@ def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | Non
 
 async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
     app = request.app
-    chosen = await _chosen(request, app, query.variant)
+    visible = await _visible(request, app)
+    chosen = answer.select_datasets(query.variant, visible, app[SETTINGS].default_assembly)
     if query.individual_id is not None:       # a person's id: only where records are granted
         chosen = [d for d in chosen if d.tier == "granted"]
     policy = app[POLICY]
@@ -544,7 +558,7 @@ async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Res
                          lambda seen, caller: answer_individuals(queries, query, seen, caller),
                          purpose=query.purpose, schemas=_INDIVIDUAL_SCHEMAS,
                          filters=echoed(query.filters), ceiling=individuals_ceiling,
-                         notes=notes)
+                         notes=notes, visible=visible)
 
 
 def _test_individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
@@ -589,7 +603,7 @@ async def individual(request: web.Request) -> web.Response:
 
 @answers_test_mode
 async def dataset_individuals(request: web.Request) -> web.Response:
-    """The individuals of one dataset, chosen as /individuals chooses (`_chosen`): handed the
+    """The individuals of one dataset, chosen as /individuals chooses (select_datasets): handed the
     dataset as it was, a position on another assembly counted its carriers at the same
     coordinates of this one, and a start past the chromosome's end answered none, not 400."""
     dataset_id = request.match_info["id"]
