@@ -330,7 +330,7 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     record the trail, respond. Where none is asked, the answer is at the granularity the
     caller would be given of the datasets it knows (`ceiling`: the entry type's cap).
     `notes`: more of the answer's `info`. `visible`: the datasets `chosen` was chosen
-    from (`_visible`), if the caller has them at hand: one lookup less, and the answer's
+    from (`_visible`, select_datasets), given with it: one lookup less, and the answer's
     notes (onOtherAssemblies, the granularity of none asked) are of the same list."""
     app = request.app
     settings = app[SETTINGS]
@@ -381,7 +381,11 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
         info["assemblyId"] = settings.default_assembly    # the one assembly answered
     if visible is None:
         visible = await _visible(request, app)
-    if others := answer.on_other_assemblies(query, visible, settings.default_assembly):
+    # `chosen` is select_datasets' choice of `visible`: all of them asked, none is on
+    # another assembly (and its position was checked there), so on_other_assemblies, which
+    # works the assembly out and checks the position again, has nothing to add
+    if len(chosen) < len(visible) and (others := answer.on_other_assemblies(
+            query, visible, settings.default_assembly)):
         info["onOtherAssemblies"] = others
     if unplaced := answer.genes_not_placed(query, chosen):
         info["geneId"] = unplaced
@@ -392,8 +396,10 @@ async def _answer(request: web.Request, query: VariantQuery, chosen: list[Seen] 
     unasked = "count" if chosen else answer.unasked_granularity(visible.values(), ceiling)
     body = answer.response(settings.beacon_id, query, answers, info, schemas=schemas,
                            filters=filters, unasked=unasked)
-    _trail(request, app, key, {a.seen.row.id: _entry(a, purpose, spent) for a in answers},
-           body["meta"]["receivedRequestSummary"])
+    entries: dict[str, dict[str, object]] = {}
+    for a in answers:       # a loop, not a comprehension's function
+        entries[a.seen.row.id] = _entry(a, purpose, spent)
+    _trail(request, app, key, entries, body["meta"]["receivedRequestSummary"])
     response = json_response(body)
     for d in chosen:
         # keeps_losses or keeps_account (its tier's rules keep losses, its genotypes say
