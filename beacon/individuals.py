@@ -197,16 +197,20 @@ def _key(query: IndividualsQuery, chromosome: str | None, has_variant: bool,
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
-               floor: Floor, view: CallerView | None = None) -> Selection | None:
+               floor: Floor, view: CallerView | None = None, *,
+               has_variant: bool | None = None) -> Selection | None:
     """None when the query's chromosome is not on this assembly (nothing can match). `view`:
     one caller's view of the floor, for a query of its one dataset (beacon/losses.py).
+    `has_variant`: the query's, where its caller has read it (the property's call, some
+    600 instructions, once a count).
 
     A count whose filters are all ontology terms (none, with a variant condition) and that
     names no individual takes the bits path (beacon/individuals_store.py): each filter's
     argument is its term id either way, so the arguments are the same for both paths."""
     parts = _parts(query.filters)
     filter_conditions, filter_args = parts.conditions, parts.args
-    has_variant = query.has_variant
+    if has_variant is None:
+        has_variant = query.has_variant
     if query.individual_id is not None:
         filter_conditions += ("i.id = {}",)
         filter_args += (query.individual_id,)
@@ -255,21 +259,26 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
     asked = query.variant.granularity
     # each count is set below: a group with nothing to count reports none (`_none`)
     answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), _UNCOUNTED) for d in datasets]
-    # a dataset answered as the caller sees it is a group of its own (its id in the key)
-    groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
     # read once: a property's call costs some 600 instructions (callgrind), and these were
     # read per dataset (its `dataset` is its seen.row)
     has_variant = query.has_variant
-    for item in answers:
-        row = item.seen.row
-        alone = (caller is not None and item.seen.keeps_losses and has_variant)
-        groups.setdefault((row.assembly, item.seen.rules.floor, row.id if alone else None),
-                          []).append(item)
-    for (assembly, floor, alone), group in groups.items():
+    grouped: list[tuple[tuple[str, Floor, str | None], list[DatasetAnswer]]]
+    if len(answers) == 1:
+        # one dataset, as most nodes hold: its own group, whose key is never hashed (a
+        # Floor's hash is a Python call)
+        grouped = [(_group(answers[0], caller, has_variant), answers)]
+    else:
+        groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
+        for item in answers:
+            groups.setdefault(_group(item, caller, has_variant), []).append(item)
+        grouped = list(groups.items())
+    filtered = bool(query.filters)
+    for (assembly, floor, alone), group in grouped:
         # the lane by the condition as placed on this assembly: a gene is its span here
         on = placed(query.variant, assembly) if has_variant else None
         wide = on is not None and is_wide(on, queries.limits)
-        span = max(item.seen.row.max_variant_length for item in group)
+        span = (group[0].seen.row.max_variant_length if len(group) == 1
+                else max(item.seen.row.max_variant_length for item in group))
         if alone:
             assert caller is not None
             answered = await queries.writing(wide, partial(
@@ -282,22 +291,25 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
         else:
             drawn = None
             selection = _selection(query, [i.seen.row.id for i in group], assembly, span,
-                                   floor)
+                                   floor, has_variant=has_variant)
             if selection is None:
                 _none(group)
                 continue
             found = await queries.run(wide, lambda c, s=selection: individuals_store.count(
                 c, s))
         for item in group:
-            n, *seeds = found.get(item.seen.row.id, (0, "", ""))
-            item.count = report_individuals(n, item.seen.rules, tuple(seeds),
-                                            filtered=bool(query.filters), drawn=drawn)
+            # (count, the set's seed, the question's: individuals_store.count)
+            n, set_seed, question_seed = found.get(item.seen.row.id, (0, "", ""))
+            item.count = count = report_individuals(n, item.seen.rules,
+                                                    (set_seed, question_seed),
+                                                    filtered=filtered, drawn=drawn)
+            shown = count.value > 0                 # count.exists, without the property
             # a hit as reported: a set below the floor (or drawn out) is reported as none
             # and costs what a miss costs, where its rare cost told that someone is there
-            item.rare = item.count.exists and is_rare(item.count.value, item.seen.rules)
+            item.rare = shown and is_rare(count.value, item.seen.rules)
             # only a set reported at all: one below the floor (or drawn out by it) is a 0,
             # whose records ALL or MISS would otherwise send beside `exists: false`
-            if item.count.exists and item.granularity == "record" and query.variant.limit:
+            if shown and item.granularity == "record" and query.variant.limit:
                 # the selection narrowed to this dataset, as the count saw it (its first
                 # argument is its datasets: individuals_store.Selection)
                 one = dataclasses.replace(selection, args=[[item.dataset.id],
@@ -306,6 +318,16 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
                     c, s, query.variant.skip, query.variant.limit))
                 item.results = [orjson.loads(r) for r in records]
     return answers
+
+
+def _group(item: DatasetAnswer, caller: str | None, has_variant: bool
+           ) -> tuple[str, Floor, str | None]:
+    """The statement a dataset's answer is counted by (answer_individuals): its assembly and
+    floor's, shared with the datasets of the same; a dataset answered as the caller sees it
+    is a group of its own (its id in the key)."""
+    row = item.seen.row
+    alone = (caller is not None and item.seen.keeps_losses and has_variant)
+    return (row.assembly, item.seen.rules.floor, row.id if alone else None)
 
 
 # What answer_individuals makes each answer first, before its group is counted; every one
