@@ -244,10 +244,7 @@ def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float
     route = _route_label(request)
     cause = "" if status != 503 else (
         "other" if response is None else response.get(UNAVAILABLE, "other"))
-    method = request.method
-    # _method_label, without its call
-    metrics.record(method if method in hdrs.METH_ALL else "other", route, status, elapsed,
-                   cause)
+    metrics.record(_method_label(request.method), route, status, elapsed, cause)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info("%s %s %d", request.method, request.path, status,
                         extra={"request_id": request[REQUEST_ID], "status": status,
