@@ -886,7 +886,7 @@ def _digits(text: str) -> bool:
 def plain_number(value: str, high: int = MAX_POSITION) -> int | None:
     """A number of ASCII digits only, at most `high`; else None. Stricter than int(), which
     takes a sign, surrounding spaces, `_` between digits and other scripts' digits."""
-    if not (value.isdigit() and value.isascii()) or len(value) > 10:     # _digits, in line
+    if not _digits(value) or len(value) > 10:
         return None
     number = int(value)
     return number if number <= high else None
@@ -926,12 +926,7 @@ def query_from_get(pairs: Iterable[tuple[str, str]]) -> VariantQuery | None:
             return None
         else:
             echo[key] = number
-    # _plain_query's, without its frame and its comprehension's (some 2k instructions)
-    ordered = {}
-    for key in sorted(echo, key=_ECHO_RANK.__getitem__):
-        ordered[key] = echo[key]
-    return _ordered_query(ordered, granularity, include, page,  # type: ignore[arg-type]
-                          (None, ()))
+    return _plain_query(echo, granularity, include, page)  # type: ignore[arg-type]
 
 
 def _get_page(given: dict[str, str]) -> Page | None:
