@@ -28,7 +28,7 @@ from beacon.assemblies import ASSEMBLIES, DEFAULT_ASSEMBLY
 from beacon.datasets import Seen
 from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
-from beacon.info import API_VERSION, ENTRY_TYPES, returned_schemas
+from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.losses import answer_as_seen, take_turn, tally, turn_key
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
@@ -39,6 +39,7 @@ from beacon.request import (
     to_query,
 )
 from beacon.request_error import RequestError
+from beacon.responses import request_summary, response_meta
 from beacon.visibility import Floor
 from beacon.workload import Queries, is_wide
 
@@ -381,18 +382,11 @@ def response(beacon_id: str, query: VariantQuery, answers: list[DatasetAnswer],
 
 def received(query: VariantQuery, filters: list[str] | None = None) -> dict[str, Any]:
     """`meta.receivedRequestSummary` of an answer to `query` (`filters` as echoed): also what
-    the audit trail records as asked, of a question refused for its budget too. The fields
-    of request_summary (beacon/responses.py), by its rules and in its order, written here
-    rather than by its call with five keywords: some 2k instructions of every variant
-    answer's, the network's too (bench/federation.py --overhead; tests/test_request_forms.py
-    holds the two to the same summary)."""
+    the audit trail records as asked, of a question refused for its budget too."""
     page = query.page
-    summary: dict[str, Any] = {"apiVersion": query.api_version or API_VERSION,
-                               "requestedSchemas": list(query.requested_schemas),
-                               "pagination": {"skip": page.skip, "limit": page.limit},
-                               "requestedGranularity": query.granularity}
-    if query.echo:
-        summary["requestParameters"] = query.echo
+    summary = request_summary(query.granularity, skip=page.skip, limit=page.limit,
+                              schemas=list(query.requested_schemas), parameters=query.echo,
+                              api_version=query.api_version)
     summary["includeResultsetResponses"] = query.include
     summary["testMode"] = query.test_mode
     summary["filters"] = filters or list(query.population_filters)
@@ -408,12 +402,8 @@ def envelope(beacon_id: str, query: VariantQuery, returned: str, exists: bool, t
     `meta.testMode` for a test-mode query. The node fills it from its datasets, the network
     (node/federation/merge.py) from its peers' answers."""
     page = query.page
-    # response_meta's (beacon/responses.py), without its call (1.5k instructions)
-    meta = {"beaconId": beacon_id, "apiVersion": API_VERSION,
-            "returnedSchemas": schemas or _SCHEMAS, "returnedGranularity": returned,
-            "receivedRequestSummary": received(query, filters)}
-    if query.test_mode:
-        meta["testMode"] = True
+    meta = response_meta(beacon_id, returned, received(query, filters), schemas or _SCHEMAS,
+                         test_mode=query.test_mode)
     if returned == "boolean":
         body: dict[str, Any] = {"meta": meta, "responseSummary": {"exists": exists}}
     else:

@@ -303,13 +303,12 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             item.count = count = report_individuals(n, item.seen.rules,
                                                     (set_seed, question_seed),
                                                     filtered=filtered, drawn=drawn)
-            shown = count.value > 0                 # count.exists, without the property
             # a hit as reported: a set below the floor (or drawn out) is reported as none
             # and costs what a miss costs, where its rare cost told that someone is there
-            item.rare = shown and is_rare(count.value, item.seen.rules)
+            item.rare = count.exists and is_rare(count.value, item.seen.rules)
             # only a set reported at all: one below the floor (or drawn out by it) is a 0,
             # whose records ALL or MISS would otherwise send beside `exists: false`
-            if shown and item.granularity == "record" and query.variant.limit:
+            if count.exists and item.granularity == "record" and query.variant.limit:
                 # the selection narrowed to this dataset, as the count saw it (its first
                 # argument is its datasets: individuals_store.Selection)
                 one = dataclasses.replace(selection, args=[[item.dataset.id],

@@ -1486,9 +1486,10 @@ async def test_a_body_that_is_not_utf8_is_refused_saying_so(beacon, beacon_schem
 ])
 @pytest.mark.parametrize("schemas", [None, [{"entityType": "individual", "schema": "y"}]])
 def test_an_answers_meta_is_response_meta_of_request_summary(changes, schemas):
-    """envelope and received write the meta and the request summary themselves, by the
-    rules and in the order of response_meta and request_summary (beacon/responses.py),
-    which the other answers are made with: the same dicts, key order included."""
+    """An answer's meta and request summary (beacon/answer.py envelope, received) are
+    response_meta's and request_summary's (beacon/responses.py), which the other answers
+    are made with, and the summary's own keys after theirs: the same dicts, key order
+    included."""
     from beacon.answer import _SCHEMAS, received
     query = dataclasses.replace(query_from_get(
         [("referenceName", "1"), ("start", "100"), ("alternateBases", "A")]), **changes)
