@@ -271,7 +271,8 @@ async def drop_staging(conn: asyncpg.Connection, table: str) -> bool:
     return True
 
 
-async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
+async def create_staging(conn: asyncpg.Connection, dataset_id: str,
+                         annotated: bool = True) -> str:
     """A standalone table shaped like a partition, but without dataset_id while it loads:
     `index_staging` adds that column back with the dataset as its default, which PostgreSQL
     keeps once in the catalogue for every row already there (a "missing" attribute), so no
@@ -279,7 +280,14 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
     The table's comment names the dataset meanwhile (`drop_abandoned_staging`).
     A row too long for a page's share (carrier bits of thousands of samples) is compressed
     until it fits in 128 bytes if it can be, and kept inline (the bits' STORAGE MAIN): a rare
-    allele's bits are nearly all zero and shrink to tens of bytes."""
+    allele's bits are nearly all zero and shrink to tens of bytes.
+
+    A file without annotations (`annotated` false) has its genes' and protein changes'
+    indexes made here, on the empty table: their predicates hold for none of the rows the
+    load writes, so the COPY puts nothing in them, at no cost a row that could be measured
+    (1M rows COPYed in 0.87 s with them, 0.89 s without). Made after the load, each scanned
+    every row to find none: 0.15 s apiece at 1M rows, beside the locus btree
+    (docs/benchmarks.md)."""
     table = _checked(f"variants_{_slug(dataset_id)}_{secrets.token_hex(4)}")
     literal = await _literal(conn, dataset_id)
     await conn.execute(f"""
@@ -287,6 +295,8 @@ async def create_staging(conn: asyncpg.Connection, dataset_id: str) -> str:
             WITH (toast_tuple_target = 128);
         ALTER TABLE {table} DROP COLUMN dataset_id;
         COMMENT ON TABLE {table} IS {literal};""")
+    if not annotated:
+        await _index_annotations(conn, table)
     return table
 
 
@@ -326,38 +336,48 @@ class DuplicateVariants(Exception):
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,
-                        dataset_id: str, *, every_duplicate: bool = False) -> None:
+                        dataset_id: str, *, every_duplicate: bool = False,
+                        annotated: bool = True) -> None:
     """The dataset's column back, then the same indexes as the partitioned parent's, so
-    ATTACH adopts them instead of building its own. The column comes with its CHECK, which
-    scans the rows once here (a fraction of the index builds) so that ATTACH, inside the
-    swap's transaction, does not; its default, a constant, is stored once, not per row.
-    Whatever rewrites the rows later (VACUUM FULL, CLUSTER) writes the identifier into each
-    of them again: correct, only bigger. Then the version's partition of `variant_bins`.
+    ATTACH adopts them instead of building its own. The column's default, a constant, is
+    stored once, not per row (no scan: `ADD COLUMN` with a constant default is a catalogue
+    change). Whatever rewrites the rows later (VACUUM FULL, CLUSTER) writes the identifier
+    into each of them again: correct, only bigger. Its CHECK, which ATTACH needs so that it
+    does not scan the rows inside the swap's transaction, is added unchecked and validated
+    later (below). Then the version's partition of `variant_bins`.
 
     The other indexes and the bins are built on the `second` connection while the locus
     btree, the longest build, is sorted on `conn`: they only read the rows and none of
     their locks conflicts with another's. On 2 cores that takes three quarters of the time
     of one build after the other at 1M rows, where the btree's parallel sort leaves a core
-    idle, and the same time at 10M, where it does not (docs/benchmarks.md).
+    idle, and the same time at 10M, where it does not (docs/benchmarks.md). `annotated`
+    false: the genes' and protein changes' indexes are already made (`create_staging`).
 
     Then the rows are checked to hold no variant twice (`_repeated`), on `conn`, while
-    ANALYZE runs on `second`: neither needs the other, and a check that finds a variant
-    twice fails the ingest, which drops the table, statistics and all. DuplicateVariants
-    names the first _DUPLICATES_NAMED, or with `every_duplicate` all of them, which
-    `--skip-invalid` needs to skip each record repeating one (`replace_duplicates`)."""
+    `second` validates the CHECK, then runs ANALYZE: none needs the others, and a check
+    that finds a variant twice fails the ingest, which drops the table, statistics and
+    all. The CHECK's scan (0.1 s at 1M rows) had a core to itself before the builds, the
+    other idle, when the column came with it; beside `_repeated`, it fits in the time
+    ANALYZE leaves of it. DuplicateVariants names the first
+    _DUPLICATES_NAMED, or with `every_duplicate` all of them, which `--skip-invalid` needs
+    to skip each record repeating one (`replace_duplicates`)."""
     table = _checked(table)
     literal = await _literal(conn, dataset_id)
     await conn.execute(
         f"""ALTER TABLE {table} ADD COLUMN dataset_id text COLLATE "C" NOT NULL
-                DEFAULT {literal} CONSTRAINT {table}_dataset CHECK (dataset_id = {literal})""")
+                DEFAULT {literal},
+                ADD CONSTRAINT {table}_dataset CHECK (dataset_id = {literal}) NOT VALID""")
 
     async def locus(c: asyncpg.Connection) -> None:
         await c.execute("SET maintenance_work_mem = '512MB'")
         await c.execute(f"CREATE INDEX {table}_locus ON {table} (chromosome, start_pos, ref, alt)")
 
-    await _together(locus(conn), _index_rest(second, table, literal))
-    repeated, _ = await _together(_repeated(conn, table, every_duplicate),
-                                  second.execute(f"ANALYZE {table}"))
+    async def validated(c: asyncpg.Connection) -> None:
+        await c.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {table}_dataset")
+        await c.execute(f"ANALYZE {table}")
+
+    await _together(locus(conn), _index_rest(second, table, literal, annotated))
+    repeated, _ = await _together(_repeated(conn, table, every_duplicate), validated(second))
     if repeated:
         raise DuplicateVariants(repeated)
 
@@ -402,16 +422,24 @@ async def _repeated(conn: asyncpg.Connection, table: str, every: bool
     return [tuple(row) for row in rows]
 
 
-async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> None:
-    """The staging table's indexes other than the locus btree, then the version's bins."""
+async def _index_rest(conn: asyncpg.Connection, table: str, literal: str,
+                      annotated: bool) -> None:
+    """The staging table's indexes other than the locus btree (those of the annotations
+    only if `annotated`: else `create_staging` made them), then the version's bins."""
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
                        f"INCLUDE ({_LONG_COVERS}) WHERE {_LONG}")
+    if annotated:
+        await _index_annotations(conn, table)
+    await _make_bins(conn, table, literal)
+
+
+async def _index_annotations(conn: asyncpg.Connection, table: str) -> None:
+    """The indexes of geneId and aminoacidChange, which hold the annotated rows only."""
     await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
                        f"WHERE genes IS NOT NULL")
     await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
                        f"WHERE protein_changes IS NOT NULL")
-    await _make_bins(conn, table, literal)
 
 
 async def _make_bins(conn: asyncpg.Connection, table: str, literal: str) -> None:

@@ -540,8 +540,9 @@ async def test_rows_do_not_store_their_dataset(db_url, info_vcf):
 @pytest.mark.parametrize("annotation", [None, "ANN"])
 async def test_partition_has_the_parents_indexes_and_no_other(db_url, tmp_path, annotation):
     """With annotations or without (the genes' and protein changes' indexes then hold
-    nothing), ATTACH adopts every index of the staging table as the partition of one of the
-    parent's: none is missing (a query would scan) and none is built twice."""
+    nothing, made before the load), ATTACH adopts every index of the staging table as the
+    partition of one of the parent's: none is missing (a query would scan) and none is built
+    twice."""
     path = write_vcf(VcfSpec(tmp_path / "a.vcf.gz", records=600, samples=4, seed=5,
                              annotation=annotation)).path
     await ingest(db_url, _request(path))
@@ -562,6 +563,11 @@ async def test_partition_has_the_parents_indexes_and_no_other(db_url, tmp_path, 
         genes = await conn.fetchval(
             "SELECT count(*) FROM variants WHERE dataset_id = $1 AND genes IS NOT NULL", DATASET)
         assert (genes > 0) is (annotation is not None)
+        # the CHECK that spares ATTACH its scan, added NOT VALID and validated before the swap
+        checks = await conn.fetch(
+            "SELECT convalidated FROM pg_constraint WHERE conrelid = $1::regclass "
+            "AND contype = 'c'", partition)
+        assert [r["convalidated"] for r in checks] == [True]
     finally:
         await conn.close()
 
