@@ -7,9 +7,9 @@ Requests do not wait for it: entries are buffered and written in batches, every
 `flush_seconds` (Settings.audit_flush_seconds, 1 s by default), as soon as FLUSH_ENTRIES are
 waiting, and at shutdown; so a crash can lose the last second's entries (at most
 FLUSH_ENTRIES more) but a request never pays a round trip for its audit line. A batch costs
-a fixed part of the node's CPU besides its entries' (a connection and its transaction's round
-trips: 200 µs or so measured when a batch was a COPY alone, before the transaction that
-makes a write tried again harmless, below, added four), so under load (thousands of
+a fixed part of the node's CPU besides its entries' (a connection and its COPY's round
+trips: 200 µs or so measured; a batch tried again after a lost acknowledgement, below,
+adds a transaction and three statements, that batch only), so under load (thousands of
 requests a second) batches of FLUSH_ENTRIES bound what a batch holds and how long it
 takes, and under light load a batch a second is cheap.
 `gdi-node audit` reads it back.
@@ -54,10 +54,11 @@ CLOSE_WRITE_SECONDS = 5.0        # the last one's, at shutdown
 # (executemany), at thousands of requests a second, and a third of the node's CPU per entry
 # of one INSERT of the columns as arrays (2-3 µs against 4-8.5 µs a hot loop measured).
 _COLUMNS = ("at", "request_id", "caller", "endpoint", "datasets", "query", "entry_id")
-# A batch goes into this table of the session, then into the trail less the entries already
-# there; emptied at each commit, kept by the session (not made and dropped per batch, which
-# churned PostgreSQL's system catalogs at every write). Made in the write's transaction, so that it is there
-# whatever session a pooler gives the transaction.
+# A batch whose COPY found one of its entries in the trail goes into this table of the
+# session, then into the trail less the entries already there (`_write_skipping_written`);
+# emptied at each commit, kept by the session (not made and dropped per batch, which
+# churned PostgreSQL's system catalogs at every write). Made in the write's transaction, so
+# that it is there whatever session a pooler gives the transaction.
 _BATCH_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS audit_batch
                   (LIKE audit_trail INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"""
 _FROM_BATCH = f"""INSERT INTO audit_trail ({", ".join(_COLUMNS)})
