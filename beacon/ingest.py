@@ -439,8 +439,8 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
         await store.check_keys(conn, request.dataset_id, request.metadata)
         # decided here: the version in place changes only under the dataset's lock
         await store.check_accounting(conn, request.dataset_id, layout.counts_from_genotypes)
-        annotated = layout.annotation is not None
-        table = await store.create_staging(conn, request.dataset_id, annotated)
+        table = await store.create_staging(conn, request.dataset_id,
+                                           annotated=layout.annotation is not None)
         try:
             totals, used, regions = await _load(workers, conn, layout, table, request,
                                                 progress)
@@ -449,8 +449,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
             second = await asyncpg.connect(db_url, server_settings=SESSION)
             try:
                 await store.index_staging(conn, second, table, request.dataset_id,
-                                          every_duplicate=request.skip_invalid,
-                                          annotated=annotated)
+                                          every_duplicate=request.skip_invalid)
             except store.DuplicateVariants as found:
                 if not request.skip_invalid:
                     raise await asyncio.to_thread(locate_duplicate, layout, found.keys) or \

@@ -271,7 +271,7 @@ async def drop_staging(conn: asyncpg.Connection, table: str) -> bool:
     return True
 
 
-async def create_staging(conn: asyncpg.Connection, dataset_id: str,
+async def create_staging(conn: asyncpg.Connection, dataset_id: str, *,
                          annotated: bool = True) -> str:
     """A standalone table shaped like a partition, but without dataset_id while it loads:
     `index_staging` adds that column back with the dataset as its default, which PostgreSQL
@@ -336,8 +336,7 @@ class DuplicateVariants(Exception):
 
 
 async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, table: str,
-                        dataset_id: str, *, every_duplicate: bool = False,
-                        annotated: bool = True) -> None:
+                        dataset_id: str, *, every_duplicate: bool = False) -> None:
     """The dataset's column back, then the same indexes as the partitioned parent's, so
     ATTACH adopts them instead of building its own. The column's default, a constant, is
     stored once, not per row (no scan: `ADD COLUMN` with a constant default is a catalogue
@@ -350,8 +349,8 @@ async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, ta
     btree, the longest build, is sorted on `conn`: they only read the rows and none of
     their locks conflicts with another's. On 2 cores that takes three quarters of the time
     of one build after the other at 1M rows, where the btree's parallel sort leaves a core
-    idle, and the same time at 10M, where it does not (docs/benchmarks.md). `annotated`
-    false: the genes' and protein changes' indexes are already made (`create_staging`).
+    idle, and the same time at 10M, where it does not (docs/benchmarks.md). The genes' and
+    protein changes' indexes are there already where `create_staging` made them.
 
     Then the rows are checked to hold no variant twice (`_repeated`), on `conn`, while
     `second` validates the CHECK, then runs ANALYZE: none needs the others, and a check
@@ -376,7 +375,7 @@ async def index_staging(conn: asyncpg.Connection, second: asyncpg.Connection, ta
         await c.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {table}_dataset")
         await c.execute(f"ANALYZE {table}")
 
-    await _together(locus(conn), _index_rest(second, table, literal, annotated))
+    await _together(locus(conn), _index_rest(second, table, literal))
     repeated, _ = await _together(_repeated(conn, table, every_duplicate), validated(second))
     if repeated:
         raise DuplicateVariants(repeated)
@@ -422,24 +421,23 @@ async def _repeated(conn: asyncpg.Connection, table: str, every: bool
     return [tuple(row) for row in rows]
 
 
-async def _index_rest(conn: asyncpg.Connection, table: str, literal: str,
-                      annotated: bool) -> None:
+async def _index_rest(conn: asyncpg.Connection, table: str, literal: str) -> None:
     """The staging table's indexes other than the locus btree (those of the annotations
-    only if `annotated`: else `create_staging` made them), then the version's bins."""
+    unless `create_staging` made them), then the version's bins."""
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute(f"CREATE INDEX {table}_long ON {table} USING gist (chromosome, {_SPAN}) "
                        f"INCLUDE ({_LONG_COVERS}) WHERE {_LONG}")
-    if annotated:
-        await _index_annotations(conn, table)
+    await _index_annotations(conn, table)
     await _make_bins(conn, table, literal)
 
 
 async def _index_annotations(conn: asyncpg.Connection, table: str) -> None:
-    """The indexes of geneId and aminoacidChange, which hold the annotated rows only."""
-    await conn.execute(f"CREATE INDEX {table}_genes ON {table} USING gin (genes) "
+    """The indexes of geneId and aminoacidChange, which hold the annotated rows only; each
+    unless the table has it (made before the load, `create_staging`)."""
+    await conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_genes ON {table} USING gin (genes) "
                        f"WHERE genes IS NOT NULL")
-    await conn.execute(f"CREATE INDEX {table}_changes ON {table} USING gin (protein_changes) "
-                       f"WHERE protein_changes IS NOT NULL")
+    await conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_changes ON {table} "
+                       f"USING gin (protein_changes) WHERE protein_changes IS NOT NULL")
 
 
 async def _make_bins(conn: asyncpg.Connection, table: str, literal: str) -> None:
