@@ -15,7 +15,7 @@ individual records are only for a caller granted the dataset.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -58,15 +58,17 @@ class IndividualsQuery:
     filters: tuple[Filter, ...] = ()
     purpose: str | None = None
     individual_id: str | None = None       # /individuals/{id}
+    # whether `variant` asks anything: worked out once, when the query is made (derived ones
+    # too: dataclasses.replace makes them anew), where every count read it several times
+    has_variant: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def has_variant(self) -> bool:
+    def __post_init__(self) -> None:
         v = self.variant
-        return (v.kind != "none" or v.reference_name is not None
-                or v.reference_bases is not None or v.alternate_bases is not None
-                or v.variant_types is not None or v.min_length is not None
-                or v.max_length is not None or v.gene is not None
-                or v.protein_change is not None)
+        self.has_variant = (v.kind != "none" or v.reference_name is not None
+                            or v.reference_bases is not None or v.alternate_bases is not None
+                            or v.variant_types is not None or v.min_length is not None
+                            or v.max_length is not None or v.gene is not None
+                            or v.protein_change is not None)
 
 
 def individuals_query(body: RequestBody, *, purpose: str | None = None,
@@ -197,20 +199,16 @@ def _key(query: IndividualsQuery, chromosome: str | None, has_variant: bool,
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
-               floor: Floor, view: CallerView | None = None, *,
-               has_variant: bool | None = None) -> Selection | None:
+               floor: Floor, view: CallerView | None = None) -> Selection | None:
     """None when the query's chromosome is not on this assembly (nothing can match). `view`:
     one caller's view of the floor, for a query of its one dataset (beacon/losses.py).
-    `has_variant`: the query's, where its caller has read it (the property's call, some
-    600 instructions, once a count).
 
     A count whose filters are all ontology terms (none, with a variant condition) and that
     names no individual takes the bits path (beacon/individuals_store.py): each filter's
     argument is its term id either way, so the arguments are the same for both paths."""
     parts = _parts(query.filters)
     filter_conditions, filter_args = parts.conditions, parts.args
-    if has_variant is None:
-        has_variant = query.has_variant
+    has_variant = query.has_variant
     if query.individual_id is not None:
         filter_conditions += ("i.id = {}",)
         filter_args += (query.individual_id,)
@@ -259,13 +257,12 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
     asked = query.variant.granularity
     # each count is set below: a group with nothing to count reports none (`_none`)
     answers = [DatasetAnswer(d, lowest(asked, ceiling(d)), _UNCOUNTED) for d in datasets]
-    # read once: a property's call costs some 600 instructions (callgrind), and these were
-    # read per dataset (its `dataset` is its seen.row)
     has_variant = query.has_variant
     grouped: list[tuple[tuple[str, Floor, str | None], list[DatasetAnswer]]]
     if len(answers) == 1:
         # one dataset, as most nodes hold: its own group, whose key is never hashed (a
-        # Floor's hash is a Python call)
+        # Floor's hash is a Python call; with the max of one span through a generator,
+        # 5-8k instructions a count, bench/individuals.py --instructions, stop 65)
         grouped = [(_group(answers[0], caller, has_variant), answers)]
     else:
         groups: dict[tuple[str, Floor, str | None], list[DatasetAnswer]] = {}
@@ -291,7 +288,7 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
         else:
             drawn = None
             selection = _selection(query, [i.seen.row.id for i in group], assembly, span,
-                                   floor, has_variant=has_variant)
+                                   floor)
             if selection is None:
                 _none(group)
                 continue
