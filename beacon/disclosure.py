@@ -421,6 +421,13 @@ def term_listed(holders: int, rules: Rules) -> bool:
     return holders >= max(rules.allele_floor, 1)
 
 
+def needs_seeds(rules: Rules, filtered: bool) -> bool:
+    """Whether report_individuals reads a count's `seeds` under these rules: for its noise, or
+    for the smooth floor of a set the filters chose. Not under a grant's exact counts, whose
+    statement then spends nothing on them (beacon/individuals_store.py `_digests`)."""
+    return bool(rules.count_noise) or (filtered and rules.floor.smooth)
+
+
 def _noise_layers(seeds: tuple[str, ...], noise: int) -> tuple[float, ...]:
     """The noise's draws, one per seed (the set's, then the question's), each normal of
     standard deviation `noise`; none without noise."""

@@ -31,6 +31,7 @@ from beacon.disclosure import (
     ReportedCount,
     filtered_set_draw,
     is_rare,
+    needs_seeds,
     report_individuals,
 )
 from beacon.filters import Filter, TermFilter, conditions, echo, parse_filters
@@ -199,9 +200,12 @@ def _key(query: IndividualsQuery, chromosome: str | None, has_variant: bool,
 
 
 def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, span: int,
-               floor: Floor, view: CallerView | None = None) -> Selection | None:
+               floor: Floor, view: CallerView | None = None, *, seeded: bool = True
+               ) -> Selection | None:
     """None when the query's chromosome is not on this assembly (nothing can match). `view`:
     one caller's view of the floor, for a query of its one dataset (beacon/losses.py).
+    `seeded` false: no answer reads the count's seeds (`needs_seeds`), so the selection has
+    no key and its statement hashes nothing.
 
     A count whose filters are all ontology terms (none, with a variant condition) and that
     names no individual takes the bits path (beacon/individuals_store.py): each filter's
@@ -215,12 +219,14 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
     terms = _term_columns(query, parts, has_variant)
     if not has_variant:
         return Selection(None, filter_conditions, [dataset_ids, *filter_args],
-                         _key(query, None, False, parts.spelled), terms)
+                         _key(query, None, False, parts.spelled) if seeded else None, terms)
     where = _placed(query.variant, assembly)
     if where is None:
         return None
     on, chromosome = where
     variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor, view)
+    if not seeded:
+        return Selection(variant, filter_conditions, [*args, *filter_args], None, terms)
     placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
     return Selection(variant, filter_conditions, [*args, *filter_args],
                      _key(placed_query, chromosome, True, parts.spelled), terms)
@@ -287,8 +293,11 @@ async def answer_individuals(queries: Queries, query: IndividualsQuery, datasets
             found, selection, drawn = answered
         else:
             drawn = None
+            # seeds only where an answer reads them: not for a grant's exact counts
+            seeded = (needs_seeds(group[0].seen.rules, filtered) if len(group) == 1
+                      else any(needs_seeds(item.seen.rules, filtered) for item in group))
             selection = _selection(query, [i.seen.row.id for i in group], assembly, span,
-                                   floor)
+                                   floor, seeded=seeded)
             if selection is None:
                 _none(group)
                 continue

@@ -15,7 +15,7 @@ dataset with `bit_or` over their carrier bits. Then one of two paths:
 No carrier list ever leaves the database, but to the node for the loss accounting (one
 set's people: `count_with_members`). The count noise's set digest is one function of
 the matched set, the set's bit string over the dataset's samples, whichever path found it
-(`_set_digest`). docs/design/storage.md ("Individuals") has the measurements.
+(`_digests`). docs/design/storage.md ("Individuals") has the measurements.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ async def replace(conn: asyncpg.Connection, dataset_id: str, load: IndividualsLo
 
 async def _name_people(conn: asyncpg.Connection, dataset_id: str) -> None:
     """The key of the dataset's people (`datasets.people`, migration 0026), which seeds its
-    counts' noise and draws in place of its id (`_set_digest`): the same for every dataset
+    counts' noise and draws in place of its id (`_digests`): the same for every dataset
     holding the same samples in the same order, so that one VCF loaded as several datasets
     is one set of people to draw on, not one per copy. Kept by a new version with the same
     samples (the callers' answers about sets carry over then: beacon/visibility.py
@@ -151,13 +151,17 @@ class Selection:
     is asked: for each filter in order, the `term_members` column it reads (`exact` or
     `descendants`), and the count takes the bits path; None: the rows path.
 
+    `key`: the question as normalised, without its datasets, whose digest seeds the count's
+    noise; None where no answer of the count needs a seed (beacon/disclosure.py
+    `needs_seeds`: a grant's exact counts), and the statement then hashes nothing.
+
     A value: never changed after it is made (derive with dataclasses.replace); not declared
     frozen, whose object.__setattr__ for each field cost every count 0.5 µs."""
 
     variant: tuple[str, ...] | None
     filters: tuple[str, ...]
     args: list[object]
-    key: str            # the question as normalised, without its datasets: a noise seed
+    key: str | None
     terms: tuple[str, ...] | None = None
 
 
@@ -198,12 +202,15 @@ def _from_where(variant: tuple[str, ...] | None, filters: tuple[str, ...]) -> st
 _SECRET = "(SELECT secret FROM disclosure_secret)"
 
 
-def _set_digest(dataset: str, bits: str) -> str:
-    return f"md5({_SECRET} || {_people(dataset)} || ':' || {bits})"
-
-
-def _question_digest(dataset: str, key: int) -> str:
-    return f"md5({_SECRET} || {_people(dataset)} || ':' || ${key}::text)"
+def _digests(dataset: str, bits: str, key: int | None) -> str:
+    """The two seeds, `bits` the set's spelling and $`key` the question's; both '' where the
+    count is unseeded (its selection's key None): the set's spelling over 10,000 samples is
+    a 10,000-character text, whose md5 costs the database about 16 µs a dataset counted,
+    growing with the samples, for answers that read no seed."""
+    if key is None:
+        return "'', ''"
+    return (f"md5({_SECRET} || {_people(dataset)} || ':' || {bits}), "
+            f"md5({_SECRET} || {_people(dataset)} || ':' || ${key}::text)")
 
 
 def _people(dataset: str) -> str:
@@ -216,7 +223,7 @@ def _people(dataset: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int,
+def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: int | None,
                 members: bool = False) -> str:
     """The rows path: the matched individuals in sample order, each spelt as the zeros since
     the previous one and a '1', the whole padded with zeros to the dataset's sample count;
@@ -226,15 +233,14 @@ def _rows_count(variant: tuple[str, ...] | None, filters: tuple[str, ...], key: 
            "ORDER BY i.sample_index), -1)")
     bits = ("rpad(string_agg(repeat('0', m.gap) || '1', '' ORDER BY m.sample_index), "
             "(SELECT d.sample_count FROM datasets d WHERE d.id = m.dataset_id), '0')")
-    return (f"SELECT m.dataset_id, count(*), {_set_digest('m.dataset_id', bits)}, "
-            f"{_question_digest('m.dataset_id', key)}"
+    return (f"SELECT m.dataset_id, count(*), {_digests('m.dataset_id', bits, key)}"
             f"{f', {bits}' if members else ''} "
             f"FROM (SELECT i.dataset_id, i.sample_index, {gap} AS gap "
             f"{_from_where(variant, filters)}) AS m GROUP BY m.dataset_id")
 
 
 @lru_cache(maxsize=256)
-def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: int,
+def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: int | None,
                 members: bool = False) -> str:
     """The bits path: per dataset, the hits (or, with no variant condition, the first
     term's bits) ANDed with each term's row; a dataset without a row for a term has none.
@@ -254,8 +260,7 @@ def _bits_count(variant: tuple[str, ...] | None, terms: tuple[str, ...], key: in
     # OFFSET 0 keeps the subquery whole, so the AND is made once per dataset, not once for
     # each of the three expressions that read it.
     return (f"SELECT s.dataset_id, bit_count(s.bits), "
-            f"{_set_digest('s.dataset_id', 's.bits::text')}, "
-            f"{_question_digest('s.dataset_id', key)}"
+            f"{_digests('s.dataset_id', 's.bits::text', key)}"
             f"{', s.bits::text' if members else ''} "
             f"FROM (SELECT {dataset} AS dataset_id, {' & '.join(bits)} AS bits "
             f"FROM {source}{joins}{where} OFFSET 0) AS s WHERE bit_count(s.bits) > 0")
@@ -280,11 +285,14 @@ def _counted(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection,
              members: bool) -> Awaitable[list[asyncpg.Record]]:
     """The count's statement, sent (its callers await it: a coroutine of its own here cost
     each count one more frame)."""
-    key = len(selection.args) + 1
+    if selection.key is None:
+        key, args = None, selection.args
+    else:
+        key, args = len(selection.args) + 1, [*selection.args, selection.key]
     sql = (_rows_count(selection.variant, selection.filters, key, members)
            if selection.terms is None else
            _bits_count(selection.variant, selection.terms, key, members))
-    return conn.fetch(sql, *selection.args, selection.key)
+    return conn.fetch(sql, *args)
 
 
 async def fetch(conn: asyncpg.Connection | asyncpg.Pool, selection: Selection, skip: int,

@@ -477,13 +477,19 @@ async def statements(bodies: list[dict[str, Any]], span: int, *, rows: bool = Fa
     import dataclasses
 
     from beacon import individuals_store
+    from beacon.disclosure import DEFAULT_TIERS, needs_seeds
     from beacon.individuals import _selection, individuals_query
     from beacon.request import parse_body
 
+    # seeded as the node's statement is under the open policy (its anonymous tier's rules,
+    # as Settings.disclosure_policy makes them): the same statement, md5s or none
+    rules = dataclasses.replace(DEFAULT_TIERS["anonymous"],
+                                **json.loads(open_disclosure())["anonymous"])
     made = []
     for raw in bodies:
-        selection = _selection(individuals_query(parse_body(raw)), [DATASET], "GRCh38", span,
-                               ALLELE_FLOOR)
+        query = individuals_query(parse_body(raw))
+        selection = _selection(query, [DATASET], "GRCh38", span, ALLELE_FLOOR,
+                               seeded=needs_seeds(rules, bool(query.filters)))
         assert selection is not None
         if rows:
             selection = dataclasses.replace(selection, terms=None)

@@ -24,6 +24,7 @@ from beacon.disclosure import (
     Rules,
     ceiling,
     combined_precision,
+    needs_seeds,
     precision_fields,
     report,
     report_individuals,
@@ -302,6 +303,26 @@ def test_noise_is_sticky_to_its_seeds_and_never_makes_a_count_vanish():
     assert all(report_individuals(5, floored, (d,)).value >= 5 for d in digests)
     assert report_individuals(0, rules, seeds).value == 0
     assert report_individuals(40, rules, seeds).precision == "imprecise"
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_count_is_reported_without_its_seeds_exactly_where_none_is_needed(filtered):
+    """needs_seeds says which counts the statement may leave unseeded (beacon/
+    individuals_store.py `_digests`): where it is false, every count is reported the same
+    with its seeds as without them; where it is true, some count is not. The default tiers
+    need them, a grant does not."""
+    digests = [hashlib.md5(str(n).encode()).hexdigest() for n in range(40)]
+    tiers = [*DEFAULT_TIERS.values(), Rules(allele_floor=5, count_step=5),
+             Rules(allele_floor=5, smooth_width=6), Rules(allele_floor=1, count_noise=1),
+             Rules(allele_floor=3, smooth_width=4, smooth_scale=1.0, count_step=2)]
+    for rules in tiers:
+        differs = any(report_individuals(count, rules, (a, b), filtered=filtered)
+                      != report_individuals(count, rules, ("", ""), filtered=filtered)
+                      for count in range(45) for a, b in itertools.pairwise(digests))
+        assert needs_seeds(rules, filtered) is differs, rules
+    assert needs_seeds(DEFAULT_TIERS["anonymous"], filtered)
+    assert needs_seeds(DEFAULT_TIERS["bona_fide"], filtered)
+    assert not needs_seeds(DEFAULT_TIERS["granted"], filtered)
 
 
 def test_sets_near_the_floor_are_reported_as_the_smooth_floor_draws():

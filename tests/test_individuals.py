@@ -763,6 +763,35 @@ async def test_records_name_terms_as_the_filtering_terms_do(world, beacon_schema
         assert SEIZURE in features and RETIRED_SEIZURE not in features, record
 
 
+async def test_a_grants_exact_counts_are_not_seeded(world, monkeypatch):
+    """A count whose answers read no seed (a grant's: exact, no smooth floor) is counted by a
+    statement that hashes nothing; one beside it under the default tiers (noise) still is,
+    and both answer as before: the grant's the exact count, the others noisy."""
+    from beacon import individuals_store
+    sent: list[tuple[frozenset[str], bool]] = []
+    count = individuals_store.count
+
+    async def spied(conn: Any, selection: Any) -> Any:
+        datasets = selection.args[0]            # the selection's first argument (no variant)
+        sent.append((frozenset(datasets), selection.key is not None))
+        found = await count(conn, selection)
+        if selection.key is None:
+            assert all(row[1:] == ("", "") for row in found.values())
+        return found
+    monkeypatch.setattr(individuals_store, "count", spied)
+    carol = world.aai.access_token(world.aai.users["carol"])       # granted 003
+    status, body = await _post(world.default, "/api/individuals",
+                               _portal_body([{"id": FEMALE}], requestedGranularity="count"),
+                               carol)
+    assert status == 200, body
+    assert len(sent) == 2 and set(sent) == {(frozenset({CONTROLLED}), False),
+                                            (frozenset({PUBLIC, REGISTERED}), True)}
+    females = _expected(lambda p: p.sex == FEMALE)
+    counts = _counts(body)
+    assert counts[CONTROLLED] == females
+    assert all(abs(counts[d] - females) <= NOISE for d in (PUBLIC, REGISTERED))
+
+
 async def test_one_individual_only_where_granted(world):
     carol = world.aai.access_token(world.aai.users["carol"])
     bob = world.aai.access_token(world.aai.users["bob"])

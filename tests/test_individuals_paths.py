@@ -278,6 +278,21 @@ async def test_both_paths_count_the_brute_force_set_with_one_digest(conn, filter
         assert digest == _digest(secret, dataset_id, keep)
 
 
+@pytest.mark.parametrize(("filters", "parameters", "keep"), _questions()[::3])
+async def test_an_unseeded_count_is_the_same_count_without_digests(conn, filters, parameters,
+                                                                    keep):
+    """Where no answer reads the seeds (a grant's exact counts), the selection has no key and
+    its statement hashes nothing, on either path: the same counts, '' for both seeds."""
+    query = individuals_query(parse_body(_body(filters, parameters)))
+    selection = _selection(query, [A, B], "GRCh38", 1, 1, seeded=False)
+    assert selection is not None and selection.key is None
+    seeded = await individuals_store.count(conn, _select(filters, parameters))
+    for path in (selection, _rows(selection)):
+        found = await individuals_store.count(conn, path)
+        assert found == {d: (n, "", "") for d, (n, _, _) in seeded.items()}
+        assert {d: n for d, (n, _, _) in found.items()} == _expected(keep)
+
+
 async def test_a_term_one_dataset_lacks_leaves_only_that_dataset_out(conn):
     for parameters in (None, _site(1)):
         found = await individuals_store.count(conn, _select([{"id": ASTHMA}], parameters))
