@@ -48,11 +48,24 @@ class BudgetExceeded(Exception):
             f"{_cost(rules)}); retry in {retry_after} s")
 
 
-def _walked_at(kept: int) -> int:
-    """How many entries a map of callers may hold before its next walk, `kept` having been
-    kept by the last: twice that, so that walks cost O(1) an entry added, and no less than
-    MAX_LEASES."""
-    return max(MAX_LEASES, 2 * kept)
+@dataclass
+class _Walk:
+    """When a map of callers (leases, or the moments `wait` was told) is next walked to
+    forget what no longer counts. Past MAX_LEASES entries: once it holds twice what the last
+    walk kept (`limit`), so that walks cost O(1) an entry added; or, holding more than
+    MAX_LEASES still, LEASE_SECONDS after the last walk (`at`), so that what a burst left
+    goes once it has gone quiet. By the doubling alone, a burst's callers, quiet since,
+    stayed in memory until as many new ones had come (up to twice the burst's peak)."""
+
+    limit: int
+    at: float
+
+    def due(self, size: int, now: float) -> bool:
+        return size > self.limit or (size > MAX_LEASES and now - self.at > LEASE_SECONDS)
+
+    def walked(self, kept: int, now: float) -> None:
+        self.limit = max(MAX_LEASES, 2 * kept)
+        self.at = now
 
 
 def _limits(rules: Rules, window_seconds: int) -> str:
@@ -203,8 +216,9 @@ class Budgets:
         # what `wait` was told per caller and dataset: the units it asked the database for,
         # and the moment they are there
         self._waits: dict[tuple[str, str], tuple[int, float]] = {}
-        # how many of each there may be before the next walk forgets what no longer counts
-        self._leases_walked_at = self._waits_walked_at = MAX_LEASES
+        # when each is next walked to forget what no longer counts
+        self._leases_walk = _Walk(MAX_LEASES, time.monotonic())
+        self._waits_walk = _Walk(MAX_LEASES, time.monotonic())
 
     async def spend(self, caller: str, dataset_id: str, rules: Rules, units: int = 1) -> Left:
         """Spend `units` of the caller's budget for a dataset from this process's lease,
@@ -287,20 +301,19 @@ class Budgets:
 
     def _forget_quiet(self) -> None:
         """Drop the leases of callers gone quiet (their units stay spent), walking them all
-        once they are more than MAX_LEASES and then only each time they have doubled since
-        the last walk (`_walked_at`): walked at every take past MAX_LEASES, a process with
-        that many active callers paid a walk of all of them per question."""
-        if len(self._leases) > self._leases_walked_at:
-            now = time.monotonic()
+        when `_Walk` says: walked at every take past MAX_LEASES, a process with that many
+        active callers paid a walk of all of them per question."""
+        now = time.monotonic()
+        if self._leases_walk.due(len(self._leases), now):
             self._leases = {k: v for k, v in self._leases.items()
                             if now - v.takes[-1].at <= LEASE_SECONDS}
-            self._leases_walked_at = _walked_at(len(self._leases))
+            self._leases_walk.walked(len(self._leases), now)
 
     def _forget_past(self, now: float) -> None:
         """Drop the moments `wait` was told that have passed, as `_forget_quiet` does."""
-        if len(self._waits) > self._waits_walked_at:
+        if self._waits_walk.due(len(self._waits), now):
             self._waits = {k: v for k, v in self._waits.items() if v[1] > now}
-            self._waits_walked_at = _walked_at(len(self._waits))
+            self._waits_walk.walked(len(self._waits), now)
 
     def _held(self, key: tuple[str, str]) -> _Lease | None:
         """The lease of a caller and dataset without its takes of more than LEASE_SECONDS

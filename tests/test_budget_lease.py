@@ -211,3 +211,31 @@ def test_moments_past_are_forgotten_without_walking_every_wait_at_each_refusal(m
     assert not any(caller.startswith("past") for caller, _ in budgets._waits)
     assert len(budgets._waits) == 100
     assert 1 <= walks <= 6
+
+
+def test_what_a_burst_left_is_forgotten_once_it_has_gone_quiet(monkeypatch):
+    """A walk came only once the leases had doubled since the last: after a burst of callers,
+    quiet since, up to twice its peak stayed in memory until as many new callers had come.
+    Now a take LEASE_SECONDS after the last walk walks them too, and a quiet burst is gone
+    at the first take after it; within LEASE_SECONDS of a walk it walks no sooner than the
+    doubling says. The same for the moments `wait` remembers."""
+    clock = [1000.0]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(budget, "MAX_LEASES", 4)
+    budgets = Budgets(None, DisclosurePolicy())     # type: ignore[arg-type]  # no database
+    for n in range(100):                            # the burst: each a take, then quiet
+        budgets._forget_quiet()
+        held = _Lease(None, None)
+        held.add(_Take(1, clock[0]))
+        budgets._leases[(f"burst {n}", "DS")] = held
+        budgets._forget_past(clock[0])
+        budgets._waits[(f"burst {n}", "DS")] = (1, clock[0] + 30)
+    assert len(budgets._leases) > 50 and len(budgets._waits) > 50
+    clock[0] += LEASE_SECONDS / 2                   # not yet quiet: kept, and not walked
+    before = budgets._leases
+    budgets._forget_quiet()
+    assert budgets._leases is before
+    clock[0] += LEASE_SECONDS / 2 + 1               # quiet now: the next take walks them
+    budgets._forget_quiet()
+    budgets._forget_past(clock[0])
+    assert budgets._leases == {} and budgets._waits == {}
