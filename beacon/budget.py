@@ -301,8 +301,8 @@ class Budgets:
 
     def _forget_quiet(self) -> None:
         """Drop the leases of callers gone quiet (their units stay spent), walking them all
-        when `_Walk` says: walked at every take past MAX_LEASES, a process with that many
-        active callers paid a walk of all of them per question."""
+        only when `_Walk` says: walked at every take past MAX_LEASES, a process with that
+        many active callers had paid a walk of all of them per question."""
         now = time.monotonic()
         if self._leases_walk.due(len(self._leases), now):
             self._leases = {k: v for k, v in self._leases.items()

@@ -218,18 +218,18 @@ def _selection(query: IndividualsQuery, dataset_ids: list[str], assembly: str, s
         filter_args += (query.individual_id,)
     terms = _term_columns(query, parts, has_variant)
     if not has_variant:
-        return Selection(None, filter_conditions, [dataset_ids, *filter_args],
-                         _key(query, None, False, parts.spelled) if seeded else None, terms)
+        key = _key(query, None, False, parts.spelled) if seeded else None
+        return Selection(None, filter_conditions, [dataset_ids, *filter_args], key, terms)
     where = _placed(query.variant, assembly)
     if where is None:
         return None
     on, chromosome = where
     variant, args = store.variant_conditions(on, dataset_ids, chromosome, span, floor, view)
-    if not seeded:
-        return Selection(variant, filter_conditions, [*args, *filter_args], None, terms)
-    placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
-    return Selection(variant, filter_conditions, [*args, *filter_args],
-                     _key(placed_query, chromosome, True, parts.spelled), terms)
+    key = None
+    if seeded:
+        placed_query = query if on is query.variant else dataclasses.replace(query, variant=on)
+        key = _key(placed_query, chromosome, True, parts.spelled)
+    return Selection(variant, filter_conditions, [*args, *filter_args], key, terms)
 
 
 def _placed(variant: VariantQuery, assembly: str) -> tuple[VariantQuery, str | None] | None:

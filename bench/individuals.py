@@ -477,14 +477,15 @@ async def statements(bodies: list[dict[str, Any]], span: int, *, rows: bool = Fa
     import dataclasses
 
     from beacon import individuals_store
-    from beacon.disclosure import DEFAULT_TIERS, needs_seeds
+    from beacon.disclosure import needs_seeds
     from beacon.individuals import _selection, individuals_query
     from beacon.request import parse_body
+    from node.settings import DisclosureSettings, Settings
 
-    # seeded as the node's statement is under the open policy (its anonymous tier's rules,
-    # as Settings.disclosure_policy makes them): the same statement, md5s or none
-    rules = dataclasses.replace(DEFAULT_TIERS["anonymous"],
-                                **json.loads(open_disclosure())["anonymous"])
+    # seeded as the node's statement is under the open policy: its anonymous tier's rules,
+    # made by the node's own settings, md5s or none
+    policy = Settings(disclosure=DisclosureSettings.model_validate_json(open_disclosure()))
+    rules = policy.disclosure_policy().tiers["anonymous"]
     made = []
     for raw in bodies:
         query = individuals_query(parse_body(raw))
