@@ -489,6 +489,41 @@ def test_a_node_on_an_ipv6_address_names_itself_by_a_url(db_url):
     assert f"node serving on {base} (public base URL {base})" in stderr, stderr
 
 
+@pytest.mark.parametrize(("chosen", "workers", "runs"), [
+    (None, "1", "uvloop"), ("asyncio", "1", "asyncio"), ("asyncio", "2", "asyncio"),
+    ("uvloop", "2", "uvloop")])
+def test_the_node_serves_on_the_event_loop_it_is_given(db_url, chosen, workers, runs):
+    """uvloop's unless GDI_NODE_EVENT_LOOP says asyncio, one process or each worker's
+    (node/http/server.py new_loop): the start line names the loop the server really runs
+    on (its type's module), and it answers on it."""
+    port = free_port()
+    extra = {"GDI_NODE_EVENT_LOOP": chosen} if chosen else {}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "serve", "--port", str(port), "--workers", workers],
+        env=_env(DATABASE_URL=db_url, **extra), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"{base}/ready"):
+            assert process.poll() is None and time.monotonic() < deadline, "no /ready in 30 s"
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"{base}/api/info", timeout=10) as response:
+            assert json.load(response)["meta"]["beaconId"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    started = [line for line in stderr.splitlines() if f"node serving on {base}" in line]
+    assert len(started) == int(workers), stderr
+    assert all(f", on {runs}'s event loop" in line for line in started), started
+
+
+def test_an_event_loop_the_node_does_not_know_is_refused(db_url):
+    result = gdi_node("serve", "--port", str(free_port()),
+                      env=_env(DATABASE_URL=db_url, GDI_NODE_EVENT_LOOP="trio"))
+    assert result.returncode == 2, result.stderr[-300:]
+    assert "event_loop" in result.stderr.splitlines()[0], result.stderr
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:

@@ -55,7 +55,8 @@ def aai_serve(ctx: click.Context, host: str, port: int, issuer: str | None,
     click.echo("trust it from a node with GDI_NODE_TRUSTED_ISSUERS='"
                + json.dumps([trusted_issuer_entry(config.issuer, config.audience)]) + "'",
                err=True)
-    serve(create_aai_app(dev), "development AAI", listener, config.issuer)
+    serve(create_aai_app(dev), "development AAI", listener, config.issuer,
+          settings_of(ctx).event_loop)
 
 
 @aai.command("token")

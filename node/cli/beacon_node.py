@@ -56,7 +56,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     count = settings.workers or cores()
     if count == 1:
         listener = listen(settings.host, settings.port, "serve", "set GDI_NODE_PORT")
-        serve_app(create_app(settings), "node", listener, settings.base_url)
+        serve_app(create_app(settings), "node", listener, settings.base_url,
+                  settings.event_loop)
         return
     listeners = listen_each(settings.host, settings.port, count, "serve", "set GDI_NODE_PORT")
     url, allowed = run(_shared_database(settings))
@@ -119,7 +120,7 @@ def _supervise(settings: Settings, listeners: list[Listener]) -> None:
             try:
                 shared = metrics / f"worker-{index}.json" if metrics else None
                 run_worker(create_app(settings, shared_metrics=shared), "node", listener,
-                           supervisor_fd, settings.base_url)
+                           supervisor_fd, settings.base_url, settings.event_loop)
                 return
             except DatabaseUnavailable as exc:
                 if not stand_in(settings, listener, supervisor_fd, exc, shared):

@@ -61,7 +61,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     if refuse(catalogue_refusals(settings)):
         fail("the catalogue does not start: a production rule is broken (logged above)", 2)
     listener = listen(settings.host, settings.port, "catalogue serve", "set GDI_CATALOGUE_PORT")
-    serve_app(create_app(settings), "catalogue", listener, settings.base_url, CATALOGUE_DATABASE)
+    serve_app(create_app(settings), "catalogue", listener, settings.base_url,
+              settings.event_loop, CATALOGUE_DATABASE)
 
 
 @catalogue.command("publish")

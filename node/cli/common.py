@@ -201,8 +201,9 @@ def listen_each(host: str, port: int, workers: int, command: str,
 
 
 def serve(app: web.Application, role: str, listener: Listener, public_base_url: str,
-          database: str | None = None) -> None:
-    """Serve `app` until a signal; a database that cannot be reached at start, or that holds
+          event_loop: str, database: str | None = None) -> None:
+    """Serve `app` until a signal, on an event loop of `event_loop`'s kind
+    (ServiceSettings.event_loop); a database that cannot be reached at start, or that holds
     another service's schema, is one line naming `database` (the node's, as given, when
     None; nothing was served: "serving on" is logged only once requests are answered)."""
     from node.database import DatabaseUnavailable
@@ -210,7 +211,7 @@ def serve(app: web.Application, role: str, listener: Listener, public_base_url: 
     from node.migrate import ForeignSchema, MigrationFailed
     database = database or node_database_setting()
     try:
-        server.run(app, role, listener, public_base_url)
+        server.run(app, role, listener, public_base_url, event_loop=event_loop)
     except DatabaseUnavailable as exc:
         fail(unavailable(exc, database))
     except (ForeignSchema, MigrationFailed) as exc:

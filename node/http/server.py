@@ -239,25 +239,40 @@ def listen_for_workers(host: str, port: int, workers: int) -> list[Listener]:
     return listeners
 
 
-def run(app: web.Application, role: str, listener: Listener,
-        public_base_url: str | None = None,
-        loop: asyncio.AbstractEventLoop | None = None) -> None:
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A server's event loop (ServiceSettings.event_loop: uvloop or asyncio). uvloop's by
+    default: its loop and transports are libuv and Cython where asyncio's are Python, which
+    took a fifth to a quarter of the node's CPU off an individuals count (the node 156-158
+    µs a request against 183-203, 6,202-6,227 req/s against 4,623-5,155 at 8 connections,
+    bench/individuals.py, docs/benchmarks.md). `asyncio` is the standard library's, for an
+    operator who wants it (asyncio's debug mode, say)."""
+    if kind == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run(app: web.Application, role: str, listener: Listener, public_base_url: str | None,
+        event_loop: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Serve until a signal; the application's start-up errors propagate (the database's
     as node.database.DatabaseUnavailable). With `loop`, its owner (`run_worker`) has set up
-    how the server stops; without, SIGINT, SIGTERM and SIGHUP stop it. SIGHUP is a closed
+    how the server stops; without, one of `event_loop`'s kind (`new_loop`) is made, and
+    SIGINT, SIGTERM and SIGHUP stop it. SIGHUP is a closed
     terminal or ssh session: Python's default ended the process on the spot, cutting the
     requests under way and losing the audit entries not yet written."""
     hide_request_lines()
     app.middlewares.insert(0, _UNDER_WAY.middleware)
     if loop is None:
-        loop = asyncio.new_event_loop()
+        loop = new_loop(event_loop)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, _UNDER_WAY.stop, f"{signal.Signals(sig).name} "
                                                           "received")
 
     def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
-        log.info("%s serving on %s%s", role, http_root(listener.host, listener.port),
-                 f" (public base URL {public_base_url})" if public_base_url else "")
+        log.info("%s serving on %s%s, on %s's event loop", role,
+                 http_root(listener.host, listener.port),
+                 f" (public base URL {public_base_url})" if public_base_url else "",
+                 type(loop).__module__.partition(".")[0])
 
     web.run_app(app, sock=listener.sockets, access_log=None, shutdown_timeout=AFTER_DRAIN_SECONDS / 2,
                 print=serving, handle_signals=False, loop=loop)
@@ -313,12 +328,12 @@ def stopping() -> bool:
 
 
 def run_worker(app: web.Application, role: str, listener: Listener, supervisor_fd: int,
-               public_base_url: str | None = None) -> None:
+               public_base_url: str | None, event_loop: str) -> None:
     """`run` in a worker process of node/cli/supervisor.py (which has it ignore SIGINT):
     stopped gracefully by SIGTERM, once (a second one while it drains is ignored), or when
     its supervisor is gone, which closes the pipe `supervisor_fd` reads (a supervisor killed
-    outright leaves no worker serving on)."""
-    loop = asyncio.new_event_loop()
+    outright leaves no worker serving on). `event_loop`: as `run`'s."""
+    loop = new_loop(event_loop)
 
     def stop(why: str) -> None:
         loop.remove_reader(supervisor_fd)
@@ -326,4 +341,4 @@ def run_worker(app: web.Application, role: str, listener: Listener, supervisor_f
 
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
     loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
-    run(app, role, listener, public_base_url, loop=loop)
+    run(app, role, listener, public_base_url, event_loop, loop=loop)

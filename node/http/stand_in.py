@@ -39,6 +39,7 @@ from node.http.server import (
     Listener,
     answer_unparsed,
     hide_request_lines,
+    new_loop,
 )
 from node.settings import Settings
 
@@ -53,8 +54,8 @@ def stand_in(settings: Settings, listener: Listener, supervisor_fd: int,
     pipe `supervisor_fd` closes, as node/http/server.py's `run_worker` reads it) comes first
     (False). `error` is why the node did not start. `shared_metrics`: the worker's file of
     its counts, as the node's (node/http/metrics.py Metrics), counted on here and by the node
-    that follows."""
-    loop = asyncio.new_event_loop()
+    that follows. On the node's kind of event loop (Settings.event_loop)."""
+    loop = new_loop(settings.event_loop)
     try:
         return loop.run_until_complete(_stand_in(settings, listener, supervisor_fd, error,
                                                  Metrics(shared_metrics)))
