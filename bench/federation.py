@@ -110,6 +110,7 @@ from bench.query import (
     reachable,
     require_tools,
     sampled,
+    server_loop,
     started,
     workload,
 )
@@ -327,7 +328,8 @@ def serve_constant(port: int, body_file: Path) -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: _Constant(answer), HOST, port)
         await server.serve_forever()
-    asyncio.run(serve())
+    with asyncio.Runner(loop_factory=server_loop) as runner:
+        runner.run(serve())
 
 
 def serve_proxy(port: int, bases: list[str], timeout: float) -> None:
@@ -371,7 +373,7 @@ def serve_proxy(port: int, bases: list[str], timeout: float) -> None:
     app = web.Application()
     app.cleanup_ctx.append(client)
     app.add_routes([web.get("/network/api/g_variants", fan_out), web.get("/ready", ready)])
-    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None, loop=server_loop())
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -45,6 +45,7 @@ from bench.query import (
     interleaved_cpu,
     reachable,
     sample_variants,
+    server_loop,
     synthetic_vcf,
     workload,
 )
@@ -147,8 +148,9 @@ def main() -> None:
     with database(args.database_url) as (url, _):
         ingest(vcf, url)
         facts = asyncio.run(sample_variants(url))
-        asyncio.run(measure(url, workload("sequence", "count", facts.variants), args.requests,
-                            args.rounds))
+        with asyncio.Runner(loop_factory=server_loop) as runner:     # the node's loop
+            runner.run(measure(url, workload("sequence", "count", facts.variants),
+                               args.requests, args.rounds))
 
 
 if __name__ == "__main__":

@@ -131,6 +131,7 @@ from query import (
     positive_seconds,
     reachable,
     require_tools,
+    server_loop,
     wrk_load,
 )
 
@@ -600,7 +601,7 @@ def serve_floor(port: int, url: str, bodies_files: list[Path], span: int) -> Non
     app = web.Application()
     app.cleanup_ctx.append(pool)
     app.add_routes([web.post("/api/individuals", count), web.get("/ready", ready)])
-    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None, loop=server_loop())
 
 
 # --- the node and wrk -------------------------------------------------------------------------
@@ -1121,9 +1122,10 @@ def main() -> None:
         serve_floor(args.port, args.url, args.serve_floor, args.span)
         return
     if args.floor:
-        print(json.dumps(asyncio.run(run_floor(args.url, args.floor, args.span,
-                                               args.connections, args.requests, args.warmup,
-                                               args.time_cap))))
+        with asyncio.Runner(loop_factory=server_loop) as runner:
+            print(json.dumps(runner.run(run_floor(args.url, args.floor, args.span,
+                                                  args.connections, args.requests,
+                                                  args.warmup, args.time_cap))))
         return
     exit_on_sigterm()
     began = time.perf_counter()
@@ -1146,8 +1148,9 @@ def profile(args: argparse.Namespace, url: str, postmaster: int | None) -> None:
     bodies = next(w for w in kinds if w.kind == "sequence").bodies
     print(f"profile: {facts['variant_count']:,} variants x {facts['sample_count']:,} "
           f"individuals; {machine()}; Python {sys.version.split()[0]}", flush=True)
-    asyncio.run(profile_steps(url, bodies, facts["max_variant_length"], args.requests,
-                              args.repeat, 30))
+    with asyncio.Runner(loop_factory=server_loop) as runner:     # the node's loop
+        runner.run(profile_steps(url, bodies, facts["max_variant_length"], args.requests,
+                                 args.repeat, 30))
 
 
 def instructions(args: argparse.Namespace, url: str, postmaster: int | None) -> None:

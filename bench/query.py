@@ -188,6 +188,15 @@ POPULATIONS_TARGET = 1.5         # a record page with population rows costs at m
 
 # --- the reference servers (child processes) -------------------------------------------------
 
+def server_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind the node serves on by default (Settings.event_loop,
+    node/http/server.py new_loop): every reference server, and the loops that stand in for
+    the node's, run on it, so that a ratio against the node compares code, not loops."""
+    from node.http.server import new_loop
+    from node.settings import Settings
+    return new_loop(Settings.model_fields["event_loop"].default)
+
+
 def serve_ceiling(port: int) -> None:
     """(ii): no parsing, no database; whatever is left is aiohttp's own cost per request."""
     from aiohttp import web
@@ -197,7 +206,7 @@ def serve_ceiling(port: int) -> None:
 
     app = web.Application()
     app.add_routes([web.get("/api/g_variants", constant)])
-    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None, loop=server_loop())
 
 
 async def _no_reset(conn: object) -> None:
@@ -252,7 +261,7 @@ def serve_floor(port: int, url: str, reset: str, beacon_body: bool = False) -> N
     app = web.Application()
     app.cleanup_ctx.append(pool)
     app.add_routes([web.get("/api/g_variants", lookup)])
-    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None, loop=server_loop())
 
 
 def at_least_one(text: str) -> int:
