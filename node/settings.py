@@ -174,8 +174,8 @@ class ServiceSettings(BaseSettings):
                                         "slow body")
     event_loop: str = Field(
         default="uvloop", pattern="^(uvloop|asyncio)$",
-        description="The server's event loop: uvloop (libuv; a fifth to a quarter less CPU a "
-                    "request) or asyncio (the standard library's)")
+        description="The server's event loop: uvloop (libuv; a fifth fewer instructions an "
+                    "individuals count) or asyncio (the standard library's)")
 
     @field_validator("host")
     @classmethod

@@ -242,9 +242,9 @@ def listen_for_workers(host: str, port: int, workers: int) -> list[Listener]:
 def new_loop(kind: str) -> asyncio.AbstractEventLoop:
     """A server's event loop (ServiceSettings.event_loop: uvloop or asyncio). uvloop's by
     default: its loop and transports are libuv and Cython where asyncio's are Python, which
-    took a fifth to a quarter of the node's CPU off an individuals count (the node 156-158
-    µs a request against 183-203, 6,202-6,227 req/s against 4,623-5,155 at 8 connections,
-    bench/individuals.py, docs/benchmarks.md). `asyncio` is the standard library's, for an
+    took a fifth of the instructions off an individuals count (907 k to 724 k) and an eighth
+    off a network request of three peers (1,802 k to 1,559 k), 5-10% more answers a second
+    on 2 cores (docs/benchmarks.md, stop 67). `asyncio` is the standard library's, for an
     operator who wants it (asyncio's debug mode, say)."""
     if kind == "uvloop":
         import uvloop
