@@ -29,6 +29,7 @@ from auth.dev_issuer import DevIssuer, DevIssuerConfig
 from node.app import create_app
 from node.database import create_pool
 from node.http.aai_api import create_aai_app
+from node.http.server import new_loop
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import BEACON_V2, EXTERNAL, validator_for
@@ -212,6 +213,14 @@ async def node(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ClientSe
     async with ClientSession(base_url=str(server.make_url(""))) as client:
         yield client
     await server.close()
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                  ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every async test on the event loop `gdi-node serve` runs on by default
+    (node/http/server.py new_loop: uvloop's), so that the nodes, catalogues and AAIs the
+    tests start in their own loop run as a deployed one does."""
+    return {"server-loop": partial(new_loop, Settings.model_fields["event_loop"].default)}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

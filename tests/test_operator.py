@@ -517,6 +517,12 @@ def test_the_node_serves_on_the_event_loop_it_is_given(db_url, chosen, workers, 
     assert all(f", on {runs}'s event loop" in line for line in started), started
 
 
+async def test_the_tests_serve_on_the_loop_the_node_serves_on():
+    """tests/conftest.py pytest_asyncio_loop_factories: the in-process servers of the other
+    tests run on uvloop, as `gdi-node serve` does."""
+    assert type(asyncio.get_running_loop()).__module__.partition(".")[0] == "uvloop"
+
+
 def test_an_event_loop_the_node_does_not_know_is_refused(db_url):
     result = gdi_node("serve", "--port", str(free_port()),
                       env=_env(DATABASE_URL=db_url, GDI_NODE_EVENT_LOOP="trio"))
