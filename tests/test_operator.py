@@ -17,6 +17,7 @@ import tomllib
 import urllib.request
 from collections.abc import Iterator
 from importlib.metadata import version
+from typing import Self
 from urllib.parse import urlsplit
 
 import pytest
@@ -443,23 +444,42 @@ def test_a_setting_nested_beyond_the_parser_is_a_configuration_error():
                                              "read)")
 
 
+class _Serving:
+    """`gdi-node serve ARGS` with `env`, from its first answer to /ready at `base` to the end
+    of the `with` block (SIGTERM); `stderr` is what it wrote, once the block has ended."""
+
+    def __init__(self, args: list[str], env: dict[str, str], base: str) -> None:
+        self.args, self.env, self.base, self.stderr = args, env, base, ""
+
+    def __enter__(self) -> Self:
+        self.process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", *self.args],
+                                        env=self.env, cwd=ROOT, stderr=subprocess.PIPE,
+                                        text=True)
+        deadline = time.monotonic() + 30
+        try:
+            while not _answers(f"{self.base}/ready"):
+                assert self.process.poll() is None and time.monotonic() < deadline, \
+                    "no /ready in 30 s"
+                time.sleep(0.2)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        _, self.stderr = self.process.communicate(timeout=30)
+
+
 def test_health_checks_are_logged_at_debug_only(db_url):
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "serve", "--port", str(port)],
-        env=_env(DATABASE_URL=db_url, GDI_NODE_LOG_LEVEL="DEBUG", GDI_NODE_LOG_FORMAT="json"),
-        cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"http://127.0.0.1:{port}/ready"):
-            assert time.monotonic() < deadline, "the node did not answer /ready within 30 s"
-            time.sleep(0.2)
-        assert _answers(f"http://127.0.0.1:{port}/health")
-        assert _answers(f"http://127.0.0.1:{port}/api/info")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    access = [json.loads(line) for line in stderr.splitlines() if '"gdi_node.access"' in line]
+    base = f"http://127.0.0.1:{port}"
+    env = _env(DATABASE_URL=db_url, GDI_NODE_LOG_LEVEL="DEBUG", GDI_NODE_LOG_FORMAT="json")
+    with _Serving(["--port", str(port)], env, base) as node:
+        assert _answers(f"{base}/health")
+        assert _answers(f"{base}/api/info")
+    access = [json.loads(line) for line in node.stderr.splitlines()
+              if '"gdi_node.access"' in line]
     levels = {(line["route"], line["level"]) for line in access}
     assert {("/ready", "DEBUG"), ("/health", "DEBUG"), ("/api/info", "INFO")} <= levels
 
@@ -470,23 +490,13 @@ def test_a_node_on_an_ipv6_address_names_itself_by_a_url(db_url):
     IPv6 host in brackets), in /api/map's endpoints, the FAIR Data Point's IRIs, the catalogue
     records and its own start line. Each now names `http://[::1]:PORT`."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "serve", "--host", "::1", "--port", str(port),
-         "--workers", "1"], env=_env(DATABASE_URL=db_url), cwd=ROOT,
-        stderr=subprocess.PIPE, text=True)
     base = f"http://[::1]:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"{base}/ready"):
-            assert process.poll() is None and time.monotonic() < deadline, "no /ready in 30 s"
-            time.sleep(0.2)
-        with urllib.request.urlopen(f"{base}/api/map", timeout=10) as response:
-            endpoints = json.load(response)["response"]["endpointSets"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+    with (_Serving(["--host", "::1", "--port", str(port), "--workers", "1"],
+                   _env(DATABASE_URL=db_url), base) as node,
+          urllib.request.urlopen(f"{base}/api/map", timeout=10) as response):
+        endpoints = json.load(response)["response"]["endpointSets"]
     assert endpoints["genomicVariant"]["rootUrl"] == f"{base}/api/g_variants"
-    assert f"node serving on {base} (public base URL {base})" in stderr, stderr
+    assert f"node serving on {base} (public base URL {base})" in node.stderr, node.stderr
 
 
 @pytest.mark.parametrize(("chosen", "workers", "runs"), [
@@ -497,23 +507,14 @@ def test_the_node_serves_on_the_event_loop_it_is_given(db_url, chosen, workers, 
     (node/http/server.py new_loop): the start line names the loop the server really runs
     on (its type's module), and it answers on it."""
     port = free_port()
-    extra = {"GDI_NODE_EVENT_LOOP": chosen} if chosen else {}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "serve", "--port", str(port), "--workers", workers],
-        env=_env(DATABASE_URL=db_url, **extra), cwd=ROOT, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"{base}/ready"):
-            assert process.poll() is None and time.monotonic() < deadline, "no /ready in 30 s"
-            time.sleep(0.2)
-        with urllib.request.urlopen(f"{base}/api/info", timeout=10) as response:
-            assert json.load(response)["meta"]["beaconId"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    started = [line for line in stderr.splitlines() if f"node serving on {base}" in line]
-    assert len(started) == int(workers), stderr
+    extra = {"GDI_NODE_EVENT_LOOP": chosen} if chosen else {}
+    with (_Serving(["--port", str(port), "--workers", workers],
+                   _env(DATABASE_URL=db_url, **extra), base) as node,
+          urllib.request.urlopen(f"{base}/api/info", timeout=10) as response):
+        assert json.load(response)["meta"]["beaconId"]
+    started = [line for line in node.stderr.splitlines() if f"node serving on {base}" in line]
+    assert len(started) == int(workers), node.stderr
     assert all(f", on {runs}'s event loop" in line for line in started), started
 
 
