@@ -215,12 +215,18 @@ async def node(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ClientSe
     await server.close()
 
 
+# The one factory every async test's loop comes from: the same object each time, or pytest
+# takes each test's as another parameter of the session's loop and makes a new loop (and new
+# session fixtures on it) whenever it changes, about every other test.
+_SERVER_LOOP = {"server-loop": partial(new_loop, Settings.model_fields["event_loop"].default)}
+
+
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
                                   ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Every async test on the event loop `gdi-node serve` runs on by default
     (node/http/server.py new_loop: uvloop's), so that the nodes, catalogues and AAIs the
     tests start in their own loop run as a deployed one does."""
-    return {"server-loop": partial(new_loop, Settings.model_fields["event_loop"].default)}
+    return _SERVER_LOOP
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
