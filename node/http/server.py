@@ -253,20 +253,23 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
 
 
 def run(app: web.Application, role: str, listener: Listener, public_base_url: str | None,
-        event_loop: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Serve until a signal; the application's start-up errors propagate (the database's
-    as node.database.DatabaseUnavailable). With `loop`, its owner (`run_worker`) has set up
-    how the server stops; without, one of `event_loop`'s kind (`new_loop`) is made, and
-    SIGINT, SIGTERM and SIGHUP stop it. SIGHUP is a closed
-    terminal or ssh session: Python's default ended the process on the spot, cutting the
-    requests under way and losing the audit entries not yet written."""
+        event_loop: str) -> None:
+    """Serve on a new loop of `event_loop`'s kind (`new_loop`) until SIGINT, SIGTERM or
+    SIGHUP; the application's start-up errors propagate (the database's as
+    node.database.DatabaseUnavailable). SIGHUP is a closed terminal or ssh session:
+    Python's default ended the process on the spot, cutting the requests under way and
+    losing the audit entries not yet written."""
+    loop = new_loop(event_loop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, _UNDER_WAY.stop, f"{signal.Signals(sig).name} received")
+    _serve(app, role, listener, public_base_url, loop)
+
+
+def _serve(app: web.Application, role: str, listener: Listener, public_base_url: str | None,
+           loop: asyncio.AbstractEventLoop) -> None:
+    """Serve on `loop`, whose owner (`run`, `run_worker`) has set up how the server stops."""
     hide_request_lines()
     app.middlewares.insert(0, _UNDER_WAY.middleware)
-    if loop is None:
-        loop = new_loop(event_loop)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, _UNDER_WAY.stop, f"{signal.Signals(sig).name} "
-                                                          "received")
 
     def serving(_: str) -> None:      # aiohttp's banner, called once every site is started
         log.info("%s serving on %s%s, on %s's event loop", role,
@@ -341,4 +344,4 @@ def run_worker(app: web.Application, role: str, listener: Listener, supervisor_f
 
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM received")
     loop.add_reader(supervisor_fd, stop, f"supervisor (pid {os.getppid()}) is gone")
-    run(app, role, listener, public_base_url, event_loop, loop=loop)
+    _serve(app, role, listener, public_base_url, loop)
