@@ -189,12 +189,11 @@ POPULATIONS_TARGET = 1.5         # a record page with population rows costs at m
 # --- the reference servers (child processes) -------------------------------------------------
 
 def server_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop of the kind the node serves on by default (Settings.event_loop,
-    node/http/server.py new_loop): every reference server, and the loops that stand in for
-    the node's, run on it, so that a ratio against the node compares code, not loops."""
-    from node.http.server import new_loop
-    from node.settings import Settings
-    return new_loop(Settings.model_fields["event_loop"].default)
+    """A new event loop of the kind the node serves on by default (node/http/server.py
+    default_loop): every reference server, and the loops that stand in for the node's, run
+    on it, so that a ratio against the node compares code, not loops."""
+    from node.http.server import default_loop
+    return default_loop()
 
 
 def serve_ceiling(port: int) -> None:

@@ -29,7 +29,7 @@ from auth.dev_issuer import DevIssuer, DevIssuerConfig
 from node.app import create_app
 from node.database import create_pool
 from node.http.aai_api import create_aai_app
-from node.http.server import new_loop
+from node.http.server import default_loop
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import BEACON_V2, EXTERNAL, validator_for
@@ -218,7 +218,7 @@ async def node(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ClientSe
 # The one factory every async test's loop comes from: the same object each time, or pytest
 # takes each test's as another parameter of the session's loop and makes a new loop (and new
 # session fixtures on it) whenever it changes, about every other test.
-_SERVER_LOOP = {"server-loop": partial(new_loop, Settings.model_fields["event_loop"].default)}
+_SERVER_LOOP = {"server-loop": default_loop}
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item

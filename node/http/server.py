@@ -252,6 +252,15 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def default_loop() -> asyncio.AbstractEventLoop:
+    """A new loop of the kind servers run on by default (ServiceSettings.event_loop): the
+    benchmarks' reference servers and the tests run on it, so that a node they start
+    in-process runs as a deployed one does, and a ratio against the node compares code,
+    not loops."""
+    from node.settings import ServiceSettings
+    return new_loop(ServiceSettings.model_fields["event_loop"].default)
+
+
 def run(app: web.Application, role: str, listener: Listener, public_base_url: str | None,
         event_loop: str) -> None:
     """Serve on a new loop of `event_loop`'s kind (`new_loop`) until SIGINT, SIGTERM or
