@@ -83,6 +83,7 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
     rows, values, labels = [], [], {}
     held: Counter[str] = Counter()
     valued: Counter[str] = Counter()
+    either: Counter[str] = Counter()            # held as a term, or measured: `found`
     units: dict[str, tuple[str | None, int]] = {}
     members = _Members(len(samples))
     for index, sample in enumerate(samples):
@@ -103,14 +104,23 @@ def individuals_load(samples: Sequence[str], individuals: list[Individual] | Non
         values += [(index, name, value) for name, value in own]
         held.update(terms.keys())
         valued.update({name for name, _ in own})
+        either.update(found)
         for term, given in [*terms.items(),
                             *((_assay(m), m.assay.label) for m in individual.measurements)]:
             labels[term] = labels.get(term) or given
-    listed = [(term, labels[term] or label(term), "ontology", n) for term, n in held.items()]
-    # one row a term (the table's key): a measurement's assay that someone also holds as a
-    # term is listed as the ontology term, which it can also be filtered by (found by
-    # fuzzing: the second row broke the load's COPY); an assay with the label a phenopacket
-    # gives it (the node's tables label no LOINC term: filtering_terms listed none)
+    # one row a term (the table's key; a second row broke the load's COPY, found by
+    # fuzzing), whose count is whom an ontology filter on its id finds (disclosure's
+    # term_listed judges it): for a measured assay that some hold as a term too, those
+    # measured and those holding it. Counted by its holders alone, one holder (1 to k - 1)
+    # took a field 40 people have values for off the list, which told that someone holds
+    # it as a term (found by a review, 2026-12-06). Its type is the larger group's: beside
+    # a group that reaches the floor, whether the other is empty or under it changes
+    # neither the listing nor the type.
+    listed = [(term, labels[term] or label(term),
+               "ontology" if n >= valued[term] else "alphanumeric",
+               either[term]) for term, n in held.items()]
+    # an assay with the label a phenopacket gives it (the node's tables label no LOINC
+    # term: filtering_terms listed none)
     listed += [(name, None if name in (AGE, ONSET) else labels.get(name) or label(name),
                 "alphanumeric", n) for name, n in valued.items() if name not in held]
     groups = population_rows([(r[0], r[2], r[3]) for r in rows], len(samples), dataset_id)

@@ -46,7 +46,7 @@ from beacon.phenopackets import PhenopacketProblem
 from beacon.request import parse_body, parse_get
 from beacon.request_error import RequestError
 from beacon.vcf import VcfProblem
-from node.migrate import available_migrations
+from node.migrate import NODE_MIGRATIONS, apply_migrations, available_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
@@ -1753,9 +1753,11 @@ def _measurement(assay: str, label: str, unit: str, value: float) -> dict[str, A
 
 
 async def _measured_node(stack: AsyncExitStack, pg_server_url: str, tmp_path: Path,
-                         packets: list[dict[str, Any]]) -> ClientSession:
-    """A node opened up, serving one PUBLIC dataset of `packets`' people (each carrying the
-    one variant, so that only the phenopackets tell them apart)."""
+                         packets: list[dict[str, Any]],
+                         disclosure: DisclosureSettings = OPEN_DISCLOSURE) -> ClientSession:
+    """A node opened up (or under `disclosure`), serving one PUBLIC dataset of `packets`'
+    people (each carrying the one variant, so that only the phenopackets tell them apart)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     samples = [packet["subject"]["id"] for packet in packets]
     (tmp_path / "people.json").write_text(json.dumps(packets))
     vcf = "\n".join([
@@ -1771,7 +1773,7 @@ async def _measured_node(stack: AsyncExitStack, pg_server_url: str, tmp_path: Pa
                                        individuals=tmp_path / "people.json"))
     client, _ = await serve_node(stack, Settings(
         database_url=db_url, beacon_id="org.test.assays", data_dir=tmp_path / "node",
-        disclosure=OPEN_DISCLOSURE))
+        disclosure=disclosure))
     return client
 
 
@@ -1836,6 +1838,77 @@ async def test_a_measured_assay_as_an_ontology_filter_counts_those_measured(pg_s
             listed = {t["id"]: t["type"]
                       for t in (await response.json())["response"]["filteringTerms"]}
         assert listed[height] == listed[bmi] == "alphanumeric"
+
+
+def _height_people(holders: int, measured: int) -> list[dict[str, Any]]:
+    """40 people, the first `measured` of them with a body height (LOINC:8302-2) and the
+    last `holders` holding that code as a procedure's."""
+    height = "LOINC:8302-2"
+    return [{"subject": {"id": f"S{n}"},
+             "measurements": [_measurement(height, "Body height", "UCUM:cm", 150 + n)]
+             if n < measured else [],
+             "medicalActions": [{"procedure": {"code": {"id": height, "label": "Body height"}}}]
+             if n >= 40 - holders else []}
+            for n in range(40)]
+
+
+async def test_a_few_holding_a_measured_assay_as_a_term_change_nothing_the_list_says(
+        pg_server_url, tmp_path):
+    """Under the anonymous defaults (floor 5), a body height 40 people have values for is
+    listed as the same `alphanumeric` field whether 0, 1 or 4 of the 40 hold its code as a
+    term too, and a code 40 hold as a term as the same `ontology` term whether 0, 1 or 4 of
+    them were measured with it: each row counts whom an ontology filter on its id finds,
+    and is typed by the larger group. Counted by its term holders alone, one holder took
+    the field off the list, which told anyone that 1 to 4 people hold it as a term (found
+    by a review, 2026-12-06)."""
+    height = "LOINC:8302-2"
+    cases = {(holders, 40): "alphanumeric" for holders in (0, 1, 4)}
+    cases |= {(40, measured): "ontology" for measured in (0, 1, 4)}
+    cases |= {(1, 0): None, (0, 1): None}            # 1 person in all: under the floor
+    async with AsyncExitStack() as stack:
+        for (holders, measured), kind in cases.items():
+            client = await _measured_node(
+                stack, pg_server_url, tmp_path / f"{holders}-{measured}",
+                _height_people(holders, measured), DisclosureSettings())
+            async with client.get("/api/filtering_terms") as response:
+                assert response.status == 200
+                listed = {t["id"]: t["type"] for t in
+                          (await response.json())["response"]["filteringTerms"]}
+            assert listed.get(height) == kind, (holders, measured, listed.get(height))
+
+
+async def test_migration_0031_counts_a_held_assay_as_filters_find_it(pg_server_url, tmp_path):
+    """A dataset loaded before migration 0031 holds the row its ingest wrote then, which
+    counted a measured assay's term holders alone (1 of 40 here: off the list, so telling
+    that someone holds it); the migration counts whom a filter on it finds and types it by
+    the larger group, as an ingest now does."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(node_database(pg_server_url))
+        people = tmp_path / "people.json"
+        people.write_text(json.dumps(_height_people(1, 40)))
+        samples = "\t".join(f"S{n}" for n in range(40))
+        vcf = write_vcf_text(tmp_path / "people.vcf", (
+            "##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}\n"
+            "chr17\t7670000\t.\tC\tT\t.\tPASS\t.\tGT" + "\t0/1" * 40 + "\n"))
+        await ingest(url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
+                                        workers=1, individuals=people))
+        row = "SELECT kind, individuals FROM individual_terms WHERE id = 'LOINC:8302-2'"
+        conn = await asyncpg.connect(url)
+        try:
+            assert tuple(await conn.fetchrow(row)) == ("alphanumeric", 40)
+            await conn.execute("UPDATE individual_terms SET kind = 'ontology', individuals = 1 "
+                               "WHERE id = 'LOINC:8302-2'")         # as written before 0031
+            others = ("SELECT * FROM individual_terms WHERE id <> 'LOINC:8302-2' "
+                      "ORDER BY dataset_id, id")
+            before = await conn.fetch(others)
+            await conn.execute("DELETE FROM schema_migrations WHERE version > 30")
+            await apply_migrations(conn, NODE_MIGRATIONS)
+            assert tuple(await conn.fetchrow(row)) == ("alphanumeric", 40)
+            assert before and await conn.fetch(others) == before     # the rest as they were
+        finally:
+            await conn.close()
 
 
 async def test_a_term_of_several_datasets_is_listed_with_what_any_says_of_it(pg_server_url,

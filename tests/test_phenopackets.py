@@ -464,15 +464,16 @@ def test_the_beacon_record_validates_against_the_default_model(tmp_path: Path,
 
 def test_a_measured_assay_someone_holds_as_a_term_is_listed_once() -> None:
     """The individuals' terms are keyed by id: an assay (LOINC here) that another individual
-    holds as a feature is listed once, as the ontology term (found by fuzzing: two rows for
-    one id broke the ingest's COPY with a duplicate key)."""
+    holds as a feature is listed once (found by fuzzing: two rows for one id broke the
+    ingest's COPY with a duplicate key), counting both, whom an ontology filter on it
+    finds, and as the ontology term where as many hold it as were measured with it."""
     assay = Term("HP:0004324", "Increased body weight")
     people = [replace(EXPECTED, measurements=(Measurement(assay, 81.0, None),)),
               replace(EXPECTED, id="S2", record=2, features=(assay,), measurements=())]
     load = individuals_load(["S1", "S2"], people, Path("people.json"), "GDI-FI-SYN-001")
     listed = {term[0]: term[1:] for term in load.terms}
     assert len(listed) == len(load.terms)
-    assert listed["HP:0004324"] == ("Increased body weight", "ontology", 1)
+    assert listed["HP:0004324"] == ("Increased body weight", "ontology", 2)
     assert "HP:0004324" in {value[1] for value in load.values}      # filtered by value too
 
 
