@@ -48,6 +48,7 @@ from beacon.vcf import (
     VcfLayout,
     VcfProblem,
     check_file,
+    check_info_counts,
     contig_length,
     inspect_vcf,
     locate_duplicate,
@@ -384,6 +385,11 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
                                                  request.force_assembly),
                                      carriers_wanted=request.individuals is not None,
                                      keep_filtered=request.keep_filtered)
+        if layout.samples and layout.info_counts and not layout.counts_from_genotypes:
+            # loaded from INFO, its genotypes unread: counts they contradict are refused
+            problem = check_info_counts(layout)
+            if problem is not None:
+                raise problem
         # the samples are individuals where their genotypes are read (beacon/vcf.py)
         samples = layout.sample_names if layout.counts_from_genotypes else ()
         people, unaged = _people(request, samples)

@@ -715,6 +715,19 @@ async def test_a_swap_behind_a_long_read_lets_narrow_reads_through(db_url, tmp_p
         assert result is True
         assert (await _state(db_url))[0] == []
 
+COUNTED_HEADER = HEADER.replace("##FORMAT", "".join(
+    f'##INFO=<ID={key},Number={number},Type=Integer,Description="{key}">\n'
+    for key, number in (("AC", "A"), ("AN", "1"), ("nhomalt", "A"))) + "##FORMAT")
+
+
+def _counted(path: Path, last: str) -> Path:
+    """A file with samples and INFO counts (loaded from them, its genotypes unread, without
+    individuals), two records whose counts are their genotypes', then `last` (line 11)."""
+    return write_vcf_text(path, COUNTED_HEADER + "".join(
+        f"chr1\t{p}\t.\tA\tG\t.\tPASS\tAC=1;AN=4;nhomalt=0\tGT\t0|1\t0|0\n"
+        for p in (100, 200)) + last)
+
+
 BAD_INPUTS = {
     "not_a_vcf": (lambda d: _write(d / "x.vcf", "hello, I am not a VCF\n"),
                   ["x.vcf", "not a readable VCF"]),
@@ -728,6 +741,13 @@ BAD_INPUTS = {
     "header_without_columns": (lambda d: _write(d / "h.vcf", "##fileformat=VCFv4.2\n#CHROM\tPOS\n"),
                                ["h.vcf:2: the #CHROM line does not give the eight columns"]),
     "truncated_bgzip": (lambda d: _truncated(d), ["truncated", "BGZF"]),
+    # INFO counts left stale after genotypes were masked: the floor counted 2 carriers
+    # where the genotypes name 1 (found by a review, 2026-12-06)
+    "info_counts_the_genotypes_contradict": (lambda d: _counted(
+        d / "c.vcf", "chr1\t300\t.\tA\tG\t.\tPASS\tAC=3;AN=4;nhomalt=1\tGT\t0|1\t.|.\n"),
+        [("c.vcf.gz:11: INFO AC=3, AN=4 (2 carrier(s) by nhomalt), where the record's "
+          "genotypes count AC=1, AN=2 (1 carrier(s)) in its 2 samples"),
+         "bcftools +fill-tags -- -t AC,AN,nhomalt", "--individuals"]),
     "bad_pos_unindexed": (lambda d: write_vcf_text(d / "p.vcf", HEADER + GOOD_LINES
                                                    + "chr1\tabc\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0|0\n",
                                                    index=False),
@@ -903,6 +923,23 @@ async def test_bad_input_fails_cleanly_and_keeps_previous_version(db_url, tmp_pa
     assert "Errno" not in message, message
     assert await _state(db_url) == before
     assert len(await _stored(db_url)) == before[0][0][2]
+
+
+async def test_info_counts_the_genotypes_may_trust_are_loaded(db_url, tmp_path):
+    """The check of INFO counts against the genotypes refuses only counts that make more
+    carriers than the genotypes name: fewer by nhomalt (a hemizygous call counted as
+    homozygous) hide more, never less, and load; a file whose counts the genotypes
+    contradict loads with its individuals, its counts then read from the genotypes."""
+    fewer = _counted(tmp_path / "fewer.vcf",
+                     "chr1\t300\t.\tA\tG\t.\tPASS\tAC=2;AN=4;nhomalt=1\tGT\t0|1\t0|1\n")
+    await ingest(db_url, _request(fewer))
+    assert {r[1]: r[6:] for r in await _stored(db_url)}[299] == (2, 4, 1)     # AC, AN, carriers
+    stale = _counted(tmp_path / "stale.vcf",
+                     "chr1\t300\t.\tA\tG\t.\tPASS\tAC=3;AN=4;nhomalt=1\tGT\t0|1\t.|.\n")
+    people = tmp_path / "people.json"
+    people.write_text(json.dumps([{"subject": {"id": s}} for s in ("S1", "S2")]))
+    await ingest(db_url, _request(stale, "GDI-FI-SYN-002", individuals=people))
+    assert {r[1]: r[6:] for r in await _stored(db_url, "GDI-FI-SYN-002")}[299] == (1, 2, 1)
 
 
 def _from_genotypes(path: Path) -> bool:
