@@ -18,6 +18,13 @@ NOT_HTTP = "not an absolute http(s) URL such as https://node.example.org/api"
 NOT_IN_URL = r"\s\x00-\x20\x7f<>\"{}|\\^`"
 
 
+# An IPv6 (or future) address as a URL's whole host, a port after it if any. The standard
+# library took more around the brackets (`[2001:db8::7]%zz:5050`, `x[::1]`), which aiohttp's
+# URLs (yarl) refuse: a peer so configured, or so listed by the registry, made every network
+# request a 500 (found by a review, 2026-12-06).
+_BRACKETED = re.compile(r"\[[^\[\]]+\](?::[0-9]*)?")
+
+
 def http_url(url: str) -> str:
     """`url` as given; ValueError (its message never quoting the value, which may hold a
     secret) unless it is an absolute http(s) URL with a host, a port from 1 to 65535 if
@@ -25,12 +32,15 @@ def http_url(url: str) -> str:
     which no URL holds (RFC 3986) and RDF cannot write in an IRI: the node's own URLs are in
     its metadata. Nor a Unicode control, format or separator character (a bidirectional
     override, a zero-width or no-break space), which no IRI holds (RFC 3987) and no host
-    name: one was taken, and every fetch of or publication to that URL failed."""
+    name: one was taken, and every fetch of or publication to that URL failed. An address
+    in brackets only as the whole host (`_BRACKETED`)."""
     try:
         parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
         fine = (parts.scheme in ("http", "https") and bool(parts.hostname)
                 and parts.port != 0 and not re.search(f"[{NOT_IN_URL}]", url)
-                and not any(unicodedata.category(c)[0] in "CZ" for c in url if c > "\x7f"))
+                and not any(unicodedata.category(c)[0] in "CZ" for c in url if c > "\x7f")
+                and ("[" not in host and "]" not in host or _BRACKETED.fullmatch(host)))
     except ValueError:                         # a port that is not a number, a broken [IPv6]
         fine = False
     if not fine:

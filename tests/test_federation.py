@@ -371,6 +371,11 @@ def _fakes_app(fakes: Fakes) -> web.Application:
                                       "responseSummary": {"exists": False}})
         if name in SMUGGLING_EXTRAS:
             return web.json_response(_count_answer(name, SMUGGLING_EXTRAS[name]))
+        if name.startswith("nested."):      # an error message 1,020 arrays deep
+            return web.Response(body=b'{"error": {"errorCode": 400, "errorMessage": '
+                                + b"[" * 1020 + b"]" * 1020 + b"}}",
+                                status=int(name.partition(".")[2]),
+                                content_type="application/json")
         if name == "forger":                # an error message forging a log line, and more
             return web.json_response({"error": {"errorCode": 500, "errorMessage": FORGED}},
                                      status=500)
@@ -912,6 +917,45 @@ async def test_a_peers_error_message_reaches_the_caller_only_as_printable_text(
     assert detail == ("HTTP 500: db down\\n2026-12-05T10:00:00 INFO gdi_node.audit granted "
                       "sub=admin\\x1b[2K\\u202e")
     assert detail.isprintable()
+
+
+async def test_a_peers_error_message_nested_past_the_recursion_limit_is_its_own_line(
+        network, check):
+    """An `errorMessage` that is an array nested 1,020 deep (orjson reads 1,024 levels) took
+    Python's repr past its recursion limit where the message was made text: every network
+    route answered 500 while that peer answered so, sent with 400 or as a Beacon error
+    body with 200 (found by a review, 2026-12-06). A message that is not text is left out,
+    and the peer's line says what it answered."""
+    peers = [network.fakes.peer("nested.400"), network.fakes.peer("nested.200"),
+             *network.peers()[:1]]
+    async with network.aggregator(peers) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    lines = _peer_lines(merged)
+    assert (lines["nested.400"]["status"], lines["nested.400"]["detail"]) == (
+        "error", "HTTP 400")
+    assert (lines["nested.200"]["status"], lines["nested.200"]["detail"]) == (
+        "error", "HTTP 200, a Beacon error 400")
+    assert [line["status"] for name, line in lines.items() if "nested" not in name] == ["ok"]
+
+
+async def test_an_answer_no_check_foresaw_failing_is_its_peers_line_not_a_500(
+        network, check, monkeypatch):
+    """Whatever fails in reading one peer's answer (a check of its content raising what no
+    one foresaw, as the nested message above did) is that peer's `invalid` line: the other
+    peers are answered, and the network is not a 500."""
+    judged = network_module._judged
+
+    def failing(body: bytes | None, *args: Any) -> Any:
+        if body is not None and b'"failing' in body:
+            raise RecursionError("maximum recursion depth exceeded")
+        return judged(body, *args)
+    monkeypatch.setattr(network_module, "_judged", failing)
+    async with network.aggregator([network.fakes.peer("failing"), *network.peers()[:1]]) as net:
+        merged = await check(net, "/network/api/g_variants", params=COUNT_QUERY)
+    lines = _peer_lines(merged)
+    assert (lines["failing"]["status"], lines["failing"]["detail"]) == (
+        "invalid", network_module.UNREADABLE)
+    assert [line["status"] for name, line in lines.items() if name != "failing"] == ["ok"]
 
 
 _COUNT_BODY = json.dumps(_count_answer("raw", {})).encode()
@@ -1982,7 +2026,8 @@ async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, 
     fakes = network.fakes
     fakes.nodes[:] = [{"id": "listed", "beaconUrl": f"{fakes.url}/listed/api", "country": "FI"},
                       {"id": "configured", "beaconUrl": f"{fakes.url}/elsewhere/api"},
-                      {"id": "broken", "beaconUrl": "http://[::1/api"}]
+                      {"id": "broken", "beaconUrl": "http://[::1/api"},
+                      {"id": "bracketed", "beaconUrl": "http://[2001:db8::7]%zz:5050/api"}]
     fakes.authorization.clear()
     fakes.hits.pop("catalogue", None)
     token = network.token("bob")
@@ -2002,7 +2047,12 @@ async def test_peers_from_the_catalogue_get_no_token_unless_configured(network, 
     ("https://gdi:S3cret@fi.example/api", "user name or password"),
     ("https://fi.example/api?key=S3cret", "query or fragment"),
     ("https://fi.example/api#S3cret", "query or fragment"),
-    ("https://fi.example/api?", "query or fragment")])
+    ("https://fi.example/api?", "query or fragment"),
+    # more than an address in the brackets, which the client's URLs refuse: every network
+    # request was a 500 (found by a review, 2026-12-06)
+    ("http://[2001:db8::7]%zz:5050/api", "not an absolute http(s) URL"),
+    ("http://[2001:db8::7]x:5050/api", "not an absolute http(s) URL"),
+    ("http://x[::1]:5050/api", "not an absolute http(s) URL")])
 def test_a_peer_url_that_is_no_api_root_is_refused_when_the_configuration_is_read(url, why):
     """A peer's URL is the root every path of the API is added to: one holding a password
     was sent it on every request, logged with it, and made a 500 of each request whose token

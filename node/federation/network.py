@@ -925,7 +925,15 @@ class Network:
             status, detail = _failed(exc)
             checked, raw = None, None
         else:
-            status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
+            try:
+                status, detail, checked, raw = _judged(body, code, expect, not_found_is_empty)
+            except Exception:       # whatever a peer sends is its own outcome
+                # A hostile peer's answer is the input least bounded: what no check foresaw
+                # in it (a message nested past Python's recursion limit was one, found by a
+                # review, 2026-12-06) is that peer's `invalid` line, never the network's 500.
+                log.warning("peer %s (%s): its answer could not be read", peer.id, peer.url,
+                            exc_info=True)
+                status, detail, checked, raw = "invalid", UNREADABLE, None, None
             # the peer's own refusal of the question (PeerOutcome.refused)
             refused = status == "error" and (code == 200 or 400 <= code < 500 or code == 508)
         return PeerOutcome(peer, status, (time.perf_counter() - began) * 1000, detail, checked,
@@ -1107,6 +1115,7 @@ def _beacon_error(raw: Any) -> str | None:
 
 
 NOT_ASKED = "answered for datasets not asked"
+UNREADABLE = "an answer the network could not read"
 
 
 def within_datasets(outcomes: list[PeerOutcome], asked: Collection[str] | None,
@@ -1269,7 +1278,9 @@ def _error_message(raw: Any) -> str:
     review, 2026-12-05)."""
     error = raw.get("error") if isinstance(raw, dict) else None
     message = error.get("errorMessage") if isinstance(error, dict) else None
-    return f": {shown(str(message)[:300])}" if message else ""
+    # a string, as the schema has it: an array nested a thousand deep, which orjson reads,
+    # took Python's repr past its recursion limit, a 500 for the whole network's answer
+    return f": {shown(message[:300])}" if isinstance(message, str) and message else ""
 
 
 def _describe(exc: BaseException) -> str:
