@@ -942,7 +942,16 @@ def check_info_counts(layout: VcfLayout) -> VcfProblem | None:
     that lack the counts are left to it. A sample of the file, not all of it: reading every
     record's genotypes costs about ten times the counts' fast path."""
     with open_vcf(layout.path) as handle:
-        for number, rec in enumerate(islice(handle, INFO_CHECKED), start=1):
+        records = islice(handle, INFO_CHECKED)
+        number = 0
+        while True:
+            try:
+                rec = next(records, None)
+            except (OSError, ValueError, UnicodeDecodeError):
+                return None         # a record htslib cannot read: the load says where
+            if rec is None:
+                return None
+            number += 1
             try:
                 alts = rec.alts or ()
                 ac, an, carriers = _info_counts(rec, len(alts))
@@ -966,7 +975,6 @@ def check_info_counts(layout: VcfLayout) -> VcfProblem | None:
                 f"--individuals (checked on the file's first {INFO_CHECKED:,} records)"),
                 line=(number if layout.binary else layout.header_lines + number),
                 binary=layout.binary)
-    return None
 
 
 def _wrong_number(key: str, values: tuple[int | None, ...], n_alts: int,
