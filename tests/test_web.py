@@ -1131,12 +1131,23 @@ async def test_a_search_of_the_refusing_dataset_alone_shows_the_nodes_403(
 
 
 BACK, BACK_DATASET, BACK_TITLE = "org.test.back", "GDI-XX-BACK-001", "Cohort back after an outage"
+HELD_START = "1000"
+
+
+@dataclass
+class HeldQuery:
+    """A peer's variant query at HELD_START: `arrived` when the peer has it, answered once
+    `release` is set."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 BACK_TERM = "NCIT:C4872"
 
 
-def _returning_peer() -> web.Application:
+def _returning_peer(held: HeldQuery | None = None) -> web.Application:
     """A peer holding one registered-access dataset and one disease term, answering a
-    variant query with a count: served only once the test has asked the network without it."""
+    variant query with a count: served only once the test has asked the network without it.
+    With `held`, a variant query at HELD_START is answered only once `held.release` is set."""
     meta = {"beaconId": BACK, "apiVersion": "v2.0.1", "returnedSchemas": [],
             "returnedGranularity": "count",
             "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
@@ -1156,6 +1167,9 @@ def _returning_peer() -> web.Application:
         said = canned.get(request.path.rpartition("/")[2])
         if said is None:
             return web.json_response({"meta": meta}, status=404)
+        if held is not None and request.query.get("start") == HELD_START:
+            held.arrived.set()
+            await asyncio.wait_for(held.release.wait(), 30)
         return web.json_response({"meta": meta, "responseSummary": {"exists": True}, **said})
 
     app = web.Application()
@@ -1200,6 +1214,96 @@ async def test_what_a_network_outage_kept_from_the_start_is_asked_when_it_answer
         await page.get_by_label("Individuals").check()
         await page.get_by_label("Disease or phenotype").select_option(BACK_TERM)
     tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
+
+
+async def test_a_network_too_busy_to_list_its_nodes_as_the_page_opens_is_still_searched(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """The page opened while the network's one slot for requests is taken: its /info is
+    refused (503, busy). The page took that for a node without peers, asked its own empty
+    /api from then on, and said "not found" of what the network holds, until reloaded
+    (found by a review, 2026-12-06). It says the nodes could not be listed, and asks the
+    network."""
+    held, port = HeldQuery(), free_port()
+    async with (network_of_one(pg_server_url, tmp_path, port, network_requests_in_flight=1)
+                as url, AsyncExitStack() as stack, ClientSession() as client):
+        await serve_app(stack, _returning_peer(held), port)
+        holding = asyncio.create_task(client.get(f"{url}/network/api/g_variants", params={
+            "referenceName": "17", "start": HELD_START, "alternateBases": "A"}))
+        await asyncio.wait_for(held.arrived.wait(), 10)
+        async with client.get(f"{url}/network/api/info") as response:
+            assert response.status == 503                 # the one slot is taken
+        sent: list[str] = []
+        tab.page.on("request", lambda r: sent.append(urlsplit(r.url).path))
+        await tab.open(url)
+        held.release.set()
+        (await holding).release()
+        said = await tab.text("#scope")
+        assert said.startswith("Searches the network through org.test.net3, whose nodes "
+                               "could not be listed as the page opened (HTTP 503)"), said
+        await tab.search("17-7674944-G-A")
+        assert "/network/api/g_variants" in sent and "/api/g_variants" not in sent, sent
+        [row] = await tab.rows()
+        assert row["Node"].startswith(BACK) and row["Count"].startswith("3"), row
+    tab.errors[:] = [e for e in tab.errors if "status of 503" not in e]   # the browser's own
+
+
+async def test_a_dataset_id_the_url_would_remove_is_offered_no_search_of_its_own(
+        pg_server_url: str, tmp_path: Path, tab: Page):
+    """A peer's dataset `..` (or `.`) is a dot segment the URL removes however it is
+    encoded: "Search only this dataset" asked {root}/g_variants, the whole network, as that
+    dataset alone (found by a review, 2026-12-06). Such a dataset is listed without the
+    button; the others keep theirs."""
+    meta = {"beaconId": BACK, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "count",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "count"}}
+    collections = [{"id": dataset, "name": name, "info": {"accessLevel": "PUBLIC"}}
+                   for dataset, name in (("..", "Dot cohort"), (".", "One dot cohort"),
+                                         ("%2E%2e", "Encoded dots"),
+                                         (BACK_DATASET, "Plain cohort"))]
+    port = free_port()
+    async with (network_of_one(pg_server_url, tmp_path, port) as url,
+                AsyncExitStack() as stack):
+        await serve_app(stack, _canned_peer(meta, collections, []), port)
+        await tab.open(url)
+        buttons = await tab.page.locator("#dataset-list button").evaluate_all(
+            "(all) => all.map((b) => b.getAttribute('aria-label'))")
+        listed = await tab.text("#dataset-list")
+    assert buttons == [f"Search only this dataset: Plain cohort ({BACK_DATASET}, {BACK})"], buttons
+    assert all(name in listed for name in ("Dot cohort", "One dot cohort", "Encoded dots"))
+
+
+async def test_a_page_that_opened_the_researchers_tab_loses_its_handle_to_it(
+        web_network: WebNetwork, tab: Page):
+    """Another site's page that opened this one (window.open) kept its handle through the
+    sign-in, and by changing only the fragment made the signed-in tab search with the
+    researcher's token, spending their budget (found by a review, 2026-12-06). The page is
+    served with Cross-Origin-Opener-Policy: same-origin, so the opener's handle is closed
+    once the page loads; the API page too."""
+    async with ClientSession() as client:
+        for path in ("/", "/api/docs"):
+            async with client.get(f"{web_network.fi_url}{path}") as response:
+                assert response.status == 200
+                assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    async with AsyncExitStack() as stack:
+        async def another_site(request: web.Request) -> web.Response:
+            if request.path != "/":
+                return web.Response(status=204)         # its favicon
+            return web.Response(text="<!doctype html><title>another site</title>",
+                                content_type="text/html")
+        other = web.Application()
+        other.router.add_get("/{tail:.*}", another_site)
+        elsewhere = await serve_app(stack, other)
+        page = tab.page
+        await page.goto(f"{elsewhere}/")
+        async with page.context.expect_page() as opened:
+            await page.evaluate("(url) => { window.beacon = window.open(url); }",
+                                f"{web_network.fi_url}/")
+        popup = await opened.value
+        await popup.wait_for_selector("body[data-ready=true]")
+        assert await page.evaluate("() => window.beacon.closed") is True
+        await popup.close()
 
 
 async def test_a_link_opened_while_the_network_is_down_says_so(pg_server_url: str,

@@ -101,9 +101,11 @@ def page_policy(settings: Settings) -> str:
 
 
 def page_config(settings: Settings) -> dict[str, object]:
-    """What the page needs beyond the Beacon API: the node, the issuers to sign in with and
+    """What the page needs beyond the Beacon API: the node, whether it asks a network (its
+    /network/api: peers configured or from the catalogue), the issuers to sign in with and
     the catalogue service to search (null when the node has none)."""
     return {"beaconId": settings.beacon_id, "beaconName": settings.beacon_name,
+            "network": bool(settings.peers) or settings.peers_from_catalogue,
             "issuers": [{"issuer": i.issuer, "clientId": i.audience or settings.beacon_id,
                          **({"userinfo": i.userinfo_endpoint} if i.userinfo_endpoint else {})}
                         for i in settings.trusted_issuers if i.access_tokens],
@@ -127,7 +129,12 @@ def _unchanged(request: web.Request, etag: str) -> bool:
 async def _send(request: web.Request, body: bytes, content_type: str, etag: str | None,
                 policy: str) -> web.StreamResponse:
     """The answer with the page's headers (see the module's docstring)."""
-    headers = {"Content-Security-Policy": policy, "Cache-Control": "no-cache"}
+    # Cross-Origin-Opener-Policy: a page of another site that opened this one (window.open)
+    # kept its handle through the sign-in, and changing only its fragment made the signed-in
+    # tab search with the researcher's token, spending their budget (found by a review,
+    # 2026-12-06); same-origin takes the handle away
+    headers = {"Content-Security-Policy": policy, "Cache-Control": "no-cache",
+               "Cross-Origin-Opener-Policy": "same-origin"}
     if etag is not None:
         headers["ETag"] = etag
     if etag is not None and _unchanged(request, etag):

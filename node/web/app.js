@@ -660,6 +660,7 @@ function pageWords(row) {
 }
 
 function hasNextPage(row) {
+  if (!addressable(row.dataset)) return false;      // its pages are asked at its path
   const shown = row.results.length;
   if (row.countPrecision === "exact" && typeof row.count === "number") {
     return row.page.skip * row.page.limit + shown < row.count;
@@ -1089,7 +1090,8 @@ function restoreForm(saved) {
       : field.type !== "number" || /^\d{0,4}$/.test(value)) field.value = value;
   }
   $("descendants").checked = saved.descendants !== false;
-  if (saved.scope && state.catalogue.has(saved.scope)) setScope(state.catalogue.get(saved.scope));
+  if (saved.scope && state.catalogue.has(saved.scope) &&
+      addressable(state.catalogue.get(saved.scope).id)) setScope(state.catalogue.get(saved.scope));
   entryChanged();
 }
 
@@ -1511,6 +1513,13 @@ function missingWords(lacks) {
 // The datasets this page can ask ({root}/datasets: the network's or the node's), filtered
 // here by words and access level; "Search only this dataset" scopes the next searches to
 // {root}/datasets/{id}/{entry}.
+// Whether a dataset's id can be a path segment of its own ({root}/datasets/{id}/...): a
+// peer's `..` or `.` is one the URL's dot segments remove, however encoded, so that "Search
+// only this dataset" asked {root}/g_variants, the whole network, as that dataset alone
+// (found by a review, 2026-12-06); `/` and `\` the node refuses in a path.
+const addressable = (id) => typeof id === "string" && id !== "" &&
+  !/^(\.|%2e){1,2}$/i.test(id) && !/[/\\]/.test(id);
+
 function renderDatasets() {
   const words = $("dataset-filter").value.toLowerCase().split(/\s+/).filter(Boolean);
   const level = $("dataset-access").value;
@@ -1522,10 +1531,13 @@ function renderDatasets() {
     : `${found.length} of ${state.catalogue.size} dataset${state.catalogue.size === 1 ? "" : "s"}` +
       missingWords(state.catalogueLacks);
   $("dataset-list").replaceChildren(...found.map((d) => {
-    const button = el("button", { type: "button", class: "scope-to",
-                                  "aria-label": `Search only this dataset: ${datasetName(d)}` },
-                      "Search only this dataset");
-    button.addEventListener("click", () => setScope(d));
+    let button = null;
+    if (addressable(d.id)) {
+      button = el("button", { type: "button", class: "scope-to",
+                              "aria-label": `Search only this dataset: ${datasetName(d)}` },
+                  "Search only this dataset");
+      button.addEventListener("click", () => setScope(d));
+    }
     return el("li", {}, el("strong", {}, d.title), " ",
       el("span", { class: "note" }, [d.id, d.node, d.country, d.accessLevel].filter(Boolean).join(" · ")),
       d.description ? el("span", { class: "note" }, d.description) : null, button);
@@ -1570,6 +1582,7 @@ function unlisted(node) {
 }
 
 function askable(found) {
+  if (!addressable(found.identifier)) return null;
   const exact = state.catalogue.get(`${found.nodeId}|${found.identifier}`);
   if (exact) return exact;
   const same = [...state.catalogue.values()].filter((d) => d.id === found.identifier);
@@ -1635,7 +1648,7 @@ async function searchCatalogue(event) {
   const total = Number.isInteger(body.total) ? body.total : datasets.length;
   status.textContent = `${total} dataset${total === 1 ? "" : "s"} in the catalogue` +
     (datasets.length < total ? `; the first ${datasets.length} shown.` : ".");
-  const here = state.peers.length ? "in this network" : "on this node";
+  const here = state.base === "/network/api" ? "in this network" : "on this node";
   $("catalogue-list").replaceChildren(...datasets.map((found) => {
     const dataset = askable(found);
     let action;
@@ -1721,14 +1734,21 @@ async function start() {
   }
   document.title = `${state.config.beaconName}: Beacon search`;
   $("title").textContent = state.config.beaconName;
-  const network = await callApi("/network/api/info");
   // the network's /info says how its peers fared in response.info.network (answers to
   // queries in info.network)
-  const described = network.body && network.body.response && network.body.response.info;
+  const network = state.config.network ? await callApi("/network/api/info") : null;
+  const described = network && network.body && network.body.response && network.body.response.info;
   state.peers = (described && described.network && described.network.peers) || [];
-  state.base = state.peers.length ? "/network/api" : "/api";
+  // A network node whose /info was refused as the page opened (its 503 while busy) is
+  // still a network: taken as a node without peers, the page asked its own empty /api
+  // and said "not found" of what the network holds, until reloaded (found by a review,
+  // 2026-12-06).
+  const undescribed = network !== null && !network.response.ok;
+  state.base = state.peers.length || undescribed ? "/network/api" : "/api";
   $("scope").textContent = state.peers.length
     ? `Searches the network through ${state.config.beaconId}: ${state.peers.length} node${state.peers.length > 1 ? "s" : ""} (${state.peers.map((p) => p.id).join(", ")}), each answering for its own datasets.`
+    : undescribed
+    ? `Searches the network through ${state.config.beaconId}, whose nodes could not be listed as the page opened (HTTP ${network.response.status}); each answer says which nodes answered.`
     : `Searches the datasets of this node, ${state.config.beaconId}.`;
   state.issuers = await Promise.all((state.config.issuers || []).map(async (configured) => {
     const issuer = { ...configured, discovery: null };
