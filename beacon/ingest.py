@@ -141,6 +141,26 @@ def _region_size(layout: VcfLayout, region: Region | None) -> int:
     return sum(contig_length(layout, c) for c in layout.contigs)
 
 
+class InterruptedAfterSwap(Exception):
+    """An ingest interrupted (Ctrl-C, SIGTERM) once its version was put in place: the load
+    is complete and answers queries, only the report after the swap was not made. Said as
+    "Aborted!", exit 1, it read as the all-or-nothing ingest's "nothing changed", while the
+    dataset had moved to the new version (found by a review, 2026-12-06)."""
+
+    def __init__(self, dataset_id: str, version: int) -> None:
+        self.dataset_id, self.version = dataset_id, version
+        super().__init__(f"{dataset_id}: interrupted after version {version} was put in "
+                         "place: the load is complete and answers queries; the rest of its "
+                         "report (which datasets share its people) was not made")
+
+
+@dataclass
+class _Swapped:
+    """The version an ingest put in place, once its swap has committed."""
+
+    version: int | None = None
+
+
 class _ProgressTracker:
     """Turns workers' (job, records, bp done) messages into one records/fraction figure."""
 
@@ -353,16 +373,21 @@ async def ingest(db_url: str, request: IngestRequest,
     check_file(request.path)            # before the workers open it: a pipe they wait on
     fork_server.start()
     remove_abandoned()
+    swapped = _Swapped()
     with held() as work:
         (work / "prepared").mkdir()
         prepared = prepare(request.path, work / "prepared")
         try:
-            report = await _ingest(db_url, request, prepared.path, progress, work)
+            report = await _ingest(db_url, request, prepared.path, progress, work, swapped)
         except VcfProblem as problem:
             if prepared.path == request.path:
                 raise
             raise VcfProblem(request.path, problem.reason, problem.line,
                              problem.locus, problem.binary) from None
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if swapped.version is None:
+                raise
+            raise InterruptedAfterSwap(request.dataset_id, swapped.version) from None
     return dataclasses.replace(report, note=prepared.note, first_skip=_as_given(
         report.first_skip, prepared.path, request.path))
 
@@ -377,7 +402,8 @@ def _as_given(skipped: str | None, read: Path, given: Path) -> str | None:
 
 
 async def _ingest(db_url: str, request: IngestRequest, path: Path,
-                  progress: ProgressCallback | None, work: Path) -> IngestReport:
+                  progress: ProgressCallback | None, work: Path, swapped: _Swapped
+                  ) -> IngestReport:
     began = time.monotonic()
     with _workers(db_url, path, request.workers or os.cpu_count() or 1, work) as workers:
         layout = dataclasses.replace(inspect_vcf(path, request.assembly,
@@ -396,7 +422,7 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
         conn = await asyncpg.connect(db_url, server_settings=SESSION)
         try:
             report = await _locked(conn, db_url, request, workers, layout, people, began,
-                                   progress)
+                                   progress, swapped)
             return dataclasses.replace(report, unaged=unaged)
         finally:
             await _close(conn)
@@ -437,8 +463,9 @@ async def _cleanup(conn: asyncpg.Connection, step: Awaitable[object], failed: st
 async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                   workers: _Workers, layout: VcfLayout,
                   people: individuals_store.IndividualsLoad, began: float,
-                  progress: ProgressCallback | None) -> IngestReport:
-    """The load, the indexes and the swap, under the dataset's lock."""
+                  progress: ProgressCallback | None, swapped: _Swapped) -> IngestReport:
+    """The load, the indexes and the swap, under the dataset's lock; the version put in
+    place noted in `swapped` as soon as the swap has committed."""
     await store.drop_abandoned_staging(conn)
     async with store.dataset_lock(conn, request.dataset_id):
         # refused before the load as well as in the swap (which decides): at once
@@ -484,7 +511,7 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                                                version, samples, held)]
                 changed[:] = [PeopleChange.between(held, samples)]
 
-            version = await store.swap_in(
+            version = swapped.version = await store.swap_in(
                 conn, _new_version(request, layout, totals), table, also=beside, carry=carry)
             sharing = await individuals_store.sharing(conn, request.dataset_id)
             alike = await individuals_store.alike(conn, request.dataset_id)

@@ -21,7 +21,7 @@ from beacon.ingest import CLEANUP_SECONDS
 from beacon.ingest_worker import CLOSE_SECONDS, ORPHAN_POLL_SECONDS, _close
 from beacon.workdirs import PREFIX
 from synthetic_data.vcf import VcfSpec, write_vcf
-from tests.conftest import ROOT, write_vcf_text
+from tests.conftest import ROOT, node_database, write_vcf_text
 from tests.test_cli import _env, gdi_node
 
 DATASET = "GDI-FI-KILL-001"
@@ -560,3 +560,38 @@ def test_workers_the_server_refuses_are_said_to_be_refused(db_url, tmp_path):
         asyncio.run(admin("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I OWNER TO %I', "
                           "current_database(), current_user); END $$; "
                           f"DROP OWNED BY {role}; DROP ROLE {role}"))
+
+
+
+async def test_an_interrupt_once_the_version_is_in_place_says_so(pg_server_url, tmp_path,
+                                                                monkeypatch):
+    """An interrupt (Ctrl-C, SIGTERM) that cancels the ingest after its swap committed, while
+    it reads what the report says of the people other datasets share: the new version is in
+    place and answers, and was said as "Aborted!", exit 1, which reads as the all-or-nothing
+    ingest's "nothing changed" (found by a review, 2026-12-06). The command says which
+    version was put in place."""
+    from auth.access import AccessLevel
+    from beacon import individuals_store
+    from beacon.assemblies import GRCH38
+    from beacon.ingest import IngestRequest, InterruptedAfterSwap, ingest
+    vcf = write_vcf(VcfSpec(tmp_path / "a.vcf.gz", records=50, samples=4, seed=3)).path
+    request = IngestRequest(vcf, "GDI-FI-SYN-001", GRCH38, AccessLevel.PUBLIC,
+                            "GDI-FI-SYN-001", workers=1)
+
+    async def interrupted(*args: object) -> None:
+        raise asyncio.CancelledError
+    async with node_database(pg_server_url) as db_url:
+        first = await ingest(db_url, request)
+        monkeypatch.setattr(individuals_store, "sharing", interrupted)
+        with pytest.raises(InterruptedAfterSwap) as raised:
+            await ingest(db_url, request)
+        assert raised.value.version == first.version + 1
+        assert str(raised.value).startswith(
+            f"GDI-FI-SYN-001: interrupted after version {first.version + 1} was put in place")
+        conn = await asyncpg.connect(db_url)
+        try:
+            assert await conn.fetchval(
+                "SELECT version FROM datasets WHERE id = 'GDI-FI-SYN-001'") == first.version + 1
+            assert await _staging_tables(conn) == []
+        finally:
+            await conn.close()

@@ -163,6 +163,7 @@ async def _discovered_refusals(settings: Settings) -> list:
 
 
 def _ingest_one(settings: Settings, request: IngestRequest) -> None:
+    from beacon.ingest import InterruptedAfterSwap
     from beacon.phenopackets import PhenopacketProblem
     from beacon.store import AccountingChange, KeyConflict
     from beacon.vcf import VcfProblem
@@ -175,6 +176,9 @@ def _ingest_one(settings: Settings, request: IngestRequest) -> None:
     except (VcfProblem, PhenopacketProblem, KeyConflict, AccountingChange) as problem:
         progress.close()
         fail(f"{problem}\n{unchanged}")
+    except InterruptedAfterSwap as interrupted:
+        progress.close()
+        fail(str(interrupted))
     except SystemExit:
         raise
     except Exception as exc:
