@@ -54,6 +54,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,8 @@ def _unheld_at(value: Any, at: str = "") -> tuple[str, str] | None:
       it failed later, naming no record: orjson's TypeError writing the Beacon record, or
       UnicodeEncodeError in the load's COPY for a label the record does not carry (a
       histological diagnosis's), found by a review;
-    * an integer of more digits than Python reads, as `_loads` leaves it."""
+    * an integer of more digits than Python reads, as `_loads` leaves it;
+    * a key an object gives twice (`_Repeated`)."""
     if isinstance(value, str):
         if "\x00" in value:
             return at, "holds a NUL character, which no text in the database can"
@@ -193,6 +195,8 @@ def _unheld_at(value: Any, at: str = "") -> tuple[str, str] | None:
     if isinstance(value, _LongInteger):
         return at, (f"an integer of {value.digits:,} digits, longer than a number is read "
                     f"(at most {value.limit:,})")
+    if value is _REPEATED:
+        return at, "given twice in one object: JSON keeps one, and the other would be lost"
     if isinstance(value, dict):
         places = ((f"{at}.{key}" if at else str(key), inner) for key, inner in value.items())
     elif isinstance(value, list):
@@ -351,6 +355,28 @@ def _integer(digits: str) -> int | _LongInteger:
         return _LongInteger(len(digits.lstrip("-")), sys.get_int_max_str_digits())
 
 
+class _Repeated:
+    """A key an object of the JSON gives twice, as `_loads` reads it, for `_unheld_at` to
+    refuse at its record: json keeps the last, and the first was dropped without a word
+    (two `diseases`: the first's lost; found by a review, 2026-12-06), where a CSV's
+    column given twice is refused."""
+
+
+_REPEATED = _Repeated()
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of the JSON, each key given twice marked `_REPEATED`."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                obj[key] = _REPEATED
+            seen.add(key)
+    return obj
+
+
 def _loads(text: str) -> Any:
     """json.loads, with an integer of more than 4,300 digits (Python's int max str digits)
     read as a _LongInteger, which is refused at its record like a NUL. json.loads raises a
@@ -359,11 +385,11 @@ def _loads(text: str) -> Any:
     "Exceeds the limit (4300 digits) for integer string conversion", naming the VCF (found
     by a review). Parsed again only then, so the usual parse keeps the parser's own int."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_pairs)
     except json.JSONDecodeError:
         raise
     except ValueError:
-        return json.loads(text, parse_int=_integer)
+        return json.loads(text, parse_int=_integer, object_pairs_hook=_pairs)
 
 
 def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
@@ -387,10 +413,22 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
 
 
 def _get(obj: dict, key: str) -> Any:
-    """obj[key] under its camelCase or its snake_case (protobuf) name."""
+    """obj[key] under its camelCase or its snake_case (protobuf) name; _Bad where it is
+    under both: one field written twice, which protobuf's JSON parsers refuse, and of which
+    the snake_case one was dropped without a word (`"timeAtLastEncounter": null` beside
+    `"time_at_last_encounter": {...}` lost the age; found by a review, 2026-12-06)."""
+    snake = _snake(key)
     if key in obj:
+        if snake in obj and snake != key:
+            raise _Bad(f"{key} and {snake} both given: one field, written twice")
         return obj[key]
-    return obj.get(re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower())
+    return obj.get(snake)
+
+
+@lru_cache(maxsize=256)
+def _snake(key: str) -> str:
+    """A camelCase field name as protobuf's snake_case writes it."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
 
 
 def _items(obj: dict, key: str, where: str) -> list[tuple[str, Any]]:
@@ -509,7 +547,11 @@ def _individual(packet: Any, record: int) -> Individual:
 # The fields Phenopackets v1 wrote that v2 renamed (list, v1 field, v2 field), v2's reading
 # of a v1 phenopacket missing them: a feature v1 marks `negated` (the person does not have
 # it) was held as present, and the ages v1 gives were dropped without a word
-_V1_FIELDS = (("phenotypicFeatures", "negated", "excluded"), ("diseases", "ageOfOnset", "onset"))
+_V1_FIELDS = (("phenotypicFeatures", "negated", "excluded"), ("diseases", "ageOfOnset", "onset"),
+               ("diseases", "ageRangeOfOnset", "onset"), ("diseases", "classOfOnset", "onset"))
+# the subject's fields of v1 (v2 field): its age at collection, as an age or a range of them
+_V1_SUBJECT = (("ageAtCollection", "timeAtLastEncounter"),
+               ("ageRangeAtCollection", "timeAtLastEncounter"))
 _CONVERT = ("; this node reads Phenopackets v2: convert the file (phenopacket-tools' "
             "`convert` does)")
 
@@ -522,9 +564,10 @@ def _not_v1(packet: dict, subject: dict) -> None:
     if isinstance(version, str) and version.strip().startswith("1"):
         raise _Bad(f"metaData.phenopacketSchemaVersion: {version!r} is Phenopackets v1"
                    + _CONVERT)
-    if _get(subject, "ageAtCollection") is not None:
-        raise _Bad("subject.ageAtCollection: a Phenopackets v1 field (v2 writes "
-                   "timeAtLastEncounter)" + _CONVERT)
+    for field, renamed in _V1_SUBJECT:
+        if _get(subject, field) is not None:
+            raise _Bad(f"subject.{field}: a Phenopackets v1 field (v2 writes {renamed})"
+                       + _CONVERT)
     for listed, field, renamed in _V1_FIELDS:
         for where, item in _items(packet, listed, ""):
             if isinstance(item, dict) and _get(item, field) is not None:

@@ -322,6 +322,17 @@ def test_excluded_is_a_bool_or_its_proto3_json_string(tmp_path: Path) -> None:
      "diseases[0].ageOfOnset: a Phenopackets v1 field (v2 writes onset)"),
     ({"subject": {"id": "A", "ageAtCollection": {"age": "P14Y"}}},
      "subject.ageAtCollection: a Phenopackets v1 field (v2 writes timeAtLastEncounter)"),
+    # v1's other onsets and age, read as v2 without them and counted nowhere (found by a
+    # review, 2026-12-06)
+    (_subject("A", diseases=[{"term": {"id": "OMIM:101600"},
+                              "classOfOnset": {"id": "HP:0003577"}}]),
+     "diseases[0].classOfOnset: a Phenopackets v1 field (v2 writes onset)"),
+    (_subject("A", diseases=[{"term": {"id": "OMIM:101600"}, "ageRangeOfOnset": {
+        "start": {"age": "P1Y"}, "end": {"age": "P2Y"}}}]),
+     "diseases[0].ageRangeOfOnset: a Phenopackets v1 field (v2 writes onset)"),
+    ({"subject": {"id": "A", "ageRangeAtCollection": {"start": {"age": "P1Y"},
+                                                      "end": {"age": "P2Y"}}}},
+     "subject.ageRangeAtCollection: a Phenopackets v1 field (v2 writes timeAtLastEncounter)"),
     (_subject("A", metaData={"phenopacketSchemaVersion": "1.0.0"}),
      "metaData.phenopacketSchemaVersion: '1.0.0' is Phenopackets v1"),
 ])
@@ -336,6 +347,35 @@ def test_a_phenopackets_v1_phenopacket_is_refused_naming_what_gives_it_away(
         read_individuals(path)
     assert str(caught.value).startswith(f"{path}:2: {reason}"), caught.value
     assert "convert" in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ('{"subject": {"id": "S2"}, "phenotypicFeatures": [{"type": {"id": "HP:0001250"}}], '
+     '"phenotypic_features": [{"type": {"id": "HP:0002099"}}]}',
+     "phenotypicFeatures and phenotypic_features both given: one field, written twice"),
+    ('{"subject": {"id": "S2", "timeAtLastEncounter": null, '
+     '"time_at_last_encounter": {"age": {"iso8601duration": "P3Y"}}}}',
+     "timeAtLastEncounter and time_at_last_encounter both given: one field, written twice"),
+    ('{"subject": {"id": "S2"}, "diseases": [{"term": {"id": "NCIT:C4349"}}], '
+     '"diseases": [{"term": {"id": "NCIT:C3117"}}]}',
+     "diseases: given twice in one object: JSON keeps one, and the other would be lost"),
+    ('{"subject": {"id": "S2", "id": "S3"}}',
+     "subject.id: given twice in one object: JSON keeps one, and the other would be lost"),
+])
+def test_a_field_written_twice_is_refused_at_its_record(tmp_path: Path, text: str,
+                                                        reason: str) -> None:
+    """A field under its camelCase and its snake_case name both, or a key given twice in one
+    object: one of the two was dropped without a word (the snake_case one; json's first),
+    with its features, diseases or age (found by a review, 2026-12-06). Protobuf's JSON
+    parsers refuse either; so does a CSV's column given twice. Named at its record, in an
+    array and in JSON Lines."""
+    first = json.dumps(_subject("S1"))
+    for name, whole, line in (("array.json", f"[{first},\n{text}]", 2),
+                              ("lines.jsonl", f"{first}\n{text}\n", 2)):
+        path = _write(tmp_path, name, whole)
+        with pytest.raises(PhenopacketProblem) as caught:
+            read_individuals(path)
+        assert str(caught.value) == f"{path}:{line}: {reason}", name
 
 
 def test_a_duplicate_subject_names_both_records(tmp_path: Path) -> None:
