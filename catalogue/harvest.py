@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,8 +30,8 @@ from rdflib.namespace import DCAT
 from auth.documents import bounded_body
 from catalogue import store
 from catalogue.holdings import problems
-from catalogue.rdf import RdfError, contained, read_dataset
-from catalogue.record import CatalogueRecord
+from catalogue.rdf import PREFIXES, RdfError, contained, read_dataset
+from catalogue.record import CatalogueRecord, refuse_unstorable
 
 log = logging.getLogger(__name__)
 # rdflib warns, with a traceback, of each literal its datatype cannot hold (a date at
@@ -44,6 +45,11 @@ logging.getLogger("rdflib.term").setLevel(logging.ERROR)
 # bounded here and parsed off the event loop, in at most two threads (`_PARSERS`): parsed on
 # it, one node's document stalled the whole catalogue service, its API and FAIR Data Point.
 MAX_DOCUMENT_BYTES = 2_000_000
+# And what it holds: an honest document of 2 MB is some 40,000 statements (about 50 bytes
+# each), while an RDF collection, `( 1 1 1 ... )`, makes one of every byte: 2 MB of it was
+# 2M statements, 2.5 GB of the service's memory and 31 s of a parser thread (found by a
+# review, 2026-12-06).
+MAX_DOCUMENT_TRIPLES = 100_000
 _PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="harvest-turtle")
 # Links off the node's origin are never fetched, but reported: passed over unsaid, a node
 # was listed healthy, with no problem, while the datasets they led to were withdrawn. The
@@ -84,6 +90,9 @@ class Walk:
     unreadable: dict[str, str] = field(default_factory=dict)   # dataset URL -> reason
     off_origin: list[str] = field(default_factory=list)    # links not followed (the first few)
     off_origin_count: int = 0
+    # dataset links not followed, being no URL or no text the catalogue can store, as
+    # reported (the first few)
+    unfollowable: list[str] = field(default_factory=list)
     fatal: str | None = None                                    # why nothing may be withdrawn
     documents: int = 0
 
@@ -119,6 +128,19 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
+def _unfollowable(link: str) -> str | None:
+    """Why a link of a node's document cannot be followed or kept (None: it can)."""
+    try:
+        refuse_unstorable(link, "the link")
+    except ValueError as exc:
+        return str(exc)
+    try:
+        _origin(link)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    return None
+
+
 def _cut(problem: str) -> str:
     return problem if len(problem) <= MAX_PROBLEM else problem[:MAX_PROBLEM - 1] + "…"
 
@@ -144,6 +166,8 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
         raise DocumentError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
         return await asyncio.get_running_loop().run_in_executor(_PARSERS, _parse, body, url)
+    except _TooManyStatements:
+        raise DocumentError(f"more than {MAX_DOCUMENT_TRIPLES} statements") from None
     except Exception as exc:  # noqa: BLE001 - rdflib raises many unrelated types on bad syntax
         raise DocumentError(f"malformed Turtle: {type(exc).__name__}: {exc}") from None
 
@@ -151,9 +175,40 @@ async def fetch_turtle(session: aiohttp.ClientSession, url: str, timeout: float)
 def _parse(body: bytes, url: str) -> Graph:
     """The document's graph. A leading byte order mark is a signature, not text: rdflib read
     it as a statement, and a node whose documents began with one could not be harvested."""
-    graph = Graph()
+    graph = _Bounded()
     graph.parse(data=body.decode("utf-8-sig"), format="turtle", publicID=url)
     return graph
+
+
+class _TooManyStatements(Exception):
+    """A document past MAX_DOCUMENT_TRIPLES statements, stopped as it is parsed."""
+
+
+class _Bounded(Graph):
+    """A harvested document's graph: at most MAX_DOCUMENT_TRIPLES statements, and its
+    prefixes not bound. The records are read by their IRIs, never by a prefix, and rdflib
+    binds each prefix in time that grows with those bound before it: a document declaring
+    24,000 prefixes (450 kB) kept a parser thread for half a minute, and, parsed again each
+    round, both threads, so that every other node's documents waited past their harvest's
+    time (found by a review, 2026-12-06)."""
+
+    def __init__(self) -> None:
+        super().__init__(bind_namespaces="none")
+        self._statements = 0
+        # the prefixes a node's FAIR Data Point writes (catalogue/rdf.py), which name the
+        # terms in a harvest's problems (`dct:modified`) as its documents do
+        for prefix, namespace in PREFIXES.items():
+            super().bind(prefix, namespace)
+
+    def bind(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def add(self, triple: Any) -> _Bounded:
+        self._statements += 1
+        if self._statements > MAX_DOCUMENT_TRIPLES:
+            raise _TooManyStatements
+        super().add(triple)
+        return self
 
 
 async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
@@ -193,6 +248,20 @@ async def walk(session: aiohttp.ClientSession, fdp_url: str, timeout: float,
             if child in seen:
                 continue
             seen.add(child)
+            why = _unfollowable(child)
+            if why is not None:
+                # neither fetched nor kept: `_origin` raised for one that is no URL, and
+                # the store for a dataset's PostgreSQL cannot hold, a crash of the node's
+                # harvest that left it listed healthy each round (found by a review,
+                # 2026-12-06). What a catalog or container so linked holds cannot be read:
+                # nothing may be withdrawn.
+                said = _cut(f"<{ascii(child)[1:-1]}>: not followed: {why}")
+                if child not in datasets:
+                    result.fatal = said
+                    return result
+                if len(result.unfollowable) < MAX_LINKS_REPORTED:
+                    result.unfollowable.append(said)
+                continue
             if _origin(child) == origin:
                 queue.append((child, child in datasets))
             else:
@@ -238,6 +307,7 @@ async def harvest_node(pool: asyncpg.Pool, session: aiohttp.ClientSession,
         reported.append(f"{found.off_origin_count - len(found.off_origin)} more links not "
                         "followed, not at that origin")
     reported += [f"<{url}>: {reason}" for url, reason in found.unreadable.items()]
+    reported += found.unfollowable
     refused = problems(node, found.records)
     reported += [p.message for p in refused]
     refused_ids = {p.dataset for p in refused}
@@ -271,6 +341,13 @@ async def harvest_all(pool: asyncpg.Pool, session: aiohttp.ClientSession,
         if isinstance(outcome, Exception):
             log.error("harvest of node %s failed unexpectedly", node.id, exc_info=outcome)
             outcome = HarvestOutcome(node.id, False, [f"harvest failed: {type(outcome).__name__}"])
+            # recorded as any failed harvest is: unrecorded, the node stayed listed healthy
+            # round after round while none of its changes applied (a review, 2026-12-06)
+            try:
+                await store.record_harvest(pool, node.id, False, outcome.problems[0])
+            except Exception:               # the catalogue's own database away: logged
+                log.exception("harvest of node %s: its failure could not be recorded",
+                              node.id)
         elif isinstance(outcome, BaseException):       # cancelled: the service is stopping
             raise outcome
         outcomes.append(outcome)

@@ -26,7 +26,7 @@ from pydantic import (
 
 from auth.access import AccessLevel
 from auth.dataset_id import check_dataset_id
-from auth.urls import NOT_IN_URL
+from auth.urls import NOT_IN_URL, http_url
 from catalogue.vocabulary import ASSEMBLIES, assigned_country, gdi_health_categories
 
 if TYPE_CHECKING:
@@ -125,10 +125,20 @@ def refuse_unstorable(value: Any, at: str = "") -> Any:
 def _writable(iri: str) -> str:
     """Every IRI of a record is written into RDF: one that RDF cannot hold made the document
     it is in a 500, on a node's FAIR Data Point and, pushed or harvested, on the catalogue's
-    (found by a probe of metadata files that load)."""
+    (found by a probe of metadata files that load). Nor one the standard library cannot
+    split as a URL (`http://[x/y`, `http://a]b/`, a full-width `＃` in the host) or holding a
+    Unicode non-character (U+FFFE): written, each made the RDF/XML of the document it is in
+    one no parser reads, whatever harvester asks for it (found by a review, 2026-12-06);
+    `http_url`'s rule, which every URL of the node's settings meets, refuses both."""
     if not IRI.fullmatch(iri):
         raise ValueError("not an http(s) IRI RDF can write (no white space or control "
                          'character, nor any of <>"{}|\\^`)')
+    try:
+        http_url(iri)
+    except ValueError:
+        raise ValueError("not an http(s) IRI with a host that a URL parser reads (no "
+                         "Unicode non-character, brackets only around an IPv6 address)"
+                         ) from None
     return iri
 
 

@@ -30,9 +30,11 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
+from catalogue import harvest as harvest_module
 from catalogue import store
 from catalogue.harvest import (
     MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_TRIPLES,
     MAX_LINKS_REPORTED,
     MAX_PROBLEM,
     HarvestConfig,
@@ -881,6 +883,48 @@ async def test_malformed_documents_are_reported_and_do_not_disturb_others(catalo
         assert await catalogue.ids() == ["GDI-FI-SYN-001"]
 
 
+@pytest.mark.parametrize("child", ["http://[x/y", "http://a]b/", "http://x\uff03y/",
+                                   "{fdp}/\\u0000x", "{fdp}/\\uD800x"])
+async def test_a_link_no_url_or_text_can_hold_is_reported_not_followed(catalogue, child):
+    """A catalog whose `dcat:dataset` names a link that is no URL the standard library can
+    split, or a same-origin one holding a NUL or half a surrogate pair (Turtle's escapes):
+    the first raised in the walk, the second in the store, and the node's harvest failed
+    "unexpectedly", round after round, while the node stayed listed healthy and none of
+    its changes applied (found by a review, 2026-12-06). The link is reported, printable,
+    and neither fetched nor kept; the node's datasets are harvested as before."""
+    async with AsyncExitStack() as stack:
+        fake = await registered_fake(stack, catalogue.pool)
+        fdp = f"{fake.base}/fdp"
+        link = child.format(fdp=fdp)
+        catalog = await fake.turtle("/fdp/catalog/main")
+        fake.broken = {"/fdp/catalog/main": (200, catalog + (
+            f"\n<{fdp}/catalog/main> <http://www.w3.org/ns/dcat#dataset> <{link}> .\n"))}
+        [outcome] = await _harvest(catalogue)
+        assert outcome.healthy, outcome.problems
+        assert outcome.upserted == ["GDI-FI-SYN-001", "GDI-FI-SYN-002"]
+        [problem] = outcome.problems
+        assert problem.startswith("<") and ">: not followed: " in problem, problem
+        assert problem.isprintable() and "\x00" not in problem
+        node_row = await store.get_node(catalogue.pool, NODE)
+        assert node_row.healthy and node_row.last_error == problem
+
+
+async def test_a_harvest_failing_unexpectedly_is_recorded_as_failed(catalogue, monkeypatch):
+    """A node's harvest that fails in a way no check foresaw: its failure is logged with its
+    traceback, and recorded as any failed harvest is, where the node stayed listed healthy,
+    with no error, round after round (found by a review, 2026-12-06)."""
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no check foresaw this")
+    async with AsyncExitStack() as stack:
+        await registered_fake(stack, catalogue.pool)
+        assert (await _harvest(catalogue))[0].healthy
+        monkeypatch.setattr(harvest_module, "walk", failing)
+        [outcome] = await _harvest(catalogue)
+    assert (outcome.healthy, outcome.problems) == (False, ["harvest failed: RuntimeError"])
+    node_row = await store.get_node(catalogue.pool, NODE)
+    assert (node_row.healthy, node_row.last_error) == (False, "harvest failed: RuntimeError")
+
+
 async def test_a_push_landing_mid_harvest_wins_over_what_the_harvest_read(catalogue):
     """The node removes GDI-FI-SYN-002 and renames GDI-FI-SYN-001, and pushes, while a
     harvest that began before is under way and reads the node's documents as they were: the
@@ -1458,6 +1502,43 @@ async def test_the_catalogue_answers_while_a_large_document_is_parsed(catalogue)
         took = time.monotonic() - began
     assert outcome.healthy, outcome.problems
     assert len(waits) >= 5 and max(waits) < min(1.0, took / 4), (took, sorted(waits)[-3:])
+
+
+@pytest.mark.parametrize("cost", ["prefixes", "statements"])
+async def test_a_document_made_to_cost_the_parser_is_read_quickly_or_refused(catalogue, cost):
+    """A node's root declaring 24,000 prefixes (450 kB): rdflib bound each in time growing
+    with those before, and kept a parser thread for tens of seconds, past its harvest's
+    time, and parsed again each round, both threads, so that no other node's documents were
+    read (found by a review, 2026-12-06); its prefixes are no longer bound, and it is read
+    within its harvest's 5 s. A root holding an RDF collection of 100,010 items, 200,020
+    statements in 200 kB (2 MB of it held 2.5 GB), is refused once past
+    MAX_DOCUMENT_TRIPLES, as too many statements."""
+    port = free_port()
+    fdp = f"http://127.0.0.1:{port}/fdp"
+    lines = [f"<{fdp}> a <{FDP_O.FAIRDataPoint}> ."]
+    if cost == "prefixes":
+        lines[:0] = [f"PREFIX p{i:x}: <http://example.org/{i:x}/>" for i in range(24_000)]
+    else:
+        lines.append(f"<{fdp}> <http://example.org/p> ("
+                     + " 1" * (MAX_DOCUMENT_TRIPLES // 2 + 10) + " ) .")
+    body = "\n".join(lines).encode()
+
+    async def root(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/turtle")
+
+    app = web.Application()
+    app.router.add_get("/fdp", root)
+    async with AsyncExitStack() as stack, harvest_session() as session:
+        await serve_app(stack, app, port)
+        await store.upsert_node(catalogue.pool, store.NodeRegistration(
+            NODE, "Costly", "FI", f"http://127.0.0.1:{port}/api", fdp))
+        [outcome] = await harvest_all(catalogue.pool, session, HarvestConfig(
+            interval_seconds=5, timeout_seconds=5))
+    if cost == "prefixes":
+        assert outcome.healthy and outcome.problems == [], outcome.problems
+    else:
+        assert not outcome.healthy
+        assert outcome.problems == [f"<{fdp}>: more than {MAX_DOCUMENT_TRIPLES} statements"]
 
 
 async def test_a_slow_node_fails_its_harvest_at_the_interval_and_holds_no_one(catalogue):
@@ -2112,6 +2193,11 @@ async def test_records_the_gdi_shapes_or_the_fdp_cannot_take_are_refused_naming_
             ({"assembly": '"GRCh38"'}, 400, "records.1.assembly"),      # found by the fuzz
             ({"title": "Variants \ud800"}, 400, "title: holds a lone surrogate"),
             ({"keywords": ["ok", "\udfff"]}, 400, "keywords.1: holds a lone surrogate"),
+            # IRIs the regular expression took that made the RDF/XML of every document
+            # holding them one no parser reads (found by a review, 2026-12-06)
+            *(({"themes": [HEALTH_THEME, iri]}, 400, "records.1.themes")
+              for iri in ("http://x.example/\ufffe", "http://x.example/\uffff",
+                          "http://[x/y", "http://a]b/", "http://x\uff03y/")),
             ({"beaconUrl": attacker}, 403, f"beaconUrl {attacker} is not at the origin"),
             ({"beaconUrl": "https://fi.example/api"}, 403, "beaconUrl https://fi.example/api")):
         record = _record("GDI-FI-SYN-002", fi).to_json() | changes
