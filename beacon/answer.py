@@ -243,6 +243,13 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             Floor(floor.k) if accounted else floor,
             (account_tally if by_account else tally)(accounted, floor) if accounted else None)
         seen_rows: dict[str, list[store.VariantRow]] = {}
+        # accounted datasets whose count matched nothing near the floor: their page is read
+        # after it, outside the caller's turn, so at the band's top, which is what that
+        # count found. Read at the tier's floor, a version swapped in between listed its
+        # near-floor variants as the tier's draw shows them, uncharged and not under the
+        # caller's view: one carried only by people the caller had run out of was listed,
+        # and hidden when asked again (found by a review, 2026-12-06).
+        above_band: set[str] = set()
         for item in group:
             if not accounted:
                 continue
@@ -265,6 +272,7 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             if matches is None or matches.rarest >= floor.upper:
                 await queries.writing(wide, partial(take_turn, caller=accounted),
                                       turn_key(accounted))
+                above_band.add(item.dataset.id)
                 continue
             given = await queries.writing(wide, partial(
                 answer_as_seen, caller=accounted, row=item.dataset, rules=item.seen.rules,
@@ -298,7 +306,8 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             if item.dataset.id in seen_rows:
                 rows = seen_rows[item.dataset.id]
             elif page is not None:
-                rows = await queries.fetch(on, item.dataset.id, chromosome, span, floor, *page)
+                rows = await queries.fetch(on, item.dataset.id, chromosome, span, Floor(
+                    floor.upper) if item.dataset.id in above_band else floor, *page)
             item.count = report(matches.count, rules)
             item.rare = is_rare(matches.rarest, rules)
             if page is not None:

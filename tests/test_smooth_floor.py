@@ -1512,3 +1512,67 @@ async def test_an_answer_from_the_band_read_by_its_keys_is_the_count_of_the_rang
         assert differed                     # the callers' views narrowed what they were shown
     finally:
         await conn.close()
+
+
+def _race_vcf(path: Path, with_band: bool) -> Path:
+    """40 samples: a variant at 2000 that 36 carry (above the band's top, 32), and with
+    `with_band` one at 3000 that the first 20 alone carry (in the band)."""
+    samples = [f"S{s}" for s in range(40)]
+    rows = [(2000, 36)] + ([(3000, 20)] if with_band else [])
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *samples])]
+    lines += ["\t".join(["chr1", str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
+                         *(["0/1"] * c + ["0/0"] * (40 - c))]) for pos, c in rows]
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
+async def test_a_page_read_after_a_new_version_lists_nothing_near_the_floor_unjudged(
+        pg_server_url, tmp_path, monkeypatch):
+    """An anonymous caller who has run out of the first 20 people asks a record page of a
+    range whose count matched nothing near the floor, and a new version, holding a variant
+    those 20 alone carry, is swapped in between the count and the page (as an ingest in
+    another process may). The page was read at the tier's floor, outside the caller's
+    turn: it listed that variant, uncharged and not under the caller's view, which, asked
+    again, is judged hidden (found by a review, 2026-12-06). The page is read at the band's
+    top, what the count found: the variant is not listed until it is judged."""
+    dataset, caller = "GDI-FI-RACE-001", "address 127.0.0.1"
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(node_database(pg_server_url))
+        await ingest(url, IngestRequest(_race_vcf(tmp_path / "v1.vcf", False), dataset,
+                                        GRCH38, AccessLevel.PUBLIC, "Race", workers=1))
+        client, pool = await serve_node(stack, Settings(
+            database_url=url, data_dir=tmp_path / "node", beacon_id="org.test.race",
+            ingest_workers=1))
+        charged = np.zeros(40, dtype="<f4")
+        charged[:20] = 10.0                                   # S0..S19 run out of
+        await pool.execute(
+            "INSERT INTO disclosure_losses (caller, dataset_id, version, charged) "
+            "SELECT $1, id, version, $3 FROM datasets WHERE id = $2", caller, dataset,
+            charged.tobytes())
+        original, swapped = store.fetch_variants, []
+
+        async def page_after_a_swap(conn: Any, query: Any, dataset_id: str, *args: Any,
+                                    **kwargs: Any) -> Any:
+            if not swapped and kwargs.get("view") is None:
+                swapped.append(True)
+                await ingest(url, IngestRequest(_race_vcf(tmp_path / "v2.vcf", True), dataset,
+                                                GRCH38, AccessLevel.PUBLIC, "Race", workers=1))
+            return await original(conn, query, dataset_id, *args, **kwargs)
+        monkeypatch.setattr(store, "fetch_variants", page_after_a_swap)
+        params = {"referenceName": "1", "start": "1000", "end": "5000",
+                  "requestedGranularity": "record", "datasetIds": dataset}
+
+        async def listed() -> list[int]:
+            async with client.get("/api/g_variants", params=params) as response:
+                assert response.status == 200
+                body = await response.json()
+            return [v["variation"]["location"]["interval"]["start"]["value"]
+                    for s in body["response"]["resultSets"] for v in s["results"]]
+        assert await listed() == [1999]
+        assert swapped
+        monkeypatch.setattr(store, "fetch_variants", original)
+        assert await listed() == [1999]                       # judged now: hidden, and kept
+        assert await pool.fetch("SELECT variant, shown FROM disclosure_answers "
+                                "WHERE caller = $1", caller) == [("1:2999:A:G:3000", False)]
