@@ -126,3 +126,27 @@ def test_a_json_log_record_orjson_cannot_write_is_still_one_json_line(extras):
     entry = json.loads(written)
     assert entry[key] == value and entry["message"] == f"loading {value}"
     assert entry["logger"] == "gdi_node.audit" and entry["level"] == "INFO"
+
+
+async def test_a_path_writes_no_fields_of_its_own_into_the_access_line(node, caplog):
+    """The access line wrote the path decoded, and the text format separates its fields by
+    spaces: `GET /api/g_variants%20200%20request_id=forged%20status=200` read as a 200 with a
+    request id of the caller's choosing, placed before the real ones (found by a review,
+    2026-12-06). The path is written as sent, percent-encoded; and the 404's message quotes
+    it with each character that does not print as itself escaped (U+202E went back as
+    sent)."""
+    caplog.set_level(logging.INFO, logger="gdi_node.access")
+    forged = "/api/g_variants%20200%20request_id=forged%20status=200%20route=/api/g_variants"
+    async with node.get(forged) as response:
+        assert response.status == 404
+    async with node.get("/api/%E2%80%AEfdp.json") as response:
+        assert response.status == 404
+        said = (await response.json())["error"]["errorMessage"]
+    assert said == "no such endpoint or entry: /api/\\u202efdp.json", said
+    [line, _] = [TextFormatter().format(r) for r in caplog.records
+                 if r.name == "gdi_node.access"]
+    assert f"GET {forged} 404 request_id=" in line, line
+    fields = [word.partition("=")[0] for word in line.split() if "=" in word
+              and not word.startswith("/")]
+    assert fields == ["request_id", "status", "duration_ms", "route"], line
+    assert " request_id=forged" not in line, line

@@ -79,6 +79,7 @@ from node.http.metrics import (
 )
 from node.http.outage import RETRY_AFTER_SECONDS
 from node.http.responses import json_response
+from node.logs import shown
 from node.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,10 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, AccountSpent):       # for good: no Retry-After
         return json_response(error_body(beacon_id, 403, str(exc)), 403)
     if isinstance(exc, web.HTTPException):
-        message = {404: f"no such endpoint or entry: {request.path}",
-                   405: f"method {request.method} not allowed on {request.path}"}.get(
+        # the path decoded, each character that does not print as itself escaped: a
+        # U+202E in it went back to the caller as sent (a review, 2026-12-06)
+        message = {404: f"no such endpoint or entry: {shown(request.path)}",
+                   405: f"method {request.method} not allowed on {shown(request.path)}"}.get(
                        exc.status, exc.text or exc.reason)
         return json_response(error_body(beacon_id, exc.status, message), exc.status,
                              headers={k: v for k, v in exc.headers.items()

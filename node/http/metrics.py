@@ -246,7 +246,10 @@ def finished(metrics: Metrics, request: web.Request, status: int, elapsed: float
         "other" if response is None else response.get(UNAVAILABLE, "other"))
     metrics.record(_method_label(request.method), route, status, elapsed, cause)
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info("%s %s %d", request.method, request.path, status,
+        # the path as sent, percent-encoded: decoded, `%20` gave the caller spaces, and
+        # `/x%20200%20status=200` wrote fields of its own into the line before the real ones
+        # (found by a review, 2026-12-06)
+        access_log.info("%s %s %d", request.method, request.rel_url.raw_path, status,
                         extra={"request_id": request[REQUEST_ID], "status": status,
                                "duration_ms": round(elapsed * 1000, 2), "route": route})
 
