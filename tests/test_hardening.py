@@ -1341,6 +1341,13 @@ async def test_a_body_that_does_not_arrive_in_time_is_a_408(db_url, pool, loaded
             assert beacon_schema(ERROR_SCHEMA, json.loads(body)) == []
             assert json.loads(body)["error"]["errorMessage"].startswith("body"), body
             assert seconds < 3, seconds
+        # a length past the limit said up front: refused at once, not at the body's time
+        # (found by a review, 2026-12-06)
+        long = post(b"/api/g_variants", b"Content-Length: 50000000") + b"{}"
+        answer, seconds = await send_slowly(port, long, [], 0.2, 5)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["errorMessage"] == (
+            f"body: more than {2**20} bytes")
         # a body that takes its time but arrives within the limit is answered
         head = post(b"/api/g_variants", b"Content-Length: %d" % len(COUNT_BODY))
         answer, _ = await send_slowly(port, head + COUNT_BODY[:10], [COUNT_BODY[10:]], 0.2, 5)

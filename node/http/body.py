@@ -61,6 +61,13 @@ async def arrived(request: web.Request, timeout_seconds: float,
     bench/individuals.py --instructions)."""
     try:
         if not request.content.is_eof():
+            # a length past the limit said up front is refused at once: read, it held the
+            # connection until the body's time was up (30 s), then a 408, for a body never
+            # to be taken (found by a review, 2026-12-06)
+            length = request.content_length
+            if length is not None and length > request.client_max_size > 0:
+                raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size,
+                                                    actual_size=length)
             async with asyncio.timeout(timeout_seconds):
                 return await read()
         return await read()
