@@ -990,8 +990,11 @@ async def test_an_ingest_stopped_after_its_swap_leaves_the_version_it_swapped_in
     """Stopped (the CLI cancels its task on SIGTERM and Ctrl-C) once its swap has committed,
     while it asks which datasets share its people, an ingest dropped its staging table in
     its cleanup: by then the dataset's partition, so the new version was listed with no
-    rows (found by a review, 2026-12-05). The version it swapped in stays whole."""
+    rows (found by a review, 2026-12-05). The version it swapped in stays whole, and the
+    ingest says it put it in place (InterruptedAfterSwap), where the cancellation alone read
+    as "nothing changed" (a review, 2026-12-06)."""
     from beacon import individuals_store
+    from beacon.ingest import InterruptedAfterSwap
     committed, sharing = asyncio.Event(), individuals_store.sharing
 
     async def slowly(conn: asyncpg.Connection, dataset_id: str) -> dict[str, int]:
@@ -1003,8 +1006,9 @@ async def test_an_ingest_stopped_after_its_swap_leaves_the_version_it_swapped_in
     task = asyncio.create_task(ingest(db_url, _request(info_vcf)))
     await asyncio.wait_for(committed.wait(), 120)
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(InterruptedAfterSwap) as raised:
         await task
+    assert raised.value.version == 1
     datasets, _ = await _state(db_url)
     assert datasets[0][1] == 1 and len(await _stored(db_url)) == datasets[0][2] > 0
 
