@@ -264,6 +264,19 @@ def write_vcf_text(path: Path, text: str, index: bool = True) -> Path:
     return out
 
 
+def carriers_vcf(path: Path, sites: list[tuple[int, int]], samples: int = 40) -> Path:
+    """A genotyped VCF of `samples` samples S0..: at each (POS, c) of `sites` an A>G SNV on
+    chr1 that the first c samples carry (0/1) and the others do not; bgzipped and indexed."""
+    names = [f"S{s}" for s in range(samples)]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *names])]
+    lines += ["\t".join(["chr1", str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
+                         *(["0/1"] * c + ["0/0"] * (samples - c))]) for pos, c in sites]
+    return write_vcf_text(path, "\n".join(lines) + "\n")
+
+
 async def raw_status(base_url: str, request_line: bytes, header: bytes) -> int:
     """The status of a request sent as bytes, with a header no HTTP client would send."""
     parts = urlsplit(base_url)

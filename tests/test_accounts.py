@@ -30,7 +30,7 @@ from beacon.request import VariantQuery
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import BEACON_V2, validator_of
-from tests.conftest import node_database, serve_node, write_vcf_text
+from tests.conftest import carriers_vcf, node_database, serve_node, write_vcf_text
 
 SITES = "GDI-FI-ACCOUNT-1"          # sites-only: nobody named
 CALLS = "GDI-FI-ACCOUNT-2"          # genotyped, beside it
@@ -78,14 +78,7 @@ def _counted_vcf(path: Path) -> Path:
 
 def _calls_vcf(path: Path) -> Path:
     """Two variants carried by all 40 samples: shown to anyone, charged to nobody."""
-    samples = [f"S{s}" for s in range(40)]
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                        "FORMAT", *samples])]
-    lines += ["\t".join(["chr1", str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
-                         *(["0/1"] * len(samples))]) for pos in (ABSENT + 1, ABSENT + 11)]
-    return write_vcf_text(path, "\n".join(lines) + "\n")
+    return carriers_vcf(path, [(ABSENT + 1, 40), (ABSENT + 11, 40)])
 
 
 class Node:

@@ -35,7 +35,13 @@ from node.database import create_pool
 from node.http.beacon_api import release_wait
 from node.migrate import apply_migrations
 from node.settings import DisclosureSettings, Settings, TierSettings
-from tests.conftest import node_database, serve_app, serve_node, write_vcf_text
+from tests.conftest import (
+    carriers_vcf,
+    node_database,
+    serve_app,
+    serve_node,
+    write_vcf_text,
+)
 
 DATASET = "GDI-FI-SMOOTH-1"
 SAMPLES = 40
@@ -1517,15 +1523,7 @@ async def test_an_answer_from_the_band_read_by_its_keys_is_the_count_of_the_rang
 def _race_vcf(path: Path, with_band: bool) -> Path:
     """40 samples: a variant at 2000 that 36 carry (above the band's top, 32), and with
     `with_band` one at 3000 that the first 20 alone carry (in the band)."""
-    samples = [f"S{s}" for s in range(40)]
-    rows = [(2000, 36)] + ([(3000, 20)] if with_band else [])
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
-                        "FORMAT", *samples])]
-    lines += ["\t".join(["chr1", str(pos), ".", "A", "G", ".", "PASS", ".", "GT",
-                         *(["0/1"] * c + ["0/0"] * (40 - c))]) for pos, c in rows]
-    return write_vcf_text(path, "\n".join(lines) + "\n")
+    return carriers_vcf(path, [(2000, 36)] + ([(3000, 20)] if with_band else []))
 
 
 async def test_a_page_read_after_a_new_version_lists_nothing_near_the_floor_unjudged(
