@@ -938,7 +938,7 @@ def check_info_counts(layout: VcfLayout) -> VcfProblem | None:
     (`bcftools filter -S .`, GATK's filtered genotypes set to no-calls) or the samples
     subset without updating INFO (`bcftools view -s -I`) made the allele floor count people
     the file's own genotypes do not name: a variant one sample carries was shown to anyone
-    as carried by 18 (found by a review, 2026-12-06). Records the load itself refuses or
+    as carried by 32 (found by a review, 2026-12-06). Records the load itself refuses or
     that lack the counts are left to it. A sample of the file, not all of it: reading every
     record's genotypes costs about ten times the counts' fast path."""
     with open_vcf(layout.path) as handle:
