@@ -75,16 +75,22 @@ def is_curie(text: str) -> bool:
 # A phenopacket's `hp:0001250`, `Mondo:0005148` or `ICD10:C182` was held, and a filter's
 # matched, as written: a term no hierarchy places, which a filter on its ancestor with
 # descendants (Seizure's, `ICD10:C18`) did not find (found by a review, 2026-12-05).
+# SNOMED CT has no CURIE prefix of its own making: the node's table and the GDI portal's
+# filters write `SNOMED:`, bioregistry and biolink `SNOMEDCT:`, and some exports `SCTID:`
+# (SNOMED CT's own name for a concept id). One code system and one concept id under each:
+# held as written, a colectomy coded `SNOMEDCT:23968004` was found neither by the portal's
+# `SNOMED:23968004` nor below Surgical procedure (found by a review, 2026-12-06).
 _PREFIXES = {prefix.casefold(): prefix for prefix in ("HP", "ICD10", "NCIT", "MONDO", "SNOMED")}
+_PREFIXES |= {"snomedct": "SNOMED", "sctid": "SNOMED"}
 _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
 
 
 def primary(term_id: str) -> str:
     """The id a term is held and filtered under: of a hierarchy the node holds, as its
-    ontology writes it (`_PREFIXES`; a code's letters in upper case, as each of them
-    writes its codes; an ICD-10 code without the dagger's or asterisk's mark, `C18.-` as
-    its category), a retired HPO id as the id of the term that holds it now; any other id
-    as it is."""
+    ontology writes it (`_PREFIXES`, SNOMED CT's other prefixes too; a code's letters in
+    upper case, as each of them writes its codes; an ICD-10 code without the dagger's or
+    asterisk's mark, `C18.-` as its category), a retired HPO id as the id of the term that
+    holds it now; any other id as it is."""
     prefix, _, code = term_id.partition(":")
     written = _PREFIXES.get(prefix.casefold())
     if written is None:

@@ -1804,6 +1804,32 @@ async def test_an_assay_of_a_hierarchy_the_node_holds_is_read_as_its_terms_are(p
         assert "NCIT:C16358" in listed and "ncit:C16358" not in listed
 
 
+async def test_snomed_cts_other_prefixes_are_its_terms(pg_server_url, tmp_path):
+    """SNOMED CT's codes written under the prefix bioregistry prefers (`SNOMEDCT:`, as
+    phenopacket-tools and biolink write them) or its synonym `SCTID:` are the terms the
+    node's table and the GDI portal's filters write `SNOMED:`: held as written, a colectomy
+    coded `SNOMEDCT:23968004` was found neither by the portal's Colectomy
+    (`SNOMED:23968004`) nor by Surgical procedure with its descendants, a false 0."""
+    written = ["SNOMED:23968004", "SNOMEDCT:23968004", "sctid:23968004", None]
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, [
+            {"subject": {"id": f"S{n}"}, "medicalActions": [
+                {"procedure": {"code": {"id": code, "label": "Colectomy"}}}] if code else []}
+            for n, code in enumerate(written)])
+        colectomies = sum(code is not None for code in written)
+        for term, descendants in (("SNOMED:23968004", False), ("SNOMEDCT:23968004", False),
+                                  ("SNOMED:387713003", True), ("SNOMEDCT:71388002", True)):
+            status, body = await _post(client, "/api/individuals", {"query": {
+                "requestedGranularity": "count",
+                "filters": [{"id": term, "includeDescendantTerms": descendants}]}})
+            assert status == 200, body
+            assert body["responseSummary"]["numTotalResults"] == colectomies, term
+        async with client.get("/api/filtering_terms") as response:
+            listed = [t["id"] for t in (await response.json())["response"]["filteringTerms"]]
+        assert "SNOMED:23968004" in listed
+        assert not any(t.casefold().startswith(("snomedct:", "sctid:")) for t in listed)
+
+
 async def test_a_measured_assay_as_an_ontology_filter_counts_those_measured(pg_server_url,
                                                                              tmp_path):
     """filtering_terms lists a measured assay (`LOINC:8302-2`, alphanumeric); sent as an

@@ -316,6 +316,8 @@ def test_a_filter_names_a_bad_duration_once(text: str) -> None:
     ("icd10:s7200", "ICD10:S72.00"), ("icd10:c15-c26", "ICD10:C15-C26"),
     ("ncit:c3117", "NCIT:C3117"), ("Mondo:0005148", "MONDO:0005148"),
     ("snomed:386661006", "SNOMED:386661006"), ("ICD10CM:E119", "ICD10CM:E119"),
+    # SNOMED CT under bioregistry's prefix and its synonym (found by a review, 2026-12-06)
+    ("SNOMEDCT:23968004", "SNOMED:23968004"), ("sctid:23968004", "SNOMED:23968004"),
     ("loinc:8302-2", "loinc:8302-2"), ("ICD10:C1", "ICD10:C1"),
     # WHO's notation for "a subdivision of the category" (found by a review, 2026-12-05)
     ("ICD10:C18.-", "ICD10:C18"), ("icd10:e11.-", "ICD10:E11")])
