@@ -333,9 +333,25 @@ def _numbers_as_digits(schemas: dict[str, Any]) -> None:
         pages[name]["anyOf"] = [bounds, _DIGITS]
 
 
+# How a caller is known (node/http/caller.py): a bearer token of a trusted issuer in the
+# Authorization header, on any route, or none at all (anonymous; hence the empty requirement
+# beside it). Undeclared, a client built from the document sent no token, and so was
+# answered as anonymous on every REGISTERED and CONTROLLED dataset; the document's own
+# interactive page (/api/docs) offered no way to give one, though every route declares the
+# 401 of a token that does not verify.
+BEARER = "bearerToken"
+_SECURITY_SCHEMES = {BEARER: {
+    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+    "description": "An access token of one of the node's trusted issuers (docs/auth.md), "
+                   "whose visas decide what the caller may see; without one the caller is "
+                   "anonymous. One that does not verify is a 401, never answered as "
+                   "anonymous"}}
+
+
 def openapi_document(routes: list[tuple[str, str, str]], base_url: str,
                      title: str) -> dict[str, Any]:
-    """`routes` are (method, path, summary) for every served API endpoint."""
+    """`routes` are (method, path, summary) for every served API endpoint; each may be
+    asked with a bearer token or without (`_SECURITY_SCHEMES`)."""
     body = RequestBody.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = body.pop("$defs", {})
     schemas["RequestBody"] = body
@@ -349,4 +365,5 @@ def openapi_document(routes: list[tuple[str, str, str]], base_url: str,
                                     "accept requestParameters flat, wrapped as "
                                     "{\"g_variant\": {...}}, as [] or as a list of "
                                     "one such object."},
-            "servers": [{"url": base_url}], "paths": paths, "components": {"schemas": schemas}}
+            "servers": [{"url": base_url}], "security": [{}, {BEARER: []}], "paths": paths,
+            "components": {"schemas": schemas, "securitySchemes": _SECURITY_SCHEMES}}

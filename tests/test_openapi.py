@@ -398,6 +398,29 @@ async def test_the_purpose_of_use_header_is_declared_where_it_is_read(node, desc
     assert declaring == reading, declaring ^ reading
 
 
+async def test_the_bearer_token_every_route_reads_is_declared(node, described):
+    """Every route reads a bearer token (docs/auth.md) and answers without one, as anonymous:
+    the document declares the scheme, optional ({} beside it), for every operation, the one
+    a 401's WWW-Authenticate names. Before, it declared none, so a client built from it, and
+    the interactive page, sent no token and were answered as anonymous on every REGISTERED
+    and CONTROLLED dataset, where each operation declared the 401 of a token."""
+    schemes = described.get("components", {}).get("securitySchemes", {})
+    assert len(schemes) == 1, schemes
+    (name, scheme), = schemes.items()
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert described.get("security") == [{}, {name: []}]
+    for path, methods in described["paths"].items():
+        for method, operation in methods.items():
+            assert "security" not in operation, (method, path)
+            body = {} if method == "post" else None
+            async with node.request(method, _url(path), json=body) as anonymous:
+                assert anonymous.status == 200, (method, path)
+            async with node.request(method, _url(path), json=body,
+                                    headers={"Authorization": "Bearer junk"}) as refused:
+                assert refused.status == 401, (method, path)
+                challenge = refused.headers["WWW-Authenticate"]
+                assert challenge.lower().startswith(scheme["scheme"] + " "), challenge
+
 
 # One of the GDI portal's population filters (docs/beacon.md, "Population filters")
 POPULATION_FILTER = {"id": "sexFilter", "operator": "=", "value": "male", "scope": "population"}
