@@ -1036,6 +1036,22 @@ async def test_datasets_asked_twice_differently_are_refused_by_name(ask, path):
     assert {s["id"] for s in listed} == {A38}       # the network's peers are this node twice
 
 
+@pytest.mark.parametrize("root", ["/api", "/network/api"])
+@pytest.mark.parametrize("below", ["", "/g_variants", "/individuals"])
+async def test_a_dataset_path_with_other_datasets_asked_is_refused_by_name(ask, root, below):
+    """A dataset's path (/datasets/{id}, and the routes below it) with `datasetIds` naming
+    another dataset is a 400 naming datasetIds, on the node and on the network alike (the
+    network refuses what a node would before any peer is asked: beacon_api.within_dataset).
+    The network's /datasets/{id} passed it on: each peer refused it, and the network
+    answered 200 `exists: false`, the dataset "not found" where it is held."""
+    path = f"{root}/datasets/{A38}{below}"
+    for params, body in (({"datasetIds": CONTROLLED}, None),
+                         (None, {"query": {"requestParameters": {"datasetIds": [CONTROLLED]}}})):
+        refused = await ask(params, body=body, path=path, status=400)
+        assert refused["error"]["errorMessage"].startswith("datasetIds: conflicts"), refused
+    same = await ask({"datasetIds": A38, "requestedGranularity": "count"}, path=path)
+    assert same["responseSummary"]["exists"] is True, same
+
 @pytest.mark.parametrize(("meta", "field"), [
     ({"apiVersion": 2}, "meta.apiVersion"),
     ({"apiVersion": " "}, "meta.apiVersion"),

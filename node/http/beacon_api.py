@@ -513,8 +513,8 @@ async def scoped_query(request: web.Request, dataset_id: str) -> VariantQuery:
 
 def within_dataset(dataset_ids: tuple[str, ...], dataset_id: str) -> None:
     """A dataset-scoped request's `datasetIds`, if any, must be the dataset of its path
-    (/datasets/{id}/...): here and on the network's routes alike, which pass the body on as
-    sent, so a conflict would reach the peers."""
+    (/datasets/{id} and the routes below it): here and on the network's routes alike, which
+    pass the body on as sent, so a conflict would reach the peers."""
     if dataset_ids and set(dataset_ids) != {dataset_id}:
         raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
 
@@ -712,8 +712,7 @@ async def dataset(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPNotFound()
     query = datasets_query(await request_body(request))
-    if query.dataset_ids and set(query.dataset_ids) != {dataset_id}:
-        raise RequestError("datasetIds", f"conflicts with the dataset in the path ({dataset_id})")
+    within_dataset(query.dataset_ids or (), dataset_id)
     return await _collections(request, query, [found])
 
 

@@ -290,9 +290,14 @@ async def dataset_individuals(request: web.Request) -> web.Response:
 
 
 async def _collections(request: web.Request, *, single: bool) -> web.Response:
-    if single:
-        _path_id(request)
+    """The peers' datasets merged; `single`: one dataset's path (/datasets/{id}), whose
+    `datasetIds`, if any, must be that dataset, as on the node's route (within_dataset):
+    passed on, each peer refused it and the network answered `exists: false`, the dataset
+    "not found" where it is held (found by a review, 2026-12-06)."""
+    dataset_id = _path_id(request) if single else None
     query = datasets_query(await request_body(request))   # refused here as a node would
+    if dataset_id is not None:
+        within_dataset(query.dataset_ids or (), dataset_id)
     peer_request = await _forwarded(request)
     key, bearer, issuer = _credentials(request)
     app = request.app
