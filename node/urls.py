@@ -30,13 +30,47 @@ def beacon_key(url: str) -> str:
     """What two URLs share when they name one Beacon: `url` (an http(s) URL with no user
     name or password, as settings and registry take it) without a trailing slash, its
     scheme and host lowercased (they are case-insensitive, RFC 3986 6.2.2.1; its path is
-    not) and its scheme's default port left out (6.2.3: `https://fi.example:443/api` is
-    `https://fi.example/api`, and was asked and counted twice). The one rule of both places
-    that ask it, the settings' configured peers and the registry's nodes beside them
-    (node/federation/network.py): each had its own, and a node the registry listed at a
-    configured peer's URL cased otherwise was asked twice, its count added twice to the
-    network's total."""
-    return _normalised(without_trailing_slash(url))
+    not), its host without the trailing dot of a fully qualified name, its scheme's default
+    port left out (6.2.3: `https://fi.example:443/api` is `https://fi.example/api`, and was
+    asked and counted twice), and its path as RFC 3986 6.2.2.2 and 6.2.2.3 normalise it
+    (`_path_key`). The one rule of both places that ask it, the settings' configured peers
+    and the registry's nodes beside them (node/federation/network.py): each had its own,
+    and a node the registry listed at a configured peer's URL cased otherwise was asked
+    twice, its count added twice to the network's total."""
+    parts = urlsplit(_normalised(without_trailing_slash(url)))
+    host, colon, port = parts.netloc.rpartition(":")
+    if not colon or "]" in port:                # no port, or an IPv6 address's last `:`
+        host, colon, port = parts.netloc, "", ""
+    netloc = host.removesuffix(".") + colon + port
+    return without_trailing_slash(parts._replace(netloc=netloc,
+                                                 path=_path_key(parts.path)).geturl())
+
+
+# RFC 3986 2.3: the characters a path means the same by, percent-encoded or not
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def _path_key(path: str) -> str:
+    """`path` with each percent-encoded unreserved character decoded, the other encodings'
+    hex digits in upper case (RFC 3986 6.2.2.1-2), and its dot segments removed (6.2.2.3,
+    5.2.4). Compared as written, `/%61pi` and `/x/../api` were other Beacons than `/api`,
+    where a node routes `/%61pi/info` as `/api/info` (aiohttp decodes the path; a proxy
+    normalising paths removes dot segments too): a registry listing a node so beside its
+    own URL had it asked twice, counted twice, and told another pseudonym of every caller
+    of the network, each a second budget and a second set of loss accounts there (found by
+    a review, 2026-12-06)."""
+    def decoded(found: re.Match[str]) -> str:
+        character = chr(int(found[1], 16))
+        return character if character in _UNRESERVED else f"%{found[1].upper()}"
+    segments: list[str] = []
+    for segment in _PERCENT.sub(decoded, path).split("/"):
+        if segment == "..":
+            if len(segments) > 1:
+                segments.pop()
+        elif segment != ".":
+            segments.append(segment)
+    return "/".join(segments)
 
 
 def _normalised(url: str) -> str:

@@ -2081,12 +2081,16 @@ def test_two_configured_peers_under_one_id_are_refused_when_the_configuration_is
 
 
 @pytest.mark.parametrize("second", ["https://fi.example/api/", "HTTPS://FI.Example/api",
-                                    "https://fi.example:443/api", "https://FI.example:443/api/"])
+                                    "https://fi.example:443/api", "https://FI.example:443/api/",
+                                    "https://fi.example/%61pi", "https://fi.example/a%70%69",
+                                    "https://fi.example/./api", "https://fi.example/x/../api",
+                                    "https://fi.example/api/%2e", "https://fi.example./api"])
 def test_two_configured_peers_at_one_url_are_refused_when_the_configuration_is_read(second):
     """One Beacon configured under two ids was asked twice: its datasets came twice and its
     count was added twice to the network's total. Refused naming both ids, however the URL
     was written (a trailing slash, the scheme's and host's case, the scheme's default port
-    written out); a path differing in case, or another port, is another URL."""
+    written out, a letter of the path percent-encoded, a dot segment, the host's trailing
+    dot); a path differing in case, or another port, is another URL."""
     peers = [{"id": "fi", "url": "https://fi.example/api"},
              {"id": "se", "url": "https://se.example/api"},
              {"id": "fi-again", "url": second}]
@@ -2201,6 +2205,19 @@ async def test_a_registry_node_at_a_url_cased_otherwise_is_not_asked_again(netwo
     url = network.fakes.url
     await _listed_twice(network, check, caplog, network.node_urls["org.test.fi"].upper(),
                         f"{url}/listed/api", f"{url.replace('http:', 'HTTP:')}/listed/api/")
+
+
+async def test_a_registry_node_at_a_url_spelt_otherwise_is_not_asked_again(network, check,
+                                                                           caplog):
+    """A URL's path with a letter percent-encoded (`/%61pi`) or a dot segment in it names
+    the same Beacon (RFC 3986 6.2.2.2, 6.2.2.3; a node routes `/%61pi/info` as
+    `/api/info`). Compared as written, a node the registry listed so beside itself was
+    asked again, its count twice in the network's total, and under another id: it was told
+    another pseudonym of each caller, a second budget and a second set of loss accounts
+    for every caller of the network, one more for each spelling a registrant listed."""
+    url = network.fakes.url
+    await _listed_twice(network, check, caplog, network.node_urls["org.test.fi"] + "/x/..",
+                        f"{url}/listed/api", f"{url}/listed/%61pi")
 
 
 async def test_in_production_a_registry_peer_over_plain_http_is_not_asked(network, check):
