@@ -166,6 +166,43 @@ async def _given(database: str, caller: str, query: VariantQuery,
         await conn.close()
 
 
+async def test_an_answer_judging_many_variants_lets_other_requests_run_meanwhile(
+        database, monkeypatch):
+    """An answer's near-floor variants are judged one after another in the node's process
+    (`losses._judged`): in one go, a single anonymous range over many of them held the
+    worker's event loop, and with it every other caller's request, for as long as that
+    took (60,000 of them over 200 samples: 0.8 to 1.5 s, growing with the samples and with
+    the range; a probe, 2026-12-06). It gives the loop back every JUDGED_AT_ONCE variants
+    (set to 100 here, over this dataset's 1,560 near the floor): a task that counts its
+    turns meanwhile is seen to have run between the judging's steps, as it never did."""
+    monkeypatch.setattr(losses, "JUDGED_AT_ONCE", 100)
+    turns = 0
+    seen: list[int] = []          # the task's turns so far, at each step of the judging
+    probability = Floor.probability
+
+    def counted(self: Floor, carriers: float) -> float:
+        seen.append(turns)
+        return probability(self, carriers)
+
+    async def counting() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(Floor, "probability", counted)
+    task = asyncio.create_task(counting())
+    try:
+        wide = VariantQuery(kind="range", reference_name="1", start=(0,),
+                            end=((COUNTS[-1] + 1) * REGION,), granularity="count")
+        assert await _given(database, "one wide range", wide) > 0
+    finally:
+        task.cancel()
+    near = sum(VARIANTS_PER_COUNT for c in COUNTS if FLOOR.k <= c < FLOOR.upper)
+    assert len(seen) >= near
+    assert len(set(seen)) >= near // 100, len(set(seen))
+
+
 async def _first_shown(conn: asyncpg.Connection, c: int) -> list[int]:
     """The variants carried by c that the floor shows everyone."""
     return [i for i in range(VARIANTS_PER_COUNT) if await _shown(conn, _one(c, i), FLOOR)]
