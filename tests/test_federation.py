@@ -1914,6 +1914,29 @@ async def test_each_peer_is_told_a_pseudonym_of_its_own_for_one_caller(network, 
     assert len({seen[0] for seen in told.values()}) == len(names), told
 
 
+async def test_a_node_listed_under_another_id_is_told_the_same_pseudonym(network, check):
+    """The registry lists whatever its credential holders register, under the ids they
+    choose: keyed by the id a node is listed under, the node at one URL listed under a new
+    id (first, the one asked) was told a new pseudonym of every caller of the network, at
+    a trusting peer a fresh budget and fresh loss accounts for each id. Keyed by the URL,
+    as a Beacon: the same caller is the same pseudonym there under any id."""
+    fakes = network.fakes
+    fakes.callers.clear()
+    try:
+        for listed_as in ("rotating.1", "rotating.2"):
+            fakes.nodes[:] = [{"id": listed_as, "beaconUrl": f"{fakes.url}/rotating/api"}]
+            fakes.hits.pop("catalogue", None)
+            async with network.aggregator([fakes.peer("pseudo.a")], peers_from_catalogue=True,
+                                          catalogue_url=fakes.url) as net:
+                answer = await check(net, "/network/api/g_variants", params=QUERY)
+            assert listed_as in _peer_lines(answer)
+    finally:
+        fakes.nodes.clear()
+    first, again = fakes.callers["rotating"]
+    assert re.fullmatch("[0-9a-f]{32}", first) and again == first
+    assert fakes.callers["pseudo.a"][0] != first
+
+
 async def test_info_and_map_are_cached_and_describe_the_network(network, check):
     fakes = network.fakes
     peers = [*network.peers(), fakes.peer("cached"), fakes.peer("fail"), fakes.peer("older")]

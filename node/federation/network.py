@@ -24,7 +24,7 @@ handler run on when its caller has gone: without the path, one query would ask i
 again and again for good, spending every peer's budget. `onward_path` refuses a request that
 has already passed through this node, or through MAX_NETWORK_HOPS networks.
 
-Every peer is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the peer's id and the
+Every peer is told who asked in NETWORK_CALLER_HEADER: a keyed hash of the peer's URL and the
 caller's budget key (node/http/caller.py caller_key), another at each peer
 (caller_pseudonyms), never the key itself, which for an
 anonymous caller is the researcher's address (an IPv6 one's /64: one pseudonym for all of
@@ -119,8 +119,8 @@ MAX_COUNT = 2**53 - 1
 VIA_HEADER = "X-Beacon-Network-Via"
 MAX_NETWORK_HOPS = 3
 # Who asked, for the peers asked without a token: the first PSEUDONYM_LENGTH hex digits of the
-# caller's budget key's HMAC-SHA256 under a key of the peer's own, the HMAC-SHA256 of its id
-# under the node's network_caller_secret (128 bits: no two callers of one network share a
+# caller's budget key's HMAC-SHA256 under a key of the peer's own, the HMAC-SHA256 of its URL
+# (node/urls.py beacon_key) under the node's network_caller_secret (128 bits: no two callers of one network share a
 # budget by chance). What a peer takes is exactly that shape (node/http/caller.py), so no
 # spelling of one caller is a second budget.
 NETWORK_CALLER_HEADER = "X-Beacon-Network-Caller"
@@ -132,23 +132,29 @@ PSEUDONYMS_KEPT = 16384
 
 
 def caller_pseudonyms(secret: bytes) -> Callable[[str, str], str]:
-    """The pseudonym at the peer of a given id of a budget key (NETWORK_CALLER_HEADER) under
-    `secret`: stable, so a caller keeps one budget at each peer; keyed, so a peer cannot
-    test guessed addresses against it; and another at each peer, so peers cannot link one
-    caller's questions across each other (nor can anyone who registers a node with the
-    catalogue, and is asked as a peer). One pseudonym went to every peer (found by a review,
-    2026-12-05); made per peer since, each caller's pseudonym changed once. Kept for the
-    PSEUDONYMS_KEPT pairs seen last: the hash would otherwise be made for every network
-    request, which bench/federation.py --overhead counts. A key's text and a peer's id as
-    they are, lone surrogates included (a token's `sub` may hold one)."""
+    """The pseudonym at the peer at a given URL of a budget key (NETWORK_CALLER_HEADER)
+    under `secret`: stable, so a caller keeps one budget at each peer; keyed, so a peer
+    cannot test guessed addresses against it; and another at each peer, so peers cannot
+    link one caller's questions across each other (nor can anyone who registers a node
+    with the catalogue, and is asked as a peer). One pseudonym went to every peer (found by
+    a review, 2026-12-05); made per peer since, each caller's pseudonym changed once. The
+    peer is its Beacon (node/urls.py `beacon_key` of its URL), not the id it is listed
+    under: a registry's credential holder lists a node under whatever id they choose, and
+    keyed by the id, each new id given the node's URL (the registry's entry listed first
+    is the one asked) told it new pseudonyms of every caller of the network, a fresh budget
+    and fresh loss accounts there for each; keyed by its URL since 2026-12-06 (found by a
+    review), each caller's pseudonym changed once more. Kept for the PSEUDONYMS_KEPT pairs
+    seen last: the hash would otherwise be made for every network request, which
+    bench/federation.py --overhead counts. A key's text as it is, lone surrogates included
+    (a token's `sub` may hold one)."""
     @lru_cache(maxsize=4 * OWN_SESSIONS)
-    def peer_key(peer_id: str) -> bytes:
-        return hmac.new(secret, b"peer " + peer_id.encode("utf-8", "surrogatepass"),
+    def peer_key(peer_url: str) -> bytes:
+        return hmac.new(secret, b"peer " + beacon_key(peer_url).encode("utf-8", "surrogatepass"),
                         hashlib.sha256).digest()
 
     @lru_cache(maxsize=PSEUDONYMS_KEPT)
-    def pseudonym(peer_id: str, key: str) -> str:
-        return hmac.new(peer_key(peer_id), key.encode("utf-8", "surrogatepass"),
+    def pseudonym(peer_url: str, key: str) -> str:
+        return hmac.new(peer_key(peer_url), key.encode("utf-8", "surrogatepass"),
                         hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
     return pseudonym
 
@@ -821,7 +827,7 @@ class Network:
                 # the caller named as its pseudonym at this peer: a copy per peer, the copy
                 # of a CIMultiDict being cheaper than its making
                 headers = headers.copy()
-                headers[_CALLER] = self.pseudonym(peer.id, caller)
+                headers[_CALLER] = self.pseudonym(peer.url, caller)
             tasks.append(create_task(self._ask(
                 peer, request, _peer_url(peer.url, path, query), expect, headers, forward,
                 not_found_is_empty, bound)))
