@@ -120,9 +120,9 @@ VIA_HEADER = "X-Beacon-Network-Via"
 MAX_NETWORK_HOPS = 3
 # Who asked, for the peers asked without a token: the first PSEUDONYM_LENGTH hex digits of the
 # caller's budget key's HMAC-SHA256 under a key of the peer's own, the HMAC-SHA256 of its URL
-# (node/urls.py beacon_key) under the node's network_caller_secret (128 bits: no two callers of one network share a
-# budget by chance). What a peer takes is exactly that shape (node/http/caller.py), so no
-# spelling of one caller is a second budget.
+# (node/urls.py beacon_key) under the node's network_caller_secret (128 bits: no two callers
+# of one network share a budget by chance). What a peer takes is exactly that shape
+# (node/http/caller.py), so no spelling of one caller is a second budget.
 NETWORK_CALLER_HEADER = "X-Beacon-Network-Caller"
 PSEUDONYM_LENGTH = 32
 PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_LENGTH}}}")
