@@ -10,7 +10,9 @@ with each record page): nothing per population is stored per variant, and nothin
 recomputed when it is read.
 
 Zygosity follows gnomAD: outside the pseudo-autosomal regions, a male's call on chrX or chrY
-counts once, as hemizygous (whatever ploidy the caller wrote); on chrY only males count. A
+counts once, as hemizygous (whatever ploidy the caller wrote); on chrY only males count, and
+those of unknown sex as males (`site_frequencies`: a woman's call there is noise, but a VCF
+loaded without phenopackets names no man, and its every chrY record read 0 of 0 alleles). A
 mitochondrial call is haploid: a carrier counts once, as homozygous (homoplasmic). Everyone
 else, individuals of unknown sex on chrX too, counts the alleles their call names: two for a
 diploid call, one for a half-call (`./1`) or a haploid one (`1`), as bcftools +fill-tags
@@ -105,8 +107,8 @@ class InPopulation(NamedTuple):
 class Frequency(NamedTuple):
     """A population's allele counts for one variant, before disclosure. Its size is that of
     the people its counts are of, which `listed` judges it by: on chrY outside the PARs its
-    men, where FI's row of 40 people was its one man's Y genotype (and the whole dataset's
-    less SE's was him too). A sites-only file's population is sized by halves (AN/2) and
+    men and those of unknown sex, where FI's row of 40 people was its one man's Y genotype
+    (and the whole dataset's less SE's was him too). A sites-only file's population is sized by halves (AN/2) and
     may leave its zygosity unsaid (None): reported as 0, a count the file never gave would
     read as a fact."""
 
@@ -151,6 +153,32 @@ def frequency(c: InPopulation, kind: str) -> Frequency:
     het = (c.carriers - c.male_carriers) - hom
     return Frequency(c.label, c.size, het + 2 * hom + c.male_carriers,
                      others_alleles + male_called, hom, het, c.male_carriers)
+
+
+def site_frequencies(rows: Sequence[InPopulation], kind: str) -> list[Frequency]:
+    """Every population's counts at a site whose calls count as `kind` (`ploidy`), from all
+    of a dataset's rows (`population_rows`: a population missing is empty). On chrY outside
+    the PARs a person of unknown sex counts as a man, once, as hemizygous: their rows are a
+    population's less its men's and its women's (FI less FI_M and FI_F; the whole dataset
+    less M and F), so a dataset loaded without phenopackets, none of whose people has a
+    sex, counts its calls there; by men alone, every chrY record of such a dataset, found
+    for its carriers, read an allele count of 0 in 0 alleles. `listed` judges each row by
+    the people it counts, so a group of unknown sex is held to the floor as men are."""
+    if kind != "Y":
+        return [frequency(c, kind) for c in rows]
+    by_label = {c.label: c for c in rows}
+    out = []
+    for c in rows:
+        size = carriers = missing = 0           # of unknown sex: none in M, F, FI_M, FI_F
+        if (women := _women_of(c.label)) is not None:
+            w = by_label.get(women) or InPopulation(women, *[0] * 10)
+            size, carriers, missing = (c.size - c.males - w.size,
+                                       c.carriers - c.male_carriers - w.carriers,
+                                       c.missing - c.male_missing - w.missing)
+        hemizygous = c.male_carriers + carriers
+        out.append(Frequency(c.label, c.males + size, hemizygous,
+                             c.males - c.male_missing + size - missing, 0, 0, hemizygous))
+    return out
 
 
 def from_info(whole: str, ac: int | None, an: int | None, carriers: int | None,
@@ -296,6 +324,14 @@ def _men_of(label: str) -> str | None:
     if label in ("M", "F") or (_country(label) and len(label) == 4):
         return None if label.endswith("F") else label
     return f"{label}_M" if _country(label) else "M"
+
+
+def _women_of(label: str) -> str | None:
+    """The label of the women among `label`'s people (FI: FI_F, the whole dataset: F); None
+    where it is of one sex (M, F, FI_M, FI_F)."""
+    if label in ("M", "F") or (_country(label) and len(label) == 4):
+        return None
+    return f"{label}_F" if _country(label) else "F"
 
 
 def frequencies(rows: Sequence[Frequency], rules: Rules, complete: bool = True,

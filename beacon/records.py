@@ -189,8 +189,8 @@ def genomic_variation(row: VariantRow, dataset: DatasetRow, base_url: str,
     if row.populations:
         kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(
-            [populations.frequency(populations.InPopulation(*p), kind)
-             for p in row.populations], rules, hemizygous=kind == "X")
+            populations.site_frequencies([populations.InPopulation(*p) for p in row.populations],
+                                         kind), rules, hemizygous=kind == "X")
     elif row.info_populations:
         kind = populations.ploidy(dataset.assembly, row.chromosome, row.start_pos)
         frequencies = populations.frequencies(

@@ -877,6 +877,38 @@ async def test_rows_on_chry_tell_apart_no_group_of_men_smaller_than_the_floor(
         assert set(rows) == {DATASET, "M"}, (pos, rows)
 
 
+@pytest.mark.parametrize("sexes", [True, False])
+async def test_people_of_unknown_sex_count_on_chry_as_men(pg_server_url, tmp_path, sexes):
+    """On chrY only men were counted, so a dataset loaded without phenopackets (or whose
+    phenopackets give no sex), none of whose people is a man, read every chrY record it
+    found for its carriers as an allele count of 0 in 0 alleles. Its people of unknown sex
+    count there as men do, once; women are not counted (10 men and 6 of 10 people of unknown
+    sex carry the allele, the 10 women have no call)."""
+    people = [*((f"M{i}", "MALE") for i in range(10)), *((f"F{i}", "FEMALE") for i in range(10)),
+              *((f"U{i}", None) for i in range(10))]
+    calls = ["1"] * 10 + ["."] * 10 + ["1"] * 6 + ["0"] * 4
+    lines = ["##fileformat=VCFv4.2", f"##contig=<ID=chrY,length={CONTIGS['chrY']}>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(p for p, _ in people)]),
+             "\t".join(["chrY", "10000000", ".", "A", "G", ".", "PASS", ".", "GT", *calls])]
+    packets = [{"id": p, "subject": {"id": p, **({"sex": sex} if sex else {})}}
+               for p, sex in people] if sexes else None
+    async with AsyncExitStack() as stack:
+        client = await _node_holding(stack, pg_server_url, tmp_path, lines, packets,
+                                     disclosure=OPEN_DISCLOSURE)
+        rows = _rows(await _records(client, {"referenceName": "Y", "start": 9_999_999,
+                                             "end": 10_000_000}))
+    [found] = rows.values()
+    assert found[DATASET] == {
+        "population": DATASET, "alleleFrequency": 16 / 20, "alleleCount": 16,
+        "alleleNumber": 20, "alleleCountHomozygous": 0, "alleleCountHeterozygous": 0,
+        "alleleCountHemizygous": 16}
+    if sexes:
+        assert (found["M"]["alleleCount"], found["M"]["alleleNumber"]) == (10, 10)
+        assert (found["F"]["alleleCount"], found["F"]["alleleNumber"]) == (0, 0)
+
+
 async def test_a_split_on_chrx_tells_apart_no_group_of_men_smaller_than_the_floor(
         pg_server_url, tmp_path):
     """Outside the PARs of chrX the zygosity split's hemizygous count is a row's men's. FI's
