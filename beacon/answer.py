@@ -30,6 +30,7 @@ from beacon.disclosure import ReportedCount, is_rare, precision_fields, report
 from beacon.genes import gene
 from beacon.info import ENTRY_TYPES, returned_schemas
 from beacon.losses import answer_as_seen, take_turn, tally, turn_key
+from beacon.populations import called_alleles, ploidy
 from beacon.records import genomic_variation, parse_variant_id
 from beacon.request import (
     RequestBody,
@@ -294,8 +295,12 @@ async def answer_datasets(queries: Queries, query: VariantQuery, datasets: list[
             ids = [i.dataset.id for i in misses]
             numbers = await queries.run(False, lambda c, ids=ids, at=at: (
                 store.site_allele_numbers(c, ids, *at)))
+            # counted as the records' rows count them: a man's chrX call once, on chrY the
+            # men's alone (and those of unknown sex)
+            kind = ploidy(assembly_id, at[0], at[1])
             for item in misses:
-                if (number := numbers.get(item.dataset.id)) is not None:
+                if (site := numbers.get(item.dataset.id)) is not None:
+                    number = max(called_alleles(an, rows, kind) for an, rows in site)
                     item.allele_number = report(number, item.seen.rules).value
         for item in group:
             matches = found.get(item.dataset.id)

@@ -181,6 +181,18 @@ def site_frequencies(rows: Sequence[InPopulation], kind: str) -> list[Frequency]
     return out
 
 
+def called_alleles(an: int, rows: Sequence[Sequence[Any]] | None, kind: str) -> int:
+    """The alleles called at a site whose calls count as `kind`, as its record's whole
+    dataset row counts them (`site_frequencies`, from the variant's bit counts under every
+    population, `rows`, the dataset's row first), or the file's AN where the variant has no
+    genotypes (its record's row reads that AN). A miss's "not seen in N alleles" said the
+    file's AN: on chrY 40 where its record said 10 (the women's `0/0` counted), on chrX and
+    the mitochondrion a man's diploid call twice."""
+    if not rows:
+        return an
+    return site_frequencies([InPopulation(*row) for row in rows], kind)[0].allele_number
+
+
 def from_info(whole: str, ac: int | None, an: int | None, carriers: int | None,
               counts: dict[str, list[int | None]], kind: str) -> list[Frequency]:
     """A sites-only file's rows, in `population_rows`' order: the whole dataset (`whole`) from

@@ -1053,7 +1053,8 @@ async def fetch_variants(conn: asyncpg.Connection | asyncpg.Pool, query: Variant
 
 
 async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_ids: list[str],
-                              chromosome: str, start: int, floor: int | Floor) -> dict[str, int]:
+                              chromosome: str, start: int, floor: int | Floor
+                              ) -> dict[str, list[tuple[int, list[list[Any]] | None]]]:
     """Alleles called at a site, per dataset: from the variants recorded there that the floor
     lets the caller see (a sub-floor variant's record must not tell that its site exists),
     else, where the floor hides nothing (k = 1), from a reference-only record or gVCF block
@@ -1061,16 +1062,25 @@ async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_i
     hidden variant's site did not: in an all-sites VCF or a gVCF, where every site around a
     variant is called reference, the one position answering nothing was the hidden
     variant's, a one-question test of whether its carrier is in the dataset (anonymously,
-    outside the smooth floor and the loss accounts; a review, 2026-12-05)."""
+    outside the smooth floor and the loss accounts; a review, 2026-12-05).
+
+    Per dataset, each such variant's AN and its bit counts under the dataset's populations
+    (as a record page fetches them; None without genotypes), from which the number is
+    counted as its record's row counts it (beacon/populations.py `called_alleles`): the AN
+    column is the file's, bcftools', which counts a man's diploid chrX call twice and a
+    woman's chrY call at all; a called reference site's number is that AN."""
     hides = (floor if isinstance(floor, int) else floor.k) > 1
     shown, args = (Floor(floor) if isinstance(floor, int) else floor).condition()
     numbers = count(4)
     rows = await conn.fetch(
-        "SELECT dataset_id, max(an) FROM variants WHERE dataset_id = ANY($1::text[]) "
-        "AND chromosome = $2 AND start_pos = $3 AND an IS NOT NULL AND "
-        + shown.format(*(f"${next(numbers)}" for _ in range(shown.count("{}"))))
-        + " GROUP BY dataset_id", dataset_ids, chromosome, start, *args)
-    found = {r[0]: r[1] for r in rows}
+        f"SELECT v.dataset_id, v.an, {_POPULATIONS} FROM variants v "
+        "WHERE v.dataset_id = ANY($1::text[]) AND v.chromosome = $2 AND v.start_pos = $3 "
+        "AND v.an IS NOT NULL AND "
+        + shown.format(*(f"${next(numbers)}" for _ in range(shown.count("{}")))),
+        dataset_ids, chromosome, start, *args)
+    found: dict[str, list[tuple[int, list[list[Any]] | None]]] = {}
+    for r in rows:
+        found.setdefault(r[0], []).append((r[1], orjson.loads(r[2]) if r[2] else None))
     rest = [d for d in dataset_ids if d not in found]
     if rest and not hides:
         rows = await conn.fetch(
@@ -1078,7 +1088,7 @@ async def site_allele_numbers(conn: asyncpg.Connection | asyncpg.Pool, dataset_i
             "SELECT an, end_pos FROM called_sites WHERE dataset_id = d AND chromosome = $2 "
             "AND start_pos <= $3 ORDER BY start_pos DESC LIMIT 1) AS s WHERE s.end_pos > $3",
             rest, chromosome, start)
-        found.update({r[0]: r[1] for r in rows})
+        found.update({r[0]: [(r[1], None)] for r in rows})
     return found
 
 

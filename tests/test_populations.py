@@ -811,6 +811,43 @@ async def test_a_miss_says_what_was_called_as_the_callers_tier_reports_counts(pg
     assert sets["GDI-FI-SYN-003"]["info"] == {"returnedGranularity": "boolean"}
 
 
+async def test_a_miss_counts_the_alleles_called_as_the_sites_record_does(pg_server_url,
+                                                                         tmp_path):
+    """A miss's alleles called at a site were the file's AN, which counts a man's diploid
+    chrX call (`0/0`, as a caller of ploidy 2 writes it) twice and a woman's chrY call at
+    all: "not seen in 40 alleles" at a chrY site whose own record counts 10 (its 10 men),
+    and 40 on chrX and the mitochondrion where the record counts 30 and 20. The miss now
+    counts them as the site's record does."""
+    people = [*((f"M{i}", "MALE") for i in range(10)), *((f"F{i}", "FEMALE") for i in range(10))]
+    sites = {"chrX": ("50000000", ["0/0"] * 10 + ["0/1"] * 10),
+             "chrY": ("10000000", ["0/1"] * 10 + ["0/0"] * 10),
+             "chrM": ("3000", ["1/1"] * 10 + ["0/0"] * 10)}
+    lines = ["##fileformat=VCFv4.2",
+             *(f"##contig=<ID={c},length={CONTIGS[c]}>" for c in sites),
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                        "FORMAT", *(p for p, _ in people)]),
+             *("\t".join([contig, pos, ".", "A", "G", ".", "PASS", ".", "GT", *calls])
+               for contig, (pos, calls) in sites.items())]
+    packets = [{"id": p, "subject": {"id": p, "sex": sex}} for p, sex in people]
+    async with AsyncExitStack() as stack:
+        client = await _node_holding(stack, pg_server_url, tmp_path, lines, packets,
+                                     disclosure=OPEN_DISCLOSURE)
+        for contig, (pos, _) in sites.items():
+            [record] = (await _records(client, {"referenceName": contig,
+                                                "start": int(pos) - 1, "alternateBases": "G"})
+                        )["response"]["resultSets"][0]["results"]
+            number = record["frequencyInPopulations"][0]["frequencies"][0]["alleleNumber"]
+            async with client.get("/api/g_variants", params={
+                    "referenceName": contig, "start": str(int(pos) - 1), "alternateBases": "T",
+                    "includeResultsetResponses": "MISS",
+                    "requestedGranularity": "count"}) as response:
+                [result_set] = (await response.json())["response"]["resultSets"]
+            assert result_set["exists"] is False
+            assert result_set["info"]["alleleNumber"] == number == {
+                "chrX": 30, "chrY": 10, "chrM": 20}[contig], contig
+
+
 def _one_man_born_in_fi(sites: dict[str, list[int]]) -> tuple[list[str], list[dict]]:
     """A VCF's lines and phenopackets: born in FI, 39 women and one man (F000); born in SE,
     40 men and 10 women. At each chrY and chrX (outside the PARs) site of `sites` every SE man
