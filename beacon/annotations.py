@@ -3,7 +3,10 @@ genomic HGVS, so gene, protein and HGVS queries are answered from the file's own
 
 Which entries belong to which ALT. An INFO annotation lists entries for every ALT of a record,
 each naming its allele, and the two tools name alleles differently:
-- SnpEff writes the ALT as it stands in the VCF (`TACA>TA` gives `TA`).
+- SnpEff writes the ALT as it stands in the VCF (`TACA>TA` gives `TA`), but for an ALT that
+  is neither a plain insertion nor deletion (nor a prefix of REF, nor REF one of its) it
+  writes the ALT less the prefix it shares with REF on multi-allelic records (`ACACG>
+  ACACACGCACA,ACACA` gives `ACGCACA` and `ACACA`; SnpEff issue #197).
 - VEP drops the padding base of indel sites: when any ALT differs in length from REF, and
   every allele (`*` aside) starts with the same base, that base is cut from REF and every ALT,
   an empty allele becoming `-` (`ACG>A` gives `-`; `A>AT,C`, whose first bases differ, keeps
@@ -274,6 +277,10 @@ def _owners(field: AnnotationField, ref: str,
     spellings = [vep_alleles(ref, alts) if field.tool == "VEP" else list(alts)]
     if field.tool == "VEP":
         spellings.append([_minimal_allele(ref, alt) for alt in alts])
+    else:
+        # read as written alone, such an ALT's entries were no ALT's: its genes and protein
+        # changes were not found, and its record had no molecularAttributes
+        spellings.append([_snpeff_allele(ref, alt) for alt in alts])
     taken: set[int] = set()
     owned: list[list[list[str]]] = [[] for _ in alts]
     for spelling in spellings:
@@ -303,6 +310,15 @@ def vep_alleles(ref: str, alts: Sequence[str]) -> list[str]:
     if not (indel and shared):
         return list(alts)
     return [alt if "*" in alt else (alt[1:] or "-") for alt in alts]
+
+
+def _snpeff_allele(ref: str, alt: str) -> str:
+    """How SnpEff names an ALT of a multi-allelic record that is no plain insertion or
+    deletion (module docstring): without the prefix it shares with REF, whatever follows."""
+    shared = 0
+    while shared < min(len(ref), len(alt)) and ref[shared] == alt[shared]:
+        shared += 1
+    return alt[shared:] if shared < min(len(ref), len(alt)) else alt
 
 
 def _minimal_allele(ref: str, alt: str) -> str:

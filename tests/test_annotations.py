@@ -161,6 +161,29 @@ def test_snpeff_multiallelic_indels_are_matched_by_the_alt_as_written(tmp_path: 
     assert star == ()
 
 
+@pytest.mark.parametrize(("ref", "alts", "written"), [
+    ("ACACG", "ACACACGCACA,ACACA", ("ACGCACA", "ACACA")),
+    ("TTGTGTGTGTGTGG", "TTGTGTGTGTGTGTGT,TTGTGTGTGTGTGTGTGT", ("TGT", "TGTGT")),
+    ("ACACG", "ACAC,ACACGAA", ("ACAC", "ACACGAA")),
+])
+def test_snpeff_multiallelic_complex_indels_are_matched_as_snpeff_abbreviates_them(
+        tmp_path: Path, ref: str, alts: str, written: tuple[str, str]) -> None:
+    """On a multi-allelic record SnpEff names an ALT that is no plain insertion or deletion
+    by what follows the prefix it shares with REF (SnpEff issue #197's examples): matched
+    by the ALT as written alone, such an ALT owned none of its entries, so its gene and
+    protein change found nothing and its record had no molecularAttributes."""
+    ann = ",".join([
+        _snpeff_entry(written[0], "frameshift_variant", "GENEA", "c.10_12del", "p.Arg4fs"),
+        _snpeff_entry(written[1], "missense_variant", "GENEB", "c.13A>G", "p.Lys5Glu"),
+    ])
+    layout, [record] = _read(_vcf(tmp_path, (SNPEFF,),
+                                  (f"17\t7577580\t.\t{ref}\t{alts}\t.\t.\tANN={ann}",)))
+    assert layout is not None
+    first, second = annotations(layout, record)
+    assert [a.gene for a in first] == ["GENEA"]
+    assert [a.gene for a in second] == ["GENEB"]
+
+
 def test_vep_alleles_drop_the_shared_padding_base_of_indel_sites() -> None:
     assert vep_alleles("ACGT", ["A", "ACGTT", "*"]) == ["-", "CGTT", "*"]
     assert vep_alleles("A", ["AT", "C"]) == ["AT", "C"]          # first bases differ
