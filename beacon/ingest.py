@@ -419,6 +419,9 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
         # the samples are individuals where their genotypes are read (beacon/vcf.py)
         samples = layout.sample_names if layout.counts_from_genotypes else ()
         people, unaged = _people(request, samples)
+        # a called site's alleles on chrX, chrY and chrMT are counted by sex (beacon/vcf.py
+        # `_called_alleles`), as the variants' rows count them
+        layout = dataclasses.replace(layout, sexes=tuple(row[2] for row in people.individuals))
         conn = await asyncpg.connect(db_url, server_settings=SESSION)
         try:
             report = await _locked(conn, db_url, request, workers, layout, people, began,

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain, islice, takewhile
 from operator import le
 from pathlib import Path
@@ -48,6 +49,7 @@ from beacon.assemblies import (
     named_assemblies,
 )
 from beacon.limits import ALLELE_BASES, INT4_MAX
+from beacon.populations import ploidy
 from beacon.store import (
     COPY_COLUMNS,
     LONG_VARIANT,
@@ -125,6 +127,10 @@ class VcfLayout:
     # contigs the header lists that are not the assembly's chromosomes (decoys, alts,
     # unplaced, chrEBV, HLA, UCSC hg19's chrM): their records are skipped and counted
     elsewhere: dict[str, int] = field(default_factory=dict)   # name -> header length
+    # each sample's sex as its individual's phenopacket gives it (MALE, FEMALE, else None),
+    # where the samples are individuals: a called site's alleles on chrX, chrY and the
+    # mitochondrion are counted as a record's rows count them (`_called_alleles`)
+    sexes: tuple[str | None, ...] = ()
 
     @property
     def indexed(self) -> bool:
@@ -1415,17 +1421,51 @@ def _invalid(layout: VcfLayout, region: Region | None, options: ReadOptions,
     stats.first_skip = stats.first_skip or str(problem)
 
 
-def _called_site(rec: pysam.VariantRecord, chrom: str, genotypes: bool,
+def _called_site(rec: pysam.VariantRecord, chrom: str, layout: VcfLayout, genotypes: bool,
                  stats: ChunkStats) -> None:
     """A record without a variant allele: kept as a site called reference, with its allele
-    number (from GT where the `genotypes` count, else INFO AN; neither: nothing is known,
-    nothing kept)."""
+    number (from GT where the `genotypes` count, as `_called_alleles` counts them, else
+    INFO AN; neither: nothing is known, nothing kept)."""
     if genotypes:
-        an: int | None = _genotype_counts(rec, len(rec.alts or ()) + 1).an or None
+        an: int | None = _called_alleles(rec, chrom, layout) or None
     else:
         an = rec.info.get("AN") if "AN" in rec.header.info else None
     if an is not None:
         _keep_site(rec, chrom, an, stats)
+
+
+def _called_alleles(rec: pysam.VariantRecord, chrom: str, layout: VcfLayout) -> int:
+    """The alleles called at a record's site as a variant's whole-dataset row counts them
+    (beacon/populations.py `site_frequencies`): outside the PARs of chrX a man's call once,
+    of chrY a call of a man or of someone of unknown sex once and a woman's not at all, on
+    the mitochondrion every call once; elsewhere each allele a call names, as bcftools
+    counts AN (and so everywhere where the layout holds no sample's sex). Counted as
+    bcftools does everywhere, a miss at a site called reference said "not seen in 32
+    alleles" on chrY where its 10 men were called, and a variant's record there counts 10."""
+    site = _genotype_counts(rec, len(rec.alts or ()) + 1)
+    kind = ploidy(layout.assembly.id, chrom, rec.start)
+    if kind == "2" or len(layout.sexes) != len(rec.header.samples):
+        return site.an
+    everyone, men, women = _sex_masks(layout.sexes)
+    called = everyone & ~(site.missing_bits.to_int() if site.missing_bits is not None else 0)
+    if kind == "MT":
+        return called.bit_count()
+    if kind == "Y":
+        return (called & ~women).bit_count()
+    others = called & ~men
+    one = site.one_allele_bits.to_int() if site.one_allele_bits is not None else 0
+    return (called & men).bit_count() + 2 * others.bit_count() - (others & one).bit_count()
+
+
+@lru_cache(maxsize=8)
+def _sex_masks(sexes: tuple[str | None, ...]) -> tuple[int, int, int]:
+    """Every sample, the men and the women as bits (sample 0 the highest, as BitString's
+    int reads them): a called site is counted with a few bit counts, not a loop over the
+    samples, for an all-sites VCF holds a record at every position."""
+    n = len(sexes)
+    men = sum(1 << (n - 1 - i) for i, sex in enumerate(sexes) if sex == "MALE")
+    women = sum(1 << (n - 1 - i) for i, sex in enumerate(sexes) if sex == "FEMALE")
+    return (1 << n) - 1, men, women
 
 
 def _keep_site(rec: pysam.VariantRecord, chrom: str, an: int, stats: ChunkStats) -> None:
@@ -1463,7 +1503,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
     alts = rec.alts
     if not alts or all(_not_variant(ref, a) for a in alts):
         stats.skipped_alleles += len(alts or ())
-        _called_site(rec, chrom, _carrier_bits(layout, options), stats)
+        _called_site(rec, chrom, layout, _carrier_bits(layout, options), stats)
         return []
     no_bits: list[BitString | None] = [None] * (len(alts) + 1)
     carrier_bits, hom_bits, missing_bits, one_allele_bits = no_bits, no_bits, None, None

@@ -815,20 +815,23 @@ async def test_a_miss_counts_the_alleles_called_as_the_sites_record_does(pg_serv
                                                                          tmp_path):
     """A miss's alleles called at a site were the file's AN, which counts a man's diploid
     chrX call (`0/0`, as a caller of ploidy 2 writes it) twice and a woman's chrY call at
-    all: "not seen in 40 alleles" at a chrY site whose own record counts 10 (its 10 men),
-    and 40 on chrX and the mitochondrion where the record counts 30 and 20. The miss now
-    counts them as the site's record does."""
-    people = [*((f"M{i}", "MALE") for i in range(10)), *((f"F{i}", "FEMALE") for i in range(10))]
-    sites = {"chrX": ("50000000", ["0/0"] * 10 + ["0/1"] * 10),
-             "chrY": ("10000000", ["0/1"] * 10 + ["0/0"] * 10),
-             "chrM": ("3000", ["1/1"] * 10 + ["0/0"] * 10)}
+    all: "not seen in 32 alleles" at a chrY site whose own record counts 10 (its 10 men),
+    and 32 on chrX and the mitochondrion where the record counts 22 and 16. The miss now
+    counts them as the site's record does, and so at a site called reference (an all-sites
+    VCF's ALT `.` record, 100 bases on), counted at ingest alike."""
+    people = [*((f"M{i}", "MALE") for i in range(10)), *((f"F{i}", "FEMALE") for i in range(6))]
+    sites = {"chrX": ("50000000", ["0/0"] * 10 + ["0/1"] * 6),
+             "chrY": ("10000000", ["0/1"] * 10 + ["0/0"] * 6),
+             "chrM": ("3000", ["1/1"] * 10 + ["0/0"] * 6)}
     lines = ["##fileformat=VCFv4.2",
              *(f"##contig=<ID={c},length={CONTIGS[c]}>" for c in sites),
              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
                         "FORMAT", *(p for p, _ in people)]),
-             *("\t".join([contig, pos, ".", "A", "G", ".", "PASS", ".", "GT", *calls])
-               for contig, (pos, calls) in sites.items())]
+             *(line for contig, (pos, calls) in sites.items() for line in (
+                 "\t".join([contig, pos, ".", "A", "G", ".", "PASS", ".", "GT", *calls]),
+                 "\t".join([contig, str(int(pos) + 100), ".", "A", ".", ".", "PASS", ".", "GT",
+                            *(call.replace("1", "0") for call in calls)])))]
     packets = [{"id": p, "subject": {"id": p, "sex": sex}} for p, sex in people]
     async with AsyncExitStack() as stack:
         client = await _node_holding(stack, pg_server_url, tmp_path, lines, packets,
@@ -838,14 +841,15 @@ async def test_a_miss_counts_the_alleles_called_as_the_sites_record_does(pg_serv
                                                 "start": int(pos) - 1, "alternateBases": "G"})
                         )["response"]["resultSets"][0]["results"]
             number = record["frequencyInPopulations"][0]["frequencies"][0]["alleleNumber"]
-            async with client.get("/api/g_variants", params={
-                    "referenceName": contig, "start": str(int(pos) - 1), "alternateBases": "T",
-                    "includeResultsetResponses": "MISS",
-                    "requestedGranularity": "count"}) as response:
-                [result_set] = (await response.json())["response"]["resultSets"]
-            assert result_set["exists"] is False
-            assert result_set["info"]["alleleNumber"] == number == {
-                "chrX": 30, "chrY": 10, "chrM": 20}[contig], contig
+            for at in (int(pos), int(pos) + 100):
+                async with client.get("/api/g_variants", params={
+                        "referenceName": contig, "start": str(at - 1), "alternateBases": "T",
+                        "includeResultsetResponses": "MISS",
+                        "requestedGranularity": "count"}) as response:
+                    [result_set] = (await response.json())["response"]["resultSets"]
+                assert result_set["exists"] is False
+                assert result_set["info"]["alleleNumber"] == number == {
+                    "chrX": 22, "chrY": 10, "chrM": 16}[contig], (contig, at)
 
 
 def _one_man_born_in_fi(sites: dict[str, list[int]]) -> tuple[list[str], list[dict]]:
