@@ -123,7 +123,8 @@ class Frequency(NamedTuple):
 
 def ploidy(assembly_id: str, chromosome: str, start: int) -> str:
     """How a site's calls count (once per record, not per population): `MT` haploid, `Y`
-    males only, `X` males hemizygous, `2` diploid."""
+    males (and those of unknown sex, `site_frequencies`) only, `X` males hemizygous, `2`
+    diploid."""
     if chromosome == "MT":
         return "MT"
     if hemizygous_region(assembly_id, chromosome, start):
