@@ -108,9 +108,9 @@ class Frequency(NamedTuple):
     """A population's allele counts for one variant, before disclosure. Its size is that of
     the people its counts are of, which `listed` judges it by: on chrY outside the PARs its
     men and those of unknown sex, where FI's row of 40 people was its one man's Y genotype
-    (and the whole dataset's less SE's was him too). A sites-only file's population is sized by halves (AN/2) and
-    may leave its zygosity unsaid (None): reported as 0, a count the file never gave would
-    read as a fact."""
+    (and the whole dataset's less SE's was him too). A sites-only file's population is
+    sized by halves (AN/2) and may leave its zygosity unsaid (None): reported as 0, a count
+    the file never gave would read as a fact."""
 
     label: str
     size: float            # individuals counted; a sites-only file's AN/2
