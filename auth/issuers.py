@@ -58,7 +58,9 @@ class TrustedIssuer(BaseModel):
         default=None, description="Where the issuer's signing keys are published; unset = "
                                   "read from the issuer's OIDC discovery document at start")
     userinfo_endpoint: str | None = Field(
-        default=None, description="Returns ga4gh_passport_v1 visas for an access token")
+        default=None, description="Returns ga4gh_passport_v1 visas for an access token; "
+                                  "unset = read from the discovery document at start, for "
+                                  "an issuer of access tokens with visas = true")
     algorithms: tuple[str, ...] = ("RS256",)
     audience: str | None = Field(default=None,
                                  description="Required `aud` of access tokens, if any")
@@ -121,6 +123,17 @@ class TrustedIssuer(BaseModel):
         return self
 
     @property
+    def complete(self) -> bool:
+        """Whether the configuration gives every URL the node fetches for this issuer: its
+        JWKS, and, for an issuer of access tokens with visas, the userinfo endpoint its
+        users' visas come from. One configured with its jwks_uri alone was trusted at once,
+        never discovered, and its users' visas never asked for: each researcher answered
+        without them, nothing said, where docs/auth.md says an omitted userinfo_endpoint is
+        read from the discovery document (found by a review, 2026-12-06)."""
+        return self.jwks_uri is not None and (
+            self.userinfo_endpoint is not None or not (self.access_tokens and self.visas))
+
+    @property
     def visa_signers(self) -> tuple[str, ...]:
         """Whose visas this issuer's users may present."""
         return (self.issuer,) if self.accepted_visa_issuers is None else (
@@ -136,8 +149,9 @@ class TrustedIssuer(BaseModel):
 class IssuerRegistry:
     """Exact-match lookup: `https://aai.example/` and `https://aai.example` are two issuers.
 
-    Issuers configured without a jwks_uri are completed from their discovery document by
-    `discover`; one that cannot be completed stays out of the registry, waiting (`waiting`:
+    Issuers configured without a URL the node fetches (TrustedIssuer.complete: a jwks_uri,
+    or an issuer of access tokens with visas its userinfo_endpoint) are completed from
+    their discovery document by `discover`; one that cannot be completed stays out of the registry, waiting (`waiting`:
     its tokens get 503, auth/authenticate.py):
     its document unreachable or unusable, or a URL it gives not one the configuration would
     take (auth/urls.py), or plain http where only https is (in production).
@@ -154,8 +168,8 @@ class IssuerRegistry:
 
     def __init__(self, issuers: list[TrustedIssuer], *, production: bool = False) -> None:
         self.production = production
-        self._by_issuer = {} if production else {i.issuer: i for i in issuers if i.jwks_uri}
-        self.undiscovered = [i for i in issuers if production or not i.jwks_uri]
+        self._by_issuer = {} if production else {i.issuer: i for i in issuers if i.complete}
+        self.undiscovered = [i for i in issuers if production or not i.complete]
         self._next_retry = 0.0
         self._retrying: asyncio.Lock | None = None
         signers = {i.issuer for i in issuers if i.visas}
@@ -276,4 +290,7 @@ async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
         log.error("discovery document at %s gives plain http URLs (%s), in production; not "
                   "trusted", url, ", ".join(plain))
         return None
+    if not found.complete:
+        log.warning("%s has no userinfo_endpoint (configured or in its discovery document): "
+                    "its users' visas are read only from Passport tokens", issuer.issuer)
     return found

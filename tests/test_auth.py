@@ -1106,6 +1106,19 @@ async def test_issuer_configured_by_discovery_alone(stack):
     assert levels == ["record", 401]
 
 
+async def test_an_issuer_configured_without_its_userinfo_endpoint_reads_it_by_discovery(
+        stack):
+    """docs/auth.md: `jwks_uri` and `userinfo_endpoint` may be left out, the node reading
+    them from the discovery document. With its jwks_uri configured alone, an issuer was
+    trusted at once and never discovered (outside production): its users' visas were never
+    asked for, and carol, with a grant, was answered as anyone without one."""
+    issuer = TrustedIssuer(issuer=stack.aai_url, jwks_uri=f"{stack.aai_url}/jwks",
+                           audience="gdi-node", visas=True, visa_jku=(stack.aai.visa_jku,))
+    async with _node_with(stack, [issuer]) as node:
+        seen = await _granularities(node, await _aai_token(stack, "carol"))
+    assert seen[CONTROLLED] == "record" and seen[REGISTERED] == "count", seen
+
+
 @asynccontextmanager
 async def _node_with(stack: Stack, issuers: list[TrustedIssuer],
                      **changes: Any) -> AsyncIterator[ClientSession]:
