@@ -18,7 +18,8 @@ read (KeysUnavailable) is told apart from one the JWKS, read, does not hold: the
 nothing about the token (the node answers it 503, not 401). So may the second, when the keys
 were read before the token was issued and the cooldown allows no read for it: KeyNotFound
 says when they were read (`read_before`), and auth/tokens.py compares that with the token's
-`iat`.
+`iat`. A key that did not verify a token is sought again as a kid not held is (`key`'s
+`failed`): an issuer may replace the key under a kid it keeps.
 """
 from __future__ import annotations
 
@@ -73,21 +74,30 @@ class JwksCache:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sets: dict[str, _KeySet] = {}
 
-    async def key(self, jwks_uri: str, kid: str | None, algorithm: str) -> jwt.PyJWK:
-        """The key of that kid for that algorithm (a JWA name, the issuer's pinned one)."""
+    async def key(self, jwks_uri: str, kid: str | None, algorithm: str,
+                  failed: jwt.PyJWK | None = None) -> jwt.PyJWK:
+        """The key of that kid for that algorithm (a JWA name, the issuer's pinned one).
+        `failed`: the key this gave before, which did not verify the token: sought as a kid
+        not held is (read again when the cooldown allows, KeyNotFound while it is still the
+        one held), since an issuer may replace the key under a kid, which RFC 7515 makes a
+        hint. Held for good, a key so replaced refused every token of the new one until the
+        set's max age (found by a review, 2026-12-06)."""
         entry = self._sets.setdefault(jwks_uri, _KeySet())
         wanted = (kid, algorithm)
         refreshed = False
-        if wanted not in entry.keys or self._stale(entry):
+        if entry.keys.get(wanted) in (None, failed) or self._stale(entry):
             async with entry.lock:
                 since = time.monotonic() - entry.fetched_at
-                if (wanted not in entry.keys or self._stale(entry)) and since >= self.cooldown:
+                if (entry.keys.get(wanted) in (None, failed) or self._stale(entry)) and (
+                        since >= self.cooldown):
                     await self._refresh(jwks_uri, entry)
                     refreshed = entry.read_at == entry.fetched_at
         if time.monotonic() - entry.read_at > self.keep:
             raise KeysUnavailable(f"the keys at {jwks_uri} were last read more than "
                                   f"{self.keep:g} s ago")
         found = entry.keys.get(wanted)
+        if found is failed:
+            found = None
         if found is None and entry.read_at < entry.fetched_at:
             raise KeysUnavailable(f"no key {kid!r} among those kept from {jwks_uri}, whose "
                                   "last fetch failed")

@@ -6,7 +6,9 @@ exception further on); the issuer, by exact match, from the allow-list; the algo
 issuer; a visa's format (below); no key material taken from the token (`jwk`, `x5u`, `x5c`
 refused; a visa's `jku` only when it is its issuer's `jwks_uri` or one of its `visa_jku`); the
 key from the issuer's JWKS by `kid`; then signature, `exp`, `iat`, `nbf`, `iss`, and `aud` when
-the issuer has an audience configured, with a small leeway for clock skew.
+the issuer has an audience configured, with a small leeway for clock skew. A signature that
+fails with the key held for its `kid` has that key sought again, as an unknown `kid` is: an
+issuer may replace the key under a `kid` it keeps.
 
 A visa is one of two formats (GA4GH Passport v1.2, "Visa Format"; AAI OIDC Profile v1.2): a
 Visa Document Token names its keys by `jku` and has no `openid` scope; a Visa Access Token has
@@ -57,6 +59,11 @@ class NotYetValid(InvalidToken):
     def __init__(self, reason: str, valid_from: float) -> None:
         super().__init__(reason)
         self.valid_from = valid_from
+
+
+class BadSignature(InvalidToken):
+    """The signature does not verify with the key the issuer's keys hold for its kid, which
+    may have been replaced since they were read (`verify`)."""
 
 
 class SigningKeyUnavailable(InvalidToken):
@@ -231,9 +238,31 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
     if kind.purpose == "visa":
         _visa_format(header, claims)
     audience = issuer.audience if kind.purpose == "access" else None
+    location = _key_location(header, issuer, kind.purpose)
+    key = await _signing_key(jwks, location, header.get("kid"), algorithm, token, claims,
+                             issuer.issuer, audience)
     try:
-        key = await jwks.key(_key_location(header, issuer, kind.purpose), header.get("kid"),
-                             algorithm)
+        _decoded(token, key, algorithm, issuer.issuer, audience, claims)
+    except BadSignature as exc:
+        # the issuer may have replaced the key under its kid since the keys were read (a
+        # rotation keeping the kid): sought again as an unknown kid is, the refusal standing
+        # when it is still the key held and the keys were read after the token was issued
+        key = await _signing_key(jwks, location, header.get("kid"), algorithm, token, claims,
+                                 issuer.issuer, audience, failed=(key, exc))
+        _decoded(token, key, algorithm, issuer.issuer, audience, claims)
+    return VerifiedToken(issuer, claims)
+
+
+async def _signing_key(jwks: JwksCache, location: str, kid: str | None, algorithm: str,
+                       token: str, claims: Claims, issuer: str, audience: str | None,
+                       failed: tuple[jwt.PyJWK, InvalidToken] | None = None) -> jwt.PyJWK:
+    """The key at `location` the token names. IssuerUnavailable when the keys cannot be read,
+    or were read before the token was issued and may not be read again yet, and the key is
+    not among them: it may be one the issuer published since. `failed`: the key found
+    before, which did not verify the token, and that refusal, which stands when the key is
+    not one published since (jwks.JwksCache.key)."""
+    try:
+        return await jwks.key(location, kid, algorithm, failed[0] if failed else None)
     except KeysUnavailable:
         raise IssuerUnavailable("the issuer's signing keys could not be read; retry later",
                                 jwks.cooldown) from None
@@ -243,13 +272,13 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
             # read now: its key may be one the issuer published since (a rotation), so the
             # token is not known to be bad, and a 401 would make its client drop it; unless
             # it is, whatever its key: expired, not yet valid, another's
-            _decoded(token, None, algorithm, issuer.issuer, audience, claims)
+            _decoded(token, None, algorithm, issuer, audience, claims)
             raise IssuerUnavailable("the token's signing key is not among the issuer's keys "
                                     "read before it was issued; retry later",
                                     jwks.cooldown) from None
+        if failed:
+            raise failed[1] from None
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
-    _decoded(token, key, algorithm, issuer.issuer, audience, claims)
-    return VerifiedToken(issuer, claims)
 
 
 def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
@@ -271,5 +300,7 @@ def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
         if valid_from < claims.exp + LEEWAY_SECONDS:
             raise NotYetValid(_pyjwt_reason(exc), valid_from) from None
         raise InvalidToken(_pyjwt_reason(exc)) from None
+    except jwt.InvalidSignatureError as exc:
+        raise BadSignature(_pyjwt_reason(exc)) from None
     except jwt.PyJWTError as exc:
         raise InvalidToken(_pyjwt_reason(exc)) from None

@@ -1652,6 +1652,49 @@ async def test_a_key_published_after_the_last_jwks_read_is_a_503_within_the_cool
         assert (await get(token("k2", time.time() + 3600))).status == 401
 
 
+async def test_a_key_replaced_under_its_kid_is_read_again_as_a_new_kid_is(
+        pg_server_url, tmp_path, beacon_schema):
+    """An issuer may rotate a key keeping its kid (RFC 7515 makes a kid a hint, and only
+    asks that keys listed together differ): a token signed with the new key names a kid the
+    node holds the old key for. That kid's key was never read again until the set's max age
+    (300 s), each such token a 401 invalid_token, which signs its user out. Now a signature
+    that fails with keys read before the token was issued is handled as an unknown kid: the
+    JWKS read again when the cooldown allows (then 200), a 503 with Retry-After while it
+    does not. With keys read after the token was issued, a failing signature is a 401."""
+    keys = {"k1": SigningKey("k1", None)}
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": [k.jwk() for k in keys.values()]})
+    app = web.Application()
+    app.router.add_get("/jwks", serve_jwks)
+    async with node_database(pg_server_url) as url, AsyncExitStack() as exits:
+        issuer_url = await serve_app(exits, app)
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=tmp_path,
+                            jwks_cooldown_seconds=1.0,
+                            trusted_issuers=[TrustedIssuer(issuer=issuer_url,
+                                                           jwks_uri=f"{issuer_url}/jwks")])
+        pool = await create_pool(url, settings)
+        exits.push_async_callback(pool.close)
+        node = await exits.enter_async_context(ClientSession(
+            base_url=await serve_app(exits, create_app(settings, pool))))
+
+        def token(key: SigningKey, issued: float) -> str:
+            return key.sign({"iss": issuer_url, "sub": "u", "iat": issued,
+                             "exp": int(time.time()) + 300, "jti": uuid.uuid4().hex})
+
+        async def get(bearer: str):
+            return await node.get("/api/info", headers={"Authorization": f"Bearer {bearer}"})
+        old = keys["k1"]
+        assert (await get(token(old, time.time()))).status == 200         # JWKS read
+        keys["k1"] = SigningKey("k1", None)                 # rotated, the kid kept
+        fresh = await get(token(keys["k1"], time.time()))
+        await _unverifiable(fresh, beacon_schema)           # within the cooldown
+        await asyncio.sleep(1.1)
+        assert (await get(token(keys["k1"], time.time()))).status == 200  # read again
+        # the keys now read after it was issued: a signature failing is a bad token
+        assert (await get(token(old, time.time() - 120))).status == 401
+
+
 async def test_a_trusted_issuers_rsa_key_shorter_than_2048_bits_verifies_nothing():
     """A key under NIST's 2048 bits (SP 800-131A) that a trusted issuer's JWKS publishes,
     a legacy 1024-bit one say, or the 24-bit one a fuzzed JWKS held, verified tokens, PyJWT
