@@ -18,8 +18,11 @@ read (KeysUnavailable) is told apart from one the JWKS, read, does not hold: the
 nothing about the token (the node answers it 503, not 401). So may the second, when the keys
 were read before the token was issued and the cooldown allows no read for it: KeyNotFound
 says when they were read (`read_before`), and auth/tokens.py compares that with the token's
-`iat`. A key that did not verify a token is sought again as a kid not held is (`key`'s
-`failed`): an issuer may replace the key under a kid it keeps.
+`iat`. A key that did not verify a token is sought again as a kid not held is (`keys`'s
+`failed`): an issuer may replace the key under a kid it keeps. Keys listed under one kid and
+algorithm are each tried (the first MAX_KEYS_PER_KID): rotating that way, an issuer lists the
+old and the new key together, and kept one per kid, the one listed last refused every token
+of the other (found by a review, 2026-12-06).
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ import jwt
 from auth.documents import issuer_document
 
 log = logging.getLogger(__name__)
+# The most keys tried for one kid and algorithm: each is a signature check of every token
+# naming it, and a JWKS of a megabyte holds a couple of thousand keys
+MAX_KEYS_PER_KID = 4
 
 
 class KeyNotFound(Exception):
@@ -57,7 +63,8 @@ class KeysUnavailable(KeyNotFound):
 
 @dataclass
 class _KeySet:
-    keys: dict[tuple[str | None, str], jwt.PyJWK] = field(default_factory=dict)  # kid, alg
+    # kid, algorithm: the keys listed under them, in the JWKS's order
+    keys: dict[tuple[str | None, str], tuple[jwt.PyJWK, ...]] = field(default_factory=dict)
     fetched_at: float = float("-inf")      # the last fetch, read or failed
     read_at: float = float("-inf")         # the last fetch that read the keys
     read_on: float = float("-inf")         # when that was, by the clock tokens' iat are on
@@ -74,13 +81,14 @@ class JwksCache:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sets: dict[str, _KeySet] = {}
 
-    async def key(self, jwks_uri: str, kid: str | None, algorithm: str,
-                  failed: jwt.PyJWK | None = None) -> jwt.PyJWK:
-        """The key of that kid for that algorithm (a JWA name, the issuer's pinned one).
-        `failed`: the key this gave before, which did not verify the token: sought as a kid
-        not held is (read again when the cooldown allows, KeyNotFound while it is still the
-        one held), since an issuer may replace the key under a kid, which RFC 7515 makes a
-        hint. Held for good, a key so replaced refused every token of the new one until the
+    async def keys(self, jwks_uri: str, kid: str | None, algorithm: str,
+                   failed: tuple[jwt.PyJWK, ...] | None = None) -> tuple[jwt.PyJWK, ...]:
+        """The keys of that kid for that algorithm (a JWA name, the issuer's pinned one), any
+        of which may have signed a token naming them.
+        `failed`: the keys this gave before, none of which verified the token: sought as a kid
+        not held is (read again when the cooldown allows, KeyNotFound while they are still
+        the ones held), since an issuer may replace the key under a kid, which RFC 7515 makes
+        a hint. Held for good, a key so replaced refused every token of the new one until the
         set's max age (found by a review, 2026-12-06)."""
         entry = self._sets.setdefault(jwks_uri, _KeySet())
         wanted = (kid, algorithm)
@@ -98,10 +106,10 @@ class JwksCache:
         found = entry.keys.get(wanted)
         if found is failed:
             found = None
-        if found is None and entry.read_at < entry.fetched_at:
+        if not found and entry.read_at < entry.fetched_at:
             raise KeysUnavailable(f"no key {kid!r} among those kept from {jwks_uri}, whose "
                                   "last fetch failed")
-        if found is None:
+        if not found:
             raise KeyNotFound(f"no {algorithm} key {kid!r} at {jwks_uri}",
                               None if refreshed else entry.read_on)
         return found
@@ -125,7 +133,7 @@ class JwksCache:
             log.warning("JWKS at %s is not a JWK Set (an object with a list of keys)",
                         jwks_uri)
             return
-        keys = {}
+        keys: dict[tuple[str | None, str], list[jwt.PyJWK]] = {}
         for data in listed:
             if not isinstance(data, dict) or not isinstance(kid := data.get("kid"), str | None):
                 log.warning("skipping an entry of the JWKS at %s: not a key with a string "
@@ -137,10 +145,17 @@ class JwksCache:
                 continue
             try:
                 key = jwt.PyJWK.from_dict(data)
-                keys[kid, key.algorithm_name] = key
+                keys.setdefault((kid, key.algorithm_name), []).append(key)
             # PyJWT's reading of a key raises what it meets: PyJWKError, ValueError, a
             # TypeError for an `alg` that is a list, NotImplementedError for `"alg": "none"`.
             # Whatever it is, that key is unusable, and the others still count.
             except Exception as exc:  # noqa: BLE001
                 log.warning("skipping unusable key %.80r at %s: %r", kid, jwks_uri, exc)
-        entry.keys, entry.read_at, entry.read_on = keys, entry.fetched_at, began
+        if beyond := [f"{kid!r:.80}" for (kid, _), listed_keys in keys.items()
+                      if len(listed_keys) > MAX_KEYS_PER_KID]:
+            log.warning("JWKS at %s lists more than %d keys under one kid and algorithm "
+                        "(%s): the first %d listed are used", jwks_uri, MAX_KEYS_PER_KID,
+                        ", ".join(beyond[:5]), MAX_KEYS_PER_KID)
+        entry.keys = {wanted: tuple(listed_keys[:MAX_KEYS_PER_KID])
+                      for wanted, listed_keys in keys.items()}
+        entry.read_at, entry.read_on = entry.fetched_at, began

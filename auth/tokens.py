@@ -62,8 +62,13 @@ class NotYetValid(InvalidToken):
 
 
 class BadSignature(InvalidToken):
-    """The signature does not verify with the key the issuer's keys hold for its kid, which
-    may have been replaced since they were read (`verify`)."""
+    """The signature verifies with none of the keys the issuer's keys hold for its kid,
+    which may have been replaced since they were read (`verify`)."""
+
+
+class UnusableKey(InvalidToken):
+    """The key held for the token's kid cannot verify it (shorter than NIST's minimum, or not
+    of the algorithm's kind); another key listed under that kid may (`_decoded`)."""
 
 
 class SigningKeyUnavailable(InvalidToken):
@@ -239,30 +244,31 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
         _visa_format(header, claims)
     audience = issuer.audience if kind.purpose == "access" else None
     location = _key_location(header, issuer, kind.purpose)
-    key = await _signing_key(jwks, location, header.get("kid"), algorithm, token, claims,
-                             issuer.issuer, audience)
+    keys = await _signing_keys(jwks, location, header.get("kid"), algorithm, token, claims,
+                               issuer.issuer, audience)
     try:
-        _decoded(token, key, algorithm, issuer.issuer, audience, claims)
+        _decoded(token, keys, algorithm, issuer.issuer, audience, claims)
     except BadSignature as exc:
         # the issuer may have replaced the key under its kid since the keys were read (a
         # rotation keeping the kid): sought again as an unknown kid is, the refusal standing
-        # when it is still the key held and the keys were read after the token was issued
-        key = await _signing_key(jwks, location, header.get("kid"), algorithm, token, claims,
-                                 issuer.issuer, audience, failed=(key, exc))
-        _decoded(token, key, algorithm, issuer.issuer, audience, claims)
+        # when they are still the keys held and were read after the token was issued
+        keys = await _signing_keys(jwks, location, header.get("kid"), algorithm, token,
+                                   claims, issuer.issuer, audience, failed=(keys, exc))
+        _decoded(token, keys, algorithm, issuer.issuer, audience, claims)
     return VerifiedToken(issuer, claims)
 
 
-async def _signing_key(jwks: JwksCache, location: str, kid: str | None, algorithm: str,
-                       token: str, claims: Claims, issuer: str, audience: str | None,
-                       failed: tuple[jwt.PyJWK, InvalidToken] | None = None) -> jwt.PyJWK:
-    """The key at `location` the token names. IssuerUnavailable when the keys cannot be read,
-    or were read before the token was issued and may not be read again yet, and the key is
-    not among them: it may be one the issuer published since. `failed`: the key found
-    before, which did not verify the token, and that refusal, which stands when the key is
-    not one published since (jwks.JwksCache.key)."""
+async def _signing_keys(jwks: JwksCache, location: str, kid: str | None, algorithm: str,
+                        token: str, claims: Claims, issuer: str, audience: str | None,
+                        failed: tuple[tuple[jwt.PyJWK, ...], InvalidToken] | None = None
+                        ) -> tuple[jwt.PyJWK, ...]:
+    """The keys at `location` the token names. IssuerUnavailable when the keys cannot be
+    read, or were read before the token was issued and may not be read again yet, and its
+    key is not among them: it may be one the issuer published since. `failed`: the keys
+    found before, none of which verified the token, and that refusal, which stands when
+    they are not ones published since (jwks.JwksCache.keys)."""
     try:
-        return await jwks.key(location, kid, algorithm, failed[0] if failed else None)
+        return await jwks.keys(location, kid, algorithm, failed[0] if failed else None)
     except KeysUnavailable:
         raise IssuerUnavailable("the issuer's signing keys could not be read; retry later",
                                 jwks.cooldown) from None
@@ -281,12 +287,31 @@ async def _signing_key(jwks: JwksCache, location: str, kid: str | None, algorith
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
 
 
-def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
+def _decoded(token: str, keys: tuple[jwt.PyJWK, ...] | None, algorithm: str, issuer: str,
              audience: str | None, claims: Claims) -> None:
-    """InvalidToken unless PyJWT's checks pass: the signature by `key` (None: not checked,
-    the others alone), `exp`, `iat`, `nbf`, `iss`, and `aud` when there is an audience. A
-    key shorter than NIST's minimum (an RSA key under 2048 bits) verifies nothing: PyJWT
-    only warned, and whoever factors such a key signs tokens as anyone, with any visas."""
+    """InvalidToken unless PyJWT's checks pass: the signature by one of `keys` (None: not
+    checked, the others alone), `exp`, `iat`, `nbf`, `iss`, and `aud` when there is an
+    audience. The others are checked once a key verifies the signature (PyJWT checks it
+    first), so a refusal other than of the signature is the token's whatever the key.
+    BadSignature when no key verifies it; a key's own refusal (below) when that is all."""
+    if keys is None:
+        return _checked(token, None, algorithm, issuer, audience, claims)
+    refusal: InvalidToken | None = None
+    for key in keys:
+        try:
+            return _checked(token, key, algorithm, issuer, audience, claims)
+        except BadSignature as exc:
+            refusal = exc
+        except UnusableKey as exc:
+            refusal = refusal or exc
+    raise refusal or BadSignature(_PYJWT_REASONS[jwt.InvalidSignatureError])
+
+
+def _checked(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
+             audience: str | None, claims: Claims) -> None:
+    """`_decoded` with one key. A key shorter than NIST's minimum (an RSA key under 2048
+    bits) verifies nothing (UnusableKey): PyJWT only warned, and whoever factors such a key
+    signs tokens as anyone, with any visas."""
     checks = ({"verify_signature": False, "verify_exp": True, "verify_iat": True,
                "verify_nbf": True, "verify_iss": True} if key is None
               else {"enforce_minimum_key_length": True})
@@ -302,5 +327,7 @@ def _decoded(token: str, key: jwt.PyJWK | None, algorithm: str, issuer: str,
         raise InvalidToken(_pyjwt_reason(exc)) from None
     except jwt.InvalidSignatureError as exc:
         raise BadSignature(_pyjwt_reason(exc)) from None
+    except jwt.InvalidKeyError as exc:
+        raise UnusableKey(_pyjwt_reason(exc)) from None
     except jwt.PyJWTError as exc:
         raise InvalidToken(_pyjwt_reason(exc)) from None

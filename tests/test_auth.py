@@ -43,7 +43,7 @@ from auth.dev_issuer import (
     trusted_issuer_entry,
 )
 from auth.issuers import IssuerRegistry, TrustedIssuer
-from auth.jwks import JwksCache, KeyNotFound
+from auth.jwks import MAX_KEYS_PER_KID, JwksCache, KeyNotFound
 from auth.passport import BONA_FIDE, GRANT, MAX_VISAS, Passport, passport_of
 from auth.tokens import InvalidToken, verify
 from beacon.assemblies import GRCH38
@@ -1005,15 +1005,15 @@ async def test_keys_verify_through_an_issuers_outage_only_for_as_long_as_they_ar
         url = f"{await serve_app(stack, app)}/jwks"
         async with ClientSession() as session:
             cache = JwksCache(session, cooldown=0, max_age=0.05, keep=0.5)
-            assert await cache.key(url, "k1", "RS256")
+            assert await cache.keys(url, "k1", "RS256")
             up[0] = False
             await asyncio.sleep(0.1)                      # past max_age: read again, failed
-            assert await cache.key(url, "k1", "RS256")    # within keep: still verifies
+            assert await cache.keys(url, "k1", "RS256")    # within keep: still verifies
             await asyncio.sleep(0.5)
             with pytest.raises(KeyNotFound, match="last read more than 0.5 s ago"):
-                await cache.key(url, "k1", "RS256")
+                await cache.keys(url, "k1", "RS256")
             up[0] = True
-            assert await cache.key(url, "k1", "RS256")    # read again: verifies again
+            assert await cache.keys(url, "k1", "RS256")    # read again: verifies again
     with pytest.raises(ValueError, match="jwks_keep_seconds"):
         Settings(jwks_keep_seconds=60, jwks_max_age_seconds=300)
 
@@ -1056,6 +1056,42 @@ async def test_keys_sharing_a_kid_each_verify_and_an_encryption_key_verifies_not
     assert "not a signing key (use 'enc')" in caplog.text
 
 
+async def test_keys_listed_under_one_kid_and_algorithm_each_verify(caplog):
+    """An issuer rotating its key under the kid it keeps lists the old and the new key
+    together while tokens of both live. Kept one per kid and algorithm, the key listed last
+    replaced the other, whose tokens were each a 401. Each is tried now, up to
+    MAX_KEYS_PER_KID of them (each a signature check of every token naming the kid); a key
+    listed under no kid of the token verifies nothing."""
+    old, new, other = (SigningKey("k", None) for _ in range(3))
+    published = {"keys": [old.jwk(), new.jwk()]}
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        return web.json_response(published)
+    app = web.Application()
+    app.router.add_get("/jwks", serve_jwks)
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, app)
+        issuer = TrustedIssuer(issuer=base, jwks_uri=f"{base}/jwks")
+        async with ClientSession() as session:
+            jwks = JwksCache(session, cooldown=0)
+            now = int(time.time())
+            claims = {"iss": base, "sub": "u", "iat": now, "exp": now + 300}
+
+            async def sub(token: str) -> str:
+                verified = await verify(token, {base: issuer}.get, jwks, AccessClaims)
+                return verified.claims.sub
+            assert await sub(old.sign(claims)) == "u"
+            assert await sub(new.sign(claims)) == "u"
+            with pytest.raises(InvalidToken, match="signature verification failed"):
+                await sub(other.sign(claims))
+            published["keys"] = [SigningKey("k", None).jwk()
+                                 for _ in range(MAX_KEYS_PER_KID)] + [old.jwk()]
+            jwks = JwksCache(session, cooldown=0)                # read anew
+            with pytest.raises(InvalidToken, match="signature verification failed"):
+                await sub(old.sign(claims))             # the first MAX_KEYS_PER_KID only
+    assert f"more than {MAX_KEYS_PER_KID} keys under one kid" in caplog.text
+
+
 async def test_an_issuers_document_that_redirects_is_refused_naming_where(caplog):
     """The JWKS (as the discovery document and userinfo) is read at the URL configured, or
     discovered and checked as configured ones are: a redirect is refused, naming where it
@@ -1076,8 +1112,8 @@ async def test_an_issuers_document_that_redirects_is_refused_naming_where(caplog
         async with ClientSession() as session:
             cache = JwksCache(session)
             with pytest.raises(KeyNotFound):
-                await cache.key(f"{base}/jwks", "k1", "RS256")
-            assert await cache.key(f"{base}/elsewhere", "k1", "RS256")    # as it is there
+                await cache.keys(f"{base}/jwks", "k1", "RS256")
+            assert await cache.keys(f"{base}/elsewhere", "k1", "RS256")    # as it is there
     assert "redirected (302) to '/elsewhere': configure the URL it leads to" in caplog.text
 
 
