@@ -151,10 +151,10 @@ class IssuerRegistry:
 
     Issuers configured without a URL the node fetches (TrustedIssuer.complete: a jwks_uri,
     or an issuer of access tokens with visas its userinfo_endpoint) are completed from
-    their discovery document by `discover`; one that cannot be completed stays out of the registry, waiting (`waiting`:
-    its tokens get 503, auth/authenticate.py):
-    its document unreachable or unusable, or a URL it gives not one the configuration would
-    take (auth/urls.py), or plain http where only https is (in production).
+    their discovery document by `discover`; one that cannot be completed stays out of the
+    registry, waiting (`waiting`: its tokens get 503, auth/authenticate.py): its document
+    unreachable or unusable, or a URL it gives not one the configuration would take
+    (auth/urls.py), or plain http where only https is (in production).
 
     In production every issuer waits for its discovery document, even one configured with
     its URLs: only the document says whether it is the development AAI (DEVELOPMENT_AAI_CLAIM),
