@@ -608,7 +608,8 @@ async def _swap(conn: asyncpg.Connection, new: DatasetVersion, table: str,
 
 
 async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
-    """When a dataset was last removed (migration 0018); None if none ever was."""
+    """When a dataset was last removed (migration 0018), or ingested again under another
+    access level (0032: a hidden one leaves the FAIR Data Point); None if neither ever was."""
     return await conn.fetchval("SELECT removed_at FROM dataset_removals")
 
 

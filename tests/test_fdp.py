@@ -733,6 +733,58 @@ async def test_removing_the_newest_dataset_moves_the_dates_forward(pg_server_url
             await pool.close()
 
 
+
+async def test_hiding_the_newest_dataset_by_ingesting_it_controlled_moves_the_dates_forward(
+        pg_server_url, loaded_db, tmp_path, tmp_path_factory):
+    """With hide_controlled_datasets, a dataset ingested again as CONTROLLED leaves the FAIR
+    Data Point, its row kept: the catalog and the root took the date of the newest dataset
+    still shown, older than before, so a harvester deciding by the date kept the hidden
+    dataset (migration 0032)."""
+    fi = _vcf_dir(tmp_path_factory) / "fi"
+    async with node_database(pg_server_url) as url:
+        for dataset, vcf in (("GDI-FI-OLD-001", "GDI-FI-SYN-001.vcf.gz"),
+                             ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz")):
+            await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
+                                           access_level="PUBLIC"))
+        port = free_port()
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
+                            hide_controlled_datasets=True, data_dir=tmp_path / "node",
+                            beacon_id="org.test.fdp", country="FI")
+        pool = await create_pool(url, settings)
+        server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
+        await server.start_server()
+        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
+        try:
+            async def dates() -> tuple[int, int, datetime, datetime, int]:
+                catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
+                graph = parse(body, "text/turtle", f"{settings.base_url}/fdp/catalog/x")
+                root, root_body = await fetch(client, "/fdp")
+                root_graph = parse(root_body, "text/turtle", f"{settings.base_url}/fdp")
+                return (http_date(catalog.headers["Last-Modified"]),
+                        http_date(root.headers["Last-Modified"]),
+                        next(graph.objects(None, DCTERMS.modified)).toPython(),
+                        next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
+                        len(list(graph.objects(None, DCAT.dataset))))
+
+            before = await dates()
+            assert before[4] == 2
+            await asyncio.sleep(1.1)       # Last-Modified has whole seconds
+            await ingest(url, make_request(fi / "GDI-FI-SYN-002.vcf.gz", "GDI-FI-NEW-001",
+                                           title="GDI-FI-NEW-001", workers=1,
+                                           access_level="CONTROLLED"))
+            for _ in range(200):                   # the node hears of it by NOTIFY
+                after = await dates()
+                if after[4] == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert after[4] == 1
+            assert all(later > earlier for later, earlier in zip(after[:4], before[:4])), \
+                (before, after)
+        finally:
+            await client.close()
+            await server.close()
+            await pool.close()
+
 async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db, shapes,
                                                                      tmp_path):
     """An operator describing a dataset in Finnish, saying so (`metadataLanguage`): its
