@@ -239,6 +239,35 @@ async def test_published_counts_are_what_anonymous_callers_may_see(fdp_node, loa
         assert not list(graph.objects(None, HEALTHDCATAP.numberOfRecords))
 
 
+
+async def test_a_sites_only_dataset_publishes_no_number_of_individuals(pg_server_url, tmp_path,
+                                                                       shapes):
+    """A sites-only VCF's allele counts come from people it does not name (AN=2000 here):
+    its sample count, 0, was published as the dataset's number of unique individuals,
+    telling every harvester that it held nobody. It is left out, as HealthDCAT-AP allows."""
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+              '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">',
+              '##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">',
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    vcf = write_vcf_text(tmp_path / "sites.vcf", "\n".join(
+        [*header, "chr1\t100\t.\tA\tG\t.\tPASS\tAC=30;AN=2000"]) + "\n")
+    async with node_database(pg_server_url) as url:
+        await ingest(url, make_request(vcf, "GDI-FI-SITES-001", access_level="PUBLIC",
+                                       workers=1))
+        row = (await _rows(url))["GDI-FI-SITES-001"]
+    assert row.sample_count == 0
+    settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url,
+                        public_base_url="https://n.example.org")
+    record = record_for(row, settings)
+    assert record.number_of_unique_individuals is None
+    site = FdpSite(base_url="https://n.example.org/fdp", title="t", description="d",
+                   publisher=record.publisher,
+                   catalogs=(CatalogView("c", "t", "d", record.publisher, (record,)),))
+    graph = resource_graph(site, "dataset/GDI-FI-SITES-001")
+    assert not list(graph.objects(None, HEALTHDCATAP.numberOfUniqueIndividuals))
+    assert violations(graph, shapes) == ""
+    assert read_dataset(graph, record.iri) == record
+
 async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_node, loaded_db):
     client, settings, _ = await fdp_node(organisation_name="Operator Oy",
                                       contact_url="mailto:desk@operator.example.fi")

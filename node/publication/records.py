@@ -49,8 +49,11 @@ def record_for(row: DatasetRow, settings: Settings,
     tier's floor hides no variant, as /datasets gives `variantCount`: the stored count
     holds every VCF record, those below the floor too, so a version's count against the
     one before told, to within the step, how many private variants a person added had
-    brought (found by a review, 2026-12-05). `policy`: the settings' own, made once by a
-    caller recording many datasets."""
+    brought (found by a review, 2026-12-05). Its number of individuals only where the VCF
+    has sample columns: a sites-only file's allele counts come from people it does not
+    name, and its 0 told every harvester the dataset held nobody (found by a review,
+    2026-12-06); HealthDCAT-AP takes a dataset without it. `policy`: the settings' own,
+    made once by a caller recording many datasets."""
     anonymous = (policy or settings.disclosure_policy()).rules("anonymous", row.metadata)
     metadata = DatasetMetadata.model_validate(
         {**row.metadata, "identifier": row.id, "title": row.title,
@@ -72,7 +75,8 @@ def record_for(row: DatasetRow, settings: Settings,
         country=metadata.country or settings.country, assembly=row.assembly,
         numberOfRecords=(report(row.record_count, anonymous).value
                          if anonymous.allele_floor == 1 else None),
-        numberOfUniqueIndividuals=report(row.sample_count, anonymous).value,
+        numberOfUniqueIndividuals=(report(row.sample_count, anonymous).value
+                                   if row.sample_count else None),
         issued=row.created_at, modified=row.updated_at, beaconUrl=f"{settings.base_url}/api")
 
 
