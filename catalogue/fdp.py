@@ -29,7 +29,22 @@ class Document:
 
 
 def render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
-    """The resource at `path` below the site's root ("" for the root); None if there is none."""
+    """The resource at `path` below the site's root ("" for the root); None if there is none.
+    The root and the catalogs, which list every dataset, are rendered once per site (which
+    the node and the catalogue keep until their datasets change) and serialisation: each
+    request rendered them again, 0.2 s of the event loop for a catalog of 2,000 datasets, so
+    a few clients asking for it over and over held up every other request (found by a
+    review, 2026-12-06). A dataset's documents are small and many, and are not kept."""
+    kept = path == "" or path.startswith("catalog/")
+    if kept and isinstance(found := site.rendered.get((path, rdf_format.media_type)), Document):
+        return found
+    document = _render(site, path, rdf_format)
+    if kept and document is not None:
+        site.rendered[(path, rdf_format.media_type)] = document
+    return document
+
+
+def _render(site: FdpSite, path: str, rdf_format: RdfFormat) -> Document | None:
     graph = resource_graph(site, path)
     if graph is None:
         return None

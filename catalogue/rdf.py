@@ -99,6 +99,12 @@ class FdpSite:
                     if d is not None], default=None)
 
     @cached_property
+    def rendered(self) -> dict[tuple[str, str], object]:
+        """Documents already rendered from this site, by path and serialisation: filled and
+        read by catalogue/fdp.py `render`, for as long as the site is kept."""
+        return {}
+
+    @cached_property
     def documents(self) -> dict[str, tuple[str, object]]:
         """Each document's path below base_url (percent-encoded, as in its IRI) and what it
         shows; built once per site, which the node and the catalogue keep between requests."""

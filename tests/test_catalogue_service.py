@@ -30,6 +30,7 @@ from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38
 from beacon.ingest import IngestRequest, ingest
 from beacon.store import delete_dataset, list_datasets
+from catalogue import fdp as fdp_documents
 from catalogue import harvest as harvest_module
 from catalogue import store
 from catalogue.harvest import (
@@ -1719,6 +1720,47 @@ async def test_catalogue_fdp_follows_every_change(catalogue):
         await store.reconcile(other, NODE, _snapshot(_record("GDI-FI-SYN-003", fdp))["records"])
     assert await listed() == ["GDI-FI-SYN-003"]
 
+
+
+async def test_a_catalog_is_rendered_once_per_change_not_per_request(catalogue, monkeypatch):
+    """The root and each catalog list every dataset, and were rendered again for every
+    request: 0.2 s of the event loop each for a node of 2,000 datasets, so that a few
+    clients asking for its catalog over and over held up every other request (/health
+    0.56 s). They are rendered once per change and serialisation; a change still shows."""
+    rendered: list[str] = []
+    resource_graph = fdp_documents.resource_graph
+
+    def counted(site: FdpSite, path: str) -> Graph | None:
+        rendered.append(path)
+        return resource_graph(site, path)
+
+    monkeypatch.setattr(fdp_documents, "resource_graph", counted)
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    await catalogue.put(path + "/datasets", _snapshot(
+        _record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-002", fdp)), TOKENS[NODE])
+
+    async def fetched(document: str, accept: str = "text/turtle") -> bytes:
+        async with catalogue.http.get(f"{catalogue.url}/fdp{document}",
+                                      headers={"Accept": accept}) as response:
+            assert response.status == 200, document
+            return await response.read()
+
+    catalog = f"/catalog/{NODE}"
+    assert len({await fetched(catalog) for _ in range(3)}) == 1
+    assert len({await fetched(catalog, "application/ld+json") for _ in range(2)}) == 1
+    assert len({await fetched("") for _ in range(2)}) == 1
+    assert rendered.count(f"catalog/{NODE}") == 2 and rendered.count("") == 1, rendered
+    for _ in range(2):
+        await fetched("/dataset/GDI-FI-SYN-001")          # small and many: not kept
+    assert rendered.count("dataset/GDI-FI-SYN-001") == 2
+    await catalogue.put(path + "/datasets", _snapshot(
+        _record("GDI-FI-SYN-001", fdp), _record("GDI-FI-SYN-003", fdp)), TOKENS[NODE])
+    graph = Graph().parse(data=await fetched(catalog), format="turtle")
+    assert sorted(str(o).rsplit("/", 1)[1] for o in graph.objects(None, DCAT.dataset)) == [
+        "GDI-FI-SYN-001", "GDI-FI-SYN-003"]
+    assert rendered.count(f"catalog/{NODE}") == 3
 
 async def test_a_withdrawal_moves_the_catalogue_fdps_dates_forward(catalogue):
     """The catalogue's FDP dated its catalogs and root by the newest `modified` shown: the
