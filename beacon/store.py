@@ -608,10 +608,37 @@ async def _swap(conn: asyncpg.Connection, new: DatasetVersion, table: str,
 
 
 async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
-    """When a dataset was last removed (migration 0018), or ingested again under another
-    access level (0032: a hidden one leaves the FAIR Data Point); None if neither ever was."""
+    """When a dataset was last removed (migration 0018), ingested again under another
+    access level (0032: a hidden one leaves the FAIR Data Point), or hidden or shown again by
+    a start under the other hide_controlled_datasets (0033, `note_hiding`); None if none of
+    these ever was."""
     return await conn.fetchval("SELECT removed_at FROM dataset_removals")
 
+
+
+async def note_hiding(conn: asyncpg.Connection, hide_controlled: bool) -> bool:
+    """Record whether the node hides its CONTROLLED datasets (migration 0033), and when it
+    hid them last time it did not (or the other way), and it holds one, note a removal
+    (migration 0018) and notify the change: those datasets left (or joined) the FAIR Data
+    Point with no row deleted. True when it did so. The first start knows no setting before,
+    and notes nothing."""
+    async with conn.transaction():
+        before = await conn.fetchval("SELECT hide_controlled FROM fdp_publication FOR UPDATE")
+        if before == hide_controlled:
+            return False
+        await conn.execute(
+            """INSERT INTO fdp_publication (hide_controlled) VALUES ($1)
+               ON CONFLICT (one) DO UPDATE SET hide_controlled = EXCLUDED.hide_controlled""",
+            hide_controlled)
+        if before is None or not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM datasets WHERE access_level = 'CONTROLLED')"):
+            return False
+        await conn.execute(
+            """INSERT INTO dataset_removals (removed_at) VALUES (clock_timestamp())
+               ON CONFLICT (one) DO UPDATE
+                   SET removed_at = greatest(dataset_removals.removed_at, EXCLUDED.removed_at)""")
+        await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
+    return True
 
 async def delete_dataset(conn: asyncpg.Connection, dataset_id: str,
                          carry: Callable[[asyncpg.Connection, str], Awaitable[object]]

@@ -223,7 +223,11 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
     reads it once more here, after LISTEN is active: ReadPools.start() (in _queries, before)
     read it before anyone listened, so a swap committed in between was notified to no one
     while the cache's first load reads its version from the primary, and a replica that had
-    not replayed it stayed in rotation, answering the old version."""
+    not replayed it stayed in rotation, answering the old version. A start that hides the
+    CONTROLLED datasets where the last did not (or the other way) is noted first, as a
+    removal, which dates the FAIR Data Point (store.note_hiding)."""
+    async with app[POOL].acquire() as conn:     # before the first load reads the date
+        await store.note_hiding(conn, app[SETTINGS].hide_controlled_datasets)
     cache = DatasetCache(app[POOL], watchdog=app[WATCHDOG])
     await cache.start(app[SETTINGS].database_url or "")
     if READS in app:

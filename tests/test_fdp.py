@@ -240,6 +240,52 @@ async def test_published_counts_are_what_anonymous_callers_may_see(fdp_node, loa
 
 
 
+
+async def test_a_start_hiding_the_controlled_datasets_moves_the_dates_forward(
+        pg_server_url, loaded_db, tmp_path, tmp_path_factory):
+    """A node started again with hide_controlled_datasets drops its CONTROLLED datasets
+    from the FAIR Data Point, no row deleted: the catalog and the root kept the date of the
+    newest dataset still shown, so a harvester deciding by the date kept the datasets the
+    operator had just hidden (migration 0033)."""
+    fi = _vcf_dir(tmp_path_factory) / "fi"
+    async with node_database(pg_server_url) as url:
+        for dataset, vcf, level in (("GDI-FI-HID-001", "GDI-FI-SYN-001.vcf.gz", "CONTROLLED"),
+                                    ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz", "PUBLIC")):
+            await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
+                                           access_level=level))
+
+        async def dates(hide: bool) -> tuple[int, int, datetime, datetime, int]:
+            port = free_port()
+            settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
+                                hide_controlled_datasets=hide, data_dir=tmp_path / "node",
+                                beacon_id="org.test.fdp", country="FI")
+            pool = await create_pool(url, settings)
+            server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
+            await server.start_server()
+            try:
+                async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
+                    catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
+                    graph = parse(body, "text/turtle", f"{settings.base_url}/fdp/catalog/x")
+                    root, root_body = await fetch(client, "/fdp")
+                    root_graph = parse(root_body, "text/turtle", f"{settings.base_url}/fdp")
+                    return (http_date(catalog.headers["Last-Modified"]),
+                            http_date(root.headers["Last-Modified"]),
+                            next(graph.objects(None, DCTERMS.modified)).toPython(),
+                            next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
+                            len(list(graph.objects(None, DCAT.dataset))))
+            finally:
+                await server.close()
+                await pool.close()
+
+        before = await dates(hide=False)
+        assert before[4] == 2
+        await asyncio.sleep(1.1)           # Last-Modified has whole seconds
+        after = await dates(hide=True)
+        assert after[4] == 1
+        assert all(later > earlier for later, earlier in zip(after[:4], before[:4])), \
+            (before, after)
+        assert await dates(hide=True) == after      # the same setting again: nothing new
+
 async def test_a_sites_only_dataset_publishes_no_number_of_individuals(pg_server_url, tmp_path,
                                                                        shapes):
     """A sites-only VCF's allele counts come from people it does not name (AN=2000 here):

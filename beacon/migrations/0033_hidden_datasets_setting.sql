@@ -1,0 +1,10 @@
+-- Whether the node last started hiding its CONTROLLED datasets (GDI_NODE_HIDE_CONTROLLED_
+-- DATASETS), so that a start under the other setting is noted as a removal (migration
+-- 0018): the datasets it hides or shows again left or joined the FAIR Data Point with no
+-- row deleted, and the catalog and the root kept the date of the datasets shown, so a
+-- harvester deciding by fdp-o:metadataModified kept the datasets just hidden (found by a
+-- review, 2026-12-06). No row until a node starts: the setting before is unknown.
+CREATE TABLE fdp_publication (
+    one             boolean PRIMARY KEY DEFAULT true CHECK (one),
+    hide_controlled boolean NOT NULL
+);
