@@ -615,7 +615,6 @@ async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | No
     return await conn.fetchval("SELECT removed_at FROM dataset_removals")
 
 
-
 async def note_hiding(conn: asyncpg.Connection, hide_controlled: bool) -> bool:
     """Record whether the node hides its CONTROLLED datasets (migration 0033), and when it
     hid them last time it did not (or the other way), and it holds one, note a removal
@@ -639,6 +638,7 @@ async def note_hiding(conn: asyncpg.Connection, hide_controlled: bool) -> bool:
                    SET removed_at = greatest(dataset_removals.removed_at, EXCLUDED.removed_at)""")
         await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
     return True
+
 
 async def delete_dataset(conn: asyncpg.Connection, dataset_id: str,
                          carry: Callable[[asyncpg.Connection, str], Awaitable[object]]
