@@ -7,9 +7,17 @@ import re
 import asyncpg
 import pytest
 
-from node.migrate import apply_migrations, available_migrations, pending_migrations
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.migrate import (
+    NODE_MIGRATIONS,
+    apply_migrations,
+    available_migrations,
+    pending_migrations,
+)
 from node.settings import CONFIG_ENV, CatalogueSettings, Settings, configuration_error
-from tests.conftest import ROOT
+from tests.conftest import ROOT, node_database, write_vcf_text
 
 
 @pytest.fixture
@@ -753,3 +761,57 @@ def test_the_image_serves_every_settings_role_on_every_interface_in_json_lines(c
         clean_env.setenv(name, value)
     for settings in (Settings(), CatalogueSettings()):
         assert (settings.host, settings.log_format) == ("0.0.0.0", "json"), type(settings)
+
+
+async def test_rows_of_no_variant_loaded_before_they_were_skipped_are_removed(pg_server_url,
+                                                                             tmp_path):
+    """An ingest has skipped an ALT nobody carries (AC 0) since 2026-12-05, and one equal to
+    REF since 2026-12-03; a dataset loaded before kept their rows through every migration,
+    so an upgraded node answered that they exist, and counted and listed them, where the
+    same file loaded now misses them. The migrations leave the dataset as an ingest of
+    today loads it: rows, variant count and bins."""
+    samples = ["S0", "S1", "S2"]
+    header = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=248956422>",
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                         "FORMAT", *samples])]
+    carried = [("100", "A", "G", "0/1"), ("200", "C", "T", "1/1"), ("3000000", "G", "A", "0/1")]
+    vcf = write_vcf_text(tmp_path / "carried.vcf", "\n".join(
+        header + [f"chr1\t{pos}\t.\t{ref}\t{alt}\t.\tPASS\t.\tGT\t{gt}\t0/0\t0/0"
+                  for pos, ref, alt, gt in carried]) + "\n")
+    async with node_database(pg_server_url) as url:
+        await ingest(url, IngestRequest(vcf, "GDI-FI-OLD-1", GRCH38, AccessLevel.PUBLIC, "old",
+                                        workers=1))
+        conn = await asyncpg.connect(url)
+        try:
+            table = await conn.fetchval("SELECT partition_table FROM datasets")
+            state = {"count": "SELECT variant_count FROM datasets",
+                     "rows": f"SELECT * FROM {table} ORDER BY start_pos, alt",
+                     "bins": "SELECT * FROM variant_bins ORDER BY chromosome, bin"}
+            loaded = {name: await conn.fetch(sql) for name, sql in state.items()}
+            # as an ingest before the fix loaded the same file with two more records nobody
+            # carries (0/0 0/0 0/0): one beside the carried variants' bin, one in a bin alone
+            # and one whose ALT is its REF (C>C), as an ingest before 2026-12-03 loaded it
+            for start, alt in ((99, "T"), (20_000_000, "C"), (199, "C")):
+                await conn.execute(
+                    f"INSERT INTO {table} (chromosome, start_pos, end_pos, ref, alt, "
+                    "variant_type, length, ac, an, carriers, carrier_bits, hom_bits, "
+                    "missing_bits, genes, protein_changes) SELECT chromosome, $1, $1 + 1, ref, "
+                    "$2, variant_type, length, 0, an, 0, B'000', B'000', missing_bits, genes, "
+                    f"protein_changes FROM {table} WHERE start_pos = 99 AND ac > 0", start, alt)
+            await conn.execute(f"UPDATE {table} SET ref = 'C', ac = 2, carriers = 1, "
+                               "carrier_bits = B'100' WHERE start_pos = 199 AND ac = 0")
+            await conn.execute("UPDATE datasets SET variant_count = variant_count + 3")
+            await conn.execute("UPDATE variant_bins SET variants = variants + 2, rarest = 0 "
+                               "WHERE bin = 0")
+            await conn.execute("INSERT INTO variant_bins SELECT dataset_id, chromosome, "
+                               "20000000 >> 16, 1, 0 FROM variant_bins WHERE bin = 0")
+            await conn.execute("UPDATE datasets SET updated_at = (SELECT applied_at FROM "
+                               "schema_migrations WHERE version = 25) - interval '1 day'")
+            assert await conn.fetchval(f"SELECT count(*) FROM {table} "
+                                       "WHERE ac = 0 OR ref = alt") == 3
+            await conn.execute("DELETE FROM schema_migrations WHERE version > 31")
+            await apply_migrations(conn, NODE_MIGRATIONS)
+            assert {name: await conn.fetch(sql) for name, sql in state.items()} == loaded
+        finally:
+            await conn.close()
