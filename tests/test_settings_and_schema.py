@@ -1,6 +1,7 @@
 """Configuration precedence and the migration runner."""
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -810,6 +811,64 @@ async def test_rows_of_no_variant_loaded_before_they_were_skipped_are_removed(pg
                                "schema_migrations WHERE version = 25) - interval '1 day'")
             assert await conn.fetchval(f"SELECT count(*) FROM {table} "
                                        "WHERE ac = 0 OR ref = alt") == 3
+            await conn.execute("DELETE FROM schema_migrations WHERE version > 31")
+            await apply_migrations(conn, NODE_MIGRATIONS)
+            assert {name: await conn.fetch(sql) for name, sql in state.items()} == loaded
+        finally:
+            await conn.close()
+
+
+async def test_measured_assays_loaded_before_filters_found_them_are_held_as_terms(
+        pg_server_url, tmp_path):
+    """An ontology filter on a measured assay's id has found those measured since
+    2026-12-05 (an ingest writes the assay into their terms); a dataset loaded before kept
+    its rows through every migration, so an upgraded node counted nobody measured for
+    `LOINC:8302-2`, a false 0, where the same files loaded now count all 30. The
+    migrations leave its individuals, term bits and filtering terms as an ingest of today
+    writes them. A dataset loaded in between (its measured people's terms holding the
+    assay, before the migration after the fix) is left as it is."""
+    height = "LOINC:8302-2"
+    people = [{"subject": {"id": f"S{n}"},
+               "measurements": [{"assay": {"id": height, "label": "Body height"},
+                                 "value": {"quantity": {"unit": {"id": "UCUM:cm"},
+                                                        "value": 150 + n}}}] if n < 30 else [],
+               "medicalActions": [{"procedure": {"code": {"id": height}}}] if n >= 38 else []}
+              for n in range(40)]
+    (tmp_path / "people.json").write_text(json.dumps(people))
+    samples = "\t".join(f"S{n}" for n in range(40))
+    vcf = write_vcf_text(tmp_path / "people.vcf", (
+        "##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}\n"
+        "chr17\t7670000\t.\tC\tT\t.\tPASS\t.\tGT" + "\t0/1" * 40 + "\n"))
+    async with node_database(pg_server_url) as url:
+        for dataset in ("GDI-FI-OLD-1", "GDI-FI-NEW-1"):
+            await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
+                                            workers=1, individuals=tmp_path / "people.json"))
+        conn = await asyncpg.connect(url)
+        try:
+            state = {"people": "SELECT dataset_id, sample_index, terms, ancestry FROM "
+                               "individuals ORDER BY 1, 2",
+                     "bits": "SELECT * FROM term_members ORDER BY dataset_id, term",
+                     "listed": "SELECT * FROM individual_terms ORDER BY dataset_id, id"}
+            loaded = {name: await conn.fetch(sql) for name, sql in state.items()}
+            assert [tuple(r) for r in await conn.fetch(
+                "SELECT kind, individuals FROM individual_terms WHERE id = $1", height)] == [
+                ("alphanumeric", 32)] * 2
+            # as an ingest before the fix wrote them: the assay a term of its two holders
+            # alone, and counted by them (migration 0031 counts its holders on such rows)
+            old = "dataset_id = 'GDI-FI-OLD-1'"
+            await conn.execute("UPDATE individuals SET terms = array_remove(terms, $1), "
+                               "ancestry = array_remove(ancestry, $1) "
+                               f"WHERE sample_index < 30 AND {old}", height)
+            holders = "0" * 38 + "11"
+            await conn.execute("UPDATE term_members SET exact = $2::text::varbit, "
+                               f"descendants = $2::text::varbit WHERE term = $1 AND {old}",
+                               height, holders)
+            await conn.execute(f"UPDATE individual_terms SET individuals = 2 WHERE id = $1 "
+                               f"AND {old}", height)
+            await conn.execute("UPDATE datasets SET updated_at = (SELECT applied_at FROM "
+                               "schema_migrations WHERE version = 25) - interval '1 day'")
             await conn.execute("DELETE FROM schema_migrations WHERE version > 31")
             await apply_migrations(conn, NODE_MIGRATIONS)
             assert {name: await conn.fetch(sql) for name, sql in state.items()} == loaded
