@@ -6,6 +6,7 @@
 -- review, 2026-12-06). Without hiding, the date noted is that of the ingest that shows the
 -- dataset changed, within its transaction's time of the dataset's own new `modified`; a
 -- hidden dataset ingested again as CONTROLLED changes no level and is not noted.
-CREATE TRIGGER datasets_access_level_changed AFTER UPDATE OF access_level ON datasets
+-- (OR REPLACE: a migration applied again, as tests of later ones apply them, is a no-op)
+CREATE OR REPLACE TRIGGER datasets_access_level_changed AFTER UPDATE OF access_level ON datasets
     FOR EACH ROW WHEN (OLD.access_level IS DISTINCT FROM NEW.access_level)
     EXECUTE FUNCTION note_dataset_removal();

@@ -4,7 +4,8 @@
 -- row deleted, and the catalog and the root kept the date of the datasets shown, so a
 -- harvester deciding by fdp-o:metadataModified kept the datasets just hidden (found by a
 -- review, 2026-12-06). No row until a node starts: the setting before is unknown.
-CREATE TABLE fdp_publication (
+-- (IF NOT EXISTS: a migration applied again, as tests of later ones apply them, is a no-op)
+CREATE TABLE IF NOT EXISTS fdp_publication (
     one             boolean PRIMARY KEY DEFAULT true CHECK (one),
     hide_controlled boolean NOT NULL
 );
