@@ -26,7 +26,11 @@ Each rule has a name, which the refusal logs, so an operator knows which line to
   their peers from its registry);
 - `narrow-network-trust`: a `trusted_network_addresses` entry wider than a /24 (IPv4) or a
   /64 (IPv6): every client inside it could name itself a fresh network caller on each question
-  and get a fresh anonymous budget and fresh loss accounts (docs/federation.md).
+  and get a fresh anonymous budget and fresh loss accounts (docs/federation.md);
+- `jwks-cooldown`: `jwks_cooldown_seconds` under MIN_JWKS_COOLDOWN: a token naming a `kid`
+  its issuer's keys do not hold, or whose signature they do not verify, has the node read the
+  issuer's JWKS again once per cooldown, so at 0 anyone sending forged tokens made the node
+  fetch its issuer's keys once for each (found by a review, 2026-12-06).
 """
 from __future__ import annotations
 
@@ -48,6 +52,9 @@ DEVELOPMENT_MARKER = "dev-only"           # in every secret of docker-compose.ym
 # The widest trusted_network_addresses entry production takes: a network node's own subnet
 # (a /24, a site's /64), never a provider's range, let alone /0.
 WIDEST_NETWORK_TRUST = {4: 24, 6: 64}
+# The shortest jwks_cooldown_seconds production takes: one read of an issuer's keys a second
+# at most, whatever callers send (the default is 30)
+MIN_JWKS_COOLDOWN = 1.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,11 @@ def node_refusals(settings: Settings) -> list[Refusal]:
                                                  "X-Beacon-Network-Caller")
                  for network in settings.trusted_network_addresses
                  if network.prefixlen < WIDEST_NETWORK_TRUST[network.version]]
+    if settings.trusted_issuers and settings.jwks_cooldown_seconds < MIN_JWKS_COOLDOWN:
+        refusals.append(Refusal("jwks-cooldown", f"jwks_cooldown_seconds "
+                                                 f"{settings.jwks_cooldown_seconds:g} is under "
+                                                 f"{MIN_JWKS_COOLDOWN:g}; each forged token "
+                                                 "would have the node fetch its issuer's keys"))
     refusals += _public_base_url(
         settings.public_base_url, settings.base_url,
         "the node's Beacon, FAIR Data Point and catalogue records",

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from auth.dev_issuer import trusted_issuer_entry
+from auth.issuers import TrustedIssuer
 from node.production import catalogue_refusals, node_refusals
 from node.settings import CatalogueSettings, Settings
 from tests.conftest import ROOT, free_port
@@ -75,6 +76,28 @@ def test_network_trust_wider_than_a_network_nodes_subnet_is_refused(db_url):
         "192.0.2.10", "198.51.100.0/24", "2001:db8:10::7", "2001:db8:10::/64"])
     assert node_refusals(narrow) == []
     assert node_refusals(narrow.model_copy(update={"environment": "dev"})) == []
+
+
+def test_a_jwks_cooldown_under_a_second_is_refused(db_url):
+    """At a cooldown of 0, each token naming a kid its issuer's keys do not hold (or whose
+    signature they do not verify) had the node fetch the issuer's JWKS again: anyone could
+    make it ask the issuer once per forged token. A second and more is fine, and so is any
+    cooldown on a node that trusts no issuer (it fetches no keys)."""
+    closed = f"https://127.0.0.1:{free_port()}"            # its discovery asked, refused
+    issuer = {**HTTPS_ISSUER, "issuer": closed, "jwks_uri": f"{closed}/jwks"}
+    result = gdi_node("serve", "--port", str(free_port()), env=_env(
+        DATABASE_URL=db_url, GDI_NODE_ENVIRONMENT="prod", GDI_NODE_PUBLIC_BASE_URL=PUBLIC,
+        GDI_NODE_TRUSTED_ISSUERS=json.dumps([issuer]), GDI_NODE_JWKS_COOLDOWN_SECONDS="0"))
+    _refused(result, "jwks-cooldown")
+    assert "jwks_cooldown_seconds 0 is under 1" in result.stderr
+    issuers = [TrustedIssuer.model_validate(HTTPS_ISSUER)]
+    for cooldown, rules in [(0.5, ["jwks-cooldown"]), (1, []), (30, [])]:
+        settings = Settings(environment="prod", public_base_url=PUBLIC,
+                            trusted_issuers=issuers, jwks_cooldown_seconds=cooldown)
+        assert [r.rule for r in node_refusals(settings)] == rules, cooldown
+        assert node_refusals(settings.model_copy(update={"environment": "dev"})) == []
+    assert node_refusals(Settings(environment="prod", public_base_url=PUBLIC,
+                                  jwks_cooldown_seconds=0)) == []
 
 
 @pytest.mark.parametrize("secret", ["catalogue", "database", "database-query", "replica"])
