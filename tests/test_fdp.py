@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -159,6 +159,54 @@ async def fetch(client: ClientSession, url: str, accept: str = "text/turtle",
         return response, await response.read()
 
 
+# What a harvester deciding by date reads: the catalog's and the root's Last-Modified, their
+# dct:modified and fdp-o:metadataModified, and how many datasets the catalog lists
+Dates = tuple[int, int, datetime, datetime, int]
+
+
+@asynccontextmanager
+async def _fdp_node(url: str, tmp_path: Path, **settings: object) -> AsyncIterator[ClientSession]:
+    """A node over `url` serving its FAIR Data Point on 127.0.0.1, and a client of it."""
+    port = free_port()
+    configured = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
+                          data_dir=tmp_path / "node", beacon_id="org.test.fdp", country="FI",
+                          **settings)
+    pool = await create_pool(url, configured)
+    server = TestServer(create_app(configured, pool), host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        await server.close()
+        await pool.close()
+
+
+async def _dates(client: ClientSession) -> Dates:
+    catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
+    graph = parse(body, "text/turtle", "http://127.0.0.1/fdp/catalog/x")
+    root, root_body = await fetch(client, "/fdp")
+    root_graph = parse(root_body, "text/turtle", "http://127.0.0.1/fdp")
+    return (http_date(catalog.headers["Last-Modified"]), http_date(root.headers["Last-Modified"]),
+            next(graph.objects(None, DCTERMS.modified)).toPython(),
+            next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
+            len(list(graph.objects(None, DCAT.dataset))))
+
+
+async def _dates_once_listing(client: ClientSession, datasets: int) -> Dates:
+    """The dates once the catalog lists `datasets` (the node hears of a change by NOTIFY)."""
+    for _ in range(200):
+        found = await _dates(client)
+        if found[4] == datasets:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the catalog still lists {found[4]} datasets, not {datasets}")
+
+
+def _moved_forward(after: Dates, before: Dates) -> bool:
+    return all(later > earlier for later, earlier in zip(after[:4], before[:4]))
+
+
 def parse(body: bytes, media_type: str, public_id: str) -> Graph:
     return Graph().parse(data=body, format=FORMATS[media_type], publicID=public_id)
 
@@ -254,37 +302,18 @@ async def test_a_start_hiding_the_controlled_datasets_moves_the_dates_forward(
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
                                            access_level=level))
 
-        async def dates(hide: bool) -> tuple[int, int, datetime, datetime, int]:
-            port = free_port()
-            settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
-                                hide_controlled_datasets=hide, data_dir=tmp_path / "node",
-                                beacon_id="org.test.fdp", country="FI")
-            pool = await create_pool(url, settings)
-            server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
-            await server.start_server()
-            try:
-                async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
-                    catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
-                    graph = parse(body, "text/turtle", f"{settings.base_url}/fdp/catalog/x")
-                    root, root_body = await fetch(client, "/fdp")
-                    root_graph = parse(root_body, "text/turtle", f"{settings.base_url}/fdp")
-                    return (http_date(catalog.headers["Last-Modified"]),
-                            http_date(root.headers["Last-Modified"]),
-                            next(graph.objects(None, DCTERMS.modified)).toPython(),
-                            next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
-                            len(list(graph.objects(None, DCAT.dataset))))
-            finally:
-                await server.close()
-                await pool.close()
+        async def dates(hide: bool) -> Dates:
+            async with _fdp_node(url, tmp_path, hide_controlled_datasets=hide) as client:
+                return await _dates(client)
 
         before = await dates(hide=False)
         assert before[4] == 2
         await asyncio.sleep(1.1)           # Last-Modified has whole seconds
         after = await dates(hide=True)
         assert after[4] == 1
-        assert all(later > earlier for later, earlier in zip(after[:4], before[:4])), \
-            (before, after)
+        assert _moved_forward(after, before), (before, after)
         assert await dates(hide=True) == after      # the same setting again: nothing new
+
 
 async def test_a_sites_only_dataset_publishes_no_number_of_individuals(pg_server_url, tmp_path,
                                                                        shapes):
@@ -767,26 +796,8 @@ async def test_removing_the_newest_dataset_moves_the_dates_forward(pg_server_url
         for dataset, vcf in (("GDI-FI-OLD-001", "GDI-FI-SYN-001.vcf.gz"),
                              ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz")):
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1))
-        port = free_port()
-        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
-                            data_dir=tmp_path / "node", beacon_id="org.test.fdp", country="FI")
-        pool = await create_pool(url, settings)
-        server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
-        await server.start_server()
-        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
-        try:
-            async def dates() -> tuple[int, int, datetime, datetime, int]:
-                catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
-                graph = parse(body, "text/turtle", f"{settings.base_url}/fdp/catalog/x")
-                root, root_body = await fetch(client, "/fdp")
-                root_graph = parse(root_body, "text/turtle", f"{settings.base_url}/fdp")
-                return (http_date(catalog.headers["Last-Modified"]),
-                        http_date(root.headers["Last-Modified"]),
-                        next(graph.objects(None, DCTERMS.modified)).toPython(),
-                        next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
-                        len(list(graph.objects(None, DCAT.dataset))))
-
-            before = await dates()
+        async with _fdp_node(url, tmp_path) as client:
+            before = await _dates(client)
             assert before[4] == 2
             await asyncio.sleep(1.1)       # Last-Modified has whole seconds
             conn = await connect(url)
@@ -794,19 +805,8 @@ async def test_removing_the_newest_dataset_moves_the_dates_forward(pg_server_url
                 assert await store.delete_dataset(conn, "GDI-FI-NEW-001")
             finally:
                 await conn.close()
-            for _ in range(200):                   # the node hears of it by NOTIFY
-                after = await dates()
-                if after[4] == 1:
-                    break
-                await asyncio.sleep(0.05)
-            assert after[4] == 1
-            assert all(later > earlier for later, earlier in zip(after[:4], before[:4])), \
-                (before, after)
-        finally:
-            await client.close()
-            await server.close()
-            await pool.close()
-
+            after = await _dates_once_listing(client, 1)
+            assert _moved_forward(after, before), (before, after)
 
 
 async def test_hiding_the_newest_dataset_by_ingesting_it_controlled_moves_the_dates_forward(
@@ -821,44 +821,16 @@ async def test_hiding_the_newest_dataset_by_ingesting_it_controlled_moves_the_da
                              ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz")):
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
                                            access_level="PUBLIC"))
-        port = free_port()
-        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
-                            hide_controlled_datasets=True, data_dir=tmp_path / "node",
-                            beacon_id="org.test.fdp", country="FI")
-        pool = await create_pool(url, settings)
-        server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)
-        await server.start_server()
-        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
-        try:
-            async def dates() -> tuple[int, int, datetime, datetime, int]:
-                catalog, body = await fetch(client, "/fdp/catalog/org.test.fdp")
-                graph = parse(body, "text/turtle", f"{settings.base_url}/fdp/catalog/x")
-                root, root_body = await fetch(client, "/fdp")
-                root_graph = parse(root_body, "text/turtle", f"{settings.base_url}/fdp")
-                return (http_date(catalog.headers["Last-Modified"]),
-                        http_date(root.headers["Last-Modified"]),
-                        next(graph.objects(None, DCTERMS.modified)).toPython(),
-                        next(root_graph.objects(None, FDP_O.metadataModified)).toPython(),
-                        len(list(graph.objects(None, DCAT.dataset))))
-
-            before = await dates()
+        async with _fdp_node(url, tmp_path, hide_controlled_datasets=True) as client:
+            before = await _dates(client)
             assert before[4] == 2
             await asyncio.sleep(1.1)       # Last-Modified has whole seconds
             await ingest(url, make_request(fi / "GDI-FI-SYN-002.vcf.gz", "GDI-FI-NEW-001",
                                            title="GDI-FI-NEW-001", workers=1,
                                            access_level="CONTROLLED"))
-            for _ in range(200):                   # the node hears of it by NOTIFY
-                after = await dates()
-                if after[4] == 1:
-                    break
-                await asyncio.sleep(0.05)
-            assert after[4] == 1
-            assert all(later > earlier for later, earlier in zip(after[:4], before[:4])), \
-                (before, after)
-        finally:
-            await client.close()
-            await server.close()
-            await pool.close()
+            after = await _dates_once_listing(client, 1)
+            assert _moved_forward(after, before), (before, after)
+
 
 async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db, shapes,
                                                                      tmp_path):
