@@ -13,22 +13,25 @@
 -- on an ancestor only from its next ingest.
 -- Such a dataset is one with someone measured whose terms lack the assay: one loaded since
 -- holds each measured individual's assays in its terms, where counting its holders would
--- count the measured too. Each statement names them again, where a temporary table would
--- have held them (a database may refuse its role TEMP), and the individuals' terms are
--- written last, as the others read them before.
+-- count the measured too. A view names them, read again by each statement, where a
+-- temporary table would have held them (a database may refuse its role TEMP), and the
+-- individuals' terms are written last, as the others read them before.
 
--- the filtering terms' rows: whom the filter finds, typed by the larger group
-WITH unheld AS (          -- the datasets to be made so
+-- the datasets to be made so (someone measured whose terms lack the assay): their assays' rows
+CREATE VIEW assays_0035 AS
+WITH unheld AS (
     SELECT DISTINCT v.dataset_id FROM individual_values v
       JOIN individuals i ON i.dataset_id = v.dataset_id AND i.sample_index = v.sample_index
      WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
                            'timeAtLastEncounter.age.iso8601duration')
-       AND NOT (v.field = ANY (i.terms))),
-assays AS (               -- their assays' rows
-    SELECT v.dataset_id, v.sample_index, v.field FROM individual_values v
-     WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
-                           'timeAtLastEncounter.age.iso8601duration')
-       AND v.dataset_id IN (SELECT dataset_id FROM unheld))
+       AND NOT (v.field = ANY (i.terms)))
+SELECT v.dataset_id, v.sample_index, v.field FROM individual_values v
+ WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
+                       'timeAtLastEncounter.age.iso8601duration')
+   AND v.dataset_id IN (SELECT dataset_id FROM unheld);
+
+-- the filtering terms' rows: whom the filter finds, typed by the larger group
+WITH assays AS (SELECT * FROM assays_0035)
 UPDATE individual_terms t
    SET kind = CASE WHEN a.held >= a.valued THEN 'ontology' ELSE 'alphanumeric' END,
        individuals = a.either
@@ -47,17 +50,7 @@ UPDATE individual_terms t
  WHERE a.dataset_id = t.dataset_id AND a.field = t.id;
 
 -- the term's bits: those holding it, or measured
-WITH unheld AS (          -- the datasets to be made so
-    SELECT DISTINCT v.dataset_id FROM individual_values v
-      JOIN individuals i ON i.dataset_id = v.dataset_id AND i.sample_index = v.sample_index
-     WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
-                           'timeAtLastEncounter.age.iso8601duration')
-       AND NOT (v.field = ANY (i.terms))),
-assays AS (               -- their assays' rows
-    SELECT v.dataset_id, v.sample_index, v.field FROM individual_values v
-     WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
-                           'timeAtLastEncounter.age.iso8601duration')
-       AND v.dataset_id IN (SELECT dataset_id FROM unheld))
+WITH assays AS (SELECT * FROM assays_0035)
 INSERT INTO term_members AS tm (dataset_id, term, exact, descendants)
 SELECT a.dataset_id, a.field,
        string_agg(CASE WHEN a.field = ANY (i.terms) OR m.sample_index IS NOT NULL
@@ -73,17 +66,7 @@ SELECT a.dataset_id, a.field,
     DO UPDATE SET exact = EXCLUDED.exact, descendants = EXCLUDED.descendants;
 
 -- the measured individuals' terms and ancestry
-WITH unheld AS (          -- the datasets to be made so
-    SELECT DISTINCT v.dataset_id FROM individual_values v
-      JOIN individuals i ON i.dataset_id = v.dataset_id AND i.sample_index = v.sample_index
-     WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
-                           'timeAtLastEncounter.age.iso8601duration')
-       AND NOT (v.field = ANY (i.terms))),
-assays AS (               -- their assays' rows
-    SELECT v.dataset_id, v.sample_index, v.field FROM individual_values v
-     WHERE v.field NOT IN ('diseases.ageOfOnset.iso8601duration',
-                           'timeAtLastEncounter.age.iso8601duration')
-       AND v.dataset_id IN (SELECT dataset_id FROM unheld))
+WITH assays AS (SELECT * FROM assays_0035)
 UPDATE individuals i
    SET terms = ARRAY(SELECT DISTINCT t COLLATE "C" FROM unnest(i.terms || m.assays) t
                       ORDER BY 1),
@@ -93,3 +76,5 @@ UPDATE individuals i
          GROUP BY dataset_id, sample_index) m
  WHERE i.dataset_id = m.dataset_id AND i.sample_index = m.sample_index
    AND NOT (i.terms @> m.assays AND i.ancestry @> m.assays);
+
+DROP VIEW assays_0035;
