@@ -51,6 +51,7 @@ from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.beacon_schemas import ERROR_SCHEMA, RESPONSE_SCHEMAS
 from tests.conftest import (
     OPEN_DISCLOSURE,
+    carriers_vcf,
     node_database,
     raw_status,
     serve_dev_aai,
@@ -1912,12 +1913,7 @@ async def test_migration_0031_counts_a_held_assay_as_filters_find_it(pg_server_u
         url = await stack.enter_async_context(node_database(pg_server_url))
         people = tmp_path / "people.json"
         people.write_text(json.dumps(_height_people(1, 40)))
-        samples = "\t".join(f"S{n}" for n in range(40))
-        vcf = write_vcf_text(tmp_path / "people.vcf", (
-            "##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
-            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-            f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}\n"
-            "chr17\t7670000\t.\tC\tT\t.\tPASS\t.\tGT" + "\t0/1" * 40 + "\n"))
+        vcf = carriers_vcf(tmp_path / "people.vcf", [(7670000, 40)])
         await ingest(url, IngestRequest(vcf, PUBLIC, GRCH38, AccessLevel.PUBLIC, PUBLIC,
                                         workers=1, individuals=people))
         row = "SELECT kind, individuals FROM individual_terms WHERE id = 'LOINC:8302-2'"

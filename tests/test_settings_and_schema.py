@@ -18,7 +18,7 @@ from node.migrate import (
     pending_migrations,
 )
 from node.settings import CONFIG_ENV, CatalogueSettings, Settings, configuration_error
-from tests.conftest import ROOT, node_database, write_vcf_text
+from tests.conftest import ROOT, carriers_vcf, node_database, write_vcf_text
 
 
 @pytest.fixture
@@ -835,12 +835,7 @@ async def test_measured_assays_loaded_before_filters_found_them_are_held_as_term
                "medicalActions": [{"procedure": {"code": {"id": height}}}] if n >= 38 else []}
               for n in range(40)]
     (tmp_path / "people.json").write_text(json.dumps(people))
-    samples = "\t".join(f"S{n}" for n in range(40))
-    vcf = write_vcf_text(tmp_path / "people.vcf", (
-        "##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-        f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}\n"
-        "chr17\t7670000\t.\tC\tT\t.\tPASS\t.\tGT" + "\t0/1" * 40 + "\n"))
+    vcf = carriers_vcf(tmp_path / "people.vcf", [(7670000, 40)])
     async with node_database(pg_server_url) as url:
         for dataset in ("GDI-FI-OLD-1", "GDI-FI-NEW-1"):
             await ingest(url, IngestRequest(vcf, dataset, GRCH38, AccessLevel.PUBLIC, dataset,
