@@ -15,7 +15,7 @@ import string
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -247,6 +247,16 @@ async def _assert_refused(stack: Stack, token: str, beacon_schema, attack: str) 
     assert body["error"]["errorCode"] == 401, attack
     assert beacon_schema(ERROR_SCHEMA, body) == []
     assert token not in json.dumps(body) or len(token) < 20
+
+
+async def _serve_jwks(stack: AsyncExitStack, published: Callable[[], object]) -> str:
+    """The URL of a server on 127.0.0.1 whose /jwks answers `published()` as it is then."""
+    app = web.Application()
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.json_response(published())
+    app.router.add_get("/jwks", serve)
+    return await serve_app(stack, app)
 
 
 async def test_attack_matrix_every_bad_token_is_refused_with_401(stack, beacon_schema):
@@ -1032,12 +1042,8 @@ async def test_keys_sharing_a_kid_each_verify_and_an_encryption_key_verifies_not
               "kid": "k", "alg": "ES256", "use": "sig"}
     published = {"keys": [rsa_key.jwk(), ec_jwk, {**enc_key.jwk(), "use": "enc"}]}
 
-    async def serve_jwks(request: web.Request) -> web.Response:
-        return web.json_response(published)
-    app = web.Application()
-    app.router.add_get("/jwks", serve_jwks)
     async with AsyncExitStack() as stack:
-        base = await serve_app(stack, app)
+        base = await _serve_jwks(stack, lambda: published)
         issuer = TrustedIssuer(issuer=base, jwks_uri=f"{base}/jwks",
                                algorithms=("RS256", "ES256"))
         async with ClientSession() as session:
@@ -1065,12 +1071,8 @@ async def test_keys_listed_under_one_kid_and_algorithm_each_verify(caplog):
     old, new, other = (SigningKey("k", None) for _ in range(3))
     published = {"keys": [old.jwk(), new.jwk()]}
 
-    async def serve_jwks(request: web.Request) -> web.Response:
-        return web.json_response(published)
-    app = web.Application()
-    app.router.add_get("/jwks", serve_jwks)
     async with AsyncExitStack() as stack:
-        base = await serve_app(stack, app)
+        base = await _serve_jwks(stack, lambda: published)
         issuer = TrustedIssuer(issuer=base, jwks_uri=f"{base}/jwks")
         async with ClientSession() as session:
             jwks = JwksCache(session, cooldown=0)
@@ -1656,12 +1658,9 @@ async def test_a_key_published_after_the_last_jwks_read_is_a_503_within_the_cool
     issued (by its iat) is still a 401: no such key was published."""
     keys = {"k1": SigningKey("k1", None)}
 
-    async def serve_jwks(request: web.Request) -> web.Response:
-        return web.json_response({"keys": [k.jwk() for k in keys.values()]})
-    app = web.Application()
-    app.router.add_get("/jwks", serve_jwks)
     async with node_database(pg_server_url) as url, AsyncExitStack() as exits:
-        issuer_url = await serve_app(exits, app)
+        issuer_url = await _serve_jwks(exits, lambda: {"keys": [k.jwk() for k in
+                                                                keys.values()]})
         settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=tmp_path,
                             trusted_issuers=[TrustedIssuer(issuer=issuer_url,
                                                            jwks_uri=f"{issuer_url}/jwks")])
@@ -1699,12 +1698,9 @@ async def test_a_key_replaced_under_its_kid_is_read_again_as_a_new_kid_is(
     does not. With keys read after the token was issued, a failing signature is a 401."""
     keys = {"k1": SigningKey("k1", None)}
 
-    async def serve_jwks(request: web.Request) -> web.Response:
-        return web.json_response({"keys": [k.jwk() for k in keys.values()]})
-    app = web.Application()
-    app.router.add_get("/jwks", serve_jwks)
     async with node_database(pg_server_url) as url, AsyncExitStack() as exits:
-        issuer_url = await serve_app(exits, app)
+        issuer_url = await _serve_jwks(exits, lambda: {"keys": [k.jwk() for k in
+                                                                keys.values()]})
         settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, data_dir=tmp_path,
                             jwks_cooldown_seconds=1.0,
                             trusted_issuers=[TrustedIssuer(issuer=issuer_url,
@@ -1742,12 +1738,8 @@ async def test_a_trusted_issuers_rsa_key_shorter_than_2048_bits_verifies_nothing
     weak_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(weak.public_key())),
                 "kid": "weak", "alg": "RS256", "use": "sig"}
 
-    async def serve_jwks(request: web.Request) -> web.Response:
-        return web.json_response({"keys": [weak_jwk, strong.jwk()]})
-    app = web.Application()
-    app.router.add_get("/jwks", serve_jwks)
     async with AsyncExitStack() as stack:
-        base = await serve_app(stack, app)
+        base = await _serve_jwks(stack, lambda: {"keys": [weak_jwk, strong.jwk()]})
         issuer = TrustedIssuer(issuer=base, jwks_uri=f"{base}/jwks")
         async with ClientSession() as session:
             jwks = JwksCache(session, cooldown=0)
