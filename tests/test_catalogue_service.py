@@ -435,6 +435,51 @@ async def test_publish_gives_up_within_bounds_and_does_not_retry_refusals(pg_ser
         assert time.monotonic() - started < 5
 
 
+async def test_a_refused_publication_waits_for_a_change_not_seconds(pg_server_url, tmp_path,
+                                                                    caplog):
+    """A catalogue refusing the node (a 4xx: its token, its id, a record) is healed by its
+    operator, not by asking again: the publisher asked every 10 s (`retry_after`), logging
+    "not retrying" each time. It asks again when the datasets change, or after
+    `refused_retry_after`; a catalogue out of reach is still asked again soon."""
+    puts: list[str] = []
+    status = [401]
+
+    async def refuse(request: web.Request) -> web.Response:
+        puts.append(request.path)
+        return web.json_response({"error": {"errorCode": status[0], "errorMessage": "no"}},
+                                 status=status[0])
+    app = web.Application()
+    app.router.add_put("/{tail:.*}", refuse)
+    async with _node(pg_server_url, tmp_path / "fi", NODE, "FI", "http://127.0.0.1:1", {},
+                     serve=False) as node, AsyncExitStack() as stack:
+        settings = node.settings.model_copy(update={
+            "catalogue_url": await serve_app(stack, app),
+            "catalogue_token": SecretStr("x" * 30)})
+
+        async def snapshot() -> list[CatalogueRecord]:
+            return []
+        quick = Backoff(attempts=1, first_delay=0.01, max_delay=0.01, total_seconds=1)
+        publisher = Publisher(settings, snapshot, quick, retry_after=0.05,
+                              refused_retry_after=60)
+        running = asyncio.create_task(publisher.run())
+        try:
+            async def asked(times: int) -> bool:
+                return len(puts) >= times
+            await asyncio.sleep(1)
+            assert len(puts) == 1, puts                 # refused once, not asked again
+            assert "not retried until the datasets change" in caplog.text
+            publisher.changed()
+            await _eventually(lambda: asked(2), timeout=5)
+            await asyncio.sleep(0.5)
+            assert len(puts) == 2, puts
+            status[0] = 503                             # out of reach: asked again soon
+            publisher.changed()
+            await _eventually(lambda: asked(6), timeout=5)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+
 @pytest.mark.parametrize("reads_registry", [False, True], ids=["node", "network"])
 async def test_a_node_with_a_catalogue_url_and_no_token_says_it_does_not_publish(
         pg_server_url, tmp_path, catalogue, caplog, reads_registry):
