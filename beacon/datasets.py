@@ -53,9 +53,14 @@ DATASET = next(e for e in ENTRY_TYPES if e.id == "dataset")
 def dataset_record(row: DatasetRow, rules: Rules) -> dict[str, Any]:
     """Catalogue-level facts only (the same the FAIR Data Point publishes), never variants;
     its counts as precise as the caller's tier may see them (beacon/disclosure.py), and its
-    variant total only to a tier without an allele floor."""
-    samples = report(row.sample_count, rules)
-    counts: dict[str, Any] = {"sampleCount": samples.value, **_precision("sampleCount", samples)}
+    variant total only to a tier without an allele floor. No sample count for a VCF
+    without sample columns (a sites-only file), as the FAIR Data Point leaves it out
+    (node/publication/records.py): its allele counts come from people it does not name,
+    and its 0 said the dataset held nobody."""
+    counts: dict[str, Any] = {}
+    if row.sample_count:
+        samples = report(row.sample_count, rules)
+        counts.update({"sampleCount": samples.value, **_precision("sampleCount", samples)})
     if rules.allele_floor == 1:     # the stored total counts every variant, rare ones too: a
         variants = report(row.variant_count, rules)     # tier with a floor would learn how
         counts.update({"variantCount": variants.value,  # many it may not see

@@ -41,6 +41,14 @@ chr1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1
 chr1\t200\t.\tC\tT,CA\t.\tPASS\t.\tGT\t0|2\t1|0
 """
 
+SITES_VCF = """##fileformat=VCFv4.2
+##contig=<ID=chr1,length=248956422>
+##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">
+##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO
+chr1\t100\t.\tA\tG\t.\tPASS\tAC=30;AN=2000
+"""
+
 
 @pytest.fixture
 async def loaded(db_url: str, pool: object, tmp_path: Path) -> list[str]:
@@ -181,6 +189,22 @@ async def test_datasets_collection_lists_records_and_paginates(node, loaded, bea
     one = await (await node.get(f"/api/datasets/{loaded[0]}")).json()
     assert [c["id"] for c in one["response"]["collections"]] == [loaded[0]]
     assert beacon_schema(INFO_SCHEMAS["/api/datasets"], one) == []
+
+
+async def test_a_sites_only_dataset_lists_no_sample_count(node, db_url, pool, tmp_path,
+                                                          beacon_schema):
+    """A sites-only VCF's allele counts come from people it does not name (AN=2000 here):
+    its record said `sampleCount: 0`, that the dataset held nobody, which the FAIR Data
+    Point no longer publishes (tests/test_fdp.py). It is left out here too."""
+    vcf = write_vcf_text(tmp_path / "sites.vcf", SITES_VCF)
+    await ingest(db_url, IngestRequest(vcf, "GDI-FI-SITES-001", GRCH38, AccessLevel.PUBLIC,
+                                       "Sites", workers=1))
+    body = await (await node.get("/api/datasets/GDI-FI-SITES-001")).json()
+    [record] = body["response"]["collections"]
+    assert not {"sampleCount", "sampleCountPrecision",
+                "sampleCountAdjustedTo"} & set(record["info"])
+    assert record["info"]["variantCount"] == 1
+    assert beacon_schema(INFO_SCHEMAS["/api/datasets"], body) == []
 
 
 @pytest.mark.parametrize("path,status,field", [
