@@ -608,10 +608,11 @@ async def _swap(conn: asyncpg.Connection, new: DatasetVersion, table: str,
 
 
 async def last_removal(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
-    """When a dataset was last removed (migration 0018), ingested again under another
-    access level (0032: a hidden one leaves the FAIR Data Point), or hidden or shown again by
-    a start under the other hide_controlled_datasets (0033, `note_hiding`); None if none of
-    these ever was."""
+    """When a dataset was last removed (migration 0018; not a CONTROLLED one while they are
+    hidden, which no document showed, 0036), ingested again under another access level
+    (0032: a hidden one leaves the FAIR Data Point), or hidden or shown again by a start
+    under the other hide_controlled_datasets (0033, `note_hiding`); None if none of these
+    ever was."""
     return await conn.fetchval("SELECT removed_at FROM dataset_removals")
 
 

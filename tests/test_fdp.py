@@ -54,6 +54,7 @@ from catalogue.record import (
 )
 from node.app import create_app
 from node.database import connect, create_pool
+from node.http.app_keys import DATASETS
 from node.http.fdp import fdp_routes
 from node.ingest_request import make_request
 from node.migrate import apply_migrations
@@ -830,6 +831,57 @@ async def test_hiding_the_newest_dataset_by_ingesting_it_controlled_moves_the_da
                                            access_level="CONTROLLED"))
             after = await _dates_once_listing(client, 1)
             assert _moved_forward(after, before), (before, after)
+
+
+async def test_removing_a_hidden_dataset_leaves_the_fair_data_point_as_it_was(
+        pg_server_url, loaded_db, tmp_path, tmp_path_factory):
+    """With hide_controlled_datasets, a CONTROLLED dataset is on no document of the FAIR Data
+    Point, and its removal changes none: every removal was noted (migration 0018), so the
+    catalog's and the root's dates, Last-Modified and ETag moved, telling every anonymous
+    reader that a hidden dataset had been there until then (migration 0036)."""
+    fi = _vcf_dir(tmp_path_factory) / "fi"
+    async with node_database(pg_server_url) as url:
+        for dataset, vcf, level in (("GDI-FI-OLD-001", "GDI-FI-SYN-001.vcf.gz", "PUBLIC"),
+                                    ("GDI-FI-HID-001", "GDI-FI-SYN-002.vcf.gz", "CONTROLLED")):
+            await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
+                                           access_level=level))
+        port = free_port()
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
+                            hide_controlled_datasets=True, data_dir=tmp_path / "node",
+                            beacon_id="org.test.fdp", country="FI")
+        pool = await create_pool(url, settings)
+        app = create_app(settings, pool)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
+        try:
+            async def documents() -> list[tuple[str, str, bytes]]:
+                shown = []
+                for path in ("/fdp", "/fdp/catalog/org.test.fdp"):
+                    response, body = await fetch(client, path)
+                    shown.append((response.headers["ETag"],
+                                  response.headers["Last-Modified"], body))
+                return shown
+
+            before = await documents()
+            assert b"GDI-FI-HID-001" not in b"".join(body for *_, body in before)
+            await asyncio.sleep(1.1)       # Last-Modified has whole seconds
+            conn = await connect(url)
+            try:
+                assert await store.delete_dataset(conn, "GDI-FI-HID-001")
+            finally:
+                await conn.close()
+            for _ in range(200):                   # the node hears of it by NOTIFY
+                if "GDI-FI-HID-001" not in [r.id for r in await app[DATASETS].all()]:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the node never heard of the removal")
+            assert await documents() == before
+        finally:
+            await client.close()
+            await server.close()
+            await pool.close()
 
 
 async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db, shapes,
