@@ -166,18 +166,21 @@ Dates = tuple[int, int, datetime, datetime, int]
 
 
 @asynccontextmanager
-async def _fdp_node(url: str, tmp_path: Path, **settings: object) -> AsyncIterator[ClientSession]:
-    """A node over `url` serving its FAIR Data Point on 127.0.0.1, and a client of it."""
+async def _fdp_node(url: str, tmp_path: Path,
+                    **settings: object) -> AsyncIterator[tuple[ClientSession, web.Application]]:
+    """A client of a node over `url` serving its FAIR Data Point on 127.0.0.1, and the
+    node's application."""
     port = free_port()
     configured = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
                           data_dir=tmp_path / "node", beacon_id="org.test.fdp", country="FI",
                           **settings)
     pool = await create_pool(url, configured)
-    server = TestServer(create_app(configured, pool), host="127.0.0.1", port=port)
+    app = create_app(configured, pool)
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         async with ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
+            yield client, app
     finally:
         await server.close()
         await pool.close()
@@ -304,7 +307,7 @@ async def test_a_start_hiding_the_controlled_datasets_moves_the_dates_forward(
                                            access_level=level))
 
         async def dates(hide: bool) -> Dates:
-            async with _fdp_node(url, tmp_path, hide_controlled_datasets=hide) as client:
+            async with _fdp_node(url, tmp_path, hide_controlled_datasets=hide) as (client, _):
                 return await _dates(client)
 
         before = await dates(hide=False)
@@ -797,7 +800,7 @@ async def test_removing_the_newest_dataset_moves_the_dates_forward(pg_server_url
         for dataset, vcf in (("GDI-FI-OLD-001", "GDI-FI-SYN-001.vcf.gz"),
                              ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz")):
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1))
-        async with _fdp_node(url, tmp_path) as client:
+        async with _fdp_node(url, tmp_path) as (client, _):
             before = await _dates(client)
             assert before[4] == 2
             await asyncio.sleep(1.1)       # Last-Modified has whole seconds
@@ -822,7 +825,7 @@ async def test_hiding_the_newest_dataset_by_ingesting_it_controlled_moves_the_da
                              ("GDI-FI-NEW-001", "GDI-FI-SYN-002.vcf.gz")):
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
                                            access_level="PUBLIC"))
-        async with _fdp_node(url, tmp_path, hide_controlled_datasets=True) as client:
+        async with _fdp_node(url, tmp_path, hide_controlled_datasets=True) as (client, _):
             before = await _dates(client)
             assert before[4] == 2
             await asyncio.sleep(1.1)       # Last-Modified has whole seconds
@@ -845,16 +848,7 @@ async def test_removing_a_hidden_dataset_leaves_the_fair_data_point_as_it_was(
                                     ("GDI-FI-HID-001", "GDI-FI-SYN-002.vcf.gz", "CONTROLLED")):
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
                                            access_level=level))
-        port = free_port()
-        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
-                            hide_controlled_datasets=True, data_dir=tmp_path / "node",
-                            beacon_id="org.test.fdp", country="FI")
-        pool = await create_pool(url, settings)
-        app = create_app(settings, pool)
-        server = TestServer(app, host="127.0.0.1", port=port)
-        await server.start_server()
-        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
-        try:
+        async with _fdp_node(url, tmp_path, hide_controlled_datasets=True) as (client, app):
             async def documents() -> list[tuple[str, str, bytes]]:
                 shown = []
                 for path in ("/fdp", "/fdp/catalog/org.test.fdp"):
@@ -878,10 +872,6 @@ async def test_removing_a_hidden_dataset_leaves_the_fair_data_point_as_it_was(
             else:
                 raise AssertionError("the node never heard of the removal")
             assert await documents() == before
-        finally:
-            await client.close()
-            await server.close()
-            await pool.close()
 
 
 async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db, shapes,
