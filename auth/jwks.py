@@ -18,7 +18,7 @@ read (KeysUnavailable) is told apart from one the JWKS, read, does not hold: the
 nothing about the token (the node answers it 503, not 401). So may the second, when the keys
 were read before the token was issued and the cooldown allows no read for it: KeyNotFound
 says when they were read (`read_before`), and auth/tokens.py compares that with the token's
-`iat`. A key that did not verify a token is sought again as a kid not held is (`keys`'s
+`iat`. A key that did not verify a token is read again when the cooldown allows (`keys`'s
 `failed`): an issuer may replace the key under a kid it keeps. Keys listed under one kid and
 algorithm are each tried (the first MAX_KEYS_PER_KID): rotating that way, an issuer lists the
 old and the new key together, and kept one per kid, the one listed last refused every token

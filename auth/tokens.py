@@ -7,8 +7,8 @@ issuer; a visa's format (below); no key material taken from the token (`jwk`, `x
 refused; a visa's `jku` only when it is its issuer's `jwks_uri` or one of its `visa_jku`); the
 key from the issuer's JWKS by `kid`; then signature, `exp`, `iat`, `nbf`, `iss`, and `aud` when
 the issuer has an audience configured, with a small leeway for clock skew. A signature that
-fails with the key held for its `kid` has that key sought again, as an unknown `kid` is: an
-issuer may replace the key under a `kid` it keeps.
+fails with the key held for its `kid` has the issuer's keys read again when the cooldown
+allows (an issuer may replace the key under a `kid` it keeps), and is a 401 otherwise.
 
 A visa is one of two formats (GA4GH Passport v1.2, "Visa Format"; AAI OIDC Profile v1.2): a
 Visa Document Token names its keys by `jku` and has no `openid` scope; a Visa Access Token has
@@ -250,8 +250,8 @@ async def verify(token: str, lookup: Callable[[str], TrustedIssuer | None],
         _decoded(token, keys, algorithm, issuer.issuer, audience, claims)
     except BadSignature as exc:
         # the issuer may have replaced the key under its kid since the keys were read (a
-        # rotation keeping the kid): sought again as an unknown kid is, the refusal standing
-        # when they are still the keys held and were read after the token was issued
+        # rotation keeping the kid): read again when the cooldown allows, the refusal
+        # standing while the keys held for its kid are still those
         keys = await _signing_keys(jwks, location, header.get("kid"), algorithm, token,
                                    claims, issuer.issuer, audience, failed=(keys, exc))
         _decoded(token, keys, algorithm, issuer.issuer, audience, claims)
@@ -265,14 +265,21 @@ async def _signing_keys(jwks: JwksCache, location: str, kid: str | None, algorit
     """The keys at `location` the token names. IssuerUnavailable when the keys cannot be
     read, or were read before the token was issued and may not be read again yet, and its
     key is not among them: it may be one the issuer published since. `failed`: the keys
-    found before, none of which verified the token, and that refusal, which stands when
-    they are not ones published since (jwks.JwksCache.keys)."""
+    found before, none of which verified the token, and that refusal, which stands unless
+    the keys, read again as the cooldown allows, hold others for its kid
+    (jwks.JwksCache.keys): answered 503 as a kid not held is, every forged token (a
+    tampered signature, a fresh iat) was a 503 for the cooldown, not the 401 of an invalid
+    token (the suite's run, 2026-12-06)."""
     try:
         return await jwks.keys(location, kid, algorithm, failed[0] if failed else None)
     except KeysUnavailable:
         raise IssuerUnavailable("the issuer's signing keys could not be read; retry later",
                                 jwks.cooldown) from None
     except KeyNotFound as exc:
+        if failed:
+            # a signature that fails is the token's refusal (401) until a read of the keys
+            # gives its kid another key: a forged token's fresh iat no reason to answer 503
+            raise failed[1] from None
         if exc.read_before is not None and claims.iat + LEEWAY_SECONDS > exc.read_before:
             # the keys were read before the token was issued, and the cooldown allows no
             # read now: its key may be one the issuer published since (a rotation), so the
@@ -282,8 +289,6 @@ async def _signing_keys(jwks: JwksCache, location: str, kid: str | None, algorit
             raise IssuerUnavailable("the token's signing key is not among the issuer's keys "
                                     "read before it was issued; retry later",
                                     jwks.cooldown) from None
-        if failed:
-            raise failed[1] from None
         raise SigningKeyUnavailable("signing key not found at the issuer") from None
 
 
