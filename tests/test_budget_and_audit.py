@@ -247,6 +247,29 @@ async def test_a_question_refused_for_its_budget_is_in_the_audit_trail(loaded, t
     assert f"{DATASET} [anonymous] refused (budget spent), spent 0" in table.stdout, table
 
 
+async def test_a_bodys_null_purpose_leaves_the_headers_purpose_stated(loaded, tmp_path):
+    """`"purposeOfUse": null` in the body states none, as leaving it out does, so the
+    header's purpose is the query's: a client writing each field of its model had the
+    header's purpose dropped, its entry recording none and a dataset asking for one
+    refusing the query (400). A string in the body is still the body's."""
+    settings = Settings(database_url=loaded, data_dir=tmp_path / "node",
+                        beacon_id="org.test.budget",
+                        disclosure=DISCLOSURE.model_copy(update={"purpose_required": True}))
+    query = {"requestParameters": {"referenceName": "1", "start": [199],
+                                   "alternateBases": "T"}}
+    async with served(settings) as node:
+        for meta in ({"purposeOfUse": None}, {}):
+            answered = await node.post("/api/individuals", json={"meta": meta, "query": query},
+                                       headers={"X-Purpose-Of-Use": "DUO:0000007"})
+            assert answered.status == 200, await answered.text()
+        unstated = await node.post("/api/individuals",
+                                   json={"meta": {"purposeOfUse": None}, "query": query})
+        assert unstated.status == 400
+    purposes = [json.loads(r["datasets"])[DATASET]["purpose"]
+                for r in await _audit_rows(loaded)]
+    assert purposes == ["DUO:0000007", "DUO:0000007"]
+
+
 # --- worker processes and a restart -------------------------------------------------------------
 
 class Workers:

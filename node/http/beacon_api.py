@@ -535,10 +535,15 @@ def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | Non
     GET has no body); a DUO term or text, recorded in the audit trail and echoed. Printable
     text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
     surrogates) was a 500, and a NUL an audit entry the database cannot hold. The answer
-    then depends on the header, whether given or not (`PURPOSE_READ`)."""
+    then depends on the header, whether given or not (`PURPOSE_READ`). A body's `null`
+    states none, as leaving it out does: a client writing each field of its model
+    (`"purposeOfUse": null`) and the purpose in the header had its purpose dropped, the
+    trail recording none and a dataset asking for one refusing it (found by a review,
+    2026-12-06)."""
     request[PURPOSE_READ] = True
-    given = (meta["purposeOfUse"] if "purposeOfUse" in meta
-             else request.headers.get(_PURPOSE_HEADER))
+    given = meta.get("purposeOfUse")
+    if given is None:
+        given = request.headers.get(_PURPOSE_HEADER)
     if given is not None and (not isinstance(given, str) or not given.strip()
                               or not given.isprintable()):
         raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or "
