@@ -1678,6 +1678,36 @@ async def test_network_questions_are_audited_and_traced_to_the_peers_entries(net
                 ("address 127.0.0.1", endpoint)], (beacon_id, path)
 
 
+async def test_the_networks_entry_of_an_individuals_question_keeps_its_purpose(network):
+    """The purpose of use of an individuals question is in the network's entry, with each
+    peer asked (as a node keeps it with each dataset), and in each peer's, which it
+    reaches as sent: the network's entry, the one naming who asked, left it out, so its
+    operator could not say for what a caller had asked the peers about individuals."""
+    body = {"meta": {}, "query": {"requestedGranularity": "count",
+                                  "requestParameters": {"referenceName": "1", "start": "99",
+                                                        "alternateBases": "G"}}}
+    async with (network.aggregator(network.peers()) as net,
+                net.post("/network/api/individuals", json=body,
+                         headers={"X-Purpose-Of-Use": "DUO:0000006"}) as response):
+        assert response.status == 200, await response.text()
+        request_id = response.headers["X-Request-ID"]
+    [told] = await network.pool.fetch("SELECT datasets FROM audit_trail WHERE request_id = $1",
+                                      request_id)
+    peers = json.loads(told["datasets"])
+    assert set(peers) == set(NODES)
+    assert {peer.get("purpose") for peer in peers.values()} == {"DUO:0000006"}
+    for url in network.databases.values():
+        assert await _peer_trail(url, request_id)          # written, then read as a whole
+        conn = await asyncpg.connect(url)
+        try:
+            entries = await conn.fetch("SELECT datasets FROM audit_trail "
+                                       "WHERE request_id = $1", request_id)
+        finally:
+            await conn.close()
+        assert {dataset.get("purpose") for entry in entries
+                for dataset in json.loads(entry["datasets"]).values()} == {"DUO:0000006"}
+
+
 async def test_a_test_mode_question_to_the_network_is_audited_nowhere(network):
     """A test-mode request audits nothing (docs/beacon.md), at the network as at a node: the
     network wrote an entry per peer asked for one (found by a review, 2026-12-05), though

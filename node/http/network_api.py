@@ -156,7 +156,7 @@ def _credentials(request: web.Request) -> tuple[str, str | None, str | None]:
 
 
 def _trail(app: web.Application, request: web.Request, key: str, lines: list[dict[str, Any]],
-           asked: dict[str, Any], *, test_mode: bool) -> None:
+           asked: dict[str, Any], *, test_mode: bool, purpose: str | None = None) -> None:
     """The request's audit trail entry (beacon/audit.py): who asked, and per peer asked, its
     status and what the network passed on of its answer (the peer's line in
     `info.network.peers`). Peers see an anonymous caller of the network as the network node
@@ -168,16 +168,21 @@ def _trail(app: web.Application, request: web.Request, key: str, lines: list[dic
     node's does not: the network wrote one per peer asked (found by a review,
     2026-12-05). `asked`: the question, as the answer's meta.receivedRequestSummary reads
     it. `app`: the request's, which its caller has at hand (`request.app` is two property
-    calls)."""
+    calls). `purpose`: an individuals question's declared purpose of use, recorded with
+    each peer asked, as a node records it with each dataset: the network's entry is the one
+    naming who asked, and it left the purpose out, so the network's operator could not say
+    for what a caller had asked the peers about individuals (found by a review,
+    2026-12-06)."""
     if lines and not test_mode:
         app[AUDIT].record(request.get(REQUEST_ID, ""), key, request.rel_url.raw_path,
-                          _told(lines), asked)
+                          _told(lines, purpose), asked)
 
 
-def _told(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each peer's audit entry, by its id, from its line in `info.network.peers`: no timing.
-    One loop for all, not a call per peer in a comprehension's frame (bench/federation.py
-    --overhead --parts instructions)."""
+def _told(lines: list[dict[str, Any]], purpose: str | None = None
+          ) -> dict[str, dict[str, Any]]:
+    """Each peer's audit entry, by its id, from its line in `info.network.peers`: no timing;
+    with the question's purpose of use, if any. One loop for all, not a call per peer in a
+    comprehension's frame (bench/federation.py --overhead --parts instructions)."""
     peers: dict[str, dict[str, Any]] = {}
     for line in lines:
         told: dict[str, Any] = {"peer": line["status"],
@@ -187,6 +192,8 @@ def _told(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             told["exists"] = line["exists"]
         if "numTotalResults" in line:
             told["count"] = line["numTotalResults"]
+        if purpose:
+            told["purpose"] = purpose
         peers[line["id"]] = told
     return peers
 
@@ -230,9 +237,11 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
         if asked:                    # else within_datasets gives them as they are
             outcomes = within_datasets(outcomes, asked, "resultSets")
         filters = None if individuals is None else echo(individuals.filters)
+        purpose = None if individuals is None else individuals.purpose
         if (scoped and found_nowhere(outcomes)) or network_down(outcomes):
             _trail(app, request, key, [outcome.report() for outcome in outcomes],
-                   answer.received(query, filters), test_mode=query.test_mode)
+                   answer.received(query, filters), test_mode=query.test_mode,
+                   purpose=purpose)
             _refuse_unanswered(outcomes)
         extra = {} if individuals is None else {
             "schemas": returned_schemas(beacon_api.INDIVIDUAL), "filters": filters}
@@ -240,7 +249,8 @@ async def _variants(request: web.Request, query: VariantQuery, peer_request: Pee
         body, written = _written(
             lambda taken: merge_variants(beacon_id, query, taken, peers, **extra), outcomes)
         _trail(app, request, key, body["info"]["network"]["peers"],
-               body["meta"]["receivedRequestSummary"], test_mode=query.test_mode)
+               body["meta"]["receivedRequestSummary"], test_mode=query.test_mode,
+               purpose=purpose)
     return written_json_response(written)
 
 
