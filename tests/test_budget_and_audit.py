@@ -270,6 +270,23 @@ async def test_a_bodys_null_purpose_leaves_the_headers_purpose_stated(loaded, tm
     assert purposes == ["DUO:0000007", "DUO:0000007"]
 
 
+async def test_audit_list_shows_the_purpose_each_question_declared(loaded, tmp_path):
+    """`gdi-node audit list` prints an individuals question's declared purpose of use with
+    each dataset, as the trail records it: the table left it out, so an operator reading it
+    saw every question as stating none (only `--json` had it)."""
+    async with served(_settings(loaded, tmp_path)) as node:
+        for headers in ({"X-Purpose-Of-Use": "DUO:0000006"}, {}):
+            answered = await node.get("/api/individuals?referenceName=1&start=199"
+                                      "&alternateBases=T", headers=headers)
+            assert answered.status == 200, await answered.text()
+    table = gdi_node("audit", "list", env=_env(DATABASE_URL=loaded)).stdout
+    # newest first
+    unstated, stated = [line for line in table.splitlines() if "/api/individuals" in line]
+    assert stated.endswith(f"{DATASET} [anonymous, boolean] found, spent 1, "
+                           "purpose DUO:0000006"), table
+    assert unstated.endswith(f"{DATASET} [anonymous, boolean] found, spent 1"), table
+
+
 # --- worker processes and a restart -------------------------------------------------------------
 
 class Workers:

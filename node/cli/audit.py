@@ -135,20 +135,26 @@ def _value(value: Any) -> str:
 
 def _disclosed(datasets: dict[str, dict[str, Any]]) -> str:
     """One line per request: what each dataset told the caller, and what it cost them; of a
-    network request (/network/api), what each peer asked answered, as passed on."""
+    network request (/network/api), what each peer asked answered, as passed on. Each with
+    the purpose of use its individuals question declared, as recorded: the table left it
+    out, so an operator reading who asked individuals of which dataset for what saw every
+    question as stating none (found by a review, 2026-12-06)."""
     parts = []
     for key, d in sorted(datasets.items()):
         told = (f"count {d['count']}" if "count" in d
                 else "found" if d.get("exists") else "not found")
         if "refused" in d:                     # a 429: nothing told (beacon_api._refused)
-            parts.append(f"{shown(key)} [{d.get('tier')}] refused ({d['refused']} spent), "
-                         f"spent {d.get('spent', 0)}")
+            part = (f"{shown(key)} [{d.get('tier')}] refused ({d['refused']} spent), "
+                    f"spent {d.get('spent', 0)}")
         elif "peer" in d:
             answered = f", {d['granularity']}] {told}" if "granularity" in d else "]"
-            parts.append(f"{shown(key)} [peer {d['peer']}{answered}")
+            part = f"{shown(key)} [peer {d['peer']}{answered}"
         else:
-            parts.append(f"{shown(key)} [{d.get('tier')}, {d.get('granularity')}] {told}, "
-                         f"spent {d.get('spent', 0)}")
+            part = (f"{shown(key)} [{d.get('tier')}, {d.get('granularity')}] {told}, "
+                    f"spent {d.get('spent', 0)}")
+        if "purpose" in d:                     # the caller's text: escaped, as the path is
+            part += f", purpose {shown(str(d['purpose']))}"
+        parts.append(part)
     return "; ".join(parts) or "-"
 
 
