@@ -33,7 +33,7 @@ from typing import Any
 import pysam
 from asyncpg import BitString
 
-from beacon.alleles import BREAKEND, minimal
+from beacon.alleles import BREAKEND, minimal, stored_breakend
 from beacon.annotations import (
     Annotation,
     AnnotationLayout,
@@ -1543,7 +1543,7 @@ def _rows_of(rec: pysam.VariantRecord, placed: dict[str, str], layout: VcfLayout
                 kind = _SV_TYPES[symbolic[1]]
                 end, length = _symbolic_allele(rec, index, kind, layout.binary)
             elif BREAKEND.match(alt):
-                kind, end, length = "BND", start + 1, 1
+                kind, end, length, a = "BND", start + 1, 1, stored_breakend(raw_alt)
             else:
                 raise ValueError(f"ALT {raw_alt!r} is neither bases, a known symbolic allele "
                                  "nor a breakend")

@@ -431,6 +431,24 @@ def test_a_symbolic_allele_without_svlen_ends_at_its_info_end(tmp_path):
     assert _sv_rows(bcf)[0] == expected[0]
 
 
+async def test_a_breakends_bases_are_of_either_case_its_mate_as_written(db_url, tmp_path):
+    """VCF's bases are of either case. A breakend was stored as written, so `t[chr1:500[` and
+    `T[chr1:500[` at one POS were two variants, one's carriers and counts split between
+    them; its bases are stored in upper case, as every other allele's, its mate named as the
+    file names it."""
+    lines = ("chr1\t10\t.\ta\tt]chr17:5]\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+             "chr1\t20\t.\tg\t.g\t.\tPASS\t.\tGT\t0|1\t0|0\n")
+    await ingest(db_url, _request(write_vcf_text(tmp_path / "one.vcf", HEADER + lines)))
+    assert [row[3:6] for row in await _stored(db_url)] == [("G", ".G", "BND"),
+                                                            ("A", "T]chr17:5]", "BND")]
+    twice = write_vcf_text(tmp_path / "twice.vcf", HEADER + "".join(
+        f"chr1\t30\t.\tA\t{alt}\t.\tPASS\t.\tGT\t0|1\t0|0\n"
+        for alt in ("t[chr1:500[", "T[chr1:500[")))
+    with pytest.raises(VcfProblem, match=re.escape(
+            f"{twice}:7: the same variant as line 6 (GRCh38:1:29:A:T[chr1:500[")):
+        await ingest(db_url, _request(twice, "GDI-FI-SYN-002"))
+
+
 @pytest.mark.parametrize("counts, reason", [
     ("AC=5;AN=2;nhomalt=0", "INFO AC=5 adds up to more than AN=2"),            # fast path
     ("AC=-1;AN=2;nhomalt=0", "INFO AC=-1 AN=2: a count below 0"),
