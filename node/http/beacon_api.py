@@ -532,7 +532,8 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
 
 def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | None:
     """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
-    GET has no body); a DUO term or text, recorded in the audit trail and echoed. Printable
+    GET has no body; the body's wins where both are given); a DUO term or text, recorded
+    in the audit trail (and passed on to a network's peers), not in the answer. Printable
     text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
     surrogates) was a 500, and a NUL an audit entry the database cannot hold. The answer
     then depends on the header, whether given or not (`PURPOSE_READ`). A body's `null`
