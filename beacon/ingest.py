@@ -53,6 +53,7 @@ from beacon.vcf import (
     inspect_vcf,
     locate_duplicate,
     plan_regions,
+    sex_masks,
     skip_duplicates,
 )
 from beacon.visibility import KeptAccounts, keep_accounts, keep_set_answers
@@ -421,7 +422,8 @@ async def _ingest(db_url: str, request: IngestRequest, path: Path,
         people, unaged = _people(request, samples)
         # a called site's alleles on chrX, chrY and chrMT are counted by sex (beacon/vcf.py
         # `_called_alleles`), as the variants' rows count them
-        layout = dataclasses.replace(layout, sexes=tuple(row[2] for row in people.individuals))
+        layout = dataclasses.replace(layout, sexes=sex_masks([row[2] for row in
+                                                              people.individuals]))
         conn = await asyncpg.connect(db_url, server_settings=SESSION)
         try:
             report = await _locked(conn, db_url, request, workers, layout, people, began,

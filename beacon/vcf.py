@@ -21,10 +21,9 @@ import os
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import chain, islice, takewhile
 from operator import le
 from pathlib import Path
@@ -127,10 +126,10 @@ class VcfLayout:
     # contigs the header lists that are not the assembly's chromosomes (decoys, alts,
     # unplaced, chrEBV, HLA, UCSC hg19's chrM): their records are skipped and counted
     elsewhere: dict[str, int] = field(default_factory=dict)   # name -> header length
-    # each sample's sex as its individual's phenopacket gives it (MALE, FEMALE, else None),
-    # where the samples are individuals: a called site's alleles on chrX, chrY and the
-    # mitochondrion are counted as a record's rows count them (`_called_alleles`)
-    sexes: tuple[str | None, ...] = ()
+    # where the samples are individuals: every sample, the men and the women as bits
+    # (`sex_masks`), by which a called site's alleles on chrX, chrY and the mitochondrion are
+    # counted as a record's rows count them (`_called_alleles`)
+    sexes: tuple[int, int, int] | None = None
 
     @property
     def indexed(self) -> bool:
@@ -1444,9 +1443,9 @@ def _called_alleles(rec: pysam.VariantRecord, chrom: str, layout: VcfLayout) -> 
     alleles" on chrY where its 10 men were called, and a variant's record there counts 10."""
     site = _genotype_counts(rec, len(rec.alts or ()) + 1)
     kind = ploidy(layout.assembly.id, chrom, rec.start)
-    if kind == "2" or len(layout.sexes) != len(rec.header.samples):
+    if kind == "2" or layout.sexes is None:
         return site.an
-    everyone, men, women = _sex_masks(layout.sexes)
+    everyone, men, women = layout.sexes
     called = everyone & ~(site.missing_bits.to_int() if site.missing_bits is not None else 0)
     if kind == "MT":
         return called.bit_count()
@@ -1457,11 +1456,14 @@ def _called_alleles(rec: pysam.VariantRecord, chrom: str, layout: VcfLayout) -> 
     return (called & men).bit_count() + 2 * others.bit_count() - (others & one).bit_count()
 
 
-@lru_cache(maxsize=8)
-def _sex_masks(sexes: tuple[str | None, ...]) -> tuple[int, int, int]:
+def sex_masks(sexes: Sequence[str | None]) -> tuple[int, int, int] | None:
     """Every sample, the men and the women as bits (sample 0 the highest, as BitString's
-    int reads them): a called site is counted with a few bit counts, not a loop over the
-    samples, for an all-sites VCF holds a record at every position."""
+    int reads them), of samples that are individuals of these sexes (MALE, FEMALE, else
+    None); None without any. Made once for the file: a called site is counted with a few
+    bit counts, not a loop over the samples, for an all-sites VCF holds a record at every
+    position."""
+    if not sexes:
+        return None
     n = len(sexes)
     men = sum(1 << (n - 1 - i) for i, sex in enumerate(sexes) if sex == "MALE")
     women = sum(1 << (n - 1 - i) for i, sex in enumerate(sexes) if sex == "FEMALE")
