@@ -2858,21 +2858,25 @@ def test_an_answer_not_of_a_node_shape_is_read_as_before(monkeypatch: pytest.Mon
             assert written == written_before, n
 
 
-async def test_each_peer_has_a_session_of_its_own_and_a_registry_of_thousands_one_more():
-    """A peer's connections are its own session's (a frozen one holds only those); peers
-    beyond OWN_SESSIONS, as a registry of thousands lists, share one session bounded per
-    host and port, so the sessions a node keeps are bounded too, and all are closed."""
+async def test_each_peer_has_a_pool_of_its_own_and_a_registry_of_thousands_one_group():
+    """A peer's connections are its own pool's (a frozen one holds only those); peers
+    beyond OWN_SESSIONS, as a registry of thousands lists, have a pool per origin within
+    one group bounded at four peers' worth, so the sockets a node keeps are bounded too,
+    and all are closed."""
     sessions = PeerSessions()
     urls = [f"http://127.0.0.{1 + n // 200}:{5000 + n % 200}/api" for n in range(OWN_SESSIONS + 9)]
     made = [sessions.of(url) for url in urls]
     assert sessions.of(urls[0]) is made[0]
-    assert len({id(s) for s in made[:OWN_SESSIONS]}) == OWN_SESSIONS
-    assert all(s.connector.limit == PEER_CONNECTIONS for s in made[:OWN_SESSIONS])
-    shared = made[OWN_SESSIONS:]
-    assert all(s is shared[0] for s in shared) and shared[0] not in made[:OWN_SESSIONS]
-    assert shared[0].connector.limit_per_host == PEER_CONNECTIONS
+    assert len({id(p) for p in made[:OWN_SESSIONS]}) == OWN_SESSIONS
+    assert all(p.limit == PEER_CONNECTIONS for p in made)
+    assert {p.group_limit for p in made[:OWN_SESSIONS]} == {None}
+    group = made[OWN_SESSIONS:]
+    assert len({id(p) for p in group}) == len(group)
+    assert {p.group_limit for p in group} == {4 * PEER_CONNECTIONS}
+    # another API root at an origin of the group: that origin's pool
+    assert sessions.of(urls[-1].replace("/api", "/other/api")) is group[-1]
     await sessions.close()
-    assert all(s.closed for s in made)
+    assert all(p.closed for p in made)
 
 
 @pytest.mark.parametrize("root", ["http://127.0.0.1:4567/api", "https://fi.example",

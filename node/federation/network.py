@@ -2,8 +2,8 @@
 each may take, and whether what came back is a Beacon answer. No aiohttp handlers here
 (node/http/network_api.py); the merge of the answers is node/federation/merge.py.
 
-Every peer is asked concurrently, each over a session of its own (PeerSessions, its
-connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
+Every peer is asked concurrently, each over a pool of connections of its own (PeerSessions,
+node/federation/transport.py, its connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
 whatever is still running when the network's `network_deadline_seconds` run out is
 cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
 `timeout`, `error` (no connection, an answer cut short, an HTTP status other than 200, or
@@ -57,7 +57,6 @@ import aiohttp
 import msgspec
 import orjson
 from aiohttp import hdrs
-from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict, istr
 from pydantic import (
     BaseModel,
@@ -75,6 +74,16 @@ from beacon.individuals import PURPOSE_HEADER
 from beacon.request import Granularity
 from node.federation.peers import MAX_NETWORK_BODIES, MAX_PEER_BODY, Peer
 from node.federation.slots import RequestSlots
+from node.federation.transport import (
+    Bound,
+    CutShort,
+    NotHttp,
+    NotUnpacked,
+    PastBound,
+    PeerPool,
+    PeerPools,
+    TransportError,
+)
 from node.logs import shown
 from node.production import PRODUCTION
 from node.settings import Settings
@@ -546,57 +555,48 @@ def _not_redirected(response: aiohttp.ClientResponse) -> None:
 
 
 class PeerSessions:
-    """The outgoing sessions of the network's peers (and its registry): one per peer's base
-    URL, each of PEER_CONNECTIONS connections. Under one session of aiohttp's default 100
+    """The outgoing connections of the network: to its peers (node/federation/transport.py),
+    one pool per peer's base URL, each of PEER_CONNECTIONS connections; and the registry's
+    session (aiohttp's, one request a minute). Under one pool of aiohttp's default 100
     connections for all, one frozen peer held every connection (each of its requests holds
     one until its timer ends), and the healthy peers' requests queued for one until theirs
     ran out too: 48 of 150 concurrent network requests reported a healthy peer `timeout`. A
     request waiting for one of its peer's connections waits within that peer's timer
-    (Network.ask_all), so a frozen peer still costs at most `peer_timeout_seconds`. A
-    session each, not one bounded per host and port (aiohttp's `limit_per_host`), whose
-    bookkeeping on every connection cost 1% of a network request's instructions
-    (bench/federation.py --overhead). Peers beyond OWN_SESSIONS (a registry listing
-    thousands) share one session bounded so per host and port, and at four peers' worth
-    in all: the sockets a node holds stay bounded, whatever the registry lists.
+    (Network.ask_all), so a frozen peer still costs at most `peer_timeout_seconds`. Peers
+    beyond OWN_SESSIONS (a registry listing thousands) share four peers' worth of
+    connections, each origin within PEER_CONNECTIONS: the sockets a node holds stay bounded,
+    whatever the registry lists.
 
-    No cookie jar: a session serves every caller, so a cookie one peer sets must never ride
-    along on another caller's request (it also saves a jar lookup per request). No
-    session-wide timeout: every use sets its own (the fan-out one timer for all peers), and
-    aiohttp's default arms a timer per request, 4% of a network request's instructions."""
+    No cookies: the connections serve every caller, so a cookie one peer sets must never
+    ride along on another caller's request. No timeout of their own: every use sets its own
+    (the fan-out one timer for all peers)."""
 
     def __init__(self) -> None:
-        self._own: dict[str, aiohttp.ClientSession] = {}
-        self._shared: aiohttp.ClientSession | None = None
+        self._pools = PeerPools(PEER_CONNECTIONS, OWN_SESSIONS, 4 * PEER_CONNECTIONS)
+        self._registry: aiohttp.ClientSession | None = None
 
-    def of(self, base_url: str) -> aiohttp.ClientSession:
-        """The session of the peer (or registry) at `base_url`."""
-        session = self._own.get(base_url)
-        if session is not None:
-            return session
-        if len(self._own) < OWN_SESSIONS:
-            session = self._own[base_url] = _session(aiohttp.TCPConnector(
-                limit=PEER_CONNECTIONS))
-            return session
-        if self._shared is None:
-            self._shared = _session(aiohttp.TCPConnector(limit=4 * PEER_CONNECTIONS,
-                                                         limit_per_host=PEER_CONNECTIONS))
-        return self._shared
+    def of(self, base_url: str) -> PeerPool:
+        """The pool of the peer at `base_url`."""
+        return self._pools.of(base_url)
+
+    def registry(self) -> aiohttp.ClientSession:
+        """The session the registry's list is read with."""
+        if self._registry is None:
+            self._registry = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None))
+        return self._registry
 
     async def close(self) -> None:
-        for session in [*self._own.values(), *([self._shared] if self._shared else [])]:
-            await session.close()
-        self._own, self._shared = {}, None
+        self._pools.close()
+        if self._registry is not None:
+            await self._registry.close()
+            self._registry = None
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.close()
-
-
-def _session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 timeout=aiohttp.ClientTimeout(total=None))
 
 
 # --- one request, one outcome per peer -------------------------------------------------------
@@ -727,8 +727,7 @@ class Network:
             url = f"{self._settings.catalogue_url}/api/nodes"
             try:
                 async with asyncio.timeout(self._settings.peer_timeout_seconds):
-                    async with self._sessions.of(url).get(url,
-                                                          allow_redirects=False) as response:
+                    async with self._sessions.registry().get(url, allow_redirects=False) as response:
                         _not_redirected(response)
                         response.raise_for_status()
                         body = await bounded_body(response, MAX_REGISTRY_BODY)
@@ -815,7 +814,7 @@ class Network:
         # future (0.4% of a network request's instructions, bench/federation.py
         # --overhead), nor asyncio.create_task, which finds the loop again for each peer
         create_task = asyncio.get_running_loop().create_task
-        bound = _Bound()
+        bound = Bound(MAX_NETWORK_BODIES)
         # One loop per peer for its headers and its task, and one for the outcomes and
         # what /metrics is told, not five comprehensions' frames and a call per peer to
         # name the caller (some 7k instructions of a network request, bench/federation.py
@@ -897,33 +896,19 @@ class Network:
 
     async def _ask(self, peer: Peer, request: PeerRequest, url: URL, expect: type[_Open],
                    headers: CIMultiDict[str], forwarded: bool,
-                   not_found_is_empty: bool, bound: _Bound) -> PeerOutcome:
+                   not_found_is_empty: bool, bound: Bound) -> PeerOutcome:
         """`bound`: what is left of MAX_NETWORK_BODIES, shared by the request's peers."""
         began = time.perf_counter()
         after, refused = None, False
         try:                                  # timed by ask_all, which cancels it
-            for again in (False, True):
-                try:
-                    async with self._sessions.of(peer.url).request(
-                            request.method, url, data=request.body, headers=headers,
-                            allow_redirects=False) as response:
-                        body = await _body(response, bound)
-                        code = response.status
-                        if code in _REFUSED_FOR_NOW:
-                            after = response.headers.get(hdrs.RETRY_AFTER)
-                    break
-                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                    # Closed as it was sent, unanswered: a kept-alive connection the peer
-                    # ended at that moment (its keep-alive shorter than the session's 15 s:
-                    # uvicorn's 5 s, gunicorn's 2 s). aiohttp sends a GET once more on a new
-                    # connection, never a POST, so every other POST to such a peer was
-                    # `error`. A Beacon query changes nothing at the peer: sent again, once.
-                    if (again or request.method != "POST"
-                            or isinstance(exc, aiohttp.ClientConnectorError)):
-                        raise
-        except _PastBound:
+            answer = await self._sessions.of(peer.url).request(
+                request.method, url, headers, request.body, bound, MAX_PEER_BODY)
+            body, code = answer.body, answer.status
+            if code in _REFUSED_FOR_NOW:
+                after = answer.retry_after
+        except PastBound:
             status, detail, checked, raw = "error", PAST_NETWORK_BOUND, None, None
-        except aiohttp.ClientError as exc:
+        except TransportError as exc:
             # The transport's own words ("Connect call failed", "Server disconnected") would
             # tell any caller what listens at an address the registry names: the operator's
             # log gets them, the answer names the peer only, and what became of its answer.
@@ -975,66 +960,6 @@ def _root_parts(root: str) -> tuple[str, str, str] | None:
     return parts if built == whole and str(built) == str(whole) else None
 
 
-class _PastBound(Exception):
-    """A peer's answer would take the request's peers past MAX_NETWORK_BODIES."""
-
-
-@dataclass(slots=True)
-class _Bound:
-    """What one request's peers may still read, in bytes (MAX_NETWORK_BODIES): taken as
-    each answer is read, by whichever peer reads first, and given back by an answer not
-    kept (too large, cut short, past this bound). A peer's answer that would pass it is
-    read no further, that peer's line an `error` (PAST_NETWORK_BOUND): not the peer's own
-    fault, as a status of its own would say, but the network's limit; a smaller answer
-    read after it may still fit."""
-
-    left: int = MAX_NETWORK_BODIES
-
-    def take(self, size: int) -> None:
-        if size > self.left:
-            raise _PastBound
-        self.left -= size
-
-
-async def _body(response: aiohttp.ClientResponse, bound: _Bound) -> bytes | None:
-    """The peer's answer, taken from `bound`; None past MAX_PEER_BODY (read no further).
-    Read whole at once, its length taken before it is read, when it is known before it is
-    read to be within MAX_PEER_BODY: sent as is, with a Content-Length within the bound.
-    Not when packed (a Content-Encoding): Content-Length is then the packed size, and what
-    aiohttp unpacks may be a thousand times that (a 61 kB gzip answer was read whole, 63 MB
-    of JSON); such an answer, and one of no length, is counted chunk by chunk as it unpacks
-    (auth/documents.py bounded_body). The length is read once and taken in line: a call to
-    test it, which read it again, and one to take it cost every network request some
-    thousands of instructions (bench/federation.py --overhead --parts instructions)."""
-    taken, kept = 0, False
-    length = response.content_length
-    try:
-        if (length is not None and length <= MAX_PEER_BODY
-                and hdrs.CONTENT_ENCODING not in response.headers):
-            if length > bound.left:
-                raise _PastBound
-            bound.left -= length
-            taken = length
-            body = await response.read()
-            kept = True
-            return body
-        chunks = []
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            if taken + len(chunk) > MAX_PEER_BODY:
-                return None
-            bound.take(len(chunk))
-            taken += len(chunk)
-            chunks.append(chunk)
-        kept = True
-        return b"".join(chunks)
-    finally:
-        if not kept:
-            bound.left += taken
-
-
-_CHUNK = 64 * 1024
-
-
 # The statuses whose Retry-After a peer's line passes on: a refusal for now (RFC 9110 10.2.3)
 _REFUSED_FOR_NOW = frozenset((429, 503))
 MAX_RETRY_AFTER = 10**9         # seconds: a larger one (or date) is passed on as this
@@ -1057,24 +982,24 @@ def _seconds(after: str) -> int | None:
     return min(max(math.ceil(wait), 0), MAX_RETRY_AFTER)
 
 
-# What became of an answer that could not be read, by what aiohttp raised (_failed)
+# What became of an answer that could not be read, by what the transport raised (_failed)
 CUT_SHORT = "answer cut short: the connection ended before the end the answer announced"
 NOT_UNPACKED = "answer's Content-Encoding could not be unpacked"
 NOT_HTTP = ("answer is not HTTP the network reads: a malformed status line or header, or "
             "a header line longer than 8190 bytes")
 
 
-def _failed(exc: aiohttp.ClientError) -> tuple[PeerStatus, str]:
+def _failed(exc: TransportError) -> tuple[PeerStatus, str]:
     """The status and detail of a peer whose exchange raised `exc`. A peer that answered
     but whose answer could not be read is not "no connection": an answer that is not HTTP
     (headers too large, a bad status line) or whose gzip cannot be unpacked is `invalid`,
     as a 200 that is not JSON; one cut short (fewer bytes than its Content-Length or its
     chunks announced) is `error`, as a connection reset."""
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        if isinstance(exc.__cause__, ContentEncodingError):
-            return "invalid", NOT_UNPACKED
+    if isinstance(exc, NotUnpacked):
+        return "invalid", NOT_UNPACKED
+    if isinstance(exc, CutShort):
         return "error", CUT_SHORT
-    if isinstance(exc, aiohttp.ClientResponseError):     # raised reading the status or headers
+    if isinstance(exc, NotHttp):
         return "invalid", NOT_HTTP
     return "error", NO_CONNECTION
 
