@@ -615,25 +615,40 @@ TIMEOUT = 0.5
 LATE = f"no answer within the peer timeout ({TIMEOUT:g} s)"
 
 
-async def test_a_silent_peer_times_out_and_its_late_answer_reaches_no_later_request(
-        aggregator: Aggregator):
-    """A peer that accepts the connection and does not answer is `timeout` within the peer
-    timeout. Its answer, sent after the network gave up (count 111), must not be taken as
-    the answer to the next request to the same URL (count 222): the first connection is
-    not used again, half-read or unread."""
-    wrote_late = asyncio.Event()
+def _late(kind: str) -> tuple[bytes, bytes]:
+    """An answer (count 111) as a peer sends it at once, and the rest it sends after the
+    peer timeout: nothing then all of it, its head and all but its last 40 bytes, or half
+    of it chunked."""
+    plain, chunked = _ok(111), _chunked(_body(111), 50)[0]
+    return {"silent": (b"", plain), "body": (plain[:-40], plain[-40:]),
+            "chunked": (chunked[:len(chunked) // 2], chunked[len(chunked) // 2:])}[kind]
+
+
+@pytest.mark.parametrize("kind", ["silent", "body", "chunked"])
+async def test_an_answer_late_past_the_timeout_reaches_no_later_request(
+        aggregator: Aggregator, kind: str):
+    """A peer that accepts the connection and does not answer, or sends part of its answer
+    (count 111), before the peer timeout is `timeout` within it. What it sends after the
+    network gave up must not be taken as the answer, or the start of the answer, to the
+    next request to the same URL (count 222): the first connection is not used again,
+    half-read or unread."""
+    early, late = _late(kind)
+    finished = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     connection: int, wire: Wire) -> None:
         for _ in range(100):
             await wire.request(reader, connection)
             if len(wire.requests) == 1:
+                if early:
+                    writer.write(early)
+                    await writer.drain()
                 await asyncio.sleep(TIMEOUT + 0.3)
                 try:                    # the network may have closed it: no matter
-                    writer.write(_ok(111))
+                    writer.write(late)
                     await writer.drain()
                 finally:
-                    wrote_late.set()
+                    finished.set()
             else:
                 writer.write(_ok(222))
                 await writer.drain()
@@ -647,86 +662,11 @@ async def test_a_silent_peer_times_out_and_its_late_answer_reaches_no_later_requ
         assert TIMEOUT <= elapsed < TIMEOUT + 1.5
         assert line["ms"] == TIMEOUT * 1000
         async with asyncio.timeout(LIMIT):
-            await wrote_late.wait()
-        await asyncio.sleep(0.05)
-        for _ in range(2):
-            line, total = await _line(net)
-            assert (_summary(line), total) == (("ok", ""), 222)
-    assert [connection for connection, _, _ in wire.requests].count(1) == 1
-
-
-async def test_a_peer_sending_its_body_past_the_timeout_leaks_nothing_into_the_next_answer(
-        aggregator: Aggregator):
-    """A peer that sends its head and half its body (count 111) at once and the rest only
-    after the peer timeout: `timeout`. The rest, arriving late, is not read as the start of
-    the next answer (count 222) on a kept connection: the next request is answered `ok`
-    with its own count."""
-    finished = asyncio.Event()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    connection: int, wire: Wire) -> None:
-        for _ in range(100):
-            await wire.request(reader, connection)
-            if len(wire.requests) == 1:
-                answer = _ok(111)
-                writer.write(answer[:len(answer) - 40])
-                await writer.drain()
-                await asyncio.sleep(TIMEOUT + 0.3)
-                try:
-                    writer.write(answer[len(answer) - 40:])
-                    await writer.drain()
-                finally:
-                    finished.set()
-            else:
-                writer.write(_ok(222))
-                await writer.drain()
-    async with (_raw_peer(serve) as (url, wire),
-                aggregator.serving([Peer(id="raw", url=url)], peer_timeout_seconds=TIMEOUT
-                                   ) as net):
-        line, total = await _line(net)
-        assert _summary(line) == ("timeout", LATE)
-        async with asyncio.timeout(LIMIT):
             await finished.wait()
         await asyncio.sleep(0.05)
         for _ in range(2):
             line, total = await _line(net)
             assert (_summary(line), total) == (("ok", ""), 222)
-    assert [connection for connection, _, _ in wire.requests].count(1) == 1
-
-
-async def test_a_chunked_answer_stalled_past_the_timeout_leaks_nothing_either(
-        aggregator: Aggregator):
-    """As above, with the stalled answer chunked (its last chunks late): `timeout`, then
-    the next answers are the peer's own, each `ok`."""
-    finished = asyncio.Event()
-    stalled, _ = _chunked(_body(111), 50)
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    connection: int, wire: Wire) -> None:
-        for _ in range(100):
-            await wire.request(reader, connection)
-            if len(wire.requests) == 1:
-                writer.write(stalled[:len(stalled) // 2])
-                await writer.drain()
-                await asyncio.sleep(TIMEOUT + 0.3)
-                try:
-                    writer.write(stalled[len(stalled) // 2:])
-                    await writer.drain()
-                finally:
-                    finished.set()
-            else:
-                writer.write(_ok(222))
-                await writer.drain()
-    async with (_raw_peer(serve) as (url, wire),
-                aggregator.serving([Peer(id="raw", url=url)], peer_timeout_seconds=TIMEOUT
-                                   ) as net):
-        line, _ = await _line(net)
-        assert _summary(line) == ("timeout", LATE)
-        async with asyncio.timeout(LIMIT):
-            await finished.wait()
-        await asyncio.sleep(0.05)
-        line, total = await _line(net)
-        assert (_summary(line), total) == (("ok", ""), 222)
     assert [connection for connection, _, _ in wire.requests].count(1) == 1
 
 
