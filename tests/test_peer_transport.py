@@ -828,3 +828,34 @@ async def test_an_answer_of_thousands_of_headers_or_a_huge_reason_is_not_http(
         "headers": ("invalid", network_module.NOT_HTTP),
         "reason": ("invalid", network_module.NOT_HTTP),
         "some": ("ok", "")}
+
+
+# --- the pool itself, driven directly ------------------------------------------------------
+
+def _pool_request(pool: Any, url: str, bound: Any, limit: int = 1000) -> Awaitable[Any]:
+    from multidict import CIMultiDict
+    from yarl import URL
+    return pool.request("GET", URL(f"{url}/x"), CIMultiDict(), None, bound, limit)
+
+
+@pytest.mark.parametrize("after", [b"X", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"])
+@pytest.mark.parametrize("close", [b"", b"Connection: close\r\n"])
+async def test_bytes_after_an_answer_do_not_give_its_bytes_back_to_the_bound(
+        after: bytes, close: bytes):
+    """An answer read whole, followed in the same segment by bytes no request asked for,
+    keeps what it took from the request's bound: its bytes are held, so giving them back
+    would let the peers together read past MAX_NETWORK_BODIES."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, PeerPool, _Context
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + close + b"\r\nhello" + after
+    async with _raw_peer(_once(answer, close=False)) as (url, _):
+        pool = PeerPool(URL(url), 4, _Context())
+        bound = Bound(1000)
+        try:
+            got = await asyncio.wait_for(_pool_request(pool, url, bound), LIMIT)
+            await asyncio.sleep(0.05)
+        finally:
+            pool.close()
+    assert got.body == b"hello"
+    assert bound.left == 1000 - 5

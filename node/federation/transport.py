@@ -310,6 +310,9 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         answer = Answer(self._status, self._retry_after,
                         None if self._too_large else b"".join(self._chunks))
+        # What it took of the bound is the answer's now: bytes after it in the same segment
+        # (fed on by the parser, and failing there) must not give it back through _fail
+        self._taken = 0
         if (keep and not self.closed and self._parser is not None
                 and self._parser.should_keep_alive()):
             self._parser = None
