@@ -859,3 +859,51 @@ async def test_bytes_after_an_answer_do_not_give_its_bytes_back_to_the_bound(
             pool.close()
     assert got.body == b"hello"
     assert bound.left == 1000 - 5
+
+
+async def test_a_request_waiting_for_the_shared_connections_is_woken_when_another_peers_go_idle():
+    """Peers beyond OWN_SESSIONS share connections: a request of peer B waiting because
+    peer A holds them all may close one of A's once it is idle. It must be woken then, not
+    sleep to its timer while A's connections sit idle (and every later B request closes
+    one at once)."""
+    from node.federation.transport import Bound, PeerPools
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with (_raw_peer(_keep_alive(lambda _: ok, hold=0.3)) as (a, _),
+                _raw_peer(_keep_alive(lambda _: ok)) as (b, _)):
+        pools = PeerPools(2, 0, 2)
+        try:
+            held = [asyncio.create_task(_pool_request(pools.of(a), a, Bound(1000)))
+                    for _ in range(2)]
+            await asyncio.sleep(0.1)
+            waiting = await asyncio.wait_for(_pool_request(pools.of(b), b, Bound(1000)), 5)
+            assert [(await task).body for task in held] == [b"ok", b"ok"]
+        finally:
+            pools.close()
+    assert waiting.body == b"ok"
+
+
+async def test_a_shared_connection_freed_reaches_a_waiter_that_can_use_it():
+    """A shared connection closed wakes the requests waiting for one: not only the first,
+    which may be waiting for its own peer's bound as well (and goes back to waiting), so
+    that a request of another peer, which could have used it, sleeps to its timer."""
+    from node.federation.transport import Bound, PeerPools
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    closing = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    async with (_raw_peer(_keep_alive(lambda _: ok, hold=3)) as (a, _),
+                _raw_peer(_keep_alive(lambda _: closing, hold=0.3)) as (b, _),
+                _raw_peer(_keep_alive(lambda _: ok)) as (c, _)):
+        pools = PeerPools(1, 0, 2)
+        tasks = []
+        try:
+            tasks.append(asyncio.create_task(_pool_request(pools.of(a), a, Bound(1000))))
+            tasks.append(asyncio.create_task(_pool_request(pools.of(b), b, Bound(1000))))
+            await asyncio.sleep(0.1)    # the group's two connections, A's and B's, in use
+            tasks.append(asyncio.create_task(_pool_request(pools.of(a), a, Bound(1000))))
+            await asyncio.sleep(0.05)   # A's second waits first, for A's bound too
+            got = await asyncio.wait_for(_pool_request(pools.of(c), c, Bound(1000)), 2)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            pools.close()
+    assert got.body == b"ok"

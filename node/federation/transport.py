@@ -380,6 +380,15 @@ class _Limit:
                 waiter.set_result(None)
                 return
 
+    def wake_all(self) -> None:
+        """Every waiter woken, each to look again (a group's): the first may not be able to
+        use the room (its own pool full too, and waits again), where another pool's could,
+        and would sleep to its timer if only the first were woken."""
+        waiters, self.waiters = self.waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
 
 class PeerPool:
     """The kept-alive connections to one peer's origin, `limit` open at once (and within
@@ -456,7 +465,7 @@ class PeerPool:
                 if waiter.done() and not waiter.cancelled():
                     self._own.wake()    # woken but gone: the next one's turn
                     if shared is not None:
-                        shared.wake()
+                        shared.wake_all()
                 raise
 
     async def _connect(self) -> _Connection:
@@ -492,6 +501,8 @@ class PeerPool:
         connection.idle_since = asyncio.get_running_loop().time()
         self._idle.append(connection)
         self._own.wake()
+        if self._shared is not None:    # another peer's request, waiting for the group,
+            self._shared.wake_all()     # may close this one to make room (_connection)
 
     def discard(self, connection: _Connection) -> None:
         """`connection` closed: its place freed, once."""
@@ -501,7 +512,7 @@ class PeerPool:
             self._own.wake()
             if self._shared is not None:
                 self._shared.open -= 1
-                self._shared.wake()
+                self._shared.wake_all()
         if connection in self._idle:
             self._idle.remove(connection)
 
