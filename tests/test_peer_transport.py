@@ -907,3 +907,24 @@ async def test_a_shared_connection_freed_reaches_a_waiter_that_can_use_it():
             await asyncio.gather(*tasks, return_exceptions=True)
             pools.close()
     assert got.body == b"ok"
+
+
+@pytest.mark.parametrize("status", [b"204 No Content", b"304 Not Modified"])
+async def test_an_answer_without_content_takes_nothing_from_the_bound_whatever_its_length(
+        status: bytes):
+    """A 204 or 304 has no content, whatever Content-Length it names (RFC 9110 8.6): its
+    length is not taken from the request's bound, where no body would ever give it back
+    (a peer costing the others MAX_PEER_BODY of it for a few bytes)."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, PeerPool, _Context
+    answer = b"HTTP/1.1 " + status + b"\r\nContent-Length: 300\r\n\r\n"
+    async with _raw_peer(_once(answer, close=False)) as (url, _):
+        pool = PeerPool(URL(url), 4, _Context())
+        bound = Bound(1000)
+        try:
+            got = await asyncio.wait_for(_pool_request(pool, url, bound), LIMIT)
+        finally:
+            pool.close()
+    assert got.body == b""
+    assert bound.left == 1000

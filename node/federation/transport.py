@@ -224,7 +224,9 @@ class _Connection(asyncio.Protocol):
             self._stop(NotUnpacked())
         else:
             self._encoding = None
-        length = self._length
+        # A 204 or 304 has no content whatever length it names (RFC 9110 8.6; llhttp reads
+        # none): taken from the bound, no body would give it back
+        length = None if status in (204, 304) else self._length
         if self._encoding is None and length is not None and length <= self._limit:
             assert self._bound is not None
             try:
