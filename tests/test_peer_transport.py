@@ -928,3 +928,35 @@ async def test_an_answer_without_content_takes_nothing_from_the_bound_whatever_i
             pool.close()
     assert got.body == b""
     assert bound.left == 1000
+
+
+async def test_a_request_connecting_when_the_pool_closes_ends_and_leaves_no_socket():
+    """The network closing (PeerPools.close) while a request's connection is being made:
+    that request ends (NoConnection), sends nothing, and the socket is closed; it was
+    used once made, asking a silent peer until its timer, and its socket never closed
+    (close() had already marked it closed)."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, NoConnection, PeerPool, _Context
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     connection: int, wire: Wire) -> None:
+        await wire.request(reader, connection)
+        await asyncio.sleep(LIMIT)
+
+    async with _raw_peer(silent) as (url, wire):
+        pool = PeerPool(URL(url), 4, _Context())
+        task = asyncio.create_task(_pool_request(pool, url, Bound(1000)))
+        await asyncio.sleep(0)      # within create_connection
+        pool.close()
+        try:
+            with pytest.raises(NoConnection):
+                await asyncio.wait_for(task, 2)
+        finally:
+            task.cancel()
+        for _ in range(100):
+            if wire.open == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert wire.open == 0
+        assert wire.requests == []

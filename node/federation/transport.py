@@ -487,6 +487,10 @@ class PeerPool:
         except BaseException:
             connection.close()
             raise
+        if connection.closed:           # the pool closed while it was made: close() found
+            if connection.transport is not None:    # no transport to close then
+                connection.transport.close()
+            raise NoConnection("the network is closing")
         return connection
 
     def close_an_idle(self) -> bool:
