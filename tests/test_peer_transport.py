@@ -960,3 +960,13 @@ async def test_a_request_connecting_when_the_pool_closes_ends_and_leaves_no_sock
             await asyncio.sleep(0.02)
         assert wire.open == 0
         assert wire.requests == []
+
+
+async def test_a_peer_whose_host_cannot_be_looked_up_is_no_connection(aggregator: Aggregator):
+    """A peer URL whose host the resolver refuses before asking (a label past 63 bytes: the
+    idna codec's UnicodeError, not an OSError) is that peer's `error` line, not the whole
+    network request's failure: a registry may list any URL."""
+    long = Peer(id="raw", url=f"http://{'a' * 64}.invalid/api")
+    async with aggregator.serving([long]) as net:
+        line, _ = await _line(net)
+    assert _summary(line) == ("error", network_module.NO_CONNECTION)

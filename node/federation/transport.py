@@ -481,7 +481,10 @@ class PeerPool:
                 lambda: connection, self._host, self._port,
                 ssl=self._context.get() if self._tls else None,
                 server_hostname=self._host if self._tls else None)
-        except OSError as exc:          # refused, unreachable, a name not found, TLS
+        # refused, unreachable, a name not found, TLS; and a host name the resolver refuses
+        # before asking (a label past 63 bytes: the idna codec's UnicodeError), which a
+        # registry may list, and which was the whole network request's 500
+        except (OSError, UnicodeError) as exc:
             connection.close()
             raise NoConnection(str(exc) or type(exc).__name__) from exc
         except BaseException:
