@@ -970,3 +970,23 @@ async def test_a_peer_whose_host_cannot_be_looked_up_is_no_connection(aggregator
     async with aggregator.serving([long]) as net:
         line, _ = await _line(net)
     assert _summary(line) == ("error", network_module.NO_CONNECTION)
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+async def test_a_deflate_answer_whose_first_chunk_is_one_byte_is_unpacked(
+        aggregator: Aggregator, wrapped: bool):
+    """A deflate answer (zlib-wrapped, or raw as some servers send it) whose first chunk
+    is a single byte: which of the two it is is told by its first two bytes, so not
+    before the second has come; taken from the first alone, a zlib stream was read as
+    raw deflate, and the peer's answer `invalid`."""
+    import zlib
+    packer = zlib.compressobj(wbits=zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+    packed = packer.compress(_body(63)) + packer.flush()
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n")
+    answer = (head + b"1\r\n" + packed[:1] + b"\r\n"
+              + b"%x\r\n" % (len(packed) - 1) + packed[1:] + b"\r\n0\r\n\r\n")
+    async with (_raw_peer(_once(answer, parts=[len(head) + 6], pause=0.01)) as (url, _),
+                aggregator.serving([Peer(id="raw", url=url)]) as net):
+        line, total = await _line(net)
+    assert (_summary(line), total) == (("ok", ""), 63)

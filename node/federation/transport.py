@@ -129,6 +129,7 @@ class _Connection(asyncio.Protocol):
         self._encoding: str | None = None
         self._retry_after: str | None = None
         self._unpacker: zlib._Decompress | None = None
+        self._held = b""            # deflate's first byte, until its second tells its kind
         self._whole = False         # Content-Length taken from the bound at once
         self._too_large = False
         self._taken = 0
@@ -257,7 +258,13 @@ class _Connection(asyncio.Protocol):
     def _unpacked(self, data: bytes) -> bytes:
         unpacker = self._unpacker
         if unpacker is None:            # deflate: zlib's header, or a raw stream
-            raw = not (len(data) >= 2 and data[0] & 0x0F == 8
+            # told by the first two bytes, which may come in two chunks (or segments):
+            # the first held until the second has come, not taken alone as raw deflate
+            data, self._held = self._held + data, b""
+            if len(data) < 2:
+                self._held = data
+                return b""
+            raw = not (data[0] & 0x0F == 8
                        and ((data[0] << 8) | data[1]) % 31 == 0)
             unpacker = self._unpacker = zlib.decompressobj(-zlib.MAX_WBITS if raw
                                                            else zlib.MAX_WBITS)
