@@ -488,6 +488,23 @@ async def test_an_answer_ended_by_the_peer_closing_is_read_whole(aggregator: Agg
             assert (_summary(line), total) == (("ok", ""), 31)
 
 
+async def test_an_answer_chunked_but_not_last_runs_to_the_connections_end():
+    """`Transfer-Encoding: chunked, gzip`: chunked is not the last coding, so the answer
+    runs to the connection's end (RFC 9112 6.3), as llhttp reads it: read whole there, not
+    cut short for a chunked answer whose last chunk never came."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, PeerPool, _Context
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc"
+    async with _raw_peer(_once(answer)) as (url, _):
+        pool = PeerPool(URL(url), 4, _Context())
+        try:
+            got = await asyncio.wait_for(_pool_request(pool, url, Bound(1000)), LIMIT)
+        finally:
+            pool.close()
+    assert (got.status, got.body) == (200, b"abc")
+
+
 async def test_an_http_1_0_answer_is_read_and_its_connection_not_kept(aggregator: Aggregator):
     """An HTTP/1.0 answer with a Content-Length is read (`ok`); HTTP/1.0 keeps no connection
     unless it says so, so the next request goes over a new connection, although this peer

@@ -203,7 +203,9 @@ class _Connection(asyncio.Protocol):
         if lowered == b"content-length":
             self._length = int(value)       # llhttp has checked it is one number
         elif lowered == b"transfer-encoding":
-            self._chunked = b"chunked" in value.lower()
+            # chunked only when the last coding (RFC 9112 6.3): else, as llhttp reads it,
+            # the answer runs to the connection's end, and is read whole there
+            self._chunked = value.rstrip().lower().endswith(b"chunked")
         elif lowered == b"content-encoding":
             self._encoding = value.decode("latin-1").strip().lower()
         elif lowered == b"retry-after":
@@ -382,6 +384,15 @@ class _Limit:
     def full(self) -> bool:
         return self.open >= self.limit
 
+    def add(self, waiter: asyncio.Future[None]) -> None:
+        """`waiter` queued, after those at the front already done (woken, or cancelled at
+        their timer), so that waiting again and again under churn does not grow the queue
+        until the next wake-up."""
+        waiters = self.waiters
+        while waiters and waiters[0].done():
+            waiters.popleft()
+        waiters.append(waiter)
+
     def wake(self) -> None:
         while self.waiters:
             waiter = self.waiters.popleft()
@@ -465,9 +476,9 @@ class PeerPool:
             if fresh and self.close_an_idle():     # room made by closing an idle one
                 continue
             waiter = loop.create_future()
-            self._own.waiters.append(waiter)
+            self._own.add(waiter)
             if shared is not None and shared.full():
-                shared.waiters.append(waiter)
+                shared.add(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
