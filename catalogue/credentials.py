@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -47,12 +48,27 @@ def host_address(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     """The address a URL's host is: an IP address as written, `localhost` (and a name below
     it) the loopback; None for any other name, whose address is the DNS's word."""
     host = urlsplit(url).hostname or ""
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]        # the root's dot: `localhost.` is localhost
     if host == "localhost" or host.endswith(".localhost"):
         return ipaddress.ip_address("127.0.0.1")
     try:
         return ipaddress.ip_address(host)
     except ValueError:
-        return None
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        # `127.1`, `0`, `0x7f000001`, `017700000001`: what browsers (the URL standard's
+        # IPv4 parser) and the resolver (inet_aton) take as IPv4 addresses, and this read
+        # as names, public ones
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+# A host in the dotted forms inet_aton takes: one to four parts, each decimal, octal or hex
+_LEGACY_IPV4 = re.compile(r"(?:(?:0[xX][0-9A-Fa-f]*|[0-9]+)\.){0,3}(?:0[xX][0-9A-Fa-f]*|[0-9]+)")
 
 
 def is_internal(origin: str) -> bool:

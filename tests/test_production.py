@@ -166,7 +166,9 @@ def test_the_development_aai_and_a_development_catalogue_refuse_production():
 
 @pytest.mark.parametrize("origin", ["http://127.0.0.1:5051", "https://10.1.2.3",
                                     "http://localhost:8080", "https://[::1]:443",
-                                    "http://192.168.0.7"])
+                                    "http://192.168.0.7", "https://127.1", "https://0",
+                                    "https://0x7f000001", "https://localhost.",
+                                    "https://10.258"])
 def test_a_production_catalogue_refuses_internal_origins_unless_allowed(origin, tmp_path):
     nodes = [{"id": "fi", "token": "a-real-secret-0123456789", "origins": [origin]}]
     env = _env(GDI_CATALOGUE_ENVIRONMENT="prod", GDI_CATALOGUE_NODES=json.dumps(nodes),
@@ -268,7 +270,9 @@ def test_a_production_node_refuses_plain_http_browser_origins(origin):
 
 @pytest.mark.parametrize("url", ["https://localhost:5050", "https://127.0.0.1",
                                  "https://[::1]:8443", "https://0.0.0.0:5050",
-                                 "https://beacon.localhost"])
+                                 "https://beacon.localhost", "https://127.1", "https://0",
+                                 "https://2130706433:8443", "https://017700000001",
+                                 "https://localhost.", "https://beacon.localhost."])
 def test_a_production_node_refuses_a_public_base_url_no_researcher_reaches(url):
     """The rule's reason, a public URL naming an address no researcher reaches, held only
     for an unset one: a development configuration's `https://localhost:5050` (or the
