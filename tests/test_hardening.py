@@ -296,6 +296,37 @@ async def test_the_stand_in_answers_a_request_it_cannot_parse_as_the_node_does(
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+async def test_the_stand_in_answers_an_allowed_origin_as_the_node_does(db_url, tmp_path):
+    """A page on an allowed origin (cors_origins) asking a worker standing in during an
+    outage: its preflight is answered 204 as the node's, and its 503 names the origin and
+    exposes Retry-After, so the page's script reads when to ask again. The stand-in's 503s
+    carried no CORS headers, which a browser turns into a network failure; another
+    origin is still not named."""
+    page = "https://portal.example.org"
+    settings = _node_settings(db_url, tmp_path, cors_origins=[page])
+    async with AsyncExitStack() as stack:
+        base = await serve_app(stack, stand_in._app(settings, DatabaseUnavailable("down"),
+                                                    Metrics()))
+        client = await stack.enter_async_context(ClientSession(base_url=base))
+        preflight = await client.options("/api/g_variants", headers={
+            "Origin": page, "Access-Control-Request-Method": "POST"})
+        assert preflight.status == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == page
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        response = await client.get("/api/info", headers={"Origin": page})
+        assert response.status == 503
+        assert response.headers["Access-Control-Allow-Origin"] == page
+        assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]
+        assert int(response.headers["Retry-After"]) > 0
+        assert "Origin" in response.headers["Vary"]
+        other = await client.get("/api/info", headers={"Origin": "https://evil.example"})
+        assert other.status == 503 and "Access-Control-Allow-Origin" not in other.headers
+        assert other.headers["X-Content-Type-Options"] == "nosniff"
+        refused = await client.options("/api/info", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        assert refused.status == 503 and "Access-Control-Allow-Origin" not in refused.headers
+
+
 async def test_the_stand_in_is_not_ready_in_the_nodes_words(db_url, tmp_path):
     """A worker standing in during an outage answers /ready as the node's own /ready does
     while its database is away: 503 saying when to ask again and the error's kind. Its 503

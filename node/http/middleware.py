@@ -65,7 +65,7 @@ _PRIVATE = {"Cache-Control": "no-store"}
 # Every request header the node documents: a browser sends none the preflight leaves out
 # (the purpose of use and a packed body's coding, docs/beacon.md; the caller's own request
 # id, README.md).
-_PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
+PREFLIGHT = {"Access-Control-Allow-Methods": "GET, POST",
               "Access-Control-Allow-Headers": f"Authorization, Content-Type, Content-Encoding, "
                                               f"{PURPOSE_HEADER}, X-Request-ID",
               "Access-Control-Max-Age": "600"}
@@ -82,6 +82,46 @@ def unparsed_response(beacon_id: str, metrics: Metrics, request: web.Request | N
     them and counts, never sees such a request)."""
     refused(metrics, request, status)
     return json_response(error_body(beacon_id, status, message), status, headers=EVERY_RESPONSE)
+
+
+def _origin_sets(cors_origins: list[str]
+                 ) -> tuple[tuple[dict[str, str], dict[str, str]],
+                            dict[str, tuple[dict[str, str], dict[str, str]]]]:
+    """The header sets (_header_sets) of an answer to a request from no allowed origin, and
+    by each allowed origin those of an answer to one from it.
+
+    Every answer varies by Authorization: a Beacon answer holds what the caller's grants
+    allow, and on any route a token that does not verify is a 401. An anonymous answer of
+    a document carries no Cache-Control, and a shared cache that keeps it would, without
+    this, hand it to a signed-in caller (RFC 9111 4.1; RFC 9110 12.5.5). With origins
+    configured every answer varies by Origin too (an allowed one is named, any other is
+    not), so that no cache hands one origin's answer to another. A handler's own Vary (the
+    FDP's Accept) stays beside it (_add)."""
+    vary = {hdrs.VARY: f"{hdrs.ORIGIN}, {hdrs.AUTHORIZATION}" if cors_origins
+            else hdrs.AUTHORIZATION}
+    return _header_sets(vary), {
+        origin: _header_sets({**vary, "Access-Control-Allow-Origin": origin,
+                              "Access-Control-Expose-Headers": _EXPOSED})
+        for origin in cors_origins}
+
+
+def outage_headers(cors_origins: list[str], alias_roots: tuple[str, ...] = ()
+                   ) -> Callable[[web.Request], tuple[bool, dict[str, str]]]:
+    """For a worker standing in during an outage (node/http/stand_in.py), whose answers are
+    all the node's own headers, none kept by a cache: whether a request is a CORS
+    preflight from an allowed origin (answered 204 as the node's, so that a page's script
+    goes on to read the 503), and the headers of its answer, an allowed origin named. Its
+    503s carried no CORS headers, and a researcher's page on another origin read them as a
+    network failure, Retry-After unseen."""
+    plain, allowed = _origin_sets(cors_origins)
+    roots = _CORS_PATHS + alias_roots
+
+    def headers(request: web.Request) -> tuple[bool, dict[str, str]]:
+        chosen = allowed.get(request.headers.get(hdrs.ORIGIN), plain) if allowed else plain
+        preflight = (chosen is not plain and request.method == hdrs.METH_OPTIONS
+                     and request.path.startswith(roots))
+        return preflight, chosen[1]
+    return headers
 
 
 def _header_sets(cors_headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -136,19 +176,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
     every caller and holding nothing a disclosure counts (node/app.py). Every other answer
     is `no-store`: a route no one has decided about is kept by no cache."""
     roots = _CORS_PATHS + alias_roots
-    # Every answer varies by Authorization: a Beacon answer holds what the caller's grants
-    # allow, and on any route a token that does not verify is a 401. An anonymous answer of
-    # a document carries no Cache-Control, and a shared cache that keeps it would, without
-    # this, hand it to a signed-in caller (RFC 9111 4.1; RFC 9110 12.5.5). With origins
-    # configured every answer varies by Origin too (an allowed one is named, any other is
-    # not), so that no cache hands one origin's answer to another. A handler's own Vary (the FDP's
-    # Accept) stays beside it (_add).
-    vary = {hdrs.VARY: f"{hdrs.ORIGIN}, {hdrs.AUTHORIZATION}" if cors_origins
-            else hdrs.AUTHORIZATION}
-    plain = _header_sets(vary)
-    allowed = {origin: _header_sets({**vary, "Access-Control-Allow-Origin": origin,
-                                     "Access-Control-Expose-Headers": _EXPOSED})
-               for origin in cors_origins}
+    plain, allowed = _origin_sets(cors_origins)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -169,7 +197,7 @@ def node_middleware(metrics: Metrics, outage: DatabaseOutage, cors_origins: list
         added = chosen[1] if private else chosen[0]
         try:
             if chosen is not plain and _preflight(request, roots):
-                response = web.Response(status=204, headers=_PREFLIGHT)
+                response = web.Response(status=204, headers=PREFLIGHT)
             else:
                 # without the header (or a token in the URL, refused) the caller is
                 # anonymous (caller_of), known without its two coroutines

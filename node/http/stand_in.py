@@ -32,7 +32,7 @@ from node.http.app_keys import SETTINGS
 from node.http.beacon_api import unavailable_response
 from node.http.health import health, not_ready
 from node.http.metrics import Handler, Metrics, finished, metrics_handler, request_id
-from node.http.middleware import EVERY_RESPONSE, unparsed_response
+from node.http.middleware import PREFLIGHT, outage_headers, unparsed_response
 from node.http.outage import PROBE_SECONDS, RETRY_AFTER_SECONDS
 from node.http.server import (
     MAX_HEADER_FIELD_BYTES,
@@ -120,7 +120,8 @@ async def _database_answers(url: str) -> None:
 
 def _app(settings: Settings, error: Exception, metrics: Metrics) -> web.Application:
     """Every request answered at once, with the access log line, the X-Request-ID and the
-    headers every answer of the node's own has (node/http/middleware.py). /ready as the
+    headers every answer of the node's own has, CORS's for an allowed origin included
+    (node/http/middleware.py outage_headers). /ready as the
     node's says a database away: when to ask again, and the error's kind (the refused
     connection's, not the start's message, which names the database's host and port).
     /metrics as the node's, every worker's counts: it answered 503, so a scrape that
@@ -128,15 +129,18 @@ def _app(settings: Settings, error: Exception, metrics: Metrics) -> web.Applicat
     counted were never shown (found by a review, 2026-12-05)."""
     reason = f"database: {type(error.__cause__ or error).__name__}"
     hide_request_lines()
+    headers_of = outage_headers(settings.cors_origins, tuple(settings.api_alias_roots))
 
     @web.middleware
     async def logged(request: web.Request, handler: Handler) -> web.StreamResponse:
         began = time.perf_counter()
         identifier = request_id(request)
-        response = await handler(request)
+        preflight, headers = headers_of(request)
+        response = (web.Response(status=204, headers=PREFLIGHT) if preflight
+                    else await handler(request))
         finished(metrics, request, response.status, time.perf_counter() - began, response)
         response.headers["X-Request-ID"] = identifier
-        response.headers.extend(EVERY_RESPONSE)
+        response.headers.extend(headers)
         return response
 
     async def ready(_: web.Request) -> web.Response:
