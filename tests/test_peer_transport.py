@@ -1007,3 +1007,99 @@ async def test_a_deflate_answer_whose_first_chunk_is_one_byte_is_unpacked(
                 aggregator.serving([Peer(id="raw", url=url)]) as net):
         line, total = await _line(net)
     assert (_summary(line), total) == (("ok", ""), 63)
+
+
+# --- on each of the servers' loops (uvloop's, asyncio's), in a thread of its own -----------
+
+def _on_each_loop(scenario: Callable[[], Awaitable[Any]], loops: tuple[str, ...] = (
+        "uvloop", "asyncio")) -> dict[str, Any]:
+    """`scenario()` run to its end on a new loop of each kind (node/http/server.py
+    new_loop), each in a thread of its own (not the tests' loop); what each returned."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from node.http.server import new_loop
+
+    def run(kind: str) -> Any:
+        with asyncio.Runner(loop_factory=lambda: new_loop(kind)) as runner:
+            return runner.run(asyncio.wait_for(scenario(), LIMIT))
+
+    with ThreadPoolExecutor(1) as threads:
+        return {kind: threads.submit(run, kind).result(LIMIT + 5) for kind in loops}
+
+
+async def _outcome_of(pool: Any, url: str, bound: Any, limit: int = 1000) -> Any:
+    """What the pool's request gave: its answer, or the class of what it raised."""
+    try:
+        return await _pool_request(pool, url, bound, limit)
+    except Exception as exc:    # noqa: BLE001 - the class is the outcome
+        return type(exc)
+    finally:
+        pool.close()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """The connection ended by a reset (RST), not a close."""
+    import socket
+    import struct
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def test_an_answer_ended_by_a_reset_rather_than_a_close_is_cut_short():
+    """An answer without Content-Length or chunks ends where the connection does, if it
+    ends: a reset (or a TLS peer going without close_notify) is not its end, and what came
+    before it was kept as the whole answer, `ok` with a truncated body."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, CutShort, PeerPool, _Context
+
+    async def scenario() -> tuple[Any, int]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        connection: int, wire: Wire) -> None:
+            await wire.request(reader, connection)
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[1, 2")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            _reset(writer)
+
+        async with _raw_peer(serve) as (url, _):
+            bound = Bound(1000)
+            got = await _outcome_of(PeerPool(URL(url), 4, _Context()), url, bound)
+            return got, bound.left
+
+    assert _on_each_loop(scenario) == {"uvloop": (CutShort, 1000), "asyncio": (CutShort, 1000)}
+
+
+def test_a_tls_answer_ended_without_close_notify_is_cut_short(tmp_path: Path):
+    """Over TLS, the end of an answer delimited by the connection's is the peer's
+    close_notify: a connection's end without it may be anyone's cutting it (a truncation),
+    and the answer is cut short. uvloop's, the servers' loop, tells one from the other
+    (asyncio's hands both on as an end of file)."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, CutShort, PeerPool, _Context
+    certificates = _mint(tmp_path)
+
+    async def scenario(close_notify: bool) -> Any:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        connection: int, wire: Wire) -> None:
+            await wire.request(reader, connection)
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[1, 2")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            if close_notify:
+                writer.write(b"]")
+                writer.close()
+                await writer.wait_closed()
+            else:
+                writer.transport.abort()
+
+        async with _raw_peer(serve, certificates.right) as (url, _):
+            context = _Context()
+            context._context = ssl.create_default_context(cafile=certificates.ca)
+            got = await _outcome_of(PeerPool(URL(url), 4, context), url, Bound(1000))
+            return got.body if hasattr(got, "body") else got
+
+    assert _on_each_loop(lambda: scenario(False), ("uvloop",)) == {"uvloop": CutShort}
+    assert _on_each_loop(lambda: scenario(True)) == {"uvloop": b"[1, 2]", "asyncio": b"[1, 2]"}

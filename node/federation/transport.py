@@ -16,7 +16,8 @@ tests/test_peer_transport.py: the peer's certificate verified against the system
 authorities (SSL_CERT_FILE honoured, as Python's default context does) and its host name
 checked; an answer whose status line or a header is longer than MAX_LINE, of more than MAX_HEADERS
 header lines, or whose head is not HTTP, is NotHttp; one cut short (fewer bytes than its Content-Length or its chunks
-announced, or the connection ended inside its head) is CutShort; gzip or deflate answers
+announced, the connection ended inside its head, or one the connection's end delimits ended
+by a reset or, over TLS, without close_notify) is CutShort; gzip or deflate answers
 are unpacked, counted as they unpack, and one that cannot be is NotUnpacked; a connection
 the peer closed while idle is found out on its next use, and that request sent once more,
 on a new connection, with whatever method (a Beacon query changes nothing at the peer);
@@ -110,6 +111,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.used = False
+        self._eof = False           # the peer's end of file (over TLS, its close_notify)
         self._waiter: asyncio.Future[Answer] | None = None
         self._parser: httptools.HttpResponseParser | None = None
         self._bound: Bound | None = None
@@ -163,6 +165,7 @@ class _Connection(asyncio.Protocol):
                 self._fail(NotHttp())
 
     def eof_received(self) -> bool:
+        self._eof = True
         return False                    # the transport closes; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -170,8 +173,14 @@ class _Connection(asyncio.Protocol):
         self.pool.discard(self)
         if self._waiter is None or self._waiter.done():
             return
-        if self._headed and self._length is None and not self._chunked:
-            try:                        # an answer ended by the connection's end
+        if self._headed and self._length is None and not self._chunked and self._eof:
+            # An answer ended by the connection's end: by the peer's end of file only. A
+            # reset before it, our own close, or (uvloop) a TLS peer gone without its
+            # close_notify is not its end, and what came before was kept as the whole
+            # answer, `ok` with a truncated body; it is CutShort below. (An error after
+            # the end of file is not the answer's: our request's rest, unread, written
+            # to a peer that answered and closed.)
+            try:
                 self._flush()
             except _Stop:
                 self._fail(self._failure or NotUnpacked())
