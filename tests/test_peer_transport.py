@@ -1103,3 +1103,37 @@ def test_a_tls_answer_ended_without_close_notify_is_cut_short(tmp_path: Path):
 
     assert _on_each_loop(lambda: scenario(False), ("uvloop",)) == {"uvloop": CutShort}
     assert _on_each_loop(lambda: scenario(True)) == {"uvloop": b"[1, 2]", "asyncio": b"[1, 2]"}
+
+
+async def test_an_answer_of_many_tiny_chunks_is_held_in_about_its_own_size():
+    """A peer's answer is bounded in bytes (MAX_PEER_BODY), and held in about that much:
+    an answer of a million one-byte chunks (or segments) was held as a million bytes
+    objects, some 40 times its size (16 MiB a peer, 64 MiB a request's peers, took GBs)."""
+    import tracemalloc
+
+    from yarl import URL
+
+    from node.federation.transport import Bound, PeerPool, _Context
+    size = 1_000_000
+    answer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              + b"1\r\nx\r\n" * size + b"0\r\n\r\n")
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    connection: int, wire: Wire) -> None:
+        await wire.request(reader, connection)
+        for start in range(0, len(answer), 1 << 16):
+            writer.write(answer[start:start + (1 << 16)])
+            await writer.drain()
+        await asyncio.sleep(LIMIT)
+
+    async with _raw_peer(serve) as (url, _):
+        pool = PeerPool(URL(url), 4, _Context())
+        tracemalloc.start()
+        try:
+            got = await asyncio.wait_for(_pool_request(pool, url, Bound(2 * size), size), LIMIT)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            pool.close()
+    assert got.body == b"x" * size
+    assert peak < 6 * size

@@ -135,7 +135,10 @@ class _Connection(asyncio.Protocol):
         self._whole = False         # Content-Length taken from the bound at once
         self._too_large = False
         self._taken = 0
-        self._chunks: list[bytes] = []
+        # The body read: its first piece as it came, then one bytearray. A list of the
+        # pieces held a bytes object per chunk or segment, some 90 bytes for a one-byte
+        # chunk: a peer's MAX_PEER_BODY of them took GBs, the bound counting only bytes
+        self._body: bytes | bytearray = b""
         self._failure: BaseException | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------
@@ -251,7 +254,7 @@ class _Connection(asyncio.Protocol):
         if self._encoding is not None:
             body = self._unpacked(body)
         if self._whole:
-            self._chunks.append(body)
+            self._keep(body)
         elif body:
             self._count(body)
 
@@ -309,7 +312,7 @@ class _Connection(asyncio.Protocol):
             assert self._bound is not None
             self._bound.left += self._taken
             self._taken = 0
-            self._chunks = []
+            self._body = b""
             self._complete(keep=False)
             raise _Stop
         assert self._bound is not None
@@ -318,7 +321,16 @@ class _Connection(asyncio.Protocol):
         except PastBound as exc:
             self._stop(exc)
         self._taken += len(body)
-        self._chunks.append(body)
+        self._keep(body)
+
+    def _keep(self, body: bytes) -> None:
+        held = self._body
+        if not held:
+            self._body = body
+        elif isinstance(held, bytearray):
+            held += body
+        else:
+            self._body = bytearray(held) + body
 
     # --- ends of an exchange -----------------------------------------------------------------
 
@@ -329,7 +341,7 @@ class _Connection(asyncio.Protocol):
     def _complete(self, keep: bool = True) -> None:
         waiter, self._waiter = self._waiter, None
         answer = Answer(self._status, self._retry_after,
-                        None if self._too_large else b"".join(self._chunks))
+                        None if self._too_large else bytes(self._body))
         # What it took of the bound is the answer's now: bytes after it in the same segment
         # (fed on by the parser, and failing there) must not give it back through _fail
         self._taken = 0
