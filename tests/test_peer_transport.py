@@ -1137,3 +1137,36 @@ async def test_an_answer_of_many_tiny_chunks_is_held_in_about_its_own_size():
             pool.close()
     assert got.body == b"x" * size
     assert peak < 6 * size
+
+
+def test_a_tls_peer_named_with_a_trailing_dot_is_checked_against_its_name(tmp_path: Path):
+    """A peer's host named fully qualified, with the root's trailing dot (a name the
+    settings and registry take: node/urls.py beacon_key), is checked against its
+    certificate's names, which never end in one (RFC 6066 3 SNI too), as aiohttp's client
+    checks it: with the dot, every such peer was `no connection` (Hostname mismatch)."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, PeerPool, _Context
+    certificates = _mint(tmp_path)
+
+    async def scenario() -> Any:
+        loop = asyncio.get_running_loop()
+        resolve = loop.getaddrinfo
+
+        async def resolved(host: Any, *args: Any, **kwargs: Any) -> Any:
+            # "localhost." as the resolver of a host listing it would (the test's does not)
+            return await resolve("127.0.0.1" if host in ("localhost.", b"localhost.") else host,
+                                 *args, **kwargs)
+        loop.getaddrinfo = resolved     # type: ignore[method-assign]
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        async with _raw_peer(_once(answer), certificates.right) as (url, wire):
+            url = url.replace("127.0.0.1", "localhost.")
+            context = _Context()
+            context._context = ssl.create_default_context(cafile=certificates.ca)
+            got = await _outcome_of(PeerPool(URL(url), 4, context), url, Bound(1000))
+            return (got.body if hasattr(got, "body") else got,
+                    [head.split(b"\r\n")[1] for _, head, _ in wire.requests])
+
+    port_free = _on_each_loop(scenario, ("asyncio",))["asyncio"]
+    assert port_free[0] == b"ok"
+    assert [re.sub(rb":[0-9]+$", b"", line) for line in port_free[1]] == [b"Host: localhost"]

@@ -441,6 +441,10 @@ class PeerPool:
         self._host = url.raw_host or ""
         self._port = url.port
         self._tls = url.scheme == "https"
+        # The name the certificate is checked against (and sent as SNI): the host without
+        # the trailing dot of a fully qualified name ("peer.example."), which no certificate
+        # names, as aiohttp's client strips it; with it, such a peer was a hostname mismatch
+        self._name = self._host.removesuffix(".")
         self._context = context
         self._own = _Limit(limit)
         self._shared = shared
@@ -519,7 +523,7 @@ class PeerPool:
             await asyncio.get_running_loop().create_connection(
                 lambda: connection, self._host, self._port,
                 ssl=self._context.get() if self._tls else None,
-                server_hostname=self._host if self._tls else None)
+                server_hostname=self._name if self._tls else None)
         # refused, unreachable, a name not found, TLS; and a host name the resolver refuses
         # before asking (a label past 63 bytes: the idna codec's UnicodeError), which a
         # registry may list, and which was the whole network request's 500
