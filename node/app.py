@@ -168,8 +168,8 @@ async def _queries(app: web.Application) -> AsyncIterator[None]:
     if settings.database_replica_urls:
         reads = app[READS] = ReadPools(
             app[POOL], settings.database_replica_urls,
-            lambda url: create_read_pool(url, settings, limits.pool_settings(),
-                                         limits.client_limits()),
+            lambda url, init: create_read_pool(url, settings, limits.pool_settings(),
+                                               limits.client_limits(), init=init),
             settings.replica_poll_seconds)
         await reads.start()
     watchdog = app[WATCHDOG] = limits.watchdog()

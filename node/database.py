@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -517,12 +517,19 @@ async def create_pool(url: str, settings: DatabaseSettings, migrations: str = NO
 
 async def create_read_pool(url: str, settings: DatabaseSettings,
                            server_settings: dict[str, str] | None = None,
-                           client_limits: dict[str, float] | None = None) -> asyncpg.Pool:
+                           client_limits: dict[str, float] | None = None, *,
+                           init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+                           ) -> asyncpg.Pool:
     """A pool on a streaming replica (node/replicas.py): the primary's connection setup,
-    no migrations (a replica is read-only; it replays the primary's)."""
+    no migrations (a replica is read-only; it replays the primary's). `init`: run on each
+    new connection after that setup (the router's check of which server it reached)."""
+    async def setup(connection: asyncpg.Connection) -> None:
+        await _init_connection(connection)
+        if init is not None:
+            await init(connection)
     return await asyncpg.create_pool(url, min_size=1,
                                      max_size=settings.db_pool_max,
-                                     connect=ConnectGate(_init_connection).connect,
+                                     connect=ConnectGate(setup).connect,
                                      reset=_reset_connection,
                                      server_settings=server_settings, **(client_limits or {}))
 

@@ -31,6 +31,10 @@ node/migrate.py) and is the primary's database (its oid, which a physical replic
 and while the URL's role may read the node's tables that reads use (a role of its own,
 granted table by table or before a migration added one, failed every read there with
 "permission denied", a 500).
+The reads must reach the server the polls check: a URL naming several (a load balancer or
+a read-only service in front of the cluster's standbys) had its poll check one and the reads
+go to another, lagging. Each connection of a replica's pool is checked at its start to have
+reached the poll's server (when it started, where it listens), and never used otherwise.
 The replica's timeline (its last restartpoint's) must be the primary's as of the last
 dataset change: after a failover, a standby of the old primary that had replayed what the
 new one never received (a dataset's newer version) is past the new primary's position, its
@@ -62,6 +66,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -76,7 +81,13 @@ _STATE = """SELECT pg_is_in_recovery() AS in_recovery,
                    (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
                    current_database() AS name, current_user AS role,
                    (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline,
-                   to_regclass('schema_migrations') IS NOT NULL AS migrated"""
+                   to_regclass('schema_migrations') IS NOT NULL AS migrated,
+                   ARRAY[pg_postmaster_start_time()::text, host(inet_server_addr()),
+                         inet_server_port()::text] AS server"""
+# Which server a connection reached (`Replica.server`): two standbys of one cluster share
+# everything _STATE checks but when their server started and, over TCP, where it listens
+_SERVER = """SELECT ARRAY[pg_postmaster_start_time()::text, host(inet_server_addr()),
+                          inet_server_port()::text]"""
 # The primary's WAL position and timeline (the first 8 hex digits of its WAL file's name)
 _POSITION = """SELECT (pg_current_wal_lsn() - '0/0')::bigint AS position,
                       ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
@@ -108,6 +119,7 @@ class Identity:
     role: str = ""         # the URL's
     unreadable: tuple[str, ...] = ()    # the node's tables the role may not read (_UNREADABLE)
     timeline: int = 0      # its last checkpoint's (a replica's: its last restartpoint's)
+    server: tuple[str | None, ...] = ()     # which server answered (_SERVER)
 
 
 async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Identity]:
@@ -119,7 +131,7 @@ async def _state(connection: asyncpg.Connection) -> tuple[bool, int | None, Iden
         unreadable = await connection.fetchval(_UNREADABLE, PRIMARY_ONLY, timeout=5)
     return row["in_recovery"], row["replayed"], Identity(
         int(row["system"]), int(row["database"]), row["name"], int(migration), row["role"],
-        tuple(unreadable), int(row["timeline"]))
+        tuple(unreadable), int(row["timeline"]), tuple(row["server"]))
 
 
 @dataclass
@@ -132,6 +144,9 @@ class Replica:
     probe: asyncpg.Connection | None = None
     replayed: int = -1                 # WAL position replayed, as of the last poll
     timeline: int = 0                  # its timeline, as of the last poll (Identity's)
+    # the server the poll's connection reached (Identity's), which each of `pool`'s
+    # connections must have reached too (ReadPools._same_server)
+    server: tuple[str | None, ...] | None = None
     healthy: bool = False              # the last poll (or use) succeeded
     problem: str = field(default="not polled yet")
 
@@ -144,7 +159,9 @@ class ReadPools:
     """One per application: the replicas' pools, their replay positions, the rotation."""
 
     def __init__(self, primary: asyncpg.Pool, urls: list[str],
-                 connect: Callable[[str], Awaitable[asyncpg.Pool]], poll_seconds: float) -> None:
+                 connect: Callable[..., Awaitable[asyncpg.Pool]], poll_seconds: float) -> None:
+        """`connect(url, init=...)`: a replica's pool whose every new connection `init` is
+        run on (node.database.create_read_pool, or asyncpg.create_pool)."""
         self.primary = primary
         self.replicas = [Replica(url) for url in urls]
         self._connect = connect           # a replica's pool (node.database.create_read_pool)
@@ -247,12 +264,22 @@ class ReadPools:
         return True
 
     async def _poll(self, replica: Replica) -> None:
+        """The probe's server first, then the pool, each of whose connections must reach
+        the same server (`_same_server`): a URL naming a load balancer or a read-only
+        service in front of several standbys (a Kubernetes Service, DNS round robin) had
+        the poll check one of them and the reads go to another, lagging or lost, whose
+        answers were of a version the node no longer listed (found by a review,
+        2026-12-07)."""
         try:
-            if replica.pool is None:
-                replica.pool = await self._connect(replica.url)
             if replica.probe is None or _closed(replica.probe):
                 replica.probe = await asyncpg.connect(replica.url, timeout=5)
             in_recovery, replayed, identity = await _state(replica.probe)
+            if replica.pool is not None and replica.server != identity.server:
+                self._retire_pool(replica)     # its connections were checked against another
+            replica.server = identity.server
+            if replica.pool is None:
+                replica.pool = await self._connect(replica.url,
+                                                   init=partial(_same_server, replica))
         except Exception as error:  # noqa: BLE001 - whatever it is, the replica is not usable
             _end_probe(replica)
             self._out(replica, f"{type(error).__name__}: {error}")
@@ -260,10 +287,7 @@ class ReadPools:
                 # a fresh pool at the next poll: asyncpg's own reconnection backs off for up
                 # to a minute, which would keep a replica that is back out of rotation. The
                 # old one closes once the requests holding its connections give them back.
-                old, replica.pool = replica.pool, None
-                task = asyncio.get_running_loop().create_task(self._retire(old))
-                self._retiring.add(task)
-                task.add_done_callback(self._retiring.discard)
+                self._retire_pool(replica)
             return
         if not in_recovery or replayed is None:
             self._out(replica, "not a streaming replica (not in recovery)")
@@ -300,6 +324,14 @@ class ReadPools:
             return (f"role {found.role} may not read {', '.join(found.unreadable)} of "
                     f"database {found.name} (GRANT SELECT on them)")
         return None
+
+    def _retire_pool(self, replica: Replica) -> None:
+        """Replica's pool closed once the requests holding its connections give them back."""
+        old, replica.pool = replica.pool, None
+        assert old is not None
+        task = asyncio.get_running_loop().create_task(self._retire(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _retire(self, pool: asyncpg.Pool) -> None:
         await close_pool(pool, RETIRE_SECONDS)
@@ -371,6 +403,23 @@ class ReadPools:
         replica = next((r for r in self.replicas if r.pool is pool), None)
         if replica is not None:            # else its pool was already retired by a poll
             self._out(replica, f"{type(error).__name__}: {error}")
+
+
+class AnotherServer(ConnectionError):
+    """A connection of a replica's pool reached another server than its polls did: never
+    used (a ConnectionError, so that a read taking it goes to the primary, and the replica
+    is out of rotation until a poll finds its URL's servers one again)."""
+
+
+async def _same_server(replica: Replica, connection: asyncpg.Connection) -> None:
+    """Each new connection of `replica`'s pool (its `init`): AnotherServer unless it reached
+    the server the replica's polls check."""
+    server = tuple(await connection.fetchval(_SERVER, timeout=5))
+    if server != replica.server:
+        raise AnotherServer(
+            f"its URL reaches several servers (a load balancer, a service name): a "
+            f"connection reached {server}, its polls {replica.server}; give each replica a "
+            "URL of its own")
 
 
 def _end_probe(replica: Replica) -> None:

@@ -872,3 +872,81 @@ async def test_a_replica_that_does_not_answer_holds_up_no_other_replicas_poll(
             assert [r.url for r in reads.in_rotation()] == [cluster.replica]
     finally:
         silent.close()
+
+
+class _Balanced(_Silent):
+    """A load balancer on 127.0.0.1 in front of two servers, as a read-only service name of
+    a cluster (a Kubernetes Service, DNS round robin) is: its first connection goes to
+    `first`, every later one to `rest`."""
+
+    def __init__(self, first: int, rest: int) -> None:
+        super().__init__(first)
+        self.first, self.rest, self.made = first, rest, 0
+
+    @property                                   # read once per connection, by `_client`
+    def target(self) -> int:
+        self.made += 1
+        return self.first if self.made == 1 else self.rest
+
+    @target.setter
+    def target(self, _: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize("lagging_first", [True, False])
+async def test_a_replica_url_reaching_several_servers_answers_only_from_the_one_polled(
+        primary_server, cluster, tmp_path, tmp_path_factory, lagging_first):
+    """One replica URL that reaches two standbys of the primary (a read-only service in
+    front of them), one of them with its replay paused. The polls checked the server their
+    own connection reached, and the reads went to whichever server the pool's connections
+    reached: with the poll on the caught-up standby and the pool on the paused one, a new
+    version (300 instead of 100 and 200) was answered from the old one (200 found). Each
+    of the pool's connections must be on the server the polls check."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100, 200]),
+                                                DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
+                                                workers=1))
+    await _caught_up(cluster)
+    folder = tmp_path_factory.mktemp("second")
+    if cluster.user is not None:
+        account = pwd.getpwnam(cluster.user)
+        os.chown(folder, account.pw_uid, account.pw_gid)
+    data = str(folder / "data")
+    await asyncio.to_thread(
+        subprocess.run, [str(cluster.bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
+                         "-D", data, "-R", "-X", "stream", "-c", "fast"],
+        check=True, capture_output=True, user=cluster.user, timeout=120)
+    port = free_port()
+    second = Cluster(cluster.primary, f"postgresql://postgres@127.0.0.1:{port}"
+                                      f"{urlsplit(cluster.primary).path}", cluster.bindir,
+                     folder, port, cluster.user)
+    balancer = None
+    try:
+        await asyncio.to_thread(second.start_replica)
+        await _caught_up(second)
+        await _replay(second, paused=True)             # the second standby lags from now on
+        balancer = _Balanced(*((port, cluster.replica_port) if lagging_first
+                               else (cluster.replica_port, port)))
+        front = f"postgresql://postgres@127.0.0.1:{await balancer.start()}" \
+                f"{urlsplit(cluster.primary).path}"
+        async with AsyncExitStack() as stack:
+            client, app = await _served(stack, cluster, tmp_path,
+                                        database_replica_urls=[front])
+            await asyncio.sleep(3 * POLL)
+            await ingest(cluster.primary, IngestRequest(
+                _vcf(tmp_path / "v2.vcf", [300]), DATASET, GRCH38, AccessLevel.PUBLIC,
+                DATASET, workers=1))
+            deadline = time.monotonic() + 10
+            while [r.version for r in await app[DATASETS].all() if r.id == DATASET] == [1]:
+                assert time.monotonic() < deadline, "the node never learnt of version 2"
+                await asyncio.sleep(0.05)
+            await _caught_up(cluster)
+            await asyncio.sleep(5 * POLL)               # polls have seen the first caught up
+            for _ in range(10):
+                assert await _exists(client, 300)
+                assert not await _exists(client, 200)
+    finally:
+        if balancer is not None:
+            balancer.close()
+        await asyncio.to_thread(subprocess.run, [
+            str(cluster.bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+            check=False, capture_output=True, user=cluster.user, timeout=60)
