@@ -374,13 +374,22 @@ class ReadPools:
         return pool
 
     async def _take(self) -> asyncpg.Connection:
+        """A connection of the pool chosen, the primary's when a replica's cannot be had.
+        Whatever a replica's pool fails with: not only an outage's errors but its refusal
+        of a new connection (a role that may no longer log in, its password changed on the
+        primary and replayed, the replica's own pg_hba.conf) while the poll's connection,
+        opened before, kept it in rotation; each read that needed a new connection was a
+        500, though the primary could answer it (found by a review, 2026-12-07)."""
         pool = self._choose()
         try:
             connection = await pool.acquire()
-        except DATABASE_UNAVAILABLE as error:
+        except Exception as error:      # any replica's failure: the primary reads
             if pool is self.primary:
                 raise
             self._lost(pool, error)
+            for replica in self.replicas:
+                if replica.pool is pool:   # a new pool at the next poll, whose first
+                    self._retire_pool(replica)     # connection says whether it is back
             pool = self.primary
             connection = await pool.acquire()
         self._owners[id(connection)] = pool

@@ -950,3 +950,43 @@ async def test_a_replica_url_reaching_several_servers_answers_only_from_the_one_
         await asyncio.to_thread(subprocess.run, [
             str(cluster.bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
             check=False, capture_output=True, user=cluster.user, timeout=60)
+
+
+async def test_a_replica_refusing_new_connections_has_its_reads_answered_by_the_primary(
+        cluster, tmp_path):
+    """A replica URL's role that may no longer log in (NOLOGIN, or its password changed on
+    the primary and replayed) while the node runs: the polls keep their connection and the
+    replica stays in rotation, but every new connection of its pool (a pool growing under
+    load, an idle one replaced) is refused with an authorization error, which no read
+    caught: a 500 for a read the primary could answer. It goes to the primary now."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v.vcf", [100]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    primary = await asyncpg.connect(cluster.primary)
+    name = urlsplit(cluster.primary).path.lstrip("/")
+    try:
+        await primary.execute("DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN; "
+                              "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+        await _caught_up(cluster)
+        url = f"postgresql://reader@127.0.0.1:{cluster.replica_port}/{name}"
+        async with AsyncExitStack() as stack:
+            client, app = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
+            await asyncio.sleep(3 * POLL)
+            assert app[READS].in_rotation()
+            await primary.execute("ALTER ROLE reader NOLOGIN")
+            await _caught_up(cluster)
+            params = {"referenceName": "1", "start": "99", "alternateBases": "G",
+                      "datasetIds": DATASET, "requestedGranularity": "record"}
+
+            async def records() -> int:
+                async with client.get("/api/g_variants", params=params) as response:
+                    body = await response.json()
+                    assert response.status == 200, body
+                    return body["responseSummary"]["numTotalResults"]
+            for _ in range(3):                  # at once: the pool grows, and is refused
+                assert await asyncio.gather(*(records() for _ in range(8))) == [1] * 8
+            await asyncio.sleep(3 * POLL)
+            assert not app[READS].in_rotation()     # until its connections are let in
+    finally:
+        await primary.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader; "
+                              "DROP ROLE reader")
+        await primary.close()
