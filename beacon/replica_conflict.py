@@ -4,7 +4,8 @@ replay of the primary's WAL, or cut off with the replica (stopped, crashed, rest
 A hot standby cancels a query that holds its replay back for longer than
 `max_standby_streaming_delay`: a lock the primary took (ACCESS EXCLUSIVE, as a swap dropping
 an old partition takes), row versions the primary's vacuum removed. PostgreSQL calls it a
-recovery conflict, SQLSTATE 40001: "canceling statement due to conflict with recovery", or,
+recovery conflict, SQLSTATE 40001 (40P01 for a buffer pin: RECOVERY): "canceling statement
+due to conflict with recovery", or,
 for a session idle inside a transaction (a wide lane's, between its statement and COMMIT),
 "terminating connection", which asyncpg may raise as the lost connection it causes.
 A replica that goes away ends its sessions (57P01 at a shutdown) or just their connections;
@@ -32,7 +33,12 @@ from asyncpg import exceptions as pg
 LOST = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError,
         pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError,
         pg.CannotConnectNowError)
-CANDIDATES = (asyncpg.SerializationError, *LOST)
+# What a hot standby cancels a statement with for its replay: 40001, or 40P01 where the
+# statement held a buffer pin the replay waited for ("User transaction caused buffer deadlock
+# with recovery": PostgreSQL's standby.c), which these read-only statements raise for nothing
+# else on a standby
+RECOVERY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+CANDIDATES = (*RECOVERY, *LOST)
 
 # Whether a connection taken from a read pool is a replica's (None: there are no replicas)
 OnReplica = Callable[[asyncpg.Connection], bool] | None
@@ -54,7 +60,7 @@ def as_conflict(error: BaseException, connection: asyncpg.Connection,
     statement has failed, so an answer that succeeds pays nothing."""
     cause = (error.__cause__ if isinstance(error, asyncpg.ConnectionDoesNotExistError)
              else error)
-    if isinstance(cause, asyncpg.SerializationError) and (
+    if isinstance(cause, RECOVERY) and (
             cause.severity_en == "FATAL"
             or getattr(connection.get_settings(), "in_hot_standby", "off") == "on"):
         conflict = ReplicaConflict(str(cause))

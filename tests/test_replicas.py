@@ -551,6 +551,30 @@ async def test_a_query_cancelled_by_a_replay_conflict_is_answered_by_the_primary
         await replica.close()
 
 
+class _Standby:
+    """What as_conflict asks of a connection: the server's `in_hot_standby` report. A buffer
+    pin's conflict with the replay (40P01) needs a statement pinning a page the replay must
+    clean while it waits for a lock, a race no test here reproduces on demand."""
+
+    def __init__(self, hot: bool) -> None:
+        self.hot = hot
+
+    def get_settings(self) -> Any:
+        from types import SimpleNamespace
+        return SimpleNamespace(in_hot_standby="on" if self.hot else "off")
+
+
+def test_a_buffer_pin_deadlock_with_the_replay_is_a_replica_conflict():
+    """A hot standby cancels a statement holding a buffer pin its replay waits for with
+    40P01, "User transaction caused buffer deadlock with recovery" (PostgreSQL's
+    standby.c), not 40001: it was a 500, where the primary could answer the read. On the
+    primary a deadlock stays what it is."""
+    from beacon.replica_conflict import ReplicaConflict, as_conflict
+    error = asyncpg.DeadlockDetectedError("canceling statement due to conflict with recovery")
+    assert isinstance(as_conflict(error, _Standby(True)), ReplicaConflict)  # type: ignore[arg-type]
+    assert as_conflict(error, _Standby(False)) is error  # type: ignore[arg-type]
+
+
 # --- servers that are not the primary's replica ---------------------------------------------
 
 @pytest.fixture(scope="module")
