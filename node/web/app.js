@@ -362,6 +362,50 @@ function countWords(count, precision, adjusted) {
   return { text: String(count), note: notes.join("; ") };
 }
 
+// The values a count reported so may stand for, [least, most], or null where its words
+// do not bound it (noise, an adjustment the page does not read, no stated precision).
+function countBounds(count, precision, adjusted) {
+  if (typeof count !== "number") return null;
+  const notes = textsOf(adjusted);
+  if (precision === "exact") return [count, count];
+  if (!precision || !notes.length) return null;
+  const lump = notes.map((a) => /^1 to (\d+) reported as (\d+)$/.exec(a)).find(Boolean);
+  const floor = notes.map((a) => /^fewer than (\d+) reported as 0$/.exec(a)).find(Boolean);
+  const band = notes.map((a) => /^(\d+) to (\d+) reported as 0 at random/.exec(a)).find(Boolean);
+  const step = notes.map((a) => /multiple of (\d+)/.exec(a)).find(Boolean);
+  if (lump && count === Number(lump[2])) return [1, Number(lump[1])];
+  if (band && count === 0) return [0, Number(band[2])];
+  if (floor && count === 0) return [0, Number(floor[1]) - 1];
+  if (notes.some((a) => a.startsWith("noise"))) return null;
+  if (step) return count > 0 ? [Math.max(1, count - Number(step[1]) + 1), count] : [0, 0];
+  return null;
+}
+
+// The total in the status line. A node's (or network's) total is the sum of its datasets'
+// counts, each adjusted, and states the adjustment of one ("next multiple of 5"): worded as
+// one count, two datasets' "1 to 5" made a total "6 to 10", at least 6 where they hold 2
+// at least (found by a review, 2026-12-07). A total of several adjusted counts is worded as
+// the sum of what each may be, from the rows shown, or, where one is not bounded, as the
+// sum it is ("about" it with noise), its adjustments left to each row.
+function totalWords(summary, rows) {
+  const total = summary.numTotalResults;
+  if (typeof total !== "number") return null;
+  const parts = rows.filter((r) => r.status === "answered" && typeof r.count === "number");
+  if (summary.countPrecision === "exact" || !summary.countPrecision || parts.length < 2) {
+    return countWords(total, summary.countPrecision, summary.countAdjustedTo);
+  }
+  const bounds = parts.map((r) => r.bounds);
+  const sum = parts.reduce((n, r) => n + r.count, 0);
+  if (sum !== total || bounds.some((b) => !b)) {
+    const noisy = textsOf(summary.countAdjustedTo).some((a) => a.startsWith("noise"));
+    return { text: noisy ? `about ${total}` : String(total),
+             note: "a sum of counts adjusted as each dataset's line says" };
+  }
+  const least = bounds.reduce((n, b) => n + b[0], 0), most = bounds.reduce((n, b) => n + b[1], 0);
+  return { text: least === most ? String(least) : `${least} to ${most}`,
+           note: `the sum of ${parts.length} datasets' counts, each as its line says` };
+}
+
 // Where to ask for access, from the dataset's record (its metadata as /datasets gives it in
 // `info`): only what the record states, only http(s) links and a plain e-mail address: none
 // of ? # & % / , ; that a mailto: link reads as more (`dac@x.org?bcc=spy%40evil.test&body=…`
@@ -435,6 +479,7 @@ function rowsOf(req, body) {
       title: dataset ? dataset.title : "", access: dataset ? dataset.accessLevel : "",
       status: "answered", exists: set.exists, found: set.exists ? "yes" : "not found",
       count: counted ? set.resultsCount : null, countShown: words.text, countNote: words.note,
+      bounds: counted ? countBounds(set.resultsCount, precision, adjusted) : null,
       countPrecision: counted ? precision : "",
       countAdjustedTo: counted ? adjusted.join(" | ") : "",   // no ";": a CSV separator
       granularity: given, whyNotMore: why.text, why, results: set.results || [],
@@ -940,8 +985,7 @@ function showAnswer(req, body, signal) {
   const notAsked = rows.filter((r) => r.status === "not asked").length;
   const notAnswered = rows.filter((r) => r.status === "refused").length;
   const summary = body.responseSummary || {};
-  const total = summary.numTotalResults !== undefined
-    ? countWords(summary.numTotalResults, summary.countPrecision, summary.countAdjustedTo) : null;
+  const total = totalWords(summary, rows);
   const down = rows.filter((r) => r.unavailable && r.unavailable.refused !== true).length;
   const refusing = rows.filter((r) => r.unavailable && r.unavailable.refused === true).length;
   const datasets = (n) => `${n} dataset${n === 1 ? "" : "s"}`;
@@ -1022,7 +1066,7 @@ function exportJson() {
   const pages = [...state.shown.pages.values()];
   const data = { askedAt, request: { method: request.method, getUrl: request.getUrl,
                                      postUrl: request.postUrl, body: request.body },
-                 rows: rows.map(({ why, unavailable, whole, ...row }) => row),
+                 rows: rows.map(({ why, unavailable, whole, bounds, ...row }) => row),
                  peers, response, pages };
   const turned = pages.length === 1
     ? `-${pages[0].dataset.replace(/[^A-Za-z0-9._-]+/g, "_")}-page-${pages[0].page}`

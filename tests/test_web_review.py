@@ -1,0 +1,65 @@
+"""The researchers' page (docs/web.md) as a review found it wrong, in Debian's headless
+Chromium against real nodes on 127.0.0.1 (the fixtures and helpers of tests/test_web.py)."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from auth.access import AccessLevel
+from beacon.assemblies import GRCH38
+from beacon.ingest import IngestRequest, ingest
+from node.app import create_app
+from node.database import create_pool
+from node.settings import DisclosureSettings, Settings, TierSettings
+from tests.conftest import node_database, serve_app, write_vcf_text
+from tests.test_web import (  # noqa: F401 - fixtures
+    SE_PEOPLE,
+    SE_SAMPLES,
+    SE_SITES,
+    Page,
+    _phenopackets,
+    _vcf,
+    browser,
+    tab,
+)
+
+TWO = ("GDI-XX-TWO-001", "GDI-XX-TWO-002")
+
+
+@asynccontextmanager
+async def two_rounded_datasets(pg_server_url: str, directory: Path) -> AsyncIterator[str]:
+    """A node with the default disclosure (its sharp floor) holding two datasets in which
+    17-7674944-G-A is carried by six people: each answers a count of 1 variant rounded up
+    to 5, and the node's total is their sum, 10, stated `rounded` (next multiple of 5)."""
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        packets = directory / "two.json"
+        packets.write_text(_phenopackets(SE_PEOPLE))
+        for dataset in TWO:
+            await ingest(db, IngestRequest(
+                write_vcf_text(directory / f"{dataset}.vcf", _vcf(SE_SAMPLES, SE_SITES)),
+                dataset, GRCH38, AccessLevel.PUBLIC, f"Cohort {dataset}", workers=1,
+                individuals=packets, metadata={"country": "SE"}))
+        settings = Settings(database_url=db, data_dir=directory, beacon_id="org.test.two",
+                            beacon_name="Two rounded datasets",
+                            disclosure=DisclosureSettings(anonymous=TierSettings(smooth_width=0)))
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        yield await serve_app(stack, create_app(settings, pool))
+
+
+async def test_a_total_of_rounded_counts_is_not_worded_as_one_rounded_count(
+        pg_server_url: str, tmp_path: Path, tab: Page):  # noqa: F811 - the fixture
+    """Two datasets each answer "1 to 5" (a count of 1 rounded up to 5); the node's total is
+    10, `rounded` to the next multiple of 5. Worded as one rounded count, the status line said
+    "total 6 to 10": at least 6, where the two hold 2 at least. A total of several rounded
+    counts is the sum of what each may be (2 to 10)."""
+    async with two_rounded_datasets(pg_server_url, tmp_path) as url:
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        counts = [r["Count"] for r in await tab.rows()]
+        assert counts == ["1 to 5 rounded up to a multiple of 5"] * 2, counts
+        status = await tab.text("#status")
+        assert "6 to 10" not in status, status
+        assert "total 2 to 10" in status, status
