@@ -14,14 +14,19 @@ from node.database import create_pool
 from node.settings import DisclosureSettings, Settings, TierSettings
 from tests.conftest import node_database, serve_app, write_vcf_text
 from tests.test_web import (  # noqa: F401 - fixtures
+    FI_OPEN,
     SE_PEOPLE,
+    SE_PUBLIC,
     SE_SAMPLES,
     SE_SITES,
+    TITLES,
     Page,
+    WebNetwork,
     _phenopackets,
     _vcf,
     browser,
     tab,
+    web_network,
 )
 
 TWO = ("GDI-XX-TWO-001", "GDI-XX-TWO-002")
@@ -63,3 +68,22 @@ async def test_a_total_of_rounded_counts_is_not_worded_as_one_rounded_count(
         status = await tab.text("#status")
         assert "6 to 10" not in status, status
         assert "total 2 to 10" in status, status
+
+
+async def test_frequencies_from_rounded_counts_are_not_shown_as_exact(
+        web_network: WebNetwork, tab: Page):  # noqa: F811 - the fixtures
+    """An anonymous caller of SE's dataset (the default disclosure: counts rounded up to a
+    multiple of 5) gets its variant's record with the whole dataset's frequency made of
+    rounded counts: 6 alleles of 24 (0.25) come as 10 of 25, 0.4000. The page showed
+    "0.4000 10 25" as it shows FI's exact ones, nothing saying they were rounded, a
+    frequency 60% off read to four decimals. The table now says its counts are rounded as
+    the dataset's count is; FI's exact ones say nothing of the kind."""
+    await tab.open(web_network.network_url)
+    await tab.search("17-7674944-G-A")
+    se = tab.page.locator("section.dataset-records", has_text=TITLES[SE_PUBLIC])
+    cells = (await se.locator("table.frequencies tbody").inner_text()).split("\t")
+    assert cells[1:4] == ["0.4000", "10", "25"], cells
+    said = await se.locator(".populations").inner_text()
+    assert "rounded up to a multiple of 5" in said, said
+    fi = tab.page.locator("section.dataset-records", has_text=TITLES[FI_OPEN])
+    assert "rounded" not in await fi.locator(".populations").inner_text()

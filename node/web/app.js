@@ -657,6 +657,20 @@ function barChart(rows, label) {
   return chart;
 }
 
+// What a record's frequencies are made of when the dataset's count is not exact: a node
+// gives a tier's population counts rounded up to its step and lumped as its counts are
+// (beacon/populations.py, docs/privacy.md), and the frequency it gives is of those counts.
+// Shown bare, SE's 6 alleles of 24 (0.25) read "0.4000, 10 of 25" as FI's exact ones read
+// (found by a review, 2026-12-07). Another node's may be exact: the page says "may".
+function frequencyPrecision(row) {
+  if (!row.countPrecision || row.countPrecision === "exact") return null;
+  const step = /multiple of (\d+)/.exec(row.countAdjustedTo || "");
+  const how = step ? `rounded up to a multiple of ${step[1]}` : `${row.countPrecision}`;
+  return el("p", { class: "note frequency-precision" },
+    `This dataset's counts are ${how} for you: these allele counts and numbers may be too, ` +
+    "and the allele frequency is then of those counts, not of the exact ones.");
+}
+
 function recordNodes(row, record) {
   if (!record.variantInternalId) {
     const sex = textOf(objectOf(record.sex).label);
@@ -685,6 +699,7 @@ function recordNodes(row, record) {
             el("td", { class: "num" }, shownOf(x))));
       })));
     nodes.push(el("div", { class: "populations" },
+      frequencyPrecision(row),
       el("div", { class: "table-wrap", tabindex: "0", role: "region",
                   "aria-label": `Population frequencies of ${id}` }, table),
       barChart(freqs, label)));
