@@ -12,7 +12,7 @@ from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
 from node.database import create_pool
 from node.settings import DisclosureSettings, Settings, TierSettings
-from tests.conftest import node_database, serve_app, write_vcf_text
+from tests.conftest import free_port, node_database, serve_app, write_vcf_text
 from tests.test_web import (  # noqa: F401 - fixtures
     FI_OPEN,
     SE_PEOPLE,
@@ -87,3 +87,30 @@ async def test_frequencies_from_rounded_counts_are_not_shown_as_exact(
     assert "rounded up to a multiple of 5" in said, said
     fi = tab.page.locator("section.dataset-records", has_text=TITLES[FI_OPEN])
     assert "rounded" not in await fi.locator(".populations").inner_text()
+
+
+async def test_a_network_whose_catalogue_lists_no_node_yet_is_still_searched(
+        pg_server_url: str, tmp_path: Path, tab: Page):  # noqa: F811 - the fixture
+    """A network taking its peers from the catalogue (peers_from_catalogue) whose catalogue
+    could not be read as the page opened has no peers in its /info: the page took it for a
+    node without peers, asked the node's own /api (no dataset of its own) for every search
+    until reloaded, and said "Not found" of what the network holds once its catalogue is
+    read. Its config says it is a network: it is asked as one, and its answer, which asked
+    no node (its info.network.catalogue says why), is no "not found" either: it was shown
+    as "Not found at 0 of 1 node", a row "(all datasets) not found" of the node's own."""
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        settings = Settings(database_url=db, data_dir=tmp_path, beacon_id="org.test.cat-net",
+                            beacon_name="Network of the catalogue's nodes",
+                            catalogue_url=f"http://127.0.0.1:{free_port()}",
+                            peers_from_catalogue=True, peer_timeout_seconds=1.0)
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        url = await serve_app(stack, create_app(settings, pool))
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        assert (await tab.text("#get-url")).startswith(f"{url}/network/api/g_variants?")
+        status = await tab.text("#status")
+        assert status.startswith('No answer (this is not "not found")'), status
+        assert "could not read its list of nodes from its catalogue" in status, status
+        assert "not found" not in await tab.page.locator("#result-table").inner_text()

@@ -489,6 +489,10 @@ function rowsOf(req, body) {
     });
   }
   const peers = (body.info && body.info.network && body.info.network.peers) || [];
+  // A network's answer (info.network) is never the node's own, even when it lists no peer:
+  // one that could not read its catalogue of nodes asked none, and its empty answer was
+  // shown as the node's "(all datasets) not found".
+  const network = Array.isArray(objectOf(objectOf(body.info).network).peers);
   for (const peer of peers) {
     if (peer.status !== "ok") {
       // one that refused the question (a 4xx: up, and said no, its line says why) is not
@@ -516,7 +520,7 @@ function rowsOf(req, body) {
     }
   }
   for (const peer of peers) rows.push(...notAskedRows(peer.id, peer));
-  if (!sets.length && !peers.length && !askedNone(own, objectOf(body.info))) {
+  if (!sets.length && !network && !askedNone(own, objectOf(body.info))) {
     const why = whyNotMore(req.granularity, body.meta.returnedGranularity, onlyDatasetOf(req, own));
     rows.push({ node: own, country: "", dataset: "(all datasets)", whole: true, title: "", access: "",
                 status: "answered", exists: body.responseSummary.exists,
@@ -529,7 +533,7 @@ function rowsOf(req, body) {
                 whyNotMore: why.text, why, results: [],
                 accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
   }
-  if (!peers.length) rows.push(...notAskedRows(own, objectOf(body.info)));   // after its answer
+  if (!network) rows.push(...notAskedRows(own, objectOf(body.info)));   // after its answer
   return { rows, peers };
 }
 
@@ -1014,7 +1018,19 @@ function showAnswer(req, body, signal) {
                                  `${one ? "its" : "their"} datasets)` : ""];
   // Every node asked could not answer, one refusing the question (a 4xx: a network answers
   // it on that node's line): "Not found in 0 of 0 datasets" was said of no answer at all.
-  const noAnswer = !answered.length && !notAsked && !notAnswered && (down || refusing);
+  // A network taking its nodes from its catalogue says in info.network.catalogue when it
+  // could not read it (docs/federation.md): the nodes it lists were then not asked (but
+  // those of the list read before, stalePeers), and with none asked its empty answer read
+  // as "Not found at 0 of 1 node" (found by a review, 2026-12-07).
+  const listing = objectOf(objectOf(objectOf(body.info).network).catalogue);
+  const stale = Number.isInteger(listing.stalePeers) ? listing.stalePeers : 0;
+  const unlisted = listing.status !== undefined && listing.status !== "ok"
+    ? `; the network could not read its list of nodes from its catalogue` +
+      (textOf(listing.detail) ? ` (${textOf(listing.detail)})` : "") +
+      (stale ? `, and asked the ${stale} it read before` : ": the nodes it lists were not asked")
+    : "";
+  const noAnswer = !answered.length && !notAsked && !notAnswered &&
+    (down || refusing || unlisted || (Array.isArray(objectOf(objectOf(body.info).network).peers) && !peers.length));
   $("status").textContent = (noAnswer ? 'No answer (this is not "not found")'
     : answered.length || !notAsked
     ? `${summary.exists ? "Found" : "Not found"} ${where.filter(Boolean).join(" and ")}` +
@@ -1024,7 +1040,8 @@ function showAnswer(req, body, signal) {
     : notAsked === 1 ? "Not searched: the one dataset was not asked (its line says why)"
       : `Not searched: none of the ${notAsked} datasets was asked (each one's line says why)`) +
     (down ? `; ${down} node${down > 1 ? "s" : ""} unavailable` : "") +
-    (refusing ? `; ${refusing} node${refusing > 1 ? "s" : ""} refused the question` : "") + ".";
+    (refusing ? `; ${refusing} node${refusing > 1 ? "s" : ""} refused the question` : "") +
+    (unlisted || (noAnswer && !down && !refusing ? "; the network lists no node" : "")) + ".";
   document.body.dataset.renderMs = (performance.now() - answeredAt).toFixed(1);
   state.shown = { request: req, rows, peers, response: body,
                   askedAt: new Date().toISOString(), pages: new Map() };
@@ -1802,12 +1819,18 @@ async function start() {
   // still a network: taken as a node without peers, the page asked its own empty /api
   // and said "not found" of what the network holds, until reloaded (found by a review,
   // 2026-12-06).
+  // So is one that lists no node as the page opens: one taking its nodes from the catalogue
+  // (peers_from_catalogue) before it could read it. Taken for a node without peers, the page
+  // asked the node's own /api for every search until reloaded, "not found" of what the
+  // network holds once its catalogue is read (found by a review, 2026-12-07).
   const undescribed = network !== null && !network.response.ok;
-  state.base = state.peers.length || undescribed ? "/network/api" : "/api";
+  state.base = network !== null ? "/network/api" : "/api";
   $("scope").textContent = state.peers.length
     ? `Searches the network through ${state.config.beaconId}: ${state.peers.length} node${state.peers.length > 1 ? "s" : ""} (${state.peers.map((p) => p.id).join(", ")}), each answering for its own datasets.`
     : undescribed
     ? `Searches the network through ${state.config.beaconId}, whose nodes could not be listed as the page opened (HTTP ${network.response.status}); each answer says which nodes answered.`
+    : network !== null
+    ? `Searches the network through ${state.config.beaconId}, which listed no node as the page opened (its nodes come from its catalogue); each answer says which nodes answered.`
     : `Searches the datasets of this node, ${state.config.beaconId}.`;
   state.issuers = await Promise.all((state.config.issuers || []).map(async (configured) => {
     const issuer = { ...configured, discovery: null };
