@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from aiohttp import web
+
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
@@ -22,6 +24,7 @@ from tests.test_web import (  # noqa: F401 - fixtures
     TITLES,
     Page,
     WebNetwork,
+    _catalogue_page,
     _phenopackets,
     _vcf,
     browser,
@@ -114,3 +117,28 @@ async def test_a_network_whose_catalogue_lists_no_node_yet_is_still_searched(
         assert status.startswith('No answer (this is not "not found")'), status
         assert "could not read its list of nodes from its catalogue" in status, status
         assert "not found" not in await tab.page.locator("#result-table").inner_text()
+
+
+async def test_a_catalogue_refusal_of_another_type_is_read_as_absent(
+        pg_server_url: str, tmp_path: Path, tab: Page):  # noqa: F811 - the fixture
+    """A catalogue's refusal whose `error.message` is no text (an object, as another party's
+    service may write one) was written as JavaScript writes an object, "The catalogue
+    answered 400: [object Object]."; one JavaScript cannot write as text ({"toString": 1})
+    threw, and the status said "Searching the catalogue…" for ever. Such a message is read
+    as absent, as every other value of the catalogue's of another type is."""
+    node_port = free_port()
+
+    async def datasets(request: web.Request) -> web.Response:
+        message = {"en": "bad"} if request.query.get("q") == "object" else {"toString": 1}
+        return web.json_response({"error": {"message": message}}, status=400, headers={
+            "Access-Control-Allow-Origin": f"http://127.0.0.1:{node_port}"})
+
+    async with _catalogue_page(pg_server_url, tmp_path, tab, node_port, datasets) as page:
+        box = page.get_by_label("Find in the catalogue")
+        for searches, words in enumerate(("object", "hostile"), 1):
+            await box.fill(words)
+            await box.press("Enter")
+            await page.wait_for_selector(f'body[data-catalogue-searches="{searches}"]',
+                                         timeout=5000)
+            assert await tab.text("#catalogue-status") == "The catalogue answered 400.", words
+    tab.errors[:] = [e for e in tab.errors if "Failed to load resource" not in e]

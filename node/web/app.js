@@ -1708,10 +1708,13 @@ async function searchCatalogue(event) {
     return;
   }
   if (!response.ok || !body) {
-    const message = body && body.error && body.error.message;
+    // its message read as text or absent, as the rest of its answer (below): an object was
+    // written "[object Object]", and one JavaScript cannot write as text ({"toString": 1})
+    // threw, the status "Searching the catalogue…" for ever (found by a review, 2026-12-07)
+    const message = textOf(objectOf(objectOf(body).error).message);
     status.textContent = sentence(`The catalogue answered ${response.status}${message ? `: ${message}` : ""}`);
     $("catalogue-list").replaceChildren();
-    if (response.status === 400) catalogueFieldError(textOf(message));
+    if (response.status === 400) catalogueFieldError(message);
     done();
     return;
   }
