@@ -1046,6 +1046,16 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+async def _half_answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         connection: int, wire: Wire) -> None:
+    """A request read, and half an answer sent to it that only the connection's end could
+    end (no Content-Length, no chunks), then a pause before whatever ends it."""
+    await wire.request(reader, connection)
+    writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[1, 2")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+
+
 def test_an_answer_ended_by_a_reset_rather_than_a_close_is_cut_short():
     """An answer without Content-Length or chunks ends where the connection does, if it
     ends: a reset (or a TLS peer going without close_notify) is not its end, and what came
@@ -1057,10 +1067,7 @@ def test_an_answer_ended_by_a_reset_rather_than_a_close_is_cut_short():
     async def scenario() -> tuple[Any, int]:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         connection: int, wire: Wire) -> None:
-            await wire.request(reader, connection)
-            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[1, 2")
-            await writer.drain()
-            await asyncio.sleep(0.1)
+            await _half_answered(reader, writer, connection, wire)
             _reset(writer)
 
         async with _raw_peer(serve) as (url, _):
@@ -1084,10 +1091,7 @@ def test_a_tls_answer_ended_without_close_notify_is_cut_short(tmp_path: Path):
     async def scenario(close_notify: bool) -> Any:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         connection: int, wire: Wire) -> None:
-            await wire.request(reader, connection)
-            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[1, 2")
-            await writer.drain()
-            await asyncio.sleep(0.1)
+            await _half_answered(reader, writer, connection, wire)
             if close_notify:
                 writer.write(b"]")
                 writer.close()

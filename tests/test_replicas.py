@@ -18,7 +18,7 @@ import pwd
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -738,6 +738,27 @@ async def test_a_failed_read_of_the_primarys_position_is_tried_again(cluster, ca
         await primary.close()
 
 
+@asynccontextmanager
+async def _reader(cluster: Cluster, tmp_path: Path, granted: str
+                  ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
+    """A connection to the primary, and a replica URL of a role `reader` the primary lets
+    log in and read `granted` (GRANT SELECT ON ...), once the replica has replayed it; the
+    dataset holding a variant at 100 loaded first. The role is dropped after."""
+    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v.vcf", [100]), DATASET,
+                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
+    primary = await asyncpg.connect(cluster.primary)
+    name = urlsplit(cluster.primary).path.lstrip("/")
+    try:
+        await primary.execute("DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN; "
+                              f"GRANT SELECT ON {granted} TO reader")
+        await _caught_up(cluster)
+        yield primary, f"postgresql://reader@127.0.0.1:{cluster.replica_port}/{name}"
+    finally:
+        await primary.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader; "
+                              "DROP ROLE reader")
+        await primary.close()
+
+
 async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answers(
         cluster, tmp_path, caplog):
     """A replica URL naming a role of its own (a read-only one, say) that may read the
@@ -746,15 +767,7 @@ async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answ
     answer the primary's. It was in rotation, and every read sent to it failed with
     "permission denied", a 500, though the primary could answer."""
     caplog.set_level(logging.WARNING, logger="node.replicas")
-    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v.vcf", [100]), DATASET,
-                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
-    primary = await asyncpg.connect(cluster.primary)
-    name = urlsplit(cluster.primary).path.lstrip("/")
-    try:
-        await primary.execute("DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN; "
-                              "GRANT SELECT ON schema_migrations, datasets TO reader")
-        await _caught_up(cluster)
-        url = f"postgresql://reader@127.0.0.1:{cluster.replica_port}/{name}"
+    async with _reader(cluster, tmp_path, "schema_migrations, datasets") as (_, url):
         async with AsyncExitStack() as stack:
             client, _ = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
             await asyncio.sleep(3 * POLL)
@@ -764,10 +777,6 @@ async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answ
         assert len(said) == 1 and said[0].startswith(f"replica {url} out of rotation: role "
                                                      "reader may not read "), said
         assert "variants" in said[0] and "datasets" not in said[0], said
-    finally:
-        await primary.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader; "
-                              "DROP ROLE reader")
-        await primary.close()
 
 
 async def test_a_replica_left_on_the_timeline_before_a_failover_never_answers(
@@ -983,34 +992,22 @@ async def test_a_replica_refusing_new_connections_has_its_reads_answered_by_the_
     replica stays in rotation, but every new connection of its pool (a pool growing under
     load, an idle one replaced) is refused with an authorization error, which no read
     caught: a 500 for a read the primary could answer. It goes to the primary now."""
-    await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v.vcf", [100]), DATASET,
-                                                GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
-    primary = await asyncpg.connect(cluster.primary)
-    name = urlsplit(cluster.primary).path.lstrip("/")
-    try:
-        await primary.execute("DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN; "
-                              "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+    async with (_reader(cluster, tmp_path, "ALL TABLES IN SCHEMA public") as (primary, url),
+                AsyncExitStack() as stack):
+        client, app = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
+        await asyncio.sleep(3 * POLL)
+        assert app[READS].in_rotation()
+        await primary.execute("ALTER ROLE reader NOLOGIN")
         await _caught_up(cluster)
-        url = f"postgresql://reader@127.0.0.1:{cluster.replica_port}/{name}"
-        async with AsyncExitStack() as stack:
-            client, app = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
-            await asyncio.sleep(3 * POLL)
-            assert app[READS].in_rotation()
-            await primary.execute("ALTER ROLE reader NOLOGIN")
-            await _caught_up(cluster)
-            params = {"referenceName": "1", "start": "99", "alternateBases": "G",
-                      "datasetIds": DATASET, "requestedGranularity": "record"}
+        params = {"referenceName": "1", "start": "99", "alternateBases": "G",
+                  "datasetIds": DATASET, "requestedGranularity": "record"}
 
-            async def records() -> int:
-                async with client.get("/api/g_variants", params=params) as response:
-                    body = await response.json()
-                    assert response.status == 200, body
-                    return body["responseSummary"]["numTotalResults"]
-            for _ in range(3):                  # at once: the pool grows, and is refused
-                assert await asyncio.gather(*(records() for _ in range(8))) == [1] * 8
-            await asyncio.sleep(3 * POLL)
-            assert not app[READS].in_rotation()     # until its connections are let in
-    finally:
-        await primary.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reader; "
-                              "DROP ROLE reader")
-        await primary.close()
+        async def records() -> int:
+            async with client.get("/api/g_variants", params=params) as response:
+                body = await response.json()
+                assert response.status == 200, body
+                return body["responseSummary"]["numTotalResults"]
+        for _ in range(3):                  # at once: the pool grows, and is refused
+            assert await asyncio.gather(*(records() for _ in range(8))) == [1] * 8
+        await asyncio.sleep(3 * POLL)
+        assert not app[READS].in_rotation()     # until its connections are let in
