@@ -779,6 +779,24 @@ async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answ
         assert "variants" in said[0] and "datasets" not in said[0], said
 
 
+async def _base_backup(primary_server: Any, cluster: Cluster,
+                       tmp_path_factory: pytest.TempPathFactory, name: str
+                       ) -> tuple[Path, str]:
+    """Another standby's data directory of the primary (pg_basebackup -R: its connection to
+    the primary written in), in a folder of its own the cluster's user owns; the folder
+    and the data directory's path."""
+    folder = tmp_path_factory.mktemp(name)
+    if cluster.user is not None:
+        account = pwd.getpwnam(cluster.user)
+        os.chown(folder, account.pw_uid, account.pw_gid)
+    data = str(folder / "data")
+    await asyncio.to_thread(
+        subprocess.run, [str(cluster.bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
+                         "-D", data, "-R", "-X", "stream", "-c", "fast"],
+        check=True, capture_output=True, user=cluster.user, timeout=120)
+    return folder, data
+
+
 async def test_a_replica_left_on_the_timeline_before_a_failover_never_answers(
         primary_server, cluster, tmp_path, tmp_path_factory, caplog):
     """A failover: another standby of the primary, which had not received the dataset's
@@ -791,15 +809,7 @@ async def test_a_replica_left_on_the_timeline_before_a_failover_never_answers(
     await ingest(cluster.primary, IngestRequest(_vcf(tmp_path / "v1.vcf", [100]), DATASET,
                                                 GRCH38, AccessLevel.PUBLIC, DATASET, workers=1))
     await _caught_up(cluster)
-    folder = tmp_path_factory.mktemp("promoted")
-    if cluster.user is not None:
-        account = pwd.getpwnam(cluster.user)
-        os.chown(folder, account.pw_uid, account.pw_gid)
-    data = str(folder / "data")
-    await asyncio.to_thread(
-        subprocess.run, [str(cluster.bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
-                         "-D", data, "-R", "-X", "stream", "-c", "fast"],
-        check=True, capture_output=True, user=cluster.user, timeout=120)
+    folder, data = await _base_backup(primary_server, cluster, tmp_path_factory, "promoted")
     auto = folder / "data" / "postgresql.auto.conf"        # a standby that receives nothing
     auto.write_text("".join(line for line in auto.read_text().splitlines(keepends=True)
                             if not line.startswith("primary_conninfo")))
@@ -939,15 +949,7 @@ async def test_a_replica_url_reaching_several_servers_answers_only_from_the_one_
                                                 DATASET, GRCH38, AccessLevel.PUBLIC, DATASET,
                                                 workers=1))
     await _caught_up(cluster)
-    folder = tmp_path_factory.mktemp("second")
-    if cluster.user is not None:
-        account = pwd.getpwnam(cluster.user)
-        os.chown(folder, account.pw_uid, account.pw_gid)
-    data = str(folder / "data")
-    await asyncio.to_thread(
-        subprocess.run, [str(cluster.bindir / "pg_basebackup"), "-d", primary_server.get_uri(),
-                         "-D", data, "-R", "-X", "stream", "-c", "fast"],
-        check=True, capture_output=True, user=cluster.user, timeout=120)
+    folder, data = await _base_backup(primary_server, cluster, tmp_path_factory, "second")
     port = free_port()
     second = Cluster(cluster.primary, f"postgresql://postgres@127.0.0.1:{port}"
                                       f"{urlsplit(cluster.primary).path}", cluster.bindir,
