@@ -1,5 +1,7 @@
-"""The researchers' page (docs/web.md) as a review found it wrong, in Debian's headless
-Chromium against real nodes on 127.0.0.1 (the fixtures and helpers of tests/test_web.py)."""
+"""What the researchers' page (docs/web.md) says of counts it cannot state exactly (totals of
+rounded counts, frequencies of rounded allele counts) and of answers that are not answers
+(a network that asked nobody, a catalogue's refusal), in Debian's headless Chromium against
+real nodes on 127.0.0.1 (the fixtures and helpers of tests/test_web.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
