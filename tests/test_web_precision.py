@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH38
@@ -30,6 +30,7 @@ from tests.test_web import (  # noqa: F401 - fixtures
     _phenopackets,
     _vcf,
     browser,
+    network_over,
     tab,
     web_network,
 )
@@ -73,6 +74,46 @@ async def test_a_total_of_rounded_counts_is_not_worded_as_one_rounded_count(
         status = await tab.text("#status")
         assert "6 to 10" not in status, status
         assert "total 2 to 10" in status, status
+
+
+async def _counting_peer(stack: AsyncExitStack) -> str:
+    """A Beacon of other software: every variant query answered with a count and no
+    resultSets, its precision stated (10, rounded up to a multiple of 5); its base URL."""
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({
+            "meta": {"beaconId": "org.other.beacon", "apiVersion": "v2.0.0",
+                     "returnedGranularity": "count"},
+            "responseSummary": {"exists": True, "numTotalResults": 10,
+                                "countPrecision": "rounded",
+                                "countAdjustedTo": ["rounded up to a multiple of 5"]}})
+    app = web.Application()
+    app.add_routes([web.get("/api/g_variants", count), web.post("/api/g_variants", count)])
+    return await serve_app(stack, app)
+
+
+async def test_a_peers_count_without_datasets_keeps_the_precision_it_stated(
+        pg_server_url: str, tmp_path: Path, tab: Page):  # noqa: F811 - the fixture
+    """A peer answering a count for all its datasets (no resultSets, as other software
+    may), rounded up to a multiple of 5: its line in the network's answer keeps the
+    precision it stated, and the page's row for it says "6 to 10", where it showed the
+    bare 10, as exact."""
+    async with AsyncExitStack() as stack:
+        peer = await _counting_peer(stack)
+        url = await stack.enter_async_context(
+            network_over(pg_server_url, tmp_path, "org.other.beacon", peer))
+        async with ClientSession() as client, client.get(
+                f"{url}/network/api/g_variants", params={
+                    "referenceName": "17", "start": "7674943", "referenceBases": "G",
+                    "alternateBases": "A", "requestedGranularity": "count"}) as response:
+            line = (await response.json())["info"]["network"]["peers"][0]
+        assert {key: line.get(key) for key in ("numTotalResults", "countPrecision",
+                                                "countAdjustedTo")} == {
+            "numTotalResults": 10, "countPrecision": "rounded",
+            "countAdjustedTo": ["rounded up to a multiple of 5"]}, line
+        await tab.open(url)
+        await tab.search("17-7674944-G-A")
+        rows = [r for r in await tab.rows() if r["Dataset"] == "(all its datasets)"]
+        assert [r["Count"] for r in rows] == ["6 to 10 rounded up to a multiple of 5"], rows
 
 
 async def test_frequencies_from_rounded_counts_are_not_shown_as_exact(

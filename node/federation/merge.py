@@ -201,6 +201,10 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
             highest = rank
         if type(count) is int:          # a checked count is an int, or absent
             line["numTotalResults"] = count
+            precision = summary.countPrecision if typed else summary.get("countPrecision")
+            if precision != "exact":    # a node's usual count: nothing more on its line
+                _stated(line, precision, summary.countAdjustedTo if typed
+                        else summary.get("countAdjustedTo"))
             # A peer that found nothing adds 0, whatever count it gave beside that: EGA's
             # beacon2-pi-api gives its floor (DOMAIN.md), which was added to the total, and
             # a network of it alone said `exists: false` beside a count of 5
@@ -586,6 +590,17 @@ _RESOURCE_KEYS = ("id", "name", "url", "version", "nameSpacePrefix", "iriPrefix"
 def _texts(item: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
     """The string properties among `keys` of a peer's item."""
     return {key: item[key] for key in keys if isinstance(item.get(key), str)}
+
+
+def _stated(line: dict[str, Any], precision: Any, adjusted: Any) -> None:
+    """What a peer stated of its count's precision, on its line beside the count: a
+    `countPrecision` of the schema's values, a `countAdjustedTo`'s strings. Without them a
+    peer answering with a count and no resultSets (software other than this node's) had
+    its rounded or bounded count shown bare, as exact, where the page lists it."""
+    if precision in PRECISIONS:
+        line["countPrecision"] = precision
+    if adjusted := _strings(adjusted):
+        line["countAdjustedTo"] = adjusted
 
 
 def _strings(value: Any) -> list[str]:

@@ -510,11 +510,19 @@ function rowsOf(req, body) {
       // A peer that answered without resultSets (yes/no only): its line says what it found.
       // (One that asked none of its datasets says which it did not ask, below, instead.)
       const why = whyNotMore(req.granularity, peer.returnedGranularity, onlyDatasetOf(req, peer.id));
+      // its count with the precision it stated (the network's line carries it): a rounded
+      // or bounded count was shown bare, as exact
+      const counted = Number.isInteger(peer.numTotalResults);
+      const precision = textOf(peer.countPrecision), adjusted = textsOf(peer.countAdjustedTo);
+      const words = counted ? countWords(peer.numTotalResults, precision, adjusted)
+                            : { text: "not given", note: "" };
       rows.push({ node: peer.id, country: "", dataset: "(all its datasets)", whole: true, title: "", access: "",
                   status: "answered", exists: Boolean(peer.exists),
-                  found: peer.exists ? "yes" : "not found", count: peer.numTotalResults ?? null,
-                  countShown: peer.numTotalResults !== undefined ? String(peer.numTotalResults) : "not given",
-                  countNote: "", countPrecision: "", countAdjustedTo: "",
+                  found: peer.exists ? "yes" : "not found", count: counted ? peer.numTotalResults : null,
+                  countShown: words.text, countNote: words.note,
+                  bounds: counted ? countBounds(peer.numTotalResults, precision, adjusted) : null,
+                  countPrecision: counted ? precision : "",
+                  countAdjustedTo: counted ? adjusted.join(" | ") : "",
                   granularity: peer.returnedGranularity, whyNotMore: why.text, why, results: [],
                   accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })) });
     }
