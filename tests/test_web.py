@@ -555,6 +555,12 @@ async def test_hgvs_region_and_gene_forms(web_network: WebNetwork, tab: Page):
     assert rows[FI_OPEN]["Count"] == "1 exact" and rows[SE_PUBLIC]["Found"] == "not found"
     assert "GRCh38:17:7675087:C:T" in await tab.text("#records")
 
+    # an HGNC id in any case, as the node reads one (the box refused `hgnc:11998`)
+    await tab.search("hgnc:11998 R175H")
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert (query["geneId"], query["aminoacidChange"]) == (["HGNC:11998"], ["R175H"])
+    assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "1 exact"
+
     await tab.search("not a variant at all")
     assert "Not a variant, region or gene" in await tab.text("#form-error")
 

@@ -60,8 +60,9 @@ const VARIANT = new RegExp(
 const REGION = new RegExp(`^${CHROM}\\s*:\\s*${NUMBER}\\s*(?:-|–|\\.\\.)\\s*${NUMBER}$`, "i");
 const HGVS = /^(\S+):g\.(\S+)$/;
 // A gene as the node reads one (an HGNC symbol or id, an Ensembl id; at most 31 characters,
-// an id of at most 6 digits: beacon/request.py), and what follows it, a protein change.
-const GENE = /^(HGNC:\d{1,6}|[A-Za-z][A-Za-z0-9._-]{0,30})(?:\s+(\S+))?$/;
+// an id of at most 6 digits: beacon/request.py), and what follows it, a protein change;
+// in any case, as the node reads it (`hgnc:11998` was refused here).
+const GENE = /^(HGNC:\d{1,6}|[A-Za-z][A-Za-z0-9._-]{0,30})(?:\s+(\S+))?$/i;
 // The chromosomes the node knows on either assembly (beacon/assemblies.py).
 const CHROMOSOMES = new Set([...Array.from({ length: 22 }, (_, i) => String(i + 1)), "X", "Y", "MT"]);
 
