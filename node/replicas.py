@@ -75,19 +75,19 @@ from node.database import close_pool, redacted
 from node.http.outage import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
-_STATE = """SELECT pg_is_in_recovery() AS in_recovery,
+# Which server a connection reached (`Replica.server`): two standbys of one cluster share
+# everything _STATE checks but when their server started and, over TCP, where it listens
+_SERVER_OF = ("ARRAY[pg_postmaster_start_time()::text, host(inet_server_addr()), "
+              "inet_server_port()::text]")
+_SERVER = f"SELECT {_SERVER_OF}"
+_STATE = f"""SELECT pg_is_in_recovery() AS in_recovery,
                    (pg_last_wal_replay_lsn() - '0/0')::bigint AS replayed,
                    (SELECT system_identifier FROM pg_control_system()) AS system,
                    (SELECT oid FROM pg_database WHERE datname = current_database()) AS database,
                    current_database() AS name, current_user AS role,
                    (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline,
                    to_regclass('schema_migrations') IS NOT NULL AS migrated,
-                   ARRAY[pg_postmaster_start_time()::text, host(inet_server_addr()),
-                         inet_server_port()::text] AS server"""
-# Which server a connection reached (`Replica.server`): two standbys of one cluster share
-# everything _STATE checks but when their server started and, over TCP, where it listens
-_SERVER = """SELECT ARRAY[pg_postmaster_start_time()::text, host(inet_server_addr()),
-                          inet_server_port()::text]"""
+                   {_SERVER_OF} AS server"""
 # The primary's WAL position and timeline (the first 8 hex digits of its WAL file's name)
 _POSITION = """SELECT (pg_current_wal_lsn() - '0/0')::bigint AS position,
                       ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int

@@ -3,9 +3,9 @@ each may take, and whether what came back is a Beacon answer. No aiohttp handler
 (node/http/network_api.py); the merge of the answers is node/federation/merge.py.
 
 Every peer is asked concurrently, each over a pool of connections of its own (PeerSessions,
-node/federation/transport.py, its connections bounded per peer). A peer has `peer_timeout_seconds` for the whole exchange;
-whatever is still running when the network's `network_deadline_seconds` run out is
-cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
+node/federation/transport.py, its connections bounded per peer). A peer has
+`peer_timeout_seconds` for the whole exchange; whatever is still running when the
+network's `network_deadline_seconds` run out is cancelled. Each peer then has one outcome: `ok` (a Beacon answer of the expected shape),
 `timeout`, `error` (no connection, an answer cut short, an HTTP status other than 200, or
 an answer past what all the peers' answers to one request may take, MAX_NETWORK_BODIES)
 or `invalid` (not HTTP, not JSON, too large, or not the Beacon response asked for). An
@@ -727,7 +727,8 @@ class Network:
             url = f"{self._settings.catalogue_url}/api/nodes"
             try:
                 async with asyncio.timeout(self._settings.peer_timeout_seconds):
-                    async with self._sessions.registry().get(url, allow_redirects=False) as response:
+                    async with self._sessions.registry().get(
+                            url, allow_redirects=False) as response:
                         _not_redirected(response)
                         response.raise_for_status()
                         body = await bounded_body(response, MAX_REGISTRY_BODY)

@@ -14,11 +14,11 @@ API root; no redirects (a peer's URL is its root), no cookies, no proxies, no up
 What is kept from aiohttp's behaviour, each pinned by tests/test_federation.py and
 tests/test_peer_transport.py: the peer's certificate verified against the system's
 authorities (SSL_CERT_FILE honoured, as Python's default context does) and its host name
-checked; an answer whose status line or a header is longer than MAX_LINE, of more than MAX_HEADERS
-header lines, or whose head is not HTTP, is NotHttp; one cut short (fewer bytes than its Content-Length or its chunks
-announced, the connection ended inside its head, or one the connection's end delimits ended
-by a reset or, over TLS, without close_notify) is CutShort; gzip or deflate answers
-are unpacked, counted as they unpack, and one that cannot be is NotUnpacked; a connection
+checked; an answer whose status line or a header is longer than MAX_LINE, of more than
+MAX_HEADERS header lines, or whose head is not HTTP, is NotHttp; one cut short (fewer bytes
+than its Content-Length or its chunks announced, the connection ended inside its head, or
+one the connection's end delimits ended by a reset or, over TLS, without close_notify) is
+CutShort; gzip or deflate answers are unpacked, counted as they unpack, and one that cannot be is NotUnpacked; a connection
 the peer closed while idle is found out on its next use, and that request sent once more,
 on a new connection, with whatever method (a Beacon query changes nothing at the peer);
 idle connections are kept KEEPALIVE_SECONDS at most.
@@ -153,14 +153,9 @@ class _Connection(asyncio.Protocol):
         self._received = True
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            # what a callback ended it with (_stop: HttpParserCallbackError), else not HTTP
             self._fail(self._failure or NotHttp())
-            return
-        except httptools.HttpParserUpgrade:
-            self._fail(NotHttp())
-            return
-        except httptools.HttpParserError:
-            self._fail(NotHttp())
             return
         if not self._headed and self._waiter is not None:
             self._head += len(data)
