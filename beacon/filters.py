@@ -15,8 +15,11 @@ returned every individual for a numeric filter it ignored). An ontology term no 
 holds is not an error: it matches nobody, which is the true answer. An id in ICD-10's block
 form that WHO does not list (`ICD10:E10-E12`) is refused: it reads as a range of codes, and
 what a term matches was resolved at ingest from WHO's blocks alone, so it would match nobody
-whoever holds codes in that range. Custom filters (a bare id that is not a term) are refused:
-no dataset here declares any.
+whoever holds codes in that range. Custom filters are refused where no dataset asked declares
+them: a bare id that is not a term always (no dataset holds one), and an id of the CURIE form
+whose prefix is no ontology the node knows (`demographic.ethnicity:asian`, the spec's
+dataset-specific terms) unless the terms of a dataset asked use its prefix, checked once the
+datasets are known (beacon/individuals.py undeclared).
 
 A request holds at most MAX_FILTERS filters, refused past it with a 400 naming `filters`:
 each term is a join or a condition of one statement, whose planning grows faster than their
@@ -57,6 +60,10 @@ class TermFilter:
 
     id: str
     descendants: bool = True
+    # the filter's place in the request (`filters[n]`), to name it where its id is refused
+    # once the datasets asked are known (beacon/individuals.py undeclared); not part of
+    # what the filter is
+    position: int = field(default=0, compare=False, repr=False)
 
     def condition(self) -> tuple[str, list[object]]:
         column = "i.ancestry" if self.descendants else "i.terms"
@@ -87,7 +94,7 @@ def parse_filters(raw: list[Any]) -> tuple[Filter, ...]:
     """The filters of a request on individuals; RequestError naming the first one the node
     cannot evaluate."""
     bounded(raw)
-    return tuple(dict.fromkeys(_parse(item, f"filters[{n}]") for n, item in enumerate(raw)))
+    return tuple(dict.fromkeys(_parse(item, n) for n, item in enumerate(raw)))
 
 
 def bounded(raw: list[Any]) -> None:
@@ -139,15 +146,16 @@ def filter_item(item: Any, where: str, scopes: tuple[str, ...]) -> tuple[dict[st
     return item, term.strip()
 
 
-def _parse(raw: Any, where: str) -> Filter:
+def _parse(raw: Any, position: int) -> Filter:
+    where = f"filters[{position}]"
     item, term = filter_item(raw, where, _SCOPES)
     operator, value = item.get("operator"), item.get("value")
     if operator is None and value is None:
-        return _ontology(item, term, where)
+        return _ontology(item, term, where, position)
     return _alphanumeric(term, operator, value, where)
 
 
-def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
+def _ontology(item: dict[str, Any], term: str, where: str, position: int) -> TermFilter:
     if not is_curie(term):
         raise RequestError(f"{where}.id", f"{term!r} is neither an ontology term (PREFIX:code) "
                                           "nor, without an operator, an alphanumeric field; "
@@ -173,7 +181,7 @@ def _ontology(item: dict[str, Any], term: str, where: str) -> TermFilter:
     descendants = True if descendants is None else descendants
     if not isinstance(descendants, bool):
         raise RequestError(f"{where}.includeDescendantTerms", "must be true or false")
-    return TermFilter(held, descendants)     # as the terms were stored at ingest
+    return TermFilter(held, descendants, position)     # as the terms were stored at ingest
 
 
 def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:

@@ -33,10 +33,12 @@ from beacon.disclosure import (
     is_rare,
     needs_seeds,
     report_individuals,
+    term_listed,
 )
 from beacon.filters import Filter, TermFilter, conditions, echo, parse_filters
 from beacon.individuals_store import Selection
 from beacon.losses import charge_set, charged_view, turn, turn_key
+from beacon.ontology import known_ontology, prefix
 from beacon.request import PlainBody, RequestBody, VariantQuery, to_query
 from beacon.request_error import RequestError
 from beacon.visibility import CallerView, Floor
@@ -144,6 +146,8 @@ class _Parts:
     columns: tuple[str, ...] | None
     spelled: str
     echo: tuple[str, ...]       # as the request summary repeats them (beacon/filters.py echo)
+    # the terms of no ontology the node knows, custom filters (`undeclared`), as sent
+    custom: tuple[TermFilter, ...]
 
 
 # _derived of each filter list _filters remembers, by the list's identity (the list itself
@@ -165,14 +169,42 @@ def _derived(filters: tuple[Filter, ...]) -> _Parts:
     filter_conditions, filter_args = conditions(filters)
     columns = tuple("descendants" if item.descendants else "exact" for item in filters
                     if isinstance(item, TermFilter))
+    custom = sorted((item for item in filters
+                     if isinstance(item, TermFilter) and not known_ontology(item.id)),
+                    key=lambda item: item.position)
     return _Parts(filter_conditions, tuple(filter_args),
                   columns if len(columns) == len(filters) else None, repr(filters),
-                  tuple(echo(filters)))
+                  tuple(echo(filters)), tuple(custom))
 
 
 def echoed(filters: tuple[Filter, ...]) -> list[str]:
     """The filters as the response's request summary repeats them (beacon/filters.py echo)."""
     return list(_parts(filters).echo)
+
+
+async def undeclared(queries: Queries, query: IndividualsQuery, datasets: list[Seen]) -> None:
+    """RequestError naming the first custom filter (a term of no ontology the node knows,
+    the spec's dataset-specific `demographic.ethnicity:asian`) that none of `datasets`, those
+    the query asks, declares: none lists a term of its prefix in the filtering terms, as the
+    caller's tier there lets it know them (beacon/disclosure.py term_listed). Read as a term,
+    it matched nobody, a false "no" a bare custom id is refused for (beacon/filters.py); so
+    the answer does not tell more of a dataset than its filtering terms do. One statement,
+    only for a query that holds such a filter."""
+    custom = _parts(query.filters).custom
+    if not custom:
+        return
+    rules = {seen.row.id: seen.rules for seen in datasets}
+    asked = sorted({prefix(item.id) for item in custom})
+    rows = await queries.run(False, lambda c: individuals_store.prefix_holders(
+        c, list(rules), asked)) if rules else []
+    declared = {held for dataset_id, held, holders in rows
+                if term_listed(holders, rules[dataset_id])}
+    for item in custom:
+        if prefix(item.id) not in declared:
+            raise RequestError(f"filters[{item.position}].id",
+                               f"{item.id!r} is a custom filter ({item.id.partition(':')[0]!r} "
+                               "is no ontology this node knows) and no dataset asked declares "
+                               "it: none lists a term of its prefix (see /api/filtering_terms)")
 
 
 def ceiling(seen: Seen) -> str:

@@ -83,6 +83,14 @@ def is_curie(text: str) -> bool:
 _PREFIXES = {prefix.casefold(): prefix for prefix in ("HP", "ICD10", "NCIT", "MONDO", "SNOMED")}
 _PREFIXES |= {"snomedct": "SNOMED", "sctid": "SNOMED"}
 _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
+# The ontologies the node knows by name, letter case aside: those whose hierarchies it
+# holds, those it names as the resources of listed terms without holding their hierarchy
+# (beacon/info.py: LOINC's assays, Orphanet's and OMIM's diseases), ICD-10-CM (matched
+# exactly, above) and DUO (the datasets' data use terms). A filter's id of another prefix
+# is no term of an ontology but a custom filter (Beacon's dataset-specific terms,
+# `demographic.ethnicity:asian`), answered only where a dataset's terms use its prefix
+# (beacon/individuals.py undeclared): read as a term, it matched nobody, a false "no".
+_ONTOLOGIES = frozenset(_PREFIXES) | {"loinc", "orpha", "omim", "icd10cm", "duo"}
 
 
 def primary(term_id: str) -> str:
@@ -106,6 +114,17 @@ def primary(term_id: str) -> str:
         code = code.rstrip("*+").removesuffix(".-")
     dotless = _ICD10_DOTLESS.fullmatch(code) if written == "ICD10" else None
     return f"{written}:{dotless[1]}.{dotless[2]}" if dotless else f"{written}:{code}"
+
+
+def prefix(term_id: str) -> str:
+    """A term id's prefix as the node compares prefixes: in lower case (`HP`, `hp` and `Hp`
+    are one ontology's; a CURIE's prefix is ASCII, CURIE)."""
+    return term_id.partition(":")[0].lower()
+
+
+def known_ontology(term_id: str) -> bool:
+    """Whether `term_id` is of an ontology the node knows by name (`_ONTOLOGIES`)."""
+    return prefix(term_id) in _ONTOLOGIES
 
 
 @lru_cache(maxsize=1 << 16)

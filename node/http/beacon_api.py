@@ -35,6 +35,7 @@ from beacon.individuals import (
     echoed,
     individuals_query,
     plain_individuals_query,
+    undeclared,
 )
 from beacon.individuals import ceiling as individuals_ceiling
 from beacon.info import ENTRY_TYPES, returned_schemas
@@ -574,6 +575,7 @@ async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Res
         chosen = [d for d in chosen if d.row.id not in needing]
         notes["purposeRequired"] = needing
     queries = app[QUERIES]
+    await undeclared(queries, query, chosen)
     return await _answer(request, query.variant, chosen,
                          lambda seen, caller: answer_individuals(queries, query, seen, caller),
                          purpose=query.purpose, schemas=_INDIVIDUAL_SCHEMAS,
