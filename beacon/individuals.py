@@ -15,6 +15,7 @@ individual records are only for a caller granted the dataset.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -47,6 +48,42 @@ from beacon.workload import Queries, is_wide
 # Where a caller declares its purpose of use: the body's `meta.purposeOfUse`, or (a GET has no
 # body) this header; a DUO term or text.
 PURPOSE_HEADER = "X-Purpose-Of-Use"
+# A DUO term as DUO writes its ids (DUO:0000006), its prefix in any letter case as the node
+# reads every prefix; what starts `DUO:` is read as one, whatever else follows
+_DUO = re.compile(r"(?i:DUO):[0-9]{7}", re.ASCII)
+_MOST_PURPOSE = 500         # characters of a purpose kept (the audit trail's)
+
+
+def purpose_of_use(stated: object, sent: str | None) -> str | None:
+    """The declared purpose of use: the body's `meta.purposeOfUse` (`stated`) or the
+    PURPOSE_HEADER's (`sent`; a GET has no body), as recorded in the audit trail; a DUO term
+    or printable text, else RequestError naming `meta.purposeOfUse` (and the header, where it
+    came from there). Given in both places they must agree: the body's was taken, so the
+    trail recorded one purpose while the caller's client or gateway had stated another in
+    the header. A `DUO:` id must be DUO's form: `DUO:12` names no term, and was recorded as
+    one. A body's `null` states none, as leaving it out does."""
+    purpose = None if stated is None else _purpose(stated, "")
+    header = None if sent is None else _purpose(sent, f" (the {PURPOSE_HEADER} header)")
+    if purpose is not None and header is not None and purpose != header:
+        raise RequestError("meta.purposeOfUse", f"disagrees with the {PURPOSE_HEADER} header: "
+                                                "a query states one purpose of use (give it "
+                                                "in one place, or the same in both)")
+    given = purpose if purpose is not None else header
+    return given[:_MOST_PURPOSE] if given is not None else None
+
+
+def _purpose(given: object, where: str) -> str:
+    """One place's purpose, stripped: printable text only (a header of bytes that are not
+    UTF-8, which aiohttp hands on as lone surrogates, was a 500, and a NUL an audit entry
+    the database cannot hold), and a `DUO:` id of DUO's form."""
+    if not isinstance(given, str) or not given.strip() or not given.isprintable():
+        raise RequestError("meta.purposeOfUse", f"must be a DUO term (e.g. DUO:0000006) or "
+                                                f"printable text{where}")
+    text = given.strip()
+    if text[:4].upper() == "DUO:" and not _DUO.fullmatch(text):
+        raise RequestError("meta.purposeOfUse", f"{text[:40]!r}{where} is no DUO term: DUO's ids "
+                                                "are DUO: and seven digits (DUO:0000006)")
+    return text
 
 
 @dataclass(slots=True)

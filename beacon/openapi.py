@@ -233,8 +233,9 @@ _POPULATION_FILTERS = (
 # could not ask a dataset that requires one
 _PURPOSE = {"name": PURPOSE_HEADER, "in": "header", "schema": {"type": "string"},
             "description": "The purpose of use of an individual-level query (a DUO term such "
-                           "as DUO:0000006, or text); a POST body's meta.purposeOfUse wins. "
-                           "Required by a dataset or node that asks for one"}
+                           "as DUO:0000006, seven digits, or text); a POST body's "
+                           "meta.purposeOfUse stating another is refused. Required by a "
+                           "dataset or node that asks for one"}
 
 
 def _operation(method: str, path: str, summary: str) -> dict[str, Any]:

@@ -697,6 +697,55 @@ async def test_a_purpose_of_use_that_is_not_printable_text_is_refused(world):
         assert status == 400, root
 
 
+async def test_a_purpose_stated_twice_must_agree_and_a_duo_id_be_duos(world):
+    """The body's purpose was taken over a different one in the header, silently: the trail
+    recorded one while the caller's client or gateway stated another. Now they must agree
+    (a 400 naming both places), the same purpose in both is that purpose, and each place
+    alone is read as before. A `DUO:` id must be DUO's form, seven digits (`DUO:12` was
+    recorded as a term); free text stays a purpose, and the trail records what it did."""
+    query = {"requestedGranularity": "count", "filters": [{"id": FEMALE}]}
+    for root in ("/api", "/network/api"):     # the network refuses what a node would
+        for body, header in (("DUO:0000006", "cancer research"), ("DUO:0000006", "DUO:0000007"),
+                             ("cancer research", "Cancer research")):
+            status, answer = await _post(world.open, f"{root}/individuals", {
+                "meta": {"purposeOfUse": body}, "query": query},
+                headers={"X-Purpose-Of-Use": header})
+            assert status == 400, (root, body, header, answer)
+            assert answer["error"]["errorMessage"] == (
+                "meta.purposeOfUse: disagrees with the X-Purpose-Of-Use header: a query states "
+                "one purpose of use (give it in one place, or the same in both)")
+        for wrong in ("DUO:12", "DUO:abc", "duo:00000061", "DUO:0000006 and more", "DUO:"):
+            status, answer = await _post(world.open, f"{root}/individuals", {
+                "meta": {"purposeOfUse": wrong}, "query": query})
+            assert status == 400 and answer["error"]["errorMessage"].startswith(
+                f"meta.purposeOfUse: {wrong!r} is no DUO term"), (root, wrong, answer)
+            async with world.open.get(f"{root}/individuals", params={"filters": FEMALE},
+                                      headers={"X-Purpose-Of-Use": wrong}) as response:
+                message = (await response.json())["error"]["errorMessage"]
+            assert response.status == 400 and message.startswith(
+                f"meta.purposeOfUse: {wrong!r} (the X-Purpose-Of-Use header) is no DUO term")
+    stated = {"both": ({"purposeOfUse": "DUO:0000006"}, {"X-Purpose-Of-Use": " DUO:0000006"}),
+              "body": ({"purposeOfUse": "duo:0000007"}, {}),
+              "header": ({}, {"X-Purpose-Of-Use": "research on DUO:12"}),
+              "null": ({"purposeOfUse": None}, {"X-Purpose-Of-Use": "cancer research"})}
+    for name, (meta, headers) in stated.items():
+        status, answer = await _post(world.open, "/api/individuals",
+                                     {"meta": meta, "query": query},
+                                     headers={**headers, "X-Request-ID": f"purpose-{name}"})
+        assert status == 200, (name, answer)
+    recorded: dict[str, str] = {}
+    for _ in range(50):                     # the trail is written once a second
+        recorded = {r[0]: json.loads(r[1])[PUBLIC].get("purpose") for r in await _pool_fetch(
+            world, "SELECT request_id, datasets FROM audit_trail "
+                   "WHERE request_id LIKE 'purpose-%'")}
+        if len(recorded) == len(stated):
+            break
+        await asyncio.sleep(0.1)
+    assert recorded == {"purpose-both": "DUO:0000006", "purpose-body": "duo:0000007",
+                        "purpose-header": "research on DUO:12",
+                        "purpose-null": "cancer research"}
+
+
 async def test_a_term_nobody_holds_matches_nobody(world):
     assert await _open_count(world, [{"id": "MONDO:0005148"}]) == 0
 

@@ -35,6 +35,7 @@ from beacon.individuals import (
     echoed,
     individuals_query,
     plain_individuals_query,
+    purpose_of_use,
     undeclared,
 )
 from beacon.individuals import ceiling as individuals_ceiling
@@ -532,25 +533,12 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
 
 
 def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | None:
-    """The declared purpose of use: `meta.purposeOfUse` of a POST body, or the header (a
-    GET has no body; the body's wins where both are given); a DUO term or text, recorded
-    in the audit trail (and passed on to a network's peers), not in the answer. Printable
-    text only: a header of bytes that are not UTF-8 (which aiohttp hands on as lone
-    surrogates) was a 500, and a NUL an audit entry the database cannot hold. The answer
-    then depends on the header, whether given or not (`PURPOSE_READ`). A body's `null`
-    states none, as leaving it out does: a client writing each field of its model
-    (`"purposeOfUse": null`) and the purpose in the header had its purpose dropped, the
-    trail recording none and a dataset asking for one refusing it (found by a review,
-    2026-12-06)."""
+    """The declared purpose of use (beacon/individuals.py purpose_of_use): `meta.purposeOfUse`
+    of a POST body, or the header (a GET has no body), recorded in the audit trail (and
+    passed on to a network's peers), not in the answer. The answer then depends on the
+    header, whether given or not (`PURPOSE_READ`)."""
     request[PURPOSE_READ] = True
-    given = meta.get("purposeOfUse")
-    if given is None:
-        given = request.headers.get(_PURPOSE_HEADER)
-    if given is not None and (not isinstance(given, str) or not given.strip()
-                              or not given.isprintable()):
-        raise RequestError("meta.purposeOfUse", "must be a DUO term (e.g. DUO:0000006) or "
-                                                "printable text")
-    return given.strip()[:500] if given else None
+    return purpose_of_use(meta.get("purposeOfUse"), request.headers.get(_PURPOSE_HEADER))
 
 
 async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
