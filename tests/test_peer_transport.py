@@ -947,6 +947,30 @@ async def test_an_answer_without_content_takes_nothing_from_the_bound_whatever_i
     assert bound.left == 1000
 
 
+async def test_an_answer_whose_length_passes_the_limit_is_too_large_at_its_head():
+    """An answer sent unpacked whose Content-Length passes the peer's limit is too large
+    (no body, nothing of the bound taken) as soon as its head is read: it was found so only
+    when its first body byte came, and a peer that sent the head and then nothing held the
+    request until the peer's timer. Its connection is not kept."""
+    from yarl import URL
+
+    from node.federation.transport import Bound, PeerPool, _Context
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n\r\n"
+    async with _raw_peer(_once(answer, close=False)) as (url, wire):
+        pool = PeerPool(URL(url), 4, _Context())
+        bound = Bound(1000)
+        try:
+            got = await asyncio.wait_for(_pool_request(pool, url, bound, 1000), LIMIT)
+            for _ in range(100):
+                if wire.open == 0:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            pool.close()
+        assert wire.open == 0
+    assert (got.status, got.body, bound.left) == (200, None, 1000)
+
+
 async def test_a_request_connecting_when_the_pool_closes_ends_and_leaves_no_socket():
     """The network closing (PeerPools.close) while a request's connection is being made:
     that request ends (NoConnection), sends nothing, and the socket is closed; it was

@@ -237,7 +237,14 @@ class _Connection(asyncio.Protocol):
         # A 204 or 304 has no content whatever length it names (RFC 9110 8.6; llhttp reads
         # none): taken from the bound, no body would give it back
         length = None if status in (204, 304) else self._length
-        if self._encoding is None and length is not None and length <= self._limit:
+        if self._encoding is None and length is not None and length > self._limit:
+            # too large by its own word: not waited for (a peer sending the head and then
+            # nothing held the request to its timer). A packed one's length is not its
+            # size unpacked (gzip's comment is any length), so it is counted as it unpacks
+            self._too_large = True
+            self._complete(keep=False)
+            raise _Stop
+        if self._encoding is None and length is not None:
             assert self._bound is not None
             try:
                 self._bound.take(length)
