@@ -543,6 +543,41 @@ async def test_interim_answers_before_the_answer_are_skipped(aggregator: Aggrega
     assert wire.accepted == 1
 
 
+_HINT = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+
+
+async def _hinting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   connection: int, wire: Wire) -> None:
+    """A peer answering with interim answers only, one every few milliseconds, until the
+    client closes the connection (or 10,000 of them, or LIMIT seconds). Each comes alone:
+    a flood of them the client reads 64 kB at once is a head past MAX_HEAD."""
+    await wire.request(reader, connection)
+    deadline = time.monotonic() + LIMIT
+    for _ in range(10_000):
+        if time.monotonic() > deadline:
+            break
+        writer.write(_HINT)
+        await writer.drain()
+        await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize("hints", ["bound", "past", "endless"])
+async def test_interim_answers_past_their_bound_are_not_http(aggregator: Aggregator, hints: str):
+    """A request's interim answers are bounded (MAX_INTERIM): up to the bound they are
+    skipped and the final answer read (`ok`); one more, or a peer sending 1xx after 1xx
+    without end, is `invalid`, not HTTP the network reads. Unbounded, the endless peer was
+    parsed until the peer's timer (its line `timeout`), spending the node's CPU, and one
+    more than the bound was read as any other."""
+    from node.federation.transport import MAX_INTERIM
+    serve = _hinting if hints == "endless" else _once(
+        _HINT * (MAX_INTERIM + (hints == "past")) + _ok(7))
+    async with (_raw_peer(serve) as (url, _),
+                aggregator.serving([Peer(id="raw", url=url)], peer_timeout_seconds=5) as net):
+        line, total = await _line(net)
+    assert (_summary(line), total) == ((("ok", ""), 7) if hints == "bound" else
+                                       (("invalid", network_module.NOT_HTTP), 0))
+
+
 # --- 6. chunks -------------------------------------------------------------------------------
 
 def _chunked(body: bytes, size: int) -> tuple[bytes, list[int]]:

@@ -75,6 +75,7 @@ from beacon.request import Granularity
 from node.federation.peers import MAX_NETWORK_BODIES, MAX_PEER_BODY, Peer
 from node.federation.slots import RequestSlots
 from node.federation.transport import (
+    MAX_INTERIM,
     Bound,
     CutShort,
     NotHttp,
@@ -986,8 +987,9 @@ def _seconds(after: str) -> int | None:
 # What became of an answer that could not be read, by what the transport raised (_failed)
 CUT_SHORT = "answer cut short: the connection ended before the end the answer announced"
 NOT_UNPACKED = "answer's Content-Encoding could not be unpacked"
-NOT_HTTP = ("answer is not HTTP the network reads: a malformed status line or header, or "
-            "a header line longer than 8190 bytes")
+NOT_HTTP = ("answer is not HTTP the network reads: a malformed status line or header, "
+            "a header line longer than 8190 bytes, or more than "
+            f"{MAX_INTERIM} interim (1xx) answers before it")
 
 
 def _failed(exc: TransportError) -> tuple[PeerStatus, str]:

@@ -15,13 +15,14 @@ What is kept from aiohttp's behaviour, each pinned by tests/test_federation.py a
 tests/test_peer_transport.py: the peer's certificate verified against the system's
 authorities (SSL_CERT_FILE honoured, as Python's default context does) and its host name
 checked; an answer whose status line or a header is longer than MAX_LINE, of more than
-MAX_HEADERS header lines, or whose head is not HTTP, is NotHttp; one cut short (fewer bytes
-than its Content-Length or its chunks announced, the connection ended inside its head, or
-one the connection's end delimits ended by a reset or, over TLS, without close_notify) is
-CutShort; gzip or deflate answers are unpacked, counted as they unpack, and one that cannot be is NotUnpacked; a connection
-the peer closed while idle is found out on its next use, and that request sent once more,
-on a new connection, with whatever method (a Beacon query changes nothing at the peer);
-idle connections are kept KEEPALIVE_SECONDS at most.
+MAX_HEADERS header lines, whose head is not HTTP, or that comes after more than
+MAX_INTERIM interim (1xx) answers, is NotHttp; one cut short (fewer bytes than its
+Content-Length or its chunks announced, the connection ended inside its head, or one the
+connection's end delimits ended by a reset or, over TLS, without close_notify) is CutShort;
+gzip or deflate answers are unpacked, counted as they unpack, and one that cannot be is
+NotUnpacked; a connection the peer closed while idle is found out on its next use, and that
+request sent once more, on a new connection, with whatever method (a Beacon query changes
+nothing at the peer); idle connections are kept KEEPALIVE_SECONDS at most.
 """
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ KEEPALIVE_SECONDS = 15.0       # aiohttp's: a peer's idle connection kept this l
 MAX_LINE = 8190                # the status line, and each header line (aiohttp's limits)
 MAX_HEAD = 64 * 1024           # the whole head of an answer, whatever its lines
 MAX_HEADERS = 128              # header lines of an answer (aiohttp's limit)
+# Interim (1xx) answers before a request's final one: a peer sends a 103 Early Hints or two,
+# a 102 Processing now and then while it works (a peer timer is seconds), and no 100
+# Continue (no request here sends Expect). Unbounded, a peer sending 1xx after 1xx spent
+# the node's CPU on parsing them until its timer
+MAX_INTERIM = 8
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Sent with every request: gzip and deflate, as aiohttp's client asked for them, are read
 _FIXED = "User-Agent: gdi-node\r\nAccept-Encoding: gzip, deflate\r\n"
@@ -116,6 +122,7 @@ class _Connection(asyncio.Protocol):
         self._parser: httptools.HttpResponseParser | None = None
         self._bound: Bound | None = None
         self._limit = 0
+        self._interims = 0          # this exchange's interim answers so far (MAX_INTERIM)
         self._reset()
 
     def _reset(self) -> None:
@@ -222,6 +229,9 @@ class _Connection(asyncio.Protocol):
         assert self._parser is not None
         status = self._parser.get_status_code()
         if status < 200:                # an interim answer (103 Early Hints): the next one
+            self._interims += 1
+            if self._interims > MAX_INTERIM:
+                self._stop(NotHttp())
             self._interim = True
             return
         self._headed, self._status = True, status
@@ -377,6 +387,7 @@ class _Connection(asyncio.Protocol):
         was read to its end and the peer keeps it alive."""
         loop = asyncio.get_running_loop()
         self._reset()
+        self._interims = 0
         self._bound, self._limit = bound, limit
         self._parser = httptools.HttpResponseParser(self)
         waiter = self._waiter = loop.create_future()
