@@ -1038,6 +1038,30 @@ async def test_a_request_connecting_when_the_pool_closes_ends_and_leaves_no_sock
         assert wire.requests == []
 
 
+async def test_pools_closed_refuse_every_later_request_and_open_no_connection():
+    """PeerPools closed (the network closing) refuse a request started after it, of a peer
+    asked before or not (NoConnection), and open no connection: its pools were forgotten,
+    and a later request made a new one, whose connections nobody would close."""
+    from node.federation.transport import Bound, NoConnection, PeerPools
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with (_raw_peer(_keep_alive(lambda _: ok)) as (asked, before),
+                _raw_peer(_keep_alive(lambda _: ok)) as (new, never)):
+        pools = PeerPools(2, 1, 2)
+        held = pools.of(asked)
+        assert (await asyncio.wait_for(_pool_request(held, asked, Bound(1000)), LIMIT)).body == b"ok"
+        pools.close()
+        try:
+            for url in (asked, new):
+                with pytest.raises(NoConnection):
+                    await asyncio.wait_for(_pool_request(pools.of(url), url, Bound(1000)),
+                                           LIMIT)
+            with pytest.raises(NoConnection):
+                await asyncio.wait_for(_pool_request(held, asked, Bound(1000)), LIMIT)
+        finally:
+            pools.close()
+    assert (before.accepted, never.accepted) == (1, 0)
+
+
 async def test_a_peer_whose_host_cannot_be_looked_up_is_no_connection(aggregator: Aggregator):
     """A peer URL whose host the resolver refuses before asking (a label past 63 bytes: the
     idna codec's UnicodeError, not an OSError) is that peer's `error` line, not the whole

@@ -577,7 +577,8 @@ class PeerSessions:
         self._registry: aiohttp.ClientSession | None = None
 
     def of(self, base_url: str) -> PeerPool:
-        """The pool of the peer at `base_url`."""
+        """The pool of the peer at `base_url`; NoConnection once closed (the peer's line
+        `error`, a request the node's end overtook)."""
         return self._pools.of(base_url)
 
     def registry(self) -> aiohttp.ClientSession:

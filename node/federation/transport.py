@@ -627,7 +627,7 @@ class PeerPools:
     """The pools of a node's peers: one per peer's base URL, of `limit` connections, for
     the first `own` base URLs; the peers beyond them share `shared_limit` connections, each
     origin within `limit` (so the sockets a node holds stay bounded, whatever a registry
-    lists)."""
+    lists). Closed, they are closed for good."""
 
     def __init__(self, limit: int, own: int, shared_limit: int) -> None:
         self._limit, self._own_count = limit, own
@@ -635,8 +635,14 @@ class PeerPools:
         self._by_origin: dict[tuple[str, str, int | None], PeerPool] = {}
         self._shared = _Limit(shared_limit)
         self._context = _Context()
+        self.closed = False
 
     def of(self, base_url: str) -> PeerPool:
+        """The pool of the peer at `base_url`; NoConnection once closed: a pool made after
+        close() opened connections that nobody would close (a request the network's end
+        overtook)."""
+        if self.closed:
+            raise NoConnection("the network is closing")
         pool = self._own.get(base_url)
         if pool is not None:
             return pool
@@ -652,6 +658,7 @@ class PeerPools:
         return pool
 
     def close(self) -> None:
+        self.closed = True
         for pool in [*self._own.values(), *self._by_origin.values()]:
             pool.close()
         self._own, self._by_origin = {}, {}
