@@ -19,6 +19,7 @@ from importlib.metadata import version
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import (
@@ -323,6 +324,41 @@ def _listed(value: object) -> object:
     return value
 
 
+# Where the next URL of a comma-separated list of database URLs starts: at a comma before a
+# scheme, the only comma that is the list's. A libpq URL lists its own hosts with commas
+# (postgresql://gdi@h1:5432,h2:5433/gdi), and the list split at every comma cut it in pieces
+_NEXT_DATABASE_URL = re.compile(r"\s*,[\s,]*(?=postgres(?:ql)?://)", re.IGNORECASE)
+_DATABASE_SCHEME = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
+
+
+def _database_urls_listed(value: object) -> object:
+    """A list of database URLs as the environment gives it: a JSON list, or URLs separated
+    by commas (and spaces, a trailing comma the list's), each starting `postgresql://` or
+    `postgres://`. A comma after a URL's hosts, in its database name or parameters, is
+    refused rather than guessed at: it may be the URL's or the list's before a text that
+    is no URL; the JSON list takes it. The errors never quote the text (a password)."""
+    if not isinstance(value, str) or value.strip().startswith("["):
+        return _listed(value)
+    text = value.strip(" \t\r\n,")
+    if not text:
+        return []
+    if not _DATABASE_SCHEME.match(text):
+        raise ValueError("not URLs each starting postgresql:// or postgres://, separated by "
+                         "commas (or a JSON list of them): the text before the first URL is "
+                         "not one")
+    urls = _NEXT_DATABASE_URL.split(text)
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+        except ValueError:              # a broken [IPv6] host: DatabaseUrl says so
+            continue
+        if "," in parts.path or "," in parts.query or "," in parts.fragment:
+            raise ValueError("a comma after a URL's hosts (in its database name or "
+                             "parameters) cannot be told from the list's: give the URLs as "
+                             "a JSON list")
+    return urls
+
+
 def _not_blank(value: str) -> str:
     """A text the service publishes as its name, description, version or organisation: one
     left empty or of spaces (a template's variable) went out as it was."""
@@ -492,7 +528,8 @@ class Settings(ServiceSettings):
     db_pool_max: int = Field(default=10, ge=1, le=MAX_POOL)
     database_replica_urls: Annotated[list[DatabaseUrl], NoDecode] = Field(
         default_factory=list,
-        description="Streaming replicas of database_url (comma-separated in the environment) "
+        description="Streaming replicas of database_url (in the environment a JSON list, or "
+                    "URLs separated by commas, a multi-host URL's own commas kept) "
                     "that read-only queries are sent to once they have replayed the datasets' "
                     "current versions (node/replicas.py); writes stay on the primary")
     # At least 0.05 s, as audit_flush_seconds: a nanosecond was taken, a loop reading each
@@ -587,7 +624,8 @@ class Settings(ServiceSettings):
                                           "under, every endpoint, e.g. /beacon/v2.0.0 for a "
                                           "client that calls {base URL}/v2.0.0/g_variants")
 
-    _replica_list = field_validator("database_replica_urls", mode="before")(_listed)
+    _replica_list = field_validator("database_replica_urls", mode="before")(
+        _database_urls_listed)
     # comma-separated too, as the catalogue's: the node took JSON only, and refused the
     # catalogue's form of the same setting (found by a review, 2026-12-05)
     _origin_list = field_validator("cors_origins", mode="before")(_listed)

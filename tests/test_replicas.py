@@ -38,7 +38,7 @@ from node.database import create_pool
 from node.http.app_keys import DATASETS, READS
 from node.migrate import NODE_MIGRATIONS, apply_migrations
 from node.replicas import ReadPools
-from node.settings import Settings
+from node.settings import CONFIG_ENV, Settings, configuration_error
 from tests.conftest import (
     OPEN_DISCLOSURE,
     free_port,
@@ -1013,3 +1013,46 @@ async def test_a_replica_refusing_new_connections_has_its_reads_answered_by_the_
             assert await asyncio.gather(*(records() for _ in range(8))) == [1] * 8
         await asyncio.sleep(3 * POLL)
         assert not app[READS].in_rotation()     # until its connections are let in
+
+
+# --- the replicas' URLs as the environment gives them ----------------------------------------
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("postgresql://gdi@h1:5432,h2:5433/gdi", ["postgresql://gdi@h1:5432,h2:5433/gdi"]),
+    ((" postgresql://gdi@h1,h2/gdi?target_session_attrs=read-only , ,"
+      "POSTGRES://gdi@[::1]:5433,h3/gdi,postgres://gdi@h4/gdi,"),
+     ["postgresql://gdi@h1,h2/gdi?target_session_attrs=read-only",
+      "POSTGRES://gdi@[::1]:5433,h3/gdi", "postgres://gdi@h4/gdi"]),
+    ('["postgresql://gdi@h1:5432,h2:5433/gdi", "postgres://gdi@h3/gdi"]',
+     ["postgresql://gdi@h1:5432,h2:5433/gdi", "postgres://gdi@h3/gdi"]),
+    (" , ", []),
+], ids=["multi-host", "several", "json", "none"])
+def test_replica_urls_separated_by_commas_keep_a_multi_host_urls_hosts(monkeypatch, given, read):
+    """GDI_NODE_DATABASE_REPLICA_URLS as URLs separated by commas: a libpq URL naming several
+    hosts (postgresql://gdi@h1:5432,h2:5433/gdi) is one URL, a new one starting only at its
+    scheme. Split at every comma, it was refused ("not a PostgreSQL URL", its second host
+    taken for a URL); as a JSON list it was read."""
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.setenv("GDI_NODE_DATABASE_REPLICA_URLS", given)
+    settings = Settings(database_url="postgresql://gdi@primary/gdi")
+    assert settings.database_replica_urls == read
+
+
+@pytest.mark.parametrize(("given", "refused"), [
+    ("h1:5432,postgresql://gdi:S3cret@h2/gdi", "the text before the first URL is not one"),
+    ("postgresql://gdi:S3cret@h1/gdi,h2/gdi", "cannot be told from the list's"),
+    ("postgresql://gdi:S3cret@h1/gdi?options=-csearch_path%3Da,b",
+     "cannot be told from the list's"),
+], ids=["before-the-first", "after-the-hosts", "in-the-parameters"])
+def test_replica_urls_that_cannot_be_told_apart_are_refused_saying_why(
+        monkeypatch, given, refused):
+    """What the comma-separated form cannot read unambiguously (a text before the first
+    scheme, a comma after a URL's hosts) is refused naming the setting and the JSON list
+    that reads it, never quoting the URLs (a password)."""
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.setenv("GDI_NODE_DATABASE_REPLICA_URLS", given)
+    with pytest.raises(ValueError) as error:
+        Settings(database_url="postgresql://gdi@primary/gdi")
+    message = configuration_error(error.value)
+    assert message.startswith("database_replica_urls: ") and refused in message, message
+    assert "JSON list" in message and "S3cret" not in message
