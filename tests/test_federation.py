@@ -2879,6 +2879,17 @@ async def test_each_peer_has_a_pool_of_its_own_and_a_registry_of_thousands_one_g
     assert all(p.closed for p in made)
 
 
+async def test_closed_sessions_open_no_registry_session():
+    """Once closed (the node stopping), the registry's session is refused, not made anew: a
+    registry read the node's end overtook opened one that nobody closed."""
+    sessions = PeerSessions()
+    first = sessions.registry()
+    await sessions.close()
+    assert first.closed
+    with pytest.raises(ClientConnectionError):
+        sessions.registry()
+
+
 @pytest.mark.parametrize("root", ["http://127.0.0.1:4567/api", "https://fi.example",
                                   "http://[::1]:80/a/b", "https://u:p@h.example/x%20y/api",
                                   "https://h.example/a?b", "https://h.example/a#f"])

@@ -575,6 +575,7 @@ class PeerSessions:
     def __init__(self) -> None:
         self._pools = PeerPools(PEER_CONNECTIONS, OWN_SESSIONS, 4 * PEER_CONNECTIONS)
         self._registry: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def of(self, base_url: str) -> PeerPool:
         """The pool of the peer at `base_url`; NoConnection once closed (the peer's line
@@ -582,13 +583,18 @@ class PeerSessions:
         return self._pools.of(base_url)
 
     def registry(self) -> aiohttp.ClientSession:
-        """The session the registry's list is read with."""
+        """The session the registry's list is read with; once closed, a ClientError (the read
+        keeps the last list, Network._read) rather than a new session nobody would close, as
+        a read the node's end overtook made."""
+        if self._closed:
+            raise aiohttp.ClientConnectionError("the network is closing")
         if self._registry is None:
             self._registry = aiohttp.ClientSession(
                 cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None))
         return self._registry
 
     async def close(self) -> None:
+        self._closed = True
         self._pools.close()
         if self._registry is not None:
             await self._registry.close()
