@@ -86,11 +86,20 @@ _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
 # The ontologies the node knows by name, letter case aside: those whose hierarchies it
 # holds, those it names as the resources of listed terms without holding their hierarchy
 # (beacon/info.py: LOINC's assays, Orphanet's and OMIM's diseases), ICD-10-CM (matched
-# exactly, above) and DUO (the datasets' data use terms). A filter's id of another prefix
-# is no term of an ontology but a custom filter (Beacon's dataset-specific terms,
-# `demographic.ethnicity:asian`), answered only where a dataset's terms use its prefix
-# (beacon/individuals.py undeclared): read as a term, it matched nobody, a false "no".
-_ONTOLOGIES = frozenset(_PREFIXES) | {"loinc", "orpha", "omim", "icd10cm", "duo"}
+# exactly, above), DUO (the datasets' data use terms), and the ontologies Phenopackets v2
+# recommends for its slots (phenopacket-schema docs/recommended-ontologies.rst: diseases,
+# anatomy, genes, units, genotypes, assays, medications, EFO) with those the Beacon v2
+# models' examples use (NCBITaxon, PATO, HANCESTRO, ECO, MAXO, SO, GO, OBI): a term of one
+# of them that no individual holds matches nobody, a true 0, which a network query sent
+# to every node needs from the nodes that hold none (a 400 there would read as a failure
+# of theirs). A filter's id of another prefix is no term of an ontology but a custom
+# filter (Beacon's dataset-specific terms, `demographic.ethnicity:asian`), answered only
+# where a dataset's terms use its prefix (beacon/individuals.py undeclared): read as a
+# term, it matched nobody, a false "no".
+_ONTOLOGIES = frozenset(_PREFIXES) | {
+    "loinc", "orpha", "ordo", "omim", "icd10cm", "duo", "doid", "uberon", "hgnc", "ncbigene",
+    "ensembl", "uo", "ucum", "geno", "drugcentral", "chebi", "rxnorm", "drugbank", "efo",
+    "ncbitaxon", "pato", "hancestro", "eco", "maxo", "so", "go", "obi"}
 
 
 def primary(term_id: str) -> str:
