@@ -224,6 +224,35 @@ def _record_answer(beacon_id: str) -> dict[str, Any]:
                     "variantType": "SNP"}}]}]}}
 
 
+# Fake peers holding CAPPED_RECORDS records in one dataset, each returning at most its cap
+# per page (the first number of its name) whatever `limit` asks: one reading `skip` as pages
+# of the records it returns (".pages", as the spec and a node read it), one as pages of the
+# `limit` asked (".limit", as another Beacon may)
+CAPPED = ("capped.3.pages", "capped.2.limit")
+CAPPED_RECORDS = 7
+
+
+def _capped_dataset(name: str) -> str:
+    return f"GDI-XX-CAP{name.split('.')[1]}-001"
+
+
+def _capped_answer(name: str, query: Any) -> dict[str, Any]:
+    """`name`'s page of its CAPPED_RECORDS records for `query` (a GET's)."""
+    cap, reading = int(name.split(".")[1]), name.split(".")[2]
+    asked = int(query.get("limit", "10"))
+    size = min(asked, cap) if asked else cap
+    first = int(query.get("skip", "0")) * (size if reading == "pages" else asked or cap)
+    records = [{"variantInternalId": f"{name}-{i}"}
+               for i in range(first, min(first + size, CAPPED_RECORDS))]
+    return {"meta": response_meta(name, "record", request_summary("record")),
+            "responseSummary": {"exists": True, "numTotalResults": CAPPED_RECORDS,
+                                "countPrecision": "exact"},
+            "response": {"resultSets": [{
+                "id": _capped_dataset(name), "setType": "dataset", "exists": True,
+                "resultsCount": CAPPED_RECORDS, "countPrecision": "exact",
+                "info": {"returnedGranularity": "record"}, "results": records}]}}
+
+
 LEAKED = "leaked-secret"
 
 
@@ -379,6 +408,12 @@ def _fakes_app(fakes: Fakes) -> web.Application:
         if name == "forger":                # an error message forging a log line, and more
             return web.json_response({"error": {"errorCode": 500, "errorMessage": FORGED}},
                                      status=500)
+        if name in CAPPED and tail.endswith("g_variants"):
+            if tail.startswith("datasets/") and tail.split("/")[1] != _capped_dataset(name):
+                return web.json_response({"error": {"errorCode": 404,
+                                                    "errorMessage": "no such dataset"}},
+                                         status=404)
+            return web.json_response(_capped_answer(name, request.query))
         if name == "overshare":             # records, whatever the granularity asked
             return web.json_response(_record_answer(name))
         if name.startswith("hugeint."):      # a record holding 10**25, in ASCII or not
@@ -606,6 +641,58 @@ async def test_merged_result_sets_are_tagged_and_totals_are_the_peers_sums(netwo
     lines = _peer_lines(merged)
     assert {i: line["status"] for i, line in lines.items()} == dict.fromkeys(NODES, "ok")
     assert all(line["tokenForwarded"] is False for line in lines.values())
+
+
+async def test_paging_through_the_network_visits_every_record_of_every_peer_once(
+        network, check):
+    """Four records a page, of peers returning at most 3 and 2 (one reading `skip` as pages
+    of what it returns, one as pages of the `limit` asked, neither saying so) and of nodes
+    holding fewer or more: each peer's line says the page it answered (`pagination`; a
+    node's the size it states when asked for all), and asking each dataset
+    for the next one (skip + 1, that limit) until its exact count is reached lists each of
+    its records once. Asked for the next page with the limit asked, the peer returning 2 a
+    page skipped the 2 records between, and page 2 of the one returning 3 was taken for
+    records 5 to 7: paging stopped at its 6th."""
+    limit, params = 4, {**QUERY, "limit": "4"}
+    peers = [*network.peers(), *(network.fakes.peer(name) for name in CAPPED)]
+    everything = {(beacon_id, s["id"]): [r["variantInternalId"] for r in s["results"]]
+                  for beacon_id, d in (await _direct(network, check, params={
+                      **QUERY, "limit": "1000"})).items()
+                  for s in d["response"]["resultSets"]}
+    everything.update({(name, _capped_dataset(name)): [f"{name}-{i}"
+                                                       for i in range(CAPPED_RECORDS)]
+                       for name in CAPPED})
+    seen: dict[tuple[str, str], list[str]] = {}
+    async with network.aggregator(peers) as net:
+        first = await check(net, "/network/api/g_variants", params=params)
+        lines = _peer_lines(first)
+        assert {name: lines[name]["pagination"] for name in CAPPED} == {
+            "capped.3.pages": {"skip": 0, "limit": 3}, "capped.2.limit": {"skip": 0, "limit": 2}}
+        assert {lines[i]["pagination"]["limit"] for i in network.node_urls} == {limit}
+        for result_set in first["response"]["resultSets"]:
+            key = (result_set["beaconId"], result_set["id"])
+            page, shown = lines[key[0]]["pagination"], result_set["results"]
+            if not shown:
+                continue
+            seen[key] = [r["variantInternalId"] for r in shown]
+            for _ in range(10):
+                if page["skip"] * page["limit"] + len(shown) >= result_set["resultsCount"]:
+                    break
+                following = await check(
+                    net, f"/network/api/datasets/{key[1]}/g_variants",
+                    params={**params, "skip": str(page["skip"] + 1),
+                            "limit": str(page["limit"])})
+                page = _peer_lines(following)[key[0]]["pagination"]
+                [shown] = [s["results"] for s in following["response"]["resultSets"]
+                           if s["beaconId"] == key[0]]
+                seen[key] += [r["variantInternalId"] for r in shown]
+        # all, or the most each returns: a node's page is the 1000 it states
+        every = await check(net, "/network/api/g_variants", params={**QUERY, "limit": "0"})
+    assert {line["id"]: line["pagination"]["limit"] for line in _peer_lines(every).values()} == {
+        **dict.fromkeys(network.node_urls, 1000), "capped.3.pages": 3, "capped.2.limit": 2}
+    assert "pagination" not in every["info"]       # a node's note, not the network's
+    assert {k: v for k, v in everything.items() if v} == seen
+    assert max(map(len, seen.values())) == CAPPED_RECORDS > limit
 
 
 async def test_post_answers_as_get_does(network, check):

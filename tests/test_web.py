@@ -784,6 +784,88 @@ async def test_records_page_through_a_dataset(web_network: WebNetwork, tab: Page
     assert _by_dataset(await tab.rows())[FI_OPEN]["Count"] == "4 exact"
 
 
+CAPPED_NODE, CAPPED_DATASET = "org.test.capped", "GDI-XX-CAPPED-001"
+CAPPED_TITLE, CAPPED_AT, CAPPED_SITES = "Capped cohort", 2, [7676001 + i for i in range(5)]
+
+
+def _capped_peer() -> web.Application:
+    """A peer holding CAPPED_SITES in CAPPED_DATASET that returns at most CAPPED_AT records a
+    page, whatever `limit` asks, and reads `skip` as pages of the `limit` asked (as another
+    Beacon may)."""
+    meta = {"beaconId": CAPPED_NODE, "apiVersion": "v2.0.1", "returnedSchemas": [],
+            "returnedGranularity": "record",
+            "receivedRequestSummary": {"apiVersion": "v2.0.1", "requestedSchemas": [],
+                                       "pagination": {"skip": 0, "limit": 10},
+                                       "requestedGranularity": "record"}}
+
+    def record(position: int) -> dict[str, Any]:
+        return {"variantInternalId": f"GRCh38:17:{position}:A:G", "variation": {
+            "variantType": "SNP", "referenceBases": "A", "alternateBases": "G",
+            "location": {"type": "SequenceLocation", "sequence_id": "refseq:NC_000017.11",
+                         "interval": {"type": "SequenceInterval",
+                                      "start": {"type": "Number", "value": position - 1},
+                                      "end": {"type": "Number", "value": position}}}}}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/datasets"):
+            return web.json_response({
+                "meta": meta, "responseSummary": {"exists": True, "numTotalResults": 1},
+                "response": {"collections": [{"id": CAPPED_DATASET, "name": CAPPED_TITLE,
+                                              "info": {"accessLevel": "PUBLIC"}}]}})
+        if request.path in ("/api/g_variants", f"/api/datasets/{CAPPED_DATASET}/g_variants"):
+            limit = int(request.query.get("limit", "10"))
+            first = int(request.query.get("skip", "0")) * limit
+            return web.json_response({
+                "meta": meta, "responseSummary": {
+                    "exists": True, "numTotalResults": len(CAPPED_SITES),
+                    "countPrecision": "exact"},
+                "response": {"resultSets": [{
+                    "id": CAPPED_DATASET, "setType": "dataset", "exists": True,
+                    "resultsCount": len(CAPPED_SITES), "countPrecision": "exact",
+                    "results": [record(p) for p in
+                                CAPPED_SITES[first:first + min(limit, CAPPED_AT)]],
+                    "info": {"returnedGranularity": "record"}}]}})
+        return web.json_response({"meta": meta}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+async def test_next_records_of_a_node_returning_fewer_than_asked_shows_each_once(
+        web_network: WebNetwork, pg_server_url: str, tmp_path: Path, tab: Page):
+    """Three records a page asked of a network one of whose nodes returns two: its dataset's
+    pages hold two, and Next records shows each of its five records once, numbered as they
+    are. Its second page was asked for with a limit of three, which that node read as
+    records 4 and 5: record 3 was never shown, and no third page offered."""
+    async with network_beside_fi(pg_server_url, web_network.fi_url, tmp_path, CAPPED_NODE,
+                                 _capped_peer(), "Network with a capped peer") as url:
+        page = tab.page
+        await tab.open(url)
+        await page.get_by_label("Records per page").fill("3")
+        await tab.search("17:7668402-7687550")
+        section = page.locator("section.dataset-records", has_text=CAPPED_TITLE)
+        following = section.get_by_role("button", name="Next records")
+        headings, shown, limits = [], [], []
+        for turn in range(2, 6):
+            headings.append(await section.locator("h3").inner_text())
+            shown += await section.locator("h4.variant").all_inner_texts()
+            if await following.is_disabled():
+                break
+            async with page.expect_response(lambda r: "/datasets/" in r.url) as asked:
+                await following.click()
+            limits += parse_qs(urlsplit((await asked.value).url).query)["limit"]
+            await section.locator(f".page-status:text('Showing page {turn}')").wait_for()
+        fi = page.locator("section.dataset-records", has_text=TITLES[FI_OPEN]).locator("h3")
+        assert "records 1 to 3 of 4 (page 1)" in await fi.inner_text()
+    assert [h.partition(": ")[2] for h in headings] == [
+        "records 1 to 2 of 5 (page 1)", "records 3 to 4 of 5 (page 2)",
+        "records 5 to 5 of 5 (page 3)"]
+    assert [re.match(r"GRCh38:17:\d+:A:G", v)[0] for v in shown] == [
+        f"GRCh38:17:{p}:A:G" for p in CAPPED_SITES]
+    assert limits == ["2", "2"]
+
+
 async def _exported_json(page: Any) -> tuple[str, dict]:
     """What Export JSON downloads from the browser's `page` (a tab's): the file's name and
     its document."""

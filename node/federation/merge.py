@@ -28,7 +28,7 @@ from beacon import answer, info
 from beacon.datasets import DatasetsQuery, collections_envelope
 from beacon.disclosure import PRECISIONS, combined_precision
 from beacon.info import BeaconIdentity
-from beacon.request import VariantQuery, listing_info
+from beacon.request import Page, VariantQuery, listing_info
 from node.federation.network import (
     MAX_COUNT,
     PeerAnswer,
@@ -220,6 +220,10 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                           or summary.countAdjustedTo is not UNSET):
                 exact = False
             if checked.response:
+                if rank == _RECORD:
+                    line["pagination"] = page_answered(query.page, info, [
+                        (len(s.results), s.resultsCount, s.countPrecision == "exact")
+                        for s in checked.response.resultSets])
                 peer_id = outcome.peer.id
                 for item in checked.response.resultSets:    # no comprehension's frame
                     result_sets.append(_relayed(item, peer_id, rank, granularity))
@@ -248,7 +252,14 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
             if isinstance(raw_summary, dict):
                 summaries.append(raw_summary)
                 exact = False
-        result_sets += _as_counted(sets, granularity) if rank < _RECORD else sets
+        if rank < _RECORD:
+            result_sets += _as_counted(sets, granularity)
+            continue
+        if checked.get("response") is not None:     # as a typed answer's (above)
+            line["pagination"] = page_answered(query.page, info, [
+                (len(s["results"]), s["resultsCount"], s.get("countPrecision") == "exact")
+                for s in sets])
+        result_sets += sets
     returned = GRANULARITIES[highest]
     # A peer that found something without counting it (a boolean answer of `exists: true`,
     # or a count answer stating none, or 0), or did not answer, adds a count nobody knows:
@@ -269,8 +280,39 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
         total = MAX_COUNT
     body = answer.envelope(beacon_id, query, returned, exists, total,
                            result_sets, precision, schemas=schemas, filters=filters)
-    body.setdefault("info", {})["network"] = _network(lines, peers)
+    # A node's own note of the page it serves (a limit above its 1000) is no network's: the
+    # network pages nothing itself, and each peer's line says the page it answered
+    body["info"] = {**{k: v for k, v in body.get("info", {}).items() if k != "pagination"},
+                    "network": _network(lines, peers)}
     return body
+
+
+def page_answered(page: Page, info: Any, sets: list[tuple[int, int, bool]]
+                  ) -> dict[str, int]:
+    """The page a peer answered with records, as its line states it (`pagination`): `skip`
+    as asked, `limit` the records a page of it holds, so that a reader asking each of its
+    datasets for page `skip + 1` of `limit` records sees every record once. A peer may
+    return fewer than the `limit` asked (its own most a page holds, as a node's 1000): asked
+    for the next page with the limit asked, it skipped those in between where it reads
+    `skip` as pages of that limit, and a reader counting pages of it took its second page
+    for records past the first limit. The page's size is the one the peer states (a node's
+    `info.pagination.limit`), else, on a first page (whose first record is the first
+    however the peer reads `skip`), the records of a set it returned fewer of than asked
+    and than its exact count says it holds; else the limit asked. `sets`: (records
+    returned, resultsCount, whether that count is exact) of each of its resultSets."""
+    asked = page.limit                  # 0: all there are, or the most the peer returns
+    size = asked
+    stated = info.get("pagination") if type(info) is dict else None
+    stated = stated.get("limit") if type(stated) is dict else None
+    if type(stated) is int and 0 < stated <= MAX_COUNT and (not asked or stated < asked):
+        size = stated
+    elif not page.skip:
+        size = max((returned for returned, count, exact in sets
+                    if exact and 0 < returned < count and (not asked or returned < asked)),
+                   default=asked)
+    if not size:                        # all asked, and all there is returned
+        size = max((returned for returned, _, _ in sets), default=0)
+    return {"skip": page.skip, "limit": size}
 
 
 CAPPED = f"more than {MAX_COUNT} reported as {MAX_COUNT}"

@@ -466,6 +466,7 @@ function rowsOf(req, body) {
   const rows = [];
   const sets = (body.response && body.response.resultSets) || [];
   const own = state.config.beaconId;
+  const peers = (body.info && body.info.network && body.info.network.peers) || [];
   for (const set of sets) {
     const beaconId = set.beaconId || own;
     const dataset = datasetOf(beaconId, set.id);
@@ -486,10 +487,9 @@ function rowsOf(req, body) {
       granularity: given, whyNotMore: why.text, why, results: set.results || [],
       accessLinks: (why.links || []).map(({ label, href }) => ({ label, href })),
       datasetPage: dataset ? dataset.page : null,
-      page: { skip: 0, limit: req.limit },
+      page: { skip: 0, limit: pageSize(req, peers.find((p) => p.id === beaconId)) },
     });
   }
-  const peers = (body.info && body.info.network && body.info.network.peers) || [];
   // A network's answer (info.network) is never the node's own, even when it lists no peer:
   // one that could not read its catalogue of nodes asked none, and its empty answer was
   // shown as the node's "(all datasets) not found".
@@ -732,6 +732,16 @@ function pageWords(row) {
     (exact ? ` of ${row.count}` : "") + ` (page ${row.page.skip + 1})`;
 }
 
+// The records a page of a dataset holds: those its node returns, which a network's line for
+// the node says (`pagination.limit`: fewer than asked where the node returns no more a
+// page), else the number asked. Its next pages are asked with that limit: with the one
+// asked, a node returning fewer read `skip` as pages of it or of its own, and the records
+// in between were never shown, or page 2 was numbered as records past the first limit.
+function pageSize(req, peer) {
+  const limit = objectOf(objectOf(peer).pagination).limit;
+  return Number.isInteger(limit) && limit > 0 && limit < req.limit ? limit : req.limit;
+}
+
 function hasNextPage(row) {
   if (!addressable(row.dataset)) return false;      // its pages are asked at its path
   const shown = row.results.length;
@@ -747,10 +757,11 @@ function pageRequest(row, skip) {
   if (req.method === "GET") {
     const query = new URL(req.getUrl).searchParams;
     query.set("skip", String(skip));
+    query.set("limit", String(row.page.limit));
     return { url: `${location.origin}${path}?${query}`, options: {}, body: null };
   }
   const body = JSON.parse(JSON.stringify(req.body));
-  body.query.pagination = { skip, limit: req.limit };
+  body.query.pagination = { skip, limit: row.page.limit };
   return { url: `${location.origin}${path}`, body, options: {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } };
 }
