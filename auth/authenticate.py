@@ -16,11 +16,17 @@ import functools
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import aiohttp
 
 from auth.claims import AccessClaims
-from auth.issuers import DISCOVERY_RETRY_SECONDS, IssuerRegistry, TrustedIssuer
+from auth.issuers import (
+    DISCOVERY_RETRY_SECONDS,
+    IssuerRegistry,
+    SignInEndpoints,
+    TrustedIssuer,
+)
 from auth.jwks import JwksCache
 from auth.passport import grants, is_bona_fide, passport_of
 from auth.policy import Caller, Identity
@@ -55,6 +61,10 @@ class Authenticator:
             task.add_done_callback(functools.partial(self._settled, key))
         # shielded: a request that goes away does not cancel the others' verification
         return await asyncio.shield(task)
+
+    async def sign_in_endpoints(self) -> Mapping[str, SignInEndpoints]:
+        """IssuerRegistry.sign_in_endpoints, read with the issuers' session."""
+        return await self.registry.sign_in_endpoints(self.session)
 
     async def _verify_waiting(self, bearer: str) -> VerifiedToken[AccessClaims]:
         """`verify`, while some issuer waits for its discovery document: a token of one is

@@ -57,6 +57,10 @@ class DevIssuerConfig(BaseModel):
     redirect_uris: list[str] = Field(default_factory=lambda: [
         "http://127.0.0.1:5050/", "http://localhost:5050/"])
     code_seconds: int = Field(default=60, ge=5, description="an authorization code's life")
+    # Where its discovery document says its token endpoint is, unset = its own /token: a
+    # provider's may be on another origin (Google's), which a page's policy must allow
+    # (node/http/web.py); this AAI served there too (the same DevIssuer) tries that out
+    token_endpoint: str | None = None
 
 
 def load_config(path: Path | None, issuer: str | None = None) -> DevIssuerConfig:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 DEVELOPMENT_AAI_CLAIM = "gdi_development_only"   # in the development AAI's discovery document
 DISCOVERY_RETRY_SECONDS = 30.0   # between discovery fetches of issuers not yet trusted
+DISCOVERY_SECONDS = 10.0         # a discovery document's fetch, at start or on a token's retry
+# ... and for the page (sign_in_endpoints): as long as the page's own script waits for it
+# (node/web/app.js), as a page's load waits for it
+PAGE_DISCOVERY_SECONDS = 5.0
 
 
 def _fetched_url(url: str) -> str:
@@ -146,6 +152,18 @@ class TrustedIssuer(BaseModel):
             self.accepted_grant_sources)
 
 
+@dataclass(frozen=True)
+class SignInEndpoints:
+    """What a browser signing in with an issuer calls besides its discovery document, as
+    that document names them: node/http/web.py lets the page's Content-Security-Policy
+    reach their origins. A provider's token endpoint may be on another origin than its
+    issuer (Google's: accounts.google.com, oauth2.googleapis.com), and the page, allowed
+    the issuer's alone, could never exchange its code."""
+
+    token: str | None = None
+    userinfo: str | None = None
+
+
 class IssuerRegistry:
     """Exact-match lookup: `https://aai.example/` and `https://aai.example` are two issuers.
 
@@ -170,7 +188,11 @@ class IssuerRegistry:
         self.production = production
         self._by_issuer = {} if production else {i.issuer: i for i in issuers if i.complete}
         self.undiscovered = [i for i in issuers if production or not i.complete]
+        self._signing_in = [i for i in issuers if i.access_tokens]
+        # by issuer, once its discovery document has been read (sign_in_endpoints)
+        self._sign_in: dict[str, SignInEndpoints] = {}
         self._next_retry = 0.0
+        self._next_sign_in_read = 0.0
         self._retrying: asyncio.Lock | None = None
         signers = {i.issuer for i in issuers if i.visas}
         for holder in issuers:
@@ -178,19 +200,51 @@ class IssuerRegistry:
                 log.warning("%s accepts visas from %s, which is not a trusted issuer with "
                             "visas = true; those visas will be dropped", holder.issuer, unknown)
 
-    async def discover(self, session: aiohttp.ClientSession) -> None:
+    async def discover(self, session: aiohttp.ClientSession, *, sign_in: bool = False,
+                       timeout: float = DISCOVERY_SECONDS) -> None:
         """Every issuer waiting, all at once: one after another, each unreachable one held
-        the node's start (and a token's retry) for its 10 s timeout in turn."""
+        the node's start (and a token's retry) for its 10 s timeout in turn. With `sign_in`,
+        also every issuer of access tokens whose document has not been read (one configured
+        with its URLs, never discovered outside production), for its SignInEndpoints."""
         waiting = list(self.undiscovered)
-        answers = await asyncio.gather(*(_discovered(issuer, session, self.production)
-                                         for issuer in waiting))
-        for issuer, found in zip(waiting, answers, strict=True):
+        unread = [i for i in self._signing_in if sign_in and i not in waiting
+                  and i.issuer not in self._sign_in]
+        asked = [*waiting, *unread]
+        documents = await asyncio.gather(*(_document(issuer, session, timeout)
+                                           for issuer in asked))
+        for issuer, document in zip(asked, documents, strict=True):
+            found = _discovered(issuer, document, self.production) if issuer in waiting else None
             if found is _DEVELOPMENT:
                 self.undiscovered.remove(issuer)       # for good: never its tokens
             elif found is not None:
                 self._by_issuer[found.issuer] = found
                 self.undiscovered.remove(issuer)
+            if issuer.access_tokens and isinstance(document, dict):
+                self._sign_in[issuer.issuer] = (SignInEndpoints() if found is _DEVELOPMENT
+                                                else _sign_in(issuer, document, self.production))
+            elif issuer in unread:
+                log.warning("OIDC discovery for %s failed (%s): the page's sign-in reaches "
+                            "its issuer's origin alone", issuer.issuer, document)
         self._next_retry = time.monotonic() + DISCOVERY_RETRY_SECONDS
+
+    async def sign_in_endpoints(self, session: aiohttp.ClientSession
+                                ) -> Mapping[str, SignInEndpoints]:
+        """By issuer of access tokens, what a browser signing in with it calls, as its
+        discovery document names them; an issuer whose document is not read yet is read
+        first (issuers still waiting with it, so a page's visit retries them as a token
+        does: a researcher whose page could not reach the token endpoint had no token to
+        send), at most every DISCOVERY_RETRY_SECONDS, one read at a time, within
+        PAGE_DISCOVERY_SECONDS. One still unread is absent."""
+        if all(i.issuer in self._sign_in for i in self._signing_in):
+            return self._sign_in
+        if self._retrying is None:
+            self._retrying = asyncio.Lock()
+        async with self._retrying:
+            if time.monotonic() >= self._next_sign_in_read and not all(
+                    i.issuer in self._sign_in for i in self._signing_in):
+                await self.discover(session, sign_in=True, timeout=PAGE_DISCOVERY_SECONDS)
+                self._next_sign_in_read = time.monotonic() + DISCOVERY_RETRY_SECONDS
+        return self._sign_in
 
     def waiting(self, iss: str, purpose: Literal["access", "visa"] | None = None) -> bool:
         """Whether `iss` is a configured issuer still waiting for a usable discovery
@@ -235,36 +289,46 @@ def discovery_url(issuer: str) -> str:
     return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
-async def discovery_document(issuer: str, session: aiohttp.ClientSession) -> object:
+async def discovery_document(issuer: str, session: aiohttp.ClientSession,
+                             timeout: float = DISCOVERY_SECONDS) -> object:
     """The issuer's discovery document as JSON; aiohttp.ClientError, TimeoutError or
     ValueError when it cannot be had. aiohttp is imported here, not with the module: the
     node's settings name trusted issuers, and a CLI command that never discovers one (an
     ingest) should not pay for loading an HTTP client (a tenth of a second or more)."""
     import aiohttp
-    return await issuer_document(session, discovery_url(issuer), aiohttp.ClientTimeout(total=10))
+    return await issuer_document(session, discovery_url(issuer),
+                                 aiohttp.ClientTimeout(total=timeout))
 
 
 # `_discovered`'s answer for it: a marker, never looked up, so not a URL
 _DEVELOPMENT = TrustedIssuer.model_construct(issuer="(the development AAI)")
 
 
-async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
-                      production: bool) -> TrustedIssuer | None:
+async def _document(issuer: TrustedIssuer, session: aiohttp.ClientSession,
+                    timeout: float) -> dict[str, object] | str:
+    """The issuer's discovery document, or why it is not one: a document naming another
+    issuer is not its."""
+    import aiohttp
+    try:
+        document = await discovery_document(issuer.issuer, session, timeout)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    if not isinstance(document, dict) or document.get("issuer") != issuer.issuer:
+        return "the document names another issuer"
+    return document
+
+
+def _discovered(issuer: TrustedIssuer, document: dict[str, object] | str,
+                production: bool) -> TrustedIssuer | None:
     """The issuer completed by its discovery document (a URL configured wins), the URLs it
     gives checked as configured ones are: a `userinfo_endpoint` that is not a string was a
     TypeError on every passport-scoped token (a 500), and a plain http one, in production,
     would be sent bearer tokens in the clear. In production, `_DEVELOPMENT` when the
     document marks the development AAI."""
-    import aiohttp
     url = discovery_url(issuer.issuer)
-    try:
-        document = await discovery_document(issuer.issuer, session)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+    if isinstance(document, str):
         log.error("OIDC discovery for %s failed (%s); its tokens will not be answered",
-                  issuer.issuer, exc)
-        return None
-    if not isinstance(document, dict) or document.get("issuer") != issuer.issuer:
-        log.error("discovery document at %s names another issuer; not trusted", url)
+                  issuer.issuer, document)
         return None
     if production and document.get(DEVELOPMENT_AAI_CLAIM) is True:
         log.error("trusted issuer %s is the development AAI (its discovery document says "
@@ -294,3 +358,26 @@ async def _discovered(issuer: TrustedIssuer, session: aiohttp.ClientSession,
         log.warning("%s has no userinfo_endpoint (configured or in its discovery document): "
                     "its users' visas are read only from Passport tokens", issuer.issuer)
     return found
+
+
+def _sign_in(issuer: TrustedIssuer, document: dict[str, object],
+             production: bool) -> SignInEndpoints:
+    """The SignInEndpoints the document names, each held to the rule of the URLs the node
+    fetches, and in production to https: a code sent in the clear is anyone's token. One
+    that is not is left out, and said."""
+    found: dict[str, str] = {}
+    for name, field in (("token_endpoint", "token"), ("userinfo_endpoint", "userinfo")):
+        value = document.get(name)
+        if value is None:
+            continue
+        try:
+            url = _fetched_url(value) if isinstance(value, str) else None
+        except ValueError:
+            url = None
+        if url is None or (production and urlsplit(url).scheme.lower() == "http"):
+            log.error("discovery document of %s gives an unusable %s (%s); the page's "
+                      "sign-in with it cannot reach it", issuer.issuer, name,
+                      "plain http, in production" if url else "not a URL")
+            continue
+        found[field] = url
+    return SignInEndpoints(**found)

@@ -2437,6 +2437,40 @@ async def test_an_issuer_ending_in_a_slash_is_offered(pg_server_url: str, tmp_pa
                 "Not signed in: you see what anonymous callers may see.")
 
 
+async def test_a_provider_whose_token_endpoint_is_elsewhere_signs_in(pg_server_url: str,
+                                                                     tmp_path: Path,
+                                                                     tab: Page):
+    """A provider's discovery document may name a token endpoint on another origin than its
+    issuer (Google's: accounts.google.com, oauth2.googleapis.com). The page's policy allows
+    it, as the node read it from that document (auth/issuers.py), and no other: it allowed
+    the issuer's origin and the userinfo's alone, and the browser refused the code's
+    exchange."""
+    node_port, token_port = free_port(), free_port()
+    elsewhere = f"http://127.0.0.1:{token_port}"
+    async with AsyncExitStack() as stack:
+        aai, aai_url = await serve_dev_aai(
+            stack, redirect_uris=[f"http://127.0.0.1:{node_port}/"],
+            token_endpoint=f"{elsewhere}/token",
+            users=[DevUser(name="carol", password="carol", bona_fide=True)])
+        await serve_app(stack, create_aai_app(aai), token_port)    # the same AAI, elsewhere
+        async with lone_node(pg_server_url, tmp_path, port=node_port,
+                             trusted_issuers=[TrustedIssuer(**trusted_issuer_entry(aai_url))]
+                             ) as (url, _):
+            async with ClientSession() as client, client.get(f"{url}/") as response:
+                policy = response.headers["Content-Security-Policy"]
+            connect = next(d for d in policy.split("; ") if d.startswith("connect-src "))
+            assert sorted(connect.split()[1:]) == sorted(["'self'", aai_url, elsewhere])
+            page = tab.page
+            exchanged: list[str] = []
+            page.on("requestfinished",
+                    lambda r: exchanged.append(r.url) if r.url.endswith("/token") else None)
+            await tab.open(url)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await _sign_in(tab, aai_url, "carol")
+            assert exchanged == [f"{elsewhere}/token"]
+            assert await tab.text("#who") == "Signed in as carol."
+
+
 # A bona fide researcher sees terms one person holds, an anonymous caller those of five
 TERMS_OF_ONE_TO_BONA_FIDE = DisclosureSettings(
     anonymous=TierSettings(allele_floor=5, smooth_width=0),

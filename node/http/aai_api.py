@@ -150,7 +150,8 @@ def create_aai_app(issuer: DevIssuer,
 
     async def discovery(request: web.Request) -> web.Response:
         return web.json_response({
-            "issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/token",
+            "issuer": base, "jwks_uri": f"{base}/jwks",
+            "token_endpoint": issuer.config.token_endpoint or f"{base}/token",
             "userinfo_endpoint": f"{base}/userinfo",
             "authorization_endpoint": f"{base}/authorize",
             DEVELOPMENT_AAI_CLAIM: True,          # production nodes refuse to trust it

@@ -14,14 +14,17 @@ package, nothing fetched elsewhere), started by node/web/docs.js on the API's ow
 `openapi.json`, with a policy that allows only this node.
 
 Headers. The page's own Content-Security-Policy lets it load its own script and style sheet
-and connect only to this node, the trusted issuers and the catalogue; node/http/middleware.py keeps it instead
-of adding the JSON one (`default-src 'none'`, under which no page can run), and adds the
-other headers every answer carries.
+and connect only to this node, what its sign-in asks of the trusted issuers (their
+discovery documents, and the token endpoints and userinfo those name) and the catalogue;
+node/http/middleware.py keeps it instead of adding the JSON one (`default-src 'none'`,
+under which no page can run), and adds the other headers every answer carries.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources, util
 from pathlib import Path
@@ -29,7 +32,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from node.http.app_keys import SETTINGS
+from auth.issuers import SignInEndpoints, TrustedIssuer
+from node.http.app_keys import AUTHENTICATOR, SETTINGS
 from node.settings import Settings
 
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
@@ -85,13 +89,31 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
 
 
-def page_policy(settings: Settings) -> str:
+# An origin as a policy's host-source writes it: a host name or an address in brackets, and a
+# port. What else a URL's netloc may hold (`;`, `'`, a comma), from a discovery document
+# anyone's provider writes, would end the directive and start another
+_SOURCE = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _sign_in_urls(issuer: TrustedIssuer, endpoints: SignInEndpoints) -> tuple[str | None, ...]:
+    """What the page's sign-in asks of an issuer (node/web/app.js): its discovery document
+    (at the issuer's origin), its token endpoint and its userinfo (the configured one first,
+    as the page asks it)."""
+    return issuer.issuer, endpoints.token, issuer.userinfo_endpoint or endpoints.userinfo
+
+
+def page_policy(settings: Settings,
+                sign_in: Mapping[str, SignInEndpoints] | None = None) -> str:
     """The page's Content-Security-Policy: its own script and styles only, no inline code,
-    connections to this node, to the trusted issuers (discovery, token, userinfo) and to
-    the catalogue service (its search)."""
+    connections to this node, to what its sign-in asks of the trusted issuers, and to the
+    catalogue service (its search). An issuer's token endpoint and userinfo are where its
+    discovery document says (`sign_in`, as the node read it: auth/issuers.py): allowed the
+    issuer's origin alone, the page could not exchange its code with a provider whose token
+    endpoint is elsewhere (Google's)."""
+    sign_in = sign_in or {}
     issuers = sorted({o for i in settings.trusted_issuers if i.access_tokens
-                      for url in (i.issuer, i.userinfo_endpoint or "")
-                      if (o := _origin(url))})
+                      for url in _sign_in_urls(i, sign_in.get(i.issuer, SignInEndpoints()))
+                      if url and (o := _origin(url)) and _SOURCE.fullmatch(o)})
     catalogue = _origin(settings.catalogue_url or "")
     others = [*issuers, *([catalogue] if catalogue and catalogue not in issuers else [])]
     connect = " ".join(["'self'", *others])
@@ -150,8 +172,9 @@ def routes() -> list[web.RouteDef]:
 
     async def page(request: web.Request) -> web.StreamResponse:
         index = assets["index.html"]
+        sign_in = await request.app[AUTHENTICATOR].sign_in_endpoints()
         return await _send(request, index.body, index.content_type, index.etag,
-                           page_policy(request.app[SETTINGS]))
+                           page_policy(request.app[SETTINGS], sign_in))
 
     async def asset(request: web.Request) -> web.StreamResponse:
         found = assets.get(request.match_info["name"])
