@@ -645,11 +645,12 @@ async def test_what_the_node_would_refuse_is_read_or_refused_in_the_page(
 
 # What a researcher types that the node reads: the page must accept it (it refused every
 # protein change beyond a missense one: BRCA1's founder frameshift p.Glu23ValfsTer17, an
-# in-frame deletion, a gene symbol with an underscore)...
+# in-frame deletion, a gene symbol with an underscore, one starting with a digit)...
 THE_NODE_READS = ["BRCA1 p.Glu23ValfsTer17", "BRCA1 E23Vfs*17", "TP53 p.Lys132del",
                   "TP53 K132_E134del", "TP53 p.Arg213Ter", "TP53 R213*", "TP53 p.(R175H)",
                   "tp53 p.arg175his", "TP53 NP_000537.3:p.Arg175His", "GENE_X",
-                  "ENSG00000141510.17", "chrX:100-200", "MT-100-A-G", "chrM:100-200"]
+                  "ENSG00000141510.17", "chrX:100-200", "MT-100-A-G", "chrM:100-200",
+                  "7SK", "5S_rRNA", "5_8S_rRNA", "7sk R175H"]
 # ... and what it refuses, with the parameters the text means: the page must say so at the
 # query box (it sent each, and showed the node's 400).
 THE_NODE_REFUSES = {
@@ -682,6 +683,24 @@ async def test_the_query_box_accepts_what_the_node_reads_and_no_more(web_network
             assert request.get("field") == "q", (typed, request)
     assert read[THE_NODE_READS.index("tp53 p.arg175his")]["params"]["aminoacidChange"] == (
         "p.Arg175His")
+
+
+async def test_a_gene_starting_with_a_digit_is_asked(web_network: WebNetwork, tab: Page):
+    """A gene symbol may start with a digit (Ensembl's and SnpEff's 7SK), which the node
+    reads (beacon/request.py) and the box refused ("Not a variant, region or gene the page
+    can read"). Digits alone (a chromosome, a position) and a chromosome with a position (a
+    variant missing its alleles) are still no gene: the node would look for one and say
+    "not found"."""
+    await tab.open(web_network.network_url)
+    await tab.search("7sk")
+    assert await tab.text("#form-error") == ""
+    assert await tab.text("#q-parsed") == "Gene 7SK"
+    query = parse_qs(urlsplit(await tab.text("#get-url")).query)
+    assert query["geneId"] == ["7SK"] and "referenceName" not in query
+    assert {r["Found"] for r in _by_dataset(await tab.rows()).values()} >= {"not found"}
+    for typed in ("17", "7674944", "17-7674944", "17-7674944-G", "17 R175H"):
+        await tab.search(typed)
+        assert "Not a variant, region or gene" in await tab.text("#form-error"), typed
 
 
 async def test_records_show_population_frequencies_as_table_and_bars(web_network: WebNetwork,

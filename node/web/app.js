@@ -61,8 +61,13 @@ const REGION = new RegExp(`^${CHROM}\\s*:\\s*${NUMBER}\\s*(?:-|–|\\.\\.)\\s*${
 const HGVS = /^(\S+):g\.(\S+)$/;
 // A gene as the node reads one (an HGNC symbol or id, an Ensembl id; at most 31 characters,
 // an id of at most 6 digits: beacon/request.py), and what follows it, a protein change;
-// in any case, as the node reads it (`hgnc:11998` was refused here).
-const GENE = /^(HGNC:\d{1,6}|[A-Za-z][A-Za-z0-9._-]{0,30})(?:\s+(\S+))?$/i;
+// in any case, as the node reads it (`hgnc:11998` was refused here). A symbol may start
+// with a digit (Ensembl's and SnpEff's 7SK, 5S_rRNA), which the box refused...
+const GENE = /^(HGNC:\d{1,6}|[A-Za-z0-9][A-Za-z0-9._-]{0,30})(?:\s+(\S+))?$/i;
+// ... but not digits alone (17, a chromosome; 7674944, a position) nor a chromosome and a
+// position (17-7674944, 17-7674944-G: a variant missing its alleles), which the node would
+// look for as genes and find none of: they stay errors, as they were.
+const NOT_A_GENE = /^(?:\d+|\d{1,2}[-_.]\d+(?:[-_.].*)?)$/;
 // The chromosomes the node knows on either assembly (beacon/assemblies.py).
 const CHROMOSOMES = new Set([...Array.from({ length: 22 }, (_, i) => String(i + 1)), "X", "Y", "MT"]);
 
@@ -148,7 +153,7 @@ function parseQuery(text) {
              reading: `Genomic HGVS: ${typed} (HGVS positions are 1-based; the node converts)` };
   }
   m = GENE.exec(typed);
-  if (m) {
+  if (m && !NOT_A_GENE.test(m[1])) {
     if (/^rs\d+$/i.test(typed)) return { error: "dbSNP rs ids are not searchable here: type the variant or its region." };
     const params = { geneId: m[1].toUpperCase() };
     if (m[2]) {
