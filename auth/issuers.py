@@ -164,6 +164,11 @@ class SignInEndpoints:
     userinfo: str | None = None
 
 
+def accepted_grant_sources(issuers: list[TrustedIssuer]) -> set[str]:
+    """Every `source` whose ControlledAccessGrants some issuer trusted for visas relays."""
+    return {source for issuer in issuers if issuer.visas for source in issuer.grant_sources}
+
+
 class IssuerRegistry:
     """Exact-match lookup: `https://aai.example/` and `https://aai.example` are two issuers.
 

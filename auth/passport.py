@@ -18,8 +18,10 @@ A ControlledAccessGrants visa grants only when asserted `by` a DAC (`dac`), a si
 (`so`) or the source's own system (`system`): `self` is the user's own claim, `peer` another
 researcher's, and any other value one the spec does not define. And only when its `source` is
 one its signer is configured to relay grants from (`accepted_grant_sources`, by default the
-signer itself). A visa that fails any check is dropped, never half-trusted: it grants nothing,
-and the caller is answered at the level of the visas that remain.
+signer itself); and of a dataset naming the sources that govern it, only when its `source` is
+one of them (auth/policy.py governed_keys). A visa that fails any check is dropped, never
+half-trusted: it grants nothing, and the caller is answered at the level of the visas that
+remain.
 
 Registered access (bona fide) needs both halves with the Registered Access value: the terms
 accepted (AcceptedTermsAndPolicies, by anyone the spec names, the user included: accepting
@@ -43,6 +45,7 @@ from auth.claims import AccessClaims, VisaClaims
 from auth.documents import issuer_document
 from auth.issuers import IssuerRegistry, TrustedIssuer
 from auth.jwks import JwksCache
+from auth.policy import GrantKey
 from auth.tokens import (
     LEEWAY_SECONDS,
     OPENID,
@@ -78,6 +81,7 @@ class Visa:
     value: str
     by: str | None
     expires: float
+    source: str
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def _visa_of(token: VerifiedToken[VisaClaims], sub: str) -> Visa:
     # caller built from it
     expires = (min(claims.exp, claims.iat + VISA_ACCESS_TOKEN_SECONDS)
                if OPENID in claims.scopes else claims.exp)
-    return Visa(assertion.type, assertion.value, assertion.by, expires)
+    return Visa(assertion.type, assertion.value, assertion.by, expires, assertion.source)
 
 
 def is_bona_fide(visas: tuple[Visa, ...]) -> bool:
@@ -224,5 +228,8 @@ def is_bona_fide(visas: tuple[Visa, ...]) -> bool:
     return holds(TERMS, ASSERTERS) and holds(STATUS, STATUS_ATTESTERS)
 
 
-def grants(visas: tuple[Visa, ...]) -> frozenset[str]:
-    return frozenset(v.value for v in visas if v.type == GRANT)
+def grants(visas: tuple[Visa, ...]) -> frozenset[GrantKey]:
+    """Each granted dataset key, alone (for a dataset naming no grant source) and with the
+    source that made the grant (for one naming its sources: auth/policy.py governed_keys)."""
+    return frozenset(key for v in visas if v.type == GRANT
+                     for key in (v.value, (v.value, v.source)))

@@ -5,16 +5,37 @@ PUBLIC: record for anyone. REGISTERED: count for bona fide researchers and holde
 grant for it, boolean otherwise.
 CONTROLLED: record with a ControlledAccessGrants visa for that dataset, otherwise boolean,
 or hidden altogether when the operator configures it. A grant matches a dataset by exact
-string against its identifier and aliases, never by a prefix, suffix or last URL segment.
+string against its identifier and aliases, never by a prefix, suffix or last URL segment;
+and, for a dataset naming the sources that govern it, only a grant from one of them
+(`governed_keys`).
 The returned granularity is then the lowest of this, the request and the entry type.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from auth.access import AccessLevel
 
 GRANULARITIES = ("boolean", "count", "record")
+GrantKey = str | tuple[str, str]
+"""What a grant is matched by: a dataset key (its id or an alias) alone, or with the `source`
+that made the grant. A caller holds both for each grant (auth/passport.py `grants`); a
+dataset is matched by its keys alone when it names no grant source, by (key, source) for each
+of its sources when it does (`governed_keys`). So one set intersection, as before, decides
+both kinds, and the per-request cost of a grant stays that."""
+
+
+def governed_keys(keys: Iterable[str], sources: Iterable[str]) -> frozenset[GrantKey]:
+    """The grant keys of a dataset known by `keys` and governed by `sources`. In GA4GH
+    Passports a grant's `source` is the body that decided it: with two DACs' grants
+    accepted, one DAC's grant of a dataset the other governs granted it. A dataset naming
+    its sources is granted only by theirs; one naming none by a grant from any source the
+    node accepts (auth/issuers.py `grant_sources`)."""
+    sources = tuple(sources)
+    if not sources:
+        return frozenset(keys)
+    return frozenset((key, source) for key in keys for source in sources)
 
 
 @dataclass(frozen=True)
@@ -28,13 +49,13 @@ class Identity:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking (None: anonymous), bona fide status and the dataset keys they hold
-    grants for."""
+    """Who is asking (None: anonymous), bona fide status and the grant keys they hold: each
+    dataset key they hold a grant of, alone and with the grant's source (`GrantKey`)."""
 
     identity: Identity | None = None
     token_id: str = ""
     registered: bool = False
-    grants: frozenset[str] = field(default_factory=frozenset)
+    grants: frozenset[GrantKey] = field(default_factory=frozenset)
 
     @property
     def subject(self) -> str | None:
@@ -49,7 +70,7 @@ class Caller:
 ANONYMOUS = Caller()
 
 
-def max_granularity(access_level: AccessLevel | str, dataset_keys: frozenset[str],
+def max_granularity(access_level: AccessLevel | str, dataset_keys: frozenset[GrantKey],
                     caller: Caller, *, hide_controlled: bool = False) -> str | None:
     """The most this caller may see of the dataset; None = the dataset is hidden."""
     level = AccessLevel(access_level)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from auth.policy import Caller
+from auth.policy import Caller, GrantKey, governed_keys
 from beacon.assemblies import find_assembly
 from beacon.disclosure import (
     DisclosurePolicy,
@@ -102,20 +102,23 @@ class Seen:
         return self.rules.accounts_losses and not self.row.genotyped
 
 
-def dataset_keys(rows: list[DatasetRow]) -> dict[str, frozenset[str]]:
-    """The strings a ControlledAccessGrants visa may name each dataset by, matched exactly:
-    its id, and its metadata's aliases that no other dataset holds (as its id or an alias).
-    An ingest refuses a dataset sharing a key (beacon/store.py `check_keys`); two datasets
-    loaded before that did share one would be granted by one visa, so a shared alias names
-    neither of them here (access control fails closed), while each keeps its own id."""
+def dataset_keys(rows: list[DatasetRow]) -> dict[str, frozenset[GrantKey]]:
+    """What a ControlledAccessGrants visa must hold to grant each dataset: a string naming
+    it, matched exactly (its id, and its metadata's aliases that no other dataset holds, as
+    its id or an alias), and, for a dataset naming the sources that govern it, one of those
+    as the grant's `source` (auth/policy.py governed_keys). An ingest refuses a dataset
+    sharing a key (beacon/store.py `check_keys`); two datasets loaded before that did share
+    one would be granted by one visa, so a shared alias names neither of them here (access
+    control fails closed), while each keeps its own id."""
     holders: dict[str, set[str]] = {}
     listed = {row.id: grant_keys(row.id, row.metadata.get("aliases")) for row in rows}
     for dataset_id, keys in listed.items():
         for key in keys:
             holders.setdefault(key, set()).add(dataset_id)
-    return {dataset_id: frozenset(key for key in keys
-                                  if key == dataset_id or holders[key] == {dataset_id})
-            for dataset_id, keys in listed.items()}
+    return {row.id: governed_keys((key for key in listed[row.id]
+                                   if key == row.id or holders[key] == {row.id}),
+                                  row.grant_sources)
+            for row in rows}
 
 
 def visible(rows: list[DatasetRow], caller: Caller, policy: DisclosurePolicy

@@ -40,7 +40,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from auth.access import AccessLevel
-from auth.policy import Caller, max_granularity
+from auth.policy import Caller, GrantKey, max_granularity
 from beacon.limits import INT4_MAX
 from beacon.visibility import Floor
 
@@ -270,7 +270,7 @@ def dataset_purpose_required(metadata: dict[str, Any]) -> bool:
     return required
 
 
-def tier_of(caller: Caller, dataset_keys: frozenset[str]) -> Tier:
+def tier_of(caller: Caller, dataset_keys: frozenset[GrantKey]) -> Tier:
     if caller.grants & dataset_keys:
         return "granted"
     return "bona_fide" if caller.registered else "anonymous"
@@ -286,7 +286,7 @@ def counted_by_token(caller: Caller) -> bool:
     return caller.identity is not None and (caller.registered or bool(caller.grants))
 
 
-def ceiling(policy: DisclosurePolicy, access_level: str, dataset_keys: frozenset[str],
+def ceiling(policy: DisclosurePolicy, access_level: str, dataset_keys: frozenset[GrantKey],
             caller: Caller) -> str | None:
     """The most the caller may see of a dataset (auth.policy), with this policy's rule that
     anonymous callers do not know REGISTERED or CONTROLLED datasets exist unless the operator

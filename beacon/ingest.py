@@ -81,6 +81,10 @@ class IngestRequest:
     keep_filtered: bool = False         # load records failing FILTER too (vcf._failed_filter)
     assembly_given_by: str = "--assembly"   # who named `assembly`, for a refusal to say
     force_assembly: bool = False        # load on `assembly` whatever the header names
+    # whose ControlledAccessGrants grant the dataset (auth/policy.py governed_keys); None:
+    # those it names already (none for a new one). A new version naming none does not open
+    # the dataset to every accepted source by omission.
+    grant_sources: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +507,9 @@ async def _locked(conn: asyncpg.Connection, db_url: str, request: IngestRequest,
                 await individuals_store.replace(c, request.dataset_id, people)
                 await keep_set_answers(c, request.dataset_id)
                 await store.replace_sites(c, request.dataset_id, totals.sites)
+                if request.grant_sources is not None:
+                    await store.set_grant_sources(c, request.dataset_id,
+                                                  request.grant_sources)
 
             kept: list[KeptAccounts] = []
             changed: list[PeopleChange] = []

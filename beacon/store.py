@@ -90,6 +90,8 @@ class DatasetRow(DatasetVersion):
     version: int
     created_at: datetime
     updated_at: datetime
+    # whose ControlledAccessGrants grant it (migration 0037); none: any source accepted
+    grant_sources: tuple[str, ...] = ()
 
 
 _JSON_COLUMNS = ("source", "metadata")
@@ -101,8 +103,32 @@ async def list_datasets(conn: asyncpg.Connection | asyncpg.Pool) -> list[Dataset
     """JSON columns travel as text and are decoded here, so the store works on any
     connection, whatever codecs its owner set up (ingest opens its own)."""
     rows = await conn.fetch(f"SELECT {_DATASET_COLUMNS} FROM datasets ORDER BY id")
-    return [DatasetRow(**{**r, **{name: orjson.loads(r[name]) for name in _JSON_COLUMNS}})
+    return [DatasetRow(**{**r, **{name: orjson.loads(r[name]) for name in _JSON_COLUMNS},
+                          "grant_sources": tuple(r["grant_sources"])})
             for r in rows]
+
+
+async def set_grant_sources(conn: asyncpg.Connection, dataset_id: str,
+                            sources: Iterable[str]) -> bool:
+    """The sources whose grants grant the dataset from now on (none: any the node accepts);
+    False if there is no such dataset. Notified as a change, so that every node's cached
+    list, whose keys decide each caller's grants (beacon/datasets.py), is read again. Not
+    a new version, nor a change of what the dataset's documents publish: its dates stay."""
+    async with conn.transaction():
+        changed = await conn.fetchval(
+            "UPDATE datasets SET grant_sources = $2 WHERE id = $1 RETURNING true",
+            dataset_id, sorted(set(sources)))
+        if changed:
+            await conn.execute(f"NOTIFY {DATASETS_CHANNEL}")   # delivered at commit
+    return bool(changed)
+
+
+async def ungoverned_controlled(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """The CONTROLLED datasets naming no grant source: granted by a grant from any source
+    the node accepts."""
+    return [row["id"] for row in await conn.fetch(
+        "SELECT id FROM datasets WHERE access_level = 'CONTROLLED' AND grant_sources = '{}' "
+        "ORDER BY id")]
 
 
 def _slug(dataset_id: str) -> str:

@@ -20,7 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from auth.authenticate import Authenticator
-from auth.issuers import IssuerRegistry
+from auth.issuers import IssuerRegistry, accepted_grant_sources
 from auth.jwks import JwksCache
 from beacon import store
 from beacon.audit import AuditTrail
@@ -228,6 +228,7 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
     removal, which dates the FAIR Data Point (store.note_hiding)."""
     async with app[POOL].acquire() as conn:     # before the first load reads the date
         await store.note_hiding(conn, app[SETTINGS].hide_controlled_datasets)
+        await _warn_of_ungoverned(conn, app[SETTINGS])
     cache = DatasetCache(app[POOL], watchdog=app[WATCHDOG])
     await cache.start(app[SETTINGS].database_url or "")
     if READS in app:
@@ -236,6 +237,23 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
     app[DATASETS] = cache
     yield
     await cache.stop()
+
+
+async def _warn_of_ungoverned(conn: asyncpg.Connection, settings: Settings) -> None:
+    """The operator warned when grants from several sources are accepted and a CONTROLLED
+    dataset names none of its own (`gdi-node datasets grant-sources`): any of them grants
+    it, one DAC's grant a dataset another governs (docs/auth.md). Asked only then."""
+    sources = accepted_grant_sources(settings.trusted_issuers)
+    if len(sources) < 2:
+        return
+    ungoverned = await store.ungoverned_controlled(conn)
+    if ungoverned:
+        shown = ", ".join(ungoverned[:10]) + (f" and {len(ungoverned) - 10} more"
+                                              if len(ungoverned) > 10 else "")
+        log.warning("grants from %d sources are accepted (%s), and the CONTROLLED datasets "
+                    "%s name none of their own: a grant from any of them grants each (gdi-node "
+                    "datasets grant-sources ID --grant-source URL names whose do)",
+                    len(sources), ", ".join(sorted(sources)), shown)
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:

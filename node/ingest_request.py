@@ -7,6 +7,7 @@ from pathlib import Path
 
 from auth.access import AccessLevel
 from auth.dataset_id import InvalidDatasetId, check_dataset_id
+from auth.urls import http_url
 from beacon.assemblies import ASSEMBLIES, find_assembly
 from beacon.disclosure import DisclosurePolicy, dataset_overrides
 from beacon.ingest import IngestRequest
@@ -20,13 +21,16 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                  workers: int = 0, individuals: Path | None = None,
                  keep_filtered: bool = False, force_assembly: bool = False,
                  metadata_file: Path | None = None,
-                 policy: DisclosurePolicy | None = None) -> IngestRequest:
+                 policy: DisclosurePolicy | None = None,
+                 grant_sources: tuple[str, ...] | None = None) -> IngestRequest:
     """Combine command-line flags with the metadata file: a flag wins over the file, and with
     neither the dataset is CONTROLLED, the level that reveals the least. An assembly neither
     names is left to the file's header (beacon/vcf.py `choose_assembly`). MetadataError
     names what cannot be used; what `metadata` holds as read from `metadata_file`, if given,
     as `file: field: reason`, the form of load_metadata's refusals. `policy`: the node's,
-    which the metadata's disclosure overrides are checked with (the defaults' if not given)."""
+    which the metadata's disclosure overrides are checked with (the defaults' if not given).
+    `grant_sources` (--grant-source): whose grants grant the dataset, each a URL as a visa's
+    `source` is; None keeps those the dataset names."""
     try:
         check_dataset_id(dataset_id)
     except InvalidDatasetId as exc:
@@ -47,6 +51,8 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
                             "metadata file) names, and none is named")
     if title:
         _check_title(title)
+    if grant_sources is not None:
+        check_grant_sources(grant_sources, "--grant-source")
     level = (AccessLevel(access_level.upper()) if access_level
              else metadata.access_level if metadata else AccessLevel.CONTROLLED)
     extra = metadata.extra_metadata() if metadata else {}
@@ -58,7 +64,21 @@ def make_request(path: Path, dataset_id: str, *, assembly: str | None = None,
         metadata=extra,
         skip_invalid=skip_invalid, workers=workers, individuals=individuals,
         keep_filtered=keep_filtered, assembly_given_by=given_by,
-        force_assembly=force_assembly)
+        force_assembly=force_assembly, grant_sources=grant_sources)
+
+
+def check_grant_sources(sources: tuple[str, ...], option: str) -> None:
+    """MetadataError naming `option` unless each source is a URL, as a visa's `source` is
+    (GA4GH Passport v1.2), which the node compares byte for byte: a copying slip (a trailing
+    space, a name that is no URL) would match no visa, and the dataset be granted to no one,
+    nothing said."""
+    for source in sources:
+        try:
+            http_url(source)
+        except ValueError as exc:
+            shown = repr(source) if len(source) <= 80 else f"{source[:80]!r}..."
+            raise MetadataError(f"{option}: {shown} is {exc} (as a visa's source is; "
+                                "compared byte for byte)") from None
 
 
 def _check_title(title: str) -> None:

@@ -44,8 +44,16 @@ from auth.dev_issuer import (
 )
 from auth.issuers import IssuerRegistry, TrustedIssuer
 from auth.jwks import MAX_KEYS_PER_KID, JwksCache, KeyNotFound
-from auth.passport import BONA_FIDE, GRANT, MAX_VISAS, Passport, passport_of
+from auth.passport import (
+    BONA_FIDE,
+    BONA_FIDE_TYPES,
+    GRANT,
+    MAX_VISAS,
+    Passport,
+    passport_of,
+)
 from auth.tokens import InvalidToken, verify
+from beacon import store
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
 from node.app import create_app
@@ -1247,6 +1255,84 @@ async def test_accepted_grant_sources_name_whose_grants_count(stack):
             as node:
         seen = await _granularities(node, token)
     assert seen[CONTROLLED] == "record" and seen[OTHER] == "boolean"
+
+
+@asynccontextmanager
+async def _governed(stack: Stack, dataset_id: str, sources: tuple[str, ...]
+                    ) -> AsyncIterator[None]:
+    """The stack's dataset naming `sources` as those whose grants grant it, until the block
+    ends (then none again, as the other tests expect it)."""
+    async with stack.pool.acquire() as conn:
+        assert await store.set_grant_sources(conn, dataset_id, sources)
+    try:
+        yield
+    finally:
+        async with stack.pool.acquire() as conn:
+            await store.set_grant_sources(conn, dataset_id, ())
+
+
+async def _dataset_info(node: ClientSession, token: str, dataset_id: str) -> dict[str, Any]:
+    response = await node.get(f"/api/datasets/{dataset_id}",
+                              headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200, await response.text()
+    return (await response.json())["response"]["collections"][0]["info"]
+
+
+async def test_a_dataset_naming_its_grant_sources_is_granted_only_by_theirs(stack):
+    """Two DACs' grants accepted: DAC B's grant of the dataset B governs grants it, DAC A's
+    does not, its records and counts staying at the tier without the grant (bona fide: a
+    count, and no variant total under the tier's allele floor); a dataset naming no source
+    is granted by either, as before. Until 2026-12-07 any accepted source granted any
+    dataset, one DAC's grant a dataset another governs."""
+    dac_a, dac_b = "https://rems.dac-a.example/", "https://rems.dac-b.example/"
+    bona_fide = [_visa(stack, kind, BONA_FIDE) for kind in BONA_FIDE_TYPES]
+    by_a = _passport(stack, [*bona_fide, _grant(stack, source=dac_a),
+                             _grant(stack, source=dac_a, value=OTHER)])
+    by_b = _passport(stack, [*bona_fide, _grant(stack, source=dac_b)])
+    both = _trusted(stack.aai_url, accepted_grant_sources=(dac_a, dac_b))
+    async with (_governed(stack, CONTROLLED, (dac_b,)),
+                _node_with(stack, [both], disclosure=DisclosureSettings()) as node):
+        seen = await _granularities(node, by_a)
+        assert (seen[CONTROLLED], seen[OTHER]) == ("count", "record")
+        assert "variantCount" not in await _dataset_info(node, by_a, CONTROLLED)
+        assert (await _granularities(node, by_b))[CONTROLLED] == "record"
+        assert "variantCount" in await _dataset_info(node, by_b, CONTROLLED)
+
+
+async def test_the_development_aais_grants_follow_the_sources_a_dataset_names(stack):
+    """carol's grants from the development AAI (its userinfo, its own URL as their source)
+    grant a dataset naming the AAI among its sources, and not one naming another."""
+    token = await _aai_token(stack, "carol")
+    async with _governed(stack, CONTROLLED, ("https://rems.example.org/", stack.aai_url)), \
+            _node_with(stack, [_trusted(stack.aai_url)]) as node:
+        assert (await _granularities(node, token))[CONTROLLED] == "record"
+    async with _governed(stack, CONTROLLED, ("https://rems.example.org/",)), \
+            _node_with(stack, [_trusted(stack.aai_url)]) as node:
+        assert (await _granularities(node, token))[CONTROLLED] == "count"
+
+
+async def test_a_start_accepting_several_grant_sources_warns_of_controlled_datasets_naming_none(
+        stack, caplog):
+    """Any accepted source grants a CONTROLLED dataset naming none: said at start where
+    several are accepted, not where one is."""
+    caplog.set_level(logging.WARNING, logger="node.app")
+    both = _trusted(stack.aai_url, accepted_grant_sources=("https://a.example/",
+                                                           "https://b.example/"))
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.name == "node.app" and "name none of their own" in r.getMessage()]
+    async with _governed(stack, CONTROLLED, ("https://a.example/",)), \
+            _node_with(stack, [both]) as node:
+        assert (await node.get("/health")).status == 200
+    assert warned() == [(
+        "grants from 2 sources are accepted (https://a.example/, https://b.example/), and the "
+        f"CONTROLLED datasets {OTHER} name none of their own: a grant from any of them "
+        "grants each (gdi-node datasets grant-sources ID --grant-source URL names whose do)")]
+    caplog.clear()
+    async with _node_with(stack, [_trusted(stack.aai_url)]) as node:
+        assert (await node.get("/health")).status == 200
+    assert warned() == []
 
 
 @pytest.mark.parametrize("setting", ["accepted_visa_issuers", "accepted_grant_sources"])

@@ -76,6 +76,46 @@ def test_ingest_metadata_then_flag_override_then_default(db_url, tmp_path, small
     assert DATASET in table.stdout and "CONTROLLED" in table.stdout
 
 
+def test_grant_sources_are_named_at_ingest_kept_by_a_new_version_and_changed_in_place(
+        db_url, small_vcf):
+    """`--grant-source` names whose grants grant the dataset; a new version naming none keeps
+    them (not opened to every accepted source by omission); `datasets grant-sources` changes
+    them in place, no new version. A source that is no URL is refused naming the option."""
+    env = _env(DATABASE_URL=db_url)
+    rems, dac = "https://rems.example.org/", "https://dac.example.fi"
+    refusal = ("error: --grant-source: 'not a URL' is not an absolute http(s) URL such as "
+               "https://node.example.org/api")
+    bad = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--grant-source",
+                   "not a URL", env=env)
+    assert bad.returncode == 1 and refusal in bad.stderr, bad.stderr
+    assert DATASET not in _datasets(env)
+    for _ in range(2):
+        loaded = gdi_node("ingest", str(small_vcf), "--dataset", DATASET,
+                          *(() if _datasets(env) else ("--grant-source", rems,
+                                                       "--grant-source", dac)), env=env)
+        assert loaded.returncode == 0, loaded.stderr
+    listed = _datasets(env)[DATASET]
+    assert (listed["version"], listed["grantSources"]) == (2, [dac, rems])
+    trusting = {**env, "GDI_NODE_TRUSTED_ISSUERS": json.dumps([{
+        "issuer": "https://aai.example.org", "jwks_uri": "https://aai.example.org/jwks",
+        "visas": True, "access_tokens": False, "accepted_grant_sources": [dac]}])}
+    changed = gdi_node("datasets", "grant-sources", DATASET, "--grant-source", rems,
+                       env=trusting)
+    assert changed.returncode == 0, changed.stderr
+    assert f"--grant-source: {rems} is a source no trusted issuer relays" in changed.stderr
+    assert _datasets(env)[DATASET] == {**listed, "grantSources": [rems]}
+    shown = gdi_node("datasets", "grant-sources", DATASET, env=env)
+    assert (shown.returncode, shown.stdout) == (0, f"{rems}\n")
+    refused = gdi_node("datasets", "grant-sources", DATASET, "--grant-source", "not a URL",
+                       env=env)
+    assert refused.returncode == 1 and refusal in refused.stderr, refused.stderr
+    unknown = gdi_node("datasets", "grant-sources", "GDI-SE-SYN-999", "--any", env=env)
+    assert unknown.returncode == 1 and "no dataset 'GDI-SE-SYN-999'" in unknown.stderr
+    cleared = gdi_node("datasets", "grant-sources", DATASET, "--any", env=env)
+    assert cleared.returncode == 0, cleared.stderr
+    assert _datasets(env)[DATASET]["grantSources"] == []
+
+
 def test_bad_vcf_exits_non_zero_naming_file_line_and_reason(db_url, tmp_path, small_vcf):
     env = _env(DATABASE_URL=db_url)
     assert gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=env).returncode == 0

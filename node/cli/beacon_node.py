@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # the heavy imports (pysam, asyncpg) wait until a command nee
     from node.progress import IngestProgress
 
 log = logging.getLogger(__name__)
+GRANT_SOURCE_HELP = ("A source (a DAC's or REMS's URL, as its visas' `source` says it, byte for "
+                     "byte) whose ControlledAccessGrants grant the dataset; repeatable. A "
+                     "grant from any other source, however trusted, does not.")
 
 
 @click.command()
@@ -292,11 +295,15 @@ async def _ingest_async(settings: Settings, request: IngestRequest,
 @click.option("--keep-filtered", is_flag=True,
               help="Also load records whose FILTER is not PASS or '.' (failed QC; skipped and "
                    "counted by default).")
+@click.option("--grant-source", "grant_sources", multiple=True, metavar="URL",
+              help=GRANT_SOURCE_HELP + " Default: those the dataset names already (none for "
+                   "a new one: a grant from any accepted source).")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | None,
                access_level: str | None, metadata: Path | None, title: str | None,
                skip_invalid: bool, workers: int | None, individuals: Path | None,
-               keep_filtered: bool, force_assembly: bool) -> None:
+               keep_filtered: bool, force_assembly: bool,
+               grant_sources: tuple[str, ...]) -> None:
     """Load VCF as the new version of a dataset (atomic: all or nothing)."""
     from beacon import fork_server
     fork_server.start()                 # first: it starts while this command imports
@@ -310,10 +317,27 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
                                workers=workers if workers is not None else settings.ingest_workers,
                                individuals=individuals, keep_filtered=keep_filtered,
                                force_assembly=force_assembly, metadata_file=metadata,
-                               policy=settings.disclosure_policy())
+                               policy=settings.disclosure_policy(),
+                               grant_sources=grant_sources or None)
     except MetadataError as exc:
         fail(str(exc))
     _ingest_one(settings, request)
+    _note_unaccepted(settings, grant_sources)
+
+
+def _note_unaccepted(settings: Settings, sources: tuple[str, ...]) -> None:
+    """The operator told of a source no trusted issuer relays grants from: naming it on a
+    dataset accepts nothing by itself, and the dataset is granted to no one by it. Said
+    only where the settings name trusted issuers (an ingest may run apart from the node's
+    configuration)."""
+    from auth.issuers import accepted_grant_sources
+    if not settings.trusted_issuers:
+        return
+    accepted = accepted_grant_sources(settings.trusted_issuers)
+    for source in sorted(set(sources) - accepted):
+        click.echo(f"--grant-source: {source} is a source no trusted issuer relays grants "
+                   "from (accepted_grant_sources, docs/auth.md): none of its grants counts "
+                   "until one does", err=True)
 
 
 def _counted(number: int, noun: str) -> str:
@@ -374,17 +398,20 @@ def synth(ctx: click.Context, outdir: Path | None, records: int, samples: int, s
                                                policy=settings.disclosure_policy()))
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def datasets(ctx: click.Context, as_json: bool) -> None:
-    """List the datasets this node holds."""
+    """List the datasets this node holds (`datasets grant-sources`: whose grants grant one)."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = run(_list_datasets(settings_of(ctx)))
     if as_json:
         click.echo(json.dumps([{
             "id": r.id, "title": r.title, "assembly": r.assembly, "accessLevel": r.access_level,
             "variants": r.variant_count, "records": r.record_count, "samples": r.sample_count,
-            "version": r.version, "updated": r.updated_at.isoformat()} for r in rows], indent=2))
+            "version": r.version, "updated": r.updated_at.isoformat(),
+            "grantSources": list(r.grant_sources)} for r in rows], indent=2))
         return
     if not rows:
         click.echo("no datasets loaded (gdi-node ingest FILE --dataset ID)")
@@ -400,6 +427,46 @@ async def _list_datasets(settings: Settings) -> list:
     from beacon.store import list_datasets
     async with connection(settings) as conn:
         return await list_datasets(conn)
+
+
+@datasets.command("grant-sources", short_help="Whose ControlledAccessGrants grant a dataset.")
+@click.argument("dataset_id")
+@click.option("--grant-source", "sources", multiple=True, metavar="URL", help=GRANT_SOURCE_HELP)
+@click.option("--any", "any_source", is_flag=True,
+              help="Name none: a grant from any source the node accepts grants the dataset.")
+@click.pass_context
+def grant_sources_cmd(ctx: click.Context, dataset_id: str, sources: tuple[str, ...],
+                      any_source: bool) -> None:
+    """Say whose ControlledAccessGrants grant DATASET_ID, without loading it again (no new
+    version; running nodes see it at once); without options, show them."""
+    from catalogue.metadata import MetadataError
+    from node.ingest_request import check_grant_sources
+    if sources and any_source:
+        fail("--grant-source and --any: name the sources, or none")
+    try:
+        check_grant_sources(sources, "--grant-source")
+    except MetadataError as exc:
+        fail(str(exc))
+    settings = settings_of(ctx)
+    if not sources and not any_source:
+        row = next((r for r in run(_list_datasets(settings)) if r.id == dataset_id), None)
+        if row is None:
+            fail(f"no dataset {dataset_id!r} on this node")
+        click.echo("\n".join(row.grant_sources) if row.grant_sources else
+                   f"{dataset_id}: none named (a grant from any accepted source)")
+        return
+    if not run(_set_grant_sources(settings, dataset_id, sources)):
+        fail(f"no dataset {dataset_id!r} on this node")
+    _note_unaccepted(settings, sources)
+    click.echo(f"{dataset_id}: granted by grants from {', '.join(sorted(set(sources)))}"
+               if sources else f"{dataset_id}: granted by a grant from any accepted source")
+
+
+async def _set_grant_sources(settings: Settings, dataset_id: str,
+                             sources: tuple[str, ...]) -> bool:
+    from beacon.store import set_grant_sources
+    async with connection(settings) as conn:
+        return await set_grant_sources(conn, dataset_id, sources)
 
 
 @click.command()
