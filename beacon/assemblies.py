@@ -40,6 +40,9 @@ class Assembly:
     lengths: dict[str, int]
     refseq: dict[str, str]
     _names: dict[str, str] = field(repr=False)
+    # spellings of the mitochondrion (upper case) that, in a VCF, name another sequence than
+    # this assembly's unless the header's length says it is this one's (`file_chromosome`)
+    other_mitochondria: frozenset[str] = frozenset()
 
     def normalise(self, name: str) -> str | None:
         """Canonical chromosome for a contig or referenceName, or None if not on this assembly.
@@ -56,9 +59,18 @@ class Assembly:
     def length(self, chromosome: str) -> int:
         return self.lengths[chromosome]
 
+    def file_chromosome(self, name: str, length: int | None) -> str | None:
+        """The chromosome a VCF's contig is, given its header length if any: `normalise`'s,
+        but a mitochondrion spelt as one of `other_mitochondria` without a length is another
+        sequence, as one of another length is. A query's `chrM` is still MT: `normalise`."""
+        chrom = self.normalise(name)
+        if chrom == "MT" and length is None and name.strip().upper() in self.other_mitochondria:
+            return None
+        return chrom
 
-def _build(assembly_id: str, lengths: tuple[int, ...],
-           refseq_versions: tuple[int, ...], genbank_version: int) -> Assembly:
+
+def _build(assembly_id: str, lengths: tuple[int, ...], refseq_versions: tuple[int, ...],
+           genbank_version: int, other_mitochondria: frozenset[str] = frozenset()) -> Assembly:
     names: dict[str, str] = {}
     refseq: dict[str, str] = {}
     for index, chrom in enumerate(CHROMOSOMES):
@@ -73,7 +85,8 @@ def _build(assembly_id: str, lengths: tuple[int, ...],
         for spelling in spellings + accessions:
             names[spelling.upper()] = chrom
     names.update({"chrM": "MT", "chrMT": "MT"})
-    return Assembly(assembly_id, dict(zip(CHROMOSOMES, lengths)), refseq, names)
+    return Assembly(assembly_id, dict(zip(CHROMOSOMES, lengths)), refseq, names,
+                    other_mitochondria)
 
 
 # A patch release places the chromosomes where its assembly does (patches add scaffolds), so
@@ -89,7 +102,12 @@ _PATCH_NAME = re.compile(r"^(GRCH3[78])(?:\.P(\d{1,2}))?$")
 _UCSC = {"HG38": "GRCh38", "HG19": "GRCh37"}
 
 GRCH38 = _build("GRCh38", _GRCH38_LENGTHS, _GRCH38_REFSEQ_VERSIONS, 2)
-GRCH37 = _build("GRCh37", _GRCH37_LENGTHS, _GRCH37_REFSEQ_VERSIONS, 1)
+# UCSC's hg19 calls GRCh37's chromosomes chr1..chrY, but its chrM is not GRCh37's MT: it is
+# the Yoruba sequence (NC_001807, 16,571 bases), GRCh37's the rCRS (NC_012920, 16,569), and
+# past base ~300 their positions differ. A `chrM` (or `M`, its name without `chr`) on GRCh37
+# is hg19's, unless its length is the rCRS's (hg38's chrM is the rCRS, as GRCh38's MT).
+GRCH37 = _build("GRCh37", _GRCH37_LENGTHS, _GRCH37_REFSEQ_VERSIONS, 1,
+                frozenset({"CHRM", "M"}))
 ASSEMBLIES: dict[str, Assembly] = {a.id: a for a in (GRCH38, GRCH37)}
 DEFAULT_ASSEMBLY = GRCH38.id
 

@@ -319,12 +319,13 @@ def _place_contigs(path: Path, header: pysam.VariantHeader, assembly: Assembly
     wrong length means the file is on another assembly, which must stop the ingest; but the
     mitochondrion differs between references of one assembly (UCSC hg19's chrM is 16,571
     bases, the Yoruba sequence; GRCh37's MT the 16,569 rCRS), so a wrong-length one is another
-    sequence, left aside with the decoys, alts and unplaced contigs real headers list."""
+    sequence, left aside with the decoys, alts and unplaced contigs real headers list; so is
+    hg19's chrM given no length (`Assembly.file_chromosome`), which was loaded as MT."""
     placed: dict[str, str] = {}
     elsewhere: dict[str, int] = {}
     for name, contig in header.contigs.items():
-        chrom = assembly.normalise(name)
         length = contig.length
+        chrom = assembly.file_chromosome(name, length)
         if chrom is not None and length is not None and length != assembly.length(chrom):
             if chrom != "MT":
                 raise VcfProblem(path, f"header contig {name} has length {length}, but "
@@ -664,9 +665,10 @@ def plan_regions(layout: VcfLayout) -> list[Region | None]:
 
 
 def is_elsewhere(layout: VcfLayout, contig: str) -> bool:
-    """Whether a contig's records are not on the assembly's chromosomes (skipped, counted)."""
+    """Whether a contig's records are not on the assembly's chromosomes (skipped, counted).
+    One the header does not list has no length: hg19's chrM, so named, is not GRCh37's MT."""
     return contig in layout.elsewhere or (
-        contig not in layout.contigs and layout.assembly.normalise(contig) is None)
+        contig not in layout.contigs and layout.assembly.file_chromosome(contig, None) is None)
 
 
 def contig_length(layout: VcfLayout, contig: str) -> int:

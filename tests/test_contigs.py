@@ -17,7 +17,7 @@ import pytest
 from auth.access import AccessLevel
 from beacon.assemblies import GRCH37, GRCH38, Assembly
 from beacon.ingest import IngestRequest, ingest
-from tests.conftest import write_vcf_text
+from tests.conftest import node_database, write_vcf_text
 
 CONTIGS = {
     "hg19": (GRCH37, [("chr1", 249250621), ("chr1_gl000191_random", 106433),
@@ -83,3 +83,44 @@ async def test_a_real_header_loads_and_counts_what_it_skips(db_url, tmp_path, na
     assert [(r[0], r[1] + 1) for r in stored] == sorted(
         (assembly.normalise(c), pos) for c, pos in ON[name])
     assert "recordsOffAssembly" in source
+
+
+# hg19's chrM as headers write it without a length: a contig line with none, or none at all
+# (htslib reads records on a contig the header does not list); with GRCh37's own 16,569 (the
+# rCRS, as a file lifted over to it says) it is GRCh37's MT.
+HG19_CHRM = {"no length": ["##contig=<ID=chrM>"], "no contig line": [],
+             "no length, any case": ["##contig=<ID=CHRM>"],
+             "the rCRS's length": ["##contig=<ID=chrM,length=16569>"]}
+
+
+@pytest.mark.parametrize("index", [True, False], ids=["indexed", "unindexed"])
+@pytest.mark.parametrize("declared", list(HG19_CHRM))
+async def test_hg19_chrm_without_a_length_is_not_grch37_mt(pg_server_url, tmp_path, declared,
+                                                           index):
+    """UCSC hg19's chrM is the Yoruba mitochondrion (NC_001807, 16,571 bases), GRCh37's MT the
+    rCRS (NC_012920, 16,569): past base ~300 their positions differ. A chrM of GRCh37 whose
+    header gives no length was loaded as MT, its variants answered at the wrong positions;
+    it is now left aside as the 16,571-base one is, unless its length says it is the rCRS."""
+    chrm = "CHRM" if "any case" in declared else "chrM"
+    header = ["##fileformat=VCFv4.2", "##reference=hg19",
+              "##contig=<ID=chr1,length=249250621>", *HG19_CHRM[declared],
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2"]
+    records = [("chr1", 1000), (chrm, 310), (chrm, 16000)]
+    lines = [f"{c}\t{pos}\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t1/1" for c, pos in records]
+    path = write_vcf_text(tmp_path / "hg19.vcf", "\n".join(header + lines) + "\n", index=index)
+    async with node_database(pg_server_url) as url:
+        report = await ingest(url, IngestRequest(path, "GDI-FI-SYN-001", None,
+                                                 AccessLevel.PUBLIC, "hg19", workers=2))
+        conn = await asyncpg.connect(url)
+        try:
+            stored = await conn.fetch("SELECT chromosome, start_pos FROM variants ORDER BY 1, 2")
+        finally:
+            await conn.close()
+    assert report.assembly == GRCH37.id
+    if declared == "the rCRS's length":
+        assert report.elsewhere == {}
+        assert [(r[0], r[1] + 1) for r in stored] == [("1", 1000), ("MT", 310), ("MT", 16000)]
+    else:
+        assert report.elsewhere == {chrm: 2}
+        assert [(r[0], r[1] + 1) for r in stored] == [("1", 1000)]
