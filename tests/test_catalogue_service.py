@@ -2618,3 +2618,10 @@ async def test_a_request_the_catalogue_cannot_parse_gets_its_error_body(catalogu
     assert b" 417 " in head.split(b"\r\n")[0], answer
     error = json.loads(body)["error"]
     assert error["code"] == "expectation_failed" and "QUOTED" not in error["message"], error
+    # a body past the limit that waits to be asked for (100-continue) is refused, not asked
+    answer, _ = await send_slowly(port, (
+        f"PUT /api/nodes/{NODE}/datasets HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        "Content-Type: application/json\r\nContent-Length: 500000000\r\n\r\n").encode(),
+        [], 0.1, 5)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_large"

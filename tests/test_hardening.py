@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -259,6 +260,50 @@ async def test_an_expectation_the_node_cannot_meet_gets_a_beacon_error_body(node
         "query": {"requestParameters": {"referenceName": "1", "start": [99],
                                         "alternateBases": "G"}}})
     assert response.status == 200, await response.text()
+
+
+async def test_a_body_past_the_limit_expecting_100_continue_gets_the_413_first(node,
+                                                                              beacon_schema):
+    """A client that sends `Expect: 100-continue` waits to be asked for its body (RFC 9110
+    10.1.1). One whose Content-Length is past the node's limit was asked (100 Continue), then
+    refused (413), and so sent the whole body for nothing; it is refused at once, never
+    asked. A body within the limit is still asked for, then answered."""
+    port = urlsplit(str(node._base_url)).port
+
+    async def exchange(length: int, body: bytes) -> tuple[bytes, bytes]:
+        """The interim answer to the head alone (b"" if none), and the answer."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"POST /api/g_variants HTTP/1.1\r\nHost: x\r\nExpect: 100-continue"
+                         b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                         b"\r\n" % length)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            interim = b""
+            if head.startswith(b"HTTP/1.1 100 "):
+                interim = head
+                writer.write(body)
+                await writer.drain()
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            size = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+            return interim, head + await asyncio.wait_for(reader.readexactly(int(size[1])), 5)
+        finally:
+            writer.close()
+
+    first, answer = await exchange(50_000_000, b"")
+    assert first == b"" and answer.startswith(b"HTTP/1.1 413 "), (first, answer)
+    assert b"100 Continue" not in answer, answer
+    assert b"\r\nConnection: close\r\n" in answer, answer
+    error = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert beacon_schema(ERROR_SCHEMA, error) == []
+    assert error["error"] == {"errorCode": 413, "errorMessage": f"body: more than {2**20} bytes"}
+    first, answer = await exchange(len(COUNT_BODY), COUNT_BODY)
+    assert first == b"HTTP/1.1 100 Continue\r\n\r\n", (first, answer)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert "responseSummary" in json.loads(answer.partition(b"\r\n\r\n")[2]), answer
+    first, answer = await exchange(2**20, b" " * 2**20)      # the limit itself: asked for
+    assert first == b"HTTP/1.1 100 Continue\r\n\r\n", (first, answer)
+    assert not answer.startswith(b"HTTP/1.1 413 "), answer
 
 
 async def test_a_server_of_no_application_answers_what_it_cannot_parse_as_aiohttp_does():

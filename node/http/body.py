@@ -51,6 +51,16 @@ class BodyRefused(Exception):
         self.message = message
 
 
+def said_too_large(request: web.BaseRequest) -> BodyRefused | None:
+    """The 413 of a body whose Content-Length says it is larger than the application takes
+    (client_max_size), or None: refused before it is read (`arrived`), and before a client
+    that waits to be asked for it (Expect: 100-continue) is asked (node/http/server.py)."""
+    length = request.content_length
+    if length is not None and length > request.client_max_size > 0:
+        return BodyRefused(413, f"body: more than {request.client_max_size} bytes")
+    return None
+
+
 async def arrived(request: web.Request, timeout_seconds: float,
                   read: Callable[[], Awaitable[T]]) -> T:
     """What `read` (request.read, request.post) makes of the body, which must arrive in full
@@ -64,10 +74,8 @@ async def arrived(request: web.Request, timeout_seconds: float,
             # a length past the limit said up front is refused at once: read, it held the
             # connection until the body's time was up (30 s), then a 408, for a body never
             # to be taken (found by a review, 2026-12-06)
-            length = request.content_length
-            if length is not None and length > request.client_max_size > 0:
-                raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size,
-                                                    actual_size=length)
+            if (refused := said_too_large(request)) is not None:
+                raise refused
             async with asyncio.timeout(timeout_seconds):
                 return await read()
         return await read()

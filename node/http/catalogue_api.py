@@ -160,14 +160,15 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return json_response(body, status, headers)
 
 
-_UNPARSED_CODES = {400: "invalid_request", 417: "expectation_failed"}
+_UNPARSED_CODES = {400: "invalid_request", 413: "too_large", 417: "expectation_failed"}
 
 
 def unparsed_response(request: web.Request | None, status: int, message: str
                       ) -> web.Response:
     """The catalogue's answer to a request aiohttp refused before any middleware (node/http/
-    server.py answer_unparsed: one it could not parse, an Expect it does not meet), in the
-    API's error form: it was aiohttp's plain text, quoting the request line or the header."""
+    server.py answer_unparsed: one it could not parse, an Expect it does not meet, a body
+    past the limit that waits to be asked for), in the API's error form: it was aiohttp's
+    plain text, quoting the request line or the header."""
     return _error(status, _UNPARSED_CODES.get(status, "refused"), message)
 
 

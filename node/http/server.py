@@ -28,6 +28,7 @@ from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from auth.tokens import MAX_TOKEN_BYTES
+from node.http.body import said_too_large
 from node.urls import http_root
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,11 @@ def answer_unparsed(app: web.Application, answer: UnparsedAnswer, *, service: st
     hide_request_lines replaces its RequestHandler.handle_error, which asks the application
     whose server read the request (tests/test_hardening.py holds it to each aiohttp).
     Being the one place these requests reach, `answer` counts them too (node/http/metrics.py
-    refused): no middleware sees them. An HTTP/1.1 request that expects anything but 100-continue (RFC 9110 10.1.1) gets
-    `answer`'s 417 too (`_meet_expectation`). `service`: what the messages call the server;
-    `long_line`: what a request line too long is advised (the node's queries may be POSTed,
-    the catalogue's search may not)."""
+    refused): no middleware sees them. An HTTP/1.1 request that expects anything but
+    100-continue (RFC 9110 10.1.1) gets `answer`'s 417 too, and one that expects it with a
+    Content-Length past the application's limit `answer`'s 413 (`_meet_expectation`).
+    `service`: what the messages call the server; `long_line`: what a request line too long
+    is advised (the node's queries may be POSTed, the catalogue's search may not)."""
     _UNPARSED[app] = (answer, service, long_line)
 
 
@@ -114,13 +116,21 @@ async def _meet_expectation(request: web.Request) -> web.StreamResponse | None:
     aiohttp calls it before any middleware, and its own refusal of an expectation other than
     100-continue was a plain-text 417 quoting the header ("Unknown Expect: ..."), which no
     Beacon client reads; an application that answers in its own form (answer_unparsed)
-    answers it there, quoting nothing sent. Its connection ends: the body may never come."""
+    answers it there, quoting nothing sent. aiohttp asks for any body (100 Continue), and
+    one whose Content-Length is past the application's limit was asked for, then refused
+    by its handler (node/http/body.py): its client sent all of it for nothing; it gets the
+    handler's 413 at once. Its connection ends: the body may never come."""
     unparsed = _UNPARSED.get(request.app)
-    if (unparsed is None or request.version != HttpVersion11
-            or request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"):
+    if unparsed is None or request.version != HttpVersion11:
         return await _AIOHTTPS_EXPECT(request)
     answer, service, _ = unparsed
-    response = answer(request, 417, f"Expect: {service} meets no expectation but 100-continue")
+    if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
+        response = answer(request, 417,
+                          f"Expect: {service} meets no expectation but 100-continue")
+    elif (refused := said_too_large(request)) is not None:
+        response = answer(request, refused.status, refused.message)
+    else:
+        return await _AIOHTTPS_EXPECT(request)
     response.force_close()
     return response
 
