@@ -12,6 +12,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from catalogue import store
+from catalogue.document_dates import DocumentDates
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import CatalogView, FdpSite
 from catalogue.record import Agent, CatalogueRecord, problems_of
@@ -31,18 +32,23 @@ class CatalogueIdentity:
 
 class SiteCache:
     """The site as of the catalogue's last change: a harvester fetching every page of a
-    large catalogue would otherwise have every record loaded and validated per page."""
+    large catalogue would otherwise have every record loaded and validated per page. Dated
+    by its documents' changes too (catalogue/document_dates.py): a node registered again
+    under another name changes its catalog, and no date moved."""
 
     def __init__(self) -> None:
         self._version: int | None = None
         self._site: FdpSite | None = None
+        self._dates: DocumentDates | None = None
 
     async def site(self, pool: asyncpg.Pool, identity: CatalogueIdentity) -> FdpSite:
         current = await store.version(pool)
         if self._site is None or current != self._version:
             # Read after the version: at worst newer than it, so rebuilt once more, never stale.
             self._site, self._version = await catalogue_site(pool, identity), current
-        return self._site
+        if self._dates is None or self._dates.pool is not pool:
+            self._dates = DocumentDates(pool)
+        return await self._dates.dated(self._site)
 
 
 async def catalogue_site(pool: asyncpg.Pool, identity: CatalogueIdentity) -> FdpSite:

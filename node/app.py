@@ -28,8 +28,10 @@ from beacon.budget import Budgets, network_caller_secret
 from beacon.count_batcher import CountBatcher
 from beacon.dataset_cache import DatasetCache
 from beacon.workload import Queries
+from catalogue.document_dates import DocumentDates
 from catalogue.fdp import FDP_PATH
 from catalogue.rdf import FdpSite
+from catalogue.record import CatalogueRecord
 from node.database import (
     close_pool,
     create_pool,
@@ -47,6 +49,7 @@ from node.http.app_keys import (
     BUDGETS,
     COUNTS,
     DATASETS,
+    FDP_DATES,
     METRICS,
     NETWORK,
     OPENAPI,
@@ -138,13 +141,19 @@ def _beneath(root: str, routes: list[web.RouteDef]) -> list[web.RouteDef]:
 
 
 async def _fdp_site(request: web.Request) -> FdpSite:
+    return await _node_site(request.app)
+
+
+async def _node_site(app: web.Application) -> FdpSite:
     """The node's FAIR Data Point as of now, built once per version of the datasets (read
     with the last removal, which dates the catalog when it is later than every dataset
-    shown)."""
-    settings, datasets = request.app[SETTINGS], request.app[DATASETS]
+    shown), dated by its documents' last changes of content too (FDP_DATES): a change of
+    the settings they show moved no date. The records pushed to the catalogue are its."""
+    settings, datasets = app[SETTINGS], app[DATASETS]
     # a removal notifies the change that reloads the list and, with it, `removed`
-    return await datasets.derived("fdp-site",
+    site = await datasets.derived("fdp-site",
                                   lambda rows: node_site(settings, rows, datasets.removed))
+    return await app[FDP_DATES].dated(site)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -231,6 +240,7 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
         await _warn_of_ungoverned(conn, app[SETTINGS])
     cache = DatasetCache(app[POOL], watchdog=app[WATCHDOG])
     await cache.start(app[SETTINGS].database_url or "")
+    app[FDP_DATES] = DocumentDates(app[POOL])
     if READS in app:
         cache.subscribe(app[READS].datasets_changed)
         app[READS].datasets_changed()
@@ -285,7 +295,10 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 async def _catalogue_publisher(app: web.Application) -> AsyncIterator[None]:
     """Publish to the catalogue service at start and after every dataset change."""
-    async with publishing(app[SETTINGS], app[DATASETS]):
+    async def records() -> list[CatalogueRecord]:
+        return (await _node_site(app)).records()
+
+    async with publishing(app[SETTINGS], app[DATASETS], records):
         yield
 
 

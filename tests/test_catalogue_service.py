@@ -1767,6 +1767,47 @@ async def test_catalogue_fdp_follows_every_change(catalogue):
 
 
 
+async def test_a_node_registered_again_under_another_name_moves_its_catalogs_dates(catalogue):
+    """The catalogue's catalog of a node is titled by the node's name and published by it:
+    the node registered again under another name changed it, and its dct:modified, the
+    root's fdp-o:metadataModified and their Last-Modified stayed, dated by the datasets
+    alone, so a harvester reading only what changed by date kept the old name. They move;
+    its datasets' documents, which do not show it, do not, nor does the same registration
+    again (catalogue migration 0007)."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    await catalogue.put(path + "/datasets", _snapshot(_record("GDI-FI-SYN-001", fdp)),
+                        TOKENS[NODE])
+
+    async def published() -> dict[str, tuple[str, str, list[str]]]:
+        shown = {}
+        for document in ("", f"/catalog/{NODE}", "/dataset/GDI-FI-SYN-001"):
+            async with catalogue.http.get(f"{catalogue.url}/fdp{document}",
+                                          headers={"Accept": "text/turtle"}) as response:
+                assert response.status == 200, document
+                graph = Graph().parse(data=await response.text(), format="turtle")
+            stated = [*graph.objects(None, DCTERMS.modified),
+                      *graph.objects(None, FDP_O.metadataModified)]
+            shown[document] = (response.headers["ETag"], response.headers["Last-Modified"],
+                               [str(o) for o in stated])
+        return shown
+
+    before = await published()
+    await asyncio.sleep(1.1)                   # Last-Modified has whole seconds
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+    assert await published() == before
+    await catalogue.put(path, {**_registration(fdp), "name": "Suomen solmu"}, TOKENS[NODE])
+    after = await published()
+    assert after["/dataset/GDI-FI-SYN-001"] == before["/dataset/GDI-FI-SYN-001"]
+    for document in ("", f"/catalog/{NODE}"):
+        assert after[document][0] != before[document][0], document
+        assert (parsedate_to_datetime(after[document][1])
+                > parsedate_to_datetime(before[document][1])), document
+        assert (datetime.fromisoformat(after[document][2][0])
+                > datetime.fromisoformat(before[document][2][0])), document
+
+
 async def test_a_catalog_is_rendered_once_per_change_not_per_request(catalogue, monkeypatch):
     """The root and each catalog list every dataset, and were rendered again for every
     request: 0.2 s of the event loop each for a node of 2,000 datasets, so that a few

@@ -51,6 +51,7 @@ from catalogue.record import (
     MAX_NAME,
     MAX_TITLE,
     Agent,
+    CatalogueRecord,
 )
 from node.app import create_app
 from node.database import connect, create_pool
@@ -171,9 +172,9 @@ async def _fdp_node(url: str, tmp_path: Path,
     """A client of a node over `url` serving its FAIR Data Point on 127.0.0.1, and the
     node's application."""
     port = free_port()
-    configured = Settings(disclosure=OPEN_DISCLOSURE, database_url=url, port=port,
-                          data_dir=tmp_path / "node", beacon_id="org.test.fdp", country="FI",
-                          **settings)
+    configured = Settings(**{"disclosure": OPEN_DISCLOSURE, **settings}, database_url=url,
+                          port=port, data_dir=tmp_path / "node", beacon_id="org.test.fdp",
+                          country="FI")
     pool = await create_pool(url, configured)
     app = create_app(configured, pool)
     server = TestServer(app, host="127.0.0.1", port=port)
@@ -209,6 +210,16 @@ async def _dates_once_listing(client: ClientSession, datasets: int) -> Dates:
 
 def _moved_forward(after: Dates, before: Dates) -> bool:
     return all(later > earlier for later, earlier in zip(after[:4], before[:4]))
+
+
+def published(record: CatalogueRecord, read: CatalogueRecord) -> CatalogueRecord:
+    """`record` dated as the one `read` from its document, when that is later: each node of
+    this module's database listens on a port of its own, its base URL in every document,
+    so a document is dated by the start of the node that published it first with this one's
+    (catalogue/document_dates.py)."""
+    assert read.modified is not None and record.modified is not None
+    assert read.modified >= record.modified
+    return record.model_copy(update={"modified": read.modified})
 
 
 def parse(body: bytes, media_type: str, public_id: str) -> Graph:
@@ -265,12 +276,12 @@ async def test_read_back_record_equals_the_record_built_from_the_database(
         response, body = await fetch(client, f"/fdp/dataset/{dataset}", media_type)
         assert response.status == 200
         record = read_dataset(parse(body, media_type, url), url)
-        assert record == record_for(row, settings)
+        assert record == published(record_for(row, settings), record)
         assert record.iri == url
         assert (record.number_of_records, record.number_of_unique_individuals) == (
             row.record_count, row.sample_count) == (300, 4)
         assert record.beacon_url == f"{settings.base_url}/api"
-        assert (record.issued, record.modified) == (row.created_at, row.updated_at)
+        assert record.issued == row.created_at and record.modified >= row.updated_at
 
 
 async def test_published_counts_are_what_anonymous_callers_may_see(fdp_node, loaded_db):
@@ -306,8 +317,9 @@ async def test_a_start_hiding_the_controlled_datasets_moves_the_dates_forward(
             await ingest(url, make_request(fi / vcf, dataset, title=dataset, workers=1,
                                            access_level=level))
 
-        async def dates(hide: bool) -> Dates:
-            async with _fdp_node(url, tmp_path, hide_controlled_datasets=hide) as (client, _):
+        async def dates(hide: bool) -> Dates:       # one base URL: no other change
+            async with _fdp_node(url, tmp_path, hide_controlled_datasets=hide,
+                                 public_base_url="https://fi.example.org") as (client, _):
                 return await _dates(client)
 
         before = await dates(hide=False)
@@ -365,7 +377,8 @@ async def test_metadata_file_properties_and_node_defaults_reach_the_record(fdp_n
     assert bare.access_rights == "NON_PUBLIC"          # no file, no flag: CONTROLLED
     _, body = await fetch(client, f"/fdp/dataset/{BARE}")
     url = f"{settings.base_url}/fdp/dataset/{BARE}"
-    assert read_dataset(parse(body, "text/turtle", url), url) == bare
+    read = read_dataset(parse(body, "text/turtle", url), url)
+    assert read == published(bare, read)
 
 
 # The metadata file's names of the four values ingest once stored under their Python names
@@ -524,7 +537,8 @@ async def test_etag_304_and_last_modified_follow_the_data(fdp_node, loaded_db,
     etag = first.headers["ETag"]
     assert etag.startswith('"') and not etag.startswith("W/")
     latest = max(r.updated_at for r in (await _rows(loaded_db)).values())
-    assert http_date(first.headers["Last-Modified"]) == ceil(latest.timestamp())
+    # (or the start of this node, its base URL in every document: `published`)
+    assert http_date(first.headers["Last-Modified"]) >= ceil(latest.timestamp())
     again, same = await fetch(client, "/fdp/catalog/org.test.fdp")
     assert (again.headers["ETag"], same) == (etag, body)
     cached, nothing = await fetch(client, "/fdp/catalog/org.test.fdp", **{"If-None-Match": etag})
@@ -538,7 +552,7 @@ async def test_etag_304_and_last_modified_follow_the_data(fdp_node, loaded_db,
 
     dataset_doc, _ = await fetch(client, f"/fdp/dataset/{BARE}")
     bare_before = (await _rows(loaded_db))[BARE].updated_at
-    assert http_date(dataset_doc.headers["Last-Modified"]) == ceil(bare_before.timestamp())
+    assert http_date(dataset_doc.headers["Last-Modified"]) >= ceil(bare_before.timestamp())
     vcf = _vcf_dir(tmp_path_factory) / "fi" / "GDI-FI-SYN-002.vcf.gz"
     await ingest(loaded_db, make_request(vcf, BARE, title="Bare panel", workers=1))
     bare_after = (await _rows(loaded_db))[BARE].updated_at
@@ -872,6 +886,120 @@ async def test_removing_a_hidden_dataset_leaves_the_fair_data_point_as_it_was(
             else:
                 raise AssertionError("the node never heard of the removal")
             assert await documents() == before
+
+
+ONE = "GDI-FI-ONE-001"
+DOCUMENTS = ("", "/catalog/org.test.fdp", f"/dataset/{ONE}", f"/distribution/{ONE}",
+             f"/service/{ONE}")
+Published = dict[str, tuple[str, int, object]]
+
+
+async def _published(client: ClientSession) -> Published:
+    """Each document's ETag, Last-Modified and the date it states (dct:modified, the root's
+    fdp-o:metadataModified; None for a distribution or a service, which state none)."""
+    published = {}
+    for path in DOCUMENTS:
+        response, body = await fetch(client, "/fdp" + path)
+        assert response.status == 200, path
+        graph = parse(body, "text/turtle", "http://127.0.0.1/fdp" + path)
+        stated = next(iter([*graph.objects(None, DCTERMS.modified),
+                            *graph.objects(None, FDP_O.metadataModified)]), None)
+        published[path] = (response.headers["ETag"],
+                           http_date(response.headers["Last-Modified"]),
+                           None if stated is None else stated.toPython())
+    return published
+
+
+def _moved(after: Published, before: Published) -> set[str]:
+    """The documents whose ETag, Last-Modified and stated date all moved; every other one
+    is asserted unchanged."""
+    moved = set()
+    for path, (etag, last_modified, stated) in after.items():
+        was = before[path]
+        if after[path] == was:
+            continue
+        assert etag != was[0] and last_modified > was[1], (path, was, after[path])
+        assert stated is None or stated > was[2], (path, was, after[path])
+        moved.add(path)
+    return moved
+
+
+async def test_a_change_of_what_the_documents_say_moves_the_dates_of_those_it_changes(
+        pg_server_url, loaded_db, tmp_path, tmp_path_factory, shapes):
+    """A document was dated by its datasets alone (their versions, removals): a node started
+    again with another count_step (the documents' rounded counts), organisation (their
+    publisher), name (the FAIR Data Point's and catalog's titles) or base URL (every IRI)
+    served the new metadata under the old dct:modified, Last-Modified, and a harvester
+    reading only what changed by date kept the old. Each moves the dates of the documents
+    it changes, the catalog's and the root's with their datasets', and no other; a start
+    with the same settings moves none (migration 0038)."""
+    fi = _vcf_dir(tmp_path_factory) / "fi"
+    async with node_database(pg_server_url) as url:
+        await ingest(url, make_request(fi / "GDI-FI-SYN-001.vcf.gz", ONE, title=ONE,
+                                       workers=1, access_level="PUBLIC"))
+        settings: dict[str, object] = {"public_base_url": "https://fi.example.org"}
+
+        async def published(**changes: object) -> Published:
+            settings.update(changes)
+            async with _fdp_node(url, tmp_path, **settings) as (client, _):
+                return await _published(client)
+
+        first = await published()
+        assert await published() == first                   # a start with no change
+        rounded = OPEN_DISCLOSURE.anonymous.model_copy(update={"count_step": 5})
+        changes: list[tuple[dict[str, object], set[str]]] = [
+            ({"disclosure": OPEN_DISCLOSURE.model_copy(update={"anonymous": rounded})},
+             {"", "/catalog/org.test.fdp", f"/dataset/{ONE}"}),
+            ({"organisation_name": "Operator Oy"},
+             {"", "/catalog/org.test.fdp", f"/dataset/{ONE}"}),
+            ({"beacon_name": "Another name"}, {"", "/catalog/org.test.fdp"}),
+            ({"public_base_url": "https://beacon.fi.example.org"}, set(DOCUMENTS))]
+        before = first
+        for change, moved in changes:
+            await asyncio.sleep(1.1)           # Last-Modified has whole seconds
+            after = await published(**change)
+            assert _moved(after, before) == moved, change
+            assert await published() == after, change       # and started again: nothing
+            before = after
+        async with _fdp_node(url, tmp_path, **settings) as (client, _):
+            _, body = await fetch(client, f"/fdp/dataset/{ONE}")
+        iri = f"https://beacon.fi.example.org/fdp/dataset/{ONE}"
+        assert violations(parse(body, "text/turtle", iri), shapes) == ""
+
+
+async def test_if_modified_since_gets_304_only_while_nothing_changed(
+        pg_server_url, loaded_db, tmp_path, tmp_path_factory):
+    """A harvester asking with If-Modified-Since (the Last-Modified it read) got the whole
+    document each time, If-Modified-Since never evaluated: it gets 304 while the document
+    is unchanged, a node's restart included, and the document once it changed, the
+    organisation's name here (migration 0038). If-None-Match, when given, decides."""
+    fi = _vcf_dir(tmp_path_factory) / "fi"
+    async with node_database(pg_server_url) as url:
+        await ingest(url, make_request(fi / "GDI-FI-SYN-001.vcf.gz", ONE, title=ONE,
+                                       workers=1, access_level="PUBLIC"))
+        base = "https://fi.example.org"
+        async with _fdp_node(url, tmp_path, public_base_url=base) as (client, _):
+            read = {path: (await fetch(client, "/fdp" + path))[0].headers
+                    for path in DOCUMENTS}
+
+        async def asked(client: ClientSession, path: str, **headers: str) -> int:
+            since = {"If-Modified-Since": read[path]["Last-Modified"], **headers}
+            response, body = await fetch(client, "/fdp" + path, **since)
+            assert (response.status == 304) == (body == b"")
+            return response.status
+
+        async with _fdp_node(url, tmp_path, public_base_url=base) as (client, _):
+            assert {path: await asked(client, path) for path in DOCUMENTS} == dict.fromkeys(
+                DOCUMENTS, 304)
+            assert await asked(client, "", **{"If-None-Match": '"other"'}) == 200
+        await asyncio.sleep(1.1)               # Last-Modified has whole seconds
+        async with _fdp_node(url, tmp_path, public_base_url=base,
+                             organisation_name="Operator Oy") as (client, _):
+            assert {path: await asked(client, path) for path in DOCUMENTS} == {
+                "": 200, "/catalog/org.test.fdp": 200, f"/dataset/{ONE}": 200,
+                f"/distribution/{ONE}": 304, f"/service/{ONE}": 304}
+            for path in ("", f"/dataset/{ONE}"):
+                assert await asked(client, path, **{"If-None-Match": read[path]["ETag"]}) == 200
 
 
 async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db, shapes,

@@ -15,6 +15,7 @@ from beacon.disclosure import DisclosurePolicy
 from beacon.hung_server import Watchdog
 from beacon.info import BeaconIdentity
 from beacon.workload import Queries
+from catalogue.document_dates import DocumentDates
 from catalogue.site import SiteCache
 from node.federation.network import Network
 from node.http.metrics import Metrics
@@ -36,6 +37,8 @@ AUDIT = web.AppKey("audit", AuditTrail)
 METRICS = web.AppKey("metrics", Metrics)
 OUTAGE = web.AppKey("outage", DatabaseOutage)
 DATASETS = web.AppKey("datasets", DatasetCache)
+# when each document of the FAIR Data Point last changed (catalogue/document_dates.py)
+FDP_DATES = web.AppKey("fdp_dates", DocumentDates)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NETWORK = web.AppKey("network", Network)
 OPENAPI = web.AppKey("openapi", bytes)         # the document, serialised (beacon_api.openapi_json)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
 
 from aiohttp import web
 
-from catalogue.fdp import FDP_PATH, KINDS, render
+from catalogue.fdp import FDP_PATH, KINDS, Document, render
 from catalogue.negotiation import NegotiationError, choose
 from catalogue.rdf import FdpSite
 from node.http.metrics import unavailable
@@ -77,12 +78,25 @@ async def _answer(request: web.Request, site_for: SiteFor, path: str) -> web.Str
     headers = {"Vary": "Accept", "ETag": document.etag}
     if document.last_modified is not None:
         headers["Last-Modified"] = document.last_modified
-    if _matches(request.headers.get("If-None-Match"), document.etag):
+    if _not_modified(request, document):
         response = web.Response(status=304, headers=headers)
     else:
         response = web.Response(body=document.body, headers=headers,
                                 content_type=rdf_format.media_type, charset="utf-8")
     return response
+
+
+def _not_modified(request: web.Request, document: Document) -> bool:
+    """If-None-Match, or when there is none If-Modified-Since (RFC 9110 §13.2.2): a harvester
+    asking whether the document changed since the Last-Modified it read. It was never
+    evaluated, each such GET a 200 with the whole document. A document's date moves with
+    every change of it (catalogue/document_dates.py), so not after the date asked: none."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return _matches(if_none_match, document.etag)
+    since = request.if_modified_since
+    return (since is not None and document.last_modified is not None
+            and parsedate_to_datetime(document.last_modified) <= since)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -178,11 +178,14 @@ class Publisher:
 
 
 @contextlib.asynccontextmanager
-async def publishing(settings: Settings, cache: DatasetCache) -> AsyncIterator[None]:
+async def publishing(settings: Settings, cache: DatasetCache,
+                     published: RecordSource | None = None) -> AsyncIterator[None]:
     """While open, publish the node's datasets in the background (nothing happens without a
     catalogue_url): start-up never waits for the catalogue. Without catalogue_token there is
     nothing to publish with: said once, unless the URL is there for the registry
-    (peers_from_catalogue); the publisher found it out every 10 s and said nothing."""
+    (peers_from_catalogue); the publisher found it out every 10 s and said nothing.
+    `published`: the records as the node's FAIR Data Point dates them (node/app.py), so that
+    a push states the `modified` a harvest of it reads; by default, the datasets' own."""
     if not settings.catalogue_url:
         yield
         return
@@ -195,7 +198,7 @@ async def publishing(settings: Settings, cache: DatasetCache) -> AsyncIterator[N
     async def records() -> list[CatalogueRecord]:
         return records_for(await cache.all(), settings)
 
-    publisher = Publisher(settings, records)
+    publisher = Publisher(settings, published or records)
     cache.subscribe(publisher.changed)
     task = asyncio.create_task(publisher.run())
     try:
