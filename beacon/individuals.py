@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -54,16 +55,25 @@ _DUO = re.compile(r"(?i:DUO):[0-9]{7}", re.ASCII)
 _MOST_PURPOSE = 500         # characters of a purpose kept (the audit trail's)
 
 
-def purpose_of_use(stated: object, sent: str | None) -> str | None:
+def purpose_of_use(stated: object, sent: Sequence[str]) -> str | None:
     """The declared purpose of use: the body's `meta.purposeOfUse` (`stated`) or the
-    PURPOSE_HEADER's (`sent`; a GET has no body), as recorded in the audit trail; a DUO term
-    or printable text, else RequestError naming `meta.purposeOfUse` (and the header, where it
-    came from there). Given in both places they must agree: the body's was taken, so the
-    trail recorded one purpose while the caller's client or gateway had stated another in
-    the header. A `DUO:` id must be DUO's form: `DUO:12` names no term, and was recorded as
-    one. A body's `null` states none, as leaving it out does."""
+    PURPOSE_HEADER's (`sent`: each of its lines, in order; a GET has no body), as recorded in
+    the audit trail; a DUO term or printable text, else RequestError naming
+    `meta.purposeOfUse` (and the header, where it came from there). Given in both places
+    they must agree: the body's was taken, so the trail recorded one purpose while the
+    caller's client or gateway had stated another in the header. So must the header's lines
+    where it is sent more than once (a client's, and one its gateway adds): the first was
+    taken, recorded and passed on to a network's peers, the others dropped, silently. A
+    `DUO:` id must be DUO's form: `DUO:12` names no term, and was recorded as one. A body's
+    `null` states none, as leaving it out does."""
     purpose = None if stated is None else _purpose(stated, "")
-    header = None if sent is None else _purpose(sent, f" (the {PURPOSE_HEADER} header)")
+    where = f" (the {PURPOSE_HEADER} header)"
+    lines = {_purpose(line, where) for line in sent}
+    if len(lines) > 1:
+        raise RequestError("meta.purposeOfUse", f"the {PURPOSE_HEADER} header is sent more "
+                                                "than once, with different purposes: a query "
+                                                "states one purpose of use")
+    header = next(iter(lines), None)
     if purpose is not None and header is not None and purpose != header:
         raise RequestError("meta.purposeOfUse", f"disagrees with the {PURPOSE_HEADER} header: "
                                                 "a query states one purpose of use (give it "

@@ -1311,24 +1311,36 @@ async def test_the_development_aais_grants_follow_the_sources_a_dataset_names(st
         assert (await _granularities(node, token))[CONTROLLED] == "count"
 
 
-async def test_a_start_accepting_several_grant_sources_warns_of_controlled_datasets_naming_none(
+async def test_a_start_accepting_several_grant_sources_warns_of_every_dataset_naming_none(
         stack, caplog):
-    """Any accepted source grants a CONTROLLED dataset naming none: said at start where
-    several are accepted, not where one is."""
+    """Any accepted source grants a dataset naming none, at every access level: a grant
+    puts its holder in the granted tier there (a REGISTERED dataset's variants below the
+    allele floor and its variant count; a PUBLIC one's individual records), so DAC A's
+    grant of a REGISTERED dataset DAC B governs gives what B's would. Said at start where
+    several sources are accepted, not where one is. Until 2026-12-07 only the CONTROLLED
+    datasets were named, and an operator, told nothing of the others, left them open."""
     caplog.set_level(logging.WARNING, logger="node.app")
-    both = _trusted(stack.aai_url, accepted_grant_sources=("https://a.example/",
-                                                           "https://b.example/"))
+    dac_a, dac_b = "https://a.example/", "https://b.example/"
+    both = _trusted(stack.aai_url, accepted_grant_sources=(dac_a, dac_b))
+    bona_fide = [_visa(stack, kind, BONA_FIDE) for kind in BONA_FIDE_TYPES]
+    by_a = _passport(stack, [*bona_fide, _grant(stack, source=dac_a, value=REGISTERED)])
 
     def warned() -> list[str]:
         return [r.getMessage() for r in caplog.records
                 if r.name == "node.app" and "name none of their own" in r.getMessage()]
-    async with _governed(stack, CONTROLLED, ("https://a.example/",)), \
-            _node_with(stack, [both]) as node:
-        assert (await node.get("/health")).status == 200
+    async with _governed(stack, CONTROLLED, (dac_a,)), \
+            _node_with(stack, [both], disclosure=DisclosureSettings()) as node:
+        assert "variantCount" in await _dataset_info(node, by_a, REGISTERED)
     assert warned() == [(
-        "grants from 2 sources are accepted (https://a.example/, https://b.example/), and the "
-        f"CONTROLLED datasets {OTHER} name none of their own: a grant from any of them "
-        "grants each (gdi-node datasets grant-sources ID --grant-source URL names whose do)")]
+        f"grants from 2 sources are accepted ({dac_a}, {dac_b}), and the datasets "
+        f"{PUBLIC} (PUBLIC), {REGISTERED} (REGISTERED), {OTHER} (CONTROLLED) name none of "
+        "their own: a grant from any of them grants each, its holder answered in the granted "
+        "tier there (gdi-node datasets grant-sources ID --grant-source URL names whose do)")]
+    caplog.clear()
+    async with _governed(stack, REGISTERED, (dac_b,)), \
+            _node_with(stack, [both], disclosure=DisclosureSettings()) as node:
+        assert "variantCount" not in await _dataset_info(node, by_a, REGISTERED)
+    assert REGISTERED not in warned()[0]
     caplog.clear()
     async with _node_with(stack, [_trusted(stack.aai_url)]) as node:
         assert (await node.get("/health")).status == 200

@@ -27,6 +27,7 @@ import asyncpg
 import numpy as np
 import pytest
 from aiohttp import ClientSession, TCPConnector
+from multidict import CIMultiDict
 
 from auth.access import AccessLevel
 from auth.dev_issuer import DevIssuer, DevUser, trusted_issuer_entry
@@ -744,6 +745,34 @@ async def test_a_purpose_stated_twice_must_agree_and_a_duo_id_be_duos(world):
     assert recorded == {"purpose-both": "DUO:0000006", "purpose-body": "duo:0000007",
                         "purpose-header": "research on DUO:12",
                         "purpose-null": "cancer research"}
+
+
+async def test_a_purpose_header_sent_twice_must_agree(world):
+    """Two X-Purpose-Of-Use header lines (a client's, and the one its gateway adds) with
+    different purposes: the first was taken, silently, recorded in the trail and passed on
+    to the network's peers, the other dropped, as the body's once was over the header's.
+    Now a 400 naming the header, on the node and the network alike, on GET and POST; the
+    same purpose twice is that purpose."""
+    query = {"requestedGranularity": "count", "filters": [{"id": FEMALE}]}
+    twice = CIMultiDict([("X-Purpose-Of-Use", "DUO:0000006"),
+                         ("X-Purpose-Of-Use", "commercial use")])
+    for root in ("/api", "/network/api"):
+        async with world.open.post(f"{root}/individuals", json={"query": query},
+                                   headers=twice) as response:
+            posted = response.status, await response.json()
+        async with world.open.get(f"{root}/individuals", params={"filters": FEMALE},
+                                  headers=twice) as response:
+            got = response.status, await response.json()
+        for status, answer in (posted, got):
+            assert status == 400, (root, answer)
+            assert answer["error"]["errorMessage"] == (
+                "meta.purposeOfUse: the X-Purpose-Of-Use header is sent more than once, with "
+                "different purposes: a query states one purpose of use"), (root, answer)
+    same = CIMultiDict([("X-Purpose-Of-Use", "DUO:0000006"),
+                        ("X-Purpose-Of-Use", " DUO:0000006")])
+    async with world.open.post("/api/individuals", json={"query": query},
+                               headers=same) as response:
+        assert response.status == 200, await response.text()
 
 
 async def test_a_term_nobody_holds_matches_nobody(world):

@@ -535,10 +535,11 @@ async def dataset_g_variants(request: web.Request) -> web.Response:
 def declared_purpose(request: web.Request, meta: dict[str, object]) -> str | None:
     """The declared purpose of use (beacon/individuals.py purpose_of_use): `meta.purposeOfUse`
     of a POST body, or the header (a GET has no body), recorded in the audit trail (and
-    passed on to a network's peers), not in the answer. The answer then depends on the
-    header, whether given or not (`PURPOSE_READ`)."""
+    passed on to a network's peers), not in the answer; each line of the header, where it
+    is sent more than once. The answer then depends on the header, whether given or not
+    (`PURPOSE_READ`)."""
     request[PURPOSE_READ] = True
-    return purpose_of_use(meta.get("purposeOfUse"), request.headers.get(_PURPOSE_HEADER))
+    return purpose_of_use(meta.get("purposeOfUse"), request.headers.getall(_PURPOSE_HEADER, ()))
 
 
 async def _individuals(request: web.Request, query: IndividualsQuery) -> web.Response:
