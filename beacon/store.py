@@ -123,12 +123,14 @@ async def set_grant_sources(conn: asyncpg.Connection, dataset_id: str,
     return bool(changed)
 
 
-async def ungoverned_controlled(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
-    """The CONTROLLED datasets naming no grant source: granted by a grant from any source
-    the node accepts."""
-    return [row["id"] for row in await conn.fetch(
-        "SELECT id FROM datasets WHERE access_level = 'CONTROLLED' AND grant_sources = '{}' "
-        "ORDER BY id")]
+async def ungoverned(conn: asyncpg.Connection | asyncpg.Pool) -> list[tuple[str, str]]:
+    """(id, access level) of each dataset naming no grant source: granted by a grant from
+    any source the node accepts. At every access level: a grant puts its holder in the
+    granted tier (beacon/disclosure.py tier_of), a REGISTERED dataset's variants below the
+    allele floor and a PUBLIC one's individual records with it; the CONTROLLED ones alone
+    were listed, and the operator told nothing of the others."""
+    return [(row["id"], row["access_level"]) for row in await conn.fetch(
+        "SELECT id, access_level FROM datasets WHERE grant_sources = '{}' ORDER BY id")]
 
 
 def _slug(dataset_id: str) -> str:

@@ -250,19 +250,22 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _warn_of_ungoverned(conn: asyncpg.Connection, settings: Settings) -> None:
-    """The operator warned when grants from several sources are accepted and a CONTROLLED
-    dataset names none of its own (`gdi-node datasets grant-sources`): any of them grants
-    it, one DAC's grant a dataset another governs (docs/auth.md). Asked only then."""
+    """The operator warned when grants from several sources are accepted and a dataset
+    names none of its own (`gdi-node datasets grant-sources`): any of them grants it, one
+    DAC's grant a dataset another governs (docs/auth.md). Of any access level: a grant is
+    the granted tier's rules there too (a REGISTERED dataset's rare variants, a PUBLIC one's
+    individual records; store.ungoverned). Asked only then."""
     sources = accepted_grant_sources(settings.trusted_issuers)
     if len(sources) < 2:
         return
-    ungoverned = await store.ungoverned_controlled(conn)
-    if ungoverned:
-        shown = ", ".join(ungoverned[:10]) + (f" and {len(ungoverned) - 10} more"
-                                              if len(ungoverned) > 10 else "")
-        log.warning("grants from %d sources are accepted (%s), and the CONTROLLED datasets "
-                    "%s name none of their own: a grant from any of them grants each (gdi-node "
-                    "datasets grant-sources ID --grant-source URL names whose do)",
+    found = await store.ungoverned(conn)
+    if found:
+        shown = ", ".join(f"{dataset_id} ({level})" for dataset_id, level in found[:10]) + (
+            f" and {len(found) - 10} more" if len(found) > 10 else "")
+        log.warning("grants from %d sources are accepted (%s), and the datasets %s name none "
+                    "of their own: a grant from any of them grants each, its holder answered "
+                    "in the granted tier there (gdi-node datasets grant-sources ID "
+                    "--grant-source URL names whose do)",
                     len(sources), ", ".join(sorted(sources)), shown)
 
 
