@@ -40,7 +40,7 @@ from beacon.disclosure import (
 from beacon.filters import Filter, TermFilter, conditions, echo, parse_filters
 from beacon.individuals_store import Selection
 from beacon.losses import charge_set, charged_view, turn, turn_key
-from beacon.ontology import known_ontology, prefix
+from beacon.ontology import known_ontology
 from beacon.request import PlainBody, RequestBody, VariantQuery, to_query
 from beacon.request_error import RequestError
 from beacon.visibility import CallerView, Floor
@@ -236,22 +236,30 @@ async def undeclared(queries: Queries, query: IndividualsQuery, datasets: list[S
     caller's tier there lets it know them (beacon/disclosure.py term_listed). Read as a term,
     it matched nobody, a false "no" a bare custom id is refused for (beacon/filters.py); so
     the answer does not tell more of a dataset than its filtering terms do. One statement,
-    only for a query that holds such a filter."""
+    only for a query that holds such a filter. Its prefix is compared as written: a custom
+    vocabulary's terms are held and matched as its dataset writes them (beacon/ontology.py
+    primary), so `Demographic.Ethnicity:asian`, taken as declared by `demographic.ethnicity`
+    terms when the prefixes were compared letter case aside, matched nobody, a false 0."""
     custom = _parts(query.filters).custom
     if not custom:
         return
     rules = {seen.row.id: seen.rules for seen in datasets}
-    asked = sorted({prefix(item.id) for item in custom})
+    asked = sorted({_custom_prefix(item.id) for item in custom})
     rows = await queries.run(False, lambda c: individuals_store.prefix_holders(
         c, list(rules), asked)) if rules else []
     declared = {held for dataset_id, held, holders in rows
                 if term_listed(holders, rules[dataset_id])}
     for item in custom:
-        if prefix(item.id) not in declared:
+        if _custom_prefix(item.id) not in declared:
             raise RequestError(f"filters[{item.position}].id",
                                f"{item.id!r} is a custom filter ({item.id.partition(':')[0]!r} "
                                "is no ontology this node knows) and no dataset asked declares "
                                "it: none lists a term of its prefix (see /api/filtering_terms)")
+
+
+def _custom_prefix(term_id: str) -> str:
+    """A custom filter's prefix, as written (`undeclared`)."""
+    return term_id.partition(":")[0]
 
 
 def ceiling(seen: Seen) -> str:

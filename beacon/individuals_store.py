@@ -326,12 +326,13 @@ async def terms(conn: asyncpg.Connection | asyncpg.Pool, dataset_ids: list[str]
 async def prefix_holders(conn: asyncpg.Connection, dataset_ids: list[str],
                          prefixes: list[str]) -> list[tuple[str, str, int]]:
     """(dataset, prefix, the most individuals holding one term of it) for each of the
-    datasets' terms of these prefixes (lower case, as beacon/ontology.py prefix writes them):
-    which datasets declare a custom filter's vocabulary, and whether the filtering terms
-    list a term of it (a term's holders, beacon/disclosure.py term_listed)."""
-    rows = await conn.fetch("SELECT dataset_id, lower(split_part(id, ':', 1)) AS prefix, "
+    datasets' terms of these prefixes (as written: a custom vocabulary's terms are matched
+    so, beacon/individuals.py undeclared): which datasets declare a custom filter's
+    vocabulary, and whether the filtering terms list a term of it (a term's holders,
+    beacon/disclosure.py term_listed)."""
+    rows = await conn.fetch("SELECT dataset_id, split_part(id, ':', 1) AS prefix, "
                             "max(individuals) FROM individual_terms "
                             "WHERE dataset_id = ANY($1::text[]) "
-                            "AND lower(split_part(id, ':', 1)) = ANY($2::text[]) "
+                            "AND split_part(id, ':', 1) = ANY($2::text[]) "
                             "GROUP BY 1, 2", dataset_ids, prefixes)
     return [(r[0], r[1], r[2]) for r in rows]

@@ -837,6 +837,30 @@ async def test_a_custom_filter_is_answered_only_where_a_dataset_declares_it(
         assert message.startswith("filters[0].id:"), message
 
 
+async def test_a_custom_filter_of_its_prefix_in_another_letter_case_is_refused_not_0(
+        pg_server_url, tmp_path):
+    """A custom vocabulary's terms are held as its dataset writes them, and matched so: the
+    prefix's declaration was checked letter case aside, so `Demographic.Ethnicity:asian`
+    was taken as declared by the `demographic.ethnicity` terms and matched nobody, a false
+    0 of three holders (the false "no" a custom filter is refused for where no dataset
+    declares it). Its prefix is compared as written now: refused, naming the filter."""
+    ethnicities = ["asian", "asian", "european", "asian", None]
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, [
+            {"subject": {"id": f"S{n}"}, "phenotypicFeatures": [
+                {"type": {"id": f"demographic.ethnicity:{ethnicity}"}}] if ethnicity else []}
+            for n, ethnicity in enumerate(ethnicities)])
+        for term in ("Demographic.Ethnicity:asian", "DEMOGRAPHIC.ETHNICITY:asian"):
+            status, answer = await _post(client, "/api/individuals", {"query": {
+                "requestedGranularity": "count", "filters": [{"id": term}]}})
+            assert status == 400, (term, answer)
+            assert answer["error"]["errorMessage"].startswith(
+                f"filters[0].id: {term!r} is a custom filter"), answer
+        status, answer = await _post(client, "/api/individuals", {"query": {
+            "requestedGranularity": "count", "filters": [{"id": CUSTOM}]}})
+        assert (status, answer["responseSummary"]["numTotalResults"]) == (200, 3), answer
+
+
 # --- records, single individuals, datasets and variants -----------------------------------------
 
 async def test_records_of_a_set_the_floor_hides_are_never_sent(world, pg_server_url,
