@@ -89,7 +89,9 @@ _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
 # exactly, above), DUO (the datasets' data use terms), and the ontologies Phenopackets v2
 # recommends for its slots (phenopacket-schema docs/recommended-ontologies.rst: diseases,
 # anatomy, genes, units, genotypes, assays, medications, EFO) with those the Beacon v2
-# models' examples use (NCBITaxon, PATO, HANCESTRO, ECO, MAXO, SO, GO, OBI): a term of one
+# models' examples use (NCBITaxon, PATO, HANCESTRO, ECO, MAXO, SO, GO, OBI; and for an
+# individual's geographic origin GAZ, a disease's stage and severity OGMS, an exposure
+# ENVO, which were left out, their terms 400s at every node holding none): a term of one
 # of them that no individual holds matches nobody, a true 0, which a network query sent
 # to every node needs from the nodes that hold none (a 400 there would read as a failure
 # of theirs). A filter's id of another prefix is no term of an ontology but a custom
@@ -99,7 +101,7 @@ _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
 _ONTOLOGIES = frozenset(_PREFIXES) | {
     "loinc", "orpha", "ordo", "omim", "icd10cm", "duo", "doid", "uberon", "hgnc", "ncbigene",
     "ensembl", "uo", "ucum", "geno", "drugcentral", "chebi", "rxnorm", "drugbank", "efo",
-    "ncbitaxon", "pato", "hancestro", "eco", "maxo", "so", "go", "obi"}
+    "ncbitaxon", "pato", "hancestro", "eco", "maxo", "so", "go", "obi", "gaz", "ogms", "envo"}
 
 
 def primary(term_id: str) -> str:

@@ -837,6 +837,18 @@ async def test_a_custom_filter_is_answered_only_where_a_dataset_declares_it(
         assert message.startswith("filters[0].id:"), message
 
 
+async def test_a_term_of_an_ontology_the_beacon_models_give_individuals_is_a_true_0(world):
+    """The Beacon v2 default model writes an individual's geographic origin in GAZ, a
+    disease's stage and severity in OGMS and an exposure in ENVO: a term of one nobody here
+    holds matches nobody, a true 0, as UBERON's does, which a network query asks of every
+    node; they were 400s, read as custom filters no dataset declares, though the node's
+    list of known ontologies says it holds those the Beacon v2 models use."""
+    for term in ("GAZ:00002955", "OGMS:0000119", "ENVO:21001217"):
+        assert known_ontology(term), term
+        assert (await _get_count(world, term))[0] == 0, term
+        assert await _open_count(world, [{"id": term}]) == 0, term
+
+
 async def test_a_custom_filter_of_its_prefix_in_another_letter_case_is_refused_not_0(
         pg_server_url, tmp_path):
     """A custom vocabulary's terms are held as its dataset writes them, and matched so: the
