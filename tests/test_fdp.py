@@ -1032,3 +1032,15 @@ async def test_a_metadata_file_in_another_language_is_published_in_it(loaded_db,
     english = record_for((await _rows(loaded_db))["GDI-FI-SYN-001"], settings)
     assert (english.title_language, english.description_language,
             english.keyword_languages) == ("en", "en", {})
+
+
+async def test_an_if_modified_since_no_date_can_hold_is_ignored(fdp_node):
+    """An If-Modified-Since of a year past what a date holds (a client's or a fuzzer's)
+    raised OverflowError while aiohttp parsed it, and the document was a 500: it is not a
+    valid HTTP-date, ignored (RFC 9110 §13.1.3), the document sent whole; the page's
+    assets alike."""
+    client, _, _ = await fdp_node()
+    for since in ("Mon, 07 Dec 99999999999999999999 05:00:00 GMT", "garbage", ""):
+        for path in ("/fdp", "/fdp/catalog/org.test.fdp", "/"):
+            response, body = await fetch(client, path, **{"If-Modified-Since": since})
+            assert response.status == 200 and body, (since, path, response.status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from aiohttp import web
@@ -94,9 +95,19 @@ def _not_modified(request: web.Request, document: Document) -> bool:
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None:
         return _matches(if_none_match, document.etag)
-    since = request.if_modified_since
+    since = _if_modified_since(request)
     return (since is not None and document.last_modified is not None
             and parsedate_to_datetime(document.last_modified) <= since)
+
+
+def _if_modified_since(request: web.Request) -> datetime | None:
+    """The If-Modified-Since date; None for none, or for no valid HTTP-date, which is
+    ignored (RFC 9110 §13.1.3). aiohttp raised OverflowError for a year past what a date
+    holds (a fuzzer's `07 Dec 99999999999999999999`), and the document was a 500."""
+    try:
+        return request.if_modified_since
+    except (OverflowError, ValueError):
+        return None
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
