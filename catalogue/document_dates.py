@@ -8,7 +8,7 @@ what changed by date kept the old metadata. A digest of each document's content 
 date is kept with the time the content last changed with its data's date unmoved; the
 document is dated by that when later (catalogue/rdf.py FdpSite.dates). The same content
 after a restart moves nothing; a content that changed with a new version of its data is
-dated by the version, as before.
+dated by the version, as before, unless that is no later than its last change (`_NOTE`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,12 @@ from catalogue.rdf import FdpSite, content_digests
 
 # First seen, a document is noted with no change: its date is its data's, as it was before
 # any digest. Then a new digest with the same date of its data is a change of its own
-# (clock_timestamp: the moment it is noted, after every reader of the content before).
+# (clock_timestamp: the moment it is noted, after every reader of the content before), and
+# so is one whose data's date moved forward but not past such a change: dated by its data,
+# it changed under the date it had (a record pushed with a version ingested while the
+# catalogue was away, after a change of its own), and If-Modified-Since got a 304. A data's
+# date moving back moves nothing, as before: in a node, whose dates only move forward, it is
+# a view older than the one noted (another worker's, not reloaded yet).
 # Paths in order, so that two workers noting at once lock their rows in the same order.
 _NOTE = """
 WITH given AS (
@@ -33,7 +38,9 @@ WITH given AS (
     ON CONFLICT (path) DO UPDATE SET
         digest = EXCLUDED.digest, dated = EXCLUDED.dated,
         changed_at = CASE WHEN d.digest <> EXCLUDED.digest
-                               AND d.dated IS NOT DISTINCT FROM EXCLUDED.dated
+                               AND (d.dated IS NOT DISTINCT FROM EXCLUDED.dated
+                                    OR (EXCLUDED.dated > d.dated
+                                        AND EXCLUDED.dated <= d.changed_at))
                           THEN clock_timestamp() ELSE d.changed_at END
     WHERE d.digest <> EXCLUDED.digest OR d.dated IS DISTINCT FROM EXCLUDED.dated
     RETURNING d.path, d.changed_at

@@ -1808,6 +1808,42 @@ async def test_a_node_registered_again_under_another_name_moves_its_catalogs_dat
                 > datetime.fromisoformat(before[document][2][0])), document
 
 
+async def test_a_record_changed_again_moves_its_date_past_its_last_change(catalogue):
+    """A dataset's document changed with its `modified` unchanged (a node of 0.5.0 started
+    with another organisation) is dated by that change; pushed again changed, with a
+    `modified` later than the one it had but before that change (the version a node
+    ingested while the catalogue was away), its document changed under the same
+    dct:modified and Last-Modified, and a harvester asking If-Modified-Since got 304: the
+    data's date moved, the document's did not. Each change of content moves it."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    document = f"{catalogue.url}/fdp/dataset/GDI-FI-SYN-001"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+
+    async def pushed(**changes: object) -> tuple[str, str, datetime]:
+        response, _ = await catalogue.put(path + "/datasets", _snapshot(
+            _record("GDI-FI-SYN-001", fdp, **changes)), TOKENS[NODE])
+        assert response.status == 200
+        async with catalogue.http.get(document, headers={"Accept": "text/turtle"}) as read:
+            assert read.status == 200
+            graph = Graph().parse(data=await read.text(), format="turtle")
+        (stated,) = graph.objects(None, DCTERMS.modified)
+        return read.headers["ETag"], read.headers["Last-Modified"], stated.toPython()
+
+    await pushed()
+    await asyncio.sleep(1.1)                   # Last-Modified has whole seconds
+    renamed = await pushed(publisher=Agent(name="Operator Oy"))
+    await asyncio.sleep(1.1)
+    again = await pushed(publisher=Agent(name="Operator Oy"), title="Version 2",
+                         modified=datetime(2024, 3, 1, tzinfo=UTC))
+    assert again[0] != renamed[0]
+    assert parsedate_to_datetime(again[1]) > parsedate_to_datetime(renamed[1])
+    assert again[2] > renamed[2]
+    async with catalogue.http.get(document, headers={
+            "Accept": "text/turtle", "If-Modified-Since": renamed[1]}) as since:
+        assert since.status == 200
+
+
 async def test_a_catalog_is_rendered_once_per_change_not_per_request(catalogue, monkeypatch):
     """The root and each catalog list every dataset, and were rendered again for every
     request: 0.2 s of the event loop each for a node of 2,000 datasets, so that a few
