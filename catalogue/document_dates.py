@@ -30,25 +30,27 @@ from catalogue.rdf import FdpSite, content_digests
 # a view older than the one noted (another worker's, not reloaded yet).
 # Paths in order, so that two workers noting at once lock their rows in the same order.
 _NOTE = """
-WITH given AS (
-    SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[]) AS g(path, digest, dated)
-), noted AS (
-    INSERT INTO fdp_documents AS d (path, digest, dated)
-    SELECT path, digest, dated FROM given ORDER BY path
-    ON CONFLICT (path) DO UPDATE SET
-        digest = EXCLUDED.digest, dated = EXCLUDED.dated,
-        changed_at = CASE WHEN d.digest <> EXCLUDED.digest
-                               AND (d.dated IS NOT DISTINCT FROM EXCLUDED.dated
-                                    OR (EXCLUDED.dated > d.dated
-                                        AND EXCLUDED.dated <= d.changed_at))
-                          THEN clock_timestamp() ELSE d.changed_at END
-    WHERE d.digest <> EXCLUDED.digest OR d.dated IS DISTINCT FROM EXCLUDED.dated
-    RETURNING d.path, d.changed_at
-)
-SELECT path, changed_at FROM noted WHERE changed_at IS NOT NULL
-UNION ALL
-SELECT d.path, d.changed_at FROM fdp_documents d JOIN given USING (path)
-WHERE d.changed_at IS NOT NULL AND d.path NOT IN (SELECT path FROM noted)
+INSERT INTO fdp_documents AS d (path, digest, dated)
+SELECT path, digest, dated
+FROM unnest($1::text[], $2::bytea[], $3::timestamptz[]) AS g(path, digest, dated)
+ORDER BY path
+ON CONFLICT (path) DO UPDATE SET
+    digest = EXCLUDED.digest, dated = EXCLUDED.dated,
+    changed_at = CASE WHEN d.digest <> EXCLUDED.digest
+                           AND (d.dated IS NOT DISTINCT FROM EXCLUDED.dated
+                                OR (EXCLUDED.dated > d.dated
+                                    AND EXCLUDED.dated <= d.changed_at))
+                      THEN clock_timestamp() ELSE d.changed_at END
+WHERE d.digest <> EXCLUDED.digest OR d.dated IS DISTINCT FROM EXCLUDED.dated
+"""
+# Read after the note, in a statement of its own: read in the note's (its RETURNING, and the
+# rows it left), a row another worker changed while this note waited for it was read as it
+# was when the note began, before that change, and the two workers started at once with a
+# setting that changed a document dated it apart, one by the change, one as before it: a
+# 304 to If-Modified-Since for a changed document (found by a review, 2026-12-07).
+_CHANGED = """
+SELECT path, changed_at FROM fdp_documents
+WHERE path = ANY($1::text[]) AND changed_at IS NOT NULL
 """
 
 
@@ -56,10 +58,11 @@ async def note_contents(db: asyncpg.Pool | asyncpg.Connection,
                         contents: dict[str, tuple[bytes, datetime | None]]
                         ) -> dict[str, datetime]:
     """Note each document's digest and its data's date (by path); when each one's content
-    last changed on its own (only those that ever did)."""
+    last changed on its own (only those that ever did), as noted by whoever noted last."""
     paths = sorted(contents)
-    rows = await db.fetch(_NOTE, paths, [contents[p][0] for p in paths],
-                          [contents[p][1] for p in paths])
+    await db.execute(_NOTE, paths, [contents[p][0] for p in paths],
+                     [contents[p][1] for p in paths])
+    rows = await db.fetch(_CHANGED, paths)
     return {row["path"]: row["changed_at"] for row in rows}
 
 

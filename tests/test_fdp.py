@@ -28,6 +28,7 @@ from auth.access import AccessLevel
 from beacon import store
 from beacon.assemblies import GRCH38
 from beacon.ingest import IngestRequest, ingest
+from catalogue.document_dates import note_contents
 from catalogue.fdp import render
 from catalogue.metadata import MetadataError, load_metadata
 from catalogue.negotiation import RDF_XML, TURTLE
@@ -1044,3 +1045,27 @@ async def test_an_if_modified_since_no_date_can_hold_is_ignored(fdp_node):
         for path in ("/fdp", "/fdp/catalog/org.test.fdp", "/"):
             response, body = await fetch(client, path, **{"If-Modified-Since": since})
             assert response.status == 200 and body, (since, path, response.status)
+
+
+async def test_workers_noting_a_change_at_once_date_it_alike(pg_server_url):
+    """Two workers of one node (`--workers`), started at once with a setting that changes a
+    document, note its new content together: the one that waited for the other's row read
+    the row as it was before that one's change (its statement's snapshot), and served the
+    new content under the old date, the other under the new, a 304 to an If-Modified-Since
+    of the old for a changed document. Both date it by the one change noted."""
+    async with node_database(pg_server_url) as url:
+        first, second, holder = [await connect(url) for _ in range(3)]
+        try:
+            dated = datetime(2026, 1, 1, tzinfo=UTC)
+            assert await note_contents(first, {"": (b"old", dated)}) == {}
+            async with holder.transaction():       # any writer of the row a moment longer
+                await holder.execute("SELECT 1 FROM fdp_documents WHERE path = '' FOR UPDATE")
+                noting = [asyncio.create_task(note_contents(conn, {"": (b"new", dated)}))
+                          for conn in (first, second)]
+                await asyncio.sleep(0.3)
+            noted = await asyncio.gather(*noting)
+            assert noted[0] == noted[1] and set(noted[0]) == {""}, noted
+            assert await note_contents(first, {"": (b"new", dated)}) == noted[0]
+        finally:
+            for conn in (first, second, holder):
+                await conn.close()
