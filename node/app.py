@@ -240,7 +240,7 @@ async def _dataset_cache(app: web.Application) -> AsyncIterator[None]:
         await _warn_of_ungoverned(conn, app[SETTINGS])
     cache = DatasetCache(app[POOL], watchdog=app[WATCHDOG])
     await cache.start(app[SETTINGS].database_url or "")
-    app[FDP_DATES] = DocumentDates(app[POOL])
+    app[FDP_DATES] = DocumentDates(app[POOL], forward_only=True)    # versions, removals
     if READS in app:
         cache.subscribe(app[READS].datasets_changed)
         app[READS].datasets_changed()

@@ -1844,6 +1844,36 @@ async def test_a_record_changed_again_moves_its_date_past_its_last_change(catalo
         assert since.status == 200
 
 
+async def test_a_record_restored_to_an_older_version_moves_its_date(catalogue):
+    """A node restoring its database from a backup after a bad ingest pushes its datasets
+    as they were, each with the older `modified` it had: the catalogue's document changed
+    back, and its date went back with its data's, so a harvester asking If-Modified-Since
+    with the date it read of the bad version got 304 and kept it. A change of content
+    dated before the document's date moves it as one of the content alone does."""
+    fdp = "http://fi.example/fdp"
+    path = f"/api/nodes/{NODE}"
+    document = f"{catalogue.url}/fdp/dataset/GDI-FI-SYN-001"
+    await catalogue.put(path, _registration(fdp), TOKENS[NODE])
+
+    async def pushed(**changes: object) -> tuple[str, str]:
+        response, _ = await catalogue.put(path + "/datasets", _snapshot(
+            _record("GDI-FI-SYN-001", fdp, **changes)), TOKENS[NODE])
+        assert response.status == 200
+        async with catalogue.http.get(document, headers={"Accept": "text/turtle"}) as read:
+            assert read.status == 200
+            return read.headers["ETag"], read.headers["Last-Modified"]
+
+    await pushed()
+    bad = await pushed(numberOfRecords=99, modified=datetime(2024, 3, 1, tzinfo=UTC))
+    await asyncio.sleep(1.1)                   # Last-Modified has whole seconds
+    restored = await pushed()
+    assert restored[0] != bad[0]
+    assert parsedate_to_datetime(restored[1]) > parsedate_to_datetime(bad[1])
+    async with catalogue.http.get(document, headers={
+            "Accept": "text/turtle", "If-Modified-Since": bad[1]}) as since:
+        assert since.status == 200
+
+
 async def test_a_catalog_is_rendered_once_per_change_not_per_request(catalogue, monkeypatch):
     """The root and each catalog list every dataset, and were rendered again for every
     request: 0.2 s of the event loop each for a node of 2,000 datasets, so that a few

@@ -1066,6 +1066,13 @@ async def test_workers_noting_a_change_at_once_date_it_alike(pg_server_url):
             noted = await asyncio.gather(*noting)
             assert noted[0] == noted[1] and set(noted[0]) == {""}, noted
             assert await note_contents(first, {"": (b"new", dated)}) == noted[0]
+            # a node's worker not reloaded yet, noting what it still shows (older data),
+            # writes nothing: noted, the others' newer content was dated before its own
+            older = datetime(2025, 1, 1, tzinfo=UTC)
+            assert await note_contents(second, {"": (b"older", older)},
+                                       forward_only=True) == noted[0]
+            assert await note_contents(first, {"": (b"new", dated)},
+                                       forward_only=True) == noted[0]
         finally:
             for conn in (first, second, holder):
                 await conn.close()
