@@ -114,6 +114,19 @@ def test_grant_sources_are_named_at_ingest_kept_by_a_new_version_and_changed_in_
     cleared = gdi_node("datasets", "grant-sources", DATASET, "--any", env=env)
     assert cleared.returncode == 0, cleared.stderr
     assert _datasets(env)[DATASET]["grantSources"] == []
+    # loaded naming none (new, removed and loaded again, or cleared) where several sources
+    # are accepted: the ingest says that any of them grants it; naming one, it says nothing
+    several = {**env, "GDI_NODE_TRUSTED_ISSUERS": json.dumps([{
+        "issuer": "https://aai.example.org", "jwks_uri": "https://aai.example.org/jwks",
+        "visas": True, "access_tokens": False, "accepted_grant_sources": [dac, rems]}])}
+    ungoverned = f"{DATASET}: names no grant source, so a grant from any of the 2 accepted"
+    loaded = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=several)
+    assert loaded.returncode == 0 and ungoverned in loaded.stderr, loaded.stderr
+    loaded = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, "--grant-source", dac,
+                      env=several)
+    assert loaded.returncode == 0 and "names no grant source" not in loaded.stderr, loaded.stderr
+    loaded = gdi_node("ingest", str(small_vcf), "--dataset", DATASET, env=several)
+    assert loaded.returncode == 0 and "names no grant source" not in loaded.stderr, loaded.stderr
 
 
 def test_bad_vcf_exits_non_zero_naming_file_line_and_reason(db_url, tmp_path, small_vcf):

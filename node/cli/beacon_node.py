@@ -323,6 +323,8 @@ def ingest_cmd(ctx: click.Context, vcf: Path, dataset_id: str, assembly: str | N
         fail(str(exc))
     _ingest_one(settings, request)
     _note_unaccepted(settings, grant_sources)
+    if not grant_sources:
+        _note_ungoverned(settings, dataset_id)
 
 
 def _note_unaccepted(settings: Settings, sources: tuple[str, ...]) -> None:
@@ -338,6 +340,23 @@ def _note_unaccepted(settings: Settings, sources: tuple[str, ...]) -> None:
         click.echo(f"--grant-source: {source} is a source no trusted issuer relays grants "
                    "from (accepted_grant_sources, docs/auth.md): none of its grants counts "
                    "until one does", err=True)
+
+
+def _note_ungoverned(settings: Settings, dataset_id: str) -> None:
+    """The operator told, as the ingest ends, that the dataset names no grant source while
+    the settings accept several: a grant from any of them grants it. A dataset removed and
+    loaded again (or new) names none, and only the node's next start said so (a review,
+    2026-12-07)."""
+    from auth.issuers import accepted_grant_sources
+    accepted = accepted_grant_sources(settings.trusted_issuers)
+    if len(accepted) < 2:
+        return
+    row = next((r for r in run(_list_datasets(settings)) if r.id == dataset_id), None)
+    if row is not None and not row.grant_sources:
+        click.echo(f"{dataset_id}: names no grant source, so a grant from any of the "
+                   f"{len(accepted)} accepted ({', '.join(sorted(accepted))}) grants it; "
+                   f"name its own with `gdi-node datasets grant-sources {dataset_id} "
+                   "--grant-source URL` (docs/auth.md)", err=True)
 
 
 def _counted(number: int, noun: str) -> str:
