@@ -70,50 +70,70 @@ def is_curie(text: str) -> bool:
     return isinstance(text, str) and CURIE.fullmatch(text) is not None
 
 
-# The prefixes of the hierarchies the node holds, as their ontologies write them, and an
-# ICD-10 code without the dot after its category (`C182`, as registry exports write it).
-# A phenopacket's `hp:0001250`, `Mondo:0005148` or `ICD10:C182` was held, and a filter's
-# matched, as written: a term no hierarchy places, which a filter on its ancestor with
-# descendants (Seizure's, `ICD10:C18`) did not find (found by a review, 2026-12-05).
+# Each ontology the node knows by name, its prefix spelt once, as the ontology writes it
+# (bioregistry's preferred prefix where the ontology writes none of its own: NCBITaxon,
+# NCBIGene, DrugCentral, RxNorm, DrugBank): a term of any of them is held, and a filter's
+# read, under that spelling whatever letter case the phenopacket or the filter writes its
+# prefix in (`primary`). Only the hierarchies' prefixes were: `uberon:0000948`, held as
+# written, was found by no filter on `UBERON:0000948`, nor the reverse, a false 0 of an
+# ontology the node said it knew letter case aside (found by a review, 2026-12-07). They are
+# * the hierarchies the node holds (the first five, `_HIERARCHIES`);
+# * those it names as the resources of listed terms without holding their hierarchy
+#   (beacon/info.py: LOINC's assays, Orphanet's and OMIM's diseases), ICD-10-CM (its codes
+#   matched as written, not folded into ICD-10's), DUO (the datasets' data use terms);
+# * the ontologies Phenopackets v2 recommends for its slots (phenopacket-schema
+#   docs/recommended-ontologies.rst: diseases, anatomy, genes, units, genotypes, assays,
+#   medications, EFO), with those the Beacon v2 models' examples use (NCBITaxon, PATO,
+#   HANCESTRO, ECO, MAXO, SO, GO, OBI; and for an individual's geographic origin GAZ, a
+#   disease's stage and severity OGMS, an exposure ENVO, which were left out, their terms
+#   400s at every node holding none).
+# A term of one of them that no individual holds matches nobody, a true 0, which a network
+# query sent to every node needs from the nodes that hold none (a 400 there would read as a
+# failure of theirs). A filter's id of another prefix is no term of an ontology but a custom
+# filter (Beacon's dataset-specific terms, `demographic.ethnicity:asian`), held and matched
+# as written, and answered only where a dataset's terms use its prefix (beacon/individuals.py
+# undeclared): read as a term, it matched nobody, a false "no".
+_WRITTEN = (
+    "HP", "ICD10", "NCIT", "MONDO", "SNOMED",
+    "LOINC", "ORPHA", "ORDO", "OMIM", "ICD10CM", "DUO",
+    "DOID", "UBERON", "HGNC", "NCBIGene", "ENSEMBL", "UO", "UCUM", "GENO", "DrugCentral",
+    "CHEBI", "RxNorm", "DrugBank", "EFO", "NCBITaxon", "PATO", "HANCESTRO", "ECO", "MAXO",
+    "SO", "GO", "OBI", "GAZ", "OGMS", "ENVO")
+# The hierarchies, whose codes are read in upper case too, as each of them writes its codes
+# (and an ICD-10 code without the dot after its category, `C182`, as registry exports write
+# it): a phenopacket's `hp:0001250`, `Mondo:0005148` or `ICD10:C182` was held, and a
+# filter's matched, as written, a term no hierarchy places, which a filter on its ancestor
+# with descendants (Seizure's, `ICD10:C18`) did not find (found by a review, 2026-12-05).
+# The other ontologies' codes are kept as written: most are digits alone, and none of those
+# whose codes hold letters defines them as letter case aside (UCUM's units are
+# case-sensitive: `Mm`, megametre, is not `mm`).
+_HIERARCHIES = frozenset(_WRITTEN[:5])
 # SNOMED CT has no CURIE prefix of its own making: the node's table and the GDI portal's
 # filters write `SNOMED:`, bioregistry and biolink `SNOMEDCT:`, and some exports `SCTID:`
 # (SNOMED CT's own name for a concept id). One code system and one concept id under each:
 # held as written, a colectomy coded `SNOMEDCT:23968004` was found neither by the portal's
 # `SNOMED:23968004` nor below Surgical procedure (found by a review, 2026-12-06).
-_PREFIXES = {prefix.casefold(): prefix for prefix in ("HP", "ICD10", "NCIT", "MONDO", "SNOMED")}
+_PREFIXES = {prefix.casefold(): prefix for prefix in _WRITTEN}
 _PREFIXES |= {"snomedct": "SNOMED", "sctid": "SNOMED"}
 _ICD10_DOTLESS = re.compile(r"([A-Z]\d\d)(\d{1,2})")
-# The ontologies the node knows by name, letter case aside: those whose hierarchies it
-# holds, those it names as the resources of listed terms without holding their hierarchy
-# (beacon/info.py: LOINC's assays, Orphanet's and OMIM's diseases), ICD-10-CM (matched
-# exactly, above), DUO (the datasets' data use terms), and the ontologies Phenopackets v2
-# recommends for its slots (phenopacket-schema docs/recommended-ontologies.rst: diseases,
-# anatomy, genes, units, genotypes, assays, medications, EFO) with those the Beacon v2
-# models' examples use (NCBITaxon, PATO, HANCESTRO, ECO, MAXO, SO, GO, OBI; and for an
-# individual's geographic origin GAZ, a disease's stage and severity OGMS, an exposure
-# ENVO, which were left out, their terms 400s at every node holding none): a term of one
-# of them that no individual holds matches nobody, a true 0, which a network query sent
-# to every node needs from the nodes that hold none (a 400 there would read as a failure
-# of theirs). A filter's id of another prefix is no term of an ontology but a custom
-# filter (Beacon's dataset-specific terms, `demographic.ethnicity:asian`), answered only
-# where a dataset's terms use its prefix (beacon/individuals.py undeclared): read as a
-# term, it matched nobody, a false "no".
-_ONTOLOGIES = frozenset(_PREFIXES) | {
-    "loinc", "orpha", "ordo", "omim", "icd10cm", "duo", "doid", "uberon", "hgnc", "ncbigene",
-    "ensembl", "uo", "ucum", "geno", "drugcentral", "chebi", "rxnorm", "drugbank", "efo",
-    "ncbitaxon", "pato", "hancestro", "eco", "maxo", "so", "go", "obi", "gaz", "ogms", "envo"}
+# The ontologies the node knows by name, letter case aside (`known_ontology`): one table
+# with the spellings, so that no prefix is known without one
+_ONTOLOGIES = frozenset(_PREFIXES)
 
 
 def primary(term_id: str) -> str:
-    """The id a term is held and filtered under: of a hierarchy the node holds, as its
-    ontology writes it (`_PREFIXES`, SNOMED CT's other prefixes too; a code's letters in
-    upper case, as each of them writes its codes; an ICD-10 code without the dagger's or
-    asterisk's mark, `C18.-` as its category), a retired HPO id as the id of the term that
-    holds it now; any other id as it is."""
+    """The id a term is held and filtered under: of an ontology the node knows, its prefix as
+    the ontology writes it (`_PREFIXES`, SNOMED CT's other prefixes too); of a hierarchy the
+    node holds, its code's letters in upper case too, as each of them writes its codes (an
+    ICD-10 code without the dagger's or asterisk's mark, `C18.-` as its category), a retired
+    HPO id as the id of the term that holds it now; any other id (a custom filter's) as it
+    is."""
     prefix, _, code = term_id.partition(":")
     written = _PREFIXES.get(prefix.casefold())
     if written is None:
         return term_id
+    if written not in _HIERARCHIES:
+        return f"{written}:{code}"
     code = code.upper()
     if written == "HP":
         term_id = f"HP:{code}"

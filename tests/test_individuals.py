@@ -1519,7 +1519,8 @@ async def test_every_ontology_the_data_holds_is_offered_to_the_portal(pg_server_
     prefix in lower case. SNOMED CT's resource was `snomedct` (the portal looks for
     `snomed`), and an ontology outside the node's table (Orphanet's ORPHA) had none: the
     portal offered neither, its treatments and procedures among them. A prefix written in
-    two cases (`ORPHA`, `orpha`) is one resource: the portal maps resources by id."""
+    two cases (`ORPHA`, `orpha`) is one resource (the portal maps resources by id), and its
+    terms one term, as Orphanet writes it."""
     packets = [{"subject": {"id": f"S{n}", "sex": "FEMALE"},
                 "diseases": [{"term": {"id": disease, "label": "Marfan syndrome"}}],
                 "medicalActions": [{"procedure": {"code": {
@@ -1533,7 +1534,8 @@ async def test_every_ontology_the_data_holds_is_offered_to_the_portal(pg_server_
     assert beacon_schema("framework/json/responses/beaconFilteringTermsResponse.json",
                          body) == []
     ontology = {t["id"] for t in body["response"]["filteringTerms"] if t["type"] == "ontology"}
-    assert {"SNOMED:52765003", "ORPHA:558", "orpha:558", FEMALE, SEIZURE} <= ontology
+    assert {"SNOMED:52765003", "ORPHA:558", FEMALE, SEIZURE} <= ontology
+    assert "orpha:558" not in ontology
     assert ontology <= _offered_by_the_portal(body)
 
 
@@ -2003,6 +2005,55 @@ async def test_snomed_cts_other_prefixes_are_its_terms(pg_server_url, tmp_path):
             listed = [t["id"] for t in (await response.json())["response"]["filteringTerms"]]
         assert "SNOMED:23968004" in listed
         assert not any(t.casefold().startswith(("snomedct:", "sctid:")) for t in listed)
+
+
+async def test_a_known_ontologys_prefix_in_any_letter_case_finds_the_same_people(pg_server_url,
+                                                                                tmp_path):
+    """Each ontology the node knows is known letter case aside, but only the hierarchies'
+    prefixes were held and read so: with people holding the heart as `UBERON:0000948`, a
+    filter on `uberon:0000948` answered 200 with 0, a false "none", and data written
+    `uberon:` was missed by `UBERON:` (found by a review, 2026-12-07). Every spelling of a
+    known prefix, in the data or the filter, is now its ontology's one (`UBERON`, `ORPHA`,
+    `NCBITaxon`): counted against a brute force over the people as written, and listed
+    once, so spelt, in the filtering terms. A custom vocabulary stays as written."""
+    rng = random.Random(71)
+    written = {"UBERON:0000948": ("UBERON", "uberon", "Uberon"),
+               "ORPHA:558": ("ORPHA", "orpha", "Orpha"),
+               "NCBITaxon:9606": ("NCBITaxon", "ncbitaxon", "NCBITAXON")}
+    people: list[dict[str, str]] = []       # each person's terms: canonical id -> as written
+    for n in range(18):
+        people.append({term: f"{rng.choice(spellings)}:{term.partition(':')[2]}"
+                       for term, spellings in written.items() if n < 3 or rng.random() < 0.5})
+    packets = [{"subject": {"id": f"S{n}"},
+                "diseases": [{"term": {"id": terms.get("ORPHA:558", "NCIT:C3117")},
+                              **({"primarySite": {"id": terms["UBERON:0000948"]}}
+                                 if "UBERON:0000948" in terms else {})}],
+                "phenotypicFeatures": [{"type": {"id": terms["NCBITaxon:9606"]}}]
+                if "NCBITaxon:9606" in terms else []}
+               for n, terms in enumerate(people)]
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, packets)
+        for term, spellings in written.items():
+            code = term.partition(":")[2]
+            expected = sum(term in terms for terms in people)
+            assert {terms[term].partition(":")[0] for terms in people if term in terms} == set(
+                spellings), term                 # the data writes each spelling
+            for prefix in (*spellings, term.partition(":")[0].swapcase()):
+                for descendants in (True, False):
+                    status, body = await _post(client, "/api/individuals", {"query": {
+                        "requestedGranularity": "count", "filters": [
+                            {"id": f"{prefix}:{code}", "includeDescendantTerms": descendants}]}})
+                    assert status == 200, body
+                    assert body["responseSummary"]["numTotalResults"] == expected, (
+                        prefix, descendants)
+        async with client.get("/api/filtering_terms") as response:
+            body = (await response.json())["response"]
+    listed = {t["id"] for t in body["filteringTerms"]}
+    assert set(written) <= listed, listed
+    assert not {t for t in listed if t.casefold() in {w.casefold() for w in written}} - set(
+        written), listed
+    assert {r["id"]: r["nameSpacePrefix"] for r in body["resources"]}.items() >= {
+        "uberon": "UBERON", "orpha": "ORPHA", "ncbitaxon": "NCBITaxon"}.items()
 
 
 async def test_a_measured_assay_as_an_ontology_filter_counts_those_measured(pg_server_url,

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from beacon.durations import duration_days
-from beacon.ontology import ancestors, is_curie, label, primary, unlisted_icd10_block
+from beacon.ontology import (
+    _ONTOLOGIES,
+    ancestors,
+    is_curie,
+    known_ontology,
+    label,
+    primary,
+    unlisted_icd10_block,
+)
 
 SEIZURE = "HP:0001250"
 
@@ -318,7 +326,15 @@ def test_a_filter_names_a_bad_duration_once(text: str) -> None:
     ("snomed:386661006", "SNOMED:386661006"), ("ICD10CM:E119", "ICD10CM:E119"),
     # SNOMED CT under bioregistry's prefix and its synonym (found by a review, 2026-12-06)
     ("SNOMEDCT:23968004", "SNOMED:23968004"), ("sctid:23968004", "SNOMED:23968004"),
-    ("loinc:8302-2", "loinc:8302-2"), ("ICD10:C1", "ICD10:C1"),
+    ("ICD10:C1", "ICD10:C1"),
+    # any other known ontology's prefix as it writes it, its code as written (found by a
+    # review, 2026-12-07); a custom vocabulary's id as written
+    ("loinc:8302-2", "LOINC:8302-2"), ("uberon:0000948", "UBERON:0000948"),
+    ("Orpha:558", "ORPHA:558"), ("ncbitaxon:9606", "NCBITaxon:9606"),
+    ("DRUGCENTRAL:4970", "DrugCentral:4970"), ("rxnorm:1191", "RxNorm:1191"),
+    ("ucum:mm", "UCUM:mm"), ("UCUM:Mm", "UCUM:Mm"), ("icd10cm:e11.9", "ICD10CM:e11.9"),
+    ("demographic.ethnicity:asian", "demographic.ethnicity:asian"),
+    ("Demographic.Ethnicity:asian", "Demographic.Ethnicity:asian"),
     # WHO's notation for "a subdivision of the category" (found by a review, 2026-12-05)
     ("ICD10:C18.-", "ICD10:C18"), ("icd10:e11.-", "ICD10:E11")])
 def test_a_hierarchys_id_is_held_as_its_ontology_writes_it(written: str, held: str) -> None:
@@ -327,3 +343,15 @@ def test_a_hierarchys_id_is_held_as_its_ontology_writes_it(written: str, held: s
     assert primary(written) == held
     assert ancestors(written) == ancestors(held)
     assert label(written) == label(held)
+
+
+def test_every_known_ontology_has_one_spelling_of_its_prefix() -> None:
+    """An ontology is known letter case aside (`known_ontology`) only where its terms are
+    held and filtered under one spelling of its prefix (`primary`), whatever case the data
+    or the filter writes: `uberon:0000948` was held as written, a term no filter on
+    `UBERON:0000948` found (found by a review, 2026-12-07)."""
+    for name in _ONTOLOGIES:
+        spelt = {primary(f"{written}:1").partition(":")[0]
+                 for written in (name, name.upper(), name.title(), name.swapcase())}
+        assert len(spelt) == 1, (name, spelt)
+        assert spelt.pop().casefold() in (name, "snomed") and known_ontology(f"{name}:1")
