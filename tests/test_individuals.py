@@ -782,6 +782,17 @@ async def test_a_term_nobody_holds_matches_nobody(world):
 CUSTOM = "demographic.ethnicity:asian"      # the spec's custom (dataset-specific) filter
 
 
+async def _custom_vocabulary_node(stack: AsyncExitStack, pg_server_url: str, tmp_path: Path
+                                  ) -> ClientSession:
+    """A node whose one dataset's individuals hold terms of a custom vocabulary: three of
+    CUSTOM, one `demographic.ethnicity:european`, one none."""
+    ethnicities = ["asian", "asian", "european", "asian", None]
+    return await _measured_node(stack, pg_server_url, tmp_path, [
+        {"subject": {"id": f"S{n}"}, "phenotypicFeatures": [
+            {"type": {"id": f"demographic.ethnicity:{ethnicity}"}}] if ethnicity else []}
+        for n, ethnicity in enumerate(ethnicities)])
+
+
 async def test_a_custom_filter_is_answered_only_where_a_dataset_declares_it(
         world, pg_server_url, tmp_path, beacon_schema):
     """A custom filter as the spec writes one holds a colon (`demographic.ethnicity:asian`):
@@ -817,12 +828,8 @@ async def test_a_custom_filter_is_answered_only_where_a_dataset_declares_it(
     assert all(known_ontology(f"{name}:1") for name in _RESOURCES)
     # a dataset whose terms use the prefix declares it: evaluated, a term of it nobody
     # holds matching nobody; another prefix is still refused
-    ethnicities = ["asian", "asian", "european", "asian", None]
     async with AsyncExitStack() as stack:
-        client = await _measured_node(stack, pg_server_url, tmp_path, [
-            {"subject": {"id": f"S{n}"}, "phenotypicFeatures": [
-                {"type": {"id": f"demographic.ethnicity:{ethnicity}"}}] if ethnicity else []}
-            for n, ethnicity in enumerate(ethnicities)])
+        client = await _custom_vocabulary_node(stack, pg_server_url, tmp_path)
         for term, expected in ((CUSTOM, 3), ("demographic.ethnicity:african", 0)):
             async with client.get("/api/individuals", params={
                     "filters": term, "requestedGranularity": "count"}) as response:
@@ -856,12 +863,8 @@ async def test_a_custom_filter_of_its_prefix_in_another_letter_case_is_refused_n
     was taken as declared by the `demographic.ethnicity` terms and matched nobody, a false
     0 of three holders (the false "no" a custom filter is refused for where no dataset
     declares it). Its prefix is compared as written now: refused, naming the filter."""
-    ethnicities = ["asian", "asian", "european", "asian", None]
     async with AsyncExitStack() as stack:
-        client = await _measured_node(stack, pg_server_url, tmp_path, [
-            {"subject": {"id": f"S{n}"}, "phenotypicFeatures": [
-                {"type": {"id": f"demographic.ethnicity:{ethnicity}"}}] if ethnicity else []}
-            for n, ethnicity in enumerate(ethnicities)])
+        client = await _custom_vocabulary_node(stack, pg_server_url, tmp_path)
         for term in ("Demographic.Ethnicity:asian", "DEMOGRAPHIC.ETHNICITY:asian"):
             status, answer = await _post(client, "/api/individuals", {"query": {
                 "requestedGranularity": "count", "filters": [{"id": term}]}})
