@@ -106,7 +106,7 @@ _UNREADABLE = r"""SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname),
                     AND NOT has_table_privilege(c.oid, 'SELECT')"""
 PRIMARY_ONLY = ("schema_migrations", "audit_trail", "budget_spent", "network_caller_secret",
                 "disclosure_losses", "disclosure_accounts", "dataset_removals",
-                "fdp_documents")
+                "fdp_documents", "fdp_publication")
 RETIRE_SECONDS = 10.0      # a replaced pool waits this long for its connections to come back
 
 

@@ -37,7 +37,7 @@ from node.app import create_app
 from node.database import create_pool
 from node.http.app_keys import DATASETS, READS
 from node.migrate import NODE_MIGRATIONS, apply_migrations
-from node.replicas import ReadPools
+from node.replicas import PRIMARY_ONLY, ReadPools
 from node.settings import CONFIG_ENV, Settings, configuration_error
 from tests.conftest import (
     OPEN_DISCLOSURE,
@@ -777,6 +777,28 @@ async def test_a_replica_url_whose_role_may_not_read_the_nodes_tables_never_answ
         assert len(said) == 1 and said[0].startswith(f"replica {url} out of rotation: role "
                                                      "reader may not read "), said
         assert "variants" in said[0] and "datasets" not in said[0], said
+
+
+
+async def test_a_replica_role_granted_what_replicas_are_asked_is_in_rotation(
+        cluster, tmp_path, caplog):
+    """A read-only role granted every table of the node's but those the replicas are never
+    asked is in rotation. The FAIR Data Point's publication state (fdp_publication, read
+    and written by the primary at start alone) was not among those, so such a role kept
+    the replica out, "may not read fdp_publication", every read on the primary."""
+    caplog.set_level(logging.WARNING, logger="node.replicas")
+    async with _reader(cluster, tmp_path, "schema_migrations") as (primary, url):
+        tables = [r[0] for r in await primary.fetch(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relkind IN ('r', 'p') AND NOT relispartition AND relname <> ALL($1::text[])",
+            [*PRIMARY_ONLY, "fdp_publication"])]
+        await primary.execute(f"GRANT SELECT ON {', '.join(tables)} TO reader")
+        await _caught_up(cluster)
+        async with AsyncExitStack() as stack:
+            client, app = await _served(stack, cluster, tmp_path, database_replica_urls=[url])
+            await asyncio.sleep(3 * POLL)
+            assert await _exists(client, 100)
+            assert app[READS].in_rotation(), [r.getMessage() for r in caplog.records]
 
 
 async def _base_backup(primary_server: Any, cluster: Cluster,
