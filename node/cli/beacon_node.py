@@ -351,7 +351,14 @@ def _note_ungoverned(settings: Settings, dataset_id: str) -> None:
     accepted = accepted_grant_sources(settings.trusted_issuers)
     if len(accepted) < 2:
         return
-    row = next((r for r in run(_list_datasets(settings)) if r.id == dataset_id), None)
+    try:
+        rows = run(_list_datasets(settings))
+    except Exception as exc:    # noqa: BLE001 - the version is in: a note missed, not a failure
+        click.echo(f"{dataset_id}: whether it names a grant source could not be read "
+                   f"({type(exc).__name__}): `gdi-node datasets grant-sources {dataset_id}` "
+                   "shows it", err=True)
+        return
+    row = next((r for r in rows if r.id == dataset_id), None)
     if row is not None and not row.grant_sources:
         click.echo(f"{dataset_id}: names no grant source, so a grant from any of the "
                    f"{len(accepted)} accepted ({', '.join(sorted(accepted))}) grants it; "
