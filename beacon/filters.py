@@ -80,6 +80,9 @@ class ValueFilter:
     value: float
     # as sent, for the request summary; not part of what the filter is (P30Y is P360M)
     text: str = field(compare=False, repr=False)
+    # its place in the request, as a TermFilter's: an assay of a custom vocabulary is
+    # refused by it once the datasets asked are known (beacon/individuals.py undeclared)
+    position: int = field(default=0, compare=False, repr=False)
 
     def condition(self) -> tuple[str, list[object]]:
         return ("EXISTS (SELECT 1 FROM individual_values x WHERE x.dataset_id = i.dataset_id "
@@ -152,7 +155,7 @@ def _parse(raw: Any, position: int) -> Filter:
     operator, value = item.get("operator"), item.get("value")
     if operator is None and value is None:
         return _ontology(item, term, where, position)
-    return _alphanumeric(term, operator, value, where)
+    return _alphanumeric(term, operator, value, where, position)
 
 
 def _ontology(item: dict[str, Any], term: str, where: str, position: int) -> TermFilter:
@@ -184,7 +187,8 @@ def _ontology(item: dict[str, Any], term: str, where: str, position: int) -> Ter
     return TermFilter(held, descendants, position)     # as the terms were stored at ingest
 
 
-def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilter:
+def _alphanumeric(term: str, operator: Any, value: Any, where: str,
+                  position: int) -> ValueFilter:
     if operator is None:        # absent or null: said as such, not as Python's `None`
         raise RequestError(f"{where}.operator", f"required with a value: one of "
                                                 f"{' '.join(_OPERATORS)}")
@@ -199,7 +203,7 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
     text = str(value).strip()
     if term in DURATION_FIELDS:
         try:
-            return ValueFilter(term, operator, duration_days(text), text)
+            return ValueFilter(term, operator, duration_days(text), text, position)
         except ValueError as exc:       # its message names the value and what is wrong
             raise RequestError(f"{where}.value", str(exc)) from None
     if not is_curie(term):
@@ -214,7 +218,7 @@ def _alphanumeric(term: str, operator: Any, value: Any, where: str) -> ValueFilt
     number = float(text)
     if not math.isfinite(number):
         raise RequestError(f"{where}.value", f"{text!r} is not a finite number")
-    return ValueFilter(primary(term), operator, number, text)     # as ingest holds assays
+    return ValueFilter(primary(term), operator, number, text, position)  # as ingest holds assays
 
 
 _IRI_END = re.compile(r"[A-Za-z]+_[0-9]+", re.ASCII)     # an OBO term's IRI: .../HP_0032443

@@ -37,7 +37,14 @@ from beacon.disclosure import (
     report_individuals,
     term_listed,
 )
-from beacon.filters import Filter, TermFilter, conditions, echo, parse_filters
+from beacon.filters import (
+    DURATION_FIELDS,
+    Filter,
+    TermFilter,
+    conditions,
+    echo,
+    parse_filters,
+)
 from beacon.individuals_store import Selection
 from beacon.losses import charge_set, charged_view, turn, turn_key
 from beacon.ontology import known_ontology
@@ -193,8 +200,9 @@ class _Parts:
     columns: tuple[str, ...] | None
     spelled: str
     echo: tuple[str, ...]       # as the request summary repeats them (beacon/filters.py echo)
-    # the terms of no ontology the node knows, custom filters (`undeclared`), as sent
-    custom: tuple[TermFilter, ...]
+    # the terms of no ontology the node knows, custom filters (`undeclared`), as sent: each
+    # its place in the request and its id
+    custom: tuple[tuple[int, str], ...]
 
 
 # _derived of each filter list _filters remembers, by the list's identity (the list itself
@@ -216,12 +224,22 @@ def _derived(filters: tuple[Filter, ...]) -> _Parts:
     filter_conditions, filter_args = conditions(filters)
     columns = tuple("descendants" if item.descendants else "exact" for item in filters
                     if isinstance(item, TermFilter))
-    custom = sorted((item for item in filters
-                     if isinstance(item, TermFilter) and not known_ontology(item.id)),
-                    key=lambda item: item.position)
+    custom = sorted((item.position, term) for item in filters
+                    if (term := _named_term(item)) is not None and not known_ontology(term))
     return _Parts(filter_conditions, tuple(filter_args),
                   columns if len(columns) == len(filters) else None, repr(filters),
                   tuple(echo(filters)), tuple(custom))
+
+
+def _named_term(item: Filter) -> str | None:
+    """The term a filter names: a term filter's, a value filter's assay (an age names none).
+    A value filter's assay of a custom vocabulary is one of its terms, declared as a term
+    filter's is (`undeclared`): unchecked, `Lab.Glucose:fasting` (the dataset's
+    `lab.glucose:fasting`) or a vocabulary no dataset has counted nobody, a false 0 (found
+    by a review, 2026-12-07)."""
+    if isinstance(item, TermFilter):
+        return item.id
+    return None if item.field in DURATION_FIELDS else item.field
 
 
 def echoed(filters: tuple[Filter, ...]) -> list[str]:
@@ -244,15 +262,15 @@ async def undeclared(queries: Queries, query: IndividualsQuery, datasets: list[S
     if not custom:
         return
     rules = {seen.row.id: seen.rules for seen in datasets}
-    asked = sorted({_custom_prefix(item.id) for item in custom})
+    asked = sorted({_custom_prefix(term) for _, term in custom})
     rows = await queries.run(False, lambda c: individuals_store.prefix_holders(
         c, list(rules), asked)) if rules else []
     declared = {held for dataset_id, held, holders in rows
                 if term_listed(holders, rules[dataset_id])}
-    for item in custom:
-        if _custom_prefix(item.id) not in declared:
-            raise RequestError(f"filters[{item.position}].id",
-                               f"{item.id!r} is a custom filter ({item.id.partition(':')[0]!r} "
+    for position, term in custom:
+        if _custom_prefix(term) not in declared:
+            raise RequestError(f"filters[{position}].id",
+                               f"{term!r} is a custom filter ({_custom_prefix(term)!r} "
                                "is no ontology this node knows) and no dataset asked declares "
                                "it: none lists a term of its prefix (see /api/filtering_terms)")
 

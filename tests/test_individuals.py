@@ -876,6 +876,36 @@ async def test_a_custom_filter_of_its_prefix_in_another_letter_case_is_refused_n
         assert (status, answer["responseSummary"]["numTotalResults"]) == (200, 3), answer
 
 
+async def test_a_value_filter_on_a_custom_assay_no_dataset_declares_is_refused_not_0(
+        pg_server_url, tmp_path):
+    """A value filter names a measurement's assay, a term: of a custom vocabulary (a prefix
+    no ontology the node knows has), its prefix is declared only where a dataset's terms use
+    it as written, as a term filter's is. Value filters were never checked: the lab's
+    `lab.glucose:fasting` written `Lab.Glucose:fasting`, or a vocabulary no dataset has,
+    counted 0 of the three measured above 5, a false 0 where the docs promise a 400."""
+    async with AsyncExitStack() as stack:
+        client = await _measured_node(stack, pg_server_url, tmp_path, [
+            {"subject": {"id": f"S{n}"}, "measurements": [_measurement(
+                "lab.glucose:fasting", "Fasting glucose", "UCUM:mmol/L", 4.0 + n)]}
+            for n in range(5)])
+        for term in ("Lab.Glucose:fasting", "other.lab:fasting"):
+            for written in ({"id": term, "operator": ">", "value": 5}, f"{term}:>5"):
+                status, answer = await _post(client, "/api/individuals", {"query": {
+                    "requestedGranularity": "count", "filters": [written]}})
+                assert status == 400, (written, answer)
+                assert answer["error"]["errorMessage"].startswith(
+                    f"filters[0].id: {term!r} is a custom filter"), answer
+            status, answer = await _post(client, "/api/individuals", {"query": {
+                "requestedGranularity": "count", "filters": [
+                    "HP:0001250", {"id": term, "operator": ">", "value": 5}]}})
+            assert status == 400, answer
+            assert answer["error"]["errorMessage"].startswith("filters[1].id:"), answer
+        status, answer = await _post(client, "/api/individuals", {"query": {
+            "requestedGranularity": "count",
+            "filters": [{"id": "lab.glucose:fasting", "operator": ">", "value": 5}]}})
+        assert (status, answer["responseSummary"]["numTotalResults"]) == (200, 3), answer
+
+
 # --- records, single individuals, datasets and variants -----------------------------------------
 
 async def test_records_of_a_set_the_floor_hides_are_never_sent(world, pg_server_url,
