@@ -2597,6 +2597,41 @@ async def test_the_networks_terms_are_paged_as_one_merged_list(network, check, t
         assert "skip" in refused["error"]["errorMessage"]
 
 
+async def test_each_network_terms_page_names_the_resource_of_each_term_letter_case_aside(
+        network, check, pg_server_url):
+    """A node lists one resource per prefix letter case aside (a custom vocabulary's terms
+    are held as written: `Lab.Group:a` and `lab.group:b` are two vocabularies' terms, one
+    resource `lab.group`), named by the first spelling. The network kept a peer's resource
+    on a page only where its `nameSpacePrefix` was a listed term's prefix letter for
+    letter: the page of `lab.group:b` alone listed no resource, so the GDI portal (which
+    offers a term only under the resource of its prefix in lower case) offered it nowhere."""
+    schema = "framework/json/responses/beaconFilteringTermsResponse.json"
+    people = [("S1", "FEMALE", "Lab.Group:a"), ("S2", "MALE", "lab.group:b")]
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(node_database(pg_server_url))
+        packets = network.directory / "cased.json"
+        packets.write_text(json.dumps([_term_packet(*person) for person in people]))
+        vcf = write_vcf_text(network.directory / "cased.vcf", _vcf(1))
+        await ingest(db, IngestRequest(vcf, "GDI-XX-CASED-001", GRCH38, AccessLevel.PUBLIC, "T",
+                                       workers=1, individuals=packets))
+        settings = Settings(disclosure=OPEN_DISCLOSURE, database_url=db,
+                            data_dir=network.directory, beacon_id="org.test.cased")
+        pool = await create_pool(db, settings)
+        stack.push_async_callback(pool.close)
+        peer = Peer(id="org.test.cased",
+                    url=f"{await serve_app(stack, create_app(settings, pool))}/api")
+        async with network.aggregator([peer]) as net:
+            whole = await check(net, "/network/api/filtering_terms", schema=schema)
+            ids = [t["id"] for t in whole["response"]["filteringTerms"]]
+            assert {"Lab.Group:a", "lab.group:b"} <= set(ids), ids
+            for skip in range(len(ids)):
+                page = await check(net, "/network/api/filtering_terms", schema=schema,
+                                   params={"skip": str(skip), "limit": "1"})
+                [term] = page["response"]["filteringTerms"]
+                assert [r["id"] for r in page["response"]["resources"]] == [
+                    term["id"].split(":")[0].lower()], page
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal, and of the same types throughout (7 == 7.0 == True would not tell)."""
     if type(a) is not type(b):

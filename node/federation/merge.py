@@ -552,17 +552,21 @@ def network_terms(beacon: BeaconIdentity, query: info.TermsQuery, outcomes: list
     in id order as a node lists its own, then paged as a node pages its own
     (info.TermsQuery.listed), so that page 2 of the network's list is page 2 of the merged list,
     not the peers' second pages put together (which skipped and repeated terms). Each page
-    lists the resources of its own terms' prefixes, as a node's does; a peer's resource
-    naming no prefix cannot be matched to a term and is listed on every page."""
+    lists the resources of its own terms' prefixes, as a node's does, letter case aside as
+    a node names them (one resource for `Lab.Group:` and `lab.group:`, named by one of the
+    two): matched letter for letter, the page of the other spelling's terms listed no
+    resource of theirs, and the GDI portal offered them nowhere (found by a review,
+    2026-12-07). A peer's resource naming no prefix cannot be matched to a term and is
+    listed on every page."""
     terms, resources = merge_terms(outcomes)
     terms.sort(key=lambda term: term["id"])         # Python's str order is COLLATE "C"'s
     listed = query.listed(terms)
-    prefixes = {term["id"].split(":", 1)[0] for term in listed}
+    prefixes = {term["id"].split(":", 1)[0].casefold() for term in listed}
     body: dict[str, Any] = {
         "meta": info.informational_meta(beacon, test_mode=query.test_mode),
         "response": {"filteringTerms": listed,
                      "resources": [r for r in resources if "nameSpacePrefix" not in r
-                                   or r["nameSpacePrefix"] in prefixes]}}
+                                   or r["nameSpacePrefix"].casefold() in prefixes]}}
     body["info"] = {**listing_info(query.page, query.test_mode),
                     **network_info(outcomes, peers)}
     return body
