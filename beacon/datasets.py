@@ -33,7 +33,7 @@ from beacon.disclosure import (
 )
 from beacon.filters import bounded, filter_item
 from beacon.info import ENTRY_TYPES, returned_schemas
-from beacon.ontology import ancestors, is_curie
+from beacon.ontology import ancestors, is_curie, primary
 from beacon.request import (
     Page,
     RequestBody,
@@ -232,9 +232,14 @@ def _alike(stated: str | None, value: str) -> bool:
 
 
 def _data_use_terms(row: DatasetRow) -> list[str]:
+    """The data use terms the dataset's metadata declares, each as a filter reads it (DUO's
+    prefix as DUO writes it, beacon/ontology.py primary): compared as the metadata file
+    writes them, a dataset declaring `duo:0000006` (bioregistry's spelling) was found by no
+    filter on it in any spelling (found by a review, 2026-12-07)."""
     conditions = row.metadata.get("dataUseConditions")
     uses = conditions.get("duoDataUse") if isinstance(conditions, dict) else None
-    return [u["id"] for u in uses or [] if isinstance(u, dict) and isinstance(u.get("id"), str)]
+    return [primary(u["id"]) for u in uses or []
+            if isinstance(u, dict) and isinstance(u.get("id"), str)]
 
 
 def dataset_filters(raw: list[Any]) -> tuple[DatasetFilter, ...]:

@@ -98,7 +98,8 @@ DATASETS = {  # id: (records, assembly, access level, metadata)
     "GDI-SE-SYN-002": (GRCH37_RECORDS, GRCH37, AccessLevel.PUBLIC, {
         "country": "SE", "keywords": ["population"], "themes": [THEME],
         "healthCategories": [CATEGORY + "HumanGenetic"],
-        "dataUseConditions": {"duoDataUse": [{"id": "DUO:0000006"}]}}),
+        # as bioregistry writes DUO's prefix: a DUO term all the same (beacon/ontology.py)
+        "dataUseConditions": {"duoDataUse": [{"id": "duo:0000006"}]}}),
     "GDI-FI-SYN-003": (GRCH38_RECORDS[:1], GRCH38, AccessLevel.CONTROLLED, {}),
 }
 A38, B37, CONTROLLED = DATASETS
@@ -360,6 +361,17 @@ async def test_dataset_filters_select_by_what_each_record_states(ask, filters, e
                                            "numTotalResults": len(expected)}
     echoed = document["meta"]["receivedRequestSummary"]["filters"]
     assert len(echoed) == len(filters) and all(isinstance(f, str) for f in echoed)
+
+
+async def test_a_data_use_term_is_found_whatever_the_metadata_writes_its_prefix_in(ask):
+    """DUO is an ontology the node reads in any letter case as DUO writes it, at ingest and
+    in filters (beacon/ontology.py primary); a dataset's data use terms were compared as its
+    metadata file writes them, so a dataset declaring `duo:0000006` (bioregistry's
+    spelling) was found by no filter on DUO:0000006 in any spelling, a false "none"."""
+    for written in ("DUO:0000006", "duo:0000006", "Duo:0000006"):
+        document = await ask(body={"meta": {}, "query": {"filters": [{"id": written}]}},
+                             path="/api/datasets")
+        assert [c["id"] for c in document["response"]["collections"]] == [B37], written
 
 
 async def test_dataset_filters_by_get_and_on_one_dataset(ask):
