@@ -282,8 +282,9 @@ def merge_variants(beacon_id: str, query: VariantQuery, outcomes: list[PeerOutco
                            result_sets, precision, schemas=schemas, filters=filters)
     # A node's own note of the page it serves (a limit above its 1000) is no network's: the
     # network pages nothing itself, and each peer's line says the page it answered
-    body["info"] = {**{k: v for k, v in body.get("info", {}).items() if k != "pagination"},
-                    "network": _network(lines, peers)}
+    info = body.setdefault("info", {})
+    info.pop("pagination", None)
+    info["network"] = _network(lines, peers)
     return body
 
 
